@@ -1,0 +1,170 @@
+"""`producersync admin`: accounts and their OAuth clients."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import orjson
+import typer
+from rich.table import Table
+
+from producersync.cli.common import DatabaseOption, console, err_console, store
+from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
+from producersync.service.store import accounts as store_accounts
+from producersync.service.store.engine import write_transaction
+
+app = typer.Typer(help="Administer accounts and OAuth clients.", no_args_is_help=True)
+account_app = typer.Typer(help="Accounts (the customers of the service).", no_args_is_help=True)
+client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=True)
+app.add_typer(account_app, name="account")
+app.add_typer(client_app, name="client")
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+_DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))
+
+
+def _fail(message: str) -> typer.Exit:
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def _emit(as_json: bool, values: dict[str, object]) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(values, default=str).decode())
+    else:
+        for key, value in values.items():
+            console.print(f"{key}: [bold]{value}[/bold]")
+
+
+@account_app.command("create")
+def account_create(
+    name: Annotated[str, typer.Argument(help="Unique account name.")],
+    sandbox: Annotated[
+        bool, typer.Option("--sandbox", help="Sandbox account: sees the sample NPNs.")
+    ] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an account."""
+    if not name.strip():
+        raise _fail("the account name is empty")
+    with write_transaction(store(database)) as conn:
+        try:
+            account = store_accounts.create_account(conn, name.strip(), sandbox=sandbox)
+        except store_accounts.AccountExists as exc:
+            raise _fail(str(exc)) from None
+    _emit(as_json, {"account": account.name, "id": account.id, "sandbox": account.sandbox})
+
+
+@account_app.command("list")
+def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
+    """List accounts."""
+    with store(database).connect() as conn:
+        rows = store_accounts.list_accounts(conn)
+    if as_json:
+        typer.echo(
+            orjson.dumps(
+                [
+                    {"account": a.name, "id": a.id, "sandbox": a.sandbox, "createdAt": a.created_at}
+                    for a in rows
+                ]
+            ).decode()
+        )
+        return
+    table = Table("id", "account", "sandbox", "created")
+    for a in rows:
+        table.add_row(str(a.id), a.name, "yes" if a.sandbox else "no", str(a.created_at))
+    console.print(table)
+
+
+@client_app.command("create")
+def client_create(
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    scope: Annotated[str, typer.Option(help="Space-separated scopes to grant.")] = _DEFAULT_SCOPE,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an OAuth client; prints client_id and client_secret (shown only this once)."""
+    unknown = parse_scopes(scope) - ALL_SCOPES
+    if unknown or not parse_scopes(scope):
+        raise _fail(
+            f"unknown scope(s) {' '.join(sorted(unknown)) or repr(scope)}; known: {_DEFAULT_SCOPE}"
+        )
+    with write_transaction(store(database)) as conn:
+        try:
+            owner = store_accounts.find_account(conn, account)
+        except store_accounts.NotFound as exc:
+            raise _fail(str(exc)) from None
+        client_id, secret = store_accounts.create_client(
+            conn, owner, " ".join(sorted(parse_scopes(scope)))
+        )
+    _emit(
+        as_json,
+        {
+            "account": owner.name,
+            "client_id": client_id,
+            "client_secret": secret,
+            "scope": " ".join(sorted(parse_scopes(scope))),
+        },
+    )
+
+
+@client_app.command("list")
+def client_list(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List clients (never their secrets)."""
+    with store(database).connect() as conn:
+        try:
+            owner = store_accounts.find_account(conn, account) if account else None
+        except store_accounts.NotFound as exc:
+            raise _fail(str(exc)) from None
+        rows = store_accounts.list_clients(conn, owner)
+    records = [
+        {
+            "client_id": c.client_id,
+            "account": c.account_name,
+            "scope": c.scope,
+            "created_at": c.created_at,
+            "revoked_at": c.revoked_at,
+        }
+        for c in rows
+    ]
+    if as_json:
+        typer.echo(orjson.dumps(records, default=str).decode())
+        return
+    table = Table("client_id", "account", "scope", "created", "revoked")
+    for r in records:
+        table.add_row(*(str(v) if v is not None else "" for v in r.values()))
+    console.print(table)
+
+
+@client_app.command("rotate-secret")
+def client_rotate_secret(
+    client_id: Annotated[str, typer.Argument(help="The client to rotate.")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Issue a new client secret (shown once); the old one stops working at once."""
+    with write_transaction(store(database)) as conn:
+        try:
+            secret = store_accounts.rotate_client_secret(conn, client_id)
+        except store_accounts.NotFound as exc:
+            raise _fail(str(exc)) from None
+    _emit(as_json, {"client_id": client_id, "client_secret": secret})
+
+
+@client_app.command("revoke")
+def client_revoke(
+    client_id: Annotated[str, typer.Argument(help="The client to revoke.")],
+    database: DatabaseOption = None,
+) -> None:
+    """Revoke a client: no new tokens, and its live tokens stop working within seconds."""
+    with write_transaction(store(database)) as conn:
+        try:
+            store_accounts.revoke_client(conn, client_id)
+        except store_accounts.NotFound as exc:
+            raise _fail(str(exc)) from None
+    console.print(f"client [bold]{client_id}[/bold] revoked")

@@ -1,0 +1,38 @@
+"""What every command shares: the settings, the store, the console."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+from rich.console import Console
+
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.open import open_store
+
+__all__ = ["DatabaseOption", "console", "err_console", "service_settings", "store"]
+
+console = Console()
+err_console = Console(stderr=True)
+
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        help="Store URL (sqlite:///file.db or postgresql://...); "
+        "default: $PRODUCERSYNC_DATABASE_URL or sqlite:///producersync.db.",
+        show_default=False,
+    ),
+]
+
+
+def service_settings(database: str | None = None, **overrides: object) -> ServiceSettings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if database:
+        values["database_url"] = database
+    return ServiceSettings(**values)  # type: ignore[arg-type]
+
+
+def store(database: str | None) -> sa.Engine:
+    return open_store(service_settings(database).database_url)

@@ -1,0 +1,23 @@
+"""The `producersync` command: one Typer app for every half of the system."""
+
+from __future__ import annotations
+
+import typer
+
+from producersync.cli import admin, db, nipr, service
+from producersync.cli.quickstart import quickstart
+
+app = typer.Typer(
+    name="producersync",
+    help="ProducerSync end to end: run the service, administer it, generate NIPR data.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(service.app, name="service")
+app.add_typer(admin.app, name="admin")
+app.add_typer(nipr.app, name="nipr")
+app.add_typer(db.app, name="db")
+app.command("quickstart")(quickstart)
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,104 @@
+"""`producersync quickstart`: the service on the embedded defaults, ready to call.
+
+A SQLite store in the working directory with a synthetic NIPR universe, a sandbox account
+with one OAuth client, and the service on 127.0.0.1 — what the README's first command runs.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import sqlalchemy as sa
+import typer
+import uvicorn
+from rich.progress import Progress
+
+from producersync.cli.common import DatabaseOption, console, service_settings
+from producersync.service.app import create_app
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.universe import generate
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+
+__all__ = ["quickstart"]
+
+_ACCOUNT = "sandbox"
+
+
+def _ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
+    with engine.connect() as conn:
+        present = conn.execute(
+            sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
+        ).first()
+    if present is not None or producers == 0:
+        return
+    with Progress(console=console) as progress:
+        task = progress.add_task("generating the NIPR universe", total=producers)
+        stats = load(engine, generate(producers, seed=seed),
+                     lambda s: progress.update(task, completed=s.producers))
+    console.print(f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "
+                  f"in {stats.elapsed:.1f} s")
+
+
+def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
+    """The sandbox client's credentials, created once and kept in a 0600 file."""
+    if path.exists():
+        saved: dict[str, str] = orjson.loads(path.read_bytes())
+        with engine.connect() as conn:
+            client = accounts.find_client(conn, saved.get("client_id", ""))
+        if client is not None and client.revoked_at is None:
+            return saved
+    with write_transaction(engine) as conn:
+        try:
+            account = accounts.find_account(conn, _ACCOUNT)
+        except accounts.NotFound:
+            account = accounts.create_account(conn, _ACCOUNT, sandbox=True)
+        client_id, secret = accounts.create_client(
+            conn, account, "producersync.read producersync.write"
+        )
+    creds = {"account": _ACCOUNT, "client_id": client_id, "client_secret": secret}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(creds, option=orjson.OPT_INDENT_2))
+    return creds
+
+
+def quickstart(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    database: DatabaseOption = None,
+    producers: Annotated[
+        int, typer.Option(help="Producers to generate into an empty store.", min=0)
+    ] = 2_000,
+    seed: Annotated[int, typer.Option(help="Seed of the synthetic universe.")] = 1,
+    credentials: Annotated[
+        Path, typer.Option(help="Where the sandbox client's credentials are kept.")
+    ] = Path(".producersync/sandbox-client.json"),
+) -> None:
+    """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
+    settings = service_settings(database, host=host, port=port)
+    engine = open_store(settings.database_url)
+    _ensure_universe(engine, producers, seed)
+    creds = _ensure_credentials(engine, credentials)
+    engine.dispose()
+    base = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold]ProducerSync[/bold] at {base} (store: {settings.database_url})\n"
+        f"sandbox client_id: [bold]{creds['client_id']}[/bold] — its secret is in "
+        f"{credentials} (mode 0600)\n\n"
+        "Try:\n"
+        f"  TOKEN=$(curl -s {base}/oauth2/token -d grant_type=client_credentials \\\n"
+        f"      -d client_id={creds['client_id']} -d client_secret=$(python3 -c "
+        f"\"import json;print(json.load(open('{credentials}'))['client_secret'])\") \\\n"
+        "      | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')\n"
+        f"  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/v2/entities/15645555\n"
+        f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n"
+    )
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)

@@ -1,0 +1,98 @@
+"""HAL+JSON responses and the envelope models that the OpenAPI spec publishes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from pydantic import BaseModel, Field, create_model
+from starlette.requests import Request
+from starlette.responses import Response
+
+from producersync.model import Href
+from producersync.service.api.resources import Resource
+from producersync.service.errors import ErrorBody
+
+__all__ = [
+    "ERROR_RESPONSES",
+    "HalResponse",
+    "PageInfo",
+    "V1Links",
+    "V2Links",
+    "href",
+    "v1_page_model",
+    "v2_page_model",
+]
+
+HAL = "application/hal+json"
+
+
+class HalResponse(Response):
+    media_type = HAL
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+class V2Links(BaseModel):
+    self: Href
+    next: Href
+
+
+class V1Links(BaseModel):
+    self: Href
+    first: Href | None = None
+    last: Href | None = None
+    next: Href | None = None
+    prev: Href | None = None
+
+
+class PageInfo(BaseModel):
+    size: int
+    totalElements: int
+    totalPages: int
+    number: int
+
+
+def _embedded(name: str, key: str, item: Any) -> Any:
+    return create_model(name, **{key: (list[item], ...)})  # type: ignore[call-overload]
+
+
+def v2_page_model(resource: Resource) -> type[BaseModel]:
+    embedded = _embedded(f"{resource.singular}V2Embedded", resource.key, resource.model)
+    model: type[BaseModel] = create_model(
+        f"{resource.singular}V2Page",
+        embedded=(embedded | None, Field(None, description="Absent on the last page")),
+        links=(V2Links, ...),
+    )
+    return model
+
+
+def v1_page_model(name: str, key: str, item: Any) -> type[BaseModel]:
+    embedded = _embedded(f"{name}V1Embedded", key, item)
+    model: type[BaseModel] = create_model(
+        f"{name}V1Page",
+        embedded=(embedded | None, Field(None, description="Absent when the page is empty")),
+        links=(V1Links, ...),
+        page=(PageInfo, ...),
+    )
+    return model
+
+
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody, "description": description}
+    for status, description in (
+        (400, "Bad request: a parameter or the body is invalid (the message names it)"),
+        (401, "Missing, invalid or expired bearer token"),
+        (403, "The token lacks the scope this operation needs"),
+        (404, "No such record visible to this account"),
+        (429, "Rate limit exceeded; see Retry-After and ratelimit-* headers"),
+    )
+}
+
+
+def href(request: Request, base: str, **params: str | int) -> dict[str, str]:
+    """A HAL link to this request's URL rooted at ``base``, with ``params`` replaced."""
+    url = request.url.include_query_params(**params)
+    query = f"?{url.query}" if url.query else ""
+    return {"href": f"{base}{url.path}{query}"}

@@ -1,0 +1,182 @@
+"""Query parameters of the list endpoints: their OpenAPI models and their parsing.
+
+Lists arrive comma-separated (``states=MO, CA``); each item is checked so that a bad value
+is named in a 400 rather than silently matching nothing.
+"""
+
+import datetime as dt
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from producersync.model import STATE_CODES, is_npn
+from producersync.service.api.resources import Resource
+from producersync.service.errors import ApiError
+from producersync.service.store.records import RecordFilter
+
+__all__ = [
+    "MAX_LIST_ITEMS",
+    "PageQuery",
+    "SizeQuery",
+    "TokenQuery",
+    "list_query_model",
+    "parse_date",
+    "to_filter",
+]
+
+MAX_LIST_ITEMS = 1000
+DEFAULT_SIZE = 250
+MAX_SIZE = 1000
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class TokenQuery(_Query):
+    """Base of the v2 list queries: keyset pages."""
+
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Records per page")
+    continuationToken: str | None = Field(
+        None, description="Opaque token from links.next.href; 0 for the first page"
+    )
+
+
+class SizeQuery(_Query):
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
+
+
+class PageQuery(SizeQuery):
+    """Base of the v1 list queries: numbered pages."""
+
+    page: int = Field(0, ge=0, le=10_000_000, description="0-based page number")
+
+
+def _list_field(description: str, example: str) -> Any:
+    return (str | None, Field(None, description=description, examples=[example]))
+
+
+_FIELDS: dict[str, Any] = {
+    "npns": _list_field("Comma-separated NPNs (1-10 digits each)", "15645555,19855109"),
+    "states": _list_field("Comma-separated 2-letter state codes; filters on forState", "MO,CA,CO"),
+    "updatedSince": (
+        str | None,
+        Field(
+            None,
+            description="Records with updatedAt on or after this date (yyyy-MM-dd)",
+            examples=["2025-06-13"],
+            json_schema_extra={"format": "date"},
+        ),
+    ),
+    "includeDeleted": (
+        bool,
+        Field(True, description="Include records NIPR has marked deleted (niprDeleted)"),
+    ),
+    "active": (bool | None, Field(None, description="Only active (true) or inactive (false)")),
+    "loaCodes": _list_field("Comma-separated LOA codes; matches at least one", "12,3"),
+    "loaCategories": _list_field(
+        "Comma-separated loaMapping categories; matches at least one", "casualty,property"
+    ),
+    "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408"),
+    "status": (str | None, Field(None, description="Exact status")),
+}
+
+
+def list_query_model(
+    resource: Resource, *, per_npn: bool, base: type[TokenQuery] | type[PageQuery]
+) -> Any:
+    """The query model of one list endpoint, on top of its paging ``base``."""
+    names = ([] if per_npn else ["npns"]) + list(resource.filters)
+    names += ["updatedSince", "includeDeleted"]
+    fields = {n: _FIELDS[n] for n in names}
+    if "status" in fields and resource.status_values:
+        fields["status"] = (
+            str | None,
+            Field(
+                None,
+                description="Exact status: " + " or ".join(resource.status_values),
+                examples=[resource.status_values[-1]],
+            ),
+        )
+    suffix = ("Npn" if per_npn else "") + ("V1" if base is PageQuery else "V2")
+    return create_model(f"{resource.singular}{suffix}Query", __base__=base, **fields)
+
+
+def _items(name: str, raw: str | None) -> tuple[str, ...] | None:
+    if raw is None:
+        return None
+    items = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
+    if not items:
+        raise ApiError.bad_parameter(name, raw, "expected a comma-separated list")
+    if len(items) > MAX_LIST_ITEMS:
+        raise ApiError.bad_parameter(
+            name, raw, f"at most {MAX_LIST_ITEMS} values per request, got {len(items)}"
+        )
+    return items
+
+
+def _check_each(name: str, items: tuple[str, ...] | None, ok: Any, why: str) -> None:
+    for item in items or ():
+        if not ok(item):
+            raise ApiError.bad_parameter(name, item, why)
+
+
+def parse_date(name: str, raw: str | None) -> dt.date | None:
+    if raw is None:
+        return None
+    text = raw.strip()
+    try:
+        if len(text) != 10:
+            raise ValueError
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise ApiError.bad_parameter(name, raw, "expected a date as yyyy-MM-dd") from None
+
+
+def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
+    values = params.model_dump()
+    npns = _items("npns", values.get("npns"))
+    _check_each("npns", npns, is_npn, "an NPN is 1 to 10 digits")
+    states = _items("states", values.get("states"))
+    if states:
+        states = tuple(s.upper() for s in states)
+    _check_each("states", states, STATE_CODES.__contains__, "not a U.S. state code")
+    co_codes = _items("coCodes", values.get("coCodes"))
+    _check_each(
+        "coCodes",
+        co_codes,
+        lambda c: len(c) == 5 and c.isascii() and c.isdigit(),
+        "a coCode is exactly 5 digits",
+    )
+    loa_codes = _items("loaCodes", values.get("loaCodes"))
+    _check_each(
+        "loaCodes",
+        loa_codes,
+        lambda c: len(c) <= 16 and c.isascii() and c.isalnum(),
+        "an LOA code is up to 16 letters or digits",
+    )
+    categories = _items("loaCategories", values.get("loaCategories"))
+    if categories:
+        categories = tuple(c.lower() for c in categories)
+    _check_each(
+        "loaCategories",
+        categories,
+        lambda c: len(c) <= 40 and c.isascii() and "," not in c and "%" not in c and "_" not in c,
+        "an LOA category is a word such as 'life' or 'casualty'",
+    )
+    status = values.get("status")
+    if status is not None and status not in resource.status_values:
+        raise ApiError.bad_parameter(
+            "status", status, "expected " + " or ".join(resource.status_values)
+        )
+    return RecordFilter(
+        npns=npns,
+        states=states,
+        updated_since=parse_date("updatedSince", values.get("updatedSince")),
+        include_deleted=bool(values.get("includeDeleted", True)),
+        active=values.get("active"),
+        loa_codes=loa_codes,
+        loa_categories=categories,
+        co_codes=co_codes,
+        status=status,
+    )

@@ -1,0 +1,309 @@
+"""NPN management: the account's subscriptions and the asynchronous jobs that change them."""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations live.
+
+import datetime as dt
+import uuid
+from typing import Annotated, Any
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+from starlette.responses import JSONResponse
+
+from producersync.model import Href, is_npn
+from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
+from producersync.service.api.listing import Call, request_call
+from producersync.service.api.params import PageQuery
+from producersync.service.auth.bearer import writer_principal
+from producersync.service.auth.principal import Principal
+from producersync.service.errors import ApiError
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.jobs import (
+    Job,
+    Operation,
+    count_job_items,
+    create_job,
+    get_job,
+    page_job_items,
+)
+from producersync.service.store.population import count_subscriptions, page_subscriptions
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["NPN Management"], responses=ERROR_RESPONSES)
+
+_BASE = "/v1/accounts/subscriptions"
+_MAX_BODY_BYTES = 4 * 1024 * 1024
+
+
+class SubscriptionLinks(BaseModel):
+    status: Href
+
+
+class Subscription200(BaseModel):
+    success: bool
+    message: str
+    job_id: str
+    links: SubscriptionLinks
+
+
+class Subscription(BaseModel):
+    npn: str
+    activatedAt: dt.datetime
+
+
+class JobCounts(BaseModel):
+    operation: str
+    status: str
+    requested: int
+    activated: int
+    deactivated: int
+    unchanged: int
+    failed: int
+    error: str | None = None
+
+
+class JobLinks(BaseModel):
+    self: Href
+    details: Href
+
+
+class JobStatusResponse(BaseModel):
+    id: str
+    status: str = Field(description="QUEUED, IN_PROGRESS, COMPLETED or FAILED")
+    createdAt: dt.date
+    updatedAt: dt.date
+    details: JobCounts
+    links: JobLinks
+
+
+class JobDetail(BaseModel):
+    npn: str
+    action: str = Field(description="ACTIVATE or DEACTIVATE")
+    result: str = Field(description="SUCCESS, UNCHANGED or FAILED")
+    reason: str | None = None
+
+
+_NPN_LIST_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": "^[0-9]{1,10}$"},
+                    "example": ["912484758", "123456689", "999999999"],
+                }
+            }
+        },
+    }
+}
+
+JobId = Annotated[
+    str, Path(description="ID of the NPN management job", json_schema_extra={"format": "uuid"})
+]
+
+
+async def _npn_body(request: Request, limit: int) -> list[str]:
+    """The body as a list of distinct NPNs, or a 4xx naming what is wrong."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_BODY_BYTES:
+            raise ApiError(
+                413,
+                f"The body exceeds {_MAX_BODY_BYTES} bytes; send at most {limit} NPNs per request",
+            )
+    try:
+        value = orjson.loads(bytes(body))
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"The body is not valid JSON: {exc}") from None
+    if not isinstance(value, list):
+        raise ApiError(
+            400, f"The body must be a JSON array of NPN strings, not a JSON {type(value).__name__}"
+        )
+    if len(value) > limit:
+        raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")
+    for index, item in enumerate(value):
+        if not isinstance(item, str) or not is_npn(item):
+            shown = item if isinstance(item, str) else orjson.dumps(item).decode()
+            raise ApiError(
+                400,
+                f"Invalid NPN '{str(shown)[:40]}' at index {index}: "
+                "an NPN is a string of 1 to 10 digits",
+            )
+    return list(dict.fromkeys(value))
+
+
+def _accepted(call: Call, job: Job) -> JSONResponse:
+    status = f"{call.base}{_BASE}/status/{job.id}"
+    body = Subscription200(
+        success=True,
+        message="Job is in progress",
+        job_id=job.id,
+        links=SubscriptionLinks(status=Href(href=status)),
+    )
+    return JSONResponse(body.model_dump(mode="json"), status_code=202)
+
+
+async def _submit(request: Request, principal: Principal, operation: Operation) -> JSONResponse:
+    call = Call(request, principal)
+    npns = await _npn_body(request, call.ctx.settings.max_subscription_npns)
+
+    def create() -> Job:
+        with write_transaction(call.ctx.engine) as conn:
+            return create_job(conn, principal.account_id, operation, npns)
+
+    job = await anyio.to_thread.run_sync(create)
+    request.app.state.job_worker.wake()
+    return _accepted(call, job)
+
+
+_ACCEPTED: dict[int | str, dict[str, Any]] = {
+    202: {"model": Subscription200, "description": "Accepted: the job is queued"},
+    413: ERROR_RESPONSES[400] | {"description": "Too many NPNs in one request"},
+}
+
+
+@router.post(
+    _BASE,
+    summary="Replace the list of active NPNs subscribed to the account",
+    status_code=202,
+    response_model=Subscription200,
+    responses=_ACCEPTED,
+    openapi_extra=_NPN_LIST_BODY,
+    operation_id="replaceActiveNpns",
+)
+async def replace_subscriptions(
+    request: Request, principal: Principal = Depends(writer_principal)
+) -> JSONResponse:
+    return await _submit(request, principal, Operation.REPLACE)
+
+
+@router.put(
+    _BASE,
+    summary="Append to the list of active NPNs subscribed to the account",
+    status_code=202,
+    response_model=Subscription200,
+    responses=_ACCEPTED,
+    openapi_extra=_NPN_LIST_BODY,
+    operation_id="appendActiveNpns",
+)
+async def append_subscriptions(
+    request: Request, principal: Principal = Depends(writer_principal)
+) -> JSONResponse:
+    return await _submit(request, principal, Operation.APPEND)
+
+
+@router.delete(
+    _BASE,
+    summary="Remove active NPNs subscribed to the account",
+    status_code=202,
+    response_model=Subscription200,
+    responses=_ACCEPTED,
+    openapi_extra=_NPN_LIST_BODY,
+    operation_id="deleteActiveNpns",
+)
+async def remove_subscriptions(
+    request: Request, principal: Principal = Depends(writer_principal)
+) -> JSONResponse:
+    return await _submit(request, principal, Operation.REMOVE)
+
+
+@router.get(
+    _BASE,
+    summary="Get active NPNs subscribed to the account (page-based)",
+    response_class=HalResponse,
+    operation_id="getActiveNpns",
+    responses={
+        200: {
+            "model": v1_page_model("Subscription", "subscriptions", Subscription),
+            "content": {"application/hal+json": {}},
+        }
+    },
+)
+def list_subscriptions(
+    params: Annotated[PageQuery, Query()], call: Call = Depends(request_call)
+) -> HalResponse:
+    account = call.principal.account_id
+    with call.ctx.engine.connect() as conn:
+        total = count_subscriptions(conn, account)
+        rows = page_subscriptions(conn, account, params.page, params.size)
+    items = [{"npn": r.npn, "activatedAt": _utc(r.activated_at).isoformat()} for r in rows]
+    return HalResponse(call.paged("subscriptions", items, params.page, params.size, total))
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+
+
+def _owned_job(call: Call, job_id: str) -> Job:
+    try:
+        uuid.UUID(job_id)
+    except ValueError:
+        raise ApiError(400, f"Invalid jobId '{job_id[:60]}': expected a UUID") from None
+    with call.ctx.engine.connect() as conn:
+        job = get_job(conn, call.principal.account_id, job_id)
+    if job is None:
+        raise ApiError(404, f"No NPN management job {job_id}")
+    return job
+
+
+@router.get(
+    f"{_BASE}/status/{{jobId}}",
+    summary="Get the status for an NPN management job",
+    response_class=HalResponse,
+    operation_id="getNpnManagementJobStatus",
+    responses={200: {"model": JobStatusResponse, "content": {"application/hal+json": {}}}},
+)
+def job_status(jobId: JobId, call: Call = Depends(request_call)) -> HalResponse:
+    job = _owned_job(call, jobId)
+    status = f"{call.base}{_BASE}/status/{job.id}"
+    body: dict[str, Any] = {
+        "id": job.id,
+        "status": job.status.value,
+        "createdAt": _utc(job.created_at).date().isoformat(),
+        "updatedAt": _utc(job.updated_at).date().isoformat(),
+        "details": {
+            "operation": job.operation.value,
+            "status": job.status.value,
+            "requested": job.requested,
+            "activated": job.activated,
+            "deactivated": job.deactivated,
+            "unchanged": job.unchanged,
+            "failed": job.failed,
+            "error": job.error,
+        },
+        "links": {"self": {"href": status}, "details": {"href": f"{status}/details"}},
+    }
+    return HalResponse(body)
+
+
+@router.get(
+    f"{_BASE}/status/{{jobId}}/details",
+    summary="Get the status details for an NPN management job",
+    response_class=HalResponse,
+    operation_id="getNpnManagementJobStatusDetails",
+    responses={
+        200: {
+            "model": v1_page_model("JobDetail", "details", JobDetail),
+            "content": {"application/hal+json": {}},
+        }
+    },
+)
+def job_details(
+    jobId: JobId,
+    params: Annotated[PageQuery, Query()],
+    call: Call = Depends(request_call),
+) -> HalResponse:
+    job = _owned_job(call, jobId)
+    with call.ctx.engine.connect() as conn:
+        total = count_job_items(conn, job.id)
+        items = page_job_items(conn, job.id, params.page, params.size)
+    rows = [
+        {"npn": i.npn, "action": i.action.value, "result": i.result.value, "reason": i.reason}
+        for i in items
+    ]
+    return HalResponse(call.paged("details", rows, params.page, params.size, total))

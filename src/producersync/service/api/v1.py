@@ -1,0 +1,71 @@
+"""The v1 API: single records by id, and page-based lists (``page``, ``size``)."""
+
+# No `from __future__ import annotations`: FastAPI reads these closures' annotations live.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
+
+from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
+from producersync.service.api.listing import Call, request_call
+from producersync.service.api.params import PageQuery, list_query_model, to_filter
+from producersync.service.api.resources import RESOURCES, Resource
+
+__all__ = ["router"]
+
+router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
+
+RecordId = Annotated[int, Path(ge=1, le=2**63 - 1, description="Unique record ID")]
+
+
+def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "content": {"application/hal+json": {}}}}
+
+
+def _camel_cap(key: str) -> str:
+    return key[0].upper() + key[1:]
+
+
+def _add_by_id(resource: Resource) -> None:
+    def get_by_id(id: RecordId, call: Call = Depends(request_call)) -> HalResponse:
+        return HalResponse(call.visible_record(resource, id))
+
+    router.add_api_route(
+        f"/v1/{resource.key}/{{id}}",
+        get_by_id,
+        methods=["GET"],
+        tags=[resource.tag],
+        summary=f"Get {resource.singular} by ID",
+        operation_id=f"get{resource.singular}ById",
+        responses=_hal(resource.model),
+    )
+
+
+def _add_page_list(resource: Resource) -> None:
+    query = list_query_model(resource, per_npn=False, base=PageQuery)
+
+    def list_page(
+        query_params: Annotated[query, Query()],  # type: ignore[valid-type]
+        call: Call = Depends(request_call),
+    ) -> HalResponse:
+        params: PageQuery = query_params
+        f = to_filter(params, resource)
+        return HalResponse(call.v1_page(resource, call.population, f, params.page, params.size))
+
+    router.add_api_route(
+        f"/v1/{resource.key}",
+        list_page,
+        methods=["GET"],
+        tags=[resource.tag],
+        summary=f"Get {resource.key} for subscribed NPNs (page-based)",
+        operation_id=f"get{_camel_cap(resource.key)}Paged",
+        responses=_hal(v1_page_model(resource.singular, resource.key, resource.model)),
+    )
+
+
+for _resource in RESOURCES:
+    if _resource.key != "entities":
+        _add_by_id(_resource)
+    if _resource.v2_list:
+        _add_page_list(_resource)

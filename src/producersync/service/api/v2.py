@@ -1,0 +1,142 @@
+"""The v2 API: lists over the population (continuation tokens), per-NPN lists, children."""
+
+# No `from __future__ import annotations`: FastAPI reads these closures' annotations live.
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BaseModel
+from starlette.requests import Request
+
+from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
+from producersync.service.api.listing import Call, request_call
+from producersync.service.api.params import SizeQuery, TokenQuery, list_query_model, to_filter
+from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
+from producersync.service.errors import ApiError
+from producersync.service.store.records import RecordFilter, children_of, list_after
+
+__all__ = ["router"]
+
+router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
+
+NpnPath = Annotated[str, Path(description="National Producer Number", examples=["15645555"])]
+
+
+def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    return {200: {"model": model, "content": {"application/hal+json": {}}}}
+
+
+def _add_list(resource: Resource) -> None:
+    query = list_query_model(resource, per_npn=False, base=TokenQuery)
+
+    def list_records(
+        query_params: Annotated[query, Query()],  # type: ignore[valid-type]
+        call: Call = Depends(request_call),
+    ) -> HalResponse:
+        params: TokenQuery = query_params
+        f = to_filter(params, resource)
+        return HalResponse(
+            call.v2_page(resource, call.population, f, params.continuationToken, params.size)
+        )
+
+    router.add_api_route(
+        f"/v2/{resource.key}",
+        list_records,
+        methods=["GET"],
+        tags=[resource.tag],
+        summary=f"Get {resource.key} for subscribed NPNs",
+        operation_id=f"get{resource.key[0].upper()}{resource.key[1:]}",
+        responses=_hal(v2_page_model(resource)),
+    )
+
+
+def _add_per_npn(resource: Resource) -> None:
+    query = list_query_model(resource, per_npn=True, base=TokenQuery)
+
+    def list_for_npn(
+        npn: NpnPath,
+        query_params: Annotated[query, Query()],  # type: ignore[valid-type]
+        call: Call = Depends(request_call),
+    ) -> HalResponse:
+        params: TokenQuery = query_params
+        f = to_filter(params, resource)
+        call.auto_subscribe(npn)
+        return HalResponse(call.v2_page(resource, npn, f, params.continuationToken, params.size))
+
+    router.add_api_route(
+        f"/v2/entities/{{npn}}/{resource.key}",
+        list_for_npn,
+        methods=["GET"],
+        tags=[resource.tag],
+        summary=f"Get {resource.key} for a specific NPN (auto-subscribes)",
+        operation_id=f"get{resource.key[0].upper()}{resource.key[1:]}ByNPN",
+        responses=_hal(v2_page_model(resource)),
+    )
+
+
+for _resource in RESOURCES:
+    if _resource.v2_list:
+        _add_list(_resource)
+    if _resource.per_npn:
+        _add_per_npn(_resource)
+
+_ENTITIES = BY_KEY["entities"]
+
+
+@router.get(
+    "/v2/entities/{npn}",
+    tags=[_ENTITIES.tag],
+    operation_id="getEntityByNPN",
+    summary="Get the entity for a specific NPN (auto-subscribes)",
+    responses={200: {"model": _ENTITIES.model, "content": {"application/hal+json": {}}}},
+)
+def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
+    call.auto_subscribe(npn)
+    with call.ctx.engine.connect() as conn:
+        rows = list_after(conn, _ENTITIES.table, npn, RecordFilter(), None, 1)
+        if not rows:
+            raise ApiError(404, f"No entity with NPN {npn}")
+        return HalResponse(call.hydrate(conn, _ENTITIES, rows)[0])
+
+
+def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:
+    child_page = v2_page_model(child)
+
+    def list_children(
+        request: Request,
+        parent_id: Annotated[
+            int, Path(alias=param, ge=1, le=2**63 - 1, description=f"Unique {parent.singular} ID")
+        ],
+        params: Annotated[SizeQuery, Query()],
+        call: Call = Depends(request_call),
+    ) -> HalResponse:
+        call.visible_record(parent, parent_id)  # 404 unless the parent is visible
+        with call.ctx.engine.connect() as conn:
+            rows = children_of(conn, child.table, parent_column, [parent_id], limit=params.size)
+            wires = call.hydrate(conn, child, rows.get(parent_id, []))
+        self_link = {"href": f"{call.base}{request.url.path}"}
+        body: dict[str, Any] = {
+            "links": {
+                "self": self_link,
+                "next": {"href": self_link["href"] + "?continuationToken=0"},
+            }
+        }
+        if wires:
+            body["embedded"] = {child.key: wires}
+        return HalResponse(body)
+
+    router.add_api_route(
+        f"/v2/{parent.key}/{{{param}}}/{child.key}",
+        list_children,
+        methods=["GET"],
+        tags=[child.tag],
+        summary=f"Get {child.key} of one {parent.singular}",
+        operation_id=f"get{child.key[0].upper()}{child.key[1:]}Of{parent.singular}",
+        responses=_hal(child_page),
+    )
+
+
+_add_children(BY_KEY["licenses"], BY_KEY["licenseLoas"], "license_id", "licenseId")
+_add_children(
+    BY_KEY["regulatoryActions"], BY_KEY["regulatoryActionValues"], "regulatory_action_id", "id"
+)

@@ -1,0 +1,113 @@
+"""The ProducerSync service as an ASGI app: ``create_app(settings) -> FastAPI``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+
+from producersync import __version__
+from producersync.service.api import subscriptions, v1, v2
+from producersync.service.api.cursor import CursorCodec
+from producersync.service.auth import token_endpoint
+from producersync.service.auth.tokens import TokenCodec
+from producersync.service.context import Revocations, ServiceContext
+from producersync.service.errors import install_error_handlers
+from producersync.service.gate import ApiGate
+from producersync.service.population.jobs import JobWorker
+from producersync.service.ratelimit import RateLimiter
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.keys import load_or_create_key
+from producersync.service.store.open import open_store
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+ProducerSync: U.S. insurance-producer compliance data (licenses, lines of authority,
+appointments, addresses, regulatory actions) for the NPNs an account monitors, refreshed
+daily from NIPR. Authenticate with `POST /oauth2/token` (client credentials), then call
+the API with `Authorization: Bearer <token>`. Every error has the standard body
+`{timestamp, status, error, message, path}`; every API response carries
+`ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`.
+"""
+
+
+def _build_context(settings: ServiceSettings) -> ServiceContext:
+    engine = open_store(settings.database_url)
+    key = (
+        settings.token_signing_key.get_secret_value().encode()
+        if settings.token_signing_key
+        else load_or_create_key(engine, "token-signing")
+    )
+    return ServiceContext(
+        settings=settings,
+        engine=engine,
+        tokens=TokenCodec(key, settings.token_ttl_seconds),
+        cursors=CursorCodec(key),
+        api_limiter=RateLimiter(
+            settings.rate_limit_storage, "api", settings.api_rate_limit_per_minute
+        ),
+        token_limiter=RateLimiter(
+            settings.rate_limit_storage, "token", settings.token_rate_limit_per_minute
+        ),
+        revocations=Revocations(engine),
+    )
+
+
+def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+    settings = settings or ServiceSettings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        ctx = await anyio.to_thread.run_sync(_build_context, settings)
+        worker = JobWorker(ctx.engine, settings.job_poll_seconds)
+        app.state.context = ctx
+        app.state.job_worker = worker
+        worker.start()
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(worker.stop)
+            ctx.engine.dispose()
+
+    app = FastAPI(
+        title="ProducerSync API",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(ApiGate)
+    app.include_router(token_endpoint.router)
+    app.include_router(subscriptions.router)
+    app.include_router(v2.router)
+    app.include_router(v1.router)
+
+    @app.get("/healthz", tags=["Operations"], summary="Liveness")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's spec without its 422 responses: this API answers 400 for every validation
+    error, with the standard body."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            operation.get("responses", {}).pop("422", None)
+    schemas = spec.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    app.openapi_schema = spec
+    return spec

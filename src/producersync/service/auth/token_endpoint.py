@@ -1,0 +1,179 @@
+"""``POST /oauth2/token``: the OAuth2 client-credentials grant (RFC 6749 §4.4)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+from urllib.parse import unquote
+
+import anyio.to_thread
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from producersync.service.auth.principal import Principal
+from producersync.service.auth.scopes import parse_scopes
+from producersync.service.auth.secrets import verify_secret
+from producersync.service.context import ServiceContext, get_context
+from producersync.service.store.accounts import ClientRecord, find_client
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["Authentication"])
+
+
+class TokenResponse(BaseModel):
+    token_type: str
+    expires_in: int
+    access_token: str
+    scope: str
+
+
+class OAuthError(BaseModel):
+    """RFC 6749 §5.2 error body."""
+
+    error: str
+    error_description: str
+
+
+def _oauth_error(
+    status: int, error: str, description: str, headers: dict[str, str] | None = None
+) -> Response:
+    body = {"error": error, "error_description": description}
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers={"cache-control": "no-store", **(headers or {})},
+    )
+
+
+def _basic_credentials(header: str) -> tuple[str, str] | None:
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "basic" or not value:
+        return None
+    try:
+        decoded = base64.b64decode(value.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = decoded.partition(":")
+    if not sep:
+        return None
+    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    return unquote(client_id), unquote(secret)
+
+
+@router.post(
+    "/oauth2/token",
+    summary="Get an access token (client credentials)",
+    response_model=TokenResponse,
+    responses={
+        400: {
+            "model": OAuthError,
+            "description": "invalid_request, unsupported_grant_type, invalid_scope",
+        },
+        401: {"model": OAuthError, "description": "invalid_client"},
+        429: {"model": OAuthError, "description": "too many token requests for this client"},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {
+                            "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                            "client_id": {"type": "string"},
+                            "client_secret": {"type": "string"},
+                            "scope": {"type": "string"},
+                        },
+                        "required": ["grant_type"],
+                    }
+                }
+            },
+        }
+    },
+)
+async def token(request: Request) -> Response:
+    """Client credentials in the form or in HTTP Basic; unknown form fields are ignored."""
+    ctx = get_context(request)
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != "application/x-www-form-urlencoded":
+        return _oauth_error(
+            400, "invalid_request", "the body must be application/x-www-form-urlencoded"
+        )
+    try:
+        form = await request.form()
+    except Exception:  # a malformed body is the client's mistake, never a 500
+        return _oauth_error(400, "invalid_request", "the form body cannot be parsed")
+    fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
+
+    grant_type = fields.get("grant_type")
+    if not grant_type:
+        return _oauth_error(400, "invalid_request", "grant_type is required")
+    if grant_type != "client_credentials":
+        return _oauth_error(
+            400, "unsupported_grant_type", "only grant_type=client_credentials is supported"
+        )
+
+    basic = _basic_credentials(request.headers.get("authorization", ""))
+    client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
+    if not client_id or not secret:
+        return _oauth_error(
+            401,
+            "invalid_client",
+            "client credentials are missing",
+            {"www-authenticate": 'Basic realm="producersync"'},
+        )
+
+    decision = await ctx.token_limiter.hit(client_id)
+    if not decision.allowed:
+        return _oauth_error(
+            429,
+            "slow_down",
+            f"more than {decision.limit} token requests "
+            "per minute for this client; reuse tokens until they expire",
+            decision.headers(),
+        )
+
+    client = await anyio.to_thread.run_sync(_find_client, ctx, client_id)
+    if (
+        client is None
+        or client.revoked_at is not None
+        or not verify_secret(secret, client.secret_hash)
+    ):
+        return _oauth_error(
+            401,
+            "invalid_client",
+            "client authentication failed",
+            {"www-authenticate": 'Basic realm="producersync"'},
+        )
+
+    granted = parse_scopes(client.scope)
+    requested = fields.get("scope")
+    scopes = parse_scopes(requested) if requested and requested.strip() else granted
+    if not scopes <= granted:
+        unknown = " ".join(sorted(scopes - granted))
+        return _oauth_error(400, "invalid_scope", f"scope not granted to this client: {unknown}")
+
+    scope = " ".join(sorted(scopes))
+    principal = Principal(client.client_id, client.account_id, client.sandbox, scope)
+    body = {
+        "token_type": "Bearer",
+        "expires_in": ctx.tokens.ttl_seconds,
+        "access_token": ctx.tokens.issue(principal),
+        "scope": scope,
+    }
+    return Response(
+        orjson.dumps(body),
+        media_type="application/json",
+        headers={"cache-control": "no-store", "pragma": "no-cache"},
+    )
+
+
+def _find_client(ctx: ServiceContext, client_id: str) -> ClientRecord | None:
+    with ctx.engine.connect() as conn:
+        return find_client(conn, client_id)

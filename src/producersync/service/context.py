@@ -1,0 +1,56 @@
+"""What a running service holds: settings, store, token codec, limiters, revocations."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import anyio.to_thread
+import sqlalchemy as sa
+from starlette.requests import HTTPConnection
+
+from producersync.service.api.cursor import CursorCodec
+from producersync.service.auth.tokens import TokenCodec
+from producersync.service.ratelimit import RateLimiter
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.accounts import revoked_since
+
+__all__ = ["Revocations", "ServiceContext", "get_context"]
+
+_REVOCATION_REFRESH_SECONDS = 5.0
+
+
+@dataclass
+class Revocations:
+    """Revoked clients, reread at most every few seconds so that token checks stay off the
+    database while a revocation still takes effect everywhere within seconds."""
+
+    engine: sa.Engine
+    _revoked: dict[str, float] = field(default_factory=dict)
+    _read_at: float = 0.0
+
+    async def is_revoked(self, client_id: str) -> bool:
+        if time.monotonic() - self._read_at > _REVOCATION_REFRESH_SECONDS:
+            self._revoked = await anyio.to_thread.run_sync(self._read)
+            self._read_at = time.monotonic()
+        return client_id in self._revoked
+
+    def _read(self) -> dict[str, float]:
+        with self.engine.connect() as conn:
+            return revoked_since(conn)
+
+
+@dataclass
+class ServiceContext:
+    settings: ServiceSettings
+    engine: sa.Engine
+    tokens: TokenCodec
+    cursors: CursorCodec
+    api_limiter: RateLimiter
+    token_limiter: RateLimiter
+    revocations: Revocations
+
+
+def get_context(conn: HTTPConnection) -> ServiceContext:
+    ctx: ServiceContext = conn.app.state.context
+    return ctx

@@ -1,0 +1,123 @@
+"""The standard error body, and the handlers that give it to every error.
+
+``{"timestamp": <epoch ms>, "status": 400, "error": "Bad Request", "message": "...",
+"path": "/v2/licenses"}`` — for our own errors, unknown paths (404), wrong methods (405)
+and request validation (400 naming the parameter and the bad value, never FastAPI's 422).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+__all__ = [
+    "ApiError",
+    "ErrorBody",
+    "error_response",
+    "install_error_handlers",
+]
+
+
+class ErrorBody(BaseModel):
+    """The standard error body of every ProducerSync error response."""
+
+    timestamp: int
+    status: int
+    error: str
+    message: str
+    path: str
+
+
+class ApiError(Exception):
+    """An error that the API answers with the standard body."""
+
+    def __init__(self, status: int, message: str, headers: Mapping[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = dict(headers or {})
+
+    @classmethod
+    def bad_parameter(cls, name: str, value: object, why: str) -> ApiError:
+        return cls(400, f"Invalid value {_show(value)} for parameter '{name}': {why}")
+
+
+def _show(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    if len(text) > 100:
+        text = text[:100] + "…"
+    return f"'{text}'"
+
+
+def error_response(
+    status: int, message: str, path: str, headers: Mapping[str, str] | None = None
+) -> Response:
+    body = {
+        "timestamp": int(time.time() * 1000),
+        "status": status,
+        "error": HTTPStatus(status).phrase,
+        "message": message,
+        "path": path,
+    }
+    return Response(
+        orjson.dumps(body),
+        status_code=status,
+        media_type="application/json",
+        headers=dict(headers or {}),
+    )
+
+
+def _validation_message(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
+        where = ".".join(loc) or "body"
+        kind = err.get("loc", ("",))[0]
+        noun = {"query": "parameter", "path": "path parameter", "header": "header"}.get(
+            str(kind), "field"
+        )
+        detail = str(err.get("msg", "invalid"))
+        if "input" in err and err.get("type") != "missing":
+            parts.append(f"Invalid value {_show(err['input'])} for {noun} '{where}': {detail}")
+        else:
+            parts.append(f"Missing {noun} '{where}': {detail}")
+    return "; ".join(parts) or "Invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    async def api_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ApiError)
+        return error_response(exc.status, exc.message, request.url.path, exc.headers)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        status = exc.status_code
+        message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+        if status == 404 and message == "Not Found":
+            message = f"No such resource: {request.method} {request.url.path}"
+        elif status == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+        headers: dict[str, Any] = dict(exc.headers or {})
+        return error_response(status, message, request.url.path, headers)
+
+    async def validation_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return error_response(400, _validation_message(exc), request.url.path)
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback; the client gets the standard body, no internals.
+        return error_response(500, "Internal error; it has been logged", request.url.path)
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(Exception, unexpected)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)

@@ -1,0 +1,71 @@
+"""The API gate: bearer authentication and per-client rate limits, before any route runs.
+
+Pure ASGI so that the rate-limit headers land on every API response, errors included,
+and a throttled request costs no routing, validation or database work.
+"""
+
+from __future__ import annotations
+
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from producersync.service.auth.tokens import InvalidToken
+from producersync.service.context import ServiceContext
+from producersync.service.errors import error_response
+
+__all__ = ["API_PREFIXES", "ApiGate"]
+
+API_PREFIXES = ("/v1/", "/v2/")
+
+
+class ApiGate:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIXES):
+            await self.app(scope, receive, send)
+            return
+        ctx: ServiceContext = scope["app"].state.context
+        path = scope["path"]
+        authorization = Headers(scope=scope).get("authorization", "")
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            await _deny(scope, receive, send, 401, "Missing bearer token", path)
+            return
+        try:
+            principal, _issued = ctx.tokens.verify(token.strip())
+        except InvalidToken as exc:
+            await _deny(scope, receive, send, 401, str(exc), path)
+            return
+        if await ctx.revocations.is_revoked(principal.client_id):
+            await _deny(scope, receive, send, 401, "The client has been revoked", path)
+            return
+
+        decision = await ctx.api_limiter.hit(principal.client_id)
+        headers = decision.headers()
+        if not decision.allowed:
+            message = (
+                f"Rate limit of {decision.limit} requests per minute exceeded; "
+                f"retry in {max(1, decision.reset_seconds)} s"
+            )
+            await error_response(429, message, path, headers)(scope, receive, send)
+            return
+
+        scope.setdefault("state", {})["principal"] = principal
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                response_headers = MutableHeaders(scope=message)
+                for name, value in headers.items():
+                    response_headers[name] = value
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def _deny(
+    scope: Scope, receive: Receive, send: Send, status: int, message: str, path: str
+) -> None:
+    headers = {"www-authenticate": 'Bearer realm="producersync"'}
+    await error_response(status, message, path, headers)(scope, receive, send)

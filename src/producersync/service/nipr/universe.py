@@ -1,0 +1,730 @@
+"""The synthetic NIPR universe: every producer the service knows, generated from a seed.
+
+``generate`` yields batches of rows keyed by record table, with exactly the tables'
+column names, ready for the loader. Producer ``i`` is drawn from its own sub-seed, so
+its records do not depend on the batch size; ids are dense per table, in generation
+order, from ``FIRST_ID`` up (the sandbox keeps the ids below).
+
+NPNs rise with the producer index (a random point in each producer's own slot of the
+NPN range) rather than being shuffled: every ``(npn, id)`` index then grows at its end,
+which keeps a bulk load of millions of rows from thrashing the B-trees.
+
+Dates are ``datetime.date`` objects shared from one precomputed calendar, booleans are
+``bool``, ``renewal_periods`` is the JSON object as served (camelCase, ISO dates), and
+``last_nipr_entity_update`` is an aware UTC datetime.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import uuid
+from bisect import bisect_right
+from collections.abc import Iterator, Sequence
+from itertools import accumulate
+from typing import Any
+
+from producersync.service.nipr import reference as ref
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+
+__all__ = [
+    "DEFAULT_BATCH_SIZE",
+    "DEFAULT_START_DATE",
+    "FIRST_ID",
+    "MAX_PRODUCERS",
+    "TABLES",
+    "Batch",
+    "generate",
+]
+
+Row = dict[str, Any]
+Batch = dict[str, list[Row]]
+
+TABLES: tuple[str, ...] = (
+    "entities",
+    "licenses",
+    "license_loas",
+    "appointments",
+    "addresses",
+    "contact_infos",
+    "other_names",
+    "regulatory_actions",
+    "regulatory_action_values",
+)
+FIRST_ID = 10_000_000
+DEFAULT_START_DATE = dt.date(2025, 6, 1)
+DEFAULT_BATCH_SIZE = 5_000
+
+# Real NPNs run from 1 to about 21 million; each producer gets a slot of this range.
+_NPN_LOW = 1_000_000
+_NPN_HIGH = 21_000_000
+MAX_PRODUCERS = (_NPN_HIGH - _NPN_LOW) // 2  # a slot needs room to step around a sandbox NPN
+
+_SANDBOX = frozenset(int(n) for n in SANDBOX_NPNS)
+# Careers reach back 32 years and births 50 more before that.
+_CALENDAR_YEARS_BACK = 90
+# AgentSync started mirroring NIPR then: nothing in the store was created earlier.
+_AGENTSYNC_EPOCH = dt.date(2019, 1, 1)
+_UTC = dt.UTC
+
+_FIRM_SHARE = 0.07
+_NO_LICENSES_SHARE = 0.012
+_DELETED_SHARE = 0.01
+_REGULATORY_SHARE = 0.015
+# Non-resident license counts 0..8: most producers hold one to three.
+_NR_COUNT_WEIGHTS = (18, 24, 19, 13, 9, 6, 4, 4, 3)
+# Appointment counts 0..12.
+_APPOINTMENT_WEIGHTS = (10, 8, 9, 9, 9, 9, 9, 8, 8, 7, 6, 5, 3)
+_CE_COMPLIANCE = (
+    (60, "IN COMPLIANCE"),
+    (12, "N/A"),
+    (14, None),
+    (8, "EXEMPT"),
+    (6, "NOT IN COMPLIANCE"),
+)
+_LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
+_DIRECTIONS = ("", "", "", "", "N ", "S ", "E ", "W ")
+_FIRM_NAME_TEMPLATES = (
+    "{last} Insurance Agency, LLC",
+    "{last} & {last2} Insurance Services, Inc.",
+    "{city} Benefits Group, LLC",
+    "{word} Risk Partners, LLC",
+    "{last} Financial Group, Inc.",
+    "{word} Insurance Brokers, Inc.",
+    "{word} Insurance Group",
+)
+
+
+class _Weighted:
+    """Weighted choice by bisecting cumulative weights: far cheaper than Random.choices."""
+
+    __slots__ = ("cum", "total", "values")
+
+    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
+        self.values = [value for _, value in pairs]
+        self.cum = list(accumulate(weight for weight, _ in pairs))
+        self.total = self.cum[-1]
+
+    def pick(self, u: float) -> Any:
+        return self.values[bisect_right(self.cum, u * self.total)]
+
+
+def generate(
+    producers: int,
+    seed: int = 1,
+    start_date: dt.date = DEFAULT_START_DATE,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> Iterator[Batch]:
+    """Yield the universe of ``producers`` producers as batches of ``batch_size`` producers.
+
+    The same ``(producers, seed, start_date)`` always gives the same rows; every date in
+    them is before ``start_date``, the first day the daily NIPR runs will simulate.
+    """
+    if not 0 <= producers <= MAX_PRODUCERS:
+        raise ValueError(f"producers must be between 0 and {MAX_PRODUCERS:,}")
+    if batch_size < 1:
+        raise ValueError("batch_size must be positive")
+    universe = _Universe(producers, seed, start_date)
+    for low in range(0, producers, batch_size):
+        yield universe.batch(low, min(low + batch_size, producers))
+
+
+class _Universe:
+    def __init__(self, producers: int, seed: int, start_date: dt.date) -> None:
+        self.seed = seed
+        self.stride = (_NPN_HIGH - _NPN_LOW) // max(producers, 1)
+        self.rng = random.Random()
+        self.ids = dict.fromkeys(TABLES, FIRST_ID)
+
+        # The calendar: day index -> shared date object and its ISO string; far enough
+        # ahead for the last reinstatement window of a license renewed just before start.
+        first_day = dt.date(start_date.year - _CALENDAR_YEARS_BACK, 1, 1)
+        self.origin = first_day.toordinal()
+        self.start = start_date.toordinal() - self.origin
+        span = self.start + 4 * 366 + 400
+        self.days = [first_day + dt.timedelta(days=i) for i in range(span)]
+        self.iso = [d.isoformat() for d in self.days]
+        self.epoch = max(0, min(_AGENTSYNC_EPOCH.toordinal() - self.origin, self.start - 400))
+
+        states = list(ref.STATE_WEIGHTS.items())
+        self.states = _Weighted([(w, s) for s, w in states])
+        self.classes = _Weighted([(c.weight, c) for c in ref.LICENSE_CLASSES])
+        self.profiles = {
+            cls.name: _Weighted([(w, tuple(ref.LOAS[n] for n in names)) for w, names in
+                                 cls.loa_profiles])
+            for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
+        }  # fmt: skip
+        self.nr_counts = _Weighted(list(zip(_NR_COUNT_WEIGHTS, range(9), strict=True)))
+        self.appointment_counts = _Weighted(list(zip(_APPOINTMENT_WEIGHTS, range(13), strict=True)))
+        self.ce = _Weighted(_CE_COMPLIANCE)
+        self.terminations = _Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
+        self.agent_types = {
+            cls.name: ",".join(cls.agent_types)
+            for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
+        }
+        self.loa_categories = {loa.name: ",".join(loa.categories) for loa in ref.LOAS.values()}
+        self.name_slugs = {
+            name: "".join(ch for ch in name.lower() if ch.isalnum())
+            for name in (*ref.FIRST_NAMES, *ref.LAST_NAMES)
+        }
+
+    # --- one batch ----------------------------------------------------------------
+
+    def batch(self, low: int, high: int) -> Batch:
+        out: Batch = {table: [] for table in TABLES}
+        for index in range(low, high):
+            _Producer(self, index, out).build()
+        return out
+
+    def next_id(self, table: str) -> int:
+        value = self.ids[table]
+        self.ids[table] = value + 1
+        return value
+
+
+class _Producer:
+    """One producer's records, appended to the batch being built."""
+
+    def __init__(self, universe: _Universe, index: int, out: Batch) -> None:
+        self.u = universe
+        self.out = out
+        rng = universe.rng
+        # Sub-seed per producer: a batch's rows do not depend on the batches before it.
+        rng.seed(universe.seed * (1 << 40) + index)
+        self.r = rng.random
+        r = self.r
+        npn = _NPN_LOW + index * universe.stride + int(r() * universe.stride)
+        if npn in _SANDBOX:
+            npn += 1 if (npn - _NPN_LOW) % universe.stride + 1 < universe.stride else -1
+        self.npn = str(npn)
+        self.firm = r() < _FIRM_SHARE
+        self.home: str = universe.states.pick(r())
+        start = universe.start
+        # Careers skew recent: many producers are newly licensed.
+        self.career = start - 30 - int(r() ** 1.6 * 32 * 365.25)
+        epoch = universe.epoch
+        if self.career < epoch:
+            created = epoch + int(r() * 365)
+        else:
+            created = self.career + int(r() * 20)
+        self.created = min(created, start - 1)
+        # Transactions: the ingests that last wrote this producer's records.
+        count = 1 + (r() < 0.6) + (r() < 0.3)
+        dates = sorted(self.created + int(r() * (start - self.created)) for _ in range(count - 1))
+        self.tx_days = [self.created, *dates]
+        self.tx_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in self.tx_days]
+        self.city: ref.City = self.pick(ref.CITIES[self.home])
+        self.licensed_states: list[str] = []
+        self.first = self.last = self.company = ""
+        self.updated = self.created
+
+    def pick(self, values: Sequence[Any]) -> Any:
+        return values[int(self.r() * len(values))]
+
+    def stamp(self, row: Row, born: int, changed: int) -> Row:
+        """Set the record fields: one of the producer's transactions last wrote the row.
+
+        ``born`` is when the record came to be (an issue date, say) and ``changed`` when
+        its content last changed; the store created it no earlier than the producer and
+        updated it no earlier than that change.
+        """
+        r = self.r
+        last = len(self.tx_days) - 1
+        j = last if r() < 0.5 else int(r() * len(self.tx_days))
+        updated = self.tx_days[j]
+        if updated < changed:
+            j = last
+            updated = max(self.tx_days[last], changed)
+        self.updated = updated
+        days = self.u.days
+        row["transaction_id"] = self.tx_ids[j]
+        row["created_at"] = days[min(max(born, self.created), updated)]
+        row["updated_at"] = days[updated]
+        row["nipr_deleted"] = r() < _DELETED_SHARE
+        return row
+
+    def build(self) -> None:
+        u = self.u
+        r = self.r
+        licensed = r() >= _NO_LICENSES_SHARE
+        entity_id = u.next_id("entities")
+        if self.firm:
+            names = self.firm_names()
+        else:
+            names = self.person_names()
+        updated = self.tx_days[-1]
+        h, m, s = int(r() * 24), int(r() * 60), int(r() * 60)
+        nipr_update = dt.datetime.combine(
+            u.days[updated], dt.time(h, m, s, int(r() * 1_000_000)), _UTC
+        )
+        self.out["entities"].append(
+            {
+                "id": entity_id,
+                "npn": self.npn,
+                **names,
+                "no_licenses": not licensed,
+                "subscription_count": 0,
+                "last_nipr_entity_update": nipr_update,
+                "transaction_id": self.tx_ids[-1],
+                "created_at": u.days[self.created],
+                "updated_at": u.days[updated],
+                "nipr_deleted": False,
+            }
+        )
+        if licensed:
+            self.licenses()
+        self.addresses()
+        self.contact_infos()
+        self.other_names()
+        if r() < _REGULATORY_SHARE:
+            self.regulatory_actions()
+
+    # --- the entity -------------------------------------------------------------------
+
+    def person_names(self) -> Row:
+        r = self.r
+        u = self.u
+        self.first: str = self.pick(ref.FIRST_NAMES)
+        self.last: str = self.pick(ref.LAST_NAMES)
+        x = r()
+        if x < 0.45:
+            middle: str | None = self.pick(ref.FIRST_NAMES)
+        elif x < 0.75:
+            middle = chr(65 + int(r() * 26))
+        else:
+            middle = None
+        self.middle = middle
+        # Licensed at 18 to 50.
+        birth = self.career - int((18 + r() * 32) * 365.25)
+        return {
+            "type": "INDIVIDUAL",
+            "fein_id": None,
+            "company_name": None,
+            "first_name": self.first,
+            "middle_name": middle,
+            "last_name": self.last,
+            "date_of_birth": u.days[birth],
+        }
+
+    def firm_names(self) -> Row:
+        r = self.r
+        template = self.pick(_FIRM_NAME_TEMPLATES)
+        self.company: str = template.format(
+            last=self.pick(ref.LAST_NAMES),
+            last2=self.pick(ref.LAST_NAMES),
+            city=self.city.name,
+            word=self.pick(ref.AGENCY_WORDS),
+        )
+        fein = f"{self.pick(ref.FEIN_PREFIXES)}-{int(r() * 10_000_000):07d}"
+        return {
+            "type": "FIRM",
+            "fein_id": fein,
+            "company_name": self.company,
+            "first_name": None,
+            "middle_name": None,
+            "last_name": None,
+            "date_of_birth": None,
+        }
+
+    # --- licenses, LOAs, appointments ----------------------------------------------------
+
+    def licenses(self) -> None:
+        u = self.u
+        r = self.r
+        cls: ref.LicenseClass = ref.FIRM_LICENSE_CLASS if self.firm else u.classes.pick(r())
+        profile: tuple[ref.Loa, ...] = u.profiles[cls.name].pick(r())
+        states = [self.home]
+        wanted = 1 + u.nr_counts.pick(r())
+        while len(states) < wanted:
+            state = u.states.pick(r())
+            if state not in states:
+                states.append(state)
+        self.licensed_states = states
+
+        held: list[tuple[str, bool, list[tuple[ref.Loa, int]], int | None]] = []
+        for position, state in enumerate(states):
+            resident = position == 0
+            issue = self.career
+            if not resident:
+                issue += int(r() * (u.start - 30 - self.career))
+            loas = profile
+            if not resident and len(loas) > 1 and r() < 0.1:
+                dropped = int(r() * len(loas))
+                loas = loas[:dropped] + loas[dropped + 1 :]
+            active, expiration, held_loas = self.license(cls, state, resident, issue, loas)
+            held.append((state, active, held_loas, expiration))
+        if any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
+            self.appointments(held)
+
+    def license(
+        self,
+        cls: ref.LicenseClass,
+        state: str,
+        resident: bool,
+        issue: int,
+        loas: tuple[ref.Loa, ...],
+    ) -> tuple[bool, int | None, list[tuple[ref.Loa, int]]]:
+        u = self.u
+        r = self.r
+        days = u.days
+        iso = u.iso
+        start = u.start
+        expiration: int | None
+        if state in ref.PERPETUAL_STATES:
+            expiration = None
+            active = r() < 0.96
+            renewal_periods: Row = {
+                "renewal": None,
+                "lateRenewal": None,
+                "reinstatement": None,
+                "renewalType": "PERPETUAL",
+            }
+        else:
+            # Two-year cycles on the anniversary of the original issue date.
+            issued = days[issue]
+            cycles = (start - issue) // 730 + 1
+            lapsed = cycles > 1 and r() < (0.04 if resident else 0.13)
+            if lapsed:
+                cycles -= 1 + int(r() * min(3, cycles - 1))
+            year = issued.year + 2 * cycles
+            exp_date = dt.date(year, issued.month, min(issued.day, 28))
+            expiration = exp_date.toordinal() - u.origin
+            if expiration < start and not lapsed:  # the anniversary fell just short
+                expiration = dt.date(year + 2, issued.month, min(issued.day, 28)).toordinal()
+                expiration -= u.origin
+            active = expiration >= start
+            if r() < 0.03:
+                renewal_periods = {
+                    "renewal": None,
+                    "lateRenewal": None,
+                    "reinstatement": None,
+                    "renewalType": "NO_RENEWAL_INFORMATION_AVAILABLE",
+                }
+            else:
+                renewal_periods = {
+                    "renewal": {"startDate": iso[expiration - 90], "endDate": iso[expiration]},
+                    "lateRenewal": {
+                        "startDate": iso[expiration + 1],
+                        "endDate": iso[expiration + 90],
+                    },
+                    "reinstatement": {
+                        "startDate": iso[expiration + 91],
+                        "endDate": iso[expiration + 365],
+                    },
+                    "renewalType": "RENEWAL_REQUIRED",
+                }
+        prefixes, digits = ref.LICENSE_NUMBER_FORMATS[state]
+        if digits:
+            number = f"{self.pick(prefixes)}{int(r() * 10**digits):0{digits}d}"
+        else:
+            number = self.npn
+        license_id = u.next_id("licenses")
+        row = self.stamp(
+            {
+                "id": license_id,
+                "npn": self.npn,
+                "for_state": state,
+                "branch_id": None,
+                "nipr_date_updated": None,
+                "license_num": number,
+                "original_issue_date": days[issue],
+                "expiration_date": None if expiration is None else days[expiration],
+                "license_class": cls.name,
+                "license_class_code": cls.code,
+                "residency_status": "R" if resident else "NR",
+                "active": active,
+                "agent_types": u.agent_types[cls.name],
+                "renewal_periods": renewal_periods,
+            },
+            issue,
+            issue if active else min(expiration or issue, start - 1),
+        )
+        if resident:
+            # NIPR does not drop a resident license while it still lists the producer.
+            row["nipr_deleted"] = False
+        row["nipr_date_updated"] = days[self.updated - int(r() * 3)]
+        self.out["licenses"].append(row)
+
+        held: list[tuple[ref.Loa, int]] = []
+        loa_rows = self.out["license_loas"]
+        end = start if expiration is None else min(expiration, start)
+        for loa in loas:
+            loa_issue = issue if r() < 0.8 else issue + int(r() * (end - issue))
+            x = r()
+            if active:
+                status = "Active" if x < 0.9 else "Cancelled" if x < 0.96 else "Inactive"
+            else:
+                status = "Inactive" if x < 0.7 else "Cancelled"
+            if status == "Active":
+                reason_date = loa_issue
+                held.append((loa, loa_issue))
+            elif active or expiration is None or status == "Cancelled":
+                reason_date = loa_issue + int(r() * (start - loa_issue))
+            else:
+                reason_date = expiration  # lapsed with the license
+            ce = u.ce.pick(r())
+            credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
+            loa_rows.append(
+                self.stamp(
+                    {
+                        "id": u.next_id("license_loas"),
+                        "npn": self.npn,
+                        "for_state": state,
+                        "license_id": license_id,
+                        "loa": loa.name,
+                        "loa_code": loa.code,
+                        "issue_date": days[loa_issue],
+                        "status": status,
+                        "status_reason_date": days[reason_date],
+                        "ce_compliance": ce,
+                        "ce_credits_needed": credits,
+                        "loa_categories": u.loa_categories[loa.name],
+                    },
+                    loa_issue,
+                    reason_date,
+                )
+            )
+        if not held and not active:
+            # A lapsed license still shows the carriers that once appointed under it.
+            held = [(loa, issue) for loa in loas]
+        return active, expiration, held
+
+    def appointments(
+        self, held: list[tuple[str, bool, list[tuple[ref.Loa, int]], int | None]]
+    ) -> None:
+        u = self.u
+        r = self.r
+        days = u.days
+        start = u.start
+        rows = self.out["appointments"]
+        seen: set[tuple[str, str, str]] = set()
+        for _ in range(u.appointment_counts.pick(r())):
+            # Carriers appoint most in the home state.
+            state, active, loas, expiration = held[0] if r() < 0.4 else self.pick(held)
+            if not loas:
+                continue
+            loa, loa_issue = self.pick(loas)
+            carriers = ref.CARRIERS_BY_CATEGORY.get(loa.categories[0])
+            if not carriers:
+                continue
+            carrier: ref.Carrier = self.pick(carriers)
+            key = (carrier.co_code, state, loa.code)
+            if key in seen:
+                continue
+            seen.add(key)
+            end = start - 1 if expiration is None else min(expiration, start - 1)
+            appointed = loa_issue + int(r() * (end - loa_issue))
+            if active and r() < 0.8:
+                status, reason_date, reason = "APPOINTED", appointed, None
+            else:
+                status = "TERMINATED"
+                reason_date = appointed + int(r() * (end - appointed))
+                if not active and r() < 0.5:
+                    reason = "License Expired"
+                else:
+                    reason = u.terminations.pick(r())
+            rows.append(
+                self.stamp(
+                    {
+                        "id": u.next_id("appointments"),
+                        "npn": self.npn,
+                        "for_state": state,
+                        "branch_id": None,
+                        "company_name": carrier.name,
+                        "fein_id": carrier.fein,
+                        "co_code": carrier.co_code,
+                        "loa": loa.name,
+                        "loa_code": loa.code,
+                        "status": status,
+                        "status_reason_date": days[reason_date],
+                        "termination_reason": reason,
+                        "county_code": None,
+                        "loa_categories": u.loa_categories[loa.name],
+                    },
+                    appointed,
+                    reason_date,
+                )
+            )
+
+    # --- addresses, contact information, other names -----------------------------------
+
+    def street(self) -> str:
+        r = self.r
+        return (
+            f"{1 + int(r() ** 2 * 9999)} {self.pick(_DIRECTIONS)}{self.pick(ref.STREET_NAMES)} "
+            f"{self.pick(ref.STREET_SUFFIXES)}"
+        )
+
+    def zip(self, city: ref.City) -> str:
+        return f"{city.zip3}{1 + int(self.r() * 98):02d}"
+
+    def address(
+        self, kind: str, line1: str, line2: str | None, city: ref.City, zip_code: str
+    ) -> None:
+        u = self.u
+        row = self.stamp(
+            {
+                "id": u.next_id("addresses"),
+                "npn": self.npn,
+                "for_state": self.home,
+                "type": kind,
+                "branch_id": None,
+                "nipr_date_updated": None,
+                "line1": line1,
+                "line2": line2,
+                "city": city.name,
+                "state": self.home,
+                "zip": zip_code,
+                "country": "U.S.A.",
+            },
+            self.created,
+            self.created,
+        )
+        row["nipr_date_updated"] = row["updated_at"]
+        self.out["addresses"].append(row)
+
+    def addresses(self) -> None:
+        r = self.r
+        home_line, home_city, home_zip = self.street(), self.city, self.zip(self.city)
+        if not self.firm:
+            self.address("RESIDENCE", home_line, None, home_city, home_zip)
+        x = r()
+        if x < 0.65:
+            self.address("MAILING", home_line, None, home_city, home_zip)
+        elif x < 0.85:
+            self.address("MAILING", f"PO Box {1 + int(r() * 9999)}", None, home_city, home_zip)
+        else:
+            city = self.pick(ref.CITIES[self.home])
+            self.address("MAILING", self.street(), None, city, self.zip(city))
+        if self.firm:
+            suite = f"Suite {100 + int(r() * 900)}" if r() < 0.6 else None
+            self.address("BUSINESS", home_line, suite, home_city, home_zip)
+        else:
+            city = home_city if r() < 0.6 else self.pick(ref.CITIES[self.home])
+            suite = f"Suite {100 + int(r() * 900)}" if r() < 0.4 else None
+            self.address("BUSINESS", self.street(), suite, city, self.zip(city))
+
+    def contact(self, kind: str, value: str) -> None:
+        row = self.stamp(
+            {
+                "id": self.u.next_id("contact_infos"),
+                "npn": self.npn,
+                "for_state": self.home,
+                "type": kind,
+                "branch_id": None,
+                "nipr_date_updated": None,
+                "value": value,
+            },
+            self.created,
+            self.created,
+        )
+        row["nipr_date_updated"] = row["updated_at"]
+        self.out["contact_infos"].append(row)
+
+    def contact_infos(self) -> None:
+        r = self.r
+        domain = self.pick(ref.EMAIL_DOMAINS)
+        if self.firm:
+            slug = "".join(ch for ch in self.company.lower() if ch.isalnum())[:30]
+            email = f"info@{slug}.{domain}"
+        else:
+            slugs = self.u.name_slugs
+            suffix = str(int(r() * 100)) if r() < 0.3 else ""
+            email = f"{slugs[self.first]}.{slugs[self.last]}{suffix}@{domain}"
+        self.contact("BUSINESS_EMAIL", email)
+        area = self.city.area_code
+        self.contact("BUSINESS_PHONE", f"{area}-555-01{int(r() * 100):02d}")
+        if r() < (0.4 if self.firm else 0.15):
+            self.contact("FAX", f"{area}-555-01{int(r() * 100):02d}")
+
+    def other_name(
+        self, kind: str, state: str, name: str, branch: str | None, state_co_id: str | None
+    ) -> None:
+        self.out["other_names"].append(
+            self.stamp(
+                {
+                    "id": self.u.next_id("other_names"),
+                    "npn": self.npn,
+                    "for_state": state,
+                    "type": kind,
+                    "branch_id": branch,
+                    "state_co_id": state_co_id,
+                    "name": name,
+                },
+                self.created,
+                self.created,
+            )
+        )
+
+    def other_names(self) -> None:
+        r = self.r
+        if self.firm:
+            if r() < 0.3:
+                for _ in range(1 + int(r() * 3)):
+                    state = self.pick(self.licensed_states or [self.home])
+                    city = self.pick(ref.CITIES[state])
+                    self.other_name(
+                        "FIRM_BRANCH",
+                        state,
+                        f"{self.company} - {city.name} Branch",
+                        f"{int(r() * 10_000):04d}",
+                        str(100_000 + int(r() * 900_000)),
+                    )
+        elif r() < 0.04:
+            if r() < 0.4:
+                nickname = ref.NICKNAMES.get(self.first)
+                name = f"{nickname} {self.last}" if nickname else f"{self.last}, {self.first}"
+                self.other_name("ALIAS", self.home, name, None, None)
+            else:
+                name = f"{self.first} {self.pick(ref.LAST_NAMES)}"
+                self.other_name("PREVIOUS", self.home, name, None, None)
+
+    # --- regulatory actions --------------------------------------------------------------
+
+    def regulatory_actions(self) -> None:
+        u = self.u
+        r = self.r
+        days = u.days
+        start = u.start
+        for _ in range(1 if r() < 0.8 else 2):
+            action_id = u.next_id("regulatory_actions")
+            action = self.career + int(r() * (start - 1 - self.career))
+            effective = action if r() < 0.7 else min(action + int(r() * 30), start - 1)
+            entered = min(action + int(r() * 400), start - 1)
+            fine = 0 if r() < 0.3 else 50 * (1 + int(r() ** 2 * 200))
+            row = self.stamp(
+                {
+                    "id": action_id,
+                    "npn": self.npn,
+                    "for_state": self.pick(self.licensed_states or [self.home]),
+                    "action_id": str(10_000_000 + int(r() * 90_000_000)),
+                    "action_date": days[action],
+                    "effective_date": days[effective],
+                    "enter_date": days[entered],
+                    "penalty_fine_forfeiture": fine,
+                    "length_of_order": self.pick(_LENGTHS_OF_ORDER),
+                },
+                action,
+                entered,
+            )
+            self.out["regulatory_actions"].append(row)
+            values = self.out["regulatory_action_values"]
+            for kind, vocabulary in (
+                ("REASON", ref.REGULATORY_REASONS),
+                ("ORIGIN", ref.REGULATORY_ORIGINS),
+                ("DISPOSITION", ref.REGULATORY_DISPOSITIONS),
+            ):
+                values.append(
+                    {
+                        "id": u.next_id("regulatory_action_values"),
+                        "npn": self.npn,
+                        "regulatory_action_id": action_id,
+                        "type": kind,
+                        "value": self.pick(vocabulary),
+                        "transaction_id": row["transaction_id"],
+                        "created_at": row["created_at"],
+                        "updated_at": row["updated_at"],
+                        "nipr_deleted": row["nipr_deleted"],
+                    }
+                )

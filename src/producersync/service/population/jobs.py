@@ -1,0 +1,132 @@
+"""Applying NPN-management jobs: one transaction per job, in order per account.
+
+A job is a committed row before the API answers 202; it is applied in one transaction
+that also marks it COMPLETED, so a crash leaves it QUEUED and a restart applies it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import sqlalchemy as sa
+
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.jobs import (
+    Action,
+    ItemResult,
+    Job,
+    JobItem,
+    Operation,
+    fail_job,
+    finish_job,
+    known_npns,
+    lock_account,
+    next_queued_account,
+    oldest_queued_job,
+    record_items,
+)
+from producersync.service.store.population import (
+    add_subscriptions,
+    all_subscribed,
+    remove_subscriptions,
+)
+
+__all__ = ["JobWorker", "apply_job", "process_next_job"]
+
+log = logging.getLogger(__name__)
+
+_NOT_AT_NIPR = "NPN not found in NIPR"
+
+
+def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
+    """Change the account's subscriptions as the job says; one item per NPN and action."""
+    requested = list(dict.fromkeys(job.npns))
+    items: list[JobItem] = []
+    if job.operation is Operation.REMOVE:
+        removed = set(remove_subscriptions(conn, job.account_id, requested))
+        for npn in requested:
+            if npn in removed:
+                items.append(JobItem(npn, Action.DEACTIVATE, ItemResult.SUCCESS, None))
+            else:
+                items.append(
+                    JobItem(npn, Action.DEACTIVATE, ItemResult.UNCHANGED, "not subscribed")
+                )
+        return items
+
+    known = known_npns(conn, requested)
+    wanted = [n for n in requested if n in known]
+    current = all_subscribed(conn, job.account_id)
+    if job.operation is Operation.REPLACE:
+        dropped = sorted(current - set(wanted))
+        remove_subscriptions(conn, job.account_id, dropped)
+        items.extend(JobItem(n, Action.DEACTIVATE, ItemResult.SUCCESS, None) for n in dropped)
+    added = set(add_subscriptions(conn, job.account_id, wanted))
+    for npn in requested:
+        if npn not in known:
+            items.append(JobItem(npn, Action.ACTIVATE, ItemResult.FAILED, _NOT_AT_NIPR))
+        elif npn in added:
+            items.append(JobItem(npn, Action.ACTIVATE, ItemResult.SUCCESS, None))
+        else:
+            items.append(JobItem(npn, Action.ACTIVATE, ItemResult.UNCHANGED, "already subscribed"))
+    return items
+
+
+def process_next_job(engine: sa.Engine) -> bool:
+    """Apply the oldest queued job of some account; False when none is queued."""
+    with engine.connect() as conn:
+        account_id = next_queued_account(conn)
+    if account_id is None:
+        return False
+    job: Job | None = None
+    try:
+        with write_transaction(engine) as conn:
+            lock_account(conn, account_id)
+            job = oldest_queued_job(conn, account_id)
+            if job is None:  # another worker took it
+                return True
+            items = apply_job(conn, job)
+            record_items(conn, job.id, items)
+            finish_job(conn, job.id, items)
+    except sa.exc.OperationalError:
+        raise  # the store is unreachable: the job stays queued for the next attempt
+    except Exception as exc:
+        if job is None:
+            raise
+        log.exception("job %s failed", job.id)
+        with write_transaction(engine) as conn:
+            fail_job(conn, job.id, f"{type(exc).__name__}: {exc}")
+    return True
+
+
+class JobWorker:
+    """A background thread that drains queued jobs; woken at once when a job is created."""
+
+    def __init__(self, engine: sa.Engine, poll_seconds: float) -> None:
+        self._engine = engine
+        self._poll = poll_seconds
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                busy = process_next_job(self._engine)
+            except Exception:
+                log.exception("job worker: store error; retrying")
+                busy = False
+            if not busy:
+                self._wake.wait(self._poll)
+                self._wake.clear()

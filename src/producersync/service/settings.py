@@ -1,0 +1,40 @@
+"""The service's settings: one object, read once at start-up, passed down."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["ServiceSettings"]
+
+
+class ServiceSettings(BaseSettings):
+    """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCERSYNC_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///producersync.db",
+        description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://...",
+    )
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str | None = Field(
+        default=None,
+        description="Base URL used in HAL links; default: the URL the request came in on.",
+    )
+    token_ttl_seconds: int = Field(default=3600, ge=60)
+    token_signing_key: SecretStr | None = Field(
+        default=None,
+        description="HMAC key for access tokens; default: generated once, kept in the store.",
+    )
+    api_rate_limit_per_minute: int = Field(default=300, ge=1)
+    token_rate_limit_per_minute: int = Field(default=200, ge=1)
+    rate_limit_storage: str = Field(
+        default="memory://",
+        description="limits storage URI: memory:// (one process) or redis://host:port (shared).",
+    )
+    job_poll_seconds: float = Field(default=0.5, gt=0)
+    max_subscription_npns: int = Field(
+        default=50_000, ge=1, description="Most NPNs one subscription request may carry."
+    )

@@ -1,0 +1,178 @@
+"""Accounts and their OAuth clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from producersync.service.auth.secrets import (
+    hash_secret,
+    new_client_id,
+    new_client_secret,
+)
+from producersync.service.store.tables import accounts, api_clients
+
+__all__ = [
+    "Account",
+    "AccountExists",
+    "ClientRecord",
+    "NotFound",
+    "create_account",
+    "create_client",
+    "find_account",
+    "find_client",
+    "list_accounts",
+    "list_clients",
+    "revoke_client",
+    "revoked_since",
+    "rotate_client_secret",
+]
+
+
+class NotFound(LookupError):
+    """No such account or client."""
+
+
+class AccountExists(ValueError):
+    """An account with that name exists already."""
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: int
+    name: str
+    sandbox: bool
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ClientRecord:
+    client_id: str
+    account_id: int
+    account_name: str
+    sandbox: bool
+    scope: str
+    secret_hash: str
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _account(row: sa.Row[tuple[object, ...]]) -> Account:
+    return Account(id=row.id, name=row.name, sandbox=row.sandbox, created_at=row.created_at)
+
+
+def create_account(conn: sa.Connection, name: str, *, sandbox: bool) -> Account:
+    if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
+        raise AccountExists(f"an account named {name!r} exists already")
+    created = _now()
+    account_id = conn.execute(
+        accounts.insert().values(name=name, sandbox=sandbox, created_at=created)
+    ).inserted_primary_key[0]  # type: ignore[index]
+    return Account(id=int(account_id), name=name, sandbox=sandbox, created_at=created)
+
+
+def find_account(conn: sa.Connection, name: str) -> Account:
+    row = conn.execute(sa.select(accounts).where(accounts.c.name == name)).first()
+    if row is None:
+        raise NotFound(f"no account named {name!r}")
+    return _account(row)
+
+
+def list_accounts(conn: sa.Connection) -> list[Account]:
+    return [_account(r) for r in conn.execute(sa.select(accounts).order_by(accounts.c.id))]
+
+
+def create_client(conn: sa.Connection, account: Account, scope: str) -> tuple[str, str]:
+    """A new client for ``account``: (client_id, client_secret). The secret is not kept."""
+    client_id, secret = new_client_id(), new_client_secret()
+    conn.execute(
+        api_clients.insert().values(
+            client_id=client_id,
+            account_id=account.id,
+            secret_hash=hash_secret(secret),
+            scope=scope,
+            created_at=_now(),
+        )
+    )
+    return client_id, secret
+
+
+_client_select = sa.select(
+    api_clients, accounts.c.name.label("account_name"), accounts.c.sandbox
+).join(accounts, accounts.c.id == api_clients.c.account_id)
+
+
+def _client(row: sa.Row[tuple[object, ...]]) -> ClientRecord:
+    return ClientRecord(
+        client_id=row.client_id,
+        account_id=row.account_id,
+        account_name=row.account_name,
+        sandbox=row.sandbox,
+        scope=row.scope,
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def find_client(conn: sa.Connection, client_id: str) -> ClientRecord | None:
+    row = conn.execute(_client_select.where(api_clients.c.client_id == client_id)).first()
+    return _client(row) if row else None
+
+
+def list_clients(conn: sa.Connection, account: Account | None = None) -> list[ClientRecord]:
+    query = _client_select.order_by(api_clients.c.created_at)
+    if account is not None:
+        query = query.where(api_clients.c.account_id == account.id)
+    return [_client(r) for r in conn.execute(query)]
+
+
+def _live_client(conn: sa.Connection, client_id: str) -> ClientRecord:
+    client = find_client(conn, client_id)
+    if client is None:
+        raise NotFound(f"no client {client_id!r}")
+    if client.revoked_at is not None:
+        raise NotFound(f"client {client_id!r} is revoked")
+    return client
+
+
+def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
+    """A new secret for the client; the old one stops working at once."""
+    _live_client(conn, client_id)
+    secret = new_client_secret()
+    conn.execute(
+        api_clients.update()
+        .where(api_clients.c.client_id == client_id)
+        .values(secret_hash=hash_secret(secret), secret_rotated_at=_now())
+    )
+    return secret
+
+
+def revoke_client(conn: sa.Connection, client_id: str) -> None:
+    _live_client(conn, client_id)
+    conn.execute(
+        api_clients.update().where(api_clients.c.client_id == client_id).values(revoked_at=_now())
+    )
+
+
+def revoked_since(conn: sa.Connection) -> dict[str, float]:
+    """client_id -> revocation time (epoch seconds) of every revoked client."""
+    rows = conn.execute(
+        sa.select(api_clients.c.client_id, api_clients.c.revoked_at).where(
+            api_clients.c.revoked_at.is_not(None)
+        )
+    )
+    return {r.client_id: _epoch(r.revoked_at) for r in rows}
+
+
+def _epoch(value: dt.datetime) -> float:
+    # SQLite hands back naive datetimes even for timezone=True columns; they were UTC.
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    return value.timestamp()

@@ -1,0 +1,241 @@
+"""NPN-management jobs: queued by the API, applied by the worker, read back by clients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.service.store.tables import entities, job_items, jobs
+
+__all__ = [
+    "Action",
+    "ItemResult",
+    "Job",
+    "JobItem",
+    "JobStatus",
+    "Operation",
+    "count_job_items",
+    "create_job",
+    "fail_job",
+    "finish_job",
+    "get_job",
+    "known_npns",
+    "lock_account",
+    "next_queued_account",
+    "oldest_queued_job",
+    "page_job_items",
+    "record_items",
+]
+
+
+class Operation(StrEnum):
+    REPLACE = "REPLACE"
+    APPEND = "APPEND"
+    REMOVE = "REMOVE"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+
+class Action(StrEnum):
+    ACTIVATE = "ACTIVATE"
+    DEACTIVATE = "DEACTIVATE"
+
+
+class ItemResult(StrEnum):
+    SUCCESS = "SUCCESS"
+    UNCHANGED = "UNCHANGED"
+    FAILED = "FAILED"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    account_id: int
+    operation: Operation
+    status: JobStatus
+    npns: list[str]
+    requested: int
+    activated: int
+    deactivated: int
+    unchanged: int
+    failed: int
+    error: str | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class JobItem:
+    npn: str
+    action: Action
+    result: ItemResult
+    reason: str | None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _job(row: Mapping[Any, Any]) -> Job:
+    return Job(
+        id=row["id"],
+        account_id=row["account_id"],
+        operation=Operation(row["operation"]),
+        status=JobStatus(row["status"]),
+        npns=list(row["npns"]),
+        requested=row["requested"],
+        activated=row["activated"],
+        deactivated=row["deactivated"],
+        unchanged=row["unchanged"],
+        failed=row["failed"],
+        error=row["error"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+    )
+
+
+def create_job(
+    conn: sa.Connection, account_id: int, operation: Operation, npns: Sequence[str]
+) -> Job:
+    now = _now()
+    values = {
+        "id": str(uuid.uuid4()),
+        "account_id": account_id,
+        "operation": operation.value,
+        "status": JobStatus.QUEUED.value,
+        "npns": list(npns),
+        "requested": len(npns),
+        "activated": 0,
+        "deactivated": 0,
+        "unchanged": 0,
+        "failed": 0,
+        "error": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    conn.execute(jobs.insert().values(**values))
+    return _job(values)
+
+
+def get_job(conn: sa.Connection, account_id: int, job_id: str) -> Job | None:
+    """The job, only if it belongs to the account (another account's job does not exist)."""
+    row = (
+        conn.execute(sa.select(jobs).where(jobs.c.id == job_id, jobs.c.account_id == account_id))
+        .mappings()
+        .first()
+    )
+    return _job(row) if row else None
+
+
+def next_queued_account(conn: sa.Connection) -> int | None:
+    return conn.execute(
+        sa.select(jobs.c.account_id)
+        .where(jobs.c.status == JobStatus.QUEUED.value)
+        .order_by(jobs.c.created_at)
+        .limit(1)
+    ).scalar()
+
+
+def lock_account(conn: sa.Connection, account_id: int) -> None:
+    """Serialise job processing per account across processes (jobs apply in order).
+    SQLite needs nothing more: the worker's transaction began IMMEDIATE."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(1, :a)"), {"a": account_id})
+
+
+def oldest_queued_job(conn: sa.Connection, account_id: int) -> Job | None:
+    row = (
+        conn.execute(
+            sa.select(jobs)
+            .where(jobs.c.account_id == account_id, jobs.c.status == JobStatus.QUEUED.value)
+            .order_by(jobs.c.created_at, jobs.c.id)
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    return _job(row) if row else None
+
+
+def known_npns(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
+    """The NPNs NIPR knows (an entity exists for them)."""
+    found: set[str] = set()
+    for start in range(0, len(npns), 5000):
+        chunk = list(npns[start : start + 5000])
+        found.update(
+            conn.execute(sa.select(entities.c.npn).where(entities.c.npn.in_(chunk))).scalars()
+        )
+    return found
+
+
+def record_items(conn: sa.Connection, job_id: str, items: Sequence[JobItem]) -> None:
+    rows = [
+        {
+            "job_id": job_id,
+            "npn": i.npn,
+            "action": i.action.value,
+            "result": i.result.value,
+            "reason": i.reason,
+        }
+        for i in items
+    ]
+    for start in range(0, len(rows), 5000):
+        conn.execute(job_items.insert(), rows[start : start + 5000])
+
+
+def finish_job(conn: sa.Connection, job_id: str, items: Sequence[JobItem]) -> None:
+    def count(result: ItemResult, action: Action | None = None) -> int:
+        return sum(
+            1 for i in items if i.result is result and (action is None or i.action is action)
+        )
+
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id)
+        .values(
+            status=JobStatus.COMPLETED.value,
+            activated=count(ItemResult.SUCCESS, Action.ACTIVATE),
+            deactivated=count(ItemResult.SUCCESS, Action.DEACTIVATE),
+            unchanged=count(ItemResult.UNCHANGED),
+            failed=count(ItemResult.FAILED),
+            updated_at=_now(),
+        )
+    )
+
+
+def fail_job(conn: sa.Connection, job_id: str, error: str) -> None:
+    conn.execute(
+        jobs.update()
+        .where(jobs.c.id == job_id)
+        .values(status=JobStatus.FAILED.value, error=error[:500], updated_at=_now())
+    )
+
+
+def count_job_items(conn: sa.Connection, job_id: str) -> int:
+    return int(
+        conn.execute(sa.select(sa.func.count()).where(job_items.c.job_id == job_id)).scalar_one()
+    )
+
+
+def page_job_items(conn: sa.Connection, job_id: str, page: int, size: int) -> list[JobItem]:
+    rows = conn.execute(
+        sa.select(job_items)
+        .where(job_items.c.job_id == job_id)
+        .order_by(job_items.c.id)
+        .limit(size)
+        .offset(page * size)
+    ).mappings()
+    return [
+        JobItem(r["npn"], Action(r["action"]), ItemResult(r["result"]), r["reason"]) for r in rows
+    ]

@@ -1,0 +1,20 @@
+"""Open the store ready for use: engine, schema at head, sandbox data present."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from producersync.service.store.engine import make_engine
+from producersync.service.store.migrate import upgrade
+
+__all__ = ["open_store"]
+
+
+def open_store(url: str) -> sa.Engine:
+    """Every command and the service start here: a fresh database is migrated at once."""
+    engine = make_engine(url)
+    upgrade(engine)
+    from producersync.service.nipr.sandbox import ensure_sandbox
+
+    ensure_sandbox(engine)
+    return engine

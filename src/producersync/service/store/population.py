@@ -1,0 +1,149 @@
+"""An account's monitored population: subscribed NPNs, plus the sandbox NPNs for sandbox
+accounts (readable there without subscribing)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store.dialect import insert
+from producersync.service.store.tables import entities, subscriptions
+
+__all__ = [
+    "Population",
+    "add_subscriptions",
+    "all_subscribed",
+    "count_subscriptions",
+    "is_visible",
+    "page_subscriptions",
+    "population_npns",
+    "remove_subscriptions",
+    "subscribe_one",
+    "subscribed_among",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Population:
+    """Whose data a request may see."""
+
+    account_id: int
+    sandbox: bool
+
+
+def population_npns(population: Population) -> sa.Select[tuple[str]]:
+    """The NPNs the account may read, as a subquery-ready SELECT."""
+    subscribed = sa.select(subscriptions.c.npn.label("npn")).where(
+        subscriptions.c.account_id == population.account_id
+    )
+    if not population.sandbox:
+        return subscribed
+    sandbox = sa.select(entities.c.npn.label("npn")).where(entities.c.npn.in_(SANDBOX_NPNS))
+    return sa.select(sa.union(subscribed, sandbox).subquery().c.npn)
+
+
+def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:
+    if population.sandbox and npn in SANDBOX_NPNS:
+        return True
+    return (
+        conn.execute(
+            sa.select(subscriptions.c.npn).where(
+                subscriptions.c.account_id == population.account_id,
+                subscriptions.c.npn == npn,
+            )
+        ).first()
+        is not None
+    )
+
+
+def subscribe_one(conn: sa.Connection, population: Population, npn: str) -> bool:
+    """Subscribe ``npn`` unless the account already sees it; True when newly subscribed."""
+    if is_visible(conn, population, npn):
+        return False
+    return bool(add_subscriptions(conn, population.account_id, [npn]))
+
+
+def subscribed_among(conn: sa.Connection, account_id: int, npns: Iterable[str]) -> set[str]:
+    wanted = list(npns)
+    found: set[str] = set()
+    for start in range(0, len(wanted), 5000):
+        chunk = wanted[start : start + 5000]
+        found.update(
+            conn.execute(
+                sa.select(subscriptions.c.npn).where(
+                    subscriptions.c.account_id == account_id, subscriptions.c.npn.in_(chunk)
+                )
+            ).scalars()
+        )
+    return found
+
+
+def all_subscribed(conn: sa.Connection, account_id: int) -> set[str]:
+    return set(
+        conn.execute(
+            sa.select(subscriptions.c.npn).where(subscriptions.c.account_id == account_id)
+        ).scalars()
+    )
+
+
+def add_subscriptions(conn: sa.Connection, account_id: int, npns: Iterable[str]) -> list[str]:
+    """Subscribe the NPNs not yet subscribed; returns those that were added."""
+    new = sorted(set(npns) - subscribed_among(conn, account_id, npns))
+    now = dt.datetime.now(dt.UTC)
+    for start in range(0, len(new), 5000):
+        chunk = new[start : start + 5000]
+        conn.execute(
+            insert(conn, subscriptions).on_conflict_do_nothing(),
+            [{"account_id": account_id, "npn": n, "activated_at": now} for n in chunk],
+        )
+        _bump_subscription_count(conn, chunk, +1)
+    return new
+
+
+def remove_subscriptions(conn: sa.Connection, account_id: int, npns: Iterable[str]) -> list[str]:
+    """Unsubscribe the NPNs that are subscribed; returns those that were removed."""
+    gone = sorted(subscribed_among(conn, account_id, npns))
+    for start in range(0, len(gone), 5000):
+        chunk = gone[start : start + 5000]
+        conn.execute(
+            subscriptions.delete().where(
+                subscriptions.c.account_id == account_id, subscriptions.c.npn.in_(chunk)
+            )
+        )
+        _bump_subscription_count(conn, chunk, -1)
+    return gone
+
+
+def _bump_subscription_count(conn: sa.Connection, npns: list[str], delta: int) -> None:
+    # subscriptionCount is bookkeeping, not NIPR data: it does not move updatedAt.
+    conn.execute(
+        entities.update()
+        .where(entities.c.npn.in_(npns))
+        .values(subscription_count=entities.c.subscription_count + delta)
+    )
+
+
+def count_subscriptions(conn: sa.Connection, account_id: int) -> int:
+    return int(
+        conn.execute(
+            sa.select(sa.func.count()).where(subscriptions.c.account_id == account_id)
+        ).scalar_one()
+    )
+
+
+def page_subscriptions(
+    conn: sa.Connection, account_id: int, page: int, size: int
+) -> list[sa.Row[tuple[str, dt.datetime]]]:
+    return list(
+        conn.execute(
+            sa.select(subscriptions.c.npn, subscriptions.c.activated_at)
+            .where(subscriptions.c.account_id == account_id)
+            .order_by(subscriptions.c.npn)
+            .limit(size)
+            .offset(page * size)
+        )
+    )

@@ -1,0 +1,269 @@
+"""The service's schema, as SQLAlchemy Core tables (one definition for SQLite and Postgres).
+
+Record tables keep the API's field names in snake_case so that a row maps to the wire
+by name; ``npn`` is repeated on child tables (LOAs, action values) so that every list
+is filtered by the caller's population with one index.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = [
+    "RECORD_TABLES",
+    "accounts",
+    "addresses",
+    "api_clients",
+    "appointments",
+    "contact_infos",
+    "entities",
+    "job_items",
+    "jobs",
+    "license_loas",
+    "licenses",
+    "metadata",
+    "other_names",
+    "regulatory_action_values",
+    "regulatory_actions",
+    "service_keys",
+    "subscriptions",
+]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_Tz = sa.DateTime(timezone=True)
+
+
+def _record_columns() -> list[sa.Column[object]]:
+    return [
+        sa.Column("transaction_id", sa.String(36)),
+        sa.Column("created_at", sa.Date, nullable=False),
+        sa.Column("updated_at", sa.Date, nullable=False),
+        sa.Column("nipr_deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+    ]
+
+
+def _record_table(name: str, *columns: sa.Column[object], with_state: bool = True) -> sa.Table:
+    cols: list[sa.Column[object]] = [
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("npn", sa.String(10), nullable=False),
+    ]
+    if with_state:
+        cols.append(sa.Column("for_state", sa.String(2)))
+    table = sa.Table(name, metadata, *cols, *columns, *_record_columns())
+    # (npn, id) drives keyset pages over a population; updated_at drives daily deltas.
+    sa.Index(None, table.c.npn, table.c.id)
+    sa.Index(None, table.c.updated_at)
+    return table
+
+
+entities = _record_table(
+    "entities",
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("fein_id", sa.String(16)),
+    sa.Column("company_name", sa.String(200)),
+    sa.Column("first_name", sa.String(100)),
+    sa.Column("middle_name", sa.String(100)),
+    sa.Column("last_name", sa.String(100)),
+    sa.Column("date_of_birth", sa.Date),
+    sa.Column("no_licenses", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("subscription_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_nipr_entity_update", _Tz),
+    with_state=False,
+)
+sa.Index("uq_entities_npn", entities.c.npn, unique=True)
+
+licenses = _record_table(
+    "licenses",
+    sa.Column("branch_id", sa.String(32)),
+    sa.Column("nipr_date_updated", sa.Date),
+    sa.Column("license_num", sa.String(32)),
+    sa.Column("original_issue_date", sa.Date),
+    sa.Column("expiration_date", sa.Date),
+    sa.Column("license_class", sa.String(100)),
+    sa.Column("license_class_code", sa.String(8)),
+    sa.Column("residency_status", sa.String(2)),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("agent_types", sa.String(200)),  # comma-joined
+    sa.Column("renewal_periods", sa.JSON),
+)
+
+license_loas = _record_table(
+    "license_loas",
+    sa.Column("license_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False),
+    sa.Column("loa", sa.String(100)),
+    sa.Column("loa_code", sa.String(16)),
+    sa.Column("issue_date", sa.Date),
+    sa.Column("status", sa.String(16)),
+    sa.Column("status_reason_date", sa.Date),
+    sa.Column("ce_compliance", sa.String(32)),
+    sa.Column("ce_credits_needed", sa.Integer),
+    sa.Column("loa_categories", sa.String(200)),  # comma-joined loaMapping.categories
+)
+sa.Index(None, license_loas.c.license_id)
+
+appointments = _record_table(
+    "appointments",
+    sa.Column("branch_id", sa.String(32)),
+    sa.Column("company_name", sa.String(200)),
+    sa.Column("fein_id", sa.String(16)),
+    sa.Column("co_code", sa.String(5)),
+    sa.Column("loa", sa.String(100)),
+    sa.Column("loa_code", sa.String(16)),
+    sa.Column("status", sa.String(16)),
+    sa.Column("status_reason_date", sa.Date),
+    sa.Column("termination_reason", sa.String(100)),
+    sa.Column("county_code", sa.String(8)),
+    sa.Column("loa_categories", sa.String(200)),
+)
+
+addresses = _record_table(
+    "addresses",
+    sa.Column("type", sa.String(16)),
+    sa.Column("branch_id", sa.String(32)),
+    sa.Column("nipr_date_updated", sa.Date),
+    sa.Column("line1", sa.String(200)),
+    sa.Column("line2", sa.String(200)),
+    sa.Column("city", sa.String(100)),
+    sa.Column("state", sa.String(2)),
+    sa.Column("zip", sa.String(10)),
+    sa.Column("country", sa.String(32)),
+)
+
+contact_infos = _record_table(
+    "contact_infos",
+    sa.Column("type", sa.String(16)),
+    sa.Column("branch_id", sa.String(32)),
+    sa.Column("nipr_date_updated", sa.Date),
+    sa.Column("value", sa.String(200)),
+)
+
+other_names = _record_table(
+    "other_names",
+    sa.Column("type", sa.String(16)),
+    sa.Column("branch_id", sa.String(32)),
+    sa.Column("state_co_id", sa.String(32)),
+    sa.Column("name", sa.String(200)),
+)
+
+regulatory_actions = _record_table(
+    "regulatory_actions",
+    sa.Column("action_id", sa.String(32)),
+    sa.Column("action_date", sa.Date),
+    sa.Column("effective_date", sa.Date),
+    sa.Column("enter_date", sa.Date),
+    sa.Column("penalty_fine_forfeiture", sa.Integer),
+    sa.Column("length_of_order", sa.Integer),
+)
+
+regulatory_action_values = _record_table(
+    "regulatory_action_values",
+    sa.Column(
+        "regulatory_action_id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), nullable=False
+    ),
+    sa.Column("type", sa.String(16)),
+    sa.Column("value", sa.String(200)),
+    with_state=False,
+)
+sa.Index(None, regulatory_action_values.c.regulatory_action_id)
+
+RECORD_TABLES: tuple[sa.Table, ...] = (
+    entities,
+    licenses,
+    license_loas,
+    appointments,
+    addresses,
+    contact_infos,
+    other_names,
+    regulatory_actions,
+    regulatory_action_values,
+)
+
+# --- accounts, credentials, population ------------------------------------------------
+
+accounts = sa.Table(
+    "accounts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("sandbox", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("created_at", _Tz, nullable=False),
+)
+
+api_clients = sa.Table(
+    "api_clients",
+    metadata,
+    sa.Column("client_id", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("secret_hash", sa.String(200), nullable=False),
+    sa.Column("scope", sa.String(500), nullable=False),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("secret_rotated_at", _Tz),
+    sa.Column("revoked_at", _Tz),
+)
+sa.Index(None, api_clients.c.account_id)
+
+subscriptions = sa.Table(
+    "subscriptions",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("npn", sa.String(10), primary_key=True),
+    sa.Column("activated_at", _Tz, nullable=False),
+)
+
+jobs = sa.Table(
+    "jobs",
+    metadata,
+    sa.Column("id", sa.String(36), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("operation", sa.String(16), nullable=False),  # REPLACE | APPEND | REMOVE
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("npns", sa.JSON, nullable=False),
+    sa.Column("requested", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("activated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("deactivated", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("error", sa.String(500)),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("updated_at", _Tz, nullable=False),
+)
+sa.Index(None, jobs.c.status, jobs.c.created_at)
+sa.Index(None, jobs.c.account_id)
+
+job_items = sa.Table(
+    "job_items",
+    metadata,
+    sa.Column(
+        "id",
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    sa.Column("job_id", sa.String(36), sa.ForeignKey("jobs.id"), nullable=False),
+    sa.Column("npn", sa.String(10), nullable=False),
+    sa.Column("action", sa.String(16), nullable=False),  # ACTIVATE | DEACTIVATE
+    sa.Column("result", sa.String(16), nullable=False),  # SUCCESS | UNCHANGED | FAILED
+    sa.Column("reason", sa.String(200)),
+)
+sa.Index(None, job_items.c.job_id, job_items.c.id)
+
+service_keys = sa.Table(
+    "service_keys",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+    sa.Column("created_at", _Tz, nullable=False),
+)

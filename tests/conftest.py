@@ -1,0 +1,60 @@
+"""Shared fixtures: a store on each backend with a small NIPR universe, and a running
+service over it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.universe import generate
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+from tests.support.databases import store_url
+from tests.support.service import RunningService, running_service
+
+UNIVERSE_PRODUCERS = 400
+UNIVERSE_SEED = 7
+
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
+]
+
+
+def _universe_store(kind: str, directory: Path) -> Iterator[str]:
+    with store_url(kind, directory) as url:
+        engine = open_store(url)
+        load(engine, generate(UNIVERSE_PRODUCERS, seed=UNIVERSE_SEED))
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def universe_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[str]:
+    """A store holding the test universe, one per backend, shared by the session."""
+    yield from _universe_store(request.param, tmp_path_factory.mktemp(request.param))
+
+
+@pytest.fixture(scope="session")
+def service(universe_url: str) -> Iterator[RunningService]:
+    """The service over the test universe; limits high enough not to throttle tests."""
+    with running_service(universe_url, api_rate_limit_per_minute=1_000_000,
+                         token_rate_limit_per_minute=1_000_000) as svc:
+        yield svc
+
+
+@pytest.fixture(scope="session")
+def universe_npns(service: RunningService) -> list[str]:
+    """Every generated NPN (sandbox ones excluded), in order."""
+    with service.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS))
+            .order_by(entities.c.npn)
+        ).scalars()
+        return list(rows)

@@ -1,0 +1,171 @@
+"""The token endpoint and bearer authentication."""
+
+from __future__ import annotations
+
+import base64
+import time
+
+import httpx2
+import jwt
+import pytest
+
+from producersync.service.auth.principal import Principal
+from producersync.service.auth.tokens import TokenCodec
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.keys import load_or_create_key
+from tests.support.service import RunningService
+
+
+def _token(service: RunningService, **kwargs: object) -> httpx2.Response:
+    return httpx2.post(f"{service.base_url}/oauth2/token", **kwargs)  # type: ignore[arg-type]
+
+
+def _assert_standard_error(response: httpx2.Response, status: int, path: str) -> dict[str, object]:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"timestamp", "status", "error", "message", "path"}
+    assert body["status"] == status
+    assert body["path"] == path
+    assert isinstance(body["timestamp"], int)
+    return dict(body)
+
+
+def test_token_from_form_credentials(service: RunningService) -> None:
+    creds = service.account()
+    response = _token(service, data={"grant_type": "client_credentials",
+                                     "client_id": creds.client_id,
+                                     "client_secret": creds.client_secret})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["token_type"] == "Bearer"
+    assert body["expires_in"] == 3600
+    assert body["scope"] == "producersync.read producersync.write"
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) -> None:
+    creds = service.account()
+    basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
+    response = _token(service, data={"grant_type": "client_credentials", "audience": "x",
+                                     "foo": "bar"},
+                      headers={"authorization": f"Basic {basic}"})
+    assert response.status_code == 200, response.text
+    token = response.json()["access_token"]
+    with httpx2.Client(base_url=service.base_url,
+                       headers={"authorization": f"Bearer {token}"}) as http:
+        assert http.get("/v2/licenses").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "error"),
+    [
+        ({"grant_type": "password"}, 400, "unsupported_grant_type"),
+        ({}, 400, "invalid_request"),
+        ({"grant_type": "client_credentials"}, 401, "invalid_client"),
+        ({"grant_type": "client_credentials", "client_secret": "WRONG"}, 401, "invalid_client"),
+        ({"grant_type": "client_credentials", "scope": "admin"}, 400, "invalid_scope"),
+    ],
+)
+def test_token_errors_follow_rfc6749(
+    service: RunningService, data: dict[str, str], status: int, error: str
+) -> None:
+    creds = service.account()
+    form = {"client_id": creds.client_id, "client_secret": creds.client_secret, **data}
+    if data.get("client_secret") is None and status == 401:
+        form.pop("client_secret")
+    response = _token(service, data=form)
+    assert response.status_code == status
+    assert response.json()["error"] == error
+    assert creds.client_secret not in response.text
+
+
+def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> None:
+    response = _token(service, json={"grant_type": "client_credentials"})
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_api_without_token_is_401_with_standard_body(service: RunningService) -> None:
+    with service.client() as http:
+        _assert_standard_error(http.get("/v2/licenses"), 401, "/v2/licenses")
+
+
+@pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer"])
+def test_api_with_malformed_token_is_401(service: RunningService, token: str) -> None:
+    response = httpx2.get(f"{service.base_url}/v2/entities",
+                          headers={"authorization": f"Bearer {token}"})
+    _assert_standard_error(response, 401, "/v2/entities")
+
+
+def test_forged_token_is_401(service: RunningService) -> None:
+    creds = service.account()
+    forged = TokenCodec(b"a key that is not the service key!!", 3600).issue(
+        Principal(creds.client_id, creds.account_id, False, "producersync.read")
+    )
+    response = httpx2.get(f"{service.base_url}/v2/licenses",
+                          headers={"authorization": f"Bearer {forged}"})
+    _assert_standard_error(response, 401, "/v2/licenses")
+
+
+def test_expired_token_is_401(service: RunningService) -> None:
+    creds = service.account()
+    token = service.token(creds)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 3600
+    # Re-sign the same claims, expired, with the service's own key: only expiry differs.
+    key = load_or_create_key(service.engine, "token-signing")
+    expired = TokenCodec(key, 60).issue(
+        Principal(creds.client_id, creds.account_id, False, "producersync.read"),
+        now=time.time() - 3600,
+    )
+    response = httpx2.get(f"{service.base_url}/v2/licenses",
+                          headers={"authorization": f"Bearer {expired}"})
+    body = _assert_standard_error(response, 401, "/v2/licenses")
+    assert "expired" in str(body["message"])
+
+
+def test_rotated_secret_replaces_the_old_one(service: RunningService) -> None:
+    creds = service.account()
+    with write_transaction(service.engine) as conn:
+        new_secret = accounts.rotate_client_secret(conn, creds.client_id)
+    old = _token(service, data={"grant_type": "client_credentials",
+                                "client_id": creds.client_id,
+                                "client_secret": creds.client_secret})
+    new = _token(service, data={"grant_type": "client_credentials",
+                                "client_id": creds.client_id, "client_secret": new_secret})
+    assert old.status_code == 401
+    assert new.status_code == 200
+
+
+def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        assert http.get("/v2/licenses").status_code == 200
+        with write_transaction(service.engine) as conn:
+            accounts.revoke_client(conn, creds.client_id)
+        deadline = time.monotonic() + 15
+        while http.get("/v2/licenses").status_code != 401:
+            assert time.monotonic() < deadline, "revocation did not take effect"
+            time.sleep(0.5)
+    refused = _token(service, data={"grant_type": "client_credentials",
+                                    "client_id": creds.client_id,
+                                    "client_secret": creds.client_secret})
+    assert refused.status_code == 401
+
+
+def test_read_only_token_cannot_change_subscriptions(service: RunningService) -> None:
+    creds = service.account(scope="producersync.read")
+    with service.client(creds) as http:
+        assert http.get("/v1/accounts/subscriptions").status_code == 200
+        response = http.put("/v1/accounts/subscriptions", json=["15645555"])
+    _assert_standard_error(response, 403, "/v1/accounts/subscriptions")
+
+
+def test_narrower_scope_can_be_requested(service: RunningService) -> None:
+    creds = service.account()
+    response = _token(service, data={"grant_type": "client_credentials",
+                                     "client_id": creds.client_id,
+                                     "client_secret": creds.client_secret,
+                                     "scope": "producersync.read"})
+    assert response.json()["scope"] == "producersync.read"

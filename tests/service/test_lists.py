@@ -1,0 +1,267 @@
+"""The v2 lists (continuation tokens), per-NPN lists, v1 reads, against the store's truth."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.api.resources import BY_KEY, RESOURCES
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from tests.support.service import Credentials, RunningService
+
+LIST_KEYS = [r.key for r in RESOURCES if r.v2_list]
+
+
+def follow(http: httpx2.Client, url: str) -> tuple[list[dict[str, Any]], int]:
+    """Every record of a v2 list by following links.next; and the number of requests."""
+    records: list[dict[str, Any]] = []
+    requests = 0
+    key = url.split("?")[0].rstrip("/").split("/")[-1]
+    while True:
+        response = http.get(url)
+        requests += 1
+        assert response.status_code == 200, response.text
+        assert response.headers["content-type"].startswith("application/hal+json")
+        body = response.json()
+        nxt = body["links"]["next"]["href"]
+        if "embedded" not in body:
+            assert nxt.endswith("continuationToken=0") or "continuationToken=0&" in nxt
+            return records, requests
+        records.extend(body["embedded"][key])
+        url = nxt
+
+
+def store_rows(service: RunningService, key: str, npns: list[str],
+               where: Callable[[sa.Table], Any] | None = None) -> list[sa.RowMapping]:
+    table = BY_KEY[key].table
+    query = sa.select(table).where(table.c.npn.in_(npns))
+    if where is not None:
+        query = query.where(where(table))
+    with service.engine.connect() as conn:
+        return list(conn.execute(query).mappings())
+
+
+@pytest.fixture(scope="module")
+def subscribed(service: RunningService, universe_npns: list[str]) -> tuple[Credentials, list[str]]:
+    creds = service.account()
+    npns = universe_npns[:60]
+    status = service.subscribe(creds, npns)
+    assert status["status"] == "COMPLETED"
+    return creds, npns
+
+
+@pytest.mark.parametrize("key", LIST_KEYS)
+def test_list_pages_through_exactly_the_population(
+    service: RunningService, subscribed: tuple[Credentials, list[str]], key: str
+) -> None:
+    creds, npns = subscribed
+    with service.client(creds) as http:
+        records, requests = follow(http, f"/v2/{key}?size=7")
+    ids = [r["id"] for r in records]
+    assert len(ids) == len(set(ids)), "a record was served twice"
+    expected = {row["id"] for row in store_rows(service, key, npns)}
+    assert set(ids) == expected
+    assert requests == -(-len(ids) // 7) + 1  # full pages, then the empty end page
+    assert all(r["npn"] in npns for r in records)
+
+
+def test_first_page_links_and_default_size(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, npns = subscribed
+    with service.client(creds) as http:
+        body = http.get("/v2/licenses?states=CA,TX&size=5").json()
+    links = body["links"]
+    assert links["self"]["href"].endswith("continuationToken=0")
+    assert "states=CA%2CTX" in links["next"]["href"] or "states=CA,TX" in links["next"]["href"]
+    assert "size=5" in links["next"]["href"]
+
+
+def test_empty_result_has_only_links_at_token_zero(service: RunningService) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        response = http.get("/v2/licenses")
+    body = response.json()
+    assert set(body) == {"links"}
+    assert body["links"]["self"]["href"].endswith("continuationToken=0")
+    assert body["links"]["next"]["href"].endswith("continuationToken=0")
+
+
+def test_licenses_nest_their_loas_and_renewal_periods(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, npns = subscribed
+    with service.client(creds) as http:
+        licenses, _ = follow(http, "/v2/licenses?size=1000")
+    loas = {row["id"]: row for row in store_rows(service, "licenseLoas", npns)}
+    nested = [loa for lic in licenses for loa in lic["licenseLoas"]]
+    assert {loa["id"] for loa in nested} == set(loas)
+    sample = nested[0]
+    assert set(sample["loaMapping"]) == {"categories"}
+    assert {"ceCompliance", "ceCreditsNeeded", "status", "loaCode"} <= set(sample)
+    assert all("renewalPeriods" in lic and "agentTypes" in lic for lic in licenses)
+    assert sample["links"]["self"]["href"].endswith(f"/v1/licenseLoas/{sample['id']}")
+
+
+FILTERS: list[tuple[str, str, Callable[[sa.Table], Any]]] = [
+    ("licenses", "states=CA,NY,TX", lambda t: t.c.for_state.in_(["CA", "NY", "TX"])),
+    ("licenses", "active=false", lambda t: t.c.active.is_(False)),
+    ("licenses", "includeDeleted=false", lambda t: t.c.nipr_deleted.is_(False)),
+    ("addresses", "updatedSince=2024-01-01",
+     lambda t: t.c.updated_at >= dt.date(2024, 1, 1)),
+    ("appointments", "status=TERMINATED", lambda t: t.c.status == "TERMINATED"),
+    ("licenseLoas", "status=Active", lambda t: t.c.status == "Active"),
+    ("licenseLoas", "loaCategories=life",
+     lambda t: (sa.literal(",") + t.c.loa_categories + sa.literal(",")).like("%,life,%")),
+    ("appointments", "loaCodes=12,16", lambda t: t.c.loa_code.in_(["12", "16"])),
+]
+
+
+@pytest.mark.parametrize(("key", "query", "where"), FILTERS, ids=[f[1] for f in FILTERS])
+def test_filters_match_the_store(
+    service: RunningService, subscribed: tuple[Credentials, list[str]], key: str, query: str,
+    where: Callable[[sa.Table], Any],
+) -> None:
+    creds, npns = subscribed
+    with service.client(creds) as http:
+        records, _ = follow(http, f"/v2/{key}?{query}&size=50")
+    expected = {row["id"] for row in store_rows(service, key, npns, where)}
+    assert {r["id"] for r in records} == expected
+
+
+def test_co_codes_filter(service: RunningService, subscribed: tuple[Credentials, list[str]]
+                         ) -> None:
+    creds, npns = subscribed
+    codes = sorted({row["co_code"] for row in store_rows(service, "appointments", npns)})[:3]
+    with service.client(creds) as http:
+        records, _ = follow(http, f"/v2/appointments?coCodes={','.join(codes)}")
+    assert records and {r["coCode"] for r in records} <= set(codes)
+    expected = store_rows(service, "appointments", npns, lambda t: t.c.co_code.in_(codes))
+    assert len(records) == len(expected)
+
+
+def test_license_loa_filters_select_licenses_with_a_matching_loa(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, _ = subscribed
+    with service.client(creds) as http:
+        everything, _ = follow(http, "/v2/licenses?size=1000")
+        by_code, _ = follow(http, "/v2/licenses?loaCodes=16")
+        by_category, _ = follow(http, "/v2/licenses?loaCategories=casualty")
+    assert {r["id"] for r in by_code} == {
+        lic["id"] for lic in everything if any(l["loaCode"] == "16" for l in lic["licenseLoas"])
+    }
+    assert {r["id"] for r in by_category} == {
+        lic["id"] for lic in everything
+        if any("casualty" in l["loaMapping"]["categories"] for l in lic["licenseLoas"])
+    }
+
+
+def test_npns_filter_narrows_within_the_population(
+    service: RunningService, subscribed: tuple[Credentials, list[str]], universe_npns: list[str]
+) -> None:
+    creds, npns = subscribed
+    outsider = universe_npns[-1]
+    with service.client(creds) as http:
+        records, _ = follow(http, f"/v2/addresses?npns={npns[0]},{npns[1]},{outsider}")
+    assert {r["npn"] for r in records} <= {npns[0], npns[1]}
+    assert len(records) == len(store_rows(service, "addresses", npns[:2]))
+
+
+def test_per_npn_list_auto_subscribes(service: RunningService, universe_npns: list[str]) -> None:
+    creds = service.account()
+    npn = universe_npns[100]
+    with service.client(creds) as http:
+        records, _ = follow(http, f"/v2/entities/{npn}/licenses")
+        subs = http.get("/v1/accounts/subscriptions").json()
+        entity = http.get(f"/v2/entities/{npn}").json()
+    assert {r["npn"] for r in records} <= {npn}
+    assert [s["npn"] for s in subs["embedded"]["subscriptions"]] == [npn]
+    assert entity["npn"] == npn
+    assert entity["links"]["licenses"]["href"].endswith(f"/v2/entities/{npn}/licenses")
+
+
+def test_per_npn_list_of_an_unknown_npn_is_404_and_subscribes_nothing(
+    service: RunningService
+) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        response = http.get("/v2/entities/9999999999/licenses")
+        subs = http.get("/v1/accounts/subscriptions").json()
+    assert response.status_code == 404
+    assert subs["page"]["totalElements"] == 0
+
+
+def test_sandbox_npns_readable_by_sandbox_accounts_without_subscribing(
+    service: RunningService
+) -> None:
+    sandbox, regular = service.account(sandbox=True), service.account()
+    with service.client(sandbox) as http:
+        entity = http.get("/v2/entities/15645555").json()
+        licenses, _ = follow(http, "/v2/licenses")
+        subs = http.get("/v1/accounts/subscriptions").json()
+    assert {k: entity[k] for k in ("id", "npn", "type", "firstName", "middleName",
+                                   "lastName", "updatedAt", "noLicenses", "niprDeleted")} == {
+        "id": 158583, "npn": "15645555", "type": "INDIVIDUAL", "firstName": "Joe",
+        "middleName": "A", "lastName": "Producer", "updatedAt": "2025-06-13",
+        "noLicenses": False, "niprDeleted": False,
+    }
+    assert licenses and {r["npn"] for r in licenses} == set(SANDBOX_NPNS)
+    assert subs["page"]["totalElements"] == 0
+    with service.client(regular) as http:
+        assert "embedded" not in http.get("/v2/licenses").json()
+
+
+def test_v1_record_by_id_and_its_links(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, npns = subscribed
+    row = store_rows(service, "licenses", npns)[0]
+    with service.client(creds) as http:
+        record = http.get(f"/v1/licenses/{row['id']}").json()
+        loas = http.get(record["links"]["licenseLoas"]["href"]).json()
+    assert record["id"] == row["id"] and record["licenseNum"] == row["license_num"]
+    assert {l["id"] for l in loas["embedded"]["licenseLoas"]} == {
+        l["id"] for l in record["licenseLoas"]
+    }
+
+
+def test_regulatory_action_values_of_an_action(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    with service.engine.connect() as conn:
+        table = BY_KEY["regulatoryActions"].table
+        action = conn.execute(sa.select(table).limit(1)).mappings().first()
+    assert action is not None, "the test universe should hold a regulatory action"
+    creds = service.account()
+    service.subscribe(creds, [action["npn"]])
+    with service.client(creds) as http:
+        body = http.get(f"/v2/regulatoryActions/{action['id']}/regulatoryActionValues").json()
+        single = http.get(f"/v1/regulatoryActions/{action['id']}").json()
+    values = body["embedded"]["regulatoryActionValues"]
+    assert sorted(v["type"] for v in values) == ["DISPOSITION", "ORIGIN", "REASON"]
+    assert {v["id"] for v in single["regulatoryActionValues"]} == {v["id"] for v in values}
+    one = values[0]
+    with service.client(creds) as http:
+        assert http.get(f"/v1/regulatoryActionValues/{one['id']}").json()["value"] == one["value"]
+
+
+def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, list[str]]) -> None:
+    creds, npns = subscribed
+    total = len(store_rows(service, "addresses", npns))
+    with service.client(creds) as http:
+        first = http.get("/v1/addresses?page=0&size=10").json()
+        last_page = first["page"]["totalPages"] - 1
+        last = http.get(f"/v1/addresses?page={last_page}&size=10").json()
+        beyond = http.get(f"/v1/addresses?page={last_page + 1}&size=10").json()
+    assert first["page"] == {"size": 10, "totalElements": total,
+                             "totalPages": -(-total // 10), "number": 0}
+    assert "next" in first["links"] and "prev" not in first["links"]
+    assert "next" not in last["links"] and "prev" in last["links"]
+    assert len(last["embedded"]["addresses"]) == total - 10 * last_page
+    assert "embedded" not in beyond

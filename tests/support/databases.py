@@ -1,0 +1,70 @@
+"""Test stores: a SQLite file, or a fresh PostgreSQL database dropped afterwards.
+
+PostgreSQL is at $PRODUCERSYNC_TEST_POSTGRES_URL (default: the local server, database
+`test`). Without it a Postgres test skips, except under CI=true, where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+ADMIN_URL = os.environ.get(
+    "PRODUCERSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+REDIS_URL = os.environ.get("PRODUCERSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def in_ci() -> bool:
+    return os.environ.get("CI", "").lower() == "true"
+
+
+def unavailable(what: str, why: object) -> None:
+    message = f"{what} unavailable: {why}"
+    if in_ci():
+        pytest.fail(f"{message} (under CI=true this is a failure, not a skip)")
+    pytest.skip(message)
+
+
+@contextmanager
+def postgres_database() -> Iterator[str]:
+    """A new, empty database; its URL."""
+    name = f"ps_test_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable("PostgreSQL", exc.orig)
+    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    try:
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def store_url(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'store.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+def redis_available() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        unavailable("Redis", exc)

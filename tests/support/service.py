@@ -1,0 +1,111 @@
+"""A real ProducerSync service on 127.0.0.1, in a thread of the test process, and helpers
+to get accounts, credentials and authorised HTTP clients for it."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import httpx2
+import sqlalchemy as sa
+import uvicorn
+
+from producersync.service.app import create_app
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+
+__all__ = ["Credentials", "RunningService", "free_port", "running_service"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Credentials:
+    account: str
+    account_id: int
+    client_id: str
+    client_secret: str
+
+
+@dataclass
+class RunningService:
+    base_url: str
+    engine: sa.Engine
+    settings: ServiceSettings
+    _tokens: dict[str, str] = field(default_factory=dict)
+
+    def account(self, *, sandbox: bool = False, scope: str | None = None) -> Credentials:
+        """A new account with one client."""
+        name = f"acct-{uuid.uuid4().hex[:10]}"
+        with write_transaction(self.engine) as conn:
+            account = accounts.create_account(conn, name, sandbox=sandbox)
+            client_id, secret = accounts.create_client(
+                conn, account, scope or "producersync.read producersync.write"
+            )
+        return Credentials(name, account.id, client_id, secret)
+
+    def token(self, creds: Credentials) -> str:
+        if creds.client_id not in self._tokens:
+            response = httpx2.post(
+                f"{self.base_url}/oauth2/token",
+                data={"grant_type": "client_credentials", "client_id": creds.client_id,
+                      "client_secret": creds.client_secret},
+            )
+            response.raise_for_status()
+            self._tokens[creds.client_id] = response.json()["access_token"]
+        return self._tokens[creds.client_id]
+
+    def client(self, creds: Credentials | None = None) -> httpx2.Client:
+        headers = {"authorization": f"Bearer {self.token(creds)}"} if creds else {}
+        return httpx2.Client(base_url=self.base_url, headers=headers, timeout=30)
+
+    def subscribe(self, creds: Credentials, npns: list[str]) -> dict[str, object]:
+        """PUT the NPNs and wait for the job to complete; the job's status body."""
+        with self.client(creds) as http:
+            accepted = http.put("/v1/accounts/subscriptions", json=npns)
+            assert accepted.status_code == 202, accepted.text
+            return wait_for_job(http, accepted.json()["job_id"])
+
+
+def wait_for_job(http: httpx2.Client, job_id: str, timeout: float = 30) -> dict[str, object]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = http.get(f"/v1/accounts/subscriptions/status/{job_id}").json()
+        if status["status"] in ("COMPLETED", "FAILED"):
+            return dict(status)
+        time.sleep(0.05)
+    raise TimeoutError(f"job {job_id} did not complete")
+
+
+@contextmanager
+def running_service(database_url: str, **overrides: object) -> Iterator[RunningService]:
+    port = free_port()
+    settings = ServiceSettings(database_url=database_url, port=port, **overrides)  # type: ignore[arg-type]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the service did not start")
+        time.sleep(0.02)
+    engine = open_store(database_url)
+    try:
+        yield RunningService(f"http://127.0.0.1:{port}", engine, settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        engine.dispose()
