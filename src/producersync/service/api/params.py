@@ -138,9 +138,9 @@ def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
     npns = _items("npns", values.get("npns"))
     _check_each("npns", npns, is_npn, "an NPN is 1 to 10 digits")
     states = _items("states", values.get("states"))
+    _check_each("states", states, lambda s: s.upper() in STATE_CODES, "not a U.S. state code")
     if states:
         states = tuple(s.upper() for s in states)
-    _check_each("states", states, STATE_CODES.__contains__, "not a U.S. state code")
     co_codes = _items("coCodes", values.get("coCodes"))
     _check_each(
         "coCodes",

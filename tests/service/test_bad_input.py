@@ -1,0 +1,143 @@
+"""Bad input gets a precise 4xx with the standard body, naming the bad value, and changes
+nothing."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from tests.support.service import Credentials, RunningService
+
+
+@pytest.fixture(scope="module")
+def creds(service: RunningService, universe_npns: list[str]) -> Credentials:
+    creds = service.account()
+    service.subscribe(creds, universe_npns[:5])
+    return creds
+
+
+def _subscriptions(service: RunningService, creds: Credentials) -> list[str]:
+    with service.client(creds) as http:
+        body = http.get("/v1/accounts/subscriptions?size=1000").json()
+    return [s["npn"] for s in body.get("embedded", {}).get("subscriptions", [])]
+
+
+def _check(response_json: dict[str, object], status: int, *fragments: str) -> None:
+    assert response_json["status"] == status
+    assert set(response_json) == {"timestamp", "status", "error", "message", "path"}
+    for fragment in fragments:
+        assert fragment in str(response_json["message"]), response_json["message"]
+
+
+BAD_QUERIES = [
+    ("/v2/licenses?npns=12a45", "npns", "12a45"),
+    ("/v2/licenses?npns=12345678901", "npns", "12345678901"),
+    ("/v2/licenses?npns=", "npns", ""),
+    ("/v2/licenses?states=ZZ", "states", "ZZ"),
+    ("/v2/licenses?states=CA,California", "states", "California"),
+    ("/v2/addresses?updatedSince=2025-02-30", "updatedSince", "2025-02-30"),
+    ("/v2/addresses?updatedSince=yesterday", "updatedSince", "yesterday"),
+    ("/v2/addresses?updatedSince=2025-6-1", "updatedSince", "2025-6-1"),
+    ("/v2/licenses?size=0", "size", "0"),
+    ("/v2/licenses?size=5000", "size", "5000"),
+    ("/v2/licenses?size=ten", "size", "ten"),
+    ("/v2/licenses?active=maybe", "active", "maybe"),
+    ("/v2/licenses?includeDeleted=2", "includeDeleted", "2"),
+    ("/v2/appointments?coCodes=1234", "coCodes", "1234"),
+    ("/v2/appointments?status=ACTIVE", "status", "ACTIVE"),
+    ("/v2/licenses?loaCodes=%25%25", "loaCodes", "%%"),
+    ("/v2/licenses?continuationToken=garbage", "continuationToken", "garbage"),
+    ("/v2/licenses?continuationToken=15645555.1.AAAAAAAAAAAA", "continuationToken",
+     "15645555.1.AAAAAAAAAAAA"),
+    ("/v1/licenses?page=-1", "page", "-1"),
+    ("/v1/licenses/abc", "id", "abc"),
+    ("/v1/licenses/0", "id", "0"),
+    ("/v2/entities/12x/licenses", "NPN", "12x"),
+    ("/v1/accounts/subscriptions/status/not-a-uuid", "jobId", "not-a-uuid"),
+]
+
+
+@pytest.mark.parametrize(("url", "name", "value"), BAD_QUERIES, ids=[q[0] for q in BAD_QUERIES])
+def test_bad_query_is_400_naming_parameter_and_value(
+    service: RunningService, creds: Credentials, url: str, name: str, value: str
+) -> None:
+    before = _subscriptions(service, creds)
+    with service.client(creds) as http:
+        response = http.get(url)
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, name, f"'{value}'")
+    assert _subscriptions(service, creds) == before
+
+
+def test_token_of_another_list_is_refused(service: RunningService, creds: Credentials) -> None:
+    with service.client(creds) as http:
+        nxt = http.get("/v2/licenses?size=1").json()["links"]["next"]["href"]
+        token = nxt.split("continuationToken=")[1].split("&")[0]
+        response = http.get(f"/v2/addresses?continuationToken={token}")
+    assert response.status_code == 400
+    _check(response.json(), 400, "continuationToken", "another list")
+
+
+def test_token_of_another_account_is_refused(
+    service: RunningService, creds: Credentials, universe_npns: list[str]
+) -> None:
+    other = service.account()
+    service.subscribe(other, universe_npns[:5])
+    with service.client(creds) as http:
+        nxt = http.get("/v2/licenses?size=1").json()["links"]["next"]["href"]
+    with service.client(other) as http:
+        response = http.get(nxt.replace(service.base_url, ""))
+    assert response.status_code == 400
+    _check(response.json(), 400, "continuationToken", "another account")
+
+
+BAD_BODIES: list[tuple[bytes, int, str]] = [
+    (b"not json", 400, "not valid JSON"),
+    (b'{"npns": ["15645555"]}', 400, "JSON array"),
+    (b'"15645555"', 400, "JSON array"),
+    (b"[15645555]", 400, "index 0"),
+    (b'["15645555", "abc"]', 400, "'abc' at index 1"),
+    (b'["15645555", null]', 400, "index 1"),
+    (b'[""]', 400, "index 0"),
+    (b"", 400, "not valid JSON"),
+    (orjson.dumps([str(10_000_000 + i) for i in range(100_000)]), 413, "100000 NPNs"),
+]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize(("body", "status", "fragment"), BAD_BODIES,
+                         ids=[b[2] for b in BAD_BODIES])
+def test_bad_subscription_body_is_refused_and_changes_nothing(
+    service: RunningService, creds: Credentials, method: str, body: bytes, status: int,
+    fragment: str,
+) -> None:
+    before = _subscriptions(service, creds)
+    with service.client(creds) as http:
+        response = http.request(method, "/v1/accounts/subscriptions", content=body,
+                                headers={"content-type": "application/json"})
+    assert response.status_code == status, response.text
+    _check(response.json(), status, fragment)
+    assert _subscriptions(service, creds) == before
+
+
+def test_unknown_path_is_404_with_standard_body(service: RunningService,
+                                                creds: Credentials) -> None:
+    with service.client(creds) as http:
+        response = http.get("/v2/producers")
+    assert response.status_code == 404
+    _check(response.json(), 404, "/v2/producers")
+
+
+def test_wrong_method_is_405_with_standard_body(service: RunningService,
+                                                creds: Credentials) -> None:
+    with service.client(creds) as http:
+        response = http.delete("/v2/licenses")
+    assert response.status_code == 405
+    _check(response.json(), 405, "DELETE")
+
+
+def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:
+    with service.client(creds) as http:
+        response = http.get("/v1/accounts/subscriptions/status/0ded8367-01ac-4519-8cd7-ce965d55c0b0")
+    assert response.status_code == 404
+    _check(response.json(), 404, "0ded8367")

@@ -1,0 +1,106 @@
+"""Subscription jobs: replace, append, remove; their status and per-NPN details."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx2
+
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.jobs import Operation, create_job
+from producersync.service.store.open import open_store
+from tests.support.databases import store_url
+from tests.support.service import Credentials, RunningService, running_service, wait_for_job
+
+
+def _active(http: httpx2.Client) -> set[str]:
+    body = http.get("/v1/accounts/subscriptions?size=1000").json()
+    return {s["npn"] for s in body.get("embedded", {}).get("subscriptions", [])}
+
+
+def _details(http: httpx2.Client, job_id: str) -> dict[str, tuple[str, str]]:
+    body = http.get(f"/v1/accounts/subscriptions/status/{job_id}/details?size=1000").json()
+    return {d["npn"] + ":" + d["action"]: (d["result"], d["reason"])
+            for d in body.get("embedded", {}).get("details", [])}
+
+
+def test_append_replace_remove(service: RunningService, universe_npns: list[str]) -> None:
+    creds: Credentials = service.account()
+    first, second = universe_npns[10:14], universe_npns[12:16]
+    with service.client(creds) as http:
+        accepted = http.put("/v1/accounts/subscriptions", json=first)
+        assert accepted.status_code == 202
+        body = accepted.json()
+        assert body["success"] is True and body["message"] == "Job is in progress"
+        assert body["links"]["status"]["href"].endswith(body["job_id"])
+        job = wait_for_job(http, body["job_id"])
+        assert job["status"] == "COMPLETED"
+        assert job["details"]["activated"] == 4  # type: ignore[index]
+        assert _active(http) == set(first)
+
+        replace = http.post("/v1/accounts/subscriptions", json=second).json()["job_id"]
+        job = wait_for_job(http, replace)
+        assert _active(http) == set(second)
+        counts = job["details"]
+        assert counts["activated"] == 2 and counts["deactivated"] == 2  # type: ignore[index]
+        assert counts["unchanged"] == 2  # type: ignore[index]
+        details = _details(http, replace)
+        assert details[f"{first[0]}:DEACTIVATE"] == ("SUCCESS", None)
+        assert details[f"{second[0]}:ACTIVATE"] == ("UNCHANGED", "already subscribed")
+
+        remove = http.request("DELETE", "/v1/accounts/subscriptions",
+                              json=[second[0], first[0]]).json()["job_id"]
+        wait_for_job(http, remove)
+        assert _active(http) == set(second[1:])
+        assert _details(http, remove)[f"{first[0]}:DEACTIVATE"] == ("UNCHANGED", "not subscribed")
+
+
+def test_npns_unknown_to_nipr_fail_individually(service: RunningService,
+                                                universe_npns: list[str]) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        job_id = http.put("/v1/accounts/subscriptions",
+                          json=[universe_npns[0], "9999999999"]).json()["job_id"]
+        job = wait_for_job(http, job_id)
+        assert job["details"]["failed"] == 1  # type: ignore[index]
+        assert _details(http, job_id)["9999999999:ACTIVATE"] == (
+            "FAILED", "NPN not found in NIPR")
+        assert _active(http) == {universe_npns[0]}
+
+
+def test_jobs_of_one_account_apply_in_order(service: RunningService,
+                                            universe_npns: list[str]) -> None:
+    creds = service.account()
+    npns = universe_npns[20:30]
+    with service.client(creds) as http:
+        ids = [http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"],
+               http.post("/v1/accounts/subscriptions", json=npns[:2]).json()["job_id"],
+               http.put("/v1/accounts/subscriptions", json=npns[5:6]).json()["job_id"]]
+        for job_id in ids:
+            wait_for_job(http, job_id)
+        assert _active(http) == {npns[0], npns[1], npns[5]}
+
+
+def test_subscription_list_is_paged(service: RunningService, universe_npns: list[str]) -> None:
+    creds = service.account()
+    service.subscribe(creds, universe_npns[:25])
+    with service.client(creds) as http:
+        page = http.get("/v1/accounts/subscriptions?page=1&size=10").json()
+    assert page["page"] == {"size": 10, "totalElements": 25, "totalPages": 3, "number": 1}
+    assert [s["npn"] for s in page["embedded"]["subscriptions"]] == sorted(universe_npns[:25])[10:20]
+    assert page["embedded"]["subscriptions"][0]["activatedAt"].endswith("+00:00")
+
+
+def test_job_accepted_before_a_restart_completes_after_it(tmp_path: Path) -> None:
+    with store_url("sqlite", tmp_path) as url:
+        with running_service(url) as svc:
+            creds = svc.account(sandbox=True)
+        # The service is down: a job committed now (as the API commits it before its 202)
+        # must be applied when the service comes back.
+        engine = open_store(url)
+        with write_transaction(engine) as conn:
+            job = create_job(conn, creds.account_id, Operation.APPEND, ["19855109"])
+        engine.dispose()
+        with running_service(url) as svc, svc.client(creds) as http:
+            assert wait_for_job(http, job.id)["status"] == "COMPLETED"
+            assert _active(http) == {"19855109"}
