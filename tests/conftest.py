@@ -35,8 +35,9 @@ def _universe_store(kind: str, directory: Path) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session", params=BACKENDS)
-def universe_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-                 ) -> Iterator[str]:
+def universe_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     """A store holding the test universe, one per backend, shared by the session."""
     yield from _universe_store(request.param, tmp_path_factory.mktemp(request.param))
 
@@ -44,8 +45,9 @@ def universe_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPa
 @pytest.fixture(scope="session")
 def service(universe_url: str) -> Iterator[RunningService]:
     """The service over the test universe; limits high enough not to throttle tests."""
-    with running_service(universe_url, api_rate_limit_per_minute=1_000_000,
-                         token_rate_limit_per_minute=1_000_000) as svc:
+    with running_service(
+        universe_url, api_rate_limit_per_minute=1_000_000, token_rate_limit_per_minute=1_000_000
+    ) as svc:
         yield svc
 
 
@@ -54,7 +56,8 @@ def universe_npns(service: RunningService) -> list[str]:
     """Every generated NPN (sandbox ones excluded), in order."""
     with service.engine.connect() as conn:
         rows = conn.execute(
-            sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS))
+            sa.select(entities.c.npn)
+            .where(entities.c.npn.not_in(SANDBOX_NPNS))
             .order_by(entities.c.npn)
         ).scalars()
         return list(rows)

@@ -33,9 +33,14 @@ def _assert_standard_error(response: httpx2.Response, status: int, path: str) ->
 
 def test_token_from_form_credentials(service: RunningService) -> None:
     creds = service.account()
-    response = _token(service, data={"grant_type": "client_credentials",
-                                     "client_id": creds.client_id,
-                                     "client_secret": creds.client_secret})
+    response = _token(
+        service,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        },
+    )
     assert response.status_code == 200
     body = response.json()
     assert body["token_type"] == "Bearer"
@@ -47,13 +52,16 @@ def test_token_from_form_credentials(service: RunningService) -> None:
 def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) -> None:
     creds = service.account()
     basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
-    response = _token(service, data={"grant_type": "client_credentials", "audience": "x",
-                                     "foo": "bar"},
-                      headers={"authorization": f"Basic {basic}"})
+    response = _token(
+        service,
+        data={"grant_type": "client_credentials", "audience": "x", "foo": "bar"},
+        headers={"authorization": f"Basic {basic}"},
+    )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    with httpx2.Client(base_url=service.base_url,
-                       headers={"authorization": f"Bearer {token}"}) as http:
+    with httpx2.Client(
+        base_url=service.base_url, headers={"authorization": f"Bearer {token}"}
+    ) as http:
         assert http.get("/v2/licenses").status_code == 200
 
 
@@ -93,8 +101,9 @@ def test_api_without_token_is_401_with_standard_body(service: RunningService) ->
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer"])
 def test_api_with_malformed_token_is_401(service: RunningService, token: str) -> None:
-    response = httpx2.get(f"{service.base_url}/v2/entities",
-                          headers={"authorization": f"Bearer {token}"})
+    response = httpx2.get(
+        f"{service.base_url}/v2/entities", headers={"authorization": f"Bearer {token}"}
+    )
     _assert_standard_error(response, 401, "/v2/entities")
 
 
@@ -103,8 +112,9 @@ def test_forged_token_is_401(service: RunningService) -> None:
     forged = TokenCodec(b"a key that is not the service key!!", 3600).issue(
         Principal(creds.client_id, creds.account_id, False, "producersync.read")
     )
-    response = httpx2.get(f"{service.base_url}/v2/licenses",
-                          headers={"authorization": f"Bearer {forged}"})
+    response = httpx2.get(
+        f"{service.base_url}/v2/licenses", headers={"authorization": f"Bearer {forged}"}
+    )
     _assert_standard_error(response, 401, "/v2/licenses")
 
 
@@ -119,8 +129,9 @@ def test_expired_token_is_401(service: RunningService) -> None:
         Principal(creds.client_id, creds.account_id, False, "producersync.read"),
         now=time.time() - 3600,
     )
-    response = httpx2.get(f"{service.base_url}/v2/licenses",
-                          headers={"authorization": f"Bearer {expired}"})
+    response = httpx2.get(
+        f"{service.base_url}/v2/licenses", headers={"authorization": f"Bearer {expired}"}
+    )
     body = _assert_standard_error(response, 401, "/v2/licenses")
     assert "expired" in str(body["message"])
 
@@ -129,11 +140,22 @@ def test_rotated_secret_replaces_the_old_one(service: RunningService) -> None:
     creds = service.account()
     with write_transaction(service.engine) as conn:
         new_secret = accounts.rotate_client_secret(conn, creds.client_id)
-    old = _token(service, data={"grant_type": "client_credentials",
-                                "client_id": creds.client_id,
-                                "client_secret": creds.client_secret})
-    new = _token(service, data={"grant_type": "client_credentials",
-                                "client_id": creds.client_id, "client_secret": new_secret})
+    old = _token(
+        service,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        },
+    )
+    new = _token(
+        service,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": new_secret,
+        },
+    )
     assert old.status_code == 401
     assert new.status_code == 200
 
@@ -148,9 +170,14 @@ def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None
         while http.get("/v2/licenses").status_code != 401:
             assert time.monotonic() < deadline, "revocation did not take effect"
             time.sleep(0.5)
-    refused = _token(service, data={"grant_type": "client_credentials",
-                                    "client_id": creds.client_id,
-                                    "client_secret": creds.client_secret})
+    refused = _token(
+        service,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        },
+    )
     assert refused.status_code == 401
 
 
@@ -164,8 +191,13 @@ def test_read_only_token_cannot_change_subscriptions(service: RunningService) ->
 
 def test_narrower_scope_can_be_requested(service: RunningService) -> None:
     creds = service.account()
-    response = _token(service, data={"grant_type": "client_credentials",
-                                     "client_id": creds.client_id,
-                                     "client_secret": creds.client_secret,
-                                     "scope": "producersync.read"})
+    response = _token(
+        service,
+        data={
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+            "scope": "producersync.read",
+        },
+    )
     assert response.json()["scope"] == "producersync.read"

@@ -47,8 +47,11 @@ BAD_QUERIES = [
     ("/v2/appointments?status=ACTIVE", "status", "ACTIVE"),
     ("/v2/licenses?loaCodes=%25%25", "loaCodes", "%%"),
     ("/v2/licenses?continuationToken=garbage", "continuationToken", "garbage"),
-    ("/v2/licenses?continuationToken=15645555.1.AAAAAAAAAAAA", "continuationToken",
-     "15645555.1.AAAAAAAAAAAA"),
+    (
+        "/v2/licenses?continuationToken=15645555.1.AAAAAAAAAAAA",
+        "continuationToken",
+        "15645555.1.AAAAAAAAAAAA",
+    ),
     ("/v1/licenses?page=-1", "page", "-1"),
     ("/v1/licenses/abc", "id", "abc"),
     ("/v1/licenses/0", "id", "0"),
@@ -105,31 +108,40 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
-@pytest.mark.parametrize(("body", "status", "fragment"), BAD_BODIES,
-                         ids=[b[2] for b in BAD_BODIES])
+@pytest.mark.parametrize(("body", "status", "fragment"), BAD_BODIES, ids=[b[2] for b in BAD_BODIES])
 def test_bad_subscription_body_is_refused_and_changes_nothing(
-    service: RunningService, creds: Credentials, method: str, body: bytes, status: int,
+    service: RunningService,
+    creds: Credentials,
+    method: str,
+    body: bytes,
+    status: int,
     fragment: str,
 ) -> None:
     before = _subscriptions(service, creds)
     with service.client(creds) as http:
-        response = http.request(method, "/v1/accounts/subscriptions", content=body,
-                                headers={"content-type": "application/json"})
+        response = http.request(
+            method,
+            "/v1/accounts/subscriptions",
+            content=body,
+            headers={"content-type": "application/json"},
+        )
     assert response.status_code == status, response.text
     _check(response.json(), status, fragment)
     assert _subscriptions(service, creds) == before
 
 
-def test_unknown_path_is_404_with_standard_body(service: RunningService,
-                                                creds: Credentials) -> None:
+def test_unknown_path_is_404_with_standard_body(
+    service: RunningService, creds: Credentials
+) -> None:
     with service.client(creds) as http:
         response = http.get("/v2/producers")
     assert response.status_code == 404
     _check(response.json(), 404, "/v2/producers")
 
 
-def test_wrong_method_is_405_with_standard_body(service: RunningService,
-                                                creds: Credentials) -> None:
+def test_wrong_method_is_405_with_standard_body(
+    service: RunningService, creds: Credentials
+) -> None:
     with service.client(creds) as http:
         response = http.delete("/v2/licenses")
     assert response.status_code == 405
@@ -138,6 +150,8 @@ def test_wrong_method_is_405_with_standard_body(service: RunningService,
 
 def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:
     with service.client(creds) as http:
-        response = http.get("/v1/accounts/subscriptions/status/0ded8367-01ac-4519-8cd7-ce965d55c0b0")
+        response = http.get(
+            "/v1/accounts/subscriptions/status/0ded8367-01ac-4519-8cd7-ce965d55c0b0"
+        )
     assert response.status_code == 404
     _check(response.json(), 404, "0ded8367")

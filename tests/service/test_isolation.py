@@ -10,8 +10,9 @@ from tests.support.service import Credentials, RunningService
 
 
 @pytest.fixture(scope="module")
-def pair(service: RunningService, universe_npns: list[str]
-         ) -> tuple[Credentials, Credentials, list[str], str]:
+def pair(
+    service: RunningService, universe_npns: list[str]
+) -> tuple[Credentials, Credentials, list[str], str]:
     a, b = service.account(), service.account()
     # A's population holds at least one record of every kind, rare ones included.
     with service.engine.connect() as conn:
@@ -32,7 +33,7 @@ def pair(service: RunningService, universe_npns: list[str]
 def test_lists_of_b_hold_none_of_a_npns(
     service: RunningService, pair: tuple[Credentials, Credentials, list[str], str], key: str
 ) -> None:
-    a, b, a_npns, _ = pair
+    _, b, a_npns, _ = pair
     with service.client(b) as http:
         v2 = http.get(f"/v2/{key}?size=1000&npns={','.join(a_npns)}").json()
         v2_all = http.get(f"/v2/{key}?size=1000").json()

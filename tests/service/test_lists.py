@@ -36,8 +36,12 @@ def follow(http: httpx2.Client, url: str) -> tuple[list[dict[str, Any]], int]:
         url = nxt
 
 
-def store_rows(service: RunningService, key: str, npns: list[str],
-               where: Callable[[sa.Table], Any] | None = None) -> list[sa.RowMapping]:
+def store_rows(
+    service: RunningService,
+    key: str,
+    npns: list[str],
+    where: Callable[[sa.Table], Any] | None = None,
+) -> list[sa.RowMapping]:
     table = BY_KEY[key].table
     query = sa.select(table).where(table.c.npn.in_(npns))
     if where is not None:
@@ -73,7 +77,7 @@ def test_list_pages_through_exactly_the_population(
 def test_first_page_links_and_default_size(
     service: RunningService, subscribed: tuple[Credentials, list[str]]
 ) -> None:
-    creds, npns = subscribed
+    creds, _ = subscribed
     with service.client(creds) as http:
         body = http.get("/v2/licenses?states=CA,TX&size=5").json()
     links = body["links"]
@@ -112,19 +116,24 @@ FILTERS: list[tuple[str, str, Callable[[sa.Table], Any]]] = [
     ("licenses", "states=CA,NY,TX", lambda t: t.c.for_state.in_(["CA", "NY", "TX"])),
     ("licenses", "active=false", lambda t: t.c.active.is_(False)),
     ("licenses", "includeDeleted=false", lambda t: t.c.nipr_deleted.is_(False)),
-    ("addresses", "updatedSince=2024-01-01",
-     lambda t: t.c.updated_at >= dt.date(2024, 1, 1)),
+    ("addresses", "updatedSince=2024-01-01", lambda t: t.c.updated_at >= dt.date(2024, 1, 1)),
     ("appointments", "status=TERMINATED", lambda t: t.c.status == "TERMINATED"),
     ("licenseLoas", "status=Active", lambda t: t.c.status == "Active"),
-    ("licenseLoas", "loaCategories=life",
-     lambda t: (sa.literal(",") + t.c.loa_categories + sa.literal(",")).like("%,life,%")),
+    (
+        "licenseLoas",
+        "loaCategories=life",
+        lambda t: (sa.literal(",") + t.c.loa_categories + sa.literal(",")).like("%,life,%"),
+    ),
     ("appointments", "loaCodes=12,16", lambda t: t.c.loa_code.in_(["12", "16"])),
 ]
 
 
 @pytest.mark.parametrize(("key", "query", "where"), FILTERS, ids=[f[1] for f in FILTERS])
 def test_filters_match_the_store(
-    service: RunningService, subscribed: tuple[Credentials, list[str]], key: str, query: str,
+    service: RunningService,
+    subscribed: tuple[Credentials, list[str]],
+    key: str,
+    query: str,
     where: Callable[[sa.Table], Any],
 ) -> None:
     creds, npns = subscribed
@@ -134,8 +143,9 @@ def test_filters_match_the_store(
     assert {r["id"] for r in records} == expected
 
 
-def test_co_codes_filter(service: RunningService, subscribed: tuple[Credentials, list[str]]
-                         ) -> None:
+def test_co_codes_filter(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
     creds, npns = subscribed
     codes = sorted({row["co_code"] for row in store_rows(service, "appointments", npns)})[:3]
     with service.client(creds) as http:
@@ -154,11 +164,12 @@ def test_license_loa_filters_select_licenses_with_a_matching_loa(
         by_code, _ = follow(http, "/v2/licenses?loaCodes=16")
         by_category, _ = follow(http, "/v2/licenses?loaCategories=casualty")
     assert {r["id"] for r in by_code} == {
-        lic["id"] for lic in everything if any(l["loaCode"] == "16" for l in lic["licenseLoas"])
+        lic["id"] for lic in everything if any(loa["loaCode"] == "16" for loa in lic["licenseLoas"])
     }
     assert {r["id"] for r in by_category} == {
-        lic["id"] for lic in everything
-        if any("casualty" in l["loaMapping"]["categories"] for l in lic["licenseLoas"])
+        lic["id"]
+        for lic in everything
+        if any("casualty" in loa["loaMapping"]["categories"] for loa in lic["licenseLoas"])
     }
 
 
@@ -187,7 +198,7 @@ def test_per_npn_list_auto_subscribes(service: RunningService, universe_npns: li
 
 
 def test_per_npn_list_of_an_unknown_npn_is_404_and_subscribes_nothing(
-    service: RunningService
+    service: RunningService,
 ) -> None:
     creds = service.account()
     with service.client(creds) as http:
@@ -198,18 +209,36 @@ def test_per_npn_list_of_an_unknown_npn_is_404_and_subscribes_nothing(
 
 
 def test_sandbox_npns_readable_by_sandbox_accounts_without_subscribing(
-    service: RunningService
+    service: RunningService,
 ) -> None:
     sandbox, regular = service.account(sandbox=True), service.account()
     with service.client(sandbox) as http:
         entity = http.get("/v2/entities/15645555").json()
         licenses, _ = follow(http, "/v2/licenses")
         subs = http.get("/v1/accounts/subscriptions").json()
-    assert {k: entity[k] for k in ("id", "npn", "type", "firstName", "middleName",
-                                   "lastName", "updatedAt", "noLicenses", "niprDeleted")} == {
-        "id": 158583, "npn": "15645555", "type": "INDIVIDUAL", "firstName": "Joe",
-        "middleName": "A", "lastName": "Producer", "updatedAt": "2025-06-13",
-        "noLicenses": False, "niprDeleted": False,
+    assert {
+        k: entity[k]
+        for k in (
+            "id",
+            "npn",
+            "type",
+            "firstName",
+            "middleName",
+            "lastName",
+            "updatedAt",
+            "noLicenses",
+            "niprDeleted",
+        )
+    } == {
+        "id": 158583,
+        "npn": "15645555",
+        "type": "INDIVIDUAL",
+        "firstName": "Joe",
+        "middleName": "A",
+        "lastName": "Producer",
+        "updatedAt": "2025-06-13",
+        "noLicenses": False,
+        "niprDeleted": False,
     }
     assert licenses and {r["npn"] for r in licenses} == set(SANDBOX_NPNS)
     assert subs["page"]["totalElements"] == 0
@@ -226,8 +255,8 @@ def test_v1_record_by_id_and_its_links(
         record = http.get(f"/v1/licenses/{row['id']}").json()
         loas = http.get(record["links"]["licenseLoas"]["href"]).json()
     assert record["id"] == row["id"] and record["licenseNum"] == row["license_num"]
-    assert {l["id"] for l in loas["embedded"]["licenseLoas"]} == {
-        l["id"] for l in record["licenseLoas"]
+    assert {loa["id"] for loa in loas["embedded"]["licenseLoas"]} == {
+        loa["id"] for loa in record["licenseLoas"]
     }
 
 
@@ -259,8 +288,12 @@ def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, li
         last_page = first["page"]["totalPages"] - 1
         last = http.get(f"/v1/addresses?page={last_page}&size=10").json()
         beyond = http.get(f"/v1/addresses?page={last_page + 1}&size=10").json()
-    assert first["page"] == {"size": 10, "totalElements": total,
-                             "totalPages": -(-total // 10), "number": 0}
+    assert first["page"] == {
+        "size": 10,
+        "totalElements": total,
+        "totalPages": -(-total // 10),
+        "number": 0,
+    }
     assert "next" in first["links"] and "prev" not in first["links"]
     assert "next" not in last["links"] and "prev" in last["links"]
     assert len(last["embedded"]["addresses"]) == total - 10 * last_page

@@ -15,9 +15,10 @@ from tests.support.service import RunningService, running_service
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[RunningService]:
-    with store_url("sqlite", tmp_path) as url, running_service(
-        url, api_rate_limit_per_minute=5, token_rate_limit_per_minute=3
-    ) as svc:
+    with (
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=5, token_rate_limit_per_minute=3) as svc,
+    ):
         yield svc
 
 
@@ -58,20 +59,25 @@ def test_error_responses_carry_the_headers(limited: RunningService) -> None:
 
 def test_token_endpoint_limit(limited: RunningService) -> None:
     creds = limited.account()
-    form = {"grant_type": "client_credentials", "client_id": creds.client_id,
-            "client_secret": creds.client_secret}
-    codes = [httpx2.post(f"{limited.base_url}/oauth2/token", data=form).status_code
-             for _ in range(4)]
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": creds.client_id,
+        "client_secret": creds.client_secret,
+    }
+    codes = [
+        httpx2.post(f"{limited.base_url}/oauth2/token", data=form).status_code for _ in range(4)
+    ]
     assert codes == [200, 200, 200, 429]
 
 
 @pytest.mark.redis
 def test_redis_shares_one_limit_across_service_processes(tmp_path: Path) -> None:
     redis_available()
-    with store_url("sqlite", tmp_path) as url, running_service(
-        url, api_rate_limit_per_minute=6, rate_limit_storage=REDIS_URL
-    ) as one, running_service(url, api_rate_limit_per_minute=6,
-                              rate_limit_storage=REDIS_URL) as two:
+    with (
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=6, rate_limit_storage=REDIS_URL) as one,
+        running_service(url, api_rate_limit_per_minute=6, rate_limit_storage=REDIS_URL) as two,
+    ):
         creds = one.account()
         token = one.token(creds)
         headers = {"authorization": f"Bearer {token}"}

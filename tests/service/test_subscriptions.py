@@ -20,8 +20,10 @@ def _active(http: httpx2.Client) -> set[str]:
 
 def _details(http: httpx2.Client, job_id: str) -> dict[str, tuple[str, str]]:
     body = http.get(f"/v1/accounts/subscriptions/status/{job_id}/details?size=1000").json()
-    return {d["npn"] + ":" + d["action"]: (d["result"], d["reason"])
-            for d in body.get("embedded", {}).get("details", [])}
+    return {
+        d["npn"] + ":" + d["action"]: (d["result"], d["reason"])
+        for d in body.get("embedded", {}).get("details", [])
+    }
 
 
 def test_append_replace_remove(service: RunningService, universe_npns: list[str]) -> None:
@@ -48,34 +50,39 @@ def test_append_replace_remove(service: RunningService, universe_npns: list[str]
         assert details[f"{first[0]}:DEACTIVATE"] == ("SUCCESS", None)
         assert details[f"{second[0]}:ACTIVATE"] == ("UNCHANGED", "already subscribed")
 
-        remove = http.request("DELETE", "/v1/accounts/subscriptions",
-                              json=[second[0], first[0]]).json()["job_id"]
+        remove = http.request(
+            "DELETE", "/v1/accounts/subscriptions", json=[second[0], first[0]]
+        ).json()["job_id"]
         wait_for_job(http, remove)
         assert _active(http) == set(second[1:])
         assert _details(http, remove)[f"{first[0]}:DEACTIVATE"] == ("UNCHANGED", "not subscribed")
 
 
-def test_npns_unknown_to_nipr_fail_individually(service: RunningService,
-                                                universe_npns: list[str]) -> None:
+def test_npns_unknown_to_nipr_fail_individually(
+    service: RunningService, universe_npns: list[str]
+) -> None:
     creds = service.account()
     with service.client(creds) as http:
-        job_id = http.put("/v1/accounts/subscriptions",
-                          json=[universe_npns[0], "9999999999"]).json()["job_id"]
+        job_id = http.put(
+            "/v1/accounts/subscriptions", json=[universe_npns[0], "9999999999"]
+        ).json()["job_id"]
         job = wait_for_job(http, job_id)
         assert job["details"]["failed"] == 1  # type: ignore[index]
-        assert _details(http, job_id)["9999999999:ACTIVATE"] == (
-            "FAILED", "NPN not found in NIPR")
+        assert _details(http, job_id)["9999999999:ACTIVATE"] == ("FAILED", "NPN not found in NIPR")
         assert _active(http) == {universe_npns[0]}
 
 
-def test_jobs_of_one_account_apply_in_order(service: RunningService,
-                                            universe_npns: list[str]) -> None:
+def test_jobs_of_one_account_apply_in_order(
+    service: RunningService, universe_npns: list[str]
+) -> None:
     creds = service.account()
     npns = universe_npns[20:30]
     with service.client(creds) as http:
-        ids = [http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"],
-               http.post("/v1/accounts/subscriptions", json=npns[:2]).json()["job_id"],
-               http.put("/v1/accounts/subscriptions", json=npns[5:6]).json()["job_id"]]
+        ids = [
+            http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"],
+            http.post("/v1/accounts/subscriptions", json=npns[:2]).json()["job_id"],
+            http.put("/v1/accounts/subscriptions", json=npns[5:6]).json()["job_id"],
+        ]
         for job_id in ids:
             wait_for_job(http, job_id)
         assert _active(http) == {npns[0], npns[1], npns[5]}
@@ -87,7 +94,9 @@ def test_subscription_list_is_paged(service: RunningService, universe_npns: list
     with service.client(creds) as http:
         page = http.get("/v1/accounts/subscriptions?page=1&size=10").json()
     assert page["page"] == {"size": 10, "totalElements": 25, "totalPages": 3, "number": 1}
-    assert [s["npn"] for s in page["embedded"]["subscriptions"]] == sorted(universe_npns[:25])[10:20]
+    assert [s["npn"] for s in page["embedded"]["subscriptions"]] == sorted(universe_npns[:25])[
+        10:20
+    ]
     assert page["embedded"]["subscriptions"][0]["activatedAt"].endswith("+00:00")
 
 

@@ -59,8 +59,11 @@ class RunningService:
         if creds.client_id not in self._tokens:
             response = httpx2.post(
                 f"{self.base_url}/oauth2/token",
-                data={"grant_type": "client_credentials", "client_id": creds.client_id,
-                      "client_secret": creds.client_secret},
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret,
+                },
             )
             response.raise_for_status()
             self._tokens[creds.client_id] = response.json()["access_token"]

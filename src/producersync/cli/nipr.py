@@ -92,6 +92,4 @@ def _sqlite_size(engine: sa.Engine) -> int | None:
     path = Path(engine.url.database)
     if not path.exists():  # an in-memory database
         return None
-    return sum(
-        p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists()
-    )
+    return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())

@@ -40,10 +40,15 @@ def _ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
         return
     with Progress(console=console) as progress:
         task = progress.add_task("generating the NIPR universe", total=producers)
-        stats = load(engine, generate(producers, seed=seed),
-                     lambda s: progress.update(task, completed=s.producers))
-    console.print(f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "
-                  f"in {stats.elapsed:.1f} s")
+        stats = load(
+            engine,
+            generate(producers, seed=seed),
+            lambda s: progress.update(task, completed=s.producers),
+        )
+    console.print(
+        f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "
+        f"in {stats.elapsed:.1f} s"
+    )
 
 
 def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
@@ -98,7 +103,7 @@ def quickstart(
         f"      -d client_id={creds['client_id']} -d client_secret=$(python3 -c "
         f"\"import json;print(json.load(open('{credentials}'))['client_secret'])\") \\\n"
         "      | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')\n"
-        f"  curl -s -H \"Authorization: Bearer $TOKEN\" {base}/v2/entities/15645555\n"
+        f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/v2/entities/15645555\n'
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n"
     )
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)

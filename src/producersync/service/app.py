@@ -96,8 +96,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's spec without its 422 responses: this API answers 400 for every validation
-    error, with the standard body."""
+    """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
+    the standard body) and error bodies as application/json."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
@@ -105,7 +105,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     )
     for path in spec.get("paths", {}).values():
         for operation in path.values():
-            operation.get("responses", {}).pop("422", None)
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for code, response in responses.items():
+                content = response.get("content")
+                if code[0] in "45" and content:
+                    # Errors are application/json whatever the route's success type.
+                    response["content"] = {"application/json": next(iter(content.values()))}
     schemas = spec.get("components", {}).get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)

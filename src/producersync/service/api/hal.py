@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from pydantic import BaseModel, Field, create_model
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 from producersync.model import Href
 from producersync.service.api.resources import Resource
@@ -27,7 +27,7 @@ __all__ = [
 HAL = "application/hal+json"
 
 
-class HalResponse(Response):
+class HalResponse(JSONResponse):
     media_type = HAL
 
     def render(self, content: Any) -> bytes:

@@ -5,7 +5,7 @@ is named in a 400 rather than silently matching nothing.
 """
 
 import datetime as dt
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
@@ -38,7 +38,9 @@ class TokenQuery(_Query):
 
     size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Records per page")
     continuationToken: str | None = Field(
-        None, description="Opaque token from links.next.href; 0 for the first page"
+        None,
+        description="Opaque token from links.next.href; 0 for the first page",
+        json_schema_extra={"pattern": r"^(0|[0-9]{1,10}\.[0-9]{1,18}\.[A-Za-z0-9_-]{12})$"},
     )
 
 
@@ -52,13 +54,32 @@ class PageQuery(SizeQuery):
     page: int = Field(0, ge=0, le=10_000_000, description="0-based page number")
 
 
-def _list_field(description: str, example: str) -> Any:
-    return (str | None, Field(None, description=description, examples=[example]))
+def _csv_pattern(item: str) -> str:
+    return rf"^\s*(?:{item})\s*(?:,\s*(?:{item})\s*)*$"
+
+
+def _list_field(description: str, example: str, item: str) -> Any:
+    return (
+        str | None,
+        # Documented, not enforced here: to_filter names the first bad item precisely.
+        Field(
+            None,
+            description=description,
+            examples=[example],
+            json_schema_extra={"pattern": _csv_pattern(item)},
+        ),
+    )
 
 
 _FIELDS: dict[str, Any] = {
-    "npns": _list_field("Comma-separated NPNs (1-10 digits each)", "15645555,19855109"),
-    "states": _list_field("Comma-separated 2-letter state codes; filters on forState", "MO,CA,CO"),
+    "npns": _list_field(
+        "Comma-separated NPNs (1-10 digits each)", "15645555,19855109", "[0-9]{1,10}"
+    ),
+    "states": _list_field(
+        "Comma-separated 2-letter state codes; filters on forState",
+        "MO,CA,CO",
+        "|".join(sorted(STATE_CODES | {c.lower() for c in STATE_CODES})),
+    ),
     "updatedSince": (
         str | None,
         Field(
@@ -73,11 +94,15 @@ _FIELDS: dict[str, Any] = {
         Field(True, description="Include records NIPR has marked deleted (niprDeleted)"),
     ),
     "active": (bool | None, Field(None, description="Only active (true) or inactive (false)")),
-    "loaCodes": _list_field("Comma-separated LOA codes; matches at least one", "12,3"),
-    "loaCategories": _list_field(
-        "Comma-separated loaMapping categories; matches at least one", "casualty,property"
+    "loaCodes": _list_field(
+        "Comma-separated LOA codes; matches at least one", "12,3", "[A-Za-z0-9]{1,16}"
     ),
-    "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408"),
+    "loaCategories": _list_field(
+        "Comma-separated loaMapping categories; matches at least one",
+        "casualty,property",
+        "[A-Za-z0-9 &/-]{1,40}",
+    ),
+    "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408", "[0-9]{5}"),
     "status": (str | None, Field(None, description="Exact status")),
 }
 
@@ -91,12 +116,8 @@ def list_query_model(
     fields = {n: _FIELDS[n] for n in names}
     if "status" in fields and resource.status_values:
         fields["status"] = (
-            str | None,
-            Field(
-                None,
-                description="Exact status: " + " or ".join(resource.status_values),
-                examples=[resource.status_values[-1]],
-            ),
+            Literal[resource.status_values] | None,
+            Field(None, description="Exact status", examples=[resource.status_values[-1]]),
         )
     suffix = ("Npn" if per_npn else "") + ("V1" if base is PageQuery else "V2")
     return create_model(f"{resource.singular}{suffix}Query", __base__=base, **fields)
@@ -165,10 +186,6 @@ def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
         "an LOA category is a word such as 'life' or 'casualty'",
     )
     status = values.get("status")
-    if status is not None and status not in resource.status_values:
-        raise ApiError.bad_parameter(
-            "status", status, "expected " + " or ".join(resource.status_values)
-        )
     return RecordFilter(
         npns=npns,
         states=states,

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 from starlette.requests import Request
 
+from producersync.model import NPN_PATTERN
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import SizeQuery, TokenQuery, list_query_model, to_filter
@@ -19,7 +20,14 @@ __all__ = ["router"]
 
 router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
 
-NpnPath = Annotated[str, Path(description="National Producer Number", examples=["15645555"])]
+NpnPath = Annotated[
+    str,
+    Path(
+        description="National Producer Number (1 to 10 digits)",
+        examples=["15645555"],
+        json_schema_extra={"pattern": NPN_PATTERN},  # checked by Call.checked_npn
+    ),
+]
 
 
 def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:

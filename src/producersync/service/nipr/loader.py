@@ -44,9 +44,7 @@ def next_ids(engine: sa.Engine) -> dict[str, int]:
     """The first free id of every record table (ids are explicit, never autoincremented)."""
     with engine.connect() as connection:
         return {
-            table.name: (
-                connection.execute(sa.select(sa.func.max(table.c.id))).scalar_one() or 0
-            )
+            table.name: (connection.execute(sa.select(sa.func.max(table.c.id))).scalar_one() or 0)
             + 1
             for table in t.RECORD_TABLES
         }
@@ -100,9 +98,7 @@ def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:
     others = t.entities.c.npn.not_in(SANDBOX_NPNS)
     with engine.begin() as connection:
         if not replace:
-            found = connection.execute(
-                sa.select(t.entities.c.npn).where(others).limit(1)
-            ).first()
+            found = connection.execute(sa.select(t.entities.c.npn).where(others).limit(1)).first()
             if found is not None:
                 raise UniverseExistsError(
                     "the store already holds a generated universe (producers besides the "
@@ -154,9 +150,7 @@ class _Loader:
     def __init__(self, raw: Any, dialect: sa.Dialect) -> None:
         self.raw = raw
         self.dialect = dialect
-        self.getters = {
-            table.name: itemgetter(*table.columns.keys()) for table in t.RECORD_TABLES
-        }
+        self.getters = {table.name: itemgetter(*table.columns.keys()) for table in t.RECORD_TABLES}
         self.converters: dict[str, list[tuple[int, Converter]]] = {}
         for table in t.RECORD_TABLES:
             converters = [(i, self.converter(c)) for i, c in enumerate(table.columns)]

@@ -130,6 +130,14 @@ def generate(
         yield universe.batch(low, min(low + batch_size, producers))
 
 
+def _npn(index: int, stride: int, u: float) -> str:
+    """Producer ``index``'s NPN: the point ``u`` (in [0, 1)) of its slot of the range."""
+    npn = _NPN_LOW + index * stride + int(u * stride)
+    if npn in _SANDBOX:
+        npn += 1 if (npn - _NPN_LOW) % stride + 1 < stride else -1
+    return str(npn)
+
+
 class _Universe:
     def __init__(self, producers: int, seed: int, start_date: dt.date) -> None:
         self.seed = seed
@@ -194,10 +202,7 @@ class _Producer:
         rng.seed(universe.seed * (1 << 40) + index)
         self.r = rng.random
         r = self.r
-        npn = _NPN_LOW + index * universe.stride + int(r() * universe.stride)
-        if npn in _SANDBOX:
-            npn += 1 if (npn - _NPN_LOW) % universe.stride + 1 < universe.stride else -1
-        self.npn = str(npn)
+        self.npn = _npn(index, universe.stride, r())
         self.firm = r() < _FIRM_SHARE
         self.home: str = universe.states.pick(r())
         start = universe.start

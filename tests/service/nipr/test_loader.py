@@ -1,0 +1,98 @@
+"""The bulk loader: what goes in comes back out, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.nipr.loader import LoadStats, UniverseExistsError, load, next_ids
+from producersync.service.nipr.sandbox import SANDBOX_NPNS, sandbox_rows
+from producersync.service.nipr.universe import FIRST_ID, TABLES, generate
+from producersync.service.store import tables
+from producersync.service.store.open import open_store
+
+PRODUCERS = 300
+
+
+def counts(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            table.name: connection.execute(
+                sa.select(sa.func.count()).select_from(table)
+            ).scalar_one()
+            for table in tables.RECORD_TABLES
+        }
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    # SQLite keeps no zone: SQLAlchemy stores the UTC wall time and reads it back naive.
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def generated_rows(**kwargs: Any) -> dict[str, list[dict[str, Any]]]:
+    merged: dict[str, list[dict[str, Any]]] = {table: [] for table in TABLES}
+    for batch in generate(PRODUCERS, **kwargs):
+        for table, rows in batch.items():
+            merged[table].extend(rows)
+    return merged
+
+
+def test_round_trip(empty_store_url: str) -> None:
+    engine = open_store(empty_store_url)
+    sandbox = {table: len(rows) for table, rows in sandbox_rows().items()}
+    seen: list[int] = []
+    stats = load(
+        engine, generate(PRODUCERS, seed=3, batch_size=100), lambda s: seen.append(s.producers)
+    )
+    expected = generated_rows(seed=3)
+
+    assert seen == [100, 200, 300]
+    assert stats.producers == PRODUCERS
+    assert stats.rows == {table: len(rows) for table, rows in expected.items()}
+    assert stats.total_rows == sum(stats.rows.values())
+    assert counts(engine) == {table: sandbox[table] + n for table, n in stats.rows.items()}
+    assert next_ids(engine) == {table: FIRST_ID + n for table, n in stats.rows.items()}
+
+    # Read back through SQLAlchemy: dates, booleans, JSON and aware datetimes survive.
+    with engine.connect() as connection:
+        for table in tables.RECORD_TABLES:
+            stored = {
+                row["id"]: row
+                for row in connection.execute(
+                    sa.select(table).where(table.c.id >= FIRST_ID).order_by(table.c.id)
+                ).mappings()
+            }
+            for row in expected[table.name]:
+                got = dict(stored[row["id"]])
+                if table is tables.entities:
+                    got["last_nipr_entity_update"] = as_utc(got["last_nipr_entity_update"])
+                assert got == row, table.name
+    engine.dispose()
+
+
+def test_refuses_a_store_holding_a_universe_unless_replacing(empty_store_url: str) -> None:
+    engine = open_store(empty_store_url)
+    load(engine, generate(50, seed=1))
+    with pytest.raises(UniverseExistsError, match="replace"):
+        load(engine, generate(50, seed=2))
+
+    stats = load(engine, generate(40, seed=2), replace=True)
+    assert stats.producers == 40
+    with engine.connect() as connection:
+        npns = set(connection.execute(sa.select(tables.entities.c.npn)).scalars())
+    assert set(SANDBOX_NPNS) <= npns
+    assert len(npns) == 40 + len(SANDBOX_NPNS)
+    sandbox = {table: len(rows) for table, rows in sandbox_rows().items()}
+    assert counts(engine) == {table: sandbox[table] + n for table, n in stats.rows.items()}
+    engine.dispose()
+
+
+def test_an_empty_load(empty_store_url: str) -> None:
+    engine = open_store(empty_store_url)
+    stats = load(engine, [])
+    assert stats == LoadStats(elapsed=stats.elapsed)
+    assert next_ids(engine)["entities"] == 158583 + 2  # the sandbox firm's id + 1
+    engine.dispose()
