@@ -1,0 +1,95 @@
+"""The service and its CLI as real processes: what an operator does, end to end."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.store.tables import entities
+from tests.support.databases import store_url
+from tests.support.processes import cli, cli_json, service_process
+
+
+def _token(base: str, client_id: str, secret: str) -> httpx2.Response:
+    return httpx2.post(
+        f"{base}/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    with store_url(request.param, tmp_path) as url:
+        yield url
+
+
+def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
+    db = ["--database", database]
+    cli("db", "upgrade", *db)
+    account = cli_json("admin", "account", "create", "acme", "--sandbox", "--json", *db)
+    assert account["sandbox"] is True
+    again = cli("admin", "account", "create", "acme", *db, check=False)
+    assert again.returncode == 1 and "exists already" in again.stderr
+    client = cli_json("admin", "client", "create", "--account", "acme", "--json", *db)
+    client_id, secret = str(client["client_id"]), str(client["client_secret"])
+    listed = cli("admin", "client", "list", "--json", *db).stdout
+    assert client_id in listed and secret not in listed
+
+    with service_process(database, tmp_path) as service:
+        token = _token(service.base_url, client_id, secret).json()["access_token"]
+        entity = httpx2.get(
+            f"{service.base_url}/v2/entities/15645555", headers={"authorization": f"Bearer {token}"}
+        ).json()
+        assert entity["firstName"] == "Joe" and entity["id"] == 158583
+
+        rotated = cli_json("admin", "client", "rotate-secret", client_id, "--json", *db)
+        assert _token(service.base_url, client_id, secret).status_code == 401
+        assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 200
+
+        cli("admin", "client", "revoke", client_id, *db)
+        assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 401
+    assert secret not in service.log.read_text()
+
+
+def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
+    with store_url("sqlite", tmp_path) as database:
+        db = ["--database", database]
+        cli("nipr", "generate", "--producers", "3000", "--seed", "3", *db)
+        cli("admin", "account", "create", "acme", *db)
+        client = cli_json("admin", "client", "create", "--account", "acme", "--json", *db)
+        engine = sa.create_engine(database)
+        with engine.connect() as conn:
+            npns = list(conn.execute(sa.select(entities.c.npn).limit(2500)).scalars())
+        engine.dispose()
+
+        with service_process(database, tmp_path) as service:
+            token = _token(
+                service.base_url, str(client["client_id"]), str(client["client_secret"])
+            ).json()["access_token"]
+            headers = {"authorization": f"Bearer {token}"}
+            accepted = httpx2.put(
+                f"{service.base_url}/v1/accounts/subscriptions", json=npns, headers=headers
+            )
+            assert accepted.status_code == 202
+            service.kill()  # at once: the job is committed, maybe not yet applied
+        job_id = accepted.json()["job_id"]
+        with service_process(database, tmp_path) as service:
+            deadline = time.monotonic() + 60
+            while True:
+                status = httpx2.get(
+                    f"{service.base_url}/v1/accounts/subscriptions/status/{job_id}", headers=headers
+                ).json()
+                if status["status"] == "COMPLETED" or time.monotonic() > deadline:
+                    break
+                time.sleep(0.2)
+            assert status["status"] == "COMPLETED"
+            assert status["details"]["activated"] == len(npns)
+            page = httpx2.get(
+                f"{service.base_url}/v1/accounts/subscriptions?size=1", headers=headers
+            ).json()
+            assert page["page"]["totalElements"] == len(npns)
