@@ -25,6 +25,7 @@ from producersync.service.store.jobs import known_npns
 from producersync.service.store.population import Population, is_visible, subscribe_one
 from producersync.service.store.records import (
     RecordFilter,
+    Row,
     Scope,
     children_of,
     count_records,
@@ -88,12 +89,12 @@ class Call:
         self,
         conn: sa.Connection,
         resource: Resource,
-        rows: list[sa.RowMapping],
+        rows: list[Row],
         include_deleted: bool = True,
     ) -> list[Wire]:
         s = self.serializer
         wires = s.records(resource, rows)
-        ids = [row["id"] for row in rows]
+        ids = [row.id for row in rows]
         if resource.key == "licenses":
             loas = children_of(
                 conn,
@@ -117,7 +118,7 @@ class Call:
                     BY_KEY["regulatoryActionValues"], values.get(wire["id"], [])
                 )
         elif resource.key == "entities":
-            resident = resident_licenses(conn, [row["npn"] for row in rows])
+            resident = resident_licenses(conn, [row.npn for row in rows])
             for wire in wires:
                 s.entity_links(wire, resident.get(wire["npn"]))
         return wires
@@ -140,7 +141,7 @@ class Call:
                 }
             }
         last = rows[-1]
-        token_next = self.cursors.encode(self.principal.account_id, path, last["npn"], last["id"])
+        token_next = self.cursors.encode(self.principal.account_id, path, last.npn, last.id)
         return {
             "embedded": {resource.key: wires},
             "links": {
@@ -183,7 +184,7 @@ class Call:
         """One record by id, or 404 if it does not exist or is outside the population."""
         with self.ctx.engine.connect() as conn:
             row = get_record(conn, resource.table, record_id)
-            if row is None or not is_visible(conn, self.population, row["npn"]):
+            if row is None or not is_visible(conn, self.population, row.npn):
                 raise ApiError(404, f"No {resource.singular} with id {record_id}")
             return self.hydrate(conn, resource, [row])[0]
 

@@ -1,15 +1,21 @@
-"""Rows to wire records: camelCase keys, nested LOAs and action values, HAL links."""
+"""Rows to wire records: camelCase keys, nested LOAs and action values, HAL links.
+
+This is the hot path of every list page (thousands of records), so a row is zipped with
+precomputed keys and only the few columns that change shape are converted.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
 from pydantic.alias_generators import to_camel
 
 from producersync.service.api.resources import BY_KEY, Resource
 
-__all__ = ["Serializer"]
+__all__ = ["Serializer", "Wire"]
 
 Wire = dict[str, Any]
 
@@ -21,44 +27,50 @@ def _split(value: str | None) -> list[str]:
     return [v for v in value.split(",") if v] if value else []
 
 
-def _plan(resource: Resource) -> list[tuple[str, str, Callable[[Any], Any] | None]]:
-    plan: list[tuple[str, str, Callable[[Any], Any] | None]] = []
-    for column in resource.table.c:
-        name = str(column.name)  # quoted_name, a str subclass, is no dict key for orjson
-        if name in _HIDDEN:
-            continue
-        if name == "loa_categories":
-            plan.append((name, "loaMapping", lambda v: {"categories": _split(v)}))
-        elif name == "agent_types":
-            plan.append((name, "agentTypes", _split))
+def _categories(value: str | None) -> dict[str, list[str]]:
+    return {"categories": _split(value)}
+
+
+_CONVERTED: dict[str, tuple[str, Callable[[Any], Any]]] = {
+    "loa_categories": ("loaMapping", _categories),
+    "agent_types": ("agentTypes", _split),
+}
+
+
+@dataclass(frozen=True)
+class _Plan:
+    keys: tuple[str, ...]
+    converted: tuple[tuple[int, str, Callable[[Any], Any]], ...]
+    hidden: tuple[str, ...]
+    id_index: int
+    npn_index: int
+    parent_index: int | None  # license_id / regulatory_action_id, for the parent link
+
+
+def _plan(resource: Resource) -> _Plan:
+    names = [str(c.name) for c in resource.table.c]  # quoted_name is no dict key for orjson
+    keys, converted = [], []
+    for index, name in enumerate(names):
+        if name in _CONVERTED:
+            key, convert = _CONVERTED[name]
+            converted.append((index, key, convert))
         else:
-            plan.append((name, str(to_camel(name)), None))
-    return plan
+            key = str(to_camel(name))
+        keys.append(key)
+    parent = next(
+        (names.index(n) for n in ("license_id", "regulatory_action_id") if n in names), None
+    )
+    return _Plan(
+        keys=tuple(keys),
+        converted=tuple(converted),
+        hidden=tuple(str(to_camel(n)) for n in names if n in _HIDDEN),
+        id_index=names.index("id"),
+        npn_index=names.index("npn"),
+        parent_index=parent,
+    )
 
 
-def _links(key: str, record: Mapping[Any, Any], base: str) -> Wire:
-    rid, npn = record["id"], record.get("npn")
-    entity = f"{base}/v2/entities/{npn}"
-    links: Wire = {"self": {"href": f"{base}/v1/{key}/{rid}"}}
-    if key == "entities":
-        links = {"self": {"href": entity}}
-        for child in ("addresses", "contactInfos", "appointments", "licenses"):
-            links[child] = {"href": f"{entity}/{child}"}
-    elif key == "licenses":
-        links["licenseLoas"] = {"href": f"{base}/v2/licenses/{rid}/licenseLoas"}
-    elif key == "licenseLoas":
-        links["license"] = {"href": f"{base}/v1/licenses/{record['license_id']}"}
-    elif key == "regulatoryActions":
-        links["regulatoryActionValues"] = {
-            "href": f"{base}/v2/regulatoryActions/{rid}/regulatoryActionValues"
-        }
-    elif key == "regulatoryActionValues":
-        links["regulatoryAction"] = {
-            "href": f"{base}/v1/regulatoryActions/{record['regulatory_action_id']}"
-        }
-    if key != "entities" and npn is not None:
-        links["entity"] = {"href": entity}
-    return links
+_PLANS = {key: _plan(resource) for key, resource in BY_KEY.items()}
 
 
 class Serializer:
@@ -67,16 +79,20 @@ class Serializer:
     def __init__(self, base: str) -> None:
         self.base = base.rstrip("/")
 
-    def record(self, resource: Resource, row: Mapping[Any, Any]) -> Wire:
-        wire = {
-            key: (convert(row[name]) if convert else row[name])
-            for name, key, convert in _PLANS[resource.key]
-        }
-        wire["links"] = _links(resource.key, row, self.base)
-        return wire
-
-    def records(self, resource: Resource, rows: Sequence[Mapping[Any, Any]]) -> list[Wire]:
-        return [self.record(resource, row) for row in rows]
+    def records(self, resource: Resource, rows: Sequence[sa.Row[Any]]) -> list[Wire]:
+        plan = _PLANS[resource.key]
+        link = self._linker(resource.key)
+        wires = []
+        for row in rows:
+            wire = dict(zip(plan.keys, row, strict=True))
+            for index, key, convert in plan.converted:
+                wire[key] = convert(row[index])
+            for key in plan.hidden:
+                del wire[key]
+            parent = row[plan.parent_index] if plan.parent_index is not None else None
+            wire["links"] = link(row[plan.id_index], row[plan.npn_index], parent)
+            wires.append(wire)
+        return wires
 
     def entity_links(self, wire: Wire, resident_license_id: int | None) -> None:
         if resident_license_id is not None:
@@ -84,5 +100,42 @@ class Serializer:
                 "href": f"{self.base}/v1/licenses/{resident_license_id}"
             }
 
+    def _linker(self, key: str) -> Callable[[int, str, Any], Wire]:
+        base = self.base
+        if key == "entities":
 
-_PLANS = {key: _plan(resource) for key, resource in BY_KEY.items()}
+            def entity(rid: int, npn: str, _: Any) -> Wire:
+                home = f"{base}/v2/entities/{npn}"
+                return {
+                    "self": {"href": home},
+                    "addresses": {"href": f"{home}/addresses"},
+                    "contactInfos": {"href": f"{home}/contactInfos"},
+                    "appointments": {"href": f"{home}/appointments"},
+                    "licenses": {"href": f"{home}/licenses"},
+                }
+
+            return entity
+        child = {
+            "licenses": ("licenseLoas", "/v2/licenses/{}/licenseLoas"),
+            "regulatoryActions": (
+                "regulatoryActionValues",
+                "/v2/regulatoryActions/{}/regulatoryActionValues",
+            ),
+        }.get(key)
+        parent = {
+            "licenseLoas": ("license", "/v1/licenses/{}"),
+            "regulatoryActionValues": ("regulatoryAction", "/v1/regulatoryActions/{}"),
+        }.get(key)
+
+        def record(rid: int, npn: str, parent_id: Any) -> Wire:
+            links: Wire = {
+                "self": {"href": f"{base}/v1/{key}/{rid}"},
+                "entity": {"href": f"{base}/v2/entities/{npn}"},
+            }
+            if child is not None:
+                links[child[0]] = {"href": base + child[1].format(rid)}
+            if parent is not None:
+                links[parent[0]] = {"href": base + parent[1].format(parent_id)}
+            return links
+
+        return record

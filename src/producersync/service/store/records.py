@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -14,6 +15,7 @@ from producersync.service.store.tables import license_loas, licenses
 
 __all__ = [
     "RecordFilter",
+    "Row",
     "Scope",
     "children_of",
     "count_records",
@@ -23,7 +25,7 @@ __all__ = [
     "resident_licenses",
 ]
 
-Row = sa.RowMapping
+Row = sa.Row[Any]
 Scope = Population | str  # an account's whole population, or one NPN within it
 
 
@@ -82,14 +84,22 @@ def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]
     return where
 
 
-def _scoped(table: sa.Table, scope: Scope, f: RecordFilter) -> sa.Select[tuple[object, ...]]:
+def _scoped(
+    table: sa.Table, scope: Scope, f: RecordFilter
+) -> tuple[sa.Select[tuple[object, ...]], sa.ColumnElement[str]]:
+    """The filtered records of the scope, and the NPN column to order pages by.
+
+    Over a population, pages are ordered by the population's own NPN column: the planner
+    then walks the subscriptions in order and seeks each NPN's records by (npn, id), so
+    no page sorts anything, however large the population."""
     query = sa.select(table)
+    npn: sa.ColumnElement[str]
     if isinstance(scope, str):
-        query = query.where(table.c.npn == scope)
+        query, npn = query.where(table.c.npn == scope), table.c.npn
     else:
         people = population_npns(scope).subquery("population")
-        query = query.join_from(table, people, table.c.npn == people.c.npn)
-    return query.where(*_conditions(table, f))
+        query, npn = query.join_from(table, people, table.c.npn == people.c.npn), people.c.npn
+    return query.where(*_conditions(table, f)), npn
 
 
 def list_after(
@@ -101,30 +111,29 @@ def list_after(
     size: int,
 ) -> list[Row]:
     """One keyset page in (npn, id) order: every page is an index seek, however deep."""
-    query = _scoped(table, scope, f)
+    query, npn = _scoped(table, scope, f)
     if after is not None:
-        npn, record_id = after
-        query = query.where(
-            sa.or_(table.c.npn > npn, sa.and_(table.c.npn == npn, table.c.id > record_id))
-        )
-    query = query.order_by(table.c.npn, table.c.id).limit(size)
-    return list(conn.execute(query).mappings())
+        after_npn, after_id = after
+        query = query.where(npn >= after_npn, sa.or_(npn > after_npn, table.c.id > after_id))
+    query = query.order_by(npn, table.c.id).limit(size)
+    return list(conn.execute(query).all())
 
 
 def list_offset(
     conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter, page: int, size: int
 ) -> list[Row]:
-    query = _scoped(table, scope, f).order_by(table.c.npn, table.c.id)
-    return list(conn.execute(query.limit(size).offset(page * size)).mappings())
+    query, npn = _scoped(table, scope, f)
+    query = query.order_by(npn, table.c.id).limit(size).offset(page * size)
+    return list(conn.execute(query).all())
 
 
 def count_records(conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter) -> int:
-    inner = _scoped(table, scope, f).with_only_columns(table.c.id).subquery()
+    inner = _scoped(table, scope, f)[0].with_only_columns(table.c.id).subquery()
     return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
 
 
 def get_record(conn: sa.Connection, table: sa.Table, record_id: int) -> Row | None:
-    return conn.execute(sa.select(table).where(table.c.id == record_id)).mappings().first()
+    return conn.execute(sa.select(table).where(table.c.id == record_id)).first()
 
 
 def children_of(
@@ -146,8 +155,8 @@ def children_of(
         query = query.where(table.c.nipr_deleted.is_(False))
     if limit is not None:
         query = query.limit(limit)
-    for row in conn.execute(query).mappings():
-        grouped[row[parent_column]].append(row)
+    for row in conn.execute(query):
+        grouped[row._mapping[parent]].append(row)
     return grouped
 
 
