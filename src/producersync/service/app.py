@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -58,6 +59,15 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
     )
 
 
+def _tune_gc() -> None:
+    """A list page allocates ~20k short-lived containers; with CPython's default thresholds
+    that triggers full collections that scan every long-lived object (measured: p90 page
+    latency 155 ms instead of 56 ms). Freeze what start-up built and collect less often."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
+
+
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
 
@@ -67,6 +77,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         worker = JobWorker(ctx.engine, settings.job_poll_seconds)
         app.state.context = ctx
         app.state.job_worker = worker
+        _tune_gc()
         worker.start()
         try:
             yield

@@ -127,15 +127,23 @@ class Serializer:
             "regulatoryActionValues": ("regulatoryAction", "/v1/regulatoryActions/{}"),
         }.get(key)
 
+        # Records of one page share their NPN's entity link and their parent's link: one
+        # dict each, serialised as often as referenced, allocated once.
+        entity_links: dict[str, Wire] = {}
+        parent_links: dict[Any, Wire] = {}
+
         def record(rid: int, npn: str, parent_id: Any) -> Wire:
-            links: Wire = {
-                "self": {"href": f"{base}/v1/{key}/{rid}"},
-                "entity": {"href": f"{base}/v2/entities/{npn}"},
-            }
+            entity = entity_links.get(npn)
+            if entity is None:
+                entity = entity_links[npn] = {"href": f"{base}/v2/entities/{npn}"}
+            links: Wire = {"self": {"href": f"{base}/v1/{key}/{rid}"}, "entity": entity}
             if child is not None:
                 links[child[0]] = {"href": base + child[1].format(rid)}
             if parent is not None:
-                links[parent[0]] = {"href": base + parent[1].format(parent_id)}
+                link = parent_links.get(parent_id)
+                if link is None:
+                    link = parent_links[parent_id] = {"href": base + parent[1].format(parent_id)}
+                links[parent[0]] = link
             return links
 
         return record

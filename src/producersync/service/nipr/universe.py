@@ -17,11 +17,14 @@ Dates are ``datetime.date`` objects shared from one precomputed calendar, boolea
 from __future__ import annotations
 
 import datetime as dt
+import gc
+import multiprocessing
 import random
 import uuid
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
+from queue import Empty
 from typing import Any
 
 from producersync.service.nipr import reference as ref
@@ -35,6 +38,7 @@ __all__ = [
     "TABLES",
     "Batch",
     "generate",
+    "generate_ahead",
 ]
 
 Row = dict[str, Any]
@@ -121,10 +125,77 @@ def generate(
     The same ``(producers, seed, start_date)`` always gives the same rows; every date in
     them is before ``start_date``, the first day the daily NIPR runs will simulate.
     """
+    _check(producers, batch_size)
+    return _batches(producers, seed, start_date, batch_size)
+
+
+def generate_ahead(
+    producers: int,
+    seed: int = 1,
+    start_date: dt.date = DEFAULT_START_DATE,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    depth: int = 2,
+) -> Iterator[Batch]:
+    """``generate``, run in a child process that keeps ``depth`` batches ready.
+
+    Generating and loading take comparable time in a large load; overlapping them on two
+    cores nearly halves it. The rows are exactly ``generate``'s. Closing the iterator
+    early stops the child.
+    """
+    _check(producers, batch_size)
+    # spawn, not fork: the caller may run threads (a progress bar) that fork would copy
+    # mid-flight.
+    context = multiprocessing.get_context("spawn")
+    queue: multiprocessing.Queue[Batch | None] = context.Queue(maxsize=depth)
+    child = context.Process(
+        target=_produce,
+        args=(queue, producers, seed, start_date, batch_size),
+        name="producersync-nipr-generate",
+        daemon=True,
+    )
+    child.start()
+    try:
+        while True:
+            try:
+                batch = queue.get(timeout=1.0)
+            except Empty:
+                if not child.is_alive():
+                    raise RuntimeError(
+                        f"the generating process died (exit code {child.exitcode})"
+                    ) from None
+                continue
+            if batch is None:
+                return
+            yield batch
+    finally:
+        if child.is_alive():
+            child.terminate()
+        child.join()
+        queue.close()
+
+
+def _produce(
+    queue: multiprocessing.Queue[Batch | None],
+    producers: int,
+    seed: int,
+    start_date: dt.date,
+    batch_size: int,
+) -> None:
+    gc.disable()  # acyclic rows only: see the loader
+    for batch in _batches(producers, seed, start_date, batch_size):
+        queue.put(batch)
+    queue.put(None)
+
+
+def _check(producers: int, batch_size: int) -> None:
     if not 0 <= producers <= MAX_PRODUCERS:
         raise ValueError(f"producers must be between 0 and {MAX_PRODUCERS:,}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
+
+
+def _batches(producers: int, seed: int, start_date: dt.date, batch_size: int) -> Iterator[Batch]:
     universe = _Universe(producers, seed, start_date)
     for low in range(0, producers, batch_size):
         yield universe.batch(low, min(low + batch_size, producers))

@@ -1,0 +1,130 @@
+"""What the benchmarks share: cached universes on each backend, a service process, timing."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import sqlalchemy as sa
+from rich.console import Console
+
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.universe import generate
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+
+__all__ = [
+    "CACHE",
+    "Credentials",
+    "console",
+    "percentile",
+    "service_process",
+    "universe_url",
+]
+
+CACHE = Path(__file__).parent / ".cache"
+console = Console()
+PG_ADMIN = os.environ.get(
+    "PRODUCERSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+def _has_universe(url: str) -> bool:
+    engine = open_store(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(
+                sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
+            ).first() is not None
+    finally:
+        engine.dispose()
+
+
+def universe_url(backend: str, producers: int, seed: int) -> str:
+    """A store holding the universe, generated once and cached between runs."""
+    name = f"bench_{producers}_{seed}"
+    if backend == "sqlite":
+        CACHE.mkdir(exist_ok=True)
+        url = f"sqlite:///{CACHE / (name + '.db')}"
+    else:
+        admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
+                                  {"n": name}).first()
+            if not exists:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = admin.url.set(database=name).render_as_string(hide_password=False)
+        admin.dispose()
+    if not _has_universe(url):
+        console.print(f"[{backend}] generating {producers:,} producers (cached for next runs)")
+        engine = open_store(url)
+        stats = load(engine, generate(producers, seed=seed))
+        engine.dispose()
+        console.print(f"[{backend}] loaded {stats.total_rows:,} rows in {stats.elapsed:.0f} s")
+    return url
+
+
+@dataclass(frozen=True)
+class Credentials:
+    client_id: str
+    client_secret: str
+
+
+def new_client(url: str, name: str) -> Credentials:
+    engine = open_store(url)
+    with write_transaction(engine) as conn:
+        account = accounts.create_account(conn, f"{name}-{time.time_ns()}", sandbox=False)
+        client_id, secret = accounts.create_client(conn, account,
+                                                   "producersync.read producersync.write")
+    engine.dispose()
+    return Credentials(client_id, secret)
+
+
+@contextmanager
+def service_process(url: str, *extra: str) -> Iterator[str]:
+    """`producersync service run` on a free port; its base URL."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "producersync.cli.main", "service", "run", "--port", str(port),
+         "--database", url, "--log-level", "warning", *extra],
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx2.TransportError:
+                if process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the service did not start") from None
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def summary(values: list[float]) -> str:
+    return (f"p50 {percentile(values, 50) * 1e3:.1f} ms, p99 {percentile(values, 99) * 1e3:.1f}"
+            f" ms, mean {statistics.fmean(values) * 1e3:.1f} ms")
