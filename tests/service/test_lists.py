@@ -260,6 +260,32 @@ def test_v1_record_by_id_and_its_links(
     }
 
 
+def test_children_lists_page_with_continuation_tokens(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, npns = subscribed
+    loas = store_rows(service, "licenseLoas", npns)
+    per_license: dict[int, list[int]] = {}
+    for row in loas:
+        per_license.setdefault(row["license_id"], []).append(row["id"])
+    license_id, expected = max(per_license.items(), key=lambda item: len(item[1]))
+    with service.client(creds) as http:
+        records, requests = follow(http, f"/v2/licenses/{license_id}/licenseLoas?size=1")
+    assert [r["id"] for r in records] == sorted(expected)
+    assert requests == len(expected) + 1
+
+
+def test_per_npn_list_with_a_bad_token_subscribes_nothing(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        response = http.get(f"/v2/entities/{universe_npns[5]}/licenses?continuationToken=x")
+        subs = http.get("/v1/accounts/subscriptions").json()
+    assert response.status_code == 400
+    assert subs["page"]["totalElements"] == 0
+
+
 def test_regulatory_action_values_of_an_action(
     service: RunningService, universe_npns: list[str]
 ) -> None:

@@ -64,10 +64,23 @@ def test_token_endpoint_limit(limited: RunningService) -> None:
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
     }
-    codes = [
-        httpx2.post(f"{limited.base_url}/oauth2/token", data=form).status_code for _ in range(4)
-    ]
-    assert codes == [200, 200, 200, 429]
+    responses = [httpx2.post(f"{limited.base_url}/oauth2/token", data=form) for _ in range(4)]
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert responses[-1].json()["error"] == "temporarily_unavailable"
+    assert int(responses[-1].headers["retry-after"]) > 0
+
+
+def test_failed_token_requests_do_not_spend_the_client_budget(limited: RunningService) -> None:
+    creds = limited.account()
+    url = f"{limited.base_url}/oauth2/token"
+    wrong = {
+        "grant_type": "client_credentials",
+        "client_id": creds.client_id,
+        "client_secret": "guess",
+    }
+    assert [httpx2.post(url, data=wrong).status_code for _ in range(4)] == [401] * 3 + [429]
+    right = {**wrong, "client_secret": creds.client_secret}
+    assert httpx2.post(url, data=right).status_code == 200
 
 
 @pytest.mark.redis

@@ -19,7 +19,7 @@ client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=Tr
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")]
 _DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))
 
 

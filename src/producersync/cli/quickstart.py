@@ -76,8 +76,12 @@ def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
 
 
 def quickstart(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
+    ] = None,
     database: DatabaseOption = None,
     producers: Annotated[
         int, typer.Option(help="Producers to generate into an empty store.", min=0)
@@ -93,7 +97,7 @@ def quickstart(
     _ensure_universe(engine, producers, seed)
     creds = _ensure_credentials(engine, credentials)
     engine.dispose()
-    base = f"http://{host}:{port}"
+    base = f"http://{settings.host}:{settings.port}"
     console.print(
         f"\n[bold]ProducerSync[/bold] at {base} (store: {settings.database_url})\n"
         f"sandbox client_id: [bold]{creds['client_id']}[/bold] — its secret is in "
@@ -106,4 +110,4 @@ def quickstart(
         f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/v2/entities/15645555\n'
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n"
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", access_log=False)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)

@@ -15,8 +15,12 @@ app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
 @app.command()
 def run(
-    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port to listen on.")] = 8000,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
+    ] = None,
     database: DatabaseOption = None,
     public_url: Annotated[
         str | None, typer.Option(help="Base URL for HAL links (default: as requested).")
@@ -38,4 +42,10 @@ def run(
         api_rate_limit_per_minute=rate_limit,
         rate_limit_storage=rate_limit_storage,
     )
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level, access_log=False)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+    )

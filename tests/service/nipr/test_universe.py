@@ -163,8 +163,12 @@ def test_license_loas(world: Batch) -> None:
         assert loa["loa_categories"] == ",".join(codes[loa["loa_code"]].categories)
         assert loa["status"] in {"Active", "Cancelled", "Inactive"}
         assert loa["ce_compliance"] in {
-            "EXEMPT", "IN COMPLIANCE", "N/A", "NOT IN COMPLIANCE", None,
-        }  # fmt: skip
+            "EXEMPT",
+            "IN COMPLIANCE",
+            "N/A",
+            "NOT IN COMPLIANCE",
+            None,
+        }
         if loa["ce_compliance"] == "NOT IN COMPLIANCE":
             assert loa["ce_credits_needed"] > 0
         assert loa["issue_date"] >= parent["original_issue_date"]
@@ -250,8 +254,9 @@ def test_addresses_contacts_and_other_names(world: Batch) -> None:
                 r"[a-z0-9.]+@[a-z0-9.]+\.example\.[a-z]+|[a-z0-9.]+@example\.[a-z]+",
                 contact["value"],
             )
-    assert all({"BUSINESS_EMAIL", "BUSINESS_PHONE"} <= contacts[e["npn"]]
-               for e in world["entities"])  # fmt: skip
+    assert all(
+        {"BUSINESS_EMAIL", "BUSINESS_PHONE"} <= contacts[e["npn"]] for e in world["entities"]
+    )
     firms = {e["npn"] for e in world["entities"] if e["type"] == "FIRM"}
     for name in world["other_names"]:
         assert (name["type"] == "FIRM_BRANCH") == (name["npn"] in firms)

@@ -127,7 +127,7 @@ class Call:
         self, resource: Resource, scope: Scope, f: RecordFilter, token: str | None, size: int
     ) -> dict[str, Any]:
         path = self.request.url.path
-        after = self.cursors.decode(self.principal.account_id, path, token)
+        after = self.position(token)
         with self.ctx.engine.connect() as conn:
             rows = list_after(conn, resource.table, scope, f, after, size)
             wires = self.hydrate(conn, resource, rows, f.include_deleted)
@@ -180,13 +180,20 @@ class Call:
             body["embedded"] = {key: items}
         return body
 
+    def visible_row(self, conn: sa.Connection, resource: Resource, record_id: int) -> Row:
+        """One row by id, or 404 if it does not exist or is outside the population."""
+        row = get_record(conn, resource.table, record_id)
+        if row is None or not is_visible(conn, self.population, row.npn):
+            raise ApiError(404, f"No {resource.singular} with id {record_id}")
+        return row
+
     def visible_record(self, resource: Resource, record_id: int) -> Wire:
-        """One record by id, or 404 if it does not exist or is outside the population."""
         with self.ctx.engine.connect() as conn:
-            row = get_record(conn, resource.table, record_id)
-            if row is None or not is_visible(conn, self.population, row.npn):
-                raise ApiError(404, f"No {resource.singular} with id {record_id}")
-            return self.hydrate(conn, resource, [row])[0]
+            return self.hydrate(conn, resource, [self.visible_row(conn, resource, record_id)])[0]
+
+    def position(self, token: str | None) -> tuple[str, int] | None:
+        """Where a continuation token says to resume; a 400 for a token not of this list."""
+        return self.cursors.decode(self.principal.account_id, self.request.url.path, token)
 
 
 def request_call(request: Request, principal: Principal = Depends(current_principal)) -> Call:

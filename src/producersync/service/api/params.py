@@ -17,7 +17,6 @@ from producersync.service.store.records import RecordFilter
 __all__ = [
     "MAX_LIST_ITEMS",
     "PageQuery",
-    "SizeQuery",
     "TokenQuery",
     "list_query_model",
     "parse_date",
@@ -44,13 +43,10 @@ class TokenQuery(_Query):
     )
 
 
-class SizeQuery(_Query):
-    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
-
-
-class PageQuery(SizeQuery):
+class PageQuery(_Query):
     """Base of the v1 list queries: numbered pages."""
 
+    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
     page: int = Field(0, ge=0, le=10_000_000, description="0-based page number")
 
 

@@ -33,6 +33,8 @@ class Resource:
     per_npn: bool = True  # has /v2/entities/{npn}/<key>
     v2_list: bool = True  # has /v2/<key> (and so /v1/<key>)
     status_values: tuple[str, ...] = ()
+    list_operation: str | None = None  # operationId of GET /v2/<key>, where the docs name it
+    by_id_operation: str | None = None  # operationId of GET /v1/<key>/{id}, likewise
 
     @property
     def singular(self) -> str:
@@ -71,13 +73,21 @@ RESOURCES: tuple[Resource, ...] = (
     Resource(
         "contactInfos", tables.contact_infos, ContactInfo, "Producer Contact Information", _STATES
     ),
-    Resource("otherNames", tables.other_names, OtherName, "Producer Other Names", _STATES),
+    Resource(
+        "otherNames",
+        tables.other_names,
+        OtherName,
+        "Producer Other Names",
+        _STATES,
+        list_operation="getOtherNamesForSubscribedNpns",
+    ),
     Resource(
         "regulatoryActions",
         tables.regulatory_actions,
         RegulatoryAction,
         "Producer Regulatory Actions",
         _STATES,
+        by_id_operation="getRegulatoryActionsById",
     ),
     Resource(
         "regulatoryActionValues",

@@ -71,6 +71,7 @@ def _plan(resource: Resource) -> _Plan:
 
 
 _PLANS = {key: _plan(resource) for key, resource in BY_KEY.items()}
+_ENTITY_CHILDREN = tuple(r.key for r in BY_KEY.values() if r.per_npn)
 
 
 class Serializer:
@@ -106,13 +107,10 @@ class Serializer:
 
             def entity(rid: int, npn: str, _: Any) -> Wire:
                 home = f"{base}/v2/entities/{npn}"
-                return {
-                    "self": {"href": home},
-                    "addresses": {"href": f"{home}/addresses"},
-                    "contactInfos": {"href": f"{home}/contactInfos"},
-                    "appointments": {"href": f"{home}/appointments"},
-                    "licenses": {"href": f"{home}/licenses"},
-                }
+                links: Wire = {"self": {"href": home}}
+                for child in _ENTITY_CHILDREN:
+                    links[child] = {"href": f"{home}/{child}"}
+                return links
 
             return entity
         child = {

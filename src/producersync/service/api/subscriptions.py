@@ -106,6 +106,11 @@ JobId = Annotated[
 ]
 
 
+def _json_kind(value: object) -> str:
+    kinds = {dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
 async def _npn_body(request: Request, limit: int) -> list[str]:
     """The body as a list of distinct NPNs, or a 4xx naming what is wrong."""
     body = bytearray()
@@ -122,7 +127,7 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
         raise ApiError(400, f"The body is not valid JSON: {exc}") from None
     if not isinstance(value, list):
         raise ApiError(
-            400, f"The body must be a JSON array of NPN strings, not a JSON {type(value).__name__}"
+            400, f"The body must be a JSON array of NPN strings, not a JSON {_json_kind(value)}"
         )
     if len(value) > limit:
         raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")

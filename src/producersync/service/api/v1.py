@@ -37,7 +37,7 @@ def _add_by_id(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.singular} by ID",
-        operation_id=f"get{resource.singular}ById",
+        operation_id=resource.by_id_operation or f"get{resource.singular}ById",
         responses=_hal(resource.model),
     )
 

@@ -6,15 +6,14 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
-from starlette.requests import Request
 
 from producersync.model import NPN_PATTERN
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
 from producersync.service.api.listing import Call, request_call
-from producersync.service.api.params import SizeQuery, TokenQuery, list_query_model, to_filter
+from producersync.service.api.params import TokenQuery, list_query_model, to_filter
 from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
 from producersync.service.errors import ApiError
-from producersync.service.store.records import RecordFilter, children_of, list_after
+from producersync.service.store.records import RecordFilter, list_after
 
 __all__ = ["router"]
 
@@ -53,7 +52,7 @@ def _add_list(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for subscribed NPNs",
-        operation_id=f"get{resource.key[0].upper()}{resource.key[1:]}",
+        operation_id=resource.list_operation or f"get{resource.key[0].upper()}{resource.key[1:]}",
         responses=_hal(v2_page_model(resource)),
     )
 
@@ -68,6 +67,7 @@ def _add_per_npn(resource: Resource) -> None:
     ) -> HalResponse:
         params: TokenQuery = query_params
         f = to_filter(params, resource)
+        call.position(params.continuationToken)  # a bad token must not subscribe anything
         call.auto_subscribe(npn)
         return HalResponse(call.v2_page(resource, npn, f, params.continuationToken, params.size))
 
@@ -108,30 +108,17 @@ def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
 
 
 def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:
-    child_page = v2_page_model(child)
-
     def list_children(
-        request: Request,
         parent_id: Annotated[
             int, Path(alias=param, ge=1, le=2**63 - 1, description=f"Unique {parent.singular} ID")
         ],
-        params: Annotated[SizeQuery, Query()],
+        params: Annotated[TokenQuery, Query()],
         call: Call = Depends(request_call),
     ) -> HalResponse:
-        call.visible_record(parent, parent_id)  # 404 unless the parent is visible
         with call.ctx.engine.connect() as conn:
-            rows = children_of(conn, child.table, parent_column, [parent_id], limit=params.size)
-            wires = call.hydrate(conn, child, rows.get(parent_id, []))
-        self_link = {"href": f"{call.base}{request.url.path}"}
-        body: dict[str, Any] = {
-            "links": {
-                "self": self_link,
-                "next": {"href": self_link["href"] + "?continuationToken=0"},
-            }
-        }
-        if wires:
-            body["embedded"] = {child.key: wires}
-        return HalResponse(body)
+            owner = call.visible_row(conn, parent, parent_id)  # 404 unless visible
+        f = RecordFilter(parent=(parent_column, parent_id))
+        return HalResponse(call.v2_page(child, owner.npn, f, params.continuationToken, params.size))
 
     router.add_api_route(
         f"/v2/{parent.key}/{{{param}}}/{child.key}",
@@ -140,7 +127,7 @@ def _add_children(parent: Resource, child: Resource, parent_column: str, param: 
         tags=[child.tag],
         summary=f"Get {child.key} of one {parent.singular}",
         operation_id=f"get{child.key[0].upper()}{child.key[1:]}Of{parent.singular}",
-        responses=_hal(child_page),
+        responses=_hal(v2_page_model(child)),
     )
 
 

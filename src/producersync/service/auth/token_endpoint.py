@@ -17,6 +17,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import verify_secret
 from producersync.service.context import ServiceContext, get_context
+from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import ClientRecord, find_client
 
 __all__ = ["router"]
@@ -50,6 +51,17 @@ def _oauth_error(
     )
 
 
+def _too_many(decision: Decision) -> Response:
+    # RFC 6749 registers no code for throttling; temporarily_unavailable is the nearest.
+    return _oauth_error(
+        429,
+        "temporarily_unavailable",
+        f"more than {decision.limit} token requests per minute for this client; "
+        "reuse tokens until they expire",
+        decision.headers(),
+    )
+
+
 def _basic_credentials(header: str) -> tuple[str, str] | None:
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic" or not value:
@@ -67,6 +79,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 @router.post(
     "/oauth2/token",
+    operation_id="getAccessToken",
     summary="Get an access token (client credentials)",
     response_model=TokenResponse,
     responses={
@@ -129,28 +142,27 @@ async def token(request: Request) -> Response:
             {"www-authenticate": 'Basic realm="producersync"'},
         )
 
-    decision = await ctx.token_limiter.hit(client_id)
-    if not decision.allowed:
-        return _oauth_error(
-            429,
-            "slow_down",
-            f"more than {decision.limit} token requests "
-            "per minute for this client; reuse tokens until they expire",
-            decision.headers(),
-        )
-
     client = await anyio.to_thread.run_sync(_find_client, ctx, client_id)
     if (
         client is None
         or client.revoked_at is not None
         or not verify_secret(secret, client.secret_hash)
     ):
+        # Failures count in their own bucket: whoever merely knows a client_id can neither
+        # probe secrets quickly nor spend the real client's token budget.
+        failures = await ctx.token_limiter.hit(f"failed:{client_id}")
+        if not failures.allowed:
+            return _too_many(failures)
         return _oauth_error(
             401,
             "invalid_client",
             "client authentication failed",
             {"www-authenticate": 'Basic realm="producersync"'},
         )
+
+    decision = await ctx.token_limiter.hit(client_id)
+    if not decision.allowed:
+        return _too_many(decision)
 
     granted = parse_scopes(client.scope)
     requested = fields.get("scope")

@@ -98,9 +98,15 @@ _LOA_NAMES = {
 
 
 def _loas(
-    first_id: int, npn: str, tx: str, license_id: int, state: str, issued: str,
-    codes: Iterable[str], status: str = "Active", ce: str | None = "IN COMPLIANCE",
-) -> list[dict[str, Any]]:  # fmt: skip
+    first_id: int,
+    npn: str,
+    tx: str,
+    license_id: int,
+    state: str,
+    issued: str,
+    codes: Iterable[str],
+    lapsed: str | None = None,
+) -> list[dict[str, Any]]:
     return [
         _record(
             npn,
@@ -112,9 +118,9 @@ def _loas(
             loa=_LOA_NAMES[code][0],
             loa_code=code,
             issue_date=_D(issued),
-            status=status,
-            status_reason_date=_D(issued) if status == "Active" else _D("2022-04-22"),
-            ce_compliance=ce,
+            status="Inactive" if lapsed else "Active",
+            status_reason_date=_D(lapsed or issued),
+            ce_compliance="N/A" if lapsed else "IN COMPLIANCE",
             ce_credits_needed=0,
             loa_categories=_LOA_NAMES[code][1],
         )
@@ -123,9 +129,16 @@ def _loas(
 
 
 def _appointment(
-    id_: int, npn: str, tx: str, state: str, carrier: tuple[str, str, str], code: str,
-    status: str, since: str, reason: str | None = None,
-) -> dict[str, Any]:  # fmt: skip
+    id_: int,
+    npn: str,
+    tx: str,
+    state: str,
+    carrier: tuple[str, str, str],
+    code: str,
+    status: str,
+    since: str,
+    reason: str | None = None,
+) -> dict[str, Any]:
     return _record(
         npn,
         tx,
@@ -147,9 +160,16 @@ def _appointment(
 
 
 def _address(
-    id_: int, npn: str, tx: str, kind: str, state: str, line1: str, line2: str | None,
-    city: str, zip_code: str,
-) -> dict[str, Any]:  # fmt: skip
+    id_: int,
+    npn: str,
+    tx: str,
+    kind: str,
+    state: str,
+    line1: str,
+    line2: str | None,
+    city: str,
+    zip_code: str,
+) -> dict[str, Any]:
     return _record(
         npn,
         tx,
@@ -298,7 +318,7 @@ def sandbox_rows() -> Rows:
                 resident=False,
                 active=True,
             ),
-        ],  # fmt: skip
+        ],
         "license_loas": [
             *_loas(1234567, _JOE, _TX_JOE, 967373, "CO", "2016-04-22", ("10", "14", "12", "13")),
             *_loas(1234571, _JOE, _TX_JOE, 967374, "AL", "2018-09-10", ("12", "13")),
@@ -311,12 +331,11 @@ def sandbox_rows() -> Rows:
                 "AZ",
                 "2016-04-22",
                 ("10",),
-                status="Inactive",
-                ce="N/A",
+                lapsed="2022-04-22",
             ),
             *_loas(1234576, _FIRM, _TX_FIRM, 967377, "TX", "2012-08-01", ("12", "13")),
             *_loas(1234578, _FIRM, _TX_FIRM, 967378, "CO", "2015-01-15", ("12", "13")),
-        ],  # fmt: skip
+        ],
         "appointments": [
             _appointment(
                 2234567, _JOE, _TX_JOE, "CO", _MY_INSURANCE, "12", "APPOINTED", "2016-05-02"
@@ -347,7 +366,7 @@ def sandbox_rows() -> Rows:
             _appointment(
                 2234573, _FIRM, _TX_FIRM, "CO", _MY_INSURANCE, "13", "APPOINTED", "2015-02-02"
             ),
-        ],  # fmt: skip
+        ],
         "addresses": [
             _address(
                 3234567,
@@ -404,7 +423,7 @@ def sandbox_rows() -> Rows:
                 "Dallas",
                 "75201",
             ),
-        ],  # fmt: skip
+        ],
         "contact_infos": [
             _contact(
                 4234567, _JOE, _TX_JOE_CONTACT, "BUSINESS_EMAIL", "CO", "joe.producer@example.com"
@@ -420,7 +439,7 @@ def sandbox_rows() -> Rows:
             ),
             _contact(4234570, _FIRM, _TX_FIRM, "BUSINESS_PHONE", "TX", "214-555-0117"),
             _contact(4234571, _FIRM, _TX_FIRM, "FAX", "TX", "214-555-0118"),
-        ],  # fmt: skip
+        ],
         "other_names": [
             _record(
                 _FIRM,
@@ -466,7 +485,7 @@ def sandbox_rows() -> Rows:
                     ("DISPOSITION", "Fined"),
                 )
             )
-        ],  # fmt: skip
+        ],
     }
 
 

@@ -6,8 +6,8 @@ its records do not depend on the batch size; ids are dense per table, in generat
 order, from ``FIRST_ID`` up (the sandbox keeps the ids below).
 
 NPNs rise with the producer index (a random point in each producer's own slot of the
-NPN range) rather than being shuffled: every ``(npn, id)`` index then grows at its end,
-which keeps a bulk load of millions of rows from thrashing the B-trees.
+NPN range) rather than being shuffled, so that inserting millions of rows touches NPN
+indexes near one moving spot instead of all over their B-trees.
 
 Dates are ``datetime.date`` objects shared from one precomputed calendar, booleans are
 ``bool``, ``renewal_periods`` is the JSON object as served (camelCase, ISO dates), and
@@ -17,14 +17,11 @@ Dates are ``datetime.date`` objects shared from one precomputed calendar, boolea
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import multiprocessing
 import random
 import uuid
 from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from itertools import accumulate
-from queue import Empty
 from typing import Any
 
 from producersync.service.nipr import reference as ref
@@ -38,7 +35,6 @@ __all__ = [
     "TABLES",
     "Batch",
     "generate",
-    "generate_ahead",
 ]
 
 Row = dict[str, Any]
@@ -69,7 +65,6 @@ _SANDBOX = frozenset(int(n) for n in SANDBOX_NPNS)
 _CALENDAR_YEARS_BACK = 90
 # AgentSync started mirroring NIPR then: nothing in the store was created earlier.
 _AGENTSYNC_EPOCH = dt.date(2019, 1, 1)
-_UTC = dt.UTC
 
 _FIRM_SHARE = 0.07
 _NO_LICENSES_SHARE = 0.012
@@ -125,74 +120,11 @@ def generate(
     The same ``(producers, seed, start_date)`` always gives the same rows; every date in
     them is before ``start_date``, the first day the daily NIPR runs will simulate.
     """
-    _check(producers, batch_size)
-    return _batches(producers, seed, start_date, batch_size)
-
-
-def generate_ahead(
-    producers: int,
-    seed: int = 1,
-    start_date: dt.date = DEFAULT_START_DATE,
-    *,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    depth: int = 2,
-) -> Iterator[Batch]:
-    """``generate``, run in a child process that keeps ``depth`` batches ready.
-
-    Generating and loading take comparable time in a large load; overlapping them on two
-    cores nearly halves it. The rows are exactly ``generate``'s. Closing the iterator
-    early stops the child.
-    """
-    _check(producers, batch_size)
-    # spawn, not fork: the caller may run threads (a progress bar) that fork would copy
-    # mid-flight.
-    context = multiprocessing.get_context("spawn")
-    queue: multiprocessing.Queue[Batch | None] = context.Queue(maxsize=depth)
-    child = context.Process(
-        target=_produce,
-        args=(queue, producers, seed, start_date, batch_size),
-        name="producersync-nipr-generate",
-        daemon=True,
-    )
-    child.start()
-    try:
-        while True:
-            try:
-                batch = queue.get(timeout=1.0)
-            except Empty:
-                if not child.is_alive():
-                    raise RuntimeError(
-                        f"the generating process died (exit code {child.exitcode})"
-                    ) from None
-                continue
-            if batch is None:
-                return
-            yield batch
-    finally:
-        if child.is_alive():
-            child.terminate()
-        child.join()
-        queue.close()
-
-
-def _produce(
-    queue: multiprocessing.Queue[Batch | None],
-    producers: int,
-    seed: int,
-    start_date: dt.date,
-    batch_size: int,
-) -> None:
-    gc.disable()  # acyclic rows only: see the loader
-    for batch in _batches(producers, seed, start_date, batch_size):
-        queue.put(batch)
-    queue.put(None)
-
-
-def _check(producers: int, batch_size: int) -> None:
     if not 0 <= producers <= MAX_PRODUCERS:
         raise ValueError(f"producers must be between 0 and {MAX_PRODUCERS:,}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
+    return _batches(producers, seed, start_date, batch_size)
 
 
 def _batches(producers: int, seed: int, start_date: dt.date, batch_size: int) -> Iterator[Batch]:
@@ -230,10 +162,14 @@ class _Universe:
         self.states = _Weighted([(w, s) for s, w in states])
         self.classes = _Weighted([(c.weight, c) for c in ref.LICENSE_CLASSES])
         self.profiles = {
-            cls.name: _Weighted([(w, tuple(ref.LOAS[n] for n in names)) for w, names in
-                                 cls.loa_profiles])
+            cls.name: _Weighted(
+                [
+                    (weight, tuple(ref.LOAS[name] for name in names))
+                    for weight, names in cls.loa_profiles
+                ]
+            )
             for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
-        }  # fmt: skip
+        }
         self.nr_counts = _Weighted(list(zip(_NR_COUNT_WEIGHTS, range(9), strict=True)))
         self.appointment_counts = _Weighted(list(zip(_APPOINTMENT_WEIGHTS, range(13), strict=True)))
         self.ce = _Weighted(_CE_COMPLIANCE)
@@ -280,11 +216,11 @@ class _Producer:
         # Careers skew recent: many producers are newly licensed.
         self.career = start - 30 - int(r() ** 1.6 * 32 * 365.25)
         epoch = universe.epoch
+        # Producers licensed before AgentSync existed arrived in its first year.
         if self.career < epoch:
-            created = epoch + int(r() * 365)
+            self.created = epoch + int(r() * 365)
         else:
-            created = self.career + int(r() * 20)
-        self.created = min(created, start - 1)
+            self.created = min(self.career + int(r() * 20), start - 1)
         # Transactions: the ingests that last wrote this producer's records.
         count = 1 + (r() < 0.6) + (r() < 0.3)
         dates = sorted(self.created + int(r() * (start - self.created)) for _ in range(count - 1))
@@ -292,7 +228,9 @@ class _Producer:
         self.tx_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in self.tx_days]
         self.city: ref.City = self.pick(ref.CITIES[self.home])
         self.licensed_states: list[str] = []
-        self.first = self.last = self.company = ""
+        self.first: str = ""
+        self.last: str = ""
+        self.company: str = ""
         self.updated = self.created
 
     def pick(self, values: Sequence[Any]) -> Any:
@@ -325,14 +263,11 @@ class _Producer:
         r = self.r
         licensed = r() >= _NO_LICENSES_SHARE
         entity_id = u.next_id("entities")
-        if self.firm:
-            names = self.firm_names()
-        else:
-            names = self.person_names()
+        names = self.firm_names() if self.firm else self.person_names()
         updated = self.tx_days[-1]
         h, m, s = int(r() * 24), int(r() * 60), int(r() * 60)
         nipr_update = dt.datetime.combine(
-            u.days[updated], dt.time(h, m, s, int(r() * 1_000_000)), _UTC
+            u.days[updated], dt.time(h, m, s, int(r() * 1_000_000)), dt.UTC
         )
         self.out["entities"].append(
             {
@@ -361,8 +296,8 @@ class _Producer:
     def person_names(self) -> Row:
         r = self.r
         u = self.u
-        self.first: str = self.pick(ref.FIRST_NAMES)
-        self.last: str = self.pick(ref.LAST_NAMES)
+        self.first = self.pick(ref.FIRST_NAMES)
+        self.last = self.pick(ref.LAST_NAMES)
         x = r()
         if x < 0.45:
             middle: str | None = self.pick(ref.FIRST_NAMES)
@@ -386,7 +321,7 @@ class _Producer:
     def firm_names(self) -> Row:
         r = self.r
         template = self.pick(_FIRM_NAME_TEMPLATES)
-        self.company: str = template.format(
+        self.company = template.format(
             last=self.pick(ref.LAST_NAMES),
             last2=self.pick(ref.LAST_NAMES),
             city=self.city.name,
@@ -596,10 +531,8 @@ class _Producer:
             else:
                 status = "TERMINATED"
                 reason_date = appointed + int(r() * (end - appointed))
-                if not active and r() < 0.5:
-                    reason = "License Expired"
-                else:
-                    reason = u.terminations.pick(r())
+                expired = not active and r() < 0.5
+                reason = "License Expired" if expired else u.terminations.pick(r())
             rows.append(
                 self.stamp(
                     {

@@ -42,6 +42,7 @@ class RecordFilter:
     loa_categories: tuple[str, ...] | None = None
     co_codes: tuple[str, ...] | None = None
     status: str | None = None
+    parent: tuple[str, int] | None = None  # (column, id): the children of one record
 
 
 def _has_category(
@@ -68,6 +69,8 @@ def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]
         where.append(c.co_code.in_(f.co_codes))
     if f.status is not None and "status" in c:
         where.append(c.status == f.status)
+    if f.parent is not None:
+        where.append(c[f.parent[0]] == f.parent[1])
     if table is licenses and (f.loa_codes is not None or f.loa_categories is not None):
         # A license matches when at least one of its LOAs does.
         loa_match: list[sa.ColumnElement[bool]] = [license_loas.c.license_id == c.id]
@@ -143,7 +146,6 @@ def children_of(
     parent_ids: Sequence[int],
     *,
     include_deleted: bool = True,
-    limit: int | None = None,
 ) -> dict[int, list[Row]]:
     """Child rows (LOAs of licenses, values of regulatory actions) grouped by parent id."""
     grouped: dict[int, list[Row]] = defaultdict(list)
@@ -153,8 +155,6 @@ def children_of(
     query = sa.select(table).where(parent.in_(parent_ids)).order_by(parent, table.c.id)
     if not include_deleted:
         query = query.where(table.c.nipr_deleted.is_(False))
-    if limit is not None:
-        query = query.limit(limit)
     for row in conn.execute(query):
         grouped[row._mapping[parent]].append(row)
     return grouped
