@@ -9,10 +9,16 @@ from typing import Annotated, Any
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
-from pydantic import BaseModel, Field
 from starlette.responses import JSONResponse
 
 from producersync.model import Href, is_npn
+from producersync.model.subscriptions import (
+    JobAccepted,
+    JobAcceptedLinks,
+    JobDetail,
+    JobStatus,
+    Subscription,
+)
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
@@ -36,54 +42,6 @@ router = APIRouter(tags=["NPN Management"], responses=ERROR_RESPONSES)
 
 _BASE = "/v1/accounts/subscriptions"
 _MAX_BODY_BYTES = 4 * 1024 * 1024
-
-
-class SubscriptionLinks(BaseModel):
-    status: Href
-
-
-class Subscription200(BaseModel):
-    success: bool
-    message: str
-    job_id: str
-    links: SubscriptionLinks
-
-
-class Subscription(BaseModel):
-    npn: str
-    activatedAt: dt.datetime
-
-
-class JobCounts(BaseModel):
-    operation: str
-    status: str
-    requested: int
-    activated: int
-    deactivated: int
-    unchanged: int
-    failed: int
-    error: str | None = None
-
-
-class JobLinks(BaseModel):
-    self: Href
-    details: Href
-
-
-class JobStatusResponse(BaseModel):
-    id: str
-    status: str = Field(description="QUEUED, IN_PROGRESS, COMPLETED or FAILED")
-    createdAt: dt.date
-    updatedAt: dt.date
-    details: JobCounts
-    links: JobLinks
-
-
-class JobDetail(BaseModel):
-    npn: str
-    action: str = Field(description="ACTIVATE or DEACTIVATE")
-    result: str = Field(description="SUCCESS, UNCHANGED or FAILED")
-    reason: str | None = None
 
 
 _NPN_LIST_BODY = {
@@ -144,11 +102,11 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
 
 def _accepted(call: Call, job: Job) -> JSONResponse:
     status = f"{call.base}{_BASE}/status/{job.id}"
-    body = Subscription200(
+    body = JobAccepted(
         success=True,
         message="Job is in progress",
         job_id=job.id,
-        links=SubscriptionLinks(status=Href(href=status)),
+        links=JobAcceptedLinks(status=Href(href=status)),
     )
     return JSONResponse(body.model_dump(mode="json"), status_code=202)
 
@@ -167,7 +125,7 @@ async def _submit(request: Request, principal: Principal, operation: Operation) 
 
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
-    202: {"model": Subscription200, "description": "Accepted: the job is queued"},
+    202: {"model": JobAccepted, "description": "Accepted: the job is queued"},
     413: ERROR_RESPONSES[400] | {"description": "Too many NPNs in one request"},
 }
 
@@ -176,7 +134,7 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {
     _BASE,
     summary="Replace the list of active NPNs subscribed to the account",
     status_code=202,
-    response_model=Subscription200,
+    response_model=JobAccepted,
     responses=_ACCEPTED,
     openapi_extra=_NPN_LIST_BODY,
     operation_id="replaceActiveNpns",
@@ -191,7 +149,7 @@ async def replace_subscriptions(
     _BASE,
     summary="Append to the list of active NPNs subscribed to the account",
     status_code=202,
-    response_model=Subscription200,
+    response_model=JobAccepted,
     responses=_ACCEPTED,
     openapi_extra=_NPN_LIST_BODY,
     operation_id="appendActiveNpns",
@@ -206,7 +164,7 @@ async def append_subscriptions(
     _BASE,
     summary="Remove active NPNs subscribed to the account",
     status_code=202,
-    response_model=Subscription200,
+    response_model=JobAccepted,
     responses=_ACCEPTED,
     openapi_extra=_NPN_LIST_BODY,
     operation_id="deleteActiveNpns",
@@ -261,7 +219,7 @@ def _owned_job(call: Call, job_id: str) -> Job:
     summary="Get the status for an NPN management job",
     response_class=HalResponse,
     operation_id="getNpnManagementJobStatus",
-    responses={200: {"model": JobStatusResponse, "content": {"application/hal+json": {}}}},
+    responses={200: {"model": JobStatus, "content": {"application/hal+json": {}}}},
 )
 def job_status(jobId: JobId, call: Call = Depends(request_call)) -> HalResponse:
     job = _owned_job(call, jobId)

@@ -1,0 +1,57 @@
+"""The ProducerSync SDK: ``Client`` and ``AsyncClient`` for AgentSync's API or ours.
+
+    from datetime import date
+    from producersync.client import Client
+
+    with Client(client_id, client_secret, base_url="http://127.0.0.1:8000") as client:
+        for lic in client.licenses.list(updated_since=date(2025, 7, 24)):
+            print(lic.npn, lic.for_state, lic.active)
+
+Imports nothing of ours but ``producersync.model``.
+"""
+
+from producersync.client._client import AsyncClient, Client
+from producersync.client._environment import Environment
+from producersync.client._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProducerSyncError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    WaitTimeoutError,
+)
+from producersync.client.pagination import AsyncPager, Page, SyncPager
+from producersync.client.resources.records import AsyncRecordPages, SyncRecordPages
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AsyncClient",
+    "AsyncPager",
+    "AsyncRecordPages",
+    "AuthenticationError",
+    "BadRequestError",
+    "Client",
+    "ConflictError",
+    "Environment",
+    "NotFoundError",
+    "Page",
+    "PermissionDeniedError",
+    "ProducerSyncError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "SyncPager",
+    "SyncRecordPages",
+    "WaitTimeoutError",
+]

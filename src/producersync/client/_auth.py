@@ -1,0 +1,129 @@
+"""OAuth2 client credentials as an ``httpx2.Auth`` flow over a token cache.
+
+The token is fetched lazily, reused, and refreshed ``refresh_margin`` seconds before it
+expires; one caller fetches while the others wait for it (single flight, per thread and
+per task). A 401 on a call drops the token, fetches a new one and replays the call once.
+The token request goes through the client's own transport, so tests see it too.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import AsyncGenerator, Callable, Generator
+
+import anyio
+import httpx2
+
+from producersync.client._exceptions import make_status_error
+
+__all__ = ["ClientCredentials", "TokenCache"]
+
+
+class TokenCache:
+    def __init__(
+        self,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        scope: str | None,
+        refresh_margin: float,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.token_url = token_url
+        self.client_id = client_id
+        self._secret = client_secret
+        self.scope = scope
+        self.refresh_margin = refresh_margin
+        self._clock = clock
+        self._token: str | None = None
+        self._expires_at = 0.0
+        self.fetches = 0  # token requests made: for tests and metrics
+        self.thread_lock = threading.Lock()
+        self.task_lock = anyio.Lock()
+
+    def __repr__(self) -> str:  # never the secret, never the token
+        return f"TokenCache(client_id={self.client_id!r}, token_url={self.token_url!r})"
+
+    def current(self) -> str | None:
+        if self._token is not None and self._clock() < self._expires_at - self.refresh_margin:
+            return self._token
+        return None
+
+    def invalidate(self, token: str) -> None:
+        if self._token == token:
+            self._token = None
+
+    def token_request(self) -> httpx2.Request:
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self._secret,
+        }
+        if self.scope:
+            form["scope"] = self.scope
+        self.fetches += 1
+        return httpx2.Request(
+            "POST", self.token_url, data=form, headers={"accept": "application/json"}
+        )
+
+    def store(self, response: httpx2.Response) -> str:
+        if not response.is_success:
+            raise make_status_error(response)
+        body = response.json()
+        token = str(body["access_token"])
+        expires_in = float(body.get("expires_in", 3600))
+        self._token = token
+        self._expires_at = self._clock() + expires_in
+        return token
+
+
+class ClientCredentials(httpx2.Auth):
+    def __init__(self, cache: TokenCache) -> None:
+        self.cache = cache
+
+    def _authorize(self, request: httpx2.Request, token: str) -> None:
+        request.headers["Authorization"] = f"Bearer {token}"
+
+    def sync_auth_flow(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, None]:
+        token = yield from self._sync_token()
+        self._authorize(request, token)
+        response = yield request
+        if response.status_code == 401:
+            self.cache.invalidate(token)
+            token = yield from self._sync_token()
+            self._authorize(request, token)
+            yield request
+
+    def _sync_token(self) -> Generator[httpx2.Request, httpx2.Response, str]:
+        with self.cache.thread_lock:
+            token = self.cache.current()
+            if token is None:
+                response = yield self.cache.token_request()
+                response.read()
+                token = self.cache.store(response)
+            return token
+
+    async def async_auth_flow(
+        self, request: httpx2.Request
+    ) -> AsyncGenerator[httpx2.Request, httpx2.Response]:
+        async with self.cache.task_lock:
+            token = self.cache.current()
+            if token is None:
+                response = yield self.cache.token_request()
+                await response.aread()
+                token = self.cache.store(response)
+        self._authorize(request, token)
+        response = yield request
+        if response.status_code == 401:
+            self.cache.invalidate(token)
+            async with self.cache.task_lock:
+                token = self.cache.current()
+                if token is None:
+                    response = yield self.cache.token_request()
+                    await response.aread()
+                    token = self.cache.store(response)
+            self._authorize(request, token)
+            yield request

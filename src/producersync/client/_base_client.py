@@ -1,0 +1,245 @@
+"""One base for both clients: configuration, request building, the retry policy and error
+mapping live here; ``SyncAPIClient`` and ``AsyncAPIClient`` differ only in how they send
+and sleep."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import anyio
+import httpx2
+
+from producersync import __version__
+from producersync.client._auth import ClientCredentials, TokenCache
+from producersync.client._constants import (
+    DEFAULT_LIMITS,
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_RATE_LIMIT,
+    DEFAULT_REFRESH_MARGIN,
+    DEFAULT_TIMEOUT,
+    RETRY_AFTER_CAP,
+)
+from producersync.client._environment import Environment
+from producersync.client._exceptions import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    ProducerSyncError,
+    RateLimitError,
+    ResponseValidationError,
+    make_status_error,
+)
+from producersync.client._pacing import Pacer
+from producersync.client._retry import backoff, parse_retry_after, should_retry
+
+__all__ = ["AsyncAPIClient", "BaseClient", "Params", "SyncAPIClient"]
+
+log = logging.getLogger("producersync.client")
+
+Params = Mapping[str, str | int | bool]
+
+
+class BaseClient:
+    """Everything about a call except the I/O."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str | None,
+        client_secret: str | None,
+        environment: Environment | None,
+        base_url: str | None,
+        token_url: str | None,
+        scope: str | None,
+        max_retries: int,
+        rate_limit: float,
+        refresh_margin: float,
+    ) -> None:
+        client_id = client_id or os.environ.get("PRODUCERSYNC_CLIENT_ID")
+        client_secret = client_secret or os.environ.get("PRODUCERSYNC_CLIENT_SECRET")
+        if not client_id or not client_secret:
+            raise ProducerSyncError(
+                "client_id and client_secret are required (arguments, or "
+                "PRODUCERSYNC_CLIENT_ID / PRODUCERSYNC_CLIENT_SECRET)"
+            )
+        if base_url is None and environment is None:
+            environment = Environment.SANDBOX
+        if environment is not None:
+            base_url = base_url or environment.base_url
+            token_url = token_url or environment.token_url
+        assert base_url is not None
+        self.base_url = base_url.rstrip("/")
+        self.token_url = token_url or f"{self.base_url}/oauth2/token"
+        if max_retries < 0:
+            raise ValueError("max_retries must be 0 or more")
+        self.max_retries = max_retries
+        self.pacer = Pacer(rate_limit)
+        self.tokens = TokenCache(self.token_url, client_id, client_secret, scope, refresh_margin)
+        self._auth = ClientCredentials(self.tokens)
+        self._headers = {
+            "user-agent": f"producersync-python/{__version__}",
+            "accept": "application/hal+json, application/json",
+        }
+
+    def _url(self, path_or_href: str) -> str:
+        """An API path, or a link the API returned: re-rooted on our base URL, so a
+        bearer token never travels to a host the caller did not configure."""
+        if "://" not in path_or_href:
+            return self.base_url + path_or_href
+        parts = urlsplit(path_or_href)
+        return self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+
+    def _retry_after(self, error: APIStatusError) -> float | None:
+        return parse_retry_after(error.response.headers)
+
+    def _decide(self, error: ProducerSyncError, attempt: int) -> float:
+        """Seconds to wait before retrying ``error``; raises it when it is final."""
+        if attempt >= self.max_retries or not isinstance(error, APIError):
+            raise error
+        if isinstance(error, APIConnectionError):
+            return backoff(attempt)
+        assert isinstance(error, APIStatusError)
+        if not should_retry(error.response):
+            raise error
+        wait = self._retry_after(error)
+        if wait is None:
+            return backoff(attempt)
+        if wait > RETRY_AFTER_CAP:
+            if isinstance(error, RateLimitError):
+                error.retry_after = wait
+            raise error  # a long wait is the caller's to schedule
+        return wait
+
+    def _result(
+        self, request: httpx2.Request, response: httpx2.Response, started: float, attempt: int
+    ) -> Any:
+        self.pacer.observe(response.status_code, response.headers)
+        log.debug(
+            "%s %s -> %s in %.0f ms (attempt %d)",
+            request.method,
+            request.url.path,
+            response.status_code,
+            (time.perf_counter() - started) * 1000,
+            attempt + 1,
+        )
+        if not response.is_success:
+            raise make_status_error(response, parse_retry_after(response.headers))
+        if not response.content:
+            return None
+        try:
+            return response.json()
+        except ValueError as exc:
+            raise ResponseValidationError(
+                f"{request.method} {request.url.path} answered {response.status_code} with a "
+                f"body that is not JSON"
+            ) from exc
+
+
+def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
+    """The one boundary where transport errors become SDK errors."""
+    if isinstance(exc, ProducerSyncError):
+        return exc  # raised by the auth flow (a refused token request)
+    if isinstance(exc, httpx2.TimeoutException):
+        return APITimeoutError(request)
+    return APIConnectionError(request, f"Connection error: {type(exc).__name__}: {exc}")
+
+
+class SyncAPIClient(BaseClient):
+    def __init__(
+        self,
+        *,
+        transport: httpx2.BaseTransport | None,
+        timeout: httpx2.Timeout | float,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self._http = httpx2.Client(
+            transport=transport, timeout=timeout, limits=DEFAULT_LIMITS, headers=self._headers
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def request(
+        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+    ) -> Any:
+        """Send one call through pacing, auth and the retry loop; its JSON body."""
+        for attempt in range(self.max_retries + 1):
+            time.sleep(self.pacer.reserve())
+            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            started = time.perf_counter()
+            try:
+                response = self._http.send(request, auth=self._auth)
+                return self._result(request, response, started, attempt)
+            except (httpx2.TransportError, ProducerSyncError) as exc:
+                error = _translate(request, exc)
+                if exc is not error:
+                    error.__cause__ = exc
+                delay = self._decide(error, attempt)
+                log.debug(
+                    "%s %s failed (%s); retry %d in %.2f s",
+                    method,
+                    request.url.path,
+                    error,
+                    attempt + 1,
+                    delay,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+class AsyncAPIClient(BaseClient):
+    def __init__(
+        self,
+        *,
+        transport: httpx2.AsyncBaseTransport | None,
+        timeout: httpx2.Timeout | float,
+        **options: Any,
+    ) -> None:
+        super().__init__(**options)
+        self._http = httpx2.AsyncClient(
+            transport=transport, timeout=timeout, limits=DEFAULT_LIMITS, headers=self._headers
+        )
+
+    async def close(self) -> None:
+        await self._http.aclose()
+
+    async def request(
+        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+    ) -> Any:
+        for attempt in range(self.max_retries + 1):
+            await anyio.sleep(self.pacer.reserve())
+            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            started = time.perf_counter()
+            try:
+                response = await self._http.send(request, auth=self._auth)
+                return self._result(request, response, started, attempt)
+            except (httpx2.TransportError, ProducerSyncError) as exc:
+                error = _translate(request, exc)
+                if exc is not error:
+                    error.__cause__ = exc
+                delay = self._decide(error, attempt)
+                log.debug(
+                    "%s %s failed (%s); retry %d in %.2f s",
+                    method,
+                    request.url.path,
+                    error,
+                    attempt + 1,
+                    delay,
+                )
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable: the loop returns or raises")
+
+
+DEFAULTS: dict[str, Any] = {
+    "max_retries": DEFAULT_MAX_RETRIES,
+    "rate_limit": DEFAULT_RATE_LIMIT,
+    "refresh_margin": DEFAULT_REFRESH_MARGIN,
+    "timeout": DEFAULT_TIMEOUT,
+}

@@ -1,0 +1,225 @@
+"""``Client`` and ``AsyncClient``: the SDK's entry points."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from types import TracebackType
+from typing import Any, Self
+
+import httpx2
+
+from producersync.client._base_client import DEFAULTS, AsyncAPIClient, SyncAPIClient
+from producersync.client._environment import Environment
+from producersync.client.resources.records import (
+    SPECS,
+    AsyncEntities,
+    AsyncLicenseLoas,
+    AsyncRecords,
+    AsyncRegulatoryActions,
+    Entities,
+    LicenseLoas,
+    Records,
+    RegulatoryActions,
+)
+from producersync.client.resources.subscriptions import AsyncSubscriptions, Subscriptions
+from producersync.model import (
+    Address,
+    Appointment,
+    ContactInfo,
+    License,
+    OtherName,
+)
+
+__all__ = ["AsyncClient", "Client"]
+
+
+def _options(
+    client_id: str | None,
+    client_secret: str | None,
+    environment: Environment | None,
+    base_url: str | None,
+    token_url: str | None,
+    scope: str | None,
+    max_retries: int | None,
+    rate_limit: float | None,
+    refresh_margin: float | None,
+    timeout: httpx2.Timeout | float | None,
+) -> dict[str, Any]:
+    given = {
+        "max_retries": max_retries,
+        "rate_limit": rate_limit,
+        "refresh_margin": refresh_margin,
+        "timeout": timeout,
+    }
+    return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "environment": environment,
+        "base_url": base_url,
+        "token_url": token_url,
+        "scope": scope,
+        **{k: DEFAULTS[k] if v is None else v for k, v in given.items()},
+    }
+
+
+class Client(SyncAPIClient):
+    """ProducerSync, synchronously. Thread-safe: threads share the connection pool, the
+    token and the rate-limit pacing.
+
+    ``Client(client_id=..., client_secret=..., environment=Environment.SANDBOX)`` for
+    AgentSync's API, or ``base_url=`` (and ``token_url=``) for any other, such as a local
+    ``producersync service``. Credentials default to $PRODUCERSYNC_CLIENT_ID and
+    $PRODUCERSYNC_CLIENT_SECRET."""
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        environment: Environment | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        scope: str | None = None,
+        max_retries: int | None = None,
+        rate_limit: float | None = None,
+        refresh_margin: float | None = None,
+        timeout: httpx2.Timeout | float | None = None,
+        transport: httpx2.BaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            transport=transport,
+            **_options(
+                client_id,
+                client_secret,
+                environment,
+                base_url,
+                token_url,
+                scope,
+                max_retries,
+                rate_limit,
+                refresh_margin,
+                timeout,
+            ),
+        )
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        self.close()
+
+    @cached_property
+    def entities(self) -> Entities:
+        return Entities(self, SPECS["entities"])
+
+    @cached_property
+    def licenses(self) -> Records[License]:
+        return Records(self, SPECS["licenses"])
+
+    @cached_property
+    def license_loas(self) -> LicenseLoas:
+        return LicenseLoas(self, SPECS["license_loas"])
+
+    @cached_property
+    def appointments(self) -> Records[Appointment]:
+        return Records(self, SPECS["appointments"])
+
+    @cached_property
+    def addresses(self) -> Records[Address]:
+        return Records(self, SPECS["addresses"])
+
+    @cached_property
+    def contact_infos(self) -> Records[ContactInfo]:
+        return Records(self, SPECS["contact_infos"])
+
+    @cached_property
+    def other_names(self) -> Records[OtherName]:
+        return Records(self, SPECS["other_names"])
+
+    @cached_property
+    def regulatory_actions(self) -> RegulatoryActions:
+        return RegulatoryActions(self, SPECS["regulatory_actions"])
+
+    @cached_property
+    def subscriptions(self) -> Subscriptions:
+        return Subscriptions(self)
+
+
+class AsyncClient(AsyncAPIClient):
+    """ProducerSync for asyncio/trio: the same resources as ``Client``, awaited. Tasks
+    share the connection pool, the token and the pacing."""
+
+    def __init__(
+        self,
+        client_id: str | None = None,
+        client_secret: str | None = None,
+        *,
+        environment: Environment | None = None,
+        base_url: str | None = None,
+        token_url: str | None = None,
+        scope: str | None = None,
+        max_retries: int | None = None,
+        rate_limit: float | None = None,
+        refresh_margin: float | None = None,
+        timeout: httpx2.Timeout | float | None = None,
+        transport: httpx2.AsyncBaseTransport | None = None,
+    ) -> None:
+        super().__init__(
+            transport=transport,
+            **_options(
+                client_id,
+                client_secret,
+                environment,
+                base_url,
+                token_url,
+                scope,
+                max_retries,
+                rate_limit,
+                refresh_margin,
+                timeout,
+            ),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, *exc: type[BaseException] | BaseException | TracebackType | None
+    ) -> None:
+        await self.close()
+
+    @cached_property
+    def entities(self) -> AsyncEntities:
+        return AsyncEntities(self, SPECS["entities"])
+
+    @cached_property
+    def licenses(self) -> AsyncRecords[License]:
+        return AsyncRecords(self, SPECS["licenses"])
+
+    @cached_property
+    def license_loas(self) -> AsyncLicenseLoas:
+        return AsyncLicenseLoas(self, SPECS["license_loas"])
+
+    @cached_property
+    def appointments(self) -> AsyncRecords[Appointment]:
+        return AsyncRecords(self, SPECS["appointments"])
+
+    @cached_property
+    def addresses(self) -> AsyncRecords[Address]:
+        return AsyncRecords(self, SPECS["addresses"])
+
+    @cached_property
+    def contact_infos(self) -> AsyncRecords[ContactInfo]:
+        return AsyncRecords(self, SPECS["contact_infos"])
+
+    @cached_property
+    def other_names(self) -> AsyncRecords[OtherName]:
+        return AsyncRecords(self, SPECS["other_names"])
+
+    @cached_property
+    def regulatory_actions(self) -> AsyncRegulatoryActions:
+        return AsyncRegulatoryActions(self, SPECS["regulatory_actions"])
+
+    @cached_property
+    def subscriptions(self) -> AsyncSubscriptions:
+        return AsyncSubscriptions(self)

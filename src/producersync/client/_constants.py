@@ -1,0 +1,31 @@
+"""Defaults of the SDK, in one place."""
+
+from __future__ import annotations
+
+import httpx2
+
+__all__ = [
+    "DEFAULT_LIMITS",
+    "DEFAULT_MAX_RETRIES",
+    "DEFAULT_PAGE_SIZE",
+    "DEFAULT_RATE_LIMIT",
+    "DEFAULT_REFRESH_MARGIN",
+    "DEFAULT_TIMEOUT",
+    "INITIAL_RETRY_DELAY",
+    "MAX_RETRY_DELAY",
+    "NPN_CHUNK",
+    "PACE_SHARE",
+    "RETRY_AFTER_CAP",
+]
+
+DEFAULT_TIMEOUT = httpx2.Timeout(60.0, connect=5.0)
+DEFAULT_LIMITS = httpx2.Limits(max_connections=20, max_keepalive_connections=10)
+DEFAULT_MAX_RETRIES = 4
+INITIAL_RETRY_DELAY = 0.5
+MAX_RETRY_DELAY = 8.0
+RETRY_AFTER_CAP = 120.0  # a longer wait is the caller's decision: RateLimitError carries it
+DEFAULT_RATE_LIMIT = 300  # requests per minute, the API's documented limit
+PACE_SHARE = 0.97  # of the limit: headroom for clock skew between us and the server
+DEFAULT_REFRESH_MARGIN = 300.0  # refresh tokens this long before they expire
+DEFAULT_PAGE_SIZE = 1000  # the API's maximum: fewest requests under the rate limit
+NPN_CHUNK = 500  # NPNs per `npns=` request when the caller passes many

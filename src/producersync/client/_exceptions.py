@@ -1,0 +1,164 @@
+"""The SDK's errors, one tree.
+
+    ProducerSyncError
+    ├── APIError                      (message, request, body)
+    │   ├── APIStatusError            (response, status_code, error, path)
+    │   │   ├── BadRequestError           400
+    │   │   ├── AuthenticationError       401 (also a refused token request)
+    │   │   ├── PermissionDeniedError     403
+    │   │   ├── NotFoundError             404
+    │   │   ├── ConflictError             409
+    │   │   ├── RateLimitError            429 (retry_after)
+    │   │   └── ServerError               5xx
+    │   └── APIConnectionError        (no response: refused, reset, DNS…)
+    │       └── APITimeoutError
+    ├── ResponseValidationError       (a response not shaped as the API documents)
+    └── WaitTimeoutError              (a job did not finish in time)
+
+Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
+original.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx2
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConflictError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "ProducerSyncError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "WaitTimeoutError",
+    "make_status_error",
+]
+
+
+class ProducerSyncError(Exception):
+    """Every error the SDK raises."""
+
+
+class ResponseValidationError(ProducerSyncError):
+    """A response body is not what the API documents (not JSON, or a malformed page)."""
+
+
+class WaitTimeoutError(ProducerSyncError):
+    """A subscription job did not reach a final status within the wait."""
+
+
+class APIError(ProducerSyncError):
+    """A call to the API failed."""
+
+    def __init__(self, message: str, request: httpx2.Request, body: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.request = request
+        self.body = body
+
+
+class APIStatusError(APIError):
+    """The API answered with an error status (the standard error body, when it has one)."""
+
+    def __init__(self, message: str, response: httpx2.Response, body: Any = None) -> None:
+        super().__init__(message, response.request, body)
+        self.response = response
+        self.status_code = response.status_code
+        fields = body if isinstance(body, dict) else {}
+        self.error: str | None = fields.get("error")
+        self.path: str | None = fields.get("path")
+
+
+class BadRequestError(APIStatusError):
+    """400: a parameter or the body is invalid; the message names it."""
+
+
+class AuthenticationError(APIStatusError):
+    """401: missing, invalid, expired or revoked credentials."""
+
+
+class PermissionDeniedError(APIStatusError):
+    """403: the token lacks the scope the call needs."""
+
+
+class NotFoundError(APIStatusError):
+    """404: no such record, job or path for this account."""
+
+
+class ConflictError(APIStatusError):
+    """409: the request conflicts with the resource's state."""
+
+
+class RateLimitError(APIStatusError):
+    """429: too many requests; ``retry_after`` says how long to wait (seconds)."""
+
+    def __init__(
+        self,
+        message: str,
+        response: httpx2.Response,
+        body: Any = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, response, body)
+        self.retry_after = retry_after
+
+
+class ServerError(APIStatusError):
+    """5xx: the API failed; usually temporary."""
+
+
+class APIConnectionError(APIError):
+    """No response: the connection failed or broke."""
+
+    def __init__(self, request: httpx2.Request, message: str = "Connection error") -> None:
+        super().__init__(message, request)
+
+
+class APITimeoutError(APIConnectionError):
+    """No response in time."""
+
+    def __init__(self, request: httpx2.Request) -> None:
+        super().__init__(request, "Request timed out")
+
+
+_BY_STATUS: dict[int, type[APIStatusError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
+}
+
+
+def make_status_error(
+    response: httpx2.Response, retry_after: float | None = None
+) -> APIStatusError:
+    """The error for a failed response, carrying its parsed body."""
+    try:
+        body: Any = response.json()
+    except ValueError:
+        body = response.text[:1000] or None
+    message = ""
+    if isinstance(body, dict):
+        message = str(
+            body.get("message") or body.get("error_description") or body.get("error") or ""
+        )
+    message = f"{response.status_code} {response.reason_phrase}" + (
+        f": {message}" if message else ""
+    )
+    if response.status_code == 429:
+        return RateLimitError(message, response, body, retry_after)
+    cls = _BY_STATUS.get(response.status_code)
+    if cls is None:
+        cls = ServerError if response.status_code >= 500 else APIStatusError
+    return cls(message, response, body)

@@ -1,0 +1,69 @@
+"""The retry policy as small pure functions: what to retry, and how long to wait."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from collections.abc import Mapping
+
+import httpx2
+
+from producersync.client._constants import INITIAL_RETRY_DELAY, MAX_RETRY_DELAY
+
+__all__ = ["backoff", "parse_reset", "parse_retry_after", "should_retry"]
+
+_RETRY_STATUSES = frozenset({408, 409, 429})
+_DAY = 86_400.0
+
+
+def should_retry(response: httpx2.Response) -> bool:
+    """Retry throttling, conflicts, request timeouts and server errors; never other 4xx."""
+    hint = response.headers.get("x-should-retry")
+    if hint in ("true", "false"):
+        return hint == "true"
+    return response.status_code in _RETRY_STATUSES or response.status_code >= 500
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds to wait, from ``retry-after-ms``, then ``Retry-After`` (seconds or an
+    HTTP date); None when absent or unreadable."""
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def parse_reset(value: str | None, now: float | None = None) -> float | None:
+    """Seconds until a rate-limit window frees up: accepts delta-seconds (the IETF draft,
+    and ProducerSync) and epoch seconds (what some APIs send); clamped to [0, 3600]."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    current = now if now is not None else time.time()
+    if number > current - _DAY:  # an epoch, not a delay
+        number -= current
+    return min(max(number, 0.0), 3600.0)
+
+
+def backoff(attempt: int, rng: random.Random | None = None) -> float:
+    """Exponential backoff with up to 25 % jitter: 0.5 s, 1 s, 2 s … capped at 8 s."""
+    jitter: float = 1 - 0.25 * (rng or random).random()
+    return min(INITIAL_RETRY_DELAY * 2.0**attempt, MAX_RETRY_DELAY) * jitter

@@ -1,0 +1,42 @@
+"""What sync and async resources share: the client they borrow, and parameter building."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from producersync.client._base_client import AsyncAPIClient, SyncAPIClient
+
+__all__ = ["AsyncResource", "SyncResource", "query_value"]
+
+
+def query_value(value: Any) -> str:
+    """A filter value as the API reads it: lists comma-separated, dates ISO, booleans
+    lowercase."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Iterable):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+class SyncResource:
+    def __init__(self, client: SyncAPIClient) -> None:
+        self._client = client
+
+    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return self._client.request("GET", path, params=params)
+
+
+class AsyncResource:
+    def __init__(self, client: AsyncAPIClient) -> None:
+        self._client = client
+
+    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        return await self._client.request("GET", path, params=params)

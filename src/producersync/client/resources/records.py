@@ -1,0 +1,423 @@
+"""The record resources: entities, licenses, LOAs, appointments, addresses, contact infos,
+other names, regulatory actions (and their values), as sync/async twins."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, TypeVar
+
+import anyio
+
+from producersync.client._constants import DEFAULT_PAGE_SIZE, NPN_CHUNK
+from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
+from producersync.client.resources._base import AsyncResource, SyncResource, query_value
+from producersync.model import (
+    Address,
+    Appointment,
+    ContactInfo,
+    Entity,
+    License,
+    LicenseLoa,
+    OtherName,
+    Record,
+    RegulatoryAction,
+    RegulatoryActionValue,
+)
+
+__all__ = [
+    "SPECS",
+    "AsyncEntities",
+    "AsyncLicenseLoas",
+    "AsyncRecordPages",
+    "AsyncRecords",
+    "AsyncRegulatoryActions",
+    "Entities",
+    "Filters",
+    "LicenseLoas",
+    "RecordSpec",
+    "Records",
+    "RegulatoryActions",
+    "SyncRecordPages",
+]
+
+M = TypeVar("M", bound=Record)
+
+_WIRE = {
+    "npns": "npns",
+    "states": "states",
+    "updated_since": "updatedSince",
+    "include_deleted": "includeDeleted",
+    "active": "active",
+    "loa_codes": "loaCodes",
+    "loa_categories": "loaCategories",
+    "co_codes": "coCodes",
+    "status": "status",
+}
+_COMMON = frozenset({"npns", "updated_since", "include_deleted"})
+_STATES = _COMMON | {"states"}
+
+
+@dataclass(frozen=True)
+class RecordSpec(Generic[M]):
+    key: str  # path segment and `embedded` key
+    model: type[M]
+    filters: frozenset[str]
+
+
+SPECS: dict[str, RecordSpec[Any]] = {
+    "entities": RecordSpec("entities", Entity, _COMMON),
+    "licenses": RecordSpec(
+        "licenses", License, _STATES | {"active", "loa_codes", "loa_categories"}
+    ),
+    "license_loas": RecordSpec(
+        "licenseLoas", LicenseLoa, _STATES | {"loa_codes", "loa_categories", "status"}
+    ),
+    "appointments": RecordSpec(
+        "appointments", Appointment, _STATES | {"co_codes", "status", "loa_codes", "loa_categories"}
+    ),
+    "addresses": RecordSpec("addresses", Address, _STATES),
+    "contact_infos": RecordSpec("contactInfos", ContactInfo, _STATES),
+    "other_names": RecordSpec("otherNames", OtherName, _STATES),
+    "regulatory_actions": RecordSpec("regulatoryActions", RegulatoryAction, _STATES),
+}
+
+
+@dataclass(frozen=True)
+class Filters:
+    """A list call's filters, checked against what the resource accepts."""
+
+    npns: Sequence[str] | None = None
+    states: Sequence[str] | None = None
+    updated_since: dt.date | None = None
+    include_deleted: bool | None = None
+    active: bool | None = None
+    loa_codes: Sequence[str] | None = None
+    loa_categories: Sequence[str] | None = None
+    co_codes: Sequence[str] | None = None
+    status: str | None = None
+
+    def params(self, spec: RecordSpec[Any], *, per_npn: bool = False) -> dict[str, str]:
+        params: dict[str, str] = {}
+        for name, wire in _WIRE.items():
+            value = getattr(self, name)
+            if value is None:
+                continue
+            if name not in spec.filters or (per_npn and name == "npns"):
+                raise TypeError(f"{spec.key} lists do not take the {name!r} filter")
+            if name in ("npns", "states") and isinstance(value, str):
+                raise TypeError(f"{name} takes a sequence of strings, not one string")
+            params[wire] = query_value(value)
+        return params
+
+    def npn_chunks(self) -> list[Sequence[str] | None]:
+        """The NPN partitions one list is fetched in (each is one ``npns=`` stream)."""
+        if self.npns is None:
+            return [None]
+        npns = list(dict.fromkeys(self.npns))
+        return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)] or [[]]
+
+
+class _RecordsMixin(Generic[M]):
+    spec: RecordSpec[M]
+
+    def _parser(self, size: int | None, key: str | None = None, model: Any = None) -> Any:
+        return partial(
+            parse_page, key=key or self.spec.key, model=model or self.spec.model, size=size
+        )
+
+    def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:
+        base = Filters(**{**filters.__dict__, "npns": None}).params(self.spec)
+        base["size"] = str(page_size)
+        out = []
+        for chunk in filters.npn_chunks():
+            params = dict(base)
+            if chunk is not None:
+                if not chunk:
+                    continue  # an empty npns list selects nothing: no request
+                params["npns"] = query_value(chunk)
+            out.append(params)
+        return out
+
+
+# --- sync ---------------------------------------------------------------------------
+
+
+class SyncRecordPages(Generic[M]):
+    """A list of records over one or many NPN partitions; iterate records, or pages()."""
+
+    def __init__(self, pagers: list[SyncPager[M]], concurrency: int) -> None:
+        self._pagers, self._concurrency = pagers, max(1, concurrency)
+
+    def pages(self) -> Iterator[Page[M]]:
+        if self._concurrency == 1 or len(self._pagers) == 1:
+            for pager in self._pagers:
+                yield from pager.pages()
+            return
+        # Windows of partitions fetched in parallel threads (the client's pacer is shared
+        # and thread-safe), yielded in order.
+        with ThreadPoolExecutor(self._concurrency) as pool:
+            for start in range(0, len(self._pagers), self._concurrency):
+                window = self._pagers[start : start + self._concurrency]
+                for future in [pool.submit(lambda p: list(p.pages()), p) for p in window]:
+                    yield from future.result()
+
+    def __iter__(self) -> Iterator[M]:
+        for page in self.pages():
+            yield from page.items
+
+
+class Records(SyncResource, _RecordsMixin[M]):
+    def __init__(self, client: Any, spec: RecordSpec[M]) -> None:
+        super().__init__(client)
+        self.spec = spec
+
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+    ) -> SyncRecordPages[M]:
+        """Records of the subscribed population (v2, continuation tokens), lazily.
+
+        Many ``npns`` are fetched in partitions of 500; ``concurrency`` fetches that many
+        partitions at once, all within the client's rate limit."""
+        filters = Filters(
+            npns,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
+        pagers = [
+            SyncPager(self._get, f"/v2/{self.spec.key}", params, self._parser(page_size))
+            for params in self._chunk_params(filters, page_size)
+        ]
+        return SyncRecordPages(pagers, concurrency)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> SyncPager[M]:
+        """The same records through the v1 page-numbered list, from ``page`` on."""
+        params: dict[str, Any] = Filters(npns, states, updated_since, include_deleted).params(
+            self.spec
+        )
+        params.update(page=page, size=page_size)
+        return SyncPager(self._get, f"/v1/{self.spec.key}", params, self._parser(None))
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> SyncPager[M]:
+        """One NPN's records. The API subscribes the NPN if it is not yet: never poll
+        NPNs one by one (the developer policy forbids it); list with ``npns=``."""
+        params = Filters(None, states, updated_since, include_deleted).params(
+            self.spec, per_npn=True
+        )
+        params["size"] = str(page_size)
+        return SyncPager(
+            self._get, f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
+        )
+
+    def get(self, record_id: int) -> M:
+        return self.spec.model.model_validate(self._get(f"/v1/{self.spec.key}/{record_id}"))
+
+
+class Entities(Records[Entity]):
+    def get(self, npn: str) -> Entity:  # type: ignore[override]
+        """The entity of one NPN (the API subscribes it if needed)."""
+        return Entity.model_validate(self._get(f"/v2/entities/{npn}"))
+
+
+class LicenseLoas(Records[LicenseLoa]):
+    def for_license(
+        self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> SyncPager[LicenseLoa]:
+        return SyncPager(
+            self._get,
+            f"/v2/licenses/{license_id}/licenseLoas",
+            {"size": page_size},
+            self._parser(page_size),
+        )
+
+
+class RegulatoryActions(Records[RegulatoryAction]):
+    def values(
+        self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> SyncPager[RegulatoryActionValue]:
+        return SyncPager(
+            self._get,
+            f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
+            {"size": page_size},
+            self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
+        )
+
+    def get_value(self, value_id: int) -> RegulatoryActionValue:
+        return RegulatoryActionValue.model_validate(
+            self._get(f"/v1/regulatoryActionValues/{value_id}")
+        )
+
+
+# --- async --------------------------------------------------------------------------
+
+
+async def _drain(results: list[list[Page[M]]], index: int, pager: AsyncPager[M]) -> None:
+    results[index] = [page async for page in pager.pages()]
+
+
+class AsyncRecordPages(Generic[M]):
+    def __init__(self, pagers: list[AsyncPager[M]], concurrency: int) -> None:
+        self._pagers, self._concurrency = pagers, max(1, concurrency)
+
+    async def pages(self) -> AsyncIterator[Page[M]]:
+        for start in range(0, len(self._pagers), self._concurrency):
+            window = self._pagers[start : start + self._concurrency]
+            results: list[list[Page[M]]] = [[] for _ in window]
+
+            async with anyio.create_task_group() as group:
+                for index, pager in enumerate(window):
+                    group.start_soon(_drain, results, index, pager)
+            for pages in results:
+                for page in pages:
+                    yield page
+
+    async def __aiter__(self) -> AsyncIterator[M]:
+        async for page in self.pages():
+            for item in page.items:
+                yield item
+
+
+class AsyncRecords(AsyncResource, _RecordsMixin[M]):
+    def __init__(self, client: Any, spec: RecordSpec[M]) -> None:
+        super().__init__(client)
+        self.spec = spec
+
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+    ) -> AsyncRecordPages[M]:
+        filters = Filters(
+            npns,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
+        pagers = [
+            AsyncPager(self._get, f"/v2/{self.spec.key}", params, self._parser(page_size))
+            for params in self._chunk_params(filters, page_size)
+        ]
+        return AsyncRecordPages(pagers, concurrency)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncPager[M]:
+        params: dict[str, Any] = Filters(npns, states, updated_since, include_deleted).params(
+            self.spec
+        )
+        params.update(page=page, size=page_size)
+        return AsyncPager(self._get, f"/v1/{self.spec.key}", params, self._parser(None))
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        states: Sequence[str] | None = None,
+        updated_since: dt.date | None = None,
+        include_deleted: bool | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+    ) -> AsyncPager[M]:
+        params = Filters(None, states, updated_since, include_deleted).params(
+            self.spec, per_npn=True
+        )
+        params["size"] = str(page_size)
+        return AsyncPager(
+            self._get, f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
+        )
+
+    async def get(self, record_id: int) -> M:
+        return self.spec.model.model_validate(await self._get(f"/v1/{self.spec.key}/{record_id}"))
+
+
+class AsyncEntities(AsyncRecords[Entity]):
+    async def get(self, npn: str) -> Entity:  # type: ignore[override]
+        return Entity.model_validate(await self._get(f"/v2/entities/{npn}"))
+
+
+class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
+    def for_license(
+        self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncPager[LicenseLoa]:
+        return AsyncPager(
+            self._get,
+            f"/v2/licenses/{license_id}/licenseLoas",
+            {"size": page_size},
+            self._parser(page_size),
+        )
+
+
+class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
+    def values(
+        self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+    ) -> AsyncPager[RegulatoryActionValue]:
+        return AsyncPager(
+            self._get,
+            f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
+            {"size": page_size},
+            self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
+        )
+
+    async def get_value(self, value_id: int) -> RegulatoryActionValue:
+        return RegulatoryActionValue.model_validate(
+            await self._get(f"/v1/regulatoryActionValues/{value_id}")
+        )

@@ -1,0 +1,94 @@
+"""NPN management on the wire: subscriptions, jobs and their per-NPN details.
+
+Shared by the service (its OpenAPI schemas) and the SDK (what it parses). Unknown fields
+are kept, as for records.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from producersync.model.records import Href
+
+__all__ = [
+    "JobAccepted",
+    "JobAcceptedLinks",
+    "JobCounts",
+    "JobDetail",
+    "JobLinks",
+    "JobState",
+    "JobStatus",
+    "Subscription",
+]
+
+
+class JobState(StrEnum):
+    QUEUED = "QUEUED"
+    IN_PROGRESS = "IN_PROGRESS"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+
+    @property
+    def final(self) -> bool:
+        return self in (JobState.COMPLETED, JobState.FAILED)
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+
+class JobAcceptedLinks(_Wire):
+    status: Href
+
+
+class JobAccepted(_Wire):
+    """The 202 body of POST/PUT/DELETE /v1/accounts/subscriptions (``Subscription200``)."""
+
+    success: bool
+    message: str
+    job_id: str
+    links: JobAcceptedLinks | None = None
+
+
+class Subscription(_Wire):
+    npn: str
+    activated_at: dt.datetime = Field(alias="activatedAt")
+
+
+class JobCounts(_Wire):
+    operation: str | None = None
+    status: str | None = None
+    requested: int = 0
+    activated: int = 0
+    deactivated: int = 0
+    unchanged: int = 0
+    failed: int = 0
+    error: str | None = None
+
+
+class JobLinks(_Wire):
+    self: Href
+    details: Href
+
+
+class JobStatus(_Wire):
+    id: str
+    status: JobState | str = Field(description="QUEUED, IN_PROGRESS, COMPLETED or FAILED")
+    created_at: dt.date = Field(alias="createdAt")
+    updated_at: dt.date = Field(alias="updatedAt")
+    details: JobCounts
+    links: JobLinks | None = None
+
+    @property
+    def final(self) -> bool:
+        return self.status in (JobState.COMPLETED, JobState.FAILED)
+
+
+class JobDetail(_Wire):
+    npn: str
+    action: str = Field(description="ACTIVATE or DEACTIVATE")
+    result: str = Field(description="SUCCESS, UNCHANGED or FAILED")
+    reason: str | None = None
