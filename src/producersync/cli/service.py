@@ -31,6 +31,19 @@ def run(
     rate_limit_storage: Annotated[
         str | None, typer.Option(help="memory:// or redis://host:port to share limits.")
     ] = None,
+    chaos_latency_ms: Annotated[
+        float | None,
+        typer.Option(min=0, help="Chaos: ms added to every /v1 and /v2 response (default 0)."),
+    ] = None,
+    chaos_fault_rate: Annotated[
+        float | None,
+        typer.Option(
+            min=0,
+            max=1,
+            help="Chaos: fraction of API requests answered with a 500, a 429 or a dropped "
+            "connection (default 0; $PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
 ) -> None:
     """Serve the OAuth token endpoint and the ProducerSync API v1/v2."""
@@ -41,6 +54,8 @@ def run(
         public_url=public_url,
         api_rate_limit_per_minute=rate_limit,
         rate_limit_storage=rate_limit_storage,
+        chaos_latency_ms=chaos_latency_ms,
+        chaos_fault_rate=chaos_fault_rate,
     )
     uvicorn.run(
         create_app(settings),

@@ -1,5 +1,25 @@
-"""Shared data shapes: records, NPNs, states. Imports nothing else of ours."""
+"""Shared data shapes: records, webhook events, NPNs, states. Imports nothing else of ours."""
 
+from producersync.model.events import (
+    EVENT_ADAPTER,
+    EVENT_GROUP,
+    EVENT_ID_PREFIX,
+    EVENT_TYPES,
+    NPN_ACTIVATED,
+    NPN_DEACTIVATED,
+    UPDATES_AVAILABLE,
+    Event,
+    EventType,
+    NpnActivated,
+    NpnActivatedData,
+    NpnDeactivated,
+    NpnDeactivatedData,
+    UpdatesAvailable,
+    UpdatesAvailableData,
+    UtcDatetime,
+    new_event_id,
+    utc_now,
+)
 from producersync.model.npn import NPN, NPN_PATTERN, is_npn
 from producersync.model.records import (
     Address,
@@ -28,10 +48,17 @@ from producersync.model.records import (
 from producersync.model.states import STATE_CODES, STATE_NAMES
 
 __all__ = [
+    "EVENT_ADAPTER",
+    "EVENT_GROUP",
+    "EVENT_ID_PREFIX",
+    "EVENT_TYPES",
     "NPN",
+    "NPN_ACTIVATED",
+    "NPN_DEACTIVATED",
     "NPN_PATTERN",
     "STATE_CODES",
     "STATE_NAMES",
+    "UPDATES_AVAILABLE",
     "Address",
     "AddressType",
     "Appointment",
@@ -40,11 +67,17 @@ __all__ = [
     "ContactInfoType",
     "Entity",
     "EntityType",
+    "Event",
+    "EventType",
     "Href",
     "License",
     "LicenseLoa",
     "LoaMapping",
     "LoaStatus",
+    "NpnActivated",
+    "NpnActivatedData",
+    "NpnDeactivated",
+    "NpnDeactivatedData",
     "OtherName",
     "OtherNameType",
     "Record",
@@ -54,5 +87,10 @@ __all__ = [
     "RenewalPeriods",
     "RenewalType",
     "RenewalWindow",
+    "UpdatesAvailable",
+    "UpdatesAvailableData",
+    "UtcDatetime",
     "is_npn",
+    "new_event_id",
+    "utc_now",
 ]

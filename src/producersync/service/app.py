@@ -16,6 +16,7 @@ from producersync.service.api import subscriptions, v1, v2
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
+from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
@@ -93,6 +94,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(ApiGate)
+    if settings.chaos_latency_ms or settings.chaos_fault_rate:
+        # Added last, so outermost: the latency lands on every API response, the gate's
+        # own 401s and 429s included. Faults are for admitted requests only: Chaos sends a
+        # request it picks through a gate of its own, so a bad token or a throttled client
+        # still gets the gate's truthful answer, and the fault replaces the route (no state
+        # change) instead of following it.
+        app.add_middleware(
+            Chaos,
+            latency_ms=settings.chaos_latency_ms,
+            fault_rate=settings.chaos_fault_rate,
+            seed=settings.chaos_seed,
+        )
     app.include_router(token_endpoint.router)
     app.include_router(subscriptions.router)
     app.include_router(v2.router)

@@ -38,3 +38,21 @@ class ServiceSettings(BaseSettings):
     max_subscription_npns: int = Field(
         default=50_000, ge=1, description="Most NPNs one subscription request may carry."
     )
+    chaos_latency_ms: float = Field(
+        default=0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Chaos: milliseconds added to every /v1 and /v2 response (0: none).",
+    )
+    chaos_fault_rate: float = Field(
+        default=0,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Chaos: fraction of admitted /v1 and /v2 requests answered with a fault "
+        "instead (a 500, a 429 or a dropped connection, equally likely; 0: none).",
+    )
+    chaos_seed: int | None = Field(
+        default=None,
+        description="Chaos: seed of the fault draws, for reproducible runs; default: random.",
+    )

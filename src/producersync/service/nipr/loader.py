@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import Batch
 from producersync.service.store import tables as t
+from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
 
 __all__ = ["LoadStats", "UniverseExistsError", "load", "next_ids"]
 
@@ -31,6 +32,8 @@ class UniverseExistsError(RuntimeError):
 
 @dataclass
 class LoadStats:
+    """Running totals of a load: producers (entity rows), rows per table, seconds."""
+
     producers: int = 0
     rows: dict[str, int] = field(default_factory=lambda: {tb.name: 0 for tb in t.RECORD_TABLES})
     elapsed: float = 0.0
@@ -68,11 +71,11 @@ def load(
     started = time.perf_counter()
     # Building each secondary index once at the end is far cheaper than maintaining it
     # row by row; the tables hold only the sandbox (or nothing) at this point.
-    _drop_indexes(engine)
+    drop_secondary_indexes(engine)
     try:
         _copy(engine, batches, stats, started, on_batch)
     finally:
-        _create_indexes(engine)
+        ensure_secondary_indexes(engine)
     _analyze(engine)
     stats.elapsed = time.perf_counter() - started
     return stats
@@ -108,25 +111,6 @@ def _copy(
         if gc_was_enabled:
             gc.enable()
         raw.close()
-
-
-def _secondary_indexes() -> list[sa.Index]:
-    # Unique indexes stay: they are what rejects a duplicate NPN.
-    return [index for table in t.RECORD_TABLES for index in table.indexes if not index.unique]
-
-
-def _drop_indexes(engine: sa.Engine) -> None:
-    with engine.begin() as connection:
-        for index in _secondary_indexes():
-            index.drop(connection, checkfirst=True)
-
-
-def _create_indexes(engine: sa.Engine) -> None:
-    with engine.begin() as connection:
-        if engine.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
-        for index in _secondary_indexes():
-            index.create(connection, checkfirst=True)
 
 
 def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:

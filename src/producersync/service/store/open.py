@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from producersync.service.store.engine import make_engine
+from producersync.service.store.indexes import ensure_secondary_indexes
 from producersync.service.store.migrate import upgrade
 
 __all__ = ["open_store"]
@@ -14,6 +15,7 @@ def open_store(url: str) -> sa.Engine:
     """Every command and the service start here: a fresh database is migrated at once."""
     engine = make_engine(url)
     upgrade(engine)
+    ensure_secondary_indexes(engine)
     from producersync.service.nipr.sandbox import ensure_sandbox
 
     ensure_sandbox(engine)

@@ -1,0 +1,207 @@
+"""The ProducerSync webhook events: one envelope ``{id, type, timestamp, data}``, three types.
+
+``Event`` is a union discriminated on ``type``; ``EVENT_ADAPTER`` validates one from parsed
+JSON. Unknown fields are kept (``extra="allow"``), in the envelope and in ``data``, so an
+event that gains a field still parses. Timestamps are UTC; JSON carries them as ISO 8601
+with a ``Z`` (``2025-07-24T22:51:05.206Z``, as the documented examples do).
+
+The ``create`` class methods build an event for the service side: a fresh ``evt_`` id and
+the current time, unless given.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from typing import Annotated, Final, Literal, Self
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+)
+from pydantic.alias_generators import to_camel
+
+from producersync.model.npn import NPN
+
+__all__ = [
+    "EVENT_ADAPTER",
+    "EVENT_GROUP",
+    "EVENT_ID_PREFIX",
+    "EVENT_TYPES",
+    "NPN_ACTIVATED",
+    "NPN_DEACTIVATED",
+    "UPDATES_AVAILABLE",
+    "Event",
+    "EventType",
+    "NpnActivated",
+    "NpnActivatedData",
+    "NpnDeactivated",
+    "NpnDeactivatedData",
+    "UpdatesAvailable",
+    "UpdatesAvailableData",
+    "UtcDatetime",
+    "new_event_id",
+    "utc_now",
+]
+
+EVENT_GROUP: Final = "producersync"
+"""The event-type group: subscribing to it means every ``producersync.*`` type."""
+
+UPDATES_AVAILABLE: Final = "producersync.updates_available"
+NPN_ACTIVATED: Final = "producersync.npn.activated"
+NPN_DEACTIVATED: Final = "producersync.npn.deactivated"
+EVENT_TYPES: Final[frozenset[str]] = frozenset({UPDATES_AVAILABLE, NPN_ACTIVATED, NPN_DEACTIVATED})
+
+EventType = Literal[
+    "producersync.updates_available",
+    "producersync.npn.activated",
+    "producersync.npn.deactivated",
+]
+
+EVENT_ID_PREFIX: Final = "evt_"
+
+
+def new_event_id() -> str:
+    """A fresh event id: ``evt_`` and 24 random hex digits (96 bits)."""
+    return EVENT_ID_PREFIX + secrets.token_hex(12)
+
+
+def utc_now() -> dt.datetime:
+    """The current time in UTC, to the millisecond (what the JSON form carries)."""
+    now = dt.datetime.now(dt.UTC)
+    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    # A naive time is taken as UTC (the contract says every timestamp is UTC).
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _iso_z(value: dt.datetime) -> str:
+    # Milliseconds as documented; microseconds only when there are some, so nothing is lost.
+    spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
+    return _as_utc(value).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+UtcDatetime = Annotated[
+    dt.datetime,
+    AfterValidator(_as_utc),
+    PlainSerializer(_iso_z, return_type=str, when_used="json"),
+]
+"""A datetime held in UTC and written as ISO 8601 with ``Z``."""
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        validate_by_alias=True,
+        serialize_by_alias=True,
+        extra="allow",
+        frozen=True,
+    )
+
+
+class UpdatesAvailableData(_Wire):
+    run_date: dt.date
+    """Use as ``updatedSince`` for the follow-up API calls."""
+
+
+class NpnActivatedData(_Wire):
+    npn: NPN
+    activated_at: UtcDatetime
+
+
+class NpnDeactivatedData(_Wire):
+    npn: NPN
+    deactivated_at: UtcDatetime
+
+
+class _Envelope(_Wire):
+    id: str = Field(min_length=1)
+    """Unique per event and repeated on every retry: the deduplication key."""
+    type: str
+    timestamp: UtcDatetime
+    """When the event was generated (the attempt time is the ``webhook-timestamp`` header)."""
+
+    def to_json(self) -> bytes:
+        """The JSON body, as bytes: what the sender signs and sends."""
+        return self.model_dump_json().encode()
+
+
+class UpdatesAvailable(_Envelope):
+    """``producersync.updates_available``: the daily NIPR run is processed."""
+
+    type: Literal["producersync.updates_available"] = "producersync.updates_available"
+    data: UpdatesAvailableData
+
+    @classmethod
+    def create(
+        cls,
+        run_date: dt.date,
+        *,
+        event_id: str | None = None,
+        timestamp: dt.datetime | None = None,
+    ) -> Self:
+        return cls(
+            id=event_id or new_event_id(),
+            timestamp=timestamp or utc_now(),
+            data=UpdatesAvailableData(run_date=run_date),
+        )
+
+
+class NpnActivated(_Envelope):
+    """``producersync.npn.activated``: an NPN joined the monitored population."""
+
+    type: Literal["producersync.npn.activated"] = "producersync.npn.activated"
+    data: NpnActivatedData
+
+    @classmethod
+    def create(
+        cls,
+        npn: str,
+        activated_at: dt.datetime | None = None,
+        *,
+        event_id: str | None = None,
+        timestamp: dt.datetime | None = None,
+    ) -> Self:
+        now = utc_now()
+        return cls(
+            id=event_id or new_event_id(),
+            timestamp=timestamp or now,
+            data=NpnActivatedData(npn=npn, activated_at=activated_at or now),
+        )
+
+
+class NpnDeactivated(_Envelope):
+    """``producersync.npn.deactivated``: an NPN left the monitored population."""
+
+    type: Literal["producersync.npn.deactivated"] = "producersync.npn.deactivated"
+    data: NpnDeactivatedData
+
+    @classmethod
+    def create(
+        cls,
+        npn: str,
+        deactivated_at: dt.datetime | None = None,
+        *,
+        event_id: str | None = None,
+        timestamp: dt.datetime | None = None,
+    ) -> Self:
+        now = utc_now()
+        return cls(
+            id=event_id or new_event_id(),
+            timestamp=timestamp or now,
+            data=NpnDeactivatedData(npn=npn, deactivated_at=deactivated_at or now),
+        )
+
+
+Event = Annotated[UpdatesAvailable | NpnActivated | NpnDeactivated, Field(discriminator="type")]
+"""Any ProducerSync event, told apart by ``type``."""
+
+EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)
+"""Validates an ``Event`` from parsed JSON (``validate_python``) or JSON (``validate_json``)."""

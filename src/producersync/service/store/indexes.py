@@ -1,0 +1,36 @@
+"""Secondary indexes of the record tables: dropped for bulk loads, always restorable."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from producersync.service.store.tables import RECORD_TABLES
+
+__all__ = ["drop_secondary_indexes", "ensure_secondary_indexes"]
+
+
+def _secondary_indexes() -> list[sa.Index]:
+    # Unique indexes stay: they are what rejects a duplicate NPN.
+    return [index for table in RECORD_TABLES for index in table.indexes if not index.unique]
+
+
+def drop_secondary_indexes(engine: sa.Engine) -> None:
+    with engine.begin() as connection:
+        for index in _secondary_indexes():
+            index.drop(connection, checkfirst=True)
+
+
+def ensure_secondary_indexes(engine: sa.Engine) -> None:
+    """Create whichever secondary index is missing (a bulk load killed half-way leaves
+    them dropped); a no-op, one catalogue look-up each, when all are there."""
+    with engine.begin() as connection:
+        inspector = sa.inspect(connection)
+        missing = [
+            index
+            for index in _secondary_indexes()
+            if not inspector.has_index(index.table.name, str(index.name))  # type: ignore[union-attr]
+        ]
+        if missing and engine.dialect.name == "postgresql":
+            connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+        for index in missing:
+            index.create(connection)

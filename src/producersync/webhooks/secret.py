@@ -1,0 +1,131 @@
+"""Webhook secrets: ``whsec_`` and the standard base64 of 24 to 64 random bytes.
+
+The HMAC key is the decoded bytes (not the text of the secret). A ``WebhookSecret`` holds
+them; its ``repr`` shows a fingerprint, never the key, and so does every error here.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from collections.abc import Sequence
+from typing import Final, final
+
+from producersync.webhooks._exceptions import WebhookSecretError
+
+__all__ = [
+    "MAX_SECRET_BYTES",
+    "MIN_SECRET_BYTES",
+    "SECRET_BYTES",
+    "SECRET_PREFIX",
+    "SecretsLike",
+    "WebhookSecret",
+    "generate_secret",
+    "parse_secret",
+    "parse_secrets",
+]
+
+SECRET_PREFIX: Final = "whsec_"
+SECRET_BYTES: Final = 32
+"""Random bytes in a generated secret."""
+MIN_SECRET_BYTES: Final = 24
+MAX_SECRET_BYTES: Final = 64
+
+_URL_SAFE = frozenset("-_")
+
+
+@final
+class WebhookSecret:
+    """A parsed secret: the HMAC key, kept out of ``repr`` and ``str``."""
+
+    __slots__ = ("_key",)
+    _key: bytes
+
+    def __init__(self, key: bytes) -> None:
+        if not isinstance(key, bytes):
+            raise WebhookSecretError("webhook secret key must be bytes")
+        if not MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES:
+            raise WebhookSecretError(
+                f"webhook secret key is {len(key)} bytes;"
+                f" expected {MIN_SECRET_BYTES} to {MAX_SECRET_BYTES}"
+            )
+        self._key = key
+
+    @property
+    def key(self) -> bytes:
+        """The HMAC-SHA256 key."""
+        return self._key
+
+    @property
+    def fingerprint(self) -> str:
+        """Eight hex digits of the key's SHA-256: tells secrets apart in logs."""
+        return hashlib.sha256(self._key).hexdigest()[:8]
+
+    def get_secret_value(self) -> str:
+        """The secret as text (``whsec_...``), e.g. to show once in the portal."""
+        return SECRET_PREFIX + base64.b64encode(self._key).decode("ascii")
+
+    def __repr__(self) -> str:
+        return f"WebhookSecret(fingerprint={self.fingerprint!r})"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, WebhookSecret):
+            return NotImplemented
+        return hmac.compare_digest(self._key, other._key)
+
+    def __hash__(self) -> int:
+        return hash(self.fingerprint)
+
+
+SecretsLike = str | WebhookSecret | Sequence[str | WebhookSecret]
+"""One secret, or several (rotation): text or parsed."""
+
+
+def generate_secret() -> str:
+    """A new secret: ``whsec_`` and the base64 of 32 random bytes."""
+    return SECRET_PREFIX + base64.b64encode(os.urandom(SECRET_BYTES)).decode("ascii")
+
+
+def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
+    """Parse ``whsec_<base64>`` (padding optional); raise ``WebhookSecretError`` naming the
+    problem (never the value) if it is not one."""
+    if isinstance(value, WebhookSecret):
+        return value
+    if not isinstance(value, str):
+        raise WebhookSecretError(f"webhook secret must be a string, not {type(value).__name__}")
+    if not value.startswith(SECRET_PREFIX):
+        raise WebhookSecretError(f"webhook secret must start with {SECRET_PREFIX!r}")
+    encoded = value[len(SECRET_PREFIX) :]
+    if not encoded:
+        raise WebhookSecretError(f"webhook secret has nothing after {SECRET_PREFIX!r}")
+    if any(c.isspace() for c in encoded):
+        raise WebhookSecretError("webhook secret contains whitespace")
+    if not encoded.isascii():
+        raise WebhookSecretError("webhook secret contains non-ASCII characters")
+    if _URL_SAFE & set(encoded):
+        raise WebhookSecretError(
+            "webhook secret uses URL-safe base64 ('-' or '_'); expected standard base64"
+        )
+    unpadded = encoded.rstrip("=")
+    try:
+        key = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
+    except (binascii.Error, ValueError):
+        raise WebhookSecretError("webhook secret is not valid base64") from None
+    return WebhookSecret(key)
+
+
+def parse_secrets(value: SecretsLike) -> tuple[WebhookSecret, ...]:
+    """Parse one secret or several (at least one); see ``parse_secret``."""
+    if isinstance(value, str | WebhookSecret):
+        return (parse_secret(value),)
+    if isinstance(value, bytes | bytearray):
+        raise WebhookSecretError("webhook secret must be a string, not bytes")
+    parsed = tuple(parse_secret(item) for item in value)
+    if not parsed:
+        raise WebhookSecretError("no webhook secret given")
+    return parsed

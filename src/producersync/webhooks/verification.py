@@ -1,0 +1,203 @@
+"""Verifying a delivery, stripe's ``construct_event`` shape: decode, verify, parse.
+
+``verify_signature`` is pure (returns or raises); ``parse_event`` turns verified bytes into
+an ``Event``; ``verify`` does both. Every failure is one ``WebhookVerificationError`` whose
+message and ``check`` name the failed check. Checks, in order:
+
+1. headers: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` (names in any case;
+   the ``svix-*`` names are accepted too), each present and well-formed;
+2. signature: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` over the body's exact bytes,
+   compared with ``hmac.compare_digest`` against every ``v1`` entry for every secret (any
+   match passes, so rotation works; other versions, e.g. ``v1a``, are skipped);
+3. timestamp within ``tolerance`` seconds of now, both ways (after the signature, as stripe
+   does: a stale but authentic delivery is told apart from a forged one);
+4. body: UTF-8, JSON, then a known event of the right shape.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import time
+from collections.abc import Mapping
+from typing import Any, Final
+
+from pydantic import ValidationError
+
+from producersync.model.events import EVENT_ADAPTER, EVENT_TYPES, Event
+from producersync.webhooks._exceptions import VerificationCheck, WebhookVerificationError
+from producersync.webhooks._hmac import MSG_ID_RE, TIMESTAMP_RE, digest
+from producersync.webhooks.secret import SecretsLike, parse_secrets
+
+__all__ = ["DEFAULT_TOLERANCE", "HEADER_PREFIXES", "parse_event", "verify", "verify_signature"]
+
+DEFAULT_TOLERANCE: Final = 300
+"""Seconds a delivery's timestamp may be from now, either way (every library uses 5 min)."""
+
+HEADER_PREFIXES: Final = ("webhook", "svix")
+"""Standard Webhooks names first, then Svix's (same values, older names)."""
+
+_V1: Final = "v1"
+_MAX_ERRORS_SHOWN: Final = 3
+
+_Check = VerificationCheck
+
+
+_NAMES: Final = ("id", "timestamp", "signature")
+_MALFORMED: Final = {
+    "id": _Check.MALFORMED_ID,
+    "timestamp": _Check.MALFORMED_TIMESTAMP,
+    "signature": _Check.MALFORMED_SIGNATURE,
+}
+
+
+def _fail(check: VerificationCheck, message: str) -> WebhookVerificationError:
+    return WebhookVerificationError(check, message)
+
+
+def _pick_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
+    """(prefix, id, timestamp, signature), raw; one prefix for all three."""
+    lowered: dict[str, object] = {}
+    for key, value in headers.items():
+        if isinstance(key, str):
+            lowered.setdefault(key.strip().lower(), value)
+    prefix = next(
+        (p for p in HEADER_PREFIXES if any(f"{p}-{n}" in lowered for n in _NAMES)),
+        HEADER_PREFIXES[0],
+    )
+    values: list[str] = []
+    for name in _NAMES:
+        header = f"{prefix}-{name}"
+        raw = lowered.get(header)
+        if raw is None or (isinstance(raw, str) and not raw.strip()):
+            raise _fail(_Check.MISSING_HEADER, f"missing {header} header")
+        if not isinstance(raw, str):
+            raise _fail(_MALFORMED[name], f"malformed {header} header: not text")
+        values.append(raw.strip())
+    return prefix, values[0], values[1], values[2]
+
+
+def _v1_signatures(header: str, value: str) -> list[bytes]:
+    """The decoded ``v1`` signatures of a signature header; raise if it is malformed."""
+    found: list[bytes] = []
+    for entry in value.split():
+        version, comma, encoded = entry.partition(",")
+        if not comma or not version or not encoded or "," in encoded:
+            raise _fail(
+                _Check.MALFORMED_SIGNATURE,
+                f"malformed {header} header: expected space-separated 'version,signature' pairs",
+            )
+        if version != _V1:
+            continue
+        try:
+            found.append(base64.b64decode(encoded, validate=True))
+        except (binascii.Error, ValueError):
+            raise _fail(
+                _Check.MALFORMED_SIGNATURE, f"malformed {header} header: v1 value is not base64"
+            ) from None
+    return found
+
+
+def verify_signature(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: SecretsLike,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> None:
+    """Return if ``headers`` carry a valid signature of ``body`` under one of the secrets and
+    a timestamp within ``tolerance`` seconds of ``now`` (default: the clock); else raise
+    ``WebhookVerificationError``. A malformed secret raises ``WebhookSecretError``."""
+    if not isinstance(body, bytes):
+        raise TypeError(f"body must be bytes (the raw request body), not {type(body).__name__}")
+    if tolerance < 0:
+        raise ValueError("tolerance must be >= 0")
+    keys = [s.key for s in parse_secrets(secret)]
+
+    prefix, msg_id, timestamp, signature = _pick_headers(headers)
+    if not MSG_ID_RE.fullmatch(msg_id):
+        raise _fail(
+            _Check.MALFORMED_ID,
+            f"malformed {prefix}-id header: expected 1 to 256 visible ASCII characters without '.'",
+        )
+    if not TIMESTAMP_RE.fullmatch(timestamp):
+        raise _fail(
+            _Check.MALFORMED_TIMESTAMP,
+            f"malformed {prefix}-timestamp header: expected whole Unix seconds",
+        )
+    signatures = _v1_signatures(f"{prefix}-signature", signature)
+    if not signatures:
+        raise _fail(_Check.NO_MATCHING_SIGNATURE, f"no v1 signature in {prefix}-signature header")
+
+    matched = False
+    for key in keys:
+        expected = digest(key, msg_id, timestamp, body)
+        for candidate in signatures:
+            matched |= hmac.compare_digest(expected, candidate)
+    if not matched:
+        raise _fail(_Check.NO_MATCHING_SIGNATURE, "no signature matches the webhook secret")
+
+    sent = int(timestamp)
+    clock = time.time() if now is None else now
+    if sent < clock - tolerance:
+        raise _fail(
+            _Check.TIMESTAMP_TOO_OLD,
+            f"{prefix}-timestamp too old: {clock - sent:.0f} s ago, tolerance {tolerance} s",
+        )
+    if sent > clock + tolerance:
+        raise _fail(
+            _Check.TIMESTAMP_IN_FUTURE,
+            f"{prefix}-timestamp in the future: {sent - clock:.0f} s ahead,"
+            f" tolerance {tolerance} s",
+        )
+
+
+def _describe(exc: ValidationError) -> str:
+    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    parts = [
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+        for err in errors[:_MAX_ERRORS_SHOWN]
+    ]
+    more = len(errors) - _MAX_ERRORS_SHOWN
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def parse_event(body: bytes) -> Event:
+    """The ``Event`` in a (verified) body; raise ``WebhookVerificationError`` if the body is
+    not UTF-8, not JSON, of an unknown type or not the shape of its type."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _fail(_Check.BODY_NOT_UTF8, "body is not valid UTF-8") from None
+    try:
+        document: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        raise _fail(_Check.BODY_NOT_JSON, "body is not valid JSON") from None
+    if isinstance(document, dict):
+        kind = document.get("type")
+        if isinstance(kind, str) and kind not in EVENT_TYPES:
+            raise _fail(_Check.UNKNOWN_EVENT_TYPE, f"unknown event type {kind[:100]!r}")
+    try:
+        return EVENT_ADAPTER.validate_python(document)
+    except ValidationError as exc:
+        raise _fail(_Check.INVALID_EVENT, f"invalid event: {_describe(exc)}") from None
+
+
+def verify(
+    body: bytes,
+    headers: Mapping[str, str],
+    secret: SecretsLike,
+    *,
+    tolerance: int = DEFAULT_TOLERANCE,
+    now: float | None = None,
+) -> Event:
+    """Verify a delivery (``verify_signature``) and return its ``Event`` (``parse_event``).
+
+    ``body`` is the raw request body, exactly as received; ``headers`` any mapping (header
+    names in any case); ``secret`` one secret or several. Every failure raises
+    ``WebhookVerificationError``; a malformed secret raises ``WebhookSecretError``."""
+    verify_signature(body, headers, secret, tolerance=tolerance, now=now)
+    return parse_event(body)

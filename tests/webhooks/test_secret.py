@@ -1,0 +1,121 @@
+"""Secrets: generated in the documented format, parsed strictly, never shown."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from producersync.webhooks import (
+    MAX_SECRET_BYTES,
+    MIN_SECRET_BYTES,
+    SECRET_BYTES,
+    WebhookSecret,
+    WebhookSecretError,
+    generate_secret,
+    parse_secret,
+    parse_secrets,
+)
+from tests.webhooks.support import OLD_SECRET, SECRET
+
+
+def _secret(n: int) -> str:
+    return "whsec_" + base64.b64encode(bytes(range(n))).decode()
+
+
+def test_generate_secret_is_whsec_and_base64_of_32_random_bytes() -> None:
+    secret = generate_secret()
+    assert secret.startswith("whsec_")
+    assert len(base64.b64decode(secret.removeprefix("whsec_"), validate=True)) == SECRET_BYTES
+    assert parse_secret(secret).get_secret_value() == secret
+
+
+def test_generate_secret_is_random() -> None:
+    assert len({generate_secret() for _ in range(50)}) == 50
+
+
+@pytest.mark.parametrize("n", [MIN_SECRET_BYTES, SECRET_BYTES, MAX_SECRET_BYTES])
+def test_parse_accepts_24_to_64_bytes(n: int) -> None:
+    assert parse_secret(_secret(n)).key == bytes(range(n))
+
+
+def test_parse_accepts_unpadded_base64() -> None:
+    padded = _secret(32)
+    assert padded.endswith("=")
+    assert parse_secret(padded.rstrip("=")) == parse_secret(padded)
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (base64.b64encode(bytes(32)).decode(), "must start with 'whsec_'"),
+        ("whsec_", "nothing after"),
+        (_secret(32)[:20] + " " + _secret(32)[20:], "whitespace"),
+        (_secret(32) + "\n", "whitespace"),
+        ("whsec_" + base64.urlsafe_b64encode(b"\xfb\xff" * 16).decode(), "URL-safe"),
+        ("whsec_" + "é" * 40, "non-ASCII"),
+        ("whsec_" + "A" * 41, "not valid base64"),
+        ("whsec_AAAA=AAAA", "not valid base64"),
+        ("whsec_" + "!" * 40, "not valid base64"),
+        (_secret(MIN_SECRET_BYTES - 1), "23 bytes; expected 24 to 64"),
+        (_secret(MAX_SECRET_BYTES + 1), "65 bytes; expected 24 to 64"),
+    ],
+    ids=[
+        "no-prefix",
+        "empty",
+        "inner-space",
+        "trailing-newline",
+        "url-safe",
+        "non-ascii",
+        "bad-length",
+        "inner-padding",
+        "bad-characters",
+        "too-short",
+        "too-long",
+    ],
+)
+def test_parse_rejects_naming_the_problem_never_the_secret(value: str, problem: str) -> None:
+    with pytest.raises(WebhookSecretError, match=problem) as info:
+        parse_secret(value)
+    body = value.removeprefix("whsec_").strip()
+    if body:
+        assert body not in str(info.value)
+        assert body not in repr(info.value)
+    assert info.value.__cause__ is None
+
+
+def test_parse_rejects_a_non_string() -> None:
+    with pytest.raises(WebhookSecretError, match="must be a string, not bytes"):
+        parse_secret(SECRET.encode())  # type: ignore[arg-type]
+
+
+def test_repr_and_str_show_a_fingerprint_not_the_key() -> None:
+    secret = parse_secret(SECRET)
+    for text in (repr(secret), str(secret), f"{secret}"):
+        assert SECRET.removeprefix("whsec_") not in text
+        assert secret.fingerprint in text
+    assert parse_secret(OLD_SECRET).fingerprint != secret.fingerprint
+
+
+def test_secrets_compare_by_key() -> None:
+    assert parse_secret(SECRET) == parse_secret(SECRET.rstrip("="))
+    assert parse_secret(SECRET) != parse_secret(OLD_SECRET)
+    assert len({parse_secret(SECRET), parse_secret(SECRET), parse_secret(OLD_SECRET)}) == 2
+
+
+def test_key_length_is_checked_when_built_from_bytes() -> None:
+    with pytest.raises(WebhookSecretError, match="10 bytes"):
+        WebhookSecret(bytes(10))
+
+
+def test_parse_secrets_takes_one_or_several() -> None:
+    assert parse_secrets(SECRET) == (parse_secret(SECRET),)
+    assert parse_secrets([SECRET, parse_secret(OLD_SECRET)]) == (
+        parse_secret(SECRET),
+        parse_secret(OLD_SECRET),
+    )
+
+
+def test_parse_secrets_rejects_none() -> None:
+    with pytest.raises(WebhookSecretError, match="no webhook secret given"):
+        parse_secrets([])

@@ -1,0 +1,371 @@
+"""``verify``: one test per failure mode, then what passes (rotation, header spellings)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import pickle
+
+import pytest
+
+from producersync.model import NpnActivated, UpdatesAvailable
+from producersync.webhooks import (
+    DEFAULT_TOLERANCE,
+    VerificationCheck,
+    WebhookSecretError,
+    WebhookVerificationError,
+    parse_event,
+    parse_secret,
+    sign,
+    verify,
+    verify_signature,
+)
+from tests.webhooks.support import (
+    BODY,
+    EVENT,
+    MSG_ID,
+    NOW,
+    OLD_SECRET,
+    SECRET,
+    VECTOR_BODY,
+    VECTOR_ID,
+    VECTOR_SECRET,
+    VECTOR_SIGNATURE,
+    VECTOR_TIMESTAMP,
+    WRONG_SECRET,
+    generate_headers,
+)
+
+
+def _raises(
+    check: VerificationCheck,
+    match: str,
+    *,
+    headers: dict[str, str] | None = None,
+    body: bytes = BODY,
+    tolerance: int = DEFAULT_TOLERANCE,
+) -> None:
+    """Verify with SECRET at NOW; assert the failure, and that no secret leaks into it."""
+    with pytest.raises(WebhookVerificationError, match=match) as info:
+        verify(body, headers or generate_headers(), SECRET, now=NOW, tolerance=tolerance)
+    assert info.value.check is check
+    for secret in (SECRET, OLD_SECRET, WRONG_SECRET):
+        assert secret.removeprefix("whsec_") not in str(info.value)
+        assert secret.removeprefix("whsec_") not in repr(info.value)
+
+
+# --- success -------------------------------------------------------------------------
+
+
+def test_verify_returns_the_event() -> None:
+    assert verify(BODY, generate_headers(), SECRET, now=NOW) == EVENT
+
+
+def test_verify_accepts_the_published_test_vector() -> None:
+    headers = generate_headers(
+        body=VECTOR_BODY, msg_id=VECTOR_ID, timestamp=VECTOR_TIMESTAMP, signature=VECTOR_SIGNATURE
+    )
+    verify_signature(VECTOR_BODY, headers, VECTOR_SECRET, now=VECTOR_TIMESTAMP)
+
+
+def test_verify_signature_returns_none_and_does_not_parse() -> None:
+    body = b"not json at all \xff"
+    assert verify_signature(body, generate_headers(body=body), SECRET, now=NOW) is None
+
+
+@pytest.mark.parametrize("name", [str.lower, str.upper, str.title], ids=["lower", "upper", "title"])
+def test_header_names_are_case_insensitive(name: object) -> None:
+    headers = {name(k): v for k, v in generate_headers().items()}  # type: ignore[operator]
+    assert verify(BODY, headers, SECRET, now=NOW) == EVENT
+
+
+def test_svix_header_names_are_accepted() -> None:
+    assert verify(BODY, generate_headers(prefix="svix"), SECRET, now=NOW) == EVENT
+
+
+def test_header_values_with_surrounding_whitespace_are_accepted() -> None:
+    headers = {k: f"  {v} " for k, v in generate_headers().items()}
+    assert verify(BODY, headers, SECRET, now=NOW) == EVENT
+
+
+def test_verify_accepts_a_parsed_secret() -> None:
+    assert verify(BODY, generate_headers(), parse_secret(SECRET), now=NOW) == EVENT
+
+
+def test_every_event_type_parses() -> None:
+    for event in (
+        UpdatesAvailable.create(EVENT.data.run_date),
+        NpnActivated.create("15645555"),
+    ):
+        body = event.to_json()
+        assert verify(body, generate_headers(body=body), SECRET, now=NOW) == event
+
+
+# --- rotation --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("receiver_secret", [SECRET, OLD_SECRET], ids=["new", "old"])
+def test_rotation_either_secret_matches_a_two_signature_header(receiver_secret: str) -> None:
+    headers = generate_headers(secret=[SECRET, OLD_SECRET])
+    assert verify(BODY, headers, receiver_secret, now=NOW) == EVENT
+
+
+def test_rotation_receiver_with_two_secrets_accepts_either_signature() -> None:
+    for sender_secret in (SECRET, OLD_SECRET):
+        headers = generate_headers(secret=sender_secret)
+        assert verify(BODY, headers, [WRONG_SECRET, SECRET, OLD_SECRET], now=NOW) == EVENT
+
+
+def test_rotation_old_secret_signature_among_several() -> None:
+    good = sign(MSG_ID, NOW, BODY, OLD_SECRET)
+    other = sign(MSG_ID, NOW, BODY, WRONG_SECRET)
+    junk = "v1," + base64.b64encode(b"\0" * 32).decode()
+    headers = generate_headers(signature=f"{other} v1a,c29tZWtleQ== {junk} {good}")
+    assert verify(BODY, headers, OLD_SECRET, now=NOW) == EVENT
+
+
+def test_unknown_signature_versions_are_skipped() -> None:
+    good = sign(MSG_ID, NOW, BODY, SECRET)
+    headers = generate_headers(signature=f"v2,abc v1a,Zm9v {good}")
+    assert verify(BODY, headers, SECRET, now=NOW) == EVENT
+
+
+# --- one test per failure ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("header", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_raise_on_missing_header(header: str) -> None:
+    headers = generate_headers()
+    del headers[header]
+    _raises(VerificationCheck.MISSING_HEADER, f"missing {header} header", headers=headers)
+
+
+def test_raise_on_empty_header() -> None:
+    headers = generate_headers(signature="   ")
+    _raises(VerificationCheck.MISSING_HEADER, "missing webhook-signature", headers=headers)
+
+
+def test_raise_on_no_headers() -> None:
+    _raises(VerificationCheck.MISSING_HEADER, "missing webhook-id", headers={"x": "y"})
+
+
+def test_raise_on_mixed_header_families() -> None:
+    headers = generate_headers()
+    headers["svix-signature"] = headers.pop("webhook-signature")
+    _raises(VerificationCheck.MISSING_HEADER, "missing webhook-signature", headers=headers)
+
+
+@pytest.mark.parametrize("msg_id", ["msg.1", "msg 1", "msg_é", "x" * 257])
+def test_raise_on_malformed_id(msg_id: str) -> None:
+    _raises(
+        VerificationCheck.MALFORMED_ID,
+        "malformed webhook-id",
+        headers=generate_headers(msg_id=msg_id),
+    )
+
+
+@pytest.mark.parametrize(
+    "timestamp",
+    [
+        "abc",
+        "1700000000.9",
+        "-1700000000",
+        "01700000000",
+        "1e9",
+        "\u0661\u0667" + "\u0660" * 8,
+        "9" * 13,
+    ],
+    ids=["text", "float", "negative", "leading-zero", "exponent", "arabic-digits", "huge"],
+)
+def test_raise_on_malformed_timestamp(timestamp: str) -> None:
+    _raises(
+        VerificationCheck.MALFORMED_TIMESTAMP,
+        "malformed webhook-timestamp",
+        headers=generate_headers(timestamp=timestamp),
+    )
+
+
+def test_raise_on_timestamp_outside_tolerance() -> None:
+    headers = generate_headers(timestamp=NOW - DEFAULT_TOLERANCE - 1)
+    _raises(VerificationCheck.TIMESTAMP_TOO_OLD, "timestamp too old", headers=headers)
+
+
+def test_raise_on_timestamp_in_the_future_beyond_tolerance() -> None:
+    headers = generate_headers(timestamp=NOW + DEFAULT_TOLERANCE + 1)
+    _raises(VerificationCheck.TIMESTAMP_IN_FUTURE, "timestamp in the future", headers=headers)
+
+
+@pytest.mark.parametrize("offset", [-DEFAULT_TOLERANCE, 0, DEFAULT_TOLERANCE])
+def test_timestamp_at_the_edge_of_tolerance_passes(offset: int) -> None:
+    headers = generate_headers(timestamp=NOW + offset)
+    assert verify(BODY, headers, SECRET, now=NOW) == EVENT
+
+
+def test_custom_tolerance_applies() -> None:
+    headers = generate_headers(timestamp=NOW - 11)
+    _raises(VerificationCheck.TIMESTAMP_TOO_OLD, "tolerance 10 s", headers=headers, tolerance=10)
+    assert verify(BODY, headers, SECRET, now=NOW, tolerance=11) == EVENT
+
+
+def test_tolerance_is_checked_after_the_signature() -> None:
+    headers = generate_headers(timestamp=NOW - 10_000, secret=WRONG_SECRET)
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
+
+
+def test_default_now_is_the_clock() -> None:
+    with pytest.raises(WebhookVerificationError, match="too old"):
+        verify(BODY, generate_headers(), SECRET)
+
+
+@pytest.mark.parametrize(
+    "signature",
+    ["garbage", "v1,a,b", ",abc", "v1,", "v1,not base64!", "v1,abc"],
+    ids=["no-comma", "two-commas", "no-version", "no-value", "bad-chars", "bad-padding"],
+)
+def test_raise_on_malformed_signature_header(signature: str) -> None:
+    _raises(
+        VerificationCheck.MALFORMED_SIGNATURE,
+        "malformed webhook-signature",
+        headers=generate_headers(signature=signature),
+    )
+
+
+def test_raise_on_no_v1_signature() -> None:
+    headers = generate_headers(signature="v1a,Zm9vYmFy v2,Zm9v")
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no v1 signature", headers=headers)
+
+
+def test_raise_on_no_matching_signature() -> None:
+    headers = generate_headers(secret=WRONG_SECRET)
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
+
+
+def test_raise_on_signature_for_another_id() -> None:
+    headers = generate_headers()
+    headers["webhook-id"] = "msg_other"
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
+
+
+def test_raise_on_signature_for_another_timestamp() -> None:
+    headers = generate_headers()
+    headers["webhook-timestamp"] = str(NOW + 1)
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
+
+
+def test_raise_on_tampered_body() -> None:
+    tampered = BODY.replace(b"2025-07-24", b"2025-07-25")
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", body=tampered)
+
+
+def test_raise_on_reserialised_body() -> None:
+    reserialised = json.dumps(json.loads(BODY)).encode()  # spaces after ':' and ','
+    assert reserialised != BODY
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", body=reserialised)
+
+
+def test_raise_on_signature_made_with_the_text_of_the_secret() -> None:
+    # Polar's bug: HMAC keyed with the UTF-8 of "whsec_..." instead of the decoded bytes.
+    mac = hmac.new(SECRET.encode(), f"{MSG_ID}.{NOW}.".encode() + BODY, hashlib.sha256)
+    headers = generate_headers(signature="v1," + base64.b64encode(mac.digest()).decode())
+    _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
+
+
+def test_raise_on_body_not_utf8() -> None:
+    body = b'{"id": "\xff"}'
+    err = _raises_for(body)
+    assert err.check is VerificationCheck.BODY_NOT_UTF8
+    assert "not valid UTF-8" in str(err)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"", b"{", b"[" * 100_000, b"\xef\xbb\xbf{}"],
+    ids=["empty", "truncated", "deep", "bom"],
+)
+def test_raise_on_body_not_json(body: bytes) -> None:
+    err = _raises_for(body)
+    assert err.check is VerificationCheck.BODY_NOT_JSON
+    assert "not valid JSON" in str(err)
+
+
+def test_raise_on_unknown_event_type() -> None:
+    document = json.loads(BODY) | {"type": "id.producer.created"}
+    err = _raises_for(json.dumps(document).encode())
+    assert err.check is VerificationCheck.UNKNOWN_EVENT_TYPE
+    assert "unknown event type 'id.producer.created'" in str(err)
+
+
+@pytest.mark.parametrize(
+    ("document", "where"),
+    [
+        ([], "(root)"),
+        ({"id": "e", "timestamp": "2025-07-24T00:00:00Z", "data": {}}, "(root)"),
+        ({"type": "producersync.updates_available", "id": "e", "data": {}}, "timestamp"),
+        (
+            {
+                "type": "producersync.updates_available",
+                "id": "e",
+                "timestamp": "2025-07-24T00:00:00Z",
+                "data": {"runDate": "yesterday"},
+            },
+            "data.runDate",
+        ),
+        (
+            {
+                "type": "producersync.npn.activated",
+                "id": "e",
+                "timestamp": "2025-07-24T00:00:00Z",
+                "data": {"npn": "12a", "activatedAt": "2025-07-24T00:00:00Z"},
+            },
+            "data.npn",
+        ),
+    ],
+    ids=["array", "no-type", "no-timestamp", "bad-run-date", "bad-npn"],
+)
+def test_raise_on_invalid_event_shape(document: object, where: str) -> None:
+    err = _raises_for(json.dumps(document).encode())
+    assert err.check is VerificationCheck.INVALID_EVENT
+    assert str(err).startswith("invalid event: ")
+    assert where in str(err)
+
+
+def _raises_for(body: bytes) -> WebhookVerificationError:
+    """Verify a correctly signed ``body``; return the error it must raise."""
+    with pytest.raises(WebhookVerificationError) as info:
+        verify(body, generate_headers(body=body), SECRET, now=NOW)
+    return info.value
+
+
+# --- the error itself ------------------------------------------------------------------
+
+
+def test_error_is_a_value_error_and_only_content_failures_are_authentic() -> None:
+    assert issubclass(WebhookVerificationError, ValueError)
+    forged = WebhookVerificationError(VerificationCheck.NO_MATCHING_SIGNATURE, "x")
+    unreadable = _raises_for(b"\xff")
+    assert not forged.authentic
+    assert unreadable.authentic
+
+
+def test_error_pickles_with_its_check() -> None:
+    err = _raises_for(b"{")
+    copy = pickle.loads(pickle.dumps(err))
+    assert (type(copy), copy.check, str(copy)) == (type(err), err.check, str(err))
+
+
+def test_a_malformed_secret_is_a_secret_error_not_a_verification_error() -> None:
+    with pytest.raises(WebhookSecretError) as info:
+        verify(BODY, generate_headers(), "whsec_short", now=NOW)
+    assert not isinstance(info.value, WebhookVerificationError)
+    assert "short" not in str(info.value)
+
+
+def test_body_must_be_bytes() -> None:
+    with pytest.raises(TypeError, match="body must be bytes"):
+        verify(BODY.decode(), generate_headers(), SECRET, now=NOW)  # type: ignore[arg-type]
+
+
+def test_parse_event_alone() -> None:
+    assert parse_event(BODY) == EVENT
