@@ -49,9 +49,12 @@ def _has_universe(url: str) -> bool:
     engine = open_store(url)
     try:
         with engine.connect() as conn:
-            return conn.execute(
-                sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
-            ).first() is not None
+            return (
+                conn.execute(
+                    sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
+                ).first()
+                is not None
+            )
     finally:
         engine.dispose()
 
@@ -65,8 +68,9 @@ def universe_url(backend: str, producers: int, seed: int) -> str:
     else:
         admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            exists = conn.execute(sa.text("SELECT 1 FROM pg_database WHERE datname = :n"),
-                                  {"n": name}).first()
+            exists = conn.execute(
+                sa.text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}
+            ).first()
             if not exists:
                 conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
         url = admin.url.set(database=name).render_as_string(hide_password=False)
@@ -90,8 +94,9 @@ def new_client(url: str, name: str) -> Credentials:
     engine = open_store(url)
     with write_transaction(engine) as conn:
         account = accounts.create_account(conn, f"{name}-{time.time_ns()}", sandbox=False)
-        client_id, secret = accounts.create_client(conn, account,
-                                                   "producersync.read producersync.write")
+        client_id, secret = accounts.create_client(
+            conn, account, "producersync.read producersync.write"
+        )
     engine.dispose()
     return Credentials(client_id, secret)
 
@@ -105,8 +110,20 @@ def service_process(url: str, *extra: str) -> Iterator[str]:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     process = subprocess.Popen(
-        [sys.executable, "-m", "producersync.cli.main", "service", "run", "--port", str(port),
-         "--database", url, "--log-level", "warning", *extra],
+        [
+            sys.executable,
+            "-m",
+            "producersync.cli.main",
+            "service",
+            "run",
+            "--port",
+            str(port),
+            "--database",
+            url,
+            "--log-level",
+            "warning",
+            *extra,
+        ],
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -126,5 +143,7 @@ def service_process(url: str, *extra: str) -> Iterator[str]:
 
 
 def summary(values: list[float]) -> str:
-    return (f"p50 {percentile(values, 50) * 1e3:.1f} ms, p99 {percentile(values, 99) * 1e3:.1f}"
-            f" ms, mean {statistics.fmean(values) * 1e3:.1f} ms")
+    return (
+        f"p50 {percentile(values, 50) * 1e3:.1f} ms, p99 {percentile(values, 99) * 1e3:.1f}"
+        f" ms, mean {statistics.fmean(values) * 1e3:.1f} ms"
+    )

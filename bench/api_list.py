@@ -46,13 +46,17 @@ def stamp_one_day(url: str, seed: int) -> int:
             sa.select(sa.func.count()).where(licenses.c.updated_at == RUN_DATE)
         ).scalar_one()
         if not done:
-            low, high = conn.execute(sa.select(sa.func.min(licenses.c.id),
-                                               sa.func.max(licenses.c.id))).one()
+            low, high = conn.execute(
+                sa.select(sa.func.min(licenses.c.id), sa.func.max(licenses.c.id))
+            ).one()
             rng = random.Random(seed)
             ids = rng.sample(range(low, high + 1), (high - low) // 100)
             for start in range(0, len(ids), 5000):
-                conn.execute(licenses.update().where(licenses.c.id.in_(ids[start:start + 5000]))
-                             .values(updated_at=RUN_DATE))
+                conn.execute(
+                    licenses.update()
+                    .where(licenses.c.id.in_(ids[start : start + 5000]))
+                    .values(updated_at=RUN_DATE)
+                )
             done = len(ids)
     engine.dispose()
     return int(done)
@@ -61,8 +65,13 @@ def stamp_one_day(url: str, seed: int) -> int:
 def population(url: str, seed: int) -> list[str]:
     engine = make_engine(url)
     with engine.connect() as conn:
-        npns = list(conn.execute(sa.select(entities.c.npn).where(
-            entities.c.npn.not_in(SANDBOX_NPNS)).order_by(entities.c.npn)).scalars())
+        npns = list(
+            conn.execute(
+                sa.select(entities.c.npn)
+                .where(entities.c.npn.not_in(SANDBOX_NPNS))
+                .order_by(entities.c.npn)
+            ).scalars()
+        )
     engine.dispose()
     return random.Random(seed).sample(npns, POPULATION)
 
@@ -99,9 +108,11 @@ def page_by_offset(http: httpx2.Client, query: str) -> tuple[int, list[float], f
 def report(label: str, records: int, latencies: list[float], elapsed: float) -> None:
     data_pages = latencies[:-1] or latencies  # the final page is the empty end marker
     ratio = data_pages[-1] / data_pages[0]
-    console.print(f"  {label:<34} {records:>7,} records in {len(latencies):>3} requests, "
-                  f"{records / elapsed:>8,.0f} records/s; {summary(latencies)}; "
-                  f"last/first page {ratio:.2f}")
+    console.print(
+        f"  {label:<34} {records:>7,} records in {len(latencies):>3} requests, "
+        f"{records / elapsed:>8,.0f} records/s; {summary(latencies)}; "
+        f"last/first page {ratio:.2f}"
+    )
 
 
 def run(backend: str, producers: int, seed: int) -> None:
@@ -110,18 +121,28 @@ def run(backend: str, producers: int, seed: int) -> None:
     npns = population(url, seed)
     creds = new_client(url, "bench-api-list")
     with service_process(url, "--rate-limit", "1000000") as base:
-        token = httpx2.post(f"{base}/oauth2/token", data={
-            "grant_type": "client_credentials", "client_id": creds.client_id,
-            "client_secret": creds.client_secret}).json()["access_token"]
-        with httpx2.Client(base_url=base, headers={"authorization": f"Bearer {token}"},
-                           timeout=60) as http:
+        token = httpx2.post(
+            f"{base}/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": creds.client_id,
+                "client_secret": creds.client_secret,
+            },
+        ).json()["access_token"]
+        with httpx2.Client(
+            base_url=base, headers={"authorization": f"Bearer {token}"}, timeout=60
+        ) as http:
             job = http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"]
             while http.get(f"/v1/accounts/subscriptions/status/{job}").json()["status"] not in (
-                "COMPLETED", "FAILED"):
+                "COMPLETED",
+                "FAILED",
+            ):
                 time.sleep(0.2)
             http.get(f"/v2/licenses?size={PAGE}")  # warm the connection and caches
-            console.print(f"[bold]{backend}[/bold]: {producers:,} producers, population "
-                          f"{POPULATION:,} NPNs, {changed:,} licenses changed on {RUN_DATE}")
+            console.print(
+                f"[bold]{backend}[/bold]: {producers:,} producers, population "
+                f"{POPULATION:,} NPNs, {changed:,} licenses changed on {RUN_DATE}"
+            )
             full = page_all(http, f"/v2/licenses?size={PAGE}")
             report("keyset: all licenses", *full)
             day = page_all(http, f"/v2/licenses?size={PAGE}&updatedSince={RUN_DATE}")
@@ -130,14 +151,17 @@ def run(backend: str, producers: int, seed: int) -> None:
             report("baseline, offset (v1): all licenses", *offset)
     p99 = percentile(full[1] + day[1], 99) * 1e3
     verdict = "meets" if p99 < 50 else "misses"
-    console.print(f"  => keyset p99 {p99:.1f} ms {verdict} the 50 ms target; keyset serves "
-                  f"{(full[0] / full[2]) / (offset[0] / offset[2]):.2f}x the records/s of "
-                  f"offset paging\n")
+    console.print(
+        f"  => keyset p99 {p99:.1f} ms {verdict} the 50 ms target; keyset serves "
+        f"{(full[0] / full[2]) / (offset[0] / offset[2]):.2f}x the records/s of "
+        f"offset paging\n"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--producers", type=int, default=320_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgres")
