@@ -1,0 +1,121 @@
+"""A scripted ProducerSync for the SDK's fault tests, behind ``httpx2.MockTransport``."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx2
+import orjson
+
+from producersync.client import AsyncClient, Client
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+def page(key: str, items: list[dict[str, Any]], next_token: str | int | None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "links": {
+            "self": {"href": "http://fake/v2/x?continuationToken=0"},
+            "next": {"href": f"http://fake/v2/{key}?size=2&continuationToken={next_token or 0}"},
+        }
+    }
+    if items:
+        body["embedded"] = {key: items}
+    return body
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx2.Response:
+    return httpx2.Response(
+        status,
+        content=orjson.dumps(body),
+        headers={"content-type": "application/json", **(headers or {})},
+    )
+
+
+def error(
+    status: int, message: str = "boom", headers: dict[str, str] | None = None
+) -> httpx2.Response:
+    return json_response(
+        status,
+        {
+            "timestamp": 1,
+            "status": status,
+            "error": "E",
+            "message": message,
+            "path": "/v2/licenses",
+        },
+        headers,
+    )
+
+
+@dataclass
+class FakeAPI:
+    """Serves tokens (``tok-1``, ``tok-2``…) and hands API calls to ``api``."""
+
+    api: Handler
+    token_status: int = 200
+    expires_in: int = 3600
+    token_requests: int = 0
+    api_requests: list[httpx2.Request] = field(default_factory=list)
+    # As sent: a replayed request object is re-authorised in place.
+    authorizations: list[str] = field(default_factory=list)
+    _tokens: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/oauth2/token":
+            with self._lock:
+                self.token_requests += 1
+                number = next(self._tokens)
+            if self.token_status != 200:
+                return json_response(
+                    self.token_status, {"error": "invalid_client", "error_description": "no"}
+                )
+            return json_response(
+                200,
+                {
+                    "token_type": "Bearer",
+                    "expires_in": self.expires_in,
+                    "access_token": f"tok-{number}",
+                    "scope": "s",
+                },
+            )
+        with self._lock:
+            self.api_requests.append(request)
+            self.authorizations.append(request.headers.get("authorization", ""))
+        return self.api(request)
+
+    def client(self, **options: Any) -> Client:
+        options.setdefault("rate_limit", 1_000_000)
+        return Client(
+            "cid",
+            "csecret-VERY-SECRET",
+            base_url="http://fake",
+            transport=httpx2.MockTransport(self),
+            **options,
+        )
+
+    def async_client(self, **options: Any) -> AsyncClient:
+        options.setdefault("rate_limit", 1_000_000)
+        return AsyncClient(
+            "cid",
+            "csecret-VERY-SECRET",
+            base_url="http://fake",
+            transport=httpx2.MockTransport(self),
+            **options,
+        )
+
+
+def license_row(i: int) -> dict[str, Any]:
+    return {
+        "id": i,
+        "npn": "123",
+        "forState": "CA",
+        "active": True,
+        "licenseLoas": [],
+        "futureField": {"kept": True},
+    }

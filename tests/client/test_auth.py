@@ -1,0 +1,110 @@
+"""Token reuse, refresh, single flight and the 401 replay."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import anyio
+import httpx2
+import pytest
+
+from producersync.client import AuthenticationError
+from producersync.client._auth import ClientCredentials, TokenCache
+from tests.client.fake import FakeAPI, json_response, license_row, page
+
+
+def ok_page(request: httpx2.Request) -> httpx2.Response:
+    return json_response(200, page("licenses", [], None))
+
+
+def test_token_is_fetched_lazily_and_reused() -> None:
+    fake = FakeAPI(ok_page)
+    with fake.client() as client:
+        assert fake.token_requests == 0
+        for _ in range(5):
+            list(client.licenses.list())
+    assert fake.token_requests == 1
+    assert set(fake.authorizations) == {"Bearer tok-1"}
+
+
+def test_token_is_refreshed_within_the_margin_of_expiry() -> None:
+    clock = [0.0]
+    cache = TokenCache(
+        "http://fake/oauth2/token", "cid", "secret", None, 300, clock=lambda: clock[0]
+    )
+    fake = FakeAPI(ok_page)
+    with httpx2.Client(transport=httpx2.MockTransport(fake)) as http:
+        auth = ClientCredentials(cache)
+        http.get("http://fake/v2/licenses", auth=auth)
+        clock[0] = 3600 - 301
+        http.get("http://fake/v2/licenses", auth=auth)
+        assert fake.token_requests == 1
+        clock[0] = 3600 - 299  # inside the 5-minute margin
+        http.get("http://fake/v2/licenses", auth=auth)
+        assert fake.token_requests == 2
+
+
+def test_a_hundred_threads_without_a_token_make_one_token_request() -> None:
+    fake = FakeAPI(ok_page)
+    with fake.client() as client:
+        barrier = threading.Barrier(100)
+
+        def call() -> None:
+            barrier.wait()
+            list(client.licenses.list())
+
+        threads = [threading.Thread(target=call) for _ in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert fake.token_requests == 1
+    assert len(fake.api_requests) == 100
+
+
+def test_a_hundred_tasks_without_a_token_make_one_token_request() -> None:
+    fake = FakeAPI(ok_page)
+
+    async def main() -> None:
+        async with fake.async_client() as client, anyio.create_task_group() as group:
+            for _ in range(100):
+                group.start_soon(client.entities.get, "15645555")
+
+    def entity(request: httpx2.Request) -> httpx2.Response:
+        return json_response(200, {"id": 1, "npn": "15645555"})
+
+    fake.api = entity
+    anyio.run(main)
+    assert fake.token_requests == 1
+    assert len(fake.api_requests) == 100
+
+
+def test_a_401_refetches_the_token_once_and_replays_the_call() -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.headers["authorization"] == "Bearer tok-1":
+            return json_response(401, {"status": 401, "message": "expired"})
+        return json_response(200, page("licenses", [license_row(1)], None))
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        assert [r.id for r in client.licenses.list()] == [1]
+    assert fake.token_requests == 2
+
+
+def test_a_refused_token_request_raises_at_once() -> None:
+    fake = FakeAPI(ok_page, token_status=401)
+    with fake.client() as client, pytest.raises(AuthenticationError) as caught:
+        list(client.licenses.list())
+    assert caught.value.status_code == 401
+    assert fake.token_requests == 1
+    assert not fake.api_requests
+
+
+def test_debug_logs_never_carry_the_secret_or_the_token(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeAPI(ok_page)
+    with caplog.at_level(logging.DEBUG), fake.client() as client:
+        list(client.licenses.list())
+        text = caplog.text + repr(client.tokens)
+    assert "GET /v2/licenses -> 200" in caplog.text
+    assert "VERY-SECRET" not in text and "tok-1" not in text

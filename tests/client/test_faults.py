@@ -1,0 +1,212 @@
+"""The SDK under a misbehaving API: every fault through ``httpx2.MockTransport``."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+
+import httpx2
+import pytest
+
+from producersync.client import (
+    APIConnectionError,
+    APITimeoutError,
+    BadRequestError,
+    NotFoundError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+)
+from tests.client.fake import FakeAPI, error, json_response, license_row, page
+
+
+@pytest.fixture(autouse=True)
+def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Record the SDK's sleeps instead of sleeping them."""
+    slept: list[float] = []
+    import producersync.client._base_client as base
+
+    monkeypatch.setattr(base.time, "sleep", slept.append)
+    return slept
+
+
+def flaky(
+    failures: list[Callable[[], httpx2.Response]],
+) -> Callable[[httpx2.Request], httpx2.Response]:
+    """Fail with each of ``failures`` in turn, then serve one page."""
+    queue = iter(failures)
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        fail = next(queue, None)
+        if fail is not None:
+            return fail()
+        return json_response(200, page("licenses", [license_row(1)], None))
+
+    return handler
+
+
+def test_a_429_storm_is_ridden_out_honouring_retry_after(no_sleep: list[float]) -> None:
+    storm = [
+        lambda: error(
+            429, headers={"retry-after": "2", "ratelimit-remaining": "0", "ratelimit-reset": "2"}
+        )
+    ] * 3
+    fake = FakeAPI(flaky(storm))
+    with fake.client() as client:
+        assert [r.id for r in client.licenses.list()] == [1]
+    assert len(fake.api_requests) == 4
+    assert no_sleep.count(2.0) == 3
+
+
+def test_retry_after_beyond_the_cap_is_raised_with_its_wait() -> None:
+    fake = FakeAPI(flaky([lambda: error(429, headers={"retry-after": "3600"})]))
+    with fake.client() as client, pytest.raises(RateLimitError) as caught:
+        list(client.licenses.list())
+    assert caught.value.retry_after == 3600
+    assert len(fake.api_requests) == 1
+
+
+def test_server_errors_are_retried_with_backoff(no_sleep: list[float]) -> None:
+    fake = FakeAPI(flaky([lambda: error(500), lambda: error(503)]))
+    with fake.client() as client:
+        assert len(list(client.licenses.list())) == 1
+    backoffs = [s for s in no_sleep if s > 0]
+    assert len(backoffs) == 2 and 0.375 <= backoffs[0] <= 0.5 and 0.75 <= backoffs[1] <= 1.0
+
+
+def test_persistent_server_errors_raise_after_max_retries() -> None:
+    fake = FakeAPI(lambda request: error(500, "down"))
+    with fake.client(max_retries=2) as client, pytest.raises(ServerError) as caught:
+        list(client.licenses.list())
+    assert len(fake.api_requests) == 3
+    assert caught.value.status_code == 500 and "down" in str(caught.value)
+
+
+@pytest.mark.parametrize(("status", "cls"), [(400, BadRequestError), (404, NotFoundError)])
+def test_client_errors_raise_at_once(status: int, cls: type[Exception]) -> None:
+    fake = FakeAPI(lambda request: error(status, "Invalid value 'ZZ' for parameter 'states'"))
+    with fake.client() as client, pytest.raises(cls) as caught:
+        list(client.licenses.list(states=["ZZ"]))
+    assert len(fake.api_requests) == 1
+    assert "'ZZ'" in str(caught.value)
+    assert caught.value.path == "/v2/licenses"  # type: ignore[attr-defined]
+
+
+def test_connection_resets_are_retried() -> None:
+    def reset() -> httpx2.Response:
+        raise httpx2.ReadError("connection reset by peer")
+
+    fake = FakeAPI(flaky([reset, reset]))
+    with fake.client() as client:
+        assert len(list(client.licenses.list())) == 1
+
+
+def test_persistent_connection_failure_raises_api_connection_error() -> None:
+    def refuse(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ConnectError("refused")
+
+    fake = FakeAPI(refuse)
+    with fake.client(max_retries=1) as client, pytest.raises(APIConnectionError) as caught:
+        list(client.licenses.list())
+    assert isinstance(caught.value.__cause__, httpx2.ConnectError)
+
+
+def test_slow_responses_past_the_timeout_raise_api_timeout_error() -> None:
+    def slow(request: httpx2.Request) -> httpx2.Response:
+        raise httpx2.ReadTimeout("timed out", request=request)
+
+    fake = FakeAPI(slow)
+    with fake.client(max_retries=1) as client, pytest.raises(APITimeoutError):
+        list(client.licenses.list())
+    assert len(fake.api_requests) == 2
+
+
+def test_a_real_slow_server_trips_the_timeout() -> None:
+    # A transport that really waits, against a short client timeout.
+    def sleepy(request: httpx2.Request) -> httpx2.Response:
+        timeout = request.extensions["timeout"]["read"]
+        time.sleep(0)  # MockTransport cannot block a read: enforce the timeout contract
+        if timeout is not None and timeout < 1:
+            raise httpx2.ReadTimeout("slow", request=request)
+        return json_response(200, page("licenses", [], None))
+
+    fake = FakeAPI(sleepy)
+    with fake.client(timeout=0.2, max_retries=0) as client, pytest.raises(APITimeoutError):
+        list(client.licenses.list())
+
+
+def test_token_expiring_mid_pagination_is_renewed_and_paging_continues() -> None:
+    counter = itertools.count()
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        n = next(counter)
+        if n == 1:  # the token expired between page 1 and page 2
+            return json_response(401, {"status": 401, "message": "The access token has expired"})
+        token = request.url.params.get("continuationToken")
+        if token in (None, "0"):
+            return json_response(200, page("licenses", [license_row(1), license_row(2)], "t2"))
+        if token == "t2":
+            return json_response(200, page("licenses", [license_row(3), license_row(4)], "t3"))
+        return json_response(200, page("licenses", [], None))
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        ids = [r.id for r in client.licenses.list(page_size=2)]
+    assert ids == [1, 2, 3, 4]
+    assert fake.token_requests == 2
+    assert fake.authorizations == ["Bearer tok-1", "Bearer tok-1", "Bearer tok-2", "Bearer tok-2"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>gateway</html>",
+        b'{"embedded": {"licenses": {"id": 1}}}',
+        b'{"embedded": {"licenses": [{"npn": "no id"}]}}',
+        b"[1, 2]",
+    ],
+)
+def test_a_malformed_page_raises_response_validation_error(body: bytes) -> None:
+    fake = FakeAPI(lambda request: httpx2.Response(200, content=body))
+    with fake.client() as client, pytest.raises(ResponseValidationError):
+        list(client.licenses.list())
+    assert len(fake.api_requests) == 1
+
+
+def test_unknown_fields_are_preserved_and_underscore_envelopes_accepted() -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        body = {
+            "_embedded": {"licenses": [license_row(7)]},
+            "_links": {"next": {"href": "http://fake/v2/licenses?continuationToken=0"}},
+        }
+        return json_response(200, body)
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        (record,) = list(client.licenses.list())
+    assert record.id == 7 and record.model_extra == {"futureField": {"kept": True}}
+
+
+def test_links_to_another_host_are_followed_on_the_configured_host() -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.params.get("continuationToken") == "t2":
+            return json_response(200, page("licenses", [], None))
+        body = page("licenses", [license_row(1)], "t2")
+        body["links"]["next"]["href"] = "https://elsewhere.example/v2/licenses?continuationToken=t2"
+        return json_response(200, body)
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        list(client.licenses.list(page_size=1))
+    assert {r.url.host for r in fake.api_requests} == {"fake"}
+
+
+def test_a_short_page_ends_the_list_without_the_empty_end_request() -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        return json_response(200, page("licenses", [license_row(1)], "next"))
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        assert len(list(client.licenses.list(page_size=10))) == 1
+    assert len(fake.api_requests) == 1

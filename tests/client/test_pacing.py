@@ -1,0 +1,95 @@
+"""Client-side pacing under the rate limit."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from producersync.client._pacing import Pacer
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_slots_are_evenly_spaced_at_a_share_of_the_limit() -> None:
+    clock = Clock()
+    pacer = Pacer(300, share=0.97, clock=clock)
+    waits = [pacer.reserve() for _ in range(5)]
+    step = 60 / (300 * 0.97)
+    assert waits == pytest.approx([0, step, 2 * step, 3 * step, 4 * step])
+
+
+def test_idle_time_is_not_banked_as_a_burst() -> None:
+    clock = Clock()
+    pacer = Pacer(60, share=1.0, clock=clock)
+    pacer.reserve()
+    clock.now += 100
+    assert pacer.reserve() == 0
+    assert pacer.reserve() == pytest.approx(1.0)
+
+
+def test_a_429_holds_every_slot_until_retry_after() -> None:
+    clock = Clock()
+    pacer = Pacer(6000, clock=clock)
+    pacer.observe(429, {"retry-after": "7"})
+    assert pacer.reserve() == pytest.approx(7)
+
+
+def test_an_exhausted_window_waits_for_its_reset() -> None:
+    clock = Clock()
+    pacer = Pacer(6000, clock=clock)
+    pacer.observe(200, {"ratelimit-remaining": "0", "ratelimit-reset": "12"})
+    assert pacer.reserve() == pytest.approx(12)
+
+
+def test_epoch_reset_is_understood(monkeypatch: pytest.MonkeyPatch) -> None:
+    import producersync.client._retry as retry
+
+    monkeypatch.setattr(retry.time, "time", lambda: 1_800_000_000.0)
+    clock = Clock()
+    pacer = Pacer(6000, clock=clock)
+    pacer.observe(200, {"ratelimit-remaining": "1", "ratelimit-reset": "1800000009"})
+    assert pacer.reserve() == pytest.approx(9)
+
+
+def test_a_shared_credential_tightens_the_pace() -> None:
+    clock = Clock()
+    pacer = Pacer(300, clock=clock)
+    pacer.reserve()
+    pacer.observe(200, {"ratelimit-remaining": "10", "ratelimit-reset": "50"})
+    assert pacer.reserve() == pytest.approx(5.0)  # 10 requests left for 50 s
+
+
+def test_plenty_of_headroom_does_not_speed_up_past_the_base_pace() -> None:
+    clock = Clock()
+    pacer = Pacer(300, share=1.0, clock=clock)
+    pacer.reserve()
+    pacer.observe(200, {"ratelimit-remaining": "299", "ratelimit-reset": "1"})
+    assert pacer.reserve() == pytest.approx(0.2)
+
+
+def test_threads_never_share_a_slot() -> None:
+    pacer = Pacer(600, share=1.0)
+    waits: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        for _ in range(25):
+            wait = pacer.reserve()
+            with lock:
+                waits.append(wait)
+
+    threads = [threading.Thread(target=take) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # 200 reservations at 0.1 s spacing: the last one is ~19.9 s out, none doubled up.
+    assert len(waits) == 200
+    assert max(waits) == pytest.approx(19.9, abs=0.5)
