@@ -182,12 +182,15 @@ def test_subscriptions_round_trip(service: RunningService, universe_npns: list[s
 async def in_process(service: RunningService, creds: Credentials) -> AsyncIterator[AsyncClient]:
     """The service app in this process, reached through httpx2's ASGI transport."""
     app = create_app(service.settings)
-    async with app.router.lifespan_context(app), AsyncClient(
-        creds.client_id,
-        creds.client_secret,
-        base_url="http://asgi",
-        transport=httpx2.ASGITransport(app),
-    ) as client:
+    async with (
+        app.router.lifespan_context(app),
+        AsyncClient(
+            creds.client_id,
+            creds.client_secret,
+            base_url="http://asgi",
+            transport=httpx2.ASGITransport(app),
+        ) as client,
+    ):
         yield client
 
 
