@@ -29,6 +29,7 @@ from producersync.service.store.jobs import (
 from producersync.service.store.population import (
     add_subscriptions,
     all_subscribed,
+    refresh_statistics,
     remove_subscriptions,
 )
 
@@ -37,6 +38,7 @@ __all__ = ["JobWorker", "apply_job", "process_next_job"]
 log = logging.getLogger(__name__)
 
 _NOT_AT_NIPR = "NPN not found in NIPR"
+_ANALYZE_AFTER = 1000  # subscriptions changed by one job before planner statistics refresh
 
 
 def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
@@ -88,6 +90,9 @@ def process_next_job(engine: sa.Engine) -> bool:
             items = apply_job(conn, job)
             record_items(conn, job.id, items)
             finish_job(conn, job.id, items)
+        if sum(item.result is ItemResult.SUCCESS for item in items) >= _ANALYZE_AFTER:
+            with engine.begin() as conn:
+                refresh_statistics(conn)
     except sa.exc.OperationalError:
         raise  # the store is unreachable: the job stays queued for the next attempt
     except Exception as exc:

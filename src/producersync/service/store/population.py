@@ -21,6 +21,7 @@ __all__ = [
     "is_visible",
     "page_subscriptions",
     "population_npns",
+    "refresh_statistics",
     "remove_subscriptions",
     "subscribe_one",
     "subscribed_among",
@@ -147,3 +148,9 @@ def page_subscriptions(
             .offset(page * size)
         )
     )
+
+
+def refresh_statistics(conn: sa.Connection) -> None:
+    """Tell the planner how big populations are now: with stale numbers (say 30 rows for a
+    10,000-NPN population) Postgres sorts whole populations or probes an index per NPN."""
+    conn.exec_driver_sql("ANALYZE subscriptions")
