@@ -108,3 +108,11 @@ def test_debug_logs_never_carry_the_secret_or_the_token(caplog: pytest.LogCaptur
         text = caplog.text + repr(client.tokens)
     assert "GET /v2/licenses -> 200" in caplog.text
     assert "VERY-SECRET" not in text and "tok-1" not in text
+
+
+def test_a_margin_longer_than_the_token_life_does_not_refetch_every_call() -> None:
+    fake = FakeAPI(ok_page, expires_in=120)
+    with fake.client(refresh_margin=300) as client:
+        for _ in range(3):
+            list(client.licenses.list())
+    assert fake.token_requests == 1

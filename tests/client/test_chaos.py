@@ -25,13 +25,13 @@ def chaotic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceP
         engine = open_store(url)
         load(engine, generate(150, seed=11))
         engine.dispose()
-        with service_process(url, directory, "--chaos-fault-rate", "0.25",
-                             "--chaos-latency-ms", "20") as service:
+        with service_process(
+            url, directory, "--chaos-fault-rate", "0.25", "--chaos-latency-ms", "20"
+        ) as service:
             yield service, url
 
 
-def test_lists_survive_injected_faults(chaotic: tuple[ServiceProcess, str], tmp_path: Path
-                                       ) -> None:
+def test_lists_survive_injected_faults(chaotic: tuple[ServiceProcess, str], tmp_path: Path) -> None:
     service, url = chaotic
     db = ["--database", url]
     cli_json("admin", "account", "create", "chaos-a", "--json", *db)
@@ -39,11 +39,16 @@ def test_lists_survive_injected_faults(chaotic: tuple[ServiceProcess, str], tmp_
     engine = sa.create_engine(url)
     with engine.connect() as conn:
         npns = list(conn.execute(sa.select(entities.c.npn).limit(60)).scalars())
-        expected = set(conn.execute(sa.select(licenses.c.id).where(
-            licenses.c.npn.in_(npns))).scalars())
+        expected = set(
+            conn.execute(sa.select(licenses.c.id).where(licenses.c.npn.in_(npns))).scalars()
+        )
     engine.dispose()
-    with Client(str(creds["client_id"]), str(creds["client_secret"]),
-                base_url=service.base_url, max_retries=8) as client:
+    with Client(
+        str(creds["client_id"]),
+        str(creds["client_secret"]),
+        base_url=service.base_url,
+        max_retries=8,
+    ) as client:
         job = client.subscriptions.add(npns)
         assert client.subscriptions.wait(job, poll_interval=0.1).details.activated == 60
         got = [r.id for r in client.licenses.list(page_size=9)]

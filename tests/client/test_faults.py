@@ -210,3 +210,15 @@ def test_a_short_page_ends_the_list_without_the_empty_end_request() -> None:
     with fake.client() as client:
         assert len(list(client.licenses.list(page_size=10))) == 1
     assert len(fake.api_requests) == 1
+
+
+def test_misused_filters_raise_type_error_before_any_request() -> None:
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    with fake.client() as client:
+        with pytest.raises(TypeError, match="one string"):
+            client.licenses.list(npns="15645555")  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="co_codes"):
+            client.licenses.list(co_codes=["12345"])
+        with pytest.raises(TypeError, match="per-NPN"):
+            client.entities.for_npn("15645555")
+    assert not fake.api_requests

@@ -93,3 +93,10 @@ def test_threads_never_share_a_slot() -> None:
     # 200 reservations at 0.1 s spacing: the last one is ~19.9 s out, none doubled up.
     assert len(waits) == 200
     assert max(waits) == pytest.approx(19.9, abs=0.5)
+
+
+def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
+    clock = Clock()
+    pacer = Pacer(6000, clock=clock)
+    pacer.observe(429, {"retry-after": "86400"})
+    assert pacer.reserve() == pytest.approx(3600)

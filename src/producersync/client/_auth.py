@@ -38,6 +38,7 @@ class TokenCache:
         self._clock = clock
         self._token: str | None = None
         self._expires_at = 0.0
+        self._margin = refresh_margin
         self.fetches = 0  # token requests made: for tests and metrics
         self.thread_lock = threading.Lock()
         self.task_lock = anyio.Lock()
@@ -46,7 +47,7 @@ class TokenCache:
         return f"TokenCache(client_id={self.client_id!r}, token_url={self.token_url!r})"
 
     def current(self) -> str | None:
-        if self._token is not None and self._clock() < self._expires_at - self.refresh_margin:
+        if self._token is not None and self._clock() < self._expires_at - self._margin:
             return self._token
         return None
 
@@ -74,6 +75,8 @@ class TokenCache:
         token = str(body["access_token"])
         expires_in = float(body.get("expires_in", 3600))
         self._token = token
+        # A margin as long as the token's life would refetch on every call: cap it at half.
+        self._margin = min(self.refresh_margin, expires_in / 2)
         self._expires_at = self._clock() + expires_in
         return token
 

@@ -116,8 +116,29 @@ class BaseClient:
             raise error  # a long wait is the caller's to schedule
         return wait
 
+    def _retry_delay(self, request: httpx2.Request, exc: Exception, attempt: int) -> float:
+        """How long to wait before the next attempt after ``exc``; raises when final."""
+        error = _translate(request, exc)
+        if exc is not error:
+            error.__cause__ = exc
+        delay = self._decide(error, attempt)
+        log.debug(
+            "%s %s failed (%s); retry %d in %.2f s",
+            request.method,
+            request.url.path,
+            error,
+            attempt + 1,
+            delay,
+        )
+        return delay
+
     def _result(
-        self, request: httpx2.Request, response: httpx2.Response, started: float, attempt: int
+        self,
+        request: httpx2.Request,
+        response: httpx2.Response,
+        started: float,
+        attempt: int,
+        raw: bool,
     ) -> Any:
         self.pacer.observe(response.status_code, response.headers)
         log.debug(
@@ -130,6 +151,8 @@ class BaseClient:
         )
         if not response.is_success:
             raise make_status_error(response, parse_retry_after(response.headers))
+        if raw:
+            return response.content
         if not response.content:
             return None
         try:
@@ -167,30 +190,25 @@ class SyncAPIClient(BaseClient):
         self._http.close()
 
     def request(
-        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        raw: bool = False,
     ) -> Any:
-        """Send one call through pacing, auth and the retry loop; its JSON body."""
+        """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
+        with ``raw``, for callers that validate JSON themselves)."""
         for attempt in range(self.max_retries + 1):
             time.sleep(self.pacer.reserve())
             request = self._http.build_request(method, self._url(path), params=params, json=json)
             started = time.perf_counter()
             try:
                 response = self._http.send(request, auth=self._auth)
-                return self._result(request, response, started, attempt)
+                return self._result(request, response, started, attempt, raw)
             except (httpx2.TransportError, ProducerSyncError) as exc:
-                error = _translate(request, exc)
-                if exc is not error:
-                    error.__cause__ = exc
-                delay = self._decide(error, attempt)
-                log.debug(
-                    "%s %s failed (%s); retry %d in %.2f s",
-                    method,
-                    request.url.path,
-                    error,
-                    attempt + 1,
-                    delay,
-                )
-                time.sleep(delay)
+                time.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
 
 
@@ -211,7 +229,13 @@ class AsyncAPIClient(BaseClient):
         await self._http.aclose()
 
     async def request(
-        self, method: str, path: str, *, params: Params | None = None, json: Any = None
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params | None = None,
+        json: Any = None,
+        raw: bool = False,
     ) -> Any:
         for attempt in range(self.max_retries + 1):
             await anyio.sleep(self.pacer.reserve())
@@ -219,21 +243,9 @@ class AsyncAPIClient(BaseClient):
             started = time.perf_counter()
             try:
                 response = await self._http.send(request, auth=self._auth)
-                return self._result(request, response, started, attempt)
+                return self._result(request, response, started, attempt, raw)
             except (httpx2.TransportError, ProducerSyncError) as exc:
-                error = _translate(request, exc)
-                if exc is not error:
-                    error.__cause__ = exc
-                delay = self._decide(error, attempt)
-                log.debug(
-                    "%s %s failed (%s); retry %d in %.2f s",
-                    method,
-                    request.url.path,
-                    error,
-                    attempt + 1,
-                    delay,
-                )
-                await anyio.sleep(delay)
+                await anyio.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
 
 

@@ -17,6 +17,7 @@ from producersync.client._retry import parse_reset, parse_retry_after
 __all__ = ["Pacer"]
 
 _SAFETY = 1  # at this many remaining requests, wait for the window to move
+_LONGEST_HOLD = 3600.0  # a server asking for more is not taken at its word
 
 
 class Pacer:
@@ -60,6 +61,7 @@ class Pacer:
                 # Someone else spends this credential too: spread what is left.
                 self._push_next(reset / remaining)
         if wait is not None:
+            wait = min(wait, _LONGEST_HOLD)
             with self._lock:
                 self._hold_until = max(self._hold_until, self._clock() + wait)
 

@@ -118,7 +118,9 @@ class Record(_Wire):
     created_at: dt.date | None = None
     updated_at: dt.date | None = None
     nipr_deleted: bool | None = None
-    links: dict[str, Href] | None = None
+    # Plain dicts, not models: a page holds thousands of links, and each model instance
+    # is several objects for the garbage collector to scan.
+    links: dict[str, dict[str, str]] | None = None
 
 
 class Entity(Record):

@@ -33,6 +33,10 @@ class SyncResource:
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._client.request("GET", path, params=params)
 
+    def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        body: bytes = self._client.request("GET", path, params=params, raw=True)
+        return body
+
 
 class AsyncResource:
     def __init__(self, client: AsyncAPIClient) -> None:
@@ -40,3 +44,7 @@ class AsyncResource:
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._client.request("GET", path, params=params)
+
+    async def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
+        body: bytes = await self._client.request("GET", path, params=params, raw=True)
+        return body

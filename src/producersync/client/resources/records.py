@@ -66,15 +66,19 @@ class RecordSpec(Generic[M]):
     key: str  # path segment and `embedded` key
     model: type[M]
     filters: frozenset[str]
+    per_npn: bool = True  # has /v2/entities/{npn}/<key>
 
 
 SPECS: dict[str, RecordSpec[Any]] = {
-    "entities": RecordSpec("entities", Entity, _COMMON),
+    "entities": RecordSpec("entities", Entity, _COMMON, per_npn=False),
     "licenses": RecordSpec(
         "licenses", License, _STATES | {"active", "loa_codes", "loa_categories"}
     ),
     "license_loas": RecordSpec(
-        "licenseLoas", LicenseLoa, _STATES | {"loa_codes", "loa_categories", "status"}
+        "licenseLoas",
+        LicenseLoa,
+        _STATES | {"loa_codes", "loa_categories", "status"},
+        per_npn=False,
     ),
     "appointments": RecordSpec(
         "appointments", Appointment, _STATES | {"co_codes", "status", "loa_codes", "loa_categories"}
@@ -117,8 +121,13 @@ class Filters:
         """The NPN partitions one list is fetched in (each is one ``npns=`` stream)."""
         if self.npns is None:
             return [None]
+        if isinstance(self.npns, str):
+            raise TypeError("npns takes a sequence of strings, not one string")
         npns = list(dict.fromkeys(self.npns))
         return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)] or [[]]
+
+
+PageRequest = tuple[str, dict[str, Any], Any]  # path, params, page parser
 
 
 class _RecordsMixin(Generic[M]):
@@ -128,6 +137,26 @@ class _RecordsMixin(Generic[M]):
         return partial(
             parse_page, key=key or self.spec.key, model=model or self.spec.model, size=size
         )
+
+    def _list_requests(self, filters: Filters, page_size: int) -> list[PageRequest]:
+        """One v2 page stream per NPN partition."""
+        parse = self._parser(page_size)
+        return [
+            (f"/v2/{self.spec.key}", params, parse)
+            for params in self._chunk_params(filters, page_size)
+        ]
+
+    def _by_page_request(self, filters: Filters, page: int, page_size: int) -> PageRequest:
+        params: dict[str, Any] = filters.params(self.spec)
+        params.update(page=page, size=page_size)
+        return f"/v1/{self.spec.key}", params, self._parser(None)
+
+    def _for_npn_request(self, npn: str, filters: Filters, page_size: int) -> PageRequest:
+        if not self.spec.per_npn:
+            raise TypeError(f"the API has no per-NPN {self.spec.key} list")
+        params = filters.params(self.spec, per_npn=True)
+        params["size"] = str(page_size)
+        return f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
 
     def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:
         base = Filters(**{**filters.__dict__, "npns": None}).params(self.spec)
@@ -205,11 +234,8 @@ class Records(SyncResource, _RecordsMixin[M]):
             co_codes,
             status,
         )
-        pagers = [
-            SyncPager(self._get, f"/v2/{self.spec.key}", params, self._parser(page_size))
-            for params in self._chunk_params(filters, page_size)
-        ]
-        return SyncRecordPages(pagers, concurrency)
+        requests = self._list_requests(filters, page_size)
+        return SyncRecordPages([SyncPager(self._get_raw, *r) for r in requests], concurrency)
 
     def list_by_page(
         self,
@@ -222,11 +248,8 @@ class Records(SyncResource, _RecordsMixin[M]):
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> SyncPager[M]:
         """The same records through the v1 page-numbered list, from ``page`` on."""
-        params: dict[str, Any] = Filters(npns, states, updated_since, include_deleted).params(
-            self.spec
-        )
-        params.update(page=page, size=page_size)
-        return SyncPager(self._get, f"/v1/{self.spec.key}", params, self._parser(None))
+        filters = Filters(npns, states, updated_since, include_deleted)
+        return SyncPager(self._get_raw, *self._by_page_request(filters, page, page_size))
 
     def for_npn(
         self,
@@ -239,13 +262,8 @@ class Records(SyncResource, _RecordsMixin[M]):
     ) -> SyncPager[M]:
         """One NPN's records. The API subscribes the NPN if it is not yet: never poll
         NPNs one by one (the developer policy forbids it); list with ``npns=``."""
-        params = Filters(None, states, updated_since, include_deleted).params(
-            self.spec, per_npn=True
-        )
-        params["size"] = str(page_size)
-        return SyncPager(
-            self._get, f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
-        )
+        filters = Filters(None, states, updated_since, include_deleted)
+        return SyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
 
     def get(self, record_id: int) -> M:
         return self.spec.model.model_validate(self._get(f"/v1/{self.spec.key}/{record_id}"))
@@ -262,7 +280,7 @@ class LicenseLoas(Records[LicenseLoa]):
         self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
     ) -> SyncPager[LicenseLoa]:
         return SyncPager(
-            self._get,
+            self._get_raw,
             f"/v2/licenses/{license_id}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
@@ -274,7 +292,7 @@ class RegulatoryActions(Records[RegulatoryAction]):
         self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
     ) -> SyncPager[RegulatoryActionValue]:
         return SyncPager(
-            self._get,
+            self._get_raw,
             f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
@@ -298,6 +316,11 @@ class AsyncRecordPages(Generic[M]):
         self._pagers, self._concurrency = pagers, max(1, concurrency)
 
     async def pages(self) -> AsyncIterator[Page[M]]:
+        if self._concurrency == 1 or len(self._pagers) == 1:
+            for pager in self._pagers:
+                async for page in pager.pages():
+                    yield page
+            return
         for start in range(0, len(self._pagers), self._concurrency):
             window = self._pagers[start : start + self._concurrency]
             results: list[list[Page[M]]] = [[] for _ in window]
@@ -346,11 +369,8 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
             co_codes,
             status,
         )
-        pagers = [
-            AsyncPager(self._get, f"/v2/{self.spec.key}", params, self._parser(page_size))
-            for params in self._chunk_params(filters, page_size)
-        ]
-        return AsyncRecordPages(pagers, concurrency)
+        requests = self._list_requests(filters, page_size)
+        return AsyncRecordPages([AsyncPager(self._get_raw, *r) for r in requests], concurrency)
 
     def list_by_page(
         self,
@@ -362,11 +382,8 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncPager[M]:
-        params: dict[str, Any] = Filters(npns, states, updated_since, include_deleted).params(
-            self.spec
-        )
-        params.update(page=page, size=page_size)
-        return AsyncPager(self._get, f"/v1/{self.spec.key}", params, self._parser(None))
+        filters = Filters(npns, states, updated_since, include_deleted)
+        return AsyncPager(self._get_raw, *self._by_page_request(filters, page, page_size))
 
     def for_npn(
         self,
@@ -377,13 +394,8 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
     ) -> AsyncPager[M]:
-        params = Filters(None, states, updated_since, include_deleted).params(
-            self.spec, per_npn=True
-        )
-        params["size"] = str(page_size)
-        return AsyncPager(
-            self._get, f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
-        )
+        filters = Filters(None, states, updated_since, include_deleted)
+        return AsyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
 
     async def get(self, record_id: int) -> M:
         return self.spec.model.model_validate(await self._get(f"/v1/{self.spec.key}/{record_id}"))
@@ -399,7 +411,7 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
         self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
     ) -> AsyncPager[LicenseLoa]:
         return AsyncPager(
-            self._get,
+            self._get_raw,
             f"/v2/licenses/{license_id}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
@@ -411,7 +423,7 @@ class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
         self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
     ) -> AsyncPager[RegulatoryActionValue]:
         return AsyncPager(
-            self._get,
+            self._get_raw,
             f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),

@@ -38,7 +38,7 @@ _details = partial(parse_page, key="details", model=JobDetail, size=None)
 class Subscriptions(SyncResource):
     def list(self) -> SyncPager[Subscription]:
         """Every subscribed NPN (v1 pages)."""
-        return SyncPager(self._get, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+        return SyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
     def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
         return JobAccepted.model_validate(self._client.request(method, _PATH, json=_npns(npns)))
@@ -61,7 +61,7 @@ class Subscriptions(SyncResource):
     def job_details(self, job: JobAccepted | JobStatus | str) -> SyncPager[JobDetail]:
         """One row per NPN and action of a job."""
         return SyncPager(
-            self._get,
+            self._get_raw,
             f"{_PATH}/status/{_job_id(job)}/details",
             {"page": 0, "size": _PAGE},
             _details,
@@ -89,7 +89,7 @@ class Subscriptions(SyncResource):
 
 class AsyncSubscriptions(AsyncResource):
     def list(self) -> AsyncPager[Subscription]:
-        return AsyncPager(self._get, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+        return AsyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
     async def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
         return JobAccepted.model_validate(
@@ -110,7 +110,7 @@ class AsyncSubscriptions(AsyncResource):
 
     def job_details(self, job: JobAccepted | JobStatus | str) -> AsyncPager[JobDetail]:
         return AsyncPager(
-            self._get,
+            self._get_raw,
             f"{_PATH}/status/{_job_id(job)}/details",
             {"page": 0, "size": _PAGE},
             _details,
