@@ -8,7 +8,9 @@ until there is none. ``embedded`` / ``links`` are also read as ``_embedded`` / `
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
@@ -66,11 +68,27 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
     return TypeAdapter(envelope)
 
 
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Build a page's thousands of objects without the cyclic collector running dozens of
+    times over them (and over the whole heap): measured, it was 60 % of the SDK's CPU on
+    1000-record pages. The validator holds the GIL throughout, so no other thread's
+    collections are delayed; a collector the application disabled stays disabled."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[M]:
     """One page of either style. ``size`` (v2 only) lets a short page end the list
     without the extra request for the empty end marker."""
     try:
-        envelope = _envelope(key, model).validate_json(body)
+        with _collector_paused():
+            envelope = _envelope(key, model).validate_json(body)
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []

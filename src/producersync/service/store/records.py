@@ -155,8 +155,9 @@ def children_of(
     query = sa.select(table).where(parent.in_(parent_ids)).order_by(parent, table.c.id)
     if not include_deleted:
         query = query.where(table.c.nipr_deleted.is_(False))
-    for row in conn.execute(query):
-        grouped[row._mapping[parent]].append(row)
+    index = list(table.c).index(parent)
+    for row in conn.execute(query).all():  # fetchall: one driver call, not one per row
+        grouped[row[index]].append(row)
     return grouped
 
 
