@@ -4,10 +4,12 @@ other names, regulatory actions (and their values), as sync/async twins."""
 from __future__ import annotations
 
 import datetime as dt
+from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from itertools import islice
 from typing import Any, Generic, TypeVar
 
 import anyio
@@ -175,6 +177,10 @@ class _RecordsMixin(Generic[M]):
 # --- sync ---------------------------------------------------------------------------
 
 
+def _all_pages(pager: SyncPager[M]) -> list[Page[M]]:
+    return list(pager.pages())
+
+
 class SyncRecordPages(Generic[M]):
     """A list of records over one or many NPN partitions; iterate records, or pages()."""
 
@@ -186,13 +192,20 @@ class SyncRecordPages(Generic[M]):
             for pager in self._pagers:
                 yield from pager.pages()
             return
-        # Windows of partitions fetched in parallel threads (the client's pacer is shared
-        # and thread-safe), yielded in order.
+        # Partitions fetched in parallel threads (the client's pacer is shared and
+        # thread-safe), yielded in order; a sliding window of 2x concurrency keeps every
+        # thread busy while bounding what is held in memory.
+        pagers = iter(self._pagers)
         with ThreadPoolExecutor(self._concurrency) as pool:
-            for start in range(0, len(self._pagers), self._concurrency):
-                window = self._pagers[start : start + self._concurrency]
-                for future in [pool.submit(lambda p: list(p.pages()), p) for p in window]:
-                    yield from future.result()
+            pending = deque(
+                pool.submit(_all_pages, p) for p in islice(pagers, 2 * self._concurrency)
+            )
+            while pending:
+                pages = pending.popleft().result()
+                following = next(pagers, None)
+                if following is not None:
+                    pending.append(pool.submit(_all_pages, following))
+                yield from pages
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
