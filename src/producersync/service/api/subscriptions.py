@@ -130,49 +130,40 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {
 }
 
 
-@router.post(
-    _BASE,
-    summary="Replace the list of active NPNs subscribed to the account",
-    status_code=202,
-    response_model=JobAccepted,
-    responses=_ACCEPTED,
-    openapi_extra=_NPN_LIST_BODY,
-    operation_id="replaceActiveNpns",
+def _add_submission(method: str, operation: Operation, summary: str, operation_id: str) -> None:
+    async def submit(
+        request: Request, principal: Principal = Depends(writer_principal)
+    ) -> JSONResponse:
+        return await _submit(request, principal, operation)
+
+    router.add_api_route(
+        _BASE,
+        submit,
+        methods=[method],
+        summary=summary,
+        status_code=202,
+        response_model=JobAccepted,
+        responses=_ACCEPTED,
+        openapi_extra=_NPN_LIST_BODY,
+        operation_id=operation_id,
+    )
+
+
+_add_submission(
+    "POST",
+    Operation.REPLACE,
+    "Replace the list of active NPNs subscribed to the account",
+    "replaceActiveNpns",
 )
-async def replace_subscriptions(
-    request: Request, principal: Principal = Depends(writer_principal)
-) -> JSONResponse:
-    return await _submit(request, principal, Operation.REPLACE)
-
-
-@router.put(
-    _BASE,
-    summary="Append to the list of active NPNs subscribed to the account",
-    status_code=202,
-    response_model=JobAccepted,
-    responses=_ACCEPTED,
-    openapi_extra=_NPN_LIST_BODY,
-    operation_id="appendActiveNpns",
+_add_submission(
+    "PUT",
+    Operation.APPEND,
+    "Append to the list of active NPNs subscribed to the account",
+    "appendActiveNpns",
 )
-async def append_subscriptions(
-    request: Request, principal: Principal = Depends(writer_principal)
-) -> JSONResponse:
-    return await _submit(request, principal, Operation.APPEND)
-
-
-@router.delete(
-    _BASE,
-    summary="Remove active NPNs subscribed to the account",
-    status_code=202,
-    response_model=JobAccepted,
-    responses=_ACCEPTED,
-    openapi_extra=_NPN_LIST_BODY,
-    operation_id="deleteActiveNpns",
+_add_submission(
+    "DELETE", Operation.REMOVE, "Remove active NPNs subscribed to the account", "deleteActiveNpns"
 )
-async def remove_subscriptions(
-    request: Request, principal: Principal = Depends(writer_principal)
-) -> JSONResponse:
-    return await _submit(request, principal, Operation.REMOVE)
 
 
 @router.get(
