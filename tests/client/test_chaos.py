@@ -25,8 +25,15 @@ def chaotic(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServiceP
         engine = open_store(url)
         load(engine, generate(150, seed=11))
         engine.dispose()
+        # A fixed seed: the faults fall on the same requests every run.
         with service_process(
-            url, directory, "--chaos-fault-rate", "0.25", "--chaos-latency-ms", "20"
+            url,
+            directory,
+            "--chaos-fault-rate",
+            "0.25",
+            "--chaos-latency-ms",
+            "20",
+            env={"PRODUCERSYNC_CHAOS_SEED": "7"},
         ) as service:
             yield service, url
 

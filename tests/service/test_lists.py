@@ -104,6 +104,9 @@ def test_licenses_nest_their_loas_and_renewal_periods(
         licenses, _ = follow(http, "/v2/licenses?size=1000")
     loas = {row["id"]: row for row in store_rows(service, "licenseLoas", npns)}
     nested = [loa for lic in licenses for loa in lic["licenseLoas"]]
+    for lic in licenses:  # nested in id order, on every backend
+        ids = [loa["id"] for loa in lic["licenseLoas"]]
+        assert ids == sorted(ids)
     assert {loa["id"] for loa in nested} == set(loas)
     sample = nested[0]
     assert set(sample["loaMapping"]) == {"categories"}

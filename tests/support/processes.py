@@ -55,7 +55,9 @@ class ServiceProcess:
 
 
 @contextmanager
-def service_process(database_url: str, log_dir: Path, *extra: str) -> Iterator[ServiceProcess]:
+def service_process(
+    database_url: str, log_dir: Path, *extra: str, env: dict[str, str] | None = None
+) -> Iterator[ServiceProcess]:
     port = free_port()
     log = log_dir / f"service-{port}.log"
     with log.open("wb") as out:
@@ -63,6 +65,7 @@ def service_process(database_url: str, log_dir: Path, *extra: str) -> Iterator[S
             [*_CLI, "service", "run", "--port", str(port), "--database", database_url, *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

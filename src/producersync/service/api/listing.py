@@ -1,4 +1,5 @@
-"""Building list and record responses: one place for paging, hydration and links."""
+"""Building list and record responses: one place for paging and links (the records'
+JSON comes built by the store)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from fastapi import Depends
 from starlette.requests import Request
@@ -14,8 +16,7 @@ from starlette.requests import Request
 from producersync.model import is_npn
 from producersync.service.api.cursor import START, CursorCodec
 from producersync.service.api.hal import href
-from producersync.service.api.resources import BY_KEY, Resource
-from producersync.service.api.serialize import Serializer, Wire
+from producersync.service.api.resources import Resource
 from producersync.service.auth.bearer import current_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.context import ServiceContext, get_context
@@ -27,12 +28,11 @@ from producersync.service.store.records import (
     RecordFilter,
     Row,
     Scope,
-    children_of,
     count_records,
-    get_record,
     list_after,
     list_offset,
-    resident_licenses,
+    record_document,
+    record_npn,
 )
 
 __all__ = ["Call", "request_call"]
@@ -58,10 +58,6 @@ class Call:
         return (self.ctx.settings.public_url or str(self.request.base_url)).rstrip("/")
 
     @cached_property
-    def serializer(self) -> Serializer:
-        return Serializer(self.base)
-
-    @cached_property
     def cursors(self) -> CursorCodec:
         return self.ctx.cursors
 
@@ -85,52 +81,13 @@ class Call:
 
     # -- records ------------------------------------------------------------------
 
-    def hydrate(
-        self,
-        conn: sa.Connection,
-        resource: Resource,
-        rows: list[Row],
-        include_deleted: bool = True,
-    ) -> list[Wire]:
-        s = self.serializer
-        wires = s.records(resource, rows)
-        ids = [row.id for row in rows]
-        if resource.key == "licenses":
-            loas = children_of(
-                conn,
-                BY_KEY["licenseLoas"].table,
-                "license_id",
-                ids,
-                include_deleted=include_deleted,
-            )
-            for wire in wires:
-                wire["licenseLoas"] = s.records(BY_KEY["licenseLoas"], loas.get(wire["id"], []))
-        elif resource.key == "regulatoryActions":
-            values = children_of(
-                conn,
-                BY_KEY["regulatoryActionValues"].table,
-                "regulatory_action_id",
-                ids,
-                include_deleted=include_deleted,
-            )
-            for wire in wires:
-                wire["regulatoryActionValues"] = s.records(
-                    BY_KEY["regulatoryActionValues"], values.get(wire["id"], [])
-                )
-        elif resource.key == "entities":
-            resident = resident_licenses(conn, [row.npn for row in rows])
-            for wire in wires:
-                s.entity_links(wire, resident.get(wire["npn"]))
-        return wires
-
     def v2_page(
         self, resource: Resource, scope: Scope, f: RecordFilter, token: str | None, size: int
     ) -> dict[str, Any]:
         path = self.request.url.path
         after = self.position(token)
         with self.ctx.engine.connect() as conn:
-            rows = list_after(conn, resource.table, scope, f, after, size)
-            wires = self.hydrate(conn, resource, rows, f.include_deleted)
+            rows = list_after(conn, resource.table, scope, f, after, size, self.base)
         this = href(self.request, self.base, continuationToken=token or START)
         if not rows:
             # The end of the list: no `embedded`, and next at continuationToken=0.
@@ -143,7 +100,7 @@ class Call:
         last = rows[-1]
         token_next = self.cursors.encode(self.principal.account_id, path, last.npn, last.id)
         return {
-            "embedded": {resource.key: wires},
+            "embedded": {resource.key: _documents(rows)},
             "links": {
                 "self": this,
                 "next": href(self.request, self.base, continuationToken=token_next),
@@ -155,9 +112,10 @@ class Call:
     ) -> dict[str, Any]:
         with self.ctx.engine.connect() as conn:
             total = count_records(conn, resource.table, scope, f)
-            rows = list_offset(conn, resource.table, scope, f, page, size) if total else []
-            wires = self.hydrate(conn, resource, rows, f.include_deleted)
-        return self.paged(resource.key, wires, page, size, total)
+            rows = (
+                list_offset(conn, resource.table, scope, f, page, size, self.base) if total else []
+            )
+        return self.paged(resource.key, _documents(rows), page, size, total)
 
     def paged(self, key: str, items: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
         """The v1 page envelope: embedded (when not empty), links, page."""
@@ -180,20 +138,28 @@ class Call:
             body["embedded"] = {key: items}
         return body
 
-    def visible_row(self, conn: sa.Connection, resource: Resource, record_id: int) -> Row:
-        """One row by id, or 404 if it does not exist or is outside the population."""
-        row = get_record(conn, resource.table, record_id)
-        if row is None or not is_visible(conn, self.population, row.npn):
+    def visible_npn(self, conn: sa.Connection, resource: Resource, record_id: int) -> str:
+        """The NPN of a record, or 404 if it does not exist or is outside the population."""
+        npn = record_npn(conn, resource.table, record_id)
+        if npn is None or not is_visible(conn, self.population, npn):
             raise ApiError(404, f"No {resource.singular} with id {record_id}")
-        return row
+        return npn
 
-    def visible_record(self, resource: Resource, record_id: int) -> Wire:
+    def visible_record(self, resource: Resource, record_id: int) -> orjson.Fragment:
         with self.ctx.engine.connect() as conn:
-            return self.hydrate(conn, resource, [self.visible_row(conn, resource, record_id)])[0]
+            self.visible_npn(conn, resource, record_id)
+            doc = record_document(conn, resource.table, record_id, self.base)
+        assert doc is not None  # it was there a moment ago and records are never deleted
+        return orjson.Fragment(doc)
 
     def position(self, token: str | None) -> tuple[str, int] | None:
         """Where a continuation token says to resume; a 400 for a token not of this list."""
         return self.cursors.decode(self.principal.account_id, self.request.url.path, token)
+
+
+def _documents(rows: list[Row]) -> list[orjson.Fragment]:
+    """The records' JSON, built by the database, embedded as is."""
+    return [orjson.Fragment(row.document) for row in rows]
 
 
 def request_call(request: Request, principal: Principal = Depends(current_principal)) -> Call:

@@ -4,6 +4,7 @@
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
@@ -101,10 +102,10 @@ _ENTITIES = BY_KEY["entities"]
 def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
     call.auto_subscribe(npn)
     with call.ctx.engine.connect() as conn:
-        rows = list_after(conn, _ENTITIES.table, npn, RecordFilter(), None, 1)
-        if not rows:
-            raise ApiError(404, f"No entity with NPN {npn}")
-        return HalResponse(call.hydrate(conn, _ENTITIES, rows)[0])
+        rows = list_after(conn, _ENTITIES.table, npn, RecordFilter(), None, 1, call.base)
+    if not rows:
+        raise ApiError(404, f"No entity with NPN {npn}")
+    return HalResponse(orjson.Fragment(rows[0].document))
 
 
 def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:
@@ -116,9 +117,9 @@ def _add_children(parent: Resource, child: Resource, parent_column: str, param: 
         call: Call = Depends(request_call),
     ) -> HalResponse:
         with call.ctx.engine.connect() as conn:
-            owner = call.visible_row(conn, parent, parent_id)  # 404 unless visible
+            npn = call.visible_npn(conn, parent, parent_id)  # 404 unless visible
         f = RecordFilter(parent=(parent_column, parent_id))
-        return HalResponse(call.v2_page(child, owner.npn, f, params.continuationToken, params.size))
+        return HalResponse(call.v2_page(child, npn, f, params.continuationToken, params.size))
 
     router.add_api_route(
         f"/v2/{parent.key}/{{{param}}}/{child.key}",

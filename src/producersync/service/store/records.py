@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.service.store.documents import document
 from producersync.service.store.population import Population, population_npns
 from producersync.service.store.tables import license_loas, licenses
 
@@ -17,12 +17,11 @@ __all__ = [
     "RecordFilter",
     "Row",
     "Scope",
-    "children_of",
     "count_records",
-    "get_record",
     "list_after",
     "list_offset",
-    "resident_licenses",
+    "record_document",
+    "record_npn",
 ]
 
 Row = sa.Row[Any]
@@ -88,14 +87,14 @@ def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]
 
 
 def _scoped(
-    table: sa.Table, scope: Scope, f: RecordFilter
-) -> tuple[sa.Select[tuple[object, ...]], sa.ColumnElement[str]]:
+    table: sa.Table, scope: Scope, f: RecordFilter, *columns: sa.ColumnElement[Any]
+) -> tuple[sa.Select[Any], sa.ColumnElement[str]]:
     """The filtered records of the scope, and the NPN column to order pages by.
 
     Over a population, pages are ordered by the population's own NPN column: the planner
     then walks the subscriptions in order and seeks each NPN's records by (npn, id), so
     no page sorts anything, however large the population."""
-    query = sa.select(table)
+    query = sa.select(*columns)
     npn: sa.ColumnElement[str]
     if isinstance(scope, str):
         query, npn = query.where(table.c.npn == scope), table.c.npn
@@ -105,6 +104,14 @@ def _scoped(
     return query.where(*_conditions(table, f)), npn
 
 
+def _page_columns(table: sa.Table, f: RecordFilter, base: str) -> list[sa.ColumnElement[Any]]:
+    return [
+        table.c.npn,
+        table.c.id,
+        document(table, base, include_deleted=f.include_deleted).label("document"),
+    ]
+
+
 def list_after(
     conn: sa.Connection,
     table: sa.Table,
@@ -112,9 +119,12 @@ def list_after(
     f: RecordFilter,
     after: tuple[str, int] | None,
     size: int,
+    base: str,
 ) -> list[Row]:
-    """One keyset page in (npn, id) order: every page is an index seek, however deep."""
-    query, npn = _scoped(table, scope, f)
+    """One keyset page in (npn, id) order: every page is an index seek, however deep.
+    Rows are (npn, id, document), the document being the record's JSON as served, links
+    rooted at ``base``."""
+    query, npn = _scoped(table, scope, f, *_page_columns(table, f, base))
     if after is not None:
         after_npn, after_id = after
         query = query.where(npn >= after_npn, sa.or_(npn > after_npn, table.c.id > after_id))
@@ -123,55 +133,28 @@ def list_after(
 
 
 def list_offset(
-    conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter, page: int, size: int
+    conn: sa.Connection,
+    table: sa.Table,
+    scope: Scope,
+    f: RecordFilter,
+    page: int,
+    size: int,
+    base: str,
 ) -> list[Row]:
-    query, npn = _scoped(table, scope, f)
+    query, npn = _scoped(table, scope, f, *_page_columns(table, f, base))
     query = query.order_by(npn, table.c.id).limit(size).offset(page * size)
     return list(conn.execute(query).all())
 
 
 def count_records(conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter) -> int:
-    inner = _scoped(table, scope, f)[0].with_only_columns(table.c.id).subquery()
+    inner = _scoped(table, scope, f, table.c.id)[0].subquery()
     return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
 
 
-def get_record(conn: sa.Connection, table: sa.Table, record_id: int) -> Row | None:
-    return conn.execute(sa.select(table).where(table.c.id == record_id)).first()
+def record_npn(conn: sa.Connection, table: sa.Table, record_id: int) -> str | None:
+    """The NPN a record belongs to; None when there is no such record."""
+    return conn.execute(sa.select(table.c.npn).where(table.c.id == record_id)).scalar()
 
 
-def children_of(
-    conn: sa.Connection,
-    table: sa.Table,
-    parent_column: str,
-    parent_ids: Sequence[int],
-    *,
-    include_deleted: bool = True,
-) -> dict[int, list[Row]]:
-    """Child rows (LOAs of licenses, values of regulatory actions) grouped by parent id."""
-    grouped: dict[int, list[Row]] = defaultdict(list)
-    if not parent_ids:
-        return grouped
-    parent = table.c[parent_column]
-    query = sa.select(table).where(parent.in_(parent_ids)).order_by(parent, table.c.id)
-    if not include_deleted:
-        query = query.where(table.c.nipr_deleted.is_(False))
-    index = list(table.c).index(parent)
-    for row in conn.execute(query).all():  # fetchall: one driver call, not one per row
-        grouped[row[index]].append(row)
-    return grouped
-
-
-def resident_licenses(conn: sa.Connection, npns: Sequence[str]) -> dict[str, int]:
-    """npn -> id of its live resident license, for the entities' ``residentLicense`` link."""
-    if not npns:
-        return {}
-    rows = conn.execute(
-        sa.select(licenses.c.npn, sa.func.min(licenses.c.id))
-        .where(
-            licenses.c.npn.in_(npns),
-            licenses.c.residency_status == "R",
-            licenses.c.nipr_deleted.is_(False),
-        )
-        .group_by(licenses.c.npn)
-    )
-    return {npn: int(license_id) for npn, license_id in rows}
+def record_document(conn: sa.Connection, table: sa.Table, record_id: int, base: str) -> str | None:
+    return conn.execute(sa.select(document(table, base)).where(table.c.id == record_id)).scalar()
