@@ -98,6 +98,7 @@ def quickstart(
     creds = _ensure_credentials(engine, credentials)
     engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
+    # soft_wrap: the command lines must stay copy-pasteable in narrow terminals.
     console.print(
         f"\n[bold]ProducerSync[/bold] at {base} (store: {settings.database_url})\n"
         f"sandbox client_id: [bold]{creds['client_id']}[/bold] — its secret is in "
@@ -108,6 +109,7 @@ def quickstart(
         f"\"import json;print(json.load(open('{credentials}'))['client_secret'])\") \\\n"
         "      | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')\n"
         f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/v2/entities/15645555\n'
-        f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n"
+        f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n",
+        soft_wrap=True,
     )
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
