@@ -14,7 +14,7 @@ from producersync.service.auth.tokens import TokenCodec
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.keys import load_or_create_key
-from tests.support.service import RunningService
+from tests.support.service import Credentials, RunningService
 
 
 def _token(service: RunningService, **kwargs: object) -> httpx2.Response:
@@ -31,15 +31,20 @@ def _assert_standard_error(response: httpx2.Response, status: int, path: str) ->
     return dict(body)
 
 
+def _form(creds: Credentials, secret: str | None = None, **extra: str) -> dict[str, str]:
+    return {
+        "grant_type": "client_credentials",
+        "client_id": creds.client_id,
+        "client_secret": secret or creds.client_secret,
+        **extra,
+    }
+
+
 def test_token_from_form_credentials(service: RunningService) -> None:
     creds = service.account()
     response = _token(
         service,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-        },
+        data=_form(creds),
     )
     assert response.status_code == 200
     body = response.json()
@@ -142,19 +147,11 @@ def test_rotated_secret_replaces_the_old_one(service: RunningService) -> None:
         new_secret = accounts.rotate_client_secret(conn, creds.client_id)
     old = _token(
         service,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-        },
+        data=_form(creds),
     )
     new = _token(
         service,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": creds.client_id,
-            "client_secret": new_secret,
-        },
+        data=_form(creds, secret=new_secret),
     )
     assert old.status_code == 401
     assert new.status_code == 200
@@ -172,11 +169,7 @@ def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None
             time.sleep(0.5)
     refused = _token(
         service,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-        },
+        data=_form(creds),
     )
     assert refused.status_code == 401
 
@@ -193,11 +186,6 @@ def test_narrower_scope_can_be_requested(service: RunningService) -> None:
     creds = service.account()
     response = _token(
         service,
-        data={
-            "grant_type": "client_credentials",
-            "client_id": creds.client_id,
-            "client_secret": creds.client_secret,
-            "scope": "producersync.read",
-        },
+        data=_form(creds, scope="producersync.read"),
     )
     assert response.json()["scope"] == "producersync.read"
