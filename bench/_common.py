@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -20,7 +21,7 @@ from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
 from producersync.service.store import accounts
-from producersync.service.store.engine import write_transaction
+from producersync.service.store.engine import make_engine, write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 
@@ -29,6 +30,7 @@ __all__ = [
     "Credentials",
     "console",
     "percentile",
+    "sample_population",
     "service_process",
     "universe_url",
 ]
@@ -57,6 +59,21 @@ def _has_universe(url: str) -> bool:
             )
     finally:
         engine.dispose()
+
+
+def sample_population(url: str, size: int, seed: int) -> list[str]:
+    """``size`` NPNs of the store's universe (sandbox ones excluded), the same every run."""
+    engine = make_engine(url)
+    with engine.connect() as conn:
+        npns = list(
+            conn.execute(
+                sa.select(entities.c.npn)
+                .where(entities.c.npn.not_in(SANDBOX_NPNS))
+                .order_by(entities.c.npn)
+            ).scalars()
+        )
+    engine.dispose()
+    return random.Random(seed).sample(npns, size)
 
 
 def universe_url(backend: str, producers: int, seed: int) -> str:

@@ -25,13 +25,13 @@ from bench._common import (
     console,
     new_client,
     percentile,
+    sample_population,
     service_process,
     summary,
     universe_url,
 )
-from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.store.engine import make_engine
-from producersync.service.store.tables import entities, licenses
+from producersync.service.store.tables import licenses
 
 RUN_DATE = dt.date(2025, 7, 24)
 POPULATION = 10_000
@@ -63,20 +63,6 @@ def stamp_one_day(url: str, seed: int) -> int:
         conn.exec_driver_sql("ANALYZE licenses")  # fresh statistics, as after a daily run
     engine.dispose()
     return int(done)
-
-
-def population(url: str, seed: int) -> list[str]:
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        npns = list(
-            conn.execute(
-                sa.select(entities.c.npn)
-                .where(entities.c.npn.not_in(SANDBOX_NPNS))
-                .order_by(entities.c.npn)
-            ).scalars()
-        )
-    engine.dispose()
-    return random.Random(seed).sample(npns, POPULATION)
 
 
 def page_all(http: httpx2.Client, url: str) -> tuple[int, list[float], float]:
@@ -121,7 +107,7 @@ def report(label: str, records: int, latencies: list[float], elapsed: float) -> 
 def run(backend: str, producers: int, seed: int) -> None:
     url = universe_url(backend, producers, seed)
     changed = stamp_one_day(url, seed)
-    npns = population(url, seed)
+    npns = sample_population(url, POPULATION, seed)
     creds = new_client(url, "bench-api-list")
     with service_process(url, "--rate-limit", "1000000") as base:
         token = httpx2.post(

@@ -18,19 +18,20 @@ against a real service process on loopback:
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from collections import Counter
 
 import httpx2
 import requests
-import sqlalchemy as sa
 
-from bench._common import console, new_client, service_process, universe_url
+from bench._common import (
+    console,
+    new_client,
+    sample_population,
+    service_process,
+    universe_url,
+)
 from producersync.client import Client
-from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.store.engine import make_engine
-from producersync.service.store.tables import entities
 
 POPULATION = 10_000
 
@@ -141,16 +142,8 @@ def main() -> None:
     parser.add_argument("--paced-seconds", type=float, default=90)
     args = parser.parse_args()
     url = universe_url("sqlite", args.producers, args.seed)
-    engine = make_engine(url)
-    with engine.connect() as conn:
-        all_npns = list(
-            conn.execute(
-                sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS))
-            ).scalars()
-        )
-    engine.dispose()
-    npns = random.Random(args.seed).sample(all_npns, POPULATION)
-    console.print(f"[bold]client_fetch[/bold]: {POPULATION:,} NPNs of {len(all_npns):,}")
+    npns = sample_population(url, POPULATION, args.seed)
+    console.print(f"[bold]client_fetch[/bold]: {POPULATION:,} NPNs of {args.producers:,}")
     compare(url, npns, 0, 1.5)
     compare(url, npns, 100, 5.0)
     paced(url, npns, args.paced_seconds)

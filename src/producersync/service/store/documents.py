@@ -81,11 +81,6 @@ class _JsonValue(FunctionElement[Any]):
     name = "json_value"
 
 
-@compiles(_JsonValue, "postgresql")
-def _pg_value(element: _JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
-    return compiler.process(element.clauses, **kw)
-
-
 @compiles(_JsonValue, "sqlite")
 def _sqlite_value(element: _JsonValue, compiler: SQLCompiler, **kw: Any) -> str:
     # SQLite would embed a text as a JSON string; json() marks it as JSON.
@@ -97,8 +92,10 @@ class _JsonBool(FunctionElement[Any]):
     name = "json_bool"
 
 
+@compiles(_JsonValue, "postgresql")
 @compiles(_JsonBool, "postgresql")
-def _pg_bool(element: _JsonBool, compiler: SQLCompiler, **kw: Any) -> str:
+def _pg_as_is(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    # Postgres embeds json values and booleans as JSON already.
     return compiler.process(element.clauses, **kw)
 
 
