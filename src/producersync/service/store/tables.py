@@ -22,11 +22,17 @@ __all__ = [
     "license_loas",
     "licenses",
     "metadata",
+    "nipr_runs",
     "other_names",
     "regulatory_action_values",
     "regulatory_actions",
     "service_keys",
     "subscriptions",
+    "webhook_attempts",
+    "webhook_deliveries",
+    "webhook_endpoints",
+    "webhook_messages",
+    "webhook_secrets",
 ]
 
 metadata = sa.MetaData(
@@ -266,4 +272,122 @@ service_keys = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
     sa.Column("created_at", _Tz, nullable=False),
+)
+
+# --- webhooks: endpoints, the outbox of messages and deliveries, attempts -------------
+
+_Id = sa.BigInteger().with_variant(sa.Integer, "sqlite")
+
+webhook_endpoints = sa.Table(
+    "webhook_endpoints",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),  # ep_<time-ordered hex>
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("description", sa.String(500), nullable=False, server_default=""),
+    # NULL: every event type; else a list of types and groups ("producersync").
+    sa.Column("event_types", sa.JSON),
+    sa.Column("enabled", sa.Boolean, nullable=False),
+    sa.Column("disabled_reason", sa.String(200)),
+    sa.Column("rate_limit_per_second", sa.Integer),
+    # Start of the current run of failed attempts (NULL after any success).
+    sa.Column("failing_since", _Tz),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("updated_at", _Tz, nullable=False),
+)
+sa.Index(None, webhook_endpoints.c.account_id)
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column(
+        "endpoint_id",
+        sa.String(40),
+        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_at", _Tz, nullable=False),
+    # NULL for the current secret; a rotated-out secret signs beside it until then.
+    sa.Column("expires_at", _Tz),
+)
+sa.Index(None, webhook_secrets.c.endpoint_id)
+
+webhook_messages = sa.Table(
+    "webhook_messages",
+    metadata,
+    sa.Column("id", sa.String(40), primary_key=True),  # the event id: webhook-id
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("event_type", sa.String(100), nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body sent
+    sa.Column("created_at", _Tz, nullable=False),
+)
+sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column("message_id", sa.String(40), sa.ForeignKey("webhook_messages.id"), nullable=False),
+    sa.Column(
+        "endpoint_id",
+        sa.String(40),
+        sa.ForeignKey("webhook_endpoints.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("state", sa.String(16), nullable=False),  # pending | succeeded | failed
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    # The next attempt is a manual one (replay, recover): it is not retried.
+    sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Due time while pending; a claimed row is pushed a lease ahead, so a sender that dies
+    # mid-attempt leaves it due again.
+    sa.Column("next_attempt_at", _Tz),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("updated_at", _Tz, nullable=False),
+    sa.UniqueConstraint("message_id", "endpoint_id"),
+)
+sa.Index(
+    "ix_webhook_deliveries_due",
+    webhook_deliveries.c.next_attempt_at,
+    postgresql_where=webhook_deliveries.c.state == "pending",
+    sqlite_where=webhook_deliveries.c.state == "pending",
+)
+sa.Index(None, webhook_deliveries.c.endpoint_id, webhook_deliveries.c.id)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", _Id, primary_key=True, autoincrement=True),
+    sa.Column(
+        "delivery_id",
+        _Id,
+        sa.ForeignKey("webhook_deliveries.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    sa.Column("message_id", sa.String(40), nullable=False),
+    sa.Column("endpoint_id", sa.String(40), nullable=False),
+    sa.Column("attempt_number", sa.Integer, nullable=False),
+    sa.Column("trigger", sa.String(16), nullable=False),  # scheduled | manual
+    sa.Column("attempted_at", _Tz, nullable=False),
+    sa.Column("succeeded", sa.Boolean, nullable=False),
+    sa.Column("status_code", sa.Integer, nullable=False),  # 0: no HTTP response
+    sa.Column("duration_ms", sa.Integer, nullable=False),
+    sa.Column("response", sa.String(2048)),  # the first bytes of the response body
+    sa.Column("error", sa.String(500)),
+    sa.Column("next_attempt_at", _Tz),
+)
+sa.Index(None, webhook_attempts.c.endpoint_id, webhook_attempts.c.id)
+sa.Index(None, webhook_attempts.c.message_id)
+sa.Index(None, webhook_attempts.c.delivery_id)
+
+# --- the daily NIPR cycle ---------------------------------------------------------------
+
+nipr_runs = sa.Table(
+    "nipr_runs",
+    metadata,
+    sa.Column("run_date", sa.Date, primary_key=True),
+    sa.Column("source", sa.String(200), nullable=False),  # "synthetic" or the feed file
+    sa.Column("changes", sa.JSON, nullable=False),  # records changed per table
+    sa.Column("completed_at", _Tz, nullable=False),
 )

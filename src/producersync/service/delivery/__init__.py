@@ -1,0 +1,2 @@
+"""Webhook delivery: publishing events to the outbox, and the dispatcher that signs and
+sends them with retries."""

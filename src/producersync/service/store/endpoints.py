@@ -1,0 +1,283 @@
+"""Webhook endpoints of an account and their signing secrets."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets as random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from producersync.service.store.tables import webhook_endpoints, webhook_secrets
+from producersync.webhooks import generate_secret
+
+__all__ = [
+    "Endpoint",
+    "EndpointChanges",
+    "active_secrets",
+    "create_endpoint",
+    "current_secret",
+    "delete_endpoint",
+    "disable_endpoint",
+    "enable_endpoint",
+    "get_endpoint",
+    "list_endpoints",
+    "new_id",
+    "note_failure",
+    "note_success",
+    "rotate_secret",
+    "update_endpoint",
+]
+
+
+def new_id(prefix: str) -> str:
+    """``<prefix>_`` then 12 hex digits of milliseconds and 12 random: sortable by time."""
+    return f"{prefix}_{int(time.time() * 1000):012x}{random.token_hex(6)}"
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    id: str
+    account_id: int
+    url: str
+    description: str
+    event_types: list[str] | None
+    enabled: bool
+    disabled_reason: str | None
+    rate_limit_per_second: int | None
+    failing_since: dt.datetime | None
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointChanges:
+    """What an update changes; ``None`` leaves a field as it is."""
+
+    url: str | None = None
+    description: str | None = None
+    event_types: list[str] | None = None
+    all_event_types: bool = False  # set the filter back to every type
+    rate_limit_per_second: int | None = None
+    no_rate_limit: bool = False
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    # SQLite hands timestamps back naive; they are stored in UTC.
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
+    m = row._mapping
+    return Endpoint(
+        id=m["id"],
+        account_id=m["account_id"],
+        url=m["url"],
+        description=m["description"],
+        event_types=m["event_types"],
+        enabled=m["enabled"],
+        disabled_reason=m["disabled_reason"],
+        rate_limit_per_second=m["rate_limit_per_second"],
+        failing_since=_utc(m["failing_since"]),
+        created_at=_utc(m["created_at"]) or _now(),
+        updated_at=_utc(m["updated_at"]) or _now(),
+    )
+
+
+def create_endpoint(
+    conn: sa.Connection,
+    account_id: int,
+    url: str,
+    *,
+    description: str = "",
+    event_types: Sequence[str] | None = None,
+    rate_limit_per_second: int | None = None,
+    secret: str | None = None,
+) -> tuple[Endpoint, str]:
+    """A new enabled endpoint and its first secret (returned once, to show the owner)."""
+    now = _now()
+    endpoint_id = new_id("ep")
+    conn.execute(
+        webhook_endpoints.insert().values(
+            id=endpoint_id,
+            account_id=account_id,
+            url=url,
+            description=description,
+            event_types=list(event_types) if event_types is not None else None,
+            enabled=True,
+            rate_limit_per_second=rate_limit_per_second,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+    secret = secret or generate_secret()
+    conn.execute(webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now))
+    endpoint = get_endpoint(conn, account_id, endpoint_id)
+    assert endpoint is not None
+    return endpoint, secret
+
+
+def get_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> Endpoint | None:
+    """The endpoint, if it exists and (when ``account_id`` is given) belongs to the account."""
+    query = sa.select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+    if account_id is not None:
+        query = query.where(webhook_endpoints.c.account_id == account_id)
+    row = conn.execute(query).first()
+    return _endpoint(row) if row else None
+
+
+def list_endpoints(conn: sa.Connection, account_id: int | None = None) -> list[Endpoint]:
+    query = sa.select(webhook_endpoints).order_by(webhook_endpoints.c.id)
+    if account_id is not None:
+        query = query.where(webhook_endpoints.c.account_id == account_id)
+    return [_endpoint(row) for row in conn.execute(query)]
+
+
+def update_endpoint(
+    conn: sa.Connection, account_id: int | None, endpoint_id: str, changes: EndpointChanges
+) -> Endpoint | None:
+    values: dict[str, object] = {"updated_at": _now()}
+    if changes.url is not None:
+        values["url"] = changes.url
+    if changes.description is not None:
+        values["description"] = changes.description
+    if changes.all_event_types:
+        values["event_types"] = sa.null()
+    elif changes.event_types is not None:
+        values["event_types"] = list(changes.event_types)
+    if changes.no_rate_limit:
+        values["rate_limit_per_second"] = None
+    elif changes.rate_limit_per_second is not None:
+        values["rate_limit_per_second"] = changes.rate_limit_per_second
+    return _set(conn, account_id, endpoint_id, values)
+
+
+def _set(
+    conn: sa.Connection, account_id: int | None, endpoint_id: str, values: dict[str, object]
+) -> Endpoint | None:
+    query = webhook_endpoints.update().where(webhook_endpoints.c.id == endpoint_id)
+    if account_id is not None:
+        query = query.where(webhook_endpoints.c.account_id == account_id)
+    if conn.execute(query.values(**values)).rowcount == 0:
+        return None
+    return get_endpoint(conn, account_id, endpoint_id)
+
+
+def enable_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> Endpoint | None:
+    return _set(
+        conn,
+        account_id,
+        endpoint_id,
+        {"enabled": True, "disabled_reason": None, "failing_since": None, "updated_at": _now()},
+    )
+
+
+def disable_endpoint(
+    conn: sa.Connection, account_id: int | None, endpoint_id: str, reason: str
+) -> Endpoint | None:
+    return _set(
+        conn,
+        account_id,
+        endpoint_id,
+        {"enabled": False, "disabled_reason": reason[:200], "updated_at": _now()},
+    )
+
+
+def delete_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> bool:
+    query = webhook_endpoints.delete().where(webhook_endpoints.c.id == endpoint_id)
+    if account_id is not None:
+        query = query.where(webhook_endpoints.c.account_id == account_id)
+    return conn.execute(query).rowcount > 0
+
+
+def rotate_secret(
+    conn: sa.Connection, endpoint_id: str, grace: dt.timedelta, secret: str | None = None
+) -> str:
+    """A new current secret; the old one keeps signing beside it for ``grace``."""
+    now = _now()
+    conn.execute(
+        webhook_secrets.update()
+        .where(webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None))
+        .values(expires_at=now + grace)
+    )
+    # Rotated-out secrets past their grace sign nothing more: drop them.
+    conn.execute(
+        webhook_secrets.delete().where(
+            webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at <= now
+        )
+    )
+    secret = secret or generate_secret()
+    conn.execute(webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now))
+    return secret
+
+
+def current_secret(conn: sa.Connection, endpoint_id: str) -> str | None:
+    return conn.execute(
+        sa.select(webhook_secrets.c.secret).where(
+            webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None)
+        )
+    ).scalar()
+
+
+def active_secrets(conn: sa.Connection, endpoint_ids: Sequence[str]) -> dict[str, list[str]]:
+    """Every secret that signs now, per endpoint: the current one first, then those in grace."""
+    now = _now()
+    rows = conn.execute(
+        sa.select(webhook_secrets.c.endpoint_id, webhook_secrets.c.secret)
+        .where(
+            webhook_secrets.c.endpoint_id.in_(list(endpoint_ids)),
+            sa.or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > now),
+        )
+        .order_by(webhook_secrets.c.endpoint_id, webhook_secrets.c.id.desc())
+    )
+    found: dict[str, list[str]] = {}
+    for endpoint_id, secret in rows:
+        found.setdefault(endpoint_id, []).append(secret)
+    return found
+
+
+def note_success(conn: sa.Connection, endpoint_ids: Sequence[str]) -> None:
+    if endpoint_ids:
+        conn.execute(
+            webhook_endpoints.update()
+            .where(
+                webhook_endpoints.c.id.in_(list(endpoint_ids)),
+                webhook_endpoints.c.failing_since.is_not(None),
+            )
+            .values(failing_since=None)
+        )
+
+
+def note_failure(
+    conn: sa.Connection, endpoint_ids: Sequence[str], now: dt.datetime, disable_after: dt.timedelta
+) -> list[str]:
+    """Start the failure clock of endpoints that were healthy; disable those failing for
+    longer than ``disable_after``. Returns the ids disabled."""
+    if not endpoint_ids:
+        return []
+    ids = list(endpoint_ids)
+    conn.execute(
+        webhook_endpoints.update()
+        .where(webhook_endpoints.c.id.in_(ids), webhook_endpoints.c.failing_since.is_(None))
+        .values(failing_since=now)
+    )
+    stale = list(
+        conn.execute(
+            sa.select(webhook_endpoints.c.id).where(
+                webhook_endpoints.c.id.in_(ids),
+                webhook_endpoints.c.enabled.is_(True),
+                webhook_endpoints.c.failing_since <= now - disable_after,
+            )
+        ).scalars()
+    )
+    for endpoint_id in stale:
+        disable_endpoint(conn, None, endpoint_id, "failing for too long")
+    return stale

@@ -1,0 +1,431 @@
+"""The webhook outbox: messages, one delivery per (message, endpoint), and every attempt.
+
+``publish`` runs inside the transaction of the change that caused the event, so an event
+exists exactly when its change does. Senders ``claim`` due deliveries (pushing them a lease
+ahead: a sender that dies mid-attempt leaves them due again) and ``record`` the outcomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from producersync.service.store.tables import (
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_messages,
+)
+
+__all__ = [
+    "Attempt",
+    "Claimed",
+    "Delivery",
+    "Message",
+    "Outcome",
+    "claim_due",
+    "count_pending",
+    "event_matches",
+    "get_message",
+    "list_attempts",
+    "list_deliveries",
+    "list_messages",
+    "next_due",
+    "publish",
+    "record",
+    "recover",
+    "replay",
+]
+
+PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    account_id: int
+    event_type: str
+    payload: bytes
+    created_at: dt.datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A delivery handed to a sender: what it needs to make one attempt."""
+
+    delivery_id: int
+    message_id: str
+    endpoint_id: str
+    url: str
+    payload: bytes
+    attempts: int  # made before this one
+    manual: bool
+    rate_limit_per_second: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """One attempt's result and what follows it."""
+
+    claimed: Claimed
+    attempted_at: dt.datetime
+    succeeded: bool
+    status_code: int
+    duration_ms: int
+    response: str | None
+    error: str | None
+    next_attempt_at: dt.datetime | None  # None: no more automatic attempts
+    disable_endpoint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    id: int
+    delivery_id: int
+    message_id: str
+    endpoint_id: str
+    attempt_number: int
+    trigger: str
+    attempted_at: dt.datetime
+    succeeded: bool
+    status_code: int
+    duration_ms: int
+    response: str | None
+    error: str | None
+    next_attempt_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    id: int
+    message_id: str
+    endpoint_id: str
+    state: str
+    attempts: int
+    next_attempt_at: dt.datetime | None
+    updated_at: dt.datetime
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+def event_matches(filter_types: Sequence[str] | None, event_type: str) -> bool:
+    """An endpoint's filter: ``None`` takes every type; a group name takes its types."""
+    if filter_types is None:
+        return True
+    return any(event_type == f or event_type.startswith(f + ".") for f in filter_types)
+
+
+def publish(
+    conn: sa.Connection,
+    messages: Sequence[Message],
+    *,
+    endpoint_id: str | None = None,
+    now: dt.datetime | None = None,
+) -> int:
+    """Write the messages and a due delivery to each enabled endpoint of their account whose
+    filter takes them (or only to ``endpoint_id``, whatever its filter). Returns the number
+    of deliveries written. Call inside the transaction of the change being announced."""
+    if not messages:
+        return 0
+    now = now or dt.datetime.now(dt.UTC)
+    conn.execute(
+        webhook_messages.insert(),
+        [
+            {
+                "id": m.id,
+                "account_id": m.account_id,
+                "event_type": m.event_type,
+                "payload": m.payload.decode(),
+                "created_at": now,
+            }
+            for m in messages
+        ],
+    )
+    accounts = {m.account_id for m in messages}
+    query = sa.select(
+        webhook_endpoints.c.id, webhook_endpoints.c.account_id, webhook_endpoints.c.event_types
+    ).where(webhook_endpoints.c.account_id.in_(accounts))
+    if endpoint_id is None:
+        query = query.where(webhook_endpoints.c.enabled.is_(True))
+    else:
+        query = query.where(webhook_endpoints.c.id == endpoint_id)
+    endpoints: dict[int, list[tuple[str, list[str] | None]]] = {}
+    for ep_id, account_id, types in conn.execute(query):
+        endpoints.setdefault(account_id, []).append((ep_id, types))
+    rows = [
+        {
+            "message_id": m.id,
+            "endpoint_id": ep_id,
+            "state": PENDING,
+            "attempts": 0,
+            "manual": False,
+            "next_attempt_at": now,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for m in messages
+        for ep_id, types in endpoints.get(m.account_id, ())
+        if endpoint_id is not None or event_matches(types, m.event_type)
+    ]
+    if rows:
+        conn.execute(webhook_deliveries.insert(), rows)
+    return len(rows)
+
+
+def claim_due(
+    conn: sa.Connection, now: dt.datetime, limit: int, lease: dt.timedelta
+) -> list[Claimed]:
+    """Take up to ``limit`` due deliveries to enabled endpoints, oldest due first, and push
+    them ``lease`` ahead. Concurrent claimers never take the same row (Postgres skips
+    locked rows; SQLite writers are serialised by the caller's immediate transaction)."""
+    d, e, m = webhook_deliveries, webhook_endpoints, webhook_messages
+    due = (
+        sa.select(d.c.id)
+        .join(e, e.c.id == d.c.endpoint_id)
+        .where(d.c.state == PENDING, d.c.next_attempt_at <= now, e.c.enabled.is_(True))
+        .order_by(d.c.next_attempt_at, d.c.id)
+        .limit(limit)
+    )
+    if conn.dialect.name == "postgresql":
+        due = due.with_for_update(of=d, skip_locked=True)
+    ids = list(conn.execute(due).scalars())
+    if not ids:
+        return []
+    conn.execute(d.update().where(d.c.id.in_(ids)).values(next_attempt_at=now + lease))
+    rows = conn.execute(
+        sa.select(
+            d.c.id,
+            d.c.message_id,
+            d.c.endpoint_id,
+            e.c.url,
+            m.c.payload,
+            d.c.attempts,
+            d.c.manual,
+            e.c.rate_limit_per_second,
+        )
+        .join(e, e.c.id == d.c.endpoint_id)
+        .join(m, m.c.id == d.c.message_id)
+        .where(d.c.id.in_(ids))
+        .order_by(d.c.next_attempt_at, d.c.id)
+    )
+    return [
+        Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows
+    ]
+
+
+def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
+    """Store the attempts and move each delivery on: done, due again later, or failed."""
+    if not outcomes:
+        return
+    conn.execute(
+        webhook_attempts.insert(),
+        [
+            {
+                "delivery_id": o.claimed.delivery_id,
+                "message_id": o.claimed.message_id,
+                "endpoint_id": o.claimed.endpoint_id,
+                "attempt_number": o.claimed.attempts + 1,
+                "trigger": "manual" if o.claimed.manual else "scheduled",
+                "attempted_at": o.attempted_at,
+                "succeeded": o.succeeded,
+                "status_code": o.status_code,
+                "duration_ms": o.duration_ms,
+                "response": o.response,
+                "error": o.error,
+                "next_attempt_at": o.next_attempt_at,
+            }
+            for o in outcomes
+        ],
+    )
+    d = webhook_deliveries
+    conn.execute(
+        d.update()
+        .where(d.c.id == sa.bindparam("b_id"))
+        .values(
+            state=sa.bindparam("b_state"),
+            attempts=d.c.attempts + 1,
+            manual=False,
+            next_attempt_at=sa.bindparam("b_next", type_=d.c.next_attempt_at.type),
+            updated_at=sa.bindparam("b_at", type_=d.c.updated_at.type),
+        ),
+        [
+            {
+                "b_id": o.claimed.delivery_id,
+                "b_state": SUCCEEDED
+                if o.succeeded
+                else (PENDING if o.next_attempt_at is not None else FAILED),
+                "b_next": o.next_attempt_at,
+                "b_at": o.attempted_at,
+            }
+            for o in outcomes
+        ],
+    )
+
+
+def next_due(conn: sa.Connection) -> dt.datetime | None:
+    """When the earliest pending delivery falls due (it may be in the past)."""
+    d = webhook_deliveries
+    return _utc(
+        conn.execute(sa.select(sa.func.min(d.c.next_attempt_at)).where(d.c.state == PENDING)).scalar()
+    )
+
+
+def count_pending(conn: sa.Connection) -> int:
+    d = webhook_deliveries
+    return int(
+        conn.execute(sa.select(sa.func.count()).select_from(d).where(d.c.state == PENDING)).scalar()
+        or 0
+    )
+
+
+def get_message(conn: sa.Connection, account_id: int | None, message_id: str) -> Message | None:
+    m = webhook_messages
+    query = sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at).where(
+        m.c.id == message_id
+    )
+    if account_id is not None:
+        query = query.where(m.c.account_id == account_id)
+    row = conn.execute(query).first()
+    if row is None:
+        return None
+    return Message(row[0], row[1], row[2], row[3].encode(), _utc(row[4]))
+
+
+def list_messages(
+    conn: sa.Connection,
+    account_id: int,
+    *,
+    limit: int,
+    before: str | None = None,
+    event_type: str | None = None,
+) -> list[Message]:
+    """The account's messages, newest first (ids sort by time)."""
+    m = webhook_messages
+    query = (
+        sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at)
+        .where(m.c.account_id == account_id)
+        .order_by(m.c.created_at.desc(), m.c.id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(m.c.id < before)
+    if event_type is not None:
+        query = query.where(m.c.event_type == event_type)
+    return [Message(r[0], r[1], r[2], r[3].encode(), _utc(r[4])) for r in conn.execute(query)]
+
+
+def list_deliveries(
+    conn: sa.Connection, *, message_id: str | None = None, endpoint_id: str | None = None
+) -> list[Delivery]:
+    d = webhook_deliveries
+    query = sa.select(
+        d.c.id, d.c.message_id, d.c.endpoint_id, d.c.state, d.c.attempts, d.c.next_attempt_at, d.c.updated_at
+    ).order_by(d.c.id)
+    if message_id is not None:
+        query = query.where(d.c.message_id == message_id)
+    if endpoint_id is not None:
+        query = query.where(d.c.endpoint_id == endpoint_id)
+    return [
+        Delivery(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), _utc(r[6]) or r[6]) for r in conn.execute(query)
+    ]
+
+
+def list_attempts(
+    conn: sa.Connection,
+    *,
+    endpoint_id: str | None = None,
+    message_id: str | None = None,
+    limit: int = 100,
+    before: int | None = None,
+) -> list[Attempt]:
+    """Attempts, newest first, by endpoint and/or message."""
+    a = webhook_attempts
+    query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
+    if endpoint_id is not None:
+        query = query.where(a.c.endpoint_id == endpoint_id)
+    if message_id is not None:
+        query = query.where(a.c.message_id == message_id)
+    if before is not None:
+        query = query.where(a.c.id < before)
+    return [
+        Attempt(
+            id=r.id,
+            delivery_id=r.delivery_id,
+            message_id=r.message_id,
+            endpoint_id=r.endpoint_id,
+            attempt_number=r.attempt_number,
+            trigger=r.trigger,
+            attempted_at=_utc(r.attempted_at) or r.attempted_at,
+            succeeded=r.succeeded,
+            status_code=r.status_code,
+            duration_ms=r.duration_ms,
+            response=r.response,
+            error=r.error,
+            next_attempt_at=_utc(r.next_attempt_at),
+        )
+        for r in conn.execute(query)
+    ]
+
+
+def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:
+    """Make one manual attempt of the message to the endpoint, due now (a delivery is
+    created if the endpoint never had one). Returns the delivery id."""
+    d = webhook_deliveries
+    updated = conn.execute(
+        d.update()
+        .where(d.c.message_id == message_id, d.c.endpoint_id == endpoint_id)
+        .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
+        .returning(d.c.id)
+    ).scalar()
+    if updated is not None:
+        return int(updated)
+    return int(
+        conn.execute(
+            d.insert()
+            .values(
+                message_id=message_id,
+                endpoint_id=endpoint_id,
+                state=PENDING,
+                attempts=0,
+                manual=True,
+                next_attempt_at=now,
+                created_at=now,
+                updated_at=now,
+            )
+            .returning(d.c.id)
+        ).scalar_one()
+    )
+
+
+def recover(
+    conn: sa.Connection,
+    endpoint_id: str,
+    since: dt.datetime,
+    now: dt.datetime,
+    limit: int,
+) -> int:
+    """Queue one manual attempt of every delivery to the endpoint that failed for good and
+    was created since ``since`` (at most ``limit``). Returns how many."""
+    d = webhook_deliveries
+    ids = list(
+        conn.execute(
+            sa.select(d.c.id)
+            .where(d.c.endpoint_id == endpoint_id, d.c.state == FAILED, d.c.created_at >= since)
+            .order_by(d.c.id)
+            .limit(limit)
+        ).scalars()
+    )
+    if ids:
+        conn.execute(
+            d.update()
+            .where(d.c.id.in_(ids))
+            .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
+        )
+    return len(ids)
