@@ -1,13 +1,17 @@
 """Shared data shapes: records, webhook events, NPNs, states. Imports nothing else of ours."""
 
 from producersync.model.events import (
+    ENDPOINT_TEST,
     EVENT_ADAPTER,
     EVENT_GROUP,
     EVENT_ID_PREFIX,
     EVENT_TYPES,
+    KNOWN_TYPES,
     NPN_ACTIVATED,
     NPN_DEACTIVATED,
     UPDATES_AVAILABLE,
+    EndpointTest,
+    EndpointTestData,
     Event,
     EventType,
     NpnActivated,
@@ -48,10 +52,12 @@ from producersync.model.records import (
 from producersync.model.states import STATE_CODES, STATE_NAMES
 
 __all__ = [
+    "ENDPOINT_TEST",
     "EVENT_ADAPTER",
     "EVENT_GROUP",
     "EVENT_ID_PREFIX",
     "EVENT_TYPES",
+    "KNOWN_TYPES",
     "NPN",
     "NPN_ACTIVATED",
     "NPN_DEACTIVATED",
@@ -65,6 +71,8 @@ __all__ = [
     "AppointmentStatus",
     "ContactInfo",
     "ContactInfoType",
+    "EndpointTest",
+    "EndpointTestData",
     "Entity",
     "EntityType",
     "Event",

@@ -28,13 +28,17 @@ from pydantic.alias_generators import to_camel
 from producersync.model.npn import NPN
 
 __all__ = [
+    "ENDPOINT_TEST",
     "EVENT_ADAPTER",
     "EVENT_GROUP",
     "EVENT_ID_PREFIX",
     "EVENT_TYPES",
+    "KNOWN_TYPES",
     "NPN_ACTIVATED",
     "NPN_DEACTIVATED",
     "UPDATES_AVAILABLE",
+    "EndpointTest",
+    "EndpointTestData",
     "Event",
     "EventType",
     "NpnActivated",
@@ -54,7 +58,11 @@ EVENT_GROUP: Final = "producersync"
 UPDATES_AVAILABLE: Final = "producersync.updates_available"
 NPN_ACTIVATED: Final = "producersync.npn.activated"
 NPN_DEACTIVATED: Final = "producersync.npn.deactivated"
+ENDPOINT_TEST: Final = "webhook.test"
 EVENT_TYPES: Final[frozenset[str]] = frozenset({UPDATES_AVAILABLE, NPN_ACTIVATED, NPN_DEACTIVATED})
+"""The types an endpoint can subscribe to."""
+KNOWN_TYPES: Final[frozenset[str]] = EVENT_TYPES | {ENDPOINT_TEST}
+"""Every type a delivery can carry: the subscribable ones and the endpoint test."""
 
 EventType = Literal[
     "producersync.updates_available",
@@ -200,7 +208,32 @@ class NpnDeactivated(_Envelope):
         )
 
 
-Event = Annotated[UpdatesAvailable | NpnActivated | NpnDeactivated, Field(discriminator="type")]
+class EndpointTestData(_Wire):
+    endpoint_id: str
+    message: str
+
+
+class EndpointTest(_Envelope):
+    """``webhook.test``: sent to an endpoint when it is saved, to prove it is reachable.
+    Not subscribable (every endpoint gets it once); receivers acknowledge and ignore it."""
+
+    type: Literal["webhook.test"] = "webhook.test"
+    data: EndpointTestData
+
+    @classmethod
+    def create(cls, endpoint_id: str, *, event_id: str | None = None) -> Self:
+        return cls(
+            id=event_id or new_event_id(),
+            timestamp=utc_now(),
+            data=EndpointTestData(
+                endpoint_id=endpoint_id, message="ProducerSync test event: the endpoint is saved"
+            ),
+        )
+
+
+Event = Annotated[
+    UpdatesAvailable | NpnActivated | NpnDeactivated | EndpointTest, Field(discriminator="type")
+]
 """Any ProducerSync event, told apart by ``type``."""
 
 EVENT_ADAPTER: Final[TypeAdapter[Event]] = TypeAdapter(Event)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import anyio.to_thread
@@ -49,6 +50,8 @@ class ServiceContext:
     api_limiter: RateLimiter
     token_limiter: RateLimiter
     revocations: Revocations
+    # Tells the dispatcher that deliveries were just queued (a no-op without one).
+    published: Callable[[], None] = lambda: None
 
 
 def get_context(conn: HTTPConnection) -> ServiceContext:

@@ -56,3 +56,47 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="Chaos: seed of the fault draws, for reproducible runs; default: random.",
     )
+    delivery_enabled: bool = Field(
+        default=True,
+        description="Run the webhook dispatcher in this process (DBOS workflows that sign, "
+        "send and retry deliveries). Off: this process only serves the API.",
+    )
+    dbos_system_database_url: str | None = Field(
+        default=None,
+        description="DBOS system database; default: beside a SQLite store "
+        "(<store>.dbos.sqlite), or the store's own Postgres database.",
+    )
+    allow_private_endpoints: bool = Field(
+        default=False,
+        description="Accept webhook endpoint URLs over plain http and on private, loopback "
+        "or link-local addresses (local development and tests only).",
+    )
+    webhook_retry_schedule: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        description="Seconds before each retry after the immediate first attempt "
+        "(default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).",
+    )
+    webhook_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    webhook_retry_after_cap_seconds: float = Field(
+        default=3600, gt=0, description="Longest Retry-After (on 429/503) honoured."
+    )
+    webhook_timeout_seconds: float = Field(
+        default=5, gt=0, description="An attempt that has no response within this fails."
+    )
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86400,
+        gt=0,
+        description="An endpoint whose attempts have all failed for this long is disabled.",
+    )
+    webhook_secret_grace_seconds: float = Field(
+        default=86400,
+        ge=0,
+        description="After a rotation the old secret keeps signing beside the new this long.",
+    )
+    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    webhook_concurrency: int = Field(
+        default=100, ge=1, description="Most attempts in flight in one process."
+    )
+    webhook_poll_seconds: float = Field(
+        default=1.0, gt=0, description="How often the dispatcher looks for due deliveries."
+    )

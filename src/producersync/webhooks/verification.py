@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from pydantic import ValidationError
 
-from producersync.model.events import EVENT_ADAPTER, EVENT_TYPES, Event
+from producersync.model.events import EVENT_ADAPTER, KNOWN_TYPES, Event
 from producersync.webhooks._exceptions import VerificationCheck, WebhookVerificationError
 from producersync.webhooks._hmac import MSG_ID_RE, TIMESTAMP_RE, digest
 from producersync.webhooks.secret import SecretsLike, parse_secrets
@@ -178,7 +178,7 @@ def parse_event(body: bytes) -> Event:
         raise _fail(_Check.BODY_NOT_JSON, "body is not valid JSON") from None
     if isinstance(document, dict):
         kind = document.get("type")
-        if isinstance(kind, str) and kind not in EVENT_TYPES:
+        if isinstance(kind, str) and kind not in KNOWN_TYPES:
             raise _fail(_Check.UNKNOWN_EVENT_TYPE, f"unknown event type {kind[:100]!r}")
     try:
         return EVENT_ADAPTER.validate_python(document)

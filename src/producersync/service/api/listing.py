@@ -14,12 +14,14 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from producersync.model import is_npn
+from producersync.model.events import NpnActivated
 from producersync.service.api.cursor import START, CursorCodec
 from producersync.service.api.hal import href
 from producersync.service.api.resources import Resource
 from producersync.service.auth.bearer import current_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.context import ServiceContext, get_context
+from producersync.service.delivery.publish import publish_events
 from producersync.service.errors import ApiError
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import known_npns
@@ -77,7 +79,11 @@ class Call:
             if not known_npns(conn, [npn]):
                 raise ApiError(404, f"No producer with NPN {npn} is known to NIPR")
         with write_transaction(self.ctx.engine) as conn:
-            subscribe_one(conn, self.population, npn)
+            if not subscribe_one(conn, self.population, npn):
+                return
+            published = publish_events(conn, self.population.account_id, [NpnActivated.create(npn)])
+        if published:
+            self.ctx.published()
 
     # -- records ------------------------------------------------------------------
 

@@ -18,13 +18,20 @@ from __future__ import annotations
 
 import datetime as dt
 import random
-import uuid
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from itertools import accumulate
 from typing import Any
 
 from producersync.service.nipr import reference as ref
+from producersync.service.nipr.fields import (
+    Weighted,
+    license_number,
+    phone,
+    regulatory_values,
+    renewal_periods,
+    street,
+    transaction_id,
+    zip_code,
+)
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 
 __all__ = [
@@ -82,7 +89,6 @@ _CE_COMPLIANCE = (
     (6, "NOT IN COMPLIANCE"),
 )
 _LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
-_DIRECTIONS = ("", "", "", "", "N ", "S ", "E ", "W ")
 _FIRM_NAME_TEMPLATES = (
     "{last} Insurance Agency, LLC",
     "{last} & {last2} Insurance Services, Inc.",
@@ -92,20 +98,6 @@ _FIRM_NAME_TEMPLATES = (
     "{word} Insurance Brokers, Inc.",
     "{word} Insurance Group",
 )
-
-
-class _Weighted:
-    """Weighted choice by bisecting cumulative weights: far cheaper than Random.choices."""
-
-    __slots__ = ("cum", "total", "values")
-
-    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
-        self.values = [value for _, value in pairs]
-        self.cum = list(accumulate(weight for weight, _ in pairs))
-        self.total = self.cum[-1]
-
-    def pick(self, u: float) -> Any:
-        return self.values[bisect_right(self.cum, u * self.total)]
 
 
 def generate(
@@ -155,14 +147,13 @@ class _Universe:
         self.start = start_date.toordinal() - self.origin
         span = self.start + 4 * 366 + 400
         self.days = [first_day + dt.timedelta(days=i) for i in range(span)]
-        self.iso = [d.isoformat() for d in self.days]
         self.epoch = max(0, min(_AGENTSYNC_EPOCH.toordinal() - self.origin, self.start - 400))
 
         states = list(ref.STATE_WEIGHTS.items())
-        self.states = _Weighted([(w, s) for s, w in states])
-        self.classes = _Weighted([(c.weight, c) for c in ref.LICENSE_CLASSES])
+        self.states = Weighted([(w, s) for s, w in states])
+        self.classes = Weighted([(c.weight, c) for c in ref.LICENSE_CLASSES])
         self.profiles = {
-            cls.name: _Weighted(
+            cls.name: Weighted(
                 [
                     (weight, tuple(ref.LOAS[name] for name in names))
                     for weight, names in cls.loa_profiles
@@ -170,10 +161,10 @@ class _Universe:
             )
             for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
         }
-        self.nr_counts = _Weighted(list(zip(_NR_COUNT_WEIGHTS, range(9), strict=True)))
-        self.appointment_counts = _Weighted(list(zip(_APPOINTMENT_WEIGHTS, range(13), strict=True)))
-        self.ce = _Weighted(_CE_COMPLIANCE)
-        self.terminations = _Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
+        self.nr_counts = Weighted(list(zip(_NR_COUNT_WEIGHTS, range(9), strict=True)))
+        self.appointment_counts = Weighted(list(zip(_APPOINTMENT_WEIGHTS, range(13), strict=True)))
+        self.ce = Weighted(_CE_COMPLIANCE)
+        self.terminations = Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
         self.agent_types = {
             cls.name: ",".join(cls.agent_types)
             for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
@@ -225,7 +216,7 @@ class _Producer:
         count = 1 + (r() < 0.6) + (r() < 0.3)
         dates = sorted(self.created + int(r() * (start - self.created)) for _ in range(count - 1))
         self.tx_days = [self.created, *dates]
-        self.tx_ids = [str(uuid.UUID(int=rng.getrandbits(128), version=4)) for _ in self.tx_days]
+        self.tx_ids = [transaction_id(rng) for _ in self.tx_days]
         self.city: ref.City = self.pick(ref.CITIES[self.home])
         self.licensed_states: list[str] = []
         self.first: str = ""
@@ -379,18 +370,12 @@ class _Producer:
         u = self.u
         r = self.r
         days = u.days
-        iso = u.iso
         start = u.start
         expiration: int | None
         if state in ref.PERPETUAL_STATES:
             expiration = None
             active = r() < 0.96
-            renewal_periods: Row = {
-                "renewal": None,
-                "lateRenewal": None,
-                "reinstatement": None,
-                "renewalType": "PERPETUAL",
-            }
+            renewals = renewal_periods(None)
         else:
             # Two-year cycles on the anniversary of the original issue date.
             issued = days[issue]
@@ -405,31 +390,8 @@ class _Producer:
                 expiration = dt.date(year + 2, issued.month, min(issued.day, 28)).toordinal()
                 expiration -= u.origin
             active = expiration >= start
-            if r() < 0.03:
-                renewal_periods = {
-                    "renewal": None,
-                    "lateRenewal": None,
-                    "reinstatement": None,
-                    "renewalType": "NO_RENEWAL_INFORMATION_AVAILABLE",
-                }
-            else:
-                renewal_periods = {
-                    "renewal": {"startDate": iso[expiration - 90], "endDate": iso[expiration]},
-                    "lateRenewal": {
-                        "startDate": iso[expiration + 1],
-                        "endDate": iso[expiration + 90],
-                    },
-                    "reinstatement": {
-                        "startDate": iso[expiration + 91],
-                        "endDate": iso[expiration + 365],
-                    },
-                    "renewalType": "RENEWAL_REQUIRED",
-                }
-        prefixes, digits = ref.LICENSE_NUMBER_FORMATS[state]
-        if digits:
-            number = f"{self.pick(prefixes)}{int(r() * 10**digits):0{digits}d}"
-        else:
-            number = self.npn
+            renewals = renewal_periods(days[expiration], known=r() >= 0.03)
+        number = license_number(r, state, self.npn)
         license_id = u.next_id("licenses")
         row = self.stamp(
             {
@@ -446,7 +408,7 @@ class _Producer:
                 "residency_status": "R" if resident else "NR",
                 "active": active,
                 "agent_types": u.agent_types[cls.name],
-                "renewal_periods": renewal_periods,
+                "renewal_periods": renewals,
             },
             issue,
             issue if active else min(expiration or issue, start - 1),
@@ -558,16 +520,6 @@ class _Producer:
 
     # --- addresses, contact information, other names -----------------------------------
 
-    def street(self) -> str:
-        r = self.r
-        return (
-            f"{1 + int(r() ** 2 * 9999)} {self.pick(_DIRECTIONS)}{self.pick(ref.STREET_NAMES)} "
-            f"{self.pick(ref.STREET_SUFFIXES)}"
-        )
-
-    def zip(self, city: ref.City) -> str:
-        return f"{city.zip3}{1 + int(self.r() * 98):02d}"
-
     def address(
         self, kind: str, line1: str, line2: str | None, city: ref.City, zip_code: str
     ) -> None:
@@ -595,7 +547,7 @@ class _Producer:
 
     def addresses(self) -> None:
         r = self.r
-        home_line, home_city, home_zip = self.street(), self.city, self.zip(self.city)
+        home_line, home_city, home_zip = street(r), self.city, zip_code(r, self.city)
         if not self.firm:
             self.address("RESIDENCE", home_line, None, home_city, home_zip)
         x = r()
@@ -605,14 +557,14 @@ class _Producer:
             self.address("MAILING", f"PO Box {1 + int(r() * 9999)}", None, home_city, home_zip)
         else:
             city = self.pick(ref.CITIES[self.home])
-            self.address("MAILING", self.street(), None, city, self.zip(city))
+            self.address("MAILING", street(r), None, city, zip_code(r, city))
         if self.firm:
             suite = f"Suite {100 + int(r() * 900)}" if r() < 0.6 else None
             self.address("BUSINESS", home_line, suite, home_city, home_zip)
         else:
             city = home_city if r() < 0.6 else self.pick(ref.CITIES[self.home])
             suite = f"Suite {100 + int(r() * 900)}" if r() < 0.4 else None
-            self.address("BUSINESS", self.street(), suite, city, self.zip(city))
+            self.address("BUSINESS", street(r), suite, city, zip_code(r, city))
 
     def contact(self, kind: str, value: str) -> None:
         row = self.stamp(
@@ -643,9 +595,9 @@ class _Producer:
             email = f"{slugs[self.first]}.{slugs[self.last]}{suffix}@{domain}"
         self.contact("BUSINESS_EMAIL", email)
         area = self.city.area_code
-        self.contact("BUSINESS_PHONE", f"{area}-555-01{int(r() * 100):02d}")
+        self.contact("BUSINESS_PHONE", phone(r, area))
         if r() < (0.4 if self.firm else 0.15):
-            self.contact("FAX", f"{area}-555-01{int(r() * 100):02d}")
+            self.contact("FAX", phone(r, area))
 
     def other_name(
         self, kind: str, state: str, name: str, branch: str | None, state_co_id: str | None
@@ -719,18 +671,14 @@ class _Producer:
             )
             self.out["regulatory_actions"].append(row)
             values = self.out["regulatory_action_values"]
-            for kind, vocabulary in (
-                ("REASON", ref.REGULATORY_REASONS),
-                ("ORIGIN", ref.REGULATORY_ORIGINS),
-                ("DISPOSITION", ref.REGULATORY_DISPOSITIONS),
-            ):
+            for kind, value in regulatory_values(r):
                 values.append(
                     {
                         "id": u.next_id("regulatory_action_values"),
                         "npn": self.npn,
                         "regulatory_action_id": action_id,
                         "type": kind,
-                        "value": self.pick(vocabulary),
+                        "value": value,
                         "transaction_id": row["transaction_id"],
                         "created_at": row["created_at"],
                         "updated_at": row["updated_at"],

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
+from producersync.model.events import Event, NpnActivated, NpnDeactivated, utc_now
+from producersync.service.delivery.publish import publish_events
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
     Action,
@@ -33,7 +36,7 @@ from producersync.service.store.population import (
     remove_subscriptions,
 )
 
-__all__ = ["JobWorker", "apply_job", "process_next_job"]
+__all__ = ["JobWorker", "apply_job", "job_events", "process_next_job"]
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,21 @@ def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
     return items
 
 
-def process_next_job(engine: sa.Engine) -> bool:
+def job_events(items: Sequence[JobItem]) -> list[Event]:
+    """``npn.activated`` / ``npn.deactivated`` for each NPN the job actually changed."""
+    now = utc_now()
+    events: list[Event] = []
+    for item in items:
+        if item.result is not ItemResult.SUCCESS:
+            continue
+        if item.action is Action.ACTIVATE:
+            events.append(NpnActivated.create(item.npn, now, timestamp=now))
+        else:
+            events.append(NpnDeactivated.create(item.npn, now, timestamp=now))
+    return events
+
+
+def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda: None) -> bool:
     """Apply the oldest queued job of some account; False when none is queued."""
     with engine.connect() as conn:
         account_id = next_queued_account(conn)
@@ -90,6 +107,10 @@ def process_next_job(engine: sa.Engine) -> bool:
             items = apply_job(conn, job)
             record_items(conn, job.id, items)
             finish_job(conn, job.id, items)
+            # In the job's transaction: the events exist exactly when the changes do.
+            published = publish_events(conn, job.account_id, job_events(items))
+        if published:
+            on_publish()
         if sum(item.result is ItemResult.SUCCESS for item in items) >= _ANALYZE_AFTER:
             with engine.begin() as conn:
                 refresh_statistics(conn)
@@ -107,8 +128,14 @@ def process_next_job(engine: sa.Engine) -> bool:
 class JobWorker:
     """A background thread that drains queued jobs; woken at once when a job is created."""
 
-    def __init__(self, engine: sa.Engine, poll_seconds: float) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        poll_seconds: float,
+        on_publish: Callable[[], None] = lambda: None,
+    ) -> None:
         self._engine = engine
+        self._on_publish = on_publish
         self._poll = poll_seconds
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -128,7 +155,7 @@ class JobWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = process_next_job(self._engine)
+                busy = process_next_job(self._engine, self._on_publish)
             except Exception:
                 log.exception("job worker: store error; retrying")
                 busy = False

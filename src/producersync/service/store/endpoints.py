@@ -119,7 +119,9 @@ def create_endpoint(
         )
     )
     secret = secret or generate_secret()
-    conn.execute(webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now))
+    conn.execute(
+        webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now)
+    )
     endpoint = get_endpoint(conn, account_id, endpoint_id)
     assert endpoint is not None
     return endpoint, secret
@@ -171,7 +173,9 @@ def _set(
     return get_endpoint(conn, account_id, endpoint_id)
 
 
-def enable_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> Endpoint | None:
+def enable_endpoint(
+    conn: sa.Connection, account_id: int | None, endpoint_id: str
+) -> Endpoint | None:
     return _set(
         conn,
         account_id,
@@ -215,7 +219,9 @@ def rotate_secret(
         )
     )
     secret = secret or generate_secret()
-    conn.execute(webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now))
+    conn.execute(
+        webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now)
+    )
     return secret
 
 

@@ -215,9 +215,7 @@ def claim_due(
         .where(d.c.id.in_(ids))
         .order_by(d.c.next_attempt_at, d.c.id)
     )
-    return [
-        Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows
-    ]
+    return [Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows]
 
 
 def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
@@ -270,10 +268,14 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
 
 
 def next_due(conn: sa.Connection) -> dt.datetime | None:
-    """When the earliest pending delivery falls due (it may be in the past)."""
-    d = webhook_deliveries
+    """When the earliest pending delivery to an enabled endpoint falls due (maybe past)."""
+    d, e = webhook_deliveries, webhook_endpoints
     return _utc(
-        conn.execute(sa.select(sa.func.min(d.c.next_attempt_at)).where(d.c.state == PENDING)).scalar()
+        conn.execute(
+            sa.select(sa.func.min(d.c.next_attempt_at))
+            .join(e, e.c.id == d.c.endpoint_id)
+            .where(d.c.state == PENDING, e.c.enabled.is_(True))
+        ).scalar()
     )
 
 
@@ -326,14 +328,21 @@ def list_deliveries(
 ) -> list[Delivery]:
     d = webhook_deliveries
     query = sa.select(
-        d.c.id, d.c.message_id, d.c.endpoint_id, d.c.state, d.c.attempts, d.c.next_attempt_at, d.c.updated_at
+        d.c.id,
+        d.c.message_id,
+        d.c.endpoint_id,
+        d.c.state,
+        d.c.attempts,
+        d.c.next_attempt_at,
+        d.c.updated_at,
     ).order_by(d.c.id)
     if message_id is not None:
         query = query.where(d.c.message_id == message_id)
     if endpoint_id is not None:
         query = query.where(d.c.endpoint_id == endpoint_id)
     return [
-        Delivery(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), _utc(r[6]) or r[6]) for r in conn.execute(query)
+        Delivery(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), _utc(r[6]) or r[6])
+        for r in conn.execute(query)
     ]
 
 

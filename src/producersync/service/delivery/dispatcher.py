@@ -1,0 +1,145 @@
+"""The dispatcher: claims due deliveries from the outbox and runs each batch as a DBOS
+workflow whose steps send the attempts and record them.
+
+The outbox row is the durable truth of what is owed: its ``next_attempt_at`` holds the
+retry wait, so a retry survives any restart without a sleeping workflow per delivery.
+DBOS makes each batch resumable: a batch whose attempts were sent but not recorded is
+recorded on recovery, without sending again; one cut off mid-send is sent again (at least
+once, same ``webhook-id``). A claim that never became a workflow is due again when its
+lease ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+
+import sqlalchemy as sa
+from dbos import DBOS, DBOSConfiguredInstance
+
+from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.sender import Sender
+from producersync.service.delivery.urls import AddressGuard
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import endpoints as store_endpoints
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.outbox import Claimed, Outcome, claim_due, next_due, record
+
+__all__ = ["Dispatcher"]
+
+log = logging.getLogger(__name__)
+
+
+@DBOS.dbos_class()
+class Dispatcher(DBOSConfiguredInstance):
+    def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
+        super().__init__("webhook-dispatcher")
+        self._engine = engine
+        self._policy = RetryPolicy.from_settings(settings)
+        self._batch = settings.webhook_batch_size
+        self._poll = settings.webhook_poll_seconds
+        # Enough batches in flight to keep every sending slot busy while others record.
+        self._max_batches = max(2, -(-settings.webhook_concurrency // self._batch) + 1)
+        self._sender = Sender(
+            self._policy,
+            AddressGuard(allow_private=settings.allow_private_endpoints),
+            settings.webhook_concurrency,
+        )
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # --- the workflow ------------------------------------------------------------------
+
+    @DBOS.workflow()
+    async def deliver(self, claimed: list[Claimed]) -> int:
+        outcomes = await self.attempt(claimed)
+        await self.settle(outcomes)
+        return len(outcomes)
+
+    @DBOS.step()
+    async def attempt(self, claimed: list[Claimed]) -> list[Outcome]:
+        secrets = await asyncio.to_thread(self._secrets, [c.endpoint_id for c in claimed])
+        return await self._sender.send_all(claimed, secrets)
+
+    @DBOS.step()
+    async def settle(self, outcomes: list[Outcome]) -> None:
+        await asyncio.to_thread(self._settle, outcomes)
+
+    # --- the loop that feeds it --------------------------------------------------------
+
+    def wake(self) -> None:
+        """Look for due deliveries now (thread-safe): something was just published."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        self._loop = asyncio.get_running_loop()
+        running: set[asyncio.Task[int]] = set()
+        try:
+            while not stop.is_set():
+                if len(running) >= self._max_batches:
+                    _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                    continue
+                try:
+                    claimed = await asyncio.to_thread(self._claim)
+                    if not claimed:
+                        await self._idle(await asyncio.to_thread(self._next_due))
+                        continue
+                except sa.exc.SQLAlchemyError:
+                    log.exception("dispatcher: the store failed; retrying")
+                    await self._idle(None)
+                    continue
+                task = asyncio.create_task(self._run_batch(claimed))
+                running.add(task)
+                task.add_done_callback(running.discard)
+        finally:
+            if running:
+                await asyncio.wait(running)
+            await self._sender.aclose()
+
+    async def _run_batch(self, claimed: list[Claimed]) -> int:
+        try:
+            handle = await DBOS.start_workflow_async(self.deliver, claimed)
+            return await handle.get_result()
+        except Exception:
+            # The claim's lease ends and the deliveries fall due again.
+            log.exception("dispatcher: a batch of %d deliveries failed", len(claimed))
+            return 0
+
+    async def _idle(self, due: dt.datetime | None) -> None:
+        wait = self._poll
+        if due is not None:
+            wait = min(wait, max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=wait)
+        self._wake.clear()
+
+    # --- the store, from worker threads ------------------------------------------------
+
+    def _claim(self) -> list[Claimed]:
+        with write_transaction(self._engine) as conn:
+            return claim_due(conn, dt.datetime.now(dt.UTC), self._batch, self._policy.lease)
+
+    def _next_due(self) -> dt.datetime | None:
+        with self._engine.connect() as conn:
+            return next_due(conn)
+
+    def _secrets(self, endpoint_ids: list[str]) -> dict[str, list[str]]:
+        with self._engine.connect() as conn:
+            return store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
+
+    def _settle(self, outcomes: list[Outcome]) -> None:
+        now = dt.datetime.now(dt.UTC)
+        healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
+        failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
+        gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
+        with write_transaction(self._engine) as conn:
+            record(conn, outcomes)
+            store_endpoints.note_success(conn, sorted(healthy))
+            store_endpoints.note_failure(conn, sorted(failing), now, self._policy.disable_after)
+            for endpoint_id in sorted(gone):
+                store_endpoints.disable_endpoint(
+                    conn, None, endpoint_id, "the endpoint answered 410 Gone"
+                )

@@ -1,0 +1,177 @@
+"""What the management API and the CLI do to endpoints and messages: the rules (URL guard,
+known event types, one test event on creation) in one place, the SQL in the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+
+from producersync.model.events import (
+    EVENT_GROUP,
+    EVENT_TYPES,
+    NPN_ACTIVATED,
+    NPN_DEACTIVATED,
+    UPDATES_AVAILABLE,
+    EndpointTest,
+    Event,
+    NpnActivated,
+    NpnDeactivated,
+    UpdatesAvailable,
+)
+from producersync.service.delivery.publish import publish_events
+from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import endpoints as store
+from producersync.service.store import outbox
+
+__all__ = [
+    "EXAMPLE_NPN",
+    "RECOVER_LIMIT",
+    "RECOVER_WINDOW",
+    "SUBSCRIBABLE",
+    "EndpointRuleError",
+    "check_event_types",
+    "create_endpoint",
+    "example_event",
+    "recover",
+    "replay",
+    "rotate_secret",
+    "send_example",
+    "update_endpoint",
+]
+
+SUBSCRIBABLE: tuple[str, ...] = (EVENT_GROUP, *sorted(EVENT_TYPES))
+EXAMPLE_NPN = "15645555"
+RECOVER_WINDOW = dt.timedelta(days=14)
+RECOVER_LIMIT = 10_000
+
+
+class EndpointRuleError(ValueError):
+    """A request the rules refuse; ``field`` names what was wrong."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_event_types(values: Sequence[str] | None) -> list[str] | None:
+    """The filter as stored: ``None`` (every type) or distinct known types and groups."""
+    if values is None:
+        return None
+    cleaned = list(dict.fromkeys(v.strip() for v in values))
+    if not cleaned:
+        raise EndpointRuleError("eventTypes", "give at least one event type, or omit the filter")
+    unknown = [v for v in cleaned if v not in SUBSCRIBABLE]
+    if unknown:
+        raise EndpointRuleError(
+            "eventTypes",
+            f"unknown event type '{unknown[0][:100]}'; known: {', '.join(SUBSCRIBABLE)}",
+        )
+    return cleaned
+
+
+def _url(url: str, settings: ServiceSettings) -> str:
+    try:
+        return check_endpoint_url(url, allow_private=settings.allow_private_endpoints)
+    except EndpointUrlError as exc:
+        raise EndpointRuleError("url", str(exc)) from None
+
+
+def _rate(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= 10_000:
+        raise EndpointRuleError("rateLimitPerSecond", f"{value} is not between 1 and 10000")
+    return value
+
+
+def create_endpoint(
+    conn: sa.Connection,
+    settings: ServiceSettings,
+    account_id: int,
+    url: str,
+    *,
+    description: str = "",
+    event_types: Sequence[str] | None = None,
+    rate_limit_per_second: int | None = None,
+) -> tuple[store.Endpoint, str]:
+    """Save an endpoint and queue its test event (in the same transaction). Returns the
+    endpoint and its secret, which is shown this once."""
+    endpoint, secret = store.create_endpoint(
+        conn,
+        account_id,
+        _url(url, settings),
+        description=description,
+        event_types=check_event_types(event_types),
+        rate_limit_per_second=_rate(rate_limit_per_second),
+    )
+    publish_events(conn, account_id, [EndpointTest.create(endpoint.id)], endpoint_id=endpoint.id)
+    return endpoint, secret
+
+
+def update_endpoint(
+    conn: sa.Connection,
+    settings: ServiceSettings,
+    account_id: int | None,
+    endpoint_id: str,
+    changes: store.EndpointChanges,
+) -> store.Endpoint | None:
+    if changes.url is not None:
+        changes = store.EndpointChanges(
+            url=_url(changes.url, settings),
+            description=changes.description,
+            event_types=changes.event_types,
+            all_event_types=changes.all_event_types,
+            rate_limit_per_second=changes.rate_limit_per_second,
+            no_rate_limit=changes.no_rate_limit,
+        )
+    check_event_types(changes.event_types)
+    _rate(changes.rate_limit_per_second)
+    return store.update_endpoint(conn, account_id, endpoint_id, changes)
+
+
+def rotate_secret(conn: sa.Connection, settings: ServiceSettings, endpoint_id: str) -> str:
+    grace = dt.timedelta(seconds=settings.webhook_secret_grace_seconds)
+    return store.rotate_secret(conn, endpoint_id, grace)
+
+
+def example_event(event_type: str) -> Event:
+    """A realistic example of the type, for Send Example (the sandbox NPN)."""
+    if event_type == UPDATES_AVAILABLE:
+        return UpdatesAvailable.create(dt.datetime.now(dt.UTC).date())
+    if event_type == NPN_ACTIVATED:
+        return NpnActivated.create(EXAMPLE_NPN)
+    if event_type == NPN_DEACTIVATED:
+        return NpnDeactivated.create(EXAMPLE_NPN)
+    raise EndpointRuleError(
+        "eventType",
+        f"unknown event type '{event_type[:100]}'; known: {', '.join(sorted(EVENT_TYPES))}",
+    )
+
+
+def send_example(conn: sa.Connection, endpoint: store.Endpoint, event_type: str) -> str:
+    """Queue an example event of the type to this endpoint only; returns the message id."""
+    event = example_event(event_type)
+    publish_events(conn, endpoint.account_id, [event], endpoint_id=endpoint.id)
+    return event.id
+
+
+def replay(conn: sa.Connection, endpoint: store.Endpoint, message_id: str) -> int | None:
+    """One manual attempt of the account's message to the endpoint; ``None`` when the
+    account has no such message."""
+    if outbox.get_message(conn, endpoint.account_id, message_id) is None:
+        return None
+    return outbox.replay(conn, message_id, endpoint.id, dt.datetime.now(dt.UTC))
+
+
+def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -> int:
+    """One manual attempt of every delivery to the endpoint that failed for good since
+    ``since`` (at most 14 days back, at most 10,000 messages)."""
+    now = dt.datetime.now(dt.UTC)
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=dt.UTC)
+    if since > now:
+        raise EndpointRuleError("since", f"'{since.isoformat()}' is in the future")
+    if now - since > RECOVER_WINDOW:
+        raise EndpointRuleError("since", f"'{since.isoformat()}' is more than 14 days ago")
+    return outbox.recover(conn, endpoint.id, since, now, RECOVER_LIMIT)

@@ -1,0 +1,58 @@
+"""When the next attempt of a delivery is due: the retry schedule, with jitter, capped
+``Retry-After``, and the attempts that are never retried."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from producersync.service.settings import ServiceSettings
+
+__all__ = ["RetryPolicy"]
+
+_HONOUR_RETRY_AFTER = frozenset({429, 503})
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    schedule: Sequence[float]  # seconds before retry 1, 2, ...
+    jitter: float
+    retry_after_cap: float
+    timeout: float
+    disable_after: dt.timedelta
+
+    @classmethod
+    def from_settings(cls, settings: ServiceSettings) -> RetryPolicy:
+        return cls(
+            schedule=tuple(settings.webhook_retry_schedule),
+            jitter=settings.webhook_retry_jitter,
+            retry_after_cap=settings.webhook_retry_after_cap_seconds,
+            timeout=settings.webhook_timeout_seconds,
+            disable_after=dt.timedelta(seconds=settings.webhook_disable_after_seconds),
+        )
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a claimed delivery is kept from other senders: beyond any attempt."""
+        return dt.timedelta(seconds=max(30.0, 3 * self.timeout))
+
+    def next_attempt(
+        self,
+        *,
+        attempts_made: int,
+        manual: bool,
+        status_code: int,
+        retry_after: float | None,
+        now: dt.datetime,
+        rng: random.Random,
+    ) -> dt.datetime | None:
+        """After a failed attempt (the ``attempts_made``-th), when to try again; ``None``
+        when the schedule is exhausted, the attempt was manual, or the endpoint said 410."""
+        if manual or status_code == 410 or attempts_made > len(self.schedule):
+            return None
+        delay = self.schedule[attempts_made - 1] * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        if status_code in _HONOUR_RETRY_AFTER and retry_after is not None:
+            delay = max(delay, min(retry_after, self.retry_after_cap))
+        return now + dt.timedelta(seconds=delay)

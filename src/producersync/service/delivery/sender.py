@@ -1,0 +1,143 @@
+"""One attempt: sign the stored bytes, POST them, and say what happened."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import email.utils
+import random
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import httpx2
+
+from producersync import __version__
+from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.urls import AddressGuard
+from producersync.service.store.outbox import Claimed, Outcome
+from producersync.webhooks import headers as signed_headers
+
+__all__ = ["Sender"]
+
+_EXCERPT_BYTES = 2048
+_USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
+
+
+def _retry_after(value: str | None) -> float | None:
+    """``Retry-After`` as seconds: a number, or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+
+
+@dataclass(frozen=True, slots=True)
+class _Response:
+    status: int
+    excerpt: str | None
+    retry_after: float | None
+
+
+class Sender:
+    """Sends attempts over one pooled client; redirects are not followed (a 3xx is a
+    failure), and every attempt has ``policy.timeout`` seconds from the first byte sent to
+    the last byte of the response excerpt."""
+
+    def __init__(self, policy: RetryPolicy, guard: AddressGuard, concurrency: int) -> None:
+        self._policy = policy
+        self._guard = guard
+        self._slots = asyncio.Semaphore(concurrency)
+        self._rng = random.Random()
+        self._client = httpx2.AsyncClient(
+            follow_redirects=False,
+            timeout=httpx2.Timeout(policy.timeout),
+            limits=httpx2.Limits(
+                max_connections=concurrency, max_keepalive_connections=concurrency
+            ),
+            headers={"user-agent": _USER_AGENT, "content-type": "application/json"},
+            trust_env=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+    async def send_all(
+        self, claimed: Sequence[Claimed], secrets: dict[str, list[str]]
+    ) -> list[Outcome]:
+        return list(
+            await asyncio.gather(*(self.send(c, secrets.get(c.endpoint_id, [])) for c in claimed))
+        )
+
+    async def send(self, claimed: Claimed, secrets: list[str]) -> Outcome:
+        async with self._slots:
+            attempted_at = dt.datetime.now(dt.UTC)
+            started = time.perf_counter()
+            response: _Response | None = None
+            error: str | None = None
+            refusal = await self._guard.refusal(claimed.url)
+            if refusal is not None:
+                error = f"refused: {refusal}"
+            elif not secrets:
+                error = "the endpoint has no signing secret"
+            else:
+                try:
+                    async with asyncio.timeout(self._policy.timeout):
+                        response = await self._post(claimed, secrets)
+                except TimeoutError:
+                    error = f"no response within {self._policy.timeout:g} s"
+                except httpx2.HTTPError as exc:
+                    error = f"{type(exc).__name__}: {exc}"[:500]
+            duration_ms = round((time.perf_counter() - started) * 1000)
+        status = response.status if response else 0
+        succeeded = 200 <= status < 300
+        next_at = None
+        if not succeeded:
+            next_at = self._policy.next_attempt(
+                attempts_made=claimed.attempts + 1,
+                manual=claimed.manual,
+                status_code=status,
+                retry_after=response.retry_after if response else None,
+                now=dt.datetime.now(dt.UTC),
+                rng=self._rng,
+            )
+        return Outcome(
+            claimed=claimed,
+            attempted_at=attempted_at,
+            succeeded=succeeded,
+            status_code=status,
+            duration_ms=duration_ms,
+            response=response.excerpt if response else None,
+            error=error,
+            next_attempt_at=next_at,
+            disable_endpoint=status == 410,
+        )
+
+    async def _post(self, claimed: Claimed, secrets: list[str]) -> _Response:
+        # Signed per attempt: a fresh timestamp, the same webhook-id on every retry.
+        sent = signed_headers(claimed.message_id, int(time.time()), claimed.payload, secrets)
+        request = self._client.build_request(
+            "POST", claimed.url, content=claimed.payload, headers=sent
+        )
+        response = await self._client.send(request, stream=True)
+        try:
+            excerpt = bytearray()
+            async for chunk in response.aiter_bytes():
+                excerpt += chunk
+                if len(excerpt) >= _EXCERPT_BYTES:
+                    break
+        finally:
+            await response.aclose()
+        return _Response(
+            response.status_code,
+            bytes(excerpt[:_EXCERPT_BYTES]).decode("utf-8", "replace") or None,
+            _retry_after(response.headers.get("retry-after")),
+        )

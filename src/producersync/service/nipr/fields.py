@@ -1,0 +1,118 @@
+"""Field values of NIPR records, drawn the same way by the universe and the daily runs.
+
+Each helper takes ``r`` (a ``Random.random``) and draws in a fixed order, so a caller's
+stream of draws, and so its output for a seed, depends only on the calls it makes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from bisect import bisect_right
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from itertools import accumulate
+from random import Random
+from typing import Any
+
+from producersync.service.nipr import reference as ref
+
+__all__ = [
+    "REGULATORY_VOCABULARIES",
+    "Weighted",
+    "license_number",
+    "phone",
+    "pick",
+    "regulatory_values",
+    "renewal_periods",
+    "street",
+    "transaction_id",
+    "zip_code",
+]
+
+Draw = Callable[[], float]
+
+_DIRECTIONS = ("", "", "", "", "N ", "S ", "E ", "W ")
+
+REGULATORY_VOCABULARIES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("REASON", ref.REGULATORY_REASONS),
+    ("ORIGIN", ref.REGULATORY_ORIGINS),
+    ("DISPOSITION", ref.REGULATORY_DISPOSITIONS),
+)
+
+
+class Weighted:
+    """Weighted choice by bisecting cumulative weights: far cheaper than Random.choices."""
+
+    __slots__ = ("cum", "total", "values")
+
+    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
+        self.values = [value for _, value in pairs]
+        self.cum = list(accumulate(weight for weight, _ in pairs))
+        self.total = self.cum[-1]
+
+    def pick(self, u: float) -> Any:
+        return self.values[bisect_right(self.cum, u * self.total)]
+
+
+def pick(r: Draw, values: Sequence[Any]) -> Any:
+    return values[int(r() * len(values))]
+
+
+def transaction_id(rng: Random) -> str:
+    """A version-4 UUID from ``rng``: the id of the NIPR ingest that wrote a record."""
+    return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def license_number(r: Draw, state: str, npn: str) -> str:
+    """A license number in the state's format (the NPN where the state uses it)."""
+    prefixes, digits = ref.LICENSE_NUMBER_FORMATS[state]
+    if digits:
+        return f"{pick(r, prefixes)}{int(r() * 10**digits):0{digits}d}"
+    return npn
+
+
+@lru_cache(maxsize=4096)
+def _windows(expiration: dt.date) -> tuple[str, str, str, str, str, str]:
+    # Expiration dates repeat across millions of licenses: compute each one's windows once.
+    def day(offset: int) -> str:
+        return (expiration + dt.timedelta(days=offset)).isoformat()
+
+    return day(-90), day(0), day(1), day(90), day(91), day(365)
+
+
+def renewal_periods(expiration: dt.date | None, *, known: bool = True) -> dict[str, Any]:
+    """A license's ``renewalPeriods``: PERPETUAL without an expiration date, else the
+    renewal window (90 days up to it), late renewal (90 days after) and reinstatement (to
+    a year after); NO_RENEWAL_INFORMATION_AVAILABLE when the state reports none."""
+    if expiration is None or not known:
+        kind = "PERPETUAL" if expiration is None else "NO_RENEWAL_INFORMATION_AVAILABLE"
+        return {"renewal": None, "lateRenewal": None, "reinstatement": None, "renewalType": kind}
+    start, end, late_start, late_end, back_start, back_end = _windows(expiration)
+    return {
+        "renewal": {"startDate": start, "endDate": end},
+        "lateRenewal": {"startDate": late_start, "endDate": late_end},
+        "reinstatement": {"startDate": back_start, "endDate": back_end},
+        "renewalType": "RENEWAL_REQUIRED",
+    }
+
+
+def street(r: Draw) -> str:
+    return (
+        f"{1 + int(r() ** 2 * 9999)} {pick(r, _DIRECTIONS)}{pick(r, ref.STREET_NAMES)} "
+        f"{pick(r, ref.STREET_SUFFIXES)}"
+    )
+
+
+def zip_code(r: Draw, city: ref.City) -> str:
+    return f"{city.zip3}{1 + int(r() * 98):02d}"
+
+
+def phone(r: Draw, area_code: str) -> str:
+    """A number in the 555-01xx range, reserved for fiction."""
+    return f"{area_code}-555-01{int(r() * 100):02d}"
+
+
+def regulatory_values(r: Draw) -> list[tuple[str, str]]:
+    """The (type, value) pairs of one regulatory action: a REASON, an ORIGIN, a DISPOSITION."""
+    return [(kind, pick(r, vocabulary)) for kind, vocabulary in REGULATORY_VOCABULARIES]
