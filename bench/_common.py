@@ -119,7 +119,7 @@ def new_client(url: str, name: str) -> Credentials:
 
 
 @contextmanager
-def service_process(url: str, *extra: str) -> Iterator[str]:
+def service_process(url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
     """`producersync service run` on a free port; its base URL."""
     import socket
 
@@ -141,6 +141,7 @@ def service_process(url: str, *extra: str) -> Iterator[str]:
             "warning",
             *extra,
         ],
+        env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:

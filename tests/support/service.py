@@ -93,8 +93,16 @@ def wait_for_job(http: httpx2.Client, job_id: str, timeout: float = 30) -> dict[
 
 @contextmanager
 def running_service(database_url: str, **overrides: object) -> Iterator[RunningService]:
+    """The service in a thread of this process. Delivery is off by default: DBOS is a
+    process singleton, so in-thread services cannot each run a dispatcher. Private endpoint
+    URLs are allowed by default, so tests can point endpoints at loopback."""
     port = free_port()
-    settings = ServiceSettings(database_url=database_url, port=port, **overrides)  # type: ignore[arg-type]
+    values: dict[str, object] = {
+        "delivery_enabled": False,
+        "allow_private_endpoints": True,
+        **overrides,
+    }
+    settings = ServiceSettings(database_url=database_url, port=port, **values)  # type: ignore[arg-type]
     server = uvicorn.Server(
         uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
     )

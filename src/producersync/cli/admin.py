@@ -8,7 +8,8 @@ import orjson
 import typer
 from rich.table import Table
 
-from producersync.cli.common import DatabaseOption, console, err_console, store
+from producersync.cli import endpoints
+from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
 from producersync.service.store import accounts as store_accounts
 from producersync.service.store.engine import write_transaction
@@ -18,22 +19,9 @@ account_app = typer.Typer(help="Accounts (the customers of the service).", no_ar
 client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
+app.add_typer(endpoints.app, name="endpoint")
 
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")]
 _DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))
-
-
-def _fail(message: str) -> typer.Exit:
-    err_console.print(f"[red]error:[/red] {message}")
-    return typer.Exit(code=1)
-
-
-def _emit(as_json: bool, values: dict[str, object]) -> None:
-    if as_json:
-        typer.echo(orjson.dumps(values, default=str).decode())
-    else:
-        for key, value in values.items():
-            console.print(f"{key}: [bold]{value}[/bold]")
 
 
 @account_app.command("create")
@@ -47,13 +35,13 @@ def account_create(
 ) -> None:
     """Create an account."""
     if not name.strip():
-        raise _fail("the account name is empty")
+        raise fail("the account name is empty")
     with write_transaction(store(database)) as conn:
         try:
             account = store_accounts.create_account(conn, name.strip(), sandbox=sandbox)
         except store_accounts.AccountExists as exc:
-            raise _fail(str(exc)) from None
-    _emit(as_json, {"account": account.name, "id": account.id, "sandbox": account.sandbox})
+            raise fail(str(exc)) from None
+    emit(as_json, {"account": account.name, "id": account.id, "sandbox": account.sandbox})
 
 
 @account_app.command("list")
@@ -87,18 +75,18 @@ def client_create(
     """Create an OAuth client; prints client_id and client_secret (shown only this once)."""
     unknown = parse_scopes(scope) - ALL_SCOPES
     if unknown or not parse_scopes(scope):
-        raise _fail(
+        raise fail(
             f"unknown scope(s) {' '.join(sorted(unknown)) or repr(scope)}; known: {_DEFAULT_SCOPE}"
         )
     with write_transaction(store(database)) as conn:
         try:
             owner = store_accounts.find_account(conn, account)
         except store_accounts.NotFound as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         client_id, secret = store_accounts.create_client(
             conn, owner, " ".join(sorted(parse_scopes(scope)))
         )
-    _emit(
+    emit(
         as_json,
         {
             "account": owner.name,
@@ -120,7 +108,7 @@ def client_list(
         try:
             owner = store_accounts.find_account(conn, account) if account else None
         except store_accounts.NotFound as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
         rows = store_accounts.list_clients(conn, owner)
     records = [
         {
@@ -152,8 +140,8 @@ def client_rotate_secret(
         try:
             secret = store_accounts.rotate_client_secret(conn, client_id)
         except store_accounts.NotFound as exc:
-            raise _fail(str(exc)) from None
-    _emit(as_json, {"client_id": client_id, "client_secret": secret})
+            raise fail(str(exc)) from None
+    emit(as_json, {"client_id": client_id, "client_secret": secret})
 
 
 @client_app.command("revoke")
@@ -166,5 +154,5 @@ def client_revoke(
         try:
             store_accounts.revoke_client(conn, client_id)
         except store_accounts.NotFound as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     console.print(f"client [bold]{client_id}[/bold] revoked")

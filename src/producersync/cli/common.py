@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import orjson
 import sqlalchemy as sa
 import typer
 from rich.console import Console
@@ -11,7 +12,16 @@ from rich.console import Console
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 
-__all__ = ["DatabaseOption", "console", "err_console", "service_settings", "store"]
+__all__ = [
+    "DatabaseOption",
+    "JsonOption",
+    "console",
+    "emit",
+    "err_console",
+    "fail",
+    "service_settings",
+    "store",
+]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -25,6 +35,23 @@ DatabaseOption = Annotated[
         show_default=False,
     ),
 ]
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print the error in red; raise what it returns to exit with code 1."""
+    err_console.print(f"[red]error:[/red] {message}")
+    return typer.Exit(code=1)
+
+
+def emit(as_json: bool, values: dict[str, object]) -> None:
+    """One result: a JSON object, or ``key: value`` lines for people."""
+    if as_json:
+        typer.echo(orjson.dumps(values, default=str).decode())
+    else:
+        for key, value in values.items():
+            console.print(f"{key}: [bold]{value}[/bold]")
 
 
 def service_settings(database: str | None = None, **overrides: object) -> ServiceSettings:

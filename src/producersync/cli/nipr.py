@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
+import orjson
 import sqlalchemy as sa
 import typer
 from rich.progress import (
@@ -16,12 +18,15 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Table
 
 from producersync.cli.common import DatabaseOption, console, err_console, store
+from producersync.service.nipr.daily import DailyRun, run_day
+from producersync.service.nipr.feed import FeedError
 from producersync.service.nipr.loader import LoadStats, UniverseExistsError, load
 from producersync.service.nipr.universe import DEFAULT_START_DATE, MAX_PRODUCERS, generate
 
-app = typer.Typer(help="Generate and load NIPR data.", no_args_is_help=True)
+app = typer.Typer(help="Generate NIPR data and run the daily NIPR cycle.", no_args_is_help=True)
 
 
 @app.command("generate")
@@ -93,3 +98,94 @@ def _sqlite_size(engine: sa.Engine) -> int | None:
     if not path.exists():  # an in-memory database
         return None
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
+
+
+@app.command("run")
+def run_command(
+    date: Annotated[
+        str | None,
+        typer.Option(
+            "--date",
+            metavar="YYYY-MM-DD",
+            help="The day to apply; default: today (UTC).",
+            show_default=False,
+        ),
+    ] = None,
+    churn_rate: Annotated[
+        float,
+        typer.Option("--churn-rate", help="Share of producers that change (0 to 1)."),
+    ] = 0.01,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="The same seed and date give the same changes."),
+    ] = None,
+    feed: Annotated[
+        Path | None,
+        typer.Option(
+            "--feed",
+            help="Apply this JSON-lines feed file instead of synthetic churn.",
+            show_default=False,
+        ),
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Apply one day's NIPR changes and publish updates_available to every account.
+
+    A date already run is not run again: nothing changes and nothing is published."""
+    # Bad input is exit code 1 with a message, like every other refusal of this command.
+    try:
+        run_date = dt.datetime.now(dt.UTC).date() if date is None else dt.date.fromisoformat(date)
+    except ValueError:
+        _fail(f"--date must be a date as YYYY-MM-DD, not {date!r}")
+    if not 0 <= churn_rate <= 1:
+        _fail(f"--churn-rate must be between 0 and 1, not {churn_rate}")
+    started = time.perf_counter()
+    try:
+        run = run_day(store(database), run_date, churn_rate=churn_rate, seed=seed, feed=feed)
+    except FeedError as error:
+        _fail(f"feed {feed}, {error}; nothing was changed")
+    elapsed = time.perf_counter() - started
+    if as_json:
+        typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())
+    else:
+        _print_run(run, elapsed)
+
+
+def _fail(message: str) -> NoReturn:
+    err_console.print(f"[red]error:[/red] {message}")
+    raise typer.Exit(1)
+
+
+def _run_json(run: DailyRun, elapsed: float) -> dict[str, object]:
+    return {
+        "runDate": run.run_date.isoformat(),
+        "source": run.source,
+        "alreadyApplied": run.already_applied,
+        "changes": run.changes,
+        "totalChanges": run.total_changes,
+        "eventsPublished": run.events_published,
+        "deliveriesQueued": run.deliveries_queued,
+        "completedAt": run.completed_at.isoformat(),
+        "seconds": round(elapsed, 3),
+    }
+
+
+def _print_run(run: DailyRun, elapsed: float) -> None:
+    if run.already_applied:
+        console.print(
+            f"The run of {run.run_date} ({run.source}) was already applied at "
+            f"{run.completed_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed, nothing published."
+        )
+        return
+    table = Table(title=f"NIPR run {run.run_date} ({run.source})")
+    table.add_column("table")
+    table.add_column("records changed", justify="right")
+    for name, count in run.changes.items():
+        table.add_row(name, f"{count:,}")
+    table.add_row("[bold]total[/bold]", f"[bold]{run.total_changes:,}[/bold]")
+    console.print(table)
+    console.print(
+        f"{run.events_published:,} updates_available events published "
+        f"({run.deliveries_queued:,} deliveries queued) in {elapsed:.2f} s"
+    )

@@ -12,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
 from producersync import __version__
-from producersync.service.api import subscriptions, v1, v2
+from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
@@ -119,6 +119,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(subscriptions.router)
     app.include_router(v2.router)
     app.include_router(v1.router)
+    app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -18,9 +18,12 @@ from typing import Any
 from producersync.service.nipr import reference as ref
 
 __all__ = [
+    "LENGTHS_OF_ORDER",
     "REGULATORY_VOCABULARIES",
     "Weighted",
+    "action_number",
     "license_number",
+    "penalty",
     "phone",
     "pick",
     "regulatory_values",
@@ -34,6 +37,8 @@ Draw = Callable[[], float]
 
 _DIRECTIONS = ("", "", "", "", "N ", "S ", "E ", "W ")
 
+# Days a regulatory order runs; most orders (fines, reprimands) have no length.
+LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
 REGULATORY_VOCABULARIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("REASON", ref.REGULATORY_REASONS),
     ("ORIGIN", ref.REGULATORY_ORIGINS),
@@ -116,3 +121,13 @@ def phone(r: Draw, area_code: str) -> str:
 def regulatory_values(r: Draw) -> list[tuple[str, str]]:
     """The (type, value) pairs of one regulatory action: a REASON, an ORIGIN, a DISPOSITION."""
     return [(kind, pick(r, vocabulary)) for kind, vocabulary in REGULATORY_VOCABULARIES]
+
+
+def action_number(r: Draw) -> str:
+    """A state's regulatory action number (eight digits)."""
+    return str(10_000_000 + int(r() * 90_000_000))
+
+
+def penalty(r: Draw) -> int:
+    """A fine in dollars: none in about a third of actions, mostly small, up to $10,050."""
+    return 0 if r() < 0.3 else 50 * (1 + int(r() ** 2 * 200))

@@ -23,9 +23,13 @@ from typing import Any
 
 from producersync.service.nipr import reference as ref
 from producersync.service.nipr.fields import (
+    LENGTHS_OF_ORDER,
     Weighted,
+    action_number,
     license_number,
+    penalty,
     phone,
+    pick,
     regulatory_values,
     renewal_periods,
     street,
@@ -88,7 +92,6 @@ _CE_COMPLIANCE = (
     (8, "EXEMPT"),
     (6, "NOT IN COMPLIANCE"),
 )
-_LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
 _FIRM_NAME_TEMPLATES = (
     "{last} Insurance Agency, LLC",
     "{last} & {last2} Insurance Services, Inc.",
@@ -140,8 +143,8 @@ class _Universe:
         self.rng = random.Random()
         self.ids = dict.fromkeys(TABLES, FIRST_ID)
 
-        # The calendar: day index -> shared date object and its ISO string; far enough
-        # ahead for the last reinstatement window of a license renewed just before start.
+        # The calendar: day index -> shared date object; far enough ahead for the
+        # expiration of a license renewed just before start.
         first_day = dt.date(start_date.year - _CALENDAR_YEARS_BACK, 1, 1)
         self.origin = first_day.toordinal()
         self.start = start_date.toordinal() - self.origin
@@ -653,18 +656,18 @@ class _Producer:
             action = self.career + int(r() * (start - 1 - self.career))
             effective = action if r() < 0.7 else min(action + int(r() * 30), start - 1)
             entered = min(action + int(r() * 400), start - 1)
-            fine = 0 if r() < 0.3 else 50 * (1 + int(r() ** 2 * 200))
+            fine = penalty(r)
             row = self.stamp(
                 {
                     "id": action_id,
                     "npn": self.npn,
                     "for_state": self.pick(self.licensed_states or [self.home]),
-                    "action_id": str(10_000_000 + int(r() * 90_000_000)),
+                    "action_id": action_number(r),
                     "action_date": days[action],
                     "effective_date": days[effective],
                     "enter_date": days[entered],
                     "penalty_fine_forfeiture": fine,
-                    "length_of_order": self.pick(_LENGTHS_OF_ORDER),
+                    "length_of_order": pick(r, LENGTHS_OF_ORDER),
                 },
                 action,
                 entered,

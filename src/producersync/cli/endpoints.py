@@ -1,0 +1,297 @@
+"""`producersync admin endpoint`: webhook endpoints of any account, from the command line.
+
+The rules are the API's (``delivery/management.py``) and ``--json`` prints the API's
+shapes. This process has no dispatcher: what it queues (the test event on create, replay,
+recover) is sent by the running service, whose dispatcher polls the store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import orjson
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from producersync.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    console,
+    emit,
+    fail,
+    service_settings,
+)
+from producersync.service.api.webhook_models import WebhookAttempt, WebhookEndpoint
+from producersync.service.delivery import management
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts, endpoints, outbox
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="Webhook endpoints of an account. Deliveries queued here (the test event on "
+    "create, replay, recover) are sent by the running service: its dispatcher finds them "
+    "on its next poll (PRODUCERSYNC_WEBHOOK_POLL_SECONDS), since this command has none to "
+    "wake. Endpoint URLs must be https on public addresses unless "
+    "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true.",
+    no_args_is_help=True,
+)
+
+EndpointArg = Annotated[str, typer.Argument(help="The endpoint id (ep_...).")]
+EventsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--events",
+        help="An event type or group to receive (repeat for more); default: every type.",
+        show_default=False,
+    ),
+]
+DescriptionOption = Annotated[str | None, typer.Option("--description", show_default=False)]
+RateLimitOption = Annotated[
+    int | None,
+    typer.Option("--rate-limit", help="Most attempts per second (1-10000).", show_default=False),
+]
+
+
+@contextmanager
+def _write(database: str | None) -> Iterator[tuple[sa.Connection, ServiceSettings]]:
+    """A write transaction on the store, with the settings the rules need; a rule's
+    refusal ends the command with its message."""
+    settings = service_settings(database)
+    with write_transaction(open_store(settings.database_url)) as conn:
+        try:
+            yield conn, settings
+        except management.EndpointRuleError as exc:
+            raise fail(f"{exc.field}: {exc}") from None
+
+
+def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
+    endpoint = endpoints.get_endpoint(conn, None, endpoint_id)
+    if endpoint is None:
+        raise fail(f"no endpoint {endpoint_id!r}")
+    return endpoint
+
+
+def _view(endpoint: endpoints.Endpoint) -> dict[str, object]:
+    return {**WebhookEndpoint.of(endpoint).model_dump(mode="json"), "account": endpoint.account_id}
+
+
+def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
+    if as_json:
+        typer.echo(orjson.dumps(rows).decode())
+        return
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    console.print(table)
+
+
+@app.command("create")
+def create(
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    url: Annotated[str, typer.Option("--url", help="Where to POST the events.")],
+    events: EventsOption = None,
+    description: DescriptionOption = None,
+    rate_limit: RateLimitOption = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Create an endpoint and queue its test event; prints its secret (shown only once)."""
+    with _write(database) as (conn, settings):
+        try:
+            owner = accounts.find_account(conn, account)
+        except accounts.NotFound as exc:
+            raise fail(str(exc)) from None
+        endpoint, secret = management.create_endpoint(
+            conn,
+            settings,
+            owner.id,
+            url,
+            description=description or "",
+            event_types=events,
+            rate_limit_per_second=rate_limit,
+        )
+    emit(as_json, {**_view(endpoint), "secret": secret})
+
+
+@app.command("list")
+def list_(
+    account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List endpoints (never their secrets)."""
+    settings = service_settings(database)
+    with open_store(settings.database_url).connect() as conn:
+        try:
+            owner = accounts.find_account(conn, account).id if account else None
+        except accounts.NotFound as exc:
+            raise fail(str(exc)) from None
+        rows = [_view(e) for e in endpoints.list_endpoints(conn, owner)]
+    _table(as_json, rows, ["id", "account", "url", "eventTypes", "enabled", "disabledReason"])
+
+
+@app.command("update")
+def update(
+    endpoint_id: EndpointArg,
+    url: Annotated[str | None, typer.Option("--url", show_default=False)] = None,
+    events: EventsOption = None,
+    all_events: Annotated[
+        bool, typer.Option("--all-events", help="Receive every event type.")
+    ] = False,
+    description: DescriptionOption = None,
+    rate_limit: RateLimitOption = None,
+    no_rate_limit: Annotated[
+        bool, typer.Option("--no-rate-limit", help="Remove the rate limit.")
+    ] = False,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Change an endpoint; what is not given stays as it is."""
+    if events and all_events:
+        raise fail("give --events or --all-events, not both")
+    if rate_limit is not None and no_rate_limit:
+        raise fail("give --rate-limit or --no-rate-limit, not both")
+    changes = endpoints.EndpointChanges(
+        url=url,
+        description=description,
+        event_types=events,
+        all_event_types=all_events,
+        rate_limit_per_second=rate_limit,
+        no_rate_limit=no_rate_limit,
+    )
+    with _write(database) as (conn, settings):
+        endpoint = management.update_endpoint(conn, settings, None, endpoint_id, changes)
+    if endpoint is None:
+        raise fail(f"no endpoint {endpoint_id!r}")
+    emit(as_json, _view(endpoint))
+
+
+def _set_state(
+    database: str | None,
+    endpoint_id: str,
+    as_json: bool,
+    change: Callable[[sa.Connection, str], endpoints.Endpoint | None],
+) -> None:
+    with _write(database) as (conn, _settings):
+        endpoint = change(conn, endpoint_id)
+    if endpoint is None:
+        raise fail(f"no endpoint {endpoint_id!r}")
+    emit(as_json, _view(endpoint))
+
+
+@app.command("disable")
+def disable(
+    endpoint_id: EndpointArg,
+    reason: Annotated[str, typer.Option("--reason")] = "disabled by an administrator",
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Stop sending to an endpoint; its deliveries wait until it is enabled."""
+    _set_state(
+        database,
+        endpoint_id,
+        as_json,
+        lambda conn, ep: endpoints.disable_endpoint(conn, None, ep, reason),
+    )
+
+
+@app.command("enable")
+def enable(
+    endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Send to an endpoint again (its waiting deliveries go on the service's next poll)."""
+    _set_state(
+        database, endpoint_id, as_json, lambda conn, ep: endpoints.enable_endpoint(conn, None, ep)
+    )
+
+
+@app.command("delete")
+def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
+    """Delete an endpoint, its secrets and its deliveries."""
+    with _write(database) as (conn, _settings):
+        if not endpoints.delete_endpoint(conn, None, endpoint_id):
+            raise fail(f"no endpoint {endpoint_id!r}")
+    console.print(f"endpoint [bold]{endpoint_id}[/bold] deleted")
+
+
+@app.command("rotate-secret")
+def rotate_secret(
+    endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Issue a new signing secret (shown once); the old one keeps signing beside it for
+    PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS (default 24 h)."""
+    with _write(database) as (conn, settings):
+        endpoint = _endpoint(conn, endpoint_id)
+        secret = management.rotate_secret(conn, settings, endpoint.id)
+    emit(as_json, {"id": endpoint.id, "secret": secret})
+
+
+@app.command("show-secret")
+def show_secret(
+    endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
+    """Print an endpoint's current signing secret."""
+    with _write(database) as (conn, _settings):
+        endpoint = _endpoint(conn, endpoint_id)
+        secret = endpoints.current_secret(conn, endpoint.id)
+    emit(as_json, {"id": endpoint.id, "secret": secret})
+
+
+@app.command("replay")
+def replay(
+    endpoint_id: EndpointArg,
+    message_id: Annotated[str, typer.Argument(help="The message (event) id (evt_...).")],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue one manual attempt of a message of the endpoint's account to the endpoint."""
+    with _write(database) as (conn, _settings):
+        delivery_id = management.replay(conn, _endpoint(conn, endpoint_id), message_id)
+        if delivery_id is None:
+            raise fail(f"the endpoint's account has no message {message_id!r}")
+    emit(as_json, {"deliveryId": delivery_id})
+
+
+@app.command("recover")
+def recover(
+    endpoint_id: EndpointArg,
+    since: Annotated[
+        str, typer.Option("--since", help="ISO 8601 time, at most 14 days ago (UTC if no zone).")
+    ],
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Queue one more attempt of the endpoint's deliveries that failed for good since then."""
+    try:
+        start = dt.datetime.fromisoformat(since)
+    except ValueError:
+        raise fail(f"--since must be an ISO 8601 time, not {since!r}") from None
+    with _write(database) as (conn, _settings):
+        queued = management.recover(conn, _endpoint(conn, endpoint_id), start)
+    emit(as_json, {"queued": queued})
+
+
+@app.command("attempts")
+def attempts(
+    endpoint_id: EndpointArg,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List the latest attempts to an endpoint, newest first."""
+    settings = service_settings(database)
+    with open_store(settings.database_url).connect() as conn:
+        endpoint = _endpoint(conn, endpoint_id)
+        rows = outbox.list_attempts(conn, endpoint_id=endpoint.id, limit=limit)
+    _table(
+        as_json,
+        [WebhookAttempt.of(a).model_dump(mode="json") for a in rows],
+        ["id", "messageId", "attemptNumber", "trigger", "attemptedAt", "statusCode", "error"],
+    )

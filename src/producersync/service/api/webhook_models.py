@@ -1,0 +1,280 @@
+"""The webhook management API on the wire: request and response bodies, camelCase.
+
+Shared by the API routes and the ``admin endpoint`` CLI (whose ``--json`` prints the same
+shapes). Limits that the rules check (``delivery/management.py``) are only documented
+here, so that a refusal names the field in the rules' words; limits of the columns
+(lengths, no NUL, which Postgres refuses) are enforced here, before any SQL.
+"""
+
+import datetime as dt
+from typing import Annotated, Any, Literal, Self
+
+import orjson
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+from pydantic.json_schema import SkipJsonSchema
+
+from producersync.model.events import KNOWN_TYPES, EventType, UtcDatetime
+from producersync.service.delivery.management import SUBSCRIBABLE
+from producersync.service.store.endpoints import Endpoint
+from producersync.service.store.outbox import Attempt, Delivery, Message
+
+__all__ = [
+    "ID_PATTERN",
+    "AttemptPage",
+    "AttemptQuery",
+    "DeliveryAccepted",
+    "DeliveryState",
+    "EndpointCreate",
+    "EndpointDisable",
+    "EndpointList",
+    "EndpointPatch",
+    "EndpointSecret",
+    "EventTypeInfo",
+    "EventTypeList",
+    "ExampleRequest",
+    "MessageAccepted",
+    "MessagePage",
+    "MessageQuery",
+    "RecoverAccepted",
+    "RecoverRequest",
+    "WebhookAttempt",
+    "WebhookEndpoint",
+    "WebhookEndpointCreated",
+    "WebhookMessage",
+]
+
+ID_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
+_NO_NUL = r"^[^\x00]*$"
+# What the spec promises will pass the URL rules (scheme, host, port, no credentials or
+# fragment); the rules themselves are checked by management, which words the refusals.
+_URL_SYNTAX = (
+    r"^https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,4})?(?:[/?][^\x00-\x20\x7f#]*)?$"
+)
+_MAX_LIMIT = 250
+
+
+class _In(BaseModel):
+    # Only the documented camelCase names: a misspelt field is a 400, not silently ignored.
+    model_config = ConfigDict(alias_generator=to_camel, validate_by_alias=True, extra="forbid")
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        validate_by_name=True,
+        serialize_by_alias=True,
+        from_attributes=True,
+    )
+
+
+_SubscribableType = Annotated[str, Field(json_schema_extra={"enum": list(SUBSCRIBABLE)})]
+_EventTypeFilter = Annotated[
+    list[_SubscribableType],
+    Field(
+        description="Event types and groups the endpoint receives ('producersync' is every "
+        "producersync.* type); null: every type",
+        json_schema_extra={"minItems": 1},
+    ),
+]
+_RateLimit = Annotated[
+    int,
+    Field(
+        description="Most attempts per second to this endpoint (1 to 10000); null: no limit",
+        json_schema_extra={"minimum": 1, "maximum": 10_000},
+    ),
+]
+
+
+def _printable(url: str) -> str:
+    # Control characters are no part of a URL, and Postgres cannot store a NUL.
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
+        raise ValueError("a URL has no control characters")
+    return url
+
+
+_Url = Annotated[
+    str,
+    AfterValidator(_printable),
+    Field(
+        max_length=2048,
+        description="https URL on a public address, unless the service allows private ones "
+        "(http, private addresses)",
+        examples=["https://hooks.example.com/producersync"],
+        json_schema_extra={"pattern": _URL_SYNTAX},
+    ),
+]
+_Description = Annotated[str, Field(max_length=500, pattern=_NO_NUL)]
+
+
+class EndpointCreate(_In):
+    url: _Url
+    description: _Description = ""
+    event_types: _EventTypeFilter | None = None
+    rate_limit_per_second: _RateLimit | None = None
+
+
+class EndpointPatch(_In):
+    """Only the fields given change."""
+
+    # Absent: unchanged. Null is refused (below), so the spec shows strings only.
+    url: _Url | SkipJsonSchema[None] = None
+    description: _Description | SkipJsonSchema[None] = None
+    event_types: _EventTypeFilter | None = None
+    rate_limit_per_second: _RateLimit | None = None
+
+    @field_validator("url", "description", mode="before")
+    @classmethod
+    def _not_null(cls, value: object) -> object:
+        # Unlike eventTypes and rateLimitPerSecond, null means nothing for these two.
+        if value is None:
+            raise ValueError("may not be null; leave it out to keep the current value")
+        return value
+
+
+class EndpointDisable(_In):
+    reason: Annotated[str, Field(max_length=200, pattern=_NO_NUL)] = "disabled by the account"
+
+
+class ExampleRequest(_In):
+    event_type: EventType
+
+
+class RecoverRequest(_In):
+    since: dt.datetime = Field(
+        description="Retry deliveries that failed for good and were created since then "
+        "(at most 14 days ago)"
+    )
+
+
+class AttemptQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
+    before: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="Attempts older than this attempt id (nextBefore)"
+    )
+
+
+class MessageQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=_MAX_LIMIT, description="Messages per page")
+    before: str | None = Field(
+        None, pattern=ID_PATTERN, description="Messages older than this message id (nextBefore)"
+    )
+    eventType: str | None = Field(
+        None,
+        description="Only messages of this type",
+        json_schema_extra={"enum": list(sorted(KNOWN_TYPES))},
+    )
+
+    @field_validator("eventType")
+    @classmethod
+    def _known(cls, value: str | None) -> str | None:
+        if value is not None and value not in KNOWN_TYPES:
+            raise ValueError(f"known types: {', '.join(sorted(KNOWN_TYPES))}")
+        return value
+
+
+class WebhookEndpoint(_Out):
+    id: str
+    url: str
+    description: str
+    event_types: list[str] | None = Field(description="null: every event type")
+    enabled: bool
+    disabled_reason: str | None
+    rate_limit_per_second: int | None = Field(description="null: no limit")
+    failing_since: UtcDatetime | None = Field(
+        description="Start of the current run of failed attempts; null after any success"
+    )
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> Self:
+        return cls.model_validate(endpoint)
+
+
+class WebhookEndpointCreated(WebhookEndpoint):
+    secret: str = Field(description="The signing secret (whsec_...); shown only in this response")
+
+
+class EndpointList(_Out):
+    data: list[WebhookEndpoint]
+
+
+class EndpointSecret(_Out):
+    secret: str = Field(description="The current signing secret (whsec_...)")
+
+
+class EventTypeInfo(_Out):
+    name: str
+    description: str
+
+
+class EventTypeList(_Out):
+    data: list[EventTypeInfo]
+
+
+class DeliveryState(_Out):
+    endpoint_id: str
+    state: Literal["pending", "succeeded", "failed"]
+    attempts: int
+    next_attempt_at: UtcDatetime | None
+    updated_at: UtcDatetime
+
+
+class WebhookMessage(_Out):
+    id: str = Field(description="The event id, sent as webhook-id")
+    event_type: str
+    payload: dict[str, Any] = Field(description="The event exactly as sent")
+    created_at: UtcDatetime
+    deliveries: list[DeliveryState]
+
+    @classmethod
+    def of(cls, message: Message, deliveries: list[Delivery]) -> Self:
+        return cls(
+            id=message.id,
+            event_type=message.event_type,
+            payload=orjson.loads(message.payload),
+            created_at=message.created_at,
+            deliveries=[DeliveryState.model_validate(d) for d in deliveries],
+        )
+
+
+class MessagePage(_Out):
+    data: list[WebhookMessage]
+    next_before: str | None = Field(description="'before' of the next page; null: no more")
+
+
+class WebhookAttempt(_Out):
+    id: int
+    message_id: str
+    endpoint_id: str
+    attempt_number: int
+    trigger: Literal["scheduled", "manual"]
+    attempted_at: UtcDatetime
+    succeeded: bool
+    status_code: int = Field(description="0: no HTTP response")
+    duration_ms: int
+    response: str | None = Field(description="The first bytes of the response body")
+    error: str | None
+    next_attempt_at: UtcDatetime | None = Field(description="null: no more automatic attempts")
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> Self:
+        return cls.model_validate(attempt)
+
+
+class AttemptPage(_Out):
+    data: list[WebhookAttempt]
+    next_before: int | None = Field(description="'before' of the next page; null: no more")
+
+
+class MessageAccepted(_Out):
+    message_id: str
+
+
+class DeliveryAccepted(_Out):
+    delivery_id: int
+
+
+class RecoverAccepted(_Out):
+    queued: int = Field(description="Deliveries queued for one more attempt")

@@ -1,0 +1,413 @@
+"""The webhook management API (``/v1/webhooks``): an account's endpoints and their secrets,
+the messages sent to them and every attempt; Send Example, replay and recover.
+
+The rules (URL guard, known event types, the test event on creation, the recover window)
+are in ``delivery/management.py``; this module maps them to HTTP. Every lookup is by the
+caller's account, so another account's endpoint or message is a 404.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads these annotations live.
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel
+from starlette.responses import Response
+
+from producersync.model.events import (
+    EVENT_GROUP,
+    NPN_ACTIVATED,
+    NPN_DEACTIVATED,
+    UPDATES_AVAILABLE,
+)
+from producersync.service.api.hal import ERROR_RESPONSES
+from producersync.service.api.listing import Call, request_call
+from producersync.service.api.webhook_models import (
+    ID_PATTERN,
+    AttemptPage,
+    AttemptQuery,
+    DeliveryAccepted,
+    EndpointCreate,
+    EndpointDisable,
+    EndpointList,
+    EndpointPatch,
+    EndpointSecret,
+    EventTypeInfo,
+    EventTypeList,
+    ExampleRequest,
+    MessageAccepted,
+    MessagePage,
+    MessageQuery,
+    RecoverAccepted,
+    RecoverRequest,
+    WebhookAttempt,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookMessage,
+)
+from producersync.service.auth.bearer import writer_principal
+from producersync.service.auth.principal import Principal
+from producersync.service.delivery import management
+from producersync.service.errors import ApiError
+from producersync.service.store import endpoints, outbox
+from producersync.service.store.engine import write_transaction
+
+__all__ = ["EVENT_TYPE_DESCRIPTIONS", "router"]
+
+router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"], responses=ERROR_RESPONSES)
+
+EVENT_TYPE_DESCRIPTIONS: dict[str, str] = {
+    EVENT_GROUP: "Every producersync.* event type, those added later included",
+    UPDATES_AVAILABLE: "The daily NIPR run is processed: fetch what changed since "
+    "data.runDate (updatedSince)",
+    NPN_ACTIVATED: "An NPN joined the account's monitored population",
+    NPN_DEACTIVATED: "An NPN left the account's monitored population",
+}
+
+_ENDPOINT = "/endpoints/{endpointId}"
+_MESSAGE = "/messages/{messageId}"
+
+EndpointId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="ID of the webhook endpoint (ep_...)")
+]
+MessageId = Annotated[
+    str, Path(pattern=ID_PATTERN, description="ID of the message: its event id (evt_...)")
+]
+
+
+def _writer_call(request: Request, principal: Principal = Depends(writer_principal)) -> Call:
+    return Call(request, principal)
+
+
+Reader = Annotated[Call, Depends(request_call)]
+Writer = Annotated[Call, Depends(_writer_call)]
+
+
+def _owned(conn: sa.Connection, call: Call, endpoint_id: str) -> endpoints.Endpoint:
+    endpoint = endpoints.get_endpoint(conn, call.principal.account_id, endpoint_id)
+    if endpoint is None:
+        raise ApiError(404, f"No webhook endpoint {endpoint_id}")
+    return endpoint
+
+
+def _owned_message(conn: sa.Connection, call: Call, message_id: str) -> outbox.Message:
+    message = outbox.get_message(conn, call.principal.account_id, message_id)
+    if message is None:
+        raise ApiError(404, f"No webhook message {message_id}")
+    return message
+
+
+@contextmanager
+def _rules(body: BaseModel) -> Iterator[None]:
+    """A rule's refusal as a 400 naming the field and the value the body gave it."""
+    try:
+        yield
+    except management.EndpointRuleError as exc:
+        value = body.model_dump(mode="json", by_alias=True).get(exc.field)
+        raise ApiError.bad_parameter(exc.field, value, str(exc)) from None
+
+
+@router.get(
+    "/event-types",
+    summary="List the event types an endpoint can subscribe to",
+    operation_id="listWebhookEventTypes",
+    response_model=EventTypeList,
+)
+def list_event_types(call: Reader) -> EventTypeList:
+    return EventTypeList(
+        data=[
+            EventTypeInfo(name=name, description=EVENT_TYPE_DESCRIPTIONS[name])
+            for name in management.SUBSCRIBABLE
+        ]
+    )
+
+
+@router.get(
+    "/endpoints",
+    summary="List the account's webhook endpoints",
+    operation_id="listWebhookEndpoints",
+    response_model=EndpointList,
+)
+def list_endpoints(call: Reader) -> EndpointList:
+    with call.ctx.engine.connect() as conn:
+        rows = endpoints.list_endpoints(conn, call.principal.account_id)
+    return EndpointList(data=[WebhookEndpoint.of(e) for e in rows])
+
+
+@router.post(
+    "/endpoints",
+    summary="Create a webhook endpoint",
+    description="Saves the endpoint and queues a `webhook.test` event to it. The response "
+    "carries the signing secret; no other response shows it but `GET .../secret`.",
+    operation_id="createWebhookEndpoint",
+    status_code=201,
+    response_model=WebhookEndpointCreated,
+)
+def create_endpoint(body: EndpointCreate, call: Writer) -> WebhookEndpointCreated:
+    with write_transaction(call.ctx.engine) as conn, _rules(body):
+        endpoint, secret = management.create_endpoint(
+            conn,
+            call.ctx.settings,
+            call.principal.account_id,
+            body.url,
+            description=body.description,
+            event_types=body.event_types,
+            rate_limit_per_second=body.rate_limit_per_second,
+        )
+    call.ctx.published()
+    return WebhookEndpointCreated(**WebhookEndpoint.of(endpoint).model_dump(), secret=secret)
+
+
+@router.get(
+    _ENDPOINT,
+    summary="Get a webhook endpoint",
+    operation_id="getWebhookEndpoint",
+    response_model=WebhookEndpoint,
+)
+def get_endpoint(endpointId: EndpointId, call: Reader) -> WebhookEndpoint:
+    with call.ctx.engine.connect() as conn:
+        return WebhookEndpoint.of(_owned(conn, call, endpointId))
+
+
+@router.patch(
+    _ENDPOINT,
+    summary="Update a webhook endpoint",
+    description="Only the fields given change. `eventTypes: null` subscribes to every type; "
+    "`rateLimitPerSecond: null` removes the limit.",
+    operation_id="updateWebhookEndpoint",
+    response_model=WebhookEndpoint,
+)
+def update_endpoint(endpointId: EndpointId, body: EndpointPatch, call: Writer) -> WebhookEndpoint:
+    given = body.model_fields_set
+    changes = endpoints.EndpointChanges(
+        url=body.url,
+        description=body.description,
+        event_types=body.event_types,
+        all_event_types="event_types" in given and body.event_types is None,
+        rate_limit_per_second=body.rate_limit_per_second,
+        no_rate_limit="rate_limit_per_second" in given and body.rate_limit_per_second is None,
+    )
+    with write_transaction(call.ctx.engine) as conn, _rules(body):
+        endpoint = management.update_endpoint(
+            conn, call.ctx.settings, call.principal.account_id, endpointId, changes
+        )
+    if endpoint is None:
+        raise ApiError(404, f"No webhook endpoint {endpointId}")
+    return WebhookEndpoint.of(endpoint)
+
+
+@router.delete(
+    _ENDPOINT,
+    summary="Delete a webhook endpoint",
+    description="Its secrets and pending deliveries go with it.",
+    operation_id="deleteWebhookEndpoint",
+    status_code=204,
+    response_class=Response,
+)
+def delete_endpoint(endpointId: EndpointId, call: Writer) -> Response:
+    with write_transaction(call.ctx.engine) as conn:
+        if not endpoints.delete_endpoint(conn, call.principal.account_id, endpointId):
+            raise ApiError(404, f"No webhook endpoint {endpointId}")
+    return Response(status_code=204)
+
+
+def _set_state(
+    call: Call,
+    endpoint_id: str,
+    change: Callable[[sa.Connection, int, str], endpoints.Endpoint | None],
+) -> WebhookEndpoint:
+    with write_transaction(call.ctx.engine) as conn:
+        endpoint = change(conn, call.principal.account_id, endpoint_id)
+    if endpoint is None:
+        raise ApiError(404, f"No webhook endpoint {endpoint_id}")
+    return WebhookEndpoint.of(endpoint)
+
+
+@router.post(
+    f"{_ENDPOINT}/enable",
+    summary="Enable a webhook endpoint",
+    description="Its pending deliveries fall due again, and its failure clock restarts.",
+    operation_id="enableWebhookEndpoint",
+    response_model=WebhookEndpoint,
+)
+def enable_endpoint(endpointId: EndpointId, call: Writer) -> WebhookEndpoint:
+    endpoint = _set_state(call, endpointId, endpoints.enable_endpoint)
+    call.ctx.published()  # deliveries held while it was disabled are due now
+    return endpoint
+
+
+@router.post(
+    f"{_ENDPOINT}/disable",
+    summary="Disable a webhook endpoint",
+    description="Nothing is sent to it while disabled; its deliveries wait, and new events "
+    "are not queued for it.",
+    operation_id="disableWebhookEndpoint",
+    response_model=WebhookEndpoint,
+)
+def disable_endpoint(
+    endpointId: EndpointId, call: Writer, body: EndpointDisable | None = None
+) -> WebhookEndpoint:
+    reason = (body or EndpointDisable()).reason
+
+    def disable(conn: sa.Connection, account: int, endpoint_id: str) -> endpoints.Endpoint | None:
+        return endpoints.disable_endpoint(conn, account, endpoint_id, reason)
+
+    return _set_state(call, endpointId, disable)
+
+
+@router.get(
+    f"{_ENDPOINT}/secret",
+    summary="Reveal a webhook endpoint's signing secret",
+    operation_id="getWebhookEndpointSecret",
+    response_model=EndpointSecret,
+)
+def get_secret(endpointId: EndpointId, call: Reader) -> EndpointSecret:
+    with call.ctx.engine.connect() as conn:
+        endpoint = _owned(conn, call, endpointId)
+        secret = endpoints.current_secret(conn, endpoint.id)
+    assert secret is not None  # every endpoint is created with one, and rotation replaces it
+    return EndpointSecret(secret=secret)
+
+
+@router.post(
+    f"{_ENDPOINT}/secret/rotate",
+    summary="Rotate a webhook endpoint's signing secret",
+    description="Returns the new secret. The old one keeps signing beside it for the grace "
+    "period (PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS, default 24 h): each message carries "
+    "both signatures until then, so the receiver can switch without dropping any.",
+    operation_id="rotateWebhookEndpointSecret",
+    response_model=EndpointSecret,
+)
+def rotate_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
+    with write_transaction(call.ctx.engine) as conn:
+        endpoint = _owned(conn, call, endpointId)
+        secret = management.rotate_secret(conn, call.ctx.settings, endpoint.id)
+    return EndpointSecret(secret=secret)
+
+
+@router.post(
+    f"{_ENDPOINT}/send-example",
+    summary="Send an example event to a webhook endpoint",
+    description="Queues a realistic event of the type (the sandbox NPN 15645555 for NPN "
+    "events) to this endpoint only, whatever its filter.",
+    operation_id="sendWebhookExample",
+    status_code=202,
+    response_model=MessageAccepted,
+)
+def send_example(endpointId: EndpointId, body: ExampleRequest, call: Writer) -> MessageAccepted:
+    with write_transaction(call.ctx.engine) as conn, _rules(body):
+        endpoint = _owned(conn, call, endpointId)
+        message_id = management.send_example(conn, endpoint, body.event_type)
+    call.ctx.published()
+    return MessageAccepted(message_id=message_id)
+
+
+def _attempt_page(rows: list[outbox.Attempt], limit: int) -> AttemptPage:
+    return AttemptPage(
+        data=[WebhookAttempt.of(a) for a in rows],
+        next_before=rows[-1].id if len(rows) == limit else None,
+    )
+
+
+@router.get(
+    f"{_ENDPOINT}/attempts",
+    summary="List the attempts made to a webhook endpoint, newest first",
+    operation_id="listWebhookEndpointAttempts",
+    response_model=AttemptPage,
+)
+def endpoint_attempts(
+    endpointId: EndpointId, query: Annotated[AttemptQuery, Query()], call: Reader
+) -> AttemptPage:
+    with call.ctx.engine.connect() as conn:
+        endpoint = _owned(conn, call, endpointId)
+        rows = outbox.list_attempts(
+            conn, endpoint_id=endpoint.id, limit=query.limit, before=query.before
+        )
+    return _attempt_page(rows, query.limit)
+
+
+@router.post(
+    f"{_ENDPOINT}{_MESSAGE}/replay",
+    summary="Replay a message to a webhook endpoint",
+    description="Queues one manual attempt of the message to the endpoint, due now (not "
+    "retried if it fails), whether or not the endpoint received it before.",
+    operation_id="replayWebhookMessage",
+    status_code=202,
+    response_model=DeliveryAccepted,
+)
+def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> DeliveryAccepted:
+    with write_transaction(call.ctx.engine) as conn:
+        delivery_id = management.replay(conn, _owned(conn, call, endpointId), messageId)
+    if delivery_id is None:
+        raise ApiError(404, f"No webhook message {messageId}")
+    call.ctx.published()
+    return DeliveryAccepted(delivery_id=delivery_id)
+
+
+@router.post(
+    f"{_ENDPOINT}/recover",
+    summary="Retry a webhook endpoint's failed deliveries",
+    description="Queues one manual attempt of every delivery to the endpoint that failed for "
+    "good and was created since `since` (at most 14 days back, at most 10,000 messages).",
+    operation_id="recoverWebhookEndpoint",
+    status_code=202,
+    response_model=RecoverAccepted,
+)
+def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> RecoverAccepted:
+    with write_transaction(call.ctx.engine) as conn, _rules(body):
+        queued = management.recover(conn, _owned(conn, call, endpointId), body.since)
+    if queued:
+        call.ctx.published()
+    return RecoverAccepted(queued=queued)
+
+
+@router.get(
+    "/messages",
+    summary="List the account's webhook messages, newest first",
+    description="Each with its payload and its delivery state per endpoint.",
+    operation_id="listWebhookMessages",
+    response_model=MessagePage,
+)
+def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> MessagePage:
+    with call.ctx.engine.connect() as conn:
+        rows = outbox.list_messages(
+            conn,
+            call.principal.account_id,
+            limit=query.limit,
+            before=query.before,
+            event_type=query.eventType,
+        )
+        data = [WebhookMessage.of(m, outbox.list_deliveries(conn, message_id=m.id)) for m in rows]
+    return MessagePage(data=data, next_before=rows[-1].id if len(rows) == query.limit else None)
+
+
+@router.get(
+    _MESSAGE,
+    summary="Get a webhook message",
+    operation_id="getWebhookMessage",
+    response_model=WebhookMessage,
+)
+def get_message(messageId: MessageId, call: Reader) -> WebhookMessage:
+    with call.ctx.engine.connect() as conn:
+        message = _owned_message(conn, call, messageId)
+        return WebhookMessage.of(message, outbox.list_deliveries(conn, message_id=message.id))
+
+
+@router.get(
+    f"{_MESSAGE}/attempts",
+    summary="List the attempts to send a webhook message, newest first",
+    operation_id="listWebhookMessageAttempts",
+    response_model=AttemptPage,
+)
+def message_attempts(
+    messageId: MessageId, query: Annotated[AttemptQuery, Query()], call: Reader
+) -> AttemptPage:
+    with call.ctx.engine.connect() as conn:
+        message = _owned_message(conn, call, messageId)
+        rows = outbox.list_attempts(
+            conn, message_id=message.id, limit=query.limit, before=query.before
+        )
+    return _attempt_page(rows, query.limit)

@@ -1,0 +1,369 @@
+"""Feed files: a day's NIPR changes as JSON lines, one change a line (docs/service.md).
+
+    {"op": "upsert", "type": "licenses", "record": {"id": 7, "npn": "1234567", ...}}
+    {"op": "delete", "type": "appointments", "id": 123}
+
+An upsert carries the whole record as the API serves it (camelCase); fields it leaves
+out are null. A delete is a NIPR deletion: the record stays, ``niprDeleted`` true, and so
+do the records nested in it. ``read_feed`` checks every line on its own and
+``plan_feed`` checks them against the store, both before anything is written; the first
+bad line is a ``FeedError`` naming the line and the field.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from pydantic import ValidationError
+from pydantic.alias_generators import to_camel
+
+from producersync.model import records as m
+from producersync.model.npn import is_npn
+from producersync.model.states import STATE_CODES
+from producersync.service.store import churn
+from producersync.service.store import tables as t
+
+__all__ = ["FEED_TYPES", "FeedError", "FeedLine", "plan_feed", "read_feed"]
+
+Row = dict[str, Any]
+
+# The "type" of a line: each record table under the API's name for its records.
+FEED_TYPES: dict[str, sa.Table] = {str(to_camel(table.name)): table for table in t.RECORD_TABLES}
+# Wire fields the run sets itself, or the store keeps: accepted in a record and ignored.
+_IGNORED = frozenset({"createdAt", "updatedAt", "links", "subscriptionCount"})
+# Store columns a feed never writes.
+_UNWRITTEN = frozenset(
+    {"created_at", "updated_at", "subscription_count", "last_nipr_entity_update"}
+)
+_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
+    ("entities", "type"): m.EntityType,
+    ("license_loas", "status"): m.LoaStatus,
+    ("appointments", "status"): m.AppointmentStatus,
+    ("addresses", "type"): m.AddressType,
+    ("contact_infos", "type"): m.ContactInfoType,
+    ("other_names", "type"): m.OtherNameType,
+    ("regulatory_action_values", "type"): m.RegulatoryActionValueType,
+}
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+# The keys of each kind of line.
+_KEYS = {"upsert": frozenset({"op", "type", "record"}), "delete": frozenset({"op", "type", "id"})}
+
+
+class FeedError(ValueError):
+    """A feed file that cannot be applied; ``line`` and ``field`` say where, when known."""
+
+    def __init__(self, message: str, line: int | None = None, field: str | None = None) -> None:
+        where = ", ".join(
+            part
+            for part in (f"line {line}" if line else "", f"field {field}" if field else "")
+            if part
+        )
+        super().__init__(f"{where}: {message}" if where else message)
+        self.line = line
+        self.field = field
+
+
+class _Invalid(ValueError):
+    """A value's problem; the caller knows the line and the field."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLine:
+    number: int
+    op: str  # "upsert" or "delete"
+    table: sa.Table
+    id: int
+    row: Row | None  # an upsert's record, as store columns
+
+
+# --- the file alone -----------------------------------------------------------------------
+
+
+def read_feed(path: Path) -> list[FeedLine]:
+    """Every change of the file, each line checked on its own (blank lines are skipped)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise FeedError(f"cannot read the file ({exc.strerror})") from exc
+    lines: list[FeedLine] = []
+    seen: dict[tuple[str, int], int] = {}
+    for number, text in enumerate(data.splitlines(), start=1):
+        if not text.strip():
+            continue
+        line = _line(number, text)
+        key = (line.table.name, line.id)
+        if key in seen:
+            raise FeedError(
+                f"{to_camel(line.table.name)} {line.id} already changes on line {seen[key]}",
+                number,
+                "id",
+            )
+        seen[key] = number
+        lines.append(line)
+    return lines
+
+
+def _line(number: int, text: bytes) -> FeedLine:
+    try:
+        change = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise FeedError(f"not valid JSON ({exc})", number) from exc
+    if not isinstance(change, dict):
+        raise FeedError("a change must be a JSON object", number)
+    op = change.get("op")
+    if not isinstance(op, str) or op not in _KEYS:
+        raise FeedError(f'must be "upsert" or "delete", not {_show(op)}', number, "op")
+    keys = _KEYS[op]
+    wrong = sorted(set(change) ^ keys)
+    if wrong:
+        name = wrong[0]
+        problem = "is required" if name in keys else f'is not a field of a "{op}" line'
+        raise FeedError(problem, number, name)
+    kind = change["type"]
+    table = FEED_TYPES.get(kind) if isinstance(kind, str) else None
+    if table is None:
+        raise FeedError(
+            f"unknown record type {_show(kind)}; one of {', '.join(FEED_TYPES)}", number, "type"
+        )
+    if op == "delete":
+        try:
+            return FeedLine(number, op, table, _integer(change["id"]), None)
+        except _Invalid as exc:
+            raise FeedError(str(exc), number, "id") from exc
+    record = change["record"]
+    if not isinstance(record, dict):
+        raise FeedError("must be a JSON object", number, "record")
+    row = _row(number, table, record)
+    return FeedLine(number, op, table, row["id"], row)
+
+
+def _row(number: int, table: sa.Table, record: dict[str, Any]) -> Row:
+    """The record as a complete row of the table's writable columns."""
+    fields = _fields(table)
+    for name in record:
+        if name not in fields and name not in _IGNORED:
+            raise FeedError(f"unknown field of {to_camel(table.name)}", number, f"record.{name}")
+    row: Row = {}
+    for wire, (column, parse) in fields.items():
+        value = record.get(wire)
+        try:
+            if value is None:
+                row[column.name] = _absent(column)
+            else:
+                row[column.name] = parse(value)
+        except _Invalid as exc:
+            raise FeedError(str(exc), number, f"record.{wire}") from exc
+    return row
+
+
+def _absent(column: sa.Column[Any]) -> Any:
+    if column.server_default is not None:  # niprDeleted, noLicenses: false unless said
+        return False
+    if not column.nullable:
+        raise _Invalid("is required")
+    return None
+
+
+def _fields(table: sa.Table) -> dict[str, tuple[sa.Column[Any], Callable[[Any], Any]]]:
+    """Wire name -> (column, parser) of every column a feed writes."""
+    fields: dict[str, tuple[sa.Column[Any], Callable[[Any], Any]]] = {}
+    for column in table.columns:
+        name = str(column.name)
+        if name in _UNWRITTEN:
+            continue
+        if name == "loa_categories":
+            fields["loaMapping"] = (column, _categories)
+        elif name == "agent_types":
+            fields["agentTypes"] = (column, _joined)
+        else:
+            fields[str(to_camel(name))] = (column, _parser(table, column))
+    return fields
+
+
+def _parser(table: sa.Table, column: sa.Column[Any]) -> Callable[[Any], Any]:
+    name = str(column.name)
+    enum = _ENUMS.get((table.name, name))
+    if enum is not None:
+        return lambda value: _member(enum, value)
+    if name == "npn":
+        return _npn
+    if name == "for_state":
+        return _state
+    kind = column.type
+    if isinstance(kind, sa.Boolean):
+        return _boolean
+    if isinstance(kind, sa.Integer):
+        return _integer
+    if isinstance(kind, sa.Date):
+        return _date
+    if isinstance(kind, sa.JSON):
+        return _renewal_periods
+    length = kind.length if isinstance(kind, sa.String) else None
+    return lambda value: _text(value, length)
+
+
+def _show(value: Any) -> str:
+    return orjson.dumps(value).decode()[:60]
+
+
+def _text(value: Any, length: int | None) -> str:
+    if not isinstance(value, str):
+        raise _Invalid(f"must be a string, not {_show(value)}")
+    if length is not None and len(value) > length:
+        raise _Invalid(f"must be at most {length} characters")
+    return value
+
+
+def _integer(value: Any) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise _Invalid(f"must be an integer, not {_show(value)}")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"must be true or false, not {_show(value)}")
+    return value
+
+
+def _date(value: Any) -> dt.date:
+    if isinstance(value, str) and _DATE.fullmatch(value):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _Invalid(f"must be a date as YYYY-MM-DD, not {_show(value)}")
+
+
+def _npn(value: Any) -> str:
+    if not isinstance(value, str) or not is_npn(value):
+        raise _Invalid(f"must be an NPN (a string of 1 to 10 digits), not {_show(value)}")
+    return value
+
+
+def _state(value: Any) -> str:
+    if value not in STATE_CODES:
+        raise _Invalid(f"must be a state code (such as TX), not {_show(value)}")
+    return str(value)
+
+
+def _member(enum: type[StrEnum], value: Any) -> str:
+    if value not in {member.value for member in enum}:
+        allowed = ", ".join(member.value for member in enum)
+        raise _Invalid(f"must be one of {allowed}, not {_show(value)}")
+    return str(value)
+
+
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and "," not in v for v in value):
+        raise _Invalid(f"must be a list of strings without commas, not {_show(value)}")
+    return value
+
+
+def _joined(value: Any) -> str:
+    return ",".join(_strings(value))
+
+
+def _categories(value: Any) -> str:
+    if not isinstance(value, dict) or set(value) - {"categories"}:
+        raise _Invalid(f'must be {{"categories": [...]}}, not {_show(value)}')
+    return ",".join(_strings(value.get("categories", [])))
+
+
+def _renewal_periods(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise _Invalid(f"must be a JSON object, not {_show(value)}")
+    try:
+        m.RenewalPeriods.model_validate(value)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        where = ".".join(str(part) for part in error["loc"])
+        raise _Invalid(f"{where}: {error['msg']}") from exc
+    return value
+
+
+# --- against the store ----------------------------------------------------------------------
+
+
+def plan_feed(conn: sa.Connection, lines: list[FeedLine], run_date: dt.date) -> churn.DayChanges:
+    """The changes the lines make, once each is checked against the store: upserted
+    records belong to a known NPN (stored, or upserted by the feed) and to the same NPN
+    as their stored version and parent; deleted records exist."""
+    _check(conn, lines)
+    changes = churn.DayChanges(run_date)
+    deleted: dict[str, list[int]] = {}
+    for line in lines:
+        if line.row is not None:
+            changes.upsert(line.table.name, line.row)
+        else:
+            changes.update(line.table.name, line.id, nipr_deleted=True)
+            deleted.setdefault(line.table.name, []).append(line.id)
+    for child, parent, column in churn.NESTED:
+        for child_id in churn.child_ids(conn, child, column, deleted.get(parent.name, [])):
+            changes.update(child.name, child_id, nipr_deleted=True)
+    return changes
+
+
+def _check(conn: sa.Connection, lines: list[FeedLine]) -> None:
+    upserted = [line for line in lines if line.row is not None]
+    entities = churn.entity_ids(conn, (line.row["npn"] for line in upserted if line.row))
+    known = set(entities) | {
+        line.row["npn"] for line in upserted if line.table is t.entities and line.row
+    }
+    stored = {
+        table.name: churn.lookup(conn, table, _ids(lines, table), "npn")
+        for table in t.RECORD_TABLES
+    }
+    # A nested record's parent: stored, or upserted by the feed (it may come later).
+    parents = {
+        parent.name: {
+            **churn.lookup(conn, parent, _parent_ids(upserted, child, column), "npn"),
+            **{line.id: line.row["npn"] for line in upserted if line.table is parent and line.row},
+        }
+        for child, parent, column in churn.NESTED
+    }
+    for line in lines:
+        was = stored[line.table.name].get(line.id)
+        kind = to_camel(line.table.name)
+        if line.row is None:
+            if was is None:
+                raise FeedError(f"no {kind} record with id {line.id}", line.number, "id")
+            continue
+        npn = line.row["npn"]
+        if npn not in known:
+            raise FeedError(f"no producer with NPN {npn}", line.number, "record.npn")
+        if was is not None and was != npn:
+            raise FeedError(
+                f"{kind} {line.id} belongs to NPN {was}, not {npn}", line.number, "record.id"
+            )
+        if line.table is t.entities and entities.get(npn, line.id) != line.id:
+            raise FeedError(
+                f"NPN {npn} is entity {entities[npn]}, not {line.id}", line.number, "record.id"
+            )
+        for child, parent, column in churn.NESTED:
+            if line.table is child:
+                parent_id = line.row[column]
+                owner = parents[parent.name].get(parent_id)
+                if owner != npn:
+                    problem = "no such record" if owner is None else f"it belongs to NPN {owner}"
+                    raise FeedError(
+                        f"{to_camel(parent.name)} {parent_id}: {problem}",
+                        line.number,
+                        f"record.{to_camel(column)}",
+                    )
+
+
+def _ids(lines: Iterable[FeedLine], table: sa.Table) -> list[int]:
+    return [line.id for line in lines if line.table is table]
+
+
+def _parent_ids(lines: Iterable[FeedLine], child: sa.Table, column: str) -> list[int]:
+    return [line.row[column] for line in lines if line.table is child and line.row]

@@ -1,0 +1,431 @@
+"""Synthetic churn: what one day of NIPR updates does to a sample of the producers.
+
+A share ``churn_rate`` of the producers NIPR still lists is drawn from a generator seeded
+by the date (and ``seed``); each gets one change, a quarter of them two, of the kinds a
+real day brings, weighted by how often they come: license renewals and expirations, new
+and terminated appointments, address and contact changes, and rarely a new non-resident
+license, a regulatory action or a NIPR deletion. Each producer draws from its own
+generator, seeded by the date and its NPN, and new ids are handed out in NPN order, so
+the same store, date and seed always give the same changes.
+
+The sandbox producers never change: their records read the same in every store.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.service.nipr import reference as ref
+from producersync.service.nipr.fields import (
+    LENGTHS_OF_ORDER,
+    Weighted,
+    action_number,
+    license_number,
+    penalty,
+    phone,
+    pick,
+    regulatory_values,
+    renewal_periods,
+    street,
+    transaction_id,
+    zip_code,
+)
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store import churn
+from producersync.service.store import tables as t
+
+__all__ = ["plan_churn"]
+
+Row = dict[str, Any]
+
+# The tables a change reads; entities and other names are not among them.
+_READ = (
+    t.licenses,
+    t.license_loas,
+    t.appointments,
+    t.addresses,
+    t.contact_infos,
+    t.regulatory_actions,
+)
+_CLASSES = {cls.name: cls for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)}
+_STATES = Weighted([(weight, state) for state, weight in ref.STATE_WEIGHTS.items()])
+_TERMINATIONS = Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
+# A license can be renewed from 90 days before its expiration to 90 days after (late).
+_RENEWAL_WINDOW = dt.timedelta(days=90)
+_SECOND_CHANGE_SHARE = 0.25
+_TRIES = 4
+
+
+def plan_churn(
+    conn: sa.Connection, run_date: dt.date, churn_rate: float, seed: int | None
+) -> churn.DayChanges:
+    """The day's changes for a ``churn_rate`` share of the producers (read, not written)."""
+    base = run_date.isoformat() if seed is None else f"{seed}:{run_date.isoformat()}"
+    npns = churn.producer_npns(conn, exclude=SANDBOX_NPNS)
+    sample = sorted(random.Random(base).sample(npns, round(churn_rate * len(npns))))
+    records = {table.name: churn.producer_records(conn, table, sample) for table in _READ}
+    by_npn: dict[str, dict[str, list[Row]]] = {npn: {} for npn in sample}
+    for name, rows in records.items():
+        for row in rows:
+            by_npn[row["npn"]].setdefault(name, []).append(row)
+    day = _Day(run_date, churn.next_ids(conn))
+    for npn in sample:
+        _Producer(day, npn, by_npn[npn], random.Random(f"{base}:{npn}")).churn()
+    return day.changes
+
+
+class _Day:
+    """The day being planned: its date, the next free ids, the changes so far."""
+
+    def __init__(self, run_date: dt.date, ids: dict[str, int]) -> None:
+        self.date = run_date
+        self.ids = ids
+        self.changes = churn.DayChanges(run_date)
+
+    def next_id(self, table: str) -> int:
+        value = self.ids[table]
+        self.ids[table] = value + 1
+        return value
+
+
+def _two_years_on(day: dt.date) -> dt.date:
+    # Licenses renew on the anniversary; 29 February falls back to the 28th.
+    return day.replace(year=day.year + 2, day=min(day.day, 28))
+
+
+def _renewals(lic: Row, expiration: dt.date) -> Row:
+    """The license's renewal periods for a new expiration date, in the state's terms."""
+    kind = (lic["renewal_periods"] or {}).get("renewalType")
+    return renewal_periods(expiration, known=kind != "NO_RENEWAL_INFORMATION_AVAILABLE")
+
+
+class _Producer:
+    """One sampled producer's records and the changes drawn for them."""
+
+    def __init__(
+        self, day: _Day, npn: str, records: dict[str, list[Row]], rng: random.Random
+    ) -> None:
+        self.day = day
+        self.npn = npn
+        self.r = rng.random
+        self.tx = transaction_id(rng)  # one NIPR transaction carries the day's changes
+        self.live = {
+            name: [row for row in rows if not row["nipr_deleted"]] for name, rows in records.items()
+        }
+        self.records = records
+        # Records changed today already: a second change leaves them alone.
+        self.done: set[tuple[str, int]] = set()
+
+    def rows(self, table: str, keep: Callable[[Row], bool] = lambda _: True) -> list[Row]:
+        """The producer's live records of ``table`` not changed today that ``keep`` takes."""
+        return [
+            row
+            for row in self.live.get(table, [])
+            if (table, row["id"]) not in self.done and keep(row)
+        ]
+
+    def update(self, table: str, row: Row, **values: Any) -> None:
+        self.done.add((table, row["id"]))
+        self.day.changes.update(table, row["id"], transaction_id=self.tx, **values)
+
+    def insert(self, table: str, row: Row) -> int:
+        record_id = self.day.next_id(table)
+        full = {"id": record_id, "npn": self.npn, **row, "transaction_id": self.tx}
+        self.day.changes.insert(table, {**full, "nipr_deleted": False})
+        self.done.add((table, record_id))
+        return record_id
+
+    def churn(self) -> None:
+        r = self.r
+        for _ in range(1 + (r() < _SECOND_CHANGE_SHARE)):
+            # A kind that finds nothing to change (no license near renewal, say) gives
+            # way to another draw.
+            for _ in range(_TRIES):
+                if _KINDS.pick(r())(self):
+                    break
+
+    # --- licenses --------------------------------------------------------------------------
+
+    def loas(self, license_id: int) -> list[Row]:
+        return self.rows("license_loas", lambda loa: loa["license_id"] == license_id)
+
+    def renewal(self) -> bool:
+        today = self.day.date
+        due = self.rows(
+            "licenses",
+            lambda lic: (
+                lic["expiration_date"] is not None
+                and abs(lic["expiration_date"] - today) <= _RENEWAL_WINDOW
+            ),
+        )
+        if not due:
+            return False
+        lic = pick(self.r, due)
+        expiration = _two_years_on(lic["expiration_date"])
+        self.update(
+            "licenses",
+            lic,
+            expiration_date=expiration,
+            active=True,
+            renewal_periods=_renewals(lic, expiration),
+            nipr_date_updated=today,
+        )
+        if not lic["active"]:  # renewed late: its lapsed lines come back
+            for loa in self.loas(lic["id"]):
+                if loa["status"] == "Inactive":
+                    self.update("license_loas", loa, status="Active", status_reason_date=today)
+        return True
+
+    def expiration(self) -> bool:
+        today = self.day.date
+        due = self.rows(
+            "licenses",
+            lambda lic: (
+                lic["active"]
+                and lic["expiration_date"] is not None
+                and lic["expiration_date"] <= today + _RENEWAL_WINDOW
+            ),
+        )
+        if not due:
+            return False
+        lic = min(due, key=lambda row: (row["expiration_date"], row["id"]))
+        values: dict[str, Any] = {"active": False, "nipr_date_updated": today}
+        if lic["expiration_date"] > today:
+            # Given up inside its renewal window: it ends today, not on its date.
+            values.update(expiration_date=today, renewal_periods=_renewals(lic, today))
+        self.update("licenses", lic, **values)
+        codes = set()
+        for loa in self.loas(lic["id"]):
+            codes.add(loa["loa_code"])
+            if loa["status"] == "Active":
+                self.update("license_loas", loa, status="Inactive", status_reason_date=today)
+        # Carriers' appointments under the lapsed lines end with it.
+        for appointment in self.rows(
+            "appointments",
+            lambda a: (
+                a["status"] == "APPOINTED"
+                and a["for_state"] == lic["for_state"]
+                and a["loa_code"] in codes
+            ),
+        ):
+            self.terminate(appointment, "License Expired")
+        return True
+
+    def new_license(self) -> bool:
+        """A non-resident license in a new state, with the resident license's lines."""
+        r = self.r
+        today = self.day.date
+        resident = self.rows("licenses", lambda lic: lic["residency_status"] == "R")
+        if not resident or resident[0]["license_class"] not in _CLASSES:
+            return False
+        cls = _CLASSES[resident[0]["license_class"]]
+        lines = [
+            ref.LOAS[loa["loa"]] for loa in self.loas(resident[0]["id"]) if loa["loa"] in ref.LOAS
+        ]
+        held = {lic["for_state"] for lic in self.records.get("licenses", [])}
+        states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
+        if not lines or not states:
+            return False
+        state = states[0]
+        expiration = None if state in ref.PERPETUAL_STATES else _two_years_on(today)
+        license_id = self.insert(
+            "licenses",
+            {
+                "for_state": state,
+                "branch_id": None,
+                "nipr_date_updated": today,
+                "license_num": license_number(r, state, self.npn),
+                "original_issue_date": today,
+                "expiration_date": expiration,
+                "license_class": cls.name,
+                "license_class_code": cls.code,
+                "residency_status": "NR",
+                "active": True,
+                "agent_types": ",".join(cls.agent_types),
+                "renewal_periods": renewal_periods(expiration),
+            },
+        )
+        for loa in lines:
+            self.insert(
+                "license_loas",
+                {
+                    "for_state": state,
+                    "license_id": license_id,
+                    "loa": loa.name,
+                    "loa_code": loa.code,
+                    "issue_date": today,
+                    "status": "Active",
+                    "status_reason_date": today,
+                    "ce_compliance": "IN COMPLIANCE",
+                    "ce_credits_needed": 0,
+                    "loa_categories": ",".join(loa.categories),
+                },
+            )
+        return True
+
+    # --- appointments ------------------------------------------------------------------------
+
+    def new_appointment(self) -> bool:
+        active = {lic["id"]: lic for lic in self.rows("licenses", lambda lic: lic["active"])}
+        lines = [
+            (active[loa["license_id"]]["for_state"], ref.LOAS[loa["loa"]])
+            for loa in self.rows("license_loas")
+            if loa["license_id"] in active and loa["status"] == "Active" and loa["loa"] in ref.LOAS
+        ]
+        lines = [(s, loa) for s, loa in lines if loa.categories[0] in ref.CARRIERS_BY_CATEGORY]
+        if not lines:
+            return False
+        state, loa = pick(self.r, lines)
+        carrier: ref.Carrier = pick(self.r, ref.CARRIERS_BY_CATEGORY[loa.categories[0]])
+        held = {
+            (a["co_code"], a["for_state"], a["loa_code"]) for a in self.live.get("appointments", [])
+        }
+        if (carrier.co_code, state, loa.code) in held:
+            return False
+        self.insert(
+            "appointments",
+            {
+                "for_state": state,
+                "branch_id": None,
+                "company_name": carrier.name,
+                "fein_id": carrier.fein,
+                "co_code": carrier.co_code,
+                "loa": loa.name,
+                "loa_code": loa.code,
+                "status": "APPOINTED",
+                "status_reason_date": self.day.date,
+                "termination_reason": None,
+                "county_code": None,
+                "loa_categories": ",".join(loa.categories),
+            },
+        )
+        return True
+
+    def terminated_appointment(self) -> bool:
+        appointed = self.rows("appointments", lambda a: a["status"] == "APPOINTED")
+        if not appointed:
+            return False
+        self.terminate(pick(self.r, appointed), _TERMINATIONS.pick(self.r()))
+        return True
+
+    def terminate(self, appointment: Row, reason: str) -> None:
+        self.update(
+            "appointments",
+            appointment,
+            status="TERMINATED",
+            status_reason_date=self.day.date,
+            termination_reason=reason,
+        )
+
+    # --- addresses and contacts ----------------------------------------------------------
+
+    def address(self) -> bool:
+        """A move within the address's state."""
+        r = self.r
+        addresses = self.rows("addresses", lambda a: a["state"] in ref.CITIES)
+        if not addresses:
+            return False
+        address = pick(r, addresses)
+        city: ref.City = pick(r, ref.CITIES[address["state"]])
+        suite = (
+            f"Suite {100 + int(r() * 900)}" if address["type"] == "BUSINESS" and r() < 0.4 else None
+        )
+        self.update(
+            "addresses",
+            address,
+            line1=street(r),
+            line2=suite,
+            city=city.name,
+            zip=zip_code(r, city),
+            nipr_date_updated=self.day.date,
+        )
+        return True
+
+    def contact(self) -> bool:
+        """A new phone or fax number in the same area, or an e-mail at another domain."""
+        r = self.r
+        contacts = self.rows("contact_infos", lambda c: c["value"] is not None)
+        if not contacts:
+            return False
+        contact = pick(r, contacts)
+        value: str = contact["value"]
+        if contact["type"] == "BUSINESS_EMAIL":
+            local, _, domain = value.partition("@")
+            others = [d for d in ref.EMAIL_DOMAINS if d != domain]
+            value = f"{local}@{pick(r, others)}"
+        else:
+            area = value.split("-", 1)[0]
+            value = phone(r, area if area.isdigit() and len(area) == 3 else "555")
+        self.update("contact_infos", contact, value=value, nipr_date_updated=self.day.date)
+        return True
+
+    # --- regulatory actions and deletions ------------------------------------------------------
+
+    def regulatory_action(self) -> bool:
+        r = self.r
+        today = self.day.date
+        states = [lic["for_state"] for lic in self.live.get("licenses", [])]
+        if not states:
+            return False
+        # Reported some weeks after the department acted.
+        action = today - dt.timedelta(days=int(r() * 60))
+        action_id = self.insert(
+            "regulatory_actions",
+            {
+                "for_state": pick(r, states),
+                "action_id": action_number(r),
+                "action_date": action,
+                "effective_date": action,
+                "enter_date": today,
+                "penalty_fine_forfeiture": penalty(r),
+                "length_of_order": pick(r, LENGTHS_OF_ORDER),
+            },
+        )
+        for kind, value in regulatory_values(r):
+            self.insert(
+                "regulatory_action_values",
+                {"regulatory_action_id": action_id, "type": kind, "value": value},
+            )
+        return True
+
+    def nipr_deletion(self) -> bool:
+        """NIPR drops a non-resident license (with its lines) or an ended appointment."""
+        choices = [
+            *(
+                ("licenses", lic)
+                for lic in self.rows("licenses", lambda x: x["residency_status"] != "R")
+            ),
+            *(
+                ("appointments", a)
+                for a in self.rows("appointments", lambda a: a["status"] == "TERMINATED")
+            ),
+        ]
+        if not choices:
+            return False
+        table, row = pick(self.r, choices)
+        self.update(table, row, nipr_deleted=True)
+        if table == "licenses":
+            for loa in self.loas(row["id"]):
+                self.update("license_loas", loa, nipr_deleted=True)
+        return True
+
+
+# How often each kind of change comes, per hundred changes.
+_KINDS = Weighted(
+    [
+        (28, _Producer.renewal),
+        (8, _Producer.expiration),
+        (18, _Producer.new_appointment),
+        (12, _Producer.terminated_appointment),
+        (14, _Producer.address),
+        (13, _Producer.contact),
+        (5, _Producer.new_license),
+        (1, _Producer.regulatory_action),
+        (1, _Producer.nipr_deletion),
+    ]
+)

@@ -1,0 +1,259 @@
+"""SQL of the daily NIPR run: the ledger of runs, the day's producers, their changes.
+
+Everything here runs on the caller's connection, inside the one transaction of a run, so
+a run's changes, its ledger row and its events commit together or not at all. Reads and
+writes go by chunks of ids or NPNs and writes by ``executemany``: a day touches thousands
+of rows, never one statement per row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.service.store import tables as t
+from producersync.service.store.dialect import insert
+
+__all__ = [
+    "NESTED",
+    "DayChanges",
+    "Run",
+    "apply_changes",
+    "child_ids",
+    "claim_run",
+    "complete_run",
+    "entity_ids",
+    "find_run",
+    "lookup",
+    "next_ids",
+    "producer_npns",
+    "producer_records",
+]
+
+Row = dict[str, Any]
+
+# Well under SQLite's 32,766 bound parameters, and short enough IN lists for any planner.
+_CHUNK = 500
+
+# (child table, parent table, parent column): records the API serves inside their parent,
+# so that a change to the child is a change to the parent as well.
+NESTED: tuple[tuple[sa.Table, sa.Table, str], ...] = (
+    (t.license_loas, t.licenses, "license_id"),
+    (t.regulatory_action_values, t.regulatory_actions, "regulatory_action_id"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """A completed run, from the ledger."""
+
+    run_date: dt.date
+    source: str
+    changes: dict[str, int]
+    completed_at: dt.datetime
+
+
+@dataclass
+class DayChanges:
+    """One day's changes, by table name. ``apply_changes`` stamps every row it writes with
+    the run date (``updated_at``, and ``created_at`` on new rows)."""
+
+    run_date: dt.date
+    # New records: complete rows, every one of a table with the same keys.
+    inserts: dict[str, list[Row]] = field(default_factory=dict)
+    # Whole records that replace the stored ones or are new (feed files).
+    upserts: dict[str, list[Row]] = field(default_factory=dict)
+    # Changed fields: rows of "id" and the columns to set.
+    updates: dict[str, list[Row]] = field(default_factory=dict)
+
+    def insert(self, table: str, row: Row) -> None:
+        self.inserts.setdefault(table, []).append(row)
+
+    def upsert(self, table: str, row: Row) -> None:
+        self.upserts.setdefault(table, []).append(row)
+
+    def update(self, table: str, record_id: int, **values: Any) -> None:
+        self.updates.setdefault(table, []).append({"id": record_id, **values})
+
+
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    it = iter(values)
+    while chunk := list(islice(it, _CHUNK)):
+        yield chunk
+
+
+# --- the ledger -----------------------------------------------------------------------
+
+
+def claim_run(conn: sa.Connection, run_date: dt.date, source: str) -> bool:
+    """Take the date for this transaction; False when a run of it has committed already.
+
+    The ledger row goes in first: on Postgres a concurrent run of the same date waits on
+    it and then finds it taken (SQLite's immediate transactions serialise runs anyway)."""
+    statement = (
+        insert(conn, t.nipr_runs)
+        .values(run_date=run_date, source=source, changes={}, completed_at=dt.datetime.now(dt.UTC))
+        .on_conflict_do_nothing(index_elements=[t.nipr_runs.c.run_date])
+        .returning(t.nipr_runs.c.run_date)
+    )
+    return conn.execute(statement).first() is not None
+
+
+def complete_run(conn: sa.Connection, run_date: dt.date, changes: dict[str, int]) -> dt.datetime:
+    completed = dt.datetime.now(dt.UTC)
+    conn.execute(
+        t.nipr_runs.update()
+        .where(t.nipr_runs.c.run_date == run_date)
+        .values(changes=changes, completed_at=completed)
+    )
+    return completed
+
+
+def find_run(conn: sa.Connection, run_date: dt.date) -> Run | None:
+    row = conn.execute(sa.select(t.nipr_runs).where(t.nipr_runs.c.run_date == run_date)).first()
+    if row is None:
+        return None
+    completed = row.completed_at
+    if completed.tzinfo is None:  # SQLite keeps the UTC wall time without its zone
+        completed = completed.replace(tzinfo=dt.UTC)
+    return Run(row.run_date, row.source, dict(row.changes), completed)
+
+
+# --- reading ----------------------------------------------------------------------------
+
+
+def producer_npns(conn: sa.Connection, exclude: Collection[str] = ()) -> list[str]:
+    """The NPNs NIPR still lists (not deleted), in order, but for ``exclude``."""
+    query = (
+        sa.select(t.entities.c.npn)
+        .where(t.entities.c.nipr_deleted.is_(False))
+        .order_by(t.entities.c.npn)
+    )
+    if exclude:
+        query = query.where(t.entities.c.npn.not_in(exclude))
+    return list(conn.execute(query).scalars())
+
+
+def producer_records(conn: sa.Connection, table: sa.Table, npns: Sequence[str]) -> list[Row]:
+    """Every record of the NPNs in ``table``, deleted ones too, in (npn, id) order."""
+    rows: list[Row] = []
+    for chunk in _chunks(npns):
+        query = sa.select(table).where(table.c.npn.in_(chunk)).order_by(table.c.npn, table.c.id)
+        rows.extend(dict(row) for row in conn.execute(query).mappings())
+    return rows
+
+
+def entity_ids(conn: sa.Connection, npns: Iterable[str]) -> dict[str, int]:
+    """The entity id of each of ``npns`` that has one."""
+    found: dict[str, int] = {}
+    for chunk in _chunks(set(npns)):
+        query = sa.select(t.entities.c.npn, t.entities.c.id).where(t.entities.c.npn.in_(chunk))
+        found.update((row[0], row[1]) for row in conn.execute(query))
+    return found
+
+
+def lookup(conn: sa.Connection, table: sa.Table, ids: Iterable[int], column: str) -> dict[int, Any]:
+    """``column`` of each stored record of ``ids``, by id (missing ids are left out)."""
+    found: dict[int, Any] = {}
+    for chunk in _chunks(set(ids)):
+        query = sa.select(table.c.id, table.c[column]).where(table.c.id.in_(chunk))
+        found.update((row[0], row[1]) for row in conn.execute(query))
+    return found
+
+
+def child_ids(
+    conn: sa.Connection, child: sa.Table, parent_column: str, parent_ids: Iterable[int]
+) -> list[int]:
+    """The ids of the records nested in the given parents."""
+    found: list[int] = []
+    for chunk in _chunks(set(parent_ids)):
+        query = sa.select(child.c.id).where(child.c[parent_column].in_(chunk)).order_by(child.c.id)
+        found.extend(conn.execute(query).scalars())
+    return found
+
+
+def next_ids(conn: sa.Connection) -> dict[str, int]:
+    """The first free id of every record table (record ids are explicit, as NIPR's are)."""
+    return {
+        table.name: (conn.execute(sa.select(sa.func.max(table.c.id))).scalar_one() or 0) + 1
+        for table in t.RECORD_TABLES
+    }
+
+
+# --- writing ----------------------------------------------------------------------------
+
+
+def apply_changes(conn: sa.Connection, changes: DayChanges) -> dict[str, int]:
+    """Write the day's changes, stamped with its date, and stamp the parents of changed
+    nested records too. Returns the number of records changed per table."""
+    day = changes.run_date
+    # Plain str keys: a table's name is a str subclass that JSON encoders refuse.
+    changed: dict[str, set[int]] = {str(table.name): set() for table in t.RECORD_TABLES}
+    parents = _parents(conn, changes)
+    for table in t.RECORD_TABLES:
+        name = table.name
+        inserts = [
+            {**row, "created_at": day, "updated_at": day} for row in changes.inserts.get(name, [])
+        ]
+        upserts = [
+            {**row, "created_at": day, "updated_at": day} for row in changes.upserts.get(name, [])
+        ]
+        updates = [{**row, "updated_at": day} for row in changes.updates.get(name, [])]
+        if inserts:
+            conn.execute(table.insert(), inserts)
+        if upserts:
+            _upsert(conn, table, upserts)
+        _update(conn, table, updates)
+        changed[name].update(row["id"] for rows in (inserts, upserts, updates) for row in rows)
+    for name, ids in parents.items():
+        table = t.metadata.tables[name]
+        for chunk in _chunks(sorted(ids)):
+            conn.execute(table.update().where(table.c.id.in_(chunk)).values(updated_at=day))
+        changed[name].update(ids)
+    return {name: len(ids) for name, ids in changed.items()}
+
+
+def _parents(conn: sa.Connection, changes: DayChanges) -> dict[str, set[int]]:
+    """The parents whose served document changes with their nested records: those of new
+    rows, and (looked up before anything is written) those of stored ones."""
+    parents: dict[str, set[int]] = {}
+    for child, parent, column in NESTED:
+        new_rows = [*changes.inserts.get(child.name, []), *changes.upserts.get(child.name, [])]
+        ids = {row[column] for row in new_rows}
+        stored = [row["id"] for row in (*changes.updates.get(child.name, []), *new_rows)]
+        ids.update(lookup(conn, child, stored, column).values())
+        parents[parent.name] = ids
+    return parents
+
+
+def _upsert(conn: sa.Connection, table: sa.Table, rows: list[Row]) -> None:
+    statement = insert(conn, table)
+    # A replaced record keeps the day it was created.
+    keep = {"id", "created_at"}
+    statement = statement.on_conflict_do_update(
+        index_elements=[table.c.id],
+        set_={name: statement.excluded[name] for name in rows[0] if name not in keep},
+    )
+    conn.execute(statement, rows)
+
+
+def _update(conn: sa.Connection, table: sa.Table, rows: list[Row]) -> None:
+    """One ``executemany`` per distinct set of changed columns."""
+    groups: dict[tuple[str, ...], list[Row]] = {}
+    for row in rows:
+        columns = tuple(sorted(name for name in row if name != "id"))
+        # Parameters named apart from the columns: SQLAlchemy reserves the columns' names.
+        params = {f"v_{name}": row[name] for name in columns}
+        groups.setdefault(columns, []).append({"v__id": row["id"], **params})
+    for columns, params_list in groups.items():
+        statement = (
+            table.update()
+            .where(table.c.id == sa.bindparam("v__id"))
+            .values({name: sa.bindparam(f"v_{name}") for name in columns})
+        )
+        conn.execute(statement, params_list)

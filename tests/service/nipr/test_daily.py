@@ -1,0 +1,456 @@
+"""The daily NIPR run: churn or a feed file, stamped, announced, once per date."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+from tests.support.processes import cli_json
+from typer.testing import CliRunner
+
+from producersync.cli.main import app
+from producersync.service.nipr.daily import run_day
+from producersync.service.nipr.feed import FeedError, read_feed
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.synthetic import plan_churn
+from producersync.service.nipr.universe import generate
+from producersync.service.store import tables
+from producersync.service.store.accounts import create_account
+from producersync.service.store.open import open_store
+
+DAY = dt.date(2025, 6, 10)  # after the universe's start: no record carries it yet
+PRODUCERS = 300
+
+Snapshot = dict[str, dict[int, dict[str, Any]]]
+
+
+@pytest.fixture
+def engine(empty_store_url: str) -> Iterator[sa.Engine]:
+    """A small universe and two accounts, on each backend."""
+    engine = open_store(empty_store_url)
+    load(engine, generate(PRODUCERS, seed=11))
+    with engine.begin() as conn:
+        create_account(conn, "carrier-a", sandbox=False)
+        create_account(conn, "agency-b", sandbox=False)
+    yield engine
+    engine.dispose()
+
+
+def snapshot(engine: sa.Engine) -> Snapshot:
+    with engine.connect() as conn:
+        return {
+            table.name: {row["id"]: dict(row) for row in conn.execute(sa.select(table)).mappings()}
+            for table in tables.RECORD_TABLES
+        }
+
+
+def stamped(snap: Snapshot, day: dt.date) -> dict[str, set[int]]:
+    return {
+        name: {i for i, row in rows.items() if row["updated_at"] == day}
+        for name, rows in snap.items()
+    }
+
+
+def messages(engine: sa.Engine) -> list[dict[str, Any]]:
+    with engine.connect() as conn:
+        query = sa.select(tables.webhook_messages).order_by(tables.webhook_messages.c.account_id)
+        return [dict(row) for row in conn.execute(query).mappings()]
+
+
+def runs(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        count = sa.select(sa.func.count()).select_from(tables.nipr_runs)
+        return int(conn.execute(count).scalar_one())
+
+
+# --- synthetic churn ----------------------------------------------------------------------
+
+
+def test_churn_stamps_exactly_the_records_it_changes(engine: sa.Engine) -> None:
+    before = snapshot(engine)
+    run = run_day(engine, DAY, churn_rate=0.3, seed=4)
+    after = snapshot(engine)
+
+    assert not run.already_applied
+    assert run.source == "synthetic"
+    changed = {
+        name: {i for i, row in rows.items() if before[name].get(i) != row}
+        for name, rows in after.items()
+    }
+    assert stamped(after, DAY) == changed
+    assert run.changes == {name: len(ids) for name, ids in changed.items()}
+    assert run.total_changes > 100
+    # Nothing is removed: NIPR deletions are flags.
+    assert all(set(before[name]) <= set(after[name]) for name in before)
+
+    licenses, new_licenses = after["licenses"], changed["licenses"] - set(before["licenses"])
+    renewed = [
+        i
+        for i in changed["licenses"] - new_licenses
+        if licenses[i]["expiration_date"] and licenses[i]["active"]
+        if licenses[i]["expiration_date"] > before["licenses"][i]["expiration_date"]
+    ]
+    expired = [
+        i
+        for i in changed["licenses"] - new_licenses
+        if before["licenses"][i]["active"] and not licenses[i]["active"]
+    ]
+    assert renewed and expired and new_licenses
+    for i in new_licenses:
+        assert licenses[i]["residency_status"] == "NR"
+        assert licenses[i]["original_issue_date"] == DAY
+        loas = [r for r in after["license_loas"].values() if r["license_id"] == i]
+        assert loas and all(r["status"] == "Active" and r["updated_at"] == DAY for r in loas)
+    for i in expired:
+        loas = [
+            r
+            for r in after["license_loas"].values()
+            if r["license_id"] == i and not r["nipr_deleted"]
+        ]
+        assert all(r["status"] != "Active" for r in loas)
+
+    appointments = after["appointments"]
+    new_appointments = changed["appointments"] - set(before["appointments"])
+    terminated = [
+        i
+        for i in changed["appointments"] - new_appointments
+        if appointments[i]["status"] == "TERMINATED"
+    ]
+    assert new_appointments and terminated
+    assert all(appointments[i]["status"] == "APPOINTED" for i in new_appointments)
+    assert all(appointments[i]["termination_reason"] for i in terminated)
+    assert changed["addresses"] and changed["contact_infos"]
+
+    actions = changed["regulatory_actions"]
+    kinds = [
+        (row["regulatory_action_id"], row["type"])
+        for row in after["regulatory_action_values"].values()
+        if row["regulatory_action_id"] in actions
+    ]
+    assert sorted(kinds) == sorted(
+        (a, kind) for a in actions for kind in ("REASON", "ORIGIN", "DISPOSITION")
+    )
+
+
+def test_a_changed_loa_stamps_its_license(engine: sa.Engine) -> None:
+    run_day(engine, DAY, churn_rate=0.3, seed=4)
+    after = snapshot(engine)
+    stamped_loas = stamped(after, DAY)["license_loas"]
+    parents = {after["license_loas"][i]["license_id"] for i in stamped_loas}
+    assert parents
+    assert parents <= stamped(after, DAY)["licenses"]
+
+
+def test_same_seed_and_date_same_changes(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        first = plan_churn(conn, DAY, 0.2, 9)
+        again = plan_churn(conn, DAY, 0.2, 9)
+        other_seed = plan_churn(conn, DAY, 0.2, 10)
+        other_day = plan_churn(conn, DAY + dt.timedelta(days=1), 0.2, 9)
+    assert first == again
+    assert first.updates != other_seed.updates
+    assert first.updates != other_day.updates
+
+
+def test_no_churn_changes_nothing_but_still_announces(engine: sa.Engine) -> None:
+    before = snapshot(engine)
+    run = run_day(engine, DAY, churn_rate=0)
+    assert run.total_changes == 0
+    assert snapshot(engine) == before
+    assert run.events_published == 2
+
+
+def test_churn_rate_outside_zero_to_one_is_refused(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="churn_rate"):
+        run_day(engine, DAY, churn_rate=1.5)
+    assert runs(engine) == 0
+
+
+# --- publishing and idempotency -------------------------------------------------------------
+
+
+def test_updates_available_for_every_account(engine: sa.Engine) -> None:
+    run = run_day(engine, DAY, churn_rate=0.05, seed=1)
+
+    written = messages(engine)
+    assert run.events_published == 2
+    with engine.connect() as conn:
+        account_ids = sorted(conn.execute(sa.select(tables.accounts.c.id)).scalars())
+    assert [m["account_id"] for m in written] == account_ids
+    for message in written:
+        payload = orjson.loads(message["payload"])
+        assert message["event_type"] == "producersync.updates_available"
+        assert payload["type"] == "producersync.updates_available"
+        assert payload["id"] == message["id"]
+        assert payload["data"] == {"runDate": DAY.isoformat()}
+
+
+def test_a_date_runs_once(engine: sa.Engine) -> None:
+    first = run_day(engine, DAY, churn_rate=0.1, seed=2)
+    before, published = snapshot(engine), messages(engine)
+
+    again = run_day(engine, DAY, churn_rate=0.5, seed=3)
+
+    assert again.already_applied
+    assert again.events_published == 0
+    assert again.changes == first.changes
+    assert again.source == first.source
+    assert snapshot(engine) == before
+    assert messages(engine) == published
+    assert runs(engine) == 1
+
+    next_day = run_day(engine, DAY + dt.timedelta(days=1), churn_rate=0.1, seed=2)
+    assert not next_day.already_applied
+    assert next_day.events_published == 2
+
+
+# --- feed files -------------------------------------------------------------------------------
+
+
+def write_feed(path: Path, *changes: dict[str, Any]) -> Path:
+    path.write_bytes(b"\n".join(orjson.dumps(change) for change in changes) + b"\n")
+    return path
+
+
+def first_of(snap: Snapshot, table: str, **match: Any) -> dict[str, Any]:
+    return next(
+        row
+        for _, row in sorted(snap[table].items())
+        if all(row[key] == value for key, value in match.items())
+    )
+
+
+def test_feed_file_applied(engine: sa.Engine, tmp_path: Path) -> None:
+    before = snapshot(engine)
+    resident = first_of(before, "licenses", residency_status="R", nipr_deleted=False)
+    npn = resident["npn"]
+    loa = first_of(before, "license_loas", license_id=resident["id"])
+    nonresident = first_of(before, "licenses", residency_status="NR", nipr_deleted=False)
+    nonresident_loas = {
+        i for i, row in before["license_loas"].items() if row["license_id"] == nonresident["id"]
+    }
+    appointment = first_of(before, "appointments", nipr_deleted=False)
+    new_license = max(before["licenses"]) + 1
+    new_loa = max(before["license_loas"]) + 1
+    new_entity = max(before["entities"]) + 1
+    feed = write_feed(
+        tmp_path / "2025-06-10.jsonl",
+        {
+            "op": "upsert",
+            "type": "licenses",
+            "record": {
+                "id": new_license,
+                "npn": npn,
+                "forState": "VT",
+                "licenseNum": "V123",
+                "originalIssueDate": "2025-06-10",
+                "expirationDate": "2027-06-10",
+                "licenseClass": "Insurance Producer",
+                "residencyStatus": "NR",
+                "active": True,
+                "agentTypes": ["Producer"],
+                "renewalPeriods": {"renewalType": "PERPETUAL"},
+            },
+        },
+        {
+            "op": "upsert",
+            "type": "licenseLoas",
+            "record": {
+                "id": new_loa,
+                "npn": npn,
+                "licenseId": new_license,
+                "loa": "Life",
+                "loaCode": "10",
+                "status": "Active",
+                "loaMapping": {"categories": ["life"]},
+            },
+        },
+        {
+            "op": "upsert",
+            "type": "licenseLoas",
+            "record": {**_wire(loa), "status": "Cancelled", "statusReasonDate": "2025-06-09"},
+        },
+        {"op": "delete", "type": "appointments", "id": appointment["id"]},
+        {"op": "delete", "type": "licenses", "id": nonresident["id"]},
+        {
+            "op": "upsert",
+            "type": "entities",
+            "record": {"id": new_entity, "npn": "20999999", "type": "FIRM", "companyName": "X"},
+        },
+    )
+
+    run = run_day(engine, DAY, feed=feed)
+    after = snapshot(engine)
+
+    assert run.source == "2025-06-10.jsonl"
+    assert run.events_published == 2
+    added = after["licenses"][new_license]
+    assert added["agent_types"] == "Producer"
+    assert added["created_at"] == added["updated_at"] == DAY
+    assert after["license_loas"][new_loa]["loa_categories"] == "life"
+    assert after["license_loas"][loa["id"]]["status"] == "Cancelled"
+    assert after["license_loas"][loa["id"]]["created_at"] == loa["created_at"]
+    assert after["appointments"][appointment["id"]]["nipr_deleted"]
+    assert after["licenses"][nonresident["id"]]["nipr_deleted"]
+    assert all(after["license_loas"][i]["nipr_deleted"] for i in nonresident_loas)
+    assert after["entities"][new_entity]["subscription_count"] == 0
+    # The resident license's LOA changed, so the license reads as changed too.
+    assert after["licenses"][resident["id"]]["updated_at"] == DAY
+    assert stamped(after, DAY) == {
+        "entities": {new_entity},
+        "licenses": {new_license, resident["id"], nonresident["id"]},
+        "license_loas": {new_loa, loa["id"], *nonresident_loas},
+        "appointments": {appointment["id"]},
+        "addresses": set(),
+        "contact_infos": set(),
+        "other_names": set(),
+        "regulatory_actions": set(),
+        "regulatory_action_values": set(),
+    }
+    assert run.changes == {name: len(ids) for name, ids in stamped(after, DAY).items()}
+
+
+def _wire(row: dict[str, Any]) -> dict[str, Any]:
+    """An LOA row as the API serves it (the fields a feed line carries)."""
+    return {
+        "id": row["id"],
+        "npn": row["npn"],
+        "forState": row["for_state"],
+        "licenseId": row["license_id"],
+        "loa": row["loa"],
+        "loaCode": row["loa_code"],
+        "issueDate": row["issue_date"].isoformat(),
+        "status": row["status"],
+        "loaMapping": {"categories": row["loa_categories"].split(",")},
+        "createdAt": row["created_at"].isoformat(),
+        "updatedAt": row["updated_at"].isoformat(),
+    }
+
+
+GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        (b"{not json", "line 2: not valid JSON"),
+        (b"[1, 2]", "line 2: a change must be a JSON object"),
+        (b'{"op": "merge", "type": "licenses", "id": 1}', 'line 2, field op: must be "upsert"'),
+        (b'{"op": "delete", "type": "licenses"}', "line 2, field id: is required"),
+        (b'{"op": "delete", "type": "lics", "id": 1}', "line 2, field type: unknown record type"),
+        (
+            b'{"op": "delete", "type": "licenses", "id": "7"}',
+            "line 2, field id: must be an integer",
+        ),
+        (
+            b'{"op": "upsert", "type": "addresses", "record": {"id": 1, "npn": "12", "zip": 7}}',
+            "line 2, field record.zip: must be a string",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12"}}',
+            "line 2, field record.active: is required",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "expirationDate": "2025-13-01"}}',
+            "line 2, field record.expirationDate: must be a date as YYYY-MM-DD",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "forState": "XX"}}',
+            "line 2, field record.forState: must be a state code",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "colour": "red"}}',
+            "line 2, field record.colour: unknown field of licenses",
+        ),
+        (orjson.dumps(GOOD), "line 2, field id: appointments 10000000 already changes on line 1"),
+    ],
+)
+def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(orjson.dumps(GOOD) + b"\n" + line + b"\n")
+    with pytest.raises(FeedError) as caught:
+        read_feed(path)
+    assert str(caught.value).startswith(message)
+    assert caught.value.line == 2
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"op": "delete", "type": "appointments", "id": 99_999_999},
+            "line 2, field id: no appointments record with id 99999999",
+        ),
+        (
+            {"op": "upsert", "type": "addresses", "record": {"id": 99_999_999, "npn": "4"}},
+            "line 2, field record.npn: no producer with NPN 4",
+        ),
+        (
+            {
+                "op": "upsert",
+                "type": "licenseLoas",
+                "record": {"id": 99_999_999, "npn": "15645555", "licenseId": 99_999_999},
+            },
+            "line 2, field record.licenseId: licenses 99999999: no such record",
+        ),
+    ],
+)
+def test_a_line_the_store_refutes_changes_nothing(
+    engine: sa.Engine, tmp_path: Path, change: dict[str, Any], message: str
+) -> None:
+    before = snapshot(engine)
+    appointment = first_of(before, "appointments", nipr_deleted=False)
+    feed = write_feed(
+        tmp_path / "feed.jsonl",
+        {"op": "delete", "type": "appointments", "id": appointment["id"]},
+        change,
+    )
+    with pytest.raises(FeedError) as caught:
+        run_day(engine, DAY, feed=feed)
+    assert str(caught.value).startswith(message)
+    assert snapshot(engine) == before
+    assert messages(engine) == []
+    assert runs(engine) == 0
+
+
+# --- the command ---------------------------------------------------------------------------
+
+
+def test_command_runs_a_day_once(empty_store_url: str) -> None:
+    engine = open_store(empty_store_url)
+    load(engine, generate(100, seed=2))
+    engine.dispose()
+    args = ("nipr", "run", "--date", "2025-06-10", "--churn-rate", "0.2", "--seed", "5")
+
+    first = cli_json(*args, "--database", empty_store_url, "--json")
+    again = cli_json(*args, "--database", empty_store_url, "--json")
+
+    assert first["runDate"] == "2025-06-10"
+    assert first["alreadyApplied"] is False
+    assert isinstance(first["totalChanges"], int) and first["totalChanges"] > 0
+    assert first["eventsPublished"] == 0  # no accounts yet
+    assert again["alreadyApplied"] is True
+    assert again["changes"] == first["changes"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--date", "2025-02-30"], "--date must be a date as YYYY-MM-DD"),
+        (["--churn-rate", "1.5"], "--churn-rate must be between 0 and 1"),
+        (["--feed", "missing.jsonl"], "cannot read the file"),
+    ],
+)
+def test_command_refuses_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(app, ["nipr", "run", *args, "--database", url])
+    assert result.exit_code == 1
+    assert message in result.output

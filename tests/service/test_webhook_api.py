@@ -1,0 +1,343 @@
+"""The webhook management API (/v1/webhooks) against a running service, on each backend."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
+from producersync.service.store import endpoints, outbox
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import webhook_deliveries
+from tests.support.service import RunningService, running_service
+
+BASE = "/v1/webhooks"
+URL = "http://127.0.0.1:9/hook"
+ENDPOINT_FIELDS = {
+    "id",
+    "url",
+    "description",
+    "eventTypes",
+    "enabled",
+    "disabledReason",
+    "rateLimitPerSecond",
+    "failingSince",
+    "createdAt",
+    "updatedAt",
+}
+
+
+def _create(http: httpx2.Client, **body: Any) -> dict[str, Any]:
+    response = http.post(f"{BASE}/endpoints", json={"url": URL, **body})
+    assert response.status_code == 201, response.text
+    created: dict[str, Any] = response.json()
+    return created
+
+
+def _ok(response: httpx2.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def _messages(http: httpx2.Client, **params: Any) -> list[dict[str, Any]]:
+    page = _ok(http.get(f"{BASE}/messages", params=params))
+    data: list[dict[str, Any]] = page["data"]
+    return data
+
+
+def test_endpoint_round_trip(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        created = _create(
+            http,
+            description="orders",
+            eventTypes=["producersync.updates_available"],
+            rateLimitPerSecond=5,
+        )
+        assert set(created) == ENDPOINT_FIELDS | {"secret"}
+        assert created["url"] == URL and created["enabled"] and created["rateLimitPerSecond"] == 5
+        path = f"{BASE}/endpoints/{created['id']}"
+        assert _ok(http.get(path)) == {k: v for k, v in created.items() if k != "secret"}
+        assert [e["id"] for e in _ok(http.get(f"{BASE}/endpoints"))["data"]] == [created["id"]]
+
+        changed = _ok(
+            http.patch(
+                path,
+                json={
+                    "url": "http://127.0.0.1:9/other",
+                    "description": "all",
+                    "eventTypes": ["producersync"],
+                    "rateLimitPerSecond": 7,
+                },
+            )
+        )
+        assert (changed["url"], changed["description"]) == ("http://127.0.0.1:9/other", "all")
+        assert (changed["eventTypes"], changed["rateLimitPerSecond"]) == (["producersync"], 7)
+        cleared = _ok(http.patch(path, json={"eventTypes": None, "rateLimitPerSecond": None}))
+        assert (cleared["eventTypes"], cleared["rateLimitPerSecond"]) == (None, None)
+        assert cleared["description"] == "all"  # left out, so unchanged
+
+        disabled = _ok(http.post(f"{path}/disable", json={"reason": "maintenance"}))
+        assert (disabled["enabled"], disabled["disabledReason"]) == (False, "maintenance")
+        enabled = _ok(http.post(f"{path}/enable"))
+        assert (enabled["enabled"], enabled["disabledReason"]) == (True, None)
+
+        assert http.delete(path).status_code == 204
+        assert http.get(path).status_code == 404
+        assert http.delete(path).status_code == 404
+        assert _ok(http.get(f"{BASE}/endpoints"))["data"] == []
+
+
+def test_secret_is_shown_on_create_and_by_the_secret_route_only(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        created = _create(http)
+        secret = created["secret"]
+        assert secret.startswith("whsec_")
+        path = f"{BASE}/endpoints/{created['id']}"
+        assert secret not in http.get(path).text
+        assert secret not in http.get(f"{BASE}/endpoints").text
+        assert _ok(http.get(f"{path}/secret")) == {"secret": secret}
+
+
+def test_rotation_returns_a_new_secret_and_the_old_one_keeps_signing(
+    service: RunningService,
+) -> None:
+    with service.client(service.account()) as http:
+        created = _create(http)
+        path = f"{BASE}/endpoints/{created['id']}"
+        rotated = _ok(http.post(f"{path}/secret/rotate"))["secret"]
+        assert rotated.startswith("whsec_") and rotated != created["secret"]
+        assert _ok(http.get(f"{path}/secret")) == {"secret": rotated}
+    with service.engine.connect() as conn:
+        active = endpoints.active_secrets(conn, [created["id"]])
+    assert active == {created["id"]: [rotated, created["secret"]]}
+
+
+def test_event_types_are_the_subscribable_ones(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        listed = _ok(http.get(f"{BASE}/event-types"))["data"]
+    assert [t["name"] for t in listed] == list(SUBSCRIBABLE)
+    assert all(t["description"] for t in listed)
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body", "named"),
+    [
+        ("POST", "", {"url": URL, "eventTypes": ["producersync.nope"]}, "eventTypes"),
+        ("POST", "", {"url": URL, "eventTypes": []}, "eventTypes"),
+        ("POST", "", {"url": URL, "rateLimitPerSecond": 0}, "rateLimitPerSecond"),
+        ("POST", "", {"url": "ftp://127.0.0.1/x"}, "url"),
+        ("POST", "", {"url": URL, "description": "x" * 501}, "description"),
+        ("POST", "", {"url": URL, "eventType": ["producersync"]}, "eventType"),
+        ("POST", "", b'{"url": ', "JSON"),
+        ("PATCH", "/{id}", {"url": None}, "url"),
+        ("PATCH", "/{id}", {"rateLimitPerSecond": 10_001}, "rateLimitPerSecond"),
+        ("PATCH", "/{id}", {"eventTypes": ["webhook.test"]}, "eventTypes"),
+        ("PATCH", "/{id}", b"not json", "JSON"),
+        ("POST", "/{id}/send-example", {"eventType": "producersync"}, "eventType"),
+        ("POST", "/{id}/recover", {"since": "yesterday"}, "since"),
+    ],
+    ids=[
+        "unknown-type",
+        "empty-types",
+        "rate-zero",
+        "ftp-url",
+        "long-description",
+        "misspelt-field",
+        "malformed-json",
+        "null-url",
+        "rate-too-high",
+        "unsubscribable-type",
+        "patch-not-json",
+        "example-of-a-group",
+        "since-not-a-time",
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field(
+    service: RunningService, method: str, suffix: str, body: Any, named: str
+) -> None:
+    with service.client(service.account()) as http:
+        endpoint_id = _create(http)["id"]
+        path = f"{BASE}/endpoints{suffix.format(id=endpoint_id)}"
+        if isinstance(body, bytes):
+            response = http.request(
+                method, path, content=body, headers={"content-type": "application/json"}
+            )
+        else:
+            response = http.request(method, path, json=body)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert set(error) == {"timestamp", "status", "error", "message", "path"}
+    # A field is named in quotes; a body that is not JSON at all is called that.
+    assert (f"'{named}'" if named != "JSON" else named) in error["message"]
+
+
+def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -> None:
+    with (
+        running_service(universe_url, allow_private_endpoints=False) as svc,
+        svc.client(svc.account()) as http,
+    ):
+        for url, why in (
+            ("http://hooks.example.com/x", "must use https"),
+            ("https://127.0.0.1/x", "non-public address"),
+            ("https://user:pw@hooks.example.com/x", "credentials"),
+        ):
+            response = http.post(f"{BASE}/endpoints", json={"url": url})
+            assert response.status_code == 400, response.text
+            assert "'url'" in response.json()["message"] and why in response.json()["message"]
+
+
+def test_another_accounts_endpoints_and_messages_are_404(service: RunningService) -> None:
+    a, b = service.account(), service.account()
+    with service.client(a) as http_a, service.client(b) as http_b:
+        theirs = _create(http_a)["id"]
+        message = _messages(http_a)[0]["id"]
+        mine = _create(http_b)["id"]
+        path = f"{BASE}/endpoints/{theirs}"
+        for method, suffix, body in (
+            ("GET", "", None),
+            ("PATCH", "", {"description": "mine now"}),
+            ("POST", "/disable", None),
+            ("POST", "/enable", None),
+            ("GET", "/secret", None),
+            ("POST", "/secret/rotate", None),
+            ("POST", "/send-example", {"eventType": "producersync.npn.activated"}),
+            ("GET", "/attempts", None),
+            ("POST", f"/messages/{message}/replay", None),
+            ("POST", "/recover", {"since": dt.datetime.now(dt.UTC).isoformat()}),
+            ("DELETE", "", None),
+        ):
+            response = http_b.request(method, f"{path}{suffix}", json=body)
+            assert response.status_code == 404, f"{method} {suffix}: {response.text}"
+        assert http_b.get(f"{BASE}/messages/{message}").status_code == 404
+        assert http_b.get(f"{BASE}/messages/{message}/attempts").status_code == 404
+        replay = http_b.post(f"{BASE}/endpoints/{mine}/messages/{message}/replay")
+        assert replay.status_code == 404
+        assert message not in {m["id"] for m in _messages(http_b)}
+        assert [e["id"] for e in _ok(http_b.get(f"{BASE}/endpoints"))["data"]] == [mine]
+        assert _ok(http_a.get(path))["description"] == ""
+
+
+def test_a_read_only_client_cannot_change_endpoints(service: RunningService) -> None:
+    writer = service.account()
+    reader = service.account(scope="producersync.read")
+    with service.client(reader) as http:
+        assert _ok(http.get(f"{BASE}/endpoints")) == {"data": []}
+        assert http.post(f"{BASE}/endpoints", json={"url": URL}).status_code == 403
+    with service.client(writer) as http:
+        assert http.post(f"{BASE}/endpoints", json={"url": URL}).status_code == 201
+
+
+def test_creating_an_endpoint_queues_a_test_event_to_it(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        created = _create(http, eventTypes=["producersync.updates_available"])
+        [message] = _messages(http)
+    assert message["eventType"] == "webhook.test"
+    assert message["payload"]["type"] == "webhook.test"
+    assert message["payload"]["data"]["endpointId"] == created["id"]
+    [delivery] = message["deliveries"]
+    assert (delivery["endpointId"], delivery["state"], delivery["attempts"]) == (
+        created["id"],
+        "pending",
+        0,
+    )
+
+
+def test_send_example_goes_to_that_endpoint_only(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        target = _create(http, eventTypes=["producersync.updates_available"])["id"]
+        _create(http)  # takes every type, yet gets no example
+        accepted = _ok(
+            http.post(
+                f"{BASE}/endpoints/{target}/send-example",
+                json={"eventType": "producersync.npn.activated"},
+            ),
+            202,
+        )
+        message = _ok(http.get(f"{BASE}/messages/{accepted['messageId']}"))
+        only_examples = _messages(http, eventType="producersync.npn.activated")
+    assert message["eventType"] == "producersync.npn.activated"
+    assert message["payload"]["data"]["npn"] == EXAMPLE_NPN
+    assert [d["endpointId"] for d in message["deliveries"]] == [target]
+    assert [m["id"] for m in only_examples] == [accepted["messageId"]]
+
+
+def test_replay_queues_a_manual_delivery(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        first = _create(http)["id"]
+        second = _create(http)["id"]
+        # The first endpoint's test event was never meant for the second one.
+        test_event = next(m for m in _messages(http) if m["payload"]["data"]["endpointId"] == first)
+        accepted = _ok(
+            http.post(f"{BASE}/endpoints/{second}/messages/{test_event['id']}/replay"), 202
+        )
+        unknown = http.post(f"{BASE}/endpoints/{second}/messages/evt_nope/replay")
+    assert unknown.status_code == 404
+    d = webhook_deliveries
+    with service.engine.connect() as conn:
+        row = conn.execute(
+            sa.select(d.c.message_id, d.c.endpoint_id, d.c.state, d.c.manual).where(
+                d.c.id == accepted["deliveryId"]
+            )
+        ).one()
+    assert tuple(row) == (test_event["id"], second, "pending", True)
+
+
+def test_recover_takes_at_most_14_days(service: RunningService) -> None:
+    now = dt.datetime.now(dt.UTC)
+    with service.client(service.account()) as http:
+        path = f"{BASE}/endpoints/{_create(http)['id']}/recover"
+        old = http.post(path, json={"since": (now - dt.timedelta(days=15)).isoformat()})
+        ahead = http.post(path, json={"since": (now + dt.timedelta(days=1)).isoformat()})
+        recent = http.post(path, json={"since": (now - dt.timedelta(days=1)).isoformat()})
+    assert old.status_code == 400 and "14 days" in old.json()["message"]
+    assert "'since'" in old.json()["message"]
+    assert ahead.status_code == 400 and "future" in ahead.json()["message"]
+    assert _ok(recent, 202) == {"queued": 0}
+
+
+def test_attempts_are_listed_newest_first_by_endpoint_and_message(
+    service: RunningService,
+) -> None:
+    with service.client(service.account()) as http:
+        endpoint = _create(http)
+        [message] = _messages(http)
+        with service.engine.connect() as conn:
+            [delivery] = outbox.list_deliveries(conn, message_id=message["id"])
+        now = dt.datetime.now(dt.UTC)
+        with write_transaction(service.engine) as conn:
+            for made, status in enumerate((503, 200)):
+                claimed = outbox.Claimed(
+                    delivery.id, message["id"], endpoint["id"], URL, b"{}", made, False, None
+                )
+                outcome = outbox.Outcome(
+                    claimed,
+                    attempted_at=now + dt.timedelta(seconds=made),
+                    succeeded=status == 200,
+                    status_code=status,
+                    duration_ms=12,
+                    response="ok" if status == 200 else "busy",
+                    error=None,
+                    next_attempt_at=None if status == 200 else now + dt.timedelta(seconds=5),
+                )
+                outbox.record(conn, [outcome])
+        by_endpoint = _ok(http.get(f"{BASE}/endpoints/{endpoint['id']}/attempts"))
+        first_page = _ok(http.get(f"{BASE}/messages/{message['id']}/attempts?limit=1"))
+        second_page = _ok(
+            http.get(
+                f"{BASE}/messages/{message['id']}/attempts",
+                params={"limit": 1, "before": first_page["nextBefore"]},
+            )
+        )
+        delivered = _ok(http.get(f"{BASE}/messages/{message['id']}"))["deliveries"][0]
+    assert [a["statusCode"] for a in by_endpoint["data"]] == [200, 503]
+    assert by_endpoint["nextBefore"] is None
+    newest = by_endpoint["data"][0]
+    assert newest["attemptNumber"] == 2 and newest["trigger"] == "scheduled"
+    assert newest["succeeded"] and newest["response"] == "ok" and newest["durationMs"] == 12
+    assert first_page["data"] == by_endpoint["data"][:1]
+    assert second_page["data"] == by_endpoint["data"][1:]
+    assert (delivered["state"], delivered["attempts"]) == ("succeeded", 2)

@@ -1,0 +1,124 @@
+"""A real webhook receiver on 127.0.0.1 for delivery tests: it records every request and
+answers as the test says (status, delay, headers), and can be stopped and restarted on
+the same port to play a receiver that is down."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import orjson
+
+from tests.support.service import free_port
+
+__all__ = ["Received", "Receiver", "Reply", "receiver"]
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int = 200
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b"ok"
+
+
+@dataclass(frozen=True)
+class Received:
+    at: float
+    path: str
+    headers: dict[str, str]
+    body: bytes
+
+    @property
+    def event(self) -> dict[str, object]:
+        value = orjson.loads(self.body)
+        assert isinstance(value, dict)
+        return value
+
+
+@dataclass
+class Receiver:
+    port: int
+    reply: Callable[[Received], Reply] = lambda _r: Reply()
+    received: list[Received] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks/psapi"
+
+    def start(self) -> None:
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length", "0"))
+                got = Received(
+                    time.monotonic(),
+                    self.path,
+                    {k.lower(): v for k, v in self.headers.items()},
+                    self.rfile.read(length),
+                )
+                with owner._lock:
+                    owner.received.append(got)
+                answer = owner.reply(got)
+                if answer.delay:
+                    time.sleep(answer.delay)
+                try:
+                    self.send_response(answer.status)
+                    for name, value in answer.headers.items():
+                        self.send_header(name, value)
+                    self.send_header("content-length", str(len(answer.body)))
+                    self.end_headers()
+                    self.wfile.write(answer.body)
+                except OSError:
+                    pass  # the sender gave up waiting
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        ThreadingHTTPServer.allow_reuse_address = True
+        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return [r.headers["webhook-id"] for r in self.received]
+
+    def wait_for(self, predicate: Callable[[list[Received]], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if predicate(list(self.received)):
+                    return
+            time.sleep(0.05)
+        raise TimeoutError(f"the receiver did not get what was expected; got {len(self.received)}")
+
+
+@contextmanager
+def receiver(
+    reply: Callable[[Received], Reply] | None = None, *, started: bool = True
+) -> Iterator[Receiver]:
+    rx = Receiver(free_port())
+    if reply is not None:
+        rx.reply = reply
+    if started:
+        rx.start()
+    try:
+        yield rx
+    finally:
+        rx.stop()
