@@ -79,6 +79,12 @@ def error_response(
 def _validation_message(exc: RequestValidationError) -> str:
     parts = []
     for err in exc.errors():
+        if err.get("type") == "json_invalid":
+            # loc is ("body", <character offset>): not a field.
+            where = err.get("loc", ("body", "?"))[-1]
+            reason = err.get("ctx", {}).get("error", "invalid JSON")
+            parts.append(f"The request body is not valid JSON ({reason} at character {where})")
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
         where = ".".join(loc) or "body"
         kind = err.get("loc", ("",))[0]

@@ -264,7 +264,7 @@ def disable_endpoint(
     operation_id="getWebhookEndpointSecret",
     response_model=EndpointSecret,
 )
-def get_secret(endpointId: EndpointId, call: Reader) -> EndpointSecret:
+def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     with call.ctx.engine.connect() as conn:
         endpoint = _owned(conn, call, endpointId)
         secret = endpoints.current_secret(conn, endpoint.id)
@@ -380,7 +380,8 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
             before=query.before,
             event_type=query.eventType,
         )
-        data = [WebhookMessage.of(m, outbox.list_deliveries(conn, message_id=m.id)) for m in rows]
+        deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
+        data = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]
     return MessagePage(data=data, next_before=rows[-1].id if len(rows) == query.limit else None)
 
 

@@ -28,5 +28,5 @@ def current_principal(
 
 def writer_principal(principal: Principal = Depends(current_principal)) -> Principal:
     if WRITE not in parse_scopes(principal.scope):
-        raise ApiError(403, f"The token lacks the '{WRITE}' scope needed to change subscriptions")
+        raise ApiError(403, f"The token lacks the '{WRITE}' scope needed to change anything")
     return principal

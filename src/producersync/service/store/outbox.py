@@ -28,6 +28,7 @@ __all__ = [
     "Outcome",
     "claim_due",
     "count_pending",
+    "deliveries_of",
     "event_matches",
     "get_message",
     "list_attempts",
@@ -308,7 +309,7 @@ def list_messages(
     before: str | None = None,
     event_type: str | None = None,
 ) -> list[Message]:
-    """The account's messages, newest first (ids sort by time)."""
+    """The account's messages, newest first, after the message ``before`` if given."""
     m = webhook_messages
     query = (
         sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at)
@@ -317,7 +318,14 @@ def list_messages(
         .limit(limit)
     )
     if before is not None:
-        query = query.where(m.c.id < before)
+        # Event ids are random: page on (created_at, id), from the message named.
+        at = conn.execute(sa.select(m.c.created_at).where(m.c.id == before)).scalar()
+        if at is None:
+            return []
+        query = query.where(
+            sa.tuple_(m.c.created_at, m.c.id)
+            < sa.tuple_(sa.literal(at, m.c.created_at.type), before)
+        )
     if event_type is not None:
         query = query.where(m.c.event_type == event_type)
     return [Message(r[0], r[1], r[2], r[3].encode(), _utc(r[4])) for r in conn.execute(query)]
@@ -327,23 +335,42 @@ def list_deliveries(
     conn: sa.Connection, *, message_id: str | None = None, endpoint_id: str | None = None
 ) -> list[Delivery]:
     d = webhook_deliveries
-    query = sa.select(
-        d.c.id,
-        d.c.message_id,
-        d.c.endpoint_id,
-        d.c.state,
-        d.c.attempts,
-        d.c.next_attempt_at,
-        d.c.updated_at,
-    ).order_by(d.c.id)
+    conditions = []
     if message_id is not None:
-        query = query.where(d.c.message_id == message_id)
+        conditions.append(d.c.message_id == message_id)
     if endpoint_id is not None:
-        query = query.where(d.c.endpoint_id == endpoint_id)
+        conditions.append(d.c.endpoint_id == endpoint_id)
+    return _deliveries(conn, *conditions)
+
+
+def _deliveries(conn: sa.Connection, *conditions: sa.ColumnElement[bool]) -> list[Delivery]:
+    d = webhook_deliveries
+    query = (
+        sa.select(
+            d.c.id,
+            d.c.message_id,
+            d.c.endpoint_id,
+            d.c.state,
+            d.c.attempts,
+            d.c.next_attempt_at,
+            d.c.updated_at,
+        )
+        .where(*conditions)
+        .order_by(d.c.id)
+    )
     return [
         Delivery(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), _utc(r[6]) or r[6])
         for r in conn.execute(query)
     ]
+
+
+def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[Delivery]]:
+    """The deliveries of several messages at once, by message."""
+    found: dict[str, list[Delivery]] = {}
+    if message_ids:
+        for delivery in _deliveries(conn, webhook_deliveries.c.message_id.in_(list(message_ids))):
+            found.setdefault(delivery.message_id, []).append(delivery)
+    return found
 
 
 def list_attempts(

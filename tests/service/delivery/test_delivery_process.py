@@ -1,0 +1,327 @@
+"""Webhook delivery end to end: a real service process (DBOS dispatcher on) sends to a real
+receiver on loopback, on a retry schedule compressed to fractions of a second."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+import standardwebhooks
+from svix.webhooks import Webhook as SvixWebhook
+from tests.conftest import BACKENDS
+from tests.support.databases import store_url
+from tests.support.processes import ServiceProcess, service_process
+from tests.support.receiver import Received, Receiver, Reply, receiver
+from tests.support.service import wait_for_job
+
+from producersync.model.events import NpnActivated, UpdatesAvailable
+from producersync.service.delivery import management
+from producersync.service.delivery.publish import publish_events, publish_to_every_account
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.universe import generate
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts, outbox
+from producersync.service.store import endpoints as store_endpoints
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities, webhook_deliveries
+
+SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
+FAST = {
+    "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
+    "PRODUCERSYNC_WEBHOOK_POLL_SECONDS": "0.05",
+    "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE": str(SCHEDULE),
+    "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "1",
+    "PRODUCERSYNC_JOB_POLL_SECONDS": "0.05",
+}
+
+
+@dataclass
+class Harness:
+    url: str
+    engine: sa.Engine
+    service: ServiceProcess
+    settings: ServiceSettings
+
+    def account(self) -> accounts.Account:
+        with write_transaction(self.engine) as conn:
+            return accounts.create_account(conn, f"acct-{time.time_ns()}", sandbox=False)
+
+    def endpoint(self, account_id: int, url: str, **kw: object) -> tuple[str, str]:
+        with write_transaction(self.engine) as conn:
+            endpoint, secret = management.create_endpoint(
+                conn,
+                self.settings,
+                account_id,
+                url,
+                **kw,  # type: ignore[arg-type]
+            )
+        return endpoint.id, secret
+
+    def attempts(self, endpoint_id: str) -> list[outbox.Attempt]:
+        with self.engine.connect() as conn:
+            return list(reversed(outbox.list_attempts(conn, endpoint_id=endpoint_id, limit=1000)))
+
+    def get_endpoint(self, endpoint_id: str) -> store_endpoints.Endpoint:
+        with self.engine.connect() as conn:
+            found = store_endpoints.get_endpoint(conn, None, endpoint_id)
+        assert found is not None
+        return found
+
+    def deliveries(self, endpoint_id: str) -> list[outbox.Delivery]:
+        with self.engine.connect() as conn:
+            return outbox.list_deliveries(conn, endpoint_id=endpoint_id)
+
+
+def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the condition did not hold in time")
+        time.sleep(0.05)
+
+
+def _store(kind: str, directory: Path) -> Iterator[str]:
+    with store_url(kind, directory) as url:
+        engine = open_store(url)
+        load(engine, generate(40, seed=11))
+        engine.dispose()
+        yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
+    for url in _store(request.param, directory):
+        engine = open_store(url)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with service_process(url, directory, env=FAST) as svc:
+            yield Harness(url, engine, svc, settings)
+        engine.dispose()
+
+
+def _events(rx: Receiver, kind: str) -> list[Received]:
+    return [r for r in rx.received if r.event["type"] == kind]
+
+
+def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
+    harness: Harness,
+) -> None:
+    account = harness.account()
+    account_id = account.id
+    with write_transaction(harness.engine) as conn:
+        client_id, client_secret = accounts.create_client(
+            conn, account, "producersync.read producersync.write"
+        )
+    with receiver() as rx:
+        _, secret = harness.endpoint(account_id, rx.url)
+        rx.wait_for(lambda got: len(got) == 1)
+        assert rx.received[0].event["type"] == "webhook.test"
+
+        token = httpx2.post(
+            f"{harness.service.base_url}/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": client_secret,
+            },
+        ).json()["access_token"]
+        with harness.engine.connect() as conn:
+            npns = list(conn.execute(sa.select(entities.c.npn).limit(3)).scalars())
+        with httpx2.Client(
+            base_url=harness.service.base_url, headers={"authorization": f"Bearer {token}"}
+        ) as http:
+            job = http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"]
+            wait_for_job(http, job)
+            job = http.request("DELETE", "/v1/accounts/subscriptions", json=npns[:1]).json()
+            wait_for_job(http, job["job_id"])
+        with write_transaction(harness.engine) as conn:
+            publish_to_every_account(conn, lambda: UpdatesAvailable.create(_today()))
+        rx.wait_for(lambda got: len(got) == 1 + 3 + 1 + 1)
+
+    activated = _events(rx, "producersync.npn.activated")
+    assert sorted(r.event["data"]["npn"] for r in activated) == sorted(npns)  # type: ignore[index]
+    assert all("activatedAt" in r.event["data"] for r in activated)  # type: ignore[operator]
+    deactivated = _events(rx, "producersync.npn.deactivated")
+    assert [r.event["data"]["npn"] for r in deactivated] == npns[:1]  # type: ignore[index]
+    (updates,) = _events(rx, "producersync.updates_available")
+    assert updates.event["data"] == {"runDate": _today().isoformat()}
+    for got in rx.received:
+        assert got.headers["webhook-id"] == got.event["id"]
+        assert standardwebhooks.Webhook(secret).verify(got.body, got.headers) == got.event
+        SvixWebhook(secret).verify(got.body, got.headers)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _failing(times: int, reply: Reply) -> Callable[[Received], Reply]:
+    """Answer ``reply`` to the first ``times`` requests, then 200."""
+    count = itertools.count()
+    return lambda _got: reply if next(count) < times else Reply()
+
+
+def test_a_receiver_that_is_down_gets_the_event_when_it_is_back(harness: Harness) -> None:
+    account_id = harness.account().id
+    with receiver(started=False) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        eventually(lambda: len(harness.attempts(endpoint_id)) >= 2)
+        rx.start()
+        rx.wait_for(lambda got: len(got) == 1)
+    eventually(lambda: harness.deliveries(endpoint_id)[0].state == "succeeded")
+    attempts = harness.attempts(endpoint_id)
+    assert [a.succeeded for a in attempts] == [False] * (len(attempts) - 1) + [True]
+    assert all(a.status_code == 0 and a.error for a in attempts[:-1])
+    assert {a.message_id for a in attempts} == {rx.received[0].headers["webhook-id"]}
+    assert [a.attempt_number for a in attempts] == list(range(1, len(attempts) + 1))
+
+
+@pytest.mark.parametrize(
+    ("reply", "expect_status"),
+    [
+        (Reply(status=500, body=b"boom"), 500),
+        (Reply(delay=1.5), 0),  # slower than the 1 s timeout
+        (Reply(status=302, headers={"location": "http://127.0.0.1:1/"}), 302),  # not followed
+    ],
+    ids=["500", "slow", "redirect"],
+)
+def test_a_failed_attempt_is_recorded_and_retried(
+    harness: Harness, reply: Reply, expect_status: int
+) -> None:
+    account_id = harness.account().id
+    with receiver(_failing(1, reply)) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        rx.wait_for(lambda got: len(got) == 2)
+        eventually(lambda: len(harness.attempts(endpoint_id)) == 2)
+    first, second = harness.attempts(endpoint_id)
+    assert (first.succeeded, first.status_code) == (False, expect_status)
+    assert second.succeeded and second.status_code == 200
+    assert rx.received[0].headers["webhook-id"] == rx.received[1].headers["webhook-id"]
+    assert first.next_attempt_at is not None
+    if expect_status == 500:
+        assert first.response == "boom"
+    if expect_status == 0:
+        assert first.error is not None and "no response within" in first.error
+
+
+def test_retry_after_is_honoured(harness: Harness) -> None:
+    account_id = harness.account().id
+    with receiver(_failing(1, Reply(status=429, headers={"retry-after": "2"}))) as rx:
+        harness.endpoint(account_id, rx.url)
+        rx.wait_for(lambda got: len(got) == 2, timeout=10)
+    waited = rx.received[1].at - rx.received[0].at
+    assert waited >= 1.9  # not the 0.3 s of the schedule
+
+
+def test_410_gone_disables_the_endpoint(harness: Harness) -> None:
+    account_id = harness.account().id
+    with receiver(lambda _got: Reply(status=410)) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        eventually(lambda: not harness.get_endpoint(endpoint_id).enabled)
+        with write_transaction(harness.engine) as conn:
+            publish_events(conn, account_id, [NpnActivated.create("15645555")])
+        time.sleep(1.0)
+    assert len(rx.received) == 1
+    assert harness.get_endpoint(endpoint_id).disabled_reason == "the endpoint answered 410 Gone"
+    # Not retried, and a disabled endpoint is not sent what is published after.
+    assert [d.state for d in harness.deliveries(endpoint_id)] == ["failed"]
+
+
+def test_exhausted_deliveries_fail_and_can_be_recovered(harness: Harness) -> None:
+    account_id = harness.account().id
+    healthy = False
+    with receiver(lambda _got: Reply() if healthy else Reply(status=503)) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        eventually(lambda: harness.deliveries(endpoint_id)[0].state == "failed")
+        assert len(rx.received) == 1 + len(SCHEDULE)
+        healthy = True
+        with write_transaction(harness.engine) as conn:
+            endpoint = store_endpoints.get_endpoint(conn, account_id, endpoint_id)
+            assert endpoint is not None
+            since = endpoint.created_at - dt.timedelta(minutes=1)
+            assert management.recover(conn, endpoint, since) == 1
+        rx.wait_for(lambda got: len(got) == 2 + len(SCHEDULE))
+    eventually(lambda: harness.deliveries(endpoint_id)[0].state == "succeeded")
+    last = harness.attempts(endpoint_id)[-1]
+    assert (last.trigger, last.succeeded) == ("manual", True)
+
+
+def test_a_rotated_secret_signs_beside_the_new_one(harness: Harness) -> None:
+    account_id = harness.account().id
+    with receiver() as rx:
+        endpoint_id, old = harness.endpoint(account_id, rx.url)
+        rx.wait_for(lambda got: len(got) == 1)
+        with write_transaction(harness.engine) as conn:
+            new = management.rotate_secret(conn, harness.settings, endpoint_id)
+            publish_events(conn, account_id, [NpnActivated.create("15645555")])
+        rx.wait_for(lambda got: len(got) == 2)
+    after = rx.received[1]
+    assert len(after.headers["webhook-signature"].split()) == 2
+    for secret in (old, new):
+        standardwebhooks.Webhook(secret).verify(after.body, after.headers)
+        SvixWebhook(secret).verify(after.body, after.headers)
+
+
+def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
+    account_id = harness.account().id
+    with receiver() as only_updates, receiver() as everything:
+        harness.endpoint(
+            account_id, only_updates.url, event_types=["producersync.updates_available"]
+        )
+        harness.endpoint(account_id, everything.url)
+        with write_transaction(harness.engine) as conn:
+            publish_events(
+                conn,
+                account_id,
+                [NpnActivated.create("15645555"), UpdatesAvailable.create(_today())],
+            )
+        everything.wait_for(lambda got: len(got) == 3)
+        only_updates.wait_for(lambda got: len(got) == 2)
+        time.sleep(0.3)
+    assert [r.event["type"] for r in only_updates.received] == [
+        "webhook.test",
+        "producersync.updates_available",
+    ]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_sigkill_mid_fan_out_loses_nothing(kind: str, tmp_path: Path) -> None:
+    events = [NpnActivated.create(str(10_000_000 + i)) for i in range(1500)]
+    with store_url(kind, tmp_path) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
+        engine = open_store(url)
+        harness_settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            account_id = accounts.create_account(conn, "fan", sandbox=False).id
+            management.create_endpoint(conn, harness_settings, account_id, rx.url)
+            publish_events(conn, account_id, events)
+        with service_process(url, tmp_path, env=FAST) as first:
+            rx.wait_for(lambda got: len(got) >= 300)
+            first.kill()
+        delivered_before = set(rx.ids())
+        assert len(delivered_before) < len(events) + 1  # killed mid-way
+        with service_process(url, tmp_path, env=FAST):
+            rx.wait_for(lambda got: len({r.headers["webhook-id"] for r in got}) == len(events) + 1)
+            d = webhook_deliveries
+
+            def all_recorded() -> bool:
+                with engine.connect() as conn:
+                    states = dict(
+                        conn.execute(
+                            sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
+                        ).all()
+                    )
+                return states == {"succeeded": len(events) + 1}
+
+            eventually(all_recorded, timeout=30)
+        engine.dispose()
+    assert {e.id for e in events} <= set(rx.ids())
