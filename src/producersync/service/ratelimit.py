@@ -10,7 +10,19 @@ from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
-__all__ = ["Decision", "RateLimiter"]
+__all__ = ["Decision", "RateLimiter", "moving_window"]
+
+
+def moving_window(storage_uri: str) -> MovingWindowRateLimiter:
+    """A moving-window limiter on ``memory://`` (this process) or ``redis://`` (shared)."""
+    options: dict[str, str] = {}
+    if storage_uri.startswith(("redis://", "rediss://")):
+        storage_uri = "async+" + storage_uri
+        options["implementation"] = "redispy"
+        options["key_prefix"] = "producersync"
+    elif storage_uri.startswith("memory://"):
+        storage_uri = "async+" + storage_uri
+    return MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +48,7 @@ class RateLimiter:
     that points at the same Redis."""
 
     def __init__(self, storage_uri: str, namespace: str, limit: int) -> None:
-        options: dict[str, str] = {}
-        if storage_uri.startswith(("redis://", "rediss://")):
-            storage_uri = "async+" + storage_uri
-            options["implementation"] = "redispy"
-            options["key_prefix"] = "producersync"
-        elif storage_uri.startswith("memory://"):
-            storage_uri = "async+" + storage_uri
-        self._strategy = MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+        self._strategy = moving_window(storage_uri)
         self._item = RateLimitItemPerMinute(limit, namespace=namespace)
         self.limit = limit
 

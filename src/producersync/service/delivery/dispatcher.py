@@ -21,11 +21,20 @@ from dbos import DBOS, DBOSConfiguredInstance
 
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
+from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.outbox import Claimed, Outcome, claim_due, next_due, record
+from producersync.service.store.outbox import (
+    Claimed,
+    Deferred,
+    Outcome,
+    claim_due,
+    defer,
+    next_due,
+    record,
+)
 
 __all__ = ["Dispatcher"]
 
@@ -45,6 +54,7 @@ class Dispatcher(DBOSConfiguredInstance):
         self._sender = Sender(
             self._policy,
             AddressGuard(allow_private=settings.allow_private_endpoints),
+            EndpointThrottle(settings.rate_limit_storage),
             settings.webhook_concurrency,
         )
         self._wake = asyncio.Event()
@@ -59,12 +69,12 @@ class Dispatcher(DBOSConfiguredInstance):
         return len(outcomes)
 
     @DBOS.step()
-    async def attempt(self, claimed: list[Claimed]) -> list[Outcome]:
+    async def attempt(self, claimed: list[Claimed]) -> list[Outcome | Deferred]:
         secrets = await asyncio.to_thread(self._secrets, [c.endpoint_id for c in claimed])
         return await self._sender.send_all(claimed, secrets)
 
     @DBOS.step()
-    async def settle(self, outcomes: list[Outcome]) -> None:
+    async def settle(self, outcomes: list[Outcome | Deferred]) -> None:
         await asyncio.to_thread(self._settle, outcomes)
 
     # --- the loop that feeds it --------------------------------------------------------
@@ -130,13 +140,15 @@ class Dispatcher(DBOSConfiguredInstance):
         with self._engine.connect() as conn:
             return store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
 
-    def _settle(self, outcomes: list[Outcome]) -> None:
+    def _settle(self, results: list[Outcome | Deferred]) -> None:
         now = dt.datetime.now(dt.UTC)
+        outcomes = [o for o in results if isinstance(o, Outcome)]
         healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
         failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
         gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
         with write_transaction(self._engine) as conn:
             record(conn, outcomes)
+            defer(conn, [o for o in results if isinstance(o, Deferred)])
             store_endpoints.note_success(conn, sorted(healthy))
             store_endpoints.note_failure(conn, sorted(failing), now, self._policy.disable_after)
             for endpoint_id in sorted(gone):

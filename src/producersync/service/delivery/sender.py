@@ -14,8 +14,9 @@ import httpx2
 
 from producersync import __version__
 from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
-from producersync.service.store.outbox import Claimed, Outcome
+from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from producersync.webhooks import headers as signed_headers
 
 __all__ = ["Sender"]
@@ -52,9 +53,16 @@ class Sender:
     failure), and every attempt has ``policy.timeout`` seconds from the first byte sent to
     the last byte of the response excerpt."""
 
-    def __init__(self, policy: RetryPolicy, guard: AddressGuard, concurrency: int) -> None:
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        guard: AddressGuard,
+        throttle: EndpointThrottle,
+        concurrency: int,
+    ) -> None:
         self._policy = policy
         self._guard = guard
+        self._throttle = throttle
         self._slots = asyncio.Semaphore(concurrency)
         self._rng = random.Random()
         self._client = httpx2.AsyncClient(
@@ -72,12 +80,16 @@ class Sender:
 
     async def send_all(
         self, claimed: Sequence[Claimed], secrets: dict[str, list[str]]
-    ) -> list[Outcome]:
+    ) -> list[Outcome | Deferred]:
         return list(
             await asyncio.gather(*(self.send(c, secrets.get(c.endpoint_id, [])) for c in claimed))
         )
 
-    async def send(self, claimed: Claimed, secrets: list[str]) -> Outcome:
+    async def send(self, claimed: Claimed, secrets: list[str]) -> Outcome | Deferred:
+        if claimed.rate_limit_per_second:
+            wait = await self._throttle.wait(claimed.endpoint_id, claimed.rate_limit_per_second)
+            if wait:
+                return Deferred(claimed, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait))
         async with self._slots:
             attempted_at = dt.datetime.now(dt.UTC)
             started = time.perf_counter()

@@ -23,11 +23,13 @@ from producersync.service.store.tables import (
 __all__ = [
     "Attempt",
     "Claimed",
+    "Deferred",
     "Delivery",
     "Message",
     "Outcome",
     "claim_due",
     "count_pending",
+    "defer",
     "deliveries_of",
     "event_matches",
     "get_message",
@@ -80,6 +82,14 @@ class Outcome:
     error: str | None
     next_attempt_at: dt.datetime | None  # None: no more automatic attempts
     disable_endpoint: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Deferred:
+    """A delivery held back without an attempt (its endpoint's rate limit): due again."""
+
+    claimed: Claimed
+    due: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,6 +276,18 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
             for o in outcomes
         ],
     )
+
+
+def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
+    """Make held-back deliveries due again later; no attempt is counted."""
+    if deferred:
+        d = webhook_deliveries
+        conn.execute(
+            d.update()
+            .where(d.c.id == sa.bindparam("b_id"))
+            .values(next_attempt_at=sa.bindparam("b_due", type_=d.c.next_attempt_at.type)),
+            [{"b_id": x.claimed.delivery_id, "b_due": x.due} for x in deferred],
+        )
 
 
 def next_due(conn: sa.Connection) -> dt.datetime | None:

@@ -1,0 +1,229 @@
+"""The SSRF guard on endpoint URLs. IP literals and ``localhost`` only: no DNS."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from producersync.service.delivery import urls
+from producersync.service.delivery.urls import (
+    AddressGuard,
+    EndpointUrlError,
+    check_endpoint_url,
+    is_public_address,
+)
+
+PUBLIC = "https://93.184.216.34/hook"
+DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        PUBLIC,
+        "https://93.184.216.34:8443/hooks/producersync?x=1",
+        "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
+        "https://1.1.1.1",
+    ],
+)
+def test_https_to_a_public_address_is_accepted(url: str) -> None:
+    assert check_endpoint_url(url, allow_private=False) == url
+    assert check_endpoint_url(f"  {url}\n", allow_private=False) == url  # stripped
+
+
+def test_http_is_refused_unless_private_endpoints_are_allowed() -> None:
+    with pytest.raises(EndpointUrlError, match="https"):
+        check_endpoint_url("http://93.184.216.34/hook", allow_private=False)
+    with pytest.raises(EndpointUrlError, match="https"):
+        check_endpoint_url("ftp://93.184.216.34/hook", allow_private=True)
+    assert check_endpoint_url("http://127.0.0.1:8080/x", allow_private=True) == (
+        "http://127.0.0.1:8080/x"
+    )
+    assert check_endpoint_url("https://10.0.0.5/x", allow_private=True) == "https://10.0.0.5/x"
+
+
+@pytest.mark.parametrize(
+    ("url", "address"),
+    [
+        ("https://127.0.0.1/hook", "127.0.0.1"),
+        ("https://127.8.9.10/hook", "127.8.9.10"),
+        ("https://10.1.2.3/hook", "10.1.2.3"),
+        ("https://172.16.0.1/hook", "172.16.0.1"),
+        ("https://192.168.1.1:8443/hook", "192.168.1.1"),
+        ("https://169.254.169.254/latest/meta-data", "169.254.169.254"),  # cloud metadata
+        ("https://100.64.0.1/hook", "100.64.0.1"),  # carrier-grade NAT
+        ("https://0.0.0.0/hook", "0.0.0.0"),
+        ("https://224.0.0.1/hook", "224.0.0.1"),  # multicast
+        ("https://[::1]/hook", "::1"),
+        ("https://[fd12:3456::1]/hook", "fd12:3456::1"),  # unique local
+        ("https://[fe80::1]/hook", "fe80::1"),  # link-local
+        ("https://[::ffff:10.0.0.1]/hook", "::ffff:10.0.0.1"),  # IPv4-mapped private
+        ("https://[::ffff:127.0.0.1]/hook", "::ffff:127.0.0.1"),
+    ],
+)
+def test_non_public_addresses_are_refused_naming_the_address(url: str, address: str) -> None:
+    with pytest.raises(EndpointUrlError) as caught:
+        check_endpoint_url(url, allow_private=False)
+    assert address in str(caught.value)
+    assert "non-public" in str(caught.value)
+
+
+def test_localhost_is_refused() -> None:
+    with pytest.raises(EndpointUrlError, match="non-public"):
+        check_endpoint_url("https://localhost/hook", allow_private=False)
+
+
+def test_a_numeric_host_spelling_of_loopback_is_refused() -> None:
+    # 2130706433 is 127.0.0.1; the resolver decodes it without DNS (or fails): never accepted.
+    with pytest.raises(EndpointUrlError):
+        check_endpoint_url("https://2130706433/hook", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://user:pw@93.184.216.34/hook", "credentials"),
+        ("https://user@93.184.216.34/hook", "credentials"),
+        ("https://:pw@93.184.216.34/hook", "credentials"),
+        ("https://93.184.216.34/hook#part", "fragment"),
+        ("https://93.184.216.34/" + "a" * 2048, "longer than 2048"),
+        ("https:///hook", "no host"),
+        ("https://", "no host"),
+        ("https://:443/hook", "no host"),
+        ("not a url", "https"),
+        ("", "https"),
+        ("93.184.216.34/hook", "https"),
+        ("https://[::1/hook", "not a valid URL"),
+        ("https://93.184.216.34:99999/hook", "not a valid URL"),
+        ("https://93.184.216.34:port/hook", "not a valid URL"),
+    ],
+)
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_malformed_urls_are_refused(url: str, why: str, allow_private: bool) -> None:
+    with pytest.raises(EndpointUrlError, match=why):
+        check_endpoint_url(url, allow_private=allow_private)
+
+
+def test_the_length_limit_is_inclusive() -> None:
+    base = "https://93.184.216.34/"
+    longest = base + "a" * (2048 - len(base))
+    assert check_endpoint_url(longest, allow_private=False) == longest
+    with pytest.raises(EndpointUrlError):
+        check_endpoint_url(longest + "a", allow_private=False)
+
+
+@pytest.mark.parametrize(
+    ("address", "public"),
+    [
+        ("93.184.216.34", True),
+        ("2606:2800:220:1:248:1893:25c8:1946", True),
+        ("::ffff:93.184.216.34", True),
+        ("8.8.8.8", True),
+        ("127.0.0.1", False),
+        ("10.0.0.1", False),
+        ("100.64.0.1", False),
+        ("100.127.255.254", False),
+        ("169.254.1.1", False),
+        ("192.0.2.1", False),  # documentation
+        ("::1", False),
+        ("fc00::1", False),
+        ("fe80::1%eth0", False),
+        ("::ffff:192.168.0.1", False),
+        ("ff02::1", False),
+        ("239.255.255.250", False),
+    ],
+)
+def test_is_public_address(address: str, public: bool) -> None:
+    assert is_public_address(address) is public
+
+
+def _numeric_only(
+    host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
+) -> Any:
+    """getaddrinfo without DNS: numeric hosts resolve, names fail as unknown would."""
+    return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+
+
+@DETERMINISTIC
+@given(st.text())
+def test_arbitrary_text_raises_only_endpoint_url_error(text: str) -> None:
+    for allow_private in (False, True):
+        try:
+            check_endpoint_url(text, allow_private=allow_private)
+        except EndpointUrlError:
+            pass
+
+
+_hosts = st.one_of(
+    st.text(),
+    st.ip_addresses().map(lambda ip: f"[{ip}]" if ip.version == 6 else str(ip)),
+    st.from_regex(r"[a-z0-9.\-\[\]:%@]{0,80}", fullmatch=True),
+)
+
+
+@DETERMINISTIC
+@given(
+    scheme=st.sampled_from(["https", "http", "HTTPS", "ftp", ""]),
+    host=_hosts,
+    rest=st.text(max_size=30),
+)
+def test_url_shaped_text_raises_only_endpoint_url_error(
+    scheme: str, host: str, rest: str
+) -> None:
+    url = f"{scheme}://{host}{rest}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(urls.socket, "getaddrinfo", _numeric_only)
+        for allow_private in (False, True):
+            try:
+                got = check_endpoint_url(url, allow_private=allow_private)
+            except EndpointUrlError:
+                continue
+            assert got == url.strip()
+            assert got.startswith("https://") or allow_private
+
+
+def test_the_send_time_guard() -> None:
+    async def check() -> None:
+        guard = AddressGuard(allow_private=False)
+        refusal = await guard.refusal("https://10.0.0.7/hook")
+        assert refusal is not None
+        assert "10.0.0.7" in refusal
+        assert await guard.refusal(PUBLIC) is None
+        assert await guard.refusal(PUBLIC) is None  # cached, the same answer
+        assert await guard.refusal("https://[::1]/hook") is not None
+        assert await guard.refusal("https://localhost/hook") is not None
+        bad = await guard.refusal("http://93.184.216.34/hook")
+        assert bad is not None
+        assert "https" in bad
+        assert await guard.refusal("https://user:pw@93.184.216.34/") is not None
+
+        lenient = AddressGuard(allow_private=True)
+        assert await lenient.refusal("http://127.0.0.1:8080/hook") is None
+        assert await lenient.refusal("https://10.0.0.7/hook") is None
+        assert await lenient.refusal("https://127.0.0.1/hook#frag") is not None
+
+    asyncio.run(check())
+
+
+def test_the_send_time_guard_caches_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+
+    def resolve(host: str, port: int) -> list[str]:
+        calls.append(host)
+        return ["93.184.216.34"]
+
+    monkeypatch.setattr(urls, "_resolve", resolve)
+
+    async def check() -> None:
+        guard = AddressGuard(allow_private=False)
+        for _ in range(5):
+            assert await guard.refusal("https://receiver.example/hook") is None
+        assert await guard.refusal("https://other.example/hook") is None
+
+    asyncio.run(check())
+    assert calls == ["receiver.example", "other.example"]
