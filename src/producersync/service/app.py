@@ -18,7 +18,7 @@ from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
-from producersync.service.delivery.runtime import DeliveryRuntime
+from producersync.service.durable import DurableRuntime
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
 from producersync.service.population.jobs import JobWorker
@@ -77,7 +77,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await anyio.to_thread.run_sync(_build_context, settings)
-        delivery = DeliveryRuntime(ctx.engine, settings) if settings.delivery_enabled else None
+        delivery = DurableRuntime(ctx.engine, settings) if settings.delivery_enabled else None
         if delivery is not None:
             ctx.published = delivery.dispatcher.wake
         worker = JobWorker(ctx.engine, settings.job_poll_seconds, on_publish=ctx.published)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import Field, SecretStr
+from croniter import croniter
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["ServiceSettings"]
@@ -56,6 +57,14 @@ class ServiceSettings(BaseSettings):
         default=None,
         description="Chaos: seed of the fault draws, for reproducible runs; default: random.",
     )
+    nipr_schedule: str | None = Field(
+        default=None,
+        description="Cron (UTC; 5 fields, or 6 with seconds first) of the daily NIPR run, "
+        "e.g. '0 6 * * *'; default: none (run `producersync nipr run`).",
+    )
+    nipr_churn_rate: float = Field(
+        default=0.01, ge=0, le=1, description="Share of producers a scheduled run changes."
+    )
     delivery_enabled: bool = Field(
         default=True,
         description="Run the webhook dispatcher in this process (DBOS workflows that sign, "
@@ -100,3 +109,10 @@ class ServiceSettings(BaseSettings):
     webhook_poll_seconds: float = Field(
         default=1.0, gt=0, description="How often the dispatcher looks for due deliveries."
     )
+
+    @field_validator("nipr_schedule")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None and not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError(f"'{value}' is not a cron expression")
+        return value

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +16,6 @@ import pytest
 import sqlalchemy as sa
 import standardwebhooks
 from svix.webhooks import Webhook as SvixWebhook
-from tests.conftest import BACKENDS
-from tests.support.databases import store_url
-from tests.support.processes import ServiceProcess, service_process
-from tests.support.receiver import Received, Receiver, Reply, receiver
-from tests.support.service import wait_for_job
 
 from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.delivery import management
@@ -31,7 +27,12 @@ from producersync.service.store import accounts, outbox
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities, webhook_deliveries
+from producersync.service.store.tables import entities, nipr_runs, webhook_deliveries
+from tests.conftest import BACKENDS
+from tests.support.databases import store_url
+from tests.support.processes import ServiceProcess, service_process
+from tests.support.receiver import Received, Receiver, Reply, receiver
+from tests.support.service import wait_for_job
 
 SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
 FAST = {
@@ -88,12 +89,15 @@ def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
         time.sleep(0.05)
 
 
-def _store(kind: str, directory: Path) -> Iterator[str]:
-    with store_url(kind, directory) as url:
-        engine = open_store(url)
-        load(engine, generate(40, seed=11))
+@contextmanager
+def _loaded(url: str) -> Iterator[sa.Engine]:
+    """The store at ``url`` with a small universe loaded."""
+    engine = open_store(url)
+    load(engine, generate(40, seed=11))
+    try:
+        yield engine
+    finally:
         engine.dispose()
-        yield url
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -101,12 +105,10 @@ def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
-    for url in _store(request.param, directory):
-        engine = open_store(url)
+    with store_url(request.param, directory) as url, _loaded(url) as engine:
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with service_process(url, directory, env=FAST) as svc:
             yield Harness(url, engine, svc, settings)
-        engine.dispose()
 
 
 def _events(rx: Receiver, kind: str) -> list[Received]:
@@ -340,3 +342,29 @@ def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Ha
     assert all(sum(t <= u < t + 1 for u in times) <= 5 for t in times)
     assert times[-1] - times[0] >= 2  # 15 sends at 5 per second
     assert all(a.succeeded and a.attempt_number == 1 for a in harness.attempts(endpoint_id))
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
+    kind: str, tmp_path: Path
+) -> None:
+    with store_url(kind, tmp_path) as url, receiver() as rx, _loaded(url) as stored:
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(stored) as conn:
+            account_id = accounts.create_account(conn, "daily", sandbox=False).id
+            management.create_endpoint(
+                conn, settings, account_id, rx.url, event_types=["producersync"]
+            )
+        every_second = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "* * * * * *"}
+        with service_process(url, tmp_path, env=every_second):
+            rx.wait_for(lambda got: any(_is_update(r) for r in got), timeout=30)
+            time.sleep(2)  # later firings find the date applied
+        with stored.connect() as conn:
+            runs = conn.execute(sa.select(nipr_runs.c.run_date)).scalars().all()
+    assert runs == [_today()]
+    (update,) = [r for r in rx.received if _is_update(r)]
+    assert update.event["data"] == {"runDate": _today().isoformat()}
+
+
+def _is_update(got: Received) -> bool:
+    return got.event["type"] == "producersync.updates_available"

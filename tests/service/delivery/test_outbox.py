@@ -239,7 +239,8 @@ def test_a_duplicate_event_id_is_refused_and_nothing_is_doubled(engine: sa.Engin
         new_endpoint(conn, account)
         assert outbox.publish(conn, [message(account, event)], now=T0) == 2
     fresh = deactivated()
-    for batch in ([event], [fresh, event]):
+    batches: list[list[Event]] = [[event], [fresh, event]]
+    for batch in batches:
         with pytest.raises(IntegrityError), write_transaction(engine) as conn:
             outbox.publish(conn, [message(account, e) for e in batch], now=T0 + seconds(1))
     with engine.connect() as conn:
@@ -301,9 +302,7 @@ def test_claim_takes_due_rows_of_enabled_endpoints_oldest_first_and_leases_them(
     # The lease over (a sender died mid-attempt), the same rows are due again.
     with write_transaction(engine) as conn:
         again = outbox.claim_due(conn, now + LEASE, 10, LEASE)
-    assert sorted(c.delivery_id for c in again) == sorted(
-        c.delivery_id for c in first + second
-    )
+    assert sorted(c.delivery_id for c in again) == sorted(c.delivery_id for c in first + second)
     assert later.id not in {c.message_id for c in again}
     with engine.connect() as conn:
         # The disabled endpoint's deliveries stay pending, untouched.
@@ -438,6 +437,23 @@ def test_record_moves_deliveries_on_and_keeps_every_attempt(engine: sa.Engine) -
         assert ids == sorted(ids, reverse=True)
         assert len(ids) == len(set(ids)) == 4
         assert outbox.list_attempts(conn, endpoint_id=ep, message_id=fine.id)[0].succeeded
+
+
+def test_defer_makes_a_claimed_delivery_due_later_without_an_attempt(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account, rate_limit_per_second=1)
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        (claimed,) = outbox.claim_due(conn, T0, 10, LEASE)
+        outbox.defer(conn, [outbox.Deferred(claimed, T0 + seconds(2))])
+        outbox.defer(conn, [])
+        held = only_delivery(conn, event.id, ep)
+        assert (held.state, held.attempts, held.next_attempt_at) == ("pending", 0, T0 + seconds(2))
+        assert outbox.claim_due(conn, T0 + seconds(1), 10, LEASE) == []
+        (again,) = outbox.claim_due(conn, T0 + seconds(2), 10, LEASE)
+        assert (again.delivery_id, again.attempts) == (claimed.delivery_id, 0)
+        assert outbox.list_attempts(conn, endpoint_id=ep) == []
 
 
 def test_replay_creates_a_manual_delivery_when_the_endpoint_never_had_one(
@@ -720,9 +736,7 @@ def test_management_recover_refuses_the_future_and_more_than_14_days(engine: sa.
         pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
     ],
 )
-def test_recover_since_with_a_utc_offset_means_the_same_instant(
-    kind: str, tmp_path: Path
-) -> None:
+def test_recover_since_with_a_utc_offset_means_the_same_instant(kind: str, tmp_path: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     with opened(kind, tmp_path) as engine, write_transaction(engine) as conn:
         account = new_account(conn)

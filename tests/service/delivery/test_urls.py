@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 from typing import Any
 
@@ -19,6 +20,7 @@ from producersync.service.delivery.urls import (
 )
 
 PUBLIC = "https://93.184.216.34/hook"
+_REAL_GETADDRINFO = socket.getaddrinfo
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
 
 
@@ -146,17 +148,15 @@ def _numeric_only(
     host: Any, port: Any, family: int = 0, type: int = 0, proto: int = 0, flags: int = 0
 ) -> Any:
     """getaddrinfo without DNS: numeric hosts resolve, names fail as unknown would."""
-    return socket.getaddrinfo(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
+    return _REAL_GETADDRINFO(host, port, family, type, proto, flags | socket.AI_NUMERICHOST)
 
 
 @DETERMINISTIC
 @given(st.text())
 def test_arbitrary_text_raises_only_endpoint_url_error(text: str) -> None:
     for allow_private in (False, True):
-        try:
+        with contextlib.suppress(EndpointUrlError):
             check_endpoint_url(text, allow_private=allow_private)
-        except EndpointUrlError:
-            pass
 
 
 _hosts = st.one_of(
@@ -172,19 +172,17 @@ _hosts = st.one_of(
     host=_hosts,
     rest=st.text(max_size=30),
 )
-def test_url_shaped_text_raises_only_endpoint_url_error(
-    scheme: str, host: str, rest: str
-) -> None:
+def test_url_shaped_text_raises_only_endpoint_url_error(scheme: str, host: str, rest: str) -> None:
     url = f"{scheme}://{host}{rest}"
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(urls.socket, "getaddrinfo", _numeric_only)
+        patch.setattr(socket, "getaddrinfo", _numeric_only)
         for allow_private in (False, True):
             try:
                 got = check_endpoint_url(url, allow_private=allow_private)
             except EndpointUrlError:
                 continue
             assert got == url.strip()
-            assert got.startswith("https://") or allow_private
+            assert got.lower().startswith("https://") or allow_private
 
 
 def test_the_send_time_guard() -> None:

@@ -1,5 +1,6 @@
-"""DBOS for the service process: configured from the settings, launched with the
-dispatcher registered (so recovery finds it), torn down on shutdown."""
+"""DBOS in the service process: configured from the settings, launched with the webhook
+dispatcher registered (so recovery finds it) and the daily NIPR schedule applied, torn
+down on shutdown."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
 from producersync.service.delivery.dispatcher import Dispatcher
+from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
 from producersync.service.settings import ServiceSettings
 
-__all__ = ["DeliveryRuntime", "system_database_url"]
+__all__ = ["DurableRuntime", "system_database_url"]
 
 
 def system_database_url(settings: ServiceSettings) -> str:
@@ -27,15 +29,17 @@ def system_database_url(settings: ServiceSettings) -> str:
     return url.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class DeliveryRuntime:
-    """DBOS and the dispatcher loop, for the lifetime of one service process."""
+class DurableRuntime:
+    """DBOS, the dispatcher loop and the daily schedule, for one service process."""
 
     def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
         self.dispatcher = Dispatcher(engine, settings)
+        self._settings = settings
         config: DBOSConfig = {
             "name": "producersync",
             "system_database_url": system_database_url(settings),
             "log_level": "WARNING",
+            "scheduler_polling_interval_sec": 5.0,
         }
         DBOS(config=config)
         self._stop = asyncio.Event()
@@ -43,6 +47,17 @@ class DeliveryRuntime:
 
     def start(self) -> None:
         DBOS.launch()
+        settings = self._settings
+        if settings.nipr_schedule:
+            DBOS.apply_schedules(
+                [
+                    daily_run_schedule(
+                        settings.nipr_schedule, settings.database_url, settings.nipr_churn_rate
+                    )
+                ]
+            )
+        elif DBOS.get_schedule(SCHEDULE_NAME) is not None:
+            DBOS.delete_schedule(SCHEDULE_NAME)
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
 
     async def stop(self) -> None:

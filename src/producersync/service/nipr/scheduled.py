@@ -1,0 +1,54 @@
+"""The daily NIPR run as a DBOS scheduled workflow (setting ``nipr_schedule``, a cron).
+
+Every service process may carry the schedule; a date is applied once whoever fires it,
+because ``run_day`` claims the date in the run's own transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from dbos import DBOS, ScheduleInput
+
+from producersync.service.nipr.daily import run_day
+from producersync.service.store.engine import make_engine
+
+__all__ = ["SCHEDULE_NAME", "daily_run_schedule", "scheduled_daily_run"]
+
+SCHEDULE_NAME = "nipr-daily-run"
+
+log = logging.getLogger(__name__)
+
+
+@DBOS.step()
+def _apply_day(database_url: str, run_date: str, churn_rate: float) -> None:
+    engine = make_engine(database_url)
+    try:
+        run = run_day(engine, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
+    finally:
+        engine.dispose()
+    if not run.already_applied:
+        log.info(
+            "NIPR run %s: %d records changed, %d events published",
+            run_date,
+            run.total_changes,
+            run.events_published,
+        )
+
+
+@DBOS.workflow()
+def scheduled_daily_run(scheduled_at: dt.datetime, context: dict[str, Any]) -> None:
+    run_date = scheduled_at.astimezone(dt.UTC).date().isoformat()
+    _apply_day(context["database_url"], run_date, context["churn_rate"])
+
+
+def daily_run_schedule(cron: str, database_url: str, churn_rate: float) -> ScheduleInput:
+    """The schedule entry for ``DBOS.apply_schedules``."""
+    return {
+        "schedule_name": SCHEDULE_NAME,
+        "workflow_fn": scheduled_daily_run,
+        "schedule": cron,
+        "context": {"database_url": database_url, "churn_rate": churn_rate},
+    }
