@@ -5,6 +5,7 @@ down on shutdown."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -40,6 +41,9 @@ class DurableRuntime:
             "system_database_url": system_database_url(settings),
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
+            # Recovery on start resumes this executor's workflows only: one id per process
+            # slot, so a restarted process takes back its own batches and not a sibling's.
+            "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
         }
         DBOS(config=config)
         self._stop = asyncio.Event()

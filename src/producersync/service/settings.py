@@ -70,6 +70,11 @@ class ServiceSettings(BaseSettings):
         description="Run the webhook dispatcher in this process (DBOS workflows that sign, "
         "send and retry deliveries). Off: this process only serves the API.",
     )
+    executor_id: str | None = Field(
+        default=None,
+        description="This process's DBOS executor id (what it recovers after a crash); "
+        "default: <hostname>:<port>.",
+    )
     dbos_system_database_url: str | None = Field(
         default=None,
         description="DBOS system database; default: beside a SQLite store "

@@ -720,22 +720,7 @@ def test_management_recover_refuses_the_future_and_more_than_14_days(engine: sa.
         assert management.recover(conn, endpoint, naive) == 1
 
 
-@pytest.mark.parametrize(
-    "kind",
-    [
-        pytest.param(
-            "sqlite",
-            id="sqlite",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="BUG: on SQLite a `since` with a non-UTC offset is compared by its wall "
-                "clock digits (SQLite DATETIME drops the offset; management.recover does not "
-                "convert to UTC), so recover misses deliveries created after the instant",
-            ),
-        ),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ],
-)
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_recover_since_with_a_utc_offset_means_the_same_instant(kind: str, tmp_path: Path) -> None:
     now = dt.datetime.now(dt.UTC)
     with opened(kind, tmp_path) as engine, write_transaction(engine) as conn:

@@ -168,8 +168,8 @@ def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -
     """One manual attempt of every delivery to the endpoint that failed for good since
     ``since`` (at most 14 days back, at most 10,000 messages)."""
     now = dt.datetime.now(dt.UTC)
-    if since.tzinfo is None:
-        since = since.replace(tzinfo=dt.UTC)
+    # Stored times are UTC, and SQLite compares them as text: convert, not just label.
+    since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since.astimezone(dt.UTC)
     if since > now:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is in the future")
     if now - since > RECOVER_WINDOW:

@@ -224,9 +224,9 @@ def claim_due(
         .join(e, e.c.id == d.c.endpoint_id)
         .join(m, m.c.id == d.c.message_id)
         .where(d.c.id.in_(ids))
-        .order_by(d.c.next_attempt_at, d.c.id)
     )
-    return [Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows]
+    claimed = {r[0]: Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows}
+    return [claimed[i] for i in ids]  # oldest due first, as selected
 
 
 def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
