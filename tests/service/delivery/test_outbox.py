@@ -456,6 +456,17 @@ def test_defer_makes_a_claimed_delivery_due_later_without_an_attempt(engine: sa.
         assert outbox.list_attempts(conn, endpoint_id=ep) == []
 
 
+def test_attempts_to_an_endpoint_deleted_in_flight_are_dropped(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        outbox.publish(conn, [message(account, activated())], now=T0)
+        (claimed,) = outbox.claim_due(conn, T0, 10, LEASE)
+        assert endpoints.delete_endpoint(conn, account, ep)
+        outbox.record(conn, [outcome(claimed, T0, succeeded=True)])
+        assert outbox.list_attempts(conn, endpoint_id=ep) == []
+
+
 def test_replay_creates_a_manual_delivery_when_the_endpoint_never_had_one(
     engine: sa.Engine,
 ) -> None:

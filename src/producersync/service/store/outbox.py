@@ -231,6 +231,14 @@ def claim_due(
 
 def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
     """Store the attempts and move each delivery on: done, due again later, or failed."""
+    # An endpoint deleted while its attempts were in flight took its deliveries with it.
+    ids = [o.claimed.delivery_id for o in outcomes]
+    alive = set(
+        conn.execute(
+            sa.select(webhook_deliveries.c.id).where(webhook_deliveries.c.id.in_(ids))
+        ).scalars()
+    )
+    outcomes = [o for o in outcomes if o.claimed.delivery_id in alive]
     if not outcomes:
         return
     conn.execute(
