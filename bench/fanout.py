@@ -169,11 +169,11 @@ def run_backend(backend: str, receiver: str, endpoints: int, events: int) -> lis
                 with write_transaction(engine) as conn:
                     expected = publish_events(conn, account_id, batch)
                 published = time.time()
-                stats = _wait_for(receiver, expected, timeout=600)
+                stats = _wait_for(receiver, expected, timeout=3600)
                 elapsed = stats["last"] - published
                 done += expected
                 ok = _succeeded(engine)
-                while ok < done and time.time() - published < 600:
+                while ok < done and time.time() - published < 3600:
                     time.sleep(0.1)
                     ok = _succeeded(engine)
                 ours = expected / elapsed
