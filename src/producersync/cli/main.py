@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from producersync.cli import admin, db, nipr, service
+from producersync.cli import admin, db, nipr, service, sync
+from producersync.cli.check import check, report
 from producersync.cli.quickstart import quickstart
 
 app = typer.Typer(
@@ -17,7 +18,10 @@ app.add_typer(service.app, name="service")
 app.add_typer(admin.app, name="admin")
 app.add_typer(nipr.app, name="nipr")
 app.add_typer(db.app, name="db")
+app.add_typer(sync.app, name="sync")
 app.command("quickstart")(quickstart)
+app.command("check")(check)
+app.add_typer(report, name="report")
 
 if __name__ == "__main__":  # pragma: no cover
     app()

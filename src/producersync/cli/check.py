@@ -1,0 +1,177 @@
+"""`producersync check` and `producersync report`: compliance questions over the mirror.
+
+``check`` exits 0 for yes, 1 for no and 2 for bad input, so scripts can branch on it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import orjson
+import sqlalchemy as sa
+import typer
+from rich.table import Table
+
+from producersync.cli.common import JsonOption, console
+from producersync.model import STATE_CODES, is_npn
+from producersync.sync import compliance
+from producersync.sync.mirror import open_mirror
+
+__all__ = ["check", "report"]
+
+report = typer.Typer(help="Reports over the mirror.", no_args_is_help=True)
+
+MirrorOption = Annotated[
+    str,
+    typer.Option(
+        "--mirror",
+        envvar="PRODUCERSYNC_MIRROR_URL",
+        help="Mirror URL (sqlite:///file.db or postgresql://...).",
+    ),
+]
+_DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
+_DAYS = re.compile(r"(\d+)d?")
+_LISTED = 3  # list items a table cell shows
+
+
+def _echo_json(value: object) -> None:
+    typer.echo(orjson.dumps(value).decode())
+
+
+@contextmanager
+def _mirror(url: str) -> Iterator[sa.Connection]:
+    engine = open_mirror(url)
+    try:
+        with engine.connect() as conn:
+            yield conn
+    finally:
+        engine.dispose()
+
+
+def _state(value: str) -> str:
+    if value.upper() not in STATE_CODES:
+        raise typer.BadParameter(f"{value!r} is not a state code", param_hint="--state")
+    return value.upper()
+
+
+def _days(value: str) -> int:
+    match = _DAYS.fullmatch(value.strip())
+    if match is None:
+        raise typer.BadParameter(f"{value!r}: give days, as 30 or 30d", param_hint="--within")
+    return int(match.group(1))
+
+
+def check(
+    npn: Annotated[str, typer.Argument(help="The producer's NPN.")],
+    state: Annotated[str, typer.Option(help="Two-letter state code.")],
+    loa: Annotated[str, typer.Option(help='Line of authority: name, code or category ("Life").')],
+    carrier: Annotated[
+        str | None, typer.Option(help="Carrier coCode: also require an appointment with it.")
+    ] = None,
+    on: Annotated[
+        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The date (default today).")
+    ] = None,
+    mirror: MirrorOption = _DEFAULT_MIRROR,
+    as_json: JsonOption = False,
+) -> None:
+    """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1),
+    with the reasons."""
+    if not is_npn(npn):
+        raise typer.BadParameter(f"{npn!r} is not an NPN", param_hint="NPN")
+    state = _state(state)
+    day = on.date() if on else dt.date.today()
+    with _mirror(mirror) as conn:
+        verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
+    if as_json:
+        values = {"npn": npn, "state": state, "loa": loa, "carrier": carrier, "on": day}
+        _echo_json({**values, "allowed": verdict.allowed, "reasons": verdict.reasons})
+    else:
+        console.print("[green bold]yes[/]" if verdict.allowed else "[red bold]no[/]")
+        for reason in verdict.reasons:
+            mark = "[red]✗[/]" if reason in verdict.failed else "[green]✓[/]"
+            console.print(f"  {mark} {reason}", highlight=False)
+    raise typer.Exit(0 if verdict.allowed else 1)
+
+
+@report.command()
+def expiring(
+    within: Annotated[str, typer.Option(help="Days ahead: 30 or 30d.")],
+    mirror: MirrorOption = _DEFAULT_MIRROR,
+    as_json: JsonOption = False,
+) -> None:
+    """Active licenses of the active population expiring within the next days, soonest first."""
+    days = _days(within)
+    today = dt.date.today()
+    with _mirror(mirror) as conn:
+        found = compliance.expiring(conn, days, today=today)
+    rows = [
+        {
+            "npn": lic.npn,
+            "state": lic.state,
+            "licenseId": lic.id,
+            "licenseNum": lic.license_num,
+            "licenseClass": lic.license_class,
+            "expirationDate": lic.expiration_date,
+            "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
+        }
+        for lic in found
+    ]
+    _report(as_json, {"today": today, "withinDays": days}, "licenses", rows)
+
+
+@report.command()
+def changes(
+    since: Annotated[
+        dt.datetime,
+        typer.Option(
+            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
+            help="A date or a time (UTC).",
+        ),
+    ],
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    mirror: MirrorOption = _DEFAULT_MIRROR,
+    as_json: JsonOption = False,
+) -> None:
+    """What the mirror recorded since a date: each record inserted, changed or purged."""
+    start = since.replace(tzinfo=dt.UTC)
+    with _mirror(mirror) as conn:
+        found = compliance.changes(conn, start, limit=limit)
+    rows = [
+        {
+            "id": c.id,
+            "changedAt": c.changed_at,
+            "action": c.action,
+            "resource": c.resource,
+            "recordId": c.record_id,
+            "npn": c.npn,
+            "fields": c.fields,
+            "runId": c.run_id,
+        }
+        for c in found
+    ]
+    _report(as_json, {"since": start}, "changes", rows)
+
+
+def _report(as_json: bool, header: dict[str, object], key: str, rows: list[dict[str, Any]]) -> None:
+    """One JSON object (``header`` and the rows under ``key``), or a table for people."""
+    if as_json:
+        _echo_json({**header, key: rows})
+        return
+    title = ", ".join(f"{name}: {value}" for name, value in header.items())
+    table = Table(*(rows[0] if rows else ()), title=f"{len(rows)} {key} ({title})")
+    for row in rows:
+        table.add_row(*(_cell(value) for value in row.values()))
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, list):  # an insert names every field: show a few
+        shown = ", ".join(map(str, value[:_LISTED]))
+        return shown + (f", +{len(value) - _LISTED}" if len(value) > _LISTED else "")
+    if isinstance(value, dt.datetime):
+        return f"{value:%Y-%m-%d %H:%M:%S}"
+    return "" if value is None else str(value)

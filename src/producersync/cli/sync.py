@@ -1,0 +1,194 @@
+"""`producersync sync`: run the sync service, and look after its mirror by hand.
+
+Every command reads its settings from the environment (``PRODUCERSYNC_*``, see
+``SyncSettings``). ``run`` serves the receiver with DBOS; ``now`` and ``backfill`` pull in
+this process (idempotent upserts, so running beside the service is safe); ``replay``
+hands a recorded event back to the service's workflows through DBOS.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict
+from typing import Annotated
+
+import sqlalchemy as sa
+import typer
+import uvicorn
+from dbos import DBOSClient, WorkflowHandle
+from rich.progress import Progress
+
+from producersync.cli.common import JsonOption, console, emit, fail
+from producersync.sync import mirror
+from producersync.sync.app import create_app
+from producersync.sync.pull import PageFn, PageResult, Puller, Stream, pull, streams
+from producersync.sync.settings import SyncSettings
+from producersync.sync.workflows import APP_NAME, by_name, event_call
+from producersync.webhooks import WebhookVerificationError, parse_event
+
+app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
+
+
+@app.command()
+def run(
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8400).")
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+) -> None:
+    """Receive the webhooks and keep the mirror current (DBOS workflows)."""
+    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
+    settings = SyncSettings(**overrides)  # type: ignore[arg-type]
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def status(as_json: JsonOption = False) -> None:
+    """Counts per resource, the last synced runDate and how far behind today it is, the
+    last run and the failures."""
+    engine = mirror.open_mirror(SyncSettings().mirror_url)
+    with engine.connect() as conn:
+        values = mirror.sync_status(conn)
+    engine.dispose()
+    last = values.get("lastSyncedRunDate")
+    today = dt.datetime.now(dt.UTC).date()
+    values["lagDays"] = None if last is None else (today - dt.date.fromisoformat(last)).days
+    emit(as_json, values)
+
+
+@app.command()
+def now(
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Pull records updated on or after this date (default: the last synced runDate)."
+        ),
+    ] = None,
+) -> None:
+    """Pull every resource updated since a date, now, in this process."""
+    settings = SyncSettings()
+    puller, engine = _puller(settings)
+    start = dt.date.fromisoformat(since) if since else puller.last_synced()
+    if start is None:
+        raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    _pull_with_progress(puller, "manual", streams(since=start), start, yesterday)
+    engine.dispose()
+
+
+@app.command()
+def backfill() -> None:
+    """Pull the whole monitored population, every resource, in bulk pages."""
+    settings = SyncSettings()
+    puller, engine = _puller(settings)
+    with settings.client() as client:
+        population = [s.npn for s in client.subscriptions.list()]
+    with mirror.write_transaction(engine) as conn:
+        mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+    _pull_with_progress(puller, "backfill", streams(), None, None)
+    engine.dispose()
+
+
+@app.command()
+def replay(
+    event_id: Annotated[str, typer.Argument(help="The id of a recorded, accepted event.")],
+    wait: Annotated[bool, typer.Option(help="Wait until the sync service has run it.")] = False,
+) -> None:
+    """Run a recorded event's workflow again (the running sync service picks it up)."""
+    settings = SyncSettings()
+    engine = mirror.open_mirror(settings.mirror_url)
+    with engine.connect() as conn:
+        body = mirror.receipt_body(conn, event_id)
+    engine.dispose()
+    if body is None:
+        raise fail(f"no accepted event {event_id!r} in the mirror's receipts")
+    try:
+        call = event_call(parse_event(body))
+    except WebhookVerificationError as exc:
+        raise fail(f"the recorded body of {event_id!r} is not an event: {exc}") from exc
+    if call is None:
+        raise fail(f"{event_id!r} needs no work (an endpoint test)")
+    name, args = call
+    client = DBOSClient(
+        system_database_url=settings.system_database_url(), application_name=APP_NAME
+    )
+    try:
+        workflow_id = f"replay-{event_id}-{uuid.uuid4().hex[:8]}"
+        handle: WorkflowHandle[object] = client.enqueue(by_name(name, workflow_id), *args)
+        console.print(f"queued [bold]{handle.workflow_id}[/bold]")
+        if wait:
+            handle.get_result()
+            console.print("done")
+    finally:
+        client.destroy()
+
+
+@app.command()
+def changes(
+    since: Annotated[str, typer.Option(help="ISO 8601 time (UTC if no zone) or date.")],
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Changes the mirror recorded since a time, oldest first (one JSON object a line
+    with --json)."""
+    engine = mirror.open_mirror(SyncSettings().mirror_url)
+    with engine.connect() as conn:
+        found = mirror.changes_since(conn, dt.datetime.fromisoformat(since), limit=limit)
+    engine.dispose()
+    for change in found:
+        values = asdict(change)
+        if as_json:
+            emit(True, values)
+        else:
+            console.print(
+                f"{change.changed_at.isoformat()} {change.action} {change.resource} "
+                f"{change.record_id} npn={change.npn} {', '.join(change.fields)}"
+            )
+
+
+def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
+    engine = mirror.open_mirror(settings.mirror_url)
+    return Puller(settings.client(), engine, settings.page_size), engine
+
+
+def _pull_with_progress(
+    puller: Puller,
+    kind: str,
+    todo: list[Stream],
+    since: dt.date | None,
+    synced_through: dt.date | None,
+) -> None:
+    run_id = puller.start(kind, run_date=synced_through, since=since)
+    with Progress(console=console) as progress:
+        task = progress.add_task(f"{kind}: streams", total=len(todo))
+        page = _advancing(puller.page, lambda: progress.advance(task))
+        try:
+            counts = pull(todo, page, run_id)
+        except Exception as exc:
+            puller.finish(run_id, {}, error=f"{type(exc).__name__}: {exc}")
+            raise
+    puller.finish(run_id, counts, synced_through=synced_through)
+    emit(False, {"run": run_id, **counts})
+
+
+def _advancing(page: PageFn, advance: Callable[[], None]) -> PageFn:
+    """``page``, calling ``advance`` whenever a stream ends."""
+
+    def counted(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        result = page(stream, path, run_id)
+        if result.next_path is None:
+            advance()
+        return result
+
+    return counted

@@ -1,0 +1,116 @@
+"""The sync service's ASGI app: the webhook receiver, ``/metrics`` and ``/healthz``, with
+DBOS launched for the app's lifetime (workflows recovered, queues and the daily catch-up
+schedule in place, a catch-up check at start)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import sqlalchemy as sa
+from dbos import DBOS, DBOSConfig, SetEnqueueOptions
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from producersync.sync import mirror
+from producersync.sync.metrics import Metrics
+from producersync.sync.pull import Puller
+from producersync.sync.receiver import Receiver, Start
+from producersync.sync.settings import SyncSettings
+from producersync.sync.workflows import (
+    ACTIVATION_QUEUE,
+    APP_NAME,
+    SYNC_QUEUE,
+    SyncWorkflows,
+    catch_up_schedule,
+)
+
+__all__ = ["DurableSync", "create_app"]
+
+_QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
+
+
+class DurableSync:
+    """DBOS and the workflows of one sync process."""
+
+    def __init__(self, engine: sa.Engine, settings: SyncSettings, metrics: Metrics) -> None:
+        puller = Puller(settings.client(), engine, settings.page_size, metrics.upserted)
+        self.workflows = SyncWorkflows(puller, engine, settings, metrics)
+        self._engine, self._settings = engine, settings
+        config: DBOSConfig = {
+            "name": APP_NAME,
+            "system_database_url": settings.system_database_url(),
+            "log_level": "WARNING",
+            "scheduler_polling_interval_sec": 5.0,
+            # Recovery resumes this executor's workflows: a restarted process (same id)
+            # takes back the sync it was killed in, page by page from its checkpoint.
+            "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
+        }
+        DBOS(config=config)
+
+    def start(self) -> None:
+        DBOS.launch()
+        for queue in (SYNC_QUEUE, ACTIVATION_QUEUE):
+            DBOS.register_queue(
+                queue, global_concurrency=1, polling_interval_sec=_QUEUE_POLL_SECONDS
+            )
+        DBOS.apply_schedules([catch_up_schedule(self._settings.catch_up_cron)])
+        with SetEnqueueOptions(deduplication_id="catch-up", duplication_policy="return-existing"):
+            DBOS.enqueue_workflow(SYNC_QUEUE, self.workflows.catch_up)
+        retention = dt.timedelta(days=self._settings.receipt_retention_days)
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
+
+    def stop(self) -> None:
+        DBOS.destroy(workflow_completion_timeout_sec=5)
+
+
+def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlette:
+    """The app. ``start`` replaces the durable workflows (receiver tests): without it,
+    DBOS runs in this process."""
+    if not settings.webhook_secrets:
+        raise ValueError("no webhook secret: set PRODUCERSYNC_WEBHOOK_SECRETS")
+    engine = mirror.open_mirror(settings.mirror_url)
+    metrics = Metrics(lambda: _last_synced(engine))
+    durable: DurableSync | None = None
+    if start is None:
+        durable = DurableSync(engine, settings, metrics)
+        start = durable.workflows.start
+    receiver = Receiver(engine, settings.secrets(), start, metrics, settings.max_body_bytes)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        if durable is not None:
+            await anyio.to_thread.run_sync(durable.start)
+        try:
+            yield
+        finally:
+            if durable is not None:
+                await anyio.to_thread.run_sync(durable.stop)
+            engine.dispose()
+
+    async def metrics_view(_request: Request) -> Response:
+        body = await anyio.to_thread.run_sync(metrics.render)
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    return Starlette(
+        routes=[
+            Route(settings.webhook_path, receiver.handle, methods=["POST"]),
+            Route("/metrics", metrics_view, methods=["GET"]),
+            Route("/healthz", healthz, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def _last_synced(engine: sa.Engine) -> dt.date | None:
+    with engine.connect() as conn:
+        return mirror.last_synced_run_date(conn)

@@ -1,0 +1,60 @@
+"""The sync service's Prometheus metrics, in a registry of its own (one per app: tests
+build many apps in one process, and the default registry refuses a name twice)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+
+__all__ = ["Metrics"]
+
+
+class Metrics:
+    def __init__(self, last_synced: Callable[[], dt.date | None]) -> None:
+        self.registry = CollectorRegistry()
+        self.receipts = Counter(
+            "producersync_sync_receipts",
+            "Webhook deliveries received, by verdict (accepted, duplicate, rejected).",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.workflows_started = Counter(
+            "producersync_sync_workflows_started",
+            "Workflows started for received events, by event type.",
+            ["type"],
+            registry=self.registry,
+        )
+        self.workflows_failed = Counter(
+            "producersync_sync_workflows_failed",
+            "Sync runs (workflows) that ended in an error, by kind.",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.records_upserted = Counter(
+            "producersync_sync_records_upserted",
+            "Records inserted or changed in the mirror, by resource.",
+            ["resource"],
+            registry=self.registry,
+        )
+        last = Gauge(
+            "producersync_sync_last_synced_run_date",
+            "The last fully synced NIPR runDate, as Unix seconds at 00:00 UTC (0: none).",
+            registry=self.registry,
+        )
+        last.set_function(lambda: _epoch(last_synced()))
+
+    def upserted(self, resource: str, count: int) -> None:
+        self.records_upserted.labels(resource).inc(count)
+
+    def render(self) -> bytes:
+        """The exposition text; reads the mirror (the runDate gauge), so call it off the
+        event loop."""
+        return generate_latest(self.registry)
+
+
+def _epoch(day: dt.date | None) -> float:
+    if day is None:
+        return 0.0
+    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()

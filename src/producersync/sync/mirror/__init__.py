@@ -1,0 +1,59 @@
+"""The local mirror: the records of the monitored population, the webhook receipts, the
+sync runs and a change feed, in SQLite (WAL) by default or PostgreSQL by URL.
+
+Every function takes a ``Connection``; writers open it with ``write_transaction``::
+
+    engine = open_mirror("sqlite:///producersync-mirror.db")
+    with write_transaction(engine) as conn:
+        counts = upsert_records(conn, "licenses", [lic.model_dump(mode="json", by_alias=True)])
+"""
+
+from producersync.sync.mirror.engine import write_transaction
+from producersync.sync.mirror.feed import Change, changes_since
+from producersync.sync.mirror.open import open_mirror
+from producersync.sync.mirror.population import activate_npns, active_npns, deactivate_npns
+from producersync.sync.mirror.receipts import (
+    ACCEPTED,
+    Receipt,
+    mark_processed,
+    prune_receipts,
+    receipt_body,
+    record_receipt,
+)
+from producersync.sync.mirror.records import UpsertCounts, purge_npns, upsert_records
+from producersync.sync.mirror.runs import (
+    RUN_KINDS,
+    finish_run,
+    last_synced_run_date,
+    set_last_synced_run_date,
+    start_run,
+)
+from producersync.sync.mirror.status import record_counts, sync_status
+from producersync.sync.mirror.tables import RESOURCES
+
+__all__ = [
+    "ACCEPTED",
+    "RESOURCES",
+    "RUN_KINDS",
+    "Change",
+    "Receipt",
+    "UpsertCounts",
+    "activate_npns",
+    "active_npns",
+    "changes_since",
+    "deactivate_npns",
+    "finish_run",
+    "last_synced_run_date",
+    "mark_processed",
+    "open_mirror",
+    "prune_receipts",
+    "purge_npns",
+    "receipt_body",
+    "record_counts",
+    "record_receipt",
+    "set_last_synced_run_date",
+    "start_run",
+    "sync_status",
+    "upsert_records",
+    "write_transaction",
+]

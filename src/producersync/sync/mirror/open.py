@@ -1,0 +1,17 @@
+"""Open the mirror ready for use: the engine, with the schema at head."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.engine import make_engine
+from producersync.sync.mirror.migrate import upgrade
+
+__all__ = ["open_mirror"]
+
+
+def open_mirror(url: str) -> sa.Engine:
+    """Every sync command starts here: a new mirror is created, an old one migrated."""
+    engine = make_engine(url)
+    upgrade(engine)
+    return engine

@@ -1,0 +1,87 @@
+"""The monitored population: which NPNs are active, with their history.
+
+Activation and deactivation events can arrive out of order (retries, redeliveries), so
+each change carries its time ``at`` and loses to a later change already recorded: a
+deactivation at 10:00 delivered after an activation at 10:05 leaves the NPN active.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.engine import dialect_insert
+from producersync.sync.mirror.records import chunks, purge_npns
+from producersync.sync.mirror.tables import as_utc, population
+
+__all__ = ["activate_npns", "active_npns", "deactivate_npns"]
+
+
+def activate_npns(conn: sa.Connection, npns: Sequence[str], at: dt.datetime) -> list[str]:
+    """Mark ``npns`` active from ``at``; the ones that were not active before."""
+    at, wanted, current = _current(conn, npns, at)
+    newly = [
+        npn
+        for npn in wanted
+        if npn not in current
+        or (not current[npn].active and _not_later(current[npn].deactivated_at, at))
+    ]
+    _write(conn, newly, active=True, at=at)
+    return newly
+
+
+def deactivate_npns(
+    conn: sa.Connection, npns: Sequence[str], at: dt.datetime, *, purge: bool
+) -> list[str]:
+    """Mark ``npns`` inactive from ``at``, their records kept unless ``purge``; the ones
+    that were active before. An NPN never seen is recorded inactive, so that an older
+    activation delivered late cannot bring it back."""
+    at, wanted, current = _current(conn, npns, at)
+    newly = [
+        npn
+        for npn in wanted
+        if npn in current and current[npn].active and _not_later(current[npn].activated_at, at)
+    ]
+    _write(conn, [*newly, *(npn for npn in wanted if npn not in current)], active=False, at=at)
+    if purge:
+        # Active still: activated after `at`, and so not this deactivation's to purge.
+        kept = {n for n in wanted if n in current and current[n].active}.difference(newly)
+        purge_npns(conn, [npn for npn in wanted if npn not in kept], at)
+    return newly
+
+
+def active_npns(conn: sa.Connection) -> list[str]:
+    query = sa.select(population.c.npn).where(population.c.active).order_by(population.c.npn)
+    return list(conn.execute(query).scalars())
+
+
+def _current(
+    conn: sa.Connection, npns: Sequence[str], at: dt.datetime
+) -> tuple[dt.datetime, list[str], dict[str, Any]]:
+    """``at`` in UTC, the NPNs once each, and the population rows of those known."""
+    wanted = list(dict.fromkeys(npns))
+    rows: dict[str, Any] = {}
+    for chunk in chunks(wanted):
+        query = sa.select(population).where(population.c.npn.in_(chunk))
+        rows.update((row.npn, row) for row in conn.execute(query))
+    return as_utc(at), wanted, rows
+
+
+def _not_later(recorded: dt.datetime | None, at: dt.datetime) -> bool:
+    return recorded is None or recorded <= at
+
+
+def _write(conn: sa.Connection, npns: list[str], *, active: bool, at: dt.datetime) -> None:
+    if not npns:
+        return
+    stamp = "activated_at" if active else "deactivated_at"
+    statement = dialect_insert(conn, population)
+    statement = statement.on_conflict_do_update(
+        index_elements=[population.c.npn],
+        set_={"active": statement.excluded.active, stamp: statement.excluded[stamp]},
+    )
+    other = "deactivated_at" if active else "activated_at"
+    conn.execute(statement, [{"npn": n, "active": active, stamp: at, other: None} for n in npns])

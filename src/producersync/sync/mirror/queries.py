@@ -1,0 +1,167 @@
+"""Read-only queries behind the compliance checks and reports, returning plain rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.tables import appointments, license_loas, licenses, population
+
+__all__ = [
+    "AppointmentRow",
+    "LicenseRow",
+    "LoaRow",
+    "PopulationRow",
+    "appointments_with",
+    "licenses_expiring",
+    "licenses_in_state",
+    "population_entry",
+]
+
+
+@dataclass(frozen=True)
+class PopulationRow:
+    npn: str
+    active: bool
+    activated_at: dt.datetime | None
+    deactivated_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class LoaRow:
+    id: int
+    loa: str | None
+    loa_code: str | None
+    categories: list[str]
+    status: str | None
+    ce_compliance: str | None
+    nipr_deleted: bool
+
+
+@dataclass(frozen=True)
+class LicenseRow:
+    id: int
+    npn: str | None
+    state: str | None
+    license_num: str | None
+    license_class: str | None
+    residency_status: str | None
+    active: bool | None
+    expiration_date: dt.date | None
+    nipr_deleted: bool
+    loas: tuple[LoaRow, ...] = ()
+
+
+@dataclass(frozen=True)
+class AppointmentRow:
+    id: int
+    co_code: str | None
+    company_name: str | None
+    state: str | None
+    loa: str | None
+    loa_code: str | None
+    categories: list[str]
+    status: str | None
+    termination_reason: str | None
+    nipr_deleted: bool
+
+
+def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
+    row = conn.execute(sa.select(population).where(population.c.npn == npn)).first()
+    return None if row is None else PopulationRow(**row._asdict())
+
+
+def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[LicenseRow]:
+    """The NPN's licenses in ``state`` (niprDeleted ones too), each with its LOAs."""
+    query = (
+        sa.select(*_LICENSE_COLUMNS)
+        .where(licenses.c.npn == npn, licenses.c.state == state)
+        .order_by(licenses.c.id)
+    )
+    found = conn.execute(query).all()
+    loas: dict[int, list[LoaRow]] = {}
+    if found:
+        loa_query = (
+            sa.select(license_loas.c.license_id, *_LOA_COLUMNS)
+            .where(license_loas.c.license_id.in_([row.id for row in found]))
+            .order_by(license_loas.c.id)
+        )
+        for row in conn.execute(loa_query):
+            values = _categorised(row._asdict())
+            loas.setdefault(values.pop("license_id"), []).append(LoaRow(**values))
+    return [LicenseRow(*row, loas=tuple(loas.get(row.id, ()))) for row in found]
+
+
+def appointments_with(
+    conn: sa.Connection, npn: str, state: str, co_code: str
+) -> list[AppointmentRow]:
+    """The NPN's appointments with carrier ``co_code`` in ``state`` (any status)."""
+    query = (
+        sa.select(*_APPOINTMENT_COLUMNS)
+        .where(
+            appointments.c.npn == npn,
+            appointments.c.state == state,
+            appointments.c.co_code == co_code,
+        )
+        .order_by(appointments.c.id)
+    )
+    return [AppointmentRow(**_categorised(row._asdict())) for row in conn.execute(query)]
+
+
+def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list[LicenseRow]:
+    """Active, not deleted licenses of the active population expiring in [start, end],
+    soonest first."""
+    query = (
+        sa.select(*_LICENSE_COLUMNS)
+        .join(population, population.c.npn == licenses.c.npn)
+        .where(
+            population.c.active,
+            licenses.c.active.is_(True),
+            licenses.c.nipr_deleted.is_(False),
+            licenses.c.expiration_date.between(start, end),
+        )
+        .order_by(licenses.c.expiration_date, licenses.c.npn, licenses.c.state, licenses.c.id)
+    )
+    return [LicenseRow(*row) for row in conn.execute(query)]
+
+
+_LICENSE_COLUMNS = (
+    licenses.c.id,
+    licenses.c.npn,
+    licenses.c.state,
+    licenses.c.license_num,
+    licenses.c.license_class,
+    licenses.c.residency_status,
+    licenses.c.active,
+    licenses.c.expiration_date,
+    licenses.c.nipr_deleted,
+)
+_LOA_COLUMNS = (
+    license_loas.c.id,
+    license_loas.c.loa,
+    license_loas.c.loa_code,
+    license_loas.c.categories,
+    license_loas.c.status,
+    license_loas.c.ce_compliance,
+    license_loas.c.nipr_deleted,
+)
+_APPOINTMENT_COLUMNS = (
+    appointments.c.id,
+    appointments.c.co_code,
+    appointments.c.company_name,
+    appointments.c.state,
+    appointments.c.loa,
+    appointments.c.loa_code,
+    appointments.c.categories,
+    appointments.c.status,
+    appointments.c.termination_reason,
+    appointments.c.nipr_deleted,
+)
+
+
+def _categorised(values: dict[str, Any]) -> dict[str, Any]:
+    """A row's values, with no categories as an empty list."""
+    return {**values, "categories": values["categories"] or []}

@@ -1,0 +1,103 @@
+"""Sync runs (what ran, when, how many records, which error) and the sync position."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.engine import dialect_insert
+from producersync.sync.mirror.tables import sync_runs, sync_state
+
+__all__ = [
+    "RUN_KINDS",
+    "failed_runs",
+    "finish_run",
+    "last_run",
+    "last_synced_run_date",
+    "set_last_synced_run_date",
+    "start_run",
+]
+
+RUN_KINDS = ("updates", "activation", "backfill", "catch-up", "manual")
+_STATE_ROW = 1
+
+
+def start_run(
+    conn: sa.Connection,
+    kind: str,
+    *,
+    run_date: dt.date | None = None,
+    since: dt.date | None = None,
+) -> int:
+    if kind not in RUN_KINDS:
+        raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
+    insert = sa.insert(sync_runs).values(
+        kind=kind, run_date=run_date, since=since, started_at=dt.datetime.now(dt.UTC)
+    )
+    return int(conn.execute(insert.returning(sync_runs.c.id)).scalar_one())
+
+
+def finish_run(
+    conn: sa.Connection, run_id: int, counts: Mapping[str, int], error: str | None = None
+) -> None:
+    conn.execute(
+        sa.update(sync_runs)
+        .where(sync_runs.c.id == run_id)
+        .values(finished_at=dt.datetime.now(dt.UTC), counts=dict(counts), error=error)
+    )
+
+
+def last_run(conn: sa.Connection) -> dict[str, Any] | None:
+    """The latest run, JSON-ready; ``status`` is running, failed or succeeded."""
+    row = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1)).first()
+    if row is None:
+        return None
+    status = "running" if row.finished_at is None else "failed" if row.error else "succeeded"
+    return {
+        "id": row.id,
+        "kind": row.kind,
+        "status": status,
+        "runDate": _iso(row.run_date),
+        "since": _iso(row.since),
+        "startedAt": _iso(row.started_at),
+        "finishedAt": _iso(row.finished_at),
+        "counts": row.counts,
+        "error": row.error,
+    }
+
+
+def failed_runs(conn: sa.Connection) -> int:
+    query = sa.select(sa.func.count()).where(sync_runs.c.error.is_not(None))
+    return int(conn.execute(query).scalar_one())
+
+
+def last_synced_run_date(conn: sa.Connection) -> dt.date | None:
+    query = sa.select(sync_state.c.last_synced_run_date).where(sync_state.c.id == _STATE_ROW)
+    value: dt.date | None = conn.execute(query).scalar()
+    return value
+
+
+def set_last_synced_run_date(conn: sa.Connection, run_date: dt.date) -> None:
+    """Record ``run_date`` as fully synced, unless a later date already is (a late,
+    older run finishing must not make the next sync skip days)."""
+    statement = dialect_insert(conn, sync_state).values(
+        id=_STATE_ROW, last_synced_run_date=run_date, updated_at=dt.datetime.now(dt.UTC)
+    )
+    current = sync_state.c.last_synced_run_date
+    conn.execute(
+        statement.on_conflict_do_update(
+            index_elements=[sync_state.c.id],
+            set_={
+                "last_synced_run_date": statement.excluded.last_synced_run_date,
+                "updated_at": statement.excluded.updated_at,
+            },
+            where=sa.or_(current.is_(None), current < statement.excluded.last_synced_run_date),
+        )
+    )
+
+
+def _iso(value: dt.date | None) -> str | None:
+    return None if value is None else value.isoformat()

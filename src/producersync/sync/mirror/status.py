@@ -1,0 +1,55 @@
+"""What `producersync sync status` reports: counts, position, runs, receipts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.receipts import ACCEPTED
+from producersync.sync.mirror.runs import failed_runs, last_run, last_synced_run_date
+from producersync.sync.mirror.tables import MIRRORED, events, population, receipts
+
+__all__ = ["record_counts", "sync_status"]
+
+
+def record_counts(conn: sa.Connection) -> dict[str, int]:
+    """Records in the mirror per resource (niprDeleted ones included), nested children's
+    tables (``regulatoryActionValues``) too."""
+    return {
+        resource: int(conn.execute(sa.select(sa.func.count()).select_from(m.table)).scalar_one())
+        for resource, m in MIRRORED.items()
+    }
+
+
+def sync_status(conn: sa.Connection) -> dict[str, Any]:
+    last_date = last_synced_run_date(conn)
+    active = sa.select(sa.func.count()).where(population.c.active)
+    return {
+        "lastSyncedRunDate": None if last_date is None else last_date.isoformat(),
+        "lastRun": last_run(conn),
+        "failedRuns": failed_runs(conn),
+        "counts": record_counts(conn),
+        "activeNpns": int(conn.execute(active).scalar_one()),
+        "receipts": _receipts(conn),
+    }
+
+
+def _receipts(conn: sa.Connection) -> dict[str, int]:
+    accepted = receipts.c.verdict == ACCEPTED
+    total, accepted_count = conn.execute(
+        sa.select(sa.func.count(), sa.func.count(sa.case((accepted, 1)))).select_from(receipts)
+    ).one()
+    unprocessed, failed = conn.execute(
+        sa.select(
+            sa.func.count(sa.case((events.c.processed_at.is_(None), 1))),
+            sa.func.count(events.c.error),
+        ).select_from(events)
+    ).one()
+    return {
+        "total": int(total),
+        "accepted": int(accepted_count),
+        "rejected": int(total) - int(accepted_count),
+        "unprocessed": int(unprocessed),
+        "failed": int(failed),
+    }

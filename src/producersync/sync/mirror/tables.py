@@ -1,0 +1,280 @@
+"""The mirror's schema (SQLAlchemy Core): one table per record resource, plus the
+population, the webhook receipts, the sync runs and state, and the change feed.
+
+Each record table keeps the whole wire record (camelCase JSON, links dropped) in
+``record``, and copies into typed columns only what queries filter on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+__all__ = [
+    "CHILDREN",
+    "MIRRORED",
+    "RESOURCES",
+    "Mirrored",
+    "UtcDateTime",
+    "addresses",
+    "appointments",
+    "as_utc",
+    "changes",
+    "contact_infos",
+    "entities",
+    "events",
+    "license_loas",
+    "licenses",
+    "metadata",
+    "other_names",
+    "population",
+    "receipts",
+    "regulatory_action_values",
+    "regulatory_actions",
+    "sync_runs",
+    "sync_state",
+]
+
+# Synced in this order: a license before its LOAs, an action before its values.
+RESOURCES: tuple[str, ...] = (
+    "entities",
+    "licenses",
+    "licenseLoas",
+    "appointments",
+    "addresses",
+    "contactInfos",
+    "otherNames",
+    "regulatoryActions",
+)
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_N_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_RecordId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
+_Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """``value`` in UTC; a naive datetime is taken to be UTC already."""
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+class UtcDateTime(sa.TypeDecorator[dt.datetime]):
+    """An aware UTC datetime on both backends: SQLite hands back naive ones, and the
+    population's ordering rules compare stored times with incoming ones."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
+        return None if value is None else as_utc(value)
+
+
+@dataclass(frozen=True)
+class Mirrored:
+    """How one wire resource maps onto its table."""
+
+    resource: str
+    table: sa.Table
+    # Typed column -> path to its value in the wire record (camelCase keys).
+    columns: dict[str, tuple[str, ...]]
+    dates: frozenset[str]  # the typed columns holding dates (ISO strings on the wire)
+
+
+# Query column -> (its path in the wire record, its type).
+_Typed = dict[str, tuple[str, sa.types.TypeEngine[Any]]]
+
+
+def _mirrored(resource: str, name: str, typed: _Typed, indexes: tuple[str, ...] = ()) -> Mirrored:
+    """A record table: the columns every record has, then the resource's query columns."""
+    table = sa.Table(
+        name,
+        metadata,
+        sa.Column("id", _RecordId, primary_key=True, autoincrement=False),
+        sa.Column("npn", sa.String(10), nullable=True, index=True),
+        sa.Column("updated_at", sa.Date, nullable=True),
+        sa.Column("nipr_deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+        *(sa.Column(column, type_) for column, (_, type_) in typed.items()),
+        sa.Column("record", _Json, nullable=False),
+        sa.Column("synced_at", UtcDateTime, nullable=False),
+    )
+    for column in indexes:
+        sa.Index(None, table.c[column])
+    paths = {"npn": "npn", "updated_at": "updatedAt", "nipr_deleted": "niprDeleted"}
+    paths.update((column, path) for column, (path, _) in typed.items())
+    dates = frozenset(c.name for c in table.c if isinstance(c.type, sa.Date) and c.name in paths)
+    return Mirrored(
+        resource, table, {c: tuple(path.split(".")) for c, path in paths.items()}, dates
+    )
+
+
+_IN_STATE: _Typed = {"state": ("forState", sa.String())}
+_TYPED: _Typed = {"type": ("type", sa.String())}
+_AUTHORITY: _Typed = {
+    "loa": ("loa", sa.String()),
+    "loa_code": ("loaCode", sa.String()),
+    "status": ("status", sa.String()),
+    "categories": ("loaMapping.categories", _Json),
+}
+
+MIRRORED: dict[str, Mirrored] = {
+    m.resource: m
+    for m in (
+        _mirrored("entities", "entities", _TYPED),
+        _mirrored(
+            "licenses",
+            "licenses",
+            {
+                **_IN_STATE,
+                "license_num": ("licenseNum", sa.String()),
+                "active": ("active", sa.Boolean()),
+                "expiration_date": ("expirationDate", sa.Date()),
+                "license_class": ("licenseClass", sa.String()),
+                "residency_status": ("residencyStatus", sa.String()),
+            },
+            indexes=("state", "expiration_date"),
+        ),
+        _mirrored(
+            "licenseLoas",
+            "license_loas",
+            {
+                "license_id": ("licenseId", _RecordId),
+                **_IN_STATE,
+                **_AUTHORITY,
+                "ce_compliance": ("ceCompliance", sa.String()),
+            },
+            indexes=("license_id",),
+        ),
+        _mirrored(
+            "appointments",
+            "appointments",
+            {
+                **_IN_STATE,
+                "co_code": ("coCode", sa.String()),
+                "company_name": ("companyName", sa.String()),
+                **_AUTHORITY,
+                "termination_reason": ("terminationReason", sa.String()),
+            },
+            indexes=("co_code",),
+        ),
+        _mirrored("addresses", "addresses", {**_IN_STATE, **_TYPED}),
+        _mirrored("contactInfos", "contact_infos", {**_IN_STATE, **_TYPED}),
+        _mirrored("otherNames", "other_names", {**_IN_STATE, **_TYPED}),
+        _mirrored(
+            "regulatoryActions",
+            "regulatory_actions",
+            {
+                **_IN_STATE,
+                "action_id": ("actionId", sa.String()),
+                "action_date": ("actionDate", sa.Date()),
+            },
+        ),
+        _mirrored(
+            "regulatoryActionValues",
+            "regulatory_action_values",
+            {"regulatory_action_id": ("regulatoryActionId", _RecordId), **_TYPED},
+            indexes=("regulatory_action_id",),
+        ),
+    )
+}
+# The tables by name, in MIRRORED's order.
+(
+    entities,
+    licenses,
+    license_loas,
+    appointments,
+    addresses,
+    contact_infos,
+    other_names,
+    regulatory_actions,
+    regulatory_action_values,
+) = (m.table for m in MIRRORED.values())
+
+# Parent resource -> (the wire key of its nested list, the child resource, the child's
+# field naming the parent).
+CHILDREN: dict[str, tuple[str, str, str]] = {
+    "licenses": ("licenseLoas", "licenseLoas", "licenseId"),
+    "regulatoryActions": ("regulatoryActionValues", "regulatoryActionValues", "regulatoryActionId"),
+}
+
+
+population = sa.Table(
+    "population",
+    metadata,
+    sa.Column("npn", sa.String(10), primary_key=True),
+    sa.Column("active", sa.Boolean, nullable=False),
+    sa.Column("activated_at", UtcDateTime, nullable=True),
+    sa.Column("deactivated_at", UtcDateTime, nullable=True),
+)
+
+# Every delivery as it arrived, accepted or not: the audit trail and the replay source.
+receipts = sa.Table(
+    "receipts",
+    metadata,
+    sa.Column("id", _RecordId, primary_key=True, autoincrement=True),
+    sa.Column("event_id", sa.String(), nullable=True, index=True),
+    sa.Column("event_type", sa.String(), nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("headers", _Json, nullable=False),
+    sa.Column("body", sa.LargeBinary, nullable=False),
+    sa.Column("verdict", sa.Text, nullable=False),
+)
+
+# One row per accepted event id: the primary key is what makes dedupe atomic.
+events = sa.Table(
+    "events",
+    metadata,
+    sa.Column("event_id", sa.String(), primary_key=True),
+    sa.Column("event_type", sa.String(), nullable=True),
+    sa.Column("received_at", UtcDateTime, nullable=False, index=True),
+    sa.Column("processed_at", UtcDateTime, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+sync_runs = sa.Table(
+    "sync_runs",
+    metadata,
+    sa.Column("id", _RecordId, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(), nullable=False),
+    sa.Column("run_date", sa.Date, nullable=True),
+    sa.Column("since", sa.Date, nullable=True),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime, nullable=True),
+    sa.Column("counts", _Json, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+)
+
+# A single row (id 1): the mirror's sync position.
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("last_synced_run_date", sa.Date, nullable=True),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+changes = sa.Table(
+    "changes",
+    metadata,
+    sa.Column("id", _RecordId, primary_key=True, autoincrement=True),
+    sa.Column("resource", sa.String(), nullable=False),
+    sa.Column("record_id", _RecordId, nullable=False),
+    sa.Column("npn", sa.String(10), nullable=True, index=True),
+    sa.Column("action", sa.String(), nullable=False),
+    sa.Column("fields", _Json, nullable=False),
+    sa.Column("run_id", _RecordId, nullable=True),
+    sa.Column("changed_at", UtcDateTime, nullable=False, index=True),
+)

@@ -1,0 +1,132 @@
+"""Pulling records from the API into the mirror, one page at a time.
+
+A pull is a list of ``Stream``s (one resource, one set of filters); each stream is read
+page by page, and each page is upserted in its own transaction and answers the path of
+the next page. That path (it carries the continuation token) is all a caller has to keep
+to resume a stream after a crash, so the workflows checkpoint it after every page. No
+DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.client import Client
+from producersync.client.pagination import parse_page
+from producersync.client.resources.records import SPECS, Filters, RecordSpec
+from producersync.sync import mirror
+
+__all__ = ["PageFn", "PageResult", "Puller", "Stream", "batches_of", "pull", "streams"]
+
+_BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One paged list: a resource (its wire name, as in ``mirror.RESOURCES``) and the
+    query of its first page."""
+
+    resource: str
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class PageResult:
+    next_path: str | None  # None: the stream is done
+    upserted: int  # records inserted or changed
+
+
+def streams(*, since: dt.date | None = None, npns: Sequence[str] | None = None) -> list[Stream]:
+    """Every resource's streams: records updated on or after ``since`` (all if None), of
+    ``npns`` (the whole population if None), deleted ones included, so that
+    ``niprDeleted`` reaches the mirror. Many NPNs are split the way the SDK splits them,
+    one stream per partition."""
+    found = []
+    for resource in mirror.RESOURCES:
+        spec = _BY_KEY[resource]
+        for chunk in Filters(npns=npns).npn_chunks():
+            if chunk is not None and not chunk:
+                continue  # no NPNs: nothing to ask for
+            filters = Filters(npns=chunk, updated_since=since, include_deleted=True)
+            found.append(Stream(resource, tuple(sorted(filters.params(spec).items()))))
+    return found
+
+
+class Puller:
+    """Pages from the API into the mirror; shared by the workflows and the CLI."""
+
+    def __init__(
+        self,
+        client: Client,
+        engine: sa.Engine,
+        page_size: int,
+        on_upsert: Callable[[str, int], None] | None = None,
+    ) -> None:
+        self._client, self._engine, self._size = client, engine, page_size
+        self._on_upsert = on_upsert
+
+    def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
+        spec = _BY_KEY[stream.resource]
+        params = None if path else {**dict(stream.params), "size": str(self._size)}
+        body = self._client.request("GET", path or f"/v2/{spec.key}", params=params, raw=True)
+        page = parse_page(body, spec.key, spec.model, self._size)
+        records = [item.model_dump(mode="json", by_alias=True) for item in page.items]
+        with mirror.write_transaction(self._engine) as conn:
+            counts = mirror.upsert_records(conn, stream.resource, records, run_id=run_id)
+        upserted = counts.inserted + counts.updated
+        if self._on_upsert is not None:
+            self._on_upsert(stream.resource, upserted)
+        return PageResult(page.next_path, upserted)
+
+    def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
+        with mirror.write_transaction(self._engine) as conn:
+            return mirror.start_run(conn, kind, run_date=run_date, since=since)
+
+    def finish(
+        self,
+        run_id: int,
+        counts: Mapping[str, int],
+        *,
+        synced_through: dt.date | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close the run; a complete one moves the last synced runDate (never back)."""
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.finish_run(conn, run_id, counts, error)
+            if synced_through is not None and error is None:
+                mirror.set_last_synced_run_date(conn, synced_through)
+
+    def last_synced(self) -> dt.date | None:
+        with self._engine.connect() as conn:
+            return mirror.last_synced_run_date(conn)
+
+
+PageFn = Callable[[Stream, str | None, int | None], PageResult]
+
+
+def pull(todo: Sequence[Stream], page: PageFn, run_id: int | None) -> dict[str, int]:
+    """Read every stream to its end through ``page``; records upserted per resource.
+    Deterministic given ``page``'s answers, so a workflow may call it with a step."""
+    counts: Counter[str] = Counter({resource: 0 for resource in mirror.RESOURCES})
+    for stream in todo:
+        path: str | None = None
+        while True:
+            result = page(stream, path, run_id)
+            counts[stream.resource] += result.upserted
+            if result.next_path is None:
+                break
+            path = result.next_path
+    return dict(counts)
+
+
+def batches_of(npns: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``npns`` without repeats, sorted, in batches of at most ``size``."""
+    unique = sorted(set(npns))
+    return (unique[i : i + size] for i in range(0, len(unique), size))

@@ -1,0 +1,138 @@
+"""``POST /webhooks/psapi``: verify, record, start, acknowledge.
+
+Every delivery is recorded as a receipt (event id, type, headers, raw body, verdict), and
+the answer tells the sender what to do next:
+
+- 200: accepted (and its workflow started), a redelivery of a known id, a
+  ``webhook.test``, or an authentic event of a type we do not know (a retry would not
+  help; the receipt keeps it for a human);
+- 401: the signature does not verify or the timestamp is more than 5 min off;
+- 400: an authentic body that is not a readable event;
+- 413: a body over the limit (reading stops there).
+
+A sender's mistake is never a 500; our own (the mirror or DBOS down, a malformed secret
+in the settings) is, so that the sender retries once it is fixed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+import anyio
+import sqlalchemy as sa
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from producersync.model.events import ENDPOINT_TEST, Event
+from producersync.sync import mirror
+from producersync.sync.metrics import Metrics
+from producersync.webhooks import (
+    ID_HEADER,
+    VerificationCheck,
+    WebhookVerificationError,
+    verify,
+)
+
+__all__ = ["PRIVATE_HEADERS", "Receiver"]
+
+PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
+"""Headers never stored with a receipt (webhook signatures are not secrets; these may be)."""
+
+Start = Callable[[Event, str], None]
+
+
+@dataclass(frozen=True)
+class _Outcome:
+    status: int
+    verdict: str  # for the metric: accepted, duplicate, ignored, rejected
+    detail: str
+
+
+class Receiver:
+    """The webhook endpoint (``handle`` is the Starlette view) over the mirror and a
+    workflow starter."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        secrets: list[str],
+        start: Start,
+        metrics: Metrics,
+        max_body_bytes: int,
+    ) -> None:
+        self._engine, self._secrets, self._start = engine, secrets, start
+        self._metrics, self._max = metrics, max_body_bytes
+
+    async def handle(self, request: Request) -> Response:
+        received_at = dt.datetime.now(dt.UTC)
+        headers = {k: v for k, v in request.headers.items() if k.lower() not in PRIVATE_HEADERS}
+        body = await self._read(request)
+        # The mirror and DBOS are blocking I/O: off the event loop.
+        outcome = await anyio.to_thread.run_sync(self._handle, body, headers, received_at)
+        self._metrics.receipts.labels(outcome.verdict).inc()
+        return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
+
+    async def _read(self, request: Request) -> bytes | None:
+        """The raw body, or None once it exceeds the limit (the rest is not read)."""
+        declared = request.headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > self._max:
+            return None
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > self._max:
+                return None
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    def _handle(
+        self, body: bytes | None, headers: dict[str, str], received_at: dt.datetime
+    ) -> _Outcome:
+        claimed_id = _header(headers, ID_HEADER)  # unverified until the signature is
+        if body is None:
+            reason = f"body over {self._max} bytes"
+            self._record(claimed_id, None, received_at, headers, b"", f"rejected: {reason}")
+            return _Outcome(413, "rejected", reason)
+        try:
+            event = verify(body, headers, self._secrets)
+        except WebhookVerificationError as exc:
+            self._record(claimed_id, None, received_at, headers, body, f"rejected: {exc}")
+            if exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE:
+                return _Outcome(200, "ignored", str(exc))
+            return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
+        first = self._record(event.id, event.type, received_at, headers, body, mirror.ACCEPTED)
+        if event.type == ENDPOINT_TEST:
+            self._processed(event.id)
+            return _Outcome(200, "ignored", "endpoint test acknowledged")
+        # A redelivery starts nothing new: the workflow id is the event id. Starting it
+        # again anyway covers a crash between recording the receipt and starting it.
+        self._start(event, event.id)
+        if not first:
+            return _Outcome(200, "duplicate", "already received")
+        self._metrics.workflows_started.labels(event.type).inc()
+        return _Outcome(200, "accepted", "accepted")
+
+    def _record(
+        self,
+        event_id: str | None,
+        event_type: str | None,
+        received_at: dt.datetime,
+        headers: dict[str, str],
+        body: bytes,
+        verdict: str,
+    ) -> bool:
+        receipt = mirror.Receipt(event_id, event_type, received_at, headers, body, verdict)
+        with mirror.write_transaction(self._engine) as conn:
+            return mirror.record_receipt(conn, receipt)
+
+    def _processed(self, event_id: str) -> None:
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    value = headers.get(name) or headers.get(name.replace("webhook-", "svix-"))
+    return value[:256] if value else None

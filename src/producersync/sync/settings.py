@@ -1,0 +1,141 @@
+"""The sync service's settings: one object, read once at start-up, passed down.
+
+Environment variables carry the prefix ``PRODUCERSYNC_``; a TOML file named by
+``PRODUCERSYNC_SYNC_CONFIG`` (or passed as ``config_file``) supplies defaults beneath them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from croniter import croniter
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from producersync.client import Client, Environment
+
+__all__ = ["CONFIG_ENV", "SyncSettings"]
+
+CONFIG_ENV = "PRODUCERSYNC_SYNC_CONFIG"
+"""The environment variable naming the optional TOML configuration file."""
+
+
+class SyncSettings(BaseSettings):
+    """Every knob of ``producersync sync`` (environment prefix ``PRODUCERSYNC_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCERSYNC_", extra="ignore")
+
+    api_url: str | None = Field(
+        default=None, description="ProducerSync API base URL; default: from `environment`."
+    )
+    token_url: str | None = Field(
+        default=None, description="OAuth2 token URL; default: from `environment` or the API's."
+    )
+    environment: Literal["sandbox", "production"] = "sandbox"
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
+        default_factory=list,
+        description="Webhook signing secrets, comma-separated (several during a rotation).",
+    )
+    mirror_url: str = Field(
+        default="sqlite:///producersync-mirror.db", description="SQLAlchemy URL of the mirror."
+    )
+    dbos_system_database_url: str | None = Field(
+        default=None,
+        description="DBOS system database; default: beside a SQLite mirror "
+        "(<mirror>.dbos.sqlite), or the mirror's own Postgres database.",
+    )
+    webhook_path: str = "/webhooks/psapi"
+    host: str = "127.0.0.1"
+    port: int = 8400
+    executor_id: str | None = Field(
+        default=None,
+        description="This process's DBOS executor id (what it recovers after a crash); "
+        "default: <hostname>:<port>.",
+    )
+    coalesce_seconds: float = Field(
+        default=2.0, ge=0, description="NPN activations arriving this close are fetched together."
+    )
+    coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
+    page_size: int = Field(default=1000, ge=1, le=1000)
+    api_rate_limit_per_minute: float = Field(
+        default=300,
+        gt=0,
+        description="Requests per minute the client paces itself under (the API allows 300 "
+        "per credential: give each process sharing one its share).",
+    )
+    purge_deactivated: bool = Field(
+        default=False, description="Delete a deactivated NPN's records (default: keep them)."
+    )
+    receipt_retention_days: int = Field(
+        default=30, ge=1, description="Receipts (and so event-id deduplication) kept this long."
+    )
+    catch_up_cron: str = Field(
+        default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."
+    )
+    max_body_bytes: int = Field(default=1 << 20, ge=1)
+
+    @field_validator("webhook_secrets", mode="before")
+    @classmethod
+    def _split(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("catch_up_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value, second_at_beginning=True):
+            raise ValueError(f"'{value}' is not a cron expression")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        config = os.environ.get(CONFIG_ENV)
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if config:
+            sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(config)),)
+        return sources
+
+    def secrets(self) -> list[str]:
+        return [s.get_secret_value() for s in self.webhook_secrets]
+
+    def client(self) -> Client:
+        """An SDK client for these settings (credentials from the environment if unset)."""
+        secret = self.client_secret.get_secret_value() if self.client_secret else None
+        return Client(
+            self.client_id,
+            secret,
+            environment=None if self.api_url else Environment[self.environment.upper()],
+            base_url=self.api_url,
+            token_url=self.token_url,
+            rate_limit=self.api_rate_limit_per_minute,
+        )
+
+    def system_database_url(self) -> str:
+        """The DBOS system database: the setting, else a SQLite file beside a SQLite
+        mirror, or the mirror's own Postgres database (DBOS keeps to its own schema)."""
+        if self.dbos_system_database_url:
+            return self.dbos_system_database_url
+        url = sa.make_url(self.mirror_url)
+        if url.get_backend_name() == "sqlite":
+            mirror = Path(url.database or "producersync-mirror.db")
+            return f"sqlite:///{mirror.with_name(mirror.name + '.dbos.sqlite')}"
+        return url.set(drivername="postgresql").render_as_string(hide_password=False)

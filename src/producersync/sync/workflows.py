@@ -1,0 +1,244 @@
+"""What each event does, as DBOS workflows: thin and deterministic; steps do the I/O.
+
+- ``updates_available(runDate)``: pull every resource updated since
+  ``min(runDate, last synced runDate)`` (a missed day is never skipped), one step per
+  page, so the continuation token is checkpointed page by page and a crash resumes
+  where it stopped; the last synced runDate moves only when every resource is done.
+  Runs on the sync queue, one sync at a time across every process.
+- ``npn_activated(npn)``: marks the NPN active and hands it to a collector workflow that
+  starts ``coalesce_seconds`` later and fetches every NPN handed to it in bulk
+  (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN.
+- ``npn_deactivated(npn)``: marks it inactive; its records stay unless purging is on.
+- ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
+  older than yesterday, pull from it anyway (a lost ``updates_available``).
+
+Workflow ids: the event id for events (so a redelivery starts nothing new).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Mapping
+from typing import Any, Final
+
+import sqlalchemy as sa
+from dbos import (
+    DBOS,
+    DBOSConfiguredInstance,
+    EnqueueOptions,
+    ScheduleInput,
+    SetEnqueueOptions,
+    SetWorkflowID,
+)
+
+from producersync.model.events import Event, NpnActivated, NpnDeactivated, UpdatesAvailable
+from producersync.sync import mirror
+from producersync.sync.metrics import Metrics
+from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull, streams
+from producersync.sync.settings import SyncSettings
+
+__all__ = [
+    "ACTIVATION_QUEUE",
+    "APP_NAME",
+    "CATCH_UP_SCHEDULE",
+    "INSTANCE_NAME",
+    "SYNC_QUEUE",
+    "SyncWorkflows",
+    "by_name",
+    "catch_up_schedule",
+    "event_call",
+]
+
+APP_NAME: Final = "producersync-sync"
+SYNC_QUEUE: Final = "producersync-mirror-sync"
+ACTIVATION_QUEUE: Final = "producersync-npn-activation"
+CATCH_UP_SCHEDULE: Final = "producersync-sync-catch-up"
+INSTANCE_NAME: Final = "mirror"
+_NPN_TOPIC: Final = "npn"
+# Two collector slots: while one collector runs (it may have drained its inbox already),
+# the other waits in the queue and takes what arrives meanwhile.
+_COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
+_NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
+
+
+@DBOS.dbos_class()
+class SyncWorkflows(DBOSConfiguredInstance):
+    """The workflows of one sync process, over its mirror and its API client."""
+
+    def __init__(
+        self, puller: Puller, engine: sa.Engine, settings: SyncSettings, metrics: Metrics
+    ) -> None:
+        super().__init__(INSTANCE_NAME)
+        self._puller, self._engine, self._settings = puller, engine, settings
+        self._metrics = metrics
+
+    # --- starting them -----------------------------------------------------------------
+
+    def start(self, event: Event, workflow_id: str) -> None:
+        """Start the event's workflow under ``workflow_id``; idempotent (DBOS returns the
+        existing workflow for a known id). Events without work (``webhook.test``) start
+        nothing."""
+        call = event_call(event)
+        if call is None:
+            return
+        name, args = call
+        with SetWorkflowID(workflow_id):
+            if name == "updates_available":
+                DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
+            else:
+                DBOS.start_workflow(getattr(self, name), *args)
+
+    # --- the workflows -----------------------------------------------------------------
+
+    @DBOS.workflow()
+    def updates_available(self, run_date: str, event_id: str | None = None) -> dict[str, int]:
+        day = dt.date.fromisoformat(run_date)
+        last = self.last_synced()
+        since = day if last is None else min(day, dt.date.fromisoformat(last))
+        counts = self._pull("updates", streams(since=since), since=since, run_date=day)
+        self.processed(event_id)
+        return counts
+
+    @DBOS.workflow()
+    def catch_up(self) -> dict[str, int] | None:
+        yesterday = dt.date.fromisoformat(self.today()) - dt.timedelta(days=1)
+        last = self.last_synced()
+        if last is None or dt.date.fromisoformat(last) >= yesterday:
+            return None  # nothing synced yet (activations bring the data), or current
+        since = dt.date.fromisoformat(last)
+        return self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
+
+    @DBOS.workflow()
+    def npn_activated(self, npn: str, activated_at: str, event_id: str | None = None) -> None:
+        self.activate(npn, activated_at)
+        for slot in itertools.cycle(_COLLECTORS):
+            with SetEnqueueOptions(
+                deduplication_id=slot,
+                duplication_policy="return-existing",
+                delay_seconds=self._settings.coalesce_seconds,
+            ):
+                handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_activated)
+            DBOS.send(handle.workflow_id, npn, topic=_NPN_TOPIC)
+            # Sent before the check: a collector that had not started when we looked will
+            # read our NPN. One that had may have drained its inbox already: try the other.
+            status = DBOS.get_workflow_status(handle.workflow_id)
+            if status is not None and status.status in _NOT_STARTED:
+                break
+        self.processed(event_id)
+
+    @DBOS.workflow()
+    def collect_activated(self) -> int:
+        npns: list[str] = []
+        while (npn := DBOS.recv(_NPN_TOPIC, timeout_seconds=0)) is not None:
+            npns.append(npn)
+        for batch in batches_of(npns, self._settings.coalesce_max):
+            self._pull("activation", streams(npns=batch), since=None, run_date=None)
+        return len(npns)
+
+    @DBOS.workflow()
+    def npn_deactivated(self, npn: str, deactivated_at: str, event_id: str | None = None) -> None:
+        self.deactivate(npn, deactivated_at)
+        self.processed(event_id)
+
+    def _pull(
+        self, kind: str, todo: list[Stream], *, since: dt.date | None, run_date: dt.date | None
+    ) -> dict[str, int]:
+        """One recorded run of pages (called from workflows, so: steps only)."""
+        run_id = self.start_run(kind, since, run_date)
+        try:
+            counts = pull(todo, self.page, run_id)
+        except Exception as exc:
+            self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
+            raise
+        self.finish_run(kind, run_id, counts, run_date, None)
+        return counts
+
+    # --- the steps ---------------------------------------------------------------------
+
+    @DBOS.step()
+    def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        return self._puller.page(stream, path, run_id)
+
+    @DBOS.step()
+    def start_run(self, kind: str, since: dt.date | None, run_date: dt.date | None) -> int:
+        return self._puller.start(kind, run_date=run_date, since=since)
+
+    @DBOS.step()
+    def finish_run(
+        self,
+        kind: str,
+        run_id: int,
+        counts: Mapping[str, int],
+        synced_through: dt.date | None,
+        error: str | None,
+    ) -> None:
+        self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
+        if error is not None:
+            self._metrics.workflows_failed.labels(kind).inc()
+
+    @DBOS.step()
+    def last_synced(self) -> str | None:
+        last = self._puller.last_synced()
+        return None if last is None else last.isoformat()
+
+    @DBOS.step()
+    def today(self) -> str:
+        return dt.datetime.now(dt.UTC).date().isoformat()
+
+    @DBOS.step()
+    def activate(self, npn: str, at: str) -> None:
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.activate_npns(conn, [npn], dt.datetime.fromisoformat(at))
+
+    @DBOS.step()
+    def deactivate(self, npn: str, at: str) -> None:
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.deactivate_npns(
+                conn, [npn], dt.datetime.fromisoformat(at), purge=self._settings.purge_deactivated
+            )
+
+    @DBOS.step()
+    def processed(self, event_id: str | None) -> None:
+        if event_id is None:
+            return
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+def event_call(event: Event) -> tuple[str, tuple[str, ...]] | None:
+    """The ``SyncWorkflows`` workflow an event runs, and its arguments."""
+    if isinstance(event, UpdatesAvailable):
+        return "updates_available", (event.data.run_date.isoformat(), event.id)
+    if isinstance(event, NpnActivated):
+        return "npn_activated", (event.data.npn, event.data.activated_at.isoformat(), event.id)
+    if isinstance(event, NpnDeactivated):
+        npn, at = event.data.npn, event.data.deactivated_at.isoformat()
+        return "npn_deactivated", (npn, at, event.id)
+    return None
+
+
+def by_name(workflow: str, workflow_id: str) -> EnqueueOptions:
+    """Options that enqueue ``SyncWorkflows.<workflow>`` on the sync queue by name: how
+    a schedule, or another process (``sync replay``), reaches the sync process's
+    instance."""
+    return {
+        "workflow_name": getattr(SyncWorkflows, workflow).dbos_function_name,
+        "class_name": SyncWorkflows.__qualname__,
+        "instance_name": INSTANCE_NAME,
+        "queue_name": SYNC_QUEUE,
+        "workflow_id": workflow_id,
+        "application_name": APP_NAME,
+    }
+
+
+@DBOS.workflow()
+def scheduled_catch_up(scheduled_at: dt.datetime, context: Any) -> None:
+    """The daily schedule's workflow (DBOS cannot schedule an instance's method)."""
+    at = scheduled_at.astimezone(dt.UTC).isoformat()
+    DBOS.enqueue_workflow_with_options(by_name("catch_up", f"catch-up-{at}"))
+
+
+def catch_up_schedule(cron: str) -> ScheduleInput:
+    """The schedule entry for ``DBOS.apply_schedules``."""
+    return {"schedule_name": CATCH_UP_SCHEDULE, "workflow_fn": scheduled_catch_up, "schedule": cron}

@@ -1,0 +1,300 @@
+"""Compliance checks and reports over the mirror, as functions and as commands."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from producersync.model import Appointment, License, LicenseLoa, LoaMapping
+from producersync.sync import mirror
+from producersync.sync.compliance import changes, check, expiring
+from producersync.sync.mirror import write_transaction
+from tests.support.processes import cli
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
+
+NPN = "12345678"
+GONE = "87654321"  # deactivated
+CARRIER = "60483"
+ON = dt.date(2026, 1, 15)
+AT = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+
+
+def _loa(id_: int, loa: str, code: str, category: str, **fields: Any) -> LicenseLoa:
+    values: dict[str, Any] = {"status": "Active", "ce_compliance": "IN COMPLIANCE", **fields}
+    return LicenseLoa(
+        id=id_,
+        npn=NPN,
+        loa=loa,
+        loa_code=code,
+        loa_mapping=LoaMapping(categories=[category]),
+        **values,
+    )
+
+
+def _license(id_: int, state: str, expires: str, *loas: LicenseLoa, **fields: Any) -> License:
+    values: dict[str, Any] = {
+        "npn": NPN,
+        "active": True,
+        "license_class": "Insurance Producer",
+        **fields,
+    }
+    return License(
+        id=id_,
+        for_state=state,
+        license_num=f"L{id_}",
+        expiration_date=dt.date.fromisoformat(expires),
+        license_loas=[loa.model_copy(update={"license_id": id_}) for loa in loas],
+        **values,
+    )
+
+
+def _appointment(id_: int, co_code: str, loa: str, category: str, status: str) -> Appointment:
+    return Appointment(
+        id=id_,
+        npn=NPN,
+        for_state="CA",
+        co_code=co_code,
+        company_name=f"Carrier {co_code}",
+        loa=loa,
+        loa_code="10",
+        loa_mapping=LoaMapping(categories=[category]),
+        status=status,
+        termination_reason="Company Terminated" if status == "TERMINATED" else None,
+    )
+
+
+LICENSES = [
+    _license(
+        1,
+        "CA",
+        "2026-02-10",
+        _loa(11, "Life", "10", "life"),
+        _loa(12, "Accident & Health or Sickness", "14", "health", status="Cancelled"),
+        _loa(13, "Property", "1", "property", ce_compliance="NOT IN COMPLIANCE"),
+    ),
+    _license(2, "TX", "2025-12-31", _loa(21, "Life", "10", "life")),
+    _license(3, "NY", "2027-06-30", _loa(31, "Life", "10", "life"), nipr_deleted=True),
+    _license(4, "FL", "2026-01-20", _loa(41, "Life", "10", "life"), active=False),
+    _license(5, "OR", "2026-01-25", _loa(51, "Life", "10", "life"), npn=GONE),
+]
+APPOINTMENTS = [
+    _appointment(101, CARRIER, "Life", "life", "APPOINTED"),
+    _appointment(102, "11111", "Life", "life", "TERMINATED"),
+    _appointment(103, "22222", "Property", "property", "APPOINTED"),
+]
+
+
+def _dump(records: list[Any]) -> list[dict[str, Any]]:
+    return [record.model_dump(mode="json", by_alias=True) for record in records]
+
+
+def _load(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", _dump(LICENSES))
+        mirror.upsert_records(conn, "appointments", _dump(APPOINTMENTS))
+        mirror.activate_npns(conn, [NPN, GONE], AT)
+        mirror.deactivate_npns(conn, [GONE], AT + dt.timedelta(days=1), purge=False)
+
+
+@pytest.fixture(params=BACKENDS)
+def conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
+    with fresh_mirror(request.param, tmp_path) as engine:
+        _load(engine)
+        with engine.connect() as connection:
+            yield connection
+
+
+@pytest.mark.parametrize("loa", ["Life", "life", "LIFE", "10"])
+def test_yes_with_an_active_license_loa_and_appointment(conn: sa.Connection, loa: str) -> None:
+    verdict = check(conn, NPN, "ca", loa, carrier=CARRIER, on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert verdict.failed == []
+    assert verdict.reasons == [
+        f"NPN {NPN} is in the active population",
+        "license L1 in CA is active",
+        "license L1 in CA is unexpired on 2026-01-15 (expires 2026-02-10)",
+        "LOA Life (10) is active",
+        "LOA Life (10) CE compliance: IN COMPLIANCE",
+        f"appointed with Carrier {CARRIER} ({CARRIER}) in CA for Life",
+    ]
+
+
+def test_yes_without_a_carrier_asks_for_no_appointment(conn: sa.Connection) -> None:
+    assert check(conn, NPN, "CA", "Life", on=ON).allowed
+
+
+@pytest.mark.parametrize(
+    ("state", "loa", "carrier", "on", "failure"),
+    [
+        ("WA", "Life", None, ON, f"NPN {NPN} holds no license in WA"),
+        ("TX", "Life", None, ON, "license L2 in TX expired on 2025-12-31 (before 2026-01-15)"),
+        ("CA", "Life", None, dt.date(2026, 3, 1), "license L1 in CA expired on 2026-02-10"),
+        ("FL", "Life", None, ON, "license L4 in FL is not active"),
+        ("NY", "Life", None, ON, "license L3 in NY was deleted by NIPR"),
+        ("CA", "health", None, ON, "LOA Accident & Health or Sickness (14) is Cancelled"),
+        ("CA", "Property", None, ON, "LOA Property (1) CE compliance: NOT IN COMPLIANCE"),
+        ("CA", "Variable Life", None, ON, "license L1 has no 'Variable Life' LOA"),
+        ("CA", "Life", "99999", ON, "no appointment with that carrier in CA"),
+        ("CA", "Life", "11111", ON, "is TERMINATED (Company Terminated)"),
+        (
+            "CA",
+            "Life",
+            "22222",
+            ON,
+            "appointed with Carrier 22222 (22222) in CA, but not for 'Life'",
+        ),
+    ],
+    ids=[
+        "wrong-state",
+        "expired",
+        "expired-on-date",
+        "inactive-license",
+        "deleted-license",
+        "inactive-loa",
+        "ce-failing",
+        "no-such-loa",
+        "no-appointment",
+        "terminated-appointment",
+        "appointed-for-another-loa",
+    ],
+)
+def test_no_with_the_failed_condition(
+    conn: sa.Connection, state: str, loa: str, carrier: str | None, on: dt.date, failure: str
+) -> None:
+    verdict = check(conn, NPN, state, loa, carrier=carrier, on=on)
+    assert not verdict.allowed
+    assert len(verdict.failed) == 1, verdict.reasons
+    assert failure in verdict.failed[0]
+    assert set(verdict.failed) <= set(verdict.reasons)
+
+
+def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
+    verdict = check(conn, GONE, "OR", "Life", on=ON)
+    assert verdict.failed == [
+        f"NPN {GONE} was deactivated on 2025-07-02: not in the active population"
+    ]
+
+
+def test_no_for_an_npn_never_monitored(conn: sa.Connection) -> None:
+    verdict = check(conn, "999", "CA", "Life", on=ON)
+    assert verdict.failed[0] == "NPN 999 is not in the monitored population"
+
+
+def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(
+    conn: sa.Connection,
+) -> None:
+    # L4 is inactive, L5's NPN deactivated, L3 deleted, L2 already expired.
+    assert [lic.id for lic in expiring(conn, 30, today=ON)] == [1]
+    assert [lic.id for lic in expiring(conn, 600, today=dt.date(2025, 12, 1))] == [2, 1]
+
+
+def test_changes_is_the_change_feed(conn: sa.Connection) -> None:
+    found = changes(conn, AT)
+    assert {(c.resource, c.record_id) for c in found} >= {("licenses", 1), ("licenseLoas", 11)}
+
+
+def test_every_active_compliant_loa_of_the_synthetic_universe_passes(tmp_path: Path) -> None:
+    """Realistic records: each active, unexpired license's active, CE-compliant LOA."""
+    records = wire().records
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.activate_npns(conn, wire().npns, AT)
+            mirror.upsert_records(conn, "licenses", records["licenses"])
+        today = dt.date.today()
+        cases = [
+            (lic["npn"], lic["forState"], loa["loaCode"])
+            for lic in records["licenses"]
+            if lic["active"]
+            and not lic["niprDeleted"]
+            and (lic["expirationDate"] or "9999") >= str(today)
+            for loa in lic["licenseLoas"]
+            if loa["status"] == "Active"
+            and not loa["niprDeleted"]
+            and loa["ceCompliance"] != "NOT IN COMPLIANCE"
+        ]
+        assert len(cases) > 100
+        with engine.connect() as conn:
+            refused = [c for c in cases if not check(conn, *c).allowed]
+    assert refused == []
+
+
+@pytest.fixture
+def mirror_url(tmp_path: Path) -> str:
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        _load(engine)
+        return engine.url.render_as_string()
+
+
+def test_check_command_exits_0_for_yes(mirror_url: str) -> None:
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--carrier", CARRIER]
+    result = cli(*args, "--on", "2026-01-15", "--mirror", mirror_url, "--json")
+    body = orjson.loads(result.stdout)
+    assert (body["allowed"], body["on"], body["carrier"]) == (True, "2026-01-15", CARRIER)
+    assert len(body["reasons"]) == 6
+
+
+def test_check_command_exits_1_for_no_with_the_reasons(mirror_url: str) -> None:
+    result = cli(
+        "check",
+        NPN,
+        "--state",
+        "TX",
+        "--loa",
+        "Life",
+        "--on",
+        "2026-01-15",
+        env={"PRODUCERSYNC_MIRROR_URL": mirror_url},
+        check=False,
+    )
+    assert result.returncode == 1, result.stderr
+    assert result.stdout.startswith("no")
+    assert "expired on 2025-12-31" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["check", "not-an-npn", "--state", "CA", "--loa", "Life"],
+        ["check", NPN, "--state", "ZZ", "--loa", "Life"],
+        ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "15/01/2026"],
+        ["check", NPN, "--state", "CA"],
+        ["report", "expiring", "--within", "a month"],
+    ],
+    ids=["bad-npn", "bad-state", "bad-date", "no-loa", "bad-within"],
+)
+def test_bad_input_exits_2(mirror_url: str, args: list[str]) -> None:
+    result = cli(*args, "--mirror", mirror_url, check=False)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+
+
+def test_report_expiring_accepts_days_with_or_without_d(mirror_url: str) -> None:
+    # Relative to the real today: far enough ahead to hold every active license.
+    for within in ("4000d", "4000"):
+        body = orjson.loads(
+            cli("report", "expiring", "--within", within, "--mirror", mirror_url, "--json").stdout
+        )
+        assert [lic["licenseId"] for lic in body["licenses"] if lic["daysLeft"] >= 0] == [
+            lic.id
+            for lic in LICENSES
+            if lic.id in (1, 2) and lic.expiration_date >= dt.date.today()
+        ]
+
+
+def test_report_changes_since_a_date(mirror_url: str) -> None:
+    body = orjson.loads(
+        cli("report", "changes", "--since", "2000-01-01", "--mirror", mirror_url, "--json").stdout
+    )
+    assert {(c["resource"], c["recordId"], c["action"]) for c in body["changes"]} >= {
+        ("licenses", 1, "insert"),
+        ("appointments", 101, "insert"),
+    }
+    later = cli(
+        "report", "changes", "--since", "2999-01-01T00:00:00", "--mirror", mirror_url, "--json"
+    )
+    assert orjson.loads(later.stdout)["changes"] == []

@@ -1,0 +1,329 @@
+"""The mirror on SQLite and PostgreSQL: idempotent upserts, the change feed, nested
+children, the population, receipts, runs and status."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.sync import mirror
+from producersync.sync.mirror import Receipt, write_transaction
+from producersync.sync.mirror.queries import licenses_in_state
+from producersync.sync.mirror.tables import license_loas, regulatory_action_values
+from tests.support.databases import postgres_database
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
+
+T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    with fresh_mirror(request.param, tmp_path) as engine:
+        yield engine
+
+
+def _sync_all(engine: sa.Engine, run_id: int | None = None) -> dict[str, mirror.UpsertCounts]:
+    with write_transaction(engine) as conn:
+        return {
+            resource: mirror.upsert_records(conn, resource, wire().records[resource], run_id=run_id)
+            for resource in mirror.RESOURCES
+        }
+
+
+def _changes(engine: sa.Engine) -> list[mirror.Change]:
+    with engine.connect() as conn:
+        return mirror.changes_since(conn, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+
+
+def _upsert(engine: sa.Engine, resource: str, *records: dict[str, Any]) -> mirror.UpsertCounts:
+    with write_transaction(engine) as conn:
+        return mirror.upsert_records(conn, resource, list(records))
+
+
+def _a_license_with_loas() -> dict[str, Any]:
+    return copy.deepcopy(next(r for r in wire().records["licenses"] if len(r["licenseLoas"]) > 1))
+
+
+def test_first_upsert_inserts_every_record(engine: sa.Engine) -> None:
+    counts = _sync_all(engine)
+    for resource in mirror.RESOURCES:
+        # The standalone licenseLoas were already upserted nested in their licenses.
+        expected = 0 if resource == "licenseLoas" else len(wire().records[resource])
+        assert counts[resource].inserted == expected, resource
+    with engine.connect() as conn:
+        stored = mirror.record_counts(conn)
+    assert {r: stored[r] for r in mirror.RESOURCES} == {
+        r: len(records) for r, records in wire().records.items()
+    }
+    values = sum(len(a["regulatoryActionValues"]) for a in wire().records["regulatoryActions"])
+    assert stored["regulatoryActionValues"] == values > 0
+
+
+def test_upserting_the_same_records_again_changes_nothing(engine: sa.Engine) -> None:
+    _sync_all(engine)
+    before = _changes(engine)
+    again = _sync_all(engine)
+    assert all(c.inserted == c.updated == 0 for c in again.values())
+    assert {r: c.unchanged for r, c in again.items()} == {
+        r: len(records) for r, records in wire().records.items()
+    }
+    assert _changes(engine) == before
+
+
+def test_insert_appends_one_change_row_naming_every_field(engine: sa.Engine) -> None:
+    record = wire().records["addresses"][0]
+    run_id = _run(engine)
+    with write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "addresses", [record], run_id=run_id)
+    (change,) = _changes(engine)
+    assert (change.resource, change.record_id, change.npn) == (
+        "addresses",
+        record["id"],
+        record["npn"],
+    )
+    assert change.action == "insert"
+    assert change.fields == sorted(set(record) - {"links"})
+    assert change.run_id == run_id
+
+
+def test_a_change_row_names_only_the_changed_fields(engine: sa.Engine) -> None:
+    lic = _a_license_with_loas()
+    _upsert(engine, "licenses", lic)
+    lic.update(active=False, expirationDate="2020-01-31", updatedAt="2099-01-01")
+    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 1, 0)
+    change = _changes(engine)[-1]
+    assert (change.action, change.resource, change.record_id) == ("update", "licenses", lic["id"])
+    assert change.fields == ["active", "expirationDate", "updatedAt"]
+
+
+def test_links_are_neither_stored_nor_a_change(engine: sa.Engine) -> None:
+    lic = _a_license_with_loas()
+    _upsert(engine, "licenses", lic)
+    lic["links"] = {"self": {"href": "https://elsewhere.example/v1/licenses/1"}}
+    lic["licenseLoas"][0]["links"] = {"self": {"href": "https://elsewhere.example/x"}}
+    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 0, 1)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(license_loas.c.record)).scalars().all()
+    assert stored and all("links" not in record for record in stored)
+
+
+def test_nested_loas_are_upserted_with_their_license(engine: sa.Engine) -> None:
+    lic = _a_license_with_loas()
+    _upsert(engine, "licenses", lic)
+    loa = lic["licenseLoas"][0]
+    loa.update(status="Cancelled", updatedAt="2099-01-01")
+    _upsert(engine, "licenses", lic)
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+    assert {row.id: row.status for row in stored.loas}[loa["id"]] == "Cancelled"
+    assert len(stored.loas) == len(lic["licenseLoas"])
+    latest = {(c.resource, c.record_id): c.fields for c in _changes(engine)[-2:]}
+    assert latest == {
+        ("licenses", lic["id"]): ["licenseLoas"],
+        ("licenseLoas", loa["id"]): ["status", "updatedAt"],
+    }
+
+
+def test_regulatory_action_values_are_upserted_with_their_action(engine: sa.Engine) -> None:
+    action = wire().records["regulatoryActions"][0]
+    _upsert(engine, "regulatoryActions", action)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(regulatory_action_values)).all()
+    assert sorted(row.id for row in rows) == sorted(
+        v["id"] for v in action["regulatoryActionValues"]
+    )
+    assert {row.regulatory_action_id for row in rows} == {action["id"]}
+
+
+def test_nipr_deleted_is_kept_as_a_flag(engine: sa.Engine) -> None:
+    lic = _a_license_with_loas()
+    _upsert(engine, "licenses", lic)
+    lic.update(niprDeleted=True, updatedAt="2099-01-01")
+    _upsert(engine, "licenses", lic)
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+        assert mirror.record_counts(conn)["licenses"] == 1
+    assert stored.nipr_deleted
+
+
+def test_an_older_record_does_not_overwrite_a_newer_one(engine: sa.Engine) -> None:
+    lic = _a_license_with_loas()
+    newer = {**lic, "active": False, "updatedAt": "2099-01-01"}
+    _upsert(engine, "licenses", newer)
+    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 0, 1)
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+    assert stored.active is False
+
+
+def test_an_unknown_resource_is_refused(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown resource"):
+        mirror.upsert_records(conn, "producers", [{"id": 1}])
+
+
+def test_activation_returns_only_the_npns_newly_active(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.activate_npns(conn, ["1001", "1002", "1001"], T0) == ["1001", "1002"]
+        assert mirror.activate_npns(conn, ["1002", "1003"], T0) == ["1003"]
+        assert mirror.active_npns(conn) == ["1001", "1002", "1003"]
+
+
+def test_deactivation_keeps_the_records(engine: sa.Engine) -> None:
+    npn = wire().npns[0]
+    _sync_all(engine)
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, wire().npns, T0)
+        before = mirror.record_counts(conn)
+        assert mirror.deactivate_npns(conn, [npn], T0 + dt.timedelta(hours=1), purge=False) == [npn]
+        assert mirror.deactivate_npns(conn, [npn], T0 + dt.timedelta(hours=2), purge=False) == []
+        assert npn not in mirror.active_npns(conn)
+        assert mirror.record_counts(conn) == before
+        # Reactivated later: active again, and the history is kept.
+        assert mirror.activate_npns(conn, [npn], T0 + dt.timedelta(hours=3)) == [npn]
+
+
+def test_purge_deletes_the_npns_records_with_a_change_row_each(engine: sa.Engine) -> None:
+    npn = wire().npns[0]
+    _sync_all(engine)
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, [npn], T0)
+        before = mirror.record_counts(conn)
+        mirror.deactivate_npns(conn, [npn], T0 + dt.timedelta(hours=1), purge=True)
+        after = mirror.record_counts(conn)
+    owned = sum(1 for records in wire().records.values() for r in records if r["npn"] == npn)
+    deleted = [c for c in _changes(engine) if c.action == "delete"]
+    assert {c.npn for c in deleted} == {npn}
+    assert sum(before.values()) - sum(after.values()) == len(deleted) >= owned > 0
+
+
+def test_a_late_older_activation_loses_to_a_deactivation(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001"], T0)
+        # The deactivation at T0+2h arrives before the activation at T0+1h.
+        assert mirror.deactivate_npns(
+            conn, ["1001", "1002"], T0 + dt.timedelta(hours=2), purge=False
+        ) == ["1001"]
+        assert mirror.activate_npns(conn, ["1001", "1002"], T0 + dt.timedelta(hours=1)) == []
+        assert mirror.active_npns(conn) == []
+
+
+def _receipt(event_id: str | None, verdict: str = mirror.ACCEPTED, body: bytes = b"{}") -> Receipt:
+    return Receipt(event_id, "npn.activated", T0, {"webhook-id": event_id or ""}, body, verdict)
+
+
+def test_a_redelivered_event_is_recognised(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, _receipt("msg_1", body=b"first"))
+        assert not mirror.record_receipt(conn, _receipt("msg_1", body=b"again"))
+        assert mirror.receipt_body(conn, "msg_1") == b"first"
+        assert mirror.sync_status(conn)["receipts"]["total"] == 2
+
+
+def test_a_rejected_receipt_never_counts_as_seen(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, _receipt("msg_2", "rejected: bad signature"))
+        assert mirror.receipt_body(conn, "msg_2") is None
+        assert mirror.record_receipt(conn, _receipt("msg_2"))
+        assert mirror.receipt_body(conn, "msg_2") == b"{}"
+        assert mirror.record_receipt(conn, _receipt(None, "rejected: malformed body"))
+        receipts = mirror.sync_status(conn)["receipts"]
+    assert receipts == {"total": 3, "accepted": 1, "rejected": 2, "unprocessed": 1, "failed": 0}
+
+
+def test_processed_and_failed_events_show_in_status(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        for event_id in ("msg_a", "msg_b", "msg_c"):
+            mirror.record_receipt(conn, _receipt(event_id))
+        mirror.mark_processed(conn, "msg_a", T0)
+        mirror.mark_processed(conn, "msg_b", T0, error="upstream 503")
+        receipts = mirror.sync_status(conn)["receipts"]
+    assert (receipts["unprocessed"], receipts["failed"]) == (1, 1)
+
+
+def test_pruning_keeps_recent_receipts_and_unprocessed_events(engine: sa.Engine) -> None:
+    old = dt.timedelta(days=40)
+    with write_transaction(engine) as conn:
+        for event_id in ("msg_done", "msg_pending"):
+            mirror.record_receipt(conn, Receipt(event_id, "x", T0 - old, {}, b"{}", "accepted"))
+        mirror.record_receipt(conn, Receipt("msg_x", "x", T0 - old, {}, b"", "rejected: stale"))
+        mirror.record_receipt(conn, _receipt("msg_new"))
+        mirror.mark_processed(conn, "msg_done", T0 - old)
+        assert mirror.prune_receipts(conn, T0 - dt.timedelta(days=30)) == 2
+        assert mirror.receipt_body(conn, "msg_pending") == b"{}"
+        assert mirror.receipt_body(conn, "msg_done") is None
+        # Pruned past its dedupe window, an event id is new again.
+        assert mirror.record_receipt(conn, _receipt("msg_done"))
+        assert not mirror.record_receipt(conn, _receipt("msg_pending"))
+
+
+def _run(engine: sa.Engine, kind: str = "updates") -> int:
+    with write_transaction(engine) as conn:
+        return mirror.start_run(conn, kind, run_date=dt.date(2025, 7, 1))
+
+
+def test_runs_report_their_counts_and_failures(engine: sa.Engine) -> None:
+    first = _run(engine)
+    second = _run(engine, "catch-up")
+    with write_transaction(engine) as conn:
+        mirror.finish_run(conn, first, {"licenses": 3})
+        mirror.finish_run(conn, second, {"licenses": 1}, error="upstream 503")
+        status = mirror.sync_status(conn)
+    assert status["failedRuns"] == 1
+    last = status["lastRun"]
+    assert (last["id"], last["kind"], last["status"]) == (second, "catch-up", "failed")
+    assert (last["runDate"], last["counts"], last["error"]) == (
+        "2025-07-01",
+        {"licenses": 1},
+        "upstream 503",
+    )
+
+
+def test_an_unknown_run_kind_is_refused(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown run kind"):
+        mirror.start_run(conn, "nightly")
+
+
+def test_the_last_synced_run_date_never_moves_back(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.last_synced_run_date(conn) is None
+        mirror.set_last_synced_run_date(conn, dt.date(2025, 7, 2))
+        mirror.set_last_synced_run_date(conn, dt.date(2025, 7, 1))
+        assert mirror.last_synced_run_date(conn) == dt.date(2025, 7, 2)
+        mirror.set_last_synced_run_date(conn, dt.date(2025, 7, 3))
+        assert mirror.sync_status(conn)["lastSyncedRunDate"] == "2025-07-03"
+
+
+def test_status_is_json_ready_on_an_empty_mirror(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        status = mirror.sync_status(conn)
+    assert status["lastRun"] is None and status["lastSyncedRunDate"] is None
+    assert status["activeNpns"] == 0
+    assert set(status["counts"]) == {*mirror.RESOURCES, "regulatoryActionValues"}
+
+
+def test_changes_since_filters_by_time_and_limits(engine: sa.Engine) -> None:
+    _upsert(engine, "addresses", *wire().records["addresses"][:5])
+    with engine.connect() as conn:
+        assert len(mirror.changes_since(conn, T0, limit=3)) == 3
+        future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
+        assert mirror.changes_since(conn, future) == []
+
+
+def test_opening_a_mirror_again_keeps_it() -> None:
+    with postgres_database() as url:
+        plain = "postgresql://" + url.split("://", 1)[1]
+        for _ in range(2):
+            engine = mirror.open_mirror(plain)
+            with write_transaction(engine) as conn:
+                mirror.activate_npns(conn, ["1001"], T0)
+            engine.dispose()
+        engine = mirror.open_mirror(url)
+        with engine.connect() as conn:
+            assert mirror.active_npns(conn) == ["1001"]
+        engine.dispose()

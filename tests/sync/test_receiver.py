@@ -1,0 +1,159 @@
+"""The webhook receiver in process (no DBOS: a recording starter stands in for the
+workflows): what each kind of delivery is answered, recorded and started."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+import pytest
+from pydantic import SecretStr
+
+from producersync.model.events import EndpointTest, Event, NpnActivated, UpdatesAvailable
+from producersync.sync import mirror
+from producersync.sync.app import create_app
+from producersync.sync.settings import SyncSettings
+from producersync.webhooks import generate_secret, headers
+
+PATH = "/webhooks/psapi"
+LIMIT = 4096
+
+
+@dataclass
+class Harness:
+    http: httpx2.AsyncClient
+    secret: str
+    mirror_url: str
+    started: list[tuple[str, str]] = field(default_factory=list)
+
+    async def post(
+        self, body: bytes, *, secret: str | None = None, sent_at: float | None = None
+    ) -> httpx2.Response:
+        signed = headers(
+            "msg_" + str(time.time_ns()), int(sent_at or time.time()), body, secret or self.secret
+        )
+        return await self.http.post(PATH, content=body, headers=signed)
+
+    async def send(self, event: Event) -> httpx2.Response:
+        body = event.to_json()
+        signed = headers(event.id, int(time.time()), body, self.secret)
+        return await self.http.post(PATH, content=body, headers=signed)
+
+    def receipts(self) -> dict[str, int]:
+        engine = mirror.open_mirror(self.mirror_url)
+        with engine.connect() as conn:
+            found: dict[str, int] = mirror.sync_status(conn)["receipts"]
+        engine.dispose()
+        return found
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    secret = generate_secret()
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    settings = SyncSettings(
+        webhook_secrets=[SecretStr(secret)], mirror_url=url, max_body_bytes=LIMIT
+    )
+    started: list[tuple[str, str]] = []
+    app = create_app(settings, start=lambda event, wid: started.append((event.type, wid)))
+    transport = httpx2.ASGITransport(app=app)
+    async with httpx2.AsyncClient(transport=transport, base_url="http://sync") as http:
+        yield Harness(http, secret, url, started)
+
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+async def test_an_event_is_recorded_started_under_its_id_and_acknowledged(
+    harness: Harness,
+) -> None:
+    event = NpnActivated.create("1234567")
+    response = await harness.send(event)
+    assert response.status_code == 200
+    assert harness.started == [("producersync.npn.activated", event.id)]
+    assert harness.receipts()["accepted"] == 1
+
+
+async def test_a_redelivery_is_acknowledged_and_starts_nothing_new(harness: Harness) -> None:
+    event = UpdatesAvailable.create(dt.date(2025, 7, 24))
+    first, again = await harness.send(event), await harness.send(event)
+    assert (first.status_code, again.status_code) == (200, 200)
+    assert again.json()["status"] == "duplicate"
+    # The same workflow id both times: DBOS runs one workflow per id.
+    assert {wid for _, wid in harness.started} == {event.id}
+
+
+@pytest.mark.parametrize(
+    ("secret", "age"),
+    [("other", 0), (None, 301), (None, -301)],
+    ids=["bad-signature", "old", "future"],
+)
+async def test_an_unverified_delivery_is_401_recorded_and_never_started(
+    harness: Harness, secret: str | None, age: int
+) -> None:
+    body = NpnActivated.create("1234567").to_json()
+    response = await harness.post(
+        body, secret=generate_secret() if secret else None, sent_at=time.time() - age
+    )
+    assert response.status_code == 401
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 1
+
+
+async def test_missing_signature_headers_are_401(harness: Harness) -> None:
+    response = await harness.http.post(PATH, content=b"{}")
+    assert response.status_code == 401
+    assert harness.receipts()["rejected"] == 1
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"\xff\xfe", b'{"type": "producersync.npn.activated"}']
+)
+async def test_an_authentic_malformed_body_is_400_and_recorded(
+    harness: Harness, body: bytes
+) -> None:
+    response = await harness.post(body)
+    assert response.status_code == 400
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 1
+
+
+async def test_an_authentic_unknown_event_type_is_acknowledged_not_started(
+    harness: Harness,
+) -> None:
+    body = b'{"id": "evt_1", "type": "producersync.new_thing", "timestamp": "2025-07-24T00:00:00Z"}'
+    response = await harness.post(body)
+    assert response.status_code == 200
+    assert harness.started == []
+
+
+async def test_a_body_over_the_limit_is_413(harness: Harness) -> None:
+    response = await harness.post(b"x" * (LIMIT + 1))
+    assert response.status_code == 413
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 1
+
+
+async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Harness) -> None:
+    response = await harness.send(EndpointTest.create("ep_1"))
+    assert response.status_code == 200
+    assert harness.started == []
+    assert harness.receipts()["accepted"] == 1
+
+
+async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:
+    await harness.send(NpnActivated.create("1234567"))
+    await harness.post(b"{}", secret=generate_secret())
+    text = (await harness.http.get("/metrics")).text
+    assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
+    assert 'producersync_sync_receipts_total{verdict="rejected"} 1.0' in text
+    assert (await harness.http.get("/healthz")).json() == {"status": "ok"}

@@ -1,0 +1,381 @@
+"""The sync service end to end: a real service process publishes signed events to a real
+`producersync sync run` process on loopback, which keeps its mirror equal to what the
+API serves — through activations, daily runs, missed days, redeliveries, forged
+deliveries and a SIGKILL mid-sync. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from producersync.client import Client
+from producersync.client.resources.records import SPECS
+from producersync.model.events import UPDATES_AVAILABLE, NpnActivated
+from producersync.service.delivery import management
+from producersync.service.nipr.daily import run_day
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.universe import generate
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store import endpoints as store_endpoints
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+from producersync.sync import mirror
+from producersync.sync.mirror.tables import CHILDREN, MIRRORED, receipts, sync_runs
+from producersync.webhooks import generate_secret, headers
+from tests.conftest import BACKENDS
+from tests.service.delivery.test_delivery_process import FAST
+from tests.support.databases import postgres_database, store_url
+from tests.support.processes import cli, service_process
+from tests.support.service import free_port
+
+_ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
+_NESTED = [key for key, _, _ in CHILDREN.values()]
+TODAY = dt.datetime.now(dt.UTC).date()
+RATE = 1200  # requests per minute, for both processes: the test's time is mostly pacing
+SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
+
+
+@dataclass
+class SyncProcess:
+    """`producersync sync run`, restartable on the same port (so the same DBOS
+    executor id: a restart recovers the killed process's workflows)."""
+
+    port: int
+    env: dict[str, str]
+    log_dir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.log_dir / f"sync-{self.port}.log").open("ab")
+        self.process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "producersync.cli.main",
+                "sync",
+                "run",
+                "--port",
+                str(self.port),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+        )
+        eventually(self._healthy, timeout=60)
+
+    def _healthy(self) -> bool:
+        assert self.process is not None
+        if self.process.poll() is not None:
+            raise RuntimeError((self.log_dir / f"sync-{self.port}.log").read_text())
+        try:
+            return httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    def stop(self, sig: signal.Signals = signal.SIGTERM) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(sig)
+            self.process.wait(timeout=30)
+        self.process = None
+
+
+@dataclass
+class Harness:
+    store_url: str
+    mirror_url: str
+    service_url: str
+    sync: SyncProcess
+    client: Client
+    engine: sa.Engine  # the service's store: the NPNs to subscribe
+    mirror: sa.Engine
+    secret: str
+    endpoint_id: str
+
+    def nipr_run(self, day: dt.date, churn: float = 0.3) -> None:
+        """``producersync nipr run --date day``, in this process (no interpreter to start):
+        the service's dispatcher delivers what it publishes."""
+        run_day(self.engine, day, churn_rate=churn)
+
+    def endpoint_enabled(self, enabled: bool) -> None:
+        with write_transaction(self.engine) as conn:
+            if enabled:
+                store_endpoints.enable_endpoint(conn, None, self.endpoint_id)
+            else:
+                store_endpoints.disable_endpoint(conn, None, self.endpoint_id, "sync is down")
+
+    def population(self) -> list[str]:
+        return sorted(s.npn for s in self.client.subscriptions.list())
+
+    def served(self, resource: str, npns: list[str]) -> dict[int, dict[str, Any]]:
+        records = getattr(self.client, _ATTRIBUTE[resource]).list(npns=npns, include_deleted=True)
+        return {r.id: r.model_dump(mode="json", by_alias=True) for r in records}
+
+    def mirrored(self, resource: str) -> dict[int, dict[str, Any]]:
+        table = MIRRORED[resource].table
+        with self.mirror.connect() as conn:
+            return {
+                row.id: row.record for row in conn.execute(sa.select(table.c.id, table.c.record))
+            }
+
+    def differences(self) -> list[str]:
+        """Every record the API serves for the population, against the mirror, field by
+        field (nested children against their own tables); empty when they are equal."""
+        npns = self.population()
+        found = []
+        for resource in mirror.RESOURCES:
+            served, mirrored = self.served(resource, npns), self.mirrored(resource)
+            if set(served) != set(mirrored):
+                found.append(f"{resource}: ids {sorted(set(served) ^ set(mirrored))[:5]}")
+                continue
+            child = CHILDREN.get(resource)
+            children = self.mirrored(child[1]) if child else {}
+            for record_id, record in mirrored.items():
+                api = dict(served[record_id])
+                nested = api.pop(child[0], None) or [] if child else []
+                found += _compare(f"{resource} {record_id}", api, record)
+                for item in nested:
+                    found += _compare(
+                        f"{resource} {record_id} child", item, children.get(item["id"])
+                    )
+        return found
+
+    def status(self) -> dict[str, Any]:
+        with self.mirror.connect() as conn:
+            return mirror.sync_status(conn)
+
+    def wait_equal(self, timeout: float = 60) -> None:
+        eventually(
+            lambda: not self.differences(), timeout=timeout, what=self.differences, every=1.0
+        )
+
+
+def _compare(what: str, api: dict[str, Any], record: dict[str, Any] | None) -> list[str]:
+    if record is None:
+        return [f"{what}: missing"]
+    changed = [k for k, v in record.items() if k in api and api[k] != v]
+    missing = set(api) - set(record) - set(_NESTED) - {"links", "_links"}
+    return [f"{what}: {changed} {sorted(missing)}"] if changed or missing else []
+
+
+def eventually(
+    check: Callable[[], bool],
+    timeout: float = 30,
+    what: Callable[[], object] | None = None,
+    every: float = 0.05,
+) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the condition did not hold in time: {what() if what else ''}")
+        time.sleep(every)
+
+
+@contextmanager
+def _mirror_url(kind: str, directory: Path) -> Iterator[str]:
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'mirror.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def harness(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Harness]:
+    directory = tmp_path_factory.mktemp(f"sync-{request.param}")
+    with ExitStack() as stack:
+        url = stack.enter_context(store_url(request.param, directory))
+        mirror_url = stack.enter_context(_mirror_url(request.param, directory))
+        engine = open_store(url)
+        stack.callback(engine.dispose)
+        load(engine, generate(60, seed=5))
+        service = stack.enter_context(service_process(url, directory, env=SERVICE_ENV))
+        sync_port = free_port()
+        with write_transaction(engine) as conn:
+            account = accounts.create_account(conn, "carrier", sandbox=False)
+            client_id, client_secret = accounts.create_client(
+                conn, account, "producersync.read producersync.write"
+            )
+            settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+            # The test reads the API with a credential of its own: the rate limit is per
+            # credential, and the sync process's is not ours to spend.
+            reader = accounts.create_client(conn, account, "producersync.read producersync.write")
+            endpoint, secret = management.create_endpoint(
+                conn, settings, account.id, f"http://127.0.0.1:{sync_port}/webhooks/psapi"
+            )
+        env = {
+            "PRODUCERSYNC_API_URL": service.base_url,
+            "PRODUCERSYNC_CLIENT_ID": client_id,
+            "PRODUCERSYNC_CLIENT_SECRET": client_secret,
+            "PRODUCERSYNC_WEBHOOK_SECRETS": secret,
+            "PRODUCERSYNC_MIRROR_URL": mirror_url,
+            "PRODUCERSYNC_COALESCE_SECONDS": "0.5",
+            "PRODUCERSYNC_PAGE_SIZE": "10",
+            "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE),
+        }
+        sync = SyncProcess(sync_port, env, directory)
+        sync.start()
+        stack.callback(sync.stop)
+        client = stack.enter_context(Client(*reader, base_url=service.base_url, rate_limit=RATE))
+        mirror_engine = mirror.open_mirror(mirror_url)
+        stack.callback(mirror_engine.dispose)
+        yield Harness(
+            url,
+            mirror_url,
+            service.base_url,
+            sync,
+            client,
+            engine,
+            mirror_engine,
+            secret,
+            endpoint.id,
+        )
+
+
+def _npns(harness: Harness, count: int) -> list[str]:
+    with harness.engine.connect() as conn:
+        return list(
+            conn.execute(sa.select(entities.c.npn).order_by(entities.c.npn).limit(count)).scalars()
+        )
+
+
+def test_subscribed_npns_are_fetched_in_bulk_into_the_mirror(harness: Harness) -> None:
+    npns = _npns(harness, 30)
+    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+    eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
+    harness.wait_equal()
+    assert harness.status()["failedRuns"] == 0
+    with harness.mirror.connect() as conn:
+        fetches = conn.execute(
+            sa.select(sa.func.count()).where(sync_runs.c.kind == "activation")
+        ).scalar_one()
+    assert fetches <= 3  # 30 events, fetched together (never one request per NPN)
+
+
+def test_a_daily_run_reaches_the_mirror(harness: Harness) -> None:
+    day = TODAY - dt.timedelta(days=6)
+    harness.nipr_run(day)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(), what=harness.status
+    )
+    harness.wait_equal()
+
+
+def test_missed_days_are_caught_up(harness: Harness) -> None:
+    harness.endpoint_enabled(False)  # two days' events never arrive
+    for offset in (5, 4):
+        harness.nipr_run(TODAY - dt.timedelta(days=offset))
+    harness.endpoint_enabled(True)
+    day = TODAY - dt.timedelta(days=3)
+    harness.nipr_run(day)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(), what=harness.status
+    )
+    assert harness.status()["lastRun"]["since"] == (TODAY - dt.timedelta(days=6)).isoformat()
+    harness.wait_equal()
+
+
+def test_a_sigkill_mid_sync_resumes_after_restart_without_duplicates(harness: Harness) -> None:
+    day = TODAY - dt.timedelta(days=2)
+    before = harness.status()["lastRun"]
+    harness.nipr_run(day, churn=0.9)
+
+    def running() -> bool:
+        last = harness.status()["lastRun"]
+        return last != before and last["status"] == "running"
+
+    eventually(running, what=harness.status)
+    harness.sync.stop(signal.SIGKILL)
+    harness.sync.start()
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] >= day.isoformat(), what=harness.status
+    )
+    harness.wait_equal()
+    served = {r: len(harness.served(r, harness.population())) for r in mirror.RESOURCES}
+    assert {r: len(harness.mirrored(r)) for r in mirror.RESOURCES} == served
+
+
+def test_a_redelivery_is_acknowledged_and_changes_nothing(harness: Harness) -> None:
+    with harness.mirror.connect() as conn:
+        event_id = conn.execute(
+            sa.select(receipts.c.event_id)
+            .where(receipts.c.event_type == UPDATES_AVAILABLE)
+            .order_by(receipts.c.received_at.desc())
+            .limit(1)
+        ).scalar_one()
+    # Quiet first: a catch-up may follow the restart above.
+    eventually(lambda: harness.status()["lastRun"]["status"] != "running", what=harness.status)
+    before = harness.status()
+    cli(
+        "admin",
+        "endpoint",
+        "replay",
+        harness.endpoint_id,
+        event_id,
+        "--database",
+        harness.store_url,
+    )
+    eventually(
+        lambda: harness.status()["receipts"]["total"] == before["receipts"]["total"] + 1,
+        what=harness.status,
+    )
+    time.sleep(1)  # time enough for a workflow that should not start
+    after = harness.status()
+    assert after["lastRun"] == before["lastRun"]
+    assert after["receipts"]["accepted"] == before["receipts"]["accepted"] + 1
+    assert after["receipts"]["unprocessed"] == 0
+
+
+def test_a_forged_delivery_is_401_and_recorded(harness: Harness) -> None:
+    rejected = harness.status()["receipts"]["rejected"]
+    event = NpnActivated.create("99999999")
+    body = event.to_json()
+    response = httpx2.post(
+        f"{harness.sync.url}/webhooks/psapi",
+        content=body,
+        headers=headers(event.id, int(time.time()), body, generate_secret()),
+    )
+    assert response.status_code == 401
+    assert harness.status()["receipts"]["rejected"] == rejected + 1
+
+
+def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
+    if not harness.mirror_url.startswith("sqlite"):
+        pytest.skip("once is enough: the commands run the same code on either backend")
+    env = harness.sync.env
+    status = orjson.loads(cli("sync", "status", "--json", env=env).stdout)
+    assert status["counts"] == harness.status()["counts"]
+    last = dt.date.fromisoformat(status["lastSyncedRunDate"])
+    assert status["lagDays"] == (TODAY - last).days
+    cli("sync", "backfill", env=env)
+    assert harness.status()["lastRun"]["kind"] == "backfill"
+    assert not harness.differences()
+    with harness.mirror.connect() as conn:
+        event_id = conn.execute(
+            sa.select(receipts.c.event_id).where(receipts.c.event_type == UPDATES_AVAILABLE)
+        ).scalar()
+    assert "queued" in cli("sync", "replay", event_id, "--wait", env=env).stdout
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    lines = cli("sync", "changes", "--since", since, "--json", env=env).stdout.splitlines()
+    assert lines and all(orjson.loads(line)["resource"] in MIRRORED for line in lines)
