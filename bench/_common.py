@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import os
 import random
+import socket
 import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx2
 import sqlalchemy as sa
 from rich.console import Console
+from rich.table import Table
 
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
@@ -29,9 +31,15 @@ __all__ = [
     "CACHE",
     "Credentials",
     "console",
+    "free_port",
+    "fresh_database",
+    "new_client",
     "percentile",
+    "print_table",
     "sample_population",
     "service_process",
+    "summary",
+    "sync_process",
     "universe_url",
 ]
 
@@ -40,6 +48,15 @@ console = Console()
 PG_ADMIN = os.environ.get(
     "PRODUCERSYNC_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+
+
+def print_table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -101,6 +118,24 @@ def universe_url(backend: str, producers: int, seed: int) -> str:
     return url
 
 
+@contextmanager
+def fresh_database(backend: str, name: str) -> Iterator[str]:
+    """An empty database named ``name`` (a SQLite file under the cache, or a Postgres
+    database on the benchmark server), recreated on each run."""
+    if backend == "sqlite":
+        CACHE.mkdir(exist_ok=True)
+        for leftover in CACHE.glob(f"{name}.db*"):
+            leftover.unlink()
+        yield f"sqlite:///{CACHE / (name + '.db')}"
+        return
+    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    yield admin.url.set(database=name).render_as_string(hide_password=False)
+    admin.dispose()
+
+
 @dataclass(frozen=True)
 class Credentials:
     client_id: str
@@ -118,46 +153,56 @@ def new_client(url: str, name: str) -> Credentials:
     return Credentials(client_id, secret)
 
 
-@contextmanager
-def service_process(url: str, *extra: str, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`producersync service run` on a free port; its base URL."""
-    import socket
-
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return int(s.getsockname()[1])
+
+
+def _wait_healthy(base: str, process: subprocess.Popen[bytes], what: str) -> None:
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+                return
+        except httpx2.TransportError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+        time.sleep(0.1)
+
+
+@contextmanager
+def _cli_process(
+    what: str, args: list[str], env: dict[str, str] | None, port: int | None = None
+) -> Iterator[str]:
+    """``producersync <args> --port P`` on ``port`` (default: a free one), healthy; its
+    base URL."""
+    port = port or free_port()
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "producersync.cli.main",
-            "service",
-            "run",
-            "--port",
-            str(port),
-            "--database",
-            url,
-            "--log-level",
-            "warning",
-            *extra,
-        ],
+        [sys.executable, "-m", "producersync.cli.main", *args, "--port", str(port)],
         env={**os.environ, **(env or {})},
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx2.TransportError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("the service did not start") from None
-            time.sleep(0.1)
+        _wait_healthy(base, process, what)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def service_process(
+    url: str, *extra: str, env: dict[str, str] | None = None
+) -> AbstractContextManager[str]:
+    """`producersync service run` on a free port; its base URL."""
+    args = ["service", "run", "--database", url, "--log-level", "warning", *extra]
+    return _cli_process("the service", args, env)
+
+
+def sync_process(env: dict[str, str], port: int | None = None) -> AbstractContextManager[str]:
+    """`producersync sync run` on ``port`` (default: a free one), its settings from
+    ``env``; its base URL."""
+    return _cli_process("the sync service", ["sync", "run", "--log-level", "warning"], env, port)
 
 
 def summary(values: list[float]) -> str:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
-import socket
 import subprocess
 import sys
 import time
@@ -29,9 +28,8 @@ from pathlib import Path
 
 import httpx2
 import sqlalchemy as sa
-from rich.table import Table
 
-from bench._common import CACHE, PG_ADMIN, console, service_process
+from bench._common import console, free_port, fresh_database, print_table, service_process
 from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import accounts
@@ -45,15 +43,9 @@ from producersync.webhooks import headers as signed_headers
 CONCURRENCY = 100  # the dispatcher's default webhook_concurrency
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def receiver_process() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "bench._receiver", str(port)])
     base = f"http://127.0.0.1:{port}"
     try:
@@ -84,23 +76,6 @@ def _wait_for(base: str, count: int, timeout: float) -> dict[str, float]:
         if stats["distinct"] >= count or time.monotonic() > deadline:
             return stats
         time.sleep(0.05)
-
-
-@contextmanager
-def fresh_store(backend: str) -> Iterator[str]:
-    if backend == "sqlite":
-        CACHE.mkdir(exist_ok=True)
-        path = CACHE / "fanout.db"
-        for leftover in CACHE.glob("fanout.db*"):
-            leftover.unlink()
-        yield f"sqlite:///{path}"
-        return
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text('DROP DATABASE IF EXISTS "bench_fanout" WITH (FORCE)'))
-        conn.execute(sa.text('CREATE DATABASE "bench_fanout"'))
-    yield admin.url.set(database="bench_fanout").render_as_string(hide_password=False)
-    admin.dispose()
 
 
 async def _ceiling_async(url: str, bodies: list[tuple[str, bytes]], secret: str) -> float:
@@ -137,7 +112,7 @@ def _succeeded(engine: sa.Engine) -> int:
 
 def run_backend(backend: str, receiver: str, endpoints: int, events: int) -> list[tuple[str, ...]]:
     rows: list[tuple[str, ...]] = []
-    with fresh_store(backend) as url:
+    with fresh_database(backend, "bench_fanout") as url:
         engine = open_store(url)
         with write_transaction(engine) as conn:
             fan = accounts.create_account(conn, "fan-out", sandbox=False)
@@ -206,20 +181,19 @@ def main() -> None:
     with receiver_process() as receiver:
         for backend in args.backend or ["sqlite", "postgres"]:
             rows += run_backend(backend, receiver, args.endpoints, args.events)
-    table = Table(title="Webhook delivery: ours (durable, DBOS) vs a plain async client")
-    for column in (
-        "backend",
-        "scenario",
-        "recorded 2xx",
-        "ours/s",
-        "publish->last 2xx",
-        "ceiling/s",
-        "ratio",
-    ):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    print_table(
+        "Webhook delivery: ours (durable, DBOS) vs a plain async client",
+        (
+            "backend",
+            "scenario",
+            "recorded 2xx",
+            "ours/s",
+            "publish->last 2xx",
+            "ceiling/s",
+            "ratio",
+        ),
+        rows,
+    )
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from rich.progress import Progress
 from producersync.cli.common import JsonOption, console, emit, fail
 from producersync.sync import mirror
 from producersync.sync.app import create_app
+from producersync.sync.hooks import Hooks
 from producersync.sync.pull import PageFn, PageResult, Puller, Stream, pull, streams
 from producersync.sync.settings import SyncSettings
 from producersync.sync.workflows import APP_NAME, by_name, event_call
@@ -159,7 +160,8 @@ def changes(
 
 def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
     engine = mirror.open_mirror(settings.mirror_url)
-    return Puller(settings.client(), engine, settings.page_size), engine
+    hooks = Hooks.from_entry_points()
+    return Puller(settings.client(), engine, settings.page_size, after_commit=hooks), engine
 
 
 def _pull_with_progress(

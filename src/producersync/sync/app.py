@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.sync import mirror
+from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import Puller
 from producersync.sync.receiver import Receiver, Start
@@ -39,7 +40,8 @@ class DurableSync:
     """DBOS and the workflows of one sync process."""
 
     def __init__(self, engine: sa.Engine, settings: SyncSettings, metrics: Metrics) -> None:
-        puller = Puller(settings.client(), engine, settings.page_size, metrics.upserted)
+        hooks = Hooks.from_entry_points()
+        puller = Puller(settings.client(), engine, settings.page_size, metrics.upserted, hooks)
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self._engine, self._settings = engine, settings
         config: DBOSConfig = {

@@ -67,9 +67,10 @@ class Puller:
         engine: sa.Engine,
         page_size: int,
         on_upsert: Callable[[str, int], None] | None = None,
+        after_commit: Callable[[Sequence[mirror.Change]], None] | None = None,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
-        self._on_upsert = on_upsert
+        self._on_upsert, self._after_commit = on_upsert, after_commit
 
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
@@ -80,6 +81,8 @@ class Puller:
         records = [item.model_dump(mode="json", by_alias=True) for item in page.items]
         with mirror.write_transaction(self._engine) as conn:
             counts = mirror.upsert_records(conn, stream.resource, records, run_id=run_id)
+        if self._after_commit is not None:
+            self._after_commit(counts.changes)  # the hooks: the page is committed now
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,10 +26,14 @@ class Change:
     action: str = "update"  # "insert", "update" or "delete" (a purge)
 
 
-def append_changes(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Rows with the ``changes`` columns but ``id``; one executemany."""
-    if rows:
-        conn.execute(sa.insert(changes), list(rows))
+def append_changes(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[Change]:
+    """Rows with the ``changes`` columns but ``id``, in one executemany; the changes
+    written, ids included (for the hooks, once the transaction commits)."""
+    if not rows:
+        return []
+    statement = sa.insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
+    ids = conn.execute(statement, list(rows)).scalars().all()
+    return [_change({**row, "id": id_}) for id_, row in zip(ids, rows, strict=True)]
 
 
 def changes_since(
@@ -39,16 +43,17 @@ def changes_since(
     query = sa.select(changes).where(changes.c.changed_at >= since).order_by(changes.c.id)
     if limit is not None:
         query = query.limit(limit)
-    return [
-        Change(
-            id=row.id,
-            resource=row.resource,
-            record_id=row.record_id,
-            npn=row.npn,
-            fields=list(row.fields),
-            run_id=row.run_id,
-            changed_at=row.changed_at,
-            action=row.action,
-        )
-        for row in conn.execute(query)
-    ]
+    return [_change(row._mapping) for row in conn.execute(query)]
+
+
+def _change(values: Mapping[str, Any] | sa.RowMapping) -> Change:
+    return Change(
+        id=values["id"],
+        resource=values["resource"],
+        record_id=values["record_id"],
+        npn=values["npn"],
+        fields=list(values["fields"]),
+        run_id=values["run_id"],
+        changed_at=values["changed_at"],
+        action=values["action"],
+    )

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.feed import append_changes
+from producersync.sync.mirror.feed import Change, append_changes
 from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored
 
 __all__ = ["CHUNK", "UpsertCounts", "chunks", "purge_npns", "upsert_records"]
@@ -28,6 +28,8 @@ class UpsertCounts:
     inserted: int
     updated: int
     unchanged: int
+    # What went to the change feed, children's changes included (for the hooks).
+    changes: tuple[Change, ...] = field(default=(), compare=False)
 
 
 # A document to write, and the typed values it inherits from its parent when it lacks
@@ -56,11 +58,11 @@ def upsert_records(
     child_key, child_resource, parent_field = CHILDREN.get(resource, (None, None, None))
     documents = (_document(record, child_key) for record in records)
     pending: dict[int, _Pending] = {document["id"]: (document, {}) for document in documents}
-    inserted, updated = _upsert(conn, mirrored, pending, run_id, now)
+    inserted, updated, changed = _upsert(conn, mirrored, pending, run_id, now)
     if child_key and child_resource and parent_field:
         children = _children(pending, child_key, parent_field)
-        _upsert(conn, MIRRORED[child_resource], children, run_id, now)
-    return UpsertCounts(inserted, updated, len(records) - inserted - updated)
+        changed += _upsert(conn, MIRRORED[child_resource], children, run_id, now)[2]
+    return UpsertCounts(inserted, updated, len(records) - inserted - updated, tuple(changed))
 
 
 def purge_npns(
@@ -118,7 +120,7 @@ def _upsert(
     pending: dict[int, _Pending],
     run_id: int | None,
     now: dt.datetime,
-) -> tuple[int, int]:
+) -> tuple[int, int, list[Change]]:
     table = mirrored.table
     stored = _stored(conn, table, list(pending))
     rows: list[dict[str, Any]] = []
@@ -142,10 +144,10 @@ def _upsert(
         row["synced_at"] = now
         rows.append(row)
         feed.append(_change(mirrored.resource, record_id, row["npn"], fields, action, run_id, now))
-    if rows:
-        conn.execute(_upsert_statement(conn, table), rows)
-        append_changes(conn, feed)
-    return inserted, len(rows) - inserted
+    if not rows:
+        return inserted, 0, []
+    conn.execute(_upsert_statement(conn, table), rows)
+    return inserted, len(rows) - inserted, append_changes(conn, feed)
 
 
 def _stored(conn: sa.Connection, table: sa.Table, ids: list[int]) -> dict[int, dict[str, Any]]:

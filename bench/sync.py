@@ -1,0 +1,219 @@
+"""The sync into a mirror, end to end: a population's backfill and one day's changes.
+
+    python -m bench.sync [--producers 320000] [--population 10000] [--backend sqlite|postgres]
+
+A new account subscribes ``--population`` NPNs of the cached universe; a service process
+serves it (rate limit lifted: pacing would time the limit, not the sync). Then, into
+SQLite and into PostgreSQL:
+
+1. backfill: the whole population into an empty mirror (what ``sync backfill`` pulls);
+2. one day: ``producersync nipr run`` on the store, then every record updated since that
+   day (what ``sync now --since`` and the ``updates_available`` workflow pull).
+
+Each against the baseline in the same run, written the way the public quick start shows:
+``requests`` fetches every page (the same queries as ours) following
+``links.next.href``, and each record is inserted row by row into a simple table, one
+commit a page, on the same kind of database. Both store the same records; we print
+records/s (records served by those queries, over each one's wall time) and our ratio to
+the baseline (target >= 5x).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+import sqlalchemy as sa
+from pydantic import SecretStr
+
+from bench._common import (
+    Credentials,
+    console,
+    fresh_database,
+    new_client,
+    print_table,
+    sample_population,
+    service_process,
+    universe_url,
+)
+from producersync.client import Client
+from producersync.service.store.engine import make_engine
+from producersync.service.store.tables import nipr_runs
+from producersync.sync import mirror
+from producersync.sync.pull import Puller, Stream, pull, streams
+from producersync.sync.settings import SyncSettings
+
+TARGET = 5.0
+_CLI = [sys.executable, "-m", "producersync.cli.main"]
+_UNLIMITED = 1_000_000.0  # requests per minute
+
+
+@dataclass(frozen=True)
+class Api:
+    base: str
+    credentials: Credentials
+
+
+class QuickStart:
+    """The baseline: ``requests`` and row-by-row inserts into one simple table."""
+
+    def __init__(self, api: Api, url: str) -> None:
+        self._api = api
+        self._engine = sa.create_engine(url)
+        with self._engine.begin() as conn:
+            conn.execute(
+                sa.text(
+                    "CREATE TABLE IF NOT EXISTS records (resource TEXT, id BIGINT, npn TEXT,"
+                    " body TEXT, PRIMARY KEY (resource, id))"
+                )
+            )
+        self._insert = sa.text(
+            "INSERT INTO records (resource, id, npn, body) VALUES (:resource, :id, :npn, :body)"
+            " ON CONFLICT (resource, id) DO UPDATE SET npn = excluded.npn, body = excluded.body"
+        )
+
+    def sync(self, todo: list[Stream]) -> int:
+        """Every record of every stream, fetched and stored; how many."""
+        session = requests.Session()
+        token = session.post(
+            f"{self._api.base}/oauth2/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": self._api.credentials.client_id,
+                "client_secret": self._api.credentials.client_secret,
+            },
+        ).json()["access_token"]
+        session.headers["authorization"] = f"Bearer {token}"
+        stored = 0
+        for stream in todo:
+            url: str | None = f"{self._api.base}/v2/{stream.resource}"
+            params: dict[str, str] | None = {**dict(stream.params), "size": "1000"}
+            while url:
+                response = session.get(url, params=params)
+                response.raise_for_status()
+                page = response.json()
+                records = page.get("embedded", {}).get(stream.resource, [])
+                with self._engine.begin() as conn:
+                    for record in records:
+                        row = {"resource": stream.resource, "id": record["id"]}
+                        row |= {"npn": record.get("npn"), "body": json.dumps(record)}
+                        conn.execute(self._insert, row)
+                stored += len(records)
+                url = page["links"]["next"]["href"] if records else None
+                params = None  # the next link carries the query
+        return stored
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _ours(settings: SyncSettings, engine: sa.Engine, todo: list[Stream]) -> float:
+    """Wall time of our pull of ``todo`` into the mirror: what ``sync backfill`` and
+    ``sync now`` run (and the workflows, a step a page), here in-process like the
+    baseline, so that neither pays an interpreter's start."""
+    with settings.client() as client:
+        puller = Puller(client, engine, settings.page_size)
+        started = time.perf_counter()
+        pull(todo, puller.page, None)
+        return time.perf_counter() - started
+
+
+def _timed(todo: list[Stream], baseline: QuickStart) -> tuple[int, float]:
+    started = time.perf_counter()
+    records = baseline.sync(todo)
+    return records, time.perf_counter() - started
+
+
+def _subscribe(api: Api, npns: list[str]) -> None:
+    credentials = api.credentials
+    with Client(
+        credentials.client_id, credentials.client_secret, base_url=api.base, rate_limit=_UNLIMITED
+    ) as client:
+        for start in range(0, len(npns), 50_000):  # the service's cap per request
+            client.subscriptions.wait(client.subscriptions.add(npns[start : start + 50_000]))
+
+
+def run_backend(backend: str, producers: int, population: int, seed: int) -> list[tuple[str, ...]]:
+    store = universe_url(backend, producers, seed)
+    npns = sample_population(store, population, seed)
+    credentials = new_client(store, "bench-sync")
+    rows: list[tuple[str, ...]] = []
+    with (
+        service_process(store, "--rate-limit", str(int(_UNLIMITED))) as base,
+        fresh_database(backend, "bench_sync_mirror") as mirror_url,
+        fresh_database(backend, "bench_sync_baseline") as baseline_url,
+    ):
+        api = Api(base, credentials)
+        _subscribe(api, npns)
+        settings = SyncSettings(
+            api_url=base,
+            client_id=credentials.client_id,
+            client_secret=SecretStr(credentials.client_secret),
+            mirror_url=mirror_url,
+            api_rate_limit_per_minute=_UNLIMITED,
+        )
+        engine = mirror.open_mirror(mirror_url)
+        baseline = QuickStart(api, baseline_url)
+        day = _next_day(store)
+        for name, since in ((f"backfill {population:,} NPNs", None), (f"one day ({day})", day)):
+            if since is not None:
+                nipr = ["nipr", "run", "--date", since.isoformat(), "--database", store]
+                subprocess.run([*_CLI, *nipr], check=True, stdout=subprocess.DEVNULL)
+            records, theirs = _timed(streams(since=since), baseline)
+            ours = _ours(settings, engine, streams(since=since))
+            ratio = theirs / ours
+            rows.append(
+                (
+                    backend,
+                    name,
+                    f"{records:,}",
+                    f"{records / ours:,.0f}",
+                    f"{records / theirs:,.0f}",
+                    f"{ratio:.1f}x",
+                    "[green]yes[/green]" if ratio >= TARGET else "[red]no[/red]",
+                )
+            )
+            console.print(rows[-1])
+        baseline.close()
+        engine.dispose()
+    return rows
+
+
+def _next_day(store: str) -> dt.date:
+    """Today, or the day after the store's last NIPR run if that is later: a day run
+    once is not run again, and ``updatedSince`` then selects that day's changes alone."""
+    engine = make_engine(store)
+    with engine.connect() as conn:
+        last = conn.execute(sa.select(sa.func.max(nipr_runs.c.run_date))).scalar()
+    engine.dispose()
+    today = dt.datetime.now(dt.UTC).date()
+    return today if last is None or last < today else last + dt.timedelta(days=1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--producers", type=int, default=320_000)
+    parser.add_argument("--population", type=int, default=10_000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
+    args = parser.parse_args()
+    rows: list[tuple[str, ...]] = []
+    for backend in args.backend or ["sqlite", "postgres"]:
+        rows += run_backend(backend, args.producers, args.population, args.seed)
+    print_table(
+        "Sync into a mirror: ours vs the quick start (requests, row by row)",
+        ("backend", "scenario", "records", "ours/s", "baseline/s", "ratio", ">= 5x"),
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    main()
