@@ -712,6 +712,24 @@ def test_create_endpoint_queues_its_test_event_whatever_the_filter(engine: sa.En
         assert caught.value.field == "rateLimitPerSecond"
 
 
+def test_update_endpoint_stores_what_create_would(engine: sa.Engine) -> None:
+    settings = ServiceSettings(allow_private_endpoints=False)
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        changes = endpoints.EndpointChanges(
+            url=f"  {URL}  ", event_types=[f" {NPN_ACTIVATED} ", NPN_ACTIVATED]
+        )
+        updated = management.update_endpoint(conn, settings, account, ep, changes)
+        assert updated is not None
+        assert (updated.url, updated.event_types) == (URL, [NPN_ACTIVATED])
+        with pytest.raises(management.EndpointRuleError) as caught:
+            management.update_endpoint(
+                conn, settings, account, ep, endpoints.EndpointChanges(event_types=["nope"])
+            )
+        assert caught.value.field == "eventTypes"
+
+
 def test_management_recover_refuses_the_future_and_more_than_14_days(engine: sa.Engine) -> None:
     now = dt.datetime.now(dt.UTC)
     with write_transaction(engine) as conn:

@@ -3,6 +3,7 @@ known event types, one test event on creation) in one place, the SQL in the stor
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 
@@ -116,17 +117,13 @@ def update_endpoint(
     endpoint_id: str,
     changes: store.EndpointChanges,
 ) -> store.Endpoint | None:
-    if changes.url is not None:
-        changes = store.EndpointChanges(
-            url=_url(changes.url, settings),
-            description=changes.description,
-            event_types=changes.event_types,
-            all_event_types=changes.all_event_types,
-            rate_limit_per_second=changes.rate_limit_per_second,
-            no_rate_limit=changes.no_rate_limit,
-        )
-    check_event_types(changes.event_types)
-    _rate(changes.rate_limit_per_second)
+    # Stored as create stores them: the URL as checked, the filter stripped and distinct.
+    changes = dataclasses.replace(
+        changes,
+        url=None if changes.url is None else _url(changes.url, settings),
+        event_types=check_event_types(changes.event_types),
+        rate_limit_per_second=_rate(changes.rate_limit_per_second),
+    )
     return store.update_endpoint(conn, account_id, endpoint_id, changes)
 
 
