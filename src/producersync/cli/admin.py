@@ -1,4 +1,4 @@
-"""`producersync admin`: accounts and their OAuth clients."""
+"""`producersync admin`: accounts, their OAuth clients, webhook endpoints, portal links."""
 
 from __future__ import annotations
 
@@ -8,18 +8,22 @@ import orjson
 import typer
 from rich.table import Table
 
-from producersync.cli import endpoints
+from producersync.cli import endpoints, portal
 from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
 from producersync.service.store import accounts as store_accounts
 from producersync.service.store.engine import write_transaction
 
-app = typer.Typer(help="Administer accounts and OAuth clients.", no_args_is_help=True)
+app = typer.Typer(
+    help="Administer accounts, OAuth clients, webhook endpoints and portal links.",
+    no_args_is_help=True,
+)
 account_app = typer.Typer(help="Accounts (the customers of the service).", no_args_is_help=True)
 client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=True)
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 app.add_typer(endpoints.app, name="endpoint")
+app.command("portal-link", help=portal.HELP)(portal.portal_link)
 
 _DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))
 

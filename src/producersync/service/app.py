@@ -22,6 +22,7 @@ from producersync.service.durable import DurableRuntime
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
 from producersync.service.population.jobs import JobWorker
+from producersync.service.portal import create_portal
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
@@ -73,6 +74,7 @@ def _tune_gc() -> None:
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
+    portal = create_portal()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +84,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             ctx.published = delivery.dispatcher.wake
         worker = JobWorker(ctx.engine, settings.job_poll_seconds, on_publish=ctx.published)
         app.state.context = ctx
+        portal.state.context = ctx
         app.state.job_worker = worker
         _tune_gc()
         if delivery is not None:
@@ -120,6 +123,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(v2.router)
     app.include_router(v1.router)
     app.include_router(webhooks.router)
+    # A sub-application, not a router: its pages, its session sign-in and its HTML error
+    # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
+    app.mount("/portal", portal)
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     def healthz() -> dict[str, str]:

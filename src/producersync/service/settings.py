@@ -115,6 +115,17 @@ class ServiceSettings(BaseSettings):
         default=1.0, gt=0, description="How often the dispatcher looks for due deliveries."
     )
 
+    portal_link_ttl_seconds: float = Field(
+        default=7 * 86400,
+        gt=0,
+        description="How long a webhook-portal login link stays valid if unused (7 days).",
+    )
+    portal_session_ttl_seconds: float = Field(
+        default=12 * 3600,
+        gt=0,
+        description="How long a webhook-portal session lasts after the link is used (12 h).",
+    )
+
     @field_validator("nipr_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:

@@ -27,6 +27,7 @@ __all__ = [
     "Delivery",
     "Message",
     "Outcome",
+    "attempt_stats",
     "claim_due",
     "count_pending",
     "defer",
@@ -98,6 +99,7 @@ class Attempt:
     delivery_id: int
     message_id: str
     endpoint_id: str
+    event_type: str
     attempt_number: int
     trigger: str
     attempted_at: dt.datetime
@@ -410,22 +412,31 @@ def list_attempts(
     message_id: str | None = None,
     limit: int = 100,
     before: int | None = None,
+    succeeded: bool | None = None,
 ) -> list[Attempt]:
-    """Attempts, newest first, by endpoint and/or message."""
-    a = webhook_attempts
-    query = sa.select(a).order_by(a.c.id.desc()).limit(limit)
+    """Attempts, newest first, by endpoint and/or message, and by outcome if given."""
+    a, m = webhook_attempts, webhook_messages
+    query = (
+        sa.select(a, m.c.event_type)
+        .join(m, m.c.id == a.c.message_id)
+        .order_by(a.c.id.desc())
+        .limit(limit)
+    )
     if endpoint_id is not None:
         query = query.where(a.c.endpoint_id == endpoint_id)
     if message_id is not None:
         query = query.where(a.c.message_id == message_id)
     if before is not None:
         query = query.where(a.c.id < before)
+    if succeeded is not None:
+        query = query.where(a.c.succeeded.is_(succeeded))
     return [
         Attempt(
             id=r.id,
             delivery_id=r.delivery_id,
             message_id=r.message_id,
             endpoint_id=r.endpoint_id,
+            event_type=r.event_type,
             attempt_number=r.attempt_number,
             trigger=r.trigger,
             attempted_at=_utc(r.attempted_at) or r.attempted_at,
@@ -438,6 +449,26 @@ def list_attempts(
         )
         for r in conn.execute(query)
     ]
+
+
+def attempt_stats(
+    conn: sa.Connection, endpoint_ids: Sequence[str], since: dt.datetime
+) -> dict[str, tuple[int, int]]:
+    """Per endpoint, the attempts made to it since ``since`` and how many succeeded
+    (endpoints without any are left out)."""
+    a = webhook_attempts
+    if not endpoint_ids:
+        return {}
+    rows = conn.execute(
+        sa.select(
+            a.c.endpoint_id,
+            sa.func.count(),
+            sa.func.sum(sa.case((a.c.succeeded.is_(True), 1), else_=0)),
+        )
+        .where(a.c.endpoint_id.in_(list(endpoint_ids)), a.c.attempted_at >= since)
+        .group_by(a.c.endpoint_id)
+    )
+    return {endpoint_id: (int(total), int(ok or 0)) for endpoint_id, total, ok in rows}
 
 
 def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:

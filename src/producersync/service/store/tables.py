@@ -24,6 +24,8 @@ __all__ = [
     "metadata",
     "nipr_runs",
     "other_names",
+    "portal_links",
+    "portal_sessions",
     "regulatory_action_values",
     "regulatory_actions",
     "service_keys",
@@ -380,6 +382,30 @@ webhook_attempts = sa.Table(
 sa.Index(None, webhook_attempts.c.endpoint_id, webhook_attempts.c.id)
 sa.Index(None, webhook_attempts.c.message_id)
 sa.Index(None, webhook_attempts.c.delivery_id)
+
+# --- the webhook portal: one-time login links and sessions ------------------------------
+
+# Only SHA-256 digests of the link tokens and session ids are kept (hex, the primary key):
+# a copy of the table opens no portal.
+portal_links = sa.Table(
+    "portal_links",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("expires_at", _Tz, nullable=False),
+    sa.Column("used_at", _Tz),  # a link starts one session, then says it was used
+)
+
+portal_sessions = sa.Table(
+    "portal_sessions",
+    metadata,
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
+    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("expires_at", _Tz, nullable=False),
+)
+sa.Index(None, portal_sessions.c.expires_at)
 
 # --- the daily NIPR cycle ---------------------------------------------------------------
 

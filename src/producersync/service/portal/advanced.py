@@ -1,0 +1,118 @@
+"""An endpoint's Advanced tab: enable or disable it, its rate limit, delete it."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from producersync.service.context import get_context
+from producersync.service.delivery import management
+from producersync.service.portal.auth import SignedIn, Submitted, Visitor
+from producersync.service.portal.forms import FormInvalid, parse_rate_limit, rule_errors
+from producersync.service.portal.lookup import EndpointId, owned
+from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.store import endpoints
+from producersync.service.store.engine import write_transaction
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+DISABLED_REASON = "disabled in the portal"
+
+
+def _page(
+    request: Request,
+    visitor: Visitor,
+    endpoint: endpoints.Endpoint,
+    *,
+    rate_limit: str | None = None,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    shown = endpoint.rate_limit_per_second
+    return render(
+        request,
+        "advanced.html",
+        status=400 if errors else 200,
+        visitor=visitor,
+        endpoint=endpoint,
+        tab="advanced",
+        rate_limit=rate_limit if rate_limit is not None else ("" if shown is None else str(shown)),
+        errors=errors or {},
+    )
+
+
+@router.get("/endpoints/{endpoint_id}/advanced", name="advanced")
+def advanced(endpoint_id: EndpointId, request: Request, visitor: SignedIn) -> Response:
+    with get_context(request).engine.connect() as conn:
+        endpoint = owned(conn, visitor, endpoint_id)
+    return _page(request, visitor, endpoint)
+
+
+@router.post("/endpoints/{endpoint_id}/enable", name="enable_endpoint")
+def enable(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
+    ctx = get_context(request)
+    with write_transaction(ctx.engine) as conn:
+        endpoint = endpoints.enable_endpoint(conn, visitor.account_id, endpoint_id)
+    if endpoint is None:
+        raise PortalError.not_found("endpoint")
+    ctx.published()  # deliveries held while it was disabled are due now
+    return redirect(request, "advanced", {"notice": "enabled"}, endpoint_id=endpoint.id)
+
+
+@router.post("/endpoints/{endpoint_id}/disable", name="disable_endpoint")
+def disable(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
+    with write_transaction(get_context(request).engine) as conn:
+        endpoint = endpoints.disable_endpoint(
+            conn, visitor.account_id, endpoint_id, DISABLED_REASON
+        )
+    if endpoint is None:
+        raise PortalError.not_found("endpoint")
+    return redirect(request, "advanced", {"notice": "disabled"}, endpoint_id=endpoint.id)
+
+
+@router.post("/endpoints/{endpoint_id}/rate-limit", name="rate_limit")
+def rate_limit(
+    endpoint_id: EndpointId,
+    request: Request,
+    visitor: Submitted,
+    rate_limit: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = get_context(request)
+    with ctx.engine.connect() as conn:
+        endpoint = owned(conn, visitor, endpoint_id)
+    try:
+        limit = parse_rate_limit(rate_limit)
+        changes = endpoints.EndpointChanges(
+            rate_limit_per_second=limit, no_rate_limit=limit is None
+        )
+        with write_transaction(ctx.engine) as conn, rule_errors():
+            updated = management.update_endpoint(
+                conn, ctx.settings, visitor.account_id, endpoint.id, changes
+            )
+    except FormInvalid as exc:
+        return _page(request, visitor, endpoint, rate_limit=rate_limit, errors=exc.errors)
+    if updated is None:
+        raise PortalError.not_found("endpoint")
+    return redirect(request, "advanced", {"notice": "saved"}, endpoint_id=endpoint.id)
+
+
+@router.post("/endpoints/{endpoint_id}/delete", name="delete_endpoint")
+def delete(
+    endpoint_id: EndpointId,
+    request: Request,
+    visitor: Submitted,
+    confirm: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = get_context(request)
+    with ctx.engine.connect() as conn:
+        endpoint = owned(conn, visitor, endpoint_id)
+    if confirm != "yes":
+        errors = {"confirm": "Tick the box to confirm that the endpoint should be deleted"}
+        return _page(request, visitor, endpoint, errors=errors)
+    with write_transaction(ctx.engine) as conn:
+        if not endpoints.delete_endpoint(conn, visitor.account_id, endpoint.id):
+            raise PortalError.not_found("endpoint")
+    return redirect(request, "endpoints", {"notice": "deleted"})

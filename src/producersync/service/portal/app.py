@@ -1,0 +1,92 @@
+"""The webhook portal as an ASGI app, mounted by the service under ``/portal``.
+
+It has its own session sign-in (``auth.py``), not the API's bearer tokens or rate limits,
+and answers every error with a page, not the API's JSON body. The service sets
+``state.context`` when it starts.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from producersync.service.portal import (
+    advanced,
+    attempts,
+    catalog,
+    endpoints,
+    login,
+    testing,
+)
+from producersync.service.portal.headers import PortalHeaders
+from producersync.service.portal.pages import PortalError, error_page
+
+__all__ = ["create_portal"]
+
+_STATIC = Path(__file__).parent / "static"
+
+
+def create_portal() -> FastAPI:
+    portal = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
+    portal.add_middleware(PortalHeaders)
+    portal.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    for module in (login, endpoints, testing, advanced, attempts, catalog):
+        portal.include_router(module.router)
+    _install_error_pages(portal)
+    return portal
+
+
+def _install_error_pages(portal: FastAPI) -> None:
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, PortalError)
+        return error_page(request, exc)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404:
+            return error_page(request, _NOT_FOUND)
+        phrase = HTTPStatus(exc.status_code).phrase
+        return error_page(request, PortalError(exc.status_code, phrase, str(exc.detail)))
+
+    async def invalid(request: Request, exc: Exception) -> Response:
+        # Only path and query parameters are validated by FastAPI here (form fields are
+        # all optional text, checked by forms.py): a malformed id is a page not found.
+        assert isinstance(exc, RequestValidationError)
+        if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
+            return error_page(request, _NOT_FOUND)
+        return error_page(
+            request,
+            PortalError(
+                400,
+                "That address is not valid",
+                "A parameter of the address is not "
+                "one this page knows. Follow a link from the page instead.",
+                back=("endpoints", "Back to Endpoints"),
+            ),
+        )
+
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        # Starlette logs the traceback; the page shows no internals.
+        return error_page(
+            request,
+            PortalError(500, "Something went wrong", "The error has been logged. Try again."),
+        )
+
+    portal.add_exception_handler(PortalError, refused)
+    portal.add_exception_handler(StarletteHTTPException, http_error)
+    portal.add_exception_handler(RequestValidationError, invalid)
+    portal.add_exception_handler(Exception, unexpected)
+
+
+_NOT_FOUND = PortalError(
+    404,
+    "Page not found",
+    "There is nothing at this address.",
+    back=("endpoints", "Back to Endpoints"),
+)

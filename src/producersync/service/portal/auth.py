@@ -1,0 +1,116 @@
+"""Who is signed in: the session cookie, the session it names, and the CSRF check that
+every form submission passes before it changes anything."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, Form, Request
+from starlette.responses import Response
+
+from producersync.service.context import get_context
+from producersync.service.portal.csrf import csrf_matches, csrf_token
+from producersync.service.portal.pages import PortalError
+from producersync.service.store import portal as store
+
+__all__ = [
+    "LOGIN_COOKIE",
+    "SESSION_COOKIE",
+    "CsrfField",
+    "SignedIn",
+    "Submitted",
+    "Visitor",
+    "check_csrf",
+    "clear_cookie",
+    "set_cookie",
+    "signed_in",
+    "submitted",
+]
+
+SESSION_COOKIE = "producersync_portal"
+LOGIN_COOKIE = "producersync_portal_login"  # the nonce the sign-in form's CSRF token is of
+
+CsrfField = Annotated[str, Form()]
+"""The hidden ``csrf`` field of every portal form."""
+
+
+@dataclass(frozen=True, slots=True)
+class Visitor:
+    """A signed-in browser: its session (the id never leaves the cookie) and account."""
+
+    session_id: str = field(repr=False)
+    account_id: int
+    account_name: str
+
+    @property
+    def csrf(self) -> str:
+        return csrf_token(self.session_id)
+
+
+def signed_in(request: Request) -> Visitor:
+    """The visitor, or a 401 page that says how to get in."""
+    session_id = request.cookies.get(SESSION_COOKIE)
+    session = None
+    if session_id:
+        with get_context(request).engine.connect() as conn:
+            session = store.find_session(conn, session_id)
+    if session_id is None or session is None:
+        raise PortalError(
+            401,
+            "You are not signed in",
+            "Open the login link you were given. Each link works once; if yours is used "
+            "or has expired, ask for a new one.",
+        )
+    return Visitor(session_id, session.account_id, session.account_name)
+
+
+def check_csrf(secret: str | None, given: str) -> None:
+    if not secret or not given or not csrf_matches(secret, given):
+        raise PortalError(
+            403,
+            "This form has expired",
+            "Nothing was changed: the form did not carry the security token of this "
+            "page. Open the page again and retry.",
+            back=("endpoints", "Back to Endpoints"),
+        )
+
+
+def submitted(visitor: Annotated[Visitor, Depends(signed_in)], csrf: CsrfField = "") -> Visitor:
+    """The visitor of a form submission whose CSRF token is this session's."""
+    check_csrf(visitor.session_id, csrf)
+    return visitor
+
+
+def _cookie_path(request: Request) -> str:
+    return request.scope.get("root_path") or "/"
+
+
+def set_cookie(
+    request: Request, response: Response, name: str, value: str, max_age: int, *, path: str = ""
+) -> None:
+    """HttpOnly (no script reads it), SameSite=Lax (no other site's form sends it),
+    Secure when the page came over https, scoped to the portal."""
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        path=_cookie_path(request) + path,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+def clear_cookie(request: Request, response: Response, name: str, *, path: str = "") -> None:
+    response.delete_cookie(
+        name,
+        path=_cookie_path(request) + path,
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+
+
+SignedIn = Annotated[Visitor, Depends(signed_in)]
+Submitted = Annotated[Visitor, Depends(submitted)]

@@ -1,0 +1,43 @@
+"""The Event catalog: each event type with its description, an example and its JSON
+schema (the models' own, so it cannot drift from what is sent)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from producersync.model.events import EVENT_TYPES
+from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
+from producersync.service.delivery import management
+from producersync.service.portal.auth import SignedIn
+from producersync.service.portal.pages import render
+
+__all__ = ["pretty_example", "router"]
+
+router = APIRouter()
+
+
+def _pretty(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+
+
+def pretty_example(event_type: str) -> str:
+    """What Send Example sends for the type (fresh id and time each call), indented."""
+    return _pretty(orjson.loads(management.example_event(event_type).to_json()))
+
+
+def _schema(event_type: str) -> str:
+    model = type(management.example_event(event_type))
+    return _pretty(model.model_json_schema(mode="serialization"))
+
+
+@router.get("/event-types", name="event_types")
+def event_types(request: Request, visitor: SignedIn) -> Response:
+    catalog = [
+        (name, EVENT_TYPE_DESCRIPTIONS[name], pretty_example(name), _schema(name))
+        for name in sorted(EVENT_TYPES)
+    ]
+    return render(request, "event_types.html", visitor=visitor, catalog=catalog)

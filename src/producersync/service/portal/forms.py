@@ -1,0 +1,117 @@
+"""Form input in the management rules' terms, and refusals back onto the form's fields.
+
+What a field must look like is checked here (the API's request model for an endpoint,
+so the column limits are the API's); whether the value is allowed is the rules' call
+(``delivery/management.py``), and their refusal is shown beside the field it names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from producersync.model.events import EVENT_GROUP
+from producersync.service.api.webhook_models import EndpointCreate
+from producersync.service.delivery import management
+from producersync.service.store.endpoints import Endpoint
+
+__all__ = ["EndpointForm", "FormInvalid", "parse_rate_limit", "parse_since", "rule_errors"]
+
+# The rules and the API name fields in camelCase; the forms name them as their inputs.
+_FIELDS = {
+    "url": "url",
+    "description": "description",
+    "eventTypes": "events",
+    "rateLimitPerSecond": "rate_limit",
+    "since": "since",
+    "eventType": "type",
+}
+_DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _sentence(message: str) -> str:
+    message = message.removeprefix("Value error, ")
+    return message[:1].upper() + message[1:]
+
+
+class FormInvalid(Exception):
+    """Form input that cannot be taken as it is: a message per form field."""
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(errors)
+        self.errors = {field: _sentence(message) for field, message in errors.items()}
+
+
+@contextmanager
+def rule_errors() -> Iterator[None]:
+    """A rule's refusal as a ``FormInvalid`` on the field it names."""
+    try:
+        yield
+    except management.EndpointRuleError as exc:
+        raise FormInvalid({_FIELDS.get(exc.field, exc.field): str(exc)}) from None
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointForm:
+    """The Add Endpoint and Edit forms: what was typed, to check or to show again."""
+
+    url: str = ""
+    description: str = ""
+    events: tuple[str, ...] = (EVENT_GROUP,)
+
+    @classmethod
+    def of(cls, endpoint: Endpoint) -> EndpointForm:
+        # No filter (every type, as the API allows) reads as the group that holds them all.
+        return cls(endpoint.url, endpoint.description, tuple(endpoint.event_types or [EVENT_GROUP]))
+
+    def checked(self) -> EndpointCreate:
+        if not self.events:
+            raise FormInvalid(
+                {"events": "choose the producersync group or at least one event type"}
+            )
+        try:
+            return EndpointCreate.model_validate(
+                {
+                    "url": self.url.strip(),
+                    "description": self.description.strip(),
+                    "eventTypes": list(self.events),
+                }
+            )
+        except ValidationError as exc:
+            errors: dict[str, str] = {}
+            for error in exc.errors():
+                field = _FIELDS.get(str(error["loc"][0]), str(error["loc"][0]))
+                errors.setdefault(field, error["msg"])
+            raise FormInvalid(errors) from None
+
+
+def parse_rate_limit(value: str) -> int | None:
+    """Attempts per second; empty: no limit. The range is the rules' to check."""
+    value = value.strip()
+    if not value:
+        return None
+    if not _DIGITS.fullmatch(value):
+        raise FormInvalid(
+            {
+                "rate_limit": f"'{value[:20]}' is not a whole number: give attempts per "
+                "second (1 to 10000), or leave it empty for no limit"
+            }
+        )
+    return int(value)
+
+
+def parse_since(value: str) -> dt.datetime:
+    """A date and time, read as UTC unless it names its offset. How far back it may be is
+    the rules' to check."""
+    try:
+        return dt.datetime.fromisoformat(value.strip())
+    except ValueError:
+        shown = f"'{value[:40]}' is not" if value.strip() else "give"
+        raise FormInvalid(
+            {"since": f"{shown} a date and time (UTC), such as 2025-06-01T09:00"}
+        ) from None

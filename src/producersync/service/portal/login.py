@@ -1,0 +1,94 @@
+"""Signing in with a one-time link, and out.
+
+Opening the link shows a Sign in button; only pressing it uses the link up. Mail
+scanners and chat previews fetch links with GET, and a GET that used the link would burn
+it before the person could. The button's form carries a CSRF token of a nonce cookie set
+with the page, so another site cannot sign a browser in to an account of its choosing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from producersync.service.context import get_context
+from producersync.service.portal.auth import (
+    LOGIN_COOKIE,
+    SESSION_COOKIE,
+    CsrfField,
+    Submitted,
+    check_csrf,
+    clear_cookie,
+    set_cookie,
+)
+from producersync.service.portal.csrf import csrf_token
+from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.store import portal as store
+from producersync.service.store.engine import write_transaction
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_LOGIN_FORM_SECONDS = 900
+_REFUSALS = {
+    "unknown": (404, "This login link is not valid", "Check that the whole link was copied."),
+    "used": (410, "This login link has been used", "Each link signs in once."),
+    "expired": (410, "This login link has expired", "A link is valid for a limited time."),
+}
+
+
+def _refused(error: store.LinkRefused) -> PortalError:
+    status, title, why = _REFUSALS[error.reason]
+    return PortalError(status, title, f"{why} Ask your ProducerSync contact for a new link.")
+
+
+@router.get("/", name="home")
+def home(request: Request) -> Response:
+    return redirect(request, "endpoints")
+
+
+@router.get("/login/{token}", name="login")
+def login_page(token: str, request: Request) -> Response:
+    with get_context(request).engine.connect() as conn:
+        try:
+            account = store.check_link(conn, token)
+        except store.LinkRefused as exc:
+            raise _refused(exc) from None
+    nonce = secrets.token_urlsafe(32)
+    response = render(request, "login.html", account=account, token=token, csrf=csrf_token(nonce))
+    set_cookie(request, response, LOGIN_COOKIE, nonce, _LOGIN_FORM_SECONDS, path="/login")
+    return response
+
+
+@router.post("/login/{token}")
+def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
+    check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
+    ctx = get_context(request)
+    ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
+    with write_transaction(ctx.engine) as conn:
+        try:
+            session_id = store.redeem_link(conn, token, ttl)
+        except store.LinkRefused as exc:
+            raise _refused(exc) from None
+    response = redirect(request, "endpoints")
+    set_cookie(request, response, SESSION_COOKIE, session_id, int(ttl.total_seconds()))
+    clear_cookie(request, response, LOGIN_COOKIE, path="/login")
+    return response
+
+
+@router.post("/logout", name="logout")
+def logout(request: Request, visitor: Submitted) -> Response:
+    with write_transaction(get_context(request).engine) as conn:
+        store.end_session(conn, visitor.session_id)
+    response = redirect(request, "signed_out")
+    clear_cookie(request, response, SESSION_COOKIE)
+    return response
+
+
+@router.get("/signed-out", name="signed_out")
+def signed_out(request: Request) -> Response:
+    return render(request, "signed_out.html")

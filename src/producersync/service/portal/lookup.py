@@ -1,0 +1,26 @@
+"""The visitor's own endpoints, by id: another account's, or none, is a 404 page."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import sqlalchemy as sa
+from fastapi import Path
+
+from producersync.service.api.webhook_models import ID_PATTERN
+from producersync.service.portal.auth import Visitor
+from producersync.service.portal.pages import PortalError
+from producersync.service.store import endpoints
+
+__all__ = ["EndpointId", "MessageId", "owned"]
+
+# A malformed id is a 404 like an unknown one (see app.py), and never reaches the SQL.
+EndpointId = Annotated[str, Path(pattern=ID_PATTERN)]
+MessageId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+def owned(conn: sa.Connection, visitor: Visitor, endpoint_id: str) -> endpoints.Endpoint:
+    endpoint = endpoints.get_endpoint(conn, visitor.account_id, endpoint_id)
+    if endpoint is None:
+        raise PortalError.not_found("endpoint")
+    return endpoint

@@ -1,0 +1,116 @@
+"""Rendering: the Jinja2 templates shipped with the package, the helpers every page uses,
+and ``PortalError``, the plain page that answers whatever cannot be done."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.datastructures import URL
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.templating import Jinja2Templates
+
+__all__ = ["PortalError", "error_page", "href", "redirect", "render"]
+
+_templates = Jinja2Templates(
+    env=Environment(
+        loader=PackageLoader("producersync.service.portal", "templates"),
+        autoescape=select_autoescape(default=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+
+
+def _when(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+_templates.env.filters["when"] = _when
+
+# What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
+# these words can be shown, whatever a crafted link carries).
+_NOTICES = {
+    "created": "Endpoint created. A test event is on its way to it: see Message Attempts.",
+    "saved": "Changes saved.",
+    "rotated": "Secret rotated. The previous secret keeps signing beside the new one for "
+    "a grace period, so your receiver can switch without missing an event.",
+    "enabled": "Endpoint enabled: deliveries that waited while it was disabled are due now.",
+    "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
+    "deleted": "Endpoint deleted.",
+    "resent": "Message queued for one more attempt; it appears below once made.",
+    "recovered": "Failed messages queued for one more attempt: {queued}.",
+}
+
+
+def _notice(request: Request) -> str | None:
+    text = _NOTICES.get(request.query_params.get("notice", ""))
+    queued = request.query_params.get("queued", "")
+    if text and "{queued}" in text:
+        return text.format(queued=int(queued)) if queued.isdigit() and len(queued) < 9 else None
+    return text
+
+
+class PortalError(Exception):
+    """A request the portal refuses, answered with a plain page: a title, a sentence, and
+    where to go from there."""
+
+    def __init__(
+        self, status: int, title: str, message: str, *, back: tuple[str, str] | None = None
+    ) -> None:
+        super().__init__(title)
+        self.status = status
+        self.title = title
+        self.message = message
+        self.back = back  # (route name, label) of the way out, if any
+
+    @classmethod
+    def not_found(cls, what: str) -> PortalError:
+        return cls(
+            404,
+            f"{what.capitalize()} not found",
+            f"This account has no such {what}.",
+            back=("endpoints", "Back to Endpoints"),
+        )
+
+
+def href(
+    request: Request, name: str, query: Mapping[str, object] | None = None, **params: Any
+) -> str:
+    """The path of a portal route, under wherever the portal is mounted (no scheme or host,
+    so a TLS-terminating proxy in front changes nothing)."""
+    path: str = request.scope.get("root_path", "") + request.app.url_path_for(name, **params)
+    if query:
+        path = str(
+            URL(path).include_query_params(**{k: v for k, v in query.items() if v is not None})
+        )
+    return path
+
+
+def redirect(
+    request: Request, name: str, query: Mapping[str, object] | None = None, **params: Any
+) -> RedirectResponse:
+    """Redirect-after-post: 303, so the browser follows with a GET and a reload repeats
+    nothing."""
+    return RedirectResponse(href(request, name, query, **params), status_code=303)
+
+
+def render(request: Request, template: str, *, status: int = 200, **context: Any) -> HTMLResponse:
+    def page_href(name: str, query: Mapping[str, object] | None = None, **params: Any) -> str:
+        return href(request, name, query, **params)
+
+    context.setdefault("visitor", None)
+    context.setdefault("section", "")
+    context.setdefault("notice", _notice(request))
+    response: HTMLResponse = _templates.TemplateResponse(
+        request, template, {"href": page_href, **context}, status_code=status
+    )
+    return response
+
+
+def error_page(request: Request, error: PortalError) -> HTMLResponse:
+    return render(request, "message.html", status=error.status, error=error)

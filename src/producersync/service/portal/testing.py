@@ -1,0 +1,80 @@
+"""An endpoint's Testing tab: pick an event type, see its example, Send Example."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, Form, Request
+from starlette.responses import Response
+
+from producersync.model.events import EVENT_TYPES, UPDATES_AVAILABLE
+from producersync.service.api.webhook_models import ID_PATTERN
+from producersync.service.context import get_context
+from producersync.service.delivery import management
+from producersync.service.portal.auth import SignedIn, Submitted, Visitor
+from producersync.service.portal.catalog import pretty_example
+from producersync.service.portal.forms import FormInvalid, rule_errors
+from producersync.service.portal.lookup import EndpointId, owned
+from producersync.service.portal.pages import redirect, render
+from producersync.service.store import endpoints
+from producersync.service.store.engine import write_transaction
+
+__all__ = ["router"]
+
+router = APIRouter()
+
+_TYPES = sorted(EVENT_TYPES)
+_ID = re.compile(ID_PATTERN)
+
+
+def _page(
+    request: Request,
+    visitor: Visitor,
+    endpoint: endpoints.Endpoint,
+    event_type: str,
+    *,
+    errors: dict[str, str] | None = None,
+) -> Response:
+    chosen = event_type if event_type in EVENT_TYPES else UPDATES_AVAILABLE
+    return render(
+        request,
+        "testing.html",
+        status=400 if errors else 200,
+        visitor=visitor,
+        endpoint=endpoint,
+        tab="testing",
+        types=_TYPES,
+        chosen=chosen,
+        example=pretty_example(chosen),
+        # Only an id is echoed: a crafted link cannot put words on the page.
+        sent=sent if _ID.match(sent := request.query_params.get("sent", "")) else None,
+        errors=errors or {},
+    )
+
+
+@router.get("/endpoints/{endpoint_id}/testing", name="testing")
+def testing(
+    endpoint_id: EndpointId, request: Request, visitor: SignedIn, type: str = UPDATES_AVAILABLE
+) -> Response:
+    with get_context(request).engine.connect() as conn:
+        endpoint = owned(conn, visitor, endpoint_id)
+    return _page(request, visitor, endpoint, type)
+
+
+@router.post("/endpoints/{endpoint_id}/testing", name="send_example")
+def send_example(
+    endpoint_id: EndpointId,
+    request: Request,
+    visitor: Submitted,
+    type: Annotated[str, Form()] = "",
+) -> Response:
+    ctx = get_context(request)
+    try:
+        with write_transaction(ctx.engine) as conn, rule_errors():
+            endpoint = owned(conn, visitor, endpoint_id)
+            message_id = management.send_example(conn, endpoint, type)
+    except FormInvalid as exc:
+        return _page(request, visitor, endpoint, type, errors=exc.errors)
+    ctx.published()
+    return redirect(request, "testing", {"type": type, "sent": message_id}, endpoint_id=endpoint.id)
