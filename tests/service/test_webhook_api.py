@@ -308,10 +308,12 @@ def test_attempts_are_listed_newest_first_by_endpoint_and_message(
         with service.engine.connect() as conn:
             [delivery] = outbox.list_deliveries(conn, message_id=message["id"])
         now = dt.datetime.now(dt.UTC)
+        held = delivery.next_attempt_at  # the claim: attempts made while it stands
         with write_transaction(service.engine) as conn:
             for made, status in enumerate((503, 200)):
+                assert held is not None
                 claimed = outbox.Claimed(
-                    delivery.id, message["id"], endpoint["id"], URL, b"{}", made, False, None
+                    delivery.id, message["id"], endpoint["id"], URL, b"{}", made, False, None, held
                 )
                 outcome = outbox.Outcome(
                     claimed,
@@ -323,7 +325,8 @@ def test_attempts_are_listed_newest_first_by_endpoint_and_message(
                     error=None,
                     next_attempt_at=None if status == 200 else now + dt.timedelta(seconds=5),
                 )
-                outbox.record(conn, [outcome])
+                assert outbox.record(conn, [outcome]) == 1
+                held = outcome.next_attempt_at
         by_endpoint = _ok(http.get(f"{BASE}/endpoints/{endpoint['id']}/attempts"))
         first_page = _ok(http.get(f"{BASE}/messages/{message['id']}/attempts?limit=1"))
         second_page = _ok(

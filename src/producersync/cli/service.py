@@ -9,8 +9,11 @@ import uvicorn
 
 from producersync.cli.common import DatabaseOption, service_settings
 from producersync.service.app import create_app
+from producersync.service.worker import create_worker_app
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
+
+LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
 
 @app.command()
@@ -44,9 +47,16 @@ def run(
             "connection (default 0; $PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    delivery: Annotated[
+        bool | None,
+        typer.Option(
+            help="Deliver webhooks in this process (default on); off when `service worker` "
+            "processes deliver."
+        ),
+    ] = None,
+    log_level: LogLevelOption = "info",
 ) -> None:
-    """Serve the OAuth token endpoint and the ProducerSync API v1/v2."""
+    """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
     settings = service_settings(
         database,
         host=host,
@@ -56,9 +66,44 @@ def run(
         rate_limit_storage=rate_limit_storage,
         chaos_latency_ms=chaos_latency_ms,
         chaos_fault_rate=chaos_fault_rate,
+        delivery_enabled=delivery,
     )
     uvicorn.run(
         create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        access_log=False,
+    )
+
+
+@app.command()
+def worker(
+    host: Annotated[
+        str | None, typer.Option(help="Interface of /healthz (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(help="TCP port of /healthz (default $PRODUCERSYNC_PORT or 8000).")
+    ] = None,
+    database: DatabaseOption = None,
+    executor_id: Annotated[
+        str | None,
+        typer.Option(
+            help="DBOS executor id: a worker restarted with the same id resumes the batches "
+            "it was killed in (default <hostname>:<port>)."
+        ),
+    ] = None,
+    log_level: LogLevelOption = "info",
+) -> None:
+    """Deliver webhooks and apply subscription jobs, without serving the API.
+
+    Run any number beside `service run --no-delivery` processes, on the same PostgreSQL
+    store (and the same DBOS system database): they share the outbox without taking the
+    same delivery twice.
+    """
+    settings = service_settings(database, host=host, port=port, executor_id=executor_id)
+    uvicorn.run(
+        create_worker_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,

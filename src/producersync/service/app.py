@@ -16,12 +16,11 @@ from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
+from producersync.service.background import Background
 from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
-from producersync.service.durable import DurableRuntime
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
-from producersync.service.population.jobs import JobWorker
 from producersync.service.portal import create_portal
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
@@ -79,23 +78,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await anyio.to_thread.run_sync(_build_context, settings)
-        delivery = DurableRuntime(ctx.engine, settings) if settings.delivery_enabled else None
-        if delivery is not None:
-            ctx.published = delivery.dispatcher.wake
-        worker = JobWorker(ctx.engine, settings.job_poll_seconds, on_publish=ctx.published)
+        background = Background(ctx.engine, settings)
+        ctx.published = background.published
         app.state.context = ctx
         portal.state.context = ctx
-        app.state.job_worker = worker
+        app.state.job_worker = background.jobs
         _tune_gc()
-        if delivery is not None:
-            delivery.start()
-        worker.start()
+        background.start()
         try:
             yield
         finally:
-            await anyio.to_thread.run_sync(worker.stop)
-            if delivery is not None:
-                await delivery.stop()
+            await background.stop()
             ctx.engine.dispose()
 
     app = FastAPI(

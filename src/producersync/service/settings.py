@@ -107,6 +107,12 @@ class ServiceSettings(BaseSettings):
         ge=0,
         description="After a rotation the old secret keeps signing beside the new this long.",
     )
+    webhook_claim_lease_seconds: float = Field(
+        default=30,
+        gt=0,
+        description="How long a worker holds the deliveries it claimed before another may "
+        "take them (at least 3 attempt timeouts): how soon a dead worker's work is resumed.",
+    )
     webhook_batch_size: int = Field(default=200, ge=1, le=5000)
     webhook_concurrency: int = Field(
         default=100, ge=1, description="Most attempts in flight in one process."

@@ -456,6 +456,25 @@ def test_defer_makes_a_claimed_delivery_due_later_without_an_attempt(engine: sa.
         assert outbox.list_attempts(conn, endpoint_id=ep) == []
 
 
+def test_an_outcome_under_an_expired_claim_is_logged_but_moves_nothing(
+    engine: sa.Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        (late,) = outbox.claim_due(conn, T0, 10, LEASE)
+        # The first sender outlived its lease: another took the delivery and succeeded.
+        (second,) = outbox.claim_due(conn, T0 + LEASE, 10, LEASE)
+        assert outbox.record(conn, [outcome(second, T0 + LEASE, succeeded=True)]) == 1
+        assert outbox.record(conn, [outcome(late, T0 + LEASE, succeeded=False)]) == 0
+        outbox.defer(conn, [outbox.Deferred(late, T0 + seconds(999))])
+        done = only_delivery(conn, event.id, ep)
+        assert (done.state, done.attempts) == ("succeeded", 1)
+        assert len(outbox.list_attempts(conn, endpoint_id=ep)) == 2  # both were made
+
+
 def test_attempts_to_an_endpoint_deleted_in_flight_are_dropped(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn:
         account = new_account(conn)

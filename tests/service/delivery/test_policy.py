@@ -3,6 +3,7 @@ attempts that are never retried. Deterministic: every draw comes from a seeded r
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 
@@ -29,6 +30,7 @@ def policy(
         retry_after_cap=cap,
         timeout=10.0,
         disable_after=dt.timedelta(days=5),
+        claim_lease=30.0,
     )
 
 
@@ -196,8 +198,10 @@ def test_lease_outlasts_any_attempt() -> None:
         retry_after_cap=60,
         timeout=25.0,
         disable_after=dt.timedelta(days=1),
+        claim_lease=30.0,
     )
     assert slow.lease == dt.timedelta(seconds=75)
+    assert dataclasses.replace(slow, claim_lease=120.0).lease == dt.timedelta(seconds=120)
 
 
 def test_from_settings() -> None:
@@ -207,6 +211,7 @@ def test_from_settings() -> None:
         webhook_retry_after_cap_seconds=600.0,
         webhook_timeout_seconds=7.0,
         webhook_disable_after_seconds=3600.0,
+        webhook_claim_lease_seconds=45.0,
     )
     rule = RetryPolicy.from_settings(settings)
     assert tuple(rule.schedule) == (1.0, 2.0, 3.0)
@@ -214,3 +219,4 @@ def test_from_settings() -> None:
     assert rule.retry_after_cap == 600.0
     assert rule.timeout == 7.0
     assert rule.disable_after == dt.timedelta(hours=1)
+    assert rule.lease == dt.timedelta(seconds=45)

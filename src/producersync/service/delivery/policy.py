@@ -22,6 +22,7 @@ class RetryPolicy:
     retry_after_cap: float
     timeout: float
     disable_after: dt.timedelta
+    claim_lease: float
 
     @classmethod
     def from_settings(cls, settings: ServiceSettings) -> RetryPolicy:
@@ -31,12 +32,13 @@ class RetryPolicy:
             retry_after_cap=settings.webhook_retry_after_cap_seconds,
             timeout=settings.webhook_timeout_seconds,
             disable_after=dt.timedelta(seconds=settings.webhook_disable_after_seconds),
+            claim_lease=settings.webhook_claim_lease_seconds,
         )
 
     @property
     def lease(self) -> dt.timedelta:
         """How long a claimed delivery is kept from other senders: beyond any attempt."""
-        return dt.timedelta(seconds=max(30.0, 3 * self.timeout))
+        return dt.timedelta(seconds=max(self.claim_lease, 3 * self.timeout))
 
     def next_attempt(
         self,

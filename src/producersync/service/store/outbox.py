@@ -68,6 +68,10 @@ class Claimed:
     attempts: int  # made before this one
     manual: bool
     rate_limit_per_second: int | None
+    # The due time the claim set: the outcome moves the delivery only while it still holds
+    # (a sender whose lease ran out, or a batch recovered late, must not undo the work of
+    # the sender that claimed the row after it).
+    lease_until: dt.datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +196,14 @@ def publish(
     return len(rows)
 
 
+def _held(d: sa.Table, lease_param: str) -> sa.ColumnElement[bool]:
+    """The row is still under the claim whose lease is ``lease_param``."""
+    return sa.and_(
+        d.c.state == PENDING,
+        d.c.next_attempt_at == sa.bindparam(lease_param, type_=d.c.next_attempt_at.type),
+    )
+
+
 def claim_due(
     conn: sa.Connection, now: dt.datetime, limit: int, lease: dt.timedelta
 ) -> list[Claimed]:
@@ -211,7 +223,8 @@ def claim_due(
     ids = list(conn.execute(due).scalars())
     if not ids:
         return []
-    conn.execute(d.update().where(d.c.id.in_(ids)).values(next_attempt_at=now + lease))
+    lease_until = now + lease
+    conn.execute(d.update().where(d.c.id.in_(ids)).values(next_attempt_at=lease_until))
     rows = conn.execute(
         sa.select(
             d.c.id,
@@ -227,12 +240,17 @@ def claim_due(
         .join(m, m.c.id == d.c.message_id)
         .where(d.c.id.in_(ids))
     )
-    claimed = {r[0]: Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7]) for r in rows}
+    claimed = {
+        r[0]: Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7], lease_until)
+        for r in rows
+    }
     return [claimed[i] for i in ids]  # oldest due first, as selected
 
 
-def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
-    """Store the attempts and move each delivery on: done, due again later, or failed."""
+def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
+    """Store the attempts and move each delivery on: done, due again later, or failed;
+    how many moved. Every attempt made is logged; a delivery moves only under the claim
+    its attempt was made with."""
     # An endpoint deleted while its attempts were in flight took its deliveries with it.
     ids = [o.claimed.delivery_id for o in outcomes]
     alive = set(
@@ -242,7 +260,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
     )
     outcomes = [o for o in outcomes if o.claimed.delivery_id in alive]
     if not outcomes:
-        return
+        return 0
     conn.execute(
         webhook_attempts.insert(),
         [
@@ -264,9 +282,9 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
         ],
     )
     d = webhook_deliveries
-    conn.execute(
+    moved = conn.execute(
         d.update()
-        .where(d.c.id == sa.bindparam("b_id"))
+        .where(d.c.id == sa.bindparam("b_id"), _held(d, "b_lease"))
         .values(
             state=sa.bindparam("b_state"),
             attempts=d.c.attempts + 1,
@@ -282,10 +300,12 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> None:
                 else (PENDING if o.next_attempt_at is not None else FAILED),
                 "b_next": o.next_attempt_at,
                 "b_at": o.attempted_at,
+                "b_lease": o.claimed.lease_until,
             }
             for o in outcomes
         ],
     )
+    return moved.rowcount
 
 
 def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
@@ -294,9 +314,12 @@ def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
         d = webhook_deliveries
         conn.execute(
             d.update()
-            .where(d.c.id == sa.bindparam("b_id"))
+            .where(d.c.id == sa.bindparam("b_id"), _held(d, "b_lease"))
             .values(next_attempt_at=sa.bindparam("b_due", type_=d.c.next_attempt_at.type)),
-            [{"b_id": x.claimed.delivery_id, "b_due": x.due} for x in deferred],
+            [
+                {"b_id": x.claimed.delivery_id, "b_due": x.due, "b_lease": x.claimed.lease_until}
+                for x in deferred
+            ],
         )
 
 

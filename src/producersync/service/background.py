@@ -1,0 +1,42 @@
+"""What a service process runs besides answering requests: the subscription-job worker
+and, when delivery is on, DBOS with the webhook dispatcher and the daily NIPR schedule.
+
+An API process (``service run``) and a worker process (``service worker``) run the same
+thing; several of either share the work through the store and the DBOS system database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import anyio.to_thread
+import sqlalchemy as sa
+
+from producersync.service.durable import DurableRuntime
+from producersync.service.population.jobs import JobWorker
+from producersync.service.settings import ServiceSettings
+
+__all__ = ["Background"]
+
+
+class Background:
+    def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
+        self._delivery = DurableRuntime(engine, settings) if settings.delivery_enabled else None
+        self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)
+
+    @property
+    def published(self) -> Callable[[], None]:
+        """Tells this process's dispatcher that deliveries were just queued (a no-op
+        without one: the workers that deliver find them when they next look)."""
+        return self._delivery.dispatcher.wake if self._delivery is not None else lambda: None
+
+    def start(self) -> None:
+        """From inside the event loop the dispatcher will run on."""
+        if self._delivery is not None:
+            self._delivery.start()
+        self.jobs.start()
+
+    async def stop(self) -> None:
+        await anyio.to_thread.run_sync(self.jobs.stop)
+        if self._delivery is not None:
+            await self._delivery.stop()

@@ -1,0 +1,38 @@
+"""A worker process: the background work of the service (webhook delivery, subscription
+jobs, the daily NIPR schedule) without the API, for deployments that scale delivery apart
+from the API processes. It answers only ``GET /healthz``, for the process supervisor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from producersync.service.background import Background
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.open import open_store
+
+__all__ = ["create_worker_app"]
+
+
+def create_worker_app(settings: ServiceSettings) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        engine = await anyio.to_thread.run_sync(open_store, settings.database_url)
+        background = Background(engine, settings)
+        background.start()
+        try:
+            yield
+        finally:
+            await background.stop()
+            engine.dispose()
+
+    async def healthz(_request: Request) -> Response:
+        return JSONResponse({"status": "ok", "role": "worker"})
+
+    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
