@@ -7,6 +7,8 @@ from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
+from pydantic.json_schema import GenerateJsonSchema
+from pydantic_core import core_schema
 from starlette.responses import Response
 
 from producersync.model.events import EVENT_TYPES
@@ -29,9 +31,25 @@ def pretty_example(event_type: str) -> str:
     return _pretty(orjson.loads(management.example_event(event_type).to_json()))
 
 
+class _AsSent(GenerateJsonSchema):
+    """An event's schema as a receiver sees it: every field is present, since the sender
+    writes them all, defaults included (``type``)."""
+
+    def field_is_required(
+        self,
+        field: core_schema.ModelField | core_schema.DataclassField | core_schema.TypedDictField,
+        total: bool,
+    ) -> bool:
+        return True
+
+
 def _schema(event_type: str) -> str:
     model = type(management.example_event(event_type))
-    return _pretty(model.model_json_schema(mode="serialization"))
+    # Validation mode: the one that knows timestamps are date-times (on the way out they
+    # are plain strings to pydantic).
+    schema = model.model_json_schema(schema_generator=_AsSent)
+    schema["description"] = EVENT_TYPE_DESCRIPTIONS[event_type]
+    return _pretty(schema)
 
 
 @router.get("/event-types", name="event_types")

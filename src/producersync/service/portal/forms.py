@@ -70,6 +70,8 @@ class EndpointForm:
         return cls(endpoint.url, endpoint.description, tuple(endpoint.event_types or [EVENT_GROUP]))
 
     def checked(self) -> EndpointCreate:
+        if not self.url.strip():
+            raise FormInvalid({"url": "give the URL to send the events to"})
         if not self.events:
             raise FormInvalid(
                 {"events": "choose the producersync group or at least one event type"}

@@ -1,0 +1,345 @@
+"""The portal over HTTP, without a browser: sign-in and sessions, CSRF on every form, one
+account never reaching another's endpoints, and bad form input shown on the form."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from producersync.cli.main import app as cli_app
+from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.service.store import endpoints, outbox
+from tests.portal.conftest import SignedIn, csrf_of, issue_link, sign_in
+from tests.support.service import RunningService
+
+URL = "http://127.0.0.1:9/hook"
+
+
+def _error(page: httpx2.Response) -> str:
+    """The message shown beside the refused field."""
+    found = re.search(r'class="field-error"[^>]*>([^<]*)<', page.text)
+    assert found, page.text
+    return found.group(1).replace("&#39;", "'")
+
+
+def _create(visitor: SignedIn, url: str = URL) -> str:
+    """An endpoint made with Add Endpoint; its id."""
+    created = visitor.form("/portal/endpoints", url=url, events=["producersync"])
+    assert created.status_code == 303, created.text
+    return created.headers["location"].split("/")[3].split("?")[0]
+
+
+def _state(service: RunningService, account_id: int) -> Any:
+    """Everything a portal form can change for the account."""
+    with service.engine.connect() as conn:
+        eps = endpoints.list_endpoints(conn, account_id)
+        messages = outbox.list_messages(conn, account_id, limit=1000)
+        return (
+            eps,
+            {e.id: endpoints.current_secret(conn, e.id) for e in eps},
+            outbox.deliveries_of(conn, [m.id for m in messages]),
+            [m.id for m in messages],
+        )
+
+
+def _message(service: RunningService, account_id: int) -> str:
+    with service.engine.connect() as conn:
+        return outbox.list_messages(conn, account_id, limit=1)[0].id
+
+
+# --- sign-in and sessions ---------------------------------------------------------------
+
+
+def test_a_link_signs_in_once_then_says_it_was_used(portal_service: RunningService) -> None:
+    creds = portal_service.account()
+    token = issue_link(portal_service, creds.account_id)
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        page = http.get(f"/portal/login/{token}")
+        assert page.status_code == 200 and creds.account in page.text
+        signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
+        assert (signed.status_code, signed.headers["location"]) == (303, "/portal/endpoints")
+        cookie = next(
+            c for c in signed.headers.get_list("set-cookie") if "producersync_portal=" in c
+        )
+        assert "HttpOnly" in cookie and "SameSite=lax" in cookie and "Path=/portal" in cookie
+        assert "Secure" not in cookie  # plain http
+        assert http.get("/portal/endpoints").status_code == 200
+
+    with httpx2.Client(base_url=portal_service.base_url) as other:
+        again = other.get(f"/portal/login/{token}")
+        assert again.status_code == 410 and "has been used" in again.text
+        assert other.post(f"/portal/login/{token}", data={"csrf": "x"}).status_code == 403
+
+
+def test_the_session_cookie_is_secure_over_https(portal_service: RunningService) -> None:
+    token = issue_link(portal_service, portal_service.account().account_id)
+    # uvicorn trusts X-Forwarded-Proto from loopback: what a TLS proxy in front sends.
+    https = {"x-forwarded-proto": "https"}
+    with httpx2.Client(base_url=portal_service.base_url, headers=https) as http:
+        page = http.get(f"/portal/login/{token}")
+        signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
+    assert all("Secure" in c for c in signed.headers.get_list("set-cookie"))
+
+
+@pytest.mark.parametrize(
+    ("ttl", "status", "says"),
+    [(dt.timedelta(seconds=-1), 410, "has expired"), (None, 404, "is not valid")],
+)
+def test_expired_and_unknown_links_say_so(
+    portal_service: RunningService, ttl: dt.timedelta | None, status: int, says: str
+) -> None:
+    creds = portal_service.account()
+    token = issue_link(portal_service, creds.account_id, ttl) if ttl else "psl_nosuchlink"
+    page = httpx2.get(f"{portal_service.base_url}/portal/login/{token}")
+    assert page.status_code == status and says in page.text
+    assert "set-cookie" not in page.headers
+
+
+def test_sign_in_needs_the_token_of_the_login_page(portal_service: RunningService) -> None:
+    """Another site cannot post a link of its choosing to sign a browser in."""
+    token = issue_link(portal_service, portal_service.account().account_id)
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        forged = http.post(f"/portal/login/{token}", data={"csrf": "forged"})
+        assert forged.status_code == 403
+        page = http.get(f"/portal/login/{token}")  # the link was not used up
+        assert page.status_code == 200
+
+
+def test_pages_need_a_live_session(portal_service: RunningService) -> None:
+    base = portal_service.base_url
+    assert httpx2.get(f"{base}/portal/endpoints").status_code == 401
+    stale = httpx2.get(f"{base}/portal/endpoints", cookies={"producersync_portal": "stale"})
+    assert stale.status_code == 401 and "not signed in" in stale.text
+
+
+def test_sign_out_ends_the_session(portal_service: RunningService) -> None:
+    visitor = sign_in(portal_service, portal_service.account())
+    cookie = visitor.http.cookies["producersync_portal"]
+    out = visitor.form("/portal/logout")
+    assert (out.status_code, out.headers["location"]) == (303, "/portal/signed-out")
+    reused = httpx2.get(
+        f"{portal_service.base_url}/portal/endpoints", cookies={"producersync_portal": cookie}
+    )
+    assert reused.status_code == 401
+
+
+def test_the_cli_prints_a_link_that_signs_in(portal_service: RunningService) -> None:
+    creds = portal_service.account()
+    database = ["--database", portal_service.settings.database_url]
+    base = ["admin", "portal-link", "--account", creds.account, "--public-url"]
+    printed = CliRunner().invoke(cli_app, [*base, portal_service.base_url, *database])
+    assert printed.exit_code == 0, printed.output
+    url = printed.output.strip()
+    assert url.startswith(f"{portal_service.base_url}/portal/login/psl_")
+    assert httpx2.get(url).status_code == 200
+
+    as_json = CliRunner().invoke(cli_app, [*base, "https://ps.example.com", *database, "--json"])
+    shown = orjson.loads(as_json.output)
+    assert shown["url"].startswith("https://ps.example.com/portal/login/psl_")
+    expires = dt.datetime.fromisoformat(shown["expiresAt"]) - dt.datetime.now(dt.UTC)
+    assert dt.timedelta(days=6, hours=23) < expires <= dt.timedelta(days=7)
+
+    unknown = CliRunner().invoke(
+        cli_app, ["admin", "portal-link", "--account", "nobody", *database]
+    )
+    assert unknown.exit_code == 1
+
+
+def test_the_portal_is_outside_the_api(portal_service: RunningService) -> None:
+    """Not in the spec, and neither gated by bearer tokens nor counted in rate limits."""
+    spec = httpx2.get(f"{portal_service.base_url}/openapi.json").json()
+    assert not [p for p in spec["paths"] if p.startswith("/portal")]
+    page = httpx2.get(f"{portal_service.base_url}/portal/endpoints")
+    assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
+    assert "ratelimit-limit" not in page.headers
+    missing = httpx2.get(f"{portal_service.base_url}/portal/no/such/page")
+    assert missing.status_code == 404 and "Page not found" in missing.text
+
+
+# --- secrets ----------------------------------------------------------------------------
+
+
+def test_the_secret_shows_only_when_revealed(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    with portal_service.engine.connect() as conn:
+        secret = endpoints.current_secret(conn, endpoint_id)
+    assert secret
+    for tab in ("", "/testing", "/advanced", "/attempts", "/edit"):
+        assert secret not in visitor.http.get(f"/portal/endpoints/{endpoint_id}{tab}").text
+    assert secret not in visitor.http.get("/portal/endpoints").text
+    revealed = visitor.form(f"/portal/endpoints/{endpoint_id}/secret")
+    assert revealed.status_code == 200 and secret in revealed.text
+    assert revealed.headers["cache-control"] == "no-store"
+
+    rotated = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate")
+    assert rotated.status_code == 303
+    with portal_service.engine.connect() as conn:
+        new = endpoints.current_secret(conn, endpoint_id)
+    assert new != secret and new not in visitor.http.get(rotated.headers["location"]).text
+
+
+# --- CSRF -------------------------------------------------------------------------------
+
+# Every form of the portal: path (under /portal, with {ep} and {msg}) and its fields.
+FORMS: list[tuple[str, dict[str, str | list[str]]]] = [
+    ("/endpoints", {"url": URL, "events": ["producersync"]}),
+    ("/endpoints/{ep}/edit", {"url": URL + "/edited", "events": ["producersync"]}),
+    ("/endpoints/{ep}/secret", {}),
+    ("/endpoints/{ep}/secret/rotate", {}),
+    ("/endpoints/{ep}/testing", {"type": UPDATES_AVAILABLE}),
+    ("/endpoints/{ep}/enable", {}),
+    ("/endpoints/{ep}/disable", {}),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "7"}),
+    ("/endpoints/{ep}/delete", {"confirm": "yes"}),
+    ("/endpoints/{ep}/messages/{msg}/resend", {}),
+    ("/endpoints/{ep}/recover", {"since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT00:00")}),
+    ("/logout", {}),
+]
+
+
+def _path(template: str, endpoint_id: str, message_id: str) -> str:
+    return "/portal" + template.format(ep=endpoint_id, msg=message_id)
+
+
+@pytest.mark.parametrize(("form", "fields"), FORMS, ids=[f for f, _ in FORMS])
+@pytest.mark.parametrize(
+    "token",
+    [lambda _other: None, lambda _other: "forged", lambda other: other.csrf],
+    ids=["missing", "wrong", "another-sessions"],
+)
+def test_a_form_without_its_sessions_token_is_refused_and_changes_nothing(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    form: str,
+    fields: dict[str, str | list[str]],
+    token: Callable[[SignedIn], str | None],
+) -> None:
+    endpoint_id = _create(visitor)
+    message_id = _message(portal_service, visitor.creds.account_id)
+    other = sign_in(portal_service, portal_service.account())
+    other.http.close()
+    given = token(other)
+    before = _state(portal_service, visitor.creds.account_id)
+    data = {**fields, **({"csrf": given} if given is not None else {})}
+    refused = visitor.http.post(_path(form, endpoint_id, message_id), data=data)
+    assert refused.status_code == 403, refused.text
+    assert "Nothing was changed" in refused.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+    assert visitor.http.get("/portal/endpoints").status_code == 200  # still signed in
+
+
+# --- one account, its own endpoints -----------------------------------------------------
+
+
+def test_another_accounts_endpoint_is_not_found_and_untouched(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    message_id = _message(portal_service, visitor.creds.account_id)
+    before = _state(portal_service, visitor.creds.account_id)
+    intruder = sign_in(portal_service, portal_service.account())
+    try:
+        listed = intruder.http.get("/portal/endpoints").text
+        assert endpoint_id not in listed and URL not in listed
+        for tab in ("", "/testing", "/advanced", "/attempts", "/edit"):
+            page = intruder.http.get(f"/portal/endpoints/{endpoint_id}{tab}")
+            assert page.status_code == 404 and "Endpoint not found" in page.text
+            assert URL not in page.text
+        for form, fields in FORMS:
+            if "{ep}" in form:
+                answer = intruder.form(_path(form, endpoint_id, message_id), **fields)
+                assert answer.status_code == 404, (form, answer.text)
+        # Through an endpoint of its own, another account's message is not found either.
+        own = _create(intruder)
+        stolen = intruder.form(f"/portal/endpoints/{own}/messages/{message_id}/resend")
+        assert stolen.status_code == 404 and "Message not found" in stolen.text
+    finally:
+        intruder.http.close()
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+# --- bad input --------------------------------------------------------------------------
+
+LONG = "x" * 501
+ALL = ["producersync"]
+BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
+    ("/endpoints", {"url": " ", "events": ALL}, "Give the URL to send the events to"),
+    ("/endpoints", {"url": "ftp://files.example.com", "events": ALL}, "must use https"),
+    ("/endpoints", {"url": "http://user:pw@127.0.0.1/", "events": ALL}, "credentials"),
+    ("/endpoints", {"url": URL, "description": LONG, "events": ALL}, "at most 500"),
+    ("/endpoints", {"url": URL}, "Choose the producersync group or at least one event type"),
+    ("/endpoints", {"url": URL, "events": ["producersync.bogus"]}, "Unknown event type"),
+    ("/endpoints/{ep}/edit", {"url": "javascript:alert(1)", "events": ALL}, "https"),
+    ("/endpoints/{ep}/edit", {"url": URL, "description": "a\x00b", "events": ALL}, "pattern"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "abc"}, "'abc' is not a whole number"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "1.5"}, "'1.5' is not a whole number"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "-3"}, "'-3' is not a whole number"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "0"}, "0 is not between 1 and 10000"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "10001"}, "10001 is not between 1 and 10000"),
+    ("/endpoints/{ep}/recover", {"since": ""}, "Give a date and time (UTC)"),
+    ("/endpoints/{ep}/recover", {"since": "yesterday"}, "'yesterday' is not a date and time"),
+    ("/endpoints/{ep}/recover", {"since": "2020-01-01T00:00"}, "more than 14 days ago"),
+    ("/endpoints/{ep}/recover", {"since": "2999-01-01T00:00"}, "is in the future"),
+    ("/endpoints/{ep}/testing", {"type": "producersync.bogus"}, "Unknown event type"),
+    ("/endpoints/{ep}/testing", {}, "Unknown event type"),
+    ("/endpoints/{ep}/delete", {}, "Tick the box to confirm"),
+]
+
+
+@pytest.mark.parametrize(
+    ("form", "fields", "says"), BAD_INPUT, ids=[f"{f}:{s[:24]}" for f, _, s in BAD_INPUT]
+)
+def test_bad_input_is_shown_on_the_form_and_changes_nothing(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    form: str,
+    fields: dict[str, str | list[str]],
+    says: str,
+) -> None:
+    endpoint_id = _create(visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.form(_path(form, endpoint_id, "unused"), **fields)
+    assert page.status_code == 400, page.text
+    assert says in _error(page)
+    assert 'aria-invalid="true"' in page.text and 'role="alert"' in page.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+def test_a_form_that_fails_keeps_what_was_typed(visitor: SignedIn) -> None:
+    page = visitor.form(
+        "/portal/endpoints",
+        url="ftp://typed.example.com/x",
+        description="kept <b>escaped</b>",
+        events=[NPN_ACTIVATED],
+    )
+    assert page.status_code == 400
+    assert 'value="ftp://typed.example.com/x"' in page.text
+    assert "kept &lt;b&gt;escaped&lt;/b&gt;" in page.text
+    assert re.search(rf'value="{re.escape(NPN_ACTIVATED)}" checked', page.text)
+    assert not re.search(r'value="producersync" checked', page.text)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/portal/endpoints/{ep}/attempts?outcome=everything",
+        "/portal/endpoints/{ep}/attempts?before=-1",
+        "/portal/endpoints/{ep}/attempts?before=99999999999999999999999",
+        "/portal/endpoints/bad%00id",
+        "/portal/endpoints/{ep}/messages/x/resend",
+    ],
+)
+def test_malformed_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> None:
+    endpoint_id = _create(visitor)
+    page = visitor.http.get(path.format(ep=endpoint_id))
+    assert page.status_code in (400, 404, 405), page.text
+    assert page.headers["content-type"].startswith("text/html")
