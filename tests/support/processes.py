@@ -56,13 +56,18 @@ class ServiceProcess:
 
 @contextmanager
 def service_process(
-    database_url: str, log_dir: Path, *extra: str, env: dict[str, str] | None = None
+    database_url: str,
+    log_dir: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    command: str = "run",
 ) -> Iterator[ServiceProcess]:
+    """``producersync service <command>`` (``run``: the API; ``worker``: delivery only)."""
     port = free_port()
-    log = log_dir / f"service-{port}.log"
+    log = log_dir / f"service-{command}-{port}.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_CLI, "service", "run", "--port", str(port), "--database", database_url, *extra],
+            [*_CLI, "service", command, "--port", str(port), "--database", database_url, *extra],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
