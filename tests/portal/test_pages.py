@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from producersync.cli.main import app as cli_app
 from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE
 from producersync.service.store import endpoints, outbox
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import webhook_attempts
 from tests.portal.conftest import SignedIn, csrf_of, issue_link, sign_in
 from tests.support.service import RunningService
 
@@ -343,3 +345,69 @@ def test_malformed_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) 
     page = visitor.http.get(path.format(ep=endpoint_id))
     assert page.status_code in (400, 404, 405), page.text
     assert page.headers["content-type"].startswith("text/html")
+
+
+# --- message attempts -------------------------------------------------------------------
+
+
+def _attempts(service: RunningService, endpoint_id: str, outcomes: list[bool]) -> None:
+    """Attempts of the endpoint's test message, oldest first, as the dispatcher records
+    them."""
+    with write_transaction(service.engine) as conn:
+        delivery = outbox.list_deliveries(conn, endpoint_id=endpoint_id)[0]
+        start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        conn.execute(
+            webhook_attempts.insert(),
+            [
+                {
+                    "delivery_id": delivery.id,
+                    "message_id": delivery.message_id,
+                    "endpoint_id": endpoint_id,
+                    "attempt_number": n + 1,
+                    "trigger": "scheduled",
+                    "attempted_at": start + dt.timedelta(seconds=n),
+                    "succeeded": ok,
+                    "status_code": 200 if ok else 503,
+                    "duration_ms": 10 + n,
+                    "response": f"answer {n}",
+                    "error": None,
+                    "next_attempt_at": None,
+                }
+                for n, ok in enumerate(outcomes)
+            ],
+        )
+
+
+def _rows(page: httpx2.Response) -> list[str]:
+    """The response excerpts of the attempts listed, top to bottom."""
+    return re.findall(r"<code[^>]*>(answer \d+)</code>", page.text)
+
+
+def _older(page: httpx2.Response) -> str | None:
+    found = re.search(r'<a href="([^"]+)">Older</a>', page.text)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_attempts_are_newest_first_filtered_and_paged(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [n % 3 != 0 for n in range(30)])  # 10 failed
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+
+    first = visitor.http.get(path)
+    assert _rows(first) == [f"answer {n}" for n in range(29, 9, -1)]
+    assert "webhook.test" in first.text and 'hx-trigger="every 2s"' in first.text
+    older = _older(first)
+    assert older is not None
+    second = visitor.http.get(older)
+    assert _rows(second) == [f"answer {n}" for n in range(9, -1, -1)]
+    assert _older(second) is None and "hx-trigger" not in second.text  # only the newest page
+
+    failed = visitor.http.get(path, params={"outcome": "failed"})
+    assert _rows(failed) == [f"answer {n}" for n in range(27, -1, -3)]
+    assert _older(failed) is None and "503" in failed.text
+    succeeded = visitor.http.get(path, params={"outcome": "succeeded"})
+    assert len(_rows(succeeded)) == 20
+    rest = visitor.http.get(_older(succeeded) or "")
+    assert _rows(succeeded) + _rows(rest) == [f"answer {n}" for n in range(29, -1, -1) if n % 3]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Request
 from starlette.responses import Response
 
@@ -11,7 +13,7 @@ from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_rate_limit, rule_errors
-from producersync.service.portal.lookup import EndpointId, owned
+from producersync.service.portal.lookup import EndpointId, Owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
@@ -45,44 +47,49 @@ def _page(
 
 
 @router.get("/endpoints/{endpoint_id}/advanced", name="advanced")
-def advanced(endpoint_id: EndpointId, request: Request, visitor: SignedIn) -> Response:
-    with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
+def advanced(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
     return _page(request, visitor, endpoint)
+
+
+def _change_state(
+    request: Request,
+    endpoint_id: str,
+    change: Callable[[sa.Connection], endpoints.Endpoint | None],
+    notice: str,
+) -> Response:
+    with write_transaction(get_context(request).engine) as conn:
+        endpoint = change(conn)
+    if endpoint is None:
+        raise PortalError.not_found("endpoint")
+    return redirect(request, "advanced", {"notice": notice}, endpoint_id=endpoint_id)
 
 
 @router.post("/endpoints/{endpoint_id}/enable", name="enable_endpoint")
 def enable(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
-    ctx = get_context(request)
-    with write_transaction(ctx.engine) as conn:
-        endpoint = endpoints.enable_endpoint(conn, visitor.account_id, endpoint_id)
-    if endpoint is None:
-        raise PortalError.not_found("endpoint")
-    ctx.published()  # deliveries held while it was disabled are due now
-    return redirect(request, "advanced", {"notice": "enabled"}, endpoint_id=endpoint.id)
+    def change(conn: sa.Connection) -> endpoints.Endpoint | None:
+        return endpoints.enable_endpoint(conn, visitor.account_id, endpoint_id)
+
+    response = _change_state(request, endpoint_id, change, "enabled")
+    get_context(request).published()  # deliveries held while it was disabled are due now
+    return response
 
 
 @router.post("/endpoints/{endpoint_id}/disable", name="disable_endpoint")
 def disable(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
-    with write_transaction(get_context(request).engine) as conn:
-        endpoint = endpoints.disable_endpoint(
-            conn, visitor.account_id, endpoint_id, DISABLED_REASON
-        )
-    if endpoint is None:
-        raise PortalError.not_found("endpoint")
-    return redirect(request, "advanced", {"notice": "disabled"}, endpoint_id=endpoint.id)
+    def change(conn: sa.Connection) -> endpoints.Endpoint | None:
+        return endpoints.disable_endpoint(conn, visitor.account_id, endpoint_id, DISABLED_REASON)
+
+    return _change_state(request, endpoint_id, change, "disabled")
 
 
 @router.post("/endpoints/{endpoint_id}/rate-limit", name="rate_limit")
 def rate_limit(
-    endpoint_id: EndpointId,
     request: Request,
     visitor: Submitted,
+    endpoint: Owned,
     rate_limit: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
-    with ctx.engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     try:
         limit = parse_rate_limit(rate_limit)
         changes = endpoints.EndpointChanges(
@@ -101,18 +108,15 @@ def rate_limit(
 
 @router.post("/endpoints/{endpoint_id}/delete", name="delete_endpoint")
 def delete(
-    endpoint_id: EndpointId,
     request: Request,
     visitor: Submitted,
+    endpoint: Owned,
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
-    ctx = get_context(request)
-    with ctx.engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     if confirm != "yes":
         errors = {"confirm": "Tick the box to confirm that the endpoint should be deleted"}
         return _page(request, visitor, endpoint, errors=errors)
-    with write_transaction(ctx.engine) as conn:
+    with write_transaction(get_context(request).engine) as conn:
         if not endpoints.delete_endpoint(conn, visitor.account_id, endpoint.id):
             raise PortalError.not_found("endpoint")
     return redirect(request, "endpoints", {"notice": "deleted"})

@@ -13,12 +13,12 @@ from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_since, rule_errors
-from producersync.service.portal.lookup import EndpointId, MessageId, owned
+from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 
-__all__ = ["PAGE_SIZE", "router"]
+__all__ = ["router"]
 
 router = APIRouter()
 
@@ -69,14 +69,12 @@ def _page(
 
 @router.get("/endpoints/{endpoint_id}/attempts", name="attempts")
 def attempts(
-    endpoint_id: EndpointId,
     request: Request,
     visitor: SignedIn,
+    endpoint: Owned,
     outcome: Outcome = "all",
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> Response:
-    with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     return _page(request, visitor, endpoint, outcome=outcome, before=before)
 
 
@@ -95,22 +93,20 @@ def resend(
 
 @router.post("/endpoints/{endpoint_id}/recover", name="recover")
 def recover(
-    endpoint_id: EndpointId,
     request: Request,
     visitor: Submitted,
+    endpoint: Owned,
     since: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
-    with ctx.engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     try:
         start = parse_since(since)
         with write_transaction(ctx.engine) as conn, rule_errors():
-            queued = management.recover(conn, owned(conn, visitor, endpoint_id), start)
+            queued = management.recover(conn, endpoint, start)
     except FormInvalid as exc:
         return _page(request, visitor, endpoint, since=since, errors=exc.errors)
     if queued:
         ctx.published()
     return redirect(
-        request, "attempts", {"notice": "recovered", "queued": queued}, endpoint_id=endpoint_id
+        request, "attempts", {"notice": "recovered", "queued": queued}, endpoint_id=endpoint.id
     )

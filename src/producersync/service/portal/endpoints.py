@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
 from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
@@ -14,7 +14,7 @@ from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import EndpointForm, FormInvalid, rule_errors
-from producersync.service.portal.lookup import EndpointId, owned
+from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -25,8 +25,16 @@ router = APIRouter()
 
 STATS_WINDOW = dt.timedelta(days=7)
 
-FormText = Annotated[str, Form()]
-FormChoices = Annotated[list[str] | None, Form()]
+
+def _endpoint_form(
+    url: Annotated[str, Form()] = "",
+    description: Annotated[str, Form()] = "",
+    events: Annotated[list[str] | None, Form()] = None,
+) -> EndpointForm:
+    return EndpointForm(url, description, tuple(events or ()))
+
+
+Submission = Annotated[EndpointForm, Depends(_endpoint_form)]
 
 
 @router.get("/endpoints", name="endpoints")
@@ -71,14 +79,7 @@ def new_endpoint(request: Request, visitor: SignedIn) -> Response:
 
 
 @router.post("/endpoints", name="create_endpoint")
-def create_endpoint(
-    request: Request,
-    visitor: Submitted,
-    url: FormText = "",
-    description: FormText = "",
-    events: FormChoices = None,
-) -> Response:
-    form = EndpointForm(url, description, tuple(events or ()))
+def create_endpoint(request: Request, visitor: Submitted, form: Submission) -> Response:
     ctx = get_context(request)
     try:
         body = form.checked()
@@ -106,32 +107,18 @@ def _overview(
 
 
 @router.get("/endpoints/{endpoint_id}", name="overview")
-def overview(endpoint_id: EndpointId, request: Request, visitor: SignedIn) -> Response:
-    with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
+def overview(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
     return _overview(request, visitor, endpoint)
 
 
 @router.get("/endpoints/{endpoint_id}/edit", name="edit_endpoint")
-def edit_page(endpoint_id: EndpointId, request: Request, visitor: SignedIn) -> Response:
-    with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
+def edit_page(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
     return _form_page(request, visitor, EndpointForm.of(endpoint), endpoint=endpoint)
 
 
 @router.post("/endpoints/{endpoint_id}/edit")
-def edit(
-    endpoint_id: EndpointId,
-    request: Request,
-    visitor: Submitted,
-    url: FormText = "",
-    description: FormText = "",
-    events: FormChoices = None,
-) -> Response:
-    form = EndpointForm(url, description, tuple(events or ()))
+def edit(request: Request, visitor: Submitted, endpoint: Owned, form: Submission) -> Response:
     ctx = get_context(request)
-    with ctx.engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     try:
         body = form.checked()
         changes = endpoints.EndpointChanges(
@@ -149,11 +136,12 @@ def edit(
 
 
 @router.post("/endpoints/{endpoint_id}/secret", name="reveal_secret")
-def reveal_secret(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
+def reveal_secret(request: Request, visitor: Submitted, endpoint: Owned) -> Response:
     # The one page that shows a secret: a POST's answer, never cached (see headers.py).
     with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
         secret = endpoints.current_secret(conn, endpoint.id)
+    if secret is None:  # deleted since the endpoint was read
+        raise PortalError.not_found("endpoint")
     return _overview(request, visitor, endpoint, secret)
 
 

@@ -15,7 +15,7 @@ from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.catalog import pretty_example
 from producersync.service.portal.forms import FormInvalid, rule_errors
-from producersync.service.portal.lookup import EndpointId, owned
+from producersync.service.portal.lookup import Owned
 from producersync.service.portal.pages import redirect, render
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
@@ -55,24 +55,22 @@ def _page(
 
 @router.get("/endpoints/{endpoint_id}/testing", name="testing")
 def testing(
-    endpoint_id: EndpointId, request: Request, visitor: SignedIn, type: str = UPDATES_AVAILABLE
+    request: Request, visitor: SignedIn, endpoint: Owned, type: str = UPDATES_AVAILABLE
 ) -> Response:
-    with get_context(request).engine.connect() as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
     return _page(request, visitor, endpoint, type)
 
 
 @router.post("/endpoints/{endpoint_id}/testing", name="send_example")
 def send_example(
-    endpoint_id: EndpointId,
     request: Request,
     visitor: Submitted,
+    endpoint: Owned,
     type: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
     try:
+        # Were the endpoint deleted meanwhile, the message would find no delivery to make.
         with write_transaction(ctx.engine) as conn, rule_errors():
-            endpoint = owned(conn, visitor, endpoint_id)
             message_id = management.send_example(conn, endpoint, type)
     except FormInvalid as exc:
         return _page(request, visitor, endpoint, type, errors=exc.errors)
