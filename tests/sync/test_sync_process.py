@@ -36,7 +36,9 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
-from producersync.sync.mirror.tables import CHILDREN, MIRRORED, receipts, sync_runs
+from producersync.sync.mirror.queries import stored_records
+from producersync.sync.mirror.tables import MIRRORED, receipts, sync_runs
+from producersync.sync.verify import compare
 from producersync.webhooks import generate_secret, headers
 from tests.conftest import BACKENDS
 from tests.service.delivery.test_delivery_process import FAST
@@ -45,7 +47,6 @@ from tests.support.processes import cli, service_process
 from tests.support.service import free_port
 
 _ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
-_NESTED = [key for key, _, _ in CHILDREN.values()]
 TODAY = dt.datetime.now(dt.UTC).date()
 RATE = 1200  # requests per minute, for both processes: the test's time is mostly pacing
 SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
@@ -131,33 +132,17 @@ class Harness:
         return {r.id: r.model_dump(mode="json", by_alias=True) for r in records}
 
     def mirrored(self, resource: str) -> dict[int, dict[str, Any]]:
-        table = MIRRORED[resource].table
         with self.mirror.connect() as conn:
-            return {
-                row.id: row.record for row in conn.execute(sa.select(table.c.id, table.c.record))
-            }
+            return stored_records(conn, resource)
 
     def differences(self) -> list[str]:
         """Every record the API serves for the population, against the mirror, field by
-        field (nested children against their own tables); empty when they are equal."""
-        npns = self.population()
-        found = []
-        for resource in mirror.RESOURCES:
-            served, mirrored = self.served(resource, npns), self.mirrored(resource)
-            if set(served) != set(mirrored):
-                found.append(f"{resource}: ids {sorted(set(served) ^ set(mirrored))[:5]}")
-                continue
-            child = CHILDREN.get(resource)
-            children = self.mirrored(child[1]) if child else {}
-            for record_id, record in mirrored.items():
-                api = dict(served[record_id])
-                nested = api.pop(child[0], None) or [] if child else []
-                found += _compare(f"{resource} {record_id}", api, record)
-                for item in nested:
-                    found += _compare(
-                        f"{resource} {record_id} child", item, children.get(item["id"])
-                    )
-        return found
+        field (``producersync sync verify``); empty when they are equal."""
+        with self.mirror.connect() as conn:
+            found = compare(self.client, conn)
+        return found.population_differences + [
+            f"{r.resource} {d}" for r in found.resources for d in r.differences
+        ]
 
     def status(self) -> dict[str, Any]:
         with self.mirror.connect() as conn:
@@ -167,14 +152,6 @@ class Harness:
         eventually(
             lambda: not self.differences(), timeout=timeout, what=self.differences, every=1.0
         )
-
-
-def _compare(what: str, api: dict[str, Any], record: dict[str, Any] | None) -> list[str]:
-    if record is None:
-        return [f"{what}: missing"]
-    changed = [k for k, v in record.items() if k in api and api[k] != v]
-    missing = set(api) - set(record) - set(_NESTED) - {"links", "_links"}
-    return [f"{what}: {changed} {sorted(missing)}"] if changed or missing else []
 
 
 def eventually(
@@ -380,6 +357,24 @@ def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
     cli("sync", "backfill", env=env)
     assert harness.status()["lastRun"]["kind"] == "backfill"
     assert not harness.differences()
+    verified = orjson.loads(cli("sync", "verify", "--json", env=env).stdout)
+    assert verified["equal"] and verified["population"] == len(harness.population())
+    assert {r["resource"] for r in verified["resources"]} >= set(mirror.RESOURCES)
+    table = MIRRORED["licenses"].table
+    with harness.mirror.begin() as conn:
+        row = conn.execute(sa.select(table.c.id, table.c.record).limit(1)).one()
+        tampered = {**row.record, "licenseNum": "tampered"}
+        conn.execute(table.update().where(table.c.id == row.id).values(record=tampered))
+    failed = cli("sync", "verify", env=env, check=False)
+    detail = cli("sync", "verify", "--json", env=env, check=False)
+    with harness.mirror.begin() as conn:
+        conn.execute(table.update().where(table.c.id == row.id).values(record=row.record))
+    assert failed.returncode == detail.returncode == 1
+    assert "the mirror differs" in failed.stdout
+    [licenses] = [
+        r for r in orjson.loads(detail.stdout)["resources"] if r["resource"] == "licenses"
+    ]
+    assert licenses["differences"] == [f"{row.id}: licenseNum differ"]
     with harness.mirror.connect() as conn:
         event_id = conn.execute(
             sa.select(receipts.c.event_id).where(receipts.c.event_type == UPDATES_AVAILABLE)

@@ -19,6 +19,7 @@ import typer
 import uvicorn
 from dbos import DBOSClient, WorkflowHandle
 from rich.progress import Progress
+from rich.table import Table
 
 from producersync.cli.common import JsonOption, console, emit, fail
 from producersync.sync import mirror
@@ -26,6 +27,7 @@ from producersync.sync.app import create_app
 from producersync.sync.hooks import Hooks
 from producersync.sync.pull import PageFn, PageResult, Puller, Stream, pull, streams
 from producersync.sync.settings import SyncSettings
+from producersync.sync.verify import Comparison, compare
 from producersync.sync.workflows import APP_NAME, by_name, event_call
 from producersync.webhooks import WebhookVerificationError, parse_event
 
@@ -56,8 +58,7 @@ def run(
 
 @app.command()
 def status(as_json: JsonOption = False) -> None:
-    """Counts per resource, the last synced runDate and how far behind today it is, the
-    last run and the failures."""
+    """Counts per resource, the last synced runDate, the lag, the last run, the failures."""
     engine = mirror.open_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
@@ -141,8 +142,10 @@ def changes(
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Changes the mirror recorded since a time, oldest first (one JSON object a line
-    with --json)."""
+    """Changes the mirror recorded since a time, oldest first.
+
+    With --json, one JSON object a line.
+    """
     engine = mirror.open_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         found = mirror.changes_since(conn, dt.datetime.fromisoformat(since), limit=limit)
@@ -156,6 +159,42 @@ def changes(
                 f"{change.changed_at.isoformat()} {change.action} {change.resource} "
                 f"{change.record_id} npn={change.npn} {', '.join(change.fields)}"
             )
+
+
+@app.command()
+def verify(as_json: JsonOption = False) -> None:
+    """Compare the mirror with what the API serves for the population, record by record.
+
+    Exits 0 when they are equal, 1 when they are not (the first differences listed).
+    """
+    settings = SyncSettings()
+    engine = mirror.open_mirror(settings.mirror_url)
+    with settings.client() as client, engine.connect() as conn:
+        comparison = compare(client, conn)
+    engine.dispose()
+    if as_json:
+        emit(True, asdict(comparison) | {"equal": comparison.equal})
+    else:
+        console.print(comparison_table(comparison))
+    if not comparison.equal:
+        raise typer.Exit(code=1)
+
+
+def comparison_table(comparison: Comparison) -> Table:
+    """The comparison for people: a row per resource, and the verdict as the caption."""
+    table = Table(title=f"Mirror against the API ({comparison.population:,} NPNs)")
+    for column in ("resource", "served", "equal in the mirror", "differences"):
+        table.add_column(
+            column, justify="left" if column in ("resource", "differences") else "right"
+        )
+    for row in comparison.resources:
+        table.add_row(row.resource, f"{row.served:,}", f"{row.equal:,}", "\n".join(row.differences))
+    if comparison.population_differences:
+        table.add_row("population", "", "", "\n".join(comparison.population_differences))
+    table.caption = (
+        "[green]identical[/green]" if comparison.equal else "[red]the mirror differs[/red]"
+    )
+    return table
 
 
 def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:

@@ -8,7 +8,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.tables import appointments, license_loas, licenses, population
+from producersync.sync.mirror.tables import (
+    MIRRORED,
+    appointments,
+    license_loas,
+    licenses,
+    population,
+)
 
 __all__ = [
     "AppointmentRow",
@@ -19,6 +25,7 @@ __all__ = [
     "licenses_expiring",
     "licenses_in_state",
     "population_entry",
+    "stored_records",
 ]
 
 
@@ -165,3 +172,9 @@ _APPOINTMENT_COLUMNS = (
 def _categorised(values: dict[str, Any]) -> dict[str, Any]:
     """A row's values, with no categories as an empty list."""
     return {**values, "categories": values["categories"] or []}
+
+
+def stored_records(conn: sa.Connection, resource: str) -> dict[int, dict[str, Any]]:
+    """Every record of ``resource`` as the mirror holds it (the wire record), by id."""
+    table = MIRRORED[resource].table
+    return {row.id: row.record for row in conn.execute(sa.select(table.c.id, table.c.record))}
