@@ -41,6 +41,8 @@ FAST = {
 }
 VIEWPORT = {"width": 1280, "height": 860}
 WAIT_MS = 15_000  # for what the dispatcher sends and htmx refreshes
+_NEXT_REFRESH = """() => new Promise(done =>
+    document.body.addEventListener("htmx:afterSettle", done, {once: true}))"""
 
 
 @dataclass
@@ -190,6 +192,15 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         expect(succeeded.first).to_contain_text(NPN_DEACTIVATED)
         expect(succeeded.first).to_contain_text("200")
         harness.shoot(page, "attempts")
+
+        # The live refresh leaves the keyboard where it was.
+        button = succeeded.first.get_by_role("button", name=re.compile("^Resend"))
+        button.focus()
+        focused = page.locator(f"#{button.get_attribute('id')}")
+        focused.evaluate("element => { element.dataset.old = 'yes' }")
+        page.evaluate(_NEXT_REFRESH)
+        expect(focused).to_be_focused()
+        assert focused.get_attribute("data-old") is None  # the refreshed table's button
 
         # The endpoints list: enabled, 4 of 12 attempts succeeded; the spare disabled.
         _section(page, "Endpoints")
