@@ -51,7 +51,8 @@ def _notice(request: Request) -> str | None:
     text = _NOTICES.get(request.query_params.get("notice", ""))
     queued = request.query_params.get("queued", "")
     if text and "{queued}" in text:
-        return text.format(queued=int(queued)) if queued.isdigit() and len(queued) < 9 else None
+        shown = queued.isascii() and queued.isdigit() and len(queued) < 9
+        return text.format(queued=int(queued)) if shown else None
     return text
 
 
