@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror.queries import licenses_in_state
-from producersync.sync.mirror.tables import license_loas, regulatory_action_values
+from producersync.sync.mirror.tables import license_loas, receipts, regulatory_action_values
 from tests.support.databases import postgres_database
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -234,6 +234,15 @@ def test_a_rejected_receipt_never_counts_as_seen(engine: sa.Engine) -> None:
         assert mirror.record_receipt(conn, _receipt(None, "rejected: malformed body"))
         receipts = mirror.sync_status(conn)["receipts"]
     assert receipts == {"total": 3, "accepted": 1, "rejected": 2, "unprocessed": 1, "failed": 0}
+
+
+def test_a_rejected_receipt_with_nul_in_its_headers_is_stored(engine: sa.Engine) -> None:
+    # Found by the receiver fuzz: PostgreSQL text and JSONB cannot hold NUL.
+    receipt = Receipt("msg\x00", None, T0, {"x-h\x00": "v\x00"}, b"\x00", "rejected: x\x00")
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, receipt)
+        row = conn.execute(sa.select(receipts)).one()
+    assert (row.event_id, row.headers, row.body) == ("msg\ufffd", {"x-h\ufffd": "v\ufffd"}, b"\x00")
 
 
 def test_processed_and_failed_events_show_in_status(engine: sa.Engine) -> None:

@@ -32,29 +32,36 @@ class Receipt:
     verdict: str  # "accepted", or "rejected: <reason>"
 
 
+def _text(value: str) -> str:
+    # PostgreSQL's text and JSONB cannot hold NUL, and a rejected delivery's headers may
+    # (they are whatever the sender put there): it is kept, shown as U+FFFD.
+    return value.replace("\x00", "\ufffd")
+
+
 def record_receipt(conn: sa.Connection, receipt: Receipt) -> bool:
     """Store the receipt; False when an accepted receipt with its event id came before
     (a redelivery). A rejected receipt never marks its id as seen."""
+    event_id = None if receipt.event_id is None else _text(receipt.event_id)
     conn.execute(
         sa.insert(receipts).values(
-            event_id=receipt.event_id,
-            event_type=receipt.event_type,
+            event_id=event_id,
+            event_type=None if receipt.event_type is None else _text(receipt.event_type),
             received_at=receipt.received_at,
-            headers=receipt.headers,
+            headers={_text(k): _text(v) for k, v in receipt.headers.items()},
             body=receipt.body,
-            verdict=receipt.verdict,
+            verdict=_text(receipt.verdict),
         )
     )
-    if receipt.event_id is None:
+    if event_id is None:
         return True
     if receipt.verdict != ACCEPTED:
-        seen = sa.select(events.c.event_id).where(events.c.event_id == receipt.event_id)
+        seen = sa.select(events.c.event_id).where(events.c.event_id == event_id)
         return conn.execute(seen).first() is None
     # The primary key decides between two deliveries racing on two workers.
     first = (
         dialect_insert(conn, events)
         .values(
-            event_id=receipt.event_id,
+            event_id=event_id,
             event_type=receipt.event_type,
             received_at=receipt.received_at,
         )
