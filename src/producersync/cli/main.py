@@ -6,11 +6,13 @@ import typer
 
 from producersync.cli import admin, db, nipr, service, sync
 from producersync.cli.check import check, report
+from producersync.cli.demo import demo
 from producersync.cli.quickstart import quickstart
 
 app = typer.Typer(
     name="producersync",
-    help="ProducerSync end to end: run the service, administer it, generate NIPR data.",
+    help="ProducerSync end to end: the service, the sync service and a mirror, and the tools "
+    "around them.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
@@ -19,6 +21,7 @@ app.add_typer(admin.app, name="admin")
 app.add_typer(nipr.app, name="nipr")
 app.add_typer(db.app, name="db")
 app.add_typer(sync.app, name="sync")
+app.command("demo")(demo)
 app.command("quickstart")(quickstart)
 app.command("check")(check)
 app.add_typer(report, name="report")

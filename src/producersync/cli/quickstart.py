@@ -26,12 +26,12 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 
-__all__ = ["quickstart"]
+__all__ = ["ensure_universe", "quickstart"]
 
 _ACCOUNT = "sandbox"
 
 
-def _ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
+def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
     with engine.connect() as conn:
         present = conn.execute(
             sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
@@ -94,7 +94,7 @@ def quickstart(
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
     settings = service_settings(database, host=host, port=port)
     engine = open_store(settings.database_url)
-    _ensure_universe(engine, producers, seed)
+    ensure_universe(engine, producers, seed)
     creds = _ensure_credentials(engine, credentials)
     engine.dispose()
     base = f"http://{settings.host}:{settings.port}"

@@ -32,6 +32,7 @@ __all__ = [
     "count_pending",
     "defer",
     "deliveries_of",
+    "delivery_counts",
     "event_matches",
     "get_message",
     "list_attempts",
@@ -492,6 +493,21 @@ def attempt_stats(
         .group_by(a.c.endpoint_id)
     )
     return {endpoint_id: (int(total), int(ok or 0)) for endpoint_id, total, ok in rows}
+
+
+def delivery_counts(conn: sa.Connection, account_id: int) -> dict[str, dict[str, int]]:
+    """The account's deliveries by event type, then by state (pending, succeeded, failed)."""
+    d, m = webhook_deliveries, webhook_messages
+    rows = conn.execute(
+        sa.select(m.c.event_type, d.c.state, sa.func.count())
+        .join(m, m.c.id == d.c.message_id)
+        .where(m.c.account_id == account_id)
+        .group_by(m.c.event_type, d.c.state)
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for event_type, state, count in rows:
+        counts.setdefault(event_type, {})[state] = int(count)
+    return counts
 
 
 def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:

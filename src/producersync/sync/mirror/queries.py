@@ -25,6 +25,7 @@ __all__ = [
     "licenses_expiring",
     "licenses_in_state",
     "population_entry",
+    "sample_authority",
     "stored_records",
 ]
 
@@ -178,3 +179,31 @@ def stored_records(conn: sa.Connection, resource: str) -> dict[int, dict[str, An
     """Every record of ``resource`` as the mirror holds it (the wire record), by id."""
     table = MIRRORED[resource].table
     return {row.id: row.record for row in conn.execute(sa.select(table.c.id, table.c.record))}
+
+
+def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
+    """Some (NPN, state, LOA, carrier coCode) the mirror shows as sellable: an active
+    NPN's active license with that LOA active, and a current appointment for it. For
+    demonstrations and smoke checks; ``None`` when the mirror has none."""
+    a, lic, loa = appointments, licenses, license_loas
+    query = (
+        sa.select(a.c.npn, a.c.state, a.c.loa, a.c.co_code)
+        .join(population, sa.and_(population.c.npn == a.c.npn, population.c.active))
+        .join(lic, sa.and_(lic.c.npn == a.c.npn, lic.c.state == a.c.state, lic.c.active))
+        .join(loa, sa.and_(loa.c.license_id == lic.c.id, loa.c.loa == a.c.loa))
+        .where(
+            sa.func.lower(a.c.status) == "appointed",
+            sa.func.lower(loa.c.status) == "active",
+            a.c.nipr_deleted.is_(False),
+            lic.c.nipr_deleted.is_(False),
+            loa.c.nipr_deleted.is_(False),
+            sa.func.lower(sa.func.coalesce(loa.c.ce_compliance, "")) != "not in compliance",
+            sa.or_(
+                lic.c.expiration_date.is_(None), lic.c.expiration_date >= sa.func.current_date()
+            ),
+        )
+        .order_by(a.c.npn, a.c.id)
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (row.npn, row.state, row.loa, row.co_code)

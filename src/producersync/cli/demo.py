@@ -1,0 +1,310 @@
+"""`producersync demo`: the whole system on one machine, end to end, on the embedded
+defaults (SQLite, in-memory rate limits).
+
+Two real processes, as two companies would run them: the ProducerSync service (with a
+synthetic NIPR universe and the sandbox NPNs) and the sync service with its webhook
+receiver, registered as the account's endpoint. The demo subscribes NPNs (activation
+events flow and the mirror fills), runs two daily NIPR cycles (update events flow and the
+mirror follows), then proves the mirror equals the API for the population, asks a
+compliance question of the mirror and prints a portal login link.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import httpx2
+import sqlalchemy as sa
+import typer
+from rich.panel import Panel
+from rich.table import Table
+
+from producersync.cli.common import console, fail
+from producersync.cli.quickstart import ensure_universe
+from producersync.cli.sync import comparison_table
+from producersync.client import Client
+from producersync.service.delivery import management
+from producersync.service.nipr.daily import run_day
+from producersync.service.portal.links import login_url
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts, outbox
+from producersync.service.store import portal as portal_store
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+from producersync.sync import compliance, mirror
+from producersync.sync.mirror.queries import sample_authority
+from producersync.sync.verify import compare
+
+__all__ = ["demo"]
+
+_ACCOUNT = "demo-carrier"
+_WAIT_SECONDS = 90.0  # for any one step; a healthy run needs a few seconds each
+T = TypeVar("T")
+
+
+@dataclass
+class _Process:
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log: Path
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        # As the servers will bind: a port left in TIME_WAIT by a previous run is free.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait(what: str, check: Callable[[], T | None], logs: list[Path]) -> T:
+    """``check()``'s first truthy value, polled; a clear failure after the deadline."""
+    deadline = time.monotonic() + _WAIT_SECONDS
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise fail(f"timed out waiting for {what}; see {', '.join(map(str, logs))}")
+        time.sleep(0.2)
+
+
+@contextmanager
+def _started(
+    name: str, args: list[str], env: dict[str, str], url: str, log: Path
+) -> Iterator[_Process]:
+    """A `producersync ...` process, up once its /healthz answers; stopped on exit."""
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producersync.cli.main", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+
+    def healthy() -> bool:
+        if process.poll() is not None:
+            raise fail(f"the {name} exited at start:\n{log.read_text()[-2000:]}")
+        try:
+            return httpx2.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    try:
+        _wait(f"the {name} to start", healthy, [log])
+        yield _Process(name, process, url, log)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def demo(
+    directory: Annotated[
+        Path, typer.Option("--dir", help="Working directory, emptied at start.")
+    ] = Path(".producersync/demo"),
+    producers: Annotated[int, typer.Option(min=10, help="Producers in the NIPR universe.")] = 2_000,
+    npns: Annotated[int, typer.Option(min=1, help="NPNs the demo account subscribes.")] = 300,
+    service_port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
+    sync_port: Annotated[int, typer.Option(help="Port of the sync service.")] = 8400,
+    keep_running: Annotated[
+        bool, typer.Option(help="Leave both services up to explore (Ctrl-C stops them).")
+    ] = False,
+) -> None:
+    """Run the whole system end to end on this machine and show that it works.
+
+    Starts the service (synthetic NIPR universe) and the sync service, subscribes NPNs,
+    runs two daily NIPR cycles, and proves the mirror matches the service.
+    """
+    for port in (service_port, sync_port):
+        if not _port_free(port):
+            raise fail(f"port {port} is in use: pass --service-port / --sync-port")
+    if service_port == sync_port:
+        raise fail("--service-port and --sync-port must differ")
+    started = time.monotonic()
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    store_url = f"sqlite:///{directory.resolve() / 'service.db'}"
+    mirror_url = f"sqlite:///{directory.resolve() / 'mirror.db'}"
+    service_url = f"http://127.0.0.1:{service_port}"
+    settings = ServiceSettings(
+        database_url=store_url, port=service_port, allow_private_endpoints=True
+    )
+    logs = [directory / "service.log", directory / "sync.log"]
+
+    console.rule("[bold]ProducerSync end to end")
+    engine = open_store(store_url)
+    ensure_universe(engine, producers, seed=1)
+    with write_transaction(engine) as conn:
+        account = accounts.create_account(conn, _ACCOUNT, sandbox=False)
+        client_id, client_secret = accounts.create_client(
+            conn, account, "producersync.read producersync.write"
+        )
+        endpoint, webhook_secret = management.create_endpoint(
+            conn,
+            settings,
+            account.id,
+            f"http://127.0.0.1:{sync_port}/webhooks/psapi",
+            description="the demo's sync service",
+        )
+        population = list(
+            conn.execute(sa.select(entities.c.npn).order_by(entities.c.id).limit(npns)).scalars()
+        )
+    console.print(
+        f"account [bold]{_ACCOUNT}[/bold], client {client_id}, endpoint {endpoint.id}",
+        soft_wrap=True,
+    )
+
+    with ExitStack() as stack:
+        stack.callback(engine.dispose)
+        service = stack.enter_context(
+            _started(
+                "service",
+                ["service", "run", "--port", str(service_port), "--database", store_url],
+                {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"},
+                service_url,
+                logs[0],
+            )
+        )
+        sync = stack.enter_context(
+            _started(
+                "sync service",
+                ["sync", "run", "--port", str(sync_port)],
+                {
+                    "PRODUCERSYNC_API_URL": service_url,
+                    "PRODUCERSYNC_CLIENT_ID": client_id,
+                    "PRODUCERSYNC_CLIENT_SECRET": client_secret,
+                    "PRODUCERSYNC_WEBHOOK_SECRETS": webhook_secret,
+                    "PRODUCERSYNC_MIRROR_URL": mirror_url,
+                    "PRODUCERSYNC_COALESCE_SECONDS": "1",
+                },
+                f"http://127.0.0.1:{sync_port}",
+                logs[1],
+            )
+        )
+        console.print(f"service at {service.url}, sync service at {sync.url}")
+        mirror_engine = mirror.open_mirror(mirror_url)
+        stack.callback(mirror_engine.dispose)
+        client = stack.enter_context(Client(client_id, client_secret, base_url=service_url))
+
+        def status() -> dict[str, Any]:
+            with mirror_engine.connect() as conn:
+                return mirror.sync_status(conn)
+
+        def synced(day: dt.date) -> Callable[[], bool]:
+            return lambda: bool(status()["lastSyncedRunDate"] == day.isoformat())
+
+        with console.status(f"subscribing {len(population)} NPNs: activations flow"):
+            client.subscriptions.wait(client.subscriptions.add(population))
+            _wait(
+                "the mirror to hold the subscribed NPNs",
+                lambda: (
+                    status()["activeNpns"] == len(population)
+                    and status()["lastRun"] is not None
+                    and status()["receipts"]["unprocessed"] == 0
+                ),
+                logs,
+            )
+        console.print(f"[green]✓[/green] {len(population)} NPNs active in the mirror")
+
+        today = dt.datetime.now(dt.UTC).date()
+        for day in (today - dt.timedelta(days=1), today):
+            with console.status(f"NIPR daily cycle of {day}: updates flow"):
+                run = run_day(engine, day, churn_rate=0.02)
+                _wait(f"the mirror to sync {day}", synced(day), logs)
+            console.print(
+                f"[green]✓[/green] NIPR run {day}: {run.total_changes:,} records changed, "
+                "mirror synced"
+            )
+
+        with mirror_engine.connect() as conn:
+            comparison = compare(client, conn)
+            counts = mirror.record_counts(conn)
+            sample = sample_authority(conn)
+            verdict = (
+                None if sample is None else compliance.check(conn, *sample[:3], carrier=sample[3])
+            )
+        with engine.connect() as conn:
+            delivered = outbox.delivery_counts(conn, account.id)
+        with write_transaction(engine) as conn:
+            token, _ = portal_store.issue_link(
+                conn, account.id, dt.timedelta(seconds=settings.portal_link_ttl_seconds)
+            )
+
+        console.print(_events_table(delivered))
+        console.print(_mirror_table(counts))
+        console.print(comparison_table(comparison))
+        if sample is not None and verdict is not None:
+            npn, state, loa, carrier = sample
+            answer = "[green]yes[/green]" if verdict.allowed else "[red]no[/red]"
+            console.print(
+                Panel(
+                    "\n".join(
+                        [
+                            f"May NPN {npn} sell {loa} in {state}, appointed with {carrier}? "
+                            f"{answer}",
+                            *(f"- {reason}" for reason in verdict.reasons),
+                            f"(producersync check {npn} --state {state} --loa '{loa}' "
+                            f"--carrier {carrier} --mirror {mirror_url})",
+                        ]
+                    ),
+                    title="A compliance check on the mirror",
+                )
+            )
+        where = (
+            ""
+            if keep_running
+            else f" (serve it again: producersync service run --database {store_url})"
+        )
+        console.print(
+            f"Webhook portal, a one-time link valid 7 days: {login_url(settings, token)}{where}",
+            soft_wrap=True,
+        )
+        console.print(f"finished in {time.monotonic() - started:.0f} s; logs in {directory}")
+        if not comparison.equal:
+            raise fail("the mirror does not match the service")
+        if keep_running:
+            console.print("[bold]Both services are running.[/bold] Ctrl-C stops them.")
+            with suppress(KeyboardInterrupt):
+                signal.pause()
+
+
+def _events_table(delivered: dict[str, dict[str, int]]) -> Table:
+    table = Table(title="Webhook events delivered to the sync service")
+    for column in ("event type", "succeeded", "pending", "failed"):
+        table.add_column(column, justify="left" if column == "event type" else "right")
+    for event_type, states in sorted(delivered.items()):
+        table.add_row(
+            event_type,
+            *(f"{states.get(state, 0):,}" for state in ("succeeded", "pending", "failed")),
+        )
+    return table
+
+
+def _mirror_table(counts: dict[str, int]) -> Table:
+    table = Table(title="Records in the mirror")
+    table.add_column("resource")
+    table.add_column("records", justify="right")
+    for resource, count in counts.items():
+        table.add_row(resource, f"{count:,}")
+    return table

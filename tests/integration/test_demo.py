@@ -1,0 +1,42 @@
+"""The README's first command: `producersync demo` on the embedded defaults, as a real
+process that starts the service and the sync service itself."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from tests.support.processes import cli
+from tests.support.service import free_port
+
+
+def _listening(port: int) -> bool:
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
+    return True
+
+
+def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) -> None:
+    service, sync = free_port(), free_port()
+    ports = ["--service-port", str(service), "--sync-port", str(sync)]
+    result = cli("demo", "--dir", str(tmp_path / "demo"), *ports, env={"COLUMNS": "200"})
+    out = result.stdout
+    assert "300 NPNs active in the mirror" in out
+    assert out.count("mirror synced") == 2  # two daily NIPR cycles
+    assert "│ producersync.npn.activated     │       300 │       0 │      0 │" in out
+    assert "│ producersync.updates_available │         2 │       0 │      0 │" in out
+    assert "identical" in out and "differs" not in out
+    assert "A compliance check on the mirror" in out and "? yes" in out
+    assert "/portal/login/psl_" in out
+    assert not _listening(service) and not _listening(sync)  # both stopped with the demo
+
+
+def test_the_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        result = cli("demo", "--dir", str(tmp_path), "--service-port", port, check=False)
+    assert result.returncode == 1 and f"port {port} is in use" in result.stderr
