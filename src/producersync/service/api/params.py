@@ -96,7 +96,8 @@ _FIELDS: dict[str, Any] = {
     "loaCategories": _list_field(
         "Comma-separated loaMapping categories; matches at least one",
         "casualty,property",
-        "[A-Za-z0-9 &/-]{1,40}",
+        # Inner spaces only: an item of spaces alone is stripped away to nothing.
+        "[A-Za-z0-9&/-][A-Za-z0-9 &/-]{0,39}",
     ),
     "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408", "[0-9]{5}"),
     "status": (str | None, Field(None, description="Exact status")),
