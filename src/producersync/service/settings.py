@@ -18,24 +18,35 @@ class ServiceSettings(BaseSettings):
         default="sqlite:///producersync.db",
         description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://...",
     )
-    host: str = "127.0.0.1"
-    port: int = 8000
+    host: str = Field(default="127.0.0.1", description="Interface the process listens on.")
+    port: int = Field(default=8000, description="TCP port the process listens on.")
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",
     )
-    token_ttl_seconds: int = Field(default=3600, ge=60)
+    token_ttl_seconds: int = Field(
+        default=3600, ge=60, description="Lifetime of an access token (expires_in)."
+    )
     token_signing_key: SecretStr | None = Field(
         default=None,
         description="HMAC key for access tokens; default: generated once, kept in the store.",
     )
-    api_rate_limit_per_minute: int = Field(default=300, ge=1)
-    token_rate_limit_per_minute: int = Field(default=200, ge=1)
+    api_rate_limit_per_minute: int = Field(
+        default=300, ge=1, description="API requests per rolling minute per OAuth client."
+    )
+    token_rate_limit_per_minute: int = Field(
+        default=200, ge=1, description="Token requests per rolling minute per client id."
+    )
     rate_limit_storage: str = Field(
         default="memory://",
         description="limits storage URI: memory:// (one process) or redis://host:port (shared).",
     )
-    job_poll_seconds: float = Field(default=0.5, gt=0)
+    job_poll_seconds: float = Field(
+        default=0.5,
+        gt=0,
+        description="How often a process looks for subscription jobs queued by another "
+        "(its own are taken at once).",
+    )
     max_subscription_npns: int = Field(
         default=50_000, ge=1, description="Most NPNs one subscription request may carry."
     )
@@ -90,7 +101,9 @@ class ServiceSettings(BaseSettings):
         description="Seconds before each retry after the immediate first attempt "
         "(default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).",
     )
-    webhook_retry_jitter: float = Field(default=0.2, ge=0, lt=1)
+    webhook_retry_jitter: float = Field(
+        default=0.2, ge=0, lt=1, description="Each retry delay is varied by up to this share."
+    )
     webhook_retry_after_cap_seconds: float = Field(
         default=3600, gt=0, description="Longest Retry-After (on 429/503) honoured."
     )
@@ -113,7 +126,9 @@ class ServiceSettings(BaseSettings):
         description="How long a worker holds the deliveries it claimed before another may "
         "take them (at least 3 attempt timeouts): how soon a dead worker's work is resumed.",
     )
-    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    webhook_batch_size: int = Field(
+        default=200, ge=1, le=5000, description="Deliveries a worker claims (and runs) at once."
+    )
     webhook_concurrency: int = Field(
         default=100, ge=1, description="Most attempts in flight in one process."
     )

@@ -40,9 +40,11 @@ class SyncSettings(BaseSettings):
     token_url: str | None = Field(
         default=None, description="OAuth2 token URL; default: from `environment` or the API's."
     )
-    environment: Literal["sandbox", "production"] = "sandbox"
-    client_id: str | None = None
-    client_secret: SecretStr | None = None
+    environment: Literal["sandbox", "production"] = Field(
+        default="sandbox", description="AgentSync's API to use when `api_url` is not set."
+    )
+    client_id: str | None = Field(default=None, description="OAuth2 client id.")
+    client_secret: SecretStr | None = Field(default=None, description="OAuth2 client secret.")
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
         description="Webhook signing secrets, comma-separated (several during a rotation).",
@@ -55,9 +57,11 @@ class SyncSettings(BaseSettings):
         description="DBOS system database; default: beside a SQLite mirror "
         "(<mirror>.dbos.sqlite), or the mirror's own Postgres database.",
     )
-    webhook_path: str = "/webhooks/psapi"
-    host: str = "127.0.0.1"
-    port: int = 8400
+    webhook_path: str = Field(
+        default="/webhooks/psapi", description="Path of the webhook receiver."
+    )
+    host: str = Field(default="127.0.0.1", description="Interface the receiver listens on.")
+    port: int = Field(default=8400, description="TCP port the receiver listens on.")
     executor_id: str | None = Field(
         default=None,
         description="This process's DBOS executor id (what it recovers after a crash); "
@@ -67,7 +71,9 @@ class SyncSettings(BaseSettings):
         default=2.0, ge=0, description="NPN activations arriving this close are fetched together."
     )
     coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
-    page_size: int = Field(default=1000, ge=1, le=1000)
+    page_size: int = Field(
+        default=1000, ge=1, le=1000, description="Records per page when pulling."
+    )
     api_rate_limit_per_minute: float = Field(
         default=300,
         gt=0,
@@ -83,7 +89,9 @@ class SyncSettings(BaseSettings):
     catch_up_cron: str = Field(
         default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."
     )
-    max_body_bytes: int = Field(default=1 << 20, ge=1)
+    max_body_bytes: int = Field(
+        default=1 << 20, ge=1, description="Larger webhook bodies are refused (413)."
+    )
 
     @field_validator("webhook_secrets", mode="before")
     @classmethod
