@@ -15,6 +15,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from tests.support.databases import store_url
+from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
 
 UNIVERSE_PRODUCERS = 400
@@ -24,6 +25,18 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def secret_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretScanner]:
+    """No credential in any log line: this process's records as they are logged, and at
+    the end of the session every log file under its temporary directory (one per worker
+    under xdist). A finding fails the session's last test, at teardown."""
+    scanner = SecretScanner()
+    with scanner.remembering_created(), scanner.watching_logs():
+        yield scanner
+    scanner.scan_files(tmp_path_factory.getbasetemp())
+    assert not scanner.hits, "credentials in the logs:\n" + "\n".join(scanner.hits[:50])
 
 
 def _universe_store(kind: str, directory: Path) -> Iterator[str]:

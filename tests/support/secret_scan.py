@@ -1,0 +1,127 @@
+"""Finding credentials in what the suite logs: client secrets (``pss_``), access tokens
+(JWTs) and webhook secrets (``whsec_``), by their formats and by the exact values the
+tests created (with and without their prefixes, so a leak that strips the prefix is found
+too).
+
+``tests/conftest.py`` runs one scanner per session (per xdist worker): every log record
+of the test process as it is emitted, and at the end every ``*.log`` file under the
+worker's temporary directory (each service and sync process writes one there).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from producersync.service.auth.tokens import TokenCodec
+from producersync.service.store import accounts, endpoints
+
+__all__ = ["PATTERNS", "SecretScanner"]
+
+PATTERNS: Final = {
+    # service/auth/secrets.py: "pss_" + token_urlsafe(32), 43 characters.
+    "client secret": re.compile(r"pss_[A-Za-z0-9_-]{40,}"),
+    # service/auth/tokens.py: HS256 JWTs; header and claims are base64url JSON ("eyJ").
+    "access token": re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}"),
+    # webhooks/secret.py: "whsec_" + standard base64 of 24 to 64 bytes.
+    "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/]{32,}={0,2}"),
+}
+_PREFIXES: Final = ("pss_", "whsec_")
+_MIN_EXACT: Final = 16  # shorter values (test placeholders) would match by chance
+
+
+class SecretScanner:
+    """Remembers secrets, and finds them (or anything of their formats) in text."""
+
+    def __init__(self) -> None:
+        self._exact: set[str] = set()
+        self._exact_re: re.Pattern[str] | None = None
+        self.hits: list[str] = []
+
+    def remember(self, value: str) -> None:
+        parts = {value, *(value.removeprefix(p) for p in _PREFIXES if value.startswith(p))}
+        if value.count(".") == 2:  # a JWT: its signature alone is the secret part
+            parts.add(value.rsplit(".", 1)[1])
+        self._exact |= {part for part in parts if len(part) >= _MIN_EXACT}
+        self._exact_re = None
+
+    def find(self, text: str) -> list[str]:
+        """What in ``text`` is a secret: each named by kind and its first characters only
+        (the report must not leak it again)."""
+        found = [
+            f"{kind} {match.group()[:10]}..."
+            for kind, pattern in PATTERNS.items()
+            for match in pattern.finditer(text)
+        ]
+        if self._exact and self._exact_re is None:
+            # One pattern for them all: a file is read once, not once per secret.
+            self._exact_re = re.compile("|".join(map(re.escape, self._exact)))
+        if self._exact_re is not None:
+            found += [
+                f"a secret the tests created, {m.group()[:6]}..."
+                for m in self._exact_re.finditer(text)
+            ]
+        return found
+
+    def scan_lines(self, where: str, lines: Iterable[str]) -> None:
+        for number, line in enumerate(lines, 1):
+            self.hits += [f"{where}:{number}: {hit}" for hit in self.find(line)]
+
+    def scan_files(self, root: Path, pattern: str = "*.log") -> None:
+        for path in sorted(root.rglob(pattern)):
+            with path.open(encoding="utf-8", errors="replace") as lines:
+                self.scan_lines(str(path), lines)
+
+    @contextmanager
+    def watching_logs(self, root: str = "", ours: str = "producersync") -> Iterator[None]:
+        """Scan every record that reaches the ``root`` logger meanwhile (``ours`` at DEBUG,
+        so that its quietest lines are scanned too)."""
+        handler = _Handler(self)
+        top, quiet = logging.getLogger(root or None), logging.getLogger(ours)
+        level = quiet.level
+        top.addHandler(handler)
+        quiet.setLevel(logging.DEBUG)
+        try:
+            yield
+        finally:
+            quiet.setLevel(level)
+            top.removeHandler(handler)
+
+    @contextmanager
+    def remembering_created(self) -> Iterator[None]:
+        """Remember every client secret, webhook secret and access token created in this
+        process meanwhile (the service's own generators, wrapped)."""
+        with pytest.MonkeyPatch.context() as patch:
+            for owner, name in (
+                (accounts, "new_client_secret"),
+                (endpoints, "generate_secret"),
+                (TokenCodec, "issue"),
+            ):
+                patch.setattr(owner, name, self._recording(getattr(owner, name)))
+            yield
+
+    def _recording(self, create: Any) -> Any:
+        def recorded(*args: Any, **kwargs: Any) -> Any:
+            value = create(*args, **kwargs)
+            self.remember(value)
+            return value
+
+        return recorded
+
+
+class _Handler(logging.Handler):
+    def __init__(self, scanner: SecretScanner) -> None:
+        super().__init__(logging.DEBUG)
+        self._scanner = scanner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            text += f"\n{record.exc_info[1]!r}"
+        self._scanner.scan_lines(f"log record {record.name}", [text])
