@@ -37,6 +37,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror.tables import sync_runs
 from tests.service.delivery.test_delivery_process import FAST
 from tests.support.databases import REDIS_URL, postgres_database, redis_available
+from tests.support.metrics import scrape
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
 from tests.support.service import Credentials, free_port, wait_for_job
@@ -163,6 +164,11 @@ def test_an_activation_storm_survives_a_killed_worker(cluster: Cluster) -> None:
     assert twice == []
     # Only what the killed worker had in flight can arrive twice (it was sent, not recorded).
     assert duplicates <= BATCH * (-(-CONCURRENCY // BATCH) + 1)
+    survivor = scrape(cluster.workers[1].base_url)
+    assert (
+        survivor[("producersync_webhook_attempts_total", frozenset({("outcome", "succeeded")}))] > 0
+    )
+    assert survivor[("producersync_webhook_deliveries_pending", frozenset())] == 0
 
 
 def _states(engine: sa.Engine, endpoint_id: str) -> dict[str, int]:

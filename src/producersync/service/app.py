@@ -21,6 +21,7 @@ from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
+from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.portal import create_portal
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
@@ -74,11 +75,12 @@ def _tune_gc() -> None:
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     settings = settings or ServiceSettings()
     portal = create_portal()
+    metrics = ServiceMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await anyio.to_thread.run_sync(_build_context, settings)
-        background = Background(ctx.engine, settings)
+        background = Background(ctx.engine, settings, metrics)
         ctx.published = background.published
         app.state.context = ctx
         portal.state.context = ctx
@@ -111,6 +113,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             fault_rate=settings.chaos_fault_rate,
             seed=settings.chaos_seed,
         )
+    # Outermost: every answer is counted, the gate's and the chaos middleware's included.
+    app.add_middleware(RequestMetrics, metrics=metrics)
     app.include_router(token_endpoint.router)
     app.include_router(subscriptions.router)
     app.include_router(v2.router)
@@ -119,6 +123,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # A sub-application, not a router: its pages, its session sign-in and its HTML error
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
     app.mount("/portal", portal)
+
+    app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -13,6 +13,7 @@ import anyio.to_thread
 import sqlalchemy as sa
 
 from producersync.service.durable import DurableRuntime
+from producersync.service.metrics import ServiceMetrics
 from producersync.service.population.jobs import JobWorker
 from producersync.service.settings import ServiceSettings
 
@@ -20,8 +21,13 @@ __all__ = ["Background"]
 
 
 class Background:
-    def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
-        self._delivery = DurableRuntime(engine, settings) if settings.delivery_enabled else None
+    def __init__(
+        self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
+    ) -> None:
+        metrics.watch(engine)
+        self._delivery = (
+            DurableRuntime(engine, settings, metrics) if settings.delivery_enabled else None
+        )
         self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)
 
     @property

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
 from producersync.service.delivery.dispatcher import Dispatcher
+from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
 from producersync.service.settings import ServiceSettings
 
@@ -33,8 +34,10 @@ def system_database_url(settings: ServiceSettings) -> str:
 class DurableRuntime:
     """DBOS, the dispatcher loop and the daily schedule, for one service process."""
 
-    def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
-        self.dispatcher = Dispatcher(engine, settings)
+    def __init__(
+        self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
+    ) -> None:
+        self.dispatcher = Dispatcher(engine, settings, metrics)
         self._settings = settings
         config: DBOSConfig = {
             "name": "producersync",

@@ -1,6 +1,7 @@
 """A worker process: the background work of the service (webhook delivery, subscription
 jobs, the daily NIPR schedule) without the API, for deployments that scale delivery apart
-from the API processes. It answers only ``GET /healthz``, for the process supervisor."""
+from the API processes. It answers only ``GET /healthz`` (for the process supervisor)
+and ``GET /metrics`` (Prometheus)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.service.background import Background
+from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 
@@ -21,10 +23,12 @@ __all__ = ["create_worker_app"]
 
 
 def create_worker_app(settings: ServiceSettings) -> Starlette:
+    metrics = ServiceMetrics()
+
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         engine = await anyio.to_thread.run_sync(open_store, settings.database_url)
-        background = Background(engine, settings)
+        background = Background(engine, settings, metrics)
         background.start()
         try:
             yield
@@ -35,4 +39,10 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": "worker"})
 
-    return Starlette(routes=[Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+    return Starlette(
+        routes=[
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/metrics", metrics.endpoint, methods=["GET"]),
+        ],
+        lifespan=lifespan,
+    )

@@ -30,6 +30,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, nipr_runs, webhook_deliveries
 from tests.conftest import BACKENDS
 from tests.support.databases import store_url
+from tests.support.metrics import scrape
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.receiver import Received, Receiver, Reply, receiver
 from tests.support.service import wait_for_job
@@ -161,6 +162,9 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
         assert got.headers["webhook-id"] == got.event["id"]
         assert standardwebhooks.Webhook(secret).verify(got.body, got.headers) == got.event
         SvixWebhook(secret).verify(got.body, got.headers)
+    metrics = scrape(harness.service.base_url)
+    succeeded = ("producersync_webhook_attempts_total", frozenset({("outcome", "succeeded")}))
+    assert metrics[succeeded] >= len(rx.received)
 
 
 def _today() -> dt.date:

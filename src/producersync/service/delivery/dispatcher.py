@@ -23,6 +23,7 @@ from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
+from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
@@ -43,9 +44,12 @@ log = logging.getLogger(__name__)
 
 @DBOS.dbos_class()
 class Dispatcher(DBOSConfiguredInstance):
-    def __init__(self, engine: sa.Engine, settings: ServiceSettings) -> None:
+    def __init__(
+        self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
+    ) -> None:
         super().__init__("webhook-dispatcher")
         self._engine = engine
+        self._attempts = metrics.attempts
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
         self._poll = settings.webhook_poll_seconds
@@ -146,6 +150,10 @@ class Dispatcher(DBOSConfiguredInstance):
         healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
         failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
         gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
+        succeeded = sum(o.succeeded for o in outcomes)
+        self._attempts.labels("succeeded").inc(succeeded)
+        self._attempts.labels("failed").inc(len(outcomes) - succeeded)
+        self._attempts.labels("deferred").inc(len(results) - len(outcomes))
         with write_transaction(self._engine) as conn:
             record(conn, outcomes)
             defer(conn, [o for o in results if isinstance(o, Deferred)])

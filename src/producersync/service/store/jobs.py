@@ -21,6 +21,7 @@ __all__ = [
     "JobStatus",
     "Operation",
     "count_job_items",
+    "count_queued",
     "create_job",
     "fail_job",
     "finish_job",
@@ -145,6 +146,12 @@ def next_queued_account(conn: sa.Connection) -> int | None:
         .order_by(jobs.c.created_at)
         .limit(1)
     ).scalar()
+
+
+def count_queued(conn: sa.Connection) -> int:
+    """Jobs accepted and not yet applied, across every account."""
+    query = sa.select(sa.func.count()).where(jobs.c.status == JobStatus.QUEUED.value)
+    return int(conn.execute(query).scalar_one())
 
 
 def lock_account(conn: sa.Connection, account_id: int) -> None:

@@ -1,0 +1,113 @@
+"""The service's Prometheus metrics, in a registry of its own per app (tests build many
+apps in one process, and the default registry refuses a name twice).
+
+Each process exposes its own at ``GET /metrics``: requests by route and status with
+their latency, webhook attempts by outcome, and two gauges read from the store at scrape
+time (deliveries pending, subscription jobs queued), which every process sees alike.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import anyio.to_thread
+import sqlalchemy as sa
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from producersync.service.store.jobs import count_queued
+from producersync.service.store.outbox import count_pending
+
+__all__ = ["RequestMetrics", "ServiceMetrics"]
+
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class ServiceMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "producersync_http_requests",
+            "HTTP requests answered, by method, route template and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "producersync_http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template.",
+            ["route"],
+            buckets=_LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.attempts = Counter(
+            "producersync_webhook_attempts",
+            "Webhook delivery attempts made by this process, by outcome (succeeded, "
+            "failed; deferred: held back by the endpoint's rate limit, not attempted).",
+            ["outcome"],
+            registry=self.registry,
+        )
+
+    def watch(self, engine: sa.Engine) -> None:
+        """Add the gauges read from the store (once the process has opened it)."""
+
+        def store_count(query: Callable[[sa.Connection], int]) -> float:
+            with engine.connect() as conn:
+                return float(query(conn))
+
+        Gauge(
+            "producersync_webhook_deliveries_pending",
+            "Deliveries not yet succeeded or given up (due now or retrying later).",
+            registry=self.registry,
+        ).set_function(lambda: store_count(count_pending))
+        Gauge(
+            "producersync_subscription_jobs_queued",
+            "Subscription jobs accepted and not yet applied.",
+            registry=self.registry,
+        ).set_function(lambda: store_count(count_queued))
+
+    async def endpoint(self, _request: Request) -> Response:
+        """``GET /metrics``."""
+        body = await anyio.to_thread.run_sync(self.render)
+        return Response(body, media_type=CONTENT_TYPE_LATEST)
+
+    def render(self) -> bytes:
+        """The exposition text; reads the store (the gauges), so call it off the loop."""
+        return generate_latest(self.registry)
+
+
+class RequestMetrics:
+    """Pure ASGI: counts and times every HTTP request under its route template (the path
+    with its parameters as written in the route), so ids never become labels."""
+
+    def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # what the client gets if the app fails before answering
+
+        async def send_counted(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_counted)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
