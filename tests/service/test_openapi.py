@@ -4,26 +4,28 @@ and no response (status, headers, body) that the spec does not describe."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import httpx2
+import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.schemas import BaseSchema
 
-from tests.support.service import RunningService
+from producersync.service.api.links import add_links
+from tests.support.service import Credentials, RunningService
+
+_FUZZ = settings(
+    max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
+)
 
 
-def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[str]) -> None:
-    creds = service.account(sandbox=True)
-    service.subscribe(creds, universe_npns[:20])
-    token = service.token(creds)
-    with service.client(creds) as http:
-        webhook = http.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/fuzz"})
-        endpoint = webhook.json()["id"]
-        message = http.get("/v1/webhooks/messages").json()["data"][0]["id"]
+def _schema(service: RunningService, token: str) -> BaseSchema:
+    """The published spec, without the token endpoint (its own tests cover it; fuzzing it
+    only burns the token rate limit), with ``token`` registered as the schema's auth, so
+    that schemathesis can also strip it and check that the API then refuses the request."""
     schema = schemathesis.openapi.from_url(f"{service.base_url}/openapi.json")
 
-    # Registered as the schema's auth so that schemathesis can also strip it and check
-    # that the API then refuses the request.
     @schema.auth()
     class Bearer:
         def get(self, case: schemathesis.Case, context: object) -> str:
@@ -32,23 +34,31 @@ def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[s
         def set(self, case: schemathesis.Case, data: str, context: object) -> None:
             case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
 
+    return schema.exclude(path="/oauth2/token")
+
+
+def _fuzzed_account(service: RunningService, npns: list[str]) -> Credentials:
+    creds = service.account(sandbox=True)
+    service.subscribe(creds, npns)
+    return creds
+
+
+def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[str]) -> None:
+    creds = _fuzzed_account(service, universe_npns[:20])
+    with service.client(creds) as http:
+        webhook = http.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/fuzz"})
+        endpoint = webhook.json()["id"]
+        message = http.get("/v1/webhooks/messages").json()["data"][0]["id"]
+
     failures: list[str] = []
     checked = 0
-    for result in schema.get_all_operations():
+    for result in _schema(service, service.token(creds)).get_all_operations():
         operation = result.ok()
-        if operation.path == "/oauth2/token":
-            continue  # its own tests cover it; fuzzing it only burns the token rate limit
 
         @given(case=operation.as_strategy())
-        @settings(
-            max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
-        )
+        @_FUZZ
         def check(case: schemathesis.Case) -> None:
-            # A continuation token is opaque and signed: no schema can generate a valid one
-            # (a forged one is a 400, tested in test_bad_input), so the fuzzer starts lists
-            # at their first page.
-            if case.query:
-                case.query.pop("continuationToken", None)
+            _fill_what_no_schema_can(case)
             _aim_at_real_webhook_objects(case, endpoint, message)
             case.call_and_validate()
 
@@ -61,19 +71,57 @@ def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[s
     assert not failures, "\n\n".join(failures)
 
 
+def test_linked_call_sequences_conform_to_the_spec(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """Stateful: sequences follow the spec's links (a job's id to its status, a new
+    endpoint to everything done with it, a message to its attempts, a record to its
+    children), so calls reach real objects instead of 404s."""
+    creds = _fuzzed_account(service, universe_npns[20:40])
+    schema = _schema(service, service.token(creds))
+    machine = schema.as_state_machine()
+    followed: set[str] = set()
+
+    class Sequences(machine):  # type: ignore[misc, valid-type]
+        def before_call(self, case: schemathesis.Case) -> None:
+            _fill_what_no_schema_can(case)
+
+        def after_call(self, response: Any, case: schemathesis.Case) -> None:
+            followed.add(f"{case.method} {case.operation.path} {response.status_code}")
+
+    # Derandomized: the same sequences every run, so what they reach is no matter of luck.
+    Sequences.run(
+        settings=settings(_FUZZ, max_examples=100, stateful_step_count=10, derandomize=True)
+    )
+    reached = {key.rsplit(" ", 1)[0] for key in followed if key.endswith((" 200", " 202"))}
+    # The links took sequences to objects that exist: ids no schema can make up.
+    assert {
+        "GET /v1/accounts/subscriptions/status/{jobId}",
+        "GET /v1/webhooks/endpoints/{endpointId}",
+        "GET /v1/webhooks/messages/{messageId}/attempts",
+    } <= reached, sorted(followed)
+
+
+def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
+    """A continuation token is opaque and signed: no schema can generate a valid one (a
+    forged one is a 400, tested in test_bad_input), so the fuzzer starts lists at their
+    first page. And recover's `since` must lie within the last 14 days."""
+    if case.query:
+        case.query.pop("continuationToken", None)
+    if case.operation.path.endswith("/recover"):
+        case.body = {"since": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()}
+
+
 def _aim_at_real_webhook_objects(
     case: schemathesis.Case, endpoint_id: str, message_id: str
 ) -> None:
     """Made-up ids find only 404s: aim the webhook routes at a real endpoint and message of
-    the account (DELETE keeps its made-up id, so the endpoint lives on). And recover's
-    `since` must lie within the last 14 days, which no schema can say."""
+    the account (DELETE keeps its made-up id, so the endpoint lives on)."""
     params = case.path_parameters or {}
     if "endpointId" in params and case.method != "DELETE":
         params["endpointId"] = endpoint_id
     if "messageId" in params:
         params["messageId"] = message_id
-    if case.operation.path.endswith("/recover"):
-        case.body = {"since": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()}
 
 
 def test_spec_describes_every_documented_operation(service: RunningService) -> None:
@@ -127,3 +175,9 @@ def test_spec_describes_every_documented_operation(service: RunningService) -> N
     for path, ops in spec["paths"].items():
         for method, op in ops.items():
             assert "422" not in op["responses"], f"{method} {path} documents FastAPI's 422"
+
+
+def test_links_that_name_a_missing_operation_are_refused() -> None:
+    spec = {"paths": {"/x": {"get": {"operationId": "getX", "responses": {"200": {}}}}}}
+    with pytest.raises(ValueError, match="replaceActiveNpns"):
+        add_links(spec)

@@ -14,6 +14,7 @@ from fastapi.openapi.utils import get_openapi
 from producersync import __version__
 from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.cursor import CursorCodec
+from producersync.service.api.links import add_links
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.background import Background
@@ -154,5 +155,6 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     schemas = spec.get("components", {}).get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    add_links(spec)
     app.openapi_schema = spec
     return spec
