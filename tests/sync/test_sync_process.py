@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -178,10 +178,17 @@ def _mirror_url(kind: str, directory: Path) -> Iterator[str]:
 
 @contextmanager
 def running_harness(
-    backend: str, directory: Path, service_env: dict[str, str] = SERVICE_ENV
+    backend: str,
+    directory: Path,
+    service_env: dict[str, str] = SERVICE_ENV,
+    *,
+    sync_env: dict[str, str] | None = None,
+    upstream: Callable[[str], AbstractContextManager[str]] = nullcontext,
 ) -> Iterator[Harness]:
     """A service process (``service_env``) over a 60-producer universe, an account whose
-    endpoint is a running sync process, and a reader of the API of its own."""
+    endpoint is a running sync process (``sync_env`` added to its environment; it reaches
+    the API at the URL ``upstream`` makes of the service's, e.g. through a proxy), and a
+    reader of the API of its own."""
     with ExitStack() as stack:
         url = stack.enter_context(store_url(backend, directory))
         mirror_url = stack.enter_context(_mirror_url(backend, directory))
@@ -189,6 +196,7 @@ def running_harness(
         stack.callback(engine.dispose)
         load(engine, generate(60, seed=5))
         service = stack.enter_context(service_process(url, directory, env=service_env))
+        api_url = stack.enter_context(upstream(service.base_url))
         sync_port = free_port()
         with write_transaction(engine) as conn:
             account = accounts.create_account(conn, "carrier", sandbox=False)
@@ -203,7 +211,7 @@ def running_harness(
                 conn, settings, account.id, f"http://127.0.0.1:{sync_port}/webhooks/psapi"
             )
         env = {
-            "PRODUCERSYNC_API_URL": service.base_url,
+            "PRODUCERSYNC_API_URL": api_url,
             "PRODUCERSYNC_CLIENT_ID": client_id,
             "PRODUCERSYNC_CLIENT_SECRET": client_secret,
             "PRODUCERSYNC_WEBHOOK_SECRETS": secret,
@@ -211,6 +219,7 @@ def running_harness(
             "PRODUCERSYNC_COALESCE_SECONDS": "0.5",
             "PRODUCERSYNC_PAGE_SIZE": "10",
             "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE),
+            **(sync_env or {}),
         }
         sync = SyncProcess(sync_port, env, directory)
         sync.start()

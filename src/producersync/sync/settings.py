@@ -80,6 +80,11 @@ class SyncSettings(BaseSettings):
         description="Requests per minute the client paces itself under (the API allows 300 "
         "per credential: give each process sharing one its share).",
     )
+    api_timeout_seconds: float = Field(
+        default=60,
+        gt=0,
+        description="Seconds to wait for an API response before the request is retried.",
+    )
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."
     )
@@ -135,6 +140,7 @@ class SyncSettings(BaseSettings):
             base_url=self.api_url,
             token_url=self.token_url,
             rate_limit=self.api_rate_limit_per_minute,
+            timeout=self.api_timeout_seconds,
         )
 
     def system_database_url(self) -> str:

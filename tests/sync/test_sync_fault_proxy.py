@@ -1,0 +1,60 @@
+"""The sync service reaching the service through a fault-injecting proxy on loopback
+(``tests/support/fault_proxy.py``): per 100 API requests, 10 answered 5xx, 5 answered 429
+with Retry-After, 2 connections reset and 1 answer slower than the client waits. The
+activation and the daily update complete, and the mirror ends equal to the source.
+Real processes, as in ``test_sync_process``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
+from tests.sync.test_sync_process import TODAY, Harness, _npns, eventually, running_harness
+
+MIX = FaultMix(server_error=10, rate_limited=5, reset=2, slow=1, slow_seconds=3.0)
+CLIENT_TIMEOUT = "1"  # seconds: the slow answers come after it
+SEED = 8
+
+
+@pytest.fixture(scope="module")
+def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Harness, FaultProxy]]:
+    proxies: list[FaultProxy] = []
+
+    @contextmanager
+    def through_proxy(service_url: str) -> Iterator[str]:
+        with fault_proxy(service_url, MIX, SEED) as proxy:
+            proxies.append(proxy)
+            yield proxy.url
+
+    with running_harness(
+        "sqlite",
+        tmp_path_factory.mktemp("fault-proxy"),
+        sync_env={"PRODUCERSYNC_API_TIMEOUT_SECONDS": CLIENT_TIMEOUT},
+        upstream=through_proxy,
+    ) as harness:
+        yield harness, proxies[0]
+
+
+def test_activation_and_daily_update_complete_through_the_faults(
+    proxied: tuple[Harness, FaultProxy],
+) -> None:
+    harness, proxy = proxied
+    npns = _npns(harness, 20)
+    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+    eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
+    harness.wait_equal(timeout=120)
+    day = TODAY - dt.timedelta(days=3)
+    harness.nipr_run(day, churn=0.5)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
+        timeout=120,
+        what=harness.status,
+    )
+    harness.wait_equal()
+    assert harness.status()["failedRuns"] == 0
+    # The premise: every kind of fault was dealt, each to a request of the sync's.
+    assert set(proxy.dealt) == {"relayed", "server_error", "rate_limited", "reset", "slow"}
