@@ -303,24 +303,36 @@ def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_sigkill_mid_fan_out_loses_nothing(kind: str, tmp_path: Path) -> None:
-    events = [NpnActivated.create(str(10_000_000 + i)) for i in range(1500)]
-    with store_url(kind, tmp_path) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
+    fan_out_through_sigkills(kind, tmp_path, events=1500, kill_after=[300])
+
+
+def fan_out_through_sigkills(
+    kind: str, directory: Path, *, events: int, kill_after: list[int]
+) -> int:
+    """Publish ``events`` activations to one endpoint, then run the service and SIGKILL
+    it once per entry of ``kill_after`` (when that many more deliveries have arrived; 0:
+    as soon as it is up), each time mid fan-out and restarted in the same slot; the last
+    life runs to the end. Every event arrives, and every delivery row ends succeeded.
+    Returns how many deliveries arrived (at least once: a redelivery counts again)."""
+    published = [NpnActivated.create(str(10_000_000 + i)) for i in range(events)]
+    with store_url(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
         engine = open_store(url)
         harness_settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with write_transaction(engine) as conn:
             account_id = accounts.create_account(conn, "fan", sandbox=False).id
             management.create_endpoint(conn, harness_settings, account_id, rx.url)
-            publish_events(conn, account_id, events)
+            publish_events(conn, account_id, published)
         # The restarted process takes the killed one's slot (its executor id), so DBOS
         # recovery resumes the batches that were in flight, not the claims' leases.
         slot = {**FAST, "PRODUCERSYNC_EXECUTOR_ID": "fan-out-slot"}
-        with service_process(url, tmp_path, env=slot) as first:
-            rx.wait_for(lambda got: len(got) >= 300)
-            first.kill()
-        delivered_before = set(rx.ids())
-        assert len(delivered_before) < len(events) + 1  # killed mid-way
-        with service_process(url, tmp_path, env=slot):
-            rx.wait_for(lambda got: len({r.headers["webhook-id"] for r in got}) == len(events) + 1)
+        for more in kill_after:
+            with service_process(url, directory, env=slot) as life:
+                arrived = len(rx.received)
+                rx.wait_for(lambda got, arrived=arrived, more=more: len(got) >= arrived + more)
+                life.kill()
+            assert len(set(rx.ids())) < events + 1, "the fan-out was over before the kill"
+        with service_process(url, directory, env=slot):
+            rx.wait_for(lambda got: len({r.headers["webhook-id"] for r in got}) == events + 1)
             d = webhook_deliveries
 
             def all_recorded() -> bool:
@@ -330,11 +342,12 @@ def test_sigkill_mid_fan_out_loses_nothing(kind: str, tmp_path: Path) -> None:
                             sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
                         ).all()
                     )
-                return states == {"succeeded": len(events) + 1}
+                return states == {"succeeded": events + 1}
 
             eventually(all_recorded, timeout=30)
         engine.dispose()
-    assert {e.id for e in events} <= set(rx.ids())
+    assert {e.id for e in published} <= set(rx.ids())
+    return len(rx.received)
 
 
 def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Harness) -> None:
