@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror.queries import licenses_in_state
 from producersync.sync.mirror.tables import license_loas, receipts, regulatory_action_values
+from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -234,6 +236,34 @@ def test_a_rejected_receipt_never_counts_as_seen(engine: sa.Engine) -> None:
         assert mirror.record_receipt(conn, _receipt(None, "rejected: malformed body"))
         receipts = mirror.sync_status(conn)["receipts"]
     assert receipts == {"total": 3, "accepted": 1, "rejected": 2, "unprocessed": 1, "failed": 0}
+
+
+def test_a_batch_of_receipts_answers_as_one_by_one_would(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, _receipt("msg_old"))
+        batch = [
+            _receipt("msg_a", body=b"first"),
+            _receipt("msg_a", body=b"again"),  # redelivered within the batch
+            _receipt("msg_old"),  # redelivered from an earlier batch
+            _receipt("msg_b", "rejected: bad signature"),
+            _receipt("msg_old", "rejected: bad signature"),
+            _receipt(None, "rejected: malformed body"),
+        ]
+        assert mirror.record_receipts(conn, batch) == [True, False, False, True, False, True]
+        assert mirror.receipt_body(conn, "msg_a") == b"first"
+        assert mirror.sync_status(conn)["receipts"]["total"] == 7
+        assert mirror.unprocessed_events(conn) == [("msg_a", b"first"), ("msg_old", b"{}")]
+
+
+def test_concurrent_deliveries_share_commits_and_dedupe(engine: sa.Engine) -> None:
+    log = ReceiptLog(engine)
+    ids = [f"msg_{n % 40}" for n in range(200)]  # each id five times, in parallel
+    with ThreadPoolExecutor(16) as pool:
+        firsts = list(pool.map(lambda event_id: log.record(_receipt(event_id)), ids))
+    assert sorted(i for i, first in zip(ids, firsts, strict=True) if first) == sorted(set(ids))
+    with engine.connect() as conn:
+        assert mirror.sync_status(conn)["receipts"]["total"] == 200
+        assert len(mirror.unprocessed_events(conn)) == 40
 
 
 def test_a_rejected_receipt_with_nul_in_its_headers_is_stored(engine: sa.Engine) -> None:

@@ -392,3 +392,26 @@ def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
     lines = cli("sync", "changes", "--since", since, "--json", env=env).stdout.splitlines()
     assert lines and all(orjson.loads(line)["resource"] in MIRRORED for line in lines)
+
+
+def test_an_event_acknowledged_but_never_started_runs_at_the_next_start(
+    harness: Harness,
+) -> None:
+    """A crash between the acknowledgement and the workflow's start: the receipt is all
+    there is, and the next launch starts it."""
+    harness.sync.stop()
+    npn = harness.population()[0]
+    event = NpnActivated.create(npn)
+    receipt = mirror.Receipt(
+        event.id, event.type, dt.datetime.now(dt.UTC), {}, event.to_json(), mirror.ACCEPTED
+    )
+    with mirror.write_transaction(harness.mirror) as conn:
+        assert mirror.record_receipt(conn, receipt)
+    harness.sync.start()
+
+    def processed() -> bool:
+        with harness.mirror.connect() as conn:
+            return all(event_id != event.id for event_id, _ in mirror.unprocessed_events(conn))
+
+    eventually(processed, what=harness.status)
+    harness.wait_equal()

@@ -5,6 +5,7 @@ schedule in place, a catch-up check at start)."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -23,6 +24,7 @@ from producersync.sync.metrics import Metrics
 from producersync.sync.pull import Puller
 from producersync.sync.receiver import Receiver, Start
 from producersync.sync.settings import SyncSettings
+from producersync.sync.starter import Starter
 from producersync.sync.workflows import (
     ACTIVATION_QUEUE,
     APP_NAME,
@@ -30,8 +32,11 @@ from producersync.sync.workflows import (
     SyncWorkflows,
     catch_up_schedule,
 )
+from producersync.webhooks import WebhookVerificationError, parse_event
 
 __all__ = ["DurableSync", "create_app"]
+
+log = logging.getLogger(__name__)
 
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
 
@@ -43,6 +48,7 @@ class DurableSync:
         hooks = Hooks.from_entry_points()
         puller = Puller(settings.client(), engine, settings.page_size, metrics.upserted, hooks)
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
+        self.starter = Starter(self.workflows.start)
         self._engine, self._settings = engine, settings
         config: DBOSConfig = {
             "name": APP_NAME,
@@ -67,9 +73,25 @@ class DurableSync:
         retention = dt.timedelta(days=self._settings.receipt_retention_days)
         with mirror.write_transaction(self._engine) as conn:
             mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
+        self.starter.launch()
+        self._resume()
 
     def stop(self) -> None:
+        self.starter.stop()
         DBOS.destroy(workflow_completion_timeout_sec=5)
+
+    def _resume(self) -> None:
+        """Start again every event acknowledged before a crash and not processed since
+        (those already running or done are not run twice: the id is the event's)."""
+        with self._engine.connect() as conn:
+            pending = mirror.unprocessed_events(conn)
+        for event_id, body in pending:
+            try:
+                event = parse_event(body)
+            except WebhookVerificationError:
+                log.warning("event %s: its recorded body is not an event; not resumed", event_id)
+                continue
+            self.starter.submit(event, event_id)
 
 
 def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlette:
@@ -82,7 +104,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     durable: DurableSync | None = None
     if start is None:
         durable = DurableSync(engine, settings, metrics)
-        start = durable.workflows.start
+        start = durable.starter.submit
     receiver = Receiver(engine, settings.secrets(), start, metrics, settings.max_body_bytes)
 
     @asynccontextmanager

@@ -29,6 +29,7 @@ from starlette.responses import JSONResponse, Response
 from producersync.model.events import ENDPOINT_TEST, Event
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
+from producersync.sync.receipt_log import ReceiptLog
 from producersync.webhooks import (
     ID_HEADER,
     VerificationCheck,
@@ -65,6 +66,7 @@ class Receiver:
     ) -> None:
         self._engine, self._secrets, self._start = engine, secrets, start
         self._metrics, self._max = metrics, max_body_bytes
+        self._log = ReceiptLog(engine)
 
     async def handle(self, request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
@@ -125,8 +127,7 @@ class Receiver:
         verdict: str,
     ) -> bool:
         receipt = mirror.Receipt(event_id, event_type, received_at, headers, body, verdict)
-        with mirror.write_transaction(self._engine) as conn:
-            return mirror.record_receipt(conn, receipt)
+        return self._log.record(receipt)
 
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:

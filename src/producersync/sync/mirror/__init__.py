@@ -19,6 +19,8 @@ from producersync.sync.mirror.receipts import (
     prune_receipts,
     receipt_body,
     record_receipt,
+    record_receipts,
+    unprocessed_events,
 )
 from producersync.sync.mirror.records import UpsertCounts, purge_npns, upsert_records
 from producersync.sync.mirror.runs import (
@@ -51,9 +53,11 @@ __all__ = [
     "receipt_body",
     "record_counts",
     "record_receipt",
+    "record_receipts",
     "set_last_synced_run_date",
     "start_run",
     "sync_status",
+    "unprocessed_events",
     "upsert_records",
     "write_transaction",
 ]

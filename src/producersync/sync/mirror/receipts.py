@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -17,6 +18,8 @@ __all__ = [
     "prune_receipts",
     "receipt_body",
     "record_receipt",
+    "record_receipts",
+    "unprocessed_events",
 ]
 
 ACCEPTED = "accepted"
@@ -41,34 +44,67 @@ def _text(value: str) -> str:
 def record_receipt(conn: sa.Connection, receipt: Receipt) -> bool:
     """Store the receipt; False when an accepted receipt with its event id came before
     (a redelivery). A rejected receipt never marks its id as seen."""
-    event_id = None if receipt.event_id is None else _text(receipt.event_id)
+    return record_receipts(conn, [receipt])[0]
+
+
+def record_receipts(conn: sa.Connection, batch: Sequence[Receipt]) -> list[bool]:
+    """Store the receipts in one go (a group commit); for each, what ``record_receipt``
+    answers, in order: within the batch too, only an id's first accepted receipt is
+    first."""
+    if not batch:
+        return []
     conn.execute(
-        sa.insert(receipts).values(
-            event_id=event_id,
-            event_type=None if receipt.event_type is None else _text(receipt.event_type),
-            received_at=receipt.received_at,
-            headers={_text(k): _text(v) for k, v in receipt.headers.items()},
-            body=receipt.body,
-            verdict=_text(receipt.verdict),
-        )
+        sa.insert(receipts),
+        [
+            {
+                "event_id": _optional(r.event_id),
+                "event_type": _optional(r.event_type),
+                "received_at": r.received_at,
+                "headers": {_text(k): _text(v) for k, v in r.headers.items()},
+                "body": r.body,
+                "verdict": _text(r.verdict),
+            }
+            for r in batch
+        ],
     )
-    if event_id is None:
-        return True
-    if receipt.verdict != ACCEPTED:
-        seen = sa.select(events.c.event_id).where(events.c.event_id == event_id)
-        return conn.execute(seen).first() is None
-    # The primary key decides between two deliveries racing on two workers.
-    first = (
-        dialect_insert(conn, events)
-        .values(
-            event_id=event_id,
-            event_type=receipt.event_type,
-            received_at=receipt.received_at,
+    accepted: dict[str, Receipt] = {}
+    for r in batch:
+        if r.event_id is not None and r.verdict == ACCEPTED:
+            accepted.setdefault(_text(r.event_id), r)
+    new: set[str] = set()
+    if accepted:
+        # The primary key decides between two deliveries racing on two workers.
+        inserted = conn.execute(
+            dialect_insert(conn, events)
+            .values(
+                [
+                    {"event_id": i, "event_type": r.event_type, "received_at": r.received_at}
+                    for i, r in accepted.items()
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[events.c.event_id])
+            .returning(events.c.event_id)
         )
-        .on_conflict_do_nothing(index_elements=[events.c.event_id])
-        .returning(events.c.event_id)
-    )
-    return conn.execute(first).first() is not None
+        new = set(inserted.scalars())
+    others = {_text(r.event_id) for r in batch if r.event_id is not None} - accepted.keys()
+    seen = set()
+    if others:
+        known = sa.select(events.c.event_id).where(events.c.event_id.in_(sorted(others)))
+        seen = set(conn.execute(known).scalars())
+    answers = []
+    for r in batch:
+        event_id = _optional(r.event_id)
+        if event_id is None:
+            answers.append(True)
+        elif r.verdict != ACCEPTED:
+            answers.append(event_id not in seen and event_id not in accepted)
+        else:
+            answers.append(event_id in new and accepted[event_id] is r)
+    return answers
+
+
+def _optional(value: str | None) -> str | None:
+    return None if value is None else _text(value)
 
 
 def mark_processed(
@@ -89,6 +125,25 @@ def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
     )
     body: bytes | None = conn.execute(query).scalar()
     return body
+
+
+def unprocessed_events(conn: sa.Connection) -> list[tuple[str, bytes]]:
+    """Accepted events whose work is not done, oldest first, with the body of their
+    first accepted receipt."""
+    first = (
+        sa.select(receipts.c.event_id, sa.func.min(receipts.c.id).label("receipt_id"))
+        .where(receipts.c.verdict == ACCEPTED)
+        .group_by(receipts.c.event_id)
+        .subquery()
+    )
+    query = (
+        sa.select(events.c.event_id, receipts.c.body)
+        .join(first, first.c.event_id == events.c.event_id)
+        .join(receipts, receipts.c.id == first.c.receipt_id)
+        .where(events.c.processed_at.is_(None))
+        .order_by(events.c.received_at, events.c.event_id)
+    )
+    return [(row.event_id, row.body) for row in conn.execute(query)]
 
 
 def prune_receipts(conn: sa.Connection, older_than: dt.datetime) -> int:
