@@ -24,8 +24,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import gzip
-import hashlib
-import hmac
 import random
 import socket
 import string
@@ -44,6 +42,7 @@ from producersync.model.events import (
     UpdatesAvailable,
 )
 from producersync.webhooks import generate_secret
+from tests.webhooks.support import independent_signature
 
 __all__ = ["ASGI_ONLY", "Delivery", "DeliveryFuzzer", "EventFactory", "all_events", "send_raw"]
 
@@ -104,13 +103,6 @@ def all_events(rng: random.Random, event_id: str) -> Event:
     return EndpointTest.create("ep_fuzz", event_id=event_id)
 
 
-def _signature(secret: str, msg_id: str, timestamp: str, body: bytes) -> str:
-    """``v1,<b64>`` computed here from the spec (timestamps need not be well-formed)."""
-    key = base64.b64decode(secret.removeprefix("whsec_"))
-    content = msg_id.encode() + b"." + timestamp.encode() + b"." + body
-    return "v1," + base64.b64encode(hmac.new(key, content, hashlib.sha256).digest()).decode()
-
-
 @dataclass(frozen=True)
 class _Signed:
     event: Event
@@ -150,11 +142,18 @@ class DeliveryFuzzer:
         self._recent: deque[Delivery] = deque(maxlen=32)
 
     def deliveries(self, count: int, *, skip: frozenset[str] = frozenset()) -> Iterator[Delivery]:
-        mutations = [(name, m, w) for name, m, w in _MUTATIONS if name not in skip]
-        names = [m for _, m, _ in mutations]
-        weights = [w for _, _, w in mutations]
-        for _ in range(count):
-            (mutation,) = self._rng.choices(names, weights)
+        """``count`` deliveries: each mutation once (the rare ones too), then drawn by
+        weight."""
+        mutations = [(m, w) for name, m, w in _MUTATIONS if name not in skip]
+        first = [m for m, _ in mutations]
+        self._rng.shuffle(first)
+        for index in range(count):
+            if index < len(first):
+                mutation = first[index]
+            else:
+                (mutation,) = self._rng.choices(
+                    [m for m, _ in mutations], [w for _, w in mutations]
+                )
             delivery = mutation(self, self._signed())
             if delivery.expect == _OK and delivery.kind != "redelivery":
                 self._recent.append(delivery)
@@ -162,26 +161,23 @@ class DeliveryFuzzer:
 
     # --- building blocks -----------------------------------------------------------------
 
-    def _signed(self, *, skew: int = 0, secret: str | None = None) -> _Signed:
+    def _signed(self) -> _Signed:
         self._count += 1
         event = self._events(self._rng, f"evt_fuzz{self._count:08d}_{self._rng.getrandbits(32):x}")
         body = event.to_json()
-        timestamp = str(int(self._clock()) + skew)
+        timestamp = str(int(self._clock()))
         msg_id = f"msg_fuzz{self._count:08d}"
-        return _Signed(
-            event,
-            body,
-            msg_id,
-            timestamp,
-            _signature(secret or self.secret, msg_id, timestamp, body),
-        )
+        signature = independent_signature(self.secret, msg_id, timestamp, body)
+        return _Signed(event, body, msg_id, timestamp, signature)
 
     def _resign(self, base: _Signed, **changes: str | bytes) -> _Signed:
         """``base`` with its parts changed and signed again with the real secret."""
         signed = replace(base, **changes)  # type: ignore[arg-type]
         return replace(
             signed,
-            signature=_signature(self.secret, signed.msg_id, signed.timestamp, signed.body),
+            signature=independent_signature(
+                self.secret, signed.msg_id, signed.timestamp, signed.body
+            ),
         )
 
     def _random_bytes(self, low: int, high: int) -> bytes:
@@ -192,7 +188,9 @@ class DeliveryFuzzer:
         return tuple(body[a:b] for a, b in zip([0, *cuts], [*cuts, len(body)], strict=True))
 
     def _wrong_signature(self, base: _Signed) -> str:
-        return _signature(self._rng.choice(self._wrong), base.msg_id, base.timestamp, base.body)
+        return independent_signature(
+            self._rng.choice(self._wrong), base.msg_id, base.timestamp, base.body
+        )
 
 
 def _delivery(
