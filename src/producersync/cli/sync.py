@@ -110,8 +110,10 @@ def replay(
     """Run a recorded event's workflow again (the running sync service picks it up)."""
     settings = SyncSettings()
     engine = mirror.open_mirror(settings.mirror_url)
-    with engine.connect() as conn:
+    with mirror.write_transaction(engine) as conn:
         body = mirror.receipt_body(conn, event_id)
+        # Owed again: an activation is found by the collector as unprocessed.
+        mirror.mark_all_processed(conn, [event_id], None)
     engine.dispose()
     if body is None:
         raise fail(f"no accepted event {event_id!r} in the mirror's receipts")

@@ -1,11 +1,13 @@
 """Starting the events' workflows off the request path.
 
-The receiver acknowledges a delivery once its receipt is durable; starting the
-workflow (a DBOS write of its own, then the workflow's steps competing for the mirror)
-would otherwise sit in every acknowledgement. Here one thread starts them in order of
-arrival. An event acknowledged but not yet started when the process dies is unprocessed
-in the mirror, and ``resume`` starts it again at the next launch; a start is idempotent
-(the workflow id is the event id), so one started twice runs once.
+The receiver acknowledges a delivery once its receipt is durable; starting the workflow
+(a DBOS write of its own, then the workflow's steps competing for the mirror) would
+otherwise sit in every acknowledgement. Here one thread starts them in order of arrival,
+handing over everything waiting at once (a storm of activations becomes one nudge of the
+collector, not one start each). An event acknowledged but not yet started when the
+process dies is unprocessed in the mirror, and ``resume`` starts it again at the next
+launch; a start is idempotent (the workflow id is the event id), so one started twice
+runs once.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ __all__ = ["Starter"]
 
 log = logging.getLogger(__name__)
 
-Start = Callable[[Event, str], None]
+StartBatch = Callable[[list[tuple[Event, str]]], None]
+_BATCH = 1000  # events handed over at once: a storm of activations is one hand-over
 
 
 class Starter:
-    def __init__(self, start: Start) -> None:
+    def __init__(self, start: StartBatch) -> None:
         self._start = start
         self._queue: queue.SimpleQueue[tuple[Event, str] | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
@@ -48,9 +51,18 @@ class Starter:
 
     def _run(self) -> None:
         while (item := self._queue.get()) is not None and not self._stopping.is_set():
-            event, workflow_id = item
+            batch = [item]
+            while len(batch) < _BATCH:
+                try:
+                    more = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if more is None:
+                    self._stopping.set()
+                    break
+                batch.append(more)
             try:
-                self._start(event, workflow_id)
+                self._start(batch)
             except Exception:
                 # Unprocessed in the mirror: started again at the next launch.
-                log.exception("starting the workflow of event %s failed", workflow_id)
+                log.exception("starting the workflows of %d events failed", len(batch))

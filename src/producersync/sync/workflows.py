@@ -5,20 +5,22 @@
   page, so the continuation token is checkpointed page by page and a crash resumes
   where it stopped; the last synced runDate moves only when every resource is done.
   Runs on the sync queue, one sync at a time across every process.
-- ``npn_activated(npn)``: marks the NPN active and hands it to a collector workflow that
-  starts ``coalesce_seconds`` later and fetches every NPN handed to it in bulk
-  (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN.
+- ``npn.activated``: no workflow of its own. The receipt is the record of what is owed;
+  the event nudges a collector workflow that starts ``coalesce_seconds`` later, takes
+  every activation not yet processed from the mirror, marks the NPNs active and fetches
+  them in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN, and
+  a storm of 100,000 events costs a handful of workflows, not 100,000.
 - ``npn_deactivated(npn)``: marks it inactive; its records stay unless purging is on.
 - ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
   older than yesterday, pull from it anyway (a lost ``updates_available``).
 
-Workflow ids: the event id for events (so a redelivery starts nothing new).
+Workflow ids: the event id for events (so a redelivery starts nothing new); the
+collector's are DBOS's, deduplicated per slot.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import itertools
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -32,11 +34,18 @@ from dbos import (
     SetWorkflowID,
 )
 
-from producersync.model.events import Event, NpnActivated, NpnDeactivated, UpdatesAvailable
+from producersync.model.events import (
+    NPN_ACTIVATED,
+    Event,
+    NpnActivated,
+    NpnDeactivated,
+    UpdatesAvailable,
+)
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull, streams
 from producersync.sync.settings import SyncSettings
+from producersync.webhooks import parse_event
 
 __all__ = [
     "ACTIVATION_QUEUE",
@@ -55,7 +64,7 @@ SYNC_QUEUE: Final = "producersync-mirror-sync"
 ACTIVATION_QUEUE: Final = "producersync-npn-activation"
 CATCH_UP_SCHEDULE: Final = "producersync-sync-catch-up"
 INSTANCE_NAME: Final = "mirror"
-_NPN_TOPIC: Final = "npn"
+_COLLECT_MAX: Final = 50_000  # activations one collector takes; the next takes the rest
 # Two collector slots: while one collector runs (it may have drained its inbox already),
 # the other waits in the queue and takes what arrives meanwhile.
 _COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
@@ -75,19 +84,41 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     # --- starting them -----------------------------------------------------------------
 
-    def start(self, event: Event, workflow_id: str) -> None:
-        """Start the event's workflow under ``workflow_id``; idempotent (DBOS returns the
-        existing workflow for a known id). Events without work (``webhook.test``) start
-        nothing."""
-        call = event_call(event)
-        if call is None:
-            return
-        name, args = call
-        with SetWorkflowID(workflow_id):
-            if name == "updates_available":
-                DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
-            else:
-                DBOS.start_workflow(getattr(self, name), *args)
+    def start(self, batch: list[tuple[Event, str]]) -> None:
+        """Start each event's workflow under its id; idempotent (DBOS returns the
+        existing workflow for a known id). Activations nudge the collector once for the
+        whole batch; events without work (``webhook.test``) start nothing."""
+        nudge = False
+        for event, workflow_id in batch:
+            call = event_call(event)
+            if call is None:
+                continue
+            name, args = call
+            if name == "collect_activated":
+                nudge = True
+                continue
+            with SetWorkflowID(workflow_id):
+                if name == "updates_available":
+                    DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
+                else:
+                    DBOS.start_workflow(getattr(self, name), *args)
+        if nudge:
+            self._nudge_collector()
+
+    def _nudge_collector(self) -> None:
+        """Make sure a collector will start after the activations recorded so far."""
+        for slot in _COLLECTORS:
+            with SetEnqueueOptions(
+                deduplication_id=slot,
+                duplication_policy="return-existing",
+                delay_seconds=self._settings.coalesce_seconds,
+            ):
+                handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_activated)
+            # One that has not started will read the mirror when it does. One already
+            # running may have read it before our events: then the other slot.
+            status = DBOS.get_workflow_status(handle.workflow_id)
+            if status is not None and status.status in _NOT_STARTED:
+                return
 
     # --- the workflows -----------------------------------------------------------------
 
@@ -110,31 +141,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
 
     @DBOS.workflow()
-    def npn_activated(self, npn: str, activated_at: str, event_id: str | None = None) -> None:
-        self.activate(npn, activated_at)
-        for slot in itertools.cycle(_COLLECTORS):
-            with SetEnqueueOptions(
-                deduplication_id=slot,
-                duplication_policy="return-existing",
-                delay_seconds=self._settings.coalesce_seconds,
-            ):
-                handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_activated)
-            DBOS.send(handle.workflow_id, npn, topic=_NPN_TOPIC)
-            # Sent before the check: a collector that had not started when we looked will
-            # read our NPN. One that had may have drained its inbox already: try the other.
-            status = DBOS.get_workflow_status(handle.workflow_id)
-            if status is not None and status.status in _NOT_STARTED:
-                break
-        self.processed(event_id)
-
-    @DBOS.workflow()
     def collect_activated(self) -> int:
-        npns: list[str] = []
-        while (npn := DBOS.recv(_NPN_TOPIC, timeout_seconds=0)) is not None:
-            npns.append(npn)
+        pending = self.pending_activations()
+        if not pending:
+            return 0
+        self.activate(pending)
+        npns = [npn for _, npn, _ in pending]
         for batch in batches_of(npns, self._settings.coalesce_max):
             self._pull("activation", streams(npns=batch), since=None, run_date=None)
-        return len(npns)
+        self.processed_all([event_id for event_id, _, _ in pending])
+        return len(pending)
 
     @DBOS.workflow()
     def npn_deactivated(self, npn: str, deactivated_at: str, event_id: str | None = None) -> None:
@@ -187,9 +203,27 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return dt.datetime.now(dt.UTC).date().isoformat()
 
     @DBOS.step()
-    def activate(self, npn: str, at: str) -> None:
+    def pending_activations(self) -> list[tuple[str, str, str]]:
+        """(event id, NPN, activatedAt) of the activations not processed yet, oldest
+        first, at most ``_COLLECT_MAX``."""
+        with self._engine.connect() as conn:
+            found = mirror.unprocessed_events(conn, NPN_ACTIVATED, limit=_COLLECT_MAX)
+        pending = []
+        for event_id, body in found:
+            event = parse_event(body)
+            if isinstance(event, NpnActivated):
+                pending.append((event_id, event.data.npn, event.data.activated_at.isoformat()))
+        return pending
+
+    @DBOS.step()
+    def activate(self, pending: list[tuple[str, str, str]]) -> None:
+        """Each NPN active from its own event's time (a later deactivation still wins)."""
+        by_time: dict[str, list[str]] = {}
+        for _, npn, at in pending:
+            by_time.setdefault(at, []).append(npn)
         with mirror.write_transaction(self._engine) as conn:
-            mirror.activate_npns(conn, [npn], dt.datetime.fromisoformat(at))
+            for at, npns in sorted(by_time.items()):
+                mirror.activate_npns(conn, npns, dt.datetime.fromisoformat(at))
 
     @DBOS.step()
     def deactivate(self, npn: str, at: str) -> None:
@@ -200,10 +234,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:
-        if event_id is None:
-            return
+        if event_id is not None:
+            self._mark_processed([event_id])
+
+    @DBOS.step()
+    def processed_all(self, event_ids: list[str]) -> None:
+        self._mark_processed(event_ids)
+
+    def _mark_processed(self, event_ids: list[str]) -> None:
         with mirror.write_transaction(self._engine) as conn:
-            mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+            mirror.mark_all_processed(conn, event_ids, dt.datetime.now(dt.UTC))
 
 
 def event_call(event: Event) -> tuple[str, tuple[str, ...]] | None:
@@ -211,7 +251,7 @@ def event_call(event: Event) -> tuple[str, tuple[str, ...]] | None:
     if isinstance(event, UpdatesAvailable):
         return "updates_available", (event.data.run_date.isoformat(), event.id)
     if isinstance(event, NpnActivated):
-        return "npn_activated", (event.data.npn, event.data.activated_at.isoformat(), event.id)
+        return "collect_activated", ()  # the collector finds the event in the mirror
     if isinstance(event, NpnDeactivated):
         npn, at = event.data.npn, event.data.deactivated_at.isoformat()
         return "npn_deactivated", (npn, at, event.id)
@@ -219,14 +259,14 @@ def event_call(event: Event) -> tuple[str, tuple[str, ...]] | None:
 
 
 def by_name(workflow: str, workflow_id: str) -> EnqueueOptions:
-    """Options that enqueue ``SyncWorkflows.<workflow>`` on the sync queue by name: how
-    a schedule, or another process (``sync replay``), reaches the sync process's
+    """Options that enqueue ``SyncWorkflows.<workflow>`` on its queue by name: how a
+    schedule, or another process (``sync replay``), reaches the sync process's
     instance."""
     return {
         "workflow_name": getattr(SyncWorkflows, workflow).dbos_function_name,
         "class_name": SyncWorkflows.__qualname__,
         "instance_name": INSTANCE_NAME,
-        "queue_name": SYNC_QUEUE,
+        "queue_name": ACTIVATION_QUEUE if workflow == "collect_activated" else SYNC_QUEUE,
         "workflow_id": workflow_id,
         "application_name": APP_NAME,
     }

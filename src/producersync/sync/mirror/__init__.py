@@ -15,6 +15,7 @@ from producersync.sync.mirror.population import activate_npns, active_npns, deac
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
     Receipt,
+    mark_all_processed,
     mark_processed,
     prune_receipts,
     receipt_body,
@@ -46,6 +47,7 @@ __all__ = [
     "deactivate_npns",
     "finish_run",
     "last_synced_run_date",
+    "mark_all_processed",
     "mark_processed",
     "open_mirror",
     "prune_receipts",

@@ -14,6 +14,7 @@ from producersync.sync.mirror.tables import events, receipts
 __all__ = [
     "ACCEPTED",
     "Receipt",
+    "mark_all_processed",
     "mark_processed",
     "prune_receipts",
     "receipt_body",
@@ -23,6 +24,7 @@ __all__ = [
 ]
 
 ACCEPTED = "accepted"
+_IN_CHUNK = 900  # ids per `IN (...)`: under SQLite's variable limit
 
 
 @dataclass(frozen=True)
@@ -110,9 +112,24 @@ def _optional(value: str | None) -> str | None:
 def mark_processed(
     conn: sa.Connection, event_id: str, at: dt.datetime, error: str | None = None
 ) -> None:
-    conn.execute(
-        sa.update(events).where(events.c.event_id == event_id).values(processed_at=at, error=error)
-    )
+    mark_all_processed(conn, [event_id], at, error)
+
+
+def mark_all_processed(
+    conn: sa.Connection,
+    event_ids: Sequence[str],
+    at: dt.datetime | None,
+    error: str | None = None,
+) -> None:
+    """``at`` as the events' processing time; ``None`` makes them unprocessed again (a
+    replay: the work is owed once more)."""
+    for start in range(0, len(event_ids), _IN_CHUNK):
+        chunk = list(event_ids[start : start + _IN_CHUNK])
+        conn.execute(
+            sa.update(events)
+            .where(events.c.event_id.in_(chunk))
+            .values(processed_at=at, error=error)
+        )
 
 
 def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
@@ -127,9 +144,11 @@ def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
     return body
 
 
-def unprocessed_events(conn: sa.Connection) -> list[tuple[str, bytes]]:
-    """Accepted events whose work is not done, oldest first, with the body of their
-    first accepted receipt."""
+def unprocessed_events(
+    conn: sa.Connection, event_type: str | None = None, *, limit: int | None = None
+) -> list[tuple[str, bytes]]:
+    """Accepted events (of ``event_type`` if given) whose work is not done, oldest first,
+    with the body of their first accepted receipt."""
     first = (
         sa.select(receipts.c.event_id, sa.func.min(receipts.c.id).label("receipt_id"))
         .where(receipts.c.verdict == ACCEPTED)
@@ -142,7 +161,10 @@ def unprocessed_events(conn: sa.Connection) -> list[tuple[str, bytes]]:
         .join(receipts, receipts.c.id == first.c.receipt_id)
         .where(events.c.processed_at.is_(None))
         .order_by(events.c.received_at, events.c.event_id)
+        .limit(limit)
     )
+    if event_type is not None:
+        query = query.where(events.c.event_type == event_type)
     return [(row.event_id, row.body) for row in conn.execute(query)]
 
 
