@@ -24,7 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx2
 import sqlalchemy as sa
+from prometheus_client.parser import text_string_to_metric_families
 from rich.table import Table
 
 from bench._common import (
@@ -106,6 +108,20 @@ def _bound_seconds(engine: sa.Engine) -> tuple[int, float]:
     return pages, pages / RATE_PER_MINUTE * 60
 
 
+def _api_requests(base: str) -> int:
+    """Every /v1 and /v2 request the service answered (the benchmark's own included)."""
+    text = httpx2.get(f"{base}/metrics", timeout=10).text
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == "producersync_http_requests_total"
+            and sample.labels["route"].startswith(("/v1/", "/v2/"))
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--npns", type=int, default=100_000)
@@ -146,6 +162,7 @@ def main() -> None:
                         shown = now
                     time.sleep(0.5)
                 elapsed = time.perf_counter() - started
+            requests = _api_requests(base)
         pages, bound = _bound_seconds(engine)
         with engine.connect() as conn:
             counts = mirror.record_counts(conn)
@@ -158,6 +175,7 @@ def main() -> None:
     table.add_row("until the mirror holds them all", f"{elapsed:.1f} s")
     table.add_row("records mirrored", f"{sum(counts.values()):,}")
     table.add_row("rate-limit bound", f"{pages:,} pages at {RATE_PER_MINUTE}/min = {bound:.1f} s")
+    table.add_row("API requests made (service's /metrics)", f"{requests:,}")
     met = "[green]yes[/green]" if ratio <= TARGET else "[red]no[/red]"
     table.add_row("ratio (target <= 1.1)", f"{ratio:.2f} {met}")
     console.print(table)

@@ -106,6 +106,10 @@ class Puller:
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
 
+    def population(self) -> dict[str, dt.datetime]:
+        """The account's subscribed NPNs and when each was activated, from the API."""
+        return {s.npn: s.activated_at for s in self._client.subscriptions.list()}
+
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:
             return mirror.last_synced_run_date(conn)

@@ -145,10 +145,17 @@ class SyncWorkflows(DBOSConfiguredInstance):
         pending = self.pending_activations()
         if not pending:
             return 0
-        self.activate(pending)
-        npns = [npn for _, npn, _ in pending]
-        for batch in batches_of(npns, self._settings.coalesce_max):
-            self._pull("activation", streams(npns=batch), since=None, run_date=None)
+        newly, active = self.activate(pending)
+        if newly and 2 * len(newly) >= active:
+            # Most of the population is new (a first subscription, a storm): one pass
+            # over the whole population beats a partition of `npns=` streams per 1,000
+            # NPNs. The API's population is marked active first, so the activations
+            # still on their way find their NPN fetched and fetch nothing more.
+            self.activate_population()
+            self._pull("activation", streams(), since=None, run_date=None)
+        else:
+            for batch in batches_of(newly, self._settings.coalesce_max):
+                self._pull("activation", streams(npns=batch), since=None, run_date=None)
         self.processed_all([event_id for event_id, _, _ in pending])
         return len(pending)
 
@@ -216,14 +223,29 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return pending
 
     @DBOS.step()
-    def activate(self, pending: list[tuple[str, str, str]]) -> None:
-        """Each NPN active from its own event's time (a later deactivation still wins)."""
-        by_time: dict[str, list[str]] = {}
+    def activate(self, pending: list[tuple[str, str, str]]) -> tuple[list[str], int]:
+        """Each NPN active from its own event's time (a later deactivation still wins);
+        the NPNs that were not active before, and how many are active now."""
+        by_time: dict[dt.datetime, list[str]] = {}
         for _, npn, at in pending:
+            by_time.setdefault(dt.datetime.fromisoformat(at), []).append(npn)
+        return self._activate(by_time)
+
+    @DBOS.step()
+    def activate_population(self) -> None:
+        """Every NPN the API has subscribed, active from its activation time."""
+        by_time: dict[dt.datetime, list[str]] = {}
+        for npn, at in self._puller.population().items():
             by_time.setdefault(at, []).append(npn)
+        self._activate(by_time)
+
+    def _activate(self, by_time: dict[dt.datetime, list[str]]) -> tuple[list[str], int]:
+        newly: list[str] = []
         with mirror.write_transaction(self._engine) as conn:
             for at, npns in sorted(by_time.items()):
-                mirror.activate_npns(conn, npns, dt.datetime.fromisoformat(at))
+                newly += mirror.activate_npns(conn, npns, at)
+            active = len(mirror.active_npns(conn))
+        return sorted(set(newly)), active
 
     @DBOS.step()
     def deactivate(self, npn: str, at: str) -> None:
