@@ -121,7 +121,7 @@ def _ours(settings: SyncSettings, engine: sa.Engine, todo: list[Stream]) -> floa
     with settings.client() as client:
         puller = Puller(client, engine, settings.page_size)
         started = time.perf_counter()
-        pull(todo, puller.page, None)
+        pull(todo, puller.page, None, concurrency=settings.pull_concurrency)
         return time.perf_counter() - started
 
 

@@ -85,7 +85,8 @@ def now(
     if start is None:
         raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    _pull_with_progress(puller, "manual", streams(since=start), start, yesterday)
+    todo = streams(since=start)
+    _pull_with_progress(puller, "manual", todo, start, yesterday, settings.pull_concurrency)
     engine.dispose()
 
 
@@ -98,7 +99,7 @@ def backfill() -> None:
         population = [s.npn for s in client.subscriptions.list()]
     with mirror.write_transaction(engine) as conn:
         mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
-    _pull_with_progress(puller, "backfill", streams(), None, None)
+    _pull_with_progress(puller, "backfill", streams(), None, None, settings.pull_concurrency)
     engine.dispose()
 
 
@@ -211,13 +212,14 @@ def _pull_with_progress(
     todo: list[Stream],
     since: dt.date | None,
     synced_through: dt.date | None,
+    concurrency: int,
 ) -> None:
     run_id = puller.start(kind, run_date=synced_through, since=since)
     with Progress(console=console) as progress:
         task = progress.add_task(f"{kind}: streams", total=len(todo))
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
-            counts = pull(todo, page, run_id)
+            counts = pull(todo, page, run_id, concurrency=concurrency)
         except Exception as exc:
             puller.finish(run_id, {}, error=f"{type(exc).__name__}: {exc}")
             raise

@@ -28,6 +28,7 @@ from producersync.sync.starter import Starter
 from producersync.sync.workflows import (
     ACTIVATION_QUEUE,
     APP_NAME,
+    PULL_QUEUE,
     SYNC_QUEUE,
     SyncWorkflows,
     catch_up_schedule,
@@ -67,6 +68,11 @@ class DurableSync:
             DBOS.register_queue(
                 queue, global_concurrency=1, polling_interval_sec=_QUEUE_POLL_SECONDS
             )
+        DBOS.register_queue(
+            PULL_QUEUE,
+            worker_concurrency=self._settings.pull_concurrency,
+            polling_interval_sec=_QUEUE_POLL_SECONDS,
+        )
         DBOS.apply_schedules([catch_up_schedule(self._settings.catch_up_cron)])
         with SetEnqueueOptions(deduplication_id="catch-up", duplication_policy="return-existing"):
             DBOS.enqueue_workflow(SYNC_QUEUE, self.workflows.catch_up)

@@ -71,6 +71,13 @@ class SyncSettings(BaseSettings):
         default=2.0, ge=0, description="NPN activations arriving this close are fetched together."
     )
     coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
+    pull_concurrency: int = Field(
+        default=8,
+        ge=1,
+        le=64,
+        description="Streams (a resource, a set of NPNs) pulled at once by this process: "
+        "enough to keep the API's rate limit, not its latency, the pace.",
+    )
     page_size: int = Field(
         default=1000, ge=1, le=1000, description="Records per page when pulling."
     )

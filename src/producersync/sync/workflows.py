@@ -43,7 +43,7 @@ from producersync.model.events import (
 )
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
-from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull, streams
+from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull_stream, streams
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import parse_event
 
@@ -52,6 +52,7 @@ __all__ = [
     "APP_NAME",
     "CATCH_UP_SCHEDULE",
     "INSTANCE_NAME",
+    "PULL_QUEUE",
     "SYNC_QUEUE",
     "SyncWorkflows",
     "by_name",
@@ -62,6 +63,7 @@ __all__ = [
 APP_NAME: Final = "producersync-sync"
 SYNC_QUEUE: Final = "producersync-mirror-sync"
 ACTIVATION_QUEUE: Final = "producersync-npn-activation"
+PULL_QUEUE: Final = "producersync-pull-stream"
 CATCH_UP_SCHEDULE: Final = "producersync-sync-catch-up"
 INSTANCE_NAME: Final = "mirror"
 _COLLECT_MAX: Final = 50_000  # activations one collector takes; the next takes the rest
@@ -170,12 +172,25 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """One recorded run of pages (called from workflows, so: steps only)."""
         run_id = self.start_run(kind, since, run_date)
         try:
-            counts = pull(todo, self.page, run_id)
+            # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
+            # durable page by page each, and together they keep the API's rate limit
+            # busy instead of its latency.
+            handles = [
+                DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
+                for stream in todo
+            ]
+            counts = dict.fromkeys(mirror.RESOURCES, 0)
+            for stream, handle in zip(todo, handles, strict=True):
+                counts[stream.resource] += handle.get_result()
         except Exception as exc:
             self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
         return counts
+
+    @DBOS.workflow()
+    def pull_stream(self, stream: Stream, run_id: int) -> int:
+        return pull_stream(stream, self.page, run_id)
 
     # --- the steps ---------------------------------------------------------------------
 
