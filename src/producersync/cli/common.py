@@ -14,7 +14,10 @@ from producersync.service.store.open import open_store
 
 __all__ = [
     "DatabaseOption",
+    "HostOption",
     "JsonOption",
+    "LogLevelOption",
+    "ServicePortOption",
     "console",
     "emit",
     "err_console",
@@ -37,6 +40,14 @@ DatabaseOption = Annotated[
 ]
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON (machine-readable).")]
+
+HostOption = Annotated[
+    str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
+]
+ServicePortOption = Annotated[
+    int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
+]
+LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
 
 def fail(message: str) -> typer.Exit:

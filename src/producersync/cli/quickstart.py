@@ -16,7 +16,13 @@ import typer
 import uvicorn
 from rich.progress import Progress
 
-from producersync.cli.common import DatabaseOption, console, service_settings
+from producersync.cli.common import (
+    DatabaseOption,
+    HostOption,
+    ServicePortOption,
+    console,
+    service_settings,
+)
 from producersync.service.app import create_app
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
@@ -76,12 +82,8 @@ def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
 
 
 def quickstart(
-    host: Annotated[
-        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
-    ] = None,
+    host: HostOption = None,
+    port: ServicePortOption = None,
     database: DatabaseOption = None,
     producers: Annotated[
         int, typer.Option(help="Producers to generate into an empty store.", min=0)

@@ -7,23 +7,23 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from producersync.cli.common import DatabaseOption, service_settings
+from producersync.cli.common import (
+    DatabaseOption,
+    HostOption,
+    LogLevelOption,
+    ServicePortOption,
+    service_settings,
+)
 from producersync.service.app import create_app
 from producersync.service.worker import create_worker_app
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
-LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
-
 
 @app.command()
 def run(
-    host: Annotated[
-        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
-    ] = None,
+    host: HostOption = None,
+    port: ServicePortOption = None,
     database: DatabaseOption = None,
     public_url: Annotated[
         str | None, typer.Option(help="Base URL for HAL links (default: as requested).")
@@ -79,12 +79,8 @@ def run(
 
 @app.command()
 def worker(
-    host: Annotated[
-        str | None, typer.Option(help="Interface of /healthz (default 127.0.0.1).")
-    ] = None,
-    port: Annotated[
-        int | None, typer.Option(help="TCP port of /healthz (default $PRODUCERSYNC_PORT or 8000).")
-    ] = None,
+    host: HostOption = None,
+    port: ServicePortOption = None,
     database: DatabaseOption = None,
     executor_id: Annotated[
         str | None,

@@ -21,7 +21,7 @@ from dbos import DBOSClient, WorkflowHandle
 from rich.progress import Progress
 from rich.table import Table
 
-from producersync.cli.common import JsonOption, console, emit, fail
+from producersync.cli.common import HostOption, JsonOption, LogLevelOption, console, emit, fail
 from producersync.sync import mirror
 from producersync.sync.app import create_app
 from producersync.sync.hooks import Hooks
@@ -36,13 +36,11 @@ app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args
 
 @app.command()
 def run(
-    host: Annotated[
-        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
-    ] = None,
+    host: HostOption = None,
     port: Annotated[
         int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8400).")
     ] = None,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    log_level: LogLevelOption = "info",
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
