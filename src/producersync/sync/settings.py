@@ -71,6 +71,12 @@ class SyncSettings(BaseSettings):
         default=2.0, ge=0, description="NPN activations arriving this close are fetched together."
     )
     coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
+    collect_max: int = Field(
+        default=50_000,
+        ge=1,
+        description="Most activations the collector takes in one pass (it passes again "
+        "until none is left).",
+    )
     pull_concurrency: int = Field(
         default=8,
         ge=1,

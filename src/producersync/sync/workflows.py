@@ -66,7 +66,6 @@ ACTIVATION_QUEUE: Final = "producersync-npn-activation"
 PULL_QUEUE: Final = "producersync-pull-stream"
 CATCH_UP_SCHEDULE: Final = "producersync-sync-catch-up"
 INSTANCE_NAME: Final = "mirror"
-_COLLECT_MAX: Final = 50_000  # activations one collector takes; the next takes the rest
 # Two collector slots: while one collector runs (it may have drained its inbox already),
 # the other waits in the queue and takes what arrives meanwhile.
 _COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
@@ -144,9 +143,17 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @DBOS.workflow()
     def collect_activated(self) -> int:
-        pending = self.pending_activations()
-        if not pending:
-            return 0
+        # Until none is left: activations that arrived while this one ran may have no
+        # nudge of their own still to come.
+        collected = 0
+        while pending := self.pending_activations():
+            self._collect(pending)
+            collected += len(pending)
+        return collected
+
+    def _collect(self, pending: list[tuple[str, str, str]]) -> None:
+        """Activate and fetch one batch of activations (called from the workflow, so:
+        steps only)."""
         newly, active = self.activate(pending)
         if newly and 2 * len(newly) >= active:
             # Most of the population is new (a first subscription, a storm): one pass
@@ -159,7 +166,6 @@ class SyncWorkflows(DBOSConfiguredInstance):
             for batch in batches_of(newly, self._settings.coalesce_max):
                 self._pull("activation", streams(npns=batch), since=None, run_date=None)
         self.processed_all([event_id for event_id, _, _ in pending])
-        return len(pending)
 
     @DBOS.workflow()
     def npn_deactivated(self, npn: str, deactivated_at: str, event_id: str | None = None) -> None:
@@ -227,9 +233,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.step()
     def pending_activations(self) -> list[tuple[str, str, str]]:
         """(event id, NPN, activatedAt) of the activations not processed yet, oldest
-        first, at most ``_COLLECT_MAX``."""
+        first, at most ``collect_max``."""
         with self._engine.connect() as conn:
-            found = mirror.unprocessed_events(conn, NPN_ACTIVATED, limit=_COLLECT_MAX)
+            found = mirror.unprocessed_events(conn, NPN_ACTIVATED, limit=self._settings.collect_max)
         pending = []
         for event_id, body in found:
             event = parse_event(body)
