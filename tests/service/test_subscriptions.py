@@ -100,6 +100,27 @@ def test_subscription_list_is_paged(service: RunningService, universe_npns: list
     assert page["embedded"]["subscriptions"][0]["activatedAt"].endswith("+00:00")
 
 
+def test_paging_misses_nothing_while_npns_are_added(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """A client pages through the population while a job adds NPNs that sort before it:
+    each NPN that was there when it started is still on its pages."""
+    creds = service.account()
+    first, added = sorted(universe_npns)[60:85], sorted(universe_npns)[40:60]
+    service.subscribe(creds, first)
+    seen: list[str] = []
+    with service.client(creds) as http:
+        path: str | None = "/v1/accounts/subscriptions?page=0&size=10"
+        while path is not None:
+            page = http.get(path).json()
+            seen += [s["npn"] for s in page["embedded"]["subscriptions"]]
+            if len(seen) == 10:
+                service.subscribe(creds, added)
+            path = page["links"].get("next", {}).get("href")
+    assert set(first) <= set(seen)
+    assert seen[: len(first)] == first  # oldest activation first, then by NPN
+
+
 def test_job_accepted_before_a_restart_completes_after_it(tmp_path: Path) -> None:
     with store_url("sqlite", tmp_path) as url:
         with running_service(url) as svc:

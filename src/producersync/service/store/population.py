@@ -139,11 +139,15 @@ def count_subscriptions(conn: sa.Connection, account_id: int) -> int:
 def page_subscriptions(
     conn: sa.Connection, account_id: int, page: int, size: int
 ) -> list[sa.Row[tuple[str, dt.datetime]]]:
+    """A page of the population, oldest activation first (then by NPN): a job that adds
+    NPNs while a client pages through the list adds them after the client's pages, so
+    the client misses none of those that were there when it started."""
+    s = subscriptions
     return list(
         conn.execute(
-            sa.select(subscriptions.c.npn, subscriptions.c.activated_at)
-            .where(subscriptions.c.account_id == account_id)
-            .order_by(subscriptions.c.npn)
+            sa.select(s.c.npn, s.c.activated_at)
+            .where(s.c.account_id == account_id)
+            .order_by(s.c.activated_at, s.c.npn)
             .limit(size)
             .offset(page * size)
         )

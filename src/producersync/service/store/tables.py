@@ -230,6 +230,8 @@ subscriptions = sa.Table(
     sa.Column("npn", sa.String(10), primary_key=True),
     sa.Column("activated_at", _Tz, nullable=False),
 )
+# The v1 list's order: NPNs added while a client pages through it land after its pages.
+sa.Index(None, subscriptions.c.account_id, subscriptions.c.activated_at, subscriptions.c.npn)
 
 jobs = sa.Table(
     "jobs",
