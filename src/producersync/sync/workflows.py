@@ -21,6 +21,7 @@ collector's are DBOS's, deduplicated per slot.
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -70,6 +71,7 @@ INSTANCE_NAME: Final = "mirror"
 # the other waits in the queue and takes what arrives meanwhile.
 _COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
 _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
+_MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
 
 
 @DBOS.dbos_class()
@@ -82,6 +84,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
         super().__init__(INSTANCE_NAME)
         self._puller, self._engine, self._settings = puller, engine, settings
         self._metrics = metrics
+        self._covered_until = 0.0  # until then a waiting collector reads what arrives
 
     # --- starting them -----------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     def _nudge_collector(self) -> None:
         """Make sure a collector will start after the activations recorded so far."""
+        if time.time() < self._covered_until:
+            return  # a collector seen waiting out its delay will read them: no DBOS call
         for slot in _COLLECTORS:
             with SetEnqueueOptions(
                 deduplication_id=slot,
@@ -119,6 +124,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # running may have read it before our events: then the other slot.
             status = DBOS.get_workflow_status(handle.workflow_id)
             if status is not None and status.status in _NOT_STARTED:
+                if status.status == "DELAYED" and status.delay_until_epoch_ms:
+                    self._covered_until = status.delay_until_epoch_ms / 1000 - _MARGIN
                 return
 
     # --- the workflows -----------------------------------------------------------------
@@ -235,7 +242,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """(event id, NPN, activatedAt) of the activations not processed yet, oldest
         first, at most ``collect_max``."""
         with self._engine.connect() as conn:
-            found = mirror.unprocessed_events(conn, NPN_ACTIVATED, limit=self._settings.collect_max)
+            found = mirror.unprocessed_events(
+                conn, [NPN_ACTIVATED], limit=self._settings.collect_max
+            )
         pending = []
         for event_id, body in found:
             event = parse_event(body)
@@ -265,7 +274,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
         with mirror.write_transaction(self._engine) as conn:
             for at, npns in sorted(by_time.items()):
                 newly += mirror.activate_npns(conn, npns, at)
-            active = len(mirror.active_npns(conn))
+            active = mirror.count_active(conn)
         return sorted(set(newly)), active
 
     @DBOS.step()

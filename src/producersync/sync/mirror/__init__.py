@@ -11,7 +11,12 @@ Every function takes a ``Connection``; writers open it with ``write_transaction`
 from producersync.sync.mirror.engine import write_transaction
 from producersync.sync.mirror.feed import Change, changes_since
 from producersync.sync.mirror.open import open_mirror
-from producersync.sync.mirror.population import activate_npns, active_npns, deactivate_npns
+from producersync.sync.mirror.population import (
+    activate_npns,
+    active_npns,
+    count_active,
+    deactivate_npns,
+)
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
     Receipt,
@@ -44,6 +49,7 @@ __all__ = [
     "activate_npns",
     "active_npns",
     "changes_since",
+    "count_active",
     "deactivate_npns",
     "finish_run",
     "last_synced_run_date",

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractContextManager
+import threading
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
@@ -43,11 +46,32 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
-def write_transaction(engine: sa.Engine) -> AbstractContextManager[sa.Connection]:
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A transaction that takes SQLite's write lock at BEGIN, so that the read-compare-write
     of an upsert cannot interleave with another writer (Postgres needs no such help: the
-    upserts are ``ON CONFLICT`` statements)."""
-    return engine.execution_options(mirror_write=True).begin()
+    upserts are ``ON CONFLICT`` statements).
+
+    On SQLite this process's writers also queue on a lock of their own first: SQLite's
+    busy handler sleeps in steps of up to 100 ms, so a writer that found the database
+    locked slept long after the lock was free, and the receiver's acknowledgements wore
+    those sleeps in their tail."""
+    begin = engine.execution_options(mirror_write=True).begin
+    if engine.dialect.name != "sqlite":
+        with begin() as conn:
+            yield conn
+        return
+    with _writer_lock(engine), begin() as conn:
+        yield conn
+
+
+_WRITER_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
+_WRITER_LOCKS_GUARD = threading.Lock()
+
+
+def _writer_lock(engine: sa.Engine) -> threading.Lock:
+    with _WRITER_LOCKS_GUARD:
+        return _WRITER_LOCKS.setdefault(engine, threading.Lock())
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:

@@ -17,7 +17,7 @@ from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.records import chunks, purge_npns
 from producersync.sync.mirror.tables import as_utc, population
 
-__all__ = ["activate_npns", "active_npns", "deactivate_npns"]
+__all__ = ["activate_npns", "active_npns", "count_active", "deactivate_npns"]
 
 
 def activate_npns(conn: sa.Connection, npns: Sequence[str], at: dt.datetime) -> list[str]:
@@ -56,6 +56,11 @@ def deactivate_npns(
 def active_npns(conn: sa.Connection) -> list[str]:
     query = sa.select(population.c.npn).where(population.c.active).order_by(population.c.npn)
     return list(conn.execute(query).scalars())
+
+
+def count_active(conn: sa.Connection) -> int:
+    query = sa.select(sa.func.count()).select_from(population).where(population.c.active)
+    return int(conn.execute(query).scalar_one())
 
 
 def _current(

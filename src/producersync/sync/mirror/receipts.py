@@ -145,27 +145,31 @@ def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
 
 
 def unprocessed_events(
-    conn: sa.Connection, event_type: str | None = None, *, limit: int | None = None
+    conn: sa.Connection, event_types: Sequence[str] | None = None, *, limit: int | None = None
 ) -> list[tuple[str, bytes]]:
-    """Accepted events (of ``event_type`` if given) whose work is not done, oldest first,
-    with the body of their first accepted receipt."""
-    first = (
-        sa.select(receipts.c.event_id, sa.func.min(receipts.c.id).label("receipt_id"))
-        .where(receipts.c.verdict == ACCEPTED)
-        .group_by(receipts.c.event_id)
-        .subquery()
-    )
-    query = (
-        sa.select(events.c.event_id, receipts.c.body)
-        .join(first, first.c.event_id == events.c.event_id)
-        .join(receipts, receipts.c.id == first.c.receipt_id)
+    """Accepted events (of ``event_types`` if given) whose work is not done, oldest
+    first, with the body of their first accepted receipt."""
+    owed = (
+        sa.select(events.c.event_id)
         .where(events.c.processed_at.is_(None))
         .order_by(events.c.received_at, events.c.event_id)
         .limit(limit)
     )
-    if event_type is not None:
-        query = query.where(events.c.event_type == event_type)
-    return [(row.event_id, row.body) for row in conn.execute(query)]
+    if event_types is not None:
+        owed = owed.where(events.c.event_type.in_(list(event_types)))
+    ids = list(conn.execute(owed).scalars())
+    bodies: dict[str, bytes] = {}
+    for start in range(0, len(ids), _IN_CHUNK):
+        first = (
+            sa.select(receipts.c.event_id, receipts.c.body)
+            .where(
+                receipts.c.event_id.in_(ids[start : start + _IN_CHUNK]),
+                receipts.c.verdict == ACCEPTED,
+            )
+            .order_by(receipts.c.id.desc())  # the first receipt written last: it stays
+        )
+        bodies.update((row.event_id, row.body) for row in conn.execute(first))
+    return [(event_id, bodies[event_id]) for event_id in ids if event_id in bodies]
 
 
 def prune_receipts(conn: sa.Connection, older_than: dt.datetime) -> int:

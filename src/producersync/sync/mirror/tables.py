@@ -243,6 +243,14 @@ events = sa.Table(
     sa.Column("processed_at", UtcDateTime, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
 )
+# What is still owed, oldest first, without reading past everything already done.
+sa.Index(
+    "ix_events_unprocessed",
+    events.c.received_at,
+    events.c.event_id,
+    sqlite_where=events.c.processed_at.is_(None),
+    postgresql_where=events.c.processed_at.is_(None),
+)
 
 sync_runs = sa.Table(
     "sync_runs",
