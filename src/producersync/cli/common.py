@@ -7,7 +7,9 @@ from typing import Annotated
 import orjson
 import sqlalchemy as sa
 import typer
+import uvicorn
 from rich.console import Console
+from starlette.types import ASGIApp
 
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -22,6 +24,7 @@ __all__ = [
     "emit",
     "err_console",
     "fail",
+    "serve",
     "service_settings",
     "store",
 ]
@@ -63,6 +66,12 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
     else:
         for key, value in values.items():
             console.print(f"{key}: [bold]{value}[/bold]")
+
+
+def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
+    """Run ``app`` under uvicorn until interrupted; no access log (the apps count their
+    requests in ``/metrics``, and a log line per request is noise at API rates)."""
+    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
 def service_settings(database: str | None = None, **overrides: object) -> ServiceSettings:

@@ -13,7 +13,6 @@ from typing import Annotated
 import orjson
 import sqlalchemy as sa
 import typer
-import uvicorn
 from rich.progress import Progress
 
 from producersync.cli.common import (
@@ -21,6 +20,7 @@ from producersync.cli.common import (
     HostOption,
     ServicePortOption,
     console,
+    serve,
     service_settings,
 )
 from producersync.service.app import create_app
@@ -114,4 +114,4 @@ def quickstart(
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n",
         soft_wrap=True,
     )
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, access_log=False)
+    serve(create_app(settings), settings.host, settings.port)

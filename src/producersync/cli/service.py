@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from producersync.cli.common import (
     DatabaseOption,
     HostOption,
     LogLevelOption,
     ServicePortOption,
+    serve,
     service_settings,
 )
 from producersync.service.app import create_app
@@ -68,13 +68,7 @@ def run(
         chaos_fault_rate=chaos_fault_rate,
         delivery_enabled=delivery,
     )
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
-    )
+    serve(create_app(settings), settings.host, settings.port, log_level)
 
 
 @app.command()
@@ -98,10 +92,4 @@ def worker(
     same delivery twice.
     """
     settings = service_settings(database, host=host, port=port, executor_id=executor_id)
-    uvicorn.run(
-        create_worker_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
-    )
+    serve(create_worker_app(settings), settings.host, settings.port, log_level)

@@ -16,12 +16,19 @@ from typing import Annotated
 
 import sqlalchemy as sa
 import typer
-import uvicorn
 from dbos import DBOSClient, WorkflowHandle
 from rich.progress import Progress
 from rich.table import Table
 
-from producersync.cli.common import HostOption, JsonOption, LogLevelOption, console, emit, fail
+from producersync.cli.common import (
+    HostOption,
+    JsonOption,
+    LogLevelOption,
+    console,
+    emit,
+    fail,
+    serve,
+)
 from producersync.sync import mirror
 from producersync.sync.app import create_app
 from producersync.sync.hooks import Hooks
@@ -45,13 +52,7 @@ def run(
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = SyncSettings(**overrides)  # type: ignore[arg-type]
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level=log_level,
-        access_log=False,
-    )
+    serve(create_app(settings), settings.host, settings.port, log_level)
 
 
 @app.command()
