@@ -67,7 +67,7 @@ ACTIVATION_QUEUE: Final = "producersync-npn-activation"
 PULL_QUEUE: Final = "producersync-pull-stream"
 CATCH_UP_SCHEDULE: Final = "producersync-sync-catch-up"
 INSTANCE_NAME: Final = "mirror"
-# Two collector slots: while one collector runs (it may have drained its inbox already),
+# Two collector slots: while one collector runs (it may have read the mirror already),
 # the other waits in the queue and takes what arrives meanwhile.
 _COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
 _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
