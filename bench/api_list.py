@@ -30,6 +30,7 @@ from bench._common import (
     summary,
     universe_url,
 )
+from producersync.service.store import documents
 from producersync.service.store.engine import make_engine
 from producersync.service.store.tables import licenses
 
@@ -57,6 +58,7 @@ def stamp_one_day(url: str, seed: int) -> int:
                     .where(licenses.c.id.in_(ids[start : start + 5000]))
                     .values(updated_at=RUN_DATE)
                 )
+            documents.refresh(conn, licenses, ids)  # as every write of the store does
             done = conn.execute(
                 sa.select(sa.func.count()).where(licenses.c.updated_at == RUN_DATE)
             ).scalar_one()

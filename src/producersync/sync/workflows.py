@@ -5,12 +5,13 @@
   page, so the continuation token is checkpointed page by page and a crash resumes
   where it stopped; the last synced runDate moves only when every resource is done.
   Runs on the sync queue, one sync at a time across every process.
-- ``npn.activated``: no workflow of its own. The receipt is the record of what is owed;
-  the event nudges a collector workflow that starts ``coalesce_seconds`` later, takes
-  every activation not yet processed from the mirror, marks the NPNs active and fetches
-  them in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN, and
-  a storm of 100,000 events costs a handful of workflows, not 100,000.
-- ``npn_deactivated(npn)``: marks it inactive; its records stay unless purging is on.
+- ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
+  the record of what is owed; the event nudges a collector workflow that starts
+  ``coalesce_seconds`` later and takes every such event not yet processed from the
+  mirror. It applies them in one transaction, each at its own time (deactivated NPNs
+  keep their records unless purging is on), and fetches the newly active NPNs in bulk
+  (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN, and a storm of
+  100,000 events costs a handful of workflows, not 100,000.
 - ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
   older than yesterday, pull from it anyway (a lost ``updates_available``).
 
@@ -37,6 +38,7 @@ from dbos import (
 
 from producersync.model.events import (
     NPN_ACTIVATED,
+    NPN_DEACTIVATED,
     Event,
     NpnActivated,
     NpnDeactivated,
@@ -44,7 +46,15 @@ from producersync.model.events import (
 )
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
-from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull_stream, streams
+from producersync.sync.pull import (
+    PageResult,
+    Puller,
+    Stream,
+    StreamResult,
+    batches_of,
+    pull_stream,
+    streams,
+)
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import parse_event
 
@@ -71,6 +81,8 @@ INSTANCE_NAME: Final = "mirror"
 # the other waits in the queue and takes what arrives meanwhile.
 _COLLECTORS: Final = ("npn-collector-a", "npn-collector-b")
 _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
+# (event id, NPN, time, active after it): one activation or deactivation.
+NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
 
 
@@ -98,7 +110,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
             if call is None:
                 continue
             name, args = call
-            if name == "collect_activated":
+            if name == "collect_npn_changes":
                 nudge = True
                 continue
             with SetWorkflowID(workflow_id):
@@ -119,7 +131,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 duplication_policy="return-existing",
                 delay_seconds=self._settings.coalesce_seconds,
             ):
-                handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_activated)
+                handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_npn_changes)
             # One that has not started will read the mirror when it does. One already
             # running may have read it before our events: then the other slot.
             status = DBOS.get_workflow_status(handle.workflow_id)
@@ -149,60 +161,79 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
 
     @DBOS.workflow()
-    def collect_activated(self) -> int:
-        # Until none is left: activations that arrived while this one ran may have no
-        # nudge of their own still to come.
+    def collect_npn_changes(self) -> int:
+        # Until none is left: events that arrived while this one ran may have no nudge
+        # of their own still to come.
         collected = 0
-        while pending := self.pending_activations():
+        while pending := self.pending_npn_changes():
             self._collect(pending)
             collected += len(pending)
         return collected
 
-    def _collect(self, pending: list[tuple[str, str, str]]) -> None:
-        """Activate and fetch one batch of activations (called from the workflow, so:
-        steps only)."""
-        newly, active = self.activate(pending)
+    def _collect(self, pending: list[NpnChange]) -> None:
+        """Apply one batch of (de)activations and fetch the newly active NPNs (called
+        from the workflow, so: steps only)."""
+        newly, active = self.apply_npn_changes(pending)
         if newly and 2 * len(newly) >= active:
             # Most of the population is new (a first subscription, a storm): one pass
             # over the whole population beats a partition of `npns=` streams per 1,000
-            # NPNs. The API's population is marked active first, so the activations
-            # still on their way find their NPN fetched and fetch nothing more.
-            self.activate_population()
-            self._pull("activation", streams(), since=None, run_date=None)
+            # NPNs. The activations still on their way must then find their NPN fetched
+            # and fetch nothing more: the pass reads the entities first and marks their
+            # NPNs active, from a time no later than the API served them (the latest
+            # activation read here: the API had made it before we read it).
+            stamps = (stamp for _, _, stamp, activates in pending if activates)
+            at = max(stamps, key=dt.datetime.fromisoformat)
+            self._pull("activation", streams(), since=None, run_date=None, population_at=at)
         else:
             for batch in batches_of(newly, self._settings.coalesce_max):
                 self._pull("activation", streams(npns=batch), since=None, run_date=None)
-        self.processed_all([event_id for event_id, _, _ in pending])
-
-    @DBOS.workflow()
-    def npn_deactivated(self, npn: str, deactivated_at: str, event_id: str | None = None) -> None:
-        self.deactivate(npn, deactivated_at)
-        self.processed(event_id)
+        self.processed_all([change[0] for change in pending])
 
     def _pull(
-        self, kind: str, todo: list[Stream], *, since: dt.date | None, run_date: dt.date | None
+        self,
+        kind: str,
+        todo: list[Stream],
+        *,
+        since: dt.date | None,
+        run_date: dt.date | None,
+        population_at: str | None = None,
     ) -> dict[str, int]:
-        """One recorded run of pages (called from workflows, so: steps only)."""
+        """One recorded run of pages (called from workflows, so: steps only). With
+        ``population_at``, the entities come first and their NPNs are marked active from
+        then, before the other resources are read: every NPN so marked was in the API's
+        population before any of them started, and so is in each."""
         run_id = self.start_run(kind, since, run_date)
+        counts = dict.fromkeys(mirror.RESOURCES, 0)
         try:
-            # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
-            # durable page by page each, and together they keep the API's rate limit
-            # busy instead of its latency.
-            handles = [
-                DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
-                for stream in todo
-            ]
-            counts = dict.fromkeys(mirror.RESOURCES, 0)
-            for stream, handle in zip(todo, handles, strict=True):
-                counts[stream.resource] += handle.get_result()
+            if population_at is not None:
+                first = [stream for stream in todo if stream.resource == "entities"]
+                todo = [stream for stream in todo if stream.resource != "entities"]
+                seen = self._pull_streams(first, run_id, counts)
+                self.activate_seen(seen, population_at)
+            self._pull_streams(todo, run_id, counts)
         except Exception as exc:
             self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
         return counts
 
+    def _pull_streams(self, todo: list[Stream], run_id: int, counts: dict[str, int]) -> list[str]:
+        """Read ``todo`` (adding to ``counts``); the NPNs of the entities read."""
+        # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
+        # durable page by page each, and together they keep the API's rate limit busy
+        # instead of its latency.
+        handles = [
+            DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id) for stream in todo
+        ]
+        npns: list[str] = []
+        for stream, handle in zip(todo, handles, strict=True):
+            result = handle.get_result()
+            counts[stream.resource] += result.upserted
+            npns += result.npns
+        return npns
+
     @DBOS.workflow()
-    def pull_stream(self, stream: Stream, run_id: int) -> int:
+    def pull_stream(self, stream: Stream, run_id: int) -> StreamResult:
         return pull_stream(stream, self.page, run_id)
 
     # --- the steps ---------------------------------------------------------------------
@@ -238,51 +269,53 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return dt.datetime.now(dt.UTC).date().isoformat()
 
     @DBOS.step()
-    def pending_activations(self) -> list[tuple[str, str, str]]:
-        """(event id, NPN, activatedAt) of the activations not processed yet, oldest
-        first, at most ``collect_max``."""
+    def pending_npn_changes(self) -> list[NpnChange]:
+        """The (de)activations not processed yet, oldest first, at most
+        ``collect_max``."""
         with self._engine.connect() as conn:
             found = mirror.unprocessed_events(
-                conn, [NPN_ACTIVATED], limit=self._settings.collect_max
+                conn, [NPN_ACTIVATED, NPN_DEACTIVATED], limit=self._settings.collect_max
             )
-        pending = []
+        pending: list[NpnChange] = []
         for event_id, body in found:
             event = parse_event(body)
             if isinstance(event, NpnActivated):
-                pending.append((event_id, event.data.npn, event.data.activated_at.isoformat()))
+                at, active = event.data.activated_at, True
+            elif isinstance(event, NpnDeactivated):
+                at, active = event.data.deactivated_at, False
+            else:
+                continue
+            pending.append((event_id, event.data.npn, at.isoformat(), active))
         return pending
 
     @DBOS.step()
-    def activate(self, pending: list[tuple[str, str, str]]) -> tuple[list[str], int]:
-        """Each NPN active from its own event's time (a later deactivation still wins);
-        the NPNs that were not active before, and how many are active now."""
-        by_time: dict[dt.datetime, list[str]] = {}
-        for _, npn, at in pending:
-            by_time.setdefault(dt.datetime.fromisoformat(at), []).append(npn)
-        return self._activate(by_time)
-
-    @DBOS.step()
-    def activate_population(self) -> None:
-        """Every NPN the API has subscribed, active from its activation time."""
-        by_time: dict[dt.datetime, list[str]] = {}
-        for npn, at in self._puller.population().items():
-            by_time.setdefault(at, []).append(npn)
-        self._activate(by_time)
-
-    def _activate(self, by_time: dict[dt.datetime, list[str]]) -> tuple[list[str], int]:
-        newly: list[str] = []
+    def apply_npn_changes(self, pending: list[NpnChange]) -> tuple[list[str], int]:
+        """Each NPN (de)activated at its own event's time, the later change winning
+        whatever the order of arrival; the NPNs active now that were not before, and
+        how many are active now."""
+        on: dict[dt.datetime, list[str]] = {}
+        off: dict[dt.datetime, list[str]] = {}
+        for _, npn, stamp, activates in pending:
+            when = dt.datetime.fromisoformat(stamp)
+            (on if activates else off).setdefault(when, []).append(npn)
+        newly: set[str] = set()
         with mirror.write_transaction(self._engine) as conn:
-            for at, npns in sorted(by_time.items()):
-                newly += mirror.activate_npns(conn, npns, at)
+            for at, npns in sorted(on.items()):
+                newly.update(mirror.activate_npns(conn, npns, at))
+            for at, npns in sorted(off.items()):
+                gone = mirror.deactivate_npns(
+                    conn, npns, at, purge=self._settings.purge_deactivated
+                )
+                newly.difference_update(gone)
             active = mirror.count_active(conn)
-        return sorted(set(newly)), active
+        return sorted(newly), active
 
     @DBOS.step()
-    def deactivate(self, npn: str, at: str) -> None:
+    def activate_seen(self, npns: list[str], at: str) -> None:
+        """The NPNs the API served as its population, active from ``at`` (a later
+        deactivation still wins)."""
         with mirror.write_transaction(self._engine) as conn:
-            mirror.deactivate_npns(
-                conn, [npn], dt.datetime.fromisoformat(at), purge=self._settings.purge_deactivated
-            )
+            mirror.activate_npns(conn, npns, dt.datetime.fromisoformat(at))
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:
@@ -302,11 +335,8 @@ def event_call(event: Event) -> tuple[str, tuple[str, ...]] | None:
     """The ``SyncWorkflows`` workflow an event runs, and its arguments."""
     if isinstance(event, UpdatesAvailable):
         return "updates_available", (event.data.run_date.isoformat(), event.id)
-    if isinstance(event, NpnActivated):
-        return "collect_activated", ()  # the collector finds the event in the mirror
-    if isinstance(event, NpnDeactivated):
-        npn, at = event.data.npn, event.data.deactivated_at.isoformat()
-        return "npn_deactivated", (npn, at, event.id)
+    if isinstance(event, NpnActivated | NpnDeactivated):
+        return "collect_npn_changes", ()  # the collector finds the event in the mirror
     return None
 
 
@@ -318,7 +348,7 @@ def by_name(workflow: str, workflow_id: str) -> EnqueueOptions:
         "workflow_name": getattr(SyncWorkflows, workflow).dbos_function_name,
         "class_name": SyncWorkflows.__qualname__,
         "instance_name": INSTANCE_NAME,
-        "queue_name": ACTIVATION_QUEUE if workflow == "collect_activated" else SYNC_QUEUE,
+        "queue_name": ACTIVATION_QUEUE if workflow == "collect_npn_changes" else SYNC_QUEUE,
         "workflow_id": workflow_id,
         "application_name": APP_NAME,
     }

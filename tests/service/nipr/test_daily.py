@@ -10,6 +10,7 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from tests.support.documents import stale_documents
 from tests.support.processes import cli_json
 from typer.testing import CliRunner
 
@@ -84,6 +85,9 @@ def test_churn_stamps_exactly_the_records_it_changes(engine: sa.Engine) -> None:
     }
     assert stamped(after, DAY) == changed
     assert run.changes == {name: len(ids) for name, ids in changed.items()}
+    # The served documents moved with their records (a changed LOA's license's too).
+    with engine.connect() as conn:
+        assert stale_documents(conn) == {}
     assert run.total_changes > 100
     # Nothing is removed: NIPR deletions are flags.
     assert all(set(before[name]) <= set(after[name]) for name in before)
@@ -313,6 +317,8 @@ def test_feed_file_applied(engine: sa.Engine, tmp_path: Path) -> None:
         "regulatory_action_values": set(),
     }
     assert run.changes == {name: len(ids) for name, ids in stamped(after, DAY).items()}
+    with engine.connect() as conn:
+        assert stale_documents(conn) == {}
 
 
 def _wire(row: dict[str, Any]) -> dict[str, Any]:

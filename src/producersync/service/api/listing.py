@@ -23,6 +23,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.context import ServiceContext, get_context
 from producersync.service.delivery.publish import publish_events
 from producersync.service.errors import ApiError
+from producersync.service.store.documents import root_links
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import known_npns
 from producersync.service.store.population import Population, is_visible, subscribe_one
@@ -93,7 +94,7 @@ class Call:
         path = self.request.url.path
         after = self.position(token)
         with self.ctx.engine.connect() as conn:
-            rows = list_after(conn, resource.table, scope, f, after, size, self.base)
+            rows = list_after(conn, resource.table, scope, f, after, size)
         this = href(self.request, self.base, continuationToken=token or START)
         if not rows:
             # The end of the list: no `embedded`, and next at continuationToken=0.
@@ -106,7 +107,7 @@ class Call:
         last = rows[-1]
         token_next = self.cursors.encode(self.principal.account_id, path, last.npn, last.id)
         return {
-            "embedded": {resource.key: _documents(rows)},
+            "embedded": {resource.key: self.documents(rows)},
             "links": {
                 "self": this,
                 "next": href(self.request, self.base, continuationToken=token_next),
@@ -118,12 +119,10 @@ class Call:
     ) -> dict[str, Any]:
         with self.ctx.engine.connect() as conn:
             total = count_records(conn, resource.table, scope, f)
-            rows = (
-                list_offset(conn, resource.table, scope, f, page, size, self.base) if total else []
-            )
-        return self.paged(resource.key, _documents(rows), page, size, total)
+            rows = list_offset(conn, resource.table, scope, f, page, size) if total else []
+        return self.paged(resource.key, self.documents(rows) if rows else [], page, size, total)
 
-    def paged(self, key: str, items: list[Any], page: int, size: int, total: int) -> dict[str, Any]:
+    def paged(self, key: str, items: Any, page: int, size: int, total: int) -> dict[str, Any]:
         """The v1 page envelope: embedded (when not empty), links, page."""
         pages = math.ceil(total / size) if total else 0
         last = max(pages - 1, 0)
@@ -154,18 +153,22 @@ class Call:
     def visible_record(self, resource: Resource, record_id: int) -> orjson.Fragment:
         with self.ctx.engine.connect() as conn:
             self.visible_npn(conn, resource, record_id)
-            doc = record_document(conn, resource.table, record_id, self.base)
+            doc = record_document(conn, resource.table, record_id)
         assert doc is not None  # it was there a moment ago and records are never deleted
-        return orjson.Fragment(doc)
+        return self.rooted(doc)
+
+    def rooted(self, document: str) -> orjson.Fragment:
+        """A record's JSON from the store, its links rooted at this request's base URL."""
+        return orjson.Fragment(root_links(document, self.base))
+
+    def documents(self, rows: list[Row]) -> orjson.Fragment:
+        """The rows' records as one JSON array, embedded as is: the database built them,
+        and one pass roots every link of the page."""
+        return self.rooted("[" + ",".join(row.document for row in rows) + "]")
 
     def position(self, token: str | None) -> tuple[str, int] | None:
         """Where a continuation token says to resume; a 400 for a token not of this list."""
         return self.cursors.decode(self.principal.account_id, self.request.url.path, token)
-
-
-def _documents(rows: list[Row]) -> list[orjson.Fragment]:
-    """The records' JSON, built by the database, embedded as is."""
-    return [orjson.Fragment(row.document) for row in rows]
 
 
 def request_call(request: Request, principal: Principal = Depends(current_principal)) -> Call:

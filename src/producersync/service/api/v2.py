@@ -4,7 +4,6 @@
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel
 
@@ -102,10 +101,10 @@ _ENTITIES = BY_KEY["entities"]
 def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
     call.auto_subscribe(npn)
     with call.ctx.engine.connect() as conn:
-        rows = list_after(conn, _ENTITIES.table, npn, RecordFilter(), None, 1, call.base)
+        rows = list_after(conn, _ENTITIES.table, npn, RecordFilter(), None, 1)
     if not rows:
         raise ApiError(404, f"No entity with NPN {npn}")
-    return HalResponse(orjson.Fragment(rows[0].document))
+    return HalResponse(call.rooted(rows[0].document))
 
 
 def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:

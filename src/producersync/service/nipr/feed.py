@@ -175,7 +175,7 @@ def _absent(column: sa.Column[Any]) -> Any:
 def _fields(table: sa.Table) -> dict[str, tuple[sa.Column[Any], Callable[[Any], Any]]]:
     """Wire name -> (column, parser) of every column a feed writes."""
     fields: dict[str, tuple[sa.Column[Any], Callable[[Any], Any]]] = {}
-    for column in table.columns:
+    for column in t.data_columns(table):
         name = str(column.name)
         if name in _UNWRITTEN:
             continue

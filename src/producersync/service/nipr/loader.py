@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import Batch
+from producersync.service.store import documents
 from producersync.service.store import tables as t
 from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
 
@@ -74,6 +75,10 @@ def load(
     drop_secondary_indexes(engine)
     try:
         _copy(engine, batches, stats, started, on_batch)
+        # The stored documents before the other indexes, which they would only slow
+        # down; a license's document reads its LOAs by license id, though.
+        ensure_secondary_indexes(engine, parents_only=True)
+        documents.fill_all(engine)
     finally:
         ensure_secondary_indexes(engine)
     _analyze(engine)
@@ -130,15 +135,16 @@ def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:
 
 def _analyze(engine: sa.Engine) -> None:
     """Refresh planner statistics: the tables just grew by orders of magnitude."""
-    with engine.begin() as connection:
-        if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "postgresql":
+        # VACUUM as well: building the documents left a dead version of every row.
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            for table in t.RECORD_TABLES:
+                connection.exec_driver_sql(f"VACUUM ANALYZE {table.name}")
+    else:
+        with engine.begin() as connection:
             # A sampled ANALYZE: exact statistics would read every row again.
             connection.exec_driver_sql("PRAGMA analysis_limit=1000")
             connection.exec_driver_sql("ANALYZE")
-        else:
-            for table in t.RECORD_TABLES:
-                connection.exec_driver_sql(f"ANALYZE {table.name}")
-    if engine.dialect.name == "sqlite":
         # Fold the write-ahead log into the database so the file holds the data.
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -169,10 +175,14 @@ class _Loader:
     def __init__(self, raw: Any, dialect: sa.Dialect) -> None:
         self.raw = raw
         self.dialect = dialect
-        self.getters = {table.name: itemgetter(*table.columns.keys()) for table in t.RECORD_TABLES}
+        self.columns = {table.name: t.data_columns(table) for table in t.RECORD_TABLES}
+        self.names = {name: ", ".join(c.name for c in cols) for name, cols in self.columns.items()}
+        self.getters = {
+            name: itemgetter(*(c.name for c in cols)) for name, cols in self.columns.items()
+        }
         self.converters: dict[str, list[tuple[int, Converter]]] = {}
         for table in t.RECORD_TABLES:
-            converters = [(i, self.converter(c)) for i, c in enumerate(table.columns)]
+            converters = [(i, self.converter(c)) for i, c in enumerate(self.columns[table.name])]
             self.converters[table.name] = [(i, c) for i, c in converters if c is not None]
 
     def converter(self, column: sa.Column[Any]) -> Converter | None:
@@ -207,8 +217,8 @@ class _SqliteLoader(_Loader):
     def __init__(self, raw: Any, dialect: sa.Dialect) -> None:
         super().__init__(raw, dialect)
         self.statements = {
-            table.name: f"INSERT INTO {table.name} ({', '.join(table.columns.keys())}) "
-            f"VALUES ({', '.join('?' * len(table.columns))})"
+            table.name: f"INSERT INTO {table.name} ({self.names[table.name]}) "
+            f"VALUES ({', '.join('?' * len(self.columns[table.name]))})"
             for table in t.RECORD_TABLES
         }
 
@@ -251,7 +261,7 @@ class _SqliteLoader(_Loader):
 
 class _PostgresLoader(_Loader):
     def write(self, table: sa.Table, rows: list[dict[str, Any]]) -> None:
-        statement = f"COPY {table.name} ({', '.join(table.columns.keys())}) FROM STDIN"
+        statement = f"COPY {table.name} ({self.names[table.name]}) FROM STDIN"
         with self.raw.cursor() as cursor, cursor.copy(statement) as copy:
             for values in self.values(table, rows):
                 copy.write_row(values)

@@ -16,6 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from producersync.service.store import documents
 from producersync.service.store import tables as t
 
 __all__ = ["SANDBOX_NPNS", "ensure_sandbox", "sandbox_rows"]
@@ -505,3 +506,5 @@ def ensure_sandbox(engine: sa.Engine) -> None:
         for table in t.RECORD_TABLES:
             # A racing process may have inserted the same rows: the first one wins.
             connection.execute(insert(table).on_conflict_do_nothing(), rows[table.name])
+        for table in documents.MATERIALIZED_TABLES:
+            documents.refresh(connection, table, (row["id"] for row in rows[table.name]))

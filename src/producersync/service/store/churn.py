@@ -16,6 +16,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.service.store import documents
 from producersync.service.store import tables as t
 from producersync.service.store.dialect import insert
 
@@ -143,7 +144,11 @@ def producer_records(conn: sa.Connection, table: sa.Table, npns: Sequence[str]) 
     """Every record of the NPNs in ``table``, deleted ones too, in (npn, id) order."""
     rows: list[Row] = []
     for chunk in _chunks(npns):
-        query = sa.select(table).where(table.c.npn.in_(chunk)).order_by(table.c.npn, table.c.id)
+        query = (
+            sa.select(*t.data_columns(table))
+            .where(table.c.npn.in_(chunk))
+            .order_by(table.c.npn, table.c.id)
+        )
         rows.extend(dict(row) for row in conn.execute(query).mappings())
     return rows
 
@@ -215,6 +220,8 @@ def apply_changes(conn: sa.Connection, changes: DayChanges) -> dict[str, int]:
         for chunk in _chunks(sorted(ids)):
             conn.execute(table.update().where(table.c.id.in_(chunk)).values(updated_at=day))
         changed[name].update(ids)
+    for table in documents.MATERIALIZED_TABLES:
+        documents.refresh(conn, table, changed[table.name])
     return {name: len(ids) for name, ids in changed.items()}
 
 

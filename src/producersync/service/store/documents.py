@@ -4,13 +4,24 @@ A 1000-record page with its nested LOAs is ~3000 JSON objects: built in Python t
 most of a request; built by Postgres (``json_build_object``) or SQLite (``json_object``)
 they arrive as one text per record, and Python only frames the page. Keys are the API's
 camelCase names, in the table's column order, followed by the nested children and the
-HAL links (rooted at ``base``).
+HAL links.
+
+Even in the database, building them was nine tenths of a page's time (the nested
+aggregate above all), so each record table but entities keeps its document in a
+``document`` column, written with the record: ``refresh`` after every write. Links are
+stored relative (``"/v1/licenses/7"``); ``root_links`` roots a page's worth at the
+request's base URL in one pass.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from pydantic.alias_generators import to_camel
 from sqlalchemy.ext.compiler import compiles
@@ -19,10 +30,23 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from producersync.service.store import tables as t
 
-__all__ = ["document"]
+__all__ = [
+    "MATERIALIZED_TABLES",
+    "document",
+    "fill",
+    "fill_all",
+    "refresh",
+    "root_links",
+    "served",
+]
 
 # Store-only bookkeeping the wire records do not carry.
-_HIDDEN = frozenset({"last_nipr_entity_update"})
+_HIDDEN = frozenset({"last_nipr_entity_update", "document"})
+# Tables whose rows keep their document.
+MATERIALIZED_TABLES = tuple(table for table in t.RECORD_TABLES if "document" in table.c)
+_MATERIALIZED = frozenset(str(table.name) for table in MATERIALIZED_TABLES)
+_CHUNK = 500  # ids per refreshing statement
+_FILL_CHUNK = 20_000  # ids per statement when filling a whole table
 # Comma-joined columns served as JSON arrays, under their wire names.
 _LISTS = {"loa_categories": "loaMapping", "agent_types": "agentTypes"}
 # (child table, parent column, wire key) of the records nested in their parent.
@@ -155,20 +179,20 @@ def _sqlite_array(element: _JsonArray, compiler: SQLCompiler, **kw: Any) -> str:
 # --- documents -----------------------------------------------------------------------
 
 
-def _href(base: sa.ColumnElement[str], *parts: Any) -> sa.ColumnElement[Any]:
-    text: sa.ColumnElement[str] = base
-    for part in parts:
+def _href(*parts: Any) -> sa.ColumnElement[Any]:
+    text: sa.ColumnElement[str] = sa.literal(parts[0], sa.String)
+    for part in parts[1:]:
         text = text + (part if isinstance(part, str) else sa.cast(part, sa.String))
     return _JsonObject(sa.literal("href"), text)
 
 
-def _links(table: sa.Table, base: sa.ColumnElement[str]) -> sa.ColumnElement[Any]:
+def _links(table: sa.Table) -> sa.ColumnElement[Any]:
     c = table.c
     if table is t.entities:
         home = "/v2/entities/"
-        pairs: list[Any] = [sa.literal("self"), _href(base, home, c.npn)]
+        pairs: list[Any] = [sa.literal("self"), _href(home, c.npn)]
         for child in _ENTITY_CHILDREN:
-            pairs += [sa.literal(child), _href(base, home, c.npn, f"/{child}")]
+            pairs += [sa.literal(child), _href(home, c.npn, f"/{child}")]
         resident = (
             sa.select(sa.func.min(t.licenses.c.id))
             .where(
@@ -181,32 +205,104 @@ def _links(table: sa.Table, base: sa.ColumnElement[str]) -> sa.ColumnElement[Any
         with_resident = [
             *pairs,
             sa.literal("residentLicense"),
-            _href(base, "/v1/licenses/", resident),
+            _href("/v1/licenses/", resident),
         ]
         return sa.case((resident.is_(None), _JsonObject(*pairs)), else_=_JsonObject(*with_resident))
     path = _PATHS[table.name]
-    pairs = [sa.literal("self"), _href(base, f"/v1/{path}/", c.id)]
+    pairs = [sa.literal("self"), _href(f"/v1/{path}/", c.id)]
     if table.name in _NESTED:
         child_path = _PATHS[_NESTED[table.name][0].name]
-        pairs += [sa.literal(child_path), _href(base, f"/v2/{path}/", c.id, f"/{child_path}")]
+        pairs += [sa.literal(child_path), _href(f"/v2/{path}/", c.id, f"/{child_path}")]
     if table is t.license_loas:
-        pairs += [sa.literal("license"), _href(base, "/v1/licenses/", c.license_id)]
+        pairs += [sa.literal("license"), _href("/v1/licenses/", c.license_id)]
     if table is t.regulatory_action_values:
         pairs += [
             sa.literal("regulatoryAction"),
-            _href(base, "/v1/regulatoryActions/", c.regulatory_action_id),
+            _href("/v1/regulatoryActions/", c.regulatory_action_id),
         ]
-    pairs += [sa.literal("entity"), _href(base, "/v2/entities/", c.npn)]
+    pairs += [sa.literal("entity"), _href("/v2/entities/", c.npn)]
     return _JsonObject(*pairs)
 
 
-def document(table: sa.Table, base: str, *, include_deleted: bool = True) -> sa.ColumnElement[str]:
-    """The JSON text of each row of ``table`` as the API serves it."""
-    return sa.cast(_document(table, base, include_deleted), sa.Text)
+def document(table: sa.Table, *, include_deleted: bool = True) -> sa.ColumnElement[str]:
+    """The JSON text of each row of ``table`` as the API serves it (links relative),
+    built from its columns."""
+    return sa.cast(_document(table, include_deleted), sa.Text)
 
 
-def _document(table: sa.Table, base: str, include_deleted: bool) -> sa.ColumnElement[Any]:
-    root = sa.literal(base.rstrip("/"), sa.String)
+@functools.cache
+def served(table: sa.Table, *, include_deleted: bool = True) -> sa.ColumnElement[str]:
+    """What to read for each row's document: the stored one where it applies (a row
+    written around ``refresh`` has none, and gets it built). Built once per table: the
+    expression is large, and the same object keeps SQLAlchemy's compiled cache warm."""
+    if table.name not in _MATERIALIZED or (not include_deleted and table.name in _NESTED):
+        # The stored document nests deleted children as well.
+        return document(table, include_deleted=include_deleted)
+    return sa.func.coalesce(table.c.document, document(table))
+
+
+def refresh(conn: sa.Connection, table: sa.Table, ids: Iterable[int]) -> None:
+    """Rebuild the stored documents of ``table``'s rows ``ids`` (after writing them, or
+    their nested children)."""
+    if table.name not in _MATERIALIZED:
+        return
+    ordered = sorted(set(ids))
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        conn.execute(table.update().where(table.c.id.in_(chunk)).values(document=document(table)))
+
+
+def fill(conn: sa.Connection, table: sa.Table) -> int:
+    """Build every missing stored document of ``table`` on ``conn`` (a migrated store);
+    how many."""
+    return sum(_fill_range(conn, table, start) for start in _ranges(conn, table))
+
+
+def fill_all(engine: sa.Engine) -> int:
+    """Build every missing stored document (a freshly loaded store), a transaction per
+    id range; on Postgres, ranges in parallel: building is CPU-bound in the server."""
+    with engine.connect() as conn:
+        work = [(table, start) for table in MATERIALIZED_TABLES for start in _ranges(conn, table)]
+
+    def one(item: tuple[sa.Table, int]) -> int:
+        with engine.begin() as conn:
+            return _fill_range(conn, *item)
+
+    workers = (os.cpu_count() or 1) if engine.dialect.name == "postgresql" else 1
+    with ThreadPoolExecutor(workers, thread_name_prefix="documents") as pool:
+        return sum(pool.map(one, work))
+
+
+def _ranges(conn: sa.Connection, table: sa.Table) -> range:
+    if table.name not in _MATERIALIZED:
+        return range(0)
+    low, high = conn.execute(sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id))).one()
+    return range(low or 0, (high or -1) + 1, _FILL_CHUNK)
+
+
+def _fill_range(conn: sa.Connection, table: sa.Table, start: int) -> int:
+    stop = start + _FILL_CHUNK
+    missing = sa.and_(table.c.id >= start, table.c.id < stop, table.c.document.is_(None))
+    built = conn.execute(table.update().where(missing).values(document=document(table)))
+    return int(built.rowcount)
+
+
+def root_links(documents: str, base: str) -> str:
+    """``documents`` (JSON text from one store) with every link rooted at ``base``.
+
+    Only a link's ``"href":"/`` is touched: inside a JSON string a quote is always
+    escaped, so the same characters in a field's value never match."""
+    first = documents.find('"href"')
+    if first < 0:
+        return documents
+    # SQLite's json_object writes `"href":"`, Postgres's json_build_object `"href" : "`;
+    # one store's documents all come from one of them.
+    start = documents[first : documents.index('"', first + 6) + 1] + "/"
+    root = orjson.dumps(base.rstrip("/")).decode()[1:-1]
+    return documents.replace(start, start[:-1] + root + "/")
+
+
+def _document(table: sa.Table, include_deleted: bool) -> sa.ColumnElement[Any]:
     pairs: list[Any] = []
     for column in table.c:
         name = str(column.name)
@@ -226,10 +322,10 @@ def _document(table: sa.Table, base: str, include_deleted: bool) -> sa.ColumnEle
     if table.name in _NESTED:
         child, parent_column, key = _NESTED[table.name]
         children = sa.select(
-            _JsonArray(_JsonValue(_document(child, base, include_deleted)), child.c.id)
+            _JsonArray(_JsonValue(_document(child, include_deleted)), child.c.id)
         ).where(child.c[parent_column] == table.c.id)
         if not include_deleted:
             children = children.where(child.c.nipr_deleted.is_(False))
         pairs += [sa.literal(key), _JsonValue(children.scalar_subquery())]
-    pairs += [sa.literal("links"), _JsonValue(_links(table, root))]
+    pairs += [sa.literal("links"), _JsonValue(_links(table))]
     return _JsonObject(*pairs)

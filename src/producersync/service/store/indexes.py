@@ -20,17 +20,24 @@ def drop_secondary_indexes(engine: sa.Engine) -> None:
             index.drop(connection, checkfirst=True)
 
 
-def ensure_secondary_indexes(engine: sa.Engine) -> None:
+def ensure_secondary_indexes(engine: sa.Engine, *, parents_only: bool = False) -> None:
     """Create whichever secondary index is missing (a bulk load killed half-way leaves
-    them dropped); a no-op, one catalogue look-up each, when all are there."""
+    them dropped); a no-op, one catalogue look-up each, when all are there.
+    ``parents_only``: just those that find nested records by their parent's id (what
+    building the stored documents reads)."""
     with engine.begin() as connection:
         inspector = sa.inspect(connection)
         missing = [
             index
             for index in _secondary_indexes()
             if not inspector.has_index(index.table.name, str(index.name))  # type: ignore[union-attr]
+            and (not parents_only or _finds_parent(index))
         ]
         if missing and engine.dialect.name == "postgresql":
             connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         for index in missing:
             index.create(connection)
+
+
+def _finds_parent(index: sa.Index) -> bool:
+    return [column.name for column in index.columns] in (["license_id"], ["regulatory_action_id"])

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.service.store.documents import document
+from producersync.service.store.documents import served
 from producersync.service.store.population import Population, population_npns
 from producersync.service.store.tables import license_loas, licenses
 
@@ -104,11 +104,11 @@ def _scoped(
     return query.where(*_conditions(table, f)), npn
 
 
-def _page_columns(table: sa.Table, f: RecordFilter, base: str) -> list[sa.ColumnElement[Any]]:
+def _page_columns(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[Any]]:
     return [
         table.c.npn,
         table.c.id,
-        document(table, base, include_deleted=f.include_deleted).label("document"),
+        served(table, include_deleted=f.include_deleted).label("document"),
     ]
 
 
@@ -119,12 +119,11 @@ def list_after(
     f: RecordFilter,
     after: tuple[str, int] | None,
     size: int,
-    base: str,
 ) -> list[Row]:
     """One keyset page in (npn, id) order: every page is an index seek, however deep.
     Rows are (npn, id, document), the document being the record's JSON as served, links
-    rooted at ``base``."""
-    query, npn = _scoped(table, scope, f, *_page_columns(table, f, base))
+    relative (``documents.root_links`` roots them)."""
+    query, npn = _scoped(table, scope, f, *_page_columns(table, f))
     if after is not None:
         after_npn, after_id = after
         query = query.where(npn >= after_npn, sa.or_(npn > after_npn, table.c.id > after_id))
@@ -139,9 +138,8 @@ def list_offset(
     f: RecordFilter,
     page: int,
     size: int,
-    base: str,
 ) -> list[Row]:
-    query, npn = _scoped(table, scope, f, *_page_columns(table, f, base))
+    query, npn = _scoped(table, scope, f, *_page_columns(table, f))
     query = query.order_by(npn, table.c.id).limit(size).offset(page * size)
     return list(conn.execute(query).all())
 
@@ -156,5 +154,6 @@ def record_npn(conn: sa.Connection, table: sa.Table, record_id: int) -> str | No
     return conn.execute(sa.select(table.c.npn).where(table.c.id == record_id)).scalar()
 
 
-def record_document(conn: sa.Connection, table: sa.Table, record_id: int, base: str) -> str | None:
-    return conn.execute(sa.select(document(table, base)).where(table.c.id == record_id)).scalar()
+def record_document(conn: sa.Connection, table: sa.Table, record_id: int) -> str | None:
+    """The record's JSON as served, links relative."""
+    return conn.execute(sa.select(served(table)).where(table.c.id == record_id)).scalar()

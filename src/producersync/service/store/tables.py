@@ -16,6 +16,7 @@ __all__ = [
     "api_clients",
     "appointments",
     "contact_infos",
+    "data_columns",
     "entities",
     "job_items",
     "jobs",
@@ -58,7 +59,9 @@ def _record_columns() -> list[sa.Column[object]]:
     ]
 
 
-def _record_table(name: str, *columns: sa.Column[object], with_state: bool = True) -> sa.Table:
+def _record_table(
+    name: str, *columns: sa.Column[object], with_state: bool = True, materialized: bool = True
+) -> sa.Table:
     cols: list[sa.Column[object]] = [
         sa.Column(
             "id",
@@ -70,7 +73,12 @@ def _record_table(name: str, *columns: sa.Column[object], with_state: bool = Tru
     ]
     if with_state:
         cols.append(sa.Column("for_state", sa.String(2)))
-    table = sa.Table(name, metadata, *cols, *columns, *_record_columns())
+    cols += [*columns, *_record_columns()]
+    if materialized:
+        # The record's JSON as served (see store/documents.py), kept current by every
+        # write: building it per read was most of a page's time.
+        cols.append(sa.Column("document", sa.Text))
+    table = sa.Table(name, metadata, *cols)
     # (npn, id) drives keyset pages over a population; updated_at drives daily deltas.
     sa.Index(None, table.c.npn, table.c.id)
     sa.Index(None, table.c.updated_at)
@@ -90,6 +98,8 @@ entities = _record_table(
     sa.Column("subscription_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_nipr_entity_update", _Tz),
     with_state=False,
+    # subscriptionCount moves with every subscription: built per read instead.
+    materialized=False,
 )
 sa.Index("uq_entities_npn", entities.c.npn, unique=True)
 
@@ -419,3 +429,8 @@ nipr_runs = sa.Table(
     sa.Column("changes", sa.JSON, nullable=False),  # records changed per table
     sa.Column("completed_at", _Tz, nullable=False),
 )
+
+
+def data_columns(table: sa.Table) -> list[sa.Column[object]]:
+    """A record table's own columns: those a writer supplies (not the derived document)."""
+    return [column for column in table.columns if column.name != "document"]
