@@ -46,7 +46,11 @@ from tests.sync.test_sync_process import SyncProcess, eventually
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 
 STORM = 20_000
-LEASE = 5  # seconds before a dead worker's claimed deliveries are taken by the other
+# Seconds before a dead worker's claimed deliveries are taken by the other, and each
+# attempt's timeout: long enough that a live worker on a loaded machine never outlives
+# its lease or times out a receiver that did answer (either would send twice, and the
+# test bounds what only the kill may send twice).
+LEASE, ATTEMPT_TIMEOUT = 30, 5
 BATCH, CONCURRENCY = 200, 100
 
 
@@ -87,6 +91,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         **FAST,
         "PRODUCERSYNC_RATE_LIMIT_STORAGE": REDIS_URL,
         "PRODUCERSYNC_WEBHOOK_CLAIM_LEASE_SECONDS": str(LEASE),
+        "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": str(ATTEMPT_TIMEOUT),
         "PRODUCERSYNC_WEBHOOK_BATCH_SIZE": str(BATCH),
         "PRODUCERSYNC_WEBHOOK_CONCURRENCY": str(CONCURRENCY),
     }

@@ -73,10 +73,12 @@ def service_process(
             env={**os.environ, **(env or {})},
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    # Generous: a service restarted into a backlog on a loaded 2-core machine answers
+    # slowly, and the suite runs four workers there.
+    deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx2.get(f"{base}/healthz", timeout=1).status_code == 200:
+            if httpx2.get(f"{base}/healthz", timeout=5).status_code == 200:
                 break
         except httpx2.TransportError:
             pass

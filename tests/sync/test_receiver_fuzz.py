@@ -117,6 +117,7 @@ def _mirror_holds_only(url: str, authorised: set[str], count: int) -> list[str]:
     return found
 
 
+@pytest.mark.timeout(900)  # 25,000 requests: minutes on a loaded 2-core machine
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_fuzzed_delivery_is_a_5xx_or_acted_on_unless_validly_signed(
     backend: str, tmp_path: Path

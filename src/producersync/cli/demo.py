@@ -177,15 +177,8 @@ def demo(
 
     with ExitStack() as stack:
         stack.callback(engine.dispose)
-        service = stack.enter_context(
-            _started(
-                "service",
-                ["service", "run", "--port", str(service_port), "--database", store_url],
-                {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"},
-                service_url,
-                logs[0],
-            )
-        )
+        # The sync service first: the endpoint's test event goes out as soon as the
+        # service runs, and a refused first attempt would wait out the retry schedule.
         sync = stack.enter_context(
             _started(
                 "sync service",
@@ -200,6 +193,15 @@ def demo(
                 },
                 f"http://127.0.0.1:{sync_port}",
                 logs[1],
+            )
+        )
+        service = stack.enter_context(
+            _started(
+                "service",
+                ["service", "run", "--port", str(service_port), "--database", store_url],
+                {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"},
+                service_url,
+                logs[0],
             )
         )
         console.print(f"service at {service.url}, sync service at {sync.url}")

@@ -20,6 +20,7 @@ SEED = 20
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.timeout(900)  # twenty restarts: minutes on a loaded 2-core machine
 def test_twenty_sigkills_during_a_fan_out_lose_no_delivery(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     kill_after = [rng.choice([0, rng.randint(1, 120)]) for _ in range(KILLS)]
