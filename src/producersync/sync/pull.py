@@ -28,7 +28,6 @@ __all__ = [
     "PageResult",
     "Puller",
     "Stream",
-    "StreamResult",
     "batches_of",
     "pull",
     "pull_stream",
@@ -51,15 +50,6 @@ class Stream:
 class PageResult:
     next_path: str | None  # None: the stream is done
     upserted: int  # records inserted or changed
-    # The NPNs of an entity page's records: who the API's population held as it served
-    # them (empty for other resources).
-    npns: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class StreamResult:
-    upserted: int
-    npns: list[str]  # of every page (see PageResult)
 
 
 def streams(*, since: dt.date | None = None, npns: Sequence[str] | None = None) -> list[Stream]:
@@ -106,8 +96,7 @@ class Puller:
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)
-        npns = tuple(str(r["npn"]) for r in records) if spec.key == "entities" else ()
-        return PageResult(page.next_path, upserted, npns)
+        return PageResult(page.next_path, upserted)
 
     def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
         with mirror.write_transaction(self._engine) as conn:
@@ -127,6 +116,10 @@ class Puller:
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
 
+    def population(self) -> dict[str, dt.datetime]:
+        """The account's subscribed NPNs and when each was activated, from the API."""
+        return {s.npn: s.activated_at for s in self._client.subscriptions.list()}
+
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:
             return mirror.last_synced_run_date(conn)
@@ -135,17 +128,15 @@ class Puller:
 PageFn = Callable[[Stream, str | None, int | None], PageResult]
 
 
-def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> StreamResult:
-    """Read one stream to its end through ``page``. Deterministic given ``page``'s
-    answers, so a workflow may call it with a step."""
+def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> int:
+    """Read one stream to its end through ``page``; records upserted. Deterministic
+    given ``page``'s answers, so a workflow may call it with a step."""
     upserted, path = 0, None
-    npns: list[str] = []
     while True:
         result = page(stream, path, run_id)
         upserted += result.upserted
-        npns += result.npns
         if result.next_path is None:
-            return StreamResult(upserted, npns)
+            return upserted
         path = result.next_path
 
 
@@ -159,8 +150,8 @@ def pull(
     counts: Counter[str] = Counter({resource: 0 for resource in mirror.RESOURCES})
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull") as pool:
         done = pool.map(lambda stream: pull_stream(stream, page, run_id), todo)
-        for stream, result in zip(todo, done, strict=True):
-            counts[stream.resource] += result.upserted
+        for stream, upserted in zip(todo, done, strict=True):
+            counts[stream.resource] += upserted
     return dict(counts)
 
 

@@ -46,15 +46,7 @@ from producersync.model.events import (
 )
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
-from producersync.sync.pull import (
-    PageResult,
-    Puller,
-    Stream,
-    StreamResult,
-    batches_of,
-    pull_stream,
-    streams,
-)
+from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull_stream, streams
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import parse_event
 
@@ -177,63 +169,39 @@ class SyncWorkflows(DBOSConfiguredInstance):
         if newly and 2 * len(newly) >= active:
             # Most of the population is new (a first subscription, a storm): one pass
             # over the whole population beats a partition of `npns=` streams per 1,000
-            # NPNs. The activations still on their way must then find their NPN fetched
-            # and fetch nothing more: the pass reads the entities first and marks their
-            # NPNs active, from a time no later than the API served them (the latest
-            # activation read here: the API had made it before we read it).
-            stamps = (stamp for _, _, stamp, activates in pending if activates)
-            at = max(stamps, key=dt.datetime.fromisoformat)
-            self._pull("activation", streams(), since=None, run_date=None, population_at=at)
+            # NPNs. The API's population is marked active first, so the activations
+            # still on their way find their NPN fetched and fetch nothing more.
+            self.activate_population()
+            self._pull("activation", streams(), since=None, run_date=None)
         else:
             for batch in batches_of(newly, self._settings.coalesce_max):
                 self._pull("activation", streams(npns=batch), since=None, run_date=None)
         self.processed_all([change[0] for change in pending])
 
     def _pull(
-        self,
-        kind: str,
-        todo: list[Stream],
-        *,
-        since: dt.date | None,
-        run_date: dt.date | None,
-        population_at: str | None = None,
+        self, kind: str, todo: list[Stream], *, since: dt.date | None, run_date: dt.date | None
     ) -> dict[str, int]:
-        """One recorded run of pages (called from workflows, so: steps only). With
-        ``population_at``, the entities come first and their NPNs are marked active from
-        then, before the other resources are read: every NPN so marked was in the API's
-        population before any of them started, and so is in each."""
+        """One recorded run of pages (called from workflows, so: steps only)."""
         run_id = self.start_run(kind, since, run_date)
-        counts = dict.fromkeys(mirror.RESOURCES, 0)
         try:
-            if population_at is not None:
-                first = [stream for stream in todo if stream.resource == "entities"]
-                todo = [stream for stream in todo if stream.resource != "entities"]
-                seen = self._pull_streams(first, run_id, counts)
-                self.activate_seen(seen, population_at)
-            self._pull_streams(todo, run_id, counts)
+            # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
+            # durable page by page each, and together they keep the API's rate limit
+            # busy instead of its latency.
+            handles = [
+                DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
+                for stream in todo
+            ]
+            counts = dict.fromkeys(mirror.RESOURCES, 0)
+            for stream, handle in zip(todo, handles, strict=True):
+                counts[stream.resource] += handle.get_result()
         except Exception as exc:
             self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
         return counts
 
-    def _pull_streams(self, todo: list[Stream], run_id: int, counts: dict[str, int]) -> list[str]:
-        """Read ``todo`` (adding to ``counts``); the NPNs of the entities read."""
-        # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
-        # durable page by page each, and together they keep the API's rate limit busy
-        # instead of its latency.
-        handles = [
-            DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id) for stream in todo
-        ]
-        npns: list[str] = []
-        for stream, handle in zip(todo, handles, strict=True):
-            result = handle.get_result()
-            counts[stream.resource] += result.upserted
-            npns += result.npns
-        return npns
-
     @DBOS.workflow()
-    def pull_stream(self, stream: Stream, run_id: int) -> StreamResult:
+    def pull_stream(self, stream: Stream, run_id: int) -> int:
         return pull_stream(stream, self.page, run_id)
 
     # --- the steps ---------------------------------------------------------------------
@@ -311,11 +279,14 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return sorted(newly), active
 
     @DBOS.step()
-    def activate_seen(self, npns: list[str], at: str) -> None:
-        """The NPNs the API served as its population, active from ``at`` (a later
-        deactivation still wins)."""
+    def activate_population(self) -> None:
+        """Every NPN the API has subscribed, active from its activation time."""
+        by_time: dict[dt.datetime, list[str]] = {}
+        for npn, at in self._puller.population().items():
+            by_time.setdefault(at, []).append(npn)
         with mirror.write_transaction(self._engine) as conn:
-            mirror.activate_npns(conn, npns, dt.datetime.fromisoformat(at))
+            for at, npns in sorted(by_time.items()):
+                mirror.activate_npns(conn, npns, at)
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:
