@@ -122,7 +122,9 @@ class Call:
             rows = list_offset(conn, resource.table, scope, f, page, size) if total else []
         return self.paged(resource.key, self.documents(rows) if rows else [], page, size, total)
 
-    def paged(self, key: str, items: Any, page: int, size: int, total: int) -> dict[str, Any]:
+    def paged(
+        self, key: str, items: orjson.Fragment | list[Any], page: int, size: int, total: int
+    ) -> dict[str, Any]:
         """The v1 page envelope: embedded (when not empty), links, page."""
         pages = math.ceil(total / size) if total else 0
         last = max(pages - 1, 0)
