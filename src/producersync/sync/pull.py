@@ -24,7 +24,6 @@ from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.sync import mirror
 
 __all__ = [
-    "ACTIVATION_SKEW",
     "PageFn",
     "PageResult",
     "Puller",
@@ -36,25 +35,15 @@ __all__ = [
 ]
 
 _BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
-# An NPN served in a page was subscribed when the page was served; it is marked active
-# from this long before our clock's reading of that moment. Earlier than the truth is
-# safe (a deactivation from the gap wins for a moment, and the reactivation that must
-# have followed it, for the NPN to be served, arrives as its own event); later than the
-# truth would let a deactivation from the gap lose, so the margin covers clock skew
-# between the service and us.
-ACTIVATION_SKEW = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Stream:
     """One paged list: a resource (its wire name, as in ``mirror.RESOURCES``) and the
-    query of its first page. A stream that ``activates`` marks the NPN of every record
-    it reads active in the mirror (the whole population's entities: each one served is
-    subscribed)."""
+    query of its first page."""
 
     resource: str
     params: tuple[tuple[str, str], ...]
-    activates: bool = False
 
 
 @dataclass(frozen=True)
@@ -63,17 +52,11 @@ class PageResult:
     upserted: int  # records inserted or changed
 
 
-def streams(
-    *,
-    since: dt.date | None = None,
-    npns: Sequence[str] | None = None,
-    activating: bool = False,
-) -> list[Stream]:
+def streams(*, since: dt.date | None = None, npns: Sequence[str] | None = None) -> list[Stream]:
     """Every resource's streams: records updated on or after ``since`` (all if None), of
     ``npns`` (the whole population if None), deleted ones included, so that
     ``niprDeleted`` reaches the mirror. Many NPNs are split the way the SDK splits them,
-    one stream per partition. ``activating``: the entities' streams mark their NPNs
-    active."""
+    one stream per partition."""
     found = []
     for resource in mirror.RESOURCES:
         spec = _BY_KEY[resource]
@@ -81,8 +64,7 @@ def streams(
             if chunk is not None and not chunk:
                 continue  # no NPNs: nothing to ask for
             filters = Filters(npns=chunk, updated_since=since, include_deleted=True)
-            params = tuple(sorted(filters.params(spec).items()))
-            found.append(Stream(resource, params, activating and resource == "entities"))
+            found.append(Stream(resource, tuple(sorted(filters.params(spec).items()))))
     return found
 
 
@@ -109,9 +91,6 @@ class Puller:
         records = [item.model_dump(mode="json", by_alias=True) for item in page.items]
         with mirror.write_transaction(self._engine) as conn:
             counts = mirror.upsert_records(conn, stream.resource, records, run_id=run_id)
-            if stream.activates:
-                served_since = dt.datetime.now(dt.UTC) - ACTIVATION_SKEW
-                mirror.activate_npns(conn, [r["npn"] for r in records], served_since)
         if self._after_commit is not None:
             self._after_commit(counts.changes)  # the hooks: the page is committed now
         upserted = counts.inserted + counts.updated
@@ -136,6 +115,10 @@ class Puller:
             mirror.finish_run(conn, run_id, counts, error)
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
+
+    def population(self) -> dict[str, dt.datetime]:
+        """The account's subscribed NPNs and when each was activated, from the API."""
+        return {s.npn: s.activated_at for s in self._client.subscriptions.list()}
 
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:

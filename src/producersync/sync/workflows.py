@@ -169,11 +169,10 @@ class SyncWorkflows(DBOSConfiguredInstance):
         if newly and 2 * len(newly) >= active:
             # Most of the population is new (a first subscription, a storm): one pass
             # over the whole population beats a partition of `npns=` streams per 1,000
-            # NPNs. Its entity pages mark every NPN they serve active, so the
-            # activations still on their way (read after this pass) find their NPN
-            # fetched and fetch nothing more; listing the subscriptions for that would
-            # cost a request per 1,000 NPNs under the same rate limit.
-            self._pull("activation", streams(activating=True), since=None, run_date=None)
+            # NPNs. The API's population is marked active first, so the activations
+            # still on their way find their NPN fetched and fetch nothing more.
+            self.activate_population()
+            self._pull("activation", streams(), since=None, run_date=None)
         else:
             for batch in batches_of(newly, self._settings.coalesce_max):
                 self._pull("activation", streams(npns=batch), since=None, run_date=None)
@@ -278,6 +277,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 newly.difference_update(gone)
             active = mirror.count_active(conn)
         return sorted(newly), active
+
+    @DBOS.step()
+    def activate_population(self) -> None:
+        """Every NPN the API has subscribed, active from its activation time."""
+        by_time: dict[dt.datetime, list[str]] = {}
+        for npn, at in self._puller.population().items():
+            by_time.setdefault(at, []).append(npn)
+        with mirror.write_transaction(self._engine) as conn:
+            for at, npns in sorted(by_time.items()):
+                mirror.activate_npns(conn, npns, at)
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:
