@@ -215,6 +215,20 @@ def test_a_late_older_activation_loses_to_a_deactivation(engine: sa.Engine) -> N
         assert mirror.active_npns(conn) == []
 
 
+def test_each_npn_changes_at_its_own_time_in_one_call(engine: sa.Engine) -> None:
+    hour = dt.timedelta(hours=1)
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001", "1002"], {"1001": T0, "1002": T0 + 2 * hour})
+        # One batch of deactivations, each at its own time: 1001's is later than its
+        # activation and wins; 1002's is older and loses; 1003 was never seen.
+        at = {"1001": T0 + hour, "1002": T0 + hour, "1003": T0}
+        assert mirror.deactivate_npns(conn, list(at), at, purge=False) == ["1001"]
+        assert mirror.active_npns(conn) == ["1002"]
+        # 1003 is recorded inactive from T0: an activation older than that loses.
+        assert mirror.activate_npns(conn, ["1003"], {"1003": T0 - hour}) == []
+        assert mirror.activate_npns(conn, ["1003"], {"1003": T0 + hour}) == ["1003"]
+
+
 def _receipt(event_id: str | None, verdict: str = mirror.ACCEPTED, body: bytes = b"{}") -> Receipt:
     return Receipt(event_id, "npn.activated", T0, {"webhook-id": event_id or ""}, body, verdict)
 

@@ -154,12 +154,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @DBOS.workflow()
     def collect_npn_changes(self) -> int:
-        # Until none is left: events that arrived while this one ran may have no nudge
-        # of their own still to come.
+        # A full batch may have left events behind, and theirs nudged no one: pass again.
+        # A short one took all there were; those arriving since nudged the other slot,
+        # which waits out its own delay (under a steady stream, passing again at once
+        # would make every pass a small one, and the collector never idle).
         collected = 0
         while pending := self.pending_npn_changes():
             self._collect(pending)
             collected += len(pending)
+            if len(pending) < self._settings.collect_max:
+                break
         return collected
 
     def _collect(self, pending: list[NpnChange]) -> None:
@@ -261,18 +265,23 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """Each NPN (de)activated at its own event's time, the later change winning
         whatever the order of arrival; the NPNs active now that were not before, and
         how many are active now."""
-        on: dict[dt.datetime, list[str]] = {}
-        off: dict[dt.datetime, list[str]] = {}
+        # Round k holds each NPN's k-th change in time order: one NPN changes once a
+        # round, so a round is two set-based statements however many times it holds.
+        by_npn: dict[str, list[tuple[dt.datetime, bool]]] = {}
         for _, npn, stamp, activates in pending:
-            when = dt.datetime.fromisoformat(stamp)
-            (on if activates else off).setdefault(when, []).append(npn)
+            by_npn.setdefault(npn, []).append((dt.datetime.fromisoformat(stamp), activates))
+        rounds: list[tuple[dict[str, dt.datetime], dict[str, dt.datetime]]] = []
+        for npn, changes in by_npn.items():
+            for k, (when, activates) in enumerate(sorted(changes)):
+                if k == len(rounds):
+                    rounds.append(({}, {}))
+                rounds[k][0 if activates else 1][npn] = when
         newly: set[str] = set()
         with mirror.write_transaction(self._engine) as conn:
-            for at, npns in sorted(on.items()):
-                newly.update(mirror.activate_npns(conn, npns, at))
-            for at, npns in sorted(off.items()):
+            for on, off in rounds:
+                newly.update(mirror.activate_npns(conn, list(on), on))
                 gone = mirror.deactivate_npns(
-                    conn, npns, at, purge=self._settings.purge_deactivated
+                    conn, list(off), off, purge=self._settings.purge_deactivated
                 )
                 newly.difference_update(gone)
             active = mirror.count_active(conn)
@@ -281,12 +290,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.step()
     def activate_population(self) -> None:
         """Every NPN the API has subscribed, active from its activation time."""
-        by_time: dict[dt.datetime, list[str]] = {}
-        for npn, at in self._puller.population().items():
-            by_time.setdefault(at, []).append(npn)
+        subscribed = self._puller.population()
         with mirror.write_transaction(self._engine) as conn:
-            for at, npns in sorted(by_time.items()):
-                mirror.activate_npns(conn, npns, at)
+            mirror.activate_npns(conn, list(subscribed), subscribed)
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:

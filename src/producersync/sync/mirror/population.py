@@ -8,7 +8,7 @@ deactivation at 10:00 delivered after an activation at 10:05 leaves the NPN acti
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -20,36 +20,45 @@ from producersync.sync.mirror.tables import as_utc, population
 __all__ = ["activate_npns", "active_npns", "count_active", "deactivate_npns"]
 
 
-def activate_npns(conn: sa.Connection, npns: Sequence[str], at: dt.datetime) -> list[str]:
+At = dt.datetime | Mapping[str, dt.datetime]
+"""One time for every NPN, or each NPN's own: a batch of events is one set of statements
+whatever its times."""
+
+
+def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]:
     """Mark ``npns`` active from ``at``; the ones that were not active before."""
-    at, wanted, current = _current(conn, npns, at)
+    times, current = _current(conn, npns, at)
     newly = [
         npn
-        for npn in wanted
+        for npn, when in times.items()
         if npn not in current
-        or (not current[npn].active and _not_later(current[npn].deactivated_at, at))
+        or (not current[npn].active and _not_later(current[npn].deactivated_at, when))
     ]
-    _write(conn, newly, active=True, at=at)
+    _write(conn, {npn: times[npn] for npn in newly}, active=True)
     return newly
 
 
-def deactivate_npns(
-    conn: sa.Connection, npns: Sequence[str], at: dt.datetime, *, purge: bool
-) -> list[str]:
+def deactivate_npns(conn: sa.Connection, npns: Sequence[str], at: At, *, purge: bool) -> list[str]:
     """Mark ``npns`` inactive from ``at``, their records kept unless ``purge``; the ones
     that were active before. An NPN never seen is recorded inactive, so that an older
     activation delivered late cannot bring it back."""
-    at, wanted, current = _current(conn, npns, at)
+    times, current = _current(conn, npns, at)
     newly = [
         npn
-        for npn in wanted
-        if npn in current and current[npn].active and _not_later(current[npn].activated_at, at)
+        for npn, when in times.items()
+        if npn in current and current[npn].active and _not_later(current[npn].activated_at, when)
     ]
-    _write(conn, [*newly, *(npn for npn in wanted if npn not in current)], active=False, at=at)
+    unseen = [npn for npn in times if npn not in current]
+    _write(conn, {npn: times[npn] for npn in [*newly, *unseen]}, active=False)
     if purge:
-        # Active still: activated after `at`, and so not this deactivation's to purge.
-        kept = {n for n in wanted if n in current and current[n].active}.difference(newly)
-        purge_npns(conn, [npn for npn in wanted if npn not in kept], at)
+        # Active still: activated after its time, and so not this deactivation's to purge.
+        kept = {n for n in times if n in current and current[n].active}.difference(newly)
+        by_time: dict[dt.datetime, list[str]] = {}
+        for npn, when in times.items():
+            if npn not in kept:
+                by_time.setdefault(when, []).append(npn)
+        for when, purged in by_time.items():
+            purge_npns(conn, purged, when)
     return newly
 
 
@@ -64,23 +73,26 @@ def count_active(conn: sa.Connection) -> int:
 
 
 def _current(
-    conn: sa.Connection, npns: Sequence[str], at: dt.datetime
-) -> tuple[dt.datetime, list[str], dict[str, Any]]:
-    """``at`` in UTC, the NPNs once each, and the population rows of those known."""
-    wanted = list(dict.fromkeys(npns))
+    conn: sa.Connection, npns: Sequence[str], at: At
+) -> tuple[dict[str, dt.datetime], dict[str, Any]]:
+    """Each NPN once with its time in UTC, and the population rows of those known."""
+    if isinstance(at, dt.datetime):
+        times = dict.fromkeys(npns, as_utc(at))
+    else:
+        times = {npn: as_utc(at[npn]) for npn in dict.fromkeys(npns)}
     rows: dict[str, Any] = {}
-    for chunk in chunks(wanted):
+    for chunk in chunks(list(times)):
         query = sa.select(population).where(population.c.npn.in_(chunk))
         rows.update((row.npn, row) for row in conn.execute(query))
-    return as_utc(at), wanted, rows
+    return times, rows
 
 
 def _not_later(recorded: dt.datetime | None, at: dt.datetime) -> bool:
     return recorded is None or recorded <= at
 
 
-def _write(conn: sa.Connection, npns: list[str], *, active: bool, at: dt.datetime) -> None:
-    if not npns:
+def _write(conn: sa.Connection, times: dict[str, dt.datetime], *, active: bool) -> None:
+    if not times:
         return
     stamp = "activated_at" if active else "deactivated_at"
     statement = dialect_insert(conn, population)
@@ -89,4 +101,5 @@ def _write(conn: sa.Connection, npns: list[str], *, active: bool, at: dt.datetim
         set_={"active": statement.excluded.active, stamp: statement.excluded[stamp]},
     )
     other = "deactivated_at" if active else "activated_at"
-    conn.execute(statement, [{"npn": n, "active": active, stamp: at, other: None} for n in npns])
+    rows = [{"npn": n, "active": active, stamp: at, other: None} for n, at in times.items()]
+    conn.execute(statement, rows)
