@@ -53,12 +53,7 @@ def deactivate_npns(conn: sa.Connection, npns: Sequence[str], at: At, *, purge: 
     if purge:
         # Active still: activated after its time, and so not this deactivation's to purge.
         kept = {n for n in times if n in current and current[n].active}.difference(newly)
-        by_time: dict[dt.datetime, list[str]] = {}
-        for npn, when in times.items():
-            if npn not in kept:
-                by_time.setdefault(when, []).append(npn)
-        for when, purged in by_time.items():
-            purge_npns(conn, purged, when)
+        purge_npns(conn, {npn: when for npn, when in times.items() if npn not in kept})
     return newly
 
 

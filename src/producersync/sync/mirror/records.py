@@ -66,13 +66,14 @@ def upsert_records(
 
 
 def purge_npns(
-    conn: sa.Connection, npns: Sequence[str], at: dt.datetime, run_id: int | None = None
+    conn: sa.Connection, times: Mapping[str, dt.datetime], run_id: int | None = None
 ) -> int:
-    """Delete every record of ``npns`` from every table, a change row each; how many."""
+    """Delete every record of the NPNs in ``times`` from every table, a change row each
+    stamped with its NPN's time; how many."""
     deleted = 0
     for mirrored in MIRRORED.values():
         table = mirrored.table
-        for chunk in chunks(npns):
+        for chunk in chunks(list(times)):
             where = table.c.npn.in_(chunk)
             gone = conn.execute(sa.select(table.c.id, table.c.npn).where(where)).all()
             if not gone:
@@ -80,7 +81,11 @@ def purge_npns(
             conn.execute(sa.delete(table).where(where))
             resource = mirrored.resource
             append_changes(
-                conn, [_change(resource, id_, npn, [], "delete", run_id, at) for id_, npn in gone]
+                conn,
+                [
+                    _change(resource, id_, npn, [], "delete", run_id, times[npn])
+                    for id_, npn in gone
+                ],
             )
             deleted += len(gone)
     return deleted
