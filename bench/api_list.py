@@ -32,6 +32,7 @@ from bench._common import (
 )
 from producersync.service.store import documents
 from producersync.service.store.engine import make_engine
+from producersync.service.store.maintenance import after_bulk_write
 from producersync.service.store.tables import licenses
 
 RUN_DATE = dt.date(2025, 7, 24)
@@ -62,7 +63,7 @@ def stamp_one_day(url: str, seed: int) -> int:
             done = conn.execute(
                 sa.select(sa.func.count()).where(licenses.c.updated_at == RUN_DATE)
             ).scalar_one()
-        conn.exec_driver_sql("ANALYZE licenses")  # fresh statistics, as after a daily run
+    after_bulk_write(engine, [licenses])  # as at the end of every daily run
     engine.dispose()
     return int(done)
 

@@ -12,6 +12,9 @@ import sqlalchemy as sa
 
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store import records
+from producersync.service.store.population import Population
+from producersync.service.store.records import RecordFilter, count_records, list_after, list_offset
 from tests.support.service import Credentials, RunningService
 
 LIST_KEYS = [r.key for r in RESOURCES if r.v2_list]
@@ -327,3 +330,43 @@ def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, li
     assert "next" not in last["links"] and "prev" in last["links"]
     assert len(last["embedded"]["addresses"]) == total - 10 * last_page
     assert "embedded" not in beyond
+
+
+@pytest.mark.parametrize("sandbox", [False, True], ids=["subscribed", "with-sandbox"])
+@pytest.mark.parametrize("key", ["licenses", "addresses"])
+def test_changes_first_and_population_first_pages_agree(
+    service: RunningService,
+    subscribed: tuple[Credentials, list[str]],
+    monkeypatch: pytest.MonkeyPatch,
+    key: str,
+    sandbox: bool,
+) -> None:
+    """An ``updatedSince`` list starts from the changed records when they are few, and
+    walks the population otherwise: both give the same records, pages, counts."""
+    creds, npns = subscribed
+    table = BY_KEY[key].table
+    scope = Population(creds.account_id, sandbox)
+    with service.engine.connect() as conn:
+        dates = sorted(r.updated_at for r in conn.execute(sa.select(table.c.updated_at)))
+    f = RecordFilter(updated_since=dates[len(dates) // 2], include_deleted=False)
+
+    def pages() -> tuple[list[tuple[str, int]], int, list[tuple[str, int]]]:
+        seen: list[tuple[str, int]] = []
+        with service.engine.connect() as conn:
+            after: tuple[str, int] | None = None
+            while rows := list_after(conn, table, scope, f, after, 7):
+                seen += [(row.npn, row.id) for row in rows]
+                after = (rows[-1].npn, rows[-1].id)
+            total = count_records(conn, table, scope, f)
+            second = list_offset(conn, table, scope, f, 1, 5)
+        return seen, total, [(row.npn, row.id) for row in second]
+
+    from_changes = pages()
+    monkeypatch.setattr(records, "FEW_CHANGES", 0)  # never "few": walk the population
+    by_population = pages()
+    assert from_changes == by_population
+    seen, total, _ = from_changes
+    assert seen and len(seen) == total and seen == sorted(seen)
+    expected = store_rows(service, key, npns, lambda t: t.c.updated_at >= f.updated_since)
+    if not sandbox:
+        assert {i for _, i in seen} == {r["id"] for r in expected if not r["nipr_deleted"]}

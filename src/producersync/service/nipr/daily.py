@@ -4,7 +4,8 @@ One transaction holds the whole run: the ledger row that claims the date, the ch
 (synthetic churn or a feed file), and an ``updates_available {runDate}`` event for every
 account in the webhook outbox. A crash leaves nothing half-applied, an event exists
 exactly when its changes do, and a date runs once: running it again changes nothing and
-publishes nothing.
+publishes nothing. Afterwards the changed tables get fresh statistics (and a vacuum on
+PostgreSQL), so that the day's pages are read from the indexes (``store.maintenance``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,9 @@ from producersync.service.delivery.publish import publish_to_every_account
 from producersync.service.nipr.feed import plan_feed, read_feed
 from producersync.service.nipr.synthetic import plan_churn
 from producersync.service.store import churn
+from producersync.service.store import tables as t
 from producersync.service.store.engine import write_transaction
+from producersync.service.store.maintenance import after_bulk_write
 
 __all__ = ["SYNTHETIC", "DailyRun", "run_day"]
 
@@ -77,6 +80,7 @@ def run_day(
             return event
 
         deliveries = publish_to_every_account(conn, make_event)
+    after_bulk_write(engine, [t.metadata.tables[name] for name, n in counts.items() if n])
     return DailyRun(run_date, source, counts, False, len(events), deliveries, completed)
 
 

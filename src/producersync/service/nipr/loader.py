@@ -23,6 +23,7 @@ from producersync.service.nipr.universe import Batch
 from producersync.service.store import documents
 from producersync.service.store import tables as t
 from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
+from producersync.service.store.maintenance import after_bulk_write
 
 __all__ = ["LoadStats", "UniverseExistsError", "load", "next_ids"]
 
@@ -134,17 +135,10 @@ def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:
 
 
 def _analyze(engine: sa.Engine) -> None:
-    """Refresh planner statistics: the tables just grew by orders of magnitude."""
-    if engine.dialect.name == "postgresql":
-        # VACUUM as well: building the documents left a dead version of every row.
-        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-            for table in t.RECORD_TABLES:
-                connection.exec_driver_sql(f"VACUUM ANALYZE {table.name}")
-    else:
-        with engine.begin() as connection:
-            # A sampled ANALYZE: exact statistics would read every row again.
-            connection.exec_driver_sql("PRAGMA analysis_limit=1000")
-            connection.exec_driver_sql("ANALYZE")
+    """Refresh planner statistics (the tables just grew by orders of magnitude) and vacuum
+    on PostgreSQL: building the documents left a dead version of every row."""
+    after_bulk_write(engine, t.RECORD_TABLES)
+    if engine.dialect.name == "sqlite":
         # Fold the write-ahead log into the database so the file holds the data.
         with engine.connect() as connection:
             connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")

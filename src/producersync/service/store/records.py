@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import sqlalchemy as sa
@@ -86,22 +86,55 @@ def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]
     return where
 
 
+FEW_CHANGES = 20_000
+"""Below this many records changed since ``updatedSince``, a population's page starts
+from those records instead of walking the population (see ``_scoped``)."""
+
+
+def _few_changes(conn: sa.Connection, table: sa.Table, since: dt.date) -> bool:
+    """Whether the records changed since ``since`` are few: counted in the index on
+    ``updated_at``, never past ``FEW_CHANGES`` of them."""
+    changed = sa.select(sa.literal(1)).where(table.c.updated_at >= since).limit(FEW_CHANGES)
+    count = sa.select(sa.func.count()).select_from(changed.subquery())
+    return conn.execute(count).scalar_one() < FEW_CHANGES
+
+
 def _scoped(
-    table: sa.Table, scope: Scope, f: RecordFilter, *columns: sa.ColumnElement[Any]
+    conn: sa.Connection,
+    table: sa.Table,
+    scope: Scope,
+    f: RecordFilter,
+    *columns: sa.ColumnElement[Any],
 ) -> tuple[sa.Select[Any], sa.ColumnElement[str]]:
     """The filtered records of the scope, and the NPN column to order pages by.
 
     Over a population, pages are ordered by the population's own NPN column: the planner
     then walks the subscriptions in order and seeks each NPN's records by (npn, id), so
-    no page sorts anything, however large the population."""
+    no page sorts anything, however large the population. That walk costs one seek per
+    NPN however few records match, though: one day's 324 changes over 10,000 NPNs took
+    72 ms on PostgreSQL. When the records changed since ``updatedSince`` are few, the
+    query starts from them instead (materialised, so that no planner estimate turns it
+    back into the walk), keeps those of the population and sorts them: work in
+    proportion to the day's changes, not to the population."""
     query = sa.select(*columns)
-    npn: sa.ColumnElement[str]
     if isinstance(scope, str):
-        query, npn = query.where(table.c.npn == scope), table.c.npn
-    else:
-        people = population_npns(scope).subquery("population")
-        query, npn = query.join_from(table, people, table.c.npn == people.c.npn), people.c.npn
-    return query.where(*_conditions(table, f)), npn
+        return query.where(table.c.npn == scope, *_conditions(table, f)), table.c.npn
+    people = population_npns(scope).subquery("population")
+    since = f.updated_since
+    if since is None or not _few_changes(conn, table, since):
+        query = query.join_from(table, people, table.c.npn == people.c.npn)
+        return query.where(*_conditions(table, f)), people.c.npn
+    changed = (
+        sa.select(table.c.id, table.c.npn)
+        .where(table.c.updated_at >= since)
+        .cte("changed")
+        .prefix_with("MATERIALIZED")
+    )
+    joined = changed.join(people, changed.c.npn == people.c.npn)
+    query = query.select_from(joined.join(table, table.c.id == changed.c.id))
+    # The date is settled in the CTE; said again here, it would have the planner read
+    # the day's rows a second time.
+    return query.where(*_conditions(table, replace(f, updated_since=None))), people.c.npn
 
 
 def _page_columns(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[Any]]:
@@ -123,7 +156,7 @@ def list_after(
     """One keyset page in (npn, id) order: every page is an index seek, however deep.
     Rows are (npn, id, document), the document being the record's JSON as served, links
     relative (``documents.root_links`` roots them)."""
-    query, npn = _scoped(table, scope, f, *_page_columns(table, f))
+    query, npn = _scoped(conn, table, scope, f, *_page_columns(table, f))
     if after is not None:
         after_npn, after_id = after
         query = query.where(npn >= after_npn, sa.or_(npn > after_npn, table.c.id > after_id))
@@ -139,13 +172,13 @@ def list_offset(
     page: int,
     size: int,
 ) -> list[Row]:
-    query, npn = _scoped(table, scope, f, *_page_columns(table, f))
+    query, npn = _scoped(conn, table, scope, f, *_page_columns(table, f))
     query = query.order_by(npn, table.c.id).limit(size).offset(page * size)
     return list(conn.execute(query).all())
 
 
 def count_records(conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter) -> int:
-    inner = _scoped(table, scope, f, table.c.id)[0].subquery()
+    inner = _scoped(conn, table, scope, f, table.c.id)[0].subquery()
     return int(conn.execute(sa.select(sa.func.count()).select_from(inner)).scalar_one())
 
 
