@@ -13,6 +13,9 @@ its workflow:
 2. saturation: ``--senders`` concurrent senders for ``--seconds``; receipts/s
    (target >= 1,000/s), beside the loopback ceiling in the same run: the same senders
    against ``bench/_receiver.py``, which answers 200 at once.
+
+The senders are ``bench/_posts.py``'s raw keep-alive POSTs on uvloop: on 2 cores an httpx
+client's own CPU capped even the do-nothing server near 1,070/s, so it measured itself.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx2
+import uvloop
 
 from bench._common import console, percentile, print_table, sync_process
+from bench._posts import Posts
 from bench.fanout import receiver_process
 from producersync.model.events import NpnDeactivated
 from producersync.sync import mirror
@@ -41,8 +45,8 @@ _NPN_BASE = 20_000_000
 class Sender:
     """Signed, distinct ``npn.deactivated`` events to one URL."""
 
-    def __init__(self, client: httpx2.AsyncClient, url: str, secret: str) -> None:
-        self._client, self._url, self._secret = client, url, secret
+    def __init__(self, url: str, secret: str) -> None:
+        self._posts, self._secret = Posts(url), secret
         self._sent = 0
 
     async def send(self) -> None:
@@ -50,51 +54,52 @@ class Sender:
         event = NpnDeactivated.create(str(_NPN_BASE + self._sent))
         body = event.to_json()
         sent = signed_headers(event.id, int(time.time()), body, [self._secret])
-        response = await self._client.post(self._url, content=body, headers=sent)
-        response.raise_for_status()
+        sent["content-type"] = "application/json"
+        status = await self._posts.post(body, sent)
+        if status != 200:
+            raise RuntimeError(f"event {event.id}: HTTP {status}")
 
-
-def _client(connections: int) -> httpx2.AsyncClient:
-    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
-    return httpx2.AsyncClient(limits=limits, timeout=30)
+    async def aclose(self) -> None:
+        await self._posts.aclose()
 
 
 async def fixed_load(url: str, secret: str, rate: float, seconds: float) -> list[float]:
     """Acknowledgement latencies of ``rate`` events/s for ``seconds``, open model."""
     latencies: list[float] = []
-    async with _client(1000) as client:
-        sender = Sender(client, url, secret)
+    sender = Sender(url, secret)
 
-        async def one(due: float) -> None:
-            await sender.send()
-            latencies.append(time.perf_counter() - due)
+    async def one(due: float) -> None:
+        await sender.send()
+        latencies.append(time.perf_counter() - due)
 
-        started = time.perf_counter()
-        tasks = []
-        for i in range(round(rate * seconds)):
-            due = started + i / rate
-            await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            tasks.append(asyncio.create_task(one(due)))
-        await asyncio.gather(*tasks)
+    started = time.perf_counter()
+    tasks = []
+    for i in range(round(rate * seconds)):
+        due = started + i / rate
+        await asyncio.sleep(max(0.0, due - time.perf_counter()))
+        tasks.append(asyncio.create_task(one(due)))
+    await asyncio.gather(*tasks)
+    await sender.aclose()
     return latencies
 
 
 async def saturate(url: str, secret: str, senders: int, seconds: float) -> float:
     """Acknowledgements/s with ``senders`` always waiting on one."""
-    async with _client(senders) as client:
-        sender = Sender(client, url, secret)
-        done = 0
-        deadline = time.perf_counter() + seconds
+    sender = Sender(url, secret)
+    done = 0
+    deadline = time.perf_counter() + seconds
 
-        async def loop() -> None:
-            nonlocal done
-            while time.perf_counter() < deadline:
-                await sender.send()
-                done += 1
+    async def loop() -> None:
+        nonlocal done
+        while time.perf_counter() < deadline:
+            await sender.send()
+            done += 1
 
-        started = time.perf_counter()
-        await asyncio.gather(*(loop() for _ in range(senders)))
-        return done / (time.perf_counter() - started)
+    started = time.perf_counter()
+    await asyncio.gather(*(loop() for _ in range(senders)))
+    elapsed = time.perf_counter() - started
+    await sender.aclose()
+    return done / elapsed
 
 
 def _accepted(mirror_url: str) -> int:
@@ -123,13 +128,13 @@ def main() -> None:
         }
         with sync_process(env) as base:
             url = f"{base}/webhooks/psapi"
-            latencies = asyncio.run(fixed_load(url, secret, args.rate, args.seconds))
+            latencies = uvloop.run(fixed_load(url, secret, args.rate, args.seconds))
             console.print(f"fixed load: {len(latencies):,} acknowledged")
             before = _accepted(mirror_url)
-            ours = asyncio.run(saturate(url, secret, args.senders, args.seconds))
+            ours = uvloop.run(saturate(url, secret, args.senders, args.seconds))
             recorded = _accepted(mirror_url) - before
         with receiver_process() as plain:
-            ceiling = asyncio.run(saturate(f"{plain}/ceiling", secret, args.senders, args.seconds))
+            ceiling = uvloop.run(saturate(f"{plain}/ceiling", secret, args.senders, args.seconds))
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
     print_table(
         f"Webhook receiver (sync run, SQLite mirror), {args.seconds:g} s each",

@@ -3,10 +3,10 @@ children, the population, receipts, runs and status."""
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime as dt
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -272,12 +272,28 @@ def test_a_batch_of_receipts_answers_as_one_by_one_would(engine: sa.Engine) -> N
 def test_concurrent_deliveries_share_commits_and_dedupe(engine: sa.Engine) -> None:
     log = ReceiptLog(engine)
     ids = [f"msg_{n % 40}" for n in range(200)]  # each id five times, in parallel
-    with ThreadPoolExecutor(16) as pool:
-        firsts = list(pool.map(lambda event_id: log.record(_receipt(event_id)), ids))
+
+    async def deliver() -> list[bool]:
+        return await asyncio.gather(*(log.record(_receipt(event_id)) for event_id in ids))
+
+    firsts = asyncio.run(deliver())
+    log.close()
     assert sorted(i for i, first in zip(ids, firsts, strict=True) if first) == sorted(set(ids))
     with engine.connect() as conn:
         assert mirror.sync_status(conn)["receipts"]["total"] == 200
         assert len(mirror.unprocessed_events(conn)) == 40
+
+
+def test_a_failed_group_commit_fails_every_delivery_of_the_batch(tmp_path: Path) -> None:
+    log = ReceiptLog(sa.create_engine(f"sqlite:///{tmp_path / 'unmigrated.db'}"))
+
+    async def deliver() -> list[bool | BaseException]:
+        records = (log.record(_receipt(f"msg_{n}")) for n in range(20))
+        return await asyncio.gather(*records, return_exceptions=True)
+
+    outcomes = asyncio.run(deliver())
+    log.close()
+    assert all(isinstance(outcome, sa.exc.OperationalError) for outcome in outcomes)
 
 
 def test_a_rejected_receipt_with_nul_in_its_headers_is_stored(engine: sa.Engine) -> None:

@@ -120,6 +120,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         try:
             yield
         finally:
+            await anyio.to_thread.run_sync(receiver.close)
             if durable is not None:
                 await anyio.to_thread.run_sync(durable.stop)
             engine.dispose()

@@ -43,6 +43,8 @@ PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorizat
 """Headers never stored with a receipt (webhook signatures are not secrets; these may be)."""
 
 Start = Callable[[Event, str], None]
+"""Have an event's workflow started under an id; called on the event loop, so it hands
+the start over (``Starter.submit``) instead of doing it."""
 
 
 @dataclass(frozen=True)
@@ -72,8 +74,7 @@ class Receiver:
         received_at = dt.datetime.now(dt.UTC)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in PRIVATE_HEADERS}
         body = await self._read(request)
-        # The mirror and DBOS are blocking I/O: off the event loop.
-        outcome = await anyio.to_thread.run_sync(self._handle, body, headers, received_at)
+        outcome = await self._handle(body, headers, received_at)
         self._metrics.receipts.labels(outcome.verdict).inc()
         return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
 
@@ -90,24 +91,30 @@ class Receiver:
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _handle(
+    def close(self) -> None:
+        """Write the receipts still queued; later deliveries are not recorded."""
+        self._log.close()
+
+    async def _handle(
         self, body: bytes | None, headers: dict[str, str], received_at: dt.datetime
     ) -> _Outcome:
         claimed_id = _header(headers, ID_HEADER)  # unverified until the signature is
         if body is None:
             reason = f"body over {self._max} bytes"
-            self._record(claimed_id, None, received_at, headers, b"", f"rejected: {reason}")
+            await self._record(claimed_id, None, received_at, headers, b"", f"rejected: {reason}")
             return _Outcome(413, "rejected", reason)
         try:
             event = verify(body, headers, self._secrets)
         except WebhookVerificationError as exc:
-            self._record(claimed_id, None, received_at, headers, body, f"rejected: {exc}")
+            await self._record(claimed_id, None, received_at, headers, body, f"rejected: {exc}")
             if exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE:
                 return _Outcome(200, "ignored", str(exc))
             return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
-        first = self._record(event.id, event.type, received_at, headers, body, mirror.ACCEPTED)
+        first = await self._record(
+            event.id, event.type, received_at, headers, body, mirror.ACCEPTED
+        )
         if event.type == ENDPOINT_TEST:
-            self._processed(event.id)
+            await anyio.to_thread.run_sync(self._processed, event.id)
             return _Outcome(200, "ignored", "endpoint test acknowledged")
         # A redelivery starts nothing new: the workflow id is the event id. Starting it
         # again anyway covers a crash between recording the receipt and starting it.
@@ -117,7 +124,7 @@ class Receiver:
         self._metrics.workflows_started.labels(event.type).inc()
         return _Outcome(200, "accepted", "accepted")
 
-    def _record(
+    async def _record(
         self,
         event_id: str | None,
         event_type: str | None,
@@ -127,7 +134,7 @@ class Receiver:
         verdict: str,
     ) -> bool:
         receipt = mirror.Receipt(event_id, event_type, received_at, headers, body, verdict)
-        return self._log.record(receipt)
+        return await self._log.record(receipt)
 
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
