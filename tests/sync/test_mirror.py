@@ -15,8 +15,14 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
+from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.queries import licenses_in_state
-from producersync.sync.mirror.tables import license_loas, receipts, regulatory_action_values
+from producersync.sync.mirror.tables import (
+    changes,
+    license_loas,
+    receipts,
+    regulatory_action_values,
+)
 from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
@@ -382,6 +388,19 @@ def test_changes_since_filters_by_time_and_limits(engine: sa.Engine) -> None:
         assert len(mirror.changes_since(conn, T0, limit=3)) == 3
         future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
         assert mirror.changes_since(conn, future) == []
+
+
+def test_appended_changes_carry_the_ids_the_feed_stored(engine: sa.Engine) -> None:
+    """On SQLite the ids are not read back but worked out from the last rowid: after
+    earlier changes, and after the newest of those is gone, they still match."""
+    row = {"resource": "addresses", "npn": "1", "fields": ["a"], "action": "update"}
+    rows = [{**row, "record_id": n, "run_id": None, "changed_at": T0} for n in range(7)]
+    with write_transaction(engine) as conn:
+        first = append_changes(conn, rows[:3])
+        conn.execute(sa.delete(changes).where(changes.c.id == first[-1].id))
+        later = append_changes(conn, rows[3:])
+        stored = [(c.id, c.record_id) for c in mirror.changes_since(conn, T0)]
+    assert stored == [(c.id, c.record_id) for c in [*first[:2], *later]]
 
 
 def test_opening_a_mirror_again_keeps_it() -> None:

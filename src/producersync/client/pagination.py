@@ -28,7 +28,7 @@ from pydantic import (
 
 from producersync.client._exceptions import ResponseValidationError
 
-__all__ = ["AsyncPager", "Page", "SyncPager", "parse_page"]
+__all__ = ["AsyncPager", "Page", "SyncPager", "collector_paused", "parse_page"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,7 +69,7 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
 
 
 @contextmanager
-def _collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[None]:
     """Build a page's thousands of objects without the cyclic collector running dozens of
     times over them (and over the whole heap): measured, it was 60 % of the SDK's CPU on
     1000-record pages. The validator holds the GIL throughout, so no other thread's
@@ -87,7 +87,7 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     """One page of either style. ``size`` (v2 only) lets a short page end the list
     without the extra request for the empty end marker."""
     try:
-        with _collector_paused():
+        with collector_paused():
             envelope = _envelope(key, model).validate_json(body)
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc

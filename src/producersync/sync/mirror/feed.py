@@ -31,8 +31,17 @@ def append_changes(conn: sa.Connection, rows: Sequence[dict[str, Any]]) -> list[
     written, ids included (for the hooks, once the transaction commits)."""
     if not rows:
         return []
-    statement = sa.insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
-    ids = conn.execute(statement, list(rows)).scalars().all()
+    ids: Sequence[int]
+    if conn.dialect.name == "sqlite":
+        # RETURNING made this insert 2.5x slower (76 ms for a page's 3,000 changes, 30
+        # without). The writer holds SQLite's write lock and ``id`` is the rowid, so the
+        # rows just inserted took consecutive ids ending at the last one.
+        conn.execute(sa.insert(changes), list(rows))
+        last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
+        ids = range(last - len(rows) + 1, last + 1)
+    else:
+        statement = sa.insert(changes).returning(changes.c.id, sort_by_parameter_order=True)
+        ids = conn.execute(statement, list(rows)).scalars().all()
     return [_change({**row, "id": id_}) for id_, row in zip(ids, rows, strict=True)]
 
 
