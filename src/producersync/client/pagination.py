@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any, Generic, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -28,7 +29,7 @@ from pydantic import (
 
 from producersync.client._exceptions import ResponseValidationError
 
-__all__ = ["AsyncPager", "Page", "SyncPager", "collector_paused", "parse_page"]
+__all__ = ["AsyncPager", "Page", "SyncPager", "next_path", "parse_page", "parse_raw_page"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -69,7 +70,7 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
 
 
 @contextmanager
-def collector_paused() -> Iterator[None]:
+def _collector_paused() -> Iterator[None]:
     """Build a page's thousands of objects without the cyclic collector running dozens of
     times over them (and over the whole heap): measured, it was 60 % of the SDK's CPU on
     1000-record pages. The validator holds the GIL throughout, so no other thread's
@@ -87,18 +88,45 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     """One page of either style. ``size`` (v2 only) lets a short page end the list
     without the extra request for the empty end marker."""
     try:
-        with collector_paused():
+        with _collector_paused():
             envelope = _envelope(key, model).validate_json(body)
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
-    links = envelope.links or {}
+    return Page(items, next_path(envelope.links, len(items), size))
+
+
+def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:
+    """One page of either style as JSON objects and the next page's path, for a caller
+    that stores records as they came (the sync's mirror). The envelope and each record's
+    ``id`` are checked, not every field: that is a pydantic validation of each record,
+    77 ms a 1,000-license page beside the 28 ms of parsing it."""
+    with _collector_paused():
+        try:
+            envelope = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise ResponseValidationError(f"malformed {key} page: not a JSON object")
+    embedded = envelope.get("embedded", envelope.get("_embedded")) or {}
+    items = embedded.get(key, []) if isinstance(embedded, dict) else None
+    if not isinstance(items, list) or not all(
+        isinstance(item, dict) and type(item.get("id")) is int for item in items
+    ):
+        raise ResponseValidationError(f"malformed {key} page: records need an integer id")
+    links = envelope.get("links", envelope.get("_links"))
+    return items, next_path(links if isinstance(links, dict) else None, len(items), size)
+
+
+def next_path(links: dict[str, Any] | None, count: int, size: int | None) -> str | None:
+    """Where the page after one of ``count`` records is; None at the end."""
+    links = links or {}
     nxt = (links.get("next") or {}).get("href") if isinstance(links.get("next"), dict) else None
     if nxt is not None:
         token = parse_qs(urlsplit(nxt).query).get("continuationToken", [None])[0]
-        if not items or token == "0" or (size is not None and len(items) < size):
+        if not count or token == "0" or (size is not None and count < size):
             nxt = None
-    return Page(items, nxt)
+    return nxt if isinstance(nxt, str) else None
 
 
 Fetch = Callable[[str, dict[str, Any] | None], Any]

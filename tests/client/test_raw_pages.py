@@ -1,0 +1,52 @@
+"""Pages read as JSON objects (the sync's mirror stores records as they came)."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from producersync.client import ResponseValidationError
+from producersync.client.pagination import parse_raw_page
+
+NEXT = {"next": {"href": "/v2/licenses?size=2&continuationToken=15645555.967373.x"}}
+
+
+def _body(value: object) -> bytes:
+    return orjson.dumps(value)
+
+
+def test_records_come_as_sent_with_the_next_path() -> None:
+    records = [{"id": 1, "npn": "1", "newField": {"a": 1}}, {"id": 2, "npn": "2"}]
+    items, nxt = parse_raw_page(
+        _body({"embedded": {"licenses": records}, "links": NEXT}), "licenses", 2
+    )
+    assert items == records and nxt == NEXT["next"]["href"]
+
+
+@pytest.mark.parametrize(
+    ("envelope", "size"),
+    [
+        ({"embedded": {"licenses": [{"id": 1}]}, "links": NEXT}, 2),  # a short page
+        ({"links": {"next": {"href": "/v2/licenses?continuationToken=0"}}}, 2),  # the end
+        ({"_embedded": {"licenses": [{"id": 1}, {"id": 2}]}, "_links": {}}, 2),  # no next
+    ],
+)
+def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
+    assert parse_raw_page(_body(envelope), "licenses", size)[1] is None
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html>",
+        b"[]",
+        _body({"embedded": {"licenses": {"id": 1}}}),
+        _body({"embedded": {"licenses": [{"id": "1"}]}}),
+        _body({"embedded": {"licenses": [{"npn": "1"}]}}),
+        _body({"embedded": {"licenses": [7]}}),
+        _body({"embedded": "licenses"}),
+    ],
+)
+def test_a_malformed_page_is_a_response_validation_error(body: bytes) -> None:
+    with pytest.raises(ResponseValidationError, match="malformed licenses page"):
+        parse_raw_page(body, "licenses", 1000)
