@@ -40,9 +40,11 @@ from bench._common import (
 from producersync.client import Client
 from producersync.service.delivery import management
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts
+from producersync.service.store import accounts, endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from producersync.service.store.tables import accounts as account_table
+from producersync.service.store.tables import webhook_endpoints
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, population, sync_runs
 
@@ -62,6 +64,13 @@ def _sync_account(store: str, sync_url: str) -> dict[str, str]:
     settings = ServiceSettings(database_url=store, allow_private_endpoints=True)
     engine = open_store(store)
     with write_transaction(engine) as conn:
+        # An interrupted run leaves its deliveries owed to a sync process that is gone:
+        # the service would spend this run retrying them.
+        earlier = sa.select(webhook_endpoints.c.id).join(
+            account_table, account_table.c.id == webhook_endpoints.c.account_id
+        )
+        for (endpoint_id,) in conn.execute(earlier.where(account_table.c.name.like("storm-%"))):
+            endpoints.disable_endpoint(conn, None, endpoint_id, "an earlier benchmark run")
         account = accounts.create_account(conn, f"storm-{time.time_ns()}", sandbox=False)
         client_id, secret = accounts.create_client(
             conn, account, "producersync.read producersync.write"
