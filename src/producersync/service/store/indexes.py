@@ -1,12 +1,14 @@
-"""Secondary indexes of the record tables: dropped for bulk loads, always restorable."""
+"""Secondary indexes of the record tables: dropped for bulk loads, always restorable,
+swapped by migrations."""
 
 from __future__ import annotations
 
 import sqlalchemy as sa
+from alembic import op
 
 from producersync.service.store.tables import RECORD_TABLES
 
-__all__ = ["drop_secondary_indexes", "ensure_secondary_indexes"]
+__all__ = ["drop_secondary_indexes", "ensure_secondary_indexes", "swap_record_index"]
 
 
 def _secondary_indexes() -> list[sa.Index]:
@@ -41,3 +43,15 @@ def ensure_secondary_indexes(engine: sa.Engine, *, parents_only: bool = False) -
 
 def _finds_parent(index: sa.Index) -> bool:
     return [column.name for column in index.columns] in (["license_id"], ["regulatory_action_id"])
+
+
+def swap_record_index(old: list[str], new: list[str]) -> None:
+    """In a migration: on every record table, build the index on ``new`` before dropping
+    the one on ``old``, so that the queries it serves keep an index meanwhile."""
+    for table in RECORD_TABLES:
+        op.create_index(_name(table.name, new), table.name, new, if_not_exists=True)
+        op.drop_index(_name(table.name, old), table_name=table.name, if_exists=True)
+
+
+def _name(table: str, columns: list[str]) -> str:
+    return f"ix_{table}_{'_'.join(columns)}"  # the metadata's naming convention
