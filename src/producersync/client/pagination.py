@@ -29,7 +29,7 @@ from pydantic import (
 
 from producersync.client._exceptions import ResponseValidationError
 
-__all__ = ["AsyncPager", "Page", "SyncPager", "next_path", "parse_page", "parse_raw_page"]
+__all__ = ["AsyncPager", "Page", "SyncPager", "parse_page", "parse_raw_page"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -93,7 +93,7 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
-    return Page(items, next_path(envelope.links, len(items), size))
+    return Page(items, _next_path(envelope.links, len(items), size))
 
 
 def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:
@@ -115,10 +115,10 @@ def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], 
     ):
         raise ResponseValidationError(f"malformed {key} page: records need an integer id")
     links = envelope.get("links", envelope.get("_links"))
-    return items, next_path(links if isinstance(links, dict) else None, len(items), size)
+    return items, _next_path(links if isinstance(links, dict) else None, len(items), size)
 
 
-def next_path(links: dict[str, Any] | None, count: int, size: int | None) -> str | None:
+def _next_path(links: dict[str, Any] | None, count: int, size: int | None) -> str | None:
     """Where the page after one of ``count`` records is; None at the end."""
     links = links or {}
     nxt = (links.get("next") or {}).get("href") if isinstance(links.get("next"), dict) else None
