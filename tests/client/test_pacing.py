@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+import time
 
 import pytest
 
@@ -100,3 +102,75 @@ def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
     pacer = Pacer(6000, clock=clock)
     pacer.observe(429, {"retry-after": "86400"})
     assert pacer.reserve() == pytest.approx(3600)
+
+
+def test_queued_threads_take_evenly_spaced_slots() -> None:
+    pacer = Pacer(600, share=1.0)
+    taken: list[float] = []
+    lock = threading.Lock()
+
+    def take() -> None:
+        for _ in range(5):
+            pacer.take()
+            with lock:
+                taken.append(time.monotonic())
+
+    threads = [threading.Thread(target=take) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    taken.sort()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(taken)]
+    # 20 slots at 0.1 s: none doubled up, and late wake-ups do not stretch the schedule.
+    assert min(gaps) >= 0.1 - 0.06
+    assert taken[-1] - taken[0] == pytest.approx(1.9, abs=0.3)
+
+
+def test_the_highest_priority_waiting_goes_first() -> None:
+    pacer = Pacer(600, share=1.0)
+    pacer.observe(429, {"retry-after": "0.5"})  # everyone queues behind the hold
+    order: list[int] = []
+    lock = threading.Lock()
+
+    def take(priority: int) -> None:
+        pacer.take(priority)
+        with lock:
+            order.append(priority)
+
+    threads = [threading.Thread(target=take, args=(p,)) for p in (1, 5, 3, 5, 0)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.02)  # arrival order is part of what is checked (ties)
+    for thread in threads:
+        thread.join()
+    assert order == [5, 5, 3, 1, 0]
+
+
+def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
+    pacer = Pacer(600, share=1.0)
+    pacer.observe(429, {"retry-after": "0.3"})
+    interrupted = threading.Thread(target=_take_and_fail, args=(pacer,))
+    interrupted.start()
+    interrupted.join()
+    started = time.monotonic()
+    pacer.take()  # not stuck behind the ticket of the one that left
+    assert time.monotonic() - started < 0.5
+
+
+def _take_and_fail(pacer: Pacer) -> None:
+    class Interrupted(Exception):
+        pass
+
+    def interrupt(*_: object) -> bool:
+        raise Interrupted
+
+    turns = pacer._turns
+    original = turns.wait
+    turns.wait = interrupt  # type: ignore[method-assign]
+    try:
+        pacer.take(9)
+    except Interrupted:
+        pass
+    finally:
+        turns.wait = original  # type: ignore[method-assign]

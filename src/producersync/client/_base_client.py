@@ -197,11 +197,13 @@ class SyncAPIClient(BaseClient):
         params: Params | None = None,
         json: Any = None,
         raw: bool = False,
+        priority: float = 0.0,
     ) -> Any:
         """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
-        with ``raw``, for callers that validate JSON themselves)."""
+        with ``raw``, for callers that validate JSON themselves). While the rate limit
+        holds calls back, those of higher ``priority`` go first."""
         for attempt in range(self.max_retries + 1):
-            time.sleep(self.pacer.reserve())
+            self.pacer.take(priority)
             request = self._http.build_request(method, self._url(path), params=params, json=json)
             started = time.perf_counter()
             try:

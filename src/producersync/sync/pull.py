@@ -3,13 +3,21 @@
 A pull is a list of ``Stream``s (one resource, one set of filters); each stream is read
 page by page, and each page is upserted in its own transaction and answers the path of
 the next page. That path (it carries the continuation token) is all a caller has to keep
-to resume a stream after a crash, so the workflows checkpoint it after every page. No
-DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
+to resume a stream after a crash, so the workflows checkpoint it after every page.
+
+Streams run side by side under one rate limit, and a stream's pages come one after
+another. So a pass over the whole population first counts each stream's records, and
+the pacer serves the stream with the most pages left first: the longest (LOAs, several a
+license) would otherwise get an equal share of the requests and then run on alone, at
+one request per round trip, long after the rest.
+
+No DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.client import Client
+from producersync.client import Client, ResponseValidationError
 from producersync.client.pagination import parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.sync import mirror
@@ -44,6 +52,11 @@ class Stream:
 
     resource: str
     params: tuple[tuple[str, str], ...]
+
+    @property
+    def whole_population(self) -> bool:
+        """Every record of every subscribed NPN: hundreds of pages, not a few."""
+        return not {"npns", "updatedSince"} & {name for name, _ in self.params}
 
 
 @dataclass(frozen=True)
@@ -81,13 +94,26 @@ class Puller:
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
         self._on_upsert, self._after_commit = on_upsert, after_commit
+        # Pages each whole-population stream has left, as counted when it started: its
+        # requests' priority, so the pacer serves the longest first. A hint only: a
+        # stream resumed after a restart goes on without it.
+        self._pages_left: dict[Stream, int] = {}
 
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
         spec = _BY_KEY[stream.resource]
         params = None if path else {**dict(stream.params), "size": str(self._size)}
-        body = self._client.request("GET", path or f"/v2/{spec.key}", params=params, raw=True)
+        if path is None and stream.whole_population:
+            self._pages_left[stream] = math.ceil(self._count(stream) / self._size)
+        left = self._pages_left.get(stream, 0)
+        body = self._client.request(
+            "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
+        )
         records, next_path = parse_raw_page(body, spec.key, self._size)
+        if next_path is None:
+            self._pages_left.pop(stream, None)
+        elif stream in self._pages_left:
+            self._pages_left[stream] = left - 1
         with mirror.write_transaction(self._engine) as conn:
             counts = mirror.upsert_records(conn, stream.resource, records, run_id=run_id)
         if self._after_commit is not None:
@@ -96,6 +122,18 @@ class Puller:
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)
         return PageResult(next_path, upserted)
+
+    def _count(self, stream: Stream) -> int:
+        """The stream's records, from the v1 list's ``totalElements`` (one record's page),
+        ahead of every page: it is what orders the others."""
+        spec = _BY_KEY[stream.resource]
+        params = {**dict(stream.params), "page": "0", "size": "1"}
+        body = self._client.request("GET", f"/v1/{spec.key}", params=params, priority=math.inf)
+        page = body.get("page") if isinstance(body, dict) else None
+        total = page.get("totalElements") if isinstance(page, dict) else None
+        if type(total) is not int:
+            raise ResponseValidationError(f"/v1/{spec.key} answered without page.totalElements")
+        return total
 
     def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
         with mirror.write_transaction(self._engine) as conn:

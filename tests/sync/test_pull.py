@@ -1,0 +1,83 @@
+"""A pass over the whole population serves its longest stream first (real service)."""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.client import Client
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.universe import generate
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
+from producersync.sync import mirror
+from producersync.sync.pull import Puller, pull, streams
+from tests.support.service import Credentials, RunningService, running_service
+
+PAGE = 40
+
+
+class Recording(httpx2.HTTPTransport):
+    """The real transport, noting each API path it sends."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.paths: list[str] = []
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        self.paths.append(request.url.path)
+        return super().handle_request(request)
+
+
+@pytest.fixture(scope="module")
+def service() -> Iterator[tuple[RunningService, Credentials]]:
+    with tempfile.TemporaryDirectory() as directory:
+        url = f"sqlite:///{Path(directory) / 'store.db'}"
+        engine = open_store(url)
+        load(engine, generate(60, seed=5))
+        with engine.connect() as conn:
+            npns = sorted(conn.execute(sa.select(entities.c.npn)).scalars())
+        engine.dispose()
+        with running_service(url, api_rate_limit_per_minute=1_000_000) as running:
+            creds = running.account()
+            running.subscribe(creds, npns)
+            yield running, creds
+
+
+def test_the_stream_with_most_pages_left_is_served_first(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, creds = service
+    transport = Recording()
+    # 300 a minute: the pacer, not the service, sets the pace, so both streams wait
+    # for each slot and the order is the pacer's choice.
+    with Client(
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=transport,
+        rate_limit=300,
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        todo = [s for s in streams() if s.resource in ("entities", "licenseLoas")]
+        counts = pull(todo, Puller(client, engine, PAGE).page, None, concurrency=2)
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)
+        engine.dispose()
+    assert counts["entities"] == held["entities"] > 0
+    assert counts["licenseLoas"] == held["licenseLoas"] > 4 * PAGE
+    pages = [path for path in transport.paths if path.startswith("/v2/")]
+    # Each stream counts its records first (a v1 page of one record) ...
+    assert transport.paths.index(pages[0]) > max(
+        i for i, path in enumerate(transport.paths) if path.startswith("/v1/")
+    )
+    # ... then the LOAs, several pages longer, go ahead until the two are level.
+    loa_pages = -(-held["licenseLoas"] // PAGE)
+    entity_pages = -(-held["entities"] // PAGE)
+    first_entity_page = pages.index("/v2/entities")
+    assert first_entity_page >= loa_pages - entity_pages - 1
