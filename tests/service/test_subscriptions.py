@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 from pathlib import Path
 
 import httpx2
+import sqlalchemy as sa
 
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.open import open_store
+from producersync.service.store.tables import webhook_messages
 from tests.support.databases import store_url
 from tests.support.service import Credentials, RunningService, running_service, wait_for_job
 
@@ -98,6 +102,35 @@ def test_subscription_list_is_paged(service: RunningService, universe_npns: list
         10:20
     ]
     assert page["embedded"]["subscriptions"][0]["activatedAt"].endswith("+00:00")
+
+
+def test_an_activation_event_carries_the_listed_activation_time(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """A sync that starts from the list recognises each event's activation as the one it
+    listed: the two times are one."""
+    creds = service.account()
+    service.subscribe(creds, universe_npns[:5])
+    with service.client(creds) as http:
+        # A per-NPN read subscribes its NPN too.
+        assert http.get(f"/v2/entities/{universe_npns[5]}/licenses").status_code == 200
+        page = http.get("/v1/accounts/subscriptions?size=10").json()
+    listed = {s["npn"]: s["activatedAt"] for s in page["embedded"]["subscriptions"]}
+    with service.engine.connect() as conn:
+        payloads = conn.execute(
+            sa.select(webhook_messages.c.payload).where(
+                webhook_messages.c.account_id == creds.account_id,
+                webhook_messages.c.event_type == "producersync.npn.activated",
+            )
+        ).scalars()
+        announced = {
+            data["npn"]: data["activatedAt"]
+            for data in (json.loads(payload)["data"] for payload in payloads)
+        }
+    assert len(listed) == 6
+    assert {npn: dt.datetime.fromisoformat(at) for npn, at in announced.items()} == {
+        npn: dt.datetime.fromisoformat(at) for npn, at in listed.items()
+    }
 
 
 def test_paging_misses_nothing_while_npns_are_added(

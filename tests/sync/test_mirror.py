@@ -235,6 +235,33 @@ def test_each_npn_changes_at_its_own_time_in_one_call(engine: sa.Engine) -> None
         assert mirror.activate_npns(conn, ["1003"], {"1003": T0 + hour}) == ["1003"]
 
 
+def test_a_finished_pass_covers_the_activations_it_listed(engine: sa.Engine) -> None:
+    hour = dt.timedelta(hours=1)
+    npns = ["1001", "1002", "1003"]
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "population")
+        # Listed when the pass began: 1001 and 1002, activated at T0; 1003 not yet.
+        mirror.mark_fetched(conn, {"1001": T0, "1002": T0}, run)
+        mirror.activate_npns(conn, npns, {"1001": T0, "1002": T0 + hour, "1003": T0})
+        assert mirror.fetched_since_activation(conn, npns) == set()  # still running
+        mirror.finish_run(conn, run, {})
+        # 1002's activation is a later one than the pass saw: its records are owed.
+        assert mirror.fetched_since_activation(conn, npns) == {"1001"}
+        # Deactivated, then subscribed again: owed again too.
+        mirror.deactivate_npns(conn, ["1001"], T0 + 2 * hour, purge=False)
+        mirror.activate_npns(conn, ["1001"], T0 + 3 * hour)
+        assert mirror.fetched_since_activation(conn, npns) == set()
+
+
+def test_a_failed_pass_covers_nothing(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "population")
+        mirror.mark_fetched(conn, {"1001": T0}, run)
+        mirror.activate_npns(conn, ["1001"], T0)
+        mirror.finish_run(conn, run, {}, error="upstream 503")
+        assert mirror.fetched_since_activation(conn, ["1001"]) == set()
+
+
 def _receipt(event_id: str | None, verdict: str = mirror.ACCEPTED, body: bytes = b"{}") -> Receipt:
     return Receipt(event_id, "npn.activated", T0, {"webhook-id": event_id or ""}, body, verdict)
 

@@ -1,9 +1,10 @@
-"""A pass over the whole population serves its longest stream first (real service)."""
+"""A pass over the whole population (real service): the subscriptions list read side by
+side, then the longest stream served first."""
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
@@ -20,6 +21,7 @@ from producersync.sync.pull import Puller, pull, streams
 from tests.support.service import Credentials, RunningService, running_service
 
 PAGE = 40
+NPNS: list[str] = []  # every NPN of the service's universe
 
 
 class Recording(httpx2.HTTPTransport):
@@ -39,13 +41,13 @@ def service() -> Iterator[tuple[RunningService, Credentials]]:
     with tempfile.TemporaryDirectory() as directory:
         url = f"sqlite:///{Path(directory) / 'store.db'}"
         engine = open_store(url)
-        load(engine, generate(60, seed=5))
+        load(engine, generate(2_100, seed=5))
         with engine.connect() as conn:
-            npns = sorted(conn.execute(sa.select(entities.c.npn)).scalars())
+            NPNS[:] = sorted(conn.execute(sa.select(entities.c.npn)).scalars())
         engine.dispose()
         with running_service(url, api_rate_limit_per_minute=1_000_000) as running:
             creds = running.account()
-            running.subscribe(creds, npns)
+            running.subscribe(creds, NPNS[:60])
             yield running, creds
 
 
@@ -81,3 +83,39 @@ def test_the_stream_with_most_pages_left_is_served_first(
     entity_pages = -(-held["entities"] // PAGE)
     first_entity_page = pages.index("/v2/entities")
     assert first_entity_page >= loa_pages - entity_pages - 1
+
+
+class GrowingList(httpx2.HTTPTransport):
+    """The real transport; once the first page of the subscriptions list is read, a job
+    adds NPNs (a storm's second request, committed mid-read)."""
+
+    def __init__(self, grow: Callable[[], None]) -> None:
+        super().__init__()
+        self._grow: Callable[[], None] | None = grow
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        if self._grow is not None and request.url.path == "/v1/accounts/subscriptions":
+            grow, self._grow = self._grow, None
+            grow()
+        return response
+
+
+def test_the_population_is_read_whole_over_numbered_pages(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, _ = service
+    creds = running.account()
+    running.subscribe(creds, NPNS[:2_000])  # two pages of 1,000, as the first page says
+    transport = GrowingList(lambda: running.subscribe(creds, NPNS[2_000:]))
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        population = Puller(client, engine, PAGE).population()
+        engine.dispose()
+        first = client.subscriptions.page(0)
+        listed = {s.npn: s.activated_at for s in client.subscriptions.list()}
+    assert first.total_pages == 3 and len(first.items) == 1_000
+    # The third page, there only after the first was read, was read too.
+    assert population == listed and sorted(population) == NPNS

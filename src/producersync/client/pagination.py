@@ -38,6 +38,7 @@ M = TypeVar("M", bound=BaseModel)
 class Page(Generic[M]):
     items: list[M]
     next_path: str | None  # the next page's URL, None on the last page
+    total_pages: int | None = None  # v1 pages say how many there are; v2 pages cannot
 
     @property
     def has_next_page(self) -> bool:
@@ -65,8 +66,14 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
             dict[str, Any] | None,
             Field(None, validation_alias=AliasChoices("links", "_links")),
         ),
+        page=(_PageInfo | None, None),
     )
     return TypeAdapter(envelope)
+
+
+class _PageInfo(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    total_pages: int | None = Field(None, alias="totalPages", ge=0)
 
 
 @contextmanager
@@ -93,7 +100,8 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
-    return Page(items, _next_path(envelope.links, len(items), size))
+    total = envelope.page.total_pages if envelope.page else None
+    return Page(items, _next_path(envelope.links, len(items), size), total)
 
 
 def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:

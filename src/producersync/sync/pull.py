@@ -43,6 +43,7 @@ __all__ = [
 ]
 
 _BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
+_POPULATION_READERS = 8  # enough that the pacer, not the round trip, sets the pace
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,18 @@ class Puller:
                 mirror.set_last_synced_run_date(conn, synced_through)
 
     def population(self) -> dict[str, dt.datetime]:
-        """The account's subscribed NPNs and when each was activated, from the API."""
-        return {s.npn: s.activated_at for s in self._client.subscriptions.list()}
+        """The account's subscribed NPNs and when each was activated, from the API. The
+        pages are numbered: after the first, which tells how many there are, the others
+        are read side by side (a storm of 100,000 NPNs is 100 pages). The list grows at
+        its end (oldest activation first), so a job committed meanwhile is read on, one
+        page after another, as long as the last page read says there is a next."""
+        subscriptions = self._client.subscriptions
+        first = subscriptions.page(0)
+        with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
+            pages = [first, *pool.map(subscriptions.page, range(1, first.total_pages or 1))]
+        while pages[-1].has_next_page:
+            pages.append(subscriptions.page(len(pages)))
+        return {s.npn: s.activated_at for page in pages for s in page.items}
 
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:

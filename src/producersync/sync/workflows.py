@@ -11,7 +11,9 @@
   mirror. It applies them in one transaction, each at its own time (deactivated NPNs
   keep their records unless purging is on), and fetches the newly active NPNs in bulk
   (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN, and a storm of
-  100,000 events costs a handful of workflows, not 100,000.
+  100,000 events costs a handful of workflows, not 100,000. When most of the population
+  is new, one pass over all of it instead, which marks each NPN it covers: once it has
+  finished, their activations still on their way fetch nothing more.
 - ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
   older than yesterday, pull from it anyway (a lost ``updates_available``).
 
@@ -172,21 +174,32 @@ class SyncWorkflows(DBOSConfiguredInstance):
         newly, active = self.apply_npn_changes(pending)
         if newly and 2 * len(newly) >= active:
             # Most of the population is new (a first subscription, a storm): one pass
-            # over the whole population beats a partition of `npns=` streams per 1,000
-            # NPNs. The API's population is marked active first, so the activations
-            # still on their way find their NPN fetched and fetch nothing more.
-            self.activate_population()
-            self._pull("activation", streams(), since=None, run_date=None)
+            # over the whole population beats a partition of `npns=` streams per 500
+            # NPNs. It starts from the subscriptions list: every NPN listed was
+            # subscribed before any page of the pass was read, so the pass covers that
+            # activation of it, and the NPN is marked so (valid once the run has
+            # finished without error).
+            run_id = self.start_run("population", None, None)
+            self.mark_population(run_id)
+            self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
         else:
             for batch in batches_of(newly, self._settings.coalesce_max):
                 self._pull("activation", streams(npns=batch), since=None, run_date=None)
         self.processed_all([change[0] for change in pending])
 
     def _pull(
-        self, kind: str, todo: list[Stream], *, since: dt.date | None, run_date: dt.date | None
+        self,
+        kind: str,
+        todo: list[Stream],
+        *,
+        since: dt.date | None,
+        run_date: dt.date | None,
+        run_id: int | None = None,
     ) -> dict[str, int]:
-        """One recorded run of pages (called from workflows, so: steps only)."""
-        run_id = self.start_run(kind, since, run_date)
+        """One recorded run of pages, ``run_id`` if it is started already (called from
+        workflows, so: steps only)."""
+        if run_id is None:
+            run_id = self.start_run(kind, since, run_date)
         try:
             # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
             # durable page by page each, and together they keep the API's rate limit
@@ -263,8 +276,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.step()
     def apply_npn_changes(self, pending: list[NpnChange]) -> tuple[list[str], int]:
         """Each NPN (de)activated at its own event's time, the later change winning
-        whatever the order of arrival; the NPNs active now that were not before, and
-        how many are active now."""
+        whatever the order of arrival; the NPNs active now that were not before (less
+        those a finished pass over the population covered), and how many are active
+        now."""
         # Round k holds each NPN's k-th change in time order: one NPN changes once a
         # round, so a round is two set-based statements however many times it holds.
         by_npn: dict[str, list[tuple[dt.datetime, bool]]] = {}
@@ -284,15 +298,17 @@ class SyncWorkflows(DBOSConfiguredInstance):
                     conn, list(off), off, purge=self._settings.purge_deactivated
                 )
                 newly.difference_update(gone)
+            newly.difference_update(mirror.fetched_since_activation(conn, list(newly)))
             active = mirror.count_active(conn)
         return sorted(newly), active
 
     @DBOS.step()
-    def activate_population(self) -> None:
-        """Every NPN the API has subscribed, active from its activation time."""
+    def mark_population(self, run_id: int) -> None:
+        """Every NPN the API has subscribed, marked covered by run ``run_id`` from its
+        activation time. Not active yet: each is, when its own event is applied."""
         subscribed = self._puller.population()
         with mirror.write_transaction(self._engine) as conn:
-            mirror.activate_npns(conn, list(subscribed), subscribed)
+            mirror.mark_fetched(conn, subscribed, run_id)
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:

@@ -9,7 +9,7 @@ from functools import partial
 import anyio
 
 from producersync.client._exceptions import WaitTimeoutError
-from producersync.client.pagination import AsyncPager, SyncPager, parse_page
+from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
 from producersync.client.resources._base import AsyncResource, SyncResource
 from producersync.model.subscriptions import JobAccepted, JobDetail, JobStatus, Subscription
 
@@ -39,6 +39,11 @@ class Subscriptions(SyncResource):
     def list(self) -> SyncPager[Subscription]:
         """Every subscribed NPN (v1 pages)."""
         return SyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+
+    def page(self, number: int) -> Page[Subscription]:
+        """One numbered page of the population; its ``total_pages`` says how many there
+        are, so a caller may read the others side by side."""
+        return _subscriptions(self._get_raw(_PATH, {"page": number, "size": _PAGE}))
 
     def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
         return JobAccepted.model_validate(self._client.request(method, _PATH, json=_npns(npns)))
@@ -90,6 +95,9 @@ class Subscriptions(SyncResource):
 class AsyncSubscriptions(AsyncResource):
     def list(self) -> AsyncPager[Subscription]:
         return AsyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+
+    async def page(self, number: int) -> Page[Subscription]:
+        return _subscriptions(await self._get_raw(_PATH, {"page": number, "size": _PAGE}))
 
     async def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
         return JobAccepted.model_validate(

@@ -14,7 +14,7 @@ from fastapi import Depends
 from starlette.requests import Request
 
 from producersync.model import is_npn
-from producersync.model.events import NpnActivated
+from producersync.model.events import NpnActivated, utc_now
 from producersync.service.api.cursor import START, CursorCodec
 from producersync.service.api.hal import href
 from producersync.service.api.resources import Resource
@@ -79,10 +79,12 @@ class Call:
                 return
             if not known_npns(conn, [npn]):
                 raise ApiError(404, f"No producer with NPN {npn} is known to NIPR")
+        now = utc_now()
         with write_transaction(self.ctx.engine) as conn:
-            if not subscribe_one(conn, self.population, npn):
+            if not subscribe_one(conn, self.population, npn, now):
                 return
-            published = publish_events(conn, self.population.account_id, [NpnActivated.create(npn)])
+            event = NpnActivated.create(npn, now, timestamp=now)
+            published = publish_events(conn, self.population.account_id, [event])
         if published:
             self.ctx.published()
 

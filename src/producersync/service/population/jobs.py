@@ -6,6 +6,7 @@ that also marks it COMPLETED, so a crash leaves it QUEUED and a restart applies 
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Sequence
@@ -44,8 +45,9 @@ _NOT_AT_NIPR = "NPN not found in NIPR"
 _ANALYZE_AFTER = 1000  # subscriptions changed by one job before planner statistics refresh
 
 
-def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
-    """Change the account's subscriptions as the job says; one item per NPN and action."""
+def apply_job(conn: sa.Connection, job: Job, at: dt.datetime) -> list[JobItem]:
+    """Change the account's subscriptions as the job says, at ``at``; one item per NPN
+    and action."""
     requested = list(dict.fromkeys(job.npns))
     items: list[JobItem] = []
     if job.operation is Operation.REMOVE:
@@ -66,7 +68,7 @@ def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
         dropped = sorted(current - set(wanted))
         remove_subscriptions(conn, job.account_id, dropped)
         items.extend(JobItem(n, Action.DEACTIVATE, ItemResult.SUCCESS, None) for n in dropped)
-    added = set(add_subscriptions(conn, job.account_id, wanted))
+    added = set(add_subscriptions(conn, job.account_id, wanted, at))
     for npn in requested:
         if npn not in known:
             items.append(JobItem(npn, Action.ACTIVATE, ItemResult.FAILED, _NOT_AT_NIPR))
@@ -77,9 +79,9 @@ def apply_job(conn: sa.Connection, job: Job) -> list[JobItem]:
     return items
 
 
-def job_events(items: Sequence[JobItem]) -> list[Event]:
-    """``npn.activated`` / ``npn.deactivated`` for each NPN the job actually changed."""
-    now = utc_now()
+def job_events(items: Sequence[JobItem], now: dt.datetime) -> list[Event]:
+    """``npn.activated`` / ``npn.deactivated`` for each NPN the job actually changed, at
+    ``now``, the job's time."""
     events: list[Event] = []
     for item in items:
         if item.result is not ItemResult.SUCCESS:
@@ -104,11 +106,12 @@ def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda:
             job = oldest_queued_job(conn, account_id)
             if job is None:  # another worker took it
                 return True
-            items = apply_job(conn, job)
+            now = utc_now()
+            items = apply_job(conn, job, now)
             record_items(conn, job.id, items)
             finish_job(conn, job.id, items)
             # In the job's transaction: the events exist exactly when the changes do.
-            published = publish_events(conn, job.account_id, job_events(items))
+            published = publish_events(conn, job.account_id, job_events(items, now))
         if published:
             on_publish()
         if sum(item.result is ItemResult.SUCCESS for item in items) >= _ANALYZE_AFTER:

@@ -61,11 +61,12 @@ def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:
     )
 
 
-def subscribe_one(conn: sa.Connection, population: Population, npn: str) -> bool:
-    """Subscribe ``npn`` unless the account already sees it; True when newly subscribed."""
+def subscribe_one(conn: sa.Connection, population: Population, npn: str, at: dt.datetime) -> bool:
+    """Subscribe ``npn`` from ``at`` unless the account already sees it; True when newly
+    subscribed."""
     if is_visible(conn, population, npn):
         return False
-    return bool(add_subscriptions(conn, population.account_id, [npn]))
+    return bool(add_subscriptions(conn, population.account_id, [npn], at))
 
 
 def subscribed_among(conn: sa.Connection, account_id: int, npns: Iterable[str]) -> set[str]:
@@ -91,15 +92,18 @@ def all_subscribed(conn: sa.Connection, account_id: int) -> set[str]:
     )
 
 
-def add_subscriptions(conn: sa.Connection, account_id: int, npns: Iterable[str]) -> list[str]:
-    """Subscribe the NPNs not yet subscribed; returns those that were added."""
+def add_subscriptions(
+    conn: sa.Connection, account_id: int, npns: Iterable[str], at: dt.datetime
+) -> list[str]:
+    """Subscribe the NPNs not yet subscribed, activated at ``at`` (the time their
+    ``npn.activated`` events carry: the list and the events agree); returns those that
+    were added."""
     new = sorted(set(npns) - subscribed_among(conn, account_id, npns))
-    now = dt.datetime.now(dt.UTC)
     for start in range(0, len(new), 5000):
         chunk = new[start : start + 5000]
         conn.execute(
             insert(conn, subscriptions).on_conflict_do_nothing(),
-            [{"account_id": account_id, "npn": n, "activated_at": now} for n in chunk],
+            [{"account_id": account_id, "npn": n, "activated_at": at} for n in chunk],
         )
         _bump_subscription_count(conn, chunk, +1)
     return new

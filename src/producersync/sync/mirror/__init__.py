@@ -16,6 +16,8 @@ from producersync.sync.mirror.population import (
     active_npns,
     count_active,
     deactivate_npns,
+    fetched_since_activation,
+    mark_fetched,
 )
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
@@ -51,9 +53,11 @@ __all__ = [
     "changes_since",
     "count_active",
     "deactivate_npns",
+    "fetched_since_activation",
     "finish_run",
     "last_synced_run_date",
     "mark_all_processed",
+    "mark_fetched",
     "mark_processed",
     "open_mirror",
     "prune_receipts",

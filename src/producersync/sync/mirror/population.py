@@ -15,11 +15,19 @@ import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.records import chunks, purge_npns
-from producersync.sync.mirror.tables import as_utc, population
+from producersync.sync.mirror.tables import as_utc, fetched, population, sync_runs
 
-__all__ = ["activate_npns", "active_npns", "count_active", "deactivate_npns"]
+__all__ = [
+    "activate_npns",
+    "active_npns",
+    "count_active",
+    "deactivate_npns",
+    "fetched_since_activation",
+    "mark_fetched",
+]
 
 
+_ROWS = 10_000  # rows per executemany: a storm's 100,000 marks in a few statements
 At = dt.datetime | Mapping[str, dt.datetime]
 """One time for every NPN, or each NPN's own: a batch of events is one set of statements
 whatever its times."""
@@ -98,3 +106,44 @@ def _write(conn: sa.Connection, times: dict[str, dt.datetime], *, active: bool) 
     other = "deactivated_at" if active else "activated_at"
     rows = [{"npn": n, "active": active, stamp: at, other: None} for n, at in times.items()]
     conn.execute(statement, rows)
+
+
+def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], run_id: int) -> None:
+    """Run ``run_id``, a pass over the whole population, covers each NPN's activation at
+    its time in ``activations`` (the NPN was subscribed before the pass read a page)."""
+    statement = dialect_insert(conn, fetched)
+    statement = statement.on_conflict_do_update(
+        index_elements=[fetched.c.npn],
+        set_={
+            "activated_at": statement.excluded.activated_at,
+            "run_id": statement.excluded.run_id,
+        },
+    )
+    rows = [
+        {"npn": n, "activated_at": as_utc(at), "run_id": run_id} for n, at in activations.items()
+    ]
+    for start in range(0, len(rows), _ROWS):
+        conn.execute(statement, rows[start : start + _ROWS])
+
+
+def fetched_since_activation(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
+    """Those of ``npns`` (active) whose current activation a pass over the population
+    covered, the pass's run finished without error: fetching them again would bring
+    nothing new. An activation after the one covered (deactivated, then subscribed
+    again) is not covered."""
+    found: set[str] = set()
+    for chunk in chunks(list(npns)):
+        query = (
+            sa.select(population.c.npn)
+            .join(fetched, fetched.c.npn == population.c.npn)
+            .join(sync_runs, sync_runs.c.id == fetched.c.run_id)
+            .where(
+                population.c.npn.in_(chunk),
+                population.c.active,
+                population.c.activated_at <= fetched.c.activated_at,
+                sync_runs.c.finished_at.is_not(None),
+                sync_runs.c.error.is_(None),
+            )
+        )
+        found.update(conn.execute(query).scalars())
+    return found

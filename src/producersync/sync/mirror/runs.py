@@ -21,7 +21,7 @@ __all__ = [
     "start_run",
 ]
 
-RUN_KINDS = ("updates", "activation", "backfill", "catch-up", "manual")
+RUN_KINDS = ("updates", "activation", "population", "backfill", "catch-up", "manual")
 _STATE_ROW = 1
 
 

@@ -265,6 +265,17 @@ sync_runs = sa.Table(
     sa.Column("error", sa.Text, nullable=True),
 )
 
+# NPNs a pass over the whole population covered, and the activation it covered (the
+# NPN was listed as subscribed, from that time, before the pass read a page): that
+# activation needs no fetch of its own once the pass's run has finished without error.
+fetched = sa.Table(
+    "fetched",
+    metadata,
+    sa.Column("npn", sa.String(10), primary_key=True),
+    sa.Column("activated_at", UtcDateTime, nullable=False),
+    sa.Column("run_id", _RecordId, nullable=False),
+)
+
 # A single row (id 1): the mirror's sync position.
 sync_state = sa.Table(
     "sync_state",
