@@ -31,7 +31,9 @@ def pair(
             conn.execute(sa.select(BY_KEY[key].table.c.npn).limit(1)).scalar_one()
             for key in ("regulatoryActions", "otherNames")
         ]
-    a_npns = sorted(set(universe_npns[200:230] + rare))
+    # The first is one of no rare kind: per-NPN GETs subscribe B to it (Owned.value).
+    plain = [n for n in universe_npns[200:230] if n not in rare]
+    a_npns = plain + sorted(set(rare))
     b_npns = [n for n in universe_npns[300:305] if n not in a_npns]
     with service.client(a) as http:
         job_id = http.put("/v1/accounts/subscriptions", json=a_npns).json()["job_id"]
