@@ -12,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.client import Client
+from producersync.client._pacing import Pacer
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
@@ -56,15 +57,13 @@ def test_the_stream_with_most_pages_left_is_served_first(
 ) -> None:
     running, creds = service
     transport = Recording()
-    # 300 a minute: the pacer, not the service, sets the pace, so both streams wait
-    # for each slot and the order is the pacer's choice.
     with Client(
-        creds.client_id,
-        creds.client_secret,
-        base_url=running.base_url,
-        transport=transport,
-        rate_limit=300,
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
     ) as client:
+        # One request per 0.4 s window: the pacer, not the service, sets the pace, and
+        # a slot is longer than a round trip even on a loaded machine, so both streams
+        # wait for each one and the order is the pacer's choice.
+        client.pacer = Pacer(1, window=0.4, share=1.0)
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         todo = [s for s in streams() if s.resource in ("entities", "licenseLoas")]
         counts = pull(todo, Puller(client, engine, PAGE).page, None, concurrency=2)
