@@ -66,6 +66,11 @@ class FaultProxy:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def use(self, mix: FaultMix) -> None:
+        """Deal from ``mix`` from the next request on."""
+        with self._lock:
+            self.mix, self._deck = mix, []
+
     def _deal(self) -> str:
         with self._lock:
             if not self._deck:

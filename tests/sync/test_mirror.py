@@ -442,3 +442,17 @@ def test_opening_a_mirror_again_keeps_it() -> None:
         with engine.connect() as conn:
             assert mirror.active_npns(conn) == ["1001"]
         engine.dispose()
+
+
+def test_owed_are_the_active_whose_activation_no_finished_run_fetched(engine: sa.Engine) -> None:
+    npns = ["1001", "1002", "1003"]
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, npns, T0)
+        mirror.deactivate_npns(conn, ["1003"], T0 + dt.timedelta(hours=1), purge=False)
+        failed, done = mirror.start_run(conn, "activation"), mirror.start_run(conn, "activation")
+        mirror.mark_activations_fetched(conn, ["1001"], failed)
+        mirror.mark_activations_fetched(conn, ["1002", "1003"], done)
+        mirror.finish_run(conn, failed, {}, error="upstream 503")
+        mirror.finish_run(conn, done, {})
+        # 1001's run failed: owed still. 1002's finished. 1003 is not active.
+        assert mirror.owed_fetches(conn, npns) == ["1001"]

@@ -16,6 +16,7 @@ from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
 from tests.sync.test_sync_process import TODAY, Harness, _npns, eventually, running_harness
 
 MIX = FaultMix(server_error=10, rate_limited=5, reset=2, slow=1, slow_seconds=3.0)
+DOWN = FaultMix(server_error=100, rate_limited=0, reset=0, slow=0)  # an outage
 CLIENT_TIMEOUT = "1"  # seconds: the slow answers come after it
 SEED = 8
 
@@ -58,3 +59,20 @@ def test_activation_and_daily_update_complete_through_the_faults(
     assert harness.status()["failedRuns"] == 0
     # The premise: every kind of fault was dealt, each to a request of the sync's.
     assert set(proxy.dealt) == {"relayed", "server_error", "rate_limited", "reset", "slow"}
+
+
+def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
+    proxied: tuple[Harness, FaultProxy],
+) -> None:
+    harness, proxy = proxied
+    first, second = _npns(harness, len(harness.population()) + 2)[-2:]
+    failed = harness.status()["failedRuns"]
+    proxy.use(DOWN)
+    try:
+        harness.client.subscriptions.wait(harness.client.subscriptions.add([first]))
+        # Active in the mirror, its fetch given up on: its records are still owed.
+        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=120)
+    finally:
+        proxy.use(FaultMix(server_error=0, rate_limited=0, reset=0, slow=0))
+    harness.client.subscriptions.wait(harness.client.subscriptions.add([second]))
+    harness.wait_equal()

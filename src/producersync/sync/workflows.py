@@ -9,11 +9,12 @@
   the record of what is owed; the event nudges a collector workflow that starts
   ``coalesce_seconds`` later and takes every such event not yet processed from the
   mirror. It applies them in one transaction, each at its own time (deactivated NPNs
-  keep their records unless purging is on), and fetches the newly active NPNs in bulk
-  (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN, and a storm of
-  100,000 events costs a handful of workflows, not 100,000. When most of the population
-  is new, one pass over all of it instead, which marks each NPN it covers: once it has
-  finished, their activations still on their way fetch nothing more.
+  keep their records unless purging is on), and fetches the active NPNs whose records
+  are owed in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
+  and a storm of 100,000 events costs a handful of workflows, not 100,000. When most of
+  the population is owed, one pass over all of it instead. Every run marks the
+  activations it covers; once it has finished without error, their events fetch nothing
+  more, and a run that failed leaves them owed for the next collector.
 - ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
   older than yesterday, pull from it anyway (a lost ``updates_available``).
 
@@ -169,11 +170,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
         return collected
 
     def _collect(self, pending: list[NpnChange]) -> None:
-        """Apply one batch of (de)activations and fetch the newly active NPNs (called
-        from the workflow, so: steps only)."""
-        newly, active = self.apply_npn_changes(pending)
-        if newly and 2 * len(newly) >= active:
-            # Most of the population is new (a first subscription, a storm): one pass
+        """Apply one batch of (de)activations and fetch the NPNs whose records are owed
+        (called from the workflow, so: steps only)."""
+        owed, active = self.apply_npn_changes(pending)
+        if owed and 2 * len(owed) >= active:
+            # Most of the population is owed (a first subscription, a storm): one pass
             # over the whole population beats a partition of `npns=` streams per 500
             # NPNs. It starts from the subscriptions list: every NPN listed was
             # subscribed before any page of the pass was read, so the pass covers that
@@ -183,8 +184,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
             self.mark_population(run_id)
             self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
         else:
-            for batch in batches_of(newly, self._settings.coalesce_max):
-                self._pull("activation", streams(npns=batch), since=None, run_date=None)
+            for batch in batches_of(owed, self._settings.coalesce_max):
+                run_id = self.start_run("activation", None, None)
+                self.mark_batch(run_id, batch)
+                todo = streams(npns=batch)
+                self._pull("activation", todo, since=None, run_date=None, run_id=run_id)
         self.processed_all([change[0] for change in pending])
 
     def _pull(
@@ -276,9 +280,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.step()
     def apply_npn_changes(self, pending: list[NpnChange]) -> tuple[list[str], int]:
         """Each NPN (de)activated at its own event's time, the later change winning
-        whatever the order of arrival; the NPNs active now that were not before (less
-        those a finished pass over the population covered), and how many are active
-        now."""
+        whatever the order of arrival; the NPNs of ``pending`` active now whose records
+        are owed (no finished run fetched them since their activation), and how many
+        are active now."""
         # Round k holds each NPN's k-th change in time order: one NPN changes once a
         # round, so a round is two set-based statements however many times it holds.
         by_npn: dict[str, list[tuple[dt.datetime, bool]]] = {}
@@ -290,17 +294,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 if k == len(rounds):
                     rounds.append(({}, {}))
                 rounds[k][0 if activates else 1][npn] = when
-        newly: set[str] = set()
         with mirror.write_transaction(self._engine) as conn:
             for on, off in rounds:
-                newly.update(mirror.activate_npns(conn, list(on), on))
-                gone = mirror.deactivate_npns(
-                    conn, list(off), off, purge=self._settings.purge_deactivated
-                )
-                newly.difference_update(gone)
-            newly.difference_update(mirror.fetched_since_activation(conn, list(newly)))
-            active = mirror.count_active(conn)
-        return sorted(newly), active
+                mirror.activate_npns(conn, list(on), on)
+                mirror.deactivate_npns(conn, list(off), off, purge=self._settings.purge_deactivated)
+            return mirror.owed_fetches(conn, list(by_npn)), mirror.count_active(conn)
 
     @DBOS.step()
     def mark_population(self, run_id: int) -> None:
@@ -309,6 +307,12 @@ class SyncWorkflows(DBOSConfiguredInstance):
         subscribed = self._puller.population()
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_fetched(conn, subscribed, run_id)
+
+    @DBOS.step()
+    def mark_batch(self, run_id: int, npns: list[str]) -> None:
+        """``npns``, fetched by NPN in run ``run_id``: covered from their activation."""
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.mark_activations_fetched(conn, npns, run_id)
 
     @DBOS.step()
     def processed(self, event_id: str | None) -> None:

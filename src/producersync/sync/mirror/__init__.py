@@ -17,7 +17,9 @@ from producersync.sync.mirror.population import (
     count_active,
     deactivate_npns,
     fetched_since_activation,
+    mark_activations_fetched,
     mark_fetched,
+    owed_fetches,
 )
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
@@ -56,10 +58,12 @@ __all__ = [
     "fetched_since_activation",
     "finish_run",
     "last_synced_run_date",
+    "mark_activations_fetched",
     "mark_all_processed",
     "mark_fetched",
     "mark_processed",
     "open_mirror",
+    "owed_fetches",
     "prune_receipts",
     "purge_npns",
     "receipt_body",

@@ -23,7 +23,9 @@ __all__ = [
     "count_active",
     "deactivate_npns",
     "fetched_since_activation",
+    "mark_activations_fetched",
     "mark_fetched",
+    "owed_fetches",
 ]
 
 
@@ -146,4 +148,29 @@ def fetched_since_activation(conn: sa.Connection, npns: Sequence[str]) -> set[st
             )
         )
         found.update(conn.execute(query).scalars())
+    return found
+
+
+def owed_fetches(conn: sa.Connection, npns: Sequence[str]) -> list[str]:
+    """Those of ``npns`` active now whose current activation no finished, error-free run
+    fetched: what a collector has to fetch. A run that failed leaves its NPNs owed, so
+    the events it did not finish are fetched when they are collected again."""
+    active = _activations(conn, npns)
+    return sorted(set(active).difference(fetched_since_activation(conn, list(active))))
+
+
+def mark_activations_fetched(conn: sa.Connection, npns: Sequence[str], run_id: int) -> None:
+    """Run ``run_id`` fetches ``npns`` by NPN: it covers the current activation of each
+    active one."""
+    mark_fetched(conn, _activations(conn, npns), run_id)
+
+
+def _activations(conn: sa.Connection, npns: Sequence[str]) -> dict[str, dt.datetime]:
+    """The active ones of ``npns`` and when they were activated."""
+    found: dict[str, dt.datetime] = {}
+    for chunk in chunks(list(dict.fromkeys(npns))):
+        query = sa.select(population.c.npn, population.c.activated_at).where(
+            population.c.npn.in_(chunk), population.c.active
+        )
+        found.update((npn, at) for npn, at in conn.execute(query))
     return found
