@@ -18,7 +18,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
-from producersync.sync.pull import Puller, pull, streams
+from producersync.sync.pull import PopulationGrew, Puller, pull, streams
 from tests.support.service import Credentials, RunningService, running_service
 
 PAGE = 40
@@ -84,19 +84,22 @@ def test_the_stream_with_most_pages_left_is_served_first(
     assert first_entity_page >= loa_pages - entity_pages - 1
 
 
-class GrowingList(httpx2.HTTPTransport):
-    """The real transport; once the first page of the subscriptions list is read, a job
-    adds NPNs (a storm's second request, committed mid-read)."""
+class Growing(httpx2.HTTPTransport):
+    """The real transport; once the ``after``-th answer to a path starting with
+    ``prefix`` is in, a job adds NPNs (a storm's second request, committed meanwhile)."""
 
-    def __init__(self, grow: Callable[[], None]) -> None:
+    def __init__(self, grow: Callable[[], None], prefix: str, after: int = 1) -> None:
         super().__init__()
         self._grow: Callable[[], None] | None = grow
+        self._prefix, self._left = prefix, after
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = super().handle_request(request)
-        if self._grow is not None and request.url.path == "/v1/accounts/subscriptions":
-            grow, self._grow = self._grow, None
-            grow()
+        if self._grow is not None and request.url.path.startswith(self._prefix):
+            self._left -= 1
+            if not self._left:
+                grow, self._grow = self._grow, None
+                grow()
         return response
 
 
@@ -106,7 +109,7 @@ def test_the_population_is_read_whole_over_numbered_pages(
     running, _ = service
     creds = running.account()
     running.subscribe(creds, NPNS[:2_000])  # two pages of 1,000, as the first page says
-    transport = GrowingList(lambda: running.subscribe(creds, NPNS[2_000:]))
+    transport = Growing(lambda: running.subscribe(creds, NPNS[2_000:]), "/v1/accounts/")
     with Client(
         creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
     ) as client:
@@ -118,3 +121,48 @@ def test_the_population_is_read_whole_over_numbered_pages(
     assert first.total_pages == 3 and len(first.items) == 1_000
     # The third page, there only after the first was read, was read too.
     assert population == listed and sorted(population) == NPNS
+
+
+def _pass_while_growing(
+    running: RunningService, tmp_path: Path, joining: list[str], after: int
+) -> Callable[[], dict[str, int]]:
+    """A pass over 60 NPNs, ``joining`` subscribed after its ``after``-th page."""
+    creds = running.account()
+    running.subscribe(creds, NPNS[:60])
+    transport = Growing(lambda: running.subscribe(creds, joining), "/v2/", after)
+    client = Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    )
+    engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+    puller = Puller(client, engine, PAGE, growth_check_seconds=0)
+    puller.population(run_id=1)
+
+    def run() -> dict[str, int]:
+        try:
+            return pull(streams(), puller.page, 1, concurrency=2)
+        finally:
+            client.close()
+            engine.dispose()
+
+    return run
+
+
+def test_a_young_pass_stops_when_the_list_grows(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, _ = service
+    # 60 more NPNs after the first page: half the population is new, and one page of
+    # several dozen is read.
+    run = _pass_while_growing(running, tmp_path, NPNS[60:120], after=1)
+    with pytest.raises(PopulationGrew, match="60 NPNs subscribed since"):
+        run()
+
+
+def test_a_pass_far_along_goes_on_when_the_list_grows_a_little(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, _ = service
+    # One more NPN once a dozen pages are read: fetching it apart costs less. (Its
+    # entity may come too, if the entities' cursor had not passed its id.)
+    run = _pass_while_growing(running, tmp_path, NPNS[60:61], after=12)
+    assert run()["entities"] in (60, 61)

@@ -11,6 +11,12 @@ the pacer serves the stream with the most pages left first: the longest (LOAs, s
 license) would otherwise get an equal share of the requests and then run on alone, at
 one request per round trip, long after the rest.
 
+A pass starts from the subscriptions list, and covers the NPNs listed then. A storm's
+second subscription job may commit after the list was read; while the pass is young,
+restarting it costs less than fetching the newcomers apart. So every few seconds the
+pass counts the list again, and stops with ``PopulationGrew`` while the pages it has read
+are fewer than the newcomers' share of the pages it counted.
+
 No DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
 """
 
@@ -18,10 +24,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -34,6 +42,7 @@ from producersync.sync import mirror
 __all__ = [
     "PageFn",
     "PageResult",
+    "PopulationGrew",
     "Puller",
     "Stream",
     "batches_of",
@@ -44,6 +53,24 @@ __all__ = [
 
 _BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
 _POPULATION_READERS = 8  # enough that the pacer, not the round trip, sets the pace
+_SUBSCRIPTIONS = "/v1/accounts/subscriptions"
+
+
+class PopulationGrew(Exception):
+    """NPNs were subscribed after a young pass over the population read the list: it
+    stops, and the caller starts another from the list as it is now."""
+
+
+@dataclass
+class _Watch:
+    """What a pass over the population knows of its own list and progress."""
+
+    listed: int  # NPNs in the list it started from
+    planned: int = 0  # pages its streams counted ahead
+    read: int = 0  # pages read so far
+    checked: float = field(default_factory=time.monotonic)
+    grown: str | None = None  # why it stopped
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 @dataclass(frozen=True)
@@ -92,9 +119,15 @@ class Puller:
         page_size: int,
         on_upsert: Callable[[str, int], None] | None = None,
         after_commit: Callable[[Sequence[mirror.Change]], None] | None = None,
+        *,
+        growth_check_seconds: float = 10.0,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
         self._on_upsert, self._after_commit = on_upsert, after_commit
+        self._growth_check = growth_check_seconds
+        # The passes over the population this process started, by run: a hint as well
+        # (a pass resumed after a restart goes on without its watch).
+        self._watches: dict[int, _Watch] = {}
         # Pages each whole-population stream has left, as counted when it started: its
         # requests' priority, so the pacer serves the longest first. A hint only: a
         # stream resumed after a restart goes on without it.
@@ -104,8 +137,14 @@ class Puller:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
         spec = _BY_KEY[stream.resource]
         params = None if path else {**dict(stream.params), "size": str(self._size)}
+        watch = self._watches.get(run_id) if stream.whole_population and run_id else None
+        if watch is not None:
+            self._watch_growth(watch)
         if path is None and stream.whole_population:
-            self._pages_left[stream] = math.ceil(self._count(stream) / self._size)
+            pages = math.ceil(self._count(stream) / self._size)
+            self._pages_left[stream] = pages
+            if watch is not None:
+                watch.planned += pages
         left = self._pages_left.get(stream, 0)
         body = self._client.request(
             "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
@@ -125,16 +164,34 @@ class Puller:
         return PageResult(next_path, upserted)
 
     def _count(self, stream: Stream) -> int:
-        """The stream's records, from the v1 list's ``totalElements`` (one record's page),
-        ahead of every page: it is what orders the others."""
-        spec = _BY_KEY[stream.resource]
-        params = {**dict(stream.params), "page": "0", "size": "1"}
-        body = self._client.request("GET", f"/v1/{spec.key}", params=params, priority=math.inf)
+        """The stream's records, ahead of every page: it is what orders the others."""
+        return self._total(f"/v1/{_BY_KEY[stream.resource].key}", dict(stream.params))
+
+    def _total(self, path: str, params: Mapping[str, str]) -> int:
+        """A v1 list's ``totalElements``, from a page of one."""
+        query = {**params, "page": "0", "size": "1"}
+        body = self._client.request("GET", path, params=query, priority=math.inf)
         page = body.get("page") if isinstance(body, dict) else None
         total = page.get("totalElements") if isinstance(page, dict) else None
         if type(total) is not int:
-            raise ResponseValidationError(f"/v1/{spec.key} answered without page.totalElements")
+            raise ResponseValidationError(f"{path} answered without page.totalElements")
         return total
+
+    def _watch_growth(self, watch: _Watch) -> None:
+        """Count a page of a pass, and the list now and then; raise ``PopulationGrew``
+        when starting over costs less than what the pass has read."""
+        with watch.lock:
+            watch.read += 1
+            due = time.monotonic() - watch.checked >= self._growth_check
+            # Past half way, only a list more than doubled would be worth a restart.
+            if watch.grown is None and due and watch.read < watch.planned / 2:
+                watch.checked = time.monotonic()
+                subscribed = self._total(_SUBSCRIPTIONS, {})
+                grown = subscribed - watch.listed
+                if grown > 0 and watch.read < watch.planned * grown / subscribed:
+                    watch.grown = f"{grown} NPNs subscribed since the pass read the list"
+        if watch.grown is not None:
+            raise PopulationGrew(watch.grown)
 
     def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
         with mirror.write_transaction(self._engine) as conn:
@@ -154,19 +211,23 @@ class Puller:
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
 
-    def population(self) -> dict[str, dt.datetime]:
+    def population(self, run_id: int | None = None) -> dict[str, dt.datetime]:
         """The account's subscribed NPNs and when each was activated, from the API. The
         pages are numbered: after the first, which tells how many there are, the others
         are read side by side (a storm of 100,000 NPNs is 100 pages). The list grows at
         its end (oldest activation first), so a job committed meanwhile is read on, one
-        page after another, as long as the last page read says there is a next."""
+        page after another, as long as the last page read says there is a next. With
+        ``run_id``, that run's pass is watched for NPNs subscribed after it."""
         subscriptions = self._client.subscriptions
         first = subscriptions.page(0)
         with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
             pages = [first, *pool.map(subscriptions.page, range(1, first.total_pages or 1))]
         while pages[-1].has_next_page:
             pages.append(subscriptions.page(len(pages)))
-        return {s.npn: s.activated_at for page in pages for s in page.items}
+        listed = {s.npn: s.activated_at for page in pages for s in page.items}
+        if run_id is not None:
+            self._watches[run_id] = _Watch(len(listed))
+        return listed
 
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:

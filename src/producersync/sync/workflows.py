@@ -49,7 +49,15 @@ from producersync.model.events import (
 )
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
-from producersync.sync.pull import PageResult, Puller, Stream, batches_of, pull_stream, streams
+from producersync.sync.pull import (
+    PageResult,
+    PopulationGrew,
+    Puller,
+    Stream,
+    batches_of,
+    pull_stream,
+    streams,
+)
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import parse_event
 
@@ -180,9 +188,14 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # subscribed before any page of the pass was read, so the pass covers that
             # activation of it, and the NPN is marked so (valid once the run has
             # finished without error).
-            run_id = self.start_run("population", None, None)
-            self.mark_population(run_id)
-            self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
+            while True:
+                run_id = self.start_run("population", None, None)
+                self.mark_population(run_id)
+                try:
+                    self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
+                    break
+                except PopulationGrew:
+                    continue  # a job committed after the list was read: from the list again
         else:
             for batch in batches_of(owed, self._settings.coalesce_max):
                 run_id = self.start_run("activation", None, None)
@@ -304,7 +317,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
     def mark_population(self, run_id: int) -> None:
         """Every NPN the API has subscribed, marked covered by run ``run_id`` from its
         activation time. Not active yet: each is, when its own event is applied."""
-        subscribed = self._puller.population()
+        subscribed = self._puller.population(run_id)
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_fetched(conn, subscribed, run_id)
 
