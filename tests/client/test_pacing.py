@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import bisect
+import itertools
 import threading
 import time
 
@@ -19,33 +19,21 @@ class Clock:
         return self.now
 
 
-def test_an_idle_window_is_spent_at_once_then_as_it_frees() -> None:
+def test_slots_are_evenly_spaced_at_a_share_of_the_limit() -> None:
     clock = Clock()
     pacer = Pacer(300, share=0.97, clock=clock)
-    assert pacer.budget == 291
-    assert [pacer.reserve() for _ in range(291)] == [0] * 291
-    assert pacer.reserve() == pytest.approx(60)  # the first send leaves the window
-    clock.now += 30
-    assert pacer.reserve() == pytest.approx(30)  # the second, 60 s after it went
+    waits = [pacer.reserve() for _ in range(5)]
+    step = 60 / (300 * 0.97)
+    assert waits == pytest.approx([0, step, 2 * step, 3 * step, 4 * step])
 
 
-def test_no_minute_holds_more_than_the_share() -> None:
+def test_idle_time_is_not_banked_as_a_burst() -> None:
     clock = Clock()
-    pacer = Pacer(10, share=1.0, clock=clock)
-    sent = []
-    for _ in range(100):
-        clock.now += 0.7  # work arrives faster than the limit lets it through
-        sent.append(clock.now + pacer.reserve())
-    assert sent == sorted(sent)
-    assert max(bisect.bisect_right(sent, t + 60 - 1e-9) - i for i, t in enumerate(sent)) == 10
-
-
-def test_idle_time_beyond_a_window_is_not_banked() -> None:
-    clock = Clock()
-    pacer = Pacer(2, window=1.0, share=1.0, clock=clock)
+    pacer = Pacer(60, share=1.0, clock=clock)
     pacer.reserve()
     clock.now += 100
-    assert [pacer.reserve() for _ in range(3)] == pytest.approx([0, 0, 1.0])
+    assert pacer.reserve() == 0
+    assert pacer.reserve() == pytest.approx(1.0)
 
 
 def test_a_429_holds_every_slot_until_retry_after() -> None:
@@ -72,51 +60,41 @@ def test_epoch_reset_is_understood(monkeypatch: pytest.MonkeyPatch) -> None:
     assert pacer.reserve() == pytest.approx(9)
 
 
-def test_a_shared_credential_counts_what_others_spent() -> None:
+def test_a_shared_credential_tightens_the_pace() -> None:
+    clock = Clock()
+    pacer = Pacer(300, clock=clock)
+    pacer.reserve()
+    pacer.observe(200, {"ratelimit-remaining": "10", "ratelimit-reset": "50"})
+    assert pacer.reserve() == pytest.approx(5.0)  # 10 requests left for 50 s
+
+
+def test_plenty_of_headroom_does_not_speed_up_past_the_base_pace() -> None:
     clock = Clock()
     pacer = Pacer(300, share=1.0, clock=clock)
     pacer.reserve()
-    # The server has 10 left where our own log has 299: the rest went elsewhere.
-    pacer.observe(200, {"ratelimit-remaining": "10", "ratelimit-reset": "50"})
-    assert [pacer.reserve() for _ in range(9)] == [0] * 9
-    assert pacer.reserve() == pytest.approx(60)
-
-
-def test_plenty_of_headroom_does_not_raise_the_budget() -> None:
-    clock = Clock()
-    pacer = Pacer(2, share=1.0, clock=clock)
-    pacer.reserve()
     pacer.observe(200, {"ratelimit-remaining": "299", "ratelimit-reset": "1"})
-    assert pacer.reserve() == 0
-    assert pacer.reserve() == pytest.approx(60)
+    assert pacer.reserve() == pytest.approx(0.2)
 
 
-def _most_in_a_window(times: list[float], window: float) -> int:
-    times = sorted(times)
-    return max(bisect.bisect_left(times, t + window) - i for i, t in enumerate(times))
-
-
-def test_threads_never_overfill_a_window() -> None:
-    clock = Clock()
-    pacer = Pacer(10, window=1.0, share=1.0, clock=clock)
-    slots: list[float] = []
+def test_threads_never_share_a_slot() -> None:
+    pacer = Pacer(600, share=1.0)
+    waits: list[float] = []
     lock = threading.Lock()
 
-    def reserve() -> None:
+    def take() -> None:
         for _ in range(25):
             wait = pacer.reserve()
             with lock:
-                slots.append(clock.now + wait)
+                waits.append(wait)
 
-    threads = [threading.Thread(target=reserve) for _ in range(8)]
+    threads = [threading.Thread(target=take) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    # 200 reservations, 10 a second: the last ones 19 s out, no second holding 11.
-    assert len(slots) == 200
-    assert max(slots) - clock.now == pytest.approx(19)
-    assert _most_in_a_window(slots, 1.0) == 10
+    # 200 reservations at 0.1 s spacing: the last one is ~19.9 s out, none doubled up.
+    assert len(waits) == 200
+    assert max(waits) == pytest.approx(19.9, abs=0.5)
 
 
 def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
@@ -126,8 +104,8 @@ def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
     assert pacer.reserve() == pytest.approx(3600)
 
 
-def test_queued_threads_fill_each_window_and_no_more() -> None:
-    pacer = Pacer(5, window=0.5, share=1.0)
+def test_queued_threads_take_evenly_spaced_slots() -> None:
+    pacer = Pacer(600, share=1.0)
     taken: list[float] = []
     lock = threading.Lock()
 
@@ -142,10 +120,11 @@ def test_queued_threads_fill_each_window_and_no_more() -> None:
         thread.start()
     for thread in threads:
         thread.join()
-    # 20 takes, 5 a half second: four windows' worth. A thread notes its time just
-    # after its take, hence the shorter window checked.
-    assert _most_in_a_window(taken, 0.5 - 0.05) == 5
-    assert max(taken) - min(taken) == pytest.approx(1.5, abs=0.3)
+    taken.sort()
+    gaps = [later - earlier for earlier, later in itertools.pairwise(taken)]
+    # 20 slots at 0.1 s: none doubled up, and late wake-ups do not stretch the schedule.
+    assert min(gaps) >= 0.1 - 0.06
+    assert taken[-1] - taken[0] == pytest.approx(1.9, abs=0.3)
 
 
 def test_the_highest_priority_waiting_goes_first() -> None:
