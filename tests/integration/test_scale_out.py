@@ -218,6 +218,7 @@ def test_two_sync_processes_never_sync_at_once(tmp_path: Path) -> None:
             "PRODUCERSYNC_WEBHOOK_SECRETS": ",".join(secrets),
             "PRODUCERSYNC_MIRROR_URL": mirror_url,
             "PRODUCERSYNC_COALESCE_SECONDS": "0.5",
+            "PRODUCERSYNC_POPULATION_SETTLE_SECONDS": "1",
             "PRODUCERSYNC_PAGE_SIZE": "5",  # many pages: syncs that last
         }
         for port in ports:

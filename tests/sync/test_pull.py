@@ -4,6 +4,7 @@ side, then the longest stream served first."""
 from __future__ import annotations
 
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -12,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.client import Client
-from producersync.client._pacing import Pacer
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
@@ -57,13 +57,16 @@ def test_the_stream_with_most_pages_left_is_served_first(
 ) -> None:
     running, creds = service
     transport = Recording()
+    # 120 a minute: the pacer, not the service, sets the pace, and a slot (0.5 s) is
+    # longer than a round trip even on a loaded machine, so both streams wait for each
+    # slot and the order is the pacer's choice.
     with Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=transport,
+        rate_limit=120,
     ) as client:
-        # One request per 0.4 s window: the pacer, not the service, sets the pace, and
-        # a slot is longer than a round trip even on a loaded machine, so both streams
-        # wait for each one and the order is the pacer's choice.
-        client.pacer = Pacer(1, window=0.4, share=1.0)
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         todo = [s for s in streams() if s.resource in ("entities", "licenseLoas")]
         counts = pull(todo, Puller(client, engine, PAGE).page, None, concurrency=2)
@@ -88,10 +91,13 @@ class Growing(httpx2.HTTPTransport):
     """The real transport; once the ``after``-th answer to a path starting with
     ``prefix`` is in, a job adds NPNs (a storm's second request, committed meanwhile)."""
 
-    def __init__(self, grow: Callable[[], None], prefix: str, after: int = 1) -> None:
+    def __init__(
+        self, grow: Callable[[], None], prefix: str, after: int = 1, delay: float = 0.0
+    ) -> None:
         super().__init__()
         self._grow: Callable[[], None] | None = grow
-        self._prefix, self._left = prefix, after
+        self._prefix, self._left, self._delay = prefix, after, delay
+        self.grower: threading.Timer | None = None  # the job, when it is ``delay`` late
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         response = super().handle_request(request)
@@ -99,7 +105,11 @@ class Growing(httpx2.HTTPTransport):
             self._left -= 1
             if not self._left:
                 grow, self._grow = self._grow, None
-                grow()
+                if self._delay:
+                    self.grower = threading.Timer(self._delay, grow)
+                    self.grower.start()
+                else:
+                    grow()
         return response
 
 
@@ -166,3 +176,25 @@ def test_a_pass_far_along_goes_on_when_the_list_grows_a_little(
     # entity may come too, if the entities' cursor had not passed its id.)
     run = _pass_while_growing(running, tmp_path, NPNS[60:61], after=12)
     assert run()["entities"] in (60, 61)
+
+
+@pytest.mark.parametrize("settle", [0.0, 1.5])
+def test_the_list_is_read_once_it_has_settled(
+    service: tuple[RunningService, Credentials], tmp_path: Path, settle: float
+) -> None:
+    running, _ = service
+    creds = running.account()
+    running.subscribe(creds, NPNS[:60])
+    # A second job commits half a second after the pass first counts the list.
+    joining = NPNS[60:120]
+    transport = Growing(lambda: running.subscribe(creds, joining), "/v1/accounts/", delay=0.5)
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        listed = Puller(client, engine, PAGE, settle_seconds=settle).population(run_id=1)
+        engine.dispose()
+    assert transport.grower is not None
+    transport.grower.join()
+    # Without a wait the list is read before the job; with one, after it.
+    assert sorted(listed) == (NPNS[:120] if settle else NPNS[:60])

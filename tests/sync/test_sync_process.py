@@ -217,6 +217,7 @@ def running_harness(
             "PRODUCERSYNC_WEBHOOK_SECRETS": secret,
             "PRODUCERSYNC_MIRROR_URL": mirror_url,
             "PRODUCERSYNC_COALESCE_SECONDS": "0.5",
+            "PRODUCERSYNC_POPULATION_SETTLE_SECONDS": "1",
             "PRODUCERSYNC_COLLECT_MAX": "7",  # the collector passes until none is left
             "PRODUCERSYNC_PAGE_SIZE": "10",
             "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE),

@@ -47,7 +47,14 @@ class DurableSync:
 
     def __init__(self, engine: sa.Engine, settings: SyncSettings, metrics: Metrics) -> None:
         hooks = Hooks.from_entry_points()
-        puller = Puller(settings.client(), engine, settings.page_size, metrics.upserted, hooks)
+        puller = Puller(
+            settings.client(),
+            engine,
+            settings.page_size,
+            metrics.upserted,
+            hooks,
+            settle_seconds=settings.population_settle_seconds,
+        )
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)
         self._engine, self._settings = engine, settings

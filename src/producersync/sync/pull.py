@@ -11,11 +11,14 @@ the pacer serves the stream with the most pages left first: the longest (LOAs, s
 license) would otherwise get an equal share of the requests and then run on alone, at
 one request per round trip, long after the rest.
 
-A pass starts from the subscriptions list, and covers the NPNs listed then. A storm's
-second subscription job may commit after the list was read; while the pass is young,
-restarting it costs less than fetching the newcomers apart. So every few seconds the
-pass counts the list again, and stops with ``PopulationGrew`` while the pages it has read
-are fewer than the newcomers' share of the pages it counted.
+A pass starts from the subscriptions list, and covers the NPNs listed then. A storm sent
+as several requests is several subscription jobs, committed seconds apart, so the list
+is read once its count has held still for a while (a request every 2 s, the wait costing
+time but none of the rate limit's budget). A job may still commit after the list was
+read; while the pass is young, restarting it costs less than fetching the newcomers
+apart. So every few seconds the pass counts the list again, and stops with
+``PopulationGrew`` while the pages it has read are fewer than the newcomers' share of the
+pages it counted.
 
 No DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
 """
@@ -54,6 +57,8 @@ __all__ = [
 _BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
 _POPULATION_READERS = 8  # enough that the pacer, not the round trip, sets the pace
 _SUBSCRIPTIONS = "/v1/accounts/subscriptions"
+_SETTLE_POLL = 2.0  # seconds between two counts of a list settling
+_SETTLE_MOST = 60.0  # a list still growing after this long is read as it is
 
 
 class PopulationGrew(Exception):
@@ -120,11 +125,12 @@ class Puller:
         on_upsert: Callable[[str, int], None] | None = None,
         after_commit: Callable[[Sequence[mirror.Change]], None] | None = None,
         *,
+        settle_seconds: float = 0.0,
         growth_check_seconds: float = 10.0,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
         self._on_upsert, self._after_commit = on_upsert, after_commit
-        self._growth_check = growth_check_seconds
+        self._settle, self._growth_check = settle_seconds, growth_check_seconds
         # The passes over the population this process started, by run: a hint as well
         # (a pass resumed after a restart goes on without its watch).
         self._watches: dict[int, _Watch] = {}
@@ -177,6 +183,17 @@ class Puller:
             raise ResponseValidationError(f"{path} answered without page.totalElements")
         return total
 
+    def _settled(self) -> None:
+        """Return once the subscriptions list's count has held still ``settle_seconds``
+        (or after a minute of growing)."""
+        deadline = time.monotonic() + _SETTLE_MOST
+        count, still = self._total(_SUBSCRIPTIONS, {}), time.monotonic()
+        while time.monotonic() < min(still + self._settle, deadline):
+            time.sleep(min(_SETTLE_POLL, self._settle))
+            now = self._total(_SUBSCRIPTIONS, {})
+            if now != count:
+                count, still = now, time.monotonic()
+
     def _watch_growth(self, watch: _Watch) -> None:
         """Count a page of a pass, and the list now and then; raise ``PopulationGrew``
         when starting over costs less than what the pass has read."""
@@ -217,7 +234,10 @@ class Puller:
         are read side by side (a storm of 100,000 NPNs is 100 pages). The list grows at
         its end (oldest activation first), so a job committed meanwhile is read on, one
         page after another, as long as the last page read says there is a next. With
-        ``run_id``, that run's pass is watched for NPNs subscribed after it."""
+        ``run_id``, the list is read once it has settled, and that run's pass is watched
+        for NPNs subscribed after it."""
+        if run_id is not None:
+            self._settled()
         subscriptions = self._client.subscriptions
         first = subscriptions.page(0)
         with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:

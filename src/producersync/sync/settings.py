@@ -71,6 +71,14 @@ class SyncSettings(BaseSettings):
         default=2.0, ge=0, description="NPN activations arriving this close are fetched together."
     )
     coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
+    population_settle_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=60,
+        description="A pass over the whole population reads the subscriptions list once "
+        "its count has held still this long: a storm sent as several requests is several "
+        "jobs, committed seconds apart.",
+    )
     collect_max: int = Field(
         default=50_000,
         ge=1,
