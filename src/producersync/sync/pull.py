@@ -13,8 +13,9 @@ one request per round trip, long after the rest.
 
 A pass starts from the subscriptions list, and covers the NPNs listed then. A storm sent
 as several requests is several subscription jobs, committed seconds apart, so the list
-is read once its count has held still for a while (a request every 2 s, the wait costing
-time but none of the rate limit's budget). A job may still commit after the list was
+is read on until it has held still for a while (its last page again every 2 s); its
+pages are read meanwhile, in slots that would otherwise go unused. A job may still
+commit after the list was
 read; while the pass is young, restarting it costs less than fetching the newcomers
 apart. So every few seconds the pass counts the list again, and stops with
 ``PopulationGrew`` while the pages it has read are fewer than the newcomers' share of the
@@ -38,8 +39,9 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.client import Client, ResponseValidationError
-from producersync.client.pagination import parse_raw_page
+from producersync.client.pagination import Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
+from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 
 __all__ = [
@@ -126,7 +128,7 @@ class Puller:
         after_commit: Callable[[Sequence[mirror.Change]], None] | None = None,
         *,
         settle_seconds: float = 0.0,
-        growth_check_seconds: float = 10.0,
+        growth_check_seconds: float = 30.0,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
         self._on_upsert, self._after_commit = on_upsert, after_commit
@@ -183,16 +185,24 @@ class Puller:
             raise ResponseValidationError(f"{path} answered without page.totalElements")
         return total
 
-    def _settled(self) -> None:
-        """Return once the subscriptions list's count has held still ``settle_seconds``
-        (or after a minute of growing)."""
+    def _read_on(self, pages: list[Page[Subscription]]) -> list[Page[Subscription]]:
+        """``pages`` and the list's pages after them, while the last says there is a next."""
+        while pages[-1].has_next_page:
+            pages.append(self._client.subscriptions.page(len(pages)))
+        return pages
+
+    def _settled(self, pages: list[Page[Subscription]]) -> list[Page[Subscription]]:
+        """The list's pages once it has held still ``settle_seconds`` (or after a minute
+        of growing): its last page, read again every 2 s, shows a job committed since."""
         deadline = time.monotonic() + _SETTLE_MOST
-        count, still = self._total(_SUBSCRIPTIONS, {}), time.monotonic()
+        still = time.monotonic()
         while time.monotonic() < min(still + self._settle, deadline):
             time.sleep(min(_SETTLE_POLL, self._settle))
-            now = self._total(_SUBSCRIPTIONS, {})
-            if now != count:
-                count, still = now, time.monotonic()
+            last = self._client.subscriptions.page(len(pages) - 1)
+            if last.has_next_page or len(last.items) != len(pages[-1].items):
+                pages = self._read_on([*pages[:-1], last])
+                still = time.monotonic()
+        return pages
 
     def _watch_growth(self, watch: _Watch) -> None:
         """Count a page of a pass, and the list now and then; raise ``PopulationGrew``
@@ -234,16 +244,16 @@ class Puller:
         are read side by side (a storm of 100,000 NPNs is 100 pages). The list grows at
         its end (oldest activation first), so a job committed meanwhile is read on, one
         page after another, as long as the last page read says there is a next. With
-        ``run_id``, the list is read once it has settled, and that run's pass is watched
-        for NPNs subscribed after it."""
-        if run_id is not None:
-            self._settled()
+        ``run_id``, the list is read on until it has settled (the pass's pages wait for
+        it: a storm's jobs commit seconds apart, and the slots of that wait would go
+        unused), and that run's pass is watched for NPNs subscribed after it."""
         subscriptions = self._client.subscriptions
         first = subscriptions.page(0)
         with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
             pages = [first, *pool.map(subscriptions.page, range(1, first.total_pages or 1))]
-        while pages[-1].has_next_page:
-            pages.append(subscriptions.page(len(pages)))
+        pages = self._read_on(pages)
+        if run_id is not None:
+            pages = self._settled(pages)
         listed = {s.npn: s.activated_at for page in pages for s in page.items}
         if run_id is not None:
             self._watches[run_id] = _Watch(len(listed))

@@ -75,8 +75,8 @@ class SyncSettings(BaseSettings):
         default=10.0,
         ge=0,
         le=60,
-        description="A pass over the whole population reads the subscriptions list once "
-        "its count has held still this long: a storm sent as several requests is several "
+        description="A pass over the whole population reads the subscriptions list on "
+        "until it has held still this long: a storm sent as several requests is several "
         "jobs, committed seconds apart.",
     )
     collect_max: int = Field(
