@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx2
+import orjson
 import pytest
 import sqlalchemy as sa
 
@@ -198,3 +199,44 @@ def test_the_list_is_read_once_it_has_settled(
     transport.grower.join()
     # Without a wait the list is read before the job; with one, after it.
     assert sorted(listed) == (NPNS[:120] if settle else NPNS[:60])
+
+
+class Unnesting(httpx2.HTTPTransport):
+    """The real transport, with the LOAs of the first license of each page left out (an
+    API that nests fewer than its own list holds)."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        if request.url.path != "/v2/licenses":
+            return response
+        body = orjson.loads(response.read())
+        for license in body.get("embedded", {}).get("licenses", [])[:1]:
+            license["licenseLoas"] = []
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return httpx2.Response(200, content=orjson.dumps(body), headers=headers)
+
+
+@pytest.mark.parametrize("transport", [httpx2.HTTPTransport, Unnesting])
+def test_the_loas_list_is_skipped_when_the_licenses_brought_them_all(
+    service: tuple[RunningService, Credentials],
+    tmp_path: Path,
+    transport: type[httpx2.HTTPTransport],
+) -> None:
+    running, creds = service
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport()
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        puller = Puller(client, engine, PAGE)
+        puller.population(run_id=1)
+        todo = {s.resource: s for s in streams()}
+        pull([todo["licenses"]], puller.page, 1)
+        whole = puller.nested_whole(1, todo["licenseLoas"])
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)["licenseLoas"]
+        loas = client.license_loas.list(include_deleted=True)
+        served = sum(1 for _ in loas)
+        engine.dispose()
+    # Every LOA came inside its license (deleted ones too) ... unless some did not.
+    assert whole is (transport is httpx2.HTTPTransport)
+    assert (held == served) is whole

@@ -21,6 +21,10 @@ apart. So every few seconds the pass counts the list again, and stops with
 ``PopulationGrew`` while the pages it has read are fewer than the newcomers' share of the
 pages it counted.
 
+A license nests all its LOAs, deleted ones included, and the pass stores them from there:
+its own ``licenseLoas`` list (a third of a storm's pages) is read only when the licenses
+did not bring as many LOAs as that list holds (an API nesting fewer).
+
 No DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
 """
 
@@ -45,6 +49,7 @@ from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 
 __all__ = [
+    "NESTED_LISTS",
     "PageFn",
     "PageResult",
     "PopulationGrew",
@@ -59,6 +64,9 @@ __all__ = [
 _BY_KEY: dict[str, RecordSpec[Any]] = {spec.key: spec for spec in SPECS.values()}
 _POPULATION_READERS = 8  # enough that the pacer, not the round trip, sets the pace
 _SUBSCRIPTIONS = "/v1/accounts/subscriptions"
+# A list whose records come nested in another's: child list -> (parent list, the key
+# the parent's records nest them under).
+NESTED_LISTS = {"licenseLoas": ("licenses", "licenseLoas")}
 _SETTLE_POLL = 2.0  # seconds between two counts of a list settling
 _SETTLE_MOST = 60.0  # a list still growing after this long is read as it is
 
@@ -78,6 +86,8 @@ class _Watch:
     checked: float = field(default_factory=time.monotonic)
     grown: str | None = None  # why it stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # The ids of the records each parent list's pages brought nested, by child list.
+    nested: dict[str, set[int]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -158,6 +168,8 @@ class Puller:
             "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
         )
         records, next_path = parse_raw_page(body, spec.key, self._size)
+        if watch is not None:
+            _note_nested(watch, stream.resource, records)
         if next_path is None:
             self._pages_left.pop(stream, None)
         elif stream in self._pages_left:
@@ -174,6 +186,15 @@ class Puller:
     def _count(self, stream: Stream) -> int:
         """The stream's records, ahead of every page: it is what orders the others."""
         return self._total(f"/v1/{_BY_KEY[stream.resource].key}", dict(stream.params))
+
+    def nested_whole(self, run_id: int, stream: Stream) -> bool:
+        """Whether the pass ``run_id`` has every record of ``stream`` (a nested list)
+        already: its parent's pages brought as many as the list holds. False when this
+        process did not see the whole parent list (a pass resumed after a restart)."""
+        watch = self._watches.get(run_id)
+        if watch is None or stream.resource not in watch.nested:
+            return False
+        return len(watch.nested[stream.resource]) >= self._count(stream)
 
     def _total(self, path: str, params: Mapping[str, str]) -> int:
         """A v1 list's ``totalElements``, from a page of one."""
@@ -262,6 +283,14 @@ class Puller:
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:
             return mirror.last_synced_run_date(conn)
+
+
+def _note_nested(watch: _Watch, resource: str, records: Sequence[Any]) -> None:
+    for child, (parent, key) in NESTED_LISTS.items():
+        if parent == resource:
+            seen = watch.nested.setdefault(child, set())
+            for record in records:
+                seen.update(nested["id"] for nested in record.get(key) or ())
 
 
 PageFn = Callable[[Stream, str | None, int | None], PageResult]

@@ -50,6 +50,7 @@ from producersync.model.events import (
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import (
+    NESTED_LISTS,
     PageResult,
     PopulationGrew,
     Puller,
@@ -220,13 +221,24 @@ class SyncWorkflows(DBOSConfiguredInstance):
         try:
             # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
             # durable page by page each, and together they keep the API's rate limit
-            # busy instead of its latency.
-            handles = [
-                DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
+            # busy instead of its latency. A whole-population list that comes nested in
+            # another waits for that one, and is read only if it did not come whole.
+            nested = [s for s in todo if s.whole_population and s.resource in NESTED_LISTS]
+            handles = {
+                stream: DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
                 for stream in todo
-            ]
+                if stream not in nested
+            }
             counts = dict.fromkeys(mirror.RESOURCES, 0)
-            for stream, handle in zip(todo, handles, strict=True):
+            for stream in nested:
+                name = NESTED_LISTS[stream.resource][0]
+                for parent in [s for s in handles if s.resource == name and s.whole_population]:
+                    counts[name] += handles.pop(parent).get_result()
+                if not self.nested_whole(run_id, stream):
+                    handles[stream] = DBOS.enqueue_workflow(
+                        PULL_QUEUE, self.pull_stream, stream, run_id
+                    )
+            for stream, handle in handles.items():
                 counts[stream.resource] += handle.get_result()
         except Exception as exc:
             self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
@@ -243,6 +255,10 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.step()
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         return self._puller.page(stream, path, run_id)
+
+    @DBOS.step()
+    def nested_whole(self, run_id: int, stream: Stream) -> bool:
+        return self._puller.nested_whole(run_id, stream)
 
     @DBOS.step()
     def start_run(self, kind: str, since: dt.date | None, run_date: dt.date | None) -> int:
