@@ -65,6 +65,11 @@ class APIError(ProducerSyncError):
         self.request = request
         self.body = body
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A durable workflow (DBOS) records a failed step's error by pickling it, and the
+        # request and response it holds do not round-trip: what comes back names it.
+        return ProducerSyncError, (f"{type(self).__name__}: {self}",)
+
 
 class APIStatusError(APIError):
     """The API answered with an error status (the standard error body, when it has one)."""

@@ -106,6 +106,14 @@ class SyncSettings(BaseSettings):
         gt=0,
         description="Seconds to wait for an API response before the request is retried.",
     )
+    api_max_retries: int = Field(
+        default=8,
+        ge=0,
+        le=20,
+        description="Retries of a failed API request (5xx, 429, reset, timeout), with "
+        "backoff up to 8 s, before its sync run fails: a background sync can wait out a "
+        "minute of trouble.",
+    )
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."
     )
@@ -162,6 +170,7 @@ class SyncSettings(BaseSettings):
             token_url=self.token_url,
             rate_limit=self.api_rate_limit_per_minute,
             timeout=self.api_timeout_seconds,
+            max_retries=self.api_max_retries,
         )
 
     def system_database_url(self) -> str:
