@@ -86,8 +86,9 @@ class _Watch:
     checked: float = field(default_factory=time.monotonic)
     grown: str | None = None  # why it stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # The ids of the records each parent list's pages brought nested, by child list.
-    nested: dict[str, set[int]] = field(default_factory=dict)
+    # The records each parent list's pages brought nested, by child list (each page is
+    # read once, and a child has one parent: a count is a count of distinct records).
+    nested: Counter[str] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -194,7 +195,7 @@ class Puller:
         watch = self._watches.get(run_id)
         if watch is None or stream.resource not in watch.nested:
             return False
-        return len(watch.nested[stream.resource]) >= self._count(stream)
+        return watch.nested[stream.resource] >= self._count(stream)
 
     def _total(self, path: str, params: Mapping[str, str]) -> int:
         """A v1 list's ``totalElements``, from a page of one."""
@@ -288,9 +289,7 @@ class Puller:
 def _note_nested(watch: _Watch, resource: str, records: Sequence[Any]) -> None:
     for child, (parent, key) in NESTED_LISTS.items():
         if parent == resource:
-            seen = watch.nested.setdefault(child, set())
-            for record in records:
-                seen.update(nested["id"] for nested in record.get(key) or ())
+            watch.nested[child] += sum(len(record.get(key) or ()) for record in records)
 
 
 PageFn = Callable[[Stream, str | None, int | None], PageResult]
