@@ -420,8 +420,7 @@ def test_changes_since_filters_by_time_and_limits(engine: sa.Engine) -> None:
 def test_appended_changes_carry_the_ids_the_feed_stored(engine: sa.Engine) -> None:
     """On SQLite the ids are not read back but worked out from the last rowid: after
     earlier changes, and after the newest of those is gone, they still match."""
-    row = {"resource": "addresses", "npn": "1", "fields": ["a"], "action": "update"}
-    rows = [{**row, "record_id": n, "run_id": None, "changed_at": T0} for n in range(7)]
+    rows = [("addresses", n, "1", "update", ["a"], None, T0) for n in range(7)]
     with write_transaction(engine) as conn:
         first = append_changes(conn, rows[:3])
         conn.execute(sa.delete(changes).where(changes.c.id == first[-1].id))

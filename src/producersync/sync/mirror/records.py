@@ -2,7 +2,8 @@
 
 One batch is one SELECT of the stored documents by id, a comparison in Python, and one
 executemany ``INSERT ... ON CONFLICT DO UPDATE`` of what is new or different: re-upserting
-the same records writes nothing, and a row-by-row loop is what it replaces.
+the same records writes nothing, and a row-by-row loop is what it replaces. Both go to
+the driver as they are (see ``driver``): a backfill is this loop, a record at a time.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.feed import Change, append_changes
+from producersync.sync.mirror.driver import Converters, converters, select_documents, upsert_sql
+from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
 from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored
 
 __all__ = ["CHUNK", "UpsertCounts", "chunks", "purge_npns", "upsert_records"]
@@ -82,10 +83,7 @@ def purge_npns(
             resource = mirrored.resource
             append_changes(
                 conn,
-                [
-                    _change(resource, id_, npn, [], "delete", run_id, times[npn])
-                    for id_, npn in gone
-                ],
+                [(resource, id_, npn, "delete", [], run_id, times[npn]) for id_, npn in gone],
             )
             deleted += len(gone)
     return deleted
@@ -101,13 +99,19 @@ def _mirrored(resource: str) -> Mirrored:
 def _document(record: Mapping[str, Any], child_key: str | None) -> dict[str, Any]:
     """The record as stored and compared: without links, here or in nested children.
     Records are JSON values already (``model_dump(mode="json")``), as stored ones read back."""
-    document = {key: value for key, value in record.items() if key != "links"}
+    document = dict(record)
+    document.pop("links", None)
     if child_key and isinstance(document.get(child_key), list):
-        document[child_key] = [
-            {key: value for key, value in child.items() if key != "links"}
-            for child in document[child_key]
-        ]
+        document[child_key] = [_unlinked(child) for child in document[child_key]]
     return document
+
+
+def _unlinked(child: dict[str, Any]) -> dict[str, Any]:
+    if "links" not in child:
+        return child
+    child = dict(child)
+    del child["links"]
+    return child
 
 
 def _children(parents: dict[int, _Pending], key: str, parent_field: str) -> dict[int, _Pending]:
@@ -127,9 +131,12 @@ def _upsert(
     now: dt.datetime,
 ) -> tuple[int, int, list[Change]]:
     table = mirrored.table
-    stored = _stored(conn, table, list(pending))
-    rows: list[dict[str, Any]] = []
-    feed: list[dict[str, Any]] = []
+    stored = select_documents(conn, table, list(pending))
+    convert = converters(conn)
+    synced_at = convert.timestamp(now)
+    layout = _LAYOUTS[mirrored.resource]
+    rows: list[tuple[Any, ...]] = []
+    feed: list[ChangeRow] = []
     inserted = 0
     for record_id, (document, inherited) in pending.items():
         old = stored.get(record_id)
@@ -145,22 +152,13 @@ def _upsert(
             fields, action = sorted(k for k in keys if document.get(k) != old.get(k)), "update"
             if not fields:
                 continue
-        row = _row(mirrored, document, inherited)
-        row["synced_at"] = now
+        row = _row(layout, convert, document, inherited, synced_at)
         rows.append(row)
-        feed.append(_change(mirrored.resource, record_id, row["npn"], fields, action, run_id, now))
+        feed.append((mirrored.resource, record_id, row[1], action, fields, run_id, now))
     if not rows:
         return inserted, 0, []
-    conn.execute(_upsert_statement(conn, table), rows)
+    conn.exec_driver_sql(upsert_sql(table, conn.dialect.name), rows)
     return inserted, len(rows) - inserted, append_changes(conn, feed)
-
-
-def _stored(conn: sa.Connection, table: sa.Table, ids: list[int]) -> dict[int, dict[str, Any]]:
-    stored: dict[int, dict[str, Any]] = {}
-    for chunk in chunks(ids):
-        query = sa.select(table.c.id, table.c.record).where(table.c.id.in_(chunk))
-        stored.update((row.id, row.record) for row in conn.execute(query))
-    return stored
 
 
 def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
@@ -169,44 +167,53 @@ def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
     return bool(new_date and old_date and new_date < old_date)
 
 
-def _row(mirrored: Mirrored, document: dict[str, Any], inherited: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {"id": document["id"], "record": document}
-    for column, path in mirrored.columns.items():
-        value: Any = document
-        for key in path:
-            value = value.get(key) if isinstance(value, dict) else None
-        if value is None:
-            value = inherited.get(column)
-        elif column in mirrored.dates:
-            value = dt.date.fromisoformat(value)
-        row[column] = value
-    row["nipr_deleted"] = bool(row["nipr_deleted"])  # absent means not deleted
-    return row
+# A typed column's name, its path in the wire record, and how its value is stored.
+_Column = tuple[str, tuple[str, ...], str]
 
 
-def _upsert_statement(conn: sa.Connection, table: sa.Table) -> Any:
-    statement = dialect_insert(conn, table)
-    columns = [column.name for column in table.c if column.name != "id"]
-    return statement.on_conflict_do_update(
-        index_elements=[table.c.id], set_={name: statement.excluded[name] for name in columns}
+def _layout(mirrored: Mirrored) -> tuple[_Column, ...]:
+    """The typed columns in the table's order, between ``id`` and ``record``."""
+    names = [column.name for column in mirrored.table.c]
+    if names != ["id", *mirrored.columns, "record", "synced_at"]:
+        raise AssertionError(f"{mirrored.table.name}: columns out of order: {names}")
+    return tuple(
+        (column, path, _kind(mirrored.table.c[column])) for column, path in mirrored.columns.items()
     )
 
 
-def _change(
-    resource: str,
-    record_id: int,
-    npn: str | None,
-    fields: list[str],
-    action: str,
-    run_id: int | None,
-    at: dt.datetime,
-) -> dict[str, Any]:
-    return {
-        "resource": resource,
-        "record_id": record_id,
-        "npn": npn,
-        "action": action,
-        "fields": fields,
-        "run_id": run_id,
-        "changed_at": at,
-    }
+def _kind(column: sa.Column[Any]) -> str:
+    if column.name == "nipr_deleted":
+        return "flag"  # absent means not deleted
+    if isinstance(column.type, sa.Date):
+        return "date"
+    return "json" if isinstance(column.type, sa.JSON) else "plain"
+
+
+_LAYOUTS = {resource: _layout(mirrored) for resource, mirrored in MIRRORED.items()}
+
+
+def _row(
+    layout: tuple[_Column, ...],
+    convert: Converters,
+    document: dict[str, Any],
+    inherited: dict[str, Any],
+    synced_at: Any,
+) -> tuple[Any, ...]:
+    """The table row of ``document``, in the table's column order."""
+    row: list[Any] = [document["id"]]
+    for column, path, kind in layout:
+        value: Any = document.get(path[0])
+        for key in path[1:]:
+            value = value.get(key) if isinstance(value, dict) else None
+        if value is None:
+            value = inherited.get(column)
+        if kind == "json":
+            value = convert.json(value)
+        elif kind == "flag":
+            value = bool(value)
+        elif kind == "date" and value is not None:
+            value = convert.date(value)
+        row.append(value)
+    row.append(convert.json(document))
+    row.append(synced_at)
+    return tuple(row)

@@ -91,7 +91,6 @@ class Mirrored:
     table: sa.Table
     # Typed column -> path to its value in the wire record (camelCase keys).
     columns: dict[str, tuple[str, ...]]
-    dates: frozenset[str]  # the typed columns holding dates (ISO strings on the wire)
 
 
 # Query column -> (its path in the wire record, its type).
@@ -115,10 +114,7 @@ def _mirrored(resource: str, name: str, typed: _Typed, indexes: tuple[str, ...] 
         sa.Index(None, table.c[column])
     paths = {"npn": "npn", "updated_at": "updatedAt", "nipr_deleted": "niprDeleted"}
     paths.update((column, path) for column, (path, _) in typed.items())
-    dates = frozenset(c.name for c in table.c if isinstance(c.type, sa.Date) and c.name in paths)
-    return Mirrored(
-        resource, table, {c: tuple(path.split(".")) for c, path in paths.items()}, dates
-    )
+    return Mirrored(resource, table, {c: tuple(path.split(".")) for c, path in paths.items()})
 
 
 _IN_STATE: _Typed = {"state": ("forState", sa.String())}
