@@ -12,7 +12,10 @@ the mirror with its records (its entity there and no activation run still going)
 
 The figure is that time over the bound the rate limit sets: the pages the mirror's
 records need at 1,000 a page (plus each list's closing page), at 300 a minute
-(target <= 1.1).
+(target <= 1.1). A list whose records all come nested in another's (the licenses bring
+every LOA) needs no page of its own, so it is left out of the bound; the bound with it
+read as well is printed beside (what this benchmark divided by before the sync stopped
+reading that list).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from producersync.service.store.tables import accounts as account_table
 from producersync.service.store.tables import webhook_endpoints
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, population, sync_runs
+from producersync.sync.pull import NESTED_LISTS
 
 RATE_PER_MINUTE = 300
 PAGE = 1000
@@ -109,12 +113,17 @@ def _done(progress: tuple[int, int, int], count: int) -> bool:
     return active >= count and held >= count and running == 0
 
 
-def _bound_seconds(engine: sa.Engine) -> tuple[int, float]:
-    """Pages the mirror's records need, and the time the rate limit sets for them."""
+def _bound_pages(engine: sa.Engine) -> tuple[int, int]:
+    """Pages the mirror's records need: the lists a client must read, and every list."""
     with engine.connect() as conn:
         counts = mirror.record_counts(conn)
-    pages = sum(math.ceil(counts[resource] / PAGE) + 1 for resource in mirror.RESOURCES)
-    return pages, pages / RATE_PER_MINUTE * 60
+    pages = {resource: math.ceil(counts[resource] / PAGE) + 1 for resource in mirror.RESOURCES}
+    needed = sum(count for resource, count in pages.items() if resource not in NESTED_LISTS)
+    return needed, sum(pages.values())
+
+
+def _seconds(pages: int) -> float:
+    return pages / RATE_PER_MINUTE * 60
 
 
 def _api_requests(base: str) -> int:
@@ -172,7 +181,8 @@ def main() -> None:
                     time.sleep(0.5)
                 elapsed = time.perf_counter() - started
             requests = _api_requests(base)
-        pages, bound = _bound_seconds(engine)
+        pages, every_list = _bound_pages(engine)
+        bound = _seconds(pages)
         with engine.connect() as conn:
             counts = mirror.record_counts(conn)
         engine.dispose()
@@ -184,6 +194,11 @@ def main() -> None:
     table.add_row("until the mirror holds them all", f"{elapsed:.1f} s")
     table.add_row("records mirrored", f"{sum(counts.values()):,}")
     table.add_row("rate-limit bound", f"{pages:,} pages at {RATE_PER_MINUTE}/min = {bound:.1f} s")
+    loose = _seconds(every_list)
+    table.add_row(
+        "the bound with every list read",
+        f"{every_list:,} pages = {loose:.1f} s (ratio {elapsed / loose:.2f})",
+    )
     table.add_row("API requests made (service's /metrics)", f"{requests:,}")
     met = "[green]yes[/green]" if ratio <= TARGET else "[red]no[/red]"
     table.add_row("ratio (target <= 1.1)", f"{ratio:.2f} {met}")

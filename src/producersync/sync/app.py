@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
@@ -124,6 +125,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         if durable is not None:
             await anyio.to_thread.run_sync(durable.start)
+        tune_gc()
         try:
             yield
         finally:
