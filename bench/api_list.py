@@ -9,6 +9,11 @@ every license of the population with continuation tokens (keyset), and one day's
 run does). It prints records/s, p50/p99 page latency and the last-to-first page latency
 ratio, against the baseline of the same pages fetched by offset (the v1 page-based list),
 whose deep pages get slower as the offset grows. Target: p99 under 50 ms.
+
+One pass is ~37 pages, so its p99 is its slowest page; the passes are repeated
+(``--rounds``, as a client syncing every day repeats them) and the p99 is over every
+page of every pass, the first pass (the first read of those pages since the service
+started) shown on its own as well.
 """
 
 from __future__ import annotations
@@ -107,7 +112,7 @@ def report(label: str, records: int, latencies: list[float], elapsed: float) -> 
     )
 
 
-def run(backend: str, producers: int, seed: int) -> None:
+def run(backend: str, producers: int, seed: int, rounds: int) -> None:
     url = universe_url(backend, producers, seed)
     changed = stamp_one_day(url, seed)
     npns = sample_population(url, POPULATION, seed)
@@ -135,16 +140,22 @@ def run(backend: str, producers: int, seed: int) -> None:
                 f"[bold]{backend}[/bold]: {producers:,} producers, population "
                 f"{POPULATION:,} NPNs, {changed:,} licenses changed on {RUN_DATE}"
             )
-            full = page_all(http, f"/v2/licenses?size={PAGE}")
-            report("keyset: all licenses", *full)
-            day = page_all(http, f"/v2/licenses?size={PAGE}&updatedSince={RUN_DATE}")
-            report(f"keyset: updatedSince={RUN_DATE}", *day)
+            passes = []
+            for round_ in range(1, rounds + 1):
+                full = page_all(http, f"/v2/licenses?size={PAGE}")
+                report(f"keyset: all licenses, pass {round_}", *full)
+                day = page_all(http, f"/v2/licenses?size={PAGE}&updatedSince={RUN_DATE}")
+                report(f"keyset: updatedSince={RUN_DATE}, pass {round_}", *day)
+                passes.append(full[1] + day[1])
             offset = page_by_offset(http, "")
             report("baseline, offset (v1): all licenses", *offset)
-    p99 = percentile(full[1] + day[1], 99) * 1e3
+    latencies = [latency for one in passes for latency in one]
+    p99 = percentile(latencies, 99) * 1e3
     verdict = "meets" if p99 < 50 else "misses"
     console.print(
-        f"  => keyset p99 {p99:.1f} ms {verdict} the 50 ms target; keyset serves "
+        f"  => keyset p99 {p99:.1f} ms over {len(latencies)} pages of {rounds} passes "
+        f"{verdict} the 50 ms target (first pass alone: p99 "
+        f"{percentile(passes[0], 99) * 1e3:.1f} ms); keyset serves "
         f"{(full[0] / full[2]) / (offset[0] / offset[2]):.2f}x the records/s of "
         f"offset paging\n"
     )
@@ -157,9 +168,10 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=320_000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     for backend in args.backends.split(","):
-        run(backend.strip(), args.producers, args.seed)
+        run(backend.strip(), args.producers, args.seed, args.rounds)
 
 
 if __name__ == "__main__":
