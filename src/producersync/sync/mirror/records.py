@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import Converters, converters, select_documents, upsert_sql
+from producersync.sync.mirror.driver import Converters, converters, select_documents, write_rows
 from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
 from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored
 
@@ -157,7 +157,7 @@ def _upsert(
         feed.append((mirrored.resource, record_id, row[1], action, fields, run_id, now))
     if not rows:
         return inserted, 0, []
-    conn.exec_driver_sql(upsert_sql(table, conn.dialect.name), rows)
+    write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
     return inserted, len(rows) - inserted, append_changes(conn, feed)
 
 
@@ -184,12 +184,18 @@ def _layout(mirrored: Mirrored) -> tuple[_Column, ...]:
 def _kind(column: sa.Column[Any]) -> str:
     if column.name == "nipr_deleted":
         return "flag"  # absent means not deleted
+    if isinstance(column.type, sa.Boolean):
+        return "bool"
     if isinstance(column.type, sa.Date):
         return "date"
     return "json" if isinstance(column.type, sa.JSON) else "plain"
 
 
 _LAYOUTS = {resource: _layout(mirrored) for resource, mirrored in MIRRORED.items()}
+_COLUMNS = {
+    resource: tuple(column.name for column in mirrored.table.c)
+    for resource, mirrored in MIRRORED.items()
+}
 
 
 def _row(
@@ -209,8 +215,13 @@ def _row(
             value = inherited.get(column)
         if kind == "json":
             value = convert.json(value)
-        elif kind == "flag":
-            value = bool(value)
+        elif kind in ("bool", "flag") and type(value) is not bool:
+            if value is not None:
+                # As SQLAlchemy's Boolean did: pages are stored as they came, and a
+                # malformed one fails its step instead of filling a column with text.
+                raise ValueError(f"{column}: not a boolean: {value!r}")
+            if kind == "flag":
+                value = False  # absent means not deleted
         elif kind == "date" and value is not None:
             value = convert.date(value)
         row.append(value)
