@@ -126,7 +126,9 @@ def _ours(settings: SyncSettings, engine: sa.Engine, todo: list[Stream]) -> floa
     with settings.client() as client:
         puller = Puller(client, engine, settings.page_size)
         started = time.perf_counter()
-        pull(todo, puller.page, None, concurrency=settings.pull_concurrency)
+        run_id = puller.start("manual", run_date=None, since=None)
+        counts = puller.pull(todo, run_id, concurrency=settings.pull_concurrency)
+        puller.finish(run_id, counts)
         return time.perf_counter() - started
 
 

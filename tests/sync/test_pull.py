@@ -201,7 +201,7 @@ def test_the_list_is_read_once_it_has_settled(
     assert sorted(listed) == (NPNS[:120] if settle else NPNS[:60])
 
 
-class Unnesting(httpx2.HTTPTransport):
+class Unnesting(Recording):
     """The real transport, with the LOAs of the first license of each page left out (an
     API that nests fewer than its own list holds)."""
 
@@ -240,3 +240,26 @@ def test_the_loas_list_is_skipped_when_the_licenses_brought_them_all(
     # Every LOA came inside its license (deleted ones too) ... unless some did not.
     assert whole is (transport is httpx2.HTTPTransport)
     assert (held == served) is whole
+
+
+@pytest.mark.parametrize("transport", [Recording, Unnesting])
+def test_a_backfill_reads_the_loas_list_only_if_the_licenses_did_not_bring_them_all(
+    service: tuple[RunningService, Credentials], tmp_path: Path, transport: type[Recording]
+) -> None:
+    running, creds = service
+    sent = transport()
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        puller = Puller(client, engine, PAGE)
+        run_id = puller.start("backfill", run_date=None, since=None)
+        counts = puller.pull(streams(), run_id, concurrency=4)
+        read = list(sent.paths)
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)
+        served = sum(1 for _ in client.license_loas.list(include_deleted=True))
+        engine.dispose()
+    assert ("/v2/licenseLoas" in read) is (transport is Unnesting)
+    assert held["licenseLoas"] == served > 0
+    assert counts["licenses"] == held["licenses"] > 0

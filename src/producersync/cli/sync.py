@@ -32,7 +32,7 @@ from producersync.cli.common import (
 from producersync.sync import mirror
 from producersync.sync.app import create_app
 from producersync.sync.hooks import Hooks
-from producersync.sync.pull import PageFn, PageResult, Puller, Stream, pull, streams
+from producersync.sync.pull import PageFn, PageResult, Puller, Stream, streams
 from producersync.sync.settings import SyncSettings
 from producersync.sync.verify import Comparison, compare
 from producersync.sync.workflows import APP_NAME, by_name, event_call
@@ -218,10 +218,11 @@ def _pull_with_progress(
         task = progress.add_task(f"{kind}: streams", total=len(todo))
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
-            counts = pull(todo, page, run_id, concurrency=concurrency)
+            counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
         except Exception as exc:
             puller.finish(run_id, {}, error=f"{type(exc).__name__}: {exc}")
             raise
+        progress.update(task, completed=len(todo))  # a list that came nested is not read
     puller.finish(run_id, counts, synced_through=synced_through)
     emit(False, {"run": run_id, **counts})
 

@@ -31,6 +31,7 @@ No DBOS here: the workflows wrap these calls in steps, and the CLI calls them di
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import threading
 import time
@@ -80,7 +81,7 @@ class PopulationGrew(Exception):
 class _Watch:
     """What a pass over the population knows of its own list and progress."""
 
-    listed: int  # NPNs in the list it started from
+    listed: int | None  # NPNs in the list it started from (None: growth not watched)
     planned: int = 0  # pages its streams counted ahead
     read: int = 0  # pages read so far
     checked: float = field(default_factory=time.monotonic)
@@ -188,6 +189,21 @@ class Puller:
         """The stream's records, ahead of every page: it is what orders the others."""
         return self._total(f"/v1/{_BY_KEY[stream.resource].key}", dict(stream.params))
 
+    def pull(
+        self, todo: Sequence[Stream], run_id: int, *, concurrency: int, page: PageFn | None = None
+    ) -> dict[str, int]:
+        """Every stream of ``todo`` for the run ``run_id``, in this process (``sync now``,
+        ``sync backfill``): a whole-population list whose records its parent's pages
+        brought nested is not read (``page``: ``self.page``, wrapped)."""
+        self._watches[run_id] = _Watch(None)  # counts what comes nested; not the list
+        try:
+            whole = functools.partial(self.nested_whole, run_id)
+            return pull(
+                todo, page or self.page, run_id, concurrency=concurrency, nested_whole=whole
+            )
+        finally:
+            del self._watches[run_id]
+
     def nested_whole(self, run_id: int, stream: Stream) -> bool:
         """Whether the pass ``run_id`` has every record of ``stream`` (a nested list)
         already: its parent's pages brought as many as the list holds. False when this
@@ -233,7 +249,8 @@ class Puller:
             watch.read += 1
             due = time.monotonic() - watch.checked >= self._growth_check
             # Past half way, only a list more than doubled would be worth a restart.
-            if watch.grown is None and due and watch.read < watch.planned / 2:
+            young = watch.read < watch.planned / 2
+            if watch.listed is not None and watch.grown is None and due and young:
                 watch.checked = time.monotonic()
                 subscribed = self._total(_SUBSCRIPTIONS, {})
                 grown = subscribed - watch.listed
@@ -308,18 +325,42 @@ def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> int:
 
 
 def pull(
-    todo: Sequence[Stream], page: PageFn, run_id: int | None, *, concurrency: int = 1
+    todo: Sequence[Stream],
+    page: PageFn,
+    run_id: int | None,
+    *,
+    concurrency: int = 1,
+    nested_whole: Callable[[Stream], bool] | None = None,
 ) -> dict[str, int]:
     """Read every stream to its end, ``concurrency`` streams at a time (threads: the
     client's pacer is shared, and the mirror serialises its writers); records upserted
     per resource. One stream at a time is one request at a time: the API's latency,
-    not its rate limit, would set the pace."""
+    not its rate limit, would set the pace. With ``nested_whole``, a whole-population
+    list whose records come nested in another's is left for after the others, and read
+    only if ``nested_whole`` says they did not all come."""
+    deferred = [
+        stream
+        for stream in todo
+        if nested_whole and stream.whole_population and stream.resource in NESTED_LISTS
+    ]
+    counts = _pull_all(
+        [stream for stream in todo if stream not in deferred], page, run_id, concurrency
+    )
+    if nested_whole is not None:
+        rest = [stream for stream in deferred if not nested_whole(stream)]
+        counts.update(_pull_all(rest, page, run_id, concurrency))
+    return dict(counts)
+
+
+def _pull_all(
+    todo: Sequence[Stream], page: PageFn, run_id: int | None, concurrency: int
+) -> Counter[str]:
     counts: Counter[str] = Counter({resource: 0 for resource in mirror.RESOURCES})
     with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull") as pool:
         done = pool.map(lambda stream: pull_stream(stream, page, run_id), todo)
         for stream, upserted in zip(todo, done, strict=True):
             counts[stream.resource] += upserted
-    return dict(counts)
+    return counts
 
 
 def batches_of(npns: Sequence[str], size: int) -> Iterator[list[str]]:
