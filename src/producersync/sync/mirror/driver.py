@@ -41,9 +41,10 @@ class Converters:
     def timestamp(self, value: dt.datetime) -> Any:
         return self._timestamp(value) if self._timestamp else value
 
-    @staticmethod
-    def json(value: Any) -> str:
-        return orjson.dumps(value).decode()
+    def json(self, value: Any) -> Any:
+        """A JSON column's value: text for SQLite; for PostgreSQL the value itself, as
+        its rows go inside one JSON array (``write_rows``), not as text within it."""
+        return orjson.dumps(value).decode() if self.sqlite else value
 
 
 @functools.cache
@@ -85,7 +86,9 @@ def _statement(table: sa.Table, columns: tuple[str, ...], dialect: sa.Dialect, u
         source = f"VALUES ({', '.join('?' for _ in columns)})"
     else:
         values = ", ".join(
-            f"(row ->> {i})::{table.c[name].type.compile(dialect=dialect)}"
+            f"row -> {i}"
+            if isinstance(table.c[name].type, sa.JSON)
+            else f"(row ->> {i})::{table.c[name].type.compile(dialect=dialect)}"
             for i, name in enumerate(columns)
         )
         source = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS row"
