@@ -445,6 +445,16 @@ def test_appended_changes_carry_the_ids_the_feed_stored(engine: sa.Engine) -> No
     assert stored == [(c.id, c.record_id) for c in [*first[:2], *later]]
 
 
+def test_changes_to_one_record_in_one_append_keep_their_own_ids(engine: sa.Engine) -> None:
+    rows = [("addresses", 7, "1", "update", [field], None, T0) for field in "abcab"]
+    with write_transaction(engine) as conn:
+        appended = append_changes(conn, rows)
+        stored = {c.id: c.fields for c in mirror.changes_since(conn, T0)}
+    assert [c.fields for c in appended] == [[f] for f in "abcab"]
+    assert {c.id: c.fields for c in appended} == stored
+    assert [c.id for c in appended] == sorted(c.id for c in appended)
+
+
 def test_opening_a_mirror_again_keeps_it() -> None:
     with postgres_database() as url:
         plain = "postgresql://" + url.split("://", 1)[1]

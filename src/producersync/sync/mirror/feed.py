@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,7 @@ class Change:
 # A change to append: resource, record id, NPN, action, fields, run id, time.
 ChangeRow = tuple[str, int, str | None, str, list[str], int | None, dt.datetime]
 _COLUMNS = ("resource", "record_id", "npn", "action", "fields", "run_id", "changed_at")
+_KEY = ("id", "resource", "record_id")
 
 
 def append_changes(conn: sa.Connection, rows: Sequence[ChangeRow]) -> list[Change]:
@@ -43,26 +45,21 @@ def append_changes(conn: sa.Connection, rows: Sequence[ChangeRow]) -> list[Chang
         (resource, record_id, npn, action, convert.json(fields), run_id, stamps[at])
         for resource, record_id, npn, action, fields, run_id, at in rows
     ]
-    ids: Sequence[int]
     if convert.sqlite:
         # The writer holds SQLite's write lock and ``id`` is the rowid, so the rows just
         # inserted took consecutive ids ending at the last one (RETURNING made this
         # insert 2.5x slower).
         write_rows(conn, changes, _COLUMNS, values)
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
-        ids = range(last - len(rows) + 1, last + 1)
+        ids: Sequence[int] = range(last - len(rows) + 1, last + 1)
     else:
-        # Ids drawn from the column's sequence first, as its default would: RETURNING
-        # would not promise the order of an insert from arrays.
-        ids = sorted(
-            conn.exec_driver_sql(
-                "SELECT array_agg(nextval(pg_get_serial_sequence('changes', 'id')))"
-                " FROM generate_series(1, %s)",
-                (len(rows),),
-            ).scalar_one()
-        )
-        numbered = [(id_, *row) for id_, row in zip(ids, values, strict=True)]
-        write_rows(conn, changes, ("id", *_COLUMNS), numbered)
+        # The rows come back in no promised order: each id goes to its (resource,
+        # record), and repeats of one take theirs in the order given.
+        written = write_rows(conn, changes, _COLUMNS, values, returning=_KEY)
+        taken: dict[tuple[str, int], list[int]] = defaultdict(list)
+        for id_, resource, record_id in sorted(written, reverse=True):
+            taken[resource, record_id].append(id_)
+        ids = [taken[row[0], row[1]].pop() for row in rows]
     return [
         Change(id_, resource, record_id, npn, fields, run_id, at, action)
         for id_, (resource, record_id, npn, action, fields, run_id, at) in zip(
