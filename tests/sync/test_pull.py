@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -199,6 +200,40 @@ def test_the_list_is_read_once_it_has_settled(
     transport.grower.join()
     # Without a wait the list is read before the job; with one, after it.
     assert sorted(listed) == (NPNS[:120] if settle else NPNS[:60])
+
+
+class SlowPages(Recording):
+    """The real transport, recording paths, with every subscriptions page but the first
+    answered ``delay`` seconds late."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self._delay = delay
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v1/accounts/subscriptions" and request.url.params["page"] != "0":
+            time.sleep(self._delay)
+        return super().handle_request(request)
+
+
+def test_the_time_spent_reading_a_still_list_counts_toward_its_settling(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, _ = service
+    creds = running.account()
+    running.subscribe(creds, NPNS)  # 2,100: three pages
+    transport = SlowPages(delay=0.6)
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        listed = Puller(client, engine, PAGE, settle_seconds=0.5).population(run_id=1)
+        engine.dispose()
+    assert sorted(listed) == NPNS
+    # Reading the pages took longer than the settling asks, and they add up to the
+    # count the first gave: the last page is not read again.
+    pages = [path for path in transport.paths if path == "/v1/accounts/subscriptions"]
+    assert len(pages) == 3
 
 
 class Unnesting(Recording):

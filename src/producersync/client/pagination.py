@@ -39,6 +39,7 @@ class Page(Generic[M]):
     items: list[M]
     next_path: str | None  # the next page's URL, None on the last page
     total_pages: int | None = None  # v1 pages say how many there are; v2 pages cannot
+    total_elements: int | None = None  # and how many records, when they were read
 
     @property
     def has_next_page(self) -> bool:
@@ -74,6 +75,7 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
 class _PageInfo(BaseModel):
     model_config = ConfigDict(extra="ignore")
     total_pages: int | None = Field(None, alias="totalPages", ge=0)
+    total_elements: int | None = Field(None, alias="totalElements", ge=0)
 
 
 @contextmanager
@@ -100,8 +102,9 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
-    total = envelope.page.total_pages if envelope.page else None
-    return Page(items, _next_path(envelope.links, len(items), size), total)
+    info = envelope.page or _PageInfo()
+    next_path = _next_path(envelope.links, len(items), size)
+    return Page(items, next_path, info.total_pages, info.total_elements)
 
 
 def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:

@@ -229,11 +229,11 @@ class Puller:
             pages.append(self._client.subscriptions.page(len(pages)))
         return pages
 
-    def _settled(self, pages: list[Page[Subscription]]) -> list[Page[Subscription]]:
+    def _settled(self, pages: list[Page[Subscription]], still: float) -> list[Page[Subscription]]:
         """The list's pages once it has held still ``settle_seconds`` (or after a minute
-        of growing): its last page, read again every 2 s, shows a job committed since."""
+        of growing), the last change known at ``still``: its last page, read again
+        every 2 s, shows a job committed since."""
         deadline = time.monotonic() + _SETTLE_MOST
-        still = time.monotonic()
         while time.monotonic() < min(still + self._settle, deadline):
             time.sleep(min(_SETTLE_POLL, self._settle))
             last = self._client.subscriptions.page(len(pages) - 1)
@@ -288,11 +288,17 @@ class Puller:
         unused), and that run's pass is watched for NPNs subscribed after it."""
         subscriptions = self._client.subscriptions
         first = subscriptions.page(0)
+        counted = time.monotonic()  # the list was as page 0 counted it, by then
         with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
             pages = [first, *pool.map(subscriptions.page, range(1, first.total_pages or 1))]
         pages = self._read_on(pages)
         if run_id is not None:
-            pages = self._settled(pages)
+            # Pages that add up to the count the first one gave: the list held still
+            # while they were read (100 pages are 20 s at the rate limit), and that
+            # counts toward its settling.
+            read = sum(len(page.items) for page in pages)
+            still = counted if read == first.total_elements else time.monotonic()
+            pages = self._settled(pages, still)
         listed = {s.npn: s.activated_at for page in pages for s in page.items}
         if run_id is not None:
             self._watches[run_id] = _Watch(len(listed))
