@@ -5,7 +5,7 @@ SQLAlchemy's compiled statements, its per-row parameter processing was about 40%
 page's upsert on SQLite; on PostgreSQL psycopg parsed every expanded ``IN (...)`` and
 multi-row ``VALUES`` anew (a new text each time, too long for its cache): 165 us a
 record. Here each statement is one fixed text per table and dialect, and the callers
-build each row as a tuple already in the driver's types (the ``to_*`` converters).
+build each row as a tuple already in the driver's types (``Converters``).
 """
 
 from __future__ import annotations

@@ -35,8 +35,8 @@ _KEY = ("id", "resource", "record_id")
 
 
 def append_changes(conn: sa.Connection, rows: Sequence[ChangeRow]) -> list[Change]:
-    """``rows`` in one executemany; the changes written, ids included (for the hooks,
-    once the transaction commits)."""
+    """``rows`` in one write (``driver.write_rows``); the changes written, ids included
+    (for the hooks, once the transaction commits)."""
     if not rows:
         return []
     convert = converters(conn)
