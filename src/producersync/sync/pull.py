@@ -105,6 +105,12 @@ class Stream:
         """Every record of every subscribed NPN: hundreds of pages, not a few."""
         return not {"npns", "updatedSince"} & {name for name, _ in self.params}
 
+    @property
+    def comes_nested(self) -> bool:
+        """A whole-population list whose records another list's pages bring nested (it
+        is read after that one, and only if they did not all come)."""
+        return self.whole_population and self.resource in NESTED_LISTS
+
 
 @dataclass(frozen=True)
 class PageResult:
@@ -344,11 +350,7 @@ def pull(
     not its rate limit, would set the pace. With ``nested_whole``, a whole-population
     list whose records come nested in another's is left for after the others, and read
     only if ``nested_whole`` says they did not all come."""
-    deferred = [
-        stream
-        for stream in todo
-        if nested_whole and stream.whole_population and stream.resource in NESTED_LISTS
-    ]
+    deferred = [stream for stream in todo if nested_whole and stream.comes_nested]
     counts = _pull_all(
         [stream for stream in todo if stream not in deferred], page, run_id, concurrency
     )

@@ -223,7 +223,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # durable page by page each, and together they keep the API's rate limit
             # busy instead of its latency. A whole-population list that comes nested in
             # another waits for that one, and is read only if it did not come whole.
-            nested = [s for s in todo if s.whole_population and s.resource in NESTED_LISTS]
+            nested = [stream for stream in todo if stream.comes_nested]
             handles = {
                 stream: DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
                 for stream in todo
