@@ -237,6 +237,22 @@ def test_a_late_older_activation_loses_to_a_deactivation(engine: sa.Engine) -> N
         assert mirror.active_npns(conn) == []
 
 
+def test_a_later_activation_delivered_before_its_deactivation_wins(engine: sa.Engine) -> None:
+    hour = dt.timedelta(hours=1)
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001"], T0)
+        # Deactivated at T0+1h and subscribed again at T0+2h; the second activation
+        # arrives first. It is no newcomer, but its time is what the deactivation meets.
+        assert mirror.activate_npns(conn, ["1001"], T0 + 2 * hour) == []
+        assert mirror.deactivate_npns(conn, ["1001"], T0 + hour, purge=False) == []
+        assert mirror.active_npns(conn) == ["1001"]
+        # And no pass has covered that activation: its records are owed.
+        run_id = mirror.start_run(conn, "population", run_date=None, since=None)
+        mirror.mark_fetched(conn, {"1001": T0}, run_id)
+        mirror.finish_run(conn, run_id, {}, None)
+        assert mirror.owed_fetches(conn, ["1001"]) == ["1001"]
+
+
 def test_each_npn_changes_at_its_own_time_in_one_call(engine: sa.Engine) -> None:
     hour = dt.timedelta(hours=1)
     with write_transaction(engine) as conn:

@@ -204,16 +204,22 @@ def test_the_list_is_read_once_it_has_settled(
 
 class SlowPages(Recording):
     """The real transport, recording paths, with every subscriptions page but the first
-    answered ``delay`` seconds late."""
+    answered ``delay`` seconds late; ``grow`` (a job adding NPNs) runs once the first is
+    answered."""
 
-    def __init__(self, delay: float) -> None:
+    def __init__(self, delay: float, grow: Callable[[], None] | None = None) -> None:
         super().__init__()
-        self._delay = delay
+        self._delay, self._grow = delay, grow
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
-        if request.url.path == "/v1/accounts/subscriptions" and request.url.params["page"] != "0":
+        first = request.url.params.get("page") == "0"
+        if request.url.path == "/v1/accounts/subscriptions" and not first:
             time.sleep(self._delay)
-        return super().handle_request(request)
+        response = super().handle_request(request)
+        if first and self._grow is not None:
+            grow, self._grow = self._grow, None
+            grow()
+        return response
 
 
 def test_the_time_spent_reading_a_still_list_counts_toward_its_settling(
@@ -232,6 +238,28 @@ def test_the_time_spent_reading_a_still_list_counts_toward_its_settling(
     assert sorted(listed) == NPNS
     # Reading the pages took longer than the settling asks, and they add up to the
     # count the first gave: the last page is not read again.
+    pages = [path for path in transport.paths if path == "/v1/accounts/subscriptions"]
+    assert len(pages) == 3
+
+
+def test_pages_that_came_after_the_list_grew_count_toward_its_settling(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, _ = service
+    creds = running.account()
+    running.subscribe(creds, NPNS[:1_500])  # two pages, as the first says
+    # A second job commits once the first page is in: the second page (0.6 s later)
+    # counts 2,100 and says there is a third, which counts 2,100 again.
+    transport = SlowPages(delay=0.6, grow=lambda: running.subscribe(creds, NPNS[1_500:]))
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        listed = Puller(client, engine, PAGE, settle_seconds=0.5).population(run_id=1)
+        engine.dispose()
+    assert sorted(listed) == NPNS
+    # The list held still from the second page on, 0.6 s before the third came: it has
+    # settled, and the last page is not read again.
     pages = [path for path in transport.paths if path == "/v1/accounts/subscriptions"]
     assert len(pages) == 3
 

@@ -124,6 +124,12 @@ class Harness:
             else:
                 store_endpoints.disable_endpoint(conn, None, self.endpoint_id, "sync is down")
 
+    def event_types(self, types: list[str] | None) -> None:
+        """The endpoint's filter: ``types`` only, or every type (None)."""
+        changes = store_endpoints.EndpointChanges(event_types=types, all_event_types=not types)
+        with write_transaction(self.engine) as conn:
+            store_endpoints.update_endpoint(conn, None, self.endpoint_id, changes)
+
     def population(self) -> list[str]:
         return sorted(s.npn for s in self.client.subscriptions.list())
 
@@ -271,6 +277,24 @@ def test_subscribed_npns_are_fetched_in_bulk_into_the_mirror(harness: Harness) -
             sa.select(sa.func.count()).where(sync_runs.c.kind.in_(["activation", "population"]))
         ).scalar_one()
     assert fetches <= 3  # 30 events, fetched together (never one request per NPN)
+
+
+def test_a_pass_over_the_population_makes_every_npn_it_lists_active(harness: Harness) -> None:
+    # The 30 above leave. Then 10 join while the endpoint takes no activations (no event
+    # of theirs ever comes), and 20 with theirs: the whole population is owed, so one
+    # pass over it, from the subscriptions list, which names all 30.
+    npns = _npns(harness, 60)
+    subscriptions = harness.client.subscriptions
+    subscriptions.wait(subscriptions.remove(npns[:30]))
+    eventually(lambda: harness.status()["activeNpns"] == 0, what=harness.status)
+    harness.event_types([UPDATES_AVAILABLE])
+    subscriptions.wait(subscriptions.add(npns[30:40]))
+    harness.event_types(None)
+    subscriptions.wait(subscriptions.add(npns[40:]))
+    eventually(lambda: harness.status()["activeNpns"] == 30, what=harness.status)
+    eventually(lambda: harness.status()["receipts"]["unprocessed"] == 0, what=harness.status)
+    assert harness.status()["lastRun"]["kind"] == "population"
+    harness.wait_equal()
 
 
 def test_a_daily_run_reaches_the_mirror(harness: Harness) -> None:

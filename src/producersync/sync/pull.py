@@ -14,12 +14,12 @@ one request per round trip, long after the rest.
 A pass starts from the subscriptions list, and covers the NPNs listed then. A storm sent
 as several requests is several subscription jobs, committed seconds apart, so the list
 is read on until it has held still for a while (its last page again every 2 s); its
-pages are read meanwhile, in slots that would otherwise go unused. A job may still
-commit after the list was
-read; while the pass is young, restarting it costs less than fetching the newcomers
-apart. So every few seconds the pass counts the list again, and stops with
-``PopulationGrew`` while the pages it has read are fewer than the newcomers' share of the
-pages it counted.
+pages are read meanwhile, in slots that would otherwise go unused, and as each counts
+the whole list, those that came after it last grew count toward the wait. A job may
+still commit after the list was read; while the pass is young, restarting it costs less
+than fetching the newcomers apart. So every few seconds the pass counts the list again,
+and stops with ``PopulationGrew`` while the pages it has read are fewer than the
+newcomers' share of the pages it counted.
 
 A license nests all its LOAs, deleted ones included, and the pass stores them from there:
 its own ``licenseLoas`` list (a third of a storm's pages) is read only when the licenses
@@ -90,6 +90,14 @@ class _Watch:
     # The records each parent list's pages brought nested, by child list (each page is
     # read once, and a child has one parent: a count is a count of distinct records).
     nested: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class _Read:
+    """A page of the subscriptions list, and when it came."""
+
+    page: Page[Subscription]
+    at: float  # time.monotonic()
 
 
 @dataclass(frozen=True)
@@ -229,24 +237,31 @@ class Puller:
             raise ResponseValidationError(f"{path} answered without page.totalElements")
         return total
 
-    def _read_on(self, pages: list[Page[Subscription]]) -> list[Page[Subscription]]:
-        """``pages`` and the list's pages after them, while the last says there is a next."""
-        while pages[-1].has_next_page:
-            pages.append(self._client.subscriptions.page(len(pages)))
-        return pages
+    def _page(self, number: int) -> _Read:
+        return _Read(self._client.subscriptions.page(number), time.monotonic())
 
-    def _settled(self, pages: list[Page[Subscription]], still: float) -> list[Page[Subscription]]:
+    def _read_on(self, reads: list[_Read]) -> list[_Read]:
+        """``reads`` and the list's pages after them, while the last says there is a
+        next: as many at a time as the pages read count, side by side (a storm of
+        100,000 NPNs is 100 pages, and a job committed meanwhile 50 more)."""
+        with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
+            while reads[-1].page.has_next_page:
+                counted = max(read.page.total_pages or 0 for read in reads)
+                reads += pool.map(self._page, range(len(reads), max(counted, len(reads) + 1)))
+        return reads
+
+    def _settled(self, reads: list[_Read]) -> list[_Read]:
         """The list's pages once it has held still ``settle_seconds`` (or after a minute
-        of growing), the last change known at ``still``: its last page, read again
-        every 2 s, shows a job committed since."""
+        of growing): its last page, read again every 2 s, shows a job committed since."""
+        still = _still_since(reads)
         deadline = time.monotonic() + _SETTLE_MOST
         while time.monotonic() < min(still + self._settle, deadline):
             time.sleep(min(_SETTLE_POLL, self._settle))
-            last = self._client.subscriptions.page(len(pages) - 1)
-            if last.has_next_page or len(last.items) != len(pages[-1].items):
-                pages = self._read_on([*pages[:-1], last])
-                still = time.monotonic()
-        return pages
+            last = self._page(len(reads) - 1)
+            if last.page.has_next_page or len(last.page.items) != len(reads[-1].page.items):
+                reads = self._read_on([*reads[:-1], last])
+                still = _still_since(reads)
+        return reads
 
     def _watch_growth(self, watch: _Watch) -> None:
         """Count a page of a pass, and the list now and then; raise ``PopulationGrew``
@@ -286,26 +301,16 @@ class Puller:
     def population(self, run_id: int | None = None) -> dict[str, dt.datetime]:
         """The account's subscribed NPNs and when each was activated, from the API. The
         pages are numbered: after the first, which tells how many there are, the others
-        are read side by side (a storm of 100,000 NPNs is 100 pages). The list grows at
-        its end (oldest activation first), so a job committed meanwhile is read on, one
-        page after another, as long as the last page read says there is a next. With
-        ``run_id``, the list is read on until it has settled (the pass's pages wait for
-        it: a storm's jobs commit seconds apart, and the slots of that wait would go
-        unused), and that run's pass is watched for NPNs subscribed after it."""
-        subscriptions = self._client.subscriptions
-        first = subscriptions.page(0)
-        counted = time.monotonic()  # the list was as page 0 counted it, by then
-        with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
-            pages = [first, *pool.map(subscriptions.page, range(1, first.total_pages or 1))]
-        pages = self._read_on(pages)
+        are read side by side. The list grows at its end (oldest activation first), so a
+        job committed meanwhile is read on, as long as the last page read says there is
+        a next. With ``run_id``, the list is read on until it has settled (the pass's
+        pages wait for it: a storm's jobs commit seconds apart, and the slots of that
+        wait would go unused), and that run's pass is watched for NPNs subscribed after
+        it."""
+        reads = self._read_on([self._page(0)])
         if run_id is not None:
-            # Pages that add up to the count the first one gave: the list held still
-            # while they were read (100 pages are 20 s at the rate limit), and that
-            # counts toward its settling.
-            read = sum(len(page.items) for page in pages)
-            still = counted if read == first.total_elements else time.monotonic()
-            pages = self._settled(pages, still)
-        listed = {s.npn: s.activated_at for page in pages for s in page.items}
+            reads = self._settled(reads)
+        listed = {s.npn: s.activated_at for read in reads for s in read.page.items}
         if run_id is not None:
             self._watches[run_id] = _Watch(len(listed))
         return listed
@@ -313,6 +318,24 @@ class Puller:
     def last_synced(self) -> dt.date | None:
         with self._engine.connect() as conn:
             return mirror.last_synced_run_date(conn)
+
+
+def _still_since(reads: Sequence[_Read]) -> float:
+    """Since when the list has held still, as its pages tell: each counts the whole list
+    as it was when it came, so the pages that came after the last one counting otherwise
+    show it unchanged since the first of them (100 pages are 20 s at the rate limit, and
+    a storm's second job commits while they are read). Pages that do not add up to the
+    count are no such sign: now."""
+    ordered = sorted(reads, key=lambda read: read.at)
+    final = ordered[-1].page.total_elements
+    if final is None or sum(len(read.page.items) for read in reads) != final:
+        return time.monotonic()
+    still = ordered[-1].at
+    for read in reversed(ordered):
+        if read.page.total_elements != final:
+            break
+        still = read.at
+    return still
 
 
 def _note_nested(watch: _Watch, resource: str, records: Sequence[Any]) -> None:

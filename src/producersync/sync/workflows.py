@@ -12,9 +12,11 @@
   keep their records unless purging is on), and fetches the active NPNs whose records
   are owed in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
   and a storm of 100,000 events costs a handful of workflows, not 100,000. When most of
-  the population is owed, one pass over all of it instead. Every run marks the
-  activations it covers; once it has finished without error, their events fetch nothing
-  more, and a run that failed leaves them owed for the next collector.
+  the population is owed, one pass over all of it instead, from the subscriptions list,
+  whose NPNs it makes active at once (a storm's events take minutes to be delivered).
+  Every run marks the activations it covers; once it has finished without error, their
+  events fetch nothing more, and a run that failed leaves them owed for the next
+  collector.
 - ``catch_up()``: at start and on the daily schedule, when the last synced runDate is
   older than yesterday, pull from it anyway (a lost ``updates_available``).
 
@@ -188,7 +190,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # NPNs. It starts from the subscriptions list: every NPN listed was
             # subscribed before any page of the pass was read, so the pass covers that
             # activation of it, and the NPN is marked so (valid once the run has
-            # finished without error).
+            # finished without error), and active: the events not delivered yet will
+            # find nothing to do.
             while True:
                 run_id = self.start_run("population", None, None)
                 self.mark_population(run_id)
@@ -331,10 +334,13 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @DBOS.step()
     def mark_population(self, run_id: int) -> None:
-        """Every NPN the API has subscribed, marked covered by run ``run_id`` from its
-        activation time. Not active yet: each is, when its own event is applied."""
+        """Every NPN the API has subscribed: active from its activation time, and covered
+        by run ``run_id`` from then. The list is the account's own word, so its event,
+        whenever it comes (a storm's 100,000 take minutes to deliver), changes nothing;
+        an NPN whose event never comes is monitored all the same."""
         subscribed = self._puller.population(run_id)
         with mirror.write_transaction(self._engine) as conn:
+            mirror.activate_npns(conn, list(subscribed), subscribed)
             mirror.mark_fetched(conn, subscribed, run_id)
 
     @DBOS.step()

@@ -66,12 +66,12 @@ def write_rows(
     returning: tuple[str, ...] = (),
 ) -> list[Any]:
     """Insert ``rows`` (values of ``columns``, in that order; ``upsert``: a conflict on
-    ``id`` overwrites the rest). SQLite takes them as one executemany. PostgreSQL takes
-    them as one statement over a JSON array of the rows: an executemany there is a
-    round of the protocol per row (a page of 2,000 NPNs' records took 54 us a record
-    that way, 45 this way), and psycopg escapes the strings of a text array in Python
-    (130 us a record over ``unnest``). ``returning``: columns of the rows written to
-    answer with, in no promised order (PostgreSQL only)."""
+    the primary key overwrites the other columns given). SQLite takes them as one
+    executemany. PostgreSQL takes them as one statement over a JSON array of the rows:
+    an executemany there is a round of the protocol per row (a page of 2,000 NPNs'
+    records took 54 us a record that way, 45 this way), and psycopg escapes the strings
+    of a text array in Python (130 us a record over ``unnest``). ``returning``: columns
+    of the rows written to answer with, in no promised order (PostgreSQL only)."""
     if not rows:
         return []
     statement = _statement(table, columns, conn.dialect, upsert, returning)
@@ -105,8 +105,9 @@ def _statement(
         source = f"SELECT {values} FROM jsonb_array_elements(%s::jsonb) AS row"
     statement = f"INSERT INTO {table.name} ({names}) {source}"
     if upsert:
-        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != "id")
-        statement += f" ON CONFLICT (id) DO UPDATE SET {updates}"
+        (key,) = table.primary_key.columns.keys()
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns if name != key)
+        statement += f" ON CONFLICT ({key}) DO UPDATE SET {updates}"
     if returning:
         statement += f" RETURNING {', '.join(returning)}"
     return statement

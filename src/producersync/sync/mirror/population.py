@@ -8,12 +8,12 @@ deactivation at 10:00 delivered after an activation at 10:05 leaves the NPN acti
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.engine import dialect_insert
+from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.records import chunks, purge_npns
 from producersync.sync.mirror.tables import as_utc, fetched, population, sync_runs
 
@@ -29,14 +29,16 @@ __all__ = [
 ]
 
 
-_ROWS = 10_000  # rows per executemany: a storm's 100,000 marks in a few statements
 At = dt.datetime | Mapping[str, dt.datetime]
 """One time for every NPN, or each NPN's own: a batch of events is one set of statements
 whatever its times."""
 
 
 def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]:
-    """Mark ``npns`` active from ``at``; the ones that were not active before."""
+    """Mark ``npns`` active from ``at``; the ones that were not active before. An active
+    NPN takes a later activation's time too: it was deactivated and subscribed again in
+    between, and the deactivation, delivered after, must lose to it (and the records of
+    the new activation are owed)."""
     times, current = _current(conn, npns, at)
     newly = [
         npn
@@ -44,7 +46,12 @@ def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]
         if npn not in current
         or (not current[npn].active and _not_later(current[npn].deactivated_at, when))
     ]
-    _write(conn, {npn: times[npn] for npn in newly}, active=True)
+    later = [
+        npn
+        for npn, when in times.items()
+        if npn in current and current[npn].active and current[npn].activated_at < when
+    ]
+    _write(conn, {npn: times[npn] for npn in [*newly, *later]}, active=True)
     return newly
 
 
@@ -97,35 +104,27 @@ def _not_later(recorded: dt.datetime | None, at: dt.datetime) -> bool:
 
 
 def _write(conn: sa.Connection, times: dict[str, dt.datetime], *, active: bool) -> None:
-    if not times:
-        return
+    """The NPNs' state and its time; the other time is kept (a storm's 100,000 rows in
+    one statement of the driver's, not SQLAlchemy's per-row parameters)."""
     stamp = "activated_at" if active else "deactivated_at"
-    statement = dialect_insert(conn, population)
-    statement = statement.on_conflict_do_update(
-        index_elements=[population.c.npn],
-        set_={"active": statement.excluded.active, stamp: statement.excluded[stamp]},
-    )
-    other = "deactivated_at" if active else "activated_at"
-    rows = [{"npn": n, "active": active, stamp: at, other: None} for n, at in times.items()]
-    conn.execute(statement, rows)
+    stamps = _stamps(conn, times.values())
+    rows = [(npn, active, stamps[at]) for npn, at in times.items()]
+    write_rows(conn, population, ("npn", "active", stamp), rows, upsert=True)
+
+
+def _stamps(conn: sa.Connection, times: Iterable[dt.datetime]) -> dict[dt.datetime, Any]:
+    """Each distinct time in the driver's form, converted once: a storm's 100,000 NPNs
+    share a few."""
+    timestamp = converters(conn).timestamp
+    return {at: timestamp(at) for at in set(times)}
 
 
 def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], run_id: int) -> None:
     """Run ``run_id``, a pass over the whole population, covers each NPN's activation at
     its time in ``activations`` (the NPN was subscribed before the pass read a page)."""
-    statement = dialect_insert(conn, fetched)
-    statement = statement.on_conflict_do_update(
-        index_elements=[fetched.c.npn],
-        set_={
-            "activated_at": statement.excluded.activated_at,
-            "run_id": statement.excluded.run_id,
-        },
-    )
-    rows = [
-        {"npn": n, "activated_at": as_utc(at), "run_id": run_id} for n, at in activations.items()
-    ]
-    for start in range(0, len(rows), _ROWS):
-        conn.execute(statement, rows[start : start + _ROWS])
+    stamps = _stamps(conn, map(as_utc, activations.values()))
+    rows = [(npn, stamps[as_utc(at)], run_id) for npn, at in activations.items()]
+    write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
 
 
 def fetched_since_activation(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
