@@ -100,6 +100,24 @@ def test_insert_appends_one_change_row_naming_every_field(engine: sa.Engine) -> 
     assert change.run_id == run_id
 
 
+def test_the_feed_gets_its_rows_when_the_caller_does_not_ask_for_the_changes(
+    engine: sa.Engine,
+) -> None:
+    lic = _a_license_with_loas()
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [lic], changes=False)
+    assert counts == mirror.UpsertCounts(1, 0, 0) and counts.changes == ()
+    written = _changes(engine)
+    assert [(c.resource, c.record_id) for c in written] == [("licenses", lic["id"])] + [
+        ("licenseLoas", loa["id"]) for loa in lic["licenseLoas"]
+    ]
+    # Asked for, the same rows come back with their ids.
+    lic.update(active=False, updatedAt="2099-01-01")
+    with write_transaction(engine) as conn:
+        (change,) = mirror.upsert_records(conn, "licenses", [lic]).changes
+    assert change == _changes(engine)[-1]
+
+
 def test_a_change_row_names_only_the_changed_fields(engine: sa.Engine) -> None:
     lic = _a_license_with_loas()
     _upsert(engine, "licenses", lic)

@@ -46,6 +46,10 @@ class Hooks:
                 _log.exception("sync hook %r (%s) could not be loaded", point.name, point.value)
         return cls(loaded)
 
+    def __bool__(self) -> bool:
+        """Whether any hook is registered (a batch's changes have somewhere to go)."""
+        return bool(self._hooks)
+
     def __call__(self, changes: Sequence[Change]) -> None:
         if not changes:
             return

@@ -158,6 +158,8 @@ class Puller:
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
         self._on_upsert, self._after_commit = on_upsert, after_commit
+        # Whether a page's changes have anyone to go to (an empty set of hooks: no).
+        self._listened = bool(after_commit)
         self._settle, self._growth_check = settle_seconds, growth_check_seconds
         # The passes over the population this process started, by run: a hint as well
         # (a pass resumed after a restart goes on without its watch).
@@ -191,8 +193,10 @@ class Puller:
         elif stream in self._pages_left:
             self._pages_left[stream] = left - 1
         with mirror.write_transaction(self._engine) as conn:
-            counts = mirror.upsert_records(conn, stream.resource, records, run_id=run_id)
-        if self._after_commit is not None:
+            counts = mirror.upsert_records(
+                conn, stream.resource, records, run_id=run_id, changes=self._listened
+            )
+        if self._listened and self._after_commit is not None:
             self._after_commit(counts.changes)  # the hooks: the page is committed now
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:

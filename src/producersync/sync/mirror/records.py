@@ -49,20 +49,22 @@ def upsert_records(
     records: Sequence[Mapping[str, Any]],
     *,
     run_id: int | None = None,
+    changes: bool = True,
 ) -> UpsertCounts:
     """Insert or update ``records`` (wire JSON, camelCase) of ``resource``; nested
     children (a license's LOAs, an action's values) go to their own tables too. The
     counts are the resource's own records'; a record older than the stored one
-    (``updatedAt``) counts as unchanged and is not written."""
+    (``updatedAt``) counts as unchanged and is not written. The change feed gets a row
+    per record written either way; ``changes``: the counts carry them too (for hooks)."""
     mirrored = _mirrored(resource)
     now = dt.datetime.now(dt.UTC)
     child_key, child_resource, parent_field = CHILDREN.get(resource, (None, None, None))
     documents = (_document(record, child_key) for record in records)
     pending: dict[int, _Pending] = {document["id"]: (document, {}) for document in documents}
-    inserted, updated, changed = _upsert(conn, mirrored, pending, run_id, now)
+    inserted, updated, changed = _upsert(conn, mirrored, pending, run_id, now, changes)
     if child_key and child_resource and parent_field:
         children = _children(pending, child_key, parent_field)
-        changed += _upsert(conn, MIRRORED[child_resource], children, run_id, now)[2]
+        changed += _upsert(conn, MIRRORED[child_resource], children, run_id, now, changes)[2]
     return UpsertCounts(inserted, updated, len(records) - inserted - updated, tuple(changed))
 
 
@@ -129,6 +131,7 @@ def _upsert(
     pending: dict[int, _Pending],
     run_id: int | None,
     now: dt.datetime,
+    answer: bool,
 ) -> tuple[int, int, list[Change]]:
     table = mirrored.table
     stored = select_documents(conn, table, list(pending))
@@ -158,7 +161,7 @@ def _upsert(
     if not rows:
         return inserted, 0, []
     write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
-    return inserted, len(rows) - inserted, append_changes(conn, feed)
+    return inserted, len(rows) - inserted, append_changes(conn, feed, answer=answer)
 
 
 def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
