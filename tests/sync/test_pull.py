@@ -222,13 +222,21 @@ class SlowPages(Recording):
         return response
 
 
+@pytest.mark.parametrize("grows", [False, True])
 def test_the_time_spent_reading_a_still_list_counts_toward_its_settling(
-    service: tuple[RunningService, Credentials], tmp_path: Path
+    service: tuple[RunningService, Credentials], tmp_path: Path, grows: bool
 ) -> None:
     running, _ = service
     creds = running.account()
-    running.subscribe(creds, NPNS)  # 2,100: three pages
-    transport = SlowPages(delay=0.6)
+    # Every NPN (three pages) at once; or 1,500 (two pages, as the first page says) and
+    # the rest by a job that commits once the first page is in, so that the second page
+    # counts them all and says there is a third.
+    first = 1_500 if grows else len(NPNS)
+    running.subscribe(creds, NPNS[:first])
+    rest = NPNS[first:]
+    transport = SlowPages(
+        delay=0.6, grow=(lambda: running.subscribe(creds, rest)) if rest else None
+    )
     with Client(
         creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
     ) as client:
@@ -236,30 +244,8 @@ def test_the_time_spent_reading_a_still_list_counts_toward_its_settling(
         listed = Puller(client, engine, PAGE, settle_seconds=0.5).population(run_id=1)
         engine.dispose()
     assert sorted(listed) == NPNS
-    # Reading the pages took longer than the settling asks, and they add up to the
-    # count the first gave: the last page is not read again.
-    pages = [path for path in transport.paths if path == "/v1/accounts/subscriptions"]
-    assert len(pages) == 3
-
-
-def test_pages_that_came_after_the_list_grew_count_toward_its_settling(
-    service: tuple[RunningService, Credentials], tmp_path: Path
-) -> None:
-    running, _ = service
-    creds = running.account()
-    running.subscribe(creds, NPNS[:1_500])  # two pages, as the first says
-    # A second job commits once the first page is in: the second page (0.6 s later)
-    # counts 2,100 and says there is a third, which counts 2,100 again.
-    transport = SlowPages(delay=0.6, grow=lambda: running.subscribe(creds, NPNS[1_500:]))
-    with Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
-    ) as client:
-        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
-        listed = Puller(client, engine, PAGE, settle_seconds=0.5).population(run_id=1)
-        engine.dispose()
-    assert sorted(listed) == NPNS
-    # The list held still from the second page on, 0.6 s before the third came: it has
-    # settled, and the last page is not read again.
+    # The pages that counted them all came 0.6 s apart, longer than the settling asks:
+    # the list held still since the first of them, and the last page is not read again.
     pages = [path for path in transport.paths if path == "/v1/accounts/subscriptions"]
     assert len(pages) == 3
 
