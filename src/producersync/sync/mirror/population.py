@@ -49,7 +49,7 @@ def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]
     later = [
         npn
         for npn, when in times.items()
-        if npn in current and current[npn].active and current[npn].activated_at < when
+        if npn in current and current[npn].active and _earlier(current[npn].activated_at, when)
     ]
     _write(conn, {npn: times[npn] for npn in [*newly, *later]}, active=True)
     return newly
@@ -101,6 +101,10 @@ def _current(
 
 def _not_later(recorded: dt.datetime | None, at: dt.datetime) -> bool:
     return recorded is None or recorded <= at
+
+
+def _earlier(recorded: dt.datetime | None, at: dt.datetime) -> bool:
+    return recorded is None or recorded < at
 
 
 def _write(conn: sa.Connection, times: dict[str, dt.datetime], *, active: bool) -> None:
