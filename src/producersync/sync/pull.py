@@ -157,9 +157,8 @@ class Puller:
         growth_check_seconds: float = 30.0,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
-        self._on_upsert, self._after_commit = on_upsert, after_commit
-        # Whether a page's changes have anyone to go to (an empty set of hooks: no).
-        self._listened = bool(after_commit)
+        # An empty set of hooks listens to nothing: a page's changes need not come back.
+        self._on_upsert, self._after_commit = on_upsert, after_commit or None
         self._settle, self._growth_check = settle_seconds, growth_check_seconds
         # The passes over the population this process started, by run: a hint as well
         # (a pass resumed after a restart goes on without its watch).
@@ -194,9 +193,13 @@ class Puller:
             self._pages_left[stream] = left - 1
         with mirror.write_transaction(self._engine) as conn:
             counts = mirror.upsert_records(
-                conn, stream.resource, records, run_id=run_id, changes=self._listened
+                conn,
+                stream.resource,
+                records,
+                run_id=run_id,
+                changes=self._after_commit is not None,
             )
-        if self._listened and self._after_commit is not None:
+        if self._after_commit is not None:
             self._after_commit(counts.changes)  # the hooks: the page is committed now
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:

@@ -126,8 +126,9 @@ def _stamps(conn: sa.Connection, times: Iterable[dt.datetime]) -> dict[dt.dateti
 def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], run_id: int) -> None:
     """Run ``run_id``, a pass over the whole population, covers each NPN's activation at
     its time in ``activations`` (the NPN was subscribed before the pass read a page)."""
-    stamps = _stamps(conn, map(as_utc, activations.values()))
-    rows = [(npn, stamps[as_utc(at)], run_id) for npn, at in activations.items()]
+    times = {npn: as_utc(at) for npn, at in activations.items()}
+    stamps = _stamps(conn, times.values())
+    rows = [(npn, stamps[at], run_id) for npn, at in times.items()]
     write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
 
 
