@@ -59,16 +59,15 @@ def test_the_stream_with_most_pages_left_is_served_first(
 ) -> None:
     running, creds = service
     transport = Recording()
-    # 30 a minute: the pacer, not the service, sets the pace, and a slot of a burst
-    # (0.5 s) is longer than a round trip even on a loaded machine, so both streams wait
-    # for each slot and the order is the pacer's choice (the test's dozen requests are
-    # well within a minute's 29).
+    # 120 a minute: the pacer, not the service, sets the pace, and a slot (0.5 s) is
+    # longer than a round trip even on a loaded machine, so both streams wait for each
+    # slot and the order is the pacer's choice.
     with Client(
         creds.client_id,
         creds.client_secret,
         base_url=running.base_url,
         transport=transport,
-        rate_limit=30,
+        rate_limit=120,
     ) as client:
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         todo = [s for s in streams() if s.resource in ("entities", "licenseLoas")]
