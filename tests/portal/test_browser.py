@@ -66,7 +66,9 @@ class Harness:
         page.screenshot(path=self.shots / f"{self.backend}-{name}.png", full_page=True)
 
 
-@pytest.fixture(scope="session")
+# Module-scoped: Playwright's sync API marks its event loop as running in this thread
+# until it stops, and a later test in the same worker could not call asyncio.run.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     expect.set_options(timeout=WAIT_MS)
     with chromium() as launched:
