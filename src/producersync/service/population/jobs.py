@@ -30,12 +30,13 @@ from producersync.service.store.jobs import (
     oldest_queued_job,
     record_items,
 )
+from producersync.service.store.maintenance import after_bulk_write
 from producersync.service.store.population import (
     add_subscriptions,
     all_subscribed,
-    refresh_statistics,
     remove_subscriptions,
 )
+from producersync.service.store.tables import subscriptions
 
 __all__ = ["JobWorker", "apply_job", "job_events", "process_next_job"]
 
@@ -115,8 +116,11 @@ def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda:
         if published:
             on_publish()
         if sum(item.result is ItemResult.SUCCESS for item in items) >= _ANALYZE_AFTER:
-            with engine.begin() as conn:
-                refresh_statistics(conn)
+            # Tell the planner how big populations are now: with stale numbers (say 30
+            # rows for a 10,000-NPN population) Postgres sorts whole populations or
+            # probes an index per NPN. Sampled on SQLite: an exact ANALYZE of every
+            # account's subscriptions held the next job back 1.3 s after a 50,000-NPN one.
+            after_bulk_write(engine, [subscriptions])
     except sa.exc.OperationalError:
         raise  # the store is unreachable: the job stays queued for the next attempt
     except Exception as exc:

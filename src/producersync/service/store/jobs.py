@@ -11,6 +11,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.service.store.bulk import insert_rows
 from producersync.service.store.tables import entities, job_items, jobs
 
 __all__ = [
@@ -197,8 +198,7 @@ def record_items(conn: sa.Connection, job_id: str, items: Sequence[JobItem]) -> 
         }
         for i in items
     ]
-    for start in range(0, len(rows), 5000):
-        conn.execute(job_items.insert(), rows[start : start + 5000])
+    insert_rows(conn, job_items, rows)
 
 
 def finish_job(conn: sa.Connection, job_id: str, items: Sequence[JobItem]) -> None:

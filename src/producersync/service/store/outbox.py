@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from producersync.service.store.bulk import insert_rows
 from producersync.service.store.tables import (
     webhook_attempts,
     webhook_deliveries,
@@ -153,8 +154,9 @@ def publish(
     if not messages:
         return 0
     now = now or dt.datetime.now(dt.UTC)
-    conn.execute(
-        webhook_messages.insert(),
+    insert_rows(
+        conn,
+        webhook_messages,
         [
             {
                 "id": m.id,
@@ -192,8 +194,7 @@ def publish(
         for ep_id, types in endpoints.get(m.account_id, ())
         if endpoint_id is not None or event_matches(types, m.event_type)
     ]
-    if rows:
-        conn.execute(webhook_deliveries.insert(), rows)
+    insert_rows(conn, webhook_deliveries, rows)
     return len(rows)
 
 

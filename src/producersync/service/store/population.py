@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.store.dialect import insert
+from producersync.service.store.bulk import insert_rows
 from producersync.service.store.tables import entities, subscriptions
 
 __all__ = [
@@ -21,7 +21,6 @@ __all__ = [
     "is_visible",
     "page_subscriptions",
     "population_npns",
-    "refresh_statistics",
     "remove_subscriptions",
     "subscribe_one",
     "subscribed_among",
@@ -101,10 +100,8 @@ def add_subscriptions(
     new = sorted(set(npns) - subscribed_among(conn, account_id, npns))
     for start in range(0, len(new), 5000):
         chunk = new[start : start + 5000]
-        conn.execute(
-            insert(conn, subscriptions).on_conflict_do_nothing(),
-            [{"account_id": account_id, "npn": n, "activated_at": at} for n in chunk],
-        )
+        rows = [{"account_id": account_id, "npn": n, "activated_at": at} for n in chunk]
+        insert_rows(conn, subscriptions, rows, skip_conflicts=True)
         _bump_subscription_count(conn, chunk, +1)
     return new
 
@@ -156,9 +153,3 @@ def page_subscriptions(
             .offset(page * size)
         )
     )
-
-
-def refresh_statistics(conn: sa.Connection) -> None:
-    """Tell the planner how big populations are now: with stale numbers (say 30 rows for a
-    10,000-NPN population) Postgres sorts whole populations or probes an index per NPN."""
-    conn.exec_driver_sql("ANALYZE subscriptions")

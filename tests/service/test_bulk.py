@@ -1,0 +1,87 @@
+"""Bulk inserts through the driver store exactly what SQLAlchemy's own insert would."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.store import accounts
+from producersync.service.store.bulk import insert_rows
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import jobs, subscriptions
+from tests.conftest import BACKENDS
+from tests.support.databases import store_url
+
+NOON = dt.datetime(2026, 12, 3, 12, 0, 0, 123000, tzinfo=dt.UTC)
+# The same instant in another zone: equal to NOON, and SQLite's DateTime type stores the
+# two as different texts, so no answer may be reused across equal values.
+NOON_IN_PARIS = NOON.astimezone(dt.timezone(dt.timedelta(hours=1)))
+
+
+def _jobs(account_id: int, prefix: str) -> list[dict[str, Any]]:
+    shared = NOON  # one object in every row, as a job's rows share its time
+    return [
+        {
+            "id": f"{prefix}-{n}",
+            "account_id": account_id,
+            "operation": "APPEND",
+            "status": "QUEUED",
+            "npns": [f"{n}000", f"{n}001"],  # a JSON column: a list per row
+            "requested": 2,
+            "error": None if n else "a reason",
+            "created_at": shared,
+            "updated_at": NOON_IN_PARIS if n == 1 else shared,
+        }
+        for n in range(3)
+    ]
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_rows_read_back_as_sqlalchemys_insert_wrote_them(kind: str, tmp_path: Path) -> None:
+    with store_url(kind, tmp_path) as url:
+        engine = open_store(url)
+        try:
+            with write_transaction(engine) as conn:
+                account = accounts.create_account(conn, "bulk", sandbox=False)
+                insert_rows(conn, jobs, _jobs(account.id, "driver"))
+                conn.execute(jobs.insert(), _jobs(account.id, "orm"))
+            with engine.connect() as conn:
+                stored = {
+                    row.id: {k: v for k, v in row._mapping.items() if k != "id"}
+                    for row in conn.execute(sa.select(jobs))
+                }
+        finally:
+            engine.dispose()
+    for n in range(3):
+        assert stored[f"driver-{n}"] == stored[f"orm-{n}"]
+    assert stored["driver-0"]["npns"] == ["0000", "0001"]
+    assert stored["driver-0"]["error"] == "a reason"
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_skipping_conflicts_keeps_the_first_row(kind: str, tmp_path: Path) -> None:
+    with store_url(kind, tmp_path) as url:
+        engine = open_store(url)
+        try:
+            with write_transaction(engine) as conn:
+                account = accounts.create_account(conn, "bulk", sandbox=False)
+                row = {"account_id": account.id, "npn": "1234567", "activated_at": NOON}
+                insert_rows(conn, subscriptions, [row])
+                later = {**row, "activated_at": NOON + dt.timedelta(days=1)}
+                insert_rows(
+                    conn, subscriptions, [later, {**row, "npn": "7654321"}], skip_conflicts=True
+                )
+            with engine.connect() as conn:
+                held = dict(
+                    conn.execute(sa.select(subscriptions.c.npn, subscriptions.c.activated_at)).all()
+                )
+        finally:
+            engine.dispose()
+    assert sorted(held) == ["1234567", "7654321"]
+    kept = held["1234567"]  # SQLite's come back naive, in UTC
+    assert (kept if kept.tzinfo else kept.replace(tzinfo=dt.UTC)) == NOON
