@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,47 +42,45 @@ def _jobs(account_id: int, prefix: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_rows_read_back_as_sqlalchemys_insert_wrote_them(kind: str, tmp_path: Path) -> None:
-    with store_url(kind, tmp_path) as url:
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.Engine, int]]:
+    """A fresh store on the backend, and an account in it."""
+    with store_url(request.param, tmp_path) as url:
         engine = open_store(url)
         try:
             with write_transaction(engine) as conn:
                 account = accounts.create_account(conn, "bulk", sandbox=False)
-                insert_rows(conn, jobs, _jobs(account.id, "driver"))
-                conn.execute(jobs.insert(), _jobs(account.id, "orm"))
-            with engine.connect() as conn:
-                stored = {
-                    row.id: {k: v for k, v in row._mapping.items() if k != "id"}
-                    for row in conn.execute(sa.select(jobs))
-                }
+            yield engine, account.id
         finally:
             engine.dispose()
+
+
+def test_rows_read_back_as_sqlalchemys_insert_wrote_them(store: tuple[sa.Engine, int]) -> None:
+    engine, account_id = store
+    with write_transaction(engine) as conn:
+        insert_rows(conn, jobs, _jobs(account_id, "driver"))
+        conn.execute(jobs.insert(), _jobs(account_id, "orm"))
+    with engine.connect() as conn:
+        stored = {
+            row.id: {k: v for k, v in row._mapping.items() if k != "id"}
+            for row in conn.execute(sa.select(jobs))
+        }
     for n in range(3):
         assert stored[f"driver-{n}"] == stored[f"orm-{n}"]
     assert stored["driver-0"]["npns"] == ["0000", "0001"]
     assert stored["driver-0"]["error"] == "a reason"
 
 
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_skipping_conflicts_keeps_the_first_row(kind: str, tmp_path: Path) -> None:
-    with store_url(kind, tmp_path) as url:
-        engine = open_store(url)
-        try:
-            with write_transaction(engine) as conn:
-                account = accounts.create_account(conn, "bulk", sandbox=False)
-                row = {"account_id": account.id, "npn": "1234567", "activated_at": NOON}
-                insert_rows(conn, subscriptions, [row])
-                later = {**row, "activated_at": NOON + dt.timedelta(days=1)}
-                insert_rows(
-                    conn, subscriptions, [later, {**row, "npn": "7654321"}], skip_conflicts=True
-                )
-            with engine.connect() as conn:
-                held = dict(
-                    conn.execute(sa.select(subscriptions.c.npn, subscriptions.c.activated_at)).all()
-                )
-        finally:
-            engine.dispose()
+def test_skipping_conflicts_keeps_the_first_row(store: tuple[sa.Engine, int]) -> None:
+    engine, account_id = store
+    row = {"account_id": account_id, "npn": "1234567", "activated_at": NOON}
+    with write_transaction(engine) as conn:
+        insert_rows(conn, subscriptions, [row])
+        later = {**row, "activated_at": NOON + dt.timedelta(days=1)}
+        insert_rows(conn, subscriptions, [later, {**row, "npn": "7654321"}], skip_conflicts=True)
+    with engine.connect() as conn:
+        query = sa.select(subscriptions.c.npn, subscriptions.c.activated_at)
+        held = {npn: at for npn, at in conn.execute(query)}
     assert sorted(held) == ["1234567", "7654321"]
     kept = held["1234567"]  # SQLite's come back naive, in UTC
     assert (kept if kept.tzinfo else kept.replace(tzinfo=dt.UTC)) == NOON

@@ -13,7 +13,8 @@ to run on alone, at one request per round trip, after the others are done.
 The API's limit is a moving minute, which would let an idle client spend a minute's
 allowance at once. The pacer does not: it was tried (2026-12-03), and in a storm's pass
 its bursts gave every list a slot without waiting, so the short lists ran ahead and the
-longest ended alone at a request per round trip (372.6 s against 329.5 s evenly spaced).
+longest ended alone at a request per round trip (372.6 and 375.5 s against 363.1 s
+evenly spaced, the same evening).
 Priorities order only calls that wait.
 """
 
