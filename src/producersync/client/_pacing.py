@@ -14,8 +14,7 @@ The API's limit is a moving minute, which would let an idle client spend a minut
 allowance at once. The pacer does not: it was tried (2026-12-03), and in a storm's pass
 its bursts gave every list a slot without waiting, so the short lists ran ahead and the
 longest ended alone at a request per round trip (372.6 and 375.5 s against 363.1 s
-evenly spaced, the same evening).
-Priorities order only calls that wait.
+evenly spaced, the same evening): priorities order only calls that wait.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ from producersync.service.store.jobs import (
     oldest_queued_job,
     record_items,
 )
-from producersync.service.store.maintenance import after_bulk_write
+from producersync.service.store.maintenance import refresh_statistics
 from producersync.service.store.population import (
     add_subscriptions,
     all_subscribed,
@@ -120,7 +120,7 @@ def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda:
             # rows for a 10,000-NPN population) Postgres sorts whole populations or
             # probes an index per NPN. Sampled on SQLite: an exact ANALYZE of every
             # account's subscriptions held the next job back 1.3 s after a 50,000-NPN one.
-            after_bulk_write(engine, [subscriptions])
+            refresh_statistics(engine, [subscriptions])
     except sa.exc.OperationalError:
         raise  # the store is unreachable: the job stays queued for the next attempt
     except Exception as exc:
