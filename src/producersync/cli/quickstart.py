@@ -23,7 +23,6 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
-from producersync.service.app import create_app
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
@@ -114,4 +113,6 @@ def quickstart(
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n",
         soft_wrap=True,
     )
+    from producersync.service.app import create_app
+
     serve(create_app(settings), settings.host, settings.port)

@@ -14,8 +14,6 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
-from producersync.service.app import create_app
-from producersync.service.worker import create_worker_app
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
@@ -68,6 +66,8 @@ def run(
         chaos_fault_rate=chaos_fault_rate,
         delivery_enabled=delivery,
     )
+    from producersync.service.app import create_app
+
     serve(create_app(settings), settings.host, settings.port, log_level)
 
 
@@ -92,4 +92,6 @@ def worker(
     same delivery twice.
     """
     settings = service_settings(database, host=host, port=port, executor_id=executor_id)
+    from producersync.service.worker import create_worker_app
+
     serve(create_worker_app(settings), settings.host, settings.port, log_level)

@@ -12,11 +12,10 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 from dataclasses import asdict
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
-from dbos import DBOSClient, WorkflowHandle
 from rich.progress import Progress
 from rich.table import Table
 
@@ -30,13 +29,14 @@ from producersync.cli.common import (
     serve,
 )
 from producersync.sync import mirror
-from producersync.sync.app import create_app
 from producersync.sync.hooks import Hooks
 from producersync.sync.pull import PageFn, PageResult, Puller, Stream, streams
 from producersync.sync.settings import SyncSettings
 from producersync.sync.verify import Comparison, compare
-from producersync.sync.workflows import APP_NAME, by_name, event_call
 from producersync.webhooks import WebhookVerificationError, parse_event
+
+if TYPE_CHECKING:
+    from dbos import WorkflowHandle
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 
@@ -50,6 +50,8 @@ def run(
     log_level: LogLevelOption = "info",
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
+    from producersync.sync.app import create_app
+
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = SyncSettings(**overrides)  # type: ignore[arg-type]
     serve(create_app(settings), settings.host, settings.port, log_level)
@@ -108,6 +110,10 @@ def replay(
     wait: Annotated[bool, typer.Option(help="Wait until the sync service has run it.")] = False,
 ) -> None:
     """Run a recorded event's workflow again (the running sync service picks it up)."""
+    from dbos import DBOSClient
+
+    from producersync.sync.workflows import APP_NAME, by_name, event_call
+
     settings = SyncSettings()
     engine = mirror.open_mirror(settings.mirror_url)
     with mirror.write_transaction(engine) as conn:

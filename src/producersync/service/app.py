@@ -23,7 +23,7 @@ from producersync.service.context import Revocations, ServiceContext
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import ApiGate
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
-from producersync.service.portal import create_portal
+from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
