@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from producersync.client._pacing import Pacer
+from producersync.client._pacing import WINDOW_MARGIN, Pacer
 
 
 class Clock:
@@ -19,21 +19,68 @@ class Clock:
         return self.now
 
 
-def test_slots_are_evenly_spaced_at_a_share_of_the_limit() -> None:
+def test_slots_are_evenly_spaced_the_limit_in_a_minute_and_the_margin() -> None:
     clock = Clock()
-    pacer = Pacer(300, share=0.97, clock=clock)
+    pacer = Pacer(300, clock=clock)
     waits = [pacer.reserve() for _ in range(5)]
-    step = 60 / (300 * 0.97)
+    step = (60 + WINDOW_MARGIN) / 300
     assert waits == pytest.approx([0, step, 2 * step, 3 * step, 4 * step])
+
+
+def test_an_idle_gap_is_lost_once_not_every_minute() -> None:
+    clock = Clock()
+    pacer = Pacer(60, clock=clock)
+    sent = []
+    for i in range(200):
+        if i == 10:
+            clock.now += 5  # nothing to send for 5 s
+        clock.now += pacer.reserve()
+        sent.append(clock.now)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
+    assert gaps[9] == pytest.approx(5)
+    assert max(gaps[10:]) == pytest.approx(pacer.interval)
+
+
+def test_late_wake_ups_never_put_more_than_the_limit_in_a_minute() -> None:
+    clock = Clock()
+    pacer = Pacer(60, clock=clock)
+    sent = []
+    for i in range(200):
+        clock.now = max(clock.now, pacer.now() + pacer.reserve())
+        clock.now += 0.04 if i % 7 else 0.0  # some sends go out late, then catch up
+        sent.append(clock.now)
+    for i in range(60, len(sent)):
+        assert sent[i] - sent[i - 60] >= 60
+
+
+def test_our_own_requests_filling_the_window_hold_nothing_back() -> None:
+    clock = Clock()
+    pacer = Pacer(300, clock=clock)
+    for _ in range(300):
+        clock.now += pacer.reserve()
+    pacer.observe(200, {"ratelimit-remaining": "0", "ratelimit-reset": "1"}, clock.now)
+    # Our own 300 fill the server's window: the next goes at its slot, not after the
+    # server's coarse reset (which would be a second lost after every request).
+    assert pacer.reserve() == pytest.approx(pacer.interval)
+
+
+def test_someone_else_spending_the_credential_makes_the_window_wait() -> None:
+    clock = Clock()
+    pacer = Pacer(300, clock=clock)
+    for _ in range(100):
+        clock.now += pacer.reserve()
+    headers = {"ratelimit-limit": "300", "ratelimit-remaining": "0", "ratelimit-reset": "7"}
+    pacer.observe(200, headers, clock.now)  # 300 spent, 100 of them ours
+    assert pacer.reserve() == pytest.approx(7)
 
 
 def test_idle_time_is_not_banked_as_a_burst() -> None:
     clock = Clock()
-    pacer = Pacer(60, share=1.0, clock=clock)
+    pacer = Pacer(60, clock=clock)
     pacer.reserve()
     clock.now += 100
     assert pacer.reserve() == 0
-    assert pacer.reserve() == pytest.approx(1.0)
+    assert pacer.reserve() == pytest.approx(pacer.interval)
 
 
 def test_a_429_holds_every_slot_until_retry_after() -> None:
@@ -70,14 +117,14 @@ def test_a_shared_credential_tightens_the_pace() -> None:
 
 def test_plenty_of_headroom_does_not_speed_up_past_the_base_pace() -> None:
     clock = Clock()
-    pacer = Pacer(300, share=1.0, clock=clock)
+    pacer = Pacer(300, clock=clock)
     pacer.reserve()
     pacer.observe(200, {"ratelimit-remaining": "299", "ratelimit-reset": "1"})
-    assert pacer.reserve() == pytest.approx(0.2)
+    assert pacer.reserve() == pytest.approx(pacer.interval)
 
 
 def test_threads_never_share_a_slot() -> None:
-    pacer = Pacer(600, share=1.0)
+    pacer = Pacer(600)
     waits: list[float] = []
     lock = threading.Lock()
 
@@ -105,7 +152,7 @@ def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
 
 
 def test_queued_threads_take_evenly_spaced_slots() -> None:
-    pacer = Pacer(600, share=1.0)
+    pacer = Pacer(600)
     taken: list[float] = []
     lock = threading.Lock()
 
@@ -128,7 +175,7 @@ def test_queued_threads_take_evenly_spaced_slots() -> None:
 
 
 def test_the_highest_priority_waiting_goes_first() -> None:
-    pacer = Pacer(600, share=1.0)
+    pacer = Pacer(600)
     pacer.observe(429, {"retry-after": "0.5"})  # everyone queues behind the hold
     order: list[int] = []
     lock = threading.Lock()
@@ -148,7 +195,7 @@ def test_the_highest_priority_waiting_goes_first() -> None:
 
 
 def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
-    pacer = Pacer(600, share=1.0)
+    pacer = Pacer(600)
     pacer.observe(429, {"retry-after": "0.3"})
     interrupted = threading.Thread(target=_take_and_fail, args=(pacer,))
     interrupted.start()

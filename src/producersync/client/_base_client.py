@@ -139,8 +139,9 @@ class BaseClient:
         started: float,
         attempt: int,
         raw: bool,
+        sent_at: float,
     ) -> Any:
-        self.pacer.observe(response.status_code, response.headers)
+        self.pacer.observe(response.status_code, response.headers, sent_at)
         log.debug(
             "%s %s -> %s in %.0f ms (attempt %d)",
             request.method,
@@ -203,12 +204,12 @@ class SyncAPIClient(BaseClient):
         with ``raw``, for callers that validate JSON themselves). While the rate limit
         holds calls back, those of higher ``priority`` go first."""
         for attempt in range(self.max_retries + 1):
-            self.pacer.take(priority)
+            sent_at = self.pacer.take(priority)
             request = self._http.build_request(method, self._url(path), params=params, json=json)
             started = time.perf_counter()
             try:
                 response = self._http.send(request, auth=self._auth)
-                return self._result(request, response, started, attempt, raw)
+                return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, ProducerSyncError) as exc:
                 time.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
@@ -241,11 +242,12 @@ class AsyncAPIClient(BaseClient):
     ) -> Any:
         for attempt in range(self.max_retries + 1):
             await anyio.sleep(self.pacer.reserve())
+            sent_at = self.pacer.now()
             request = self._http.build_request(method, self._url(path), params=params, json=json)
             started = time.perf_counter()
             try:
                 response = await self._http.send(request, auth=self._auth)
-                return self._result(request, response, started, attempt, raw)
+                return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, ProducerSyncError) as exc:
                 await anyio.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")

@@ -14,7 +14,6 @@ __all__ = [
     "INITIAL_RETRY_DELAY",
     "MAX_RETRY_DELAY",
     "NPN_CHUNK",
-    "PACE_SHARE",
     "RETRY_AFTER_CAP",
 ]
 
@@ -25,7 +24,6 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 RETRY_AFTER_CAP = 120.0  # a longer wait is the caller's decision: RateLimitError carries it
 DEFAULT_RATE_LIMIT = 300  # requests per minute, the API's documented limit
-PACE_SHARE = 0.97  # of the limit: headroom for clock skew between us and the server
 DEFAULT_REFRESH_MARGIN = 300.0  # refresh tokens this long before they expire
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum: fewest requests under the rate limit
 NPN_CHUNK = 500  # NPNs per `npns=` request when the caller passes many

@@ -1,8 +1,20 @@
-"""Client-side pacing: stay under the API's rate limit without ever being told twice.
+"""Client-side pacing: spend the API's whole rate limit without ever being told twice.
 
-One pacer per client, shared by every thread and task that uses it. Requests take evenly
-spaced slots at a share of the limit (no bursts); the server's ``ratelimit-remaining`` /
-``ratelimit-reset`` and any 429 tighten the schedule further.
+The API's limit is a moving minute: at most ``per_minute`` requests in any 60 s. One
+pacer per client, shared by every thread and task that uses it, keeps the same window
+over its own requests. Slots are evenly spaced, ``per_minute`` of them in a minute and
+a margin for the way to the server (no bursts), and none comes sooner than that after
+the request ``per_minute`` before it (a thread woken late catches up). So the client
+spends 99.6 % of the limit and its own requests never fill the server's window; a pacer
+at a fixed 97 % (until 2026-12-03) spent less and could still overrun it when its
+wake-ups came late.
+
+The server's ``ratelimit-remaining`` says how much of its window is spent. When that is
+more than this pacer's own requests of the last minute account for, someone else spends
+the credential too (another process, or one that just stopped): then at ``remaining`` <= 1
+every slot waits for ``ratelimit-reset``, and when ``reset / remaining`` is longer than
+the slot interval, slots move that far apart. A 429 holds every slot until its
+``Retry-After``.
 
 The async client's tasks reserve their slot when they ask (first come, first served).
 The sync client's threads queue, with a priority, for each slot as it comes due: when
@@ -10,26 +22,32 @@ more calls wait than the limit lets through, the ones that matter most go first.
 reading several lists at once serves its longest list first, so that no list is left
 to run on alone, at one request per round trip, after the others are done.
 
-The API's limit is a moving minute, which would let an idle client spend a minute's
-allowance at once. The pacer does not: it was tried (2026-12-03), and in a storm's pass
-its bursts gave every list a slot without waiting, so the short lists ran ahead and the
-longest ended alone at a request per round trip (372.6 and 375.5 s against 363.1 s
-evenly spaced, the same evening): priorities order only calls that wait.
+The moving minute would let an idle client spend a minute's allowance at once. The pacer
+does not: it was tried (2026-12-03), and in a storm's pass its bursts gave every list a
+slot without waiting, so the short lists ran ahead and the longest ended alone at a
+request per round trip (372.6 and 375.5 s against 363.1 s evenly spaced, the same
+evening): priorities order only calls that wait.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
+import math
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
-from producersync.client._constants import PACE_SHARE
 from producersync.client._retry import parse_reset, parse_retry_after
 
 __all__ = ["Pacer"]
 
+_WINDOW = 60.0  # the API's moving minute
+# Between the slot and the server's count of the request: the send itself, a client
+# thread waiting for the GIL, the server's event loop busy with another page. A request
+# that overtakes the one ``per_minute`` before it by more than this would be refused.
+WINDOW_MARGIN = 0.25
 _SAFETY = 1  # at this many remaining requests, wait for the window to move
 _LONGEST_HOLD = 3600.0  # a server asking for more is not taken at its word
 # A thread woken this late for its slot keeps the schedule (the wake-ups' lateness would
@@ -38,15 +56,13 @@ _LATE = 0.05
 
 
 class Pacer:
-    def __init__(
-        self,
-        per_minute: float,
-        share: float = PACE_SHARE,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
+    def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
         if per_minute <= 0:
             raise ValueError("rate_limit must be positive")
-        self.interval = 60.0 / (per_minute * share)
+        # Spaced so that `per_minute` slots span the window and its margin: an idle gap
+        # is then lost once. Spaced at the bare limit, the window would hold every slot
+        # to the one `per_minute` before it, and repeat each gap every minute after.
+        self.interval = (_WINDOW + WINDOW_MARGIN) / per_minute
         self._clock = clock
         self._lock = threading.Lock()
         self._turns = threading.Condition(self._lock)
@@ -54,24 +70,29 @@ class Pacer:
         self._arrivals = itertools.count()
         self._next = 0.0  # the next free slot, on the clock
         self._hold_until = 0.0  # nothing goes before this (server said: wait)
+        # Our last `per_minute` slots, oldest first: the window as the server keeps it.
+        self._limit = max(1, math.floor(per_minute))
+        self._sent: deque[float] = deque(maxlen=self._limit)
 
     def reserve(self) -> float:
         """Take the next slot; how long to wait before sending."""
         with self._lock:
             now = self._clock()
-            slot = max(now, self._next, self._hold_until)
+            slot = max(now, self._due())
             self._next = slot + self.interval
+            self._sent.append(slot)
             return slot - now
 
-    def take(self, priority: float = 0.0) -> None:
+    def take(self, priority: float = 0.0) -> float:
         """Block until a slot is this thread's: while several wait, the highest
-        ``priority`` gets the next one (the first to ask, among equals)."""
+        ``priority`` gets the next one (the first to ask, among equals). Returns the
+        slot's time on the clock (for ``observe``)."""
         with self._turns:
             ticket = (-priority, next(self._arrivals))
             heapq.heappush(self._waiting, ticket)
             try:
                 while True:
-                    due = max(self._next, self._hold_until)
+                    due = self._due()
                     wait = due - self._clock()
                     first = self._waiting[0] == ticket
                     if first and wait <= 0:
@@ -81,10 +102,28 @@ class Pacer:
                 self._waiting.remove(ticket)
                 heapq.heapify(self._waiting)
                 self._turns.notify_all()  # the next in line may be due already
-            self._next = max(due, self._clock() - _LATE) + self.interval
+            now = self._clock()
+            self._next = max(due, now - _LATE) + self.interval
+            self._sent.append(now)
+            return now
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> None:
-        """Learn from a response's rate-limit headers."""
+    def now(self) -> float:
+        """The pacer's clock (what ``observe`` takes a request's ``sent_at`` on)."""
+        return self._clock()
+
+    def _due(self) -> float:
+        """The earliest the next request may go (the lock held)."""
+        due = max(self._next, self._hold_until)
+        if len(self._sent) == self._limit:
+            # A window of ours is full: not before its oldest leaves the server's.
+            due = max(due, self._sent[0] + _WINDOW + WINDOW_MARGIN)
+        return due
+
+    def observe(
+        self, status: int, headers: Mapping[str, str], sent_at: float | None = None
+    ) -> None:
+        """Learn from a response's rate-limit headers; ``sent_at``: its request's slot,
+        as ``take`` answered (default: now)."""
         remaining = _number(
             headers.get("ratelimit-remaining") or headers.get("x-ratelimit-remaining")
         )
@@ -95,15 +134,30 @@ class Pacer:
             if wait is None:
                 wait = reset
         elif remaining is not None and reset is not None:
-            if remaining <= _SAFETY:
-                wait = reset
-            elif reset / remaining > self.interval:
-                # Someone else spends this credential too: spread what is left.
-                self._push_next(reset / remaining)
+            tight = remaining <= _SAFETY or reset / remaining > self.interval
+            limit = _number(headers.get("ratelimit-limit") or headers.get("x-ratelimit-limit"))
+            if tight and self._shared(limit or self._limit, remaining, sent_at):
+                if remaining <= _SAFETY:
+                    wait = reset
+                else:
+                    self._push_next(reset / remaining)
         if wait is not None:
             wait = min(wait, _LONGEST_HOLD)
             with self._lock:
                 self._hold_until = max(self._hold_until, self._clock() + wait)
+
+    def _shared(self, limit: float, remaining: float, sent_at: float | None) -> bool:
+        """Whether the server's window holds more requests than ours can be: every slot
+        we took from a minute (and the margin) before ``sent_at`` until now, those sent
+        after it included, since they may have overtaken it."""
+        with self._lock:
+            since = (self._clock() if sent_at is None else sent_at) - _WINDOW - WINDOW_MARGIN
+            ours = 0
+            for at in reversed(self._sent):
+                if at < since:
+                    break
+                ours += 1
+        return limit - remaining > ours
 
     def _push_next(self, spacing: float) -> None:
         with self._lock:

@@ -51,6 +51,7 @@ from producersync.sync import mirror
 
 __all__ = [
     "NESTED_LISTS",
+    "OnListPage",
     "PageFn",
     "PageResult",
     "PopulationGrew",
@@ -244,29 +245,32 @@ class Puller:
             raise ResponseValidationError(f"{path} answered without page.totalElements")
         return total
 
-    def _page(self, number: int) -> _Read:
-        return _Read(self._client.subscriptions.page(number), time.monotonic())
+    def _page(self, number: int, on_page: OnListPage | None) -> _Read:
+        read = _Read(self._client.subscriptions.page(number), time.monotonic())
+        if on_page is not None:
+            on_page({s.npn: s.activated_at for s in read.page.items})
+        return read
 
-    def _read_on(self, reads: list[_Read]) -> list[_Read]:
+    def _read_on(self, reads: list[_Read], read: Callable[[int], _Read]) -> list[_Read]:
         """``reads`` and the list's pages after them, while the last says there is a
         next: as many at a time as the pages read count, side by side (a storm of
         100,000 NPNs is 100 pages, and a job committed meanwhile 50 more)."""
         with ThreadPoolExecutor(_POPULATION_READERS, thread_name_prefix="population") as pool:
             while reads[-1].page.has_next_page:
                 counted = max(read.page.total_pages or 0 for read in reads)
-                reads += pool.map(self._page, range(len(reads), max(counted, len(reads) + 1)))
+                reads += pool.map(read, range(len(reads), max(counted, len(reads) + 1)))
         return reads
 
-    def _settled(self, reads: list[_Read]) -> list[_Read]:
+    def _settled(self, reads: list[_Read], read: Callable[[int], _Read]) -> list[_Read]:
         """The list's pages once it has held still ``settle_seconds`` (or after a minute
         of growing): its last page, read again every 2 s, shows a job committed since."""
         still = _still_since(reads)
         deadline = time.monotonic() + _SETTLE_MOST
         while time.monotonic() < min(still + self._settle, deadline):
             time.sleep(min(_SETTLE_POLL, self._settle))
-            last = self._page(len(reads) - 1)
+            last = read(len(reads) - 1)
             if last.page.has_next_page or len(last.page.items) != len(reads[-1].page.items):
-                reads = self._read_on([*reads[:-1], last])
+                reads = self._read_on([*reads[:-1], last], read)
                 still = _still_since(reads)
         return reads
 
@@ -305,7 +309,9 @@ class Puller:
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
 
-    def population(self, run_id: int | None = None) -> dict[str, dt.datetime]:
+    def population(
+        self, run_id: int | None = None, on_page: OnListPage | None = None
+    ) -> dict[str, dt.datetime]:
         """The account's subscribed NPNs and when each was activated, from the API. The
         pages are numbered: after the first, which tells how many there are, the others
         are read side by side. The list grows at its end (oldest activation first), so a
@@ -313,10 +319,12 @@ class Puller:
         a next. With ``run_id``, the list is read on until it has settled (the pass's
         pages wait for it: a storm's jobs commit seconds apart, and the slots of that
         wait would go unused), and that run's pass is watched for NPNs subscribed after
-        it."""
-        reads = self._read_on([self._page(0)])
+        it. ``on_page`` is called with each page's NPNs as it comes (from the reading
+        threads), so that what they are owed is written while the rest is read."""
+        read = functools.partial(self._page, on_page=on_page)
+        reads = self._read_on([read(0)], read)
         if run_id is not None:
-            reads = self._settled(reads)
+            reads = self._settled(reads, read)
         listed = {s.npn: s.activated_at for read in reads for s in read.page.items}
         if run_id is not None:
             self._watches[run_id] = _Watch(len(listed))
@@ -352,6 +360,8 @@ def _note_nested(watch: _Watch, resource: str, records: Sequence[Any]) -> None:
 
 
 PageFn = Callable[[Stream, str | None, int | None], PageResult]
+# Called with the NPNs of a page of the subscriptions list, and when each was activated.
+OnListPage = Callable[[Mapping[str, dt.datetime]], None]
 
 
 def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> int:
