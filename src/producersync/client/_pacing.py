@@ -1,13 +1,13 @@
-"""Client-side pacing: spend the API's whole rate limit without ever being told twice.
+"""Client-side pacing: spend all of the API's rate limit, and stay under it.
 
 The API's limit is a moving minute: at most ``per_minute`` requests in any 60 s. One
 pacer per client, shared by every thread and task that uses it, keeps the same window
 over its own requests. Slots are evenly spaced, ``per_minute`` of them in a minute and
 a margin for the way to the server (no bursts), and none comes sooner than that after
 the request ``per_minute`` before it (a thread woken late catches up). So the client
-spends 99.6 % of the limit and its own requests never fill the server's window; a pacer
-at a fixed 97 % (until 2026-12-03) spent less and could still overrun it when its
-wake-ups came late.
+spends 99.6 % of the limit, and its own requests overrun the server's window only when
+one reaches the server's count more than the margin late; a pacer at a fixed 97 % (until
+2026-12-03) spent less and could overrun it whenever its wake-ups came late.
 
 The server's ``ratelimit-remaining`` says how much of its window is spent. When that is
 more than this pacer's own requests of the last minute account for, someone else spends
