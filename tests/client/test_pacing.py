@@ -221,3 +221,12 @@ def _take_and_fail(pacer: Pacer) -> None:
         pass
     finally:
         turns.wait = original  # type: ignore[method-assign]
+
+
+def test_the_log_of_our_slots_keeps_two_minutes_not_the_whole_limit() -> None:
+    clock = Clock()
+    pacer = Pacer(1_000_000, clock=clock)  # a limit lifted
+    for _ in range(10_000):
+        clock.now += 0.1  # 600 requests a minute
+        pacer.take()
+    assert len(pacer._sent) <= 2 * 600 + 1

@@ -48,6 +48,7 @@ _WINDOW = 60.0  # the API's moving minute
 # thread waiting for the GIL, the server's event loop busy with another page. A request
 # that overtakes the one ``per_minute`` before it by more than this would be refused.
 WINDOW_MARGIN = 0.25
+_KEPT = 2 * _WINDOW  # how far back the log of our slots reaches
 _SAFETY = 1  # at this many remaining requests, wait for the window to move
 _LONGEST_HOLD = 3600.0  # a server asking for more is not taken at its word
 # A thread woken this late for its slot keeps the schedule (the wake-ups' lateness would
@@ -80,7 +81,7 @@ class Pacer:
             now = self._clock()
             slot = max(now, self._due())
             self._next = slot + self.interval
-            self._sent.append(slot)
+            self._record(slot)
             return slot - now
 
     def take(self, priority: float = 0.0) -> float:
@@ -104,12 +105,22 @@ class Pacer:
                 self._turns.notify_all()  # the next in line may be due already
             now = self._clock()
             self._next = max(due, now - _LATE) + self.interval
-            self._sent.append(now)
+            self._record(now)
             return now
 
     def now(self) -> float:
         """The pacer's clock (what ``observe`` takes a request's ``sent_at`` on)."""
         return self._clock()
+
+    def _record(self, slot: float) -> None:
+        """Log a slot (the lock held). Slots older than two windows go: fewer than the
+        limit in the last one put no bound on the next, and ``_shared`` looks back one
+        window from a request sent a response ago (at most a minute at the default
+        timeout). So a client with the limit lifted keeps two minutes of slots, not a
+        million."""
+        self._sent.append(slot)
+        while self._sent[0] < slot - _KEPT:
+            self._sent.popleft()
 
     def _due(self) -> float:
         """The earliest the next request may go (the lock held)."""
