@@ -216,6 +216,17 @@ def test_activation_returns_only_the_npns_newly_active(engine: sa.Engine) -> Non
         assert mirror.active_npns(conn) == ["1001", "1002", "1003"]
 
 
+def test_any_active_is_false_until_an_npn_is_active_and_after_none_is(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        assert not mirror.any_active(conn)
+        mirror.deactivate_npns(conn, ["1001"], T0, purge=False)  # recorded, inactive
+        assert not mirror.any_active(conn)
+        mirror.activate_npns(conn, ["1001"], T0 + dt.timedelta(hours=1))
+        assert mirror.any_active(conn)
+        mirror.deactivate_npns(conn, ["1001"], T0 + dt.timedelta(hours=2), purge=False)
+        assert not mirror.any_active(conn)
+
+
 def test_deactivation_keeps_the_records(engine: sa.Engine) -> None:
     npn = wire().npns[0]
     _sync_all(engine)

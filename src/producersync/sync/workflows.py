@@ -7,10 +7,11 @@
   Runs on the sync queue, one sync at a time across every process.
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
   the record of what is owed; the event nudges a collector workflow that starts
-  ``coalesce_seconds`` later and takes every such event not yet processed from the
-  mirror. It applies them in one transaction, each at its own time (deactivated NPNs
-  keep their records unless purging is on), and fetches the active NPNs whose records
-  are owed in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
+  ``coalesce_seconds`` later (at once while no NPN is active: its pass is over the
+  whole population) and takes every such event not yet processed from the mirror. It
+  applies them in one transaction, each at its own time (deactivated NPNs keep their
+  records unless purging is on), and fetches the active NPNs whose records are owed in
+  bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
   and a storm of 100,000 events costs a handful of workflows, not 100,000. When most of
   the population is owed, one pass over all of it instead, from the subscriptions list,
   whose NPNs it makes active at once (a storm's events take minutes to be delivered).
@@ -103,6 +104,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
         self._puller, self._engine, self._settings = puller, engine, settings
         self._metrics = metrics
         self._covered_until = 0.0  # until then a waiting collector reads what arrives
+        self._populated = False  # once the mirror has an active NPN (it stays a hint)
 
     # --- starting them -----------------------------------------------------------------
 
@@ -131,11 +133,12 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """Make sure a collector will start after the activations recorded so far."""
         if time.time() < self._covered_until:
             return  # a collector seen waiting out its delay will read them: no DBOS call
+        delay = self._settings.coalesce_seconds if self._has_population() else 0.0
         for slot in _COLLECTORS:
             with SetEnqueueOptions(
                 deduplication_id=slot,
                 duplication_policy="return-existing",
-                delay_seconds=self._settings.coalesce_seconds,
+                delay_seconds=delay,
             ):
                 handle = DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_npn_changes)
             # One that has not started will read the mirror when it does. One already
@@ -145,6 +148,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 if status.status == "DELAYED" and status.delay_until_epoch_ms:
                     self._covered_until = status.delay_until_epoch_ms / 1000 - _MARGIN
                 return
+
+    def _has_population(self) -> bool:
+        """Whether the mirror has an active NPN. Without one, whatever a collector finds
+        is most of the population: it makes one pass over it, from the subscriptions
+        list, which it reads on until the list settles. Waiting to coalesce would gather
+        nothing the list does not name, and a storm's pass would start 2 s later."""
+        if not self._populated:
+            with self._engine.connect() as conn:
+                self._populated = mirror.any_active(conn)
+        return self._populated
 
     # --- the workflows -----------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
     activate_npns,
     active_npns,
+    any_active,
     count_active,
     deactivate_npns,
     fetched_since_activation,
@@ -52,6 +53,7 @@ __all__ = [
     "UpsertCounts",
     "activate_npns",
     "active_npns",
+    "any_active",
     "changes_since",
     "count_active",
     "deactivate_npns",

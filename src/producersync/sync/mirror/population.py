@@ -20,6 +20,7 @@ from producersync.sync.mirror.tables import as_utc, fetched, population, sync_ru
 __all__ = [
     "activate_npns",
     "active_npns",
+    "any_active",
     "count_active",
     "deactivate_npns",
     "fetched_since_activation",
@@ -77,6 +78,11 @@ def deactivate_npns(conn: sa.Connection, npns: Sequence[str], at: At, *, purge: 
 def active_npns(conn: sa.Connection) -> list[str]:
     query = sa.select(population.c.npn).where(population.c.active).order_by(population.c.npn)
     return list(conn.execute(query).scalars())
+
+
+def any_active(conn: sa.Connection) -> bool:
+    query = sa.select(sa.literal(1)).select_from(population).where(population.c.active).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def count_active(conn: sa.Connection) -> int:

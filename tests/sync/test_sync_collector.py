@@ -1,0 +1,40 @@
+"""When the collector of activations waits, end to end: not at all while the mirror has
+no active NPN (whatever comes then is fetched by a pass over the whole population, from
+the subscriptions list), ``coalesce_seconds`` once it has one."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
+
+# Far longer than any wait below: a collector that waited it out would fail the test.
+COALESCE_SECONDS = "600"
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    directory: Path = tmp_path_factory.mktemp("collector")
+    sync_env = {"PRODUCERSYNC_COALESCE_SECONDS": COALESCE_SECONDS}
+    with running_harness("sqlite", directory, sync_env=sync_env) as h:
+        yield h
+
+
+def test_a_first_subscription_is_fetched_without_waiting_to_coalesce(harness: Harness) -> None:
+    npns = _npns(harness, 12)
+    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns[:8]))
+    eventually(lambda: harness.status()["activeNpns"] == 8, what=harness.status)
+    harness.wait_equal()
+    assert harness.status()["lastRun"]["kind"] == "population"
+
+    # Now the mirror has a population: the next activations wait to be coalesced.
+    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns[8:]))
+    eventually(lambda: harness.status()["receipts"]["total"] >= 12, what=harness.status)
+    time.sleep(2)  # a collector started at once would have made them active by now
+    status = harness.status()
+    assert status["activeNpns"] == 8
+    assert status["receipts"]["unprocessed"] >= 4
