@@ -312,3 +312,42 @@ def test_a_backfill_reads_the_loas_list_only_if_the_licenses_did_not_bring_them_
     assert ("/v2/licenseLoas" in read) is (transport is Unnesting)
     assert held["licenseLoas"] == served > 0
     assert counts["licenses"] == held["licenses"] > 0
+
+
+def test_a_streams_next_page_is_asked_for_while_its_page_is_written(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, creds = service
+    transport = Recording()
+    asked_ahead: list[bool] = []
+
+    def written(resource: str, upserted: int) -> None:
+        # Called once a page is committed; a full page has a next one, which should be
+        # on its way already. Without the asking ahead it would not be until this
+        # returns: the wait runs out, and the page is noted as not asked ahead.
+        if upserted < PAGE:
+            return
+        pages = len(asked_ahead) + 1
+        deadline = time.monotonic() + 5
+        while _v2_requests(transport) <= pages and time.monotonic() < deadline:
+            time.sleep(0.01)
+        asked_ahead.append(_v2_requests(transport) > pages)
+
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        stream = next(s for s in streams() if s.resource == "licenseLoas")
+        count = pull([stream], Puller(client, engine, PAGE, on_upsert=written).page, None)
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)["licenseLoas"]
+        engine.dispose()
+    assert count["licenseLoas"] == held > 4 * PAGE
+    assert len(asked_ahead) >= 4
+    assert all(asked_ahead)
+    # Each page was asked for once: the one asked ahead is the one read.
+    assert _v2_requests(transport) == -(-held // PAGE) + (held % PAGE == 0)
+
+
+def _v2_requests(transport: Recording) -> int:
+    return sum(1 for path in transport.paths if path.startswith("/v2/"))

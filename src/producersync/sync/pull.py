@@ -6,7 +6,8 @@ the next page. That path (it carries the continuation token) is all a caller has
 to resume a stream after a crash, so the workflows checkpoint it after every page.
 
 Streams run side by side under one rate limit, and a stream's pages come one after
-another. So a pass over the whole population first counts each stream's records, and
+another: its next page is asked for while a page is written. A pass over the whole
+population first counts each stream's records, and
 the pacer serves the stream with the most pages left first: the longest (LOAs, several a
 license) would otherwise get an equal share of the requests and then run on alone, at
 one request per round trip, long after the rest.
@@ -37,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -168,11 +169,17 @@ class Puller:
         # requests' priority, so the pacer serves the longest first. A hint only: a
         # stream resumed after a restart goes on without it.
         self._pages_left: dict[Stream, int] = {}
+        # Each stream's next page, asked for while its last one is written: a stream's
+        # pages come one after another, and a backfill's longest (the licenses, their
+        # LOAs nested) ran alone at the end, a page's write before each next request.
+        self._ahead: dict[Stream, tuple[str, Future[bytes]]] = {}
+        self._ahead_lock = threading.Lock()
 
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
         spec = _BY_KEY[stream.resource]
         params = None if path else {**dict(stream.params), "size": str(self._size)}
+        ahead = self._take_ahead(stream, path)
         watch = self._watches.get(run_id) if stream.whole_population and run_id else None
         if watch is not None:
             self._watch_growth(watch)
@@ -182,16 +189,21 @@ class Puller:
             if watch is not None:
                 watch.planned += pages
         left = self._pages_left.get(stream, 0)
-        body = self._client.request(
-            "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
-        )
+        if ahead is not None:
+            body = ahead.result()  # its error, if it failed, is this page's
+        else:
+            body = self._client.request(
+                "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
+            )
         records, next_path = parse_raw_page(body, spec.key, self._size)
         if watch is not None:
             _note_nested(watch, stream.resource, records)
         if next_path is None:
             self._pages_left.pop(stream, None)
-        elif stream in self._pages_left:
-            self._pages_left[stream] = left - 1
+        else:
+            if stream in self._pages_left:
+                self._pages_left[stream] = left - 1
+            self._ask_ahead(stream, next_path, priority=left - 1)
         with mirror.write_transaction(self._engine) as conn:
             counts = mirror.upsert_records(
                 conn,
@@ -206,6 +218,37 @@ class Puller:
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)
         return PageResult(next_path, upserted)
+
+    def _ask_ahead(self, stream: Stream, path: str, priority: float) -> None:
+        """Request the stream's page at ``path`` now, in a thread of its own, for the
+        ``page`` call that asks for it next. Nothing is lost if that call never comes (a
+        crash, a pass stopped): the page is asked for again from the checkpointed path."""
+        future: Future[bytes] = Future()
+
+        def fetch() -> None:
+            if not future.set_running_or_notify_cancel():
+                return
+            try:
+                body = self._client.request("GET", path, raw=True, priority=priority)
+            except BaseException as exc:
+                future.set_exception(exc)
+            else:
+                future.set_result(body)
+
+        with self._ahead_lock:
+            self._ahead[stream] = (path, future)
+        threading.Thread(target=fetch, name="page-ahead", daemon=True).start()
+
+    def _take_ahead(self, stream: Stream, path: str | None) -> Future[bytes] | None:
+        """The page at ``path`` of ``stream`` if it was asked for ahead; any other page
+        asked ahead for the stream is not wanted any more."""
+        with self._ahead_lock:
+            path_ahead, future = self._ahead.pop(stream, (None, None))
+        if future is None or path is None or path != path_ahead:
+            if future is not None:
+                future.cancel()
+            return None
+        return future
 
     def _count(self, stream: Stream) -> int:
         """The stream's records, ahead of every page: it is what orders the others."""
