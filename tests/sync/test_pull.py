@@ -351,3 +351,23 @@ def test_a_streams_next_page_is_asked_for_while_its_page_is_written(
 
 def _v2_requests(transport: Recording) -> int:
     return sum(1 for path in transport.paths if path.startswith("/v2/"))
+
+
+def test_a_page_that_fails_to_be_written_keeps_no_page_asked_ahead(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, creds = service
+
+    def hook(changes: object) -> None:
+        raise RuntimeError("a hook failed")
+
+    with Client(creds.client_id, creds.client_secret, base_url=running.base_url) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        puller = Puller(client, engine, PAGE, after_commit=hook)
+        stream = next(s for s in streams() if s.resource == "licenseLoas")
+        with pytest.raises(RuntimeError, match="a hook failed"):
+            puller.page(stream, None, None)
+        engine.dispose()
+    # The page is read again from its own path: the next one, asked ahead, is dropped
+    # rather than held (with its body) for a stream that may never be read again.
+    assert not puller._ahead

@@ -204,16 +204,22 @@ class Puller:
             if stream in self._pages_left:
                 self._pages_left[stream] = left - 1
             self._ask_ahead(stream, next_path, priority=left - 1)
-        with mirror.write_transaction(self._engine) as conn:
-            counts = mirror.upsert_records(
-                conn,
-                stream.resource,
-                records,
-                run_id=run_id,
-                changes=self._after_commit is not None,
-            )
-        if self._after_commit is not None:
-            self._after_commit(counts.changes)  # the hooks: the page is committed now
+        try:
+            with mirror.write_transaction(self._engine) as conn:
+                counts = mirror.upsert_records(
+                    conn,
+                    stream.resource,
+                    records,
+                    run_id=run_id,
+                    changes=self._after_commit is not None,
+                )
+            if self._after_commit is not None:
+                self._after_commit(counts.changes)  # the hooks: the page is committed now
+        except BaseException:
+            # This page will be read again, so the one asked ahead may never be: it is
+            # dropped, not kept for a stream (an activation's NPNs) that may never come back.
+            self._take_ahead(stream, None)
+            raise
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)
