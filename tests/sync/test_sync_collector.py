@@ -1,6 +1,7 @@
-"""When the collector of activations waits, end to end: not at all while the mirror has
-no active NPN (whatever comes then is fetched by a pass over the whole population, from
-the subscriptions list), ``coalesce_seconds`` once it has one."""
+"""When the collector of activations waits, end to end: not at all for an activation
+while the mirror has no active NPN (it is fetched by a pass over the whole population,
+from the subscriptions list), ``coalesce_seconds`` once it has one, and for
+deactivations alone."""
 
 from __future__ import annotations
 
@@ -8,19 +9,21 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx2
 import pytest
 
+from producersync.model.events import NpnDeactivated
+from producersync.webhooks import headers
 from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
 
 # Far longer than any wait below: a collector that waited it out would fail the test.
 COALESCE_SECONDS = "600"
 
 
-@pytest.fixture(scope="module")
-def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    directory: Path = tmp_path_factory.mktemp("collector")
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[Harness]:
     sync_env = {"PRODUCERSYNC_COALESCE_SECONDS": COALESCE_SECONDS}
-    with running_harness("sqlite", directory, sync_env=sync_env) as h:
+    with running_harness("sqlite", tmp_path, sync_env=sync_env) as h:
         yield h
 
 
@@ -42,3 +45,18 @@ def test_a_first_subscription_is_fetched_without_waiting_to_coalesce(harness: Ha
     status = harness.status()
     assert status["activeNpns"] == 1
     assert status["receipts"]["unprocessed"] == 4
+
+
+def test_deactivations_wait_to_be_coalesced_even_on_an_empty_mirror(harness: Harness) -> None:
+    # A collector started at once for each would keep the process busy for nothing.
+    unprocessed = harness.status()["receipts"]["unprocessed"]
+    event = NpnDeactivated.create("99999999")
+    body = event.to_json()
+    response = httpx2.post(
+        f"{harness.sync.url}/webhooks/psapi",
+        content=body,
+        headers=headers(event.id, int(time.time()), body, [harness.secret]),
+    )
+    assert response.status_code == 200
+    time.sleep(2)  # a collector started at once would have processed it by now
+    assert harness.status()["receipts"]["unprocessed"] == unprocessed + 1

@@ -70,8 +70,9 @@ class SyncSettings(BaseSettings):
     coalesce_seconds: float = Field(
         default=2.0,
         ge=0,
-        description="NPN activations arriving this close are fetched together (no wait while "
-        "the mirror has no active NPN: a first subscription is one pass over the population).",
+        description="NPN activations arriving this close are fetched together (no wait for an "
+        "activation while the mirror has no active NPN: a first subscription is one pass over "
+        "the population).",
     )
     coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
     population_settle_seconds: float = Field(

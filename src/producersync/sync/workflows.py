@@ -7,8 +7,8 @@
   Runs on the sync queue, one sync at a time across every process.
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
   the record of what is owed; the event nudges a collector workflow that starts
-  ``coalesce_seconds`` later (at once while no NPN is active: its pass is over the
-  whole population) and takes every such event not yet processed from the mirror. It
+  ``coalesce_seconds`` later (an activation while no NPN is active: at once, its pass
+  is over the whole population) and takes every such event not yet processed from the mirror. It
   applies them in one transaction, each at its own time (deactivated NPNs keep their
   records unless purging is on), and fetches the active NPNs whose records are owed in
   bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
@@ -112,14 +112,14 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """Start each event's workflow under its id; idempotent (DBOS returns the
         existing workflow for a known id). Activations nudge the collector once for the
         whole batch; events without work (``webhook.test``) start nothing."""
-        nudge = False
+        nudge = activates = False
         for event, workflow_id in batch:
             call = event_call(event)
             if call is None:
                 continue
             name, args = call
             if name == "collect_npn_changes":
-                nudge = True
+                nudge, activates = True, activates or isinstance(event, NpnActivated)
                 continue
             with SetWorkflowID(workflow_id):
                 if name == "updates_available":
@@ -127,13 +127,14 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 else:
                     DBOS.start_workflow(getattr(self, name), *args)
         if nudge:
-            self._nudge_collector()
+            self._nudge_collector(activates)
 
-    def _nudge_collector(self) -> None:
-        """Make sure a collector will start after the activations recorded so far."""
+    def _nudge_collector(self, activates: bool) -> None:
+        """Make sure a collector will start after the (de)activations recorded so far."""
         if time.time() < self._covered_until:
             return  # a collector seen waiting out its delay will read them: no DBOS call
-        delay = self._settings.coalesce_seconds if self._has_population() else 0.0
+        first = activates and not self._has_population()
+        delay = 0.0 if first else self._settings.coalesce_seconds
         for slot in _COLLECTORS:
             with SetEnqueueOptions(
                 deduplication_id=slot,
@@ -150,10 +151,13 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 return
 
     def _has_population(self) -> bool:
-        """Whether the mirror has an active NPN. Without one, whatever a collector finds
-        is most of the population: it makes one pass over it, from the subscriptions
-        list, which it reads on until the list settles. Waiting to coalesce would gather
-        nothing the list does not name, and a storm's pass would start 2 s later."""
+        """Whether the mirror has an active NPN. Without one, an activation a collector
+        finds makes most of the population owed: it makes one pass over it, from the
+        subscriptions list, which it reads on until the list settles. Waiting to coalesce
+        would gather nothing the list does not name, and a storm's pass would start 2 s
+        later. Deactivations alone still wait: a collector started at once for each
+        would keep the process busy, and a waiting one spares the nudges their DBOS
+        calls (the receiver's p99 at 200 deactivations/s went from 7.1 to 18.4 ms)."""
         if not self._populated:
             with self._engine.connect() as conn:
                 self._populated = mirror.any_active(conn)
