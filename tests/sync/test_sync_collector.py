@@ -9,11 +9,9 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx2
 import pytest
 
 from producersync.model.events import NpnDeactivated
-from producersync.webhooks import headers
 from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
 
 # Far longer than any wait below: a collector that waited it out would fail the test.
@@ -50,13 +48,7 @@ def test_a_first_subscription_is_fetched_without_waiting_to_coalesce(harness: Ha
 def test_deactivations_wait_to_be_coalesced_even_on_an_empty_mirror(harness: Harness) -> None:
     # A collector started at once for each would keep the process busy for nothing.
     unprocessed = harness.status()["receipts"]["unprocessed"]
-    event = NpnDeactivated.create("99999999")
-    body = event.to_json()
-    response = httpx2.post(
-        f"{harness.sync.url}/webhooks/psapi",
-        content=body,
-        headers=headers(event.id, int(time.time()), body, [harness.secret]),
-    )
+    response = harness.deliver(NpnDeactivated.create("99999999"))
     assert response.status_code == 200
     time.sleep(2)  # a collector started at once would have processed it by now
     assert harness.status()["receipts"]["unprocessed"] == unprocessed + 1

@@ -8,10 +8,8 @@ response late), and the mirror must still end equal to what the API serves.
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 
@@ -20,7 +18,6 @@ from producersync.model.events import Event, NpnActivated, NpnDeactivated, Updat
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.sync.mirror.tables import population
-from producersync.webhooks import headers
 from tests.sync.test_sync_process import (
     RATE,
     SERVICE_ENV,
@@ -46,9 +43,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
 
 
 def _deliver(harness: Harness, event: Event) -> None:
-    body = event.to_json()
-    sent = headers(event.id, int(time.time()), body, harness.secret)
-    response = httpx2.post(f"{harness.sync.url}/webhooks/psapi", content=body, headers=sent)
+    response = harness.deliver(event)
     assert response.status_code == 200, response.text
 
 

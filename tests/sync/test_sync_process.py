@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from producersync.client import Client
 from producersync.client.resources.records import SPECS
-from producersync.model.events import UPDATES_AVAILABLE, NpnActivated
+from producersync.model.events import UPDATES_AVAILABLE, Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.loader import load
@@ -153,6 +153,13 @@ class Harness:
     def status(self) -> dict[str, Any]:
         with self.mirror.connect() as conn:
             return mirror.sync_status(conn)
+
+    def deliver(self, event: Event, secret: str | None = None) -> httpx2.Response:
+        """``event`` posted to the sync process as the service would, signed with the
+        endpoint's secret (or ``secret``)."""
+        body = event.to_json()
+        sent = headers(event.id, int(time.time()), body, secret or self.secret)
+        return httpx2.post(f"{self.sync.url}/webhooks/psapi", content=body, headers=sent)
 
     def wait_equal(self, timeout: float = 60) -> None:
         eventually(
@@ -379,13 +386,7 @@ def test_a_redelivery_is_acknowledged_and_changes_nothing(harness: Harness) -> N
 
 def test_a_forged_delivery_is_401_and_recorded(harness: Harness) -> None:
     rejected = harness.status()["receipts"]["rejected"]
-    event = NpnActivated.create("99999999")
-    body = event.to_json()
-    response = httpx2.post(
-        f"{harness.sync.url}/webhooks/psapi",
-        content=body,
-        headers=headers(event.id, int(time.time()), body, generate_secret()),
-    )
+    response = harness.deliver(NpnActivated.create("99999999"), generate_secret())
     assert response.status_code == 401
     assert harness.status()["receipts"]["rejected"] == rejected + 1
 
