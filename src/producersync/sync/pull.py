@@ -7,10 +7,10 @@ to resume a stream after a crash, so the workflows checkpoint it after every pag
 
 Streams run side by side under one rate limit, and a stream's pages come one after
 another: its next page is asked for while a page is written. A pass over the whole
-population first counts each stream's records, and
-the pacer serves the stream with the most pages left first: the longest (LOAs, several a
-license) would otherwise get an equal share of the requests and then run on alone, at
-one request per round trip, long after the rest.
+population first counts each stream's records, and the pacer serves the stream with the
+most pages left first: the longest (LOAs, several a license) would otherwise get an
+equal share of the requests and then run on alone, at one request per round trip, long
+after the rest.
 
 A pass starts from the subscriptions list, and covers the NPNs listed then. A storm sent
 as several requests is several subscription jobs, committed seconds apart, so the list

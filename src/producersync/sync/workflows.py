@@ -8,10 +8,10 @@
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
   the record of what is owed; the event nudges a collector workflow that starts
   ``coalesce_seconds`` later (an activation while no NPN is active: at once, its pass
-  is over the whole population) and takes every such event not yet processed from the mirror. It
-  applies them in one transaction, each at its own time (deactivated NPNs keep their
-  records unless purging is on), and fetches the active NPNs whose records are owed in
-  bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
+  is over the whole population) and takes every such event not yet processed from the
+  mirror. It applies them in one transaction, each at its own time (deactivated NPNs
+  keep their records unless purging is on), and fetches the active NPNs whose records
+  are owed in bulk (``npns=``, ``coalesce_max`` per fetch) — never one request per NPN,
   and a storm of 100,000 events costs a handful of workflows, not 100,000. When most of
   the population is owed, one pass over all of it instead, from the subscriptions list,
   whose NPNs it makes active at once (a storm's events take minutes to be delivered).
