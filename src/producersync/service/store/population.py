@@ -18,6 +18,7 @@ __all__ = [
     "add_subscriptions",
     "all_subscribed",
     "count_subscriptions",
+    "in_population",
     "is_visible",
     "page_subscriptions",
     "population_npns",
@@ -44,6 +45,17 @@ def population_npns(population: Population) -> sa.Select[tuple[str]]:
         return subscribed
     sandbox = sa.select(entities.c.npn.label("npn")).where(entities.c.npn.in_(SANDBOX_NPNS))
     return sa.select(sa.union(subscribed, sandbox).subquery().c.npn)
+
+
+def in_population(population: Population, npn: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """Whether ``npn`` (a column of the query it goes in) is one the account may read:
+    a correlated condition, one index probe per row it is asked of."""
+    subscribed = (
+        sa.select(subscriptions.c.npn)  # in the index: nothing else is read
+        .where(subscriptions.c.account_id == population.account_id, subscriptions.c.npn == npn)
+        .exists()
+    )
+    return sa.or_(subscribed, npn.in_(SANDBOX_NPNS)) if population.sandbox else subscribed
 
 
 def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:

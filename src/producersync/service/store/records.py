@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.service.store.documents import served
-from producersync.service.store.population import Population, population_npns
+from producersync.service.store.population import Population, in_population, population_npns
 from producersync.service.store.tables import license_loas, licenses
 
 __all__ = [
@@ -119,9 +119,9 @@ def _scoped(
     query = sa.select(*columns)
     if isinstance(scope, str):
         return query.where(table.c.npn == scope, *_conditions(table, f)), table.c.npn
-    people = population_npns(scope).subquery("population")
     since = f.updated_since
     if since is None or not _few_changes(conn, table, since):
+        people = population_npns(scope).subquery("population")
         query = query.join_from(table, people, table.c.npn == people.c.npn)
         return query.where(*_conditions(table, f)), people.c.npn
     changed = (
@@ -130,11 +130,20 @@ def _scoped(
         .cte("changed")
         .prefix_with("MATERIALIZED")
     )
-    joined = changed.join(people, changed.c.npn == people.c.npn)
-    query = query.select_from(joined.join(table, table.c.id == changed.c.id))
     # The date is settled in the CTE; said again here, it would have the planner read
     # the day's rows a second time.
-    return query.where(*_conditions(table, replace(f, updated_since=None))), people.c.npn
+    where = _conditions(table, replace(f, updated_since=None))
+    if conn.dialect.name == "sqlite":
+        # Joined to the population, SQLite first builds a Bloom filter of all of it:
+        # 3.3 ms for one day's 1,216 changed licenses over 10,000 NPNs, against 0.6 ms
+        # probing the subscriptions' index once per changed record. PostgreSQL hashes
+        # the population either way, and plans the join best.
+        query = query.select_from(changed.join(table, table.c.id == changed.c.id))
+        return query.where(in_population(scope, changed.c.npn), *where), changed.c.npn
+    people = population_npns(scope).subquery("population")
+    joined = changed.join(people, changed.c.npn == people.c.npn)
+    query = query.select_from(joined.join(table, table.c.id == changed.c.id))
+    return query.where(*where), people.c.npn
 
 
 def _page_columns(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[Any]]:
