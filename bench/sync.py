@@ -53,6 +53,7 @@ from bench._common import (
 )
 from producersync.client import Client
 from producersync.client.pagination import parse_raw_page
+from producersync.gc_tuning import tune_gc
 from producersync.service.store.engine import make_engine
 from producersync.service.store.tables import nipr_runs
 from producersync.sync import mirror
@@ -250,6 +251,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=5, help="days synced one at a time")
     parser.add_argument("--backend", choices=["sqlite", "postgres"], action="append")
     args = parser.parse_args()
+    # The collector as the sync service and `sync backfill` set it; the baseline runs in
+    # this process too, and gains from it alike.
+    tune_gc()
     rows: list[tuple[str, ...]] = []
     for backend in args.backend or ["sqlite", "postgres"]:
         rows += run_backend(backend, args.producers, args.population, args.seed, args.days)

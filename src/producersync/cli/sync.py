@@ -28,6 +28,7 @@ from producersync.cli.common import (
     fail,
     serve,
 )
+from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
 from producersync.sync.hooks import Hooks
 from producersync.sync.pull import PageFn, PageResult, Puller, Stream, streams
@@ -219,6 +220,7 @@ def _pull_with_progress(
     synced_through: dt.date | None,
     concurrency: int,
 ) -> None:
+    tune_gc()  # as the sync service does: a pull allocates a page's records at a time
     run_id = puller.start(kind, run_date=synced_through, since=since)
     with Progress(console=console) as progress:
         task = progress.add_task(f"{kind}: streams", total=len(todo))
