@@ -4,8 +4,10 @@ children, the population, receipts, runs and status."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 import datetime as dt
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,26 @@ T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
     with fresh_mirror(request.param, tmp_path) as engine:
         yield engine
+
+
+def test_a_new_sqlite_mirror_takes_16_kib_pages_and_an_existing_one_keeps_its_own(
+    tmp_path: Path,
+) -> None:
+    """The page size goes before WAL mode, which fixes it; a mirror made before keeps
+    its 4 KiB pages and opens as ever."""
+    old = tmp_path / "old.db"
+    with contextlib.closing(sqlite3.connect(old)) as legacy:
+        legacy.execute("CREATE TABLE legacy (x INTEGER)")
+        legacy.commit()
+    for path, size in ((tmp_path / "new.db", 16384), (old, 4096)):
+        engine = mirror.open_mirror(f"sqlite:///{path}")
+        try:
+            with engine.connect() as conn:
+                assert conn.exec_driver_sql("PRAGMA page_size").scalar() == size
+                assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+                assert mirror.sync_status(conn)["lastSyncedRunDate"] is None
+        finally:
+            engine.dispose()
 
 
 def _sync_all(engine: sa.Engine, run_id: int | None = None) -> dict[str, mirror.UpsertCounts]:
