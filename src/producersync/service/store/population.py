@@ -59,17 +59,7 @@ def in_population(population: Population, npn: sa.ColumnElement[str]) -> sa.Colu
 
 
 def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:
-    if population.sandbox and npn in SANDBOX_NPNS:
-        return True
-    return (
-        conn.execute(
-            sa.select(subscriptions.c.npn).where(
-                subscriptions.c.account_id == population.account_id,
-                subscriptions.c.npn == npn,
-            )
-        ).first()
-        is not None
-    )
+    return bool(conn.execute(sa.select(in_population(population, sa.literal(npn)))).scalar())
 
 
 def subscribe_one(conn: sa.Connection, population: Population, npn: str, at: dt.datetime) -> bool:
