@@ -273,11 +273,14 @@ def fill_all(engine: sa.Engine) -> int:
         return sum(pool.map(one, work))
 
 
-def _ranges(conn: sa.Connection, table: sa.Table) -> range:
+def _ranges(conn: sa.Connection, table: sa.Table) -> list[int]:
+    """The first id of each id range that holds rows: ids are sparse (the sandbox's sit
+    near 10,000,000, far above a small universe's), and a statement for every range
+    between the lowest and the highest made loading 300 producers 2,500 statements."""
     if table.name not in _MATERIALIZED:
-        return range(0)
-    low, high = conn.execute(sa.select(sa.func.min(table.c.id), sa.func.max(table.c.id))).one()
-    return range(low or 0, (high or -1) + 1, _FILL_CHUNK)
+        return []
+    buckets = sa.select(table.c.id // _FILL_CHUNK).distinct()
+    return sorted(bucket * _FILL_CHUNK for bucket in conn.execute(buckets).scalars())
 
 
 def _fill_range(conn: sa.Connection, table: sa.Table, start: int) -> int:
