@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from producersync.cli.common import JsonOption, console
+from producersync.cli.common import JsonOption, console, iso_time
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
 from producersync.sync.mirror import open_mirror
@@ -127,19 +127,15 @@ def expiring(
 def changes(
     since: Annotated[
         dt.datetime,
-        typer.Option(
-            formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"],
-            help="A date or a time (UTC).",
-        ),
+        typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
     mirror: MirrorOption = _DEFAULT_MIRROR,
     as_json: JsonOption = False,
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged."""
-    start = since.replace(tzinfo=dt.UTC)
     with _mirror(mirror) as conn:
-        found = compliance.changes(conn, start, limit=limit)
+        found = compliance.changes(conn, since, limit=limit)
     rows = [
         {
             "id": c.id,
@@ -153,7 +149,7 @@ def changes(
         }
         for c in found
     ]
-    _report(as_json, {"since": start}, "changes", rows)
+    _report(as_json, {"since": since}, "changes", rows)
 
 
 def _report(as_json: bool, header: dict[str, object], key: str, rows: list[dict[str, Any]]) -> None:

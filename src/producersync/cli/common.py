@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated
 
 import orjson
@@ -24,6 +25,8 @@ __all__ = [
     "emit",
     "err_console",
     "fail",
+    "iso_date",
+    "iso_time",
     "serve",
     "service_settings",
     "store",
@@ -51,6 +54,27 @@ ServicePortOption = Annotated[
     int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
 ]
 LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
+
+
+def iso_date(value: str) -> dt.date:
+    """An option's date, ``YYYY-MM-DD`` (Typer's ``parser=``): a bad one is a usage
+    error naming the option and the value, not a traceback."""
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+
+
+def iso_time(value: str) -> dt.datetime:
+    """An option's time, ISO 8601 or a date alone (its midnight), UTC unless it names
+    a zone (Typer's ``parser=``)."""
+    try:
+        moment = dt.datetime.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(
+            f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 def fail(message: str) -> typer.Exit:

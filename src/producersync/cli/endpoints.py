@@ -23,6 +23,7 @@ from producersync.cli.common import (
     console,
     emit,
     fail,
+    iso_time,
     service_settings,
 )
 from producersync.service.api.webhook_models import WebhookAttempt, WebhookEndpoint
@@ -263,18 +264,17 @@ def replay(
 def recover(
     endpoint_id: EndpointArg,
     since: Annotated[
-        str, typer.Option("--since", help="ISO 8601 time, at most 14 days ago (UTC if no zone).")
+        dt.datetime,
+        typer.Option(
+            "--since", parser=iso_time, help="ISO 8601 time, at most 14 days ago (UTC if no zone)."
+        ),
     ],
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good since then."""
-    try:
-        start = dt.datetime.fromisoformat(since)
-    except ValueError:
-        raise fail(f"--since must be an ISO 8601 time, not {since!r}") from None
     with _write(database) as (conn, _settings):
-        queued = management.recover(conn, _endpoint(conn, endpoint_id), start)
+        queued = management.recover(conn, _endpoint(conn, endpoint_id), since)
     emit(as_json, {"queued": queued})
 
 

@@ -26,6 +26,8 @@ from producersync.cli.common import (
     console,
     emit,
     fail,
+    iso_date,
+    iso_time,
     serve,
 )
 from producersync.gc_tuning import tune_gc
@@ -74,16 +76,17 @@ def status(as_json: JsonOption = False) -> None:
 @app.command()
 def now(
     since: Annotated[
-        str | None,
+        dt.date | None,
         typer.Option(
-            help="Pull records updated on or after this date (default: the last synced runDate)."
+            parser=iso_date,
+            help="Pull records updated on or after this date (default: the last synced runDate).",
         ),
     ] = None,
 ) -> None:
     """Pull every resource updated since a date, now, in this process."""
     settings = SyncSettings()
     puller, engine = _puller(settings)
-    start = dt.date.fromisoformat(since) if since else puller.last_synced()
+    start = since or puller.last_synced()
     if start is None:
         raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
@@ -147,7 +150,10 @@ def replay(
 
 @app.command()
 def changes(
-    since: Annotated[str, typer.Option(help="ISO 8601 time (UTC if no zone) or date.")],
+    since: Annotated[
+        dt.datetime,
+        typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
+    ],
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -157,7 +163,7 @@ def changes(
     """
     engine = mirror.open_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
-        found = mirror.changes_since(conn, dt.datetime.fromisoformat(since), limit=limit)
+        found = mirror.changes_since(conn, since, limit=limit)
     engine.dispose()
     for change in found:
         values = asdict(change)
