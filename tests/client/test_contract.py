@@ -19,6 +19,8 @@ from producersync.service.api.resources import BY_KEY
 from producersync.service.app import create_app
 from tests.support.service import Credentials, RunningService
 
+pytestmark = pytest.mark.slow(105)
+
 RESOURCE_ATTRS = list(SPECS)
 
 

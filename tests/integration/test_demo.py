@@ -6,8 +6,12 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pytest
+
 from tests.support.processes import cli
 from tests.support.service import free_port
+
+pytestmark = pytest.mark.slow(70)
 
 
 def _listening(port: int) -> bool:

@@ -43,7 +43,7 @@ from tests.support.receiver import Received, receiver
 from tests.support.service import Credentials, free_port, wait_for_job
 from tests.sync.test_sync_process import SyncProcess, eventually
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow(250)]
 
 STORM = 20_000
 # Seconds before a dead worker's claimed deliveries are taken by the other, and each

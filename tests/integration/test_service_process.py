@@ -14,6 +14,8 @@ from producersync.service.store.tables import entities
 from tests.support.databases import store_url
 from tests.support.processes import cli, cli_json, service_process
 
+pytestmark = pytest.mark.slow(110)
+
 
 def _token(base: str, client_id: str, secret: str) -> httpx2.Response:
     return httpx2.post(

@@ -33,6 +33,8 @@ from tests.support.databases import store_url
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.receiver import Reply, receiver
 
+pytestmark = pytest.mark.slow(70)
+
 FAST = {
     "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
     "PRODUCERSYNC_WEBHOOK_POLL_SECONDS": "0.05",

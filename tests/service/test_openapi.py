@@ -15,6 +15,8 @@ from schemathesis.schemas import BaseSchema
 from producersync.service.api.links import add_links
 from tests.support.service import Credentials, RunningService
 
+pytestmark = pytest.mark.slow(280)
+
 _FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )

@@ -23,6 +23,8 @@ from producersync.sync import mirror
 from producersync.sync.pull import PopulationGrew, Puller, pull, streams
 from tests.support.service import Credentials, RunningService, running_service
 
+pytestmark = pytest.mark.slow(70)
+
 PAGE = 40
 NPNS: list[str] = []  # every NPN of the service's universe
 

@@ -35,6 +35,8 @@ from tests.support.service import free_port
 from tests.support.webhook_fuzz import ASGI_ONLY, Delivery, DeliveryFuzzer, send_raw
 from tests.sync.test_sync_process import SyncProcess, _mirror_url, eventually
 
+pytestmark = pytest.mark.slow(175)
+
 REQUESTS = int(os.environ.get("PRODUCERSYNC_FUZZ_REQUESTS", "25000"))
 POSTGRES_REQUESTS = 2500  # the same generator; a slice is enough to meet its column types
 HTTP_REQUESTS = 1500

@@ -15,6 +15,8 @@ import pytest
 from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
 from tests.sync.test_sync_process import TODAY, Harness, _npns, eventually, running_harness
 
+pytestmark = pytest.mark.slow(80)
+
 MIX = FaultMix(server_error=10, rate_limited=5, reset=2, slow=1, slow_seconds=3.0)
 DOWN = FaultMix(server_error=100, rate_limited=0, reset=0, slow=0)  # an outage
 CLIENT_TIMEOUT = "1"  # seconds: the slow answers come after it

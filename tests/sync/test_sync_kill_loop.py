@@ -71,7 +71,7 @@ def _duplicates(harness: Harness) -> list[str]:
     return found
 
 
-@pytest.mark.slow
+@pytest.mark.slow(90)
 @pytest.mark.timeout(900)  # twenty restarts: minutes on a loaded 2-core machine
 def test_twenty_sigkills_mid_sync_leave_the_mirror_equal_without_duplicates(
     tmp_path: Path,

@@ -46,6 +46,8 @@ from tests.support.databases import postgres_database, store_url
 from tests.support.processes import cli, service_process
 from tests.support.service import free_port
 
+pytestmark = pytest.mark.slow(215)
+
 _ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
 TODAY = dt.datetime.now(dt.UTC).date()
 RATE = 1200  # requests per minute, for both processes: the test's time is mostly pacing

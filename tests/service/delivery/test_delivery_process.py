@@ -35,6 +35,8 @@ from tests.support.processes import ServiceProcess, service_process
 from tests.support.receiver import Received, Receiver, Reply, receiver
 from tests.support.service import wait_for_job
 
+pytestmark = pytest.mark.slow(150)
+
 SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
 FAST = {
     "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",

@@ -18,7 +18,7 @@ KILLS = 20
 SEED = 20
 
 
-@pytest.mark.slow
+@pytest.mark.slow(90)
 @pytest.mark.postgres
 @pytest.mark.timeout(900)  # twenty restarts: minutes on a loaded 2-core machine
 def test_twenty_sigkills_during_a_fan_out_lose_no_delivery(tmp_path: Path) -> None:
