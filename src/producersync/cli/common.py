@@ -9,6 +9,8 @@ import orjson
 import sqlalchemy as sa
 import typer
 import uvicorn
+from pydantic import SecretStr, ValidationError
+from pydantic_settings import BaseSettings
 from rich.console import Console
 from starlette.types import ASGIApp
 
@@ -29,6 +31,7 @@ __all__ = [
     "iso_time",
     "serve",
     "service_settings",
+    "settings_problems",
     "store",
 ]
 
@@ -51,7 +54,8 @@ HostOption = Annotated[
     str | None, typer.Option(help="Interface (default $PRODUCERSYNC_HOST or 127.0.0.1).")
 ]
 ServicePortOption = Annotated[
-    int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8000).")
+    int | None,
+    typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_PORT or 8000)."),
 ]
 LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
@@ -75,6 +79,28 @@ def iso_time(value: str) -> dt.datetime:
             f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:
+    """A line for each setting ``exc`` refused: its environment variable, why, and the
+    value given unless the setting is a secret."""
+    prefix = settings.model_config.get("env_prefix", "")
+    lines = []
+    for error in exc.errors():
+        name = str(error["loc"][0]) if error["loc"] else ""
+        field = settings.model_fields.get(name)
+        secret = field is not None and SecretStr in _types(field.annotation)
+        given = "" if secret or "input" not in error else f" (given: {error['input']!r})"
+        lines.append(f"{prefix}{name.upper()}: {error['msg']}{given}")
+    return lines
+
+
+def _types(annotation: object) -> set[object]:
+    """``annotation`` and every type nested in it (``list[SecretStr] | None``...)."""
+    found = {annotation}
+    for argument in getattr(annotation, "__args__", ()):
+        found |= _types(argument)
+    return found
 
 
 def fail(message: str) -> typer.Exit:

@@ -125,8 +125,12 @@ def demo(
     ] = Path(".producersync/demo"),
     producers: Annotated[int, typer.Option(min=10, help="Producers in the NIPR universe.")] = 2_000,
     npns: Annotated[int, typer.Option(min=1, help="NPNs the demo account subscribes.")] = 300,
-    service_port: Annotated[int, typer.Option(help="Port of the service.")] = 8000,
-    sync_port: Annotated[int, typer.Option(help="Port of the sync service.")] = 8400,
+    service_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the service.")
+    ] = 8000,
+    sync_port: Annotated[
+        int, typer.Option(min=1, max=65535, help="Port of the sync service.")
+    ] = 8400,
     keep_running: Annotated[
         bool, typer.Option(help="Leave both services up to explore (Ctrl-C stops them).")
     ] = False,

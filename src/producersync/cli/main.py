@@ -7,12 +7,18 @@ take 1.5 s, of which its own work was a few milliseconds.
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from pydantic import ValidationError
 
 from producersync.cli import admin, db, nipr, service, sync
 from producersync.cli.check import check, report
+from producersync.cli.common import err_console, settings_problems
 from producersync.cli.demo import demo
 from producersync.cli.quickstart import quickstart
+from producersync.service.settings import ServiceSettings
+from producersync.sync.settings import SyncSettings
 
 app = typer.Typer(
     name="producersync",
@@ -31,5 +37,22 @@ app.command("quickstart")(quickstart)
 app.command("check")(check)
 app.add_typer(report, name="report")
 
+_SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncSettings)}
+
+
+def main() -> None:
+    """The ``producersync`` command: ``app``, with a setting the environment or the
+    configuration file got wrong told as such (exit 2), not as a traceback."""
+    try:
+        app()
+    except ValidationError as exc:
+        settings = _SETTINGS.get(exc.title)
+        if settings is None:
+            raise
+        for line in settings_problems(exc, settings):
+            err_console.print(f"[red]error:[/red] {line}", highlight=False)
+        sys.exit(2)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    app()
+    main()

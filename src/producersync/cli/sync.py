@@ -48,7 +48,8 @@ app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args
 def run(
     host: HostOption = None,
     port: Annotated[
-        int | None, typer.Option(help="TCP port (default $PRODUCERSYNC_PORT or 8400).")
+        int | None,
+        typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_PORT or 8400)."),
     ] = None,
     log_level: LogLevelOption = "info",
 ) -> None:

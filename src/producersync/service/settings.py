@@ -19,7 +19,7 @@ class ServiceSettings(BaseSettings):
         description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://...",
     )
     host: str = Field(default="127.0.0.1", description="Interface the process listens on.")
-    port: int = Field(default=8000, description="TCP port the process listens on.")
+    port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",

@@ -61,7 +61,7 @@ class SyncSettings(BaseSettings):
         default="/webhooks/psapi", description="Path of the webhook receiver."
     )
     host: str = Field(default="127.0.0.1", description="Interface the receiver listens on.")
-    port: int = Field(default=8400, description="TCP port the receiver listens on.")
+    port: int = Field(default=8400, ge=1, le=65535, description="TCP port the receiver listens on.")
     executor_id: str | None = Field(
         default=None,
         description="This process's DBOS executor id (what it recovers after a crash); "
