@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.main import app
+from producersync.database_url import sqlalchemy_url
 from producersync.sync.settings import SyncSettings
 from tests.support.processes import cli
 
@@ -73,11 +74,59 @@ def test_a_port_out_of_range_is_a_usage_error(
     assert "port" in result.output and list(tmp_path.iterdir()) == []
 
 
-def test_a_bad_setting_from_the_environment_is_named_not_a_traceback(tmp_path: Path) -> None:
-    result = cli("sync", "run", env={"PRODUCERSYNC_PORT": "80a"}, check=False)
-    assert result.returncode == 2, result.stderr
-    assert "PRODUCERSYNC_PORT" in result.stderr and "'80a'" in result.stderr
-    assert "Traceback" not in result.stderr
+@pytest.mark.parametrize(
+    ("env", "code", "named"),
+    [
+        ({"PRODUCERSYNC_PORT": "80a"}, 2, ["PRODUCERSYNC_PORT", "'80a'"]),
+        ({"PRODUCERSYNC_MIRROR_URL": "mysql://ops:hunter2@db/x"}, 2, ["mysql://***@db/x"]),
+        # Nothing listens on port 9 (discard) here: the database is out of reach.
+        ({"PRODUCERSYNC_MIRROR_URL": "postgresql://ops:hunter2@127.0.0.1:9/x"}, 1, ["database"]),
+    ],
+    ids=["port", "database", "unreachable"],
+)
+def test_a_bad_setting_is_named_not_a_traceback(
+    tmp_path: Path, env: dict[str, str], code: int, named: list[str]
+) -> None:
+    result = cli("sync", "status", env={"PRODUCERSYNC_SYNC_CONFIG": "", **env}, check=False)
+    assert result.returncode == code, result.stderr
+    assert all(text in result.stderr for text in named), result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["admin", "account", "list", "--database", "mysql://ops:hunter2@db/x"],
+        ["report", "expiring", "--within", "30", "--mirror", "not a url"],
+        [
+            "check",
+            "1234567",
+            "--state",
+            "CA",
+            "--loa",
+            "Life",
+            "--mirror",
+            "oracle://ops:hunter2@db",
+        ],
+    ],
+    ids=["database", "mirror", "check-mirror"],
+)
+def test_a_database_url_we_do_not_open_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert "sqlite:///file.db" in result.output  # what to give instead
+    assert "hunter2" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_database_urls_open_with_psycopg_or_sqlite() -> None:
+    assert sqlalchemy_url("postgres://a:b@h:5432/d") == "postgresql+psycopg://a:b@h:5432/d"
+    assert sqlalchemy_url("postgresql://h/d") == "postgresql+psycopg://h/d"
+    assert sqlalchemy_url("sqlite:///m.db") == "sqlite:///m.db"
+    with pytest.raises(ValueError, match=r"'mysql://\*\*\*@h/d': mysql is not a supported"):
+        sqlalchemy_url("mysql://a:secret@h/d")
 
 
 def test_a_refused_secret_setting_is_named_without_its_value() -> None:

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from producersync.cli.common import JsonOption, console, iso_time
+from producersync.cli.common import JsonOption, console, database_url, iso_time
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
 from producersync.sync.mirror import open_mirror
@@ -30,6 +30,7 @@ MirrorOption = Annotated[
     typer.Option(
         "--mirror",
         envvar="PRODUCERSYNC_MIRROR_URL",
+        parser=database_url,
         help="Mirror URL (sqlite:///file.db or postgresql://...).",
     ),
 ]

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings
 from rich.console import Console
 from starlette.types import ASGIApp
 
+from producersync.database_url import masked, sqlalchemy_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 
@@ -24,6 +25,7 @@ __all__ = [
     "LogLevelOption",
     "ServicePortOption",
     "console",
+    "database_url",
     "emit",
     "err_console",
     "fail",
@@ -38,10 +40,21 @@ __all__ = [
 console = Console()
 err_console = Console(stderr=True)
 
+
+def database_url(value: str) -> str:
+    """An option's database URL (Typer's ``parser=``), as given once it is one we open."""
+    try:
+        sqlalchemy_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return value
+
+
 DatabaseOption = Annotated[
     str | None,
     typer.Option(
         "--database",
+        parser=database_url,
         help="Store URL (sqlite:///file.db or postgresql://...); "
         "default: $PRODUCERSYNC_DATABASE_URL or sqlite:///producersync.db.",
         show_default=False,
@@ -83,15 +96,18 @@ def iso_time(value: str) -> dt.datetime:
 
 def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:
     """A line for each setting ``exc`` refused: its environment variable, why, and the
-    value given unless the setting is a secret."""
+    value given unless the setting is a secret (a URL's credentials masked) or the reason
+    names it already."""
     prefix = settings.model_config.get("env_prefix", "")
     lines = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
         field = settings.model_fields.get(name)
         secret = field is not None and SecretStr in _types(field.annotation)
-        given = "" if secret or "input" not in error else f" (given: {error['input']!r})"
-        lines.append(f"{prefix}{name.upper()}: {error['msg']}{given}")
+        reason = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        shown = masked(repr(error.get("input")))
+        given = "" if secret or "input" not in error or shown in reason else f" (given: {shown})"
+        lines.append(f"{prefix}{name.upper()}: {reason}{given}")
     return lines
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 
+import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 
@@ -17,6 +18,7 @@ from producersync.cli.check import check, report
 from producersync.cli.common import err_console, settings_problems
 from producersync.cli.demo import demo
 from producersync.cli.quickstart import quickstart
+from producersync.database_url import masked
 from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import SyncSettings
 
@@ -42,9 +44,15 @@ _SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncS
 
 def main() -> None:
     """The ``producersync`` command: ``app``, with a setting the environment or the
-    configuration file got wrong told as such (exit 2), not as a traceback."""
+    configuration file got wrong (exit 2), or a database out of reach (exit 1), told as
+    such, not as a traceback."""
     try:
         app()
+    except sa.exc.OperationalError as exc:
+        err_console.print(
+            f"[red]error:[/red] the database: {masked(str(exc.orig))}", highlight=False
+        )
+        sys.exit(1)
     except ValidationError as exc:
         settings = _SETTINGS.get(exc.title)
         if settings is None:

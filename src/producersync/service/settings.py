@@ -6,13 +6,19 @@ from croniter import croniter
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producersync.database_url import checked
+
 __all__ = ["ServiceSettings"]
 
 
 class ServiceSettings(BaseSettings):
     """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="PRODUCERSYNC_", extra="ignore")
+    # Inputs stay out of a ValidationError's text: they may be secrets or URLs with
+    # passwords (the CLI names a refused value itself, masked: cli/common.py).
+    model_config = SettingsConfigDict(
+        env_prefix="PRODUCERSYNC_", extra="ignore", hide_input_in_errors=True
+    )
 
     database_url: str = Field(
         default="sqlite:///producersync.db",
@@ -146,6 +152,8 @@ class ServiceSettings(BaseSettings):
         gt=0,
         description="How long a webhook-portal session lasts after the link is used (12 h).",
     )
+
+    _database_urls = field_validator("database_url", "dbos_system_database_url")(checked)
 
     @field_validator("nipr_schedule")
     @classmethod

@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from producersync.client import Client, Environment
+from producersync.database_url import checked
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
 
@@ -32,7 +33,11 @@ CONFIG_ENV = "PRODUCERSYNC_SYNC_CONFIG"
 class SyncSettings(BaseSettings):
     """Every knob of ``producersync sync`` (environment prefix ``PRODUCERSYNC_``)."""
 
-    model_config = SettingsConfigDict(env_prefix="PRODUCERSYNC_", extra="ignore")
+    # Inputs stay out of a ValidationError's text: they may be secrets or URLs with
+    # passwords (the CLI names a refused value itself, masked: cli/common.py).
+    model_config = SettingsConfigDict(
+        env_prefix="PRODUCERSYNC_", extra="ignore", hide_input_in_errors=True
+    )
 
     api_url: str | None = Field(
         default=None, description="ProducerSync API base URL; default: from `environment`."
@@ -137,6 +142,8 @@ class SyncSettings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    _database_urls = field_validator("mirror_url", "dbos_system_database_url")(checked)
 
     @field_validator("catch_up_cron")
     @classmethod

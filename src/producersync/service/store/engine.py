@@ -6,6 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.database_url import sqlalchemy_url
+
 __all__ = ["is_sqlite", "make_engine", "write_transaction"]
 
 
@@ -15,8 +17,7 @@ def is_sqlite(engine: sa.Engine) -> bool:
 
 def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Build an engine tuned for the store's dialect."""
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs

@@ -12,6 +12,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from producersync.database_url import sqlalchemy_url
+
 __all__ = ["dialect_insert", "make_engine", "write_transaction"]
 
 _SQLITE_PRAGMAS = (
@@ -32,9 +34,7 @@ def _json_dumps(value: Any) -> str:
 
 def make_engine(url: str) -> sa.Engine:
     """An engine for ``url``; ``postgresql://`` (and ``postgres://``) mean psycopg 3."""
-    for prefix in ("postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            url = "postgresql+psycopg://" + url.removeprefix(prefix)
+    url = sqlalchemy_url(url)
     # orjson: the record documents are the mirror's bulk, and the stdlib is 5x slower.
     json_options: dict[str, Any] = {
         "json_serializer": _json_dumps,

@@ -1,0 +1,44 @@
+"""The database URLs the store, the mirror and DBOS accept: SQLite, or PostgreSQL through
+psycopg 3. Checked where a URL is given, so that a wrong one is an error naming it, not
+a driver's traceback when it is first opened."""
+
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+__all__ = ["checked", "masked", "sqlalchemy_url"]
+
+_ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
+_POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
+_SQLITE = frozenset({"sqlite", "sqlite+pysqlite"})
+_USERINFO = re.compile(r"//[^/@\s]*@")
+
+
+def sqlalchemy_url(url: str) -> str:
+    """``url`` as SQLAlchemy opens it: ``postgresql://`` and ``postgres://`` mean psycopg
+    3. Anything else is a ``ValueError`` that shows the URL without its credentials."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        raise ValueError(f"{masked(url)!r} is not a database URL; give {_ACCEPTED}") from None
+    if parsed.drivername in _SQLITE:
+        return url
+    if parsed.drivername in _POSTGRES:
+        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+    raise ValueError(
+        f"{masked(url)!r}: {parsed.drivername} is not a supported database; give {_ACCEPTED}"
+    )
+
+
+def checked(url: str | None) -> str | None:
+    """``url`` as given, once ``sqlalchemy_url`` accepts it (a settings validator)."""
+    if url is not None:
+        sqlalchemy_url(url)
+    return url
+
+
+def masked(text: str) -> str:
+    """``text`` with the user and password of any URL in it replaced by ``***``."""
+    return _USERINFO.sub("//***@", text)
