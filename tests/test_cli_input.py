@@ -79,10 +79,11 @@ def test_a_port_out_of_range_is_a_usage_error(
     [
         ({"PRODUCERSYNC_PORT": "80a"}, 2, ["PRODUCERSYNC_PORT", "'80a'"]),
         ({"PRODUCERSYNC_MIRROR_URL": "mysql://ops:hunter2@db/x"}, 2, ["mysql://***@db/x"]),
+        ({"PRODUCERSYNC_API_URL": "api.example"}, 2, ["PRODUCERSYNC_API_URL", "'api.example'"]),
         # Nothing listens on port 9 (discard) here: the database is out of reach.
         ({"PRODUCERSYNC_MIRROR_URL": "postgresql://ops:hunter2@127.0.0.1:9/x"}, 1, ["database"]),
     ],
-    ids=["port", "database", "unreachable"],
+    ids=["port", "database", "api", "unreachable"],
 )
 def test_a_bad_setting_is_named_not_a_traceback(
     tmp_path: Path, env: dict[str, str], code: int, named: list[str]

@@ -24,7 +24,7 @@ from producersync.client._constants import (
     DEFAULT_TIMEOUT,
     RETRY_AFTER_CAP,
 )
-from producersync.client._environment import Environment
+from producersync.client._environment import Environment, http_url
 from producersync.client._exceptions import (
     APIConnectionError,
     APIError,
@@ -74,8 +74,8 @@ class BaseClient:
             base_url = base_url or environment.base_url
             token_url = token_url or environment.token_url
         assert base_url is not None
-        self.base_url = base_url.rstrip("/")
-        self.token_url = token_url or f"{self.base_url}/oauth2/token"
+        self.base_url = http_url(base_url, "base_url").rstrip("/")
+        self.token_url = http_url(token_url or f"{self.base_url}/oauth2/token", "token_url")
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self.max_retries = max_retries

@@ -1,10 +1,24 @@
-"""Where the real ProducerSync lives."""
+"""Where the real ProducerSync lives, and what a URL given instead must be."""
 
 from __future__ import annotations
 
 from enum import Enum
+from urllib.parse import urlsplit
 
-__all__ = ["Environment"]
+__all__ = ["Environment", "http_url"]
+
+
+def http_url(value: str, name: str | None = None) -> str:
+    """``value`` if it is an http(s) URL with a host; else a ``ValueError`` naming
+    ``name`` and the value (credentials in it masked): a misconfigured URL fails at once
+    instead of after every retry."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        userinfo, at, _ = parts.netloc.rpartition("@")
+        shown = value.replace(userinfo + at, "***@", 1) if at else value
+        prefix = f"{name}: " if name else ""
+        raise ValueError(f"{prefix}{shown!r} is not an http(s) URL with a host")
+    return value
 
 
 class Environment(Enum):

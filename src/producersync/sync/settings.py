@@ -22,6 +22,7 @@ from pydantic_settings import (
 )
 
 from producersync.client import Client, Environment
+from producersync.client._environment import http_url
 from producersync.database_url import checked
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
@@ -144,6 +145,11 @@ class SyncSettings(BaseSettings):
         return value
 
     _database_urls = field_validator("mirror_url", "dbos_system_database_url")(checked)
+
+    @field_validator("api_url", "token_url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        return value if value is None else http_url(value)
 
     @field_validator("catch_up_cron")
     @classmethod

@@ -1,0 +1,41 @@
+"""A client given options it cannot work with refuses them when built, before any request
+(a URL that is not one used to fail only after every retry)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from producersync.client import AsyncClient, Client
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"base_url": "notaurl"}, "base_url: 'notaurl' is not an http(s) URL with a host"),
+        ({"base_url": "ftp://api.example"}, "base_url: 'ftp://api.example' is not an http(s)"),
+        ({"base_url": "https://"}, "base_url: 'https://' is not an http(s) URL with a host"),
+        (
+            {"base_url": "https://api.example", "token_url": "mailto://ops:hunter2@"},
+            "token_url: 'mailto://***@' is not",
+        ),
+        ({"base_url": "https://api.example", "max_retries": -1}, "max_retries must be 0 or more"),
+        ({"base_url": "https://api.example", "rate_limit": 0}, "rate_limit must be positive"),
+    ],
+)
+def test_unworkable_options_are_refused_when_the_client_is_built(
+    client_class: Any, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError) as refused:
+        client_class("psc_id", "pss_secret", **options)
+    assert message in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+def test_http_and_https_urls_with_a_host_are_taken_as_given() -> None:
+    with Client("psc_id", "pss_secret", base_url="http://127.0.0.1:8000/") as client:
+        assert (client.base_url, client.token_url) == (
+            "http://127.0.0.1:8000",
+            "http://127.0.0.1:8000/oauth2/token",
+        )
