@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.main import app
 from producersync.database_url import sqlalchemy_url
+from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import SyncSettings
 from tests.support.processes import cli
 
@@ -139,3 +140,24 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
         "PRODUCERSYNC_CLIENT_SECRET",
     }
     assert "4242424242" not in "".join(problems) and "(given: 0)" in "".join(problems)
+
+
+@pytest.mark.parametrize(
+    ("values", "named"),
+    [
+        ({"public_url": "notaurl"}, "PRODUCERSYNC_PUBLIC_URL: Input should be a valid URL"),
+        ({"public_url": "ftp://api.example"}, "PRODUCERSYNC_PUBLIC_URL: URL scheme should be"),
+        (
+            {"rate_limit_storage": "mongodb://ops:hunter2@db"},
+            "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'mongodb://***@db' is not memory:// or a redis://",
+        ),
+        ({"database_url": "sqlite"}, "PRODUCERSYNC_DATABASE_URL: 'sqlite' is not a database URL"),
+    ],
+)
+def test_service_settings_refuse_what_the_service_cannot_serve_with(
+    values: dict[str, str], named: str
+) -> None:
+    with pytest.raises(ValidationError) as refused:
+        ServiceSettings(**values)  # type: ignore[arg-type]
+    (problem,) = settings_problems(refused.value, ServiceSettings)
+    assert problem.startswith(named) and "hunter2" not in problem

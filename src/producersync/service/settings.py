@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from croniter import croniter
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from producersync.database_url import checked
+from producersync.database_url import checked, masked
 
 __all__ = ["ServiceSettings"]
 
@@ -154,6 +154,20 @@ class ServiceSettings(BaseSettings):
     )
 
     _database_urls = field_validator("database_url", "dbos_system_database_url")(checked)
+
+    @field_validator("public_url")
+    @classmethod
+    def _public(cls, value: str | None) -> str | None:
+        if value is not None:  # every HAL link starts with it
+            TypeAdapter(HttpUrl).validate_python(value)
+        return value
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _storage(cls, value: str) -> str:
+        if not value.startswith(("memory://", "redis://", "rediss://")):
+            raise ValueError(f"{masked(value)!r} is not memory:// or a redis:// URL")
+        return value
 
     @field_validator("nipr_schedule")
     @classmethod
