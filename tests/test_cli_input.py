@@ -131,6 +131,15 @@ def test_database_urls_open_with_psycopg_or_sqlite() -> None:
         sqlalchemy_url("mysql://a:secret@h/d")
 
 
+def test_a_refused_number_is_shown_and_a_path_must_be_absolute() -> None:
+    with pytest.raises(ValidationError) as refused:
+        SyncSettings(api_rate_limit_per_minute=0, webhook_path="webhooks/psapi")
+    assert sorted(settings_problems(refused.value, SyncSettings)) == [
+        "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE: Input should be greater than 0 (given: 0)",
+        "PRODUCERSYNC_WEBHOOK_PATH: String should match pattern '^/' (given: 'webhooks/psapi')",
+    ]
+
+
 def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]

@@ -97,16 +97,17 @@ def iso_time(value: str) -> dt.datetime:
 def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:
     """A line for each setting ``exc`` refused: its environment variable, why, and the
     value given unless the setting is a secret (a URL's credentials masked) or the reason
-    names it already."""
+    is one of our validators' (``value_error``), which name it themselves."""
     prefix = settings.model_config.get("env_prefix", "")
     lines = []
     for error in exc.errors():
         name = str(error["loc"][0]) if error["loc"] else ""
         field = settings.model_fields.get(name)
         secret = field is not None and SecretStr in _types(field.annotation)
-        reason = error["msg"].removeprefix("Value error, ")  # our validators' own words
+        ours = error["type"] == "value_error"
+        reason = error["msg"].removeprefix("Value error, ")
         shown = masked(repr(error.get("input")))
-        given = "" if secret or "input" not in error or shown in reason else f" (given: {shown})"
+        given = "" if secret or ours or "input" not in error else f" (given: {shown})"
         lines.append(f"{prefix}{name.upper()}: {reason}{given}")
     return lines
 

@@ -64,7 +64,7 @@ class SyncSettings(BaseSettings):
         "(<mirror>.dbos.sqlite), or the mirror's own Postgres database.",
     )
     webhook_path: str = Field(
-        default="/webhooks/psapi", description="Path of the webhook receiver."
+        default="/webhooks/psapi", pattern=r"^/", description="Path of the webhook receiver."
     )
     host: str = Field(default="127.0.0.1", description="Interface the receiver listens on.")
     port: int = Field(default=8400, ge=1, le=65535, description="TCP port the receiver listens on.")
