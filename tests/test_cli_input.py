@@ -5,6 +5,9 @@ environment or the configuration file names its variable, and its value unless s
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -170,3 +173,17 @@ def test_service_settings_refuse_what_the_service_cannot_serve_with(
         ServiceSettings(**values)  # type: ignore[arg-type]
     (problem,) = settings_problems(refused.value, ServiceSettings)
     assert problem.startswith(named) and "hunter2" not in problem
+
+
+def test_the_installed_command_reports_settings_as_the_module_does() -> None:
+    # The console script (pyproject's [project.scripts]) must be `main`, not the bare app.
+    command = Path(sys.executable).parent / "producersync"
+    result = subprocess.run(
+        [str(command), "sync", "status"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PRODUCERSYNC_PORT": "80a"},
+    )
+    assert result.returncode == 2, result.stderr
+    assert "PRODUCERSYNC_PORT" in result.stderr and "Traceback" not in result.stderr
