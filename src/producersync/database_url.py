@@ -5,10 +5,11 @@ a driver's traceback when it is first opened."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["checked", "masked", "sqlalchemy_url"]
+__all__ = ["checked", "dbos_system_url", "masked", "sqlalchemy_url"]
 
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -37,6 +38,17 @@ def checked(url: str | None) -> str | None:
     if url is not None:
         sqlalchemy_url(url)
     return url
+
+
+def dbos_system_url(url: str, default_file: str) -> str:
+    """DBOS's system database for the database at ``url``: a SQLite file beside a SQLite
+    one (``default_file`` when the URL names none), or the same Postgres database (DBOS
+    keeps to its own schema there)."""
+    parsed = sa.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        beside = Path(parsed.database or default_file)
+        return f"sqlite:///{beside.with_name(beside.name + '.dbos.sqlite')}"
+    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def masked(text: str) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from pathlib import Path
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
+from producersync.database_url import dbos_system_url
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
@@ -24,11 +24,7 @@ def system_database_url(settings: ServiceSettings) -> str:
     the store's own Postgres database (DBOS keeps to its own schema there)."""
     if settings.dbos_system_database_url:
         return settings.dbos_system_database_url
-    url = sa.make_url(settings.database_url)
-    if url.get_backend_name() == "sqlite":
-        store = Path(url.database or "producersync.db")
-        return f"sqlite:///{store.with_name(store.name + '.dbos.sqlite')}"
-    return url.set(drivername="postgresql").render_as_string(hide_password=False)
+    return dbos_system_url(settings.database_url, "producersync.db")
 
 
 class DurableRuntime:

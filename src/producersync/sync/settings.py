@@ -10,7 +10,6 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import sqlalchemy as sa
 from croniter import croniter
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
@@ -23,7 +22,7 @@ from pydantic_settings import (
 
 from producersync.client import Client, Environment
 from producersync.client._environment import http_url
-from producersync.database_url import checked
+from producersync.database_url import checked, dbos_system_url
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
 
@@ -195,8 +194,4 @@ class SyncSettings(BaseSettings):
         mirror, or the mirror's own Postgres database (DBOS keeps to its own schema)."""
         if self.dbos_system_database_url:
             return self.dbos_system_database_url
-        url = sa.make_url(self.mirror_url)
-        if url.get_backend_name() == "sqlite":
-            mirror = Path(url.database or "producersync-mirror.db")
-            return f"sqlite:///{mirror.with_name(mirror.name + '.dbos.sqlite')}"
-        return url.set(drivername="postgresql").render_as_string(hide_password=False)
+        return dbos_system_url(self.mirror_url, "producersync-mirror.db")
