@@ -141,6 +141,38 @@ def test_expired_token_is_401(service: RunningService) -> None:
     assert "expired" in str(body["message"])
 
 
+def test_a_token_verified_once_still_expires() -> None:
+    """The codec remembers tokens it verified; a remembered one is refused once its
+    ``exp`` has passed, as a first look would refuse it."""
+    from producersync.service.auth import tokens
+
+    now = [time.time()]
+    codec = TokenCodec(b"k" * 32, 60, clock=lambda: now[0])
+    principal = Principal("psc_1", 1, False, "producersync.read")
+    token = codec.issue(principal)
+    assert codec.verify(token)[0] == principal
+    assert codec.verify(token)[0] == principal  # remembered
+    now[0] = jwt.decode(token, options={"verify_signature": False})["exp"]
+    with pytest.raises(tokens.InvalidToken, match="expired"):
+        codec.verify(token)
+    # A token the codec never saw is checked in full: signed with another key, refused.
+    forged = TokenCodec(b"another key, not the codec's own!!", 60).issue(principal)
+    with pytest.raises(tokens.InvalidToken, match="invalid"):
+        codec.verify(forged)
+
+
+def test_the_codec_remembers_a_bounded_number_of_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    from producersync.service.auth import tokens
+
+    monkeypatch.setattr(tokens, "_VERIFIED_MOST", 3)
+    codec = TokenCodec(b"k" * 32, 60)
+    issued = [codec.issue(Principal(f"psc_{i}", i, False, "producersync.read")) for i in range(5)]
+    for token in issued:
+        codec.verify(token)
+    assert len(codec._verified) == 3
+    assert [codec.verify(token)[0].client_id for token in issued] == [f"psc_{i}" for i in range(5)]
+
+
 def test_rotated_secret_replaces_the_old_one(service: RunningService) -> None:
     creds = service.account()
     with write_transaction(service.engine) as conn:

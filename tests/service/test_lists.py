@@ -370,3 +370,36 @@ def test_changes_first_and_population_first_pages_agree(
     expected = store_rows(service, key, npns, lambda t: t.c.updated_at >= f.updated_since)
     if not sandbox:
         assert {i for _, i in seen} == {r["id"] for r in expected if not r["nipr_deleted"]}
+
+
+def test_a_count_of_changes_stands_for_a_while(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whether a day's changes are few is counted once in ``COUNT_SECONDS`` per list and
+    date, then again: the 8 lists of a sync do not each pay for a count twice over."""
+    from producersync.service.store.tables import licenses
+
+    counted: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "count(" in statement.lower():
+            counted.append(statement)
+
+    now = [1_000.0]
+    monkeypatch.setattr(records, "monotonic", lambda: now[0])
+    monkeypatch.setattr(records, "FEW_CHANGES", 1)  # the store has more: not few
+    since = dt.date(2001, 2, 3)  # a date no other test asks about
+    sa.event.listen(service.engine, "before_cursor_execute", note)
+    try:
+        with service.engine.connect() as conn:
+            assert records._few_changes(conn, licenses, since) is False
+            assert records._few_changes(conn, licenses, since) is False
+            assert len(counted) == 1
+            now[0] += records.COUNT_SECONDS + 1
+            records._few_changes(conn, licenses, since)
+            assert len(counted) == 2
+            monkeypatch.setattr(records, "FEW_CHANGES", 10**9)  # the threshold is read anew
+            assert records._few_changes(conn, licenses, since) is True
+            assert len(counted) == 2
+    finally:
+        sa.event.remove(service.engine, "before_cursor_execute", note)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from time import monotonic
 from typing import Any
 
 import sqlalchemy as sa
@@ -91,12 +93,30 @@ FEW_CHANGES = 20_000
 from those records instead of walking the population (see ``_scoped``)."""
 
 
+COUNT_SECONDS = 30.0
+"""How long a count of the records changed since a date stands for it. The count only
+picks a plan, never the rows: an old one costs a slower query for a while at worst."""
+
+# Per store: (table, since) -> (records changed, capped at FEW_CHANGES; when counted).
+_COUNTS: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[str, dt.date], tuple[int, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _few_changes(conn: sa.Connection, table: sa.Table, since: dt.date) -> bool:
     """Whether the records changed since ``since`` are few: counted in the index on
-    ``updated_at``, never past ``FEW_CHANGES`` of them."""
-    changed = sa.select(sa.literal(1)).where(table.c.updated_at >= since).limit(FEW_CHANGES)
-    count = sa.select(sa.func.count()).select_from(changed.subquery())
-    return conn.execute(count).scalar_one() < FEW_CHANGES
+    ``updated_at``, never past ``FEW_CHANGES`` of them, and once in ``COUNT_SECONDS``:
+    a sync reads a day's lists several times over within seconds (8 lists, one request
+    each, and a count was a third of a request's SQL on PostgreSQL)."""
+    counts = _COUNTS.setdefault(conn.engine, {})
+    key = (table.name, since)
+    known = counts.get(key)
+    if known is None or monotonic() - known[1] > COUNT_SECONDS:
+        changed = sa.select(sa.literal(1)).where(table.c.updated_at >= since).limit(FEW_CHANGES)
+        count = sa.select(sa.func.count()).select_from(changed.subquery())
+        known = (conn.execute(count).scalar_one(), monotonic())
+        counts[key] = known
+    return known[0] < FEW_CHANGES
 
 
 def _scoped(
