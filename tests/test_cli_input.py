@@ -187,3 +187,17 @@ def test_the_installed_command_reports_settings_as_the_module_does() -> None:
     )
     assert result.returncode == 2, result.stderr
     assert "PRODUCERSYNC_PORT" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_an_unknown_revision_is_refused_and_leaves_no_store_behind(tmp_path: Path) -> None:
+    store = tmp_path / "store.db"
+    url = f"sqlite:///{store}"
+    refused = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "nosuch"])
+    assert refused.exit_code == 1, refused.output
+    assert "'nosuch'" in refused.output
+    assert list(tmp_path.iterdir()) == []
+    # A store that was there stays, at its revision.
+    assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    again = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "nosuch"])
+    assert again.exit_code == 1, again.output
+    assert store.exists()
