@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 
-__all__ = ["VERSION_TABLE", "alembic_config", "upgrade"]
+from producersync import migrations
+
+__all__ = ["VERSION_TABLE", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Not Alembic's default `alembic_version`: the mirror may share a database with the
@@ -17,16 +17,6 @@ VERSION_TABLE = "mirror_alembic_version"
 _PG_LOCK_ID = 0x4D495252  # "MIRR": serialises sync processes that start together
 
 
-def alembic_config(connection: sa.Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(_MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the mirror's schema to ``revision``; safe when several processes start together."""
-    with engine.begin() as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
-        command.upgrade(alembic_config(connection), revision)
+    migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, revision)
