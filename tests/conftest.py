@@ -3,6 +3,7 @@ service over it."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +18,13 @@ from producersync.service.store.tables import entities
 from tests.support.databases import store_url
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
+
+# Every service and sync process a test starts inherits these. Four workers run the
+# PostgreSQL process tests side by side (the scale-out test alone starts six processes),
+# and at the libraries' pool sizes (up to 50 connections a process) the server's 100
+# connections ran out: a CLI command failed with "too many clients already".
+for _setting in ("PRODUCERSYNC_DATABASE_POOL_SIZE", "PRODUCERSYNC_MIRROR_POOL_SIZE"):
+    os.environ.setdefault(_setting, "4")
 
 UNIVERSE_PRODUCERS = 400
 UNIVERSE_SEED = 7

@@ -201,3 +201,18 @@ def test_an_unknown_revision_is_refused_and_leaves_no_store_behind(tmp_path: Pat
     again = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "nosuch"])
     assert again.exit_code == 1, again.output
     assert store.exists()
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "many"])
+def test_a_pool_size_must_be_a_positive_number(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_POOL_SIZE", value)
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_POOL_SIZE", value)
+    with pytest.raises(ValidationError) as service:
+        ServiceSettings()
+    with pytest.raises(ValidationError) as sync:
+        SyncSettings(webhook_secrets="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    service_lines = settings_problems(service.value, ServiceSettings)
+    sync_lines = settings_problems(sync.value, SyncSettings)
+    assert any(line.startswith("PRODUCERSYNC_DATABASE_POOL_SIZE") for line in service_lines)
+    assert any(line.startswith("PRODUCERSYNC_MIRROR_POOL_SIZE") for line in sync_lines)
+    assert all(value in line for line in service_lines + sync_lines)

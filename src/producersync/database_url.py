@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["checked", "dbos_system_url", "masked", "sqlalchemy_url"]
+__all__ = ["checked", "dbos_system_url", "masked", "pool_options", "sqlalchemy_url"]
 
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -49,6 +49,12 @@ def dbos_system_url(url: str, default_file: str) -> str:
         beside = Path(parsed.database or default_file)
         return f"sqlite:///{beside.with_name(beside.name + '.dbos.sqlite')}"
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def pool_options(size: int | None) -> dict[str, int]:
+    """SQLAlchemy's pool options for a PostgreSQL engine kept to ``size`` connections,
+    and up to twice as many more under load; none (the library's defaults) for None."""
+    return {} if size is None else {"pool_size": size, "max_overflow": 2 * size}
 
 
 def masked(text: str) -> str:

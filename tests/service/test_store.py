@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from producersync.service.store.engine import make_engine
@@ -11,7 +12,7 @@ from producersync.service.store.indexes import drop_secondary_indexes
 from producersync.service.store.migrate import upgrade
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import RECORD_TABLES, licenses
-from tests.support.databases import store_url
+from tests.support.databases import postgres_database, store_url
 
 
 def test_open_store_restores_indexes_a_killed_bulk_load_dropped(tmp_path: Path) -> None:
@@ -41,3 +42,21 @@ def test_open_store_twice_is_idempotent(tmp_path: Path) -> None:
     with store_url("sqlite", tmp_path) as url:
         for _ in range(2):
             open_store(url).dispose()
+
+
+@pytest.mark.postgres
+def test_a_pool_size_sizes_the_postgres_pools_and_sqlite_ignores_it(tmp_path: Path) -> None:
+    """``PRODUCERSYNC_DATABASE_POOL_SIZE`` and ``_MIRROR_POOL_SIZE``: the store's and the
+    mirror's PostgreSQL pools keep that many connections and open twice as many more."""
+    from producersync.sync.mirror import open_mirror
+
+    with postgres_database() as store, postgres_database() as mirror:
+        for engine in (open_store(store, 3), open_mirror(mirror, 3)):
+            pool = engine.pool
+            assert isinstance(pool, sa.QueuePool)
+            assert (pool.size(), pool._max_overflow) == (3, 6)
+            engine.dispose()
+    sqlite = open_store(f"sqlite:///{tmp_path / 'store.db'}", 3)
+    with sqlite.connect() as conn:
+        assert conn.execute(sa.text("SELECT 1")).scalar() == 1
+    sqlite.dispose()

@@ -120,7 +120,7 @@ def replay(
     from producersync.sync.workflows import APP_NAME, by_name, event_call
 
     settings = SyncSettings()
-    engine = mirror.open_mirror(settings.mirror_url)
+    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     with mirror.write_transaction(engine) as conn:
         body = mirror.receipt_body(conn, event_id)
         # Owed again: an activation is found by the collector as unprocessed.
@@ -184,7 +184,7 @@ def verify(as_json: JsonOption = False) -> None:
     Exits 0 when they are equal, 1 when they are not (the first differences listed).
     """
     settings = SyncSettings()
-    engine = mirror.open_mirror(settings.mirror_url)
+    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     with settings.client() as client, engine.connect() as conn:
         comparison = compare(client, conn)
     engine.dispose()
@@ -214,7 +214,7 @@ def comparison_table(comparison: Comparison) -> Table:
 
 
 def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
-    engine = mirror.open_mirror(settings.mirror_url)
+    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     hooks = Hooks.from_entry_points()
     return Puller(settings.client(), engine, settings.page_size, after_commit=hooks), engine
 

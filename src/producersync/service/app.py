@@ -42,7 +42,7 @@ the API with `Authorization: Bearer <token>`. Every error has the standard body
 
 
 def _build_context(settings: ServiceSettings) -> ServiceContext:
-    engine = open_store(settings.database_url)
+    engine = open_store(settings.database_url, settings.database_pool_size)
     key = (
         settings.token_signing_key.get_secret_value().encode()
         if settings.token_signing_key

@@ -44,6 +44,8 @@ class DurableRuntime:
             # slot, so a restarted process takes back its own batches and not a sibling's.
             "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
         }
+        if settings.database_pool_size is not None:
+            config["sys_db_pool_size"] = 2 * settings.database_pool_size
         DBOS(config=config)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

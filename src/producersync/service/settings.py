@@ -24,6 +24,15 @@ class ServiceSettings(BaseSettings):
         default="sqlite:///producersync.db",
         description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://...",
     )
+    database_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections this process's store pool keeps open, opening "
+        "up to twice as many more under load; DBOS's system database then gets a pool of "
+        "twice as many. Size it so that every process fits the server's max_connections "
+        "(default: 10 and 20 more for the store, 20 for DBOS).",
+    )
     host: str = Field(default="127.0.0.1", description="Interface the process listens on.")
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
     public_url: str | None = Field(

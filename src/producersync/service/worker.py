@@ -27,7 +27,9 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
-        engine = await anyio.to_thread.run_sync(open_store, settings.database_url)
+        engine = await anyio.to_thread.run_sync(
+            open_store, settings.database_url, settings.database_pool_size
+        )
         background = Background(engine, settings, metrics)
         background.start()
         try:

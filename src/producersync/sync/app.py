@@ -68,6 +68,8 @@ class DurableSync:
             # takes back the sync it was killed in, page by page from its checkpoint.
             "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
         }
+        if settings.mirror_pool_size is not None:
+            config["sys_db_pool_size"] = 2 * settings.mirror_pool_size
         DBOS(config=config)
 
     def start(self) -> None:
@@ -113,7 +115,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     DBOS runs in this process."""
     if not settings.webhook_secrets:
         raise ValueError("no webhook secret: set PRODUCERSYNC_WEBHOOK_SECRETS")
-    engine = mirror.open_mirror(settings.mirror_url)
+    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     metrics = Metrics(lambda: _last_synced(engine))
     durable: DurableSync | None = None
     if start is None:

@@ -57,6 +57,15 @@ class SyncSettings(BaseSettings):
     mirror_url: str = Field(
         default="sqlite:///producersync-mirror.db", description="SQLAlchemy URL of the mirror."
     )
+    mirror_pool_size: int | None = Field(
+        default=None,
+        ge=1,
+        le=1000,
+        description="PostgreSQL connections this process's mirror pool keeps open, opening "
+        "up to twice as many more under load; DBOS's system database then gets a pool of "
+        "twice as many. Size it so that every process fits the server's max_connections "
+        "(default: 5 and 10 more for the mirror, 20 for DBOS).",
+    )
     dbos_system_database_url: str | None = Field(
         default=None,
         description="DBOS system database; default: beside a SQLite mirror "

@@ -19,6 +19,9 @@ def make_engine(url: str, **kwargs: Any) -> sa.Engine:
     """Build an engine tuned for the store's dialect."""
     url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
+        # SQLite's files take no pool sizing: a process's writers queue on the file lock.
+        for option in ("pool_size", "max_overflow"):
+            kwargs.pop(option, None)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
         )

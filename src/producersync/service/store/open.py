@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from producersync.database_url import pool_options
 from producersync.service.store.engine import make_engine
 from producersync.service.store.indexes import ensure_secondary_indexes
 from producersync.service.store.migrate import upgrade
@@ -11,9 +12,10 @@ from producersync.service.store.migrate import upgrade
 __all__ = ["open_store"]
 
 
-def open_store(url: str) -> sa.Engine:
-    """Every command and the service start here: a fresh database is migrated at once."""
-    engine = make_engine(url)
+def open_store(url: str, pool_size: int | None = None) -> sa.Engine:
+    """Every command and the service start here: a fresh database is migrated at once.
+    ``pool_size``: see ``ServiceSettings.database_pool_size`` (PostgreSQL only)."""
+    engine = make_engine(url, **pool_options(pool_size))
     upgrade(engine)
     ensure_secondary_indexes(engine)
     from producersync.service.nipr.sandbox import ensure_sandbox

@@ -12,7 +12,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from producersync.database_url import sqlalchemy_url
+from producersync.database_url import pool_options, sqlalchemy_url
 
 __all__ = ["dialect_insert", "make_engine", "write_transaction"]
 
@@ -32,8 +32,9 @@ def _json_dumps(value: Any) -> str:
     return orjson.dumps(value).decode()
 
 
-def make_engine(url: str) -> sa.Engine:
-    """An engine for ``url``; ``postgresql://`` (and ``postgres://``) mean psycopg 3."""
+def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
+    """An engine for ``url``; ``postgresql://`` (and ``postgres://``) mean psycopg 3.
+    ``pool_size`` sizes a PostgreSQL engine's pool (``database_url.pool_options``)."""
     url = sqlalchemy_url(url)
     # orjson: the record documents are the mirror's bulk, and the stdlib is 5x slower.
     json_options: dict[str, Any] = {
@@ -41,7 +42,7 @@ def make_engine(url: str) -> sa.Engine:
         "json_deserializer": orjson.loads,
     }
     if not url.startswith("sqlite"):
-        return sa.create_engine(url, pool_pre_ping=True, **json_options)
+        return sa.create_engine(url, pool_pre_ping=True, **json_options, **pool_options(pool_size))
     engine = sa.create_engine(
         url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
     )

@@ -10,8 +10,9 @@ from producersync.sync.mirror.migrate import upgrade
 __all__ = ["open_mirror"]
 
 
-def open_mirror(url: str) -> sa.Engine:
-    """Every sync command starts here: a new mirror is created, an old one migrated."""
-    engine = make_engine(url)
+def open_mirror(url: str, pool_size: int | None = None) -> sa.Engine:
+    """Every sync command starts here: a new mirror is created, an old one migrated.
+    ``pool_size``: see ``SyncSettings.mirror_pool_size`` (PostgreSQL only)."""
+    engine = make_engine(url, pool_size)
     upgrade(engine)
     return engine
