@@ -9,7 +9,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["checked", "dbos_system_url", "masked", "pool_options", "sqlalchemy_url"]
+__all__ = ["checked", "dbos_system_url", "masked", "pool_options", "sqlalchemy_url", "sqlite_file"]
 
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -49,6 +49,15 @@ def dbos_system_url(url: str, default_file: str) -> str:
         beside = Path(parsed.database or default_file)
         return f"sqlite:///{beside.with_name(beside.name + '.dbos.sqlite')}"
     return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def sqlite_file(url: str | sa.URL) -> Path | None:
+    """The file a SQLite URL names; None for another database or one in memory."""
+    parsed = sa.make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    return Path(name)
 
 
 def pool_options(size: int | None) -> dict[str, int]:

@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from producersync.cli.common import DatabaseOption, console, err_console, store
+from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
 from producersync.service.nipr.feed import FeedError
 from producersync.service.nipr.loader import LoadStats, UniverseExistsError, load
@@ -92,10 +93,8 @@ def generate_command(
 
 
 def _sqlite_size(engine: sa.Engine) -> int | None:
-    if engine.dialect.name != "sqlite" or not engine.url.database:
-        return None
-    path = Path(engine.url.database)
-    if not path.exists():  # an in-memory database
+    path = sqlite_file(engine.url)
+    if path is None or not path.exists():
         return None
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
