@@ -9,7 +9,15 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-__all__ = ["checked", "dbos_system_url", "masked", "pool_options", "sqlalchemy_url", "sqlite_file"]
+__all__ = [
+    "checked",
+    "dbos_pool_size",
+    "dbos_system_url",
+    "masked",
+    "pool_options",
+    "sqlalchemy_url",
+    "sqlite_file",
+]
 
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -64,6 +72,12 @@ def pool_options(size: int | None) -> dict[str, int]:
     """SQLAlchemy's pool options for a PostgreSQL engine kept to ``size`` connections,
     and up to twice as many more under load; none (the library's defaults) for None."""
     return {} if size is None else {"pool_size": size, "max_overflow": 2 * size}
+
+
+def dbos_pool_size(size: int | None) -> int | None:
+    """DBOS's system-database pool in a process whose own pool keeps ``size``
+    connections: twice as many (DBOS opens no more under load). None: DBOS's default."""
+    return None if size is None else 2 * size
 
 
 def masked(text: str) -> str:

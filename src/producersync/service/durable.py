@@ -10,7 +10,7 @@ import socket
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
-from producersync.database_url import dbos_system_url
+from producersync.database_url import dbos_pool_size, dbos_system_url
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
@@ -44,8 +44,8 @@ class DurableRuntime:
             # slot, so a restarted process takes back its own batches and not a sibling's.
             "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
         }
-        if settings.database_pool_size is not None:
-            config["sys_db_pool_size"] = 2 * settings.database_pool_size
+        if (pool := dbos_pool_size(settings.database_pool_size)) is not None:
+            config["sys_db_pool_size"] = pool
         DBOS(config=config)
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from producersync.database_url import dbos_pool_size
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
 from producersync.sync.hooks import Hooks
@@ -68,8 +69,8 @@ class DurableSync:
             # takes back the sync it was killed in, page by page from its checkpoint.
             "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
         }
-        if settings.mirror_pool_size is not None:
-            config["sys_db_pool_size"] = 2 * settings.mirror_pool_size
+        if (pool := dbos_pool_size(settings.mirror_pool_size)) is not None:
+            config["sys_db_pool_size"] = pool
         DBOS(config=config)
 
     def start(self) -> None:

@@ -6,31 +6,27 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.database_url import sqlalchemy_url
+from producersync.database_url import pool_options, sqlalchemy_url
 
 __all__ = ["is_sqlite", "make_engine", "write_transaction"]
+
+_POOL_SIZE = 10  # connections kept open, 20 more under load
 
 
 def is_sqlite(engine: sa.Engine) -> bool:
     return engine.dialect.name == "sqlite"
 
 
-def make_engine(url: str, **kwargs: Any) -> sa.Engine:
-    """Build an engine tuned for the store's dialect."""
+def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
+    """Build an engine tuned for the store's dialect; ``pool_size`` sizes a PostgreSQL
+    engine's pool (``database_url.pool_options``; default 10)."""
     url = sqlalchemy_url(url)
     if url.startswith("sqlite"):
-        # SQLite's files take no pool sizing: a process's writers queue on the file lock.
-        for option in ("pool_size", "max_overflow"):
-            kwargs.pop(option, None)
-        engine = sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs
-        )
+        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _sqlite_manual_transactions(engine)
         return engine
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 20)
-    return sa.create_engine(url, pool_pre_ping=True, **kwargs)
+    return sa.create_engine(url, pool_pre_ping=True, **pool_options(pool_size or _POOL_SIZE))
 
 
 def write_transaction(engine: sa.Engine) -> Any:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
-from producersync.database_url import pool_options
 from producersync.service.store.engine import make_engine
 from producersync.service.store.indexes import ensure_secondary_indexes
 from producersync.service.store.migrate import upgrade
@@ -15,7 +14,7 @@ __all__ = ["open_store"]
 def open_store(url: str, pool_size: int | None = None) -> sa.Engine:
     """Every command and the service start here: a fresh database is migrated at once.
     ``pool_size``: see ``ServiceSettings.database_pool_size`` (PostgreSQL only)."""
-    engine = make_engine(url, **pool_options(pool_size))
+    engine = make_engine(url, pool_size)
     upgrade(engine)
     ensure_secondary_indexes(engine)
     from producersync.service.nipr.sandbox import ensure_sandbox
