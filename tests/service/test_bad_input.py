@@ -38,6 +38,8 @@ BAD_QUERIES = [
     ("/v2/addresses?updatedSince=2025-02-30", "updatedSince", "2025-02-30"),
     ("/v2/addresses?updatedSince=yesterday", "updatedSince", "yesterday"),
     ("/v2/addresses?updatedSince=2025-6-1", "updatedSince", "2025-6-1"),
+    ("/v2/addresses?updatedSince=2026-W01-1", "updatedSince", "2026-W01-1"),
+    ("/v2/addresses?updatedSince=20260101", "updatedSince", "20260101"),
     ("/v2/licenses?size=0", "size", "0"),
     ("/v2/licenses?size=5000", "size", "5000"),
     ("/v2/licenses?size=ten", "size", "ten"),
@@ -46,6 +48,15 @@ BAD_QUERIES = [
     ("/v2/appointments?coCodes=1234", "coCodes", "1234"),
     ("/v2/appointments?status=ACTIVE", "status", "ACTIVE"),
     ("/v2/licenses?loaCodes=%25%25", "loaCodes", "%%"),
+    # A NUL ended SQLite's LIKE pattern (every record matched) and was a 500 on PostgreSQL.
+    ("/v2/licenses?loaCategories=%00life", "loaCategories", "\x00life"),
+    ("/v1/licenseLoas?loaCategories=life%22", "loaCategories", 'life"'),
+    ("/v2/appointments?loaCategories=a%5Cb", "loaCategories", "a\\b"),
+    # Repeated: a list's values join and each is checked; anything else is given once.
+    ("/v1/licenses?states=XX&states=TX", "states", "XX"),
+    ("/v2/licenses?size=1&size=2", "size", "1, 2"),
+    ("/v2/licenses?includeDeleted=true&includeDeleted=false", "includeDeleted", "true, false"),
+    ("/v1/webhooks/messages?limit=1&limit=2", "limit", "1, 2"),
     ("/v2/licenses?continuationToken=garbage", "continuationToken", "garbage"),
     (
         "/v2/licenses?continuationToken=15645555.1.AAAAAAAAAAAA",

@@ -190,6 +190,22 @@ def test_npns_filter_narrows_within_the_population(
     assert len(records) == len(store_rows(service, "addresses", npns[:2]))
 
 
+def test_a_list_parameter_given_twice_takes_both_values(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    creds, npns = subscribed
+    licensed = store_rows(service, "licenses", npns)
+    states = sorted({row["for_state"] for row in licensed})[:2]
+    with service.client(creds) as http:
+        repeated, _ = follow(http, f"/v2/entities?npns={npns[0]}&npns={npns[1]}")
+        joined, _ = follow(http, f"/v2/entities?npns={npns[0]},{npns[1]}")
+        by_state, _ = follow(http, f"/v2/licenses?states={states[0]}&states={states[1]}")
+    assert sorted(r["npn"] for r in repeated) == sorted(npns[:2])
+    assert repeated == joined
+    assert {r["forState"] for r in by_state} == set(states)
+    assert len(by_state) == sum(row["for_state"] in states for row in licensed)
+
+
 def test_per_npn_list_auto_subscribes(service: RunningService, universe_npns: list[str]) -> None:
     creds = service.account()
     npn = universe_npns[100]

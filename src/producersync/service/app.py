@@ -15,6 +15,7 @@ from producersync.gc_tuning import tune_gc
 from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.links import add_links
+from producersync.service.api.query_string import OneValueEach
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.background import Background
@@ -91,6 +92,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    # Inside the gate: a client is authenticated (and counted) before its query is read.
+    app.add_middleware(OneValueEach)
     app.add_middleware(ApiGate)
     if settings.chaos_latency_ms or settings.chaos_fault_rate:
         # Added last, so outermost: the latency lands on every API response, the gate's

@@ -5,6 +5,7 @@ is named in a 400 rather than silently matching nothing.
 """
 
 import datetime as dt
+import re
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
@@ -15,6 +16,7 @@ from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter
 
 __all__ = [
+    "LIST_PARAMETERS",
     "MAX_LIST_ITEMS",
     "PageQuery",
     "TokenQuery",
@@ -48,6 +50,13 @@ class PageQuery(_Query):
 
     size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
     page: int = Field(0, ge=0, le=10_000_000, description="0-based page number")
+
+
+# Inner spaces only: an item of spaces alone is stripped away to nothing. Nothing else
+# either: a category goes into a LIKE pattern, where SQLite ends the text at a NUL (the
+# filter then matched every record) and PostgreSQL refuses one.
+_CATEGORY = "[A-Za-z0-9&/-][A-Za-z0-9 &/-]{0,39}"
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _csv_pattern(item: str) -> str:
@@ -96,12 +105,15 @@ _FIELDS: dict[str, Any] = {
     "loaCategories": _list_field(
         "Comma-separated loaMapping categories; matches at least one",
         "casualty,property",
-        # Inner spaces only: an item of spaces alone is stripped away to nothing.
-        "[A-Za-z0-9&/-][A-Za-z0-9 &/-]{0,39}",
+        _CATEGORY,
     ),
     "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408", "[0-9]{5}"),
     "status": (str | None, Field(None, description="Exact status")),
 }
+
+
+LIST_PARAMETERS = frozenset({"npns", "states", "loaCodes", "loaCategories", "coCodes"})
+"""The parameters that take a comma-separated list (given twice, their values join)."""
 
 
 def list_query_model(
@@ -144,7 +156,8 @@ def parse_date(name: str, raw: str | None) -> dt.date | None:
         return None
     text = raw.strip()
     try:
-        if len(text) != 10:
+        # fromisoformat alone also reads week dates (2026-W01-1) and basic ones (20260101).
+        if not _DATE.fullmatch(text):
             raise ValueError
         return dt.date.fromisoformat(text)
     except ValueError:
@@ -179,7 +192,7 @@ def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
     _check_each(
         "loaCategories",
         categories,
-        lambda c: len(c) <= 40 and c.isascii() and "," not in c and "%" not in c and "_" not in c,
+        lambda c: re.fullmatch(_CATEGORY, c) is not None,
         "an LOA category is a word such as 'life' or 'casualty'",
     )
     status = values.get("status")

@@ -122,6 +122,8 @@ def _client(row: sa.Row[tuple[object, ...]]) -> ClientRecord:
 
 
 def find_client(conn: sa.Connection, client_id: str) -> ClientRecord | None:
+    if "\x00" in client_id:
+        return None  # no id holds one, and PostgreSQL refuses to compare against it
     row = conn.execute(_client_select.where(api_clients.c.client_id == client_id)).first()
     return _client(row) if row else None
 
