@@ -3,6 +3,11 @@ nothing."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import time
+
+import httpx2
 import orjson
 import pytest
 
@@ -114,6 +119,8 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
     (b'["15645555", null]', 400, "index 1"),
     (b'[""]', 400, "index 0"),
     (b"", 400, "not valid JSON"),
+    # For POST, an empty list unsubscribed every NPN; for PUT and DELETE, a job doing nothing.
+    (b"[]", 400, "lists no NPNs"),
     (orjson.dumps([str(10_000_000 + i) for i in range(100_000)]), 413, "100000 NPNs"),
 ]
 
@@ -138,6 +145,35 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
         )
     assert response.status_code == status, response.text
     _check(response.json(), status, fragment)
+    assert _subscriptions(service, creds) == before
+
+
+def test_a_body_the_client_cuts_short_is_no_error_and_no_job(
+    service: RunningService, creds: Credentials
+) -> None:
+    """It was logged as the service's own error, with a traceback."""
+    before = _subscriptions(service, creds)
+    errors: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append  # type: ignore[method-assign]
+    uvicorn_errors = logging.getLogger("uvicorn.error")
+    uvicorn_errors.addHandler(handler)
+    url = httpx2.URL(service.base_url)
+    head = (
+        "PUT /v1/accounts/subscriptions HTTP/1.1\r\n"
+        f"host: {url.host}\r\nauthorization: Bearer {service.token(creds)}\r\n"
+        "content-type: application/json\r\ncontent-length: 100\r\n\r\n"
+    )
+    try:
+        with socket.create_connection((url.host, url.port or 80)) as sock:
+            sock.sendall(head.encode() + b'["100')
+            time.sleep(0.2)  # the route is reading the body when the client goes
+        deadline = time.monotonic() + 1.0
+        while not errors and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        uvicorn_errors.removeHandler(handler)
+    assert not errors, [record.getMessage() for record in errors]
     assert _subscriptions(service, creds) == before
 
 

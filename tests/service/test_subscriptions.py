@@ -62,6 +62,20 @@ def test_append_replace_remove(service: RunningService, universe_npns: list[str]
         assert _details(http, remove)[f"{first[0]}:DEACTIVATE"] == ("UNCHANGED", "not subscribed")
 
 
+def test_a_job_is_found_by_any_spelling_of_its_uuid(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        job_id = http.put("/v1/accounts/subscriptions", json=universe_npns[:1]).json()["job_id"]
+        wait_for_job(http, job_id)
+        for spelling in (job_id.upper(), job_id.replace("-", ""), f"urn:uuid:{job_id}"):
+            for path in (f"status/{spelling}", f"status/{spelling}/details"):
+                response = http.get(f"/v1/accounts/subscriptions/{path}")
+                assert response.status_code == 200, (path, response.text)
+            assert http.get(f"/v1/accounts/subscriptions/status/{spelling}").json()["id"] == job_id
+
+
 def test_npns_unknown_to_nipr_fail_individually(
     service: RunningService, universe_npns: list[str]
 ) -> None:

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Depends, Path, Query, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from producersync.model import Href, is_npn
@@ -72,13 +73,19 @@ def _json_kind(value: object) -> str:
 async def _npn_body(request: Request, limit: int) -> list[str]:
     """The body as a list of distinct NPNs, or a 4xx naming what is wrong."""
     body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > _MAX_BODY_BYTES:
-            raise ApiError(
-                413,
-                f"The body exceeds {_MAX_BODY_BYTES} bytes; send at most {limit} NPNs per request",
-            )
+    try:
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > _MAX_BODY_BYTES:
+                raise ApiError(
+                    413,
+                    f"The body exceeds {_MAX_BODY_BYTES} bytes; send at most {limit} NPNs"
+                    " per request",
+                )
+    except ClientDisconnect:
+        # The client's doing, not an error of ours to log with a traceback; no one reads
+        # the answer.
+        raise ApiError(400, "The client closed the connection before the body ended") from None
     try:
         value = orjson.loads(bytes(body))
     except orjson.JSONDecodeError as exc:
@@ -86,6 +93,13 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
     if not isinstance(value, list):
         raise ApiError(
             400, f"The body must be a JSON array of NPN strings, not a JSON {_json_kind(value)}"
+        )
+    if not value:
+        # A list built from a query that failed, most likely: for POST it would have
+        # unsubscribed every NPN, for PUT and DELETE made a job that does nothing.
+        raise ApiError(
+            400,
+            "The body lists no NPNs; to unsubscribe every NPN, DELETE the NPNs subscribed",
         )
     if len(value) > limit:
         raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")
@@ -195,11 +209,13 @@ def _utc(value: dt.datetime) -> dt.datetime:
 
 def _owned_job(call: Call, job_id: str) -> Job:
     try:
-        uuid.UUID(job_id)
+        # Ids are stored as issued, lowercase with dashes; any spelling of the same UUID
+        # (uppercase, no dashes, urn:uuid:) names the same job.
+        canonical = str(uuid.UUID(job_id))
     except ValueError:
         raise ApiError(400, f"Invalid jobId '{job_id[:60]}': expected a UUID") from None
     with call.ctx.engine.connect() as conn:
-        job = get_job(conn, call.principal.account_id, job_id)
+        job = get_job(conn, call.principal.account_id, canonical)
     if job is None:
         raise ApiError(404, f"No NPN management job {job_id}")
     return job
