@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+from collections.abc import Iterator
 
 import httpx2
 import orjson
@@ -175,6 +176,55 @@ def test_a_body_the_client_cuts_short_is_no_error_and_no_job(
         uvicorn_errors.removeHandler(handler)
     assert not errors, [record.getMessage() for record in errors]
     assert _subscriptions(service, creds) == before
+
+
+def _chunks(data: bytes) -> Iterator[bytes]:
+    """A body without a declared length: cut off as it passes the cap, not refused at once."""
+    for start in range(0, len(data), 65_536):
+        yield data[start : start + 65_536]
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+@pytest.mark.parametrize(
+    ("path", "size"),
+    [("/v1/webhooks/endpoints", 70_000), ("/v1/accounts/subscriptions", 5_000_000)],
+)
+def test_a_body_over_its_cap_is_413_and_changes_nothing(
+    service: RunningService, creds: Credentials, path: str, size: int, declared: bool
+) -> None:
+    """The webhook API read and parsed 104 MB; its bodies are a few hundred bytes."""
+    npns = ",".join(['"1"'] * (size // 4))
+    body = f'{{"url": "https://93.184.216.34/", "description": "{"x" * size}"}}'.encode()
+    if path.endswith("subscriptions"):
+        body = f"[{npns}]".encode()
+    before = _subscriptions(service, creds)
+    with service.client(creds) as http:
+        listed = http.get("/v1/webhooks/endpoints").json()["data"]
+        response = http.post(
+            path,
+            content=body if declared else _chunks(body),
+            headers={"content-type": "application/json"},
+        )
+        assert response.status_code == 413, response.text
+        _check(response.json(), 413, "exceeds")
+        assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
+    assert _subscriptions(service, creds) == before
+
+
+def test_a_token_request_over_the_cap_or_with_a_parameter_twice_is_invalid(
+    service: RunningService, creds: Credentials
+) -> None:
+    form = f"grant_type=client_credentials&client_id={creds.client_id}"
+    form += f"&client_secret={creds.client_secret}"
+    headers = {"content-type": "application/x-www-form-urlencoded"}
+    for body, why in (
+        (form + "&pad=" + "x" * 70_000, "exceeds"),
+        ("grant_type=password&" + form, "grant_type given more than once"),
+    ):
+        response = httpx2.post(f"{service.base_url}/oauth2/token", content=body, headers=headers)
+        assert response.status_code == 400, response.text
+        assert response.json()["error"] == "invalid_request"
+        assert why in response.json()["error_description"]
 
 
 def test_unknown_path_is_404_with_standard_body(

@@ -12,6 +12,7 @@ from producersync.service.store.indexes import drop_secondary_indexes
 from producersync.service.store.migrate import upgrade
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import RECORD_TABLES, licenses
+from tests.conftest import BACKENDS
 from tests.support.databases import postgres_database, store_url
 
 
@@ -60,3 +61,18 @@ def test_a_pool_size_sizes_the_postgres_pools_and_sqlite_ignores_it(tmp_path: Pa
     with sqlite.connect() as conn:
         assert conn.execute(sa.text("SELECT 1")).scalar() == 1
     sqlite.dispose()
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_failed_statement_shows_none_of_its_parameters(kind: str, tmp_path: Path) -> None:
+    """The store binds webhook signing secrets; its errors are logged."""
+    with store_url(kind, tmp_path) as url:
+        engine = make_engine(url)
+        try:
+            with pytest.raises(sa.exc.DBAPIError) as caught, engine.connect() as conn:
+                query = sa.text("SELECT secret FROM no_such_table WHERE secret = :secret")
+                conn.execute(query, {"secret": "whsec_planted"})
+        finally:
+            engine.dispose()
+    assert "no_such_table" in str(caught.value)
+    assert "whsec_planted" not in str(caught.value)

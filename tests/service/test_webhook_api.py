@@ -139,6 +139,10 @@ def test_event_types_are_the_subscribable_ones(service: RunningService) -> None:
         ("PATCH", "/{id}", b"not json", "JSON"),
         ("POST", "/{id}/send-example", {"eventType": "producersync"}, "eventType"),
         ("POST", "/{id}/recover", {"since": "yesterday"}, "since"),
+        ("POST", "", {"url": URL, "rateLimitPerSecond": True}, "rateLimitPerSecond"),
+        ("PATCH", "/{id}", {"rateLimitPerSecond": "10"}, "rateLimitPerSecond"),
+        ("PATCH", "/{id}", {"url": "https://93.184.216.34/a b"}, "url"),
+        ("PATCH", "/{id}", {"url": "https://93.184.216.34:0/"}, "url"),
     ],
     ids=[
         "unknown-type",
@@ -154,6 +158,10 @@ def test_event_types_are_the_subscribable_ones(service: RunningService) -> None:
         "patch-not-json",
         "example-of-a-group",
         "since-not-a-time",
+        "rate-a-boolean",
+        "rate-a-string",
+        "url-with-a-space",
+        "url-port-zero",
     ],
 )
 def test_bad_input_is_a_400_naming_the_field(
@@ -173,6 +181,25 @@ def test_bad_input_is_a_400_naming_the_field(
     assert set(error) == {"timestamp", "status", "error", "message", "path"}
     # A field is named in quotes; a body that is not JSON at all is called that.
     assert (f"'{named}'" if named != "JSON" else named) in error["message"]
+
+
+def test_a_refusal_shows_the_value_as_json(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        endpoint_id = _create(http)["id"]
+        response = http.patch(f"{BASE}/endpoints/{endpoint_id}", json={"url": None})
+    assert "Invalid value 'null' for field 'url'" in response.json()["message"]
+
+
+def test_a_message_cursor_must_name_a_message_of_the_account(service: RunningService) -> None:
+    a, b = service.account(), service.account()
+    with service.client(a) as http_a, service.client(b) as http_b:
+        _create(http_a)
+        _create(http_b)
+        theirs = _messages(http_a)[0]["id"]
+        for before in ("evt_garbage", theirs):
+            response = http_b.get(f"{BASE}/messages", params={"before": before})
+            assert response.status_code == 400, response.text
+            assert f"'{before}' for parameter 'before'" in response.json()["message"]
 
 
 def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -> None:

@@ -13,6 +13,7 @@ from fastapi.openapi.utils import get_openapi
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
 from producersync.service.api import subscriptions, v1, v2, webhooks
+from producersync.service.api.body_limit import BodyLimit
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.links import add_links
 from producersync.service.api.query_string import OneValueEach
@@ -22,7 +23,7 @@ from producersync.service.background import Background
 from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
 from producersync.service.errors import install_error_handlers
-from producersync.service.gate import ApiGate
+from producersync.service.gate import API_PREFIXES, ApiGate
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter
@@ -40,6 +41,9 @@ the API with `Authorization: Bearer <token>`. Every error has the standard body
 `{timestamp, status, error, message, path}`; every API response carries
 `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`.
 """
+
+# Every other body (a webhook endpoint, a token request) is a few hundred bytes.
+_MAX_BODY_BYTES = 64 * 1024
 
 
 def _build_context(settings: ServiceSettings) -> ServiceContext:
@@ -92,7 +96,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    # Inside the gate: a client is authenticated (and counted) before its query is read.
+    # Inside the gate: a client is authenticated (and counted) before its query or its
+    # body is read.
+    app.add_middleware(
+        BodyLimit,
+        prefixes=(*API_PREFIXES, token_endpoint.PATH),
+        default=_MAX_BODY_BYTES,
+        by_prefix={subscriptions.PATH: subscriptions.MAX_BODY_BYTES},
+    )
     app.add_middleware(OneValueEach)
     app.add_middleware(ApiGate)
     if settings.chaos_latency_ms or settings.chaos_fault_rate:

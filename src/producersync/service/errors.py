@@ -52,7 +52,13 @@ class ApiError(Exception):
 
 
 def _show(value: object) -> str:
-    text = value if isinstance(value, str) else repr(value)
+    # As the client wrote it: JSON's true, null or ["a"], not Python's True, None or ['a'].
+    if isinstance(value, str):
+        text = value
+    elif isinstance(value, bytes):
+        text = value.decode("utf-8", "replace")
+    else:
+        text = orjson.dumps(value, default=str).decode()
     if len(text) > 100:
         text = text[:100] + "…"
     return f"'{text}'"

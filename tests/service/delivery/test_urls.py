@@ -31,6 +31,8 @@ DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
         "https://93.184.216.34:8443/hooks/producersync?x=1",
         "https://[2606:2800:220:1:248:1893:25c8:1946]/hook",
         "https://1.1.1.1",
+        "https://[64:ff9b::5db8:d70e]/hook",  # NAT64 of a public IPv4
+        "https://[2002:5db8:d70e::1]/hook",  # 6to4 of a public IPv4
     ],
 )
 def test_https_to_a_public_address_is_accepted(url: str) -> None:
@@ -66,6 +68,12 @@ def test_http_is_refused_unless_private_endpoints_are_allowed() -> None:
         ("https://[fe80::1]/hook", "fe80::1"),  # link-local
         ("https://[::ffff:10.0.0.1]/hook", "::ffff:10.0.0.1"),  # IPv4-mapped private
         ("https://[::ffff:127.0.0.1]/hook", "::ffff:127.0.0.1"),
+        # IPv6 that carries a private IPv4 through a translator or tunnel.
+        ("https://[64:ff9b::a9fe:a9fe]/latest/meta-data", "64:ff9b::a9fe:a9fe"),  # NAT64
+        ("https://[64:ff9b::a00:1]/hook", "64:ff9b::a00:1"),
+        ("https://[64:ff9b:1::5db8:d70e]/hook", "64:ff9b:1::5db8:d70e"),  # local-use NAT64
+        ("https://[2002:7f00:1::]/hook", "2002:7f00:1::"),  # 6to4
+        ("https://[::127.0.0.1]/hook", "::127.0.0.1"),  # IPv4-compatible
     ],
 )
 def test_non_public_addresses_are_refused_naming_the_address(url: str, address: str) -> None:
@@ -93,6 +101,7 @@ def test_a_numeric_host_spelling_of_loopback_is_refused() -> None:
         ("https://user@93.184.216.34/hook", "credentials"),
         ("https://:pw@93.184.216.34/hook", "credentials"),
         ("https://93.184.216.34/hook#part", "fragment"),
+        ("https://93.184.216.34:0/hook", "not 0"),
         ("https://93.184.216.34/" + "a" * 2048, "longer than 2048"),
         ("https:///hook", "no host"),
         ("https://", "no host"),

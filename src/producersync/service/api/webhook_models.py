@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal, Self
 import orjson
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
-from pydantic.json_schema import SkipJsonSchema
 
 from producersync.model.events import KNOWN_TYPES, EventType, UtcDatetime
 from producersync.service.delivery.management import SUBSCRIBABLE
@@ -80,6 +79,7 @@ _EventTypeFilter = Annotated[
 _RateLimit = Annotated[
     int,
     Field(
+        strict=True,  # JSON's true or "10" is no number of attempts
         description="Most attempts per second to this endpoint (1 to 10000); null: no limit",
         json_schema_extra={"minimum": 1, "maximum": 10_000},
     ),
@@ -87,9 +87,10 @@ _RateLimit = Annotated[
 
 
 def _printable(url: str) -> str:
-    # Control characters are no part of a URL, and Postgres cannot store a NUL.
-    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in url):
-        raise ValueError("a URL has no control characters")
+    # Spaces and control characters are no part of a URL (they are percent-encoded), and
+    # Postgres cannot store a NUL. Outer spaces are trimmed, as the rules trim them.
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url.strip()):
+        raise ValueError("a URL has no spaces or control characters (percent-encode them)")
     return url
 
 
@@ -114,12 +115,19 @@ class EndpointCreate(_In):
     rate_limit_per_second: _RateLimit | None = None
 
 
+def _without_null(schema: dict[str, Any]) -> None:
+    """A nullable field's schema as its value's alone."""
+    choices = schema.pop("anyOf")
+    schema.update(next(choice for choice in choices if choice.get("type") != "null"))
+
+
 class EndpointPatch(_In):
     """Only the fields given change."""
 
-    # Absent: unchanged. Null is refused (below), so the spec shows strings only.
-    url: _Url | SkipJsonSchema[None] = None
-    description: _Description | SkipJsonSchema[None] = None
+    # Absent: unchanged. Null is refused (below), so the spec shows strings only. Plain
+    # `| None` (SkipJsonSchema[None] made a union whose refusals named each branch).
+    url: _Url | None = Field(None, json_schema_extra=_without_null)
+    description: _Description | None = Field(None, json_schema_extra=_without_null)
     event_types: _EventTypeFilter | None = None
     rate_limit_per_second: _RateLimit | None = None
 

@@ -372,13 +372,17 @@ def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> Recov
     response_model=MessagePage,
 )
 def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> MessagePage:
+    account = call.principal.account_id
     with call.ctx.engine.connect() as conn:
+        before = None
+        if query.before is not None:
+            before = outbox.get_message(conn, account, query.before)
+            if before is None:
+                # Not "no more messages": a cursor mistyped, or another account's message.
+                why = "no message of this account has that id"
+                raise ApiError.bad_parameter("before", query.before, why)
         rows = outbox.list_messages(
-            conn,
-            call.principal.account_id,
-            limit=query.limit,
-            before=query.before,
-            event_type=query.eventType,
+            conn, account, limit=query.limit, before=before, event_type=query.eventType
         )
         deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
         data = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]

@@ -11,6 +11,7 @@ import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from producersync.service.auth.principal import Principal
@@ -20,9 +21,11 @@ from producersync.service.context import ServiceContext, get_context
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import ClientRecord, find_client
 
-__all__ = ["router"]
+__all__ = ["PATH", "router"]
 
 router = APIRouter(tags=["Authentication"])
+
+PATH = "/oauth2/token"
 
 
 class TokenResponse(BaseModel):
@@ -78,7 +81,7 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
 
 
 @router.post(
-    "/oauth2/token",
+    PATH,
     operation_id="getAccessToken",
     summary="Get an access token (client credentials)",
     response_model=TokenResponse,
@@ -120,8 +123,15 @@ async def token(request: Request) -> Response:
         )
     try:
         form = await request.form()
+    except HTTPException as exc:  # the body's cap (api/body_limit.py)
+        return _oauth_error(400, "invalid_request", str(exc.detail))
     except Exception:  # a malformed body is the client's mistake, never a 500
         return _oauth_error(400, "invalid_request", "the form body cannot be parsed")
+    names = [name for name, _ in form.multi_items()]
+    if len(set(names)) < len(names):
+        # RFC 6749 §3.2: no parameter more than once (which would count, the first or the last?)
+        twice = sorted({name for name in names if names.count(name) > 1})
+        return _oauth_error(400, "invalid_request", f"{', '.join(twice)} given more than once")
     fields: dict[str, Any] = {k: v for k, v in form.items() if isinstance(v, str)}
 
     grant_type = fields.get("grant_type")

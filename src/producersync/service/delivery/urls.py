@@ -23,11 +23,39 @@ class EndpointUrlError(ValueError):
     """An endpoint URL the service will not send to; the message says why."""
 
 
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64's well-known
+# prefix (64:ff9b::a9fe:a9fe is 169.254.169.254 on an IPv6-only network) and the
+# deprecated IPv4-compatible addresses (::127.0.0.1).
+_CARRY_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
+# NAT64 for local use (RFC 8215): translates to whatever the network chooses.
+_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+
+
+def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return ip.is_global and not ip.is_multicast
+
+
+def _carried_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a translator or tunnel takes this one to, if any."""
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in prefix for prefix in _CARRY_IPV4):
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return ip.is_global and not ip.is_multicast
+    if isinstance(ip, ipaddress.IPv4Address):
+        return _public(ip)
+    if ip.ipv4_mapped is not None:
+        return _public(ip.ipv4_mapped)
+    if ip in _LOCAL_NAT64:
+        return False
+    carried = _carried_ipv4(ip)
+    return _public(ip) and (carried is None or _public(carried))
 
 
 def _parts(url: str, allow_private: bool) -> tuple[str, int]:
@@ -47,6 +75,9 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
         raise EndpointUrlError("the URL must not carry credentials (user:password@)")
     if parts.fragment:
         raise EndpointUrlError("the URL must not have a #fragment")
+    if port == 0:
+        # Not "the default port", as `port or 443` would read it: no port at all.
+        raise EndpointUrlError("the URL's port must be 1 to 65535, not 0")
     return parts.hostname, port or (443 if parts.scheme == "https" else 80)
 
 

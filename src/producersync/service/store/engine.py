@@ -21,12 +21,16 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     """Build an engine tuned for the store's dialect; ``pool_size`` sizes a PostgreSQL
     engine's pool (``database_url.pool_options``; default 10)."""
     url = sqlalchemy_url(url)
+    # A failed statement's error names its parameters, and the store binds webhook
+    # signing secrets: no parameter may reach a log line.
     if url.startswith("sqlite"):
-        engine = sa.create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        connect_args = {"check_same_thread": False, "timeout": 30}
+        engine = sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _sqlite_manual_transactions(engine)
         return engine
-    return sa.create_engine(url, pool_pre_ping=True, **pool_options(pool_size or _POOL_SIZE))
+    pool = pool_options(pool_size or _POOL_SIZE)
+    return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
 def write_transaction(engine: sa.Engine) -> Any:

@@ -363,7 +363,7 @@ def list_messages(
     account_id: int,
     *,
     limit: int,
-    before: str | None = None,
+    before: Message | None = None,
     event_type: str | None = None,
 ) -> list[Message]:
     """The account's messages, newest first, after the message ``before`` if given."""
@@ -376,13 +376,8 @@ def list_messages(
     )
     if before is not None:
         # Event ids are random: page on (created_at, id), from the message named.
-        at = conn.execute(sa.select(m.c.created_at).where(m.c.id == before)).scalar()
-        if at is None:
-            return []
-        query = query.where(
-            sa.tuple_(m.c.created_at, m.c.id)
-            < sa.tuple_(sa.literal(at, m.c.created_at.type), before)
-        )
+        at = sa.literal(before.created_at, m.c.created_at.type)
+        query = query.where(sa.tuple_(m.c.created_at, m.c.id) < sa.tuple_(at, before.id))
     if event_type is not None:
         query = query.where(m.c.event_type == event_type)
     return [Message(r[0], r[1], r[2], r[3].encode(), _utc(r[4])) for r in conn.execute(query)]
