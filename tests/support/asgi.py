@@ -19,8 +19,11 @@ async def request(
     path: str,
     headers: Sequence[tuple[bytes, bytes]],
     chunks: Sequence[bytes] = (),
+    *,
+    cut_short: bool = False,
 ) -> tuple[int, bytes]:
-    """(status, body) of ``method path``; the body arrives in ``chunks``."""
+    """(status, body) of ``method path``; the body arrives in ``chunks``, and with
+    ``cut_short`` the client goes away before the more it announced."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -43,7 +46,7 @@ async def request(
     async def receive() -> Message:
         if pending:
             chunk = pending.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(pending)}
+            return {"type": "http.request", "body": chunk, "more_body": bool(pending) or cut_short}
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:

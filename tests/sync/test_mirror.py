@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import dataclasses
 import datetime as dt
 import sqlite3
 from collections.abc import Iterator
@@ -410,6 +411,25 @@ def test_a_failed_group_commit_fails_every_delivery_of_the_batch(tmp_path: Path)
     outcomes = asyncio.run(deliver())
     log.close()
     assert all(isinstance(outcome, sa.exc.OperationalError) for outcome in outcomes)
+
+
+def test_a_receipt_the_database_refuses_fails_alone(engine: sa.Engine) -> None:
+    """On PostgreSQL a 20 KB event id failed the deliveries that shared its batch."""
+    log = ReceiptLog(engine)
+    refused = dataclasses.replace(_receipt("msg_refused"), received_at=None)  # NOT NULL
+
+    async def deliver() -> list[bool | BaseException]:
+        receipts = [_receipt(f"msg_{n}") for n in range(10)]
+        receipts.insert(5, refused)
+        records = (log.record(receipt) for receipt in receipts)
+        return await asyncio.gather(*records, return_exceptions=True)
+
+    outcomes = asyncio.run(deliver())
+    log.close()
+    assert isinstance(outcomes.pop(5), sa.exc.IntegrityError)
+    assert outcomes == [True] * 10
+    with engine.connect() as conn:
+        assert mirror.sync_status(conn)["receipts"]["total"] == 10
 
 
 def test_a_rejected_receipt_with_nul_in_its_headers_is_stored(engine: sa.Engine) -> None:

@@ -4,6 +4,7 @@ workflows): what each kind of delivery is answered, recorded and started."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from producersync.sync import mirror
 from producersync.sync.app import create_app
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import generate_secret, headers
+from tests.support.asgi import request
 
 PATH = "/webhooks/psapi"
 LIMIT = 4096
@@ -125,6 +127,66 @@ async def test_an_authentic_malformed_body_is_400_and_recorded(
     assert response.status_code == 400
     assert harness.started == []
     assert harness.receipts()["rejected"] == 1
+
+
+_NOW = "2026-12-04T10:00:00Z"
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        # Out of range once in UTC: was an OverflowError, a 500 and no receipt.
+        {"id": "evt_1", "type": "webhook.test", "timestamp": "0001-01-01T00:00:00+01:00"},
+        {
+            "id": "evt_2",
+            "type": "producersync.npn.deactivated",
+            "timestamp": _NOW,
+            "data": {"npn": "123", "deactivatedAt": "9999-12-31T23:59:00-05:00"},
+        },
+        # More than a database stores in a key (PostgreSQL: 500, and its batch with it).
+        {"id": "evt_\u0000x", "type": "webhook.test", "timestamp": _NOW},
+        {"id": "evt_" + "a" * 253, "type": "webhook.test", "timestamp": _NOW},
+    ],
+    ids=["before-year-1", "after-year-9999", "nul-in-id", "id-of-257"],
+)
+async def test_an_authentic_event_a_store_cannot_hold_is_400_and_recorded(
+    harness: Harness, event: dict[str, object]
+) -> None:
+    event.setdefault("data", {"endpointId": "ep_1", "message": "m"})
+    body = json.dumps(event).encode()
+    response = await harness.post(body)
+    assert response.status_code == 400, response.text
+    assert "invalid event" in response.json()["detail"]
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 1
+
+
+async def test_an_event_dated_after_its_receipt_is_400_and_changes_nothing(
+    harness: Harness,
+) -> None:
+    """An activation in 2099 would have outranked every later deactivation of the NPN."""
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=6)
+    activated = NpnActivated.create("1234567", future)
+    response = await harness.send(activated)
+    assert response.status_code == 400
+    assert "data.activatedAt: after the time of receipt" in response.json()["detail"]
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 1
+    skewed = NpnActivated.create("1234567", dt.datetime.now(dt.UTC) + dt.timedelta(minutes=4))
+    assert (await harness.send(skewed)).status_code == 200  # within the clock skew allowed
+
+
+async def test_a_sender_that_hangs_up_mid_body_is_no_error(tmp_path: Path) -> None:
+    """It was an exception out of the app: a logged traceback, as for a bug of ours."""
+    settings = SyncSettings(
+        webhook_secrets=[SecretStr(generate_secret())], mirror_url=f"sqlite:///{tmp_path / 'm.db'}"
+    )
+    started: list[Event] = []
+    app = create_app(settings, start=lambda event, _wid: started.append(event))
+    length = [(b"content-length", b"100")]
+    status, _ = await request(app, "POST", PATH, length, [b'{"id": '], cut_short=True)
+    assert status == 400
+    assert started == []
 
 
 async def test_an_authentic_unknown_event_type_is_acknowledged_not_started(

@@ -297,6 +297,16 @@ def test_raise_on_unknown_event_type() -> None:
     assert "unknown event type 'id.producer.created'" in str(err)
 
 
+def _endpoint_test(event_id: str) -> dict[str, object]:
+    data = {"endpointId": "ep_1", "message": "m"}
+    return {
+        "type": "webhook.test",
+        "id": event_id,
+        "timestamp": "2025-07-24T00:00:00Z",
+        "data": data,
+    }
+
+
 @pytest.mark.parametrize(
     ("document", "where"),
     [
@@ -321,8 +331,28 @@ def test_raise_on_unknown_event_type() -> None:
             },
             "data.npn",
         ),
+        (
+            {
+                "type": "producersync.npn.activated",
+                "id": "e",
+                "timestamp": "2025-07-24T00:00:00Z",
+                "data": {"npn": "12", "activatedAt": "0001-01-01T00:00:00+01:00"},
+            },
+            "data.activatedAt",
+        ),
+        (_endpoint_test("e\u0000"), "id: String should match pattern"),
+        (_endpoint_test("e" * 257), "id: String should have at most 256 characters"),
     ],
-    ids=["array", "no-type", "no-timestamp", "bad-run-date", "bad-npn"],
+    ids=[
+        "array",
+        "no-type",
+        "no-timestamp",
+        "bad-run-date",
+        "bad-npn",
+        "time-before-year-1-in-utc",
+        "nul-in-id",
+        "id-over-256",
+    ],
 )
 def test_raise_on_invalid_event_shape(document: object, where: str) -> None:
     err = _raises_for(json.dumps(document).encode())

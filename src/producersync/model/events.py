@@ -86,7 +86,12 @@ def utc_now() -> dt.datetime:
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
     # A naive time is taken as UTC (the contract says every timestamp is UTC).
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    try:
+        return value.astimezone(dt.UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before year 1 in UTC
+        raise ValueError("out of the range of a UTC time") from None
 
 
 def _iso_z(value: dt.datetime) -> str:
@@ -130,7 +135,9 @@ class NpnDeactivatedData(_Wire):
 
 
 class _Envelope(_Wire):
-    id: str = Field(min_length=1)
+    # As the webhook-id header: visible ASCII, at most 256 (a NUL, or 20 KB in an index
+    # row, is more than a database will store, and a receipt must be stored).
+    id: str = Field(min_length=1, max_length=256, pattern=r"^[!-~]+$")
     """Unique per event and repeated on every retry: the deduplication key."""
     type: str
     timestamp: UtcDatetime

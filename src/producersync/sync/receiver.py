@@ -7,7 +7,7 @@ the answer tells the sender what to do next:
   ``webhook.test``, or an authentic event of a type we do not know (a retry would not
   help; the receipt keeps it for a human);
 - 401: the signature does not verify or the timestamp is more than 5 min off;
-- 400: an authentic body that is not a readable event;
+- 400: an authentic body that is not a readable event, or dated after its receipt;
 - 413: a body over the limit (reading stops there).
 
 A sender's mistake is never a 500; our own (the mirror or DBOS down, a malformed secret
@@ -23,14 +23,15 @@ from typing import Final
 
 import anyio
 import sqlalchemy as sa
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
-from producersync.model.events import ENDPOINT_TEST, Event
+from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.receipt_log import ReceiptLog
 from producersync.webhooks import (
+    DEFAULT_TOLERANCE,
     ID_HEADER,
     VerificationCheck,
     WebhookVerificationError,
@@ -73,7 +74,12 @@ class Receiver:
     async def handle(self, request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in PRIVATE_HEADERS}
-        body = await self._read(request)
+        try:
+            body = await self._read(request)
+        except ClientDisconnect:
+            # The sender's network, not our error (and no traceback in the log): no one
+            # reads this answer, and the sender retries what it did not see acknowledged.
+            return Response(status_code=400)
         outcome = await self._handle(body, headers, received_at)
         self._metrics.receipts.labels(outcome.verdict).inc()
         return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
@@ -110,6 +116,10 @@ class Receiver:
             if exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE:
                 return _Outcome(200, "ignored", str(exc))
             return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
+        future = _future_time(event, received_at)
+        if future is not None:
+            await self._record(event.id, None, received_at, headers, body, f"rejected: {future}")
+            return _Outcome(400, "rejected", future)
         first = await self._record(
             event.id, event.type, received_at, headers, body, mirror.ACCEPTED
         )
@@ -139,6 +149,22 @@ class Receiver:
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+def _future_time(event: Event, received_at: dt.datetime) -> str | None:
+    """What is wrong with an authentic event dated after its receipt (beyond the clock
+    skew the signature allows): the later of two changes of an NPN wins in the mirror, so
+    an activation in 2099 would outrank every real deactivation for good."""
+    latest = received_at + dt.timedelta(seconds=DEFAULT_TOLERANCE)
+    times = {"timestamp": event.timestamp}
+    if isinstance(event, NpnActivated):
+        times["data.activatedAt"] = event.data.activated_at
+    elif isinstance(event, NpnDeactivated):
+        times["data.deactivatedAt"] = event.data.deactivated_at
+    for name, at in times.items():
+        if at > latest:
+            return f"invalid event: {name}: after the time of receipt (given '{at.isoformat()}')"
+    return None
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
