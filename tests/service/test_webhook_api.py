@@ -198,8 +198,8 @@ def test_a_message_cursor_must_name_a_message_of_the_account(service: RunningSer
         theirs = _messages(http_a)[0]["id"]
         for before in ("evt_garbage", theirs):
             response = http_b.get(f"{BASE}/messages", params={"before": before})
-            assert response.status_code == 400, response.text
-            assert f"'{before}' for parameter 'before'" in response.json()["message"]
+            assert response.status_code == 404, response.text
+            assert f"{before} (parameter 'before')" in response.json()["message"]
 
 
 def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -> None:

@@ -54,6 +54,7 @@ _NPN_LIST_BODY = {
             "application/json": {
                 "schema": {
                     "type": "array",
+                    "minItems": 1,
                     "items": {"type": "string", "pattern": "^[0-9]{1,10}$"},
                     "example": ["912484758", "123456689", "999999999"],
                 }

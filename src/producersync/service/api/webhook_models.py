@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from producersync.model.events import KNOWN_TYPES, EventType, UtcDatetime
@@ -48,7 +48,7 @@ _NO_NUL = r"^[^\x00]*$"
 # What the spec promises will pass the URL rules (scheme, host, port, no credentials or
 # fragment); the rules themselves are checked by management, which words the refusals.
 _URL_SYNTAX = (
-    r"^https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[0-9]{1,4})?(?:[/?][^\x00-\x20\x7f#]*)?$"
+    r"^https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[1-9][0-9]{0,3})?(?:[/?][^\x00-\x20\x7f#]*)?$"
 )
 _MAX_LIMIT = 250
 
@@ -76,10 +76,19 @@ _EventTypeFilter = Annotated[
         json_schema_extra={"minItems": 1},
     ),
 ]
+
+
+def _a_number(value: object) -> object:
+    # JSON's true or "10" is no number of attempts (lax ints took them); 10.0 is one.
+    if isinstance(value, bool | str):
+        raise ValueError("expected a whole number")
+    return value
+
+
 _RateLimit = Annotated[
     int,
+    BeforeValidator(_a_number),
     Field(
-        strict=True,  # JSON's true or "10" is no number of attempts
         description="Most attempts per second to this endpoint (1 to 10000); null: no limit",
         json_schema_extra={"minimum": 1, "maximum": 10_000},
     ),

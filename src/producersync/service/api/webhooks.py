@@ -378,9 +378,11 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
         if query.before is not None:
             before = outbox.get_message(conn, account, query.before)
             if before is None:
-                # Not "no more messages": a cursor mistyped, or another account's message.
-                why = "no message of this account has that id"
-                raise ApiError.bad_parameter("before", query.before, why)
+                # Not "no more messages": a cursor mistyped, or another account's message,
+                # is a 404 like the message itself (the id is well-formed; the 400s are
+                # for ids that are not).
+                message = f"No webhook message {query.before} (parameter 'before')"
+                raise ApiError(404, message)
         rows = outbox.list_messages(
             conn, account, limit=query.limit, before=before, event_type=query.eventType
         )
