@@ -183,6 +183,14 @@ def test_bad_input_is_a_400_naming_the_field(
     assert (f"'{named}'" if named != "JSON" else named) in error["message"]
 
 
+def test_an_empty_patch_changes_nothing_not_even_updated_at(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        created = _create(http)
+        patched = _ok(http.patch(f"{BASE}/endpoints/{created['id']}", json={}))
+    created.pop("secret")  # shown on creation only
+    assert patched == created
+
+
 def test_a_refusal_shows_the_value_as_json(service: RunningService) -> None:
     with service.client(service.account()) as http:
         endpoint_id = _create(http)["id"]
@@ -215,6 +223,7 @@ def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -
             response = http.post(f"{BASE}/endpoints", json={"url": url})
             assert response.status_code == 400, response.text
             assert "'url'" in response.json()["message"] and why in response.json()["message"]
+            assert "pw" not in response.text  # the credentials refused are not echoed
 
 
 def test_another_accounts_endpoints_and_messages_are_404(service: RunningService) -> None:

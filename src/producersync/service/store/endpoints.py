@@ -146,7 +146,7 @@ def list_endpoints(conn: sa.Connection, account_id: int | None = None) -> list[E
 def update_endpoint(
     conn: sa.Connection, account_id: int | None, endpoint_id: str, changes: EndpointChanges
 ) -> Endpoint | None:
-    values: dict[str, object] = {"updated_at": _now()}
+    values: dict[str, object] = {}
     if changes.url is not None:
         values["url"] = changes.url
     if changes.description is not None:
@@ -159,7 +159,9 @@ def update_endpoint(
         values["rate_limit_per_second"] = None
     elif changes.rate_limit_per_second is not None:
         values["rate_limit_per_second"] = changes.rate_limit_per_second
-    return _set(conn, account_id, endpoint_id, values)
+    if not values:  # nothing to change is no change: updatedAt stays
+        return get_endpoint(conn, account_id, endpoint_id)
+    return _set(conn, account_id, endpoint_id, values | {"updated_at": _now()})
 
 
 def _set(
