@@ -361,6 +361,20 @@ def test_raise_on_invalid_event_shape(document: object, where: str) -> None:
     assert where in str(err)
 
 
+def test_an_invalid_value_is_named_with_the_value() -> None:
+    run_date = "yester" + "day" * 30
+    document = {
+        "type": "producersync.updates_available",
+        "id": "e",
+        "timestamp": "2025-07-24T00:00:00Z",
+        "data": {"runDate": run_date},
+    }
+    err = _raises_for(json.dumps(document).encode())
+    assert "data.runDate: " in str(err)
+    shown = json.dumps(run_date)  # cut short: a value can be long
+    assert f"(given {shown[:60]}…)" in str(err)
+
+
 def _raises_for(body: bytes) -> WebhookVerificationError:
     """Verify a correctly signed ``body``; return the error it must raise."""
     with pytest.raises(WebhookVerificationError) as info:

@@ -41,6 +41,7 @@ HEADER_PREFIXES: Final = ("webhook", "svix")
 
 _V1: Final = "v1"
 _MAX_ERRORS_SHOWN: Final = 3
+_MAX_SHOWN: Final = 60  # characters of a refused value
 
 _Check = VerificationCheck
 
@@ -156,13 +157,23 @@ def verify_signature(
 
 
 def _describe(exc: ValidationError) -> str:
-    errors = exc.errors(include_url=False, include_input=False, include_context=False)
+    errors = exc.errors(include_url=False, include_context=False)
     parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}"
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}{_given(err)}"
         for err in errors[:_MAX_ERRORS_SHOWN]
     ]
     more = len(errors) - _MAX_ERRORS_SHOWN
     return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _given(error: Any) -> str:
+    """The value refused, as the body wrote it, when it is one (a whole object is not
+    shown: the field names it, and it may be large)."""
+    value = error.get("input")
+    if error["type"] == "missing" or isinstance(value, dict | list):
+        return ""
+    shown = json.dumps(value)
+    return f" (given {shown[:_MAX_SHOWN] + '…' if len(shown) > _MAX_SHOWN else shown})"
 
 
 def parse_event(body: bytes) -> Event:
