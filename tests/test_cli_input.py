@@ -5,11 +5,14 @@ environment or the configuration file names its variable, and its value unless s
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx2
 import pytest
 import typer
 from pydantic import ValidationError
@@ -17,9 +20,12 @@ from typer.testing import CliRunner
 
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.main import app
+from producersync.client import Client
 from producersync.database_url import sqlalchemy_url
 from producersync.service.settings import ServiceSettings
+from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
+from tests.support.cli import producersync, sync_environment
 from tests.support.processes import cli
 
 
@@ -216,3 +222,190 @@ def test_a_pool_size_must_be_a_positive_number(monkeypatch: pytest.MonkeyPatch, 
     assert any(line.startswith("PRODUCERSYNC_DATABASE_POOL_SIZE") for line in service_lines)
     assert any(line.startswith("PRODUCERSYNC_MIRROR_POOL_SIZE") for line in sync_lines)
     assert all(value in line for line in service_lines + sync_lines)
+
+
+GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+@pytest.fixture
+def sync_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return sync_environment(tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("secrets", "problem"),
+    [
+        ("whsec_bad!secretvalueXYZ", "secret 1: webhook secret is not valid base64"),
+        ("notasecret", "secret 1: webhook secret must start with 'whsec_'"),
+        ("whsec_c2hvcnQ=", "secret 1: webhook secret key is 5 bytes"),
+        (f'["{GOOD_SECRET}"]', "secret 1: webhook secret must start with 'whsec_'"),
+        (f"{GOOD_SECRET},whsec_bad!", "secret 2: webhook secret is not valid base64"),
+    ],
+    ids=["not-base64", "no-prefix", "too-short", "json", "second"],
+)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync", "status"],
+        ["sync", "run"],
+        ["check", "15645555", "--state", "CO", "--loa", "Life"],
+        ["report", "expiring", "--within", "30"],
+    ],
+    ids=["status", "run", "check", "report"],
+)
+def test_a_malformed_webhook_secret_stops_every_command_without_showing_it(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    secrets: str,
+    problem: str,
+) -> None:
+    monkeypatch.setattr("producersync.cli.sync.serve", _never_served)
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", secrets)
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert f"error: PRODUCERSYNC_WEBHOOK_SECRETS: {problem}" in err
+    assert "Traceback" not in err and "secretvalue" not in err and "MfKQ9r8" not in err
+    assert not sync_env.exists()
+
+
+def _never_served(*args: object, **kwargs: object) -> None:
+    raise AssertionError("served with settings that should have stopped it")
+
+
+@pytest.mark.parametrize("secrets", [None, "", ",", " , "])
+def test_sync_run_requires_a_webhook_secret(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    secrets: str | None,
+) -> None:
+    monkeypatch.setattr("producersync.cli.sync.serve", _never_served)
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
+    if secrets is not None:
+        monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", secrets)
+    code, err = producersync(monkeypatch, capsys, "sync", "run")
+    assert code == 2, err
+    assert err.startswith("error: PRODUCERSYNC_WEBHOOK_SECRETS: not set: sync run verifies")
+    assert len(err.splitlines()) == 1 and not sync_env.exists()
+
+
+def test_commands_other_than_sync_run_need_no_webhook_secret(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_mirror(f"sqlite:///{sync_env}").dispose()
+    code, err = producersync(monkeypatch, capsys, "sync", "status", "--json")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize(
+    "command", [["sync", "now", "--since", "2026-01-01"], ["sync", "backfill"], ["sync", "verify"]]
+)
+@pytest.mark.parametrize("missing", ["PRODUCERSYNC_CLIENT_ID", "PRODUCERSYNC_CLIENT_SECRET"])
+def test_a_command_calling_the_api_without_credentials_names_the_variable(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    missing: str,
+) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    monkeypatch.delenv(missing)
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert err == f"error: {missing}: not set: the command calls the API\n"
+    assert not sync_env.exists()
+
+
+def _refusing_token(request: httpx2.Request) -> httpx2.Response:
+    assert request.url.path == "/oauth2/token"
+    return httpx2.Response(401, json={"error": "invalid_client", "message": "bad credentials"})
+
+
+@pytest.mark.parametrize(
+    ("refusing", "said"),
+    [
+        (False, "error: the API (GET http://127.0.0.1:1/"),
+        (
+            True,
+            "error: the API refused the client credentials (POST "
+            "http://127.0.0.1:1/oauth2/token): 401 Unauthorized: bad credentials",
+        ),
+    ],
+    ids=["unreachable", "refused"],
+)
+@pytest.mark.parametrize(
+    "command", [["sync", "now", "--since", "2026-01-01"], ["sync", "backfill"], ["sync", "verify"]]
+)
+def test_the_api_refusing_or_out_of_reach_is_one_line(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    refusing: bool,
+    said: str,
+) -> None:
+    open_mirror(f"sqlite:///{sync_env}").dispose()  # verify reads one
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("PRODUCERSYNC_API_MAX_RETRIES", "0")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    if refusing:
+        transport = httpx2.MockTransport(_refusing_token)
+        monkeypatch.setattr(
+            "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
+        )
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 1, err
+    assert err.startswith(said) and len(err.splitlines()) == 1, err
+    assert refusing or "Connection error" in err
+    assert "hunter2" not in err
+
+
+@pytest.mark.parametrize(
+    ("write", "reason"),
+    [
+        (lambda path: path.write_text("this is [not toml\n"), "not valid TOML: Expected '='"),
+        (lambda path: path.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe"), "not UTF-8 text"),
+        (lambda path: None, "no such file"),
+        (lambda path: path.mkdir(), "a directory, not a file"),
+    ],
+    ids=["not-toml", "binary", "missing", "directory"],
+)
+def test_a_sync_config_that_cannot_be_read_is_named_with_its_path(
+    sync_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    write: Callable[[Path], object],
+    reason: str,
+) -> None:
+    config = tmp_path / "sync.toml"
+    write(config)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    code, err = producersync(monkeypatch, capsys, "sync", "status")
+    assert code == 2, err
+    assert err.startswith(f"error: PRODUCERSYNC_SYNC_CONFIG: {config}: {reason}"), err
+    assert len(err.splitlines()) == 1 and not sync_env.exists()
+
+
+def test_a_sync_config_gives_defaults_beneath_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "sync.toml"
+    config.write_text(f'page_size = 50\nport = 9000\nwebhook_secrets = ["{GOOD_SECRET}"]\n')
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    monkeypatch.setenv("PRODUCERSYNC_PORT", "9001")
+    settings = SyncSettings()
+    assert (settings.page_size, settings.port, settings.secrets()) == (50, 9001, [GOOD_SECRET])
+
+
+def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sync_env.write_text("export A=1\n" * 100)
+    code, err = producersync(monkeypatch, capsys, "sync", "status")
+    assert (code, err) == (1, "error: the database: file is not a database\n")

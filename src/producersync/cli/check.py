@@ -20,6 +20,7 @@ from producersync.cli.common import JsonOption, console, database_url, iso_time
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
 from producersync.sync.mirror import open_mirror
+from producersync.sync.settings import SyncSettings
 
 __all__ = ["check", "report"]
 
@@ -45,6 +46,7 @@ def _echo_json(value: object) -> None:
 
 @contextmanager
 def _mirror(url: str) -> Iterator[sa.Connection]:
+    SyncSettings(mirror_url=url)  # the others, checked as every sync command checks them
     engine = open_mirror(url)
     try:
         with engine.connect() as conn:

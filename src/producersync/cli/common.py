@@ -12,8 +12,10 @@ import uvicorn
 from pydantic import SecretStr, ValidationError
 from pydantic_settings import BaseSettings
 from rich.console import Console
+from rich.markup import escape
 from starlette.types import ASGIApp
 
+from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -24,6 +26,7 @@ __all__ = [
     "JsonOption",
     "LogLevelOption",
     "ServicePortOption",
+    "api_problem",
     "console",
     "database_url",
     "emit",
@@ -31,6 +34,7 @@ __all__ = [
     "fail",
     "iso_date",
     "iso_time",
+    "print_error",
     "serve",
     "service_settings",
     "settings_problems",
@@ -38,7 +42,9 @@ __all__ = [
 ]
 
 console = Console()
-err_console = Console(stderr=True)
+# Never wrapped: an error is one line, however narrow the terminal (or 80 columns, when
+# stderr is not one), so that a script or a log keeps it whole.
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def database_url(value: str) -> str:
@@ -120,10 +126,27 @@ def _types(annotation: object) -> set[object]:
     return found
 
 
+def print_error(message: str) -> None:
+    """``error: message`` on stderr, the message as given (not read as markup)."""
+    err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+
+
 def fail(message: str) -> typer.Exit:
-    """Print the error in red; raise what it returns to exit with code 1."""
-    err_console.print(f"[red]error:[/red] {message}")
+    """Print the error; raise what it returns to exit with code 1."""
+    print_error(message)
     return typer.Exit(code=1)
+
+
+def api_problem(exc: ProducerSyncError) -> str:
+    """The line telling that a call to the API failed: the request (without its query)
+    and what came back. An SDK message holds no credentials; a URL's are masked."""
+    if not isinstance(exc, APIError):
+        return f"the API: {exc}"
+    url = exc.request.url
+    request = f"{exc.request.method} {url.scheme}://{url.netloc.decode()}{url.path}"
+    if isinstance(exc, AuthenticationError):
+        return masked(f"the API refused the client credentials ({request}): {exc}")
+    return masked(f"the API ({request}): {exc}")
 
 
 def emit(as_json: bool, values: dict[str, object]) -> None:

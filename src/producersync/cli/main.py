@@ -15,9 +15,10 @@ from pydantic import ValidationError
 
 from producersync.cli import admin, db, nipr, service, sync
 from producersync.cli.check import check, report
-from producersync.cli.common import err_console, settings_problems
+from producersync.cli.common import api_problem, print_error, settings_problems
 from producersync.cli.demo import demo
 from producersync.cli.quickstart import quickstart
+from producersync.client import ProducerSyncError
 from producersync.database_url import masked
 from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import SyncSettings
@@ -44,22 +45,32 @@ _SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncS
 
 def main() -> None:
     """The ``producersync`` command: ``app``, with a setting the environment or the
-    configuration file got wrong (exit 2), or a database out of reach (exit 1), told as
-    such, not as a traceback."""
+    configuration file got wrong (exit 2), a database out of reach or not one, or the
+    API refusing or out of reach (exit 1), told as such, not as a traceback."""
     try:
         app()
-    except sa.exc.OperationalError as exc:
-        err_console.print(
-            f"[red]error:[/red] the database: {masked(str(exc.orig))}", highlight=False
-        )
+    except sa.exc.DatabaseError as exc:
+        if not _of_the_database(exc):
+            raise
+        print_error(f"the database: {masked(str(exc.orig))}")
+        sys.exit(1)
+    except ProducerSyncError as exc:
+        print_error(api_problem(exc))
         sys.exit(1)
     except ValidationError as exc:
         settings = _SETTINGS.get(exc.title)
         if settings is None:
             raise
         for line in settings_problems(exc, settings):
-            err_console.print(f"[red]error:[/red] {line}", highlight=False)
+            print_error(line)
         sys.exit(2)
+
+
+def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
+    """Whether ``exc`` is about the database itself (out of reach, or a file that is no
+    database or a damaged one: the driver's bare ``DatabaseError``), not a statement of
+    ours, whose traceback is what finds the bug."""
+    return isinstance(exc, sa.exc.OperationalError) or type(exc) is sa.exc.DatabaseError
 
 
 if __name__ == "__main__":  # pragma: no cover

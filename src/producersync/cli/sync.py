@@ -58,6 +58,14 @@ def run(
 
     overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
     settings = SyncSettings(**overrides)  # type: ignore[arg-type]
+    api = "sync run calls the API"
+    settings.require(
+        {
+            "webhook_secrets": "sync run verifies every webhook with them",
+            "client_id": api,
+            "client_secret": api,
+        }
+    )
     serve(create_app(settings), settings.host, settings.port, log_level)
 
 
@@ -184,9 +192,10 @@ def verify(as_json: JsonOption = False) -> None:
     Exits 0 when they are equal, 1 when they are not (the first differences listed).
     """
     settings = SyncSettings()
-    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    with settings.client() as client, engine.connect() as conn:
-        comparison = compare(client, conn)
+    with settings.client() as client:
+        engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
+        with engine.connect() as conn:
+            comparison = compare(client, conn)
     engine.dispose()
     if as_json:
         emit(True, asdict(comparison) | {"equal": comparison.equal})
@@ -214,9 +223,10 @@ def comparison_table(comparison: Comparison) -> Table:
 
 
 def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
+    client = settings.client()  # first: a command refused for its settings makes no mirror
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     hooks = Hooks.from_entry_points()
-    return Puller(settings.client(), engine, settings.page_size, after_commit=hooks), engine
+    return Puller(client, engine, settings.page_size, after_commit=hooks), engine
 
 
 def _pull_with_progress(

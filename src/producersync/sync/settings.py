@@ -7,27 +7,32 @@ Environment variables carry the prefix ``PRODUCERSYNC_``; a TOML file named by
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from croniter import croniter
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_core import InitErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
-    TomlConfigSettingsSource,
 )
 
 from producersync.client import Client, Environment
 from producersync.client._environment import http_url
 from producersync.database_url import checked, dbos_system_url
+from producersync.webhooks import WebhookSecretError, parse_secret
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
 
 CONFIG_ENV = "PRODUCERSYNC_SYNC_CONFIG"
 """The environment variable naming the optional TOML configuration file."""
+_CONFIG_SETTING = CONFIG_ENV.removeprefix("PRODUCERSYNC_").lower()  # as errors name it
 
 
 class SyncSettings(BaseSettings):
@@ -52,7 +57,8 @@ class SyncSettings(BaseSettings):
     client_secret: SecretStr | None = Field(default=None, description="OAuth2 client secret.")
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Webhook signing secrets, comma-separated (several during a rotation).",
+        description="Webhook signing secrets (`whsec_...`), comma-separated (several during a "
+        "rotation); `sync run` needs one.",
     )
     mirror_url: str = Field(
         default="sqlite:///producersync-mirror.db", description="SQLAlchemy URL of the mirror."
@@ -152,6 +158,18 @@ class SyncSettings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _parsed(cls, secrets: list[SecretStr]) -> list[SecretStr]:
+        # Parsed at start-up: a malformed secret was found by the first delivery, each
+        # one a 500 while the process reported itself healthy.
+        for number, secret in enumerate(secrets, 1):
+            try:
+                parse_secret(secret.get_secret_value())
+            except WebhookSecretError as exc:
+                raise ValueError(f"secret {number}: {exc}") from None
+        return secrets
+
     _database_urls = field_validator("mirror_url", "dbos_system_database_url")(checked)
 
     @field_validator("api_url", "token_url")
@@ -178,14 +196,24 @@ class SyncSettings(BaseSettings):
         config = os.environ.get(CONFIG_ENV)
         sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
         if config:
-            sources += (TomlConfigSettingsSource(settings_cls, toml_file=Path(config)),)
+            sources += (InitSettingsSource(settings_cls, _config_file(Path(config))),)
         return sources
+
+    def require(self, needs: Mapping[str, str]) -> None:
+        """Refuse, as loading refuses a wrong setting, each setting of ``needs`` left
+        unset: those only some commands need, each with what needs it."""
+        missing = [
+            (name, f"not set: {why}") for name, why in needs.items() if not getattr(self, name)
+        ]
+        if missing:
+            raise _refused(*missing)
 
     def secrets(self) -> list[str]:
         return [s.get_secret_value() for s in self.webhook_secrets]
 
     def client(self) -> Client:
-        """An SDK client for these settings (credentials from the environment if unset)."""
+        """An SDK client for these settings; refused as a setting without credentials."""
+        self.require(dict.fromkeys(("client_id", "client_secret"), "the command calls the API"))
         secret = self.client_secret.get_secret_value() if self.client_secret else None
         return Client(
             self.client_id,
@@ -204,3 +232,36 @@ class SyncSettings(BaseSettings):
         if self.dbos_system_database_url:
             return self.dbos_system_database_url
         return dbos_system_url(self.mirror_url, "producersync-mirror.db")
+
+
+def _refused(*problems: tuple[str, str]) -> ValidationError:
+    """The error loading ``SyncSettings`` raises, for problems (a setting's name, why) found
+    outside its validators: the CLI tells them as it tells the others, naming each
+    variable, with exit code 2."""
+    return ValidationError.from_exception_data(
+        SyncSettings.__name__,
+        [
+            InitErrorDetails(
+                type="value_error", loc=(name,), input=None, ctx={"error": ValueError(why)}
+            )
+            for name, why in problems
+        ],
+    )
+
+
+def _config_file(path: Path) -> dict[str, Any]:
+    """The settings in the TOML file at ``path``; a file that is missing or unreadable is
+    a wrong setting (pydantic's own TOML source skips a missing one without a word)."""
+    try:
+        return tomllib.loads(path.read_bytes().decode())
+    except FileNotFoundError:
+        why = "no such file"
+    except IsADirectoryError:
+        why = "a directory, not a file"
+    except OSError as exc:
+        why = f"cannot be read ({exc.strerror or exc})"
+    except UnicodeDecodeError:
+        why = "not UTF-8 text, as TOML is"
+    except tomllib.TOMLDecodeError as exc:
+        why = f"not valid TOML: {exc}"
+    raise _refused((_CONFIG_SETTING, f"{path}: {why}"))

@@ -1,0 +1,38 @@
+"""`producersync` in the test's own process, through ``main`` as the console script runs
+it: what tells a wrong setting, a database or the API failing as one line."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from producersync.cli.main import main
+
+__all__ = ["producersync", "sync_environment"]
+
+
+def producersync(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str]:
+    """``producersync ARGS``: the exit code and what went to stderr."""
+    monkeypatch.setattr(sys, "argv", ["producersync", *args])
+    with pytest.raises(SystemExit) as exited:
+        main()
+    code = exited.value.code
+    return code if isinstance(code, int) else 1, capsys.readouterr().err
+
+
+def sync_environment(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Run in ``directory``, with no sync setting from the environment but a mirror URL
+    of a file there (not made): the mirror's path."""
+    monkeypatch.chdir(directory)
+    for name in list(os.environ):
+        # The pool sizes stay: conftest keeps every process's within the server's limit.
+        if name.startswith("PRODUCERSYNC_") and not name.endswith("_POOL_SIZE"):
+            monkeypatch.delenv(name)
+    mirror = directory / "mirror.db"
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", f"sqlite:///{mirror}")
+    return mirror
