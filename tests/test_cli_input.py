@@ -16,7 +16,7 @@ import httpx2
 import pytest
 import typer
 from pydantic import ValidationError
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.main import app
@@ -270,6 +270,11 @@ def test_a_malformed_webhook_secret_stops_every_command_without_showing_it(
     assert not sync_env.exists()
 
 
+def _said(result: Result) -> str:
+    """A usage error's text as one line, out of the box Typer draws around it."""
+    return " ".join(result.output.replace("│", " ").split())
+
+
 def _never_served(*args: object, **kwargs: object) -> None:
     raise AssertionError("served with settings that should have stopped it")
 
@@ -401,6 +406,48 @@ def test_a_sync_config_gives_defaults_beneath_the_environment(
     monkeypatch.setenv("PRODUCERSYNC_PORT", "9001")
     settings = SyncSettings()
     assert (settings.page_size, settings.port, settings.secrets()) == (50, 9001, [GOOD_SECRET])
+
+
+@pytest.mark.parametrize("within", ["2913000d", "999999999999d", "36501"])
+def test_a_within_past_a_hundred_years_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, within: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "expiring", "--within", within])
+    assert result.exit_code == 2, result.output
+    said = _said(result)
+    assert f"Invalid value for --within: {within!r}: at most 36500 days" in said
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("since", ["0001-01-01T00:00:00+05:00", "9999-12-31T23:59:59-05:00"])
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_a_since_out_of_range_in_utc_is_a_usage_error(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], since: str
+) -> None:
+    open_mirror(f"sqlite:///{sync_env}").dispose()
+    result = CliRunner().invoke(app, [*command, "--since", since])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--since': {since!r} is out of range" in _said(result)
+
+
+def test_the_edges_of_time_in_utc_are_accepted() -> None:
+    assert iso_time("0001-01-01") == dt.datetime(1, 1, 1, tzinfo=dt.UTC)
+    assert iso_time("9999-12-31T23:59:59+00:00") == dt.datetime.max.replace(
+        microsecond=0, tzinfo=dt.UTC
+    )
+
+
+@pytest.mark.parametrize("limit", ["99999999999999999999", "1000000001", "0", "-1"])
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_a_limit_past_a_billion_is_a_usage_error(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], limit: str
+) -> None:
+    open_mirror(f"sqlite:///{sync_env}").dispose()
+    result = CliRunner().invoke(app, [*command, "--since", "2026-12-01", "--limit", limit])
+    assert result.exit_code == 2, result.output
+    said = _said(result)
+    assert f"Invalid value for '--limit': {limit!r} is not a whole number from 1 to" in said
 
 
 def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(

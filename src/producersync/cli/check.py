@@ -16,7 +16,7 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from producersync.cli.common import JsonOption, console, database_url, iso_time
+from producersync.cli.common import JsonOption, LimitOption, console, database_url, iso_time
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
 from producersync.sync.mirror import open_mirror
@@ -37,6 +37,7 @@ MirrorOption = Annotated[
 ]
 _DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
 _DAYS = re.compile(r"(\d+)d?")
+_MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
 
 
@@ -65,7 +66,10 @@ def _days(value: str) -> int:
     match = _DAYS.fullmatch(value.strip())
     if match is None:
         raise typer.BadParameter(f"{value!r}: give days, as 30 or 30d", param_hint="--within")
-    return int(match.group(1))
+    days = int(match.group(1))
+    if days > _MAX_DAYS:
+        raise typer.BadParameter(f"{value!r}: at most {_MAX_DAYS} days", param_hint="--within")
+    return days
 
 
 def check(
@@ -102,7 +106,7 @@ def check(
 
 @report.command()
 def expiring(
-    within: Annotated[str, typer.Option(help="Days ahead: 30 or 30d.")],
+    within: Annotated[str, typer.Option(help=f"Days ahead: 30 or 30d, at most {_MAX_DAYS}.")],
     mirror: MirrorOption = _DEFAULT_MIRROR,
     as_json: JsonOption = False,
 ) -> None:
@@ -132,7 +136,7 @@ def changes(
         dt.datetime,
         typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    limit: LimitOption = None,
     mirror: MirrorOption = _DEFAULT_MIRROR,
     as_json: JsonOption = False,
 ) -> None:

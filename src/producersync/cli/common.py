@@ -24,6 +24,7 @@ __all__ = [
     "DatabaseOption",
     "HostOption",
     "JsonOption",
+    "LimitOption",
     "LogLevelOption",
     "ServicePortOption",
     "api_problem",
@@ -34,6 +35,7 @@ __all__ = [
     "fail",
     "iso_date",
     "iso_time",
+    "limit",
     "print_error",
     "serve",
     "service_settings",
@@ -78,6 +80,30 @@ ServicePortOption = Annotated[
 ]
 LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
+MAX_LIMIT = 1_000_000_000
+
+
+def limit(value: str) -> int:
+    """A ``--limit`` (Typer's ``parser=``): 1 to ``MAX_LIMIT``. Bounded, as a number past
+    the database's integers was an OverflowError out of its driver; the refusal shows
+    the value (Typer's own range check does not)."""
+    digits = value.strip()
+    number = int(digits) if digits.isascii() and digits.isdigit() else 0
+    if not 1 <= number <= MAX_LIMIT:
+        raise typer.BadParameter(f"{value!r} is not a whole number from 1 to {MAX_LIMIT:,}")
+    return number
+
+
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=limit,
+        metavar="N",
+        help=f"At most this many (1 to {MAX_LIMIT:,}).",
+        show_default=False,
+    ),
+]
+
 
 def iso_date(value: str) -> dt.date:
     """An option's date, ``YYYY-MM-DD`` (Typer's ``parser=``): a bad one is a usage
@@ -97,7 +123,14 @@ def iso_time(value: str) -> dt.datetime:
         raise typer.BadParameter(
             f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
         ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+    try:
+        moment.astimezone(dt.UTC)  # what the database is given
+    except OverflowError:
+        raise typer.BadParameter(
+            f"{value!r} is out of range: in UTC it is before year 1 or after 9999"
+        ) from None
+    return moment
 
 
 def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:

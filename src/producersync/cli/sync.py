@@ -22,6 +22,7 @@ from rich.table import Table
 from producersync.cli.common import (
     HostOption,
     JsonOption,
+    LimitOption,
     LogLevelOption,
     console,
     emit,
@@ -163,7 +164,7 @@ def changes(
         dt.datetime,
         typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
-    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    limit: LimitOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Changes the mirror recorded since a time, oldest first.
