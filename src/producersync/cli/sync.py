@@ -83,26 +83,52 @@ def status(as_json: JsonOption = False) -> None:
     emit(as_json, values)
 
 
+def _past_date(value: str) -> dt.date:
+    """A ``--since`` date, today at the latest (UTC): a pull from a day to come finds
+    nothing, and it was recorded as having synced the days before it."""
+    day = iso_date(value)
+    today = dt.datetime.now(dt.UTC).date()
+    if day > today:
+        raise typer.BadParameter(f"{value!r} is in the future (today is {today}, UTC)")
+    return day
+
+
 @app.command()
 def now(
     since: Annotated[
         dt.date | None,
         typer.Option(
-            parser=iso_date,
-            help="Pull records updated on or after this date (default: the last synced runDate).",
+            parser=_past_date,
+            help="Pull records updated on or after this date, today at the latest (default: "
+            "the last synced runDate); the last synced runDate moves only if no day is left "
+            "out.",
         ),
     ] = None,
 ) -> None:
     """Pull every resource updated since a date, now, in this process."""
     settings = SyncSettings()
     puller, engine = _puller(settings)
-    start = since or puller.last_synced()
+    last = puller.last_synced()
+    start = since or last
     if start is None:
         raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    through = synced_through(start, last, yesterday)
     todo = streams(since=start)
-    _pull_with_progress(puller, "manual", todo, start, yesterday, settings.pull_concurrency)
+    _pull_with_progress(puller, "manual", todo, start, through, settings.pull_concurrency)
     engine.dispose()
+    if through is None:
+        console.print(
+            f"the last synced runDate stays {last}: the days from it to {start} were not pulled"
+        )
+
+
+def synced_through(since: dt.date, last: dt.date | None, yesterday: dt.date) -> dt.date | None:
+    """The runDate a complete pull from ``since`` has synced through: yesterday, when it
+    started at the last synced runDate or before (or nothing was synced yet); None when
+    it started later, since the days between were not pulled, and catch-up would never
+    pull them once the last synced runDate had passed them."""
+    return yesterday if last is None or since <= last else None
 
 
 @app.command()

@@ -1,0 +1,109 @@
+"""The sync commands over a mirror of the test's own, against a scripted API: what a
+manual pull records."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.cli.sync import synced_through
+from producersync.client import Client
+from producersync.sync import mirror
+from tests.support.cli import producersync, sync_environment
+
+TODAY = dt.datetime.now(dt.UTC).date()
+YESTERDAY = TODAY - dt.timedelta(days=1)
+
+
+@pytest.fixture
+def mirror_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return sync_environment(tmp_path, monkeypatch)
+
+
+@pytest.fixture
+def engine(mirror_file: Path) -> Iterator[sa.Engine]:
+    engine = mirror.open_mirror(f"sqlite:///{mirror_file}")
+    yield engine
+    engine.dispose()
+
+
+def _no_changes(request: httpx2.Request) -> httpx2.Response:
+    """An API where nothing changed: a token, and every list empty."""
+    if request.url.path == "/oauth2/token":
+        return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
+    assert request.url.path.startswith("/v2/"), request.url
+    return httpx2.Response(200, json={})
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch, mirror_file: Path) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://api.example")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
+    transport = httpx2.MockTransport(_no_changes)
+    monkeypatch.setattr(
+        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
+    )
+
+
+def _state(engine: sa.Engine) -> tuple[dt.date | None, int]:
+    """The last synced runDate, and the runs recorded."""
+    with engine.connect() as conn:
+        runs = mirror.sync_status(conn)["lastRun"]
+        return mirror.last_synced_run_date(conn), 0 if runs is None else runs["id"]
+
+
+def test_a_pull_moves_the_last_synced_run_date_only_when_it_leaves_no_day_out() -> None:
+    last = TODAY - dt.timedelta(days=5)
+    assert synced_through(last, last, YESTERDAY) == YESTERDAY
+    assert synced_through(last - dt.timedelta(days=1), last, YESTERDAY) == YESTERDAY
+    assert synced_through(last + dt.timedelta(days=1), last, YESTERDAY) is None
+    assert synced_through(TODAY, None, YESTERDAY) == YESTERDAY  # nothing synced yet
+
+
+def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    last = TODAY - dt.timedelta(days=5)
+    with mirror.write_transaction(engine) as conn:
+        mirror.set_last_synced_run_date(conn, last)
+    later = (last + dt.timedelta(days=2)).isoformat()
+    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", later)
+    assert code == 0, err
+    assert _state(engine)[0] == last  # the two days between were never pulled
+    with engine.connect() as conn:
+        run = mirror.sync_status(conn)["lastRun"]
+    assert (run["since"], run["runDate"], run["status"]) == (later, None, "succeeded")
+    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", last.isoformat())
+    assert code == 0, err
+    assert _state(engine)[0] == YESTERDAY
+    code, err = producersync(monkeypatch, capsys, "sync", "now")  # from the last one
+    assert code == 0, err
+    assert _state(engine)[0] == YESTERDAY
+
+
+@pytest.mark.parametrize("days", [1, 30000])
+def test_sync_now_from_a_day_to_come_is_refused_and_changes_nothing(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    days: int,
+) -> None:
+    with mirror.write_transaction(engine) as conn:
+        mirror.set_last_synced_run_date(conn, TODAY - dt.timedelta(days=3))
+    before = _state(engine)
+    since = (TODAY + dt.timedelta(days=days)).isoformat()
+    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", since)
+    assert code == 2, err
+    assert f"'{since}' is in the future" in " ".join(err.replace("│", " ").split())
+    assert _state(engine) == before
