@@ -1,5 +1,5 @@
 """The sync commands over a mirror of the test's own, against a scripted API: what a
-manual pull records."""
+manual pull records, and a refused replay."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from producersync.cli.sync import synced_through
 from producersync.client import Client
+from producersync.model.events import EndpointTest
 from producersync.sync import mirror
 from tests.support.cli import producersync, sync_environment
 
@@ -107,3 +108,41 @@ def test_sync_now_from_a_day_to_come_is_refused_and_changes_nothing(
     assert code == 2, err
     assert f"'{since}' is in the future" in " ".join(err.replace("│", " ").split())
     assert _state(engine) == before
+
+
+def _record(engine: sa.Engine, body: bytes, event_id: str, processed: bool) -> None:
+    with mirror.write_transaction(engine) as conn:
+        receipt = mirror.Receipt(
+            event_id, "webhook.test", dt.datetime.now(dt.UTC), {}, body, mirror.ACCEPTED
+        )
+        mirror.record_receipt(conn, receipt)
+        if processed:
+            mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+def _unprocessed(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return int(mirror.sync_status(conn)["receipts"]["unprocessed"])
+
+
+@pytest.mark.parametrize(
+    ("event_id", "said"),
+    [
+        ("evt_test", "'evt_test' needs no work (an endpoint test)"),
+        ("evt_garbled", "the recorded body of 'evt_garbled' is not an event"),
+        ("evt_unknown", "no accepted event 'evt_unknown' in the mirror's receipts"),
+    ],
+)
+def test_a_refused_replay_changes_nothing(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    event_id: str,
+    said: str,
+) -> None:
+    test = EndpointTest.create("ep_1", event_id="evt_test")
+    _record(engine, test.model_dump_json(by_alias=True).encode(), "evt_test", processed=True)
+    _record(engine, b'{"id": "evt_garbled"}', "evt_garbled", processed=True)
+    code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
+    assert code == 1 and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
+    assert _unprocessed(engine) == 0

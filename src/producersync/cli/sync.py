@@ -152,24 +152,19 @@ def replay(
     """Run a recorded event's workflow again (the running sync service picks it up)."""
     from dbos import DBOSClient
 
-    from producersync.sync.workflows import APP_NAME, by_name, event_call
+    from producersync.sync.workflows import APP_NAME, by_name
 
     settings = SyncSettings()
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    with mirror.write_transaction(engine) as conn:
-        body = mirror.receipt_body(conn, event_id)
-        # Owed again: an activation is found by the collector as unprocessed.
-        mirror.mark_all_processed(conn, [event_id], None)
-    engine.dispose()
-    if body is None:
-        raise fail(f"no accepted event {event_id!r} in the mirror's receipts")
     try:
-        call = event_call(parse_event(body))
-    except WebhookVerificationError as exc:
-        raise fail(f"the recorded body of {event_id!r} is not an event: {exc}") from exc
-    if call is None:
-        raise fail(f"{event_id!r} needs no work (an endpoint test)")
-    name, args = call
+        with engine.connect() as conn:
+            body = mirror.receipt_body(conn, event_id)
+        name, args = _replayed(event_id, body)
+        with mirror.write_transaction(engine) as conn:
+            # Owed again: an activation is found by the collector as unprocessed.
+            mirror.mark_all_processed(conn, [event_id], None)
+    finally:
+        engine.dispose()
     client = DBOSClient(
         system_database_url=settings.system_database_url(), application_name=APP_NAME
     )
@@ -182,6 +177,22 @@ def replay(
             console.print("done")
     finally:
         client.destroy()
+
+
+def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
+    """The workflow (its name and arguments) replaying the event recorded with ``body``;
+    an event that cannot be replayed is refused before anything is changed."""
+    from producersync.sync.workflows import event_call
+
+    if body is None:
+        raise fail(f"no accepted event {event_id!r} in the mirror's receipts")
+    try:
+        call = event_call(parse_event(body))
+    except WebhookVerificationError as exc:
+        raise fail(f"the recorded body of {event_id!r} is not an event: {exc}") from exc
+    if call is None:
+        raise fail(f"{event_id!r} needs no work (an endpoint test)")
+    return call
 
 
 @app.command()
