@@ -1,5 +1,5 @@
 """The sync commands over a mirror of the test's own, against a scripted API: what a
-manual pull records, and a refused replay."""
+manual pull records, a refused replay, and the commands that only read a mirror."""
 
 from __future__ import annotations
 
@@ -146,3 +146,57 @@ def test_a_refused_replay_changes_nothing(
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
     assert code == 1 and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
     assert _unprocessed(engine) == 0
+
+
+_READING = [
+    ["sync", "status"],
+    ["sync", "changes", "--since", "2026-01-01"],
+    ["sync", "verify"],
+    ["check", "15645555", "--state", "CO", "--loa", "Life"],
+    ["report", "expiring", "--within", "30"],
+    ["report", "changes", "--since", "2026-01-01"],
+]
+
+
+@pytest.mark.parametrize("command", _READING, ids=lambda c: " ".join(c[:2]))
+def test_a_command_that_only_reads_refuses_a_mirror_that_is_not_there(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert err == (
+        f"error: no mirror at {mirror_file}: run `producersync sync run` or "
+        "`producersync sync backfill` first\n"
+    )
+    assert list(mirror_file.parent.iterdir()) == []
+
+
+def test_the_option_names_the_mirror_a_check_reads(
+    engine: sa.Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    elsewhere = tmp_path / "elsewhere.db"
+    args = ["check", "15645555", "--state", "CO", "--loa", "Life", "--mirror"]
+    code, err = producersync(monkeypatch, capsys, *args, f"sqlite:///{elsewhere}")
+    assert code == 2 and str(elsewhere) in err and not elsewhere.exists()
+    code, err = producersync(monkeypatch, capsys, *args, str(engine.url))
+    assert code == 1, err  # no: the NPN is not in this (empty) mirror's population
+
+
+def test_a_command_that_writes_makes_the_mirror(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", YESTERDAY.isoformat())
+    assert code == 0, err
+    assert mirror_file.exists()
+    code, err = producersync(monkeypatch, capsys, "sync", "status", "--json")
+    assert code == 0, err

@@ -16,10 +16,16 @@ import sqlalchemy as sa
 import typer
 from rich.table import Table
 
-from producersync.cli.common import JsonOption, LimitOption, console, database_url, iso_time
+from producersync.cli.common import (
+    JsonOption,
+    LimitOption,
+    console,
+    database_url,
+    iso_time,
+    read_mirror,
+)
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
-from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
 
 __all__ = ["check", "report"]
@@ -48,7 +54,7 @@ def _echo_json(value: object) -> None:
 @contextmanager
 def _mirror(url: str) -> Iterator[sa.Connection]:
     SyncSettings(mirror_url=url)  # the others, checked as every sync command checks them
-    engine = open_mirror(url)
+    engine = read_mirror(url)
     try:
         with engine.connect() as conn:
             yield conn

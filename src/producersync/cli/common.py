@@ -16,9 +16,10 @@ from rich.markup import escape
 from starlette.types import ASGIApp
 
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
-from producersync.database_url import masked, sqlalchemy_url
+from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
+from producersync.sync.mirror import open_mirror
 
 __all__ = [
     "DatabaseOption",
@@ -37,6 +38,7 @@ __all__ = [
     "iso_time",
     "limit",
     "print_error",
+    "read_mirror",
     "serve",
     "service_settings",
     "settings_problems",
@@ -164,10 +166,10 @@ def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
-def fail(message: str) -> typer.Exit:
-    """Print the error; raise what it returns to exit with code 1."""
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print the error; raise what it returns to exit with ``code``."""
     print_error(message)
-    return typer.Exit(code=1)
+    return typer.Exit(code=code)
 
 
 def api_problem(exc: ProducerSyncError) -> str:
@@ -180,6 +182,21 @@ def api_problem(exc: ProducerSyncError) -> str:
     if isinstance(exc, AuthenticationError):
         return masked(f"the API refused the client credentials ({request}): {exc}")
     return masked(f"the API ({request}): {exc}")
+
+
+def read_mirror(url: str, pool_size: int | None = None) -> sa.Engine:
+    """The mirror at ``url`` for a command that only reads it. A SQLite file that is not
+    there is a mistyped path or a mirror never synced: opening it would make an empty
+    mirror, and its answers ("not in the monitored population") would look as sure
+    as a real one's."""
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise fail(
+            f"no mirror at {path.absolute()}: run `producersync sync run` or "
+            "`producersync sync backfill` first",
+            code=2,
+        )
+    return open_mirror(url, pool_size)
 
 
 def emit(as_json: bool, values: dict[str, object]) -> None:

@@ -29,6 +29,7 @@ from producersync.cli.common import (
     fail,
     iso_date,
     iso_time,
+    read_mirror,
     serve,
 )
 from producersync.gc_tuning import tune_gc
@@ -73,7 +74,7 @@ def run(
 @app.command()
 def status(as_json: JsonOption = False) -> None:
     """Counts per resource, the last synced runDate, the lag, the last run, the failures."""
-    engine = mirror.open_mirror(SyncSettings().mirror_url)
+    engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
     engine.dispose()
@@ -208,7 +209,7 @@ def changes(
 
     With --json, one JSON object a line.
     """
-    engine = mirror.open_mirror(SyncSettings().mirror_url)
+    engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         found = mirror.changes_since(conn, since, limit=limit)
     engine.dispose()
@@ -231,7 +232,7 @@ def verify(as_json: JsonOption = False) -> None:
     """
     settings = SyncSettings()
     with settings.client() as client:
-        engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
+        engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
         with engine.connect() as conn:
             comparison = compare(client, conn)
     engine.dispose()
