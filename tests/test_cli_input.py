@@ -224,6 +224,28 @@ def test_a_pool_size_must_be_a_positive_number(monkeypatch: pytest.MonkeyPatch, 
     assert all(value in line for line in service_lines + sync_lines)
 
 
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("5,300, 1800", [5, 300, 1800]), ("[5, 300.5]", [5, 300.5]), ("", [])],
+    ids=["comma-separated", "json", "none"],
+)
+def test_the_retry_schedule_reads_as_every_list_does_or_as_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, seconds: list[float]
+) -> None:
+    """The reference showed the default comma-separated, a form that was a traceback."""
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE", value)
+    assert ServiceSettings().webhook_retry_schedule == seconds
+
+
+@pytest.mark.parametrize("value", ["5,soon", "[5,"])
+def test_a_bad_retry_schedule_is_named_not_a_traceback(value: str) -> None:
+    env = {"PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE": value}
+    result = cli("admin", "account", "list", env=env, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE")
+    assert "Traceback" not in result.stderr
+
+
 GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
 

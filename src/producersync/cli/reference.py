@@ -68,7 +68,7 @@ def configuration_reference() -> str:
 
 Every process reads its settings once at start-up from the environment (prefix
 `PRODUCERSYNC_`); command-line options override them where a command has one. Lists are
-comma-separated in the environment (the retry schedule is JSON: `[5, 300, 1800]`).
+comma-separated in the environment (the retry schedule may also be JSON: `[5, 300, 1800]`).
 
 ## The service (`producersync service run|worker`, `admin`, `nipr`, `db`, `quickstart`)
 

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Annotated, Any
+
 from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from producersync.database_url import checked, masked
 
@@ -111,7 +114,7 @@ class ServiceSettings(BaseSettings):
         description="Accept webhook endpoint URLs over plain http and on private, loopback "
         "or link-local addresses (local development and tests only).",
     )
-    webhook_retry_schedule: list[float] = Field(
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default=[5, 300, 1800, 7200, 18000, 36000, 36000],
         description="Seconds before each retry after the immediate first attempt "
         "(default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).",
@@ -170,6 +173,21 @@ class ServiceSettings(BaseSettings):
         if value is not None:  # every HAL link starts with it
             TypeAdapter(HttpUrl).validate_python(value)
         return value
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _seconds(cls, value: Any) -> Any:
+        # Comma-separated like every list in the environment, or JSON as before: only
+        # JSON was read, and `5,300` was a traceback out of the settings library.
+        if not isinstance(value, str):
+            return value
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                return json.loads(text)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a JSON list of seconds") from None
+        return [part.strip() for part in text.split(",") if part.strip()]
 
     @field_validator("rate_limit_storage")
     @classmethod
