@@ -17,7 +17,17 @@ import sqlalchemy as sa
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.app import create_app
 from producersync.service.settings import ServiceSettings
-from tests.support.service import Credentials, RunningService
+from tests.support.service import Credentials, RunningService, wait_for_job
+
+
+def _jobs_applied(service: RunningService, creds: Credentials) -> dict[str, object]:
+    """Once the account's jobs queued so far have applied, the status of one more that
+    changes nothing (it removes an NPN never subscribed): an account's jobs apply in
+    order."""
+    with service.client(creds) as http:
+        accepted = http.request("DELETE", "/v1/accounts/subscriptions", json=["1"])
+        assert accepted.status_code == 202, accepted.text
+        return wait_for_job(http, accepted.json()["job_id"])
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +47,7 @@ def pair(
     b_npns = [n for n in universe_npns[300:305] if n not in a_npns]
     with service.client(a) as http:
         job_id = http.put("/v1/accounts/subscriptions", json=a_npns).json()["job_id"]
-    service.subscribe(a, [])  # waits behind A's job: jobs of one account apply in order
+    _jobs_applied(service, a)
     service.subscribe(b, b_npns)
     return a, b, a_npns, job_id
 
@@ -107,7 +117,7 @@ def test_b_removing_a_npns_changes_nothing_for_a(
     a, b, a_npns, _ = pair
     with service.client(b) as http:
         job = http.request("DELETE", "/v1/accounts/subscriptions", json=a_npns[:3]).json()
-    status = service.subscribe(b, [])
+    status = _jobs_applied(service, b)
     assert status["status"] == "COMPLETED"
     with service.client(b) as http:
         detail = http.get(f"/v1/accounts/subscriptions/status/{job['job_id']}/details").json()
@@ -319,5 +329,5 @@ def test_nothing_of_a_changed_by_the_calls_of_b(
     service: RunningService, owned: Owned, owned_before: list[Any], intruder: Credentials
 ) -> None:
     # The NPN management calls above queued jobs of B's: let them apply first.
-    service.subscribe(intruder, [])
+    _jobs_applied(service, intruder)
     assert owned.state(service) == owned_before
