@@ -11,18 +11,27 @@ import pytest
 
 from producersync.cli.main import main
 
-__all__ = ["producersync", "sync_environment"]
+__all__ = ["producersync", "producersync_output", "sync_environment"]
 
 
 def producersync(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
 ) -> tuple[int, str]:
     """``producersync ARGS``: the exit code and what went to stderr."""
+    code, _, err = producersync_output(monkeypatch, capsys, *args)
+    return code, err
+
+
+def producersync_output(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
+    """``producersync ARGS``: the exit code, what went to stdout and to stderr."""
     monkeypatch.setattr(sys, "argv", ["producersync", *args])
     with pytest.raises(SystemExit) as exited:
         main()
     code = exited.value.code
-    return code if isinstance(code, int) else 1, capsys.readouterr().err
+    captured = capsys.readouterr()
+    return code if isinstance(code, int) else 1, captured.out, captured.err
 
 
 def sync_environment(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -13,8 +13,9 @@ import sqlalchemy as sa
 
 from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
-from producersync.sync.compliance import changes, check, expiring
+from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
+from tests.support.cli import producersync, sync_environment
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -186,6 +187,29 @@ def test_no_for_an_npn_never_monitored(conn: sa.Connection) -> None:
     assert verdict.failed[0] == "NPN 999 is not in the monitored population"
 
 
+@pytest.mark.parametrize(
+    ("loa", "carrier"), [("", None), ("  ", None), ("Life", ""), ("Life", "\t")]
+)
+def test_a_blank_loa_or_carrier_asks_nothing(
+    conn: sa.Connection, loa: str, carrier: str | None
+) -> None:
+    with pytest.raises(ValueError, match="is blank"):
+        check(conn, NPN, "CA", loa, carrier=carrier, on=ON)
+
+
+def test_an_loa_no_license_carries_is_told_from_one_the_npn_lacks(conn: sa.Connection) -> None:
+    names = ["Accident & Health or Sickness", "Life", "Property"]
+    assert unknown_loa(conn, "Bogus") == UnknownLoa("Bogus", names, [])
+    assert unknown_loa(conn, "Lfie") == UnknownLoa("Lfie", names, ["Life"])
+    for known in ("Life", " LIFE ", "10", "health", "property"):
+        assert unknown_loa(conn, known) is None, known
+
+
+def test_an_empty_mirror_knows_no_loa_to_tell_a_typo_by(tmp_path: Path) -> None:
+    with fresh_mirror("sqlite", tmp_path) as engine, engine.connect() as conn:
+        assert unknown_loa(conn, "Bogus") is None
+
+
 def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(
     conn: sa.Connection,
 ) -> None:
@@ -298,3 +322,50 @@ def test_report_changes_since_a_date(mirror_url: str) -> None:
         "report", "changes", "--since", "2999-01-01T00:00:00", "--mirror", mirror_url, "--json"
     )
     assert orjson.loads(later.stdout)["changes"] == []
+
+
+@pytest.fixture
+def in_process(mirror_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Commands run in the test's process: the mirror's URL (the environment names it)."""
+    assert sync_environment(tmp_path, monkeypatch).exists()
+    return mirror_url
+
+
+def _said(err: str) -> str:
+    """A usage error's text as one line, out of the box Typer draws around it."""
+    return " ".join(err.replace("│", " ").split())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("--loa", ""), ("--loa", "  "), ("--carrier", ""), ("--carrier", " ")]
+)
+def test_check_refuses_a_blank_loa_or_carrier(
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    option: str,
+    value: str,
+) -> None:
+    given = {"--loa": "Life", "--carrier": CARRIER, option: value}
+    args = [word for pair in given.items() for word in pair]
+    code, err = producersync(monkeypatch, capsys, "check", NPN, "--state", "CA", *args)
+    assert code == 2, err
+    assert _said(f"Invalid value for {option}: {value!r} is blank") in _said(err)
+
+
+@pytest.mark.parametrize(
+    ("loa", "hint"), [("Bogus", ""), ("Lfie", "did you mean 'Life'? ")], ids=["far", "near"]
+)
+def test_check_refuses_an_loa_no_license_in_the_mirror_carries(
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    loa: str,
+    hint: str,
+) -> None:
+    code, err = producersync(monkeypatch, capsys, "check", NPN, "--state", "CA", "--loa", loa)
+    assert code == 2, err
+    assert err == (
+        f"error: --loa: no LOA named {loa!r} in the mirror ({hint}LOA names: "
+        "Accident & Health or Sickness, Life, Property)\n"
+    )

@@ -21,6 +21,7 @@ from producersync.cli.common import (
     LimitOption,
     console,
     database_url,
+    fail,
     iso_time,
     read_mirror,
 )
@@ -45,6 +46,7 @@ _DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
 _DAYS = re.compile(r"(\d+)d?")
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
+_NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 
 
 def _echo_json(value: object) -> None:
@@ -78,6 +80,28 @@ def _days(value: str) -> int:
     return days
 
 
+def _not_blank(value: str, option: str) -> str:
+    if not value.strip():
+        raise typer.BadParameter(f"{value!r} is blank", param_hint=option)
+    return value.strip()
+
+
+def _known_loa(conn: sa.Connection, loa: str) -> None:
+    """Stop, naming ``loa``, when no LOA in the mirror carries it: a typo's no would
+    look like a real one. Here rather than in ``compliance.check``, whose no is true
+    of the producer whatever the name, and which a batch calls for many NPNs."""
+    unknown = compliance.unknown_loa(conn, loa)
+    if unknown is None:
+        return
+    near = " or ".join(map(repr, unknown.closest))
+    shown = ", ".join(unknown.names[:_NAMES_SHOWN])
+    more = ", ..." if len(unknown.names) > _NAMES_SHOWN else ""
+    hint = f"did you mean {near}? " if near else ""
+    raise fail(
+        f"--loa: no LOA named {loa!r} in the mirror ({hint}LOA names: {shown}{more})", code=2
+    )
+
+
 def check(
     npn: Annotated[str, typer.Argument(help="The producer's NPN.")],
     state: Annotated[str, typer.Option(help="Two-letter state code.")],
@@ -96,9 +120,13 @@ def check(
     if not is_npn(npn):
         raise typer.BadParameter(f"{npn!r} is not an NPN", param_hint="NPN")
     state = _state(state)
+    loa = _not_blank(loa, "--loa")
+    carrier = None if carrier is None else _not_blank(carrier, "--carrier")
     day = on.date() if on else dt.date.today()
     with _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
+        if not verdict.allowed:  # a yes matched the LOA: the names need no reading
+            _known_loa(conn, loa)
     if as_json:
         values = {"npn": npn, "state": state, "loa": loa, "carrier": carrier, "on": day}
         _echo_json({**values, "allowed": verdict.allowed, "reasons": verdict.reasons})

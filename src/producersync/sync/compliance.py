@@ -8,6 +8,7 @@ with engine.connect() as conn:
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -21,14 +22,16 @@ from producersync.sync.mirror.queries import (
     appointments_with,
     licenses_expiring,
     licenses_in_state,
+    loa_terms,
     population_entry,
 )
 
-__all__ = ["Verdict", "changes", "check", "expiring"]
+__all__ = ["UnknownLoa", "Verdict", "changes", "check", "expiring", "unknown_loa"]
 
 _LOA_ACTIVE = "active"
 _APPOINTED = "appointed"
 _CE_FAILING = "not in compliance"
+_CLOSEST = 3  # names a typo's suggestion offers
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,13 @@ class Verdict:
     allowed: bool
     reasons: list[str]  # one plain sentence per condition, passed or failed
     failed: list[str] = field(default_factory=list)  # the reasons that say no
+
+
+@dataclass(frozen=True)
+class UnknownLoa:
+    loa: str  # as given
+    names: list[str]  # every LOA name the mirror holds, sorted
+    closest: list[str]  # its names, codes or categories nearest ``loa``, nearest first
 
 
 @dataclass(frozen=True)
@@ -55,7 +65,14 @@ def check(
 ) -> Verdict:
     """May ``npn`` sell ``loa`` (a line of authority's name or code, or a category such as
     "life"; any case) in ``state`` on ``on`` (default today), appointed with ``carrier``
-    (a coCode) if given?"""
+    (a coCode) if given? A blank ``loa`` or ``carrier`` is a ValueError: it asks
+    nothing, and a no to it would read as an answer.
+
+    An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
+    about the producer, and an LOA the mirror does not hold yet must not stop a caller's
+    batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
+    loa = _given("loa", loa)
+    carrier = None if carrier is None else _given("carrier", carrier)
     on = on or dt.date.today()
     state = state.strip().upper()
     findings = [_population(conn, npn)]
@@ -64,6 +81,25 @@ def check(
         findings.append(_appointment(appointments_with(conn, npn, state, carrier), state, loa))
     failed = [f.reason for f in findings if not f.passed]
     return Verdict(not failed, [f.reason for f in findings], failed)
+
+
+def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:
+    """What the mirror holds instead, when no license LOA in it (niprDeleted ones
+    included) carries ``loa`` as its name, code or category: then ``loa`` is likelier a
+    typo than a question. None when one does, or when the mirror holds no LOA at all,
+    where nothing tells a typo from a name."""
+    terms = loa_terms(conn)
+    key = loa.strip()
+    if not terms or any(_matches(key, *term) for term in terms):
+        return None
+    words = [category for _, _, categories in terms for category in categories]
+    words += [code for _, code, _ in terms if code]
+    words += [name for name, _, _ in terms if name]
+    # Casefolded, as LOAs match; names last, to be shown rather than a category spelt alike.
+    spelled = {word.casefold(): word for word in words}
+    near = difflib.get_close_matches(key.casefold(), spelled, n=_CLOSEST)
+    names = sorted({name for name, _, _ in terms if name})
+    return UnknownLoa(loa, names, [spelled[word] for word in near])
 
 
 def expiring(
@@ -80,9 +116,15 @@ def changes(conn: sa.Connection, since: dt.datetime, *, limit: int | None = None
     return changes_since(conn, since, limit=limit)
 
 
+def _given(name: str, value: str) -> str:
+    if not value.strip():
+        raise ValueError(f"{name} is blank ({value!r}): it names nothing to check")
+    return value.strip()
+
+
 def _matches(wanted: str, name: str | None, code: str | None, categories: Sequence[str]) -> bool:
     key = wanted.strip().casefold()
-    return any(key == (value or "").casefold() for value in (name, code, *categories))
+    return any(key == value.casefold() for value in (name, code, *categories) if value)
 
 
 def _population(conn: sa.Connection, npn: str) -> _Finding:

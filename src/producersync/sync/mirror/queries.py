@@ -24,6 +24,7 @@ __all__ = [
     "appointments_with",
     "licenses_expiring",
     "licenses_in_state",
+    "loa_terms",
     "population_entry",
     "sample_authority",
     "stored_records",
@@ -134,6 +135,13 @@ def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list
         .order_by(licenses.c.expiration_date, licenses.c.npn, licenses.c.state, licenses.c.id)
     )
     return [LicenseRow(*row) for row in conn.execute(query)]
+
+
+def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[str]]]:
+    """Each distinct (name, code, categories) the license LOAs carry, niprDeleted ones
+    too: the words a check's LOA can match."""
+    query = sa.select(license_loas.c.loa, license_loas.c.loa_code, license_loas.c.categories)
+    return [(row.loa, row.loa_code, row.categories or []) for row in conn.execute(query.distinct())]
 
 
 _LICENSE_COLUMNS = (
