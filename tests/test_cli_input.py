@@ -64,6 +64,32 @@ def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
         iso_date("2025-9-1")
 
 
+_WIDE_2026 = "\uff12\uff10\uff12\uff16"  # full-width digits, which re's \d and int() take
+
+
+@pytest.mark.parametrize(
+    ("value", "said"),
+    [
+        ("2026-02-30", "'2026-02-30' is not a date: day is out of range for month"),
+        ("2026-13-01", "'2026-13-01' is not a date: month must be in 1..12"),
+        ("0000-01-01", "'0000-01-01' is not a date: year 0 is out of range"),
+        (f"{_WIDE_2026}-01-01", f"'{_WIDE_2026}-01-01' is not a date as YYYY-MM-DD"),
+        ("2026-0\u0661-01", "'2026-0\u0661-01' is not a date as YYYY-MM-DD"),
+        ("15/01/2026", "'15/01/2026' is not a date as YYYY-MM-DD"),
+    ],
+    ids=["no-such-day", "no-such-month", "year-0", "full-width", "arabic-indic", "format"],
+)
+def test_a_check_on_a_bad_date_says_why_in_ascii_digits_only(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, said: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    args = ["check", "12345678", "--state", "CA", "--loa", "Life", "--on", value]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--on': {said}" in _said(result)
+    assert "Value error" not in result.output and list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     "command", [["service", "run"], ["service", "worker"], ["sync", "run"], ["demo", "--sync-port"]]
 )
@@ -439,6 +465,17 @@ def test_a_within_past_a_hundred_years_is_a_usage_error(
     assert result.exit_code == 2, result.output
     said = _said(result)
     assert f"Invalid value for --within: {within!r}: at most 36500 days" in said
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("within", ["\u0663\u0660", "\uff13\uff10d", "1\u0660"])
+def test_a_within_in_digits_other_than_ascii_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, within: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["report", "expiring", "--within", within])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for --within: {within!r}: give days, as 30 or 30d" in _said(result)
     assert list(tmp_path.iterdir()) == []
 
 

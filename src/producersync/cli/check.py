@@ -22,6 +22,7 @@ from producersync.cli.common import (
     console,
     database_url,
     fail,
+    iso_date,
     iso_time,
     read_mirror,
 )
@@ -43,7 +44,7 @@ MirrorOption = Annotated[
     ),
 ]
 _DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
-_DAYS = re.compile(r"(\d+)d?")
+_DAYS = re.compile(r"([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
 _NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
@@ -110,7 +111,13 @@ def check(
         str | None, typer.Option(help="Carrier coCode: also require an appointment with it.")
     ] = None,
     on: Annotated[
-        dt.datetime | None, typer.Option(formats=["%Y-%m-%d"], help="The date (default today).")
+        dt.date | None,
+        typer.Option(
+            parser=iso_date,
+            metavar="YYYY-MM-DD",
+            help="The date (default today).",
+            show_default=False,
+        ),
     ] = None,
     mirror: MirrorOption = _DEFAULT_MIRROR,
     as_json: JsonOption = False,
@@ -122,7 +129,7 @@ def check(
     state = _state(state)
     loa = _not_blank(loa, "--loa")
     carrier = None if carrier is None else _not_blank(carrier, "--carrier")
-    day = on.date() if on else dt.date.today()
+    day = on or dt.date.today()
     with _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
         if not verdict.allowed:  # a yes matched the LOA: the names need no reading

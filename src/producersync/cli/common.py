@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
 import orjson
@@ -83,6 +84,8 @@ ServicePortOption = Annotated[
 LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
 MAX_LIMIT = 1_000_000_000
+# [0-9], not \d, which takes any script's digits (full-width, Arabic-Indic): ASCII only, as an NPN.
+_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 def limit(value: str) -> int:
@@ -108,12 +111,17 @@ LimitOption = Annotated[
 
 
 def iso_date(value: str) -> dt.date:
-    """An option's date, ``YYYY-MM-DD`` (Typer's ``parser=``): a bad one is a usage
-    error naming the option and the value, not a traceback."""
+    """An option's date, ``YYYY-MM-DD`` in ASCII digits (Typer's ``parser=``): a bad one
+    is a usage error naming the option and the value, and one of that shape that does
+    not exist says why (2026-02-30: the day), not that its format is wrong."""
+    match = _ISO_DATE.fullmatch(value)
+    if match is None:
+        raise typer.BadParameter(f"{value!r} is not a date as YYYY-MM-DD")
+    year, month, day = map(int, match.groups())
     try:
-        return dt.date.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date as YYYY-MM-DD") from None
+        return dt.date(year, month, day)
+    except ValueError as exc:
+        raise typer.BadParameter(f"{value!r} is not a date: {exc}") from None
 
 
 def iso_time(value: str) -> dt.datetime:
