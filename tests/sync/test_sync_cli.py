@@ -16,7 +16,7 @@ from producersync.cli.sync import synced_through
 from producersync.client import Client
 from producersync.model.events import EndpointTest
 from producersync.sync import mirror
-from tests.support.cli import producersync, sync_environment
+from tests.support.cli import producersync, producersync_output, sync_environment
 
 TODAY = dt.datetime.now(dt.UTC).date()
 YESTERDAY = TODAY - dt.timedelta(days=1)
@@ -200,3 +200,25 @@ def test_a_command_that_writes_makes_the_mirror(
     assert mirror_file.exists()
     code, err = producersync(monkeypatch, capsys, "sync", "status", "--json")
     assert code == 0, err
+
+
+def test_sync_status_prints_lines_for_people_not_python_reprs(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "status")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert {"lastSyncedRunDate: —", "lastRun: —", "lagDays: —", "counts:"} <= set(lines)
+    assert "  licenses: 0" in lines
+    with mirror.write_transaction(engine) as conn:
+        run_id = mirror.start_run(conn, "manual")
+        mirror.finish_run(conn, run_id, {"licenses": 3}, error="OSError: [Errno 111] refused")
+        mirror.set_last_synced_run_date(conn, YESTERDAY)
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "status")
+    assert code == 0, err
+    lines = out.splitlines()
+    shown = {"lastRun:", "  status: failed", "  since: —", "  counts:", "    licenses: 3"}
+    assert shown <= set(lines), out
+    assert "  error: OSError: [Errno 111] refused" in lines  # not read as markup
+    assert "lagDays: 1" in lines
+    assert not any(word in out for word in ("None", "{", "'")), out

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
 import typer
+from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from dbos import WorkflowHandle
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
+_NOTHING = "—"
 
 
 @app.command()
@@ -81,7 +83,23 @@ def status(as_json: JsonOption = False) -> None:
     last = values.get("lastSyncedRunDate")
     today = dt.datetime.now(dt.UTC).date()
     values["lagDays"] = None if last is None else (today - dt.date.fromisoformat(last)).days
-    emit(as_json, values)
+    if as_json:
+        emit(True, values)
+    else:
+        _print_fields(values)
+
+
+def _print_fields(values: Mapping[str, object], depth: int = 0) -> None:
+    """``key: value`` lines for people: a nested mapping's beneath its key, indented, and
+    nothing (None, no counts) as a dash, not Python's reprs."""
+    indent = "  " * depth
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            console.print(f"{indent}{key}:", highlight=False)
+            _print_fields(value, depth + 1)
+        else:
+            shown = _NOTHING if value is None or isinstance(value, Mapping) else str(value)
+            console.print(f"{indent}{key}: [bold]{escape(shown)}[/bold]", highlight=False)
 
 
 def _past_date(value: str) -> dt.date:
