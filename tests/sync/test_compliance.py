@@ -15,7 +15,7 @@ from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
-from tests.support.cli import producersync, sync_environment
+from tests.support.cli import producersync, producersync_output, sync_environment
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -369,3 +369,29 @@ def test_check_refuses_an_loa_no_license_in_the_mirror_carries(
         f"error: --loa: no LOA named {loa!r} in the mirror ({hint}LOA names: "
         "Accident & Health or Sickness, Life, Property)\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "said"),
+    [
+        (["expiring", "--within", "0"], "no license expires within 0 days (by "),
+        (["expiring", "--within", "1d"], "no license expires within 1 day (by "),
+        (["changes", "--since", "2999-01-01"], "no change since 2999-01-01T00:00:00+00:00"),
+    ],
+    ids=["expiring-0", "expiring-1", "changes"],
+)
+def test_a_report_with_nothing_in_it_says_so(
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    said: str,
+) -> None:
+    """The mirror's licenses expire on days long gone: none within a day of the real today."""
+    code, out, err = producersync_output(monkeypatch, capsys, "report", *command)
+    assert code == 0, err
+    assert out.startswith(said) and len(out.splitlines()) == 1, out
+    code, out, err = producersync_output(monkeypatch, capsys, "report", *command, "--json")
+    assert code == 0, err
+    key = "licenses" if command[0] == "expiring" else "changes"
+    assert orjson.loads(out)[key] == []

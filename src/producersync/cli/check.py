@@ -168,7 +168,9 @@ def expiring(
         }
         for lic in found
     ]
-    _report(as_json, {"today": today, "withinDays": days}, "licenses", rows)
+    by = today + dt.timedelta(days=days)
+    none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by})"
+    _report(as_json, {"today": today, "withinDays": days}, "licenses", rows, none)
 
 
 @report.command()
@@ -197,16 +199,23 @@ def changes(
         }
         for c in found
     ]
-    _report(as_json, {"since": since}, "changes", rows)
+    _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
 
 
-def _report(as_json: bool, header: dict[str, object], key: str, rows: list[dict[str, Any]]) -> None:
-    """One JSON object (``header`` and the rows under ``key``), or a table for people."""
+def _report(
+    as_json: bool, header: dict[str, object], key: str, rows: list[dict[str, Any]], none: str
+) -> None:
+    """One JSON object (``header`` and the rows under ``key``), or a table for people;
+    ``none`` when there are no rows, as a table without rows has no columns, and prints
+    nothing at all."""
     if as_json:
         _echo_json({**header, key: rows})
         return
+    if not rows:
+        console.print(none, highlight=False)
+        return
     title = ", ".join(f"{name}: {value}" for name, value in header.items())
-    table = Table(*(rows[0] if rows else ()), title=f"{len(rows)} {key} ({title})")
+    table = Table(*rows[0], title=f"{len(rows)} {key} ({title})")
     for row in rows:
         table.add_row(*(_cell(value) for value in row.values()))
     console.print(table)
