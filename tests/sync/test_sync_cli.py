@@ -11,11 +11,13 @@ from pathlib import Path
 import httpx2
 import pytest
 import sqlalchemy as sa
+from dbos import DBOSClient
 
 from producersync.cli.sync import synced_through
 from producersync.client import Client
-from producersync.model.events import EndpointTest
+from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
+from producersync.sync.settings import SyncSettings
 from tests.support.cli import producersync, producersync_output, sync_environment
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -145,6 +147,54 @@ def test_a_refused_replay_changes_nothing(
     _record(engine, b'{"id": "evt_garbled"}', "evt_garbled", processed=True)
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
     assert code == 1 and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
+    assert _unprocessed(engine) == 0
+
+
+def test_a_replay_waits_for_the_sync_service_a_bounded_time(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No sync service runs here: nothing takes the workflow from its queue."""
+    # The system database, as a sync service that ran once left it: DBOS migrates it at
+    # launch, never from a client.
+    client = DBOSClient(system_database_url=SyncSettings().system_database_url())
+    client._sys_db.run_migrations()
+    client.destroy()
+    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    _record(engine, event.to_json(), event.id, processed=True)
+    args = ["sync", "replay", event.id, "--wait", "--timeout", "1"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 1, (out, err)
+    queued, waiting = out.splitlines()
+    workflow_id = queued.removeprefix("queued ")
+    assert workflow_id.startswith("replay-evt_updates-")
+    assert waiting == "waiting for the sync service to pick it up and run it (at most 1 s)"
+    assert err == (
+        f"error: no sync service picked up {workflow_id} within 1 s: it stays queued, "
+        "and runs once `producersync sync run` is running\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--wait", "--timeout", "0"], "'0' is not a whole number of seconds from 1 to 86400"),
+        (["--wait", "--timeout", "1.5"], "'1.5' is not a whole number of seconds from 1 to"),
+        (["--timeout", "5"], "Invalid value for --timeout: 5 given without --wait"),
+    ],
+    ids=["zero", "fraction", "without-wait"],
+)
+def test_a_bad_replay_timeout_is_a_usage_error_and_changes_nothing(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    said: str,
+) -> None:
+    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    _record(engine, event.to_json(), event.id, processed=True)
+    code, err = producersync(monkeypatch, capsys, "sync", "replay", event.id, *args)
+    assert code == 2, err
+    assert said in " ".join(err.replace("│", " ").split())
     assert _unprocessed(engine) == 0
 
 

@@ -9,6 +9,7 @@ hands a recorded event back to the service's workflows through DBOS.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import asdict
@@ -46,6 +47,10 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 _NOTHING = "—"
+_DEFAULT_WAIT = 600  # seconds; a longer run (a large population's updates) takes --timeout
+_MAX_WAIT = 86_400
+_POLL_SECONDS = 1.0  # as DBOS's own wait for a result
+_UNFINISHED = frozenset({"ENQUEUED", "DELAYED", "PENDING"})  # DBOS's not ended yet
 
 
 @app.command()
@@ -163,16 +168,39 @@ def backfill() -> None:
     engine.dispose()
 
 
+def _wait_seconds(value: str) -> int:
+    """A ``--timeout``: whole seconds, 1 to ``_MAX_WAIT``, the value shown when refused."""
+    digits = value.strip()
+    seconds = int(digits) if digits.isascii() and digits.isdigit() else 0
+    if not 1 <= seconds <= _MAX_WAIT:
+        raise typer.BadParameter(
+            f"{value!r} is not a whole number of seconds from 1 to {_MAX_WAIT}"
+        )
+    return seconds
+
+
 @app.command()
 def replay(
     event_id: Annotated[str, typer.Argument(help="The id of a recorded, accepted event.")],
     wait: Annotated[bool, typer.Option(help="Wait until the sync service has run it.")] = False,
+    timeout: Annotated[
+        int | None,
+        typer.Option(
+            parser=_wait_seconds,
+            metavar="SECONDS",
+            help=f"With --wait, give up after this long (default {_DEFAULT_WAIT}, at most "
+            f"{_MAX_WAIT}); the workflow stays queued.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Run a recorded event's workflow again (the running sync service picks it up)."""
     from dbos import DBOSClient
 
     from producersync.sync.workflows import APP_NAME, by_name
 
+    if timeout is not None and not wait:
+        raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
     settings = SyncSettings()
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     try:
@@ -192,10 +220,39 @@ def replay(
         handle: WorkflowHandle[object] = client.enqueue(by_name(name, workflow_id), *args)
         console.print(f"queued [bold]{handle.workflow_id}[/bold]")
         if wait:
-            handle.get_result()
+            _wait_for(handle, _DEFAULT_WAIT if timeout is None else timeout)
             console.print("done")
     finally:
         client.destroy()
+
+
+def _wait_for(handle: WorkflowHandle[object], timeout: int) -> None:
+    """Until the workflow has ended, for ``timeout`` seconds at most: with no sync service
+    running, nothing takes it from its queue, and DBOS's own wait never ends."""
+    console.print(
+        f"waiting for the sync service to pick it up and run it (at most {timeout} s)",
+        highlight=False,
+    )
+    deadline = time.monotonic() + timeout
+    status = handle.get_status()
+    while status.status in _UNFINISHED:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise fail(_unfinished(handle.workflow_id, status.status, timeout))
+        time.sleep(min(_POLL_SECONDS, left))
+        status = handle.get_status()
+    if status.status != "SUCCESS":
+        why = "" if status.error is None else f": {status.error}"
+        raise fail(f"{handle.workflow_id} ended {status.status}{why}")
+
+
+def _unfinished(workflow_id: str, status: str, timeout: int) -> str:
+    if status == "PENDING":
+        return f"{workflow_id} is still running after {timeout} s (the sync service has it)"
+    return (
+        f"no sync service picked up {workflow_id} within {timeout} s: it stays queued, "
+        "and runs once `producersync sync run` is running"
+    )
 
 
 def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
