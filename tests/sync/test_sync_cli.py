@@ -6,14 +6,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx2
 import pytest
 import sqlalchemy as sa
+import typer
 from dbos import DBOSClient
 
-from producersync.cli.sync import synced_through
+from producersync.cli.sync import _wait_for, synced_through
 from producersync.client import Client
 from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
@@ -172,6 +175,36 @@ def test_a_replay_waits_for_the_sync_service_a_bounded_time(
         f"error: no sync service picked up {workflow_id} within 1 s: it stays queued, "
         "and runs once `producersync sync run` is running\n"
     )
+
+
+@dataclass
+class _Handle:
+    """A workflow handle whose workflow stays in ``statuses``, the last one for good."""
+
+    statuses: list[SimpleNamespace]
+    workflow_id: str = "replay-evt_1-0"
+
+    def get_status(self) -> SimpleNamespace:
+        return self.statuses.pop(0) if len(self.statuses) > 1 else self.statuses[0]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "said"),
+    [
+        (["PENDING"], "error: replay-evt_1-0 is still running after 1 s (the sync service has it)"),
+        (["ENQUEUED", "ERROR"], "error: replay-evt_1-0 ended ERROR: HTTPError: 503"),
+    ],
+    ids=["still-running", "failed"],
+)
+def test_a_replay_waited_for_tells_how_it_ended_in_one_line(
+    capsys: pytest.CaptureFixture[str], statuses: list[str], said: str
+) -> None:
+    error = RuntimeError("HTTPError: 503")
+    handle = _Handle([SimpleNamespace(status=s, error=error) for s in statuses])
+    with pytest.raises(typer.Exit) as exited:
+        _wait_for(handle, 1)  # type: ignore[arg-type]
+    assert exited.value.exit_code == 1
+    assert capsys.readouterr().err == f"{said}\n"
 
 
 @pytest.mark.parametrize(
