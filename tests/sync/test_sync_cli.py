@@ -11,6 +11,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import httpx2
+import orjson
 import pytest
 import sqlalchemy as sa
 import typer
@@ -229,6 +230,25 @@ def test_a_bad_replay_timeout_is_a_usage_error_and_changes_nothing(
     assert code == 2, err
     assert said in " ".join(err.replace("│", " ").split())
     assert _unprocessed(engine) == 0
+
+
+def test_sync_changes_and_report_changes_print_the_same_camel_case_json(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    record = {"id": 7, "npn": "15645555", "updatedAt": "2026-01-02", "forState": "CO"}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [record])
+        mirror.upsert_records(conn, "licenses", [{**record, "updatedAt": "2026-01-03"}])
+    since = ["--since", "2000-01-01", "--json"]
+    code, lines, err = producersync_output(monkeypatch, capsys, "sync", "changes", *since)
+    assert code == 0, err
+    code, report, err = producersync_output(monkeypatch, capsys, "report", "changes", *since)
+    assert code == 0, err
+    changes = [orjson.loads(line) for line in lines.splitlines()]  # one object a line
+    assert changes == orjson.loads(report)["changes"]
+    assert [(c["action"], c["recordId"]) for c in changes] == [("insert", 7), ("update", 7)]
+    keys = {"id", "changedAt", "action", "resource", "recordId", "npn", "fields", "runId"}
+    assert all(change.keys() == keys for change in changes)
 
 
 _READING = [

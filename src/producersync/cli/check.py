@@ -19,6 +19,7 @@ from rich.table import Table
 from producersync.cli.common import (
     JsonOption,
     LimitOption,
+    change_json,
     console,
     database_url,
     fail,
@@ -186,19 +187,7 @@ def changes(
     """What the mirror recorded since a date: each record inserted, changed or purged."""
     with _mirror(mirror) as conn:
         found = compliance.changes(conn, since, limit=limit)
-    rows = [
-        {
-            "id": c.id,
-            "changedAt": c.changed_at,
-            "action": c.action,
-            "resource": c.resource,
-            "recordId": c.record_id,
-            "npn": c.npn,
-            "fields": c.fields,
-            "runId": c.run_id,
-        }
-        for c in found
-    ]
+    rows = [change_json(c) for c in found]
     _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
 
 

@@ -20,7 +20,7 @@ from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
-from producersync.sync.mirror import open_mirror
+from producersync.sync.mirror import Change, open_mirror
 
 __all__ = [
     "DatabaseOption",
@@ -30,6 +30,7 @@ __all__ = [
     "LogLevelOption",
     "ServicePortOption",
     "api_problem",
+    "change_json",
     "console",
     "database_url",
     "emit",
@@ -205,6 +206,21 @@ def read_mirror(url: str, pool_size: int | None = None) -> sa.Engine:
             code=2,
         )
     return open_mirror(url, pool_size)
+
+
+def change_json(change: Change) -> dict[str, object]:
+    """A change-feed row as every command prints it in JSON: camelCase, as all the
+    project's JSON, whichever command a script reads it from."""
+    return {
+        "id": change.id,
+        "changedAt": change.changed_at,
+        "action": change.action,
+        "resource": change.resource,
+        "recordId": change.record_id,
+        "npn": change.npn,
+        "fields": change.fields,
+        "runId": change.run_id,
+    }
 
 
 def emit(as_json: bool, values: dict[str, object]) -> None:

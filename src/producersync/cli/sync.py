@@ -26,6 +26,7 @@ from producersync.cli.common import (
     JsonOption,
     LimitOption,
     LogLevelOption,
+    change_json,
     console,
     emit,
     fail,
@@ -282,16 +283,15 @@ def changes(
 ) -> None:
     """Changes the mirror recorded since a time, oldest first.
 
-    With --json, one JSON object a line.
+    With --json, one JSON object a line, keyed as report changes' (camelCase).
     """
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         found = mirror.changes_since(conn, since, limit=limit)
     engine.dispose()
     for change in found:
-        values = asdict(change)
         if as_json:
-            emit(True, values)
+            emit(True, change_json(change))
         else:
             console.print(
                 f"{change.changed_at.isoformat()} {change.action} {change.resource} "
