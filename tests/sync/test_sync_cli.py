@@ -154,6 +154,19 @@ def test_a_refused_replay_changes_nothing(
     assert _unprocessed(engine) == 0
 
 
+def test_a_replay_before_any_sync_service_ran_changes_nothing(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The DBOS system database has no tables yet: the replay failed after marking the
+    event owed again, and it stayed unprocessed for good."""
+    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    _record(engine, event.to_json(), event.id, processed=True)
+    code, err = producersync(monkeypatch, capsys, "sync", "replay", event.id)
+    assert code == 1 and err.startswith("error: no sync service has run"), err
+    assert len(err.splitlines()) == 1
+    assert _unprocessed(engine) == 0
+
+
 def test_a_replay_waits_for_the_sync_service_a_bounded_time(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -44,7 +44,7 @@ from producersync.sync.verify import Comparison, compare
 from producersync.webhooks import WebhookVerificationError, parse_event
 
 if TYPE_CHECKING:
-    from dbos import WorkflowHandle
+    from dbos import DBOSClient, WorkflowHandle
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 _NOTHING = "—"
@@ -204,19 +204,17 @@ def replay(
         raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
     settings = SyncSettings()
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    try:
-        with engine.connect() as conn:
-            body = mirror.receipt_body(conn, event_id)
-        name, args = _replayed(event_id, body)
-        with mirror.write_transaction(engine) as conn:
-            # Owed again: an activation is found by the collector as unprocessed.
-            mirror.mark_all_processed(conn, [event_id], None)
-    finally:
-        engine.dispose()
     client = DBOSClient(
         system_database_url=settings.system_database_url(), application_name=APP_NAME
     )
     try:
+        with engine.connect() as conn:
+            body = mirror.receipt_body(conn, event_id)
+        name, args = _replayed(event_id, body)
+        _ready_to_queue(client)
+        with mirror.write_transaction(engine) as conn:
+            # Owed again: an activation is found by the collector as unprocessed.
+            mirror.mark_all_processed(conn, [event_id], None)
         workflow_id = f"replay-{event_id}-{uuid.uuid4().hex[:8]}"
         handle: WorkflowHandle[object] = client.enqueue(by_name(name, workflow_id), *args)
         console.print(f"queued [bold]{handle.workflow_id}[/bold]")
@@ -225,6 +223,20 @@ def replay(
             console.print("done")
     finally:
         client.destroy()
+        engine.dispose()
+
+
+def _ready_to_queue(client: DBOSClient) -> None:
+    """Refuse before the event is marked owed again when nothing could queue its
+    workflow: a sync service that never ran left the DBOS system database without its
+    tables, and the replay failed there, the event unprocessed for good."""
+    try:
+        client.list_workflows(limit=1, load_input=False, load_output=False)
+    except sa.exc.OperationalError:
+        raise fail(
+            "no sync service has run on this mirror's DBOS system database yet (it has no "
+            "tables): start `producersync sync run` once, then replay"
+        ) from None
 
 
 def _wait_for(handle: WorkflowHandle[object], timeout: int) -> None:
