@@ -232,7 +232,11 @@ def _ready_to_queue(client: DBOSClient) -> None:
     tables, and the replay failed there, the event unprocessed for good."""
     try:
         client.list_workflows(limit=1, load_input=False, load_output=False)
-    except sa.exc.OperationalError:
+    except sa.exc.DBAPIError as exc:
+        # SQLite says so only in words; PostgreSQL by its code for an undefined table.
+        missing = "no such table" in str(exc.orig) or getattr(exc.orig, "sqlstate", "") == "42P01"
+        if not missing:
+            raise  # out of reach: the one line main() gives every database error
         raise fail(
             "no sync service has run on this mirror's DBOS system database yet (it has no "
             "tables): start `producersync sync run` once, then replay"
