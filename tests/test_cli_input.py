@@ -60,7 +60,7 @@ def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
         2025, 9, 1, 6, tzinfo=dt.UTC
     ).astimezone(two_hours_ahead)
     assert iso_date("2025-09-01") == dt.date(2025, 9, 1)
-    with pytest.raises(typer.BadParameter, match="'2025-9-1' is not a date as YYYY-MM-DD"):
+    with pytest.raises(typer.BadParameter, match="'2025-9-1' is not a date as yyyy-MM-dd"):
         iso_date("2025-9-1")
 
 
@@ -73,9 +73,9 @@ _WIDE_2026 = "\uff12\uff10\uff12\uff16"  # full-width digits, which re's \d and 
         ("2026-02-30", "'2026-02-30' is not a date: day is out of range for month"),
         ("2026-13-01", "'2026-13-01' is not a date: month must be in 1..12"),
         ("0000-01-01", "'0000-01-01' is not a date: year 0 is out of range"),
-        (f"{_WIDE_2026}-01-01", f"'{_WIDE_2026}-01-01' is not a date as YYYY-MM-DD"),
-        ("2026-0\u0661-01", "'2026-0\u0661-01' is not a date as YYYY-MM-DD"),
-        ("15/01/2026", "'15/01/2026' is not a date as YYYY-MM-DD"),
+        (f"{_WIDE_2026}-01-01", f"'{_WIDE_2026}-01-01' is not a date as yyyy-MM-dd"),
+        ("2026-0\u0661-01", "'2026-0\u0661-01' is not a date as yyyy-MM-dd"),
+        ("15/01/2026", "'15/01/2026' is not a date as yyyy-MM-dd"),
     ],
     ids=["no-such-day", "no-such-month", "year-0", "full-width", "arabic-indic", "format"],
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import Annotated
 
 import orjson
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp
 
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
+from producersync.model import dates
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import Change, open_mirror
@@ -85,8 +85,6 @@ ServicePortOption = Annotated[
 LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 
 MAX_LIMIT = 1_000_000_000
-# [0-9], not \d, which takes any script's digits (full-width, Arabic-Indic): ASCII only, as an NPN.
-_ISO_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 
 
 def limit(value: str) -> int:
@@ -115,14 +113,10 @@ def iso_date(value: str) -> dt.date:
     """An option's date, ``YYYY-MM-DD`` in ASCII digits (Typer's ``parser=``): a bad one
     is a usage error naming the option and the value, and one of that shape that does
     not exist says why (2026-02-30: the day), not that its format is wrong."""
-    match = _ISO_DATE.fullmatch(value)
-    if match is None:
-        raise typer.BadParameter(f"{value!r} is not a date as YYYY-MM-DD")
-    year, month, day = map(int, match.groups())
     try:
-        return dt.date(year, month, day)
+        return dates.iso_date(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is not a date: {exc}") from None
+        raise typer.BadParameter(f"{value!r} is {exc}") from None
 
 
 def iso_time(value: str) -> dt.datetime:

@@ -11,6 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from producersync.model import STATE_CODES, is_npn
+from producersync.model.dates import iso_date
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter
@@ -56,7 +57,6 @@ class PageQuery(_Query):
 # either: a category goes into a LIKE pattern, where SQLite ends the text at a NUL (the
 # filter then matched every record) and PostgreSQL refuses one.
 _CATEGORY = "[A-Za-z0-9&/-][A-Za-z0-9 &/-]{0,39}"
-_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 def _csv_pattern(item: str) -> str:
@@ -154,14 +154,10 @@ def _check_each(name: str, items: tuple[str, ...] | None, ok: Any, why: str) -> 
 def parse_date(name: str, raw: str | None) -> dt.date | None:
     if raw is None:
         return None
-    text = raw.strip()
     try:
-        # fromisoformat alone also reads week dates (2026-W01-1) and basic ones (20260101).
-        if not _DATE.fullmatch(text):
-            raise ValueError
-        return dt.date.fromisoformat(text)
-    except ValueError:
-        raise ApiError.bad_parameter(name, raw, "expected a date as yyyy-MM-dd") from None
+        return iso_date(raw.strip())
+    except ValueError as exc:
+        raise ApiError.bad_parameter(name, raw, str(exc)) from None
 
 
 def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
