@@ -76,7 +76,8 @@ def _list_field(description: str, example: str, item: str) -> Any:
     )
 
 
-_FIELDS: dict[str, Any] = {
+# The parameters that take a comma-separated list.
+_LISTS: dict[str, Any] = {
     "npns": _list_field(
         "Comma-separated NPNs (1-10 digits each)", "15645555,19855109", "[0-9]{1,10}"
     ),
@@ -85,6 +86,19 @@ _FIELDS: dict[str, Any] = {
         "MO,CA,CO",
         "|".join(sorted(STATE_CODES | {c.lower() for c in STATE_CODES})),
     ),
+    "loaCodes": _list_field(
+        "Comma-separated LOA codes; matches at least one", "12,3", "[A-Za-z0-9]{1,16}"
+    ),
+    "loaCategories": _list_field(
+        "Comma-separated loaMapping categories; matches at least one",
+        "casualty,property",
+        _CATEGORY,
+    ),
+    "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408", "[0-9]{5}"),
+}
+
+_FIELDS: dict[str, Any] = {
+    **_LISTS,
     "updatedSince": (
         str | None,
         Field(
@@ -99,20 +113,10 @@ _FIELDS: dict[str, Any] = {
         Field(True, description="Include records NIPR has marked deleted (niprDeleted)"),
     ),
     "active": (bool | None, Field(None, description="Only active (true) or inactive (false)")),
-    "loaCodes": _list_field(
-        "Comma-separated LOA codes; matches at least one", "12,3", "[A-Za-z0-9]{1,16}"
-    ),
-    "loaCategories": _list_field(
-        "Comma-separated loaMapping categories; matches at least one",
-        "casualty,property",
-        _CATEGORY,
-    ),
-    "coCodes": _list_field("Comma-separated 5-digit NAIC company codes", "24740,70408", "[0-9]{5}"),
     "status": (str | None, Field(None, description="Exact status")),
 }
 
-
-LIST_PARAMETERS = frozenset({"npns", "states", "loaCodes", "loaCategories", "coCodes"})
+LIST_PARAMETERS = frozenset(_LISTS)
 """The parameters that take a comma-separated list (given twice, their values join)."""
 
 
