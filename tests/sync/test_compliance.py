@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,9 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from rich.console import Console
 
+from producersync.cli import check as check_cli
 from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
@@ -308,6 +311,27 @@ def test_report_expiring_accepts_days_with_or_without_d(mirror_url: str) -> None
             for lic in LICENSES
             if lic.id in (1, 2) and lic.expiration_date >= dt.date.today()
         ]
+
+
+def test_a_report_table_keeps_short_values_whole_in_80_columns(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Squeezed to 80 columns (a terminal's, or stdout that is none), the table of
+    `report expiring` cut its expiration dates to `2026-12-…`."""
+    out = io.StringIO()
+    monkeypatch.setattr(check_cli, "console", Console(file=out, width=80))
+    row = {
+        "npn": "1234567890",
+        "state": "CA",
+        "licenseId": 123456789,
+        "licenseNum": "0H12345678",
+        "licenseClass": "Producer with a long class name " * 3,
+        "expirationDate": dt.date(2026, 12, 31),
+        "daysLeft": 27,
+    }
+    check_cli._report(False, {"today": dt.date(2026, 12, 4)}, "licenses", [row], "none")
+    for short in ("1234567890", "123456789", "0H12345678", "2026-12-31"):
+        assert short in out.getvalue(), out.getvalue()
 
 
 def test_report_changes_since_a_date(mirror_url: str) -> None:

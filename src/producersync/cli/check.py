@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 import sqlalchemy as sa
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 
 from producersync.cli.common import (
     JsonOption,
@@ -48,6 +48,7 @@ _DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
 _DAYS = re.compile(r"([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
+_WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
 _NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 
 
@@ -204,9 +205,14 @@ def _report(
         console.print(none, highlight=False)
         return
     title = ", ".join(f"{name}: {value}" for name, value in header.items())
-    table = Table(*rows[0], title=f"{len(rows)} {key} ({title})")
-    for row in rows:
-        table.add_row(*(_cell(value) for value in row.values()))
+    cells = [[_cell(value) for value in row.values()] for row in rows]
+    # A column as wide as its short values, so that in 80 columns the table squeezes the
+    # long ones (field lists) and never cuts a date or an NPN to `2026-12-…`.
+    widths = [min(max(map(len, column)), _WHOLE) for column in zip(*cells, strict=True)]
+    columns = [Column(name, min_width=width) for name, width in zip(rows[0], widths, strict=True)]
+    table = Table(*columns, title=f"{len(rows)} {key} ({title})")
+    for row in cells:
+        table.add_row(*row)
     console.print(table)
 
 
