@@ -59,6 +59,7 @@ class FakeAPI:
     api: Handler
     token_status: int = 200
     expires_in: int = 3600
+    token_body: bytes | None = None  # served as the token response's body instead, with 200
     token_requests: int = 0
     api_requests: list[httpx2.Request] = field(default_factory=list)
     # As sent: a replayed request object is re-authorised in place.
@@ -71,6 +72,8 @@ class FakeAPI:
             with self._lock:
                 self.token_requests += 1
                 number = next(self._tokens)
+            if self.token_body is not None:
+                return httpx2.Response(200, content=self.token_body)
             if self.token_status != 200:
                 return json_response(
                     self.token_status, {"error": "invalid_client", "error_description": "no"}

@@ -9,7 +9,7 @@ import anyio
 import httpx2
 import pytest
 
-from producersync.client import AuthenticationError
+from producersync.client import AuthenticationError, ResponseValidationError
 from producersync.client._auth import ClientCredentials, TokenCache
 from tests.client.fake import FakeAPI, json_response, license_row, page
 
@@ -115,4 +115,47 @@ def test_a_margin_longer_than_the_token_life_does_not_refetch_every_call() -> No
     with fake.client(refresh_margin=300) as client:
         for _ in range(3):
             list(client.licenses.list())
+    assert fake.token_requests == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "why"),
+    [
+        (b"<html>login</html>", "is not JSON"),
+        (b"", "is not JSON"),
+        (b'["tok"]', "is not a JSON object"),
+        (b'{"expires_in": 3600}', "has no access_token"),
+        (b'{"access_token": null}', "has no access_token"),
+        (b'{"access_token": 42}', "has no access_token"),
+        (b'{"access_token": "t", "expires_in": "soon"}', "has expires_in 'soon'"),
+        (b'{"access_token": "t", "expires_in": null}', "has expires_in None"),
+        (b'{"access_token": "t", "expires_in": -5}', "has expires_in -5"),
+        (b'{"access_token": "t", "expires_in": 0}', "has expires_in 0"),
+        (b'{"access_token": "t", "expires_in": "nan"}', "has expires_in 'nan'"),
+    ],
+)
+def test_a_malformed_token_response_raises_response_validation_error(body: bytes, why: str) -> None:
+    fake = FakeAPI(ok_page, token_body=body)
+    with fake.client() as client, pytest.raises(ResponseValidationError, match=why) as caught:
+        list(client.licenses.list())
+    assert "http://fake/oauth2/token" in str(caught.value)
+    assert fake.token_requests == 1 and not fake.api_requests
+
+
+def test_a_malformed_token_response_raises_response_validation_error_async() -> None:
+    fake = FakeAPI(ok_page, token_body=b'{"token": "t"}')
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            await client.entities.get("15645555")
+
+    with pytest.raises(ResponseValidationError, match="has no access_token"):
+        anyio.run(main)
+
+
+def test_a_token_given_as_a_numeric_string_lifetime_is_still_accepted() -> None:
+    fake = FakeAPI(ok_page, token_body=b'{"access_token": "t", "expires_in": "3600"}')
+    with fake.client() as client:
+        list(client.licenses.list())
+        list(client.licenses.list())
     assert fake.token_requests == 1

@@ -8,14 +8,16 @@ The token request goes through the client's own transport, so tests see it too.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
+from typing import Any
 
 import anyio
 import httpx2
 
-from producersync.client._exceptions import make_status_error
+from producersync.client._exceptions import ResponseValidationError, make_status_error
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -71,14 +73,40 @@ class TokenCache:
     def store(self, response: httpx2.Response) -> str:
         if not response.is_success:
             raise make_status_error(response)
-        body = response.json()
-        token = str(body["access_token"])
-        expires_in = float(body.get("expires_in", 3600))
+        token, expires_in = _grant(response)
         self._token = token
         # A margin as long as the token's life would refetch on every call: cap it at half.
         self._margin = min(self.refresh_margin, expires_in / 2)
         self._expires_at = self._clock() + expires_in
         return token
+
+
+def _grant(response: httpx2.Response) -> tuple[str, float]:
+    """The token and its lifetime from a token response, or ResponseValidationError:
+    the flow runs inside httpx2's send, and anything else escaping it would reach the
+    caller as a bare KeyError or JSONDecodeError."""
+
+    def malformed(why: str) -> ResponseValidationError:
+        return ResponseValidationError(f"the token response from {response.url} {why}")
+
+    try:
+        body: Any = response.json()
+    except ValueError as exc:
+        raise malformed("is not JSON") from exc
+    if not isinstance(body, dict):
+        raise malformed("is not a JSON object")
+    token = body.get("access_token")
+    if not isinstance(token, str) or not token:
+        raise malformed("has no access_token")
+    lifetime = body.get("expires_in", 3600)
+    try:
+        expires_in = float(lifetime)
+    except (TypeError, ValueError):
+        expires_in = math.nan
+    # A lifetime of 0 or less would fetch a token for every call; NaN would never expire.
+    if isinstance(lifetime, bool) or not math.isfinite(expires_in) or expires_in <= 0:
+        raise malformed(f"has expires_in {lifetime!r}, not a positive number of seconds")
+    return token, expires_in
 
 
 class ClientCredentials(httpx2.Auth):
