@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import logging
+import socket
 import threading
+import time
+from collections.abc import Iterator
 
 import anyio
 import httpx2
 import pytest
 
-from producersync.client import AuthenticationError, ResponseValidationError
+from producersync.client import (
+    APITimeoutError,
+    AsyncClient,
+    AuthenticationError,
+    Client,
+    ResponseValidationError,
+)
 from producersync.client._auth import ClientCredentials, TokenCache
 from tests.client.fake import FakeAPI, json_response, license_row, page
 
@@ -159,3 +168,35 @@ def test_a_token_given_as_a_numeric_string_lifetime_is_still_accepted() -> None:
         list(client.licenses.list())
         list(client.licenses.list())
     assert fake.token_requests == 1
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A server that takes connections and never answers (the kernel's backlog accepts)."""
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(8)
+        yield f"http://127.0.0.1:{server.getsockname()[1]}"
+
+
+@pytest.mark.timeout(20)
+def test_a_token_endpoint_that_never_answers_times_out_like_any_call(silent_server: str) -> None:
+    started = time.monotonic()
+    with (
+        Client("cid", "secret", base_url=silent_server, timeout=0.3, max_retries=0) as client,
+        pytest.raises(APITimeoutError),
+    ):
+        list(client.licenses.list())
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.timeout(20)
+def test_a_token_endpoint_that_never_answers_times_out_async(silent_server: str) -> None:
+    async def main() -> None:
+        async with AsyncClient(
+            "cid", "secret", base_url=silent_server, timeout=0.3, max_retries=0
+        ) as client:
+            await client.entities.get("15645555")
+
+    with pytest.raises(APITimeoutError):
+        anyio.run(main)

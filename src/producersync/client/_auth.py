@@ -109,6 +109,15 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
     return token, expires_in
 
 
+def _within_timeout(token_request: httpx2.Request, call: httpx2.Request) -> httpx2.Request:
+    """The token request under the call's timeout: httpx2 puts the client's timeout on the
+    requests it builds, and one built here had none, so a token endpoint that accepted
+    the connection and never answered held the call forever."""
+    if "timeout" in call.extensions:
+        token_request.extensions["timeout"] = call.extensions["timeout"]
+    return token_request
+
+
 class ClientCredentials(httpx2.Auth):
     def __init__(self, cache: TokenCache) -> None:
         self.cache = cache
@@ -119,20 +128,22 @@ class ClientCredentials(httpx2.Auth):
     def sync_auth_flow(
         self, request: httpx2.Request
     ) -> Generator[httpx2.Request, httpx2.Response, None]:
-        token = yield from self._sync_token()
+        token = yield from self._sync_token(request)
         self._authorize(request, token)
         response = yield request
         if response.status_code == 401:
             self.cache.invalidate(token)
-            token = yield from self._sync_token()
+            token = yield from self._sync_token(request)
             self._authorize(request, token)
             yield request
 
-    def _sync_token(self) -> Generator[httpx2.Request, httpx2.Response, str]:
+    def _sync_token(
+        self, request: httpx2.Request
+    ) -> Generator[httpx2.Request, httpx2.Response, str]:
         with self.cache.thread_lock:
             token = self.cache.current()
             if token is None:
-                response = yield self.cache.token_request()
+                response = yield _within_timeout(self.cache.token_request(), request)
                 response.read()
                 token = self.cache.store(response)
             return token
@@ -143,7 +154,7 @@ class ClientCredentials(httpx2.Auth):
         async with self.cache.task_lock:
             token = self.cache.current()
             if token is None:
-                response = yield self.cache.token_request()
+                response = yield _within_timeout(self.cache.token_request(), request)
                 await response.aread()
                 token = self.cache.store(response)
         self._authorize(request, token)
@@ -153,7 +164,7 @@ class ClientCredentials(httpx2.Auth):
             async with self.cache.task_lock:
                 token = self.cache.current()
                 if token is None:
-                    response = yield self.cache.token_request()
+                    response = yield _within_timeout(self.cache.token_request(), request)
                     await response.aread()
                     token = self.cache.store(response)
             self._authorize(request, token)
