@@ -6,6 +6,7 @@ import itertools
 import time
 from collections.abc import Callable
 
+import anyio
 import httpx2
 import pytest
 
@@ -13,6 +14,7 @@ from producersync.client import (
     APIConnectionError,
     APITimeoutError,
     BadRequestError,
+    Client,
     NotFoundError,
     RateLimitError,
     ResponseValidationError,
@@ -222,3 +224,39 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
         with pytest.raises(TypeError, match="per-NPN"):
             client.entities.for_npn("15645555")
     assert not fake.api_requests
+
+
+@pytest.mark.parametrize(
+    ("call", "body", "named"),
+    [
+        (lambda c: c.licenses.get(1), b'{"id": 1, "active": {"x": 1}}', "GET /v1/licenses/1"),
+        (lambda c: c.licenses.get(1), b"", "GET /v1/licenses/1"),
+        (lambda c: c.entities.get("15645555"), b'{"id": "one"}', "GET /v2/entities/15645555"),
+        (lambda c: c.regulatory_actions.get_value(3), b"[1]", "GET /v1/regulatoryActionValues/3"),
+        (lambda c: c.subscriptions.job("j1"), b'{"status": 5}', "/status/j1"),
+        (lambda c: c.subscriptions.wait("j1"), b"{}", "/status/j1"),
+        (lambda c: c.subscriptions.add(["1"]), b"", "PUT /v1/accounts/subscriptions"),
+    ],
+)
+def test_a_record_or_job_not_fitting_its_model_raises_response_validation_error(
+    call: Callable[[Client], object], body: bytes, named: str
+) -> None:
+    fake = FakeAPI(lambda request: httpx2.Response(200, content=body))
+    with (
+        fake.client() as client,
+        pytest.raises(ResponseValidationError, match="malformed") as caught,
+    ):
+        call(client)
+    assert named in str(caught.value)
+    assert len(fake.api_requests) == 1
+
+
+def test_a_record_not_fitting_its_model_raises_response_validation_error_async() -> None:
+    fake = FakeAPI(lambda request: json_response(200, {"id": 1, "active": {"x": 1}}))
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            await client.licenses.get(1)
+
+    with pytest.raises(ResponseValidationError, match="GET /v1/licenses/1 answered a malformed"):
+        anyio.run(main)

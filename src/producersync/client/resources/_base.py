@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from producersync.client._exceptions import ResponseValidationError
 
 if TYPE_CHECKING:
     from producersync.client._base_client import AsyncAPIClient, SyncAPIClient
 
-__all__ = ["AsyncResource", "SyncResource", "query_value"]
+__all__ = ["AsyncResource", "SyncResource", "parse_model", "query_value"]
+
+T = TypeVar("T", bound=BaseModel)
 
 
 def query_value(value: Any) -> str:
@@ -26,12 +32,26 @@ def query_value(value: Any) -> str:
     return str(value)
 
 
+def parse_model(model: type[T], body: Any, what: str) -> T:
+    """A response body as ``model``; one that does not fit is the server's fault, so it
+    is an SDK error naming the call, not pydantic's."""
+    try:
+        return model.model_validate(body)
+    except ValidationError as exc:
+        raise ResponseValidationError(
+            f"{what} answered a malformed {model.__name__}: {exc}"
+        ) from exc
+
+
 class SyncResource:
     def __init__(self, client: SyncAPIClient) -> None:
         self._client = client
 
     def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return self._client.request("GET", path, params=params)
+
+    def _get_model(self, model: type[T], path: str) -> T:
+        return parse_model(model, self._get(path), f"GET {path}")
 
     def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
         body: bytes = self._client.request("GET", path, params=params, raw=True)
@@ -44,6 +64,9 @@ class AsyncResource:
 
     async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
         return await self._client.request("GET", path, params=params)
+
+    async def _get_model(self, model: type[T], path: str) -> T:
+        return parse_model(model, await self._get(path), f"GET {path}")
 
     async def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
         body: bytes = await self._client.request("GET", path, params=params, raw=True)

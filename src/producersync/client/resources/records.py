@@ -279,13 +279,13 @@ class Records(SyncResource, _RecordsMixin[M]):
         return SyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
 
     def get(self, record_id: int) -> M:
-        return self.spec.model.model_validate(self._get(f"/v1/{self.spec.key}/{record_id}"))
+        return self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}")
 
 
 class Entities(Records[Entity]):
     def get(self, npn: str) -> Entity:  # type: ignore[override]
         """The entity of one NPN (the API subscribes it if needed)."""
-        return Entity.model_validate(self._get(f"/v2/entities/{npn}"))
+        return self._get_model(Entity, f"/v2/entities/{npn}")
 
 
 class LicenseLoas(Records[LicenseLoa]):
@@ -312,9 +312,7 @@ class RegulatoryActions(Records[RegulatoryAction]):
         )
 
     def get_value(self, value_id: int) -> RegulatoryActionValue:
-        return RegulatoryActionValue.model_validate(
-            self._get(f"/v1/regulatoryActionValues/{value_id}")
-        )
+        return self._get_model(RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}")
 
 
 # --- async --------------------------------------------------------------------------
@@ -411,12 +409,12 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         return AsyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
 
     async def get(self, record_id: int) -> M:
-        return self.spec.model.model_validate(await self._get(f"/v1/{self.spec.key}/{record_id}"))
+        return await self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}")
 
 
 class AsyncEntities(AsyncRecords[Entity]):
     async def get(self, npn: str) -> Entity:  # type: ignore[override]
-        return Entity.model_validate(await self._get(f"/v2/entities/{npn}"))
+        return await self._get_model(Entity, f"/v2/entities/{npn}")
 
 
 class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
@@ -443,6 +441,6 @@ class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
         )
 
     async def get_value(self, value_id: int) -> RegulatoryActionValue:
-        return RegulatoryActionValue.model_validate(
-            await self._get(f"/v1/regulatoryActionValues/{value_id}")
+        return await self._get_model(
+            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}"
         )

@@ -10,7 +10,7 @@ import anyio
 
 from producersync.client._exceptions import WaitTimeoutError
 from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
-from producersync.client.resources._base import AsyncResource, SyncResource
+from producersync.client.resources._base import AsyncResource, SyncResource, parse_model
 from producersync.model.subscriptions import JobAccepted, JobDetail, JobStatus, Subscription
 
 __all__ = ["AsyncSubscriptions", "Subscriptions"]
@@ -46,7 +46,8 @@ class Subscriptions(SyncResource):
         return _subscriptions(self._get_raw(_PATH, {"page": number, "size": _PAGE}))
 
     def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
-        return JobAccepted.model_validate(self._client.request(method, _PATH, json=_npns(npns)))
+        body = self._client.request(method, _PATH, json=_npns(npns))
+        return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     def add(self, npns: Iterable[str]) -> JobAccepted:
         """Append NPNs to the population (asynchronous: a job)."""
@@ -61,7 +62,7 @@ class Subscriptions(SyncResource):
         return self._submit("DELETE", npns)
 
     def job(self, job: JobAccepted | JobStatus | str) -> JobStatus:
-        return JobStatus.model_validate(self._get(f"{_PATH}/status/{_job_id(job)}"))
+        return self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}")
 
     def job_details(self, job: JobAccepted | JobStatus | str) -> SyncPager[JobDetail]:
         """One row per NPN and action of a job."""
@@ -100,9 +101,8 @@ class AsyncSubscriptions(AsyncResource):
         return _subscriptions(await self._get_raw(_PATH, {"page": number, "size": _PAGE}))
 
     async def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
-        return JobAccepted.model_validate(
-            await self._client.request(method, _PATH, json=_npns(npns))
-        )
+        body = await self._client.request(method, _PATH, json=_npns(npns))
+        return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     async def add(self, npns: Iterable[str]) -> JobAccepted:
         return await self._submit("PUT", npns)
@@ -114,7 +114,7 @@ class AsyncSubscriptions(AsyncResource):
         return await self._submit("DELETE", npns)
 
     async def job(self, job: JobAccepted | JobStatus | str) -> JobStatus:
-        return JobStatus.model_validate(await self._get(f"{_PATH}/status/{_job_id(job)}"))
+        return await self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}")
 
     def job_details(self, job: JobAccepted | JobStatus | str) -> AsyncPager[JobDetail]:
         return AsyncPager(
