@@ -260,3 +260,42 @@ def test_a_record_not_fitting_its_model_raises_response_validation_error_async()
 
     with pytest.raises(ResponseValidationError, match="GET /v1/licenses/1 answered a malformed"):
         anyio.run(main)
+
+
+@pytest.mark.parametrize(
+    "href",
+    [
+        "@evil.example/v2/licenses?continuationToken=t2",
+        ".evil.example/v2/licenses?continuationToken=t2",
+        ":9999/v2/licenses?continuationToken=t2",
+        "licenses?continuationToken=t2",
+        "//evil.example/v2/licenses?continuationToken=t2",
+    ],
+)
+def test_a_link_never_names_another_host_or_port(href: str) -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.params.get("continuationToken") == "t2":
+            return json_response(200, page("licenses", [], None))
+        body = page("licenses", [license_row(1)], "t2")
+        body["links"]["next"]["href"] = href
+        return json_response(200, body)
+
+    fake = FakeAPI(api)
+    with fake.client() as client:
+        list(client.licenses.list(page_size=1))
+    assert len(fake.api_requests) == 2
+    assert {(r.url.host, r.url.port) for r in fake.api_requests} == {("fake", None)}
+
+
+@pytest.mark.parametrize(
+    "nxt",
+    [{}, {"href": 5}, {"href": ["/v2/licenses"]}, "/v2/licenses", {"href": "http://fake/\x00"}],
+)
+def test_a_next_link_that_cannot_be_followed_raises_response_validation_error(
+    nxt: object,
+) -> None:
+    body = {"embedded": {"licenses": [license_row(1)]}, "links": {"next": nxt}}
+    fake = FakeAPI(lambda request: json_response(200, body))
+    with fake.client() as client, pytest.raises(ResponseValidationError, match=r"links\.next"):
+        list(client.licenses.list(page_size=1))
+    assert len(fake.api_requests) == 1

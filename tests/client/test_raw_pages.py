@@ -50,3 +50,12 @@ def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
 def test_a_malformed_page_is_a_response_validation_error(body: bytes) -> None:
     with pytest.raises(ResponseValidationError, match="malformed licenses page"):
         parse_raw_page(body, "licenses", 1000)
+
+
+@pytest.mark.parametrize("nxt", [{}, {"href": 5}, "/v2/licenses", {"href": "https://[::1/x"}])
+def test_a_next_link_that_cannot_be_followed_is_a_response_validation_error(
+    nxt: object,
+) -> None:
+    body = _body({"embedded": {"licenses": [{"id": 1}]}, "links": {"next": nxt}})
+    with pytest.raises(ResponseValidationError, match=r"malformed licenses page: links\.next"):
+        parse_raw_page(body, "licenses", 1)

@@ -89,11 +89,12 @@ class BaseClient:
 
     def _url(self, path_or_href: str) -> str:
         """An API path, or a link the API returned: re-rooted on our base URL, so a
-        bearer token never travels to a host the caller did not configure."""
-        if "://" not in path_or_href:
-            return self.base_url + path_or_href
+        bearer token never travels to a host the caller did not configure. Only the path
+        and query are kept, the path always after a slash: glued on as they came, a link
+        such as ``@evil.example/`` or ``.evil.example/`` would name another host."""
         parts = urlsplit(path_or_href)
-        return self.base_url + parts.path + (f"?{parts.query}" if parts.query else "")
+        path = parts.path if parts.path.startswith("/") else f"/{parts.path}"
+        return self.base_url + path + (f"?{parts.query}" if parts.query else "")
 
     def _retry_after(self, error: APIStatusError) -> float | None:
         return parse_retry_after(error.response.headers)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qs, urlsplit
 
+import httpx2
 import orjson
 from pydantic import (
     AliasChoices,
@@ -103,7 +103,7 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
     info = envelope.page or _PageInfo()
-    next_path = _next_path(envelope.links, len(items), size)
+    next_path = _next_path(envelope.links, len(items), size, key)
     return Page(items, next_path, info.total_pages, info.total_elements)
 
 
@@ -126,18 +126,24 @@ def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], 
     ):
         raise ResponseValidationError(f"malformed {key} page: records need an integer id")
     links = envelope.get("links", envelope.get("_links"))
-    return items, _next_path(links if isinstance(links, dict) else None, len(items), size)
+    return items, _next_path(links if isinstance(links, dict) else None, len(items), size, key)
 
 
-def _next_path(links: dict[str, Any] | None, count: int, size: int | None) -> str | None:
+def _next_path(links: dict[str, Any] | None, count: int, size: int | None, key: str) -> str | None:
     """Where the page after one of ``count`` records is; None at the end."""
-    links = links or {}
-    nxt = (links.get("next") or {}).get("href") if isinstance(links.get("next"), dict) else None
-    if nxt is not None:
-        token = parse_qs(urlsplit(nxt).query).get("continuationToken", [None])[0]
-        if not count or token == "0" or (size is not None and count < size):
-            nxt = None
-    return nxt if isinstance(nxt, str) else None
+    nxt = (links or {}).get("next")
+    if nxt is None or not count or (size is not None and count < size):
+        return None
+    href = nxt.get("href") if isinstance(nxt, dict) else None
+    # A next link the SDK cannot follow would otherwise end the list early, silently, or
+    # fail deep in httpx2 with its own error.
+    if not isinstance(href, str):
+        raise ResponseValidationError(f"malformed {key} page: links.next has no href: {nxt!r:.200}")
+    try:
+        token = httpx2.URL(href).params.get("continuationToken")
+    except httpx2.InvalidURL as exc:
+        raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}") from exc
+    return None if token == "0" else href
 
 
 Fetch = Callable[[str, dict[str, Any] | None], Any]
