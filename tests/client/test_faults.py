@@ -299,3 +299,52 @@ def test_a_next_link_that_cannot_be_followed_raises_response_validation_error(
     with fake.client() as client, pytest.raises(ResponseValidationError, match=r"links\.next"):
         list(client.licenses.list(page_size=1))
     assert len(fake.api_requests) == 1
+
+
+def _looping(tokens: list[str]) -> Callable[[httpx2.Request], httpx2.Response]:
+    """Full pages whose next links go round ``tokens`` for ever."""
+    ring = itertools.cycle(tokens)
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        return json_response(200, page("licenses", [license_row(1)], next(ring)))
+
+    return api
+
+
+@pytest.mark.parametrize("tokens", [["same"], ["a", "b", "c"]])
+def test_a_continuation_token_loop_raises_instead_of_paging_forever(tokens: list[str]) -> None:
+    fake = FakeAPI(_looping(tokens))
+    with fake.client() as client, pytest.raises(ResponseValidationError, match="linked back"):
+        list(client.licenses.list(page_size=1))
+    assert len(fake.api_requests) == len(tokens) + 1
+
+
+def test_a_continuation_token_loop_raises_instead_of_paging_forever_async() -> None:
+    fake = FakeAPI(_looping(["same"]))
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            async for _ in client.licenses.list(page_size=1):
+                pass
+
+    with pytest.raises(ResponseValidationError, match="linked back"):
+        anyio.run(main)
+    assert len(fake.api_requests) == 2
+
+
+def test_a_v1_page_linking_past_its_own_total_pages_raises() -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        number = int(request.url.params["page"])
+        return json_response(
+            200,
+            {
+                "embedded": {"licenses": [license_row(number)]},
+                "page": {"size": 1, "totalElements": 2, "totalPages": 2, "number": number},
+                "links": {"next": {"href": f"http://fake/v1/licenses?page={number + 1}&size=1"}},
+            },
+        )
+
+    fake = FakeAPI(api)
+    with fake.client() as client, pytest.raises(ResponseValidationError, match="totalPages 2"):
+        list(client.licenses.list_by_page(page_size=1))
+    assert len(fake.api_requests) == 2

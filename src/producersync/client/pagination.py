@@ -4,6 +4,8 @@ A page knows its items and where the next one is; iteration lives once, in the p
 v2 lists follow ``links.next`` (continuation tokens) until a page without ``embedded``,
 ``continuationToken=0``, or a short page; v1 lists follow ``links.next`` (page numbers)
 until there is none. ``embedded`` / ``links`` are also read as ``_embedded`` / ``_links``.
+A link back to a page already read, or past a v1 page's ``totalPages``, is a
+``ResponseValidationError``: followed, it would never end.
 """
 
 from __future__ import annotations
@@ -104,7 +106,21 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
     info = envelope.page or _PageInfo()
     next_path = _next_path(envelope.links, len(items), size, key)
+    if next_path is not None and info.total_pages is not None:
+        # A v1 page that links past its own count would be followed for as long as the
+        # server keeps linking.
+        following = _page_number(next_path)
+        if following is not None and following >= info.total_pages:
+            raise ResponseValidationError(
+                f"malformed {key} page: links.next is page {following} of "
+                f"totalPages {info.total_pages}"
+            )
     return Page(items, next_path, info.total_pages, info.total_elements)
+
+
+def _page_number(href: str) -> int | None:
+    number = httpx2.URL(href).params.get("page")
+    return int(number) if number is not None and number.isdecimal() else None
 
 
 def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:
@@ -151,6 +167,25 @@ AsyncFetch = Callable[[str, dict[str, Any] | None], Awaitable[Any]]
 Parse = Callable[[Any], Page[M]]
 
 
+class _LoopGuard:
+    """Refuses a next link to a page this list has already read: a server that links
+    back (the same continuationToken again, or a cycle) would be followed forever."""
+
+    def __init__(self, start: str) -> None:
+        self._start = start
+        self._seen: set[tuple[str, str]] = set()
+
+    def check(self, href: str) -> None:
+        url = httpx2.URL(href)  # hosts aside: every link is re-rooted on the client's
+        where = (url.path, url.query.decode())
+        if where in self._seen:
+            raise ResponseValidationError(
+                f"{self._start}: the API linked back to a page already read ({href!r:.200}); "
+                f"following it would never end"
+            )
+        self._seen.add(where)
+
+
 class SyncPager(Generic[M]):
     """Iterates records lazily across pages; ``pages()`` gives the pages themselves."""
 
@@ -162,10 +197,13 @@ class SyncPager(Generic[M]):
     def pages(self) -> Iterator[Page[M]]:
         path: str | None = self._path
         params = self._params
+        guard = _LoopGuard(self._path)
         while path is not None:
             page = self._parse(self._fetch(path, params))
             yield page
             path, params = page.next_path, None  # the next link carries every parameter
+            if path is not None:
+                guard.check(path)
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -181,10 +219,13 @@ class AsyncPager(Generic[M]):
     async def pages(self) -> AsyncIterator[Page[M]]:
         path: str | None = self._path
         params = self._params
+        guard = _LoopGuard(self._path)
         while path is not None:
             page = self._parse(await self._fetch(path, params))
             yield page
             path, params = page.next_path, None
+            if path is not None:
+                guard.check(path)
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.pages():
