@@ -348,3 +348,27 @@ def test_a_v1_page_linking_past_its_own_total_pages_raises() -> None:
     with fake.client() as client, pytest.raises(ResponseValidationError, match="totalPages 2"):
         list(client.licenses.list_by_page(page_size=1))
     assert len(fake.api_requests) == 2
+
+
+def _mislabelled(request: httpx2.Request) -> httpx2.Response:
+    return httpx2.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
+
+
+def test_a_mislabelled_content_encoding_raises_response_validation_error() -> None:
+    fake = FakeAPI(_mislabelled)
+    with fake.client() as client, pytest.raises(ResponseValidationError) as caught:
+        list(client.licenses.list())
+    assert "GET /v2/licenses answered with a body that could not be decoded" in str(caught.value)
+    assert isinstance(caught.value.__cause__, httpx2.DecodingError)
+    assert len(fake.api_requests) == 1
+
+
+def test_a_mislabelled_content_encoding_raises_response_validation_error_async() -> None:
+    fake = FakeAPI(_mislabelled)
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            await client.entities.get("15645555")
+
+    with pytest.raises(ResponseValidationError, match="could not be decoded"):
+        anyio.run(main)

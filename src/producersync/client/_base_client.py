@@ -172,6 +172,13 @@ def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
         return exc  # raised by the auth flow (a refused token request)
     if isinstance(exc, httpx2.TimeoutException):
         return APITimeoutError(request)
+    if isinstance(exc, httpx2.DecodingError):
+        # The server answered, but with a body its own Content-Encoding does not describe:
+        # a malformed response, as final as one that is not JSON.
+        return ResponseValidationError(
+            f"{request.method} {request.url.path} answered with a body that could not be "
+            f"decoded: {exc}"
+        )
     return APIConnectionError(request, f"Connection error: {type(exc).__name__}: {exc}")
 
 
@@ -211,7 +218,7 @@ class SyncAPIClient(BaseClient):
             try:
                 response = self._http.send(request, auth=self._auth)
                 return self._result(request, response, started, attempt, raw, sent_at)
-            except (httpx2.TransportError, ProducerSyncError) as exc:
+            except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 time.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
 
@@ -249,7 +256,7 @@ class AsyncAPIClient(BaseClient):
             try:
                 response = await self._http.send(request, auth=self._auth)
                 return self._result(request, response, started, attempt, raw, sent_at)
-            except (httpx2.TransportError, ProducerSyncError) as exc:
+            except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 await anyio.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
 
