@@ -372,3 +372,15 @@ def test_a_mislabelled_content_encoding_raises_response_validation_error_async()
 
     with pytest.raises(ResponseValidationError, match="could not be decoded"):
         anyio.run(main)
+
+
+@pytest.mark.parametrize("retry_after", ["-5", "nan", "inf"])
+def test_an_unreadable_retry_after_backs_off_instead_of_retrying_at_once(
+    retry_after: str, no_sleep: list[float]
+) -> None:
+    fake = FakeAPI(flaky([lambda: error(429, headers={"retry-after": retry_after})] * 2))
+    with fake.client() as client:
+        assert len(list(client.licenses.list())) == 1
+    assert len(fake.api_requests) == 3
+    backoffs = [s for s in no_sleep if s > 0]
+    assert len(backoffs) == 2 and 0.375 <= backoffs[0] <= 0.5 and 0.75 <= backoffs[1] <= 1.0

@@ -24,7 +24,14 @@ NOW = 1_800_000_000.0
         ({"retry-after-ms": "250"}, 0.25),
         ({"retry-after-ms": "x", "retry-after": "2"}, 2.0),
         ({"retry-after": "Fri, 15 Jan 2027 08:00:10 GMT"}, 10.0),
-        ({"retry-after": "-4"}, 0.0),
+        ({"retry-after": "0"}, 0.0),
+        ({"retry-after": "Fri, 15 Jan 2027 07:59:00 GMT"}, 0.0),
+        # Unreadable, not "retry at once": a negative or non-finite delay.
+        ({"retry-after": "-4"}, None),
+        ({"retry-after": "nan"}, None),
+        ({"retry-after": "inf"}, None),
+        ({"retry-after-ms": "-100", "retry-after": "2"}, 2.0),
+        ({"retry-after-ms": "nan"}, None),
         ({"retry-after": "soon"}, None),
     ],
 )
@@ -46,6 +53,7 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
         ("0", 0.0),
         (str(int(NOW) + 45), 45.0),
         ("junk", None),
+        ("nan", None),
         ("99999", 3600.0),
         (str(int(NOW) - 5), 0.0),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import math
 import random
 import time
 from collections.abc import Mapping
@@ -25,22 +26,27 @@ def should_retry(response: httpx2.Response) -> bool:
     return response.status_code in _RETRY_STATUSES or response.status_code >= 500
 
 
+def _seconds(value: str) -> float | None:
+    """A delay in seconds, or None: a negative or non-finite one is unreadable, not "retry
+    at once", which would spend every retry at once on a server asking for a pause."""
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) and number >= 0 else None
+
+
 def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
     """Seconds to wait, from ``retry-after-ms``, then ``Retry-After`` (seconds or an
     HTTP date); None when absent or unreadable."""
     millis = headers.get("retry-after-ms")
-    if millis is not None:
-        try:
-            return max(0.0, float(millis) / 1000)
-        except ValueError:
-            pass
+    if millis is not None and (wait := _seconds(millis)) is not None:
+        return wait / 1000
     value = headers.get("retry-after")
     if value is None:
         return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
+    if (wait := _seconds(value)) is not None:
+        return wait
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -57,6 +63,8 @@ def parse_reset(value: str | None, now: float | None = None) -> float | None:
         number = float(value)
     except ValueError:
         return None
+    if math.isnan(number):
+        return None  # it would slip through the clamp below
     current = now if now is not None else time.time()
     if number > current - _DAY:  # an epoch, not a delay
         number -= current
