@@ -14,13 +14,21 @@ import orjson
 import pytest
 import sqlalchemy as sa
 
-from producersync.client import Client
+from producersync.client import Client, ResponseValidationError
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
-from producersync.sync.pull import PopulationGrew, Puller, pull, streams
+from producersync.sync.pull import (
+    PageResult,
+    PopulationGrew,
+    Puller,
+    Stream,
+    pull,
+    pull_stream,
+    streams,
+)
 from tests.support.service import Credentials, RunningService, running_service
 
 pytestmark = pytest.mark.slow(70)
@@ -373,3 +381,20 @@ def test_a_page_that_fails_to_be_written_keeps_no_page_asked_ahead(
     # The page is read again from its own path: the next one, asked ahead, is dropped
     # rather than held (with its body) for a stream that may never be read again.
     assert not puller._ahead
+
+
+def test_a_stream_whose_next_link_goes_back_is_refused_not_followed_forever() -> None:
+    """As the SDK's pagers: a server that links back to a page already read (the same
+    continuationToken, or a cycle) kept the stream's workflow paging forever."""
+    links = ["/v2/licenses?continuationToken=a", "/v2/licenses?continuationToken=b"]
+    asked: list[str | None] = []
+
+    def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        asked.append(path)
+        if len(asked) > 10:
+            raise RuntimeError("followed the loop")
+        return PageResult(links[len(asked) % 2], 1)  # b, a, b, ...
+
+    with pytest.raises(ResponseValidationError, match="linked back to a page already read"):
+        pull_stream(streams()[1], page, None)
+    assert len(asked) == 3

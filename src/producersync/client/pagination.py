@@ -31,7 +31,7 @@ from pydantic import (
 
 from producersync.client._exceptions import ResponseValidationError
 
-__all__ = ["AsyncPager", "Page", "SyncPager", "parse_page", "parse_raw_page"]
+__all__ = ["AsyncPager", "LoopGuard", "Page", "SyncPager", "parse_page", "parse_raw_page"]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -167,7 +167,7 @@ AsyncFetch = Callable[[str, dict[str, Any] | None], Awaitable[Any]]
 Parse = Callable[[Any], Page[M]]
 
 
-class _LoopGuard:
+class LoopGuard:
     """Refuses a next link to a page this list has already read: a server that links
     back (the same continuationToken again, or a cycle) would be followed forever."""
 
@@ -197,7 +197,7 @@ class SyncPager(Generic[M]):
     def pages(self) -> Iterator[Page[M]]:
         path: str | None = self._path
         params = self._params
-        guard = _LoopGuard(self._path)
+        guard = LoopGuard(self._path)
         while path is not None:
             page = self._parse(self._fetch(path, params))
             yield page
@@ -219,7 +219,7 @@ class AsyncPager(Generic[M]):
     async def pages(self) -> AsyncIterator[Page[M]]:
         path: str | None = self._path
         params = self._params
-        guard = _LoopGuard(self._path)
+        guard = LoopGuard(self._path)
         while path is not None:
             page = self._parse(await self._fetch(path, params))
             yield page

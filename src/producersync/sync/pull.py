@@ -45,7 +45,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.client import Client, ResponseValidationError
-from producersync.client.pagination import Page, parse_raw_page
+from producersync.client.pagination import LoopGuard, Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
@@ -417,11 +417,13 @@ def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> int:
     """Read one stream to its end through ``page``; records upserted. Deterministic
     given ``page``'s answers, so a workflow may call it with a step."""
     upserted, path = 0, None
+    guard = LoopGuard(f"/v2/{stream.resource}")  # as the SDK's pagers: a loop never ends
     while True:
         result = page(stream, path, run_id)
         upserted += result.upserted
         if result.next_path is None:
             return upserted
+        guard.check(result.next_path)
         path = result.next_path
 
 
