@@ -45,6 +45,7 @@ __all__ = [
     "service_settings",
     "settings_problems",
     "store",
+    "whole_number",
 ]
 
 console = Console()
@@ -87,15 +88,20 @@ LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
 MAX_LIMIT = 1_000_000_000
 
 
-def limit(value: str) -> int:
-    """A ``--limit`` (Typer's ``parser=``): 1 to ``MAX_LIMIT``. Bounded, as a number past
-    the database's integers was an OverflowError out of its driver; the refusal shows
-    the value (Typer's own range check does not)."""
+def whole_number(value: str, maximum: int, unit: str = "") -> int:
+    """An option's whole number from 1 to ``maximum``, in ASCII digits; the refusal
+    shows the value (Typer's own range check does not)."""
     digits = value.strip()
     number = int(digits) if digits.isascii() and digits.isdigit() else 0
-    if not 1 <= number <= MAX_LIMIT:
-        raise typer.BadParameter(f"{value!r} is not a whole number from 1 to {MAX_LIMIT:,}")
+    if not 1 <= number <= maximum:
+        raise typer.BadParameter(f"{value!r} is not a whole number{unit} from 1 to {maximum}")
     return number
+
+
+def limit(value: str) -> int:
+    """A ``--limit`` (Typer's ``parser=``): bounded, as a number past the database's
+    integers was an OverflowError out of its driver."""
+    return whole_number(value, MAX_LIMIT)
 
 
 LimitOption = Annotated[

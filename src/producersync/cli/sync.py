@@ -34,6 +34,7 @@ from producersync.cli.common import (
     iso_time,
     read_mirror,
     serve,
+    whole_number,
 )
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
@@ -171,13 +172,7 @@ def backfill() -> None:
 
 def _wait_seconds(value: str) -> int:
     """A ``--timeout``: whole seconds, 1 to ``_MAX_WAIT``, the value shown when refused."""
-    digits = value.strip()
-    seconds = int(digits) if digits.isascii() and digits.isdigit() else 0
-    if not 1 <= seconds <= _MAX_WAIT:
-        raise typer.BadParameter(
-            f"{value!r} is not a whole number of seconds from 1 to {_MAX_WAIT}"
-        )
-    return seconds
+    return whole_number(value, _MAX_WAIT, " of seconds")
 
 
 @app.command()
