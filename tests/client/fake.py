@@ -58,6 +58,7 @@ class FakeAPI:
 
     api: Handler
     token_status: int = 200
+    token_error: str = "invalid_client"  # the OAuth error of a refused token request
     expires_in: int = 3600
     token_body: bytes | None = None  # served as the token response's body instead, with 200
     token_requests: int = 0
@@ -68,7 +69,7 @@ class FakeAPI:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        if request.url.path == "/oauth2/token":
+        if request.url.path.endswith("/oauth2/token"):
             with self._lock:
                 self.token_requests += 1
                 number = next(self._tokens)
@@ -76,7 +77,7 @@ class FakeAPI:
                 return httpx2.Response(200, content=self.token_body)
             if self.token_status != 200:
                 return json_response(
-                    self.token_status, {"error": "invalid_client", "error_description": "no"}
+                    self.token_status, {"error": self.token_error, "error_description": "no"}
                 )
             return json_response(
                 200,
@@ -94,10 +95,10 @@ class FakeAPI:
 
     def client(self, **options: Any) -> Client:
         options.setdefault("rate_limit", 1_000_000)
+        options.setdefault("base_url", "http://fake")
         return Client(
             "cid",
             "csecret-VERY-SECRET",
-            base_url="http://fake",
             transport=httpx2.MockTransport(self),
             **options,
         )

@@ -16,6 +16,7 @@ from producersync.client import (
     APITimeoutError,
     AsyncClient,
     AuthenticationError,
+    BadRequestError,
     Client,
     ResponseValidationError,
 )
@@ -101,13 +102,24 @@ def test_a_401_refetches_the_token_once_and_replays_the_call() -> None:
     assert fake.token_requests == 2
 
 
-def test_a_refused_token_request_raises_at_once() -> None:
-    fake = FakeAPI(ok_page, token_status=401)
+@pytest.mark.parametrize("status", [401, 400])
+def test_a_refused_token_request_raises_at_once(status: int) -> None:
+    # RFC 6749 lets a server refuse credentials with a 400 `invalid_client`: the same
+    # refusal, the same error.
+    fake = FakeAPI(ok_page, token_status=status)
     with fake.client() as client, pytest.raises(AuthenticationError) as caught:
         list(client.licenses.list())
-    assert caught.value.status_code == 401
+    assert caught.value.status_code == status
+    assert caught.value.error == "invalid_client"
     assert fake.token_requests == 1
     assert not fake.api_requests
+
+
+def test_a_malformed_token_request_stays_a_bad_request() -> None:
+    fake = FakeAPI(ok_page, token_status=400, token_error="unsupported_grant_type")
+    with fake.client() as client, pytest.raises(BadRequestError) as caught:
+        list(client.licenses.list())
+    assert not isinstance(caught.value, AuthenticationError)
 
 
 def test_debug_logs_never_carry_the_secret_or_the_token(caplog: pytest.LogCaptureFixture) -> None:

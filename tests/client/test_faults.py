@@ -288,6 +288,28 @@ def test_a_link_never_names_another_host_or_port(href: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "href",
+    [
+        "https://gateway.example/producersync/v2/licenses?continuationToken=t2",
+        "/producersync/v2/licenses?continuationToken=t2",
+        "/v2/licenses?continuationToken=t2",
+    ],
+)
+def test_an_api_behind_a_path_prefix_is_followed_under_it_once(href: str) -> None:
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.params.get("continuationToken") == "t2":
+            return json_response(200, page("licenses", [], None))
+        body = page("licenses", [license_row(1)], "t2")
+        body["links"]["next"]["href"] = href
+        return json_response(200, body)
+
+    fake = FakeAPI(api)
+    with fake.client(base_url="https://gateway.example/producersync") as client:
+        list(client.licenses.list(page_size=1))
+    assert [r.url.path for r in fake.api_requests] == ["/producersync/v2/licenses"] * 2
+
+
+@pytest.mark.parametrize(
     "nxt",
     [{}, {"href": 5}, {"href": ["/v2/licenses"]}, "/v2/licenses", {"href": "http://fake/\x00"}],
 )

@@ -17,9 +17,19 @@ from typing import Any
 import anyio
 import httpx2
 
-from producersync.client._exceptions import ResponseValidationError, make_status_error
+from producersync.client._exceptions import (
+    AuthenticationError,
+    BadRequestError,
+    ResponseValidationError,
+    make_status_error,
+)
 
 __all__ = ["ClientCredentials", "TokenCache"]
+
+# OAuth errors that refuse the credentials themselves (RFC 6749 §5.2). A server may send
+# them as 400 (``invalid_client`` without Basic auth, always for the other two): they
+# still mean "these credentials", not "a malformed request".
+_REFUSED_CREDENTIALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 
 
 class TokenCache:
@@ -72,7 +82,10 @@ class TokenCache:
 
     def store(self, response: httpx2.Response) -> str:
         if not response.is_success:
-            raise make_status_error(response)
+            error = make_status_error(response)
+            if isinstance(error, BadRequestError) and error.error in _REFUSED_CREDENTIALS:
+                raise AuthenticationError(str(error), response, error.body)
+            raise error
         token, expires_in = _grant(response)
         self._token = token
         # A margin as long as the token's life would refetch on every call: cap it at half.

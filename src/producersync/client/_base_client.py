@@ -75,6 +75,7 @@ class BaseClient:
             token_url = token_url or environment.token_url
         assert base_url is not None
         self.base_url = http_url(base_url, "base_url").rstrip("/")
+        self._prefix = urlsplit(self.base_url).path
         self.token_url = http_url(token_url or f"{self.base_url}/oauth2/token", "token_url")
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
@@ -91,9 +92,13 @@ class BaseClient:
         """An API path, or a link the API returned: re-rooted on our base URL, so a
         bearer token never travels to a host the caller did not configure. Only the path
         and query are kept, the path always after a slash: glued on as they came, a link
-        such as ``@evil.example/`` or ``.evil.example/`` would name another host."""
+        such as ``@evil.example/`` or ``.evil.example/`` would name another host. A link
+        that already carries the base URL's own path (an API behind a gateway at
+        ``/producersync``) loses it first, or it would be there twice."""
         parts = urlsplit(path_or_href)
         path = parts.path if parts.path.startswith("/") else f"/{parts.path}"
+        if self._prefix and path.startswith(self._prefix + "/"):
+            path = path[len(self._prefix) :]
         return self.base_url + path + (f"?{parts.query}" if parts.query else "")
 
     def _retry_after(self, error: APIStatusError) -> float | None:
