@@ -113,7 +113,7 @@ def test_a_port_out_of_range_is_a_usage_error(
 @pytest.mark.parametrize(
     ("env", "code", "named"),
     [
-        ({"PRODUCERSYNC_PORT": "80a"}, 2, ["PRODUCERSYNC_PORT", "'80a'"]),
+        ({"PRODUCERSYNC_SYNC_PORT": "80a"}, 2, ["PRODUCERSYNC_SYNC_PORT", "'80a'"]),
         ({"PRODUCERSYNC_MIRROR_URL": "mysql://ops:hunter2@db/x"}, 2, ["mysql://***@db/x"]),
         ({"PRODUCERSYNC_API_URL": "api.example"}, 2, ["PRODUCERSYNC_API_URL", "'api.example'"]),
         # Nothing listens on port 9 (discard) here: the database is out of reach.
@@ -180,7 +180,7 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]
     problems = settings_problems(refused.value, SyncSettings)
     assert {line.split(":")[0] for line in problems} == {
-        "PRODUCERSYNC_PORT",
+        "PRODUCERSYNC_SYNC_PORT",
         "PRODUCERSYNC_CLIENT_SECRET",
     }
     assert "4242424242" not in "".join(problems) and "(given: 0)" in "".join(problems)
@@ -215,10 +215,10 @@ def test_the_installed_command_reports_settings_as_the_module_does() -> None:
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "PRODUCERSYNC_PORT": "80a"},
+        env={**os.environ, "PRODUCERSYNC_SYNC_PORT": "80a"},
     )
     assert result.returncode == 2, result.stderr
-    assert "PRODUCERSYNC_PORT" in result.stderr and "Traceback" not in result.stderr
+    assert "PRODUCERSYNC_SYNC_PORT" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_an_unknown_revision_is_refused_and_leaves_no_store_behind(tmp_path: Path) -> None:
@@ -449,11 +449,34 @@ def test_a_sync_config_gives_defaults_beneath_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = tmp_path / "sync.toml"
-    config.write_text(f'page_size = 50\nport = 9000\nwebhook_secrets = ["{GOOD_SECRET}"]\n')
+    config.write_text(
+        f'page_size = 50\nsync_port = 9000\nsync_host = "0.0.0.0"\n'
+        f'webhook_secrets = ["{GOOD_SECRET}"]\n'
+    )
     monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
-    monkeypatch.setenv("PRODUCERSYNC_PORT", "9001")
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_PORT", "9001")
     settings = SyncSettings()
     assert (settings.page_size, settings.port, settings.secrets()) == (50, 9001, [GOOD_SECRET])
+    assert settings.host == "0.0.0.0"
+
+
+def test_the_sync_process_keeps_apart_from_the_services_variables(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # One environment for both processes (the demo passes its own to each): the sync
+    # must not take the service's port, DBOS system database or executor id.
+    for name, value in {
+        "PORT": "8000",
+        "HOST": "0.0.0.0",
+        "EXECUTOR_ID": "service-1",
+        "DBOS_SYSTEM_DATABASE_URL": "postgresql://127.0.0.1/service_dbos",
+    }.items():
+        monkeypatch.setenv(f"PRODUCERSYNC_{name}", value)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_EXECUTOR_ID", "sync-1")
+    settings = SyncSettings()
+    assert (settings.port, settings.host, settings.executor_id) == (8400, "127.0.0.1", "sync-1")
+    assert settings.dbos_system_database_url is None
+    assert SyncSettings(port=9000).port == 9000  # an option's value, by name
 
 
 @pytest.mark.parametrize(

@@ -148,18 +148,36 @@ def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> lis
     """A line for each setting ``exc`` refused: its environment variable, why, and the
     value given unless the setting is a secret (a URL's credentials masked) or the reason
     is one of our validators' (``value_error``), which name it themselves."""
-    prefix = settings.model_config.get("env_prefix", "")
     lines = []
     for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else ""
+        name = setting_name(settings, str(error["loc"][0]) if error["loc"] else "")
         field = settings.model_fields.get(name)
         secret = field is not None and SecretStr in _types(field.annotation)
         ours = error["type"] == "value_error"
         reason = error["msg"].removeprefix("Value error, ")
         shown = masked(repr(error.get("input")))
         given = "" if secret or ours or "input" not in error else f" (given: {shown})"
-        lines.append(f"{prefix}{name.upper()}: {reason}{given}")
+        lines.append(f"{variable(settings, name)}: {reason}{given}")
     return lines
+
+
+def setting_name(settings: type[BaseSettings], key: str) -> str:
+    """The name of the setting ``key`` names: itself, or the variable it is read from
+    (as an error's location gives a setting that came from the environment)."""
+    for name, field in settings.model_fields.items():
+        alias = field.validation_alias
+        if isinstance(alias, str) and alias.lower() == key.lower():
+            return name
+    return key
+
+
+def variable(settings: type[BaseSettings], name: str) -> str:
+    """The environment variable of the setting ``name``: the prefix and the name, unless
+    the setting names its own."""
+    field = settings.model_fields.get(name)
+    if field is not None and isinstance(field.validation_alias, str):
+        return field.validation_alias
+    return f"{settings.model_config.get('env_prefix', '')}{name.upper()}"
 
 
 def _types(annotation: object) -> set[object]:

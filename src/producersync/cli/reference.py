@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 from typer.cli import get_docs_for_click
 
+from producersync.cli.common import variable
 from producersync.cli.main import app
 from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import CONFIG_ENV, SyncSettings
@@ -51,12 +52,11 @@ def _type(field: FieldInfo) -> str:
 
 
 def _table(settings: type[BaseSettings]) -> str:
-    prefix = str(settings.model_config.get("env_prefix", ""))
     rows = ["| variable | type | default | meaning |", "|---|---|---|---|"]
     for name, field in settings.model_fields.items():
         meaning = (field.description or "").replace("|", "\\|")
         rows.append(
-            f"| `{prefix}{name.upper()}` | {_type(field)} | {_default(field)} | {meaning} |"
+            f"| `{variable(settings, name)}` | {_type(field)} | {_default(field)} | {meaning} |"
         )
     return "\n".join(rows)
 

@@ -22,7 +22,6 @@ from rich.progress import Progress
 from rich.table import Table
 
 from producersync.cli.common import (
-    HostOption,
     JsonOption,
     LimitOption,
     LogLevelOption,
@@ -57,10 +56,12 @@ _UNFINISHED = frozenset({"ENQUEUED", "DELAYED", "PENDING"})  # DBOS's not ended 
 
 @app.command()
 def run(
-    host: HostOption = None,
+    host: Annotated[
+        str | None, typer.Option(help="Interface (default $PRODUCERSYNC_SYNC_HOST or 127.0.0.1).")
+    ] = None,
     port: Annotated[
         int | None,
-        typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_PORT or 8400)."),
+        typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_SYNC_PORT or 8400)."),
     ] = None,
     log_level: LogLevelOption = "info",
 ) -> None:

@@ -17,6 +17,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_core import InitErrorDetails
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     InitSettingsSource,
     NoDecode,
     PydanticBaseSettingsSource,
@@ -35,13 +36,26 @@ CONFIG_ENV = "PRODUCERSYNC_SYNC_CONFIG"
 _CONFIG_SETTING = CONFIG_ENV.removeprefix("PRODUCERSYNC_").lower()  # as errors name it
 
 
+def _own(name: str) -> str:
+    """The variable of a setting of the sync process's own, apart from the service's."""
+    return f"PRODUCERSYNC_SYNC_{name.upper()}"
+
+
 class SyncSettings(BaseSettings):
     """Every knob of ``producersync sync`` (environment prefix ``PRODUCERSYNC_``)."""
 
     # Inputs stay out of a ValidationError's text: they may be secrets or URLs with
     # passwords (the CLI names a refused value itself, masked: cli/common.py).
+    # The process's own settings (where it listens, its DBOS state) take the variables
+    # PRODUCERSYNC_SYNC_*: under the bare names, a sync started in the service's
+    # environment (the demo passes on its own) listened on the service's port and shared
+    # its DBOS system database and executor id. By name, they are `port` and the rest.
     model_config = SettingsConfigDict(
-        env_prefix="PRODUCERSYNC_", extra="ignore", hide_input_in_errors=True
+        env_prefix="PRODUCERSYNC_",
+        extra="ignore",
+        hide_input_in_errors=True,
+        validate_by_name=True,
+        validate_by_alias=True,
     )
 
     api_url: str | None = Field(
@@ -74,16 +88,28 @@ class SyncSettings(BaseSettings):
     )
     dbos_system_database_url: str | None = Field(
         default=None,
+        validation_alias=_own("dbos_system_database_url"),
         description="DBOS system database; default: beside a SQLite mirror "
         "(<mirror>.dbos.sqlite), or the mirror's own Postgres database.",
     )
     webhook_path: str = Field(
         default="/webhooks/psapi", pattern=r"^/", description="Path of the webhook receiver."
     )
-    host: str = Field(default="127.0.0.1", description="Interface the receiver listens on.")
-    port: int = Field(default=8400, ge=1, le=65535, description="TCP port the receiver listens on.")
+    host: str = Field(
+        default="127.0.0.1",
+        validation_alias=_own("host"),
+        description="Interface the receiver listens on.",
+    )
+    port: int = Field(
+        default=8400,
+        ge=1,
+        le=65535,
+        validation_alias=_own("port"),
+        description="TCP port the receiver listens on.",
+    )
     executor_id: str | None = Field(
         default=None,
+        validation_alias=_own("executor_id"),
         description="This process's DBOS executor id (what it recovers after a crash); "
         "default: <hostname>:<port>.",
     )
@@ -194,9 +220,13 @@ class SyncSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         config = os.environ.get(CONFIG_ENV)
-        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        sources: tuple[PydanticBaseSettingsSource, ...] = (
+            init_settings,
+            _Environment(settings_cls),
+        )
         if config:
-            sources += (InitSettingsSource(settings_cls, _config_file(Path(config))),)
+            values = _config_file(Path(config))
+            sources += (InitSettingsSource(settings_cls, _by_name(settings_cls, values)),)
         return sources
 
     def require(self, needs: Mapping[str, str]) -> None:
@@ -247,6 +277,31 @@ def _refused(*problems: tuple[str, str]) -> ValidationError:
             for name, why in problems
         ],
     )
+
+
+class _Environment(EnvSettingsSource):
+    """The environment, where a setting that names its own variable is read from that one
+    alone: taking a setting by its name (an option's value) makes pydantic-settings read
+    the prefixed name too, and `port` would be the service's PRODUCERSYNC_PORT again."""
+
+    def __call__(self) -> dict[str, Any]:
+        own = {
+            name
+            for name, field in self.settings_cls.model_fields.items()
+            if isinstance(field.validation_alias, str)
+        }
+        return {key: value for key, value in super().__call__().items() if key not in own}
+
+
+def _by_name(settings_cls: type[BaseSettings], values: dict[str, Any]) -> dict[str, Any]:
+    """A file's settings under their names: its keys are the variables' names in lower
+    case without the prefix, so `sync_port` there is `port`."""
+    names = {
+        field.validation_alias.removeprefix("PRODUCERSYNC_").lower(): name
+        for name, field in settings_cls.model_fields.items()
+        if isinstance(field.validation_alias, str)
+    }
+    return {names.get(key, key): value for key, value in values.items()}
 
 
 def _config_file(path: Path) -> dict[str, Any]:
