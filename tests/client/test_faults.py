@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
+from typing import Any
 
 import anyio
 import httpx2
@@ -262,6 +263,22 @@ def test_a_record_not_fitting_its_model_raises_response_validation_error_async()
         anyio.run(main)
 
 
+def _follow(href: str, **options: Any) -> list[httpx2.Request]:
+    """The requests of a two-page list whose first page links to ``href``."""
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.params.get("continuationToken") == "t2":
+            return json_response(200, page("licenses", [], None))
+        body = page("licenses", [license_row(1)], "t2")
+        body["links"]["next"]["href"] = href
+        return json_response(200, body)
+
+    fake = FakeAPI(api)
+    with fake.client(**options) as client:
+        list(client.licenses.list(page_size=1))
+    return fake.api_requests
+
+
 @pytest.mark.parametrize(
     "href",
     [
@@ -273,18 +290,9 @@ def test_a_record_not_fitting_its_model_raises_response_validation_error_async()
     ],
 )
 def test_a_link_never_names_another_host_or_port(href: str) -> None:
-    def api(request: httpx2.Request) -> httpx2.Response:
-        if request.url.params.get("continuationToken") == "t2":
-            return json_response(200, page("licenses", [], None))
-        body = page("licenses", [license_row(1)], "t2")
-        body["links"]["next"]["href"] = href
-        return json_response(200, body)
-
-    fake = FakeAPI(api)
-    with fake.client() as client:
-        list(client.licenses.list(page_size=1))
-    assert len(fake.api_requests) == 2
-    assert {(r.url.host, r.url.port) for r in fake.api_requests} == {("fake", None)}
+    sent = _follow(href)
+    assert len(sent) == 2
+    assert {(r.url.host, r.url.port) for r in sent} == {("fake", None)}
 
 
 @pytest.mark.parametrize(
@@ -296,17 +304,8 @@ def test_a_link_never_names_another_host_or_port(href: str) -> None:
     ],
 )
 def test_an_api_behind_a_path_prefix_is_followed_under_it_once(href: str) -> None:
-    def api(request: httpx2.Request) -> httpx2.Response:
-        if request.url.params.get("continuationToken") == "t2":
-            return json_response(200, page("licenses", [], None))
-        body = page("licenses", [license_row(1)], "t2")
-        body["links"]["next"]["href"] = href
-        return json_response(200, body)
-
-    fake = FakeAPI(api)
-    with fake.client(base_url="https://gateway.example/producersync") as client:
-        list(client.licenses.list(page_size=1))
-    assert [r.url.path for r in fake.api_requests] == ["/producersync/v2/licenses"] * 2
+    sent = _follow(href, base_url="https://gateway.example/producersync")
+    assert [r.url.path for r in sent] == ["/producersync/v2/licenses"] * 2
 
 
 @pytest.mark.parametrize(
