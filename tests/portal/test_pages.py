@@ -330,6 +330,27 @@ def test_a_form_that_fails_keeps_what_was_typed(visitor: SignedIn) -> None:
     assert not re.search(r'value="producersync" checked', page.text)
 
 
+def test_a_form_body_over_64_kib_is_refused_unread_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """FastAPI reads a form before the route checks the session: uncapped, any client
+    could make the service hold a body of any size (a thousand fields of 1 MB each)."""
+    before = _state(portal_service, visitor.creds.account_id)
+    padding = {f"pad{n}": "x" * 60_000 for n in range(20)}
+    page = visitor.form("/portal/endpoints", url=URL, events=ALL, **padding)
+    assert page.status_code == 413, page.text
+    assert "exceeds 65536 bytes" in page.text and page.headers["content-type"].startswith(
+        "text/html"
+    )
+    assert _state(portal_service, visitor.creds.account_id) == before
+    anonymous = httpx2.post(
+        f"{portal_service.base_url}/portal/endpoints",
+        content=b"x" * 100_000,
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert anonymous.status_code == 413
+
+
 @pytest.mark.parametrize(
     "path",
     [

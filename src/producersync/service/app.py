@@ -42,8 +42,10 @@ the API with `Authorization: Bearer <token>`. Every error has the standard body
 `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`.
 """
 
-# Every other body (a webhook endpoint, a token request) is a few hundred bytes.
+# Every other body (a webhook endpoint, a token request, a portal form) is a few hundred
+# bytes.
 _MAX_BODY_BYTES = 64 * 1024
+_PORTAL = "/portal"
 
 
 def _build_context(settings: ServiceSettings) -> ServiceContext:
@@ -97,10 +99,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     # Inside the gate: a client is authenticated (and counted) before its query or its
-    # body is read.
+    # body is read. The portal's forms too: FastAPI reads a form before the route's
+    # session check, so an uncapped one was buffered whole for anyone who sent it.
     app.add_middleware(
         BodyLimit,
-        prefixes=(*API_PREFIXES, token_endpoint.PATH),
+        prefixes=(*API_PREFIXES, token_endpoint.PATH, f"{_PORTAL}/"),
         default=_MAX_BODY_BYTES,
         by_prefix={subscriptions.PATH: subscriptions.MAX_BODY_BYTES},
     )
@@ -127,7 +130,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.include_router(webhooks.router)
     # A sub-application, not a router: its pages, its session sign-in and its HTML error
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
-    app.mount("/portal", portal)
+    app.mount(_PORTAL, portal)
 
     app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
