@@ -291,6 +291,8 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/endpoints/{ep}/recover", {"since": "yesterday"}, "'yesterday' is not a date and time"),
     ("/endpoints/{ep}/recover", {"since": "2020-01-01T00:00"}, "more than 14 days ago"),
     ("/endpoints/{ep}/recover", {"since": "2999-01-01T00:00"}, "is in the future"),
+    ("/endpoints/{ep}/recover", {"since": "0001-01-01T00:00+14:00"}, "more than 14 days"),
+    ("/endpoints/{ep}/recover", {"since": "9999-12-31T23:59-14:00"}, "is in the future"),
     ("/endpoints/{ep}/testing", {"type": "producersync.bogus"}, "Unknown event type"),
     ("/endpoints/{ep}/testing", {}, "Unknown event type"),
     ("/endpoints/{ep}/delete", {}, "Tick the box to confirm"),

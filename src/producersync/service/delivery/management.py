@@ -165,10 +165,12 @@ def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -
     """One manual attempt of every delivery to the endpoint that failed for good since
     ``since`` (at most 14 days back, at most 10,000 messages)."""
     now = dt.datetime.now(dt.UTC)
-    # Stored times are UTC, and SQLite compares them as text: convert, not just label.
-    since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since.astimezone(dt.UTC)
+    since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since
+    # The window first, on the time as given: converted first, a time within a day of the
+    # calendar's ends (0001-01-01T00:00+14:00) had no UTC to become and raised.
     if since > now:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is in the future")
     if now - since > RECOVER_WINDOW:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is more than 14 days ago")
-    return outbox.recover(conn, endpoint.id, since, now, RECOVER_LIMIT)
+    # Stored times are UTC, and SQLite compares them as text: convert, not just label.
+    return outbox.recover(conn, endpoint.id, since.astimezone(dt.UTC), now, RECOVER_LIMIT)
