@@ -373,6 +373,23 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
     assert page.headers["content-type"].startswith("text/html")
 
 
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),
+        ("before=-1", "Invalid value '-1' for parameter 'before'"),
+        ("before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
+    ],
+)
+def test_a_refused_query_parameter_is_named_with_its_value(
+    visitor: SignedIn, query: str, says: str
+) -> None:
+    endpoint_id = _create(visitor)
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts?{query}")
+    assert page.status_code == 400
+    assert says in page.text.replace("&#39;", "'")
+
+
 # --- message attempts -------------------------------------------------------------------
 
 

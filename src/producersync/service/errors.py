@@ -24,6 +24,7 @@ __all__ = [
     "ErrorBody",
     "error_response",
     "install_error_handlers",
+    "validation_message",
 ]
 
 
@@ -82,7 +83,8 @@ def error_response(
     )
 
 
-def _validation_message(exc: RequestValidationError) -> str:
+def validation_message(exc: RequestValidationError) -> str:
+    """Each refused parameter or field, by name, with the value given and why."""
     parts = []
     for err in exc.errors():
         if err.get("type") == "json_invalid":
@@ -123,7 +125,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        return error_response(400, _validation_message(exc), request.url.path)
+        return error_response(400, validation_message(exc), request.url.path)
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the client gets the standard body, no internals.

@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from producersync.service.errors import validation_message
 from producersync.service.portal import (
     advanced,
     attempts,
@@ -56,7 +57,8 @@ def _install_error_pages(portal: FastAPI) -> None:
 
     async def invalid(request: Request, exc: Exception) -> Response:
         # Only path and query parameters are validated by FastAPI here (form fields are
-        # all optional text, checked by forms.py): a malformed id is a page not found.
+        # all optional text, checked by forms.py): a malformed id is a page not found. A
+        # query parameter is named with its value, in the API's words.
         assert isinstance(exc, RequestValidationError)
         if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
             return error_page(request, _NOT_FOUND)
@@ -65,8 +67,7 @@ def _install_error_pages(portal: FastAPI) -> None:
             PortalError(
                 400,
                 "That address is not valid",
-                "A parameter of the address is not "
-                "one this page knows. Follow a link from the page instead.",
+                f"{validation_message(exc)}. Follow a link from the page instead.",
                 back=("endpoints", "Back to Endpoints"),
             ),
         )
