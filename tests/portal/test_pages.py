@@ -354,6 +354,49 @@ def test_a_form_body_over_64_kib_is_refused_unread_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        (b"url=http%3A%2F%2F127.0.0.1%3A9%2Fhook%FF%FE", 400, "Field 'url' is not UTF-8"),
+        (
+            b"url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&description=caf\xc3\xa9",
+            400,
+            "'description' has bytes",
+        ),
+        (b"url=http%3A%2F%2F127.0.0.1%3A9%2Fhook&events=%C3%28", 400, "'events'"),
+    ],
+    ids=["bad-escape", "raw-bytes", "bad-sequence"],
+)
+def test_a_form_that_is_not_utf_8_is_refused_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn, body: bytes, status: int, says: str
+) -> None:
+    """Starlette reads such bytes as U+FFFD or Latin-1: they were saved as mangled text,
+    where the API refuses the body."""
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.http.post(
+        "/portal/endpoints",
+        content=body + b"&events=producersync&csrf=" + visitor.csrf.encode(),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert page.status_code == status, page.text
+    assert says in page.text.replace("&#39;", "'")
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+def test_a_form_sent_as_multipart_is_refused_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.http.post(
+        "/portal/endpoints",
+        data={"csrf": visitor.csrf, "url": URL, "events": "producersync"},
+        files={"description": ("d.txt", "caf\xe9".encode("latin-1"))},
+    )
+    assert page.status_code == 415, page.text
+    assert "application/x-www-form-urlencoded" in page.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/portal/endpoints/{ep}/attempts?outcome=everything",

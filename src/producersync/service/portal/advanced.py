@@ -15,12 +15,13 @@ from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_rate_limit, rule_errors
 from producersync.service.portal.lookup import EndpointId, Owned
 from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=FormRoute)
 
 DISABLED_REASON = "disabled in the portal"
 

@@ -16,10 +16,11 @@ from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn
 from producersync.service.portal.pages import render
+from producersync.service.portal.routing import FormRoute
 
 __all__ = ["pretty_example", "router"]
 
-router = APIRouter()
+router = APIRouter(route_class=FormRoute)
 
 
 def _pretty(value: Any) -> str:

@@ -16,12 +16,13 @@ from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import EndpointForm, FormInvalid, rule_errors
 from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=FormRoute)
 
 STATS_WINDOW = dt.timedelta(days=7)
 

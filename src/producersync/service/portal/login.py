@@ -26,12 +26,13 @@ from producersync.service.portal.auth import (
 )
 from producersync.service.portal.csrf import csrf_token
 from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.routing import FormRoute
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=FormRoute)
 
 _LOGIN_FORM_SECONDS = 900
 _REFUSALS = {

@@ -17,12 +17,13 @@ from producersync.service.portal.catalog import pretty_example
 from producersync.service.portal.forms import FormInvalid, rule_errors
 from producersync.service.portal.lookup import Owned
 from producersync.service.portal.pages import redirect, render
+from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
 
 __all__ = ["router"]
 
-router = APIRouter()
+router = APIRouter(route_class=FormRoute)
 
 _TYPES = sorted(EVENT_TYPES)
 _ID = re.compile(ID_PATTERN)
