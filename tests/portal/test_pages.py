@@ -422,6 +422,9 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
         ("outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),
         ("before=-1", "Invalid value '-1' for parameter 'before'"),
         ("before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
+        # A route reads the last value; the API refuses a parameter given twice, and so
+        # does the portal.
+        ("outcome=failed&outcome=all", "Invalid value 'failed, all' for parameter 'outcome'"),
     ],
 )
 def test_a_refused_query_parameter_is_named_with_its_value(

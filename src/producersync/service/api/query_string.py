@@ -9,6 +9,7 @@ API runs on, binds one), and any other parameter given more than once is a 400 n
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -17,7 +18,7 @@ from producersync.service.api.params import LIST_PARAMETERS
 from producersync.service.errors import ApiError, error_response
 from producersync.service.gate import API_PREFIXES
 
-__all__ = ["OneValueEach"]
+__all__ = ["OneValueEach", "by_name"]
 
 
 class OneValueEach:
@@ -38,17 +39,24 @@ class OneValueEach:
         await self.app(scope, receive, send)
 
 
-def _joined(scope: Scope) -> Scope:
-    # Decoded as Starlette decodes it for the routes, so that both read the same values.
-    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+def by_name(pairs: Iterable[tuple[str, str]], lists: Collection[str] = ()) -> dict[str, list[str]]:
+    """Each parameter's values; ``ApiError`` for one given more than once that is not
+    among ``lists``."""
     values: dict[str, list[str]] = {}
     for name, value in pairs:
         values.setdefault(name, []).append(value)
-    if len(values) == len(pairs):
-        return scope
     for name, given in values.items():
-        if len(given) > 1 and name not in LIST_PARAMETERS:
+        if len(given) > 1 and name not in lists:
             shown = ", ".join(given)
             raise ApiError.bad_parameter(name, shown, "given more than once; give it once")
+    return values
+
+
+def _joined(scope: Scope) -> Scope:
+    # Decoded as Starlette decodes it for the routes, so that both read the same values.
+    pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+    values = by_name(pairs, LIST_PARAMETERS)
+    if len(values) == len(pairs):
+        return scope
     query = urlencode([(name, ",".join(given)) for name, given in values.items()])
     return {**scope, "query_string": query.encode()}

@@ -62,15 +62,7 @@ def _install_error_pages(portal: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         if any(error.get("loc", ("",))[0] == "path" for error in exc.errors()):
             return error_page(request, _NOT_FOUND)
-        return error_page(
-            request,
-            PortalError(
-                400,
-                "That address is not valid",
-                f"{validation_message(exc)}. Follow a link from the page instead.",
-                back=("endpoints", "Back to Endpoints"),
-            ),
-        )
+        return error_page(request, PortalError.bad_address(validation_message(exc)))
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the page shows no internals.

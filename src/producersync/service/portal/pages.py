@@ -70,6 +70,16 @@ class PortalError(Exception):
         self.back = back  # (route name, label) of the way out, if any
 
     @classmethod
+    def bad_address(cls, why: str) -> PortalError:
+        """A query parameter refused: ``why`` names it and its value."""
+        return cls(
+            400,
+            "That address is not valid",
+            f"{why}. Follow a link from the page instead.",
+            back=("endpoints", "Back to Endpoints"),
+        )
+
+    @classmethod
     def not_found(cls, what: str) -> PortalError:
         return cls(
             404,

@@ -1,4 +1,5 @@
-"""The portal's routes take a form body only as its pages send one: URL-encoded UTF-8.
+"""The portal's routes take a form body only as its pages send one, URL-encoded UTF-8,
+and each query parameter once, as the API does.
 
 Starlette decodes forms leniently: a percent-escape that is not UTF-8 becomes U+FFFD, a
 raw byte is read as Latin-1, a multipart part falls back to Latin-1. So bytes the API
@@ -16,6 +17,8 @@ from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import Response
 
+from producersync.service.api.query_string import by_name
+from producersync.service.errors import ApiError
 from producersync.service.portal.pages import PortalError
 
 __all__ = ["FormRoute", "check_form_body"]
@@ -64,12 +67,18 @@ def check_form_body(body: bytes, content_type: str) -> None:
 
 
 class FormRoute(APIRoute):
-    """A route whose POST body passes ``check_form_body`` before FastAPI parses it."""
+    """A route whose query has each parameter once, and whose POST body passes
+    ``check_form_body``, before FastAPI parses either."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def checked(request: Request) -> Response:
+            # A route reads a parameter's last value: outcome=failed&outcome=all was all.
+            try:
+                by_name(request.query_params.multi_items())
+            except ApiError as exc:
+                raise PortalError.bad_address(exc.message) from None
             if request.method == "POST":
                 check_form_body(await request.body(), request.headers.get("content-type", ""))
             return await handle(request)
