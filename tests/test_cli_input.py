@@ -536,3 +536,52 @@ def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(
     sync_env.write_text("export A=1\n" * 100)
     code, err = producersync(monkeypatch, capsys, "sync", "status")
     assert (code, err) == (1, "error: the database: file is not a database\n")
+
+
+_TOMORROW = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=1)).isoformat()
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["run", "--date", "20260101"], "'20260101' is not a date as yyyy-MM-dd"),
+        (["run", "--date", "2026-W01-1"], "'2026-W01-1' is not a date as yyyy-MM-dd"),
+        (["run", "--date", "2026-02-30"], "'2026-02-30' is not a date: day is out of range"),
+        (["run", "--date", _TOMORROW], f"'{_TOMORROW}' is not from 1900-01-01 to today"),
+        (["run", "--date", "9998-06-01"], "'9998-06-01' is not from 1900-01-01 to today"),
+        (["run", "--date", "0001-01-02"], "'0001-01-02' is not from 1900-01-01 to today"),
+        (["run", "--churn-rate", "1.5"], "Invalid value for '--churn-rate'"),
+        (["run", "--churn-rate", "nan"], "Invalid value for '--churn-rate'"),
+        (
+            ["generate", "--producers", "5", "--start-date", "9999-12-31"],
+            "'9999-12-31' is not from 0091-01-01 to 9994-11-23",
+        ),
+        (
+            ["generate", "--producers", "5", "--start-date", "2026-02-30"],
+            "'2026-02-30' is not a date: day is out of range",
+        ),
+    ],
+)
+def test_a_nipr_date_it_cannot_run_is_a_usage_error_and_touches_nothing(
+    tmp_path: Path, args: list[str], said: str
+) -> None:
+    # A future or far date ran (publishing it to every account) or was an OverflowError
+    # halfway; 20260101 and week dates passed as dates; refusals were exit 1.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(app, ["nipr", *args, "--database", url])
+    assert result.exit_code == 2, result.output
+    assert said in _said(result)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_refused_start_date_keeps_the_universe_replace_would_delete(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    runner = CliRunner()
+    assert (
+        runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url]).exit_code
+        == 0
+    )
+    args = ["--producers", "5", "--start-date", "9999-12-31", "--replace", "--database", url]
+    assert runner.invoke(app, ["nipr", "generate", *args]).exit_code == 2
+    again = runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url])
+    assert again.exit_code == 1 and "already holds a generated universe" in again.output

@@ -20,12 +20,24 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from producersync.cli.common import DatabaseOption, console, err_console, store
+from producersync.cli.common import DatabaseOption, console, err_console, iso_date, store
 from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
 from producersync.service.nipr.feed import FeedError
 from producersync.service.nipr.loader import LoadStats, UniverseExistsError, load
-from producersync.service.nipr.universe import DEFAULT_START_DATE, MAX_PRODUCERS, generate
+from producersync.service.nipr.universe import (
+    DEFAULT_START_DATE,
+    EARLIEST_START_DATE,
+    LATEST_START_DATE,
+    MAX_PRODUCERS,
+    generate,
+)
+
+# The synthetic churn dates renewals two years on and looks 90 days around the run date:
+# past these, a run was an OverflowError halfway through. NIPR has no changes for a day
+# still to come, and a run publishes its date to every account for good, so a mistyped
+# year is refused rather than announced.
+EARLIEST_RUN_DATE = dt.date(1900, 1, 1)
 
 app = typer.Typer(help="Generate NIPR data and run the daily NIPR cycle.", no_args_is_help=True)
 
@@ -43,13 +55,16 @@ def generate_command(
     ],
     seed: Annotated[int, typer.Option("--seed", help="The same seed gives the same data.")] = 1,
     start_date: Annotated[
-        dt.datetime,
+        dt.date | None,
         typer.Option(
             "--start-date",
-            formats=["%Y-%m-%d"],
-            help="First day the daily NIPR runs will simulate; every record predates it.",
+            parser=start_date_option,
+            metavar="YYYY-MM-DD",
+            help="First day the daily NIPR runs will simulate; every record predates it "
+            f"({EARLIEST_START_DATE} to {LATEST_START_DATE}; default {DEFAULT_START_DATE}).",
+            show_default=False,
         ),
-    ] = dt.datetime.combine(DEFAULT_START_DATE, dt.time()),
+    ] = None,
     database: DatabaseOption = None,
     replace: Annotated[
         bool,
@@ -77,7 +92,7 @@ def generate_command(
         try:
             stats = load(
                 engine,
-                generate(producers, seed=seed, start_date=start_date.date()),
+                generate(producers, seed=seed, start_date=start_date or DEFAULT_START_DATE),
                 on_batch=advance,
                 replace=replace,
             )
@@ -102,17 +117,18 @@ def _sqlite_size(engine: sa.Engine) -> int | None:
 @app.command("run")
 def run_command(
     date: Annotated[
-        str | None,
+        dt.date | None,
         typer.Option(
             "--date",
+            parser=run_date_option,
             metavar="YYYY-MM-DD",
-            help="The day to apply; default: today (UTC).",
+            help=f"The day to apply, from {EARLIEST_RUN_DATE} to today; default: today (UTC).",
             show_default=False,
         ),
     ] = None,
     churn_rate: Annotated[
         float,
-        typer.Option("--churn-rate", help="Share of producers that change (0 to 1)."),
+        typer.Option("--churn-rate", min=0, max=1, help="Share of producers that change (0 to 1)."),
     ] = 0.01,
     seed: Annotated[
         int | None,
@@ -132,13 +148,7 @@ def run_command(
     """Apply one day's NIPR changes and publish updates_available to every account.
 
     A date already run is not run again: nothing changes and nothing is published."""
-    # Bad input is exit code 1 with a message, like every other refusal of this command.
-    try:
-        run_date = dt.datetime.now(dt.UTC).date() if date is None else dt.date.fromisoformat(date)
-    except ValueError:
-        _fail(f"--date must be a date as YYYY-MM-DD, not {date!r}")
-    if not 0 <= churn_rate <= 1:
-        _fail(f"--churn-rate must be between 0 and 1, not {churn_rate}")
+    run_date = _today() if date is None else date
     started = time.perf_counter()
     try:
         run = run_day(store(database), run_date, churn_rate=churn_rate, seed=seed, feed=feed)
@@ -149,6 +159,29 @@ def run_command(
         typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())
     else:
         _print_run(run, elapsed)
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def start_date_option(value: str) -> dt.date:
+    """``--start-date`` (Typer's ``parser=``): a date the universe's calendar can hold."""
+    day = iso_date(value)
+    if not EARLIEST_START_DATE <= day <= LATEST_START_DATE:
+        raise typer.BadParameter(
+            f"{value!r} is not from {EARLIEST_START_DATE} to {LATEST_START_DATE}"
+        )
+    return day
+
+
+def run_date_option(value: str) -> dt.date:
+    """``--date`` (Typer's ``parser=``): a day that has begun, in UTC."""
+    day = iso_date(value)
+    today = _today()
+    if not EARLIEST_RUN_DATE <= day <= today:
+        raise typer.BadParameter(f"{value!r} is not from {EARLIEST_RUN_DATE} to today ({today})")
+    return day
 
 
 def _fail(message: str) -> NoReturn:

@@ -447,16 +447,8 @@ def test_command_runs_a_day_once(empty_store_url: str) -> None:
     assert again["changes"] == first["changes"]
 
 
-@pytest.mark.parametrize(
-    ("args", "message"),
-    [
-        (["--date", "2025-02-30"], "--date must be a date as YYYY-MM-DD"),
-        (["--churn-rate", "1.5"], "--churn-rate must be between 0 and 1"),
-        (["--feed", "missing.jsonl"], "cannot read the file"),
-    ],
-)
-def test_command_refuses_bad_input(tmp_path: Path, args: list[str], message: str) -> None:
+def test_command_refuses_a_feed_it_cannot_read(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    result = CliRunner().invoke(app, ["nipr", "run", *args, "--database", url])
+    result = CliRunner().invoke(app, ["nipr", "run", "--feed", "missing.jsonl", "--database", url])
     assert result.exit_code == 1
-    assert message in result.output
+    assert "cannot read the file" in result.output

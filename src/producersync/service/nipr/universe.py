@@ -41,7 +41,9 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 __all__ = [
     "DEFAULT_BATCH_SIZE",
     "DEFAULT_START_DATE",
+    "EARLIEST_START_DATE",
     "FIRST_ID",
+    "LATEST_START_DATE",
     "MAX_PRODUCERS",
     "TABLES",
     "Batch",
@@ -74,6 +76,11 @@ MAX_PRODUCERS = (_NPN_HIGH - _NPN_LOW) // 2  # a slot needs room to step around 
 _SANDBOX = frozenset(int(n) for n in SANDBOX_NPNS)
 # Careers reach back 32 years and births 50 more before that.
 _CALENDAR_YEARS_BACK = 90
+# Days the calendar runs past the start: the expiration of a license renewed just before.
+_CALENDAR_DAYS_AHEAD = 4 * 366 + 400
+# The start dates whose calendar fits in the years datetime can hold.
+EARLIEST_START_DATE = dt.date(dt.MINYEAR + _CALENDAR_YEARS_BACK, 1, 1)
+LATEST_START_DATE = dt.date.max - dt.timedelta(days=_CALENDAR_DAYS_AHEAD)
 # AgentSync started mirroring NIPR then: nothing in the store was created earlier.
 _AGENTSYNC_EPOCH = dt.date(2019, 1, 1)
 
@@ -117,6 +124,8 @@ def generate(
     """
     if not 0 <= producers <= MAX_PRODUCERS:
         raise ValueError(f"producers must be between 0 and {MAX_PRODUCERS:,}")
+    if not EARLIEST_START_DATE <= start_date <= LATEST_START_DATE:
+        raise ValueError(f"start_date must be from {EARLIEST_START_DATE} to {LATEST_START_DATE}")
     if batch_size < 1:
         raise ValueError("batch_size must be positive")
     return _batches(producers, seed, start_date, batch_size)
@@ -148,7 +157,7 @@ class _Universe:
         first_day = dt.date(start_date.year - _CALENDAR_YEARS_BACK, 1, 1)
         self.origin = first_day.toordinal()
         self.start = start_date.toordinal() - self.origin
-        span = self.start + 4 * 366 + 400
+        span = self.start + _CALENDAR_DAYS_AHEAD
         self.days = [first_day + dt.timedelta(days=i) for i in range(span)]
         self.epoch = max(0, min(_AGENTSYNC_EPOCH.toordinal() - self.origin, self.start - 400))
 
