@@ -14,6 +14,7 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
 from typer.testing import CliRunner, Result
@@ -23,6 +24,7 @@ from producersync.cli.main import app
 from producersync.client import Client
 from producersync.database_url import sqlalchemy_url
 from producersync.service.settings import ServiceSettings
+from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
 from tests.support.cli import producersync, sync_environment
@@ -585,3 +587,64 @@ def test_a_refused_start_date_keeps_the_universe_replace_would_delete(tmp_path: 
     assert runner.invoke(app, ["nipr", "generate", *args]).exit_code == 2
     again = runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url])
     assert again.exit_code == 1 and "already holds a generated universe" in again.output
+
+
+def _tables(path: Path) -> set[str]:
+    engine = sa.create_engine(f"sqlite:///{path}")
+    with engine.connect() as conn:
+        names = set(sa.inspect(conn).get_table_names())
+    engine.dispose()
+    return names
+
+
+@pytest.mark.parametrize(
+    ("make", "said"),
+    [
+        (
+            lambda conn: conn.execute(sa.text("CREATE TABLE customers (id INTEGER)")),
+            "is not a ProducerSync store: it holds other tables (customers) and no alembic_version",
+        ),
+        (None, "is a sync mirror, not the service's store"),
+    ],
+    ids=["another-application", "the-mirror"],
+)
+def test_a_database_that_is_no_store_is_refused_and_left_alone(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[sa.Connection], object] | None,
+    said: str,
+) -> None:
+    # The store's migrations ran on any database: another application's got the store's
+    # twenty-odd tables beside its own; a mirror failed on "table addresses already exists".
+    path = tmp_path / "other.db"
+    engine = (
+        open_mirror(f"sqlite:///{path}") if make is None else sa.create_engine(f"sqlite:///{path}")
+    )
+    if make is not None:
+        with engine.begin() as conn:
+            make(conn)
+    engine.dispose()
+    before = _tables(path)
+    code, err = producersync(
+        monkeypatch, capsys, "admin", "account", "create", "x", "--database", f"sqlite:///{path}"
+    )
+    assert (code, err) == (1, f"error: sqlite:///{path} {said}\n")
+    assert _tables(path) == before
+
+
+def test_a_store_of_a_newer_version_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Alembic's "Can't locate revision" came out as a traceback from every command.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = '0099'"))
+    engine.dispose()
+    code, err = producersync(monkeypatch, capsys, "admin", "account", "list", "--database", url)
+    assert code == 1
+    assert err == (
+        f"error: the store at {url} is at revision 0099, which this version of "
+        "producersync does not know: a newer version migrated it\n"
+    )

@@ -21,6 +21,7 @@ from producersync.cli.quickstart import quickstart
 from producersync.client import ProducerSyncError
 from producersync.database_url import masked
 from producersync.service.settings import ServiceSettings
+from producersync.service.store.migrate import NotAStoreError
 from producersync.sync.settings import SyncSettings
 
 app = typer.Typer(
@@ -45,14 +46,18 @@ _SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncS
 
 def main() -> None:
     """The ``producersync`` command: ``app``, with a setting the environment or the
-    configuration file got wrong (exit 2), a database out of reach or not one, or the
-    API refusing or out of reach (exit 1), told as such, not as a traceback."""
+    configuration file got wrong (exit 2), a database out of reach, not one or not a
+    store, or the API refusing or out of reach (exit 1), told as such, not as a
+    traceback."""
     try:
         app()
     except sa.exc.DatabaseError as exc:
         if not _of_the_database(exc):
             raise
         print_error(f"the database: {masked(str(exc.orig))}")
+        sys.exit(1)
+    except NotAStoreError as exc:
+        print_error(str(exc))
         sys.exit(1)
     except ProducerSyncError as exc:
         print_error(api_problem(exc))

@@ -5,15 +5,55 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 from producersync import migrations
+from producersync.database_url import masked
 
-__all__ = ["upgrade"]
+__all__ = ["NotAStoreError", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x50524F44  # an arbitrary constant shared by every service process
+_VERSION_TABLE = "alembic_version"  # Alembic's default, which the store's env.py keeps
+
+
+class NotAStoreError(Exception):
+    """The database holds something other than a store this version can migrate."""
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the schema to ``revision``; safe when several processes start together."""
+    """Bring the schema to ``revision``; safe when several processes start together.
+    Raises ``NotAStoreError`` before changing anything in a database that is not a store
+    (migrating it would add the store's tables beside another application's) or is one
+    migrated by a newer version (Alembic's traceback, on every command)."""
+    _refuse_other_databases(engine)
     migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, revision)
+
+
+def _refuse_other_databases(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        tables = set(sa.inspect(conn).get_table_names())
+        revisions = (
+            set(conn.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars())
+            if _VERSION_TABLE in tables
+            else None
+        )
+    where = masked(engine.url.render_as_string())
+    if revisions is None:
+        if not tables:
+            return  # a new store
+        from producersync.sync.mirror.migrate import VERSION_TABLE as MIRROR_VERSION_TABLE
+
+        if MIRROR_VERSION_TABLE in tables:
+            raise NotAStoreError(f"{where} is a sync mirror, not the service's store")
+        shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+        raise NotAStoreError(
+            f"{where} is not a ProducerSync store: it holds other tables ({shown}) "
+            f"and no {_VERSION_TABLE}"
+        )
+    unknown = revisions - {s.revision for s in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
+    if unknown:
+        raise NotAStoreError(
+            f"the store at {where} is at revision {', '.join(sorted(unknown))}, which this "
+            "version of producersync does not know: a newer version migrated it"
+        )
