@@ -198,6 +198,30 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'mongodb://***@db' is not memory:// or a redis://",
         ),
         ({"database_url": "sqlite"}, "PRODUCERSYNC_DATABASE_URL: 'sqlite' is not a database URL"),
+        # inf, nan, past a century, below zero or an empty host were taken: a traceback
+        # where first used (portal-link), a poll or timeout never, every interface.
+        (
+            {"portal_link_ttl_seconds": "inf"},
+            "PRODUCERSYNC_PORTAL_LINK_TTL_SECONDS: Input should be a finite",
+        ),
+        (
+            {"webhook_secret_grace_seconds": "1e300"},
+            "PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS: Input should be less",
+        ),
+        ({"job_poll_seconds": "inf"}, "PRODUCERSYNC_JOB_POLL_SECONDS: Input should be a finite"),
+        (
+            {"token_ttl_seconds": "99999999999999"},
+            "PRODUCERSYNC_TOKEN_TTL_SECONDS: Input should be less",
+        ),
+        (
+            {"webhook_retry_schedule": "5,-5"},
+            "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: -5.0 is not a delay",
+        ),
+        (
+            {"webhook_retry_schedule": "5,nan"},
+            "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: nan is not a delay",
+        ),
+        ({"host": ""}, "PRODUCERSYNC_HOST: String should have at least 1 character"),
     ],
 )
 def test_service_settings_refuse_what_the_service_cannot_serve_with(
@@ -648,3 +672,15 @@ def test_a_store_of_a_newer_version_is_one_line(
         f"error: the store at {url} is at revision 0099, which this version of "
         "producersync does not know: a newer version migrated it\n"
     )
+
+
+def test_a_portal_link_ttl_past_a_century_is_named_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_PORTAL_LINK_TTL_SECONDS", "1e308")
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    code, err = producersync(
+        monkeypatch, capsys, "admin", "portal-link", "--account", "x", "--database", url
+    )
+    assert code == 2 and err.startswith("error: PRODUCERSYNC_PORTAL_LINK_TTL_SECONDS: "), err
+    assert list(tmp_path.iterdir()) == []

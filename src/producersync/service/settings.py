@@ -13,6 +13,12 @@ from producersync.database_url import checked, masked
 
 __all__ = ["ServiceSettings"]
 
+# A duration is added to the present (a token's expiry, a link's, a secret's grace): one
+# past about a century overflowed a datetime where it was first used (a traceback on the
+# first portal link), and inf or nan is no duration at all.
+_LONGEST_SECONDS = 100 * 365 * 86400
+Seconds = Annotated[float, Field(allow_inf_nan=False, le=_LONGEST_SECONDS)]
+
 
 class ServiceSettings(BaseSettings):
     """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
@@ -36,14 +42,20 @@ class ServiceSettings(BaseSettings):
         "twice as many. Size it so that every process fits the server's max_connections "
         "(default: 10 and 20 more for the store, 20 for DBOS).",
     )
-    host: str = Field(default="127.0.0.1", description="Interface the process listens on.")
+    # Empty is refused: uvicorn binds it to every interface.
+    host: str = Field(
+        default="127.0.0.1", min_length=1, description="Interface the process listens on."
+    )
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",
     )
     token_ttl_seconds: int = Field(
-        default=3600, ge=60, description="Lifetime of an access token (expires_in)."
+        default=3600,
+        ge=60,
+        le=_LONGEST_SECONDS,
+        description="Lifetime of an access token (expires_in).",
     )
     token_signing_key: SecretStr | None = Field(
         default=None,
@@ -59,7 +71,7 @@ class ServiceSettings(BaseSettings):
         default="memory://",
         description="limits storage URI: memory:// (one process) or redis://host:port (shared).",
     )
-    job_poll_seconds: float = Field(
+    job_poll_seconds: Seconds = Field(
         default=0.5,
         gt=0,
         description="How often a process looks for subscription jobs queued by another "
@@ -122,23 +134,23 @@ class ServiceSettings(BaseSettings):
     webhook_retry_jitter: float = Field(
         default=0.2, ge=0, lt=1, description="Each retry delay is varied by up to this share."
     )
-    webhook_retry_after_cap_seconds: float = Field(
+    webhook_retry_after_cap_seconds: Seconds = Field(
         default=3600, gt=0, description="Longest Retry-After (on 429/503) honoured."
     )
-    webhook_timeout_seconds: float = Field(
+    webhook_timeout_seconds: Seconds = Field(
         default=5, gt=0, description="An attempt that has no response within this fails."
     )
-    webhook_disable_after_seconds: float = Field(
+    webhook_disable_after_seconds: Seconds = Field(
         default=5 * 86400,
         gt=0,
         description="An endpoint whose attempts have all failed for this long is disabled.",
     )
-    webhook_secret_grace_seconds: float = Field(
+    webhook_secret_grace_seconds: Seconds = Field(
         default=86400,
         ge=0,
         description="After a rotation the old secret keeps signing beside the new this long.",
     )
-    webhook_claim_lease_seconds: float = Field(
+    webhook_claim_lease_seconds: Seconds = Field(
         default=30,
         gt=0,
         description="How long a worker holds the deliveries it claimed before another may "
@@ -150,16 +162,16 @@ class ServiceSettings(BaseSettings):
     webhook_concurrency: int = Field(
         default=100, ge=1, description="Most attempts in flight in one process."
     )
-    webhook_poll_seconds: float = Field(
+    webhook_poll_seconds: Seconds = Field(
         default=1.0, gt=0, description="How often the dispatcher looks for due deliveries."
     )
 
-    portal_link_ttl_seconds: float = Field(
+    portal_link_ttl_seconds: Seconds = Field(
         default=7 * 86400,
         gt=0,
         description="How long a webhook-portal login link stays valid if unused (7 days).",
     )
-    portal_session_ttl_seconds: float = Field(
+    portal_session_ttl_seconds: Seconds = Field(
         default=12 * 3600,
         gt=0,
         description="How long a webhook-portal session lasts after the link is used (12 h).",
@@ -188,6 +200,14 @@ class ServiceSettings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not a JSON list of seconds") from None
         return [part.strip() for part in text.split(",") if part.strip()]
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _delays(cls, value: list[float]) -> list[float]:
+        for delay in value:
+            if not 0 <= delay <= _LONGEST_SECONDS:  # nan too
+                raise ValueError(f"{delay} is not a delay from 0 to {_LONGEST_SECONDS} seconds")
+        return value
 
     @field_validator("rate_limit_storage")
     @classmethod
