@@ -684,3 +684,38 @@ def test_a_portal_link_ttl_past_a_century_is_named_not_a_traceback(
     )
     assert code == 2 and err.startswith("error: PRODUCERSYNC_PORTAL_LINK_TTL_SECONDS: "), err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["service", "run", "--log-level", "bogus"], "'bogus' is not one of critical"),
+        (["service", "worker", "--log-level", "INFO!"], "'INFO!' is not one of critical"),
+        (["quickstart", "--producers", "99999999999"], "Invalid value for '--producers'"),
+        (["quickstart", "--credentials", "."], "Invalid value for '--credentials'"),
+    ],
+)
+def test_a_quickstart_or_service_option_it_cannot_use_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    # Each was a traceback: uvicorn's KeyError, generate's ValueError, IsADirectoryError.
+    monkeypatch.chdir(tmp_path)
+    for module in ("service", "quickstart"):
+        monkeypatch.setattr(f"producersync.cli.{module}.serve", _never_served)
+    result = CliRunner().invoke(app, [*args, "--database", f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 2, result.output
+    assert said in _said(result) and list(tmp_path.iterdir()) == []
+
+
+def test_quickstart_prints_its_store_without_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("producersync.cli.quickstart.serve", lambda *args, **kwargs: None)
+    # A store elsewhere, as a PostgreSQL URL with a password would name it.
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    monkeypatch.setattr("producersync.cli.quickstart.open_store", lambda url: store)
+    url = "postgresql://ops:hunter2@db.example/producersync"
+    result = CliRunner().invoke(app, ["quickstart", "--producers", "0", "--database", url])
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output and "***@" in result.output

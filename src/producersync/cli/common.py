@@ -39,6 +39,7 @@ __all__ = [
     "iso_date",
     "iso_time",
     "limit",
+    "log_level",
     "print_error",
     "read_mirror",
     "serve",
@@ -83,7 +84,20 @@ ServicePortOption = Annotated[
     int | None,
     typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_PORT or 8000)."),
 ]
-LogLevelOption = Annotated[str, typer.Option(help="uvicorn log level.")]
+_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
+
+
+def log_level(value: str) -> str:
+    """A ``--log-level`` (Typer's ``parser=``): one of uvicorn's, as another name was a
+    KeyError traceback out of its configuration."""
+    if value not in _LOG_LEVELS:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
+    return value
+
+
+LogLevelOption = Annotated[
+    str, typer.Option(parser=log_level, help=f"uvicorn log level ({', '.join(_LOG_LEVELS)}).")
+]
 
 MAX_LIMIT = 1_000_000_000
 

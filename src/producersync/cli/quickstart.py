@@ -23,9 +23,10 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
+from producersync.database_url import masked
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.nipr.universe import generate
+from producersync.service.nipr.universe import MAX_PRODUCERS, generate
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
@@ -85,11 +86,13 @@ def quickstart(
     port: ServicePortOption = None,
     database: DatabaseOption = None,
     producers: Annotated[
-        int, typer.Option(help="Producers to generate into an empty store.", min=0)
+        int,
+        typer.Option(help="Producers to generate into an empty store.", min=0, max=MAX_PRODUCERS),
     ] = 2_000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic universe.")] = 1,
     credentials: Annotated[
-        Path, typer.Option(help="Where the sandbox client's credentials are kept.")
+        Path,
+        typer.Option(help="Where the sandbox client's credentials are kept.", dir_okay=False),
     ] = Path(".producersync/sandbox-client.json"),
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
@@ -101,7 +104,7 @@ def quickstart(
     base = f"http://{settings.host}:{settings.port}"
     # soft_wrap: the command lines must stay copy-pasteable in narrow terminals.
     console.print(
-        f"\n[bold]ProducerSync[/bold] at {base} (store: {settings.database_url})\n"
+        f"\n[bold]ProducerSync[/bold] at {base} (store: {masked(settings.database_url)})\n"
         f"sandbox client_id: [bold]{creds['client_id']}[/bold] — its secret is in "
         f"{credentials} (mode 0600)\n\n"
         "Try:\n"
