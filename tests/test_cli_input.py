@@ -177,6 +177,29 @@ def test_a_refused_number_is_shown_and_a_path_must_be_absolute() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("COALESCE_SECONDS", "inf"),
+        ("COALESCE_SECONDS", "7200"),
+        ("API_TIMEOUT_SECONDS", "inf"),
+        ("API_RATE_LIMIT_PER_MINUTE", "inf"),
+        ("API_RATE_LIMIT_PER_MINUTE", "nan"),
+        ("SYNC_HOST", ""),
+    ],
+)
+def test_a_sync_wait_or_pace_is_finite_and_the_host_not_empty(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # inf was taken: activations waited for good, or the client paced at no limit; an
+    # empty host bound every interface.
+    monkeypatch.setenv(f"PRODUCERSYNC_{name}", value)
+    with pytest.raises(ValidationError) as refused:
+        SyncSettings()
+    (problem,) = settings_problems(refused.value, SyncSettings)
+    assert problem.startswith(f"PRODUCERSYNC_{name}: "), problem
+
+
 def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]

@@ -97,6 +97,7 @@ class SyncSettings(BaseSettings):
     )
     host: str = Field(
         default="127.0.0.1",
+        min_length=1,  # empty, uvicorn binds every interface
         validation_alias=_own("host"),
         description="Interface the receiver listens on.",
     )
@@ -113,9 +114,12 @@ class SyncSettings(BaseSettings):
         description="This process's DBOS executor id (what it recovers after a crash); "
         "default: <hostname>:<port>.",
     )
+    # Each wait and pace finite: inf was taken, and activations then waited for good.
     coalesce_seconds: float = Field(
         default=2.0,
         ge=0,
+        le=3600,
+        allow_inf_nan=False,
         description="NPN activations arriving this close are fetched together (no wait for an "
         "activation while the mirror has no active NPN: a first subscription is one pass over "
         "the population).",
@@ -148,12 +152,15 @@ class SyncSettings(BaseSettings):
     api_rate_limit_per_minute: float = Field(
         default=300,
         gt=0,
+        allow_inf_nan=False,
         description="Requests per minute the client paces itself under (the API allows 300 "
         "per credential: give each process sharing one its share).",
     )
     api_timeout_seconds: float = Field(
         default=60,
         gt=0,
+        le=3600,
+        allow_inf_nan=False,
         description="Seconds to wait for an API response before the request is retried.",
     )
     api_max_retries: int = Field(
