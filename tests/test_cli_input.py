@@ -619,13 +619,17 @@ def test_a_nipr_date_it_cannot_run_is_a_usage_error_and_touches_nothing(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_nipr_run_goes_to_the_ends_of_its_range_and_into_the_future(tmp_path: Path) -> None:
+def _generated(tmp_path: Path, producers: int) -> tuple[str, CliRunner]:
+    """A store of ``producers`` generated ones, and the runner that made it."""
     url = f"sqlite:///{tmp_path / 'store.db'}"
     runner = CliRunner()
-    assert (
-        runner.invoke(app, ["nipr", "generate", "--producers", "20", "--database", url]).exit_code
-        == 0
-    )
+    args = ["nipr", "generate", "--producers", str(producers), "--database", url]
+    assert runner.invoke(app, args).exit_code == 0
+    return url, runner
+
+
+def test_a_nipr_run_goes_to_the_ends_of_its_range_and_into_the_future(tmp_path: Path) -> None:
+    url, runner = _generated(tmp_path, 20)
     ahead = (dt.datetime.now(dt.UTC).date() + dt.timedelta(days=3)).isoformat()
     for day in ("1900-01-01", ahead, "9994-11-23"):
         args = ["nipr", "run", "--date", day, "--churn-rate", "0.5", "--database", url]
@@ -634,12 +638,7 @@ def test_a_nipr_run_goes_to_the_ends_of_its_range_and_into_the_future(tmp_path: 
 
 
 def test_a_refused_start_date_keeps_the_universe_replace_would_delete(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    runner = CliRunner()
-    assert (
-        runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url]).exit_code
-        == 0
-    )
+    url, runner = _generated(tmp_path, 5)
     args = ["--producers", "5", "--start-date", "9999-12-31", "--replace", "--database", url]
     assert runner.invoke(app, ["nipr", "generate", *args]).exit_code == 2
     again = runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url])
