@@ -751,3 +751,46 @@ def test_quickstart_prints_its_store_without_credentials(
     result = CliRunner().invoke(app, ["quickstart", "--producers", "0", "--database", url])
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.output and "***@" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["service", "run", "--rate-limit", "0"], "--rate-limit: Input should be greater"),
+        (["service", "run", "--public-url", "notaurl"], "--public-url: Input should be a valid"),
+        (
+            ["service", "run", "--rate-limit-storage", "bogus"],
+            "--rate-limit-storage: 'bogus' is not memory://",
+        ),
+        (["service", "run", "--chaos-latency-ms", "inf"], "--chaos-latency-ms: Input should be a"),
+        (["service", "worker", "--host", ""], "--host: String should have at least 1"),
+        (["quickstart", "--host", ""], "--host: String should have at least 1"),
+        (
+            ["admin", "portal-link", "--account", "x", "--public-url", ""],
+            "--public-url: Input should be a valid URL",
+        ),
+    ],
+)
+def test_a_setting_refused_from_an_option_names_the_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    # They named PRODUCERSYNC_RATE_LIMIT_STORAGE and the like, which the user never set.
+    monkeypatch.chdir(tmp_path)
+    for module in ("service", "quickstart"):
+        monkeypatch.setattr(f"producersync.cli.{module}.serve", _never_served)
+    result = CliRunner().invoke(app, [*args, "--database", f"sqlite:///{tmp_path / 's.db'}"])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {said}"), result.output
+    assert "PRODUCERSYNC_" not in result.output and list(tmp_path.iterdir()) == []
+
+
+def test_a_setting_refused_from_the_environment_still_names_its_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("producersync.cli.service.serve", _never_served)
+    monkeypatch.setenv("PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE", "0")
+    result = CliRunner().invoke(app, ["service", "run", "--rate-limit-storage", "memory://"])
+    assert result.exit_code == 2, result.output
+    said = result.output
+    assert said.startswith("error: PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE: "), said

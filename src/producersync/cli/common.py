@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from typing import Annotated
 
 import orjson
@@ -158,10 +159,14 @@ def iso_time(value: str) -> dt.datetime:
     return moment
 
 
-def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:
-    """A line for each setting ``exc`` refused: its environment variable, why, and the
-    value given unless the setting is a secret (a URL's credentials masked) or the reason
-    is one of our validators' (``value_error``), which name it themselves."""
+def settings_problems(
+    exc: ValidationError, settings: type[BaseSettings], options: Mapping[str, str] | None = None
+) -> list[str]:
+    """A line for each setting ``exc`` refused: the option that gave it (``options``: a
+    setting's name to its option) or else its environment variable, why, and the value
+    given unless the setting is a secret (a URL's credentials masked) or the reason is one
+    of our validators' (``value_error``), which name it themselves."""
+    options = options or {}
     lines = []
     for error in exc.errors():
         name = setting_name(settings, str(error["loc"][0]) if error["loc"] else "")
@@ -171,7 +176,8 @@ def settings_problems(exc: ValidationError, settings: type[BaseSettings]) -> lis
         reason = error["msg"].removeprefix("Value error, ")
         shown = masked(repr(error.get("input")))
         given = "" if secret or ours or "input" not in error else f" (given: {shown})"
-        lines.append(f"{variable(settings, name)}: {reason}{given}")
+        source = options.get(name) or variable(settings, name)
+        lines.append(f"{source}: {reason}{given}")
     return lines
 
 
@@ -270,11 +276,35 @@ def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
     uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
 
 
-def service_settings(database: str | None = None, **overrides: object) -> ServiceSettings:
+def service_settings(
+    database: str | None = None, context: typer.Context | None = None, **overrides: object
+) -> ServiceSettings:
+    """The service's settings from the environment, overridden by the options of the
+    command running in ``context``: ``database`` and ``overrides`` (keyed by setting, as
+    the command's parameter giving each is named). A refused setting ends the command as
+    a usage error (exit 2) naming the option it came from, or else its environment
+    variable. (``--database`` needs no context: its parser has refused what this would.)"""
     values = {k: v for k, v in overrides.items() if v is not None}
     if database:
         values["database_url"] = database
-    return ServiceSettings(**values)  # type: ignore[arg-type]
+    try:
+        return ServiceSettings(**values)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        given = {} if context is None else _options(context, values)
+        for line in settings_problems(exc, ServiceSettings, given):
+            print_error(line)
+        raise typer.Exit(code=2) from None
+
+
+def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str, str]:
+    """The option of the command running in ``context`` that gave each of ``settings``."""
+    params = {param.name: param for param in context.command.params}
+    given = {}
+    for name in settings:
+        param = params.get("database" if name == "database_url" else name)
+        if param is not None and param.param_type_name == "option":
+            given[name] = param.opts[0]
+    return given
 
 
 def store(database: str | None) -> sa.Engine:

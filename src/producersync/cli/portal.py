@@ -27,6 +27,7 @@ HELP = (
 
 
 def portal_link(
+    ctx: typer.Context,
     account: Annotated[str, typer.Option("--account", help="Account name.")],
     public_url: Annotated[
         str | None,
@@ -41,7 +42,7 @@ def portal_link(
     as_json: JsonOption = False,
 ) -> None:
     """Print a one-time login link (see HELP)."""
-    settings = service_settings(database, public_url=public_url)
+    settings = service_settings(database, ctx, public_url=public_url)
     with write_transaction(open_store(settings.database_url)) as conn:
         try:
             owner = accounts.find_account(conn, account)

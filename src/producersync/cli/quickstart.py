@@ -82,6 +82,7 @@ def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
 
 
 def quickstart(
+    ctx: typer.Context,
     host: HostOption = None,
     port: ServicePortOption = None,
     database: DatabaseOption = None,
@@ -96,7 +97,7 @@ def quickstart(
     ] = Path(".producersync/sandbox-client.json"),
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
-    settings = service_settings(database, host=host, port=port)
+    settings = service_settings(database, ctx, host=host, port=port)
     engine = open_store(settings.database_url)
     ensure_universe(engine, producers, seed)
     creds = _ensure_credentials(engine, credentials)

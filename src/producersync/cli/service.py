@@ -20,14 +20,17 @@ app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
 @app.command()
 def run(
+    ctx: typer.Context,
     host: HostOption = None,
     port: ServicePortOption = None,
     database: DatabaseOption = None,
     public_url: Annotated[
         str | None, typer.Option(help="Base URL for HAL links (default: as requested).")
     ] = None,
-    rate_limit: Annotated[
-        int | None, typer.Option(help="API requests per minute per client (default 300).")
+    # Each parameter is named as the setting it gives: a refused value names its option.
+    api_rate_limit_per_minute: Annotated[
+        int | None,
+        typer.Option("--rate-limit", help="API requests per minute per client (default 300)."),
     ] = None,
     rate_limit_storage: Annotated[
         str | None, typer.Option(help="memory:// or redis://host:port to share limits.")
@@ -45,11 +48,12 @@ def run(
             "connection (default 0; $PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
         ),
     ] = None,
-    delivery: Annotated[
+    delivery_enabled: Annotated[
         bool | None,
         typer.Option(
+            "--delivery/--no-delivery",
             help="Deliver webhooks in this process (default on); off when `service worker` "
-            "processes deliver."
+            "processes deliver.",
         ),
     ] = None,
     log_level: LogLevelOption = "info",
@@ -57,14 +61,15 @@ def run(
     """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
     settings = service_settings(
         database,
+        ctx,
         host=host,
         port=port,
         public_url=public_url,
-        api_rate_limit_per_minute=rate_limit,
+        api_rate_limit_per_minute=api_rate_limit_per_minute,
         rate_limit_storage=rate_limit_storage,
         chaos_latency_ms=chaos_latency_ms,
         chaos_fault_rate=chaos_fault_rate,
-        delivery_enabled=delivery,
+        delivery_enabled=delivery_enabled,
     )
     from producersync.service.app import create_app
 
@@ -73,6 +78,7 @@ def run(
 
 @app.command()
 def worker(
+    ctx: typer.Context,
     host: HostOption = None,
     port: ServicePortOption = None,
     database: DatabaseOption = None,
@@ -91,7 +97,7 @@ def worker(
     store (and the same DBOS system database): they share the outbox without taking the
     same delivery twice.
     """
-    settings = service_settings(database, host=host, port=port, executor_id=executor_id)
+    settings = service_settings(database, ctx, host=host, port=port, executor_id=executor_id)
     from producersync.service.worker import create_worker_app
 
     serve(create_worker_app(settings), settings.host, settings.port, log_level)
