@@ -794,3 +794,44 @@ def test_a_setting_refused_from_the_environment_still_names_its_variable(
     assert result.exit_code == 2, result.output
     said = result.output
     assert said.startswith("error: PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE: "), said
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (
+            ["create", "--url", "https://hooks.example/x", "--description", "d" * 5000],
+            "--description: String should have at most 500 characters (given: 5,000 characters)",
+        ),
+        (
+            ["create", "--url", "https://ops:hunter2@hooks.example/a b"],
+            "--url: a URL has no spaces or control characters (percent-encode them) "
+            "(given: 'https://***@hooks.example/a b')",
+        ),
+        (
+            ["update", "ep_1", "--url", "https://hooks.example/a b"],
+            "--url: a URL has no spaces",
+        ),
+        (
+            ["update", "ep_1", "--description", "nul\x00"],
+            "--description: String should match pattern",
+        ),
+        (
+            ["disable", "ep_1", "--reason", "r" * 100_000],
+            "--reason: String should have at most 200 characters (given: 100,000 characters)",
+        ),
+    ],
+    ids=["create-description", "create-url", "update-url", "update-description", "reason"],
+)
+def test_an_endpoint_option_the_api_would_refuse_is_a_usage_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
+) -> None:
+    # The CLI skipped the request models' checks: a 5,000-character description, a
+    # 100,000-character reason and a URL with a space were stored.
+    monkeypatch.chdir(tmp_path)
+    account = ["--account", "acme"] if args[0] == "create" else []
+    database = ["--database", f"sqlite:///{tmp_path / 's.db'}"]
+    result = CliRunner().invoke(app, ["admin", "endpoint", *args, *account, *database])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: {said}"), result.output
+    assert "hunter2" not in result.output and list(tmp_path.iterdir()) == []

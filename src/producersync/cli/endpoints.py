@@ -10,11 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import orjson
 import sqlalchemy as sa
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.table import Table
 
 from producersync.cli.common import (
@@ -26,7 +27,14 @@ from producersync.cli.common import (
     iso_time,
     service_settings,
 )
-from producersync.service.api.webhook_models import WebhookAttempt, WebhookEndpoint
+from producersync.database_url import masked
+from producersync.service.api.webhook_models import (
+    EndpointCreate,
+    EndpointDisable,
+    EndpointPatch,
+    WebhookAttempt,
+    WebhookEndpoint,
+)
 from producersync.service.delivery import management
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
@@ -58,6 +66,33 @@ RateLimitOption = Annotated[
     int | None,
     typer.Option("--rate-limit", help="Most attempts per second (1-10000).", show_default=False),
 ]
+
+
+# The request body's fields (webhook_models, camelCase) as this command's options.
+_OPTIONS = {
+    "url": "--url",
+    "description": "--description",
+    "eventTypes": "--events",
+    "rateLimitPerSecond": "--rate-limit",
+    "reason": "--reason",
+}
+_SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
+_Body = TypeVar("_Body", bound=BaseModel)
+
+
+def _body(model: type[_Body], **fields: object) -> _Body:
+    """The options as the API's request body ``model`` (keyed by its camelCase fields; None:
+    not given), checked as the API checks it: a refusal is a usage error naming the
+    option and the value, before the store is opened."""
+    try:
+        return model.model_validate({k: v for k, v in fields.items() if v is not None})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        field = str(error["loc"][0]) if error["loc"] else ""
+        value = error.get("input")
+        shown = repr(value) if len(str(value)) <= _SHOWN else f"{len(str(value)):,} characters"
+        reason = error["msg"].removeprefix("Value error, ")
+        raise fail(f"{_OPTIONS.get(field, field)}: {reason} (given: {masked(shown)})", 2) from None
 
 
 @contextmanager
@@ -104,6 +139,13 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an endpoint and queue its test event; prints its secret (shown only once)."""
+    body = _body(
+        EndpointCreate,
+        url=url,
+        description=description,
+        eventTypes=events,
+        rateLimitPerSecond=rate_limit,
+    )
     with _write(database) as (conn, settings):
         try:
             owner = accounts.find_account(conn, account)
@@ -113,10 +155,10 @@ def create(
             conn,
             settings,
             owner.id,
-            url,
-            description=description or "",
-            event_types=events,
-            rate_limit_per_second=rate_limit,
+            body.url,
+            description=body.description,
+            event_types=body.event_types,
+            rate_limit_per_second=body.rate_limit_per_second,
         )
     emit(as_json, {**_view(endpoint), "secret": secret})
 
@@ -159,12 +201,19 @@ def update(
         raise fail("give --events or --all-events, not both")
     if rate_limit is not None and no_rate_limit:
         raise fail("give --rate-limit or --no-rate-limit, not both")
-    changes = endpoints.EndpointChanges(
+    body = _body(
+        EndpointPatch,
         url=url,
         description=description,
-        event_types=events,
+        eventTypes=events,
+        rateLimitPerSecond=rate_limit,
+    )
+    changes = endpoints.EndpointChanges(
+        url=body.url,
+        description=body.description,
+        event_types=body.event_types,
         all_event_types=all_events,
-        rate_limit_per_second=rate_limit,
+        rate_limit_per_second=body.rate_limit_per_second,
         no_rate_limit=no_rate_limit,
     )
     with _write(database) as (conn, settings):
@@ -195,11 +244,12 @@ def disable(
     as_json: JsonOption = False,
 ) -> None:
     """Stop sending to an endpoint; its deliveries wait until it is enabled."""
+    checked = _body(EndpointDisable, reason=reason).reason
     _set_state(
         database,
         endpoint_id,
         as_json,
-        lambda conn, ep: endpoints.disable_endpoint(conn, None, ep, reason),
+        lambda conn, ep: endpoints.disable_endpoint(conn, None, ep, checked),
     )
 
 
