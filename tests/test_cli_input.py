@@ -835,3 +835,48 @@ def test_an_endpoint_option_the_api_would_refuse_is_a_usage_error(
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"error: {said}"), result.output
     assert "hunter2" not in result.output and list(tmp_path.iterdir()) == []
+
+
+_IN_MEMORY = ["sqlite://", "sqlite:///:memory:", "sqlite:///", "sqlite:///f?mode=memory&uri=true"]
+
+
+@pytest.mark.parametrize("url", _IN_MEMORY)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["admin", "account", "create", "acme", "--database"],
+        ["admin", "client", "create", "--account", "acme", "--database"],
+        ["check", "12345678", "--state", "CA", "--loa", "Life", "--mirror"],
+    ],
+    ids=["account", "client", "check-mirror"],
+)
+def test_a_database_in_memory_is_refused_as_it_is_lost_at_exit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], url: str
+) -> None:
+    # A client "created" there printed a secret no store kept; a mirror there answered
+    # "not in the population" for every NPN.
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*command, url])
+    assert result.exit_code == 2, result.output
+    assert f"{url!r} is a database in memory, lost when the process exits" in _said(result)
+    assert "client_secret" not in result.output and list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("variable", "command"),
+    [
+        ("PRODUCERSYNC_DATABASE_URL", ["admin", "account", "list"]),
+        ("PRODUCERSYNC_MIRROR_URL", ["sync", "status"]),
+    ],
+)
+def test_a_database_in_memory_from_the_environment_is_named_by_its_variable(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    command: list[str],
+) -> None:
+    monkeypatch.setenv(variable, "sqlite:///:memory:")
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert err.startswith(f"error: {variable}: 'sqlite:///:memory:' is a database in memory")

@@ -27,12 +27,21 @@ _USERINFO = re.compile(r"//[^/@\s]*@")
 
 def sqlalchemy_url(url: str) -> str:
     """``url`` as SQLAlchemy opens it: ``postgresql://`` and ``postgres://`` mean psycopg
-    3. Anything else is a ``ValueError`` that shows the URL without its credentials."""
+    3, SQLite names a file. Anything else is a ``ValueError`` that shows the URL without
+    its credentials."""
     try:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
         raise ValueError(f"{masked(url)!r} is not a database URL; give {_ACCEPTED}") from None
     if parsed.drivername in _SQLITE:
+        if sqlite_file(parsed) is None or parsed.query.get("mode") == "memory":
+            # Every connection gets its own empty one, and all are gone at exit: a client
+            # created there printed a secret for nothing; a mirror read there, answers
+            # ("not in the population") as sure as a real one's.
+            raise ValueError(
+                f"{masked(url)!r} is a database in memory, lost when the process exits; "
+                "give a file, as sqlite:///file.db"
+            )
         return url
     if parsed.drivername in _POSTGRES:
         return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)

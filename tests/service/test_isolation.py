@@ -129,7 +129,7 @@ def test_b_removing_a_npns_changes_nothing_for_a(
 
 # --- every operation of the spec, with another account's token and ids -------------------
 
-_SPEC = create_app(ServiceSettings(database_url="sqlite://")).openapi()
+_SPEC = create_app(ServiceSettings(database_url="sqlite:///never-opened.db")).openapi()
 _OPERATIONS = [
     (method.upper(), path, operation)
     for path, operations in _SPEC["paths"].items()
