@@ -880,3 +880,22 @@ def test_a_database_in_memory_from_the_environment_is_named_by_its_variable(
     code, err = producersync(monkeypatch, capsys, *command)
     assert code == 2, err
     assert err.startswith(f"error: {variable}: 'sqlite:///:memory:' is a database in memory")
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://ops:hunter2@//tmp/s.db", "sqlite://:hunter2@/s.db", "sqlite://host/s.db"]
+)
+def test_a_sqlite_url_with_credentials_or_a_host_is_refused_masked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], url: str
+) -> None:
+    # It passed the check, then SQLAlchemy's ArgumentError was a traceback on opening it.
+    monkeypatch.chdir(tmp_path)
+    for args in (["--database", url], []):
+        monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", url)
+        code, err = producersync(monkeypatch, capsys, "admin", "account", "create", "a", *args)
+        assert code == 2, err
+        assert "a SQLite URL names a file, with no user, password or host" in " ".join(
+            err.replace("│", " ").split()
+        )
+        assert "hunter2" not in err and "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []

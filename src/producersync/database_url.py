@@ -34,6 +34,12 @@ def sqlalchemy_url(url: str) -> str:
     except sa.exc.ArgumentError:
         raise ValueError(f"{masked(url)!r} is not a database URL; give {_ACCEPTED}") from None
     if parsed.drivername in _SQLITE:
+        if parsed.username or parsed.password or parsed.host or parsed.port:
+            # SQLAlchemy's SQLite dialect refuses them only when it opens the URL.
+            raise ValueError(
+                f"{masked(url)!r}: a SQLite URL names a file, with no user, password or "
+                "host; give sqlite:///file.db"
+            )
         if sqlite_file(parsed) is None or parsed.query.get("mode") == "memory":
             # Every connection gets its own empty one, and all are gone at exit: a client
             # created there printed a secret for nothing; a mirror read there, answers
