@@ -899,3 +899,29 @@ def test_a_sqlite_url_with_credentials_or_a_host_is_refused_masked(
         )
         assert "hunter2" not in err and "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_upgrade_to_an_earlier_revision_says_the_store_stays_where_it_is(
+    tmp_path: Path,
+) -> None:
+    # It printed "store at revision 0001" of a store it left at the latest.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "0001"])
+    assert result.exit_code == 0, result.output
+    said = " ".join(result.output.split())
+    assert "unchanged: it was already at or past 0001 (db upgrade never downgrades)" in said
+    assert "store at revision 0001" not in said
+    with open_store(url).connect() as conn:
+        (at,) = conn.execute(sa.text("SELECT version_num FROM alembic_version")).one()
+    assert said.startswith(f"store at revision {at}, unchanged")
+
+
+@pytest.mark.parametrize("revision", ["", " "])
+def test_an_empty_revision_is_a_usage_error(tmp_path: Path, revision: str) -> None:
+    # An AssertionError traceback out of Alembic.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", revision])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--revision': {revision!r} is empty" in _said(result)
+    assert list(tmp_path.iterdir()) == []

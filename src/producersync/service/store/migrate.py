@@ -5,12 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from producersync import migrations
 from producersync.database_url import masked
 
-__all__ = ["NotAStoreError", "upgrade"]
+__all__ = ["NotAStoreError", "current_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 _PG_LOCK_ID = 0x50524F44  # an arbitrary constant shared by every service process
@@ -28,6 +29,12 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     migrated by a newer version (Alembic's traceback, on every command)."""
     _refuse_other_databases(engine)
     migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, revision)
+
+
+def current_revision(engine: sa.Engine) -> str | None:
+    """The revision the store's schema is at; None for a database never migrated."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
 
 
 def _refuse_other_databases(engine: sa.Engine) -> None:
