@@ -925,3 +925,28 @@ def test_an_empty_revision_is_a_usage_error(tmp_path: Path, revision: str) -> No
     assert result.exit_code == 2, result.output
     assert f"Invalid value for '--revision': {revision!r} is empty" in _said(result)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("content", "said"),
+    [
+        (b"{bad", "not JSON (unexpected character"),
+        (b"\xff\xfe", "not JSON ("),
+        (b"[1, 2]", "not a JSON object with a client_id"),
+    ],
+    ids=["bad-json", "binary", "not-an-object"],
+)
+def test_quickstart_credentials_it_cannot_read_are_a_usage_error_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes, said: str
+) -> None:
+    # A JSONDecodeError traceback (an AttributeError for a list), after the store was made.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("producersync.cli.quickstart.serve", _never_served)
+    credentials = tmp_path / "creds.json"
+    credentials.write_bytes(content)
+    args = ["--producers", "0", "--credentials", str(credentials)]
+    database = ["--database", f"sqlite:///{tmp_path / 's.db'}"]
+    result = CliRunner().invoke(app, ["quickstart", *args, *database])
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith(f"error: --credentials {credentials}: {said}"), result.output
+    assert list(tmp_path.iterdir()) == [credentials] and credentials.read_bytes() == content

@@ -20,6 +20,7 @@ from producersync.cli.common import (
     HostOption,
     ServicePortOption,
     console,
+    fail,
     serve,
     service_settings,
 )
@@ -57,10 +58,27 @@ def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
     )
 
 
-def _ensure_credentials(engine: sa.Engine, path: Path) -> dict[str, str]:
-    """The sandbox client's credentials, created once and kept in a 0600 file."""
-    if path.exists():
-        saved: dict[str, str] = orjson.loads(path.read_bytes())
+def _saved_credentials(path: Path) -> dict[str, str]:
+    """The credentials kept in ``path``; one that is not their JSON object is a usage
+    error naming it (it was a JSONDecodeError traceback): the file is left for the user
+    to mend or remove, as it may hold the only copy of a secret."""
+    try:
+        saved = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise fail(f"--credentials {path}: not JSON ({exc}); fix or remove it", code=2) from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("client_id", ""), str):
+        raise fail(
+            f"--credentials {path}: not a JSON object with a client_id; fix or remove it", code=2
+        )
+    return saved
+
+
+def _ensure_credentials(
+    engine: sa.Engine, path: Path, saved: dict[str, str] | None
+) -> dict[str, str]:
+    """The sandbox client's credentials, created once and kept in a 0600 file (``saved``:
+    what it held)."""
+    if saved is not None:
         with engine.connect() as conn:
             client = accounts.find_client(conn, saved.get("client_id", ""))
         if client is not None and client.revoked_at is None:
@@ -98,9 +116,11 @@ def quickstart(
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
     settings = service_settings(database, ctx, host=host, port=port)
+    # Read before the store is opened: a file it cannot use is to leave nothing made.
+    saved = _saved_credentials(credentials) if credentials.exists() else None
     engine = open_store(settings.database_url)
     ensure_universe(engine, producers, seed)
-    creds = _ensure_credentials(engine, credentials)
+    creds = _ensure_credentials(engine, credentials, saved)
     engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
     # soft_wrap: the command lines must stay copy-pasteable in narrow terminals.
