@@ -731,12 +731,19 @@ def test_a_quickstart_or_service_option_it_cannot_use_is_a_usage_error(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
 ) -> None:
     # Each was a traceback: uvicorn's KeyError, generate's ValueError, IsADirectoryError.
+    assert said in _said(_refused_unserved(tmp_path, monkeypatch, args))
+
+
+def _refused_unserved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str]) -> Result:
+    """``producersync ARGS`` on a store in ``tmp_path``, never serving: refused as a usage
+    error, having made nothing there."""
     monkeypatch.chdir(tmp_path)
     for module in ("service", "quickstart"):
         monkeypatch.setattr(f"producersync.cli.{module}.serve", _never_served)
     result = CliRunner().invoke(app, [*args, "--database", f"sqlite:///{tmp_path / 's.db'}"])
     assert result.exit_code == 2, result.output
-    assert said in _said(result) and list(tmp_path.iterdir()) == []
+    assert list(tmp_path.iterdir()) == []
+    return result
 
 
 def test_quickstart_prints_its_store_without_credentials(
@@ -775,13 +782,9 @@ def test_a_setting_refused_from_an_option_names_the_option(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], said: str
 ) -> None:
     # They named PRODUCERSYNC_RATE_LIMIT_STORAGE and the like, which the user never set.
-    monkeypatch.chdir(tmp_path)
-    for module in ("service", "quickstart"):
-        monkeypatch.setattr(f"producersync.cli.{module}.serve", _never_served)
-    result = CliRunner().invoke(app, [*args, "--database", f"sqlite:///{tmp_path / 's.db'}"])
-    assert result.exit_code == 2, result.output
+    result = _refused_unserved(tmp_path, monkeypatch, args)
     assert result.output.startswith(f"error: {said}"), result.output
-    assert "PRODUCERSYNC_" not in result.output and list(tmp_path.iterdir()) == []
+    assert "PRODUCERSYNC_" not in result.output
 
 
 def test_a_setting_refused_from_the_environment_still_names_its_variable(
