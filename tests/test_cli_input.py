@@ -200,6 +200,13 @@ def test_a_sync_wait_or_pace_is_finite_and_the_host_not_empty(
     assert problem.startswith(f"PRODUCERSYNC_{name}: "), problem
 
 
+def test_sync_run_names_the_option_a_refused_setting_came_from(tmp_path: Path) -> None:
+    env = {"PRODUCERSYNC_SYNC_CONFIG": "", "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/m.db"}
+    result = cli("sync", "run", "--host", "", env=env, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("error: --host: "), result.stderr
+
+
 def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -22,6 +22,8 @@ from producersync.model import dates
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import Change, open_mirror
+
+S = TypeVar("S", bound=BaseSettings)
 
 __all__ = [
     "DatabaseOption",
@@ -45,6 +47,7 @@ __all__ = [
     "read_mirror",
     "serve",
     "service_settings",
+    "settings_from",
     "settings_problems",
     "store",
     "whole_number",
@@ -279,19 +282,25 @@ def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
 def service_settings(
     database: str | None = None, context: typer.Context | None = None, **overrides: object
 ) -> ServiceSettings:
-    """The service's settings from the environment, overridden by the options of the
-    command running in ``context``: ``database`` and ``overrides`` (keyed by setting, as
-    the command's parameter giving each is named). A refused setting ends the command as
-    a usage error (exit 2) naming the option it came from, or else its environment
-    variable. (``--database`` needs no context: its parser has refused what this would.)"""
-    values = {k: v for k, v in overrides.items() if v is not None}
-    if database:
-        values["database_url"] = database
+    """The service's settings from the environment, overridden by ``database`` and the
+    options in ``overrides`` (``settings_from``). (``--database`` needs no context: its
+    parser has refused what this would.)"""
+    return settings_from(ServiceSettings, context, {**overrides, "database_url": database or None})
+
+
+def settings_from(
+    settings: type[S], context: typer.Context | None, options: Mapping[str, object]
+) -> S:
+    """``settings`` from the environment, overridden by the options of the command
+    running in ``context`` (keyed by setting, as the command's parameter giving each is
+    named; None: not given). A refused setting ends the command as a usage error (exit
+    2) naming the option it came from, or else its environment variable."""
+    values = {k: v for k, v in options.items() if v is not None}
     try:
-        return ServiceSettings(**values)  # type: ignore[arg-type]
+        return settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         given = {} if context is None else _options(context, values)
-        for line in settings_problems(exc, ServiceSettings, given):
+        for line in settings_problems(exc, settings, given):
             print_error(line)
         raise typer.Exit(code=2) from None
 

@@ -33,6 +33,7 @@ from producersync.cli.common import (
     iso_time,
     read_mirror,
     serve,
+    settings_from,
     whole_number,
 )
 from producersync.gc_tuning import tune_gc
@@ -56,6 +57,7 @@ _UNFINISHED = frozenset({"ENQUEUED", "DELAYED", "PENDING"})  # DBOS's not ended 
 
 @app.command()
 def run(
+    ctx: typer.Context,
     host: Annotated[
         str | None, typer.Option(help="Interface (default $PRODUCERSYNC_SYNC_HOST or 127.0.0.1).")
     ] = None,
@@ -68,8 +70,7 @@ def run(
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     from producersync.sync.app import create_app
 
-    overrides = {k: v for k, v in {"host": host, "port": port}.items() if v is not None}
-    settings = SyncSettings(**overrides)  # type: ignore[arg-type]
+    settings = settings_from(SyncSettings, ctx, {"host": host, "port": port})
     api = "sync run calls the API"
     settings.require(
         {
