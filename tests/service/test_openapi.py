@@ -114,14 +114,16 @@ def test_linked_call_sequences_conform_to_the_spec(
         )
     )
     assert not failures, "\n\n".join(failures[:5])
-    reached = {key.rsplit(" ", 1)[0] for key in followed if key.endswith((" 200", " 202"))}
-    # The links took sequences to objects that exist: ids no schema can make up. (Which
-    # three-step chains a run reaches depends on hypothesis's seed, which derandomize
-    # draws from this test's source: a message's attempts are reached by some seeds.)
-    assert {
-        "GET /v1/accounts/subscriptions/status/{jobId}",
-        "GET /v1/webhooks/endpoints/{endpointId}",
-    } <= reached, sorted(followed)
+    reached = {key.rsplit(" ", 1)[0] for key in followed if key.endswith((" 200", " 202", " 204"))}
+    # The links took sequences to objects that exist: ids no schema can make up. Which
+    # call a link leads to varies: the steps a sequence may take next depend on what the
+    # service answered before, and so on the shared service's state (in one full run, the
+    # sequences deleted their new endpoints but never read one; alone, they read them).
+    for linked in (
+        "/v1/accounts/subscriptions/status/{jobId}",
+        "/v1/webhooks/endpoints/{endpointId}",
+    ):
+        assert any(linked in call for call in reached), (linked, sorted(followed))
 
 
 def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
