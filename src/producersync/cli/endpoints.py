@@ -75,6 +75,7 @@ _OPTIONS = {
     "eventTypes": "--events",
     "rateLimitPerSecond": "--rate-limit",
     "reason": "--reason",
+    "since": "--since",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
 _Body = TypeVar("_Body", bound=BaseModel)
@@ -98,13 +99,13 @@ def _body(model: type[_Body], **fields: object) -> _Body:
 @contextmanager
 def _write(database: str | None) -> Iterator[tuple[sa.Connection, ServiceSettings]]:
     """A write transaction on the store, with the settings the rules need; a rule's
-    refusal ends the command with its message."""
+    refusal is a usage error naming the option, with the rule's message."""
     settings = service_settings(database)
     with write_transaction(open_store(settings.database_url)) as conn:
         try:
             yield conn, settings
         except management.EndpointRuleError as exc:
-            raise fail(f"{exc.field}: {exc}") from None
+            raise fail(f"{_OPTIONS.get(exc.field, exc.field)}: {exc}", 2) from None
 
 
 def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
@@ -198,9 +199,9 @@ def update(
 ) -> None:
     """Change an endpoint; what is not given stays as it is."""
     if events and all_events:
-        raise fail("give --events or --all-events, not both")
+        raise fail("give --events or --all-events, not both", 2)
     if rate_limit is not None and no_rate_limit:
-        raise fail("give --rate-limit or --no-rate-limit, not both")
+        raise fail("give --rate-limit or --no-rate-limit, not both", 2)
     body = _body(
         EndpointPatch,
         url=url,
