@@ -652,6 +652,33 @@ def test_a_refused_start_date_keeps_the_universe_replace_would_delete(tmp_path: 
     assert again.exit_code == 1 and "already holds a generated universe" in again.output
 
 
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("  ", "the account name is empty"),
+        ("a" * 201, "the account name is 201 characters; at most 200"),
+        ("acme\x1b[31m", "the account name holds a control character ('\\x1b')"),
+        ("acme\nEvil", "the account name holds a control character ('\\n')"),
+    ],
+    ids=["blank", "long", "escape", "newline"],
+)
+def test_an_account_name_no_account_can_have_is_a_usage_error(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    said: str,
+) -> None:
+    # A 100,000-character name or one with control characters was taken on SQLite (and
+    # garbled every listing); PostgreSQL's column of 200 refused a long one with a traceback.
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    code, err = producersync(
+        monkeypatch, capsys, "admin", "account", "create", name, "--database", url
+    )
+    assert (code, err) == (2, f"error: NAME: {said}\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 def _tables(path: Path) -> set[str]:
     engine = sa.create_engine(f"sqlite:///{path}")
     with engine.connect() as conn:

@@ -38,11 +38,13 @@ def account_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an account."""
-    if not name.strip():
-        raise fail("the account name is empty")
+    try:
+        name = store_accounts.checked_name(name)  # before a store is opened, or made
+    except store_accounts.InvalidName as exc:
+        raise fail(f"NAME: {exc}", 2) from None
     with write_transaction(store(database)) as conn:
         try:
-            account = store_accounts.create_account(conn, name.strip(), sandbox=sandbox)
+            account = store_accounts.create_account(conn, name, sandbox=sandbox)
         except store_accounts.AccountExists as exc:
             raise fail(str(exc)) from None
     emit(as_json, {"account": account.name, "id": account.id, "sandbox": account.sandbox})

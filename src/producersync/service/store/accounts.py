@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -18,7 +19,9 @@ __all__ = [
     "Account",
     "AccountExists",
     "ClientRecord",
+    "InvalidName",
     "NotFound",
+    "checked_name",
     "create_account",
     "create_client",
     "find_account",
@@ -37,6 +40,27 @@ class NotFound(LookupError):
 
 class AccountExists(ValueError):
     """An account with that name exists already."""
+
+
+class InvalidName(ValueError):
+    """A name no account can have."""
+
+
+_NAME_MAX = 200  # the column's width: PostgreSQL refused a longer one with a traceback
+
+
+def checked_name(name: str) -> str:
+    """``name`` without its surrounding spaces: 1 to 200 characters, no control character
+    (a name is shown in tables, logs and the portal, where one would garble the line)."""
+    name = name.strip()
+    if not name:
+        raise InvalidName("the account name is empty")
+    if len(name) > _NAME_MAX:
+        raise InvalidName(f"the account name is {len(name):,} characters; at most {_NAME_MAX}")
+    control = next((c for c in name if unicodedata.category(c) == "Cc"), None)
+    if control is not None:
+        raise InvalidName(f"the account name holds a control character ({control!r})")
+    return name
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +92,8 @@ def _account(row: sa.Row[tuple[object, ...]]) -> Account:
 
 
 def create_account(conn: sa.Connection, name: str, *, sandbox: bool) -> Account:
+    """A new account named ``name`` (stripped); ``InvalidName`` or ``AccountExists``."""
+    name = checked_name(name)
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise AccountExists(f"an account named {name!r} exists already")
     created = _now()
