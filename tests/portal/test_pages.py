@@ -417,21 +417,27 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
 
 
 @pytest.mark.parametrize(
-    ("query", "says"),
+    ("tab", "query", "says"),
     [
-        ("outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),
-        ("before=-1", "Invalid value '-1' for parameter 'before'"),
-        ("before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
+        ("attempts", "outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),
+        ("attempts", "before=-1", "Invalid value '-1' for parameter 'before'"),
+        ("attempts", "before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
         # A route reads the last value; the API refuses a parameter given twice, and so
         # does the portal.
-        ("outcome=failed&outcome=all", "Invalid value 'failed, all' for parameter 'outcome'"),
+        (
+            "attempts",
+            "outcome=failed&outcome=all",
+            "Invalid value 'failed, all' for parameter 'outcome'",
+        ),
+        # The Testing tab showed the default example for a type it does not know.
+        ("testing", "type=producersync.bogus", "Invalid value 'producersync.bogus' for parameter"),
     ],
 )
 def test_a_refused_query_parameter_is_named_with_its_value(
-    visitor: SignedIn, query: str, says: str
+    visitor: SignedIn, tab: str, query: str, says: str
 ) -> None:
     endpoint_id = _create(visitor)
-    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts?{query}")
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/{tab}?{query}")
     assert page.status_code == 400
     assert says in page.text.replace("&#39;", "'")
 

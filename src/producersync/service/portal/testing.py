@@ -12,11 +12,12 @@ from producersync.model.events import EVENT_TYPES, UPDATES_AVAILABLE
 from producersync.service.api.webhook_models import ID_PATTERN
 from producersync.service.context import get_context
 from producersync.service.delivery import management
+from producersync.service.errors import ApiError
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.catalog import pretty_example
 from producersync.service.portal.forms import FormInvalid, rule_errors
 from producersync.service.portal.lookup import Owned
-from producersync.service.portal.pages import redirect, render
+from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
@@ -58,6 +59,9 @@ def _page(
 def testing(
     request: Request, visitor: SignedIn, endpoint: Owned, type: str = UPDATES_AVAILABLE
 ) -> Response:
+    if type not in EVENT_TYPES:  # not quietly the default example: the address is wrong
+        why = f"one of {', '.join(_TYPES)}"
+        raise PortalError.bad_address(ApiError.bad_parameter("type", type, why).message)
     return _page(request, visitor, endpoint, type)
 
 
