@@ -21,6 +21,7 @@ from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.model import dates
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
+from producersync.settings_variables import setting_name, variable
 from producersync.sync.mirror import Change, open_mirror
 
 S = TypeVar("S", bound=BaseSettings)
@@ -182,25 +183,6 @@ def settings_problems(
         source = options.get(name) or variable(settings, name)
         lines.append(f"{source}: {reason}{given}")
     return lines
-
-
-def setting_name(settings: type[BaseSettings], key: str) -> str:
-    """The name of the setting ``key`` names: itself, or the variable it is read from
-    (as an error's location gives a setting that came from the environment)."""
-    for name, field in settings.model_fields.items():
-        alias = field.validation_alias
-        if isinstance(alias, str) and alias.lower() == key.lower():
-            return name
-    return key
-
-
-def variable(settings: type[BaseSettings], name: str) -> str:
-    """The environment variable of the setting ``name``: the prefix and the name, unless
-    the setting names its own."""
-    field = settings.model_fields.get(name)
-    if field is not None and isinstance(field.validation_alias, str):
-        return field.validation_alias
-    return f"{settings.model_config.get('env_prefix', '')}{name.upper()}"
 
 
 def _types(annotation: object) -> set[object]:

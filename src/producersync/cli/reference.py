@@ -16,9 +16,9 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings
 from typer.cli import get_docs_for_click
 
-from producersync.cli.common import variable
 from producersync.cli.main import app
 from producersync.service.settings import ServiceSettings
+from producersync.settings_variables import variable
 from producersync.sync.settings import CONFIG_ENV, SyncSettings
 
 __all__ = ["cli_reference", "configuration_reference", "main"]

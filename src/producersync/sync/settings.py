@@ -27,6 +27,7 @@ from pydantic_settings import (
 from producersync.client import Client, Environment
 from producersync.client._environment import http_url
 from producersync.database_url import checked, dbos_system_url
+from producersync.settings_variables import own_variables
 from producersync.webhooks import WebhookSecretError, parse_secret
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
@@ -292,11 +293,7 @@ class _Environment(EnvSettingsSource):
     the prefixed name too, and `port` would be the service's PRODUCERSYNC_PORT again."""
 
     def __call__(self) -> dict[str, Any]:
-        own = {
-            name
-            for name, field in self.settings_cls.model_fields.items()
-            if isinstance(field.validation_alias, str)
-        }
+        own = own_variables(self.settings_cls)
         return {key: value for key, value in super().__call__().items() if key not in own}
 
 
@@ -304,9 +301,8 @@ def _by_name(settings_cls: type[BaseSettings], values: dict[str, Any]) -> dict[s
     """A file's settings under their names: its keys are the variables' names in lower
     case without the prefix, so `sync_port` there is `port`."""
     names = {
-        field.validation_alias.removeprefix("PRODUCERSYNC_").lower(): name
-        for name, field in settings_cls.model_fields.items()
-        if isinstance(field.validation_alias, str)
+        own.removeprefix("PRODUCERSYNC_").lower(): name
+        for name, own in own_variables(settings_cls).items()
     }
     return {names.get(key, key): value for key, value in values.items()}
 
