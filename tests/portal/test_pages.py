@@ -80,6 +80,20 @@ def test_a_link_signs_in_once_then_says_it_was_used(portal_service: RunningServi
         assert other.post(f"/portal/login/{token}", data={"csrf": "x"}).status_code == 403
 
 
+def test_signing_in_again_ends_the_session_it_replaces(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    old = visitor.http.cookies["producersync_portal"]
+    token = issue_link(portal_service, visitor.creds.account_id)
+    page = visitor.http.get(f"/portal/login/{token}")
+    signed = visitor.http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
+    assert signed.status_code == 303
+    assert visitor.http.get("/portal/endpoints").status_code == 200  # the new session
+    copied = {"producersync_portal": old}
+    with httpx2.Client(base_url=portal_service.base_url, cookies=copied) as copy:
+        assert copy.get("/portal/endpoints").status_code == 401
+
+
 def test_the_session_cookie_is_secure_over_https(portal_service: RunningService) -> None:
     token = issue_link(portal_service, portal_service.account().account_id)
     # uvicorn trusts X-Forwarded-Proto from loopback: what a TLS proxy in front sends.

@@ -70,11 +70,16 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
     check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
     ctx = get_context(request)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
+    replaced = request.cookies.get(SESSION_COOKIE)
     with write_transaction(ctx.engine) as conn:
         try:
             session_id = store.redeem_link(conn, token, ttl)
         except store.LinkRefused as exc:
             raise _refused(exc) from None
+        if replaced:
+            # The browser drops it for the new one; kept, a copy of it would stay valid
+            # for the rest of its 12 hours.
+            store.end_session(conn, replaced)
     response = redirect(request, "endpoints")
     set_cookie(request, response, SESSION_COOKIE, session_id, int(ttl.total_seconds()))
     clear_cookie(request, response, LOGIN_COOKIE, path="/login")
