@@ -149,7 +149,7 @@ def run_command(
     """Apply one day's NIPR changes and publish updates_available to every account.
 
     A date already run is not run again: nothing changes and nothing is published."""
-    run_date = _today() if date is None else date
+    run_date = dt.datetime.now(dt.UTC).date() if date is None else date
     started = time.perf_counter()
     try:
         run = run_day(store(database), run_date, churn_rate=churn_rate, seed=seed, feed=feed)
@@ -162,26 +162,22 @@ def run_command(
         _print_run(run, elapsed)
 
 
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
+def _day_within(value: str, first: dt.date, last: dt.date) -> dt.date:
+    """An option's yyyy-MM-dd day from ``first`` to ``last`` (Typer's ``parser=``)."""
+    day = iso_date(value)
+    if not first <= day <= last:
+        raise typer.BadParameter(f"{value!r} is not from {first} to {last}")
+    return day
 
 
 def start_date_option(value: str) -> dt.date:
-    """``--start-date`` (Typer's ``parser=``): a date the universe's calendar can hold."""
-    day = iso_date(value)
-    if not EARLIEST_START_DATE <= day <= LATEST_START_DATE:
-        raise typer.BadParameter(
-            f"{value!r} is not from {EARLIEST_START_DATE} to {LATEST_START_DATE}"
-        )
-    return day
+    """``--start-date``: a date the universe's calendar can hold."""
+    return _day_within(value, EARLIEST_START_DATE, LATEST_START_DATE)
 
 
 def run_date_option(value: str) -> dt.date:
-    """``--date`` (Typer's ``parser=``): a day the synthetic churn can date changes around."""
-    day = iso_date(value)
-    if not EARLIEST_RUN_DATE <= day <= LATEST_RUN_DATE:
-        raise typer.BadParameter(f"{value!r} is not from {EARLIEST_RUN_DATE} to {LATEST_RUN_DATE}")
-    return day
+    """``--date``: a day the synthetic churn can date changes around."""
+    return _day_within(value, EARLIEST_RUN_DATE, LATEST_RUN_DATE)
 
 
 def _fail(message: str) -> NoReturn:
