@@ -436,6 +436,7 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
         ("attempts", "outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),
         ("attempts", "before=-1", "Invalid value '-1' for parameter 'before'"),
         ("attempts", "before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
+        ("attempts", "before=12.0", "Invalid value '12.0' for parameter 'before'"),
         # A route reads the last value; the API refuses a parameter given twice, and so
         # does the portal.
         (

@@ -49,6 +49,12 @@ BAD_QUERIES = [
     ("/v2/licenses?size=0", "size", "0"),
     ("/v2/licenses?size=5000", "size", "5000"),
     ("/v2/licenses?size=ten", "size", "ten"),
+    # Digits only, as Spring reads them: pydantic alone took these as 1 and 1000.
+    ("/v2/licenses?size=1.0", "size", "1.0"),
+    ("/v1/licenses?page=1_000", "page", "1_000"),
+    ("/v1/licenses/7.0", "id", "7.0"),
+    ("/v2/licenses/3.0/licenseLoas", "licenseId", "3.0"),
+    ("/v1/webhooks/messages?limit=2.0", "limit", "2.0"),
     ("/v2/licenses?active=maybe", "active", "maybe"),
     ("/v2/licenses?includeDeleted=2", "includeDeleted", "2"),
     ("/v2/appointments?coCodes=1234", "coCodes", "1234"),

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from producersync.model import STATE_CODES, is_npn
 from producersync.model.dates import iso_date
+from producersync.service.api.numbers import WholeNumber
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter
@@ -38,7 +39,7 @@ class _Query(BaseModel):
 class TokenQuery(_Query):
     """Base of the v2 list queries: keyset pages."""
 
-    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Records per page")
+    size: WholeNumber = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Records per page")
     continuationToken: str | None = Field(
         None,
         description="Opaque token from links.next.href; 0 for the first page",
@@ -49,8 +50,8 @@ class TokenQuery(_Query):
 class PageQuery(_Query):
     """Base of the v1 list queries: numbered pages."""
 
-    size: int = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
-    page: int = Field(0, ge=0, le=10_000_000, description="0-based page number")
+    size: WholeNumber = Field(DEFAULT_SIZE, ge=1, le=MAX_SIZE, description="Items per page")
+    page: WholeNumber = Field(0, ge=0, le=10_000_000, description="0-based page number")
 
 
 # Inner spaces only: an item of spaces alone is stripped away to nothing. Nothing else

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from producersync.model import NPN_PATTERN
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
 from producersync.service.api.listing import Call, request_call
+from producersync.service.api.numbers import WholeNumber
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
 from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
 from producersync.service.errors import ApiError
@@ -110,7 +111,8 @@ def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
 def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:
     def list_children(
         parent_id: Annotated[
-            int, Path(alias=param, ge=1, le=2**63 - 1, description=f"Unique {parent.singular} ID")
+            WholeNumber,
+            Path(alias=param, ge=1, le=2**63 - 1, description=f"Unique {parent.singular} ID"),
         ],
         params: Annotated[TokenQuery, Query()],
         call: Call = Depends(request_call),
