@@ -24,6 +24,7 @@ from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import API_PREFIXES, ApiGate
+from producersync.service.head import HeadAsGet
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter
@@ -121,6 +122,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             fault_rate=settings.chaos_fault_rate,
             seed=settings.chaos_seed,
         )
+    # Outside the gate, so that a HEAD is authenticated and counted as its GET; inside
+    # the metrics, which count it as the HEAD it was.
+    app.add_middleware(HeadAsGet)
     # Outermost: every answer is counted, the gate's and the chaos middleware's included.
     app.add_middleware(RequestMetrics, metrics=metrics)
     app.include_router(token_endpoint.router)
