@@ -309,3 +309,28 @@ def test_another_account_cannot_reach_the_endpoint_even_without_javascript(
     context.close()
     with harness.engine.connect() as conn:
         assert endpoints.get_endpoint(conn, owner.id, theirs.id) == theirs
+
+
+def test_the_live_attempts_table_shows_a_sign_out_from_another_tab(
+    harness: Harness, browser: Browser
+) -> None:
+    acme = harness.account()
+    with write_transaction(harness.engine) as conn:
+        endpoint, _secret = endpoints.create_endpoint(conn, acme.id, "http://127.0.0.1:9/hook")
+    context = _context(browser)
+    watching = context.new_page()
+    watching.goto(harness.link(acme))
+    watching.get_by_role("button", name="Sign in").click()
+    watching.goto(f"{harness.service.base_url}/portal/endpoints/{endpoint.id}/attempts")
+    expect(watching.get_by_role("navigation", name="Show attempts")).to_be_visible()
+    watching.evaluate(_NEXT_REFRESH)  # the table refreshes itself
+
+    other = context.new_page()
+    other.goto(f"{harness.service.base_url}/portal/endpoints")
+    other.get_by_role("button", name="Sign out").click()
+    expect(other.get_by_role("heading")).to_have_text("You are signed out")
+
+    # Its next refresh is refused: the page reloads and says so, instead of going on
+    # showing the table as it was.
+    expect(watching.get_by_role("heading", name="You are not signed in")).to_be_visible()
+    context.close()

@@ -124,4 +124,10 @@ def render(request: Request, template: str, *, status: int = 200, **context: Any
 
 
 def error_page(request: Request, error: PortalError) -> HTMLResponse:
-    return render(request, "message.html", status=error.status, error=error)
+    response = render(request, "message.html", status=error.status, error=error)
+    if request.headers.get("hx-request") == "true":
+        # htmx swaps no error into the page, so the attempts table, refreshed every 2 s,
+        # went on polling a session signed out in another tab or an endpoint deleted
+        # there, unchanged and saying nothing. Reloaded, the page itself tells why.
+        response.headers["HX-Refresh"] = "true"
+    return response
