@@ -851,7 +851,7 @@ def test_a_setting_refused_from_the_environment_still_names_its_variable(
         ),
         (
             ["update", "ep_1", "--description", "nul\x00"],
-            "--description: String should match pattern",
+            "--description: a NUL character cannot be stored; remove it",
         ),
         (
             ["disable", "ep_1", "--reason", "r" * 100_000],

@@ -191,6 +191,24 @@ def test_an_empty_patch_changes_nothing_not_even_updated_at(service: RunningServ
     assert patched == created
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        # The pattern's refusal had quoted its regex; a validator's, pydantic's prefix.
+        ({"description": "a\x00b"}, "for field 'description': a NUL character cannot be stored"),
+        ({"url": "https://93.184.216.34/a b"}, "for field 'url': a URL has no spaces"),
+    ],
+)
+def test_a_refusal_is_in_words_not_a_pattern(
+    service: RunningService, body: dict[str, str], says: str
+) -> None:
+    with service.client(service.account()) as http:
+        endpoint_id = _create(http)["id"]
+        response = http.patch(f"{BASE}/endpoints/{endpoint_id}", json=body)
+    assert response.status_code == 400
+    assert says in response.json()["message"]
+
+
 def test_a_refusal_shows_the_value_as_json(service: RunningService) -> None:
     with service.client(service.account()) as http:
         endpoint_id = _create(http)["id"]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.model import dates
+from producersync.model.validation import reason
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.settings_variables import setting_name, variable
@@ -177,11 +178,11 @@ def settings_problems(
         field = settings.model_fields.get(name)
         secret = field is not None and SecretStr in _types(field.annotation)
         ours = error["type"] == "value_error"
-        reason = error["msg"].removeprefix("Value error, ")
+        why = reason(error)
         shown = masked(repr(error.get("input")))
         given = "" if secret or ours or "input" not in error else f" (given: {shown})"
         source = options.get(name) or variable(settings, name)
-        lines.append(f"{source}: {reason}{given}")
+        lines.append(f"{source}: {why}{given}")
     return lines
 
 

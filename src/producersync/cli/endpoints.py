@@ -28,6 +28,7 @@ from producersync.cli.common import (
     service_settings,
 )
 from producersync.database_url import masked
+from producersync.model.validation import reason
 from producersync.service.api.webhook_models import (
     EndpointCreate,
     EndpointDisable,
@@ -92,8 +93,8 @@ def _body(model: type[_Body], **fields: object) -> _Body:
         field = str(error["loc"][0]) if error["loc"] else ""
         value = error.get("input")
         shown = repr(value) if len(str(value)) <= _SHOWN else f"{len(str(value)):,} characters"
-        reason = error["msg"].removeprefix("Value error, ")
-        raise fail(f"{_OPTIONS.get(field, field)}: {reason} (given: {masked(shown)})", 2) from None
+        why = reason(error)
+        raise fail(f"{_OPTIONS.get(field, field)}: {why} (given: {masked(shown)})", 2) from None
 
 
 @contextmanager

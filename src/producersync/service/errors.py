@@ -19,6 +19,8 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from producersync.model.validation import reason
+
 __all__ = [
     "ApiError",
     "ErrorBody",
@@ -90,8 +92,8 @@ def validation_message(exc: RequestValidationError) -> str:
         if err.get("type") == "json_invalid":
             # loc is ("body", <character offset>): not a field.
             where = err.get("loc", ("body", "?"))[-1]
-            reason = err.get("ctx", {}).get("error", "invalid JSON")
-            parts.append(f"The request body is not valid JSON ({reason} at character {where})")
+            why = err.get("ctx", {}).get("error", "invalid JSON")
+            parts.append(f"The request body is not valid JSON ({why} at character {where})")
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
         where = ".".join(loc) or "body"
@@ -99,7 +101,7 @@ def validation_message(exc: RequestValidationError) -> str:
         noun = {"query": "parameter", "path": "path parameter", "header": "header"}.get(
             str(kind), "field"
         )
-        detail = str(err.get("msg", "invalid"))
+        detail = reason(err)
         if "input" in err and err.get("type") != "missing":
             parts.append(f"Invalid value {_show(err['input'])} for {noun} '{where}': {detail}")
         else:

@@ -115,7 +115,20 @@ _Url = Annotated[
         json_schema_extra={"pattern": _URL_SYNTAX},
     ),
 ]
-_Description = Annotated[str, Field(max_length=500, pattern=_NO_NUL)]
+
+
+def _no_nul(text: str) -> str:
+    # Checked here rather than by the pattern, whose refusal quoted the regex at the user.
+    if "\x00" in text:
+        raise ValueError("a NUL character cannot be stored; remove it")
+    return text
+
+
+# The length first: after a validator, pydantic words it for a list ("at most 500 items").
+_NUL_FREE: dict[str, Any] = {"pattern": _NO_NUL}
+_Description = Annotated[
+    str, Field(max_length=500, json_schema_extra=_NUL_FREE), AfterValidator(_no_nul)
+]
 
 
 class EndpointCreate(_In):
@@ -151,7 +164,9 @@ class EndpointPatch(_In):
 
 
 class EndpointDisable(_In):
-    reason: Annotated[str, Field(max_length=200, pattern=_NO_NUL)] = "disabled by the account"
+    reason: Annotated[
+        str, Field(max_length=200, json_schema_extra=_NUL_FREE), AfterValidator(_no_nul)
+    ] = "disabled by the account"
 
 
 class ExampleRequest(_In):

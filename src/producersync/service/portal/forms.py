@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from producersync.model.events import EVENT_GROUP
+from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
 from producersync.service.store.endpoints import Endpoint
@@ -35,7 +36,6 @@ _DIGITS = re.compile(r"[0-9]{1,9}")
 
 
 def _sentence(message: str) -> str:
-    message = message.removeprefix("Value error, ")
     return message[:1].upper() + message[1:]
 
 
@@ -88,7 +88,7 @@ class EndpointForm:
             errors: dict[str, str] = {}
             for error in exc.errors():
                 field = _FIELDS.get(str(error["loc"][0]), str(error["loc"][0]))
-                errors.setdefault(field, error["msg"])
+                errors.setdefault(field, reason(error))
             raise FormInvalid(errors) from None
 
 
