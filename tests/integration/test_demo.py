@@ -33,7 +33,9 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) ->
     assert "│ producersync.updates_available │         2 │       0 │      0 │" in out
     assert "identical" in out and "differs" not in out
     assert "A compliance check on the mirror" in out and "? yes" in out
-    assert "/portal/login/psl_" in out
+    assert f"127.0.0.1:{service}/portal/login/psl_" in out
+    # The link names the demo's port, so serving the store again must use it too.
+    assert f"serve it again: producersync service run --port {service} --database" in out
     assert not _listening(service) and not _listening(sync)  # both stopped with the demo
 
 

@@ -285,7 +285,8 @@ def demo(
         where = (
             ""
             if keep_running
-            else f" (serve it again: producersync service run --database {store_url})"
+            else f" (serve it again: producersync service run --port {service_port} "
+            f"--database {store_url})"
         )
         console.print(
             f"Webhook portal, a one-time link valid 7 days: {login_url(settings, token)}{where}",
