@@ -41,10 +41,11 @@ def engine(mirror_file: Path) -> Iterator[sa.Engine]:
 
 
 def _no_changes(request: httpx2.Request) -> httpx2.Response:
-    """An API where nothing changed: a token, and every list empty."""
+    """An API where nothing changed: a token, and every list empty, the subscriptions
+    list too."""
     if request.url.path == "/oauth2/token":
         return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
-    assert request.url.path.startswith("/v2/"), request.url
+    assert request.url.path.startswith(("/v2/", "/v1/accounts/subscriptions")), request.url
     return httpx2.Response(200, json={})
 
 
@@ -262,6 +263,27 @@ def test_sync_changes_and_report_changes_print_the_same_camel_case_json(
     assert [(c["action"], c["recordId"]) for c in changes] == [("insert", 7), ("update", 7)]
     keys = {"id", "changedAt", "action", "resource", "recordId", "npn", "fields", "runId"}
     assert all(change.keys() == keys for change in changes)
+
+
+def test_sync_verify_prints_camel_case_json(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with mirror.write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["15645555"], dt.datetime.now(dt.UTC))
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "verify", "--json")
+    assert code == 1, err  # the mirror holds an NPN the API does not list
+    verified = orjson.loads(out)
+    assert list(verified) == ["population", "populationDifferences", "resources", "equal"]
+    assert verified["populationDifferences"] == ["15645555: active in the mirror, not subscribed"]
+    assert verified["resources"][0] == {
+        "resource": "entities",
+        "served": 0,
+        "equal": 0,
+        "differences": [],
+    }
 
 
 _READING = [

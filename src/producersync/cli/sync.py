@@ -325,7 +325,15 @@ def verify(as_json: JsonOption = False) -> None:
             comparison = compare(client, conn)
     engine.dispose()
     if as_json:
-        emit(True, asdict(comparison) | {"equal": comparison.equal})
+        emit(
+            True,
+            {
+                "population": comparison.population,
+                "populationDifferences": comparison.population_differences,
+                "resources": [asdict(row) for row in comparison.resources],
+                "equal": comparison.equal,
+            },
+        )
     else:
         console.print(comparison_table(comparison))
     if not comparison.equal:
