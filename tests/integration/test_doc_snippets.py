@@ -1,0 +1,120 @@
+"""The Python snippets of README.md and docs/integration.md, run in order as a reader runs
+them: against a real service process on loopback (and a chaotic one over the same store,
+as section 7 starts it), with the sandbox client's credentials in the environment, where
+the docs say the SDK reads them. The only edits are those the docs tell a reader to make:
+the local service's address for 127.0.0.1:8000 and :8001, and the README's stated
+alternative to `Environment.SANDBOX`, `base_url=`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.webhooks import generate_secret
+from tests.support.processes import service_process
+
+pytestmark = pytest.mark.slow(25)
+
+ROOT = Path(__file__).resolve().parents[2]
+_SNIPPET = re.compile(r"```python\n(.*?)```", re.S)
+
+
+def snippets(page: str) -> list[str]:
+    return _SNIPPET.findall((ROOT / page).read_text())
+
+
+@dataclass(frozen=True)
+class Local:
+    addresses: dict[str, str]  # the docs' address -> the process serving it here
+    client_id: str
+    client_secret: str
+
+
+@pytest.fixture(scope="module")
+def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
+    """The docs' two local addresses, each served by a real process over one store that
+    holds a sandbox account (as `producersync quickstart` makes), and its client."""
+    directory = tmp_path_factory.mktemp("doc-snippets")
+    url = f"sqlite:///{directory / 'producersync.db'}"
+    engine = open_store(url)
+    with write_transaction(engine) as conn:
+        account = accounts.create_account(conn, "sandbox", sandbox=True)
+        client_id, secret = accounts.create_client(
+            conn, account, "producersync.read producersync.write"
+        )
+    engine.dispose()
+    chaos = ["--chaos-fault-rate", "0.2", "--chaos-latency-ms", "100"]
+    with service_process(url, directory) as calm, service_process(url, directory, *chaos) as wild:
+        addresses = {"http://127.0.0.1:8000": calm.base_url, "http://127.0.0.1:8001": wild.base_url}
+        yield Local(addresses, client_id, secret)
+
+
+@pytest.fixture
+def reader(local: Local, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """A reader's session: a working directory of its own, the credentials exported."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", local.client_id)
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", local.client_secret)
+    # Section 6's receiver reads its secrets at import, from where it says they are.
+    monkeypatch.setenv("WEBHOOK_SECRETS", generate_secret())
+    client_logger = logging.getLogger("producersync.client")
+    level = client_logger.level
+    yield
+    client_logger.setLevel(level)  # section 5 turns on the SDK's debug log
+    sys.modules.pop("receiver", None)
+
+
+def _read(page: str, local: Local, edit: dict[str, str] | None = None) -> None:
+    """Every snippet of the page, in order, in one namespace (a later snippet may use an
+    earlier one's names, as the text says); before one that imports ``receiver``, the
+    snippet before it is saved as ``receiver.py``, as the text says to."""
+    edits = local.addresses | (edit or {})
+    namespace: dict[str, object] = {"__name__": "__main__"}
+    found = snippets(page)
+    assert found, page
+    for before, code in zip(["", *found], found, strict=False):
+        for documented, replacement in edits.items():
+            code = code.replace(documented, replacement)
+        if "from receiver import" in code:
+            Path("receiver.py").write_text(before)
+        exec(compile(code, page, "exec"), namespace)
+
+
+def test_the_readme_snippet_runs_against_a_local_service(
+    local: Local, reader: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "or `base_url=` for a service of ours" in readme  # the edit below is the doc's
+    assert "environment=Environment.SANDBOX" in readme
+    ours = f'base_url="{local.addresses["http://127.0.0.1:8000"]}"'
+    _read("README.md", local, {"environment=Environment.SANDBOX": ours})
+    assert capsys.readouterr().err == ""
+
+
+def test_the_integration_snippets_run_and_print_what_they_say(
+    local: Local, reader: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _read("docs/integration.md", local)
+    out = capsys.readouterr().out
+    for said in (
+        "entities lists do not take the 'states' filter",  # section 2
+        "9999999999 NPN not found in NIPR",  # section 3
+        "{'forState': 'CO'}",  # section 4
+        "Invalid value 'ZZ' for parameter 'states'",  # section 5
+        "204 400",  # section 6
+        "15645555\n",
+        "licenses despite the faults",  # section 7
+        "['CA']",
+        "503 Service Unavailable: down",
+    ):
+        assert said in out, f"{said!r} not printed:\n{out}"
