@@ -121,8 +121,8 @@ def client_list(
             "client_id": c.client_id,
             "account": c.account_name,
             "scope": c.scope,
-            "created_at": c.created_at,
-            "revoked_at": c.revoked_at,
+            "createdAt": c.created_at,
+            "revokedAt": c.revoked_at,
         }
         for c in rows
     ]
