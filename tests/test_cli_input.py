@@ -650,6 +650,10 @@ def test_a_refused_start_date_keeps_the_universe_replace_would_delete(tmp_path: 
     assert runner.invoke(app, ["nipr", "generate", *args]).exit_code == 2
     again = runner.invoke(app, ["nipr", "generate", "--producers", "5", "--database", url])
     assert again.exit_code == 1 and "already holds a generated universe" in again.output
+    # Refused before it starts, in the CLI's words: no progress bar drawn first, and the
+    # option named, not the library's replace=True.
+    assert "generating" not in again.output and "replace=True" not in again.output
+    assert "--replace deletes it first" in again.output
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated
 
 import orjson
 import sqlalchemy as sa
@@ -20,11 +20,11 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from producersync.cli.common import DatabaseOption, console, err_console, iso_date, store
+from producersync.cli.common import DatabaseOption, console, fail, iso_date, store
 from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
 from producersync.service.nipr.feed import FeedError
-from producersync.service.nipr.loader import LoadStats, UniverseExistsError, load
+from producersync.service.nipr.loader import LoadStats, UniverseExistsError, holds_universe, load
 from producersync.service.nipr.universe import (
     DEFAULT_START_DATE,
     EARLIEST_START_DATE,
@@ -40,6 +40,11 @@ EARLIEST_RUN_DATE = dt.date(1900, 1, 1)
 LATEST_RUN_DATE = LATEST_START_DATE
 
 app = typer.Typer(help="Generate NIPR data and run the daily NIPR cycle.", no_args_is_help=True)
+
+_HOLDS_UNIVERSE = (
+    "the store already holds a generated universe (producers besides the sandbox), or "
+    "what an interrupted generate left of one: --replace deletes it first"
+)
 
 
 @app.command("generate")
@@ -75,6 +80,8 @@ def generate_command(
 ) -> None:
     """Generate a synthetic NIPR universe and bulk-load it into the store."""
     engine = store(database)
+    if not replace and holds_universe(engine):
+        raise fail(_HOLDS_UNIVERSE)
     with Progress(
         TextColumn("[bold]generating"),
         BarColumn(),
@@ -96,9 +103,8 @@ def generate_command(
                 on_batch=advance,
                 replace=replace,
             )
-        except UniverseExistsError as error:
-            err_console.print(f"[red]error:[/red] {error}")
-            raise typer.Exit(1) from error
+        except UniverseExistsError:  # one loaded since the check above
+            raise fail(_HOLDS_UNIVERSE) from None
     rows = ", ".join(f"{table} {count:,}" for table, count in stats.rows.items())
     size = _sqlite_size(engine)
     console.print(
@@ -154,7 +160,7 @@ def run_command(
     try:
         run = run_day(store(database), run_date, churn_rate=churn_rate, seed=seed, feed=feed)
     except FeedError as error:
-        _fail(f"feed {feed}, {error}; nothing was changed")
+        raise fail(f"feed {feed}, {error}; nothing was changed") from None
     elapsed = time.perf_counter() - started
     if as_json:
         typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())
@@ -178,11 +184,6 @@ def start_date_option(value: str) -> dt.date:
 def run_date_option(value: str) -> dt.date:
     """``--date``: a day the synthetic churn can date changes around."""
     return _day_within(value, EARLIEST_RUN_DATE, LATEST_RUN_DATE)
-
-
-def _fail(message: str) -> NoReturn:
-    err_console.print(f"[red]error:[/red] {message}")
-    raise typer.Exit(1)
 
 
 def _run_json(run: DailyRun, elapsed: float) -> dict[str, object]:

@@ -25,7 +25,7 @@ from producersync.service.store import tables as t
 from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
 from producersync.service.store.maintenance import after_bulk_write
 
-__all__ = ["LoadStats", "UniverseExistsError", "load", "next_ids"]
+__all__ = ["LoadStats", "UniverseExistsError", "holds_universe", "load", "next_ids"]
 
 
 class UniverseExistsError(RuntimeError):
@@ -119,17 +119,24 @@ def _copy(
         raw.close()
 
 
+def holds_universe(engine: sa.Engine) -> bool:
+    """Whether the store holds producers besides the sandbox's: a generated universe, or
+    what an interrupted load left of one."""
+    generated = t.entities.c.npn.not_in(SANDBOX_NPNS)
+    with engine.connect() as connection:
+        found = connection.execute(sa.select(t.entities.c.npn).where(generated).limit(1))
+        return found.first() is not None
+
+
 def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:
-    others = t.entities.c.npn.not_in(SANDBOX_NPNS)
+    if not replace:
+        if holds_universe(engine):
+            raise UniverseExistsError(
+                "the store already holds a generated universe (producers besides the "
+                "sandbox); pass replace=True to delete it first"
+            )
+        return
     with engine.begin() as connection:
-        if not replace:
-            found = connection.execute(sa.select(t.entities.c.npn).where(others).limit(1)).first()
-            if found is not None:
-                raise UniverseExistsError(
-                    "the store already holds a generated universe (producers besides the "
-                    "sandbox); pass replace=True (--replace) to delete it first"
-                )
-            return
         for table in reversed(t.RECORD_TABLES):
             connection.execute(table.delete().where(table.c.npn.not_in(SANDBOX_NPNS)))
 
