@@ -31,6 +31,7 @@ from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.open import open_store
+from producersync.service.unavailable import StoreUnavailable
 
 __all__ = ["create_app"]
 
@@ -122,6 +123,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
             fault_rate=settings.chaos_fault_rate,
             seed=settings.chaos_seed,
         )
+    # Outside the gate, which reads revocations from the store; inside the metrics, so
+    # that the 503s are counted as such.
+    app.add_middleware(StoreUnavailable)
     # Outside the gate, so that a HEAD is authenticated and counted as its GET; inside
     # the metrics, which count it as the HEAD it was.
     app.add_middleware(HeadAsGet)

@@ -8,15 +8,18 @@ the answer tells the sender what to do next:
   help; the receipt keeps it for a human);
 - 401: the signature does not verify or the timestamp is more than 5 min off;
 - 400: an authentic body that is not a readable event, or dated after its receipt;
-- 413: a body over the limit (reading stops there).
+- 413: a body over the limit (reading stops there);
+- 503, with ``Retry-After``: the mirror is unavailable (a database restart, its
+  connections cut, a full disk), so nothing was recorded and the sender retries.
 
-A sender's mistake is never a 500; our own (the mirror or DBOS down, a malformed secret
-in the settings) is, so that the sender retries once it is fixed.
+A sender's mistake is never a 500; our own (a malformed secret in the settings) is, so
+that the sender retries once it is fixed.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -26,6 +29,7 @@ import sqlalchemy as sa
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from producersync.db_outage import OutageLog, unavailable
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
@@ -38,7 +42,12 @@ from producersync.webhooks import (
     verify,
 )
 
-__all__ = ["PRIVATE_HEADERS", "Receiver"]
+__all__ = ["PRIVATE_HEADERS", "RETRY_AFTER_SECONDS", "Receiver"]
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_SECONDS: Final = 5
+"""What a 503 asks the sender to wait: about a database restart."""
 
 PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 """Headers never stored with a receipt (webhook signatures are not secrets; these may be)."""
@@ -70,6 +79,7 @@ class Receiver:
         self._engine, self._secrets, self._start = engine, secrets, start
         self._metrics, self._max = metrics, max_body_bytes
         self._log = ReceiptLog(engine)
+        self._outage = OutageLog(log, "receiver")
 
     async def handle(self, request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
@@ -80,7 +90,15 @@ class Receiver:
             # The sender's network, not our error (and no traceback in the log): no one
             # reads this answer, and the sender retries what it did not see acknowledged.
             return Response(status_code=400)
-        outcome = await self._handle(body, headers, received_at)
+        try:
+            outcome = await self._handle(body, headers, received_at)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self._outage.failed(exc, "answering 503")
+            detail = "the mirror is unavailable; retry shortly"
+            wait = {"retry-after": str(RETRY_AFTER_SECONDS)}
+            return JSONResponse({"status": "unavailable", "detail": detail}, 503, wait)
         self._metrics.receipts.labels(outcome.verdict).inc()
         return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
 

@@ -19,6 +19,13 @@ import logging
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
 
+from producersync.db_outage import (
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF,
+    RETRY_INTERVAL_SECONDS,
+    OutageLog,
+    unavailable,
+)
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
@@ -61,6 +68,7 @@ class Dispatcher(DBOSConfiguredInstance):
             EndpointThrottle(settings.rate_limit_storage),
             settings.webhook_concurrency,
         )
+        self._outage = OutageLog(log, "dispatcher")
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -77,7 +85,15 @@ class Dispatcher(DBOSConfiguredInstance):
         secrets = await asyncio.to_thread(self._secrets, [c.endpoint_id for c in claimed])
         return await self._sender.send_all(claimed, secrets)
 
-    @DBOS.step()
+    # Retried through a store outage: a batch that gave up here was sent and not recorded,
+    # so every delivery in it went out again once its lease ended.
+    @DBOS.step(
+        retries_allowed=True,
+        should_retry=unavailable,
+        interval_seconds=RETRY_INTERVAL_SECONDS,
+        backoff_rate=RETRY_BACKOFF,
+        max_attempts=RETRY_ATTEMPTS,
+    )
     async def settle(self, outcomes: list[Outcome | Deferred]) -> None:
         await asyncio.to_thread(self._settle, outcomes)
 
@@ -98,11 +114,15 @@ class Dispatcher(DBOSConfiguredInstance):
                     continue
                 try:
                     claimed = await asyncio.to_thread(self._claim)
+                    self._outage.succeeded()
                     if not claimed:
                         await self._idle(await asyncio.to_thread(self._next_due))
                         continue
-                except sa.exc.SQLAlchemyError:
-                    log.exception("dispatcher: the store failed; retrying")
+                except sa.exc.SQLAlchemyError as exc:
+                    if unavailable(exc):
+                        self._outage.failed(exc)
+                    else:
+                        log.exception("dispatcher: the store failed; retrying")
                     await self._idle(None)
                     continue
                 task = asyncio.create_task(self._run_batch(claimed))
@@ -117,9 +137,12 @@ class Dispatcher(DBOSConfiguredInstance):
         try:
             handle = await DBOS.start_workflow_async(self.deliver, claimed)
             return await handle.get_result()
-        except Exception:
+        except Exception as exc:
             # The claim's lease ends and the deliveries fall due again.
-            log.exception("dispatcher: a batch of %d deliveries failed", len(claimed))
+            if unavailable(exc):
+                self._outage.failed(exc, f"{len(claimed)} deliveries due again in a lease")
+            else:
+                log.exception("dispatcher: a batch of %d deliveries failed", len(claimed))
             return 0
 
     async def _idle(self, due: dt.datetime | None) -> None:

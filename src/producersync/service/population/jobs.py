@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
+from producersync.db_outage import OutageLog, unavailable
 from producersync.model.events import Event, NpnActivated, NpnDeactivated, utc_now
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store.engine import write_transaction
@@ -121,11 +122,9 @@ def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda:
             # probes an index per NPN. Sampled on SQLite: an exact ANALYZE of every
             # account's subscriptions held the next job back 1.3 s after a 50,000-NPN one.
             refresh_statistics(engine, [subscriptions])
-    except sa.exc.OperationalError:
-        raise  # the store is unreachable: the job stays queued for the next attempt
     except Exception as exc:
-        if job is None:
-            raise
+        if job is None or unavailable(exc):
+            raise  # the store is unavailable: the job stays queued for the next attempt
         log.exception("job %s failed", job.id)
         with write_transaction(engine) as conn:
             fail_job(conn, job.id, f"{type(exc).__name__}: {exc}")
@@ -147,6 +146,7 @@ class JobWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
+        self._outage = OutageLog(log, "job worker")
 
     def start(self) -> None:
         self._thread.start()
@@ -163,8 +163,12 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 busy = process_next_job(self._engine, self._on_publish)
-            except Exception:
-                log.exception("job worker: store error; retrying")
+                self._outage.succeeded()
+            except Exception as exc:
+                if unavailable(exc):
+                    self._outage.failed(exc)
+                else:
+                    log.exception("job worker: store error; retrying")
                 busy = False
             if not busy:
                 self._wake.wait(self._poll)

@@ -1,0 +1,107 @@
+"""Telling a database that is out of reach from a statement that is wrong.
+
+A PostgreSQL server restarting, down, out of connection slots or cutting connections
+(``pg_terminate_backend``), and a SQLite file that is locked past the busy timeout, on a
+full disk or unreadable, are outages: the same work succeeds once they end, so the
+processes answer 503, retry, and log one line, not a traceback. Anything else is a fault
+of ours and stays an error. Used by the service and the sync alike (neither imports the
+other).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from typing import Final
+
+import sqlalchemy as sa
+
+__all__ = [
+    "RETRY_ATTEMPTS",
+    "RETRY_BACKOFF",
+    "RETRY_INTERVAL_SECONDS",
+    "OutageLog",
+    "describe",
+    "unavailable",
+]
+
+# How a durable step that found the database unavailable retries (DBOS's step options):
+# after 1 s, 1.5 s, 2.25 s ... 19 waits, 74 min in all, each at most half the outage
+# late. A step that gave up is recorded as failed for good: its workflow is not run
+# again, even by a restart.
+RETRY_INTERVAL_SECONDS: Final = 1.0
+RETRY_BACKOFF: Final = 1.5
+RETRY_ATTEMPTS: Final = 20
+
+# SQLSTATE classes of an outage: 08 connection exception, 53 insufficient resources (too
+# many clients, disk full), 57 operator intervention (shutdown, restart, terminated).
+_POSTGRES_CLASSES = ("08", "53", "57")
+_QUERY_CANCELED = "57014"  # a statement timeout: the statement's own cost, not an outage
+# SQLite's primary result codes of an outage: busy, locked, I/O error, full, cannot open.
+_SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` says the database is unavailable for now (not that the statement
+    failed): worth a retry, and a 503 rather than a 500."""
+    if isinstance(exc, sa.exc.TimeoutError):
+        return True  # no pooled connection came free in time
+    if not isinstance(exc, sa.exc.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if isinstance(orig, sqlite3.Error):
+        return isinstance(orig, sqlite3.OperationalError) and (
+            (getattr(orig, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_CODES
+        )
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    sqlstate: str | None = getattr(orig, "sqlstate", None)
+    if sqlstate is None:
+        return True  # psycopg's own: connection failed, closed, or lost mid-statement
+    return sqlstate.startswith(_POSTGRES_CLASSES) and sqlstate != _QUERY_CANCELED
+
+
+def describe(exc: BaseException) -> str:
+    """One line on what failed: the driver's first line, without the statement or its
+    parameters (``str(exc)`` of SQLAlchemy's error appends both)."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    lines = str(orig).strip().splitlines()
+    return lines[0].strip() if lines else type(orig).__name__
+
+
+class OutageLog:
+    """Log lines for one component's outages: a warning when one starts, again every
+    ``every`` seconds while it lasts, and (from callers that can tell) when it ends. A
+    failure more than ``every`` seconds after the last is a new outage. A process polling
+    a database that was down wrote a traceback a second per loop: 10,000 lines in 30 s."""
+
+    def __init__(self, logger: logging.Logger, what: str, every: float = 60.0) -> None:
+        self._log, self._what, self._every = logger, what, every
+        self._since: float | None = None  # when the outage began; None: none known
+        self._told = self._last = 0.0
+
+    def failed(self, exc: BaseException, doing: str = "retrying") -> None:
+        now = time.monotonic()
+        if self._since is None or now - self._last > self._every:
+            self._since = self._told = now
+            self._log.warning(
+                "%s: the database is unavailable, %s: %s", self._what, doing, describe(exc)
+            )
+        elif now - self._told >= self._every:
+            self._told = now
+            self._log.warning(
+                "%s: the database is still unavailable after %.0f s, %s: %s",
+                self._what,
+                now - self._since,
+                doing,
+                describe(exc),
+            )
+        self._last = now
+
+    def succeeded(self) -> None:
+        if self._since is not None:
+            lasted, self._since = time.monotonic() - self._since, None
+            self._log.warning("%s: the database is back after %.0f s", self._what, lasted)

@@ -1,0 +1,127 @@
+"""The database goes away and comes back while the service and the sync service run on
+PostgreSQL: they answer 503 meanwhile, log a line rather than a traceback a second, and
+carry on by themselves once it is back, nothing lost and nothing failed.
+
+An outage is made on the shared server, one database at a time: it stops taking
+connections and its sessions are ended (``pg_terminate_backend``), which the processes
+see as a server that went down; no private cluster is needed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.model.events import NpnActivated
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import entities
+from tests.support.databases import ADMIN_URL
+from tests.sync.test_sync_process import Harness, eventually, running_harness
+
+pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
+
+TODAY = dt.datetime.now(dt.UTC).date()
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    with running_harness("postgres", tmp_path_factory.mktemp("outage")) as h:
+        npns = _npns(h)
+        h.client.subscriptions.wait(h.client.subscriptions.add(npns))
+        eventually(lambda: h.status()["activeNpns"] == len(npns), what=h.status)
+        h.wait_equal()
+        yield h
+
+
+@pytest.fixture(scope="module")
+def admin() -> Iterator[sa.Engine]:
+    engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    yield engine
+    engine.dispose()
+
+
+def _npns(harness: Harness) -> list[str]:
+    with harness.engine.connect() as conn:
+        query = sa.select(entities.c.npn).order_by(entities.c.npn).limit(20)
+        return list(conn.execute(query).scalars())
+
+
+def _name(url: str) -> str:
+    name = sa.make_url(url).database
+    assert name
+    return name
+
+
+@contextmanager
+def outage(admin: sa.Engine, *urls: str) -> Iterator[None]:
+    """The databases of ``urls`` refuse connections and lose their sessions until the
+    block ends."""
+    names = [_name(url) for url in urls]
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        conn.execute(
+            sa.text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                " WHERE datname = ANY(:names) AND pid <> pg_backend_pid()"
+            ),
+            {"names": names},
+        )
+    try:
+        yield
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+
+
+def test_an_outage_is_answered_503_and_everything_resumes_after_it(
+    harness: Harness, admin: sa.Engine
+) -> None:
+    with write_transaction(harness.engine) as conn:
+        account = accounts.create_account(conn, "outage-reader", sandbox=False)
+        client_id, secret = accounts.create_client(conn, account, "producersync.read")
+    credentials = {"grant_type": "client_credentials", "client_id": client_id}
+    credentials["client_secret"] = secret
+    token = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
+    bearer = {"authorization": f"Bearer {token.json()['access_token']}"}
+    with outage(admin, harness.store_url, harness.mirror_url):
+        api = httpx2.get(f"{harness.service_url}/v2/entities", headers=bearer)
+        assert api.status_code == 503, api.text
+        assert api.headers["retry-after"] == "5"
+        assert api.json()["message"] == "The service is temporarily unavailable; retry shortly"
+        issued = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
+        assert issued.status_code == 503, issued.text
+        now = dt.datetime.now(dt.UTC)
+        received = harness.deliver(NpnActivated.create("1", now, timestamp=now))
+        assert received.status_code == 503
+        assert received.headers["retry-after"] == "5"
+        time.sleep(2)  # the background loops find it down too
+    day = TODAY - dt.timedelta(days=5)
+    eventually(lambda: _answers(harness.service_url, bearer), timeout=30)
+    harness.nipr_run(day)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
+        timeout=60,
+        what=harness.status,
+    )
+    assert harness.status()["failedRuns"] == 0
+    harness.wait_equal()
+    service_log = "".join(p.read_text() for p in _logs(harness, "service-run-*.log"))
+    assert "API: the database is unavailable, answering 503" in service_log
+    assert "Exception in ASGI application" not in service_log
+
+
+def _answers(service_url: str, bearer: dict[str, str]) -> bool:
+    return httpx2.get(f"{service_url}/v2/entities", headers=bearer).status_code == 200
+
+
+def _logs(harness: Harness, pattern: str) -> list[Path]:
+    return sorted(harness.sync.log_dir.glob(pattern))
