@@ -119,6 +119,28 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
     assert "Exception in ASGI application" not in service_log
 
 
+def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.Engine) -> None:
+    # The store stays up, so the pages keep coming and their writes meet the outage.
+    day = TODAY - dt.timedelta(days=4)
+    before = harness.status()["lastRun"]
+    harness.nipr_run(day, churn=0.9)
+
+    def running() -> bool:
+        last = harness.status()["lastRun"]
+        return last != before and last["status"] == "running"
+
+    eventually(running, what=harness.status)
+    with outage(admin, harness.mirror_url):
+        time.sleep(3)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
+        timeout=60,
+        what=harness.status,
+    )
+    assert harness.status()["failedRuns"] == 0
+    harness.wait_equal()
+
+
 def _answers(service_url: str, bearer: dict[str, str]) -> bool:
     return httpx2.get(f"{service_url}/v2/entities", headers=bearer).status_code == 200
 

@@ -42,6 +42,12 @@ from dbos import (
     SetWorkflowID,
 )
 
+from producersync.db_outage import (
+    RETRY_ATTEMPTS,
+    RETRY_BACKOFF,
+    RETRY_INTERVAL_SECONDS,
+    unavailable,
+)
 from producersync.model.events import (
     NPN_ACTIVATED,
     NPN_DEACTIVATED,
@@ -91,6 +97,15 @@ _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
 # (event id, NPN, time, active after it): one activation or deactivation.
 NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
+# The steps that touch the mirror wait out its outages (a restart, connections cut): a
+# step that failed on one was recorded failed, and its sync with it, until the next day.
+_mirror_step = DBOS.step(
+    retries_allowed=True,
+    should_retry=unavailable,
+    interval_seconds=RETRY_INTERVAL_SECONDS,
+    backoff_rate=RETRY_BACKOFF,
+    max_attempts=RETRY_ATTEMPTS,
+)
 
 
 @DBOS.dbos_class()
@@ -273,19 +288,19 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     # --- the steps ---------------------------------------------------------------------
 
-    @DBOS.step()
+    @_mirror_step
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         return self._puller.page(stream, path, run_id)
 
-    @DBOS.step()
+    @_mirror_step
     def nested_whole(self, run_id: int, stream: Stream) -> bool:
         return self._puller.nested_whole(run_id, stream)
 
-    @DBOS.step()
+    @_mirror_step
     def start_run(self, kind: str, since: dt.date | None, run_date: dt.date | None) -> int:
         return self._puller.start(kind, run_date=run_date, since=since)
 
-    @DBOS.step()
+    @_mirror_step
     def finish_run(
         self,
         kind: str,
@@ -298,7 +313,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
         if error is not None:
             self._metrics.workflows_failed.labels(kind).inc()
 
-    @DBOS.step()
+    @_mirror_step
     def last_synced(self) -> str | None:
         last = self._puller.last_synced()
         return None if last is None else last.isoformat()
@@ -307,7 +322,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
     def today(self) -> str:
         return dt.datetime.now(dt.UTC).date().isoformat()
 
-    @DBOS.step()
+    @_mirror_step
     def pending_npn_changes(self) -> list[NpnChange]:
         """The (de)activations not processed yet, oldest first, at most
         ``collect_max``."""
@@ -327,7 +342,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
             pending.append((event_id, event.data.npn, at.isoformat(), active))
         return pending
 
-    @DBOS.step()
+    @_mirror_step
     def apply_npn_changes(self, pending: list[NpnChange]) -> tuple[list[str], int]:
         """Each NPN (de)activated at its own event's time, the later change winning
         whatever the order of arrival; the NPNs of ``pending`` active now whose records
@@ -350,7 +365,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 mirror.deactivate_npns(conn, list(off), off, purge=self._settings.purge_deactivated)
             return mirror.owed_fetches(conn, list(by_npn)), mirror.count_active(conn)
 
-    @DBOS.step()
+    @_mirror_step
     def mark_population(self, run_id: int) -> None:
         """Every NPN the API has subscribed: active from its activation time, and covered
         by run ``run_id`` from then. The list is the account's own word, so its event,
@@ -366,18 +381,18 @@ class SyncWorkflows(DBOSConfiguredInstance):
         # the pass could not start.
         self._puller.population(run_id, on_page=mark)
 
-    @DBOS.step()
+    @_mirror_step
     def mark_batch(self, run_id: int, npns: list[str]) -> None:
         """``npns``, fetched by NPN in run ``run_id``: covered from their activation."""
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_activations_fetched(conn, npns, run_id)
 
-    @DBOS.step()
+    @_mirror_step
     def processed(self, event_id: str | None) -> None:
         if event_id is not None:
             self._mark_processed([event_id])
 
-    @DBOS.step()
+    @_mirror_step
     def processed_all(self, event_ids: list[str]) -> None:
         self._mark_processed(event_ids)
 
