@@ -78,8 +78,14 @@ class OutageLog:
     failure more than ``every`` seconds after the last is a new outage. A process polling
     a database that was down wrote a traceback a second per loop: 10,000 lines in 30 s."""
 
-    def __init__(self, logger: logging.Logger, what: str, every: float = 60.0) -> None:
-        self._log, self._what, self._every = logger, what, every
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        every: float = 60.0,
+        resource: str = "the database",
+    ) -> None:
+        self._log, self._what, self._every, self._resource = logger, what, every, resource
         self._since: float | None = None  # when the outage began; None: none known
         self._told = self._last = 0.0
 
@@ -88,13 +94,14 @@ class OutageLog:
         if self._since is None or now - self._last > self._every:
             self._since = self._told = now
             self._log.warning(
-                "%s: the database is unavailable, %s: %s", self._what, doing, describe(exc)
+                "%s: %s is unavailable, %s: %s", self._what, self._resource, doing, describe(exc)
             )
         elif now - self._told >= self._every:
             self._told = now
             self._log.warning(
-                "%s: the database is still unavailable after %.0f s, %s: %s",
+                "%s: %s is still unavailable after %.0f s, %s: %s",
                 self._what,
+                self._resource,
                 now - self._since,
                 doing,
                 describe(exc),
@@ -104,4 +111,4 @@ class OutageLog:
     def succeeded(self) -> None:
         if self._since is not None:
             lasted, self._since = time.monotonic() - self._since, None
-            self._log.warning("%s: the database is back after %.0f s", self._what, lasted)
+            self._log.warning("%s: %s is back after %.0f s", self._what, self._resource, lasted)

@@ -3,13 +3,15 @@ several service processes through Redis."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
-from tests.support.databases import REDIS_URL, redis_available, store_url
+from producersync.service.shared_window import RETRY_SECONDS
+from tests.support.databases import REDIS_URL, private_redis, redis_available, store_url
 from tests.support.service import RunningService, running_service
 
 
@@ -99,3 +101,32 @@ def test_redis_shares_one_limit_across_service_processes(tmp_path: Path) -> None
             base = (one if i % 2 else two).base_url
             codes.append(httpx2.get(f"{base}/v2/licenses", headers=headers).status_code)
     assert codes == [200] * 6 + [429]
+
+
+@pytest.mark.redis
+def test_the_api_counts_in_the_process_while_redis_is_away(tmp_path: Path) -> None:
+    with (
+        private_redis(tmp_path) as redis,
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=5, rate_limit_storage=redis.url) as svc,
+    ):
+        creds = svc.account()
+        with svc.client(creds) as http:
+            assert http.get("/v2/licenses").status_code == 200
+            redis.stop()
+            away = [http.get("/v2/licenses").status_code for _ in range(6)]
+            token = http.post(
+                "/oauth2/token",
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": creds.client_id,
+                    "client_secret": creds.client_secret,
+                },
+            )
+            redis.start()  # empty: it kept nothing
+            time.sleep(RETRY_SECONDS)
+            back = http.get("/v2/licenses")
+    assert away == [200] * 5 + [429]  # this process's own count, from the outage on
+    assert token.status_code == 200
+    assert back.status_code == 200
+    assert back.headers["ratelimit-remaining"] == "4"  # counted in Redis again

@@ -7,6 +7,9 @@ PostgreSQL is at $PRODUCERSYNC_TEST_POSTGRES_URL (default: the local server, dat
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -68,3 +71,56 @@ def redis_available() -> None:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
     except redis.RedisError as exc:
         unavailable("Redis", exc)
+
+
+class PrivateRedis:
+    """A ``redis-server`` of the test's own on a free port, without persistence: one
+    that can be stopped and started again (the shared one is everyone's)."""
+
+    def __init__(self, directory: Path) -> None:
+        from tests.support.service import free_port
+
+        self._binary = shutil.which("redis-server")
+        if self._binary is None:
+            unavailable("redis-server", "not on PATH")
+        self._directory = directory
+        self._port = free_port()
+        self._process: subprocess.Popen[bytes] | None = None
+        self.url = f"redis://127.0.0.1:{self._port}"
+
+    def start(self) -> None:
+        import redis
+
+        assert self._binary is not None
+        command = [self._binary, "--port", str(self._port), "--save", "", "--appendonly", "no"]
+        self._process = subprocess.Popen(
+            command, cwd=self._directory, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=1)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if time.monotonic() > deadline or self._process.poll() is not None:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.02)
+        client.close()
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@contextmanager
+def private_redis(directory: Path) -> Iterator[PrivateRedis]:
+    """A started ``PrivateRedis``, stopped at the end."""
+    server = PrivateRedis(directory)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

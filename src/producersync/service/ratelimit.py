@@ -10,19 +10,32 @@ from limits import RateLimitItemPerMinute
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
+from producersync.service.shared_window import SharedWindow
+
 __all__ = ["Decision", "RateLimiter", "moving_window"]
 
+_REDIS_TIMEOUT_SECONDS = 1.0
 
-def moving_window(storage_uri: str) -> MovingWindowRateLimiter:
-    """A moving-window limiter on ``memory://`` (this process) or ``redis://`` (shared)."""
-    options: dict[str, str] = {}
+
+def moving_window(storage_uri: str) -> MovingWindowRateLimiter | SharedWindow:
+    """A moving-window limiter on ``memory://`` (this process) or ``redis://`` (shared,
+    and counted in this process while Redis is out of reach: ``shared_window``)."""
     if storage_uri.startswith(("redis://", "rediss://")):
+        shared = storage_from_string(
+            "async+" + storage_uri,
+            implementation="redispy",
+            key_prefix="producersync",
+            wrap_exceptions=True,
+            # A Redis that does not answer holds each request this long at most, not for
+            # the system's TCP timeout (minutes).
+            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
+            socket_timeout=_REDIS_TIMEOUT_SECONDS,
+        )
+        local = storage_from_string("async+memory://")
+        return SharedWindow(MovingWindowRateLimiter(shared), MovingWindowRateLimiter(local))
+    if storage_uri.startswith("memory://"):
         storage_uri = "async+" + storage_uri
-        options["implementation"] = "redispy"
-        options["key_prefix"] = "producersync"
-    elif storage_uri.startswith("memory://"):
-        storage_uri = "async+" + storage_uri
-    return MovingWindowRateLimiter(storage_from_string(storage_uri, **options))
+    return MovingWindowRateLimiter(storage_from_string(storage_uri))
 
 
 @dataclass(frozen=True, slots=True)
