@@ -18,7 +18,7 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
-from producersync.model.events import NpnActivated
+from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import entities
@@ -32,7 +32,11 @@ TODAY = dt.datetime.now(dt.UTC).date()
 
 @pytest.fixture(scope="module")
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
-    with running_harness("postgres", tmp_path_factory.mktemp("outage")) as h:
+    # One retry of an API request, so that an outage of the service's store fails a sync
+    # in seconds; a failed sync runs again 2 s later.
+    sync_env = {"PRODUCERSYNC_API_MAX_RETRIES": "1", "PRODUCERSYNC_SYNC_RETRY_SECONDS": "2"}
+    directory = tmp_path_factory.mktemp("outage")
+    with running_harness("postgres", directory, sync_env=sync_env) as h:
         npns = _npns(h)
         h.client.subscriptions.wait(h.client.subscriptions.add(npns))
         eventually(lambda: h.status()["activeNpns"] == len(npns), what=h.status)
@@ -138,6 +142,26 @@ def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.En
         what=harness.status,
     )
     assert harness.status()["failedRuns"] == 0
+    harness.wait_equal()
+
+
+def test_a_daily_sync_that_failed_runs_again_by_itself(harness: Harness, admin: sa.Engine) -> None:
+    # The service's store is down past the sync's retries of its API requests; no other
+    # event comes to start the day again.
+    day = TODAY - dt.timedelta(days=3)
+    harness.endpoint_enabled(False)
+    harness.nipr_run(day, churn=0.5)
+    failed = harness.status()["failedRuns"]
+    with outage(admin, harness.store_url):
+        assert harness.deliver(UpdatesAvailable.create(day)).status_code == 200
+        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=60, what=harness.status)
+    harness.endpoint_enabled(True)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
+        timeout=60,
+        what=harness.status,
+    )
+    assert harness.status()["receipts"]["unprocessed"] == 0
     harness.wait_equal()
 
 

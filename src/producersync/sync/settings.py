@@ -172,6 +172,14 @@ class SyncSettings(BaseSettings):
         "backoff up to 8 s, before its sync run fails: a background sync can wait out a "
         "minute of trouble.",
     )
+    sync_retry_seconds: float = Field(
+        default=300,
+        gt=0,
+        le=86400,
+        allow_inf_nan=False,
+        description="A daily sync that failed (the API or the mirror out past their "
+        "retries) is run again this long after, until it succeeds.",
+    )
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."
     )

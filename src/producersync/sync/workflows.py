@@ -4,7 +4,8 @@
   ``min(runDate, last synced runDate)`` (a missed day is never skipped), one step per
   page, so the continuation token is checkpointed page by page and a crash resumes
   where it stopped; the last synced runDate moves only when every resource is done.
-  Runs on the sync queue, one sync at a time across every process.
+  Runs on the sync queue, one sync at a time across every process; one that failed is
+  run again ``sync_retry_seconds`` later.
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
   the record of what is owed; the event nudges a collector workflow that starts
   ``coalesce_seconds`` later (an activation while no NPN is active: at once, its pass
@@ -186,7 +187,15 @@ class SyncWorkflows(DBOSConfiguredInstance):
         day = dt.date.fromisoformat(run_date)
         last = self.last_synced()
         since = day if last is None else min(day, dt.date.fromisoformat(last))
-        counts = self._pull("updates", streams(since=since), since=since, run_date=day)
+        try:
+            counts = self._pull("updates", streams(since=since), since=since, run_date=day)
+        except Exception:
+            # DBOS keeps this workflow failed for good (a restart replays its failure), and
+            # the day would wait for the next day's event: a new run of it, later, which
+            # does the same if it fails too.
+            with SetEnqueueOptions(delay_seconds=self._settings.sync_retry_seconds):
+                DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, run_date, event_id)
+            raise
         self.processed(event_id)
         return counts
 
