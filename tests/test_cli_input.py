@@ -112,6 +112,16 @@ def test_a_port_out_of_range_is_a_usage_error(
     assert "port" in result.output and list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_store_out_of_reach_at_start_is_one_line(command: str) -> None:
+    # Nothing listens on port 9 (discard) here.
+    store = "postgresql://ops:hunter2@127.0.0.1:9/x"
+    result = cli("service", command, "--port", "1", "--database", store, check=False)
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: the database: connection failed"), result.stderr
+    assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
 @pytest.mark.parametrize(
     ("env", "code", "named"),
     [

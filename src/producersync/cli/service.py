@@ -14,6 +14,8 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.open import open_store
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
@@ -73,6 +75,7 @@ def run(
     )
     from producersync.service.app import create_app
 
+    _open_store(settings)
     serve(create_app(settings), settings.host, settings.port, log_level)
 
 
@@ -100,4 +103,12 @@ def worker(
     settings = service_settings(database, ctx, host=host, port=port, executor_id=executor_id)
     from producersync.service.worker import create_worker_app
 
+    _open_store(settings)
     serve(create_worker_app(settings), settings.host, settings.port, log_level)
+
+
+def _open_store(settings: ServiceSettings) -> None:
+    """Open (and migrate) the store before serving: one out of reach, or a file that is
+    no store, is then the one line and exit code 1 of every command. Opened first in the
+    app's startup, it was uvicorn's traceback (150 lines) and exit code 3."""
+    open_store(settings.database_url, 1).dispose()
