@@ -11,8 +11,10 @@ other).
 from __future__ import annotations
 
 import logging
+import math
 import sqlite3
 import time
+from collections.abc import Callable
 from typing import Final
 
 import sqlalchemy as sa
@@ -23,6 +25,7 @@ __all__ = [
     "RETRY_INTERVAL_SECONDS",
     "OutageLog",
     "describe",
+    "reading",
     "unavailable",
 ]
 
@@ -62,6 +65,22 @@ def unavailable(exc: BaseException) -> bool:
     if sqlstate is None:
         return True  # psycopg's own: connection failed, closed, or lost mid-statement
     return sqlstate.startswith(_POSTGRES_CLASSES) and sqlstate != _QUERY_CANCELED
+
+
+def reading(read: Callable[[], float]) -> Callable[[], float]:
+    """``read`` (a metric gauge's reading from the database), NaN while the database is
+    unavailable: a scrape then still brings the counters (the 503s, the failed attempts)
+    instead of failing whole when they matter most."""
+
+    def safe() -> float:
+        try:
+            return read()
+        except Exception as exc:
+            if unavailable(exc):
+                return math.nan
+            raise
+
+    return safe
 
 
 def describe(exc: BaseException) -> str:

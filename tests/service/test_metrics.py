@@ -3,6 +3,8 @@ its status, timed, and the store's gauges; the worker process has the same."""
 
 from __future__ import annotations
 
+from producersync.service.metrics import ServiceMetrics
+from producersync.service.store.engine import make_engine
 from tests.support.metrics import scrape
 from tests.support.service import RunningService
 
@@ -36,3 +38,16 @@ def test_requests_are_counted_by_route_template_and_status(service: RunningServi
         frozenset({("route", "/v2/licenses")}),
     )
     assert metrics[latency] >= 1
+
+
+def test_the_store_gauges_read_nan_while_the_store_is_out_of_reach() -> None:
+    metrics = ServiceMetrics()
+    # Nothing listens on port 9 (discard) here.
+    engine = make_engine("postgresql://postgres@127.0.0.1:9/x")
+    metrics.watch(engine)
+    try:
+        text = metrics.render().decode()
+    finally:
+        engine.dispose()
+    assert "producersync_webhook_deliveries_pending NaN" in text
+    assert "producersync_subscription_jobs_queued NaN" in text

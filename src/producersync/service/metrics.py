@@ -25,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producersync.db_outage import reading
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
 
@@ -68,12 +69,12 @@ class ServiceMetrics:
             "producersync_webhook_deliveries_pending",
             "Deliveries not yet succeeded or given up (due now or retrying later).",
             registry=self.registry,
-        ).set_function(lambda: store_count(count_pending))
+        ).set_function(reading(lambda: store_count(count_pending)))
         Gauge(
             "producersync_subscription_jobs_queued",
             "Subscription jobs accepted and not yet applied.",
             registry=self.registry,
-        ).set_function(lambda: store_count(count_queued))
+        ).set_function(reading(lambda: store_count(count_queued)))
 
     async def endpoint(self, _request: Request) -> Response:
         """``GET /metrics``."""

@@ -8,6 +8,8 @@ from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
 
+from producersync.db_outage import reading
+
 __all__ = ["Metrics"]
 
 
@@ -43,7 +45,7 @@ class Metrics:
             "The last fully synced NIPR runDate, as Unix seconds at 00:00 UTC (0: none).",
             registry=self.registry,
         )
-        last.set_function(lambda: _epoch(last_synced()))
+        last.set_function(reading(lambda: _epoch(last_synced())))
 
     def upserted(self, resource: str, count: int) -> None:
         self.records_upserted.labels(resource).inc(count)

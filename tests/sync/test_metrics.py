@@ -1,0 +1,27 @@
+"""The sync process's metrics."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from producersync.sync import mirror
+from producersync.sync.metrics import Metrics
+from producersync.sync.mirror.engine import make_engine
+
+
+def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> None:
+    # Nothing listens on port 9 (discard) here.
+    engine = make_engine("postgresql://postgres@127.0.0.1:9/x")
+
+    def last_synced() -> dt.date | None:
+        with engine.connect() as conn:
+            return mirror.last_synced_run_date(conn)
+
+    metrics = Metrics(last_synced)
+    metrics.receipts.labels("accepted").inc()
+    try:
+        text = metrics.render().decode()
+    finally:
+        engine.dispose()
+    assert "producersync_sync_last_synced_run_date NaN" in text
+    assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
