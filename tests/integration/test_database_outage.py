@@ -103,6 +103,9 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
         assert api.json()["message"] == "The service is temporarily unavailable; retry shortly"
         issued = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
         assert issued.status_code == 503, issued.text
+        page = httpx2.get(f"{harness.service_url}/portal/login/a-link-token")
+        assert (page.status_code, page.headers["retry-after"]) == (503, "5"), page.text
+        assert "Temporarily unavailable" in page.text
         now = dt.datetime.now(dt.UTC)
         received = harness.deliver(NpnActivated.create("1", now, timestamp=now))
         assert received.status_code == 503
@@ -121,6 +124,7 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
     service_log = "".join(p.read_text() for p in _logs(harness, "service-run-*.log"))
     assert "API: the database is unavailable, answering 503" in service_log
     assert "Exception in ASGI application" not in service_log
+    assert "portal: the database is unavailable, answering 503" in service_log
 
 
 def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.Engine) -> None:

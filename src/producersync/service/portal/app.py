@@ -7,15 +7,18 @@ and answers every error with a page, not the API's JSON body. The service sets
 
 from __future__ import annotations
 
+import logging
 from http import HTTPStatus
 from pathlib import Path
 
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from producersync.db_outage import OutageLog, unavailable
 from producersync.service.errors import validation_message
 from producersync.service.portal import (
     advanced,
@@ -27,8 +30,11 @@ from producersync.service.portal import (
 )
 from producersync.service.portal.headers import PortalHeaders
 from producersync.service.portal.pages import PortalError, error_page
+from producersync.service.unavailable import RETRY_AFTER_SECONDS
 
 __all__ = ["create_portal"]
+
+log = logging.getLogger(__name__)
 
 _STATIC = Path(__file__).parent / "static"
 
@@ -44,6 +50,8 @@ def create_portal() -> FastAPI:
 
 
 def _install_error_pages(portal: FastAPI) -> None:
+    outage = OutageLog(log, "portal")
+
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PortalError)
         return error_page(request, exc)
@@ -64,6 +72,16 @@ def _install_error_pages(portal: FastAPI) -> None:
             return error_page(request, _NOT_FOUND)
         return error_page(request, PortalError.bad_address(validation_message(exc)))
 
+    async def store_error(request: Request, exc: Exception) -> Response:
+        # The store out of reach is no bug of ours: a page that says so, not a 500 and a
+        # traceback per page (the API answers its 503 in service/unavailable.py).
+        if not unavailable(exc):
+            raise exc
+        outage.failed(exc, "answering 503")
+        page = error_page(request, _UNAVAILABLE)
+        page.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+        return page
+
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the page shows no internals.
         return error_page(
@@ -74,9 +92,14 @@ def _install_error_pages(portal: FastAPI) -> None:
     portal.add_exception_handler(PortalError, refused)
     portal.add_exception_handler(StarletteHTTPException, http_error)
     portal.add_exception_handler(RequestValidationError, invalid)
+    portal.add_exception_handler(sa.exc.DBAPIError, store_error)
+    portal.add_exception_handler(sa.exc.TimeoutError, store_error)
     portal.add_exception_handler(Exception, unexpected)
 
 
+_UNAVAILABLE = PortalError(
+    503, "Temporarily unavailable", "The service cannot reach its database. Try again shortly."
+)
 _NOT_FOUND = PortalError(
     404,
     "Page not found",
