@@ -20,6 +20,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
+from producersync.db_outage import unavailable
 from producersync.sync import mirror
 
 __all__ = ["ReceiptLog"]
@@ -79,10 +80,12 @@ class ReceiptLog:
             with mirror.write_transaction(self._engine) as conn:
                 answers = mirror.record_receipts(conn, [receipt for receipt, _, _ in batch])
         except Exception as exc:
-            if len(batch) > 1:
+            if len(batch) > 1 and not unavailable(exc):
                 # One receipt the database refuses must not fail the deliveries that
                 # happened to share its batch (on PostgreSQL a 20 KB event id failed
-                # three good ones): each again alone, in a transaction of its own.
+                # three good ones): each again alone, in a transaction of its own. Not
+                # when the database is unavailable: that fails every one of them, and a
+                # server that does not answer would hold each of 500 for its timeout.
                 for waiter in batch:
                     self._flush([waiter])
                 return
