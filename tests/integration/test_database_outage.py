@@ -51,9 +51,9 @@ def admin() -> Iterator[sa.Engine]:
     engine.dispose()
 
 
-def _npns(harness: Harness) -> list[str]:
+def _npns(harness: Harness, count: int = 20) -> list[str]:
     with harness.engine.connect() as conn:
-        query = sa.select(entities.c.npn).order_by(entities.c.npn).limit(20)
+        query = sa.select(entities.c.npn).order_by(entities.c.npn).limit(count)
         return list(conn.execute(query).scalars())
 
 
@@ -167,6 +167,24 @@ def test_a_daily_sync_that_failed_runs_again_by_itself(harness: Harness, admin: 
     )
     assert harness.status()["receipts"]["unprocessed"] == 0
     harness.wait_equal()
+
+
+def test_an_activation_whose_fetch_failed_is_fetched_again_by_itself(
+    harness: Harness, admin: sa.Engine
+) -> None:
+    # As above, for the collector of activations: no later event nudges another.
+    npn = _npns(harness, 21)[-1]
+    harness.endpoint_enabled(False)
+    harness.client.subscriptions.wait(harness.client.subscriptions.add([npn]))
+    failed = harness.status()["failedRuns"]
+    with outage(admin, harness.store_url):
+        now = dt.datetime.now(dt.UTC)
+        event = NpnActivated.create(npn, now, timestamp=now)
+        assert harness.deliver(event).status_code == 200
+        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=60, what=harness.status)
+    harness.endpoint_enabled(True)
+    harness.wait_equal()
+    assert harness.status()["receipts"]["unprocessed"] == 0
 
 
 def _answers(service_url: str, bearer: dict[str, str]) -> bool:

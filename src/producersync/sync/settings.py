@@ -177,8 +177,9 @@ class SyncSettings(BaseSettings):
         gt=0,
         le=86400,
         allow_inf_nan=False,
-        description="A daily sync that failed (the API or the mirror out past their "
-        "retries) is run again this long after, until it succeeds.",
+        description="A sync that failed (a daily one, or a fetch of activations: the API "
+        "or the mirror out past their retries) is run again this long after, until it "
+        "succeeds.",
     )
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."

@@ -215,11 +215,20 @@ class SyncWorkflows(DBOSConfiguredInstance):
         # which waits out its own delay (under a steady stream, passing again at once
         # would make every pass a small one, and the collector never idle).
         collected = 0
-        while pending := self.pending_npn_changes():
-            self._collect(pending)
-            collected += len(pending)
-            if len(pending) < self._settings.collect_max:
-                break
+        try:
+            while pending := self.pending_npn_changes():
+                self._collect(pending)
+                collected += len(pending)
+                if len(pending) < self._settings.collect_max:
+                    break
+        except Exception:
+            # Its events stay unprocessed, their NPNs owed; without another event to nudge
+            # a collector they waited for the next one, or a restart. One collector later,
+            # outside the two slots: a slot's collector delayed this long would hold back
+            # the new events that find it waiting (``_nudge_collector``).
+            with SetEnqueueOptions(delay_seconds=self._settings.sync_retry_seconds):
+                DBOS.enqueue_workflow(ACTIVATION_QUEUE, self.collect_npn_changes)
+            raise
         return collected
 
     def _collect(self, pending: list[NpnChange]) -> None:
