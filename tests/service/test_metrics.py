@@ -3,10 +3,23 @@ its status, timed, and the store's gauges; the worker process has the same."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.store.engine import make_engine
+from tests.support.databases import store_url
 from tests.support.metrics import scrape
-from tests.support.service import RunningService
+from tests.support.service import RunningService, running_service
+
+_REQUESTS = "producersync_http_requests_total"
+
+
+def _count(metrics: dict, method: str, route: str, status: str) -> float:
+    labels = frozenset({("method", method), ("route", route), ("status", status)})
+    return metrics.get((_REQUESTS, labels), 0.0)
 
 
 def test_requests_are_counted_by_route_template_and_status(service: RunningService) -> None:
@@ -15,22 +28,23 @@ def test_requests_are_counted_by_route_template_and_status(service: RunningServi
         assert http.get("/v2/entities/15645555").status_code in (200, 404)
         assert http.get("/v2/licenses?states=ZZ").status_code == 400
         assert http.get("/no/such/path").status_code == 404
+        assert http.get("/v2/no-such-list").status_code == 404
     with service.client() as anonymous:
         assert anonymous.get("/v2/licenses").status_code == 401
+        assert anonymous.get("/v1/webhooks/endpoints/ep_123").status_code == 401
     metrics = scrape(service.base_url)
 
-    def count(route: str, status: str) -> float:
-        labels = frozenset({("method", "GET"), ("route", route), ("status", status)})
-        return metrics.get(("producersync_http_requests_total", labels), 0.0)
-
-    assert count("/v2/licenses", "400") >= 1
-    assert count("unmatched", "404") >= 1
-    assert count("unmatched", "401") >= 1  # refused at the gate, before routing
+    assert _count(metrics, "GET", "/v2/licenses", "400") >= 1
+    assert _count(metrics, "GET", "unmatched", "404") >= 2
+    # Refused at the gate, before routing: still under the route asked for.
+    assert _count(metrics, "GET", "/v2/licenses", "401") >= 1
+    assert _count(metrics, "GET", "/v1/webhooks/endpoints/{endpointId}", "401") >= 1
     assert any(
-        name == "producersync_http_requests_total" and ("route", "/v2/entities/{npn}") in labels
-        for name, labels in metrics
+        name == _REQUESTS and ("route", "/v2/entities/{npn}") in labels for name, labels in metrics
     )
-    assert not any("15645555" in value for _, labels in metrics for _, value in labels)
+    assert not any(
+        "15645555" in value or "ep_123" in value for _, labels in metrics for _, value in labels
+    )
     assert ("producersync_webhook_deliveries_pending", frozenset()) in metrics
     assert ("producersync_subscription_jobs_queued", frozenset()) in metrics
     latency = (
@@ -51,3 +65,33 @@ def test_the_store_gauges_read_nan_while_the_store_is_out_of_reach() -> None:
         engine.dispose()
     assert "producersync_webhook_deliveries_pending NaN" in text
     assert "producersync_subscription_jobs_queued NaN" in text
+
+
+def test_routes_outside_the_api_are_named(service: RunningService) -> None:
+    with service.client() as http:
+        assert http.head("/healthz").status_code == 200
+        assert http.get("/portal/").status_code in (200, 303)
+        assert http.get("/portal/static/no-such-file.css").status_code == 404
+        http.get("/metrics")
+    metrics = scrape(service.base_url)
+
+    assert _count(metrics, "HEAD", "/healthz", "200") >= 1
+    assert any(name == _REQUESTS and ("route", "/portal/") in labels for name, labels in metrics)
+    assert _count(metrics, "GET", "/portal/static/{path}", "404") >= 1
+    assert _count(metrics, "GET", "/metrics", "200") >= 1
+
+
+@pytest.fixture
+def limited(tmp_path: Path) -> Iterator[RunningService]:
+    with (
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=2) as svc,
+    ):
+        yield svc
+
+
+def test_throttled_requests_are_counted_under_their_route(limited: RunningService) -> None:
+    with limited.client(limited.account()) as http:
+        statuses = [http.get("/v1/licenses/1").status_code for _ in range(3)]
+    assert statuses[-1] == 429
+    assert _count(scrape(limited.base_url), "GET", "/v1/licenses/{id}", "429") == 1

@@ -80,6 +80,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await anyio.to_thread.run_sync(_build_context, settings)
+        # Built now, not on the event loop when the first request needs it (the metrics
+        # name a request refused before routing by the API's templates).
+        await anyio.to_thread.run_sync(app.openapi)
         background = Background(ctx.engine, settings, metrics)
         ctx.published = background.published
         app.state.context = ctx
@@ -140,7 +143,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
     app.mount(_PORTAL, portal)
 
-    app.add_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
+    # A FastAPI route, which the router names on the request as the metrics count it (a
+    # plain Starlette route is left unnamed).
+    app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
     @app.get("/healthz", tags=["Operations"], summary="Liveness")
     def healthz() -> dict[str, str]:

@@ -32,4 +32,10 @@ class HeadAsGet:
                 message = {"type": "http.response.body", "body": b"", "more_body": False}
             await send(message)
 
-        await self.app({**scope, "method": "GET"}, receive, headers_only)
+        # A copy (the server reads the method on its own scope to send no body), whose
+        # route, once picked, is named on the request's own scope for the metrics outside.
+        as_get = {**scope, "method": "GET"}
+        try:
+            await self.app(as_get, receive, headers_only)
+        finally:
+            scope.update({k: as_get[k] for k in ("route", "root_path") if k in as_get})

@@ -26,6 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producersync.db_outage import reading
+from producersync.service.route_templates import RouteTemplates
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
 
@@ -88,15 +89,18 @@ class ServiceMetrics:
 
 class RequestMetrics:
     """Pure ASGI: counts and times every HTTP request under its route template (the path
-    with its parameters as written in the route), so ids never become labels."""
+    with its parameters as written in the route), so ids never become labels; the
+    method is the request's as it came (a HEAD runs as a GET further in)."""
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app, self.metrics = app, metrics
+        self._templates = RouteTemplates()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        method, root_path, app = scope["method"], scope.get("root_path", ""), scope["app"]
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
 
@@ -109,6 +113,7 @@ class RequestMetrics:
         try:
             await self.app(scope, receive, send_counted)
         finally:
-            route = getattr(scope.get("route"), "path", None) or "unmatched"
-            self.metrics.requests.labels(scope["method"], route, str(status)).inc()
-            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+            elapsed = time.perf_counter() - started
+            route = self._templates.of(app, scope, root_path)
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
