@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
+from producersync.log_format import log_config
 from producersync.model import dates
 from producersync.model.validation import reason
 from producersync.service.settings import ServiceSettings
@@ -257,9 +258,17 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
 
 
 def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
-    """Run ``app`` under uvicorn until interrupted; no access log (the apps count their
-    requests in ``/metrics``, and a log line per request is noise at API rates)."""
-    uvicorn.run(app, host=host, port=port, log_level=log_level, access_log=False)
+    """Run ``app`` under uvicorn until interrupted, every log line in one format
+    (``log_format``); no access log (the apps count their requests in ``/metrics``, and
+    a log line per request is noise at API rates)."""
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=log_config(log_level),
+        log_level=log_level,
+        access_log=False,
+    )
 
 
 def service_settings(
