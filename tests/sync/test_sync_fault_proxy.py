@@ -7,12 +7,14 @@ Real processes, as in ``test_sync_process``."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
 
 from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
+from tests.support.metrics import scrape
 from tests.sync.test_sync_process import TODAY, Harness, _npns, eventually, running_harness
 
 pytestmark = pytest.mark.slow(80)
@@ -59,6 +61,7 @@ def test_activation_and_daily_update_complete_through_the_faults(
     )
     harness.wait_equal()
     assert harness.status()["failedRuns"] == 0
+    assert " ERROR " not in _log(harness)  # faults retried past are no error
     # The premise: every kind of fault was dealt, each to a request of the sync's.
     assert set(proxy.dealt) == {"relayed", "server_error", "rate_limited", "reset", "slow"}
 
@@ -78,3 +81,22 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
         proxy.use(FaultMix(server_error=0, rate_limited=0, reset=0, slow=0))
     harness.client.subscriptions.wait(harness.client.subscriptions.add([second]))
     harness.wait_equal()
+    # The failed run is logged once, with what follows it; DBOS's traceback of each of
+    # its workflows (the run's and one a stream) is not: the API failing is no bug.
+    lines = _log(harness).splitlines()
+    failed_lines = [line for line in lines if " ERROR " in line]
+    assert len(failed_lines) == harness.status()["failedRuns"] - failed, failed_lines
+    assert re.search(
+        r"Z ERROR producersync\.sync\.workflows: sync run \d+ \(activation\) failed after "
+        r"[\d.]+ s: .+; its NPNs stay owed, fetched by the collector's next pass$",
+        failed_lines[-1],
+    ), failed_lines
+    assert not any(line.startswith("Traceback") for line in lines)
+    metrics = scrape(harness.sync.url)
+    kind = frozenset({("kind", "activation")})
+    assert metrics[("producersync_sync_workflows_failed_total", kind)] >= 1
+    assert metrics[("producersync_sync_run_duration_seconds_count", kind)] >= 2
+
+
+def _log(harness: Harness) -> str:
+    return (harness.sync.log_dir / f"sync-{harness.sync.port}.log").read_text()

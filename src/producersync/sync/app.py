@@ -18,6 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from producersync.client import ProducerSyncError
 from producersync.database_url import dbos_pool_size
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
@@ -42,6 +43,15 @@ __all__ = ["DurableSync", "create_app"]
 log = logging.getLogger(__name__)
 
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
+
+
+def _reported(record: logging.LogRecord) -> bool:
+    """DBOS's log filter: drop its traceback of a workflow that failed on the API (down,
+    refusing, timing out). That is no bug, and the run it ended is logged once, with
+    what follows it (``SyncWorkflows.finish_run``); DBOS logged every workflow of it, a
+    parent and each of its streams, 25 tracebacks for one sync with the API down."""
+    error = record.exc_info[1] if record.exc_info else None
+    return not isinstance(error, ProducerSyncError)
 
 
 class DurableSync:
@@ -72,6 +82,7 @@ class DurableSync:
         if (pool := dbos_pool_size(settings.mirror_pool_size)) is not None:
             config["sys_db_pool_size"] = pool
         DBOS(config=config)
+        logging.getLogger("dbos").addFilter(_reported)
 
     def start(self) -> None:
         DBOS.launch()

@@ -6,11 +6,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from producersync.db_outage import reading
 
 __all__ = ["Metrics"]
+
+_RUN_KINDS = ("updates", "catch-up", "activation", "population")
+# A day's updates take seconds, an activation batch a few, a storm's pass over 100,000
+# NPNs about an hour at the API's rate limit.
+_RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0, 7200.0)
 
 
 class Metrics:
@@ -34,6 +39,16 @@ class Metrics:
             ["kind"],
             registry=self.registry,
         )
+        self.run_seconds = Histogram(
+            "producersync_sync_run_duration_seconds",
+            "Time from the start of a sync run to its end (failed or not), by kind.",
+            ["kind"],
+            buckets=_RUN_BUCKETS,
+            registry=self.registry,
+        )
+        for kind in _RUN_KINDS:  # at 0 from the start: an alert sees the first failure
+            self.workflows_failed.labels(kind)
+            self.run_seconds.labels(kind)
         self.records_upserted = Counter(
             "producersync_sync_records_upserted",
             "Records inserted or changed in the mirror, by resource.",

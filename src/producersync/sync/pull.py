@@ -351,12 +351,14 @@ class Puller:
         *,
         synced_through: dt.date | None = None,
         error: str | None = None,
-    ) -> None:
-        """Close the run; a complete one moves the last synced runDate (never back)."""
+    ) -> float:
+        """Close the run; a complete one moves the last synced runDate (never back). How
+        long the run took, in seconds."""
         with mirror.write_transaction(self._engine) as conn:
-            mirror.finish_run(conn, run_id, counts, error)
+            seconds = mirror.finish_run(conn, run_id, counts, error)
             if synced_through is not None and error is None:
                 mirror.set_last_synced_run_date(conn, synced_through)
+        return seconds
 
     def population(
         self, run_id: int | None = None, on_page: OnListPage | None = None

@@ -29,6 +29,7 @@ collector's are DBOS's, deduplicated per slot.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any, Final
@@ -107,6 +108,20 @@ _mirror_step = DBOS.step(
     backoff_rate=RETRY_BACKOFF,
     max_attempts=RETRY_ATTEMPTS,
 )
+# What happens after a run of each kind failed, for its log line.
+_AGAIN: Final = "PRODUCERSYNC_SYNC_RETRY_SECONDS later"
+_FROM_LAST: Final = (
+    "the mirror keeps what it had; the next sync starts again from the last synced runDate"
+)
+_AFTER_FAILURE: Final = {
+    "updates": f"{_FROM_LAST}, and this one runs again {_AGAIN}",
+    "catch-up": f"{_FROM_LAST} (the next updates_available, the daily catch-up, or "
+    "`producersync sync now`)",
+    "activation": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
+    "population": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
+}
+
+log = logging.getLogger(__name__)
 
 
 @DBOS.dbos_class()
@@ -245,7 +260,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # find nothing to do.
             while True:
                 run_id = self.start_run("population", None, None)
-                self.mark_population(run_id)
+                try:
+                    self.mark_population(run_id)
+                except Exception as exc:  # the API: the run ends, and is told, here
+                    self.finish_run("population", run_id, {}, None, f"{type(exc).__name__}: {exc}")
+                    raise
                 try:
                     self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
                     break
@@ -295,7 +314,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
             for stream, handle in handles.items():
                 counts[stream.resource] += handle.get_result()
         except Exception as exc:
-            self.finish_run(kind, run_id, {}, None, f"{type(exc).__name__}: {exc}")
+            error = f"{type(exc).__name__}: {exc}"
+            self.finish_run(kind, run_id, {}, run_date, error, isinstance(exc, PopulationGrew))
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
         return counts
@@ -326,10 +346,30 @@ class SyncWorkflows(DBOSConfiguredInstance):
         counts: Mapping[str, int],
         synced_through: dt.date | None,
         error: str | None,
+        again: bool = False,
     ) -> None:
-        self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
-        if error is not None:
+        """Close run ``run_id``: ``synced_through`` is its runDate (the position moves
+        there only if there is no ``error``); ``again``: stopped to start over at once
+        (the population grew), not a failure. Counted, timed, and logged once: a step
+        is not run again on recovery."""
+        seconds = self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
+        self._metrics.run_seconds.labels(kind).observe(seconds)
+        what = f"sync run {run_id} ({kind}" + (
+            f", runDate {synced_through.isoformat()})" if synced_through else ")"
+        )
+        if again:
+            log.info("%s stopped after %.1f s: %s; passing again", what, seconds, error)
+        elif error is not None:
             self._metrics.workflows_failed.labels(kind).inc()
+            log.error("%s failed after %.1f s: %s; %s", what, seconds, error, _AFTER_FAILURE[kind])
+        else:
+            log.log(
+                logging.DEBUG if kind == "activation" else logging.INFO,
+                "%s finished in %.1f s: %d records",
+                what,
+                seconds,
+                sum(counts.values()),
+            )
 
     @_mirror_step
     def last_synced(self) -> str | None:

@@ -42,12 +42,18 @@ def start_run(
 
 def finish_run(
     conn: sa.Connection, run_id: int, counts: Mapping[str, int], error: str | None = None
-) -> None:
-    conn.execute(
+) -> float:
+    """Close the run; how long it took, in seconds since it started."""
+    finished = dt.datetime.now(dt.UTC)
+    started: dt.datetime = conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id)
-        .values(finished_at=dt.datetime.now(dt.UTC), counts=dict(counts), error=error)
-    )
+        .values(finished_at=finished, counts=dict(counts), error=error)
+        .returning(sync_runs.c.started_at)
+    ).scalar_one()
+    if started.tzinfo is None:  # SQLite keeps no zone; it was written in UTC
+        started = started.replace(tzinfo=dt.UTC)
+    return max(0.0, (finished - started).total_seconds())
 
 
 def last_run(conn: sa.Connection) -> dict[str, Any] | None:
