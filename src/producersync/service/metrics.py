@@ -33,6 +33,8 @@ from producersync.service.store.outbox import count_pending
 __all__ = ["RequestMetrics", "ServiceMetrics"]
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# A receiver answers in milliseconds, or not within the attempt timeout (5 s by default).
+_ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
 
 class ServiceMetrics:
@@ -56,6 +58,14 @@ class ServiceMetrics:
             "Webhook delivery attempts made by this process, by outcome (succeeded, "
             "failed; deferred: held back by the endpoint's rate limit, not attempted).",
             ["outcome"],
+            registry=self.registry,
+        )
+        self.attempt_seconds = Histogram(
+            "producersync_webhook_attempt_duration_seconds",
+            "Time from sending a webhook delivery attempt to its answer (or to the attempt "
+            "timeout), by outcome (succeeded, failed).",
+            ["outcome"],
+            buckets=_ATTEMPT_BUCKETS,
             registry=self.registry,
         )
 

@@ -169,6 +169,14 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
     assert metrics[succeeded] >= len(rx.received)
 
 
+_DISPATCHER = "producersync.service.delivery.dispatcher"
+
+
+def _logged(harness: Harness, text: str) -> list[str]:
+    """The service's log lines holding ``text``."""
+    return [line for line in harness.service.log.read_text().splitlines() if text in line]
+
+
 def _today() -> dt.date:
     return dt.datetime.now(dt.UTC).date()
 
@@ -220,6 +228,14 @@ def test_a_failed_attempt_is_recorded_and_retried(
         assert first.response == "boom"
     if expect_status == 0:
         assert first.error is not None and "no response within" in first.error
+    timed = scrape(harness.service.base_url)
+    failed = (
+        "producersync_webhook_attempt_duration_seconds_count",
+        frozenset({("outcome", "failed")}),
+    )
+    assert timed[failed] >= 1
+    # The receiver's answer is its own business: no line in our log for it.
+    assert _logged(harness, f"endpoint {endpoint_id}") == []
 
 
 def test_retry_after_is_honoured(harness: Harness) -> None:
@@ -241,6 +257,11 @@ def test_410_gone_disables_the_endpoint(harness: Harness) -> None:
         time.sleep(1.0)
     assert len(rx.received) == 1
     assert harness.get_endpoint(endpoint_id).disabled_reason == "the endpoint answered 410 Gone"
+    # The operator is told once, at WARNING, what happened and how to undo it.
+    told = _logged(harness, f"endpoint {endpoint_id}")
+    assert len(told) == 1, told
+    assert f"WARNING {_DISPATCHER}: endpoint {endpoint_id} disabled: the endpoint" in told[0]
+    assert f"producersync admin endpoint enable {endpoint_id}" in told[0]
     # Not retried, and a disabled endpoint is not sent what is published after.
     assert [d.state for d in harness.deliveries(endpoint_id)] == ["failed"]
 
@@ -252,6 +273,13 @@ def test_exhausted_deliveries_fail_and_can_be_recovered(harness: Harness) -> Non
         endpoint_id, _ = harness.endpoint(account_id, rx.url)
         eventually(lambda: harness.deliveries(endpoint_id)[0].state == "failed")
         assert len(rx.received) == 1 + len(SCHEDULE)
+        told = _logged(harness, f"endpoint {endpoint_id}")
+        message_id = rx.received[0].headers["webhook-id"]
+        assert told == [
+            told[0].split(" WARNING ")[0] + f" WARNING {_DISPATCHER}: endpoint {endpoint_id}: 1 "
+            f"deliveries given up after their last retry (events {message_id}); to send them "
+            f"again: producersync admin endpoint recover {endpoint_id} --since TIME"
+        ]
         healthy = True
         with write_transaction(harness.engine) as conn:
             endpoint = store_endpoints.get_endpoint(conn, account_id, endpoint_id)

@@ -48,6 +48,8 @@ __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
 
+_GONE = "the endpoint answered 410 Gone"
+
 
 @DBOS.dbos_class()
 class Dispatcher(DBOSConfiguredInstance):
@@ -56,7 +58,7 @@ class Dispatcher(DBOSConfiguredInstance):
     ) -> None:
         super().__init__("webhook-dispatcher")
         self._engine = engine
-        self._attempts = metrics.attempts
+        self._attempts, self._attempt_seconds = metrics.attempts, metrics.attempt_seconds
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
         self._poll = settings.webhook_poll_seconds
@@ -177,12 +179,52 @@ class Dispatcher(DBOSConfiguredInstance):
         self._attempts.labels("succeeded").inc(succeeded)
         self._attempts.labels("failed").inc(len(outcomes) - succeeded)
         self._attempts.labels("deferred").inc(len(results) - len(outcomes))
+        for o in outcomes:
+            outcome = "succeeded" if o.succeeded else "failed"
+            self._attempt_seconds.labels(outcome).observe(o.duration_ms / 1000)
         with write_transaction(self._engine) as conn:
             record(conn, outcomes)
             defer(conn, [o for o in results if isinstance(o, Deferred)])
             store_endpoints.note_success(conn, sorted(healthy))
-            store_endpoints.note_failure(conn, sorted(failing), now, self._policy.disable_after)
+            disabled = store_endpoints.note_failure(
+                conn, sorted(failing), now, self._policy.disable_after
+            )
             for endpoint_id in sorted(gone):
-                store_endpoints.disable_endpoint(
-                    conn, None, endpoint_id, "the endpoint answered 410 Gone"
-                )
+                store_endpoints.disable_endpoint(conn, None, endpoint_id, _GONE)
+        _log_given_up(outcomes)
+        for endpoint_id in disabled:
+            log.warning(
+                "endpoint %s disabled: its attempts have all failed for %s; its deliveries "
+                "wait. Once its receiver answers again: producersync admin endpoint enable %s",
+                endpoint_id,
+                self._policy.disable_after,
+                endpoint_id,
+            )
+        for endpoint_id in sorted(gone - set(disabled)):
+            log.warning(
+                "endpoint %s disabled: %s. Its owner removed it; enable it again only if "
+                "they ask (producersync admin endpoint enable %s)",
+                endpoint_id,
+                _GONE,
+                endpoint_id,
+            )
+
+
+def _log_given_up(outcomes: list[Outcome]) -> None:
+    """A line per endpoint for the deliveries of this batch that failed their last
+    automatic attempt: they are not retried unless someone asks."""
+    given_up: dict[str, list[str]] = {}
+    for o in outcomes:
+        last = o.next_attempt_at is None and not o.claimed.manual and not o.disable_endpoint
+        if not o.succeeded and last:
+            given_up.setdefault(o.claimed.endpoint_id, []).append(o.claimed.message_id)
+    for endpoint_id, events in sorted(given_up.items()):
+        log.warning(
+            "endpoint %s: %d deliveries given up after their last retry (events %s%s); "
+            "to send them again: producersync admin endpoint recover %s --since TIME",
+            endpoint_id,
+            len(events),
+            ", ".join(events[:3]),
+            ", ..." if len(events) > 3 else "",
+            endpoint_id,
+        )
