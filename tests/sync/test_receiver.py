@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -219,3 +221,22 @@ async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:
     assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
     assert 'producersync_sync_receipts_total{verdict="rejected"} 1.0' in text
     assert (await harness.http.get("/healthz")).json() == {"status": "ok"}
+
+
+async def test_a_rejected_delivery_is_logged_at_most_once_a_minute(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    forged = generate_secret()
+    caplog.set_level(logging.INFO, logger="producersync.sync.receiver")
+    for _ in range(3):
+        assert (await harness.post(b"{}", secret=forged)).status_code == 401
+    assert (await harness.send(NpnActivated.create("1234567"))).status_code == 200
+    lines = [r for r in caplog.records if r.name == "producersync.sync.receiver"]
+    assert [r.levelname for r in lines] == ["WARNING"], lines
+    assert re.fullmatch(
+        r"delivery 'msg_\d+' rejected with 401: no signature matches the webhook secret; if "
+        r"every delivery is, PRODUCERSYNC_WEBHOOK_SECRETS lacks the endpoint's current secret "
+        r"\(rotated\?\) or this host's clock is off",
+        lines[0].getMessage(),
+    )
+    assert lines[0].exc_info is None  # a sender's mistake: no traceback

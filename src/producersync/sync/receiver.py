@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 
 RETRY_AFTER_SECONDS: Final = 5
 """What a 503 asks the sender to wait: about a database restart."""
+
+_WARN_EVERY: Final = 60.0  # seconds: a forger, or a secret gone stale, sends many
 
 PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
 """Headers never stored with a receipt (webhook signatures are not secrets; these may be)."""
@@ -80,6 +83,7 @@ class Receiver:
         self._metrics, self._max = metrics, max_body_bytes
         self._log = ReceiptLog(engine)
         self._outage = OutageLog(log, "receiver")
+        self._warned_at, self._unwarned = -_WARN_EVERY, 0
 
     async def handle(self, request: Request) -> Response:
         received_at = dt.datetime.now(dt.UTC)
@@ -100,6 +104,8 @@ class Receiver:
             wait = {"retry-after": str(RETRY_AFTER_SECONDS)}
             return JSONResponse({"status": "unavailable", "detail": detail}, 503, wait)
         self._metrics.receipts.labels(outcome.verdict).inc()
+        if outcome.verdict == "rejected":
+            self._warn(outcome, _header(headers, ID_HEADER))
         return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
 
     async def _read(self, request: Request) -> bytes | None:
@@ -114,6 +120,25 @@ class Receiver:
                 return None
             chunks.append(chunk)
         return b"".join(chunks)
+
+    def _warn(self, outcome: _Outcome, claimed_id: str | None) -> None:
+        """A line for a rejected delivery, at most one a minute (the others counted in
+        the next): a secret that no longer matches rejects every delivery."""
+        now = time.monotonic()
+        if now - self._warned_at < _WARN_EVERY:
+            self._unwarned += 1
+            return
+        more = f" ({self._unwarned} more since the last such line)" if self._unwarned else ""
+        self._warned_at, self._unwarned = now, 0
+        hint = _HINTS.get(outcome.status, "")
+        log.warning(
+            "delivery %r rejected with %d: %s%s%s",
+            claimed_id,
+            outcome.status,
+            outcome.detail,
+            more,
+            hint,
+        )
 
     def close(self) -> None:
         """Write the receipts still queued; later deliveries are not recorded."""
@@ -167,6 +192,13 @@ class Receiver:
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+_HINTS: Final = {
+    401: "; if every delivery is, PRODUCERSYNC_WEBHOOK_SECRETS lacks the endpoint's "
+    "current secret (rotated?) or this host's clock is off",
+    413: "; PRODUCERSYNC_MAX_BODY_BYTES is the limit",
+}
 
 
 def _future_time(event: Event, received_at: dt.datetime) -> str | None:
