@@ -32,7 +32,8 @@ from producersync.service.store.outbox import count_pending
 
 __all__ = ["RequestMetrics", "ServiceMetrics"]
 
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# Most pages are answered in 1 to 5 ms, a 1,000-record page in tens of ms.
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A receiver answers in milliseconds, or not within the attempt timeout (5 s by default).
 _ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 

@@ -12,6 +12,7 @@ from producersync.db_outage import reading
 
 __all__ = ["Metrics"]
 
+_VERDICTS = ("accepted", "duplicate", "ignored", "rejected")
 _RUN_KINDS = ("updates", "catch-up", "activation", "population")
 # A day's updates take seconds, an activation batch a few, a storm's pass over 100,000
 # NPNs about an hour at the API's rate limit.
@@ -23,13 +24,17 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.receipts = Counter(
             "producersync_sync_receipts",
-            "Webhook deliveries received, by verdict (accepted, duplicate, rejected).",
+            "Webhook deliveries received, by verdict (accepted, duplicate, ignored: a test "
+            "or an unknown type, rejected: refused with a 4xx).",
             ["verdict"],
             registry=self.registry,
         )
+        for verdict in _VERDICTS:  # at 0 from the start: an alert sees the first rejection
+            self.receipts.labels(verdict)
         self.workflows_started = Counter(
             "producersync_sync_workflows_started",
-            "Workflows started for received events, by event type.",
+            "Events accepted (first receipts), by event type: each starts its workflow, or "
+            "is taken by the NPN collector's next pass.",
             ["type"],
             registry=self.registry,
         )
@@ -56,8 +61,8 @@ class Metrics:
             registry=self.registry,
         )
         last = Gauge(
-            "producersync_sync_last_synced_run_date",
-            "The last fully synced NIPR runDate, as Unix seconds at 00:00 UTC (0: none).",
+            "producersync_sync_last_synced_run_date_timestamp_seconds",
+            "The last fully synced NIPR runDate, as Unix time at 00:00 UTC (0: none yet).",
             registry=self.registry,
         )
         last.set_function(reading(lambda: _epoch(last_synced())))

@@ -59,6 +59,8 @@ class Dispatcher(DBOSConfiguredInstance):
         super().__init__("webhook-dispatcher")
         self._engine = engine
         self._attempts, self._attempt_seconds = metrics.attempts, metrics.attempt_seconds
+        for outcome in ("succeeded", "failed", "deferred"):  # at 0 while none is made
+            self._attempts.labels(outcome)
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
         self._poll = settings.webhook_poll_seconds
