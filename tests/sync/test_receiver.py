@@ -225,6 +225,7 @@ async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:
     text = (await harness.http.get("/metrics")).text
     assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
     assert 'producersync_sync_receipts_total{verdict="rejected"} 1.0' in text
+    assert 'producersync_sync_receipt_duration_seconds_count{verdict="accepted"} 1.0' in text
     assert (await harness.http.get("/healthz")).json() == {"status": "ok"}
 
 

@@ -13,6 +13,8 @@ from producersync.db_outage import reading
 __all__ = ["Metrics"]
 
 _VERDICTS = ("accepted", "duplicate", "ignored", "rejected")
+# Receipts are committed in groups: a few ms each, the senders' deadline at 5 s.
+_RECEIPT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _RUN_KINDS = ("updates", "catch-up", "activation", "population")
 # A day's updates take seconds, an activation batch a few, a storm's pass over 100,000
 # NPNs about an hour at the API's rate limit.
@@ -29,8 +31,17 @@ class Metrics:
             ["verdict"],
             registry=self.registry,
         )
+        self.receipt_seconds = Histogram(
+            "producersync_sync_receipt_duration_seconds",
+            "Time to answer a webhook delivery (read, verify, record), by verdict; the "
+            "sender gives up on an answer after 5 s.",
+            ["verdict"],
+            buckets=_RECEIPT_BUCKETS,
+            registry=self.registry,
+        )
         for verdict in _VERDICTS:  # at 0 from the start: an alert sees the first rejection
             self.receipts.labels(verdict)
+            self.receipt_seconds.labels(verdict)
         self.workflows_started = Counter(
             "producersync_sync_workflows_started",
             "Events accepted (first receipts), by event type: each starts its workflow, or "

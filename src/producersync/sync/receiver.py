@@ -86,7 +86,7 @@ class Receiver:
         self._warned_at, self._unwarned = -_WARN_EVERY, 0
 
     async def handle(self, request: Request) -> Response:
-        received_at = dt.datetime.now(dt.UTC)
+        started, received_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         headers = {k: v for k, v in request.headers.items() if k.lower() not in PRIVATE_HEADERS}
         try:
             body = await self._read(request)
@@ -104,6 +104,8 @@ class Receiver:
             wait = {"retry-after": str(RETRY_AFTER_SECONDS)}
             return JSONResponse({"status": "unavailable", "detail": detail}, 503, wait)
         self._metrics.receipts.labels(outcome.verdict).inc()
+        elapsed = time.perf_counter() - started
+        self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
         if outcome.verdict == "rejected":
             self._warn(outcome, _header(headers, ID_HEADER))
         return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
