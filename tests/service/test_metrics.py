@@ -47,6 +47,7 @@ def test_requests_are_counted_by_route_template_and_status(service: RunningServi
     )
     assert ("producersync_webhook_deliveries_pending", frozenset()) in metrics
     assert ("producersync_subscription_jobs_queued", frozenset()) in metrics
+    assert metrics[("process_start_time_seconds", frozenset())] > 0
     latency = (
         "producersync_http_request_duration_seconds_count",
         frozenset({("route", "/v2/licenses")}),

@@ -220,6 +220,7 @@ async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:
     for verdict in ("accepted", "duplicate", "ignored", "rejected"):
         assert f'producersync_sync_receipts_total{{verdict="{verdict}"}} 0.0' in before
     assert "\nproducersync_sync_last_synced_run_date_timestamp_seconds 0.0\n" in before
+    assert "\nprocess_start_time_seconds " in before
     await harness.send(NpnActivated.create("1234567"))
     await harness.post(b"{}", secret=generate_secret())
     text = (await harness.http.get("/metrics")).text

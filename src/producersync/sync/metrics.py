@@ -6,7 +6,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
 
 from producersync.db_outage import reading
 
@@ -24,6 +31,7 @@ _RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.
 class Metrics:
     def __init__(self, last_synced: Callable[[], dt.date | None]) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
         self.receipts = Counter(
             "producersync_sync_receipts",
             "Webhook deliveries received, by verdict (accepted, duplicate, ignored: a test "
