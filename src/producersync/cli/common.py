@@ -96,14 +96,20 @@ _LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
 
 def log_level(value: str) -> str:
     """A ``--log-level`` (Typer's ``parser=``): one of uvicorn's, as another name was a
-    KeyError traceback out of its configuration."""
+    KeyError traceback out of its configuration (``log_format.log_config`` takes them
+    all)."""
     if value not in _LOG_LEVELS:
         raise typer.BadParameter(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
     return value
 
 
 LogLevelOption = Annotated[
-    str, typer.Option(parser=log_level, help=f"uvicorn log level ({', '.join(_LOG_LEVELS)}).")
+    str,
+    typer.Option(
+        parser=log_level,
+        help=f"Level of the process's own and uvicorn's log lines ({', '.join(_LOG_LEVELS)}); "
+        "other libraries log at warning.",
+    ),
 ]
 
 MAX_LIMIT = 1_000_000_000
