@@ -88,7 +88,8 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
     assert len(failed_lines) == harness.status()["failedRuns"] - failed, failed_lines
     assert re.search(
         r"Z ERROR producersync\.sync\.workflows: sync run \d+ \(activation\) failed after "
-        r"[\d.]+ s: .+; its NPNs stay owed, fetched by the collector's next pass$",
+        r"[\d.]+ s: .+; its NPNs stay owed, fetched by the collector's next pass, "
+        r"PRODUCERSYNC_SYNC_RETRY_SECONDS later at most$",
         failed_lines[-1],
     ), failed_lines
     assert not any(line.startswith("Traceback") for line in lines)
