@@ -1,20 +1,20 @@
 """Whole numbers in query strings and paths, read as the public API reads them.
 
 pydantic's lax mode reads ``1.0`` and ``1_000`` as integers, so ``size=1.0`` was
-answered as ``size=1``. Spring, which the public API runs on, reads an
-optional sign and ASCII digits, around which it trims blanks; anything else is a 400 naming
-the parameter, like any other bad value.
+answered as ``size=1``. Spring, which the public API runs on, reads an optional sign and
+ASCII digits, around which it trims blanks; anything else is a 400 naming the parameter,
+like any other bad value.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Final
 
-from pydantic import BeforeValidator
+from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["WholeNumber"]
+__all__ = ["DIGITS_ONLY", "MAX_ROW_ID", "RowId", "WholeNumber"]
 
 _DIGITS = re.compile(r"\s*[+-]?[0-9]+\s*")
 
@@ -25,5 +25,15 @@ def _digits_only(value: object) -> object:
     return value
 
 
-WholeNumber = Annotated[int, BeforeValidator(_digits_only)]
-"""An ``int`` that text gives only as digits, with an optional sign."""
+DIGITS_ONLY: Final = BeforeValidator(_digits_only)
+"""Text only as digits, with an optional sign. Last in an ``Annotated``, after any
+bounds: before them, the spec shows the bounds raw (``ge``), not as ``minimum``, and a
+client generated from it sends what the service refuses."""
+
+WholeNumber = Annotated[int, DIGITS_ONLY]
+"""An ``int`` given only as digits, for a model field whose ``Field`` holds its bounds."""
+
+MAX_ROW_ID: Final = 2**63 - 1  # a BIGINT
+
+RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID), DIGITS_ONLY]
+"""A record or attempt id in a query."""

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
 from producersync.service.api.listing import Call, request_call
-from producersync.service.api.numbers import WholeNumber
+from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES, Resource
 
@@ -17,7 +17,7 @@ __all__ = ["router"]
 
 router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
 
-RecordId = Annotated[WholeNumber, Path(ge=1, le=2**63 - 1, description="Unique record ID")]
+RecordId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Unique record ID"), DIGITS_ONLY]
 
 
 def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:

@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from producersync.model import NPN_PATTERN
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
 from producersync.service.api.listing import Call, request_call
-from producersync.service.api.numbers import WholeNumber
+from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
 from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
 from producersync.service.errors import ApiError
@@ -111,8 +111,9 @@ def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
 def _add_children(parent: Resource, child: Resource, parent_column: str, param: str) -> None:
     def list_children(
         parent_id: Annotated[
-            WholeNumber,
-            Path(alias=param, ge=1, le=2**63 - 1, description=f"Unique {parent.singular} ID"),
+            int,
+            Path(alias=param, ge=1, le=MAX_ROW_ID, description=f"Unique {parent.singular} ID"),
+            DIGITS_ONLY,
         ],
         params: Annotated[TokenQuery, Query()],
         call: Call = Depends(request_call),

@@ -14,7 +14,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from producersync.model.events import KNOWN_TYPES, EventType, UtcDatetime
-from producersync.service.api.numbers import WholeNumber
+from producersync.service.api.numbers import RowId, WholeNumber
 from producersync.service.delivery.management import SUBSCRIBABLE
 from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.outbox import Attempt, Delivery, Message
@@ -182,8 +182,8 @@ class RecoverRequest(_In):
 
 class AttemptQuery(BaseModel):
     limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
-    before: WholeNumber | None = Field(
-        None, ge=1, le=2**63 - 1, description="Attempts older than this attempt id (nextBefore)"
+    before: RowId | None = Field(
+        None, description="Attempts older than this attempt id (nextBefore)"
     )
 
 

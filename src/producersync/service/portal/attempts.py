@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from producersync.service.api.numbers import WholeNumber
+from producersync.service.api.numbers import RowId
 from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
@@ -75,7 +75,7 @@ def attempts(
     visitor: SignedIn,
     endpoint: Owned,
     outcome: Outcome = "all",
-    before: Annotated[WholeNumber | None, Query(ge=1, le=2**63 - 1)] = None,
+    before: Annotated[RowId | None, Query()] = None,
 ) -> Response:
     return _page(request, visitor, endpoint, outcome=outcome, before=before)
 
