@@ -23,5 +23,5 @@ def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> N
         text = metrics.render().decode()
     finally:
         engine.dispose()
-    assert "producersync_sync_last_synced_run_date NaN" in text
+    assert "producersync_sync_last_synced_run_date_timestamp_seconds NaN" in text
     assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
