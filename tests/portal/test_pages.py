@@ -521,3 +521,39 @@ def test_attempts_are_newest_first_filtered_and_paged(
     assert len(_rows(succeeded)) == 20
     rest = visitor.http.get(_older(succeeded) or "")
     assert _rows(succeeded) + _rows(rest) == [f"answer {n}" for n in range(29, -1, -1) if n % 3]
+
+
+_NEWS = re.compile(r'<p id="attempts-news" [^>]*>([^<]*)</p>')
+
+
+def test_the_refresh_says_what_it_brought_and_can_be_paused(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [True, False, True])
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+
+    def news(**params: str | int) -> str:
+        page = visitor.http.get(path, params=params)
+        assert page.status_code == 200, page.text
+        found = _NEWS.search(page.text)
+        assert found, "the page has no live region for news"
+        return found.group(1)
+
+    page = visitor.http.get(path)
+    asks = re.search(r'hx-get="[^"]*[?;]seen=(\d+)"', page.text)
+    assert asks, "the refresh does not say what it has seen"
+    newest = int(asks.group(1))
+    assert news() == ""  # a page as loaded says nothing: it is all there to read
+    assert news(seen=newest) == ""  # nothing new: a refresh stays quiet
+    assert news(seen=newest - 1) == "1 new attempt: webhook.test, 200, succeeded."
+    assert news(seen=newest - 2) == "2 new attempts; newest: webhook.test, 200, succeeded."
+    failed = "1 new attempt: webhook.test, 503, failed."
+    assert news(seen=newest - 2, outcome="failed") == failed  # of those the page shows
+    assert news(seen=newest - 1, outcome="failed") == ""
+
+    paused = visitor.http.get(path, params={"updates": "paused"})
+    assert "hx-trigger" not in paused.text and "Resume updates" in paused.text
+    assert "updates=paused" in re.search(r'<a href="([^"]+)"[^>]*>Failed</a>', paused.text)[1]
+    assert "Pause updates" in page.text
+    assert visitor.http.get(path, params={"updates": "stopped"}).status_code == 400

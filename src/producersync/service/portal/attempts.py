@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Form, Query, Request
 from starlette.responses import Response
 
-from producersync.service.api.numbers import RowId
+from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
 from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
@@ -26,6 +26,7 @@ router = APIRouter(route_class=FormRoute)
 
 PAGE_SIZE = 20
 Outcome = Literal["all", "succeeded", "failed"]
+Updates = Literal["live", "paused"]
 _SUCCEEDED: dict[str, bool | None] = {"all": None, "succeeded": True, "failed": False}
 _MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and takes
 
@@ -37,6 +38,8 @@ def _page(
     *,
     outcome: Outcome = "all",
     before: int | None = None,
+    updates: Updates = "live",
+    seen: int | None = None,
     since: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
@@ -50,6 +53,7 @@ def _page(
             succeeded=_SUCCEEDED[outcome],
         )
     now = dt.datetime.now(dt.UTC)
+    shown = rows[:PAGE_SIZE]
     return render(
         request,
         "attempts.html",
@@ -57,16 +61,33 @@ def _page(
         visitor=visitor,
         endpoint=endpoint,
         tab="attempts",
-        attempts=rows[:PAGE_SIZE],
+        attempts=shown,
         older=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
         outcome=outcome,
         outcomes=list(_SUCCEEDED),
         before=before,
+        updates=updates,
+        newest=shown[0].id if shown else 0,
+        news=_news([a for a in shown if a.id > seen]) if seen is not None else "",
         since=since if since is not None else (now - dt.timedelta(days=1)).strftime(_MINUTE),
         since_min=(now - management.RECOVER_WINDOW).strftime(_MINUTE),
         since_max=now.strftime(_MINUTE),
         errors=errors or {},
     )
+
+
+def _news(new: list[outbox.Attempt]) -> str:
+    """What a screen reader says of the attempts a refresh brought (newest first)."""
+    if not new:
+        return ""
+    latest = new[0]
+    said = (
+        f"{latest.event_type}, {latest.status_code or 'no response'}, "
+        f"{'succeeded' if latest.succeeded else 'failed'}"
+    )
+    if len(new) == 1:
+        return f"1 new attempt: {said}."
+    return f"{len(new)} new attempts; newest: {said}."
 
 
 @router.get("/endpoints/{endpoint_id}/attempts", name="attempts")
@@ -76,8 +97,15 @@ def attempts(
     endpoint: Owned,
     outcome: Outcome = "all",
     before: Annotated[RowId | None, Query()] = None,
+    updates: Updates = "live",
+    seen: Annotated[WholeNumber | None, Query(ge=0, le=MAX_ROW_ID)] = None,
 ) -> Response:
-    return _page(request, visitor, endpoint, outcome=outcome, before=before)
+    """``updates=paused``: the newest page without its refresh (WCAG 2.2.2, a way to stop
+    what moves by itself). ``seen``: the newest attempt the refreshing page shows, so
+    that the refresh can say what is new since."""
+    return _page(
+        request, visitor, endpoint, outcome=outcome, before=before, updates=updates, seen=seen
+    )
 
 
 @router.post("/endpoints/{endpoint_id}/messages/{message_id}/resend", name="resend")
