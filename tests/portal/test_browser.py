@@ -3,6 +3,10 @@ delivers to a real receiver on loopback, on a retry schedule of fractions of a s
 
 Each page visited is saved as a screenshot in the session's temporary directory
 (``portal-screenshots*``); the README shows two of them.
+
+The same service and browser audit the accessibility of every page with axe-core and walk
+the main flows by keyboard alone (``tests/support/accessibility.py``): on SQLite only,
+since the HTML does not depend on the store.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
 from producersync.model.events import NPN_ACTIVATED, NPN_DEACTIVATED, UPDATES_AVAILABLE
-from producersync.service.store import accounts, endpoints
+from producersync.service.delivery import management
+from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks.verification import verify_signature
 from tests.conftest import BACKENDS
+from tests.support.accessibility import Audit, tab_through, without_javascript
 from tests.support.browser import chromium
 from tests.support.databases import store_url
 from tests.support.processes import ServiceProcess, service_process
-from tests.support.receiver import Reply, receiver
+from tests.support.receiver import Received, Reply, receiver
 
 pytestmark = pytest.mark.slow(70)
 
@@ -333,4 +339,321 @@ def test_the_live_attempts_table_shows_a_sign_out_from_another_tab(
     # Its next refresh is refused: the page reloads and says so, instead of going on
     # showing the table as it was.
     expect(watching.get_by_role("heading", name="You are not signed in")).to_be_visible()
+    context.close()
+
+
+def _publish(harness: Harness, endpoint: endpoints.Endpoint, event_type: str, times: int) -> None:
+    with write_transaction(harness.engine) as conn:
+        for _ in range(times):
+            management.send_example(conn, endpoint, event_type)
+
+
+def _wait_for_deliveries(harness: Harness, *endpoint_ids: str) -> None:
+    """Until every delivery to the endpoints has succeeded or failed for good."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        with harness.engine.connect() as conn:
+            states = [
+                d.state for e in endpoint_ids for d in outbox.list_deliveries(conn, endpoint_id=e)
+            ]
+        if outbox.PENDING not in states:
+            return
+        assert time.monotonic() < deadline, f"deliveries still pending: {states}"
+        time.sleep(0.1)
+
+
+def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Browser) -> None:
+    """axe-core's WCAG 2.0 and 2.1 A and AA rules and best practices, on every page and
+    state of the portal, with JavaScript and, where a page differs, without. On SQLite
+    only: the pages are the same HTML whatever the store, and this is about the HTML."""
+    if harness.backend != "sqlite":
+        pytest.skip("the pages do not depend on the store: audited on SQLite")
+    audit = Audit()
+    base = f"{harness.service.base_url}/portal"
+    acme = harness.account("audit")
+    context = _context(browser)
+    audit.watch(context)
+    page = context.new_page()
+
+    def visit(name: str, path: str, status: int = 200) -> None:
+        answer = page.goto(f"{base}{path}")
+        assert answer is not None and answer.status == status, (name, answer and answer.status)
+        audit.check(page, name)
+
+    def submit(name: str, status: int, button: str, **fields: str) -> None:
+        """Fill in and submit the button's form past the browser's own checks (required,
+        min), as a browser that makes none would, and audit the page it answers with."""
+        form = page.locator("form", has=page.get_by_role("button", name=button, exact=True))
+        form.evaluate("form => { form.noValidate = true }")
+        for label, value in fields.items():
+            page.get_by_label(label, exact=True).fill(value)
+        with page.expect_navigation() as answer:
+            form.get_by_role("button", name=button, exact=True).click()
+        assert answer.value is not None and answer.value.status == status, name
+        audit.check(page, name)
+
+    def rx_reply(got: Received) -> Reply:
+        failing = got.event["type"] == NPN_DEACTIVATED
+        return Reply(500, body=b"receiver down for maintenance") if failing else Reply()
+
+    with receiver(rx_reply) as rx:
+        link = harness.link(acme)
+        page.goto(link)
+        audit.check(page, "sign in")
+        page.get_by_role("button", name="Sign in").click()
+        expect(page.get_by_text("No endpoints yet")).to_be_visible()
+        audit.check(page, "endpoints, none yet")
+        visit("link used (410)", link.removeprefix(base), 410)
+        with write_transaction(harness.engine) as conn:
+            token, _ = store.issue_link(conn, acme.id, dt.timedelta(seconds=-1))
+        visit("link expired (410)", f"/login/{token}", 410)
+        visit("link unknown (404)", "/login/psl_nothing", 404)
+
+        with write_transaction(harness.engine) as conn:
+            mixed, _ = endpoints.create_endpoint(conn, acme.id, rx.url, description="Mirror")
+            good, _ = endpoints.create_endpoint(conn, acme.id, f"{rx.url}/good")
+            down, _ = endpoints.create_endpoint(
+                conn, acme.id, "http://127.0.0.1:9/closed", event_types=[UPDATES_AVAILABLE]
+            )
+            spare, _ = endpoints.create_endpoint(conn, acme.id, "https://hooks.example.com/x")
+            endpoints.disable_endpoint(conn, acme.id, spare.id, "paused")
+        # 20 messages answered and 1 failing (fair: 20 of 24 attempts, unless a timeout on
+        # a loaded machine adds some), 1 of 1 (good), 0 of 4 without an answer (poor).
+        _publish(harness, mixed, UPDATES_AVAILABLE, 20)
+        _publish(harness, mixed, NPN_DEACTIVATED, 1)
+        _publish(harness, good, NPN_ACTIVATED, 1)
+        _publish(harness, down, UPDATES_AVAILABLE, 1)
+        _wait_for_deliveries(harness, mixed.id, good.id, down.id)
+        visit("endpoints, enabled and disabled", "/endpoints")
+
+        visit("add endpoint", "/endpoints/new")
+        url_refused = {"Endpoint URL": "ftp://hooks.example.com/producersync"}
+        submit("add endpoint, URL refused (400)", 400, "Create", **url_refused)
+        for box in page.get_by_role("checkbox").all():
+            box.uncheck()
+        submit("add endpoint, no event chosen (400)", 400, "Create", **{"Endpoint URL": rx.url})
+        visit("edit endpoint", f"/endpoints/{mixed.id}/edit")
+
+        visit("overview", f"/endpoints/{mixed.id}")
+        visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated")
+        page.get_by_role("button", name="Reveal").click()
+        expect(page.locator(".secret code")).to_be_visible()
+        audit.check(page, "overview, secret revealed")
+        visit("overview, disabled", f"/endpoints/{spare.id}")
+
+        visit("testing", f"/endpoints/{good.id}/testing")
+        page.get_by_label("Send event").select_option(NPN_ACTIVATED)
+        expect(page.locator("#example h2")).to_contain_text(NPN_ACTIVATED)
+        audit.check(page, "testing, another example swapped in")
+        page.get_by_role("button", name="Send Example").click()
+        expect(page.get_by_role("status")).to_contain_text("Example sent")
+        audit.check(page, "testing, example sent")
+        # The chosen option's value changed under the form: no change event, no htmx.
+        page.get_by_label("Send event").evaluate(
+            "select => { select.options[select.selectedIndex].value = 'x' }"
+        )
+        submit("testing, unknown type (400)", 400, "Send Example")
+        with without_javascript(page):
+            visit("testing without JavaScript", f"/endpoints/{good.id}/testing")
+
+        visit("attempts", f"/endpoints/{mixed.id}/attempts")
+        page.evaluate(_NEXT_REFRESH)
+        audit.check(page, "attempts, refreshed by htmx")
+        with without_javascript(page):
+            visit("attempts without JavaScript", f"/endpoints/{mixed.id}/attempts")
+        visit("attempts, paused", f"/endpoints/{mixed.id}/attempts?updates=paused")
+        visit("attempts, failed", f"/endpoints/{mixed.id}/attempts?outcome=failed")
+        visit("attempts, succeeded", f"/endpoints/{mixed.id}/attempts?outcome=succeeded")
+        page.get_by_role("navigation", name="Show attempts").get_by_role("link", name="All").click()
+        page.get_by_role("link", name="Older").click()
+        expect(page.get_by_role("link", name="Newest")).to_be_visible()
+        audit.check(page, "attempts, older page")
+        visit("attempts, no answer", f"/endpoints/{down.id}/attempts")
+        visit("attempts, none", f"/endpoints/{spare.id}/attempts")
+        visit("attempts, none failed", f"/endpoints/{good.id}/attempts?outcome=failed")
+        visit("attempts, resent", f"/endpoints/{mixed.id}/attempts?notice=resent")
+        visit("attempts, recovered", f"/endpoints/{mixed.id}/attempts?notice=recovered&queued=1")
+        since = {"Recover failed messages since (UTC)": "2000-01-01T00:00"}
+        submit("attempts, recover refused (400)", 400, "Recover", **since)
+
+        visit("advanced", f"/endpoints/{mixed.id}/advanced")
+        rate = {"Most attempts per second": "0"}
+        submit("advanced, rate limit refused (400)", 400, "Save rate limit", **rate)
+        submit("advanced, delete not confirmed (400)", 400, "Delete endpoint")
+        visit("advanced, disabled", f"/endpoints/{spare.id}/advanced")
+
+        visit("event catalog", "/event-types")
+        for summary in page.get_by_text("JSON schema").all():
+            summary.click()
+        audit.check(page, "event catalog, schemas open")
+
+        visit("page not found (404)", "/nothing-here", 404)
+        visit("endpoint not found (404)", "/endpoints/ep_nothing", 404)
+        visit("address not valid (400)", f"/endpoints/{mixed.id}/attempts?outcome=some", 400)
+        page.goto(f"{base}/endpoints/{mixed.id}")
+        reveal = page.locator("form", has=page.get_by_role("button", name="Reveal"))
+        reveal.locator("input[name=csrf]").evaluate("input => { input.value = 'forged' }")
+        submit("form refused (403)", 403, "Reveal")
+        page.goto(f"{base}/endpoints")
+        submit("signed out", 200, "Sign out")
+        visit("not signed in (401)", "/endpoints", 401)
+    context.close()
+
+    assert len(audit.pages) >= 40
+    assert not audit.report(), "axe-core found accessibility violations:\n" + audit.report()
+
+
+_ACTIVE = """() => {
+    const e = document.activeElement;
+    const label = e.labels && e.labels.length ? e.labels[0].innerText : "";
+    return (e.getAttribute("aria-label") || label || e.innerText || "").trim();
+}"""
+
+
+def _go(page: Page, key: str) -> None:
+    """Press the key on a link or a form's control, and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.keyboard.press(key)
+
+
+def _tab_to(page: Page, name: str, limit: int = 100) -> None:
+    """Tab (round the page if need be) until the control whose name starts with ``name``
+    has the keyboard."""
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate(_ACTIVE).startswith(name):
+            return
+    raise AssertionError(f"Tab never reached {name!r} on {page.url}")
+
+
+def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Browser) -> None:
+    """Tab, Shift-Tab, Enter and Space through the main flows: every control reached with
+    its focus visible, a notice after a redirect and a refused form's summary given the
+    keyboard (so a screen reader reads them), and the keyboard kept through htmx's swaps.
+    On SQLite only, as the audit above."""
+    if harness.backend != "sqlite":
+        pytest.skip("the pages do not depend on the store: walked on SQLite")
+    acme = harness.account("keys")
+    context = _context(browser)
+    page = context.new_page()
+    notice = page.get_by_role("status")
+    with receiver() as rx:
+        page.goto(harness.link(acme))
+        tab_through(page)
+        _tab_to(page, "Sign in")
+        _go(page, "Enter")
+        expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+
+        # The first Tab is the skip link, shown when it has the keyboard; it skips the
+        # header.
+        page.keyboard.press("Tab")
+        skip = page.get_by_role("link", name="Skip to content")
+        expect(skip).to_be_focused()
+        expect(skip).to_be_in_viewport()
+        page.keyboard.press("Enter")
+        expect(page.locator("main")).to_be_focused()
+        page.keyboard.press("Tab")
+        expect(page.get_by_role("link", name="Add Endpoint")).to_be_focused()
+        page.keyboard.press("Shift+Tab")
+        expect(page.get_by_role("button", name="Sign out")).to_be_focused()
+        tab_through(page)
+
+        # Add Endpoint: a refused URL redraws the form with its summary given the
+        # keyboard; from its link to the field, fixed; created, the notice has it.
+        _tab_to(page, "Add Endpoint")
+        _go(page, "Enter")
+        tab_through(page)
+        _tab_to(page, "Endpoint URL")
+        page.keyboard.type("ftp://hooks.example.com/producersync")
+        _go(page, "Enter")
+        summary = page.get_by_role("alert")
+        expect(summary).to_be_focused()
+        tab_through(page)
+        summary.focus()
+        page.keyboard.press("Tab")
+        page.keyboard.press("Enter")  # the summary's link to the field
+        expect(page.get_by_label("Endpoint URL")).to_be_focused()
+        page.keyboard.press("ControlOrMeta+a")
+        page.keyboard.type(rx.url)
+        _tab_to(page, "Create")
+        _go(page, "Enter")
+        expect(notice).to_contain_text("Endpoint created")
+        expect(notice).to_be_focused()
+        tab_through(page)
+
+        _tab_to(page, "Reveal")
+        _go(page, "Space")
+        expect(page.locator(".secret code")).to_be_visible()
+        tab_through(page)
+
+        # Testing: another type by arrow key (htmx swaps the example, the keyboard
+        # stays on the list), then Send Example.
+        _tab_to(page, "Testing")
+        _go(page, "Enter")
+        tab_through(page)
+        _tab_to(page, "Send event")
+        page.keyboard.press("ArrowUp")
+        expect(page.locator("#example h2")).to_contain_text(NPN_DEACTIVATED)
+        expect(page.get_by_label("Send event")).to_be_focused()
+        _tab_to(page, "Send Example")
+        _go(page, "Enter")
+        expect(notice).to_contain_text("Example sent")
+        expect(notice).to_be_focused()
+
+        # Message Attempts: the keyboard stays on a Resend button through the refresh.
+        _tab_to(page, "Message Attempts")
+        _go(page, "Enter")
+        expect(page.locator("tbody tr.succeeded")).to_have_count(2)
+        with without_javascript(page):  # nothing swapped while the keyboard goes round
+            page.reload()
+            tab_through(page)
+        page.reload()
+        _tab_to(page, "Resend")
+        resend = page.locator(f"#{page.evaluate('() => document.activeElement.id')}")
+        page.evaluate(_NEXT_REFRESH)
+        expect(resend).to_be_focused()
+        _go(page, "Space")
+        expect(notice).to_contain_text("queued for one more attempt")
+        expect(notice).to_be_focused()
+        expect(page.locator("tbody tr.succeeded")).to_have_count(3)
+
+        # A refresh that brings attempts says so, once, in a polite live region.
+        with harness.engine.connect() as conn:
+            (created,) = endpoints.list_endpoints(conn, acme.id)
+        _publish(harness, created, NPN_ACTIVATED, 1)
+        news = page.locator("#attempts-news")
+        expect(news).to_have_attribute("aria-live", "polite")
+        expect(news).to_have_text(f"1 new attempt: {NPN_ACTIVATED}, 200, succeeded.")
+        expect(news).to_have_text("")
+        # What moves by itself can be paused, and resumed.
+        _tab_to(page, "Pause updates")
+        _go(page, "Enter")
+        expect(page.get_by_text("Updates paused")).to_be_visible()
+        assert page.locator("#attempts").get_attribute("hx-trigger") is None
+        _tab_to(page, "Resume updates")
+        _go(page, "Enter")
+        expect(page.locator("#attempts")).to_have_attribute("hx-trigger", "every 2s")
+
+        # Advanced: delete, once the box is ticked.
+        _tab_to(page, "Advanced")
+        _go(page, "Enter")
+        tab_through(page)
+        _tab_to(page, "Yes, delete this endpoint")
+        page.keyboard.press("Space")
+        _tab_to(page, "Delete endpoint")
+        _go(page, "Enter")
+        expect(notice).to_contain_text("Endpoint deleted")
+        expect(notice).to_be_focused()
+
+        _tab_to(page, "Event catalog")
+        _go(page, "Enter")
+        tab_through(page)
+        _tab_to(page, "JSON schema")
+        page.keyboard.press("Enter")
+        expect(page.locator("details[open] pre")).to_be_visible()
+
+        _tab_to(page, "Sign out")
+        _go(page, "Enter")
+        expect(page.get_by_role("heading")).to_have_text("You are signed out")
+        tab_through(page)
     context.close()

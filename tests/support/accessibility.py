@@ -1,0 +1,153 @@
+"""axe-core (bundled by axe-playwright-python) run on a page in the browser, its
+violations in words a failing test can show.
+
+axe is added to each page by the browser context (an init script), which the page's
+content security policy does not govern, so it runs on the portal's real pages, headers
+and all. It needs JavaScript in the page's context: a page "without JavaScript" is
+audited with the page's own script kept from loading instead (``without_javascript``),
+which leaves the DOM as the server sent it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from axe_playwright_python.base import AXE_SCRIPT  # axe-core, as the package bundles it
+from playwright.sync_api import BrowserContext, Page, Route
+
+__all__ = ["RULES", "Audit", "tab_through", "without_javascript"]
+
+# WCAG 2.0 and 2.1, levels A and AA, and axe's best practices (landmarks, heading order,
+# one main, regions), which are how a screen reader user finds their way on a page.
+RULES = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+_OPTIONS = {
+    "runOnly": {"type": "tag", "values": RULES},
+    "resultTypes": ["violations", "incomplete"],  # every node of these; of passes, one
+}
+_RUN = """options => axe.run(document, options)
+    .then(found => ({violations: found.violations, incomplete: found.incomplete}))"""
+
+
+def _describe(violation: dict[str, Any]) -> list[str]:
+    lines = [f"  {violation['id']} ({violation['impact']}): {violation['help']}"]
+    for node in violation["nodes"]:
+        lines.append(f"    at {' '.join(map(str, node['target']))}: {node['html'][:160]}")
+        for check in node.get("any", []) + node.get("all", []) + node.get("none", []):
+            lines.append(f"      - {check['message']}")
+    return lines
+
+
+@dataclass
+class Audit:
+    """Every page audited, and what axe found on each: one failure lists them all.
+
+    What axe cannot decide ("incomplete": needs review) counts as found too. It is what
+    axe sees but cannot settle from the DOM alone, such as an ``aria-label`` on a span that
+    screen readers are free to skip; each page here is made so that nothing is left to
+    review, and a new such finding is to be resolved, not waved through."""
+
+    found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def watch(self, context: BrowserContext) -> None:
+        """Have axe in every page the context opens, from its start (once a page, rather
+        than injected again for each check)."""
+        context.add_init_script(AXE_SCRIPT)
+
+    def check(self, page: Page, name: str) -> None:
+        results = page.evaluate(_RUN, _OPTIONS)
+        self.found[name] = [
+            *results["violations"],
+            *({**v, "id": f"{v['id']}, needs review"} for v in results["incomplete"]),
+        ]
+
+    @property
+    def pages(self) -> list[str]:
+        return list(self.found)
+
+    def report(self) -> str:
+        lines = []
+        for name, violations in self.found.items():
+            if violations:
+                lines.append(f"{name}:")
+                lines.extend(line for v in violations for line in _describe(v))
+        return "\n".join(lines)
+
+
+@contextmanager
+def without_javascript(page: Page) -> Iterator[None]:
+    """Within: the pages the page loads come without their own scripts (htmx), so their
+    DOM stays as the server sent it, as in a browser with JavaScript off; axe and the
+    test's own calls still run. (Another page for this would leave this one in the
+    background, where Chromium slows its animation frames and each click waits a second.)"""
+    page.route(_SCRIPTS, _refuse)
+    try:
+        yield
+    finally:
+        page.unroute(_SCRIPTS, _refuse)
+
+
+_SCRIPTS = "**/static/*.js"
+
+
+def _refuse(route: Route) -> None:
+    route.abort()
+
+
+# What the keyboard is on: its name as a person would read it, and whether its focus
+# indicator is there to see (an outline of 2 px or more, every control here has one, that
+# no box around it cuts off).
+_FOCUSED = """(order) => {
+    const e = document.activeElement;
+    if (!e || e === document.body) return null;
+    if (e.dataset.tabbed) return {again: e.dataset.tabbed};  // or the next part of a date
+    e.dataset.tabbed = String(order);
+    const style = getComputedStyle(e);
+    const name = e.getAttribute("aria-label") || e.innerText || e.value || e.name || e.id;
+    // The ring is cut off where a box around it clips what overflows it.
+    const ring = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
+    const box = e.getBoundingClientRect();
+    let clipped = false;
+    for (let up = e.parentElement; up && up !== document.body; up = up.parentElement) {
+        const around = getComputedStyle(up);
+        if (around.overflowX === "visible" && around.overflowY === "visible") continue;
+        const edge = up.getBoundingClientRect();
+        clipped ||= box.left - ring < edge.left || box.right + ring > edge.right
+            || box.top - ring < edge.top || box.bottom + ring > edge.bottom;
+    }
+    return {
+        name: `${e.tagName.toLowerCase()} "${(name || "").trim().slice(0, 50)}"`,
+        visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 && !clipped,
+    };
+}"""
+_NOT_TABBED = """() => [...document.querySelectorAll(
+    "a[href], button, input:not([type=hidden]), select, textarea, summary")]
+    .filter(e => !e.dataset.tabbed && e.getClientRects().length)
+    .map(e => `${e.tagName.toLowerCase()} "${(e.innerText || e.name || "").slice(0, 50)}"`)"""
+
+
+def tab_through(page: Page, limit: int = 120) -> list[str]:
+    """Tab round the whole page, from wherever the keyboard is, until it comes back to a
+    control it was on: what it reached, in order. Fails if a control showed no focus
+    indicator, or was never reached."""
+    reached: list[str] = []
+    unseen: list[str] = []
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        focused = page.evaluate(_FOCUSED, len(reached))
+        if focused is None:
+            continue  # past the last control: the next Tab starts again at the top
+        if "again" in focused:
+            if focused["again"] == "0":
+                break  # round the page
+            continue
+        reached.append(focused["name"])
+        if not focused["visible"]:
+            unseen.append(focused["name"])
+    missed = page.evaluate(_NOT_TABBED)
+    assert not unseen, f"{page.url}: focus not visible on {unseen}"
+    assert not missed, f"{page.url}: not reached by Tab: {missed}"
+    return reached
