@@ -362,12 +362,12 @@ def _wait_for_deliveries(harness: Harness, *endpoint_ids: str) -> None:
         time.sleep(0.1)
 
 
+# The pages are the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Browser) -> None:
     """axe-core's WCAG 2.0 and 2.1 A and AA rules and best practices, on every page and
     state of the portal, with JavaScript and, where a page differs, without. On SQLite
     only: the pages are the same HTML whatever the store, and this is about the HTML."""
-    if harness.backend != "sqlite":
-        pytest.skip("the pages do not depend on the store: audited on SQLite")
     audit = Audit()
     base = f"{harness.service.base_url}/portal"
     acme = harness.account("audit")
@@ -526,13 +526,13 @@ def _tab_to(page: Page, name: str, limit: int = 100) -> None:
     raise AssertionError(f"Tab never reached {name!r} on {page.url}")
 
 
+# The pages are the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Browser) -> None:
     """Tab, Shift-Tab, Enter and Space through the main flows: every control reached with
     its focus visible, a notice after a redirect and a refused form's summary given the
     keyboard (so a screen reader reads them), and the keyboard kept through htmx's swaps.
     On SQLite only, as the audit above."""
-    if harness.backend != "sqlite":
-        pytest.skip("the pages do not depend on the store: walked on SQLite")
     acme = harness.account("keys")
     context = _context(browser)
     page = context.new_page()
