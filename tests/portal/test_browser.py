@@ -39,7 +39,7 @@ from tests.support.databases import store_url
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.receiver import Received, Reply, receiver
 
-pytestmark = pytest.mark.slow(70)
+pytestmark = pytest.mark.slow(120)
 
 FAST = {
     "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
