@@ -114,11 +114,7 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
     day = TODAY - dt.timedelta(days=5)
     eventually(lambda: _answers(harness.service_url, bearer), timeout=30)
     harness.nipr_run(day)
-    eventually(
-        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
-        timeout=60,
-        what=harness.status,
-    )
+    _synced_through(harness, day)
     assert harness.status()["failedRuns"] == 0
     harness.wait_equal()
     service_log = "".join(p.read_text() for p in _logs(harness, "service-run-*.log"))
@@ -140,11 +136,7 @@ def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.En
     eventually(running, what=harness.status)
     with outage(admin, harness.mirror_url):
         time.sleep(3)
-    eventually(
-        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
-        timeout=60,
-        what=harness.status,
-    )
+    _synced_through(harness, day)
     assert harness.status()["failedRuns"] == 0
     harness.wait_equal()
 
@@ -160,11 +152,7 @@ def test_a_daily_sync_that_failed_runs_again_by_itself(harness: Harness, admin: 
         assert harness.deliver(UpdatesAvailable.create(day)).status_code == 200
         eventually(lambda: harness.status()["failedRuns"] > failed, timeout=60, what=harness.status)
     harness.endpoint_enabled(True)
-    eventually(
-        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
-        timeout=60,
-        what=harness.status,
-    )
+    _synced_through(harness, day)
     assert harness.status()["receipts"]["unprocessed"] == 0
     harness.wait_equal()
 
@@ -185,6 +173,14 @@ def test_an_activation_whose_fetch_failed_is_fetched_again_by_itself(
     harness.endpoint_enabled(True)
     harness.wait_equal()
     assert harness.status()["receipts"]["unprocessed"] == 0
+
+
+def _synced_through(harness: Harness, day: dt.date) -> None:
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(),
+        timeout=60,
+        what=harness.status,
+    )
 
 
 def _answers(service_url: str, bearer: dict[str, str]) -> bool:
