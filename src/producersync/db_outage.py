@@ -15,27 +15,17 @@ import math
 import sqlite3
 import time
 from collections.abc import Callable
-from typing import Final
+from typing import Any, Final
 
 import sqlalchemy as sa
 
 __all__ = [
-    "RETRY_ATTEMPTS",
-    "RETRY_BACKOFF",
-    "RETRY_INTERVAL_SECONDS",
+    "STEP_RETRIES",
     "OutageLog",
     "describe",
     "reading",
     "unavailable",
 ]
-
-# How a durable step that found the database unavailable retries (DBOS's step options):
-# after 1 s, 1.5 s, 2.25 s ... 19 waits, 74 min in all, each at most half the outage
-# late. A step that gave up is recorded as failed for good: its workflow is not run
-# again, even by a restart.
-RETRY_INTERVAL_SECONDS: Final = 1.0
-RETRY_BACKOFF: Final = 1.5
-RETRY_ATTEMPTS: Final = 20
 
 # SQLSTATE classes of an outage: 08 connection exception, 53 insufficient resources (too
 # many clients, disk full), 57 operator intervention (shutdown, restart, terminated).
@@ -65,6 +55,19 @@ def unavailable(exc: BaseException) -> bool:
     if sqlstate is None:
         return True  # psycopg's own: connection failed, closed, or lost mid-statement
     return sqlstate.startswith(_POSTGRES_CLASSES) and sqlstate != _QUERY_CANCELED
+
+
+# How a durable step that found the database unavailable retries (``DBOS.step``'s
+# options): after 1 s, 1.5 s, 2.25 s ... 19 waits, 74 min in all, each at most half the
+# outage late. A step that gave up is recorded as failed for good: its workflow is not
+# run again, even by a restart.
+STEP_RETRIES: Final[dict[str, Any]] = {
+    "retries_allowed": True,
+    "should_retry": unavailable,
+    "interval_seconds": 1.0,
+    "backoff_rate": 1.5,
+    "max_attempts": 20,
+}
 
 
 def reading(read: Callable[[], float]) -> Callable[[], float]:

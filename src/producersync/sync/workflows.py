@@ -44,12 +44,7 @@ from dbos import (
     SetWorkflowID,
 )
 
-from producersync.db_outage import (
-    RETRY_ATTEMPTS,
-    RETRY_BACKOFF,
-    RETRY_INTERVAL_SECONDS,
-    unavailable,
-)
+from producersync.db_outage import STEP_RETRIES
 from producersync.model.events import (
     NPN_ACTIVATED,
     NPN_DEACTIVATED,
@@ -101,13 +96,7 @@ NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
 # The steps that touch the mirror wait out its outages (a restart, connections cut): a
 # step that failed on one was recorded failed, and its sync with it, until the next day.
-_mirror_step = DBOS.step(
-    retries_allowed=True,
-    should_retry=unavailable,
-    interval_seconds=RETRY_INTERVAL_SECONDS,
-    backoff_rate=RETRY_BACKOFF,
-    max_attempts=RETRY_ATTEMPTS,
-)
+_mirror_step = DBOS.step(**STEP_RETRIES)
 # What happens after a run of each kind failed, for its log line.
 _AGAIN: Final = "PRODUCERSYNC_SYNC_RETRY_SECONDS later"
 _FROM_LAST: Final = (

@@ -19,13 +19,7 @@ import logging
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
 
-from producersync.db_outage import (
-    RETRY_ATTEMPTS,
-    RETRY_BACKOFF,
-    RETRY_INTERVAL_SECONDS,
-    OutageLog,
-    unavailable,
-)
+from producersync.db_outage import STEP_RETRIES, OutageLog, unavailable
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
@@ -91,13 +85,7 @@ class Dispatcher(DBOSConfiguredInstance):
 
     # Retried through a store outage: a batch that gave up here was sent and not recorded,
     # so every delivery in it went out again once its lease ended.
-    @DBOS.step(
-        retries_allowed=True,
-        should_retry=unavailable,
-        interval_seconds=RETRY_INTERVAL_SECONDS,
-        backoff_rate=RETRY_BACKOFF,
-        max_attempts=RETRY_ATTEMPTS,
-    )
+    @DBOS.step(**STEP_RETRIES)
     async def settle(self, outcomes: list[Outcome | Deferred]) -> None:
         await asyncio.to_thread(self._settle, outcomes)
 
