@@ -437,6 +437,9 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
         ("attempts", "before=-1", "Invalid value '-1' for parameter 'before'"),
         ("attempts", "before=%FF", "Invalid value '\ufffd' for parameter 'before'"),
         ("attempts", "before=12.0", "Invalid value '12.0' for parameter 'before'"),
+        ("attempts", "updates=sometimes", "Invalid value 'sometimes' for parameter 'updates'"),
+        ("attempts", "seen=-1", "Invalid value '-1' for parameter 'seen'"),
+        ("attempts", "seen=3.0", "Invalid value '3.0' for parameter 'seen'"),
         # A route reads the last value; the API refuses a parameter given twice, and so
         # does the portal.
         (
