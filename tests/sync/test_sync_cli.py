@@ -24,8 +24,15 @@ from producersync.sync import mirror
 from producersync.sync.settings import SyncSettings
 from tests.support.cli import producersync, producersync_output, sync_environment
 
-TODAY = dt.datetime.now(dt.UTC).date()
-YESTERDAY = TODAY - dt.timedelta(days=1)
+
+def _today() -> dt.date:
+    # Read when a test runs, not once at import: a run crossing midnight (UTC) compared
+    # the day before with the commands' today.
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _yesterday() -> dt.date:
+    return _today() - dt.timedelta(days=1)
 
 
 @pytest.fixture
@@ -68,11 +75,11 @@ def _state(engine: sa.Engine) -> tuple[dt.date | None, int]:
 
 
 def test_a_pull_moves_the_last_synced_run_date_only_when_it_leaves_no_day_out() -> None:
-    last = TODAY - dt.timedelta(days=5)
-    assert synced_through(last, last, YESTERDAY) == YESTERDAY
-    assert synced_through(last - dt.timedelta(days=1), last, YESTERDAY) == YESTERDAY
-    assert synced_through(last + dt.timedelta(days=1), last, YESTERDAY) is None
-    assert synced_through(TODAY, None, YESTERDAY) == YESTERDAY  # nothing synced yet
+    last = _today() - dt.timedelta(days=5)
+    assert synced_through(last, last, _yesterday()) == _yesterday()
+    assert synced_through(last - dt.timedelta(days=1), last, _yesterday()) == _yesterday()
+    assert synced_through(last + dt.timedelta(days=1), last, _yesterday()) is None
+    assert synced_through(_today(), None, _yesterday()) == _yesterday()  # nothing synced yet
 
 
 def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
@@ -81,7 +88,7 @@ def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    last = TODAY - dt.timedelta(days=5)
+    last = _today() - dt.timedelta(days=5)
     with mirror.write_transaction(engine) as conn:
         mirror.set_last_synced_run_date(conn, last)
     later = (last + dt.timedelta(days=2)).isoformat()
@@ -93,10 +100,10 @@ def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
     assert (run["since"], run["runDate"], run["status"]) == (later, None, "succeeded")
     code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", last.isoformat())
     assert code == 0, err
-    assert _state(engine)[0] == YESTERDAY
+    assert _state(engine)[0] == _yesterday()
     code, err = producersync(monkeypatch, capsys, "sync", "now")  # from the last one
     assert code == 0, err
-    assert _state(engine)[0] == YESTERDAY
+    assert _state(engine)[0] == _yesterday()
 
 
 @pytest.mark.parametrize("days", [1, 30000])
@@ -108,9 +115,9 @@ def test_sync_now_from_a_day_to_come_is_refused_and_changes_nothing(
     days: int,
 ) -> None:
     with mirror.write_transaction(engine) as conn:
-        mirror.set_last_synced_run_date(conn, TODAY - dt.timedelta(days=3))
+        mirror.set_last_synced_run_date(conn, _today() - dt.timedelta(days=3))
     before = _state(engine)
-    since = (TODAY + dt.timedelta(days=days)).isoformat()
+    since = (_today() + dt.timedelta(days=days)).isoformat()
     code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", since)
     assert code == 2, err
     assert f"'{since}' is in the future" in " ".join(err.replace("│", " ").split())
@@ -160,7 +167,7 @@ def test_a_replay_before_any_sync_service_ran_changes_nothing(
 ) -> None:
     """The DBOS system database has no tables yet: the replay failed after marking the
     event owed again, and it stayed unprocessed for good."""
-    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    event = UpdatesAvailable.create(_yesterday(), event_id="evt_updates")
     _record(engine, event.to_json(), event.id, processed=True)
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event.id)
     assert code == 1 and err.startswith("error: no sync service has run"), err
@@ -177,7 +184,7 @@ def test_a_replay_waits_for_the_sync_service_a_bounded_time(
     client = DBOSClient(system_database_url=SyncSettings().system_database_url())
     client._sys_db.run_migrations()
     client.destroy()
-    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    event = UpdatesAvailable.create(_yesterday(), event_id="evt_updates")
     _record(engine, event.to_json(), event.id, processed=True)
     args = ["sync", "replay", event.id, "--wait", "--timeout", "1"]
     code, out, err = producersync_output(monkeypatch, capsys, *args)
@@ -238,7 +245,7 @@ def test_a_bad_replay_timeout_is_a_usage_error_and_changes_nothing(
     args: list[str],
     said: str,
 ) -> None:
-    event = UpdatesAvailable.create(YESTERDAY, event_id="evt_updates")
+    event = UpdatesAvailable.create(_yesterday(), event_id="evt_updates")
     _record(engine, event.to_json(), event.id, processed=True)
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event.id, *args)
     assert code == 2, err
@@ -333,7 +340,8 @@ def test_a_command_that_writes_makes_the_mirror(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", YESTERDAY.isoformat())
+    since = _yesterday().isoformat()
+    code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", since)
     assert code == 0, err
     assert mirror_file.exists()
     code, err = producersync(monkeypatch, capsys, "sync", "status", "--json")
@@ -351,7 +359,7 @@ def test_sync_status_prints_lines_for_people_not_python_reprs(
     with mirror.write_transaction(engine) as conn:
         run_id = mirror.start_run(conn, "manual")
         mirror.finish_run(conn, run_id, {"licenses": 3}, error="OSError: [Errno 111] refused")
-        mirror.set_last_synced_run_date(conn, YESTERDAY)
+        mirror.set_last_synced_run_date(conn, _yesterday())
     code, out, err = producersync_output(monkeypatch, capsys, "sync", "status")
     assert code == 0, err
     lines = out.splitlines()
