@@ -21,6 +21,7 @@ from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.log_format import log_config
 from producersync.model import dates
 from producersync.model.validation import reason
+from producersync.service.nipr.loader import interrupted_load
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.settings_variables import setting_name, variable
@@ -54,6 +55,7 @@ __all__ = [
     "settings_problems",
     "store",
     "whole_number",
+    "whole_store",
 ]
 
 console = Console()
@@ -316,3 +318,16 @@ def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str
 
 def store(database: str | None) -> sa.Engine:
     return open_store(service_settings(database).database_url)
+
+
+def whole_store(engine: sa.Engine) -> sa.Engine:
+    """``engine``, unless its store holds part of a universe, which serving or running a
+    day on would pass off as whole: then the error saying how to load it again."""
+    started = interrupted_load(engine)
+    if started is not None:
+        raise fail(
+            f"the store holds part of a universe: the `nipr generate` started "
+            f"{started:%Y-%m-%d %H:%M:%S} UTC did not finish; `producersync nipr generate "
+            "--replace --producers N` loads one again"
+        )
+    return engine

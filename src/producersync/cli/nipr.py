@@ -20,7 +20,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from producersync.cli.common import DatabaseOption, console, fail, iso_date, store
+from producersync.cli.common import DatabaseOption, console, fail, iso_date, store, whole_store
 from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
 from producersync.service.nipr.feed import FeedError
@@ -158,7 +158,9 @@ def run_command(
     run_date = dt.datetime.now(dt.UTC).date() if date is None else date
     started = time.perf_counter()
     try:
-        run = run_day(store(database), run_date, churn_rate=churn_rate, seed=seed, feed=feed)
+        run = run_day(
+            whole_store(store(database)), run_date, churn_rate=churn_rate, seed=seed, feed=feed
+        )
     except FeedError as error:
         raise fail(f"feed {feed}, {error}; nothing was changed") from None
     elapsed = time.perf_counter() - started

@@ -25,13 +25,11 @@ from producersync.cli.common import (
     service_settings,
 )
 from producersync.database_url import masked
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.loader import holds_universe, interrupted_load, load
 from producersync.service.nipr.universe import MAX_PRODUCERS, generate
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities
 
 __all__ = ["ensure_universe", "quickstart"]
 
@@ -39,11 +37,10 @@ _ACCOUNT = "sandbox"
 
 
 def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
-    with engine.connect() as conn:
-        present = conn.execute(
-            sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS)).limit(1)
-        ).first()
-    if present is not None or producers == 0:
+    """Load a universe unless the store holds one; part of one, which an interrupted
+    load left, is loaded again."""
+    partial = interrupted_load(engine) is not None
+    if producers == 0 or (holds_universe(engine) and not partial):
         return
     with Progress(console=console) as progress:
         task = progress.add_task("generating the NIPR universe", total=producers)
@@ -51,6 +48,7 @@ def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
             engine,
             generate(producers, seed=seed),
             lambda s: progress.update(task, completed=s.producers),
+            replace=partial,
         )
     console.print(
         f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "

@@ -13,6 +13,7 @@ from producersync.cli.common import (
     ServicePortOption,
     serve,
     service_settings,
+    whole_store,
 )
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -111,4 +112,4 @@ def _open_store(settings: ServiceSettings) -> None:
     """Open (and migrate) the store before serving: one out of reach, or a file that is
     no store, is then the one line and exit code 1 of every command. Opened first in the
     app's startup, it was uvicorn's traceback (150 lines) and exit code 3."""
-    open_store(settings.database_url, 1).dispose()
+    whole_store(open_store(settings.database_url, 1)).dispose()

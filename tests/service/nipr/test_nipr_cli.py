@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
+from producersync.cli.quickstart import ensure_universe
+from producersync.service.nipr.loader import interrupted_load, load
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.universe import Batch, generate
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import entities
 
 
 def test_generate_then_refuse_then_replace(tmp_path: Path) -> None:
@@ -29,3 +38,50 @@ def test_generate_then_refuse_then_replace(tmp_path: Path) -> None:
     )
     assert replaced.exit_code == 0, replaced.output
     assert "30 producers" in replaced.output
+
+
+def interrupted_store(url: str) -> sa.Engine:
+    """A store holding the first 100 of 300 producers: a generate stopped midway."""
+    engine = open_store(url)
+
+    def interrupted() -> Iterator[Batch]:
+        batches = generate(300, seed=1, batch_size=100)
+        yield next(batches)
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        load(engine, interrupted())
+    return engine
+
+
+def test_part_of_a_universe_is_refused_until_loaded_again(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    interrupted_store(url).dispose()
+    runner = CliRunner()
+
+    for command in (["nipr", "run", "--date", "2025-01-10"], ["service", "run", "--port", "1"]):
+        refused = runner.invoke(app, [*command, "--database", url])
+        assert refused.exit_code == 1, refused.output
+        assert "the store holds part of a universe" in refused.output
+        assert "did not finish" in refused.output
+        assert "--replace" in refused.output
+    again = runner.invoke(app, ["nipr", "generate", "--producers", "60", "--database", url])
+    assert again.exit_code == 1
+    assert "interrupted generate" in again.output
+
+    replaced = runner.invoke(
+        app, ["nipr", "generate", "--producers", "60", "--database", url, "--replace"]
+    )
+    assert replaced.exit_code == 0, replaced.output
+    day = runner.invoke(app, ["nipr", "run", "--date", "2025-01-10", "--database", url, "--json"])
+    assert day.exit_code == 0, day.output
+
+
+def test_the_quickstart_loads_again_what_an_interrupted_generate_left(tmp_path: Path) -> None:
+    engine = interrupted_store(f"sqlite:///{tmp_path / 'store.db'}")
+    ensure_universe(engine, 60, seed=1)
+    assert not interrupted_load(engine)
+    with engine.connect() as conn:
+        producers = conn.execute(sa.select(sa.func.count()).select_from(entities)).scalar_one()
+    assert producers == 60 + len(SANDBOX_NPNS)
+    engine.dispose()

@@ -8,6 +8,7 @@ would store them, so the service reads loaded rows exactly as rows it wrote itse
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -25,7 +26,14 @@ from producersync.service.store import tables as t
 from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
 from producersync.service.store.maintenance import after_bulk_write
 
-__all__ = ["LoadStats", "UniverseExistsError", "holds_universe", "load", "next_ids"]
+__all__ = [
+    "LoadStats",
+    "UniverseExistsError",
+    "holds_universe",
+    "interrupted_load",
+    "load",
+    "next_ids",
+]
 
 
 class UniverseExistsError(RuntimeError):
@@ -66,9 +74,11 @@ def load(
 
     Refuses a store that already holds producers other than the sandbox's, unless
     ``replace`` is set: then every record row not belonging to a sandbox NPN goes first.
-    ``on_batch`` receives the running totals after each commit.
+    ``on_batch`` receives the running totals after each commit. Until it returns, the
+    store tells it holds part of a universe (``interrupted_load``).
     """
     _clear_or_refuse(engine, replace)
+    load_id = _record_start(engine)
     stats = LoadStats()
     started = time.perf_counter()
     # Building each secondary index once at the end is far cheaper than maintaining it
@@ -83,6 +93,7 @@ def load(
     finally:
         ensure_secondary_indexes(engine)
     _analyze(engine)
+    _record_finish(engine, load_id)
     stats.elapsed = time.perf_counter() - started
     return stats
 
@@ -126,6 +137,29 @@ def holds_universe(engine: sa.Engine) -> bool:
     with engine.connect() as connection:
         found = connection.execute(sa.select(t.entities.c.npn).where(generated).limit(1))
         return found.first() is not None
+
+
+def interrupted_load(engine: sa.Engine) -> dt.datetime | None:
+    """When the last load started, if it never finished (killed, or it failed): the store
+    then holds part of a universe, which would be served as if whole."""
+    latest = sa.select(t.nipr_loads.c.started_at, t.nipr_loads.c.finished_at)
+    with engine.connect() as connection:
+        row = connection.execute(latest.order_by(t.nipr_loads.c.id.desc()).limit(1)).first()
+    return row.started_at if row is not None and row.finished_at is None else None
+
+
+def _record_start(engine: sa.Engine) -> int:
+    with engine.begin() as connection:
+        started = t.nipr_loads.insert().values(started_at=dt.datetime.now(dt.UTC))
+        key = connection.execute(started).inserted_primary_key
+    assert key is not None
+    return int(key[0])
+
+
+def _record_finish(engine: sa.Engine, load_id: int) -> None:
+    finished = t.nipr_loads.update().where(t.nipr_loads.c.id == load_id)
+    with engine.begin() as connection:
+        connection.execute(finished.values(finished_at=dt.datetime.now(dt.UTC)))
 
 
 def _clear_or_refuse(engine: sa.Engine, replace: bool) -> None:

@@ -23,6 +23,7 @@ __all__ = [
     "license_loas",
     "licenses",
     "metadata",
+    "nipr_loads",
     "nipr_runs",
     "other_names",
     "portal_links",
@@ -432,6 +433,17 @@ nipr_runs = sa.Table(
     sa.Column("source", sa.String(200), nullable=False),  # "synthetic" or the feed file
     sa.Column("changes", sa.JSON, nullable=False),  # records changed per table
     sa.Column("completed_at", _Tz, nullable=False),
+)
+
+
+# A generated universe is loaded over many transactions (one per batch): a load that
+# never finished left part of one, which nothing else would tell from a whole one.
+nipr_loads = sa.Table(
+    "nipr_loads",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("started_at", _Tz, nullable=False),
+    sa.Column("finished_at", _Tz),
 )
 
 
