@@ -52,7 +52,7 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
     endpoint_id = str(created["id"])
     secret = str(created["secret"])
     assert secret.startswith("whsec_")
-    assert created["account"] == account["id"]
+    assert created["account"] == account["account"] == "acme"
     assert created["eventTypes"] == ["producersync.npn.activated", "producersync.npn.deactivated"]
     assert (created["description"], created["rateLimitPerSecond"]) == ("npn changes", 5)
 

@@ -116,8 +116,10 @@ def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
     return endpoint
 
 
-def _view(endpoint: endpoints.Endpoint) -> dict[str, object]:
-    return {**WebhookEndpoint.of(endpoint).model_dump(mode="json"), "account": endpoint.account_id}
+def _view(conn: sa.Connection, endpoint: endpoints.Endpoint) -> dict[str, object]:
+    """The endpoint as the API shows it, with its account named as ``--account`` takes it."""
+    view = WebhookEndpoint.of(endpoint).model_dump(mode="json")
+    return {**view, "account": accounts.account_name(conn, endpoint.account_id)}
 
 
 def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
@@ -162,7 +164,8 @@ def create(
             event_types=body.event_types,
             rate_limit_per_second=body.rate_limit_per_second,
         )
-    emit(as_json, {**_view(endpoint), "secret": secret})
+        view = _view(conn, endpoint)
+    emit(as_json, {**view, "secret": secret})
 
 
 @app.command("list")
@@ -178,7 +181,7 @@ def list_(
             owner = accounts.find_account(conn, account).id if account else None
         except accounts.NotFound as exc:
             raise fail(str(exc)) from None
-        rows = [_view(e) for e in endpoints.list_endpoints(conn, owner)]
+        rows = [_view(conn, e) for e in endpoints.list_endpoints(conn, owner)]
     _table(as_json, rows, ["id", "account", "url", "eventTypes", "enabled", "disabledReason"])
 
 
@@ -220,9 +223,10 @@ def update(
     )
     with _write(database) as (conn, settings):
         endpoint = management.update_endpoint(conn, settings, None, endpoint_id, changes)
-    if endpoint is None:
-        raise fail(f"no endpoint {endpoint_id!r}")
-    emit(as_json, _view(endpoint))
+        if endpoint is None:
+            raise fail(f"no endpoint {endpoint_id!r}")
+        view = _view(conn, endpoint)
+    emit(as_json, view)
 
 
 def _set_state(
@@ -233,9 +237,10 @@ def _set_state(
 ) -> None:
     with _write(database) as (conn, _settings):
         endpoint = change(conn, endpoint_id)
-    if endpoint is None:
-        raise fail(f"no endpoint {endpoint_id!r}")
-    emit(as_json, _view(endpoint))
+        if endpoint is None:
+            raise fail(f"no endpoint {endpoint_id!r}")
+        view = _view(conn, endpoint)
+    emit(as_json, view)
 
 
 @app.command("disable")

@@ -21,6 +21,7 @@ __all__ = [
     "ClientRecord",
     "InvalidName",
     "NotFound",
+    "account_name",
     "checked_name",
     "create_account",
     "create_client",
@@ -108,6 +109,12 @@ def find_account(conn: sa.Connection, name: str) -> Account:
     if row is None:
         raise NotFound(f"no account named {name!r}")
     return _account(row)
+
+
+def account_name(conn: sa.Connection, account_id: int) -> str:
+    return str(
+        conn.execute(sa.select(accounts.c.name).where(accounts.c.id == account_id)).scalar_one()
+    )
 
 
 def list_accounts(conn: sa.Connection) -> list[Account]:
