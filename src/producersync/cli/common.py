@@ -21,7 +21,6 @@ from producersync.database_url import masked, sqlalchemy_url, sqlite_file
 from producersync.log_format import log_config
 from producersync.model import dates
 from producersync.model.validation import reason
-from producersync.service.nipr.loader import interrupted_load
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.settings_variables import setting_name, variable
@@ -323,6 +322,9 @@ def store(database: str | None) -> sa.Engine:
 def whole_store(engine: sa.Engine) -> sa.Engine:
     """``engine``, unless its store holds part of a universe, which serving or running a
     day on would pass off as whole: then the error saying how to load it again."""
+    # Imported here: the loader's universe and documents add 0.1 s to every command.
+    from producersync.service.nipr.loader import interrupted_load
+
     started = interrupted_load(engine)
     if started is not None:
         raise fail(
