@@ -27,13 +27,21 @@ def test_a_process_logs_every_line_in_the_format(tmp_path: Path) -> None:
     assert all(_LINE.match(line) for line in lines), lines
 
 
+# What DBOS() does: it adds its own handler to a logger that has none; and two warnings
+# from one line of DBOS's while PostgreSQL is down, of which only the first is logged.
 _SNIPPET = """
 import logging, logging.config
+import psycopg
 from dbos._logger import init_logger
 from producersync.log_format import log_config
 logging.config.dictConfig(log_config("info"))
-init_logger()  # what DBOS() does: it adds its own handler to a logger that has none
+init_logger()
 logging.getLogger("dbos").warning("from dbos")
+for _ in range(2):
+    try:
+        raise psycopg.OperationalError("connection failed")
+    except psycopg.OperationalError as e:
+        logging.getLogger("dbos").warning(f"Notification listener error: {e}")
 logging.getLogger("producersync.sync.app").info("from us")
 logging.getLogger("producersync.sync.app").debug("not at info")
 logging.getLogger("sqlalchemy.pool").warning("from a library")
@@ -52,6 +60,7 @@ def test_dbos_ours_and_libraries_share_the_format() -> None:
     heads = [line for line in lines if _LINE.match(line)]
     assert [line.split(" ", 2)[2] for line in heads] == [
         "dbos: from dbos",
+        "dbos: Notification listener error: connection failed",
         "producersync.sync.app: from us",
         "sqlalchemy.pool: from a library",
         "producersync.x: with a traceback",

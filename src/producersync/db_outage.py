@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Final
 
+import psycopg
 import sqlalchemy as sa
 
 __all__ = [
@@ -37,24 +38,25 @@ _SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
 
 def unavailable(exc: BaseException) -> bool:
     """Whether ``exc`` says the database is unavailable for now (not that the statement
-    failed): worth a retry, and a 503 rather than a 500."""
+    failed): worth a retry, and a 503 rather than a 500. SQLAlchemy's errors, or a
+    driver's own (DBOS's notification listener uses psycopg directly)."""
     if isinstance(exc, sa.exc.TimeoutError):
         return True  # no pooled connection came free in time
-    if not isinstance(exc, sa.exc.DBAPIError):
-        return False
-    if exc.connection_invalidated:
-        return True
-    orig = exc.orig
-    if isinstance(orig, sqlite3.Error):
-        return isinstance(orig, sqlite3.OperationalError) and (
-            (getattr(orig, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_CODES
+    if isinstance(exc, sa.exc.DBAPIError):
+        return exc.connection_invalidated or _driver_unavailable(exc.orig)
+    return _driver_unavailable(exc)
+
+
+def _driver_unavailable(exc: BaseException | None) -> bool:
+    if isinstance(exc, sqlite3.Error):
+        return isinstance(exc, sqlite3.OperationalError) and (
+            (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_CODES
         )
-    if not isinstance(exc, sa.exc.OperationalError):
+    if not isinstance(exc, psycopg.OperationalError):
         return False
-    sqlstate: str | None = getattr(orig, "sqlstate", None)
-    if sqlstate is None:
+    if exc.sqlstate is None:
         return True  # psycopg's own: connection failed, closed, or lost mid-statement
-    return sqlstate.startswith(_POSTGRES_CLASSES) and sqlstate != _QUERY_CANCELED
+    return exc.sqlstate.startswith(_POSTGRES_CLASSES) and exc.sqlstate != _QUERY_CANCELED
 
 
 # How a durable step that found the database unavailable retries (``DBOS.step``'s

@@ -5,7 +5,8 @@
 
 Time in UTC to the millisecond, level, logger, message; a traceback, when there is one,
 follows on the lines after. ``--log-level`` sets ours and uvicorn's; DBOS's stay at
-WARNING and every other library's at WARNING too.
+WARNING and every other library's at WARNING too. DBOS's warnings of a database outage
+are collapsed (``outage_filter``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ def log_config(level: str = "info") -> dict[str, Any]:
         "formatters": {
             "line": {"()": f"{__name__}.UtcFormatter", "format": FORMAT, "datefmt": _DATE}
         },
+        "filters": {"outages": {"()": "producersync.outage_filter.OutageFilter"}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -54,6 +56,6 @@ def log_config(level: str = "info") -> dict[str, Any]:
             "uvicorn.access": {"level": number},
             # DBOS adds a handler of its own (its format, the time without the date) to a
             # logger that has none: this one has ours, and its level is DBOS's setting.
-            "dbos": {"handlers": ["stderr"], "propagate": False},
+            "dbos": {"handlers": ["stderr"], "propagate": False, "filters": ["outages"]},
         },
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -121,6 +122,14 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
     assert "API: the database is unavailable, answering 503" in service_log
     assert "Exception in ASGI application" not in service_log
     assert "portal: the database is unavailable, answering 503" in service_log
+    # DBOS's own warnings (each of its threads, about once a second) are collapsed: the
+    # first of each line of its code, then one a minute.
+    dbos = Counter(
+        line.split(" WARNING dbos: ")[1].split(":")[0]
+        for line in service_log.splitlines()
+        if " WARNING dbos: " in line
+    )
+    assert dbos and max(dbos.values()) == 1, dbos
 
 
 def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.Engine) -> None:
