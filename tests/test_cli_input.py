@@ -217,6 +217,32 @@ def test_sync_run_names_the_option_a_refused_setting_came_from(tmp_path: Path) -
     assert result.stderr.startswith("error: --host: "), result.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "env", "source"),
+    [
+        (["--log-format", "yaml"], {}, "--log-format"),
+        ([], {"PRODUCERSYNC_LOG_FORMAT": "yaml"}, "PRODUCERSYNC_LOG_FORMAT"),
+    ],
+    ids=["option", "environment"],
+)
+def test_sync_run_refuses_a_log_format_naming_where_it_came_from(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    source: str,
+) -> None:
+    monkeypatch.setattr("producersync.cli.sync.serve", _never_served)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, err = producersync(monkeypatch, capsys, "sync", "run", *args)
+    assert (code, err) == (
+        2,
+        f"error: {source}: Input should be 'text' or 'json' (given: 'yaml')\n",
+    )
+
+
 def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]
@@ -819,6 +845,14 @@ def test_quickstart_prints_its_store_without_credentials(
         ),
         (["service", "run", "--chaos-latency-ms", "inf"], "--chaos-latency-ms: Input should be a"),
         (["service", "worker", "--host", ""], "--host: String should have at least 1"),
+        (
+            ["service", "run", "--log-format", "xml"],
+            "--log-format: Input should be 'text' or 'json' (given: 'xml')",
+        ),
+        (
+            ["service", "worker", "--log-format", "JSON"],
+            "--log-format: Input should be 'text' or 'json' (given: 'JSON')",
+        ),
         (["quickstart", "--host", ""], "--host: String should have at least 1"),
         (
             ["admin", "portal-link", "--account", "x", "--public-url", ""],

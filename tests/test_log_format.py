@@ -1,19 +1,28 @@
 """One log format for every line a long-running process writes: ours, uvicorn's, DBOS's
-and any library's (``producersync.log_format``, as docs/operations.md shows it)."""
+and any library's (``producersync.log_format``, as docs/operations.md shows it), text by
+default or JSON (``--log-format json``, ``PRODUCERSYNC_LOG_FORMAT``)."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from producersync.log_format import LogFormat
+from producersync.service.settings import ServiceSettings
+from producersync.sync.settings import SyncSettings
 from tests.support.databases import store_url
 from tests.support.processes import service_process
 
 _LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S"
 )
+_TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
 def test_a_process_logs_every_line_in_the_format(tmp_path: Path) -> None:
@@ -27,14 +36,29 @@ def test_a_process_logs_every_line_in_the_format(tmp_path: Path) -> None:
     assert all(_LINE.match(line) for line in lines), lines
 
 
+def test_a_process_started_with_log_format_json_logs_every_line_as_json(
+    tmp_path: Path,
+) -> None:
+    with (
+        store_url("sqlite", tmp_path) as url,
+        service_process(url, tmp_path, "--log-format", "json") as service,
+    ):
+        pass
+    lines = [json.loads(line) for line in service.log.read_text().splitlines()]
+    assert any(x["message"].startswith("Uvicorn running on") for x in lines), lines
+    for line in lines:
+        assert list(line)[:4] == ["timestamp", "level", "logger", "message"], line
+        assert _TIMESTAMP.match(line["timestamp"]), line
+
+
 # What DBOS() does: it adds its own handler to a logger that has none; and two warnings
 # from one line of DBOS's while PostgreSQL is down, of which only the first is logged.
 _SNIPPET = """
-import logging, logging.config
+import logging, logging.config, sys
 import psycopg
 from dbos._logger import init_logger
 from producersync.log_format import log_config
-logging.config.dictConfig(log_config("info"))
+logging.config.dictConfig(log_config("info", sys.argv[1]))
 init_logger()
 logging.getLogger("dbos").warning("from dbos")
 for _ in range(2):
@@ -42,7 +66,7 @@ for _ in range(2):
         raise psycopg.OperationalError("connection failed")
     except psycopg.OperationalError as e:
         logging.getLogger("dbos").warning(f"Notification listener error: {e}")
-logging.getLogger("producersync.sync.app").info("from us")
+logging.getLogger("producersync.sync.app").info("from us", extra={"run_id": 7})
 logging.getLogger("producersync.sync.app").debug("not at info")
 logging.getLogger("sqlalchemy.pool").warning("from a library")
 try:
@@ -50,19 +74,46 @@ try:
 except ZeroDivisionError:
     logging.getLogger("producersync.x").exception("with a traceback")
 """
+_LOGGED = [
+    ("dbos", "from dbos"),
+    ("dbos", "Notification listener error: connection failed"),
+    ("producersync.sync.app", "from us"),
+    ("sqlalchemy.pool", "from a library"),
+    ("producersync.x", "with a traceback"),
+]
+
+
+def _run(log_format: LogFormat) -> list[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", _SNIPPET, log_format],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stderr.splitlines()
 
 
 def test_dbos_ours_and_libraries_share_the_format() -> None:
-    result = subprocess.run(
-        [sys.executable, "-c", _SNIPPET], capture_output=True, text=True, timeout=60, check=True
-    )
-    lines = result.stderr.splitlines()
+    lines = _run("text")
     heads = [line for line in lines if _LINE.match(line)]
-    assert [line.split(" ", 2)[2] for line in heads] == [
-        "dbos: from dbos",
-        "dbos: Notification listener error: connection failed",
-        "producersync.sync.app: from us",
-        "sqlalchemy.pool: from a library",
-        "producersync.x: with a traceback",
-    ]
+    assert [tuple(line.split(" ", 2)[2].split(": ", 1)) for line in heads] == _LOGGED
     assert lines[len(heads) - 1 :][1] == "Traceback (most recent call last):"
+
+
+def test_dbos_ours_and_libraries_share_the_json_format() -> None:
+    lines: list[dict[str, Any]] = [json.loads(line) for line in _run("json")]
+    assert [(line["logger"], line["message"]) for line in lines] == _LOGGED
+    assert lines[2]["run_id"] == 7
+    assert lines[-1]["exception"].endswith("ZeroDivisionError: division by zero")
+    assert all(_TIMESTAMP.match(line["timestamp"]) for line in lines)
+
+
+@pytest.mark.parametrize("settings", [ServiceSettings, SyncSettings])
+def test_the_log_format_is_read_from_the_environment_and_text_by_default(
+    monkeypatch: pytest.MonkeyPatch, settings: type[ServiceSettings | SyncSettings]
+) -> None:
+    monkeypatch.delenv("PRODUCERSYNC_LOG_FORMAT", raising=False)
+    assert settings().log_format == "text"
+    monkeypatch.setenv("PRODUCERSYNC_LOG_FORMAT", "json")
+    assert settings().log_format == "json"

@@ -1,14 +1,19 @@
 """The log scanner the session runs (``tests/support/secret_scan.py``) would see a leak:
-secrets planted in a log file and in a log record are found, by format and by value."""
+secrets planted in a log file (text or JSON lines) and in a log record (its message or
+its fields) are found, by format and by value."""
 
 from __future__ import annotations
 
+import functools
 import logging
+import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from producersync.log_json import json_formatter
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.secrets import new_client_secret
 from producersync.service.auth.tokens import TokenCodec
@@ -21,17 +26,48 @@ from tests.support.secret_scan import SecretScanner
 _TOKEN = TokenCodec(b"k" * 32, 60).issue(Principal("psc_1", 1, False, "producersync.read"))
 
 
+def _text(secret: str) -> str:
+    return f"INFO start\nDEBUG sending Authorization: {secret}\nINFO stop\n"
+
+
+def _json(secret: str, where: str) -> str:
+    """Three lines of the JSON format, the second with ``secret`` in its message, in a
+    field of its own, or in its traceback (behind an escaped newline)."""
+    try:
+        raise ValueError(f"refused: {secret}")
+    except ValueError:
+        failure = sys.exc_info()
+    planted = {
+        "message": {"msg": f"sending Authorization: {secret}"},
+        "field": {"msg": "sending", "authorization": secret},
+        "exception": {"msg": "refused", "exc_info": failure},
+    }[where]
+    lines = [{"msg": "start"}, planted, {"msg": "stop"}]
+    formatter = json_formatter()
+    return "".join(f"{formatter.format(logging.makeLogRecord(line))}\n" for line in lines)
+
+
+_SECRETS = [new_client_secret(), _TOKEN, generate_secret()]
+_SECRET_KINDS = ["client-secret", "access-token", "webhook-secret"]
+
+
 @pytest.mark.parametrize(
-    "secret",
-    [new_client_secret(), _TOKEN, generate_secret()],
-    ids=["client-secret", "access-token", "webhook-secret"],
+    "plant",
+    [
+        _text,
+        functools.partial(_json, where="message"),
+        functools.partial(_json, where="field"),
+        functools.partial(_json, where="exception"),
+    ],
+    ids=["text", "json-message", "json-field", "json-exception"],
 )
-def test_a_secret_planted_in_a_log_file_is_found(secret: str) -> None:
+@pytest.mark.parametrize("secret", _SECRETS, ids=_SECRET_KINDS)
+def test_a_secret_planted_in_a_log_file_is_found(secret: str, plant: Callable[[str], str]) -> None:
     # Outside the session's temporary directory: the session's own scan must not see it.
     with tempfile.TemporaryDirectory() as directory:
         log = Path(directory) / "nested" / "service-1.log"
         log.parent.mkdir()
-        log.write_text(f"INFO start\nDEBUG sending Authorization: {secret}\nINFO stop\n")
+        log.write_text(plant(secret))
         scanner = SecretScanner()
         scanner.scan_files(Path(directory))
     assert len(scanner.hits) == 1 and scanner.hits[0].startswith(f"{log}:2: ")
@@ -47,14 +83,23 @@ def test_a_remembered_secret_is_found_without_its_prefix() -> None:
     assert scanner.find(f"sig {_TOKEN.rsplit('.', 1)[1]}")
 
 
-def test_a_secret_in_a_debug_log_record_is_found() -> None:
+@pytest.mark.parametrize(
+    "log",
+    [
+        lambda logger: logger.debug("token %s", _TOKEN),
+        # Shown in a JSON line as a key of its own, not in the message.
+        lambda logger: logger.debug("token refreshed", extra={"token": _TOKEN}),
+    ],
+    ids=["message", "field"],
+)
+def test_a_secret_in_a_debug_log_record_is_found(log: Callable[[logging.Logger], None]) -> None:
     # A tree of loggers of its own that stops short of the root: the session's scanner
     # must not see this one.
     planted = logging.getLogger("planted")
     planted.propagate = False
     scanner = SecretScanner()
     with scanner.watching_logs("planted", "planted.client"):
-        logging.getLogger("planted.client").debug("token %s", _TOKEN)
+        log(logging.getLogger("planted.client"))
     assert [hit.split(":")[0] for hit in scanner.hits] == ["log record planted.client"]
 
 

@@ -1,24 +1,54 @@
 """The log lines of the long-running processes (``service run``, ``service worker``,
 ``sync run``): one format for ours, uvicorn's, DBOS's and every library's, on stderr.
 
+``text``, the default, for people:
+
     2026-12-04T22:32:35.120Z WARNING producersync.service.delivery.dispatcher: endpoint ...
 
 Time in UTC to the millisecond, level, logger, message; a traceback, when there is one,
-follows on the lines after. ``--log-level`` sets ours and uvicorn's; DBOS's stay at
-WARNING and every other library's at WARNING too. DBOS's warnings of a database outage
-are collapsed (``outage_filter``).
+follows on the lines after. ``json``, for log shippers, one object a line: ``log_json``.
+
+``--log-level`` sets ours and uvicorn's; DBOS's stay at WARNING and every other library's
+at WARNING too. DBOS's warnings of a database outage are collapsed (``outage_filter``).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Final
+from typing import Annotated, Any, Final, Literal, get_args
 
-__all__ = ["FORMAT", "UtcFormatter", "log_config"]
+from pydantic import Field
+
+__all__ = [
+    "DATE_FORMAT",
+    "FORMAT",
+    "LOG_FORMATS",
+    "LogFormat",
+    "LogFormatSetting",
+    "UtcFormatter",
+    "log_config",
+]
+
+LogFormat = Literal["text", "json"]
+LOG_FORMATS: Final[tuple[LogFormat, ...]] = get_args(LogFormat)
+# The setting of every long-running process (PRODUCERSYNC_LOG_FORMAT, `--log-format`).
+LogFormatSetting = Annotated[
+    LogFormat,
+    Field(
+        description="Format of the serving process's log lines on stderr: text (for "
+        "people) or json (one object a line, for log shippers)."
+    ),
+]
 
 FORMAT: Final = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
-_DATE: Final = "%Y-%m-%dT%H:%M:%S"
+DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
+# Each named, not imported (dictConfig makes every formatter it is given): a process
+# logging text never imports structlog.
+_FORMATTERS: Final[dict[LogFormat, dict[str, str]]] = {
+    "text": {"()": f"{__name__}.UtcFormatter", "format": FORMAT, "datefmt": DATE_FORMAT},
+    "json": {"()": "producersync.log_json.json_formatter"},
+}
 # uvicorn's own level below DEBUG; logging knows it once uvicorn is imported.
 _LEVELS: Final = {"trace": 5}
 
@@ -30,16 +60,15 @@ class UtcFormatter(logging.Formatter):
         return time.gmtime(seconds)
 
 
-def log_config(level: str = "info") -> dict[str, Any]:
+def log_config(level: str = "info", log_format: LogFormat = "text") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` (as uvicorn takes it: ``log_config=``) for the
-    process; ``level`` is a ``--log-level`` (``info``, ``debug``...)."""
+    process; ``level`` is a ``--log-level`` (``info``, ``debug``...), ``log_format`` the
+    lines' format."""
     number = _LEVELS.get(level, level.upper())
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {
-            "line": {"()": f"{__name__}.UtcFormatter", "format": FORMAT, "datefmt": _DATE}
-        },
+        "formatters": {"line": _FORMATTERS[log_format]},
         "filters": {"outages": {"()": "producersync.outage_filter.OutageFilter"}},
         "handlers": {
             "stderr": {

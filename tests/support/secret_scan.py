@@ -19,6 +19,7 @@ from typing import Any, Final
 
 import pytest
 
+from producersync.log_json import json_formatter
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.store import accounts, endpoints
 
@@ -119,9 +120,12 @@ class _Handler(logging.Handler):
     def __init__(self, scanner: SecretScanner) -> None:
         super().__init__(logging.DEBUG)
         self._scanner = scanner
+        # A record as a JSON line shows it: its message and its fields (``extra=``).
+        self.setFormatter(json_formatter())
 
     def emit(self, record: logging.LogRecord) -> None:
-        text = record.getMessage()
+        # Its traceback's lines of source left out: a test's own literals are no leak.
+        text = self.format(logging.makeLogRecord({**vars(record), "exc_info": None}))
         if record.exc_info and record.exc_info[1] is not None:
             text += f"\n{record.exc_info[1]!r}"
         self._scanner.scan_lines(f"log record {record.name}", [text])

@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
-from producersync.log_format import log_config
+from producersync.log_format import LOG_FORMATS, LogFormat, log_config
 from producersync.model import dates
 from producersync.model.validation import reason
 from producersync.service.settings import ServiceSettings
@@ -33,6 +33,7 @@ __all__ = [
     "HostOption",
     "JsonOption",
     "LimitOption",
+    "LogFormatOption",
     "LogLevelOption",
     "ServicePortOption",
     "api_problem",
@@ -110,6 +111,18 @@ LogLevelOption = Annotated[
         parser=log_level,
         help=f"Level of the process's own and uvicorn's log lines ({', '.join(_LOG_LEVELS)}); "
         "other libraries log at warning.",
+    ),
+]
+
+# A setting (PRODUCERSYNC_LOG_FORMAT), refused by the settings as the environment's value
+# is: each command passes it to its settings as `log_format`.
+LogFormatOption = Annotated[
+    str | None,
+    typer.Option(
+        metavar="|".join(LOG_FORMATS),
+        help="Format of the log lines on stderr: text (for people) or json (one object a "
+        "line, for log shippers); default $PRODUCERSYNC_LOG_FORMAT or text.",
+        show_default=False,
     ),
 ]
 
@@ -264,7 +277,9 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
             console.print(f"{key}: [bold]{value}[/bold]")
 
 
-def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
+def serve(
+    app: ASGIApp, host: str, port: int, log_level: str = "info", log_format: LogFormat = "text"
+) -> None:
     """Run ``app`` under uvicorn until interrupted, every log line in one format
     (``log_format``); no access log (the apps count their requests in ``/metrics``, and
     a log line per request is noise at API rates)."""
@@ -272,7 +287,7 @@ def serve(app: ASGIApp, host: str, port: int, log_level: str = "info") -> None:
         app,
         host=host,
         port=port,
-        log_config=log_config(log_level),
+        log_config=log_config(log_level, log_format),
         log_level=log_level,
         access_log=False,
     )

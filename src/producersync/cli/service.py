@@ -9,6 +9,7 @@ import typer
 from producersync.cli.common import (
     DatabaseOption,
     HostOption,
+    LogFormatOption,
     LogLevelOption,
     ServicePortOption,
     serve,
@@ -60,6 +61,7 @@ def run(
         ),
     ] = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
     settings = service_settings(
@@ -73,11 +75,12 @@ def run(
         chaos_latency_ms=chaos_latency_ms,
         chaos_fault_rate=chaos_fault_rate,
         delivery_enabled=delivery_enabled,
+        log_format=log_format,
     )
     from producersync.service.app import create_app
 
     _open_store(settings)
-    serve(create_app(settings), settings.host, settings.port, log_level)
+    serve(create_app(settings), settings.host, settings.port, log_level, settings.log_format)
 
 
 @app.command()
@@ -94,6 +97,7 @@ def worker(
         ),
     ] = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Deliver webhooks and apply subscription jobs, without serving the API.
 
@@ -101,11 +105,13 @@ def worker(
     store (and the same DBOS system database): they share the outbox without taking the
     same delivery twice.
     """
-    settings = service_settings(database, ctx, host=host, port=port, executor_id=executor_id)
+    settings = service_settings(
+        database, ctx, host=host, port=port, executor_id=executor_id, log_format=log_format
+    )
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(create_worker_app(settings), settings.host, settings.port, log_level)
+    serve(create_worker_app(settings), settings.host, settings.port, log_level, settings.log_format)
 
 
 def _open_store(settings: ServiceSettings) -> None:

@@ -24,6 +24,7 @@ from rich.table import Table
 from producersync.cli.common import (
     JsonOption,
     LimitOption,
+    LogFormatOption,
     LogLevelOption,
     change_json,
     console,
@@ -66,11 +67,13 @@ def run(
         typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_SYNC_PORT or 8400)."),
     ] = None,
     log_level: LogLevelOption = "info",
+    log_format: LogFormatOption = None,
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     from producersync.sync.app import create_app
 
-    settings = settings_from(SyncSettings, ctx, {"host": host, "port": port})
+    options = {"host": host, "port": port, "log_format": log_format}
+    settings = settings_from(SyncSettings, ctx, options)
     api = "sync run calls the API"
     settings.require(
         {
@@ -79,7 +82,7 @@ def run(
             "client_secret": api,
         }
     )
-    serve(create_app(settings), settings.host, settings.port, log_level)
+    serve(create_app(settings), settings.host, settings.port, log_level, settings.log_format)
 
 
 @app.command()

@@ -10,6 +10,7 @@ from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from producersync.database_url import checked, masked
+from producersync.log_format import LogFormatSetting
 
 __all__ = ["ServiceSettings"]
 
@@ -47,6 +48,7 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Interface the process listens on."
     )
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
+    log_format: LogFormatSetting = "text"
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",

@@ -27,6 +27,7 @@ from pydantic_settings import (
 from producersync.client import Client, Environment
 from producersync.client._environment import http_url
 from producersync.database_url import checked, dbos_system_url
+from producersync.log_format import LogFormatSetting
 from producersync.settings_variables import own_variables
 from producersync.webhooks import WebhookSecretError, parse_secret
 
@@ -109,6 +110,7 @@ class SyncSettings(BaseSettings):
         validation_alias=_own("port"),
         description="TCP port the receiver listens on.",
     )
+    log_format: LogFormatSetting = "text"
     executor_id: str | None = Field(
         default=None,
         validation_alias=_own("executor_id"),
