@@ -100,4 +100,4 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
 
 
 def _log(harness: Harness) -> str:
-    return (harness.sync.log_dir / f"sync-{harness.sync.port}.log").read_text()
+    return harness.sync.log.read_text()

@@ -68,8 +68,12 @@ class SyncProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log(self) -> Path:
+        return self.log_dir / f"sync-{self.port}.log"
+
     def start(self) -> None:
-        log = (self.log_dir / f"sync-{self.port}.log").open("ab")
+        log = self.log.open("ab")
         self.process = subprocess.Popen(
             [
                 sys.executable,
@@ -89,7 +93,7 @@ class SyncProcess:
     def _healthy(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
-            raise RuntimeError((self.log_dir / f"sync-{self.port}.log").read_text())
+            raise RuntimeError(self.log.read_text())
         try:
             return httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx2.TransportError:
@@ -263,7 +267,10 @@ def running_harness(
 def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
-    with running_harness(request.param, tmp_path_factory.mktemp(f"sync-{request.param}")) as h:
+    directory = tmp_path_factory.mktemp(f"sync-{request.param}")
+    # The sync process logs JSON (PRODUCERSYNC_LOG_FORMAT): a run's end carries its fields.
+    json_log = {"PRODUCERSYNC_LOG_FORMAT": "json"}
+    with running_harness(request.param, directory, sync_env=json_log) as h:
         yield h
 
 
@@ -319,6 +326,12 @@ def test_a_daily_run_reaches_the_mirror(harness: Harness) -> None:
         lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(), what=harness.status
     )
     harness.wait_equal()
+    lines = [orjson.loads(line) for line in harness.sync.log.read_bytes().splitlines()]
+    ended = [line for line in lines if line.get("run_date") == day.isoformat()]
+    assert ended, lines
+    run = ended[-1]
+    assert run["message"].startswith(f"sync run {run['run_id']} (updates, runDate {day}) finished")
+    assert (run["level"], run["kind"], type(run["records"])) == ("info", "updates", int), run
 
 
 def test_missed_days_are_caught_up(harness: Harness) -> None:

@@ -343,21 +343,38 @@ class SyncWorkflows(DBOSConfiguredInstance):
         is not run again on recovery."""
         seconds = self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
         self._metrics.run_seconds.labels(kind).observe(seconds)
-        what = f"sync run {run_id} ({kind}" + (
-            f", runDate {synced_through.isoformat()})" if synced_through else ")"
-        )
+        run_date = synced_through.isoformat() if synced_through else None
+        what = f"sync run {run_id} ({kind}" + (f", runDate {run_date})" if run_date else ")")
+        # The same as fields of their own, for the JSON format.
+        fields = {
+            "run_id": run_id,
+            "kind": kind,
+            "run_date": run_date,
+            "seconds": round(seconds, 3),
+        }
         if again:
-            log.info("%s stopped after %.1f s: %s; passing again", what, seconds, error)
+            log.info(
+                "%s stopped after %.1f s: %s; passing again", what, seconds, error, extra=fields
+            )
         elif error is not None:
             self._metrics.workflows_failed.labels(kind).inc()
-            log.error("%s failed after %.1f s: %s; %s", what, seconds, error, _AFTER_FAILURE[kind])
+            log.error(
+                "%s failed after %.1f s: %s; %s",
+                what,
+                seconds,
+                error,
+                _AFTER_FAILURE[kind],
+                extra={**fields, "error": error},
+            )
         else:
+            records = sum(counts.values())
             log.log(
                 logging.DEBUG if kind == "activation" else logging.INFO,
                 "%s finished in %.1f s: %d records",
                 what,
                 seconds,
-                sum(counts.values()),
+                records,
+                extra={**fields, "records": records},
             )
 
     @_mirror_step

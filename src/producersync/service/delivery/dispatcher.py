@@ -217,4 +217,6 @@ def _log_given_up(outcomes: list[Outcome]) -> None:
             ", ".join(events[:3]),
             ", ..." if len(events) > 3 else "",
             endpoint_id,
+            # Every event, not the first three: a JSON line is read by programs.
+            extra={"endpoint_id": endpoint_id, "message_ids": events},
         )
