@@ -18,6 +18,12 @@ from tests.support.service import Credentials, RunningService, running_service
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
+# A receiver's response body as hostile as it gets: markup and script that must show as
+# text, one long line, cut where the sender cuts (2 KiB), its end far past what the
+# attempts table shows.
+_HOSTILE = '<script>alert("body")</script><img src=x onerror="window.ran=1"> & \'quoted\' '
+HOSTILE_BODY = (_HOSTILE + "y" * 2048)[: 2048 - len("END-OF-BODY")] + "END-OF-BODY"
+
 
 def csrf_of(html: str) -> str:
     """The CSRF token a page's forms carry."""

@@ -33,6 +33,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks.verification import verify_signature
 from tests.conftest import BACKENDS
+from tests.portal.conftest import HOSTILE_BODY
 from tests.support.accessibility import Audit, tab_through, without_javascript
 from tests.support.browser import chromium
 from tests.support.databases import store_url
@@ -394,7 +395,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
 
     def rx_reply(got: Received) -> Reply:
         failing = got.event["type"] == NPN_DEACTIVATED
-        return Reply(500, body=b"receiver down for maintenance") if failing else Reply()
+        return Reply(500, body=HOSTILE_BODY.encode()) if failing else Reply()
 
     with receiver(rx_reply) as rx:
         link = harness.link(acme)
@@ -475,6 +476,16 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("attempts, recovered", f"/endpoints/{mixed.id}/attempts?notice=recovered&queued=1")
         since = {"Recover failed messages since (UTC)": "2000-01-01T00:00"}
         submit("attempts, recover refused (400)", 400, "Recover", **since)
+
+        # An attempt in full: the receiver's markup shown as text, not parsed.
+        with harness.engine.connect() as conn:
+            (hostile,) = outbox.list_attempts(conn, endpoint_id=mixed.id, succeeded=False, limit=1)
+            (unanswered,) = outbox.list_attempts(conn, endpoint_id=down.id, limit=1)
+        visit("attempt, its whole response", f"/endpoints/{mixed.id}/attempts/{hostile.id}")
+        expect(page.locator("pre.response")).to_have_text(HOSTILE_BODY)
+        expect(page.locator("main img, main script")).to_have_count(0)
+        visit("attempt, no response", f"/endpoints/{down.id}/attempts/{unanswered.id}")
+        visit("attempt not found (404)", f"/endpoints/{mixed.id}/attempts/{unanswered.id}", 404)
 
         visit("advanced", f"/endpoints/{mixed.id}/advanced")
         rate = {"Most attempts per second": "0"}
@@ -633,6 +644,24 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         _tab_to(page, "Resume updates")
         _go(page, "Enter")
         expect(page.locator("#attempts")).to_have_attribute("hx-trigger", "every 2s")
+
+        # Why an attempt failed, in full: its Details link (kept through the refresh as
+        # Resend is) leads to the whole response, markup shown as text, no line cut off.
+        rx.reply = lambda _r: Reply(500, body=HOSTILE_BODY.encode())
+        _publish(harness, created, NPN_DEACTIVATED, 1)
+        expect(page.locator("tbody tr.failed")).to_have_count(4)  # every scheduled attempt
+        _tab_to(page, "Details")
+        details = page.locator(f"#{page.evaluate('() => document.activeElement.id')}")
+        page.evaluate(_NEXT_REFRESH)
+        expect(details).to_be_focused()
+        _go(page, "Enter")
+        body = page.locator("pre.response")
+        expect(body).to_have_text(HOSTILE_BODY)
+        assert body.evaluate("pre => pre.scrollWidth <= pre.clientWidth")
+        tab_through(page)
+        _tab_to(page, "Back to Message Attempts")
+        _go(page, "Enter")
+        expect(page.locator("tbody tr.failed")).to_have_count(4)
 
         # Advanced: delete, once the box is ticked.
         _tab_to(page, "Advanced")

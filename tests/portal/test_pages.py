@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx2
+import markupsafe
 import orjson
 import pytest
 from typer.testing import CliRunner
@@ -18,7 +19,7 @@ from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts
-from tests.portal.conftest import SignedIn, csrf_of, issue_link, sign_in
+from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
 from tests.support.service import RunningService
 
 URL = "http://127.0.0.1:9/hook"
@@ -463,9 +464,14 @@ def test_a_refused_query_parameter_is_named_with_its_value(
 # --- message attempts -------------------------------------------------------------------
 
 
-def _attempts(service: RunningService, endpoint_id: str, outcomes: list[bool]) -> None:
+def _attempts(
+    service: RunningService,
+    endpoint_id: str,
+    outcomes: list[bool],
+    response: str | None = None,
+) -> None:
     """Attempts of the endpoint's test message, oldest first, as the dispatcher records
-    them."""
+    them: each answered ``answer {n}`` unless a response is given."""
     with write_transaction(service.engine) as conn:
         delivery = outbox.list_deliveries(conn, endpoint_id=endpoint_id)[0]
         start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -482,7 +488,7 @@ def _attempts(service: RunningService, endpoint_id: str, outcomes: list[bool]) -
                     "succeeded": ok,
                     "status_code": 200 if ok else 503,
                     "duration_ms": 10 + n,
-                    "response": f"answer {n}",
+                    "response": f"answer {n}" if response is None else response,
                     "error": None,
                     "next_attempt_at": None,
                 }
@@ -560,3 +566,92 @@ def test_the_refresh_says_what_it_brought_and_can_be_paused(
     assert "updates=paused" in re.search(r'<a href="([^"]+)"[^>]*>Failed</a>', paused.text)[1]
     assert "Pause updates" in page.text
     assert visitor.http.get(path, params={"updates": "stopped"}).status_code == 400
+
+
+def _attempt_ids(service: RunningService, endpoint_id: str) -> list[int]:
+    with service.engine.connect() as conn:
+        return [a.id for a in outbox.list_attempts(conn, endpoint_id=endpoint_id)]
+
+
+def test_an_attempt_shows_the_whole_response_escaped(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """The table shows the start of a response; the attempt's own page, linked from its
+    row, all of it (a hover title was the only way to more of it, and only 500
+    characters)."""
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [False], response=HOSTILE_BODY)
+    (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
+    detail = f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}"
+
+    table = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts")
+    assert f'href="{detail}"' in table.text
+    assert "<code title=" not in table.text  # the old hover-only excerpt
+    assert "END-OF-BODY" not in table.text
+    assert "&lt;script&gt;alert(&#34;body&#34;)" in table.text
+
+    page = visitor.http.get(detail)
+    assert page.status_code == 200, page.text
+    assert str(markupsafe.escape(HOSTILE_BODY)) in page.text
+    assert "<script>alert" not in page.text and "<img" not in page.text
+    for fact in ("503", "Failed", "10 ms", "scheduled", "webhook.test"):
+        assert fact in page.text
+    # Within the tab, not the tab's own page.
+    assert 'aria-current="true">Message Attempts</a>' in page.text
+    assert 'aria-current="page">Message Attempts</a>' in table.text
+
+
+@pytest.mark.parametrize(
+    ("status_code", "response", "says"),
+    [
+        (0, None, "There was no response."),
+        (204, None, "The receiver answered with an empty body."),
+    ],
+)
+def test_an_attempt_without_a_body_says_why(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    status_code: int,
+    response: str | None,
+    says: str,
+) -> None:
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [status_code == 204])
+    (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_attempts.update()
+            .where(webhook_attempts.c.id == attempt_id)
+            .values(status_code=status_code, response=response)
+        )
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}")
+    assert page.status_code == 200 and says in page.text
+
+
+def test_an_attempt_is_found_only_under_its_own_endpoint(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [False], response="only for its owner")
+    (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
+    sibling = _create(visitor, "http://127.0.0.1:9/sibling")
+
+    for path, says in [
+        (f"/portal/endpoints/{sibling}/attempts/{attempt_id}", "Attempt not found"),
+        (f"/portal/endpoints/{endpoint_id}/attempts/{2**62}", "Attempt not found"),
+        *(
+            (f"/portal/endpoints/{endpoint_id}/attempts/{odd}", "Page not found")
+            for odd in ("0", "-1", f"{attempt_id}.0", "x", str(2**63))
+        ),
+    ]:
+        page = visitor.http.get(path)
+        assert page.status_code == 404 and says in page.text, path
+        assert "only for its owner" not in page.text
+
+    intruder = sign_in(portal_service, portal_service.account())
+    try:
+        page = intruder.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}")
+        assert page.status_code == 404 and "Endpoint not found" in page.text
+        assert "only for its owner" not in page.text
+    finally:
+        intruder.http.close()

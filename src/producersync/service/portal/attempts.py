@@ -1,12 +1,13 @@
 """An endpoint's Message Attempts tab: every attempt, newest first, filtered by outcome
-and paged; Resend of one message, and recovery of the failed ones since a time."""
+and paged; one attempt in full; Resend of one message, and recovery of the failed ones
+since a time."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Form, Query, Request
+from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
 
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
@@ -105,6 +106,30 @@ def attempts(
     that the refresh can say what is new since."""
     return _page(
         request, visitor, endpoint, outcome=outcome, before=before, updates=updates, seen=seen
+    )
+
+
+@router.get("/endpoints/{endpoint_id}/attempts/{attempt_id}", name="attempt")
+def attempt(
+    request: Request,
+    visitor: SignedIn,
+    endpoint: Owned,
+    attempt_id: Annotated[RowId, Path()],
+) -> Response:
+    """One attempt with all the receiver answered that is kept: the table shows the start
+    of its response, and a title attribute (shown on hover only) was no way to read the
+    rest by keyboard, touch or screen reader."""
+    with get_context(request).engine.connect() as conn:
+        found = outbox.get_attempt(conn, endpoint.id, attempt_id)
+    if found is None:
+        raise PortalError.not_found("attempt")
+    return render(
+        request,
+        "attempt.html",
+        visitor=visitor,
+        endpoint=endpoint,
+        tab="attempts",
+        attempt=found,
     )
 
 

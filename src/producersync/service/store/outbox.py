@@ -35,6 +35,7 @@ __all__ = [
     "deliveries_of",
     "delivery_counts",
     "event_matches",
+    "get_attempt",
     "get_message",
     "list_attempts",
     "list_deliveries",
@@ -425,6 +426,30 @@ def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, 
     return found
 
 
+def _attempts() -> sa.Select[tuple[object, ...]]:
+    a, m = webhook_attempts, webhook_messages
+    return sa.select(a, m.c.event_type).join(m, m.c.id == a.c.message_id)
+
+
+def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
+    return Attempt(
+        id=r.id,
+        delivery_id=r.delivery_id,
+        message_id=r.message_id,
+        endpoint_id=r.endpoint_id,
+        event_type=r.event_type,
+        attempt_number=r.attempt_number,
+        trigger=r.trigger,
+        attempted_at=_utc(r.attempted_at) or r.attempted_at,
+        succeeded=r.succeeded,
+        status_code=r.status_code,
+        duration_ms=r.duration_ms,
+        response=r.response,
+        error=r.error,
+        next_attempt_at=_utc(r.next_attempt_at),
+    )
+
+
 def list_attempts(
     conn: sa.Connection,
     *,
@@ -435,13 +460,8 @@ def list_attempts(
     succeeded: bool | None = None,
 ) -> list[Attempt]:
     """Attempts, newest first, by endpoint and/or message, and by outcome if given."""
-    a, m = webhook_attempts, webhook_messages
-    query = (
-        sa.select(a, m.c.event_type)
-        .join(m, m.c.id == a.c.message_id)
-        .order_by(a.c.id.desc())
-        .limit(limit)
-    )
+    a = webhook_attempts
+    query = _attempts().order_by(a.c.id.desc()).limit(limit)
     if endpoint_id is not None:
         query = query.where(a.c.endpoint_id == endpoint_id)
     if message_id is not None:
@@ -450,25 +470,15 @@ def list_attempts(
         query = query.where(a.c.id < before)
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
-    return [
-        Attempt(
-            id=r.id,
-            delivery_id=r.delivery_id,
-            message_id=r.message_id,
-            endpoint_id=r.endpoint_id,
-            event_type=r.event_type,
-            attempt_number=r.attempt_number,
-            trigger=r.trigger,
-            attempted_at=_utc(r.attempted_at) or r.attempted_at,
-            succeeded=r.succeeded,
-            status_code=r.status_code,
-            duration_ms=r.duration_ms,
-            response=r.response,
-            error=r.error,
-            next_attempt_at=_utc(r.next_attempt_at),
-        )
-        for r in conn.execute(query)
-    ]
+    return [_attempt(r) for r in conn.execute(query)]
+
+
+def get_attempt(conn: sa.Connection, endpoint_id: str, attempt_id: int) -> Attempt | None:
+    """One attempt to the endpoint, or None (none by that id, or one to another endpoint)."""
+    a = webhook_attempts
+    query = _attempts().where(a.c.id == attempt_id, a.c.endpoint_id == endpoint_id)
+    row = conn.execute(query).first()
+    return _attempt(row) if row is not None else None
 
 
 def attempt_stats(
