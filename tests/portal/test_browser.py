@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
@@ -48,7 +48,9 @@ FAST = {
     "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE": "[0.1, 0.2, 0.3]",
     "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "1",
 }
-VIEWPORT = {"width": 1280, "height": 860}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
+# A phone, and a 1280 px window zoomed to 400 % (WCAG 1.4.10, reflow).
+NARROW: ViewportSize = {"width": 320, "height": 640}
 WAIT_MS = 15_000  # for what the dispatcher sends and htmx refreshes
 _NEXT_REFRESH = """() => new Promise(done =>
     document.body.addEventListener("htmx:afterSettle", done, {once: true}))"""
@@ -84,8 +86,10 @@ def browser() -> Iterator[Browser]:
         yield launched
 
 
-def _context(browser: Browser, *, javascript: bool = True) -> BrowserContext:
-    context = browser.new_context(viewport=VIEWPORT, java_script_enabled=javascript)
+def _context(
+    browser: Browser, *, javascript: bool = True, viewport: ViewportSize = VIEWPORT
+) -> BrowserContext:
+    context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
     context.set_default_timeout(WAIT_MS)
     return context
 
@@ -686,3 +690,100 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         expect(page.get_by_role("heading")).to_have_text("You are signed out")
         tab_through(page)
     context.close()
+
+
+# What reaches past the window's right edge outside a scrolling region: the page itself
+# would scroll sideways there, or cut it off.
+_PAST_THE_EDGE = """() => [...document.body.querySelectorAll("*")]
+    .filter(e => !e.parentElement.closest("[role=region]"))
+    .filter(e => e.getBoundingClientRect().right > innerWidth + 0.5)
+    .map(e => e.outerHTML.slice(0, 80))"""
+# Each header and cell of a table, scrolled into view as far as scrolling goes: whether
+# it is then wholly in the window and on top there (not hidden, not covered).
+_CELLS = """table => [...table.querySelectorAll("th, td")].map(cell => {
+    cell.scrollIntoView({block: "nearest", inline: "nearest"});
+    const box = cell.getBoundingClientRect();
+    const top = document.elementFromPoint(box.left + box.width / 2, box.top + box.height / 2);
+    return {
+        cell: `${cell.tagName.toLowerCase()} "${cell.innerText.trim().slice(0, 30)}"`,
+        shown: box.width > 0 && box.left >= -0.5 && box.right <= innerWidth + 0.5
+            && top !== null && top.closest("th, td") === cell,
+    };
+})"""
+_ON_REGION = "() => document.activeElement.getAttribute('role') === 'region'"
+
+
+# The pages are the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_tables_keep_every_column_on_a_320_px_screen(harness: Harness, browser: Browser) -> None:
+    """On a phone or at 400 % zoom a table keeps all its columns and scrolls sideways in
+    a named region that takes the keyboard, the page no wider than the window (a media
+    query had hidden a column under 700 px). The live table's refresh keeps where the
+    region was scrolled to. Audited with axe there too."""
+    acme = harness.account("narrow")
+    audit = Audit()
+    context = _context(browser, viewport=NARROW)
+    audit.watch(context)
+    page = context.new_page()
+    base = f"{harness.service.base_url}/portal"
+
+    def rx_reply(got: Received) -> Reply:
+        failing = got.event["type"] == NPN_DEACTIVATED
+        return Reply(500, body=HOSTILE_BODY.encode()) if failing else Reply()
+
+    def check(name: str) -> None:
+        audit.check(page, name)
+        assert not page.evaluate(_PAST_THE_EDGE), name
+        widths = page.evaluate("() => [document.documentElement.scrollWidth, innerWidth]")
+        assert widths == [NARROW["width"]] * 2, (name, widths)
+
+    def every_cell_reachable(name: str) -> None:
+        cells = page.locator("main table").evaluate(_CELLS)
+        assert len(cells) >= 8
+        assert [c["cell"] for c in cells if not c["shown"]] == [], name
+        # ... by scrolling the named region the table is in, which the keyboard reaches.
+        region = page.get_by_role("region", name=name)
+        expect(region.locator("table")).to_have_count(1)
+        expect(region).to_have_attribute("tabindex", "0")
+        assert region.evaluate("box => box.scrollWidth > box.clientWidth"), "no need to scroll"
+
+    with receiver(rx_reply) as rx:
+        with write_transaction(harness.engine) as conn:
+            endpoint, _ = endpoints.create_endpoint(conn, acme.id, rx.url, description="Mirror")
+        _publish(harness, endpoint, UPDATES_AVAILABLE, 1)
+        _publish(harness, endpoint, NPN_DEACTIVATED, 1)
+        _wait_for_deliveries(harness, endpoint.id)
+        page.goto(harness.link(acme))
+        page.get_by_role("button", name="Sign in").click()
+
+        expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+        check("endpoints at 320 px")
+        every_cell_reachable("Endpoints")
+        tab_through(page)
+
+        page.goto(f"{base}/endpoints/{endpoint.id}/attempts")
+        expect(page.locator("tbody tr.failed")).to_have_count(4)
+        check("attempts at 320 px")
+        every_cell_reachable("Attempts")
+        tab_through(page)
+        # By keyboard: Tab to the region, arrow keys scroll it; the refresh keeps both.
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate(_ON_REGION):
+                break
+        assert page.evaluate(_ON_REGION), "Tab never reached the table's region"
+        region = page.get_by_role("region", name="Attempts")
+        for _ in range(5):
+            page.keyboard.press("ArrowRight")
+        scrolled = region.evaluate("box => box.scrollLeft")
+        assert scrolled > 0, "the arrow keys did not scroll the table"
+        page.evaluate(_NEXT_REFRESH)
+        expect(region).to_be_focused()
+        assert region.evaluate("box => box.scrollLeft") == scrolled
+
+        failed = page.locator("tbody tr.failed").first
+        failed.get_by_role("link", name=re.compile("^Details")).click()
+        expect(page.locator("pre.response")).to_have_text(HOSTILE_BODY)
+        check("attempt at 320 px")
+    context.close()
+    assert not audit.report(), "axe-core found accessibility violations:\n" + audit.report()
