@@ -191,6 +191,16 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         expect(page.locator("tbody tr")).to_have_count(8)
         harness.shoot(page, "attempts-failed")
 
+        # A failed attempt in full, on its own page (the store's lookup, on each backend).
+        page.locator("tbody tr").first.get_by_role("link", name=re.compile("^Details")).click()
+        expect(page.locator("pre.response")).to_have_text("receiver down for maintenance")
+        expect(page.locator(".facts")).to_contain_text("500")
+        page.get_by_role("link", name="Back to Message Attempts").click()
+        page.get_by_role("navigation", name="Show attempts").get_by_role(
+            "link", name="Failed"
+        ).click()
+        expect(page.locator("tbody tr")).to_have_count(8)
+
         # The receiver is back. Resend one message: a manual attempt succeeds.
         rx.reply = lambda _r: Reply()
         latest = failed.filter(has_text=UPDATES_AVAILABLE).first
