@@ -1,197 +1,245 @@
-"""Client-side pacing under the rate limit."""
+"""Client-side pacing under the rate limit: the schedule on a fake clock, and the queue
+of callers, threads (``take``) and tasks (``atake``) alike, on the real one."""
 
 from __future__ import annotations
 
 import itertools
 import threading
 import time
+from collections.abc import Awaitable, Callable
 
+import anyio
 import pytest
 
-from producersync.client._pacing import WINDOW_MARGIN, Pacer
+from producersync.client._pacing import _LATE, WINDOW_MARGIN, Pacer
+from tests.client.fake import FakeAPI, json_response
 
 
 class Clock:
+    """A fake clock, on which a lone caller's wait for its slot passes at once."""
+
     def __init__(self) -> None:
-        self.now = 1000.0
+        # Where the pacer's schedule starts, so that its first call is not one after idle
+        # time: that one's next slot may come up to _LATE sooner (a caller woken late
+        # keeps the schedule), which the tests of idle time allow for.
+        self.now = 0.0
+        self.late: Callable[[], float] = lambda: 0.0  # how late each wait comes back
 
     def __call__(self) -> float:
         return self.now
 
+    def wait(self, timeout: float | None = None) -> bool:
+        assert timeout is not None, "a lone caller never waits behind another"
+        self.now += timeout + self.late()
+        return True
+
+
+def paced(per_minute: float) -> tuple[Pacer, Clock]:
+    clock = Clock()
+    pacer = Pacer(per_minute, clock=clock)
+    pacer._turns.wait = clock.wait  # type: ignore[method-assign]
+    return pacer, clock
+
+
+def waited(pacer: Pacer, clock: Clock) -> float:
+    """How long the next call waits for its slot."""
+    before = clock.now
+    pacer.take()
+    return clock.now - before
+
 
 def test_slots_are_evenly_spaced_the_limit_in_a_minute_and_the_margin() -> None:
-    clock = Clock()
-    pacer = Pacer(300, clock=clock)
-    waits = [pacer.reserve() for _ in range(5)]
+    pacer, clock = paced(300)
+    waits = [waited(pacer, clock) for _ in range(5)]
     step = (60 + WINDOW_MARGIN) / 300
-    assert waits == pytest.approx([0, step, 2 * step, 3 * step, 4 * step])
+    assert waits == pytest.approx([0, step, step, step, step])
 
 
 def test_an_idle_gap_is_lost_once_not_every_minute() -> None:
-    clock = Clock()
-    pacer = Pacer(60, clock=clock)
+    pacer, clock = paced(60)
     sent = []
     for i in range(200):
         if i == 10:
             clock.now += 5  # nothing to send for 5 s
-        clock.now += pacer.reserve()
-        sent.append(clock.now)
+        sent.append(pacer.take())
     gaps = [later - earlier for earlier, later in itertools.pairwise(sent)]
     assert gaps[9] == pytest.approx(5)
-    assert max(gaps[10:]) == pytest.approx(pacer.interval)
+    # Never 5 s again; at most an interval and the _LATE the slot after the gap came
+    # early by (idle time), which the window holds the one a minute later to.
+    assert max(gaps[10:]) <= pacer.interval + _LATE + 1e-9
 
 
 def test_late_wake_ups_never_put_more_than_the_limit_in_a_minute() -> None:
-    clock = Clock()
-    pacer = Pacer(60, clock=clock)
-    sent = []
-    for i in range(200):
-        clock.now = max(clock.now, pacer.now() + pacer.reserve())
-        clock.now += 0.04 if i % 7 else 0.0  # some sends go out late, then catch up
-        sent.append(clock.now)
+    pacer, clock = paced(60)
+    lateness = itertools.cycle([0.0] + [0.04] * 6)  # some wake up late, then catch up
+    clock.late = lambda: next(lateness)
+    sent = [pacer.take() for _ in range(200)]
     for i in range(60, len(sent)):
         assert sent[i] - sent[i - 60] >= 60
 
 
 def test_our_own_requests_filling_the_window_hold_nothing_back() -> None:
-    clock = Clock()
-    pacer = Pacer(300, clock=clock)
+    pacer, clock = paced(300)
     for _ in range(300):
-        clock.now += pacer.reserve()
+        pacer.take()
     pacer.observe(200, {"ratelimit-remaining": "0", "ratelimit-reset": "1"}, clock.now)
     # Our own 300 fill the server's window: the next goes at its slot, not after the
     # server's coarse reset (which would be a second lost after every request).
-    assert pacer.reserve() == pytest.approx(pacer.interval)
+    assert waited(pacer, clock) == pytest.approx(pacer.interval)
 
 
 def test_someone_else_spending_the_credential_makes_the_window_wait() -> None:
-    clock = Clock()
-    pacer = Pacer(300, clock=clock)
+    pacer, clock = paced(300)
     for _ in range(100):
-        clock.now += pacer.reserve()
+        pacer.take()
     headers = {"ratelimit-limit": "300", "ratelimit-remaining": "0", "ratelimit-reset": "7"}
     pacer.observe(200, headers, clock.now)  # 300 spent, 100 of them ours
-    assert pacer.reserve() == pytest.approx(7)
+    assert waited(pacer, clock) == pytest.approx(7)
 
 
 def test_idle_time_is_not_banked_as_a_burst() -> None:
-    clock = Clock()
-    pacer = Pacer(60, clock=clock)
-    pacer.reserve()
+    pacer, clock = paced(60)
+    pacer.take()
     clock.now += 100
-    assert pacer.reserve() == 0
-    assert pacer.reserve() == pytest.approx(pacer.interval)
+    assert waited(pacer, clock) == 0
+    assert waited(pacer, clock) >= pacer.interval - _LATE - 1e-9
 
 
 def test_a_429_holds_every_slot_until_retry_after() -> None:
-    clock = Clock()
-    pacer = Pacer(6000, clock=clock)
+    pacer, clock = paced(6000)
     pacer.observe(429, {"retry-after": "7"})
-    assert pacer.reserve() == pytest.approx(7)
+    assert waited(pacer, clock) == pytest.approx(7)
 
 
 def test_an_exhausted_window_waits_for_its_reset() -> None:
-    clock = Clock()
-    pacer = Pacer(6000, clock=clock)
+    pacer, clock = paced(6000)
     pacer.observe(200, {"ratelimit-remaining": "0", "ratelimit-reset": "12"})
-    assert pacer.reserve() == pytest.approx(12)
+    assert waited(pacer, clock) == pytest.approx(12)
 
 
 def test_epoch_reset_is_understood(monkeypatch: pytest.MonkeyPatch) -> None:
     import producersync.client._retry as retry
 
     monkeypatch.setattr(retry.time, "time", lambda: 1_800_000_000.0)
-    clock = Clock()
-    pacer = Pacer(6000, clock=clock)
+    pacer, clock = paced(6000)
     pacer.observe(200, {"ratelimit-remaining": "1", "ratelimit-reset": "1800000009"})
-    assert pacer.reserve() == pytest.approx(9)
+    assert waited(pacer, clock) == pytest.approx(9)
 
 
 def test_a_shared_credential_tightens_the_pace() -> None:
-    clock = Clock()
-    pacer = Pacer(300, clock=clock)
-    pacer.reserve()
+    pacer, clock = paced(300)
+    pacer.take()
     pacer.observe(200, {"ratelimit-remaining": "10", "ratelimit-reset": "50"})
-    assert pacer.reserve() == pytest.approx(5.0)  # 10 requests left for 50 s
+    assert waited(pacer, clock) == pytest.approx(5.0)  # 10 requests left for 50 s
 
 
 def test_plenty_of_headroom_does_not_speed_up_past_the_base_pace() -> None:
-    clock = Clock()
-    pacer = Pacer(300, clock=clock)
-    pacer.reserve()
+    pacer, clock = paced(300)
+    pacer.take()
     pacer.observe(200, {"ratelimit-remaining": "299", "ratelimit-reset": "1"})
-    assert pacer.reserve() == pytest.approx(pacer.interval)
-
-
-def test_threads_never_share_a_slot() -> None:
-    pacer = Pacer(600)
-    waits: list[float] = []
-    lock = threading.Lock()
-
-    def take() -> None:
-        for _ in range(25):
-            wait = pacer.reserve()
-            with lock:
-                waits.append(wait)
-
-    threads = [threading.Thread(target=take) for _ in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    # 200 reservations at 0.1 s spacing: the last one is ~19.9 s out, none doubled up.
-    assert len(waits) == 200
-    assert max(waits) == pytest.approx(19.9, abs=0.5)
+    assert waited(pacer, clock) == pytest.approx(pacer.interval)
 
 
 def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
-    clock = Clock()
-    pacer = Pacer(6000, clock=clock)
+    pacer, clock = paced(6000)
     pacer.observe(429, {"retry-after": "86400"})
-    assert pacer.reserve() == pytest.approx(3600)
+    assert waited(pacer, clock) == pytest.approx(3600)
 
 
-def test_queued_threads_take_evenly_spaced_slots() -> None:
-    pacer = Pacer(600)
-    taken: list[float] = []
-    lock = threading.Lock()
-
-    def take() -> None:
-        for _ in range(5):
-            pacer.take()
-            with lock:
-                taken.append(time.monotonic())
-
-    threads = [threading.Thread(target=take) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    taken.sort()
-    gaps = [later - earlier for earlier, later in itertools.pairwise(taken)]
-    # 20 slots at 0.1 s: none doubled up, and late wake-ups do not stretch the schedule.
-    assert min(gaps) >= 0.1 - 0.06
-    assert taken[-1] - taken[0] == pytest.approx(1.9, abs=0.3)
-
-
-def test_the_highest_priority_waiting_goes_first() -> None:
-    pacer = Pacer(600)
-    pacer.observe(429, {"retry-after": "0.5"})  # everyone queues behind the hold
+def threads(call: Callable[[int], object], count: int, stagger: float) -> list[int]:
+    """``call(i)`` in a thread for each ``i`` below ``count``, started ``stagger`` s
+    apart: the ``i`` in the order the calls returned."""
     order: list[int] = []
     lock = threading.Lock()
 
-    def take(priority: int) -> None:
-        pacer.take(priority)
+    def run(index: int) -> None:
+        call(index)
         with lock:
-            order.append(priority)
+            order.append(index)
 
-    threads = [threading.Thread(target=take, args=(p,)) for p in (1, 5, 3, 5, 0)]
-    for thread in threads:
+    started = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in started:
         thread.start()
-        time.sleep(0.02)  # arrival order is part of what is checked (ties)
-    for thread in threads:
+        time.sleep(stagger)
+    for thread in started:
         thread.join()
-    assert order == [5, 5, 3, 1, 0]
+    return order
+
+
+def tasks(call: Callable[[int], Awaitable[object]], count: int, stagger: float) -> list[int]:
+    """``threads``, with tasks."""
+    order: list[int] = []
+
+    async def run(index: int) -> None:
+        await call(index)
+        order.append(index)
+
+    async def main() -> None:
+        async with anyio.create_task_group() as group:
+            for index in range(count):
+                group.start_soon(run, index)
+                await anyio.sleep(stagger)
+
+    anyio.run(main)
+    return order
+
+
+def queued(kind: str, pacer: Pacer, priorities: list[float], stagger: float) -> list[int]:
+    """Callers of ``kind`` taking a slot each, at ``priorities``: their order."""
+    if kind == "threads":
+        return threads(lambda i: pacer.take(priorities[i]), len(priorities), stagger)
+    return tasks(lambda i: pacer.atake(priorities[i]), len(priorities), stagger)
+
+
+CALLERS = pytest.mark.parametrize("kind", ["threads", "tasks"])
+PRIORITIES = [1.0, 5.0, 3.0, 5.0, 0.0]
+# The highest first, and of the two at 5 the first to ask: arrival order breaks ties.
+BY_PRIORITY = [1, 3, 2, 0, 4]
+
+
+@CALLERS
+def test_queued_callers_take_evenly_spaced_slots(kind: str) -> None:
+    pacer = Pacer(600)
+    queued(kind, pacer, [0.0] * 20, 0.0)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(pacer._sent)]
+    # 20 slots at 0.1 s: none doubled up, and late wake-ups do not stretch the schedule.
+    assert len(pacer._sent) == 20
+    assert min(gaps) >= 0.1 - 0.06
+    assert pacer._sent[-1] - pacer._sent[0] == pytest.approx(1.9, abs=0.3)
+
+
+@CALLERS
+def test_the_highest_priority_waiting_goes_first(kind: str) -> None:
+    pacer = Pacer(600)
+    pacer.observe(429, {"retry-after": "0.5"})  # everyone queues behind the hold
+    assert queued(kind, pacer, PRIORITIES, 0.02) == BY_PRIORITY
+
+
+@CALLERS
+def test_a_call_s_priority_orders_it_among_the_calls_waiting(kind: str) -> None:
+    fake = FakeAPI(lambda request: json_response(200, {}))
+
+    def path(index: int) -> str:
+        return f"/v1/calls/{index}"
+
+    if kind == "threads":
+        with fake.client(rate_limit=600) as client:
+            client.pacer.observe(429, {"retry-after": "0.5"})
+            threads(
+                lambda i: client.request("GET", path(i), priority=PRIORITIES[i]),
+                len(PRIORITIES),
+                0.02,
+            )
+    else:
+        async_client = fake.async_client(rate_limit=600)
+        async_client.pacer.observe(429, {"retry-after": "0.5"})
+        tasks(
+            lambda i: async_client.request("GET", path(i), priority=PRIORITIES[i]),
+            len(PRIORITIES),
+            0.02,
+        )
+        anyio.run(async_client.close)
+    assert [request.url.path for request in fake.api_requests] == list(map(path, BY_PRIORITY))
 
 
 def test_a_waiter_that_gives_up_leaves_the_queue() -> None:
@@ -223,9 +271,23 @@ def _take_and_fail(pacer: Pacer) -> None:
         turns.wait = original  # type: ignore[method-assign]
 
 
+def test_a_task_that_gives_up_leaves_the_queue() -> None:
+    pacer = Pacer(600)
+    pacer.observe(429, {"retry-after": "0.3"})
+
+    async def main() -> float:
+        with anyio.move_on_after(0.05):
+            await pacer.atake(9)
+        started = time.monotonic()
+        with anyio.fail_after(2):
+            await pacer.atake()  # not stuck behind the ticket of the one that left
+        return time.monotonic() - started
+
+    assert anyio.run(main) < 0.5
+
+
 def test_the_log_of_our_slots_keeps_two_minutes_not_the_whole_limit() -> None:
-    clock = Clock()
-    pacer = Pacer(1_000_000, clock=clock)  # a limit lifted
+    pacer, clock = paced(1_000_000)  # a limit lifted
     for _ in range(10_000):
         clock.now += 0.1  # 600 requests a minute
         pacer.take()

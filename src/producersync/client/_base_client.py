@@ -252,10 +252,11 @@ class AsyncAPIClient(BaseClient):
         params: Params | None = None,
         json: Any = None,
         raw: bool = False,
+        priority: float = 0.0,
     ) -> Any:
+        """``SyncAPIClient.request``, awaited."""
         for attempt in range(self.max_retries + 1):
-            await anyio.sleep(self.pacer.reserve())
-            sent_at = self.pacer.now()
+            sent_at = await self.pacer.atake(priority)
             request = self._http.build_request(method, self._url(path), params=params, json=json)
             started = time.perf_counter()
             try:

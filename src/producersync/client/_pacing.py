@@ -16,11 +16,12 @@ every slot waits for ``ratelimit-reset``, and when ``reset / remaining`` is long
 the slot interval, slots move that far apart. A 429 holds every slot until its
 ``Retry-After``.
 
-The async client's tasks reserve their slot when they ask (first come, first served).
-The sync client's threads queue, with a priority, for each slot as it comes due: when
-more calls wait than the limit lets through, the ones that matter most go first. A sync
-reading several lists at once serves its longest list first, so that no list is left
-to run on alone, at one request per round trip, after the others are done.
+Calls queue, with a priority, for each slot as it comes due: when more calls wait than
+the limit lets through, the ones that matter most go first. A sync reading several lists
+at once serves its longest list first, so that no list is left to run on alone, at one
+request per round trip, after the others are done. The queue and its order are one, for
+the sync client's threads (``take``) and the async client's tasks (``atake``): the two
+differ only in how they wait for their turn.
 
 The moving minute would let an idle client spend a minute's allowance at once. The pacer
 does not: it was tried (2026-12-03), and in a storm's pass its bursts gave every list a
@@ -39,6 +40,8 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 
+import anyio
+
 from producersync.client._retry import parse_reset, parse_retry_after
 
 __all__ = ["Pacer"]
@@ -51,7 +54,7 @@ WINDOW_MARGIN = 0.25
 _KEPT = 2 * _WINDOW  # how far back the log of our slots reaches
 _SAFETY = 1  # at this many remaining requests, wait for the window to move
 _LONGEST_HOLD = 3600.0  # a server asking for more is not taken at its word
-# A thread woken this late for its slot keeps the schedule (the wake-ups' lateness would
+# A caller woken this late for its slot keeps the schedule (the wake-ups' lateness would
 # otherwise add up); idle time beyond it is not banked as a burst.
 _LATE = 0.05
 
@@ -66,7 +69,10 @@ class Pacer:
         self.interval = (_WINDOW + WINDOW_MARGIN) / per_minute
         self._clock = clock
         self._lock = threading.Lock()
-        self._turns = threading.Condition(self._lock)
+        self._turns = threading.Condition(self._lock)  # threads waiting their turn
+        # Tasks waiting their turn: set (and dropped) when the queue moves. Made by a task,
+        # as an anyio event belongs to the event loop that awaits it.
+        self._moved: anyio.Event | None = None
         self._waiting: list[tuple[float, int]] = []  # (-priority, arrival): a heap
         self._arrivals = itertools.count()
         self._next = 0.0  # the next free slot, on the clock
@@ -75,42 +81,67 @@ class Pacer:
         self._limit = max(1, math.floor(per_minute))
         self._sent: deque[float] = deque(maxlen=self._limit)
 
-    def reserve(self) -> float:
-        """Take the next slot; how long to wait before sending."""
-        with self._lock:
-            now = self._clock()
-            slot = max(now, self._due())
-            self._next = slot + self.interval
-            self._record(slot)
-            return slot - now
-
     def take(self, priority: float = 0.0) -> float:
         """Block until a slot is this thread's: while several wait, the highest
         ``priority`` gets the next one (the first to ask, among equals). Returns the
         slot's time on the clock (for ``observe``)."""
         with self._turns:
-            ticket = (-priority, next(self._arrivals))
-            heapq.heappush(self._waiting, ticket)
+            ticket = self._join(priority)
             try:
-                while True:
-                    due = self._due()
-                    wait = due - self._clock()
-                    first = self._waiting[0] == ticket
-                    if first and wait <= 0:
-                        break
-                    self._turns.wait(wait if first else None)
+                while (wait := self._wait(ticket)) is None or wait > 0:
+                    self._turns.wait(wait)
+                return self._claim()
             finally:
-                self._waiting.remove(ticket)
-                heapq.heapify(self._waiting)
-                self._turns.notify_all()  # the next in line may be due already
-            now = self._clock()
-            self._next = max(due, now - _LATE) + self.interval
-            self._record(now)
-            return now
+                self._leave(ticket)
 
-    def now(self) -> float:
-        """The pacer's clock (what ``observe`` takes a request's ``sent_at`` on)."""
-        return self._clock()
+    async def atake(self, priority: float = 0.0) -> float:
+        """``take`` for a task: waits its turn without blocking the event loop."""
+        with self._lock:
+            ticket = self._join(priority)
+        try:
+            while True:
+                with self._lock:
+                    wait = self._wait(ticket)
+                    if wait is not None and wait <= 0:
+                        return self._claim()
+                    if self._moved is None:
+                        self._moved = anyio.Event()
+                    moved = self._moved
+                with anyio.move_on_after(math.inf if wait is None else wait):
+                    await moved.wait()
+        finally:
+            with self._lock:
+                self._leave(ticket)
+
+    def _join(self, priority: float) -> tuple[float, int]:
+        """Queue a caller (the lock held); its ticket."""
+        ticket = (-priority, next(self._arrivals))
+        heapq.heappush(self._waiting, ticket)
+        return ticket
+
+    def _wait(self, ticket: tuple[float, int]) -> float | None:
+        """Seconds until ``ticket``'s slot, 0 or less once due (the lock held); None while
+        another is ahead of it, which wakes it when it leaves."""
+        if self._waiting[0] != ticket:
+            return None
+        return self._due() - self._clock()
+
+    def _claim(self) -> float:
+        """Take the slot that is due (the lock held); its time on the clock."""
+        now = self._clock()
+        self._next = max(self._due(), now - _LATE) + self.interval
+        self._record(now)
+        return now
+
+    def _leave(self, ticket: tuple[float, int]) -> None:
+        """Take ``ticket`` out of the queue, its slot taken or given up (the lock held),
+        and wake the others: the next in line may be due already."""
+        self._waiting.remove(ticket)
+        heapq.heapify(self._waiting)
+        self._turns.notify_all()
+        if self._moved is not None:
+            self._moved.set()
+            self._moved = None
 
     def _record(self, slot: float) -> None:
         """Log a slot (the lock held). Slots older than two windows go: fewer than the
@@ -134,7 +165,7 @@ class Pacer:
         self, status: int, headers: Mapping[str, str], sent_at: float | None = None
     ) -> None:
         """Learn from a response's rate-limit headers; ``sent_at``: its request's slot,
-        as ``take`` answered (default: now)."""
+        as ``take`` or ``atake`` answered (default: now)."""
         remaining = _number(
             headers.get("ratelimit-remaining") or headers.get("x-ratelimit-remaining")
         )
