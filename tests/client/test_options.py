@@ -23,6 +23,8 @@ from producersync.client import AsyncClient, Client
         ),
         ({"base_url": "https://api.example", "max_retries": -1}, "max_retries must be 0 or more"),
         ({"base_url": "https://api.example", "rate_limit": 0}, "rate_limit must be positive"),
+        ({"base_url": "https://api.example", "deadline": 0}, "deadline must be positive"),
+        ({"base_url": "https://api.example", "deadline": -1.0}, "deadline must be positive"),
     ],
 )
 def test_unworkable_options_are_refused_when_the_client_is_built(

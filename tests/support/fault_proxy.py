@@ -1,6 +1,9 @@
 """An HTTP proxy on 127.0.0.1 that answers a share of the requests it relays with a fault:
-a 5xx of its own, a 429 with Retry-After and ratelimit headers, a connection reset, or a
-response slower than the client waits. Runs its event loop in a thread of the test.
+a 5xx of its own, a 429 with Retry-After and ratelimit headers, a connection reset, a
+response slower than the client waits, or one dribbled a byte at a time (each byte
+sooner than a read times out, the whole later than any caller waits). Runs its event
+loop in a thread of the test. The upstream is a server, or an app in the test's process
+(``transport``).
 
 The faults come from a shuffled deck of 100 outcomes per round, so the mix is exact for
 every 100 requests (each kind is dealt at least once in the first 100) and a seed repeats
@@ -38,6 +41,8 @@ class FaultMix:
     reset: int = 2
     slow: int = 1
     slow_seconds: float = 3.0
+    dribble: int = 0
+    dribble_seconds: float = 1.0  # between two bytes of a dribbled response
 
     def deck(self) -> list[str]:
         faults = (
@@ -45,6 +50,7 @@ class FaultMix:
             + ["rate_limited"] * self.rate_limited
             + ["reset"] * self.reset
             + ["slow"] * self.slow
+            + ["dribble"] * self.dribble
         )
         return faults + ["relayed"] * (_ROUND - len(faults))
 
@@ -54,6 +60,7 @@ class FaultProxy:
     upstream: str
     mix: FaultMix
     seed: int
+    transport: httpx2.AsyncBaseTransport | None = None  # to an upstream in the process
     port: int = field(default_factory=free_port)
     dealt: Counter[str] = field(default_factory=Counter)
 
@@ -81,7 +88,9 @@ class FaultProxy:
             return outcome
 
     async def serve(self, started: threading.Event, stop: asyncio.Event) -> None:
-        async with httpx2.AsyncClient(base_url=self.upstream, timeout=60) as client:
+        async with httpx2.AsyncClient(
+            base_url=self.upstream, timeout=60, transport=self.transport
+        ) as client:
             server = await asyncio.start_server(
                 lambda r, w: self._connection(client, r, w), "127.0.0.1", self.port
             )
@@ -141,6 +150,15 @@ class FaultProxy:
         finally:
             await response.aclose()
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
+        if outcome == "dribble":
+            await _write(writer, response.status_code, headers, b"", length=len(body))
+            for byte in range(len(body)):
+                await asyncio.sleep(self.mix.dribble_seconds)
+                if writer.is_closing():
+                    return False  # the client gave up: writes to it would not fail
+                writer.write(body[byte : byte + 1])
+                await writer.drain()
+            return True
         await _write(writer, response.status_code, headers, body)
         return True
 
@@ -170,19 +188,30 @@ async def _read_request(reader: asyncio.StreamReader) -> _Raw | None:
 
 
 async def _write(
-    writer: asyncio.StreamWriter, status: int, headers: dict[str, str], body: bytes
+    writer: asyncio.StreamWriter,
+    status: int,
+    headers: dict[str, str],
+    body: bytes,
+    length: int | None = None,
 ) -> None:
+    """A response: its head, and ``body``, all of it or (``length``) its start."""
     lines = [f"HTTP/1.1 {status} X"]
     lines += [f"{name}: {value}" for name, value in headers.items()]
-    lines.append(f"content-length: {len(body)}")
+    lines.append(f"content-length: {len(body) if length is None else length}")
     writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body)
     await writer.drain()
 
 
 @contextmanager
-def fault_proxy(upstream: str, mix: FaultMix | None = None, seed: int = 0) -> Iterator[FaultProxy]:
-    """A running proxy to ``upstream``; its URL stands in for the upstream's."""
-    proxy = FaultProxy(upstream, mix or FaultMix(), seed)
+def fault_proxy(
+    upstream: str,
+    mix: FaultMix | None = None,
+    seed: int = 0,
+    transport: httpx2.AsyncBaseTransport | None = None,
+) -> Iterator[FaultProxy]:
+    """A running proxy to ``upstream`` (reached through ``transport``, if given); its URL
+    stands in for the upstream's."""
+    proxy = FaultProxy(upstream, mix or FaultMix(), seed, transport)
     loop = asyncio.new_event_loop()
     started, stop = threading.Event(), asyncio.Event()
     thread = threading.Thread(

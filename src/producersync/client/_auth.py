@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 import httpx2
 
+from producersync.client._deadline import DEADLINE
 from producersync.client._exceptions import (
     AuthenticationError,
     BadRequestError,
@@ -123,11 +124,13 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
 
 
 def _within_timeout(token_request: httpx2.Request, call: httpx2.Request) -> httpx2.Request:
-    """The token request under the call's timeout: httpx2 puts the client's timeout on the
-    requests it builds, and one built here had none, so a token endpoint that accepted
-    the connection and never answered held the call forever."""
-    if "timeout" in call.extensions:
-        token_request.extensions["timeout"] = call.extensions["timeout"]
+    """The token request under the call's timeout and deadline: httpx2 puts the client's
+    timeout on the requests it builds, and one built here had none, so a token endpoint
+    that accepted the connection and never answered held the call forever; and the token
+    request is part of the call's attempt, whose deadline it shares."""
+    for limit in ("timeout", DEADLINE):
+        if limit in call.extensions:
+            token_request.extensions[limit] = call.extensions[limit]
     return token_request
 
 

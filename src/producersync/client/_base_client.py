@@ -24,6 +24,14 @@ from producersync.client._constants import (
     DEFAULT_TIMEOUT,
     RETRY_AFTER_CAP,
 )
+from producersync.client._deadline import (
+    default_deadline,
+    hold_to_deadline,
+    overrun,
+    positive,
+    set_deadline,
+    within,
+)
 from producersync.client._environment import Environment, http_url
 from producersync.client._exceptions import (
     APIConnectionError,
@@ -60,6 +68,8 @@ class BaseClient:
         max_retries: int,
         rate_limit: float,
         refresh_margin: float,
+        timeout: httpx2.Timeout | float,
+        deadline: float | None,
     ) -> None:
         client_id = client_id or os.environ.get("PRODUCERSYNC_CLIENT_ID")
         client_secret = client_secret or os.environ.get("PRODUCERSYNC_CLIENT_SECRET")
@@ -80,6 +90,8 @@ class BaseClient:
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self.max_retries = max_retries
+        self.timeout = httpx2.Timeout(timeout)
+        self.deadline = default_deadline(self.timeout) if deadline is None else positive(deadline)
         self.pacer = Pacer(rate_limit)
         self.tokens = TokenCache(self.token_url, client_id, client_secret, scope, refresh_margin)
         self._auth = ClientCredentials(self.tokens)
@@ -100,6 +112,12 @@ class BaseClient:
         if self._prefix and path.startswith(self._prefix + "/"):
             path = path[len(self._prefix) :]
         return self.base_url + path + (f"?{parts.query}" if parts.query else "")
+
+    def _attempt_limits(self, deadline: float | None) -> tuple[float, httpx2.Timeout]:
+        """A call's deadline for each attempt (its own, else the client's), and the
+        timeouts of its waits, none longer than the deadline."""
+        deadline = self.deadline if deadline is None else positive(deadline)
+        return deadline, within(self.timeout, deadline)
 
     def _retry_after(self, error: APIStatusError) -> float | None:
         return parse_retry_after(error.response.headers)
@@ -188,16 +206,14 @@ def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
 
 
 class SyncAPIClient(BaseClient):
-    def __init__(
-        self,
-        *,
-        transport: httpx2.BaseTransport | None,
-        timeout: httpx2.Timeout | float,
-        **options: Any,
-    ) -> None:
+    def __init__(self, *, transport: httpx2.BaseTransport | None, **options: Any) -> None:
         super().__init__(**options)
         self._http = httpx2.Client(
-            transport=transport, timeout=timeout, limits=DEFAULT_LIMITS, headers=self._headers
+            transport=transport,
+            timeout=self.timeout,
+            limits=DEFAULT_LIMITS,
+            headers=self._headers,
+            event_hooks={"response": [hold_to_deadline]},
         )
 
     def close(self) -> None:
@@ -212,33 +228,38 @@ class SyncAPIClient(BaseClient):
         json: Any = None,
         raw: bool = False,
         priority: float = 0.0,
+        deadline: float | None = None,
     ) -> Any:
         """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
         with ``raw``, for callers that validate JSON themselves). While the rate limit
-        holds calls back, those of higher ``priority`` go first."""
+        holds calls back, those of higher ``priority`` go first. Each attempt has
+        ``deadline`` seconds (default: the client's) for the whole of its response."""
+        deadline, timeout = self._attempt_limits(deadline)
         for attempt in range(self.max_retries + 1):
             sent_at = self.pacer.take(priority)
-            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            request = self._http.build_request(
+                method, self._url(path), params=params, json=json, timeout=timeout
+            )
             started = time.perf_counter()
             try:
-                response = self._http.send(request, auth=self._auth)
+                response = self._send(request, deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 time.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
 
+    def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
+        """One attempt, each of its responses held to its deadline as it comes
+        (``hold_to_deadline``)."""
+        set_deadline(request, deadline)
+        return self._http.send(request, auth=self._auth)
+
 
 class AsyncAPIClient(BaseClient):
-    def __init__(
-        self,
-        *,
-        transport: httpx2.AsyncBaseTransport | None,
-        timeout: httpx2.Timeout | float,
-        **options: Any,
-    ) -> None:
+    def __init__(self, *, transport: httpx2.AsyncBaseTransport | None, **options: Any) -> None:
         super().__init__(**options)
         self._http = httpx2.AsyncClient(
-            transport=transport, timeout=timeout, limits=DEFAULT_LIMITS, headers=self._headers
+            transport=transport, timeout=self.timeout, limits=DEFAULT_LIMITS, headers=self._headers
         )
 
     async def close(self) -> None:
@@ -253,18 +274,30 @@ class AsyncAPIClient(BaseClient):
         json: Any = None,
         raw: bool = False,
         priority: float = 0.0,
+        deadline: float | None = None,
     ) -> Any:
         """``SyncAPIClient.request``, awaited."""
+        deadline, timeout = self._attempt_limits(deadline)
         for attempt in range(self.max_retries + 1):
             sent_at = await self.pacer.atake(priority)
-            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            request = self._http.build_request(
+                method, self._url(path), params=params, json=json, timeout=timeout
+            )
             started = time.perf_counter()
             try:
-                response = await self._http.send(request, auth=self._auth)
+                response = await self._send(request, deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 await anyio.sleep(self._retry_delay(request, exc, attempt))
         raise AssertionError("unreachable: the loop returns or raises")
+
+    async def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
+        """One attempt, cancelled at its deadline."""
+        try:
+            with anyio.fail_after(deadline):
+                return await self._http.send(request, auth=self._auth)
+        except TimeoutError as exc:
+            raise overrun(request) from exc
 
 
 DEFAULTS: dict[str, Any] = {

@@ -44,6 +44,7 @@ def _options(
     rate_limit: float | None,
     refresh_margin: float | None,
     timeout: httpx2.Timeout | float | None,
+    deadline: float | None,
 ) -> dict[str, Any]:
     given = {
         "max_retries": max_retries,
@@ -58,6 +59,7 @@ def _options(
         "base_url": base_url,
         "token_url": token_url,
         "scope": scope,
+        "deadline": deadline,  # None: derived from the timeout (``_deadline``)
         **{k: DEFAULTS[k] if v is None else v for k, v in given.items()},
     }
 
@@ -84,6 +86,7 @@ class Client(SyncAPIClient):
         rate_limit: float | None = None,
         refresh_margin: float | None = None,
         timeout: httpx2.Timeout | float | None = None,
+        deadline: float | None = None,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -99,6 +102,7 @@ class Client(SyncAPIClient):
                 rate_limit,
                 refresh_margin,
                 timeout,
+                deadline,
             ),
         )
 
@@ -162,6 +166,7 @@ class AsyncClient(AsyncAPIClient):
         rate_limit: float | None = None,
         refresh_margin: float | None = None,
         timeout: httpx2.Timeout | float | None = None,
+        deadline: float | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -177,6 +182,7 @@ class AsyncClient(AsyncAPIClient):
                 rate_limit,
                 refresh_margin,
                 timeout,
+                deadline,
             ),
         )
 

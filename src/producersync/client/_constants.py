@@ -17,7 +17,7 @@ __all__ = [
     "RETRY_AFTER_CAP",
 ]
 
-DEFAULT_TIMEOUT = httpx2.Timeout(60.0, connect=5.0)
+DEFAULT_TIMEOUT = httpx2.Timeout(60.0, connect=5.0)  # each wait's; an attempt's deadline: 185 s
 DEFAULT_LIMITS = httpx2.Limits(max_connections=20, max_keepalive_connections=10)
 DEFAULT_MAX_RETRIES = 4
 INITIAL_RETRY_DELAY = 0.5

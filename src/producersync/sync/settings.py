@@ -164,7 +164,9 @@ class SyncSettings(BaseSettings):
         gt=0,
         le=3600,
         allow_inf_nan=False,
-        description="Seconds to wait for an API response before the request is retried.",
+        description="Seconds each wait on the API may take (to connect, to send, for the next "
+        "bytes of a response) before the request is retried; each attempt as a whole has four "
+        "times this (the SDK's deadline).",
     )
     api_max_retries: int = Field(
         default=8,

@@ -1,0 +1,111 @@
+"""A deadline for each attempt: the request and its whole response, body included.
+
+httpx2's timeouts bound each wait on its own (for a connection, to write, for the next
+bytes of the response), so a server or a proxy that sent a byte every few seconds held a
+call for ever. The deadline bounds an attempt as a whole, token request included, and
+when it passes the attempt is a timeout like any other, for the one retry loop.
+
+``AsyncClient`` cancels the attempt at its deadline. ``Client`` cannot interrupt a read
+that blocks its thread: it caps every wait at the deadline, and holds each response's
+body to it as the body comes (``hold_to_deadline``, a response hook), so an attempt ends
+at most one wait past its deadline.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+
+import httpx2
+
+__all__ = [
+    "DEADLINE",
+    "default_deadline",
+    "hold_to_deadline",
+    "overrun",
+    "positive",
+    "set_deadline",
+    "within",
+]
+
+# A request's extension: when its attempt ends, on ``time.monotonic``. The token request
+# of an attempt gets its call's (``_auth``).
+DEADLINE = "producersync.deadline"
+
+
+def default_deadline(timeout: httpx2.Timeout) -> float:
+    """Every wait's timeout once, added up: an attempt whose waits each run to their
+    timeout still fits, and a response still coming after all of them is cut. Without a
+    timeout on one of them, none (``math.inf``): that wait was meant to be unbounded."""
+    waits = (timeout.pool, timeout.connect, timeout.write, timeout.read)
+    return math.inf if None in waits else math.fsum(w for w in waits if w is not None)
+
+
+def positive(deadline: float) -> float:
+    """``deadline`` if it is one (``math.inf``: none); else ``ValueError``."""
+    if not deadline > 0:  # NaN too
+        raise ValueError("deadline must be positive (math.inf for none)")
+    return deadline
+
+
+def within(timeout: httpx2.Timeout, deadline: float) -> httpx2.Timeout:
+    """``timeout`` with no wait longer than ``deadline``: one wait alone past it would
+    run the attempt past it too."""
+
+    def capped(wait: float | None) -> float | None:
+        if math.isinf(deadline):
+            return wait
+        return deadline if wait is None else min(wait, deadline)
+
+    return httpx2.Timeout(
+        connect=capped(timeout.connect),
+        read=capped(timeout.read),
+        write=capped(timeout.write),
+        pool=capped(timeout.pool),
+    )
+
+
+def set_deadline(request: httpx2.Request, deadline: float) -> None:
+    """Set ``request``'s attempt to end ``deadline`` seconds from now."""
+    if not math.isinf(deadline):
+        request.extensions[DEADLINE] = time.monotonic() + deadline
+
+
+def overrun(request: httpx2.Request) -> httpx2.TimeoutException:
+    """The timeout an attempt past its deadline fails with."""
+    return httpx2.TimeoutException(
+        "the response did not come whole within the attempt's deadline", request=request
+    )
+
+
+def hold_to_deadline(response: httpx2.Response) -> None:
+    """A sync client's response hook: the body, read as it comes, fails once the
+    attempt's deadline has passed."""
+    ends = response.request.extensions.get(DEADLINE)
+    if ends is not None:
+        assert isinstance(response.stream, httpx2.SyncByteStream)
+        response.stream = _HeldToDeadline(response.stream, response.request, ends)
+
+
+class _HeldToDeadline(httpx2.SyncByteStream):
+    """A response body checked against the deadline before each read and as each part
+    comes: the socket's read timeout bounds only the wait for the next part."""
+
+    def __init__(self, stream: httpx2.SyncByteStream, request: httpx2.Request, ends: float):
+        self._stream = stream
+        self._request = request
+        self._ends = ends
+
+    def __iter__(self) -> Iterator[bytes]:
+        self._check()
+        for part in self._stream:
+            self._check()
+            yield part
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def _check(self) -> None:
+        if time.monotonic() > self._ends:
+            raise overrun(self._request)
