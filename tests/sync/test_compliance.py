@@ -419,3 +419,160 @@ def test_a_report_with_nothing_in_it_says_so(
     assert code == 0, err
     key = "licenses" if command[0] == "expiring" else "changes"
     assert orjson.loads(out)[key] == []
+
+
+_LOA_NAMES = "(did you mean 'Life'? LOA names: Accident & Health or Sickness, Life, Property)"
+_NO_ENV: dict[str, str] = {}
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "field", "value", "said"),
+    [
+        (
+            ["check", "not-an-npn", "--state", "CA", "--loa", "Life"],
+            _NO_ENV,
+            2,
+            "NPN",
+            "not-an-npn",
+            "Invalid value for NPN: 'not-an-npn' is not an NPN",
+        ),
+        (
+            ["check", NPN, "--state", "ZZ", "--loa", "Life"],
+            _NO_ENV,
+            2,
+            "--state",
+            "ZZ",
+            "Invalid value for --state: 'ZZ' is not a state code",
+        ),
+        (
+            ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "15/01/2026"],
+            _NO_ENV,
+            2,
+            "--on",
+            "15/01/2026",
+            "Invalid value for '--on': '15/01/2026' is not a date as yyyy-MM-dd",
+        ),
+        (["check", NPN, "--state", "CA"], _NO_ENV, 2, "--loa", None, "Missing option '--loa'."),
+        (
+            ["check", NPN, "--state", "CA", "--loa", " "],
+            _NO_ENV,
+            2,
+            "--loa",
+            " ",
+            "Invalid value for --loa: ' ' is blank",
+        ),
+        (
+            ["check", NPN, "--state", "CA", "--loa", "Lfie"],
+            _NO_ENV,
+            2,
+            "--loa",
+            "Lfie",
+            f"--loa: no LOA named 'Lfie' in the mirror {_LOA_NAMES}",
+        ),
+        (
+            ["check", NPN, "--state", "CA", "--loa", "Life", "--bogus"],
+            _NO_ENV,
+            2,
+            "--bogus",
+            None,
+            "No such option: --bogus",
+        ),
+        (
+            ["check", NPN, "--state", "CA", "--loa", "Life", "--mirror", "sqlite:///none.db"],
+            _NO_ENV,
+            2,
+            "--mirror",
+            "sqlite:///none.db",
+            "no mirror at ",
+        ),
+        (
+            ["report", "expiring", "--within", "a month"],
+            _NO_ENV,
+            2,
+            "--within",
+            "a month",
+            "Invalid value for --within: 'a month': give days, as 30 or 30d",
+        ),
+        (
+            ["report", "changes", "--since", "yesterday"],
+            _NO_ENV,
+            2,
+            "--since",
+            "yesterday",
+            "Invalid value for '--since': 'yesterday' is not an ISO 8601 time or date",
+        ),
+        (
+            ["report", "changes", "--since", "2025-09-01", "--limit", "0"],
+            _NO_ENV,
+            2,
+            "--limit",
+            "0",
+            "Invalid value for '--limit': '0' is not a whole number from 1 to",
+        ),
+        (
+            ["report", "changes", "--since", "2025-09-01", "--mirror", "sqlite:///garbage.db"],
+            _NO_ENV,
+            1,
+            None,
+            None,
+            "the database: file is not a database",
+        ),
+        (
+            ["report", "expiring", "--within", "30"],
+            {"PRODUCERSYNC_API_TIMEOUT_SECONDS": "soon"},
+            2,
+            None,
+            None,
+            "PRODUCERSYNC_API_TIMEOUT_SECONDS: Input should be a valid number",
+        ),
+    ],
+    ids=[
+        "bad-npn",
+        "bad-state",
+        "bad-date",
+        "no-loa",
+        "blank-loa",
+        "unknown-loa",
+        "unknown-option",
+        "mirror-missing",
+        "bad-within",
+        "bad-since",
+        "bad-limit",
+        "not-a-database",
+        "bad-setting",
+    ],
+)
+def test_an_error_under_json_is_one_json_object_and_text_without_it(
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    field: str | None,
+    value: str | None,
+    said: str,
+) -> None:
+    """What a script reads on stdout, where the result would be: the error, as JSON, with
+    the exit code it has without --json; and without it, the same error as before."""
+    Path("garbage.db").write_text("not a database")
+    for name, setting in env.items():
+        monkeypatch.setenv(name, setting)
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert (exit_code, err) == (code, "")
+    (line,) = out.splitlines()
+    error = orjson.loads(line)["error"]
+    assert (error["field"], error["value"]) == (field, value)
+    assert error["message"].startswith(said), error["message"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (exit_code, out) == (code, "")
+    assert _said(error["message"]) in _said(err)
+
+
+def test_a_no_under_json_is_an_answer_not_an_error(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = ["check", NPN, "--state", "TX", "--loa", "Life", "--on", "2026-01-15", "--json"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (exit_code, err) == (1, "")
+    assert orjson.loads(out)["allowed"] is False

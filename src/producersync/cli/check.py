@@ -17,6 +17,7 @@ import typer
 from rich.table import Column, Table
 
 from producersync.cli.common import (
+    BadValue,
     JsonOption,
     LimitOption,
     change_json,
@@ -27,6 +28,7 @@ from producersync.cli.common import (
     iso_time,
     read_mirror,
 )
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.model import STATE_CODES, is_npn
 from producersync.sync import compliance
 from producersync.sync.settings import SyncSettings
@@ -59,7 +61,7 @@ def _echo_json(value: object) -> None:
 @contextmanager
 def _mirror(url: str) -> Iterator[sa.Connection]:
     SyncSettings(mirror_url=url)  # the others, checked as every sync command checks them
-    engine = read_mirror(url)
+    engine = read_mirror(url, option="--mirror")
     try:
         with engine.connect() as conn:
             yield conn
@@ -69,23 +71,23 @@ def _mirror(url: str) -> Iterator[sa.Connection]:
 
 def _state(value: str) -> str:
     if value.upper() not in STATE_CODES:
-        raise typer.BadParameter(f"{value!r} is not a state code", param_hint="--state")
+        raise BadValue(value, f"{value!r} is not a state code", param_hint="--state")
     return value.upper()
 
 
 def _days(value: str) -> int:
     match = _DAYS.fullmatch(value.strip())
     if match is None:
-        raise typer.BadParameter(f"{value!r}: give days, as 30 or 30d", param_hint="--within")
+        raise BadValue(value, f"{value!r}: give days, as 30 or 30d", param_hint="--within")
     days = int(match.group(1))
     if days > _MAX_DAYS:
-        raise typer.BadParameter(f"{value!r}: at most {_MAX_DAYS} days", param_hint="--within")
+        raise BadValue(value, f"{value!r}: at most {_MAX_DAYS} days", param_hint="--within")
     return days
 
 
 def _not_blank(value: str, option: str) -> str:
     if not value.strip():
-        raise typer.BadParameter(f"{value!r} is blank", param_hint=option)
+        raise BadValue(value, f"{value!r} is blank", param_hint=option)
     return value.strip()
 
 
@@ -101,7 +103,10 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
     more = ", ..." if len(unknown.names) > _NAMES_SHOWN else ""
     hint = f"did you mean {near}? " if near else ""
     raise fail(
-        f"--loa: no LOA named {loa!r} in the mirror ({hint}LOA names: {shown}{more})", code=2
+        f"--loa: no LOA named {loa!r} in the mirror ({hint}LOA names: {shown}{more})",
+        code=2,
+        field="--loa",
+        value=loa,
     )
 
 
@@ -127,7 +132,7 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1),
     with the reasons."""
     if not is_npn(npn):
-        raise typer.BadParameter(f"{npn!r} is not an NPN", param_hint="NPN")
+        raise BadValue(npn, f"{npn!r} is not an NPN", param_hint="NPN")
     state = _state(state)
     loa = _not_blank(loa, "--loa")
     carrier = None if carrier is None else _not_blank(carrier, "--carrier")
@@ -147,7 +152,7 @@ def check(
     raise typer.Exit(0 if verdict.allowed else 1)
 
 
-@report.command()
+@report.command(cls=JsonErrorsCommand)
 def expiring(
     within: Annotated[str, typer.Option(help=f"Days ahead: 30 or 30d, at most {_MAX_DAYS}.")],
     mirror: MirrorOption = _DEFAULT_MIRROR,
@@ -175,7 +180,7 @@ def expiring(
     _report(as_json, {"today": today, "withinDays": days}, "licenses", rows, none)
 
 
-@report.command()
+@report.command(cls=JsonErrorsCommand)
 def changes(
     since: Annotated[
         dt.datetime,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Annotated, TypeVar
 
 import orjson
@@ -29,12 +31,16 @@ from producersync.sync.mirror import Change, open_mirror
 S = TypeVar("S", bound=BaseSettings)
 
 __all__ = [
+    "ERRORS_AS_JSON",
+    "BadValue",
     "DatabaseOption",
+    "Failed",
     "HostOption",
     "JsonOption",
     "LimitOption",
     "LogFormatOption",
     "LogLevelOption",
+    "Problem",
     "ServicePortOption",
     "api_problem",
     "change_json",
@@ -62,6 +68,37 @@ console = Console()
 # Never wrapped: an error is one line, however narrow the terminal (or 80 columns, when
 # stderr is not one), so that a script or a log keeps it whole.
 err_console = Console(stderr=True, soft_wrap=True)
+# Whether the running command tells its errors as one JSON object (``cli.errors``) rather
+# than as lines on stderr: ``fail`` leaves its error to it then.
+ERRORS_AS_JSON: ContextVar[bool] = ContextVar("errors_as_json", default=False)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """What went wrong, as a command tells it: the message (the line after ``error:``),
+    and, when one input is at fault, the option or argument and the value it was given."""
+
+    message: str
+    field: str | None = None
+    value: str | None = None
+
+
+class BadValue(typer.BadParameter):
+    """A usage error about a value given, which keeps the value for an error told as
+    JSON (Typer's error keeps only its message)."""
+
+    def __init__(self, value: str, message: str, param_hint: str | None = None) -> None:
+        super().__init__(message, param_hint=param_hint)
+        self.value = value
+
+
+class Failed(typer.Exit):
+    """The exit ``fail`` returns: it carries the problem, for a command that tells its
+    errors as JSON."""
+
+    def __init__(self, problem: Problem, code: int) -> None:
+        super().__init__(code)
+        self.problem = problem
 
 
 def database_url(value: str) -> str:
@@ -69,7 +106,7 @@ def database_url(value: str) -> str:
     try:
         sqlalchemy_url(value)
     except ValueError as exc:
-        raise typer.BadParameter(str(exc)) from None
+        raise BadValue(masked(value), str(exc)) from None
     return value
 
 
@@ -135,7 +172,7 @@ def whole_number(value: str, maximum: int, unit: str = "") -> int:
     digits = value.strip()
     number = int(digits) if digits.isascii() and digits.isdigit() else 0
     if not 1 <= number <= maximum:
-        raise typer.BadParameter(f"{value!r} is not a whole number{unit} from 1 to {maximum}")
+        raise BadValue(value, f"{value!r} is not a whole number{unit} from 1 to {maximum}")
     return number
 
 
@@ -163,7 +200,7 @@ def iso_date(value: str) -> dt.date:
     try:
         return dates.iso_date(value)
     except ValueError as exc:
-        raise typer.BadParameter(f"{value!r} is {exc}") from None
+        raise BadValue(value, f"{value!r} is {exc}") from None
 
 
 def iso_time(value: str) -> dt.datetime:
@@ -172,15 +209,15 @@ def iso_time(value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise typer.BadParameter(
-            f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
+        raise BadValue(
+            value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
         ) from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     try:
         moment.astimezone(dt.UTC)  # what the database is given
     except OverflowError:
-        raise typer.BadParameter(
-            f"{value!r} is out of range: in UTC it is before year 1 or after 9999"
+        raise BadValue(
+            value, f"{value!r} is out of range: in UTC it is before year 1 or after 9999"
         ) from None
     return moment
 
@@ -220,10 +257,15 @@ def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
-def fail(message: str, code: int = 1) -> typer.Exit:
-    """Print the error; raise what it returns to exit with ``code``."""
-    print_error(message)
-    return typer.Exit(code=code)
+def fail(
+    message: str, code: int = 1, *, field: str | None = None, value: str | None = None
+) -> Failed:
+    """Print the error (unless the command tells its errors as JSON, which tells this one
+    as it exits); raise what it returns to exit with ``code``. ``field`` and ``value``:
+    the option or argument at fault and the value it was given, if one is."""
+    if not ERRORS_AS_JSON.get():
+        print_error(message)
+    return Failed(Problem(message, field, value), code)
 
 
 def api_problem(exc: ProducerSyncError) -> str:
@@ -238,17 +280,19 @@ def api_problem(exc: ProducerSyncError) -> str:
     return masked(f"the API ({request}): {exc}")
 
 
-def read_mirror(url: str, pool_size: int | None = None) -> sa.Engine:
-    """The mirror at ``url`` for a command that only reads it. A SQLite file that is not
-    there is a mistyped path or a mirror never synced: opening it would make an empty
-    mirror, and its answers ("not in the monitored population") would look as sure
-    as a real one's."""
+def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = None) -> sa.Engine:
+    """The mirror at ``url`` (given with ``option``, if by one) for a command that only
+    reads it. A SQLite file that is not there is a mistyped path or a mirror never
+    synced: opening it would make an empty mirror, and its answers ("not in the
+    monitored population") would look as sure as a real one's."""
     path = sqlite_file(url)
     if path is not None and not path.exists():
         raise fail(
             f"no mirror at {path.absolute()}: run `producersync sync run` or "
             "`producersync sync backfill` first",
             code=2,
+            field=option,
+            value=masked(url),
         )
     return open_mirror(url, pool_size)
 

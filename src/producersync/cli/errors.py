@@ -1,0 +1,158 @@
+"""How a command that fails tells why: a line on stderr for each problem (``main``, for
+every command), or, for a command given ``--json`` whose errors are told so
+(``JsonErrorsCommand``), one JSON object on stdout, where its result would have been:
+
+    {"error": {"field": "--state", "value": "ZZ", "message": "Invalid value for --state: ..."}}
+
+``message`` is what the line on stderr says; ``field`` names the option or argument at
+fault and ``value`` what it was given, each null when no one input is. The exit code is
+the same either way. The API's error body is flat (``status``, ``error``, ``message``,
+``path``), but its ``status`` and ``error`` are HTTP's; nested under ``error``, an error
+is told from a result by one key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import sqlalchemy as sa
+import typer
+from pydantic import ValidationError
+from typer.core import TyperCommand
+
+from producersync.cli.common import (
+    ERRORS_AS_JSON,
+    BadValue,
+    Failed,
+    Problem,
+    api_problem,
+    print_error,
+    settings_problems,
+)
+from producersync.client import ProducerSyncError
+from producersync.database_url import masked
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.migrate import NotAStoreError
+from producersync.sync.settings import SyncSettings
+
+if TYPE_CHECKING:
+    # The context Typer's commands take: its own copy of Click's, which it does not
+    # export (``typer.Context`` is a subclass, too narrow for an override).
+    from typer._click import Context
+
+__all__ = ["Failure", "JsonErrorsCommand", "failure", "tell"]
+
+_SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncSettings)}
+_JSON = "producersync.errors_as_json"  # in the command's context: given --json
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Why a command failed, and its exit code."""
+
+    problems: list[Problem]
+    code: int
+
+
+def failure(exc: Exception) -> Failure | None:
+    """What a command that let ``exc`` out failed of, told instead of a traceback: a
+    setting the environment or the configuration file got wrong (exit 2), a database out
+    of reach, not one or not a store, or the API refusing or out of reach (exit 1). None
+    for any other exception: a bug, whose traceback is what finds it."""
+    if isinstance(exc, sa.exc.DatabaseError) and _of_the_database(exc):
+        return Failure([Problem(f"the database: {masked(str(exc.orig))}")], 1)
+    if isinstance(exc, NotAStoreError):
+        return Failure([Problem(str(exc))], 1)
+    if isinstance(exc, ProducerSyncError):
+        return Failure([Problem(api_problem(exc))], 1)
+    if isinstance(exc, ValidationError) and exc.title in _SETTINGS:
+        lines = settings_problems(exc, _SETTINGS[exc.title])
+        return Failure([Problem(line) for line in lines], 2)
+    return None
+
+
+def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
+    """Whether ``exc`` is about the database itself (out of reach, or a file that is no
+    database or a damaged one: the driver's bare ``DatabaseError``), not a statement of
+    ours, whose traceback is what finds the bug."""
+    return isinstance(exc, sa.exc.OperationalError) or type(exc) is sa.exc.DatabaseError
+
+
+def tell(problems: list[Problem]) -> None:
+    """The problems, a line each on stderr."""
+    for problem in problems:
+        print_error(problem.message)
+
+
+class JsonErrorsCommand(TyperCommand):
+    """A command with a ``--json`` option (``JsonOption``), whose errors, when it is given,
+    are one JSON object on stdout: a usage error (which Typer would draw in a box on
+    stderr), one the command ``fail``s with, or one ``failure`` tells. While the
+    arguments are parsed, ``--json`` among them is the sign."""
+
+    def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
+        ctx.meta[_JSON] = "--json" in args
+        with _errors_as_json(ctx.meta[_JSON]):
+            rest: list[str] = super().parse_args(ctx, args)
+            return rest
+
+    def invoke(self, ctx: Context) -> Any:
+        with _errors_as_json(ctx.meta.get(_JSON, False)):
+            return super().invoke(ctx)
+
+
+@contextlib.contextmanager
+def _errors_as_json(on: bool) -> Iterator[None]:
+    """Within: with ``on``, an error is told as one JSON object on stdout, then the
+    command exits with its code."""
+    if not on:
+        yield
+        return
+    token = ERRORS_AS_JSON.set(True)
+    try:
+        yield
+    except Failed as exc:
+        _echo([exc.problem])
+        raise
+    except typer.Exit:
+        raise  # an answer (check's no), not an error
+    except typer.TyperException as exc:  # Typer's usage errors
+        _echo([_usage_problem(exc)])
+        raise typer.Exit(exc.exit_code) from None
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        _echo(failed.problems)
+        raise typer.Exit(failed.code) from None
+    finally:
+        ERRORS_AS_JSON.reset(token)
+
+
+def _usage_problem(exc: typer.TyperException) -> Problem:
+    """A usage error of Typer's as a problem: the option or argument from its hint or its
+    parameter (the option of one that does not exist), the value if ours kept it."""
+    hint = getattr(exc, "param_hint", None)
+    param = getattr(exc, "param", None)
+    if isinstance(hint, str):
+        field: str | None = hint
+    elif param is not None:
+        field = param.opts[0] if param.param_type_name == "option" else param.name.upper()
+    else:
+        field = getattr(exc, "option_name", None)
+    value = exc.value if isinstance(exc, BadValue) else None
+    return Problem(exc.format_message(), field, value)
+
+
+def _echo(problems: list[Problem]) -> None:
+    """One JSON object for ``problems``: the one, or several told as one (a setting and
+    another refused together), their messages joined."""
+    one = problems[0]
+    if len(problems) > 1:
+        one = Problem("; ".join(problem.message for problem in problems))
+    error = {"field": one.field, "value": one.value, "message": one.message}
+    typer.echo(orjson.dumps({"error": error}).decode())
