@@ -9,10 +9,12 @@ import functools
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
+import orjson
 import pytest
 import sqlalchemy as sa
 import typer
@@ -20,6 +22,7 @@ from pydantic import ValidationError
 from typer.testing import CliRunner, Result
 
 from producersync.cli.common import iso_date, iso_time, settings_problems
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.cli.main import app
 from producersync.client import Client
 from producersync.database_url import sqlalchemy_url
@@ -27,7 +30,7 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
-from tests.support.cli import producersync, sync_environment
+from tests.support.cli import producersync, producersync_output, sync_environment
 from tests.support.processes import cli
 
 
@@ -1035,3 +1038,54 @@ def test_quickstart_credentials_it_cannot_read_are_a_usage_error_naming_the_file
     assert result.exit_code == 2, result.output
     assert result.output.startswith(f"error: --credentials {credentials}: {said}"), result.output
     assert list(tmp_path.iterdir()) == [credentials] and credentials.read_bytes() == content
+
+
+def _json_commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, Any]]:
+    """Every command of the CLI with a --json option: its words, and it. (Typer's are its
+    own copy of Click's classes: told apart by what they have.)"""
+    if hasattr(command, "commands"):
+        for name, sub in command.commands.items():
+            yield from _json_commands(sub, (*path, name))
+    elif any("--json" in param.opts for param in command.params):
+        yield " ".join(path), command
+
+
+def test_every_command_with_json_tells_its_errors_as_json() -> None:
+    """A script that asks for --json reads JSON on failure too, whichever command."""
+    found = {name: type(command) for name, command in _json_commands(typer.main.get_command(app))}
+    assert {"check", "report expiring", "sync status", "admin endpoint list"} <= set(found)
+    assert {name for name, kind in found.items() if kind is not JsonErrorsCommand} == set()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "field", "value", "said"),
+    [
+        (["admin", "account", "create", " "], 2, None, None, "account name"),
+        (["admin", "endpoint", "show-secret", "ep_nope"], 1, None, None, "no endpoint 'ep_nope'"),
+        (["admin", "portal-link", "--account", "nope"], 1, None, None, "no account named"),
+        (["nipr", "run", "--date", "2025-02-30"], 2, "--date", "2025-02-30", "Invalid value"),
+        (["sync", "changes", "--since", "soon"], 2, "--since", "soon", "Invalid value"),
+    ],
+    ids=["account", "endpoint", "portal-link", "nipr-run", "sync-changes"],
+)
+def test_an_admin_nipr_or_sync_error_under_json_is_one_json_object(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    code: int,
+    field: str | None,
+    value: str | None,
+    said: str,
+) -> None:
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert (exit_code, err) == (code, "")
+    (line,) = out.splitlines()
+    error = orjson.loads(line)["error"]
+    assert (error["field"], error["value"]) == (field, value)
+    assert said in error["message"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (exit_code, out) == (code, "")
+    assert said in err

@@ -10,6 +10,7 @@ from rich.table import Table
 
 from producersync.cli import endpoints, portal
 from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
 from producersync.service.store import accounts as store_accounts
 from producersync.service.store.engine import write_transaction
@@ -23,12 +24,12 @@ client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=Tr
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 app.add_typer(endpoints.app, name="endpoint")
-app.command("portal-link", help=portal.HELP)(portal.portal_link)
+app.command("portal-link", help=portal.HELP, cls=JsonErrorsCommand)(portal.portal_link)
 
 _DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))
 
 
-@account_app.command("create")
+@account_app.command("create", cls=JsonErrorsCommand)
 def account_create(
     name: Annotated[str, typer.Argument(help="Unique account name.")],
     sandbox: Annotated[
@@ -50,7 +51,7 @@ def account_create(
     emit(as_json, {"account": account.name, "id": account.id, "sandbox": account.sandbox})
 
 
-@account_app.command("list")
+@account_app.command("list", cls=JsonErrorsCommand)
 def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """List accounts."""
     with store(database).connect() as conn:
@@ -71,7 +72,7 @@ def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -
     console.print(table)
 
 
-@client_app.command("create")
+@client_app.command("create", cls=JsonErrorsCommand)
 def client_create(
     account: Annotated[str, typer.Option("--account", help="Account name.")],
     scope: Annotated[str, typer.Option(help="Space-separated scopes to grant.")] = _DEFAULT_SCOPE,
@@ -103,7 +104,7 @@ def client_create(
     )
 
 
-@client_app.command("list")
+@client_app.command("list", cls=JsonErrorsCommand)
 def client_list(
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     database: DatabaseOption = None,
@@ -135,7 +136,7 @@ def client_list(
     console.print(table)
 
 
-@client_app.command("rotate-secret")
+@client_app.command("rotate-secret", cls=JsonErrorsCommand)
 def client_rotate_secret(
     client_id: Annotated[str, typer.Argument(help="The client to rotate.")],
     database: DatabaseOption = None,

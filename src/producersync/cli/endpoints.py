@@ -27,6 +27,7 @@ from producersync.cli.common import (
     iso_time,
     service_settings,
 )
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.database_url import masked
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import (
@@ -132,7 +133,7 @@ def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> 
     console.print(table)
 
 
-@app.command("create")
+@app.command("create", cls=JsonErrorsCommand)
 def create(
     account: Annotated[str, typer.Option("--account", help="Account name.")],
     url: Annotated[str, typer.Option("--url", help="Where to POST the events.")],
@@ -168,7 +169,7 @@ def create(
     emit(as_json, {**view, "secret": secret})
 
 
-@app.command("list")
+@app.command("list", cls=JsonErrorsCommand)
 def list_(
     account: Annotated[str | None, typer.Option("--account", help="Only this account.")] = None,
     database: DatabaseOption = None,
@@ -185,7 +186,7 @@ def list_(
     _table(as_json, rows, ["id", "account", "url", "eventTypes", "enabled", "disabledReason"])
 
 
-@app.command("update")
+@app.command("update", cls=JsonErrorsCommand)
 def update(
     endpoint_id: EndpointArg,
     url: Annotated[str | None, typer.Option("--url", show_default=False)] = None,
@@ -243,7 +244,7 @@ def _set_state(
     emit(as_json, view)
 
 
-@app.command("disable")
+@app.command("disable", cls=JsonErrorsCommand)
 def disable(
     endpoint_id: EndpointArg,
     reason: Annotated[str, typer.Option("--reason")] = "disabled by an administrator",
@@ -260,7 +261,7 @@ def disable(
     )
 
 
-@app.command("enable")
+@app.command("enable", cls=JsonErrorsCommand)
 def enable(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -279,7 +280,7 @@ def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
     console.print(f"endpoint [bold]{endpoint_id}[/bold] deleted")
 
 
-@app.command("rotate-secret")
+@app.command("rotate-secret", cls=JsonErrorsCommand)
 def rotate_secret(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -291,7 +292,7 @@ def rotate_secret(
     emit(as_json, {"id": endpoint.id, "secret": secret})
 
 
-@app.command("show-secret")
+@app.command("show-secret", cls=JsonErrorsCommand)
 def show_secret(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
@@ -302,7 +303,7 @@ def show_secret(
     emit(as_json, {"id": endpoint.id, "secret": secret})
 
 
-@app.command("replay")
+@app.command("replay", cls=JsonErrorsCommand)
 def replay(
     endpoint_id: EndpointArg,
     message_id: Annotated[str, typer.Argument(help="The message (event) id (evt_...).")],
@@ -317,7 +318,7 @@ def replay(
     emit(as_json, {"deliveryId": delivery_id})
 
 
-@app.command("recover")
+@app.command("recover", cls=JsonErrorsCommand)
 def recover(
     endpoint_id: EndpointArg,
     since: Annotated[
@@ -335,7 +336,7 @@ def recover(
     emit(as_json, {"queued": queued})
 
 
-@app.command("attempts")
+@app.command("attempts", cls=JsonErrorsCommand)
 def attempts(
     endpoint_id: EndpointArg,
     limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,

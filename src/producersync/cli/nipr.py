@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from producersync.cli.common import DatabaseOption, console, fail, iso_date, store, whole_store
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
 from producersync.service.nipr.feed import FeedError
@@ -120,7 +121,7 @@ def _sqlite_size(engine: sa.Engine) -> int | None:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-@app.command("run")
+@app.command("run", cls=JsonErrorsCommand)
 def run_command(
     date: Annotated[
         dt.date | None,

@@ -37,6 +37,7 @@ from producersync.cli.common import (
     settings_from,
     whole_number,
 )
+from producersync.cli.errors import JsonErrorsCommand
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
 from producersync.sync.hooks import Hooks
@@ -85,7 +86,7 @@ def run(
     serve(create_app(settings), settings.host, settings.port, log_level, settings.log_format)
 
 
-@app.command()
+@app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
     """Counts per resource, the last synced runDate, the lag, the last run, the failures."""
     engine = read_mirror(SyncSettings().mirror_url)
@@ -288,7 +289,7 @@ def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
     return call
 
 
-@app.command()
+@app.command(cls=JsonErrorsCommand)
 def changes(
     since: Annotated[
         dt.datetime,
@@ -315,7 +316,7 @@ def changes(
             )
 
 
-@app.command()
+@app.command(cls=JsonErrorsCommand)
 def verify(as_json: JsonOption = False) -> None:
     """Compare the mirror with what the API serves for the population, record by record.
 
