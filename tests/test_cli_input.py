@@ -174,8 +174,9 @@ def test_a_database_url_we_do_not_open_is_a_usage_error(
 
 
 def test_database_urls_open_with_psycopg_or_sqlite() -> None:
-    assert sqlalchemy_url("postgres://a:b@h:5432/d") == "postgresql+psycopg://a:b@h:5432/d"
-    assert sqlalchemy_url("postgresql://h/d") == "postgresql+psycopg://h/d"
+    opened = "postgresql+psycopg://a:b@h:5432/d?connect_timeout=10"
+    assert sqlalchemy_url("postgres://a:b@h:5432/d") == opened
+    assert sqlalchemy_url("postgresql://h/d") == "postgresql+psycopg://h/d?connect_timeout=10"
     assert sqlalchemy_url("sqlite:///m.db") == "sqlite:///m.db"
     with pytest.raises(ValueError, match=r"'mysql://\*\*\*@h/d': mysql is not a supported"):
         sqlalchemy_url("mysql://a:secret@h/d")

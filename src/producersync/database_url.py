@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Final
 
 import sqlalchemy as sa
 
 __all__ = [
+    "CONNECT_TIMEOUT_SECONDS",
     "checked",
     "dbos_pool_size",
     "dbos_system_url",
@@ -17,7 +19,16 @@ __all__ = [
     "pool_options",
     "sqlalchemy_url",
     "sqlite_file",
+    "with_connect_timeout",
 ]
+
+CONNECT_TIMEOUT_SECONDS: Final = 10
+"""How long a PostgreSQL connection attempt may take when the URL does not say
+(``?connect_timeout=N``). Without one, psycopg gives up after 130 s on a server whose
+packets are dropped (a firewall, a host gone from the network): the service, the worker
+and ``sync run`` hung that long at start, and each connection opened during such an
+outage held its thread as long. 10 s is far more than a server that answers needs, even
+one across a region."""
 
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
@@ -27,7 +38,8 @@ _USERINFO = re.compile(r"//[^/@\s]*@")
 
 def sqlalchemy_url(url: str) -> str:
     """``url`` as SQLAlchemy opens it: ``postgresql://`` and ``postgres://`` mean psycopg
-    3, SQLite names a file. Anything else is a ``ValueError`` that shows the URL without
+    3, with ``connect_timeout`` (``CONNECT_TIMEOUT_SECONDS`` unless the URL has its own);
+    SQLite names a file. Anything else is a ``ValueError`` that shows the URL without
     its credentials."""
     try:
         parsed = sa.make_url(url)
@@ -50,7 +62,8 @@ def sqlalchemy_url(url: str) -> str:
             )
         return url
     if parsed.drivername in _POSTGRES:
-        return parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
+        psycopg = _with_connect_timeout(parsed, url).set(drivername="postgresql+psycopg")
+        return psycopg.render_as_string(hide_password=False)
     raise ValueError(
         f"{masked(url)!r}: {parsed.drivername} is not a supported database; give {_ACCEPTED}"
     )
@@ -66,12 +79,41 @@ def checked(url: str | None) -> str | None:
 def dbos_system_url(url: str, default_file: str) -> str:
     """DBOS's system database for the database at ``url``: a SQLite file beside a SQLite
     one (``default_file`` when the URL names none), or the same Postgres database (DBOS
-    keeps to its own schema there)."""
+    keeps to its own schema there), with the connect timeout of ``sqlalchemy_url``."""
     parsed = sa.make_url(url)
     if parsed.get_backend_name() == "sqlite":
         beside = Path(parsed.database or default_file)
         return f"sqlite:///{beside.with_name(beside.name + '.dbos.sqlite')}"
-    return parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+    postgres = _with_connect_timeout(parsed, url).set(drivername="postgresql")
+    return postgres.render_as_string(hide_password=False)
+
+
+def with_connect_timeout(url: str) -> str:
+    """``url`` with ``connect_timeout=CONNECT_TIMEOUT_SECONDS`` if it is a PostgreSQL URL
+    without one of its own (a URL's own value is kept, once checked); any other URL as
+    given. For URLs handed to DBOS as they are (a system database set by itself)."""
+    parsed = sa.make_url(url)
+    if parsed.drivername not in _POSTGRES:
+        return url
+    return _with_connect_timeout(parsed, url).render_as_string(hide_password=False)
+
+
+def _with_connect_timeout(parsed: sa.URL, url: str) -> sa.URL:
+    """``parsed`` (the PostgreSQL URL ``url``) with the default connect timeout unless it
+    has one. Its own must be one whole number of seconds, 1 or more: DBOS reads only
+    digits from the URL and puts its own 10 s in place of anything else, 0 included,
+    while psycopg would take 0 (or less) as its 130 s, and 1.5 as 1."""
+    given = parsed.query.get("connect_timeout")
+    if given is None:
+        return parsed.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT_SECONDS)})
+    if not isinstance(given, str) or not (given.isascii() and given.isdigit()) or int(given) < 1:
+        shown = given if isinstance(given, str) else "&connect_timeout=".join(given)
+        raise ValueError(
+            f"{masked(url)!r}: connect_timeout={shown} is not one whole number of seconds "
+            f"from 1; give one such as connect_timeout=5, or none for the default "
+            f"{CONNECT_TIMEOUT_SECONDS}"
+        )
+    return parsed
 
 
 def sqlite_file(url: str | sa.URL) -> Path | None:

@@ -10,7 +10,7 @@ import socket
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
-from producersync.database_url import dbos_pool_size, dbos_system_url
+from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
@@ -21,9 +21,10 @@ __all__ = ["DurableRuntime", "system_database_url"]
 
 def system_database_url(settings: ServiceSettings) -> str:
     """The DBOS system database: the setting, else a SQLite file beside a SQLite store, or
-    the store's own Postgres database (DBOS keeps to its own schema there)."""
+    the store's own Postgres database (DBOS keeps to its own schema there); PostgreSQL's
+    with the connect timeout of the store's (``database_url``)."""
     if settings.dbos_system_database_url:
-        return settings.dbos_system_database_url
+        return with_connect_timeout(settings.dbos_system_database_url)
     return dbos_system_url(settings.database_url, "producersync.db")
 
 

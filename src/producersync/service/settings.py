@@ -9,7 +9,7 @@ from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from producersync.database_url import checked, masked
+from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
 from producersync.log_format import LogFormatSetting
 
 __all__ = ["ServiceSettings"]
@@ -32,7 +32,9 @@ class ServiceSettings(BaseSettings):
 
     database_url: str = Field(
         default="sqlite:///producersync.db",
-        description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://...",
+        description="SQLAlchemy URL of the store: sqlite:///file.db or postgresql+psycopg://... "
+        f"(a connection attempt gives up after {CONNECT_TIMEOUT_SECONDS} s unless the URL sets "
+        "?connect_timeout=N).",
     )
     database_pool_size: int | None = Field(
         default=None,

@@ -26,7 +26,12 @@ from pydantic_settings import (
 
 from producersync.client import Client, Environment
 from producersync.client._environment import http_url
-from producersync.database_url import checked, dbos_system_url
+from producersync.database_url import (
+    CONNECT_TIMEOUT_SECONDS,
+    checked,
+    dbos_system_url,
+    with_connect_timeout,
+)
 from producersync.log_format import LogFormatSetting
 from producersync.settings_variables import own_variables
 from producersync.webhooks import WebhookSecretError, parse_secret
@@ -77,7 +82,9 @@ class SyncSettings(BaseSettings):
         "rotation); `sync run` needs one.",
     )
     mirror_url: str = Field(
-        default="sqlite:///producersync-mirror.db", description="SQLAlchemy URL of the mirror."
+        default="sqlite:///producersync-mirror.db",
+        description="SQLAlchemy URL of the mirror (PostgreSQL: a connection attempt gives up "
+        f"after {CONNECT_TIMEOUT_SECONDS} s unless the URL sets ?connect_timeout=N).",
     )
     mirror_pool_size: int | None = Field(
         default=None,
@@ -279,9 +286,10 @@ class SyncSettings(BaseSettings):
 
     def system_database_url(self) -> str:
         """The DBOS system database: the setting, else a SQLite file beside a SQLite
-        mirror, or the mirror's own Postgres database (DBOS keeps to its own schema)."""
+        mirror, or the mirror's own Postgres database (DBOS keeps to its own schema).
+        PostgreSQL's with the connect timeout of the mirror's (``database_url``)."""
         if self.dbos_system_database_url:
-            return self.dbos_system_database_url
+            return with_connect_timeout(self.dbos_system_database_url)
         return dbos_system_url(self.mirror_url, "producersync-mirror.db")
 
 
