@@ -19,18 +19,21 @@ import sqlalchemy as sa
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror.feed import append_changes
+from producersync.sync.mirror.migrate import VERSION_TABLE, upgrade
 from producersync.sync.mirror.queries import licenses_in_state
 from producersync.sync.mirror.tables import (
     changes,
     license_loas,
     receipts,
     regulatory_action_values,
+    sync_state,
 )
 from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
 T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+mirror_version = sa.table(VERSION_TABLE, sa.column("version_num", sa.String))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -502,6 +505,74 @@ def test_the_last_synced_run_date_never_moves_back(engine: sa.Engine) -> None:
         assert mirror.last_synced_run_date(conn) == dt.date(2025, 7, 2)
         mirror.set_last_synced_run_date(conn, dt.date(2025, 7, 3))
         assert mirror.sync_status(conn)["lastSyncedRunDate"] == "2025-07-03"
+
+
+@pytest.mark.parametrize(
+    ("run_date", "recorded"),
+    [
+        (dt.date(2025, 6, 28), dt.date(2025, 6, 28)),  # a past day, as the event says
+        (dt.date(2025, 7, 1), dt.date(2025, 7, 1)),  # the day the run started
+        (dt.date(2025, 7, 2), dt.date(2025, 6, 30)),  # a day to come: the day before the start
+        (dt.date(2099, 1, 1), dt.date(2025, 6, 30)),
+    ],
+)
+def test_a_run_date_after_the_runs_start_day_is_bounded_by_the_day_before_it(
+    run_date: dt.date, recorded: dt.date
+) -> None:
+    # 23:30 in New York on June 30 is July 1 in UTC: the bound is UTC's day.
+    started = dt.datetime(2025, 6, 30, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-4)))
+    assert mirror.synced_through_bound(run_date, started) == recorded
+    assert mirror.synced_through_bound(run_date, started.astimezone(dt.UTC)) == recorded
+
+
+def test_a_run_dated_2099_moves_the_position_to_the_day_before_it_started(
+    engine: sa.Engine,
+) -> None:
+    today = dt.datetime.now(dt.UTC).date()
+    with write_transaction(engine) as conn:
+        early = mirror.start_run(conn, "updates", run_date=today - dt.timedelta(days=3))
+        assert mirror.record_synced_through(conn, early, today - dt.timedelta(days=3)) == (
+            today - dt.timedelta(days=3)
+        )
+        run = mirror.start_run(conn, "updates", run_date=dt.date(2099, 1, 1))
+        assert mirror.record_synced_through(conn, run, dt.date(2099, 1, 1)) == (
+            today - dt.timedelta(days=1)
+        )
+        assert mirror.last_synced_run_date(conn) == today - dt.timedelta(days=1)
+        today_s = mirror.start_run(conn, "updates", run_date=today)
+        assert mirror.record_synced_through(conn, today_s, today) == today
+        assert mirror.last_synced_run_date(conn) == today
+
+
+@pytest.mark.parametrize(
+    ("stored", "healed"),
+    [
+        (dt.date(2099, 1, 1), dt.date(2026, 11, 30)),  # recorded on Dec 1: the day before
+        (dt.date(2026, 12, 2), dt.date(2026, 11, 30)),
+        (dt.date(2026, 12, 1), dt.date(2026, 12, 1)),  # its own day: as it was
+        (dt.date(2026, 11, 20), dt.date(2026, 11, 20)),
+    ],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_upgrading_takes_a_position_recorded_ahead_of_its_day_back(
+    backend: str, tmp_path: Path, stored: dt.date, healed: dt.date
+) -> None:
+    """A mirror that an older version let record a runDate still to come: the next
+    sync would pull from it, and catch-up see nothing missed."""
+    recorded_at = dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.UTC)
+    with fresh_mirror(backend, tmp_path) as engine:
+        with engine.begin() as conn:
+            conn.execute(sa.delete(sync_state))
+            conn.execute(sa.delete(mirror_version))
+            conn.execute(sa.insert(mirror_version).values(version_num="0003"))
+            conn.execute(
+                sa.insert(sync_state).values(
+                    id=1, last_synced_run_date=stored, updated_at=recorded_at
+                )
+            )
+        upgrade(engine)
+        with engine.connect() as conn:
+            assert mirror.last_synced_run_date(conn) == healed
 
 
 def test_status_is_json_ready_on_an_empty_mirror(engine: sa.Engine) -> None:

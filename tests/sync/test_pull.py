@@ -3,6 +3,7 @@ side, then the longest stream served first."""
 
 from __future__ import annotations
 
+import datetime as dt
 import tempfile
 import threading
 import time
@@ -398,3 +399,28 @@ def test_a_stream_whose_next_link_goes_back_is_refused_not_followed_forever() ->
     with pytest.raises(ResponseValidationError, match="linked back to a page already read"):
         pull_stream(streams()[1], page, None)
     assert len(asked) == 3
+
+
+def test_a_complete_run_dated_2099_records_the_day_before_it_started(tmp_path: Path) -> None:
+    """A signed updates_available dated 2099 (a sender's mistake, a replay tool dated
+    ahead) ran a complete sync: recorded as synced through 2099, every later sync pulled
+    from its own day and catch-up saw nothing missed."""
+    engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+    nothing = httpx2.MockTransport(lambda request: httpx2.Response(500))  # never asked
+    today = dt.datetime.now(dt.UTC).date()
+    try:
+        with Client("id", "secret", base_url="http://api.invalid", transport=nothing) as client:
+            puller = Puller(client, engine, PAGE)
+            run_id = puller.start("updates", run_date=dt.date(2099, 1, 1), since=today)
+            finished = puller.finish(run_id, {"licenses": 0}, synced_through=dt.date(2099, 1, 1))
+            assert puller.last_synced() == today - dt.timedelta(days=1)
+            assert finished.synced_through == today - dt.timedelta(days=1)
+            # A failed one records nothing; today's own runDate is taken as it is.
+            failed = puller.start("updates", run_date=today, since=today)
+            assert puller.finish(failed, {}, synced_through=today, error="x").synced_through is None
+            assert puller.last_synced() == today - dt.timedelta(days=1)
+            run_id = puller.start("updates", run_date=today, since=today)
+            assert puller.finish(run_id, {}, synced_through=today).synced_through == today
+            assert puller.last_synced() == today
+    finally:
+        engine.dispose()

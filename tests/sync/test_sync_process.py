@@ -24,7 +24,7 @@ import sqlalchemy as sa
 
 from producersync.client import Client
 from producersync.client.resources.records import SPECS
-from producersync.model.events import UPDATES_AVAILABLE, Event, NpnActivated
+from producersync.model.events import UPDATES_AVAILABLE, Event, NpnActivated, UpdatesAvailable
 from producersync.service.delivery import management
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.loader import load
@@ -464,4 +464,43 @@ def test_an_event_acknowledged_but_never_started_runs_at_the_next_start(
             return all(event_id != event.id for event_id, _ in mirror.unprocessed_events(conn))
 
     eventually(processed, what=harness.status)
+    harness.wait_equal()
+
+
+def test_a_run_date_still_to_come_moves_the_position_only_to_the_day_before(
+    harness: Harness,
+) -> None:
+    """A signed updates_available dated 2099 (a sender's mistake, a replay tool dated
+    ahead) is synced, but recorded as synced through the day before its sync started:
+    recorded through 2099, the next syncs pulled from their own day, and a day whose
+    event was lost afterwards was never pulled (catch-up saw nothing missed either)."""
+
+    def quiet() -> bool:
+        last = harness.status()["lastRun"]
+        return last is None or last["status"] != "running"
+
+    eventually(quiet, what=harness.status)
+    before = (harness.status()["lastRun"] or {"id": 0})["id"]
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    assert harness.deliver(UpdatesAvailable.create(dt.date(2099, 1, 1))).status_code == 200
+
+    def synced_2099() -> bool:
+        last = harness.status()["lastRun"] or {"id": 0}
+        return bool(last["id"] > before and last["finishedAt"] and last["runDate"] == "2099-01-01")
+
+    eventually(synced_2099, what=harness.status)
+    assert harness.status()["lastRun"]["status"] == "succeeded"
+    assert harness.status()["lastSyncedRunDate"] == yesterday.isoformat()
+    log = (harness.sync.log_dir / f"sync-{harness.sync.port}.log").read_text()
+    assert "runDate 2099-01-01): that runDate is after the day the run started" in log
+    # Yesterday's NIPR run, published late, its event lost; then today's, delivered.
+    harness.endpoint_enabled(False)
+    harness.nipr_run(yesterday, churn=0.5)
+    harness.endpoint_enabled(True)
+    today = yesterday + dt.timedelta(days=1)
+    harness.nipr_run(today)
+    eventually(
+        lambda: harness.status()["lastSyncedRunDate"] == today.isoformat(), what=harness.status
+    )
+    assert harness.status()["lastRun"]["since"] == yesterday.isoformat()
     harness.wait_equal()

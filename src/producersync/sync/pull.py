@@ -52,6 +52,7 @@ from producersync.sync import mirror
 
 __all__ = [
     "NESTED_LISTS",
+    "Finished",
     "OnListPage",
     "PageFn",
     "PageResult",
@@ -92,6 +93,15 @@ class _Watch:
     # The records each parent list's pages brought nested, by child list (each page is
     # read once, and a child has one parent: a count is a count of distinct records).
     nested: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A run closed: how long it took, and the runDate recorded as synced through (None
+    when it recorded none: failed, or not a pull that completes a day)."""
+
+    seconds: float
+    synced_through: dt.date | None
 
 
 @dataclass(frozen=True)
@@ -351,14 +361,15 @@ class Puller:
         *,
         synced_through: dt.date | None = None,
         error: str | None = None,
-    ) -> float:
-        """Close the run; a complete one moves the last synced runDate (never back). How
-        long the run took, in seconds."""
+    ) -> Finished:
+        """Close the run; a complete one moves the last synced runDate (never back, and
+        never past the day before the run started: ``mirror.record_synced_through``)."""
         with mirror.write_transaction(self._engine) as conn:
             seconds = mirror.finish_run(conn, run_id, counts, error)
+            recorded = None
             if synced_through is not None and error is None:
-                mirror.set_last_synced_run_date(conn, synced_through)
-        return seconds
+                recorded = mirror.record_synced_through(conn, run_id, synced_through)
+        return Finished(seconds, recorded)
 
     def population(
         self, run_id: int | None = None, on_page: OnListPage | None = None

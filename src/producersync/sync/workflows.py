@@ -3,7 +3,9 @@
 - ``updates_available(runDate)``: pull every resource updated since
   ``min(runDate, last synced runDate)`` (a missed day is never skipped), one step per
   page, so the continuation token is checkpointed page by page and a crash resumes
-  where it stopped; the last synced runDate moves only when every resource is done.
+  where it stopped; the last synced runDate moves only when every resource is done, and
+  never past the day before the sync started (a runDate still to come names no run
+  the API can have served: ``mirror.synced_through_bound``).
   Runs on the sync queue, one sync at a time across every process; one that failed is
   run again ``sync_retry_seconds`` later.
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
@@ -338,10 +340,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
         again: bool = False,
     ) -> None:
         """Close run ``run_id``: ``synced_through`` is its runDate (the position moves
-        there only if there is no ``error``); ``again``: stopped to start over at once
-        (the population grew), not a failure. Counted, timed, and logged once: a step
-        is not run again on recovery."""
-        seconds = self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
+        there only if there is no ``error``, and never past the day before the run
+        started); ``again``: stopped to start over at once (the population grew), not a
+        failure. Counted, timed, and logged once: a step is not run again on recovery."""
+        finished = self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
+        seconds = finished.seconds
         self._metrics.run_seconds.labels(kind).observe(seconds)
         run_date = synced_through.isoformat() if synced_through else None
         what = f"sync run {run_id} ({kind}" + (f", runDate {run_date})" if run_date else ")")
@@ -352,6 +355,18 @@ class SyncWorkflows(DBOSConfiguredInstance):
             "run_date": run_date,
             "seconds": round(seconds, 3),
         }
+        recorded = finished.synced_through
+        if synced_through is not None and recorded is not None and recorded != synced_through:
+            log.warning(
+                "%s: that runDate is after the day the run started (UTC), and no NIPR run "
+                "of it can have been served by then: the last synced runDate moves to %s at "
+                "most, the day before, so that the next sync pulls from there (a sender's "
+                "mistake or an event replayed ahead of its day; a synthetic service moved "
+                "days ahead does this too)",
+                what,
+                recorded.isoformat(),
+                extra={**fields, "synced_through": recorded.isoformat()},
+            )
         if again:
             log.info(
                 "%s stopped after %.1f s: %s; passing again", what, seconds, error, extra=fields

@@ -38,8 +38,10 @@ from producersync.sync.mirror.runs import (
     RUN_KINDS,
     finish_run,
     last_synced_run_date,
+    record_synced_through,
     set_last_synced_run_date,
     start_run,
+    synced_through_bound,
 )
 from producersync.sync.mirror.status import record_counts, sync_status
 from producersync.sync.mirror.tables import RESOURCES
@@ -72,9 +74,11 @@ __all__ = [
     "record_counts",
     "record_receipt",
     "record_receipts",
+    "record_synced_through",
     "set_last_synced_run_date",
     "start_run",
     "sync_status",
+    "synced_through_bound",
     "unprocessed_events",
     "upsert_records",
     "write_transaction",

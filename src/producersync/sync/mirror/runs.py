@@ -9,7 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.tables import sync_runs, sync_state
+from producersync.sync.mirror.tables import as_utc, sync_runs, sync_state
 
 __all__ = [
     "RUN_KINDS",
@@ -17,8 +17,10 @@ __all__ = [
     "finish_run",
     "last_run",
     "last_synced_run_date",
+    "record_synced_through",
     "set_last_synced_run_date",
     "start_run",
+    "synced_through_bound",
 ]
 
 RUN_KINDS = ("updates", "activation", "population", "backfill", "catch-up", "manual")
@@ -103,6 +105,34 @@ def set_last_synced_run_date(conn: sa.Connection, run_date: dt.date) -> None:
             where=sa.or_(current.is_(None), current < statement.excluded.last_synced_run_date),
         )
     )
+
+
+def synced_through_bound(run_date: dt.date, started: dt.datetime) -> dt.date:
+    """What a complete run started at ``started`` (UTC) for ``run_date`` has synced
+    through: ``run_date``, unless it is after the day the run started. No NIPR run of a
+    later day can have been served by then, so such a runDate (a sender's mistake, a
+    replay tool dated ahead) is no evidence of anything: the run is taken for what it
+    surely is, a pull of everything changed up to that day, which has synced the days
+    before it, as ``sync now`` records. Recorded as given, a far-future runDate made
+    every later sync pull from its own day and catch-up think nothing was missed.
+
+    The day before, not the day itself: a NIPR run may be published after its day has
+    ended in UTC (an evening run in the United States), so the start day's own run may
+    still be to come."""
+    started_day = as_utc(started).date()
+    return run_date if run_date <= started_day else started_day - dt.timedelta(days=1)
+
+
+def record_synced_through(conn: sa.Connection, run_id: int, run_date: dt.date) -> dt.date:
+    """Record that run ``run_id``, complete, synced through ``run_date``: the position
+    moves to ``synced_through_bound`` of it (never back, ``set_last_synced_run_date``).
+    The date recorded."""
+    started: dt.datetime = conn.execute(
+        sa.select(sync_runs.c.started_at).where(sync_runs.c.id == run_id)
+    ).scalar_one()
+    through = synced_through_bound(run_date, started)
+    set_last_synced_run_date(conn, through)
+    return through
 
 
 def _iso(value: dt.date | None) -> str | None:
