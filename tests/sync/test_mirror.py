@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import datetime as dt
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,14 +19,16 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
+from producersync.sync.mirror.engine import make_engine
 from producersync.sync.mirror.feed import append_changes
-from producersync.sync.mirror.migrate import VERSION_TABLE, upgrade
+from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import licenses_in_state
 from producersync.sync.mirror.tables import (
     changes,
     license_loas,
     receipts,
     regulatory_action_values,
+    sync_runs,
     sync_state,
 )
 from producersync.sync.receipt_log import ReceiptLog
@@ -33,7 +36,6 @@ from tests.support.databases import postgres_database
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
 T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
-mirror_version = sa.table(VERSION_TABLE, sa.column("version_num", sa.String))
 
 
 @pytest.fixture(params=BACKENDS)
@@ -492,6 +494,79 @@ def test_runs_report_their_counts_and_failures(engine: sa.Engine) -> None:
     )
 
 
+def test_a_run_whose_lease_ran_out_unfinished_is_shown_interrupted(engine: sa.Engine) -> None:
+    lease = dt.timedelta(seconds=60)
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "backfill", lease=lease)
+        started = mirror.sync_status(conn)["lastRun"]
+    seen = dt.datetime.fromisoformat(started["lastSeenAt"])
+    assert started["status"] == "running" and seen == dt.datetime.fromisoformat(
+        started["startedAt"]
+    )
+    with engine.connect() as conn:
+        assert mirror.runs.last_run(conn, seen + lease - dt.timedelta(seconds=1))["status"] == (
+            "running"
+        )
+        late = mirror.runs.last_run(conn, seen + lease + dt.timedelta(seconds=1))
+    assert (late["status"], late["lastSeenAt"], late["finishedAt"]) == (
+        "interrupted",
+        started["lastSeenAt"],
+        None,
+    )
+    time.sleep(0.01)
+    with write_transaction(engine) as conn:  # shown alive again: a lease from now
+        assert mirror.beat_runs(conn, [run], lease) == {run}
+        beaten = mirror.runs.last_run(conn)
+        again = dt.datetime.fromisoformat(beaten["lastSeenAt"])
+        assert again > seen
+        assert mirror.runs.last_run(conn, again + lease - dt.timedelta(seconds=1))["status"] == (
+            "running"
+        )
+        assert mirror.runs.last_run(conn, again + lease + dt.timedelta(seconds=1))["status"] == (
+            "interrupted"
+        )
+
+
+def test_a_finished_run_is_not_beaten_nor_interrupted(engine: sa.Engine) -> None:
+    lease = dt.timedelta(seconds=60)
+    with write_transaction(engine) as conn:
+        done = mirror.start_run(conn, "manual", lease=lease)
+        going = mirror.start_run(conn, "backfill", lease=lease)
+        mirror.finish_run(conn, done, {})
+        assert mirror.beat_runs(conn, [done, going], lease) == {going}
+        mirror.interrupt_run(conn, done)
+        finished = conn.execute(sa.select(sync_runs).where(sync_runs.c.id == done)).one()
+    assert finished.lease_until > dt.datetime.now(dt.UTC)  # not ended by the interruption
+    with engine.connect() as conn:
+        later = dt.datetime.now(dt.UTC) + 2 * lease
+        assert mirror.runs.last_run(conn, later)["status"] == "interrupted"  # `going`
+    with write_transaction(engine) as conn:
+        mirror.finish_run(conn, going, {}, error="x")
+    with engine.connect() as conn:
+        shown = mirror.runs.last_run(conn, later)
+    assert (shown["status"], shown["lastSeenAt"]) == ("failed", None)
+
+
+def test_a_run_stopped_by_hand_is_shown_interrupted_at_once(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "backfill", lease=dt.timedelta(hours=1))
+        mirror.interrupt_run(conn, run)
+    with engine.connect() as conn:
+        shown = mirror.sync_status(conn)["lastRun"]
+    assert shown["status"] == "interrupted"
+    stopped = dt.datetime.fromisoformat(shown["lastSeenAt"])
+    assert dt.timedelta(0) <= dt.datetime.now(dt.UTC) - stopped < dt.timedelta(minutes=1)
+
+
+def test_a_run_without_a_lease_is_running_until_it_finishes(engine: sa.Engine) -> None:
+    """Runs recorded before leases (and by a caller that promises no beat)."""
+    with write_transaction(engine) as conn:
+        mirror.start_run(conn, "backfill")
+    with engine.connect() as conn:
+        shown = mirror.runs.last_run(conn, dt.datetime.now(dt.UTC) + dt.timedelta(days=365))
+    assert (shown["status"], shown["lastSeenAt"]) == ("running", None)
+
+
 def test_an_unknown_run_kind_is_refused(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown run kind"):
         mirror.start_run(conn, "nightly")
@@ -560,11 +635,15 @@ def test_upgrading_takes_a_position_recorded_ahead_of_its_day_back(
     """A mirror that an older version let record a runDate still to come: the next
     sync would pull from it, and catch-up see nothing missed."""
     recorded_at = dt.datetime(2026, 12, 1, 23, 0, tzinfo=dt.UTC)
-    with fresh_mirror(backend, tmp_path) as engine:
+    with contextlib.ExitStack() as stack:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / 'old.db'}"
+        else:
+            url = stack.enter_context(postgres_database())
+        engine = make_engine(url)
+        stack.callback(engine.dispose)
+        upgrade(engine, "0003")  # as an older version left it
         with engine.begin() as conn:
-            conn.execute(sa.delete(sync_state))
-            conn.execute(sa.delete(mirror_version))
-            conn.execute(sa.insert(mirror_version).values(version_num="0003"))
             conn.execute(
                 sa.insert(sync_state).values(
                     id=1, last_synced_run_date=stored, updated_at=recorded_at

@@ -424,3 +424,24 @@ def test_a_complete_run_dated_2099_records_the_day_before_it_started(tmp_path: P
             assert puller.last_synced() == today
     finally:
         engine.dispose()
+
+
+def test_a_stream_that_fails_stops_the_others_at_their_next_page() -> None:
+    """`sync now` and `sync backfill` (and Ctrl-C there): the pool waited for every other
+    stream to be read to its end before the failure reached the command."""
+    failing, long = streams()[0], streams()[1]
+    asked: list[str | None] = []
+
+    def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        if stream == failing:
+            time.sleep(0.2)  # the long one is well under way
+            raise RuntimeError("the API is gone")
+        asked.append(path)
+        time.sleep(0.01)
+        return PageResult(None if len(asked) == 500 else f"/v2/x?page={len(asked)}", 1)
+
+    started = time.monotonic()
+    with pytest.raises(RuntimeError, match="the API is gone"):
+        pull([long, failing], page, None, concurrency=2)
+    assert time.monotonic() - started < 2  # 500 pages would have been 5 s at least
+    assert 0 < len(asked) < 100

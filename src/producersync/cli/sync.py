@@ -88,7 +88,8 @@ def run(
 
 @app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
-    """Counts per resource, the last synced runDate, the lag, the last run, the failures."""
+    """Counts per resource, the last synced runDate, the lag, the last run (running,
+    interrupted, failed or succeeded), the failures."""
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
@@ -365,7 +366,14 @@ def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
     client = settings.client()  # first: a command refused for its settings makes no mirror
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     hooks = Hooks.from_entry_points()
-    return Puller(client, engine, settings.page_size, after_commit=hooks), engine
+    puller = Puller(
+        client,
+        engine,
+        settings.page_size,
+        after_commit=hooks,
+        heartbeat_seconds=settings.run_heartbeat_seconds,
+    )
+    return puller, engine
 
 
 def _pull_with_progress(
@@ -383,6 +391,17 @@ def _pull_with_progress(
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
             counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
+        except KeyboardInterrupt:
+            # Stopped by hand, not failed: shown interrupted now, not a minute later
+            # when its lease has run out (what a SIGKILL leaves). Typer ends the
+            # command with 130 and not a word: this is the word.
+            puller.interrupt(run_id)
+            console.print(
+                f"stopped: sync run {run_id} ({kind}) is recorded as interrupted; what it "
+                "wrote stays in the mirror, and the command run again pulls it all",
+                highlight=False,
+            )
+            raise
         except Exception as exc:
             puller.finish(run_id, {}, error=f"{type(exc).__name__}: {exc}")
             raise

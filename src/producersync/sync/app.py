@@ -66,6 +66,7 @@ class DurableSync:
             metrics.upserted,
             hooks,
             settle_seconds=settings.population_settle_seconds,
+            heartbeat_seconds=settings.run_heartbeat_seconds,
         )
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)

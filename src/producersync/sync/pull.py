@@ -38,7 +38,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,6 +49,7 @@ from producersync.client.pagination import LoopGuard, Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
+from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
 
 __all__ = [
     "NESTED_LISTS",
@@ -167,8 +168,12 @@ class Puller:
         *,
         settle_seconds: float = 0.0,
         growth_check_seconds: float = 30.0,
+        heartbeat_seconds: float = DEFAULT_INTERVAL,
     ) -> None:
         self._client, self._engine, self._size = client, engine, page_size
+        # The runs started here (and taken back after a restart) shown alive while they
+        # go on, so that one whose process dies is shown interrupted.
+        self._heartbeat = Heartbeat(engine, heartbeat_seconds)
         # An empty set of hooks listens to nothing: a page's changes need not come back.
         self._on_upsert, self._after_commit = on_upsert, after_commit or None
         self._settle, self._growth_check = settle_seconds, growth_check_seconds
@@ -351,8 +356,25 @@ class Puller:
             raise PopulationGrew(watch.grown)
 
     def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
+        """A new run, kept shown alive by this process until it is finished."""
+        lease = self._heartbeat.lease
         with mirror.write_transaction(self._engine) as conn:
-            return mirror.start_run(conn, kind, run_date=run_date, since=since)
+            run_id = mirror.start_run(conn, kind, run_date=run_date, since=since, lease=lease)
+        self._heartbeat.attend(run_id)
+        return run_id
+
+    def attend(self, run_id: int) -> None:
+        """Keep run ``run_id``, started before, shown alive by this process: a workflow
+        taken back after a restart gets its run's id from its recorded step, which
+        does not run again."""
+        self._heartbeat.attend(run_id)
+
+    def interrupt(self, run_id: int) -> None:
+        """Run ``run_id`` stops unfinished in this process (stopped by hand): shown
+        interrupted at once."""
+        self._heartbeat.release(run_id)
+        with mirror.write_transaction(self._engine) as conn:
+            mirror.interrupt_run(conn, run_id)
 
     def finish(
         self,
@@ -369,6 +391,7 @@ class Puller:
             recorded = None
             if synced_through is not None and error is None:
                 recorded = mirror.record_synced_through(conn, run_id, synced_through)
+        self._heartbeat.release(run_id)
         return Finished(seconds, recorded)
 
     def population(
@@ -464,14 +487,35 @@ def pull(
     return dict(counts)
 
 
+class _Stopped(Exception):
+    """A stream stopped at a page boundary because the pull it belongs to is ending."""
+
+
 def _pull_all(
     todo: Sequence[Stream], page: PageFn, run_id: int | None, concurrency: int
 ) -> Counter[str]:
     counts: Counter[str] = Counter({resource: 0 for resource in mirror.RESOURCES})
-    with ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull") as pool:
-        done = pool.map(lambda stream: pull_stream(stream, page, run_id), todo)
-        for stream, upserted in zip(todo, done, strict=True):
-            counts[stream.resource] += upserted
+    stopping = threading.Event()
+
+    def until_stopped(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        if stopping.is_set():
+            raise _Stopped
+        return page(stream, path, run_id)
+
+    pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull")
+    try:
+        pulls = {pool.submit(pull_stream, stream, until_stopped, run_id): stream for stream in todo}
+        for done in as_completed(pulls):
+            counts[pulls[done].resource] += done.result()
+    except BaseException:
+        # Ctrl-C, or the first stream that failed: the others stop at their next page,
+        # and those not begun never begin. The pool's exit waited for every stream to
+        # be read to its end, so a `sync backfill` stopped by hand went on for minutes
+        # before its run could be recorded as stopped.
+        stopping.set()
+        raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     return counts
 
 

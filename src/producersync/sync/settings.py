@@ -34,6 +34,7 @@ from producersync.database_url import (
 )
 from producersync.log_format import LogFormatSetting
 from producersync.settings_variables import own_variables
+from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import WebhookSecretError, parse_secret
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
@@ -191,6 +192,15 @@ class SyncSettings(BaseSettings):
         description="A sync that failed (a daily one, or a fetch of activations: the API "
         "or the mirror out past their retries) is run again this long after, until it "
         "succeeds.",
+    )
+    run_heartbeat_seconds: float = Field(
+        default=DEFAULT_INTERVAL,
+        ge=0.1,
+        le=600,
+        allow_inf_nan=False,
+        description="How often a process records that each sync run it is running is "
+        f"alive; a run not finished and not heard of for {LEASE_BEATS} times this long "
+        "(its process killed, or stopped by hand) is shown interrupted.",
     )
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."

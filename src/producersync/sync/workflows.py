@@ -250,7 +250,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
             # finished without error), and active: the events not delivered yet will
             # find nothing to do.
             while True:
-                run_id = self.start_run("population", None, None)
+                run_id = self._open_run("population", None, None)
                 try:
                     self.mark_population(run_id)
                 except Exception as exc:  # the API: the run ends, and is told, here
@@ -263,11 +263,19 @@ class SyncWorkflows(DBOSConfiguredInstance):
                     continue  # a job committed after the list was read: from the list again
         else:
             for batch in batches_of(owed, self._settings.coalesce_max):
-                run_id = self.start_run("activation", None, None)
+                run_id = self._open_run("activation", None, None)
                 self.mark_batch(run_id, batch)
                 todo = streams(npns=batch)
                 self._pull("activation", todo, since=None, run_date=None, run_id=run_id)
         self.processed_all([change[0] for change in pending])
+
+    def _open_run(self, kind: str, since: dt.date | None, run_date: dt.date | None) -> int:
+        """A new run, shown alive by this process while it goes on (called from
+        workflows): its id comes from a step, which a workflow taken back after a
+        restart does not run again, so this process's heartbeat is told here."""
+        run_id = self.start_run(kind, since, run_date)
+        self._puller.attend(run_id)
+        return run_id
 
     def _pull(
         self,
@@ -281,7 +289,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
         """One recorded run of pages, ``run_id`` if it is started already (called from
         workflows, so: steps only)."""
         if run_id is None:
-            run_id = self.start_run(kind, since, run_date)
+            run_id = self._open_run(kind, since, run_date)
         try:
             # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
             # durable page by page each, and together they keep the API's rate limit

@@ -36,7 +36,9 @@ from producersync.sync.mirror.receipts import (
 from producersync.sync.mirror.records import UpsertCounts, purge_npns, upsert_records
 from producersync.sync.mirror.runs import (
     RUN_KINDS,
+    beat_runs,
     finish_run,
+    interrupt_run,
     last_synced_run_date,
     record_synced_through,
     set_last_synced_run_date,
@@ -56,11 +58,13 @@ __all__ = [
     "activate_npns",
     "active_npns",
     "any_active",
+    "beat_runs",
     "changes_since",
     "count_active",
     "deactivate_npns",
     "fetched_since_activation",
     "finish_run",
+    "interrupt_run",
     "last_synced_run_date",
     "mark_activations_fetched",
     "mark_all_processed",

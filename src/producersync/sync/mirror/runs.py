@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -13,8 +13,10 @@ from producersync.sync.mirror.tables import as_utc, sync_runs, sync_state
 
 __all__ = [
     "RUN_KINDS",
+    "beat_runs",
     "failed_runs",
     "finish_run",
+    "interrupt_run",
     "last_run",
     "last_synced_run_date",
     "record_synced_through",
@@ -33,13 +35,48 @@ def start_run(
     *,
     run_date: dt.date | None = None,
     since: dt.date | None = None,
+    lease: dt.timedelta | None = None,
 ) -> int:
+    """A new run, its id. ``lease``: how long it is shown running without being shown
+    alive again (``beat_runs``); None, for good (no process promises to)."""
     if kind not in RUN_KINDS:
         raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
+    now = dt.datetime.now(dt.UTC)
     insert = sa.insert(sync_runs).values(
-        kind=kind, run_date=run_date, since=since, started_at=dt.datetime.now(dt.UTC)
+        kind=kind,
+        run_date=run_date,
+        since=since,
+        started_at=now,
+        heartbeat_at=None if lease is None else now,
+        lease_until=None if lease is None else now + lease,
     )
     return int(conn.execute(insert.returning(sync_runs.c.id)).scalar_one())
+
+
+def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) -> set[int]:
+    """Show the runs ``run_ids`` alive now, for ``lease`` more; those of them still
+    unfinished (a finished run keeps the lease it had when it finished)."""
+    if not run_ids:
+        return set()
+    now = dt.datetime.now(dt.UTC)
+    beat = (
+        sa.update(sync_runs)
+        .where(sync_runs.c.id.in_(run_ids), sync_runs.c.finished_at.is_(None))
+        .values(heartbeat_at=now, lease_until=now + lease)
+        .returning(sync_runs.c.id)
+    )
+    return {int(run_id) for run_id in conn.execute(beat).scalars()}
+
+
+def interrupt_run(conn: sa.Connection, run_id: int) -> None:
+    """Run ``run_id`` stops unfinished (its process stopped by hand): shown interrupted
+    from now, not once its lease has run out. A finished run is left as it is."""
+    now = dt.datetime.now(dt.UTC)
+    conn.execute(
+        sa.update(sync_runs)
+        .where(sync_runs.c.id == run_id, sync_runs.c.finished_at.is_(None))
+        .values(heartbeat_at=now, lease_until=now)
+    )
 
 
 def finish_run(
@@ -58,23 +95,36 @@ def finish_run(
     return max(0.0, (finished - started).total_seconds())
 
 
-def last_run(conn: sa.Connection) -> dict[str, Any] | None:
-    """The latest run, JSON-ready; ``status`` is running, failed or succeeded."""
+def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, Any] | None:
+    """The latest run, JSON-ready, as of ``now`` (default: now): its ``status`` is
+    running, interrupted (no finish, and its lease has run out), failed or succeeded;
+    ``lastSeenAt``, for a run not finished, when its process last showed it alive (an
+    interrupted one stopped after that, within its lease)."""
     row = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1)).first()
     if row is None:
         return None
-    status = "running" if row.finished_at is None else "failed" if row.error else "succeeded"
     return {
         "id": row.id,
         "kind": row.kind,
-        "status": status,
+        "status": _status(row, now or dt.datetime.now(dt.UTC)),
         "runDate": _iso(row.run_date),
         "since": _iso(row.since),
         "startedAt": _iso(row.started_at),
         "finishedAt": _iso(row.finished_at),
+        "lastSeenAt": _iso(row.heartbeat_at) if row.finished_at is None else None,
         "counts": row.counts,
         "error": row.error,
     }
+
+
+def _status(row: sa.Row[Any], now: dt.datetime) -> str:
+    if row.finished_at is not None:
+        return "failed" if row.error else "succeeded"
+    # Only the lease tells: a run may be going on in another process, or on another
+    # machine (`sync now` and `sync backfill` run beside `sync run`'s own syncs).
+    if row.lease_until is not None and row.lease_until < now:
+        return "interrupted"
+    return "running"
 
 
 def failed_runs(conn: sa.Connection) -> int:

@@ -259,6 +259,11 @@ sync_runs = sa.Table(
     sa.Column("finished_at", UtcDateTime, nullable=True),
     sa.Column("counts", _Json, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # The run's lease, renewed by the process running it (``sync.heartbeat``): when it
+    # last showed the run alive, and until when it promised to show it again. Past that
+    # without a finish, the run is shown interrupted. Both NULL on runs from before.
+    sa.Column("heartbeat_at", UtcDateTime, nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
 )
 
 # NPNs a pass over the whole population covered, and the activation it covered (the

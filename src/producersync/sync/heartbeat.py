@@ -1,0 +1,104 @@
+"""Keeping the sync runs a process is running shown alive, so that one whose process
+has died is shown interrupted, not running for good.
+
+A run is a row in the mirror from its start to its finish. A process killed in between
+(SIGKILL, a machine gone, `sync backfill` stopped by hand) never finishes it. Whether a
+run is still going cannot be told from the mirror alone: `sync now` and `sync backfill`
+run beside `sync run`'s own syncs, in other processes, on other machines. So the process
+running a run renews its lease, one statement every ``interval`` seconds for all of its
+runs, and a run not finished whose lease has run out (``LEASE_BEATS`` beats missed) is
+shown interrupted (``mirror.runs``). A run still going is never shown interrupted
+while its process can reach the mirror; one shown so during a longer outage of the
+mirror is shown running again at the next beat.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from typing import Final
+
+import sqlalchemy as sa
+
+from producersync.sync import mirror
+
+__all__ = ["DEFAULT_INTERVAL", "LEASE_BEATS", "Heartbeat"]
+
+DEFAULT_INTERVAL: Final = 10.0  # seconds between two beats
+# Beats a run may miss before it is shown interrupted: a minute at the default, far
+# longer than a loaded machine or a busy mirror delays one, and what `sync status`
+# waits before it tells a killed run.
+LEASE_BEATS: Final = 6
+
+log = logging.getLogger(__name__)
+
+
+class Heartbeat:
+    """Renews the lease of each run ``attend``-ed, from a thread of its own that runs
+    while there is one (so a process with none has no thread)."""
+
+    def __init__(self, engine: sa.Engine, interval: float = DEFAULT_INTERVAL) -> None:
+        if not interval > 0:
+            raise ValueError(f"a heartbeat interval of {interval} s: give more than 0")
+        self._engine, self._interval = engine, interval
+        self._runs: set[int] = set()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def lease(self) -> dt.timedelta:
+        """How long a run is shown running after a beat."""
+        return dt.timedelta(seconds=self._interval * LEASE_BEATS)
+
+    def attend(self, run_id: int) -> None:
+        """Keep run ``run_id`` shown alive until ``release`` (or until it is found
+        finished); idempotent. A run new to this process is beaten at once: one taken
+        back after a restart may have been shown interrupted meanwhile."""
+        with self._lock:
+            if run_id in self._runs:
+                return
+            self._runs.add(run_id)
+            self._wake.set()
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._beat_while_attended, name="run-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, run_id: int) -> None:
+        with self._lock:
+            self._runs.discard(run_id)
+            if not self._runs:
+                self._wake.set()  # the thread ends now, not after its wait
+
+    def attended(self) -> set[int]:
+        with self._lock:
+            return set(self._runs)
+
+    def _beat_while_attended(self) -> None:
+        while True:
+            self._wake.clear()
+            with self._lock:
+                runs = sorted(self._runs)
+                if not runs:
+                    self._thread = None
+                    return
+            self._beat(runs)
+            self._wake.wait(self._interval)
+
+    def _beat(self, runs: list[int]) -> None:
+        try:
+            with mirror.write_transaction(self._engine) as conn:
+                unfinished = mirror.beat_runs(conn, runs, self.lease)
+        except sa.exc.DBAPIError as exc:
+            # The mirror unavailable: the syncs' own steps wait it out and log it. The
+            # next beat tries again; meanwhile the leases may run out, and the runs are
+            # shown interrupted until the mirror is back and a beat reaches it.
+            log.debug("run heartbeat: the mirror is unavailable: %s", type(exc).__name__)
+            return
+        with self._lock:
+            # Finished (here, or by a workflow replayed after a restart, whose finish
+            # step did not run again to release it): nothing more to show.
+            self._runs.difference_update(set(runs) - unfinished)

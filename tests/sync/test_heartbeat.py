@@ -1,0 +1,89 @@
+"""The heartbeat of a process's sync runs: a run it attends is shown running past its
+first lease, one it no longer attends is shown interrupted once the lease runs out, and
+a run finished elsewhere is let go. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.sync import mirror
+from producersync.sync.heartbeat import LEASE_BEATS, Heartbeat
+from producersync.sync.mirror import write_transaction
+from tests.sync.mirror_data import BACKENDS, fresh_mirror
+
+INTERVAL = 0.1  # a lease of 0.6 s
+
+
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine]:
+    with fresh_mirror(request.param, tmp_path) as engine:
+        yield engine
+
+
+def _status(engine: sa.Engine) -> str:
+    with engine.connect() as conn:
+        last = mirror.sync_status(conn)["lastRun"]
+    assert last is not None
+    return str(last["status"])
+
+
+def _eventually(check: Callable[[], bool], timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, "the condition did not hold in time"
+        time.sleep(0.02)
+
+
+def _beating() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "run-heartbeat"]
+
+
+def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa.Engine) -> None:
+    heartbeat = Heartbeat(engine, INTERVAL)
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "backfill", lease=heartbeat.lease)
+    heartbeat.attend(run)
+    # Three leases long: without the beats it would have been shown interrupted twice.
+    deadline = time.monotonic() + 3 * INTERVAL * LEASE_BEATS
+    while time.monotonic() < deadline:
+        assert _status(engine) == "running"
+        time.sleep(INTERVAL / 2)
+    heartbeat.release(run)  # as a process that dies stops beating
+    _eventually(lambda: _status(engine) == "interrupted")
+    _eventually(lambda: not _beating())  # nothing attended: no thread left
+
+
+def test_a_run_taken_back_after_its_lease_ran_out_is_shown_running_at_once(
+    engine: sa.Engine,
+) -> None:
+    """A workflow resumed after its process was killed: its run was interrupted, and is
+    going again as soon as the new process attends it."""
+    heartbeat = Heartbeat(engine, 60)  # its beats are an hour apart: only the first counts
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "updates", lease=Heartbeat(engine, INTERVAL).lease)
+    _eventually(lambda: _status(engine) == "interrupted")
+    heartbeat.attend(run)
+    _eventually(lambda: _status(engine) == "running", timeout=5)
+    heartbeat.release(run)
+
+
+def test_a_run_finished_by_another_is_let_go(engine: sa.Engine) -> None:
+    heartbeat = Heartbeat(engine, INTERVAL)
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "updates", lease=heartbeat.lease)
+    heartbeat.attend(run)
+    with write_transaction(engine) as conn:
+        mirror.finish_run(conn, run, {})
+    _eventually(lambda: heartbeat.attended() == set())
+    assert _status(engine) == "succeeded"
+
+
+def test_a_heartbeat_needs_an_interval_above_zero(engine: sa.Engine) -> None:
+    with pytest.raises(ValueError, match="a heartbeat interval of 0 s: give more than 0"):
+        Heartbeat(engine, 0)

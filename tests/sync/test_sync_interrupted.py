@@ -1,0 +1,172 @@
+"""A sync run whose process stops before finishing it is shown interrupted, and when:
+`sync backfill` SIGKILLed or stopped with Ctrl-C, `sync run` SIGKILLed mid-sync (until
+its restart takes the run back and finishes it); and a run still going is not shown so.
+Real processes on loopback, as in ``test_sync_process``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import sqlalchemy as sa
+
+from producersync.sync.heartbeat import LEASE_BEATS
+from producersync.sync.mirror.tables import sync_runs
+from tests.support.processes import cli
+from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
+
+pytestmark = pytest.mark.slow(90)
+
+HEARTBEAT = 0.5
+LEASE = HEARTBEAT * LEASE_BEATS  # 3 s
+BEATING = {"PRODUCERSYNC_RUN_HEARTBEAT_SECONDS": str(HEARTBEAT)}
+# A backfill of the 60 NPNs takes a couple of minutes at one request a second.
+SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
+
+
+@pytest.fixture(scope="module")
+def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    directory = tmp_path_factory.mktemp("interrupted")
+    with running_harness("sqlite", directory, sync_env=BEATING) as harness:
+        npns = _npns(harness, 60)
+        harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+
+        def settled() -> bool:
+            status = harness.status()
+            last = status["lastRun"]
+            return bool(
+                status["activeNpns"] == len(npns)
+                and status["receipts"]["unprocessed"] == 0
+                and last is not None
+                and last["status"] == "succeeded"
+            )
+
+        eventually(settled, timeout=300, what=harness.status)
+        yield harness
+
+
+def _last(harness: Harness) -> dict[str, Any]:
+    last = harness.status()["lastRun"]
+    assert last is not None
+    return dict(last)
+
+
+def _run_row(harness: Harness, run_id: int) -> sa.Row[Any]:
+    with harness.mirror.connect() as conn:
+        return conn.execute(sa.select(sync_runs).where(sync_runs.c.id == run_id)).one()
+
+
+def _backfill(harness: Harness, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """`producersync sync backfill`, once its run has started: the process, the run."""
+    before = _last(harness)["id"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producersync.cli.main", "sync", "backfill"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **harness.sync.env, **BEATING, **SLOW},
+        )
+
+    def started() -> bool:
+        if process.poll() is not None:
+            raise AssertionError(f"the backfill ended early:\n{log.read_text()}")
+        last = _last(harness)
+        return bool(last["id"] > before and last["kind"] == "backfill")
+
+    eventually(started, timeout=60, what=harness.status)
+    return process, _last(harness)["id"]
+
+
+def _going_on(harness: Harness, process: subprocess.Popen[bytes], run_id: int) -> None:
+    """For two leases and more: the process still backfilling, and its run shown running
+    all along (never taken for dead while it beats)."""
+    until = time.monotonic() + 2 * LEASE + 1
+    while time.monotonic() < until:
+        assert process.poll() is None, "the backfill ended before it could be stopped"
+        last = _last(harness)
+        assert (last["id"], last["status"]) == (run_id, "running"), last
+        time.sleep(0.2)
+
+
+def test_a_backfill_killed_mid_way_is_shown_interrupted_with_when(
+    harness: Harness, tmp_path: Path
+) -> None:
+    process, run_id = _backfill(harness, tmp_path / "backfill.log")
+    try:
+        _going_on(harness, process, run_id)
+    finally:
+        process.kill()
+        process.wait(timeout=30)
+    killed = dt.datetime.now(dt.UTC)
+    # Shown running until the lease of its last beat runs out: then interrupted.
+    eventually(lambda: _last(harness)["status"] == "interrupted", timeout=LEASE + 10)
+    last = _last(harness)
+    assert (last["id"], last["finishedAt"], last["error"]) == (run_id, None, None)
+    seen = dt.datetime.fromisoformat(last["lastSeenAt"])
+    started = dt.datetime.fromisoformat(last["startedAt"])
+    assert started < seen <= killed
+    assert killed - seen < dt.timedelta(seconds=LEASE)  # it beat until it was killed
+    # What `sync status` tells from another shell, for people and as JSON.
+    shown = orjson.loads(cli("sync", "status", "--json", env=harness.sync.env).stdout)
+    assert (shown["lastRun"]["id"], shown["lastRun"]["status"]) == (run_id, "interrupted")
+    lines = cli("sync", "status", env=harness.sync.env).stdout.splitlines()
+    assert "  status: interrupted" in lines
+    assert f"  lastSeenAt: {last['lastSeenAt']}" in lines
+
+
+def test_a_backfill_stopped_with_ctrl_c_stops_soon_and_is_shown_interrupted_at_once(
+    harness: Harness, tmp_path: Path
+) -> None:
+    log = tmp_path / "backfill.log"
+    process, run_id = _backfill(harness, log)
+    _going_on(harness, process, run_id)
+    process.send_signal(signal.SIGINT)
+    stopped = dt.datetime.now(dt.UTC)
+    try:
+        # The streams stop at their next page (each a second apart at this pace); the
+        # old pool read every stream to its end first, minutes at this pace.
+        code = process.wait(timeout=30)
+    finally:
+        process.kill()
+    assert code == 130, log.read_text()  # as a shell tells a command ended by SIGINT
+    row = _run_row(harness, run_id)
+    # Interrupted by the process itself, not left to its lease.
+    assert row.finished_at is None and row.lease_until == row.heartbeat_at
+    assert row.heartbeat_at >= stopped - dt.timedelta(seconds=1)
+    assert _last(harness)["status"] == "interrupted"
+    said = " ".join(log.read_text().split())
+    assert f"stopped: sync run {run_id} (backfill) is recorded as interrupted" in said
+    assert "Traceback" not in said
+
+
+def test_a_sync_killed_mid_run_is_interrupted_until_its_restart_takes_it_back(
+    harness: Harness,
+) -> None:
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)
+    before = _last(harness)["id"]
+    harness.nipr_run(day, churn=0.9)
+
+    def syncing() -> bool:
+        last = _last(harness)
+        return bool(last["id"] > before and last["kind"] == "updates" and not last["finishedAt"])
+
+    eventually(syncing, what=harness.status)
+    run_id = _last(harness)["id"]
+    harness.sync.stop(signal.SIGKILL)
+    eventually(lambda: _last(harness)["status"] == "interrupted", timeout=LEASE + 10)
+    assert _last(harness)["id"] == run_id
+    harness.sync.start()  # the same DBOS executor: the sync is taken back where it stopped
+    eventually(lambda: _run_row(harness, run_id).finished_at is not None, timeout=120)
+    row = _run_row(harness, run_id)
+    assert row.error is None
+    eventually(lambda: harness.status()["lastSyncedRunDate"] >= day.isoformat())
+    harness.wait_equal()
