@@ -45,15 +45,18 @@ def _beating() -> list[threading.Thread]:
 
 
 def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa.Engine) -> None:
-    heartbeat = Heartbeat(engine, INTERVAL)
+    # Beats 0.5 s apart, a lease of 3 s: a loaded machine (the suite runs four workers on
+    # two cores) once delayed a beat past a lease of 0.6 s.
+    interval = 5 * INTERVAL
+    heartbeat = Heartbeat(engine, interval)
     with write_transaction(engine) as conn:
         run = mirror.start_run(conn, "backfill", lease=heartbeat.lease)
     heartbeat.attend(run)
-    # Three leases long: without the beats it would have been shown interrupted twice.
-    deadline = time.monotonic() + 3 * INTERVAL * LEASE_BEATS
+    # Two leases long: without the beats it would have been shown interrupted.
+    deadline = time.monotonic() + 2 * interval * LEASE_BEATS
     while time.monotonic() < deadline:
         assert _status(engine) == "running"
-        time.sleep(INTERVAL / 2)
+        time.sleep(interval / 2)
     heartbeat.release(run)  # as a process that dies stops beating
     _eventually(lambda: _status(engine) == "interrupted")
     _eventually(lambda: not _beating())  # nothing attended: no thread left
