@@ -49,10 +49,13 @@ def engine(mirror_file: Path) -> Iterator[sa.Engine]:
 
 def _no_changes(request: httpx2.Request) -> httpx2.Response:
     """An API where nothing changed: a token, and every list empty, the subscriptions
-    list too."""
+    list and the population too."""
     if request.url.path == "/oauth2/token":
         return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
-    assert request.url.path.startswith(("/v2/", "/v1/accounts/subscriptions")), request.url
+    path = request.url.path
+    if path.startswith("/v1/") and path != "/v1/accounts/subscriptions":
+        return httpx2.Response(200, json={"page": {"totalElements": 0}})  # a backfill's totals
+    assert path.startswith(("/v2/", "/v1/accounts/subscriptions")), request.url
     return httpx2.Response(200, json={})
 
 
@@ -104,6 +107,33 @@ def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
     code, err = producersync(monkeypatch, capsys, "sync", "now")  # from the last one
     assert code == 0, err
     assert _state(engine)[0] == _yesterday()
+
+
+def test_a_backfill_gives_sync_now_a_day_to_start_from(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every record of every NPN: synced through yesterday, as `sync now` records. Left
+    without a day, `sync now` after a backfill told the user to run a backfill."""
+    code, err = producersync(monkeypatch, capsys, "sync", "now")
+    assert (code, err) == (
+        1,
+        "error: nothing synced yet: give --since, or run `producersync sync backfill`\n",
+    )
+    code, err = producersync(monkeypatch, capsys, "sync", "backfill")
+    assert code == 0, err
+    assert _state(engine)[0] == _yesterday()
+    code, err = producersync(monkeypatch, capsys, "sync", "now")
+    assert code == 0, err
+    with engine.connect() as conn:
+        run = mirror.sync_status(conn)["lastRun"]
+    assert (run["kind"], run["since"], run["status"]) == (
+        "manual",
+        _yesterday().isoformat(),
+        "succeeded",
+    )
 
 
 @pytest.mark.parametrize("days", [1, 30000])

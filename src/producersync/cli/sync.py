@@ -173,7 +173,10 @@ def backfill() -> None:
         population = [s.npn for s in client.subscriptions.list()]
     with mirror.write_transaction(engine) as conn:
         mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
-    _pull_with_progress(puller, "backfill", streams(), None, None, settings.pull_concurrency)
+    # Every record of every NPN: synced through yesterday, as `sync now` records, so
+    # that `sync now` and catch-up have a day to start from.
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    _pull_with_progress(puller, "backfill", streams(), None, yesterday, settings.pull_concurrency)
     engine.dispose()
 
 
