@@ -7,11 +7,12 @@ import os
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 
 from producersync.cli.main import main
 
-__all__ = ["producersync", "producersync_output", "sync_environment"]
+__all__ = ["error_both_ways", "producersync", "producersync_output", "sync_environment"]
 
 
 def producersync(
@@ -45,3 +46,18 @@ def sync_environment(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     mirror = directory / "mirror.db"
     monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", f"sqlite:///{mirror}")
     return mirror
+
+
+def error_both_ways(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], code: int, *args: str
+) -> tuple[dict[str, str | None], str]:
+    """``producersync ARGS`` failing with ``code``, with ``--json`` and without: the JSON
+    error (alone on stdout, nothing on stderr), and the text on stderr (nothing on
+    stdout)."""
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert (exit_code, err) == (code, "")
+    (line,) = out.splitlines()
+    error: dict[str, str | None] = orjson.loads(line)["error"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (exit_code, out) == (code, "")
+    return error, err

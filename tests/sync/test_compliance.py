@@ -18,7 +18,12 @@ from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
-from tests.support.cli import producersync, producersync_output, sync_environment
+from tests.support.cli import (
+    error_both_ways,
+    producersync,
+    producersync_output,
+    sync_environment,
+)
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -558,15 +563,11 @@ def test_an_error_under_json_is_one_json_object_and_text_without_it(
     Path("garbage.db").write_text("not a database")
     for name, setting in env.items():
         monkeypatch.setenv(name, setting)
-    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
-    assert (exit_code, err) == (code, "")
-    (line,) = out.splitlines()
-    error = orjson.loads(line)["error"]
+    error, err = error_both_ways(monkeypatch, capsys, code, *args)
     assert (error["field"], error["value"]) == (field, value)
-    assert error["message"].startswith(said), error["message"]
-    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
-    assert (exit_code, out) == (code, "")
-    assert _said(error["message"]) in _said(err)
+    message = str(error["message"])
+    assert message.startswith(said), message
+    assert _said(message) in _said(err)
 
 
 def test_a_no_under_json_is_an_answer_not_an_error(
