@@ -582,6 +582,32 @@ def test_the_last_synced_run_date_never_moves_back(engine: sa.Engine) -> None:
         assert mirror.sync_status(conn)["lastSyncedRunDate"] == "2025-07-03"
 
 
+def test_before_any_daily_sync_pulls_start_the_day_before_the_first_whole_fetch(
+    engine: sa.Engine,
+) -> None:
+    """The first daily sync, and catch-up, start there: a day whose event was lost between
+    the first fetch and that sync was never pulled."""
+
+    def run(kind: str, started: dt.datetime, error: str | None = None) -> None:
+        run_id = mirror.start_run(conn, kind)
+        mirror.finish_run(conn, run_id, {}, error)
+        at = sync_runs.update().where(sync_runs.c.id == run_id)
+        conn.execute(at.values(started_at=started))
+
+    with write_transaction(engine) as conn:
+        assert mirror.sync_start(conn) is None
+        run("activation", dt.datetime(2025, 7, 1, 2, tzinfo=dt.UTC), error="APIError: 503")
+        run("manual", dt.datetime(2025, 6, 20, tzinfo=dt.UTC))  # changes, not whole NPNs
+        assert mirror.sync_start(conn) is None  # nothing fetched whole yet
+        run("activation", dt.datetime(2025, 7, 3, 2, tzinfo=dt.UTC))
+        assert mirror.sync_start(conn) == dt.date(2025, 7, 2)
+        run("population", dt.datetime(2025, 7, 2, 23, tzinfo=dt.UTC))  # the first one
+        assert mirror.sync_start(conn) == dt.date(2025, 7, 1)
+        mirror.set_last_synced_run_date(conn, dt.date(2025, 7, 5))
+        assert mirror.sync_start(conn) == dt.date(2025, 7, 5)
+        assert mirror.sync_status(conn)["lastSyncedRunDate"] == "2025-07-05"
+
+
 @pytest.mark.parametrize(
     ("run_date", "recorded"),
     [

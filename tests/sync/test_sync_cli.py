@@ -109,6 +109,22 @@ def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
     assert _state(engine)[0] == _yesterday()
 
 
+def test_sync_now_before_any_daily_sync_starts_the_day_before_the_first_fetch(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with mirror.write_transaction(engine) as conn:
+        mirror.finish_run(conn, mirror.start_run(conn, "activation"), {})
+    code, err = producersync(monkeypatch, capsys, "sync", "now")
+    assert code == 0, err
+    with engine.connect() as conn:
+        run = mirror.sync_status(conn)["lastRun"]
+    assert (run["kind"], run["since"]) == ("manual", _yesterday().isoformat())
+    assert _state(engine)[0] == _yesterday()
+
+
 def test_a_backfill_gives_sync_now_a_day_to_start_from(
     engine: sa.Engine,
     api: None,

@@ -133,8 +133,8 @@ def now(
         typer.Option(
             parser=_past_date,
             help="Pull records updated on or after this date, today at the latest (default: "
-            "the last synced runDate); the last synced runDate moves only if no day is left "
-            "out.",
+            "the last synced runDate or, before any, the day before the first fetch); the "
+            "last synced runDate moves only if no day is left out.",
         ),
     ] = None,
 ) -> None:
@@ -142,7 +142,7 @@ def now(
     settings = SyncSettings()
     puller, engine = _puller(settings)
     last = puller.last_synced()
-    start = since or last
+    start = since or puller.sync_start()
     if start is None:
         raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)

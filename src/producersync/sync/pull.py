@@ -419,6 +419,11 @@ class Puller:
         with self._engine.connect() as conn:
             return mirror.last_synced_run_date(conn)
 
+    def sync_start(self) -> dt.date | None:
+        """Where the next pull of changes starts (``mirror.sync_start``)."""
+        with self._engine.connect() as conn:
+            return mirror.sync_start(conn)
+
 
 def _still_since(reads: Sequence[_Read]) -> float:
     """Since when the list has held still, as its pages tell: each counts the whole list

@@ -1,7 +1,8 @@
 """What each event does, as DBOS workflows: thin and deterministic; steps do the I/O.
 
 - ``updates_available(runDate)``: pull every resource updated since
-  ``min(runDate, last synced runDate)`` (a missed day is never skipped), one step per
+  ``min(runDate, last synced runDate)`` (a missed day is never skipped; before the first
+  daily sync, the day before the first fetch: ``mirror.sync_start``), one step per
   page, so the continuation token is checkpointed page by page and a crash resumes
   where it stopped; the last synced runDate moves only when every resource is done, and
   never past the day before the sync started (a runDate still to come names no run
@@ -191,8 +192,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.workflow()
     def updates_available(self, run_date: str, event_id: str | None = None) -> dict[str, int]:
         day = dt.date.fromisoformat(run_date)
-        last = self.last_synced()
-        since = day if last is None else min(day, dt.date.fromisoformat(last))
+        start = self.sync_start()
+        since = day if start is None else min(day, dt.date.fromisoformat(start))
         try:
             counts = self._pull("updates", streams(since=since), since=since, run_date=day)
         except Exception:
@@ -208,10 +209,10 @@ class SyncWorkflows(DBOSConfiguredInstance):
     @DBOS.workflow()
     def catch_up(self) -> dict[str, int] | None:
         yesterday = dt.date.fromisoformat(self.today()) - dt.timedelta(days=1)
-        last = self.last_synced()
-        if last is None or dt.date.fromisoformat(last) >= yesterday:
-            return None  # nothing synced yet (activations bring the data), or current
-        since = dt.date.fromisoformat(last)
+        start = self.sync_start()
+        if start is None or dt.date.fromisoformat(start) >= yesterday:
+            return None  # nothing fetched yet (activations bring the data), or current
+        since = dt.date.fromisoformat(start)
         return self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
 
     @DBOS.workflow()
@@ -401,9 +402,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
             )
 
     @_mirror_step
-    def last_synced(self) -> str | None:
-        last = self._puller.last_synced()
-        return None if last is None else last.isoformat()
+    def sync_start(self) -> str | None:
+        start = self._puller.sync_start()
+        return None if start is None else start.isoformat()
 
     @DBOS.step()
     def today(self) -> str:

@@ -43,6 +43,7 @@ from producersync.sync.mirror.runs import (
     record_synced_through,
     set_last_synced_run_date,
     start_run,
+    sync_start,
     synced_through_bound,
 )
 from producersync.sync.mirror.status import record_counts, sync_status
@@ -81,6 +82,7 @@ __all__ = [
     "record_synced_through",
     "set_last_synced_run_date",
     "start_run",
+    "sync_start",
     "sync_status",
     "synced_through_bound",
     "unprocessed_events",

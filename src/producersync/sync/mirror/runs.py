@@ -22,8 +22,12 @@ __all__ = [
     "record_synced_through",
     "set_last_synced_run_date",
     "start_run",
+    "sync_start",
     "synced_through_bound",
 ]
+
+# Runs that fetch NPNs whole: what each fetched is complete as of when it started.
+_WHOLE_FETCHES = ("activation", "population", "backfill")
 
 RUN_KINDS = ("updates", "activation", "population", "backfill", "catch-up", "manual")
 _STATE_ROW = 1
@@ -136,6 +140,25 @@ def last_synced_run_date(conn: sa.Connection) -> dt.date | None:
     query = sa.select(sync_state.c.last_synced_run_date).where(sync_state.c.id == _STATE_ROW)
     value: dt.date | None = conn.execute(query).scalar()
     return value
+
+
+def sync_start(conn: sa.Connection) -> dt.date | None:
+    """Where the next pull of changes starts: the last synced runDate, or, before any,
+    the day before the first fetch of whole NPNs that finished without error started
+    (that day's own NIPR run may have been published after it, late in UTC). None while
+    nothing is fetched. Starting the first daily sync at its own runDate lost a day whose
+    event never came between the first fetch and that sync, and catch-up, with no day
+    to start from, never pulled it."""
+    last = last_synced_run_date(conn)
+    if last is not None:
+        return last
+    fetched = sa.and_(
+        sync_runs.c.kind.in_(_WHOLE_FETCHES),
+        sync_runs.c.finished_at.is_not(None),
+        sync_runs.c.error.is_(None),
+    )
+    first = conn.execute(sa.select(sa.func.min(sync_runs.c.started_at)).where(fetched)).scalar()
+    return None if first is None else as_utc(first).date() - dt.timedelta(days=1)
 
 
 def set_last_synced_run_date(conn: sa.Connection, run_date: dt.date) -> None:
