@@ -1,5 +1,7 @@
 """axe-core (bundled by axe-playwright-python) run on a page in the browser, its
-violations in words a failing test can show.
+violations in words a failing test can show; beside it, two checks of our own that axe
+does not make: that the page reflows (WCAG 1.4.10), and that nothing is said only in a
+hover title.
 
 axe is added to each page by the browser context (an init script), which the page's
 content security policy does not govern, so it runs on the portal's real pages, headers
@@ -16,9 +18,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from axe_playwright_python.base import AXE_SCRIPT  # axe-core, as the package bundles it
-from playwright.sync_api import BrowserContext, Page, Route
+from playwright.sync_api import BrowserContext, Page, Route, ViewportSize
 
-__all__ = ["RULES", "Audit", "tab_through", "without_javascript"]
+__all__ = ["NARROW", "RULES", "Audit", "tab_through", "without_javascript"]
+
+# A phone, and a 1280 px window zoomed to 400 % (WCAG 1.4.10, reflow).
+NARROW: ViewportSize = {"width": 320, "height": 640}
 
 # WCAG 2.0 and 2.1, levels A and AA, and axe's best practices (landmarks, heading order,
 # one main, regions), which are how a screen reader user finds their way on a page.
@@ -31,11 +36,44 @@ _OPTIONS = {
 _RUN = """options => axe.run(document, options)
     .then(found => ({violations: found.violations, incomplete: found.incomplete}))"""
 
+# What is wider than the box it is in, outside a region that scrolls sideways (a named
+# role=region that takes the keyboard): there it would stick out of its card, cut off or
+# over the border, or widen the page itself past the window's edge. Each box's content
+# is measured, its text included (scrollWidth); the innermost such box is named, which is
+# where to look. Not measured: form fields, which scroll what is typed into them, and the
+# visually hidden, which are 1 px wide on purpose.
+_OVERFLOWING = """() => {
+    const name = e => e.tagName.toLowerCase() + (e.id ? `#${e.id}` : "")
+        + [...e.classList].map(c => `.${c}`).join("");
+    const wider = [...document.querySelectorAll("html, body, body *")]
+        .filter(e => !e.closest("[role=region], input, select, textarea, .visually-hidden"))
+        .filter(e => e.scrollWidth > e.clientWidth + 1);
+    return wider.filter(e => !wider.some(inner => inner !== e && e.contains(inner)))
+        .map(e => ({
+            target: [name(e)],
+            html: `${e.scrollWidth} px in ${e.clientWidth}: ${e.outerHTML}`,
+        }));
+}"""
+# A title shows on a mouse's hover alone: not to touch, nor to the keyboard, and screen
+# readers may skip it. What it says belongs in the text (visible, or visually hidden).
+_TITLED = """() => [...document.body.querySelectorAll("[title]")]
+    .map(e => ({target: [e.tagName.toLowerCase()], html: e.outerHTML}))"""
+# Ours, reported as axe reports a violation: each script lists what fails the check.
+_CHECKS = (
+    (
+        "reflow",
+        "Nothing is wider than the box it is in, but in a region that scrolls",
+        _OVERFLOWING,
+    ),
+    ("hover-only", "Nothing is said only in a title, which a mouse's hover alone shows", _TITLED),
+)
+
 
 def _describe(violation: dict[str, Any]) -> list[str]:
     lines = [f"  {violation['id']} ({violation['impact']}): {violation['help']}"]
     for node in violation["nodes"]:
-        lines.append(f"    at {' '.join(map(str, node['target']))}: {node['html'][:160]}")
+        html = " ".join(node["html"].split())  # a <pre>'s lines on one
+        lines.append(f"    at {' '.join(map(str, node['target']))}: {html[:160]}")
         for check in node.get("any", []) + node.get("all", []) + node.get("none", []):
             lines.append(f"      - {check['message']}")
     return lines
@@ -45,12 +83,18 @@ def _describe(violation: dict[str, Any]) -> list[str]:
 class Audit:
     """Every page audited, and what axe found on each: one failure lists them all.
 
+    Each page is audited at its own width and again at 320 px (``NARROW``), where a
+    phone or a window zoomed to 400 % shows it, by axe and by our checks (``_CHECKS``).
+    The window is made narrow and wide again around the one page, rather than the pages
+    visited twice, so every state is seen at both widths for the cost of a second look.
+
     What axe cannot decide ("incomplete": needs review) counts as found too. It is what
     axe sees but cannot settle from the DOM alone, such as an ``aria-label`` on a span that
     screen readers are free to skip; each page here is made so that nothing is left to
     review, and a new such finding is to be resolved, not waved through."""
 
     found: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    pages: list[str] = field(default_factory=list)
 
     def watch(self, context: BrowserContext) -> None:
         """Have axe in every page the context opens, from its start (once a page, rather
@@ -58,15 +102,28 @@ class Audit:
         context.add_init_script(AXE_SCRIPT)
 
     def check(self, page: Page, name: str) -> None:
+        self.pages.append(name)
+        size = page.viewport_size
+        assert size is not None, "the audit needs the context's viewport to resize it"
+        self._look(page, f"{name} ({size['width']} px)")
+        page.set_viewport_size(NARROW)
+        try:
+            self._look(page, f"{name} ({NARROW['width']} px)")
+        finally:
+            page.set_viewport_size(size)
+
+    def _look(self, page: Page, name: str) -> None:
         results = page.evaluate(_RUN, _OPTIONS)
+        ours = [
+            {"id": check, "impact": "serious", "help": says, "nodes": nodes}
+            for check, says, script in _CHECKS
+            if (nodes := page.evaluate(script))
+        ]
         self.found[name] = [
             *results["violations"],
             *({**v, "id": f"{v['id']}, needs review"} for v in results["incomplete"]),
+            *ours,
         ]
-
-    @property
-    def pages(self) -> list[str]:
-        return list(self.found)
 
     def report(self) -> str:
         lines = []
