@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx2
 import orjson
@@ -73,8 +74,15 @@ def api(monkeypatch: pytest.MonkeyPatch, mirror_file: Path) -> None:
 def _state(engine: sa.Engine) -> tuple[dt.date | None, int]:
     """The last synced runDate, and the runs recorded."""
     with engine.connect() as conn:
-        runs = mirror.sync_status(conn)["lastRun"]
-        return mirror.last_synced_run_date(conn), 0 if runs is None else runs["id"]
+        last = mirror.last_synced_run_date(conn)
+    run = _last_run(engine)
+    return last, 0 if run is None else run["id"]
+
+
+def _last_run(engine: sa.Engine) -> Any:
+    """The last run as `sync status --json` shows it (None before any)."""
+    with engine.connect() as conn:
+        return mirror.sync_status(conn)["lastRun"]
 
 
 def test_a_pull_moves_the_last_synced_run_date_only_when_it_leaves_no_day_out() -> None:
@@ -98,8 +106,7 @@ def test_sync_now_from_after_the_last_synced_run_date_leaves_it(
     code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", later)
     assert code == 0, err
     assert _state(engine)[0] == last  # the two days between were never pulled
-    with engine.connect() as conn:
-        run = mirror.sync_status(conn)["lastRun"]
+    run = _last_run(engine)
     assert (run["since"], run["runDate"], run["status"]) == (later, None, "succeeded")
     code, err = producersync(monkeypatch, capsys, "sync", "now", "--since", last.isoformat())
     assert code == 0, err
@@ -119,8 +126,7 @@ def test_sync_now_before_any_daily_sync_starts_the_day_before_the_first_fetch(
         mirror.finish_run(conn, mirror.start_run(conn, "activation"), {})
     code, err = producersync(monkeypatch, capsys, "sync", "now")
     assert code == 0, err
-    with engine.connect() as conn:
-        run = mirror.sync_status(conn)["lastRun"]
+    run = _last_run(engine)
     assert (run["kind"], run["since"]) == ("manual", _yesterday().isoformat())
     assert _state(engine)[0] == _yesterday()
 
@@ -143,8 +149,7 @@ def test_a_backfill_gives_sync_now_a_day_to_start_from(
     assert _state(engine)[0] == _yesterday()
     code, err = producersync(monkeypatch, capsys, "sync", "now")
     assert code == 0, err
-    with engine.connect() as conn:
-        run = mirror.sync_status(conn)["lastRun"]
+    run = _last_run(engine)
     assert (run["kind"], run["since"], run["status"]) == (
         "manual",
         _yesterday().isoformat(),
