@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from tests.support.documents import stale_documents
+from tests.support.loads import BEFORE_THE_CUT, load_cut_short
 
 from producersync.service.nipr.loader import (
     LoadStats,
@@ -18,7 +18,7 @@ from producersync.service.nipr.loader import (
     next_ids,
 )
 from producersync.service.nipr.sandbox import SANDBOX_NPNS, sandbox_rows
-from producersync.service.nipr.universe import FIRST_ID, TABLES, Batch, generate
+from producersync.service.nipr.universe import FIRST_ID, TABLES, generate
 from producersync.service.store import tables
 from producersync.service.store.open import open_store
 
@@ -114,14 +114,8 @@ def test_a_load_that_stops_midway_leaves_the_store_marked_partial(empty_store_ur
     engine = open_store(empty_store_url)
     assert interrupted_load(engine) is None
 
-    def cut_short() -> Iterator[Batch]:
-        batches = generate(PRODUCERS, seed=3, batch_size=100)
-        yield next(batches)
-        raise KeyboardInterrupt  # what Ctrl-C does mid-load; a SIGKILL leaves the same
-
-    with pytest.raises(KeyboardInterrupt):
-        load(engine, cut_short())
-    assert counts(engine)["entities"] == len(SANDBOX_NPNS) + 100
+    load_cut_short(engine)
+    assert counts(engine)["entities"] == len(SANDBOX_NPNS) + BEFORE_THE_CUT
     started = interrupted_load(engine)
     assert started is not None
     assert abs(as_utc(started) - dt.datetime.now(dt.UTC)) < dt.timedelta(minutes=1)

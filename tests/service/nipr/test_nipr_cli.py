@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
+from tests.support.loads import load_cut_short
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
 from producersync.cli.quickstart import ensure_universe
-from producersync.service.nipr.loader import interrupted_load, load
+from producersync.service.nipr.loader import interrupted_load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.nipr.universe import Batch, generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 
@@ -41,16 +39,9 @@ def test_generate_then_refuse_then_replace(tmp_path: Path) -> None:
 
 
 def interrupted_store(url: str) -> sa.Engine:
-    """A store holding the first 100 of 300 producers: a generate stopped midway."""
+    """A store holding part of a universe: a generate stopped midway."""
     engine = open_store(url)
-
-    def interrupted() -> Iterator[Batch]:
-        batches = generate(300, seed=1, batch_size=100)
-        yield next(batches)
-        raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        load(engine, interrupted())
+    load_cut_short(engine)
     return engine
 
 
