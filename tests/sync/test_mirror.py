@@ -527,6 +527,24 @@ def test_a_run_whose_lease_ran_out_unfinished_is_shown_interrupted(engine: sa.En
         )
 
 
+def test_a_workflow_step_run_again_finds_the_run_it_started(engine: sa.Engine) -> None:
+    # Its process died after the insert committed, before DBOS recorded the step: the
+    # step runs again on recovery, and must not leave its first run interrupted for good.
+    lease = dt.timedelta(seconds=60)
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "updates", lease=lease, started_by="evt_1:3")
+        first = conn.execute(sa.select(sync_runs.c.lease_until)).scalar_one()
+    time.sleep(0.01)
+    with write_transaction(engine) as conn:
+        again = mirror.start_run(conn, "updates", lease=lease, started_by="evt_1:3")
+        other = mirror.start_run(conn, "updates", lease=lease, started_by="evt_2:3")
+        by_hand = [mirror.start_run(conn, "manual", lease=lease) for _ in range(2)]
+        rows = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id)).all()
+    assert again == run and len({run, other, *by_hand}) == 4 and len(rows) == 4
+    assert rows[0].lease_until > first  # alive again, for a lease from now
+    assert [row.started_by for row in rows] == ["evt_1:3", "evt_2:3", None, None]
+
+
 def test_a_finished_run_is_not_beaten_nor_interrupted(engine: sa.Engine) -> None:
     lease = dt.timedelta(seconds=60)
     with write_transaction(engine) as conn:

@@ -165,7 +165,11 @@ def test_a_sync_killed_mid_run_is_interrupted_until_its_restart_takes_it_back(
     eventually(lambda: _last(harness)["status"] == "interrupted", timeout=LEASE + 10)
     assert _last(harness)["id"] == run_id
     harness.sync.start()  # the same DBOS executor: the sync is taken back where it stopped
-    eventually(lambda: _run_row(harness, run_id).finished_at is not None, timeout=120)
+    eventually(
+        lambda: _run_row(harness, run_id).finished_at is not None,
+        timeout=120,
+        what=harness.report,
+    )
     row = _run_row(harness, run_id)
     assert row.error is None
     eventually(lambda: harness.status()["lastSyncedRunDate"] >= day.isoformat())

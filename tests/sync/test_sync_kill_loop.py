@@ -1,7 +1,7 @@
 """Twenty SIGKILLs of the sync process, each at a random moment of a sync in progress,
 each restart on the same port (the same DBOS executor id, so the killed sync resumes from
 its checkpoint): the mirror ends equal to the source, with no row twice and no change
-recorded twice. Real processes, as in ``test_sync_process``."""
+recorded twice, and every run finished. Real processes, as in ``test_sync_process``."""
 
 from __future__ import annotations
 
@@ -116,3 +116,7 @@ def test_twenty_sigkills_mid_sync_leave_the_mirror_equal_without_duplicates(
         assert {r: len(harness.mirrored(r)) for r in mirror.RESOURCES} == served
         assert not _duplicates(harness)
         assert harness.status()["failedRuns"] == 0
+        # Every killed run was taken back and finished by its restart, none started twice.
+        with harness.mirror.connect() as conn:
+            unfinished = sa.select(sync_runs).where(sync_runs.c.finished_at.is_(None))
+            assert conn.execute(unfinished).all() == []

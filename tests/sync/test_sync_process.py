@@ -160,6 +160,10 @@ class Harness:
         with self.mirror.connect() as conn:
             return mirror.sync_status(conn)
 
+    def report(self) -> str:
+        """What a failed wait shows: the sync status and the end of the sync log."""
+        return f"{self.status()}\n--- sync log, last lines:\n{self.sync.log.read_text()[-6000:]}"
+
     def deliver(self, event: Event, secret: str | None = None) -> httpx2.Response:
         """``event`` posted to the sync process as the service would, signed with the
         endpoint's secret (or ``secret``)."""

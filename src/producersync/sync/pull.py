@@ -355,11 +355,21 @@ class Puller:
         if watch.grown is not None:
             raise PopulationGrew(watch.grown)
 
-    def start(self, kind: str, *, run_date: dt.date | None, since: dt.date | None) -> int:
-        """A new run, kept shown alive by this process until it is finished."""
+    def start(
+        self,
+        kind: str,
+        *,
+        run_date: dt.date | None,
+        since: dt.date | None,
+        started_by: str | None = None,
+    ) -> int:
+        """A new run, kept shown alive by this process until it is finished
+        (``started_by``: ``mirror.start_run``)."""
         lease = self._heartbeat.lease
         with mirror.write_transaction(self._engine) as conn:
-            run_id = mirror.start_run(conn, kind, run_date=run_date, since=since, lease=lease)
+            run_id = mirror.start_run(
+                conn, kind, run_date=run_date, since=since, lease=lease, started_by=started_by
+            )
         self._heartbeat.attend(run_id)
         return run_id
 

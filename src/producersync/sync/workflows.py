@@ -336,7 +336,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @_mirror_step
     def start_run(self, kind: str, since: dt.date | None, run_date: dt.date | None) -> int:
-        return self._puller.start(kind, run_date=run_date, since=since)
+        step = f"{DBOS.workflow_id}:{DBOS.step_id}"
+        return self._puller.start(kind, run_date=run_date, since=since, started_by=step)
 
     @_mirror_step
     def finish_run(

@@ -40,19 +40,31 @@ def start_run(
     run_date: dt.date | None = None,
     since: dt.date | None = None,
     lease: dt.timedelta | None = None,
+    started_by: str | None = None,
 ) -> int:
     """A new run, its id. ``lease``: how long it is shown running without being shown
-    alive again (``beat_runs``); None, for good (no process promises to)."""
+    alive again (``beat_runs``); None, for good (no process promises to).
+    ``started_by``: the workflow step starting it; when that step runs again (its
+    process died before DBOS recorded its result), the run it started, alive again."""
     if kind not in RUN_KINDS:
         raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
     now = dt.datetime.now(dt.UTC)
+    alive = {
+        "heartbeat_at": None if lease is None else now,
+        "lease_until": None if lease is None else now + lease,
+    }
+    if started_by is not None:
+        again = (
+            sa.update(sync_runs)
+            .where(sync_runs.c.started_by == started_by)
+            .values(alive)
+            .returning(sync_runs.c.id)
+        )
+        found = conn.execute(again).scalar_one_or_none()
+        if found is not None:
+            return int(found)
     insert = sa.insert(sync_runs).values(
-        kind=kind,
-        run_date=run_date,
-        since=since,
-        started_at=now,
-        heartbeat_at=None if lease is None else now,
-        lease_until=None if lease is None else now + lease,
+        kind=kind, run_date=run_date, since=since, started_at=now, started_by=started_by, **alive
     )
     return int(conn.execute(insert.returning(sync_runs.c.id)).scalar_one())
 

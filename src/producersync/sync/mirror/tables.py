@@ -264,6 +264,10 @@ sync_runs = sa.Table(
     # without a finish, the run is shown interrupted. Both NULL on runs from before.
     sa.Column("heartbeat_at", UtcDateTime, nullable=True),
     sa.Column("lease_until", UtcDateTime, nullable=True),
+    # The workflow step that started the run (``<workflow id>:<step id>``), NULL for runs
+    # started by hand. A step runs again when its process died after the run's insert
+    # committed but before DBOS recorded the step's result: it finds its run here.
+    sa.Column("started_by", sa.String(), nullable=True, unique=True),
 )
 
 # NPNs a pass over the whole population covered, and the activation it covered (the
