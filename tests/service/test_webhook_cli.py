@@ -17,9 +17,9 @@ def _endpoint(*args: str, db: list[str]) -> dict[str, object]:
     return cli_json("admin", "endpoint", *args, "--json", *db)
 
 
-def _create(*options: str, db: list[str]) -> dict[str, object]:
-    """An endpoint of acme on loopback (allowed by the environment)."""
-    args = ["create", "--account", "acme", "--url", "http://127.0.0.1:9/hook", *options]
+def _create(*options: str, db: list[str], account: str = "acme") -> dict[str, object]:
+    """An endpoint of ``account`` on loopback (allowed by the environment)."""
+    args = ["create", "--account", account, "--url", "http://127.0.0.1:9/hook", *options]
     created = cli("admin", "endpoint", *args, "--json", *db, env=PRIVATE_OK).stdout
     value: dict[str, object] = orjson.loads(created)
     return value
@@ -59,6 +59,11 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
     listed = cli("admin", "endpoint", "list", "--account", "acme", "--json", *db).stdout
     assert [e["id"] for e in orjson.loads(listed)] == [endpoint_id]
     assert secret not in listed
+    cli("admin", "account", "create", "globex", *db)
+    other = _create(db=db, account="globex")["id"]
+    every = orjson.loads(cli("admin", "endpoint", "list", "--json", *db).stdout)
+    assert [(e["id"], e["account"]) for e in every] == [(endpoint_id, "acme"), (other, "globex")]
+    cli("admin", "endpoint", "delete", str(other), *db)
 
     updated = _endpoint("update", endpoint_id, "--all-events", "--no-rate-limit", db=db)
     assert (updated["eventTypes"], updated["rateLimitPerSecond"]) == (None, None)

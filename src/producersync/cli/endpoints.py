@@ -8,7 +8,7 @@ recover) is sent by the running service, whose dispatcher polls the store.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, TypeVar
 
@@ -117,10 +117,16 @@ def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
     return endpoint
 
 
-def _view(conn: sa.Connection, endpoint: endpoints.Endpoint) -> dict[str, object]:
-    """The endpoint as the API shows it, with its account named as ``--account`` takes it."""
+def _view(
+    conn: sa.Connection, endpoint: endpoints.Endpoint, names: Mapping[int, str] | None = None
+) -> dict[str, object]:
+    """The endpoint as the API shows it, with its account named as ``--account`` takes it
+    (from ``names``, by account id, when a list has read them all at once)."""
     view = WebhookEndpoint.of(endpoint).model_dump(mode="json")
-    return {**view, "account": accounts.account_name(conn, endpoint.account_id)}
+    if names is None:
+        names = {endpoint.account_id: accounts.account_name(conn, endpoint.account_id)}
+    name = names[endpoint.account_id]
+    return {**view, "account": name}
 
 
 def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
@@ -182,7 +188,8 @@ def list_(
             owner = accounts.find_account(conn, account).id if account else None
         except accounts.NotFound as exc:
             raise fail(str(exc)) from None
-        rows = [_view(conn, e) for e in endpoints.list_endpoints(conn, owner)]
+        names = {a.id: a.name for a in accounts.list_accounts(conn)}
+        rows = [_view(conn, e, names) for e in endpoints.list_endpoints(conn, owner)]
     _table(as_json, rows, ["id", "account", "url", "eventTypes", "enabled", "disabledReason"])
 
 
