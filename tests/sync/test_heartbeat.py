@@ -40,8 +40,10 @@ def _eventually(check: Callable[[], bool], timeout: float = 10) -> None:
         time.sleep(0.02)
 
 
-def _beating() -> list[threading.Thread]:
-    return [t for t in threading.enumerate() if t.name == "run-heartbeat"]
+def _beating() -> set[threading.Thread]:
+    """The heartbeat threads alive in this process (other test files' included: a run
+    left unfinished on purpose keeps its heartbeat's thread going)."""
+    return {t for t in threading.enumerate() if t.name == "run-heartbeat"}
 
 
 def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa.Engine) -> None:
@@ -51,7 +53,9 @@ def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa
     heartbeat = Heartbeat(engine, interval)
     with write_transaction(engine) as conn:
         run = mirror.start_run(conn, "backfill", lease=heartbeat.lease)
+    others = _beating()
     heartbeat.attend(run)
+    assert len(_beating() - others) == 1
     # Two leases long: without the beats it would have been shown interrupted.
     deadline = time.monotonic() + 2 * interval * LEASE_BEATS
     while time.monotonic() < deadline:
@@ -59,7 +63,7 @@ def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa
         time.sleep(interval / 2)
     heartbeat.release(run)  # as a process that dies stops beating
     _eventually(lambda: _status(engine) == "interrupted")
-    _eventually(lambda: not _beating())  # nothing attended: no thread left
+    _eventually(lambda: not _beating() - others)  # nothing attended: its thread ended
 
 
 def test_a_run_taken_back_after_its_lease_ran_out_is_shown_running_at_once(
