@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import os
+import signal
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
+from types import FrameType, SimpleNamespace
 from typing import Any
 
 import httpx2
@@ -155,6 +157,52 @@ def test_a_backfill_gives_sync_now_a_day_to_start_from(
         _yesterday().isoformat(),
         "succeeded",
     )
+
+
+@pytest.mark.parametrize(
+    ("command", "kind"), [(["now", "--since", "2026-01-01"], "manual"), (["backfill"], "backfill")]
+)
+def test_a_pull_sent_sigterm_is_recorded_interrupted_and_exits_143(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    kind: str,
+) -> None:
+    """What systemd, `docker stop` or `kill` send stops a pull as Ctrl-C does: before, it
+    ended the process on the spot, its run left running until its lease ran out."""
+    sent: list[str] = []
+
+    def terminated_mid_pull(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.startswith("/v2/") and not sent:  # a stream's first page
+            sent.append(request.url.path)
+            os.kill(os.getpid(), signal.SIGTERM)
+        return _no_changes(request)
+
+    transport = httpx2.MockTransport(terminated_mid_pull)
+    monkeypatch.setattr(
+        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
+    )
+    received: list[int] = []
+
+    def before(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
+
+    previous = signal.signal(signal.SIGTERM, before)
+    try:
+        code, out, err = producersync_output(monkeypatch, capsys, "sync", *command)
+        after = signal.getsignal(signal.SIGTERM)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert sent, "no stream was pulled"
+    assert (code, received) == (143, []), out + err  # 128 + 15, as a shell tells it
+    assert after is before  # the command's handler lasted as long as the command
+    run = _last_run(engine)
+    assert (run["kind"], run["status"], run["finishedAt"]) == (kind, "interrupted", None)
+    said = " ".join(out.split())
+    assert f"stopped: sync run {run['id']} ({kind}) is recorded as interrupted" in said
+    assert "Traceback" not in said + err
 
 
 @pytest.mark.parametrize("days", [1, 30000])

@@ -1,6 +1,7 @@
 """A sync run whose process stops before finishing it is shown interrupted, and when:
-`sync backfill` SIGKILLed or stopped with Ctrl-C, `sync run` SIGKILLed mid-sync (until
-its restart takes the run back and finishes it); and a run still going is not shown so.
+`sync backfill` SIGKILLed, or stopped with Ctrl-C or SIGTERM; `sync run` SIGKILLed
+mid-sync (until its restart takes the run back and finishes it); and a run still going
+is not shown so.
 Real processes on loopback, as in ``test_sync_process``."""
 
 from __future__ import annotations
@@ -123,13 +124,20 @@ def test_a_backfill_killed_mid_way_is_shown_interrupted_with_when(
     assert f"  lastSeenAt: {last['lastSeenAt']}" in lines
 
 
-def test_a_backfill_stopped_with_ctrl_c_stops_soon_and_is_shown_interrupted_at_once(
-    harness: Harness, tmp_path: Path
+@pytest.mark.parametrize(
+    ("stop", "exit_code"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_backfill_stopped_with_ctrl_c_or_sigterm_stops_soon_and_is_shown_interrupted_at_once(
+    harness: Harness, tmp_path: Path, stop: signal.Signals, exit_code: int
 ) -> None:
+    # SIGTERM is what systemd, `docker stop` and `kill` send: it stops the backfill as
+    # Ctrl-C does, where it ended the process and left its run running for a lease.
     log = tmp_path / "backfill.log"
     process, run_id = _backfill(harness, log)
     _going_on(harness, process, run_id)
-    process.send_signal(signal.SIGINT)
+    process.send_signal(stop)
     stopped = dt.datetime.now(dt.UTC)
     try:
         # The streams stop at their next page (each a second apart at this pace); the
@@ -137,7 +145,7 @@ def test_a_backfill_stopped_with_ctrl_c_stops_soon_and_is_shown_interrupted_at_o
         code = process.wait(timeout=30)
     finally:
         process.kill()
-    assert code == 130, log.read_text()  # as a shell tells a command ended by SIGINT
+    assert code == exit_code, log.read_text()  # 128 + the signal, as a shell tells it
     row = _run_row(harness, run_id)
     # Interrupted by the process itself, not left to its lease.
     assert row.finished_at is None and row.lease_until == row.heartbeat_at

@@ -8,11 +8,14 @@ hands a recorded event back to the service's workflows through DBOS.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import signal
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import sqlalchemy as sa
@@ -139,21 +142,22 @@ def now(
     ] = None,
 ) -> None:
     """Pull every resource updated since a date, now, in this process."""
-    settings = SyncSettings()
-    puller, engine = _puller(settings)
-    last = puller.last_synced()
-    start = since or puller.sync_start()
-    if start is None:
-        raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    through = synced_through(start, last, yesterday)
-    todo = streams(since=start)
-    _pull_with_progress(puller, "manual", todo, start, through, settings.pull_concurrency)
-    engine.dispose()
-    if through is None:
-        console.print(
-            f"the last synced runDate stays {last}: the days from it to {start} were not pulled"
-        )
+    with _terminated_as_interrupted():
+        settings = SyncSettings()
+        puller, engine = _puller(settings)
+        last = puller.last_synced()
+        start = since or puller.sync_start()
+        if start is None:
+            raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        through = synced_through(start, last, yesterday)
+        todo = streams(since=start)
+        _pull_with_progress(puller, "manual", todo, start, through, settings.pull_concurrency)
+        engine.dispose()
+        if through is None:
+            console.print(
+                f"the last synced runDate stays {last}: the days from it to {start} were not pulled"
+            )
 
 
 def synced_through(since: dt.date, last: dt.date | None, yesterday: dt.date) -> dt.date | None:
@@ -167,17 +171,44 @@ def synced_through(since: dt.date, last: dt.date | None, yesterday: dt.date) -> 
 @app.command()
 def backfill() -> None:
     """Pull the whole monitored population, every resource, in bulk pages."""
-    settings = SyncSettings()
-    puller, engine = _puller(settings)
-    with settings.client() as client:
-        population = [s.npn for s in client.subscriptions.list()]
-    with mirror.write_transaction(engine) as conn:
-        mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
-    # Every record of every NPN: synced through yesterday, as `sync now` records, so
-    # that `sync now` and catch-up have a day to start from.
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    _pull_with_progress(puller, "backfill", streams(), None, yesterday, settings.pull_concurrency)
-    engine.dispose()
+    with _terminated_as_interrupted():
+        settings = SyncSettings()
+        puller, engine = _puller(settings)
+        with settings.client() as client:
+            population = [s.npn for s in client.subscriptions.list()]
+        with mirror.write_transaction(engine) as conn:
+            mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+        # Every record of every NPN: synced through yesterday, as `sync now` records, so
+        # that `sync now` and catch-up have a day to start from.
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        _pull_with_progress(
+            puller, "backfill", streams(), None, yesterday, settings.pull_concurrency
+        )
+        engine.dispose()
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt: whatever stops a pull
+    by hand (its streams at their next page, its run recorded as interrupted) stops
+    it for systemd, `docker stop` or `kill` too."""
+
+
+@contextlib.contextmanager
+def _terminated_as_interrupted() -> Iterator[None]:
+    """Within: SIGTERM stops the command as Ctrl-C does, and it exits 143, as a shell
+    tells a command ended by SIGTERM. Python's default ended the process on the spot,
+    its run shown running until its lease ran out. The handler before is put back."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise _Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except _Terminated:
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_seconds(value: str) -> int:
@@ -395,9 +426,9 @@ def _pull_with_progress(
         try:
             counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
         except KeyboardInterrupt:
-            # Stopped by hand, not failed: shown interrupted now, not a minute later
-            # when its lease has run out (what a SIGKILL leaves). Typer ends the
-            # command with 130 and not a word: this is the word.
+            # Stopped by hand or by SIGTERM (_Terminated), not failed: shown interrupted
+            # now, not a minute later when its lease has run out (what a SIGKILL
+            # leaves). The command ends with 130 or 143 and not a word: this is the word.
             puller.interrupt(run_id)
             console.print(
                 f"stopped: sync run {run_id} ({kind}) is recorded as interrupted; what it "
