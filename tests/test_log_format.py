@@ -1,6 +1,7 @@
 """One log format for every line a long-running process writes: ours, uvicorn's, DBOS's
 and any library's (``producersync.log_format``, as docs/operations.md shows it), text by
-default or JSON (``--log-format json``, ``PRODUCERSYNC_LOG_FORMAT``)."""
+default or JSON (``--log-format json``, ``PRODUCERSYNC_LOG_FORMAT``), at the level
+``--log-level`` or ``PRODUCERSYNC_LOG_LEVEL`` sets."""
 
 from __future__ import annotations
 
@@ -12,7 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
+from producersync.cli.main import app
 from producersync.log_format import LogFormat
 from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import SyncSettings
@@ -110,10 +113,53 @@ def test_dbos_ours_and_libraries_share_the_json_format() -> None:
 
 
 @pytest.mark.parametrize("settings", [ServiceSettings, SyncSettings])
-def test_the_log_format_is_read_from_the_environment_and_text_by_default(
-    monkeypatch: pytest.MonkeyPatch, settings: type[ServiceSettings | SyncSettings]
+@pytest.mark.parametrize(
+    ("name", "default", "other"), [("log_format", "text", "json"), ("log_level", "info", "debug")]
+)
+def test_the_log_format_and_level_are_read_from_the_environment_with_defaults(
+    monkeypatch: pytest.MonkeyPatch,
+    settings: type[ServiceSettings | SyncSettings],
+    name: str,
+    default: str,
+    other: str,
 ) -> None:
-    monkeypatch.delenv("PRODUCERSYNC_LOG_FORMAT", raising=False)
-    assert settings().log_format == "text"
-    monkeypatch.setenv("PRODUCERSYNC_LOG_FORMAT", "json")
-    assert settings().log_format == "json"
+    variable = f"PRODUCERSYNC_{name.upper()}"
+    monkeypatch.delenv(variable, raising=False)
+    assert getattr(settings(), name) == default
+    monkeypatch.setenv(variable, other)
+    assert getattr(settings(), name) == other
+
+
+@pytest.mark.parametrize(
+    ("command", "env", "args", "level"),
+    [
+        ("run", None, [], "info"),
+        ("run", "debug", [], "debug"),
+        ("worker", "debug", [], "debug"),
+        ("worker", "debug", ["--log-level", "error"], "error"),
+    ],
+    ids=["default", "environment", "worker-environment", "option-first"],
+)
+def test_a_serving_command_logs_at_the_environment_s_level_unless_the_option_says(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    command: str,
+    env: str | None,
+    args: list[str],
+    level: str,
+) -> None:
+    if env is None:
+        monkeypatch.delenv("PRODUCERSYNC_LOG_LEVEL", raising=False)
+    else:
+        monkeypatch.setenv("PRODUCERSYNC_LOG_LEVEL", env)
+    served: list[str] = []
+
+    def serve(app: object, host: str, port: int, log_level: str, log_format: str) -> None:
+        served.append(log_level)
+
+    monkeypatch.setattr("producersync.cli.service.serve", serve)
+    for module in ("app.create_app", "worker.create_worker_app"):
+        monkeypatch.setattr(f"producersync.service.{module}", lambda settings: None)
+    database = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    result = CliRunner().invoke(app, ["service", command, *database, *args])
+    assert (result.exit_code, served) == (0, [level]), result.output

@@ -8,8 +8,9 @@
 Time in UTC to the millisecond, level, logger, message; a traceback, when there is one,
 follows on the lines after. ``json``, for log shippers, one object a line: ``log_json``.
 
-``--log-level`` sets ours and uvicorn's; DBOS's stay at WARNING and every other library's
-at WARNING too. DBOS's warnings of a database outage are collapsed (``outage_filter``).
+``--log-level`` (``PRODUCERSYNC_LOG_LEVEL``) sets ours and uvicorn's; DBOS's stay at
+WARNING and every other library's at WARNING too. DBOS's warnings of a database outage
+are collapsed (``outage_filter``).
 """
 
 from __future__ import annotations
@@ -24,8 +25,11 @@ __all__ = [
     "DATE_FORMAT",
     "FORMAT",
     "LOG_FORMATS",
+    "LOG_LEVELS",
     "LogFormat",
     "LogFormatSetting",
+    "LogLevel",
+    "LogLevelSetting",
     "UtcFormatter",
     "log_config",
 ]
@@ -40,6 +44,14 @@ LogFormatSetting = Annotated[
         "people) or json (one object a line, for log shippers)."
     ),
 ]
+# uvicorn's names: another was a KeyError traceback out of its logging configuration.
+LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
+LOG_LEVELS: Final[tuple[LogLevel, ...]] = get_args(LogLevel)
+_LEVEL_MEANING = (
+    "Level of the serving process's own and uvicorn's log lines; other libraries log at warning."
+)
+# The setting of every long-running process (PRODUCERSYNC_LOG_LEVEL, `--log-level`).
+LogLevelSetting = Annotated[LogLevel, Field(description=_LEVEL_MEANING)]
 
 FORMAT: Final = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"
@@ -50,7 +62,7 @@ _FORMATTERS: Final[dict[LogFormat, dict[str, str]]] = {
     "json": {"()": "producersync.log_json.json_formatter"},
 }
 # uvicorn's own level below DEBUG; logging knows it once uvicorn is imported.
-_LEVELS: Final = {"trace": 5}
+_LEVELS: Final[dict[LogLevel, int]] = {"trace": 5}
 
 
 class UtcFormatter(logging.Formatter):
@@ -60,7 +72,7 @@ class UtcFormatter(logging.Formatter):
         return time.gmtime(seconds)
 
 
-def log_config(level: str = "info", log_format: LogFormat = "text") -> dict[str, Any]:
+def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` (as uvicorn takes it: ``log_config=``) for the
     process; ``level`` is a ``--log-level`` (``info``, ``debug``...), ``log_format`` the
     lines' format."""

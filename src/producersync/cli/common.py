@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 
 from producersync.client import APIError, AuthenticationError, ProducerSyncError
 from producersync.database_url import masked, sqlalchemy_url, sqlite_file
-from producersync.log_format import LOG_FORMATS, LogFormat, log_config
+from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, log_config
 from producersync.model import dates
 from producersync.model.validation import reason
 from producersync.service.settings import ServiceSettings
@@ -52,7 +52,6 @@ __all__ = [
     "iso_date",
     "iso_time",
     "limit",
-    "log_level",
     "print_error",
     "read_mirror",
     "serve",
@@ -130,29 +129,18 @@ ServicePortOption = Annotated[
     int | None,
     typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_PORT or 8000)."),
 ]
-_LOG_LEVELS = ("critical", "error", "warning", "info", "debug", "trace")
-
-
-def log_level(value: str) -> str:
-    """A ``--log-level`` (Typer's ``parser=``): one of uvicorn's, as another name was a
-    KeyError traceback out of its configuration (``log_format.log_config`` takes them
-    all)."""
-    if value not in _LOG_LEVELS:
-        raise typer.BadParameter(f"{value!r} is not one of {', '.join(_LOG_LEVELS)}")
-    return value
-
-
+# Settings (PRODUCERSYNC_LOG_LEVEL, PRODUCERSYNC_LOG_FORMAT), refused by the settings as
+# the environment's values are, in the same words: each command passes them to its
+# settings as `log_level` and `log_format`.
 LogLevelOption = Annotated[
-    str,
+    str | None,
     typer.Option(
-        parser=log_level,
-        help=f"Level of the process's own and uvicorn's log lines ({', '.join(_LOG_LEVELS)}); "
-        "other libraries log at warning.",
+        metavar="|".join(LOG_LEVELS),
+        help="Level of the process's own and uvicorn's log lines; other libraries log at "
+        "warning; default $PRODUCERSYNC_LOG_LEVEL or info.",
+        show_default=False,
     ),
 ]
-
-# A setting (PRODUCERSYNC_LOG_FORMAT), refused by the settings as the environment's value
-# is: each command passes it to its settings as `log_format`.
 LogFormatOption = Annotated[
     str | None,
     typer.Option(
@@ -322,7 +310,11 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
 
 
 def serve(
-    app: ASGIApp, host: str, port: int, log_level: str = "info", log_format: LogFormat = "text"
+    app: ASGIApp,
+    host: str,
+    port: int,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
 ) -> None:
     """Run ``app`` under uvicorn until interrupted, every log line in one format
     (``log_format``); no access log (the apps count their requests in ``/metrics``, and

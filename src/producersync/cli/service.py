@@ -60,7 +60,7 @@ def run(
             "processes deliver.",
         ),
     ] = None,
-    log_level: LogLevelOption = "info",
+    log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
     """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
@@ -75,12 +75,15 @@ def run(
         chaos_latency_ms=chaos_latency_ms,
         chaos_fault_rate=chaos_fault_rate,
         delivery_enabled=delivery_enabled,
+        log_level=log_level,
         log_format=log_format,
     )
     from producersync.service.app import create_app
 
     _open_store(settings)
-    serve(create_app(settings), settings.host, settings.port, log_level, settings.log_format)
+    serve(
+        create_app(settings), settings.host, settings.port, settings.log_level, settings.log_format
+    )
 
 
 @app.command()
@@ -96,7 +99,7 @@ def worker(
             "it was killed in (default <hostname>:<port>)."
         ),
     ] = None,
-    log_level: LogLevelOption = "info",
+    log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
     """Deliver webhooks and apply subscription jobs, without serving the API.
@@ -106,12 +109,24 @@ def worker(
     same delivery twice.
     """
     settings = service_settings(
-        database, ctx, host=host, port=port, executor_id=executor_id, log_format=log_format
+        database,
+        ctx,
+        host=host,
+        port=port,
+        executor_id=executor_id,
+        log_level=log_level,
+        log_format=log_format,
     )
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(create_worker_app(settings), settings.host, settings.port, log_level, settings.log_format)
+    serve(
+        create_worker_app(settings),
+        settings.host,
+        settings.port,
+        settings.log_level,
+        settings.log_format,
+    )
 
 
 def _open_store(settings: ServiceSettings) -> None:

@@ -70,13 +70,13 @@ def run(
         int | None,
         typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_SYNC_PORT or 8400)."),
     ] = None,
-    log_level: LogLevelOption = "info",
+    log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     from producersync.sync.app import create_app
 
-    options = {"host": host, "port": port, "log_format": log_format}
+    options = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
     settings = settings_from(SyncSettings, ctx, options)
     api = "sync run calls the API"
     settings.require(
@@ -86,7 +86,9 @@ def run(
             "client_secret": api,
         }
     )
-    serve(create_app(settings), settings.host, settings.port, log_level, settings.log_format)
+    serve(
+        create_app(settings), settings.host, settings.port, settings.log_level, settings.log_format
+    )
 
 
 @app.command(cls=JsonErrorsCommand)

@@ -10,7 +10,7 @@ from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
-from producersync.log_format import LogFormatSetting
+from producersync.log_format import LogFormatSetting, LogLevelSetting
 
 __all__ = ["ServiceSettings"]
 
@@ -50,6 +50,7 @@ class ServiceSettings(BaseSettings):
         default="127.0.0.1", min_length=1, description="Interface the process listens on."
     )
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
+    log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
     public_url: str | None = Field(
         default=None,

@@ -32,7 +32,7 @@ from producersync.database_url import (
     dbos_system_url,
     with_connect_timeout,
 )
-from producersync.log_format import LogFormatSetting
+from producersync.log_format import LogFormatSetting, LogLevelSetting
 from producersync.settings_variables import own_variables
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import WebhookSecretError, parse_secret
@@ -118,6 +118,7 @@ class SyncSettings(BaseSettings):
         validation_alias=_own("port"),
         description="TCP port the receiver listens on.",
     )
+    log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
     executor_id: str | None = Field(
         default=None,
