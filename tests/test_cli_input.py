@@ -11,13 +11,14 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx2
 import pytest
 import sqlalchemy as sa
 import typer
 from pydantic import ValidationError
+from pydantic_settings import BaseSettings
 from typer.testing import CliRunner, Result
 
 from producersync.cli.common import iso_date, iso_time, settings_problems
@@ -181,10 +182,15 @@ def test_database_urls_open_with_psycopg_or_sqlite() -> None:
         sqlalchemy_url("mysql://a:secret@h/d")
 
 
+def _lines(exc: ValidationError, settings: type[BaseSettings]) -> list[str]:
+    """What the command says of each setting refused in ``exc``, a line each."""
+    return [problem.message for problem in settings_problems(exc, settings)]
+
+
 def test_a_refused_number_is_shown_and_a_path_must_be_absolute() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(api_rate_limit_per_minute=0, webhook_path="webhooks/psapi")
-    assert sorted(settings_problems(refused.value, SyncSettings)) == [
+    assert sorted(_lines(refused.value, SyncSettings)) == [
         "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE: Input should be greater than 0 (given: 0)",
         "PRODUCERSYNC_WEBHOOK_PATH: String should match pattern '^/' (given: 'webhooks/psapi')",
     ]
@@ -209,7 +215,7 @@ def test_a_sync_wait_or_pace_is_finite_and_the_host_not_empty(
     monkeypatch.setenv(f"PRODUCERSYNC_{name}", value)
     with pytest.raises(ValidationError) as refused:
         SyncSettings()
-    (problem,) = settings_problems(refused.value, SyncSettings)
+    (problem,) = _lines(refused.value, SyncSettings)
     assert problem.startswith(f"PRODUCERSYNC_{name}: "), problem
 
 
@@ -255,11 +261,12 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     with pytest.raises(ValidationError) as refused:
         SyncSettings(client_secret=4242424242, port=0)  # type: ignore[arg-type]
     problems = settings_problems(refused.value, SyncSettings)
-    assert {line.split(":")[0] for line in problems} == {
-        "PRODUCERSYNC_SYNC_PORT",
-        "PRODUCERSYNC_CLIENT_SECRET",
+    assert {(problem.field, problem.value) for problem in problems} == {
+        ("PRODUCERSYNC_SYNC_PORT", "0"),
+        ("PRODUCERSYNC_CLIENT_SECRET", None),  # for --json: as the line, without its value
     }
-    assert "4242424242" not in "".join(problems) and "(given: 0)" in "".join(problems)
+    lines = "".join(problem.message for problem in problems)
+    assert "4242424242" not in lines and "(given: 0)" in lines
 
 
 @pytest.mark.parametrize(
@@ -303,7 +310,7 @@ def test_service_settings_refuse_what_the_service_cannot_serve_with(
 ) -> None:
     with pytest.raises(ValidationError) as refused:
         ServiceSettings(**values)  # type: ignore[arg-type]
-    (problem,) = settings_problems(refused.value, ServiceSettings)
+    (problem,) = _lines(refused.value, ServiceSettings)
     assert problem.startswith(named) and "hunter2" not in problem
 
 
@@ -343,8 +350,8 @@ def test_a_pool_size_must_be_a_positive_number(monkeypatch: pytest.MonkeyPatch, 
         ServiceSettings()
     with pytest.raises(ValidationError) as sync:
         SyncSettings(webhook_secrets="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
-    service_lines = settings_problems(service.value, ServiceSettings)
-    sync_lines = settings_problems(sync.value, SyncSettings)
+    service_lines = _lines(service.value, ServiceSettings)
+    sync_lines = _lines(sync.value, SyncSettings)
     assert any(line.startswith("PRODUCERSYNC_DATABASE_POOL_SIZE") for line in service_lines)
     assert any(line.startswith("PRODUCERSYNC_MIRROR_POOL_SIZE") for line in sync_lines)
     assert all(value in line for line in service_lines + sync_lines)
@@ -1101,3 +1108,82 @@ def test_an_admin_nipr_or_sync_error_under_json_is_one_json_object(
     assert (error["field"], error["value"]) == (field, value)
     assert said in str(error["message"])
     assert said in err
+
+
+class _Refused(NamedTuple):
+    """A setting refused, from the environment (``env``), the configuration file's text
+    (``config``) or an option in ``args``: what --json names, its field and value."""
+
+    args: list[str]
+    env: dict[str, str]
+    config: str
+    field: str
+    value: str | None
+
+
+_SECRET = "whsec_c2VjcmV0dmFsdWU="  # well-formed, but 11 bytes: refused
+_REFUSED = {
+    "mirror-url": _Refused(
+        ["sync", "status"],
+        {"PRODUCERSYNC_MIRROR_URL": "nonsense"},
+        "",
+        "PRODUCERSYNC_MIRROR_URL",
+        "nonsense",
+    ),
+    "api-url": _Refused(
+        ["sync", "verify"],
+        {"PRODUCERSYNC_API_URL": "nonsense"},
+        "",
+        "PRODUCERSYNC_API_URL",
+        "nonsense",
+    ),
+    "database-url-masked": _Refused(
+        ["admin", "account", "list"],
+        {"PRODUCERSYNC_DATABASE_URL": "mysql://ops:hunter2@db.example/x"},
+        "",
+        "PRODUCERSYNC_DATABASE_URL",
+        "mysql://***@db.example/x",
+    ),
+    "option": _Refused(
+        ["admin", "portal-link", "--account", "x", "--public-url", "notaurl"],
+        {},
+        "",
+        "--public-url",
+        "notaurl",
+    ),
+    "config-file": _Refused(["sync", "status"], {}, "page_size = 0", "PRODUCERSYNC_PAGE_SIZE", "0"),
+    "webhook-secret": _Refused(
+        ["sync", "status"],
+        {"PRODUCERSYNC_WEBHOOK_SECRETS": _SECRET},
+        "",
+        "PRODUCERSYNC_WEBHOOK_SECRETS",
+        None,
+    ),
+    "client-secret-in-config-file": _Refused(
+        ["sync", "status"], {}, "client_secret = 4242424242", "PRODUCERSYNC_CLIENT_SECRET", None
+    ),
+}
+
+
+@pytest.mark.parametrize("refused", _REFUSED.values(), ids=_REFUSED.keys())
+def test_a_setting_refused_under_json_names_its_variable_and_value_but_a_secret_s(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    refused: _Refused,
+) -> None:
+    # Both were null, so a script could not tell which setting to fix; a setting refused
+    # for a command given --json that opens the store was told on stderr, not as JSON.
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    for name, given in refused.env.items():
+        monkeypatch.setenv(name, given)
+    (tmp_path / "sync.toml").write_text(refused.config)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(tmp_path / "sync.toml"))
+    error, err = error_both_ways(monkeypatch, capsys, 2, *refused.args)
+    assert (error["field"], error["value"]) == (refused.field, refused.value)
+    message = str(error["message"])
+    assert message.startswith(f"{refused.field}: ") and f"error: {message}\n" == err
+    assert refused.value is None or refused.value in message  # the line names it too
+    told = f"{error}{err}"
+    assert all(hidden not in told for hidden in (_SECRET, "4242424242", "hunter2")), told

@@ -49,6 +49,7 @@ __all__ = [
     "emit",
     "err_console",
     "fail",
+    "fail_with",
     "iso_date",
     "iso_time",
     "limit",
@@ -59,6 +60,7 @@ __all__ = [
     "settings_from",
     "settings_problems",
     "store",
+    "tell",
     "whole_number",
     "whole_store",
 ]
@@ -92,12 +94,12 @@ class BadValue(typer.BadParameter):
 
 
 class Failed(typer.Exit):
-    """The exit ``fail`` returns: it carries the problem, for a command that tells its
-    errors as JSON."""
+    """The exit ``fail`` returns: it carries the problems (one, or the settings refused
+    together), for a command that tells its errors as JSON."""
 
-    def __init__(self, problem: Problem, code: int) -> None:
+    def __init__(self, problems: list[Problem], code: int) -> None:
         super().__init__(code)
-        self.problem = problem
+        self.problems = problems
 
 
 def database_url(value: str) -> str:
@@ -212,24 +214,25 @@ def iso_time(value: str) -> dt.datetime:
 
 def settings_problems(
     exc: ValidationError, settings: type[BaseSettings], options: Mapping[str, str] | None = None
-) -> list[str]:
-    """A line for each setting ``exc`` refused: the option that gave it (``options``: a
+) -> list[Problem]:
+    """A problem for each setting ``exc`` refused: the option that gave it (``options``: a
     setting's name to its option) or else its environment variable, why, and the value
-    given unless the setting is a secret (a URL's credentials masked) or the reason is one
-    of our validators' (``value_error``), which name it themselves."""
+    given, a URL's credentials masked. A secret's value is neither told nor kept, and the
+    line names no value where the reason is one of our validators' (``value_error``),
+    which name it themselves."""
     options = options or {}
-    lines = []
+    problems = []
     for error in exc.errors():
         name = setting_name(settings, str(error["loc"][0]) if error["loc"] else "")
         field = settings.model_fields.get(name)
         secret = field is not None and SecretStr in _types(field.annotation)
+        given = None if secret or error.get("input") is None else error["input"]
         ours = error["type"] == "value_error"
-        why = reason(error)
-        shown = masked(repr(error.get("input")))
-        given = "" if secret or ours or "input" not in error else f" (given: {shown})"
+        shown = "" if ours or given is None else f" (given: {masked(repr(given))})"
         source = options.get(name) or variable(settings, name)
-        lines.append(f"{source}: {why}{given}")
-    return lines
+        value = None if given is None else masked(str(given))
+        problems.append(Problem(f"{source}: {reason(error)}{shown}", source, value))
+    return problems
 
 
 def _types(annotation: object) -> set[object]:
@@ -245,15 +248,26 @@ def print_error(message: str) -> None:
     err_console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
 
 
+def tell(problems: list[Problem]) -> None:
+    """The problems, a line each on stderr."""
+    for problem in problems:
+        print_error(problem.message)
+
+
 def fail(
     message: str, code: int = 1, *, field: str | None = None, value: str | None = None
 ) -> Failed:
     """Print the error (unless the command tells its errors as JSON, which tells this one
     as it exits); raise what it returns to exit with ``code``. ``field`` and ``value``:
     the option or argument at fault and the value it was given, if one is."""
+    return fail_with([Problem(message, field, value)], code)
+
+
+def fail_with(problems: list[Problem], code: int) -> Failed:
+    """``fail``, for one problem or several found together."""
     if not ERRORS_AS_JSON.get():
-        print_error(message)
-    return Failed(Problem(message, field, value), code)
+        tell(problems)
+    return Failed(problems, code)
 
 
 def api_problem(exc: ProducerSyncError) -> str:
@@ -350,9 +364,7 @@ def settings_from(
         return settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         given = {} if context is None else _options(context, values)
-        for line in settings_problems(exc, settings, given):
-            print_error(line)
-        raise typer.Exit(code=2) from None
+        raise fail_with(settings_problems(exc, settings, given), 2) from None
 
 
 def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str, str]:

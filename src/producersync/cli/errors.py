@@ -5,10 +5,11 @@ every command), or, for a command given ``--json`` whose errors are told so
     {"error": {"field": "--state", "value": "ZZ", "message": "Invalid value for --state: ..."}}
 
 ``message`` is what the line on stderr says; ``field`` names the option or argument at
-fault and ``value`` what it was given, each null when no one input is. The exit code is
-the same either way. The API's error body is flat (``status``, ``error``, ``message``,
-``path``), but its ``status`` and ``error`` are HTTP's; nested under ``error``, an error
-is told from a result by one key.
+fault (or the environment variable of a setting refused) and ``value`` what it was given
+(masked, or null for a secret, as the line is), each null when no one input is. The exit
+code is the same either way. The API's error body is flat (``status``, ``error``,
+``message``, ``path``), but its ``status`` and ``error`` are HTTP's; nested under
+``error``, an error is told from a result by one key.
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ from producersync.cli.common import (
     Failed,
     Problem,
     api_problem,
-    print_error,
     settings_problems,
 )
 from producersync.client import ProducerSyncError
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     # export (``typer.Context`` is a subclass, too narrow for an override).
     from typer._click import Context
 
-__all__ = ["Failure", "JsonErrorsCommand", "failure", "tell"]
+__all__ = ["Failure", "JsonErrorsCommand", "failure"]
 
 _SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncSettings)}
 _JSON = "producersync.errors_as_json"  # in the command's context: given --json
@@ -70,8 +70,7 @@ def failure(exc: Exception) -> Failure | None:
     if isinstance(exc, ProducerSyncError):
         return Failure([Problem(api_problem(exc))], 1)
     if isinstance(exc, ValidationError) and exc.title in _SETTINGS:
-        lines = settings_problems(exc, _SETTINGS[exc.title])
-        return Failure([Problem(line) for line in lines], 2)
+        return Failure(settings_problems(exc, _SETTINGS[exc.title]), 2)
     return None
 
 
@@ -80,12 +79,6 @@ def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
     database or a damaged one: the driver's bare ``DatabaseError``), not a statement of
     ours, whose traceback is what finds the bug."""
     return isinstance(exc, sa.exc.OperationalError) or type(exc) is sa.exc.DatabaseError
-
-
-def tell(problems: list[Problem]) -> None:
-    """The problems, a line each on stderr."""
-    for problem in problems:
-        print_error(problem.message)
 
 
 class JsonErrorsCommand(TyperCommand):
@@ -116,7 +109,7 @@ def _errors_as_json(on: bool) -> Iterator[None]:
     try:
         yield
     except Failed as exc:
-        _echo([exc.problem])
+        _echo(exc.problems)
         raise
     except typer.Exit:
         raise  # an answer (check's no), not an error

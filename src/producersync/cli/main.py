@@ -13,8 +13,9 @@ import typer
 
 from producersync.cli import admin, db, nipr, service, sync
 from producersync.cli.check import check, report
+from producersync.cli.common import tell
 from producersync.cli.demo import demo
-from producersync.cli.errors import JsonErrorsCommand, failure, tell
+from producersync.cli.errors import JsonErrorsCommand, failure
 from producersync.cli.quickstart import quickstart
 
 app = typer.Typer(
