@@ -10,6 +10,7 @@
 Imports nothing of ours but ``producersync.model``.
 """
 
+from producersync.client._base_client import RequestOptions
 from producersync.client._client import AsyncClient, Client
 from producersync.client._environment import Environment
 from producersync.client._exceptions import (
@@ -49,6 +50,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProducerSyncError",
     "RateLimitError",
+    "RequestOptions",
     "ResponseValidationError",
     "ServerError",
     "SyncPager",

@@ -8,7 +8,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 import anyio
@@ -46,11 +46,31 @@ from producersync.client._exceptions import (
 from producersync.client._pacing import Pacer
 from producersync.client._retry import backoff, parse_retry_after, should_retry
 
-__all__ = ["AsyncAPIClient", "BaseClient", "Params", "SyncAPIClient"]
+__all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIClient", "checked"]
 
 log = logging.getLogger("producersync.client")
 
 Params = Mapping[str, str | int | bool]
+
+
+class RequestOptions(TypedDict, total=False):
+    """The options of one call, as ``request()`` takes them: every resource method takes
+    them too (``**options``), and passes them to each request it sends, every page of a
+    list and every poll of a wait."""
+
+    # Seconds each attempt has for the whole of its response; None: the client's.
+    deadline: float | None
+    # While the rate limit holds calls back, those of higher priority go first.
+    priority: float
+
+
+def checked(options: RequestOptions) -> RequestOptions:
+    """``options``, refused (``ValueError``) if their deadline is not one. For a lazy list,
+    which sends nothing until it is iterated: a bad value fails where it was given."""
+    deadline = options.get("deadline")
+    if deadline is not None:
+        positive(deadline)
+    return options
 
 
 class BaseClient:

@@ -1,14 +1,21 @@
-"""What sync and async resources share: the client they borrow, and parameter building."""
+"""What sync and async resources share: the client they borrow, and parameter building.
+
+Every resource method takes the call's ``RequestOptions`` as keywords (``deadline=``,
+``priority=``) and hands them to the one request path, ``request()``: for a list, to the
+fetch of each of its pages (``_fetch``)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from functools import partial
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
 from pydantic import BaseModel, ValidationError
 
+from producersync.client._base_client import RequestOptions, checked
 from producersync.client._exceptions import ResponseValidationError
+from producersync.client.pagination import AsyncFetch, Fetch
 
 if TYPE_CHECKING:
     from producersync.client._base_client import AsyncAPIClient, SyncAPIClient
@@ -47,27 +54,43 @@ class SyncResource:
     def __init__(self, client: SyncAPIClient) -> None:
         self._client = client
 
-    def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return self._client.request("GET", path, params=params)
+    def _get(
+        self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
+    ) -> Any:
+        return self._client.request("GET", path, params=params, **options)
 
-    def _get_model(self, model: type[T], path: str) -> T:
-        return parse_model(model, self._get(path), f"GET {path}")
+    def _get_model(self, model: type[T], path: str, **options: Unpack[RequestOptions]) -> T:
+        return parse_model(model, self._get(path, **options), f"GET {path}")
 
-    def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
-        body: bytes = self._client.request("GET", path, params=params, raw=True)
+    def _get_raw(
+        self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
+    ) -> bytes:
+        body: bytes = self._client.request("GET", path, params=params, raw=True, **options)
         return body
+
+    def _fetch(self, options: RequestOptions) -> Fetch:
+        """A list's page fetch, each page sent with the list's options."""
+        return partial(self._get_raw, **checked(options))
 
 
 class AsyncResource:
     def __init__(self, client: AsyncAPIClient) -> None:
         self._client = client
 
-    async def _get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        return await self._client.request("GET", path, params=params)
+    async def _get(
+        self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
+    ) -> Any:
+        return await self._client.request("GET", path, params=params, **options)
 
-    async def _get_model(self, model: type[T], path: str) -> T:
-        return parse_model(model, await self._get(path), f"GET {path}")
+    async def _get_model(self, model: type[T], path: str, **options: Unpack[RequestOptions]) -> T:
+        return parse_model(model, await self._get(path, **options), f"GET {path}")
 
-    async def _get_raw(self, path: str, params: dict[str, Any] | None = None) -> bytes:
-        body: bytes = await self._client.request("GET", path, params=params, raw=True)
+    async def _get_raw(
+        self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
+    ) -> bytes:
+        body: bytes = await self._client.request("GET", path, params=params, raw=True, **options)
         return body
+
+    def _fetch(self, options: RequestOptions) -> AsyncFetch:
+        """``SyncResource._fetch``, awaited."""
+        return partial(self._get_raw, **checked(options))

@@ -10,10 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, Unpack
 
 import anyio
 
+from producersync.client._base_client import RequestOptions
 from producersync.client._constants import DEFAULT_PAGE_SIZE, NPN_CHUNK
 from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
 from producersync.client.resources._base import AsyncResource, SyncResource, query_value
@@ -231,11 +232,13 @@ class Records(SyncResource, _RecordsMixin[M]):
         status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
+        **options: Unpack[RequestOptions],
     ) -> SyncRecordPages[M]:
         """Records of the subscribed population (v2, continuation tokens), lazily.
 
         Many ``npns`` are fetched in partitions of 500; ``concurrency`` fetches that many
-        partitions at once, all within the client's rate limit."""
+        partitions at once, all within the client's rate limit. ``deadline=`` and
+        ``priority=`` (``RequestOptions``) go with the request of every page."""
         filters = Filters(
             npns,
             states,
@@ -248,7 +251,8 @@ class Records(SyncResource, _RecordsMixin[M]):
             status,
         )
         requests = self._list_requests(filters, page_size)
-        return SyncRecordPages([SyncPager(self._get_raw, *r) for r in requests], concurrency)
+        fetch = self._fetch(options)
+        return SyncRecordPages([SyncPager(fetch, *r) for r in requests], concurrency)
 
     def list_by_page(
         self,
@@ -259,10 +263,11 @@ class Records(SyncResource, _RecordsMixin[M]):
         include_deleted: bool | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> SyncPager[M]:
         """The same records through the v1 page-numbered list, from ``page`` on."""
         filters = Filters(npns, states, updated_since, include_deleted)
-        return SyncPager(self._get_raw, *self._by_page_request(filters, page, page_size))
+        return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
     def for_npn(
         self,
@@ -272,28 +277,33 @@ class Records(SyncResource, _RecordsMixin[M]):
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> SyncPager[M]:
         """One NPN's records. The API subscribes the NPN if it is not yet: never poll
         NPNs one by one (the developer policy forbids it); list with ``npns=``."""
         filters = Filters(None, states, updated_since, include_deleted)
-        return SyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
+        return SyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
 
-    def get(self, record_id: int) -> M:
-        return self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}")
+    def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
+        return self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}", **options)
 
 
 class Entities(Records[Entity]):
-    def get(self, npn: str) -> Entity:  # type: ignore[override]
+    def get(self, npn: str, **options: Unpack[RequestOptions]) -> Entity:  # type: ignore[override]
         """The entity of one NPN (the API subscribes it if needed)."""
-        return self._get_model(Entity, f"/v2/entities/{npn}")
+        return self._get_model(Entity, f"/v2/entities/{npn}", **options)
 
 
 class LicenseLoas(Records[LicenseLoa]):
     def for_license(
-        self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        license_id: int,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> SyncPager[LicenseLoa]:
         return SyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"/v2/licenses/{license_id}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
@@ -302,17 +312,23 @@ class LicenseLoas(Records[LicenseLoa]):
 
 class RegulatoryActions(Records[RegulatoryAction]):
     def values(
-        self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        action_id: int,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> SyncPager[RegulatoryActionValue]:
         return SyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
         )
 
-    def get_value(self, value_id: int) -> RegulatoryActionValue:
-        return self._get_model(RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}")
+    def get_value(self, value_id: int, **options: Unpack[RequestOptions]) -> RegulatoryActionValue:
+        return self._get_model(
+            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}", **options
+        )
 
 
 # --- async --------------------------------------------------------------------------
@@ -368,6 +384,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
+        **options: Unpack[RequestOptions],
     ) -> AsyncRecordPages[M]:
         filters = Filters(
             npns,
@@ -381,7 +398,8 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
             status,
         )
         requests = self._list_requests(filters, page_size)
-        return AsyncRecordPages([AsyncPager(self._get_raw, *r) for r in requests], concurrency)
+        fetch = self._fetch(options)
+        return AsyncRecordPages([AsyncPager(fetch, *r) for r in requests], concurrency)
 
     def list_by_page(
         self,
@@ -392,9 +410,10 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         include_deleted: bool | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncPager[M]:
         filters = Filters(npns, states, updated_since, include_deleted)
-        return AsyncPager(self._get_raw, *self._by_page_request(filters, page, page_size))
+        return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
     def for_npn(
         self,
@@ -404,25 +423,32 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncPager[M]:
         filters = Filters(None, states, updated_since, include_deleted)
-        return AsyncPager(self._get_raw, *self._for_npn_request(npn, filters, page_size))
+        return AsyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
 
-    async def get(self, record_id: int) -> M:
-        return await self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}")
+    async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
+        return await self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}", **options)
 
 
 class AsyncEntities(AsyncRecords[Entity]):
-    async def get(self, npn: str) -> Entity:  # type: ignore[override]
-        return await self._get_model(Entity, f"/v2/entities/{npn}")
+    async def get(  # type: ignore[override]
+        self, npn: str, **options: Unpack[RequestOptions]
+    ) -> Entity:
+        return await self._get_model(Entity, f"/v2/entities/{npn}", **options)
 
 
 class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
     def for_license(
-        self, license_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        license_id: int,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncPager[LicenseLoa]:
         return AsyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"/v2/licenses/{license_id}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
@@ -431,16 +457,22 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
 
 class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
     def values(
-        self, action_id: int, *, page_size: int = DEFAULT_PAGE_SIZE
+        self,
+        action_id: int,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **options: Unpack[RequestOptions],
     ) -> AsyncPager[RegulatoryActionValue]:
         return AsyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
         )
 
-    async def get_value(self, value_id: int) -> RegulatoryActionValue:
+    async def get_value(
+        self, value_id: int, **options: Unpack[RequestOptions]
+    ) -> RegulatoryActionValue:
         return await self._get_model(
-            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}"
+            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}", **options
         )

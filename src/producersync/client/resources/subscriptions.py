@@ -5,9 +5,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from functools import partial
+from typing import Unpack
 
 import anyio
 
+from producersync.client._base_client import RequestOptions
 from producersync.client._exceptions import WaitTimeoutError
 from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
 from producersync.client.resources._base import AsyncResource, SyncResource, parse_model
@@ -36,38 +38,44 @@ _details = partial(parse_page, key="details", model=JobDetail, size=None)
 
 
 class Subscriptions(SyncResource):
-    def list(self) -> SyncPager[Subscription]:
+    def list(self, **options: Unpack[RequestOptions]) -> SyncPager[Subscription]:
         """Every subscribed NPN (v1 pages)."""
-        return SyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+        return SyncPager(self._fetch(options), _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
-    def page(self, number: int) -> Page[Subscription]:
+    def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
         """One numbered page of the population; its ``total_pages`` says how many there
         are, so a caller may read the others side by side."""
-        return _subscriptions(self._get_raw(_PATH, {"page": number, "size": _PAGE}))
+        return _subscriptions(self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options))
 
-    def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
-        body = self._client.request(method, _PATH, json=_npns(npns))
+    def _submit(
+        self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
+    ) -> JobAccepted:
+        body = self._client.request(method, _PATH, json=_npns(npns), **options)
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
-    def add(self, npns: Iterable[str]) -> JobAccepted:
+    def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Append NPNs to the population (asynchronous: a job)."""
-        return self._submit("PUT", npns)
+        return self._submit("PUT", npns, **options)
 
-    def replace(self, npns: Iterable[str]) -> JobAccepted:
+    def replace(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Make the population exactly these NPNs (asynchronous: a job)."""
-        return self._submit("POST", npns)
+        return self._submit("POST", npns, **options)
 
-    def remove(self, npns: Iterable[str]) -> JobAccepted:
+    def remove(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Remove NPNs from the population (asynchronous: a job)."""
-        return self._submit("DELETE", npns)
+        return self._submit("DELETE", npns, **options)
 
-    def job(self, job: JobAccepted | JobStatus | str) -> JobStatus:
-        return self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}")
+    def job(
+        self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
+    ) -> JobStatus:
+        return self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}", **options)
 
-    def job_details(self, job: JobAccepted | JobStatus | str) -> SyncPager[JobDetail]:
+    def job_details(
+        self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
+    ) -> SyncPager[JobDetail]:
         """One row per NPN and action of a job."""
         return SyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"{_PATH}/status/{_job_id(job)}/details",
             {"page": 0, "size": _PAGE},
             _details,
@@ -79,11 +87,12 @@ class Subscriptions(SyncResource):
         *,
         timeout: float = 300,
         poll_interval: float = 1.0,
+        **options: Unpack[RequestOptions],
     ) -> JobStatus:
         """Poll the job until COMPLETED or FAILED (each poll is one rate-limited call)."""
         deadline = time.monotonic() + timeout
         while True:
-            status = self.job(job)
+            status = self.job(job, **options)
             if status.final:
                 return status
             if time.monotonic() + poll_interval > deadline:
@@ -94,31 +103,38 @@ class Subscriptions(SyncResource):
 
 
 class AsyncSubscriptions(AsyncResource):
-    def list(self) -> AsyncPager[Subscription]:
-        return AsyncPager(self._get_raw, _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
+    def list(self, **options: Unpack[RequestOptions]) -> AsyncPager[Subscription]:
+        return AsyncPager(self._fetch(options), _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
-    async def page(self, number: int) -> Page[Subscription]:
-        return _subscriptions(await self._get_raw(_PATH, {"page": number, "size": _PAGE}))
+    async def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
+        page = await self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options)
+        return _subscriptions(page)
 
-    async def _submit(self, method: str, npns: Iterable[str]) -> JobAccepted:
-        body = await self._client.request(method, _PATH, json=_npns(npns))
+    async def _submit(
+        self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
+    ) -> JobAccepted:
+        body = await self._client.request(method, _PATH, json=_npns(npns), **options)
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
-    async def add(self, npns: Iterable[str]) -> JobAccepted:
-        return await self._submit("PUT", npns)
+    async def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
+        return await self._submit("PUT", npns, **options)
 
-    async def replace(self, npns: Iterable[str]) -> JobAccepted:
-        return await self._submit("POST", npns)
+    async def replace(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
+        return await self._submit("POST", npns, **options)
 
-    async def remove(self, npns: Iterable[str]) -> JobAccepted:
-        return await self._submit("DELETE", npns)
+    async def remove(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
+        return await self._submit("DELETE", npns, **options)
 
-    async def job(self, job: JobAccepted | JobStatus | str) -> JobStatus:
-        return await self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}")
+    async def job(
+        self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
+    ) -> JobStatus:
+        return await self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}", **options)
 
-    def job_details(self, job: JobAccepted | JobStatus | str) -> AsyncPager[JobDetail]:
+    def job_details(
+        self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
+    ) -> AsyncPager[JobDetail]:
         return AsyncPager(
-            self._get_raw,
+            self._fetch(options),
             f"{_PATH}/status/{_job_id(job)}/details",
             {"page": 0, "size": _PAGE},
             _details,
@@ -130,10 +146,11 @@ class AsyncSubscriptions(AsyncResource):
         *,
         timeout: float = 300,
         poll_interval: float = 1.0,
+        **options: Unpack[RequestOptions],
     ) -> JobStatus:
         deadline = time.monotonic() + timeout
         while True:
-            status = await self.job(job)
+            status = await self.job(job, **options)
             if status.final:
                 return status
             if time.monotonic() + poll_interval > deadline:
