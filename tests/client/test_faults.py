@@ -405,3 +405,19 @@ def test_an_unreadable_retry_after_backs_off_instead_of_retrying_at_once(
     assert len(fake.api_requests) == 3
     backoffs = [s for s in no_sleep if s > 0]
     assert len(backoffs) == 2 and 0.375 <= backoffs[0] <= 0.5 and 0.75 <= backoffs[1] <= 1.0
+
+
+def test_a_partition_s_error_is_raised_as_itself_when_partitions_are_read_side_by_side() -> None:
+    """Not inside an ExceptionGroup from the task group that reads them (as Client's
+    threads raise it, too)."""
+    fake = FakeAPI(lambda request: error(404))
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            async for _ in client.licenses.list(npns=[str(n) for n in range(501)], concurrency=2):
+                pass
+
+    with pytest.raises(NotFoundError):
+        anyio.run(main)
+    with fake.client() as sync_client, pytest.raises(NotFoundError):
+        list(sync_client.licenses.list(npns=[str(n) for n in range(501)], concurrency=2))

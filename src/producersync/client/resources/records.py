@@ -352,9 +352,18 @@ class AsyncRecordPages(Generic[M]):
             window = self._pagers[start : start + self._concurrency]
             results: list[list[Page[M]]] = [[] for _ in window]
 
-            async with anyio.create_task_group() as group:
-                for index, pager in enumerate(window):
-                    group.start_soon(_drain, results, index, pager)
+            failed: BaseException | None = None
+            try:
+                async with anyio.create_task_group() as group:
+                    for index, pager in enumerate(window):
+                        group.start_soon(_drain, results, index, pager)
+            except BaseExceptionGroup as group_error:
+                # The task group wraps what a partition raised, where callers catch the
+                # SDK's errors (and Client's threads raise them bare). The first to fail
+                # cancelled the others, so there is seldom a second.
+                failed = group_error.exceptions[0]
+            if failed is not None:
+                raise failed  # out here, its own cause and context stay as they were
             for pages in results:
                 for page in pages:
                     yield page
