@@ -133,33 +133,36 @@ def test_the_log_format_and_level_are_read_from_the_environment_with_defaults(
 @pytest.mark.parametrize(
     ("command", "env", "args", "level"),
     [
-        ("run", None, [], "info"),
-        ("run", "debug", [], "debug"),
-        ("worker", "debug", [], "debug"),
-        ("worker", "debug", ["--log-level", "error"], "error"),
+        (["service", "run"], None, [], "info"),
+        (["service", "run"], "debug", [], "debug"),
+        (["service", "worker"], "debug", [], "debug"),
+        (["service", "worker"], "debug", ["--log-level", "error"], "error"),
+        (["quickstart"], "debug", ["--producers", "0"], "debug"),
     ],
-    ids=["default", "environment", "worker-environment", "option-first"],
+    ids=["default", "environment", "worker-environment", "option-first", "quickstart"],
 )
 def test_a_serving_command_logs_at_the_environment_s_level_unless_the_option_says(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
-    command: str,
+    command: list[str],
     env: str | None,
     args: list[str],
     level: str,
 ) -> None:
+    monkeypatch.chdir(tmp_path)  # quickstart's credentials file
     if env is None:
         monkeypatch.delenv("PRODUCERSYNC_LOG_LEVEL", raising=False)
     else:
         monkeypatch.setenv("PRODUCERSYNC_LOG_LEVEL", env)
     served: list[str] = []
 
-    def serve(app: object, host: str, port: int, log_level: str, log_format: str) -> None:
-        served.append(log_level)
+    def serve(app: object, settings: ServiceSettings) -> None:
+        served.append(settings.log_level)
 
-    monkeypatch.setattr("producersync.cli.service.serve", serve)
+    for module in ("service", "quickstart"):
+        monkeypatch.setattr(f"producersync.cli.{module}.serve", serve)
     for module in ("app.create_app", "worker.create_worker_app"):
         monkeypatch.setattr(f"producersync.service.{module}", lambda settings: None)
     database = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
-    result = CliRunner().invoke(app, ["service", command, *database, *args])
+    result = CliRunner().invoke(app, [*command, *database, *args])
     assert (result.exit_code, served) == (0, [level]), result.output

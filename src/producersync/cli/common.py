@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, TypeVar
+from typing import Annotated, Protocol, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -323,22 +323,25 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
             console.print(f"{key}: [bold]{value}[/bold]")
 
 
-def serve(
-    app: ASGIApp,
-    host: str,
-    port: int,
-    log_level: LogLevel = "info",
-    log_format: LogFormat = "text",
-) -> None:
-    """Run ``app`` under uvicorn until interrupted, every log line in one format
-    (``log_format``); no access log (the apps count their requests in ``/metrics``, and
-    a log line per request is noise at API rates)."""
+class Served(Protocol):
+    """The settings of a process that serves HTTP: where, and how it logs."""
+
+    host: str
+    port: int
+    log_level: LogLevel
+    log_format: LogFormat
+
+
+def serve(app: ASGIApp, settings: Served) -> None:
+    """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
+    line at its level and in its format; no access log (the apps count their requests
+    in ``/metrics``, and a log line per request is noise at API rates)."""
     uvicorn.run(
         app,
-        host=host,
-        port=port,
-        log_config=log_config(log_level, log_format),
-        log_level=log_level,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(settings.log_level, settings.log_format),
+        log_level=settings.log_level,
         access_log=False,
     )
 

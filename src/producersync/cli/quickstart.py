@@ -137,4 +137,4 @@ def quickstart(
     )
     from producersync.service.app import create_app
 
-    serve(create_app(settings), settings.host, settings.port)
+    serve(create_app(settings), settings)

@@ -81,9 +81,7 @@ def run(
     from producersync.service.app import create_app
 
     _open_store(settings)
-    serve(
-        create_app(settings), settings.host, settings.port, settings.log_level, settings.log_format
-    )
+    serve(create_app(settings), settings)
 
 
 @app.command()
@@ -120,13 +118,7 @@ def worker(
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(
-        create_worker_app(settings),
-        settings.host,
-        settings.port,
-        settings.log_level,
-        settings.log_format,
-    )
+    serve(create_worker_app(settings), settings)
 
 
 def _open_store(settings: ServiceSettings) -> None:

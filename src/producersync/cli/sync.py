@@ -86,9 +86,7 @@ def run(
             "client_secret": api,
         }
     )
-    serve(
-        create_app(settings), settings.host, settings.port, settings.log_level, settings.log_format
-    )
+    serve(create_app(settings), settings)
 
 
 @app.command(cls=JsonErrorsCommand)
