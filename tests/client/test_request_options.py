@@ -195,11 +195,28 @@ def fake_client(kind: str, fake: FakeAPI, **options: Any) -> Iterator[Any]:
 
 
 @KINDS
-def test_a_list_s_deadline_that_is_none_is_refused_when_the_list_is_made(kind: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "said"),
+    [
+        ({"deadline": 0}, "deadline must be positive"),
+        ({"priority": math.nan}, "priority must be a finite number, not nan"),
+        ({"priority": -math.inf}, "priority must be a finite number, not -inf"),
+    ],
+)
+def test_a_list_s_option_that_is_none_is_refused_when_the_list_is_made(
+    kind: str, options: dict[str, float], said: str
+) -> None:
     fake = FakeAPI(lambda request: json_response(200, {}))
-    with fake_client(kind, fake) as client, pytest.raises(ValueError, match="must be positive"):
-        client.licenses.list(deadline=0)  # lazy: nothing would be sent before iterating
+    with fake_client(kind, fake) as client, pytest.raises(ValueError, match=said):
+        client.licenses.list(**options)  # lazy: nothing would be sent before iterating
     assert fake.token_requests == 0 and not fake.api_requests
+
+
+def test_a_request_s_priority_that_orders_nothing_is_refused_before_it_is_sent() -> None:
+    fake = FakeAPI(lambda request: json_response(200, {}))
+    with fake.client() as client, pytest.raises(ValueError, match="finite number, not nan"):
+        client.request("GET", "/v1/licenses", priority=math.nan)
+    assert not fake.api_requests
 
 
 LOW = "/v1/calls/low"  # a plain request, at the default priority

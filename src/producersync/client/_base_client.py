@@ -43,7 +43,7 @@ from producersync.client._exceptions import (
     ResponseValidationError,
     make_status_error,
 )
-from producersync.client._pacing import Pacer
+from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, parse_retry_after, should_retry
 
 __all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIClient", "checked"]
@@ -65,11 +65,13 @@ class RequestOptions(TypedDict, total=False):
 
 
 def checked(options: RequestOptions) -> RequestOptions:
-    """``options``, refused (``ValueError``) if their deadline is not one. For a lazy list,
-    which sends nothing until it is iterated: a bad value fails where it was given."""
+    """``options``, refused (``ValueError``) if their deadline or priority is not one. For
+    a lazy list, which sends nothing until it is iterated: a bad value fails where it
+    was given."""
     deadline = options.get("deadline")
     if deadline is not None:
         positive(deadline)
+    orderable(options.get("priority", 0.0))
     return options
 
 

@@ -44,7 +44,7 @@ import anyio
 
 from producersync.client._retry import parse_reset, parse_retry_after
 
-__all__ = ["Pacer"]
+__all__ = ["Pacer", "orderable"]
 
 _WINDOW = 60.0  # the API's moving minute
 # Between the slot and the server's count of the request: the send itself, a client
@@ -115,7 +115,7 @@ class Pacer:
 
     def _join(self, priority: float) -> tuple[float, int]:
         """Queue a caller (the lock held); its ticket."""
-        ticket = (-priority, next(self._arrivals))
+        ticket = (-orderable(priority), next(self._arrivals))
         heapq.heappush(self._waiting, ticket)
         return ticket
 
@@ -213,3 +213,12 @@ def _number(value: str | None) -> float | None:
         return float(value)
     except ValueError:
         return None
+
+
+def orderable(priority: float) -> float:
+    """``priority`` if calls can be ordered by it; else ``ValueError``. A NaN compares
+    neither above nor below anything: in the queue's heap it would disorder every
+    caller's turn, not only its own."""
+    if not math.isfinite(priority):
+        raise ValueError(f"priority must be a finite number, not {priority!r}")
+    return priority
