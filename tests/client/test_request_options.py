@@ -199,8 +199,7 @@ def fake_client(kind: str, fake: FakeAPI, **options: Any) -> Iterator[Any]:
     ("options", "said"),
     [
         ({"deadline": 0}, "deadline must be positive"),
-        ({"priority": math.nan}, "priority must be a finite number, not nan"),
-        ({"priority": -math.inf}, "priority must be a finite number, not -inf"),
+        ({"priority": math.nan}, "priority must be a number, not nan"),
     ],
 )
 def test_a_list_s_option_that_is_none_is_refused_when_the_list_is_made(
@@ -214,7 +213,7 @@ def test_a_list_s_option_that_is_none_is_refused_when_the_list_is_made(
 
 def test_a_request_s_priority_that_orders_nothing_is_refused_before_it_is_sent() -> None:
     fake = FakeAPI(lambda request: json_response(200, {}))
-    with fake.client() as client, pytest.raises(ValueError, match="finite number, not nan"):
+    with fake.client() as client, pytest.raises(ValueError, match="must be a number, not nan"):
         client.request("GET", "/v1/licenses", priority=math.nan)
     assert not fake.api_requests
 

@@ -216,9 +216,9 @@ def _number(value: str | None) -> float | None:
 
 
 def orderable(priority: float) -> float:
-    """``priority`` if calls can be ordered by it; else ``ValueError``. A NaN compares
-    neither above nor below anything: in the queue's heap it would disorder every
-    caller's turn, not only its own."""
-    if not math.isfinite(priority):
-        raise ValueError(f"priority must be a finite number, not {priority!r}")
+    """``priority`` if calls can be ordered by it (an infinity can: first or last of
+    all); else ``ValueError``. A NaN compares neither above nor below anything: in the
+    queue's heap it would disorder every caller's turn, not only its own."""
+    if math.isnan(priority):
+        raise ValueError(f"priority must be a number, not {priority!r}")
     return priority
