@@ -1187,3 +1187,27 @@ def test_a_setting_refused_under_json_names_its_variable_and_value_but_a_secret_
     assert refused.value is None or refused.value in message  # the line names it too
     told = f"{error}{err}"
     assert all(hidden not in told for hidden in (_SECRET, "4242424242", "hunter2")), told
+
+
+def test_settings_refused_together_under_json_are_each_named_in_problems(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Told as one, their messages joined, the field and value of each were lost.
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", "nonsense")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", _SECRET)
+    (tmp_path / "sync.toml").write_text("page_size = 0")
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(tmp_path / "sync.toml"))
+    error, err = error_both_ways(monkeypatch, capsys, 2, "sync", "status")
+    problems = error["problems"]
+    assert isinstance(problems, list)
+    told = {(p["field"], p["value"]) for p in problems}
+    assert told == {
+        ("PRODUCERSYNC_MIRROR_URL", "nonsense"),
+        ("PRODUCERSYNC_WEBHOOK_SECRETS", None),
+        ("PRODUCERSYNC_PAGE_SIZE", "0"),
+    }
+    assert (error["field"], error["value"]) == (None, None)
+    assert error["message"] == "; ".join(p["message"] for p in problems)
+    assert err.splitlines() == [f"error: {p['message']}" for p in problems]
+    assert _SECRET not in f"{error}{err}"

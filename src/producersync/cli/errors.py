@@ -6,8 +6,10 @@ every command), or, for a command given ``--json`` whose errors are told so
 
 ``message`` is what the line on stderr says; ``field`` names the option or argument at
 fault (or the environment variable of a setting refused) and ``value`` what it was given
-(masked, or null for a secret, as the line is), each null when no one input is. The exit
-code is the same either way. The API's error body is flat (``status``, ``error``,
+(masked, or null for a secret, as the line is), each null when no one input is. Several
+problems found together (settings refused at once) are told as one, messages joined,
+and each with its field and value in ``"problems"``. The exit code is the same either
+way. The API's error body is flat (``status``, ``error``,
 ``message``, ``path``), but its ``status`` and ``error`` are HTTP's; nested under
 ``error``, an error is told from a result by one key.
 """
@@ -143,9 +145,15 @@ def _usage_problem(exc: typer.TyperException) -> Problem:
 
 def _echo(problems: list[Problem]) -> None:
     """One JSON object for ``problems``: the one, or several told as one (a setting and
-    another refused together), their messages joined."""
-    one = problems[0]
-    if len(problems) > 1:
-        one = Problem("; ".join(problem.message for problem in problems))
-    error = {"field": one.field, "value": one.value, "message": one.message}
+    another refused together), their messages joined, and each of them in ``problems``
+    with its own field and value."""
+    if len(problems) == 1:
+        error = _fields(problems[0])
+    else:
+        error = _fields(Problem("; ".join(problem.message for problem in problems)))
+        error["problems"] = [_fields(problem) for problem in problems]
     typer.echo(orjson.dumps({"error": error}).decode())
+
+
+def _fields(problem: Problem) -> dict[str, Any]:
+    return {"field": problem.field, "value": problem.value, "message": problem.message}
