@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import sqlite3
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -525,6 +526,46 @@ def test_a_run_whose_lease_ran_out_unfinished_is_shown_interrupted(engine: sa.En
         assert mirror.runs.last_run(conn, again + lease + dt.timedelta(seconds=1))["status"] == (
             "interrupted"
         )
+
+
+class _SkewedClock(dt.datetime):
+    """A machine's clock ``skew`` off the true time."""
+
+    skew = dt.timedelta(0)
+
+    @classmethod
+    def now(cls, tz: dt.tzinfo | None = None) -> _SkewedClock:
+        return cls.fromtimestamp((dt.datetime.now(tz) + cls.skew).timestamp(), tz)
+
+
+# The datetime module as a module on such a machine sees it.
+_Skewed = types.SimpleNamespace(
+    datetime=_SkewedClock, date=dt.date, timedelta=dt.timedelta, UTC=dt.UTC
+)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_mirror_s_leases_keep_its_clock_not_each_process_s(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The process running a run and `sync status` on machines an hour apart either way:
+    # by their own clocks, the run going on was shown interrupted, or a dead one running.
+    real = dt.datetime.now(dt.UTC)
+    lease = dt.timedelta(seconds=60)
+    monkeypatch.setattr(mirror.runs, "dt", _Skewed)
+    with fresh_mirror("postgres", tmp_path) as engine:
+        _Skewed.datetime.skew = -dt.timedelta(hours=1)
+        with write_transaction(engine) as conn:
+            going = mirror.start_run(conn, "backfill", lease=lease)
+            row = conn.execute(sa.select(sync_runs).where(sync_runs.c.id == going)).one()
+        assert abs(row.heartbeat_at - real) < dt.timedelta(minutes=1)
+        _Skewed.datetime.skew = dt.timedelta(hours=1)
+        with engine.connect() as conn:
+            assert mirror.sync_status(conn)["lastRun"]["status"] == "running"
+        with write_transaction(engine) as conn:
+            mirror.start_run(conn, "backfill", lease=dt.timedelta(seconds=-1))  # dead
+        with engine.connect() as conn:
+            assert mirror.sync_status(conn)["lastRun"]["status"] == "interrupted"
 
 
 def test_a_workflow_step_run_again_finds_the_run_it_started(engine: sa.Engine) -> None:

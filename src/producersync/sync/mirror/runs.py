@@ -48,7 +48,7 @@ def start_run(
     process died before DBOS recorded its result), the run it started, alive again."""
     if kind not in RUN_KINDS:
         raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
-    now = dt.datetime.now(dt.UTC)
+    now = _now(conn)
     alive = {
         "heartbeat_at": None if lease is None else now,
         "lease_until": None if lease is None else now + lease,
@@ -74,7 +74,7 @@ def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) 
     unfinished (a finished run keeps the lease it had when it finished)."""
     if not run_ids:
         return set()
-    now = dt.datetime.now(dt.UTC)
+    now = _now(conn)
     beat = (
         sa.update(sync_runs)
         .where(sync_runs.c.id.in_(run_ids), sync_runs.c.finished_at.is_(None))
@@ -87,7 +87,7 @@ def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) 
 def interrupt_run(conn: sa.Connection, run_id: int) -> None:
     """Run ``run_id`` stops unfinished (its process stopped by hand): shown interrupted
     from now, not once its lease has run out. A finished run is left as it is."""
-    now = dt.datetime.now(dt.UTC)
+    now = _now(conn)
     conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id, sync_runs.c.finished_at.is_(None))
@@ -99,7 +99,7 @@ def finish_run(
     conn: sa.Connection, run_id: int, counts: Mapping[str, int], error: str | None = None
 ) -> float:
     """Close the run; how long it took, in seconds since it started."""
-    finished = dt.datetime.now(dt.UTC)
+    finished = _now(conn)
     started: dt.datetime = conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id)
@@ -122,7 +122,7 @@ def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, A
     return {
         "id": row.id,
         "kind": row.kind,
-        "status": _status(row, now or dt.datetime.now(dt.UTC)),
+        "status": _status(row, now or _now(conn)),
         "runDate": _iso(row.run_date),
         "since": _iso(row.since),
         "startedAt": _iso(row.started_at),
@@ -131,6 +131,18 @@ def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, A
         "counts": row.counts,
         "error": row.error,
     }
+
+
+def _now(conn: sa.Connection) -> dt.datetime:
+    """The time a run's row is written and read by. A PostgreSQL mirror's own clock: the
+    processes that write a run's lease and those that read it (`sync status`) may be on
+    machines whose clocks disagree, and a skew of a lease's length showed a run going on
+    as interrupted, or a dead one as running. A SQLite mirror is a file every process
+    reaches on one machine, under one clock."""
+    if conn.dialect.name == "postgresql":
+        now: dt.datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
+        return now.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def _status(row: sa.Row[Any], now: dt.datetime) -> str:
