@@ -123,10 +123,9 @@ def _view(
     """The endpoint as the API shows it, with its account named as ``--account`` takes it
     (from ``names``, by account id, when a list has read them all at once)."""
     view = WebhookEndpoint.of(endpoint).model_dump(mode="json")
-    if names is None:
-        names = {endpoint.account_id: accounts.account_name(conn, endpoint.account_id)}
-    name = names[endpoint.account_id]
-    return {**view, "account": name}
+    if names is not None:
+        return {**view, "account": names[endpoint.account_id]}
+    return {**view, "account": accounts.account_name(conn, endpoint.account_id)}
 
 
 def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
