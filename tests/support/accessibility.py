@@ -1,7 +1,7 @@
 """axe-core (bundled by axe-playwright-python) run on a page in the browser, its
-violations in words a failing test can show; beside it, two checks of our own that axe
-does not make: that the page reflows (WCAG 1.4.10), and that nothing is said only in a
-hover title.
+violations in words a failing test can show; beside it, three checks of our own that axe
+does not make: that the page reflows (WCAG 1.4.10), that nothing is said only in a
+hover title, and that a closed list shows its choice whole.
 
 axe is added to each page by the browser context (an init script), which the page's
 content security policy does not govern, so it runs on the portal's real pages, headers
@@ -58,6 +58,25 @@ _OVERFLOWING = """() => {
 # readers may skip it. What it says belongs in the text (visible, or visually hidden).
 _TITLED = """() => [...document.body.querySelectorAll("[title]")]
     .map(e => ({target: [e.tagName.toLowerCase()], html: e.outerHTML}))"""
+# A closed list shows its chosen option in the list's own box, cut off at its end where it
+# is narrower (a phone's form): each shown list's chosen text, measured in its font, with
+# its padding and the 16 px Chromium's arrow takes (at 12 px the last letter went).
+_CUT_CHOICE = """() => [...document.querySelectorAll("select")]
+    .filter(s => s.getClientRects().length && s.selectedIndex >= 0)
+    .map(s => {
+        const style = getComputedStyle(s);
+        const pen = document.createElement("canvas").getContext("2d");
+        pen.font = style.font;
+        const text = pen.measureText(s.options[s.selectedIndex].text).width;
+        const room = s.clientWidth - parseFloat(style.paddingLeft)
+            - parseFloat(style.paddingRight) - 16;
+        return {s, text, room};
+    })
+    .filter(({text, room}) => text > room)
+    .map(({s, text, room}) => ({
+        target: [`select#${s.id}`],
+        html: `${Math.ceil(text)} px of text in ${Math.floor(room)}: ${s.outerHTML}`,
+    }))"""
 # Ours, reported as axe reports a violation: each script lists what fails the check.
 _CHECKS = (
     (
@@ -66,6 +85,7 @@ _CHECKS = (
         _OVERFLOWING,
     ),
     ("hover-only", "Nothing is said only in a title, which a mouse's hover alone shows", _TITLED),
+    ("cut-choice", "A closed list shows its chosen option whole", _CUT_CHOICE),
 )
 
 
