@@ -330,10 +330,14 @@ def test_a_daily_run_reaches_the_mirror(harness: Harness) -> None:
         lambda: harness.status()["lastSyncedRunDate"] == day.isoformat(), what=harness.status
     )
     harness.wait_equal()
-    lines = [orjson.loads(line) for line in harness.sync.log.read_bytes().splitlines()]
-    ended = [line for line in lines if line.get("run_date") == day.isoformat()]
-    assert ended, lines
-    run = ended[-1]
+
+    def ended() -> list[dict[str, Any]]:
+        """The log's lines of the day's run; its end is logged just after it commits."""
+        lines = [orjson.loads(line) for line in harness.sync.log.read_bytes().splitlines()]
+        return [line for line in lines if line.get("run_date") == day.isoformat()]
+
+    eventually(lambda: bool(ended()), what=harness.report)
+    run = ended()[-1]
     assert run["message"].startswith(f"sync run {run['run_id']} (updates, runDate {day}) finished")
     assert (run["level"], run["kind"], type(run["records"])) == ("info", "updates", int), run
 
