@@ -45,6 +45,7 @@ from producersync.client._exceptions import (
 )
 from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, parse_retry_after, should_retry
+from producersync.client._ssl import shared_ssl_context
 
 __all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIClient", "checked"]
 
@@ -232,6 +233,7 @@ class SyncAPIClient(BaseClient):
         super().__init__(**options)
         self._http = httpx2.Client(
             transport=transport,
+            verify=shared_ssl_context(),
             timeout=self.timeout,
             limits=DEFAULT_LIMITS,
             headers=self._headers,
@@ -281,7 +283,11 @@ class AsyncAPIClient(BaseClient):
     def __init__(self, *, transport: httpx2.AsyncBaseTransport | None, **options: Any) -> None:
         super().__init__(**options)
         self._http = httpx2.AsyncClient(
-            transport=transport, timeout=self.timeout, limits=DEFAULT_LIMITS, headers=self._headers
+            transport=transport,
+            verify=shared_ssl_context(),
+            timeout=self.timeout,
+            limits=DEFAULT_LIMITS,
+            headers=self._headers,
         )
 
     async def close(self) -> None:
