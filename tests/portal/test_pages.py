@@ -412,6 +412,50 @@ def test_a_form_sent_as_multipart_is_refused_and_changes_nothing(
 
 
 @pytest.mark.parametrize(
+    ("form", "body", "says"),
+    [
+        # The CSRF check read the last token: a forged one before it went unnoticed.
+        ("/endpoints/{ep}/disable", "csrf=forged&csrf={csrf}", "Field 'csrf' is given more"),
+        ("/endpoints/{ep}/delete", "csrf={csrf}&confirm=no&confirm=yes", "'confirm' is given"),
+        (
+            "/endpoints/{ep}/edit",
+            "csrf={csrf}&url=https%3A%2F%2Fa.example&url=https%3A%2F%2Fb.example&events=producersync",
+            "Field 'url' is given more than once: 'https://a.example', 'https://b.example'",
+        ),
+        ("/endpoints/{ep}/rate-limit", "csrf={csrf}&rate_limit=5&rate_limit=abc", "'rate_limit'"),
+    ],
+    ids=["csrf", "confirm", "url", "rate_limit"],
+)
+def test_a_field_given_twice_is_refused_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn, form: str, body: str, says: str
+) -> None:
+    """Starlette keeps a field's last value, so what came before it was never checked."""
+    endpoint_id = _create(visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.http.post(
+        _path(form, endpoint_id, "unused"),
+        content=body.format(csrf=visitor.csrf),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert page.status_code == 400, page.text
+    assert says in page.text.replace("&#39;", "'") and "Nothing was changed" in page.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+def test_a_list_field_may_be_given_more_than_once(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    saved = visitor.form(
+        f"/portal/endpoints/{endpoint_id}/edit", url=URL, events=[NPN_ACTIVATED, UPDATES_AVAILABLE]
+    )
+    assert saved.status_code == 303, saved.text
+    with portal_service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None and endpoint.event_types == [NPN_ACTIVATED, UPDATES_AVAILABLE]
+
+
+@pytest.mark.parametrize(
     "path",
     [
         "/portal/endpoints/{ep}/attempts?outcome=everything",
