@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -20,7 +21,7 @@ from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
-from tests.support.service import RunningService
+from tests.support.service import RunningService, running_service
 
 URL = "http://127.0.0.1:9/hook"
 
@@ -103,6 +104,29 @@ def test_the_session_cookie_is_secure_over_https(portal_service: RunningService)
         page = http.get(f"/portal/login/{token}")
         signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
     assert all("Secure" in c for c in signed.headers.get_list("set-cookie"))
+
+
+def test_the_cookies_are_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
+    """Behind a TLS proxy uvicorn does not trust (not on loopback), the request says http:
+    the public URL is what says the browser is on https."""
+    public = {"public_url": "https://ps.example.com"}
+    with (
+        running_service(f"sqlite:///{tmp_path / 'store.db'}", **public) as service,
+        httpx2.Client(base_url=service.base_url) as http,
+    ):
+        token = issue_link(service, service.account().account_id)
+        page = http.get(f"/portal/login/{token}")
+        # Sent by hand: a client keeps a Secure cookie for https only.
+        nonce = re.search(r"producersync_portal_login=([^;]+)", page.headers["set-cookie"])
+        assert nonce
+        signed = http.post(
+            f"/portal/login/{token}",
+            data={"csrf": csrf_of(page.text)},
+            headers={"cookie": f"producersync_portal_login={nonce[1]}"},
+        )
+    assert signed.status_code == 303, signed.text
+    set_cookies = [page.headers["set-cookie"], *signed.headers.get_list("set-cookie")]
+    assert len(set_cookies) == 3 and all("Secure" in c for c in set_cookies)
 
 
 @pytest.mark.parametrize(

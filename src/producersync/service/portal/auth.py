@@ -86,11 +86,21 @@ def _cookie_path(request: Request) -> str:
     return request.scope.get("root_path") or "/"
 
 
+def _secure(request: Request) -> bool:
+    """Whether the browser reaches the portal over https: the page came over https, or the
+    service's public URL is https. A TLS proxy that uvicorn does not trust to say so
+    (``--forwarded-allow-ips``, loopback only by default) hands the page on as plain http,
+    and the session cookie went without Secure: a browser would send it in clear to any
+    http:// address of the host."""
+    public = get_context(request).settings.public_url or ""
+    return request.url.scheme == "https" or public.lower().startswith("https:")
+
+
 def set_cookie(
     request: Request, response: Response, name: str, value: str, max_age: int, *, path: str = ""
 ) -> None:
     """HttpOnly (no script reads it), SameSite=Lax (no other site's form sends it),
-    Secure when the page came over https, scoped to the portal."""
+    Secure over https (``_secure``), scoped to the portal."""
     response.set_cookie(
         name,
         value,
@@ -98,7 +108,7 @@ def set_cookie(
         path=_cookie_path(request) + path,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
@@ -108,7 +118,7 @@ def clear_cookie(request: Request, response: Response, name: str, *, path: str =
         path=_cookie_path(request) + path,
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=_secure(request),
     )
 
 
