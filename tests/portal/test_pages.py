@@ -317,6 +317,8 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/endpoints", {"url": "ftp://files.example.com", "events": ALL}, "must use https"),
     ("/endpoints", {"url": "http://user:pw@127.0.0.1/", "events": ALL}, "credentials"),
     ("/endpoints", {"url": URL, "description": LONG, "events": ALL}, "at most 500"),
+    # Worded for a list ("at most 2048 items after validation") until the length came first.
+    ("/endpoints", {"url": URL + "/" + "a" * 2048, "events": ALL}, "at most 2048 characters"),
     ("/endpoints", {"url": URL}, "Choose the producersync group or at least one event type"),
     ("/endpoints", {"url": URL, "events": ["producersync.bogus"]}, "Unknown event type"),
     ("/endpoints/{ep}/edit", {"url": "javascript:alert(1)", "events": ALL}, "https"),

@@ -104,9 +104,10 @@ def _printable(url: str) -> str:
     return url
 
 
+# The length before the validator, as for descriptions below: after it, pydantic worded a
+# URL too long as a list ("at most 2048 items after validation").
 _Url = Annotated[
     str,
-    AfterValidator(_printable),
     Field(
         max_length=2048,
         description="https URL on a public address, unless the service allows private ones "
@@ -114,6 +115,7 @@ _Url = Annotated[
         examples=["https://hooks.example.com/producersync"],
         json_schema_extra={"pattern": _URL_SYNTAX},
     ),
+    AfterValidator(_printable),
 ]
 
 
