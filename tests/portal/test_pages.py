@@ -13,10 +13,12 @@ import httpx2
 import markupsafe
 import orjson
 import pytest
+from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
 from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts
@@ -226,6 +228,23 @@ def test_the_secret_shows_only_when_revealed(
     with portal_service.engine.connect() as conn:
         new = endpoints.current_secret(conn, endpoint_id)
     assert new != secret and new not in visitor.http.get(rotated.headers["location"]).text
+
+
+def test_the_page_for_an_unexpected_error_has_the_portal_headers() -> None:
+    """Starlette answers an unexpected error outside an app's own middleware: the page
+    went without the content policy, the framing refusal and no-store."""
+    portal = create_portal()
+
+    @portal.get("/broken")
+    def broken() -> None:
+        raise RuntimeError("a bug")
+
+    with TestClient(portal, raise_server_exceptions=False) as client:
+        page = client.get("/broken")
+    assert page.status_code == 500 and "Something went wrong" in page.text
+    assert page.headers["cache-control"] == "no-store"
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
 
 
 # --- CSRF -------------------------------------------------------------------------------

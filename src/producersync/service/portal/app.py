@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog, unavailable
 from producersync.service.errors import validation_message
@@ -39,9 +40,16 @@ log = logging.getLogger(__name__)
 _STATIC = Path(__file__).parent / "static"
 
 
+class _Portal(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside the whole stack: added as middleware, the headers were inside
+        # Starlette's ServerErrorMiddleware, and the page it sends for an unexpected
+        # error went without them (no content policy, framing allowed, cacheable).
+        return PortalHeaders(super().build_middleware_stack())
+
+
 def create_portal() -> FastAPI:
-    portal = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    portal.add_middleware(PortalHeaders)
+    portal = _Portal(openapi_url=None, docs_url=None, redoc_url=None)
     portal.mount("/static", StaticFiles(directory=_STATIC), name="static")
     for module in (login, endpoints, testing, advanced, attempts, catalog):
         portal.include_router(module.router)
