@@ -230,6 +230,37 @@ def test_the_secret_shows_only_when_revealed(
     assert new != secret and new not in visitor.http.get(rotated.headers["location"]).text
 
 
+_HEADERS = {
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "no-referrer",  # a login link's token is in its path
+}
+
+
+def test_every_answer_carries_the_security_headers(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor)
+    token = issue_link(portal_service, portal_service.account().account_id)
+    answers = {
+        "login page": httpx2.get(f"{portal_service.base_url}/portal/login/{token}"),
+        "not signed in": httpx2.get(f"{portal_service.base_url}/portal/endpoints"),
+        "page": visitor.http.get(f"/portal/endpoints/{endpoint_id}"),
+        "redirect": visitor.form(f"/portal/endpoints/{endpoint_id}/disable"),
+        "refused form": visitor.form(f"/portal/endpoints/{endpoint_id}/rate-limit", rate_limit="x"),
+        "not found": visitor.http.get("/portal/endpoints/ep_nosuchendpoint"),
+        "static": visitor.http.get("/portal/static/portal.css"),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code in (200, 303, 400, 401, 404), name
+        for header, value in _HEADERS.items():
+            assert answer.headers.get(header) == value, (name, header)
+        policy = answer.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy and "unsafe-inline" not in policy, name
+        no_store = answer.headers.get("cache-control") == "no-store"
+        assert no_store == (name != "static"), name
+
+
 def test_the_page_for_an_unexpected_error_has_the_portal_headers() -> None:
     """Starlette answers an unexpected error outside an app's own middleware: the page
     went without the content policy, the framing refusal and no-store."""
@@ -295,6 +326,24 @@ def test_a_form_without_its_sessions_token_is_refused_and_changes_nothing(
     assert "Nothing was changed" in refused.text
     assert _state(portal_service, visitor.creds.account_id) == before
     assert visitor.http.get("/portal/endpoints").status_code == 200  # still signed in
+
+
+# Forms posted to the address of a page, which a GET shows.
+_ALSO_PAGES = {"/endpoints", "/endpoints/{ep}/edit", "/endpoints/{ep}/testing"}
+
+
+@pytest.mark.parametrize("form", [f for f, _ in FORMS if f not in _ALSO_PAGES])
+def test_no_form_acts_on_a_get(
+    portal_service: RunningService, visitor: SignedIn, form: str
+) -> None:
+    """A link, an image or a prefetch is a GET: none of them changes anything."""
+    endpoint_id = _create(visitor)
+    message_id = _message(portal_service, visitor.creds.account_id)
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.http.get(_path(form, endpoint_id, message_id), params={"csrf": visitor.csrf})
+    assert page.status_code == 405, page.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+    assert visitor.http.get("/portal/endpoints").status_code == 200  # not signed out
 
 
 # --- one account, its own endpoints -----------------------------------------------------
