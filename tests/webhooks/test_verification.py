@@ -375,6 +375,28 @@ def test_an_invalid_value_is_named_with_the_value() -> None:
     assert f"(given {shown[:60]}…)" in str(err)
 
 
+@pytest.mark.parametrize(
+    ("run_date", "said"),
+    [
+        (0, "not a date as yyyy-MM-dd (given 0)"),  # was 1970-01-01: a pull of everything
+        ("0", 'not a date as yyyy-MM-dd (given "0")'),
+        (86400, "not a date as yyyy-MM-dd (given 86400)"),
+        ("2025-07-24T00:00:00Z", 'not a date as yyyy-MM-dd (given "2025-07-24T00:00:00Z")'),
+        ("2025-02-30", 'not a date: day is out of range for month (given "2025-02-30")'),
+    ],
+)
+def test_a_run_date_is_read_only_as_the_wire_writes_it(run_date: object, said: str) -> None:
+    document = {
+        "type": "producersync.updates_available",
+        "id": "e",
+        "timestamp": "2025-07-24T00:00:00Z",
+        "data": {"runDate": run_date},
+    }
+    err = _raises_for(json.dumps(document).encode())
+    assert err.check is VerificationCheck.INVALID_EVENT
+    assert str(err) == f"invalid event: producersync.updates_available.data.runDate: {said}"
+
+
 def _raises_for(body: bytes) -> WebhookVerificationError:
     """Verify a correctly signed ``body``; return the error it must raise."""
     with pytest.raises(WebhookVerificationError) as info:

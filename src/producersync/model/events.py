@@ -18,6 +18,7 @@ from typing import Annotated, Final, Literal, Self
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PlainSerializer,
@@ -25,6 +26,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from producersync.model.dates import iso_date
 from producersync.model.npn import NPN
 
 __all__ = [
@@ -48,6 +50,7 @@ __all__ = [
     "UpdatesAvailable",
     "UpdatesAvailableData",
     "UtcDatetime",
+    "WireDate",
     "new_event_id",
     "utc_now",
 ]
@@ -119,8 +122,23 @@ class _Wire(BaseModel):
     )
 
 
+def _wire_date(value: object) -> object:
+    # The wire's yyyy-MM-dd only. pydantic's date also reads Unix seconds and a time at
+    # midnight: a signed runDate of 0 (or "0") was 1970-01-01, and its sync pulled every
+    # record since then, the whole population's, hours of the rate limit.
+    if isinstance(value, str):
+        return iso_date(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value
+    raise ValueError("not a date as yyyy-MM-dd")
+
+
+WireDate = Annotated[dt.date, BeforeValidator(_wire_date)]
+"""A date written ``yyyy-MM-dd`` (in ASCII digits), or a ``datetime.date``."""
+
+
 class UpdatesAvailableData(_Wire):
-    run_date: dt.date
+    run_date: WireDate
     """Use as ``updatedSince`` for the follow-up API calls."""
 
 

@@ -27,6 +27,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from producersync.model.events import EVENT_ADAPTER, KNOWN_TYPES, Event
+from producersync.model.validation import reason
 from producersync.webhooks._exceptions import VerificationCheck, WebhookVerificationError
 from producersync.webhooks._hmac import MSG_ID_RE, TIMESTAMP_RE, digest
 from producersync.webhooks.secret import SecretsLike, parse_secrets
@@ -159,7 +160,7 @@ def verify_signature(
 def _describe(exc: ValidationError) -> str:
     errors = exc.errors(include_url=False, include_context=False)
     parts = [
-        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {err['msg']}{_given(err)}"
+        f"{'.'.join(str(p) for p in err['loc']) or '(root)'}: {reason(err)}{_given(err)}"
         for err in errors[:_MAX_ERRORS_SHOWN]
     ]
     more = len(errors) - _MAX_ERRORS_SHOWN
