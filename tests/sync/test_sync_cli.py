@@ -419,6 +419,23 @@ def test_a_command_that_only_reads_refuses_a_mirror_that_is_not_there(
     assert list(mirror_file.parent.iterdir()) == []
 
 
+@pytest.mark.parametrize("command", _READING[:3], ids=lambda c: " ".join(c[:2]))
+def test_a_mirror_that_is_not_there_is_named_by_its_variable_under_json(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    code, out, _ = producersync_output(monkeypatch, capsys, *command, "--json")
+    assert code == 2, out
+    error = orjson.loads(out)["error"]
+    assert (error["field"], error["value"]) == (
+        "PRODUCERSYNC_MIRROR_URL",
+        f"sqlite:///{mirror_file}",
+    )
+
+
 def test_the_option_names_the_mirror_a_check_reads(
     engine: sa.Engine,
     tmp_path: Path,

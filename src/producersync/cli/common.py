@@ -27,6 +27,7 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.settings_variables import setting_name, variable
 from producersync.sync.mirror import Change, open_mirror
+from producersync.sync.settings import SyncSettings
 
 S = TypeVar("S", bound=BaseSettings)
 
@@ -283,17 +284,19 @@ def api_problem(exc: ProducerSyncError) -> str:
 
 
 def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = None) -> sa.Engine:
-    """The mirror at ``url`` (given with ``option``, if by one) for a command that only
-    reads it. A SQLite file that is not there is a mistyped path or a mirror never
-    synced: opening it would make an empty mirror, and its answers ("not in the
-    monitored population") would look as sure as a real one's."""
+    """The mirror at ``url`` (given with ``option``, if by one, else by its setting) for
+    a command that only reads it. A SQLite file that is not there is a mistyped path or
+    a mirror never synced: opening it would make an empty mirror, and its answers ("not
+    in the monitored population") would look as sure as a real one's."""
     path = sqlite_file(url)
     if path is not None and not path.exists():
         raise fail(
             f"no mirror at {path.absolute()}: run `producersync sync run` or "
             "`producersync sync backfill` first",
             code=2,
-            field=option,
+            # The setting's variable, as for any setting refused (also when the
+            # configuration file gave it): a script reading --json was told null.
+            field=option or variable(SyncSettings, "mirror_url"),
             value=masked(url),
         )
     return open_mirror(url, pool_size)
