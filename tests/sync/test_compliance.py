@@ -305,6 +305,29 @@ def test_bad_input_exits_2(mirror_url: str, args: list[str]) -> None:
     assert result.returncode == 2, (result.stdout, result.stderr)
 
 
+def test_check_and_report_read_the_mirror_the_configuration_file_names(
+    mirror_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """They looked at ./producersync-mirror.db instead, not the mirror the sync keeps."""
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    sync_environment(elsewhere, monkeypatch)
+    monkeypatch.delenv("PRODUCERSYNC_MIRROR_URL")
+    config = tmp_path / "sync.toml"
+    config.write_text(f'mirror_url = "{mirror_url}"\n')
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15", "--json"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (code, orjson.loads(out)["allowed"]) == (0, True), err
+    args = ["report", "changes", "--since", "2000-01-01", "--json"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 0 and orjson.loads(out)["changes"], err
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_report_expiring_accepts_days_with_or_without_d(mirror_url: str) -> None:
     # Relative to the real today: far enough ahead to hold every active license.
     for within in ("4000d", "4000"):

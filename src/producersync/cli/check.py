@@ -38,15 +38,17 @@ __all__ = ["check", "report"]
 report = typer.Typer(help="Reports over the mirror.", no_args_is_help=True)
 
 MirrorOption = Annotated[
-    str,
+    str | None,
     typer.Option(
         "--mirror",
         envvar="PRODUCERSYNC_MIRROR_URL",
         parser=database_url,
-        help="Mirror URL (sqlite:///file.db or postgresql://...).",
+        help="Mirror URL (sqlite:///file.db or postgresql://...); default: "
+        "$PRODUCERSYNC_MIRROR_URL, else the configuration file's mirror_url, else "
+        "sqlite:///producersync-mirror.db.",
+        show_default=False,
     ),
 ]
-_DEFAULT_MIRROR = "sqlite:///producersync-mirror.db"
 _DAYS = re.compile(r"([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
@@ -59,9 +61,13 @@ def _echo_json(value: object) -> None:
 
 
 @contextmanager
-def _mirror(url: str) -> Iterator[sa.Connection]:
-    SyncSettings(mirror_url=url)  # the others, checked as every sync command checks them
-    engine = read_mirror(url, option="--mirror")
+def _mirror(url: str | None) -> Iterator[sa.Connection]:
+    # Without --mirror (nor its variable), the mirror the settings name, as every sync
+    # command reads it: a default of our own here skipped the configuration file's, and
+    # a check answered from ./producersync-mirror.db, not the mirror the sync keeps.
+    # The other settings are checked as every sync command checks them.
+    settings = SyncSettings() if url is None else SyncSettings(mirror_url=url)
+    engine = read_mirror(settings.mirror_url, option=None if url is None else "--mirror")
     try:
         with engine.connect() as conn:
             yield conn
@@ -126,7 +132,7 @@ def check(
             show_default=False,
         ),
     ] = None,
-    mirror: MirrorOption = _DEFAULT_MIRROR,
+    mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1),
@@ -155,7 +161,7 @@ def check(
 @report.command(cls=JsonErrorsCommand)
 def expiring(
     within: Annotated[str, typer.Option(help=f"Days ahead: 30 or 30d, at most {_MAX_DAYS}.")],
-    mirror: MirrorOption = _DEFAULT_MIRROR,
+    mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Active licenses of the active population expiring within the next days, soonest first."""
@@ -187,7 +193,7 @@ def changes(
         typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
     limit: LimitOption = None,
-    mirror: MirrorOption = _DEFAULT_MIRROR,
+    mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged."""
