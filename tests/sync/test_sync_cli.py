@@ -247,6 +247,7 @@ def _unprocessed(engine: sa.Engine) -> int:
     ],
 )
 def test_a_refused_replay_changes_nothing(
+    mirror_file: Path,
     engine: sa.Engine,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -259,6 +260,18 @@ def test_a_refused_replay_changes_nothing(
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
     assert code == 1 and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
     assert _unprocessed(engine) == 0
+    # No DBOS system database made for an event that needs no workflow.
+    assert [p.name for p in mirror_file.parent.iterdir() if "dbos" in p.name] == []
+
+
+def test_a_replay_from_a_mirror_that_is_not_there_makes_none(
+    mirror_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It made an empty mirror at the (mistyped) path, and a DBOS database beside it,
+    then said the event was not in it."""
+    code, err = producersync(monkeypatch, capsys, "sync", "replay", "evt_1")
+    assert code == 2 and err.startswith(f"error: no mirror at {mirror_file}"), err
+    assert list(mirror_file.parent.iterdir()) == []
 
 
 def test_a_replay_before_any_sync_service_ran_changes_nothing(

@@ -239,14 +239,19 @@ def replay(
     if timeout is not None and not wait:
         raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
     settings = SyncSettings()
-    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    client = DBOSClient(
-        system_database_url=settings.system_database_url(), application_name=APP_NAME
-    )
-    try:
+    # Only a mirror that is there holds the event, and only a known event needs DBOS:
+    # a mirror at a mistyped path was made (empty, a DBOS database beside it) before the
+    # event was found missing from it.
+    engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
+    with contextlib.ExitStack() as stack:
+        stack.callback(engine.dispose)
         with engine.connect() as conn:
             body = mirror.receipt_body(conn, event_id)
         name, args = _replayed(event_id, body)
+        client = DBOSClient(
+            system_database_url=settings.system_database_url(), application_name=APP_NAME
+        )
+        stack.callback(client.destroy)
         _ready_to_queue(client)
         with mirror.write_transaction(engine) as conn:
             # Owed again: an activation is found by the collector as unprocessed.
@@ -257,9 +262,6 @@ def replay(
         if wait:
             _wait_for(handle, _DEFAULT_WAIT if timeout is None else timeout)
             console.print("done")
-    finally:
-        client.destroy()
-        engine.dispose()
 
 
 def _ready_to_queue(client: DBOSClient) -> None:
