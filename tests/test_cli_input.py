@@ -552,6 +552,36 @@ def test_a_sync_config_that_cannot_be_read_is_named_with_its_path(
     assert len(err.splitlines()) == 1 and not sync_env.exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("sync_prot = 9000\n", "no such setting 'sync_prot' (did you mean 'sync_port'?)"),
+        ("port = 9000\n", "no such setting 'port' (did you mean 'sync_port'?)"),
+        ("[sync]\npage_size = 50\n", "no such setting 'sync' (did you mean 'sync_port'?)"),
+        (
+            f'webhook_secret = "{GOOD_SECRET}"\npage_sise = 5\n',
+            "no such setting 'webhook_secret' (did you mean 'webhook_secrets'?),"
+            " 'page_sise' (did you mean 'page_size'?)",
+        ),
+    ],
+    ids=["misspelt", "the-services-name", "table", "two"],
+)
+def test_a_sync_config_key_that_is_no_setting_is_named_not_ignored(
+    sync_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    said: str,
+) -> None:
+    config = tmp_path / "sync.toml"
+    config.write_text(text)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    code, err = producersync(monkeypatch, capsys, "sync", "status")
+    assert (code, err) == (2, f"error: PRODUCERSYNC_SYNC_CONFIG: {config}: {said}\n")
+    assert GOOD_SECRET.removeprefix("whsec_") not in err and not sync_env.exists()
+
+
 def test_a_sync_config_gives_defaults_beneath_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

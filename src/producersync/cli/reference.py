@@ -77,7 +77,8 @@ comma-separated in the environment (the retry schedule may also be JSON: `[5, 30
 ## The sync service (`producersync sync ...`, `check`, `report`)
 
 A TOML file named by `{CONFIG_ENV}` supplies defaults beneath the environment (keys are
-the variable names in lower case, without the prefix).
+the variable names in lower case, without the prefix: `sync_port`, `page_size`; any other
+key stops every command, named with the nearest setting's).
 
 {_table(SyncSettings)}
 """

@@ -6,6 +6,7 @@ Environment variables carry the prefix ``PRODUCERSYNC_``; a TOML file named by
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -33,7 +34,7 @@ from producersync.database_url import (
     with_connect_timeout,
 )
 from producersync.log_format import LogFormatSetting, LogLevelSetting
-from producersync.settings_variables import own_variables
+from producersync.settings_variables import own_variables, variable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import WebhookSecretError, parse_secret
 
@@ -265,6 +266,7 @@ class SyncSettings(BaseSettings):
         )
         if config:
             values = _config_file(Path(config))
+            _known_keys(settings_cls, Path(config), values)
             sources += (InitSettingsSource(settings_cls, _by_name(settings_cls, values)),)
         return sources
 
@@ -337,6 +339,30 @@ def _by_name(settings_cls: type[BaseSettings], values: dict[str, Any]) -> dict[s
         for name, own in own_variables(settings_cls).items()
     }
     return {names.get(key, key): value for key, value in values.items()}
+
+
+def _file_keys(settings_cls: type[BaseSettings]) -> list[str]:
+    """The keys a configuration file may hold: each setting's variable, in lower case
+    without the prefix (`sync_port`, `page_size`)."""
+    return [
+        variable(settings_cls, name).removeprefix("PRODUCERSYNC_").lower()
+        for name in settings_cls.model_fields
+    ]
+
+
+def _known_keys(settings_cls: type[BaseSettings], path: Path, values: Mapping[str, Any]) -> None:
+    """Refuse the file at ``path`` if a key of ``values`` is no setting's: a misspelt
+    one (`sync_prot`, or a table such as `[sync]`) was ignored without a word, and the
+    process ran on the default it was meant to change."""
+    keys = _file_keys(settings_cls)
+    unknown = [key for key in values if key not in keys]
+    if not unknown:
+        return
+    told = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, keys, n=1)
+        told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    raise _refused((_CONFIG_SETTING, f"{path}: no such setting {', '.join(told)}"))
 
 
 def _config_file(path: Path) -> dict[str, Any]:
