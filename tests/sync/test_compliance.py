@@ -473,6 +473,15 @@ _NO_ENV: dict[str, str] = {}
             "Invalid value for --state: 'ZZ' is not a state code",
         ),
         (
+            # Was a no ("no appointment with that carrier"), as sure as a real one.
+            ["check", NPN, "--state", "CA", "--loa", "Life", "--carrier", "6048"],
+            _NO_ENV,
+            2,
+            "--carrier",
+            "6048",
+            "Invalid value for --carrier: '6048' is not a coCode: exactly 5 digits, as 60483",
+        ),
+        (
             ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "15/01/2026"],
             _NO_ENV,
             2,
@@ -557,6 +566,7 @@ _NO_ENV: dict[str, str] = {}
     ids=[
         "bad-npn",
         "bad-state",
+        "bad-carrier",
         "bad-date",
         "no-loa",
         "blank-loa",

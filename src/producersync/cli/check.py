@@ -29,7 +29,7 @@ from producersync.cli.common import (
     read_mirror,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.model import STATE_CODES, is_npn
+from producersync.model import STATE_CODES, is_co_code, is_npn
 from producersync.sync import compliance
 from producersync.sync.settings import SyncSettings
 
@@ -97,6 +97,17 @@ def _not_blank(value: str, option: str) -> str:
     return value.strip()
 
 
+def _carrier(value: str) -> str:
+    """A ``--carrier``: a coCode, as the API takes one. Anything else matches no
+    appointment, and a typo's no (``6048`` for 60483) would look like a real one."""
+    carrier = _not_blank(value, "--carrier")
+    if not is_co_code(carrier):
+        raise BadValue(
+            value, f"{value!r} is not a coCode: exactly 5 digits, as 60483", param_hint="--carrier"
+        )
+    return carrier
+
+
 def _known_loa(conn: sa.Connection, loa: str) -> None:
     """Stop, naming ``loa``, when no LOA in the mirror carries it: a typo's no would
     look like a real one. Here rather than in ``compliance.check``, whose no is true
@@ -121,7 +132,8 @@ def check(
     state: Annotated[str, typer.Option(help="Two-letter state code.")],
     loa: Annotated[str, typer.Option(help='Line of authority: name, code or category ("Life").')],
     carrier: Annotated[
-        str | None, typer.Option(help="Carrier coCode: also require an appointment with it.")
+        str | None,
+        typer.Option(help="Carrier coCode (5 digits): also require an appointment with it."),
     ] = None,
     on: Annotated[
         dt.date | None,
@@ -141,7 +153,7 @@ def check(
         raise BadValue(npn, f"{npn!r} is not an NPN", param_hint="NPN")
     state = _state(state)
     loa = _not_blank(loa, "--loa")
-    carrier = None if carrier is None else _not_blank(carrier, "--carrier")
+    carrier = None if carrier is None else _carrier(carrier)
     day = on or dt.date.today()
     with _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)

@@ -1,5 +1,7 @@
-"""Shared data shapes: records, webhook events, NPNs, states. Imports nothing else of ours."""
+"""Shared data shapes: records, webhook events, NPNs, coCodes, states. Imports nothing else of
+ours."""
 
+from producersync.model.co_code import is_co_code
 from producersync.model.events import (
     ENDPOINT_TEST,
     EVENT_ADAPTER,
@@ -98,6 +100,7 @@ __all__ = [
     "UpdatesAvailable",
     "UpdatesAvailableData",
     "UtcDatetime",
+    "is_co_code",
     "is_npn",
     "new_event_id",
     "utc_now",

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
-from producersync.model import STATE_CODES, is_npn
+from producersync.model import STATE_CODES, is_co_code, is_npn
 from producersync.model.dates import iso_date
 from producersync.service.api.numbers import WholeNumber
 from producersync.service.api.resources import Resource
@@ -177,7 +177,7 @@ def to_filter(params: BaseModel, resource: Resource) -> RecordFilter:
     _check_each(
         "coCodes",
         co_codes,
-        lambda c: len(c) == 5 and c.isascii() and c.isdigit(),
+        is_co_code,
         "a coCode is exactly 5 digits",
     )
     loa_codes = _items("loaCodes", values.get("loaCodes"))
