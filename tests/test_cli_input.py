@@ -219,6 +219,23 @@ def test_a_sync_wait_or_pace_is_finite_and_the_host_not_empty(
     assert problem.startswith(f"PRODUCERSYNC_{name}: "), problem
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("RECEIPT_RETENTION_DAYS", "1000000"), ("COLLECT_MAX", "99999999999999999999")],
+)
+def test_a_sync_count_past_what_it_is_used_for_is_refused_at_start(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str
+) -> None:
+    # Taken, a retention past year 1 stopped `sync run` at start with an OverflowError's
+    # traceback, and a LIMIT past SQLite's integers failed every collector pass.
+    monkeypatch.setenv(f"PRODUCERSYNC_{name}", value)
+    with pytest.raises(ValidationError) as refused:
+        SyncSettings()
+    (problem,) = _lines(refused.value, SyncSettings)
+    assert problem.startswith(f"PRODUCERSYNC_{name}: "), problem
+    assert f"(given: '{value}')" in problem
+
+
 def test_sync_run_names_the_option_a_refused_setting_came_from(tmp_path: Path) -> None:
     env = {"PRODUCERSYNC_SYNC_CONFIG": "", "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/m.db"}
     result = cli("sync", "run", "--host", "", env=env, check=False)

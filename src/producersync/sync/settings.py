@@ -146,9 +146,13 @@ class SyncSettings(BaseSettings):
         "until it has held still this long: a storm sent as several requests is several "
         "jobs, committed seconds apart.",
     )
+    # Bounded, as each is used where a large number fails: a LIMIT past the database's
+    # integers failed every collector pass, and a retention past year 1 stopped `sync
+    # run` at start with a traceback (OverflowError).
     collect_max: int = Field(
         default=50_000,
         ge=1,
+        le=10_000_000,
         description="Most activations the collector takes in one pass (it passes again "
         "until none is left).",
     )
@@ -208,7 +212,11 @@ class SyncSettings(BaseSettings):
         default=False, description="Delete a deactivated NPN's records (default: keep them)."
     )
     receipt_retention_days: int = Field(
-        default=30, ge=1, description="Receipts (and so event-id deduplication) kept this long."
+        default=30,
+        ge=1,
+        le=36_500,
+        description="Receipts (and so event-id deduplication) kept this long (at most a "
+        "hundred years).",
     )
     catch_up_cron: str = Field(
         default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."
