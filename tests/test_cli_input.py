@@ -692,6 +692,30 @@ def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(
     assert (code, err) == (1, "error: the database: file is not a database\n")
 
 
+@pytest.mark.parametrize("command", [["sync", "now", "--since", "2026-12-01"], ["sync", "run"]])
+def test_a_mirror_url_in_a_directory_that_is_not_there_names_the_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Every command said "the database: unable to open database file": not which
+    database (a sync has two), nor why."""
+    sync_environment(tmp_path, monkeypatch)
+    mirror = tmp_path / "no-such-directory" / "mirror.db"
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", f"sqlite:///{mirror}")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", GOOD_SECRET)
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert (code, err) == (
+        1,
+        f"error: the mirror at {mirror}: unable to open database file: "
+        f"there is no directory {mirror.parent}\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize(
     ("args", "said"),
     [
