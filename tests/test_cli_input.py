@@ -849,6 +849,28 @@ def test_a_database_that_is_no_store_is_refused_and_left_alone(
     assert _tables(path) == before
 
 
+@pytest.mark.parametrize(
+    "command",
+    [["admin", "account", "create", "x"], ["nipr", "run"], ["service", "run", "--port", "1"]],
+)
+def test_a_store_url_in_a_directory_that_is_not_there_names_the_file(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """As for the mirror: SQLite's "unable to open database file" named neither the
+    database nor why."""
+    store = tmp_path / "no-such-directory" / "store.db"
+    code, err = producersync(monkeypatch, capsys, *command, "--database", f"sqlite:///{store}")
+    assert (code, err) == (
+        1,
+        f"error: the store at {store}: unable to open database file: "
+        f"there is no directory {store.parent}\n",
+    )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_store_of_a_newer_version_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

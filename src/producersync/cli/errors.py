@@ -36,10 +36,10 @@ from producersync.cli.common import (
     settings_problems,
 )
 from producersync.client import ProducerSyncError
+from producersync.database_file import DatabaseFileError
 from producersync.database_url import masked
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.migrate import NotAStoreError
-from producersync.sync.mirror import MirrorFileError
 from producersync.sync.settings import SyncSettings
 
 if TYPE_CHECKING:
@@ -64,12 +64,12 @@ class Failure:
 def failure(exc: Exception) -> Failure | None:
     """What a command that let ``exc`` out failed of, told instead of a traceback: a
     setting the environment or the configuration file got wrong (exit 2), a database out
-    of reach, not one or not a store, a SQLite mirror whose directory is missing or not
-    writable, or the API refusing or out of reach (exit 1). None for any other
+    of reach, not one or not a store, a SQLite store or mirror whose directory is missing
+    or not writable, or the API refusing or out of reach (exit 1). None for any other
     exception: a bug, whose traceback is what finds it."""
     if isinstance(exc, sa.exc.DatabaseError) and _of_the_database(exc):
         return Failure([Problem(f"the database: {masked(str(exc.orig))}")], 1)
-    if isinstance(exc, NotAStoreError | MirrorFileError):
+    if isinstance(exc, NotAStoreError | DatabaseFileError):
         return Failure([Problem(str(exc))], 1)
     if isinstance(exc, ProducerSyncError):
         return Failure([Problem(api_problem(exc))], 1)

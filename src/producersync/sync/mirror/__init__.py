@@ -10,7 +10,7 @@ Every function takes a ``Connection``; writers open it with ``write_transaction`
 
 from producersync.sync.mirror.engine import write_transaction
 from producersync.sync.mirror.feed import Change, changes_since
-from producersync.sync.mirror.open import MirrorFileError, open_mirror
+from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
     activate_npns,
     active_npns,
@@ -54,7 +54,6 @@ __all__ = [
     "RESOURCES",
     "RUN_KINDS",
     "Change",
-    "MirrorFileError",
     "Receipt",
     "UpsertCounts",
     "activate_npns",
