@@ -384,6 +384,17 @@ def test_sync_changes_and_report_changes_print_the_same_camel_case_json(
     assert all(change.keys() == keys for change in changes)
 
 
+def test_sync_changes_with_none_says_so_on_stderr(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It printed nothing at all; stdout stays empty, for scripts reading a line a change."""
+    since = ["--since", "2999-01-01"]
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "changes", *since)
+    assert (code, out, err) == (0, "", "no change since 2999-01-01T00:00:00+00:00\n")
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "changes", *since, "--json")
+    assert (code, out, err) == (0, "", "")
+
+
 def test_sync_verify_prints_camel_case_json(
     engine: sa.Engine,
     api: None,

@@ -32,6 +32,7 @@ from producersync.cli.common import (
     change_json,
     console,
     emit,
+    err_console,
     fail,
     iso_date,
     iso_time,
@@ -343,6 +344,9 @@ def changes(
     with engine.connect() as conn:
         found = mirror.changes_since(conn, since, limit=limit)
     engine.dispose()
+    if not found and not as_json:
+        # On stderr: stdout stays a line per change, for the scripts reading it.
+        err_console.print(f"no change since {since.isoformat()}", highlight=False)
     for change in found:
         if as_json:
             emit(True, change_json(change))

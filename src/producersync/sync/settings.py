@@ -1,7 +1,7 @@
 """The sync service's settings: one object, read once at start-up, passed down.
 
 Environment variables carry the prefix ``PRODUCERSYNC_``; a TOML file named by
-``PRODUCERSYNC_SYNC_CONFIG`` (or passed as ``config_file``) supplies defaults beneath them.
+``PRODUCERSYNC_SYNC_CONFIG`` supplies defaults beneath them.
 """
 
 from __future__ import annotations
