@@ -209,6 +209,15 @@ async def test_a_body_over_the_limit_is_413(harness: Harness) -> None:
     assert harness.receipts()["rejected"] == 1
 
 
+async def test_a_path_with_a_slash_too_many_is_404_not_a_redirect(harness: Harness) -> None:
+    body = UpdatesAvailable.create(dt.date(2026, 1, 5)).to_json()
+    signed = headers("msg_slash", int(time.time()), body, harness.secret)
+    response = await harness.http.post(PATH + "/", content=body, headers=signed)
+    assert response.status_code == 404
+    assert harness.started == []
+    assert sum(harness.receipts().values()) == 0
+
+
 async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Harness) -> None:
     response = await harness.send(EndpointTest.create("ep_1"))
     assert response.status_code == 200

@@ -156,7 +156,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route(settings.webhook_path, receiver.handle, methods=["POST"]),
             Route("/metrics", metrics_view, methods=["GET"]),
@@ -164,6 +164,11 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         ],
         lifespan=lifespan,
     )
+    # An endpoint URL with a slash too many got a 307 to the receiver's path, which a
+    # webhook sender does not follow (Standard Webhooks): a failed delivery that read as
+    # "moved". A 404 says what is wrong.
+    app.router.redirect_slashes = False
+    return app
 
 
 def _last_synced(engine: sa.Engine) -> dt.date | None:
