@@ -19,19 +19,12 @@ from starlette.routing import Route
 
 from producersync.client import APITimeoutError, AsyncClient, Client
 from tests.client.fake import FakeAPI, json_response
-from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
+from tests.support.fault_proxy import FaultMix, FaultProxy, dribbled, fault_proxy
 
 BODY = {"id": 1, "padding": "x" * 500}
 TIMEOUT = 1.0  # each read's
 DEADLINE = 0.5
 KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
-
-
-def dribbled(seconds: float) -> FaultMix:
-    """Every response dribbled, ``seconds`` between two bytes."""
-    return FaultMix(
-        server_error=0, rate_limited=0, reset=0, slow=0, dribble=100, dribble_seconds=seconds
-    )
 
 
 async def api(request: Request) -> JSONResponse:

@@ -6,13 +6,14 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import anyio
 import pytest
 
 from producersync.client._pacing import _LATE, WINDOW_MARGIN, Pacer
 from tests.client.fake import FakeAPI, json_response
+from tests.support.staggered import tasks, threads
 
 
 class Clock:
@@ -144,44 +145,6 @@ def test_an_absurd_retry_after_is_not_taken_at_its_word() -> None:
     pacer, clock = paced(6000)
     pacer.observe(429, {"retry-after": "86400"})
     assert waited(pacer, clock) == pytest.approx(3600)
-
-
-def threads(call: Callable[[int], object], count: int, stagger: float) -> list[int]:
-    """``call(i)`` in a thread for each ``i`` below ``count``, started ``stagger`` s
-    apart: the ``i`` in the order the calls returned."""
-    order: list[int] = []
-    lock = threading.Lock()
-
-    def run(index: int) -> None:
-        call(index)
-        with lock:
-            order.append(index)
-
-    started = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in started:
-        thread.start()
-        time.sleep(stagger)
-    for thread in started:
-        thread.join()
-    return order
-
-
-def tasks(call: Callable[[int], Awaitable[object]], count: int, stagger: float) -> list[int]:
-    """``threads``, with tasks."""
-    order: list[int] = []
-
-    async def run(index: int) -> None:
-        await call(index)
-        order.append(index)
-
-    async def main() -> None:
-        async with anyio.create_task_group() as group:
-            for index in range(count):
-                group.start_soon(run, index)
-                await anyio.sleep(stagger)
-
-    anyio.run(main)
-    return order
 
 
 def queued(kind: str, pacer: Pacer, priorities: list[float], stagger: float) -> list[int]:

@@ -32,9 +32,8 @@ from producersync.client import (
 )
 from producersync.client._constants import NPN_CHUNK
 from tests.client.fake import FakeAPI, json_response, license_row
-from tests.client.test_deadline import dribbled
-from tests.client.test_pacing import tasks, threads
-from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
+from tests.support.fault_proxy import FaultMix, FaultProxy, dribbled, fault_proxy
+from tests.support.staggered import tasks, threads
 
 KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
 NPN = "15645555"

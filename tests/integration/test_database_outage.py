@@ -22,9 +22,9 @@ import sqlalchemy as sa
 from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import entities
 from tests.support.databases import ADMIN_URL
-from tests.sync.test_sync_process import Harness, eventually, running_harness
+from tests.support.sync_harness import Harness, first_npns, running_harness
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
 
@@ -38,7 +38,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     sync_env = {"PRODUCERSYNC_API_MAX_RETRIES": "1", "PRODUCERSYNC_SYNC_RETRY_SECONDS": "2"}
     directory = tmp_path_factory.mktemp("outage")
     with running_harness("postgres", directory, sync_env=sync_env) as h:
-        npns = _npns(h)
+        npns = first_npns(h, 20)
         h.client.subscriptions.wait(h.client.subscriptions.add(npns))
         eventually(lambda: h.status()["activeNpns"] == len(npns), what=h.status)
         h.wait_equal()
@@ -50,12 +50,6 @@ def admin() -> Iterator[sa.Engine]:
     engine = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
     yield engine
     engine.dispose()
-
-
-def _npns(harness: Harness, count: int = 20) -> list[str]:
-    with harness.engine.connect() as conn:
-        query = sa.select(entities.c.npn).order_by(entities.c.npn).limit(count)
-        return list(conn.execute(query).scalars())
 
 
 def _name(url: str) -> str:
@@ -170,7 +164,7 @@ def test_an_activation_whose_fetch_failed_is_fetched_again_by_itself(
     harness: Harness, admin: sa.Engine
 ) -> None:
     # As above, for the collector of activations: no later event nudges another.
-    npn = _npns(harness, 21)[-1]
+    npn = first_npns(harness, 21)[-1]
     harness.endpoint_enabled(False)
     harness.client.subscriptions.wait(harness.client.subscriptions.add([npn]))
     failed = harness.status()["failedRuns"]

@@ -35,13 +35,13 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, webhook_attempts, webhook_deliveries
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import sync_runs
-from tests.service.delivery.test_delivery_process import FAST
 from tests.support.databases import REDIS_URL, postgres_database, redis_available
 from tests.support.metrics import scrape
-from tests.support.processes import ServiceProcess, service_process
+from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
 from tests.support.service import Credentials, free_port, wait_for_job
-from tests.sync.test_sync_process import SyncProcess, eventually
+from tests.support.sync_harness import SyncProcess
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow(250)]
 

@@ -26,7 +26,7 @@ import httpx2
 
 from tests.support.service import free_port
 
-__all__ = ["FaultMix", "FaultProxy", "fault_proxy"]
+__all__ = ["FaultMix", "FaultProxy", "dribbled", "fault_proxy"]
 
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
 _ROUND = 100
@@ -226,3 +226,10 @@ def fault_proxy(
         loop.call_soon_threadsafe(stop.set)
         thread.join(timeout=10)
         loop.close()
+
+
+def dribbled(seconds: float) -> FaultMix:
+    """Every response dribbled, ``seconds`` between two bytes."""
+    return FaultMix(
+        server_error=0, rate_limited=0, reset=0, slow=0, dribble=100, dribble_seconds=seconds
+    )

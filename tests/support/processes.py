@@ -17,9 +17,18 @@ import orjson
 
 from tests.support.service import free_port
 
-__all__ = ["ServiceProcess", "cli", "cli_json", "service_process"]
+__all__ = ["FAST", "SCHEDULE", "ServiceProcess", "cli", "cli_json", "service_process"]
 
 _CLI = [sys.executable, "-m", "producersync.cli.main"]
+SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
+# A service process whose polls, retries and timeouts take a test's time, not a day's.
+FAST = {
+    "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
+    "PRODUCERSYNC_WEBHOOK_POLL_SECONDS": "0.05",
+    "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE": str(SCHEDULE),
+    "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "1",
+    "PRODUCERSYNC_JOB_POLL_SECONDS": "0.05",
+}
 
 
 def cli(

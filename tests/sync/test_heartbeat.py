@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from producersync.sync import mirror
 from producersync.sync.heartbeat import LEASE_BEATS, Heartbeat
 from producersync.sync.mirror import write_transaction
+from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
 INTERVAL = 0.1  # a lease of 0.6 s
@@ -31,13 +32,6 @@ def _status(engine: sa.Engine) -> str:
         last = mirror.sync_status(conn)["lastRun"]
     assert last is not None
     return str(last["status"])
-
-
-def _eventually(check: Callable[[], bool], timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "the condition did not hold in time"
-        time.sleep(0.02)
 
 
 def _beating() -> set[threading.Thread]:
@@ -62,8 +56,8 @@ def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa
         assert _status(engine) == "running"
         time.sleep(interval / 2)
     heartbeat.release(run)  # as a process that dies stops beating
-    _eventually(lambda: _status(engine) == "interrupted")
-    _eventually(lambda: not _beating() - others)  # nothing attended: its thread ended
+    eventually(lambda: _status(engine) == "interrupted")
+    eventually(lambda: not _beating() - others)  # nothing attended: its thread ended
 
 
 def test_a_run_taken_back_after_its_lease_ran_out_is_shown_running_at_once(
@@ -74,9 +68,9 @@ def test_a_run_taken_back_after_its_lease_ran_out_is_shown_running_at_once(
     heartbeat = Heartbeat(engine, 60)  # its beats are an hour apart: only the first counts
     with write_transaction(engine) as conn:
         run = mirror.start_run(conn, "updates", lease=Heartbeat(engine, INTERVAL).lease)
-    _eventually(lambda: _status(engine) == "interrupted")
+    eventually(lambda: _status(engine) == "interrupted")
     heartbeat.attend(run)
-    _eventually(lambda: _status(engine) == "running", timeout=5)
+    eventually(lambda: _status(engine) == "running", timeout=5)
     heartbeat.release(run)
 
 
@@ -87,7 +81,7 @@ def test_a_run_finished_by_another_is_let_go(engine: sa.Engine) -> None:
     heartbeat.attend(run)
     with write_transaction(engine) as conn:
         mirror.finish_run(conn, run, {})
-    _eventually(lambda: heartbeat.attended() == set())
+    eventually(lambda: heartbeat.attended() == set())
     assert _status(engine) == "succeeded"
 
 

@@ -32,8 +32,9 @@ from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
 from tests.support.asgi import request
 from tests.support.service import free_port
+from tests.support.sync_harness import SyncProcess, mirror_database
+from tests.support.waiting import eventually
 from tests.support.webhook_fuzz import ASGI_ONLY, Delivery, DeliveryFuzzer, send_raw
-from tests.sync.test_sync_process import SyncProcess, _mirror_url, eventually
 
 pytestmark = pytest.mark.slow(175)
 
@@ -124,7 +125,7 @@ def _mirror_holds_only(url: str, authorised: set[str], count: int) -> list[str]:
 def test_no_fuzzed_delivery_is_a_5xx_or_acted_on_unless_validly_signed(
     backend: str, tmp_path: Path
 ) -> None:
-    with _mirror_url(backend, tmp_path) as url:
+    with mirror_database(backend, tmp_path) as url:
         _fuzz_in_process(url, REQUESTS if backend == "sqlite" else POSTGRES_REQUESTS)
 
 

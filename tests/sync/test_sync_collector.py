@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from producersync.model.events import NpnDeactivated
-from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
+from tests.support.sync_harness import Harness, first_npns, running_harness
+from tests.support.waiting import eventually
 
 # Far longer than any wait below: a collector that waited it out would fail the test.
 COALESCE_SECONDS = "600"
@@ -28,7 +29,7 @@ def harness(tmp_path: Path) -> Iterator[Harness]:
 def test_a_first_subscription_is_fetched_without_waiting_to_coalesce(harness: Harness) -> None:
     # One NPN, so one event: a collector that several of the first events nudged could
     # still be waiting in the queue, started at once, when the later ones come.
-    npns = _npns(harness, 5)
+    npns = first_npns(harness, 5)
     harness.client.subscriptions.wait(harness.client.subscriptions.add(npns[:1]))
     eventually(lambda: harness.status()["activeNpns"] == 1, what=harness.status)
     harness.wait_equal()

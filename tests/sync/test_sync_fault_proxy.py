@@ -15,7 +15,8 @@ import pytest
 
 from tests.support.fault_proxy import FaultMix, FaultProxy, fault_proxy
 from tests.support.metrics import scrape
-from tests.sync.test_sync_process import TODAY, Harness, _npns, eventually, running_harness
+from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(80)
 
@@ -48,7 +49,7 @@ def test_activation_and_daily_update_complete_through_the_faults(
     proxied: tuple[Harness, FaultProxy],
 ) -> None:
     harness, proxy = proxied
-    npns = _npns(harness, 20)
+    npns = first_npns(harness, 20)
     harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
     eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
     harness.wait_equal(timeout=120)
@@ -70,7 +71,7 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
     proxied: tuple[Harness, FaultProxy],
 ) -> None:
     harness, proxy = proxied
-    first, second = _npns(harness, len(harness.population()) + 2)[-2:]
+    first, second = first_npns(harness, len(harness.population()) + 2)[-2:]
     failed = harness.status()["failedRuns"]
     proxy.use(DOWN)
     try:

@@ -18,15 +18,15 @@ from producersync.model.events import Event, NpnActivated, NpnDeactivated, Updat
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.sync.mirror.tables import population
-from tests.sync.test_sync_process import (
+from tests.support.sync_harness import (
     RATE,
     SERVICE_ENV,
     TODAY,
     Harness,
-    _npns,
-    eventually,
+    first_npns,
     running_harness,
 )
+from tests.support.waiting import eventually
 
 CHAOS = {
     **SERVICE_ENV,
@@ -69,7 +69,7 @@ def test_the_upstream_does_inject_faults(harness: Harness) -> None:
 
 
 def test_the_mirror_ends_equal_despite_upstream_faults(harness: Harness) -> None:
-    npns = _npns(harness, 20)
+    npns = first_npns(harness, 20)
     harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
     eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
     harness.wait_equal()

@@ -23,7 +23,8 @@ import sqlalchemy as sa
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
 from tests.support.processes import cli
-from tests.sync.test_sync_process import Harness, _npns, eventually, running_harness
+from tests.support.sync_harness import Harness, first_npns, running_harness
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(90)
 
@@ -38,7 +39,7 @@ SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("interrupted")
     with running_harness("sqlite", directory, sync_env=BEATING) as harness:
-        npns = _npns(harness, 60)
+        npns = first_npns(harness, 60)
         harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
 
         def settled() -> bool:

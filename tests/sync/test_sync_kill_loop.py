@@ -16,14 +16,8 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, changes, population, sync_runs
-from tests.sync.test_sync_process import (
-    SERVICE_ENV,
-    TODAY,
-    Harness,
-    _npns,
-    eventually,
-    running_harness,
-)
+from tests.support.sync_harness import SERVICE_ENV, TODAY, Harness, first_npns, running_harness
+from tests.support.waiting import eventually
 
 KILLS = 20
 SEED = 21
@@ -78,7 +72,7 @@ def test_twenty_sigkills_mid_sync_leave_the_mirror_equal_without_duplicates(
 ) -> None:
     rng = random.Random(SEED)
     with running_harness("sqlite", tmp_path, SERVICE) as harness:
-        npns = _npns(harness, 40)
+        npns = first_npns(harness, 40)
         harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
         # The activation's fetch takes minutes on a loaded 2-core machine; the kills are
         # meant for the daily syncs.

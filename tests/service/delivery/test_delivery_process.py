@@ -27,24 +27,17 @@ from producersync.service.store import accounts, outbox
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities, nipr_runs, webhook_deliveries
+from producersync.service.store.tables import entities, nipr_runs
 from tests.conftest import BACKENDS
 from tests.support.databases import store_url
+from tests.support.delivery import fan_out_through_sigkills
 from tests.support.metrics import scrape
-from tests.support.processes import ServiceProcess, service_process
+from tests.support.processes import FAST, SCHEDULE, ServiceProcess, service_process
 from tests.support.receiver import Received, Receiver, Reply, receiver
 from tests.support.service import wait_for_job
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(150)
-
-SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
-FAST = {
-    "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
-    "PRODUCERSYNC_WEBHOOK_POLL_SECONDS": "0.05",
-    "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE": str(SCHEDULE),
-    "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "1",
-    "PRODUCERSYNC_JOB_POLL_SECONDS": "0.05",
-}
 
 
 @dataclass
@@ -82,14 +75,6 @@ class Harness:
     def deliveries(self, endpoint_id: str) -> list[outbox.Delivery]:
         with self.engine.connect() as conn:
             return outbox.list_deliveries(conn, endpoint_id=endpoint_id)
-
-
-def eventually(check: Callable[[], bool], timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise TimeoutError("the condition did not hold in time")
-        time.sleep(0.05)
 
 
 @contextmanager
@@ -334,55 +319,6 @@ def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_sigkill_mid_fan_out_loses_nothing(kind: str, tmp_path: Path) -> None:
     fan_out_through_sigkills(kind, tmp_path, events=1500, kill_after=[300])
-
-
-def fan_out_through_sigkills(
-    kind: str, directory: Path, *, events: int, kill_after: list[int]
-) -> int:
-    """Publish ``events`` activations to one endpoint, then run the service and SIGKILL
-    it once per entry of ``kill_after`` (when that many more deliveries have arrived; 0:
-    as soon as it is up), each time mid fan-out and restarted in the same slot; the last
-    life runs to the end. Every event arrives, and every delivery row ends succeeded.
-    Returns how many deliveries arrived (at least once: a redelivery counts again)."""
-    published = [NpnActivated.create(str(10_000_000 + i)) for i in range(events)]
-    with store_url(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
-        engine = open_store(url)
-        harness_settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        with write_transaction(engine) as conn:
-            account_id = accounts.create_account(conn, "fan", sandbox=False).id
-            management.create_endpoint(conn, harness_settings, account_id, rx.url)
-            publish_events(conn, account_id, published)
-        # The restarted process takes the killed one's slot (its executor id), so DBOS
-        # recovery resumes the batches that were in flight, not the claims' leases.
-        slot = {**FAST, "PRODUCERSYNC_EXECUTOR_ID": "fan-out-slot"}
-        for more in kill_after:
-            with service_process(url, directory, env=slot) as life:
-                arrived = len(rx.received)
-                rx.wait_for(lambda got, arrived=arrived, more=more: len(got) >= arrived + more)
-                life.kill()
-            assert len(set(rx.ids())) < events + 1, "the fan-out was over before the kill"
-        with service_process(url, directory, env=slot):
-            # What is left after the last kill, retries of timed-out attempts included:
-            # minutes, not seconds, on a loaded 2-core machine.
-            rx.wait_for(
-                lambda got: len({r.headers["webhook-id"] for r in got}) == events + 1,
-                timeout=180,
-            )
-            d = webhook_deliveries
-
-            def all_recorded() -> bool:
-                with engine.connect() as conn:
-                    states = dict(
-                        conn.execute(
-                            sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
-                        ).all()
-                    )
-                return states == {"succeeded": events + 1}
-
-            eventually(all_recorded, timeout=30)
-        engine.dispose()
-    assert {e.id for e in published} <= set(rx.ids())
-    return len(rx.received)
 
 
 def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Harness) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.service.delivery.test_delivery_process import fan_out_through_sigkills
+from tests.support.delivery import fan_out_through_sigkills
 
 KILLS = 20
 SEED = 20

@@ -1,0 +1,69 @@
+"""Webhook delivery through the service's deaths: a fan-out SIGKILLed and restarted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from producersync.model.events import NpnActivated
+from producersync.service.delivery import management
+from producersync.service.delivery.publish import publish_events
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import webhook_deliveries
+from tests.support.databases import store_url
+from tests.support.processes import FAST, service_process
+from tests.support.receiver import Reply, receiver
+from tests.support.waiting import eventually
+
+
+def fan_out_through_sigkills(
+    kind: str, directory: Path, *, events: int, kill_after: list[int]
+) -> int:
+    """Publish ``events`` activations to one endpoint, then run the service and SIGKILL
+    it once per entry of ``kill_after`` (when that many more deliveries have arrived; 0:
+    as soon as it is up), each time mid fan-out and restarted in the same slot; the last
+    life runs to the end. Every event arrives, and every delivery row ends succeeded.
+    Returns how many deliveries arrived (at least once: a redelivery counts again)."""
+    published = [NpnActivated.create(str(10_000_000 + i)) for i in range(events)]
+    with store_url(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
+        engine = open_store(url)
+        harness_settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            account_id = accounts.create_account(conn, "fan", sandbox=False).id
+            management.create_endpoint(conn, harness_settings, account_id, rx.url)
+            publish_events(conn, account_id, published)
+        # The restarted process takes the killed one's slot (its executor id), so DBOS
+        # recovery resumes the batches that were in flight, not the claims' leases.
+        slot = {**FAST, "PRODUCERSYNC_EXECUTOR_ID": "fan-out-slot"}
+        for more in kill_after:
+            with service_process(url, directory, env=slot) as life:
+                arrived = len(rx.received)
+                rx.wait_for(lambda got, arrived=arrived, more=more: len(got) >= arrived + more)
+                life.kill()
+            assert len(set(rx.ids())) < events + 1, "the fan-out was over before the kill"
+        with service_process(url, directory, env=slot):
+            # What is left after the last kill, retries of timed-out attempts included:
+            # minutes, not seconds, on a loaded 2-core machine.
+            rx.wait_for(
+                lambda got: len({r.headers["webhook-id"] for r in got}) == events + 1,
+                timeout=180,
+            )
+            d = webhook_deliveries
+
+            def all_recorded() -> bool:
+                with engine.connect() as conn:
+                    states = dict(
+                        conn.execute(
+                            sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
+                        ).all()
+                    )
+                return states == {"succeeded": events + 1}
+
+            eventually(all_recorded, timeout=30)
+        engine.dispose()
+    assert {e.id for e in published} <= set(rx.ids())
+    return len(rx.received)
