@@ -128,6 +128,8 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
     (b"", 400, "not valid JSON"),
     # For POST, an empty list unsubscribed every NPN; for PUT and DELETE, a job doing nothing.
     (b"[]", 400, "lists no NPNs"),
+    # Nested deeper than orjson writes: showing the bad item was a 500.
+    (b"[" * 1000 + b"]" * 1000, 400, "'[[[["),
     (orjson.dumps([str(10_000_000 + i) for i in range(100_000)]), 413, "100000 NPNs"),
 ]
 
@@ -153,6 +155,40 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
     assert response.status_code == status, response.text
     _check(response.json(), status, fragment)
     assert _subscriptions(service, creds) == before
+
+
+_URL = b'"url": "http://127.0.0.1:9/x"'
+BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
+    # Nested deeper than orjson writes: showing the bad value was a 500.
+    ("nested", b"[" * 900 + b"]" * 900, "application/json", "for field 'body'"),
+    (
+        "nested field",
+        b"{" + _URL + b', "eventTypes": ' + b"[" * 300 + b"]" * 300 + b"}",
+        "application/json",
+        "'eventTypes.0'",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "fragment"),
+    [b[1:] for b in BAD_WEBHOOK_BODIES],
+    ids=[b[0] for b in BAD_WEBHOOK_BODIES],
+)
+def test_bad_webhook_body_is_400_saying_why_and_changes_nothing(
+    service: RunningService,
+    creds: Credentials,
+    body: bytes,
+    content_type: str | None,
+    fragment: str,
+) -> None:
+    headers = {"content-type": content_type} if content_type else {}
+    with service.client(creds) as http:
+        listed = http.get("/v1/webhooks/endpoints").json()["data"]
+        response = http.post("/v1/webhooks/endpoints", content=body, headers=headers)
+        assert response.status_code == 400, response.text
+        _check(response.json(), 400, fragment)
+        assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
 
 
 def test_a_body_the_client_cuts_short_is_no_error_and_no_job(

@@ -26,6 +26,7 @@ __all__ = [
     "ErrorBody",
     "error_response",
     "install_error_handlers",
+    "shown",
     "validation_message",
 ]
 
@@ -51,20 +52,38 @@ class ApiError(Exception):
 
     @classmethod
     def bad_parameter(cls, name: str, value: object, why: str) -> ApiError:
-        return cls(400, f"Invalid value {_show(value)} for parameter '{name}': {why}")
+        return cls(400, f"Invalid value {shown(value)} for parameter '{name}': {why}")
 
 
-def _show(value: object) -> str:
-    # As the client wrote it: JSON's true, null or ["a"], not Python's True, None or ['a'].
+_SHOWN = 100
+"""Characters of a refused value that a message shows."""
+
+
+def shown(value: object, most: int = _SHOWN) -> str:
+    """``value`` quoted as the client wrote it, cut to ``most`` characters: JSON's true,
+    null or ["a"], not Python's True, None or ['a']."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
     else:
-        text = orjson.dumps(value, default=str).decode()
-    if len(text) > 100:
-        text = text[:100] + "…"
+        text = orjson.dumps(_clipped(value, most), default=str).decode()
+    if len(text) > most:
+        text = text[:most] + "…"
     return f"'{text}'"
+
+
+def _clipped(value: object, most: int) -> object:
+    """``value`` cut to what ``most`` characters can show: at most that many items and
+    levels. orjson writes no more than 254 levels: a body nested 900 deep, which it reads
+    (up to 1,024), was a 500 when its value was shown."""
+    if most <= 0:
+        return "…"
+    if isinstance(value, list | tuple):
+        return [_clipped(item, most - 1) for item in value[:most]]
+    if isinstance(value, dict):
+        return {key: _clipped(item, most - 1) for key, item in list(value.items())[:most]}
+    return value
 
 
 def error_response(
@@ -103,7 +122,7 @@ def validation_message(exc: RequestValidationError) -> str:
         )
         detail = reason(err)
         if "input" in err and err.get("type") != "missing":
-            parts.append(f"Invalid value {_show(err['input'])} for {noun} '{where}': {detail}")
+            parts.append(f"Invalid value {shown(err['input'])} for {noun} '{where}': {detail}")
         else:
             parts.append(f"Missing {noun} '{where}': {detail}")
     return "; ".join(parts) or "Invalid request"

@@ -25,7 +25,7 @@ from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
-from producersync.service.errors import ApiError
+from producersync.service.errors import ApiError, shown
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
     Job,
@@ -100,10 +100,9 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
         raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")
     for index, item in enumerate(value):
         if not isinstance(item, str) or not is_npn(item):
-            shown = item if isinstance(item, str) else orjson.dumps(item).decode()
             raise ApiError(
                 400,
-                f"Invalid NPN '{str(shown)[:40]}' at index {index}: "
+                f"Invalid NPN {shown(item, 40)} at index {index}: "
                 "an NPN is a string of 1 to 10 digits",
             )
     return list(dict.fromkeys(value))
