@@ -167,6 +167,27 @@ BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
         "application/json",
         "'eventTypes.0'",
     ),
+    # Read by Python's json, then shown: no UTF-8 error body could hold it (a 500).
+    (
+        "surrogate",
+        b"{" + _URL + b', "description": "\\ud800"}',
+        "application/json",
+        "no low surrogate",
+    ),
+    # No JSON: refused as 'null' (NaN and 1e400 were read as floats, then shown in JSON).
+    ("NaN", b"{" + _URL + b', "rateLimitPerSecond": NaN}', "application/json", "not valid JSON"),
+    ("1e400", b"{" + _URL + b', "rateLimitPerSecond": 1e400}', "application/json", "infinity"),
+    # "There was an error parsing the body", with no word of why.
+    (
+        "5000 digits",
+        b"{" + _URL + b', "rateLimitPerSecond": ' + b"9" * 5000 + b"}",
+        "application/json",
+        "infinity",
+    ),
+    ("not UTF-8", b'{"url": "http://127.0.0.1:9/\xff"}', "application/json", "not valid UTF-8"),
+    # A JSON object called not one ('Input should be a valid dictionary').
+    ("text/plain", b"{" + _URL + b"}", "text/plain", "application/json, not 'text/plain'"),
+    ("no content type", b"{" + _URL + b"}", None, "application/json, not 'none'"),
 ]
 
 

@@ -25,6 +25,7 @@ from producersync.model.events import (
     UPDATES_AVAILABLE,
 )
 from producersync.service.api.hal import ERROR_RESPONSES
+from producersync.service.api.json_body import JsonBodyRoute
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.webhook_models import (
     ID_PATTERN,
@@ -58,7 +59,12 @@ from producersync.service.store.engine import write_transaction
 
 __all__ = ["EVENT_TYPE_DESCRIPTIONS", "router"]
 
-router = APIRouter(prefix="/v1/webhooks", tags=["Webhooks"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    prefix="/v1/webhooks",
+    tags=["Webhooks"],
+    responses=ERROR_RESPONSES,
+    route_class=JsonBodyRoute,
+)
 
 EVENT_TYPE_DESCRIPTIONS: dict[str, str] = {
     EVENT_GROUP: "Every producersync.* event type, those added later included",

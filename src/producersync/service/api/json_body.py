@@ -1,0 +1,77 @@
+"""JSON request bodies read as JSON (RFC 8259) is written, by orjson, as the subscription
+lists are.
+
+FastAPI reads a body model's JSON with the standard library, which takes what is no JSON:
+``NaN`` and ``Infinity`` (a ``rateLimitPerSecond`` of ``NaN`` was refused as ``'null'``,
+the value it then showed), numbers past a double (``1e400`` read as infinity), and a lone
+surrogate (``"\\ud800"``, a 500: the error body that showed it could not be written as
+UTF-8); and which gives up on bytes that are not UTF-8 or on a 5,000-digit number with no
+word of why (``There was an error parsing the body``). orjson refuses each with the reason
+and the character. Its error is a ``json.JSONDecodeError``, which FastAPI turns into a
+validation error: a 400 that says the body is not valid JSON, why and where.
+
+A body of another content type reached the model as bytes, and its refusal named the
+JSON object the client had sent as not one (``Input should be a valid dictionary``): it
+is a 400 that names the content type instead.
+"""
+
+from __future__ import annotations
+
+import email.message
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import orjson
+from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+
+from producersync.service.errors import ApiError, shown
+
+__all__ = ["JsonBodyRoute"]
+
+
+class _JsonRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = orjson.loads(await self.body())
+        return self._json
+
+
+def _is_json(content_type: str) -> bool:
+    # As FastAPI tells JSON from the rest: application/json or application/*+json.
+    message = email.message.Message()
+    message["content-type"] = content_type
+    subtype = message.get_content_subtype()
+    return message.get_content_maintype() == "application" and (
+        subtype == "json" or subtype.endswith("+json")
+    )
+
+
+class JsonBodyRoute(APIRoute):
+    """A route whose body model is read from JSON by orjson, and from JSON only."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        if self.body_field is None:
+            return handler
+
+        async def read_as_json(request: Request) -> Response:
+            request = _JsonRequest(request.scope, request.receive)
+            content_type = request.headers.get("content-type", "")
+            if not _is_json(content_type) and await _has_body(request):
+                raise ApiError(
+                    400,
+                    "The body must be JSON, sent as content-type application/json, "
+                    f"not {shown(content_type or 'none')}",
+                )
+            return await handler(request)
+
+        return read_as_json
+
+
+async def _has_body(request: Request) -> bool:
+    try:
+        return bool(await request.body())  # kept on the request for the handler
+    except ClientDisconnect:
+        return False  # the handler meets it too, and answers it as FastAPI does
