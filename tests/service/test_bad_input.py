@@ -308,6 +308,22 @@ def test_wrong_method_is_405_with_standard_body(
     _check(response.json(), 405, "DELETE")
 
 
+def test_405_allows_every_method_of_the_path(service: RunningService, creds: Credentials) -> None:
+    """``allow`` named the first route's methods alone (POST on the subscriptions), and
+    never HEAD."""
+    with service.client(creds) as http:
+        endpoint = http.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/a"})
+        for method, path, allowed in (
+            ("OPTIONS", "/v1/accounts/subscriptions", "GET, HEAD, POST, PUT, DELETE"),
+            ("POST", f"/v1/webhooks/endpoints/{endpoint.json()['id']}", "GET, HEAD, PATCH, DELETE"),
+            ("PUT", "/v2/licenses", "GET, HEAD"),
+        ):
+            response = http.request(method, path)
+            assert response.status_code == 405
+            _check(response.json(), 405, method)
+            assert response.headers["allow"] == allowed
+
+
 def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:
     with service.client(creds) as http:
         response = http.get(

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
 
 from producersync.model.validation import reason
 
@@ -128,6 +129,26 @@ def validation_message(exc: RequestValidationError) -> str:
     return "; ".join(parts) or "Invalid request"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method a route serves on the request's path. The router's 405 names the
+    methods of the first route it found there alone: ``allow: POST`` on
+    ``/v1/accounts/subscriptions``, which serves GET, PUT and DELETE as well; and never
+    HEAD, which ``head.py`` serves wherever GET is."""
+    routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
+    allowed = {
+        method
+        for method in _METHODS
+        for route in routes
+        if route.matches({**request.scope, "method": method})[0] is Match.FULL
+    }
+    if "GET" in allowed:
+        allowed.add("HEAD")
+    return [method for method in _METHODS if method in allowed]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -139,9 +160,11 @@ def install_error_handlers(app: FastAPI) -> None:
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
         if status == 404 and message == "Not Found":
             message = f"No such resource: {request.method} {request.url.path}"
-        elif status == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path}"
         headers: dict[str, Any] = dict(exc.headers or {})
+        if status == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}"
+            headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
+            headers["allow"] = ", ".join(_allowed_methods(request))
         return error_response(status, message, request.url.path, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
