@@ -324,6 +324,24 @@ def test_405_allows_every_method_of_the_path(service: RunningService, creds: Cre
             assert response.headers["allow"] == allowed
 
 
+@pytest.mark.parametrize("path", ["/v2/licenses/", "/v1/accounts/subscriptions/", "/healthz/"])
+def test_a_path_with_a_slash_more_is_404_not_a_redirect(
+    service: RunningService, creds: Credentials, path: str
+) -> None:
+    """It was a 307 to a URL built on the Host header, which any client sets."""
+    with service.client(creds) as http:
+        response = http.get(path, headers={"host": "elsewhere.example"})
+    assert response.status_code == 404
+    _check(response.json(), 404, f"GET {path}")
+    assert "location" not in response.headers
+
+
+def test_the_portal_without_its_slash_is_sent_on_by_path(service: RunningService) -> None:
+    response = httpx2.get(f"{service.base_url}/portal", headers={"host": "elsewhere.example"})
+    assert response.status_code == 307
+    assert response.headers["location"] == "/portal/"
+
+
 def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:
     with service.client(creds) as http:
         response = http.get(

@@ -9,6 +9,7 @@ from typing import Any
 import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
+from starlette.responses import RedirectResponse
 
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
@@ -101,6 +102,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
+        # A path with a slash more or less is no resource of the API: the router answered
+        # it with a 307 to an absolute URL built on the Host header, which any client sets
+        # (PRODUCERSYNC_PUBLIC_URL aside, and http behind a TLS proxy). Now a 404.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     # Inside the gate: a client is authenticated (and counted) before its query or its
@@ -142,6 +147,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # A sub-application, not a router: its pages, its session sign-in and its HTML error
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
     app.mount(_PORTAL, portal)
+    # The portal's one address without its slash, sent on by a path (the portal's own
+    # redirects are paths too), not by a URL built on the Host header.
+    app.add_route(_PORTAL, lambda _: RedirectResponse(f"{_PORTAL}/"), include_in_schema=False)
 
     # A FastAPI route, which the router names on the request as the metrics count it (a
     # plain Starlette route is left unnamed).
