@@ -101,6 +101,27 @@ def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> Non
     assert response.json()["error"] == "invalid_request"
 
 
+def test_authorization_given_twice_is_an_invalid_request(service: RunningService) -> None:
+    """The first header was used, whatever the second said."""
+    creds = service.account()
+    good = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
+    twice = [("authorization", f"Basic {good}"), ("authorization", "Basic b3RoZXI6c2VjcmV0")]
+    response = _token(service, data={"grant_type": "client_credentials"}, headers=twice)
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": "Authorization given more than once",
+    }
+    token = service.token(creds)
+    for second in (f"Bearer {token}", "Bearer forged"):
+        response = httpx2.get(
+            f"{service.base_url}/v2/entities",
+            headers=[("authorization", f"Bearer {token}"), ("authorization", second)],
+        )
+        body = _assert_standard_error(response, 400, "/v2/entities")
+        assert "Authorization header is given more than once" in str(body["message"])
+
+
 def test_api_without_token_is_401_with_standard_body(service: RunningService) -> None:
     with service.client() as http:
         _assert_standard_error(http.get("/v2/licenses"), 401, "/v2/licenses")

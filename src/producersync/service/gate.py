@@ -28,8 +28,14 @@ class ApiGate:
             return
         ctx: ServiceContext = scope["app"].state.context
         path = scope["path"]
-        authorization = Headers(scope=scope).get("authorization", "")
-        scheme, _, token = authorization.partition(" ")
+        authorizations = Headers(scope=scope).getlist("authorization")
+        if len(authorizations) > 1:
+            # Which one counts? The first was, whatever the second (a proxy may have read
+            # the other). RFC 6750 §3.1: more than one token is an invalid request.
+            message = "The Authorization header is given more than once; give it once"
+            await _deny(scope, receive, send, 400, message, path)
+            return
+        scheme, _, token = (authorizations or [""])[0].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             await _deny(scope, receive, send, 401, "Missing bearer token", path)
             return

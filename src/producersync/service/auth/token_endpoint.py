@@ -142,7 +142,12 @@ async def token(request: Request) -> Response:
             400, "unsupported_grant_type", "only grant_type=client_credentials is supported"
         )
 
-    basic = _basic_credentials(request.headers.get("authorization", ""))
+    authorizations = request.headers.getlist("authorization")
+    if len(authorizations) > 1:
+        # As a form field given twice: which would count? (RFC 6749 §5.2: more than one
+        # set of credentials is an invalid request.)
+        return _oauth_error(400, "invalid_request", "Authorization given more than once")
+    basic = _basic_credentials((authorizations or [""])[0])
     client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
     if not client_id or not secret:
         return _oauth_error(
