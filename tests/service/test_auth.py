@@ -101,6 +101,21 @@ def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> Non
     assert response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("basic", ["!!!", "", base64.b64encode(b"psc_no_colon").decode()])
+def test_a_malformed_basic_header_is_refused_not_passed_over(
+    service: RunningService, basic: str
+) -> None:
+    """A Basic header that is not base64 of id:secret was passed over for the form's
+    credentials, and a token issued."""
+    creds = service.account()
+    header = f"Basic {basic}".rstrip()  # "Basic" alone, for the empty one
+    response = _token(service, data=_form(creds), headers={"authorization": header})
+    assert response.status_code == 401, response.text
+    assert response.json()["error"] == "invalid_client"
+    assert "not base64 of client_id:client_secret" in response.json()["error_description"]
+    assert response.headers["www-authenticate"].startswith("Basic")
+
+
 def test_authorization_given_twice_is_an_invalid_request(service: RunningService) -> None:
     """The first header was used, whatever the second said."""
     creds = service.account()

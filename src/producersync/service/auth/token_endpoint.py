@@ -65,19 +65,34 @@ def _too_many(decision: Decision) -> Response:
     )
 
 
+class _MalformedBasic(ValueError):
+    """An HTTP Basic header that is not base64 of ``client_id:client_secret``."""
+
+
 def _basic_credentials(header: str) -> tuple[str, str] | None:
+    """The client's credentials from an HTTP Basic header; None for another scheme or
+    none. A malformed one is refused (``_MalformedBasic``), not passed over for the
+    form's credentials: Basic wins when both are given, so what the client meant to
+    authenticate with is the header."""
     scheme, _, value = header.partition(" ")
-    if scheme.lower() != "basic" or not value:
+    if scheme.lower() != "basic":
         return None
     try:
         decoded = base64.b64decode(value.strip(), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError):
-        return None
+        raise _MalformedBasic from None
     client_id, sep, secret = decoded.partition(":")
     if not sep:
-        return None
+        raise _MalformedBasic
     # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
     return unquote(client_id), unquote(secret)
+
+
+def _invalid_client(description: str) -> Response:
+    # RFC 6749 §5.2: a 401, with the scheme the client may authenticate with.
+    return _oauth_error(
+        401, "invalid_client", description, {"www-authenticate": 'Basic realm="producersync"'}
+    )
 
 
 @router.post(
@@ -147,15 +162,15 @@ async def token(request: Request) -> Response:
         # As a form field given twice: which would count? (RFC 6749 §5.2: more than one
         # set of credentials is an invalid request.)
         return _oauth_error(400, "invalid_request", "Authorization given more than once")
-    basic = _basic_credentials((authorizations or [""])[0])
+    try:
+        basic = _basic_credentials((authorizations or [""])[0])
+    except _MalformedBasic:
+        return _invalid_client(
+            "the Basic credentials are not base64 of client_id:client_secret (RFC 6749 §2.3.1)"
+        )
     client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
     if not client_id or not secret:
-        return _oauth_error(
-            401,
-            "invalid_client",
-            "client credentials are missing",
-            {"www-authenticate": 'Basic realm="producersync"'},
-        )
+        return _invalid_client("client credentials are missing")
 
     client = await anyio.to_thread.run_sync(_find_client, ctx, client_id)
     if (
@@ -168,12 +183,7 @@ async def token(request: Request) -> Response:
         failures = await ctx.token_limiter.hit(f"failed:{client_id}")
         if not failures.allowed:
             return _too_many(failures)
-        return _oauth_error(
-            401,
-            "invalid_client",
-            "client authentication failed",
-            {"www-authenticate": 'Basic realm="producersync"'},
-        )
+        return _invalid_client("client authentication failed")
 
     decision = await ctx.token_limiter.hit(client_id)
     if not decision.allowed:
