@@ -244,6 +244,30 @@ def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -
             assert "pw" not in response.text  # the credentials refused are not echoed
 
 
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://user:pw-1a2b3c@hooks.example.com/a b", "a URL has no spaces"),
+        ("https://user:pw-1a2b3c@hooks.example.com/" + "a" * 2100, "at most 2048"),
+    ],
+    ids=["space", "length"],
+)
+def test_a_url_refused_by_its_syntax_is_not_echoed_with_its_credentials(
+    service: RunningService, url: str, why: str
+) -> None:
+    """The rules' refusals masked them; the body model's showed the URL whole."""
+    with service.client(service.account()) as http:
+        endpoint_id = _create(http)["id"]
+        for response in (
+            http.post(f"{BASE}/endpoints", json={"url": url}),
+            http.patch(f"{BASE}/endpoints/{endpoint_id}", json={"url": url}),
+        ):
+            assert response.status_code == 400, response.text
+            message = response.json()["message"]
+            assert "'https://***@hooks.example.com/" in message and why in message
+            assert "pw-1a2b3c" not in response.text
+
+
 def test_another_accounts_endpoints_and_messages_are_404(service: RunningService) -> None:
     a, b = service.account(), service.account()
     with service.client(a) as http_a, service.client(b) as http_b:

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
 
+from producersync.database_url import masked
 from producersync.model.validation import reason
 
 __all__ = [
@@ -62,13 +63,15 @@ _SHOWN = 100
 
 def shown(value: object, most: int = _SHOWN) -> str:
     """``value`` quoted as the client wrote it, cut to ``most`` characters: JSON's true,
-    null or ["a"], not Python's True, None or ['a']."""
+    null or ["a"], not Python's True, None or ['a']. The user and password of a URL in it
+    are ``***``: a webhook URL refused for a space or its length was echoed with them."""
     if isinstance(value, str):
         text = value
     elif isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
     else:
         text = orjson.dumps(_clipped(value, most), default=str).decode()
+    text = masked(text)  # before the cut, which could leave a password without its "@"
     if len(text) > most:
         text = text[:most] + "…"
     return f"'{text}'"

@@ -17,7 +17,6 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from producersync.database_url import masked
 from producersync.model.events import (
     EVENT_GROUP,
     NPN_ACTIVATED,
@@ -114,9 +113,8 @@ def _rules(body: BaseModel) -> Iterator[None]:
         yield
     except management.EndpointRuleError as exc:
         value = body.model_dump(mode="json", by_alias=True).get(exc.field)
-        # A URL refused for carrying credentials is not echoed with them.
-        shown = masked(value) if isinstance(value, str) else value
-        raise ApiError.bad_parameter(exc.field, shown, str(exc)) from None
+        # A URL refused for carrying credentials is shown without them (errors.shown).
+        raise ApiError.bad_parameter(exc.field, value, str(exc)) from None
 
 
 @router.get(
