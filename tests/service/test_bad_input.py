@@ -185,6 +185,13 @@ BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
         "infinity",
     ),
     ("not UTF-8", b'{"url": "http://127.0.0.1:9/\xff"}', "application/json", "not valid UTF-8"),
+    # Saved for its last value, without a word.
+    (
+        "a name twice",
+        b"{" + _URL + b", " + _URL.replace(b"/x", b"/y") + b"}",
+        "application/json",
+        "gives 'url' more than once",
+    ),
     # A JSON object called not one ('Input should be a valid dictionary').
     ("text/plain", b"{" + _URL + b"}", "text/plain", "application/json, not 'text/plain'"),
     ("no content type", b"{" + _URL + b"}", None, "application/json, not 'none'"),

@@ -17,12 +17,16 @@ is a 400 that names the content type instead.
 
 from __future__ import annotations
 
+import contextlib
 import email.message
+import json
+from collections import Counter
 from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
 from fastapi.routing import APIRoute
+from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
@@ -34,8 +38,33 @@ __all__ = ["JsonBodyRoute"]
 class _JsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
-            self._json = orjson.loads(await self.body())
+            body = await self.body()
+            self._json = orjson.loads(body)
+            if isinstance(self._json, dict):
+                _refuse_names_given_twice(body)
         return self._json
+
+
+def _refuse_names_given_twice(body: bytes) -> None:
+    """A 400 for an object that names a field twice. orjson, like most parsers, keeps the
+    last value: {"url": A, "url": B} saved B without a word, as a query parameter given
+    twice was answered for its last value. orjson tells no repeats, so Python's json
+    reads the body again (at most 64 KiB, and valid JSON by now) to list each object's
+    names."""
+
+    def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        twice = [name for name, count in Counter(name for name, _ in pairs).items() if count > 1]
+        if twice:
+            # An HTTPException, which FastAPI passes on from a body's parsing (it turns
+            # anything else into "There was an error parsing the body").
+            names = ", ".join(shown(name) for name in twice)
+            raise HTTPException(400, f"The body gives {names} more than once; give it once")
+        return dict(pairs)
+
+    # Nested deeper than Python's json reads (orjson reads 1,024 levels): no field of the
+    # API's bodies nests, so the model refuses the value, naming it.
+    with contextlib.suppress(RecursionError):
+        json.loads(body, object_pairs_hook=unique)
 
 
 def _is_json(content_type: str) -> bool:
