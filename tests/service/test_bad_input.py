@@ -219,6 +219,20 @@ def test_bad_webhook_body_is_400_saying_why_and_changes_nothing(
         assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
 
 
+def test_a_body_refused_many_times_over_lists_the_first_refusals(
+    service: RunningService, creds: Credentials
+) -> None:
+    """Each was listed: these 60 KB made a 2.4 MB message."""
+    body = b"{" + _URL + b', "eventTypes": [' + b",".join([b"1"] * 30_000) + b"]}"
+    with service.client(creds) as http:
+        response = http.post(
+            "/v1/webhooks/endpoints", content=body, headers={"content-type": "application/json"}
+        )
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, "'eventTypes.0'", "'eventTypes.9'", "; and 29990 more")
+    assert "'eventTypes.10'" not in response.json()["message"]
+
+
 def test_a_body_the_client_cuts_short_is_no_error_and_no_job(
     service: RunningService, creds: Credentials
 ) -> None:
