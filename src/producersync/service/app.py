@@ -102,8 +102,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
-        # A path with a slash more or less is no resource of the API: the router answered
-        # it with a 307 to an absolute URL built on the Host header, which any client sets
+        # A path with a slash more is no resource of the API: the router answered it with
+        # a 307 to an absolute URL built on the Host header, which any client sets
         # (PRODUCERSYNC_PUBLIC_URL aside, and http behind a TLS proxy). Now a 404.
         redirect_slashes=False,
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from http import HTTPStatus
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -86,7 +87,7 @@ def _clipped(value: object, most: int) -> object:
     if isinstance(value, list | tuple):
         return [_clipped(item, most - 1) for item in value[:most]]
     if isinstance(value, dict):
-        return {key: _clipped(item, most - 1) for key, item in list(value.items())[:most]}
+        return {key: _clipped(item, most - 1) for key, item in islice(value.items(), most)}
     return value
 
 

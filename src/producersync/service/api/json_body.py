@@ -1,5 +1,5 @@
-"""JSON request bodies read as JSON (RFC 8259) is written, by orjson, as the subscription
-lists are.
+"""JSON request bodies read by orjson, as RFC 8259 writes JSON, as the subscription lists
+are read.
 
 FastAPI reads a body model's JSON with the standard library, which takes what is no JSON:
 ``NaN`` and ``Infinity`` (a ``rateLimitPerSecond`` of ``NaN`` was refused as ``'null'``,
