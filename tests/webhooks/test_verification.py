@@ -361,15 +361,19 @@ def test_raise_on_invalid_event_shape(document: object, where: str) -> None:
     assert where in str(err)
 
 
-def test_an_invalid_value_is_named_with_the_value() -> None:
-    run_date = "yester" + "day" * 30
+def _updates_available(run_date: object) -> bytes:
     document = {
         "type": "producersync.updates_available",
         "id": "e",
         "timestamp": "2025-07-24T00:00:00Z",
         "data": {"runDate": run_date},
     }
-    err = _raises_for(json.dumps(document).encode())
+    return json.dumps(document).encode()
+
+
+def test_an_invalid_value_is_named_with_the_value() -> None:
+    run_date = "yester" + "day" * 30
+    err = _raises_for(_updates_available(run_date))
     assert "data.runDate: " in str(err)
     shown = json.dumps(run_date)  # cut short: a value can be long
     assert f"(given {shown[:60]}…)" in str(err)
@@ -386,13 +390,7 @@ def test_an_invalid_value_is_named_with_the_value() -> None:
     ],
 )
 def test_a_run_date_is_read_only_as_the_wire_writes_it(run_date: object, said: str) -> None:
-    document = {
-        "type": "producersync.updates_available",
-        "id": "e",
-        "timestamp": "2025-07-24T00:00:00Z",
-        "data": {"runDate": run_date},
-    }
-    err = _raises_for(json.dumps(document).encode())
+    err = _raises_for(_updates_available(run_date))
     assert err.check is VerificationCheck.INVALID_EVENT
     assert str(err) == f"invalid event: producersync.updates_available.data.runDate: {said}"
 
