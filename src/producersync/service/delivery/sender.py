@@ -30,7 +30,10 @@ def _retry_after(value: str | None) -> float | None:
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
+    # ASCII digits only: str.isdigit() also takes superscripts ('²'), which float()
+    # refuses, and a receiver's header must never raise out of an attempt (it took its
+    # whole batch down with it, to be sent again after the lease, and again).
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         when = email.utils.parsedate_to_datetime(value)

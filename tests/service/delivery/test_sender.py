@@ -1,0 +1,64 @@
+"""One attempt against a hostile receiver on loopback: whatever it answers, the attempt
+ends as an outcome to record (never an exception that takes its batch down), bounded in
+what it keeps."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+
+from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.sender import Sender
+from producersync.service.delivery.throttle import EndpointThrottle
+from producersync.service.delivery.urls import AddressGuard
+from producersync.service.store.outbox import Claimed, Outcome
+from tests.support.receiver import Reply, receiver
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+STEP = 5.0
+# Generous: an attempt that needs it has hung.
+POLICY = RetryPolicy(
+    schedule=(STEP,),
+    jitter=0.0,
+    retry_after_cap=3600.0,
+    timeout=20.0,
+    disable_after=dt.timedelta(days=5),
+    claim_lease=60.0,
+)
+
+
+def attempt(url: str, *, allow_private: bool = True) -> Outcome:
+    claimed = Claimed(
+        delivery_id=1,
+        message_id="evt_1",
+        endpoint_id="ep_1",
+        url=url,
+        payload=b'{"type":"webhook.test"}',
+        attempts=0,
+        manual=False,
+        rate_limit_per_second=None,
+        lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+    )
+
+    async def send() -> Outcome:
+        sender = Sender(
+            POLICY, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
+        )
+        try:
+            outcome = await sender.send(claimed, [SECRET])
+        finally:
+            await sender.aclose()
+        assert isinstance(outcome, Outcome)
+        return outcome
+
+    return asyncio.run(send())
+
+
+def test_a_retry_after_of_digits_that_are_not_ascii_is_ignored() -> None:
+    # '²' (sent as latin-1 0xB2) passed str.isdigit() and float() raised.
+    with receiver(lambda _r: Reply(503, headers={"retry-after": "²"})) as rx:
+        outcome = attempt(rx.url)
+    assert outcome.status_code == 503
+    assert outcome.next_attempt_at is not None
+    wait = (outcome.next_attempt_at - outcome.attempted_at).total_seconds()
+    assert STEP - 1 < wait < STEP + 1  # the schedule's step, no Retry-After
