@@ -62,3 +62,11 @@ def test_a_retry_after_of_digits_that_are_not_ascii_is_ignored() -> None:
     assert outcome.next_attempt_at is not None
     wait = (outcome.next_attempt_at - outcome.attempted_at).total_seconds()
     assert STEP - 1 < wait < STEP + 1  # the schedule's step, no Retry-After
+
+
+def test_a_nul_in_the_response_is_kept_as_a_replacement_character() -> None:
+    # PostgreSQL's text has no NUL: recording the attempt failed, and its whole batch.
+    with receiver(lambda _r: Reply(500, body=b"ab\x00c\xffd")) as rx:
+        outcome = attempt(rx.url)
+    assert outcome.status_code == 500
+    assert outcome.response == "ab\ufffdc\ufffdd"

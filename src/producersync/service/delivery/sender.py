@@ -44,6 +44,13 @@ def _retry_after(value: str | None) -> float | None:
     return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
 
 
+def _storable(text: str) -> str:
+    """The receiver's text as an attempt row can keep it: PostgreSQL's text has no NUL (the
+    insert failed, and with it the settling of the whole batch), so a NUL is shown as
+    U+FFFD, as any byte that is not UTF-8 is."""
+    return text.replace("\x00", "\ufffd")
+
+
 @dataclass(frozen=True, slots=True)
 class _Response:
     status: int
@@ -110,7 +117,7 @@ class Sender:
                 except TimeoutError:
                     error = f"no response within {self._policy.timeout:g} s"
                 except httpx2.HTTPError as exc:
-                    error = f"{type(exc).__name__}: {exc}"[:500]
+                    error = _storable(f"{type(exc).__name__}: {exc}"[:500])
             duration_ms = round((time.perf_counter() - started) * 1000)
         status = response.status if response else 0
         succeeded = 200 <= status < 300
@@ -153,6 +160,6 @@ class Sender:
             await response.aclose()
         return _Response(
             response.status_code,
-            bytes(excerpt[:_EXCERPT_BYTES]).decode("utf-8", "replace") or None,
+            _storable(bytes(excerpt[:_EXCERPT_BYTES]).decode("utf-8", "replace")) or None,
             _retry_after(response.headers.get("retry-after")),
         )
