@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
+import tracemalloc
 
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
@@ -70,3 +72,22 @@ def test_a_nul_in_the_response_is_kept_as_a_replacement_character() -> None:
         outcome = attempt(rx.url)
     assert outcome.status_code == 500
     assert outcome.response == "ab\ufffdc\ufffdd"
+
+
+def test_a_compressed_response_is_kept_as_sent_not_inflated() -> None:
+    # 64 MiB of zeros in 64 KiB of gzip: decoded, the excerpt's first chunk took it all.
+    bomb = gzip.compress(bytes(64 << 20))
+    with receiver(lambda _r: Reply(200, headers={"content-encoding": "gzip"}, body=bomb)) as rx:
+        tracemalloc.start()
+        try:
+            outcome = attempt(rx.url)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        asked = rx.received[0].headers["accept-encoding"]
+    assert asked == "identity"
+    assert outcome.succeeded
+    assert outcome.response is not None
+    assert len(outcome.response) <= 2048
+    assert outcome.response.startswith("\x1f\ufffd")  # gzip's magic bytes, as sent
+    assert peak < 16 << 20  # generous: inflated, one chunk is 64 MiB
