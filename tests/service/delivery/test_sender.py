@@ -91,3 +91,12 @@ def test_a_compressed_response_is_kept_as_sent_not_inflated() -> None:
     assert len(outcome.response) <= 2048
     assert outcome.response.startswith("\x1f\ufffd")  # gzip's magic bytes, as sent
     assert peak < 16 << 20  # generous: inflated, one chunk is 64 MiB
+
+
+def test_a_stored_url_the_sender_cannot_read_is_a_refused_attempt() -> None:
+    # Saved before the guard read URLs as httpx2 does: InvalidURL escaped the attempt.
+    outcome = attempt("http://ex\u00adample.com/hook")
+    assert outcome.status_code == 0
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused: ")
+    assert "not a valid URL" in outcome.error

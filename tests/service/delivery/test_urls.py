@@ -234,3 +234,39 @@ def test_the_send_time_guard_caches_per_host(monkeypatch: pytest.MonkeyPatch) ->
 
     asyncio.run(check())
     assert calls == ["receiver.example", "other.example"]
+
+
+def _resolving_to(address: str, asked: list[str]) -> Any:
+    """getaddrinfo without DNS: every name is ``address``; the names asked are noted."""
+
+    def getaddrinfo(host: Any, port: Any, *_args: Any, **_kwargs: Any) -> Any:
+        asked.append(host)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    return getaddrinfo
+
+
+def test_the_host_checked_is_the_one_the_sender_connects_to(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Python's IDNA 2003 reads 'ß.example' as ss.example; httpx2, which sends, reads it as
+    # xn--zca.example: the name checked was not the name connected to.
+    asked: list[str] = []
+    monkeypatch.setattr(socket, "getaddrinfo", _resolving_to("93.184.216.34", asked))
+    check_endpoint_url("https://ß.example/hook", allow_private=False)
+    assert asked == ["xn--zca.example"]
+
+
+FULL_WIDTH_EXAMPLE = "\uff45\uff58\uff41\uff4d\uff50\uff4c\uff45"
+
+
+@pytest.mark.parametrize("host", ["ex\u00adample.com", f"{FULL_WIDTH_EXAMPLE}.com"])
+@pytest.mark.parametrize("allow_private", [False, True])
+def test_a_host_the_sender_cannot_read_is_refused(
+    monkeypatch: pytest.MonkeyPatch, host: str, allow_private: bool
+) -> None:
+    # Accepted (Python's IDNA maps the soft hyphen away, the full-width letters down), it
+    # raised InvalidURL out of every attempt, and took each batch it was in down with it.
+    monkeypatch.setattr(socket, "getaddrinfo", _resolving_to("93.184.216.34", []))
+    with pytest.raises(EndpointUrlError, match="not a valid URL"):
+        check_endpoint_url(f"https://{host}/hook", allow_private=allow_private)

@@ -13,6 +13,8 @@ import socket
 import time
 from urllib.parse import urlsplit
 
+import httpx2
+
 __all__ = ["AddressGuard", "EndpointUrlError", "check_endpoint_url", "is_public_address"]
 
 _MAX_URL = 2048
@@ -78,7 +80,15 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
     if port == 0:
         # Not "the default port", as `port or 443` would read it: no port at all.
         raise EndpointUrlError("the URL's port must be 1 to 65535, not 0")
-    return parts.hostname, port or (443 if parts.scheme == "https" else 80)
+    try:
+        # The host as the sender reads it, which is the one it connects to: Python and
+        # httpx2 read some hosts apart ('ß.example' is ss.example to Python's IDNA 2003,
+        # xn--zca.example to httpx2's IDNA 2008), and a URL httpx2 cannot read at all
+        # ('ex\u00adample.com') raised out of every attempt once saved.
+        host = httpx2.URL(url).raw_host.decode("ascii")
+    except httpx2.InvalidURL as exc:
+        raise EndpointUrlError(f"'{url}' is not a valid URL: {exc}") from None
+    return host, port or (443 if parts.scheme == "https" else 80)
 
 
 def _resolve(host: str, port: int) -> list[str]:
