@@ -7,8 +7,19 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import gzip
+import http.server
+import ipaddress
+import socket
+import ssl
+import threading
 import tracemalloc
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
+import pytest
+
+from producersync.service.delivery import urls
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
@@ -16,6 +27,8 @@ from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Outcome
 from tests.support.receiver import Reply, receiver
 
+# A self-signed certificate for 127.0.0.1 and localhost, with its key.
+CERT = Path(__file__).parents[2] / "support" / "tls" / "localhost.pem"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 STEP = 5.0
 # Generous: an attempt that needs it has hung.
@@ -100,3 +113,97 @@ def test_a_stored_url_the_sender_cannot_read_is_a_refused_attempt() -> None:
     assert outcome.error is not None
     assert outcome.error.startswith("refused: ")
     assert "not a valid URL" in outcome.error
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    """A port on 127.0.0.1 that takes connections and never answers: a private service."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        yield server
+
+
+def connected(server: socket.socket) -> bool:
+    # The kernel completes a connection before connect() returns: once the attempt is
+    # over, one made is waiting here.
+    try:
+        server.accept()[0].close()
+    except BlockingIOError:
+        return False
+    return True
+
+
+def resolving(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
+    """Names resolve to ``answers`` in turn (the last one thereafter), as a name whose
+    owner re-points it does; IP literals as they are. Returns the names looked up."""
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            asked.append(host)
+            address = answers[min(len(asked), len(answers)) - 1]
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    return asked
+
+
+def test_a_name_that_resolves_to_a_private_address_is_not_connected_to(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+) -> None:
+    resolving(monkeypatch, ["127.0.0.1"])
+    outcome = attempt(f"https://hooks.example:{listener.getsockname()[1]}/", allow_private=False)
+    assert outcome.error is not None
+    assert outcome.error.startswith("refused: the host 'hooks.example' resolves to a non-public")
+    assert "127.0.0.1" in outcome.error
+    assert not connected(listener)
+
+
+def test_the_address_connected_to_is_the_address_checked(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+) -> None:
+    # DNS rebinding: the name answered a public address to the check before the attempt,
+    # then a private one to the connection's own lookup, and the connection went there.
+    # 127.0.0.2 plays the public address; nothing listens on it.
+    monkeypatch.setattr(urls, "is_public_address", lambda address: address == "127.0.0.2")
+    asked = resolving(monkeypatch, ["127.0.0.2", "127.0.0.1"])
+    outcome = attempt(f"https://hooks.example:{listener.getsockname()[1]}/", allow_private=False)
+    assert not connected(listener)
+    assert outcome.status_code == 0
+    assert outcome.error is not None
+    assert outcome.error.startswith("ConnectError")  # 127.0.0.2 refused it
+    assert asked == ["hooks.example"]
+
+
+def test_a_certificate_no_ca_vouches_for_is_refused() -> None:
+    # Self-signed, for 127.0.0.1 and localhost: the sender's rebuilt pool still verifies.
+    requests: list[str] = []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            requests.append(self.path)
+            self.send_response(200)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *_args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(CERT)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        outcome = attempt(f"https://localhost:{server.server_address[1]}/hook")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert not outcome.succeeded
+    assert outcome.error is not None
+    assert "CERTIFICATE_VERIFY_FAILED" in outcome.error
+    assert requests == []

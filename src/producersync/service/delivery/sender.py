@@ -10,12 +10,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import httpcore2
 import httpx2
 
 from producersync import __version__
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.throttle import EndpointThrottle
-from producersync.service.delivery.urls import AddressGuard
+from producersync.service.delivery.urls import AddressGuard, EndpointUrlError
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from producersync.webhooks import headers as signed_headers
 
@@ -51,6 +52,21 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+def _guarded_transport(guard: AddressGuard, concurrency: int) -> httpx2.AsyncHTTPTransport:
+    """httpx2's transport, its connections opened through the guard. httpx2 takes no
+    network backend, so its pool is made again with one, as httpx2 makes it otherwise
+    (certificates verified against certifi's roots, the environment ignored)."""
+    transport = httpx2.AsyncHTTPTransport(trust_env=False)
+    transport._pool = httpcore2.AsyncConnectionPool(
+        ssl_context=httpx2.create_ssl_context(trust_env=False),
+        max_connections=concurrency,
+        max_keepalive_connections=concurrency,
+        keepalive_expiry=httpx2.Limits().keepalive_expiry,
+        network_backend=guard,
+    )
+    return transport
+
+
 @dataclass(frozen=True, slots=True)
 class _Response:
     status: int
@@ -78,9 +94,7 @@ class Sender:
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(policy.timeout),
-            limits=httpx2.Limits(
-                max_connections=concurrency, max_keepalive_connections=concurrency
-            ),
+            transport=_guarded_transport(guard, concurrency),
             # The excerpt is of the bytes as they come: decoded, 64 KiB of gzip read from
             # the socket is 64 MiB in memory (and a few MiB of brotli, gigabytes) before
             # the first 2 KB could be cut from it.
@@ -112,7 +126,7 @@ class Sender:
             started = time.perf_counter()
             response: _Response | None = None
             error: str | None = None
-            refusal = await self._guard.refusal(claimed.url)
+            refusal = self._guard.refusal(claimed.url)
             if refusal is not None:
                 error = f"refused: {refusal}"
             elif not secrets:
@@ -123,6 +137,8 @@ class Sender:
                         response = await self._post(claimed, secrets)
                 except TimeoutError:
                     error = f"no response within {self._policy.timeout:g} s"
+                except EndpointUrlError as exc:  # an address the connection refused
+                    error = f"refused: {exc}"
                 except httpx2.HTTPError as exc:
                     error = _storable(f"{type(exc).__name__}: {exc}"[:500])
             duration_ms = round((time.perf_counter() - started) * 1000)

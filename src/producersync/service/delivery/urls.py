@@ -1,8 +1,9 @@
 """The SSRF guard: an endpoint URL must be https and reach only public addresses, unless
 the service runs with ``allow_private_endpoints`` (local development, tests).
 
-Checked when an endpoint is saved and again before every attempt, since a name can be
-re-pointed at a private address after it was accepted.
+Checked when an endpoint is saved and again on every connection an attempt opens, on the
+addresses connected to, since a name can be re-pointed at a private address after it was
+accepted, or between a check and the connection.
 """
 
 from __future__ import annotations
@@ -10,15 +11,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import time
+from collections.abc import Iterable
 from urllib.parse import urlsplit
 
+import httpcore2
 import httpx2
 
 __all__ = ["AddressGuard", "EndpointUrlError", "check_endpoint_url", "is_public_address"]
 
 _MAX_URL = 2048
-_CACHE_SECONDS = 60.0
 
 
 class EndpointUrlError(ValueError):
@@ -92,11 +93,12 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
 
 
 def _resolve(host: str, port: int) -> list[str]:
+    """The host's addresses, each once, in the resolver's order of preference."""
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
         raise EndpointUrlError(f"the host '{host}' does not resolve: {exc}") from None
-    return sorted({str(info[4][0]) for info in infos})
+    return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
 def _refuse_private(host: str, addresses: list[str]) -> None:
@@ -117,31 +119,50 @@ def check_endpoint_url(url: str, *, allow_private: bool) -> str:
     return url
 
 
-class AddressGuard:
-    """The send-time check, with answers cached for a minute per host (one lookup for a
-    thousand deliveries to the same receiver, not a thousand)."""
+class AddressGuard(httpcore2.AsyncNetworkBackend):
+    """The send-time check, made on the connection itself: the sender's connections are
+    opened through it, and it resolves the host once, refuses it if any address is not
+    public, and connects only to the addresses it checked. Checked before the attempt,
+    with the connection then looking the name up again (as it was), a name could answer
+    a public address to the check and a private one to the connection (DNS rebinding)."""
 
     def __init__(self, *, allow_private: bool) -> None:
         self._allow_private = allow_private
-        self._cache: dict[tuple[str, int], tuple[float, str | None]] = {}
+        self._backend = httpcore2.AnyIOBackend()
 
-    async def refusal(self, url: str) -> str | None:
-        """Why the URL must not be sent to now, or ``None``."""
+    def refusal(self, url: str) -> str | None:
+        """Why the URL must not be sent to (its scheme, credentials, ...), or ``None``;
+        its addresses are checked as it is connected to."""
         try:
-            host, port = _parts(url, self._allow_private)
+            _parts(url, self._allow_private)
         except EndpointUrlError as exc:
             return str(exc)
-        if self._allow_private:
-            return None
-        key = (host, port)
-        cached = self._cache.get(key)
-        if cached is not None and time.monotonic() - cached[0] < _CACHE_SECONDS:
-            return cached[1]
-        try:
+        return None
+
+    async def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Iterable[httpcore2.SOCKET_OPTION] | None = None,
+    ) -> httpcore2.AsyncNetworkStream:
+        """A connection to the first of the host's addresses that answers; raises
+        ``EndpointUrlError`` when one of them is not public."""
+        addresses = [host]
+        if not self._allow_private:
             addresses = await asyncio.to_thread(_resolve, host, port)
             _refuse_private(host, addresses)
-            verdict = None
-        except EndpointUrlError as exc:
-            verdict = str(exc)
-        self._cache[key] = (time.monotonic(), verdict)
-        return verdict
+        failed: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
+        for address in addresses:
+            try:
+                return await self._backend.connect_tcp(
+                    address, port, timeout, local_address, socket_options
+                )
+            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
+                failed = exc
+        assert failed is not None  # getaddrinfo answers an address or raises
+        raise failed
+
+    async def sleep(self, seconds: float) -> None:
+        await self._backend.sleep(seconds)
