@@ -241,3 +241,20 @@ def test_a_host_the_sender_cannot_read_is_refused(
     monkeypatch.setattr(socket, "getaddrinfo", _resolving_to("93.184.216.34", []))
     with pytest.raises(EndpointUrlError, match="not a valid URL"):
         check_endpoint_url(f"https://{host}/hook", allow_private=allow_private)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:pw-1a2b3c@93.184.216.34:99999/hook",
+        "https://user:pw-1a2b3c@93.184.216.34:port/hook",
+        "https://user:pw-1a2b3c@[::1/hook",
+        "https://user:pw-1a2b3c@/hook",
+    ],
+)
+def test_a_refusal_that_quotes_the_url_hides_its_credentials(url: str) -> None:
+    # The reason is shown by the API, the portal and the CLI, beside the masked value.
+    with pytest.raises(EndpointUrlError) as caught:
+        check_endpoint_url(url, allow_private=False)
+    assert "pw-1a2b3c" not in str(caught.value)
+    assert "'https://***@" in str(caught.value)

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 import httpcore2
 import httpx2
 
+from producersync.database_url import masked
+
 __all__ = ["AddressGuard", "EndpointUrlError", "check_endpoint_url", "is_public_address"]
 
 _MAX_URL = 2048
@@ -64,16 +66,19 @@ def is_public_address(address: str) -> bool:
 def _parts(url: str, allow_private: bool) -> tuple[str, int]:
     if len(url) > _MAX_URL:
         raise EndpointUrlError(f"the URL is longer than {_MAX_URL} characters")
+    # Quoted without its user and password: the refusal is shown in the API's error, the
+    # portal's form and the CLI's message, and a URL not yet read may still carry them.
+    shown = masked(url)
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise EndpointUrlError(f"'{url}' is not a valid URL: {exc}") from None
+        raise EndpointUrlError(f"'{shown}' is not a valid URL: {exc}") from None
     schemes = ("https", "http") if allow_private else ("https",)
     if parts.scheme not in schemes:
         raise EndpointUrlError(f"the URL must use https, not '{parts.scheme or 'nothing'}'")
     if not parts.hostname:
-        raise EndpointUrlError(f"'{url}' has no host")
+        raise EndpointUrlError(f"'{shown}' has no host")
     if parts.username is not None or parts.password is not None:
         raise EndpointUrlError("the URL must not carry credentials (user:password@)")
     if parts.fragment:
@@ -88,7 +93,7 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
         # ('ex\u00adample.com') raised out of every attempt once saved.
         host = httpx2.URL(url).raw_host.decode("ascii")
     except httpx2.InvalidURL as exc:
-        raise EndpointUrlError(f"'{url}' is not a valid URL: {exc}") from None
+        raise EndpointUrlError(f"'{shown}' is not a valid URL: {exc}") from None
     return host, port or (443 if parts.scheme == "https" else 80)
 
 
