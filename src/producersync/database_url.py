@@ -33,7 +33,9 @@ one across a region."""
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 _SQLITE = frozenset({"sqlite", "sqlite+pysqlite"})
-_USERINFO = re.compile(r"//[^/@\s]*@")
+# To the authority's last "@", as URLs are read: a password may hold an "@" of its own
+# ("u:p@ss@host"), and stopping at the first showed the rest of it.
+_USERINFO = re.compile(r"//[^/?#\s]*@")
 
 
 def sqlalchemy_url(url: str) -> str:

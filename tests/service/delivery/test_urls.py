@@ -250,6 +250,7 @@ def test_a_host_the_sender_cannot_read_is_refused(
         "https://user:pw-1a2b3c@93.184.216.34:port/hook",
         "https://user:pw-1a2b3c@[::1/hook",
         "https://user:pw-1a2b3c@/hook",
+        "https://user:p@pw-1a2b3c@93.184.216.34:99999/hook",  # an "@" in the password
     ],
 )
 def test_a_refusal_that_quotes_the_url_hides_its_credentials(url: str) -> None:
