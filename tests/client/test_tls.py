@@ -6,9 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import ssl
-import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import ClassVar
 
 import anyio
@@ -17,9 +15,7 @@ import pytest
 
 from producersync.client import APIConnectionError, AsyncClient, Client
 from producersync.client._ssl import shared_ssl_context
-
-# A self-signed certificate for 127.0.0.1 and localhost, with its key (valid to 2126).
-CERT = Path(__file__).parent.parent / "support" / "tls" / "localhost.pem"
+from tests.support.https import CERT, https_server
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -48,15 +44,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def https_url() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(CERT)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"https://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with https_server(_Handler) as port:
+        yield f"https://127.0.0.1:{port}"
 
 
 @pytest.fixture

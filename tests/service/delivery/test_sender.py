@@ -10,12 +10,9 @@ import gzip
 import http.server
 import ipaddress
 import socket
-import ssl
-import threading
 import tracemalloc
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -25,10 +22,9 @@ from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Outcome
+from tests.support.https import CERT, https_server
 from tests.support.receiver import Reply, receiver
 
-# A self-signed certificate for 127.0.0.1 and localhost, with its key.
-CERT = Path(__file__).parents[2] / "support" / "tls" / "localhost.pem"
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 STEP = 5.0
 # Generous: an attempt that needs it has hung.
@@ -179,31 +175,37 @@ def test_the_address_connected_to_is_the_address_checked(
     assert asked == ["hooks.example"]
 
 
+class _Acknowledging(http.server.BaseHTTPRequestHandler):
+    """200 to every POST, each path kept."""
+
+    paths: ClassVar[list[str]] = []
+
+    def do_POST(self) -> None:
+        self.paths.append(self.path)
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
 def test_a_certificate_no_ca_vouches_for_is_refused() -> None:
-    # Self-signed, for 127.0.0.1 and localhost: the sender's rebuilt pool still verifies.
-    requests: list[str] = []
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            requests.append(self.path)
-            self.send_response(200)
-            self.send_header("content-length", "0")
-            self.end_headers()
-
-        def log_message(self, *_args: object) -> None:
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(CERT)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        outcome = attempt(f"https://localhost:{server.server_address[1]}/hook")
-    finally:
-        server.shutdown()
-        server.server_close()
+    # The sender's pool is its own (connections opened through the guard): it verifies.
+    _Acknowledging.paths.clear()
+    with https_server(_Acknowledging) as port:
+        outcome = attempt(f"https://localhost:{port}/hook")
     assert not outcome.succeeded
     assert outcome.error is not None
     assert "CERTIFICATE_VERIFY_FAILED" in outcome.error
-    assert requests == []
+    assert _Acknowledging.paths == []
+
+
+def test_ssl_cert_file_names_the_roots_the_sender_trusts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As any httpx2 client: receivers behind a private CA are reached once it is named.
+    _Acknowledging.paths.clear()
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
+    with https_server(_Acknowledging) as port:
+        outcome = attempt(f"https://localhost:{port}/hook")
+    assert outcome.succeeded, outcome.error
+    assert _Acknowledging.paths == ["/hook"]

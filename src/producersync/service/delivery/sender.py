@@ -54,11 +54,13 @@ def _storable(text: str) -> str:
 
 def _guarded_transport(guard: AddressGuard, concurrency: int) -> httpx2.AsyncHTTPTransport:
     """httpx2's transport, its connections opened through the guard. httpx2 takes no
-    network backend, so its pool is made again with one, as httpx2 makes it otherwise
-    (certificates verified against certifi's roots, the environment ignored)."""
+    network backend, so its pool is made again with one, as httpx2 makes it otherwise:
+    certificates verified against the system's roots, or those ``SSL_CERT_FILE`` or
+    ``SSL_CERT_DIR`` name (a receiver behind a private CA). No proxy from the
+    environment: the guard checks the address connected to, which would be the proxy's."""
     transport = httpx2.AsyncHTTPTransport(trust_env=False)
     transport._pool = httpcore2.AsyncConnectionPool(
-        ssl_context=httpx2.create_ssl_context(trust_env=False),
+        ssl_context=httpx2.create_ssl_context(),
         max_connections=concurrency,
         max_keepalive_connections=concurrency,
         keepalive_expiry=httpx2.Limits().keepalive_expiry,
