@@ -95,6 +95,19 @@ def test_token_errors_follow_rfc6749(
     assert creds.client_secret not in response.text
 
 
+def test_a_refused_scope_is_named_cut_short(service: RunningService) -> None:
+    creds = service.account()
+    scope = " ".join(f"scope{i:05}" for i in range(5000))  # 50 KB
+    form = {"grant_type": "client_credentials", "scope": scope}
+    response = _token(
+        service, data={**form, "client_id": creds.client_id, "client_secret": creds.client_secret}
+    )
+    assert response.status_code == 400
+    description = response.json()["error_description"]
+    assert description.startswith("scope not granted to this client: 'scope00000 scope00001")
+    assert len(description) < 200, len(description)
+
+
 def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> None:
     response = _token(service, json={"grant_type": "client_credentials"})
     assert response.status_code == 400

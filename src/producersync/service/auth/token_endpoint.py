@@ -18,6 +18,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import verify_secret
 from producersync.service.context import ServiceContext, get_context
+from producersync.service.errors import shown
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import ClientRecord, find_client
 
@@ -193,7 +194,8 @@ async def token(request: Request) -> Response:
     requested = fields.get("scope")
     scopes = parse_scopes(requested) if requested and requested.strip() else granted
     if not scopes <= granted:
-        unknown = " ".join(sorted(scopes - granted))
+        # Cut as any refused value is: the whole request's scope came back, up to 64 KiB.
+        unknown = shown(" ".join(sorted(scopes - granted)))
         return _oauth_error(400, "invalid_scope", f"scope not granted to this client: {unknown}")
 
     scope = " ".join(sorted(scopes))
