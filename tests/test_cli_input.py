@@ -41,6 +41,9 @@ from tests.support.processes import cli
         (["sync", "changes"], "yesterday"),
         (["sync", "now"], "2026-02-30"),
         (["report", "changes"], "01/09/2025"),
+        (["sync", "changes"], "2026-W01-1"),  # week and basic dates: Python reads them
+        (["report", "changes"], "20261201"),
+        (["sync", "changes"], "\uff12\uff10\uff12\uff16-12-01"),  # full-width digits
         (["admin", "endpoint", "recover", "ep_1"], "soon"),
     ],
 )

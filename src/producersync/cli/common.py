@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -194,15 +195,20 @@ def iso_date(value: str) -> dt.date:
         raise BadValue(value, f"{value!r} is {exc}") from None
 
 
+_EXTENDED_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]|$)", re.ASCII)
+
+
 def iso_time(value: str) -> dt.datetime:
     """An option's time, ISO 8601 or a date alone (its midnight), UTC unless it names
-    a zone (Typer's ``parser=``)."""
+    a zone (Typer's ``parser=``). Its date is written ``YYYY-MM-DD``, as every date of
+    ours: Python also reads week dates and dates without dashes (2026-W01-1, 20261201)."""
+    refused = BadValue(value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00")
+    if not _EXTENDED_DATE.match(value):
+        raise refused
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
-        raise BadValue(
-            value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00"
-        ) from None
+        raise refused from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     try:
         moment.astimezone(dt.UTC)  # what the database is given
