@@ -540,8 +540,9 @@ def test_the_api_refusing_or_out_of_reach_is_one_line(
         (lambda path: path.write_bytes(b"\x7fELF\x02\x01\x01\x00\xff\xfe"), "not UTF-8 text"),
         (lambda path: None, "no such file"),
         (lambda path: path.mkdir(), "a directory, not a file"),
+        (os.mkfifo, "not a regular file (a pipe or a device)"),  # read, it hung
     ],
-    ids=["not-toml", "binary", "missing", "directory"],
+    ids=["not-toml", "binary", "missing", "directory", "fifo"],
 )
 def test_a_sync_config_that_cannot_be_read_is_named_with_its_path(
     sync_env: Path,

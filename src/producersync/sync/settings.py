@@ -376,6 +376,9 @@ def _known_keys(settings_cls: type[BaseSettings], path: Path, values: Mapping[st
 def _config_file(path: Path) -> dict[str, Any]:
     """The settings in the TOML file at ``path``; a file that is missing or unreadable is
     a wrong setting (pydantic's own TOML source skips a missing one without a word)."""
+    if path.exists() and not (path.is_file() or path.is_dir()):
+        # Read, a FIFO waited for a writer and /dev/zero never ended: the command hung.
+        raise _refused((_CONFIG_SETTING, f"{path}: not a regular file (a pipe or a device)"))
     try:
         return tomllib.loads(path.read_bytes().decode())
     except FileNotFoundError:
