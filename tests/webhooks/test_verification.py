@@ -395,6 +395,27 @@ def test_a_run_date_is_read_only_as_the_wire_writes_it(run_date: object, said: s
     assert str(err) == f"invalid event: producersync.updates_available.data.runDate: {said}"
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "shown"),
+    [
+        ("timestamp", 0, "0"),  # pydantic read Unix seconds: 1970-01-01
+        ("timestamp", "1700000000", '"1700000000"'),
+        ("activatedAt", 86400.5, "86400.5"),
+    ],
+)
+def test_a_time_is_read_only_as_iso_8601(field: str, value: object, shown: str) -> None:
+    document = {
+        "type": "producersync.npn.activated",
+        "id": "e",
+        "timestamp": "2025-07-24T00:00:00Z",
+        "data": {"npn": "15645555", "activatedAt": "2025-07-24T00:00:00Z"},
+    }
+    (document if field == "timestamp" else document["data"])[field] = value
+    err = _raises_for(json.dumps(document).encode())
+    assert err.check is VerificationCheck.INVALID_EVENT
+    assert f"{field}: not an ISO 8601 time (given {shown})" in str(err), str(err)
+
+
 def _raises_for(body: bytes) -> WebhookVerificationError:
     """Verify a correctly signed ``body``; return the error it must raise."""
     with pytest.raises(WebhookVerificationError) as info:

@@ -12,6 +12,7 @@ the current time, unless given.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from typing import Annotated, Final, Literal, Self
 
@@ -103,8 +104,20 @@ def _iso_z(value: dt.datetime) -> str:
     return _as_utc(value).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
+_SECONDS = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*", re.ASCII)
+
+
+def _wire_time(value: object) -> object:
+    # ISO 8601 only, as the wire writes it. pydantic's datetime also reads Unix seconds,
+    # as a number or as text: an activation signed with "activatedAt": 0 was of 1970.
+    if isinstance(value, int | float) or (isinstance(value, str) and _SECONDS.fullmatch(value)):
+        raise ValueError("not an ISO 8601 time")
+    return value
+
+
 UtcDatetime = Annotated[
     dt.datetime,
+    BeforeValidator(_wire_time),
     AfterValidator(_as_utc),
     PlainSerializer(_iso_z, return_type=str, when_used="json"),
 ]
