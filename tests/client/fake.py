@@ -58,7 +58,7 @@ class FakeAPI:
 
     api: Handler
     token_status: int = 200
-    token_error: str = "invalid_client"  # the OAuth error of a refused token request
+    token_error: object = "invalid_client"  # the OAuth error of a refused token request
     expires_in: int = 3600
     token_body: bytes | None = None  # served as the token response's body instead, with 200
     token_requests: int = 0

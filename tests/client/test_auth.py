@@ -153,6 +153,11 @@ def test_a_margin_longer_than_the_token_life_does_not_refetch_every_call() -> No
         (b'{"access_token": "t", "expires_in": -5}', "has expires_in -5"),
         (b'{"access_token": "t", "expires_in": 0}', "has expires_in 0"),
         (b'{"access_token": "t", "expires_in": "nan"}', "has expires_in 'nan'"),
+        (b'{"access_token": "t", "expires_in": 1' + b"0" * 400 + b"}", "has expires_in 1000"),
+        # A token no header can carry: a CR/LF would end it, non-ASCII is not what was issued.
+        (b'{"access_token": "tok-SECRET\\r\\nX-Evil: 1"}', "not visible ASCII"),
+        (b'{"access_token": "tok-SECRET\\u00d6"}', "not visible ASCII"),
+        (b'{"access_token": "tok SECRET"}', "not visible ASCII"),
     ],
 )
 def test_a_malformed_token_response_raises_response_validation_error(body: bytes, why: str) -> None:
@@ -160,7 +165,18 @@ def test_a_malformed_token_response_raises_response_validation_error(body: bytes
     with fake.client() as client, pytest.raises(ResponseValidationError, match=why) as caught:
         list(client.licenses.list())
     assert "http://fake/oauth2/token" in str(caught.value)
+    assert "SECRET" not in str(caught.value)
     assert fake.token_requests == 1 and not fake.api_requests
+
+
+@pytest.mark.parametrize("oauth_error", [["invalid_client"], {"code": "invalid_client"}, 7])
+def test_a_refused_token_request_with_an_error_that_is_not_a_string_is_still_typed(
+    oauth_error: object,
+) -> None:
+    fake = FakeAPI(ok_page, token_status=400, token_error=oauth_error)
+    with fake.client() as client, pytest.raises(BadRequestError) as caught:
+        list(client.licenses.list())
+    assert caught.value.error is None and caught.value.body["error"] == oauth_error
 
 
 def test_a_malformed_token_response_raises_response_validation_error_async() -> None:

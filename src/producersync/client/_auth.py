@@ -9,6 +9,7 @@ The token request goes through the client's own transport, so tests see it too.
 from __future__ import annotations
 
 import math
+import re
 import threading
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
@@ -31,6 +32,11 @@ __all__ = ["ClientCredentials", "TokenCache"]
 # them as 400 (``invalid_client`` without Basic auth, always for the other two): they
 # still mean "these credentials", not "a malformed request".
 _REFUSED_CREDENTIALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+# What an Authorization header can carry of a token: visible ASCII (RFC 6750's b64token is
+# a subset). A CR or LF would end the header; h11 refuses it with the header's value in its
+# message, and that message, token and all, became the error's; non-ASCII goes out as
+# Latin-1 bytes the server never issued.
+_SENDABLE_TOKEN = re.compile(r"[!-~]+")
 
 
 class TokenCache:
@@ -112,10 +118,12 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
     token = body.get("access_token")
     if not isinstance(token, str) or not token:
         raise malformed("has no access_token")
+    if not _SENDABLE_TOKEN.fullmatch(token):  # never shown: it may be a valid secret
+        raise malformed("has an access_token that is not visible ASCII")
     lifetime = body.get("expires_in", 3600)
     try:
         expires_in = float(lifetime)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past 1e308
         expires_in = math.nan
     # A lifetime of 0 or less would fetch a token for every call; NaN would never expire.
     if isinstance(lifetime, bool) or not math.isfinite(expires_in) or expires_in <= 0:

@@ -79,8 +79,15 @@ class APIStatusError(APIError):
         self.response = response
         self.status_code = response.status_code
         fields = body if isinstance(body, dict) else {}
-        self.error: str | None = fields.get("error")
-        self.path: str | None = fields.get("path")
+        self.error = _text(fields.get("error"))
+        self.path = _text(fields.get("path"))
+
+
+def _text(value: Any) -> str | None:
+    """A field of the error body that should be a string, or None: what a server sent in
+    its place (a list, an object) is in ``body``, and as ``error`` it broke the check of
+    a refused token request (an unhashable list looked up in a set: a bare TypeError)."""
+    return value if isinstance(value, str) else None
 
 
 class BadRequestError(APIStatusError):
