@@ -371,6 +371,18 @@ def test_a_v1_page_linking_past_its_own_total_pages_raises() -> None:
     assert len(fake.api_requests) == 2
 
 
+def test_a_v1_page_linking_to_a_page_number_too_long_to_read_raises() -> None:
+    body = {
+        "embedded": {"licenses": [license_row(1)]},
+        "page": {"totalPages": 3},
+        "links": {"next": {"href": "/v1/licenses?page=" + "9" * 5000}},
+    }
+    fake = FakeAPI(lambda request: json_response(200, body))
+    with fake.client() as client, pytest.raises(ResponseValidationError, match="totalPages 3"):
+        list(client.licenses.list_by_page())
+    assert len(fake.api_requests) == 1
+
+
 def _mislabelled(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, content=b"not gzip", headers={"content-encoding": "gzip"})
 

@@ -11,6 +11,7 @@ A link back to a page already read, or past a v1 page's ``totalPages``, is a
 from __future__ import annotations
 
 import gc
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -118,9 +119,16 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
     return Page(items, next_path, info.total_pages, info.total_elements)
 
 
-def _page_number(href: str) -> int | None:
+def _page_number(href: str) -> float | None:
+    """The page a v1 link names, if it names one. ``math.inf`` for a number too long for
+    ``int`` to read (over 4,300 digits): past any count, where its ValueError escaped."""
     number = httpx2.URL(href).params.get("page")
-    return int(number) if number is not None and number.isdecimal() else None
+    if number is None or not number.isdecimal():
+        return None
+    try:
+        return int(number)
+    except ValueError:
+        return math.inf
 
 
 def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:
