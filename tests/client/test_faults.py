@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import threading
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from typing import Any
 
 import anyio
@@ -433,3 +435,39 @@ def test_a_partition_s_error_is_raised_as_itself_when_partitions_are_read_side_b
         anyio.run(main)
     with fake.client() as sync_client, pytest.raises(NotFoundError):
         list(sync_client.licenses.list(npns=[str(n) for n in range(501)], concurrency=2))
+
+
+PARTITION_PAGES = 200
+
+
+def _long_partitions(request: httpx2.Request) -> httpx2.Response:
+    """Each partition a list of ``PARTITION_PAGES`` pages of one license, each 5 ms in
+    coming (a whole list in a second), but the one from NPN 0 on, a 404, and the one
+    from NPN 1 on, a single page."""
+    npns = request.url.params["npns"]
+    if npns.startswith("0,"):
+        return error(404)
+    threading.Event().wait(0.005)  # time.sleep records instead (no_sleep)
+    token = int(request.url.params.get("continuationToken", 0))
+    following = 0 if npns.startswith("1,") else (token + 1) % PARTITION_PAGES
+    href = f"/v2/licenses?npns={npns}&size=1&continuationToken={following}"
+    return json_response(
+        200, {"embedded": {"licenses": [license_row(token)]}, "links": {"next": {"href": href}}}
+    )
+
+
+@pytest.mark.parametrize(
+    ("first", "leave"),
+    [(1, "a break after the first record"), (0, "the first partition's 404")],
+)
+def test_leaving_a_list_read_in_partitions_side_by_side_stops_reading_them(
+    first: int, leave: str
+) -> None:
+    """The partitions being read stop after their page, and those not begun never
+    begin: each of the window's others was read to its end first, behind a caller gone."""
+    fake = FakeAPI(_long_partitions)
+    npns = [str(n) for n in range(first, first + 8 * 500)]
+    with fake.client() as client, suppress(NotFoundError):
+        for _ in client.licenses.list(npns=npns, page_size=1, concurrency=2):
+            break
+    assert len(fake.api_requests) < PARTITION_PAGES  # not one of the others whole

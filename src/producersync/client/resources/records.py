@@ -4,6 +4,7 @@ other names, regulatory actions (and their values), as sync/async twins."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -178,8 +179,15 @@ class _RecordsMixin(Generic[M]):
 # --- sync ---------------------------------------------------------------------------
 
 
-def _all_pages(pager: SyncPager[M]) -> list[Page[M]]:
-    return list(pager.pages())
+def _all_pages(pager: SyncPager[M], left: threading.Event) -> list[Page[M]]:
+    """A partition's pages, to its end or until the list is ``left``: a page more would
+    be read, and a slot of the rate limit spent, for no one."""
+    pages = []
+    for page in pager.pages():
+        pages.append(page)
+        if left.is_set():
+            break
+    return pages
 
 
 class SyncRecordPages(Generic[M]):
@@ -197,16 +205,26 @@ class SyncRecordPages(Generic[M]):
         # thread-safe), yielded in order; a sliding window of 2x concurrency keeps every
         # thread busy while bounding what is held in memory.
         pagers = iter(self._pagers)
+        left = threading.Event()
         with ThreadPoolExecutor(self._concurrency) as pool:
             pending = deque(
-                pool.submit(_all_pages, p) for p in islice(pagers, 2 * self._concurrency)
+                pool.submit(_all_pages, p, left) for p in islice(pagers, 2 * self._concurrency)
             )
-            while pending:
-                pages = pending.popleft().result()
-                following = next(pagers, None)
-                if following is not None:
-                    pending.append(pool.submit(_all_pages, following))
-                yield from pages
+            try:
+                while pending:
+                    pages = pending.popleft().result()
+                    following = next(pagers, None)
+                    if following is not None:
+                        pending.append(pool.submit(_all_pages, following, left))
+                    yield from pages
+            finally:
+                # Left before the end (a break, a partition's error): the partitions being
+                # read stop after their current page and the others never start. The
+                # pool's exit waits for its threads, and it waited for every partition
+                # of the window to be read to its end, the rate limit spent on it.
+                left.set()
+                for future in pending:
+                    future.cancel()
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
