@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import itertools
 import threading
 import time
@@ -471,3 +472,36 @@ def test_leaving_a_list_read_in_partitions_side_by_side_stops_reading_them(
         for _ in client.licenses.list(npns=npns, page_size=1, concurrency=2):
             break
     assert len(fake.api_requests) < PARTITION_PAGES  # not one of the others whole
+
+
+BAD_NPNS = ["../../v1/accounts/subscriptions", "1,2", " 123", "123\n", "١٢٣", "", "12345678901"]
+# Every call that sends an NPN, on a Client and an AsyncClient alike (a lazy list too).
+NPN_CALLS: dict[str, Callable[[Any, str], Any]] = {
+    "entities.get": lambda c, npn: c.entities.get(npn),
+    "licenses.for_npn": lambda c, npn: c.licenses.for_npn(npn),
+    "licenses.list": lambda c, npn: c.licenses.list(npns=["15645555", npn]),
+    "licenses.list_by_page": lambda c, npn: c.licenses.list_by_page(npns=[npn]),
+    "subscriptions.add": lambda c, npn: c.subscriptions.add(["15645555", npn]),
+}
+
+
+@pytest.mark.parametrize("npn", BAD_NPNS)
+@pytest.mark.parametrize("call", list(NPN_CALLS))
+def test_an_npn_that_is_not_one_is_refused_naming_it_before_any_request(
+    call: str, npn: str
+) -> None:
+    """Sent as it came, a path in an NPN read another resource, and a comma made two."""
+    fake = FakeAPI(lambda request: json_response(200, {"id": 1}))
+    with fake.client() as client, pytest.raises(ValueError, match="is not an NPN") as refused:
+        NPN_CALLS[call](client, npn)
+    assert repr(npn)[:40] in str(refused.value)
+
+    async def main() -> None:
+        async with fake.async_client() as async_client:
+            result = NPN_CALLS[call](async_client, npn)
+            if inspect.iscoroutine(result):
+                await result
+
+    with pytest.raises(ValueError, match="is not an NPN"):
+        anyio.run(main)
+    assert fake.token_requests == 0 and not fake.api_requests

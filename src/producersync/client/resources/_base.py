@@ -16,11 +16,12 @@ from pydantic import BaseModel, ValidationError
 from producersync.client._base_client import RequestOptions, checked
 from producersync.client._exceptions import ResponseValidationError
 from producersync.client.pagination import AsyncFetch, Fetch
+from producersync.model import is_npn
 
 if TYPE_CHECKING:
     from producersync.client._base_client import AsyncAPIClient, SyncAPIClient
 
-__all__ = ["AsyncResource", "SyncResource", "parse_model", "query_value"]
+__all__ = ["AsyncResource", "SyncResource", "npn_list", "parse_model", "query_value", "valid_npn"]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -37,6 +38,24 @@ def query_value(value: Any) -> str:
     if isinstance(value, Iterable):
         return ",".join(str(v) for v in value)
     return str(value)
+
+
+def valid_npn(value: str, name: str = "npn") -> str:
+    """``value`` if it is an NPN (1 to 10 ASCII digits); else ``ValueError`` naming it,
+    before any request. Sent as it came, a slash or ``..`` in it led a per-NPN call to
+    another resource (``entities.get("../../v1/accounts/subscriptions")`` read the
+    subscriptions), and a comma made two NPNs of one in an ``npns=`` list."""
+    if not isinstance(value, str) or not is_npn(value):
+        raise ValueError(f"{name}: {value!r:.60} is not an NPN (1 to 10 ASCII digits)")
+    return value
+
+
+def npn_list(values: Iterable[str]) -> list[str]:
+    """``values`` as a list, each an NPN (``valid_npn``); one string is a ``TypeError``,
+    not an NPN split into digits."""
+    if isinstance(values, str):
+        raise TypeError("npns takes a sequence of NPN strings, not one string")
+    return [valid_npn(value, f"npns[{index}]") for index, value in enumerate(values)]
 
 
 def parse_model(model: type[T], body: Any, what: str) -> T:

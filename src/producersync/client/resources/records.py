@@ -18,7 +18,13 @@ import anyio
 from producersync.client._base_client import RequestOptions
 from producersync.client._constants import DEFAULT_PAGE_SIZE, NPN_CHUNK
 from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
-from producersync.client.resources._base import AsyncResource, SyncResource, query_value
+from producersync.client.resources._base import (
+    AsyncResource,
+    SyncResource,
+    npn_list,
+    query_value,
+    valid_npn,
+)
 from producersync.model import (
     Address,
     Appointment,
@@ -108,6 +114,10 @@ class Filters:
     co_codes: Sequence[str] | None = None
     status: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.npns is not None:  # checked when the list is made, before any request
+            object.__setattr__(self, "npns", npn_list(self.npns))
+
     def params(self, spec: RecordSpec[Any], *, per_npn: bool = False) -> dict[str, str]:
         params: dict[str, str] = {}
         for name, wire in _WIRE.items():
@@ -125,8 +135,6 @@ class Filters:
         """The NPN partitions one list is fetched in (each is one ``npns=`` stream)."""
         if self.npns is None:
             return [None]
-        if isinstance(self.npns, str):
-            raise TypeError("npns takes a sequence of strings, not one string")
         npns = list(dict.fromkeys(self.npns))
         return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)] or [[]]
 
@@ -160,7 +168,8 @@ class _RecordsMixin(Generic[M]):
             raise TypeError(f"the API has no per-NPN {self.spec.key} list")
         params = filters.params(self.spec, per_npn=True)
         params["size"] = str(page_size)
-        return f"/v2/entities/{npn}/{self.spec.key}", params, self._parser(page_size)
+        path = f"/v2/entities/{valid_npn(npn)}/{self.spec.key}"
+        return path, params, self._parser(page_size)
 
     def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:
         base = Filters(**{**filters.__dict__, "npns": None}).params(self.spec)
@@ -309,7 +318,7 @@ class Records(SyncResource, _RecordsMixin[M]):
 class Entities(Records[Entity]):
     def get(self, npn: str, **options: Unpack[RequestOptions]) -> Entity:  # type: ignore[override]
         """The entity of one NPN (the API subscribes it if needed)."""
-        return self._get_model(Entity, f"/v2/entities/{npn}", **options)
+        return self._get_model(Entity, f"/v2/entities/{valid_npn(npn)}", **options)
 
 
 class LicenseLoas(Records[LicenseLoa]):
@@ -463,7 +472,7 @@ class AsyncEntities(AsyncRecords[Entity]):
     async def get(  # type: ignore[override]
         self, npn: str, **options: Unpack[RequestOptions]
     ) -> Entity:
-        return await self._get_model(Entity, f"/v2/entities/{npn}", **options)
+        return await self._get_model(Entity, f"/v2/entities/{valid_npn(npn)}", **options)
 
 
 class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):

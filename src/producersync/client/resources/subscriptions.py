@@ -12,7 +12,12 @@ import anyio
 from producersync.client._base_client import RequestOptions
 from producersync.client._exceptions import WaitTimeoutError
 from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
-from producersync.client.resources._base import AsyncResource, SyncResource, parse_model
+from producersync.client.resources._base import (
+    AsyncResource,
+    SyncResource,
+    npn_list,
+    parse_model,
+)
 from producersync.model.subscriptions import JobAccepted, JobDetail, JobStatus, Subscription
 
 __all__ = ["AsyncSubscriptions", "Subscriptions"]
@@ -25,12 +30,6 @@ def _job_id(job: JobAccepted | JobStatus | str) -> str:
     if isinstance(job, JobAccepted):
         return job.job_id
     return job.id if isinstance(job, JobStatus) else job
-
-
-def _npns(npns: Iterable[str]) -> list[str]:
-    if isinstance(npns, str):
-        raise TypeError("npns takes an iterable of NPN strings, not one string")
-    return list(npns)
 
 
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
@@ -50,7 +49,7 @@ class Subscriptions(SyncResource):
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JobAccepted:
-        body = self._client.request(method, _PATH, json=_npns(npns), **options)
+        body = self._client.request(method, _PATH, json=npn_list(npns), **options)
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
@@ -113,7 +112,7 @@ class AsyncSubscriptions(AsyncResource):
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JobAccepted:
-        body = await self._client.request(method, _PATH, json=_npns(npns), **options)
+        body = await self._client.request(method, _PATH, json=npn_list(npns), **options)
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     async def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
