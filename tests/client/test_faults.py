@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gzip
 import inspect
 import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import suppress
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from producersync.client import (
     APIConnectionError,
     APITimeoutError,
+    AsyncClient,
     BadRequestError,
     Client,
     NotFoundError,
@@ -505,3 +507,66 @@ def test_an_npn_that_is_not_one_is_refused_naming_it_before_any_request(
     with pytest.raises(ValueError, match="is not an NPN"):
         anyio.run(main)
     assert fake.token_requests == 0 and not fake.api_requests
+
+
+# 80 MiB of spaces in 80 KB of gzip: past the 64 MiB any one response may take, decoded.
+BOMB = gzip.compress(b" " * (80 * 2**20), 9)
+
+
+class _Plain(httpx2.SyncByteStream, httpx2.AsyncByteStream):
+    """96 MiB, unencoded, a mebibyte at a time (one that never ended was read until
+    memory ran out: bounded here, so that the test of the old code is too)."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        for _ in range(96):
+            yield b" " * 2**20
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        for _ in range(96):
+            yield b" " * 2**20
+
+
+def _oversized(body: str, at: str) -> Callable[[httpx2.Request], httpx2.Response]:
+    """An API whose token response (``at="token"``) or every other answers with the gzip
+    ``BOMB`` or a ``plain`` body as large."""
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/oauth2/token") != (at == "token"):
+            return json_response(200, {"access_token": "t", "id": 1})
+        if body == "bomb":
+            return httpx2.Response(
+                200, stream=httpx2.ByteStream(BOMB), headers={"content-encoding": "gzip"}
+            )
+        return httpx2.Response(200, stream=_Plain())
+
+    return api
+
+
+@pytest.mark.parametrize("at", ["api", "token"])
+@pytest.mark.parametrize("body", ["bomb", "plain"])
+def test_a_body_past_the_size_limit_raises_instead_of_filling_memory(body: str, at: str) -> None:
+    """httpx2 joined every decoded piece of a body, however many: a gzip bomb took
+    gigabytes before anything looked, and a body without end all the memory there was."""
+    sent: list[str] = []
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request.url.path)
+        return _oversized(body, at)(request)
+
+    def sync() -> None:
+        with Client(
+            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+        ) as client:
+            client.request("GET", "/v2/entities/15645555")
+
+    async def main() -> None:
+        async with AsyncClient(
+            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+        ) as client:
+            await client.request("GET", "/v2/entities/15645555")
+
+    for call in (sync, lambda: anyio.run(main)):
+        sent.clear()
+        with pytest.raises(ResponseValidationError, match="body over 64 MiB decoded"):
+            call()
+        assert len(sent) == (1 if at == "token" else 2)  # final, not retried

@@ -16,6 +16,7 @@ import httpx2
 
 from producersync import __version__
 from producersync.client._auth import ClientCredentials, TokenCache
+from producersync.client._body import abound_body, bound_body
 from producersync.client._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_RETRIES,
@@ -237,7 +238,7 @@ class SyncAPIClient(BaseClient):
             timeout=self.timeout,
             limits=DEFAULT_LIMITS,
             headers=self._headers,
-            event_hooks={"response": [hold_to_deadline]},
+            event_hooks={"response": [hold_to_deadline, bound_body]},
         )
 
     def close(self) -> None:
@@ -288,6 +289,7 @@ class AsyncAPIClient(BaseClient):
             timeout=self.timeout,
             limits=DEFAULT_LIMITS,
             headers=self._headers,
+            event_hooks={"response": [abound_body]},
         )
 
     async def close(self) -> None:

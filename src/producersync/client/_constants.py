@@ -12,6 +12,7 @@ __all__ = [
     "DEFAULT_REFRESH_MARGIN",
     "DEFAULT_TIMEOUT",
     "INITIAL_RETRY_DELAY",
+    "MAX_BODY_BYTES",
     "MAX_RETRY_DELAY",
     "NPN_CHUNK",
     "RETRY_AFTER_CAP",
@@ -27,3 +28,4 @@ DEFAULT_RATE_LIMIT = 300  # requests per minute, the API's documented limit
 DEFAULT_REFRESH_MARGIN = 300.0  # refresh tokens this long before they expire
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum: fewest requests under the rate limit
 NPN_CHUNK = 500  # NPNs per `npns=` request when the caller passes many
+MAX_BODY_BYTES = 64 * 2**20  # decoded, of any one response: a gzip bomb's stops here (_body)
