@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import inspect
 import itertools
+import math
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -570,3 +571,40 @@ def test_a_body_past_the_size_limit_raises_instead_of_filling_memory(body: str, 
         with pytest.raises(ResponseValidationError, match="body over 64 MiB decoded"):
             call()
         assert len(sent) == (1 if at == "token" else 2)  # final, not retried
+
+
+@pytest.mark.parametrize(
+    ("wait", "said"),
+    [
+        ({"timeout": math.nan}, "timeout must be 0 or more seconds, not nan"),
+        ({"timeout": -1}, "timeout must be 0 or more seconds, not -1"),
+        ({"poll_interval": math.nan}, "poll_interval must be 0 or more seconds, not nan"),
+        ({"poll_interval": -0.5}, "poll_interval must be 0 or more seconds, not -0.5"),
+        ({"poll_interval": math.inf}, "poll_interval must be 0 or more seconds, not inf"),
+    ],
+)
+def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll(
+    wait: dict[str, float], said: str
+) -> None:
+    """A NaN timeout was never reached: a job that never ended was polled for ever. (This
+    one ends at its third poll.) A bad interval failed in the sleep after a poll."""
+    polls = itertools.count(1)
+
+    def job(request: httpx2.Request) -> httpx2.Response:
+        status = "COMPLETED" if next(polls) >= 3 else "IN_PROGRESS"
+        day = "2026-12-01"
+        body = {"id": "j1", "status": status, "details": {}, "createdAt": day, "updatedAt": day}
+        return json_response(200, body)
+
+    fake = FakeAPI(job)
+    options = {"poll_interval": 0.01, **wait}
+    with fake.client() as client, pytest.raises(ValueError, match=said):
+        client.subscriptions.wait("j1", **options)
+
+    async def main() -> None:
+        async with fake.async_client() as async_client:
+            await async_client.subscriptions.wait("j1", **options)
+
+    with pytest.raises(ValueError, match=said):
+        anyio.run(main)
+    assert not fake.api_requests

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 from functools import partial
@@ -30,6 +31,18 @@ def _job_id(job: JobAccepted | JobStatus | str) -> str:
     if isinstance(job, JobAccepted):
         return job.job_id
     return job.id if isinstance(job, JobStatus) else job
+
+
+def _wait_ends(timeout: float, poll_interval: float) -> float:
+    """When a wait of ``timeout`` seconds ends, on ``time.monotonic``; ``ValueError``,
+    before any poll, for a ``timeout`` or ``poll_interval`` that is not one. A NaN
+    timeout was never reached (the job polled for ever), and a NaN or negative interval
+    failed in the sleep after the first poll, with a message naming neither."""
+    if not timeout >= 0:  # NaN too
+        raise ValueError(f"timeout must be 0 or more seconds, not {timeout!r}")
+    if not (math.isfinite(poll_interval) and poll_interval >= 0):
+        raise ValueError(f"poll_interval must be 0 or more seconds, not {poll_interval!r}")
+    return time.monotonic() + timeout
 
 
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
@@ -89,7 +102,7 @@ class Subscriptions(SyncResource):
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
         """Poll the job until COMPLETED or FAILED (each poll is one rate-limited call)."""
-        deadline = time.monotonic() + timeout
+        deadline = _wait_ends(timeout, poll_interval)
         while True:
             status = self.job(job, **options)
             if status.final:
@@ -147,7 +160,7 @@ class AsyncSubscriptions(AsyncResource):
         poll_interval: float = 1.0,
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
-        deadline = time.monotonic() + timeout
+        deadline = _wait_ends(timeout, poll_interval)
         while True:
             status = await self.job(job, **options)
             if status.final:
