@@ -158,6 +158,8 @@ def test_a_margin_longer_than_the_token_life_does_not_refetch_every_call() -> No
         (b'{"access_token": "tok-SECRET\\r\\nX-Evil: 1"}', "not visible ASCII"),
         (b'{"access_token": "tok-SECRET\\u00d6"}', "not visible ASCII"),
         (b'{"access_token": "tok SECRET"}', "not visible ASCII"),
+        (b'{"access_token": "t", "token_type": "DPoP"}', "has token_type 'DPoP', not Bearer"),
+        (b'{"access_token": "t", "token_type": null}', "has token_type None, not Bearer"),
     ],
 )
 def test_a_malformed_token_response_raises_response_validation_error(body: bytes, why: str) -> None:
@@ -191,7 +193,8 @@ def test_a_malformed_token_response_raises_response_validation_error_async() -> 
 
 
 def test_a_token_given_as_a_numeric_string_lifetime_is_still_accepted() -> None:
-    fake = FakeAPI(ok_page, token_body=b'{"access_token": "t", "expires_in": "3600"}')
+    body = b'{"access_token": "t", "expires_in": "3600", "token_type": "bearer"}'
+    fake = FakeAPI(ok_page, token_body=body)
     with fake.client() as client:
         list(client.licenses.list())
         list(client.licenses.list())

@@ -120,6 +120,13 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
         raise malformed("has no access_token")
     if not _SENDABLE_TOKEN.fullmatch(token):  # never shown: it may be a valid secret
         raise malformed("has an access_token that is not visible ASCII")
+    # A token of another type (DPoP, MAC) must not be used as one it is not (RFC 6749
+    # §7.1): sent as Bearer, it was refused with a 401, fetched again and refused again,
+    # and the AuthenticationError said nothing of why. The type is case-insensitive, and
+    # some servers leave it out.
+    kind = body.get("token_type", "Bearer")
+    if not isinstance(kind, str) or kind.lower() != "bearer":
+        raise malformed(f"has token_type {kind!r:.40}, not Bearer")
     lifetime = body.get("expires_in", 3600)
     try:
         expires_in = float(lifetime)
