@@ -174,6 +174,8 @@ def test_token_expiring_mid_pagination_is_renewed_and_paging_continues() -> None
         b'{"embedded": {"licenses": {"id": 1}}}',
         b'{"embedded": {"licenses": [{"npn": "no id"}]}}',
         b"[1, 2]",
+        # Records under another key: read as none, the list ended there in silence.
+        b'{"embedded": {"licences": [{"id": 1}]}}',
     ],
 )
 def test_a_malformed_page_raises_response_validation_error(body: bytes) -> None:

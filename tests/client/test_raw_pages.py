@@ -45,6 +45,7 @@ def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
         _body({"embedded": {"licenses": [{"npn": "1"}]}}),
         _body({"embedded": {"licenses": [7]}}),
         _body({"embedded": "licenses"}),
+        _body({"embedded": {"licences": [{"id": 1}]}, "links": NEXT}),
     ],
 )
 def test_a_malformed_page_is_a_response_validation_error(body: bytes) -> None:

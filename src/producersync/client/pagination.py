@@ -5,7 +5,8 @@ v2 lists follow ``links.next`` (continuation tokens) until a page without ``embe
 ``continuationToken=0``, or a short page; v1 lists follow ``links.next`` (page numbers)
 until there is none. ``embedded`` / ``links`` are also read as ``_embedded`` / ``_links``.
 A link back to a page already read, or past a v1 page's ``totalPages``, is a
-``ResponseValidationError``: followed, it would never end.
+``ResponseValidationError``: followed, it would never end. So is an ``embedded`` that
+holds something but not the list's records: read as none, it would end the list there.
 """
 
 from __future__ import annotations
@@ -57,7 +58,9 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
     config = ConfigDict(extra="ignore")
     items: Any = list[model]  # type: ignore[valid-type]
     embedded = create_model(  # type: ignore[call-overload]
-        f"{model.__name__}Embedded", __config__=config, **{key: (items, [])}
+        f"{model.__name__}Embedded",
+        __config__=ConfigDict(extra="allow"),  # kept, for ``_records_elsewhere``
+        **{key: (items, [])},
     )
     envelope = create_model(
         f"{model.__name__}Envelope",
@@ -104,7 +107,11 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
             envelope = _envelope(key, model).validate_json(body)
     except ValidationError as exc:
         raise ResponseValidationError(f"malformed {key} page: {exc}") from exc
-    items: list[M] = getattr(envelope.embedded, key) if envelope.embedded else []
+    items: list[M] = []
+    if envelope.embedded is not None:
+        items = getattr(envelope.embedded, key)
+        if key not in envelope.embedded.model_fields_set:
+            _records_elsewhere(key, envelope.embedded.model_extra)
     info = envelope.page or _PageInfo()
     next_path = _next_path(envelope.links, len(items), size, key)
     if next_path is not None and info.total_pages is not None:
@@ -145,12 +152,23 @@ def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], 
         raise ResponseValidationError(f"malformed {key} page: not a JSON object")
     embedded = envelope.get("embedded", envelope.get("_embedded")) or {}
     items = embedded.get(key, []) if isinstance(embedded, dict) else None
+    if isinstance(embedded, dict) and key not in embedded:
+        _records_elsewhere(key, embedded)
     if not isinstance(items, list) or not all(
         isinstance(item, dict) and type(item.get("id")) is int for item in items
     ):
         raise ResponseValidationError(f"malformed {key} page: records need an integer id")
     links = envelope.get("links", envelope.get("_links"))
     return items, _next_path(links if isinstance(links, dict) else None, len(items), size, key)
+
+
+def _records_elsewhere(key: str, embedded: dict[str, Any] | None) -> None:
+    """Refuse a page whose ``embedded`` holds something, but not ``key``: read as no
+    records, it ended the list there, and every record after it was lost in silence."""
+    if embedded:
+        raise ResponseValidationError(
+            f"malformed {key} page: embedded has no {key!r}, only {sorted(embedded)!r:.200}"
+        )
 
 
 def _next_path(links: dict[str, Any] | None, count: int, size: int | None, key: str) -> str | None:
