@@ -610,3 +610,27 @@ def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll
     with pytest.raises(ValueError, match=said):
         anyio.run(main)
     assert not fake.api_requests
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000  # JSON, nested deeper than a recursive parser goes
+
+
+@pytest.mark.parametrize(
+    ("answer", "raised"),
+    [
+        ("record", ResponseValidationError),
+        ("error", ServerError),
+        ("token", ResponseValidationError),
+    ],
+)
+def test_json_nested_too_deep_to_read_raises_a_typed_error(
+    answer: str, raised: type[Exception]
+) -> None:
+    """As a record, an error body or a token response: a bare RecursionError escaped."""
+    status = 500 if answer == "error" else 200
+    fake = FakeAPI(
+        lambda request: httpx2.Response(status, content=DEEP),
+        token_body=DEEP if answer == "token" else None,
+    )
+    with fake.client(max_retries=0) as client, pytest.raises(raised):
+        client.licenses.get(1)

@@ -25,6 +25,7 @@ from producersync.client._exceptions import (
     ResponseValidationError,
     make_status_error,
 )
+from producersync.client._json import json_body
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -110,7 +111,7 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
         return ResponseValidationError(f"the token response from {response.url} {why}")
 
     try:
-        body: Any = response.json()
+        body: Any = json_body(response)
     except ValueError as exc:
         raise malformed("is not JSON") from exc
     if not isinstance(body, dict):

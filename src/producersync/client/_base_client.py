@@ -44,6 +44,7 @@ from producersync.client._exceptions import (
     ResponseValidationError,
     make_status_error,
 )
+from producersync.client._json import json_body
 from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, parse_retry_after, should_retry
 from producersync.client._ssl import shared_ssl_context
@@ -205,7 +206,7 @@ class BaseClient:
         if not response.content:
             return None
         try:
-            return response.json()
+            return json_body(response)
         except ValueError as exc:
             raise ResponseValidationError(
                 f"{request.method} {request.url.path} answered {response.status_code} with a "

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx2
 
+from producersync.client._json import json_body
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -157,7 +159,7 @@ def make_status_error(
 ) -> APIStatusError:
     """The error for a failed response, carrying its parsed body."""
     try:
-        body: Any = response.json()
+        body: Any = json_body(response)
     except ValueError:
         body = response.text[:1000] or None
     message = ""
