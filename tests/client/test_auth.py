@@ -231,3 +231,56 @@ def test_a_token_endpoint_that_never_answers_times_out_async(silent_server: str)
 
     with pytest.raises(APITimeoutError):
         anyio.run(main)
+
+
+def test_a_401_after_the_refetch_raises_instead_of_refetching_again() -> None:
+    """A server that refuses every token: one replay with a new one, then the error."""
+    fake = FakeAPI(lambda request: json_response(401, {"status": 401, "message": "revoked"}))
+
+    async def main() -> None:
+        async with fake.async_client() as async_client:
+            await async_client.entities.get("15645555")
+
+    with fake.client() as client, pytest.raises(AuthenticationError, match="revoked"):
+        client.entities.get("15645555")
+    with pytest.raises(AuthenticationError, match="revoked"):
+        anyio.run(main)
+    assert (fake.token_requests, len(fake.api_requests)) == (4, 4)
+
+
+@pytest.mark.timeout(20)
+def test_a_call_interrupted_while_it_fetches_the_token_leaves_the_next_call_free() -> None:
+    """Ctrl-C in a thread, or a task cancelled, while the token is fetched: the token's
+    lock and the pacer's queue are let go, and the next call gets its token."""
+    interrupt = [True]
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/oauth2/token") and interrupt[0]:
+            raise KeyboardInterrupt
+        return FakeAPI(lambda r: json_response(200, {"id": 1, "npn": "15645555"}))(request)
+
+    with Client(
+        "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+    ) as client:
+        with pytest.raises(KeyboardInterrupt):
+            client.entities.get("15645555")
+        interrupt[0] = False
+        assert client.entities.get("15645555").id == 1
+
+    async def hanging(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/oauth2/token") and interrupt[0]:
+            await anyio.sleep(60)
+        return api(request)
+
+    async def main() -> int:
+        async with AsyncClient(
+            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(hanging)
+        ) as async_client:
+            with anyio.move_on_after(0.1):
+                await async_client.entities.get("15645555")
+            interrupt[0] = False
+            with anyio.fail_after(5):
+                return (await async_client.entities.get("15645555")).id
+
+    interrupt[0] = True
+    assert anyio.run(main) == 1
