@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+import httpx2
 import pytest
 
 from producersync.client import AsyncClient, Client
@@ -25,6 +27,19 @@ from producersync.client import AsyncClient, Client
         ({"base_url": "https://api.example", "rate_limit": 0}, "rate_limit must be positive"),
         ({"base_url": "https://api.example", "deadline": 0}, "deadline must be positive"),
         ({"base_url": "https://api.example", "deadline": -1.0}, "deadline must be positive"),
+        # A bare OverflowError, and a ValueError naming no option.
+        ({"base_url": "https://api.example", "rate_limit": math.inf}, "not inf"),
+        ({"base_url": "https://api.example", "rate_limit": math.nan}, "rate_limit must be"),
+        # No token was ever fresh: one was fetched for every call.
+        ({"base_url": "https://api.example", "refresh_margin": math.nan}, "refresh_margin must"),
+        ({"base_url": "https://api.example", "refresh_margin": -1}, "refresh_margin must"),
+        # A NaN deadline no attempt passes, or every attempt past it at once.
+        ({"base_url": "https://api.example", "timeout": math.nan}, "the connect wait must"),
+        ({"base_url": "https://api.example", "timeout": -1}, "the connect wait must be positive"),
+        (
+            {"base_url": "https://api.example", "timeout": httpx2.Timeout(5, read=math.nan)},
+            "the read wait must be positive (None for none), not nan",
+        ),
     ],
 )
 def test_unworkable_options_are_refused_when_the_client_is_built(

@@ -50,6 +50,10 @@ class TokenCache:
         refresh_margin: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        if not refresh_margin >= 0:
+            # A NaN margin made no token fresh (every comparison with NaN is false): a
+            # token was fetched for every call, against a limit of 200 a minute.
+            raise ValueError(f"refresh_margin must be 0 or more seconds, not {refresh_margin!r}")
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret

@@ -31,6 +31,7 @@ from producersync.client._deadline import (
     overrun,
     positive,
     set_deadline,
+    waits,
     within,
 )
 from producersync.client._environment import Environment, http_url
@@ -115,7 +116,7 @@ class BaseClient:
         if max_retries < 0:
             raise ValueError("max_retries must be 0 or more")
         self.max_retries = max_retries
-        self.timeout = httpx2.Timeout(timeout)
+        self.timeout = waits(httpx2.Timeout(timeout))
         self.deadline = default_deadline(self.timeout) if deadline is None else positive(deadline)
         self.pacer = Pacer(rate_limit)
         self.tokens = TokenCache(self.token_url, client_id, client_secret, scope, refresh_margin)

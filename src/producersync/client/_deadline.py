@@ -26,6 +26,7 @@ __all__ = [
     "overrun",
     "positive",
     "set_deadline",
+    "waits",
     "within",
 ]
 
@@ -40,6 +41,20 @@ def default_deadline(timeout: httpx2.Timeout) -> float:
     timeout on one of them, none (``math.inf``): that wait was meant to be unbounded."""
     waits = (timeout.pool, timeout.connect, timeout.write, timeout.read)
     return math.inf if None in waits else math.fsum(w for w in waits if w is not None)
+
+
+def waits(timeout: httpx2.Timeout) -> httpx2.Timeout:
+    """``timeout`` if each of its waits is a positive number of seconds or None (none);
+    else ``ValueError`` naming it. A NaN wait made the default deadline NaN, which no
+    attempt ever passes, and a negative one made every attempt overrun at once, retried
+    as timeouts."""
+    for name in ("connect", "read", "write", "pool"):
+        wait = getattr(timeout, name)
+        if wait is not None and not wait > 0:
+            raise ValueError(
+                f"timeout: the {name} wait must be positive (None for none), not {wait!r}"
+            )
+    return timeout
 
 
 def positive(deadline: float) -> float:

@@ -61,8 +61,10 @@ _LATE = 0.05
 
 class Pacer:
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if per_minute <= 0:
-            raise ValueError("rate_limit must be positive")
+        if not (math.isfinite(per_minute) and per_minute > 0):  # NaN too
+            # math.inf would be no pacing at all, but the window's log needs a size:
+            # it failed as a bare OverflowError (NaN, a ValueError naming no option).
+            raise ValueError(f"rate_limit must be positive and finite, not {per_minute!r}")
         # Spaced so that `per_minute` slots span the window and its margin: an idle gap
         # is then lost once. Spaced at the bare limit, the window would hold every slot
         # to the one `per_minute` before it, and repeat each gap every minute after.
