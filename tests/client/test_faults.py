@@ -318,7 +318,16 @@ def test_an_api_behind_a_path_prefix_is_followed_under_it_once(href: str) -> Non
 
 @pytest.mark.parametrize(
     "nxt",
-    [{}, {"href": 5}, {"href": ["/v2/licenses"]}, "/v2/licenses", {"href": "http://fake/\x00"}],
+    [
+        {},
+        {"href": 5},
+        {"href": ["/v2/licenses"]},
+        "/v2/licenses",
+        {"href": "http://fake/\x00"},
+        {"href": "javascript:alert(1)"},
+        {"href": "data:text/html,<p>"},
+        {"href": "ftp://fake/v2/licenses?continuationToken=t2"},
+    ],
 )
 def test_a_next_link_that_cannot_be_followed_raises_response_validation_error(
     nxt: object,

@@ -53,7 +53,9 @@ def test_a_malformed_page_is_a_response_validation_error(body: bytes) -> None:
         parse_raw_page(body, "licenses", 1000)
 
 
-@pytest.mark.parametrize("nxt", [{}, {"href": 5}, "/v2/licenses", {"href": "https://[::1/x"}])
+@pytest.mark.parametrize(
+    "nxt", [{}, {"href": 5}, "/v2/licenses", {"href": "https://[::1/x"}, {"href": "javascript:x"}]
+)
 def test_a_next_link_that_cannot_be_followed_is_a_response_validation_error(
     nxt: object,
 ) -> None:

@@ -182,10 +182,14 @@ def _next_path(links: dict[str, Any] | None, count: int, size: int | None, key: 
     if not isinstance(href, str):
         raise ResponseValidationError(f"malformed {key} page: links.next has no href: {nxt!r:.200}")
     try:
-        token = httpx2.URL(href).params.get("continuationToken")
+        url = httpx2.URL(href)
     except httpx2.InvalidURL as exc:
         raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}") from exc
-    return None if token == "0" else href
+    if url.scheme not in ("", "http", "https"):
+        # ``javascript:…``, ``data:…``: re-rooted on the base URL as every link is, it
+        # was asked of the API at a path of its text, a 404 that named no page.
+        raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}")
+    return None if url.params.get("continuationToken") == "0" else href
 
 
 Fetch = Callable[[str, dict[str, Any] | None], Any]
