@@ -284,3 +284,16 @@ def test_a_call_interrupted_while_it_fetches_the_token_leaves_the_next_call_free
 
     interrupt[0] = True
     assert anyio.run(main) == 1
+
+
+def test_a_client_made_and_used_inside_a_running_event_loop_works() -> None:
+    """A sync Client called from a coroutine (a notebook, an async web app's sync
+    helper): its locks and its pacing are threads', and the loop does not disturb them."""
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [license_row(1)], None)))
+
+    async def main() -> list[int]:
+        with fake.client() as client:
+            return [record.id for record in client.licenses.list()]
+
+    assert anyio.run(main) == [1]
+    assert fake.token_requests == 1
