@@ -17,7 +17,16 @@ import orjson
 
 from tests.support.service import free_port
 
-__all__ = ["FAST", "SCHEDULE", "ServiceProcess", "cli", "cli_json", "service_process"]
+__all__ = [
+    "FAST",
+    "SCHEDULE",
+    "ServiceProcess",
+    "cli",
+    "cli_json",
+    "cli_together",
+    "service_process",
+    "services_together",
+]
 
 _CLI = [sys.executable, "-m", "producersync.cli.main"]
 SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
@@ -46,6 +55,28 @@ def cli(
     return result
 
 
+def cli_together(
+    *commands: list[str], env: dict[str, str] | None = None
+) -> list[subprocess.CompletedProcess[str]]:
+    """``producersync <command>`` for each of ``commands``, all started at once; each
+    one's result (not checked)."""
+    started = [
+        subprocess.Popen(
+            [*_CLI, *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
+        for args in commands
+    ]
+    results = []
+    for args, process in zip(commands, started, strict=True):
+        stdout, stderr = process.communicate(timeout=300)
+        results.append(subprocess.CompletedProcess(args, process.returncode, stdout, stderr))
+    return results
+
+
 def cli_json(*args: str) -> dict[str, object]:
     value = orjson.loads(cli(*args).stdout)
     assert isinstance(value, dict)
@@ -72,6 +103,37 @@ def service_process(
     command: str = "run",
 ) -> Iterator[ServiceProcess]:
     """``producersync service <command>`` (``run``: the API; ``worker``: delivery only)."""
+    with services_together(database_url, log_dir, [command], *extra, env=env) as (service,):
+        yield service
+
+
+@contextmanager
+def services_together(
+    database_url: str,
+    log_dir: Path,
+    commands: list[str],
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Iterator[list[ServiceProcess]]:
+    """A ``producersync service <command>`` for each of ``commands``, all started at
+    once (as a supervisor starts replicas), each then waited for until it answers."""
+    started = [_start(database_url, log_dir, command, extra, env) for command in commands]
+    try:
+        for service in started:
+            _wait_healthy(service)
+        yield started
+    finally:
+        for service in started:
+            _stop(service.process)
+
+
+def _start(
+    database_url: str,
+    log_dir: Path,
+    command: str,
+    extra: tuple[str, ...],
+    env: dict[str, str] | None,
+) -> ServiceProcess:
     port = free_port()
     log = log_dir / f"service-{command}-{port}.log"
     with log.open("wb") as out:
@@ -81,26 +143,29 @@ def service_process(
             stderr=subprocess.STDOUT,
             env={**os.environ, **(env or {})},
         )
-    base = f"http://127.0.0.1:{port}"
+    return ServiceProcess(process, f"http://127.0.0.1:{port}", log)
+
+
+def _wait_healthy(service: ServiceProcess) -> None:
     # Generous: a service restarted into a backlog on a loaded 2-core machine answers
     # slowly, and the suite runs four workers there.
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx2.get(f"{base}/healthz", timeout=5).status_code == 200:
-                break
+            if httpx2.get(f"{service.base_url}/healthz", timeout=5).status_code == 200:
+                return
         except httpx2.TransportError:
             pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"the service did not start:\n{log.read_text()}")
+        if service.process.poll() is not None or time.monotonic() > deadline:
+            service.process.kill()
+            raise RuntimeError(f"the service did not start:\n{service.log.read_text()}")
         time.sleep(0.1)
-    try:
-        yield ServiceProcess(process, base, log)
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()

@@ -6,9 +6,12 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import RECORD_TABLES
 
 __all__ = ["drop_secondary_indexes", "ensure_secondary_indexes", "swap_record_index"]
+
+_PG_LOCK_ID = 0x49445853  # "IDXS": an arbitrary constant shared by every service process
 
 
 def _secondary_indexes() -> list[sa.Index]:
@@ -26,19 +29,30 @@ def ensure_secondary_indexes(engine: sa.Engine, *, parents_only: bool = False) -
     """Create whichever secondary index is missing (a bulk load killed half-way leaves
     them dropped); a no-op, one catalogue look-up each, when all are there.
     ``parents_only``: just those that find nested records by their parent's id (what
-    building the stored documents reads)."""
-    with engine.begin() as connection:
-        inspector = sa.inspect(connection)
-        missing = [
-            index
-            for index in _secondary_indexes()
-            if not inspector.has_index(index.table.name, str(index.name))  # type: ignore[union-attr]
-            and (not parents_only or _finds_parent(index))
-        ]
+    building the stored documents reads). Safe when processes start together: they
+    queue on SQLite's write lock, or on PostgreSQL's advisory lock once one finds an
+    index missing; each looks again when its turn comes. Without them, the processes
+    after the first failed their start building an index it had just built."""
+    with write_transaction(engine) as connection:
+        missing = _missing(connection, parents_only)
         if missing and engine.dialect.name == "postgresql":
-            connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+            missing = _missing(connection, parents_only)
+            if missing:
+                connection.exec_driver_sql("SET LOCAL maintenance_work_mem = '512MB'")
         for index in missing:
             index.create(connection)
+
+
+def _missing(connection: sa.Connection, parents_only: bool) -> list[sa.Index]:
+    # A new inspector each time: one caches what it has read.
+    inspector = sa.inspect(connection)
+    return [
+        index
+        for index in _secondary_indexes()
+        if not inspector.has_index(index.table.name, str(index.name))  # type: ignore[union-attr]
+        and (not parents_only or _finds_parent(index))
+    ]
 
 
 def _finds_parent(index: sa.Index) -> bool:

@@ -7,20 +7,23 @@ import secrets
 
 import sqlalchemy as sa
 
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import service_keys
 
 __all__ = ["load_or_create_key"]
 
 
 def load_or_create_key(engine: sa.Engine, name: str) -> bytes:
-    with engine.begin() as conn:
+    # SQLite's write lock at BEGIN: a process that read no key while another wrote one
+    # could not write after that one's commit, and its start failed "database is locked".
+    with write_transaction(engine) as conn:
         row = conn.execute(
             sa.select(service_keys.c.value).where(service_keys.c.name == name)
         ).first()
         if row is not None:
             return bytes.fromhex(row.value)
         value = secrets.token_hex(32)
-        # Two processes may race on a fresh store: the loser reads the winner's key.
+        # Two processes may race on a fresh PostgreSQL store: the loser reads the winner's.
         try:
             with conn.begin_nested():
                 conn.execute(

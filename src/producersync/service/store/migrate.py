@@ -10,11 +10,12 @@ from alembic.script import ScriptDirectory
 
 from producersync import migrations
 from producersync.database_url import masked
+from producersync.service.store.engine import write_transaction
 
-__all__ = ["NotAStoreError", "current_revision", "upgrade"]
+__all__ = ["PG_LOCK_ID", "NotAStoreError", "current_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
-_PG_LOCK_ID = 0x50524F44  # an arbitrary constant shared by every service process
+PG_LOCK_ID = 0x50524F44  # an arbitrary constant shared by every service process
 _VERSION_TABLE = "alembic_version"  # Alembic's default, which the store's env.py keeps
 
 
@@ -28,7 +29,7 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     (migrating it would add the store's tables beside another application's) or is one
     migrated by a newer version (Alembic's traceback, on every command)."""
     _refuse_other_databases(engine)
-    migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, revision)
+    migrations.upgrade(engine, _MIGRATIONS, PG_LOCK_ID, write_transaction, revision)
 
 
 def current_revision(engine: sa.Engine) -> str | None:

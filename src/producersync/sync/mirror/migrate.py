@@ -7,6 +7,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from producersync import migrations
+from producersync.sync.mirror.engine import write_transaction
 
 __all__ = ["VERSION_TABLE", "upgrade"]
 
@@ -19,4 +20,4 @@ _PG_LOCK_ID = 0x4D495252  # "MIRR": serialises sync processes that start togethe
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the mirror's schema to ``revision``; safe when several processes start together."""
-    migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, revision)
+    migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, write_transaction, revision)
