@@ -81,7 +81,10 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
         "version": 1,
         "disable_existing_loggers": False,
         "formatters": {"line": _FORMATTERS[log_format]},
-        "filters": {"outages": {"()": "producersync.outage_filter.OutageFilter"}},
+        "filters": {
+            "outages": {"()": "producersync.outage_filter.OutageFilter"},
+            "cut_requests": {"()": "producersync.shutdown_filter.CutRequestFilter"},
+        },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
@@ -93,7 +96,7 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
         "loggers": {
             "producersync": {"level": number},
             "uvicorn": {"level": number},
-            "uvicorn.error": {"level": number},
+            "uvicorn.error": {"level": number, "filters": ["cut_requests"]},
             "uvicorn.access": {"level": number},
             # DBOS adds a handler of its own (its format, the time without the date) to a
             # logger that has none: this one has ours, and its level is DBOS's setting.

@@ -5,8 +5,11 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import signal
+import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,9 +28,12 @@ from producersync.service.store.tables import (
 )
 from producersync.sync.mirror.migrate import VERSION_TABLE
 from tests.support.databases import store_url
-from tests.support.processes import FAST, cli_together, services_together
+from tests.support.processes import FAST, cli_together, service_process, services_together
 
 pytestmark = pytest.mark.slow(90)
+
+# Generous: a stop that hangs takes minutes (or for ever); one that works, seconds.
+_STOP_WITHIN = 60
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -121,3 +127,26 @@ def test_replicas_queued_behind_a_migration_all_start(database: str, tmp_path: P
     engine.dispose()
     assert keys == 1
     assert {str(i.name) for i in licenses.indexes} <= indexes
+
+
+def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path: Path) -> None:
+    """A client that sent half its request held a SIGTERMed process up for good; now the
+    request is cut after the grace period, in one log line, not a traceback."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with service_process(url, tmp_path) as service:
+        host, port = service.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as half:
+            half.sendall(
+                b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 100\r\n\r\ngrant_type"
+            )
+            # In flight once its headers are read: the token endpoint waits for the rest
+            # of the body. Sent at once, the signal may come first: then nothing hangs.
+            time.sleep(1)
+            service.process.send_signal(signal.SIGTERM)
+            code = service.process.wait(timeout=_STOP_WITHIN)
+        log = service.log.read_text()
+    assert code == -signal.SIGTERM
+    assert "timeout graceful shutdown exceeded" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log

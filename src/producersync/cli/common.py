@@ -341,6 +341,13 @@ class Served(Protocol):
     log_format: LogFormat
 
 
+# How long a stopping process waits for the requests in flight to be answered before it
+# cuts them: uvicorn's default was to wait for good, and a client that sent half a
+# request held a SIGTERMed process up until the supervisor's SIGKILL. Well below the
+# 30 s that Kubernetes and docker give before that (DBOS then has its 5 s).
+GRACEFUL_SHUTDOWN_SECONDS = 10
+
+
 def serve(app: ASGIApp, settings: Served) -> None:
     """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
     line at its level and in its format; no access log (the apps count their requests
@@ -352,6 +359,7 @@ def serve(app: ASGIApp, settings: Served) -> None:
         log_config=log_config(settings.log_level, settings.log_format),
         log_level=settings.log_level,
         access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
 
