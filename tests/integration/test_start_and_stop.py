@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from producersync.model.events import NpnActivated
+from producersync.service.delivery import management
+from producersync.service.delivery.publish import publish_events
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.indexes import drop_secondary_indexes
 from producersync.service.store.migrate import PG_LOCK_ID
 from producersync.service.store.open import open_store
@@ -25,10 +31,12 @@ from producersync.service.store.tables import (
     entities,
     licenses,
     service_keys,
+    webhook_deliveries,
 )
 from producersync.sync.mirror.migrate import VERSION_TABLE
 from tests.support.databases import store_url
 from tests.support.processes import FAST, cli_together, service_process, services_together
+from tests.support.receiver import Reply, receiver
 
 pytestmark = pytest.mark.slow(90)
 
@@ -150,3 +158,47 @@ def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path:
     assert code == -signal.SIGTERM
     assert "timeout graceful shutdown exceeded" in log
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while a receiver hangs: the attempts in flight run to their timeout, the
+    deliveries claimed but not yet sent are handed back unsent (the stop waited for all
+    of them, rounds of timeouts), and a worker started after delivers every one."""
+    events = [NpnActivated.create(str(10_000_000 + i)) for i in range(60)]
+    hanging = True
+    with receiver(lambda _got: Reply(delay=30 if hanging else 0)) as rx:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        engine = open_store(url)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            account_id = accounts.create_account(conn, "fan", sandbox=False).id
+            management.create_endpoint(conn, settings, account_id, rx.url)
+            publish_events(conn, account_id, events)
+        # Two attempts at a time, each timing out after 5 s: the stop waited 150 s for the
+        # 60 claimed.
+        slow = {**FAST, "PRODUCERSYNC_WEBHOOK_CONCURRENCY": "2"}
+        slow["PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS"] = "5"
+        with service_process(url, tmp_path, env=slow, command="worker") as worker:
+            rx.wait_for(lambda got: len(got) >= 2)
+            worker.process.send_signal(signal.SIGTERM)
+            assert worker.process.wait(timeout=_STOP_WITHIN) == -signal.SIGTERM
+            assert "Traceback" not in worker.log.read_text()
+        # The two in flight, and at most the two whose slots came free as the stop began.
+        assert len(rx.received) <= 4
+        d = webhook_deliveries
+        with engine.connect() as conn:
+            states = dict(
+                conn.execute(sa.select(d.c.state, sa.func.count()).group_by(d.c.state)).all()
+            )
+        assert states == {"pending": len(events) + 1}  # and the endpoint's test event
+        hanging = False
+        with service_process(url, tmp_path, env=FAST, command="worker"):
+            # Generous: a loaded 2-core machine.
+            rx.wait_for(
+                lambda got: len({r.headers["webhook-id"] for r in got}) == len(events) + 1,
+                timeout=120,
+            )
+        assert {e.id for e in events} <= set(rx.ids())
+        engine.dispose()

@@ -68,6 +68,7 @@ class DurableRuntime:
 
     async def stop(self) -> None:
         self._stop.set()
+        self.dispatcher.stop_sending()
         self.dispatcher.wake()
         if self._task is not None:
             await self._task

@@ -96,6 +96,11 @@ class Dispatcher(DBOSConfiguredInstance):
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def stop_sending(self) -> None:
+        """From the loop's thread, as the process stops: the batches in flight end with the
+        attempts already made (``Sender.stop_sending``)."""
+        self._sender.stop_sending()
+
     async def run(self, stop: asyncio.Event) -> None:
         self._loop = asyncio.get_running_loop()
         running: set[asyncio.Task[int]] = set()

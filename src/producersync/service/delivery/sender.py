@@ -92,6 +92,7 @@ class Sender:
         self._guard = guard
         self._throttle = throttle
         self._slots = asyncio.Semaphore(concurrency)
+        self._stopping = False
         self._rng = random.Random()
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
@@ -111,6 +112,14 @@ class Sender:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def stop_sending(self) -> None:
+        """The process is stopping: the attempts in flight go on to their answer, and those
+        still waiting for a sending slot are not made but handed back, due at once (to
+        another process, or this one's next start). A stop waited for every attempt of
+        the batches claimed, rounds of them as slow as the receivers: minutes past the
+        supervisor's SIGKILL with a receiver that hung."""
+        self._stopping = True
+
     async def send_all(
         self, claimed: Sequence[Claimed], secrets: dict[str, list[str]]
     ) -> list[Outcome | Deferred]:
@@ -124,6 +133,8 @@ class Sender:
             if wait:
                 return Deferred(claimed, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait))
         async with self._slots:
+            if self._stopping:
+                return Deferred(claimed, dt.datetime.now(dt.UTC))
             attempted_at = dt.datetime.now(dt.UTC)
             started = time.perf_counter()
             response: _Response | None = None
