@@ -32,10 +32,11 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities, webhook_attempts, webhook_deliveries
+from producersync.service.store.tables import entities, webhook_attempts
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import sync_runs
 from tests.support.databases import REDIS_URL, postgres_database, redis_available
+from tests.support.delivery import delivery_states
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
@@ -154,7 +155,9 @@ def test_an_activation_storm_survives_a_killed_worker(cluster: Cluster) -> None:
         cluster.workers[0].process.send_signal(signal.SIGKILL)
         cluster.workers[0].process.wait(timeout=10)
         rx.wait_for(lambda got: unique(got) == expected, timeout=300)
-        eventually(lambda: _states(cluster.engine, endpoint.id) == {"succeeded": expected}, 60)
+        eventually(
+            lambda: delivery_states(cluster.engine, endpoint.id) == {"succeeded": expected}, 60
+        )
         duplicates = len(rx.received) - unique(rx.received)
         print(f"storm: {expected} events, {duplicates} received twice")
     # Each delivery's success was recorded once: a late outcome cannot move it twice.
@@ -174,17 +177,6 @@ def test_an_activation_storm_survives_a_killed_worker(cluster: Cluster) -> None:
         survivor[("producersync_webhook_attempts_total", frozenset({("outcome", "succeeded")}))] > 0
     )
     assert survivor[("producersync_webhook_deliveries_pending", frozenset())] == 0
-
-
-def _states(engine: sa.Engine, endpoint_id: str) -> dict[str, int]:
-    d = webhook_deliveries
-    with engine.connect() as conn:
-        rows = conn.execute(
-            sa.select(d.c.state, sa.func.count())
-            .where(d.c.endpoint_id == endpoint_id)
-            .group_by(d.c.state)
-        ).all()
-    return {str(state): int(count) for state, count in rows}
 
 
 def test_two_sync_processes_never_sync_at_once(tmp_path: Path) -> None:

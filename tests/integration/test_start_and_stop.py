@@ -18,12 +18,7 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import NpnActivated
-from producersync.service.delivery import management
-from producersync.service.delivery.publish import publish_events
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts
-from producersync.service.store.engine import write_transaction
 from producersync.service.store.indexes import drop_secondary_indexes
 from producersync.service.store.migrate import PG_LOCK_ID
 from producersync.service.store.open import open_store
@@ -31,10 +26,10 @@ from producersync.service.store.tables import (
     entities,
     licenses,
     service_keys,
-    webhook_deliveries,
 )
 from producersync.sync.mirror.migrate import VERSION_TABLE
 from tests.support.databases import store_url
+from tests.support.delivery import delivery_states, publish_to_one_endpoint
 from tests.support.processes import FAST, cli_together, service_process, services_together
 from tests.support.receiver import Reply, receiver
 
@@ -171,11 +166,7 @@ def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
     with receiver(lambda _got: Reply(delay=30 if hanging else 0)) as rx:
         url = f"sqlite:///{tmp_path / 'store.db'}"
         engine = open_store(url)
-        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        with write_transaction(engine) as conn:
-            account_id = accounts.create_account(conn, "fan", sandbox=False).id
-            management.create_endpoint(conn, settings, account_id, rx.url)
-            publish_events(conn, account_id, events)
+        publish_to_one_endpoint(engine, url, rx.url, events)
         # Two attempts at a time, each timing out after 5 s: the stop waited 150 s for the
         # 60 claimed.
         slow = {**FAST, "PRODUCERSYNC_WEBHOOK_CONCURRENCY": "2"}
@@ -187,12 +178,7 @@ def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
             assert "Traceback" not in worker.log.read_text()
         # The two in flight, and at most the two whose slots came free as the stop began.
         assert len(rx.received) <= 4
-        d = webhook_deliveries
-        with engine.connect() as conn:
-            states = dict(
-                conn.execute(sa.select(d.c.state, sa.func.count()).group_by(d.c.state)).all()
-            )
-        assert states == {"pending": len(events) + 1}  # and the endpoint's test event
+        assert delivery_states(engine) == {"pending": len(events) + 1}  # and its test event
         hanging = False
         with service_process(url, tmp_path, env=FAST, command="worker"):
             # Generous: a loaded 2-core machine.

@@ -1,12 +1,14 @@
-"""Webhook delivery through the service's deaths: a fan-out SIGKILLed and restarted."""
+"""Webhook delivery through the service's deaths: events published to one endpoint, and a
+fan-out SIGKILLed and restarted."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from producersync.model.events import NpnActivated
+from producersync.model.events import Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events
 from producersync.service.settings import ServiceSettings
@@ -20,6 +22,28 @@ from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
 
 
+def publish_to_one_endpoint(
+    engine: sa.Engine, url: str, endpoint_url: str, events: Sequence[Event]
+) -> None:
+    """An account with one endpoint, at ``endpoint_url``, and ``events`` published to it
+    (the endpoint's test event comes first)."""
+    settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+    with write_transaction(engine) as conn:
+        account_id = accounts.create_account(conn, "fan", sandbox=False).id
+        management.create_endpoint(conn, settings, account_id, endpoint_url)
+        publish_events(conn, account_id, events)
+
+
+def delivery_states(engine: sa.Engine, endpoint_id: str | None = None) -> dict[str, int]:
+    """How many deliveries (to ``endpoint_id``, or to any endpoint) are in each state."""
+    d = webhook_deliveries
+    query = sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
+    if endpoint_id is not None:
+        query = query.where(d.c.endpoint_id == endpoint_id)
+    with engine.connect() as conn:
+        return {str(state): int(count) for state, count in conn.execute(query).all()}
+
+
 def fan_out_through_sigkills(
     kind: str, directory: Path, *, events: int, kill_after: list[int]
 ) -> int:
@@ -31,11 +55,7 @@ def fan_out_through_sigkills(
     published = [NpnActivated.create(str(10_000_000 + i)) for i in range(events)]
     with store_url(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
         engine = open_store(url)
-        harness_settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        with write_transaction(engine) as conn:
-            account_id = accounts.create_account(conn, "fan", sandbox=False).id
-            management.create_endpoint(conn, harness_settings, account_id, rx.url)
-            publish_events(conn, account_id, published)
+        publish_to_one_endpoint(engine, url, rx.url, published)
         # The restarted process takes the killed one's slot (its executor id), so DBOS
         # recovery resumes the batches that were in flight, not the claims' leases.
         slot = {**FAST, "PRODUCERSYNC_EXECUTOR_ID": "fan-out-slot"}
@@ -52,18 +72,7 @@ def fan_out_through_sigkills(
                 lambda got: len({r.headers["webhook-id"] for r in got}) == events + 1,
                 timeout=180,
             )
-            d = webhook_deliveries
-
-            def all_recorded() -> bool:
-                with engine.connect() as conn:
-                    states = dict(
-                        conn.execute(
-                            sa.select(d.c.state, sa.func.count()).group_by(d.c.state)
-                        ).all()
-                    )
-                return states == {"succeeded": events + 1}
-
-            eventually(all_recorded, timeout=30)
+            eventually(lambda: delivery_states(engine) == {"succeeded": events + 1}, timeout=30)
         engine.dispose()
     assert {e.id for e in published} <= set(rx.ids())
     return len(rx.received)
