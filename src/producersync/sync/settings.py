@@ -273,9 +273,8 @@ class SyncSettings(BaseSettings):
             _Environment(settings_cls),
         )
         if config:
-            values = _config_file(Path(config))
-            _known_keys(settings_cls, Path(config), values)
-            sources += (InitSettingsSource(settings_cls, _by_name(settings_cls, values)),)
+            values = _by_name(settings_cls, Path(config), _config_file(Path(config)))
+            sources += (InitSettingsSource(settings_cls, values),)
         return sources
 
     def require(self, needs: Mapping[str, str]) -> None:
@@ -339,38 +338,30 @@ class _Environment(EnvSettingsSource):
         return {key: value for key, value in super().__call__().items() if key not in own}
 
 
-def _by_name(settings_cls: type[BaseSettings], values: dict[str, Any]) -> dict[str, Any]:
-    """A file's settings under their names: its keys are the variables' names in lower
-    case without the prefix, so `sync_port` there is `port`."""
-    names = {
-        own.removeprefix("PRODUCERSYNC_").lower(): name
-        for name, own in own_variables(settings_cls).items()
-    }
-    return {names.get(key, key): value for key, value in values.items()}
-
-
-def _file_keys(settings_cls: type[BaseSettings]) -> list[str]:
-    """The keys a configuration file may hold: each setting's variable, in lower case
-    without the prefix (`sync_port`, `page_size`)."""
-    return [
-        variable(settings_cls, name).removeprefix("PRODUCERSYNC_").lower()
+def _file_names(settings_cls: type[BaseSettings]) -> dict[str, str]:
+    """The keys a configuration file may hold, each with its setting's name: the
+    variable's name in lower case without the prefix, so `sync_port` there is `port`."""
+    return {
+        variable(settings_cls, name).removeprefix("PRODUCERSYNC_").lower(): name
         for name in settings_cls.model_fields
-    ]
+    }
 
 
-def _known_keys(settings_cls: type[BaseSettings], path: Path, values: Mapping[str, Any]) -> None:
-    """Refuse the file at ``path`` if a key of ``values`` is no setting's: a misspelt
-    one (`sync_prot`, or a table such as `[sync]`) was ignored without a word, and the
-    process ran on the default it was meant to change."""
-    keys = _file_keys(settings_cls)
-    unknown = [key for key in values if key not in keys]
-    if not unknown:
-        return
-    told = []
-    for key in unknown:
-        close = difflib.get_close_matches(key, keys, n=1)
-        told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
-    raise _refused((_CONFIG_SETTING, f"{path}: no such setting {', '.join(told)}"))
+def _by_name(
+    settings_cls: type[BaseSettings], path: Path, values: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The file's settings under their names. A key that is no setting's refuses the
+    file at ``path``: a misspelt one (`sync_prot`, or a table such as `[sync]`) was
+    ignored without a word, and the process ran on the default it was meant to change."""
+    names = _file_names(settings_cls)
+    unknown = [key for key in values if key not in names]
+    if unknown:
+        told = []
+        for key in unknown:
+            close = difflib.get_close_matches(key, list(names), n=1)
+            told.append(f"{key!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+        raise _refused((_CONFIG_SETTING, f"{path}: no such setting {', '.join(told)}"))
+    return {names[key]: value for key, value in values.items()}
 
 
 def _config_file(path: Path) -> dict[str, Any]:
