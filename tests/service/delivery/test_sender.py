@@ -148,14 +148,17 @@ def resolving(monkeypatch: pytest.MonkeyPatch, answers: list[str]) -> list[str]:
     return asked
 
 
+# 192.0.0.9 (PCP anycast, answered by the local gateway) and 192.88.99.1 (6to4 relay
+# anycast): special-purpose addresses Python's is_global calls global.
+@pytest.mark.parametrize("address", ["127.0.0.1", "192.0.0.9", "192.88.99.1"])
 def test_a_name_that_resolves_to_a_private_address_is_not_connected_to(
-    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket, address: str
 ) -> None:
-    resolving(monkeypatch, ["127.0.0.1"])
+    resolving(monkeypatch, [address])
     outcome = attempt(f"https://hooks.example:{listener.getsockname()[1]}/", allow_private=False)
     assert outcome.error is not None
     assert outcome.error.startswith("refused: the host 'hooks.example' resolves to a non-public")
-    assert "127.0.0.1" in outcome.error
+    assert address in outcome.error
     assert not connected(listener)
 
 

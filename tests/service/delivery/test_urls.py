@@ -72,6 +72,12 @@ def test_http_is_refused_unless_private_endpoints_are_allowed() -> None:
         ("https://[64:ff9b:1::5db8:d70e]/hook", "64:ff9b:1::5db8:d70e"),  # local-use NAT64
         ("https://[2002:7f00:1::]/hook", "2002:7f00:1::"),  # 6to4
         ("https://[::127.0.0.1]/hook", "::127.0.0.1"),  # IPv4-compatible
+        # Special-purpose blocks Python calls global.
+        ("https://192.0.0.9/hook", "192.0.0.9"),  # PCP anycast: the local gateway
+        ("https://192.88.99.1/hook", "192.88.99.1"),  # 6to4 relay anycast
+        ("https://[2002:c058:6301::1]/hook", "2002:c058:6301::1"),  # 6to4 of that relay
+        ("https://[fec0::1]/hook", "fec0::1"),  # site-local
+        ("https://[::ffff:192.0.0.100]/hook", "::ffff:192.0.0.100"),
     ],
 )
 def test_non_public_addresses_are_refused_naming_the_address(url: str, address: str) -> None:
@@ -149,6 +155,57 @@ def test_the_length_limit_is_inclusive() -> None:
 )
 def test_is_public_address(address: str, public: bool) -> None:
     assert is_public_address(address) is public
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        # IPv4: IETF protocol assignments (PCP, TURN anycast), AS112, AMT, 6to4 relays.
+        "192.0.0.8",
+        "192.0.0.9",
+        "192.0.0.10",
+        "192.0.0.100",
+        "192.0.0.255",
+        "192.31.196.1",
+        "192.52.193.1",
+        "192.88.99.1",
+        "192.88.99.2",
+        "192.175.48.1",
+        # IPv6: IETF protocol assignments (anycast, AMT, AS112, ORCHIDv2, DRIP).
+        "2001:1::1",
+        "2001:1::2",
+        "2001:1::3",
+        "2001:3::1",
+        "2001:4:112::1",
+        "2001:20::1",
+        "2001:30::1",
+        "2001:1ff:ffff::1",
+        "2620:4f:8000::1",  # AS112 direct delegation
+        "3fff::1",  # documentation
+        "3fff:fff:ffff::1",
+        # Outside 2000::/3: reserved, whatever Python says.
+        "fec0::1",  # site-local
+        "feff::1",
+        "5f00::1",  # SRv6 SIDs
+        "100:0:0:1::1",  # dummy prefix
+        "4000::1",
+        "e000::1",
+        "::5db8:d70e",  # IPv4-compatible, of a public IPv4
+        # The same, reached through a translator or tunnel.
+        "::ffff:192.0.0.9",
+        "64:ff9b::c058:6301",  # NAT64 of 192.88.99.1
+        "2002:c000:0009::1",  # 6to4 of 192.0.0.9
+    ],
+)
+def test_special_purpose_addresses_python_calls_global_are_not_public(address: str) -> None:
+    assert is_public_address(address) is False
+
+
+@pytest.mark.parametrize(
+    "address", ["192.0.1.1", "192.88.100.1", "192.175.49.1", "2001:200::1", "3fff:1000::1"]
+)
+def test_the_special_purpose_blocks_end_where_iana_ends_them(address: str) -> None:
+    assert is_public_address(address) is True
 
 
 def _numeric_only(

@@ -28,27 +28,36 @@ class EndpointUrlError(ValueError):
     """An endpoint URL the service will not send to; the message says why."""
 
 
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64's well-known
-# prefix (64:ff9b::a9fe:a9fe is 169.254.169.254 on an IPv6-only network) and the
-# deprecated IPv4-compatible addresses (::127.0.0.1).
-_CARRY_IPV4 = (ipaddress.IPv6Network("64:ff9b::/96"), ipaddress.IPv6Network("::/96"))
-# NAT64 for local use (RFC 8215): translates to whatever the network chooses.
-_LOCAL_NAT64 = ipaddress.IPv6Network("64:ff9b:1::/48")
+# Special-purpose blocks that Python's ``is_global`` passes, in every version or in some
+# (3.12.4 and later call 2001:1::1 global, earlier ones 192.0.0.8), and where no customer's
+# receiver sits: anycast services answered by the nearest operator, which may be ours (PCP
+# and TURN, AS112's DNS sinks, AMT and 6to4 relays), identifiers that are not locators
+# (ORCHID, DRIP) and documentation. From IANA's IPv4 and IPv6 special-purpose registries.
+_SPECIAL = tuple(
+    ipaddress.ip_network(block)
+    for block in (
+        "192.0.0.0/24",  # IETF protocol assignments, the PCP and TURN anycast included
+        "192.31.196.0/24",  # AS112
+        "192.52.193.0/24",  # AMT relays
+        "192.88.99.0/24",  # 6to4 and 6a44 relays, deprecated (RFC 7526)
+        "192.175.48.0/24",  # AS112 direct delegation
+        "2001::/23",  # IETF protocol assignments: Teredo, anycast, ORCHID, DRIP, AS112
+        "2620:4f:8000::/48",  # AS112 direct delegation
+        "3fff::/20",  # documentation (RFC 9637)
+    )
+)
+# The only IPv6 unicast space allocated for the internet. Outside it, what Python does not
+# already call local is reserved or special all the same: fec0::/10 (site-local, RFC
+# 3879), 5f00::/16 (SRv6 SIDs), 100:0:0:1::/64 (dummy), ::/96 (IPv4-compatible, deprecated),
+# 64:ff9b:1::/48 (NAT64 for local use: translates to whatever the network chooses).
+_GLOBAL_UNICAST = ipaddress.IPv6Network("2000::/3")
+# NAT64's well-known prefix carries an IPv4 address in its last 32 bits, and translates
+# to it: 64:ff9b::a9fe:a9fe is 169.254.169.254 on an IPv6-only network.
+_NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
 
 
 def _public(ip: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
-    return ip.is_global and not ip.is_multicast
-
-
-def _carried_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address a translator or tunnel takes this one to, if any."""
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if any(ip in prefix for prefix in _CARRY_IPV4):
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
+    return ip.is_global and not ip.is_multicast and not any(ip in block for block in _SPECIAL)
 
 
 def is_public_address(address: str) -> bool:
@@ -57,10 +66,12 @@ def is_public_address(address: str) -> bool:
         return _public(ip)
     if ip.ipv4_mapped is not None:
         return _public(ip.ipv4_mapped)
-    if ip in _LOCAL_NAT64:
+    if ip in _NAT64:
+        return _public(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
+    if ip not in _GLOBAL_UNICAST:
         return False
-    carried = _carried_ipv4(ip)
-    return _public(ip) and (carried is None or _public(carried))
+    # 6to4 (2002::/16) tunnels to the IPv4 address it carries.
+    return _public(ip) and (ip.sixtofour is None or _public(ip.sixtofour))
 
 
 def _parts(url: str, allow_private: bool) -> tuple[str, int]:
