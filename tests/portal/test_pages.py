@@ -570,6 +570,34 @@ def test_odd_addresses_get_a_page_not_a_500(visitor: SignedIn, path: str) -> Non
 
 
 @pytest.mark.parametrize(
+    ("path", "location"),
+    [
+        ("/portal/endpoints/", "/portal/endpoints"),
+        ("/portal/endpoints//?notice=deleted", "/portal/endpoints?notice=deleted"),
+        ("/portal/endpoints/{ep}/attempts/", "/portal/endpoints/{ep}/attempts"),
+        ("/portal/event-types/", "/portal/event-types"),
+    ],
+)
+def test_a_slash_more_is_sent_on_by_path_whatever_the_host_header_says(
+    visitor: SignedIn, path: str, location: str
+) -> None:
+    # Starlette's redirect was to http://elsewhere.example/portal/endpoints: a forged Host
+    # (or a proxy passing the client's on) sent the browser to another site.
+    endpoint_id = _create(visitor)
+    moved = visitor.http.get(path.format(ep=endpoint_id), headers={"host": "elsewhere.example"})
+    assert moved.status_code == 307
+    assert moved.headers["location"] == location.format(ep=endpoint_id)
+    assert visitor.http.get(moved.headers["location"]).status_code == 200
+
+
+def test_a_slash_more_on_no_page_is_not_found(visitor: SignedIn) -> None:
+    for path in ("/portal/no/such/page/", "/portal//", "/portal/endpoints/new/x/"):
+        page = visitor.http.get(path, headers={"host": "elsewhere.example"})
+        assert page.status_code == 404, path
+        assert "Page not found" in page.text
+
+
+@pytest.mark.parametrize(
     ("tab", "query", "says"),
     [
         ("attempts", "outcome=everything", "Invalid value 'everything' for parameter 'outcome'"),

@@ -31,6 +31,7 @@ from producersync.service.portal import (
 )
 from producersync.service.portal.headers import PortalHeaders
 from producersync.service.portal.pages import PortalError, error_page
+from producersync.service.portal.slashes import slash_less
 from producersync.service.unavailable import RETRY_AFTER_SECONDS
 
 __all__ = ["create_portal"]
@@ -49,7 +50,8 @@ class _Portal(FastAPI):
 
 
 def create_portal() -> FastAPI:
-    portal = _Portal(openapi_url=None, docs_url=None, redoc_url=None)
+    # Its own redirect for a slash more (slashes.py), by a path, not a URL on the Host header.
+    portal = _Portal(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     portal.mount("/static", StaticFiles(directory=_STATIC), name="static")
     for module in (login, endpoints, testing, advanced, attempts, catalog):
         portal.include_router(module.router)
@@ -67,7 +69,7 @@ def _install_error_pages(portal: FastAPI) -> None:
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if exc.status_code == 404:
-            return error_page(request, _NOT_FOUND)
+            return slash_less(request) or error_page(request, _NOT_FOUND)
         phrase = HTTPStatus(exc.status_code).phrase
         return error_page(request, PortalError(exc.status_code, phrase, str(exc.detail)))
 
