@@ -157,6 +157,41 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
     assert _subscriptions(service, creds) == before
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize(
+    "content_type", ["text/plain", "application/x-www-form-urlencoded", "application/jsonx", None]
+)
+def test_a_subscription_body_of_another_content_type_is_refused_naming_it(
+    service: RunningService, creds: Credentials, method: str, content_type: str | None
+) -> None:
+    """Read as JSON whatever it was sent as, as the webhook API's bodies are not."""
+    before = _subscriptions(service, creds)
+    headers = {"content-type": content_type} if content_type else {}
+    with service.client(creds) as http:
+        response = http.request(
+            method, "/v1/accounts/subscriptions", content=b'["15645555"]', headers=headers
+        )
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, f"application/json, not '{content_type or 'none'}'")
+    assert _subscriptions(service, creds) == before
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/json; charset=utf-8", "Application/JSON", "application/x+json"]
+)
+def test_a_subscription_body_of_a_json_content_type_is_read(
+    service: RunningService, creds: Credentials, content_type: str
+) -> None:
+    with service.client(creds) as http:
+        response = http.request(
+            "DELETE",
+            "/v1/accounts/subscriptions",
+            content=b'["1"]',  # not subscribed: the job changes nothing
+            headers={"content-type": content_type},
+        )
+    assert response.status_code == 202, response.text
+
+
 _URL = b'"url": "http://127.0.0.1:9/x"'
 BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
     # Nested deeper than orjson writes: showing the bad value was a 500.

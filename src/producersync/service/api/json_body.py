@@ -12,7 +12,8 @@ validation error: a 400 that says the body is not valid JSON, why and where.
 
 A body of another content type reached the model as bytes, and its refusal named the
 JSON object the client had sent as not one (``Input should be a valid dictionary``): it
-is a 400 that names the content type instead.
+is a 400 that names the content type instead. The subscription lists, read without a
+body model, are held to the same content types by ``refuse_other_content_types``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from starlette.responses import Response
 
 from producersync.service.errors import ApiError, shown
 
-__all__ = ["JsonBodyRoute"]
+__all__ = ["JsonBodyRoute", "refuse_other_content_types"]
 
 
 class _JsonRequest(Request):
@@ -87,16 +88,22 @@ class JsonBodyRoute(APIRoute):
 
         async def read_as_json(request: Request) -> Response:
             request = _JsonRequest(request.scope, request.receive)
-            content_type = request.headers.get("content-type", "")
-            if not _is_json(content_type) and await _has_body(request):
-                raise ApiError(
-                    400,
-                    "The body must be JSON, sent as content-type application/json, "
-                    f"not {shown(content_type or 'none')}",
-                )
+            await refuse_other_content_types(request)
             return await handler(request)
 
         return read_as_json
+
+
+async def refuse_other_content_types(request: Request) -> None:
+    """A 400 naming the content type, for a body sent as another than JSON (or as none);
+    the body read is kept on the request."""
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type) and await _has_body(request):
+        raise ApiError(
+            400,
+            "The body must be JSON, sent as content-type application/json, "
+            f"not {shown(content_type or 'none')}",
+        )
 
 
 async def _has_body(request: Request) -> bool:

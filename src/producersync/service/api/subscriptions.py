@@ -21,6 +21,7 @@ from producersync.model.subscriptions import (
     Subscription,
 )
 from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
+from producersync.service.api.json_body import refuse_other_content_types
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
 from producersync.service.auth.bearer import writer_principal
@@ -81,6 +82,8 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
         # The client's doing, not an error of ours to log with a traceback; no one reads
         # the answer.
         raise ApiError(400, "The client closed the connection before the body ended") from None
+    # As the webhook API's bodies: any content type was read as JSON, a form's included.
+    await refuse_other_content_types(request)
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
