@@ -590,6 +590,18 @@ def test_a_slash_more_is_sent_on_by_path_whatever_the_host_header_says(
     assert visitor.http.get(moved.headers["location"]).status_code == 200
 
 
+@pytest.mark.parametrize("path", ["/portal/endpoints/{ep}%2Fadvanced", "/portal/endpoints/{ep}%2F"])
+def test_an_encoded_slash_is_no_page(visitor: SignedIn, path: str) -> None:
+    # Decoded before routing, ep%2Fadvanced was the endpoint's Advanced page.
+    endpoint_id = _create(visitor)
+    page = visitor.http.get(path.format(ep=endpoint_id))
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    disabled = visitor.form(f"/portal/endpoints/{endpoint_id}%2Fdisable")
+    assert disabled.status_code in (404, 405)
+    assert "Disable endpoint" in visitor.http.get(f"/portal/endpoints/{endpoint_id}/advanced").text
+
+
 def test_a_slash_more_on_no_page_is_not_found(visitor: SignedIn) -> None:
     for path in ("/portal/no/such/page/", "/portal//", "/portal/endpoints/new/x/"):
         page = visitor.http.get(path, headers={"host": "elsewhere.example"})

@@ -398,6 +398,40 @@ def test_the_portal_without_its_slash_is_sent_on_by_path(service: RunningService
     assert response.headers["location"] == "/portal/"
 
 
+ENCODED_SLASHES = [
+    # Decoded before routing, each reached another resource of the account.
+    ("GET", "/v2/entities/{npn}%2Flicenses", 400, "Invalid NPN '{npn}%2Flicenses'"),
+    ("GET", "/v2/entities/{npn}%2flicenses", 400, "Invalid NPN '{npn}%2flicenses'"),
+    ("GET", "/v1/accounts/subscriptions/status/{job}%2Fdetails", 400, "'{job}%2Fdetails'"),
+    ("GET", "/v1/webhooks/endpoints/{ep}%2Fsecret", 400, "'{ep}%2Fsecret'"),
+    ("POST", "/v1/webhooks/endpoints/{ep}%2Fsecret%2Frotate", 405, "POST"),
+    ("GET", "/v2%2Fentities/{npn}", 404, "/v2%2Fentities/{npn}"),
+    # Not found already; now named as sent.
+    ("GET", "/v2/entities/123%2F456", 400, "Invalid NPN '123%2F456'"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "status", "fragment"), ENCODED_SLASHES)
+def test_an_encoded_slash_stays_in_its_segment(
+    service: RunningService,
+    creds: Credentials,
+    universe_npns: list[str],
+    method: str,
+    path: str,
+    status: int,
+    fragment: str,
+) -> None:
+    with service.client(creds) as http:
+        endpoint = http.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/slash"})
+        secret = http.get(f"/v1/webhooks/endpoints/{endpoint.json()['id']}/secret").json()
+        job = http.put("/v1/accounts/subscriptions", json=universe_npns[:1]).json()["job_id"]
+        names = {"npn": universe_npns[0], "ep": endpoint.json()["id"], "job": job}
+        response = http.request(method, path.format(**names))
+        assert response.status_code == status, response.text
+        _check(response.json(), status, fragment.format(**names))
+        assert http.get(f"/v1/webhooks/endpoints/{names['ep']}/secret").json() == secret
+
+
 def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:
     with service.client(creds) as http:
         response = http.get(

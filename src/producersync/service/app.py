@@ -23,6 +23,7 @@ from producersync.service.auth.tokens import TokenCodec
 from producersync.service.background import Background
 from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
+from producersync.service.encoded_slash import EncodedSlash
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import API_PREFIXES, ApiGate
 from producersync.service.head import HeadAsGet
@@ -139,6 +140,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(HeadAsGet)
     # Outermost: every answer is counted, the gate's and the chaos middleware's included.
     app.add_middleware(RequestMetrics, metrics=metrics)
+    # Outside even the metrics, which answer nothing of their own: every layer, the gate's
+    # choice of API paths and the metrics' route templates included, reads the same path.
+    app.add_middleware(EncodedSlash)
     app.include_router(token_endpoint.router)
     app.include_router(subscriptions.router)
     app.include_router(v2.router)
