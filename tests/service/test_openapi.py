@@ -4,6 +4,7 @@ and no response (status, headers, body) that the spec does not describe."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -11,9 +12,11 @@ import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis.schemas import BaseSchema
+from starlette.testclient import TestClient
 
 from producersync.service.api.links import add_links
 from producersync.service.app import create_app
+from producersync.service.settings import ServiceSettings
 from tests.support.service import Credentials, RunningService
 
 pytestmark = pytest.mark.slow(280)
@@ -226,3 +229,16 @@ def test_links_that_name_a_missing_operation_are_refused() -> None:
     spec = {"paths": {"/x": {"get": {"operationId": "getX", "responses": {"200": {}}}}}}
     with pytest.raises(ValueError, match="replaceActiveNpns"):
         add_links(spec)
+
+
+def test_the_spec_is_built_when_first_asked_for_not_at_start(tmp_path: Path) -> None:
+    # It costs a start about a second of CPU, and most processes are never asked for it.
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    app = create_app(ServiceSettings(database_url=store, delivery_enabled=False))
+    with TestClient(app) as http:
+        # Refused at the gate, before routing: named by its template all the same.
+        assert http.get("/v2/licenses").status_code == 401
+        assert "/v2/licenses" in http.get("/metrics").text
+        assert app.openapi_schema is None
+        assert "/v2/licenses" in http.get("/openapi.json").json()["paths"]
+        assert app.openapi_schema is not None

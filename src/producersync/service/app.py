@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.responses import RedirectResponse
 
 from producersync import __version__
@@ -16,7 +14,6 @@ from producersync.gc_tuning import tune_gc
 from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.body_limit import BodyLimit
 from producersync.service.api.cursor import CursorCodec
-from producersync.service.api.links import add_links
 from producersync.service.api.query_string import OneValueEach
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
@@ -28,6 +25,7 @@ from producersync.service.errors import install_error_handlers
 from producersync.service.gate import API_PREFIXES, ApiGate
 from producersync.service.head import HeadAsGet
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
+from producersync.service.openapi_spec import BuiltInThread, openapi
 from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
@@ -82,9 +80,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = await anyio.to_thread.run_sync(_build_context, settings)
-        # Built now, not on the event loop when the first request needs it (the metrics
-        # name a request refused before routing by the API's templates).
-        await anyio.to_thread.run_sync(app.openapi)
         background = Background(ctx.engine, settings, metrics)
         ctx.published = background.published
         app.state.context = ctx
@@ -109,6 +104,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redirect_slashes=False,
     )
     install_error_handlers(app)
+    app.add_middleware(BuiltInThread, api=app)
     # Inside the gate: a client is authenticated (and counted) before its query or its
     # body is read. The portal's forms too: FastAPI reads a form before the route's
     # session check, so an uncapped one was buffered whole for anyone who sent it.
@@ -163,30 +159,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
-    the standard body) and error bodies as application/json."""
-    if app.openapi_schema:
-        return app.openapi_schema
-    spec = get_openapi(
-        title=app.title, version=app.version, description=app.description, routes=app.routes
-    )
-    for path in spec.get("paths", {}).values():
-        for operation in path.values():
-            responses = operation.get("responses", {})
-            responses.pop("422", None)
-            for code, response in responses.items():
-                content = response.get("content")
-                if code[0] in "45" and content:
-                    # Errors are application/json whatever the route's success type.
-                    response["content"] = {"application/json": next(iter(content.values()))}
-    schemas = spec.get("components", {}).get("schemas", {})
-    schemas.pop("HTTPValidationError", None)
-    schemas.pop("ValidationError", None)
-    add_links(spec)
-    app.openapi_schema = spec
-    return spec

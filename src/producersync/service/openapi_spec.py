@@ -1,0 +1,59 @@
+"""The OpenAPI document the service publishes, built when first asked for.
+
+FastAPI builds it from the routes' models: about a second of CPU, which every start paid
+while the route templates of ``/metrics`` were read from it. Now a process builds it only
+when ``/openapi.json`` is first asked for, and in a thread, not on the event loop that
+answers the API meanwhile.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from fastapi import FastAPI
+from fastapi.openapi.utils import get_openapi
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from producersync.service.api.links import add_links
+
+__all__ = ["BuiltInThread", "openapi"]
+
+
+def openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
+    the standard body) and error bodies as application/json."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    spec = get_openapi(
+        title=app.title, version=app.version, description=app.description, routes=app.routes
+    )
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            responses = operation.get("responses", {})
+            responses.pop("422", None)
+            for code, response in responses.items():
+                content = response.get("content")
+                if code[0] in "45" and content:
+                    # Errors are application/json whatever the route's success type.
+                    response["content"] = {"application/json": next(iter(content.values()))}
+    schemas = spec.get("components", {}).get("schemas", {})
+    schemas.pop("HTTPValidationError", None)
+    schemas.pop("ValidationError", None)
+    add_links(spec)
+    app.openapi_schema = spec
+    return spec
+
+
+class BuiltInThread:
+    """Pure ASGI: the first request for the spec has it built in a worker thread, so that
+    FastAPI's own route (which builds it inline) finds it built."""
+
+    def __init__(self, app: ASGIApp, api: FastAPI) -> None:
+        self.app, self.api = app, api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        api = self.api
+        if scope["type"] == "http" and scope["path"] == api.openapi_url and not api.openapi_schema:
+            await anyio.to_thread.run_sync(api.openapi)
+        await self.app(scope, receive, send)
