@@ -13,6 +13,7 @@ __all__ = [
     "DEFAULT_TIMEOUT",
     "INITIAL_RETRY_DELAY",
     "MAX_BODY_BYTES",
+    "MAX_ERROR_CHARS",
     "MAX_RETRY_DELAY",
     "NPN_CHUNK",
     "RETRY_AFTER_CAP",
@@ -29,3 +30,4 @@ DEFAULT_REFRESH_MARGIN = 300.0  # refresh tokens this long before they expire
 DEFAULT_PAGE_SIZE = 1000  # the API's maximum: fewest requests under the rate limit
 NPN_CHUNK = 500  # NPNs per `npns=` request when the caller passes many
 MAX_BODY_BYTES = 64 * 2**20  # decoded, of any one response: a gzip bomb's stops here (_body)
+MAX_ERROR_CHARS = 1000  # of an error's message and of each string it carries from the server

@@ -16,7 +16,10 @@
     └── WaitTimeoutError              (a job did not finish in time)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
-original.
+original. What an error carries from the server is capped here (``capped``): its message,
+the error body's ``error`` and ``path``, and a body that is not JSON, each at
+``MAX_ERROR_CHARS``: a server's error ``message`` of megabytes went whole into
+``str(exc)``, and so into every log line that named the error.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any
 
 import httpx2
 
+from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._json import json_body
 
 __all__ = [
@@ -42,12 +46,28 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "WaitTimeoutError",
+    "capped",
     "make_status_error",
 ]
 
+_CUT = " … [{cut:,} more characters cut]"
+
+
+def capped(text: str) -> str:
+    """``text``, or its start and a marker telling how much was cut: ``MAX_ERROR_CHARS``
+    characters at most in all, so that capping it again changes nothing."""
+    if len(text) <= MAX_ERROR_CHARS:
+        return text
+    # The marker for the whole text is the longest it can be: room kept for it.
+    keep = MAX_ERROR_CHARS - len(_CUT.format(cut=len(text)))
+    return text[:keep] + _CUT.format(cut=len(text) - keep)
+
 
 class ProducerSyncError(Exception):
-    """Every error the SDK raises."""
+    """Every error the SDK raises; its message capped (``capped``)."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(capped(message))
 
 
 class ResponseValidationError(ProducerSyncError):
@@ -63,7 +83,7 @@ class APIError(ProducerSyncError):
 
     def __init__(self, message: str, request: httpx2.Request, body: Any = None) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]  # capped
         self.request = request
         self.body = body
 
@@ -89,7 +109,7 @@ def _text(value: Any) -> str | None:
     """A field of the error body that should be a string, or None: what a server sent in
     its place (a list, an object) is in ``body``, and as ``error`` it broke the check of
     a refused token request (an unhashable list looked up in a set: a bare TypeError)."""
-    return value if isinstance(value, str) else None
+    return capped(value) if isinstance(value, str) else None
 
 
 class BadRequestError(APIStatusError):
@@ -157,11 +177,12 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 def make_status_error(
     response: httpx2.Response, retry_after: float | None = None
 ) -> APIStatusError:
-    """The error for a failed response, carrying its parsed body."""
+    """The error for a failed response, carrying its body: parsed, or its text (capped)
+    when it is not JSON."""
     try:
         body: Any = json_body(response)
     except ValueError:
-        body = response.text[:1000] or None
+        body = capped(response.text) or None
     message = ""
     if isinstance(body, dict):
         message = str(
