@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import email.utils
-import pickle
 import random
 
 import httpx2
 import pytest
 
-from producersync.client import ProducerSyncError, ServerError
 from producersync.client._retry import backoff, parse_reset, parse_retry_after, should_retry
 
 NOW = 1_800_000_000.0
@@ -94,12 +92,3 @@ def test_backoff_grows_exponentially_with_bounded_jitter() -> None:
     for attempt, base in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
         for _ in range(50):
             assert 0.75 * base <= backoff(attempt, rng) <= base
-
-
-def test_an_api_error_pickles_to_what_names_it() -> None:
-    # A durable workflow records a failed step's error by pickling it.
-    request = httpx2.Request("GET", "https://api.example/v2/licenses")
-    error = ServerError("upstream 503", httpx2.Response(503, request=request))
-    again = pickle.loads(pickle.dumps(error))
-    assert type(again) is ProducerSyncError
-    assert str(again) == "ServerError: upstream 503"

@@ -90,15 +90,16 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
             scrape(harness.sync.url)[("producersync_sync_run_duration_seconds_count", kind)] >= 2
         )
     )
-    # The failed run is logged once, with what follows it; DBOS's traceback of each of
-    # its workflows (the run's and one a stream) is not: the API failing is no bug.
+    # The failed run is logged once, with what follows it and the API's error as it was
+    # raised, read back from DBOS as its own class; DBOS's traceback of each of its
+    # workflows (the run's and one a stream) is not: the API failing is no bug.
     lines = _log(harness).splitlines()
     failed_lines = [line for line in lines if " ERROR " in line]
     assert len(failed_lines) == harness.status()["failedRuns"] - failed, failed_lines
     assert re.search(
         r"Z ERROR producersync\.sync\.workflows: sync run \d+ \(activation\) failed after "
-        r"[\d.]+ s: .+; its NPNs stay owed, fetched by the collector's next pass, "
-        r"PRODUCERSYNC_SYNC_RETRY_SECONDS later at most$",
+        r"[\d.]+ s: ServerError: 50\d .+: fault; its NPNs stay owed, fetched by the "
+        r"collector's next pass, PRODUCERSYNC_SYNC_RETRY_SECONDS later at most$",
         failed_lines[-1],
     ), failed_lines
     assert not any(line.startswith("Traceback") for line in lines)

@@ -88,9 +88,31 @@ class APIError(ProducerSyncError):
         self.body = body
 
     def __reduce__(self) -> tuple[Any, ...]:
-        # A durable workflow (DBOS) records a failed step's error by pickling it, and the
-        # request and response it holds do not round-trip: what comes back names it.
-        return ProducerSyncError, (f"{type(self).__name__}: {self}",)
+        # A durable workflow (DBOS) records a failed step's error by pickling it, and
+        # reads it back. Pickled as an exception is by default, it came back as
+        # ``cls(*args)``, the message alone: "TypeError: __init__() missing ...
+        # response". And the request it holds would take its headers into the system
+        # database, the bearer token among them. So it is rebuilt as its own class
+        # around a request of method and URL only (a status error's response: its
+        # status and that request), every other attribute kept as it was.
+        response = self.response if isinstance(self, APIStatusError) else None
+        state = {k: v for k, v in vars(self).items() if k not in ("request", "response")}
+        url = str(self.request.url.copy_with(userinfo=b""))
+        status = None if response is None else response.status_code
+        return _rebuilt, (type(self), self.args, self.request.method, url, status), state
+
+
+def _rebuilt(
+    cls: type[APIError], args: tuple[Any, ...], method: str, url: str, status: int | None
+) -> APIError:
+    """An unpickled ``APIError``: ``cls`` without its ``__init__`` (whose arguments are
+    not all kept), its attributes restored by pickle from the state ``__reduce__`` kept."""
+    error = cls.__new__(cls, *args)
+    error.request = httpx2.Request(method, url)
+    if status is not None:
+        assert isinstance(error, APIStatusError)
+        error.response = httpx2.Response(status, request=error.request)
+    return error
 
 
 class APIStatusError(APIError):

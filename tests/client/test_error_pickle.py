@@ -1,0 +1,125 @@
+"""Every SDK error survives pickling as itself: a durable workflow (DBOS) records a
+failed step's error by pickling it, and reads it back where the workflow goes on."""
+
+from __future__ import annotations
+
+import pickle
+from typing import Any
+
+import httpx2
+import pytest
+
+from producersync.client import (
+    APIConnectionError,
+    APIError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    ProducerSyncError,
+    RateLimitError,
+    ResponseValidationError,
+    ServerError,
+    WaitTimeoutError,
+)
+from producersync.client._exceptions import make_status_error
+
+SECRET = "Bearer tok-VERY-SECRET"
+REQUEST = httpx2.Request(
+    "GET",
+    "https://user:pass-VERY-SECRET@api.example/v2/licenses?npns=1",
+    headers={"authorization": SECRET},
+)
+
+
+def _answered(status: int, headers: dict[str, str] | None = None) -> APIStatusError:
+    body = {"status": status, "error": "E", "message": "went wrong", "path": "/v2/licenses"}
+    return make_status_error(
+        httpx2.Response(status, json=body, headers=headers, request=REQUEST),
+        retry_after=300.0 if status == 429 else None,
+    )
+
+
+STATUS_ERRORS = [
+    (400, BadRequestError),
+    (401, AuthenticationError),
+    (403, PermissionDeniedError),
+    (404, NotFoundError),
+    (409, ConflictError),
+    (418, APIStatusError),
+    (429, RateLimitError),
+    (503, ServerError),
+]
+
+
+def _round_trip(error: ProducerSyncError) -> Any:
+    pickled = pickle.dumps(error)
+    assert b"VERY-SECRET" not in pickled  # neither the token nor the URL's password
+    return pickle.loads(pickled)
+
+
+@pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
+def test_a_status_error_round_trips_as_itself(status: int, cls: type[APIStatusError]) -> None:
+    error = _answered(status, {"retry-after": "300"})
+    again = _round_trip(error)
+    assert type(again) is cls
+    assert str(again) == str(error) == f"{status} {error.response.reason_phrase}: went wrong"
+    assert (again.message, again.status_code, again.error, again.path, again.body) == (
+        error.message,
+        status,
+        "E",
+        "/v2/licenses",
+        error.body,
+    )
+    assert again.response.status_code == status
+    assert again.request is again.response.request
+    assert (again.request.method, str(again.request.url)) == (
+        "GET",
+        "https://api.example/v2/licenses?npns=1",
+    )
+    assert "authorization" not in again.request.headers
+
+
+def test_a_rate_limit_error_keeps_its_wait() -> None:
+    again = _round_trip(_answered(429))
+    assert isinstance(again, RateLimitError)
+    assert again.retry_after == 300.0
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        APIConnectionError(REQUEST, "Connection error: ConnectError: refused"),
+        APITimeoutError(REQUEST),
+        APIError("failed", REQUEST, {"any": "body"}),
+    ],
+    ids=type,
+)
+def test_an_error_without_a_response_round_trips_as_itself(error: APIError) -> None:
+    again = _round_trip(error)
+    assert type(again) is type(error)
+    assert (str(again), again.message, again.body) == (str(error), error.message, error.body)
+    assert str(again.request.url) == "https://api.example/v2/licenses?npns=1"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        ProducerSyncError("client_id and client_secret are required"),
+        ResponseValidationError("malformed licenses page: not a JSON object"),
+        WaitTimeoutError("job 7 still PROCESSING after 30 s"),
+    ],
+    ids=type,
+)
+def test_an_error_from_no_call_round_trips_as_itself(error: ProducerSyncError) -> None:
+    again = _round_trip(error)
+    assert type(again) is type(error)
+    assert str(again) == str(error)
+
+
+def test_a_round_trip_keeps_a_capped_message_as_it_was() -> None:
+    error = ServerError("m" * 10_000, httpx2.Response(500, request=REQUEST))
+    assert _round_trip(error).message == error.message
