@@ -4,6 +4,7 @@ environment or the configuration file names its variable, and its value unless s
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import functools
 import os
@@ -32,6 +33,7 @@ from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
 from tests.support.cli import error_both_ways, producersync, sync_environment
 from tests.support.processes import cli
+from tests.support.service import free_port
 
 
 @pytest.mark.parametrize(
@@ -126,6 +128,36 @@ def test_a_store_out_of_reach_at_start_is_one_line(command: str) -> None:
     assert result.returncode == 1, result.stderr
     assert result.stderr.startswith("error: the database: connection failed"), result.stderr
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["service", "run"], ["service", "worker"], ["sync", "run"]], ids=" ".join
+)
+@pytest.mark.parametrize(
+    "where", ["closed-port", "nohost.invalid"], ids=["closed-port", "unresolved-host"]
+)
+def test_a_dbos_system_database_out_of_reach_at_start_is_one_line(
+    tmp_path: Path, command: list[str], where: str
+) -> None:
+    # A port just free has nothing listening; .invalid never resolves (RFC 2606).
+    host = f"127.0.0.1:{free_port()}" if where == "closed-port" else where
+    system = f"postgresql://ops:hunter2@{host}/dbos"
+    env = {
+        "PRODUCERSYNC_DBOS_SYSTEM_DATABASE_URL": system,
+        "PRODUCERSYNC_SYNC_DBOS_SYSTEM_DATABASE_URL": system,
+        "PRODUCERSYNC_SYNC_CONFIG": "",
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/mirror.db",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": "whsec_" + base64.b64encode(b"s" * 24).decode(),
+        "PRODUCERSYNC_CLIENT_ID": "cid",
+        "PRODUCERSYNC_CLIENT_SECRET": "csecret",
+    }
+    store = ["--database", f"sqlite:///{tmp_path}/store.db"] if command[0] == "service" else []
+    result = cli(*command, "--port", str(free_port()), *store, env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    reason = "Connection refused" if where == "closed-port" else "failed to resolve host"
+    assert line.startswith(f"error: the DBOS system database postgresql://***@{host}/dbos: ")
+    assert reason in line and "hunter2" not in line
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.service.store.tables import entities
-from tests.support.databases import store_url
+from tests.support.databases import ADMIN_URL, postgres_database, store_url
 from tests.support.processes import cli, cli_json, service_process
 
 pytestmark = pytest.mark.slow(110)
@@ -95,3 +95,23 @@ def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
                 f"{service.base_url}/v1/accounts/subscriptions?size=1", headers=headers
             ).json()
             assert page["page"]["totalElements"] == len(npns)
+
+
+@pytest.mark.postgres
+def test_a_dbos_system_database_not_made_yet_is_made_at_start(tmp_path: Path) -> None:
+    # Reached before serving (to tell one out of reach in a line), a system database
+    # that is not there must not be refused: DBOS makes it through the server.
+    with postgres_database() as system:
+        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        name = sa.make_url(system).database
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
+        env = {"PRODUCERSYNC_DBOS_SYSTEM_DATABASE_URL": system}
+        store = f"sqlite:///{tmp_path}/store.db"
+        with service_process(store, tmp_path, env=env), admin.connect() as conn:
+            made = conn.execute(
+                sa.text("SELECT count(*) FROM pg_database WHERE datname = :name"),
+                {"name": name},
+            ).scalar_one()
+        admin.dispose()
+    assert made == 1

@@ -16,6 +16,7 @@ from producersync.cli.common import (
     service_settings,
     whole_store,
 )
+from producersync.cli.system_database import reach_system_database
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 
@@ -122,7 +123,9 @@ def worker(
 
 
 def _open_store(settings: ServiceSettings) -> None:
-    """Open (and migrate) the store before serving: one out of reach, or a file that is
-    no store, is then the one line and exit code 1 of every command. Opened first in the
-    app's startup, it was uvicorn's traceback (150 lines) and exit code 3."""
+    """Open (and migrate) the store, and reach a DBOS system database set apart, before
+    serving: one out of reach, or a file that is no store, is then the one line and exit
+    code 1 of every command. Opened first in the app's startup, it was uvicorn's
+    traceback (150 lines) and exit code 3."""
     whole_store(open_store(settings.database_url, 1)).dispose()
+    reach_system_database(settings.dbos_system_database_url, ServiceSettings)

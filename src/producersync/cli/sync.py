@@ -42,6 +42,7 @@ from producersync.cli.common import (
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand
+from producersync.cli.system_database import reach_system_database
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
 from producersync.sync.hooks import Hooks
@@ -87,6 +88,7 @@ def run(
             "client_secret": api,
         }
     )
+    reach_system_database(settings.dbos_system_database_url, SyncSettings)
     serve(create_app(settings), settings)
 
 
