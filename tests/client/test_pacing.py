@@ -11,9 +11,11 @@ from collections.abc import Callable
 import anyio
 import pytest
 
+from producersync.client import CallCancelledError, Cancellation
 from producersync.client._pacing import _LATE, WINDOW_MARGIN, Pacer
 from tests.client.fake import FakeAPI, json_response
 from tests.support.staggered import tasks, threads
+from tests.support.waiting import eventually
 
 
 class Clock:
@@ -232,6 +234,46 @@ def _take_and_fail(pacer: Pacer) -> None:
         pass
     finally:
         turns.wait = original  # type: ignore[method-assign]
+
+
+def test_a_cancelled_waiter_leaves_the_queue_at_once_and_only_it() -> None:
+    pacer = Pacer(1)  # a slot a minute
+    pacer.take()
+    stop, other = Cancellation(), Cancellation()
+    outcomes: dict[str, BaseException | float] = {}
+
+    def take(name: str, priority: float, cancel: Cancellation) -> None:
+        try:
+            outcomes[name] = pacer.take(priority, cancel)
+        except BaseException as exc:
+            outcomes[name] = exc
+
+    first = threading.Thread(target=take, args=("first", 9, stop))
+    second = threading.Thread(target=take, args=("second", 0, other))
+    first.start()
+    eventually(lambda: len(pacer._waiting) == 1)
+    second.start()
+    eventually(lambda: len(pacer._waiting) == 2)
+    stop.cancel()
+    first.join(timeout=10)  # not the minute to its slot
+    assert not first.is_alive()
+    assert isinstance(outcomes["first"], CallCancelledError)
+    # The other waits on, first in line now, for its slot.
+    assert second.is_alive() and len(pacer._waiting) == 1
+    other.cancel()
+    second.join(timeout=10)
+    assert isinstance(outcomes["second"], CallCancelledError)
+    assert not pacer._waiting and len(pacer._sent) == 1
+
+
+def test_a_call_cancelled_before_it_asks_takes_no_slot_even_one_due() -> None:
+    pacer = Pacer(600)
+    stop = Cancellation()
+    stop.cancel()
+    with pytest.raises(CallCancelledError):
+        pacer.take(cancel=stop)
+    assert not pacer._waiting and not pacer._sent
+    pacer.take()  # the slot is still there
 
 
 def test_a_task_that_gives_up_leaves_the_queue() -> None:

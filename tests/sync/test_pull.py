@@ -31,6 +31,7 @@ from producersync.sync.pull import (
     streams,
 )
 from tests.support.service import Credentials, RunningService, running_service
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(70)
 
@@ -445,3 +446,59 @@ def test_a_stream_that_fails_stops_the_others_at_their_next_page() -> None:
         pull([long, failing], page, None, concurrency=2)
     assert time.monotonic() - started < 2  # 500 pages would have been 5 s at least
     assert 0 < len(asked) < 100
+
+
+def test_a_stopped_pull_leaves_no_thread_waiting_for_a_slot(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    """Ctrl-C or SIGTERM on `sync backfill` (or a stream failing) at a slow rate limit:
+    each stream's thread, and the one asking its next page ahead, waited in the pacer's
+    queue for a slot, an interval apart, before the pull could end (14 s at 60 a minute,
+    and past 30 s on a loaded machine)."""
+    running, creds = service
+    # Lists of a few records and more under these NPNs; with NPNs named, a stream does
+    # not count its records first: its first request is its first page.
+    long = ("entities", "licenses", "licenseLoas", "appointments", "addresses", "contactInfos")
+    todo = [stream for stream in streams(npns=NPNS[:60]) if stream.resource in long]
+    failing = threading.Event()
+    outcome: list[BaseException] = []
+
+    # A slot a minute: the first page goes, every other request waits a minute or more.
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, rate_limit=1
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        puller = Puller(client, engine, 1)  # a page of one: every stream has a next page
+
+        def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+            result = puller.page(stream, path, run_id)
+            # This page had the minute's slot. Queued for the next: every other stream's
+            # thread, and the one asking this stream's next page ahead.
+            queued = len(todo) - 1 + (result.next_path is not None)
+            eventually(lambda: len(client.pacer._waiting) == queued, what=_queue(client))
+            failing.set()
+            raise RuntimeError("the API is gone")
+
+        def backfill() -> None:
+            try:
+                puller.pull(todo, run_id, concurrency=len(todo), page=page)
+            except BaseException as exc:
+                outcome.append(exc)
+
+        run_id = puller.start("backfill", run_date=None, since=None)
+        pulling = threading.Thread(target=backfill, daemon=True)
+        pulling.start()
+        try:
+            assert failing.wait(timeout=60), "no page came"
+            pulling.join(timeout=10)  # well under the next slot, a minute away
+            assert not pulling.is_alive(), f"the pull waited for slots: {_queue(client)()}"
+            assert [str(exc) for exc in outcome] == ["the API is gone"]
+            # The threads asking pages ahead, which the pull does not wait for, left too.
+            eventually(lambda: not client.pacer._waiting, timeout=10, what=_queue(client))
+        finally:
+            puller.interrupt(run_id)
+            engine.dispose()
+
+
+def _queue(client: Client) -> Callable[[], object]:
+    return lambda: f"{len(client.pacer._waiting)} waiting for a slot"

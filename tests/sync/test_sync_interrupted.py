@@ -141,8 +141,11 @@ def test_a_backfill_stopped_with_ctrl_c_or_sigterm_stops_soon_and_is_shown_inter
     process.send_signal(stop)
     stopped = dt.datetime.now(dt.UTC)
     try:
-        # The streams stop at their next page (each a second apart at this pace); the
-        # old pool read every stream to its end first, minutes at this pace.
+        # At once: the streams stop at their next page, and those waiting for a slot of
+        # the rate limit (a second apart at this pace), their pages asked ahead too,
+        # give up the wait. The old pool read every stream to its end first (minutes at
+        # this pace); then the stop waited for a slot each (8-16 s, past 30 s on a
+        # loaded machine). The 30 s is a guard against a hang, not the bound.
         code = process.wait(timeout=30)
     finally:
         process.kill()

@@ -11,6 +11,7 @@ Imports nothing of ours but ``producersync.model``.
 """
 
 from producersync.client._base_client import RequestOptions
+from producersync.client._cancel import Cancellation
 from producersync.client._client import AsyncClient, Client
 from producersync.client._environment import Environment
 from producersync.client._exceptions import (
@@ -20,6 +21,7 @@ from producersync.client._exceptions import (
     APITimeoutError,
     AuthenticationError,
     BadRequestError,
+    CallCancelledError,
     ConflictError,
     NotFoundError,
     PermissionDeniedError,
@@ -42,6 +44,8 @@ __all__ = [
     "AsyncRecordPages",
     "AuthenticationError",
     "BadRequestError",
+    "CallCancelledError",
+    "Cancellation",
     "Client",
     "ConflictError",
     "Environment",

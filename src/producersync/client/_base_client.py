@@ -17,6 +17,7 @@ import httpx2
 from producersync import __version__
 from producersync.client._auth import ClientCredentials, TokenCache
 from producersync.client._body import abound_body, bound_body
+from producersync.client._cancel import Cancellation, pause
 from producersync.client._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_RETRIES,
@@ -256,14 +257,17 @@ class SyncAPIClient(BaseClient):
         raw: bool = False,
         priority: float = 0.0,
         deadline: float | None = None,
+        cancel: Cancellation | None = None,
     ) -> Any:
         """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
         with ``raw``, for callers that validate JSON themselves). While the rate limit
         holds calls back, those of higher ``priority`` go first. Each attempt has
-        ``deadline`` seconds (default: the client's) for the whole of its response."""
+        ``deadline`` seconds (default: the client's) for the whole of its response.
+        Once ``cancel`` is cancelled (from another thread), the call stops waiting for
+        its slot or to retry, and raises ``CallCancelledError``."""
         deadline, timeout = self._attempt_limits(deadline)
         for attempt in range(self.max_retries + 1):
-            sent_at = self.pacer.take(priority)
+            sent_at = self.pacer.take(priority, cancel)
             request = self._http.build_request(
                 method, self._url(path), params=params, json=json, timeout=timeout
             )
@@ -272,7 +276,7 @@ class SyncAPIClient(BaseClient):
                 response = self._send(request, deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
-                time.sleep(self._retry_delay(request, exc, attempt))
+                pause(self._retry_delay(request, exc, attempt), cancel)
         raise AssertionError("unreachable: the loop returns or raises")
 
     def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
@@ -308,7 +312,8 @@ class AsyncAPIClient(BaseClient):
         priority: float = 0.0,
         deadline: float | None = None,
     ) -> Any:
-        """``SyncAPIClient.request``, awaited."""
+        """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
+        cancelled with the task, its waits too."""
         deadline, timeout = self._attempt_limits(deadline)
         for attempt in range(self.max_retries + 1):
             sent_at = await self.pacer.atake(priority)

@@ -13,7 +13,8 @@
     │   └── APIConnectionError        (no response: refused, reset, DNS…)
     │       └── APITimeoutError
     ├── ResponseValidationError       (a response not shaped as the API documents)
-    └── WaitTimeoutError              (a job did not finish in time)
+    ├── WaitTimeoutError              (a job did not finish in time)
+    └── CallCancelledError            (a call's Cancellation cancelled: nothing sent since)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
 original. What an error carries from the server is capped here (``capped``): its message,
@@ -38,6 +39,7 @@ __all__ = [
     "APITimeoutError",
     "AuthenticationError",
     "BadRequestError",
+    "CallCancelledError",
     "ConflictError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -76,6 +78,11 @@ class ResponseValidationError(ProducerSyncError):
 
 class WaitTimeoutError(ProducerSyncError):
     """A subscription job did not reach a final status within the wait."""
+
+
+class CallCancelledError(ProducerSyncError):
+    """A call's ``Cancellation`` was cancelled while it waited for its slot or to retry
+    (or before): it sends no request after that."""
 
 
 class APIError(ProducerSyncError):

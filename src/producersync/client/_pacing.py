@@ -21,7 +21,8 @@ the limit lets through, the ones that matter most go first. A sync reading sever
 at once serves its longest list first, so that no list is left to run on alone, at one
 request per round trip, after the others are done. The queue and its order are one, for
 the sync client's threads (``take``) and the async client's tasks (``atake``): the two
-differ only in how they wait for their turn.
+differ only in how they wait for their turn, and in how a caller gives up its place (a
+thread, when its ``Cancellation`` is cancelled; a task, when it is).
 
 The moving minute would let an idle client spend a minute's allowance at once. The pacer
 does not: it was tried (2026-12-03), and in a storm's pass its bursts gave every list a
@@ -42,6 +43,7 @@ from collections.abc import Callable, Mapping
 
 import anyio
 
+from producersync.client._cancel import Cancellation, check, waking
 from producersync.client._retry import parse_reset, parse_retry_after
 
 __all__ = ["Pacer", "orderable"]
@@ -83,18 +85,28 @@ class Pacer:
         self._limit = max(1, math.floor(per_minute))
         self._sent: deque[float] = deque(maxlen=self._limit)
 
-    def take(self, priority: float = 0.0) -> float:
+    def take(self, priority: float = 0.0, cancel: Cancellation | None = None) -> float:
         """Block until a slot is this thread's: while several wait, the highest
         ``priority`` gets the next one (the first to ask, among equals). Returns the
-        slot's time on the clock (for ``observe``)."""
-        with self._turns:
+        slot's time on the clock (for ``observe``). Once ``cancel`` is cancelled, raises
+        ``CallCancelledError`` instead, its place in the queue given up: a thread queued
+        behind others at a slow pace waits for theirs, a slot interval each."""
+        with self._turns, waking(cancel, self._wake):
             ticket = self._join(priority)
             try:
-                while (wait := self._wait(ticket)) is None or wait > 0:
+                while True:
+                    check(cancel)  # a slot due is not taken either: nothing is sent
+                    wait = self._wait(ticket)
+                    if wait is not None and wait <= 0:
+                        return self._claim()
                     self._turns.wait(wait)
-                return self._claim()
             finally:
                 self._leave(ticket)
+
+    def _wake(self) -> None:
+        """Wake every waiting thread, to look again (a cancellation)."""
+        with self._turns:
+            self._turns.notify_all()
 
     async def atake(self, priority: float = 0.0) -> float:
         """``take`` for a task: waits its turn without blocking the event loop."""

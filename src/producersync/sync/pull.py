@@ -44,7 +44,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.client import Client, ResponseValidationError
+from producersync.client import Cancellation, Client, ResponseValidationError
 from producersync.client.pagination import LoopGuard, Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
@@ -189,17 +189,22 @@ class Puller:
         # LOAs nested) ran alone at the end, a page's write before each next request.
         self._ahead: dict[Stream, tuple[str, Future[bytes]]] = {}
         self._ahead_lock = threading.Lock()
+        # The runs whose streams this process pulls side by side (``pull``), by run: the
+        # stop of each, which ends their requests' waits for the rate limit when it ends
+        # early. Not the workflows': each of their pages is a step, and a crash resumes it.
+        self._stops: dict[int, Cancellation] = {}
 
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
         spec = _BY_KEY[stream.resource]
         params = None if path else {**dict(stream.params), "size": str(self._size)}
         ahead = self._take_ahead(stream, path)
+        stop = self._stop(run_id)
         watch = self._watches.get(run_id) if stream.whole_population and run_id else None
         if watch is not None:
             self._watch_growth(watch)
         if path is None and stream.whole_population:
-            pages = math.ceil(self._count(stream) / self._size)
+            pages = math.ceil(self._count(stream, stop) / self._size)
             self._pages_left[stream] = pages
             if watch is not None:
                 watch.planned += pages
@@ -208,7 +213,12 @@ class Puller:
             body = ahead.result()  # its error, if it failed, is this page's
         else:
             body = self._client.request(
-                "GET", path or f"/v2/{spec.key}", params=params, raw=True, priority=left
+                "GET",
+                path or f"/v2/{spec.key}",
+                params=params,
+                raw=True,
+                priority=left,
+                cancel=stop,
             )
         records, next_path = parse_raw_page(body, spec.key, self._size)
         if watch is not None:
@@ -218,7 +228,7 @@ class Puller:
         else:
             if stream in self._pages_left:
                 self._pages_left[stream] = left - 1
-            self._ask_ahead(stream, next_path, priority=left - 1)
+            self._ask_ahead(stream, next_path, left - 1, stop)
         try:
             with mirror.write_transaction(self._engine) as conn:
                 counts = mirror.upsert_records(
@@ -240,17 +250,20 @@ class Puller:
             self._on_upsert(stream.resource, upserted)
         return PageResult(next_path, upserted)
 
-    def _ask_ahead(self, stream: Stream, path: str, priority: float) -> None:
+    def _ask_ahead(
+        self, stream: Stream, path: str, priority: float, stop: Cancellation | None
+    ) -> None:
         """Request the stream's page at ``path`` now, in a thread of its own, for the
         ``page`` call that asks for it next. Nothing is lost if that call never comes (a
-        crash, a pass stopped): the page is asked for again from the checkpointed path."""
+        crash, a pass stopped): the page is asked for again from the checkpointed path.
+        So a pull stopping (``stop``) takes it out of the pacer's queue with the rest."""
         future: Future[bytes] = Future()
 
         def fetch() -> None:
             if not future.set_running_or_notify_cancel():
                 return
             try:
-                body = self._client.request("GET", path, raw=True, priority=priority)
+                body = self._client.request("GET", path, raw=True, priority=priority, cancel=stop)
             except BaseException as exc:
                 future.set_exception(exc)
             else:
@@ -271,9 +284,14 @@ class Puller:
             return None
         return future
 
-    def _count(self, stream: Stream) -> int:
+    def _count(self, stream: Stream, stop: Cancellation | None) -> int:
         """The stream's records, ahead of every page: it is what orders the others."""
-        return self._total(f"/v1/{_BY_KEY[stream.resource].key}", dict(stream.params))
+        return self._total(f"/v1/{_BY_KEY[stream.resource].key}", dict(stream.params), stop)
+
+    def _stop(self, run_id: int | None) -> Cancellation | None:
+        """The stop of the pull of ``run_id`` in this process (``pull``); None for a
+        workflow's page."""
+        return None if run_id is None else self._stops.get(run_id)
 
     def pull(
         self, todo: Sequence[Stream], run_id: int, *, concurrency: int, page: PageFn | None = None
@@ -282,13 +300,19 @@ class Puller:
         ``sync backfill``): a whole-population list whose records its parent's pages
         brought nested is not read (``page``: ``self.page``, wrapped)."""
         self._watches[run_id] = _Watch(None)  # counts what comes nested; not the list
+        self._stops[run_id] = stop = Cancellation()
         try:
             whole = functools.partial(self.nested_whole, run_id)
             return pull(
-                todo, page or self.page, run_id, concurrency=concurrency, nested_whole=whole
+                todo,
+                page or self.page,
+                run_id,
+                concurrency=concurrency,
+                nested_whole=whole,
+                stop=stop,
             )
         finally:
-            del self._watches[run_id]
+            del self._watches[run_id], self._stops[run_id]
 
     def nested_whole(self, run_id: int, stream: Stream) -> bool:
         """Whether the pass ``run_id`` has every record of ``stream`` (a nested list)
@@ -297,12 +321,12 @@ class Puller:
         watch = self._watches.get(run_id)
         if watch is None or stream.resource not in watch.nested:
             return False
-        return watch.nested[stream.resource] >= self._count(stream)
+        return watch.nested[stream.resource] >= self._count(stream, self._stop(run_id))
 
-    def _total(self, path: str, params: Mapping[str, str]) -> int:
+    def _total(self, path: str, params: Mapping[str, str], stop: Cancellation | None = None) -> int:
         """A v1 list's ``totalElements``, from a page of one."""
         query = {**params, "page": "0", "size": "1"}
-        body = self._client.request("GET", path, params=query, priority=math.inf)
+        body = self._client.request("GET", path, params=query, priority=math.inf, cancel=stop)
         page = body.get("page") if isinstance(body, dict) else None
         total = page.get("totalElements") if isinstance(page, dict) else None
         if type(total) is not int:
@@ -485,20 +509,24 @@ def pull(
     *,
     concurrency: int = 1,
     nested_whole: Callable[[Stream], bool] | None = None,
+    stop: Cancellation | None = None,
 ) -> dict[str, int]:
     """Read every stream to its end, ``concurrency`` streams at a time (threads: the
     client's pacer is shared, and the mirror serialises its writers); records upserted
     per resource. One stream at a time is one request at a time: the API's latency,
     not its rate limit, would set the pace. With ``nested_whole``, a whole-population
     list whose records come nested in another's is left for after the others, and read
-    only if ``nested_whole`` says they did not all come."""
+    only if ``nested_whole`` says they did not all come. ``stop`` is cancelled when the
+    pull ends early (Ctrl-C, a stream failed), so that the calls ``page`` makes under it
+    give up their waits for the rate limit."""
+    stop = Cancellation() if stop is None else stop
     deferred = [stream for stream in todo if nested_whole and stream.comes_nested]
     counts = _pull_all(
-        [stream for stream in todo if stream not in deferred], page, run_id, concurrency
+        [stream for stream in todo if stream not in deferred], page, run_id, concurrency, stop
     )
     if nested_whole is not None:
         rest = [stream for stream in deferred if not nested_whole(stream)]
-        counts.update(_pull_all(rest, page, run_id, concurrency))
+        counts.update(_pull_all(rest, page, run_id, concurrency, stop))
     return dict(counts)
 
 
@@ -507,13 +535,16 @@ class _Stopped(Exception):
 
 
 def _pull_all(
-    todo: Sequence[Stream], page: PageFn, run_id: int | None, concurrency: int
+    todo: Sequence[Stream],
+    page: PageFn,
+    run_id: int | None,
+    concurrency: int,
+    stop: Cancellation,
 ) -> Counter[str]:
     counts: Counter[str] = Counter({resource: 0 for resource in mirror.RESOURCES})
-    stopping = threading.Event()
 
     def until_stopped(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
-        if stopping.is_set():
+        if stop.cancelled:
             raise _Stopped
         return page(stream, path, run_id)
 
@@ -526,8 +557,11 @@ def _pull_all(
         # Ctrl-C, or the first stream that failed: the others stop at their next page,
         # and those not begun never begin. The pool's exit waited for every stream to
         # be read to its end, so a `sync backfill` stopped by hand went on for minutes
-        # before its run could be recorded as stopped.
-        stopping.set()
+        # before its run could be recorded as stopped; then for the page each stream
+        # was on, its thread and the one asking its next page ahead queued for slots a
+        # second apart at 60 a minute (8-16 s, past 30 s on a loaded machine). Now they
+        # leave the queue; a request already sent is answered and its page written.
+        stop.cancel()
         raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
