@@ -326,6 +326,7 @@ def test_a_body_over_its_cap_is_413_and_changes_nothing(
         )
         assert response.status_code == 413, response.text
         _check(response.json(), 413, "exceeds")
+        assert "413" in http.get("/openapi.json").json()["paths"][path]["post"]["responses"]
         assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
     assert _subscriptions(service, creds) == before
 

@@ -12,7 +12,7 @@ from starlette.responses import RedirectResponse
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
 from producersync.service.api import subscriptions, v1, v2, webhooks
-from producersync.service.api.body_limit import BodyLimit
+from producersync.service.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.query_string import OneValueEach
 from producersync.service.auth import token_endpoint
@@ -44,9 +44,6 @@ the API with `Authorization: Bearer <token>`. Every error has the standard body
 `ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`.
 """
 
-# Every other body (a webhook endpoint, a token request, a portal form) is a few hundred
-# bytes.
-_MAX_BODY_BYTES = 64 * 1024
 _PORTAL = "/portal"
 
 
@@ -111,7 +108,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit,
         prefixes=(*API_PREFIXES, token_endpoint.PATH, f"{_PORTAL}/"),
-        default=_MAX_BODY_BYTES,
+        default=MAX_BODY_BYTES,
         by_prefix={subscriptions.PATH: subscriptions.MAX_BODY_BYTES},
     )
     app.add_middleware(OneValueEach)

@@ -15,23 +15,29 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from producersync.service.api.body_limit import MAX_BODY_BYTES
 from producersync.service.api.links import add_links
+from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 
 __all__ = ["BuiltInThread", "openapi"]
 
 
 def openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
-    the standard body) and error bodies as application/json."""
+    the standard body), error bodies as application/json, and a 413 wherever a body is
+    read (the body limit is middleware, which no route declares)."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
         title=app.title, version=app.version, description=app.description, routes=app.routes
     )
-    for path in spec.get("paths", {}).values():
+    for name, path in spec.get("paths", {}).items():
         for operation in path.values():
             responses = operation.get("responses", {})
             responses.pop("422", None)
+            # The token endpoint answers an oversized body as RFC 6749 has it: a 400.
+            if "requestBody" in operation and name != TOKEN_PATH:
+                responses.setdefault("413", {**_TOO_LARGE})
             for code, response in responses.items():
                 content = response.get("content")
                 if code[0] in "45" and content:
@@ -43,6 +49,13 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     add_links(spec)
     app.openapi_schema = spec
     return spec
+
+
+# A body past the default limit (a subscription list declares its own): the standard body.
+_TOO_LARGE: dict[str, Any] = {
+    "description": f"The request body exceeds {MAX_BODY_BYTES // 1024} KiB",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+}
 
 
 class BuiltInThread:

@@ -15,7 +15,11 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["BodyLimit"]
+__all__ = ["MAX_BODY_BYTES", "BodyLimit"]
+
+# Every body but a subscription list (a webhook endpoint, a token request, a portal form)
+# is a few hundred bytes.
+MAX_BODY_BYTES = 64 * 1024
 
 
 class BodyLimit:

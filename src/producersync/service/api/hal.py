@@ -15,6 +15,7 @@ from producersync.service.errors import ErrorBody
 
 __all__ = [
     "ERROR_RESPONSES",
+    "UNAVAILABLE",
     "HalResponse",
     "PageInfo",
     "V1Links",
@@ -79,6 +80,8 @@ def v1_page_model(name: str, key: str, item: Any) -> type[BaseModel]:
     return model
 
 
+UNAVAILABLE = "The store is out of reach (a restart, an outage); retry after Retry-After"
+
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     status: {"model": ErrorBody, "description": description}
     for status, description in (
@@ -87,6 +90,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (403, "The token lacks the scope this operation needs"),
         (404, "No such record visible to this account"),
         (429, "Rate limit exceeded; see Retry-After and ratelimit-* headers"),
+        (503, UNAVAILABLE),
     )
 }
 

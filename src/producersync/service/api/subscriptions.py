@@ -137,7 +137,11 @@ async def _submit(request: Request, principal: Principal, operation: Operation) 
 
 _ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"model": JobAccepted, "description": "Accepted: the job is queued"},
-    413: ERROR_RESPONSES[400] | {"description": "Too many NPNs in one request"},
+    413: ERROR_RESPONSES[400]
+    | {
+        "description": "More NPNs than PRODUCERSYNC_MAX_SUBSCRIPTION_NPNS (50,000 by default), "
+        f"or a body over {MAX_BODY_BYTES // 2**20} MiB"
+    },
 }
 
 

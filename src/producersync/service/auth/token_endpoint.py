@@ -14,11 +14,12 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
+from producersync.service.api.hal import UNAVAILABLE
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import verify_secret
 from producersync.service.context import ServiceContext, get_context
-from producersync.service.errors import shown
+from producersync.service.errors import ErrorBody, shown
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import ClientRecord, find_client
 
@@ -108,6 +109,8 @@ def _invalid_client(description: str) -> Response:
         },
         401: {"model": OAuthError, "description": "invalid_client"},
         429: {"model": OAuthError, "description": "too many token requests for this client"},
+        # The store out of reach is the service's, not the client's: the standard body.
+        503: {"model": ErrorBody, "description": UNAVAILABLE},
     },
     openapi_extra={
         "requestBody": {
