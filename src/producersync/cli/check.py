@@ -147,8 +147,9 @@ def check(
     mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1),
-    with the reasons."""
+    """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
+
+    Each condition is printed, passed or failed: the reasons for the answer."""
     if not is_npn(npn):
         raise BadValue(npn, f"{npn!r} is not an NPN", param_hint="NPN")
     state = _state(state)

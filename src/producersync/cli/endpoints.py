@@ -148,7 +148,7 @@ def create(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Create an endpoint and queue its test event; prints its secret (shown only once)."""
+    """Create an endpoint and queue its test event; prints its signing secret."""
     body = _body(
         EndpointCreate,
         url=url,
@@ -290,7 +290,7 @@ def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
 def rotate_secret(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
-    """Issue a new signing secret (shown once); the old one keeps signing beside it for
+    """Issue a new signing secret and print it; the old one keeps signing beside it for
     PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS (default 24 h)."""
     with _write(database) as (conn, settings):
         endpoint = _endpoint(conn, endpoint_id)

@@ -30,19 +30,35 @@ def run(
     port: ServicePortOption = None,
     database: DatabaseOption = None,
     public_url: Annotated[
-        str | None, typer.Option(help="Base URL for HAL links (default: as requested).")
+        str | None,
+        typer.Option(
+            help="Base URL for HAL links (default $PRODUCERSYNC_PUBLIC_URL, else the URL "
+            "each request came in on)."
+        ),
     ] = None,
     # Each parameter is named as the setting it gives: a refused value names its option.
     api_rate_limit_per_minute: Annotated[
         int | None,
-        typer.Option("--rate-limit", help="API requests per minute per client (default 300)."),
+        typer.Option(
+            "--rate-limit",
+            help="API requests per minute per client "
+            "(default $PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE or 300).",
+        ),
     ] = None,
     rate_limit_storage: Annotated[
-        str | None, typer.Option(help="memory:// or redis://host:port to share limits.")
+        str | None,
+        typer.Option(
+            help="memory:// or redis://host:port to share limits "
+            "(default $PRODUCERSYNC_RATE_LIMIT_STORAGE or memory://)."
+        ),
     ] = None,
     chaos_latency_ms: Annotated[
         float | None,
-        typer.Option(min=0, help="Chaos: ms added to every /v1 and /v2 response (default 0)."),
+        typer.Option(
+            min=0,
+            help="Chaos: ms added to every /v1 and /v2 response "
+            "(default $PRODUCERSYNC_CHAOS_LATENCY_MS or 0).",
+        ),
     ] = None,
     chaos_fault_rate: Annotated[
         float | None,
@@ -50,15 +66,16 @@ def run(
             min=0,
             max=1,
             help="Chaos: fraction of API requests answered with a 500, a 429 or a dropped "
-            "connection (default 0; $PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
+            "connection (default $PRODUCERSYNC_CHAOS_FAULT_RATE or 0; "
+            "$PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
         ),
     ] = None,
     delivery_enabled: Annotated[
         bool | None,
         typer.Option(
             "--delivery/--no-delivery",
-            help="Deliver webhooks in this process (default on); off when `service worker` "
-            "processes deliver.",
+            help="Deliver webhooks in this process (default $PRODUCERSYNC_DELIVERY_ENABLED "
+            "or on); off when `service worker` processes deliver.",
         ),
     ] = None,
     log_level: LogLevelOption = None,
@@ -95,7 +112,7 @@ def worker(
         str | None,
         typer.Option(
             help="DBOS executor id: a worker restarted with the same id resumes the batches "
-            "it was killed in (default <hostname>:<port>)."
+            "it was killed in (default $PRODUCERSYNC_EXECUTOR_ID or <hostname>:<port>)."
         ),
     ] = None,
     log_level: LogLevelOption = None,
