@@ -183,6 +183,67 @@ def test_no_with_the_failed_condition(
     assert set(verdict.failed) <= set(verdict.reasons)
 
 
+ISSUED_LATER = dt.date(2026, 6, 1)  # after ON
+DATED = [
+    _license(
+        61, "AZ", "2027-06-30", _loa(611, "Life", "10", "life"), original_issue_date=ISSUED_LATER
+    ),
+    _license(62, "NV", "2027-06-30", _loa(621, "Life", "10", "life", issue_date=ISSUED_LATER)),
+    _license(63, "UT", "2027-06-30", _loa(631, "Life", "10", "life", nipr_deleted=True)),
+    _license(64, "CA", "2027-06-30", _loa(641, "Life", "10", "life")),
+]
+DATED_APPOINTMENTS = [
+    _appointment(161, "33333", "Life", "life", "APPOINTED").model_copy(
+        update={"status_reason_date": ISSUED_LATER}
+    ),
+    # The API's schema describes appointment statuses as "e.g., Active, Terminated".
+    _appointment(162, "44444", "Life", "life", "Active"),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def dated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
+    with fresh_mirror(request.param, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", _dump(DATED))
+            mirror.upsert_records(conn, "appointments", _dump(DATED_APPOINTMENTS))
+            mirror.activate_npns(conn, [NPN], AT)
+        with engine.connect() as connection:
+            yield connection
+
+
+@pytest.mark.parametrize(
+    ("state", "carrier", "failure"),
+    [
+        ("AZ", None, "license L61 in AZ was first issued on 2026-06-01 (after 2026-01-15)"),
+        ("NV", None, "LOA Life (10) was issued on 2026-06-01 (after 2026-01-15)"),
+        ("CA", "33333", "appointed with Carrier 33333 (33333) in CA only from 2026-06-01"),
+    ],
+    ids=["license-issued-later", "loa-issued-later", "appointed-later"],
+)
+def test_no_on_a_date_before_the_record_took_effect(
+    dated: sa.Connection, state: str, carrier: str | None, failure: str
+) -> None:
+    """Was a yes: a license, LOA or appointment that did not exist yet on --on."""
+    verdict = check(dated, NPN, state, "Life", carrier=carrier, on=ON)
+    assert len(verdict.failed) == 1, verdict.reasons
+    assert verdict.failed[0].startswith(failure)
+    assert check(dated, NPN, state, "Life", carrier=carrier, on=ISSUED_LATER).allowed
+
+
+def test_an_appointment_the_api_calls_active_is_current(dated: sa.Connection) -> None:
+    """Was a no, "appointment ... is Active": only APPOINTED counted."""
+    verdict = check(dated, NPN, "CA", "Life", carrier="44444", on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert verdict.reasons[-1] == "appointed with Carrier 44444 (44444) in CA for Life"
+
+
+def test_an_loa_deleted_by_nipr_is_named_as_deleted(dated: sa.Connection) -> None:
+    """Was "license L63 has no 'Life' LOA", as if it never had one."""
+    verdict = check(dated, NPN, "UT", "Life", on=ON)
+    assert verdict.failed == ["LOA Life (10) of license L63 was deleted by NIPR"]
+
+
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
     verdict = check(conn, GONE, "OR", "Life", on=ON)
     assert verdict.failed == [

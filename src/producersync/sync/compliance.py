@@ -29,7 +29,9 @@ from producersync.sync.mirror.queries import (
 __all__ = ["UnknownLoa", "Verdict", "changes", "check", "expiring", "unknown_loa"]
 
 _LOA_ACTIVE = "active"
-_APPOINTED = "appointed"
+# Ours and the API's filter say APPOINTED; the API's schema describes "e.g., Active,
+# Terminated". Either is a current appointment.
+_APPOINTED = frozenset({"appointed", "active"})
 _CE_FAILING = "not in compliance"
 _CLOSEST = 3  # names a typo's suggestion offers
 
@@ -78,7 +80,8 @@ def check(
     findings = [_population(conn, npn)]
     findings += _best_license(licenses_in_state(conn, npn, state), npn, state, loa, on)
     if carrier is not None:
-        findings.append(_appointment(appointments_with(conn, npn, state, carrier), state, loa))
+        found = appointments_with(conn, npn, state, carrier)
+        findings.append(_appointment(found, state, loa, on))
     failed = [f.reason for f in findings if not f.passed]
     return Verdict(not failed, [f.reason for f in findings], failed)
 
@@ -144,7 +147,7 @@ def _best_license(
     firm license in one state); a verdict explains that one."""
     if not found:
         return [_Finding(False, f"NPN {npn} holds no license in {state}")]
-    chains = [[*_license(lic, on), *_loa(lic, loa)] for lic in found]
+    chains = [[*_license(lic, on), *_loa(lic, loa, on)] for lic in found]
     return max(chains, key=lambda chain: sum(f.passed for f in chain))
 
 
@@ -152,14 +155,25 @@ def _license(lic: LicenseRow, on: dt.date) -> list[_Finding]:
     name = f"license {lic.license_num or lic.id} in {lic.state}"
     if lic.nipr_deleted:
         return [_Finding(False, f"{name} was deleted by NIPR")]
-    expires = lic.expiration_date
+    expires, issued = lic.expiration_date, lic.original_issue_date
     return [
         _Finding(bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}"),
-        _Finding(expires is None or expires >= on, _expiry(name, expires, on)),
+        _Finding(
+            (expires is None or expires >= on) and not _after(issued, on),
+            _in_force(name, issued, expires, on),
+        ),
     ]
 
 
-def _expiry(name: str, expires: dt.date | None, on: dt.date) -> str:
+def _after(day: dt.date | None, on: dt.date) -> bool:
+    """Whether ``day`` (an issue date, a status's start) comes after ``on``: then, on
+    ``on``, what it dates did not hold yet."""
+    return day is not None and day > on
+
+
+def _in_force(name: str, issued: dt.date | None, expires: dt.date | None, on: dt.date) -> str:
+    if _after(issued, on):
+        return f"{name} was first issued on {issued} (after {on})"
     if expires is None:
         return f"{name} has no expiration date"
     if expires < on:
@@ -167,26 +181,37 @@ def _expiry(name: str, expires: dt.date | None, on: dt.date) -> str:
     return f"{name} is unexpired on {on} (expires {expires})"
 
 
-def _loa(lic: LicenseRow, loa: str) -> list[_Finding]:
-    matching = [
-        row
-        for row in lic.loas
-        if not row.nipr_deleted and _matches(loa, row.loa, row.loa_code, row.categories)
-    ]
+def _loa(lic: LicenseRow, loa: str, on: dt.date) -> list[_Finding]:
+    named = [row for row in lic.loas if _matches(loa, row.loa, row.loa_code, row.categories)]
+    matching = [row for row in named if not row.nipr_deleted]
+    license_ = f"license {lic.license_num or lic.id}"
     if not matching:
-        return [_Finding(False, f"license {lic.license_num or lic.id} has no {loa!r} LOA")]
+        if named:  # a no that says why: the LOA was there
+            return [_Finding(False, f"{_loa_name(named[0])} of {license_} was deleted by NIPR")]
+        return [_Finding(False, f"{license_} has no {loa!r} LOA")]
     # An active one if there is one: a cancelled duplicate must not hide it.
     row = next((r for r in matching if _status(r) == _LOA_ACTIVE), matching[0])
-    name = f"LOA {row.loa} ({row.loa_code})"
-    active = _status(row) == _LOA_ACTIVE
+    name = _loa_name(row)
     ce = row.ce_compliance or "none reported"
     return [
-        _Finding(active, f"{name} is {'active' if active else row.status or 'without a status'}"),
+        _loa_status(row, name, on),
         _Finding(ce.casefold() != _CE_FAILING, f"{name} CE compliance: {ce}"),
     ]
 
 
-def _appointment(found: list[AppointmentRow], state: str, loa: str) -> _Finding:
+def _loa_name(row: LoaRow) -> str:
+    return f"LOA {row.loa} ({row.loa_code})"
+
+
+def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
+    if _status(row) != _LOA_ACTIVE:
+        return _Finding(False, f"{name} is {row.status or 'without a status'}")
+    if _after(row.issue_date, on):
+        return _Finding(False, f"{name} was issued on {row.issue_date} (after {on})")
+    return _Finding(True, f"{name} is active")
+
+
+def _appointment(found: list[AppointmentRow], state: str, loa: str, on: dt.date) -> _Finding:
     current = [a for a in found if not a.nipr_deleted]
     if not current:
         return _Finding(False, f"no appointment with that carrier in {state}")
@@ -194,9 +219,15 @@ def _appointment(found: list[AppointmentRow], state: str, loa: str) -> _Finding:
     covering = [a for a in current if _matches(loa, a.loa, a.loa_code, a.categories)]
     if not covering:
         return _Finding(False, f"appointed with {carrier} in {state}, but not for {loa!r}")
-    appointed = [a for a in covering if _status(a) == _APPOINTED]
+    appointed = [a for a in covering if _status(a) in _APPOINTED]
+    current = [a for a in appointed if not _after(a.status_reason_date, on)]
+    if current:
+        return _Finding(True, f"appointed with {carrier} in {state} for {current[0].loa}")
     if appointed:
-        return _Finding(True, f"appointed with {carrier} in {state} for {appointed[0].loa}")
+        since = appointed[0].status_reason_date
+        return _Finding(
+            False, f"appointed with {carrier} in {state} only from {since} (after {on})"
+        )
     last = covering[-1]
     why = f" ({last.termination_reason})" if last.termination_reason else ""
     appointment = f"appointment with {carrier} in {state} for {last.loa}"

@@ -48,6 +48,7 @@ class LoaRow:
     status: str | None
     ce_compliance: str | None
     nipr_deleted: bool
+    issue_date: dt.date | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,7 @@ class LicenseRow:
     active: bool | None
     expiration_date: dt.date | None
     nipr_deleted: bool
+    original_issue_date: dt.date | None = None
     loas: tuple[LoaRow, ...] = ()
 
 
@@ -76,6 +78,7 @@ class AppointmentRow:
     status: str | None
     termination_reason: str | None
     nipr_deleted: bool
+    status_reason_date: dt.date | None = None  # since when ``status`` holds
 
 
 def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
@@ -99,9 +102,9 @@ def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[License
             .order_by(license_loas.c.id)
         )
         for row in conn.execute(loa_query):
-            values = _categorised(row._asdict())
+            values = _typed(row._asdict())
             loas.setdefault(values.pop("license_id"), []).append(LoaRow(**values))
-    return [LicenseRow(*row, loas=tuple(loas.get(row.id, ()))) for row in found]
+    return [LicenseRow(**_typed(row._asdict()), loas=tuple(loas.get(row.id, ()))) for row in found]
 
 
 def appointments_with(
@@ -117,7 +120,7 @@ def appointments_with(
         )
         .order_by(appointments.c.id)
     )
-    return [AppointmentRow(**_categorised(row._asdict())) for row in conn.execute(query)]
+    return [AppointmentRow(**_typed(row._asdict())) for row in conn.execute(query)]
 
 
 def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list[LicenseRow]:
@@ -134,7 +137,7 @@ def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list
         )
         .order_by(licenses.c.expiration_date, licenses.c.npn, licenses.c.state, licenses.c.id)
     )
-    return [LicenseRow(*row) for row in conn.execute(query)]
+    return [LicenseRow(**_typed(row._asdict())) for row in conn.execute(query)]
 
 
 def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[str]]]:
@@ -142,6 +145,14 @@ def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[st
     too: the words a check's LOA can match."""
     query = sa.select(license_loas.c.loa, license_loas.c.loa_code, license_loas.c.categories)
     return [(row.loa, row.loa_code, row.categories or []) for row in conn.execute(query.distinct())]
+
+
+def _record_date(table: sa.Table, key: str, field: str) -> sa.Label[str]:
+    """A date of the wire record that has no column of its own (read for one check at a
+    time, never filtered on): its ISO text, as the row's ``field``."""
+    record: sa.Column[Any] = table.c.record
+    text: sa.ColumnElement[str] = record[key].as_string()
+    return text.label(field)
 
 
 _LICENSE_COLUMNS = (
@@ -154,6 +165,7 @@ _LICENSE_COLUMNS = (
     licenses.c.active,
     licenses.c.expiration_date,
     licenses.c.nipr_deleted,
+    _record_date(licenses, "originalIssueDate", "original_issue_date"),
 )
 _LOA_COLUMNS = (
     license_loas.c.id,
@@ -163,6 +175,7 @@ _LOA_COLUMNS = (
     license_loas.c.status,
     license_loas.c.ce_compliance,
     license_loas.c.nipr_deleted,
+    _record_date(license_loas, "issueDate", "issue_date"),
 )
 _APPOINTMENT_COLUMNS = (
     appointments.c.id,
@@ -175,12 +188,21 @@ _APPOINTMENT_COLUMNS = (
     appointments.c.status,
     appointments.c.termination_reason,
     appointments.c.nipr_deleted,
+    _record_date(appointments, "statusReasonDate", "status_reason_date"),
 )
 
 
-def _categorised(values: dict[str, Any]) -> dict[str, Any]:
-    """A row's values, with no categories as an empty list."""
-    return {**values, "categories": values["categories"] or []}
+def _typed(values: dict[str, Any]) -> dict[str, Any]:
+    """A row's values, with no categories as an empty list, and the dates read out of
+    the record (ISO text) as dates."""
+    for key in _RECORD_DATES.intersection(values):
+        values[key] = None if values[key] is None else dt.date.fromisoformat(values[key])
+    if "categories" in values:
+        values["categories"] = values["categories"] or []
+    return values
+
+
+_RECORD_DATES = frozenset({"original_issue_date", "issue_date", "status_reason_date"})
 
 
 def stored_records(conn: sa.Connection, resource: str) -> dict[int, dict[str, Any]]:
@@ -200,7 +222,7 @@ def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
         .join(lic, sa.and_(lic.c.npn == a.c.npn, lic.c.state == a.c.state, lic.c.active))
         .join(loa, sa.and_(loa.c.license_id == lic.c.id, loa.c.loa == a.c.loa))
         .where(
-            sa.func.lower(a.c.status) == "appointed",
+            sa.func.lower(a.c.status).in_(("appointed", "active")),  # as check reads it
             sa.func.lower(loa.c.status) == "active",
             a.c.nipr_deleted.is_(False),
             lic.c.nipr_deleted.is_(False),
