@@ -217,6 +217,22 @@ def test_an_older_record_does_not_overwrite_a_newer_one(engine: sa.Engine) -> No
     assert stored.active is False
 
 
+def test_an_older_record_does_not_overwrite_its_newer_nested_children(engine: sa.Engine) -> None:
+    """The older license was skipped, but its LOAs were upserted all the same: one whose
+    own ``updatedAt`` the API left as it was went back to the older status, with a
+    change row saying so, under a license still showing the newer one."""
+    lic = _a_license_with_loas()
+    newer = copy.deepcopy(lic)
+    newer["updatedAt"] = "2099-01-01"
+    newer["licenseLoas"][0]["status"] = "Cancelled"
+    _upsert(engine, "licenses", newer)
+    counts = _upsert(engine, "licenses", lic)
+    assert (counts, counts.changes) == (mirror.UpsertCounts(0, 0, 1), ())
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+    assert stored.loas[0].status == "Cancelled"
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("active", "yes", "active: not a boolean"), ("expirationDate", "31/12/2026", "Invalid")],

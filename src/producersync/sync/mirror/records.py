@@ -61,9 +61,12 @@ def upsert_records(
     child_key, child_resource, parent_field = CHILDREN.get(resource, (None, None, None))
     documents = (_document(record, child_key) for record in records)
     pending: dict[int, _Pending] = {document["id"]: (document, {}) for document in documents}
-    inserted, updated, changed = _upsert(conn, mirrored, pending, run_id, now, changes)
+    inserted, updated, changed, stale = _upsert(conn, mirrored, pending, run_id, now, changes)
     if child_key and child_resource and parent_field:
-        children = _children(pending, child_key, parent_field)
+        # Not a stale parent's: its nested children are as old as it is, and an
+        # out-of-order page must not undo newer children either.
+        current = {id_: parent for id_, parent in pending.items() if id_ not in stale}
+        children = _children(current, child_key, parent_field)
         changed += _upsert(conn, MIRRORED[child_resource], children, run_id, now, changes)[2]
     return UpsertCounts(inserted, updated, len(records) - inserted - updated, tuple(changed))
 
@@ -132,7 +135,9 @@ def _upsert(
     run_id: int | None,
     now: dt.datetime,
     answer: bool,
-) -> tuple[int, int, list[Change]]:
+) -> tuple[int, int, list[Change], set[int]]:
+    """Write what is new or changed in ``pending``: how many inserted and updated, the
+    change rows, and the ids not written for being older than the stored record."""
     table = mirrored.table
     stored = select_documents(conn, table, list(pending))
     convert = converters(conn)
@@ -140,6 +145,7 @@ def _upsert(
     layout = _LAYOUTS[mirrored.resource]
     rows: list[tuple[Any, ...]] = []
     feed: list[ChangeRow] = []
+    stale: set[int] = set()
     inserted = 0
     for record_id, (document, inherited) in pending.items():
         old = stored.get(record_id)
@@ -147,6 +153,7 @@ def _upsert(
             fields, action = sorted(document), "insert"
             inserted += 1
         elif _stale(document, old):
+            stale.add(record_id)
             continue
         else:
             # A field absent on one side equals null: a newer API adding a field with no
@@ -159,9 +166,9 @@ def _upsert(
         rows.append(row)
         feed.append((mirrored.resource, record_id, row[1], action, fields, run_id, now))
     if not rows:
-        return inserted, 0, []
+        return inserted, 0, [], stale
     write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
-    return inserted, len(rows) - inserted, append_changes(conn, feed, answer=answer)
+    return inserted, len(rows) - inserted, append_changes(conn, feed, answer=answer), stale
 
 
 def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
