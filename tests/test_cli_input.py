@@ -708,6 +708,17 @@ def test_a_limit_past_a_billion_is_a_usage_error(
     assert f"Invalid value for '--limit': {limit!r} is not a whole number from 1 to" in said
 
 
+@pytest.mark.parametrize("after", ["-1", "1.5", "x", "9223372036854775808", "\uff11"])
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_an_after_that_is_no_change_id_is_a_usage_error(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], after: str
+) -> None:
+    open_mirror(f"sqlite:///{sync_env}").dispose()
+    result = CliRunner().invoke(app, [*command, "--since", "2026-12-01", "--after", after])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--after': {after!r} is not a change id" in _said(result)
+
+
 def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import datetime as dt
 import sqlite3
+import threading
 import time
 import types
 from collections.abc import Iterator
@@ -34,6 +35,7 @@ from producersync.sync.mirror.tables import (
 )
 from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database
+from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
 T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
@@ -769,6 +771,54 @@ def test_changes_since_filters_by_time_and_limits(engine: sa.Engine) -> None:
         assert len(mirror.changes_since(conn, T0, limit=3)) == 3
         future = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=5)
         assert mirror.changes_since(conn, future) == []
+
+
+def test_changes_page_by_id_through_changes_that_share_one_time(engine: sa.Engine) -> None:
+    """A page's changes all bear its time: paged by time with a limit, a reader asked
+    for the same first rows again and again and never got past them."""
+    _upsert(engine, "licenses", *wire().records["licenses"][:5])  # with their LOAs
+    with engine.connect() as conn:
+        whole = mirror.changes_since(conn, T0)
+        pages: list[list[mirror.Change]] = []
+        while not pages or pages[-1]:
+            after = pages[-1][-1].id if pages else None
+            pages.append(mirror.changes_since(conn, T0, after=after, limit=3))
+    assert len(whole) > 3 and len({c.changed_at for c in whole}) == 1
+    assert [c.id for page in pages for c in page] == [c.id for c in whole]
+
+
+@pytest.mark.postgres
+def test_a_reader_paging_by_id_misses_no_change_committed_after_a_later_id(
+    tmp_path: Path,
+) -> None:
+    """On PostgreSQL two writers side by side: the first took its ids, the second took
+    later ones and committed first; a reader saw the second's, went on after its last
+    id, and the first's, committed behind it, were never read."""
+    first, second = wire().records["addresses"][:2]
+    with fresh_mirror("postgres", tmp_path) as engine:
+        read: list[int] = []
+
+        def read_on() -> None:
+            with engine.connect() as conn:
+                found = mirror.changes_since(conn, T0, after=read[-1] if read else None)
+            read.extend(c.id for c in found)
+
+        def waiting_on_the_feed() -> bool:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE wait_event = 'advisory'"
+            with engine.connect() as conn:
+                return bool(conn.exec_driver_sql(query).scalar_one())
+
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "addresses", [first])  # its change row, not committed
+            later = threading.Thread(target=_upsert, args=(engine, "addresses", second))
+            later.start()
+            eventually(lambda: not later.is_alive() or waiting_on_the_feed())
+            read_on()
+        later.join()
+        read_on()
+        with engine.connect() as conn:
+            assert read == [c.id for c in mirror.changes_since(conn, T0)]
+    assert len(read) == 2
 
 
 def test_appended_changes_carry_the_ids_the_feed_stored(engine: sa.Engine) -> None:

@@ -384,6 +384,29 @@ def test_sync_changes_and_report_changes_print_the_same_camel_case_json(
     assert all(change.keys() == keys for change in changes)
 
 
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_changes_page_with_after_the_last_id_read(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Three changes of one batch bear one time: with --limit, --since alone could not
+    get past the first page."""
+    records = [{"id": n, "npn": "15645555", "updatedAt": "2026-01-02"} for n in (7, 8, 9)]
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", records)
+    read: list[int] = []
+    for after in ([], ["--after", "0"], ["--after", "1"], ["--after", "3"]):
+        args = [*command, "--since", "2000-01-01", "--limit", "2", *after, "--json"]
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert code == 0, err
+        body = [orjson.loads(line) for line in out.splitlines()]
+        found = body if command[0] == "sync" else body[0]["changes"]
+        read += [change["recordId"] for change in found]
+    assert read == [7, 8, 7, 8, 8, 9]
+
+
 def test_sync_changes_with_none_says_so_on_stderr(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -17,6 +17,7 @@ import typer
 from rich.table import Column, Table
 
 from producersync.cli.common import (
+    AfterOption,
     BadValue,
     JsonOption,
     LimitOption,
@@ -206,12 +207,14 @@ def changes(
         typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
     limit: LimitOption = None,
+    after: AfterOption = None,
     mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """What the mirror recorded since a date: each record inserted, changed or purged."""
+    """What the mirror recorded since a date: each record inserted, changed or purged,
+    in feed order (by id)."""
     with _mirror(mirror) as conn:
-        found = compliance.changes(conn, since, limit=limit)
+        found = compliance.changes(conn, since, after=after, limit=limit)
     rows = [change_json(c) for c in found]
     _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
 

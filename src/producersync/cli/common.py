@@ -34,6 +34,7 @@ S = TypeVar("S", bound=BaseSettings)
 
 __all__ = [
     "ERRORS_AS_JSON",
+    "AfterOption",
     "BadValue",
     "DatabaseOption",
     "Failed",
@@ -45,6 +46,7 @@ __all__ = [
     "Problem",
     "ServicePortOption",
     "api_problem",
+    "change_id",
     "change_json",
     "console",
     "database_url",
@@ -180,6 +182,28 @@ LimitOption = Annotated[
         parser=limit,
         metavar="N",
         help=f"At most this many (1 to {MAX_LIMIT:,}).",
+        show_default=False,
+    ),
+]
+
+
+_MAX_ID = 2**63 - 1  # the feed's ids are 64-bit: past that, no id and a driver's error
+
+
+def change_id(value: str) -> int:
+    """An ``--after`` (Typer's ``parser=``): a change id, 0 before the first."""
+    digits = value.strip()
+    if digits.isascii() and digits.isdigit() and int(digits) <= _MAX_ID:
+        return int(digits)
+    raise BadValue(value, f"{value!r} is not a change id: a whole number from 0 to {_MAX_ID}")
+
+
+AfterOption = Annotated[
+    int | None,
+    typer.Option(
+        parser=change_id,
+        metavar="ID",
+        help="Only the changes after this id (the last one read): to page with --limit.",
         show_default=False,
     ),
 ]

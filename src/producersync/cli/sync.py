@@ -25,6 +25,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from producersync.cli.common import (
+    AfterOption,
     JsonOption,
     LimitOption,
     LogFormatOption,
@@ -336,15 +337,17 @@ def changes(
         typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
     ],
     limit: LimitOption = None,
+    after: AfterOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Changes the mirror recorded since a time, oldest first.
+    """Changes the mirror recorded since a time, in feed order (by id).
 
+    To page: --limit N, then the same --since with --after the last id read.
     With --json, one JSON object a line, keyed as report changes' (camelCase).
     """
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
-        found = mirror.changes_since(conn, since, limit=limit)
+        found = mirror.changes_since(conn, since, after=after, limit=limit)
     engine.dispose()
     if not found and not as_json:
         # On stderr: stdout stays a line per change, for the scripts reading it.

@@ -114,9 +114,12 @@ def expiring(
     return licenses_expiring(conn, today, today + dt.timedelta(days=within_days))
 
 
-def changes(conn: sa.Connection, since: dt.datetime, *, limit: int | None = None) -> list[Change]:
-    """The change feed from ``since``: the records inserted, changed or purged."""
-    return changes_since(conn, since, limit=limit)
+def changes(
+    conn: sa.Connection, since: dt.datetime, *, after: int | None = None, limit: int | None = None
+) -> list[Change]:
+    """The change feed from ``since``: the records inserted, changed or purged, by id
+    (``after``: past that one; see ``mirror.changes_since`` for paging)."""
+    return changes_since(conn, since, after=after, limit=limit)
 
 
 def _given(name: str, value: str) -> str:

@@ -9,8 +9,8 @@ Each page the sync upserts is one batch: once its transaction commits, every hoo
 batch's changes (``list[Change]``, the change-feed rows just written), in registration
 order. A hook that fails to load or raises is logged and skipped; it never breaks the
 sync, whose data is already committed. Delivery is at most once (a crash between the
-commit and the call skips the call): a hook that must see everything keeps the time and
-id of the last change it handled and reads the feed from there (``mirror.changes_since``).
+commit and the call skips the call): a hook that must see everything keeps the id of the
+last change it handled and reads the feed after it (``mirror.changes_since(..., after=)``).
 """
 
 from __future__ import annotations

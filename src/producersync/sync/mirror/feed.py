@@ -1,4 +1,14 @@
-"""The change feed: one row per record inserted, changed or purged, in commit order."""
+"""The change feed: one row per record inserted, changed or purged, in commit order.
+
+Its ``id`` is the order and the cursor: a reader that keeps the last id it handled and
+asks for the ids after it (``changes_since(..., after=id)``) misses nothing. On SQLite
+the writers take turns (BEGIN IMMEDIATE). On PostgreSQL they write side by side, and a
+transaction could take ids 1-250, then another 251-500 and commit first: a reader saw
+251-500, went on after 500, and 1-250 were committed behind it, never read. So each
+transaction takes an advisory lock when it appends, held to its commit: ids are taken
+in commit order. Append last in a transaction (``upsert_records`` does): the lock then
+covers one insert and the commit, and a writer holding it waits on no row lock.
+"""
 
 from __future__ import annotations
 
@@ -32,6 +42,7 @@ class Change:
 ChangeRow = tuple[str, int, str | None, str, list[str], int | None, dt.datetime]
 _COLUMNS = ("resource", "record_id", "npn", "action", "fields", "run_id", "changed_at")
 _KEY = ("id", "resource", "record_id")
+_PG_FEED_LOCK = 0x46454544  # "FEED": an arbitrary constant shared by every sync process
 
 
 def append_changes(
@@ -44,6 +55,8 @@ def append_changes(
     if not rows:
         return []
     convert = converters(conn)
+    if not convert.sqlite:  # see the module's docstring
+        conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_FEED_LOCK})")
     stamps = {at: convert.timestamp(at) for at in {row[6] for row in rows}}
     values = [
         (resource, record_id, npn, action, convert.json(fields), run_id, stamps[at])
@@ -76,10 +89,20 @@ def append_changes(
 
 
 def changes_since(
-    conn: sa.Connection, since: dt.datetime, *, limit: int | None = None
+    conn: sa.Connection,
+    since: dt.datetime,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
 ) -> list[Change]:
-    """Changes at or after ``since`` (a naive datetime is UTC), oldest first."""
+    """Changes at or after ``since`` (a naive datetime is UTC), in feed order (by id),
+    at most ``limit``; ``after``: only those whose id is greater. To page, pass the last
+    id read as ``after`` and the same ``since``: many changes share one time (a page's
+    records, a purge), so a time alone cannot say where a page ended, and a change's
+    time is its batch's (a purge's, its deactivation's), not its place in the feed."""
     query = sa.select(changes).where(changes.c.changed_at >= since).order_by(changes.c.id)
+    if after is not None:
+        query = query.where(changes.c.id > after)
     if limit is not None:
         query = query.limit(limit)
     return [_change(row._mapping) for row in conn.execute(query)]

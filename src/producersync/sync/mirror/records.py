@@ -61,13 +61,15 @@ def upsert_records(
     child_key, child_resource, parent_field = CHILDREN.get(resource, (None, None, None))
     documents = (_document(record, child_key) for record in records)
     pending: dict[int, _Pending] = {document["id"]: (document, {}) for document in documents}
-    inserted, updated, changed, stale = _upsert(conn, mirrored, pending, run_id, now, changes)
+    inserted, updated, feed, stale = _upsert(conn, mirrored, pending, run_id, now)
     if child_key and child_resource and parent_field:
         # Not a stale parent's: its nested children are as old as it is, and an
         # out-of-order page must not undo newer children either.
         current = {id_: parent for id_, parent in pending.items() if id_ not in stale}
         children = _children(current, child_key, parent_field)
-        changed += _upsert(conn, MIRRORED[child_resource], children, run_id, now, changes)[2]
+        feed += _upsert(conn, MIRRORED[child_resource], children, run_id, now)[2]
+    # The feed last, in one write: see ``feed`` on why it is the transaction's last.
+    changed = append_changes(conn, feed, answer=changes)
     return UpsertCounts(inserted, updated, len(records) - inserted - updated, tuple(changed))
 
 
@@ -76,7 +78,7 @@ def purge_npns(
 ) -> int:
     """Delete every record of the NPNs in ``times`` from every table, a change row each
     stamped with its NPN's time; how many."""
-    deleted = 0
+    feed: list[ChangeRow] = []
     for mirrored in MIRRORED.values():
         table = mirrored.table
         for chunk in chunks(list(times)):
@@ -86,12 +88,9 @@ def purge_npns(
                 continue
             conn.execute(sa.delete(table).where(where))
             resource = mirrored.resource
-            append_changes(
-                conn,
-                [(resource, id_, npn, "delete", [], run_id, times[npn]) for id_, npn in gone],
-            )
-            deleted += len(gone)
-    return deleted
+            feed += [(resource, id_, npn, "delete", [], run_id, times[npn]) for id_, npn in gone]
+    append_changes(conn, feed)  # last, as ``feed`` asks
+    return len(feed)
 
 
 def _mirrored(resource: str) -> Mirrored:
@@ -134,10 +133,9 @@ def _upsert(
     pending: dict[int, _Pending],
     run_id: int | None,
     now: dt.datetime,
-    answer: bool,
-) -> tuple[int, int, list[Change], set[int]]:
+) -> tuple[int, int, list[ChangeRow], set[int]]:
     """Write what is new or changed in ``pending``: how many inserted and updated, the
-    change rows, and the ids not written for being older than the stored record."""
+    change rows to append, and the ids not written for being older than the stored one."""
     table = mirrored.table
     stored = select_documents(conn, table, list(pending))
     convert = converters(conn)
@@ -165,10 +163,9 @@ def _upsert(
         row = _row(layout, convert, document, inherited, synced_at)
         rows.append(row)
         feed.append((mirrored.resource, record_id, row[1], action, fields, run_id, now))
-    if not rows:
-        return inserted, 0, [], stale
-    write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
-    return inserted, len(rows) - inserted, append_changes(conn, feed, answer=answer), stale
+    if rows:
+        write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
+    return inserted, len(rows) - inserted, feed, stale
 
 
 def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
