@@ -670,4 +670,8 @@ def test_a_no_under_json_is_an_answer_not_an_error(
     args = ["check", NPN, "--state", "TX", "--loa", "Life", "--on", "2026-01-15", "--json"]
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert (exit_code, err) == (1, "")
-    assert orjson.loads(out)["allowed"] is False
+    body = orjson.loads(out)
+    assert body["allowed"] is False
+    # Which reasons say no, as the text's ✗ marks them: without it a script could not tell.
+    assert body["failed"] == ["license L2 in TX expired on 2025-12-31 (before 2026-01-15)"]
+    assert set(body["failed"]) < set(body["reasons"])

@@ -163,7 +163,8 @@ def check(
             _known_loa(conn, loa)
     if as_json:
         values = {"npn": npn, "state": state, "loa": loa, "carrier": carrier, "on": day}
-        _echo_json({**values, "allowed": verdict.allowed, "reasons": verdict.reasons})
+        answer = {"allowed": verdict.allowed, "reasons": verdict.reasons, "failed": verdict.failed}
+        _echo_json({**values, **answer})
     else:
         console.print("[green bold]yes[/]" if verdict.allowed else "[red bold]no[/]")
         for reason in verdict.reasons:
