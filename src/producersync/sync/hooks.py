@@ -5,12 +5,13 @@ A distribution registers a callable in the entry-point group ``producersync.sync
     [project.entry-points."producersync.sync.hooks"]
     crm = "acme.crm:on_mirror_changes"
 
-Each page the sync upserts is one batch: once its transaction commits, every hook gets the
-batch's changes (``list[Change]``, the change-feed rows just written), in registration
-order. A hook that fails to load or raises is logged and skipped; it never breaks the
-sync, whose data is already committed. Delivery is at most once (a crash between the
-commit and the call skips the call): a hook that must see everything keeps the id of the
-last change it handled and reads the feed after it (``mirror.changes_since(..., after=)``).
+Each page the sync upserts is one batch, as is a purge of deactivated NPNs: once its
+transaction commits, every hook gets the batch's changes (``list[Change]``, the
+change-feed rows just written), in registration order. A hook that fails to load or
+raises is logged and skipped; it never breaks the sync, whose data is already committed.
+Delivery is at most once (a crash between the commit and the call skips the call): a
+hook that must see everything keeps the id of the last change it handled and reads the
+feed after it (``mirror.changes_since(..., after=)``).
 """
 
 from __future__ import annotations

@@ -194,6 +194,11 @@ class Puller:
         # early. Not the workflows': each of their pages is a step, and a crash resumes it.
         self._stops: dict[int, Cancellation] = {}
 
+    def committed(self, changes: Sequence[mirror.Change]) -> None:
+        """Hand ``changes``, committed outside a page (a purge's), to the hooks."""
+        if self._after_commit is not None:
+            self._after_commit(changes)
+
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
         spec = _BY_KEY[stream.resource]

@@ -448,11 +448,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 if k == len(rounds):
                     rounds.append(({}, {}))
                 rounds[k][0 if activates else 1][npn] = when
+        purged: list[mirror.Change] = []
         with mirror.write_transaction(self._engine) as conn:
             for on, off in rounds:
                 mirror.activate_npns(conn, list(on), on)
-                mirror.deactivate_npns(conn, list(off), off, purge=self._settings.purge_deactivated)
-            return mirror.owed_fetches(conn, list(by_npn)), mirror.count_active(conn)
+                mirror.deactivate_npns(conn, list(off), off, purge=False)
+                if self._settings.purge_deactivated:
+                    purged += mirror.purge_inactive(conn, list(off), off)
+            owed = mirror.owed_fetches(conn, list(by_npn)), mirror.count_active(conn)
+        self._puller.committed(purged)  # the hooks learn of deletions as of upserts
+        return owed
 
     @_mirror_step
     def mark_population(self, run_id: int) -> None:

@@ -21,6 +21,7 @@ from producersync.sync.mirror.population import (
     mark_activations_fetched,
     mark_fetched,
     owed_fetches,
+    purge_inactive,
 )
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
@@ -74,6 +75,7 @@ __all__ = [
     "open_mirror",
     "owed_fetches",
     "prune_receipts",
+    "purge_inactive",
     "purge_npns",
     "receipt_body",
     "record_counts",

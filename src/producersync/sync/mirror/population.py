@@ -14,6 +14,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.sync.mirror.driver import converters, write_rows
+from producersync.sync.mirror.feed import Change
 from producersync.sync.mirror.records import chunks, purge_npns
 from producersync.sync.mirror.tables import as_utc, fetched, population, sync_runs
 
@@ -27,6 +28,7 @@ __all__ = [
     "mark_activations_fetched",
     "mark_fetched",
     "owed_fetches",
+    "purge_inactive",
 ]
 
 
@@ -69,10 +71,17 @@ def deactivate_npns(conn: sa.Connection, npns: Sequence[str], at: At, *, purge: 
     unseen = [npn for npn in times if npn not in current]
     _write(conn, {npn: times[npn] for npn in [*newly, *unseen]}, active=False)
     if purge:
-        # Active still: activated after its time, and so not this deactivation's to purge.
-        kept = {n for n in times if n in current and current[n].active}.difference(newly)
-        purge_npns(conn, {npn: when for npn, when in times.items() if npn not in kept})
+        purge_inactive(conn, npns, at)
     return newly
+
+
+def purge_inactive(conn: sa.Connection, npns: Sequence[str], at: At) -> list[Change]:
+    """Delete the records of those of ``npns`` inactive now (a deactivation recorded
+    first), each change stamped with its NPN's time; the changes, for the hooks."""
+    times, current = _current(conn, npns, at)
+    # Active still: activated after its time, and so not its deactivation's to purge.
+    kept = {n for n in times if n in current and current[n].active}
+    return purge_npns(conn, {n: when for n, when in times.items() if n not in kept})
 
 
 def active_npns(conn: sa.Connection) -> list[str]:

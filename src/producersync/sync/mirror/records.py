@@ -75,9 +75,9 @@ def upsert_records(
 
 def purge_npns(
     conn: sa.Connection, times: Mapping[str, dt.datetime], run_id: int | None = None
-) -> int:
+) -> list[Change]:
     """Delete every record of the NPNs in ``times`` from every table, a change row each
-    stamped with its NPN's time; how many."""
+    stamped with its NPN's time: those changes (for the hooks)."""
     feed: list[ChangeRow] = []
     for mirrored in MIRRORED.values():
         table = mirrored.table
@@ -89,8 +89,7 @@ def purge_npns(
             conn.execute(sa.delete(table).where(where))
             resource = mirrored.resource
             feed += [(resource, id_, npn, "delete", [], run_id, times[npn]) for id_, npn in gone]
-    append_changes(conn, feed)  # last, as ``feed`` asks
-    return len(feed)
+    return append_changes(conn, feed)  # last, as ``feed`` asks
 
 
 def _mirrored(resource: str) -> Mirrored:

@@ -1,0 +1,56 @@
+"""Hooks installed by entry point into a real `producersync sync run` process, over a
+real service: every committed change reaches them once, in feed order, deletions by a
+purge included; a hook that raises is logged by name and stops nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from producersync.sync import mirror
+from tests.support.recording_hook import batches, hook_environment
+from tests.support.sync_harness import Harness, first_npns, running_harness
+from tests.support.waiting import eventually
+from tests.sync.test_mirror import T0
+
+
+@pytest.fixture
+def harness(tmp_path: Path) -> Iterator[tuple[Harness, Path]]:
+    env, log = hook_environment(tmp_path)
+    with running_harness(
+        "sqlite", tmp_path, sync_env={**env, "PRODUCERSYNC_PURGE_DEACTIVATED": "true"}
+    ) as h:
+        yield h, log
+
+
+def _settled(harness: Harness, active: int) -> None:
+    eventually(lambda: harness.status()["activeNpns"] == active, what=harness.report)
+    eventually(lambda: harness.status()["receipts"]["unprocessed"] == 0, what=harness.report)
+
+
+def _feed(harness: Harness) -> list[tuple[int, str, str, str | None]]:
+    with harness.mirror.connect() as conn:
+        return [(c.id, c.action, c.resource, c.npn) for c in mirror.changes_since(conn, T0)]
+
+
+def test_hooks_get_every_committed_change_once_in_order_purges_included(
+    harness: tuple[Harness, Path],
+) -> None:
+    h, log = harness
+    npns = first_npns(h, 6)
+    h.client.subscriptions.wait(h.client.subscriptions.add(npns))
+    _settled(h, len(npns))
+    h.wait_equal()
+    gone = npns[:2]
+    h.client.subscriptions.wait(h.client.subscriptions.remove(gone))
+    _settled(h, len(npns) - len(gone))
+    # A purge's deletions reached the feed, never the hooks.
+    eventually(lambda: any(c[1] == "delete" for b in batches(log) for c in b), what=h.report)
+    called = [change for batch in batches(log) for change in batch]
+    assert called == _feed(h)  # each once, in feed order
+    deleted = {npn for _, action, _, npn in called if action == "delete"}
+    assert deleted == set(gone)
+    failures = h.sync.log.read_text().count("sync hook 'broken' failed on a batch of")
+    assert failures == len(batches(log))  # once a batch, by name; the next hook still ran
