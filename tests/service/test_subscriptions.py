@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import threading
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
@@ -12,7 +15,7 @@ import sqlalchemy as sa
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import webhook_messages
+from producersync.service.store.tables import entities, webhook_messages
 from tests.support.databases import store_url
 from tests.support.service import Credentials, RunningService, running_service, wait_for_job
 
@@ -145,6 +148,46 @@ def test_an_activation_event_carries_the_listed_activation_time(
     assert {npn: dt.datetime.fromisoformat(at) for npn, at in announced.items()} == {
         npn: dt.datetime.fromisoformat(at) for npn, at in listed.items()
     }
+
+
+def test_reads_racing_to_subscribe_an_npn_activate_it_once(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """A client reads an unsubscribed NPN's resources side by side (its licenses, its
+    appointments...): each read subscribes it, and it is activated once, one event and
+    one more subscriber, however the reads interleave. On PostgreSQL every read saw it
+    unsubscribed and each one announced it (5 events for one NPN) and counted it."""
+    creds = service.account()
+    npns, readers = universe_npns[300:305], 8
+    resources = ("licenses", "appointments", "addresses", "contactInfos")
+    with service.engine.connect() as conn:
+        query = sa.select(entities.c.npn, entities.c.subscription_count)
+        counted_before = dict(conn.execute(query.where(entities.c.npn.in_(npns))).all())
+    clients = [service.client(creds) for _ in range(readers)]
+    try:
+        with ThreadPoolExecutor(readers) as pool:
+            for npn in npns:
+                start = threading.Barrier(readers)
+
+                def read(i: int, npn: str = npn, start: threading.Barrier = start) -> int:
+                    start.wait()
+                    path = f"/v2/entities/{npn}/{resources[i % len(resources)]}"
+                    return clients[i].get(path).status_code
+
+                assert set(pool.map(read, range(readers))) == {200}
+    finally:
+        for client in clients:
+            client.close()
+    with service.engine.connect() as conn:
+        payloads = conn.execute(
+            sa.select(webhook_messages.c.payload).where(
+                webhook_messages.c.account_id == creds.account_id
+            )
+        ).scalars()
+        announced = Counter(json.loads(payload)["data"]["npn"] for payload in payloads)
+        counted = dict(conn.execute(query.where(entities.c.npn.in_(npns))).all())
+    assert announced == dict.fromkeys(npns, 1)
+    assert counted == {npn: counted_before[npn] + 1 for npn in npns}
 
 
 def test_paging_misses_nothing_while_npns_are_added(

@@ -26,7 +26,6 @@ from producersync.service.store.jobs import (
     fail_job,
     finish_job,
     known_npns,
-    lock_account,
     next_queued_account,
     oldest_queued_job,
     record_items,
@@ -35,6 +34,7 @@ from producersync.service.store.maintenance import refresh_statistics
 from producersync.service.store.population import (
     add_subscriptions,
     all_subscribed,
+    lock_account,
     remove_subscriptions,
 )
 from producersync.service.store.tables import subscriptions

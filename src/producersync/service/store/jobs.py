@@ -28,7 +28,6 @@ __all__ = [
     "finish_job",
     "get_job",
     "known_npns",
-    "lock_account",
     "next_queued_account",
     "oldest_queued_job",
     "page_job_items",
@@ -153,13 +152,6 @@ def count_queued(conn: sa.Connection) -> int:
     """Jobs accepted and not yet applied, across every account."""
     query = sa.select(sa.func.count()).where(jobs.c.status == JobStatus.QUEUED.value)
     return int(conn.execute(query).scalar_one())
-
-
-def lock_account(conn: sa.Connection, account_id: int) -> None:
-    """Serialise job processing per account across processes (jobs apply in order).
-    SQLite needs nothing more: the worker's transaction began IMMEDIATE."""
-    if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(1, :a)"), {"a": account_id})
 
 
 def oldest_queued_job(conn: sa.Connection, account_id: int) -> Job | None:

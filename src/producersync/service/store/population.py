@@ -20,6 +20,7 @@ __all__ = [
     "count_subscriptions",
     "in_population",
     "is_visible",
+    "lock_account",
     "page_subscriptions",
     "population_npns",
     "remove_subscriptions",
@@ -62,9 +63,20 @@ def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:
     return bool(conn.execute(sa.select(in_population(population, sa.literal(npn)))).scalar())
 
 
+def lock_account(conn: sa.Connection, account_id: int) -> None:
+    """Hold the account's population until the transaction ends: its jobs apply in order,
+    and a change reads the subscriptions as the writer before it left them. SQLite needs
+    nothing more: a write transaction there began IMMEDIATE."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(1, :a)"), {"a": account_id})
+
+
 def subscribe_one(conn: sa.Connection, population: Population, npn: str, at: dt.datetime) -> bool:
     """Subscribe ``npn`` from ``at`` unless the account already sees it; True when newly
     subscribed."""
+    # Reads of one new NPN come side by side (its licenses, its appointments...): without
+    # the lock each saw it unsubscribed, and each announced and counted it.
+    lock_account(conn, population.account_id)
     if is_visible(conn, population, npn):
         return False
     return bool(add_subscriptions(conn, population.account_id, [npn], at))
