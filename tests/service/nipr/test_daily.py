@@ -10,8 +10,9 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
+from tests.support.databases import store_url
 from tests.support.documents import stale_documents
-from tests.support.processes import cli_json
+from tests.support.processes import cli_json, cli_together
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
@@ -30,14 +31,20 @@ PRODUCERS = 300
 Snapshot = dict[str, dict[int, dict[str, Any]]]
 
 
-@pytest.fixture
-def engine(empty_store_url: str) -> Iterator[sa.Engine]:
-    """A small universe and two accounts, on each backend."""
-    engine = open_store(empty_store_url)
+def _universe(url: str) -> sa.Engine:
+    """A small universe and two accounts in the store at ``url``."""
+    engine = open_store(url)
     load(engine, generate(PRODUCERS, seed=11))
     with engine.begin() as conn:
         create_account(conn, "carrier-a", sandbox=False)
         create_account(conn, "agency-b", sandbox=False)
+    return engine
+
+
+@pytest.fixture
+def engine(empty_store_url: str) -> Iterator[sa.Engine]:
+    """A small universe and two accounts, on each backend."""
+    engine = _universe(empty_store_url)
     yield engine
     engine.dispose()
 
@@ -211,6 +218,34 @@ def test_a_date_runs_once(engine: sa.Engine) -> None:
     next_day = run_day(engine, DAY + dt.timedelta(days=1), churn_rate=0.1, seed=2)
     assert not next_day.already_applied
     assert next_day.events_published == 2
+
+
+def test_runs_of_two_dates_at_once_apply_one_after_the_other(
+    engine: sa.Engine, empty_store_url: str, tmp_path: Path
+) -> None:
+    """Two ``nipr run`` of different dates at once (a scheduled run and an operator's,
+    or two missed days caught up): the store ends as if they had run in turn. On
+    PostgreSQL each planned from the store as it was before either: both handed out the
+    same new ids, and one died of a duplicate key, or the later wrote its changes over
+    the other's."""
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    options = ["--churn-rate", "1", "--seed", "3", "--database", empty_store_url, "--json"]
+    results = cli_together(*(["nipr", "run", "--date", day.isoformat(), *options] for day in days))
+    assert [r.returncode for r in results] == [0, 0], [r.stderr[-3000:] for r in results]
+    with engine.connect() as conn:
+        query = sa.select(tables.nipr_runs.c.run_date).order_by(tables.nipr_runs.c.completed_at)
+        order = list(conn.execute(query).scalars())
+    assert sorted(order) == days
+    kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
+    (tmp_path / "in-turn").mkdir()
+    with store_url(kind, tmp_path / "in-turn") as url:
+        in_turn = _universe(url)
+        try:
+            for day in order:
+                run_day(in_turn, day, churn_rate=1, seed=3)
+            assert snapshot(engine) == snapshot(in_turn)
+        finally:
+            in_turn.dispose()
 
 
 # --- feed files -------------------------------------------------------------------------------

@@ -41,6 +41,9 @@ Row = dict[str, Any]
 # Well under SQLite's 32,766 bound parameters, and short enough IN lists for any planner.
 _CHUNK = 500
 
+# The advisory lock of the daily runs (one bigint key; the population's are (1, account)).
+_RUNS_LOCK = 0x6E697072  # "nipr"
+
 # (child table, parent table, parent column): records the API serves inside their parent,
 # so that a change to the child is a change to the parent as well.
 NESTED: tuple[tuple[sa.Table, sa.Table, str], ...] = (
@@ -94,8 +97,13 @@ def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
 def claim_run(conn: sa.Connection, run_date: dt.date, source: str) -> bool:
     """Take the date for this transaction; False when a run of it has committed already.
 
-    The ledger row goes in first: on Postgres a concurrent run of the same date waits on
-    it and then finds it taken (SQLite's immediate transactions serialise runs anyway)."""
+    Runs go one at a time, whatever their dates: each plans from what the one before it
+    wrote (its new ids continue that one's highest, a change reads that one's result).
+    On Postgres they wait on one advisory lock, held to the end of the transaction, and
+    then read a snapshot taken after the run before committed; SQLite's immediate
+    transactions serialise them anyway. A run of a date already run then finds it taken."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RUNS_LOCK})
     statement = (
         insert(conn, t.nipr_runs)
         .values(run_date=run_date, source=source, changes={}, completed_at=dt.datetime.now(dt.UTC))
