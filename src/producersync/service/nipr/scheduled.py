@@ -1,7 +1,9 @@
 """The daily NIPR run as a DBOS scheduled workflow (setting ``nipr_schedule``, a cron).
 
 Every service process may carry the schedule; a date is applied once whoever fires it,
-because ``run_day`` claims the date in the run's own transaction.
+because ``run_day`` claims the date in the run's own transaction. A day whose time came
+while no process ran is run when one starts again (DBOS's automatic backfill, from the
+time the schedule last fired), so a deploy or a crash at the scheduled time loses no day.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from dbos import DBOS, ScheduleInput
 
+from producersync.db_outage import STEP_RETRIES
 from producersync.service.nipr.daily import run_day
 from producersync.service.store.engine import make_engine
 
@@ -22,7 +25,9 @@ SCHEDULE_NAME = "nipr-daily-run"
 log = logging.getLogger(__name__)
 
 
-@DBOS.step()
+# A store out of reach at the scheduled time is waited for: a step that failed for good
+# is never run again, and the day would go unrun and unannounced.
+@DBOS.step(**STEP_RETRIES)
 def _apply_day(database_url: str, run_date: str, churn_rate: float) -> None:
     engine = make_engine(database_url)
     try:
@@ -51,4 +56,5 @@ def daily_run_schedule(cron: str, database_url: str, churn_rate: float) -> Sched
         "workflow_fn": scheduled_daily_run,
         "schedule": cron,
         "context": {"database_url": database_url, "churn_rate": churn_rate},
+        "automatic_backfill": True,
     }

@@ -22,6 +22,7 @@ from producersync.service.store.dialect import insert
 
 __all__ = [
     "NESTED",
+    "RUNS_LOCK",
     "DayChanges",
     "Run",
     "apply_changes",
@@ -42,7 +43,7 @@ Row = dict[str, Any]
 _CHUNK = 500
 
 # The advisory lock of the daily runs (one bigint key; the population's are (1, account)).
-_RUNS_LOCK = 0x6E697072  # "nipr"
+RUNS_LOCK = 0x6E697072  # "nipr"
 
 # (child table, parent table, parent column): records the API serves inside their parent,
 # so that a change to the child is a change to the parent as well.
@@ -103,7 +104,7 @@ def claim_run(conn: sa.Connection, run_date: dt.date, source: str) -> bool:
     then read a snapshot taken after the run before committed; SQLite's immediate
     transactions serialise them anyway. A run of a date already run then finds it taken."""
     if conn.dialect.name == "postgresql":
-        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _RUNS_LOCK})
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RUNS_LOCK})
     statement = (
         insert(conn, t.nipr_runs)
         .values(run_date=run_date, source=source, changes={}, completed_at=dt.datetime.now(dt.UTC))

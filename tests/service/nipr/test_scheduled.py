@@ -1,0 +1,131 @@
+"""The daily NIPR run on a schedule (PRODUCERSYNC_NIPR_SCHEDULE), in real service processes."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from croniter import croniter
+from tests.conftest import BACKENDS
+from tests.support.databases import store_url
+from tests.support.processes import FAST, service_process
+from tests.support.waiting import eventually
+
+from producersync.service.durable import system_database_url
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.scheduled import SCHEDULE_NAME
+from producersync.service.nipr.universe import generate
+from producersync.service.settings import ServiceSettings
+from producersync.service.store.churn import RUNS_LOCK
+from producersync.service.store.open import open_store
+from producersync.service.store.tables import nipr_runs
+
+DAILY = "0 6 * * *"
+
+
+def _set_last_fired(store: str, at: dt.datetime) -> None:
+    """Say the schedule last fired at ``at``: a service that was down since then."""
+    url = sa.make_url(system_database_url(ServiceSettings(database_url=store)))
+    schema = ""
+    if url.get_backend_name() == "postgresql":
+        url, schema = url.set(drivername="postgresql+psycopg"), "dbos."
+    engine = sa.create_engine(url)
+    try:
+        with engine.begin() as conn:
+            changed = conn.execute(
+                sa.text(
+                    f"UPDATE {schema}workflow_schedules SET last_fired_at = :at "
+                    "WHERE schedule_name = :name"
+                ),
+                {"at": at.isoformat(), "name": SCHEDULE_NAME},
+            ).rowcount
+    finally:
+        engine.dispose()
+    assert changed == 1
+
+
+def _firings(after: dt.datetime, until: dt.datetime) -> list[dt.date]:
+    """The days of the schedule's firings after ``after``, up to ``until``."""
+    times = croniter(DAILY, after)
+    days = []
+    while (at := times.get_next(dt.datetime)) <= until:
+        days.append(at.date())
+    return days
+
+
+def _run_dates(engine: sa.Engine) -> list[dt.date]:
+    with engine.connect() as conn:
+        query = sa.select(nipr_runs.c.run_date).order_by(nipr_runs.c.run_date)
+        return list(conn.execute(query).scalars())
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_days_missed_while_the_service_was_down_run_when_it_is_back(
+    kind: str, tmp_path: Path
+) -> None:
+    """The service was down at the scheduled time (a deploy, a crash, a weekend): once
+    it is back it runs each day it missed, in turn. DBOS fires a schedule only while a
+    process runs; the days missed were never run, and never announced."""
+    env = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
+    with store_url(kind, tmp_path) as url:
+        engine = open_store(url)
+        load(engine, generate(40, seed=11))
+        try:
+            with service_process(url, tmp_path, env=env):
+                pass  # the schedule is registered
+            now = dt.datetime.now(dt.UTC)
+            last_fired = croniter(DAILY, now - dt.timedelta(days=3)).get_prev(dt.datetime)
+            _set_last_fired(url, last_fired)
+            missed = _firings(last_fired, now)
+            assert len(missed) >= 3
+
+            with service_process(url, tmp_path, env=env):
+                eventually(
+                    lambda: _run_dates(engine) == missed,
+                    timeout=90,
+                    what=lambda: _run_dates(engine),
+                )
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_scheduled_run_that_loses_the_store_runs_again_once_it_is_back(
+    tmp_path: Path,
+) -> None:
+    """The store goes away under the scheduled run (its connection is cut): the run
+    waits for it and is applied. It failed for good, and its day was never run."""
+    env = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
+    with store_url("postgres", tmp_path) as url:
+        engine = open_store(url)
+        load(engine, generate(40, seed=11))
+        try:
+            with service_process(url, tmp_path, env=env):
+                pass  # the schedule is registered
+            now = dt.datetime.now(dt.UTC)
+            last_fired = croniter(DAILY, now - dt.timedelta(days=1)).get_prev(dt.datetime)
+            _set_last_fired(url, last_fired)
+            missed = _firings(last_fired, now)
+            with engine.connect() as holder:
+                # Hold the runs' lock, so that the run caught up at start waits on it,
+                # and cut the connection it waits on.
+                holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNS_LOCK})
+                waiting = sa.text(
+                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
+                    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+                )
+                with service_process(url, tmp_path, env=env):
+                    eventually(lambda: bool(holder.execute(waiting).first()), timeout=90)
+                    pid = holder.execute(waiting).scalar_one()
+                    holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+                    holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNS_LOCK})
+                    holder.commit()
+                    eventually(
+                        lambda: _run_dates(engine) == missed,
+                        timeout=60,
+                        what=lambda: _run_dates(engine),
+                    )
+        finally:
+            engine.dispose()
