@@ -148,6 +148,43 @@ def test_churn_stamps_exactly_the_records_it_changes(engine: sa.Engine) -> None:
     )
 
 
+def test_a_day_adds_and_cancels_lines_of_authority_on_licenses_held(engine: sa.Engine) -> None:
+    """Producers add a line to a license they hold, or have one cancelled while the
+    license stays: LOAs changed only with a whole license (new, expired, renewed late)."""
+    before = snapshot(engine)
+    run_day(engine, DAY, churn_rate=0.6, seed=4)
+    after = snapshot(engine)
+    old_loas, loas, licenses = before["license_loas"], after["license_loas"], after["licenses"]
+    added = [
+        row
+        for i, row in loas.items()
+        if i not in old_loas and row["license_id"] in before["licenses"]
+    ]
+    cancelled = [
+        row
+        for i, row in loas.items()
+        if i in old_loas and old_loas[i]["status"] == "Active" and row["status"] == "Cancelled"
+    ]
+    assert added and cancelled
+    for row in added:
+        assert licenses[row["license_id"]]["active"]
+        assert (row["status"], row["issue_date"], row["updated_at"]) == ("Active", DAY, DAY)
+        carried = {r["loa"] for r in old_loas.values() if r["license_id"] == row["license_id"]}
+        assert row["loa"] not in carried
+    for row in cancelled:
+        license_ = licenses[row["license_id"]]
+        assert license_["active"] and license_["updated_at"] == DAY
+        assert row["status_reason_date"] == DAY
+        appointed_under_it = [
+            a
+            for a in after["appointments"].values()
+            if (a["npn"], a["for_state"], a["loa_code"])
+            == (row["npn"], row["for_state"], row["loa_code"])
+            and a["status"] == "APPOINTED"
+        ]
+        assert appointed_under_it == []
+
+
 def test_a_changed_loa_stamps_its_license(engine: sa.Engine) -> None:
     run_day(engine, DAY, churn_rate=0.3, seed=4)
     after = snapshot(engine)

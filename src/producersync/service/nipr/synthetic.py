@@ -3,8 +3,9 @@
 A share ``churn_rate`` of the producers NIPR still lists is drawn from a generator seeded
 by the date (and ``seed``); each gets one change, a quarter of them two, of the kinds a
 real day brings, weighted by how often they come: license renewals and expirations, new
-and terminated appointments, address and contact changes, and rarely a new non-resident
-license, a regulatory action or a NIPR deletion. Each producer draws from its own
+and terminated appointments, address and contact changes, lines of authority added to a
+license or cancelled, and rarely a new non-resident license, a regulatory action or a
+NIPR deletion. Each producer draws from its own
 generator, seeded by the date and its NPN, and new ids are handed out in NPN order, so
 the same store, date and seed always give the same changes.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -251,21 +253,76 @@ class _Producer:
             },
         )
         for loa in lines:
-            self.insert(
-                "license_loas",
-                {
-                    "for_state": state,
-                    "license_id": license_id,
-                    "loa": loa.name,
-                    "loa_code": loa.code,
-                    "issue_date": today,
-                    "status": "Active",
-                    "status_reason_date": today,
-                    "ce_compliance": "IN COMPLIANCE",
-                    "ce_credits_needed": 0,
-                    "loa_categories": ",".join(loa.categories),
-                },
-            )
+            self._new_loa(license_id, state, loa)
+        return True
+
+    def _new_loa(self, license_id: int, state: str, loa: ref.Loa) -> None:
+        today = self.day.date
+        self.insert(
+            "license_loas",
+            {
+                "for_state": state,
+                "license_id": license_id,
+                "loa": loa.name,
+                "loa_code": loa.code,
+                "issue_date": today,
+                "status": "Active",
+                "status_reason_date": today,
+                "ce_compliance": "IN COMPLIANCE",
+                "ce_credits_needed": 0,
+                "loa_categories": ",".join(loa.categories),
+            },
+        )
+
+    def loa_added(self) -> bool:
+        """A line of authority added to an active license: one its class offers that
+        the license never carried."""
+        choices: list[tuple[Row, ref.Loa]] = []
+        for lic in self.rows("licenses", lambda lic: lic["active"]):
+            cls = _CLASSES.get(lic["license_class"])
+            if cls is None:
+                continue
+            carried = {
+                loa["loa"]
+                for loa in self.records.get("license_loas", [])
+                if loa["license_id"] == lic["id"]
+            }
+            offered = sorted({name for _, names in cls.loa_profiles for name in names} - carried)
+            choices.extend((lic, ref.LOAS[name]) for name in offered if name in ref.LOAS)
+        if not choices:
+            return False
+        lic, loa = pick(self.r, choices)
+        self._new_loa(lic["id"], lic["for_state"], loa)
+        return True
+
+    def loa_cancelled(self) -> bool:
+        """A line of authority cancelled on a license that keeps another active one; the
+        carriers' appointments under that line in the state end with it."""
+        active = {lic["id"] for lic in self.rows("licenses", lambda lic: lic["active"])}
+        lines = [
+            loa
+            for loa in self.live.get("license_loas", [])
+            if loa["license_id"] in active and loa["status"] == "Active"
+        ]
+        per_license = Counter(loa["license_id"] for loa in lines)
+        choices = [
+            loa
+            for loa in lines
+            if per_license[loa["license_id"]] > 1 and ("license_loas", loa["id"]) not in self.done
+        ]
+        if not choices:
+            return False
+        loa = pick(self.r, choices)
+        self.update("license_loas", loa, status="Cancelled", status_reason_date=self.day.date)
+        for appointment in self.rows(
+            "appointments",
+            lambda a: (
+                a["status"] == "APPOINTED"
+                and a["for_state"] == loa["for_state"]
+                and a["loa_code"] == loa["loa_code"]
+            ),
+        ):
+            self.terminate(appointment, "Company Terminated")
         return True
 
     # --- appointments ------------------------------------------------------------------------
@@ -422,8 +479,10 @@ _KINDS = Weighted(
         (8, _Producer.expiration),
         (18, _Producer.new_appointment),
         (12, _Producer.terminated_appointment),
-        (14, _Producer.address),
-        (13, _Producer.contact),
+        (12, _Producer.address),
+        (10, _Producer.contact),
+        (3, _Producer.loa_added),
+        (2, _Producer.loa_cancelled),
         (5, _Producer.new_license),
         (1, _Producer.regulatory_action),
         (1, _Producer.nipr_deletion),
