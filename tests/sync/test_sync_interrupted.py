@@ -33,6 +33,7 @@ LEASE = HEARTBEAT * LEASE_BEATS  # 3 s
 BEATING = {"PRODUCERSYNC_RUN_HEARTBEAT_SECONDS": str(HEARTBEAT)}
 # A backfill of the 60 NPNs takes a couple of minutes at one request a second.
 SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
+_CLI = ("-m", "producersync.cli.main")
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +73,8 @@ def _backfill(harness: Harness, log: Path) -> tuple[subprocess.Popen[bytes], int
     before = _last(harness)["id"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "producersync.cli.main", "sync", "backfill"],
+            # faulthandler: a SIGABRT prints every thread's stack, if a stop hangs.
+            [sys.executable, "-X", "faulthandler", *_CLI, "sync", "backfill"],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **harness.sync.env, **BEATING, **SLOW},
@@ -147,6 +149,10 @@ def test_a_backfill_stopped_with_ctrl_c_or_sigterm_stops_soon_and_is_shown_inter
         # this pace); then the stop waited for a slot each (8-16 s, past 30 s on a
         # loaded machine). The 30 s is a guard against a hang, not the bound.
         code = process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.send_signal(signal.SIGABRT)
+        process.wait(timeout=10)
+        raise AssertionError(f"the backfill did not stop; its stacks:\n{log.read_text()}") from None
     finally:
         process.kill()
     assert code == exit_code, log.read_text()  # 128 + the signal, as a shell tells it
