@@ -4,6 +4,7 @@ side, then the longest stream served first."""
 from __future__ import annotations
 
 import datetime as dt
+import signal
 import tempfile
 import threading
 import time
@@ -446,6 +447,38 @@ def test_a_stream_that_fails_stops_the_others_at_their_next_page() -> None:
         pull([long, failing], page, None, concurrency=2)
     assert time.monotonic() - started < 2  # 500 pages would have been 5 s at least
     assert 0 < len(asked) < 100
+
+
+class _CtrlC(Exception):
+    pass
+
+
+def test_a_ctrl_c_the_kernel_hands_to_a_stream_thread_stops_the_pull() -> None:
+    """A process-wide signal goes to any thread; Python runs its handler in the main
+    thread when that runs next. The main thread slept in ``as_completed`` until a stream
+    ended, so a Ctrl-C handed to a stream's thread went unseen for minutes at a slow
+    rate limit (a CI run: the backfill's main thread still waiting 30 s after SIGINT)."""
+    handled = threading.Event()
+    seen_while_the_page_waited: list[bool] = []
+
+    def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        time.sleep(0.5)  # the main thread asleep, waiting for the streams
+        # As the kernel may: the signal lands on this thread, not the main one.
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
+        seen_while_the_page_waited.append(handled.wait(10))
+        return PageResult(None, 0)
+
+    def ctrl_c(signum: int, frame: object) -> None:
+        handled.set()
+        raise _CtrlC
+
+    previous = signal.signal(signal.SIGINT, ctrl_c)
+    try:
+        with pytest.raises(_CtrlC):
+            pull(streams()[:1], page, None)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert seen_while_the_page_waited == [True]
 
 
 def test_a_stopped_pull_leaves_no_thread_waiting_for_a_slot(

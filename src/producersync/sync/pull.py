@@ -37,8 +37,8 @@ import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, as_completed
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -74,6 +74,7 @@ _SUBSCRIPTIONS = "/v1/accounts/subscriptions"
 NESTED_LISTS = {"licenseLoas": ("licenses", "licenseLoas")}
 _SETTLE_POLL = 2.0  # seconds between two counts of a list settling
 _SETTLE_MOST = 60.0  # a list still growing after this long is read as it is
+_SIGNAL_POLL = 0.5  # seconds the main thread sleeps at most while streams are read
 
 
 class PopulationGrew(Exception):
@@ -556,7 +557,7 @@ def _pull_all(
     pool = ThreadPoolExecutor(max(1, concurrency), thread_name_prefix="pull")
     try:
         pulls = {pool.submit(pull_stream, stream, until_stopped, run_id): stream for stream in todo}
-        for done in as_completed(pulls):
+        for done in _as_completed(pulls):
             counts[pulls[done].resource] += done.result()
     except BaseException:
         # Ctrl-C, or the first stream that failed: the others stop at their next page,
@@ -571,6 +572,17 @@ def _pull_all(
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
     return counts
+
+
+def _as_completed(futures: Iterable[Future[int]]) -> Iterator[Future[int]]:
+    """``as_completed``, waking the calling thread at least every ``_SIGNAL_POLL`` s.
+    Python runs a signal's handler in the main thread, when it next runs: a Ctrl-C the
+    kernel handed to another thread went unseen while the main thread slept, without a
+    timeout, until a stream ended (minutes at a slow rate limit; seen in CI)."""
+    pending = set(futures)
+    while pending:
+        done, pending = wait(pending, timeout=_SIGNAL_POLL, return_when=FIRST_COMPLETED)
+        yield from done
 
 
 def batches_of(npns: Sequence[str], size: int) -> Iterator[list[str]]:
