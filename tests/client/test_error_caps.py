@@ -20,19 +20,15 @@ from producersync.client import (
     APIStatusError,
     APITimeoutError,
     AuthenticationError,
-    BadRequestError,
     Client,
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
     ProducerSyncError,
-    RateLimitError,
     ResponseValidationError,
     ServerError,
     WaitTimeoutError,
 )
 from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._exceptions import capped
+from tests.support.errors import STATUS_ERRORS
 from tests.support.fault_proxy import FaultMix, fault_proxy
 
 HUGE = 2_000_000  # characters of each hostile string
@@ -81,19 +77,7 @@ def _assert_capped(text: str | None, whole: int) -> None:
     assert marker == f"{whole - len(kept):,} more characters cut]"
 
 
-@pytest.mark.parametrize(
-    ("status", "cls"),
-    [
-        (400, BadRequestError),
-        (401, AuthenticationError),
-        (403, PermissionDeniedError),
-        (404, NotFoundError),
-        (409, ConflictError),
-        (418, APIStatusError),
-        (429, RateLimitError),
-        (500, ServerError),
-    ],
-)
+@pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
 def test_a_status_error_s_message_code_and_path_are_capped(
     status: int, cls: type[APIStatusError], api_url: str
 ) -> None:

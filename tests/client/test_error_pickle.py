@@ -14,11 +14,6 @@ from producersync.client import (
     APIError,
     APIStatusError,
     APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    ConflictError,
-    NotFoundError,
-    PermissionDeniedError,
     ProducerSyncError,
     RateLimitError,
     ResponseValidationError,
@@ -26,6 +21,7 @@ from producersync.client import (
     WaitTimeoutError,
 )
 from producersync.client._exceptions import make_status_error
+from tests.support.errors import STATUS_ERRORS
 
 SECRET = "Bearer tok-VERY-SECRET"
 REQUEST = httpx2.Request(
@@ -41,18 +37,6 @@ def _answered(status: int, headers: dict[str, str] | None = None) -> APIStatusEr
         httpx2.Response(status, json=body, headers=headers, request=REQUEST),
         retry_after=300.0 if status == 429 else None,
     )
-
-
-STATUS_ERRORS = [
-    (400, BadRequestError),
-    (401, AuthenticationError),
-    (403, PermissionDeniedError),
-    (404, NotFoundError),
-    (409, ConflictError),
-    (418, APIStatusError),
-    (429, RateLimitError),
-    (503, ServerError),
-]
 
 
 def _round_trip(error: ProducerSyncError) -> Any:

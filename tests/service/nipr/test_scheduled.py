@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import nipr_runs
 
 DAILY = "0 6 * * *"
+ENV = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
 
 
 def _set_last_fired(store: str, at: dt.datetime) -> None:
@@ -61,6 +64,26 @@ def _run_dates(engine: sa.Engine) -> list[dt.date]:
         return list(conn.execute(query).scalars())
 
 
+@contextmanager
+def _down_for(
+    kind: str, tmp_path: Path, days: int
+) -> Iterator[tuple[str, sa.Engine, list[dt.date]]]:
+    """A store whose service registered the schedule and was then down for ``days``
+    days: its URL, an engine on it, and the days of the firings it missed."""
+    with store_url(kind, tmp_path) as url:
+        engine = open_store(url)
+        load(engine, generate(40, seed=11))
+        try:
+            with service_process(url, tmp_path, env=ENV):
+                pass  # the schedule is registered
+            now = dt.datetime.now(dt.UTC)
+            last_fired = croniter(DAILY, now - dt.timedelta(days=days)).get_prev(dt.datetime)
+            _set_last_fired(url, last_fired)
+            yield url, engine, _firings(last_fired, now)
+        finally:
+            engine.dispose()
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_days_missed_while_the_service_was_down_run_when_it_is_back(
     kind: str, tmp_path: Path
@@ -68,27 +91,12 @@ def test_days_missed_while_the_service_was_down_run_when_it_is_back(
     """The service was down at the scheduled time (a deploy, a crash, a weekend): once
     it is back it runs each day it missed, in turn. DBOS fires a schedule only while a
     process runs; the days missed were never run, and never announced."""
-    env = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
-    with store_url(kind, tmp_path) as url:
-        engine = open_store(url)
-        load(engine, generate(40, seed=11))
-        try:
-            with service_process(url, tmp_path, env=env):
-                pass  # the schedule is registered
-            now = dt.datetime.now(dt.UTC)
-            last_fired = croniter(DAILY, now - dt.timedelta(days=3)).get_prev(dt.datetime)
-            _set_last_fired(url, last_fired)
-            missed = _firings(last_fired, now)
-            assert len(missed) >= 3
-
-            with service_process(url, tmp_path, env=env):
-                eventually(
-                    lambda: _run_dates(engine) == missed,
-                    timeout=90,
-                    what=lambda: _run_dates(engine),
-                )
-        finally:
-            engine.dispose()
+    with _down_for(kind, tmp_path, days=3) as (url, engine, missed):
+        assert len(missed) >= 3
+        with service_process(url, tmp_path, env=ENV):
+            eventually(
+                lambda: _run_dates(engine) == missed, timeout=90, what=lambda: _run_dates(engine)
+            )
 
 
 @pytest.mark.postgres
@@ -97,35 +105,25 @@ def test_a_scheduled_run_that_loses_the_store_runs_again_once_it_is_back(
 ) -> None:
     """The store goes away under the scheduled run (its connection is cut): the run
     waits for it and is applied. It failed for good, and its day was never run."""
-    env = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
-    with store_url("postgres", tmp_path) as url:
-        engine = open_store(url)
-        load(engine, generate(40, seed=11))
-        try:
-            with service_process(url, tmp_path, env=env):
-                pass  # the schedule is registered
-            now = dt.datetime.now(dt.UTC)
-            last_fired = croniter(DAILY, now - dt.timedelta(days=1)).get_prev(dt.datetime)
-            _set_last_fired(url, last_fired)
-            missed = _firings(last_fired, now)
-            with engine.connect() as holder:
-                # Hold the runs' lock, so that the run caught up at start waits on it,
-                # and cut the connection it waits on.
-                holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNS_LOCK})
-                waiting = sa.text(
-                    "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
-                    "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
-                )
-                with service_process(url, tmp_path, env=env):
-                    eventually(lambda: bool(holder.execute(waiting).first()), timeout=90)
-                    pid = holder.execute(waiting).scalar_one()
-                    holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
-                    holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNS_LOCK})
-                    holder.commit()
-                    eventually(
-                        lambda: _run_dates(engine) == missed,
-                        timeout=60,
-                        what=lambda: _run_dates(engine),
-                    )
-        finally:
-            engine.dispose()
+    with (
+        _down_for("postgres", tmp_path, days=1) as (url, engine, missed),
+        engine.connect() as holder,
+    ):
+        # Hold the runs' lock, so that the run caught up at start waits on it,
+        # and cut the connection it waits on.
+        holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNS_LOCK})
+        waiting = sa.text(
+            "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND "
+            "database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        )
+        with service_process(url, tmp_path, env=ENV):
+            eventually(lambda: bool(holder.execute(waiting).first()), timeout=90)
+            pid = holder.execute(waiting).scalar_one()
+            holder.execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNS_LOCK})
+            holder.commit()
+            eventually(
+                lambda: _run_dates(engine) == missed,
+                timeout=60,
+                what=lambda: _run_dates(engine),
+            )
