@@ -33,7 +33,24 @@ LEASE = HEARTBEAT * LEASE_BEATS  # 3 s
 BEATING = {"PRODUCERSYNC_RUN_HEARTBEAT_SECONDS": str(HEARTBEAT)}
 # A backfill of the 60 NPNs takes a couple of minutes at one request a second.
 SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
-_CLI = ("-m", "producersync.cli.main")
+# `sync backfill` as a terminal starts a foreground command: Ctrl-C neither ignored nor
+# blocked. A child inherits both from the process that starts it, and Python leaves an
+# ignored SIGINT ignored (as a backgrounded command's is meant to be): a pytest worker
+# that had come by either made the Ctrl-C case hang 30 s in three CI runs, the
+# backfill's main thread polling for a handler that was never to run.
+_FOREGROUND = (
+    "import runpy, signal, sys;"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT});"
+    "signal.signal(signal.SIGINT, signal.default_int_handler);"
+    "sys.argv = ['producersync', 'sync', 'backfill'];"
+    "runpy.run_module('producersync.cli.main', run_name='__main__')"
+)
+
+
+def _signals(pid: int | str) -> str:
+    """The signal masks /proc shows for a process, to tell why a stop went unheard."""
+    lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    return " ".join(line for line in lines if line.startswith(("SigBlk", "SigIgn", "SigCgt")))
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +91,7 @@ def _backfill(harness: Harness, log: Path) -> tuple[subprocess.Popen[bytes], int
     with log.open("wb") as out:
         process = subprocess.Popen(
             # faulthandler: a SIGABRT prints every thread's stack, if a stop hangs.
-            [sys.executable, "-X", "faulthandler", *_CLI, "sync", "backfill"],
+            [sys.executable, "-X", "faulthandler", "-c", _FOREGROUND],
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **harness.sync.env, **BEATING, **SLOW},
@@ -150,9 +167,10 @@ def test_a_backfill_stopped_with_ctrl_c_or_sigterm_stops_soon_and_is_shown_inter
         # loaded machine). The 30 s is a guard against a hang, not the bound.
         code = process.wait(timeout=30)
     except subprocess.TimeoutExpired:
+        masks = f"the backfill's {_signals(process.pid)}; this process's {_signals('self')}"
         process.send_signal(signal.SIGABRT)
         process.wait(timeout=10)
-        raise AssertionError(f"the backfill did not stop; its stacks:\n{log.read_text()}") from None
+        raise AssertionError(f"the backfill did not stop ({masks}):\n{log.read_text()}") from None
     finally:
         process.kill()
     assert code == exit_code, log.read_text()  # 128 + the signal, as a shell tells it
