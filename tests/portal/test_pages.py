@@ -84,6 +84,35 @@ def test_a_link_signs_in_once_then_says_it_was_used(portal_service: RunningServi
         assert other.post(f"/portal/login/{token}", data={"csrf": "x"}).status_code == 403
 
 
+def test_a_spent_link_takes_a_browser_signed_in_to_its_account_to_the_portal(
+    portal_service: RunningService,
+) -> None:
+    """Sign in pressed twice, or the mail's link opened again while the session lasts: the
+    browser is signed in, and was shown "This login link has been used"."""
+    creds = portal_service.account()
+    token = issue_link(portal_service, creds.account_id)
+    expired = issue_link(portal_service, creds.account_id, dt.timedelta(seconds=-1))
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        page = http.get(f"/portal/login/{token}")
+        pressed = {"csrf": csrf_of(page.text)}
+        assert http.post(f"/portal/login/{token}", data=pressed).status_code == 303
+        session = http.cookies["producersync_portal"]
+        # The second press: its nonce cookie was cleared by the first answer.
+        again = http.post(f"/portal/login/{token}", data=pressed)
+        assert (again.status_code, again.headers["location"]) == (303, "/portal/endpoints")
+        for link in (token, expired):
+            opened = http.get(f"/portal/login/{link}")
+            assert (opened.status_code, opened.headers["location"]) == (303, "/portal/endpoints")
+        assert http.cookies["producersync_portal"] == session  # no new session either
+
+    other = sign_in(portal_service, portal_service.account())  # another account's session
+    try:
+        assert other.http.get(f"/portal/login/{token}").status_code == 410
+        assert other.http.post(f"/portal/login/{token}", data=pressed).status_code == 403
+    finally:
+        other.http.close()
+
+
 def test_signing_in_again_ends_the_session_it_replaces(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

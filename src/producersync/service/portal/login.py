@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from contextlib import suppress
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
@@ -47,6 +49,19 @@ def _refused(error: store.LinkRefused) -> PortalError:
     return PortalError(status, title, f"{why} Ask your ProducerSync contact for a new link.")
 
 
+def _link_account(request: Request, conn: sa.Connection, token: str) -> str | None:
+    """The name of the account the link signs in to; ``None`` if the link is spent but the
+    browser is signed in to that account already; else ``LinkRefused``."""
+    try:
+        return store.check_link(conn, token)
+    except store.LinkRefused as exc:
+        session_id = request.cookies.get(SESSION_COOKIE)
+        session = store.find_session(conn, session_id) if session_id else None
+        if session is not None and session.account_id == exc.account_id:
+            return None
+        raise
+
+
 @router.get("/", name="home")
 def home(request: Request) -> Response:
     return redirect(request, "endpoints")
@@ -56,9 +71,11 @@ def home(request: Request) -> Response:
 def login_page(token: str, request: Request) -> Response:
     with get_context(request).engine.connect() as conn:
         try:
-            account = store.check_link(conn, token)
+            account = _link_account(request, conn, token)
         except store.LinkRefused as exc:
             raise _refused(exc) from None
+    if account is None:
+        return redirect(request, "endpoints")
     nonce = secrets.token_urlsafe(32)
     response = render(request, "login.html", account=account, token=token, csrf=csrf_token(nonce))
     set_cookie(request, response, LOGIN_COOKIE, nonce, _LOGIN_FORM_SECONDS, path="/login")
@@ -67,8 +84,13 @@ def login_page(token: str, request: Request) -> Response:
 
 @router.post("/login/{token}")
 def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
-    check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
     ctx = get_context(request)
+    # Before the CSRF check, which a second press fails once the first answer has cleared
+    # the nonce; a redirect to a page changes nothing, whoever sent the form.
+    with suppress(store.LinkRefused), ctx.engine.connect() as conn:
+        if _link_account(request, conn, token) is None:
+            return redirect(request, "endpoints")
+    check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
     replaced = request.cookies.get(SESSION_COOKIE)
     with write_transaction(ctx.engine) as conn:

@@ -35,11 +35,13 @@ _LinkRow = sa.Row[tuple[int, dt.datetime | None, dt.datetime, str]]
 
 
 class LinkRefused(Exception):
-    """A login link that starts no session; ``reason`` says why."""
+    """A login link that starts no session; ``reason`` says why, and ``account_id`` whose
+    link it is (``None`` for an unknown one)."""
 
-    def __init__(self, reason: Refusal) -> None:
+    def __init__(self, reason: Refusal, account_id: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.account_id = account_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,9 +97,9 @@ def _usable(row: _LinkRow | None) -> _LinkRow:
     if row is None:
         raise LinkRefused("unknown")
     if row.used_at is not None:
-        raise LinkRefused("used")
+        raise LinkRefused("used", row.account_id)
     if _utc(row.expires_at) <= _now():
-        raise LinkRefused("expired")
+        raise LinkRefused("expired", row.account_id)
     return row
 
 
