@@ -486,6 +486,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         submit("testing, unknown type (400)", 400, "Send Example")
         with without_javascript(page):
             visit("testing without JavaScript", f"/endpoints/{good.id}/testing")
+        visit("testing, disabled, example queued", f"/endpoints/{spare.id}/testing?sent=evt_1")
 
         visit("attempts", f"/endpoints/{mixed.id}/attempts")
         page.evaluate(_NEXT_REFRESH)

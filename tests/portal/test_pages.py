@@ -405,6 +405,29 @@ def test_another_accounts_endpoint_is_not_found_and_untouched(
     assert _state(portal_service, visitor.creds.account_id) == before
 
 
+def test_a_disabled_endpoint_says_that_what_is_queued_to_it_waits(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Send Example, Resend and Recover queue an attempt that a disabled endpoint does not
+    get until it is enabled; the Testing tab said "See it arrive under Message Attempts"."""
+    endpoint_id = _create(visitor)
+    assert visitor.form(f"/portal/endpoints/{endpoint_id}/disable").status_code == 303
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
+    assert sent.status_code == 303
+    page = visitor.http.get(sent.headers["location"]).text
+    notice = re.search(r'class="notice"[^>]*>(.*?)</p>', page, re.S)
+    assert notice and "Example queued" in notice[1] and "See it arrive" not in notice[1]
+    assert "sent when the endpoint is enabled" in notice[1]
+    for tab in ("/testing", "/attempts"):
+        shown = visitor.http.get(f"/portal/endpoints/{endpoint_id}{tab}").text
+        assert 'class="held"' in shown and "waits until it is enabled" in shown, tab
+
+    assert visitor.form(f"/portal/endpoints/{endpoint_id}/enable").status_code == 303
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
+    page = visitor.http.get(sent.headers["location"]).text
+    assert "Example sent" in page and "See it arrive" in page and 'class="held"' not in page
+
+
 # --- bad input --------------------------------------------------------------------------
 
 LONG = "x" * 501
