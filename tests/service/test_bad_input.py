@@ -117,6 +117,50 @@ def test_token_of_another_account_is_refused(
     _check(response.json(), 400, "continuationToken", "another account")
 
 
+def _second_page_token(http: httpx2.Client, url: str) -> str:
+    nxt = http.get(url).json()["links"]["next"]["href"]
+    return str(httpx2.URL(nxt).params["continuationToken"])
+
+
+# A position is one in the order of every filter's list: taken to other filters, a token
+# was answered as if it were theirs (200), skipping the records before it.
+OTHER_FILTERS = [
+    "npns={first}",  # before the token's NPN: was an empty list, as if at its end
+    "npns={first},{later}",
+    "",  # every NPN: those before the token's were left out
+    "updatedSince=2000-01-01",
+    "includeDeleted=false",
+]
+
+
+@pytest.mark.parametrize("query", OTHER_FILTERS)
+def test_token_under_other_filters_is_refused(
+    service: RunningService, creds: Credentials, universe_npns: list[str], query: str
+) -> None:
+    first, later = universe_npns[0], universe_npns[3]
+    other = query.format(first=first, later=later)
+    with service.client(creds) as http:
+        token = _second_page_token(http, f"/v2/licenses?npns={later}&size=1")
+        response = http.get(f"/v2/licenses?{other}&continuationToken={token}")
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, "continuationToken", token, "other filters")
+
+
+def test_token_under_the_same_filters_written_otherwise_pages_on(
+    service: RunningService, creds: Credentials, universe_npns: list[str]
+) -> None:
+    npns = universe_npns[:3]
+    with service.client(creds) as http:
+        token = _second_page_token(http, f"/v2/licenses?npns={npns[0]},{npns[1]}&size=1")
+        for query in (
+            f"npns={npns[1]},{npns[0]},{npns[0]}",  # order and repeats aside
+            f"npns={npns[0]}&npns={npns[1]}&size=7",  # another page size
+            f"npns={npns[0]},{npns[1]}&includeDeleted=true&unknown=1",  # defaults, unknowns
+        ):
+            response = http.get(f"/v2/licenses?{query}&continuationToken={token}")
+            assert response.status_code == 200, (query, response.text)
+
+
 BAD_BODIES: list[tuple[bytes, int, str]] = [
     (b"not json", 400, "not valid JSON"),
     (b'{"npns": ["15645555"]}', 400, "JSON array"),

@@ -1,7 +1,9 @@
-"""Continuation tokens: a keyset position (npn, id), bound by MAC to the account and list.
+"""Continuation tokens: a keyset position (npn, id), bound by MAC to the account and to
+the listing: the list's path and its filters.
 
-Opaque to clients; a token from another account, another list or a typo is refused with
-a precise 400 instead of silently paging from the wrong place.
+Opaque to clients; a token from another account, another list, the same list under other
+filters, or a typo is refused with a precise 400 instead of silently paging from the
+wrong place.
 """
 
 from __future__ import annotations
@@ -27,15 +29,15 @@ class CursorCodec:
     def __init__(self, key: bytes) -> None:
         self._key = hashlib.sha256(b"continuation-token:" + key).digest()
 
-    def _mac(self, account_id: int, path: str, body: str) -> str:
-        digest = hmac.new(self._key, f"{account_id}|{path}|{body}".encode(), "sha256").digest()
+    def _mac(self, account_id: int, listing: str, body: str) -> str:
+        digest = hmac.new(self._key, f"{account_id}|{listing}|{body}".encode(), "sha256").digest()
         return base64.urlsafe_b64encode(digest[:_MAC_BYTES]).decode()
 
-    def encode(self, account_id: int, path: str, npn: str, record_id: int) -> str:
+    def encode(self, account_id: int, listing: str, npn: str, record_id: int) -> str:
         body = f"{npn}.{record_id}"
-        return f"{body}.{self._mac(account_id, path, body)}"
+        return f"{body}.{self._mac(account_id, listing, body)}"
 
-    def decode(self, account_id: int, path: str, token: str | None) -> tuple[str, int] | None:
+    def decode(self, account_id: int, listing: str, token: str | None) -> tuple[str, int] | None:
         """The position after which to read; None for the first page."""
         if token is None or token == START:
             return None
@@ -43,10 +45,10 @@ class CursorCodec:
         if len(parts) != 3 or not is_npn(parts[0]) or not _is_id(parts[1]):
             raise ApiError.bad_parameter("continuationToken", token, "not a token this API issued")
         body = f"{parts[0]}.{parts[1]}"
-        if not hmac.compare_digest(parts[2], self._mac(account_id, path, body)):
+        if not hmac.compare_digest(parts[2], self._mac(account_id, listing, body)):
             raise ApiError.bad_parameter(
                 "continuationToken",
                 token,
-                "issued for another list or another account; follow links.next.href",
+                "issued for another list, other filters or another account; follow links.next.href",
             )
         return parts[0], int(parts[1])

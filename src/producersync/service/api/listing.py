@@ -4,7 +4,7 @@ JSON comes built by the store)."""
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from functools import cached_property
 from typing import Any
 
@@ -93,8 +93,7 @@ class Call:
     def v2_page(
         self, resource: Resource, scope: Scope, f: RecordFilter, token: str | None, size: int
     ) -> dict[str, Any]:
-        path = self.request.url.path
-        after = self.position(token)
+        after = self.position(f, token)
         with self.ctx.engine.connect() as conn:
             rows = list_after(conn, resource.table, scope, f, after, size)
         this = href(self.request, self.base, continuationToken=token or START)
@@ -107,7 +106,8 @@ class Call:
                 }
             }
         last = rows[-1]
-        token_next = self.cursors.encode(self.principal.account_id, path, last.npn, last.id)
+        listing = self.listing(f)
+        token_next = self.cursors.encode(self.principal.account_id, listing, last.npn, last.id)
         return {
             "embedded": {resource.key: self.documents(rows)},
             "links": {
@@ -170,9 +170,36 @@ class Call:
         and one pass roots every link of the page."""
         return self.rooted("[" + ",".join(row.document for row in rows) + "]")
 
-    def position(self, token: str | None) -> tuple[str, int] | None:
-        """Where a continuation token says to resume; a 400 for a token not of this list."""
-        return self.cursors.decode(self.principal.account_id, self.request.url.path, token)
+    def position(self, f: RecordFilter, token: str | None) -> tuple[str, int] | None:
+        """Where a continuation token says to resume; a 400 for a token not of this list
+        under these filters."""
+        return self.cursors.decode(self.principal.account_id, self.listing(f), token)
+
+    def listing(self, f: RecordFilter) -> str:
+        """What a token is bound to: the list's path and its filters. A position is one
+        in the order of every listing, so a token taken to other filters was answered:
+        from npns=B to npns=A, with A before B, as an empty list, and without filters
+        with the records before B left out. Not ``size``: a client may change it as it
+        goes, and each page is the same seek."""
+        selection = _selection(f)
+        path = self.request.url.path
+        # Unfiltered, the path alone: the tokens issued before filters counted stay good.
+        return f"{path}?{selection}" if selection else path
+
+
+def _selection(f: RecordFilter) -> str:
+    """The filters set, as text that is the same for any two selecting the same records
+    (a list's order and repeats aside). Those left at their default are not named: a
+    filter added later leaves the tokens issued before it good."""
+    parts = []
+    for field in fields(f):
+        value = getattr(f, field.name)
+        if value == field.default:
+            continue
+        if isinstance(value, tuple):
+            value = ",".join(sorted(set(map(str, value))))
+        parts.append(f"{field.name}={value}")
+    return "&".join(parts)
 
 
 def request_call(request: Request, principal: Principal = Depends(current_principal)) -> Call:

@@ -68,7 +68,7 @@ def _add_per_npn(resource: Resource) -> None:
     ) -> HalResponse:
         params: TokenQuery = query_params
         f = to_filter(params, resource)
-        call.position(params.continuationToken)  # a bad token must not subscribe anything
+        call.position(f, params.continuationToken)  # a bad token must not subscribe anything
         call.auto_subscribe(npn)
         return HalResponse(call.v2_page(resource, npn, f, params.continuationToken, params.size))
 
