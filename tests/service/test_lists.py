@@ -10,10 +10,13 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
+from producersync.model.events import utc_now
+from producersync.service.api import listing, subscriptions
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.store import records
-from producersync.service.store.population import Population
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.population import Population, subscribe_one
 from producersync.service.store.records import RecordFilter, count_records, list_after, list_offset
 from tests.support.service import Credentials, RunningService
 
@@ -346,6 +349,43 @@ def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, li
     assert "next" not in last["links"] and "prev" in last["links"]
     assert len(last["embedded"]["addresses"]) == total - 10 * last_page
     assert "embedded" not in beyond
+
+
+@pytest.mark.parametrize(
+    ("path", "module", "counter"),
+    [
+        ("/v1/addresses", listing, "count_records"),
+        ("/v1/accounts/subscriptions", subscriptions, "count_subscriptions"),
+    ],
+    ids=["records", "subscriptions"],
+)
+def test_a_v1_page_counts_the_rows_it_holds_though_a_writer_commits_between(
+    service: RunningService,
+    universe_npns: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    module: Any,
+    counter: str,
+) -> None:
+    """A v1 page counts and reads in one snapshot: on PostgreSQL (READ COMMITTED) a
+    daily run committing between the two gave a page of 129 licenses and a
+    totalElements of 128."""
+    creds = service.account()
+    service.subscribe(creds, universe_npns[100:102])
+    count = getattr(module, counter)
+
+    def count_then_subscribe_one_more(conn: sa.Connection, *args: Any) -> int:
+        total = int(count(conn, *args))
+        with write_transaction(service.engine) as writer:  # another connection: it commits
+            population = Population(creds.account_id, sandbox=False)
+            assert subscribe_one(writer, population, universe_npns[102], utc_now())
+        return total
+
+    monkeypatch.setattr(module, counter, count_then_subscribe_one_more)
+    with service.client(creds) as http:
+        body = http.get(f"{path}?size=1000").json()
+    items = next(iter(body["embedded"].values()))
+    assert len(items) == body["page"]["totalElements"]
 
 
 @pytest.mark.parametrize("sandbox", [False, True], ids=["subscribed", "with-sandbox"])

@@ -24,7 +24,7 @@ from producersync.service.context import ServiceContext, get_context
 from producersync.service.delivery.publish import publish_events
 from producersync.service.errors import ApiError
 from producersync.service.store.documents import root_links
-from producersync.service.store.engine import write_transaction
+from producersync.service.store.engine import read_snapshot, write_transaction
 from producersync.service.store.jobs import known_npns
 from producersync.service.store.population import Population, is_visible, subscribe_one
 from producersync.service.store.records import (
@@ -119,7 +119,7 @@ class Call:
     def v1_page(
         self, resource: Resource, scope: Scope, f: RecordFilter, page: int, size: int
     ) -> dict[str, Any]:
-        with self.ctx.engine.connect() as conn:
+        with read_snapshot(self.ctx.engine) as conn:
             total = count_records(conn, resource.table, scope, f)
             rows = list_offset(conn, resource.table, scope, f, page, size) if total else []
         return self.paged(resource.key, self.documents(rows) if rows else [], page, size, total)

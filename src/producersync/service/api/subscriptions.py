@@ -27,7 +27,7 @@ from producersync.service.api.params import PageQuery
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.errors import ApiError, shown
-from producersync.service.store.engine import write_transaction
+from producersync.service.store.engine import read_snapshot, write_transaction
 from producersync.service.store.jobs import (
     Job,
     Operation,
@@ -197,7 +197,7 @@ def list_subscriptions(
     params: Annotated[PageQuery, Query()], call: Call = Depends(request_call)
 ) -> HalResponse:
     account = call.principal.account_id
-    with call.ctx.engine.connect() as conn:
+    with read_snapshot(call.ctx.engine) as conn:
         total = count_subscriptions(conn, account)
         rows = page_subscriptions(conn, account, params.page, params.size)
     items = [{"npn": r.npn, "activatedAt": _utc(r.activated_at).isoformat()} for r in rows]
@@ -270,7 +270,7 @@ def job_details(
     call: Call = Depends(request_call),
 ) -> HalResponse:
     job = _owned_job(call, jobId)
-    with call.ctx.engine.connect() as conn:
+    with read_snapshot(call.ctx.engine) as conn:
         total = count_job_items(conn, job.id)
         items = page_job_items(conn, job.id, params.page, params.size)
     rows = [
