@@ -23,6 +23,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
 from producersync.sync.pull import (
+    ContinuationRefused,
     PageResult,
     PopulationGrew,
     Puller,
@@ -384,6 +385,62 @@ def test_a_page_that_fails_to_be_written_keeps_no_page_asked_ahead(
     # The page is read again from its own path: the next one, asked ahead, is dropped
     # rather than held (with its body) for a stream that may never be read again.
     assert not puller._ahead
+
+
+class Refusing(httpx2.HTTPTransport):
+    """The real transport, but the first ``times`` continuations of the LOAs list go
+    out with a token the service never issued (as one issued before it changed how it
+    binds them, or expired)."""
+
+    def __init__(self, times: int) -> None:
+        super().__init__()
+        self.times = times
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        if self.times and url.path == "/v2/licenseLoas" and "continuationToken" in url.params:
+            self.times -= 1
+            request.url = url.copy_set_param("continuationToken", "0.forged")
+        return super().handle_request(request)
+
+
+@pytest.mark.parametrize("refusals", [1, 3])
+def test_a_stream_whose_continuation_is_refused_is_read_again_from_its_first_page(
+    service: tuple[RunningService, Credentials],
+    tmp_path: Path,
+    refusals: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    running, creds = service
+    sent = Refusing(refusals)
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        stream = next(s for s in streams() if s.resource == "licenseLoas")
+        count = pull([stream], Puller(client, engine, PAGE).page, None)
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)["licenseLoas"]
+        served = sum(1 for _ in client.license_loas.list(include_deleted=True))
+        engine.dispose()
+    assert count["licenseLoas"] == held == served > 2 * PAGE
+    restarts = [r for r in caplog.records if "from its first page" in r.getMessage()]
+    assert len(restarts) == refusals
+    assert "continuationToken" in restarts[0].getMessage()
+
+
+def test_a_stream_whose_continuation_is_always_refused_fails_after_three_restarts(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    running, creds = service
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=Refusing(99)
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        stream = next(s for s in streams() if s.resource == "licenseLoas")
+        with pytest.raises(ContinuationRefused, match="continuationToken"):
+            pull([stream], Puller(client, engine, PAGE).page, None)
+        engine.dispose()
 
 
 def test_a_stream_whose_next_link_goes_back_is_refused_not_followed_forever() -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import logging
 import math
 import threading
 import time
@@ -44,7 +45,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.client import Cancellation, Client, ResponseValidationError
+from producersync.client import (
+    BadRequestError,
+    Cancellation,
+    Client,
+    ResponseValidationError,
+)
 from producersync.client.pagination import LoopGuard, Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
@@ -53,6 +59,7 @@ from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
 
 __all__ = [
     "NESTED_LISTS",
+    "ContinuationRefused",
     "Finished",
     "OnListPage",
     "PageFn",
@@ -75,6 +82,15 @@ NESTED_LISTS = {"licenseLoas": ("licenses", "licenseLoas")}
 _SETTLE_POLL = 2.0  # seconds between two counts of a list settling
 _SETTLE_MOST = 60.0  # a list still growing after this long is read as it is
 _SIGNAL_POLL = 0.5  # seconds the main thread sleeps at most while streams are read
+_RESTARTS = 3  # times a stream starts over when its continuation is refused
+
+log = logging.getLogger(__name__)
+
+
+class ContinuationRefused(Exception):
+    """The API answered a stream's next page with a 400: its continuation token is one
+    the API no longer takes (expired, or issued before the service changed how it
+    binds them). The stream is read again from its first page (``pull_stream``)."""
 
 
 class PopulationGrew(Exception):
@@ -215,17 +231,22 @@ class Puller:
             if watch is not None:
                 watch.planned += pages
         left = self._pages_left.get(stream, 0)
-        if ahead is not None:
-            body = ahead.result()  # its error, if it failed, is this page's
-        else:
-            body = self._client.request(
-                "GET",
-                path or f"/v2/{spec.key}",
-                params=params,
-                raw=True,
-                priority=left,
-                cancel=stop,
-            )
+        try:
+            if ahead is not None:
+                body = ahead.result()  # its error, if it failed, is this page's
+            else:
+                body = self._client.request(
+                    "GET",
+                    path or f"/v2/{spec.key}",
+                    params=params,
+                    raw=True,
+                    priority=left,
+                    cancel=stop,
+                )
+        except BadRequestError as exc:
+            if path is None:
+                raise
+            raise ContinuationRefused(f"/v2/{spec.key}: {exc}") from exc
         records, next_path = parse_raw_page(body, spec.key, self._size)
         if watch is not None:
             _note_nested(watch, stream.resource, records)
@@ -496,11 +517,22 @@ OnListPage = Callable[[Mapping[str, dt.datetime]], None]
 
 def pull_stream(stream: Stream, page: PageFn, run_id: int | None) -> int:
     """Read one stream to its end through ``page``; records upserted. Deterministic
-    given ``page``'s answers, so a workflow may call it with a step."""
-    upserted, path = 0, None
+    given ``page``'s answers, so a workflow may call it with a step. A continuation the
+    API refuses starts the stream over, up to ``_RESTARTS`` times: the pages read again
+    write only what changed since, where failing would leave the whole pull to the next
+    day's catch-up."""
+    upserted, path, restarts = 0, None, 0
     guard = LoopGuard(f"/v2/{stream.resource}")  # as the SDK's pagers: a loop never ends
     while True:
-        result = page(stream, path, run_id)
+        try:
+            result = page(stream, path, run_id)
+        except ContinuationRefused as exc:
+            restarts += 1
+            if restarts > _RESTARTS:
+                raise
+            log.warning("%s; reading the list again from its first page", exc)
+            path, guard = None, LoopGuard(f"/v2/{stream.resource}")
+            continue
         upserted += result.upserted
         if result.next_path is None:
             return upserted
