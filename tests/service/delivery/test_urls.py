@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import socket
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery.urls import (
     AddressGuard,
     EndpointUrlError,
@@ -247,6 +249,26 @@ def test_url_shaped_text_raises_only_endpoint_url_error(scheme: str, host: str, 
                 continue
             assert got == url.strip()
             assert got.lower().startswith("https://") or allow_private
+
+
+_SPEC_URL = EndpointCreate.model_json_schema()["properties"]["url"]
+
+
+@pytest.mark.parametrize("host", ["00.0.0.0", "0.0.0.00", "01.2.3.4", "1.2.3.256"])
+def test_the_spec_refuses_the_four_number_hosts_that_are_no_ipv4_address(host: str) -> None:
+    # The spec admitted them, the rules refuse them: the schema fuzz sent one now and then
+    # and failed on the 400 (a schema-valid request rejected).
+    url = f"http://{host}/hook"
+    with pytest.raises(EndpointUrlError, match="Invalid IPv4"):
+        check_endpoint_url(url, allow_private=True)
+    assert not re.match(_SPEC_URL["pattern"], url)
+
+
+@DETERMINISTIC
+@given(st.from_regex(_SPEC_URL["pattern"], fullmatch=True))
+def test_every_url_the_spec_admits_passes_the_rules(url: str) -> None:
+    if len(url) <= _SPEC_URL["maxLength"]:
+        assert check_endpoint_url(url, allow_private=True) == url
 
 
 def test_the_send_time_guard_refuses_by_the_url_alone() -> None:

@@ -48,9 +48,15 @@ ID_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
 _NO_NUL = r"^[^\x00]*$"
 # What the spec promises will pass the URL rules (scheme, host, port, no credentials or
 # fragment); the rules themselves are checked by management, which words the refusals.
-_URL_SYNTAX = (
-    r"^https?://[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*(?::[1-9][0-9]{0,3})?(?:[/?][^\x00-\x20\x7f#]*)?$"
-)
+# A host of four numbers is read as an IPv4 address, so each must be an octet (00.0.0.0
+# and 1.2.3.256 are refused); a name has a label that is not all digits (the rules take
+# other all-digit hosts, 123 or 1.2.3, but the spec need not promise them).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_LABEL = r"[A-Za-z0-9-]+"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*"
+_HOST = rf"(?:{_IPV4}|{_NAME})"
+_URL_SYNTAX = rf"^https?://{_HOST}(?::[1-9][0-9]{{0,3}})?(?:[/?][^\x00-\x20\x7f#]*)?$"
 _MAX_LIMIT = 250
 
 
