@@ -11,16 +11,20 @@ import httpx2
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from schemathesis.checks import ignored_auth
+from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import BaseSchema
 from starlette.testclient import TestClient
 
 from producersync.service.api.links import add_links
 from producersync.service.app import create_app
 from producersync.service.settings import ServiceSettings
-from tests.support.service import Credentials, RunningService
+from tests.support.databases import store_url
+from tests.support.service import Credentials, RunningService, running_service
 
 pytestmark = pytest.mark.slow(280)
 
+RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 _FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )
@@ -75,6 +79,65 @@ def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[s
         checked += 1
     assert checked >= 30
     assert not failures, "\n\n".join(failures)
+
+
+def test_the_fuzz_fails_an_answer_without_a_rate_limit_header(service: RunningService) -> None:
+    # The headers are set by the gate, which no route declares: the spec lacked them, and
+    # the fuzz passed an answer whatever headers it had.
+    creds = service.account(sandbox=True)
+    case = _schema(service, service.token(creds))["/v2/licenses"]["GET"].Case()
+    # The checks call_and_validate runs, but the one that sends the case again without the
+    # auth a generated case has (this one is not generated).
+    checks = {"excluded_checks": [ignored_auth]}
+    with service.client(creds) as http:
+        case.validate_response(http.get("/v2/licenses"), **checks)
+        for name in RATE_LIMIT_HEADERS:
+            answer = http.get("/v2/licenses")
+            del answer.headers[name]
+            with pytest.raises(FailureGroup) as failed:
+                case.validate_response(answer, **checks)
+            assert [getattr(e, "missing_headers", None) for e in failed.value.exceptions] == [
+                [name]
+            ]
+
+
+def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Path) -> None:
+    """The rate-limit headers and Retry-After, declared where the service sends them: on
+    an admitted request's answers (on a 400 not required: the gate refuses an
+    Authorization given twice before counting it), Retry-After too on a 429, none on a
+    401. Each header sent is declared, and each declared as required is sent."""
+    with (
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=4, token_rate_limit_per_minute=2) as svc,
+    ):
+        spec = httpx2.get(f"{svc.base_url}/openapi.json").json()
+        creds = svc.account()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        }
+        twice = [("authorization", f"Bearer {svc.token(creds)}")] * 2  # a token spent
+        with svc.client(creds) as http:
+            answers = [
+                ("GET", "/v2/licenses", http.get("/v2/licenses")),
+                ("GET", "/v2/licenses", http.get("/v2/licenses?size=0")),
+                ("GET", "/v2/entities/{npn}", http.get("/v2/entities/1")),
+                ("GET", "/v2/licenses", http.get("/v2/licenses")),
+                ("GET", "/v2/licenses", http.get("/v2/licenses")),  # the fifth
+                ("GET", "/v2/licenses", httpx2.get(f"{svc.base_url}/v2/licenses")),
+                ("GET", "/v2/licenses", httpx2.get(f"{svc.base_url}/v2/licenses", headers=twice)),
+                ("POST", "/oauth2/token", httpx2.post(f"{svc.base_url}/oauth2/token", data=form)),
+                ("POST", "/oauth2/token", httpx2.post(f"{svc.base_url}/oauth2/token", data=form)),
+            ]
+    statuses = [answer.status_code for _, _, answer in answers]
+    assert statuses == [200, 400, 404, 200, 429, 401, 400, 200, 429]
+    for method, path, answer in answers:
+        declared = spec["paths"][path][method.lower()]["responses"][str(answer.status_code)]
+        headers = {name.lower(): header for name, header in declared.get("headers", {}).items()}
+        sent = {name for name in (*RATE_LIMIT_HEADERS, "retry-after") if name in answer.headers}
+        required = {name for name, header in headers.items() if header["required"]}
+        assert required <= sent <= set(headers), f"{method} {path} {answer.status_code}"
 
 
 def test_linked_call_sequences_conform_to_the_spec(

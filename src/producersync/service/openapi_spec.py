@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producersync.service.api.body_limit import MAX_BODY_BYTES
 from producersync.service.api.links import add_links
+from producersync.service.api.response_headers import add_response_headers
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 
 __all__ = ["BuiltInThread", "openapi"]
@@ -25,7 +26,8 @@ __all__ = ["BuiltInThread", "openapi"]
 def openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
     the standard body), error bodies as application/json, and a 413 wherever a body is
-    read (the body limit is middleware, which no route declares)."""
+    read (the body limit is middleware, which no route declares), and the headers the
+    middleware sets (rate-limit counts, Retry-After)."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
@@ -47,6 +49,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     add_links(spec)
+    add_response_headers(spec)
     app.openapi_schema = spec
     return spec
 

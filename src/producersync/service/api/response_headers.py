@@ -1,0 +1,64 @@
+"""The headers the spec's responses carry: the rate-limit counts and ``Retry-After``.
+
+They are set by middleware (the API gate, the store-outage answer), which no route
+declares, so they are put on the spec's responses here, each where it is really sent:
+- every response of an admitted ``/v1`` or ``/v2`` request carries the counts; a ``401``
+  is answered before the limiter runs, and so carries none;
+- a ``400`` carries them unless the gate refused the request before counting it (the
+  ``Authorization`` header given twice): declared, not required;
+- a ``429`` carries the counts and ``Retry-After``, the token endpoint's too;
+- a ``503`` (the store out of reach) carries ``Retry-After`` only: it is answered outside
+  the gate, for every path.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from producersync.service.gate import API_PREFIXES
+
+__all__ = ["add_response_headers"]
+
+
+def _header(description: str, minimum: int, *, required: bool = True) -> dict[str, Any]:
+    return {
+        "description": description,
+        "required": required,
+        "schema": {"type": "integer", "minimum": minimum},
+    }
+
+
+_RETRY_AFTER = ("Retry-After", "Seconds to wait before retrying", 1)
+_COUNTS = (
+    ("ratelimit-limit", "Requests allowed per rolling minute for this client", 1),
+    ("ratelimit-remaining", "Requests left in the current window", 0),
+    ("ratelimit-reset", "Seconds until the window frees a request", 0),
+)
+
+
+def _headers(
+    names: tuple[tuple[str, str, int], ...], *, required: bool = True
+) -> dict[str, dict[str, Any]]:
+    return {
+        name: _header(description, minimum, required=required)
+        for name, description, minimum in names
+    }
+
+
+def _for(path: str, status: str) -> dict[str, dict[str, Any]]:
+    """The headers a response of ``path`` with ``status`` carries."""
+    if status == "503":
+        return _headers((_RETRY_AFTER,))
+    if status == "429":
+        return _headers((*_COUNTS, _RETRY_AFTER))
+    if not path.startswith(API_PREFIXES) or status == "401":
+        return {}
+    return _headers(_COUNTS, required=status != "400")
+
+
+def add_response_headers(spec: dict[str, Any]) -> None:
+    for path, operations in spec.get("paths", {}).items():
+        for operation in operations.values():
+            for status, response in operation.get("responses", {}).items():
+                if headers := _for(path, status):
+                    response["headers"] = {**response.get("headers", {}), **headers}
