@@ -1239,6 +1239,60 @@ def test_an_admin_nipr_or_sync_error_under_json_is_one_json_object(
     assert said in err
 
 
+_ENDPOINT = ["admin", "endpoint"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value"),
+    [
+        (["nipr", "run", "--date", "1899-12-31"], "--date", "1899-12-31"),
+        (["nipr", "run", "--date", "9999-12-31"], "--date", "9999-12-31"),
+        (
+            ["check", "15645555", "--state", "CO", "--loa", "x", "--on", "2026-13-01"],
+            "--on",
+            "2026-13-01",
+        ),
+        (["nipr", "run", "--churn-rate", "2"], "--churn-rate", "2"),
+        (["nipr", "run", "--churn-rate=abc"], "--churn-rate", "abc"),
+        (["nipr", "run", "--seed", "x"], "--seed", "x"),
+        ([*_ENDPOINT, "attempts", "ep_1", "--limit", "0"], "--limit", "0"),
+        ([*_ENDPOINT, "update", "ep_1", "--rate-limit", "many"], "--rate-limit", "many"),
+        (
+            [*_ENDPOINT, "create", "--account", "a", "--url", "x", "--rate-limit", "//u:pw@x"],
+            "--rate-limit",
+            "//***@x",
+        ),
+    ],
+    ids=[
+        "date-before",
+        "date-after",
+        "check-on",
+        "churn-rate-range",
+        "churn-rate-number",
+        "seed",
+        "limit",
+        "rate-limit",
+        "masked",
+    ],
+)
+def test_a_value_refused_under_json_is_named_whichever_check_refused_it(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    field: str,
+    value: str,
+) -> None:
+    # Refused by Typer's own checks (a range, a number) or by a parser raising Typer's
+    # error, the value was told as null: only the project's own refusals kept it.
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    error, err = error_both_ways(monkeypatch, capsys, 2, *args)
+    assert (error["field"], error["value"]) == (field, value)
+    assert f"Invalid value for '{field}'" in str(error["message"])
+    assert "pw" not in f"{error}{err}"
+
+
 class _Refused(NamedTuple):
     """A setting refused, from the environment (``env``), the configuration file's text
     (``config``) or an option in ``args``: what --json names, its field and value."""

@@ -51,6 +51,7 @@ __all__ = ["Failure", "JsonErrorsCommand", "failure"]
 
 _SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncSettings)}
 _JSON = "producersync.errors_as_json"  # in the command's context: given --json
+_ARGS = "producersync.args"  # in the command's context: its arguments, as given
 
 
 @dataclass(frozen=True)
@@ -93,6 +94,7 @@ class JsonErrorsCommand(TyperCommand):
 
     def parse_args(self, ctx: Context, args: list[str]) -> list[str]:
         ctx.meta[_JSON] = "--json" in args
+        ctx.meta[_ARGS] = list(args)  # a copy: the parser consumes the list it is given
         with _errors_as_json(ctx.meta[_JSON]):
             rest: list[str] = super().parse_args(ctx, args)
             return rest
@@ -141,8 +143,24 @@ def _usage_problem(exc: typer.TyperException) -> Problem:
         field = param.opts[0] if param.param_type_name == "option" else param.name.upper()
     else:
         field = getattr(exc, "option_name", None)
-    value = exc.value if isinstance(exc, BadValue) else None
+    value = exc.value if isinstance(exc, BadValue) else _given(exc)
     return Problem(exc.format_message(), field, value)
+
+
+def _given(exc: typer.TyperException) -> str | None:
+    """What the command line gave the parameter ``exc`` refuses (a URL's credentials
+    masked): Typer's errors keep the parameter, not the value (an --churn-rate of 2, or
+    a --date out of range, was told as null). The command's own parser reads the
+    arguments again, as it read them before refusing the value. None where no parameter
+    is at fault, none was given (a value from the environment) or several were."""
+    ctx: Context | None = getattr(exc, "ctx", None)
+    param = getattr(exc, "param", None)
+    if ctx is None or param is None or _ARGS not in ctx.meta:
+        return None
+    args = ctx.meta[_ARGS]
+    opts, _, _ = ctx.command.make_parser(ctx).parse_args(args=list(args))
+    given = opts.get(param.name)
+    return masked(given) if isinstance(given, str) else None
 
 
 def _echo(problems: list[Problem]) -> None:
