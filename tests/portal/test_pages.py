@@ -113,6 +113,28 @@ def test_a_spent_link_takes_a_browser_signed_in_to_its_account_to_the_portal(
         other.http.close()
 
 
+def test_a_spent_link_clears_the_login_nonce_of_a_browser_it_takes_to_the_portal(
+    portal_service: RunningService,
+) -> None:
+    """The redirect left the nonce of a sign-in form opened before (another link's page)
+    in the browser, though the form it belonged to was done with."""
+    creds = portal_service.account()
+    spent = issue_link(portal_service, creds.account_id)
+    unused = issue_link(portal_service, creds.account_id)
+    nonce = "producersync_portal_login"
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        page = http.get(f"/portal/login/{spent}")
+        pressed = {"csrf": csrf_of(page.text)}
+        assert http.post(f"/portal/login/{spent}", data=pressed).status_code == 303
+        for method in ("GET", "POST"):
+            assert http.get(f"/portal/login/{unused}").status_code == 200
+            assert nonce in http.cookies
+            opened = http.request(method, f"/portal/login/{spent}", data=pressed)
+            assert (opened.status_code, opened.headers["location"]) == (303, "/portal/endpoints")
+            assert nonce not in http.cookies, method
+            assert "producersync_portal" in http.cookies  # still signed in
+
+
 def test_signing_in_again_ends_the_session_it_replaces(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
@@ -426,6 +448,17 @@ def test_a_disabled_endpoint_says_that_what_is_queued_to_it_waits(
     sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
     page = visitor.http.get(sent.headers["location"]).text
     assert "Example sent" in page and "See it arrive" in page and 'class="held"' not in page
+
+
+@pytest.mark.parametrize(("sent", "shown"), [("evt_1", True), ("evt_1\n", False)])
+def test_the_testing_tab_names_only_a_message_id_as_sent(
+    visitor: SignedIn, sent: str, shown: bool
+) -> None:
+    """Only an id is echoed; the check let a trailing newline through (``$`` in a match)."""
+    endpoint_id = _create(visitor)
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/testing", params={"sent": sent})
+    assert page.status_code == 200, page.text
+    assert ('class="notice"' in page.text) == shown
 
 
 # --- bad input --------------------------------------------------------------------------

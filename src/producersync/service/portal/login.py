@@ -62,6 +62,15 @@ def _link_account(request: Request, conn: sa.Connection, token: str) -> str | No
         raise
 
 
+def _to_endpoints(request: Request) -> Response:
+    """Where a spent link takes a browser signed in to its account. The sign-in form's
+    nonce is no use to it any more (its page is not shown): cleared, as signing in
+    clears it."""
+    response = redirect(request, "endpoints")
+    clear_cookie(request, response, LOGIN_COOKIE, path="/login")
+    return response
+
+
 @router.get("/", name="home")
 def home(request: Request) -> Response:
     return redirect(request, "endpoints")
@@ -75,7 +84,7 @@ def login_page(token: str, request: Request) -> Response:
         except store.LinkRefused as exc:
             raise _refused(exc) from None
     if account is None:
-        return redirect(request, "endpoints")
+        return _to_endpoints(request)
     nonce = secrets.token_urlsafe(32)
     response = render(request, "login.html", account=account, token=token, csrf=csrf_token(nonce))
     set_cookie(request, response, LOGIN_COOKIE, nonce, _LOGIN_FORM_SECONDS, path="/login")
@@ -89,7 +98,7 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
     # the nonce; a redirect to a page changes nothing, whoever sent the form.
     with suppress(store.LinkRefused), ctx.engine.connect() as conn:
         if _link_account(request, conn, token) is None:
-            return redirect(request, "endpoints")
+            return _to_endpoints(request)
     check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
     replaced = request.cookies.get(SESSION_COOKIE)

@@ -50,7 +50,7 @@ def _page(
         chosen=chosen,
         example=pretty_example(chosen),
         # Only an id is echoed: a crafted link cannot put words on the page.
-        sent=sent if _ID.match(sent := request.query_params.get("sent", "")) else None,
+        sent=sent if _ID.fullmatch(sent := request.query_params.get("sent", "")) else None,
         errors=errors or {},
     )
 
