@@ -499,6 +499,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         page.get_by_role("navigation", name="Show attempts").get_by_role("link", name="All").click()
         page.get_by_role("link", name="Older").click()
         expect(page.get_by_role("link", name="Newest")).to_be_visible()
+        expect(page.get_by_role("link", name="Newer")).to_be_visible()
         audit.check(page, "attempts, older page")
         visit("attempts, no answer", f"/endpoints/{down.id}/attempts")
         visit("attempts, none", f"/endpoints/{spare.id}/attempts")

@@ -4,6 +4,7 @@ account never reaching another's endpoints, and bad form input shown on the form
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -765,9 +766,13 @@ def _rows(page: httpx2.Response) -> list[str]:
     return re.findall(r"<code[^>]*>(answer \d+)</code>", page.text)
 
 
-def _older(page: httpx2.Response) -> str | None:
-    found = re.search(r'<a href="([^"]+)">Older</a>', page.text)
+def _link(page: httpx2.Response, label: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)">{label}</a>', page.text)
     return found.group(1).replace("&amp;", "&") if found else None
+
+
+def _older(page: httpx2.Response) -> str | None:
+    return _link(page, "Older")
 
 
 def test_attempts_are_newest_first_filtered_and_paged(
@@ -793,6 +798,38 @@ def test_attempts_are_newest_first_filtered_and_paged(
     assert len(_rows(succeeded)) == 20
     rest = visitor.http.get(_older(succeeded) or "")
     assert _rows(succeeded) + _rows(rest) == [f"answer {n}" for n in range(29, -1, -1) if n % 3]
+
+
+@pytest.mark.parametrize(
+    ("outcome", "shown"),
+    [(None, range(49, -1, -1)), ("succeeded", range(48, -1, -2))],
+)
+def test_newer_goes_back_up_the_attempts_a_page_at_a_time(
+    portal_service: RunningService, visitor: SignedIn, outcome: str | None, shown: range
+) -> None:
+    """The pager had Older and Newest only: the page above the third was two clicks away,
+    through the newest."""
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [n % 2 == 0 for n in range(50)])
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    newest = path + (f"?outcome={outcome}" if outcome else "")
+    pages = [visitor.http.get(newest)]
+    while (older := _older(pages[-1])) is not None:
+        pages.append(visitor.http.get(older))
+    assert [row for page in pages for row in _rows(page)] == [f"answer {n}" for n in shown]
+    assert _link(pages[0], "Newer") is None and _link(pages[0], "Newest") is None
+
+    for above, page in itertools.pairwise(pages):
+        assert _link(page, "Newest") == newest
+        newer = visitor.http.get(_link(page, "Newer") or "")
+        assert _rows(newer) == _rows(above)
+        assert _older(newer) == _older(above)
+    # The page above the second is the newest, which refreshes itself.
+    assert _link(pages[1], "Newer") == newest
+
+    # Past the newest attempt (an address made by hand): nothing is newer.
+    beyond = visitor.http.get(path, params={"before": 2**40, "outcome": outcome or "all"})
+    assert _link(beyond, "Newer") is None and _link(beyond, "Newest") is not None
 
 
 _NEWS = re.compile(r'<p id="attempts-news" [^>]*>([^<]*)</p>')

@@ -5,6 +5,7 @@ since a time."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -16,7 +17,8 @@ from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_since, rule_errors
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
-from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.pages import PortalError, href, redirect, render
+from producersync.service.portal.paging import page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -25,7 +27,6 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=FormRoute)
 
-PAGE_SIZE = 20
 Outcome = Literal["all", "succeeded", "failed"]
 Updates = Literal["live", "paused"]
 _SUCCEEDED: dict[str, bool | None] = {"all": None, "succeeded": True, "failed": False}
@@ -44,17 +45,18 @@ def _page(
     since: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
+    def address(cursor: int | None) -> str:
+        filtered = outcome if outcome != "all" else None
+        query = {"outcome": filtered, "before": cursor}
+        return href(request, "attempts", query, endpoint_id=endpoint.id)
+
     with get_context(request).engine.connect() as conn:
-        # One more than a page tells whether an older page exists.
-        rows = outbox.list_attempts(
-            conn,
-            endpoint_id=endpoint.id,
-            limit=PAGE_SIZE + 1,
-            before=before,
-            succeeded=_SUCCEEDED[outcome],
+        fetch = functools.partial(
+            outbox.list_attempts, conn, endpoint_id=endpoint.id, succeeded=_SUCCEEDED[outcome]
         )
+        page = page_of(fetch, before, address)
     now = dt.datetime.now(dt.UTC)
-    shown = rows[:PAGE_SIZE]
+    shown = page.items
     return render(
         request,
         "attempts.html",
@@ -63,7 +65,7 @@ def _page(
         endpoint=endpoint,
         tab="attempts",
         attempts=shown,
-        older=rows[PAGE_SIZE - 1].id if len(rows) > PAGE_SIZE else None,
+        pages=page.links,
         outcome=outcome,
         outcomes=list(_SUCCEEDED),
         before=before,

@@ -457,17 +457,23 @@ def list_attempts(
     message_id: str | None = None,
     limit: int = 100,
     before: int | None = None,
+    after: int | None = None,
     succeeded: bool | None = None,
 ) -> list[Attempt]:
-    """Attempts, newest first, by endpoint and/or message, and by outcome if given."""
+    """Attempts, newest first, by endpoint and/or message, and by outcome if given. With
+    ``after``, those after that id, oldest first: the page above one that ``before``
+    begins."""
     a = webhook_attempts
-    query = _attempts().order_by(a.c.id.desc()).limit(limit)
+    newest_first = after is None
+    query = _attempts().order_by(a.c.id.desc() if newest_first else a.c.id.asc()).limit(limit)
     if endpoint_id is not None:
         query = query.where(a.c.endpoint_id == endpoint_id)
     if message_id is not None:
         query = query.where(a.c.message_id == message_id)
     if before is not None:
         query = query.where(a.c.id < before)
+    if after is not None:
+        query = query.where(a.c.id > after)
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
     return [_attempt(r) for r in conn.execute(query)]

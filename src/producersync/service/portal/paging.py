@@ -1,0 +1,63 @@
+"""A portal list shown newest first, a page at a time, and its pager's links.
+
+A page is named by one cursor, ``before``: it holds the items older than that id, and
+the newest page has none. **Older** names the last item shown, so the cursor's own item
+is the oldest of the page above: **Newer** reads up from there, oldest first, to find
+where that page begins. **Newest** drops the cursor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Generic, Protocol, TypeVar
+
+__all__ = ["PAGE_SIZE", "Fetch", "Page", "page_of"]
+
+PAGE_SIZE = 20
+
+
+class _Row(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+Row = TypeVar("Row", bound=_Row)
+Row_co = TypeVar("Row_co", bound=_Row, covariant=True)
+
+
+class Fetch(Protocol[Row_co]):
+    """The list's query: at most ``limit`` items, newest first older than ``before``, or
+    oldest first newer than ``after``."""
+
+    def __call__(
+        self, *, limit: int, before: int | None = None, after: int | None = None
+    ) -> Sequence[Row_co]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Page(Generic[Row]):
+    """The items shown, and the pager's links as (label, address), in the order shown."""
+
+    items: Sequence[Row]
+    links: list[tuple[str, str]]
+
+
+def page_of(
+    fetch: Fetch[Row], before: int | None, address: Callable[[int | None], str]
+) -> Page[Row]:
+    """The page that ``before`` names; ``address`` gives the address of a page by its
+    cursor (``None``: the newest page)."""
+    # One more than a page tells whether there is another beyond it, either way.
+    rows = fetch(limit=PAGE_SIZE + 1, before=before)
+    links: list[tuple[str, str]] = []
+    if before is not None:
+        links.append(("Newest", address(None)))
+        above = fetch(limit=PAGE_SIZE + 1, after=before - 1)
+        if above:
+            links.append(
+                ("Newer", address(above[PAGE_SIZE].id if len(above) > PAGE_SIZE else None))
+            )
+    if len(rows) > PAGE_SIZE:
+        links.append(("Older", address(rows[PAGE_SIZE - 1].id)))
+    return Page(rows[:PAGE_SIZE], links)
