@@ -171,6 +171,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         page.keyboard.press("Tab")
         page.keyboard.type("Compliance mirror (staging)")
         harness.shoot(page, "add-endpoint")
+        _tab_to(page, "Create")  # Enter in the description is a line break
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_contain_text("Endpoint created")
         rx.wait_for(lambda got: [r.event["type"] for r in got] == ["webhook.test"])
@@ -385,6 +386,56 @@ def _wait_for_deliveries(harness: Harness, *endpoint_ids: str) -> None:
         time.sleep(0.1)
 
 
+# The form is the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_the_edit_form_takes_back_the_descriptions_the_api_takes(
+    harness: Harness, browser: Browser
+) -> None:
+    """A description of two lines and 500 characters, most of them emoji, as the API
+    takes it. The one-line input dropped its line break on any save; its maxlength of 500,
+    which a browser counts in UTF-16 units (an emoji is two), then kept it from being
+    edited at all."""
+    acme = harness.account("emoji")
+    head = "Mirror\nOn call: "
+    description = head + "\U0001f600" * (500 - len(head))
+    with write_transaction(harness.engine) as conn:
+        endpoint, _ = endpoints.create_endpoint(
+            conn, acme.id, "https://hooks.example.com/x", description=description
+        )
+
+    def saved() -> endpoints.Endpoint:
+        with harness.engine.connect() as conn:
+            found = endpoints.get_endpoint(conn, acme.id, endpoint.id)
+        assert found is not None
+        return found
+
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    edit = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}/edit"
+    status = page.get_by_role("status")
+
+    # Another field changed: the description is kept as it is.
+    page.goto(edit)
+    expect(page.get_by_label("Description")).to_have_value(description)
+    page.get_by_role("checkbox", name=re.compile(f"^{NPN_ACTIVATED} ")).check()
+    page.get_by_role("button", name="Save").click()
+    expect(status).to_contain_text("Changes saved")
+    assert saved().description == description
+    assert NPN_ACTIVATED in (saved().event_types or [])
+
+    # The description edited by keys: its last emoji for a "!".
+    page.goto(edit)
+    page.get_by_label("Description").press("ControlOrMeta+End")
+    page.keyboard.press("Backspace")
+    page.keyboard.type("!")
+    page.get_by_role("button", name="Save").click()
+    expect(status).to_contain_text("Changes saved")
+    assert saved().description == description[:-1] + "!"
+    context.close()
+
+
 # The pages are the same HTML whatever the store: on SQLite's harness alone.
 @pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Browser) -> None:
@@ -441,7 +492,9 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("link unknown (404)", "/login/psl_nothing", 404)
 
         with write_transaction(harness.engine) as conn:
-            mixed, _ = endpoints.create_endpoint(conn, acme.id, rx.url, description="Mirror")
+            mixed, _ = endpoints.create_endpoint(
+                conn, acme.id, rx.url, description="Mirror\nof the producer records"
+            )
             good, _ = endpoints.create_endpoint(conn, acme.id, f"{rx.url}/good")
             down, _ = endpoints.create_endpoint(
                 conn, acme.id, "http://127.0.0.1:9/closed", event_types=[UPDATES_AVAILABLE]

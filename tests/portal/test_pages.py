@@ -4,6 +4,7 @@ account never reaching another's endpoints, and bad form input shown on the form
 from __future__ import annotations
 
 import datetime as dt
+import html
 import itertools
 import re
 from collections.abc import Callable
@@ -460,6 +461,74 @@ def test_the_testing_tab_names_only_a_message_id_as_sent(
     page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/testing", params={"sent": sent})
     assert page.status_code == 200, page.text
     assert ('class="notice"' in page.text) == shown
+
+
+def _textarea(page: httpx2.Response, name: str) -> str:
+    """A textarea's text as a browser reads it: the line break just after the tag is the
+    parser's to drop, and a CR (alone or before LF) reads as LF."""
+    found = re.search(rf'<textarea[^>]* name="{name}"[^>]*>(.*?)</textarea>', page.text, re.S)
+    assert found, f"the page has no textarea {name!r}"
+    text = html.unescape(found.group(1)).replace("\r\n", "\n").replace("\r", "\n")
+    return text.removeprefix("\n")
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "First line\nSecond line",
+        "\nBegins with a line break",
+        "Lines ended as CRLF\r\n<b>and</b> a lone\rCR\r\n",
+        "  outer spaces  ",
+        "\U0001f600" * 500,  # 500 characters, 1000 UTF-16 units
+    ],
+    ids=["lines", "leading-break", "crlf-cr", "spaces", "emoji"],
+)
+def test_an_edit_of_another_field_keeps_the_description_the_api_set(
+    portal_service: RunningService, visitor: SignedIn, description: str
+) -> None:
+    """The API takes a description of any lines; the Edit page showed it in a one-line
+    input, whose value a browser strips of line breaks, so saving a change of the events
+    changed the description too."""
+    endpoint_id = _create(visitor)
+    with portal_service.client(visitor.creds) as api:
+        path = f"/v1/webhooks/endpoints/{endpoint_id}"
+        assert api.patch(path, json={"description": description}).status_code == 200
+
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/edit")
+    shown = _textarea(page, "description")
+    assert shown == description.replace("\r\n", "\n").replace("\r", "\n")
+    # Sent back as a browser sends a textarea: every line break as CRLF.
+    saved = visitor.form(
+        f"/portal/endpoints/{endpoint_id}/edit",
+        url=URL,
+        description=shown.replace("\n", "\r\n"),
+        events=[NPN_ACTIVATED],
+    )
+    assert saved.status_code == 303, saved.text
+    with portal_service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None and endpoint.event_types == [NPN_ACTIVATED]
+    assert endpoint.description == description
+
+
+def test_a_description_typed_on_several_lines_keeps_them(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Stored with the line breaks the API would be given (LF), not a browser's CRLF, and
+    shown as lines."""
+    created = visitor.form(
+        "/portal/endpoints",
+        url=URL,
+        description="  Receiver of Acme\r\nOn call: ops\r\n",
+        events=["producersync"],
+    )
+    assert created.status_code == 303, created.text
+    endpoint_id = created.headers["location"].split("/")[3].split("?")[0]
+    with portal_service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None and endpoint.description == "Receiver of Acme\nOn call: ops"
+    overview = visitor.http.get(f"/portal/endpoints/{endpoint_id}").text
+    assert '<dd class="lines">Receiver of Acme\nOn call: ops</dd>' in overview
 
 
 # --- bad input --------------------------------------------------------------------------

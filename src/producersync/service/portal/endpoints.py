@@ -121,10 +121,7 @@ def edit_page(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
 def edit(request: Request, visitor: Submitted, endpoint: Owned, form: Submission) -> Response:
     ctx = get_context(request)
     try:
-        body = form.checked()
-        changes = endpoints.EndpointChanges(
-            url=body.url, description=body.description, event_types=body.event_types
-        )
+        changes = form.changes(endpoint)
         with write_transaction(ctx.engine) as conn, rule_errors():
             updated = management.update_endpoint(
                 conn, ctx.settings, visitor.account_id, endpoint.id, changes

@@ -19,7 +19,7 @@ from producersync.model.events import EVENT_GROUP
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
-from producersync.service.store.endpoints import Endpoint
+from producersync.service.store.endpoints import Endpoint, EndpointChanges
 
 __all__ = ["EndpointForm", "FormInvalid", "parse_rate_limit", "parse_since", "rule_errors"]
 
@@ -33,6 +33,12 @@ _FIELDS = {
     "eventType": "type",
 }
 _DIGITS = re.compile(r"[0-9]{1,9}")
+
+
+def _lines(text: str) -> str:
+    """Line breaks as LF. A browser sends those of a textarea as CRLF, whatever they were
+    given as (the HTML parser reads a CR, alone or before LF, as LF)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _sentence(message: str) -> str:
@@ -80,7 +86,7 @@ class EndpointForm:
             return EndpointCreate.model_validate(
                 {
                     "url": self.url.strip(),
-                    "description": self.description.strip(),
+                    "description": _lines(self.description).strip(),
                     "eventTypes": list(self.events),
                 }
             )
@@ -90,6 +96,19 @@ class EndpointForm:
                 field = _FIELDS.get(str(error["loc"][0]), str(error["loc"][0]))
                 errors.setdefault(field, reason(error))
             raise FormInvalid(errors) from None
+
+    def changes(self, endpoint: Endpoint) -> EndpointChanges:
+        """The Edit form's changes to the endpoint. A description sent back as the form
+        showed it is left as it is: the API takes any (line breaks, outer spaces, a CR),
+        and an edit of another field changed it to what the browser and the checks here
+        make of it."""
+        body = self.checked()
+        shown = _lines(self.description) == _lines(endpoint.description)
+        return EndpointChanges(
+            url=body.url,
+            description=None if shown else body.description,
+            event_types=body.event_types,
+        )
 
 
 def parse_rate_limit(value: str) -> int | None:
