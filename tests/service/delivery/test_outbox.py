@@ -5,6 +5,7 @@ secret rotation. No service process: the store functions are called directly."""
 from __future__ import annotations
 
 import datetime as dt
+import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +28,7 @@ from producersync.model.events import (
     UpdatesAvailable,
 )
 from producersync.service.delivery import management
+from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -505,6 +507,47 @@ def test_replay_creates_a_manual_delivery_when_the_endpoint_never_had_one(
         assert len(outbox.list_deliveries(conn, message_id=event.id)) == 1
         (claimed,) = outbox.claim_due(conn, T0 + seconds(6), 10, LEASE)
         assert (claimed.delivery_id, claimed.manual) == (delivery_id, True)
+
+
+def test_replaying_a_delivery_still_on_its_schedule_keeps_its_retries(
+    engine: sa.Engine,
+) -> None:
+    # Replayed, it was made manual: its one failed attempt ended it for good, and the six
+    # retries it still had were dropped.
+    policy = RetryPolicy(
+        schedule=(5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
+        jitter=0.0,
+        retry_after_cap=3600.0,
+        timeout=5.0,
+        disable_after=dt.timedelta(days=5),
+        claim_lease=30.0,
+    )
+
+    def fail(claimed: outbox.Claimed, at: dt.datetime) -> None:
+        next_at = policy.next_attempt(
+            attempts_made=claimed.attempts + 1,
+            manual=claimed.manual,
+            status_code=500,
+            retry_after=None,
+            now=at,
+            rng=random.Random(0),
+        )
+        outbox.record(conn, [outcome(claimed, at, succeeded=False, next_at=next_at)])
+
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        fail(first, T0)
+        assert outbox.replay(conn, event.id, ep, T0 + seconds(1)) == first.delivery_id
+        (hurried,) = outbox.claim_due(conn, T0 + seconds(1), 10, LEASE)
+        assert (hurried.attempts, hurried.manual) == (1, False)
+        fail(hurried, T0 + seconds(1))
+        retrying = only_delivery(conn, event.id, ep)
+        assert (retrying.state, retrying.attempts) == ("pending", 2)
+        assert retrying.next_attempt_at == T0 + seconds(301)  # the schedule's next step
 
 
 def test_recover_rearms_only_failed_deliveries_of_the_endpoint_since_then(

@@ -340,7 +340,8 @@ def endpoint_attempts(
     f"{_ENDPOINT}{_MESSAGE}/replay",
     summary="Replay a message to a webhook endpoint",
     description="Queues one manual attempt of the message to the endpoint, due now (not "
-    "retried if it fails), whether or not the endpoint received it before.",
+    "retried if it fails), whether or not the endpoint received it before. A delivery still "
+    "on its retry schedule is brought forward to now instead, and keeps its retries.",
     operation_id="replayWebhookMessage",
     status_code=202,
     response_model=DeliveryAccepted,

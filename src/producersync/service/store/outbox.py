@@ -524,12 +524,20 @@ def delivery_counts(conn: sa.Connection, account_id: int) -> dict[str, dict[str,
 
 def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:
     """Make one manual attempt of the message to the endpoint, due now (a delivery is
-    created if the endpoint never had one). Returns the delivery id."""
+    created if the endpoint never had one). A delivery still on its retry schedule is
+    brought forward instead, and keeps its retries. Returns the delivery id."""
     d = webhook_deliveries
     updated = conn.execute(
         d.update()
         .where(d.c.message_id == message_id, d.c.endpoint_id == endpoint_id)
-        .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
+        .values(
+            state=PENDING,
+            # Made manual, a pending delivery's one failed attempt ended it for good: the
+            # retries it still had were dropped by the replay meant to hurry it.
+            manual=sa.case((d.c.state == PENDING, d.c.manual), else_=sa.true()),
+            next_attempt_at=now,
+            updated_at=now,
+        )
         .returning(d.c.id)
     ).scalar()
     if updated is not None:
