@@ -1,9 +1,12 @@
 """A real webhook receiver on 127.0.0.1 for delivery tests: it records every request and
 answers as the test says (status, delay, headers), and can be stopped and restarted on
-the same port to play a receiver that is down."""
+the same port to play a receiver that is down. ``raw_receiver`` answers in bytes, for
+receivers that break HTTP (a body cut short, one that never ends)."""
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import sys
 import threading
 import time
@@ -16,7 +19,7 @@ import orjson
 
 from tests.support.service import free_port
 
-__all__ = ["Received", "Receiver", "Reply", "receiver"]
+__all__ = ["Received", "Receiver", "Reply", "raw_receiver", "receiver"]
 
 
 @dataclass(frozen=True)
@@ -131,3 +134,44 @@ def receiver(
         yield rx
     finally:
         rx.stop()
+
+
+@contextmanager
+def raw_receiver(answer: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A URL whose server reads each request whole, then lets ``answer`` write what it
+    likes to the connection; the connection is closed when ``answer`` returns or the
+    sender hangs up."""
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            request = b""
+            while b"\r\n\r\n" not in request:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    return
+                request += chunk
+            head, _, body = request.partition(b"\r\n\r\n")
+            length = next(
+                (
+                    int(line.split(b":", 1)[1])
+                    for line in head.split(b"\r\n")
+                    if line.lower().startswith(b"content-length:")
+                ),
+                0,
+            )
+            while len(body) < length:
+                body += conn.recv(65536)
+            with contextlib.suppress(OSError):  # the sender gave up
+                answer(conn)
+
+    def accept(server: socket.socket) -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return  # closed: the test is over
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        threading.Thread(target=accept, args=(server,), daemon=True).start()
+        yield f"http://127.0.0.1:{server.getsockname()[1]}/webhooks/psapi"

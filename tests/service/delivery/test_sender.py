@@ -5,6 +5,7 @@ what it keeps."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import gzip
 import http.server
@@ -23,7 +24,7 @@ from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Outcome
 from tests.support.https import CERT, https_server
-from tests.support.receiver import Reply, receiver
+from tests.support.receiver import Reply, raw_receiver, receiver
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 STEP = 5.0
@@ -38,7 +39,7 @@ POLICY = RetryPolicy(
 )
 
 
-def attempt(url: str, *, allow_private: bool = True) -> Outcome:
+def attempt(url: str, *, allow_private: bool = True, policy: RetryPolicy = POLICY) -> Outcome:
     claimed = Claimed(
         delivery_id=1,
         message_id="evt_1",
@@ -53,7 +54,7 @@ def attempt(url: str, *, allow_private: bool = True) -> Outcome:
 
     async def send() -> Outcome:
         sender = Sender(
-            POLICY, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
+            policy, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
         )
         try:
             outcome = await sender.send(claimed, [SECRET])
@@ -100,6 +101,63 @@ def test_a_compressed_response_is_kept_as_sent_not_inflated() -> None:
     assert len(outcome.response) <= 2048
     assert outcome.response.startswith("\x1f\ufffd")  # gzip's magic bytes, as sent
     assert peak < 16 << 20  # generous: inflated, one chunk is 64 MiB
+
+
+def hang(conn: socket.socket) -> None:
+    """Wait until the sender hangs up."""
+    conn.recv(1)
+
+
+# The sender gives up at its timeout: short, so a test does not wait out the generous one.
+IMPATIENT = dataclasses.replace(POLICY, timeout=0.5)
+
+
+def test_a_receiver_that_never_answers_is_no_response() -> None:
+    with raw_receiver(hang) as url:
+        outcome = attempt(url, policy=IMPATIENT)
+    assert (outcome.succeeded, outcome.status_code) == (False, 0)
+    assert outcome.error == "no response within 0.5 s"
+    assert outcome.next_attempt_at is not None
+
+
+def test_a_2xx_whose_body_never_ends_fails_with_its_status_kept() -> None:
+    # Its status came, then the body stalled: the attempt was logged as no response at
+    # all, status 0, which sent its owner looking for a request their server answered.
+    def dribble(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\nstarted")
+        hang(conn)
+
+    with raw_receiver(dribble) as url:
+        outcome = attempt(url, policy=IMPATIENT)
+    assert (outcome.succeeded, outcome.status_code) == (False, 200)
+    assert outcome.error == "the response body did not end within 0.5 s"
+    assert outcome.response == "started"
+    assert outcome.next_attempt_at is not None
+
+
+def test_a_response_cut_short_fails_with_its_status_and_retry_after_kept() -> None:
+    def cut(conn: socket.socket) -> None:
+        conn.sendall(
+            b"HTTP/1.1 429 Too Many\r\nretry-after: 120\r\ncontent-length: 100\r\n\r\nslow down"
+        )
+
+    with raw_receiver(cut) as url:
+        outcome = attempt(url)
+    assert (outcome.succeeded, outcome.status_code) == (False, 429)
+    assert outcome.error is not None
+    assert outcome.error.startswith("RemoteProtocolError: peer closed connection")
+    assert outcome.response == "slow down"
+    assert outcome.next_attempt_at is not None
+    wait = (outcome.next_attempt_at - outcome.attempted_at).total_seconds()
+    assert wait > 100  # Retry-After, not the 5 s step
+
+
+def test_a_2xx_cut_short_is_not_a_success() -> None:
+    with raw_receiver(
+        lambda c: c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nok")
+    ) as url:
+        outcome = attempt(url)
+    assert (outcome.succeeded, outcome.status_code, outcome.response) == (False, 200, "ok")
 
 
 def test_a_stored_url_the_sender_cannot_read_is_a_refused_attempt() -> None:

@@ -8,7 +8,7 @@ import email.utils
 import random
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import httpcore2
 import httpx2
@@ -69,11 +69,19 @@ def _guarded_transport(guard: AddressGuard, concurrency: int) -> httpx2.AsyncHTT
     return transport
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Response:
-    status: int
-    excerpt: str | None
-    retry_after: float | None
+    """What the receiver answered, filled in as it arrives: an attempt cut off in the body
+    (a 200 whose body then hung, or was cut short) still has its status, and the bytes
+    that came."""
+
+    status: int = 0
+    retry_after: float | None = None
+    body: bytearray = field(default_factory=bytearray)
+
+    @property
+    def excerpt(self) -> str | None:
+        return _storable(bytes(self.body[:_EXCERPT_BYTES]).decode("utf-8", "replace")) or None
 
 
 class Sender:
@@ -137,7 +145,7 @@ class Sender:
                 return Deferred(claimed, dt.datetime.now(dt.UTC))
             attempted_at = dt.datetime.now(dt.UTC)
             started = time.perf_counter()
-            response: _Response | None = None
+            response = _Response()
             error: str | None = None
             refusal = self._guard.refusal(claimed.url)
             if refusal is not None:
@@ -147,23 +155,26 @@ class Sender:
             else:
                 try:
                     async with asyncio.timeout(self._policy.timeout):
-                        response = await self._post(claimed, secrets)
+                        await self._post(claimed, secrets, response)
                 except TimeoutError:
-                    error = f"no response within {self._policy.timeout:g} s"
+                    what = "the response body did not end" if response.status else "no response"
+                    error = f"{what} within {self._policy.timeout:g} s"
                 except EndpointUrlError as exc:  # an address the connection refused
                     error = f"refused: {exc}"
                 except httpx2.HTTPError as exc:
                     error = _storable(f"{type(exc).__name__}: {exc}"[:500])
             duration_ms = round((time.perf_counter() - started) * 1000)
-        status = response.status if response else 0
-        succeeded = 200 <= status < 300
+        status = response.status
+        # A 2xx whose body did not come whole in time is no success (the attempt's time
+        # runs to the end of the excerpt), but the row says what the receiver answered.
+        succeeded = 200 <= status < 300 and error is None
         next_at = None
         if not succeeded:
             next_at = self._policy.next_attempt(
                 attempts_made=claimed.attempts + 1,
                 manual=claimed.manual,
                 status_code=status,
-                retry_after=response.retry_after if response else None,
+                retry_after=response.retry_after,
                 now=dt.datetime.now(dt.UTC),
                 rng=self._rng,
             )
@@ -173,13 +184,13 @@ class Sender:
             succeeded=succeeded,
             status_code=status,
             duration_ms=duration_ms,
-            response=response.excerpt if response else None,
+            response=response.excerpt,
             error=error,
             next_attempt_at=next_at,
             disable_endpoint=status == 410,
         )
 
-    async def _post(self, claimed: Claimed, secrets: list[str]) -> _Response:
+    async def _post(self, claimed: Claimed, secrets: list[str], answer: _Response) -> None:
         # Signed per attempt: a fresh timestamp, the same webhook-id on every retry.
         sent = signed_headers(claimed.message_id, int(time.time()), claimed.payload, secrets)
         request = self._client.build_request(
@@ -187,15 +198,11 @@ class Sender:
         )
         response = await self._client.send(request, stream=True)
         try:
-            excerpt = bytearray()
+            answer.status = response.status_code
+            answer.retry_after = _retry_after(response.headers.get("retry-after"))
             async for chunk in response.aiter_raw():
-                excerpt += chunk
-                if len(excerpt) >= _EXCERPT_BYTES:
+                answer.body += chunk
+                if len(answer.body) >= _EXCERPT_BYTES:
                     break
         finally:
             await response.aclose()
-        return _Response(
-            response.status_code,
-            _storable(bytes(excerpt[:_EXCERPT_BYTES]).decode("utf-8", "replace")) or None,
-            _retry_after(response.headers.get("retry-after")),
-        )
