@@ -28,6 +28,7 @@ from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, nipr_runs
+from producersync.webhooks import verify
 from tests.conftest import BACKENDS
 from tests.support.databases import store_url
 from tests.support.delivery import fan_out_through_sigkills
@@ -291,6 +292,7 @@ def test_a_rotated_secret_signs_beside_the_new_one(harness: Harness) -> None:
     for secret in (old, new):
         standardwebhooks.Webhook(secret).verify(after.body, after.headers)
         SvixWebhook(secret).verify(after.body, after.headers)
+        assert verify(after.body, after.headers, secret).id == after.headers["webhook-id"]
 
 
 def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:

@@ -19,7 +19,7 @@ import pytest
 
 from producersync.service.delivery import urls
 from producersync.service.delivery.policy import RetryPolicy
-from producersync.service.delivery.sender import Sender
+from producersync.service.delivery.sender import Sender, _retry_after
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Outcome
@@ -64,6 +64,37 @@ def attempt(url: str, *, allow_private: bool = True, policy: RetryPolicy = POLIC
         return outcome
 
     return asyncio.run(send())
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [
+        ("120", 120.0),
+        (" 30 ", 30.0),
+        ("0", 0.0),
+        ("99999999999999999999", 1e20),  # capped by the policy
+        ("Sun, 01 Jun 2025 12:02:00 GMT", 120.0),
+        ("Sunday, 01-Jun-25 12:02:00 GMT", 120.0),  # RFC 850
+        ("Sun Jun  1 12:02:00 2025", 120.0),  # asctime
+        ("Sun, 01 Jun 2025 14:02:00 +0200", 120.0),  # 12:02 UTC
+        ("Sun, 01 Jun 2025 11:00:00 GMT", 0.0),  # past: at once, as the schedule allows
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 251_653_521_599.0),  # capped by the policy
+        ("-5", None),
+        ("1.5", None),
+        ("1e3", None),
+        ("inf", None),
+        ("", None),
+        ("soon", None),
+        ("10, 20", None),  # two headers, joined
+        ("Sun, 32 Jun 2025 12:02:00 GMT", None),
+        (None, None),
+    ],
+)
+def test_retry_after_is_read_as_seconds_or_an_http_date(
+    header: str | None, seconds: float | None
+) -> None:
+    now = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
+    assert _retry_after(header, now) == seconds
 
 
 def test_a_retry_after_of_digits_that_are_not_ascii_is_ignored() -> None:

@@ -26,8 +26,9 @@ _EXCERPT_BYTES = 2048
 _USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
 
 
-def _retry_after(value: str | None) -> float | None:
-    """``Retry-After`` as seconds: a number, or an HTTP date."""
+def _retry_after(value: str | None, now: dt.datetime) -> float | None:
+    """``Retry-After`` as seconds from ``now``: a number, or an HTTP date (0 once past);
+    ``None`` for anything else, a negative number or a fraction included."""
     if not value:
         return None
     value = value.strip()
@@ -42,7 +43,7 @@ def _retry_after(value: str | None) -> float | None:
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return max(0.0, (when - now).total_seconds())
 
 
 def _storable(text: str) -> str:
@@ -199,7 +200,9 @@ class Sender:
         response = await self._client.send(request, stream=True)
         try:
             answer.status = response.status_code
-            answer.retry_after = _retry_after(response.headers.get("retry-after"))
+            answer.retry_after = _retry_after(
+                response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
+            )
             async for chunk in response.aiter_raw():
                 answer.body += chunk
                 if len(answer.body) >= _EXCERPT_BYTES:
