@@ -76,6 +76,29 @@ def test_retry_after_beyond_the_cap_is_raised_with_its_wait() -> None:
     assert len(fake.api_requests) == 1
 
 
+def test_a_429_without_retry_after_waits_for_its_window_s_reset(no_sleep: list[float]) -> None:
+    fake = FakeAPI(flaky([lambda: error(429, headers={"ratelimit-reset": "1"})]))
+    with fake.client() as client:
+        assert len(list(client.licenses.list())) == 1
+    assert no_sleep == [1.0]  # the reset, where a bare backoff then sat in the pacer's hold
+
+
+def test_a_429_whose_reset_is_beyond_the_cap_is_raised_with_it() -> None:
+    # Before, the call backed off 0.5 s and then waited the half hour out in the pacer.
+    fake = FakeAPI(flaky([lambda: error(429, headers={"x-ratelimit-reset": "1800"})]))
+    with fake.client() as client, pytest.raises(RateLimitError) as caught:
+        list(client.licenses.list())
+    assert caught.value.retry_after == 1800
+    assert len(fake.api_requests) == 1
+
+
+def test_a_429_s_reset_is_the_error_s_wait_once_retries_are_spent() -> None:
+    fake = FakeAPI(flaky([lambda: error(429, headers={"ratelimit-reset": "30"})]))
+    with fake.client(max_retries=0) as client, pytest.raises(RateLimitError) as caught:
+        list(client.licenses.list())
+    assert caught.value.retry_after == 30
+
+
 def test_server_errors_are_retried_with_backoff(no_sleep: list[float]) -> None:
     fake = FakeAPI(flaky([lambda: error(500), lambda: error(503)]))
     with fake.client() as client:

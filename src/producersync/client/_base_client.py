@@ -48,7 +48,7 @@ from producersync.client._exceptions import (
 )
 from producersync.client._json import json_body
 from producersync.client._pacing import Pacer, orderable
-from producersync.client._retry import backoff, parse_retry_after, should_retry
+from producersync.client._retry import backoff, server_wait, should_retry
 from producersync.client._ssl import shared_ssl_context
 
 __all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIClient", "checked"]
@@ -146,9 +146,6 @@ class BaseClient:
         deadline = self.deadline if deadline is None else positive(deadline)
         return deadline, within(self.timeout, deadline)
 
-    def _retry_after(self, error: APIStatusError) -> float | None:
-        return parse_retry_after(error.response.headers)
-
     def _decide(self, error: ProducerSyncError, attempt: int) -> float:
         """Seconds to wait before retrying ``error``; raises it when it is final."""
         if attempt >= self.max_retries or not isinstance(error, APIError):
@@ -158,7 +155,7 @@ class BaseClient:
         assert isinstance(error, APIStatusError)
         if not should_retry(error.response):
             raise error
-        wait = self._retry_after(error)
+        wait = server_wait(error.status_code, error.response.headers)
         if wait is None:
             return backoff(attempt)
         if wait > RETRY_AFTER_CAP:
@@ -202,7 +199,7 @@ class BaseClient:
             attempt + 1,
         )
         if not response.is_success:
-            raise make_status_error(response, parse_retry_after(response.headers))
+            raise make_status_error(response, server_wait(response.status_code, response.headers))
         if raw:
             return response.content
         if not response.content:

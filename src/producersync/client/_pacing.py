@@ -44,7 +44,7 @@ from collections.abc import Callable, Mapping
 import anyio
 
 from producersync.client._cancel import Cancellation, check, waking
-from producersync.client._retry import parse_reset, parse_retry_after
+from producersync.client._retry import parse_reset, server_wait
 
 __all__ = ["Pacer", "orderable"]
 
@@ -186,9 +186,7 @@ class Pacer:
         reset = parse_reset(headers.get("ratelimit-reset") or headers.get("x-ratelimit-reset"))
         wait = None
         if status == 429:
-            wait = parse_retry_after(headers)
-            if wait is None:
-                wait = reset
+            wait = server_wait(status, headers)
         elif remaining is not None and reset is not None:
             tight = remaining <= _SAFETY or reset / remaining > self.interval
             limit = _number(headers.get("ratelimit-limit") or headers.get("x-ratelimit-limit"))

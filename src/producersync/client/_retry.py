@@ -12,7 +12,7 @@ import httpx2
 
 from producersync.client._constants import INITIAL_RETRY_DELAY, MAX_RETRY_DELAY
 
-__all__ = ["backoff", "parse_reset", "parse_retry_after", "should_retry"]
+__all__ = ["backoff", "parse_reset", "parse_retry_after", "server_wait", "should_retry"]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _DAY = 86_400.0
@@ -52,6 +52,18 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def server_wait(status: int, headers: Mapping[str, str]) -> float | None:
+    """Seconds the server asks us to wait before the next request: its Retry-After;
+    for a 429 without one, until its rate-limit window resets. The pacer holds every
+    slot that long, so the retry loop must see the same wait: it took a bare 429 for
+    one to back off 0.5 s from, and the call then sat in the pacer's hold for up to an
+    hour, past the cap over which a wait is raised for the caller to schedule."""
+    wait = parse_retry_after(headers)
+    if wait is None and status == 429:
+        wait = parse_reset(headers.get("ratelimit-reset") or headers.get("x-ratelimit-reset"))
+    return wait
 
 
 def parse_reset(value: str | None, now: float | None = None) -> float | None:
