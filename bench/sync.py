@@ -153,8 +153,9 @@ def _ceiling(settings: SyncSettings, todo: list[Stream]) -> float:
 
         def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
             params = None if path else {**dict(stream.params), "size": str(size)}
-            body = client.request("GET", path or f"/v2/{stream.resource}", params=params, raw=True)
-            records, next_path = parse_raw_page(body, stream.resource, size)
+            at = path or f"/v2/{stream.resource}"
+            body = client.request("GET", at, params=params, raw=True)
+            records, next_path = parse_raw_page(body, stream.resource, size, at=at)
             return PageResult(next_path, len(records))
 
         started = time.perf_counter()

@@ -236,6 +236,50 @@ def test_links_to_another_host_are_followed_on_the_configured_host() -> None:
     assert {r.url.host for r in fake.api_requests} == {"fake"}
 
 
+def relative_links(first: str) -> Callable[[httpx2.Request], httpx2.Response]:
+    """Serves ``first`` and two pages after it, each linked to the next by a link relative
+    to the page holding it: a query alone, then a last path segment; 404 anywhere else."""
+    links = {"": "?continuationToken=a", "a": "licenses?continuationToken=b"}
+    ids = {"": 1, "a": 2, "b": 3}
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        token = request.url.params.get("continuationToken", "")
+        if request.url.path != first or token not in ids:
+            return error(404)
+        body = page("licenses", [license_row(ids[token])], None)
+        body["links"]["next"]["href"] = links.get(token, "?continuationToken=0")
+        return json_response(200, body)
+
+    return api
+
+
+@pytest.mark.parametrize(
+    ("read", "first"),
+    [
+        (lambda c: c.licenses.list(page_size=1), "/v2/licenses"),
+        (lambda c: c.licenses.for_npn("15645555", page_size=1), "/v2/entities/15645555/licenses"),
+    ],
+)
+def test_a_relative_next_link_is_followed_from_the_page_that_holds_it(
+    read: Callable[[Client], Any], first: str
+) -> None:
+    # Before, the link was glued to the base URL: ``/?continuationToken=a``, a 404.
+    fake = FakeAPI(relative_links(first))
+    with fake.client() as client:
+        assert [r.id for r in read(client)] == [1, 2, 3]
+    assert [r.url.params.get("continuationToken") for r in fake.api_requests] == [None, "a", "b"]
+
+
+def test_a_relative_next_link_is_followed_from_the_page_that_holds_it_async() -> None:
+    fake = FakeAPI(relative_links("/v2/licenses"))
+
+    async def main() -> list[int]:
+        async with fake.async_client() as client:
+            return [r.id async for r in client.licenses.list(page_size=1)]
+
+    assert anyio.run(main) == [1, 2, 3]
+
+
 def test_a_short_page_ends_the_list_without_the_empty_end_request() -> None:
     def api(request: httpx2.Request) -> httpx2.Response:
         return json_response(200, page("licenses", [license_row(1)], "next"))

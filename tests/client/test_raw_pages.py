@@ -18,9 +18,29 @@ def _body(value: object) -> bytes:
 def test_records_come_as_sent_with_the_next_path() -> None:
     records = [{"id": 1, "npn": "1", "newField": {"a": 1}}, {"id": 2, "npn": "2"}]
     items, nxt = parse_raw_page(
-        _body({"embedded": {"licenses": records}, "links": NEXT}), "licenses", 2
+        _body({"embedded": {"licenses": records}, "links": NEXT}), "licenses", 2, at="/v2/licenses"
     )
     assert items == records and nxt == NEXT["next"]["href"]
+
+
+@pytest.mark.parametrize(
+    ("href", "at", "resolved"),
+    [
+        ("?continuationToken=x", "/v2/licenses", "/v2/licenses?continuationToken=x"),
+        ("licenses?continuationToken=x", "/v2/licenses", "/v2/licenses?continuationToken=x"),
+        (
+            "?continuationToken=y",
+            "http://h/v2/licenses?continuationToken=x",
+            "http://h/v2/licenses?continuationToken=y",
+        ),
+        ("/v2/licenses?continuationToken=x", "/elsewhere", "/v2/licenses?continuationToken=x"),
+    ],
+)
+def test_a_relative_next_link_is_resolved_against_the_page_s_own(
+    href: str, at: str, resolved: str
+) -> None:
+    body = _body({"embedded": {"licenses": [{"id": 1}]}, "links": {"next": {"href": href}}})
+    assert parse_raw_page(body, "licenses", 1, at=at)[1] == resolved
 
 
 @pytest.mark.parametrize(
@@ -32,7 +52,7 @@ def test_records_come_as_sent_with_the_next_path() -> None:
     ],
 )
 def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
-    assert parse_raw_page(_body(envelope), "licenses", size)[1] is None
+    assert parse_raw_page(_body(envelope), "licenses", size, at="/v2/licenses")[1] is None
 
 
 @pytest.mark.parametrize(
@@ -50,7 +70,7 @@ def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
 )
 def test_a_malformed_page_is_a_response_validation_error(body: bytes) -> None:
     with pytest.raises(ResponseValidationError, match="malformed licenses page"):
-        parse_raw_page(body, "licenses", 1000)
+        parse_raw_page(body, "licenses", 1000, at="/v2/licenses")
 
 
 @pytest.mark.parametrize(
@@ -61,4 +81,4 @@ def test_a_next_link_that_cannot_be_followed_is_a_response_validation_error(
 ) -> None:
     body = _body({"embedded": {"licenses": [{"id": 1}]}, "links": {"next": nxt}})
     with pytest.raises(ResponseValidationError, match=r"malformed licenses page: links\.next"):
-        parse_raw_page(body, "licenses", 1)
+        parse_raw_page(body, "licenses", 1, at="/v2/licenses")

@@ -4,9 +4,11 @@ A page knows its items and where the next one is; iteration lives once, in the p
 v2 lists follow ``links.next`` (continuation tokens) until a page without ``embedded``,
 ``continuationToken=0``, or a short page; v1 lists follow ``links.next`` (page numbers)
 until there is none. ``embedded`` / ``links`` are also read as ``_embedded`` / ``_links``.
-A link back to a page already read, or past a v1 page's ``totalPages``, is a
-``ResponseValidationError``: followed, it would never end. So is an ``embedded`` that
-holds something but not the list's records: read as none, it would end the list there.
+A relative next link (``?continuationToken=…``, ``licenses?…``) is resolved against the
+URL of the page that holds it, as a browser would. A link back to a page already read,
+or past a v1 page's ``totalPages``, is a ``ResponseValidationError``: followed, it
+would never end. So is an ``embedded`` that holds something but not the list's records:
+read as none, it would end the list there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Generic, TypeVar
+from urllib.parse import urljoin
 
 import httpx2
 import orjson
@@ -99,9 +102,9 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[M]:
-    """One page of either style. ``size`` (v2 only) lets a short page end the list
-    without the extra request for the empty end marker."""
+def parse_page(body: bytes, key: str, model: type[M], size: int | None, *, at: str) -> Page[M]:
+    """One page of either style, read from ``at`` (a path or URL). ``size`` (v2 only)
+    lets a short page end the list without the extra request for the empty end marker."""
     try:
         with _collector_paused():
             envelope = _envelope(key, model).validate_json(body)
@@ -113,7 +116,7 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None) -> Page[
         if key not in envelope.embedded.model_fields_set:
             _records_elsewhere(key, envelope.embedded.model_extra)
     info = envelope.page or _PageInfo()
-    next_path = _next_path(envelope.links, len(items), size, key)
+    next_path = _next_path(envelope.links, len(items), size, key, at)
     if next_path is not None and info.total_pages is not None:
         # A v1 page that links past its own count would be followed for as long as the
         # server keeps linking.
@@ -138,8 +141,11 @@ def _page_number(href: str) -> float | None:
         return math.inf
 
 
-def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], str | None]:
-    """One page of either style as JSON objects and the next page's path, for a caller
+def parse_raw_page(
+    body: bytes, key: str, size: int | None, *, at: str
+) -> tuple[list[Any], str | None]:
+    """One page of either style, read from ``at``, as JSON objects and the next page's
+    path, for a caller
     that stores records as they came (the sync's mirror). The envelope and each record's
     ``id`` are checked, not every field: that is a pydantic validation of each record,
     77 ms a 1,000-license page beside the 28 ms of parsing it."""
@@ -159,7 +165,8 @@ def parse_raw_page(body: bytes, key: str, size: int | None) -> tuple[list[Any], 
     ):
         raise ResponseValidationError(f"malformed {key} page: records need an integer id")
     links = envelope.get("links", envelope.get("_links"))
-    return items, _next_path(links if isinstance(links, dict) else None, len(items), size, key)
+    links = links if isinstance(links, dict) else None
+    return items, _next_path(links, len(items), size, key, at)
 
 
 def _records_elsewhere(key: str, embedded: dict[str, Any] | None) -> None:
@@ -171,8 +178,11 @@ def _records_elsewhere(key: str, embedded: dict[str, Any] | None) -> None:
         )
 
 
-def _next_path(links: dict[str, Any] | None, count: int, size: int | None, key: str) -> str | None:
-    """Where the page after one of ``count`` records is; None at the end."""
+def _next_path(
+    links: dict[str, Any] | None, count: int, size: int | None, key: str, at: str
+) -> str | None:
+    """Where the page after one of ``count`` records, read from ``at``, is; None at the
+    end."""
     nxt = (links or {}).get("next")
     if nxt is None or not count or (size is not None and count < size):
         return None
@@ -189,12 +199,16 @@ def _next_path(links: dict[str, Any] | None, count: int, size: int | None, key: 
         # ``javascript:…``, ``data:…``: re-rooted on the base URL as every link is, it
         # was asked of the API at a path of its text, a 404 that named no page.
         raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}")
-    return None if url.params.get("continuationToken") == "0" else href
+    if url.params.get("continuationToken") == "0":
+        return None
+    # Relative to the page (RFC 3986 §5). Re-rooted on the base URL as it came, a link of
+    # a query alone was asked at the API's root, and ``licenses?…`` at ``/licenses``.
+    return urljoin(at, href)
 
 
 Fetch = Callable[[str, dict[str, Any] | None], Any]
 AsyncFetch = Callable[[str, dict[str, Any] | None], Awaitable[Any]]
-Parse = Callable[[Any], Page[M]]
+Parse = Callable[..., Page[M]]  # (body, *, at): ``parse_page`` with its list's key and model
 
 
 class LoopGuard:
@@ -229,7 +243,7 @@ class SyncPager(Generic[M]):
         params = self._params
         guard = LoopGuard(self._path)
         while path is not None:
-            page = self._parse(self._fetch(path, params))
+            page = self._parse(self._fetch(path, params), at=path)
             yield page
             path, params = page.next_path, None  # the next link carries every parameter
             if path is not None:
@@ -251,7 +265,7 @@ class AsyncPager(Generic[M]):
         params = self._params
         guard = LoopGuard(self._path)
         while path is not None:
-            page = self._parse(await self._fetch(path, params))
+            page = self._parse(await self._fetch(path, params), at=path)
             yield page
             path, params = page.next_path, None
             if path is not None:

@@ -231,13 +231,14 @@ class Puller:
             if watch is not None:
                 watch.planned += pages
         left = self._pages_left.get(stream, 0)
+        at = path or f"/v2/{spec.key}"
         try:
             if ahead is not None:
                 body = ahead.result()  # its error, if it failed, is this page's
             else:
                 body = self._client.request(
                     "GET",
-                    path or f"/v2/{spec.key}",
+                    at,
                     params=params,
                     raw=True,
                     priority=left,
@@ -247,7 +248,7 @@ class Puller:
             if path is None:
                 raise
             raise ContinuationRefused(f"/v2/{spec.key}: {exc}") from exc
-        records, next_path = parse_raw_page(body, spec.key, self._size)
+        records, next_path = parse_raw_page(body, spec.key, self._size, at=at)
         if watch is not None:
             _note_nested(watch, stream.resource, records)
         if next_path is None:

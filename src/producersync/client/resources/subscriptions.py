@@ -57,7 +57,8 @@ class Subscriptions(SyncResource):
     def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
         """One numbered page of the population; its ``total_pages`` says how many there
         are, so a caller may read the others side by side."""
-        return _subscriptions(self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options))
+        body = self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options)
+        return _subscriptions(body, at=_PATH)
 
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
@@ -120,7 +121,7 @@ class AsyncSubscriptions(AsyncResource):
 
     async def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
         page = await self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options)
-        return _subscriptions(page)
+        return _subscriptions(page, at=_PATH)
 
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
