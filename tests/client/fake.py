@@ -14,6 +14,7 @@ import orjson
 from producersync.client import AsyncClient, Client
 
 Handler = Callable[[httpx2.Request], httpx2.Response]
+JOB = "0ded8367-01ac-4519-8cd7-ce965d55c0b0"  # a job id, as the API writes one
 
 
 def page(key: str, items: list[dict[str, Any]], next_token: str | int | None) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from producersync.client import (
     ResponseValidationError,
     ServerError,
 )
-from tests.client.fake import FakeAPI, error, json_response, license_row, page
+from tests.client.fake import JOB, FakeAPI, error, json_response, license_row, page
 
 
 @pytest.fixture(autouse=True)
@@ -309,8 +309,8 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
         (lambda c: c.licenses.get(1), b"", "GET /v1/licenses/1"),
         (lambda c: c.entities.get("15645555"), b'{"id": "one"}', "GET /v2/entities/15645555"),
         (lambda c: c.regulatory_actions.get_value(3), b"[1]", "GET /v1/regulatoryActionValues/3"),
-        (lambda c: c.subscriptions.job("j1"), b'{"status": 5}', "/status/j1"),
-        (lambda c: c.subscriptions.wait("j1"), b"{}", "/status/j1"),
+        (lambda c: c.subscriptions.job(JOB), b'{"status": 5}', f"/status/{JOB}"),
+        (lambda c: c.subscriptions.wait(JOB), b"{}", f"/status/{JOB}"),
         (lambda c: c.subscriptions.add(["1"]), b"", "PUT /v1/accounts/subscriptions"),
     ],
 )
@@ -588,6 +588,38 @@ def test_an_npn_that_is_not_one_is_refused_naming_it_before_any_request(
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+# Every call that puts an id in its path, and an id that is not one: a path or a query.
+ID_CALLS: dict[str, tuple[Callable[[Any], Any], type[Exception]]] = {
+    "licenses.get": (lambda c: c.licenses.get("1/../../../v1/accounts/subscriptions"), TypeError),
+    "license_loas.for_license": (lambda c: c.license_loas.for_license("1?size=5"), TypeError),
+    "regulatory_actions.values": (lambda c: c.regulatory_actions.values(True), TypeError),
+    "regulatory_actions.get_value": (lambda c: c.regulatory_actions.get_value(1.0), TypeError),
+    "subscriptions.job": (lambda c: c.subscriptions.job("x?y=1"), ValueError),
+    "subscriptions.job_details": (lambda c: c.subscriptions.job_details(".."), ValueError),
+    "subscriptions.wait": (lambda c: c.subscriptions.wait(f"{JOB}/../.."), ValueError),
+}
+
+
+@pytest.mark.parametrize("call", list(ID_CALLS))
+def test_an_id_that_is_not_one_is_refused_before_any_request(call: str) -> None:
+    """Put in the path as it came, ``licenses.get("1/../../../v1/accounts/subscriptions")``
+    read the subscriptions, and a job id's ``?`` cut its path short."""
+    read, refusal = ID_CALLS[call]
+    fake = FakeAPI(lambda request: json_response(200, {"id": 1}))
+    with fake.client() as client, pytest.raises(refusal, match="id"):
+        read(client)  # a lazy list's too, when it is made
+
+    async def main() -> None:
+        async with fake.async_client() as async_client:
+            result = read(async_client)
+            if inspect.iscoroutine(result):
+                await result
+
+    with pytest.raises(refusal, match="id"):
+        anyio.run(main)
+    assert fake.token_requests == 0 and not fake.api_requests
+
+
 # 80 MiB of spaces in 80 KB of gzip: past the 64 MiB any one response may take, decoded.
 BOMB = gzip.compress(b" " * (80 * 2**20), 9)
 
@@ -671,17 +703,17 @@ def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll
     def job(request: httpx2.Request) -> httpx2.Response:
         status = "COMPLETED" if next(polls) >= 3 else "IN_PROGRESS"
         day = "2026-12-01"
-        body = {"id": "j1", "status": status, "details": {}, "createdAt": day, "updatedAt": day}
+        body = {"id": JOB, "status": status, "details": {}, "createdAt": day, "updatedAt": day}
         return json_response(200, body)
 
     fake = FakeAPI(job)
     options = {"poll_interval": 0.01, **wait}
     with fake.client() as client, pytest.raises(ValueError, match=said):
-        client.subscriptions.wait("j1", **options)
+        client.subscriptions.wait(JOB, **options)
 
     async def main() -> None:
         async with fake.async_client() as async_client:
-            await async_client.subscriptions.wait("j1", **options)
+            await async_client.subscriptions.wait(JOB, **options)
 
     with pytest.raises(ValueError, match=said):
         anyio.run(main)

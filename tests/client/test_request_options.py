@@ -31,7 +31,7 @@ from producersync.client import (
     SyncRecordPages,
 )
 from producersync.client._constants import NPN_CHUNK
-from tests.client.fake import FakeAPI, json_response, license_row
+from tests.client.fake import JOB, FakeAPI, json_response, license_row
 from tests.support.fault_proxy import FaultMix, FaultProxy, dribbled, fault_proxy
 from tests.support.staggered import tasks, threads
 
@@ -54,9 +54,9 @@ CALLS: dict[str, Call] = {
     "subscriptions.add": lambda c, o: c.subscriptions.add([NPN], **o),
     "subscriptions.replace": lambda c, o: c.subscriptions.replace([NPN], **o),
     "subscriptions.remove": lambda c, o: c.subscriptions.remove([NPN], **o),
-    "subscriptions.job": lambda c, o: c.subscriptions.job("job-1", **o),
-    "subscriptions.job_details": lambda c, o: c.subscriptions.job_details("job-1", **o),
-    "subscriptions.wait": lambda c, o: c.subscriptions.wait("job-1", **o),
+    "subscriptions.job": lambda c, o: c.subscriptions.job(JOB, **o),
+    "subscriptions.job_details": lambda c, o: c.subscriptions.job_details(JOB, **o),
+    "subscriptions.wait": lambda c, o: c.subscriptions.wait(JOB, **o),
 }
 EVERY_CALL = pytest.mark.parametrize("name", list(CALLS))
 

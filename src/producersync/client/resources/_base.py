@@ -7,6 +7,7 @@ fetch of each of its pages (``_fetch``)."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from functools import partial
 from typing import TYPE_CHECKING, Any, TypeVar, Unpack
@@ -21,7 +22,16 @@ from producersync.model import is_npn
 if TYPE_CHECKING:
     from producersync.client._base_client import AsyncAPIClient, SyncAPIClient
 
-__all__ = ["AsyncResource", "SyncResource", "npn_list", "parse_model", "query_value", "valid_npn"]
+__all__ = [
+    "AsyncResource",
+    "SyncResource",
+    "npn_list",
+    "parse_model",
+    "query_value",
+    "valid_id",
+    "valid_job_id",
+    "valid_npn",
+]
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -47,6 +57,27 @@ def valid_npn(value: str, name: str = "npn") -> str:
     subscriptions), and a comma made two NPNs of one in an ``npns=`` list."""
     if not isinstance(value, str) or not is_npn(value):
         raise ValueError(f"{name}: {value!r:.60} is not an NPN (1 to 10 ASCII digits)")
+    return value
+
+
+def valid_id(value: int, name: str) -> int:
+    """``value`` if it is a record id (an ``int``, not a ``bool``); else ``TypeError``,
+    before any request. Put in the path as it came, a string led to another resource:
+    ``licenses.get("1/../../../v1/accounts/subscriptions")`` read the subscriptions."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} takes an integer id, not {value!r:.60}")
+    return value
+
+
+# The API's job ids are UUIDs (``jobId``: string(uuid)), written out with their hyphens.
+_JOB_ID = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+
+
+def valid_job_id(value: str) -> str:
+    """``value`` if it is a job id; else ``ValueError`` naming it, before any request
+    (a ``?`` in it cut the path there, ``..`` climbed out of the job's)."""
+    if not isinstance(value, str) or not _JOB_ID.fullmatch(value):
+        raise ValueError(f"job: {value!r:.60} is not a job id (a UUID)")
     return value
 
 

@@ -23,6 +23,7 @@ from producersync.client.resources._base import (
     SyncResource,
     npn_list,
     query_value,
+    valid_id,
     valid_npn,
 )
 from producersync.model import (
@@ -312,7 +313,9 @@ class Records(SyncResource, _RecordsMixin[M]):
         return SyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
 
     def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
-        return self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}", **options)
+        return self._get_model(
+            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
+        )
 
 
 class Entities(Records[Entity]):
@@ -331,7 +334,7 @@ class LicenseLoas(Records[LicenseLoa]):
     ) -> SyncPager[LicenseLoa]:
         return SyncPager(
             self._fetch(options),
-            f"/v2/licenses/{license_id}/licenseLoas",
+            f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
         )
@@ -347,14 +350,16 @@ class RegulatoryActions(Records[RegulatoryAction]):
     ) -> SyncPager[RegulatoryActionValue]:
         return SyncPager(
             self._fetch(options),
-            f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
+            f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
         )
 
     def get_value(self, value_id: int, **options: Unpack[RequestOptions]) -> RegulatoryActionValue:
         return self._get_model(
-            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}", **options
+            RegulatoryActionValue,
+            f"/v1/regulatoryActionValues/{valid_id(value_id, 'value_id')}",
+            **options,
         )
 
 
@@ -465,7 +470,9 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         return AsyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
 
     async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
-        return await self._get_model(self.spec.model, f"/v1/{self.spec.key}/{record_id}", **options)
+        return await self._get_model(
+            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
+        )
 
 
 class AsyncEntities(AsyncRecords[Entity]):
@@ -485,7 +492,7 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
     ) -> AsyncPager[LicenseLoa]:
         return AsyncPager(
             self._fetch(options),
-            f"/v2/licenses/{license_id}/licenseLoas",
+            f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas",
             {"size": page_size},
             self._parser(page_size),
         )
@@ -501,7 +508,7 @@ class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
     ) -> AsyncPager[RegulatoryActionValue]:
         return AsyncPager(
             self._fetch(options),
-            f"/v2/regulatoryActions/{action_id}/regulatoryActionValues",
+            f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues",
             {"size": page_size},
             self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
         )
@@ -510,5 +517,7 @@ class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
         self, value_id: int, **options: Unpack[RequestOptions]
     ) -> RegulatoryActionValue:
         return await self._get_model(
-            RegulatoryActionValue, f"/v1/regulatoryActionValues/{value_id}", **options
+            RegulatoryActionValue,
+            f"/v1/regulatoryActionValues/{valid_id(value_id, 'value_id')}",
+            **options,
         )

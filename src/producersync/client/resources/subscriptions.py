@@ -18,6 +18,7 @@ from producersync.client.resources._base import (
     SyncResource,
     npn_list,
     parse_model,
+    valid_job_id,
 )
 from producersync.model.subscriptions import JobAccepted, JobDetail, JobStatus, Subscription
 
@@ -29,8 +30,8 @@ _PAGE = 1000
 
 def _job_id(job: JobAccepted | JobStatus | str) -> str:
     if isinstance(job, JobAccepted):
-        return job.job_id
-    return job.id if isinstance(job, JobStatus) else job
+        return valid_job_id(job.job_id)
+    return valid_job_id(job.id if isinstance(job, JobStatus) else job)
 
 
 def _wait_ends(timeout: float, poll_interval: float) -> float:
