@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import inspect
 import itertools
@@ -297,6 +298,8 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
             client.licenses.list(npns="15645555")  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="co_codes"):
             client.licenses.list(co_codes=["12345"])
+        with pytest.raises(TypeError, match="not a datetime"):
+            client.licenses.list(updated_since=dt.datetime(2024, 1, 1, 10))
         with pytest.raises(TypeError, match="per-NPN"):
             client.entities.for_npn("15645555")
     assert not fake.api_requests

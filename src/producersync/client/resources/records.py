@@ -129,6 +129,10 @@ class Filters:
                 raise TypeError(f"{spec.key} lists do not take the {name!r} filter")
             if name in ("npns", "states") and isinstance(value, str):
                 raise TypeError(f"{name} takes a sequence of strings, not one string")
+            if isinstance(value, dt.datetime):
+                # A datetime is a date, and went out as 2024-01-01T10:00:00: a 400 from the
+                # API, once the list was read.
+                raise TypeError(f"{name} takes a date, not a datetime: pass {value!r:.60}.date()")
             params[wire] = query_value(value)
         return params
 
