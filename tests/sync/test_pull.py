@@ -363,6 +363,34 @@ def test_a_streams_next_page_is_asked_for_while_its_page_is_written(
     assert _v2_requests(transport) == -(-held // PAGE) + (held % PAGE == 0)
 
 
+def test_a_streams_pages_are_read_on_while_its_writes_wait(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    """The mirror takes one writer at a time: a stream whose write waits its turn reads
+    on, two pages ahead, rather than leave the API idle until the write is done."""
+    running, creds = service
+    transport = Recording()
+    release = threading.Event()
+
+    def written(resource: str, upserted: int) -> None:
+        release.wait(30)  # the stream's first write not done until the pages ahead came
+
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        stream = next(s for s in streams() if s.resource == "licenseLoas")
+        puller = Puller(client, engine, PAGE, on_upsert=written)
+        first = threading.Thread(target=puller.page, args=(stream, None, None))
+        first.start()
+        try:
+            eventually(lambda: _v2_requests(transport) == 3, what=lambda: transport.paths)
+        finally:
+            release.set()
+            first.join()
+        engine.dispose()
+
+
 def _v2_requests(transport: Recording) -> int:
     return sum(1 for path in transport.paths if path.startswith("/v2/"))
 

@@ -6,7 +6,7 @@ the next page. That path (it carries the continuation token) is all a caller has
 to resume a stream after a crash, so the workflows checkpoint it after every page.
 
 Streams run side by side under one rate limit, and a stream's pages come one after
-another: its next page is asked for while a page is written. A pass over the whole
+another: its next pages are read while a page is written (``read_ahead``). A pass over the whole
 population first counts each stream's records, and the pacer serves the stream with the
 most pages left first: the longest (LOAs, several a license) would otherwise get an
 equal share of the requests and then run on alone, at one request per round trip, long
@@ -56,6 +56,7 @@ from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
+from producersync.sync.read_ahead import Parsed, PriorityGate, ReadAhead
 
 __all__ = [
     "NESTED_LISTS",
@@ -201,11 +202,11 @@ class Puller:
         # requests' priority, so the pacer serves the longest first. A hint only: a
         # stream resumed after a restart goes on without it.
         self._pages_left: dict[Stream, int] = {}
-        # Each stream's next page, asked for while its last one is written: a stream's
-        # pages come one after another, and a backfill's longest (the licenses, their
-        # LOAs nested) ran alone at the end, a page's write before each next request.
-        self._ahead: dict[Stream, tuple[str, Future[bytes]]] = {}
+        # Each stream's next pages, read while its last ones are written, and the turns
+        # of its writes by pages left, as the pacer's requests (``read_ahead``).
+        self._ahead: dict[Stream, ReadAhead] = {}
         self._ahead_lock = threading.Lock()
+        self._writes = PriorityGate()
         # The runs whose streams this process pulls side by side (``pull``), by run: the
         # stop of each, which ends their requests' waits for the rate limit when it ends
         # early. Not the workflows': each of their pages is a step, and a crash resumes it.
@@ -231,24 +232,19 @@ class Puller:
             if watch is not None:
                 watch.planned += pages
         left = self._pages_left.get(stream, 0)
-        at = path or f"/v2/{spec.key}"
         try:
-            if ahead is not None:
-                body = ahead.result()  # its error, if it failed, is this page's
-            else:
-                body = self._client.request(
-                    "GET",
-                    at,
-                    params=params,
-                    raw=True,
-                    priority=left,
-                    cancel=stop,
-                )
+            # Its error, if reading it ahead failed, is this page's.
+            read = ahead.take(path) if ahead is not None and path is not None else None
+            if read is None:
+                if ahead is not None:
+                    ahead.close()
+                ahead = None
+                read = self._fetch(spec.key, path or f"/v2/{spec.key}", left, stop, params)
         except BadRequestError as exc:
             if path is None:
                 raise
             raise ContinuationRefused(f"/v2/{spec.key}: {exc}") from exc
-        records, next_path = parse_raw_page(body, spec.key, self._size, at=at)
+        records, next_path = read
         if watch is not None:
             _note_nested(watch, stream.resource, records)
         if next_path is None:
@@ -256,9 +252,13 @@ class Puller:
         else:
             if stream in self._pages_left:
                 self._pages_left[stream] = left - 1
-            self._ask_ahead(stream, next_path, left - 1, stop)
+            if ahead is None:
+                fetch = functools.partial(self._fetch, spec.key, stop=stop)
+                ahead = ReadAhead(fetch, next_path, left - 1)
+            with self._ahead_lock:
+                self._ahead[stream] = ahead
         try:
-            with mirror.write_transaction(self._engine) as conn:
+            with self._writes.held(left), mirror.write_transaction(self._engine) as conn:
                 counts = mirror.upsert_records(
                     conn,
                     stream.resource,
@@ -278,39 +278,28 @@ class Puller:
             self._on_upsert(stream.resource, upserted)
         return PageResult(next_path, upserted)
 
-    def _ask_ahead(
-        self, stream: Stream, path: str, priority: float, stop: Cancellation | None
-    ) -> None:
-        """Request the stream's page at ``path`` now, in a thread of its own, for the
-        ``page`` call that asks for it next. Nothing is lost if that call never comes (a
-        crash, a pass stopped): the page is asked for again from the checkpointed path.
-        So a pull stopping (``stop``) takes it out of the pacer's queue with the rest."""
-        future: Future[bytes] = Future()
+    def _fetch(
+        self,
+        key: str,
+        path: str,
+        priority: float,
+        stop: Cancellation | None,
+        params: Mapping[str, str] | None = None,
+    ) -> Parsed:
+        """The page at ``path`` of the list ``key``, fetched and parsed."""
+        body = self._client.request(
+            "GET", path, params=params, raw=True, priority=priority, cancel=stop
+        )
+        return parse_raw_page(body, key, self._size, at=path)
 
-        def fetch() -> None:
-            if not future.set_running_or_notify_cancel():
-                return
-            try:
-                body = self._client.request("GET", path, raw=True, priority=priority, cancel=stop)
-            except BaseException as exc:
-                future.set_exception(exc)
-            else:
-                future.set_result(body)
-
+    def _take_ahead(self, stream: Stream, path: str | None) -> ReadAhead | None:
+        """The stream's reader, if it may read on from ``path``; any other is not wanted."""
         with self._ahead_lock:
-            self._ahead[stream] = (path, future)
-        threading.Thread(target=fetch, name="page-ahead", daemon=True).start()
-
-    def _take_ahead(self, stream: Stream, path: str | None) -> Future[bytes] | None:
-        """The page at ``path`` of ``stream`` if it was asked for ahead; any other page
-        asked ahead for the stream is not wanted any more."""
-        with self._ahead_lock:
-            path_ahead, future = self._ahead.pop(stream, (None, None))
-        if future is None or path is None or path != path_ahead:
-            if future is not None:
-                future.cancel()
+            ahead = self._ahead.pop(stream, None)
+        if ahead is not None and path is None:
+            ahead.close()
             return None
-        return future
+        return ahead
 
     def _count(self, stream: Stream, stop: Cancellation | None) -> int:
         """The stream's records, ahead of every page: it is what orders the others."""
