@@ -735,6 +735,25 @@ def test_rotate_secret_keeps_the_old_one_during_grace_only(engine: sa.Engine) ->
         assert endpoints.active_secrets(conn, []) == {}
 
 
+def test_rotations_within_the_grace_keep_only_the_newest_secrets_signing(
+    engine: sa.Engine,
+) -> None:
+    """Each rotation within the grace added a signature to every message, without end."""
+    with write_transaction(engine) as conn:
+        ep, first = endpoints.create_endpoint(conn, new_account(conn), URL, secret="whsec_0")
+        rotated = [first]
+        for i in range(1, 7):
+            rotated.append(
+                endpoints.rotate_secret(conn, ep.id, dt.timedelta(hours=1), secret=f"whsec_{i}")
+            )
+        newest = rotated[::-1][: 1 + endpoints.SECRETS_IN_GRACE]
+        assert endpoints.active_secrets(conn, [ep.id]) == {ep.id: newest}
+        stored = conn.execute(
+            sa.select(webhook_secrets.c.secret).where(webhook_secrets.c.endpoint_id == ep.id)
+        ).scalars()
+        assert sorted(stored) == sorted(newest)
+
+
 # --- management rules ------------------------------------------------------------------
 
 

@@ -14,6 +14,7 @@ from producersync.service.store.tables import webhook_endpoints, webhook_secrets
 from producersync.webhooks import generate_secret
 
 __all__ = [
+    "SECRETS_IN_GRACE",
     "Endpoint",
     "EndpointChanges",
     "active_secrets",
@@ -30,6 +31,9 @@ __all__ = [
     "rotate_secret",
     "update_endpoint",
 ]
+
+# Secrets rotated out that sign on through their grace, at most: the newest.
+SECRETS_IN_GRACE = 3
 
 
 def new_id(prefix: str) -> str:
@@ -207,17 +211,28 @@ def delete_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: st
 def rotate_secret(
     conn: sa.Connection, endpoint_id: str, grace: dt.timedelta, secret: str | None = None
 ) -> str:
-    """A new current secret; the old one keeps signing beside it for ``grace``."""
+    """A new current secret; the old one keeps signing beside it for ``grace``, and so do
+    the ``SECRETS_IN_GRACE`` newest of those rotated out before it."""
     now = _now()
     conn.execute(
         webhook_secrets.update()
         .where(webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None))
         .values(expires_at=now + grace)
     )
-    # Rotated-out secrets past their grace sign nothing more: drop them.
+    # Rotated-out secrets past their grace sign nothing more, nor those beyond the newest
+    # few: every rotation within the grace added a signature to each message, without
+    # end, and a signature the sender computes on every attempt.
+    newest = (
+        sa.select(webhook_secrets.c.id)
+        .where(webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at > now)
+        .order_by(webhook_secrets.c.id.desc())
+        .limit(SECRETS_IN_GRACE)
+    )
     conn.execute(
         webhook_secrets.delete().where(
-            webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at <= now
+            webhook_secrets.c.endpoint_id == endpoint_id,
+            webhook_secrets.c.expires_at.is_not(None),
+            sa.or_(webhook_secrets.c.expires_at <= now, webhook_secrets.c.id.not_in(newest)),
         )
     )
     secret = secret or generate_secret()
