@@ -1,5 +1,5 @@
-"""A stream's pages read ahead of its writes, and the mirror's writer served by priority
-(``sync/read_ahead.py``), with a fetch of pages held in memory."""
+"""A stream's pages read ahead of its writes (``sync/read_ahead.py``), with a fetch of
+pages held in memory."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from producersync.sync.read_ahead import Parsed, PriorityGate, ReadAhead
+from producersync.sync.read_ahead import Parsed, ReadAhead
 from tests.support.waiting import eventually
 
 PATHS = [f"/v2/licenses?continuationToken={i}" for i in range(1, 7)]
@@ -100,31 +100,3 @@ def test_a_reader_nobody_takes_from_drops_its_pages_and_ends() -> None:
     eventually(lambda: not {t for t in threading.enumerate() if t.name == "page-ahead"} - before)
     assert reader.take(PATHS[0]) is None
     assert len(pages.fetched) == 2
-
-
-def test_the_gate_lets_the_waiter_of_highest_priority_in_first_first_come_among_equals() -> None:
-    gate = PriorityGate()
-    order: list[str] = []
-    holding = threading.Event()
-    release = threading.Event()
-
-    def holder() -> None:
-        with gate.held(0):
-            holding.set()
-            release.wait()
-
-    def waiter(name: str, priority: float) -> None:
-        with gate.held(priority):
-            order.append(name)
-
-    threads = [threading.Thread(target=holder)]
-    threads[0].start()
-    holding.wait()
-    for count, (name, priority) in enumerate([("low", 1), ("high", 5), ("high too", 5)], 1):
-        threads.append(threading.Thread(target=waiter, args=(name, priority)))
-        threads[-1].start()
-        eventually(lambda count=count: len(gate._waiting) == count)  # type: ignore[misc]
-    release.set()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert order == ["high", "high too", "low"]

@@ -56,7 +56,7 @@ from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
-from producersync.sync.read_ahead import Parsed, PriorityGate, ReadAhead
+from producersync.sync.read_ahead import Parsed, ReadAhead
 
 __all__ = [
     "NESTED_LISTS",
@@ -202,11 +202,9 @@ class Puller:
         # requests' priority, so the pacer serves the longest first. A hint only: a
         # stream resumed after a restart goes on without it.
         self._pages_left: dict[Stream, int] = {}
-        # Each stream's next pages, read while its last ones are written, and the turns
-        # of its writes by pages left, as the pacer's requests (``read_ahead``).
+        # Each stream's next pages, read while its last ones are written (``read_ahead``).
         self._ahead: dict[Stream, ReadAhead] = {}
         self._ahead_lock = threading.Lock()
-        self._writes = PriorityGate()
         # The runs whose streams this process pulls side by side (``pull``), by run: the
         # stop of each, which ends their requests' waits for the rate limit when it ends
         # early. Not the workflows': each of their pages is a step, and a crash resumes it.
@@ -258,7 +256,8 @@ class Puller:
             with self._ahead_lock:
                 self._ahead[stream] = ahead
         try:
-            with self._writes.held(left), mirror.write_transaction(self._engine) as conn:
+            # The stream with most pages left writes first, as it asks first at the pacer.
+            with mirror.write_transaction(self._engine, priority=left) as conn:
                 counts = mirror.upsert_records(
                     conn,
                     stream.resource,

@@ -6,10 +6,10 @@ pull used to ask for one page ahead while it wrote a page, and for the next only
 that write was done. But the mirror takes one writer at a time (SQLite) and a backfill
 writes seven streams side by side, so a write often waited its turn longer than a
 request took: with the service 100 ms away, the longest stream had no request in flight
-for 2.2 s of its 8 s. So a thread per stream reads on by itself (``ReadAhead``), up to
-``depth`` pages ahead of the writes, and the writes take turns by the pages their stream
-has left (``PriorityGate``), as its requests do at the pacer: the longest stream's pages
-are written first, and its reading is never the one held up. The SQLite backfill at
+for 2.2 s of its 8 s. So a thread per stream reads on by itself, up to ``depth`` pages
+ahead of the writes, and the writes take turns by the pages their stream has left
+(``mirror.write_transaction``'s priority), as its requests do at the pacer: the longest
+stream's pages are written first, and its reading is never the one held up. The SQLite backfill at
 100 ms (``bench.sync --latency-ms 100``, alternated, 3 backfills each): 4.4x and 4.6x the
 baseline before, 5.0x and 5.2x after.
 
@@ -20,16 +20,13 @@ nobody takes from for ``idle_seconds`` ends and drops its pages.
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["Fetch", "Parsed", "PriorityGate", "ReadAhead"]
+__all__ = ["Fetch", "Parsed", "ReadAhead"]
 
 # A page's records and the path of the next page (None: the last page).
 Parsed = tuple[list[Any], str | None]
@@ -118,30 +115,3 @@ class ReadAhead:
                     break
                 self._changed.wait(left)
             return not self._closed
-
-
-class PriorityGate:
-    """One holder at a time; the waiter of highest priority next, first come first among
-    equals."""
-
-    def __init__(self) -> None:
-        self._changed = threading.Condition()
-        self._busy = False
-        self._waiting: list[tuple[float, int]] = []
-        self._order = itertools.count()
-
-    @contextmanager
-    def held(self, priority: float) -> Iterator[None]:
-        with self._changed:
-            entry = (-priority, next(self._order))
-            heapq.heappush(self._waiting, entry)
-            while self._busy or self._waiting[0] != entry:
-                self._changed.wait()
-            heapq.heappop(self._waiting)
-            self._busy = True
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._busy = False
-                self._changed.notify_all()

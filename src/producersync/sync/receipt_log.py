@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import queue
 import threading
 from collections import defaultdict
@@ -77,7 +78,9 @@ class ReceiptLog:
 
     def _flush(self, batch: list[_Waiter]) -> None:
         try:
-            with mirror.write_transaction(self._engine) as conn:
+            # First in line for the writer: a delivery waits for this to be answered,
+            # and would otherwise wait behind every page of a sync queued for it.
+            with mirror.write_transaction(self._engine, priority=math.inf) as conn:
                 answers = mirror.record_receipts(conn, [receipt for receipt, _, _ in batch])
         except Exception as exc:
             if len(batch) > 1 and not unavailable(exc):

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from producersync.database_url import pool_options, sqlalchemy_url
+from producersync.sync.mirror.priority_gate import PriorityGate
 
 __all__ = ["dialect_insert", "make_engine", "write_transaction"]
 
@@ -52,31 +53,32 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
+def write_transaction(engine: sa.Engine, priority: float = 0.0) -> Iterator[sa.Connection]:
     """A transaction that takes SQLite's write lock at BEGIN, so that the read-compare-write
     of an upsert cannot interleave with another writer (Postgres needs no such help: the
     upserts are ``ON CONFLICT`` statements).
 
-    On SQLite this process's writers also queue on a lock of their own first: SQLite's
-    busy handler sleeps in steps of up to 100 ms, so a writer that found the database
-    locked slept long after the lock was free, and the receiver's acknowledgements wore
-    those sleeps in their tail."""
+    On SQLite this process's writers also queue at a gate of their own first, the waiter
+    of highest ``priority`` next: SQLite's busy handler sleeps in steps of up to 100 ms,
+    so a writer that found the database locked slept long after the lock was free, and
+    the receiver's acknowledgements wore those sleeps in their tail. On PostgreSQL the
+    writers go side by side, and ``priority`` means nothing."""
     begin = engine.execution_options(mirror_write=True).begin
     if engine.dialect.name != "sqlite":
         with begin() as conn:
             yield conn
         return
-    with _writer_lock(engine), begin() as conn:
+    with _writer_gate(engine).held(priority), begin() as conn:
         yield conn
 
 
-_WRITER_LOCKS: weakref.WeakKeyDictionary[sa.Engine, threading.Lock] = weakref.WeakKeyDictionary()
-_WRITER_LOCKS_GUARD = threading.Lock()
+_WRITER_GATES: weakref.WeakKeyDictionary[sa.Engine, PriorityGate] = weakref.WeakKeyDictionary()
+_WRITER_GATES_GUARD = threading.Lock()
 
 
-def _writer_lock(engine: sa.Engine) -> threading.Lock:
-    with _WRITER_LOCKS_GUARD:
-        return _WRITER_LOCKS.setdefault(engine, threading.Lock())
+def _writer_gate(engine: sa.Engine) -> PriorityGate:
+    with _WRITER_GATES_GUARD:
+        return _WRITER_GATES.setdefault(engine, PriorityGate())
 
 
 def dialect_insert(conn: sa.Connection, table: sa.Table) -> Any:
