@@ -24,6 +24,7 @@ __all__ = [
     "STEP_RETRIES",
     "OutageLog",
     "describe",
+    "lost_a_conflict",
     "reading",
     "unavailable",
 ]
@@ -32,6 +33,9 @@ __all__ = [
 # many clients, disk full), 57 operator intervention (shutdown, restart, terminated).
 _POSTGRES_CLASSES = ("08", "53", "57")
 _QUERY_CANCELED = "57014"  # a statement timeout: the statement's own cost, not an outage
+# Transaction rollbacks for a conflict: a serialization failure, a deadlock broken. The
+# server rolled the transaction back; run again, it succeeds.
+_CONFLICTS = frozenset({"40001", "40P01"})
 # SQLite's primary result codes of an outage: busy, locked, I/O error, full, cannot open.
 _SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
 
@@ -45,6 +49,14 @@ def unavailable(exc: BaseException) -> bool:
     if isinstance(exc, sa.exc.DBAPIError):
         return exc.connection_invalidated or _driver_unavailable(exc.orig)
     return _driver_unavailable(exc)
+
+
+def lost_a_conflict(exc: BaseException) -> bool:
+    """Whether PostgreSQL rolled the transaction back for a conflict with another one
+    (a deadlock it broke, a serialization failure): the same transaction, run again,
+    succeeds. Neither an outage nor a fault of the statement."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return isinstance(orig, psycopg.Error) and orig.sqlstate in _CONFLICTS
 
 
 def _driver_unavailable(exc: BaseException | None) -> bool:

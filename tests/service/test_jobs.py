@@ -1,0 +1,124 @@
+"""The job worker, on a store of its own (no service worker takes the jobs): how jobs of
+several accounts settle side by side, and what may fail once a job has committed."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.nipr.universe import generate
+from producersync.service.population.jobs import process_next_job
+from producersync.service.store import accounts, endpoints
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.jobs import Operation, create_job
+from producersync.service.store.open import open_store
+from producersync.service.store.population import all_subscribed
+from producersync.service.store.tables import entities, jobs, webhook_messages
+from tests.conftest import BACKENDS
+from tests.support.databases import store_url
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def engine(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    with store_url(request.param, tmp_path_factory.mktemp(request.param)) as url:
+        store = open_store(url)
+        load(store, generate(400, seed=11))
+        try:
+            yield store
+        finally:
+            store.dispose()
+
+
+@pytest.fixture(scope="module")
+def npns(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        query = sa.select(entities.c.npn).where(entities.c.npn.not_in(SANDBOX_NPNS))
+        return sorted(conn.execute(query).scalars())
+
+
+def _account(engine: sa.Engine) -> int:
+    with write_transaction(engine) as conn:
+        return accounts.create_account(conn, f"acct-{uuid.uuid4().hex[:10]}", sandbox=False).id
+
+
+def _drain(engine: sa.Engine) -> None:
+    while process_next_job(engine):
+        pass
+
+
+def _statuses(engine: sa.Engine, job_ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(jobs.c.id, jobs.c.status, jobs.c.error).where(jobs.c.id.in_(job_ids))
+        )
+        return {row.id: (row.status, row.error) for row in rows}
+
+
+def test_jobs_of_two_accounts_swapping_the_same_npns_all_complete(
+    engine: sa.Engine, npns: list[str]
+) -> None:
+    """A replaces its NPNs with B's while B replaces its own with A's, again and again, two
+    workers at once. Each job bumps the subscriber counts of the NPNs it drops, then of
+    those it adds: on PostgreSQL the two jobs' updates met in opposite orders, it broke the
+    deadlock by rolling one back, and that job was FAILED, its NPNs left as they were."""
+    a, b = _account(engine), _account(engine)
+    ours, theirs = npns[:150], npns[150:300]
+    with write_transaction(engine) as conn:
+        create_job(conn, a, Operation.APPEND, ours)
+        create_job(conn, b, Operation.APPEND, theirs)
+    _drain(engine)
+    rounds = 8
+    job_ids: list[str] = []
+    with write_transaction(engine) as conn:
+        for i in range(rounds):
+            swapped = i % 2 == 0
+            job_ids.append(create_job(conn, a, Operation.REPLACE, theirs if swapped else ours).id)
+            job_ids.append(create_job(conn, b, Operation.REPLACE, ours if swapped else theirs).id)
+    workers = [threading.Thread(target=_drain, args=(engine,)) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert set(_statuses(engine, job_ids).values()) == {("COMPLETED", None)}
+    with engine.connect() as conn:
+        assert all_subscribed(conn, a) == set(ours) and all_subscribed(conn, b) == set(theirs)
+        counts = conn.execute(
+            sa.select(entities.c.subscription_count).where(entities.c.npn.in_(ours + theirs))
+        ).scalars()
+        assert set(counts) == {1}
+
+
+def test_a_job_whose_wake_up_call_fails_stays_completed(engine: sa.Engine, npns: list[str]) -> None:
+    """Once its transaction commits, a job has changed the population and queued its
+    events: a failure after that (telling the dispatcher, refreshing the statistics)
+    marked it FAILED, and its client took a job that had applied for one that had not."""
+    account = _account(engine)
+    with write_transaction(engine) as conn:
+        endpoints.create_endpoint(conn, account, "https://hooks.example.com/psapi")
+        job = create_job(conn, account, Operation.APPEND, npns[:3])
+
+    def wake() -> None:
+        raise RuntimeError("the dispatcher is gone")
+
+    with pytest.raises(RuntimeError):
+        process_next_job(engine, on_publish=wake)
+
+    assert _statuses(engine, [job.id]) == {job.id: ("COMPLETED", None)}
+    with engine.connect() as conn:
+        assert all_subscribed(conn, account) == set(npns[:3])
+        payloads = conn.execute(
+            sa.select(webhook_messages.c.payload).where(webhook_messages.c.account_id == account)
+        ).scalars()
+        announced = Counter(json.loads(p)["data"]["npn"] for p in payloads)
+    assert announced == dict.fromkeys(npns[:3], 1)
