@@ -71,13 +71,19 @@ def _driver_unavailable(exc: BaseException | None) -> bool:
     return exc.sqlstate.startswith(_POSTGRES_CLASSES) and exc.sqlstate != _QUERY_CANCELED
 
 
-# How a durable step that found the database unavailable retries (``DBOS.step``'s
-# options): after 1 s, 1.5 s, 2.25 s ... 19 waits, 74 min in all, each at most half the
-# outage late. A step that gave up is recorded as failed for good: its workflow is not
-# run again, even by a restart.
+def _transient(exc: BaseException) -> bool:
+    """An outage, or a transaction PostgreSQL rolled back for a conflict: a deadlock broke
+    the daily run's or a sync's step for good, where running it again succeeds."""
+    return unavailable(exc) or lost_a_conflict(exc)
+
+
+# How a durable step that found the database unavailable, or lost a conflict, retries
+# (``DBOS.step``'s options): after 1 s, 1.5 s, 2.25 s ... 19 waits, 74 min in all, each
+# at most half the outage late. A step that gave up is recorded as failed for good: its
+# workflow is not run again, even by a restart.
 STEP_RETRIES: Final[dict[str, Any]] = {
     "retries_allowed": True,
-    "should_retry": unavailable,
+    "should_retry": _transient,
     "interval_seconds": 1.0,
     "backoff_rate": 1.5,
     "max_attempts": 20,
