@@ -122,3 +122,25 @@ def test_a_job_whose_wake_up_call_fails_stays_completed(engine: sa.Engine, npns:
         ).scalars()
         announced = Counter(json.loads(p)["data"]["npn"] for p in payloads)
     assert announced == dict.fromkeys(npns[:3], 1)
+
+
+def test_a_job_failed_by_the_database_tells_its_client_the_error_without_the_sql(
+    engine: sa.Engine, npns: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job's ``error`` is shown to its client (``/status/{jobId}``): SQLAlchemy's text of
+    a database error appends the statement, the store's tables and columns with it."""
+    account = _account(engine)
+    with write_transaction(engine) as conn:
+        job = create_job(conn, account, Operation.APPEND, npns[:2])
+
+    def refused(*args: object) -> None:
+        raise sa.exc.IntegrityError(
+            "UPDATE subscriber_counts SET count = count + 1 WHERE npn = ?",
+            ("12345",),
+            ValueError("CHECK constraint failed: count >= 0"),
+        )
+
+    monkeypatch.setattr("producersync.service.population.jobs.apply_job", refused)
+    _drain(engine)
+    status, error = _statuses(engine, [job.id])[job.id]
+    assert (status, error) == ("FAILED", "IntegrityError: CHECK constraint failed: count >= 0")

@@ -152,7 +152,8 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | None:
             return None
         log.exception("job %s failed", job.id)
         with write_transaction(engine) as conn:
-            fail_job(conn, job.id, f"{type(exc).__name__}: {exc}")
+            # Its client reads this: the error in a line, without SQLAlchemy's statement.
+            fail_job(conn, job.id, f"{type(exc).__name__}: {describe(exc)}")
         return None
     return _Applied(sum(item.result is ItemResult.SUCCESS for item in items), bool(published))
 
