@@ -40,6 +40,11 @@ def _form(creds: Credentials, secret: str | None = None, **extra: str) -> dict[s
     }
 
 
+def _basic(creds: Credentials) -> dict[str, str]:
+    pair = f"{creds.client_id}:{creds.client_secret}".encode()
+    return {"authorization": f"Basic {base64.b64encode(pair).decode()}"}
+
+
 def test_token_from_form_credentials(service: RunningService) -> None:
     creds = service.account()
     response = _token(
@@ -56,11 +61,10 @@ def test_token_from_form_credentials(service: RunningService) -> None:
 
 def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) -> None:
     creds = service.account()
-    basic = base64.b64encode(f"{creds.client_id}:{creds.client_secret}".encode()).decode()
     response = _token(
         service,
         data={"grant_type": "client_credentials", "audience": "x", "foo": "bar"},
-        headers={"authorization": f"Basic {basic}"},
+        headers=_basic(creds),
     )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
@@ -127,6 +131,44 @@ def test_a_malformed_basic_header_is_refused_not_passed_over(
     assert response.json()["error"] == "invalid_client"
     assert "not base64 of client_id:client_secret" in response.json()["error_description"]
     assert response.headers["www-authenticate"].startswith("Basic")
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"client_secret": "WRONG"},
+        {"client_secret": "RIGHT"},
+        {"client_id": "psc_another", "client_secret": "WRONG"},
+        {"client_id": "psc_another"},
+    ],
+    ids=["wrong-secret", "same-secret", "another-client", "another-client-id"],
+)
+def test_credentials_in_basic_and_in_the_form_are_an_invalid_request(
+    service: RunningService, form: dict[str, str]
+) -> None:
+    """RFC 6749 §2.3: one authentication method per request. Basic won and the form's
+    credentials went unchecked: a token for the Basic client, whatever the form said."""
+    creds = service.account()
+    form = {k: creds.client_secret if v == "RIGHT" else v for k, v in form.items()}
+    response = _token(
+        service, data={"grant_type": "client_credentials", **form}, headers=_basic(creds)
+    )
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": (
+            "client credentials given both in HTTP Basic and in the form; give them once"
+        ),
+    }
+
+
+def test_basic_with_the_same_client_id_in_the_form_is_one_method(
+    service: RunningService,
+) -> None:
+    """A client_id alone identifies the client (RFC 6749 §3.2.1); it authenticates nothing."""
+    creds = service.account()
+    form = {"grant_type": "client_credentials", "client_id": creds.client_id, "client_secret": ""}
+    assert _token(service, data=form, headers=_basic(creds)).status_code == 200
 
 
 def test_authorization_given_twice_is_an_invalid_request(service: RunningService) -> None:

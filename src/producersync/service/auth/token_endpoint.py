@@ -74,8 +74,7 @@ class _MalformedBasic(ValueError):
 def _basic_credentials(header: str) -> tuple[str, str] | None:
     """The client's credentials from an HTTP Basic header; None for another scheme or
     none. A malformed one is refused (``_MalformedBasic``), not passed over for the
-    form's credentials: Basic wins when both are given, so what the client meant to
-    authenticate with is the header."""
+    form's credentials: what the client meant to authenticate with is the header."""
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "basic":
         return None
@@ -171,6 +170,17 @@ async def token(request: Request) -> Response:
     except _MalformedBasic:
         return _invalid_client(
             "the Basic credentials are not base64 of client_id:client_secret (RFC 6749 §2.3.1)"
+        )
+    if basic and (
+        fields.get("client_secret") or fields.get("client_id") not in (None, "", basic[0])
+    ):
+        # RFC 6749 §2.3: one authentication method per request. Basic won, and the form's
+        # secret went unchecked, a wrong one or another client's alike. A client_id
+        # naming the Basic client is only the client identifying itself (§3.2.1).
+        return _oauth_error(
+            400,
+            "invalid_request",
+            "client credentials given both in HTTP Basic and in the form; give them once",
         )
     client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
     if not client_id or not secret:
