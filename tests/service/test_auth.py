@@ -254,6 +254,14 @@ def test_a_token_verified_once_still_expires() -> None:
         codec.verify(forged)
 
 
+def test_a_token_issued_by_a_process_whose_clock_runs_ahead_is_taken() -> None:
+    """Scaled out, another process issued the token with its clock a second ahead of this
+    one's: PyJWT refused its iat, in the future here, as not yet valid (a 401)."""
+    principal = Principal("psc_1", 1, False, "producersync.read")
+    ahead = TokenCodec(b"k" * 32, 60).issue(principal, now=time.time() + 1)
+    assert TokenCodec(b"k" * 32, 60).verify(ahead)[0] == principal
+
+
 def test_the_codec_remembers_a_bounded_number_of_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
     from producersync.service.auth import tokens
 
