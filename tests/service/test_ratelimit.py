@@ -85,6 +85,21 @@ def test_failed_token_requests_do_not_spend_the_client_budget(limited: RunningSe
     assert httpx2.post(url, data=right).status_code == 200
 
 
+def test_a_client_id_longer_than_any_client_holds_takes_no_bucket(limited: RunningService) -> None:
+    """Failures count per client_id given, so that a guesser cannot spend a real client's
+    budget; an id over the column's 64 characters is no client's, and each one (up to the
+    body's 64 KiB) was kept a minute as a bucket's key: 1,500 such requests grew the
+    service by 48 MB. A 64-character id is still counted."""
+    url = f"{limited.base_url}/oauth2/token"
+
+    def attempts(client_id: str) -> list[int]:
+        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"}
+        return [httpx2.post(url, data=form).status_code for _ in range(4)]
+
+    assert attempts("psc_" + "0" * 61) == [401, 401, 401, 401]
+    assert attempts("psc_" + "0" * 60) == [401, 401, 401, 429]
+
+
 @pytest.mark.redis
 def test_redis_shares_one_limit_across_service_processes(tmp_path: Path) -> None:
     redis_available()

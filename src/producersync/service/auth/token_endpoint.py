@@ -21,7 +21,7 @@ from producersync.service.auth.secrets import verify_secret
 from producersync.service.context import ServiceContext, get_context
 from producersync.service.errors import ErrorBody, shown
 from producersync.service.ratelimit import Decision
-from producersync.service.store.accounts import ClientRecord, find_client
+from producersync.service.store.accounts import CLIENT_ID_MAX, ClientRecord, find_client
 
 __all__ = ["PATH", "router"]
 
@@ -185,6 +185,11 @@ async def token(request: Request) -> Response:
     client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
     if not client_id or not secret:
         return _invalid_client("client credentials are missing")
+    if len(client_id) > CLIENT_ID_MAX:
+        # No client holds one, so no secret is there to probe: refused without a lookup
+        # and without a failures bucket, whose key (the id, up to the body's 64 KiB) the
+        # limiter held for a minute, a new one per request.
+        return _invalid_client("client authentication failed")
 
     client = await anyio.to_thread.run_sync(_find_client, ctx, client_id)
     if (

@@ -16,6 +16,7 @@ from producersync.service.auth.secrets import (
 from producersync.service.store.tables import accounts, api_clients
 
 __all__ = [
+    "CLIENT_ID_MAX",
     "Account",
     "AccountExists",
     "ClientRecord",
@@ -47,6 +48,7 @@ class InvalidName(ValueError):
     """A name no account can have."""
 
 
+CLIENT_ID_MAX: int = api_clients.c.client_id.type.length  # type: ignore[attr-defined]
 _NAME_MAX = 200  # the column's width: PostgreSQL refused a longer one with a traceback
 
 
