@@ -25,7 +25,7 @@ from producersync.client import Client
 from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.settings import SyncSettings
-from tests.support.cli import producersync, producersync_output, sync_environment
+from tests.support.cli import error_both_ways, producersync, producersync_output, sync_environment
 
 
 def _today() -> dt.date:
@@ -531,3 +531,21 @@ def test_sync_status_prints_lines_for_people_not_python_reprs(
     assert "  error: OSError: [Errno 111] refused" in lines  # not read as markup
     assert "lagDays: 1" in lines
     assert not any(word in out for word in ("None", "{", "'")), out
+
+
+@pytest.mark.parametrize("command", _READING[:2], ids=lambda c: " ".join(c[:2]))
+def test_a_postgresql_mirror_out_of_reach_is_one_line(
+    mirror_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """libpq's refusal goes on with a hint on a line of its own ("Is the server
+    running..."): the error was two lines, and its JSON message held a newline."""
+    # Nothing listens on port 9 (discard) here.
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", "postgresql://ops:hunter2@127.0.0.1:9/mirror")
+    error, err = error_both_ways(monkeypatch, capsys, 1, *command)
+    message = error["message"]
+    assert message is not None and message.startswith("the database: connection failed")
+    assert "\n" not in message and "hunter2" not in message
+    assert err == f"error: {message}\n"
