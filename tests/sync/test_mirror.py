@@ -644,6 +644,60 @@ def test_a_run_without_a_lease_is_running_until_it_finishes(engine: sa.Engine) -
     assert (shown["status"], shown["lastSeenAt"]) == ("running", None)
 
 
+def test_a_run_alone_among_kinds_is_refused_while_one_of_them_is_going_on(
+    engine: sa.Engine,
+) -> None:
+    lease = dt.timedelta(seconds=60)
+    alone = mirror.MANUAL_KINDS
+    with write_transaction(engine) as conn:
+        mirror.start_run(conn, "backfill")  # no lease (before leases): tells nothing
+        mirror.start_run(conn, "manual", lease=dt.timedelta(seconds=-1))  # its process died
+        mirror.start_run(conn, "updates", lease=lease)  # the sync service's: not of them
+        first = mirror.start_run(conn, "manual", lease=lease, alone_among=alone)
+    with write_transaction(engine) as conn, pytest.raises(mirror.RunGoingOn) as refused:
+        mirror.start_run(conn, "backfill", lease=lease, alone_among=alone)
+    assert (refused.value.run["id"], refused.value.run["status"]) == (first, "running")
+    with write_transaction(engine) as conn:
+        assert conn.execute(sa.select(sa.func.max(sync_runs.c.id))).scalar_one() == first
+        mirror.finish_run(conn, first, {})
+        assert mirror.start_run(conn, "backfill", lease=lease, alone_among=alone) > first
+
+
+@pytest.mark.postgres
+def test_two_runs_alone_started_together_on_postgresql_one_is_refused(
+    tmp_path: Path,
+) -> None:
+    # PostgreSQL's writers do not take turns as SQLite's do: each transaction saw no run
+    # of the other's (not committed yet), and both started.
+    lease = dt.timedelta(seconds=60)
+    alone = mirror.MANUAL_KINDS
+    with fresh_mirror("postgres", tmp_path) as engine:
+        outcome: list[object] = []
+
+        def second() -> None:
+            try:
+                with write_transaction(engine) as conn:
+                    outcome.append(mirror.start_run(conn, "manual", lease=lease, alone_among=alone))
+            except mirror.RunGoingOn as exc:
+                outcome.append(exc)
+
+        def waiting_on_a_lock() -> bool:
+            with engine.connect() as conn:
+                waiting = sa.text(
+                    "SELECT count(*) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+                )
+                return bool(conn.execute(waiting).scalar_one())
+
+        with write_transaction(engine) as conn:
+            mirror.start_run(conn, "manual", lease=lease, alone_among=alone)
+            thread = threading.Thread(target=second)
+            thread.start()
+            eventually(lambda: bool(outcome) or waiting_on_a_lock())
+        thread.join()
+    assert len(outcome) == 1 and isinstance(outcome[0], mirror.RunGoingOn), outcome
+
+
 def test_an_unknown_run_kind_is_refused(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown run kind"):
         mirror.start_run(conn, "nightly")

@@ -205,6 +205,41 @@ def test_a_pull_sent_sigterm_is_recorded_interrupted_and_exits_143(
     assert "Traceback" not in said + err
 
 
+@pytest.mark.parametrize("command", [["now", "--since", "2026-01-01"], ["backfill"]])
+def test_a_pull_while_another_is_going_on_is_refused_and_changes_nothing(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """Two `sync now` (or backfills) at once pulled the same pages side by side, each at
+    the whole of the credential's rate limit."""
+    asked: list[str] = []
+
+    def recorded(request: httpx2.Request) -> httpx2.Response:
+        asked.append(request.url.path)
+        return _no_changes(request)
+
+    transport = httpx2.MockTransport(recorded)
+    monkeypatch.setattr(
+        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
+    )
+    with mirror.write_transaction(engine) as conn:
+        going = mirror.start_run(conn, "backfill", lease=dt.timedelta(hours=1))
+    before = _state(engine)
+    code, err = producersync(monkeypatch, capsys, "sync", *command)
+    assert code == 1, err
+    assert err.startswith(f"error: sync run {going} (backfill) is running on this mirror, ")
+    assert "one `sync now` or `sync backfill` at a time" in err and len(err.splitlines()) == 1
+    assert _state(engine) == before
+    assert [path for path in asked if path != "/oauth2/token"] == []  # not even the population
+    with mirror.write_transaction(engine) as conn:
+        mirror.finish_run(conn, going, {})
+    code, err = producersync(monkeypatch, capsys, "sync", *command)
+    assert code == 0, err
+
+
 @pytest.mark.parametrize("days", [1, 30000])
 def test_sync_now_from_a_day_to_come_is_refused_and_changes_nothing(
     engine: sa.Engine,

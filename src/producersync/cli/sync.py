@@ -145,7 +145,10 @@ def now(
         ),
     ] = None,
 ) -> None:
-    """Pull every resource updated since a date, now, in this process."""
+    """Pull every resource updated since a date, now, in this process.
+
+    Refused while another `sync now` or `sync backfill` is running on the mirror.
+    """
     with _terminated_as_interrupted():
         settings = SyncSettings()
         puller, engine = _puller(settings)
@@ -174,19 +177,31 @@ def synced_through(since: dt.date, last: dt.date | None, yesterday: dt.date) -> 
 
 @app.command()
 def backfill() -> None:
-    """Pull the whole monitored population, every resource, in bulk pages."""
+    """Pull the whole monitored population, every resource, in bulk pages.
+
+    Refused while another `sync now` or `sync backfill` is running on the mirror.
+    """
     with _terminated_as_interrupted():
         settings = SyncSettings()
         puller, engine = _puller(settings)
-        with settings.client() as client:
-            population = [s.npn for s in client.subscriptions.list()]
-        with mirror.write_transaction(engine) as conn:
-            mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+
+        def activate_population() -> None:
+            with settings.client() as client:
+                population = [s.npn for s in client.subscriptions.list()]
+            with mirror.write_transaction(engine) as conn:
+                mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+
         # Every record of every NPN: synced through yesterday, as `sync now` records, so
         # that `sync now` and catch-up have a day to start from.
         yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         _pull_with_progress(
-            puller, "backfill", streams(), None, yesterday, settings.pull_concurrency
+            puller,
+            "backfill",
+            streams(),
+            None,
+            yesterday,
+            settings.pull_concurrency,
+            first=activate_population,
         )
         engine.dispose()
 
@@ -428,13 +443,25 @@ def _pull_with_progress(
     since: dt.date | None,
     synced_through: dt.date | None,
     concurrency: int,
+    first: Callable[[], None] | None = None,
 ) -> None:
+    """Pull ``todo`` as one run of ``kind``, after ``first`` (within the run: nothing is
+    changed before it has started, nor when it is refused for another going on)."""
     tune_gc()  # as the sync service does: a pull allocates a page's records at a time
-    run_id = puller.start(kind, run_date=synced_through, since=since)
+    try:
+        # One at a time: two pulled the same pages side by side, each at the whole of
+        # the credential's rate limit, the excess refused by the API with 429s.
+        run_id = puller.start(
+            kind, run_date=synced_through, since=since, alone_among=mirror.MANUAL_KINDS
+        )
+    except mirror.RunGoingOn as exc:
+        raise fail(_going_on(exc.run)) from None
     with Progress(console=console) as progress:
         task = progress.add_task(f"{kind}: streams", total=len(todo))
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
+            if first is not None:
+                first()
             counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
         except KeyboardInterrupt:
             # Stopped by hand or by SIGTERM (_Terminated), not failed: shown interrupted
@@ -453,6 +480,16 @@ def _pull_with_progress(
         progress.update(task, completed=len(todo))  # a list that came nested is not read
     puller.finish(run_id, counts, synced_through=synced_through)
     emit(False, {"run": run_id, **counts})
+
+
+def _going_on(run: Mapping[str, object]) -> str:
+    """Why a pull is refused: ``run`` (as ``sync status`` shows it) is going on."""
+    return (
+        f"sync run {run['id']} ({run['kind']}) is running on this mirror, started "
+        f"{run['startedAt']}, last shown alive {run['lastSeenAt']}: one `sync now` or "
+        "`sync backfill` at a time; run this again once it has ended (a run whose process "
+        "died is shown interrupted once its lease has run out, a minute by default)"
+    )
 
 
 def _advancing(page: PageFn, advance: Callable[[], None]) -> PageFn:

@@ -402,13 +402,20 @@ class Puller:
         run_date: dt.date | None,
         since: dt.date | None,
         started_by: str | None = None,
+        alone_among: Sequence[str] = (),
     ) -> int:
         """A new run, kept shown alive by this process until it is finished
-        (``started_by``: ``mirror.start_run``)."""
+        (``started_by``, ``alone_among``: ``mirror.start_run``)."""
         lease = self._heartbeat.lease
         with mirror.write_transaction(self._engine) as conn:
             run_id = mirror.start_run(
-                conn, kind, run_date=run_date, since=since, lease=lease, started_by=started_by
+                conn,
+                kind,
+                run_date=run_date,
+                since=since,
+                lease=lease,
+                started_by=started_by,
+                alone_among=alone_among,
             )
         self._heartbeat.attend(run_id)
         return run_id

@@ -36,7 +36,9 @@ from producersync.sync.mirror.receipts import (
 )
 from producersync.sync.mirror.records import UpsertCounts, purge_npns, upsert_records
 from producersync.sync.mirror.runs import (
+    MANUAL_KINDS,
     RUN_KINDS,
+    RunGoingOn,
     beat_runs,
     finish_run,
     interrupt_run,
@@ -52,10 +54,12 @@ from producersync.sync.mirror.tables import RESOURCES
 
 __all__ = [
     "ACCEPTED",
+    "MANUAL_KINDS",
     "RESOURCES",
     "RUN_KINDS",
     "Change",
     "Receipt",
+    "RunGoingOn",
     "UpsertCounts",
     "activate_npns",
     "active_npns",

@@ -12,7 +12,9 @@ from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.tables import as_utc, sync_runs, sync_state
 
 __all__ = [
+    "MANUAL_KINDS",
     "RUN_KINDS",
+    "RunGoingOn",
     "beat_runs",
     "failed_runs",
     "finish_run",
@@ -30,7 +32,19 @@ __all__ = [
 _WHOLE_FETCHES = ("activation", "population", "backfill")
 
 RUN_KINDS = ("updates", "activation", "population", "backfill", "catch-up", "manual")
+# The runs of `sync now` and `sync backfill`: one at a time on a mirror (``start_run``).
+MANUAL_KINDS = ("manual", "backfill")
 _STATE_ROW = 1
+_PG_RUNS_LOCK = 0x52554E53  # "RUNS": a run that must be alone checks and starts under it
+
+
+class RunGoingOn(Exception):
+    """A run that must be alone found another going on: ``run``, as ``last_run`` gives
+    it."""
+
+    def __init__(self, run: dict[str, Any]) -> None:
+        super().__init__(f"sync run {run['id']} ({run['kind']}) is running")
+        self.run = run
 
 
 def start_run(
@@ -41,14 +55,36 @@ def start_run(
     since: dt.date | None = None,
     lease: dt.timedelta | None = None,
     started_by: str | None = None,
+    alone_among: Sequence[str] = (),
 ) -> int:
     """A new run, its id. ``lease``: how long it is shown running without being shown
     alive again (``beat_runs``); None, for good (no process promises to).
     ``started_by``: the workflow step starting it; when that step runs again (its
-    process died before DBOS recorded its result), the run it started, alive again."""
+    process died before DBOS recorded its result), the run it started, alive again.
+    ``alone_among``: kinds of which none may be running (shown alive within its lease)
+    when it starts; ``RunGoingOn`` when one is. The check and the start are one step:
+    two started together, one of them is refused."""
     if kind not in RUN_KINDS:
         raise ValueError(f"unknown run kind {kind!r}; one of {RUN_KINDS}")
+    if alone_among and conn.dialect.name == "postgresql":
+        # SQLite's writers take turns already (``write_transaction``).
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_RUNS_LOCK})
     now = _now(conn)
+    if alone_among:
+        going = conn.execute(
+            sa.select(sync_runs)
+            .where(
+                sync_runs.c.kind.in_(list(alone_among)),
+                sync_runs.c.finished_at.is_(None),
+                # A run without a lease (recorded before leases) tells nothing of its
+                # process, and would refuse every run after it for good.
+                sync_runs.c.lease_until >= now,
+            )
+            .order_by(sync_runs.c.id)
+            .limit(1)
+        ).first()
+        if going is not None:
+            raise RunGoingOn(_described(going, now))
     alive = {
         "heartbeat_at": None if lease is None else now,
         "lease_until": None if lease is None else now + lease,
@@ -117,12 +153,15 @@ def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, A
     ``lastSeenAt``, for a run not finished, when its process last showed it alive (an
     interrupted one stopped after that, within its lease)."""
     row = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1)).first()
-    if row is None:
-        return None
+    return None if row is None else _described(row, now or _now(conn))
+
+
+def _described(row: sa.Row[Any], now: dt.datetime) -> dict[str, Any]:
+    """A run's row, JSON-ready, its status as of ``now`` (``last_run``)."""
     return {
         "id": row.id,
         "kind": row.kind,
-        "status": _status(row, now or _now(conn)),
+        "status": _status(row, now),
         "runDate": _iso(row.run_date),
         "since": _iso(row.since),
         "startedAt": _iso(row.started_at),
