@@ -7,6 +7,7 @@ import datetime as dt
 import functools
 import os
 import signal
+import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -584,3 +585,22 @@ def test_a_postgresql_mirror_out_of_reach_is_one_line(
     assert message is not None and message.startswith("the database: connection failed")
     assert "\n" not in message and "hunter2" not in message
     assert err == f"error: {message}\n"
+
+
+def test_sync_status_reads_a_mirror_another_process_is_writing(
+    mirror_file: Path,
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Opening a mirror took SQLite's write lock to find its schema at head: a command
+    that only reads waited behind every writer, and one that held its transaction 30 s
+    made `sync status` fail `database is locked`."""
+    writer = sqlite3.connect(mirror_file, isolation_level=None)
+    try:
+        writer.execute("BEGIN IMMEDIATE")
+        code, out, err = producersync_output(monkeypatch, capsys, "sync", "status", "--json")
+    finally:
+        writer.close()
+    assert code == 0, out + err
+    assert orjson.loads(out)["lastRun"] is None

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import sqlalchemy as sa
+from alembic.config import Config
+from alembic.script import ScriptDirectory
 
 from producersync import migrations
 from producersync.sync.mirror.engine import write_transaction
@@ -20,4 +23,25 @@ _PG_LOCK_ID = 0x4D495252  # "MIRR": serialises sync processes that start togethe
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the mirror's schema to ``revision``; safe when several processes start together."""
+    if revision == "head" and _at_head(engine):
+        return
     migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, write_transaction, revision)
+
+
+def _at_head(engine: sa.Engine) -> bool:
+    """Whether the mirror is at head already, read without the write lock. Every command
+    opens the mirror, those that only read it (`sync status`, `check`) too, and taking
+    SQLite's write lock to find nothing to do held them behind any writer: a transaction
+    left open for 30 s made `sync status` fail `database is locked`."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(VERSION_TABLE):
+            return False
+        current = conn.execute(sa.text(f"SELECT version_num FROM {VERSION_TABLE}")).scalars()
+        return set(current) == _heads()
+
+
+@functools.cache
+def _heads() -> set[str]:
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    return set(ScriptDirectory.from_config(config).get_heads())
