@@ -22,6 +22,8 @@ from producersync.sync.mirror.tables import UtcDateTime
 
 __all__ = ["Converters", "converters", "select_documents", "write_rows"]
 
+_DATES = 100_000  # dates a ``Converters`` keeps converted
+
 
 class Converters:
     """Python values to what the connection's driver stores, exactly as SQLAlchemy's
@@ -32,11 +34,21 @@ class Converters:
         self._timestamp: Callable[[Any], Any] | None = (
             UtcDateTime().dialect_impl(dialect).bind_processor(dialect)
         )
+        # Dates converted: a backfill's records name a few thousand days, each thousands
+        # of times. Kept to ``_DATES`` (emptied when full: a cache, not a record).
+        self._dates: dict[str, Any] = {}
 
     def date(self, iso: str) -> Any:
         """A wire date (ISO text): SQLite keeps the text, psycopg wants a date."""
+        try:
+            return self._dates[iso]
+        except KeyError:
+            pass
         day = dt.date.fromisoformat(iso)  # a malformed date fails here, as it did in SQLAlchemy
-        return day.isoformat() if self.sqlite else day
+        if len(self._dates) >= _DATES:
+            self._dates.clear()
+        converted = self._dates[iso] = day.isoformat() if self.sqlite else day
+        return converted
 
     def timestamp(self, value: dt.datetime) -> Any:
         return self._timestamp(value) if self._timestamp else value

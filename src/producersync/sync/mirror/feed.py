@@ -58,8 +58,10 @@ def append_changes(
     if not convert.sqlite:  # see the module's docstring
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_FEED_LOCK})")
     stamps = {at: convert.timestamp(at) for at in {row[6] for row in rows}}
+    # The rows of a page's inserts share their fields' list (``records``): each dumped once.
+    dumped = {id(row[4]): convert.json(row[4]) for row in rows}
     values = [
-        (resource, record_id, npn, action, convert.json(fields), run_id, stamps[at])
+        (resource, record_id, npn, action, dumped[id(fields)], run_id, stamps[at])
         for resource, record_id, npn, action, fields, run_id, at in rows
     ]
     if not answer:
@@ -80,8 +82,10 @@ def append_changes(
         for id_, resource, record_id in sorted(written, reverse=True):
             taken[resource, record_id].append(id_)
         ids = [taken[row[0], row[1]].pop() for row in rows]
+    # Each change its own list of fields: a page's inserts share one (``records``), and a
+    # hook may keep it, or change it.
     return [
-        Change(id_, resource, record_id, npn, fields, run_id, at, action)
+        Change(id_, resource, record_id, npn, list(fields), run_id, at, action)
         for id_, (resource, record_id, npn, action, fields, run_id, at) in zip(
             ids, rows, strict=True
         )

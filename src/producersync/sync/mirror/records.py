@@ -144,10 +144,15 @@ def _upsert(
     feed: list[ChangeRow] = []
     stale: set[int] = set()
     inserted = 0
+    # An insert's fields are all of its record's, and a page's records mostly have the
+    # same keys: one sorted list for each set of keys (a backfill's 212,000 inserts).
+    every_field: dict[tuple[str, ...], list[str]] = {}
     for record_id, (document, inherited) in pending.items():
         old = stored.get(record_id)
         if old is None:
-            fields, action = sorted(document), "insert"
+            keys = tuple(document)
+            fields = every_field.get(keys) or every_field.setdefault(keys, sorted(keys))
+            action = "insert"
             inserted += 1
         elif _stale(document, old):
             stale.add(record_id)
@@ -155,8 +160,8 @@ def _upsert(
         else:
             # A field absent on one side equals null: a newer API adding a field with no
             # value is not a change.
-            keys = document.keys() | old.keys()
-            fields, action = sorted(k for k in keys if document.get(k) != old.get(k)), "update"
+            either = document.keys() | old.keys()
+            fields, action = sorted(k for k in either if document.get(k) != old.get(k)), "update"
             if not fields:
                 continue
         row = _row(layout, convert, document, inherited, synced_at)
