@@ -22,15 +22,16 @@ def test_the_writer_of_highest_priority_goes_next_first_come_among_equals(
             holding.set()
             release.wait(30)
 
-    def writer(name: str, priority: float) -> None:
-        with mirror.write_transaction(engine, priority=priority):
+    def writer(name: str, priority: float | None) -> None:
+        # A page gives the pages its stream has left; any other writer, none.
+        with mirror.write_transaction(engine, *([] if priority is None else [priority])):
             order.append(name)
 
     threads = [threading.Thread(target=holder)]
     threads[0].start()
     holding.wait(30)
-    queued = [("a page, 3 left", 3), ("a receipt", float("inf")), ("a page, 40 left", 40)]
-    queued += [("another page, 40 left", 40)]
+    queued = [("a page, 3 left", 3), ("a receipt", None), ("a page, 40 left", 40)]
+    queued += [("another page, 40 left", 40), ("a heartbeat", None)]
     for count, (name, priority) in enumerate(queued, 1):
         threads.append(threading.Thread(target=writer, args=(name, priority)))
         threads[-1].start()
@@ -39,4 +40,10 @@ def test_the_writer_of_highest_priority_goes_next_first_come_among_equals(
     for thread in threads:
         thread.join(timeout=30)
     engine.dispose()
-    assert order == ["a receipt", "a page, 40 left", "another page, 40 left", "a page, 3 left"]
+    assert order == [
+        "a receipt",
+        "a heartbeat",
+        "a page, 40 left",
+        "another page, 40 left",
+        "a page, 3 left",
+    ]

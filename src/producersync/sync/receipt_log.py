@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import queue
 import threading
 from collections import defaultdict
@@ -78,9 +77,7 @@ class ReceiptLog:
 
     def _flush(self, batch: list[_Waiter]) -> None:
         try:
-            # First in line for the writer: a delivery waits for this to be answered,
-            # and would otherwise wait behind every page of a sync queued for it.
-            with mirror.write_transaction(self._engine, priority=math.inf) as conn:
+            with mirror.write_transaction(self._engine) as conn:  # first in line
                 answers = mirror.record_receipts(conn, [receipt for receipt, _, _ in batch])
         except Exception as exc:
             if len(batch) > 1 and not unavailable(exc):

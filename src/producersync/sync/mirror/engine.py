@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Iterator
@@ -53,7 +54,7 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
 
 
 @contextmanager
-def write_transaction(engine: sa.Engine, priority: float = 0.0) -> Iterator[sa.Connection]:
+def write_transaction(engine: sa.Engine, priority: float = math.inf) -> Iterator[sa.Connection]:
     """A transaction that takes SQLite's write lock at BEGIN, so that the read-compare-write
     of an upsert cannot interleave with another writer (Postgres needs no such help: the
     upserts are ``ON CONFLICT`` statements).
@@ -61,8 +62,11 @@ def write_transaction(engine: sa.Engine, priority: float = 0.0) -> Iterator[sa.C
     On SQLite this process's writers also queue at a gate of their own first, the waiter
     of highest ``priority`` next: SQLite's busy handler sleeps in steps of up to 100 ms,
     so a writer that found the database locked slept long after the lock was free, and
-    the receiver's acknowledgements wore those sleeps in their tail. On PostgreSQL the
-    writers go side by side, and ``priority`` means nothing."""
+    the receiver's acknowledgements wore those sleeps in their tail. A pull's pages give
+    the pages their stream has left; every other writer goes first (a receipt, which a
+    delivery waits for; a heartbeat, whose lease would run out behind a backfill's queue;
+    a run's start or end: small writes each). On PostgreSQL the writers go side by side,
+    and ``priority`` means nothing."""
     begin = engine.execution_options(mirror_write=True).begin
     if engine.dialect.name != "sqlite":
         with begin() as conn:
