@@ -235,6 +235,29 @@ def test_an_older_record_does_not_overwrite_its_newer_nested_children(engine: sa
     assert stored.loas[0].status == "Cancelled"
 
 
+@pytest.mark.postgres
+def test_an_older_record_written_beside_a_newer_one_on_postgresql_loses(tmp_path: Path) -> None:
+    """An activation's pull and a day's sync can write one NPN's records side by side.
+    The older writer had read no stored record (the newer one not committed yet), so its
+    insert met the newer one's row and its ``ON CONFLICT DO UPDATE`` put the older back,
+    with a second "insert" in the change feed."""
+    lic = _a_license_with_loas()
+    newer = {**lic, "active": False, "updatedAt": "2099-01-01"}
+    with fresh_mirror("postgres", tmp_path) as engine:
+        older: list[mirror.UpsertCounts] = []
+        thread = threading.Thread(target=lambda: older.append(_upsert(engine, "licenses", lic)))
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", [newer])
+            thread.start()
+            eventually(lambda: _waiting_on_a_lock(engine))
+        thread.join()
+        assert older == [mirror.UpsertCounts(0, 0, 1)]
+        with engine.connect() as conn:
+            (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+        assert stored.active is False
+        assert [c.action for c in _changes(engine) if c.resource == "licenses"] == ["insert"]
+
+
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [("active", "yes", "active: not a boolean"), ("expirationDate", "31/12/2026", "Invalid")],
@@ -681,21 +704,23 @@ def test_two_runs_alone_started_together_on_postgresql_one_is_refused(
             except mirror.RunGoingOn as exc:
                 outcome.append(exc)
 
-        def waiting_on_a_lock() -> bool:
-            with engine.connect() as conn:
-                waiting = sa.text(
-                    "SELECT count(*) FROM pg_stat_activity "
-                    "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-                )
-                return bool(conn.execute(waiting).scalar_one())
-
         with write_transaction(engine) as conn:
             mirror.start_run(conn, "manual", lease=lease, alone_among=alone)
             thread = threading.Thread(target=second)
             thread.start()
-            eventually(lambda: bool(outcome) or waiting_on_a_lock())
+            eventually(lambda: bool(outcome) or _waiting_on_a_lock(engine))
         thread.join()
     assert len(outcome) == 1 and isinstance(outcome[0], mirror.RunGoingOn), outcome
+
+
+def _waiting_on_a_lock(engine: sa.Engine) -> bool:
+    """Whether a transaction on ``engine``'s PostgreSQL database waits on a lock."""
+    with engine.connect() as conn:
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(conn.execute(waiting).scalar_one())
 
 
 def test_an_unknown_run_kind_is_refused(engine: sa.Engine) -> None:

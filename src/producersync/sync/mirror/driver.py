@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import zlib
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,9 +21,10 @@ import sqlalchemy as sa
 
 from producersync.sync.mirror.tables import UtcDateTime
 
-__all__ = ["Converters", "converters", "select_documents", "write_rows"]
+__all__ = ["Converters", "converters", "lock_for_writing", "select_documents", "write_rows"]
 
 _DATES = 100_000  # dates a ``Converters`` keeps converted
+_PG_TABLE_LOCKS = 0x4D495252  # "MIRR": the first key of every table's advisory lock
 
 
 class Converters:
@@ -123,6 +125,17 @@ def _statement(
     if returning:
         statement += f" RETURNING {', '.join(returning)}"
     return statement
+
+
+def lock_for_writing(conn: sa.Connection, table: sa.Table) -> None:
+    """On PostgreSQL, ``table``'s advisory lock, held to the commit: its writers take
+    turns, as SQLite's all do. Two side by side (an activation's pull and a day's sync of
+    one NPN) each read a record as absent, and the older one, written last, met the
+    newer's row: its ``ON CONFLICT DO UPDATE`` put the older record back. Take the locks
+    of one transaction in one order (a parent's table before its children's)."""
+    if conn.dialect.name != "sqlite":
+        key = zlib.crc32(table.name.encode()) & 0x7FFFFFFF
+        conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_PG_TABLE_LOCKS, key))
 
 
 def select_documents(

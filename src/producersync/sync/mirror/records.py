@@ -15,7 +15,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import Converters, converters, select_documents, write_rows
+from producersync.sync.mirror.driver import (
+    Converters,
+    converters,
+    lock_for_writing,
+    select_documents,
+    write_rows,
+)
 from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
 from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored
 
@@ -136,6 +142,7 @@ def _upsert(
     """Write what is new or changed in ``pending``: how many inserted and updated, the
     change rows to append, and the ids not written for being older than the stored one."""
     table = mirrored.table
+    lock_for_writing(conn, table)  # before reading what is stored: see there
     stored = select_documents(conn, table, list(pending))
     convert = converters(conn)
     synced_at = convert.timestamp(now)
