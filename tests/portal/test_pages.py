@@ -901,6 +901,23 @@ def test_newer_goes_back_up_the_attempts_a_page_at_a_time(
     assert _link(beyond, "Newer") is None and _link(beyond, "Newest") is not None
 
 
+def test_a_paused_page_stays_paused_through_its_pager(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Newest and Newer dropped ``updates=paused``: back at the newest page, what the
+    visitor had stopped (WCAG 2.2.2) refreshed by itself again."""
+    endpoint_id = _create(visitor)
+    _attempts(portal_service, endpoint_id, [True] * 25)
+    paused = visitor.http.get(
+        f"/portal/endpoints/{endpoint_id}/attempts", params={"updates": "paused"}
+    )
+    older = visitor.http.get(_older(paused) or "")
+    for label in ("Newest", "Newer"):
+        back = visitor.http.get(_link(older, label) or "")
+        assert back.status_code == 200 and _rows(back) == _rows(paused), label
+        assert "Resume updates" in back.text and "hx-trigger" not in back.text, label
+
+
 _NEWS = re.compile(r'<p id="attempts-news" [^>]*>([^<]*)</p>')
 
 

@@ -47,7 +47,9 @@ def _page(
 ) -> Response:
     def address(cursor: int | None) -> str:
         filtered = outcome if outcome != "all" else None
-        query = {"outcome": filtered, "before": cursor}
+        # Paused stays paused: back at the newest page, what was stopped moved again.
+        kept = "paused" if updates == "paused" else None
+        query = {"outcome": filtered, "before": cursor, "updates": kept}
         return href(request, "attempts", query, endpoint_id=endpoint.id)
 
     with get_context(request).engine.connect() as conn:
