@@ -72,7 +72,7 @@ def test_commands_started_together_on_a_new_mirror_migrate_it_once(tmp_path: Pat
     url = f"sqlite:///{mirror}"
     results = cli_together(*[["sync", "status"]] * 6, env={"PRODUCERSYNC_MIRROR_URL": url})
     assert not _failures(results)
-    assert _revisions(url, VERSION_TABLE) == ["0006"]
+    assert _revisions(url, VERSION_TABLE) == ["0007"]
 
 
 def test_replicas_started_together_on_a_new_store_all_start(database: str, tmp_path: Path) -> None:

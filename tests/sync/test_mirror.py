@@ -536,6 +536,19 @@ def test_runs_report_their_counts_and_failures(engine: sa.Engine) -> None:
     )
 
 
+def test_a_run_stopped_to_start_over_is_shown_restarted_not_failed(engine: sa.Engine) -> None:
+    """A pass whose population grew stops and another starts from the list: it was shown
+    failed and counted among the failed runs, an alert for nothing on every storm."""
+    run = _run(engine, "population")
+    with write_transaction(engine) as conn:
+        grew = "PopulationGrew: 60 NPNs subscribed since the pass read the list"
+        mirror.finish_run(conn, run, {}, error=grew, restarted=True)
+        status = mirror.sync_status(conn)
+        assert mirror.sync_start(conn) is None  # not a whole fetch that finished
+    assert status["failedRuns"] == 0
+    assert (status["lastRun"]["status"], status["lastRun"]["error"]) == ("restarted", grew)
+
+
 def test_a_run_whose_lease_ran_out_unfinished_is_shown_interrupted(engine: sa.Engine) -> None:
     lease = dt.timedelta(seconds=60)
     with write_transaction(engine) as conn:

@@ -96,7 +96,7 @@ def run(
 @app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
     """Counts per resource, the last synced runDate, the lag, the last run (running,
-    interrupted, failed or succeeded), the failures."""
+    interrupted, restarted, failed or succeeded), the failures."""
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)

@@ -440,11 +440,13 @@ class Puller:
         *,
         synced_through: dt.date | None = None,
         error: str | None = None,
+        restarted: bool = False,
     ) -> Finished:
         """Close the run; a complete one moves the last synced runDate (never back, and
-        never past the day before the run started: ``mirror.record_synced_through``)."""
+        never past the day before the run started: ``mirror.record_synced_through``).
+        ``restarted``: stopped with ``error`` to start over at once."""
         with mirror.write_transaction(self._engine) as conn:
-            seconds = mirror.finish_run(conn, run_id, counts, error)
+            seconds = mirror.finish_run(conn, run_id, counts, error, restarted=restarted)
             recorded = None
             if synced_through is not None and error is None:
                 recorded = mirror.record_synced_through(conn, run_id, synced_through)

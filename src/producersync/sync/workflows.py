@@ -353,7 +353,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
         there only if there is no ``error``, and never past the day before the run
         started); ``again``: stopped to start over at once (the population grew), not a
         failure. Counted, timed, and logged once: a step is not run again on recovery."""
-        finished = self._puller.finish(run_id, counts, synced_through=synced_through, error=error)
+        finished = self._puller.finish(
+            run_id, counts, synced_through=synced_through, error=error, restarted=again
+        )
         seconds = finished.seconds
         self._metrics.run_seconds.labels(kind).observe(seconds)
         run_date = synced_through.isoformat() if synced_through else None

@@ -132,14 +132,21 @@ def interrupt_run(conn: sa.Connection, run_id: int) -> None:
 
 
 def finish_run(
-    conn: sa.Connection, run_id: int, counts: Mapping[str, int], error: str | None = None
+    conn: sa.Connection,
+    run_id: int,
+    counts: Mapping[str, int],
+    error: str | None = None,
+    *,
+    restarted: bool = False,
 ) -> float:
-    """Close the run; how long it took, in seconds since it started."""
+    """Close the run; how long it took, in seconds since it started. ``restarted``: it
+    stopped with ``error`` to start over at once, shown so and not counted failed."""
     finished = _now(conn)
+    values = {"finished_at": finished, "counts": dict(counts), "error": error}
     started: dt.datetime = conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id)
-        .values(finished_at=finished, counts=dict(counts), error=error)
+        .values(**values, restarted=restarted)
         .returning(sync_runs.c.started_at)
     ).scalar_one()
     if started.tzinfo is None:  # SQLite keeps no zone; it was written in UTC
@@ -149,7 +156,8 @@ def finish_run(
 
 def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, Any] | None:
     """The latest run, JSON-ready, as of ``now`` (default: now): its ``status`` is
-    running, interrupted (no finish, and its lease has run out), failed or succeeded;
+    running, interrupted (no finish, and its lease has run out), restarted, failed or
+    succeeded;
     ``lastSeenAt``, for a run not finished, when its process last showed it alive (an
     interrupted one stopped after that, within its lease)."""
     row = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1)).first()
@@ -186,7 +194,7 @@ def _now(conn: sa.Connection) -> dt.datetime:
 
 def _status(row: sa.Row[Any], now: dt.datetime) -> str:
     if row.finished_at is not None:
-        return "failed" if row.error else "succeeded"
+        return "restarted" if row.restarted else "failed" if row.error else "succeeded"
     # Only the lease tells: a run may be going on in another process, or on another
     # machine (`sync now` and `sync backfill` run beside `sync run`'s own syncs).
     if row.lease_until is not None and row.lease_until < now:
@@ -195,7 +203,8 @@ def _status(row: sa.Row[Any], now: dt.datetime) -> str:
 
 
 def failed_runs(conn: sa.Connection) -> int:
-    query = sa.select(sa.func.count()).where(sync_runs.c.error.is_not(None))
+    failed = sa.and_(sync_runs.c.error.is_not(None), sync_runs.c.restarted.is_(False))
+    query = sa.select(sa.func.count()).where(failed)
     return int(conn.execute(query).scalar_one())
 
 

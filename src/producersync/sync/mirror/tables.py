@@ -268,6 +268,9 @@ sync_runs = sa.Table(
     # started by hand. A step runs again when its process died after the run's insert
     # committed but before DBOS recorded the step's result: it finds its run here.
     sa.Column("started_by", sa.String(), nullable=True, unique=True),
+    # Stopped with its ``error`` to start over at once (a pass whose population grew): not
+    # a failure to show or count, nor a whole fetch that finished.
+    sa.Column("restarted", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 
 # NPNs a pass over the whole population covered, and the activation it covered (the
