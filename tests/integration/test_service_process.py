@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -53,7 +54,12 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
         assert _token(service.base_url, client_id, secret).status_code == 401
         assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 200
 
-        cli("admin", "client", "revoke", client_id, *db)
+        revoked = cli_json("admin", "client", "revoke", client_id, "--json", *db)
+        assert revoked["client_id"] == client_id and revoked["revokedAt"]
+        again = cli("admin", "client", "revoke", client_id, "--json", *db, check=False)
+        assert (
+            again.returncode == 1 and "is revoked" in json.loads(again.stdout)["error"]["message"]
+        )
         assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 401
     assert secret not in service.log.read_text()
 

@@ -151,15 +151,16 @@ def client_rotate_secret(
     emit(as_json, {"client_id": client_id, "client_secret": secret})
 
 
-@client_app.command("revoke")
+@client_app.command("revoke", cls=JsonErrorsCommand)
 def client_revoke(
     client_id: Annotated[str, typer.Argument(help="The client to revoke.")],
     database: DatabaseOption = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Revoke a client: no new tokens, and its live tokens stop working within seconds."""
     with write_transaction(store(database)) as conn:
         try:
-            store_accounts.revoke_client(conn, client_id)
+            revoked_at = store_accounts.revoke_client(conn, client_id)
         except store_accounts.NotFound as exc:
             raise fail(str(exc)) from None
-    console.print(f"client [bold]{client_id}[/bold] revoked")
+    emit(as_json, {"client_id": client_id, "revokedAt": revoked_at})

@@ -191,11 +191,16 @@ def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
     return secret
 
 
-def revoke_client(conn: sa.Connection, client_id: str) -> None:
+def revoke_client(conn: sa.Connection, client_id: str) -> dt.datetime:
+    """Revoke a live client: when."""
     _live_client(conn, client_id)
+    revoked_at = _now()
     conn.execute(
-        api_clients.update().where(api_clients.c.client_id == client_id).values(revoked_at=_now())
+        api_clients.update()
+        .where(api_clients.c.client_id == client_id)
+        .values(revoked_at=revoked_at)
     )
+    return revoked_at
 
 
 def revoked_since(conn: sa.Connection) -> dict[str, float]:
