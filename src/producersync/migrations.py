@@ -10,11 +10,23 @@ from pathlib import Path
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-__all__ = ["WriteTransaction", "upgrade"]
+from producersync.database_url import masked
+
+__all__ = ["MigrationError", "WriteTransaction", "upgrade"]
 
 # The schema's own `write_transaction`: one that takes SQLite's write lock at BEGIN.
 WriteTransaction = Callable[[sa.Engine], AbstractContextManager[sa.Connection]]
+
+_INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
+_SQLITE_READONLY = 8  # SQLite's primary result code, under its extended ones
+
+
+class MigrationError(Exception):
+    """A schema that cannot be brought to head: a newer version migrated it, or the
+    database refuses the writes its migration needs (read-only, or a user without the
+    privilege). The message names the database, masked, and why."""
 
 
 def upgrade(
@@ -22,19 +34,61 @@ def upgrade(
     scripts: Path,
     lock_id: int,
     write_transaction: WriteTransaction,
+    *,
+    what: str,
+    version_table: str = "alembic_version",
     revision: str = "head",
 ) -> None:
-    """Bring the schema whose migrations are in ``scripts`` to ``revision``; safe when
-    several processes start together: on PostgreSQL they queue on the advisory lock
-    ``lock_id`` (released at commit), on SQLite on the write lock, taken at BEGIN. A
-    plain BEGIN read the version table first: a process that had read it while another
-    migrated could not write after that one's commit, and failed "database is locked"
-    at once (WAL refuses a writer whose snapshot is stale; no busy wait helps). The
-    scripts' ``env.py`` runs on the connection given in ``config.attributes``."""
-    with write_transaction(engine) as connection:
-        if connection.dialect.name == "postgresql":
-            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
-        config = Config()
-        config.set_main_option("script_location", str(scripts))
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
+    """Bring the schema whose migrations are in ``scripts`` (``what``: "the mirror") to
+    ``revision``; safe when several processes start together: on PostgreSQL they queue
+    on the advisory lock ``lock_id`` (released at commit), on SQLite on the write lock,
+    taken at BEGIN. A plain BEGIN read the version table first: a process that had read
+    it while another migrated could not write after that one's commit, and failed
+    "database is locked" at once (WAL refuses a writer whose snapshot is stale; no busy
+    wait helps). The scripts' ``env.py`` runs on the connection given in
+    ``config.attributes``. Raises ``MigrationError`` for a schema at a revision these
+    scripts do not know (Alembic's "Can't locate revision" was a traceback from every
+    command) and for a database that may not be migrated (a ``permission denied``
+    traceback)."""
+    where = f"{what} at {masked(engine.url.render_as_string())}"
+    known = ScriptDirectory(str(scripts))
+    try:
+        with write_transaction(engine) as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+            _refuse_unknown_revisions(connection, known, version_table, where)
+            config = Config()
+            config.set_main_option("script_location", str(scripts))
+            config.attributes["connection"] = connection
+            command.upgrade(config, revision)
+    except sa.exc.DBAPIError as exc:
+        if not _refused_writes(exc):
+            raise
+        from producersync.db_outage import describe  # psycopg under it: only when needed
+
+        raise MigrationError(
+            f"{where} needs migrating to revision {', '.join(known.get_heads())}, and the "
+            f"database refuses it: {masked(describe(exc))}"
+        ) from None
+
+
+def _refuse_unknown_revisions(
+    connection: sa.Connection, known: ScriptDirectory, version_table: str, where: str
+) -> None:
+    if not sa.inspect(connection).has_table(version_table):
+        return
+    found = connection.execute(sa.text(f"SELECT version_num FROM {version_table}")).scalars()
+    unknown = set(found) - {script.revision for script in known.walk_revisions()}
+    if unknown:
+        raise MigrationError(
+            f"{where} is at revision {', '.join(sorted(unknown))}, which this version of "
+            "producersync does not know: a newer version migrated it"
+        )
+
+
+def _refused_writes(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused a migration's writes for want of the right to write."""
+    if getattr(exc.orig, "sqlstate", None) == _INSUFFICIENT_PRIVILEGE:
+        return True
+    code = getattr(exc.orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF == _SQLITE_READONLY

@@ -38,6 +38,7 @@ from producersync.cli.common import (
 from producersync.client import ProducerSyncError
 from producersync.database_file import DatabaseFileError
 from producersync.database_url import masked
+from producersync.migrations import MigrationError
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.migrate import NotAStoreError
 from producersync.sync.settings import SyncSettings
@@ -75,7 +76,7 @@ def failure(exc: Exception) -> Failure | None:
         # The driver's first line: libpq's refusals go on with a hint on a second line
         # ("\tIs the server running on that host..."), and the error was two lines.
         return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
-    if isinstance(exc, NotAStoreError | DatabaseFileError):
+    if isinstance(exc, NotAStoreError | MigrationError | DatabaseFileError):
         return Failure([Problem(str(exc))], 1)
     if isinstance(exc, ProducerSyncError):
         return Failure([Problem(api_problem(exc))], 1)

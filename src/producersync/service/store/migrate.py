@@ -6,7 +6,6 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from producersync import migrations
 from producersync.database_url import masked
@@ -26,10 +25,13 @@ class NotAStoreError(Exception):
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """Bring the schema to ``revision``; safe when several processes start together.
     Raises ``NotAStoreError`` before changing anything in a database that is not a store
-    (migrating it would add the store's tables beside another application's) or is one
-    migrated by a newer version (Alembic's traceback, on every command)."""
+    (migrating it would add the store's tables beside another application's), and
+    ``migrations.MigrationError`` for one migrated by a newer version or that refuses
+    the migration's writes."""
     _refuse_other_databases(engine)
-    migrations.upgrade(engine, _MIGRATIONS, PG_LOCK_ID, write_transaction, revision)
+    migrations.upgrade(
+        engine, _MIGRATIONS, PG_LOCK_ID, write_transaction, what="the store", revision=revision
+    )
 
 
 def current_revision(engine: sa.Engine) -> str | None:
@@ -41,25 +43,12 @@ def current_revision(engine: sa.Engine) -> str | None:
 def _refuse_other_databases(engine: sa.Engine) -> None:
     with engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
-        revisions = (
-            set(conn.execute(sa.text(f"SELECT version_num FROM {_VERSION_TABLE}")).scalars())
-            if _VERSION_TABLE in tables
-            else None
-        )
-    where = masked(engine.url.render_as_string())
-    if revisions is None:
-        if not tables:
-            return  # a new store
-        # A sync mirror lands here too, named by its tables: the service knows nothing of
-        # the sync's (they are two companies' systems).
-        shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
-        raise NotAStoreError(
-            f"{where} is not a ProducerSync store: it holds other tables ({shown}) "
-            f"and no {_VERSION_TABLE}"
-        )
-    unknown = revisions - {s.revision for s in ScriptDirectory(str(_MIGRATIONS)).walk_revisions()}
-    if unknown:
-        raise NotAStoreError(
-            f"the store at {where} is at revision {', '.join(sorted(unknown))}, which this "
-            "version of producersync does not know: a newer version migrated it"
-        )
+    if not tables or _VERSION_TABLE in tables:
+        return  # a new store, or one of ours (its revision is checked as it is migrated)
+    # A sync mirror lands here too, named by its tables: the service knows nothing of
+    # the sync's (they are two companies' systems).
+    shown = ", ".join(sorted(tables)[:3]) + (", ..." if len(tables) > 3 else "")
+    raise NotAStoreError(
+        f"{masked(engine.url.render_as_string())} is not a ProducerSync store: it holds "
+        f"other tables ({shown}) and no {_VERSION_TABLE}"
+    )

@@ -22,10 +22,20 @@ _PG_LOCK_ID = 0x4D495252  # "MIRR": serialises sync processes that start togethe
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Bring the mirror's schema to ``revision``; safe when several processes start together."""
+    """Bring the mirror's schema to ``revision``; safe when several processes start together.
+    Raises ``migrations.MigrationError`` for a mirror a newer version migrated, or one
+    that refuses the migration's writes."""
     if revision == "head" and _at_head(engine):
         return
-    migrations.upgrade(engine, _MIGRATIONS, _PG_LOCK_ID, write_transaction, revision)
+    migrations.upgrade(
+        engine,
+        _MIGRATIONS,
+        _PG_LOCK_ID,
+        write_transaction,
+        what="the mirror",
+        version_table=VERSION_TABLE,
+        revision=revision,
+    )
 
 
 def _at_head(engine: sa.Engine) -> bool:

@@ -1,0 +1,233 @@
+"""The store's and the mirror's migrations: a database created at any earlier revision,
+with rows in it, upgrades to head keeping every row and ends with the schema a new
+database gets; one that cannot be migrated (a newer version's, or a database that
+refuses the writes) is one line from every command, not a traceback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
+
+from producersync.service.store import migrate as store_migrate
+from producersync.service.store.engine import make_engine as store_engine
+from producersync.service.store.tables import metadata as store_metadata
+from producersync.sync.mirror import migrate as mirror_migrate
+from producersync.sync.mirror import open_mirror
+from producersync.sync.mirror.engine import make_engine as mirror_engine
+from producersync.sync.mirror.tables import metadata as mirror_metadata
+from tests.conftest import BACKENDS
+from tests.support.cli import producersync, sync_environment
+from tests.support.databases import store_url
+
+_SCHEMAS: dict[str, tuple[Callable[[str], sa.Engine], Any, sa.MetaData, str]] = {
+    "store": (store_engine, store_migrate, store_metadata, "alembic_version"),
+    "mirror": (mirror_engine, mirror_migrate, mirror_metadata, mirror_migrate.VERSION_TABLE),
+}
+
+
+def _earlier_revisions(schema: str) -> list[str]:
+    scripts = ScriptDirectory(str(Path(_SCHEMAS[schema][1].__file__).parent / "migrations"))
+    return [s.revision for s in reversed(list(scripts.walk_revisions()))][:-1]
+
+
+_CASES = [(schema, rev) for schema in _SCHEMAS for rev in _earlier_revisions(schema)]
+
+
+@contextmanager
+def _engine(schema: str, kind: str, directory: Path) -> Iterator[sa.Engine]:
+    directory.mkdir()
+    with store_url(kind, directory) as url:
+        engine = _SCHEMAS[schema][0](url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def _value(column: sa.Column[Any], n: int) -> Any:
+    """A value of ``column``'s type for row ``n``; in the past, so that no migration has
+    a reason to correct it."""
+    python_type = None
+    with suppress(NotImplementedError):  # a type of no one Python type
+        python_type = column.type.python_type
+    if python_type is bool:
+        return n % 2 == 0
+    if python_type is int:
+        return n
+    if python_type is dt.datetime:
+        return dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC) + dt.timedelta(days=n)
+    if python_type is dt.date:
+        return dt.date(2019, 1, 1) + dt.timedelta(days=n)
+    if python_type is bytes:
+        return b"body %d" % n
+    if python_type in (dict, list):
+        return {"n": n}
+    return str(n)
+
+
+def _fill(engine: sa.Engine, version_table: str) -> dict[str, list[dict[str, Any]]]:
+    """Two rows in every table as the schema stands (a parent's before its children's,
+    a foreign key naming its parent's row); the rows, as written."""
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    written: dict[str, list[dict[str, Any]]] = {}
+    with engine.begin() as conn:
+        for table in reflected.sorted_tables:
+            if table.name == version_table:
+                continue
+            rows = []
+            for n in (1, 2):
+                row = {column.name: _value(column, n) for column in table.columns}
+                for fk in table.foreign_keys:
+                    row[fk.parent.name] = written[fk.column.table.name][n - 1][fk.column.name]
+                rows.append(row)
+            conn.execute(table.delete())  # what the migrations seeded, if any
+            conn.execute(table.insert(), rows)
+            written[table.name] = rows
+    return written
+
+
+def _read(engine: sa.Engine, table: str, columns: list[str]) -> list[dict[str, Any]]:
+    reflected = sa.Table(table, sa.MetaData(), autoload_with=engine)
+    with engine.connect() as conn:
+        found = conn.execute(sa.select(*(reflected.c[c] for c in columns))).mappings()
+        return sorted((dict(row) for row in found), key=repr)
+
+
+def _schema(engine: sa.Engine) -> dict[str, Any]:
+    """Everything the inspector tells of each table, in an order of its own."""
+    inspector = sa.inspect(engine)
+    shape: dict[str, Any] = {}
+    for table in sorted(inspector.get_table_names()):
+        columns = sorted(
+            (c["name"], str(c["type"]), c["nullable"], str(c.get("default")))
+            for c in inspector.get_columns(table)
+        )
+        indexes = sorted(
+            (
+                i["name"],
+                tuple(i["column_names"]),
+                i["unique"],
+                sorted((k, str(v)) for k, v in i.get("dialect_options", {}).items()),
+            )
+            for i in inspector.get_indexes(table)
+        )
+        uniques = sorted(
+            (u["name"], tuple(u["column_names"])) for u in inspector.get_unique_constraints(table)
+        )
+        foreign = sorted(
+            (f["name"], tuple(f["constrained_columns"]), f["referred_table"], repr(f["options"]))
+            for f in inspector.get_foreign_keys(table)
+        )
+        primary = inspector.get_pk_constraint(table)
+        shape[table] = (columns, indexes, uniques, foreign, tuple(primary["constrained_columns"]))
+    return shape
+
+
+@pytest.fixture(scope="module")
+def fresh() -> Iterator[Callable[[str, str], dict[str, Any]]]:
+    """The schema a new database of each kind gets, made once."""
+    made: dict[tuple[str, str], dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory() as directory:
+
+        def schema_of(schema: str, kind: str) -> dict[str, Any]:
+            if (schema, kind) not in made:
+                with _engine(schema, kind, Path(directory) / f"{schema}-{kind}") as new:
+                    _SCHEMAS[schema][1].upgrade(new)
+                    made[schema, kind] = _schema(new)
+            return made[schema, kind]
+
+        yield schema_of
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+@pytest.mark.parametrize(("schema", "revision"), _CASES)
+def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_database(
+    kind: str,
+    schema: str,
+    revision: str,
+    tmp_path: Path,
+    fresh: Callable[[str, str], dict[str, Any]],
+) -> None:
+    _, migrate, metadata, version_table = _SCHEMAS[schema]
+    expected = fresh(schema, kind)
+    with _engine(schema, kind, tmp_path / "old") as old:
+        migrate.upgrade(old, revision)
+        written = _fill(old, version_table)
+        before = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
+        migrate.upgrade(old)
+        after = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
+        assert after == before
+        assert _schema(old) == expected
+        with old.connect() as conn:
+            context = MigrationContext.configure(conn, opts={"version_table": version_table})
+            assert compare_metadata(context, metadata) == []
+
+
+def test_a_mirror_of_a_newer_version_is_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Alembic's "Can't locate revision" came out as a traceback from every sync command
+    # (the store's was told so already).
+    mirror = sync_environment(tmp_path, monkeypatch)
+    engine = open_mirror(f"sqlite:///{mirror}")
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"UPDATE {mirror_migrate.VERSION_TABLE} SET version_num = '0099'"))
+    engine.dispose()
+    for command in (["sync", "status"], ["sync", "changes", "--since", "2025-01-01"]):
+        code, err = producersync(monkeypatch, capsys, *command)
+        assert (code, err) == (
+            1,
+            f"error: the mirror at sqlite:///{mirror} is at revision 0099, which this "
+            "version of producersync does not know: a newer version migrated it\n",
+        )
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    ("schema", "command"),
+    [
+        ("store", ["admin", "account", "list", "--database"]),
+        ("mirror", ["check", "15645555", "--state", "CA", "--loa", "Life", "--mirror"]),
+    ],
+)
+def test_a_database_that_refuses_the_migration_is_one_line(
+    schema: str,
+    command: list[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A database an older version left, opened by a user who may only read it: a
+    ``permission denied`` traceback out of the migration."""
+    sync_environment(tmp_path, monkeypatch)
+    migrate = _SCHEMAS[schema][1]
+    with _engine(schema, "postgres", tmp_path / "db") as engine:
+        migrate.upgrade(engine, _earlier_revisions(schema)[-1])
+        reader = f"reader_{uuid.uuid4().hex[:8]}"
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"CREATE ROLE {reader} LOGIN"))
+            conn.execute(sa.text(f"GRANT SELECT ON ALL TABLES IN SCHEMA public TO {reader}"))
+        try:
+            url = engine.url.set(username=reader, password=None)
+            code, err = producersync(monkeypatch, capsys, *command, url.render_as_string())
+        finally:
+            with engine.begin() as conn:
+                conn.execute(sa.text(f"DROP OWNED BY {reader}"))
+                conn.execute(sa.text(f"DROP ROLE {reader}"))
+    assert code == 1
+    assert err.startswith(f"error: the {schema} at "), err
+    assert "needs migrating to revision " in err
+    assert "and the database refuses it: " in err
+    assert len(err.splitlines()) == 1
