@@ -4,8 +4,10 @@ One transaction holds the whole run: the ledger row that claims the date, the ch
 (synthetic churn or a feed file), and an ``updates_available {runDate}`` event for every
 account in the webhook outbox. A crash leaves nothing half-applied, an event exists
 exactly when its changes do, and a date runs once: running it again changes nothing and
-publishes nothing. Afterwards the changed tables get fresh statistics (and a vacuum on
-PostgreSQL), so that the day's pages are read from the indexes (``store.maintenance``).
+publishes nothing. Records are stamped with the run date, or with the latest date run
+when that is later (``churn.stamp_date``): stamps never go back. Afterwards the changed
+tables get fresh statistics (and a vacuum on PostgreSQL), so that the day's pages are
+read from the indexes (``store.maintenance``).
 """
 
 from __future__ import annotations
@@ -70,7 +72,7 @@ def run_day(
             changes = plan_churn(conn, run_date, churn_rate, seed)
         else:
             changes = plan_feed(conn, lines, run_date)
-        counts = churn.apply_changes(conn, changes)
+        counts = churn.apply_changes(conn, changes, churn.stamp_date(conn, run_date))
         completed = churn.complete_run(conn, run_date, counts)
         events: list[UpdatesAvailable] = []
 

@@ -35,6 +35,7 @@ __all__ = [
     "next_ids",
     "producer_npns",
     "producer_records",
+    "stamp_date",
 ]
 
 Row = dict[str, Any]
@@ -65,8 +66,8 @@ class Run:
 
 @dataclass
 class DayChanges:
-    """One day's changes, by table name. ``apply_changes`` stamps every row it writes with
-    the run date (``updated_at``, and ``created_at`` on new rows)."""
+    """One day's changes, by table name. ``apply_changes`` stamps every row it writes
+    (``updated_at``, and ``created_at`` on new rows) with the run's ``stamp_date``."""
 
     run_date: dt.date
     # New records: complete rows, every one of a table with the same keys.
@@ -122,6 +123,20 @@ def complete_run(conn: sa.Connection, run_date: dt.date, changes: dict[str, int]
         .values(changes=changes, completed_at=completed)
     )
     return completed
+
+
+def stamp_date(conn: sa.Connection, run_date: dt.date) -> dt.date:
+    """The ``updatedAt`` of the records a claimed run changes: its date, or the latest
+    date run before it when that is later.
+
+    A client syncs from ``min(runDate, last synced runDate)``: it relies on no change
+    committed after its sync carrying a date before the one it synced. A run of an
+    earlier date committing after a later one (missed days run together as the service
+    comes back, in whatever order, or a ``--date`` in the past) would stamp below what
+    clients have synced, and one that lost that run's event would never see its changes.
+    Stamped at the latest date run, they are found from the run's own date too."""
+    latest = conn.execute(sa.select(sa.func.max(t.nipr_runs.c.run_date))).scalar_one()
+    return max(run_date, latest or run_date)
 
 
 def find_run(conn: sa.Connection, run_date: dt.date) -> Run | None:
@@ -202,10 +217,9 @@ def next_ids(conn: sa.Connection) -> dict[str, int]:
 # --- writing ----------------------------------------------------------------------------
 
 
-def apply_changes(conn: sa.Connection, changes: DayChanges) -> dict[str, int]:
-    """Write the day's changes, stamped with its date, and stamp the parents of changed
-    nested records too. Returns the number of records changed per table."""
-    day = changes.run_date
+def apply_changes(conn: sa.Connection, changes: DayChanges, day: dt.date) -> dict[str, int]:
+    """Write the day's changes, stamped ``day`` (``stamp_date``), and stamp the parents
+    of changed nested records too. Returns the number of records changed per table."""
     # Plain str keys: a table's name is a str subclass that JSON encoders refuse.
     changed: dict[str, set[int]] = {str(table.name): set() for table in t.RECORD_TABLES}
     parents = _parents(conn, changes)
