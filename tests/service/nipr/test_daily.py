@@ -185,6 +185,35 @@ def test_a_day_adds_and_cancels_lines_of_authority_on_licenses_held(engine: sa.E
         assert appointed_under_it == []
 
 
+def test_a_new_nonresident_license_carries_the_lines_the_resident_license_holds(
+    engine: sa.Engine,
+) -> None:
+    """A non-resident license is issued on an active resident license, with the lines
+    active on it: a line cancelled there (or lapsed with it) came back Active on the
+    new license, and a lapsed resident license still had non-resident ones issued."""
+    before = snapshot(engine)
+    run_day(engine, DAY, churn_rate=1, seed=4)
+    after = snapshot(engine)
+    new = [row for i, row in after["licenses"].items() if i not in before["licenses"]]
+    assert new
+    for license_ in new:
+        resident = first_of(
+            before, "licenses", npn=license_["npn"], residency_status="R", nipr_deleted=False
+        )
+        assert resident["active"], license_
+        held = {
+            row["loa"]
+            for row in before["license_loas"].values()
+            if row["license_id"] == resident["id"]
+            and row["status"] == "Active"
+            and not row["nipr_deleted"]
+        }
+        lines = [
+            r["loa"] for r in after["license_loas"].values() if r["license_id"] == license_["id"]
+        ]
+        assert lines and set(lines) <= held, (license_["npn"], lines, held)
+
+
 def test_a_changed_loa_stamps_its_license(engine: sa.Engine) -> None:
     run_day(engine, DAY, churn_rate=0.3, seed=4)
     after = snapshot(engine)

@@ -219,15 +219,23 @@ class _Producer:
         return True
 
     def new_license(self) -> bool:
-        """A non-resident license in a new state, with the resident license's lines."""
+        """A non-resident license in a new state, with the lines the resident license
+        holds: a state licenses a non-resident on an active home-state license, for the
+        lines active there."""
         r = self.r
         today = self.day.date
         resident = self.rows("licenses", lambda lic: lic["residency_status"] == "R")
-        if not resident or resident[0]["license_class"] not in _CLASSES:
+        if (
+            not resident
+            or not resident[0]["active"]
+            or resident[0]["license_class"] not in _CLASSES
+        ):
             return False
         cls = _CLASSES[resident[0]["license_class"]]
         lines = [
-            ref.LOAS[loa["loa"]] for loa in self.loas(resident[0]["id"]) if loa["loa"] in ref.LOAS
+            ref.LOAS[loa["loa"]]
+            for loa in self.loas(resident[0]["id"])
+            if loa["status"] == "Active" and loa["loa"] in ref.LOAS
         ]
         held = {lic["for_state"] for lic in self.records.get("licenses", [])}
         states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
