@@ -279,6 +279,20 @@ def test_record_fields(world: Batch) -> None:
             assert row["nipr_date_updated"] <= row["updated_at"]
 
 
+def test_a_deleted_license_has_its_lines_deleted_too(world: Batch) -> None:
+    """NIPR deletes a license with its lines, as a feed's delete and the daily churn do:
+    each line was deleted or not on its own, and a deleted license's lines were listed
+    live (``includeDeleted=false`` served lines whose license it left out)."""
+    deleted = {row["id"] for row in world["licenses"] if row["nipr_deleted"]}
+    assert deleted
+    live = [
+        row["id"]
+        for row in world["license_loas"]
+        if row["license_id"] in deleted and not row["nipr_deleted"]
+    ]
+    assert live == []
+
+
 def test_start_date_moves_everything(world: Batch) -> None:
     start = dt.date(2026, 1, 1)
     later = collect(generate(50, seed=5, start_date=start))

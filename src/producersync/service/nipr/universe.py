@@ -450,26 +450,27 @@ class _Producer:
                 reason_date = expiration  # lapsed with the license
             ce = u.ce.pick(r())
             credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
-            loa_rows.append(
-                self.stamp(
-                    {
-                        "id": u.next_id("license_loas"),
-                        "npn": self.npn,
-                        "for_state": state,
-                        "license_id": license_id,
-                        "loa": loa.name,
-                        "loa_code": loa.code,
-                        "issue_date": days[loa_issue],
-                        "status": status,
-                        "status_reason_date": days[reason_date],
-                        "ce_compliance": ce,
-                        "ce_credits_needed": credits,
-                        "loa_categories": u.loa_categories[loa.name],
-                    },
-                    loa_issue,
-                    reason_date,
-                )
+            loa_row = self.stamp(
+                {
+                    "id": u.next_id("license_loas"),
+                    "npn": self.npn,
+                    "for_state": state,
+                    "license_id": license_id,
+                    "loa": loa.name,
+                    "loa_code": loa.code,
+                    "issue_date": days[loa_issue],
+                    "status": status,
+                    "status_reason_date": days[reason_date],
+                    "ce_compliance": ce,
+                    "ce_credits_needed": credits,
+                    "loa_categories": u.loa_categories[loa.name],
+                },
+                loa_issue,
+                reason_date,
             )
+            # NIPR deletes a license with its lines (a line may go on its own).
+            loa_row["nipr_deleted"] = loa_row["nipr_deleted"] or row["nipr_deleted"]
+            loa_rows.append(loa_row)
         if not held and not active:
             # A lapsed license still shows the carriers that once appointed under it.
             held = [(loa, issue) for loa in loas]
