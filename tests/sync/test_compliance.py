@@ -244,6 +244,72 @@ def test_an_loa_deleted_by_nipr_is_named_as_deleted(dated: sa.Connection) -> Non
     assert verdict.failed == ["LOA Life (10) of license L63 was deleted by NIPR"]
 
 
+VARIABLE_LIFE = "Variable Life and Variable Annuity"
+# LOA names that are also categories of other LOAs, as in NIPR's reference data.
+NAMED = [
+    _license(
+        71,
+        "IL",
+        "2027-06-30",
+        _loa(711, "Life", "10", "life", status="Cancelled"),
+        _loa(712, VARIABLE_LIFE, "16", "life").model_copy(
+            update={"loa_mapping": LoaMapping(categories=["life", "variable"])}
+        ),
+        _loa(713, "Property", "12", "property"),
+    ),
+    _license(72, "OH", "2027-06-30", _loa(721, "Personal Lines", "15", "property")),
+    _license(73, "IN", "2027-06-30", _loa(731, "Life", "10", "life")),
+]
+NAMED_APPOINTMENTS = [
+    _appointment(171, "55555", VARIABLE_LIFE, "life", "APPOINTED").model_copy(
+        update={"for_state": "IN", "loa_code": "16"}
+    ),
+]
+
+
+@pytest.fixture(params=BACKENDS)
+def named(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
+    with fresh_mirror(request.param, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", _dump(NAMED))
+            mirror.upsert_records(conn, "appointments", _dump(NAMED_APPOINTMENTS))
+            mirror.activate_npns(conn, [NPN], AT)
+        with engine.connect() as connection:
+            yield connection
+
+
+@pytest.mark.parametrize(
+    ("state", "loa", "carrier", "failure"),
+    [
+        ("IL", "Life", None, "LOA Life (10) is Cancelled"),
+        ("IL", "10", None, "LOA Life (10) is Cancelled"),
+        ("OH", "Property", None, "license L72 has no 'Property' LOA"),
+        (
+            "IN",
+            "Life",
+            "55555",
+            "appointed with Carrier 55555 (55555) in IN, but not for 'Life'",
+        ),
+    ],
+    ids=["cancelled-name", "cancelled-code", "category-of-another", "appointed-for-another"],
+)
+def test_an_loa_name_is_not_taken_for_a_category_of_other_loas(
+    named: sa.Connection, state: str, loa: str, carrier: str | None, failure: str
+) -> None:
+    """Was a yes: "Life" matched the active Variable Life by its category "life",
+    "Property" the Personal Lines (category "property"), and an appointment for
+    Variable Life counted for Life."""
+    verdict = check(named, NPN, state, loa, carrier=carrier, on=ON)
+    assert verdict.failed == [failure], verdict.reasons
+
+
+@pytest.mark.parametrize("loa", ["variable", " VARIABLE "])
+def test_a_word_no_loa_is_named_matches_by_category(named: sa.Connection, loa: str) -> None:
+    verdict = check(named, NPN, "IL", loa, on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert f"LOA {VARIABLE_LIFE} (16) is active" in verdict.reasons
+
+
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
     verdict = check(conn, GONE, "OR", "Life", on=ON)
     assert verdict.failed == [

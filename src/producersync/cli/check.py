@@ -131,7 +131,12 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
 def check(
     npn: Annotated[str, typer.Argument(help="The producer's NPN.")],
     state: Annotated[str, typer.Option(help="Two-letter state code.")],
-    loa: Annotated[str, typer.Option(help='Line of authority: name, code or category ("Life").')],
+    loa: Annotated[
+        str,
+        typer.Option(
+            help='Line of authority: name or code ("Life", "10"), else a category ("variable").'
+        ),
+    ],
     carrier: Annotated[
         str | None,
         typer.Option(help="Carrier coCode (5 digits): also require an appointment with it."),

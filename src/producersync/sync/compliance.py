@@ -23,6 +23,7 @@ from producersync.sync.mirror.queries import (
     licenses_expiring,
     licenses_in_state,
     loa_terms,
+    names_an_loa,
     population_entry,
 )
 
@@ -56,6 +57,21 @@ class _Finding:
     reason: str
 
 
+@dataclass(frozen=True)
+class _Wanted:
+    """The LOA asked for. A name or code of an LOA in the mirror means that LOA only:
+    "Life" is also a category of Variable Life, and "Property" one of Personal Lines
+    and of Public Adjuster, whose yes would not be one for it. Any other word is a
+    category ("variable")."""
+
+    loa: str
+    by_category: bool
+
+    def matches(self, row: LoaRow | AppointmentRow) -> bool:
+        categories = row.categories if self.by_category else ()
+        return _matches(self.loa, row.loa, row.loa_code, categories)
+
+
 def check(
     conn: sa.Connection,
     npn: str,
@@ -65,8 +81,8 @@ def check(
     carrier: str | None = None,
     on: dt.date | None = None,
 ) -> Verdict:
-    """May ``npn`` sell ``loa`` (a line of authority's name or code, or a category such as
-    "life"; any case) in ``state`` on ``on`` (default today), appointed with ``carrier``
+    """May ``npn`` sell ``loa`` (a line of authority's name or code, or else a category
+    such as "variable"; any case) in ``state`` on ``on`` (default today), appointed with ``carrier``
     (a coCode) if given? A blank ``loa`` or ``carrier`` is a ValueError: it asks
     nothing, and a no to it would read as an answer.
 
@@ -77,11 +93,12 @@ def check(
     carrier = None if carrier is None else _given("carrier", carrier)
     on = on or dt.date.today()
     state = state.strip().upper()
+    wanted = _Wanted(loa, by_category=not names_an_loa(conn, loa))
     findings = [_population(conn, npn)]
-    findings += _best_license(licenses_in_state(conn, npn, state), npn, state, loa, on)
+    findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
-        findings.append(_appointment(found, state, loa, on))
+        findings.append(_appointment(found, state, wanted, on))
     failed = [f.reason for f in findings if not f.passed]
     return Verdict(not failed, [f.reason for f in findings], failed)
 
@@ -144,13 +161,13 @@ def _population(conn: sa.Connection, npn: str) -> _Finding:
 
 
 def _best_license(
-    found: list[LicenseRow], npn: str, state: str, loa: str, on: dt.date
+    found: list[LicenseRow], npn: str, state: str, wanted: _Wanted, on: dt.date
 ) -> list[_Finding]:
     """The findings of the license that gets furthest (an NPN can hold a resident and a
     firm license in one state); a verdict explains that one."""
     if not found:
         return [_Finding(False, f"NPN {npn} holds no license in {state}")]
-    chains = [[*_license(lic, on), *_loa(lic, loa, on)] for lic in found]
+    chains = [[*_license(lic, on), *_loa(lic, wanted, on)] for lic in found]
     return max(chains, key=lambda chain: sum(f.passed for f in chain))
 
 
@@ -184,14 +201,14 @@ def _in_force(name: str, issued: dt.date | None, expires: dt.date | None, on: dt
     return f"{name} is unexpired on {on} (expires {expires})"
 
 
-def _loa(lic: LicenseRow, loa: str, on: dt.date) -> list[_Finding]:
-    named = [row for row in lic.loas if _matches(loa, row.loa, row.loa_code, row.categories)]
+def _loa(lic: LicenseRow, wanted: _Wanted, on: dt.date) -> list[_Finding]:
+    named = [row for row in lic.loas if wanted.matches(row)]
     matching = [row for row in named if not row.nipr_deleted]
     license_ = f"license {lic.license_num or lic.id}"
     if not matching:
         if named:  # a no that says why: the LOA was there
             return [_Finding(False, f"{_loa_name(named[0])} of {license_} was deleted by NIPR")]
-        return [_Finding(False, f"{license_} has no {loa!r} LOA")]
+        return [_Finding(False, f"{license_} has no {wanted.loa!r} LOA")]
     # An active one if there is one: a cancelled duplicate must not hide it.
     row = next((r for r in matching if _status(r) == _LOA_ACTIVE), matching[0])
     name = _loa_name(row)
@@ -214,14 +231,14 @@ def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
     return _Finding(True, f"{name} is active")
 
 
-def _appointment(found: list[AppointmentRow], state: str, loa: str, on: dt.date) -> _Finding:
+def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: dt.date) -> _Finding:
     current = [a for a in found if not a.nipr_deleted]
     if not current:
         return _Finding(False, f"no appointment with that carrier in {state}")
     carrier = f"{current[0].company_name} ({current[0].co_code})"
-    covering = [a for a in current if _matches(loa, a.loa, a.loa_code, a.categories)]
+    covering = [a for a in current if wanted.matches(a)]
     if not covering:
-        return _Finding(False, f"appointed with {carrier} in {state}, but not for {loa!r}")
+        return _Finding(False, f"appointed with {carrier} in {state}, but not for {wanted.loa!r}")
     appointed = [a for a in covering if _status(a) in _APPOINTED]
     current = [a for a in appointed if not _after(a.status_reason_date, on)]
     if current:

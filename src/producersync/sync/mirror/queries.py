@@ -25,6 +25,7 @@ __all__ = [
     "licenses_expiring",
     "licenses_in_state",
     "loa_terms",
+    "names_an_loa",
     "population_entry",
     "sample_authority",
     "stored_records",
@@ -145,6 +146,16 @@ def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[st
     too: the words a check's LOA can match."""
     query = sa.select(license_loas.c.loa, license_loas.c.loa_code, license_loas.c.categories)
     return [(row.loa, row.loa_code, row.categories or []) for row in conn.execute(query.distinct())]
+
+
+def names_an_loa(conn: sa.Connection, term: str) -> bool:
+    """Whether some license LOA (niprDeleted ones too) has ``term`` (stripped, in any
+    ASCII case, as LOA names and codes are written) as its name or code."""
+    key = term.strip().lower()
+    loa, code = sa.func.lower(license_loas.c.loa), sa.func.lower(license_loas.c.loa_code)
+    named = sa.or_(loa == key, code == key)
+    query = sa.select(sa.literal(1)).select_from(license_loas).where(named).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def _record_date(table: sa.Table, key: str, field: str) -> sa.Label[str]:
