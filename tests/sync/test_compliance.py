@@ -191,6 +191,20 @@ DATED = [
     _license(62, "NV", "2027-06-30", _loa(621, "Life", "10", "life", issue_date=ISSUED_LATER)),
     _license(63, "UT", "2027-06-30", _loa(631, "Life", "10", "life", nipr_deleted=True)),
     _license(64, "CA", "2027-06-30", _loa(641, "Life", "10", "life")),
+    # Lapsed, then renewed late: the LOA issued long ago, Active again only since.
+    _license(
+        65,
+        "CO",
+        "2027-06-30",
+        _loa(
+            651,
+            "Life",
+            "10",
+            "life",
+            issue_date=dt.date(2004, 1, 21),
+            status_reason_date=ISSUED_LATER,
+        ),
+    ),
 ]
 DATED_APPOINTMENTS = [
     _appointment(161, "33333", "Life", "life", "APPOINTED").model_copy(
@@ -218,13 +232,15 @@ def dated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connect
         ("AZ", None, "license L61 in AZ was first issued on 2026-06-01 (after 2026-01-15)"),
         ("NV", None, "LOA Life (10) was issued on 2026-06-01 (after 2026-01-15)"),
         ("CA", "33333", "appointed with Carrier 33333 (33333) in CA only from 2026-06-01"),
+        ("CO", None, "LOA Life (10) is active only from 2026-06-01 (after 2026-01-15)"),
     ],
-    ids=["license-issued-later", "loa-issued-later", "appointed-later"],
+    ids=["license-issued-later", "loa-issued-later", "appointed-later", "loa-active-later"],
 )
 def test_no_on_a_date_before_the_record_took_effect(
     dated: sa.Connection, state: str, carrier: str | None, failure: str
 ) -> None:
-    """Was a yes: a license, LOA or appointment that did not exist yet on --on."""
+    """Was a yes: a license, LOA or appointment that did not exist yet on --on, or an
+    LOA whose Active status took effect after it (a lapse renewed late)."""
     verdict = check(dated, NPN, state, "Life", carrier=carrier, on=ON)
     assert len(verdict.failed) == 1, verdict.reasons
     assert verdict.failed[0].startswith(failure)

@@ -228,6 +228,8 @@ def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
         return _Finding(False, f"{name} is {row.status or 'without a status'}")
     if _after(row.issue_date, on):
         return _Finding(False, f"{name} was issued on {row.issue_date} (after {on})")
+    if _after(row.status_reason_date, on):  # lapsed and reinstated since
+        return _Finding(False, f"{name} is active only from {row.status_reason_date} (after {on})")
     return _Finding(True, f"{name} is active")
 
 

@@ -50,6 +50,7 @@ class LoaRow:
     ce_compliance: str | None
     nipr_deleted: bool
     issue_date: dt.date | None = None
+    status_reason_date: dt.date | None = None  # since when ``status`` holds
 
 
 @dataclass(frozen=True)
@@ -187,6 +188,7 @@ _LOA_COLUMNS = (
     license_loas.c.ce_compliance,
     license_loas.c.nipr_deleted,
     _record_date(license_loas, "issueDate", "issue_date"),
+    _record_date(license_loas, "statusReasonDate", "status_reason_date"),
 )
 _APPOINTMENT_COLUMNS = (
     appointments.c.id,
