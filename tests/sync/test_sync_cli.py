@@ -443,6 +443,25 @@ def test_changes_page_with_after_the_last_id_read(
     assert read == [7, 8, 7, 8, 8, 9]
 
 
+def test_sync_changes_prints_one_line_a_change_however_long(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An insert names every field: its line was wrapped at 80 columns (stdout not a
+    terminal), a script reading a line a change got pieces of one."""
+    fields = {f"field{n}": n for n in range(20)}
+    record = {"id": 7, "npn": "15645555", "updatedAt": "2026-01-02", **fields}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [record])
+    code, out, err = producersync_output(
+        monkeypatch, capsys, "sync", "changes", "--since", "2000-01-01"
+    )
+    assert code == 0, err
+    line = out.removesuffix("\n")
+    assert "\n" not in line, out
+    assert line.split(" ", 5)[1:5] == ["insert", "licenses", "7", "npn=15645555"]
+    assert line.endswith(", updatedAt"), line
+
+
 def test_sync_changes_with_none_says_so_on_stderr(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -370,8 +370,8 @@ def changes(
     for change in found:
         if as_json:
             emit(True, change_json(change))
-        else:
-            console.print(
+        else:  # plain: Rich wraps at 80 columns off a terminal, and reads [..] as markup
+            typer.echo(
                 f"{change.changed_at.isoformat()} {change.action} {change.resource} "
                 f"{change.record_id} npn={change.npn} {', '.join(change.fields)}"
             )
