@@ -526,6 +526,29 @@ def in_process(mirror_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     return mirror_url
 
 
+def test_text_from_the_mirror_or_the_options_is_printed_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Reasons and table cells went through Rich markup: a `[/x]` in an --loa (asked of
+    a mirror holding no LOA to tell a typo by) or in a license class was a MarkupError
+    traceback, and a `[bold]` would have been swallowed."""
+    soon = dt.date.today() + dt.timedelta(days=5)
+    bare = _license(81, "CA", soon.isoformat(), license_class="Producer [/x] [bold]")
+    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", _dump([bare]))
+        mirror.activate_npns(conn, [NPN], AT)
+    sync_environment(tmp_path, monkeypatch)
+    args = ["check", NPN, "--state", "CA", "--loa", "[/x]"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 1, err
+    assert "license L81 has no '[/x]' LOA" in out
+    wide = Console(file=io.StringIO(), width=200)  # the table's cells whole on one line
+    monkeypatch.setattr(check_cli, "console", wide)
+    code, _, err = producersync_output(monkeypatch, capsys, "report", "expiring", "--within", "9")
+    assert code == 0, err
+    assert "Producer [/x] [bold]" in wide.file.getvalue()
+
+
 def _said(err: str) -> str:
     """A usage error's text as one line, out of the box Typer draws around it."""
     return " ".join(err.replace("│", " ").split())

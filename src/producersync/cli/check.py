@@ -14,7 +14,9 @@ from typing import Annotated, Any
 import orjson
 import sqlalchemy as sa
 import typer
+from rich.markup import escape
 from rich.table import Column, Table
+from rich.text import Text
 
 from producersync.cli.common import (
     AfterOption,
@@ -174,7 +176,7 @@ def check(
         console.print("[green bold]yes[/]" if verdict.allowed else "[red bold]no[/]")
         for reason in verdict.reasons:
             mark = "[red]✗[/]" if reason in verdict.failed else "[green]✓[/]"
-            console.print(f"  {mark} {reason}", highlight=False)
+            console.print(f"  {mark} {escape(reason)}", highlight=False)
     raise typer.Exit(0 if verdict.allowed else 1)
 
 
@@ -245,7 +247,7 @@ def _report(
     columns = [Column(name, min_width=width) for name, width in zip(rows[0], widths, strict=True)]
     table = Table(*columns, title=f"{len(rows)} {key} ({title})")
     for row in cells:
-        table.add_row(*row)
+        table.add_row(*map(Text, row))  # as they are, not read as markup
     console.print(table)
 
 
