@@ -369,6 +369,13 @@ def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(
     assert [lic.id for lic in expiring(conn, 600, today=dt.date(2025, 12, 1))] == [2, 1]
 
 
+def test_expiring_refuses_days_before_today(conn: sa.Connection) -> None:
+    """Was an empty list, as if nothing had expired in the last 30 days."""
+    with pytest.raises(ValueError, match=r"within_days must be 0 or more, not -30"):
+        expiring(conn, -30, today=ON)
+    assert [lic.id for lic in expiring(conn, 0, today=dt.date(2026, 2, 10))] == [1]
+
+
 def test_changes_is_the_change_feed(conn: sa.Connection) -> None:
     found = changes(conn, AT)
     assert {(c.resource, c.record_id) for c in found} >= {("licenses", 1), ("licenseLoas", 11)}

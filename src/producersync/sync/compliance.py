@@ -126,7 +126,11 @@ def expiring(
     conn: sa.Connection, within_days: int, *, today: dt.date | None = None
 ) -> list[LicenseRow]:
     """Active licenses of the active population that expire within ``within_days`` days
-    of ``today`` (default: the real today), soonest first."""
+    of ``today`` (default: the real today), soonest first: on ``today`` itself for 0.
+    A negative ``within_days`` is a ValueError, not the empty list of a window that
+    ends before it starts."""
+    if within_days < 0:
+        raise ValueError(f"within_days must be 0 or more, not {within_days}")
     today = today or dt.date.today()
     return licenses_expiring(conn, today, today + dt.timedelta(days=within_days))
 
