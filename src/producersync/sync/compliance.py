@@ -57,19 +57,27 @@ class _Finding:
     reason: str
 
 
-@dataclass(frozen=True)
 class _Wanted:
     """The LOA asked for. A name or code of an LOA in the mirror means that LOA only:
     "Life" is also a category of Variable Life, and "Property" one of Personal Lines
     and of Public Adjuster, whose yes would not be one for it. Any other word is a
-    category ("variable")."""
+    category ("variable"). Whether it is a name is asked of the mirror once, and only
+    when a category matches: when it is not one, that reads every LOA."""
 
-    loa: str
-    by_category: bool
+    def __init__(self, conn: sa.Connection, loa: str) -> None:
+        self.loa = loa
+        self._conn = conn
+        self._named: bool | None = None
 
     def matches(self, row: LoaRow | AppointmentRow) -> bool:
-        categories = row.categories if self.by_category else ()
-        return _matches(self.loa, row.loa, row.loa_code, categories)
+        if _matches(self.loa, row.loa, row.loa_code, ()):
+            return True
+        return _matches(self.loa, None, None, row.categories) and not self._is_named()
+
+    def _is_named(self) -> bool:
+        if self._named is None:
+            self._named = names_an_loa(self._conn, self.loa)
+        return self._named
 
 
 def check(
@@ -93,7 +101,7 @@ def check(
     carrier = None if carrier is None else _given("carrier", carrier)
     on = on or dt.date.today()
     state = state.strip().upper()
-    wanted = _Wanted(loa, by_category=not names_an_loa(conn, loa))
+    wanted = _Wanted(conn, loa)
     findings = [_population(conn, npn)]
     findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
     if carrier is not None:
