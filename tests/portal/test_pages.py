@@ -250,7 +250,7 @@ def test_the_cli_prints_a_link_that_signs_in(portal_service: RunningService) -> 
 
 def test_the_portal_is_outside_the_api(portal_service: RunningService) -> None:
     """Not in the spec, and neither gated by bearer tokens nor counted in rate limits."""
-    spec = httpx2.get(f"{portal_service.base_url}/openapi.json").json()
+    spec = portal_service.spec()
     assert not [p for p in spec["paths"] if p.startswith("/portal")]
     page = httpx2.get(f"{portal_service.base_url}/portal/endpoints")
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
