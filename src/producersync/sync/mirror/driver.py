@@ -19,9 +19,16 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.tables import UtcDateTime
+from producersync.sync.mirror.tables import UtcDateTime, population
 
-__all__ = ["Converters", "converters", "lock_for_writing", "select_documents", "write_rows"]
+__all__ = [
+    "Converters",
+    "converters",
+    "lock_for_writing",
+    "select_documents",
+    "select_inactive",
+    "write_rows",
+]
 
 _DATES = 100_000  # dates a ``Converters`` keeps converted
 _PG_TABLE_LOCKS = 0x4D495252  # "MIRR": the first key of every table's advisory lock
@@ -131,8 +138,10 @@ def lock_for_writing(conn: sa.Connection, table: sa.Table) -> None:
     """On PostgreSQL, ``table``'s advisory lock, held to the commit: its writers take
     turns, as SQLite's all do. Two side by side (an activation's pull and a day's sync of
     one NPN) each read a record as absent, and the older one, written last, met the
-    newer's row: its ``ON CONFLICT DO UPDATE`` put the older record back. Take the locks
-    of one transaction in one order (a parent's table before its children's)."""
+    newer's row: its ``ON CONFLICT DO UPDATE`` put the older record back. A purge takes
+    them too, so that a page is written wholly before it or after it (``records``). Take
+    the locks of one transaction in one order: ``MIRRORED``'s (a parent's table before
+    its children's)."""
     if conn.dialect.name != "sqlite":
         key = zlib.crc32(table.name.encode()) & 0x7FFFFFFF
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_PG_TABLE_LOCKS, key))
@@ -153,3 +162,17 @@ def select_documents(
         parameter = list(ids)
     rows = conn.exec_driver_sql(sql, (parameter,))
     return {id_: orjson.loads(record) for id_, record in rows}
+
+
+def select_inactive(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
+    """Those of ``npns`` the population records inactive, in one statement whose text
+    does not depend on how many there are."""
+    if not npns:
+        return set()
+    if conn.dialect.name == "sqlite":
+        where = "npn IN (SELECT value FROM json_each(?))"
+        parameter: Any = orjson.dumps(list(npns)).decode()
+    else:
+        where, parameter = "npn = ANY(%s::text[])", list(npns)
+    sql = f"SELECT npn FROM {population.name} WHERE {where} AND NOT active"
+    return set(conn.exec_driver_sql(sql, (parameter,)).scalars())

@@ -4,6 +4,12 @@ One batch is one SELECT of the stored documents by id, a comparison in Python, a
 executemany ``INSERT ... ON CONFLICT DO UPDATE`` of what is new or different: re-upserting
 the same records writes nothing, and a row-by-row loop is what it replaces. Both go to
 the driver as they are (see ``driver``): a backfill is this loop, a record at a time.
+
+A page holds no record of an NPN the population records inactive: the API serves only
+subscribed NPNs' records, so such a page was fetched before the deactivation, and
+written after a purge it brought the records back for good (no later sync serves them,
+and only a deactivation purges). It is decided under the tables' locks, which a purge
+holds too, so that on PostgreSQL a page is written wholly before a purge or after it.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from producersync.sync.mirror.driver import (
     converters,
     lock_for_writing,
     select_documents,
+    select_inactive,
     write_rows,
 )
 from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
@@ -61,19 +68,28 @@ def upsert_records(
     children (a license's LOAs, an action's values) go to their own tables too. The
     counts are the resource's own records'; a record older than the stored one
     (``updatedAt``) counts as unchanged and is not written. The change feed gets a row
-    per record written either way; ``changes``: the counts carry them too (for hooks)."""
+    per record written either way; ``changes``: the counts carry them too (for hooks).
+    A record of an NPN recorded inactive is not written, and counts as unchanged."""
     mirrored = _mirrored(resource)
     now = dt.datetime.now(dt.UTC)
     child_key, child_resource, parent_field = CHILDREN.get(resource, (None, None, None))
-    documents = (_document(record, child_key) for record in records)
-    pending: dict[int, _Pending] = {document["id"]: (document, {}) for document in documents}
+    lock_for_writing(conn, mirrored.table)  # before reading the population: see there
+    documents = [_document(record, child_key) for record in records]
+    inactive = select_inactive(conn, list({d["npn"] for d in documents if d.get("npn")}))
+    pending: dict[int, _Pending] = {
+        document["id"]: (document, {})
+        for document in documents
+        if document.get("npn") not in inactive
+    }
     inserted, updated, feed, stale = _upsert(conn, mirrored, pending, run_id, now)
     if child_key and child_resource and parent_field:
         # Not a stale parent's: its nested children are as old as it is, and an
         # out-of-order page must not undo newer children either.
         current = {id_: parent for id_, parent in pending.items() if id_ not in stale}
         children = _children(current, child_key, parent_field)
-        feed += _upsert(conn, MIRRORED[child_resource], children, run_id, now)[2]
+        child = MIRRORED[child_resource]
+        lock_for_writing(conn, child.table)
+        feed += _upsert(conn, child, children, run_id, now)[2]
     # The feed last, in one write: see ``feed`` on why it is the transaction's last.
     changed = append_changes(conn, feed, answer=changes)
     return UpsertCounts(inserted, updated, len(records) - inserted - updated, tuple(changed))
@@ -83,10 +99,13 @@ def purge_npns(
     conn: sa.Connection, times: Mapping[str, dt.datetime], run_id: int | None = None
 ) -> list[Change]:
     """Delete every record of the NPNs in ``times`` from every table, a change row each
-    stamped with its NPN's time: those changes (for the hooks)."""
+    stamped with its NPN's time: those changes (for the hooks). Each table's lock is
+    held to the commit, a table without their records included: a page written beside
+    it waits, then finds them inactive (the caller recorded them so first)."""
     feed: list[ChangeRow] = []
     for mirrored in MIRRORED.values():
         table = mirrored.table
+        lock_for_writing(conn, table)
         for chunk in chunks(list(times)):
             where = table.c.npn.in_(chunk)
             gone = conn.execute(sa.select(table.c.id, table.c.npn).where(where)).all()
@@ -139,11 +158,11 @@ def _upsert(
     run_id: int | None,
     now: dt.datetime,
 ) -> tuple[int, int, list[ChangeRow], set[int]]:
-    """Write what is new or changed in ``pending``: how many inserted and updated, the
-    change rows to append, and the ids not written for being older than the stored one."""
+    """Write what is new or changed in ``pending``, the table locked (``lock_for_writing``,
+    before reading what is stored: see there): how many inserted and updated, the change
+    rows to append, and the ids not written for being older than the stored one."""
     table = mirrored.table
-    lock_for_writing(conn, table)  # before reading what is stored: see there
-    stored = select_documents(conn, table, list(pending))
+    stored = select_documents(conn, table, list(pending))  # under the caller's lock
     convert = converters(conn)
     synced_at = convert.timestamp(now)
     layout = _LAYOUTS[mirrored.resource]
