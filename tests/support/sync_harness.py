@@ -140,9 +140,11 @@ class Harness:
 
     def differences(self) -> list[str]:
         """Every record the API serves for the population, against the mirror, field by
-        field (``producersync sync verify``); empty when they are equal."""
+        field (``producersync sync verify``, with the sync process's purge setting); empty
+        when they are equal."""
+        purged = self.sync.env.get("PRODUCERSYNC_PURGE_DEACTIVATED") == "true"
         with self.mirror.connect() as conn:
-            found = compare(self.client, conn)
+            found = compare(self.client, conn, purged=purged)
         return found.population_differences + [
             f"{r.resource} {d}" for r in found.resources for d in r.differences
         ]

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror import write_transaction
-from producersync.sync.mirror.queries import stored_records
+from producersync.sync.mirror.queries import stored_npns, stored_records
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -54,16 +54,13 @@ def _write(engine: sa.Engine, page: dict[str, list[dict[str, Any]]]) -> None:
 
 def _held(engine: sa.Engine, npn: str) -> dict[str, dict[int, dict[str, Any]]]:
     """The records of ``npn`` in the mirror, by resource (children's tables included)."""
+    held: dict[str, dict[int, dict[str, Any]]] = {}
     with engine.connect() as conn:
-        return {
-            resource: found
-            for resource in (*mirror.RESOURCES, "regulatoryActionValues")
-            if (
-                found := {
-                    i: r for i, r in stored_records(conn, resource).items() if r.get("npn") == npn
-                }
-            )
-        }
+        for resource in (*mirror.RESOURCES, "regulatoryActionValues"):
+            records, npns = stored_records(conn, resource), stored_npns(conn, resource)
+            if found := {i: r for i, r in records.items() if npns[i] == npn}:
+                held[resource] = found
+    return held
 
 
 def _actions(engine: sa.Engine, npn: str) -> dict[tuple[str, int], list[str]]:

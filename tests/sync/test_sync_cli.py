@@ -494,6 +494,37 @@ def test_sync_verify_prints_camel_case_json(
     }
 
 
+@pytest.mark.parametrize("purge", ["true", "false"])
+def test_sync_verify_with_purging_finds_records_of_an_npn_not_subscribed(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    purge: str,
+) -> None:
+    """It compared the subscribed NPNs only, and found a purged NPN's records written
+    back (a page fetched before the purge) equal; kept without purging, they are."""
+    record = {"id": 7, "npn": "15645555", "updatedAt": "2026-01-02", "licenseLoas": [{"id": 8}]}
+    at = dt.datetime.now(dt.UTC)
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [record])
+        mirror.activate_npns(conn, ["15645555"], at)
+        mirror.deactivate_npns(conn, ["15645555"], at + dt.timedelta(seconds=1), purge=False)
+    monkeypatch.setenv("PRODUCERSYNC_PURGE_DEACTIVATED", purge)
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "verify", "--json")
+    differences = {r["resource"]: r["differences"] for r in orjson.loads(out)["resources"]}
+    if purge == "false":
+        assert code == 0, out + err
+        return
+    assert code == 1, out + err
+    assert differences["licenses"] == [
+        "7: in the mirror, of 15645555, not subscribed: to be purged"
+    ]
+    assert differences["licenseLoas (nested)"] == [
+        "8: in the mirror, of 15645555, not subscribed: to be purged"
+    ]
+
+
 _READING = [
     ["sync", "status"],
     ["sync", "changes", "--since", "2026-01-01"],

@@ -381,13 +381,14 @@ def changes(
 def verify(as_json: JsonOption = False) -> None:
     """Compare the mirror with what the API serves for the population, record by record.
 
-    Exits 0 when they are equal, 1 when they are not (the first differences listed).
+    With PRODUCERSYNC_PURGE_DEACTIVATED, a record of an NPN not subscribed is a difference
+    too. Exits 0 when they are equal, 1 when they are not (the first differences listed).
     """
     settings = SyncSettings()
     with settings.client() as client:
         engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
         with engine.connect() as conn:
-            comparison = compare(client, conn)
+            comparison = compare(client, conn, purged=settings.purge_deactivated)
     engine.dispose()
     if as_json:
         emit(

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from producersync.client import Client
 from producersync.client.resources.records import SPECS
 from producersync.sync.mirror import RESOURCES, active_npns
-from producersync.sync.mirror.queries import stored_records
+from producersync.sync.mirror.queries import stored_npns, stored_records
 from producersync.sync.mirror.tables import CHILDREN
 
 __all__ = ["Comparison", "ResourceComparison", "compare"]
@@ -46,22 +46,27 @@ class Comparison:
         return not self.population_differences and not any(r.differences for r in self.resources)
 
 
-def compare(client: Client, conn: sa.Connection) -> Comparison:
-    """The account's population as the API lists it, against the mirror's."""
+def compare(client: Client, conn: sa.Connection, *, purged: bool = False) -> Comparison:
+    """The account's population as the API lists it, against the mirror's. ``purged``:
+    the mirror purges deactivated NPNs (``PURGE_DEACTIVATED``), so it holds no record
+    of an NPN not subscribed either, in any table."""
     npns = sorted(s.npn for s in client.subscriptions.list())
     mirrored_npns = set(active_npns(conn))
     population = [f"{n}: active in the mirror, not subscribed" for n in mirrored_npns - set(npns)]
     population += [f"{n}: subscribed, not active in the mirror" for n in set(npns) - mirrored_npns]
     resources = []
+    subscribed = set(npns)
     for resource in RESOURCES:
         served = _served(client, resource, npns)
-        resources.append(_compare(resource, served, conn, set(npns)))
+        resources.append(_compare(resource, served, conn, subscribed, purged))
         child = CHILDREN.get(resource)
         if child is not None:
             key, child_resource, _ = child
             nested = {c["id"]: c for record in served.values() for c in record.get(key) or []}
             label = f"{child_resource} (nested)"
-            resources.append(_compare(label, nested, conn, resource=child_resource))
+            resources.append(
+                _compare(label, nested, conn, subscribed, purged, resource=child_resource)
+            )
     return Comparison(len(npns), population[:_SHOWN], resources)
 
 
@@ -76,11 +81,13 @@ def _compare(
     label: str,
     served: dict[int, dict[str, Any]],
     conn: sa.Connection,
-    npns: set[str] | None = None,
+    subscribed: set[str],
+    purged: bool,
     resource: str | None = None,
 ) -> ResourceComparison:
-    """``npns``: for a top-level resource, the population (the mirror must hold nothing
-    more of theirs); nested children are checked against what their parents carry."""
+    """A top-level resource's records of the ``subscribed`` NPNs must all be served;
+    nested children are checked against what their parents carry. ``purged``: a record
+    of an NPN not subscribed must not be held either."""
     stored = stored_records(conn, resource or label)
     found, equal = [], 0
     for record_id, record in served.items():
@@ -95,7 +102,11 @@ def _compare(
             found.append(f"{record_id}: {', '.join(changed)} differ")
         else:
             equal += 1
-    if npns is not None:
-        extra = sorted(i for i, r in stored.items() if i not in served and r.get("npn") in npns)
-        found += [f"{i}: in the mirror, not served" for i in extra]
+    npns = stored_npns(conn, resource or label)
+    for record_id in sorted(set(stored).difference(served)):
+        npn = npns.get(record_id)
+        if npn in subscribed and resource is None:
+            found.append(f"{record_id}: in the mirror, not served")
+        elif npn not in subscribed and purged:
+            found.append(f"{record_id}: in the mirror, of {npn}, not subscribed: to be purged")
     return ResourceComparison(label, len(served), equal, found[:_SHOWN])

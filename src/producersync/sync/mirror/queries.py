@@ -28,6 +28,7 @@ __all__ = [
     "names_an_loa",
     "population_entry",
     "sample_authority",
+    "stored_npns",
     "stored_records",
 ]
 
@@ -222,6 +223,13 @@ def stored_records(conn: sa.Connection, resource: str) -> dict[int, dict[str, An
     """Every record of ``resource`` as the mirror holds it (the wire record), by id."""
     table = MIRRORED[resource].table
     return {row.id: row.record for row in conn.execute(sa.select(table.c.id, table.c.record))}
+
+
+def stored_npns(conn: sa.Connection, resource: str) -> dict[int, str | None]:
+    """Each record of ``resource`` the mirror holds, by id: its NPN (a nested child's,
+    which its wire record may not repeat, taken from its parent)."""
+    table = MIRRORED[resource].table
+    return {row.id: row.npn for row in conn.execute(sa.select(table.c.id, table.c.npn))}
 
 
 def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
