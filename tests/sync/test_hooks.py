@@ -1,8 +1,10 @@
-"""Hooks registered by entry point, called with each committed page's changes."""
+"""Hooks registered by entry point, called with each committed page's changes, one batch
+at a time and in the order of the commits, however many pages are written at once."""
 
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Iterator, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -15,8 +17,9 @@ import sqlalchemy as sa
 from producersync.client import Client
 from producersync.sync import hooks, mirror
 from producersync.sync.mirror.tables import MIRRORED
-from producersync.sync.pull import Puller, Stream
-from tests.sync.mirror_data import wire
+from producersync.sync.pull import Puller, Stream, pull
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
+from tests.sync.test_mirror import T0
 
 RESOURCE = "entities"
 STREAM = Stream(RESOURCE, ())
@@ -67,21 +70,23 @@ def engine(tmp_path: Path) -> Iterator[sa.Engine]:
 
 def _puller(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, *targets: str
-) -> tuple[Puller, list[dict[str, Any]]]:
+) -> tuple[Puller, hooks.Hooks, list[dict[str, Any]]]:
     monkeypatch.setattr(hooks, "entry_points", lambda group: _points(*targets))
     records = wire().records[RESOURCE][:3]
     client = Client(
         "id", "secret", base_url="http://api", transport=httpx2.MockTransport(_page(records))
     )
-    return Puller(client, engine, 1000, after_commit=hooks.Hooks.from_entry_points()), records
+    delivered = hooks.Hooks.from_entry_points()
+    return Puller(client, engine, 1000, hooks=delivered), delivered, records
 
 
 def test_a_hook_gets_each_page_s_changes_after_the_commit(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    puller, records = _puller(engine, monkeypatch, f"{__name__}:record_batch")
+    puller, delivered, records = _puller(engine, monkeypatch, f"{__name__}:record_batch")
     puller.page(STREAM, None, None)
     puller.page(STREAM, None, None)  # the same records again: no change, no call
+    delivered.close()
     [(changes, committed)] = seen
     assert committed == len(records)
     assert [c.record_id for c in changes] == [r["id"] for r in records]
@@ -94,9 +99,12 @@ def test_a_hook_gets_each_page_s_changes_after_the_commit(
 def test_a_failing_hook_is_logged_and_the_sync_goes_on(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    puller, records = _puller(engine, monkeypatch, f"{__name__}:broken", f"{__name__}:record_batch")
+    puller, delivered, records = _puller(
+        engine, monkeypatch, f"{__name__}:broken", f"{__name__}:record_batch"
+    )
     with caplog.at_level(logging.ERROR, logger=hooks.__name__):
         result = puller.page(STREAM, None, None)
+        delivered.close()
     assert result.upserted == len(records)
     assert len(seen) == 1  # the hook after the broken one still ran
     assert "'broken' failed on a batch of" in caplog.text
@@ -106,7 +114,142 @@ def test_a_hook_that_cannot_be_loaded_is_logged_and_skipped(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     with caplog.at_level(logging.ERROR, logger=hooks.__name__):
-        puller, _ = _puller(engine, monkeypatch, f"{__name__}:missing", f"{__name__}:record_batch")
+        puller, delivered, _ = _puller(
+            engine, monkeypatch, f"{__name__}:missing", f"{__name__}:record_batch"
+        )
     puller.page(STREAM, None, None)
+    delivered.close()
     assert "'missing'" in caplog.text and "could not be loaded" in caplog.text
     assert len(seen) == 1
+
+
+PAGED = ("entities", "addresses", "appointments", "contactInfos")  # 65 pages of 25
+
+
+def _paged(size: int) -> Any:
+    """The API over the wire records: each list counted (v1) and read in pages of ``size``."""
+    lists = wire().records  # fetched here, not by the first of several requests at once
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/oauth2/token":
+            return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
+        key = request.url.path.rsplit("/", 1)[1]
+        records = lists[key]
+        if request.url.path.startswith("/v1/"):
+            return httpx2.Response(200, json={"page": {"totalElements": len(records)}})
+        at = int(request.url.params.get("continuationToken", "0"))
+        links = {"self": {"href": str(request.url)}}
+        if at + size < len(records):
+            links["next"] = {"href": f"/v2/{key}?continuationToken={at + size}"}
+        return httpx2.Response(
+            200, json={"embedded": {key: records[at : at + size]}, "links": links}
+        )
+
+    return handler
+
+
+class Recorder:
+    """A hook that notes each batch's ids once it has handled it (as a hook keeping the
+    last id it handled would), and whether it was ever called while a call was running.
+    Its first call holds on until three more pages are committed (the writers going on
+    beside it), or until another call begins beside it."""
+
+    def __init__(self) -> None:
+        self.handled: list[list[int]] = []
+        self.overlapped = False
+        self.writes_went_on = False
+        self._pages = self._calls = self._running = 0
+        self._changed = threading.Condition()
+
+    def page_written(self, resource: str, upserted: int) -> None:  # the puller's on_upsert
+        with self._changed:
+            self._pages += 1
+            self._changed.notify_all()
+
+    def __call__(self, changes: list[mirror.Change]) -> None:
+        with self._changed:
+            self._calls += 1
+            self._running += 1
+            self.overlapped |= self._running > 1
+            self._changed.notify_all()
+            if self._calls == 1:
+                until = self._pages + 3
+                self._changed.wait_for(lambda: self._pages >= until or self._running > 1, 30)
+                self.writes_went_on = self._pages >= until
+            self._running -= 1
+            self.handled.append([change.id for change in changes])
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_hooks_get_the_batches_one_at_a_time_in_commit_order_at_any_concurrency(
+    kind: str, tmp_path: Path
+) -> None:
+    """Four streams written four at a time: each batch's hook call came after its commit
+    on the writer's thread, so calls ran side by side and ended out of order (first ids
+    26, 51, 76, 1, ...), and a hook keeping the last id it handled could skip a batch."""
+    recorder = Recorder()
+    delivered = hooks.Hooks([("recorder", recorder)])
+    client = Client(
+        "id",
+        "secret",
+        base_url="http://api",
+        transport=httpx2.MockTransport(_paged(25)),
+        rate_limit=1_000_000,
+    )
+    with fresh_mirror(kind, tmp_path) as engine:
+        puller = Puller(client, engine, 25, recorder.page_written, hooks=delivered)
+        todo = [Stream(resource, ()) for resource in PAGED]
+        counts = pull(todo, puller.page, None, concurrency=4)
+        delivered.close()
+        with engine.connect() as conn:
+            feed = [change.id for change in mirror.changes_since(conn, T0)]
+    assert {r: counts[r] for r in PAGED} == {r: len(wire().records[r]) for r in PAGED}
+    assert not recorder.overlapped
+    assert recorder.writes_went_on  # the first call did not hold the writers up
+    assert [ids[0] for ids in recorder.handled] == sorted(ids[0] for ids in recorder.handled)
+    assert [id_ for ids in recorder.handled for id_ in ids] == feed  # each once, in order
+
+
+def test_a_transaction_rolled_back_after_taking_its_place_holds_no_batch_back(
+    engine: sa.Engine,
+) -> None:
+    handled: list[list[int]] = []
+    delivered = hooks.Hooks([("record", lambda changes: handled.append([c.id for c in changes]))])
+    first, second = wire().records[RESOURCE][:1], wire().records[RESOURCE][1:2]
+    with (
+        pytest.raises(RuntimeError, match="failed after its changes were appended"),
+        delivered.batch() as batch,
+        mirror.write_transaction(engine) as conn,
+    ):
+        counts = mirror.upsert_records(conn, RESOURCE, first, changes=batch.wanted)
+        batch.hold(counts.changes)  # its place taken: the next batch comes after it
+        raise RuntimeError("failed after its changes were appended")
+    with delivered.batch() as batch, mirror.write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, RESOURCE, second, changes=batch.wanted)
+        batch.hold(counts.changes)
+    delivered.close(timeout=30)
+    with engine.connect() as conn:
+        feed = [change.id for change in mirror.changes_since(conn, T0)]
+    assert handled == [feed] == [[c.id for c in counts.changes]]
+
+
+def test_closing_logs_the_batches_it_could_not_deliver_and_where_to_read_them(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    release = threading.Event()
+    delivered = hooks.Hooks([("stuck", lambda changes: release.wait(30))])
+    try:
+        for records in (wire().records[RESOURCE][:2], wire().records[RESOURCE][2:3]):
+            with delivered.batch() as batch, mirror.write_transaction(engine) as conn:
+                counts = mirror.upsert_records(conn, RESOURCE, records, changes=batch.wanted)
+                batch.hold(counts.changes)
+        with caplog.at_level(logging.WARNING, logger=hooks.__name__):
+            delivered.close(timeout=0.1)
+    finally:
+        release.set()
+    with engine.connect() as conn:
+        first = mirror.changes_since(conn, T0)[0].id
+    assert (
+        f"2 batches committed (3 changes, ids {first} to {first + 2}) not delivered to every "
+        f"hook: they are in the change feed after id {first - 1}"
+    ) in caplog.text

@@ -151,16 +151,15 @@ def now(
     """
     with _terminated_as_interrupted():
         settings = SyncSettings()
-        puller, engine = _puller(settings)
-        last = puller.last_synced()
-        start = since or puller.sync_start()
-        if start is None:
-            raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
-        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-        through = synced_through(start, last, yesterday)
-        todo = streams(since=start)
-        _pull_with_progress(puller, "manual", todo, start, through, settings.pull_concurrency)
-        engine.dispose()
+        with _puller(settings) as (puller, _):
+            last = puller.last_synced()
+            start = since or puller.sync_start()
+            if start is None:
+                raise fail("nothing synced yet: give --since, or run `producersync sync backfill`")
+            yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+            through = synced_through(start, last, yesterday)
+            todo = streams(since=start)
+            _pull_with_progress(puller, "manual", todo, start, through, settings.pull_concurrency)
         if through is None:
             console.print(
                 f"the last synced runDate stays {last}: the days from it to {start} were not pulled"
@@ -183,27 +182,26 @@ def backfill() -> None:
     """
     with _terminated_as_interrupted():
         settings = SyncSettings()
-        puller, engine = _puller(settings)
+        with _puller(settings) as (puller, engine):
 
-        def activate_population() -> None:
-            with settings.client() as client:
-                population = [s.npn for s in client.subscriptions.list()]
-            with mirror.write_transaction(engine) as conn:
-                mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+            def activate_population() -> None:
+                with settings.client() as client:
+                    population = [s.npn for s in client.subscriptions.list()]
+                with mirror.write_transaction(engine) as conn:
+                    mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
 
-        # Every record of every NPN: synced through yesterday, as `sync now` records, so
-        # that `sync now` and catch-up have a day to start from.
-        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-        _pull_with_progress(
-            puller,
-            "backfill",
-            streams(),
-            None,
-            yesterday,
-            settings.pull_concurrency,
-            first=activate_population,
-        )
-        engine.dispose()
+            # Every record of every NPN: synced through yesterday, as `sync now` records,
+            # so that `sync now` and catch-up have a day to start from.
+            yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+            _pull_with_progress(
+                puller,
+                "backfill",
+                streams(),
+                None,
+                yesterday,
+                settings.pull_concurrency,
+                first=activate_population,
+            )
 
 
 class _Terminated(KeyboardInterrupt):
@@ -423,18 +421,29 @@ def comparison_table(comparison: Comparison) -> Table:
     return table
 
 
-def _puller(settings: SyncSettings) -> tuple[Puller, sa.Engine]:
+@contextlib.contextmanager
+def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
+    """A puller and its mirror, for the command within; then the hooks get what was
+    committed (``Hooks.close``) and the mirror is closed."""
     client = settings.client()  # first: a command refused for its settings makes no mirror
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
     hooks = Hooks.from_entry_points()
-    puller = Puller(
-        client,
-        engine,
-        settings.page_size,
-        after_commit=hooks,
-        heartbeat_seconds=settings.run_heartbeat_seconds,
-    )
-    return puller, engine
+    try:
+        yield (
+            Puller(
+                client,
+                engine,
+                settings.page_size,
+                hooks=hooks,
+                heartbeat_seconds=settings.run_heartbeat_seconds,
+            ),
+            engine,
+        )
+    finally:
+        try:
+            hooks.close()
+        finally:
+            engine.dispose()
 
 
 def _pull_with_progress(

@@ -70,7 +70,7 @@ class DurableSync:
         )
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)
-        self._engine, self._settings = engine, settings
+        self._engine, self._settings, self._hooks = engine, settings, hooks
         config: DBOSConfig = {
             "name": APP_NAME,
             "system_database_url": settings.system_database_url(),
@@ -108,6 +108,7 @@ class DurableSync:
     def stop(self) -> None:
         self.starter.stop()
         DBOS.destroy(workflow_completion_timeout_sec=5)
+        self._hooks.close()  # the batches committed by the workflows, delivered first
 
     def _resume(self) -> None:
         """Start again every event acknowledged before a crash and not processed since

@@ -40,6 +40,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +57,7 @@ from producersync.client.resources.records import SPECS, Filters, RecordSpec
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
+from producersync.sync.hooks import Batch, Hooks
 from producersync.sync.read_ahead import Parsed, ReadAhead
 
 __all__ = [
@@ -182,7 +184,7 @@ class Puller:
         engine: sa.Engine,
         page_size: int,
         on_upsert: Callable[[str, int], None] | None = None,
-        after_commit: Callable[[Sequence[mirror.Change]], None] | None = None,
+        hooks: Hooks | None = None,
         *,
         settle_seconds: float = 0.0,
         growth_check_seconds: float = 30.0,
@@ -192,8 +194,7 @@ class Puller:
         # The runs started here (and taken back after a restart) shown alive while they
         # go on, so that one whose process dies is shown interrupted.
         self._heartbeat = Heartbeat(engine, heartbeat_seconds)
-        # An empty set of hooks listens to nothing: a page's changes need not come back.
-        self._on_upsert, self._after_commit = on_upsert, after_commit or None
+        self._on_upsert, self._hooks = on_upsert, Hooks() if hooks is None else hooks
         self._settle, self._growth_check = settle_seconds, growth_check_seconds
         # The passes over the population this process started, by run: a hint as well
         # (a pass resumed after a restart goes on without its watch).
@@ -210,10 +211,10 @@ class Puller:
         # early. Not the workflows': each of their pages is a step, and a crash resumes it.
         self._stops: dict[int, Cancellation] = {}
 
-    def committed(self, changes: Sequence[mirror.Change]) -> None:
-        """Hand ``changes``, committed outside a page (a purge's), to the hooks."""
-        if self._after_commit is not None:
-            self._after_commit(changes)
+    def batch(self) -> AbstractContextManager[Batch]:
+        """Around a write transaction outside a page (a purge's): its changes, ``hold``
+        last in it, go to the hooks once it commits (``Hooks.batch``)."""
+        return self._hooks.batch()
 
     def page(self, stream: Stream, path: str | None, run_id: int | None) -> PageResult:
         """Fetch the page at ``path`` (the stream's first if None) and upsert it."""
@@ -257,16 +258,14 @@ class Puller:
                 self._ahead[stream] = ahead
         try:
             # The stream with most pages left writes first, as it asks first at the pacer.
-            with mirror.write_transaction(self._engine, priority=left) as conn:
+            with (
+                self._hooks.batch() as batch,
+                mirror.write_transaction(self._engine, priority=left) as conn,
+            ):
                 counts = mirror.upsert_records(
-                    conn,
-                    stream.resource,
-                    records,
-                    run_id=run_id,
-                    changes=self._after_commit is not None,
+                    conn, stream.resource, records, run_id=run_id, changes=batch.wanted
                 )
-            if self._after_commit is not None:
-                self._after_commit(counts.changes)  # the hooks: the page is committed now
+                batch.hold(counts.changes)  # its appends were last: in commit order
         except BaseException:
             # This page will be read again, so the one asked ahead may never be: it is
             # dropped, not kept for a stream (an activation's NPNs) that may never come back.

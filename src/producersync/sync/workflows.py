@@ -451,14 +451,15 @@ class SyncWorkflows(DBOSConfiguredInstance):
                     rounds.append(({}, {}))
                 rounds[k][0 if activates else 1][npn] = when
         purged: list[mirror.Change] = []
-        with mirror.write_transaction(self._engine) as conn:
+        # The hooks learn of deletions as of upserts.
+        with self._puller.batch() as batch, mirror.write_transaction(self._engine) as conn:
             for on, off in rounds:
                 mirror.activate_npns(conn, list(on), on)
                 mirror.deactivate_npns(conn, list(off), off, purge=False)
                 if self._settings.purge_deactivated:
                     purged += mirror.purge_inactive(conn, list(off), off)
             owed = mirror.owed_fetches(conn, list(by_npn)), mirror.count_active(conn)
-        self._puller.committed(purged)  # the hooks learn of deletions as of upserts
+            batch.hold(purged)  # after the purges' appends: in commit order
         return owed
 
     @_mirror_step
