@@ -132,6 +132,37 @@ def test_unknown_signature_versions_are_skipped() -> None:
     assert verify(BODY, headers, SECRET, now=NOW) == EVENT
 
 
+@pytest.mark.parametrize(
+    "malformed",
+    ["garbage", "v1,a,b", ",abc", "v1,", "v1,not base64!", "v1,abc", "v2,a,b", "v1a,"],
+    ids=[
+        "no-comma",
+        "two-commas",
+        "no-version",
+        "no-value",
+        "bad-chars",
+        "bad-padding",
+        "future-version-with-commas",
+        "future-version-empty",
+    ],
+)
+def test_a_malformed_entry_does_not_spoil_a_matching_one(malformed: str) -> None:
+    """Any one signature that matches passes: an entry this verifier cannot read (a
+    sender's bug, a later scheme) was a 401 for a delivery it could prove genuine."""
+    good = sign(MSG_ID, NOW, BODY, SECRET)
+    for value in (f"{malformed} {good}", f"{good} {malformed}"):
+        assert verify(BODY, generate_headers(signature=value), SECRET, now=NOW) == EVENT
+
+
+def test_a_malformed_entry_beside_no_match_is_reported_malformed() -> None:
+    wrong = sign(MSG_ID, NOW, BODY, WRONG_SECRET)
+    _raises(
+        VerificationCheck.MALFORMED_SIGNATURE,
+        "malformed webhook-signature header: v1 value is not base64",
+        headers=generate_headers(signature=f"{wrong} v1,abc"),
+    )
+
+
 # --- one test per failure ---------------------------------------------------------------
 
 

@@ -8,7 +8,8 @@ message and ``check`` name the failed check. Checks, in order:
    the ``svix-*`` names are accepted too), each present and well-formed;
 2. signature: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` over the body's exact bytes,
    compared with ``hmac.compare_digest`` against every ``v1`` entry for every secret (any
-   match passes, so rotation works; other versions, e.g. ``v1a``, are skipped);
+   match passes, so rotation works; other versions, e.g. ``v1a``, are skipped, and a
+   malformed entry is reported only when no other entry matches);
 3. timestamp within ``tolerance`` seconds of now, both ways (after the signature, as stripe
    does: a stale but authentic delivery is told apart from a forged one);
 4. body: UTF-8, JSON, then a known event of the right shape.
@@ -81,25 +82,27 @@ def _pick_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
     return prefix, values[0], values[1], values[2]
 
 
-def _v1_signatures(header: str, value: str) -> list[bytes]:
-    """The decoded ``v1`` signatures of a signature header; raise if it is malformed."""
+def _v1_signatures(header: str, value: str) -> tuple[list[bytes], str | None]:
+    """The decoded ``v1`` signatures of a signature header, and what is wrong with the
+    entries that are not (None if nothing). Such an entry does not spoil the others: any
+    one signature that matches passes (rotation), as in the Go and JS libraries; an
+    entry of another version is skipped whatever its form (a future scheme's own)."""
     found: list[bytes] = []
+    malformed = None
     for entry in value.split():
         version, comma, encoded = entry.partition(",")
+        if comma and version and version != _V1:
+            continue
         if not comma or not version or not encoded or "," in encoded:
-            raise _fail(
-                _Check.MALFORMED_SIGNATURE,
-                f"malformed {header} header: expected space-separated 'version,signature' pairs",
+            malformed = (
+                f"malformed {header} header: expected space-separated 'version,signature' pairs"
             )
-        if version != _V1:
             continue
         try:
             found.append(base64.b64decode(encoded, validate=True))
         except (binascii.Error, ValueError):
-            raise _fail(
-                _Check.MALFORMED_SIGNATURE, f"malformed {header} header: v1 value is not base64"
-            ) from None
-    return found
+            malformed = f"malformed {header} header: v1 value is not base64"
+    return found, malformed
 
 
 def verify_signature(
@@ -130,16 +133,19 @@ def verify_signature(
             _Check.MALFORMED_TIMESTAMP,
             f"malformed {prefix}-timestamp header: expected whole Unix seconds",
         )
-    signatures = _v1_signatures(f"{prefix}-signature", signature)
-    if not signatures:
-        raise _fail(_Check.NO_MATCHING_SIGNATURE, f"no v1 signature in {prefix}-signature header")
-
+    signatures, malformed = _v1_signatures(f"{prefix}-signature", signature)
     matched = False
     for key in keys:
         expected = digest(key, msg_id, timestamp, body)
         for candidate in signatures:
             matched |= hmac.compare_digest(expected, candidate)
     if not matched:
+        if malformed is not None:
+            raise _fail(_Check.MALFORMED_SIGNATURE, malformed)
+        if not signatures:
+            raise _fail(
+                _Check.NO_MATCHING_SIGNATURE, f"no v1 signature in {prefix}-signature header"
+            )
         raise _fail(_Check.NO_MATCHING_SIGNATURE, "no signature matches the webhook secret")
 
     sent = int(timestamp)
