@@ -14,11 +14,13 @@ from pathlib import Path
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 from pydantic import SecretStr
 
 from producersync.model.events import EndpointTest, Event, NpnActivated, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.app import create_app
+from producersync.sync.mirror.tables import receipts
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import generate_secret, headers
 from tests.support.asgi import request
@@ -113,6 +115,29 @@ async def test_an_unverified_delivery_is_401_recorded_and_never_started(
     assert response.status_code == 401
     assert harness.started == []
     assert harness.receipts()["rejected"] == 1
+
+
+async def test_a_receipt_keeps_no_credential_among_its_headers(harness: Harness) -> None:
+    """An endpoint's custom headers are often a gateway's API key: that was stored."""
+    event = NpnActivated.create("1234567")
+    body = event.to_json()
+    sent = headers(event.id, int(time.time()), body, harness.secret)
+    private = {
+        "authorization": "Bearer abc",
+        "cookie": "session=abc",
+        "x-api-key": "abc",
+        "api-key": "abc",
+        "x-auth-token": "abc",
+        "x-webhook-secret": "abc",
+    }
+    sent |= private | {"x-request-id": "req_1"}
+    assert (await harness.http.post(PATH, content=body, headers=sent)).status_code == 200
+    engine = mirror.open_mirror(harness.mirror_url)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(receipts.c.headers)).scalar_one()
+    engine.dispose()
+    assert not private.keys() & stored.keys()
+    assert {"x-request-id", "webhook-id", "webhook-signature"} <= stored.keys()
 
 
 async def test_missing_signature_headers_are_401(harness: Harness) -> None:

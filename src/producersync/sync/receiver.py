@@ -43,7 +43,7 @@ from producersync.webhooks import (
     verify,
 )
 
-__all__ = ["PRIVATE_HEADERS", "RETRY_AFTER_SECONDS", "Receiver"]
+__all__ = ["RETRY_AFTER_SECONDS", "Receiver", "is_private_header"]
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +52,28 @@ RETRY_AFTER_SECONDS: Final = 5
 
 _WARN_EVERY: Final = 60.0  # seconds: a forger, or a secret gone stale, sends many
 
-PRIVATE_HEADERS: Final = frozenset({"authorization", "cookie", "proxy-authorization"})
-"""Headers never stored with a receipt (webhook signatures are not secrets; these may be)."""
+_PRIVATE_PARTS: Final = (
+    "auth",  # authorization, proxy-authorization, x-auth-token
+    "cookie",
+    "session",
+    "secret",
+    "token",
+    "password",
+    "passwd",
+    "credential",
+    "api-key",
+    "apikey",
+    "api_key",
+)
+
+
+def is_private_header(name: str) -> bool:
+    """Whether a header is never stored with a receipt. Webhook signatures are not
+    secrets; these may be: a sender's endpoint can carry custom headers, and an API key
+    for a gateway in front of the receiver is the usual one (``x-api-key``)."""
+    lowered = name.lower()
+    return any(part in lowered for part in _PRIVATE_PARTS)
+
 
 Start = Callable[[Event, str], None]
 """Have an event's workflow started under an id; called on the event loop, so it hands
@@ -87,7 +107,7 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         started, received_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-        headers = {k: v for k, v in request.headers.items() if k.lower() not in PRIVATE_HEADERS}
+        headers = {k: v for k, v in request.headers.items() if not is_private_header(k)}
         try:
             body = await self._read(request)
         except ClientDisconnect:
