@@ -16,11 +16,15 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 from pydantic import SecretStr
+from starlette.applications import Starlette
+from starlette.routing import Route
 
 from producersync.model.events import EndpointTest, Event, NpnActivated, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.app import create_app
+from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.tables import receipts
+from producersync.sync.receiver import Receiver
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import generate_secret, headers
 from tests.support.asgi import request
@@ -253,7 +257,7 @@ async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Ha
 async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:
     # Every verdict at 0 before the first delivery: a rate of rejections sees the first.
     before = (await harness.http.get("/metrics")).text
-    for verdict in ("accepted", "duplicate", "ignored", "rejected"):
+    for verdict in ("accepted", "duplicate", "ignored", "rejected", "unavailable"):
         assert f'producersync_sync_receipts_total{{verdict="{verdict}"}} 0.0' in before
     assert "\nproducersync_sync_last_synced_run_date_timestamp_seconds 0.0\n" in before
     assert "\nprocess_start_time_seconds " in before
@@ -283,3 +287,27 @@ async def test_a_rejected_delivery_is_logged_at_most_once_a_minute(
         lines[0].getMessage(),
     )
     assert lines[0].exc_info is None  # a sender's mistake: no traceback
+
+
+async def test_a_503_for_an_unavailable_mirror_is_counted(tmp_path: Path) -> None:
+    """The sender retries a 503, and the operator must see it: the receipt rate fell
+    silent instead, as if no one were sending."""
+    secret = generate_secret()
+    # A mirror that cannot be opened: SQLite's "cannot open", an outage (a lost disk).
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'gone' / 'mirror.db'}")
+    metrics = Metrics(lambda: None)
+    started: list[str] = []
+    receiver = Receiver(engine, [secret], lambda _e, wid: started.append(wid), metrics, LIMIT)
+    app = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
+    event = NpnActivated.create("1234567")
+    body = event.to_json()
+    signed = headers(event.id, int(time.time()), body, secret)
+    raw = [(name.encode(), value.encode()) for name, value in signed.items()]
+    status, answer = await request(app, "POST", PATH, raw, [body])
+    receiver.close()
+    engine.dispose()
+    assert (status, json.loads(answer)["status"]) == (503, "unavailable")
+    assert started == []
+    text = metrics.render().decode()
+    assert 'producersync_sync_receipts_total{verdict="unavailable"} 1.0' in text
+    assert 'producersync_sync_receipt_duration_seconds_count{verdict="unavailable"} 1.0' in text

@@ -19,7 +19,7 @@ from producersync.db_outage import reading
 
 __all__ = ["Metrics"]
 
-_VERDICTS = ("accepted", "duplicate", "ignored", "rejected")
+_VERDICTS = ("accepted", "duplicate", "ignored", "rejected", "unavailable")
 # Receipts are committed in groups: a few ms each, the senders' deadline at 5 s.
 _RECEIPT_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 _RUN_KINDS = ("updates", "catch-up", "activation", "population")
@@ -35,7 +35,8 @@ class Metrics:
         self.receipts = Counter(
             "producersync_sync_receipts",
             "Webhook deliveries received, by verdict (accepted, duplicate, ignored: a test "
-            "or an unknown type, rejected: refused with a 4xx).",
+            "or an unknown type, rejected: refused with a 4xx, unavailable: answered 503, "
+            "the mirror out of reach, not recorded).",
             ["verdict"],
             registry=self.registry,
         )

@@ -83,7 +83,7 @@ the start over (``Starter.submit``) instead of doing it."""
 @dataclass(frozen=True)
 class _Outcome:
     status: int
-    verdict: str  # for the metric: accepted, duplicate, ignored, rejected
+    verdict: str  # for the metric: accepted, duplicate, ignored, rejected, unavailable
     detail: str
 
 
@@ -120,15 +120,18 @@ class Receiver:
             if not unavailable(exc):
                 raise
             self._outage.failed(exc, "answering 503")
-            detail = "the mirror is unavailable; retry shortly"
-            wait = {"retry-after": str(RETRY_AFTER_SECONDS)}
-            return JSONResponse({"status": "unavailable", "detail": detail}, 503, wait)
+            outcome = _Outcome(503, "unavailable", "the mirror is unavailable; retry shortly")
+        # Every answer counted, the 503s too: a receipt rate that drops to nothing in an
+        # outage looks like a sender that stopped sending.
         self._metrics.receipts.labels(outcome.verdict).inc()
         elapsed = time.perf_counter() - started
         self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
         if outcome.verdict == "rejected":
             self._warn(outcome, _header(headers, ID_HEADER))
-        return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status)
+        wait = {"retry-after": str(RETRY_AFTER_SECONDS)} if outcome.status == 503 else None
+        return JSONResponse(
+            {"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait
+        )
 
     async def _read(self, request: Request) -> bytes | None:
         """The raw body, or None once it exceeds the limit (the rest is not read)."""
