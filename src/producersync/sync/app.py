@@ -97,11 +97,9 @@ class DurableSync:
             polling_interval_sec=_QUEUE_POLL_SECONDS,
         )
         DBOS.apply_schedules([catch_up_schedule(self._settings.catch_up_cron)])
+        # The catch-up also prunes the receipts past their retention, at start and daily.
         with SetEnqueueOptions(deduplication_id="catch-up", duplication_policy="return-existing"):
             DBOS.enqueue_workflow(SYNC_QUEUE, self.workflows.catch_up)
-        retention = dt.timedelta(days=self._settings.receipt_retention_days)
-        with mirror.write_transaction(self._engine) as conn:
-            mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
         self.starter.launch()
         self._resume()
 

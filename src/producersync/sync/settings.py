@@ -216,7 +216,7 @@ class SyncSettings(BaseSettings):
         ge=1,
         le=36_500,
         description="Receipts (and so event-id deduplication) kept this long (at most a "
-        "hundred years).",
+        "hundred years); pruned at start and by the daily catch-up.",
     )
     catch_up_cron: str = Field(
         default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."

@@ -208,6 +208,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @DBOS.workflow()
     def catch_up(self) -> dict[str, int] | None:
+        # Here, not only at start-up: a process that ran for months never pruned, and
+        # its receipts (each with its body, forged ones included) grew without end.
+        self.prune_receipts()
         yesterday = dt.date.fromisoformat(self.today()) - dt.timedelta(days=1)
         start = self.sync_start()
         if start is None or dt.date.fromisoformat(start) >= yesterday:
@@ -408,6 +411,13 @@ class SyncWorkflows(DBOSConfiguredInstance):
     def sync_start(self) -> str | None:
         start = self._puller.sync_start()
         return None if start is None else start.isoformat()
+
+    @_mirror_step
+    def prune_receipts(self) -> int:
+        """Receipts and processed events past the retention (the dedupe window)."""
+        retention = dt.timedelta(days=self._settings.receipt_retention_days)
+        with mirror.write_transaction(self._engine) as conn:
+            return mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
 
     @DBOS.step()
     def today(self) -> str:

@@ -1,0 +1,55 @@
+"""Receipts past their retention are pruned while the sync service runs, not only when it
+starts: a real ``producersync sync run`` (no API needed: an empty mirror has nothing to
+catch up) with the daily catch-up scheduled every second."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.sync import mirror
+from producersync.sync.mirror.tables import events, receipts
+from producersync.webhooks import generate_secret
+from tests.support.service import free_port
+from tests.support.sync_harness import SyncProcess
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow(20)
+
+
+def test_a_running_service_prunes_receipts_past_their_retention(tmp_path: Path) -> None:
+    mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    env = {
+        "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",  # never called
+        "PRODUCERSYNC_CLIENT_ID": "psc_prune",
+        "PRODUCERSYNC_CLIENT_SECRET": "pss_prune",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
+        "PRODUCERSYNC_MIRROR_URL": mirror_url,
+        "PRODUCERSYNC_CATCH_UP_CRON": "* * * * * *",
+    }
+    sync = SyncProcess(free_port(), env, tmp_path)
+    sync.start()
+    engine = mirror.open_mirror(mirror_url)
+    try:
+        # Received 40 days ago, once the process is up (its start-up is past).
+        long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)
+        with mirror.write_transaction(engine) as conn:
+            for event_id in ("evt_done", "evt_owed"):
+                receipt = mirror.Receipt(event_id, "x", long_ago, {}, b"{}", mirror.ACCEPTED)
+                mirror.record_receipt(conn, receipt)
+            mirror.mark_processed(conn, "evt_done", long_ago)
+
+        def kept() -> set[str | None]:
+            with engine.connect() as conn:
+                return set(conn.execute(sa.select(receipts.c.event_id)).scalars())
+
+        eventually(lambda: kept() == {"evt_owed"}, timeout=30, what=kept)
+        with engine.connect() as conn:
+            # An unprocessed event keeps its receipt and its dedupe row, whatever its age.
+            assert set(conn.execute(sa.select(events.c.event_id)).scalars()) == {"evt_owed"}
+    finally:
+        engine.dispose()
+        sync.stop()
