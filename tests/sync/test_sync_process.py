@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import UPDATES_AVAILABLE, NpnActivated, UpdatesAvailable
 from producersync.sync import mirror
-from producersync.sync.mirror.tables import MIRRORED, receipts, sync_runs
+from producersync.sync.mirror.tables import MIRRORED, events, receipts, sync_runs
 from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
 from tests.support.processes import cli
@@ -224,6 +224,31 @@ def test_an_event_acknowledged_but_never_started_runs_at_the_next_start(
 
     eventually(processed, what=harness.status)
     harness.wait_equal()
+
+
+def test_an_event_redelivered_after_its_receipts_were_pruned_ends_processed(
+    harness: Harness,
+) -> None:
+    """An updates_available done, its rows pruned past their retention, then delivered
+    again (a replay from the sender's portal): recorded anew, unprocessed, its id answered
+    by DBOS with the workflow finished long ago, which marked nothing again. It stayed
+    unprocessed in `sync status`, and was submitted again at every launch, for good."""
+    event = UpdatesAvailable.create(TODAY - dt.timedelta(days=1))
+
+    def processed() -> bool:
+        with harness.mirror.connect() as conn:
+            return all(event_id != event.id for event_id, _ in mirror.unprocessed_events(conn))
+
+    assert harness.deliver(event).status_code == 200
+    eventually(processed, what=harness.status)
+    with mirror.write_transaction(harness.mirror) as conn:  # as the pruning does, for one
+        conn.execute(sa.delete(receipts).where(receipts.c.event_id == event.id))
+        conn.execute(sa.delete(events).where(events.c.event_id == event.id))
+    assert harness.deliver(event).status_code == 200
+    with harness.mirror.connect() as conn:  # recorded as new, not answered as a known id
+        verdicts = sa.select(receipts.c.verdict).where(receipts.c.event_id == event.id)
+        assert list(conn.execute(verdicts).scalars()) == [mirror.ACCEPTED]
+    eventually(processed, what=harness.status)
 
 
 def test_a_run_date_still_to_come_moves_the_position_only_to_the_day_before(

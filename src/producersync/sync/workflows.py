@@ -146,9 +146,14 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 continue
             with SetWorkflowID(workflow_id):
                 if name == "updates_available":
-                    DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
+                    handle = DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
                 else:
-                    DBOS.start_workflow(getattr(self, name), *args)
+                    handle = DBOS.start_workflow(getattr(self, name), *args)
+            # Delivered again after its rows were pruned (``receipt_retention_days``): it was
+            # recorded anew, and DBOS answers its id with the workflow that did its work long
+            # ago. Unmarked, it stayed owed, and was submitted again at every launch.
+            if handle.get_status().status == "SUCCESS":
+                self._mark_processed([event.id])
         if nudge:
             self._nudge_collector(activates)
 
