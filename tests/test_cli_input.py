@@ -887,7 +887,12 @@ def test_a_database_that_is_no_store_is_refused_and_left_alone(
 
 @pytest.mark.parametrize(
     "command",
-    [["admin", "account", "create", "x"], ["nipr", "run"], ["service", "run", "--port", "1"]],
+    [
+        ["admin", "account", "create", "x"],
+        ["nipr", "run"],
+        ["service", "run", "--port", "1"],
+        ["db", "upgrade"],
+    ],
 )
 def test_a_store_url_in_a_directory_that_is_not_there_names_the_file(
     tmp_path: Path,
@@ -1240,6 +1245,34 @@ def test_an_admin_nipr_or_sync_error_under_json_is_one_json_object(
 
 
 _ENDPOINT = ["admin", "endpoint"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value"),
+    [
+        (["--url", "http://u:pw@127.0.0.1/hook"], "--url", "http://***@127.0.0.1/hook"),
+        (["--url", "https://93.184.215.14/h", "--events", "nope"], "--events", "nope"),
+        (["--url", "https://h.example", "--description", "d" * 501], "--description", "d" * 501),
+    ],
+    ids=["url-guard", "event-type", "description-length"],
+)
+def test_an_endpoint_option_refused_under_json_names_the_option_and_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    field: str,
+    value: str,
+) -> None:
+    # Refused by the endpoint's model or by the rules (the URL guard, the event types),
+    # the message named the option but its JSON error had field and value null.
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert producersync(monkeypatch, capsys, "admin", "account", "create", "a")[0] == 0
+    create = [*_ENDPOINT, "create", "--account", "a", *args]
+    error, err = error_both_ways(monkeypatch, capsys, 2, *create)
+    assert error["field"] == field and str(error["message"]).startswith(f"{field}: ")
+    assert error["value"] == value
+    assert "pw" not in f"{error}{err}"
 
 
 @pytest.mark.parametrize(

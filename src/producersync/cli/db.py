@@ -9,6 +9,7 @@ import typer
 from alembic.util import CommandError
 
 from producersync.cli.common import DatabaseOption, console, fail, service_settings
+from producersync.database_file import directory_faults
 from producersync.database_url import sqlite_file
 from producersync.service.store.engine import make_engine
 from producersync.service.store.migrate import current_revision
@@ -40,7 +41,8 @@ def upgrade(
     store_file = sqlite_file(engine.url)
     created = store_file if store_file is not None and not store_file.exists() else None
     try:
-        before = current_revision(engine)
+        with directory_faults(engine, "the store"):  # SQLite's words name no file
+            before = current_revision(engine)
         run_upgrade(engine, revision)
         at = current_revision(engine)
     except CommandError as exc:  # an unknown revision, or one the store has passed

@@ -95,19 +95,40 @@ def _body(model: type[_Body], **fields: object) -> _Body:
         value = error.get("input")
         shown = repr(value) if len(str(value)) <= _SHOWN else f"{len(str(value)):,} characters"
         why = reason(error)
-        raise fail(f"{_OPTIONS.get(field, field)}: {why} (given: {masked(shown)})", 2) from None
+        option = _OPTIONS.get(field, field)
+        raise fail(
+            f"{option}: {why} (given: {masked(shown)})",
+            2,
+            field=option,
+            value=_typed(fields.get(field)),
+        ) from None
 
 
 @contextmanager
-def _write(database: str | None) -> Iterator[tuple[sa.Connection, ServiceSettings]]:
+def _write(
+    database: str | None, **given: object
+) -> Iterator[tuple[sa.Connection, ServiceSettings]]:
     """A write transaction on the store, with the settings the rules need; a rule's
-    refusal is a usage error naming the option, with the rule's message."""
+    refusal is a usage error naming the option, with the rule's message, and the value
+    ``given`` for it (keyed by the API's field names)."""
     settings = service_settings(database)
     with write_transaction(open_store(settings.database_url)) as conn:
         try:
             yield conn, settings
         except management.EndpointRuleError as exc:
-            raise fail(f"{_OPTIONS.get(exc.field, exc.field)}: {exc}", 2) from None
+            option = _OPTIONS.get(exc.field, exc.field)
+            value = _typed(given.get(exc.field))
+            raise fail(f"{option}: {exc}", 2, field=option, value=value) from None
+
+
+def _typed(value: object) -> str | None:
+    """An option's value as typed (a repeated option's, comma-joined), a URL's
+    credentials masked; None for one not given."""
+    if value is None:
+        return None
+    if isinstance(value, list | tuple):
+        return masked(",".join(str(v) for v in value))
+    return masked(str(value))
 
 
 def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
@@ -156,7 +177,8 @@ def create(
         eventTypes=events,
         rateLimitPerSecond=rate_limit,
     )
-    with _write(database) as (conn, settings):
+    given = {"url": url, "eventTypes": events, "rateLimitPerSecond": rate_limit}
+    with _write(database, **given) as (conn, settings):
         try:
             owner = accounts.find_account(conn, account)
         except accounts.NotFound as exc:
@@ -228,7 +250,8 @@ def update(
         rate_limit_per_second=body.rate_limit_per_second,
         no_rate_limit=no_rate_limit,
     )
-    with _write(database) as (conn, settings):
+    given = {"url": url, "eventTypes": events, "rateLimitPerSecond": rate_limit}
+    with _write(database, **given) as (conn, settings):
         endpoint = management.update_endpoint(conn, settings, None, endpoint_id, changes)
         if endpoint is None:
             raise fail(f"no endpoint {endpoint_id!r}")
@@ -337,7 +360,7 @@ def recover(
     as_json: JsonOption = False,
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good since then."""
-    with _write(database) as (conn, _settings):
+    with _write(database, since=since.isoformat()) as (conn, _settings):
         queued = management.recover(conn, _endpoint(conn, endpoint_id), since)
     emit(as_json, {"queued": queued})
 
