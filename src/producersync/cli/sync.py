@@ -424,26 +424,22 @@ def comparison_table(comparison: Comparison) -> Table:
 @contextlib.contextmanager
 def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
     """A puller and its mirror, for the command within; then the hooks get what was
-    committed (``Hooks.close``) and the mirror is closed."""
-    client = settings.client()  # first: a command refused for its settings makes no mirror
-    engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    hooks = Hooks.from_entry_points()
-    try:
-        yield (
-            Puller(
-                client,
-                engine,
-                settings.page_size,
-                hooks=hooks,
-                heartbeat_seconds=settings.run_heartbeat_seconds,
-            ),
+    committed (``Hooks.close``), and the mirror and the API client are closed."""
+    with contextlib.ExitStack() as stack:  # closed in the reverse order
+        # The client first: a command refused for its settings makes no mirror.
+        client = stack.enter_context(settings.client())
+        engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
+        stack.callback(engine.dispose)
+        hooks = Hooks.from_entry_points()
+        stack.callback(hooks.close)
+        puller = Puller(
+            client,
             engine,
+            settings.page_size,
+            hooks=hooks,
+            heartbeat_seconds=settings.run_heartbeat_seconds,
         )
-    finally:
-        try:
-            hooks.close()
-        finally:
-            engine.dispose()
+        yield puller, engine
 
 
 def _pull_with_progress(
