@@ -8,7 +8,7 @@ import functools
 import os
 import signal
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType, SimpleNamespace
@@ -63,15 +63,22 @@ def _no_changes(request: httpx2.Request) -> httpx2.Response:
     return httpx2.Response(200, json={})
 
 
-@pytest.fixture
-def api(monkeypatch: pytest.MonkeyPatch, mirror_file: Path) -> None:
+def _api_answering(
+    monkeypatch: pytest.MonkeyPatch, handler: Callable[[httpx2.Request], httpx2.Response]
+) -> None:
+    """The sync's settings and its client pointed at ``handler``."""
     monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://api.example")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
-    transport = httpx2.MockTransport(_no_changes)
+    transport = httpx2.MockTransport(handler)
     monkeypatch.setattr(
         "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
     )
+
+
+@pytest.fixture
+def api(monkeypatch: pytest.MonkeyPatch, mirror_file: Path) -> None:
+    _api_answering(monkeypatch, _no_changes)
 
 
 def _state(engine: sa.Engine) -> tuple[dt.date | None, int]:
@@ -132,6 +139,32 @@ def test_sync_now_before_any_daily_sync_starts_the_day_before_the_first_fetch(
     run = _last_run(engine)
     assert (run["kind"], run["since"]) == ("manual", _yesterday().isoformat())
     assert _state(engine)[0] == _yesterday()
+
+
+def test_a_backfill_marks_each_npn_active_from_its_own_activation(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A removal delivered between the backfill's read of the list and its write of the
+    population lost to an activation stamped with the time of that write: the NPN stayed
+    active in the mirror, unsubscribed."""
+    activated = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    listed = {"npn": "12345678", "activatedAt": activated.isoformat()}
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path == "/v1/accounts/subscriptions":
+            page = {"size": 1000, "totalElements": 1, "totalPages": 1, "number": 0}
+            return httpx2.Response(
+                200, json={"embedded": {"subscriptions": [listed]}, "page": page}
+            )
+        return _no_changes(request)
+
+    _api_answering(monkeypatch, api)
+    with mirror.write_transaction(engine) as conn:  # the removal, delivered meanwhile
+        mirror.deactivate_npns(conn, ["12345678"], activated + dt.timedelta(days=1), purge=False)
+    code, err = producersync(monkeypatch, capsys, "sync", "backfill")
+    assert code == 0, err
+    with engine.connect() as conn:
+        assert mirror.active_npns(conn) == []
 
 
 def test_a_backfill_gives_sync_now_a_day_to_start_from(

@@ -185,10 +185,12 @@ def backfill() -> None:
         with _puller(settings) as (puller, engine):
 
             def activate_population() -> None:
-                with settings.client() as client:
-                    population = [s.npn for s in client.subscriptions.list()]
+                # Each from its own activation, as a pass of `sync run` marks them: at
+                # now, a removal delivered between the list's read and this write lost
+                # to it, and the NPN stayed active, unsubscribed.
+                subscribed = puller.population()
                 with mirror.write_transaction(engine) as conn:
-                    mirror.activate_npns(conn, population, dt.datetime.now(dt.UTC))
+                    mirror.activate_npns(conn, list(subscribed), subscribed)
 
             # Every record of every NPN: synced through yesterday, as `sync now` records,
             # so that `sync now` and catch-up have a day to start from.
