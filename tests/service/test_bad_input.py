@@ -80,6 +80,17 @@ BAD_QUERIES = [
     ("/v1/licenses/0", "id", "0"),
     ("/v2/entities/12x/licenses", "NPN", "12x"),
     ("/v1/accounts/subscriptions/status/not-a-uuid", "jobId", "not-a-uuid"),
+    # uuid.UUID read digits with a sign or an underscore, a 404 (or another id's job).
+    (
+        "/v1/accounts/subscriptions/status/+ded8367-01ac-4519-8cd7-ce965d55c0b0",
+        "jobId",
+        "+ded8367-01ac-4519-8cd7-ce965d55c0b0",
+    ),
+    (
+        "/v1/accounts/subscriptions/status/0ded_367-01ac-4519-8cd7-ce965d55c0b0",
+        "jobId",
+        "0ded_367-01ac-4519-8cd7-ce965d55c0b0",
+    ),
 ]
 
 

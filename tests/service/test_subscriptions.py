@@ -79,6 +79,27 @@ def test_a_job_is_found_by_any_spelling_of_its_uuid(
             assert http.get(f"/v1/accounts/subscriptions/status/{spelling}").json()["id"] == job_id
 
 
+def test_a_job_id_in_no_uuid_spelling_is_refused(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """uuid.UUID strips braces, any "urn:" and "uuid:", and dashes anywhere: each of these
+    named the job (200) where a malformed jobId is a 400."""
+    creds = service.account()
+    with service.client(creds) as http:
+        job_id = http.put("/v1/accounts/subscriptions", json=universe_npns[:1]).json()["job_id"]
+        wait_for_job(http, job_id)
+        digits = job_id.replace("-", "")
+        for spelling in (
+            f"{{{job_id}}}",
+            f"uuid:{job_id}",
+            f"urn:urn:{job_id}",
+            f"{digits[:4]}-{digits[4:]}",
+        ):
+            response = http.get(f"/v1/accounts/subscriptions/status/{spelling}")
+            assert response.status_code == 400, (spelling, response.text)
+            assert f"jobId '{spelling}'" in response.json()["message"]
+
+
 def test_npns_unknown_to_nipr_fail_individually(
     service: RunningService, universe_npns: list[str]
 ) -> None:

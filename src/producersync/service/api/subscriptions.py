@@ -3,6 +3,7 @@
 # No `from __future__ import annotations`: FastAPI reads these annotations live.
 
 import datetime as dt
+import re
 import uuid
 from typing import Annotated, Any
 
@@ -208,13 +209,22 @@ def _utc(value: dt.datetime) -> dt.datetime:
     return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
+_JOB_ID = re.compile(
+    r"(?:urn:uuid:)?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|[0-9a-f]{32})",
+    re.IGNORECASE | re.ASCII,
+)
+"""A UUID as RFC 9562 spells it, or its 32 digits alone. ``uuid.UUID`` is laxer: it drops
+braces, every "urn:" and "uuid:" and dashes anywhere, and ``int()`` takes a sign, spaces
+and underscores among the digits, so ``+ded8367-…`` named job ``0ded8367-…``."""
+
+
 def _owned_job(call: Call, job_id: str) -> Job:
-    try:
-        # Ids are stored as issued, lowercase with dashes; any spelling of the same UUID
-        # (uppercase, no dashes, urn:uuid:) names the same job.
-        canonical = str(uuid.UUID(job_id))
-    except ValueError:
-        raise ApiError(400, f"Invalid jobId '{job_id[:60]}': expected a UUID") from None
+    match = _JOB_ID.fullmatch(job_id)
+    if match is None:
+        raise ApiError(400, f"Invalid jobId {shown(job_id, 60)}: expected a UUID")
+    # Ids are stored as issued, lowercase with dashes; any spelling of the same UUID
+    # (uppercase, no dashes, urn:uuid:) names the same job.
+    canonical = str(uuid.UUID(match[1]))
     with call.ctx.engine.connect() as conn:
         job = get_job(conn, call.principal.account_id, canonical)
     if job is None:
