@@ -177,6 +177,8 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
     (b'{"npns": ["15645555"]}', 400, "JSON array"),
     (b'"15645555"', 400, "JSON array"),
     (b"[15645555]", 400, "index 0"),
+    # Shown as '15645555', a number read just like the string it should have been.
+    (b'["15645555", 15645555]', 400, "'15645555' at index 1 (a JSON number, not a string)"),
     (b'["15645555", "abc"]', 400, "'abc' at index 1"),
     (b'["15645555", null]', 400, "index 1"),
     (b'[""]', 400, "index 0"),
@@ -210,6 +212,18 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
     assert response.status_code == status, response.text
     _check(response.json(), status, fragment)
     assert _subscriptions(service, creds) == before
+
+
+def test_every_bad_npn_of_a_body_is_named_up_to_ten(
+    service: RunningService, creds: Credentials
+) -> None:
+    """Only the first was named: a client fixed its list one request at a time."""
+    body = [f"x{i}" if i % 2 else str(10_000_000 + i) for i in range(30)]  # 15 bad
+    with service.client(creds) as http:
+        response = http.put("/v1/accounts/subscriptions", json=body)
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, "'x1' at index 1", "'x19' at index 19", "and 5 more")
+    assert "'x21'" not in response.json()["message"]
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])

@@ -70,6 +70,10 @@ JobId = Annotated[
 ]
 
 
+_LISTED = 10
+"""Refused NPNs a message names, as ``errors.validation_message`` names parameters."""
+
+
 def _json_kind(value: object) -> str:
     kinds = {dict: "object", str: "string", bool: "boolean", int: "number", float: "number"}
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
@@ -102,14 +106,28 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
         )
     if len(value) > limit:
         raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")
-    for index, item in enumerate(value):
-        if not isinstance(item, str) or not is_npn(item):
-            raise ApiError(
-                400,
-                f"Invalid NPN {shown(item, 40)} at index {index}: "
-                "an NPN is a string of 1 to 10 digits",
-            )
+    refused = [
+        _refusal(index, item)
+        for index, item in enumerate(value)
+        if not isinstance(item, str) or not is_npn(item)
+    ]
+    if refused:
+        # All of them, up to ten, as every 400 names its refusals: a list of thousands
+        # was otherwise fixed one request at a time.
+        listed = refused[:_LISTED]
+        if len(refused) > _LISTED:
+            listed.append(f"and {len(refused) - _LISTED} more")
+        raise ApiError(
+            400,
+            f"Invalid NPN {'; '.join(listed)}: an NPN is a string of 1 to 10 digits",
+        )
     return list(dict.fromkeys(value))
+
+
+def _refusal(index: int, item: object) -> str:
+    where = f"{shown(item, 40)} at index {index}"
+    # shown() quotes every value alike: the number 123 read as the string '123' would.
+    return where if isinstance(item, str) else f"{where} (a JSON {_json_kind(item)}, not a string)"
 
 
 def _accepted(call: Call, job: Job) -> JSONResponse:
