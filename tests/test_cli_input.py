@@ -318,6 +318,15 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             {"rate_limit_storage": "mongodb://ops:hunter2@db"},
             "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'mongodb://***@db' is not memory:// or a redis://",
         ),
+        # Taken, then a traceback at start-up that showed the password.
+        (
+            {"rate_limit_storage": "redis://ops:hunter2@cache:6379x"},
+            "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'redis://***@cache:6379x' is not a Redis URL: ",
+        ),
+        (
+            {"rate_limit_storage": "redis://cache?retries=3"},
+            "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'redis://cache?retries=3' is not a Redis URL: ",
+        ),
         ({"database_url": "sqlite"}, "PRODUCERSYNC_DATABASE_URL: 'sqlite' is not a database URL"),
         # inf, nan, past a century, below zero or an empty host were taken: a traceback
         # where first used (portal-link), a poll or timeout never, every interface.

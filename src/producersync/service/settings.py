@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from redis.asyncio import ConnectionPool
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
 from producersync.log_format import LogFormatSetting, LogLevelSetting
@@ -219,6 +220,16 @@ class ServiceSettings(BaseSettings):
     def _storage(cls, value: str) -> str:
         if not value.startswith(("memory://", "redis://", "rediss://")):
             raise ValueError(f"{masked(value)!r} is not memory:// or a redis:// URL")
+        if value.startswith("memory://"):
+            return value
+        try:
+            # The connection a request would open, without opening it: a port that is no
+            # number or an unknown option was a traceback at start-up (the password in it)
+            # or at the first request.
+            pool = ConnectionPool.from_url(value)
+            pool.connection_class(**pool.connection_kwargs)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"{masked(value)!r} is not a Redis URL: {masked(str(exc))}") from None
         return value
 
     @field_validator("nipr_schedule")
