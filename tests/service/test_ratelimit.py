@@ -3,16 +3,23 @@ several service processes through Redis."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from producersync.service import shared_window
+from producersync.service.ratelimit import Decision, RateLimiter, moving_window
 from producersync.service.shared_window import RETRY_SECONDS
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
 from tests.support.databases import REDIS_URL, private_redis, redis_available, store_url
-from tests.support.service import RunningService, running_service
+from tests.support.service import Credentials, RunningService, running_service
 
 
 @pytest.fixture
@@ -119,8 +126,11 @@ def test_redis_shares_one_limit_across_service_processes(tmp_path: Path) -> None
 
 
 @pytest.mark.redis
-def test_the_api_counts_in_the_process_while_redis_is_away(tmp_path: Path) -> None:
+def test_the_api_counts_in_the_process_while_redis_is_away(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with (
+        caplog.at_level(logging.WARNING, logger=shared_window.__name__),
         private_redis(tmp_path) as redis,
         store_url("sqlite", tmp_path) as url,
         running_service(url, api_rate_limit_per_minute=5, rate_limit_storage=redis.url) as svc,
@@ -145,3 +155,80 @@ def test_the_api_counts_in_the_process_while_redis_is_away(tmp_path: Path) -> No
     assert token.status_code == 200
     assert back.status_code == 200
     assert back.headers["ratelimit-remaining"] == "4"  # counted in Redis again
+    told = [r.getMessage() for r in caplog.records if r.name == shared_window.__name__]
+    assert len(told) == 2, told  # one line when it went, one when it came back
+    assert told[0].startswith("rate limits: Redis is unavailable, counting in this process: ")
+    assert told[1].startswith("rate limits: Redis is back after ")
+
+
+def test_two_clients_of_one_account_count_apart_and_other_routes_not_at_all(
+    limited: RunningService,
+) -> None:
+    """The limit is each OAuth client's (not the account's), and only /v1 and /v2 count
+    (the portal: tests/portal/test_pages.py)."""
+    first = limited.account()
+    with write_transaction(limited.engine) as conn:
+        account = accounts.find_account(conn, first.account)
+        client_id, secret = accounts.create_client(conn, account, "producersync.read")
+    second = Credentials(first.account, first.account_id, client_id, secret)
+    with limited.client(first) as http:
+        assert [http.get("/v2/licenses").status_code for _ in range(6)] == [200] * 5 + [429]
+        others = [http.get(path) for path in ("/healthz", "/openapi.json", "/metrics")]
+    assert [r.status_code for r in others] == [200] * 3
+    assert not any("ratelimit-limit" in r.headers for r in others)
+    with limited.client(second) as http:
+        assert http.get("/v2/licenses").headers["ratelimit-remaining"] == "4"
+
+
+def _limiter(limit: int) -> RateLimiter:
+    """An API host's limiter on the shared Redis."""
+    return RateLimiter(moving_window(REDIS_URL, "rate limits"), "api", limit)
+
+
+def _hits(limiter: RateLimiter, key: str, n: int) -> list[Decision]:
+    async def all_at_once() -> list[Decision]:
+        return list(await asyncio.gather(*(limiter.hit(key) for _ in range(n))))
+
+    return asyncio.run(all_at_once())
+
+
+@pytest.mark.redis
+def test_concurrent_requests_through_redis_each_see_their_own_count() -> None:
+    """The count a response tells is the one its own request left: read apart from the
+    hit, every one of 5 concurrent requests was told 0 remaining."""
+    redis_available()
+    decisions = _hits(_limiter(5), uuid.uuid4().hex, 7)
+    admitted = sorted(d.remaining for d in decisions if d.allowed)
+    refused = [d for d in decisions if not d.allowed]
+    assert admitted == [0, 1, 2, 3, 4]
+    assert [(d.remaining, 1 <= d.reset_seconds <= 60) for d in refused] == [(0, True)] * 2
+
+
+@pytest.mark.redis
+def test_a_host_whose_clock_is_behind_cannot_over_admit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two API hosts share one window in Redis; one's clock is 61 s behind. Each host
+    stamped the requests with its own clock, so the other saw them as aged out and
+    admitted the limit again: 10 requests of a limit of 5. Redis's clock is the one."""
+    redis_available()
+    key = uuid.uuid4().hex
+    behind, on_time = _limiter(5), _limiter(5)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 61)
+    first = _hits(behind, key, 5)
+    monkeypatch.setattr(time, "time", real)
+    then = _hits(on_time, key, 1)
+    assert [d.allowed for d in first + then] == [True] * 5 + [False]
+    assert 1 <= then[0].reset_seconds <= 60
+
+
+@pytest.mark.redis
+def test_a_window_in_redis_expires_with_its_last_request() -> None:
+    redis_available()
+    import redis
+
+    key = uuid.uuid4().hex
+    _hits(_limiter(5), key, 2)
+    client = redis.Redis.from_url(REDIS_URL)
+    (name,) = client.keys(f"producersync*{key}*")
+    assert 0 < client.ttl(name) <= 60
+    client.close()

@@ -27,7 +27,7 @@ from producersync.service.head import HeadAsGet
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.openapi_spec import BuiltInThread, openapi
 from producersync.service.portal.app import create_portal
-from producersync.service.ratelimit import RateLimiter
+from producersync.service.ratelimit import RateLimiter, moving_window
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.open import open_store
@@ -54,17 +54,15 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         if settings.token_signing_key
         else load_or_create_key(engine, "token-signing")
     )
+    # One window for both: a Redis outage was told once by each limiter.
+    window = moving_window(settings.rate_limit_storage, "rate limits")
     return ServiceContext(
         settings=settings,
         engine=engine,
         tokens=TokenCodec(key, settings.token_ttl_seconds),
         cursors=CursorCodec(key),
-        api_limiter=RateLimiter(
-            settings.rate_limit_storage, "api", settings.api_rate_limit_per_minute
-        ),
-        token_limiter=RateLimiter(
-            settings.rate_limit_storage, "token", settings.token_rate_limit_per_minute
-        ),
+        api_limiter=RateLimiter(window, "api", settings.api_rate_limit_per_minute),
+        token_limiter=RateLimiter(window, "token", settings.token_rate_limit_per_minute),
         revocations=Revocations(engine),
     )
 

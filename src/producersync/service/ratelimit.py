@@ -3,39 +3,24 @@
 from __future__ import annotations
 
 import math
-import time
 from dataclasses import dataclass
 
-from limits import RateLimitItemPerMinute
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.storage import storage_from_string
-
+from producersync.service.redis_window import RedisWindow
 from producersync.service.shared_window import SharedWindow
+from producersync.service.window import MemoryWindow, Window
 
 __all__ = ["Decision", "RateLimiter", "moving_window"]
 
-_REDIS_TIMEOUT_SECONDS = 1.0
+_MINUTE = 60
 
 
-def moving_window(storage_uri: str) -> MovingWindowRateLimiter | SharedWindow:
-    """A moving-window limiter on ``memory://`` (this process) or ``redis://`` (shared,
-    and counted in this process while Redis is out of reach: ``shared_window``)."""
+def moving_window(storage_uri: str, what: str) -> Window:
+    """Moving windows in ``memory://`` (this process) or ``redis://`` (shared, and counted
+    in this process while Redis is out of reach: ``shared_window``, whose log lines name
+    ``what`` they count). One per event loop: a Redis connection belongs to one."""
     if storage_uri.startswith(("redis://", "rediss://")):
-        shared = storage_from_string(
-            "async+" + storage_uri,
-            implementation="redispy",
-            key_prefix="producersync",
-            wrap_exceptions=True,
-            # A Redis that does not answer holds each request this long at most, not for
-            # the system's TCP timeout (minutes).
-            socket_connect_timeout=_REDIS_TIMEOUT_SECONDS,
-            socket_timeout=_REDIS_TIMEOUT_SECONDS,
-        )
-        local = storage_from_string("async+memory://")
-        return SharedWindow(MovingWindowRateLimiter(shared), MovingWindowRateLimiter(local))
-    if storage_uri.startswith("memory://"):
-        storage_uri = "async+" + storage_uri
-    return MovingWindowRateLimiter(storage_from_string(storage_uri))
+        return SharedWindow(RedisWindow(storage_uri), MemoryWindow(), what)
+    return MemoryWindow()
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,16 +42,15 @@ class Decision:
 
 
 class RateLimiter:
-    """``limit`` requests per rolling minute per key; one storage shared by every process
-    that points at the same Redis."""
+    """``limit`` requests per rolling minute per key, counted in ``window`` (which the
+    process's limiters share: one Redis outage, one log line) under ``namespace``."""
 
-    def __init__(self, storage_uri: str, namespace: str, limit: int) -> None:
-        self._strategy = moving_window(storage_uri)
-        self._item = RateLimitItemPerMinute(limit, namespace=namespace)
+    def __init__(self, window: Window, namespace: str, limit: int) -> None:
+        self._window = window
+        self._namespace = namespace
         self.limit = limit
 
     async def hit(self, key: str) -> Decision:
-        allowed = await self._strategy.hit(self._item, key)
-        stats = await self._strategy.get_window_stats(self._item, key)
-        reset = max(0, math.ceil(stats.reset_time - time.time()))
-        return Decision(allowed, self.limit, stats.remaining, reset)
+        count = await self._window.hit(f"{self._namespace}:{key}", self.limit, _MINUTE)
+        reset = max(0, math.ceil(count.reset_seconds))
+        return Decision(count.allowed, self.limit, count.remaining, reset)

@@ -75,7 +75,8 @@ class ServiceSettings(BaseSettings):
     )
     rate_limit_storage: str = Field(
         default="memory://",
-        description="limits storage URI: memory:// (one process) or redis://host:port (shared).",
+        description="Where rate limits are counted: memory:// (one process) or a redis:// "
+        "URL (shared by every process pointing at it, by Redis's clock).",
     )
     job_poll_seconds: Seconds = Field(
         default=0.5,

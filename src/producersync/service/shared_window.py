@@ -13,12 +13,10 @@ from __future__ import annotations
 import logging
 import time
 
-from limits import RateLimitItem
-from limits.aio.strategies import MovingWindowRateLimiter
-from limits.errors import StorageError
-from limits.util import WindowStats
+from redis.exceptions import RedisError
 
 from producersync.db_outage import OutageLog
+from producersync.service.window import Count, Window
 
 __all__ = ["RETRY_SECONDS", "SharedWindow"]
 
@@ -28,37 +26,21 @@ RETRY_SECONDS = 5.0  # Redis is asked again this long after it failed
 
 
 class SharedWindow:
-    """The ``hit`` and ``get_window_stats`` of a moving-window limiter on ``shared``
-    storage (whose errors it wraps in ``StorageError``), answered by ``local`` while the
-    shared one fails."""
+    """A ``Window`` on ``shared`` (Redis), answered by ``local`` while that one fails."""
 
-    def __init__(self, shared: MovingWindowRateLimiter, local: MovingWindowRateLimiter) -> None:
+    def __init__(self, shared: Window, local: Window, what: str) -> None:
         self._shared, self._local = shared, local
         self._retry_at = 0.0
-        self._outage = OutageLog(log, "rate limits", resource="Redis")
+        self._outage = OutageLog(log, what, resource="Redis")
 
-    async def hit(self, item: RateLimitItem, key: str) -> bool:
-        if self._shared_up():
+    async def hit(self, key: str, limit: int, seconds: int) -> Count:
+        if time.monotonic() >= self._retry_at:
             try:
-                allowed = await self._shared.hit(item, key)
-            except StorageError as exc:
-                self._failed(exc)
+                count = await self._shared.hit(key, limit, seconds)
+            except RedisError as exc:
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                self._outage.failed(exc, "counting in this process")
             else:
                 self._outage.succeeded()
-                return allowed
-        return await self._local.hit(item, key)
-
-    async def get_window_stats(self, item: RateLimitItem, key: str) -> WindowStats:
-        if self._shared_up():
-            try:
-                return await self._shared.get_window_stats(item, key)
-            except StorageError as exc:
-                self._failed(exc)
-        return await self._local.get_window_stats(item, key)
-
-    def _shared_up(self) -> bool:
-        return time.monotonic() >= self._retry_at
-
-    def _failed(self, exc: StorageError) -> None:
-        self._retry_at = time.monotonic() + RETRY_SECONDS
-        self._outage.failed(exc.storage_error, "counting in this process")
+                return count
+        return await self._local.hit(key, limit, seconds)

@@ -3,10 +3,6 @@ same storage as the API's limits, so several dispatcher processes share one budg
 
 from __future__ import annotations
 
-import time
-
-from limits import RateLimitItemPerSecond
-
 from producersync.service.ratelimit import moving_window
 
 __all__ = ["EndpointThrottle"]
@@ -14,12 +10,10 @@ __all__ = ["EndpointThrottle"]
 
 class EndpointThrottle:
     def __init__(self, storage_uri: str) -> None:
-        self._strategy = moving_window(storage_uri)
+        # Its own: the dispatcher runs on an event loop of its own.
+        self._window = moving_window(storage_uri, "webhook endpoint rate limits")
 
     async def wait(self, endpoint_id: str, per_second: int) -> float:
         """0 when an attempt may go now (and counts it); else the seconds until one may."""
-        item = RateLimitItemPerSecond(per_second, namespace="endpoint")
-        if await self._strategy.hit(item, endpoint_id):
-            return 0.0
-        stats = await self._strategy.get_window_stats(item, endpoint_id)
-        return max(0.05, stats.reset_time - time.time())
+        count = await self._window.hit(f"endpoint:{endpoint_id}", per_second, 1)
+        return 0.0 if count.allowed else max(0.05, count.reset_seconds)

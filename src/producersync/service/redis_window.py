@@ -1,0 +1,57 @@
+"""Moving windows in Redis, shared by every process that points at it.
+
+One script counts the hit and reads the window, by Redis's clock. ``limits``' Redis
+windows stamped each hit with the clock of the host that made it and read the count in a
+second round trip: a host whose clock was a minute behind had its hits aged out at once
+in every other host's eyes (twice the limit admitted), and concurrent requests were told
+each other's counts (five at once all read 0 remaining).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import redis.asyncio as redis
+
+from producersync.service.window import Count
+
+__all__ = ["RedisWindow"]
+
+_TIMEOUT_SECONDS = 1.0
+
+# A sorted set per key: one member per counted hit, scored by Redis's time of it. The
+# key expires with its newest hit, so an idle client leaves nothing behind.
+_HIT = """
+local limit, seconds, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local time = redis.call('TIME')
+local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - seconds)
+local counted = redis.call('ZCARD', KEYS[1])
+local allowed = counted < limit
+if allowed then
+    redis.call('ZADD', KEYS[1], string.format('%.6f', now), member)
+    redis.call('EXPIRE', KEYS[1], seconds)
+    counted = counted + 1
+end
+local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
+return {allowed and 1 or 0, counted, string.format('%.6f', tonumber(oldest) + seconds - now)}
+"""
+
+
+class RedisWindow:
+    def __init__(self, url: str, prefix: str = "producersync") -> None:
+        self._prefix = prefix
+        client = redis.Redis.from_url(
+            url,
+            # A Redis that does not answer holds each request this long at most, not for
+            # the system's TCP timeout (minutes).
+            socket_connect_timeout=_TIMEOUT_SECONDS,
+            socket_timeout=_TIMEOUT_SECONDS,
+        )
+        self._script = client.register_script(_HIT)
+
+    async def hit(self, key: str, limit: int, seconds: int) -> Count:
+        allowed, counted, reset = await self._script(
+            keys=[f"{self._prefix}:{key}"], args=[limit, seconds, uuid.uuid4().hex]
+        )
+        return Count(bool(allowed), limit - int(counted), float(reset))
