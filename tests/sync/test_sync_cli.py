@@ -193,6 +193,47 @@ def test_a_backfill_gives_sync_now_a_day_to_start_from(
     )
 
 
+_SUBSCRIBED = {"15645555": "2026-01-05T10:00:00Z", "19855109": "2026-01-06T11:30:00Z"}
+
+
+def _subscribed(request: httpx2.Request) -> httpx2.Response:
+    """``_no_changes``, with two NPNs in the subscriptions list."""
+    if request.url.path == "/v1/accounts/subscriptions":
+        rows = [{"npn": npn, "activatedAt": at} for npn, at in _SUBSCRIBED.items()]
+        page = {"size": 100, "totalElements": len(rows), "totalPages": 1, "number": 0}
+        return httpx2.Response(200, json={"embedded": {"subscriptions": rows}, "page": page})
+    return _no_changes(request)
+
+
+def test_a_backfill_leaves_no_activation_owed(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The backfill covers each listed NPN's activation: the activation events the
+    sync service receives after it fetch nothing. Activated at the backfill's time and
+    not marked fetched, every NPN stayed owed, and the collector fetched the whole
+    population again."""
+    transport = httpx2.MockTransport(_subscribed)
+    monkeypatch.setattr(
+        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
+    )
+    code, err = producersync(monkeypatch, capsys, "sync", "backfill")
+    assert code == 0, err
+    with engine.connect() as conn:
+        assert mirror.owed_fetches(conn, list(_SUBSCRIBED)) == []
+        # An activation event carries the list's time: it changes nothing.
+        at = {npn: dt.datetime.fromisoformat(when) for npn, when in _SUBSCRIBED.items()}
+    with mirror.write_transaction(engine) as conn:
+        assert mirror.activate_npns(conn, list(at), at) == []
+        assert mirror.owed_fetches(conn, list(at)) == []
+        # A later activation (deactivated and subscribed again since) is owed.
+        later = at["15645555"] + dt.timedelta(days=30)
+        mirror.activate_npns(conn, ["15645555"], later)
+        assert mirror.owed_fetches(conn, list(at)) == ["15645555"]
+
+
 @pytest.mark.parametrize(
     ("command", "kind"), [(["now", "--since", "2026-01-01"], "manual"), (["backfill"], "backfill")]
 )

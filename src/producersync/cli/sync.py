@@ -184,13 +184,15 @@ def backfill() -> None:
         settings = SyncSettings()
         with _puller(settings) as (puller, engine):
 
-            def activate_population() -> None:
-                # Each from its own activation, as a pass of `sync run` marks them: at
-                # now, a removal delivered between the list's read and this write lost
-                # to it, and the NPN stayed active, unsubscribed.
-                subscribed = puller.population()
+            def activate_population(run_id: int) -> None:
+                # Each NPN from its own activation, covered by this run, as a pass of
+                # `sync run` marks them. Activated "now", a removal delivered between
+                # the list's read and this write lost to it (the NPN stayed active,
+                # unsubscribed); not marked, every NPN stayed owed, and the sync service
+                # fetched the whole population again for the events that came after.
+                listed = puller.population()
                 with mirror.write_transaction(engine) as conn:
-                    mirror.activate_npns(conn, list(subscribed), subscribed)
+                    mirror.activate_listed(conn, listed, run_id)
 
             # Every record of every NPN: synced through yesterday, as `sync now` records,
             # so that `sync now` and catch-up have a day to start from.
@@ -451,10 +453,11 @@ def _pull_with_progress(
     since: dt.date | None,
     synced_through: dt.date | None,
     concurrency: int,
-    first: Callable[[], None] | None = None,
+    first: Callable[[int], None] | None = None,
 ) -> None:
-    """Pull ``todo`` as one run of ``kind``, after ``first`` (within the run: nothing is
-    changed before it has started, nor when it is refused for another going on)."""
+    """Pull ``todo`` as one run of ``kind``, after ``first`` (called with the run's id,
+    within the run: nothing is changed before it has started, nor when it is refused
+    for another going on)."""
     tune_gc()  # as the sync service does: a pull allocates a page's records at a time
     try:
         # One at a time: two pulled the same pages side by side, each at the whole of
@@ -469,7 +472,7 @@ def _pull_with_progress(
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
             if first is not None:
-                first()
+                first(run_id)
             counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
         except KeyboardInterrupt:
             # Stopped by hand or by SIGTERM (_Terminated), not failed: shown interrupted

@@ -486,8 +486,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
         def mark(subscribed: Mapping[str, dt.datetime]) -> None:
             with mirror.write_transaction(self._engine) as conn:
-                mirror.activate_npns(conn, list(subscribed), subscribed)
-                mirror.mark_fetched(conn, subscribed, run_id)
+                mirror.activate_listed(conn, subscribed, run_id)
 
         # Page by page as they come: 100,000 NPNs marked at the end were 2.6 s in which
         # the pass could not start.

@@ -12,6 +12,7 @@ from producersync.sync.mirror.engine import write_transaction
 from producersync.sync.mirror.feed import Change, changes_since
 from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
+    activate_listed,
     activate_npns,
     active_npns,
     any_active,
@@ -61,6 +62,7 @@ __all__ = [
     "Receipt",
     "RunGoingOn",
     "UpsertCounts",
+    "activate_listed",
     "activate_npns",
     "active_npns",
     "any_active",

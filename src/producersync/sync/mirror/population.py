@@ -19,6 +19,7 @@ from producersync.sync.mirror.records import chunks, purge_npns
 from producersync.sync.mirror.tables import as_utc, fetched, population, sync_runs
 
 __all__ = [
+    "activate_listed",
     "activate_npns",
     "active_npns",
     "any_active",
@@ -145,6 +146,17 @@ def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], ru
     stamps = _stamps(conn, times.values())
     rows = [(npn, stamps[at], run_id) for npn, at in times.items()]
     write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
+
+
+def activate_listed(
+    conn: sa.Connection, subscribed: Mapping[str, dt.datetime], run_id: int
+) -> None:
+    """The NPNs the API's subscriptions list names, each active from its activation
+    time there, and covered by run ``run_id``, a pass over the whole population that
+    read the list before any page: their activation events, whenever they come, fetch
+    nothing more."""
+    activate_npns(conn, list(subscribed), subscribed)
+    mark_fetched(conn, subscribed, run_id)
 
 
 def fetched_since_activation(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
