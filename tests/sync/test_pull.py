@@ -42,14 +42,16 @@ NPNS: list[str] = []  # every NPN of the service's universe
 
 
 class Recording(httpx2.HTTPTransport):
-    """The real transport, noting each API path it sends."""
+    """The real transport, noting each API path it sends, and its ``npns=``."""
 
     def __init__(self) -> None:
         super().__init__()
         self.paths: list[str] = []
+        self.npns: list[str | None] = []
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         self.paths.append(request.url.path)
+        self.npns.append(request.url.params.get("npns"))
         return super().handle_request(request)
 
 
@@ -303,6 +305,64 @@ def test_the_loas_list_is_skipped_when_the_licenses_brought_them_all(
     # Every LOA came inside its license (deleted ones too) ... unless some did not.
     assert whole is (transport is httpx2.HTTPTransport)
     assert (held == served) is whole
+
+
+class UnnestingOne(Unnesting):
+    """``Unnesting``, for the first licenses page of the NPNs ``npns`` only."""
+
+    def __init__(self, npns: str) -> None:
+        super().__init__()
+        self._npns = npns
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        if request.url.params.get("npns") != self._npns:
+            return Recording.handle_request(self, request)
+        return super().handle_request(request)
+
+
+def test_a_loas_list_of_npns_waits_for_the_licenses_of_the_same_npns() -> None:
+    first, second = streams(npns=NPNS[:3]), streams(npns=NPNS[3:6])
+    for todo in (first, second, streams()):
+        loas = next(s for s in todo if s.resource == "licenseLoas")
+        assert loas.comes_nested
+        parents = [s for s in first + second + streams() if loas.nested_in(s)]
+        assert parents == [next(s for s in todo if s.resource == "licenses")]
+    # An LOA updated since a day may be a license's that was not: its own list is read.
+    assert not any(s.comes_nested for s in streams(since=dt.date(2026, 1, 1), npns=NPNS[:3]))
+
+
+@pytest.mark.parametrize("unnested", [False, True])
+def test_an_activation_reads_the_loas_of_npns_only_if_their_licenses_did_not_bring_them_all(
+    service: tuple[RunningService, Credentials], tmp_path: Path, unnested: bool
+) -> None:
+    """An activation's batch, in two partitions: the licenses of each bring its LOAs
+    nested, and its own ``licenseLoas`` list (a third of a batch's pages) was read as
+    well, every time. Now it is read only for a partition whose licenses did not bring
+    as many as it holds, which one count per partition asks."""
+    running, creds = service
+    partitions = [NPNS[:30], NPNS[30:60]]
+    first = ",".join(partitions[0])
+    sent = UnnestingOne(first) if unnested else Recording()
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+    ) as client:
+        engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+        puller = Puller(client, engine, PAGE)
+        run_id = puller.start("activation", run_date=None, since=None)
+        todo = [stream for npns in partitions for stream in streams(npns=npns)]
+        counts = puller.pull(todo, run_id, concurrency=4)
+        asked = zip(sent.paths, sent.npns, strict=True)
+        read = [npns for path, npns in asked if path == "/v2/licenseLoas"]
+        with engine.connect() as conn:
+            held = mirror.record_counts(conn)
+        loas = client.license_loas.list(npns=NPNS[:60], include_deleted=True)
+        served = sum(1 for _ in loas)
+        engine.dispose()
+    # The partition left short only, from its first page (the next ones follow links).
+    assert read[:1] == ([first] if unnested else [])
+    assert ",".join(partitions[1]) not in read
+    assert held["licenseLoas"] == served > 2 * PAGE
+    assert counts["licenses"] == held["licenses"] > 0
 
 
 @pytest.mark.parametrize("transport", [Recording, Unnesting])
@@ -576,8 +636,9 @@ def test_a_stopped_pull_leaves_no_thread_waiting_for_a_slot(
     and past 30 s on a loaded machine)."""
     running, creds = service
     # Lists of a few records and more under these NPNs; with NPNs named, a stream does
-    # not count its records first: its first request is its first page.
-    long = ("entities", "licenses", "licenseLoas", "appointments", "addresses", "contactInfos")
+    # not count its records first: its first request is its first page. (Not the LOAs:
+    # they wait for their licenses, which may bring them all.)
+    long = ("entities", "licenses", "appointments", "addresses", "contactInfos")
     todo = [stream for stream in streams(npns=NPNS[:60]) if stream.resource in long]
     failing = threading.Event()
     outcome: list[BaseException] = []

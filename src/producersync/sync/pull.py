@@ -22,9 +22,10 @@ than fetching the newcomers apart. So every few seconds the pass counts the list
 and stops with ``PopulationGrew`` while the pages it has read are fewer than the
 newcomers' share of the pages it counted.
 
-A license nests all its LOAs, deleted ones included, and the pass stores them from there:
-its own ``licenseLoas`` list (a third of a storm's pages) is read only when the licenses
-did not bring as many LOAs as that list holds (an API nesting fewer).
+A license nests all its LOAs, deleted ones included, and a pull of whole NPNs (the
+population, or an activation's ``npns=``) stores them from there: its own ``licenseLoas``
+list (a third of the pages) is read only when the licenses did not bring as many LOAs
+as that list holds (an API nesting fewer), which one count asks.
 
 No DBOS here: the workflows wrap these calls in steps, and the CLI calls them directly.
 """
@@ -103,7 +104,8 @@ class PopulationGrew(Exception):
 
 @dataclass
 class _Watch:
-    """What a pass over the population knows of its own list and progress."""
+    """What a pull of whole NPNs knows of what came nested and, a pass over the
+    population, of its own list and progress."""
 
     listed: int | None  # NPNs in the list it started from (None: growth not watched)
     planned: int = 0  # pages its streams counted ahead
@@ -111,9 +113,10 @@ class _Watch:
     checked: float = field(default_factory=time.monotonic)
     grown: str | None = None  # why it stopped
     lock: threading.Lock = field(default_factory=threading.Lock)
-    # The records each parent list's pages brought nested, by child list (each page is
-    # read once, and a child has one parent: a count is a count of distinct records).
-    nested: Counter[str] = field(default_factory=Counter)
+    # The records each parent stream's pages brought nested, by child list and NPNs
+    # (each page is read once, and a child stream has one parent: a count is a count of
+    # distinct records, and each is written by the one stream's pages, in turn).
+    nested: Counter[tuple[str, str | None]] = field(default_factory=Counter)
 
 
 @dataclass(frozen=True)
@@ -147,10 +150,26 @@ class Stream:
         return not {"npns", "updatedSince"} & {name for name, _ in self.params}
 
     @property
+    def npns(self) -> str | None:
+        """The ``npns=`` it asks for (None: the whole population)."""
+        return dict(self.params).get("npns")
+
+    @property
     def comes_nested(self) -> bool:
-        """A whole-population list whose records another list's pages bring nested (it
-        is read after that one, and only if they did not all come)."""
-        return self.whole_population and self.resource in NESTED_LISTS
+        """A list of whole NPNs whose records another list's pages of the same NPNs
+        bring nested (it is read after that one, and only if they did not all come).
+        Not one of changes: an LOA updated since a day may be a license's that was not."""
+        return self.resource in NESTED_LISTS and self._whole_npns
+
+    def nested_in(self, other: Stream) -> bool:
+        """Whether ``other``'s pages bring this stream's records nested: it is the
+        parent list, of the same whole NPNs."""
+        parent = NESTED_LISTS[self.resource][0] if self.comes_nested else None
+        return other.resource == parent and other._whole_npns and other.npns == self.npns
+
+    @property
+    def _whole_npns(self) -> bool:
+        return "updatedSince" not in dict(self.params)
 
 
 @dataclass(frozen=True)
@@ -222,8 +241,8 @@ class Puller:
         params = None if path else {**dict(stream.params), "size": str(self._size)}
         ahead = self._take_ahead(stream, path)
         stop = self._stop(run_id)
-        watch = self._watches.get(run_id) if stream.whole_population and run_id else None
-        if watch is not None:
+        watch = self._watches.get(run_id) if run_id else None
+        if watch is not None and stream.whole_population:
             self._watch_growth(watch)
         if path is None and stream.whole_population:
             pages = math.ceil(self._count(stream, stop) / self._size)
@@ -245,7 +264,7 @@ class Puller:
             raise ContinuationRefused(f"/v2/{spec.key}: {exc}") from exc
         records, next_path = read
         if watch is not None:
-            _note_nested(watch, stream.resource, records)
+            _note_nested(watch, stream, records)
         if next_path is None:
             self._pages_left.pop(stream, None)
         else:
@@ -330,13 +349,15 @@ class Puller:
             del self._watches[run_id], self._stops[run_id]
 
     def nested_whole(self, run_id: int, stream: Stream) -> bool:
-        """Whether the pass ``run_id`` has every record of ``stream`` (a nested list)
-        already: its parent's pages brought as many as the list holds. False when this
-        process did not see the whole parent list (a pass resumed after a restart)."""
+        """Whether the pull ``run_id`` has every record of ``stream`` (a nested list)
+        already: its parent's pages, of the same NPNs, brought as many as the list
+        holds. False when this process did not see the whole parent list (a pull
+        resumed after a restart)."""
         watch = self._watches.get(run_id)
-        if watch is None or stream.resource not in watch.nested:
+        key = (stream.resource, stream.npns)
+        if watch is None or key not in watch.nested:
             return False
-        return watch.nested[stream.resource] >= self._count(stream, self._stop(run_id))
+        return watch.nested[key] >= self._count(stream, self._stop(run_id))
 
     def _total(self, path: str, params: Mapping[str, str], stop: Cancellation | None = None) -> int:
         """A v1 list's ``totalElements``, from a page of one."""
@@ -422,8 +443,10 @@ class Puller:
     def attend(self, run_id: int) -> None:
         """Keep run ``run_id``, started before, shown alive by this process: a workflow
         taken back after a restart gets its run's id from its recorded step, which
-        does not run again."""
+        does not run again. What its parent lists bring nested is counted from here
+        (``nested_whole``)."""
         self._heartbeat.attend(run_id)
+        self._watches.setdefault(run_id, _Watch(None))
 
     def interrupt(self, run_id: int) -> None:
         """Run ``run_id`` stops unfinished in this process (stopped by hand): shown
@@ -450,6 +473,7 @@ class Puller:
             if synced_through is not None and error is None:
                 recorded = mirror.record_synced_through(conn, run_id, synced_through)
         self._heartbeat.release(run_id)
+        self._watches.pop(run_id, None)
         return Finished(seconds, recorded)
 
     def population(
@@ -501,10 +525,13 @@ def _still_since(reads: Sequence[_Read]) -> float:
     return still
 
 
-def _note_nested(watch: _Watch, resource: str, records: Sequence[Any]) -> None:
+def _note_nested(watch: _Watch, stream: Stream, records: Sequence[Any]) -> None:
+    if not stream._whole_npns:
+        return  # a page of changes: its children may be older than the day asked
     for child, (parent, key) in NESTED_LISTS.items():
-        if parent == resource:
-            watch.nested[child] += sum(len(record.get(key) or ()) for record in records)
+        if parent == stream.resource:
+            count = sum(len(record.get(key) or ()) for record in records)
+            watch.nested[child, stream.npns] += count
 
 
 PageFn = Callable[[Stream, str | None, int | None], PageResult]

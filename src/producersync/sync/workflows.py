@@ -59,7 +59,6 @@ from producersync.model.events import (
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import (
-    NESTED_LISTS,
     PageResult,
     PopulationGrew,
     Puller,
@@ -302,8 +301,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
         try:
             # A child workflow per stream, `pull_concurrency` at a time (the pull queue):
             # durable page by page each, and together they keep the API's rate limit
-            # busy instead of its latency. A whole-population list that comes nested in
-            # another waits for that one, and is read only if it did not come whole.
+            # busy instead of its latency. A list of whole NPNs that comes nested in
+            # another of the same NPNs waits for that one, and is read only if it did not
+            # come whole (an activation's LOAs too: a third of its pages).
             nested = [stream for stream in todo if stream.comes_nested]
             handles = {
                 stream: DBOS.enqueue_workflow(PULL_QUEUE, self.pull_stream, stream, run_id)
@@ -312,9 +312,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
             }
             counts = dict.fromkeys(mirror.RESOURCES, 0)
             for stream in nested:
-                name = NESTED_LISTS[stream.resource][0]
-                for parent in [s for s in handles if s.resource == name and s.whole_population]:
-                    counts[name] += handles.pop(parent).get_result()
+                for parent in [s for s in handles if stream.nested_in(s)]:
+                    counts[parent.resource] += handles.pop(parent).get_result()
                 if not self.nested_whole(run_id, stream):
                     handles[stream] = DBOS.enqueue_workflow(
                         PULL_QUEUE, self.pull_stream, stream, run_id
