@@ -124,3 +124,14 @@ def private_redis(directory: Path) -> Iterator[PrivateRedis]:
         yield server
     finally:
         server.stop()
+
+
+def waiting_on_a_lock(engine: sa.Engine) -> bool:
+    """Whether a transaction on ``engine``'s PostgreSQL database waits on a lock (a test
+    holding one sees the other writer queue behind it)."""
+    with engine.connect() as conn:
+        waiting = sa.text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(conn.execute(waiting).scalar_one())

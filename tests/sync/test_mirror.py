@@ -34,7 +34,7 @@ from producersync.sync.mirror.tables import (
     sync_state,
 )
 from producersync.sync.receipt_log import ReceiptLog
-from tests.support.databases import postgres_database
+from tests.support.databases import postgres_database, waiting_on_a_lock
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -249,7 +249,7 @@ def test_an_older_record_written_beside_a_newer_one_on_postgresql_loses(tmp_path
         with write_transaction(engine) as conn:
             mirror.upsert_records(conn, "licenses", [newer])
             thread.start()
-            eventually(lambda: _waiting_on_a_lock(engine))
+            eventually(lambda: waiting_on_a_lock(engine))
         thread.join()
         assert older == [mirror.UpsertCounts(0, 0, 1)]
         with engine.connect() as conn:
@@ -721,19 +721,9 @@ def test_two_runs_alone_started_together_on_postgresql_one_is_refused(
             mirror.start_run(conn, "manual", lease=lease, alone_among=alone)
             thread = threading.Thread(target=second)
             thread.start()
-            eventually(lambda: bool(outcome) or _waiting_on_a_lock(engine))
+            eventually(lambda: bool(outcome) or waiting_on_a_lock(engine))
         thread.join()
     assert len(outcome) == 1 and isinstance(outcome[0], mirror.RunGoingOn), outcome
-
-
-def _waiting_on_a_lock(engine: sa.Engine) -> bool:
-    """Whether a transaction on ``engine``'s PostgreSQL database waits on a lock."""
-    with engine.connect() as conn:
-        waiting = sa.text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(conn.execute(waiting).scalar_one())
 
 
 def test_an_unknown_run_kind_is_refused(engine: sa.Engine) -> None:

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from producersync.sync import mirror
 from producersync.sync.mirror import write_transaction
 from producersync.sync.mirror.queries import stored_npns, stored_records
+from tests.support.databases import waiting_on_a_lock
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -180,18 +181,9 @@ def _beside(engine: sa.Engine, first: Write, second: Write) -> None:
     with write_transaction(engine) as conn:
         first(conn)
         thread.start()
-        eventually(lambda: not thread.is_alive() or _waiting_on_a_lock(engine))
+        eventually(lambda: not thread.is_alive() or waiting_on_a_lock(engine))
     thread.join()
     assert not failed, failed
-
-
-def _waiting_on_a_lock(engine: sa.Engine) -> bool:
-    with engine.connect() as conn:
-        waiting = sa.text(
-            "SELECT count(*) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
-        )
-        return bool(conn.execute(waiting).scalar_one())
 
 
 @pytest.mark.postgres
