@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import io
 from collections.abc import Iterator
@@ -215,15 +216,25 @@ DATED_APPOINTMENTS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def dated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
-    with fresh_mirror(request.param, tmp_path) as engine:
+@contextlib.contextmanager
+def _holding(
+    backend: str, tmp_path: Path, licenses: list[License], appointments: list[Appointment]
+) -> Iterator[sa.Connection]:
+    """A mirror on ``backend`` holding ``licenses`` and ``appointments`` of the active
+    ``NPN``: a connection to it."""
+    with fresh_mirror(backend, tmp_path) as engine:
         with write_transaction(engine) as conn:
-            mirror.upsert_records(conn, "licenses", _dump(DATED))
-            mirror.upsert_records(conn, "appointments", _dump(DATED_APPOINTMENTS))
+            mirror.upsert_records(conn, "licenses", _dump(licenses))
+            mirror.upsert_records(conn, "appointments", _dump(appointments))
             mirror.activate_npns(conn, [NPN], AT)
         with engine.connect() as connection:
             yield connection
+
+
+@pytest.fixture(params=BACKENDS)
+def dated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
+    with _holding(request.param, tmp_path, DATED, DATED_APPOINTMENTS) as connection:
+        yield connection
 
 
 @pytest.mark.parametrize(
@@ -285,13 +296,8 @@ NAMED_APPOINTMENTS = [
 
 @pytest.fixture(params=BACKENDS)
 def named(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
-    with fresh_mirror(request.param, tmp_path) as engine:
-        with write_transaction(engine) as conn:
-            mirror.upsert_records(conn, "licenses", _dump(NAMED))
-            mirror.upsert_records(conn, "appointments", _dump(NAMED_APPOINTMENTS))
-            mirror.activate_npns(conn, [NPN], AT)
-        with engine.connect() as connection:
-            yield connection
+    with _holding(request.param, tmp_path, NAMED, NAMED_APPOINTMENTS) as connection:
+        yield connection
 
 
 @pytest.mark.parametrize(
