@@ -241,6 +241,8 @@ def test_a_refused_number_is_shown_and_a_path_must_be_absolute() -> None:
         ("API_RATE_LIMIT_PER_MINUTE", "nan"),
         ("SYNC_HOST", ""),
         ("RECEIPT_RETENTION_DAYS", "1000000"),
+        ("RECEIPT_RETENTION_DAYS", "29"),
+        ("COALESCE_MAX", "501"),
         ("COLLECT_MAX", "99999999999999999999"),
     ],
 )
@@ -250,7 +252,8 @@ def test_a_sync_setting_past_what_it_can_be_is_refused_at_start(
     # Each was taken: with inf, activations waited for good, or the client paced at no
     # limit; an empty host bound every interface; a retention past year 1 stopped
     # `sync run` at start with an OverflowError's traceback, and a LIMIT past SQLite's
-    # integers failed every collector pass.
+    # integers failed every collector pass. Under 30 days of receipts, a redelivery or a
+    # replay could be acted on twice; past 500 NPNs, a bulk fetch's URL passes 8 KB.
     monkeypatch.setenv(f"PRODUCERSYNC_{name}", value)
     with pytest.raises(ValidationError) as refused:
         SyncSettings()

@@ -137,7 +137,12 @@ class SyncSettings(BaseSettings):
         "activation while the mirror has no active NPN: a first subscription is one pass over "
         "the population).",
     )
-    coalesce_max: int = Field(default=500, ge=1, description="Most NPNs in one bulk fetch.")
+    # 500 ten-digit NPNs make a 6.6 KB URL: more would pass the 8 KB request-line limit
+    # of common proxies (and of the service's own server at a few thousand), so every
+    # activation fetch would fail.
+    coalesce_max: int = Field(
+        default=500, ge=1, le=500, description="Most NPNs in one bulk fetch (at most 500)."
+    )
     population_settle_seconds: float = Field(
         default=10.0,
         ge=0,
@@ -211,12 +216,14 @@ class SyncSettings(BaseSettings):
     purge_deactivated: bool = Field(
         default=False, description="Delete a deactivated NPN's records (default: keep them)."
     )
+    # At least 30: the sender retries an event for days and a customer may replay it
+    # from the portal later; a receipt pruned sooner lets that delivery be acted on twice.
     receipt_retention_days: int = Field(
         default=30,
-        ge=1,
+        ge=30,
         le=36_500,
-        description="Receipts (and so event-id deduplication) kept this long (at most a "
-        "hundred years); pruned at start and by the daily catch-up.",
+        description="Receipts (and so event-id deduplication) kept this long (30 days to "
+        "a hundred years); pruned at start and by the daily catch-up.",
     )
     catch_up_cron: str = Field(
         default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."
