@@ -243,8 +243,22 @@ async def test_a_path_with_a_slash_too_many_is_404_not_a_redirect(harness: Harne
     signed = headers("msg_slash", int(time.time()), body, harness.secret)
     response = await harness.http.post(PATH + "/", content=body, headers=signed)
     assert response.status_code == 404
+    assert response.json() == {
+        "status": "rejected",
+        "detail": f"no POST {PATH}/; deliveries go to POST {PATH}",
+    }
     assert harness.started == []
     assert sum(harness.receipts().values()) == 0
+
+
+async def test_a_get_of_the_receiver_is_405_naming_the_allowed_method(harness: Harness) -> None:
+    response = await harness.http.get(PATH)
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.json() == {
+        "status": "rejected",
+        "detail": f"GET {PATH} is not allowed (allowed: POST)",
+    }
 
 
 async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Harness) -> None:

@@ -14,6 +14,7 @@ import anyio
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, SetEnqueueOptions
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -155,6 +156,17 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok"})
 
+    async def no_route(request: Request, exc: Exception) -> Response:
+        # The receiver's own body shape, saying what was asked: a sender's delivery log
+        # shows it, and "Not Found" alone did not tell a wrong path from a wrong method.
+        assert isinstance(exc, HTTPException)
+        asked = f"{request.method} {request.url.path}"
+        detail = f"no {asked}; deliveries go to POST {settings.webhook_path}"
+        if exc.status_code == 405:
+            allowed = (exc.headers or {}).get("Allow", "")
+            detail = f"{asked} is not allowed (allowed: {allowed})"
+        return JSONResponse({"status": "rejected", "detail": detail}, exc.status_code, exc.headers)
+
     app = Starlette(
         routes=[
             Route(settings.webhook_path, receiver.handle, methods=["POST"]),
@@ -162,6 +174,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
+        exception_handlers={HTTPException: no_route},
     )
     # An endpoint URL with a slash too many got a 307 to the receiver's path, which a
     # webhook sender does not follow (Standard Webhooks): a failed delivery that read as
