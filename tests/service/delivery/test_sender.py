@@ -22,7 +22,7 @@ from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender, _retry_after
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
-from producersync.service.store.outbox import Claimed, Outcome
+from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from tests.support.https import CERT, https_server
 from tests.support.receiver import Reply, raw_receiver, receiver
 
@@ -39,7 +39,14 @@ POLICY = RetryPolicy(
 )
 
 
-def attempt(url: str, *, allow_private: bool = True, policy: RetryPolicy = POLICY) -> Outcome:
+def send(
+    url: str,
+    *,
+    allow_private: bool = True,
+    policy: RetryPolicy = POLICY,
+    lease: dt.timedelta = dt.timedelta(minutes=1),
+) -> Outcome | Deferred:
+    """One claimed delivery to ``url`` sent, its claim's lease ending ``lease`` from now."""
     claimed = Claimed(
         delivery_id=1,
         message_id="evt_1",
@@ -49,21 +56,45 @@ def attempt(url: str, *, allow_private: bool = True, policy: RetryPolicy = POLIC
         attempts=0,
         manual=False,
         rate_limit_per_second=None,
-        lease_until=dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1),
+        lease_until=dt.datetime.now(dt.UTC) + lease,
     )
 
-    async def send() -> Outcome:
+    async def run() -> Outcome | Deferred:
         sender = Sender(
             policy, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
         )
         try:
-            outcome = await sender.send(claimed, [SECRET])
+            return await sender.send(claimed, [SECRET])
         finally:
             await sender.aclose()
-        assert isinstance(outcome, Outcome)
-        return outcome
 
-    return asyncio.run(send())
+    return asyncio.run(run())
+
+
+def attempt(url: str, *, allow_private: bool = True, policy: RetryPolicy = POLICY) -> Outcome:
+    outcome = send(url, allow_private=allow_private, policy=policy)
+    assert isinstance(outcome, Outcome)
+    return outcome
+
+
+@pytest.mark.parametrize(
+    "lease",
+    [
+        # A batch recovered after its lease ended (its process restarted late): another
+        # worker has taken its deliveries, and maybe delivered them.
+        dt.timedelta(seconds=-30),
+        # One that waited for sending slots until an attempt could outlive its lease.
+        dt.timedelta(seconds=POLICY.timeout / 2),
+    ],
+)
+def test_a_claim_that_could_lapse_mid_attempt_is_handed_back_not_sent(
+    lease: dt.timedelta,
+) -> None:
+    with receiver() as rx:
+        result = send(rx.url, lease=lease)
+    assert isinstance(result, Deferred)
+    assert result.due <= dt.datetime.now(dt.UTC)  # due at once, unless another holds it
+    assert rx.received == []
 
 
 @pytest.mark.parametrize(

@@ -136,13 +136,27 @@ class Sender:
             await asyncio.gather(*(self.send(c, secrets.get(c.endpoint_id, [])) for c in claimed))
         )
 
+    def _outlasts_claim(self, claimed: Claimed) -> bool:
+        """Whether an attempt begun now could still run when the claim's lease ends: by
+        then another sender may have taken the delivery, and sent it. A batch recovered
+        after its lease (its process restarted late), or one that waited that long for
+        sending slots, sent every delivery again, though another worker had delivered it."""
+        return (
+            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._policy.timeout)
+            > claimed.lease_until
+        )
+
     async def send(self, claimed: Claimed, secrets: list[str]) -> Outcome | Deferred:
+        # Not sent but handed back: unless another sender holds the delivery now, it is
+        # due at once (its lease is over, or nearly).
+        if self._outlasts_claim(claimed):
+            return Deferred(claimed, dt.datetime.now(dt.UTC))
         if claimed.rate_limit_per_second:
             wait = await self._throttle.wait(claimed.endpoint_id, claimed.rate_limit_per_second)
             if wait:
                 return Deferred(claimed, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait))
         async with self._slots:
-            if self._stopping:
+            if self._stopping or self._outlasts_claim(claimed):
                 return Deferred(claimed, dt.datetime.now(dt.UTC))
             attempted_at = dt.datetime.now(dt.UTC)
             started = time.perf_counter()

@@ -94,7 +94,8 @@ class Outcome:
 
 @dataclass(frozen=True, slots=True)
 class Deferred:
-    """A delivery held back without an attempt (its endpoint's rate limit): due again."""
+    """A delivery held back without an attempt (its endpoint's rate limit, a process
+    stopping, a claim about to lapse): due again."""
 
     claimed: Claimed
     due: dt.datetime
