@@ -13,7 +13,7 @@ from dbos import DBOS, DBOSConfig
 from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.metrics import ServiceMetrics
-from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule
+from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule, set_by
 from producersync.service.settings import ServiceSettings
 
 __all__ = ["DurableRuntime", "system_database_url"]
@@ -36,6 +36,7 @@ class DurableRuntime:
     ) -> None:
         self.dispatcher = Dispatcher(engine, settings, metrics)
         self._settings = settings
+        self._executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
         config: DBOSConfig = {
             "name": "producersync",
             "system_database_url": system_database_url(settings),
@@ -43,7 +44,7 @@ class DurableRuntime:
             "scheduler_polling_interval_sec": 5.0,
             # Recovery on start resumes this executor's workflows only: one id per process
             # slot, so a restarted process takes back its own batches and not a sibling's.
-            "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
+            "executor_id": self._executor_id,
         }
         if (pool := dbos_pool_size(settings.database_pool_size)) is not None:
             config["sys_db_pool_size"] = pool
@@ -58,11 +59,18 @@ class DurableRuntime:
             DBOS.apply_schedules(
                 [
                     daily_run_schedule(
-                        settings.nipr_schedule, settings.database_url, settings.nipr_churn_rate
+                        settings.nipr_schedule,
+                        settings.database_url,
+                        settings.nipr_churn_rate,
+                        self._executor_id,
                     )
                 ]
             )
-        elif DBOS.get_schedule(SCHEDULE_NAME) is not None:
+        elif set_by(DBOS.get_schedule(SCHEDULE_NAME), self._executor_id):
+            # The schedule lives in the shared system database: a sibling started without
+            # the setting (an API process, a second worker) deleted the one a worker
+            # carried, and no day ran again. Only its own process slot, restarted without
+            # it, takes it away.
             DBOS.delete_schedule(SCHEDULE_NAME)
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
 

@@ -15,12 +15,15 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 import standardwebhooks
+from dbos import DBOSClient
 from svix.webhooks import Webhook as SvixWebhook
 
 from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events, publish_to_every_account
+from producersync.service.durable import system_database_url
 from producersync.service.nipr.loader import load
+from producersync.service.nipr.scheduled import SCHEDULE_NAME
 from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, outbox
@@ -364,6 +367,35 @@ def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
     assert runs == [_today()]
     (update,) = [r for r in rx.received if _is_update(r)]
     assert update.event["data"] == {"runDate": _today().isoformat()}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_path: Path) -> None:
+    with store_url(kind, tmp_path) as url, _loaded(url):
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        carrier = ("--executor-id", "carrier")
+        # A sibling started without the setting (the schedule is in the shared DBOS system
+        # database) deleted the carrier's, and no day ran again.
+        with (
+            service_process(url, tmp_path, *carrier, env=daily, command="worker"),
+            service_process(url, tmp_path, env=FAST, command="worker"),
+        ):
+            pass
+        assert _schedule(url) == "0 6 * * *"
+        # The carrier's slot restarted without it: the operator took the schedule away.
+        with service_process(url, tmp_path, *carrier, env=FAST, command="worker"):
+            pass
+        assert _schedule(url) is None
+
+
+def _schedule(url: str) -> str | None:
+    """The daily run's cron in the DBOS system database the service processes share."""
+    client = DBOSClient(system_database_url=system_database_url(ServiceSettings(database_url=url)))
+    try:
+        schedule = client.get_schedule(SCHEDULE_NAME)
+    finally:
+        client.destroy()
+    return None if schedule is None else schedule["schedule"]
 
 
 def _is_update(got: Received) -> bool:
