@@ -39,7 +39,8 @@ from producersync.service.store.tables import (
     webhook_secrets,
 )
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url
+from tests.support.databases import store_url, waiting_on_a_lock
+from tests.support.waiting import eventually
 
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=30)
@@ -507,6 +508,40 @@ def test_replay_creates_a_manual_delivery_when_the_endpoint_never_had_one(
         assert len(outbox.list_deliveries(conn, message_id=event.id)) == 1
         (claimed,) = outbox.claim_due(conn, T0 + seconds(6), 10, LEASE)
         assert (claimed.delivery_id, claimed.manual) == (delivery_id, True)
+
+
+@pytest.mark.postgres
+def test_two_first_replays_at_once_make_one_delivery_on_postgresql(tmp_path: Path) -> None:
+    # Two API processes replaying a message to an endpoint that never had it: each found no
+    # delivery to re-arm and inserted one, and the second's insert broke the unique
+    # (message, endpoint) pair, a 500 for a replay that had done what was asked.
+    with opened("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            account = new_account(conn)
+            picky = new_endpoint(conn, account, [UPDATES_AVAILABLE])
+            event = activated()
+            outbox.publish(conn, [message(account, event)], now=T0)
+        outcome: list[object] = []
+
+        def second() -> None:
+            try:
+                with write_transaction(engine) as conn:
+                    outcome.append(outbox.replay(conn, event.id, picky, T0 + seconds(1)))
+            except IntegrityError as exc:
+                outcome.append(exc)
+
+        with write_transaction(engine) as conn:
+            first = outbox.replay(conn, event.id, picky, T0)
+            thread = threading.Thread(target=second)
+            thread.start()
+            eventually(lambda: bool(outcome) or waiting_on_a_lock(engine))
+        thread.join()
+        with engine.connect() as conn:
+            delivery = only_delivery(conn, event.id, picky)
+            assert manual_flag(conn, delivery.id)
+    assert outcome == [first]
+    assert delivery.id == first
+    assert delivery.next_attempt_at == T0 + seconds(1)
 
 
 def test_replaying_a_delivery_still_on_its_schedule_keeps_its_retries(

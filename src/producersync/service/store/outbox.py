@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from producersync.service.store.bulk import insert_rows
+from producersync.service.store.dialect import insert
 from producersync.service.store.tables import (
     webhook_attempts,
     webhook_deliveries,
@@ -528,37 +529,34 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
     created if the endpoint never had one). A delivery still on its retry schedule is
     brought forward instead, and keeps its retries. Returns the delivery id."""
     d = webhook_deliveries
-    updated = conn.execute(
-        d.update()
-        .where(d.c.message_id == message_id, d.c.endpoint_id == endpoint_id)
+    # One upsert, not an update then an insert: two replays at once (two API processes)
+    # each found no delivery, and the second insert broke the unique (message, endpoint).
+    statement = (
+        insert(conn, d)
         .values(
+            message_id=message_id,
+            endpoint_id=endpoint_id,
             state=PENDING,
-            # Made manual, a pending delivery's one failed attempt ended it for good: the
-            # retries it still had were dropped by the replay meant to hurry it.
-            manual=sa.case((d.c.state == PENDING, d.c.manual), else_=sa.true()),
+            attempts=0,
+            manual=True,
             next_attempt_at=now,
+            created_at=now,
             updated_at=now,
         )
+        .on_conflict_do_update(
+            index_elements=[d.c.message_id, d.c.endpoint_id],
+            set_={
+                "state": PENDING,
+                # Made manual, a pending delivery's one failed attempt ended it for good:
+                # the retries it still had were dropped by the replay meant to hurry it.
+                "manual": sa.case((d.c.state == PENDING, d.c.manual), else_=sa.true()),
+                "next_attempt_at": now,
+                "updated_at": now,
+            },
+        )
         .returning(d.c.id)
-    ).scalar()
-    if updated is not None:
-        return int(updated)
-    return int(
-        conn.execute(
-            d.insert()
-            .values(
-                message_id=message_id,
-                endpoint_id=endpoint_id,
-                state=PENDING,
-                attempts=0,
-                manual=True,
-                next_attempt_at=now,
-                created_at=now,
-                updated_at=now,
-            )
-            .returning(d.c.id)
-        ).scalar_one()
     )
+    return int(conn.execute(statement).scalar_one())
 
 
 def recover(
