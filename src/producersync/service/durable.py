@@ -13,6 +13,7 @@ from dbos import DBOS, DBOSConfig
 from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.metrics import ServiceMetrics
+from producersync.service.nipr import scheduled
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule, set_by
 from producersync.service.settings import ServiceSettings
 
@@ -35,6 +36,7 @@ class DurableRuntime:
         self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
     ) -> None:
         self.dispatcher = Dispatcher(engine, settings, metrics)
+        scheduled.serve(engine)
         self._settings = settings
         self._executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
         config: DBOSConfig = {
@@ -59,10 +61,7 @@ class DurableRuntime:
             DBOS.apply_schedules(
                 [
                     daily_run_schedule(
-                        settings.nipr_schedule,
-                        settings.database_url,
-                        settings.nipr_churn_rate,
-                        self._executor_id,
+                        settings.nipr_schedule, settings.nipr_churn_rate, self._executor_id
                     )
                 ]
             )

@@ -15,7 +15,7 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 import standardwebhooks
-from dbos import DBOSClient
+from dbos import DBOSClient, WorkflowSchedule
 from svix.webhooks import Webhook as SvixWebhook
 
 from producersync.model.events import NpnActivated, UpdatesAvailable
@@ -381,20 +381,39 @@ def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_pat
             service_process(url, tmp_path, env=FAST, command="worker"),
         ):
             pass
-        assert _schedule(url) == "0 6 * * *"
+        assert _cron(url) == "0 6 * * *"
         # The carrier's slot restarted without it: the operator took the schedule away.
         with service_process(url, tmp_path, *carrier, env=FAST, command="worker"):
             pass
-        assert _schedule(url) is None
+        assert _cron(url) is None
 
 
-def _schedule(url: str) -> str | None:
-    """The daily run's cron in the DBOS system database the service processes share."""
+@pytest.mark.postgres
+def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
+    # It held the setter's store URL, password and all, in the system database every
+    # process shares (trust authentication here takes any password).
+    with store_url("postgres", tmp_path) as url, _loaded(url):
+        secret = "pw-" + "x" * 20
+        with_password = sa.make_url(url).set(password=secret).render_as_string(False)
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        with service_process(with_password, tmp_path, env=daily, command="worker"):
+            pass
+        schedule = _schedule(url)
+    assert schedule is not None
+    assert secret not in repr(schedule)
+
+
+def _schedule(url: str) -> WorkflowSchedule | None:
+    """The daily run's schedule in the DBOS system database the service processes share."""
     client = DBOSClient(system_database_url=system_database_url(ServiceSettings(database_url=url)))
     try:
-        schedule = client.get_schedule(SCHEDULE_NAME)
+        return client.get_schedule(SCHEDULE_NAME)
     finally:
         client.destroy()
+
+
+def _cron(url: str) -> str | None:
+    schedule = _schedule(url)
     return None if schedule is None else schedule["schedule"]
 
 

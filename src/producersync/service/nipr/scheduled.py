@@ -7,6 +7,8 @@ time the schedule last fired), so a deploy or a crash at the scheduled time lose
 
 The schedule lives in the DBOS system database, which every process shares: a process
 started without the setting removes it only if it set it itself (the same executor id).
+It names no store: whichever process fires it applies the day to its own (``serve``),
+which in a deployment sharing that system database is the same one.
 """
 
 from __future__ import annotations
@@ -15,29 +17,37 @@ import datetime as dt
 import logging
 from typing import Any
 
+import sqlalchemy as sa
 from dbos import DBOS, ScheduleInput, WorkflowSchedule
 
 from producersync.db_outage import STEP_RETRIES
 from producersync.service.nipr.daily import run_day
-from producersync.service.store.engine import make_engine
 
-__all__ = ["SCHEDULE_NAME", "daily_run_schedule", "scheduled_daily_run", "set_by"]
+__all__ = ["SCHEDULE_NAME", "daily_run_schedule", "scheduled_daily_run", "serve", "set_by"]
 
 SCHEDULE_NAME = "nipr-daily-run"
 _SET_BY = "set_by"  # the executor id of the process that set the schedule
 
 log = logging.getLogger(__name__)
 
+# The schedule's context held the setter's database URL, password included, in the
+# system database, and kept an old password there after a rotation.
+_store: sa.Engine | None = None
+
+
+def serve(engine: sa.Engine) -> None:
+    """Apply the daily runs this process fires to ``engine`` (its own store)."""
+    global _store
+    _store = engine
+
 
 # A store out of reach at the scheduled time is waited for: a step that failed for good
 # is never run again, and the day would go unrun and unannounced.
 @DBOS.step(**STEP_RETRIES)
-def _apply_day(database_url: str, run_date: str, churn_rate: float) -> None:
-    engine = make_engine(database_url)
-    try:
-        run = run_day(engine, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
-    finally:
-        engine.dispose()
+def _apply_day(run_date: str, churn_rate: float) -> None:
+    if _store is None:
+        raise RuntimeError("the daily run fired in a process that serves no store")
+    run = run_day(_store, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
     if not run.already_applied:
         log.info(
             "NIPR run %s: %d records changed, %d events published",
@@ -50,19 +60,16 @@ def _apply_day(database_url: str, run_date: str, churn_rate: float) -> None:
 @DBOS.workflow()
 def scheduled_daily_run(scheduled_at: dt.datetime, context: dict[str, Any]) -> None:
     run_date = scheduled_at.astimezone(dt.UTC).date().isoformat()
-    _apply_day(context["database_url"], run_date, context["churn_rate"])
+    _apply_day(run_date, context["churn_rate"])
 
 
-def daily_run_schedule(
-    cron: str, database_url: str, churn_rate: float, executor_id: str
-) -> ScheduleInput:
+def daily_run_schedule(cron: str, churn_rate: float, executor_id: str) -> ScheduleInput:
     """The schedule entry for ``DBOS.apply_schedules``, set by the process ``executor_id``."""
     return {
         "schedule_name": SCHEDULE_NAME,
         "workflow_fn": scheduled_daily_run,
         "schedule": cron,
         "context": {
-            "database_url": database_url,
             "churn_rate": churn_rate,
             _SET_BY: executor_id,
         },
