@@ -510,6 +510,50 @@ def test_replay_creates_a_manual_delivery_when_the_endpoint_never_had_one(
         assert (claimed.delivery_id, claimed.manual) == (delivery_id, True)
 
 
+def test_a_replay_pressed_again_while_its_attempt_is_in_flight_sends_nothing_more(
+    engine: sa.Engine,
+) -> None:
+    """Resend pressed twice, the dispatcher (woken by the first) having claimed the
+    delivery in between: the second press made it due again, it was claimed a second time
+    and the message sent twice at once."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        outbox.record(conn, [outcome(first, T0, succeeded=False, status=410)])
+        pressed = outbox.replay(conn, event.id, ep, T0 + seconds(10))
+        (in_flight,) = outbox.claim_due(conn, T0 + seconds(10), 10, LEASE)
+        assert outbox.replay(conn, event.id, ep, T0 + seconds(11)) == pressed
+        assert outbox.claim_due(conn, T0 + seconds(11), 10, LEASE) == []
+        assert outbox.record(conn, [outcome(in_flight, T0 + seconds(12), succeeded=True)]) == 1
+        done = only_delivery(conn, event.id, ep)
+        assert (done.state, done.attempts) == ("succeeded", 2)
+        # Once made, a press asks for one more attempt again.
+        assert outbox.replay(conn, event.id, ep, T0 + seconds(20)) == pressed
+        (again,) = outbox.claim_due(conn, T0 + seconds(20), 10, LEASE)
+        assert (again.attempts, again.manual) == (2, True)
+
+
+def test_a_replay_of_a_retry_in_flight_leaves_it_to_its_sender(engine: sa.Engine) -> None:
+    """Resend pressed while a slow receiver held the scheduled retry: made due again, the
+    delivery was claimed and sent a second time beside it, and the first attempt's
+    outcome, under a claim no longer held, moved nothing."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        outbox.record(conn, [outcome(first, T0, succeeded=False, next_at=T0 + seconds(60))])
+        (retry,) = outbox.claim_due(conn, T0 + seconds(60), 10, LEASE)
+        assert outbox.replay(conn, event.id, ep, T0 + seconds(61)) == first.delivery_id
+        assert outbox.claim_due(conn, T0 + seconds(61), 10, LEASE) == []
+        assert outbox.record(conn, [outcome(retry, T0 + seconds(65), succeeded=True)]) == 1
+        assert only_delivery(conn, event.id, ep).state == "succeeded"
+
+
 @pytest.mark.postgres
 def test_two_first_replays_at_once_make_one_delivery_on_postgresql(tmp_path: Path) -> None:
     # Two API processes replaying a message to an endpoint that never had it: each found no

@@ -527,8 +527,21 @@ def delivery_counts(conn: sa.Connection, account_id: int) -> dict[str, dict[str,
 def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:
     """Make one manual attempt of the message to the endpoint, due now (a delivery is
     created if the endpoint never had one). A delivery still on its retry schedule is
-    brought forward instead, and keeps its retries. Returns the delivery id."""
+    brought forward instead, and keeps its retries; one whose attempt is owed now (a
+    manual one, or one a sender has in hand) is left as it is. Returns the delivery id."""
     d = webhook_deliveries
+    found = conn.execute(
+        sa.select(d.c.id, d.c.state, d.c.manual, d.c.next_attempt_at).where(
+            d.c.message_id == message_id, d.c.endpoint_id == endpoint_id
+        )
+    ).first()
+    # Made due again, a claimed delivery lost its claim and was claimed and sent a second
+    # time beside the first: Resend pressed twice (the dispatcher, woken by the first,
+    # claimed it in between), or pressed while a slow receiver had a retry in hand.
+    if found is not None and found.state == PENDING:
+        due = _utc(found.next_attempt_at)
+        if found.manual or (due is not None and _with_a_sender(conn, found.id, due, now)):
+            return int(found.id)
     # One upsert, not an update then an insert: two replays at once (two API processes)
     # each found no delivery, and the second insert broke the unique (message, endpoint).
     statement = (
@@ -557,6 +570,24 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
         .returning(d.c.id)
     )
     return int(conn.execute(statement).scalar_one())
+
+
+def _with_a_sender(
+    conn: sa.Connection, delivery_id: int, due: dt.datetime, now: dt.datetime
+) -> bool:
+    """Whether a pending delivery due at ``due`` is claimed (or held back by its rate
+    limit) rather than waiting for its next scheduled retry: a retry's due time is the one
+    its last attempt set, a claim's is its lease."""
+    if due <= now:
+        return False
+    a = webhook_attempts
+    scheduled = conn.execute(
+        sa.select(a.c.next_attempt_at)
+        .where(a.c.delivery_id == delivery_id)
+        .order_by(a.c.id.desc())
+        .limit(1)
+    ).scalar()
+    return _utc(scheduled) != due
 
 
 def recover(
