@@ -6,11 +6,19 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any
 
 import anyio
 import httpx2
 import pytest
+from anyio.from_thread import start_blocking_portal
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from producersync.client import (
     APITimeoutError,
@@ -21,7 +29,10 @@ from producersync.client import (
     ResponseValidationError,
 )
 from producersync.client._auth import ClientCredentials, TokenCache
+from producersync.client._constants import DEFAULT_LIMITS
 from tests.client.fake import FakeAPI, json_response, license_row, page
+from tests.support.fault_proxy import FaultMix, fault_proxy
+from tests.support.waiting import eventually
 
 
 def ok_page(request: httpx2.Request) -> httpx2.Response:
@@ -297,3 +308,90 @@ def test_a_client_made_and_used_inside_a_running_event_loop_works() -> None:
 
     assert anyio.run(main) == [1]
     assert fake.token_requests == 1
+
+
+class _Revoking:
+    """An API whose token ``t1`` is revoked on demand, its answers held back (``hold``)
+    until ``release``: the calls in flight then all get their 401 at once."""
+
+    def __init__(self) -> None:
+        self.revoked = False
+        self.arrived = 0  # API requests since the last ``hold``
+        self.tokens = 0
+        self._open = threading.Event()
+        self._open.set()
+
+    def hold(self) -> None:
+        self.arrived = 0
+        self._open.clear()
+
+    def release(self) -> None:
+        self._open.set()
+
+    async def answer(self, request: Request) -> JSONResponse:
+        if request.url.path == "/oauth2/token":
+            self.tokens += 1  # one event loop serves every request: no lock needed
+            token = {"access_token": f"t{self.tokens}", "token_type": "Bearer", "expires_in": 3600}
+            return JSONResponse(token)
+        self.arrived += 1
+        while not self._open.is_set():
+            await anyio.sleep(0.01)
+        if self.revoked and request.headers["authorization"] == "Bearer t1":
+            return JSONResponse({"status": 401, "message": "revoked"}, status_code=401)
+        return JSONResponse({"id": 1, "npn": "15645555"})
+
+
+_POOL = DEFAULT_LIMITS.max_connections
+Call = Callable[[], "Future[Any]"]
+
+
+@contextmanager
+def _pooled_caller(kind: str, url: str) -> Iterator[tuple[Any, Call]]:
+    """A client over real connections, and a way to start one call of it from this thread
+    (a thread's, or a task's in an event loop of its own)."""
+    options: dict[str, Any] = {
+        "base_url": url,
+        "max_retries": 0,  # a call that waited out the pool fails, not retried
+        "rate_limit": 1_000_000,
+        "timeout": httpx2.Timeout(10.0, pool=1.0),
+    }
+    if kind == "sync":
+        with Client("cid", "secret", **options) as client, ThreadPoolExecutor(_POOL + 1) as pool:
+            yield client, lambda: pool.submit(client.entities.get, "15645555")
+        return
+    with start_blocking_portal() as portal:
+        async_client = portal.call(lambda: AsyncClient("cid", "secret", **options))
+        entities = async_client.entities
+        try:
+            yield async_client, lambda: portal.start_task_soon(entities.get, "15645555")
+        finally:
+            portal.call(async_client.close)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_calls_refused_with_a_401_wait_for_the_new_token_without_holding_a_connection(
+    kind: str,
+) -> None:
+    """A revoked token refuses every call in flight at once. Each waited for the new
+    token with its 401 unread, and so with its connection: a call queued for the pool
+    took the one the fetching call had freed, was refused in turn, and the token
+    request waited for a connection until the pool's timeout."""
+    api = _Revoking()
+    app = Starlette(routes=[Route("/{path:path}", api.answer, methods=["GET", "POST"])])
+    relay = FaultMix(server_error=0, rate_limited=0, reset=0, slow=0)
+    with (
+        fault_proxy("http://api", relay, transport=httpx2.ASGITransport(app)) as proxy,
+        _pooled_caller(kind, proxy.url) as (client, call),
+    ):
+        assert call().result().id == 1  # t1, before it is revoked
+        api.revoked = True
+        api.hold()
+        calls = [call() for _ in range(_POOL)]
+        eventually(lambda: api.arrived == _POOL)  # every connection of the pool in use
+        calls.append(call())  # has t1, and waits for a connection
+        eventually(lambda: len(client._http._transport._pool._requests) == _POOL + 1)
+        api.release()
+        outcomes = [future.exception() or future.result().id for future in calls]
+    assert outcomes == [1] * (_POOL + 1)
+    assert api.tokens == 2

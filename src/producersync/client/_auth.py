@@ -168,6 +168,11 @@ class ClientCredentials(httpx2.Auth):
         self._authorize(request, token)
         response = yield request
         if response.status_code == 401:
+            # Read now, not after the flow: an unread response holds its connection, and
+            # a caller held here waiting for the token lock kept it. Calls refused at
+            # once (a revoked token) filled the pool so, and the token request waited
+            # for a connection until the pool's timeout.
+            response.read()
             self.cache.invalidate(token)
             token = yield from self._sync_token(request)
             self._authorize(request, token)
@@ -196,6 +201,7 @@ class ClientCredentials(httpx2.Auth):
         self._authorize(request, token)
         response = yield request
         if response.status_code == 401:
+            await response.aread()  # its connection freed before the wait (sync_auth_flow)
             self.cache.invalidate(token)
             async with self.cache.task_lock:
                 token = self.cache.current()
