@@ -223,6 +223,25 @@ def test_unknown_fields_are_preserved_and_underscore_envelopes_accepted() -> Non
     assert record.id == 7 and record.model_extra == {"futureField": {"kept": True}}
 
 
+def test_a_record_s_hal_links_of_any_shape_are_kept_as_they_came() -> None:
+    """HAL links may carry more than strings, and a relation may hold several: a record
+    with such links refused its whole page (``ResponseValidationError``), every record
+    of it lost to a forward-compatible server."""
+    links = {
+        "self": {"href": "http://fake/v1/licenses/7", "templated": False, "title": None},
+        "search": {"href": "http://fake/v2/licenses{?npns,states}", "templated": True},
+        "item": [
+            {"href": "http://fake/v1/licenseLoas/1"},
+            {"href": "http://fake/v1/licenseLoas/2"},
+        ],
+    }
+    row = {**license_row(7), "links": links}
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [row], None)))
+    with fake.client() as client:
+        (record,) = list(client.licenses.list())
+    assert record.links == links
+
+
 def test_links_to_another_host_are_followed_on_the_configured_host() -> None:
     def api(request: httpx2.Request) -> httpx2.Response:
         if request.url.params.get("continuationToken") == "t2":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
@@ -119,8 +120,10 @@ class Record(_Wire):
     updated_at: dt.date | None = None
     nipr_deleted: bool | None = None
     # Plain dicts, not models: a page holds thousands of links, and each model instance
-    # is several objects for the garbage collector to scan.
-    links: dict[str, dict[str, str]] | None = None
+    # is several objects for the garbage collector to scan. Kept as they came: HAL lets a
+    # link carry more than strings (``"templated": true``) and a relation hold a list of
+    # links, and typed as strings alone, one such link refused its whole page.
+    links: dict[str, Any] | None = None
 
 
 class Entity(Record):
