@@ -240,6 +240,14 @@ def test_custom_tolerance_applies() -> None:
     assert verify(BODY, headers, SECRET, now=NOW, tolerance=11) == EVENT
 
 
+@pytest.mark.parametrize("tolerance", [-1, float("nan")])
+def test_a_tolerance_that_is_not_one_is_refused(tolerance: float) -> None:
+    # A NaN tolerance let every timestamp through: a replay from years ago passed.
+    headers = generate_headers(timestamp=NOW - 10**8)
+    with pytest.raises(ValueError, match="tolerance must be 0 or more seconds"):
+        verify(BODY, headers, SECRET, now=NOW, tolerance=tolerance)  # type: ignore[arg-type]
+
+
 def test_tolerance_is_checked_after_the_signature() -> None:
     headers = generate_headers(timestamp=NOW - 10_000, secret=WRONG_SECRET)
     _raises(VerificationCheck.NO_MATCHING_SIGNATURE, "no signature matches", headers=headers)
