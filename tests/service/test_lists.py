@@ -14,7 +14,7 @@ from producersync.model.events import utc_now
 from producersync.service.api import listing, subscriptions
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.store import records
+from producersync.service.store import documents, records
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.population import Population, subscribe_one
 from producersync.service.store.records import RecordFilter, count_records, list_after, list_offset
@@ -180,6 +180,39 @@ def test_license_loa_filters_select_licenses_with_a_matching_loa(
         for lic in everything
         if any("casualty" in loa["loaMapping"]["categories"] for loa in lic["licenseLoas"])
     }
+
+
+@pytest.mark.parametrize("key", ["licenseLoas", "licenses"])
+def test_loa_categories_match_whatever_case_the_store_holds(
+    service: RunningService, universe_npns: list[str], key: str
+) -> None:
+    """A feed may write a category capitalised ("Title"); the filter lowers its values,
+    and LIKE is case-blind on SQLite only: PostgreSQL never matched such a record."""
+    creds = service.account()
+    npn = universe_npns[390]
+    service.subscribe(creds, [npn])
+    table = BY_KEY["licenseLoas"].table
+    loa = store_rows(service, "licenseLoas", [npn])[0]
+    category = loa["loa_categories"].split(",")[0]
+
+    def write(categories: str) -> None:
+        with write_transaction(service.engine) as conn:
+            conn.execute(
+                table.update().where(table.c.id == loa["id"]).values(loa_categories=categories)
+            )
+            # The served documents follow, as every write of the store has them.
+            documents.refresh(conn, table, [loa["id"]])
+            documents.refresh(conn, BY_KEY["licenses"].table, [loa["license_id"]])
+
+    write(category.capitalize())
+    try:
+        with service.client(creds) as http:
+            for given in (category, category.upper()):
+                found, _ = follow(http, f"/v2/{key}?loaCategories={given}")
+                wanted = loa["id"] if key == "licenseLoas" else loa["license_id"]
+                assert wanted in {r["id"] for r in found}, given
+    finally:
+        write(loa["loa_categories"])
 
 
 def test_npns_filter_narrows_within_the_population(

@@ -49,7 +49,9 @@ class RecordFilter:
 def _has_category(
     column: sa.ColumnElement[str], categories: Sequence[str]
 ) -> sa.ColumnElement[bool]:
-    padded = sa.literal(",") + sa.func.coalesce(column, "") + sa.literal(",")
+    # Lowered, as the filter's values are: a feed may write "Casualty", which LIKE matched
+    # on SQLite (case-blind for ASCII) and never on PostgreSQL.
+    padded = sa.literal(",") + sa.func.lower(sa.func.coalesce(column, "")) + sa.literal(",")
     return sa.or_(*(padded.like(f"%,{c},%") for c in categories))
 
 
