@@ -182,6 +182,32 @@ def test_license_loa_filters_select_licenses_with_a_matching_loa(
     }
 
 
+def test_license_loa_filters_without_deleted_records_match_only_the_loas_served(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    """Under includeDeleted=false a license is served without its deleted LOAs: one
+    whose only LOA of a code was deleted was still selected by that code, and showed
+    no LOA of it."""
+    creds, npns = subscribed
+    loas = store_rows(service, "licenseLoas", npns)
+    live = {(row["license_id"], row["loa_code"]) for row in loas if not row["nipr_deleted"]}
+    gone = [r for r in loas if r["nipr_deleted"] and (r["license_id"], r["loa_code"]) not in live]
+    assert gone, "the universe has no license whose LOAs of a code are all deleted"
+    code, category = gone[0]["loa_code"], gone[0]["loa_categories"].split(",")[0]
+    with service.client(creds) as http:
+        served, _ = follow(http, "/v2/licenses?includeDeleted=false&size=1000")
+        by_code, _ = follow(http, f"/v2/licenses?includeDeleted=false&loaCodes={code}")
+        by_category, _ = follow(http, f"/v2/licenses?includeDeleted=false&loaCategories={category}")
+    assert {r["id"] for r in by_code} == {
+        lic["id"] for lic in served if any(loa["loaCode"] == code for loa in lic["licenseLoas"])
+    }
+    assert {r["id"] for r in by_category} == {
+        lic["id"]
+        for lic in served
+        if any(category in loa["loaMapping"]["categories"] for loa in lic["licenseLoas"])
+    }
+
+
 @pytest.mark.parametrize("key", ["licenseLoas", "licenses"])
 def test_loa_categories_match_whatever_case_the_store_holds(
     service: RunningService, universe_npns: list[str], key: str

@@ -77,6 +77,10 @@ def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]
     if table is licenses and (f.loa_codes is not None or f.loa_categories is not None):
         # A license matches when at least one of its LOAs does.
         loa_match: list[sa.ColumnElement[bool]] = [license_loas.c.license_id == c.id]
+        if not f.include_deleted:
+            # Only by the LOAs the license is served with: a deleted one is left out of
+            # its licenseLoas, and matched a license that showed no such LOA.
+            loa_match.append(license_loas.c.nipr_deleted.is_(False))
         if f.loa_codes is not None:
             loa_match.append(license_loas.c.loa_code.in_(f.loa_codes))
         if f.loa_categories is not None:
