@@ -12,6 +12,8 @@ import httpx2
 import orjson
 import pytest
 
+from producersync.service.api.params import MAX_LIST_ITEMS
+from producersync.service.api.resources import RESOURCES
 from tests.support.service import Credentials, RunningService
 
 
@@ -104,6 +106,38 @@ def test_bad_query_is_400_naming_parameter_and_value(
     assert response.status_code == 400, response.text
     _check(response.json(), 400, name, f"'{value}'")
     assert _subscriptions(service, creds) == before
+
+
+# Each list parameter at its limit, in values of the parameter's syntax.
+_AT_LIMIT = {
+    "npns": [str(10**6 + i) for i in range(MAX_LIST_ITEMS)],
+    "loaCodes": [f"x{i}" for i in range(MAX_LIST_ITEMS)],
+    "loaCategories": [f"c{i}" for i in range(MAX_LIST_ITEMS)],
+    "coCodes": [f"{i:05d}" for i in range(MAX_LIST_ITEMS)],
+}
+AT_LIMIT = [
+    (f"/{version}/{resource.key}", name)
+    for resource in RESOURCES
+    if resource.v2_list
+    for name in ("npns", *resource.filters)
+    if name in _AT_LIMIT
+    for version in ("v1", "v2")
+]
+
+
+@pytest.mark.parametrize(("path", "name"), AT_LIMIT, ids=[f"{p}?{n}" for p, n in AT_LIMIT])
+def test_a_list_parameter_at_its_limit_is_answered(
+    service: RunningService, creds: Credentials, path: str, name: str
+) -> None:
+    """1,000 values are allowed: a license list's loaCategories of 500 was a 500 on
+    SQLite, whose parser refused the OR of their 500 LIKEs as too deep."""
+    values = _AT_LIMIT[name]
+    with service.client(creds) as http:
+        answered = http.get(path, params={name: ",".join(values)})
+        refused = http.get(path, params={name: ",".join([*values, "x1000"])})
+    assert answered.status_code == 200, answered.text
+    assert refused.status_code == 400, refused.text
+    _check(refused.json(), 400, name, f"at most {MAX_LIST_ITEMS} values")
 
 
 def test_token_of_another_list_is_refused(service: RunningService, creds: Credentials) -> None:

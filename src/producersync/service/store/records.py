@@ -52,7 +52,24 @@ def _has_category(
     # Lowered, as the filter's values are: a feed may write "Casualty", which LIKE matched
     # on SQLite (case-blind for ASCII) and never on PostgreSQL.
     padded = sa.literal(",") + sa.func.lower(sa.func.coalesce(column, "")) + sa.literal(",")
-    return sa.or_(*(padded.like(f"%,{c},%") for c in categories))
+    return _any_of([padded.like(f"%,{c},%") for c in categories])
+
+
+_OR_GROUP = 32
+
+
+def _any_of(conditions: Sequence[sa.ColumnElement[Any]]) -> sa.ColumnElement[bool]:
+    """The OR of ``conditions``, nested in groups of ``_OR_GROUP``. SQLite parses a flat
+    OR into a tree as deep as it is long and refuses one deeper than 1,000: a license
+    list's ``loaCategories`` of 500 values (1,000 are allowed) was a 500. SQLAlchemy
+    flattens an OR nested in another, parenthesised or not, so each group is a CASE."""
+    if len(conditions) <= _OR_GROUP:
+        return sa.or_(*conditions)
+    groups = [
+        sa.case((sa.or_(*conditions[i : i + _OR_GROUP]), sa.true()), else_=sa.false())
+        for i in range(0, len(conditions), _OR_GROUP)
+    ]
+    return _any_of(groups)
 
 
 def _conditions(table: sa.Table, f: RecordFilter) -> list[sa.ColumnElement[bool]]:
