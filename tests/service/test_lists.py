@@ -518,3 +518,39 @@ def test_a_count_of_changes_stands_for_a_while(
             assert len(counted) == 2
     finally:
         sa.event.remove(service.engine, "before_cursor_execute", note)
+
+
+def test_the_counts_kept_are_bounded(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A client walking dates, one request each, left a count per date for good: the
+    service grew without limit. The counts kept are bounded in number and in age, and a
+    count still stands for its date while fresh."""
+    from producersync.service.store.tables import licenses
+
+    now = [2_000_000.0]  # after any count other tests left
+    monkeypatch.setattr(records, "monotonic", lambda: now[0])
+    monkeypatch.setattr(records, "FEW_CHANGES", 1)
+    monkeypatch.setattr(records, "COUNTS_KEPT", 8)
+    dates = [dt.date(1900, 1, 1) + dt.timedelta(days=i) for i in range(20)]
+    counted: list[str] = []
+
+    def note(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "count(" in statement.lower():
+            counted.append(statement)
+
+    with service.engine.connect() as conn:
+        for day in dates:
+            records._few_changes(conn, licenses, day)
+            now[0] += 0.01
+        assert len(records._COUNTS[service.engine]) == 8
+        sa.event.listen(service.engine, "before_cursor_execute", note)
+        try:
+            records._few_changes(conn, licenses, dates[-1])  # fresh: not counted again
+            assert counted == []
+            now[0] += records.COUNT_SECONDS + 1
+            records._few_changes(conn, licenses, dates[0])
+            assert len(counted) == 1
+        finally:
+            sa.event.remove(service.engine, "before_cursor_execute", note)
+        assert len(records._COUNTS[service.engine]) == 1  # the stale ones dropped

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import weakref
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from time import monotonic
@@ -120,10 +122,47 @@ COUNT_SECONDS = 30.0
 """How long a count of the records changed since a date stands for it. The count only
 picks a plan, never the rows: an old one costs a slower query for a while at worst."""
 
-# Per store: (table, since) -> (records changed, capped at FEW_CHANGES; when counted).
-_COUNTS: weakref.WeakKeyDictionary[sa.Engine, dict[tuple[str, dt.date], tuple[int, float]]] = (
-    weakref.WeakKeyDictionary()
-)
+COUNTS_KEPT = 256
+"""Counts kept per store at most: a sync's day asks for 8 lists (a few dates at most, in
+a backfill), while a client walking dates, one request each, would otherwise add a count
+per date for good (a count past ``COUNT_SECONDS`` is never read again, but was kept)."""
+
+
+class _Counts:
+    """Counts of changes by (table, since), each standing ``COUNT_SECONDS``, at most
+    ``COUNTS_KEPT`` of them: stale ones are dropped as new ones come, the oldest first
+    when all are fresh. Guarded by a lock: the API reads pages in a pool of threads."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        # Oldest count first: a fresh count moves its key to the end.
+        self._counts: OrderedDict[tuple[str, dt.date], tuple[int, float]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._counts)
+
+    def get(self, key: tuple[str, dt.date], now: float) -> int | None:
+        with self._lock:
+            known = self._counts.get(key)
+        if known is None or now - known[1] > COUNT_SECONDS:
+            return None
+        return known[0]
+
+    def put(self, key: tuple[str, dt.date], count: int, now: float) -> None:
+        with self._lock:
+            counts = self._counts
+            counts[key] = (count, now)
+            counts.move_to_end(key)
+            while counts:
+                oldest = next(iter(counts.values()))
+                if len(counts) <= COUNTS_KEPT and now - oldest[1] <= COUNT_SECONDS:
+                    break
+                counts.popitem(last=False)
+
+
+# Per store, held no longer than the engine.
+_COUNTS: weakref.WeakKeyDictionary[sa.Engine, _Counts] = weakref.WeakKeyDictionary()
+_COUNTS_LOCK = threading.Lock()
 
 
 def _few_changes(conn: sa.Connection, table: sa.Table, since: dt.date) -> bool:
@@ -131,15 +170,16 @@ def _few_changes(conn: sa.Connection, table: sa.Table, since: dt.date) -> bool:
     ``updated_at``, never past ``FEW_CHANGES`` of them, and once in ``COUNT_SECONDS``:
     a sync reads a day's lists several times over within seconds (8 lists, one request
     each, and a count was a third of a request's SQL on PostgreSQL)."""
-    counts = _COUNTS.setdefault(conn.engine, {})
+    with _COUNTS_LOCK:
+        counts = _COUNTS.setdefault(conn.engine, _Counts())
     key = (table.name, since)
-    known = counts.get(key)
-    if known is None or monotonic() - known[1] > COUNT_SECONDS:
+    count = counts.get(key, monotonic())
+    if count is None:
         changed = sa.select(sa.literal(1)).where(table.c.updated_at >= since).limit(FEW_CHANGES)
-        count = sa.select(sa.func.count()).select_from(changed.subquery())
-        known = (conn.execute(count).scalar_one(), monotonic())
-        counts[key] = known
-    return known[0] < FEW_CHANGES
+        query = sa.select(sa.func.count()).select_from(changed.subquery())
+        count = conn.execute(query).scalar_one()
+        counts.put(key, count, monotonic())
+    return count < FEW_CHANGES
 
 
 def _scoped(
