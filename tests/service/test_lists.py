@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import utc_now
 from producersync.service.api import listing, subscriptions
+from producersync.service.api.numbers import MAX_ROW_ID
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.store import documents, records
@@ -408,6 +409,35 @@ def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, li
     assert "next" not in last["links"] and "prev" in last["links"]
     assert len(last["embedded"]["addresses"]) == total - 10 * last_page
     assert "embedded" not in beyond
+
+
+def test_records_of_the_largest_ids_page_on(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """Ids are BIGINTs, which a feed file may fill to 2**63 - 1: a token carried at most
+    18 digits, so a list that reached a record of 19 refused its own links.next."""
+    creds = service.account()
+    npn = universe_npns[391]
+    service.subscribe(creds, [npn])
+    table = BY_KEY["addresses"].table
+    row = dict(store_rows(service, "addresses", [npn])[0])
+    big = [MAX_ROW_ID - 1, MAX_ROW_ID]
+    with write_transaction(service.engine) as conn:
+        conn.execute(table.insert(), [{**row, "id": i} for i in big])
+        documents.refresh(conn, table, big)
+    try:
+        with service.client(creds) as http:
+            for url in (f"/v2/addresses?npns={npn}&size=1", f"/v2/entities/{npn}/addresses?size=1"):
+                found, _ = follow(http, url)
+                assert [r["id"] for r in found][-2:] == big, url
+            total = http.get(f"/v1/addresses?npns={npn}&size=1").json()["page"]["totalPages"]
+            pages = [http.get(f"/v1/addresses?npns={npn}&size=1&page={n}") for n in range(total)]
+            served = [page.json()["embedded"]["addresses"][0]["id"] for page in pages]
+            assert served[-2:] == big
+            assert http.get(f"/v1/addresses/{MAX_ROW_ID}").json()["id"] == MAX_ROW_ID
+    finally:
+        with write_transaction(service.engine) as conn:
+            conn.execute(table.delete().where(table.c.id.in_(big)))
 
 
 @pytest.mark.parametrize(

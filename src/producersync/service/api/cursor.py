@@ -13,6 +13,7 @@ import hashlib
 import hmac
 
 from producersync.model import is_npn
+from producersync.service.api.numbers import MAX_ROW_ID
 from producersync.service.errors import ApiError
 
 __all__ = ["START", "CursorCodec"]
@@ -22,7 +23,14 @@ _MAC_BYTES = 9
 
 
 def _is_id(text: str) -> bool:
-    return 0 < len(text) <= 18 and text.isascii() and text.isdigit()
+    """A record id as a token writes it: any the store holds, up to a BIGINT's 19 digits
+    (at 18, a list holding a larger id, which a feed file may give, ended at its page)."""
+    return (
+        0 < len(text) <= len(str(MAX_ROW_ID))
+        and text.isascii()
+        and text.isdigit()
+        and 0 < int(text) <= MAX_ROW_ID
+    )
 
 
 class CursorCodec:

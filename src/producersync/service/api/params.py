@@ -43,7 +43,7 @@ class TokenQuery(_Query):
     continuationToken: str | None = Field(
         None,
         description="Opaque token from links.next.href; 0 for the first page",
-        json_schema_extra={"pattern": r"^(0|[0-9]{1,10}\.[0-9]{1,18}\.[A-Za-z0-9_-]{12})$"},
+        json_schema_extra={"pattern": r"^(0|[0-9]{1,10}\.[0-9]{1,19}\.[A-Za-z0-9_-]{12})$"},
     )
 
 
