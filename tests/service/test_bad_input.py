@@ -80,7 +80,8 @@ BAD_QUERIES = [
     ("/v1/licenses?page=-1", "page", "-1"),
     ("/v1/licenses/abc", "id", "abc"),
     ("/v1/licenses/0", "id", "0"),
-    ("/v2/entities/12x/licenses", "NPN", "12x"),
+    ("/v2/entities/12x/licenses", "path parameter 'npn'", "12x"),
+    ("/v2/entities/12x", "path parameter 'npn'", "12x"),
     ("/v1/accounts/subscriptions/status/not-a-uuid", "jobId", "not-a-uuid"),
     # uuid.UUID read digits with a sign or an underscore, a 404 (or another id's job).
     (
@@ -504,14 +505,24 @@ def test_the_portal_without_its_slash_is_sent_on_by_path(service: RunningService
 
 ENCODED_SLASHES = [
     # Decoded before routing, each reached another resource of the account.
-    ("GET", "/v2/entities/{npn}%2Flicenses", 400, "Invalid NPN '{npn}%2Flicenses'"),
-    ("GET", "/v2/entities/{npn}%2flicenses", 400, "Invalid NPN '{npn}%2flicenses'"),
+    (
+        "GET",
+        "/v2/entities/{npn}%2Flicenses",
+        400,
+        "Invalid value '{npn}%2Flicenses' for path parameter 'npn'",
+    ),
+    (
+        "GET",
+        "/v2/entities/{npn}%2flicenses",
+        400,
+        "Invalid value '{npn}%2flicenses' for path parameter 'npn'",
+    ),
     ("GET", "/v1/accounts/subscriptions/status/{job}%2Fdetails", 400, "'{job}%2Fdetails'"),
     ("GET", "/v1/webhooks/endpoints/{ep}%2Fsecret", 400, "'{ep}%2Fsecret'"),
     ("POST", "/v1/webhooks/endpoints/{ep}%2Fsecret%2Frotate", 405, "POST"),
     ("GET", "/v2%2Fentities/{npn}", 404, "/v2%2Fentities/{npn}"),
     # Not found already; now named as sent.
-    ("GET", "/v2/entities/123%2F456", 400, "Invalid NPN '123%2F456'"),
+    ("GET", "/v2/entities/123%2F456", 400, "Invalid value '123%2F456' for path parameter 'npn'"),
 ]
 
 

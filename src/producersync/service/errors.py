@@ -54,8 +54,12 @@ class ApiError(Exception):
         self.headers = dict(headers or {})
 
     @classmethod
-    def bad_parameter(cls, name: str, value: object, why: str) -> ApiError:
-        return cls(400, f"Invalid value {shown(value)} for parameter '{name}': {why}")
+    def bad_parameter(
+        cls, name: str, value: object, why: str, *, noun: str = "parameter"
+    ) -> ApiError:
+        """A 400 worded as pydantic's refusals are (``validation_message``): ``noun`` is
+        ``path parameter`` for a value in the path."""
+        return cls(400, f"Invalid value {shown(value)} for {noun} '{name}': {why}")
 
 
 _SHOWN = 100

@@ -68,7 +68,9 @@ class Call:
 
     def checked_npn(self, npn: str) -> str:
         if not is_npn(npn):
-            raise ApiError(400, f"Invalid NPN '{npn[:40]}': an NPN is 1 to 10 digits")
+            raise ApiError.bad_parameter(
+                "npn", npn, "an NPN is 1 to 10 digits", noun="path parameter"
+            )
         return npn
 
     def auto_subscribe(self, npn: str) -> None:
