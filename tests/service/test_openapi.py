@@ -4,6 +4,7 @@ and no response (status, headers, body) that the spec does not describe."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from schemathesis.schemas import BaseSchema
 from starlette.testclient import TestClient
 
 from producersync.service.api.links import add_links
+from producersync.service.api.params import LIST_PARAMETERS, MAX_LIST_ITEMS
 from producersync.service.app import create_app
 from producersync.service.settings import ServiceSettings
 from tests.support.databases import store_url
@@ -302,6 +304,30 @@ def test_bounds_are_json_schema_keywords() -> None:
         for p in op.get("parameters", [])
     ]
     assert not _keys(schemas) & {"ge", "gt", "le", "lt"}
+
+
+def test_list_parameters_state_the_limits_the_service_enforces() -> None:
+    """Lists were strings with a pattern, which could not say that at most 1,000 values
+    are taken: a client generated from the spec learnt it from a 400. Each is an array,
+    sent comma-separated, with its bounds; its example holds to them."""
+    listed = [
+        p
+        for ops in create_app().openapi()["paths"].values()
+        for op in ops.values()
+        for p in op.get("parameters", [])
+        if p["in"] == "query" and p["name"] in LIST_PARAMETERS
+    ]
+    assert {p["name"] for p in listed} == LIST_PARAMETERS
+    for p in listed:
+        schema = p["schema"]
+        assert (p["style"], p["explode"]) == ("form", False), p["name"]
+        assert (schema["type"], schema["minItems"], schema["maxItems"]) == (
+            "array",
+            1,
+            MAX_LIST_ITEMS,
+        ), p["name"]
+        for example in schema["examples"]:
+            assert all(re.match(schema["items"]["pattern"], item) for item in example), example
 
 
 def test_links_that_name_a_missing_operation_are_refused() -> None:

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producersync.service.api.body_limit import MAX_BODY_BYTES
 from producersync.service.api.links import add_links
+from producersync.service.api.params import describe_lists
 from producersync.service.api.response_headers import add_response_headers
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 
@@ -27,7 +28,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
     the standard body), error bodies as application/json, and a 413 wherever a body is
     read (the body limit is middleware, which no route declares), and the headers the
-    middleware sets (rate-limit counts, Retry-After)."""
+    middleware sets (rate-limit counts, Retry-After), and lists as comma-separated arrays."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
@@ -50,6 +51,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("ValidationError", None)
     add_links(spec)
     add_response_headers(spec)
+    describe_lists(spec)
     app.openapi_schema = spec
     return spec
 

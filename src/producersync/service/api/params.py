@@ -22,6 +22,7 @@ __all__ = [
     "MAX_LIST_ITEMS",
     "PageQuery",
     "TokenQuery",
+    "describe_lists",
     "list_query_model",
     "parse_date",
     "to_filter",
@@ -60,21 +61,36 @@ class PageQuery(_Query):
 _CATEGORY = "[A-Za-z0-9&/-][A-Za-z0-9 &/-]{0,39}"
 
 
-def _csv_pattern(item: str) -> str:
-    return rf"^\s*(?:{item})\s*(?:,\s*(?:{item})\s*)*$"
+def _list_field(what: str, example: str, item: str) -> Any:
+    description = f"{what}; at most {MAX_LIST_ITEMS:,} values"
 
-
-def _list_field(description: str, example: str, item: str) -> Any:
-    return (
-        str | None,
-        # Documented, not enforced here: to_filter names the first bad item precisely.
-        Field(
-            None,
+    def as_array(schema: dict[str, Any]) -> None:
+        # Described as what a client sends, a list (``describe_lists`` gives its style,
+        # comma-separated), with the limits ``to_filter`` enforces: a string with a
+        # pattern could not say how many values are allowed. Read as text all the same:
+        # ``to_filter`` names the first bad value precisely.
+        schema.clear()
+        schema.update(
+            type="array",
+            items={"type": "string", "pattern": rf"^\s*(?:{item})\s*$"},
+            minItems=1,
+            maxItems=MAX_LIST_ITEMS,
             description=description,
-            examples=[example],
-            json_schema_extra={"pattern": _csv_pattern(item)},
-        ),
-    )
+            examples=[example.split(",")],
+        )
+
+    return (str | None, Field(None, description=description, json_schema_extra=as_array))
+
+
+def describe_lists(spec: dict[str, Any]) -> None:
+    """Say how the list parameters are sent: comma-separated in one parameter (OpenAPI's
+    ``form`` style, not exploded). Exploded, each value in a parameter of its own, is
+    read too, but a client needs one way."""
+    for path in spec.get("paths", {}).values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                if parameter["in"] == "query" and parameter["schema"].get("type") == "array":
+                    parameter.update(style="form", explode=False)
 
 
 # The parameters that take a comma-separated list.
