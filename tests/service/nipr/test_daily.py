@@ -478,6 +478,21 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             "line 2, field record.colour: unknown field of licenses",
         ),
         (orjson.dumps(GOOD), "line 2, field id: appointments 10000000 already changes on line 1"),
+        # Past a BIGINT the driver failed (a traceback); an id of 0 or below was stored,
+        # then refused by /v1/{resource}/{id}, and it broke paging.
+        (
+            b'{"op": "delete", "type": "licenses", "id": 9223372036854775808}',
+            "line 2, field id: must be a 64-bit integer, not 9223372036854775808",
+        ),
+        (
+            b'{"op": "upsert", "type": "addresses", "record": {"id": 0, "npn": "12"}}',
+            "line 2, field record.id: must be a record id from 1 to 9223372036854775807, not 0",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenseLoas", "record": {"id": 5, "npn": "12", '
+            b'"licenseId": -3}}',
+            "line 2, field record.licenseId: must be a record id from 1",
+        ),
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:

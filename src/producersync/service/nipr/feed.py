@@ -28,6 +28,7 @@ from pydantic.alias_generators import to_camel
 from producersync.model import records as m
 from producersync.model.npn import is_npn
 from producersync.model.states import STATE_CODES
+from producersync.service.api.numbers import MAX_ROW_ID
 from producersync.service.store import churn
 from producersync.service.store import tables as t
 
@@ -53,6 +54,7 @@ _ENUMS: dict[tuple[str, str], type[StrEnum]] = {
     ("regulatory_action_values", "type"): m.RegulatoryActionValueType,
 }
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+_PARENT_IDS = frozenset(column for _, _, column in churn.NESTED)
 # The keys of each kind of line.
 _KEYS = {"upsert": frozenset({"op", "type", "record"}), "delete": frozenset({"op", "type", "id"})}
 
@@ -135,7 +137,7 @@ def _line(number: int, text: bytes) -> FeedLine:
         )
     if op == "delete":
         try:
-            return FeedLine(number, op, table, _integer(change["id"]), None)
+            return FeedLine(number, op, table, _record_id(change["id"]), None)
         except _Invalid as exc:
             raise FeedError(str(exc), number, "id") from exc
     record = change["record"]
@@ -197,6 +199,8 @@ def _parser(table: sa.Table, column: sa.Column[Any]) -> Callable[[Any], Any]:
         return _npn
     if name == "for_state":
         return _state
+    if name == "id" or name in _PARENT_IDS:
+        return _record_id
     kind = column.type
     if isinstance(kind, sa.Boolean):
         return _boolean
@@ -225,7 +229,19 @@ def _text(value: Any, length: int | None) -> str:
 def _integer(value: Any) -> int:
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Invalid(f"must be an integer, not {_show(value)}")
+    # Past a BIGINT the driver failed on it, a traceback of the whole feed.
+    if not -MAX_ROW_ID - 1 <= value <= MAX_ROW_ID:
+        raise _Invalid(f"must be a 64-bit integer, not {value}")
     return value
+
+
+def _record_id(value: Any) -> int:
+    # The API reads and pages records by ids of 1 to 2**63 - 1: one of 0 or below was
+    # stored, then refused by /v1/{resource}/{id}, and broke paging.
+    number = _integer(value)
+    if number < 1:
+        raise _Invalid(f"must be a record id from 1 to {MAX_ROW_ID}, not {number}")
+    return number
 
 
 def _boolean(value: Any) -> bool:
