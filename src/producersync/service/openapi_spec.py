@@ -36,6 +36,8 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     )
     for name, path in spec.get("paths", {}).items():
         for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                parameter["schema"] = _not_null(parameter["schema"])
             responses = operation.get("responses", {})
             responses.pop("422", None)
             # The token endpoint answers an oversized body as RFC 6749 has it: a 400.
@@ -54,6 +56,20 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     describe_lists(spec)
     app.openapi_schema = spec
     return spec
+
+
+def _not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional parameter's schema without the null its ``X | None`` type adds: a query
+    string has no null, and a client generated from the spec offered to send one, with
+    the pattern and format set beside the ``anyOf`` where it would not apply them."""
+    branches = schema.get("anyOf")
+    if not branches:
+        return schema
+    kept = [branch for branch in branches if branch != {"type": "null"}]
+    if len(kept) != 1:
+        return schema
+    rest = {key: value for key, value in schema.items() if key != "anyOf"}
+    return {**kept[0], **rest}
 
 
 # A body past the default limit (a subscription list declares its own): the standard body.
