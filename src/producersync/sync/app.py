@@ -23,6 +23,8 @@ from producersync.client import ProducerSyncError
 from producersync.database_url import dbos_pool_size
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
+from producersync.sync.executors import ExecutorWatch
+from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import Puller
@@ -72,14 +74,18 @@ class DurableSync:
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)
         self._engine, self._settings, self._hooks = engine, settings, hooks
+        executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+        beat = settings.run_heartbeat_seconds
+        self.executors = ExecutorWatch(engine.url, executor_id, beat, beat * LEASE_BEATS)
         config: DBOSConfig = {
             "name": APP_NAME,
             "system_database_url": settings.system_database_url(),
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
             # Recovery resumes this executor's workflows: a restarted process (same id)
-            # takes back the sync it was killed in, page by page from its checkpoint.
-            "executor_id": settings.executor_id or f"{socket.gethostname()}:{settings.port}",
+            # takes back the sync it was killed in, page by page from its checkpoint;
+            # another process takes them back once this one is gone (``ExecutorWatch``).
+            "executor_id": executor_id,
         }
         if (pool := dbos_pool_size(settings.mirror_pool_size)) is not None:
             config["sys_db_pool_size"] = pool
@@ -87,6 +93,7 @@ class DurableSync:
         logging.getLogger("dbos").addFilter(_reported)
 
     def start(self) -> None:
+        self.executors.hold()
         DBOS.launch()
         for queue in (SYNC_QUEUE, ACTIVATION_QUEUE):
             DBOS.register_queue(
@@ -102,11 +109,14 @@ class DurableSync:
         with SetEnqueueOptions(deduplication_id="catch-up", duplication_policy="return-existing"):
             DBOS.enqueue_workflow(SYNC_QUEUE, self.workflows.catch_up)
         self.starter.launch()
+        self.executors.launch()
         self._resume()
 
     def stop(self) -> None:
         self.starter.stop()
         DBOS.destroy(workflow_completion_timeout_sec=5)
+        # After DBOS: while its workflows may still run here, none is taken elsewhere.
+        self.executors.stop()
         self._hooks.close()  # the batches committed by the workflows, delivered first
 
     def _resume(self) -> None:
