@@ -29,7 +29,9 @@ from producersync.client import (
     ResponseValidationError,
 )
 from producersync.client._auth import ClientCredentials, TokenCache
+from producersync.client._cancel import Cancellation
 from producersync.client._constants import DEFAULT_LIMITS
+from producersync.client._pacing import Pacer
 from tests.client.fake import FakeAPI, json_response, license_row, page
 from tests.support.fault_proxy import FaultMix, fault_proxy
 from tests.support.waiting import eventually
@@ -111,6 +113,76 @@ def test_a_401_refetches_the_token_once_and_replays_the_call() -> None:
     with fake.client() as client:
         assert [r.id for r in client.licenses.list()] == [1]
     assert fake.token_requests == 2
+
+
+class _Watched(Pacer):
+    """The client's pacer, logging each slot taken and each status it observes."""
+
+    def __init__(self) -> None:
+        super().__init__(1_000_000)
+        self.slots: list[float] = []
+        self.statuses: list[int] = []
+
+    def take(self, priority: float = 0.0, cancel: Cancellation | None = None) -> float:
+        self.slots.append(priority)
+        return super().take(priority, cancel)
+
+    async def atake(self, priority: float = 0.0) -> float:
+        self.slots.append(priority)
+        return await super().atake(priority)
+
+    def observe(self, status: int, headers: Any, sent_at: float | None = None) -> None:
+        self.statuses.append(status)
+        super().observe(status, headers, sent_at)
+
+
+def _revoked_first_token(request: httpx2.Request) -> httpx2.Response:
+    if request.headers["authorization"] == "Bearer tok-1":
+        return json_response(401, {"status": 401, "message": "expired"})
+    return json_response(200, {"id": 1, "npn": "15645555"})
+
+
+def _calls(kind: str, fake: FakeAPI, pacer: Pacer, count: int, **options: Any) -> list[int]:
+    """``count`` calls at once, from threads or tasks of one client paced by ``pacer``:
+    the ids they read."""
+    if kind == "sync":
+        with fake.client(**options) as client, ThreadPoolExecutor(count) as pool:
+            client.pacer = pacer
+            futures = [pool.submit(client.entities.get, "15645555") for _ in range(count)]
+            return [future.result().id for future in futures]
+
+    async def main() -> list[int]:
+        ids: list[int] = []
+
+        async def call() -> None:
+            ids.append((await client.entities.get("15645555")).id)
+
+        async with fake.async_client(**options) as client, anyio.create_task_group() as group:
+            client.pacer = pacer
+            for _ in range(count):
+                group.start_soon(call)
+        return ids
+
+    return anyio.run(main)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_the_replay_after_a_401_takes_a_pacing_slot_and_its_401_is_read(kind: str) -> None:
+    """Replayed inside the auth flow, the call sent two requests in one slot, and the
+    401's rate-limit headers were never read. The replay is no retry: it is made with
+    retries turned off too."""
+    fake, pacer = FakeAPI(_revoked_first_token), _Watched()
+    assert _calls(kind, fake, pacer, 1, max_retries=0) == [1]
+    assert pacer.statuses == [401, 200]
+    assert len(pacer.slots) == len(fake.api_requests) == 2
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_burst_of_401s_takes_a_slot_for_every_request_and_one_new_token(kind: str) -> None:
+    fake, pacer = FakeAPI(_revoked_first_token), _Watched()
+    assert _calls(kind, fake, pacer, 20) == [1] * 20
+    assert len(pacer.slots) == len(pacer.statuses) == len(fake.api_requests)
+    assert fake.token_requests == 2  # single flight: one refetch for every 401
 
 
 @pytest.mark.parametrize("status", [401, 400])

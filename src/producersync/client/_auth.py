@@ -2,8 +2,10 @@
 
 The token is fetched lazily, reused, and refreshed ``refresh_margin`` seconds before it
 expires; one caller fetches while the others wait for it (single flight, per thread and
-per task). A 401 on a call drops the token, fetches a new one and replays the call once.
-The token request goes through the client's own transport, so tests see it too.
+per task). A 401 to a call is the retry loop's (``_base_client``): it drops the token
+(``refused``) and replays the call once, in a pacing slot of its own, and that attempt's
+flow fetches the new one. The token request goes through the client's own transport, so
+tests see it too.
 """
 
 from __future__ import annotations
@@ -161,22 +163,20 @@ class ClientCredentials(httpx2.Auth):
     def _authorize(self, request: httpx2.Request, token: str) -> None:
         request.headers["Authorization"] = f"Bearer {token}"
 
+    def refused(self, request: httpx2.Request) -> None:
+        """Drop the token the API refused ``request`` with (a 401), so that the call's
+        next attempt fetches a new one. Only while it is still the cached one: of the
+        calls refused at once, the first to get the lock fetches, the others reuse it."""
+        _, _, token = request.headers.get("authorization", "").partition(" ")
+        if token:
+            self.cache.invalidate(token)
+
     def sync_auth_flow(
         self, request: httpx2.Request
     ) -> Generator[httpx2.Request, httpx2.Response, None]:
         token = yield from self._sync_token(request)
         self._authorize(request, token)
-        response = yield request
-        if response.status_code == 401:
-            # Read now, not after the flow: an unread response holds its connection, and
-            # a caller held here waiting for the token lock kept it. Calls refused at
-            # once (a revoked token) filled the pool so, and the token request waited
-            # for a connection until the pool's timeout.
-            response.read()
-            self.cache.invalidate(token)
-            token = yield from self._sync_token(request)
-            self._authorize(request, token)
-            yield request
+        yield request
 
     def _sync_token(
         self, request: httpx2.Request
@@ -199,15 +199,4 @@ class ClientCredentials(httpx2.Auth):
                 await response.aread()
                 token = self.cache.store(response)
         self._authorize(request, token)
-        response = yield request
-        if response.status_code == 401:
-            await response.aread()  # its connection freed before the wait (sync_auth_flow)
-            self.cache.invalidate(token)
-            async with self.cache.task_lock:
-                token = self.cache.current()
-                if token is None:
-                    response = yield _within_timeout(self.cache.token_request(), request)
-                    await response.aread()
-                    token = self.cache.store(response)
-            self._authorize(request, token)
-            yield request
+        yield request

@@ -41,6 +41,7 @@ from producersync.client._exceptions import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     ProducerSyncError,
     RateLimitError,
     ResponseValidationError,
@@ -164,6 +165,19 @@ class BaseClient:
             raise error  # a long wait is the caller's to schedule
         return wait
 
+    def _token_refused(self, request: httpx2.Request, exc: Exception) -> bool:
+        """Whether the API refused ``request``'s token (a 401 to the call, not to the token
+        request), which is then dropped: the call is replayed at once, in the retry loop,
+        so that the replay takes a pacing slot and its response's rate-limit headers are
+        read like any other's. Replayed inside the auth flow, a burst of 401s sent twice
+        its requests in its slots. The 401 comes back read (``send`` reads a response
+        whole), so a call waiting for the new token holds no pooled connection."""
+        if not (isinstance(exc, AuthenticationError) and exc.response.request is request):
+            return False
+        self._auth.refused(request)
+        log.debug("%s %s: token refused; replayed with a new one", request.method, request.url.path)
+        return True
+
     def _retry_delay(self, request: httpx2.Request, exc: Exception, attempt: int) -> float:
         """How long to wait before the next attempt after ``exc``; raises when final."""
         error = _translate(request, exc)
@@ -263,7 +277,8 @@ class SyncAPIClient(BaseClient):
         Once ``cancel`` is cancelled (from another thread), the call stops waiting for
         its slot or to retry, and raises ``CallCancelledError``."""
         deadline, timeout = self._attempt_limits(deadline)
-        for attempt in range(self.max_retries + 1):
+        attempt, replayed = 0, False  # retries taken; whether a 401 was replayed (once)
+        while True:
             sent_at = self.pacer.take(priority, cancel)
             request = self._http.build_request(
                 method, self._url(path), params=params, json=json, timeout=timeout
@@ -273,8 +288,11 @@ class SyncAPIClient(BaseClient):
                 response = self._send(request, deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
+                if not replayed and self._token_refused(request, exc):
+                    replayed = True
+                    continue
                 pause(self._retry_delay(request, exc, attempt), cancel)
-        raise AssertionError("unreachable: the loop returns or raises")
+                attempt += 1
 
     def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
         """One attempt, each of its responses held to its deadline as it comes
@@ -312,7 +330,8 @@ class AsyncAPIClient(BaseClient):
         """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
         cancelled with the task, its waits too."""
         deadline, timeout = self._attempt_limits(deadline)
-        for attempt in range(self.max_retries + 1):
+        attempt, replayed = 0, False
+        while True:
             sent_at = await self.pacer.atake(priority)
             request = self._http.build_request(
                 method, self._url(path), params=params, json=json, timeout=timeout
@@ -322,8 +341,11 @@ class AsyncAPIClient(BaseClient):
                 response = await self._send(request, deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
+                if not replayed and self._token_refused(request, exc):
+                    replayed = True
+                    continue
                 await anyio.sleep(self._retry_delay(request, exc, attempt))
-        raise AssertionError("unreachable: the loop returns or raises")
+                attempt += 1
 
     async def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
         """One attempt, cancelled at its deadline."""
