@@ -13,7 +13,7 @@ import anyio
 import httpx2
 import pytest
 
-from producersync.client import AsyncClient, Client
+from producersync.client import AsyncClient, AsyncPage, Client, SyncPage
 from tests.client.fake import FakeAPI, error, json_response, license_row, page
 
 # Client.request takes a Cancellation; an AsyncClient call is cancelled with its task.
@@ -86,6 +86,12 @@ def test_every_resource_method_has_an_async_twin_of_the_same_signature(
         lazy = "Pager" in str(ours_returns) or "RecordPages" in str(ours_returns)
         assert inspect.iscoroutinefunction(theirs) is not lazy, method
         assert not inspect.iscoroutinefunction(ours), method
+
+
+def test_both_clients_pages_offer_the_same_and_read_the_next_awaited_or_not() -> None:
+    assert _public(SyncPage) == _public(AsyncPage)
+    assert not inspect.iscoroutinefunction(SyncPage.get_next_page)
+    assert inspect.iscoroutinefunction(AsyncPage.get_next_page)
 
 
 def _scripted(request: httpx2.Request) -> httpx2.Response:

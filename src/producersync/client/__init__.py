@@ -31,7 +31,7 @@ from producersync.client._exceptions import (
     ServerError,
     WaitTimeoutError,
 )
-from producersync.client.pagination import AsyncPager, Page, SyncPager
+from producersync.client.pagination import AsyncPage, AsyncPager, Page, SyncPage, SyncPager
 from producersync.client.resources.records import AsyncRecordPages, SyncRecordPages
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "APIStatusError",
     "APITimeoutError",
     "AsyncClient",
+    "AsyncPage",
     "AsyncPager",
     "AsyncRecordPages",
     "AuthenticationError",
@@ -57,6 +58,7 @@ __all__ = [
     "RequestOptions",
     "ResponseValidationError",
     "ServerError",
+    "SyncPage",
     "SyncPager",
     "SyncRecordPages",
     "WaitTimeoutError",

@@ -9,6 +9,11 @@ URL of the page that holds it, as a browser would. A link back to a page already
 or past a v1 page's ``totalPages``, is a ``ResponseValidationError``: followed, it
 would never end. So is an ``embedded`` that holds something but not the list's records:
 read as none, it would end the list there.
+
+A pager's pages can fetch the page after them (``get_next_page``, awaited on an
+``AsyncPage``), for a caller that reads a list at its own pace; and a v2 page names the
+continuation token of the next (``next_continuation_token``), which a list started anew
+resumes from.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ import gc
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from typing import Any, Generic, TypeVar
 from urllib.parse import urljoin
@@ -36,7 +41,16 @@ from pydantic import (
 
 from producersync.client._exceptions import ResponseValidationError
 
-__all__ = ["AsyncPager", "LoopGuard", "Page", "SyncPager", "parse_page", "parse_raw_page"]
+__all__ = [
+    "AsyncPage",
+    "AsyncPager",
+    "LoopGuard",
+    "Page",
+    "SyncPage",
+    "SyncPager",
+    "parse_page",
+    "parse_raw_page",
+]
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -51,6 +65,48 @@ class Page(Generic[M]):
     @property
     def has_next_page(self) -> bool:
         return self.next_path is not None
+
+    @property
+    def next_continuation_token(self) -> str | None:
+        """The v2 continuation token of the next page, None on the last page and on v1
+        pages: saved, a list made again with the same filters and
+        ``continuation_token=`` resumes there (after a crash, say)."""
+        if self.next_path is None:
+            return None
+        token: str | None = httpx2.URL(self.next_path).params.get("continuationToken")
+        return token
+
+    def _following(self) -> str:
+        if self.next_path is None:
+            raise RuntimeError("this is the last page: check has_next_page first")
+        return self.next_path
+
+
+@dataclass
+class SyncPage(Page[M]):
+    """A page a ``SyncPager`` read: it can read the page after it."""
+
+    _pager: SyncPager[M] | None = field(default=None, repr=False, compare=False)
+
+    def get_next_page(self) -> SyncPage[M]:
+        """The page after this one, fetched with the list's options; ``RuntimeError`` on
+        the last page."""
+        path = self._following()
+        assert self._pager is not None
+        return self._pager._read(path, None)
+
+
+@dataclass
+class AsyncPage(Page[M]):
+    """A page an ``AsyncPager`` read: it can read the page after it, awaited."""
+
+    _pager: AsyncPager[M] | None = field(default=None, repr=False, compare=False)
+
+    async def get_next_page(self) -> AsyncPage[M]:
+        """``SyncPage.get_next_page``, awaited."""
+        path = self._following()
+        assert self._pager is not None
+        return await self._pager._read(path, None)
 
 
 @cache
@@ -238,16 +294,20 @@ class SyncPager(Generic[M]):
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
-    def pages(self) -> Iterator[Page[M]]:
+    def pages(self) -> Iterator[SyncPage[M]]:
         path: str | None = self._path
         params = self._params
         guard = LoopGuard(self._path)
         while path is not None:
-            page = self._parse(self._fetch(path, params), at=path)
+            page = self._read(path, params)
             yield page
             path, params = page.next_path, None  # the next link carries every parameter
             if path is not None:
                 guard.check(path)
+
+    def _read(self, path: str, params: dict[str, Any] | None) -> SyncPage[M]:
+        page = self._parse(self._fetch(path, params), at=path)
+        return SyncPage(page.items, page.next_path, page.total_pages, page.total_elements, self)
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -260,16 +320,20 @@ class AsyncPager(Generic[M]):
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
-    async def pages(self) -> AsyncIterator[Page[M]]:
+    async def pages(self) -> AsyncIterator[AsyncPage[M]]:
         path: str | None = self._path
         params = self._params
         guard = LoopGuard(self._path)
         while path is not None:
-            page = self._parse(await self._fetch(path, params), at=path)
+            page = await self._read(path, params)
             yield page
             path, params = page.next_path, None
             if path is not None:
                 guard.check(path)
+
+    async def _read(self, path: str, params: dict[str, Any] | None) -> AsyncPage[M]:
+        page = self._parse(await self._fetch(path, params), at=path)
+        return AsyncPage(page.items, page.next_path, page.total_pages, page.total_elements, self)
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.pages():

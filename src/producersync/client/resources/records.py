@@ -17,7 +17,7 @@ import anyio
 
 from producersync.client._base_client import RequestOptions
 from producersync.client._constants import DEFAULT_PAGE_SIZE, NPN_CHUNK
-from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
+from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
     AsyncResource,
     SyncResource,
@@ -147,6 +147,19 @@ class Filters:
 PageRequest = tuple[str, dict[str, Any], Any]  # path, params, page parser
 
 
+def _resumable(token: str, partitions: int) -> None:
+    """Refuse, before any request, a continuation token that cannot resume the list: one
+    that is not a token, or one for a list read in several NPN partitions (each has its
+    own tokens: one would resume them all at the same place)."""
+    if not isinstance(token, str) or not token:
+        raise ValueError(f"continuation_token: {token!r:.60} is not a continuation token")
+    if partitions > 1:
+        raise ValueError(
+            f"continuation_token resumes one partition of {NPN_CHUNK} NPNs: this list has "
+            f"{partitions}"
+        )
+
+
 class _RecordsMixin(Generic[M]):
     spec: RecordSpec[M]
 
@@ -155,13 +168,18 @@ class _RecordsMixin(Generic[M]):
             parse_page, key=key or self.spec.key, model=model or self.spec.model, size=size
         )
 
-    def _list_requests(self, filters: Filters, page_size: int) -> list[PageRequest]:
-        """One v2 page stream per NPN partition."""
+    def _list_requests(
+        self, filters: Filters, page_size: int, continuation_token: str | None
+    ) -> list[PageRequest]:
+        """One v2 page stream per NPN partition, the one resumed at ``continuation_token``
+        if given."""
         parse = self._parser(page_size)
-        return [
-            (f"/v2/{self.spec.key}", params, parse)
-            for params in self._chunk_params(filters, page_size)
-        ]
+        partitions = self._chunk_params(filters, page_size)
+        if continuation_token is not None:
+            _resumable(continuation_token, len(partitions))
+            for params in partitions:
+                params["continuationToken"] = continuation_token
+        return [(f"/v2/{self.spec.key}", params, parse) for params in partitions]
 
     def _by_page_request(self, filters: Filters, page: int, page_size: int) -> PageRequest:
         params: dict[str, Any] = filters.params(self.spec)
@@ -193,7 +211,7 @@ class _RecordsMixin(Generic[M]):
 # --- sync ---------------------------------------------------------------------------
 
 
-def _all_pages(pager: SyncPager[M], left: threading.Event) -> list[Page[M]]:
+def _all_pages(pager: SyncPager[M], left: threading.Event) -> list[SyncPage[M]]:
     """A partition's pages, to its end or until the list is ``left``: a page more would
     be read, and a slot of the rate limit spent, for no one."""
     pages = []
@@ -210,7 +228,7 @@ class SyncRecordPages(Generic[M]):
     def __init__(self, pagers: list[SyncPager[M]], concurrency: int) -> None:
         self._pagers, self._concurrency = pagers, max(1, concurrency)
 
-    def pages(self) -> Iterator[Page[M]]:
+    def pages(self) -> Iterator[SyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
             for pager in self._pagers:
                 yield from pager.pages()
@@ -264,13 +282,16 @@ class Records(SyncResource, _RecordsMixin[M]):
         status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncRecordPages[M]:
         """Records of the subscribed population (v2, continuation tokens), lazily.
 
         Many ``npns`` are fetched in partitions of 500; ``concurrency`` fetches that many
-        partitions at once, all within the client's rate limit. ``deadline=`` and
-        ``priority=`` (``RequestOptions``) go with the request of every page."""
+        partitions at once, all within the client's rate limit. ``continuation_token``
+        (a page's ``next_continuation_token``, saved) resumes the list there, given the
+        filters it was read with. ``deadline=`` and ``priority=`` (``RequestOptions``) go
+        with the request of every page."""
         filters = Filters(
             npns,
             states,
@@ -282,7 +303,7 @@ class Records(SyncResource, _RecordsMixin[M]):
             co_codes,
             status,
         )
-        requests = self._list_requests(filters, page_size)
+        requests = self._list_requests(filters, page_size, continuation_token)
         fetch = self._fetch(options)
         return SyncRecordPages([SyncPager(fetch, *r) for r in requests], concurrency)
 
@@ -370,7 +391,7 @@ class RegulatoryActions(Records[RegulatoryAction]):
 # --- async --------------------------------------------------------------------------
 
 
-async def _drain(results: list[list[Page[M]]], index: int, pager: AsyncPager[M]) -> None:
+async def _drain(results: list[list[AsyncPage[M]]], index: int, pager: AsyncPager[M]) -> None:
     results[index] = [page async for page in pager.pages()]
 
 
@@ -378,7 +399,7 @@ class AsyncRecordPages(Generic[M]):
     def __init__(self, pagers: list[AsyncPager[M]], concurrency: int) -> None:
         self._pagers, self._concurrency = pagers, max(1, concurrency)
 
-    async def pages(self) -> AsyncIterator[Page[M]]:
+    async def pages(self) -> AsyncIterator[AsyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
             for pager in self._pagers:
                 async for page in pager.pages():
@@ -386,7 +407,7 @@ class AsyncRecordPages(Generic[M]):
             return
         for start in range(0, len(self._pagers), self._concurrency):
             window = self._pagers[start : start + self._concurrency]
-            results: list[list[Page[M]]] = [[] for _ in window]
+            results: list[list[AsyncPage[M]]] = [[] for _ in window]
 
             failed: BaseException | None = None
             try:
@@ -429,6 +450,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncRecordPages[M]:
         filters = Filters(
@@ -442,7 +464,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
             co_codes,
             status,
         )
-        requests = self._list_requests(filters, page_size)
+        requests = self._list_requests(filters, page_size, continuation_token)
         fetch = self._fetch(options)
         return AsyncRecordPages([AsyncPager(fetch, *r) for r in requests], concurrency)
 

@@ -12,7 +12,7 @@ import anyio
 
 from producersync.client._base_client import RequestOptions
 from producersync.client._exceptions import WaitTimeoutError
-from producersync.client.pagination import AsyncPager, Page, SyncPager, parse_page
+from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
     AsyncResource,
     SyncResource,
@@ -55,11 +55,11 @@ class Subscriptions(SyncResource):
         """Every subscribed NPN (v1 pages)."""
         return SyncPager(self._fetch(options), _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
-    def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
+    def page(self, number: int, **options: Unpack[RequestOptions]) -> SyncPage[Subscription]:
         """One numbered page of the population; its ``total_pages`` says how many there
         are, so a caller may read the others side by side."""
-        body = self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options)
-        return _subscriptions(body, at=_PATH)
+        pager = SyncPager(self._fetch(options), _PATH, None, _subscriptions)
+        return pager._read(_PATH, {"page": number, "size": _PAGE})
 
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
@@ -120,9 +120,9 @@ class AsyncSubscriptions(AsyncResource):
     def list(self, **options: Unpack[RequestOptions]) -> AsyncPager[Subscription]:
         return AsyncPager(self._fetch(options), _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
 
-    async def page(self, number: int, **options: Unpack[RequestOptions]) -> Page[Subscription]:
-        page = await self._get_raw(_PATH, {"page": number, "size": _PAGE}, **options)
-        return _subscriptions(page, at=_PATH)
+    async def page(self, number: int, **options: Unpack[RequestOptions]) -> AsyncPage[Subscription]:
+        pager = AsyncPager(self._fetch(options), _PATH, None, _subscriptions)
+        return await pager._read(_PATH, {"page": number, "size": _PAGE})
 
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
