@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from producersync.client import APITimeoutError, AsyncClient, Client
+from producersync.client._constants import DEFAULT_TIMEOUT
 from tests.client.fake import FakeAPI, json_response
 from tests.support.fault_proxy import FaultMix, FaultProxy, dribbled, fault_proxy
 
@@ -135,10 +136,12 @@ def test_no_wait_outlasts_the_deadline(kind: str, proxy: FaultProxy) -> None:
 @pytest.mark.parametrize(
     ("timeout", "deadline"),
     [
-        (None, 185.0),  # the default, Timeout(60.0, connect=5.0): each wait once
+        (DEFAULT_TIMEOUT, 185.0),  # Timeout(60.0, connect=5.0): each wait once
         (1.0, 4.0),
-        (httpx2.Timeout(10.0, connect=2.0, pool=None), math.inf),
-        (httpx2.Timeout(None), math.inf),
+        # A wait without a timeout counts as the default's: the attempt still ends.
+        (httpx2.Timeout(10.0, connect=2.0, pool=None), 82.0),
+        (httpx2.Timeout(None), 185.0),
+        (None, 185.0),
     ],
 )
 @pytest.mark.parametrize("client_class", [Client, AsyncClient])
@@ -147,6 +150,15 @@ def test_the_deadline_defaults_to_every_wait_s_timeout_once(
 ) -> None:
     client = client_class("cid", "csecret", base_url="http://fake", timeout=timeout)
     assert client.deadline == deadline
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_timeout_none_is_no_timeout_on_any_wait_as_in_httpx(client_class: Any) -> None:
+    """It was the client's default, 60 s a wait, where httpx and the docs' own
+    ``Timeout(None)`` mean none; left out, the timeout is still the default."""
+    unbounded = client_class("cid", "csecret", base_url="http://fake", timeout=None)
+    assert unbounded.timeout == httpx2.Timeout(None)
+    assert client_class("cid", "csecret", base_url="http://fake").timeout == DEFAULT_TIMEOUT
 
 
 @pytest.mark.parametrize("deadline", [0, -1.0, math.nan])

@@ -23,7 +23,6 @@ from producersync.client._constants import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_RATE_LIMIT,
     DEFAULT_REFRESH_MARGIN,
-    DEFAULT_TIMEOUT,
     RETRY_AFTER_CAP,
 )
 from producersync.client._deadline import (
@@ -96,7 +95,7 @@ class BaseClient:
         max_retries: int,
         rate_limit: float,
         refresh_margin: float,
-        timeout: httpx2.Timeout | float,
+        timeout: httpx2.Timeout | float | None,
         deadline: float | None,
     ) -> None:
         client_id = client_id or os.environ.get("PRODUCERSYNC_CLIENT_ID")
@@ -360,5 +359,4 @@ DEFAULTS: dict[str, Any] = {
     "max_retries": DEFAULT_MAX_RETRIES,
     "rate_limit": DEFAULT_RATE_LIMIT,
     "refresh_margin": DEFAULT_REFRESH_MARGIN,
-    "timeout": DEFAULT_TIMEOUT,
 }

@@ -9,6 +9,7 @@ from typing import Any, Self
 import httpx2
 
 from producersync.client._base_client import DEFAULTS, AsyncAPIClient, SyncAPIClient
+from producersync.client._constants import DEFAULT_TIMEOUT
 from producersync.client._environment import Environment
 from producersync.client.resources.records import (
     SPECS,
@@ -46,12 +47,7 @@ def _options(
     timeout: httpx2.Timeout | float | None,
     deadline: float | None,
 ) -> dict[str, Any]:
-    given = {
-        "max_retries": max_retries,
-        "rate_limit": rate_limit,
-        "refresh_margin": refresh_margin,
-        "timeout": timeout,
-    }
+    given = {"max_retries": max_retries, "rate_limit": rate_limit, "refresh_margin": refresh_margin}
     return {
         "client_id": client_id,
         "client_secret": client_secret,
@@ -59,6 +55,8 @@ def _options(
         "base_url": base_url,
         "token_url": token_url,
         "scope": scope,
+        # None: no wait has a timeout, as in httpx; the default is DEFAULT_TIMEOUT.
+        "timeout": timeout,
         "deadline": deadline,  # None: derived from the timeout (``_deadline``)
         **{k: DEFAULTS[k] if v is None else v for k, v in given.items()},
     }
@@ -85,7 +83,7 @@ class Client(SyncAPIClient):
         max_retries: int | None = None,
         rate_limit: float | None = None,
         refresh_margin: float | None = None,
-        timeout: httpx2.Timeout | float | None = None,
+        timeout: httpx2.Timeout | float | None = DEFAULT_TIMEOUT,
         deadline: float | None = None,
         transport: httpx2.BaseTransport | None = None,
     ) -> None:
@@ -165,7 +163,7 @@ class AsyncClient(AsyncAPIClient):
         max_retries: int | None = None,
         rate_limit: float | None = None,
         refresh_margin: float | None = None,
-        timeout: httpx2.Timeout | float | None = None,
+        timeout: httpx2.Timeout | float | None = DEFAULT_TIMEOUT,
         deadline: float | None = None,
         transport: httpx2.AsyncBaseTransport | None = None,
     ) -> None:

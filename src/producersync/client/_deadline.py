@@ -19,6 +19,8 @@ from collections.abc import Iterator
 
 import httpx2
 
+from producersync.client._constants import DEFAULT_TIMEOUT
+
 __all__ = [
     "DEADLINE",
     "default_deadline",
@@ -37,10 +39,14 @@ DEADLINE = "producersync.deadline"
 
 def default_deadline(timeout: httpx2.Timeout) -> float:
     """Every wait's timeout once, added up: an attempt whose waits each run to their
-    timeout still fits, and a response still coming after all of them is cut. Without a
-    timeout on one of them, none (``math.inf``): that wait was meant to be unbounded."""
-    waits = (timeout.pool, timeout.connect, timeout.write, timeout.read)
-    return math.inf if None in waits else math.fsum(w for w in waits if w is not None)
+    timeout still fits, and a response still coming after all of them is cut. A wait
+    without a timeout counts as the default's: an attempt is unbounded only when asked
+    (``deadline=math.inf``). ``timeout=None`` is httpx's "no timeout", and a deadline
+    that followed it made a call to a server that never answered wait for ever."""
+    names = ("pool", "connect", "write", "read")
+    waits = (getattr(timeout, name) for name in names)
+    defaults = (getattr(DEFAULT_TIMEOUT, name) for name in names)
+    return math.fsum(d if w is None else w for w, d in zip(waits, defaults, strict=True))
 
 
 def waits(timeout: httpx2.Timeout) -> httpx2.Timeout:
