@@ -531,6 +531,61 @@ def test_a_description_typed_on_several_lines_keeps_them(
     assert '<dd class="lines">Receiver of Acme\nOn call: ops</dd>' in overview
 
 
+def _ticked(page: httpx2.Response) -> list[str]:
+    """The event types a form shows ticked, as a browser would send them back."""
+    return re.findall(r'name="events" value="([^"]+)"[^>]* checked', page.text)
+
+
+@pytest.mark.parametrize(
+    "event_types", [None, ["producersync"], [NPN_ACTIVATED, UPDATES_AVAILABLE]]
+)
+def test_an_edit_of_another_field_keeps_the_event_filter(
+    portal_service: RunningService, visitor: SignedIn, event_types: list[str] | None
+) -> None:
+    """No filter (every type) was shown as the group ticked, and saved as it: an edit of
+    the description changed ``eventTypes`` from null to ``["producersync"]``."""
+    with portal_service.client(visitor.creds) as api:
+        made = api.post(
+            "/v1/webhooks/endpoints",
+            json={"url": URL, "eventTypes": event_types},
+        )
+        assert made.status_code == 201, made.text
+        endpoint_id = made.json()["id"]
+        page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/edit")
+        assert _ticked(page) == (event_types or [])
+        saved = visitor.form(
+            f"/portal/endpoints/{endpoint_id}/edit",
+            url=URL,
+            description="Edited",
+            events=_ticked(page),
+        )
+        assert saved.status_code == 303, saved.text
+        shown = api.get(f"/v1/webhooks/endpoints/{endpoint_id}").json()
+    assert (shown["description"], shown["eventTypes"]) == ("Edited", event_types)
+
+
+def test_the_filter_can_be_narrowed_and_dropped_again(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    created = visitor.form("/portal/endpoints", url=URL)  # none ticked: no filter
+    assert created.status_code == 303, created.text
+    endpoint_id = created.headers["location"].split("/")[3].split("?")[0]
+    path = f"/portal/endpoints/{endpoint_id}/edit"
+
+    def event_types() -> list[str] | None:
+        with portal_service.engine.connect() as conn:
+            endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+        assert endpoint is not None
+        return endpoint.event_types
+
+    assert event_types() is None
+    assert "All event types" in visitor.http.get(f"/portal/endpoints/{endpoint_id}").text
+    assert visitor.form(path, url=URL, events=[NPN_ACTIVATED]).status_code == 303
+    assert event_types() == [NPN_ACTIVATED]
+    assert visitor.form(path, url=URL).status_code == 303
+    assert event_types() is None
+
+
 # --- bad input --------------------------------------------------------------------------
 
 LONG = "x" * 501
@@ -542,7 +597,6 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/endpoints", {"url": URL, "description": LONG, "events": ALL}, "at most 500"),
     # Worded for a list ("at most 2048 items after validation") until the length came first.
     ("/endpoints", {"url": URL + "/" + "a" * 2048, "events": ALL}, "at most 2048 characters"),
-    ("/endpoints", {"url": URL}, "Choose the producersync group or at least one event type"),
     ("/endpoints", {"url": URL, "events": ["producersync.bogus"]}, "Unknown event type"),
     ("/endpoints/{ep}/edit", {"url": "javascript:alert(1)", "events": ALL}, "https"),
     ("/endpoints/{ep}/edit", {"url": URL, "description": "a\x00b", "events": ALL}, "A NUL"),

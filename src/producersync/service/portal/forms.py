@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from pydantic import ValidationError
 
-from producersync.model.events import EVENT_GROUP
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
@@ -68,26 +67,24 @@ class EndpointForm:
 
     url: str = ""
     description: str = ""
-    events: tuple[str, ...] = (EVENT_GROUP,)
+    # None ticked: no filter, every type (the API's ``eventTypes: null``). Shown as the
+    # group ticked, an endpoint without a filter was saved with ``["producersync"]``, its
+    # filter changed by an edit of another field; the group stays a choice of its own.
+    events: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, endpoint: Endpoint) -> EndpointForm:
-        # No filter (every type, as the API allows) reads as the group that holds them all.
-        return cls(endpoint.url, endpoint.description, tuple(endpoint.event_types or [EVENT_GROUP]))
+        return cls(endpoint.url, endpoint.description, tuple(endpoint.event_types or ()))
 
     def checked(self) -> EndpointCreate:
         if not self.url.strip():
             raise FormInvalid({"url": "give the URL to send the events to"})
-        if not self.events:
-            raise FormInvalid(
-                {"events": "choose the producersync group or at least one event type"}
-            )
         try:
             return EndpointCreate.model_validate(
                 {
                     "url": self.url.strip(),
                     "description": _lines(self.description).strip(),
-                    "eventTypes": list(self.events),
+                    "eventTypes": list(self.events) or None,
                 }
             )
         except ValidationError as exc:
@@ -108,6 +105,7 @@ class EndpointForm:
             url=body.url,
             description=None if shown else body.description,
             event_types=body.event_types,
+            all_event_types=body.event_types is None,
         )
 
 
