@@ -586,6 +586,18 @@ def test_the_filter_can_be_narrowed_and_dropped_again(
     assert event_types() is None
 
 
+def test_the_form_states_the_timeout_the_sender_keeps(tmp_path: Path) -> None:
+    """The hint said 5 seconds whatever PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS was."""
+    with running_service(
+        f"sqlite:///{tmp_path / 'store.db'}", webhook_timeout_seconds=12.5
+    ) as service:
+        visitor = sign_in(service, service.account())
+        endpoint_id = _create(visitor)
+        for path in ("/portal/endpoints/new", f"/portal/endpoints/{endpoint_id}/edit"):
+            assert "a 2xx answer within 12.5 seconds." in visitor.http.get(path).text, path
+        visitor.http.close()
+
+
 # --- bad input --------------------------------------------------------------------------
 
 LONG = "x" * 501

@@ -71,6 +71,8 @@ def _form_page(
         endpoint=endpoint,
         errors=errors or {},
         choices=[(name, EVENT_TYPE_DESCRIPTIONS[name]) for name in management.SUBSCRIBABLE],
+        # The sender's own timeout: the hint said 5 s whatever it was set to.
+        timeout=get_context(request).settings.webhook_timeout_seconds,
     )
 
 
