@@ -19,11 +19,11 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
-from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE, NpnActivated
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_attempts
+from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
 from tests.support.service import RunningService, running_service
 
@@ -1018,6 +1018,41 @@ def test_the_refresh_says_what_it_brought_and_can_be_paused(
     assert "updates=paused" in re.search(r'<a href="([^"]+)"[^>]*>Failed</a>', paused.text)[1]
     assert "Pause updates" in page.text
     assert visitor.http.get(path, params={"updates": "stopped"}).status_code == 400
+
+
+def test_recover_selects_by_the_messages_time_not_a_replays(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A replay to an endpoint that never had the message creates its delivery then; Recover
+    filtered on that time, so a message of 10 days ago, replayed and failed, was recovered
+    "since yesterday"."""
+    old, replayed_to = _create(visitor), _create(visitor)
+    event = NpnActivated.create("15645555")
+    with write_transaction(portal_service.engine) as conn:
+        message = outbox.Message(event.id, visitor.creds.account_id, event.type, event.to_json())
+        ten_days_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=10)
+        outbox.publish(conn, [message], endpoint_id=old, now=ten_days_ago)
+    resent = visitor.form(f"/portal/endpoints/{replayed_to}/messages/{event.id}/resend")
+    assert resent.status_code == 303, resent.text
+    with write_transaction(portal_service.engine) as conn:  # its manual attempt failed
+        conn.execute(
+            webhook_deliveries.update()
+            .where(
+                webhook_deliveries.c.endpoint_id == replayed_to,
+                webhook_deliveries.c.message_id == event.id,
+            )
+            .values(state="failed", manual=False, next_attempt_at=None)
+        )
+
+    def recover(days: int) -> str:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
+        path = f"/portal/endpoints/{replayed_to}/recover"
+        answer = visitor.form(path, since=since.strftime("%Y-%m-%dT%H:%M"))
+        assert answer.status_code == 303, answer.text
+        return answer.headers["location"].split("queued=")[1]
+
+    assert recover(days=1) == "0"
+    assert recover(days=11) == "1"
 
 
 def _attempt_ids(service: RunningService, endpoint_id: str) -> list[int]:

@@ -359,7 +359,8 @@ def recover(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Queue one more attempt of the endpoint's deliveries that failed for good since then."""
+    """Queue one more attempt of the endpoint's deliveries that failed for good, of the
+    messages created since then."""
     with _write(database, since=since.isoformat()) as (conn, _settings):
         queued = management.recover(conn, _endpoint(conn, endpoint_id), since)
     emit(as_json, {"queued": queued})

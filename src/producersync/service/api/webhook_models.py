@@ -183,7 +183,7 @@ class ExampleRequest(_In):
 
 class RecoverRequest(_In):
     since: dt.datetime = Field(
-        description="Retry deliveries that failed for good and were created since then "
+        description="Retry deliveries that failed for good, of messages created since then "
         "(at most 14 days ago)"
     )
 

@@ -359,7 +359,8 @@ def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> Delive
     f"{_ENDPOINT}/recover",
     summary="Retry a webhook endpoint's failed deliveries",
     description="Queues one manual attempt of every delivery to the endpoint that failed for "
-    "good and was created since `since` (at most 14 days back, at most 10,000 messages).",
+    "good, of a message created since `since` (at most 14 days back, at most 10,000 "
+    "messages).",
     operation_id="recoverWebhookEndpoint",
     status_code=202,
     response_model=RecoverAccepted,

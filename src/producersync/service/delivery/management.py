@@ -162,8 +162,8 @@ def replay(conn: sa.Connection, endpoint: store.Endpoint, message_id: str) -> in
 
 
 def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -> int:
-    """One manual attempt of every delivery to the endpoint that failed for good since
-    ``since`` (at most 14 days back, at most 10,000 messages)."""
+    """One manual attempt of every delivery to the endpoint that failed for good, of the
+    messages created since ``since`` (at most 14 days back, at most 10,000 messages)."""
     now = dt.datetime.now(dt.UTC)
     since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since
     # The window first, on the time as given: converted first, a time within a day of the

@@ -597,13 +597,16 @@ def recover(
     now: dt.datetime,
     limit: int,
 ) -> int:
-    """Queue one manual attempt of every delivery to the endpoint that failed for good and
-    was created since ``since`` (at most ``limit``). Returns how many."""
-    d = webhook_deliveries
+    """Queue one manual attempt of every delivery to the endpoint that failed for good, of
+    a message created since ``since`` (at most ``limit``). Returns how many."""
+    d, m = webhook_deliveries, webhook_messages
+    # The message's time, as Svix's "recover since" means: a delivery a replay created has
+    # the replay's, so a message sent weeks ago and replayed since was recovered as new.
     ids = list(
         conn.execute(
             sa.select(d.c.id)
-            .where(d.c.endpoint_id == endpoint_id, d.c.state == FAILED, d.c.created_at >= since)
+            .join(m, m.c.id == d.c.message_id)
+            .where(d.c.endpoint_id == endpoint_id, d.c.state == FAILED, m.c.created_at >= since)
             .order_by(d.c.id)
             .limit(limit)
         ).scalars()
