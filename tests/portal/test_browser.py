@@ -791,6 +791,26 @@ _ON_REGION = "() => document.activeElement.getAttribute('role') === 'region'"
 
 # The pages are the same HTML whatever the store: on SQLite's harness alone.
 @pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_long_unbroken_description_does_not_widen_the_endpoints_table(
+    harness: Harness, browser: Browser
+) -> None:
+    """The URL breaks anywhere in the table; the description only between words, so one
+    of 500 characters without a space (a token, a path) made its column as wide, and the
+    other columns of every row scrolled out of a desktop window."""
+    acme = harness.account("long")
+    with write_transaction(harness.engine) as conn:
+        endpoints.create_endpoint(conn, acme.id, "http://127.0.0.1:9/a", description="d" * 500)
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    region = page.get_by_role("region", name="Endpoints")
+    expect(region.locator("table")).to_have_count(1)
+    assert region.evaluate("box => box.scrollWidth <= box.clientWidth"), "the table scrolls"
+    context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_tables_keep_every_column_on_a_320_px_screen(harness: Harness, browser: Browser) -> None:
     """On a phone or at 400 % zoom a table keeps all its columns and scrolls sideways in
     a named region that takes the keyboard (a media query had hidden a column under
