@@ -681,6 +681,41 @@ def test_recover_rearms_only_failed_deliveries_of_the_endpoint_since_then(
         assert all(c.manual for c in claimed)
 
 
+@pytest.mark.postgres
+def test_recover_leaves_a_delivery_replayed_and_claimed_meanwhile_to_its_sender(
+    tmp_path: Path,
+) -> None:
+    # Recover read the failed deliveries, then re-armed them by id: one replayed and claimed
+    # by another process in between was made due again under its sender, claimed a second
+    # time and sent twice, and the first sender's outcome moved nothing.
+    with opened("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            account = new_account(conn)
+            ep = new_endpoint(conn, account)
+            event = activated()
+            outbox.publish(conn, [message(account, event)], now=T0)
+            (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+            outbox.record(conn, [outcome(first, T0, succeeded=False)])  # failed for good
+        recovered: list[int] = []
+
+        def recover() -> None:
+            with write_transaction(engine) as conn:
+                recovered.append(outbox.recover(conn, ep, T0, T0 + seconds(20), 10))
+
+        with write_transaction(engine) as conn:
+            outbox.replay(conn, event.id, ep, T0 + seconds(10))
+            (in_flight,) = outbox.claim_due(conn, T0 + seconds(10), 10, LEASE)
+            thread = threading.Thread(target=recover)
+            thread.start()
+            eventually(lambda: bool(recovered) or waiting_on_a_lock(engine))
+        thread.join()
+        with write_transaction(engine) as conn:
+            assert outbox.claim_due(conn, T0 + seconds(20), 10, LEASE) == []
+            done = outcome(in_flight, T0 + seconds(21), succeeded=True)
+            assert outbox.record(conn, [done]) == 1
+    assert recovered == [0]  # it re-armed nothing
+
+
 # --- reading ---------------------------------------------------------------------------
 
 

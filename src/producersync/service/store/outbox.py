@@ -598,7 +598,7 @@ def recover(
     limit: int,
 ) -> int:
     """Queue one manual attempt of every delivery to the endpoint that failed for good, of
-    a message created since ``since`` (at most ``limit``). Returns how many."""
+    a message created since ``since`` (at most ``limit``). Returns how many it re-armed."""
     d, m = webhook_deliveries, webhook_messages
     # The message's time, as Svix's "recover since" means: a delivery a replay created has
     # the replay's, so a message sent weeks ago and replayed since was recovered as new.
@@ -611,10 +611,14 @@ def recover(
             .limit(limit)
         ).scalars()
     )
-    if ids:
-        conn.execute(
-            d.update()
-            .where(d.c.id.in_(ids))
-            .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
-        )
-    return len(ids)
+    if not ids:
+        return 0
+    # Failed still, when the row is locked: one replayed and claimed since it was read (on
+    # PostgreSQL, another process) had its due time reset, its claim cut short and was
+    # sent a second time beside its sender's attempt.
+    rearmed = conn.execute(
+        d.update()
+        .where(d.c.id.in_(ids), d.c.state == FAILED)
+        .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
+    )
+    return rearmed.rowcount
