@@ -3,7 +3,8 @@ fan-out SIGKILLed and restarted."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,6 +21,17 @@ from tests.support.databases import store_url
 from tests.support.processes import FAST, service_process
 from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
+
+
+@contextmanager
+def opened_store(kind: str, directory: Path) -> Iterator[sa.Engine]:
+    """A fresh, migrated store of ``kind`` (``sqlite``, ``postgres``), disposed of after."""
+    with store_url(kind, directory) as url:
+        engine = open_store(url)
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 def publish_to_one_endpoint(

@@ -8,7 +8,6 @@ import datetime as dt
 import random
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -32,30 +31,20 @@ from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
 from producersync.service.store.tables import (
     webhook_deliveries,
     webhook_messages,
     webhook_secrets,
 )
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url, waiting_on_a_lock
+from tests.support.databases import waiting_on_a_lock
+from tests.support.delivery import opened_store as opened
 from tests.support.waiting import eventually
 
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=30)
 URL = "https://93.184.216.34/hook"
 NPN = "15645555"
-
-
-@contextmanager
-def opened(kind: str, directory: Path) -> Iterator[sa.Engine]:
-    with store_url(kind, directory) as url:
-        engine = open_store(url)
-        try:
-            yield engine
-        finally:
-            engine.dispose()
 
 
 @pytest.fixture(params=BACKENDS)
@@ -468,14 +457,36 @@ def test_an_outcome_under_an_expired_claim_is_logged_but_moves_nothing(
         event = activated()
         outbox.publish(conn, [message(account, event)], now=T0)
         (late,) = outbox.claim_due(conn, T0, 10, LEASE)
-        # The first sender outlived its lease: another took the delivery and succeeded.
+        # The first sender outlived its lease (its attempt, begun under it, hung): another
+        # took the delivery and succeeded.
         (second,) = outbox.claim_due(conn, T0 + LEASE, 10, LEASE)
         assert outbox.record(conn, [outcome(second, T0 + LEASE, succeeded=True)]) == 1
-        assert outbox.record(conn, [outcome(late, T0 + LEASE, succeeded=False)]) == 0
+        assert outbox.record(conn, [outcome(late, T0 + seconds(1), succeeded=False)]) == 0
         outbox.defer(conn, [outbox.Deferred(late, T0 + seconds(999))])
         done = only_delivery(conn, event.id, ep)
         assert (done.state, done.attempts) == ("succeeded", 1)
         assert len(outbox.list_attempts(conn, endpoint_id=ep)) == 2  # both were made
+
+
+def test_a_batch_recorded_again_logs_and_moves_nothing_more(engine: sa.Engine) -> None:
+    # Settled again after a commit never acknowledged, a batch logged every attempt twice.
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        flaky, fine = activated(), deactivated()
+        outbox.publish(conn, [message(account, flaky), message(account, fine)], now=T0)
+        claimed = {c.message_id: c for c in outbox.claim_due(conn, T0, 10, LEASE)}
+        batch = [
+            outcome(claimed[flaky.id], T0, succeeded=False, next_at=T0 + seconds(60)),
+            outcome(claimed[fine.id], T0 + seconds(1), succeeded=True),
+        ]
+        assert outbox.record(conn, batch) == 2
+    with write_transaction(engine) as conn:
+        assert outbox.record(conn, batch) == 0
+        assert len(outbox.list_attempts(conn, endpoint_id=ep)) == 2
+        retrying = only_delivery(conn, flaky.id, ep)
+        assert (retrying.state, retrying.attempts) == ("pending", 1)
+        assert retrying.next_attempt_at == T0 + seconds(60)
 
 
 def test_attempts_to_an_endpoint_deleted_in_flight_are_dropped(engine: sa.Engine) -> None:

@@ -20,29 +20,18 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
 
 from producersync.db_outage import STEP_RETRIES, OutageLog, unavailable
+from producersync.service.delivery.batches import GONE, Batches
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import endpoints as store_endpoints
-from producersync.service.store.engine import write_transaction
-from producersync.service.store.outbox import (
-    Claimed,
-    Deferred,
-    Outcome,
-    claim_due,
-    defer,
-    next_due,
-    record,
-)
+from producersync.service.store.outbox import Claimed, Deferred, Outcome
 
 __all__ = ["Dispatcher"]
 
 log = logging.getLogger(__name__)
-
-_GONE = "the endpoint answered 410 Gone"
 
 
 @DBOS.dbos_class()
@@ -51,12 +40,9 @@ class Dispatcher(DBOSConfiguredInstance):
         self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
     ) -> None:
         super().__init__("webhook-dispatcher")
-        self._engine = engine
-        self._attempts, self._attempt_seconds = metrics.attempts, metrics.attempt_seconds
-        for outcome in ("succeeded", "failed", "deferred"):  # at 0 while none is made
-            self._attempts.labels(outcome)
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
+        self._store = Batches(engine, self._policy, self._batch, metrics)
         self._poll = settings.webhook_poll_seconds
         # Enough batches in flight to keep every sending slot busy while others record.
         self._max_batches = max(2, -(-settings.webhook_concurrency // self._batch) + 1)
@@ -80,7 +66,8 @@ class Dispatcher(DBOSConfiguredInstance):
 
     @DBOS.step()
     async def attempt(self, claimed: list[Claimed]) -> list[Outcome | Deferred]:
-        secrets = await asyncio.to_thread(self._secrets, [c.endpoint_id for c in claimed])
+        endpoint_ids = [c.endpoint_id for c in claimed]
+        secrets = await asyncio.to_thread(self._store.secrets, endpoint_ids)
         return await self._sender.send_all(claimed, secrets)
 
     # Retried through a store outage: a batch that gave up here was sent and not recorded,
@@ -110,10 +97,10 @@ class Dispatcher(DBOSConfiguredInstance):
                     _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
                 try:
-                    claimed = await asyncio.to_thread(self._claim)
+                    claimed = await asyncio.to_thread(self._store.claim)
                     self._outage.succeeded()
                     if not claimed:
-                        await self._idle(await asyncio.to_thread(self._next_due))
+                        await self._idle(await asyncio.to_thread(self._store.next_due))
                         continue
                 except sa.exc.SQLAlchemyError as exc:
                     if unavailable(exc):
@@ -150,44 +137,11 @@ class Dispatcher(DBOSConfiguredInstance):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
         self._wake.clear()
 
-    # --- the store, from worker threads ------------------------------------------------
-
-    def _claim(self) -> list[Claimed]:
-        with write_transaction(self._engine) as conn:
-            return claim_due(conn, dt.datetime.now(dt.UTC), self._batch, self._policy.lease)
-
-    def _next_due(self) -> dt.datetime | None:
-        with self._engine.connect() as conn:
-            return next_due(conn)
-
-    def _secrets(self, endpoint_ids: list[str]) -> dict[str, list[str]]:
-        with self._engine.connect() as conn:
-            return store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
-
     def _settle(self, results: list[Outcome | Deferred]) -> None:
-        now = dt.datetime.now(dt.UTC)
+        settled = self._store.settle(results)
         outcomes = [o for o in results if isinstance(o, Outcome)]
-        healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
-        failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
-        gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
-        succeeded = sum(o.succeeded for o in outcomes)
-        self._attempts.labels("succeeded").inc(succeeded)
-        self._attempts.labels("failed").inc(len(outcomes) - succeeded)
-        self._attempts.labels("deferred").inc(len(results) - len(outcomes))
-        for o in outcomes:
-            outcome = "succeeded" if o.succeeded else "failed"
-            self._attempt_seconds.labels(outcome).observe(o.duration_ms / 1000)
-        with write_transaction(self._engine) as conn:
-            record(conn, outcomes)
-            defer(conn, [o for o in results if isinstance(o, Deferred)])
-            store_endpoints.note_success(conn, sorted(healthy))
-            disabled = store_endpoints.note_failure(
-                conn, sorted(failing), now, self._policy.disable_after
-            )
-            for endpoint_id in sorted(gone):
-                store_endpoints.disable_endpoint(conn, None, endpoint_id, _GONE)
         _log_given_up(outcomes)
-        for endpoint_id in disabled:
+        for endpoint_id in settled.disabled:
             log.warning(
                 "endpoint %s disabled: its attempts have all failed for %s; its deliveries "
                 "wait. Once its receiver answers again: producersync admin endpoint enable %s",
@@ -195,12 +149,12 @@ class Dispatcher(DBOSConfiguredInstance):
                 self._policy.disable_after,
                 endpoint_id,
             )
-        for endpoint_id in sorted(gone - set(disabled)):
+        for endpoint_id in settled.gone:
             log.warning(
                 "endpoint %s disabled: %s. Its owner removed it; enable it again only if "
                 "they ask (producersync admin endpoint enable %s)",
                 endpoint_id,
-                _GONE,
+                GONE,
                 endpoint_id,
             )
 

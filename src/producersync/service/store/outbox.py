@@ -254,8 +254,9 @@ def claim_due(
 
 def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     """Store the attempts and move each delivery on: done, due again later, or failed;
-    how many moved. Every attempt made is logged; a delivery moves only under the claim
-    its attempt was made with."""
+    how many moved. Every attempt made is logged, once (an attempt is known by its
+    delivery and ``attempted_at``); a delivery moves only under the claim its attempt was
+    made with."""
     # An endpoint deleted while its attempts were in flight took its deliveries with it.
     ids = [o.claimed.delivery_id for o in outcomes]
     alive = set(
@@ -264,6 +265,22 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
         ).scalars()
     )
     outcomes = [o for o in outcomes if o.claimed.delivery_id in alive]
+    if not outcomes:
+        return 0
+    # Recorded once, however often asked: a batch settled again after a commit that was
+    # never acknowledged (the connection lost in COMMIT, the process gone before DBOS noted
+    # the step done) logged each of its attempts twice.
+    a = webhook_attempts
+    logged = {
+        (delivery_id, _utc(at))
+        for delivery_id, at in conn.execute(
+            sa.select(a.c.delivery_id, a.c.attempted_at).where(
+                a.c.delivery_id.in_([o.claimed.delivery_id for o in outcomes]),
+                a.c.attempted_at >= min(o.attempted_at for o in outcomes),
+            )
+        )
+    }
+    outcomes = [o for o in outcomes if (o.claimed.delivery_id, o.attempted_at) not in logged]
     if not outcomes:
         return 0
     conn.execute(

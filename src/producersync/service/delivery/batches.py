@@ -1,0 +1,89 @@
+"""The dispatcher's side of the store, run from worker threads: claiming due deliveries,
+and settling a batch's outcomes (recording them, counting them, and moving the
+endpoints' failure clocks)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.metrics import ServiceMetrics
+from producersync.service.store import endpoints as store_endpoints
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.outbox import (
+    Claimed,
+    Deferred,
+    Outcome,
+    claim_due,
+    defer,
+    next_due,
+    record,
+)
+
+__all__ = ["GONE", "Batches", "Settled"]
+
+GONE = "the endpoint answered 410 Gone"
+
+
+@dataclass(frozen=True, slots=True)
+class Settled:
+    """The endpoints a batch disabled: failing for too long, or gone (410) and not that."""
+
+    disabled: list[str]
+    gone: list[str]
+
+
+class Batches:
+    def __init__(
+        self, engine: sa.Engine, policy: RetryPolicy, size: int, metrics: ServiceMetrics
+    ) -> None:
+        self._engine = engine
+        self._policy = policy
+        self._size = size
+        self._attempts, self._attempt_seconds = metrics.attempts, metrics.attempt_seconds
+        for outcome in ("succeeded", "failed", "deferred"):  # at 0 while none is made
+            self._attempts.labels(outcome)
+
+    def claim(self) -> list[Claimed]:
+        with write_transaction(self._engine) as conn:
+            return claim_due(conn, dt.datetime.now(dt.UTC), self._size, self._policy.lease)
+
+    def next_due(self) -> dt.datetime | None:
+        with self._engine.connect() as conn:
+            return next_due(conn)
+
+    def secrets(self, endpoint_ids: list[str]) -> dict[str, list[str]]:
+        with self._engine.connect() as conn:
+            return store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
+
+    def settle(self, results: list[Outcome | Deferred]) -> Settled:
+        """Record a batch's outcomes in one transaction, then count them. Safe to run again
+        (the DBOS step is retried after a deadlock or an outage): a transaction that failed
+        counted nothing, and one that committed unacknowledged is not recorded twice."""
+        now = dt.datetime.now(dt.UTC)
+        outcomes = [o for o in results if isinstance(o, Outcome)]
+        healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
+        failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
+        gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
+        with write_transaction(self._engine) as conn:
+            record(conn, outcomes)
+            defer(conn, [o for o in results if isinstance(o, Deferred)])
+            store_endpoints.note_success(conn, sorted(healthy))
+            disabled = store_endpoints.note_failure(
+                conn, sorted(failing), now, self._policy.disable_after
+            )
+            for endpoint_id in sorted(gone):
+                store_endpoints.disable_endpoint(conn, None, endpoint_id, GONE)
+        # Counted once committed: counted before, every retry of a failed transaction
+        # counted the batch's attempts again.
+        succeeded = sum(o.succeeded for o in outcomes)
+        self._attempts.labels("succeeded").inc(succeeded)
+        self._attempts.labels("failed").inc(len(outcomes) - succeeded)
+        self._attempts.labels("deferred").inc(len(results) - len(outcomes))
+        for o in outcomes:
+            outcome = "succeeded" if o.succeeded else "failed"
+            self._attempt_seconds.labels(outcome).observe(o.duration_ms / 1000)
+        return Settled(disabled, sorted(gone - set(disabled)))
