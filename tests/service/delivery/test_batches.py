@@ -3,8 +3,10 @@ several workers sharing one store do it."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import types
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -12,13 +14,19 @@ import sqlalchemy as sa
 
 from producersync.model.events import NpnActivated
 from producersync.service.delivery import batches as batches_module
+from producersync.service.delivery import management
 from producersync.service.delivery.batches import Batches
 from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.sender import Sender
+from producersync.service.delivery.throttle import EndpointThrottle
+from producersync.service.delivery.urls import AddressGuard
 from producersync.service.metrics import ServiceMetrics
-from producersync.service.store import outbox
-from producersync.service.store.outbox import Outcome
+from producersync.service.store import endpoints, outbox
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.outbox import Deferred, Outcome
 from tests.conftest import BACKENDS
 from tests.support.delivery import opened_store, publish_to_one_endpoint
+from tests.support.receiver import receiver
 
 URL = "https://93.184.216.34/hook"
 POLICY = RetryPolicy(
@@ -37,12 +45,17 @@ def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Engine
         yield engine
 
 
-def published(engine: sa.Engine, events: int) -> None:
+def published(engine: sa.Engine, events: int, endpoint_url: str = URL) -> None:
     """An endpoint with its test event and ``events`` more due to it."""
     url = engine.url.render_as_string(hide_password=False)
     publish_to_one_endpoint(
-        engine, url, URL, [NpnActivated.create("15645555") for _ in range(events)]
+        engine, url, endpoint_url, [NpnActivated.create("15645555") for _ in range(events)]
     )
+
+
+def skewed(by: dt.timedelta) -> Callable[[], dt.datetime]:
+    """The clock of a process on a host whose clock is ``by`` off the store's."""
+    return lambda: dt.datetime.now(dt.UTC) + by
 
 
 def attempts_counted(metrics: ServiceMetrics) -> dict[str, float]:
@@ -87,3 +100,68 @@ def test_a_settle_retried_after_its_transaction_failed_counts_the_batch_once(
     assert attempts_counted(metrics) == {"succeeded": 1, "failed": 1, "deferred": 1}
     with engine.connect() as conn:
         assert len(outbox.list_attempts(conn)) == 2
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_clock_runs_ahead_takes_nothing_another_holds(tmp_path: Path) -> None:
+    # Its claims were judged by its own clock: every delivery another worker was still
+    # sending looked lapsed to it, and it took them and sent them again.
+    with opened_store("postgres", tmp_path) as engine:
+        published(engine, 2)
+        on_time = Batches(engine, POLICY, 10, ServiceMetrics())
+        ahead = Batches(engine, POLICY, 10, ServiceMetrics(), skewed(2 * POLICY.lease))
+        assert len(on_time.claim()) == 3
+        assert ahead.claim() == []
+
+
+@pytest.mark.postgres
+def test_a_worker_whose_clock_lags_sends_nothing_under_a_claim_that_lapsed(
+    tmp_path: Path,
+) -> None:
+    # It judged a claim's lease by its own clock: to a worker an hour behind, a claim that
+    # had lapsed held for another hour, and it sent what another worker had taken since.
+    with opened_store("postgres", tmp_path) as engine, receiver() as rx:
+        published(engine, 0, rx.url)
+        with write_transaction(engine) as conn:
+            short = dt.timedelta(seconds=1)  # lapses before an attempt could end
+            (claimed,) = outbox.claim_due(conn, outbox.store_clock(conn), 10, short)
+        lagging = Batches(engine, POLICY, 10, ServiceMetrics(), skewed(-dt.timedelta(hours=1)))
+        secrets, clock = lagging.secrets([claimed.endpoint_id])
+
+        async def send() -> Outcome | Deferred:
+            guard, throttle = AddressGuard(allow_private=True), EndpointThrottle("memory://")
+            sender = Sender(POLICY, guard, throttle, 2)
+            try:
+                return await sender.send(claimed, secrets[claimed.endpoint_id], clock)
+            finally:
+                await sender.aclose()
+
+        assert isinstance(asyncio.run(send()), Deferred)
+        assert rx.received == []
+
+
+@pytest.mark.postgres
+def test_a_replay_by_a_process_whose_clock_runs_ahead_leaves_a_claim_to_its_worker(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Judged by the API process's clock, a claim looked lapsed: Resend made the delivery
+    # due again under its worker, whose outcome then moved nothing, and it went out twice.
+    class Ahead(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Ahead:
+            moved = dt.datetime.now(tz) + 2 * POLICY.lease
+            return cls.fromtimestamp(moved.timestamp(), tz)
+
+    with opened_store("postgres", tmp_path) as engine:
+        published(engine, 0)
+        worker = Batches(engine, POLICY, 10, ServiceMetrics())
+        (claimed,) = worker.claim()
+        monkeypatch.setattr(management, "dt", types.SimpleNamespace(datetime=Ahead, UTC=dt.UTC))
+        with write_transaction(engine) as conn:
+            endpoint = endpoints.get_endpoint(conn, None, claimed.endpoint_id)
+            assert endpoint is not None
+            assert management.replay(conn, endpoint, claimed.message_id) == claimed.delivery_id
+        now = dt.datetime.now(dt.UTC)
+        with write_transaction(engine) as conn:
+            done = Outcome(claimed, now, True, 200, 12, "ok", None, None)
+            assert outbox.record(conn, [done]) == 1

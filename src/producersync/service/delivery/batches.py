@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from producersync.service.delivery.policy import RetryPolicy
+from producersync.service.delivery.sender import Clock, local_clock
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
@@ -21,6 +22,7 @@ from producersync.service.store.outbox import (
     defer,
     next_due,
     record,
+    store_clock,
 )
 
 __all__ = ["GONE", "Batches", "Settled"]
@@ -37,10 +39,19 @@ class Settled:
 
 
 class Batches:
+    """Claims are made and judged by the store's clock (``outbox.store_clock``); ``clock``
+    is this process's own, which may be off."""
+
     def __init__(
-        self, engine: sa.Engine, policy: RetryPolicy, size: int, metrics: ServiceMetrics
+        self,
+        engine: sa.Engine,
+        policy: RetryPolicy,
+        size: int,
+        metrics: ServiceMetrics,
+        clock: Clock = local_clock,
     ) -> None:
         self._engine = engine
+        self._clock = clock
         self._policy = policy
         self._size = size
         self._attempts, self._attempt_seconds = metrics.attempts, metrics.attempt_seconds
@@ -49,21 +60,27 @@ class Batches:
 
     def claim(self) -> list[Claimed]:
         with write_transaction(self._engine) as conn:
-            return claim_due(conn, dt.datetime.now(dt.UTC), self._size, self._policy.lease)
+            return claim_due(conn, store_clock(conn), self._size, self._policy.lease)
 
     def next_due(self) -> dt.datetime | None:
         with self._engine.connect() as conn:
             return next_due(conn)
 
-    def secrets(self, endpoint_ids: list[str]) -> dict[str, list[str]]:
+    def secrets(self, endpoint_ids: list[str]) -> tuple[dict[str, list[str]], Clock]:
+        """The endpoints' signing secrets, and the store's clock as this process can read
+        it without asking: the sender judges whether a claim still holds by it."""
         with self._engine.connect() as conn:
-            return store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
+            # Read before the store's: the clock then runs ahead by at most the round trip,
+            # so a claim about to lapse is handed back rather than sent late.
+            before = self._clock()
+            offset = store_clock(conn) - before
+            secrets = store_endpoints.active_secrets(conn, sorted(set(endpoint_ids)))
+        return secrets, lambda: self._clock() + offset
 
     def settle(self, results: list[Outcome | Deferred]) -> Settled:
         """Record a batch's outcomes in one transaction, then count them. Safe to run again
         (the DBOS step is retried after a deadlock or an outage): a transaction that failed
         counted nothing, and one that committed unacknowledged is not recorded twice."""
-        now = dt.datetime.now(dt.UTC)
         outcomes = [o for o in results if isinstance(o, Outcome)]
         healthy = {o.claimed.endpoint_id for o in outcomes if o.succeeded}
         failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
@@ -73,7 +90,7 @@ class Batches:
             defer(conn, [o for o in results if isinstance(o, Deferred)])
             store_endpoints.note_success(conn, sorted(healthy))
             disabled = store_endpoints.note_failure(
-                conn, sorted(failing), now, self._policy.disable_after
+                conn, sorted(failing), store_clock(conn), self._policy.disable_after
             )
             for endpoint_id in sorted(gone):
                 store_endpoints.disable_endpoint(conn, None, endpoint_id, GONE)

@@ -67,8 +67,8 @@ class Dispatcher(DBOSConfiguredInstance):
     @DBOS.step()
     async def attempt(self, claimed: list[Claimed]) -> list[Outcome | Deferred]:
         endpoint_ids = [c.endpoint_id for c in claimed]
-        secrets = await asyncio.to_thread(self._store.secrets, endpoint_ids)
-        return await self._sender.send_all(claimed, secrets)
+        secrets, clock = await asyncio.to_thread(self._store.secrets, endpoint_ids)
+        return await self._sender.send_all(claimed, secrets, clock)
 
     # Retried through a store outage: a batch that gave up here was sent and not recorded,
     # so every delivery in it went out again once its lease ended.

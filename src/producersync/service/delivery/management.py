@@ -158,13 +158,15 @@ def replay(conn: sa.Connection, endpoint: store.Endpoint, message_id: str) -> in
     account has no such message."""
     if outbox.get_message(conn, endpoint.account_id, message_id) is None:
         return None
-    return outbox.replay(conn, message_id, endpoint.id, dt.datetime.now(dt.UTC))
+    # By the store's clock, as the claims are: by a clock ahead of it by more than the
+    # lease, a delivery a worker was sending looked lapsed, and was made due again.
+    return outbox.replay(conn, message_id, endpoint.id, outbox.store_clock(conn))
 
 
 def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -> int:
     """One manual attempt of every delivery to the endpoint that failed for good, of the
     messages created since ``since`` (at most 14 days back, at most 10,000 messages)."""
-    now = dt.datetime.now(dt.UTC)
+    now = outbox.store_clock(conn)
     since = since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since
     # The window first, on the time as given: converted first, a time within a day of the
     # calendar's ends (0001-01-01T00:00+14:00) had no UTC to become and raised.

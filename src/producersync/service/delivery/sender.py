@@ -7,7 +7,7 @@ import datetime as dt
 import email.utils
 import random
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpcore2
@@ -20,9 +20,10 @@ from producersync.service.delivery.urls import AddressGuard, EndpointUrlError
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from producersync.webhooks import headers as signed_headers
 
-__all__ = ["Sender"]
+__all__ = ["Clock", "Sender", "local_clock"]
 
 _EXCERPT_BYTES = 2048
+Clock = Callable[[], dt.datetime]
 _USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
 
 
@@ -44,6 +45,11 @@ def _retry_after(value: str | None, now: dt.datetime) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
     return max(0.0, (when - now).total_seconds())
+
+
+def local_clock() -> dt.datetime:
+    """This process's clock: the store's clock where the two are one (SQLite, tests)."""
+    return dt.datetime.now(dt.UTC)
 
 
 def _storable(text: str) -> str:
@@ -130,35 +136,41 @@ class Sender:
         self._stopping = True
 
     async def send_all(
-        self, claimed: Sequence[Claimed], secrets: dict[str, list[str]]
+        self,
+        claimed: Sequence[Claimed],
+        secrets: dict[str, list[str]],
+        clock: Clock = local_clock,
     ) -> list[Outcome | Deferred]:
+        """Each claimed delivery sent, or handed back; ``clock`` tells the store's time,
+        which the claims' leases are in."""
         return list(
-            await asyncio.gather(*(self.send(c, secrets.get(c.endpoint_id, [])) for c in claimed))
+            await asyncio.gather(
+                *(self.send(c, secrets.get(c.endpoint_id, []), clock) for c in claimed)
+            )
         )
 
-    def _outlasts_claim(self, claimed: Claimed) -> bool:
+    def _outlasts_claim(self, claimed: Claimed, now: dt.datetime) -> bool:
         """Whether an attempt begun now could still run when the claim's lease ends: by
         then another sender may have taken the delivery, and sent it. A batch recovered
         after its lease (its process restarted late), or one that waited that long for
         sending slots, sent every delivery again, though another worker had delivered it."""
-        return (
-            dt.datetime.now(dt.UTC) + dt.timedelta(seconds=self._policy.timeout)
-            > claimed.lease_until
-        )
+        return now + dt.timedelta(seconds=self._policy.timeout) > claimed.lease_until
 
-    async def send(self, claimed: Claimed, secrets: list[str]) -> Outcome | Deferred:
+    async def send(
+        self, claimed: Claimed, secrets: list[str], clock: Clock = local_clock
+    ) -> Outcome | Deferred:
         # Not sent but handed back: unless another sender holds the delivery now, it is
         # due at once (its lease is over, or nearly).
-        if self._outlasts_claim(claimed):
-            return Deferred(claimed, dt.datetime.now(dt.UTC))
+        if self._outlasts_claim(claimed, clock()):
+            return Deferred(claimed, clock())
         if claimed.rate_limit_per_second:
             wait = await self._throttle.wait(claimed.endpoint_id, claimed.rate_limit_per_second)
             if wait:
-                return Deferred(claimed, dt.datetime.now(dt.UTC) + dt.timedelta(seconds=wait))
+                return Deferred(claimed, clock() + dt.timedelta(seconds=wait))
         async with self._slots:
-            if self._stopping or self._outlasts_claim(claimed):
-                return Deferred(claimed, dt.datetime.now(dt.UTC))
-            attempted_at = dt.datetime.now(dt.UTC)
+            if self._stopping or self._outlasts_claim(claimed, clock()):
+                return Deferred(claimed, clock())
+            attempted_at = clock()
             started = time.perf_counter()
             response = _Response()
             error: str | None = None
@@ -190,7 +202,7 @@ class Sender:
                 manual=claimed.manual,
                 status_code=status,
                 retry_after=response.retry_after,
-                now=dt.datetime.now(dt.UTC),
+                now=clock(),
                 rng=self._rng,
             )
         return Outcome(

@@ -46,6 +46,7 @@ __all__ = [
     "record",
     "recover",
     "replay",
+    "store_clock",
 ]
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
@@ -199,6 +200,17 @@ def publish(
     ]
     insert_rows(conn, webhook_deliveries, rows)
     return len(rows)
+
+
+def store_clock(conn: sa.Connection) -> dt.datetime:
+    """The time by the store's clock, which every process sharing it reads alike: a claim
+    and its lease are set and judged by it. Read by each process's own, a worker whose
+    clock ran ahead by more than the lease took deliveries another was still sending.
+    SQLite's processes share one host, and its clock."""
+    if conn.dialect.name == "postgresql":
+        now: dt.datetime = conn.execute(sa.select(sa.func.now())).scalar_one()
+        return now.astimezone(dt.UTC)
+    return dt.datetime.now(dt.UTC)
 
 
 def _held(d: sa.Table, lease_param: str) -> sa.ColumnElement[bool]:
