@@ -1,7 +1,8 @@
-"""Several `sync run` processes over one PostgreSQL mirror and DBOS system database: a
-process killed mid-sync, and never started again under its executor id (a new host name
-or port, a process scaled away), has its sync taken back by another. Real processes on
-loopback, as in ``test_sync_interrupted``."""
+"""Several `sync run` processes over one mirror and DBOS system database: a process
+killed mid-sync, and never started again under its executor id (a new host name or
+port, a container recreated, a process scaled away), has its sync taken back by another.
+Real processes on loopback, as in ``test_sync_interrupted``; on SQLite the processes
+share one host, as its mirror's file."""
 
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ import sqlalchemy as sa
 
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
+from tests.conftest import BACKENDS
 from tests.support.service import free_port
 from tests.support.sync_harness import SyncProcess, first_npns, running_harness
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.postgres, pytest.mark.slow(150)]
+pytestmark = pytest.mark.slow(150)
 
 HEARTBEAT = 0.5
 LEASE = HEARTBEAT * LEASE_BEATS  # 3 s
@@ -28,8 +30,11 @@ SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
 FAST = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "1200"}
 
 
-def test_a_sync_whose_process_died_is_taken_back_by_another_process(tmp_path: Path) -> None:
-    with running_harness("postgres", tmp_path, sync_env={**BEATING, **FAST}) as harness:
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_sync_whose_process_died_is_taken_back_by_another_process(
+    kind: str, tmp_path: Path
+) -> None:
+    with running_harness(kind, tmp_path, sync_env={**BEATING, **FAST}) as harness:
         npns = first_npns(harness, 30)
         harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
 
