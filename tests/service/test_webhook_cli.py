@@ -38,6 +38,10 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
 
     refused = _fails("create", "--account", "acme", "--url", "http://127.0.0.1:9/x", db=db)
     assert refused.startswith("error: --url: ") and "https" in refused
+    # The operator is told the setting that allows it; not for a URL it would not allow.
+    assert "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it" in refused
+    ftp = _fails("create", "--account", "acme", "--url", "ftp://127.0.0.1:9/x", db=db)
+    assert "https" in ftp and "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS" not in ftp
     created = _create(
         "--events",
         "producersync.npn.activated",

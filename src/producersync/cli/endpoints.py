@@ -38,6 +38,7 @@ from producersync.service.api.webhook_models import (
     WebhookEndpoint,
 )
 from producersync.service.delivery import management
+from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -118,7 +119,21 @@ def _write(
         except management.EndpointRuleError as exc:
             option = _OPTIONS.get(exc.field, exc.field)
             value = _typed(given.get(exc.field))
-            raise fail(f"{option}: {exc}", 2, field=option, value=value) from None
+            hint = _private_hint(given.get("url"), settings) if exc.field == "url" else ""
+            raise fail(f"{option}: {exc}{hint}", 2, field=option, value=value) from None
+
+
+def _private_hint(url: object, settings: ServiceSettings) -> str:
+    """How to allow a URL refused only for plain http or a private address: the setting
+    is the operator's, so the API and the portal do not name it, but this command's user
+    is the operator (a receiver on loopback is the local integration's first step)."""
+    if settings.allow_private_endpoints or not isinstance(url, str):
+        return ""
+    try:
+        check_endpoint_url(url, allow_private=True)
+    except EndpointUrlError:
+        return ""
+    return " (PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it, for local development)"
 
 
 def _typed(value: object) -> str | None:
@@ -360,7 +375,7 @@ def recover(
     as_json: JsonOption = False,
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good, of the
-    messages created since then."""
+    messages created since --since."""
     with _write(database, since=since.isoformat()) as (conn, _settings):
         queued = management.recover(conn, _endpoint(conn, endpoint_id), since)
     emit(as_json, {"queued": queued})
@@ -369,7 +384,9 @@ def recover(
 @app.command("attempts", cls=JsonErrorsCommand)
 def attempts(
     endpoint_id: EndpointArg,
-    limit: Annotated[int, typer.Option("--limit", min=1, max=1000)] = 20,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=1000, help="Most attempts to list (1-1000).")
+    ] = 20,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
