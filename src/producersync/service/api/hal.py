@@ -20,6 +20,7 @@ __all__ = [
     "PageInfo",
     "V1Links",
     "V2Links",
+    "hal_responses",
     "href",
     "v1_page_model",
     "v2_page_model",
@@ -33,6 +34,11 @@ class HalResponse(JSONResponse):
 
     def render(self, content: Any) -> bytes:
         return orjson.dumps(content)
+
+
+def hal_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
+    """A route's ``responses=``: its 200 is ``model`` as HAL+JSON."""
+    return {200: {"model": model, "content": {HAL: {}}}}
 
 
 class V2Links(BaseModel):

@@ -40,6 +40,11 @@ class Resource:
     def singular(self) -> str:
         return self.model.__name__
 
+    @property
+    def capitalized(self) -> str:
+        """The key as operation ids spell it: "LicenseLoas"."""
+        return self.key[0].upper() + self.key[1:]
+
 
 _STATES = ("states",)
 

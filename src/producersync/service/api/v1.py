@@ -2,12 +2,11 @@
 
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations live.
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
 
-from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
+from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, hal_responses, v1_page_model
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
@@ -18,14 +17,6 @@ __all__ = ["router"]
 router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
 
 RecordId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Unique record ID"), DIGITS_ONLY]
-
-
-def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    return {200: {"model": model, "content": {"application/hal+json": {}}}}
-
-
-def _camel_cap(key: str) -> str:
-    return key[0].upper() + key[1:]
 
 
 def _add_by_id(resource: Resource) -> None:
@@ -39,7 +30,7 @@ def _add_by_id(resource: Resource) -> None:
         tags=[resource.tag],
         summary=f"Get {resource.singular} by ID",
         operation_id=resource.by_id_operation or f"get{resource.singular}ById",
-        responses=_hal(resource.model),
+        responses=hal_responses(resource.model),
     )
 
 
@@ -60,8 +51,8 @@ def _add_page_list(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for subscribed NPNs (page-based)",
-        operation_id=f"get{_camel_cap(resource.key)}Paged",
-        responses=_hal(v1_page_model(resource.singular, resource.key, resource.model)),
+        operation_id=f"get{resource.capitalized}Paged",
+        responses=hal_responses(v1_page_model(resource.singular, resource.key, resource.model)),
     )
 
 

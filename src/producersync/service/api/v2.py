@@ -2,13 +2,12 @@
 
 # No `from __future__ import annotations`: FastAPI reads these closures' annotations live.
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
-from pydantic import BaseModel
 
 from producersync.model import NPN_PATTERN
-from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v2_page_model
+from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, hal_responses, v2_page_model
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
@@ -30,10 +29,6 @@ NpnPath = Annotated[
 ]
 
 
-def _hal(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:
-    return {200: {"model": model, "content": {"application/hal+json": {}}}}
-
-
 def _add_list(resource: Resource) -> None:
     query = list_query_model(resource, per_npn=False, base=TokenQuery)
 
@@ -53,8 +48,8 @@ def _add_list(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for subscribed NPNs",
-        operation_id=resource.list_operation or f"get{resource.key[0].upper()}{resource.key[1:]}",
-        responses=_hal(v2_page_model(resource)),
+        operation_id=resource.list_operation or f"get{resource.capitalized}",
+        responses=hal_responses(v2_page_model(resource)),
     )
 
 
@@ -78,8 +73,8 @@ def _add_per_npn(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for a specific NPN (auto-subscribes)",
-        operation_id=f"get{resource.key[0].upper()}{resource.key[1:]}ByNPN",
-        responses=_hal(v2_page_model(resource)),
+        operation_id=f"get{resource.capitalized}ByNPN",
+        responses=hal_responses(v2_page_model(resource)),
     )
 
 
@@ -97,7 +92,7 @@ _ENTITIES = BY_KEY["entities"]
     tags=[_ENTITIES.tag],
     operation_id="getEntityByNPN",
     summary="Get the entity for a specific NPN (auto-subscribes)",
-    responses={200: {"model": _ENTITIES.model, "content": {"application/hal+json": {}}}},
+    responses=hal_responses(_ENTITIES.model),
 )
 def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
     call.auto_subscribe(npn)
@@ -129,8 +124,8 @@ def _add_children(parent: Resource, child: Resource, parent_column: str, param: 
         methods=["GET"],
         tags=[child.tag],
         summary=f"Get {child.key} of one {parent.singular}",
-        operation_id=f"get{child.key[0].upper()}{child.key[1:]}Of{parent.singular}",
-        responses=_hal(v2_page_model(child)),
+        operation_id=f"get{child.capitalized}Of{parent.singular}",
+        responses=hal_responses(v2_page_model(child)),
     )
 
 
