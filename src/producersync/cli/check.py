@@ -23,12 +23,12 @@ from producersync.cli.common import (
     BadValue,
     JsonOption,
     LimitOption,
+    SinceOption,
     change_json,
     console,
     database_url,
     fail,
     iso_date,
-    iso_time,
     read_mirror,
 )
 from producersync.cli.errors import JsonErrorsCommand
@@ -210,10 +210,7 @@ def expiring(
 
 @report.command(cls=JsonErrorsCommand)
 def changes(
-    since: Annotated[
-        dt.datetime,
-        typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
-    ],
+    since: SinceOption,
     limit: LimitOption = None,
     after: AfterOption = None,
     mirror: MirrorOption = None,

@@ -45,6 +45,7 @@ __all__ = [
     "LogLevelOption",
     "Problem",
     "ServicePortOption",
+    "SinceOption",
     "api_problem",
     "change_id",
     "change_json",
@@ -241,6 +242,13 @@ def iso_time(value: str) -> dt.datetime:
             value, f"{value!r} is out of range: in UTC it is before year 1 or after 9999"
         ) from None
     return moment
+
+
+# `report changes` and `sync changes` read the same feed, from the same --since.
+SinceOption = Annotated[
+    dt.datetime,
+    typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
+]
 
 
 def settings_problems(

@@ -30,13 +30,13 @@ from producersync.cli.common import (
     LimitOption,
     LogFormatOption,
     LogLevelOption,
+    SinceOption,
     change_json,
     console,
     emit,
     err_console,
     fail,
     iso_date,
-    iso_time,
     read_mirror,
     serve,
     settings_from,
@@ -349,10 +349,7 @@ def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
 
 @app.command(cls=JsonErrorsCommand)
 def changes(
-    since: Annotated[
-        dt.datetime,
-        typer.Option(parser=iso_time, help="ISO 8601 time (UTC if no zone) or date."),
-    ],
+    since: SinceOption,
     limit: LimitOption = None,
     after: AfterOption = None,
     as_json: JsonOption = False,
