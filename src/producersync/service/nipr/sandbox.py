@@ -26,6 +26,7 @@ SANDBOX_NPNS: tuple[str, ...] = ("15645555", "19855109")
 _JOE, _FIRM = SANDBOX_NPNS
 _D = dt.date.fromisoformat
 _CREATED = _D("2021-04-04")
+_NIPR_UPDATED = _D("2024-12-01")
 _TX_JOE = "337f638b-b0dd-4d9f-80f5-29a9158d0286"
 _TX_JOE_CONTACT = "ae51f10b-8b5e-40ba-98a9-8f860392b344"
 _TX_FIRM = "5d0c2f4e-8a61-4c57-9a0e-3f1b7d2c6e10"
@@ -33,7 +34,8 @@ _TX_FIRM = "5d0c2f4e-8a61-4c57-9a0e-3f1b7d2c6e10"
 Rows = dict[str, list[dict[str, Any]]]
 
 
-def _record(npn: str, tx: str, updated: str, **fields: Any) -> dict[str, Any]:
+def _record(npn: str, tx: str, updated: str = "2024-12-02", **fields: Any) -> dict[str, Any]:
+    # The entities aside, every sandbox record was last changed on one day.
     return {
         "npn": npn,
         **fields,
@@ -73,11 +75,10 @@ def _license(
     return _record(
         npn,
         tx,
-        "2024-12-02",
         id=id_,
         for_state=state,
         branch_id=None,
-        nipr_date_updated=_D("2024-12-01"),
+        nipr_date_updated=_NIPR_UPDATED,
         license_num=number,
         original_issue_date=_D(issued),
         expiration_date=_D(expires),
@@ -112,7 +113,6 @@ def _loas(
         _record(
             npn,
             tx,
-            "2024-12-02",
             id=first_id + offset,
             for_state=state,
             license_id=license_id,
@@ -143,7 +143,6 @@ def _appointment(
     return _record(
         npn,
         tx,
-        "2024-12-02",
         id=id_,
         for_state=state,
         branch_id=None,
@@ -174,12 +173,11 @@ def _address(
     return _record(
         npn,
         tx,
-        "2024-12-02",
         id=id_,
         for_state=state,
         type=kind,
         branch_id=None,
-        nipr_date_updated=_D("2024-12-01"),
+        nipr_date_updated=_NIPR_UPDATED,
         line1=line1,
         line2=line2,
         city=city,
@@ -193,12 +191,11 @@ def _contact(id_: int, npn: str, tx: str, kind: str, state: str, value: str) -> 
     return _record(
         npn,
         tx,
-        "2024-12-02",
         id=id_,
         for_state=state,
         type=kind,
         branch_id=None,
-        nipr_date_updated=_D("2024-12-01"),
+        nipr_date_updated=_NIPR_UPDATED,
         value=value,
     )
 
@@ -445,7 +442,6 @@ def sandbox_rows() -> Rows:
             _record(
                 _FIRM,
                 _TX_FIRM,
-                "2024-12-02",
                 id=5234567,
                 for_state="CO",
                 type="FIRM_BRANCH",
@@ -458,7 +454,6 @@ def sandbox_rows() -> Rows:
             _record(
                 _FIRM,
                 _TX_FIRM,
-                "2024-12-02",
                 id=6234567,
                 for_state="TX",
                 action_id="13537078",
@@ -473,7 +468,6 @@ def sandbox_rows() -> Rows:
             _record(
                 _FIRM,
                 _TX_FIRM,
-                "2024-12-02",
                 id=7234567 + offset,
                 regulatory_action_id=6234567,
                 type=kind,
