@@ -129,14 +129,7 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
 def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.Engine) -> None:
     # The store stays up, so the pages keep coming and their writes meet the outage.
     day = TODAY - dt.timedelta(days=4)
-    before = harness.status()["lastRun"]
-    harness.nipr_run(day, churn=0.9)
-
-    def running() -> bool:
-        last = harness.status()["lastRun"]
-        return last != before and last["status"] == "running"
-
-    eventually(running, what=harness.status)
+    harness.nipr_run_until_syncing(day, churn=0.9)
     with outage(admin, harness.mirror_url):
         time.sleep(3)
     _synced_through(harness, day)

@@ -114,6 +114,17 @@ class Harness:
         the service's dispatcher delivers what it publishes."""
         run_day(self.engine, day, churn_rate=churn)
 
+    def nipr_run_until_syncing(self, day: dt.date, churn: float = 0.3) -> None:
+        """``nipr_run``, returning once the sync it sets off is running (a new run)."""
+        before = self.status()["lastRun"]
+        self.nipr_run(day, churn)
+
+        def running() -> bool:
+            last = self.status()["lastRun"]
+            return last != before and last["status"] == "running"
+
+        eventually(running, what=self.status)
+
     def endpoint_enabled(self, enabled: bool) -> None:
         with write_transaction(self.engine) as conn:
             if enabled:

@@ -109,14 +109,7 @@ def test_missed_days_are_caught_up(harness: Harness) -> None:
 
 def test_a_sigkill_mid_sync_resumes_after_restart_without_duplicates(harness: Harness) -> None:
     day = TODAY - dt.timedelta(days=2)
-    before = harness.status()["lastRun"]
-    harness.nipr_run(day, churn=0.9)
-
-    def running() -> bool:
-        last = harness.status()["lastRun"]
-        return last != before and last["status"] == "running"
-
-    eventually(running, what=harness.status)
+    harness.nipr_run_until_syncing(day, churn=0.9)
     harness.sync.stop(signal.SIGKILL)
     harness.sync.start()
     eventually(
