@@ -95,6 +95,18 @@ def new_endpoint(
     return endpoint.id
 
 
+def one_claimed(
+    conn: sa.Connection, *, rate_limit_per_second: int | None = None
+) -> tuple[str, NpnActivated, outbox.Claimed]:
+    """A new account's endpoint, and one activation published to it at T0, claimed."""
+    account = new_account(conn)
+    ep = new_endpoint(conn, account, rate_limit_per_second=rate_limit_per_second)
+    event = activated()
+    outbox.publish(conn, [message(account, event)], now=T0)
+    (claimed,) = outbox.claim_due(conn, T0, 10, LEASE)
+    return ep, event, claimed
+
+
 def pairs(conn: sa.Connection) -> set[tuple[str, str]]:
     return {(d.message_id, d.endpoint_id) for d in outbox.list_deliveries(conn)}
 
@@ -433,11 +445,7 @@ def test_record_moves_deliveries_on_and_keeps_every_attempt(engine: sa.Engine) -
 
 def test_defer_makes_a_claimed_delivery_due_later_without_an_attempt(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn:
-        account = new_account(conn)
-        ep = new_endpoint(conn, account, rate_limit_per_second=1)
-        event = activated()
-        outbox.publish(conn, [message(account, event)], now=T0)
-        (claimed,) = outbox.claim_due(conn, T0, 10, LEASE)
+        ep, event, claimed = one_claimed(conn, rate_limit_per_second=1)
         outbox.defer(conn, [outbox.Deferred(claimed, T0 + seconds(2))])
         outbox.defer(conn, [])
         held = only_delivery(conn, event.id, ep)
@@ -452,11 +460,7 @@ def test_an_outcome_under_an_expired_claim_is_logged_but_moves_nothing(
     engine: sa.Engine,
 ) -> None:
     with write_transaction(engine) as conn:
-        account = new_account(conn)
-        ep = new_endpoint(conn, account)
-        event = activated()
-        outbox.publish(conn, [message(account, event)], now=T0)
-        (late,) = outbox.claim_due(conn, T0, 10, LEASE)
+        ep, event, late = one_claimed(conn)
         # The first sender outlived its lease (its attempt, begun under it, hung): another
         # took the delivery and succeeded.
         (second,) = outbox.claim_due(conn, T0 + LEASE, 10, LEASE)
@@ -528,11 +532,7 @@ def test_a_replay_pressed_again_while_its_attempt_is_in_flight_sends_nothing_mor
     delivery in between: the second press made it due again, it was claimed a second time
     and the message sent twice at once."""
     with write_transaction(engine) as conn:
-        account = new_account(conn)
-        ep = new_endpoint(conn, account)
-        event = activated()
-        outbox.publish(conn, [message(account, event)], now=T0)
-        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        ep, event, first = one_claimed(conn)
         outbox.record(conn, [outcome(first, T0, succeeded=False, status=410)])
         pressed = outbox.replay(conn, event.id, ep, T0 + seconds(10))
         (in_flight,) = outbox.claim_due(conn, T0 + seconds(10), 10, LEASE)
@@ -552,11 +552,7 @@ def test_a_replay_of_a_retry_in_flight_leaves_it_to_its_sender(engine: sa.Engine
     delivery was claimed and sent a second time beside it, and the first attempt's
     outcome, under a claim no longer held, moved nothing."""
     with write_transaction(engine) as conn:
-        account = new_account(conn)
-        ep = new_endpoint(conn, account)
-        event = activated()
-        outbox.publish(conn, [message(account, event)], now=T0)
-        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        ep, event, first = one_claimed(conn)
         outbox.record(conn, [outcome(first, T0, succeeded=False, next_at=T0 + seconds(60))])
         (retry,) = outbox.claim_due(conn, T0 + seconds(60), 10, LEASE)
         assert outbox.replay(conn, event.id, ep, T0 + seconds(61)) == first.delivery_id
@@ -625,11 +621,7 @@ def test_replaying_a_delivery_still_on_its_schedule_keeps_its_retries(
         outbox.record(conn, [outcome(claimed, at, succeeded=False, next_at=next_at)])
 
     with write_transaction(engine) as conn:
-        account = new_account(conn)
-        ep = new_endpoint(conn, account)
-        event = activated()
-        outbox.publish(conn, [message(account, event)], now=T0)
-        (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+        ep, event, first = one_claimed(conn)
         fail(first, T0)
         assert outbox.replay(conn, event.id, ep, T0 + seconds(1)) == first.delivery_id
         (hurried,) = outbox.claim_due(conn, T0 + seconds(1), 10, LEASE)
@@ -701,11 +693,7 @@ def test_recover_leaves_a_delivery_replayed_and_claimed_meanwhile_to_its_sender(
     # time and sent twice, and the first sender's outcome moved nothing.
     with opened("postgres", tmp_path) as engine:
         with write_transaction(engine) as conn:
-            account = new_account(conn)
-            ep = new_endpoint(conn, account)
-            event = activated()
-            outbox.publish(conn, [message(account, event)], now=T0)
-            (first,) = outbox.claim_due(conn, T0, 10, LEASE)
+            ep, event, first = one_claimed(conn)
             outbox.record(conn, [outcome(first, T0, succeeded=False)])  # failed for good
         recovered: list[int] = []
 
