@@ -1,6 +1,7 @@
 """DBOS in the service process: configured from the settings, launched with the webhook
 dispatcher registered (so recovery finds it) and the daily NIPR schedule applied, torn
-down on shutdown."""
+down on shutdown; the workflows of a process that died and did not come back under its
+executor id are taken back by another (``ExecutorWatch``)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
 from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
+from producersync.executors import ExecutorWatch, Role
 from producersync.service.delivery.dispatcher import Dispatcher
+from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr import scheduled
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule, set_by
 from producersync.service.settings import ServiceSettings
 
 __all__ = ["DurableRuntime", "system_database_url"]
+
+SERVICE_PROCESSES = Role("service", "producersync-service-executor:", "PRODUCERSYNC_EXECUTOR_ID")
+# Looks at the dead executors' locks a lease takes: a live process whose connection to
+# the store was cut has that many chances to take its lock back.
+_LOOKS_PER_LEASE = 6
 
 
 def system_database_url(settings: ServiceSettings) -> str:
@@ -39,13 +47,20 @@ class DurableRuntime:
         scheduled.serve(engine)
         self._settings = settings
         self._executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+        # A dead process's workflows are taken back when its deliveries are: a batch
+        # recovered then hands back unsent those its claim no longer covers.
+        lease = RetryPolicy.from_settings(settings).lease.total_seconds()
+        self.executors = ExecutorWatch(
+            engine.url, SERVICE_PROCESSES, self._executor_id, lease / _LOOKS_PER_LEASE, lease
+        )
         config: DBOSConfig = {
             "name": "producersync",
             "system_database_url": system_database_url(settings),
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
             # Recovery on start resumes this executor's workflows only: one id per process
-            # slot, so a restarted process takes back its own batches and not a sibling's.
+            # slot, so a restarted process takes back its own batches and not a sibling's;
+            # another takes them back once this one is gone (``ExecutorWatch``).
             "executor_id": self._executor_id,
         }
         if (pool := dbos_pool_size(settings.database_pool_size)) is not None:
@@ -55,6 +70,7 @@ class DurableRuntime:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
+        self.executors.hold()
         DBOS.launch()
         settings = self._settings
         if settings.nipr_schedule:
@@ -72,6 +88,7 @@ class DurableRuntime:
             # it, takes it away.
             DBOS.delete_schedule(SCHEDULE_NAME)
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
+        self.executors.launch()
 
     async def stop(self) -> None:
         self._stop.set()
@@ -80,3 +97,5 @@ class DurableRuntime:
         if self._task is not None:
             await self._task
         DBOS.destroy(workflow_completion_timeout_sec=5)
+        # After DBOS: while its workflows may still run here, none is taken elsewhere.
+        self.executors.stop()

@@ -21,9 +21,9 @@ from starlette.routing import Route
 
 from producersync.client import ProducerSyncError
 from producersync.database_url import dbos_pool_size
+from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
-from producersync.sync.executors import ExecutorWatch
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
@@ -45,6 +45,8 @@ __all__ = ["DurableSync", "create_app"]
 
 log = logging.getLogger(__name__)
 
+# Its locks keep their names: sync processes of the version before see them.
+SYNC_PROCESSES = Role("sync", "producersync-sync-executor:", "PRODUCERSYNC_SYNC_EXECUTOR_ID")
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
 
 
@@ -76,7 +78,9 @@ class DurableSync:
         self._engine, self._settings, self._hooks = engine, settings, hooks
         executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
         beat = settings.run_heartbeat_seconds
-        self.executors = ExecutorWatch(engine.url, executor_id, beat, beat * LEASE_BEATS)
+        self.executors = ExecutorWatch(
+            engine.url, SYNC_PROCESSES, executor_id, beat, beat * LEASE_BEATS
+        )
         config: DBOSConfig = {
             "name": APP_NAME,
             "system_database_url": settings.system_database_url(),

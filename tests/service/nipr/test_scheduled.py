@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from croniter import croniter
+from dbos import DBOSClient
 from tests.conftest import BACKENDS
 from tests.support.databases import store_url
 from tests.support.processes import FAST, service_process
@@ -21,6 +22,7 @@ from producersync.service.nipr.scheduled import SCHEDULE_NAME
 from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.churn import RUNS_LOCK
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import nipr_runs
 
@@ -126,4 +128,58 @@ def test_a_scheduled_run_that_loses_the_store_runs_again_once_it_is_back(
                 lambda: _run_dates(engine) == missed,
                 timeout=60,
                 what=lambda: _run_dates(engine),
+            )
+
+
+@contextmanager
+def _dbos(store: str) -> Iterator[DBOSClient]:
+    """A client of the DBOS system database of ``store``."""
+    client = DBOSClient(
+        system_database_url=system_database_url(ServiceSettings(database_url=store))
+    )
+    try:
+        yield client
+    finally:
+        client.destroy()
+
+
+@contextmanager
+def _runs_held(engine: sa.Engine) -> Iterator[None]:
+    """The daily runs kept waiting, as by a run in progress (``churn.claim_run``): on
+    PostgreSQL on their lock, on SQLite on the store's write lock (through busy timeouts
+    and the step's retries)."""
+    with write_transaction(engine) as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": RUNS_LOCK})
+        yield
+
+
+@pytest.mark.slow(60)
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_scheduled_run_whose_process_died_is_run_by_another_process(
+    kind: str, tmp_path: Path
+) -> None:
+    """The process running a day is SIGKILLed and never comes back under its executor id
+    (a container recreated under a new host name): another process runs the day once a
+    lease has passed. The run was left pending under the dead executor, and no other
+    process ever ran it (the scheduled time's workflow id existed): the day was never
+    applied, nor announced."""
+    # Without the schedule's setting the processes leave it as it is: paused until the
+    # first has started, whose start writes to the store the runs are then kept from.
+    env = {**FAST, "PRODUCERSYNC_WEBHOOK_CLAIM_LEASE_SECONDS": "3"}
+    with _down_for(kind, tmp_path, days=1) as (url, engine, missed), _dbos(url) as dbos:
+        dbos.pause_schedule(SCHEDULE_NAME)
+        with service_process(url, tmp_path, env=env) as first, _runs_held(engine):
+            dbos.resume_schedule(SCHEDULE_NAME)  # the day missed is caught up, and waits
+
+            def running() -> bool:
+                return bool(dbos.list_workflows(status="PENDING", schedule_name=SCHEDULE_NAME))
+
+            eventually(running, timeout=90)
+            first.kill()
+        with service_process(url, tmp_path, env=env) as second:
+            eventually(
+                lambda: _run_dates(engine) == missed,
+                timeout=60,
+                what=lambda: (_run_dates(engine), second.log.read_text()),
             )

@@ -1,14 +1,15 @@
-"""Taking back, from another `sync run` process, the workflows of one that died.
+"""Taking back the workflows of a process that died, from another process of its kind
+(`sync run`, or the service's processes that run DBOS).
 
 DBOS recovers a process's unfinished workflows when a process of the same executor id
 starts again. One that never does (a new host name or port, a container recreated, a
-process scaled away) left them pending for good, and a pending workflow holds its
-queue's slot in every process (the sync and activation queues have a global concurrency
-of 1): no sync, and no activation, ran again anywhere.
+process scaled away) left them pending for good: a sync held the sync queue's one slot
+in every process, and no sync ran again anywhere; a scheduled daily NIPR run kept its
+day's workflow id, so no other process ever ran that day.
 
 So each process holds a lock named after its executor id for as long as it lives, which
 its end, a SIGKILL's included, lets go: on PostgreSQL a session advisory lock, on SQLite
-(whose processes share one host) an flock on a file beside the mirror. Every
+(whose processes share one host) an flock on a file beside the database. Every
 ``interval`` it looks at the executors that own pending workflows: one whose lock it can
 take, and again a lease later, is dead, and its workflows are re-enqueued (DBOS's
 recovery for that executor id: idempotent, one live process runs each). Again a lease
@@ -23,6 +24,7 @@ import logging
 import os
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Protocol
 
@@ -37,13 +39,22 @@ try:
 except ImportError:  # Windows: no flock, and no lock to take on SQLite
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["ExecutorWatch"]
+__all__ = ["ExecutorWatch", "Role"]
 
 log = logging.getLogger(__name__)
 
-_LOCK_NAME: Final = "producersync-sync-executor:"
 _TRY_LOCK: Final = sa.text("SELECT pg_try_advisory_lock(hashtextextended(:name, 0))")
 _UNLOCK: Final = sa.text("SELECT pg_advisory_unlock(hashtextextended(:name, 0))")
+
+
+@dataclass(frozen=True, slots=True)
+class Role:
+    """The processes that take back each other's workflows: those on one database and
+    DBOS system database, running the same workflows."""
+
+    name: str  # in the log: "sync", "service"
+    lock_prefix: str  # of the advisory locks' names: two roles may share a database
+    setting: str  # the executor id's environment variable, named in the log
 
 
 class _Locks(Protocol):
@@ -62,15 +73,16 @@ class _Locks(Protocol):
 class _AdvisoryLocks:
     """PostgreSQL session advisory locks, on a connection of this process's own."""
 
-    def __init__(self, url: sa.URL) -> None:
-        # Outside the mirror's pool: held for the process's life.
+    def __init__(self, url: sa.URL, prefix: str) -> None:
+        # Outside the database's pool: held for the process's life.
         self._engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        self._prefix = prefix
         self._own: sa.Connection | None = None
 
     def hold(self, name: str) -> bool:
         conn = self._engine.connect()
         try:
-            taken = bool(conn.execute(_TRY_LOCK, {"name": _LOCK_NAME + name}).scalar())
+            taken = bool(conn.execute(_TRY_LOCK, {"name": self._prefix + name}).scalar())
             conn.commit()  # a session lock: it outlives the transaction
         except BaseException:
             conn.close()
@@ -94,7 +106,7 @@ class _AdvisoryLocks:
 
     def free(self, name: str) -> bool:
         assert self._own is not None  # looked for only while this one's is held
-        params = {"name": _LOCK_NAME + name}
+        params = {"name": self._prefix + name}
         free = bool(self._own.execute(_TRY_LOCK, params).scalar())
         if free:
             self._own.execute(_UNLOCK, params)
@@ -108,7 +120,7 @@ class _AdvisoryLocks:
 
 
 class _FileLocks:
-    """flock(2) on a file per executor id, in a directory beside the SQLite mirror."""
+    """flock(2) on a file per executor id, in a directory beside the SQLite database."""
 
     def __init__(self, directory: Path) -> None:
         self._directory = directory
@@ -148,11 +160,11 @@ class _FileLocks:
             self._own = None
 
 
-def _locks(url: sa.URL) -> _Locks | None:
-    """The executor locks for the mirror at ``url``; None where there are none to take
-    (SQLite in memory, a system without flock)."""
+def _locks(url: sa.URL, role: Role) -> _Locks | None:
+    """The executor locks of ``role`` on the database at ``url``; None where there are
+    none to take (SQLite in memory, a system without flock)."""
     if url.get_backend_name() == "postgresql":
-        return _AdvisoryLocks(url)
+        return _AdvisoryLocks(url, role.lock_prefix)
     path = sqlite_file(url)
     if path is None or fcntl is None:
         return None
@@ -163,8 +175,11 @@ class ExecutorWatch:
     """This process's executor lock, and a thread that recovers dead executors'
     workflows."""
 
-    def __init__(self, url: sa.URL, executor_id: str, interval: float, lease: float) -> None:
-        self._locks = _locks(url)
+    def __init__(
+        self, url: sa.URL, role: Role, executor_id: str, interval: float, lease: float
+    ) -> None:
+        self._locks = _locks(url, role)
+        self._role = role
         self._executor_id, self._interval, self._lease = executor_id, interval, lease
         self._suspects: dict[str, float] = {}  # executor id: when its lock was first free
         self._stopping = threading.Event()
@@ -176,9 +191,10 @@ class ExecutorWatch:
         interval."""
         if self._locks is not None and not self._locks.hold(self._executor_id):
             log.warning(
-                "another process holds executor id %r: give each sync process its own "
-                "(PRODUCERSYNC_SYNC_EXECUTOR_ID)",
+                "another process holds executor id %r: give each %s process its own (%s)",
                 self._executor_id,
+                self._role.name,
+                self._role.setting,
             )
 
     def launch(self) -> None:
@@ -201,10 +217,20 @@ class ExecutorWatch:
             except Exception as exc:
                 # DBOS destroyed under it is a process stopping, not worth a traceback.
                 if not unavailable(exc) and not self._stopping.is_set():
-                    log.exception("looking for the workflows of dead sync processes failed")
+                    log.exception(
+                        "looking for the workflows of dead %s processes failed", self._role.name
+                    )
 
     def _recover_dead(self, locks: _Locks) -> None:
-        pending = DBOS.list_workflows(status="PENDING", load_input=False, load_output=False)
+        # DBOS recovers only the workflows of its own application version: those of
+        # another (a process of the release before, of another application sharing the
+        # system database) would be found gone again every lease, and none taken back.
+        pending = DBOS.list_workflows(
+            status="PENDING",
+            app_version=DBOS.application_version,
+            load_input=False,
+            load_output=False,
+        )
         others = {w.executor_id for w in pending if w.executor_id} - {self._executor_id}
         now = time.monotonic()
         for executor in sorted(others):
@@ -214,7 +240,8 @@ class ExecutorWatch:
                 del self._suspects[executor]
                 handles = DBOS._recover_pending_workflows([executor])
                 log.warning(
-                    "sync process %r is gone, and %d of its workflows unfinished: taken back",
+                    "%s process %r is gone, and %d of its workflows unfinished: taken back",
+                    self._role.name,
                     executor,
                     len(handles),
                 )
