@@ -2,7 +2,6 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations live.
 
-import datetime as dt
 import re
 import uuid
 from typing import Annotated, Any
@@ -219,12 +218,8 @@ def list_subscriptions(
     with read_snapshot(call.ctx.engine) as conn:
         total = count_subscriptions(conn, account)
         rows = page_subscriptions(conn, account, params.page, params.size)
-    items = [{"npn": r.npn, "activatedAt": _utc(r.activated_at).isoformat()} for r in rows]
+    items = [{"npn": r.npn, "activatedAt": r.activated_at.isoformat()} for r in rows]
     return HalResponse(call.paged("subscriptions", items, params.page, params.size, total))
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 _JOB_ID = re.compile(
@@ -263,8 +258,8 @@ def job_status(jobId: JobId, call: Call = Depends(request_call)) -> HalResponse:
     body: dict[str, Any] = {
         "id": job.id,
         "status": job.status.value,
-        "createdAt": _utc(job.created_at).date().isoformat(),
-        "updatedAt": _utc(job.updated_at).date().isoformat(),
+        "createdAt": job.created_at.date().isoformat(),
+        "updatedAt": job.updated_at.date().isoformat(),
         "details": {
             "operation": job.operation.value,
             "status": job.status.value,

@@ -174,5 +174,4 @@ def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -
         raise EndpointRuleError("since", f"'{since.isoformat()}' is in the future")
     if now - since > RECOVER_WINDOW:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is more than 14 days ago")
-    # Stored times are UTC, and SQLite compares them as text: convert, not just label.
-    return outbox.recover(conn, endpoint.id, since.astimezone(dt.UTC), now, RECOVER_LIMIT)
+    return outbox.recover(conn, endpoint.id, since, now, RECOVER_LIMIT)

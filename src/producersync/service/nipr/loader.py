@@ -25,6 +25,7 @@ from producersync.service.store import documents
 from producersync.service.store import tables as t
 from producersync.service.store.indexes import drop_secondary_indexes, ensure_secondary_indexes
 from producersync.service.store.maintenance import after_bulk_write
+from producersync.timestamps import UtcDateTime
 
 __all__ = [
     "LoadStats",
@@ -261,7 +262,7 @@ class _SqliteLoader(_Loader):
         kind = column.type
         if isinstance(kind, sa.JSON):
             return _json_text
-        if isinstance(kind, sa.Date | sa.DateTime):
+        if isinstance(kind, sa.Date | UtcDateTime):
             # SQLite has no date type: store exactly the text SQLAlchemy would.
             process = kind.dialect_impl(self.dialect).bind_processor(self.dialect)
             assert process is not None

@@ -210,11 +210,4 @@ def revoked_since(conn: sa.Connection) -> dict[str, float]:
             api_clients.c.revoked_at.is_not(None)
         )
     )
-    return {r.client_id: _epoch(r.revoked_at) for r in rows}
-
-
-def _epoch(value: dt.datetime) -> float:
-    # SQLite hands back naive datetimes even for timezone=True columns; they were UTC.
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return value.timestamp()
+    return {r.client_id: r.revoked_at.timestamp() for r in rows}

@@ -143,10 +143,7 @@ def find_run(conn: sa.Connection, run_date: dt.date) -> Run | None:
     row = conn.execute(sa.select(t.nipr_runs).where(t.nipr_runs.c.run_date == run_date)).first()
     if row is None:
         return None
-    completed = row.completed_at
-    if completed.tzinfo is None:  # SQLite keeps the UTC wall time without its zone
-        completed = completed.replace(tzinfo=dt.UTC)
-    return Run(row.run_date, row.source, dict(row.changes), completed)
+    return Run(row.run_date, row.source, dict(row.changes), row.completed_at)
 
 
 # --- reading ----------------------------------------------------------------------------

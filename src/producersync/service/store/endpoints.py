@@ -72,13 +72,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands timestamps back naive; they are stored in UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
     m = row._mapping
     return Endpoint(
@@ -90,9 +83,9 @@ def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
         enabled=m["enabled"],
         disabled_reason=m["disabled_reason"],
         rate_limit_per_second=m["rate_limit_per_second"],
-        failing_since=_utc(m["failing_since"]),
-        created_at=_utc(m["created_at"]) or _now(),
-        updated_at=_utc(m["updated_at"]) or _now(),
+        failing_since=m["failing_since"],
+        created_at=m["created_at"] or _now(),
+        updated_at=m["updated_at"] or _now(),
     )
 
 

@@ -132,12 +132,6 @@ class Delivery:
     updated_at: dt.datetime
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def event_matches(filter_types: Sequence[str] | None, event_type: str) -> bool:
     """An endpoint's filter: ``None`` takes every type; a group name takes its types."""
     if filter_types is None:
@@ -284,7 +278,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     # the step done) logged each of its attempts twice.
     a = webhook_attempts
     logged = {
-        (delivery_id, _utc(at))
+        (delivery_id, at)
         for delivery_id, at in conn.execute(
             sa.select(a.c.delivery_id, a.c.attempted_at).where(
                 a.c.delivery_id.in_([o.claimed.delivery_id for o in outcomes]),
@@ -360,13 +354,11 @@ def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
 def next_due(conn: sa.Connection) -> dt.datetime | None:
     """When the earliest pending delivery to an enabled endpoint falls due (maybe past)."""
     d, e = webhook_deliveries, webhook_endpoints
-    return _utc(
-        conn.execute(
-            sa.select(sa.func.min(d.c.next_attempt_at))
-            .join(e, e.c.id == d.c.endpoint_id)
-            .where(d.c.state == PENDING, e.c.enabled.is_(True))
-        ).scalar()
-    )
+    return conn.execute(
+        sa.select(sa.func.min(d.c.next_attempt_at))
+        .join(e, e.c.id == d.c.endpoint_id)
+        .where(d.c.state == PENDING, e.c.enabled.is_(True))
+    ).scalar()
 
 
 def count_pending(conn: sa.Connection) -> int:
@@ -387,7 +379,7 @@ def get_message(conn: sa.Connection, account_id: int | None, message_id: str) ->
     row = conn.execute(query).first()
     if row is None:
         return None
-    return Message(row[0], row[1], row[2], row[3].encode(), _utc(row[4]))
+    return Message(row[0], row[1], row[2], row[3].encode(), row[4])
 
 
 def list_messages(
@@ -412,7 +404,7 @@ def list_messages(
         query = query.where(sa.tuple_(m.c.created_at, m.c.id) < sa.tuple_(at, before.id))
     if event_type is not None:
         query = query.where(m.c.event_type == event_type)
-    return [Message(r[0], r[1], r[2], r[3].encode(), _utc(r[4])) for r in conn.execute(query)]
+    return [Message(r[0], r[1], r[2], r[3].encode(), r[4]) for r in conn.execute(query)]
 
 
 def list_deliveries(
@@ -442,10 +434,7 @@ def _deliveries(conn: sa.Connection, *conditions: sa.ColumnElement[bool]) -> lis
         .where(*conditions)
         .order_by(d.c.id)
     )
-    return [
-        Delivery(r[0], r[1], r[2], r[3], r[4], _utc(r[5]), _utc(r[6]) or r[6])
-        for r in conn.execute(query)
-    ]
+    return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(query)]
 
 
 def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[Delivery]]:
@@ -471,13 +460,13 @@ def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
         event_type=r.event_type,
         attempt_number=r.attempt_number,
         trigger=r.trigger,
-        attempted_at=_utc(r.attempted_at) or r.attempted_at,
+        attempted_at=r.attempted_at,
         succeeded=r.succeeded,
         status_code=r.status_code,
         duration_ms=r.duration_ms,
         response=r.response,
         error=r.error,
-        next_attempt_at=_utc(r.next_attempt_at),
+        next_attempt_at=r.next_attempt_at,
     )
 
 
@@ -568,7 +557,7 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
     # time beside the first: Resend pressed twice (the dispatcher, woken by the first,
     # claimed it in between), or pressed while a slow receiver had a retry in hand.
     if found is not None and found.state == PENDING:
-        due = _utc(found.next_attempt_at)
+        due = found.next_attempt_at
         if found.manual or (due is not None and _with_a_sender(conn, found.id, due, now)):
             return int(found.id)
     # One upsert, not an update then an insert: two replays at once (two API processes)
@@ -616,7 +605,7 @@ def _with_a_sender(
         .order_by(a.c.id.desc())
         .limit(1)
     ).scalar()
-    return _utc(scheduled) != due
+    return scheduled != due
 
 
 def recover(

@@ -61,11 +61,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands timestamps back naive; they were stored in UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def issue_link(conn: sa.Connection, account_id: int, ttl: dt.timedelta) -> tuple[str, dt.datetime]:
     """A new login link token for the account (shown once) and when it expires. Links
     issued before stay valid until used or expired."""
@@ -98,7 +93,7 @@ def _usable(row: _LinkRow | None) -> _LinkRow:
         raise LinkRefused("unknown")
     if row.used_at is not None:
         raise LinkRefused("used", row.account_id)
-    if _utc(row.expires_at) <= _now():
+    if row.expires_at <= _now():
         raise LinkRefused("expired", row.account_id)
     return row
 
@@ -139,9 +134,9 @@ def find_session(conn: sa.Connection, session_id: str) -> PortalSession | None:
         .join(accounts, accounts.c.id == portal_sessions.c.account_id)
         .where(portal_sessions.c.id_hash == _digest(session_id))
     ).first()
-    if row is None or _utc(row.expires_at) <= _now():
+    if row is None or row.expires_at <= _now():
         return None
-    return PortalSession(row.account_id, row.name, _utc(row.expires_at))
+    return PortalSession(row.account_id, row.name, row.expires_at)
 
 
 def end_session(conn: sa.Connection, session_id: str) -> None:

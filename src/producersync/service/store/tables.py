@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from producersync.timestamps import UtcDateTime
+
 __all__ = [
     "RECORD_TABLES",
     "accounts",
@@ -47,8 +49,6 @@ metadata = sa.MetaData(
         "pk": "pk_%(table_name)s",
     }
 )
-
-_Tz = sa.DateTime(timezone=True)
 
 
 def _record_columns() -> list[sa.Column[object]]:
@@ -101,7 +101,7 @@ entities = _record_table(
     sa.Column("date_of_birth", sa.Date),
     sa.Column("no_licenses", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("subscription_count", sa.Integer, nullable=False, server_default="0"),
-    sa.Column("last_nipr_entity_update", _Tz),
+    sa.Column("last_nipr_entity_update", UtcDateTime),
     with_state=False,
     # subscriptionCount moves with every subscription: built per read instead.
     materialized=False,
@@ -222,7 +222,7 @@ accounts = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("sandbox", sa.Boolean, nullable=False, server_default=sa.false()),
-    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 api_clients = sa.Table(
@@ -232,9 +232,9 @@ api_clients = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("secret_hash", sa.String(200), nullable=False),
     sa.Column("scope", sa.String(500), nullable=False),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("secret_rotated_at", _Tz),
-    sa.Column("revoked_at", _Tz),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("secret_rotated_at", UtcDateTime),
+    sa.Column("revoked_at", UtcDateTime),
 )
 sa.Index(None, api_clients.c.account_id)
 
@@ -243,7 +243,7 @@ subscriptions = sa.Table(
     metadata,
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
     sa.Column("npn", sa.String(10), primary_key=True),
-    sa.Column("activated_at", _Tz, nullable=False),
+    sa.Column("activated_at", UtcDateTime, nullable=False),
 )
 # The v1 list's order: NPNs added while a client pages through it land after its pages.
 sa.Index(None, subscriptions.c.account_id, subscriptions.c.activated_at, subscriptions.c.npn)
@@ -262,8 +262,8 @@ jobs = sa.Table(
     sa.Column("unchanged", sa.Integer, nullable=False, server_default="0"),
     sa.Column("failed", sa.Integer, nullable=False, server_default="0"),
     sa.Column("error", sa.String(500)),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("updated_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, jobs.c.status, jobs.c.created_at)
 sa.Index(None, jobs.c.account_id)
@@ -290,7 +290,7 @@ service_keys = sa.Table(
     metadata,
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("value", sa.String(200), nullable=False),
-    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 
 # --- webhooks: endpoints, the outbox of messages and deliveries, attempts -------------
@@ -310,9 +310,9 @@ webhook_endpoints = sa.Table(
     sa.Column("disabled_reason", sa.String(200)),
     sa.Column("rate_limit_per_second", sa.Integer),
     # Start of the current run of failed attempts (NULL after any success).
-    sa.Column("failing_since", _Tz),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("updated_at", _Tz, nullable=False),
+    sa.Column("failing_since", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, webhook_endpoints.c.account_id)
 
@@ -327,9 +327,9 @@ webhook_secrets = sa.Table(
         nullable=False,
     ),
     sa.Column("secret", sa.String(200), nullable=False),
-    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
     # NULL for the current secret; a rotated-out secret signs beside it until then.
-    sa.Column("expires_at", _Tz),
+    sa.Column("expires_at", UtcDateTime),
 )
 sa.Index(None, webhook_secrets.c.endpoint_id)
 
@@ -340,7 +340,7 @@ webhook_messages = sa.Table(
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body sent
-    sa.Column("created_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at)
 
@@ -361,9 +361,9 @@ webhook_deliveries = sa.Table(
     sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
     # Due time while pending; a claimed row is pushed a lease ahead, so a sender that dies
     # mid-attempt leaves it due again.
-    sa.Column("next_attempt_at", _Tz),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("updated_at", _Tz, nullable=False),
+    sa.Column("next_attempt_at", UtcDateTime),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.UniqueConstraint("message_id", "endpoint_id"),
 )
 sa.Index(
@@ -388,13 +388,13 @@ webhook_attempts = sa.Table(
     sa.Column("endpoint_id", sa.String(40), nullable=False),
     sa.Column("attempt_number", sa.Integer, nullable=False),
     sa.Column("trigger", sa.String(16), nullable=False),  # scheduled | manual
-    sa.Column("attempted_at", _Tz, nullable=False),
+    sa.Column("attempted_at", UtcDateTime, nullable=False),
     sa.Column("succeeded", sa.Boolean, nullable=False),
     sa.Column("status_code", sa.Integer, nullable=False),  # 0: no HTTP response
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("response", sa.String(2048)),  # the first bytes of the response body
     sa.Column("error", sa.String(500)),
-    sa.Column("next_attempt_at", _Tz),
+    sa.Column("next_attempt_at", UtcDateTime),
 )
 sa.Index(None, webhook_attempts.c.endpoint_id, webhook_attempts.c.id)
 sa.Index(None, webhook_attempts.c.message_id)
@@ -409,9 +409,9 @@ portal_links = sa.Table(
     metadata,
     sa.Column("token_hash", sa.String(64), primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("expires_at", _Tz, nullable=False),
-    sa.Column("used_at", _Tz),  # a link starts one session, then says it was used
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
+    sa.Column("used_at", UtcDateTime),  # a link starts one session, then says it was used
 )
 
 portal_sessions = sa.Table(
@@ -419,8 +419,8 @@ portal_sessions = sa.Table(
     metadata,
     sa.Column("id_hash", sa.String(64), primary_key=True),
     sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), nullable=False),
-    sa.Column("created_at", _Tz, nullable=False),
-    sa.Column("expires_at", _Tz, nullable=False),
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, portal_sessions.c.expires_at)
 
@@ -432,7 +432,7 @@ nipr_runs = sa.Table(
     sa.Column("run_date", sa.Date, primary_key=True),
     sa.Column("source", sa.String(200), nullable=False),  # "synthetic" or the feed file
     sa.Column("changes", sa.JSON, nullable=False),  # records changed per table
-    sa.Column("completed_at", _Tz, nullable=False),
+    sa.Column("completed_at", UtcDateTime, nullable=False),
 )
 
 
@@ -442,8 +442,8 @@ nipr_loads = sa.Table(
     "nipr_loads",
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("started_at", _Tz, nullable=False),
-    sa.Column("finished_at", _Tz),
+    sa.Column("started_at", UtcDateTime, nullable=False),
+    sa.Column("finished_at", UtcDateTime),
 )
 
 

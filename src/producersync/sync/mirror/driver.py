@@ -19,7 +19,8 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.tables import UtcDateTime, population
+from producersync.sync.mirror.tables import population
+from producersync.timestamps import UtcDateTime
 
 __all__ = [
     "Converters",

@@ -16,7 +16,8 @@ import sqlalchemy as sa
 from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.feed import Change
 from producersync.sync.mirror.records import chunks, purge_npns
-from producersync.sync.mirror.tables import as_utc, fetched, population, sync_runs
+from producersync.sync.mirror.tables import fetched, population, sync_runs
+from producersync.timestamps import as_utc
 
 __all__ = [
     "activate_listed",

@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.tables import as_utc, sync_runs, sync_state
+from producersync.sync.mirror.tables import sync_runs, sync_state
+from producersync.timestamps import as_utc
 
 __all__ = [
     "MANUAL_KINDS",

@@ -7,22 +7,21 @@ Each record table keeps the whole wire record (camelCase JSON, links dropped) in
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
+from producersync.timestamps import UtcDateTime
+
 __all__ = [
     "CHILDREN",
     "MIRRORED",
     "RESOURCES",
     "Mirrored",
-    "UtcDateTime",
     "addresses",
     "appointments",
-    "as_utc",
     "changes",
     "contact_infos",
     "entities",
@@ -62,25 +61,6 @@ metadata = sa.MetaData(
 
 _RecordId = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 _Json = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    """``value`` in UTC; a naive datetime is taken to be UTC already."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
-class UtcDateTime(sa.TypeDecorator[dt.datetime]):
-    """An aware UTC datetime on both backends: SQLite hands back naive ones, and the
-    population's ordering rules compare stored times with incoming ones."""
-
-    impl = sa.DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        return None if value is None else as_utc(value)
-
-    def process_result_value(self, value: dt.datetime | None, dialect: Any) -> dt.datetime | None:
-        return None if value is None else as_utc(value)
 
 
 @dataclass(frozen=True)
