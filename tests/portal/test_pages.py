@@ -19,12 +19,19 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
-from producersync.model.events import NPN_ACTIVATED, UPDATES_AVAILABLE, NpnActivated
+from producersync.model.events import (
+    ENDPOINT_TEST,
+    NPN_ACTIVATED,
+    NPN_DEACTIVATED,
+    UPDATES_AVAILABLE,
+    NpnActivated,
+)
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
+from tests.support.delivery import log_attempts
 from tests.support.service import RunningService, running_service
 
 URL = "http://127.0.0.1:9/hook"
@@ -863,39 +870,6 @@ def test_a_refused_query_parameter_is_named_with_its_value(
 # --- message attempts -------------------------------------------------------------------
 
 
-def _attempts(
-    service: RunningService,
-    endpoint_id: str,
-    outcomes: list[bool],
-    response: str | None = None,
-) -> None:
-    """Attempts of the endpoint's test message, oldest first, as the dispatcher records
-    them: each answered ``answer {n}`` unless a response is given."""
-    with write_transaction(service.engine) as conn:
-        delivery = outbox.list_deliveries(conn, endpoint_id=endpoint_id)[0]
-        start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-        conn.execute(
-            webhook_attempts.insert(),
-            [
-                {
-                    "delivery_id": delivery.id,
-                    "message_id": delivery.message_id,
-                    "endpoint_id": endpoint_id,
-                    "attempt_number": n + 1,
-                    "trigger": "scheduled",
-                    "attempted_at": start + dt.timedelta(seconds=n),
-                    "succeeded": ok,
-                    "status_code": 200 if ok else 503,
-                    "duration_ms": 10 + n,
-                    "response": f"answer {n}" if response is None else response,
-                    "error": None,
-                    "next_attempt_at": None,
-                }
-                for n, ok in enumerate(outcomes)
-            ],
-        )
-
-
 def _rows(page: httpx2.Response) -> list[str]:
     """The response excerpts of the attempts listed, top to bottom."""
     return re.findall(r"<code[^>]*>(answer \d+)</code>", page.text)
@@ -914,7 +888,7 @@ def test_attempts_are_newest_first_filtered_and_paged(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [n % 3 != 0 for n in range(30)])  # 10 failed
+    log_attempts(portal_service.engine, endpoint_id, [n % 3 != 0 for n in range(30)])  # 10 failed
     path = f"/portal/endpoints/{endpoint_id}/attempts"
 
     first = visitor.http.get(path)
@@ -945,7 +919,7 @@ def test_newer_goes_back_up_the_attempts_a_page_at_a_time(
     """The pager had Older and Newest only: the page above the third was two clicks away,
     through the newest."""
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [n % 2 == 0 for n in range(50)])
+    log_attempts(portal_service.engine, endpoint_id, [n % 2 == 0 for n in range(50)])
     path = f"/portal/endpoints/{endpoint_id}/attempts"
     newest = path + (f"?outcome={outcome}" if outcome else "")
     pages = [visitor.http.get(newest)]
@@ -973,7 +947,7 @@ def test_a_paused_page_stays_paused_through_its_pager(
     """Newest and Newer dropped ``updates=paused``: back at the newest page, what the
     visitor had stopped (WCAG 2.2.2) refreshed by itself again."""
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [True] * 25)
+    log_attempts(portal_service.engine, endpoint_id, [True] * 25)
     paused = visitor.http.get(
         f"/portal/endpoints/{endpoint_id}/attempts", params={"updates": "paused"}
     )
@@ -984,6 +958,123 @@ def test_a_paused_page_stays_paused_through_its_pager(
         assert "Resume updates" in back.text and "hx-trigger" not in back.text, label
 
 
+_ROW = re.compile(r'<tr class="(?:succeeded|failed)">')
+_MINUTE = "%Y-%m-%dT%H:%M"
+
+
+def test_attempts_are_filtered_by_type_and_time_and_every_link_keeps_the_filters(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """ "Did we get yesterday's updates_available?": its attempts of yesterday, of the
+    type, through the pager, the outcome links, the pause and the refresh alike."""
+    endpoint_id = _create(visitor)
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
+    assert sent.status_code == 303, sent.text
+    yesterday = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(days=1)
+    log_attempts(
+        portal_service.engine,
+        endpoint_id,
+        [n % 2 == 0 for n in range(30)],
+        event_type=UPDATES_AVAILABLE,
+        start=yesterday,
+    )
+    # Of the type but a day earlier, and of another type in the window: neither shown.
+    log_attempts(
+        portal_service.engine,
+        endpoint_id,
+        [True] * 3,
+        "too early",
+        event_type=UPDATES_AVAILABLE,
+        start=yesterday - dt.timedelta(days=1),
+    )
+    log_attempts(portal_service.engine, endpoint_id, [False] * 3, "a test", start=yesterday)
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    window = {
+        "since": (yesterday - dt.timedelta(hours=1)).strftime(_MINUTE),
+        "until": (yesterday + dt.timedelta(hours=1)).strftime(_MINUTE),
+    }
+    kept = {"type": UPDATES_AVAILABLE, **window, "updates": "paused"}
+
+    def keeps_filters(address: str | None, **also: str) -> str:
+        assert address is not None
+        given = httpx2.URL(address).params
+        for name, value in {**kept, **also}.items():
+            assert given.get(name) == value, (name, address)
+        return address
+
+    first = visitor.http.get(
+        path, params={"type": UPDATES_AVAILABLE, **window, "updates": "paused"}
+    )
+    assert first.status_code == 200, first.text
+    assert _rows(first) == [f"answer {n}" for n in range(29, 9, -1)]
+    assert "too early" not in first.text and "a test" not in first.text
+    second = visitor.http.get(keeps_filters(_older(first)))
+    assert _rows(second) == [f"answer {n}" for n in range(9, -1, -1)]
+    for label in ("Newest", "Newer"):
+        back = visitor.http.get(keeps_filters(_link(second, label)))
+        assert _rows(back) == _rows(first), label
+    failed = re.search(r'<a href="([^"]+)"[^>]*>Failed</a>', first.text)
+    assert failed
+    only_failed = visitor.http.get(keeps_filters(failed[1].replace("&amp;", "&"), outcome="failed"))
+    assert _rows(only_failed) == [f"answer {n}" for n in range(29, 0, -2)]
+    resume = re.search(r'<a href="([^"]+)">Resume updates</a>', first.text)
+    assert resume
+    live = visitor.http.get(resume[1].replace("&amp;", "&"))
+    refresh = re.search(r'hx-get="([^"]+)"', live.text)
+    assert refresh and _rows(live) == _rows(first)
+    kept.pop("updates")
+    keeps_filters(refresh[1].replace("&amp;", "&"))
+    # The form shows the filters as given, to change them.
+    assert f'value="{window["since"]}"' in first.text
+    assert re.search(rf'value="{re.escape(UPDATES_AVAILABLE)}" checked', first.text)
+
+    # Several types: a checkbox each, so the parameter comes once per type ticked.
+    both = visitor.http.get(
+        path, params=[("type", UPDATES_AVAILABLE), ("type", ENDPOINT_TEST), *window.items()]
+    )
+    assert both.status_code == 200, both.text
+    assert len(_ROW.findall(both.text)) == 20 and _older(both) is not None
+    none = visitor.http.get(path, params={"type": NPN_DEACTIVATED})
+    assert "No attempts match these filters." in none.text
+
+
+@pytest.mark.parametrize(
+    ("query", "field", "says"),
+    [
+        ({"since": "yesterday"}, "filter-since", "'yesterday' is not a date and time (UTC)"),
+        ({"until": "2026-13-01T00:00"}, "filter-until", "'2026-13-01T00:00' is not a date"),
+        # Before year 1 in UTC: no time the store can compare.
+        ({"since": "0001-01-01T00:00+01:00"}, "filter-since", "'0001-01-01T00:00+01:00' is out"),
+        (
+            {"since": "2026-06-02T00:00", "until": "2026-06-01T00:00"},
+            "filter-until",
+            "Until must be later than since",
+        ),
+        (
+            {"type": "producersync.bogus"},
+            "filter-type",
+            "'producersync.bogus' is no event type; choose among",
+        ),
+    ],
+)
+def test_a_filter_that_cannot_be_read_is_said_beside_its_field(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    query: dict[str, str],
+    field: str,
+    says: str,
+) -> None:
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [True])
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts", params=query)
+    assert page.status_code == 400
+    assert _error(page).startswith(says)
+    assert f'id="{field}-error"' in page.text and f'href="#{field}"' in page.text
+    # No list (not the unfiltered one, to be taken for the answer), and nothing refreshes.
+    assert not _ROW.findall(page.text) and "hx-trigger" not in page.text
+    assert "correct the filter above" in page.text
+
+
 _NEWS = re.compile(r'<p id="attempts-news" [^>]*>([^<]*)</p>')
 
 
@@ -991,7 +1082,7 @@ def test_the_refresh_says_what_it_brought_and_can_be_paused(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [True, False, True])
+    log_attempts(portal_service.engine, endpoint_id, [True, False, True])
     path = f"/portal/endpoints/{endpoint_id}/attempts"
 
     def news(**params: str | int) -> str:
@@ -1067,7 +1158,7 @@ def test_an_attempt_shows_the_whole_response_escaped(
     row, all of it (a hover title was the only way to more of it, and only 500
     characters)."""
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [False], response=HOSTILE_BODY)
+    log_attempts(portal_service.engine, endpoint_id, [False], response=HOSTILE_BODY)
     (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
     detail = f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}"
 
@@ -1103,7 +1194,7 @@ def test_an_attempt_without_a_body_says_why(
     says: str,
 ) -> None:
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [status_code == 204])
+    log_attempts(portal_service.engine, endpoint_id, [status_code == 204])
     (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
     with write_transaction(portal_service.engine) as conn:
         conn.execute(
@@ -1119,7 +1210,7 @@ def test_an_attempt_is_found_only_under_its_own_endpoint(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
     endpoint_id = _create(visitor)
-    _attempts(portal_service, endpoint_id, [False], response="only for its owner")
+    log_attempts(portal_service.engine, endpoint_id, [False], response="only for its owner")
     (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
     sibling = _create(visitor, "http://127.0.0.1:9/sibling")
 

@@ -9,10 +9,12 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
+from producersync.model.events import ENDPOINT_TEST, NPN_ACTIVATED, UPDATES_AVAILABLE
 from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries
+from tests.support.delivery import log_attempts
 from tests.support.service import RunningService, running_service
 
 BASE = "/v1/webhooks"
@@ -427,3 +429,112 @@ def test_attempts_are_listed_newest_first_by_endpoint_and_message(
     assert first_page["data"] == by_endpoint["data"][:1]
     assert second_page["data"] == by_endpoint["data"][1:]
     assert (delivered["state"], delivered["attempts"]) == ("succeeded", 2)
+
+
+def _attempts_of(http: httpx2.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    page = _ok(http.get(f"{BASE}{path}/attempts", params=params))
+    data: list[dict[str, Any]] = page["data"]
+    return data
+
+
+def test_attempts_and_messages_are_filtered_by_type_time_and_outcome(
+    service: RunningService,
+) -> None:
+    noon = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+    with service.client(service.account()) as http:
+        endpoint = _create(http)["id"]
+        for event_type in (UPDATES_AVAILABLE, NPN_ACTIVATED):
+            sent = http.post(
+                f"{BASE}/endpoints/{endpoint}/send-example", json={"eventType": event_type}
+            )
+            _ok(sent, 202)
+        # Two of each type, the first succeeded; the types an hour apart from noon.
+        for hour, event_type in enumerate((UPDATES_AVAILABLE, NPN_ACTIVATED, ENDPOINT_TEST)):
+            start = noon + dt.timedelta(hours=hour)
+            log_attempts(
+                service.engine, endpoint, [True, False], event_type=event_type, start=start
+            )
+        at = f"/endpoints/{endpoint}"
+
+        updates = _attempts_of(http, at, eventType=UPDATES_AVAILABLE)
+        assert [a["attemptedAt"][11:19] for a in updates] == ["12:00:01", "12:00:00"]
+        both = [UPDATES_AVAILABLE, NPN_ACTIVATED]
+        assert len(_attempts_of(http, at, eventType=",".join(both))) == 4
+        # Given once per type, as many clients send a list: the same.
+        assert len(_attempts_of(http, at, eventType=both)) == 4
+        window = {"since": "2026-06-01T13:00:00Z", "until": "2026-06-01T14:00:00Z"}
+        in_window = _attempts_of(http, at, **window)
+        assert [a["attemptedAt"][11:19] for a in in_window] == ["13:00:01", "13:00:00"]
+        failed = _attempts_of(http, at, outcome="failed", **window)
+        assert [a["attemptedAt"][11:19] for a in failed] == ["13:00:01"]
+        # A date alone is its midnight (UTC): nothing on 2 June.
+        assert _attempts_of(http, at, since="2026-06-02") == []
+        # Paged through what the filters keep.
+        first = _ok(
+            http.get(f"{BASE}{at}/attempts", params={"eventType": UPDATES_AVAILABLE, "limit": 1})
+        )
+        rest = _attempts_of(http, at, eventType=UPDATES_AVAILABLE, before=first["nextBefore"])
+        assert first["data"] + rest == updates
+
+        message = updates[0]["messageId"]
+        assert len(_attempts_of(http, f"/messages/{message}", outcome="succeeded")) == 1
+        assert _attempts_of(http, f"/messages/{message}", until="2026-06-01T12:00:00Z") == []
+
+        # Messages: by type (several), and by their creation time, which is now.
+        typed = _messages(http, eventType=f"{UPDATES_AVAILABLE},{ENDPOINT_TEST}")
+        assert sorted(m["eventType"] for m in typed) == sorted([UPDATES_AVAILABLE, ENDPOINT_TEST])
+        now = dt.datetime.now(dt.UTC)
+        assert _messages(http, until=(now - dt.timedelta(hours=1)).isoformat()) == []
+        assert len(_messages(http, since=(now - dt.timedelta(hours=1)).isoformat())) == 3
+
+
+_ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messages/{msg}/attempts"
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "says"),
+    [
+        (
+            path,
+            {"eventType": "producersync.bogus"},
+            "Invalid value 'producersync.bogus' for parameter 'eventType': "
+            "'producersync.bogus' is no event type; known types: producersync.npn.activated",
+        )
+        for path in (_ATTEMPTS, _MESSAGES)
+    ]
+    + [
+        (
+            _ATTEMPTS,
+            {"eventType": f"{UPDATES_AVAILABLE},nope"},
+            f"Invalid value '{UPDATES_AVAILABLE},nope' for parameter 'eventType': 'nope' is no",
+        ),
+        (_MESSAGES, {"eventType": ""}, "Invalid value '' for parameter 'eventType': an empty"),
+        (_TRIES, {"outcome": "maybe"}, "Invalid value 'maybe' for parameter 'outcome'"),
+    ]
+    + [
+        case
+        for path in (_ATTEMPTS, _MESSAGES, _TRIES)
+        for case in (
+            (path, {"since": "yesterday"}, "Invalid value 'yesterday' for parameter 'since'"),
+            # Not Unix seconds, which pydantic's datetime would read.
+            (path, {"until": "1700000000"}, "Invalid value '1700000000' for parameter 'until'"),
+            (
+                path,
+                {"since": "2026-06-02T00:00:00Z", "until": "2026-06-01T00:00:00+02:00"},
+                "Invalid value '2026-05-31T22:00:00Z' for parameter 'until': must be later "
+                "than 'since' (2026-06-02T00:00:00Z)",
+            ),
+        )
+    ],
+)
+def test_a_bad_filter_is_a_400_naming_the_parameter_and_value(
+    service: RunningService, path: str, params: dict[str, str], says: str
+) -> None:
+    with service.client(service.account()) as http:
+        endpoint = _create(http)["id"]
+        message = _messages(http)[0]["id"]
+        response = http.get(f"{BASE}{path.format(ep=endpoint, msg=message)}", params=params)
+    assert response.status_code == 400, response.text
+    error = response.json()
+    assert set(error) == {"timestamp", "status", "error", "message", "path"}
+    assert says in error["message"]

@@ -1,22 +1,23 @@
 """Webhook delivery through the service's deaths: events published to one endpoint, and a
-fan-out SIGKILLed and restarted."""
+fan-out SIGKILLed and restarted; and an endpoint's attempts, logged as if made."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import sqlalchemy as sa
 
-from producersync.model.events import Event, NpnActivated
+from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts
+from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import webhook_deliveries
+from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.support.databases import store_url
 from tests.support.processes import FAST, service_process
 from tests.support.receiver import Reply, receiver
@@ -88,3 +89,45 @@ def fan_out_through_sigkills(
         engine.dispose()
     assert {e.id for e in published} <= set(rx.ids())
     return len(rx.received)
+
+
+def log_attempts(
+    engine: sa.Engine,
+    endpoint_id: str,
+    outcomes: list[bool],
+    response: str | None = None,
+    *,
+    event_type: str = ENDPOINT_TEST,
+    start: dt.datetime | None = None,
+) -> None:
+    """Attempts of the endpoint's message of ``event_type`` (its test message unless an
+    example of another was sent), oldest first, a second apart from ``start`` (an hour
+    ago), as the dispatcher records them: each answered ``answer {n}`` unless a response
+    is given."""
+    with write_transaction(engine) as conn:
+        (delivery,) = [
+            d
+            for d in outbox.list_deliveries(conn, endpoint_id=endpoint_id)
+            if (m := outbox.get_message(conn, None, d.message_id)) and m.event_type == event_type
+        ]
+        start = start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        conn.execute(
+            webhook_attempts.insert(),
+            [
+                {
+                    "delivery_id": delivery.id,
+                    "message_id": delivery.message_id,
+                    "endpoint_id": endpoint_id,
+                    "attempt_number": n + 1,
+                    "trigger": "scheduled",
+                    "attempted_at": start + dt.timedelta(seconds=n),
+                    "succeeded": ok,
+                    "status_code": 200 if ok else 503,
+                    "duration_ms": 10 + n,
+                    "response": f"answer {n}" if response is None else response,
+                    "error": None,
+                    "next_attempt_at": None,
+                }
+                for n, ok in enumerate(outcomes)
+            ],
+        )

@@ -756,8 +756,94 @@ def test_list_messages_pages_newest_first_without_losing_or_repeating(
         assert seen == want
         first = outbox.list_messages(conn, account, limit=1)[0]
         assert first.created_at == T0 + seconds(7)
-        typed = outbox.list_messages(conn, account, limit=50, event_type=NPN_DEACTIVATED)
+        deactivations = outbox.LogFilter(frozenset({NPN_DEACTIVATED}))
+        typed = outbox.list_messages(conn, account, limit=50, narrowed=deactivations)
         assert [m.id for m in typed] == [i for i in want if i in {e.id for e in same}]
+        # Created from T0 + 2 s up to, not including, T0 + 4 s.
+        window = outbox.LogFilter(since=T0 + seconds(2), until=T0 + seconds(4))
+        timed = outbox.list_messages(conn, account, limit=50, narrowed=window)
+        assert [m.created_at for m in timed] == [T0 + seconds(3), T0 + seconds(2)]
+
+
+# --- the attempts log, filtered ----------------------------------------------------------
+
+_LOGGED = [UPDATES_AVAILABLE, NPN_ACTIVATED, NPN_DEACTIVATED, UPDATES_AVAILABLE]
+
+
+def logged_attempts(conn: sa.Connection) -> str:
+    """An endpoint with one attempt of each of ``_LOGGED``, the nth at T0 + n hours (and
+    another account's endpoint with attempts of the same types and times); its id."""
+    mine = ""
+    for name in ("acme", "other"):
+        account = new_account(conn, name)
+        endpoint = new_endpoint(conn, account)
+        mine = mine or endpoint
+        events = {
+            UPDATES_AVAILABLE: updates,
+            NPN_ACTIVATED: activated,
+            NPN_DEACTIVATED: deactivated,
+        }
+        for n, event_type in enumerate(_LOGGED):
+            at = T0 + dt.timedelta(hours=n)
+            outbox.publish(conn, [message(account, events[event_type]())], now=at)
+            (claimed,) = outbox.claim_due(conn, at, 10, LEASE)
+            outbox.record(conn, [outcome(claimed, at, succeeded=n % 2 == 0)])
+    return mine
+
+
+def hours_of(attempts: list[outbox.Attempt]) -> list[int]:
+    return [int((a.attempted_at - T0) / dt.timedelta(hours=1)) for a in attempts]
+
+
+@pytest.mark.parametrize(
+    ("types", "hours"),
+    [
+        ({UPDATES_AVAILABLE}, [3, 0]),
+        ({NPN_ACTIVATED, NPN_DEACTIVATED}, [2, 1]),
+        ({ENDPOINT_TEST}, []),
+    ],
+)
+def test_attempts_are_filtered_by_their_messages_event_type(
+    engine: sa.Engine, types: set[str], hours: list[int]
+) -> None:
+    with write_transaction(engine) as conn:
+        endpoint = logged_attempts(conn)
+    with engine.connect() as conn:
+        narrowed = outbox.LogFilter(frozenset(types))
+        found = outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=narrowed)
+        assert {a.endpoint_id for a in found} <= {endpoint}
+        assert hours_of(found) == hours
+        # With the outcome and the pager's cursor: the second update only failed.
+        failed = outbox.list_attempts(
+            conn, endpoint_id=endpoint, narrowed=narrowed, succeeded=False, before=2**40
+        )
+        assert hours_of(failed) == [h for h in hours if h % 2]
+
+
+def test_attempts_are_filtered_from_since_on(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        endpoint = logged_attempts(conn)
+    with engine.connect() as conn:
+        since = outbox.LogFilter(since=T0 + dt.timedelta(hours=1))
+        assert hours_of(outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=since)) == [
+            3,
+            2,
+            1,
+        ]
+
+
+def test_attempts_are_filtered_up_to_until_not_included(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        endpoint = logged_attempts(conn)
+    with engine.connect() as conn:
+        until = outbox.LogFilter(until=T0 + dt.timedelta(hours=2))
+        assert hours_of(outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=until)) == [1, 0]
+        # All three filters at once, paged oldest first from a cursor (the pager's Newer).
+        both = outbox.LogFilter(
+            frozenset({UPDATES_AVAILABLE}), since=T0, until=T0 + dt.timedelta(hours=3)
+        )
+        assert hours_of(outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=both)) == [0]
+        assert outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=both, after=2**40) == []
 
 
 def test_deliveries_of_groups_by_message(engine: sa.Engine) -> None:

@@ -133,8 +133,9 @@ _FIELDS: dict[str, Any] = {
     "status": (str | None, Field(None, description="Exact status")),
 }
 
-LIST_PARAMETERS = frozenset(_LISTS)
-"""The parameters that take a comma-separated list (given twice, their values join)."""
+LIST_PARAMETERS = frozenset(_LISTS) | {"eventType"}
+"""The parameters that take a comma-separated list (given twice, their values join);
+``eventType`` is the webhook API's (api/webhook_models.py)."""
 
 
 def list_query_model(

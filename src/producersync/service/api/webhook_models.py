@@ -13,11 +13,13 @@ import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from producersync.model.events import KNOWN_TYPES, EventType, UtcDatetime
+from producersync.model.events import KNOWN_TYPES, UPDATES_AVAILABLE, EventType, UtcDatetime
 from producersync.service.api.numbers import RowId, WholeNumber
+from producersync.service.api.params import MAX_LIST_ITEMS
 from producersync.service.delivery.management import SUBSCRIBABLE
+from producersync.service.errors import ApiError
 from producersync.service.store.endpoints import Endpoint
-from producersync.service.store.outbox import Attempt, Delivery, Message
+from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
 
 __all__ = [
     "ID_PATTERN",
@@ -25,6 +27,7 @@ __all__ = [
     "AttemptQuery",
     "DeliveryAccepted",
     "DeliveryState",
+    "EndpointAttemptQuery",
     "EndpointCreate",
     "EndpointDisable",
     "EndpointList",
@@ -188,30 +191,98 @@ class RecoverRequest(_In):
     )
 
 
-class AttemptQuery(BaseModel):
-    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
-    before: RowId | None = Field(
-        None, description="Attempts older than this attempt id (nextBefore)"
+def _event_type_array(schema: dict[str, Any]) -> None:
+    # Read as text and split here, as the API's other lists are (params.py), so that a
+    # refusal names the one unknown type; described as what a client sends, an array.
+    schema.clear()
+    schema.update(
+        type="array",
+        items={"type": "string", "enum": sorted(KNOWN_TYPES)},
+        minItems=1,
+        maxItems=MAX_LIST_ITEMS,
+        description="Only these event types (any of them), comma-separated",
+        examples=[[UPDATES_AVAILABLE]],
     )
 
 
-class MessageQuery(BaseModel):
-    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Messages per page")
-    before: str | None = Field(
-        None, pattern=ID_PATTERN, description="Messages older than this message id (nextBefore)"
-    )
-    eventType: str | None = Field(
-        None,
-        description="Only messages of this type",
-        json_schema_extra={"enum": list(sorted(KNOWN_TYPES))},
-    )
+class _TypesQuery(BaseModel):
+    eventType: str | None = Field(None, json_schema_extra=_event_type_array)
 
     @field_validator("eventType")
     @classmethod
     def _known(cls, value: str | None) -> str | None:
-        if value is not None and value not in KNOWN_TYPES:
-            raise ValueError(f"known types: {', '.join(sorted(KNOWN_TYPES))}")
+        if value is None:
+            return None
+        items = [item.strip() for item in value.split(",")]
+        if len(items) > MAX_LIST_ITEMS:
+            raise ValueError(f"at most {MAX_LIST_ITEMS} values per request, got {len(items)}")
+        for item in items:
+            if item not in KNOWN_TYPES:
+                shown = f"'{item[:60]}' is no event type" if item else "an empty event type"
+                raise ValueError(f"{shown}; known types: {', '.join(sorted(KNOWN_TYPES))}")
         return value
+
+    @property
+    def event_types(self) -> frozenset[str] | None:
+        if self.eventType is None:
+            return None
+        return frozenset(item.strip() for item in self.eventType.split(","))
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+class _WindowQuery(BaseModel):
+    since: UtcDatetime | None = Field(
+        None,
+        description="From this time on (ISO 8601 date or date-time; UTC unless it names "
+        "its offset)",
+        examples=["2026-06-01T00:00:00Z"],
+    )
+    until: UtcDatetime | None = Field(
+        None,
+        description="Up to this time, not included, and later than `since` (ISO 8601 date or "
+        "date-time; UTC unless it names its offset)",
+        examples=["2026-06-02T00:00:00Z"],
+    )
+
+    def narrowed(self, event_types: frozenset[str] | None = None) -> LogFilter:
+        """The store's filter; a 400 for a window that ends where it starts, or before."""
+        since, until = self.since, self.until
+        if since is not None and until is not None and until <= since:
+            why = f"must be later than 'since' ({_iso(since)})"
+            raise ApiError.bad_parameter("until", _iso(until), why)
+        return LogFilter(event_types, since, until)
+
+
+class AttemptQuery(_WindowQuery):
+    """``since`` and ``until`` are of the attempt's start."""
+
+    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
+    before: RowId | None = Field(
+        None, description="Attempts older than this attempt id (nextBefore)"
+    )
+    outcome: Literal["succeeded", "failed"] | None = Field(
+        None, description="Only the attempts that succeeded (2xx), or only those that failed"
+    )
+
+    @property
+    def succeeded(self) -> bool | None:
+        return None if self.outcome is None else self.outcome == "succeeded"
+
+
+class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
+    """``eventType`` is the type of the attempt's message."""
+
+
+class MessageQuery(_WindowQuery, _TypesQuery):
+    """``since`` and ``until`` are of the message's creation."""
+
+    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Messages per page")
+    before: str | None = Field(
+        None, pattern=ID_PATTERN, description="Messages older than this message id (nextBefore)"
+    )
 
 
 class WebhookEndpoint(_Out):

@@ -31,6 +31,7 @@ from producersync.service.api.webhook_models import (
     AttemptPage,
     AttemptQuery,
     DeliveryAccepted,
+    EndpointAttemptQuery,
     EndpointCreate,
     EndpointDisable,
     EndpointList,
@@ -322,16 +323,24 @@ def _attempt_page(rows: list[outbox.Attempt], limit: int) -> AttemptPage:
 @router.get(
     f"{_ENDPOINT}/attempts",
     summary="List the attempts made to a webhook endpoint, newest first",
+    description="Filtered by the message's event type, the attempt's time (`since`, "
+    "`until`) and its outcome, as given; `before` pages through what the filters keep.",
     operation_id="listWebhookEndpointAttempts",
     response_model=AttemptPage,
 )
 def endpoint_attempts(
-    endpointId: EndpointId, query: Annotated[AttemptQuery, Query()], call: Reader
+    endpointId: EndpointId, query: Annotated[EndpointAttemptQuery, Query()], call: Reader
 ) -> AttemptPage:
+    narrowed = query.narrowed(query.event_types)
     with call.ctx.engine.connect() as conn:
         endpoint = _owned(conn, call, endpointId)
         rows = outbox.list_attempts(
-            conn, endpoint_id=endpoint.id, limit=query.limit, before=query.before
+            conn,
+            endpoint_id=endpoint.id,
+            limit=query.limit,
+            before=query.before,
+            succeeded=query.succeeded,
+            narrowed=narrowed,
         )
     return _attempt_page(rows, query.limit)
 
@@ -376,12 +385,14 @@ def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> Recov
 @router.get(
     "/messages",
     summary="List the account's webhook messages, newest first",
-    description="Each with its payload and its delivery state per endpoint.",
+    description="Each with its payload and its delivery state per endpoint; filtered by "
+    "event type and creation time (`since`, `until`) as given.",
     operation_id="listWebhookMessages",
     response_model=MessagePage,
 )
 def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> MessagePage:
     account = call.principal.account_id
+    narrowed = query.narrowed(query.event_types)
     with call.ctx.engine.connect() as conn:
         before = None
         if query.before is not None:
@@ -393,7 +404,7 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
                 message = f"No webhook message {query.before} (parameter 'before')"
                 raise ApiError(404, message)
         rows = outbox.list_messages(
-            conn, account, limit=query.limit, before=before, event_type=query.eventType
+            conn, account, limit=query.limit, before=before, narrowed=narrowed
         )
         deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
         data = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]
@@ -415,15 +426,22 @@ def get_message(messageId: MessageId, call: Reader) -> WebhookMessage:
 @router.get(
     f"{_MESSAGE}/attempts",
     summary="List the attempts to send a webhook message, newest first",
+    description="Filtered by the attempt's time (`since`, `until`) and its outcome, as given.",
     operation_id="listWebhookMessageAttempts",
     response_model=AttemptPage,
 )
 def message_attempts(
     messageId: MessageId, query: Annotated[AttemptQuery, Query()], call: Reader
 ) -> AttemptPage:
+    narrowed = query.narrowed()
     with call.ctx.engine.connect() as conn:
         message = _owned_message(conn, call, messageId)
         rows = outbox.list_attempts(
-            conn, message_id=message.id, limit=query.limit, before=query.before
+            conn,
+            message_id=message.id,
+            limit=query.limit,
+            before=query.before,
+            succeeded=query.succeeded,
+            narrowed=narrowed,
         )
     return _attempt_page(rows, query.limit)

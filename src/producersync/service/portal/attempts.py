@@ -1,21 +1,23 @@
-"""An endpoint's Message Attempts tab: every attempt, newest first, filtered by outcome
-and paged; one attempt in full; Resend of one message, and recovery of the failed ones
-since a time."""
+"""An endpoint's Message Attempts tab: every attempt, newest first, filtered by outcome,
+event type and time, and paged; one attempt in full; Resend of one message, and recovery
+of the failed ones since a time."""
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
 
+from producersync.model.events import KNOWN_TYPES
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
 from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
-from producersync.service.portal.forms import FormInvalid, parse_since, rule_errors
+from producersync.service.portal.forms import FormInvalid, parse_since, parse_time, rule_errors
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
 from producersync.service.portal.pages import PortalError, href, redirect, render
 from producersync.service.portal.paging import page_of
@@ -31,6 +33,63 @@ Outcome = Literal["all", "succeeded", "failed"]
 Updates = Literal["live", "paused"]
 _SUCCEEDED: dict[str, bool | None] = {"all": None, "succeeded": True, "failed": False}
 _MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and takes
+_TYPES = sorted(KNOWN_TYPES)
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """The attempts a page shows, as its address names them; every link of the page that
+    leads to another view of the list keeps them."""
+
+    outcome: Outcome = "all"
+    types: tuple[str, ...] = ()  # none: every type
+    since: str = ""  # as typed, shown back in the form; empty: no bound
+    until: str = ""
+    paused: bool = False
+
+    def query(self, **changed: object) -> dict[str, object]:
+        """The address's query, with ``changed`` put in."""
+        query: dict[str, object] = {
+            "outcome": self.outcome if self.outcome != "all" else None,
+            "type": list(self.types),
+            "since": self.since or None,
+            "until": self.until or None,
+            # Paused stays paused: back at the newest page, what was stopped moved again.
+            "updates": "paused" if self.paused else None,
+        }
+        return {**query, **changed}
+
+    @property
+    def narrowing(self) -> bool:
+        return bool(self.types or self.since or self.until)
+
+    def narrowed(self) -> outbox.LogFilter:
+        """The store's filter; ``FormInvalid`` on the filter form's fields (named
+        ``filter-...``: the Recover form below has a ``since`` of its own)."""
+        errors: dict[str, str] = {}
+        unknown = [t for t in self.types if t not in KNOWN_TYPES]
+        if unknown:
+            errors["filter-type"] = (
+                f"'{unknown[0][:60]}' is no event type; choose among {', '.join(_TYPES)}"
+            )
+        window: dict[str, dt.datetime] = {}
+        for name, value in (("since", self.since), ("until", self.until)):
+            if not value:
+                continue
+            try:
+                at = parse_time(f"filter-{name}", value)
+                # In UTC: SQLite compares times as written, whatever their offset.
+                window[name] = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+            except FormInvalid as exc:
+                errors.update(exc.errors)
+            except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
+                errors[f"filter-{name}"] = f"'{value[:40]}' is out of the range of a UTC time"
+        since, until = window.get("since"), window.get("until")
+        if since is not None and until is not None and until <= since:
+            errors["filter-until"] = "Until must be later than since"
+        if errors:
+            raise FormInvalid(errors)
+        return outbox.LogFilter(frozenset(self.types) or None, since, until)
 
 
 def _page(
@@ -38,46 +97,54 @@ def _page(
     visitor: Visitor,
     endpoint: endpoints.Endpoint,
     *,
-    outcome: Outcome = "all",
+    filters: Filters = Filters(),
     before: int | None = None,
-    updates: Updates = "live",
     seen: int | None = None,
     since: str | None = None,
     errors: dict[str, str] | None = None,
 ) -> Response:
     def address(cursor: int | None) -> str:
-        filtered = outcome if outcome != "all" else None
-        # Paused stays paused: back at the newest page, what was stopped moved again.
-        kept = "paused" if updates == "paused" else None
-        query = {"outcome": filtered, "before": cursor, "updates": kept}
-        return href(request, "attempts", query, endpoint_id=endpoint.id)
+        return href(request, "attempts", filters.query(before=cursor), endpoint_id=endpoint.id)
 
-    with get_context(request).engine.connect() as conn:
-        fetch = functools.partial(
-            outbox.list_attempts, conn, endpoint_id=endpoint.id, succeeded=_SUCCEEDED[outcome]
-        )
-        page = page_of(fetch, before, address)
+    try:
+        narrowed = filters.narrowed()
+    except FormInvalid as exc:
+        # A filter that cannot be read shows no list (not the unfiltered one, taken for
+        # its answer): the page says why, beside the field.
+        filter_errors, shown, links = exc.errors, [], []
+    else:
+        filter_errors = {}
+        with get_context(request).engine.connect() as conn:
+            fetch = functools.partial(
+                outbox.list_attempts,
+                conn,
+                endpoint_id=endpoint.id,
+                succeeded=_SUCCEEDED[filters.outcome],
+                narrowed=narrowed,
+            )
+            page = page_of(fetch, before, address)
+        shown, links = list(page.items), page.links
     now = dt.datetime.now(dt.UTC)
-    shown = page.items
     return render(
         request,
         "attempts.html",
-        status=400 if errors else 200,
+        status=400 if errors or filter_errors else 200,
         visitor=visitor,
         endpoint=endpoint,
         tab="attempts",
         attempts=shown,
-        pages=page.links,
-        outcome=outcome,
+        pages=links,
+        filters=filters,
         outcomes=list(_SUCCEEDED),
+        event_types=_TYPES,
         before=before,
-        updates=updates,
         newest=shown[0].id if shown else 0,
         news=_news([a for a in shown if a.id > seen]) if seen is not None else "",
         since=since if since is not None else (now - dt.timedelta(days=1)).strftime(_MINUTE),
         since_min=(now - management.RECOVER_WINDOW).strftime(_MINUTE),
         since_max=now.strftime(_MINUTE),
         errors=errors or {},
+        filter_errors=filter_errors,
     )
 
 
@@ -101,16 +168,26 @@ def attempts(
     visitor: SignedIn,
     endpoint: Owned,
     outcome: Outcome = "all",
+    types: Annotated[list[str] | None, Query(alias="type")] = None,
+    since: str = "",
+    until: str = "",
     before: Annotated[RowId | None, Query()] = None,
     updates: Updates = "live",
     seen: Annotated[WholeNumber | None, Query(ge=0, le=MAX_ROW_ID)] = None,
 ) -> Response:
-    """``updates=paused``: the newest page without its refresh (WCAG 2.2.2, a way to stop
-    what moves by itself). ``seen``: the newest attempt the refreshing page shows, so
-    that the refresh can say what is new since."""
-    return _page(
-        request, visitor, endpoint, outcome=outcome, before=before, updates=updates, seen=seen
+    """``type`` (any number), ``since`` and ``until`` (UTC, until not included): the
+    filter form's; a value it cannot take is said beside its field. ``updates=paused``:
+    the newest page without its refresh (WCAG 2.2.2, a way to stop what moves by
+    itself). ``seen``: the newest attempt the refreshing page shows, so that the refresh
+    can say what is new since."""
+    filters = Filters(
+        outcome=outcome,
+        types=tuple(dict.fromkeys(types or ())),
+        since=since.strip(),
+        until=until.strip(),
+        paused=updates == "paused",
     )
+    return _page(request, visitor, endpoint, filters=filters, before=before, seen=seen)
 
 
 @router.get("/endpoints/{endpoint_id}/attempts/{attempt_id}", name="attempt")

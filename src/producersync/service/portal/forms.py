@@ -20,7 +20,14 @@ from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
 from producersync.service.store.endpoints import Endpoint, EndpointChanges
 
-__all__ = ["EndpointForm", "FormInvalid", "parse_rate_limit", "parse_since", "rule_errors"]
+__all__ = [
+    "EndpointForm",
+    "FormInvalid",
+    "parse_rate_limit",
+    "parse_since",
+    "parse_time",
+    "rule_errors",
+]
 
 # The rules and the API name fields in camelCase; the forms name them as their inputs.
 _FIELDS = {
@@ -127,10 +134,15 @@ def parse_rate_limit(value: str) -> int | None:
 def parse_since(value: str) -> dt.datetime:
     """A date and time, read as UTC unless it names its offset. How far back it may be is
     the rules' to check."""
+    return parse_time("since", value)
+
+
+def parse_time(field: str, value: str) -> dt.datetime:
+    """The date and time typed in ``field``, read as UTC unless it names its offset."""
     try:
         return dt.datetime.fromisoformat(value.strip())
     except ValueError:
         shown = f"'{value[:40]}' is not" if value.strip() else "give"
         raise FormInvalid(
-            {"since": f"{shown} a date and time (UTC), such as 2025-06-01T09:00"}
+            {field: f"{shown} a date and time (UTC), such as 2025-06-01T09:00"}
         ) from None

@@ -6,9 +6,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
-from starlette.datastructures import URL
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
@@ -95,11 +95,14 @@ def href(
     """The path of a portal route, under wherever the portal is mounted (no scheme or host,
     so a TLS-terminating proxy in front changes nothing)."""
     path: str = request.scope.get("root_path", "") + request.app.url_path_for(name, **params)
-    if query:
-        path = str(
-            URL(path).include_query_params(**{k: v for k, v in query.items() if v is not None})
-        )
-    return path
+    # A list is the parameter given once per item, as a form's checkboxes send it.
+    pairs = [
+        (key, item)
+        for key, value in (query or {}).items()
+        if value is not None
+        for item in (value if isinstance(value, list | tuple) else [value])
+    ]
+    return f"{path}?{urlencode(pairs)}" if pairs else path
 
 
 def redirect(

@@ -7,8 +7,8 @@ refuses as an unreadable body were saved by the portal as mangled text. And it k
 field's last value: ``csrf=forged&csrf=<token>`` passed the CSRF check,
 ``confirm=no&confirm=yes`` deleted, ``url=a&url=b`` saved ``b``, what came before never
 checked. So a field given more than once is refused, unless the route takes it as a list
-(the endpoint form's ``events``). The body is checked before the route reads it (it is
-capped at 64 KiB by then, see ``app.py``).
+(the endpoint form's ``events``, the attempts filter's ``type``). The body is checked
+before the route reads it (it is capped at 64 KiB by then, see ``app.py``).
 """
 
 from __future__ import annotations
@@ -83,8 +83,9 @@ def check_form_body(body: bytes, content_type: str, lists: Collection[str] = ())
 
 
 def _list_fields(dependant: Dependant) -> Iterator[str]:
-    """The form fields a route (or a dependency of it) takes as a list."""
-    for param in dependant.body_params:
+    """The form fields and query parameters a route (or a dependency of it) takes as a
+    list."""
+    for param in (*dependant.body_params, *dependant.query_params):
         annotation = param.field_info.annotation
         if list in {get_origin(a) for a in (annotation, *get_args(annotation))}:
             yield param.alias
@@ -103,7 +104,7 @@ class FormRoute(APIRoute):
         async def checked(request: Request) -> Response:
             # A route reads a parameter's last value: outcome=failed&outcome=all was all.
             try:
-                by_name(request.query_params.multi_items())
+                by_name(request.query_params.multi_items(), lists)
             except ApiError as exc:
                 raise PortalError.bad_address(exc.message) from None
             if request.method == "POST":

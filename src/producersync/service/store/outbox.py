@@ -23,10 +23,12 @@ from producersync.service.store.tables import (
 )
 
 __all__ = [
+    "EVERYTHING",
     "Attempt",
     "Claimed",
     "Deferred",
     "Delivery",
+    "LogFilter",
     "Message",
     "Outcome",
     "attempt_stats",
@@ -119,6 +121,33 @@ class Attempt:
     response: str | None
     error: str | None
     next_attempt_at: dt.datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilter:
+    """What a list of messages or attempts is narrowed to: any of ``event_types``, and
+    the time window from ``since`` up to, not including, ``until`` (a message's
+    creation, an attempt's start), each an instant (the columns bind it as UTC). None:
+    no bound."""
+
+    event_types: frozenset[str] | None = None
+    since: dt.datetime | None = None
+    until: dt.datetime | None = None
+
+    def conditions(
+        self, event_type: sa.ColumnElement[str], at: sa.ColumnElement[dt.datetime]
+    ) -> list[sa.ColumnElement[bool]]:
+        found: list[sa.ColumnElement[bool]] = []
+        if self.event_types is not None:
+            found.append(event_type.in_(sorted(self.event_types)))
+        if self.since is not None:
+            found.append(at >= self.since)
+        if self.until is not None:
+            found.append(at < self.until)
+        return found
+
+
+EVERYTHING = LogFilter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -388,7 +417,7 @@ def list_messages(
     *,
     limit: int,
     before: Message | None = None,
-    event_type: str | None = None,
+    narrowed: LogFilter = EVERYTHING,
 ) -> list[Message]:
     """The account's messages, newest first, after the message ``before`` if given."""
     m = webhook_messages
@@ -402,8 +431,7 @@ def list_messages(
         # Event ids are random: page on (created_at, id), from the message named.
         at = sa.literal(before.created_at, m.c.created_at.type)
         query = query.where(sa.tuple_(m.c.created_at, m.c.id) < sa.tuple_(at, before.id))
-    if event_type is not None:
-        query = query.where(m.c.event_type == event_type)
+    query = query.where(*narrowed.conditions(m.c.event_type, m.c.created_at))
     return [Message(r[0], r[1], r[2], r[3].encode(), r[4]) for r in conn.execute(query)]
 
 
@@ -479,15 +507,23 @@ def list_attempts(
     before: int | None = None,
     after: int | None = None,
     succeeded: bool | None = None,
+    narrowed: LogFilter = EVERYTHING,
 ) -> list[Attempt]:
-    """Attempts, newest first, by endpoint and/or message, and by outcome if given. With
-    ``after``, those after that id, oldest first: the page above one that ``before``
-    begins."""
-    a = webhook_attempts
+    """Attempts, newest first, by endpoint and/or message, by outcome if given, and as
+    ``narrowed`` (the message's event type, the attempt's start). With ``after``, those
+    after that id, oldest first: the page above one that ``before`` begins."""
+    a, m = webhook_attempts, webhook_messages
     newest_first = after is None
     query = _attempts().order_by(a.c.id.desc() if newest_first else a.c.id.asc()).limit(limit)
     if endpoint_id is not None:
         query = query.where(a.c.endpoint_id == endpoint_id)
+        if narrowed.event_types is not None:
+            # Said again, as the endpoint's account: a type kept by few of the account's
+            # messages is then found by the messages' (account, type) index, not by
+            # reading the endpoint's attempts back until enough are of it.
+            e = webhook_endpoints
+            account = sa.select(e.c.account_id).where(e.c.id == endpoint_id).scalar_subquery()
+            query = query.where(m.c.account_id == account)
     if message_id is not None:
         query = query.where(a.c.message_id == message_id)
     if before is not None:
@@ -496,6 +532,7 @@ def list_attempts(
         query = query.where(a.c.id > after)
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
+    query = query.where(*narrowed.conditions(m.c.event_type, a.c.attempted_at))
     return [_attempt(r) for r in conn.execute(query)]
 
 

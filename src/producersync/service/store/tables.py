@@ -343,6 +343,14 @@ webhook_messages = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at)
+# A filter by type (portal and API lists): the updates_available of an account are one a
+# day among thousands of NPN events; without it they were found by reading all of them.
+sa.Index(
+    None,
+    webhook_messages.c.account_id,
+    webhook_messages.c.event_type,
+    webhook_messages.c.created_at,
+)
 
 webhook_deliveries = sa.Table(
     "webhook_deliveries",
