@@ -4,7 +4,7 @@ async in-process (ASGI), compared with the store."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -153,6 +153,56 @@ def test_per_npn_get_and_children(
     assert client.regulatory_actions.get_value(values[0].id).value == values[0].value
 
 
+@pytest.fixture(scope="module")
+def v2_reads(
+    service: RunningService, population: tuple[Credentials, list[str]]
+) -> dict[str, Callable[..., Any]]:
+    """Every v2 paged read, each over a stream of at least two records."""
+    _, npns = population
+    licenses, loas = BY_KEY["licenses"].table, BY_KEY["licenseLoas"].table
+    with service.engine.connect() as conn:
+
+        def most(column: Any, *where: Any) -> Any:
+            query = sa.select(column).where(*where).group_by(column)
+            return conn.execute(query.order_by(sa.func.count().desc()).limit(1)).scalar_one()
+
+        npn = most(licenses.c.npn, licenses.c.npn.in_(npns))
+        license_id = most(loas.c.license_id, loas.c.npn.in_(npns))
+        action_id = conn.execute(
+            sa.select(BY_KEY["regulatoryActions"].table.c.id)
+            .where(BY_KEY["regulatoryActions"].table.c.npn.in_(npns))
+            .limit(1)
+        ).scalar_one()
+    return {
+        "list": lambda c, **kw: c.licenses.list(npns=[npn], **kw),
+        "for_npn": lambda c, **kw: c.licenses.for_npn(npn, **kw),
+        "for_license": lambda c, **kw: c.license_loas.for_license(license_id, **kw),
+        "values": lambda c, **kw: c.regulatory_actions.values(action_id, **kw),
+    }
+
+
+@pytest.mark.parametrize("read", ["list", "for_npn", "for_license", "values"])
+def test_every_v2_read_names_its_next_token_and_resumes_from_it(
+    service: RunningService,
+    population: tuple[Credentials, list[str]],
+    client: Client,
+    v2_reads: dict[str, Callable[..., Any]],
+    read: str,
+) -> None:
+    creds, _ = population
+    open_ = v2_reads[read]
+    pages = list(open_(client, page_size=1).pages())
+    ids = [[r.id for r in p.items] for p in pages]
+    tokens = [p.next_continuation_token for p in pages]
+    assert sum(map(len, ids)) >= 2
+    assert None not in tokens[:-1] and tokens[-1] is None
+    assert [r.id for r in pages[0].get_next_page().items] == ids[1]
+    # A new client (a new process, after a crash) resumes at the saved token.
+    with Client(creds.client_id, creds.client_secret, base_url=service.base_url) as again:
+        resumed = [r.id for r in open_(again, page_size=1, continuation_token=tokens[0])]
+    assert resumed == [i for page_ids in ids[1:] for i in page_ids]
+
+
 def test_errors_are_typed(client: Client) -> None:
     with pytest.raises(NotFoundError):
         client.licenses.get(1)
@@ -210,5 +260,14 @@ def test_async_client_in_process(
             subs = [s.npn async for s in client.subscriptions.list()]
             assert sorted(subs) == npns
             assert (await client.entities.get(npns[0])).npn == npns[0]
+            pages = client.licenses.for_npn(npns[0], page_size=1).pages()
+            first = await anext(aiter(pages))
+            await pages.aclose()  # type: ignore[attr-defined]
+            assert first.next_continuation_token is not None
+            following = await first.get_next_page()
+            resumed = client.licenses.for_npn(
+                npns[0], page_size=1, continuation_token=first.next_continuation_token
+            )
+            assert [r.id async for r in resumed][:1] == [r.id for r in following.items]
 
     anyio.run(main)

@@ -1,8 +1,9 @@
-"""A page reads the page after it, and a v2 list resumes from a saved continuation
-token, in both clients."""
+"""A page reads the page after it, and every v2 paged read (a list, an NPN's records, a
+record's children) resumes from a saved continuation token, in both clients."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import anyio
@@ -14,20 +15,55 @@ from tests.client.fake import FakeAPI, error, json_response, license_row, page
 
 KINDS = pytest.mark.parametrize("kind", ["sync", "async"])
 
+Opener = Callable[..., Any]  # (client, **more options) -> the read's pager
 
-def _licenses(request: httpx2.Request) -> httpx2.Response:
-    """Licenses 1 to 4, two a page, after an ``active`` filter that every request keeps."""
-    token = request.url.params.get("continuationToken")
-    if request.url.params.get("active") != "true" and token is None:
-        return error(400, "lost its filters")
-    following = {None: ([1, 2], "t2"), "t2": ([3, 4], "t3"), "t3": ([], None)}
-    if token not in following:
-        return error(400, f"not a token: {token}")
-    ids, after = following[token]
-    return json_response(200, page("licenses", [license_row(i) for i in ids], after))
+# Every v2 paged read: how to open it, and the query its every request must keep.
+READS: dict[str, tuple[Opener, dict[str, str]]] = {
+    "list": (
+        lambda c, **kw: c.licenses.list(active=True, page_size=2, **kw),
+        {"active": "true", "size": "2"},
+    ),
+    "for_npn": (
+        lambda c, **kw: c.licenses.for_npn("123", states=["CA"], page_size=2, **kw),
+        {"states": "CA", "size": "2"},
+    ),
+    "for_license": (
+        lambda c, **kw: c.license_loas.for_license(7, page_size=2, **kw),
+        {"size": "2"},
+    ),
+    "values": (
+        lambda c, **kw: c.regulatory_actions.values(9, page_size=2, **kw),
+        {"size": "2"},
+    ),
+}
+EVERY_READ = pytest.mark.parametrize("read", list(READS))
 
 
-def _read(kind: str, fake: FakeAPI, read: Any) -> Any:
+def _records(kept: dict[str, str]) -> Callable[[httpx2.Request], httpx2.Response]:
+    """Records 1 to 4 of any v2 stream, two a page, to requests that keep the ``kept``
+    query; a next link is, as the API's, its request's with the next token."""
+
+    def handle(request: httpx2.Request) -> httpx2.Response:
+        url = request.url
+        if any(url.params.get(name) != value for name, value in kept.items()):
+            return error(400, "lost its filters")
+        token = url.params.get("continuationToken")
+        following = {None: ([1, 2], "t2"), "t2": ([3, 4], "t3"), "t3": ([], None)}
+        if token not in following:
+            return error(400, f"not a token: {token}")
+        ids, after = following[token]
+        body = page(url.path.rsplit("/", 1)[-1], [{"id": i} for i in ids], after)
+        body["links"]["next"]["href"] = str(url.copy_set_param("continuationToken", after or 0))
+        return json_response(200, body)
+
+    return handle
+
+
+def _fake(read: str) -> FakeAPI:
+    return FakeAPI(_records(READS[read][1]))
+
+
+def _run(kind: str, fake: FakeAPI, read: Any) -> Any:
     """``read(client)`` on a client of ``kind``; awaited for ``AsyncClient``."""
     if kind == "sync":
         with fake.client() as client:
@@ -44,70 +80,78 @@ def _ids(page: Any) -> list[int]:
     return [record.id for record in page.items]
 
 
-def _follow_sync(client: Any) -> list[list[int]]:
-    first = next(iter(client.licenses.list(active=True, page_size=2).pages()))
-    second = first.get_next_page()
-    last = second.get_next_page()
-    with pytest.raises(RuntimeError, match="last page"):
-        last.get_next_page()
-    return [_ids(first), _ids(second), _ids(last)]
+def _follow_sync(open_: Opener) -> Any:
+    def read(client: Any) -> list[list[int]]:
+        first = next(iter(open_(client).pages()))
+        second = first.get_next_page()
+        last = second.get_next_page()
+        with pytest.raises(RuntimeError, match="last page"):
+            last.get_next_page()
+        return [_ids(first), _ids(second), _ids(last)]
+
+    return read
 
 
-async def _follow_async(client: AsyncClient) -> list[list[int]]:
-    pages = client.licenses.list(active=True, page_size=2).pages()
-    first = await anext(aiter(pages))
-    await pages.aclose()  # type: ignore[attr-defined]
-    second = await first.get_next_page()
-    last = await second.get_next_page()
-    with pytest.raises(RuntimeError, match="last page"):
-        await last.get_next_page()
-    return [_ids(first), _ids(second), _ids(last)]
-
-
-@KINDS
-def test_a_page_reads_the_page_after_it(kind: str) -> None:
-    fake = FakeAPI(_licenses)
-    read = _follow_sync if kind == "sync" else _follow_async
-    assert _read(kind, fake, read) == [[1, 2], [3, 4], []]
-    assert len(fake.api_requests) == 3
-
-
-def _token_sync(client: Any) -> str | None:
-    return next(
-        iter(client.licenses.list(active=True, page_size=2).pages())
-    ).next_continuation_token
-
-
-async def _token_async(client: AsyncClient) -> str | None:
-    pages = client.licenses.list(active=True, page_size=2).pages()
-    token = (await anext(aiter(pages))).next_continuation_token
-    await pages.aclose()  # type: ignore[attr-defined]
-    return token
-
-
-def _resume_sync(token: str) -> Any:
-    return lambda client: [
-        r.id for r in client.licenses.list(active=True, page_size=2, continuation_token=token)
-    ]
-
-
-def _resume_async(token: str) -> Any:
-    async def read(client: AsyncClient) -> list[int]:
-        pages = client.licenses.list(active=True, page_size=2, continuation_token=token)
-        return [r.id async for r in pages]
+def _follow_async(open_: Opener) -> Any:
+    async def read(client: AsyncClient) -> list[list[int]]:
+        pages = open_(client).pages()
+        first = await anext(aiter(pages))
+        await pages.aclose()
+        second = await first.get_next_page()
+        last = await second.get_next_page()
+        with pytest.raises(RuntimeError, match="last page"):
+            await last.get_next_page()
+        return [_ids(first), _ids(second), _ids(last)]
 
     return read
 
 
 @KINDS
-def test_a_list_resumes_from_a_saved_continuation_token(kind: str) -> None:
-    saved = _read(kind, FakeAPI(_licenses), _token_sync if kind == "sync" else _token_async)
+@EVERY_READ
+def test_a_page_reads_the_page_after_it(kind: str, read: str) -> None:
+    fake = _fake(read)
+    follow = _follow_sync if kind == "sync" else _follow_async
+    assert _run(kind, fake, follow(READS[read][0])) == [[1, 2], [3, 4], []]
+    assert len(fake.api_requests) == 3
+
+
+def _token_sync(open_: Opener) -> Any:
+    return lambda client: next(iter(open_(client).pages())).next_continuation_token
+
+
+def _token_async(open_: Opener) -> Any:
+    async def read(client: AsyncClient) -> str | None:
+        pages = open_(client).pages()
+        token: str | None = (await anext(aiter(pages))).next_continuation_token
+        await pages.aclose()
+        return token
+
+    return read
+
+
+def _resume_sync(open_: Opener, token: str) -> Any:
+    return lambda client: [r.id for r in open_(client, continuation_token=token)]
+
+
+def _resume_async(open_: Opener, token: str) -> Any:
+    async def read(client: AsyncClient) -> list[int]:
+        return [r.id async for r in open_(client, continuation_token=token)]
+
+    return read
+
+
+@KINDS
+@EVERY_READ
+def test_a_read_resumes_from_a_saved_continuation_token(kind: str, read: str) -> None:
+    open_, kept = READS[read]
+    saved = _run(kind, _fake(read), (_token_sync if kind == "sync" else _token_async)(open_))
     assert saved == "t2"
-    fake = FakeAPI(_licenses)  # a new process, after a crash
+    fake = _fake(read)  # a new process, after a crash
     resume = _resume_sync if kind == "sync" else _resume_async
-    assert _read(kind, fake, resume(saved)) == [3, 4]
-    assert fake.api_requests[0].url.params["continuationToken"] == "t2"
-    assert fake.api_requests[0].url.params["active"] == "true"
+    assert _run(kind, fake, resume(open_, saved)) == [3, 4]
+    first = fake.api_requests[0].url.params
+    assert first["continuationToken"] == "t2"
+    assert {name: first[name] for name in kept} == kept
 
 
 def _v1(request: httpx2.Request) -> httpx2.Response:
@@ -119,28 +163,35 @@ def _v1(request: httpx2.Request) -> httpx2.Response:
     return json_response(200, body)
 
 
-def test_the_last_page_and_a_v1_page_name_no_continuation_token() -> None:
-    with FakeAPI(_licenses).client() as client:
-        pages = list(client.licenses.list(active=True, page_size=2).pages())
+@EVERY_READ
+def test_the_last_page_and_a_v1_page_name_no_continuation_token(read: str) -> None:
+    with _fake(read).client() as client:
+        pages = list(READS[read][0](client).pages())
     assert [p.next_continuation_token for p in pages] == ["t2", "t3", None]
     with FakeAPI(_v1).client() as client:
         v1 = next(iter(client.licenses.list_by_page(page_size=1).pages()))
     assert v1.has_next_page and v1.next_continuation_token is None
 
 
-@KINDS
-@pytest.mark.parametrize(
-    ("token", "options", "message"),
-    [
-        ("", {}, "is not a continuation token"),
-        ("t2", {"npns": [str(n) for n in range(1, 502)]}, "this list has 2"),
-    ],
-)
-def test_a_continuation_token_that_cannot_resume_the_list_is_refused_before_any_request(
-    kind: str, token: str, options: dict[str, Any], message: str
-) -> None:
-    fake = FakeAPI(_licenses)
+def _refused(kind: str, read: str, token: object, message: str, **options: Any) -> None:
+    fake = _fake(read)
     client = fake.client() if kind == "sync" else fake.async_client()
     with pytest.raises(ValueError, match=message):
-        client.licenses.list(continuation_token=token, **options)
+        READS[read][0](client, continuation_token=token, **options)
     assert not fake.api_requests and fake.token_requests == 0
+
+
+@KINDS
+@EVERY_READ
+@pytest.mark.parametrize("token", ["", 2, b"t2"])
+def test_what_is_not_a_continuation_token_is_refused_before_any_request(
+    kind: str, read: str, token: object
+) -> None:
+    _refused(kind, read, token, "is not a continuation token")
+
+
+@KINDS
+def test_a_token_for_a_list_of_several_partitions_is_refused_before_any_request(
+    kind: str,
+) -> None:
+    _refused(kind, "list", "t2", "this list has 2", npns=[str(n) for n in range(1, 502)])

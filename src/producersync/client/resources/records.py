@@ -160,6 +160,15 @@ def _resumable(token: str, partitions: int) -> None:
         )
 
 
+def _resume(params: dict[str, Any], token: str | None) -> dict[str, Any]:
+    """The ``params`` of a read in one stream (an NPN's, a record's children), started at
+    ``token`` if given."""
+    if token is not None:
+        _resumable(token, 1)
+        params["continuationToken"] = token
+    return params
+
+
 class _RecordsMixin(Generic[M]):
     spec: RecordSpec[M]
 
@@ -186,13 +195,27 @@ class _RecordsMixin(Generic[M]):
         params.update(page=page, size=page_size)
         return f"/v1/{self.spec.key}", params, self._parser(None)
 
-    def _for_npn_request(self, npn: str, filters: Filters, page_size: int) -> PageRequest:
+    def _for_npn_request(
+        self, npn: str, filters: Filters, page_size: int, continuation_token: str | None
+    ) -> PageRequest:
         if not self.spec.per_npn:
             raise TypeError(f"the API has no per-NPN {self.spec.key} list")
-        params = filters.params(self.spec, per_npn=True)
+        params: dict[str, Any] = filters.params(self.spec, per_npn=True)
         params["size"] = str(page_size)
         path = f"/v2/entities/{valid_npn(npn)}/{self.spec.key}"
-        return path, params, self._parser(page_size)
+        return path, _resume(params, continuation_token), self._parser(page_size)
+
+    def _children_request(
+        self,
+        path: str,
+        page_size: int,
+        continuation_token: str | None,
+        key: str | None = None,
+        model: Any = None,
+    ) -> PageRequest:
+        """One record's children (a license's LOAs, an action's values), a v2 stream."""
+        params = _resume({"size": page_size}, continuation_token)
+        return path, params, self._parser(page_size, key, model)
 
     def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:
         base = Filters(**{**filters.__dict__, "npns": None}).params(self.spec)
@@ -330,12 +353,15 @@ class Records(SyncResource, _RecordsMixin[M]):
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[M]:
         """One NPN's records. The API subscribes the NPN if it is not yet: never poll
-        NPNs one by one (the developer policy forbids it); list with ``npns=``."""
+        NPNs one by one (the developer policy forbids it); list with ``npns=``.
+        ``continuation_token`` resumes the read as ``list``'s does."""
         filters = Filters(None, states, updated_since, include_deleted)
-        return SyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return SyncPager(self._fetch(options), *request)
 
     def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
         return self._get_model(
@@ -355,14 +381,12 @@ class LicenseLoas(Records[LicenseLoa]):
         license_id: int,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[LicenseLoa]:
-        return SyncPager(
-            self._fetch(options),
-            f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas",
-            {"size": page_size},
-            self._parser(page_size),
-        )
+        path = f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas"
+        request = self._children_request(path, page_size, continuation_token)
+        return SyncPager(self._fetch(options), *request)
 
 
 class RegulatoryActions(Records[RegulatoryAction]):
@@ -371,14 +395,14 @@ class RegulatoryActions(Records[RegulatoryAction]):
         action_id: int,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[RegulatoryActionValue]:
-        return SyncPager(
-            self._fetch(options),
-            f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues",
-            {"size": page_size},
-            self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
+        path = f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues"
+        request = self._children_request(
+            path, page_size, continuation_token, "regulatoryActionValues", RegulatoryActionValue
         )
+        return SyncPager(self._fetch(options), *request)
 
     def get_value(self, value_id: int, **options: Unpack[RequestOptions]) -> RegulatoryActionValue:
         return self._get_model(
@@ -490,10 +514,12 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPager[M]:
         filters = Filters(None, states, updated_since, include_deleted)
-        return AsyncPager(self._fetch(options), *self._for_npn_request(npn, filters, page_size))
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return AsyncPager(self._fetch(options), *request)
 
     async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
         return await self._get_model(
@@ -514,14 +540,12 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
         license_id: int,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPager[LicenseLoa]:
-        return AsyncPager(
-            self._fetch(options),
-            f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas",
-            {"size": page_size},
-            self._parser(page_size),
-        )
+        path = f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas"
+        request = self._children_request(path, page_size, continuation_token)
+        return AsyncPager(self._fetch(options), *request)
 
 
 class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
@@ -530,14 +554,14 @@ class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
         action_id: int,
         *,
         page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPager[RegulatoryActionValue]:
-        return AsyncPager(
-            self._fetch(options),
-            f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues",
-            {"size": page_size},
-            self._parser(page_size, "regulatoryActionValues", RegulatoryActionValue),
+        path = f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues"
+        request = self._children_request(
+            path, page_size, continuation_token, "regulatoryActionValues", RegulatoryActionValue
         )
+        return AsyncPager(self._fetch(options), *request)
 
     async def get_value(
         self, value_id: int, **options: Unpack[RequestOptions]
