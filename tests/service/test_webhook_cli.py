@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
 
+from producersync.model.events import ENDPOINT_TEST, NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.service.delivery import management
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import store_url
+from tests.support.delivery import log_attempts
 from tests.support.processes import cli, cli_json
 
 PRIVATE_OK = {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"}
@@ -107,3 +117,136 @@ def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
         assert _endpoint("show-secret", endpoint_id, db=db) == rotated
         cli("admin", "endpoint", "delete", endpoint_id, *db)
         assert orjson.loads(cli("admin", "endpoint", "list", "--json", *db).stdout) == []
+
+
+@pytest.fixture
+def logged(tmp_path: Path) -> Iterator[tuple[list[str], str]]:
+    """A store whose endpoint has two attempts (succeeded, then failed, a second apart)
+    of a message of each type, the types an hour apart from noon on 1 June 2026: the
+    --database option and the endpoint's id."""
+    with store_url("sqlite", tmp_path) as url:
+        engine = open_store(url)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            account = accounts.create_account(conn, "acme", sandbox=False).id
+            endpoint, _ = management.create_endpoint(
+                conn, settings, account, "http://127.0.0.1:9/hook"
+            )
+            for event_type in (UPDATES_AVAILABLE, NPN_ACTIVATED):
+                management.send_example(conn, endpoint, event_type)
+        noon = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+        for hour, event_type in enumerate((UPDATES_AVAILABLE, NPN_ACTIVATED, ENDPOINT_TEST)):
+            start = noon + dt.timedelta(hours=hour)
+            log_attempts(engine, endpoint.id, [True, False], event_type=event_type, start=start)
+        engine.dispose()
+        yield ["--database", url], endpoint.id
+
+
+def _listed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+    *filters: str,
+) -> list[str]:
+    """``admin endpoint attempts --json`` with ``filters``: each attempt's time of day
+    and status code, newest first."""
+    db, endpoint = logged
+    args = ["admin", "endpoint", "attempts", endpoint, *filters, "--json", *db]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 0, err
+    return [f"{a['attemptedAt'][11:19]} {a['statusCode']}" for a in orjson.loads(out)]
+
+
+def test_attempts_are_filtered_by_event_type(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    updates = _listed(monkeypatch, capsys, logged, "--event-type", UPDATES_AVAILABLE)
+    assert updates == ["12:00:01 503", "12:00:00 200"]
+    # Several: the option once per type, or comma-separated, as the API's parameter.
+    repeated = ["--event-type", UPDATES_AVAILABLE, "--event-type", ENDPOINT_TEST]
+    both = ["14:00:01 503", "14:00:00 200", *updates]
+    assert _listed(monkeypatch, capsys, logged, *repeated) == both
+    joined = f"{UPDATES_AVAILABLE},{ENDPOINT_TEST}"
+    assert _listed(monkeypatch, capsys, logged, "--event-type", joined) == both
+    # The JSON keeps its shape: the API's attempts, as without a filter.
+    everything = _listed(monkeypatch, capsys, logged)
+    assert len(everything) == 6 and set(updates) < set(everything)
+
+
+def test_attempts_are_filtered_by_time_until_not_included(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    window = ["--since", "2026-06-01T13:00:00Z", "--until", "2026-06-01T14:00:00Z"]
+    assert _listed(monkeypatch, capsys, logged, *window) == ["13:00:01 503", "13:00:00 200"]
+    # UTC unless an offset is named: 15:00+02:00 is 13:00 UTC, 14:00:01 a naive UTC time.
+    offsets = ["--since", "2026-06-01T15:00:01+02:00", "--until", "2026-06-01T14:00:01"]
+    assert _listed(monkeypatch, capsys, logged, *offsets) == ["14:00:00 200", "13:00:01 503"]
+    # A date alone is its midnight: nothing on 2 June, everything before it.
+    assert _listed(monkeypatch, capsys, logged, "--since", "2026-06-02") == []
+    assert len(_listed(monkeypatch, capsys, logged, "--until", "2026-06-02")) == 6
+
+
+def test_attempts_are_filtered_by_outcome(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    failed = ["14:00:01 503", "13:00:01 503", "12:00:01 503"]
+    assert _listed(monkeypatch, capsys, logged, "--outcome", "failed") == failed
+    succeeded = _listed(monkeypatch, capsys, logged, "--outcome", "succeeded")
+    assert succeeded == ["14:00:00 200", "13:00:00 200", "12:00:00 200"]
+    # Filters combine.
+    combined = ["--outcome", "failed", "--event-type", NPN_ACTIVATED, "--until", "2026-06-02"]
+    assert _listed(monkeypatch, capsys, logged, *combined) == ["13:00:01 503"]
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value", "said"),
+    [
+        (
+            ["--event-type", "producersync.bogus"],
+            "--event-type",
+            "producersync.bogus",
+            "'producersync.bogus' is no event type; known types: producersync.npn.activated",
+        ),
+        (
+            ["--event-type", UPDATES_AVAILABLE, "--event-type", "nope"],
+            "--event-type",
+            f"{UPDATES_AVAILABLE},nope",
+            "'nope' is no event type",
+        ),
+        (["--event-type", ""], "--event-type", "", "an empty event type"),
+        (["--since", "yesterday"], "--since", "yesterday", "Input should be a valid datetime"),
+        # Not Unix seconds, which pydantic's datetime would read.
+        (["--until", "1700000000"], "--until", "1700000000", "not an ISO 8601 time"),
+        (
+            ["--since", "2026-06-02T00:00:00Z", "--until", "2026-06-01T00:00:00+02:00"],
+            "--until",
+            "2026-06-01T00:00:00+02:00",
+            "must be later than --since (2026-06-02T00:00:00Z)",
+        ),
+        (["--outcome", "maybe"], "--outcome", "maybe", "Input should be 'succeeded' or 'failed'"),
+    ],
+    ids=["type", "one-of-types", "empty-type", "since", "unix-seconds", "window", "outcome"],
+)
+def test_a_bad_attempts_filter_is_a_usage_error_naming_the_option_and_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    field: str,
+    value: str,
+    said: str,
+) -> None:
+    db = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    command = ["admin", "endpoint", "attempts", "ep_1", *args, *db]
+    error, err = error_both_ways(monkeypatch, capsys, 2, *command)
+    assert (error["field"], error["value"]) == (field, value)
+    assert str(error["message"]).startswith(f"{field}: {said}"), error
+    assert err.startswith(f"error: {field}: {said}") and repr(value) in err, err
+    # Refused before the store is opened, as the other options are.
+    assert list(tmp_path.iterdir()) == []

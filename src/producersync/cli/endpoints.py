@@ -31,6 +31,7 @@ from producersync.cli.errors import JsonErrorsCommand
 from producersync.database_url import masked
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import (
+    EndpointAttemptQuery,
     EndpointCreate,
     EndpointDisable,
     EndpointPatch,
@@ -79,6 +80,9 @@ _OPTIONS = {
     "rateLimitPerSecond": "--rate-limit",
     "reason": "--reason",
     "since": "--since",
+    "until": "--until",
+    "eventType": "--event-type",
+    "outcome": "--outcome",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
 _Body = TypeVar("_Body", bound=BaseModel)
@@ -381,20 +385,73 @@ def recover(
     emit(as_json, {"queued": queued})
 
 
+_TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
+
+
 @app.command("attempts", cls=JsonErrorsCommand)
 def attempts(
     endpoint_id: EndpointArg,
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, help="Most attempts to list (1-1000).")
     ] = 20,
+    event_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event-type",
+            help="Only attempts of messages of this event type (repeat, or comma-separate, "
+            "for any of several).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help=f"Only attempts made from this time on: {_TIME}.", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help=f"Only attempts made before this time (not included; later than --since): "
+            f"{_TIME}.",
+            show_default=False,
+        ),
+    ] = None,
+    outcome: Annotated[
+        str | None,
+        typer.Option(
+            "--outcome",
+            metavar="succeeded|failed",
+            help="Only the attempts that succeeded (2xx), or only those that failed.",
+            show_default=False,
+        ),
+    ] = None,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the latest attempts to an endpoint, newest first."""
+    """List the latest attempts to an endpoint, newest first; filtered as the API's list
+    is, each filter checked as the API checks its parameter."""
+    query = _body(
+        EndpointAttemptQuery,
+        eventType=",".join(event_types) if event_types else None,
+        since=since,
+        until=until,
+        outcome=outcome,
+    )
+    refused = query.until_refused("--since")
+    if refused is not None:
+        raise fail(f"--until: {refused[1]} (given: {until!r})", 2, field="--until", value=until)
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         endpoint = _endpoint(conn, endpoint_id)
-        rows = outbox.list_attempts(conn, endpoint_id=endpoint.id, limit=limit)
+        rows = outbox.list_attempts(
+            conn,
+            endpoint_id=endpoint.id,
+            limit=limit,
+            succeeded=query.succeeded,
+            narrowed=query.narrowed(query.event_types),
+        )
     _table(
         as_json,
         [WebhookAttempt.of(a).model_dump(mode="json") for a in rows],

@@ -247,13 +247,20 @@ class _WindowQuery(BaseModel):
         examples=["2026-06-02T00:00:00Z"],
     )
 
+    def until_refused(self, since: str = "'since'") -> tuple[str, str] | None:
+        """``until`` (in UTC) and why it is refused, for a window that ends where it
+        starts, or before; None for one that does not. ``since``: how the caller names
+        that bound (the CLI's ``--since``)."""
+        if self.since is not None and self.until is not None and self.until <= self.since:
+            return _iso(self.until), f"must be later than {since} ({_iso(self.since)})"
+        return None
+
     def narrowed(self, event_types: frozenset[str] | None = None) -> LogFilter:
         """The store's filter; a 400 for a window that ends where it starts, or before."""
-        since, until = self.since, self.until
-        if since is not None and until is not None and until <= since:
-            why = f"must be later than 'since' ({_iso(since)})"
-            raise ApiError.bad_parameter("until", _iso(until), why)
-        return LogFilter(event_types, since, until)
+        refused = self.until_refused()
+        if refused is not None:
+            raise ApiError.bad_parameter("until", *refused)
+        return LogFilter(event_types, self.since, self.until)
 
 
 class AttemptQuery(_WindowQuery):
