@@ -17,7 +17,6 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from alembic.script import ScriptDirectory
 
 from producersync.service.store import migrate as store_migrate
 from producersync.service.store.engine import make_engine as store_engine
@@ -28,7 +27,7 @@ from producersync.sync.mirror.engine import make_engine as mirror_engine
 from producersync.sync.mirror.tables import metadata as mirror_metadata
 from tests.conftest import BACKENDS
 from tests.support.cli import producersync, sync_environment
-from tests.support.databases import store_url
+from tests.support.databases import revisions, store_url
 
 _SCHEMAS: dict[str, tuple[Callable[[str], sa.Engine], Any, sa.MetaData, str]] = {
     "store": (store_engine, store_migrate, store_metadata, "alembic_version"),
@@ -37,8 +36,7 @@ _SCHEMAS: dict[str, tuple[Callable[[str], sa.Engine], Any, sa.MetaData, str]] = 
 
 
 def _earlier_revisions(schema: str) -> list[str]:
-    scripts = ScriptDirectory(str(Path(_SCHEMAS[schema][1].__file__).parent / "migrations"))
-    return [s.revision for s in reversed(list(scripts.walk_revisions()))][:-1]
+    return revisions(_SCHEMAS[schema][1])[:-1]
 
 
 _CASES = [(schema, rev) for schema in _SCHEMAS for rev in _earlier_revisions(schema)]

@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import NpnActivated
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store import migrate as store_migrate
 from producersync.service.store.indexes import drop_secondary_indexes
 from producersync.service.store.migrate import PG_LOCK_ID
 from producersync.service.store.open import open_store
@@ -27,8 +28,9 @@ from producersync.service.store.tables import (
     licenses,
     service_keys,
 )
+from producersync.sync.mirror import migrate as mirror_migrate
 from producersync.sync.mirror.migrate import VERSION_TABLE
-from tests.support.databases import store_url
+from tests.support.databases import revisions, store_url
 from tests.support.delivery import delivery_states, publish_to_one_endpoint
 from tests.support.processes import FAST, cli_together, service_process, services_together
 from tests.support.receiver import Reply, receiver
@@ -62,7 +64,7 @@ def test_commands_started_together_on_a_new_store_migrate_it_once(database: str)
     migrates, none fails "database is locked" (SQLite) or on a table another created."""
     results = cli_together(*[["admin", "account", "list", "--database", database]] * 6)
     assert not _failures(results)
-    assert _revisions(database) == ["0008"]
+    assert _revisions(database) == revisions(store_migrate)[-1:]
 
 
 def test_commands_started_together_on_a_new_mirror_migrate_it_once(tmp_path: Path) -> None:
@@ -72,7 +74,7 @@ def test_commands_started_together_on_a_new_mirror_migrate_it_once(tmp_path: Pat
     url = f"sqlite:///{mirror}"
     results = cli_together(*[["sync", "status"]] * 6, env={"PRODUCERSYNC_MIRROR_URL": url})
     assert not _failures(results)
-    assert _revisions(url, VERSION_TABLE) == ["0007"]
+    assert _revisions(url, VERSION_TABLE) == revisions(mirror_migrate)[-1:]
 
 
 def test_replicas_started_together_on_a_new_store_all_start(database: str, tmp_path: Path) -> None:
@@ -81,7 +83,7 @@ def test_replicas_started_together_on_a_new_store_all_start(database: str, tmp_p
     commands = ["run", "run", "run", "worker", "worker"]
     with services_together(database, tmp_path, commands, env=FAST):
         pass
-    assert _revisions(database) == ["0008"]
+    assert _revisions(database) == revisions(store_migrate)[-1:]
     engine = sa.create_engine(database)
     with engine.connect() as conn:
         npns = list(conn.execute(sa.select(entities.c.npn).order_by(entities.c.npn)).scalars())

@@ -14,14 +14,23 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 import sqlalchemy as sa
+from alembic.script import ScriptDirectory
 
 ADMIN_URL = os.environ.get(
     "PRODUCERSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
 REDIS_URL = os.environ.get("PRODUCERSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
+
+
+def revisions(migrate: ModuleType) -> list[str]:
+    """Every revision of the migrations beside ``migrate`` (the store's or the mirror's
+    ``migrate`` module), oldest first: the last is the head."""
+    scripts = ScriptDirectory(str(Path(migrate.__file__ or "").parent / "migrations"))
+    return [script.revision for script in reversed(list(scripts.walk_revisions()))]
 
 
 def in_ci() -> bool:

@@ -14,7 +14,7 @@ from typing import Annotated, Final
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
-__all__ = ["DIGITS_ONLY", "MAX_ROW_ID", "RowId", "WholeNumber"]
+__all__ = ["DIGITS_ONLY", "MAX_LIST_ITEMS", "MAX_ROW_ID", "RowId", "WholeNumber"]
 
 _DIGITS = re.compile(r"\s*[+-]?[0-9]+\s*")
 
@@ -34,6 +34,10 @@ WholeNumber = Annotated[int, DIGITS_ONLY]
 """An ``int`` given only as digits, for a model field whose ``Field`` holds its bounds."""
 
 MAX_ROW_ID: Final = 2**63 - 1  # a BIGINT
+
+# Values in one list parameter (npns=, eventType=...). Here, not in params.py, which
+# the CLI may not import: it brings in FastAPI.
+MAX_LIST_ITEMS: Final = 1000
 
 RowId = Annotated[int, Field(ge=1, le=MAX_ROW_ID), DIGITS_ONLY]
 """A record or attempt id in a query."""

@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from producersync.model import STATE_CODES, is_co_code, is_npn
 from producersync.model.dates import iso_date
-from producersync.service.api.numbers import WholeNumber
+from producersync.service.api.numbers import MAX_LIST_ITEMS, WholeNumber
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter
@@ -28,7 +28,6 @@ __all__ = [
     "to_filter",
 ]
 
-MAX_LIST_ITEMS = 1000
 DEFAULT_SIZE = 250
 MAX_SIZE = 1000
 

@@ -14,10 +14,8 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 from pydantic.alias_generators import to_camel
 
 from producersync.model.events import KNOWN_TYPES, UPDATES_AVAILABLE, EventType, UtcDatetime
-from producersync.service.api.numbers import RowId, WholeNumber
-from producersync.service.api.params import MAX_LIST_ITEMS
+from producersync.service.api.numbers import MAX_LIST_ITEMS, RowId, WholeNumber
 from producersync.service.delivery.management import SUBSCRIBABLE
-from producersync.service.errors import ApiError
 from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
 
@@ -45,6 +43,7 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookEndpointCreated",
     "WebhookMessage",
+    "WindowQuery",
 ]
 
 ID_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
@@ -233,7 +232,7 @@ def _iso(value: dt.datetime) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-class _WindowQuery(BaseModel):
+class WindowQuery(BaseModel):
     since: UtcDatetime | None = Field(
         None,
         description="From this time on (ISO 8601 date or date-time; UTC unless it names "
@@ -256,14 +255,11 @@ class _WindowQuery(BaseModel):
         return None
 
     def narrowed(self, event_types: frozenset[str] | None = None) -> LogFilter:
-        """The store's filter; a 400 for a window that ends where it starts, or before."""
-        refused = self.until_refused()
-        if refused is not None:
-            raise ApiError.bad_parameter("until", *refused)
+        """The store's filter, for a window ``until_refused`` let through."""
         return LogFilter(event_types, self.since, self.until)
 
 
-class AttemptQuery(_WindowQuery):
+class AttemptQuery(WindowQuery):
     """``since`` and ``until`` are of the attempt's start."""
 
     limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
@@ -283,7 +279,7 @@ class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
     """``eventType`` is the type of the attempt's message."""
 
 
-class MessageQuery(_WindowQuery, _TypesQuery):
+class MessageQuery(WindowQuery, _TypesQuery):
     """``since`` and ``until`` are of the message's creation."""
 
     limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Messages per page")

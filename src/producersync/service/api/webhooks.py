@@ -49,6 +49,7 @@ from producersync.service.api.webhook_models import (
     WebhookEndpoint,
     WebhookEndpointCreated,
     WebhookMessage,
+    WindowQuery,
 )
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
@@ -313,6 +314,15 @@ def send_example(endpointId: EndpointId, body: ExampleRequest, call: Writer) -> 
     return MessageAccepted(message_id=message_id)
 
 
+def _narrowed(query: WindowQuery, event_types: frozenset[str] | None = None) -> outbox.LogFilter:
+    """``query``'s filter for the store; a 400 for a window that ends where it starts, or
+    before."""
+    refused = query.until_refused()
+    if refused is not None:
+        raise ApiError.bad_parameter("until", *refused)
+    return query.narrowed(event_types)
+
+
 def _attempt_page(rows: list[outbox.Attempt], limit: int) -> AttemptPage:
     return AttemptPage(
         data=[WebhookAttempt.of(a) for a in rows],
@@ -331,7 +341,7 @@ def _attempt_page(rows: list[outbox.Attempt], limit: int) -> AttemptPage:
 def endpoint_attempts(
     endpointId: EndpointId, query: Annotated[EndpointAttemptQuery, Query()], call: Reader
 ) -> AttemptPage:
-    narrowed = query.narrowed(query.event_types)
+    narrowed = _narrowed(query, query.event_types)
     with call.ctx.engine.connect() as conn:
         endpoint = _owned(conn, call, endpointId)
         rows = outbox.list_attempts(
@@ -392,7 +402,7 @@ def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> Recov
 )
 def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> MessagePage:
     account = call.principal.account_id
-    narrowed = query.narrowed(query.event_types)
+    narrowed = _narrowed(query, query.event_types)
     with call.ctx.engine.connect() as conn:
         before = None
         if query.before is not None:
@@ -433,7 +443,7 @@ def get_message(messageId: MessageId, call: Reader) -> WebhookMessage:
 def message_attempts(
     messageId: MessageId, query: Annotated[AttemptQuery, Query()], call: Reader
 ) -> AttemptPage:
-    narrowed = query.narrowed()
+    narrowed = _narrowed(query)
     with call.ctx.engine.connect() as conn:
         message = _owned_message(conn, call, messageId)
         rows = outbox.list_attempts(
