@@ -263,3 +263,23 @@ def first_npns(harness: Harness, count: int) -> list[str]:
         return list(
             conn.execute(sa.select(entities.c.npn).order_by(entities.c.npn).limit(count)).scalars()
         )
+
+
+def subscribed_and_synced(harness: Harness, count: int, timeout: float) -> list[str]:
+    """The first ``count`` NPNs subscribed, once the mirror holds them all, every receipt
+    is processed and the last sync run succeeded."""
+    npns = first_npns(harness, count)
+    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+
+    def settled() -> bool:
+        status = harness.status()
+        last = status["lastRun"]
+        return bool(
+            status["activeNpns"] == len(npns)
+            and status["receipts"]["unprocessed"] == 0
+            and last is not None
+            and last["status"] == "succeeded"
+        )
+
+    eventually(settled, timeout=timeout, what=harness.report)
+    return npns

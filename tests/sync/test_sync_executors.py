@@ -17,7 +17,7 @@ from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
 from tests.conftest import BACKENDS
 from tests.support.service import free_port
-from tests.support.sync_harness import SyncProcess, first_npns, running_harness
+from tests.support.sync_harness import SyncProcess, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(150)
@@ -35,20 +35,7 @@ def test_a_sync_whose_process_died_is_taken_back_by_another_process(
     kind: str, tmp_path: Path
 ) -> None:
     with running_harness(kind, tmp_path, sync_env={**BEATING, **FAST}) as harness:
-        npns = first_npns(harness, 30)
-        harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
-
-        def settled() -> bool:
-            status = harness.status()
-            last = status["lastRun"]
-            return bool(
-                status["activeNpns"] == len(npns)
-                and status["receipts"]["unprocessed"] == 0
-                and last is not None
-                and last["finishedAt"] is not None
-            )
-
-        eventually(settled, timeout=120, what=harness.report)
+        subscribed_and_synced(harness, 30, timeout=120)
         harness.sync.stop()
         harness.sync.env.update(SLOW)
         harness.sync.start()

@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
 from tests.support.processes import cli
-from tests.support.sync_harness import Harness, first_npns, running_harness
+from tests.support.sync_harness import Harness, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(90)
@@ -57,20 +57,7 @@ def _signals(pid: int | str) -> str:
 def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("interrupted")
     with running_harness("sqlite", directory, sync_env=BEATING) as harness:
-        npns = first_npns(harness, 60)
-        harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
-
-        def settled() -> bool:
-            status = harness.status()
-            last = status["lastRun"]
-            return bool(
-                status["activeNpns"] == len(npns)
-                and status["receipts"]["unprocessed"] == 0
-                and last is not None
-                and last["status"] == "succeeded"
-            )
-
-        eventually(settled, timeout=300, what=harness.status)
+        subscribed_and_synced(harness, 60, timeout=300)
         yield harness
 
 
