@@ -24,6 +24,7 @@ from producersync.service.portal.paging import page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
+from producersync.timestamps import as_utc
 
 __all__ = ["router"]
 
@@ -77,9 +78,9 @@ class Filters:
             if not value:
                 continue
             try:
-                at = parse_time(f"filter-{name}", value)
-                # In UTC: SQLite compares times as written, whatever their offset.
-                window[name] = at.astimezone(dt.UTC) if at.tzinfo else at.replace(tzinfo=dt.UTC)
+                # Converted here, not only when bound: a time with no UTC to become is
+                # the form's error, beside its field.
+                window[name] = as_utc(parse_time(f"filter-{name}", value))
             except FormInvalid as exc:
                 errors.update(exc.errors)
             except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
