@@ -459,6 +459,39 @@ def test_a_continuation_token_loop_raises_instead_of_paging_forever_async() -> N
     assert len(fake.api_requests) == 2
 
 
+@pytest.mark.parametrize("tokens", [["same"], ["a", "b", "c"]])
+def test_a_loop_followed_by_hand_raises_as_the_pager_does(tokens: list[str]) -> None:
+    """``get_next_page`` in a ``while page.has_next_page`` loop: before, it followed a
+    server's loop for ever."""
+    fake = FakeAPI(_looping(tokens))
+    with fake.client() as client, pytest.raises(ResponseValidationError, match="linked back"):
+        page = next(iter(client.licenses.list(page_size=1).pages()))
+        while page.has_next_page:
+            page = page.get_next_page()
+    assert len(fake.api_requests) == len(tokens) + 1
+
+
+def test_the_next_page_fetched_twice_by_hand_is_no_loop() -> None:
+    tokens = iter(["a", "b", "b", "c", "0"])
+    fake = FakeAPI(
+        lambda request: json_response(200, page("licenses", [license_row(1)], next(tokens)))
+    )
+
+    async def main() -> None:
+        async with fake.async_client() as client:
+            pages = client.licenses.list(page_size=1).pages()
+            first = await anext(aiter(pages))
+            await pages.aclose()
+            second = await first.get_next_page()
+            again = await first.get_next_page()  # the same page, read again
+            assert second.next_continuation_token == again.next_continuation_token == "b"
+            last = await (await again.get_next_page()).get_next_page()
+            assert not last.has_next_page
+
+    anyio.run(main)
+    assert len(fake.api_requests) == 5
+
+
 def test_a_v1_page_linking_past_its_own_total_pages_raises() -> None:
     def api(request: httpx2.Request) -> httpx2.Response:
         number = int(request.url.params["page"])

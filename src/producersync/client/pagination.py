@@ -83,17 +83,32 @@ class Page(Generic[M]):
 
 
 @dataclass
+class _Chain:
+    """Where a pager's page sits in the walk it belongs to, so that following a link by
+    hand (``get_next_page``) is guarded against a loop as ``pages()`` is."""
+
+    guard: LoopGuard
+    depth: int
+
+    def follow(self, href: str) -> _Chain:
+        self.guard.check(href, self.depth)
+        return _Chain(self.guard, self.depth + 1)
+
+
+@dataclass
 class SyncPage(Page[M]):
     """A page a ``SyncPager`` read: it can read the page after it."""
 
     _pager: SyncPager[M] | None = field(default=None, repr=False, compare=False)
+    _chain: _Chain | None = field(default=None, repr=False, compare=False)
 
     def get_next_page(self) -> SyncPage[M]:
         """The page after this one, fetched with the list's options; ``RuntimeError`` on
-        the last page."""
+        the last page, ``ResponseValidationError`` on a link back to a page of this walk
+        (a caller looping on ``has_next_page`` would never stop)."""
         path = self._following()
-        assert self._pager is not None
-        return self._pager._read(path, None)
+        assert self._pager is not None and self._chain is not None
+        return self._pager._read(path, None, self._chain.follow(path))
 
 
 @dataclass
@@ -101,12 +116,13 @@ class AsyncPage(Page[M]):
     """A page an ``AsyncPager`` read: it can read the page after it, awaited."""
 
     _pager: AsyncPager[M] | None = field(default=None, repr=False, compare=False)
+    _chain: _Chain | None = field(default=None, repr=False, compare=False)
 
     async def get_next_page(self) -> AsyncPage[M]:
         """``SyncPage.get_next_page``, awaited."""
         path = self._following()
-        assert self._pager is not None
-        return await self._pager._read(path, None)
+        assert self._pager is not None and self._chain is not None
+        return await self._pager._read(path, None, self._chain.follow(path))
 
 
 @cache
@@ -269,21 +285,27 @@ Parse = Callable[..., Page[M]]  # (body, *, at): ``parse_page`` with its list's 
 
 class LoopGuard:
     """Refuses a next link to a page this list has already read: a server that links
-    back (the same continuationToken again, or a cycle) would be followed forever."""
+    back (the same continuationToken again, or a cycle) would be followed forever.
+
+    Pages are counted from the first (depth 0). A link is checked from the depth of the
+    page holding it, so a page whose next page is fetched twice by hand is not taken for
+    a loop: only a link to that page or one before it is."""
 
     def __init__(self, start: str) -> None:
         self._start = start
-        self._seen: set[tuple[str, str]] = set()
+        self._depths: dict[tuple[str, str], int] = {}
 
-    def check(self, href: str) -> None:
+    def check(self, href: str, depth: int | None = None) -> None:
+        """``depth``: that of the page holding ``href``; by default the last page read,
+        for a walk that only goes forward."""
+        at = len(self._depths) if depth is None else depth
         url = httpx2.URL(href)  # hosts aside: every link is re-rooted on the client's
         where = (url.path, url.query.decode())
-        if where in self._seen:
+        if self._depths.setdefault(where, at + 1) <= at:
             raise ResponseValidationError(
                 f"{self._start}: the API linked back to a page already read ({href!r:.200}); "
                 f"following it would never end"
             )
-        self._seen.add(where)
 
 
 class SyncPager(Generic[M]):
@@ -295,19 +317,20 @@ class SyncPager(Generic[M]):
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
     def pages(self) -> Iterator[SyncPage[M]]:
-        path: str | None = self._path
-        params = self._params
-        guard = LoopGuard(self._path)
-        while path is not None:
-            page = self._read(path, params)
+        page = self._read(self._path, self._params)
+        yield page
+        while page.has_next_page:  # the next link carries every parameter
+            page = page.get_next_page()
             yield page
-            path, params = page.next_path, None  # the next link carries every parameter
-            if path is not None:
-                guard.check(path)
 
-    def _read(self, path: str, params: dict[str, Any] | None) -> SyncPage[M]:
+    def _read(
+        self, path: str, params: dict[str, Any] | None, chain: _Chain | None = None
+    ) -> SyncPage[M]:
         page = self._parse(self._fetch(path, params), at=path)
-        return SyncPage(page.items, page.next_path, page.total_pages, page.total_elements, self)
+        chain = chain or _Chain(LoopGuard(path), 0)
+        return SyncPage(
+            page.items, page.next_path, page.total_pages, page.total_elements, self, chain
+        )
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -321,19 +344,20 @@ class AsyncPager(Generic[M]):
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
     async def pages(self) -> AsyncIterator[AsyncPage[M]]:
-        path: str | None = self._path
-        params = self._params
-        guard = LoopGuard(self._path)
-        while path is not None:
-            page = await self._read(path, params)
+        page = await self._read(self._path, self._params)
+        yield page
+        while page.has_next_page:
+            page = await page.get_next_page()
             yield page
-            path, params = page.next_path, None
-            if path is not None:
-                guard.check(path)
 
-    async def _read(self, path: str, params: dict[str, Any] | None) -> AsyncPage[M]:
+    async def _read(
+        self, path: str, params: dict[str, Any] | None, chain: _Chain | None = None
+    ) -> AsyncPage[M]:
         page = self._parse(await self._fetch(path, params), at=path)
-        return AsyncPage(page.items, page.next_path, page.total_pages, page.total_elements, self)
+        chain = chain or _Chain(LoopGuard(path), 0)
+        return AsyncPage(
+            page.items, page.next_path, page.total_pages, page.total_elements, self, chain
+        )
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.pages():
