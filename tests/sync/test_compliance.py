@@ -332,6 +332,43 @@ def test_a_word_no_loa_is_named_matches_by_category(named: sa.Connection, loa: s
     assert f"LOA {VARIABLE_LIFE} (16) is active" in verdict.reasons
 
 
+# Licenses where more than one LOA matches, the first of them failing.
+SEVERAL = [
+    # Two LOAs of the category: the first not in CE compliance, the second in.
+    _license(
+        91,
+        "IL",
+        "2027-06-30",
+        _loa(911, "Variable Life", "16", "variable", ce_compliance="NOT IN COMPLIANCE"),
+        _loa(912, "Variable Annuity", "17", "variable"),
+    ),
+    # The LOA twice, both active: the first issued after ON, the second long before.
+    _license(
+        92,
+        "OH",
+        "2027-06-30",
+        _loa(921, "Life", "10", "life", issue_date=ISSUED_LATER),
+        _loa(922, "Life", "10", "life", issue_date=dt.date(2004, 1, 21)),
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("state", "loa", "held"),
+    [("IL", "variable", "LOA Variable Annuity (17)"), ("OH", "Life", "LOA Life (10)")],
+    ids=["category", "duplicate"],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_loa_that_holds_is_not_hidden_by_a_failing_one_before_it(
+    backend: str, tmp_path: Path, state: str, loa: str, held: str
+) -> None:
+    """Was a no: of the matching LOAs, the first active one was judged alone."""
+    with _holding(backend, tmp_path, SEVERAL, []) as conn:
+        verdict = check(conn, NPN, state, loa, on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert f"{held} is active" in verdict.reasons
+
+
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
     verdict = check(conn, GONE, "OR", "Life", on=ON)
     assert verdict.failed == [

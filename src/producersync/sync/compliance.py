@@ -221,8 +221,15 @@ def _loa(lic: LicenseRow, wanted: _Wanted, on: dt.date) -> list[_Finding]:
         if named:  # a no that says why: the LOA was there
             return [_Finding(False, f"{_loa_name(named[0])} of {license_} was deleted by NIPR")]
         return [_Finding(False, f"{license_} has no {wanted.loa!r} LOA")]
-    # An active one if there is one: a cancelled duplicate must not hide it.
-    row = next((r for r in matching if _status(r) == _LOA_ACTIVE), matching[0])
+    # The one that gets furthest, an active one among those: a cancelled duplicate, an
+    # active one issued after ``on``, or another LOA of a category failing its CE must
+    # not hide one that holds.
+    chains = [(_loa_findings(row, on), _status(row) == _LOA_ACTIVE) for row in matching]
+    best, _ = max(chains, key=lambda chain: (sum(f.passed for f in chain[0]), chain[1]))
+    return best
+
+
+def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
     name = _loa_name(row)
     ce = row.ce_compliance or "none reported"
     return [
