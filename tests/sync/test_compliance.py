@@ -369,6 +369,25 @@ def test_an_loa_that_holds_is_not_hidden_by_a_failing_one_before_it(
     assert f"{held} is active" in verdict.reasons
 
 
+@pytest.mark.parametrize("written", ["", "21/01/2004"])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_record_date_that_is_no_date_counts_as_none(
+    backend: str, tmp_path: Path, written: str
+) -> None:
+    """Was a ValueError out of check (a traceback out of the command) for the NPN in the
+    state: the mirror keeps the record's dates without a column of their own unchecked."""
+    records = _dump([_license(93, "CA", "2027-06-30", _loa(931, "Life", "10", "life"))])
+    records[0]["originalIssueDate"] = written
+    records[0]["licenseLoas"][0].update(issueDate=written, statusReasonDate=written)
+    with fresh_mirror(backend, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", records)
+            mirror.activate_npns(conn, [NPN], AT)
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+    assert verdict.allowed, verdict.reasons
+
+
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
     verdict = check(conn, GONE, "OR", "Life", on=ON)
     assert verdict.failed == [

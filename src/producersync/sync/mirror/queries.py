@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.model.dates import iso_date
 from producersync.sync.mirror.tables import (
     MIRRORED,
     appointments,
@@ -210,13 +211,24 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     """A row's values, with no categories as an empty list, and the dates read out of
     the record (ISO text) as dates."""
     for key in _RECORD_DATES.intersection(values):
-        values[key] = None if values[key] is None else dt.date.fromisoformat(values[key])
+        values[key] = _record_day(values[key])
     if "categories" in values:
         values["categories"] = values["categories"] or []
     return values
 
 
 _RECORD_DATES = frozenset({"original_issue_date", "issue_date", "status_reason_date"})
+
+
+def _record_day(value: object) -> dt.date | None:
+    """A record's date without a column of its own, as absent when it is not a date
+    (blank, or text): the mirror keeps such a field as the API sent it, unchecked, and
+    one record's unreadable date was a ValueError out of every check of the NPN in
+    that state."""
+    try:
+        return None if value is None else iso_date(str(value))
+    except ValueError:
+        return None
 
 
 def stored_records(conn: sa.Connection, resource: str) -> dict[int, dict[str, Any]]:
