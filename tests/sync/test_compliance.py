@@ -19,6 +19,7 @@ from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
+from producersync.sync.mirror.queries import sample_authority
 from tests.support.cli import (
     error_both_ways,
     producersync,
@@ -386,6 +387,32 @@ def test_a_record_date_that_is_no_date_counts_as_none(
         with engine.connect() as conn:
             verdict = check(conn, NPN, "CA", "Life", on=ON)
     assert verdict.allowed, verdict.reasons
+
+
+@pytest.mark.parametrize(
+    ("ce", "failure"),
+    [
+        (" NOT IN COMPLIANCE ", "LOA Life (10) CE compliance: NOT IN COMPLIANCE"),
+        ("PENDING", "LOA Life (10) CE compliance: 'PENDING', not a value the API defines"),
+        ("exempt", None),
+        ("N/A", None),
+        (None, None),
+    ],
+    ids=["padded", "undefined", "exempt", "n/a", "none"],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ce_compliance_is_one_the_api_defines_as_such(
+    backend: str, tmp_path: Path, ce: str | None, failure: str | None
+) -> None:
+    """Was a yes for every value but NOT IN COMPLIANCE exactly; and the demonstration's
+    sample authority is one check says yes to."""
+    licenses = [_license(94, "CA", "2099-12-31", _loa(941, "Life", "10", "life", ce_compliance=ce))]
+    appointments = [_appointment(194, CARRIER, "Life", "life", "APPOINTED")]
+    with _holding(backend, tmp_path, licenses, appointments) as conn:
+        verdict = check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON)
+        sample = sample_authority(conn)
+    assert verdict.failed == ([] if failure is None else [failure]), verdict.reasons
+    assert sample == (None if failure else (NPN, "CA", "Life", CARRIER))
 
 
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:

@@ -33,6 +33,9 @@ _LOA_ACTIVE = "active"
 # Ours and the API's filter say APPOINTED; the API's schema describes "e.g., Active,
 # Terminated". Either is a current appointment.
 _APPOINTED = frozenset({"appointed", "active"})
+# The API's ceCompliance values (and none reported) that let an LOA be sold; a value it
+# does not define is no more a compliance than its NOT IN COMPLIANCE.
+_CE_PASSING = frozenset({"in compliance", "exempt", "n/a"})
 _CE_FAILING = "not in compliance"
 _CLOSEST = 3  # names a typo's suggestion offers
 
@@ -231,11 +234,17 @@ def _loa(lic: LicenseRow, wanted: _Wanted, on: dt.date) -> list[_Finding]:
 
 def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
     name = _loa_name(row)
-    ce = row.ce_compliance or "none reported"
-    return [
-        _loa_status(row, name, on),
-        _Finding(ce.casefold() != _CE_FAILING, f"{name} CE compliance: {ce}"),
-    ]
+    return [_loa_status(row, name, on), _ce(row, name)]
+
+
+def _ce(row: LoaRow, name: str) -> _Finding:
+    # As the API sent it, unchecked: " NOT IN COMPLIANCE ", padded, was a yes.
+    ce = " ".join((row.ce_compliance or "").split())
+    if not ce:
+        return _Finding(True, f"{name} CE compliance: none reported")
+    if ce.casefold() in (*_CE_PASSING, _CE_FAILING):
+        return _Finding(ce.casefold() in _CE_PASSING, f"{name} CE compliance: {ce}")
+    return _Finding(False, f"{name} CE compliance: {ce!r}, not a value the API defines")
 
 
 def _loa_name(row: LoaRow) -> str:

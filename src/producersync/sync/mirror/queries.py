@@ -260,7 +260,9 @@ def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
             a.c.nipr_deleted.is_(False),
             lic.c.nipr_deleted.is_(False),
             loa.c.nipr_deleted.is_(False),
-            sa.func.lower(sa.func.coalesce(loa.c.ce_compliance, "")) != "not in compliance",
+            sa.func.lower(sa.func.trim(sa.func.coalesce(loa.c.ce_compliance, ""))).in_(
+                ("", "in compliance", "exempt", "n/a")  # as check reads it
+            ),
             sa.or_(
                 lic.c.expiration_date.is_(None), lic.c.expiration_date >= sa.func.current_date()
             ),
