@@ -415,6 +415,25 @@ def test_ce_compliance_is_one_the_api_defines_as_such(
     assert sample == (None if failure else (NPN, "CA", "Life", CARRIER))
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_carrier_or_an_loa_without_a_name_is_named_by_its_code(
+    backend: str, tmp_path: Path
+) -> None:
+    """Was "LOA None (10) is active" and "appointed with None (60483)"."""
+    unnamed_loa = _loa(951, "Life", "10", "life").model_copy(update={"loa": None})
+    licenses = [_license(95, "CA", "2027-06-30", unnamed_loa)]
+    unnamed = _appointment(195, CARRIER, "Life", "life", "APPOINTED")
+    appointments = [unnamed.model_copy(update={"company_name": None, "loa": None})]
+    with _holding(backend, tmp_path, licenses, appointments) as conn:
+        verdict = check(conn, NPN, "CA", "10", carrier=CARRIER, on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert verdict.reasons[-3:] == [
+        "LOA 10 is active",
+        "LOA 10 CE compliance: IN COMPLIANCE",
+        f"appointed with {CARRIER} in CA for 10",
+    ]
+
+
 def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
     verdict = check(conn, GONE, "OR", "Life", on=ON)
     assert verdict.failed == [

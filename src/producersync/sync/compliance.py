@@ -248,7 +248,15 @@ def _ce(row: LoaRow, name: str) -> _Finding:
 
 
 def _loa_name(row: LoaRow) -> str:
-    return f"LOA {row.loa} ({row.loa_code})"
+    return f"LOA {_named(row.loa, row.loa_code)}"
+
+
+def _named(name: str | None, code: str | None) -> str:
+    """A name and its code, as the records give either or both: the API does not
+    promise a carrier's companyName, nor an LOA's name ("appointed with None (60483)")."""
+    if name and code:
+        return f"{name} ({code})"
+    return name or code or "(unnamed)"
 
 
 def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
@@ -265,14 +273,15 @@ def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: d
     current = [a for a in found if not a.nipr_deleted]
     if not current:
         return _Finding(False, f"no appointment with that carrier in {state}")
-    carrier = f"{current[0].company_name} ({current[0].co_code})"
+    carrier = _named(current[0].company_name, current[0].co_code)
     covering = [a for a in current if wanted.matches(a)]
     if not covering:
         return _Finding(False, f"appointed with {carrier} in {state}, but not for {wanted.loa!r}")
     appointed = [a for a in covering if _status(a) in _APPOINTED]
     current = [a for a in appointed if not _after(a.status_reason_date, on)]
     if current:
-        return _Finding(True, f"appointed with {carrier} in {state} for {current[0].loa}")
+        lines = current[0].loa or current[0].loa_code
+        return _Finding(True, f"appointed with {carrier} in {state} for {lines}")
     if appointed:
         since = appointed[0].status_reason_date
         return _Finding(
@@ -280,8 +289,8 @@ def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: d
         )
     last = covering[-1]
     why = f" ({last.termination_reason})" if last.termination_reason else ""
-    appointment = f"appointment with {carrier} in {state} for {last.loa}"
-    return _Finding(False, f"{appointment} is {last.status}{why}")
+    appointment = f"appointment with {carrier} in {state} for {last.loa or last.loa_code}"
+    return _Finding(False, f"{appointment} is {last.status or 'without a status'}{why}")
 
 
 def _status(row: LoaRow | AppointmentRow) -> str:
