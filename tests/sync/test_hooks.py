@@ -4,6 +4,7 @@ at a time and in the order of the commits, however many pages are written at onc
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from collections.abc import Iterator, Sequence
 from importlib.metadata import EntryPoint
@@ -253,3 +254,25 @@ def test_closing_logs_the_batches_it_could_not_deliver_and_where_to_read_them(
         f"2 batches committed (3 changes, ids {first} to {first + 2}) not delivered to every "
         f"hook: they are in the change feed after id {first - 1}"
     ) in caplog.text
+
+
+def exits(changes: list[mirror.Change]) -> None:
+    sys.exit("the CRM's client gave up")
+
+
+def test_a_hook_that_exits_is_logged_and_the_batches_after_it_come_all_the_same(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A SystemExit is no Exception: it ended the thread that delivers the batches, the
+    hooks after it never got one again, and 16 batches later every writer waited for good."""
+    puller, delivered, records = _puller(
+        engine, monkeypatch, f"{__name__}:exits", f"{__name__}:record_batch"
+    )
+    with caplog.at_level(logging.ERROR, logger=hooks.__name__):
+        puller.page(STREAM, None, None)
+        for record in records:
+            record["middleName"] = "Changed"  # the next page changes every record
+        puller.page(STREAM, None, None)
+        delivered.close(timeout=30)
+    assert [[c.action for c in changes] for changes, _ in seen] == [["insert"] * 3, ["update"] * 3]
+    assert caplog.text.count("sync hook 'exits' failed on a batch of 3 changes") == 2

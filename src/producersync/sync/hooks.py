@@ -136,7 +136,9 @@ class Hooks:
         for name, hook in self._hooks:
             try:
                 hook(list(changes))  # a copy each: one hook cannot edit another's batch
-            except Exception:
+            # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
+            # delivers every batch, and once 16 were waiting the sync stopped for good.
+            except BaseException:
                 _log.exception("sync hook %r failed on a batch of %d changes", name, len(changes))
 
 
