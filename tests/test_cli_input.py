@@ -242,6 +242,8 @@ def test_a_refused_number_is_shown_and_a_path_must_be_absolute() -> None:
         ("SYNC_HOST", ""),
         ("RECEIPT_RETENTION_DAYS", "1000000"),
         ("RECEIPT_RETENTION_DAYS", "29"),
+        ("CHANGE_RETENTION_DAYS", "0"),
+        ("CHANGE_RETENTION_DAYS", "1000000"),
         ("COALESCE_MAX", "501"),
         ("COLLECT_MAX", "99999999999999999999"),
     ],

@@ -925,6 +925,30 @@ def test_changes_to_one_record_in_one_append_keep_their_own_ids(engine: sa.Engin
     assert [c.id for c in appended] == sorted(c.id for c in appended)
 
 
+def test_pruning_the_feed_deletes_its_oldest_changes_never_one_behind_a_newer(
+    engine: sa.Engine,
+) -> None:
+    """Nothing deleted a change: the feed grew for good. Pruned, it loses a prefix: a
+    purge appended late bears its older deactivation's time, and stays while a reader's
+    cursor may be behind it; the newest stays, as the mark the next ids go on from."""
+    old, new = T0 - dt.timedelta(days=100), T0
+    times = [old, old, old, new, old, new]  # the fifth: a purge of a deactivation long ago
+    with write_transaction(engine) as conn:
+        feed = append_changes(
+            conn, [("addresses", n, "1", "update", ["a"], None, at) for n, at in enumerate(times)]
+        )
+        assert mirror.prune_changes(conn, T0 - dt.timedelta(days=90), most=2) == 2
+        assert mirror.prune_changes(conn, T0 - dt.timedelta(days=90), most=2) == 1
+        assert mirror.prune_changes(conn, T0 - dt.timedelta(days=90), most=2) == 0
+        left = [c.id for c in mirror.changes_since(conn, dt.datetime.min)]
+        assert left == [c.id for c in feed[3:]]
+        # Every change older: all but the newest go, and the ids go on after it.
+        assert mirror.prune_changes(conn, T0 + dt.timedelta(days=1), most=10) == 2
+        [after] = append_changes(conn, [("addresses", 9, "1", "update", ["a"], None, new)])
+        left = [c.id for c in mirror.changes_since(conn, dt.datetime.min)]
+    assert left == [feed[-1].id, after.id] and after.id > feed[-1].id
+
+
 def test_opening_a_mirror_again_keeps_it() -> None:
     with postgres_database() as url:
         plain = "postgresql://" + url.split("://", 1)[1]

@@ -1,6 +1,6 @@
-"""Receipts past their retention are pruned while the sync service runs, not only when it
-starts: a real ``producersync sync run`` (no API needed: an empty mirror has nothing to
-catch up) with the daily catch-up scheduled every second."""
+"""Receipts, and the change feed, past their retention are pruned while the sync service
+runs, not only when it starts: a real ``producersync sync run`` (no API needed: an empty
+mirror has nothing to catch up) with the daily catch-up scheduled every second."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.sync import mirror
-from producersync.sync.mirror.tables import events, receipts
+from producersync.sync.mirror.feed import append_changes
+from producersync.sync.mirror.tables import changes, events, receipts
 from producersync.webhooks import generate_secret
 from tests.support.service import free_port
 from tests.support.sync_harness import SyncProcess
@@ -20,7 +21,9 @@ from tests.support.waiting import eventually
 pytestmark = pytest.mark.slow(20)
 
 
-def test_a_running_service_prunes_receipts_past_their_retention(tmp_path: Path) -> None:
+def test_a_running_service_prunes_receipts_and_changes_past_their_retention(
+    tmp_path: Path,
+) -> None:
     mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
     env = {
         "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",  # never called
@@ -29,6 +32,7 @@ def test_a_running_service_prunes_receipts_past_their_retention(tmp_path: Path) 
         "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
         "PRODUCERSYNC_MIRROR_URL": mirror_url,
         "PRODUCERSYNC_CATCH_UP_CRON": "* * * * * *",
+        "PRODUCERSYNC_CHANGE_RETENTION_DAYS": "7",
     }
     sync = SyncProcess(free_port(), env, tmp_path)
     sync.start()
@@ -41,12 +45,23 @@ def test_a_running_service_prunes_receipts_past_their_retention(tmp_path: Path) 
                 receipt = mirror.Receipt(event_id, "x", long_ago, {}, b"{}", mirror.ACCEPTED)
                 mirror.record_receipt(conn, receipt)
             mirror.mark_processed(conn, "evt_done", long_ago)
+            # The feed grew for good: nothing deleted a change.
+            now = dt.datetime.now(dt.UTC)
+            rows = [("addresses", n, "1", "update", ["a"], None, long_ago) for n in range(3)]
+            recent = append_changes(
+                conn, [*rows, ("addresses", 3, "1", "update", ["a"], None, now)]
+            )
 
         def kept() -> set[str | None]:
             with engine.connect() as conn:
                 return set(conn.execute(sa.select(receipts.c.event_id)).scalars())
 
+        def feed() -> list[int]:
+            with engine.connect() as conn:
+                return list(conn.execute(sa.select(changes.c.id)).scalars())
+
         eventually(lambda: kept() == {"evt_owed"}, timeout=30, what=kept)
+        eventually(lambda: feed() == [recent[-1].id], timeout=30, what=feed)
         with engine.connect() as conn:
             # An unprocessed event keeps its receipt and its dedupe row, whatever its age.
             assert set(conn.execute(sa.select(events.c.event_id)).scalars()) == {"evt_owed"}

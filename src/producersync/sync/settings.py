@@ -225,6 +225,15 @@ class SyncSettings(BaseSettings):
         description="Receipts (and so event-id deduplication) kept this long (30 days to "
         "a hundred years); pruned at start and by the daily catch-up.",
     )
+    # Not unbounded: every insert, change and purge is a row (about 350 bytes; a
+    # backfill's 300,000), and nothing deleted one.
+    change_retention_days: int = Field(
+        default=90,
+        ge=1,
+        le=36_500,
+        description="The change feed kept this long (1 day to a hundred years); the older "
+        "changes are deleted at start and by the daily catch-up.",
+    )
     catch_up_cron: str = Field(
         default="0 7 * * *", description="Cron (UTC) of the daily catch-up check."
     )

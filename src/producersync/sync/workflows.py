@@ -96,6 +96,7 @@ _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
 # (event id, NPN, time, active after it): one activation or deactivation.
 NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
+_PRUNED_AT_ONCE: Final = 10_000  # changes deleted a transaction (``prune_changes``)
 # The steps that touch the mirror wait out its outages (a restart, connections cut): a
 # step that failed on one was recorded failed, and its sync with it, until the next day.
 _mirror_step = DBOS.step(**STEP_RETRIES)
@@ -217,10 +218,15 @@ class SyncWorkflows(DBOSConfiguredInstance):
         self.prune_receipts()
         yesterday = dt.date.fromisoformat(self.today()) - dt.timedelta(days=1)
         start = self.sync_start()
-        if start is None or dt.date.fromisoformat(start) >= yesterday:
-            return None  # nothing fetched yet (activations bring the data), or current
-        since = dt.date.fromisoformat(start)
-        return self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
+        counts = None
+        # Unless nothing was fetched yet (activations bring the data), or it is current.
+        if start is not None and dt.date.fromisoformat(start) < yesterday:
+            since = dt.date.fromisoformat(start)
+            counts = self._pull("catch-up", streams(since=since), since=since, run_date=yesterday)
+        # Last: a catch-up begun by a version without this step is taken back step by
+        # step as it was recorded.
+        self.prune_changes()
+        return counts
 
     @DBOS.workflow()
     def collect_npn_changes(self) -> int:
@@ -422,6 +428,21 @@ class SyncWorkflows(DBOSConfiguredInstance):
         retention = dt.timedelta(days=self._settings.receipt_retention_days)
         with mirror.write_transaction(self._engine) as conn:
             return mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
+
+    @_mirror_step
+    def prune_changes(self) -> int:
+        """The change feed's changes past the retention, a transaction a batch: one
+        deletion of a million would hold the mirror's writers (a SQLite's receiver
+        answering a delivery among them) for seconds."""
+        retention = dt.timedelta(days=self._settings.change_retention_days)
+        older_than = dt.datetime.now(dt.UTC) - retention
+        pruned = 0
+        while True:
+            with mirror.write_transaction(self._engine) as conn:
+                deleted = mirror.prune_changes(conn, older_than, most=_PRUNED_AT_ONCE)
+            pruned += deleted
+            if deleted < _PRUNED_AT_ONCE:
+                return pruned
 
     @DBOS.step()
     def today(self) -> str:

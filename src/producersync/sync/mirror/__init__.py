@@ -9,7 +9,7 @@ Every function takes a ``Connection``; writers open it with ``write_transaction`
 """
 
 from producersync.sync.mirror.engine import write_transaction
-from producersync.sync.mirror.feed import Change, changes_since
+from producersync.sync.mirror.feed import Change, changes_since, prune_changes
 from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
     activate_listed,
@@ -80,6 +80,7 @@ __all__ = [
     "mark_processed",
     "open_mirror",
     "owed_fetches",
+    "prune_changes",
     "prune_receipts",
     "purge_inactive",
     "purge_npns",

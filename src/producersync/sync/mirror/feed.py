@@ -23,7 +23,7 @@ import sqlalchemy as sa
 from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.tables import changes
 
-__all__ = ["Change", "ChangeRow", "append_changes", "changes_since"]
+__all__ = ["Change", "ChangeRow", "append_changes", "changes_since", "prune_changes"]
 
 
 @dataclass(frozen=True)
@@ -123,3 +123,30 @@ def _change(values: Mapping[str, Any] | sa.RowMapping) -> Change:
         changed_at=values["changed_at"],
         action=values["action"],
     )
+
+
+def prune_changes(conn: sa.Connection, older_than: dt.datetime, *, most: int) -> int:
+    """Delete the oldest changes, at most ``most``, of those before the first change at
+    or after ``older_than``, the newest kept whatever its age; how many. A prefix of
+    the feed, never a change from its middle: a purge appended today bears its
+    deactivation's time, maybe older than ``older_than``, and a reader whose cursor is
+    behind it has still to read it. The newest stays as the ids' high-water mark: on
+    SQLite ``id`` is a rowid, which the next insert takes from the largest left, so
+    the feed's ids would start over below the cursors of its readers."""
+    kept = sa.select(sa.func.min(changes.c.id)).where(changes.c.changed_at >= older_than)
+    first_kept = conn.execute(kept).scalar_one()
+    if first_kept is None:
+        first_kept = conn.execute(sa.select(sa.func.max(changes.c.id))).scalar_one()
+        if first_kept is None:
+            return 0
+    oldest = (
+        sa.select(changes.c.id)
+        .where(changes.c.id < first_kept)
+        .order_by(changes.c.id)
+        .limit(most)
+        .subquery()
+    )
+    last = conn.execute(sa.select(sa.func.max(oldest.c.id))).scalar_one()
+    if last is None:
+        return 0
+    return conn.execute(sa.delete(changes).where(changes.c.id <= last)).rowcount
