@@ -86,7 +86,10 @@ def universe_url(
 def service(universe_url: str) -> Iterator[RunningService]:
     """The service over the test universe; limits high enough not to throttle tests."""
     with running_service(
-        universe_url, api_rate_limit_per_minute=1_000_000, token_rate_limit_per_minute=1_000_000
+        universe_url,
+        api_rate_limit_per_minute=1_000_000,
+        token_rate_limit_per_minute=1_000_000,
+        token_failure_limit_per_minute=1_000_000,
     ) as svc:
         yield svc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,14 +22,36 @@ from producersync.service.store.engine import write_transaction
 from tests.support.databases import REDIS_URL, private_redis, redis_available, store_url
 from tests.support.service import Credentials, RunningService, running_service
 
+_LIMITS = {
+    "api_rate_limit_per_minute": 5,
+    "token_rate_limit_per_minute": 3,
+    "token_failure_limit_per_minute": 3,
+}
+
 
 @pytest.fixture
 def limited(tmp_path: Path) -> Iterator[RunningService]:
-    with (
-        store_url("sqlite", tmp_path) as url,
-        running_service(url, api_rate_limit_per_minute=5, token_rate_limit_per_minute=3) as svc,
-    ):
+    with store_url("sqlite", tmp_path) as url, running_service(url, **_LIMITS) as svc:
         yield svc
+
+
+def _address() -> str:
+    """A loopback address of this test's own (all of 127/8 reaches the service), so that
+    its failures, kept a minute in the shared Redis, are no other test's."""
+    return f"127.{random.randint(1, 254)}.{random.randint(0, 255)}.{random.randint(1, 254)}"
+
+
+def _token_from(
+    address: str, base_url: str, creds: Credentials, secret: str = ""
+) -> httpx2.Response:
+    """A token request from ``address``, with ``secret`` or else the right one."""
+    form = {
+        "grant_type": "client_credentials",
+        "client_id": creds.client_id,
+        "client_secret": secret or creds.client_secret,
+    }
+    with httpx2.Client(transport=httpx2.HTTPTransport(local_address=address)) as http:
+        return http.post(f"{base_url}/oauth2/token", data=form)
 
 
 def test_headers_count_down_then_429_with_retry_after(limited: RunningService) -> None:
@@ -81,30 +104,74 @@ def test_token_endpoint_limit(limited: RunningService) -> None:
 
 def test_failed_token_requests_do_not_spend_the_client_budget(limited: RunningService) -> None:
     creds = limited.account()
-    url = f"{limited.base_url}/oauth2/token"
-    wrong = {
-        "grant_type": "client_credentials",
-        "client_id": creds.client_id,
-        "client_secret": "guess",
+    address = _address()
+    wrong = [_token_from(address, limited.base_url, creds, "guess") for _ in range(2)]
+    right = [_token_from(address, limited.base_url, creds) for _ in range(4)]
+    assert [r.status_code for r in wrong + right] == [401] * 2 + [200] * 3 + [429]
+    assert "token requests per minute for this client" in right[-1].text
+
+
+def test_an_address_past_its_failures_is_refused_even_the_right_secret(
+    limited: RunningService,
+) -> None:
+    """Failures were counted per client_id and only a wrong secret was refused past them:
+    a guesser who kept going got 429 for each wrong secret and 200 for the right one."""
+    creds = limited.account()
+    guesser, other = _address(), _address()
+    guesses = [_token_from(guesser, limited.base_url, creds, f"guess{i}") for i in range(4)]
+    right = _token_from(guesser, limited.base_url, creds)
+    assert [r.status_code for r in guesses] == [401] * 3 + [429]
+    assert right.status_code == 429, right.text
+    assert right.json() == {
+        "error": "temporarily_unavailable",
+        "error_description": (
+            "more than 3 failed client authentications per minute from this address; "
+            f"retry in {right.headers['retry-after']} s"
+        ),
     }
-    assert [httpx2.post(url, data=wrong).status_code for _ in range(4)] == [401] * 3 + [429]
-    right = {**wrong, "client_secret": creds.client_secret}
-    assert httpx2.post(url, data=right).status_code == 200
+    assert 0 < int(right.headers["retry-after"]) <= 60
+    assert right.headers["ratelimit-remaining"] == "0"
+    assert "access_token" not in right.text
+    # The client itself, from elsewhere, is not locked out.
+    assert _token_from(other, limited.base_url, creds).status_code == 200
 
 
-def test_a_client_id_longer_than_any_client_holds_takes_no_bucket(limited: RunningService) -> None:
-    """Failures count per client_id given, so that a guesser cannot spend a real client's
-    budget; an id over the column's 64 characters is no client's, and each one (up to the
-    body's 64 KiB) was kept a minute as a bucket's key: 1,500 such requests grew the
-    service by 48 MB. A 64-character id is still counted."""
-    url = f"{limited.base_url}/oauth2/token"
+def test_a_client_id_longer_than_any_client_holds_is_a_failure(limited: RunningService) -> None:
+    """An id over the column's 64 characters is no client's: refused without a lookup,
+    counted as a failure of the address as any other."""
+    form = {"grant_type": "client_credentials", "client_id": "psc_" + "0" * 61}
+    address = _address()
+    with httpx2.Client(transport=httpx2.HTTPTransport(local_address=address)) as http:
+        codes = [
+            http.post(f"{limited.base_url}/oauth2/token", data={**form, "client_secret": "x"})
+            for _ in range(4)
+        ]
+    assert [r.status_code for r in codes] == [401, 401, 401, 429]
 
-    def attempts(client_id: str) -> list[int]:
-        form = {"grant_type": "client_credentials", "client_id": client_id, "client_secret": "x"}
-        return [httpx2.post(url, data=form).status_code for _ in range(4)]
 
-    assert attempts("psc_" + "0" * 61) == [401, 401, 401, 401]
-    assert attempts("psc_" + "0" * 60) == [401, 401, 401, 429]
+@pytest.mark.redis
+def test_failures_count_in_redis_across_service_processes(tmp_path: Path) -> None:
+    """Failures from one address count once whichever process answered them: spread over
+    two, the guard of each was the process's own."""
+    redis_available()
+    shared = {**_LIMITS, "rate_limit_storage": REDIS_URL}
+    with (
+        store_url("sqlite", tmp_path) as url,
+        running_service(url, **shared) as one,
+        running_service(url, **shared) as two,
+    ):
+        creds = one.account()
+        guesser = _address()
+        codes = [
+            _token_from(guesser, (one, two)[i % 2].base_url, creds, f"guess{i}").status_code
+            for i in range(3)
+        ]
+        right = [_token_from(guesser, svc.base_url, creds) for svc in (one, two)]
+        elsewhere = _token_from(_address(), two.base_url, creds)
+    assert codes == [401] * 3
+    assert [r.status_code for r in right] == [429, 429]
+    assert all("failed client authentications" in r.text for r in right)
+    assert elsewhere.status_code == 200
 
 
 @pytest.mark.redis
@@ -232,3 +299,20 @@ def test_a_window_in_redis_expires_with_its_last_request() -> None:
     (name,) = client.keys(f"producersync*{key}*")
     assert 0 < client.ttl(name) <= 60
     client.close()
+
+
+@pytest.mark.redis
+def test_a_peek_in_redis_counts_nothing() -> None:
+    """The token endpoint's guard looks at an address's failures before it counts one."""
+    redis_available()
+    limiter, key = _limiter(2), uuid.uuid4().hex
+
+    async def peek_hit_peek() -> list[Decision]:
+        empty = await limiter.peek(key)
+        await asyncio.gather(limiter.hit(key), limiter.hit(key))
+        return [empty, await limiter.peek(key), await limiter.peek(key)]
+
+    empty, full, again = asyncio.run(peek_hit_peek())
+    assert (empty.allowed, empty.remaining, empty.reset_seconds) == (True, 2, 0)
+    assert (full.allowed, full.remaining, again.remaining) == (False, 0, 0)
+    assert 1 <= full.reset_seconds <= 60

@@ -63,6 +63,9 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         cursors=CursorCodec(key),
         api_limiter=RateLimiter(window, "api", settings.api_rate_limit_per_minute),
         token_limiter=RateLimiter(window, "token", settings.token_rate_limit_per_minute),
+        token_failure_limiter=RateLimiter(
+            window, "token-failed", settings.token_failure_limit_per_minute
+        ),
         revocations=Revocations(engine),
     )
 

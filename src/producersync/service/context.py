@@ -49,6 +49,7 @@ class ServiceContext:
     cursors: CursorCodec
     api_limiter: RateLimiter
     token_limiter: RateLimiter
+    token_failure_limiter: RateLimiter  # keyed by the client's address
     revocations: Revocations
     # Tells the dispatcher that deliveries were just queued (a no-op without one).
     published: Callable[[], None] = lambda: None

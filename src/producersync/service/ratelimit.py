@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from producersync.service.redis_window import RedisWindow
 from producersync.service.shared_window import SharedWindow
-from producersync.service.window import MemoryWindow, Window
+from producersync.service.window import Count, MemoryWindow, Window
 
 __all__ = ["Decision", "RateLimiter", "moving_window"]
 
@@ -51,6 +51,16 @@ class RateLimiter:
         self.limit = limit
 
     async def hit(self, key: str) -> Decision:
-        count = await self._window.hit(f"{self._namespace}:{key}", self.limit, _MINUTE)
-        reset = max(0, math.ceil(count.reset_seconds))
-        return Decision(count.allowed, self.limit, count.remaining, reset)
+        return _decision(
+            await self._window.hit(f"{self._namespace}:{key}", self.limit, _MINUTE), self.limit
+        )
+
+    async def peek(self, key: str) -> Decision:
+        """Whether ``key`` has a request left, counting none."""
+        return _decision(
+            await self._window.peek(f"{self._namespace}:{key}", self.limit, _MINUTE), self.limit
+        )
+
+
+def _decision(count: Count, limit: int) -> Decision:
+    return Decision(count.allowed, limit, count.remaining, max(0, math.ceil(count.reset_seconds)))

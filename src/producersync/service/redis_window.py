@@ -20,7 +20,8 @@ __all__ = ["RedisWindow"]
 _TIMEOUT_SECONDS = 1.0
 
 # A sorted set per key: one member per counted hit, scored by Redis's time of it. The
-# key expires with its newest hit, so an idle client leaves nothing behind.
+# key expires with its newest hit, so an idle client leaves nothing behind. With no
+# member, the script only looks (a peek); an empty window's reset is 0.
 _HIT = """
 local limit, seconds, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')
@@ -28,13 +29,14 @@ local now = tonumber(time[1]) + tonumber(time[2]) / 1000000
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - seconds)
 local counted = redis.call('ZCARD', KEYS[1])
 local allowed = counted < limit
-if allowed then
+if allowed and member ~= '' then
     redis.call('ZADD', KEYS[1], string.format('%.6f', now), member)
     redis.call('EXPIRE', KEYS[1], seconds)
     counted = counted + 1
 end
 local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-return {allowed and 1 or 0, counted, string.format('%.6f', tonumber(oldest) + seconds - now)}
+local reset = oldest and tonumber(oldest) + seconds - now or 0
+return {allowed and 1 or 0, counted, string.format('%.6f', reset)}
 """
 
 
@@ -51,7 +53,13 @@ class RedisWindow:
         self._script = client.register_script(_HIT)
 
     async def hit(self, key: str, limit: int, seconds: int) -> Count:
+        return await self._run(key, limit, seconds, uuid.uuid4().hex)
+
+    async def peek(self, key: str, limit: int, seconds: int) -> Count:
+        return await self._run(key, limit, seconds, "")
+
+    async def _run(self, key: str, limit: int, seconds: int, member: str) -> Count:
         allowed, counted, reset = await self._script(
-            keys=[f"{self._prefix}:{key}"], args=[limit, seconds, uuid.uuid4().hex]
+            keys=[f"{self._prefix}:{key}"], args=[limit, seconds, member]
         )
         return Count(bool(allowed), limit - int(counted), float(reset))

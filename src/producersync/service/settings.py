@@ -73,6 +73,13 @@ class ServiceSettings(BaseSettings):
     token_rate_limit_per_minute: int = Field(
         default=200, ge=1, description="Token requests per rolling minute per client id."
     )
+    token_failure_limit_per_minute: int = Field(
+        default=30,
+        ge=1,
+        description="Failed client authentications per rolling minute per client address; "
+        "past them the token endpoint answers that address 429, right credentials included "
+        "(behind a proxy, FORWARDED_ALLOW_IPS names it, or every client shares its address).",
+    )
     rate_limit_storage: str = Field(
         default="memory://",
         description="Where rate limits are counted: memory:// (one process) or a redis:// "

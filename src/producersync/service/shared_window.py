@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 from redis.exceptions import RedisError
 
@@ -34,13 +35,19 @@ class SharedWindow:
         self._outage = OutageLog(log, what, resource="Redis")
 
     async def hit(self, key: str, limit: int, seconds: int) -> Count:
+        return await self._ask(lambda window: window.hit(key, limit, seconds))
+
+    async def peek(self, key: str, limit: int, seconds: int) -> Count:
+        return await self._ask(lambda window: window.peek(key, limit, seconds))
+
+    async def _ask(self, question: Callable[[Window], Awaitable[Count]]) -> Count:
         if time.monotonic() >= self._retry_at:
             try:
-                count = await self._shared.hit(key, limit, seconds)
+                count = await question(self._shared)
             except RedisError as exc:
                 self._retry_at = time.monotonic() + RETRY_SECONDS
                 self._outage.failed(exc, "counting in this process")
             else:
                 self._outage.succeeded()
                 return count
-        return await self._local.hit(key, limit, seconds)
+        return await question(self._local)

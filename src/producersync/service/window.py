@@ -25,6 +25,11 @@ class Window(Protocol):
         ``seconds`` (a refused hit is not counted)."""
         ...
 
+    async def peek(self, key: str, limit: int, seconds: int) -> Count:
+        """What a hit on ``key`` would find, counting nothing (a reset of 0: no hit in
+        the window)."""
+        ...
+
 
 class MemoryWindow:
     """Counted in this process (``limits``' memory storage, which drops aged-out hits)."""
@@ -38,3 +43,8 @@ class MemoryWindow:
         allowed = await self._storage.acquire_entry(key, limit, seconds)
         oldest, counted = await self._storage.get_moving_window(key, limit, seconds)
         return Count(allowed, limit - counted, oldest + seconds - time.time())
+
+    async def peek(self, key: str, limit: int, seconds: int) -> Count:
+        oldest, counted = await self._storage.get_moving_window(key, limit, seconds)
+        reset = oldest + seconds - time.time() if counted else 0.0
+        return Count(counted < limit, limit - counted, reset)

@@ -55,14 +55,16 @@ def _oauth_error(
     )
 
 
-def _too_many(decision: Decision) -> Response:
+def _too_many(decision: Decision, description: str) -> Response:
     # RFC 6749 registers no code for throttling; temporarily_unavailable is the nearest.
-    return _oauth_error(
-        429,
-        "temporarily_unavailable",
-        f"more than {decision.limit} token requests per minute for this client; "
-        "reuse tokens until they expire",
-        decision.headers(),
+    return _oauth_error(429, "temporarily_unavailable", description, decision.headers())
+
+
+def _too_many_failures(decision: Decision) -> Response:
+    return _too_many(
+        decision,
+        f"more than {decision.limit} failed client authentications per minute from this "
+        f"address; retry in {max(1, decision.reset_seconds)} s",
     )
 
 
@@ -106,7 +108,11 @@ def _invalid_client(description: str) -> Response:
             "description": "invalid_request, unsupported_grant_type, invalid_scope",
         },
         401: {"model": OAuthError, "description": "invalid_client"},
-        429: {"model": OAuthError, "description": "too many token requests for this client"},
+        429: {
+            "model": OAuthError,
+            "description": "too many token requests for this client, or too many failed "
+            "client authentications from this address",
+        },
         # The store out of reach is the service's, not the client's: the standard body.
         503: {"model": ErrorBody, "description": UNAVAILABLE},
     },
@@ -184,28 +190,38 @@ async def token(request: Request) -> Response:
     client_id, secret = basic if basic else (fields.get("client_id"), fields.get("client_secret"))
     if not client_id or not secret:
         return _invalid_client("client credentials are missing")
-    if len(client_id) > CLIENT_ID_MAX:
-        # No client holds one, so no secret is there to probe: refused without a lookup
-        # and without a failures bucket, whose key (the id, up to the body's 64 KiB) the
-        # limiter held for a minute, a new one per request.
-        return _invalid_client("client authentication failed")
 
-    client = await anyio.to_thread.run_sync(_find_client, ctx, client_id)
+    # Failures count per address, not per client_id: whoever merely knows a client_id
+    # can then neither lock its client out nor spend its token budget. An address past its
+    # failures is refused before its credentials are looked at: refused only when wrong,
+    # a guesser who kept going learned a right secret from its 200 among the 429s.
+    address = request.client.host if request.client else ""
+    guard = await ctx.token_failure_limiter.peek(address)
+    if not guard.allowed:
+        return _too_many_failures(guard)
+    # No client holds an id this long (up to the body's 64 KiB): no lookup.
+    client = (
+        None
+        if len(client_id) > CLIENT_ID_MAX
+        else await anyio.to_thread.run_sync(_find_client, ctx, client_id)
+    )
     if (
         client is None
         or client.revoked_at is not None
         or not verify_secret(secret, client.secret_hash)
     ):
-        # Failures count in their own bucket: whoever merely knows a client_id can neither
-        # probe secrets quickly nor spend the real client's token budget.
-        failures = await ctx.token_limiter.hit(f"failed:{client_id}")
-        if not failures.allowed:
-            return _too_many(failures)
+        failures = await ctx.token_failure_limiter.hit(address)
+        if not failures.allowed:  # others from this address failed meanwhile
+            return _too_many_failures(failures)
         return _invalid_client("client authentication failed")
 
     decision = await ctx.token_limiter.hit(client_id)
     if not decision.allowed:
-        return _too_many(decision)
+        return _too_many(
+            decision,
+            f"more than {decision.limit} token requests per minute for this client; "
+            "reuse tokens until they expire",
+        )
 
     granted = parse_scopes(client.scope)
     requested = fields.get("scope")
