@@ -123,6 +123,7 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
             "client_id": creds.client_id,
             "client_secret": creds.client_secret,
         }
+        wrong = {**form, "client_secret": "guess"}
         twice = [("authorization", f"Bearer {svc.token(creds)}")] * 2  # a token spent
         with svc.client(creds) as http:
             answers = [
@@ -135,9 +136,10 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
                 ("GET", "/v2/licenses", httpx2.get(f"{svc.base_url}/v2/licenses", headers=twice)),
                 ("POST", "/oauth2/token", httpx2.post(f"{svc.base_url}/oauth2/token", data=form)),
                 ("POST", "/oauth2/token", httpx2.post(f"{svc.base_url}/oauth2/token", data=form)),
+                ("POST", "/oauth2/token", httpx2.post(f"{svc.base_url}/oauth2/token", data=wrong)),
             ]
     statuses = [answer.status_code for _, _, answer in answers]
-    assert statuses == [200, 400, 404, 200, 429, 401, 400, 200, 429]
+    assert statuses == [200, 400, 404, 200, 429, 401, 400, 200, 429, 401]
     for method, path, answer in answers:
         declared = spec["paths"][path][method.lower()]["responses"][str(answer.status_code)]
         headers = {name.lower(): header for name, header in declared.get("headers", {}).items()}

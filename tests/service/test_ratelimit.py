@@ -111,6 +111,24 @@ def test_failed_token_requests_do_not_spend_the_client_budget(limited: RunningSe
     assert "token requests per minute for this client" in right[-1].text
 
 
+def test_token_answers_carry_the_counts_of_their_window(limited: RunningService) -> None:
+    """The contract has the rate-limit headers on every answer: the token endpoint's
+    carried them on its 429 alone. A token counts in its client's window, a failure in
+    its address's."""
+    creds = limited.account()
+    address = _address()
+    answers = [
+        _token_from(address, limited.base_url, creds, secret) for secret in ("", "", "guess")
+    ]
+    counts = [
+        (r.status_code, r.headers.get("ratelimit-limit"), r.headers.get("ratelimit-remaining"))
+        for r in answers
+    ]
+    assert counts == [(200, "3", "2"), (200, "3", "1"), (401, "3", "2")]
+    assert all(0 < int(r.headers["ratelimit-reset"]) <= 60 for r in answers)
+    assert not any("retry-after" in r.headers for r in answers)
+
+
 def test_an_address_past_its_failures_is_refused_even_the_right_secret(
     limited: RunningService,
 ) -> None:

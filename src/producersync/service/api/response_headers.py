@@ -7,6 +7,9 @@ declares, so they are put on the spec's responses here, each where it is really 
 - a ``400`` carries them unless the gate refused the request before counting it (the
   ``Authorization`` header given twice): declared, not required;
 - a ``429`` carries the counts and ``Retry-After``, the token endpoint's too;
+- the token endpoint's ``200`` carries the counts of the client's token requests, and
+  its ``400`` and ``401`` those of the window they were counted in, if any (a refused
+  scope: the client's; a failed authentication: its address's);
 - a ``503`` (the store out of reach) carries ``Retry-After`` only: it is answered outside
   the gate, for every path.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.gate import API_PREFIXES
 
 __all__ = ["add_response_headers"]
@@ -28,6 +32,7 @@ def _header(description: str, minimum: int, *, required: bool = True) -> dict[st
     }
 
 
+_TOKEN_COUNTED = ("200", "400", "401")
 _RETRY_AFTER = ("Retry-After", "Seconds to wait before retrying", 1)
 _COUNTS = (
     ("ratelimit-limit", "Requests allowed per rolling minute for this client", 1),
@@ -51,6 +56,8 @@ def _for(path: str, status: str) -> dict[str, dict[str, Any]]:
         return _headers((_RETRY_AFTER,))
     if status == "429":
         return _headers((*_COUNTS, _RETRY_AFTER))
+    if path == TOKEN_PATH:
+        return _headers(_COUNTS, required=status == "200") if status in _TOKEN_COUNTED else {}
     if not path.startswith(API_PREFIXES) or status == "401":
         return {}
     return _headers(_COUNTS, required=status != "400")

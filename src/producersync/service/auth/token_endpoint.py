@@ -90,11 +90,14 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     return unquote(client_id), unquote(secret)
 
 
-def _invalid_client(description: str) -> Response:
+def _invalid_client(description: str, counted: Decision | None = None) -> Response:
     # RFC 6749 §5.2: a 401, with the scheme the client may authenticate with.
-    return _oauth_error(
-        401, "invalid_client", description, {"www-authenticate": 'Basic realm="producersync"'}
-    )
+    # A failure counted in its address's window tells how many are left, as every answer
+    # counted in a window does.
+    headers = {"www-authenticate": 'Basic realm="producersync"'}
+    if counted:
+        headers.update(counted.headers())
+    return _oauth_error(401, "invalid_client", description, headers)
 
 
 @router.post(
@@ -213,7 +216,7 @@ async def token(request: Request) -> Response:
         failures = await ctx.token_failure_limiter.hit(address)
         if not failures.allowed:  # others from this address failed meanwhile
             return _too_many_failures(failures)
-        return _invalid_client("client authentication failed")
+        return _invalid_client("client authentication failed", failures)
 
     decision = await ctx.token_limiter.hit(client_id)
     if not decision.allowed:
@@ -229,7 +232,12 @@ async def token(request: Request) -> Response:
     if not scopes <= granted:
         # Cut as any refused value is: the whole request's scope came back, up to 64 KiB.
         unknown = shown(" ".join(sorted(scopes - granted)))
-        return _oauth_error(400, "invalid_scope", f"scope not granted to this client: {unknown}")
+        return _oauth_error(
+            400,
+            "invalid_scope",
+            f"scope not granted to this client: {unknown}",
+            decision.headers(),
+        )
 
     scope = " ".join(sorted(scopes))
     principal = Principal(client.client_id, client.account_id, client.sandbox, scope)
@@ -242,7 +250,7 @@ async def token(request: Request) -> Response:
     return Response(
         orjson.dumps(body),
         media_type="application/json",
-        headers={"cache-control": "no-store", "pragma": "no-cache"},
+        headers={"cache-control": "no-store", "pragma": "no-cache", **decision.headers()},
     )
 
 
