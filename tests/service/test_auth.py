@@ -199,19 +199,32 @@ def test_authorization_given_twice_is_an_invalid_request(service: RunningService
         )
         body = _assert_standard_error(response, 400, "/v2/entities")
         assert "Authorization header is given more than once" in str(body["message"])
+        assert 'error="invalid_request"' in response.headers["www-authenticate"]
 
 
 def test_api_without_token_is_401_with_standard_body(service: RunningService) -> None:
+    """No token: the scheme alone (RFC 6750 §3.1: no error code for a request that had
+    no credentials), also for a token sent in the query string, which is not read."""
+    token = service.token(service.account())
     with service.client() as http:
-        _assert_standard_error(http.get("/v2/licenses"), 401, "/v2/licenses")
+        for path in ("/v2/licenses", f"/v2/licenses?access_token={token}"):
+            response = http.get(path)
+            _assert_standard_error(response, 401, "/v2/licenses")
+            assert response.headers["www-authenticate"] == 'Bearer realm="producersync"'
 
 
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer"])
 def test_api_with_malformed_token_is_401(service: RunningService, token: str) -> None:
+    """Told as invalid_token in WWW-Authenticate (RFC 6750 §3.1), where OAuth clients look
+    for it to fetch a new token; the header named the scheme alone."""
     response = httpx2.get(
         f"{service.base_url}/v2/entities", headers={"authorization": f"Bearer {token}"}
     )
     _assert_standard_error(response, 401, "/v2/entities")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="producersync", error="invalid_token", '
+        'error_description="The access token is invalid"'
+    )
 
 
 def test_forged_token_is_401(service: RunningService) -> None:
@@ -241,6 +254,10 @@ def test_expired_token_is_401(service: RunningService) -> None:
     )
     body = _assert_standard_error(response, 401, "/v2/licenses")
     assert "expired" in str(body["message"])
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="producersync", error="invalid_token", '
+        'error_description="The access token has expired"'
+    )
 
 
 def test_a_token_verified_once_still_expires() -> None:
@@ -306,9 +323,10 @@ def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None
         with write_transaction(service.engine) as conn:
             accounts.revoke_client(conn, creds.client_id)
         deadline = time.monotonic() + 15
-        while http.get("/v2/licenses").status_code != 401:
+        while (refused_call := http.get("/v2/licenses")).status_code != 401:
             assert time.monotonic() < deadline, "revocation did not take effect"
             time.sleep(0.5)
+    assert 'error="invalid_token"' in refused_call.headers["www-authenticate"]
     refused = _token(
         service,
         data=_form(creds),
@@ -322,6 +340,9 @@ def test_read_only_token_cannot_change_subscriptions(service: RunningService) ->
         assert http.get("/v1/accounts/subscriptions").status_code == 200
         response = http.put("/v1/accounts/subscriptions", json=["15645555"])
     _assert_standard_error(response, 403, "/v1/accounts/subscriptions")
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="producersync", error="insufficient_scope", scope="producersync.write"'
+    )
 
 
 def test_narrower_scope_can_be_requested(service: RunningService) -> None:

@@ -33,7 +33,7 @@ class ApiGate:
             # Which one counts? The first was, whatever the second (a proxy may have read
             # the other). RFC 6750 §3.1: more than one token is an invalid request.
             message = "The Authorization header is given more than once; give it once"
-            await _deny(scope, receive, send, 400, message, path)
+            await _deny(scope, receive, send, 400, message, path, "invalid_request")
             return
         scheme, _, token = (authorizations or [""])[0].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
@@ -42,10 +42,11 @@ class ApiGate:
         try:
             principal, _issued = ctx.tokens.verify(token.strip())
         except InvalidToken as exc:
-            await _deny(scope, receive, send, 401, str(exc), path)
+            await _deny(scope, receive, send, 401, str(exc), path, "invalid_token")
             return
         if await ctx.revocations.is_revoked(principal.client_id):
-            await _deny(scope, receive, send, 401, "The client has been revoked", path)
+            message = "The client has been revoked"
+            await _deny(scope, receive, send, 401, message, path, "invalid_token")
             return
 
         decision = await ctx.api_limiter.hit(principal.client_id)
@@ -71,7 +72,20 @@ class ApiGate:
 
 
 async def _deny(
-    scope: Scope, receive: Receive, send: Send, status: int, message: str, path: str
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    status: int,
+    message: str,
+    path: str,
+    error: str | None = None,
 ) -> None:
-    headers = {"www-authenticate": 'Bearer realm="producersync"'}
-    await error_response(status, message, path, headers)(scope, receive, send)
+    # RFC 6750 §3.1: a request that carried a token is told why it failed, in the header
+    # OAuth clients read (one told invalid_token fetches a new token); one that carried
+    # none is told only the scheme. Messages hold no quote to escape.
+    challenge = 'Bearer realm="producersync"'
+    if error:
+        challenge += f', error="{error}", error_description="{message}"'
+    await error_response(status, message, path, {"www-authenticate": challenge})(
+        scope, receive, send
+    )

@@ -22,11 +22,18 @@ def current_principal(
     if not isinstance(principal, Principal):  # only if a route is mounted outside the gate
         raise ApiError(401, "Missing bearer token")
     if READ not in parse_scopes(principal.scope):
-        raise ApiError(403, f"The token lacks the '{READ}' scope needed to call the API")
+        raise _insufficient(READ, "call the API")
     return principal
 
 
 def writer_principal(principal: Principal = Depends(current_principal)) -> Principal:
     if WRITE not in parse_scopes(principal.scope):
-        raise ApiError(403, f"The token lacks the '{WRITE}' scope needed to change anything")
+        raise _insufficient(WRITE, "change anything")
     return principal
+
+
+def _insufficient(scope: str, to: str) -> ApiError:
+    # RFC 6750 §3.1: the scope a new token would need, where OAuth clients look for it.
+    challenge = f'Bearer realm="producersync", error="insufficient_scope", scope="{scope}"'
+    message = f"The token lacks the '{scope}' scope needed to {to}"
+    return ApiError(403, message, {"www-authenticate": challenge})
