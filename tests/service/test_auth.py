@@ -9,6 +9,7 @@ import httpx2
 import jwt
 import pytest
 
+from producersync.service.auth import token_endpoint
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.store import accounts
@@ -332,6 +333,32 @@ def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None
         data=_form(creds),
     )
     assert refused.status_code == 401
+
+
+def test_a_secret_is_hashed_whether_or_not_its_client_exists(
+    service: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unknown or revoked client_id was refused without hashing the secret given, a
+    wrong secret of a live client after: the answer's time told which ids were live."""
+    hashed: list[str] = []
+    real = token_endpoint.verify_secret
+
+    def verify_secret(secret: str, stored: str) -> bool:
+        hashed.append(secret)
+        return real(secret, stored)
+
+    monkeypatch.setattr(token_endpoint, "verify_secret", verify_secret)
+    live, revoked = service.account(), service.account()
+    with write_transaction(service.engine) as conn:
+        accounts.revoke_client(conn, revoked.client_id)
+    for client_id, secret in [
+        (live.client_id, "wrong"),
+        ("psc_" + "0" * 24, "unknown"),
+        (revoked.client_id, revoked.client_secret),
+    ]:
+        form = {"grant_type": "client_credentials", "client_id": client_id}
+        assert _token(service, data={**form, "client_secret": secret}).status_code == 401
+    assert hashed == ["wrong", "unknown", revoked.client_secret]
 
 
 def test_read_only_token_cannot_change_subscriptions(service: RunningService) -> None:
