@@ -11,10 +11,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
 
 from producersync.service import shared_window
+from producersync.service.auth import token_endpoint
+from producersync.service.context import KeyedLock, ServiceContext
 from producersync.service.ratelimit import Decision, RateLimiter, moving_window
 from producersync.service.shared_window import RETRY_SECONDS
 from producersync.service.store import accounts
@@ -152,6 +155,56 @@ def test_an_address_past_its_failures_is_refused_even_the_right_secret(
     assert "access_token" not in right.text
     # The client itself, from elsewhere, is not locked out.
     assert _token_from(other, limited.base_url, creds).status_code == 200
+
+
+def test_a_burst_of_guesses_is_looked_at_one_at_a_time(
+    limited: RunningService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ten guesses at once from one address, under a cap of three failures: each found the
+    failures window as it was before any of them failed, and all ten were looked up and
+    checked (a right secret among them got its token)."""
+    looked_up: list[str] = []
+    real = token_endpoint._find_client
+
+    def slow_find_client(ctx: ServiceContext, client_id: str) -> accounts.ClientRecord | None:
+        looked_up.append(client_id)
+        time.sleep(0.2)  # the whole burst arrives while the first is looked up
+        return real(ctx, client_id)
+
+    monkeypatch.setattr(token_endpoint, "_find_client", slow_find_client)
+    creds = limited.account()
+    transport = httpx2.AsyncHTTPTransport(local_address=_address())
+
+    async def burst() -> list[httpx2.Response]:
+        async with httpx2.AsyncClient(base_url=limited.base_url, transport=transport) as http:
+            form = {"grant_type": "client_credentials", "client_id": creds.client_id}
+            guesses = [{**form, "client_secret": f"guess{i}"} for i in range(10)]
+            return list(
+                await asyncio.gather(*(http.post("/oauth2/token", data=g) for g in guesses))
+            )
+
+    codes = sorted(r.status_code for r in asyncio.run(burst()))
+    assert codes == [401] * 3 + [429] * 7
+    assert len(looked_up) == 3
+
+
+def test_a_keyed_lock_has_one_holder_and_keeps_no_key_none_holds() -> None:
+    locks, taken = KeyedLock(), []
+
+    async def take(name: str) -> None:
+        async with locks.held("127.0.0.1"):
+            taken.append(f"{name} in")
+            await anyio.sleep(0.01)
+            taken.append(f"{name} out")
+
+    async def both() -> None:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(take, "first")
+            tasks.start_soon(take, "second")
+
+    anyio.run(both)
+    assert taken == ["first in", "first out", "second in", "second out"]
+    assert not locks._locks
 
 
 def test_a_client_id_longer_than_any_client_holds_is_a_failure(limited: RunningService) -> None:

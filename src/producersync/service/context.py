@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
+import anyio
 import anyio.to_thread
 import sqlalchemy as sa
 from starlette.requests import HTTPConnection
@@ -41,6 +43,28 @@ class Revocations:
             return revoked_since(conn)
 
 
+class KeyedLock:
+    """One holder at a time per key; a key's lock is dropped once none holds or awaits it,
+    so that a key seen once (a client's address) is not kept."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, tuple[anyio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def held(self, key: str) -> AsyncIterator[None]:
+        lock, users = self._locks.get(key) or (anyio.Lock(), 0)
+        self._locks[key] = (lock, users + 1)
+        try:
+            async with lock:
+                yield
+        finally:
+            lock, users = self._locks[key]
+            if users == 1:
+                del self._locks[key]
+            else:
+                self._locks[key] = (lock, users - 1)
+
+
 @dataclass
 class ServiceContext:
     settings: ServiceSettings
@@ -51,6 +75,8 @@ class ServiceContext:
     token_limiter: RateLimiter
     token_failure_limiter: RateLimiter  # keyed by the client's address
     revocations: Revocations
+    # One token request at a time per address is checked against its failures.
+    authenticating: KeyedLock = field(default_factory=KeyedLock)
     # Tells the dispatcher that deliveries were just queued (a no-op without one).
     published: Callable[[], None] = lambda: None
 

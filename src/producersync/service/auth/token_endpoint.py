@@ -194,28 +194,10 @@ async def token(request: Request) -> Response:
     if not client_id or not secret:
         return _invalid_client("client credentials are missing")
 
-    # Failures count per address, not per client_id: whoever merely knows a client_id
-    # can then neither lock its client out nor spend its token budget. An address past its
-    # failures is refused before its credentials are looked at: refused only when wrong,
-    # a guesser who kept going learned a right secret from its 200 among the 429s.
     address = request.client.host if request.client else ""
-    guard = await ctx.token_failure_limiter.peek(address)
-    if not guard.allowed:
-        return _too_many_failures(guard)
-    # No client holds an id this long (up to the body's 64 KiB): no lookup.
-    client = (
-        None
-        if len(client_id) > CLIENT_ID_MAX
-        else await anyio.to_thread.run_sync(_find_client, ctx, client_id)
-    )
-    # Checked against a hash whether or not the client exists or is revoked: skipped for
-    # those, the answer's time told which ids were live clients.
-    right = verify_secret(secret, client.secret_hash if client else _NO_CLIENT_HASH)
-    if client is None or client.revoked_at is not None or not right:
-        failures = await ctx.token_failure_limiter.hit(address)
-        if not failures.allowed:  # others from this address failed meanwhile
-            return _too_many_failures(failures)
-        return _invalid_client("client authentication failed", failures)
+    client = await _authenticated(ctx, address, client_id, secret)
+    if isinstance(client, Response):
+        return client
 
     decision = await ctx.token_limiter.hit(client_id)
     if not decision.allowed:
@@ -254,6 +236,38 @@ async def token(request: Request) -> Response:
 
 
 _NO_CLIENT_HASH = hash_secret(new_client_secret())  # matched by no secret given
+
+
+async def _authenticated(
+    ctx: ServiceContext, address: str, client_id: str, secret: str
+) -> ClientRecord | Response:
+    """The live client whose credentials these are, or the answer refusing them.
+
+    Failures count per address, not per client_id: whoever merely knows a client_id can
+    then neither lock its client out nor spend its token budget. An address past its
+    failures is refused before its credentials are looked at: refused only when wrong, a
+    guesser who kept going learned a right secret from its 200 among the 429s. And one
+    request at a time per address is looked at: all at once, a burst of guesses each
+    found the window as it was before any of them failed."""
+    async with ctx.authenticating.held(address):
+        guard = await ctx.token_failure_limiter.peek(address)
+        if not guard.allowed:
+            return _too_many_failures(guard)
+        # No client holds an id this long (up to the body's 64 KiB): no lookup.
+        client = (
+            None
+            if len(client_id) > CLIENT_ID_MAX
+            else await anyio.to_thread.run_sync(_find_client, ctx, client_id)
+        )
+        # Checked against a hash whether or not the client exists or is revoked: skipped
+        # for those, the answer's time told which ids were live clients.
+        right = verify_secret(secret, client.secret_hash if client else _NO_CLIENT_HASH)
+        if client is None or client.revoked_at is not None or not right:
+            failures = await ctx.token_failure_limiter.hit(address)
+            if not failures.allowed:  # another process counted failures meanwhile
+                return _too_many_failures(failures)
+            return _invalid_client("client authentication failed", failures)
+        return client
 
 
 def _find_client(ctx: ServiceContext, client_id: str) -> ClientRecord | None:
