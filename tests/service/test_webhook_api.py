@@ -488,6 +488,51 @@ def test_attempts_and_messages_are_filtered_by_type_time_and_outcome(
         assert len(_messages(http, since=(now - dt.timedelta(hours=1)).isoformat())) == 3
 
 
+def _paged(http: httpx2.Client, path: str, **params: Any) -> list[dict[str, Any]]:
+    """Every attempt the list gives, a page of one at a time through nextBefore."""
+    read: list[dict[str, Any]] = []
+    page = _ok(http.get(f"{BASE}{path}/attempts", params={**params, "limit": 1}))
+    while True:
+        read += page["data"]
+        if page["nextBefore"] is None:
+            return read
+        paged = {**params, "limit": 1, "before": page["nextBefore"]}
+        page = _ok(http.get(f"{BASE}{path}/attempts", params=paged))
+
+
+def test_attempts_are_newest_first_by_their_start_and_paged_within_a_window(
+    service: RunningService,
+) -> None:
+    """Numbered as recorded, attempts were listed by id: an attempt recorded after a later
+    one came above it."""
+    noon = dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
+    with service.client(service.account()) as http:
+        endpoint = _create(http)["id"]
+        # Recorded in this order: 13:00:00-02, then 12:00:00-02.
+        for start in (noon + dt.timedelta(hours=1), noon):
+            log_attempts(service.engine, endpoint, [True, False, True], start=start)
+        window = {"since": "2026-07-01T12:00:01Z", "until": "2026-07-01T13:00:01Z"}
+        want = ["13:00:00", "12:00:02", "12:00:01"]
+        for path in (
+            f"/endpoints/{endpoint}",
+            f"/messages/{_attempts_of(http, f'/endpoints/{endpoint}')[0]['messageId']}",
+        ):
+            assert [a["attemptedAt"][11:19] for a in _paged(http, path, **window)] == want
+        failed = _paged(http, f"/endpoints/{endpoint}", outcome="failed")
+        assert [a["attemptedAt"][11:19] for a in failed] == ["13:00:01", "12:00:01"]
+
+        # A cursor that is no attempt of the list: a 404 naming it, as for messages.
+        other = service.account()
+        with service.client(other) as theirs:
+            their_endpoint = _create(theirs)["id"]
+            log_attempts(service.engine, their_endpoint, [True])
+            (their_attempt,) = _attempts_of(theirs, f"/endpoints/{their_endpoint}")
+        for before in (their_attempt["id"], 2**40):
+            response = http.get(f"{BASE}/endpoints/{endpoint}/attempts", params={"before": before})
+            assert response.status_code == 404, response.text
+            assert f"No webhook attempt {before} (parameter 'before')" in response.text
+
+
 _ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messages/{msg}/attempts"
 
 

@@ -5,10 +5,12 @@ secret rotation. No service process: the store functions are called directly."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import random
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -813,11 +815,13 @@ def test_attempts_are_filtered_by_their_messages_event_type(
         found = outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=narrowed)
         assert {a.endpoint_id for a in found} <= {endpoint}
         assert hours_of(found) == hours
-        # With the outcome and the pager's cursor: the second update only failed.
+        # With the outcome and the pager's cursor, the newest (hour 3): those that
+        # failed before it.
+        (newest, *_) = outbox.list_attempts(conn, endpoint_id=endpoint)
         failed = outbox.list_attempts(
-            conn, endpoint_id=endpoint, narrowed=narrowed, succeeded=False, before=2**40
+            conn, endpoint_id=endpoint, narrowed=narrowed, succeeded=False, before=newest.id
         )
-        assert hours_of(failed) == [h for h in hours if h % 2]
+        assert hours_of(failed) == [h for h in hours if h % 2 and h < 3]
 
 
 def test_attempts_are_filtered_from_since_on(engine: sa.Engine) -> None:
@@ -843,7 +847,10 @@ def test_attempts_are_filtered_up_to_until_not_included(engine: sa.Engine) -> No
             frozenset({UPDATES_AVAILABLE}), since=T0, until=T0 + dt.timedelta(hours=3)
         )
         assert hours_of(outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=both)) == [0]
-        assert outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=both, after=2**40) == []
+        (newest, *_) = outbox.list_attempts(conn, endpoint_id=endpoint)
+        assert (
+            outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=both, after=newest.id) == []
+        )
 
 
 def test_deliveries_of_groups_by_message(engine: sa.Engine) -> None:
@@ -1042,3 +1049,136 @@ def test_recover_since_with_a_utc_offset_means_the_same_instant(kind: str, tmp_p
         # One hour ago, written as an API client in UTC+05:00 would send it.
         since = (now - dt.timedelta(hours=1)).astimezone(dt.timezone(dt.timedelta(hours=5)))
         assert management.recover(conn, endpoint, since) == 1
+
+
+# --- the attempts log, in time order and paged -------------------------------------------
+
+
+def attempts_at(conn: sa.Connection, minutes: list[int], account_name: str = "acme") -> str:
+    """An endpoint with an attempt started at T0 + each of ``minutes``, recorded (and so
+    numbered) in the order given; its id."""
+    account = new_account(conn, account_name)
+    endpoint = new_endpoint(conn, account)
+    outbox.publish(conn, [message(account, activated()) for _ in minutes], now=T0)
+    claimed = outbox.claim_due(conn, T0, len(minutes), LEASE)
+    at = [T0 + dt.timedelta(minutes=n) for n in minutes]
+    outbox.record(conn, [outcome(c, t, succeeded=True) for c, t in zip(claimed, at, strict=True)])
+    return endpoint
+
+
+def keyed(attempts: list[outbox.Attempt]) -> list[tuple[dt.datetime, int]]:
+    return [(a.attempted_at, a.id) for a in attempts]
+
+
+def test_attempts_are_newest_first_by_their_start_and_paged_at_the_windows_bounds(
+    engine: sa.Engine,
+) -> None:
+    """Attempts are numbered as recorded, which is not the order they started in (a retry
+    recorded after a later first attempt): the list went by id."""
+    with write_transaction(engine) as conn:
+        endpoint = attempts_at(conn, [30, 0, 20, 20, 10, 40, 10])
+    with engine.connect() as conn:
+        every = outbox.list_attempts(conn, endpoint_id=endpoint)
+        assert keyed(every) == sorted(keyed(every), reverse=True)
+        assert [a.id for a in every] != sorted((a.id for a in every), reverse=True)
+        # From 10 min, included, up to 30, not: the two at 10 and the two at 20 (the same
+        # start, both kept and told apart by id), a page of one at a time each way.
+        window = outbox.LogFilter(since=T0 + seconds(600), until=T0 + seconds(1800))
+        want = [a for a in every if 10 <= (a.attempted_at - T0) / seconds(60) < 30]
+        assert len(want) == 4
+
+        def pages(older: bool) -> list[outbox.Attempt]:
+            read: list[outbox.Attempt] = []
+            cursor = None
+            while True:
+                page = outbox.list_attempts(
+                    conn,
+                    endpoint_id=endpoint,
+                    limit=1,
+                    before=cursor if older else None,
+                    after=None if older else (cursor or want[-1].id),
+                    narrowed=window,
+                )
+                if not page:
+                    return read
+                read += page
+                cursor = page[-1].id
+
+        assert pages(older=True) == want
+        assert pages(older=False) == list(reversed(want[:-1]))
+        # A cursor at a bound: nothing older than the oldest in the window, nothing
+        # newer than its newest.
+        last, first = want[-1].id, want[0].id
+        assert outbox.list_attempts(conn, endpoint_id=endpoint, before=last, narrowed=window) == []
+        assert outbox.list_attempts(conn, endpoint_id=endpoint, after=first, narrowed=window) == []
+
+
+def test_a_page_of_attempts_from_an_attempt_not_in_the_list_is_refused(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        mine = attempts_at(conn, [0, 1], "mine")
+        theirs = logged_attempts(conn)
+    with engine.connect() as conn:
+        (other, *_) = outbox.list_attempts(conn, endpoint_id=theirs)
+        for cursor in (other.id, 2**40):
+            for paged in ({"before": cursor}, {"after": cursor}):
+                with pytest.raises(outbox.UnknownCursor):
+                    outbox.list_attempts(conn, endpoint_id=mine, **paged)
+        (one, *_) = outbox.list_attempts(conn, endpoint_id=mine)
+        with pytest.raises(outbox.UnknownCursor):
+            outbox.list_attempts(conn, message_id=other.message_id, before=one.id)
+
+
+def rows_read(conn: sa.Connection, read: Callable[[], object]) -> int:
+    """What ``read`` cost the store in rows of webhook_attempts fetched (PostgreSQL) or in
+    steps of SQLite's virtual machine, a hundred at a time: a measure of work that does not
+    depend on the machine's speed."""
+    if conn.dialect.name == "postgresql":
+        fetched = sa.text(
+            "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+            " FROM pg_stat_xact_user_tables WHERE relname = 'webhook_attempts'"
+        )
+        before = conn.execute(fetched).scalar_one()
+        read()
+        return int(conn.execute(fetched).scalar_one() - before)
+    steps = 0
+
+    def step() -> int:
+        nonlocal steps
+        steps += 1
+        return 0
+
+    sqlite = conn.connection.driver_connection
+    sqlite.set_progress_handler(step, 100)
+    try:
+        read()
+    finally:
+        sqlite.set_progress_handler(None, 100)
+    return steps
+
+
+def test_a_window_far_back_costs_what_the_newest_page_does(engine: sa.Engine) -> None:
+    """The list walked the endpoint's attempts back from the newest until enough were in
+    the window: 367 ms for one a few weeks back among 600,000 attempts."""
+    with write_transaction(engine) as conn:
+        endpoint = attempts_at(conn, list(range(2000)))
+        conn.execute(sa.text("ANALYZE"))
+    with engine.connect() as conn:
+
+        def cost(**given: Any) -> int:
+            page = functools.partial(outbox.list_attempts, conn, endpoint_id=endpoint, limit=10)
+            return rows_read(conn, lambda: page(**given))
+
+        newest = cost()
+        start = outbox.LogFilter(since=T0, until=T0 + seconds(60 * 60))
+        (_, *_, tenth) = outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=start, limit=10)
+        for given in (
+            {"narrowed": start},
+            {"narrowed": start, "before": tenth.id},
+            {"narrowed": outbox.LogFilter(until=T0 + seconds(60 * 60))},
+            {
+                "narrowed": outbox.LogFilter(
+                    since=T0 + seconds(60 * 900), until=T0 + seconds(60 * 1000)
+                )
+            },
+        ):
+            assert cost(**given) <= 2 * newest + 20, given

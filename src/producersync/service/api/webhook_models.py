@@ -264,7 +264,9 @@ class AttemptQuery(WindowQuery):
 
     limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
     before: RowId | None = Field(
-        None, description="Attempts older than this attempt id (nextBefore)"
+        None,
+        description="Attempts older than this attempt, by its id (nextBefore); one that is "
+        "no attempt of the list is a 404",
     )
     outcome: Literal["succeeded", "failed"] | None = Field(
         None, description="Only the attempts that succeeded (2xx), or only those that failed"

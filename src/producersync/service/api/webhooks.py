@@ -323,18 +323,40 @@ def _narrowed(query: WindowQuery, event_types: frozenset[str] | None = None) -> 
     return query.narrowed(event_types)
 
 
-def _attempt_page(rows: list[outbox.Attempt], limit: int) -> AttemptPage:
+def _attempt_page(
+    conn: sa.Connection,
+    query: AttemptQuery,
+    narrowed: outbox.LogFilter,
+    *,
+    endpoint_id: str | None = None,
+    message_id: str | None = None,
+) -> AttemptPage:
+    """The page of the attempts to an endpoint or of a message that ``query`` asks for; a
+    404 for a cursor that is no attempt of them, as the messages' list does."""
+    try:
+        rows = outbox.list_attempts(
+            conn,
+            endpoint_id=endpoint_id,
+            message_id=message_id,
+            limit=query.limit,
+            before=query.before,
+            succeeded=query.succeeded,
+            narrowed=narrowed,
+        )
+    except outbox.UnknownCursor as exc:
+        raise ApiError(404, f"No webhook attempt {exc.attempt_id} (parameter 'before')") from None
     return AttemptPage(
         data=[WebhookAttempt.of(a) for a in rows],
-        next_before=rows[-1].id if len(rows) == limit else None,
+        next_before=rows[-1].id if len(rows) == query.limit else None,
     )
 
 
 @router.get(
     f"{_ENDPOINT}/attempts",
     summary="List the attempts made to a webhook endpoint, newest first",
-    description="Filtered by the message's event type, the attempt's time (`since`, "
-    "`until`) and its outcome, as given; `before` pages through what the filters keep.",
+    description="Newest first by the attempt's start. Filtered by the message's event type, "
+    "the attempt's time (`since`, `until`) and its outcome, as given; `before` pages through "
+    "what the filters keep.",
     operation_id="listWebhookEndpointAttempts",
     response_model=AttemptPage,
 )
@@ -344,15 +366,7 @@ def endpoint_attempts(
     narrowed = _narrowed(query, query.event_types)
     with call.ctx.engine.connect() as conn:
         endpoint = _owned(conn, call, endpointId)
-        rows = outbox.list_attempts(
-            conn,
-            endpoint_id=endpoint.id,
-            limit=query.limit,
-            before=query.before,
-            succeeded=query.succeeded,
-            narrowed=narrowed,
-        )
-    return _attempt_page(rows, query.limit)
+        return _attempt_page(conn, query, narrowed, endpoint_id=endpoint.id)
 
 
 @router.post(
@@ -436,7 +450,9 @@ def get_message(messageId: MessageId, call: Reader) -> WebhookMessage:
 @router.get(
     f"{_MESSAGE}/attempts",
     summary="List the attempts to send a webhook message, newest first",
-    description="Filtered by the attempt's time (`since`, `until`) and its outcome, as given.",
+    description="Newest first by the attempt's start. Filtered by the attempt's time "
+    "(`since`, `until`) and its outcome, as given; `before` pages through what the filters "
+    "keep.",
     operation_id="listWebhookMessageAttempts",
     response_model=AttemptPage,
 )
@@ -446,12 +462,4 @@ def message_attempts(
     narrowed = _narrowed(query)
     with call.ctx.engine.connect() as conn:
         message = _owned_message(conn, call, messageId)
-        rows = outbox.list_attempts(
-            conn,
-            message_id=message.id,
-            limit=query.limit,
-            before=query.before,
-            succeeded=query.succeeded,
-            narrowed=narrowed,
-        )
-    return _attempt_page(rows, query.limit)
+        return _attempt_page(conn, query, narrowed, message_id=message.id)

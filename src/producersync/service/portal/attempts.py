@@ -123,7 +123,10 @@ def _page(
                 succeeded=_SUCCEEDED[filters.outcome],
                 narrowed=narrowed,
             )
-            page = page_of(fetch, before, address)
+            try:
+                page = page_of(fetch, before, address)
+            except outbox.UnknownCursor:
+                raise PortalError.not_found("attempt") from None
         shown, links = list(page.items), page.links
     now = dt.datetime.now(dt.UTC)
     return render(

@@ -1,9 +1,10 @@
 """A portal list shown newest first, a page at a time, and its pager's links.
 
-A page is named by one cursor, ``before``: it holds the items older than that id, and
-the newest page has none. **Older** names the last item shown, so the cursor's own item
-is the oldest of the page above: **Newer** reads up from there, oldest first, to find
-where that page begins. **Newest** drops the cursor.
+A page is named by one cursor, ``before``: it holds the items older than the item of
+that id, and the newest page has none. **Older** names the last item shown, so the
+cursor's own item is the oldest of the page above: **Newer** reads up from there, oldest
+first, to find where that page begins. **Newest** drops the cursor. Older and newer are
+the list's own order, which need not be the ids'.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ Row_co = TypeVar("Row_co", bound=_Row, covariant=True)
 
 
 class Fetch(Protocol[Row_co]):
-    """The list's query: at most ``limit`` items, newest first older than ``before``, or
-    oldest first newer than ``after``."""
+    """The list's query: at most ``limit`` items, newest first older than the item
+    ``before``, or oldest first newer than the item ``after``."""
 
     def __call__(
         self, *, limit: int, before: int | None = None, after: int | None = None
@@ -53,11 +54,12 @@ def page_of(
     links: list[tuple[str, str]] = []
     if before is not None:
         links.append(("Newest", address(None)))
-        above = fetch(limit=PAGE_SIZE + 1, after=before - 1)
-        if above:
-            links.append(
-                ("Newer", address(above[PAGE_SIZE].id if len(above) > PAGE_SIZE else None))
-            )
+        # The page above is the cursor's item and the PAGE_SIZE - 1 above it: named by
+        # the next one up, or the newest page if there are no more.
+        newer = fetch(limit=PAGE_SIZE, after=before)
+        links.append(
+            ("Newer", address(newer[PAGE_SIZE - 1].id if len(newer) == PAGE_SIZE else None))
+        )
     if len(rows) > PAGE_SIZE:
         links.append(("Older", address(rows[PAGE_SIZE - 1].id)))
     return Page(rows[:PAGE_SIZE], links)

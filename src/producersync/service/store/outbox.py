@@ -31,6 +31,7 @@ __all__ = [
     "LogFilter",
     "Message",
     "Outcome",
+    "UnknownCursor",
     "attempt_stats",
     "claim_due",
     "count_pending",
@@ -498,6 +499,15 @@ def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
     )
 
 
+class UnknownCursor(LookupError):
+    """A page of attempts was asked from an attempt that is not in the list: one of
+    another endpoint or message, or none."""
+
+    def __init__(self, attempt_id: int) -> None:
+        super().__init__(attempt_id)
+        self.attempt_id = attempt_id
+
+
 def list_attempts(
     conn: sa.Connection,
     *,
@@ -509,31 +519,56 @@ def list_attempts(
     succeeded: bool | None = None,
     narrowed: LogFilter = EVERYTHING,
 ) -> list[Attempt]:
-    """Attempts, newest first, by endpoint and/or message, by outcome if given, and as
-    ``narrowed`` (the message's event type, the attempt's start). With ``after``, those
-    after that id, oldest first: the page above one that ``before`` begins."""
+    """Attempts, newest first (by their start, then id), by endpoint and/or message, by
+    outcome if given, and as ``narrowed`` (the message's event type, the attempt's start).
+    ``before``: those older than the attempt of that id; ``after``: those newer than it,
+    oldest first (the page above one that begins there). Raises ``UnknownCursor`` for a
+    cursor that is no attempt of the endpoint and message."""
     a, m = webhook_attempts, webhook_messages
-    newest_first = after is None
-    query = _attempts().order_by(a.c.id.desc() if newest_first else a.c.id.asc()).limit(limit)
+    scope: list[sa.ColumnElement[bool]] = []
     if endpoint_id is not None:
-        query = query.where(a.c.endpoint_id == endpoint_id)
-        if narrowed.event_types is not None:
-            # Said again, as the endpoint's account: a type kept by few of the account's
-            # messages is then found by the messages' (account, type) index, not by
-            # reading the endpoint's attempts back until enough are of it.
-            e = webhook_endpoints
-            account = sa.select(e.c.account_id).where(e.c.id == endpoint_id).scalar_subquery()
-            query = query.where(m.c.account_id == account)
+        scope.append(a.c.endpoint_id == endpoint_id)
     if message_id is not None:
-        query = query.where(a.c.message_id == message_id)
+        scope.append(a.c.message_id == message_id)
+    # Paged on (attempted_at, id), the index's order after the endpoint: a window far in
+    # the past starts where the index reaches it, where paging by id alone read the
+    # endpoint's attempts back from the newest until enough were in the window.
+    newest_first = after is None
+    order = (a.c.attempted_at, a.c.id)
+    query = (
+        _attempts()
+        .where(*scope)
+        .order_by(*(c.desc() if newest_first else c.asc() for c in order))
+        .limit(limit)
+    )
+    if endpoint_id is not None and narrowed.event_types is not None:
+        # Said again, as the endpoint's account: a type kept by few of the account's
+        # messages is then found by the messages' (account, type) index, not by
+        # reading the endpoint's attempts back until enough are of it.
+        e = webhook_endpoints
+        account = sa.select(e.c.account_id).where(e.c.id == endpoint_id).scalar_subquery()
+        query = query.where(m.c.account_id == account)
     if before is not None:
-        query = query.where(a.c.id < before)
+        query = query.where(_beyond(conn, scope, before, older=True))
     if after is not None:
-        query = query.where(a.c.id > after)
+        query = query.where(_beyond(conn, scope, after, older=False))
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
     query = query.where(*narrowed.conditions(m.c.event_type, a.c.attempted_at))
     return [_attempt(r) for r in conn.execute(query)]
+
+
+def _beyond(
+    conn: sa.Connection, scope: list[sa.ColumnElement[bool]], attempt_id: int, *, older: bool
+) -> sa.ColumnElement[bool]:
+    """The attempts older (or newer) than the attempt ``attempt_id`` of the list's scope."""
+    a = webhook_attempts
+    at = conn.execute(sa.select(a.c.attempted_at).where(a.c.id == attempt_id, *scope)).scalar()
+    if at is None:
+        raise UnknownCursor(attempt_id)
+    key = sa.tuple_(a.c.attempted_at, a.c.id)
+    cursor = sa.tuple_(sa.literal(at, a.c.attempted_at.type), sa.literal(attempt_id, a.c.id.type))
+    return key < cursor if older else key > cursor
 
 
 def get_attempt(conn: sa.Connection, endpoint_id: str, attempt_id: int) -> Attempt | None:

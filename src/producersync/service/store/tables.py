@@ -404,7 +404,11 @@ webhook_attempts = sa.Table(
     sa.Column("error", sa.String(500)),
     sa.Column("next_attempt_at", UtcDateTime),
 )
-sa.Index(None, webhook_attempts.c.endpoint_id, webhook_attempts.c.id)
+# An endpoint's attempts in the list's order, newest first read backwards: a time window
+# anywhere in the log starts where the index reaches it.
+sa.Index(
+    None, webhook_attempts.c.endpoint_id, webhook_attempts.c.attempted_at, webhook_attempts.c.id
+)
 sa.Index(None, webhook_attempts.c.message_id)
 sa.Index(None, webhook_attempts.c.delivery_id)
 
