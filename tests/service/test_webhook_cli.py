@@ -204,6 +204,33 @@ def test_attempts_are_filtered_by_outcome(
     assert _listed(monkeypatch, capsys, logged, *combined) == ["13:00:01 503"]
 
 
+def test_attempts_page_on_from_the_last_one_listed(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    """The command listed only the latest --limit attempts: older ones were out of reach."""
+    db, endpoint = logged
+    window = ["--since", "2026-06-01T12:00:01Z", "--until", "2026-06-01T14:00:01Z"]
+    listed: list[str] = []
+    before: list[str] = []
+    while True:
+        args = ["admin", "endpoint", "attempts", endpoint, "--limit", "2", *window, *before]
+        code, out, err = producersync_output(monkeypatch, capsys, *args, "--json", *db)
+        assert code == 0, err
+        page = orjson.loads(out)
+        if not page:
+            break
+        listed += [f"{a['attemptedAt'][11:19]} {a['statusCode']}" for a in page]
+        before = ["--before", str(page[-1]["id"])]
+    assert listed == ["14:00:00 200", "13:00:01 503", "13:00:00 200", "12:00:01 503"]
+    # From an attempt the endpoint does not have: said, naming the option.
+    args = ["admin", "endpoint", "attempts", endpoint, "--before", "999999", *db]
+    error, err = error_both_ways(monkeypatch, capsys, 1, *args)
+    assert (error["field"], error["value"]) == ("--before", "999999")
+    assert f"no attempt 999999 to endpoint {endpoint}" in err
+
+
 @pytest.mark.parametrize(
     ("args", "field", "value", "said"),
     [

@@ -83,6 +83,7 @@ _OPTIONS = {
     "until": "--until",
     "eventType": "--event-type",
     "outcome": "--outcome",
+    "before": "--before",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
 _Body = TypeVar("_Body", bound=BaseModel)
@@ -394,6 +395,16 @@ def attempts(
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=1000, help="Most attempts to list (1-1000).")
     ] = 20,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="ATTEMPT_ID",
+            help="Only attempts older than this one: the last id of the list before, for "
+            "the next page.",
+            show_default=False,
+        ),
+    ] = None,
     event_types: Annotated[
         list[str] | None,
         typer.Option(
@@ -430,10 +441,12 @@ def attempts(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List the latest attempts to an endpoint, newest first; filtered as the API's list
-    is, each filter checked as the API checks its parameter."""
+    """List the latest attempts to an endpoint, newest first by their start; filtered as
+    the API's list is, each filter checked as the API checks its parameter; --before
+    reads on from the last one listed."""
     query = _body(
         EndpointAttemptQuery,
+        before=before,
         eventType=",".join(event_types) if event_types else None,
         since=since,
         until=until,
@@ -445,13 +458,18 @@ def attempts(
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         endpoint = _endpoint(conn, endpoint_id)
-        rows = outbox.list_attempts(
-            conn,
-            endpoint_id=endpoint.id,
-            limit=limit,
-            succeeded=query.succeeded,
-            narrowed=query.narrowed(query.event_types),
-        )
+        try:
+            rows = outbox.list_attempts(
+                conn,
+                endpoint_id=endpoint.id,
+                limit=limit,
+                before=query.before,
+                succeeded=query.succeeded,
+                narrowed=query.narrowed(query.event_types),
+            )
+        except outbox.UnknownCursor:
+            message = f"--before: no attempt {query.before} to endpoint {endpoint.id}"
+            raise fail(message, field="--before", value=before) from None
     _table(
         as_json,
         [WebhookAttempt.of(a).model_dump(mode="json") for a in rows],
