@@ -1,0 +1,272 @@
+"""An endpoint's Message Attempts list, filtered by time, over 600,000 attempts.
+
+    python -m bench.attempts_list [--attempts 600000] [--days 60] [--backends sqlite,postgres]
+
+One endpoint holds ``--attempts`` attempts spread evenly over ``--days`` days (one message
+and delivery each; one in 20 failed; one ``updates_available`` a day, the rest NPN
+events). Each case reads a first page of 50 (the API's default) through the store, as
+the API, the portal and the CLI do, and then the page after it by its cursor: the newest
+page unfiltered, a one-day window at the start of the history, in the middle and at the
+end, the start's window with the outcome ``failed``, and with the event type
+``updates_available`` (since the first day, no end).
+
+Baseline, same run: the query as it was before migration 0010 (attempt ids newest first,
+the ``(endpoint_id, id)`` index), on the same rows with the schema at 0009; then the store
+is migrated to head (the time this takes is printed too) and ``list_attempts`` is timed.
+Figures are the median of ``--repeat`` runs of each page, the store warm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import statistics
+import time
+from collections.abc import Callable, Sequence
+
+import sqlalchemy as sa
+
+from bench._common import console, fresh_database, print_table
+from producersync.model.events import NPN_ACTIVATED, NPN_DEACTIVATED, UPDATES_AVAILABLE
+from producersync.service.store import outbox
+from producersync.service.store.bulk import insert_rows
+from producersync.service.store.engine import make_engine, write_transaction
+from producersync.service.store.migrate import upgrade
+from producersync.service.store.tables import (
+    accounts,
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_messages,
+)
+
+START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+ENDPOINT = "ep_bench"
+PAGE = 50
+BATCH = 20_000
+BEFORE_0010 = "0009"
+
+
+def fill(engine: sa.Engine, attempts: int, days: int) -> None:
+    step = dt.timedelta(days=days) / attempts
+    per_day = attempts // days
+    with write_transaction(engine) as conn:
+        conn.execute(accounts.insert().values(id=1, name="bench", sandbox=False, created_at=START))
+        conn.execute(
+            webhook_endpoints.insert().values(
+                id=ENDPOINT,
+                account_id=1,
+                url="https://example.com/hook",
+                enabled=True,
+                created_at=START,
+                updated_at=START,
+            )
+        )
+    for low in range(0, attempts, BATCH):
+        numbers = range(low, min(low + BATCH, attempts))
+        with write_transaction(engine) as conn:
+            insert_rows(
+                conn,
+                webhook_messages,
+                [
+                    {
+                        "id": f"evt_{n:09d}",
+                        "account_id": 1,
+                        "event_type": UPDATES_AVAILABLE
+                        if n % per_day == 0
+                        else (NPN_ACTIVATED if n % 3 else NPN_DEACTIVATED),
+                        "payload": "{}",
+                        "created_at": START + n * step,
+                    }
+                    for n in numbers
+                ],
+            )
+            insert_rows(
+                conn,
+                webhook_deliveries,
+                [
+                    {
+                        "id": n + 1,
+                        "message_id": f"evt_{n:09d}",
+                        "endpoint_id": ENDPOINT,
+                        "state": "succeeded" if n % 20 else "failed",
+                        "attempts": 1,
+                        "manual": False,
+                        "next_attempt_at": None,
+                        "created_at": START + n * step,
+                        "updated_at": START + n * step,
+                    }
+                    for n in numbers
+                ],
+            )
+            insert_rows(
+                conn,
+                webhook_attempts,
+                [
+                    {
+                        "id": n + 1,
+                        "delivery_id": n + 1,
+                        "message_id": f"evt_{n:09d}",
+                        "endpoint_id": ENDPOINT,
+                        "attempt_number": 1,
+                        "trigger": "scheduled",
+                        "attempted_at": START + n * step,
+                        "succeeded": n % 20 != 0,
+                        "status_code": 200 if n % 20 else 503,
+                        "duration_ms": 12,
+                        "response": "ok",
+                        "error": None,
+                        "next_attempt_at": None,
+                    }
+                    for n in numbers
+                ],
+            )
+    if engine.dialect.name == "postgresql":
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM ANALYZE")
+    else:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")
+
+
+def main_query(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    before: int | None = None,
+    succeeded: bool | None = None,
+    narrowed: outbox.LogFilter = outbox.EVERYTHING,
+) -> list[int]:
+    """The endpoint's page as ``list_attempts`` read it before migration 0010: attempt
+    ids newest first, the window and the type as filters on what that order reads (the
+    same columns as ``list_attempts``)."""
+    a, m, e = webhook_attempts, webhook_messages, webhook_endpoints
+    query = (
+        sa.select(a, m.c.event_type)
+        .join(m, m.c.id == a.c.message_id)
+        .where(a.c.endpoint_id == ENDPOINT)
+        .order_by(a.c.id.desc())
+        .limit(limit)
+    )
+    if narrowed.event_types is not None:
+        account = sa.select(e.c.account_id).where(e.c.id == ENDPOINT).scalar_subquery()
+        query = query.where(m.c.account_id == account)
+    if before is not None:
+        query = query.where(a.c.id < before)
+    if succeeded is not None:
+        query = query.where(a.c.succeeded.is_(succeeded))
+    query = query.where(*narrowed.conditions(m.c.event_type, a.c.attempted_at))
+    return [row.id for row in conn.execute(query)]
+
+
+def ours(
+    conn: sa.Connection,
+    *,
+    limit: int,
+    before: int | None = None,
+    succeeded: bool | None = None,
+    narrowed: outbox.LogFilter = outbox.EVERYTHING,
+) -> list[int]:
+    rows = outbox.list_attempts(
+        conn,
+        endpoint_id=ENDPOINT,
+        limit=limit,
+        before=before,
+        succeeded=succeeded,
+        narrowed=narrowed,
+    )
+    return [a.id for a in rows]
+
+
+Query = Callable[..., list[int]]
+
+
+def cases(days: int) -> list[tuple[str, dict[str, object]]]:
+    def day(n: int) -> outbox.LogFilter:
+        return outbox.LogFilter(
+            since=START + dt.timedelta(days=n), until=START + dt.timedelta(days=n + 1)
+        )
+
+    return [
+        ("newest, unfiltered", {}),
+        ("1st day", {"narrowed": day(0)}),
+        ("middle day", {"narrowed": day(days // 2)}),
+        ("last day", {"narrowed": day(days - 1)}),
+        ("1st day, failed", {"narrowed": day(0), "succeeded": False}),
+        (
+            "updates_available since the 1st day",
+            {"narrowed": outbox.LogFilter(frozenset({UPDATES_AVAILABLE}), since=START)},
+        ),
+    ]
+
+
+def timed(
+    engine: sa.Engine, query: Query, args: dict[str, object], repeat: int
+) -> tuple[list[float], list[list[int]]]:
+    """The first page's and the next page's median times (s), and the two pages."""
+    with engine.connect() as conn:
+        first = query(conn, limit=PAGE, **args)
+        assert first, args
+        figures: list[float] = []
+        pages: list[list[int]] = []
+        for before in (None, first[-1]):
+            times = []
+            for _ in range(repeat):
+                began = time.perf_counter()
+                page = query(conn, limit=PAGE, before=before, **args)
+                times.append(time.perf_counter() - began)
+            figures.append(statistics.median(times))
+            pages.append(page)
+    return figures, pages
+
+
+def run(backend: str, attempts: int, days: int, repeat: int) -> list[Sequence[str]]:
+    rows: list[Sequence[str]] = []
+    with fresh_database(backend, f"bench_attempts_{attempts}") as url:
+        engine = make_engine(url)
+        upgrade(engine, BEFORE_0010)
+        began = time.perf_counter()
+        fill(engine, attempts, days)
+        console.print(
+            f"[{backend}] {attempts:,} attempts written in {time.perf_counter() - began:.0f} s"
+        )
+        before = {name: timed(engine, main_query, args, repeat) for name, args in cases(days)}
+        began = time.perf_counter()
+        upgrade(engine)
+        console.print(f"[{backend}] migrated to head in {time.perf_counter() - began:.1f} s")
+        for name, args in cases(days):
+            after, pages = timed(engine, ours, args, repeat)
+            # The rows are written in time order: both orders list the same attempts.
+            assert pages == before[name][1], name
+            rows.append(
+                [
+                    backend,
+                    name,
+                    *(f"{t * 1e3:.2f} ms" for t in after),
+                    *(f"{t * 1e3:.2f} ms" for t in before[name][0]),
+                    f"{before[name][0][0] / after[0]:.1f}x",
+                ]
+            )
+        engine.dispose()
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--attempts", type=int, default=600_000)
+    parser.add_argument("--days", type=int, default=60)
+    parser.add_argument("--repeat", type=int, default=15)
+    parser.add_argument("--backends", default="sqlite,postgres")
+    args = parser.parse_args()
+    rows = []
+    for backend in args.backends.split(","):
+        rows += run(backend, args.attempts, args.days, args.repeat)
+    print_table(
+        f"{args.attempts:,} attempts to one endpoint over {args.days} days, pages of {PAGE}",
+        ["backend", "list", "ours: 1st page", "next page", "main: 1st page", "next page", "ratio"],
+        rows,
+    )
+
+
+if __name__ == "__main__":
+    main()
