@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import statistics
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -47,6 +49,47 @@ BATCH = 20_000
 BEFORE_0010 = "0009"
 
 
+def _rows(n: int, step: dt.timedelta, per_day: int) -> dict[sa.Table, dict[str, object]]:
+    """The nth message, its delivery and its one attempt (one in 20 failed)."""
+    at, message, ok = START + n * step, f"evt_{n:09d}", n % 20 != 0
+    event_type = NPN_ACTIVATED if n % 3 else NPN_DEACTIVATED
+    return {
+        webhook_messages: {
+            "id": message,
+            "account_id": 1,
+            "event_type": UPDATES_AVAILABLE if n % per_day == 0 else event_type,
+            "payload": "{}",
+            "created_at": at,
+        },
+        webhook_deliveries: {
+            "id": n + 1,
+            "message_id": message,
+            "endpoint_id": ENDPOINT,
+            "state": "succeeded" if ok else "failed",
+            "attempts": 1,
+            "manual": False,
+            "next_attempt_at": None,
+            "created_at": at,
+            "updated_at": at,
+        },
+        webhook_attempts: {
+            "id": n + 1,
+            "delivery_id": n + 1,
+            "message_id": message,
+            "endpoint_id": ENDPOINT,
+            "attempt_number": 1,
+            "trigger": "scheduled",
+            "attempted_at": at,
+            "succeeded": ok,
+            "status_code": 200 if ok else 503,
+            "duration_ms": 12,
+            "response": "ok",
+            "error": None,
+            "next_attempt_at": None,
+        },
+    }
+
+
 def fill(engine: sa.Engine, attempts: int, days: int) -> None:
     step = dt.timedelta(days=days) / attempts
     per_day = attempts // days
@@ -62,65 +105,12 @@ def fill(engine: sa.Engine, attempts: int, days: int) -> None:
                 updated_at=START,
             )
         )
+    tables = (webhook_messages, webhook_deliveries, webhook_attempts)
     for low in range(0, attempts, BATCH):
-        numbers = range(low, min(low + BATCH, attempts))
+        built = [_rows(n, step, per_day) for n in range(low, min(low + BATCH, attempts))]
         with write_transaction(engine) as conn:
-            insert_rows(
-                conn,
-                webhook_messages,
-                [
-                    {
-                        "id": f"evt_{n:09d}",
-                        "account_id": 1,
-                        "event_type": UPDATES_AVAILABLE
-                        if n % per_day == 0
-                        else (NPN_ACTIVATED if n % 3 else NPN_DEACTIVATED),
-                        "payload": "{}",
-                        "created_at": START + n * step,
-                    }
-                    for n in numbers
-                ],
-            )
-            insert_rows(
-                conn,
-                webhook_deliveries,
-                [
-                    {
-                        "id": n + 1,
-                        "message_id": f"evt_{n:09d}",
-                        "endpoint_id": ENDPOINT,
-                        "state": "succeeded" if n % 20 else "failed",
-                        "attempts": 1,
-                        "manual": False,
-                        "next_attempt_at": None,
-                        "created_at": START + n * step,
-                        "updated_at": START + n * step,
-                    }
-                    for n in numbers
-                ],
-            )
-            insert_rows(
-                conn,
-                webhook_attempts,
-                [
-                    {
-                        "id": n + 1,
-                        "delivery_id": n + 1,
-                        "message_id": f"evt_{n:09d}",
-                        "endpoint_id": ENDPOINT,
-                        "attempt_number": 1,
-                        "trigger": "scheduled",
-                        "attempted_at": START + n * step,
-                        "succeeded": n % 20 != 0,
-                        "status_code": 200 if n % 20 else 503,
-                        "duration_ms": 12,
-                        "response": "ok",
-                        "error": None,
-                        "next_attempt_at": None,
-                    }
-                    for n in numbers
-                ],
-            )
+            for table in tables:
+                insert_rows(conn, table, [rows[table] for rows in built])
     if engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE")
@@ -136,7 +126,7 @@ def main_query(
     before: int | None = None,
     succeeded: bool | None = None,
     narrowed: outbox.LogFilter = outbox.EVERYTHING,
-) -> list[int]:
+) -> list[sa.Row[tuple[object, ...]]]:
     """The endpoint's page as ``list_attempts`` read it before migration 0010: attempt
     ids newest first, the window and the type as filters on what that order reads (the
     same columns as ``list_attempts``)."""
@@ -156,29 +146,13 @@ def main_query(
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
     query = query.where(*narrowed.conditions(m.c.event_type, a.c.attempted_at))
-    return [row.id for row in conn.execute(query)]
+    return list(conn.execute(query))
 
 
-def ours(
-    conn: sa.Connection,
-    *,
-    limit: int,
-    before: int | None = None,
-    succeeded: bool | None = None,
-    narrowed: outbox.LogFilter = outbox.EVERYTHING,
-) -> list[int]:
-    rows = outbox.list_attempts(
-        conn,
-        endpoint_id=ENDPOINT,
-        limit=limit,
-        before=before,
-        succeeded=succeeded,
-        narrowed=narrowed,
-    )
-    return [a.id for a in rows]
+ours = functools.partial(outbox.list_attempts, endpoint_id=ENDPOINT)
 
 
-Query = Callable[..., list[int]]
+Query = Callable[..., Sequence[Any]]  # rows with an id
 
 
 def cases(days: int) -> list[tuple[str, dict[str, object]]]:
@@ -205,7 +179,7 @@ def timed(
 ) -> tuple[list[float], list[list[int]]]:
     """The first page's and the next page's median times (s), and the two pages."""
     with engine.connect() as conn:
-        first = query(conn, limit=PAGE, **args)
+        first = [row.id for row in query(conn, limit=PAGE, **args)]
         assert first, args
         figures: list[float] = []
         pages: list[list[int]] = []
@@ -216,7 +190,7 @@ def timed(
                 page = query(conn, limit=PAGE, before=before, **args)
                 times.append(time.perf_counter() - began)
             figures.append(statistics.median(times))
-            pages.append(page)
+            pages.append([row.id for row in page])
     return figures, pages
 
 
