@@ -5,6 +5,7 @@ PostgreSQL."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
@@ -30,10 +31,20 @@ from producersync.service.store.tables import (
 )
 from producersync.sync.mirror import migrate as mirror_migrate
 from producersync.sync.mirror.migrate import VERSION_TABLE
+from producersync.webhooks import generate_secret
 from tests.support.databases import revisions, store_url
 from tests.support.delivery import delivery_states, publish_to_one_endpoint
-from tests.support.processes import FAST, cli_together, service_process, services_together
+from tests.support.processes import (
+    FAST,
+    ServiceProcess,
+    cli_together,
+    foreground,
+    service_process,
+    services_together,
+    wait_healthy,
+)
 from tests.support.receiver import Reply, receiver
+from tests.support.service import free_port
 
 pytestmark = pytest.mark.slow(90)
 
@@ -190,3 +201,39 @@ def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
             )
         assert {e.id for e in events} <= set(rx.ids())
         engine.dispose()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("command", ["service run", "sync run"])
+def test_a_served_process_stopped_shuts_down_then_ends_by_the_signal(
+    tmp_path: Path, command: str, stop: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM: the app shuts down as it should (its lifespan ended), then the
+    process ends by that signal, as a supervisor and a shell expect (130 or 143 in a
+    shell). A Ctrl-C exited 0, as if the server had ended of its own accord."""
+    env = {
+        "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
+        "PRODUCERSYNC_CLIENT_ID": "client",
+        "PRODUCERSYNC_CLIENT_SECRET": "secret",
+    }
+    port = free_port()
+    log = tmp_path / "served.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            foreground(*command.split(), "--port", str(port)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+    try:
+        wait_healthy(ServiceProcess(process, f"http://127.0.0.1:{port}", log))
+        process.send_signal(stop)
+        code = process.wait(timeout=_STOP_WITHIN)
+    finally:
+        process.kill()
+    said = log.read_text()
+    assert code == -stop, said
+    assert "Application shutdown complete." in said
+    assert "Traceback" not in said

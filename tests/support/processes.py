@@ -24,8 +24,10 @@ __all__ = [
     "cli",
     "cli_json",
     "cli_together",
+    "foreground",
     "service_process",
     "services_together",
+    "wait_healthy",
 ]
 
 _CLI = [sys.executable, "-m", "producersync.cli.main"]
@@ -77,6 +79,27 @@ def cli_together(
     return results
 
 
+# A terminal starts a foreground command with Ctrl-C neither ignored nor blocked. A child
+# inherits both from the process that starts it, and Python leaves an ignored SIGINT
+# ignored (as a backgrounded command's is meant to be): a pytest worker that had come by
+# either made a Ctrl-C test hang 30 s in three CI runs, the command's main thread polling
+# for a handler that was never to run.
+_FOREGROUND = (
+    "import runpy, signal, sys;"
+    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT});"
+    "signal.signal(signal.SIGINT, signal.default_int_handler);"
+    "sys.argv = ['producersync', *sys.argv[1:]];"
+    "runpy.run_module('producersync.cli.main', run_name='__main__')"
+)
+
+
+def foreground(*args: str) -> list[str]:
+    """The command line of ``producersync ARGS`` as a terminal's foreground command, to
+    be stopped with Ctrl-C (SIGINT). faulthandler: a SIGABRT prints every thread's stack,
+    if a stop hangs."""
+    return [sys.executable, "-X", "faulthandler", "-c", _FOREGROUND, *args]
+
+
 def cli_json(*args: str) -> dict[str, object]:
     value = orjson.loads(cli(*args).stdout)
     assert isinstance(value, dict)
@@ -120,7 +143,7 @@ def services_together(
     started = [_start(database_url, log_dir, command, extra, env) for command in commands]
     try:
         for service in started:
-            _wait_healthy(service)
+            wait_healthy(service)
         yield started
     finally:
         for service in started:
@@ -146,7 +169,7 @@ def _start(
     return ServiceProcess(process, f"http://127.0.0.1:{port}", log)
 
 
-def _wait_healthy(service: ServiceProcess) -> None:
+def wait_healthy(service: ServiceProcess) -> None:
     # Generous: a service restarted into a backlog on a loaded 2-core machine answers
     # slowly, and the suite runs four workers there.
     deadline = time.monotonic() + 120

@@ -10,7 +10,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ import sqlalchemy as sa
 
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
-from tests.support.processes import cli
+from tests.support.processes import cli, foreground
 from tests.support.sync_harness import Harness, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
 
@@ -33,18 +32,6 @@ LEASE = HEARTBEAT * LEASE_BEATS  # 3 s
 BEATING = {"PRODUCERSYNC_RUN_HEARTBEAT_SECONDS": str(HEARTBEAT)}
 # A backfill of the 60 NPNs takes a couple of minutes at one request a second.
 SLOW = {"PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "60"}
-# `sync backfill` as a terminal starts a foreground command: Ctrl-C neither ignored nor
-# blocked. A child inherits both from the process that starts it, and Python leaves an
-# ignored SIGINT ignored (as a backgrounded command's is meant to be): a pytest worker
-# that had come by either made the Ctrl-C case hang 30 s in three CI runs, the
-# backfill's main thread polling for a handler that was never to run.
-_FOREGROUND = (
-    "import runpy, signal, sys;"
-    "signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT});"
-    "signal.signal(signal.SIGINT, signal.default_int_handler);"
-    "sys.argv = ['producersync', 'sync', 'backfill'];"
-    "runpy.run_module('producersync.cli.main', run_name='__main__')"
-)
 
 
 def _signals(pid: int | str) -> str:
@@ -77,8 +64,7 @@ def _backfill(harness: Harness, log: Path) -> tuple[subprocess.Popen[bytes], int
     before = _last(harness)["id"]
     with log.open("wb") as out:
         process = subprocess.Popen(
-            # faulthandler: a SIGABRT prints every thread's stack, if a stop hangs.
-            [sys.executable, "-X", "faulthandler", "-c", _FOREGROUND],
+            foreground("sync", "backfill"),
             stdout=out,
             stderr=subprocess.STDOUT,
             env={**os.environ, **harness.sync.env, **BEATING, **SLOW},

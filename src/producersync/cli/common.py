@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import signal
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -383,16 +384,26 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 def serve(app: ASGIApp, settings: Served) -> None:
     """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
     line at its level and in its format; no access log (the apps count their requests
-    in ``/metrics``, and a log line per request is noise at API rates)."""
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=log_config(settings.log_level, settings.log_format),
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    in ``/metrics``, and a log line per request is noise at API rates).
+
+    Stopped by SIGINT (Ctrl-C) or SIGTERM, it shuts down gracefully, then ends by that
+    signal (exit status 130 or 143 in a shell). uvicorn raises the signal it caught
+    again once it has shut down; for SIGINT, Python's handler made that a
+    KeyboardInterrupt, which uvicorn.run swallows: a Ctrl-C exited 0, as if the server
+    had ended of its own accord. The default action for SIGINT, as SIGTERM has it."""
+    previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        uvicorn.run(
+            app,
+            host=settings.host,
+            port=settings.port,
+            log_config=log_config(settings.log_level, settings.log_format),
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def service_settings(
