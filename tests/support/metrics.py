@@ -5,16 +5,23 @@ from __future__ import annotations
 import httpx2
 from prometheus_client.parser import text_string_to_metric_families
 
-__all__ = ["scrape"]
+__all__ = ["samples", "scrape"]
+
+Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 
-def scrape(base_url: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(base_url: str) -> Samples:
     """Every sample at ``base_url/metrics``: (name, labels) -> value."""
     response = httpx2.get(f"{base_url}/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
+    return samples(response.text)
+
+
+def samples(text: str) -> Samples:
+    """Every sample of a ``/metrics`` answer: (name, labels) -> value."""
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }

@@ -413,7 +413,15 @@ def test_a_rejected_receipt_never_counts_as_seen(engine: sa.Engine) -> None:
         assert mirror.receipt_body(conn, "msg_2") == b"{}"
         assert mirror.record_receipt(conn, _receipt(None, "rejected: malformed body"))
         receipts = mirror.sync_status(conn)["receipts"]
-    assert receipts == {"total": 3, "accepted": 1, "rejected": 2, "unprocessed": 1, "failed": 0}
+    assert receipts == {
+        "total": 3,
+        "accepted": 1,
+        "duplicate": 0,
+        "ignored": 0,
+        "rejected": 2,
+        "unprocessed": 1,
+        "failed": 0,
+    }
 
 
 def test_a_batch_of_receipts_answers_as_one_by_one_would(engine: sa.Engine) -> None:

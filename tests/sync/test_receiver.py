@@ -28,9 +28,14 @@ from producersync.sync.receiver import Receiver
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import generate_secret, headers
 from tests.support.asgi import request
+from tests.support.metrics import samples
 
 PATH = "/webhooks/psapi"
 LIMIT = 4096
+# `sync status`'s receipts before any.
+NONE = dict.fromkeys(
+    ("total", "accepted", "duplicate", "ignored", "rejected", "unprocessed", "failed"), 0
+)
 
 
 @dataclass
@@ -264,8 +269,34 @@ async def test_a_get_of_the_receiver_is_405_naming_the_allowed_method(harness: H
 async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Harness) -> None:
     response = await harness.send(EndpointTest.create("ep_1"))
     assert response.status_code == 200
+    assert response.json()["status"] == "ignored"
     assert harness.started == []
-    assert harness.receipts()["accepted"] == 1
+    assert harness.receipts() == {**NONE, "total": 1, "ignored": 1}
+
+
+async def test_sync_status_counts_receipts_by_the_verdicts_the_metrics_count(
+    harness: Harness,
+) -> None:
+    """One delivery of each kind: `sync status` and ``/metrics`` tell the same counts.
+    An endpoint test (verified, recorded, no work) was accepted for the one and ignored
+    for the other."""
+    event, test = NpnActivated.create("1234567"), EndpointTest.create("ep_1")
+    for sent in (event, event, test, test):
+        assert (await harness.send(sent)).status_code == 200
+    unknown = (
+        b'{"id": "evt_1", "type": "producersync.new_thing", "timestamp": "2025-07-24T00:00:00Z"}'
+    )
+    assert (await harness.post(unknown)).json()["status"] == "ignored"
+    assert (await harness.post(b"{}", secret=generate_secret())).status_code == 401
+    shown = samples((await harness.http.get("/metrics")).text)
+    counted = {
+        verdict: int(shown["producersync_sync_receipts_total", frozenset({("verdict", verdict)})])
+        for verdict in ("accepted", "duplicate", "ignored", "rejected")
+    }
+    assert counted == {"accepted": 1, "duplicate": 1, "ignored": 3, "rejected": 1}
+    receipts = harness.receipts()
+    assert {verdict: receipts[verdict] for verdict in counted} == counted
+    assert receipts["total"] == sum(counted.values())
 
 
 async def test_metrics_count_receipts_by_verdict(harness: Harness) -> None:

@@ -180,8 +180,11 @@ class Receiver:
         try:
             event = verify(body, headers, self._secrets)
         except WebhookVerificationError as exc:
-            await self._record(claimed_id, None, received_at, headers, body, f"rejected: {exc}")
-            if exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE:
+            # Ignored, as the metric counts it: authentic, but of a type we do not know.
+            unknown = exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE
+            verdict = f"{mirror.IGNORED}{exc}" if unknown else f"rejected: {exc}"
+            await self._record(claimed_id, None, received_at, headers, body, verdict)
+            if unknown:
                 return _Outcome(200, "ignored", str(exc))
             return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
         future = _future_time(event, received_at)

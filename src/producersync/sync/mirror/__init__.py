@@ -26,6 +26,7 @@ from producersync.sync.mirror.population import (
 )
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
+    IGNORED,
     Receipt,
     mark_all_processed,
     mark_processed,
@@ -55,6 +56,7 @@ from producersync.sync.mirror.tables import RESOURCES
 
 __all__ = [
     "ACCEPTED",
+    "IGNORED",
     "MANUAL_KINDS",
     "RESOURCES",
     "RUN_KINDS",

@@ -13,6 +13,7 @@ from producersync.sync.mirror.tables import events, receipts
 
 __all__ = [
     "ACCEPTED",
+    "IGNORED",
     "Receipt",
     "mark_all_processed",
     "mark_processed",
@@ -24,6 +25,7 @@ __all__ = [
 ]
 
 ACCEPTED = "accepted"
+IGNORED = "ignored: "  # and why: an authentic delivery of an event type we do not know
 _IN_CHUNK = 900  # ids per `IN (...)`: under SQLite's variable limit
 
 
@@ -34,7 +36,7 @@ class Receipt:
     received_at: dt.datetime
     headers: dict[str, str]  # without secrets: the receiver strips them
     body: bytes
-    verdict: str  # "accepted", or "rejected: <reason>"
+    verdict: str  # "accepted", "ignored: <reason>" or "rejected: <reason>"
 
 
 def _text(value: str) -> str:

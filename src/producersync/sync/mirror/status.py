@@ -6,7 +6,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from producersync.sync.mirror.receipts import ACCEPTED
+from producersync.model.events import ENDPOINT_TEST
+from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
 from producersync.sync.mirror.runs import failed_runs, last_run, last_synced_run_date
 from producersync.sync.mirror.tables import MIRRORED, events, population, receipts
 
@@ -36,9 +37,22 @@ def sync_status(conn: sa.Connection) -> dict[str, Any]:
 
 
 def _receipts(conn: sa.Connection) -> dict[str, int]:
-    accepted = receipts.c.verdict == ACCEPTED
-    total, accepted_count = conn.execute(
-        sa.select(sa.func.count(), sa.func.count(sa.case((accepted, 1)))).select_from(receipts)
+    """The receipts kept, by the verdict the receiver answered them with, as its metric
+    (``producersync_sync_receipts_total``) counts them: accepted (an event's first
+    receipt), duplicate (its redeliveries), ignored (an endpoint test, verified and
+    recorded but starting no work, or an event type we do not know), rejected. An
+    endpoint test was counted accepted here and ignored there."""
+    recorded = receipts.c.verdict == ACCEPTED
+    test = receipts.c.event_type == ENDPOINT_TEST
+    work = sa.and_(recorded, receipts.c.event_type.is_distinct_from(ENDPOINT_TEST))
+    ignored = sa.or_(sa.and_(recorded, test), receipts.c.verdict.startswith(IGNORED))
+    total, received, first, ignored_count = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(sa.case((work, 1))),
+            sa.func.count(sa.distinct(sa.case((work, receipts.c.event_id)))),
+            sa.func.count(sa.case((ignored, 1))),
+        ).select_from(receipts)
     ).one()
     unprocessed, failed = conn.execute(
         sa.select(
@@ -48,8 +62,10 @@ def _receipts(conn: sa.Connection) -> dict[str, int]:
     ).one()
     return {
         "total": int(total),
-        "accepted": int(accepted_count),
-        "rejected": int(total) - int(accepted_count),
+        "accepted": int(first),
+        "duplicate": int(received) - int(first),
+        "ignored": int(ignored_count),
+        "rejected": int(total) - int(received) - int(ignored_count),
         "unprocessed": int(unprocessed),
         "failed": int(failed),
     }
