@@ -16,6 +16,7 @@ from producersync.cli.check import check, report
 from producersync.cli.common import tell
 from producersync.cli.demo import demo
 from producersync.cli.errors import JsonErrorsCommand, failure
+from producersync.cli.help_text import UnwrappedGroup
 from producersync.cli.quickstart import quickstart
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app = typer.Typer(
     "around them.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    cls=UnwrappedGroup,
 )
 app.add_typer(service.app, name="service")
 app.add_typer(admin.app, name="admin")

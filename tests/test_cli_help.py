@@ -1,0 +1,58 @@
+"""Every command's ``--help``, as a terminal shows it: no sentence broken where its
+source had a line break."""
+
+from __future__ import annotations
+
+import itertools
+import re
+
+import pytest
+import typer
+from typer.core import TyperGroup
+
+from producersync.cli.main import app
+from tests.support.cli import producersync_output
+
+# Wide enough that Rich wraps nothing: every line break left is the help text's own.
+_WIDE = "1000"
+_FRAME = "│╭╮╰╯─ "
+
+
+def _paths(command: object, path: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """The path of ``command`` and of every command beneath it."""
+    found = [path]
+    if isinstance(command, TyperGroup):
+        for name, sub in command.commands.items():
+            found += _paths(sub, (*path, name))
+    return found
+
+
+def _broken(text: str) -> list[str]:
+    """The places where a line ends mid-sentence (on a word, a comma or a semicolon) and
+    the next goes on (not an option's row, nor its default): with nothing wrapped, the
+    help text broke the sentence there."""
+    # A panel's top and bottom borders (its title: "Options") part what they enclose.
+    lines = [
+        "" if line.lstrip().startswith(("╭", "╰")) else line.strip(_FRAME)
+        for line in text.splitlines()
+    ]
+    return [
+        f"{before!r} / {after!r}"
+        for before, after in itertools.pairwise(lines)
+        if re.search(r"[\w,;]$", before) and after and not after.startswith(("-", "["))
+    ]
+
+
+def test_every_commands_help_keeps_its_sentences_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", _WIDE)
+    paths = _paths(typer.main.get_command(app))
+    assert len(paths) > 40  # the walk reached the commands beneath the groups
+    broken = {}
+    for path in paths:
+        code, out, err = producersync_output(monkeypatch, capsys, *path, "--help")
+        assert (code, err) == (0, ""), path
+        if found := _broken(out):
+            broken[" ".join(path)] = found
+    assert broken == {}
