@@ -277,3 +277,47 @@ def test_a_bad_attempts_filter_is_a_usage_error_naming_the_option_and_value(
     assert err.startswith(f"error: {field}: {said}") and repr(value) in err, err
     # Refused before the store is opened, as the other options are.
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["yesterday", "1700000000", "2026-13-01", "2026-06-01T25:00:00"],
+    ids=["words", "unix-seconds", "month", "hour"],
+)
+def test_recover_refuses_a_since_as_attempts_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    """One parsing for both, the API's: recover had a parser of its own, in other words."""
+    db = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    told = {
+        command: error_both_ways(
+            monkeypatch, capsys, 2, "admin", "endpoint", command, "ep_1", "--since", value, *db
+        )
+        for command in ("attempts", "recover")
+    }
+    assert told["recover"] == told["attempts"]
+    error, err = told["recover"]
+    assert (error["field"], error["value"]) == ("--since", value)
+    assert err.startswith("error: --since: ") and repr(value) in err
+    assert list(tmp_path.iterdir()) == []  # refused before the store is opened
+
+
+def test_recover_takes_a_since_as_attempts_does(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    """A date alone (its midnight, UTC) and a time with an offset; the window is the
+    rule's, named with the option and the value as typed."""
+    db, endpoint = logged
+    today = dt.datetime.now(dt.UTC).date()
+    for since in (today.isoformat(), f"{today}T00:00:00+02:00"):
+        args = ["admin", "endpoint", "recover", endpoint, "--since", since, "--json", *db]
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert (code, orjson.loads(out)) == (0, {"queued": 0}), err
+    old = (today - dt.timedelta(days=15)).isoformat()
+    error, _ = error_both_ways(
+        monkeypatch, capsys, 2, "admin", "endpoint", "recover", endpoint, "--since", old, *db
+    )
+    assert (error["field"], error["value"]) == ("--since", old)
+    assert "more than 14 days ago" in str(error["message"])

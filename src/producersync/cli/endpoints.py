@@ -7,7 +7,6 @@ recover) is sent by the running service, whose dispatcher polls the store.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Annotated, TypeVar
@@ -24,7 +23,6 @@ from producersync.cli.common import (
     console,
     emit,
     fail,
-    iso_time,
     service_settings,
 )
 from producersync.cli.errors import JsonErrorsCommand
@@ -35,6 +33,7 @@ from producersync.service.api.webhook_models import (
     EndpointCreate,
     EndpointDisable,
     EndpointPatch,
+    RecoverRequest,
     WebhookAttempt,
     WebhookEndpoint,
 )
@@ -367,13 +366,18 @@ def replay(
     emit(as_json, {"deliveryId": delivery_id})
 
 
+_TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
+
+
 @app.command("recover", cls=JsonErrorsCommand)
 def recover(
     endpoint_id: EndpointArg,
     since: Annotated[
-        dt.datetime,
+        str,
         typer.Option(
-            "--since", parser=iso_time, help="ISO 8601 time, at most 14 days ago (UTC if no zone)."
+            "--since",
+            help=f"Of the messages created from this time on, at most 14 days ago: {_TIME}.",
+            show_default=False,
         ),
     ],
     database: DatabaseOption = None,
@@ -381,12 +385,12 @@ def recover(
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good, of the
     messages created since --since."""
-    with _write(database, since=since.isoformat()) as (conn, _settings):
-        queued = management.recover(conn, _endpoint(conn, endpoint_id), since)
+    # Read by the API's own body, as attempts reads its filters: the same forms, and a
+    # refusal in the same words.
+    body = _body(RecoverRequest, since=since)
+    with _write(database, since=since) as (conn, _settings):
+        queued = management.recover(conn, _endpoint(conn, endpoint_id), body.since)
     emit(as_json, {"queued": queued})
-
-
-_TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
 
 
 @app.command("attempts", cls=JsonErrorsCommand)

@@ -44,6 +44,7 @@ __all__ = [
     "EndpointTestData",
     "Event",
     "EventType",
+    "IsoDatetime",
     "NpnActivated",
     "NpnActivatedData",
     "NpnDeactivated",
@@ -115,9 +116,12 @@ def _wire_time(value: object) -> object:
     return value
 
 
+IsoDatetime = Annotated[dt.datetime, BeforeValidator(_wire_time)]
+"""A datetime given in ISO 8601 (a date alone is its midnight), never as Unix seconds;
+its offset as given, none if it names none."""
+
 UtcDatetime = Annotated[
-    dt.datetime,
-    BeforeValidator(_wire_time),
+    IsoDatetime,
     AfterValidator(_as_utc),
     PlainSerializer(_iso_z, return_type=str, when_used="json"),
 ]

@@ -13,7 +13,13 @@ import orjson
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
-from producersync.model.events import KNOWN_TYPES, UPDATES_AVAILABLE, EventType, UtcDatetime
+from producersync.model.events import (
+    KNOWN_TYPES,
+    UPDATES_AVAILABLE,
+    EventType,
+    IsoDatetime,
+    UtcDatetime,
+)
 from producersync.service.api.numbers import MAX_LIST_ITEMS, RowId, WholeNumber
 from producersync.service.delivery.management import SUBSCRIBABLE
 from producersync.service.store.endpoints import Endpoint
@@ -184,9 +190,11 @@ class ExampleRequest(_In):
 
 
 class RecoverRequest(_In):
-    since: dt.datetime = Field(
+    # ISO 8601 as the lists' since and until (pydantic's datetime read Unix seconds too),
+    # its offset kept: the rules judge the window on the time as given (management).
+    since: IsoDatetime = Field(
         description="Retry deliveries that failed for good, of messages created since then "
-        "(at most 14 days ago)"
+        "(at most 14 days ago; ISO 8601 date or date-time, UTC unless it names its offset)"
     )
 
 
