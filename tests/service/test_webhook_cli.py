@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import orjson
 import pytest
+import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, NPN_ACTIVATED, UPDATES_AVAILABLE
 from producersync.service.delivery import management
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts
+from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from producersync.service.store.tables import webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import store_url
 from tests.support.delivery import log_attempts
@@ -321,3 +324,136 @@ def test_recover_takes_a_since_as_attempts_does(
     )
     assert (error["field"], error["value"]) == ("--since", old)
     assert "more than 14 days ago" in str(error["message"])
+
+
+@pytest.fixture
+def published(tmp_path: Path) -> Iterator[tuple[list[str], list[str]]]:
+    """A store whose account acme has three messages an hour apart from noon on 1 June
+    2026 (its endpoint's test event, then an example of each type), and another account
+    one of its own: the --database option and acme's message ids, oldest first."""
+    with store_url("sqlite", tmp_path) as url:
+        engine = open_store(url)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            for name in ("globex", "acme"):
+                account = accounts.create_account(conn, name, sandbox=False).id
+                endpoint, _ = management.create_endpoint(
+                    conn, settings, account, "http://127.0.0.1:9/hook"
+                )
+            for event_type in (UPDATES_AVAILABLE, NPN_ACTIVATED):
+                management.send_example(conn, endpoint, event_type)
+            ids = [d.message_id for d in outbox.list_deliveries(conn, endpoint_id=endpoint.id)]
+            noon = dt.datetime(2026, 6, 1, 12, tzinfo=dt.UTC)
+            for hour, message_id in enumerate(ids):
+                conn.execute(
+                    sa.update(webhook_messages)
+                    .where(webhook_messages.c.id == message_id)
+                    .values(created_at=noon + dt.timedelta(hours=hour))
+                )
+        engine.dispose()
+        yield ["--database", url], ids
+
+
+def _messages(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    published: tuple[list[str], list[str]],
+    *filters: str,
+) -> list[str]:
+    """``admin message list --account acme --json`` with ``filters``: each message's
+    event type and hour, newest first (the API's shape otherwise, checked once)."""
+    db, ids = published
+    args = ["admin", "message", "list", "--account", "acme", *filters, "--json", *db]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 0, err
+    listed = orjson.loads(out)
+    for message in listed:
+        assert set(message) == {"id", "eventType", "payload", "createdAt", "deliveries"}
+        assert message["id"] in ids and message["payload"]["id"] == message["id"]
+        assert [d["state"] for d in message["deliveries"]] == ["pending"]
+    return [f"{m['eventType']} {m['createdAt'][11:13]}" for m in listed]
+
+
+def test_messages_are_listed_newest_first_and_filtered_as_the_api_lists_them(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    published: tuple[list[str], list[str]],
+) -> None:
+    every = [f"{NPN_ACTIVATED} 14", f"{UPDATES_AVAILABLE} 13", f"{ENDPOINT_TEST} 12"]
+    assert _messages(monkeypatch, capsys, published) == every  # not globex's
+    both = ["--event-type", f"{NPN_ACTIVATED},{ENDPOINT_TEST}"]
+    assert _messages(monkeypatch, capsys, published, *both) == [every[0], every[2]]
+    repeated = ["--event-type", NPN_ACTIVATED, "--event-type", ENDPOINT_TEST]
+    assert _messages(monkeypatch, capsys, published, *repeated) == [every[0], every[2]]
+    window = ["--since", "2026-06-01T13:00:00Z", "--until", "2026-06-01T16:00:00+02:00"]
+    assert _messages(monkeypatch, capsys, published, *window) == [every[1]]
+    assert _messages(monkeypatch, capsys, published, "--since", "2026-06-02") == []
+    # Paged: --limit, then --before the last id listed.
+    _, ids = published
+    assert _messages(monkeypatch, capsys, published, "--limit", "2") == every[:2]
+    assert _messages(monkeypatch, capsys, published, "--before", ids[1]) == every[2:]
+
+
+def test_messages_are_listed_for_people_with_their_delivery_states(
+    published: tuple[list[str], list[str]],
+) -> None:
+    db, ids = published
+    # A terminal wide enough for a row a line (Rich reads the width as it starts).
+    out = cli("admin", "message", "list", "--account", "acme", *db, env={"COLUMNS": "300"}).stdout
+    rows = [line for line in out.splitlines() if "evt_" in line]
+    assert [next(i for i in ids if i in row) for row in rows] == ids[::-1]
+    assert all(re.search(r"ep_\w+ pending \(0\)", row) for row in rows), out
+
+
+@pytest.mark.parametrize(
+    ("args", "field", "value", "said"),
+    [
+        (["--event-type", "nope"], "--event-type", "nope", "'nope' is no event type"),
+        (["--since", "1700000000"], "--since", "1700000000", "not an ISO 8601 time"),
+        (
+            ["--since", "2026-06-02", "--until", "2026-06-01"],
+            "--until",
+            "2026-06-01",
+            "must be later than --since (2026-06-02T00:00:00Z)",
+        ),
+        (["--limit", "251"], "--limit", "251", "Input should be less than or equal to 250"),
+        (["--limit", "ten"], "--limit", "ten", "expected a whole number in digits"),
+        (["--before", "evt-1"], "--before", "evt-1", "String should match pattern"),
+    ],
+    ids=["type", "unix-seconds", "window", "limit", "limit-digits", "before"],
+)
+def test_a_bad_message_filter_is_a_usage_error_naming_the_option_and_value(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    field: str,
+    value: str,
+    said: str,
+) -> None:
+    db = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    command = ["admin", "message", "list", "--account", "acme", *args, *db]
+    error, err = error_both_ways(monkeypatch, capsys, 2, *command)
+    assert (error["field"], error["value"]) == (field, value)
+    assert str(error["message"]).startswith(f"{field}: {said}"), error
+    assert err.startswith(f"error: {field}: {said}") and repr(value) in err, err
+    assert list(tmp_path.iterdir()) == []  # refused before the store is opened
+
+
+def test_a_message_list_of_an_unknown_account_or_before_an_unknown_message_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    published: tuple[list[str], list[str]],
+) -> None:
+    db, _ = published
+    listed = ["admin", "message", "list", "--account"]
+    error, _ = error_both_ways(monkeypatch, capsys, 1, *listed, "initech", *db)
+    assert "initech" in str(error["message"])
+    # globex's message, as a mistyped cursor: not "no more messages".
+    _, out, _ = producersync_output(monkeypatch, capsys, *listed, "globex", "--json", *db)
+    (theirs,) = orjson.loads(out)
+    error, _ = error_both_ways(
+        monkeypatch, capsys, 1, *listed, "acme", "--before", theirs["id"], *db
+    )
+    assert (error["field"], error["value"]) == ("--before", theirs["id"])
+    assert error["message"] == f"--before: the account has no message {theirs['id']!r}"

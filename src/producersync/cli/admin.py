@@ -16,7 +16,7 @@ from producersync.service.store import accounts as store_accounts
 from producersync.service.store.engine import write_transaction
 
 app = typer.Typer(
-    help="Administer accounts, OAuth clients, webhook endpoints and portal links.",
+    help="Administer accounts, OAuth clients, webhook endpoints and messages, and portal links.",
     no_args_is_help=True,
 )
 account_app = typer.Typer(help="Accounts (the customers of the service).", no_args_is_help=True)
@@ -24,6 +24,7 @@ client_app = typer.Typer(help="OAuth clients of an account.", no_args_is_help=Tr
 app.add_typer(account_app, name="account")
 app.add_typer(client_app, name="client")
 app.add_typer(endpoints.app, name="endpoint")
+app.add_typer(endpoints.message_app, name="message")
 app.command("portal-link", help=portal.HELP, cls=JsonErrorsCommand)(portal.portal_link)
 
 _DEFAULT_SCOPE = " ".join(sorted(ALL_SCOPES))

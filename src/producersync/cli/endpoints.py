@@ -1,4 +1,5 @@
-"""`producersync admin endpoint`: webhook endpoints of any account, from the command line.
+"""`producersync admin endpoint` and `admin message`: webhook endpoints of any account,
+and the messages sent to them, from the command line.
 
 The rules are the API's (``delivery/management.py``) and ``--json`` prints the API's
 shapes. This process has no dispatcher: what it queues (the test event on create, replay,
@@ -15,7 +16,7 @@ import orjson
 import sqlalchemy as sa
 import typer
 from pydantic import BaseModel, ValidationError
-from rich.table import Table
+from rich.table import Column, Table
 
 from producersync.cli.common import (
     DatabaseOption,
@@ -33,9 +34,12 @@ from producersync.service.api.webhook_models import (
     EndpointCreate,
     EndpointDisable,
     EndpointPatch,
+    MessageQuery,
     RecoverRequest,
     WebhookAttempt,
     WebhookEndpoint,
+    WebhookMessage,
+    WindowQuery,
 )
 from producersync.service.delivery import management
 from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
@@ -44,7 +48,7 @@ from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 
-__all__ = ["app"]
+__all__ = ["app", "message_app"]
 
 app = typer.Typer(
     help="Webhook endpoints of an account. Deliveries queued here (the test event on "
@@ -52,6 +56,11 @@ app = typer.Typer(
     "on its next poll (PRODUCERSYNC_WEBHOOK_POLL_SECONDS), since this command has none to "
     "wake. Endpoint URLs must be https on public addresses unless "
     "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true.",
+    no_args_is_help=True,
+)
+message_app = typer.Typer(
+    help="Webhook messages of an account: the events sent to its endpoints, each with its "
+    "delivery state per endpoint (a message id is what `admin endpoint replay` takes).",
     no_args_is_help=True,
 )
 
@@ -82,6 +91,7 @@ _OPTIONS = {
     "until": "--until",
     "eventType": "--event-type",
     "outcome": "--outcome",
+    "limit": "--limit",
     "before": "--before",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
@@ -172,7 +182,8 @@ def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> 
     if as_json:
         typer.echo(orjson.dumps(rows).decode())
         return
-    table = Table(*columns)
+    # Folded, not cut short: an id is what the next command takes.
+    table = Table(*(Column(name, overflow="fold") for name in columns))
     for row in rows:
         table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
     console.print(table)
@@ -366,6 +377,17 @@ def replay(
     emit(as_json, {"deliveryId": delivery_id})
 
 
+def _narrowed(
+    query: WindowQuery, until: str | None, event_types: frozenset[str] | None
+) -> outbox.LogFilter:
+    """``query``'s filter for the store; a usage error for a window that ends where it
+    starts, or before, as the API's 400."""
+    refused = query.until_refused("--since")
+    if refused is not None:
+        raise fail(f"--until: {refused[1]} (given: {until!r})", 2, field="--until", value=until)
+    return query.narrowed(event_types)
+
+
 _TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
 
 
@@ -456,9 +478,7 @@ def attempts(
         until=until,
         outcome=outcome,
     )
-    refused = query.until_refused("--since")
-    if refused is not None:
-        raise fail(f"--until: {refused[1]} (given: {until!r})", 2, field="--until", value=until)
+    narrowed = _narrowed(query, until, query.event_types)
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         endpoint = _endpoint(conn, endpoint_id)
@@ -469,7 +489,7 @@ def attempts(
                 limit=limit,
                 before=query.before,
                 succeeded=query.succeeded,
-                narrowed=query.narrowed(query.event_types),
+                narrowed=narrowed,
             )
         except outbox.UnknownCursor:
             message = f"--before: no attempt {query.before} to endpoint {endpoint.id}"
@@ -479,3 +499,91 @@ def attempts(
         [WebhookAttempt.of(a).model_dump(mode="json") for a in rows],
         ["id", "messageId", "attemptNumber", "trigger", "attemptedAt", "statusCode", "error"],
     )
+
+
+@message_app.command("list", cls=JsonErrorsCommand)
+def message_list(
+    account: Annotated[str, typer.Option("--account", help="Account name.")],
+    limit: Annotated[
+        str | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help="Most messages to list (1-250; default 50).",
+            show_default=False,
+        ),
+    ] = None,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            metavar="MESSAGE_ID",
+            help="Only the messages older than this one: to page, the last id listed.",
+            show_default=False,
+        ),
+    ] = None,
+    event_types: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--event-type",
+            help="Only messages of this event type (repeat, or comma-separate, for any of "
+            "several).",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help=f"Only messages created from this time on: {_TIME}.", show_default=False
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option(
+            "--until",
+            help=f"Only messages created before this time (not included; later than --since): "
+            f"{_TIME}.",
+            show_default=False,
+        ),
+    ] = None,
+    database: DatabaseOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List an account's messages, newest first, with their delivery state per endpoint;
+    filtered as the API's list is, each filter checked as the API checks its parameter."""
+    query = _body(
+        MessageQuery,
+        limit=limit,
+        before=before,
+        eventType=",".join(event_types) if event_types else None,
+        since=since,
+        until=until,
+    )
+    narrowed = _narrowed(query, until, query.event_types)
+    settings = service_settings(database)
+    with open_store(settings.database_url).connect() as conn:
+        try:
+            owner = accounts.find_account(conn, account)
+        except accounts.NotFound as exc:
+            raise fail(str(exc)) from None
+        after = None
+        if query.before is not None:
+            after = outbox.get_message(conn, owner.id, query.before)
+            if after is None:
+                raise fail(
+                    f"--before: the account has no message {query.before!r}",
+                    field="--before",
+                    value=before,
+                )
+        rows = outbox.list_messages(
+            conn, owner.id, limit=query.limit, before=after, narrowed=narrowed
+        )
+        deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
+    views = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]
+    shown = [view.model_dump(mode="json") for view in views]
+    if not as_json:  # each endpoint's state and the attempts made, not their JSON
+        for row, view in zip(shown, views, strict=True):
+            row["deliveries"] = ", ".join(
+                f"{d.endpoint_id} {d.state} ({d.attempts})" for d in view.deliveries
+            )
+    _table(as_json, shown, ["id", "eventType", "createdAt", "deliveries"])
