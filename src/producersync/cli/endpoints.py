@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import orjson
 import sqlalchemy as sa
@@ -391,6 +391,29 @@ def _narrowed(
 _TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
 
 
+# The filters of the API's lists, as the options of the commands that list the same.
+def _event_types(listed: str) -> Any:
+    return typer.Option(
+        "--event-type",
+        help=f"Only {listed} of this event type (repeat, or comma-separate, for any of several).",
+        show_default=False,
+    )
+
+
+def _since(listed: str) -> Any:
+    return typer.Option(
+        "--since", help=f"Only {listed} from this time on: {_TIME}.", show_default=False
+    )
+
+
+def _until(listed: str) -> Any:
+    return typer.Option(
+        "--until",
+        help=f"Only {listed} before this time (not included; later than --since): {_TIME}.",
+        show_default=False,
+    )
+
+
 @app.command("recover", cls=JsonErrorsCommand)
 def recover(
     endpoint_id: EndpointArg,
@@ -431,30 +454,9 @@ def attempts(
             show_default=False,
         ),
     ] = None,
-    event_types: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--event-type",
-            help="Only attempts of messages of this event type (repeat, or comma-separate, "
-            "for any of several).",
-            show_default=False,
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help=f"Only attempts made from this time on: {_TIME}.", show_default=False
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            "--until",
-            help=f"Only attempts made before this time (not included; later than --since): "
-            f"{_TIME}.",
-            show_default=False,
-        ),
-    ] = None,
+    event_types: Annotated[list[str] | None, _event_types("attempts of messages")] = None,
+    since: Annotated[str | None, _since("attempts made")] = None,
+    until: Annotated[str | None, _until("attempts made")] = None,
     outcome: Annotated[
         str | None,
         typer.Option(
@@ -522,30 +524,9 @@ def message_list(
             show_default=False,
         ),
     ] = None,
-    event_types: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--event-type",
-            help="Only messages of this event type (repeat, or comma-separate, for any of "
-            "several).",
-            show_default=False,
-        ),
-    ] = None,
-    since: Annotated[
-        str | None,
-        typer.Option(
-            "--since", help=f"Only messages created from this time on: {_TIME}.", show_default=False
-        ),
-    ] = None,
-    until: Annotated[
-        str | None,
-        typer.Option(
-            "--until",
-            help=f"Only messages created before this time (not included; later than --since): "
-            f"{_TIME}.",
-            show_default=False,
-        ),
-    ] = None,
+    event_types: Annotated[list[str] | None, _event_types("messages")] = None,
+    since: Annotated[str | None, _since("messages created")] = None,
+    until: Annotated[str | None, _until("messages created")] = None,
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
