@@ -493,6 +493,56 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             b'"licenseId": -3}}',
             "line 2, field record.licenseId: must be a record id from 1",
         ),
+        # A list or an object where a state or an enumerated value goes was a TypeError.
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "forState": ["TX"]}}',
+            'line 2, field record.forState: must be a state code (such as TX), not ["TX"]',
+        ),
+        (
+            b'{"op": "upsert", "type": "entities", "record": {"id": 1, "npn": "12", "type": {}}}',
+            "line 2, field record.type: must be one of INDIVIDUAL, FIRM, not {}",
+        ),
+        # PostgreSQL refused the NUL when writing, a traceback; SQLite stored it.
+        (
+            b'{"op": "upsert", "type": "otherNames", "record": {"id": 1, "npn": "12", '
+            b'"name": "A\\u0000B"}}',
+            "line 2, field record.name: must not contain a NUL character (\\u0000), "
+            'not "A\\u0000B"',
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "agentTypes": ["Pro\\u0000ducer"]}}',
+            "line 2, field record.agentTypes: must be a list of strings without commas or NULs",
+        ),
+        # The contract's vocabularies, which the feed took any string for.
+        (
+            b'{"op": "upsert", "type": "licenseLoas", "record": {"id": 1, "npn": "12", '
+            b'"licenseId": 1, "ceCompliance": "COMPLIANT"}}',
+            "line 2, field record.ceCompliance: must be one of EXEMPT, IN COMPLIANCE, N/A, "
+            'NOT IN COMPLIANCE, not "COMPLIANT"',
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "residencyStatus": "Resident"}}',
+            'line 2, field record.residencyStatus: must be one of R, NR, not "Resident"',
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "renewalPeriods": {"renewalType": "ANNUAL"}}}',
+            "line 2, field record.renewalPeriods: renewalType: must be one of RENEWAL_REQUIRED, "
+            'PERPETUAL, NO_RENEWAL_INFORMATION_AVAILABLE, not "ANNUAL"',
+        ),
+        (
+            b'{"op": "upsert", "type": "appointments", "record": {"id": 1, "npn": "12", '
+            b'"coCode": "2474"}}',
+            'line 2, field record.coCode: must be an NAIC company code of 5 digits, not "2474"',
+        ),
+        (
+            b'{"op": "upsert", "type": "addresses", "record": {"id": 1, "npn": "12", '
+            b'"state": "Texas"}}',
+            'line 2, field record.state: must be a state code (such as TX), not "Texas"',
+        ),
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:
@@ -540,6 +590,32 @@ def test_a_line_the_store_refutes_changes_nothing(
     assert str(caught.value).startswith(message)
     assert snapshot(engine) == before
     assert messages(engine) == []
+    assert runs(engine) == 0
+
+
+def test_two_new_entities_of_one_npn_are_refused(engine: sa.Engine, tmp_path: Path) -> None:
+    # The second broke the NPN's unique key when written: a traceback, on either store.
+    before = snapshot(engine)
+    first = max(before["entities"]) + 1
+    feed = write_feed(
+        tmp_path / "feed.jsonl",
+        {
+            "op": "upsert",
+            "type": "entities",
+            "record": {"id": first, "npn": "20999999", "type": "FIRM"},
+        },
+        {
+            "op": "upsert",
+            "type": "entities",
+            "record": {"id": first + 1, "npn": "20999999", "type": "FIRM"},
+        },
+    )
+    with pytest.raises(FeedError) as caught:
+        run_day(engine, DAY, feed=feed)
+    assert str(caught.value) == (
+        f"line 2, field record.npn: NPN 20999999 is entity {first} on line 1, not {first + 1}"
+    )
+    assert snapshot(engine) == before
     assert runs(engine) == 0
 
 

@@ -44,15 +44,26 @@ _IGNORED = frozenset({"createdAt", "updatedAt", "links", "subscriptionCount"})
 _UNWRITTEN = frozenset(
     {"created_at", "updated_at", "subscription_count", "last_nipr_entity_update"}
 )
-_ENUMS: dict[tuple[str, str], type[StrEnum]] = {
-    ("entities", "type"): m.EntityType,
-    ("license_loas", "status"): m.LoaStatus,
-    ("appointments", "status"): m.AppointmentStatus,
-    ("addresses", "type"): m.AddressType,
-    ("contact_infos", "type"): m.ContactInfoType,
-    ("other_names", "type"): m.OtherNameType,
-    ("regulatory_action_values", "type"): m.RegulatoryActionValueType,
+
+
+def _values(enum: type[StrEnum]) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+# The contract's vocabularies: the client's models take any string for the last three
+# (a newer API must not break an older client), the service's input may not.
+_ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("entities", "type"): _values(m.EntityType),
+    ("license_loas", "status"): _values(m.LoaStatus),
+    ("appointments", "status"): _values(m.AppointmentStatus),
+    ("addresses", "type"): _values(m.AddressType),
+    ("contact_infos", "type"): _values(m.ContactInfoType),
+    ("other_names", "type"): _values(m.OtherNameType),
+    ("regulatory_action_values", "type"): _values(m.RegulatoryActionValueType),
+    ("license_loas", "ce_compliance"): ("EXEMPT", "IN COMPLIANCE", "N/A", "NOT IN COMPLIANCE"),
+    ("licenses", "residency_status"): ("R", "NR"),
 }
+_CO_CODE = re.compile(r"[0-9]{5}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 _PARENT_IDS = frozenset(column for _, _, column in churn.NESTED)
 # The keys of each kind of line.
@@ -192,13 +203,15 @@ def _fields(table: sa.Table) -> dict[str, tuple[sa.Column[Any], Callable[[Any], 
 
 def _parser(table: sa.Table, column: sa.Column[Any]) -> Callable[[Any], Any]:
     name = str(column.name)
-    enum = _ENUMS.get((table.name, name))
-    if enum is not None:
-        return lambda value: _member(enum, value)
+    allowed = _ENUMS.get((table.name, name))
+    if allowed is not None:
+        return lambda value: _member(allowed, value)
     if name == "npn":
         return _npn
-    if name == "for_state":
+    if name == "for_state" or (table is t.addresses and name == "state"):
         return _state
+    if name == "co_code":
+        return _co_code
     if name == "id" or name in _PARENT_IDS:
         return _record_id
     kind = column.type
@@ -223,6 +236,9 @@ def _text(value: Any, length: int | None) -> str:
         raise _Invalid(f"must be a string, not {_show(value)}")
     if length is not None and len(value) > length:
         raise _Invalid(f"must be at most {length} characters")
+    # PostgreSQL text cannot hold one (a traceback of the whole feed), SQLite's stored it.
+    if "\x00" in value:
+        raise _Invalid(f"must not contain a NUL character (\\u0000), not {_show(value)}")
     return value
 
 
@@ -265,22 +281,32 @@ def _npn(value: Any) -> str:
     return value
 
 
+# A list or an object is no member either: tested for membership, it was a TypeError.
+
+
 def _state(value: Any) -> str:
-    if value not in STATE_CODES:
+    if not isinstance(value, str) or value not in STATE_CODES:
         raise _Invalid(f"must be a state code (such as TX), not {_show(value)}")
-    return str(value)
+    return value
 
 
-def _member(enum: type[StrEnum], value: Any) -> str:
-    if value not in {member.value for member in enum}:
-        allowed = ", ".join(member.value for member in enum)
-        raise _Invalid(f"must be one of {allowed}, not {_show(value)}")
-    return str(value)
+def _member(allowed: tuple[str, ...], value: Any) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise _Invalid(f"must be one of {', '.join(allowed)}, not {_show(value)}")
+    return value
+
+
+def _co_code(value: Any) -> str:
+    if not isinstance(value, str) or not _CO_CODE.fullmatch(value):
+        raise _Invalid(f"must be an NAIC company code of 5 digits, not {_show(value)}")
+    return value
 
 
 def _strings(value: Any) -> list[str]:
-    if not isinstance(value, list) or not all(isinstance(v, str) and "," not in v for v in value):
-        raise _Invalid(f"must be a list of strings without commas, not {_show(value)}")
+    if not isinstance(value, list) or not all(
+        isinstance(v, str) and "," not in v and "\x00" not in v for v in value
+    ):
+        raise _Invalid(f"must be a list of strings without commas or NULs, not {_show(value)}")
     return value
 
 
@@ -303,6 +329,10 @@ def _renewal_periods(value: Any) -> dict[str, Any]:
         error = exc.errors()[0]
         where = ".".join(str(part) for part in error["loc"])
         raise _Invalid(f"{where}: {error['msg']}") from exc
+    kind = value.get("renewalType")
+    if kind is not None and kind not in _values(m.RenewalType):
+        allowed = ", ".join(_values(m.RenewalType))
+        raise _Invalid(f"renewalType: must be one of {allowed}, not {_show(kind)}")
     return value
 
 
@@ -346,6 +376,7 @@ def _check(conn: sa.Connection, lines: list[FeedLine]) -> None:
         }
         for child, parent, column in churn.NESTED
     }
+    new_entities: dict[str, FeedLine] = {}
     for line in lines:
         was = stored[line.table.name].get(line.id)
         kind = to_camel(line.table.name)
@@ -360,10 +391,19 @@ def _check(conn: sa.Connection, lines: list[FeedLine]) -> None:
             raise FeedError(
                 f"{kind} {line.id} belongs to NPN {was}, not {npn}", line.number, "record.id"
             )
-        if line.table is t.entities and entities.get(npn, line.id) != line.id:
-            raise FeedError(
-                f"NPN {npn} is entity {entities[npn]}, not {line.id}", line.number, "record.id"
-            )
+        if line.table is t.entities:
+            if entities.get(npn, line.id) != line.id:
+                raise FeedError(
+                    f"NPN {npn} is entity {entities[npn]}, not {line.id}", line.number, "record.id"
+                )
+            # A second new entity of one NPN broke the NPN's unique key: a traceback.
+            first = new_entities.setdefault(npn, line)
+            if first.id != line.id:
+                raise FeedError(
+                    f"NPN {npn} is entity {first.id} on line {first.number}, not {line.id}",
+                    line.number,
+                    "record.npn",
+                )
         for child, parent, column in churn.NESTED:
             if line.table is child:
                 parent_id = line.row[column]
