@@ -134,13 +134,34 @@ class _Producer:
     def update(self, table: str, row: Row, **values: Any) -> None:
         self.done.add((table, row["id"]))
         self.day.changes.update(table, row["id"], transaction_id=self.tx, **values)
+        # The day's second change reads the first one's result: it terminated the
+        # appointments of a license that had expired with them still APPOINTED.
+        row.update(values)
+        if values.get("nipr_deleted"):
+            self.live[table] = [other for other in self.live[table] if other is not row]
 
     def insert(self, table: str, row: Row) -> int:
         record_id = self.day.next_id(table)
         full = {"id": record_id, "npn": self.npn, **row, "transaction_id": self.tx}
-        self.day.changes.insert(table, {**full, "nipr_deleted": False})
+        full["nipr_deleted"] = False
+        self.day.changes.insert(table, full)
         self.done.add((table, record_id))
+        # Seen by the day's second change: two new licenses in one state, the same line
+        # added twice to a license, the same appointment made twice, all came of it.
+        self.records.setdefault(table, []).append(full)
+        self.live.setdefault(table, []).append(full)
         return record_id
+
+    def appointed(self, state: str, loa_codes: set[str] | None = None) -> list[Row]:
+        """The producer's appointments in ``state`` (under ``loa_codes``) still in force,
+        made or changed today too: those a lapsed license or line ends."""
+        return [
+            a
+            for a in self.live.get("appointments", [])
+            if a["status"] == "APPOINTED"
+            and a["for_state"] == state
+            and (loa_codes is None or a["loa_code"] in loa_codes)
+        ]
 
     def churn(self) -> None:
         r = self.r
@@ -169,6 +190,7 @@ class _Producer:
             return False
         lic = pick(self.r, due)
         expiration = _two_years_on(lic["expiration_date"])
+        lapsed = not lic["active"]
         self.update(
             "licenses",
             lic,
@@ -177,7 +199,7 @@ class _Producer:
             renewal_periods=_renewals(lic, expiration),
             nipr_date_updated=today,
         )
-        if not lic["active"]:  # renewed late: its lapsed lines come back
+        if lapsed:  # renewed late: its lapsed lines come back
             for loa in self.loas(lic["id"]):
                 if loa["status"] == "Inactive":
                     self.update("license_loas", loa, status="Active", status_reason_date=today)
@@ -201,20 +223,12 @@ class _Producer:
             # Given up inside its renewal window: it ends today, not on its date.
             values.update(expiration_date=today, renewal_periods=_renewals(lic, today))
         self.update("licenses", lic, **values)
-        codes = set()
         for loa in self.loas(lic["id"]):
-            codes.add(loa["loa_code"])
             if loa["status"] == "Active":
                 self.update("license_loas", loa, status="Inactive", status_reason_date=today)
-        # Carriers' appointments under the lapsed lines end with it.
-        for appointment in self.rows(
-            "appointments",
-            lambda a: (
-                a["status"] == "APPOINTED"
-                and a["for_state"] == lic["for_state"]
-                and a["loa_code"] in codes
-            ),
-        ):
+        # Every carrier's appointment in the state ends with its one license, under a
+        # line NIPR has since deleted as well.
+        for appointment in self.appointed(lic["for_state"]):
             self.terminate(appointment, "License Expired")
         return True
 
@@ -322,14 +336,7 @@ class _Producer:
             return False
         loa = pick(self.r, choices)
         self.update("license_loas", loa, status="Cancelled", status_reason_date=self.day.date)
-        for appointment in self.rows(
-            "appointments",
-            lambda a: (
-                a["status"] == "APPOINTED"
-                and a["for_state"] == loa["for_state"]
-                and a["loa_code"] == loa["loa_code"]
-            ),
-        ):
+        for appointment in self.appointed(loa["for_state"], {loa["loa_code"]}):
             self.terminate(appointment, "Company Terminated")
         return True
 
