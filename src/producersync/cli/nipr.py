@@ -136,7 +136,13 @@ def run_command(
     ] = None,
     churn_rate: Annotated[
         float,
-        typer.Option("--churn-rate", min=0, max=1, help="Share of producers that change (0 to 1)."),
+        typer.Option(
+            "--churn-rate",
+            min=0,
+            max=1,
+            help="Share of producers that change (0 to 1); licenses reaching their "
+            "expiration date are renewed or lapse whatever it is.",
+        ),
     ] = 0.01,
     seed: Annotated[
         int | None,

@@ -22,12 +22,14 @@ from producersync.service.nipr.feed import FeedError, read_feed
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.synthetic import plan_churn
-from producersync.service.nipr.universe import generate
+from producersync.service.nipr.universe import DEFAULT_START_DATE, generate
 from producersync.service.store import tables
 from producersync.service.store.accounts import create_account
 from producersync.service.store.open import open_store
 
+START = DEFAULT_START_DATE  # the universe's, its first day to run
 DAY = dt.date(2025, 6, 10)  # after the universe's start: no record carries it yet
+ONE = dt.timedelta(days=1)
 PRODUCERS = 300
 
 Snapshot = dict[str, dict[int, dict[str, Any]]]
@@ -216,23 +218,40 @@ def test_a_new_nonresident_license_carries_the_lines_the_resident_license_holds(
         assert lines and set(lines) <= held, (license_["npn"], lines, held)
 
 
-def incoherent(snap: Snapshot) -> list[tuple[str, Any]]:
-    """Where a producer's live records contradict each other: one license per state, a
-    line once per license, an appointment in force only under a line active on an active
-    license in its state, and once per carrier, state and line."""
+def incoherent(snap: Snapshot, day: dt.date) -> list[tuple[str, Any]]:
+    """Where a producer's live records contradict each other, or the date ``day`` run
+    last: one license per state, a line once per license, none issued after its license
+    expired, an active license not yet past its expiration date, an appointment in force
+    only under a line active on a live, active license in its state, and once per
+    carrier, state and line."""
     live = {
         name: [r for r in rows.values() if not r["nipr_deleted"]] for name, rows in snap.items()
     }
+    listed = {r["npn"] for r in live["entities"]} - set(SANDBOX_NPNS)
     problems: list[tuple[str, Any]] = []
     licenses = Counter((r["npn"], r["for_state"]) for r in live["licenses"])
     problems += [("two licenses in a state", key) for key, n in licenses.items() if n > 1]
     lines = Counter((r["license_id"], r["loa_code"]) for r in live["license_loas"])
     problems += [("a line twice on a license", key) for key, n in lines.items() if n > 1]
+    expiry = {i: r["expiration_date"] for i, r in snap["licenses"].items()}
+    problems += [
+        ("a line issued after its license expired", r["id"])
+        for r in live["license_loas"]
+        if expiry[r["license_id"]] and r["issue_date"] > expiry[r["license_id"]]
+    ]
+    problems += [
+        ("active past its expiration date", r["id"])
+        for r in live["licenses"]
+        if r["active"] and r["expiration_date"] and r["expiration_date"] <= day
+        if r["npn"] in listed
+    ]
     # A line NIPR deleted on its own still reads Active: its appointments may stand.
     in_force = {
         (r["npn"], r["for_state"], r["loa_code"])
         for r in snap["license_loas"].values()
-        if r["status"] == "Active" and snap["licenses"][r["license_id"]]["active"]
+        if r["status"] == "Active"
+        and snap["licenses"][r["license_id"]]["active"]
+        and not snap["licenses"][r["license_id"]]["nipr_deleted"]
     }
     appointed = [r for r in live["appointments"] if r["status"] == "APPOINTED"]
     problems += [
@@ -252,10 +271,101 @@ def incoherent(snap: Snapshot) -> list[tuple[str, Any]]:
 def test_a_producers_changes_of_a_day_agree_with_each_other(engine: sa.Engine, seed: int) -> None:
     # A day's second change for a producer read its records as they were before the
     # first, and an expiration ended only the appointments under the license's live lines.
-    assert incoherent(snapshot(engine)) == []
+    assert incoherent(snapshot(engine), START - ONE) == []
     for week in range(3):
-        run_day(engine, DAY + dt.timedelta(weeks=week), churn_rate=1, seed=seed)
-        assert incoherent(snapshot(engine)) == []
+        day = DAY + dt.timedelta(weeks=week)
+        run_day(engine, day, churn_rate=1, seed=seed)
+        assert incoherent(snapshot(engine), day) == []
+
+
+def test_after_a_month_of_daily_runs_no_record_contradicts_another(engine: sa.Engine) -> None:
+    # Only the day's sampled producers' licenses expired: most stayed active past their
+    # date, and got new lines and appointments there; an active license NIPR deleted
+    # left its state's appointments in force.
+    for days in range(30):
+        day = START + days * ONE
+        run_day(engine, day, churn_rate=0.05, seed=3)
+        assert incoherent(snapshot(engine), day) == []
+
+
+def due_licenses(snap: Snapshot, day: dt.date) -> set[int]:
+    """The live licenses of the listed producers that are active with an expiration date
+    on or before ``day``."""
+    listed = {r["npn"] for r in snap["entities"].values() if not r["nipr_deleted"]}
+    return {
+        i
+        for i, r in snap["licenses"].items()
+        if r["active"] and not r["nipr_deleted"] and r["npn"] in listed - set(SANDBOX_NPNS)
+        if r["expiration_date"] and r["expiration_date"] <= day
+    }
+
+
+def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
+    engine: sa.Engine,
+) -> None:
+    day = START + 45 * ONE
+    before = snapshot(engine)
+    due = due_licenses(before, day)
+    run = run_day(engine, day, churn_rate=0)
+    after = snapshot(engine)
+
+    assert due
+    # Even without churn: whoever holds them, and listed by updatedSince=day (the
+    # licenses with their changed LOAs, the appointments they ended).
+    assert stamped(after, day)["licenses"] == due
+    assert run.events_published == 2
+    licenses = after["licenses"]
+    renewed = {i for i in due if licenses[i]["active"]}
+    lapsed = due - renewed
+    assert renewed and lapsed
+    for i in renewed:
+        was = before["licenses"][i]["expiration_date"]
+        two_years_on = was.replace(year=was.year + 2, day=min(was.day, 28))
+        assert licenses[i]["expiration_date"] == two_years_on
+        periods = licenses[i]["renewal_periods"]
+        assert periods["renewalType"] == before["licenses"][i]["renewal_periods"]["renewalType"]
+        assert periods["renewal"] is None or periods["renewal"]["endDate"] == str(
+            licenses[i]["expiration_date"]
+        )
+    loas = [r for r in after["license_loas"].values() if r["license_id"] in due]
+    assert all(r == before["license_loas"][r["id"]] for r in loas if r["license_id"] in renewed)
+    assert not [r for r in loas if r["license_id"] in lapsed and r["status"] == "Active"]
+    ended = {(licenses[i]["npn"], licenses[i]["for_state"]) for i in lapsed}
+    assert not [
+        r
+        for r in after["appointments"].values()
+        if (r["npn"], r["for_state"]) in ended and r["status"] == "APPOINTED"
+    ]
+    assert incoherent(after, day) == []
+
+
+def test_any_run_reaching_a_license_date_decides_alike(engine: sa.Engine, tmp_path: Path) -> None:
+    """Two stores of one universe: one runs five days in order, the other the last day
+    first and the missed ones after it; each license is renewed or lapses alike."""
+    days = [START + 10 * ONE * n for n in range(5)]
+    (tmp_path / "other").mkdir()
+    with store_url("sqlite", tmp_path / "other") as url:
+        other = _universe(url)
+        for day in days:
+            run_day(engine, day, churn_rate=0, seed=8)
+        run_day(other, days[-1], churn_rate=0, seed=8)
+        missed = [run_day(other, day, churn_rate=0, seed=8).total_changes for day in days[:-1]]
+        ours, theirs = snapshot(engine), snapshot(other)
+        other.dispose()
+
+    def outcome(snap: Snapshot) -> dict[str, Any]:
+        return {
+            "licenses": {
+                i: (r["active"], r["expiration_date"], r["renewal_periods"])
+                for i, r in snap["licenses"].items()
+            },
+            "license_loas": {i: r["status"] for i, r in snap["license_loas"].items()},
+            "appointments": {i: r["status"] for i, r in snap["appointments"].items()},
+        }
+
+    assert due_licenses(ours, days[-1]) == due_licenses(theirs, days[-1]) == set()
+    assert missed == [0, 0, 0, 0]  # the first run had reached their licenses' dates
+    assert outcome(ours) == outcome(theirs)
 
 
 def test_a_changed_loa_stamps_its_license(engine: sa.Engine) -> None:
@@ -280,7 +390,8 @@ def test_same_seed_and_date_same_changes(engine: sa.Engine) -> None:
 
 def test_no_churn_changes_nothing_but_still_announces(engine: sa.Engine) -> None:
     before = snapshot(engine)
-    run = run_day(engine, DAY, churn_rate=0)
+    # No license is due yet: every one active expires on the universe's start or later.
+    run = run_day(engine, START - ONE, churn_rate=0)
     assert run.total_changes == 0
     assert snapshot(engine) == before
     assert run.events_published == 2

@@ -30,6 +30,7 @@ __all__ = [
     "claim_run",
     "complete_run",
     "entity_ids",
+    "expired_license_npns",
     "find_run",
     "lookup",
     "next_ids",
@@ -159,6 +160,29 @@ def producer_npns(conn: sa.Connection, exclude: Collection[str] = ()) -> list[st
     if exclude:
         query = query.where(t.entities.c.npn.not_in(exclude))
     return list(conn.execute(query).scalars())
+
+
+def expired_license_npns(
+    conn: sa.Connection, day: dt.date, exclude: Collection[str] = ()
+) -> set[str]:
+    """The NPNs NIPR still lists, but for ``exclude``, that hold a license NIPR lists as
+    active with an expiration date on or before ``day``. Found in the licenses' (active,
+    expiration_date) index: a day's few among millions."""
+    lic, entity = t.licenses, t.entities
+    query = (
+        sa.select(lic.c.npn)
+        .distinct()
+        .join(entity, entity.c.npn == lic.c.npn)
+        .where(
+            lic.c.active.is_(True),
+            lic.c.expiration_date <= day,
+            lic.c.nipr_deleted.is_(False),
+            entity.c.nipr_deleted.is_(False),
+        )
+    )
+    if exclude:
+        query = query.where(lic.c.npn.not_in(exclude))
+    return set(conn.execute(query).scalars())
 
 
 def producer_records(conn: sa.Connection, table: sa.Table, npns: Sequence[str]) -> list[Row]:

@@ -122,6 +122,8 @@ licenses = _record_table(
     sa.Column("agent_types", sa.String(200)),  # comma-joined
     sa.Column("renewal_periods", sa.JSON),
 )
+# The daily run's licenses whose expiration date has come (churn.expired_license_npns).
+sa.Index(None, licenses.c.active, licenses.c.expiration_date)
 
 license_loas = _record_table(
     "license_loas",
