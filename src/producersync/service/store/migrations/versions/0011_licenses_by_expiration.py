@@ -1,8 +1,8 @@
 """licenses indexed by (active, expiration_date): the daily run finds the day's licenses
 whose expiration date has come in the index instead of reading every license
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-05 19:30:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
