@@ -5,8 +5,8 @@
   daily sync, the day before the first fetch: ``mirror.sync_start``), one step per
   page, so the continuation token is checkpointed page by page and a crash resumes
   where it stopped; the last synced runDate moves only when every resource is done, and
-  never past the day before the sync started (a runDate still to come names no run
-  the API can have served: ``mirror.synced_through_bound``).
+  never past the day the sync started (a runDate after it names no run the API can
+  have served, and moves it to the day before: ``mirror.synced_through_bound``).
   Runs on the sync queue, one sync at a time across every process; one that failed is
   run again ``sync_retry_seconds`` later.
 - ``npn.activated`` and ``npn.deactivated``: no workflow of their own. The receipt is
