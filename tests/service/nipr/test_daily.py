@@ -339,6 +339,19 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
     assert incoherent(after, day) == []
 
 
+def outcome(snap: Snapshot) -> dict[str, Any]:
+    """What the expirations decided: each license's state and dates, and the statuses of
+    the lines and appointments that follow it."""
+    return {
+        "licenses": {
+            i: (r["active"], r["expiration_date"], r["renewal_periods"])
+            for i, r in snap["licenses"].items()
+        },
+        "license_loas": {i: r["status"] for i, r in snap["license_loas"].items()},
+        "appointments": {i: r["status"] for i, r in snap["appointments"].items()},
+    }
+
+
 def test_any_run_reaching_a_license_date_decides_alike(engine: sa.Engine, tmp_path: Path) -> None:
     """Two stores of one universe: one runs five days in order, the other the last day
     first and the missed ones after it; each license is renewed or lapses alike."""
@@ -352,20 +365,43 @@ def test_any_run_reaching_a_license_date_decides_alike(engine: sa.Engine, tmp_pa
         missed = [run_day(other, day, churn_rate=0, seed=8).total_changes for day in days[:-1]]
         ours, theirs = snapshot(engine), snapshot(other)
         other.dispose()
-
-    def outcome(snap: Snapshot) -> dict[str, Any]:
-        return {
-            "licenses": {
-                i: (r["active"], r["expiration_date"], r["renewal_periods"])
-                for i, r in snap["licenses"].items()
-            },
-            "license_loas": {i: r["status"] for i, r in snap["license_loas"].items()},
-            "appointments": {i: r["status"] for i, r in snap["appointments"].items()},
-        }
-
     assert due_licenses(ours, days[-1]) == due_licenses(theirs, days[-1]) == set()
     assert missed == [0, 0, 0, 0]  # the first run had reached their licenses' dates
     assert outcome(ours) == outcome(theirs)
+
+
+def test_a_first_run_years_on_renews_as_the_daily_runs_would_have(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """A store first run long after its universe's start (quickstart's and demo's, made
+    as of 2025-06-01): every license past its date by more than the late-renewal window
+    lapsed, half the store's. Each date a license reached is drawn for, as daily runs
+    would have, whichever run reaches it."""
+    far = START + dt.timedelta(days=3 * 365)
+    before = snapshot(engine)
+    due = due_licenses(before, far)
+    (tmp_path / "other").mkdir()
+    with store_url("sqlite", tmp_path / "other") as url:
+        other = _universe(url)
+        run_day(other, START + 400 * ONE, churn_rate=0, seed=5)
+        run_day(other, far, churn_rate=0, seed=5)
+        theirs = snapshot(other)
+        other.dispose()
+    run_day(engine, far, churn_rate=0, seed=5)
+    after = snapshot(engine)
+
+    licenses = after["licenses"]
+    renewed = {i for i in due if licenses[i]["active"]}
+    assert len(renewed) >= 0.8 * len(due)  # 95 in 100 a cycle, one or two cycles each
+    cycles = Counter()
+    for i in renewed:
+        was, now = before["licenses"][i]["expiration_date"], licenses[i]["expiration_date"]
+        assert now > far >= was
+        assert (now.year - was.year) % 2 == 0 and now.month == was.month
+        cycles[(now.year - was.year) // 2] += 1
+    assert cycles[1] and cycles[2]  # some were renewed twice on the way
+    assert incoherent(after, far) == []
+    assert outcome(after) == outcome(theirs)
 
 
 def test_a_changed_loa_stamps_its_license(engine: sa.Engine) -> None:

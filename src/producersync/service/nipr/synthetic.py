@@ -205,18 +205,28 @@ class _Producer:
         )
 
     def renew_or_lapse_expired(self) -> None:
-        """Every active license whose expiration date has come is renewed or lapses. One
-        past its late-renewal window (a feed's, or a store's from before this ran) lapses."""
+        """Every active license whose expiration date has come is renewed or lapses, at
+        each date it reached since the store last looked: a first run long after the
+        universe's start renews most of them, cycle after cycle, as daily runs would
+        have, where lapsing every one past a late-renewal window lapsed half a store."""
         today = self.day.date
         for lic in self.active_expiring_by(today):
-            # Drawn by the license and its date, not the run's: a run catching up
-            # missed days decides as the day's own run would have.
-            draw = random.Random(f"{self.day.seed}:{lic['id']}:{lic['expiration_date']}")
-            late = today - lic["expiration_date"] > _RENEWAL_WINDOW
-            if draw.random() < _RENEWED_SHARE and not late:
-                self.renew(lic)
-            else:
+            expiration = lic["expiration_date"]
+            while expiration <= today:
+                # Drawn by the license and that date, not the run's: a run catching up
+                # missed days decides as the day's own run would have.
+                draw = random.Random(f"{self.day.seed}:{lic['id']}:{expiration}")
+                if draw.random() >= _RENEWED_SHARE:
+                    break
+                expiration = _two_years_on(expiration)
+            if expiration > today:
+                self.renew(lic, expiration)
+            elif expiration == lic["expiration_date"]:
                 self.lapse(lic)
+            else:  # renewed, then lapsed at a later date
+                self.lapse(
+                    lic, expiration_date=expiration, renewal_periods=_renewals(lic, expiration)
+                )
 
     def renewal(self) -> bool:
         today = self.day.date
@@ -229,14 +239,14 @@ class _Producer:
         )
         if not due:
             return False
-        self.renew(pick(self.r, due))
+        lic = pick(self.r, due)
+        self.renew(lic, _two_years_on(lic["expiration_date"]))
         return True
 
-    def renew(self, lic: Row) -> None:
-        """Two years on from its expiration date, active; a lapsed license's lines come
-        back, an active one's stay as they are."""
+    def renew(self, lic: Row, expiration: dt.date) -> None:
+        """Active until ``expiration``; a lapsed license's lines come back, an active
+        one's stay as they are."""
         today = self.day.date
-        expiration = _two_years_on(lic["expiration_date"])
         lapsed = not lic["active"]
         self.update(
             "licenses",
