@@ -1302,7 +1302,6 @@ def test_an_endpoint_option_refused_under_json_names_the_option_and_value(
         (["nipr", "run", "--churn-rate", "2"], "--churn-rate", "2"),
         (["nipr", "run", "--churn-rate=abc"], "--churn-rate", "abc"),
         (["nipr", "run", "--seed", "x"], "--seed", "x"),
-        ([*_ENDPOINT, "attempts", "ep_1", "--limit", "0"], "--limit", "0"),
         ([*_ENDPOINT, "update", "ep_1", "--rate-limit", "many"], "--rate-limit", "many"),
         (
             [*_ENDPOINT, "create", "--account", "a", "--url", "x", "--rate-limit", "//u:pw@x"],
@@ -1317,7 +1316,6 @@ def test_an_endpoint_option_refused_under_json_names_the_option_and_value(
         "churn-rate-range",
         "churn-rate-number",
         "seed",
-        "limit",
         "rate-limit",
         "masked",
     ],

@@ -279,6 +279,7 @@ _MESSAGES = ["message", "list", "--account", "acme"]
             "maybe",
             "Input should be 'succeeded' or 'failed'",
         ),
+        (_ATTEMPTS, ["--limit", "1000"], "--limit", "1000", "Input should be less than or equal"),
         (_MESSAGES, ["--event-type", "nope"], "--event-type", "nope", "'nope' is no event type"),
         (_MESSAGES, ["--since", "1700000000"], "--since", "1700000000", "not an ISO 8601 time"),
         (
@@ -294,6 +295,7 @@ _MESSAGES = ["message", "list", "--account", "acme"]
     ],
     ids=[
         *("type", "one-of-types", "empty-type", "since", "unix-seconds", "window", "outcome"),
+        "limit-past-the-apis-page",
         *("messages-type", "messages-unix-seconds", "messages-window"),
         *("messages-limit", "messages-limit-digits", "messages-before"),
     ],

@@ -30,6 +30,8 @@ from producersync.cli.errors import JsonErrorsCommand
 from producersync.database_url import masked
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
     EndpointAttemptQuery,
     EndpointCreate,
     EndpointDisable,
@@ -392,6 +394,16 @@ _TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it na
 
 
 # The filters of the API's lists, as the options of the commands that list the same.
+def _limit(listed: str) -> Any:
+    # The API's page size, checked by its query model: the CLI lists what a page holds.
+    return typer.Option(
+        "--limit",
+        metavar="N",
+        help=f"Most {listed} to list (1-{MAX_PAGE}; default {DEFAULT_PAGE}).",
+        show_default=False,
+    )
+
+
 def _event_types(listed: str) -> Any:
     return typer.Option(
         "--event-type",
@@ -441,9 +453,7 @@ def recover(
 @app.command("attempts", cls=JsonErrorsCommand)
 def attempts(
     endpoint_id: EndpointArg,
-    limit: Annotated[
-        int, typer.Option("--limit", min=1, max=1000, help="Most attempts to list (1-1000).")
-    ] = 20,
+    limit: Annotated[str | None, _limit("attempts")] = None,
     before: Annotated[
         str | None,
         typer.Option(
@@ -474,6 +484,7 @@ def attempts(
     reads on from the last one listed."""
     query = _body(
         EndpointAttemptQuery,
+        limit=limit,
         before=before,
         eventType=",".join(event_types) if event_types else None,
         since=since,
@@ -488,7 +499,7 @@ def attempts(
             rows = outbox.list_attempts(
                 conn,
                 endpoint_id=endpoint.id,
-                limit=limit,
+                limit=query.limit,
                 before=query.before,
                 succeeded=query.succeeded,
                 narrowed=narrowed,
@@ -506,15 +517,7 @@ def attempts(
 @message_app.command("list", cls=JsonErrorsCommand)
 def message_list(
     account: Annotated[str, typer.Option("--account", help="Account name.")],
-    limit: Annotated[
-        str | None,
-        typer.Option(
-            "--limit",
-            metavar="N",
-            help="Most messages to list (1-250; default 50).",
-            show_default=False,
-        ),
-    ] = None,
+    limit: Annotated[str | None, _limit("messages")] = None,
     before: Annotated[
         str | None,
         typer.Option(

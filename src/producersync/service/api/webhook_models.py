@@ -26,7 +26,9 @@ from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
 
 __all__ = [
+    "DEFAULT_PAGE",
     "ID_PATTERN",
+    "MAX_PAGE",
     "AttemptPage",
     "AttemptQuery",
     "DeliveryAccepted",
@@ -65,7 +67,9 @@ _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*"
 _HOST = rf"(?:{_IPV4}|{_NAME})"
 _URL_SYNTAX = rf"^https?://{_HOST}(?::[1-9][0-9]{{0,3}})?(?:[/?][^\x00-\x20\x7f#]*)?$"
-_MAX_LIMIT = 250
+# A list page's size: the API's, and the CLI's lists'.
+MAX_PAGE = 250
+DEFAULT_PAGE = 50
 
 
 class _In(BaseModel):
@@ -270,7 +274,7 @@ class WindowQuery(BaseModel):
 class AttemptQuery(WindowQuery):
     """``since`` and ``until`` are of the attempt's start."""
 
-    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Attempts per page")
+    limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Attempts per page")
     before: RowId | None = Field(
         None,
         description="Attempts older than this attempt, by its id (nextBefore); one that is "
@@ -292,7 +296,7 @@ class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
 class MessageQuery(WindowQuery, _TypesQuery):
     """``since`` and ``until`` are of the message's creation."""
 
-    limit: WholeNumber = Field(50, ge=1, le=_MAX_LIMIT, description="Messages per page")
+    limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Messages per page")
     before: str | None = Field(
         None, pattern=ID_PATTERN, description="Messages older than this message id (nextBefore)"
     )
