@@ -41,7 +41,6 @@ from producersync.service.api.webhook_models import (
     WebhookAttempt,
     WebhookEndpoint,
     WebhookMessage,
-    WindowQuery,
 )
 from producersync.service.delivery import management
 from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
@@ -379,15 +378,25 @@ def replay(
     emit(as_json, {"deliveryId": delivery_id})
 
 
-def _narrowed(
-    query: WindowQuery, until: str | None, event_types: frozenset[str] | None
-) -> outbox.LogFilter:
-    """``query``'s filter for the store; a usage error for a window that ends where it
-    starts, or before, as the API's 400."""
+_Listed = TypeVar("_Listed", EndpointAttemptQuery, MessageQuery)
+
+
+def _list_query(
+    model: type[_Listed],
+    event_types: list[str] | None,
+    until: str | None,
+    **options: str | None,
+) -> tuple[_Listed, outbox.LogFilter]:
+    """A list's options as the API's query ``model`` checks them, and its filter for the
+    store; a usage error for a window that ends where it starts, or before, as the
+    API's 400."""
+    query = _body(
+        model, eventType=",".join(event_types) if event_types else None, until=until, **options
+    )
     refused = query.until_refused("--since")
     if refused is not None:
         raise fail(f"--until: {refused[1]} (given: {until!r})", 2, field="--until", value=until)
-    return query.narrowed(event_types)
+    return query, query.narrowed(query.event_types)
 
 
 _TIME = "an ISO 8601 date or date-time (a date is its midnight; UTC unless it names its offset)"
@@ -482,16 +491,15 @@ def attempts(
     """List the latest attempts to an endpoint, newest first by their start; filtered as
     the API's list is, each filter checked as the API checks its parameter; --before
     reads on from the last one listed."""
-    query = _body(
+    query, narrowed = _list_query(
         EndpointAttemptQuery,
+        event_types,
+        until,
         limit=limit,
         before=before,
-        eventType=",".join(event_types) if event_types else None,
         since=since,
-        until=until,
         outcome=outcome,
     )
-    narrowed = _narrowed(query, until, query.event_types)
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         endpoint = _endpoint(conn, endpoint_id)
@@ -535,15 +543,9 @@ def message_list(
 ) -> None:
     """List an account's messages, newest first, with their delivery state per endpoint;
     filtered as the API's list is, each filter checked as the API checks its parameter."""
-    query = _body(
-        MessageQuery,
-        limit=limit,
-        before=before,
-        eventType=",".join(event_types) if event_types else None,
-        since=since,
-        until=until,
+    query, narrowed = _list_query(
+        MessageQuery, event_types, until, limit=limit, before=before, since=since
     )
-    narrowed = _narrowed(query, until, query.event_types)
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         try:
