@@ -15,7 +15,7 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
-from tests.support.databases import store_url
+from tests.support.databases import drop_templates, store_url
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
 
@@ -64,6 +64,14 @@ def secret_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
         yield scanner
     scanner.scan_files(tmp_path_factory.getbasetemp())
     assert not scanner.hits, "credentials in the logs:\n" + "\n".join(scanner.hits[:50])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def migrated_templates() -> Iterator[None]:
+    """The schemas ``migrated_copy`` copies from, one of each per worker, removed at the
+    end of its session."""
+    yield
+    drop_templates()
 
 
 def _universe_store(kind: str, directory: Path) -> Iterator[str]:

@@ -21,7 +21,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync.mirror import RESOURCES, open_mirror
-from tests.support.databases import postgres_database
+from tests.support.databases import migrated_copy
 from tests.support.service import running_service
 
 BACKENDS = [
@@ -80,12 +80,7 @@ def wire() -> Wire:
 @contextmanager
 def fresh_mirror(kind: str, directory: Path) -> Iterator[sa.Engine]:
     """An empty mirror, migrated, on ``kind`` ("sqlite" or "postgres")."""
-    if kind == "sqlite":
-        engine = open_mirror(f"sqlite:///{directory / 'mirror.db'}")
-        yield engine
-        engine.dispose()
-        return
-    with postgres_database() as url:
+    with migrated_copy(kind, directory, "mirror", open_mirror) as url:
         engine = open_mirror(url)
         try:
             yield engine
