@@ -15,7 +15,7 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
-from tests.support.databases import drop_templates, store_url
+from tests.support.databases import drop_templates, migrated_store
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
 
@@ -75,7 +75,7 @@ def migrated_templates() -> Iterator[None]:
 
 
 def _universe_store(kind: str, directory: Path) -> Iterator[str]:
-    with store_url(kind, directory) as url:
+    with migrated_store(kind, directory) as url:
         engine = open_store(url)
         load(engine, generate(UNIVERSE_PRODUCERS, seed=UNIVERSE_SEED))
         engine.dispose()

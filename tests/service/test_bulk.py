@@ -16,7 +16,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import jobs, subscriptions
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url
+from tests.support.databases import migrated_store
 
 NOON = dt.datetime(2026, 12, 3, 12, 0, 0, 123000, tzinfo=dt.UTC)
 # The same instant in another zone: equal to NOON, and SQLite's DateTime type stores the
@@ -45,7 +45,7 @@ def _jobs(account_id: int, prefix: str) -> list[dict[str, Any]]:
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.Engine, int]]:
     """A fresh store on the backend, and an account in it."""
-    with store_url(request.param, tmp_path) as url:
+    with migrated_store(request.param, tmp_path) as url:
         engine = open_store(url)
         try:
             with write_transaction(engine) as conn:

@@ -14,7 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -96,6 +96,14 @@ def migrated_copy(
     else:
         with postgres_database(template) as url:
             yield url
+
+
+def migrated_store(kind: str, directory: Path) -> AbstractContextManager[str]:
+    """What ``store_url`` gives, already as ``open_store`` leaves a new store (migrated,
+    indexed, the sandbox's producers in it): a copy of the worker's template."""
+    from producersync.service.store.open import open_store
+
+    return migrated_copy(kind, directory, "store", open_store)
 
 
 def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]) -> str:

@@ -18,7 +18,7 @@ from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
-from tests.support.databases import store_url
+from tests.support.databases import migrated_store
 from tests.support.processes import FAST, service_process
 from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
@@ -27,7 +27,7 @@ from tests.support.waiting import eventually
 @contextmanager
 def opened_store(kind: str, directory: Path) -> Iterator[sa.Engine]:
     """A fresh, migrated store of ``kind`` (``sqlite``, ``postgres``), disposed of after."""
-    with store_url(kind, directory) as url:
+    with migrated_store(kind, directory) as url:
         engine = open_store(url)
         try:
             yield engine
@@ -66,7 +66,7 @@ def fan_out_through_sigkills(
     life runs to the end. Every event arrives, and every delivery row ends succeeded.
     Returns how many deliveries arrived (at least once: a redelivery counts again)."""
     published = [NpnActivated.create(str(10_000_000 + i)) for i in range(events)]
-    with store_url(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
+    with migrated_store(kind, directory) as url, receiver(lambda _got: Reply(delay=0.01)) as rx:
         engine = open_store(url)
         publish_to_one_endpoint(engine, url, rx.url, published)
         # The restarted process takes the killed one's slot (its executor id), so DBOS

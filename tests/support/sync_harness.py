@@ -34,7 +34,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
-from tests.support.databases import postgres_database, store_url
+from tests.support.databases import migrated_store, postgres_database
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port
 from tests.support.waiting import eventually
@@ -204,7 +204,7 @@ def running_harness(
     the API at the URL ``upstream`` makes of the service's, e.g. through a proxy), and a
     reader of the API of its own."""
     with ExitStack() as stack:
-        url = stack.enter_context(store_url(backend, directory))
+        url = stack.enter_context(migrated_store(backend, directory))
         mirror_url = stack.enter_context(mirror_database(backend, directory))
         engine = open_store(url)
         stack.callback(engine.dispose)

@@ -33,7 +33,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, nipr_runs
 from producersync.webhooks import verify
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url
+from tests.support.databases import migrated_store
 from tests.support.delivery import fan_out_through_sigkills
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, SCHEDULE, ServiceProcess, service_process
@@ -97,7 +97,7 @@ def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
-    with store_url(request.param, directory) as url, _loaded(url) as engine:
+    with migrated_store(request.param, directory) as url, _loaded(url) as engine:
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with service_process(url, directory, env=FAST) as svc:
             yield Harness(url, engine, svc, settings)
@@ -351,7 +351,7 @@ def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Ha
 def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
     kind: str, tmp_path: Path
 ) -> None:
-    with store_url(kind, tmp_path) as url, receiver() as rx, _loaded(url) as stored:
+    with migrated_store(kind, tmp_path) as url, receiver() as rx, _loaded(url) as stored:
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with write_transaction(stored) as conn:
             account_id = accounts.create_account(conn, "daily", sandbox=False).id
@@ -371,7 +371,7 @@ def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_path: Path) -> None:
-    with store_url(kind, tmp_path) as url, _loaded(url):
+    with migrated_store(kind, tmp_path) as url, _loaded(url):
         daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
         carrier = ("--executor-id", "carrier")
         # A sibling started without the setting (the schedule is in the shared DBOS system
@@ -392,7 +392,7 @@ def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_pat
 def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
     # It held the setter's store URL, password and all, in the system database every
     # process shares (trust authentication here takes any password).
-    with store_url("postgres", tmp_path) as url, _loaded(url):
+    with migrated_store("postgres", tmp_path) as url, _loaded(url):
         secret = "pw-" + "x" * 20
         with_password = sa.make_url(url).set(password=secret).render_as_string(False)
         daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}

@@ -11,7 +11,8 @@ from typing import Any
 import orjson
 import pytest
 import sqlalchemy as sa
-from tests.support.databases import store_url
+from tests.conftest import BACKENDS
+from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
 from tests.support.processes import cli_json, cli_together
 from typer.testing import CliRunner
@@ -45,10 +46,18 @@ def _universe(url: str) -> sa.Engine:
     return engine
 
 
+@pytest.fixture(params=BACKENDS)
+def universe_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a store holding a small universe and two accounts, on each backend: a
+    copy of one the worker loaded, not a load of 300 producers for each of 24 tests."""
+    with migrated_copy(request.param, tmp_path, "universe", _universe) as url:
+        yield url
+
+
 @pytest.fixture
-def engine(empty_store_url: str) -> Iterator[sa.Engine]:
-    """A small universe and two accounts, on each backend."""
-    engine = _universe(empty_store_url)
+def engine(universe_url: str) -> Iterator[sa.Engine]:
+    """An engine on the store at ``universe_url``."""
+    engine = open_store(universe_url)
     yield engine
     engine.dispose()
 
@@ -478,7 +487,7 @@ def test_a_date_runs_once(engine: sa.Engine) -> None:
 
 
 def test_runs_of_two_dates_at_once_apply_one_after_the_other(
-    engine: sa.Engine, empty_store_url: str, tmp_path: Path
+    engine: sa.Engine, universe_url: str, tmp_path: Path
 ) -> None:
     """Two ``nipr run`` of different dates at once (a scheduled run and an operator's,
     or two missed days caught up): the store ends as if they had run in turn. On
@@ -486,7 +495,7 @@ def test_runs_of_two_dates_at_once_apply_one_after_the_other(
     same new ids, and one died of a duplicate key, or the later wrote its changes over
     the other's."""
     days = [DAY, DAY + dt.timedelta(days=1)]
-    options = ["--churn-rate", "1", "--seed", "3", "--database", empty_store_url, "--json"]
+    options = ["--churn-rate", "1", "--seed", "3", "--database", universe_url, "--json"]
     results = cli_together(*(["nipr", "run", "--date", day.isoformat(), *options] for day in days))
     assert [r.returncode for r in results] == [0, 0], [r.stderr[-3000:] for r in results]
     with engine.connect() as conn:

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from croniter import croniter
 from dbos import DBOSClient
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url
+from tests.support.databases import migrated_store
 from tests.support.processes import FAST, service_process
 from tests.support.waiting import eventually
 
@@ -72,7 +72,7 @@ def _down_for(
 ) -> Iterator[tuple[str, sa.Engine, list[dt.date]]]:
     """A store whose service registered the schedule and was then down for ``days``
     days: its URL, an engine on it, and the days of the firings it missed."""
-    with store_url(kind, tmp_path) as url:
+    with migrated_store(kind, tmp_path) as url:
         engine = open_store(url)
         load(engine, generate(40, seed=11))
         try:
