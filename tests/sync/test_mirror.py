@@ -209,6 +209,18 @@ def test_nipr_deleted_is_kept_as_a_flag(engine: sa.Engine) -> None:
     assert stored.nipr_deleted
 
 
+def test_nipr_deleted_left_out_is_false_and_no_change(engine: sa.Engine) -> None:
+    """The flag stored false either way: the feed said niprDeleted changed."""
+    lic = _a_license_with_loas()
+    lic["niprDeleted"] = False
+    _upsert(engine, "licenses", lic)
+    del lic["niprDeleted"]
+    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 0, 1)
+    lic.update(niprDeleted=True)
+    _upsert(engine, "licenses", lic)
+    assert _changes(engine)[-1].fields == ["niprDeleted"]
+
+
 def test_an_older_record_does_not_overwrite_a_newer_one(engine: sa.Engine) -> None:
     lic = _a_license_with_loas()
     newer = {**lic, "active": False, "updatedAt": "2099-01-01"}

@@ -185,9 +185,11 @@ def _upsert(
             continue
         else:
             # A field absent on one side equals null: a newer API adding a field with no
-            # value is not a change.
+            # value is not a change. Nor is niprDeleted's false left out: absent, it is
+            # stored as false.
             either = document.keys() | old.keys()
-            fields, action = sorted(k for k in either if document.get(k) != old.get(k)), "update"
+            fields = sorted(k for k in either if _field(document, k) != _field(old, k))
+            action = "update"
             if not fields:
                 continue
         row = _row(layout, convert, document, inherited, synced_at)
@@ -196,6 +198,11 @@ def _upsert(
     if rows:
         write_rows(conn, table, _COLUMNS[mirrored.resource], rows, upsert=True)
     return inserted, len(rows) - inserted, feed, stale
+
+
+def _field(document: dict[str, Any], key: str) -> Any:
+    value = document.get(key)
+    return False if value is None and key == "niprDeleted" else value
 
 
 def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
