@@ -61,6 +61,7 @@ from bench._common import (
 from producersync.client import Client
 from producersync.client.pagination import parse_raw_page
 from producersync.gc_tuning import tune_gc
+from producersync.service.nipr.universe import DEFAULT_START_DATE
 from producersync.service.store.engine import make_engine
 from producersync.service.store.tables import nipr_runs
 from producersync.sync import mirror
@@ -289,14 +290,15 @@ def run_backend(
 
 
 def _next_day(store: str) -> dt.date:
-    """Today, or the day after the store's last NIPR run if that is later: a day run
-    once is not run again, and ``updatedSince`` then selects that day's changes alone."""
+    """The day after the store's last NIPR run, or the universe's first day: a day run
+    once is not run again, and ``updatedSince`` then selects that day's changes alone.
+    Each is one day of NIPR's: a first run today, long after the universe's start, would
+    renew or lapse every license whose date came in between, months of changes at once."""
     engine = make_engine(store)
     with engine.connect() as conn:
         last = conn.execute(sa.select(sa.func.max(nipr_runs.c.run_date))).scalar()
     engine.dispose()
-    today = dt.datetime.now(dt.UTC).date()
-    return today if last is None or last < today else last + dt.timedelta(days=1)
+    return DEFAULT_START_DATE if last is None else last + dt.timedelta(days=1)
 
 
 def main() -> None:
