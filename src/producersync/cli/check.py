@@ -148,7 +148,7 @@ def check(
         typer.Option(
             parser=iso_date,
             metavar="YYYY-MM-DD",
-            help="The date (default today).",
+            help="The date (default today, by this machine's clock and time zone).",
             show_default=False,
         ),
     ] = None,
