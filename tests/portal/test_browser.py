@@ -23,6 +23,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Error as PlaywrightError
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
@@ -140,6 +141,25 @@ def _send_example(page: Page, event_type: str) -> None:
     expect(page.get_by_role("status")).to_contain_text("Example sent")
 
 
+def _no_secret_shown(page: Page, secret: str) -> None:
+    expect(page.locator("main")).to_be_visible()
+    assert "whsec_" not in page.content() and secret not in page.content(), page.url
+
+
+def _back_and_reload(page: Page, secret: str, says: str) -> None:
+    """Back from the endpoint to the answer that showed the secret, which the browser
+    has not kept (no-store, no htmx snapshot), then reloaded: neither shows it again."""
+    endpoint_url = page.url
+    with pytest.raises(PlaywrightError, match="ERR_CACHE_MISS"):  # not kept: no-store
+        page.go_back()
+    expect(page.locator("body")).to_contain_text("ERR_CACHE_MISS")  # Chromium's own page
+    expect(page.locator("body")).not_to_contain_text(secret)
+    page.reload()  # sends the form again
+    expect(page.get_by_role("status")).to_contain_text(says)
+    assert page.url.split("?")[0] == endpoint_url.split("?")[0]
+    _no_secret_shown(page, secret)
+
+
 def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser: Browser) -> None:
     acme = harness.account()
     command = ["admin", "portal-link", "--account", acme.name, "--database", harness.url]
@@ -175,8 +195,18 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         _tab_to(page, "Create")  # Enter in the description is a line break
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_contain_text("Endpoint created")
+        # The answer shows the secret, once: the one the test event is signed with.
+        secret = page.locator(".secret code").inner_text()
         rx.wait_for(lambda got: [r.event["type"] for r in got] == ["webhook.test"])
-        endpoint_url = page.url.split("?")[0]
+        verify_signature(rx.received[0].body, rx.received[0].headers, secret)
+        harness.shoot(page, "endpoint-created")
+        page.get_by_role("link", name="Go on to the endpoint").click()
+        expect(page).to_have_url(re.compile(r"/endpoints/ep_[0-9a-f]+$"))
+        endpoint_url = page.url
+        _no_secret_shown(page, secret)
+        # Back to the answer, and reloaded there: the form is sent again, and leads to
+        # the endpoint without the secret.
+        _back_and_reload(page, secret, "This form was sent before: the endpoint was created")
         harness.shoot(page, "overview")
 
         # Send Example; the attempt appears with its 200 (htmx refreshes the table).
@@ -246,14 +276,22 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         expect(page.locator("tbody tr", has_text=spare.url)).to_contain_text("Disabled")
         harness.shoot(page, "endpoints")
 
-        # The secret, once revealed, is the one the deliveries were signed with.
+        # Rotate secret shows the new secret, once: the one the next events are signed
+        # with (the old one beside it, for the grace period).
         page.goto(endpoint_url)
-        expect(page.get_by_text("whsec_", exact=False).first).to_be_visible()
-        assert not page.locator(".secret code").count()
-        page.get_by_role("button", name="Reveal").click()
-        secret = page.locator(".secret code").inner_text()
-        verify_signature(rx.received[-1].body, rx.received[-1].headers, secret)
-        harness.shoot(page, "overview-secret")
+        _no_secret_shown(page, secret)
+        page.get_by_role("button", name="Rotate secret").click()
+        expect(page.get_by_role("status")).to_contain_text("Secret rotated")
+        rotated = page.locator(".secret code").inner_text()
+        assert rotated != secret
+        harness.shoot(page, "secret-rotated")
+        page.get_by_role("link", name="Go on to the endpoint").click()
+        _no_secret_shown(page, rotated)
+        _back_and_reload(page, rotated, "This form was sent before: the secret was rotated")
+        _send_example(page, NPN_ACTIVATED)
+        _tab(page, "Message Attempts")
+        expect(page.locator("tbody tr.succeeded", has_text=NPN_ACTIVATED)).to_have_count(2)
+        verify_signature(rx.received[-1].body, rx.received[-1].headers, rotated)
 
         # Advanced: a rate limit, disable and enable again.
         _tab(page, "Advanced")
@@ -301,8 +339,9 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
 def test_another_account_cannot_reach_the_endpoint_even_without_javascript(
     harness: Harness, browser: Browser
 ) -> None:
-    """Every action is a plain form POST and a redirect: the portal works with JavaScript
-    off, only without the live refresh."""
+    """Every action is a plain form POST, answered with a redirect or (Create, Rotate
+    secret) a page: the portal works with JavaScript off, only without the live
+    refresh."""
     owner, other = harness.account("owner"), harness.account("other")
     with write_transaction(harness.engine) as conn:
         theirs, _secret = endpoints.create_endpoint(conn, owner.id, "http://127.0.0.1:9/theirs")
@@ -327,6 +366,8 @@ def test_another_account_cannot_reach_the_endpoint_even_without_javascript(
         page.get_by_label("Endpoint URL").fill(rx.url)
         page.get_by_role("button", name="Create").click()
         expect(page.get_by_role("status")).to_contain_text("Endpoint created")
+        expect(page.locator(".secret code")).to_be_visible()
+        page.get_by_role("link", name="Go on to the endpoint").click()
         _tab(page, "Testing")
         page.get_by_role("button", name="Send Example").click()  # updates_available, the default
         expect(page.get_by_role("status")).to_contain_text("Example sent")
@@ -514,13 +555,16 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("add endpoint", "/endpoints/new")
         url_refused = {"Endpoint URL": "ftp://hooks.example.com/producersync"}
         submit("add endpoint, URL refused (400)", 400, "Create", **url_refused)
+        created = {"Endpoint URL": f"{rx.url}/created"}
+        submit("endpoint created, secret shown once", 200, "Create", **created)
+        expect(page.locator(".secret code")).to_be_visible()
         visit("edit endpoint", f"/endpoints/{mixed.id}/edit")
 
         visit("overview", f"/endpoints/{mixed.id}")
-        visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated")
-        page.get_by_role("button", name="Reveal").click()
+        visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated_before")
+        # The answers that show a secret, once; it must not widen a 320 px page.
+        submit("secret rotated, shown once", 200, "Rotate secret")
         expect(page.locator(".secret code")).to_be_visible()
-        audit.check(page, "overview, secret revealed")
         visit("overview, disabled", f"/endpoints/{spare.id}")
 
         visit("testing", f"/endpoints/{good.id}/testing")
@@ -588,9 +632,9 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("endpoint not found (404)", "/endpoints/ep_nothing", 404)
         visit("address not valid (400)", f"/endpoints/{mixed.id}/attempts?outcome=some", 400)
         page.goto(f"{base}/endpoints/{mixed.id}")
-        reveal = page.locator("form", has=page.get_by_role("button", name="Reveal"))
-        reveal.locator("input[name=csrf]").evaluate("input => { input.value = 'forged' }")
-        submit("form refused (403)", 403, "Reveal")
+        rotate = page.locator("form", has=page.get_by_role("button", name="Rotate secret"))
+        rotate.locator("input[name=csrf]").evaluate("input => { input.value = 'forged' }")
+        submit("form refused (403)", 403, "Rotate secret")
         page.goto(f"{base}/endpoints")
         submit("signed out", 200, "Sign out")
         visit("not signed in (401)", "/endpoints", 401)
@@ -676,12 +720,20 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         _go(page, "Enter")
         expect(notice).to_contain_text("Endpoint created")
         expect(notice).to_be_focused()
-        tab_through(page)
-
-        _tab_to(page, "Reveal")
-        _go(page, "Space")
         expect(page.locator(".secret code")).to_be_visible()
         tab_through(page)
+        _tab_to(page, "Go on to the endpoint")
+        _go(page, "Enter")
+        tab_through(page)
+
+        _tab_to(page, "Rotate secret")
+        _go(page, "Space")
+        expect(notice).to_contain_text("Secret rotated")
+        expect(notice).to_be_focused()
+        expect(page.locator(".secret code")).to_be_visible()
+        tab_through(page)
+        _tab_to(page, "Go on to the endpoint")
+        _go(page, "Enter")
 
         # Testing: another type by arrow key (htmx swaps the example, the keyboard
         # stays on the list), then Send Example.

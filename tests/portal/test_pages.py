@@ -26,6 +26,7 @@ from producersync.model.events import (
     UPDATES_AVAILABLE,
     NpnActivated,
 )
+from producersync.service.portal import endpoints as portal_endpoints
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -44,11 +45,50 @@ def _error(page: httpx2.Response) -> str:
     return found.group(1).replace("&#39;", "'")
 
 
+# A signing secret as generate_secret makes it (the base64 of 32 bytes), and a hidden
+# field's value as the portal's forms carry it.
+_SECRET = re.compile(r"whsec_[A-Za-z0-9+/]{40,}={0,2}")
+_HIDDEN = 'name="{}" value="([^"]+)"'
+
+
+def _hidden(page: httpx2.Response, name: str) -> str:
+    found = re.search(_HIDDEN.format(name), page.text)
+    assert found, f"the page has no hidden field {name!r}"
+    return found.group(1)
+
+
+def _created(answer: httpx2.Response) -> str:
+    """The id of the endpoint Create's answer names (it leads on to its Overview)."""
+    assert answer.status_code == 200, answer.text
+    found = re.search(
+        r'class="button primary" href="/portal/endpoints/(ep_[0-9a-f]+)"', answer.text
+    )
+    assert found, answer.text
+    return found.group(1)
+
+
 def _create(visitor: SignedIn, url: str = URL) -> str:
     """An endpoint made with Add Endpoint; its id."""
-    created = visitor.form("/portal/endpoints", url=url, events=["producersync"])
-    assert created.status_code == 303, created.text
-    return created.headers["location"].split("/")[3].split("?")[0]
+    return _created(visitor.form("/portal/endpoints", url=url, events=["producersync"]))
+
+
+def _api_secret(service: RunningService, visitor: SignedIn, endpoint_id: str) -> str:
+    """The current secret as the API gives it, the one the service signs with."""
+    with service.client(visitor.creds) as api:
+        answer = api.get(f"/v1/webhooks/endpoints/{endpoint_id}/secret")
+    assert answer.status_code == 200, answer.text
+    secret: str = answer.json()["secret"]
+    return secret
+
+
+def _no_page_shows_a_secret(visitor: SignedIn, endpoint_id: str) -> None:
+    """No page a GET reaches, of the endpoint or around it, has a secret on it."""
+    paths = ["", "/new", f"/{endpoint_id}"]
+    paths += [f"/{endpoint_id}/{tab}" for tab in ("testing", "advanced", "attempts", "edit")]
+    for path in paths:
+        page = visitor.http.get(f"/portal/endpoints{path}")
+        assert page.status_code == 200, (path, page.text)
+        assert not _SECRET.search(page.text), path
 
 
 def _state(service: RunningService, account_id: int) -> Any:
@@ -269,25 +309,141 @@ def test_the_portal_is_outside_the_api(portal_service: RunningService) -> None:
 # --- secrets ----------------------------------------------------------------------------
 
 
-def test_the_secret_shows_only_when_revealed(
+def test_create_shows_the_new_secret_once_and_no_page_after(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """The answer to Create, a POST's and no redirect, shows the secret; no GET shows it,
+    and Reveal, which showed it again on any press, is gone."""
+    form = visitor.http.get("/portal/endpoints/new")
+    sent = {"url": URL, "events": ["producersync"], "endpoint_id": _hidden(form, "endpoint_id")}
+    created = visitor.form("/portal/endpoints", **sent)
+    endpoint_id = _created(created)
+    assert "location" not in created.headers
+    assert created.headers["cache-control"] == "no-store"
+    secret = _api_secret(portal_service, visitor, endpoint_id)
+    assert _SECRET.findall(created.text) == [secret]
+    assert "Copy it now: it is not shown again" in created.text
+    assert "Endpoint created" in created.text  # and its test event queued, as before
+    with portal_service.engine.connect() as conn:
+        (message,) = outbox.list_messages(conn, visitor.creds.account_id, limit=10)
+    assert message.event_type == ENDPOINT_TEST
+
+    _no_page_shows_a_secret(visitor, endpoint_id)
+    for reveal in ("/secret", "/secret/reveal"):
+        gone = visitor.form(f"/portal/endpoints/{endpoint_id}{reveal}")
+        assert gone.status_code in (404, 405), gone.text
+        assert secret not in gone.text
+    _no_page_shows_a_secret(visitor, endpoint_id)
+
+    # Sent again (a second press, a reload or Back on the answer): no second endpoint, and
+    # no secret, the one shown first included.
+    again = visitor.form("/portal/endpoints", **sent)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=created_before"
+    assert not _SECRET.search(again.text)
+    landed = visitor.http.get(again.headers["location"])
+    assert "This form was sent before" in landed.text and not _SECRET.search(landed.text)
+    with portal_service.engine.connect() as conn:
+        assert [e.id for e in endpoints.list_endpoints(conn, visitor.creds.account_id)] == [
+            endpoint_id
+        ]
+    assert _api_secret(portal_service, visitor, endpoint_id) == secret
+
+
+def test_a_create_sent_twice_at_once_makes_one_endpoint(
+    portal_service: RunningService, visitor: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL the second of two at once checks for the endpoint before the first
+    commits, and its insert then finds the id taken: as if its check had missed it."""
+    checked = portal_endpoints._created_before
+    missed: list[str] = []
+
+    def misses_once(conn: Any, endpoint_id: str) -> bool:
+        if not missed:
+            missed.append(endpoint_id)
+            return False
+        return checked(conn, endpoint_id)
+
+    sent = {
+        "url": URL,
+        "endpoint_id": _hidden(visitor.http.get("/portal/endpoints/new"), "endpoint_id"),
+    }
+    endpoint_id = _created(visitor.form("/portal/endpoints", **sent))
+    monkeypatch.setattr(portal_endpoints, "_created_before", misses_once)
+    again = visitor.form("/portal/endpoints", **sent)
+    assert missed == [endpoint_id]
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=created_before"
+    with portal_service.engine.connect() as conn:
+        assert len(endpoints.list_endpoints(conn, visitor.creds.account_id)) == 1
+
+
+def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
     endpoint_id = _create(visitor)
-    with portal_service.engine.connect() as conn:
-        secret = endpoints.current_secret(conn, endpoint_id)
-    assert secret
-    for tab in ("", "/testing", "/advanced", "/attempts", "/edit"):
-        assert secret not in visitor.http.get(f"/portal/endpoints/{endpoint_id}{tab}").text
-    assert secret not in visitor.http.get("/portal/endpoints").text
-    revealed = visitor.form(f"/portal/endpoints/{endpoint_id}/secret")
-    assert revealed.status_code == 200 and secret in revealed.text
-    assert revealed.headers["cache-control"] == "no-store"
+    old = _api_secret(portal_service, visitor, endpoint_id)
+    overview = visitor.http.get(f"/portal/endpoints/{endpoint_id}")
+    sent = {"rotating": _hidden(overview, "rotating")}
+    rotated = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate", **sent)
+    assert rotated.status_code == 200, rotated.text
+    assert "location" not in rotated.headers
+    assert rotated.headers["cache-control"] == "no-store"
+    new = _api_secret(portal_service, visitor, endpoint_id)
+    assert new != old and _SECRET.findall(rotated.text) == [new]
+    assert "Copy it now: it is not shown again" in rotated.text
+    assert f'href="/portal/endpoints/{endpoint_id}"' in rotated.text
+    with portal_service.engine.connect() as conn:  # the old one signs on beside it
+        assert endpoints.active_secrets(conn, [endpoint_id])[endpoint_id] == [new, old]
+    _no_page_shows_a_secret(visitor, endpoint_id)
 
-    rotated = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate")
-    assert rotated.status_code == 303
-    with portal_service.engine.connect() as conn:
-        new = endpoints.current_secret(conn, endpoint_id)
-    assert new != secret and new not in visitor.http.get(rotated.headers["location"]).text
+    again = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate", **sent)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=rotated_before"
+    landed = visitor.http.get(again.headers["location"])
+    assert "This form was sent before" in landed.text and not _SECRET.search(landed.text)
+    assert _api_secret(portal_service, visitor, endpoint_id) == new
+
+    # The Overview as it is now rotates again, once.
+    fresh = {"rotating": _hidden(visitor.http.get(f"/portal/endpoints/{endpoint_id}"), "rotating")}
+    assert fresh != sent
+    newer = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate", **fresh)
+    assert _SECRET.findall(newer.text) == [_api_secret(portal_service, visitor, endpoint_id)]
+
+
+@pytest.mark.parametrize(
+    ("form", "fields", "says"),
+    [
+        ("/endpoints", {"url": URL, "endpoint_id": "ep_NOPE"}, "Field 'endpoint_id'"),
+        ("/endpoints", {"url": URL, "endpoint_id": "x" * 80}, "'" + "x" * 60 + "'"),
+        ("/endpoints/{ep}/secret/rotate", {"rotating": "-1"}, "Field 'rotating' is not"),
+        ("/endpoints/{ep}/secret/rotate", {"rotating": "9" * 30}, "'" + "9" * 30 + "'"),
+    ],
+    ids=["id", "long-id", "rotating", "long-rotating"],
+)
+def test_what_a_secret_form_names_is_checked_and_a_bad_one_changes_nothing(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    form: str,
+    fields: dict[str, str],
+    says: str,
+) -> None:
+    endpoint_id = _create(visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.form(_path(form, endpoint_id, "unused"), **fields)
+    assert page.status_code == 400, page.text
+    assert says in page.text.replace("&#39;", "'") and "Nothing was changed" in page.text
+    assert not _SECRET.search(page.text)
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+def test_a_refused_create_keeps_the_id_its_page_made(visitor: SignedIn) -> None:
+    """Redrawn with its error, the form names the same endpoint, so it is sent again as
+    the same form."""
+    new_id = _hidden(visitor.http.get("/portal/endpoints/new"), "endpoint_id")
+    refused = visitor.form("/portal/endpoints", url="ftp://x.example", endpoint_id=new_id)
+    assert refused.status_code == 400 and _hidden(refused, "endpoint_id") == new_id
+    assert _created(visitor.form("/portal/endpoints", url=URL, endpoint_id=new_id)) == new_id
 
 
 _HEADERS = {
@@ -344,7 +500,6 @@ def test_the_page_for_an_unexpected_error_has_the_portal_headers() -> None:
 FORMS: list[tuple[str, dict[str, str | list[str]]]] = [
     ("/endpoints", {"url": URL, "events": ["producersync"]}),
     ("/endpoints/{ep}/edit", {"url": URL + "/edited", "events": ["producersync"]}),
-    ("/endpoints/{ep}/secret", {}),
     ("/endpoints/{ep}/secret/rotate", {}),
     ("/endpoints/{ep}/testing", {"type": UPDATES_AVAILABLE}),
     ("/endpoints/{ep}/enable", {}),
@@ -529,8 +684,7 @@ def test_a_description_typed_on_several_lines_keeps_them(
         description="  Receiver of Acme\r\nOn call: ops\r\n",
         events=["producersync"],
     )
-    assert created.status_code == 303, created.text
-    endpoint_id = created.headers["location"].split("/")[3].split("?")[0]
+    endpoint_id = _created(created)
     with portal_service.engine.connect() as conn:
         endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
     assert endpoint is not None and endpoint.description == "Receiver of Acme\nOn call: ops"
@@ -574,9 +728,7 @@ def test_an_edit_of_another_field_keeps_the_event_filter(
 def test_the_filter_can_be_narrowed_and_dropped_again(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
-    created = visitor.form("/portal/endpoints", url=URL)  # none ticked: no filter
-    assert created.status_code == 303, created.text
-    endpoint_id = created.headers["location"].split("/")[3].split("?")[0]
+    endpoint_id = _created(visitor.form("/portal/endpoints", url=URL))  # none ticked: no filter
     path = f"/portal/endpoints/{endpoint_id}/edit"
 
     def event_types() -> list[str] | None:

@@ -960,6 +960,49 @@ def test_rotations_within_the_grace_keep_only_the_newest_secrets_signing(
         assert sorted(stored) == sorted(newest)
 
 
+def test_a_rotation_from_a_secret_rotated_since_changes_nothing(engine: sa.Engine) -> None:
+    """The portal's Rotate form names the secret it replaces: sent again, it rotates
+    nothing more (and a form sent without it rotates whatever is current)."""
+    with write_transaction(engine) as conn:
+        ep, _ = endpoints.create_endpoint(conn, new_account(conn), URL, secret="whsec_first")
+        first = endpoints.current_secret_id(conn, ep.id)
+        assert first is not None
+        second = endpoints.rotate_secret_from(conn, ep.id, first, dt.timedelta(hours=1))
+        assert second is not None and endpoints.current_secret(conn, ep.id) == second
+        assert endpoints.rotate_secret_from(conn, ep.id, first, dt.timedelta(hours=1)) is None
+        assert endpoints.active_secrets(conn, [ep.id]) == {ep.id: [second, "whsec_first"]}
+        assert endpoints.current_secret_id(conn, "ep_nosuchendpoint") is None
+
+
+@pytest.mark.postgres
+def test_two_rotations_from_one_secret_at_once_rotate_once_on_postgresql(tmp_path: Path) -> None:
+    # A Rotate form pressed twice: the second waits on the row the first retires, then
+    # finds it rotated. A check before the update, at READ COMMITTED, saw it current in
+    # both, and the endpoint was left with two current secrets.
+    with opened("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            ep, old = endpoints.create_endpoint(conn, new_account(conn), URL)
+            secret_id = endpoints.current_secret_id(conn, ep.id)
+        assert secret_id is not None
+        outcome: list[object] = []
+
+        def second() -> None:
+            with write_transaction(engine) as conn:
+                outcome.append(
+                    endpoints.rotate_secret_from(conn, ep.id, secret_id, dt.timedelta(hours=1))
+                )
+
+        with write_transaction(engine) as conn:
+            new = endpoints.rotate_secret_from(conn, ep.id, secret_id, dt.timedelta(hours=1))
+            thread = threading.Thread(target=second)
+            thread.start()
+            eventually(lambda: bool(outcome) or waiting_on_a_lock(engine))
+        thread.join()
+        with engine.connect() as conn:
+            assert endpoints.active_secrets(conn, [ep.id]) == {ep.id: [new, old]}
+    assert outcome == [None]
+
+
 # --- management rules ------------------------------------------------------------------
 
 

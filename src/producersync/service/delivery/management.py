@@ -39,6 +39,7 @@ __all__ = [
     "recover",
     "replay",
     "rotate_secret",
+    "rotate_secret_from",
     "send_example",
     "update_endpoint",
 ]
@@ -95,6 +96,7 @@ def create_endpoint(
     description: str = "",
     event_types: Sequence[str] | None = None,
     rate_limit_per_second: int | None = None,
+    endpoint_id: str | None = None,
 ) -> tuple[store.Endpoint, str]:
     """Save an endpoint and queue its test event (in the same transaction). Returns the
     endpoint and its secret, which is shown this once."""
@@ -105,6 +107,7 @@ def create_endpoint(
         description=description,
         event_types=check_event_types(event_types),
         rate_limit_per_second=_rate(rate_limit_per_second),
+        endpoint_id=endpoint_id,
     )
     publish_events(conn, account_id, [EndpointTest.create(endpoint.id)], endpoint_id=endpoint.id)
     return endpoint, secret
@@ -127,9 +130,19 @@ def update_endpoint(
     return store.update_endpoint(conn, account_id, endpoint_id, changes)
 
 
+def _grace(settings: ServiceSettings) -> dt.timedelta:
+    return dt.timedelta(seconds=settings.webhook_secret_grace_seconds)
+
+
 def rotate_secret(conn: sa.Connection, settings: ServiceSettings, endpoint_id: str) -> str:
-    grace = dt.timedelta(seconds=settings.webhook_secret_grace_seconds)
-    return store.rotate_secret(conn, endpoint_id, grace)
+    return store.rotate_secret(conn, endpoint_id, _grace(settings))
+
+
+def rotate_secret_from(
+    conn: sa.Connection, settings: ServiceSettings, endpoint_id: str, secret_id: int
+) -> str | None:
+    """The new secret, or ``None`` if the secret of ``secret_id`` was rotated already."""
+    return store.rotate_secret_from(conn, endpoint_id, secret_id, _grace(settings))
 
 
 def example_event(event_type: str) -> Event:

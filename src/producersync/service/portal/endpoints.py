@@ -1,11 +1,22 @@
-"""The Endpoints page, Add Endpoint, and an endpoint's Overview tab (with Edit, the secret
-revealed on request, and rotation)."""
+"""The Endpoints page, Add Endpoint, and an endpoint's Overview tab (with Edit and
+rotation).
+
+A signing secret is shown once, in the answer to the form that makes it (Create, Rotate
+secret), and on no page after. Those two answers are the portal's only POSTs not answered
+with a redirect: the page a redirect leads to is a GET, which would have to find the secret
+in its URL or in state the server kept for it, and so could show it again (reloaded, from
+history, from a shared or logged address). Without a redirect, a reload or Back asks the
+browser to send the form again; each form names what it acts on (the id the new endpoint
+takes, the secret it replaces), so sent again it changes nothing and leads to the
+endpoint, without the secret."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
@@ -15,7 +26,7 @@ from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import EndpointForm, FormInvalid, rule_errors
 from producersync.service.portal.lookup import EndpointId, Owned, owned
-from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.pages import PortalError, notice, redirect, render
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -36,6 +47,37 @@ def _endpoint_form(
 
 
 Submission = Annotated[EndpointForm, Depends(_endpoint_form)]
+
+_NEW_ID = re.compile(r"ep_[0-9a-f]{24}")
+
+
+def _form_fault(field: str, value: str, what: str) -> PortalError:
+    return PortalError(
+        400,
+        "This form cannot be read",
+        f"Field '{field}' is not {what}: '{value[:60]}'. Nothing was changed: send the "
+        "form from its page.",
+        back=("endpoints", "Back to Endpoints"),
+    )
+
+
+def _new_id(endpoint_id: Annotated[str, Form()] = "") -> str | None:
+    """The id Add Endpoint's page made for the endpoint its form creates, if sent."""
+    if endpoint_id and not _NEW_ID.fullmatch(endpoint_id):
+        raise _form_fault("endpoint_id", endpoint_id, "an endpoint id the Add Endpoint page made")
+    return endpoint_id or None
+
+
+def _replacing(rotating: Annotated[str, Form()] = "") -> int | None:
+    """The secret the Overview's Rotate form was made to replace (its row, not the
+    secret), if sent."""
+    if rotating and not (rotating.isascii() and rotating.isdigit() and len(rotating) < 19):
+        raise _form_fault("rotating", rotating, "the id of a secret")
+    return int(rotating) if rotating else None
+
+
+NewId = Annotated[str | None, Depends(_new_id)]
+Replacing = Annotated[int | None, Depends(_replacing)]
 
 
 @router.get("/endpoints", name="endpoints")
@@ -61,6 +103,7 @@ def _form_page(
     *,
     endpoint: endpoints.Endpoint | None = None,
     errors: dict[str, str] | None = None,
+    new_id: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -69,6 +112,8 @@ def _form_page(
         visitor=visitor,
         form=form,
         endpoint=endpoint,
+        # Made with the page, so the same form sent twice names the same endpoint.
+        new_id=None if endpoint else new_id or endpoints.new_id("ep"),
         errors=errors or {},
         choices=[(name, EVENT_TYPE_DESCRIPTIONS[name]) for name in management.SUBSCRIBABLE],
         # The sender's own timeout: the hint said 5 s whatever it was set to.
@@ -81,31 +126,74 @@ def new_endpoint(request: Request, visitor: SignedIn) -> Response:
     return _form_page(request, visitor, EndpointForm())
 
 
+def _secret_page(
+    request: Request, visitor: Visitor, endpoint: endpoints.Endpoint, secret: str, *, created: bool
+) -> Response:
+    """The one page that shows a secret, once: a POST's answer, never cached (see
+    headers.py) nor kept by htmx (base.html)."""
+    return render(
+        request,
+        "secret.html",
+        visitor=visitor,
+        endpoint=endpoint,
+        secret=secret,
+        created=created,
+        notice=notice("created" if created else "rotated"),
+    )
+
+
+def _created_before(conn: sa.Connection, endpoint_id: str) -> bool:
+    return endpoints.get_endpoint(conn, None, endpoint_id) is not None
+
+
+def _sent_again(request: Request, endpoint_id: str, what: str) -> Response:
+    # The endpoint, not the secret: a form sent again (a second press, a reload or Back
+    # on the answer) shows no secret, the one its first sending showed included.
+    return redirect(request, "overview", {"notice": what}, endpoint_id=endpoint_id)
+
+
 @router.post("/endpoints", name="create_endpoint")
-def create_endpoint(request: Request, visitor: Submitted, form: Submission) -> Response:
+def create_endpoint(
+    request: Request, visitor: Submitted, form: Submission, new_id: NewId
+) -> Response:
     ctx = get_context(request)
     try:
         body = form.checked()
         with write_transaction(ctx.engine) as conn, rule_errors():
-            endpoint, _secret = management.create_endpoint(
+            if new_id and _created_before(conn, new_id):
+                return _sent_again(request, new_id, "created_before")
+            endpoint, secret = management.create_endpoint(
                 conn,
                 ctx.settings,
                 visitor.account_id,
                 body.url,
                 description=body.description,
                 event_types=body.event_types,
+                endpoint_id=new_id,
             )
     except FormInvalid as exc:
-        return _form_page(request, visitor, form, errors=exc.errors)
+        return _form_page(request, visitor, form, errors=exc.errors, new_id=new_id)
+    except sa.exc.IntegrityError:
+        # The same form sent twice at once on PostgreSQL: the second insert waited for the
+        # first and found its id taken.
+        with ctx.engine.connect() as conn:
+            if not (new_id and _created_before(conn, new_id)):
+                raise
+        return _sent_again(request, new_id, "created_before")
     ctx.published()  # the test event
-    return redirect(request, "overview", {"notice": "created"}, endpoint_id=endpoint.id)
+    return _secret_page(request, visitor, endpoint, secret, created=True)
 
 
-def _overview(
-    request: Request, visitor: Visitor, endpoint: endpoints.Endpoint, secret: str | None = None
-) -> Response:
+def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) -> Response:
+    with get_context(request).engine.connect() as conn:
+        rotating = endpoints.current_secret_id(conn, endpoint.id)
     return render(
-        request, "overview.html", visitor=visitor, endpoint=endpoint, tab="overview", secret=secret
+        request,
+        "overview.html",
+        visitor=visitor,
+        endpoint=endpoint,
+        tab="overview",
+        rotating=rotating,
     )
 
 
@@ -135,20 +223,18 @@ def edit(request: Request, visitor: Submitted, endpoint: Owned, form: Submission
     return redirect(request, "overview", {"notice": "saved"}, endpoint_id=endpoint.id)
 
 
-@router.post("/endpoints/{endpoint_id}/secret", name="reveal_secret")
-def reveal_secret(request: Request, visitor: Submitted, endpoint: Owned) -> Response:
-    # The one page that shows a secret: a POST's answer, never cached (see headers.py).
-    with get_context(request).engine.connect() as conn:
-        secret = endpoints.current_secret(conn, endpoint.id)
-    if secret is None:  # deleted since the endpoint was read
-        raise PortalError.not_found("endpoint")
-    return _overview(request, visitor, endpoint, secret)
-
-
 @router.post("/endpoints/{endpoint_id}/secret/rotate", name="rotate_secret")
-def rotate_secret(endpoint_id: EndpointId, request: Request, visitor: Submitted) -> Response:
+def rotate_secret(
+    endpoint_id: EndpointId, request: Request, visitor: Submitted, replacing: Replacing
+) -> Response:
     ctx = get_context(request)
+    secret: str | None
     with write_transaction(ctx.engine) as conn:
         endpoint = owned(conn, visitor, endpoint_id)
-        management.rotate_secret(conn, ctx.settings, endpoint.id)
-    return redirect(request, "overview", {"notice": "rotated"}, endpoint_id=endpoint.id)
+        if replacing is None:  # a form not from the Overview: rotates whatever is current
+            secret = management.rotate_secret(conn, ctx.settings, endpoint.id)
+        else:
+            secret = management.rotate_secret_from(conn, ctx.settings, endpoint.id, replacing)
+    if secret is None:
+        return _sent_again(request, endpoint.id, "rotated_before")
+    return _secret_page(request, visitor, endpoint, secret, created=False)

@@ -1,6 +1,6 @@
-"""Response headers every portal page carries: no caching of account data (a revealed
-secret above all), no framing, no referrer (a login link's token is in its path), and a
-content policy that runs only the portal's own script and styles."""
+"""Response headers every portal page carries: no caching of account data (above all a
+secret, shown once), no framing, no referrer (a login link's token is in its path), and
+a content policy that runs only the portal's own script and styles."""
 
 from __future__ import annotations
 

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
-__all__ = ["PortalError", "error_page", "href", "redirect", "render"]
+__all__ = ["PortalError", "error_page", "href", "notice", "redirect", "render"]
 
 _templates = Jinja2Templates(
     env=Environment(
@@ -33,18 +33,29 @@ def _when(value: dt.datetime) -> str:
 _templates.env.filters["when"] = _when
 
 # What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
-# these words can be shown, whatever a crafted link carries).
+# these words can be shown, whatever a crafted link carries); "created" and "rotated" are
+# said by the answers that show a secret, which are no redirect (see endpoints.py).
 _NOTICES = {
     "created": "Endpoint created. A test event is on its way to it: see Message Attempts.",
+    "created_before": "This form was sent before: the endpoint was created then, and its "
+    "signing secret shown once, in that answer. If it was not copied, rotate the secret to "
+    "get a new one.",
     "saved": "Changes saved.",
     "rotated": "Secret rotated. The previous secret keeps signing beside the new one for "
     "a grace period, so your receiver can switch without missing an event.",
+    "rotated_before": "This form was sent before: the secret was rotated then, and the new "
+    "one shown once, in that answer. If it was not copied, rotate the secret again.",
     "enabled": "Endpoint enabled: deliveries that waited while it was disabled are due now.",
     "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
     "deleted": "Endpoint deleted.",
     "resent": "Message queued for one more attempt; it appears below once made.",
     "recovered": "Failed messages queued for one more attempt: {queued}.",
 }
+
+
+def notice(name: str) -> str:
+    """The words of a notice a page gives itself rather than after a redirect."""
+    return _NOTICES[name]
 
 
 def _notice(request: Request) -> str | None:

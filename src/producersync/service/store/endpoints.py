@@ -20,6 +20,7 @@ __all__ = [
     "active_secrets",
     "create_endpoint",
     "current_secret",
+    "current_secret_id",
     "delete_endpoint",
     "disable_endpoint",
     "enable_endpoint",
@@ -29,6 +30,7 @@ __all__ = [
     "note_failure",
     "note_success",
     "rotate_secret",
+    "rotate_secret_from",
     "update_endpoint",
 ]
 
@@ -98,10 +100,13 @@ def create_endpoint(
     event_types: Sequence[str] | None = None,
     rate_limit_per_second: int | None = None,
     secret: str | None = None,
+    endpoint_id: str | None = None,
 ) -> tuple[Endpoint, str]:
-    """A new enabled endpoint and its first secret (returned once, to show the owner)."""
+    """A new enabled endpoint and its first secret (returned once, to show the owner).
+    ``endpoint_id``, if given, is one ``new_id`` made earlier (the portal's form carries
+    it, so a form sent twice names the endpoint the first one created)."""
     now = _now()
-    endpoint_id = new_id("ep")
+    endpoint_id = endpoint_id or new_id("ep")
     conn.execute(
         webhook_endpoints.insert().values(
             id=endpoint_id,
@@ -207,11 +212,37 @@ def rotate_secret(
     """A new current secret; the old one keeps signing beside it for ``grace``, and so do
     the ``SECRETS_IN_GRACE`` newest of those rotated out before it."""
     now = _now()
-    conn.execute(
-        webhook_secrets.update()
-        .where(webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None))
-        .values(expires_at=now + grace)
+    _retire_current(conn, endpoint_id, now + grace)
+    return _add_current(conn, endpoint_id, now, secret)
+
+
+def rotate_secret_from(
+    conn: sa.Connection, endpoint_id: str, secret_id: int, grace: dt.timedelta
+) -> str | None:
+    """``rotate_secret``, if the current secret is still the one of ``secret_id``; else
+    ``None``, nothing changed: it was rotated since (the same form sent twice, at once or
+    later, rotates once; the row lock the update takes orders two at the same time)."""
+    now = _now()
+    if not _retire_current(conn, endpoint_id, now + grace, secret_id):
+        return None
+    return _add_current(conn, endpoint_id, now, None)
+
+
+def _retire_current(
+    conn: sa.Connection, endpoint_id: str, expires_at: dt.datetime, secret_id: int | None = None
+) -> bool:
+    current = sa.and_(
+        webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None)
     )
+    if secret_id is not None:
+        current = sa.and_(current, webhook_secrets.c.id == secret_id)
+    retired = conn.execute(webhook_secrets.update().where(current).values(expires_at=expires_at))
+    return retired.rowcount > 0
+
+
+def _add_current(
+    conn: sa.Connection, endpoint_id: str, now: dt.datetime, secret: str | None
+) -> str:
     # Rotated-out secrets past their grace sign nothing more, nor those beyond the newest
     # few: every rotation within the grace added a signature to each message, without
     # end, and a signature the sender computes on every attempt.
@@ -233,6 +264,17 @@ def rotate_secret(
         webhook_secrets.insert().values(endpoint_id=endpoint_id, secret=secret, created_at=now)
     )
     return secret
+
+
+def current_secret_id(conn: sa.Connection, endpoint_id: str) -> int | None:
+    """The row of the current secret, not the secret: what a rotation form names as the
+    secret it replaces."""
+    found: int | None = conn.execute(
+        sa.select(webhook_secrets.c.id).where(
+            webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None)
+        )
+    ).scalar()
+    return found
 
 
 def current_secret(conn: sa.Connection, endpoint_id: str) -> str | None:
