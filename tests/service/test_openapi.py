@@ -31,6 +31,7 @@ pytestmark = pytest.mark.slow(280)
 
 _UTC_TIME: TypeAdapter[dt.datetime] = TypeAdapter(UtcDatetime)
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
+_OTHERS = ("retry-after", "www-authenticate")
 _FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
 )
@@ -111,7 +112,8 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
     """The rate-limit headers and Retry-After, declared where the service sends them: on
     an admitted request's answers (on a 400 not required: the gate refuses an
     Authorization given twice before counting it), Retry-After too on a 429, none on a
-    401. Each header sent is declared, and each declared as required is sent."""
+    401 (which has WWW-Authenticate, as a 403 and the gate's 400 have). Each header sent
+    is declared, and each declared as required is sent."""
     with (
         store_url("sqlite", tmp_path) as url,
         running_service(url, api_rate_limit_per_minute=4, token_rate_limit_per_minute=2) as svc,
@@ -143,7 +145,7 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
     for method, path, answer in answers:
         declared = spec["paths"][path][method.lower()]["responses"][str(answer.status_code)]
         headers = {name.lower(): header for name, header in declared.get("headers", {}).items()}
-        sent = {name for name in (*RATE_LIMIT_HEADERS, "retry-after") if name in answer.headers}
+        sent = {name for name in (*RATE_LIMIT_HEADERS, *_OTHERS) if name in answer.headers}
         required = {name for name, header in headers.items() if header["required"]}
         assert required <= sent <= set(headers), f"{method} {path} {answer.status_code}"
 

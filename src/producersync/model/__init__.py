@@ -32,6 +32,7 @@ from producersync.model.records import (
     AddressType,
     Appointment,
     AppointmentStatus,
+    CeCompliance,
     ContactInfo,
     ContactInfoType,
     Entity,
@@ -50,6 +51,7 @@ from producersync.model.records import (
     RenewalPeriods,
     RenewalType,
     RenewalWindow,
+    ResidencyStatus,
 )
 from producersync.model.states import STATE_CODES, STATE_NAMES
 
@@ -71,6 +73,7 @@ __all__ = [
     "AddressType",
     "Appointment",
     "AppointmentStatus",
+    "CeCompliance",
     "ContactInfo",
     "ContactInfoType",
     "EndpointTest",
@@ -97,6 +100,7 @@ __all__ = [
     "RenewalPeriods",
     "RenewalType",
     "RenewalWindow",
+    "ResidencyStatus",
     "UpdatesAvailable",
     "UpdatesAvailableData",
     "UtcDatetime",

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     TypeAdapter,
+    WithJsonSchema,
 )
 from pydantic.alias_generators import to_camel
 
@@ -124,6 +125,9 @@ UtcDatetime = Annotated[
     IsoDatetime,
     AfterValidator(_as_utc),
     PlainSerializer(_iso_z, return_type=str, when_used="json"),
+    # The serializer's ``str`` alone made the spec's output a bare string, and a client
+    # generated from it had text where a datetime belonged.
+    WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),
 ]
 """A datetime held in UTC and written as ISO 8601 with ``Z``."""
 

@@ -18,6 +18,7 @@ __all__ = [
     "AddressType",
     "Appointment",
     "AppointmentStatus",
+    "CeCompliance",
     "ContactInfo",
     "ContactInfoType",
     "Entity",
@@ -36,6 +37,7 @@ __all__ = [
     "RenewalPeriods",
     "RenewalType",
     "RenewalWindow",
+    "ResidencyStatus",
 ]
 
 
@@ -71,6 +73,18 @@ class LoaStatus(StrEnum):
     ACTIVE = "Active"
     CANCELLED = "Cancelled"
     INACTIVE = "Inactive"
+
+
+class CeCompliance(StrEnum):
+    EXEMPT = "EXEMPT"
+    IN_COMPLIANCE = "IN COMPLIANCE"
+    NOT_APPLICABLE = "N/A"
+    NOT_IN_COMPLIANCE = "NOT IN COMPLIANCE"
+
+
+class ResidencyStatus(StrEnum):
+    RESIDENT = "R"
+    NON_RESIDENT = "NR"
 
 
 class RenewalType(StrEnum):
@@ -142,12 +156,13 @@ class Entity(Record):
 class LicenseLoa(Record):
     license_id: int | None = None
     npn: str | None = None
+    for_state: str | None = None
     loa: str | None = None
     loa_code: str | None = None
     issue_date: dt.date | None = None
     status: LoaStatus | str | None = None
     status_reason_date: dt.date | None = None
-    ce_compliance: str | None = None
+    ce_compliance: CeCompliance | str | None = None
     ce_credits_needed: int | None = None
     loa_mapping: LoaMapping | None = None
 
@@ -162,7 +177,7 @@ class License(Record):
     expiration_date: dt.date | None = None
     license_class: str | None = None
     license_class_code: str | None = None
-    residency_status: str | None = None
+    residency_status: ResidencyStatus | str | None = None
     active: bool | None = None
     agent_types: list[str] | None = None
     license_loas: list[LicenseLoa] | None = None

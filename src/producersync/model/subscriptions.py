@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
+from typing import Final
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from producersync.model.records import Href
 
 __all__ = [
     "JobAccepted",
     "JobAcceptedLinks",
+    "JobAction",
     "JobCounts",
     "JobDetail",
     "JobLinks",
+    "JobOperation",
+    "JobResult",
     "JobState",
     "JobStatus",
     "Subscription",
@@ -36,6 +40,31 @@ class JobState(StrEnum):
         return self in (JobState.COMPLETED, JobState.FAILED)
 
 
+class JobOperation(StrEnum):
+    REPLACE = "REPLACE"
+    APPEND = "APPEND"
+    REMOVE = "REMOVE"
+
+
+class JobAction(StrEnum):
+    ACTIVATE = "ACTIVATE"
+    DEACTIVATE = "DEACTIVATE"
+
+
+class JobResult(StrEnum):
+    SUCCESS = "SUCCESS"
+    UNCHANGED = "UNCHANGED"
+    FAILED = "FAILED"
+
+
+# Each enum is widened by ``| str``, as the records' are: a value a newer service adds
+# must not refuse the whole job to an older client. The spec still lists the values.
+
+
+# Declared, not checked: a job id the client only hands back needs no parsing.
+_UUID: Final[dict[str, JsonValue]] = {"format": "uuid"}
+
+
 class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
@@ -49,7 +78,7 @@ class JobAccepted(_Wire):
 
     success: bool
     message: str
-    job_id: str
+    job_id: str = Field(json_schema_extra=_UUID)
     links: JobAcceptedLinks | None = None
 
 
@@ -59,8 +88,8 @@ class Subscription(_Wire):
 
 
 class JobCounts(_Wire):
-    operation: str | None = None
-    status: str | None = None
+    operation: JobOperation | str | None = None
+    status: JobState | str | None = None
     requested: int = 0
     activated: int = 0
     deactivated: int = 0
@@ -75,7 +104,7 @@ class JobLinks(_Wire):
 
 
 class JobStatus(_Wire):
-    id: str
+    id: str = Field(json_schema_extra=_UUID)
     status: JobState | str = Field(description="QUEUED, IN_PROGRESS, COMPLETED or FAILED")
     created_at: dt.date = Field(alias="createdAt")
     updated_at: dt.date = Field(alias="updatedAt")
@@ -89,6 +118,6 @@ class JobStatus(_Wire):
 
 class JobDetail(_Wire):
     npn: str
-    action: str = Field(description="ACTIVATE or DEACTIVATE")
-    result: str = Field(description="SUCCESS, UNCHANGED or FAILED")
+    action: JobAction | str = Field(description="ACTIVATE or DEACTIVATE")
+    result: JobResult | str = Field(description="SUCCESS, UNCHANGED or FAILED")
     reason: str | None = None

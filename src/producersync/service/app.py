@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Literal
 
 import anyio.to_thread
 from fastapi import FastAPI
+from pydantic import BaseModel
 from starlette.responses import RedirectResponse
 
 from producersync import __version__
@@ -68,6 +70,10 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         ),
         revocations=Revocations(engine),
     )
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -153,9 +159,17 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # plain Starlette route is left unnamed).
     app.add_api_route("/metrics", metrics.endpoint, methods=["GET"], include_in_schema=False)
 
-    @app.get("/healthz", tags=["Operations"], summary="Liveness")
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    # Named, and its answer typed: FastAPI's own id (healthz_healthz_get) and a free-form
+    # map made a generated client's worst-named function and model.
+    @app.get(
+        "/healthz",
+        tags=["Operations"],
+        summary="Liveness",
+        description="No token needed; stays 200 while the store is out of reach.",
+        operation_id="getHealth",
+    )
+    def healthz() -> Health:
+        return Health(status="ok")
 
     app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
     return app

@@ -16,6 +16,7 @@ from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from producersync.service.api.body_limit import MAX_BODY_BYTES
+from producersync.service.api.link_schemas import add_link_schemas
 from producersync.service.api.links import add_links
 from producersync.service.api.params import describe_lists
 from producersync.service.api.response_headers import add_response_headers
@@ -52,6 +53,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
     add_links(spec)
+    add_link_schemas(spec)
     add_response_headers(spec)
     describe_lists(spec)
     app.openapi_schema = spec

@@ -14,7 +14,11 @@ from producersync.service.api.resources import Resource
 from producersync.service.errors import ErrorBody
 
 __all__ = [
+    "AUTO_SUBSCRIBES",
+    "BY_ID",
+    "CONTINUATION_PAGES",
     "ERROR_RESPONSES",
+    "NUMBERED_PAGES",
     "UNAVAILABLE",
     "HalResponse",
     "PageInfo",
@@ -85,6 +89,22 @@ def v1_page_model(name: str, key: str, item: Any) -> type[BaseModel]:
     )
     return model
 
+
+# The operations' descriptions: what a generated client's docstrings say about paging.
+CONTINUATION_PAGES = (
+    "Pages by continuation token: follow `links.next.href` as given until its "
+    "`continuationToken` is `0`; the last page and an empty result have no `embedded`."
+)
+NUMBERED_PAGES = (
+    "Pages by number (`page`, 0-based, and `size`): `page` gives the totals, `links` "
+    "has `self`, `first` and `last`, and `next` and `prev` where they apply; an empty "
+    "page has no `embedded`."
+)
+AUTO_SUBSCRIBES = (
+    "An NPN the account does not monitor yet is subscribed first (billable), unless it is "
+    "unknown to NIPR (404)."
+)
+BY_ID = "The bare record, with its links; 404 unless one of the account's NPNs holds it."
 
 UNAVAILABLE = "The store is out of reach (a restart, an outage); retry after Retry-After"
 

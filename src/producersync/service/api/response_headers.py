@@ -1,4 +1,5 @@
-"""The headers the spec's responses carry: the rate-limit counts and ``Retry-After``.
+"""The headers the spec's responses carry: the rate-limit counts, ``Retry-After`` and
+the authentication challenge.
 
 They are set by middleware (the API gate, the store-outage answer), which no route
 declares, so they are put on the spec's responses here, each where it is really sent:
@@ -11,7 +12,10 @@ declares, so they are put on the spec's responses here, each where it is really 
   its ``400`` and ``401`` those of the window they were counted in, if any (a refused
   scope: the client's; a failed authentication: its address's);
 - a ``503`` (the store out of reach) carries ``Retry-After`` only: it is answered outside
-  the gate, for every path.
+  the gate, for every path;
+- a ``401`` and a ``403`` carry ``WWW-Authenticate`` (RFC 6750 §3, the token endpoint's
+  RFC 6749 §5.2): the challenge an OAuth client reads to tell an expired token (fetch
+  another) from a missing scope (another will not help); so does the gate's ``400``.
 """
 
 from __future__ import annotations
@@ -50,8 +54,38 @@ def _headers(
     }
 
 
+_CHALLENGES = {
+    "400": 'Bearer realm="producersync", error="invalid_request", error_description="..."',
+    "401": 'Bearer realm="producersync", error="invalid_token", error_description="..."',
+    "403": 'Bearer realm="producersync", error="insufficient_scope", scope="..."',
+}
+
+
+def _challenge(path: str, status: str) -> dict[str, dict[str, Any]]:
+    if path == TOKEN_PATH:
+        example = 'Basic realm="producersync"' if status == "401" else None
+    elif path.startswith(API_PREFIXES):
+        example = _CHALLENGES.get(status)
+    else:
+        example = None
+    if example is None:
+        return {}
+    return {
+        "WWW-Authenticate": {
+            "description": "The authentication challenge, and why the token was refused",
+            # A 400 has it only from the gate (the Authorization header given twice).
+            "required": status != "400",
+            "schema": {"type": "string", "examples": [example]},
+        }
+    }
+
+
 def _for(path: str, status: str) -> dict[str, dict[str, Any]]:
     """The headers a response of ``path`` with ``status`` carries."""
+    return {**_counts_and_retry(path, status), **_challenge(path, status)}
+
+
+def _counts_and_retry(path: str, status: str) -> dict[str, dict[str, Any]]:
     if status == "503":
         return _headers((_RETRY_AFTER,))
     if status == "429":

@@ -20,7 +20,7 @@ from producersync.model.subscriptions import (
     JobStatus,
     Subscription,
 )
-from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, v1_page_model
+from producersync.service.api.hal import ERROR_RESPONSES, NUMBERED_PAGES, HalResponse, v1_page_model
 from producersync.service.api.json_body import refuse_other_content_types
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
@@ -163,6 +163,12 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {
 }
 
 
+_ASYNC = (
+    "Asynchronous: answers 202 with the job's id at once; poll its status "
+    "(`links.status.href`) until COMPLETED or FAILED. The body is a JSON array of NPNs."
+)
+
+
 def _add_submission(method: str, operation: Operation, summary: str, operation_id: str) -> None:
     async def submit(
         request: Request, principal: Principal = Depends(writer_principal)
@@ -174,6 +180,7 @@ def _add_submission(method: str, operation: Operation, summary: str, operation_i
         submit,
         methods=[method],
         summary=summary,
+        description=_ASYNC,
         status_code=202,
         response_model=JobAccepted,
         responses=_ACCEPTED,
@@ -202,6 +209,7 @@ _add_submission(
 @router.get(
     PATH,
     summary="Get active NPNs subscribed to the account (page-based)",
+    description=NUMBERED_PAGES,
     response_class=HalResponse,
     operation_id="getActiveNpns",
     responses={
@@ -248,6 +256,8 @@ def _owned_job(call: Call, job_id: str) -> Job:
 @router.get(
     f"{PATH}/status/{{jobId}}",
     summary="Get the status for an NPN management job",
+    description="QUEUED, IN_PROGRESS, then COMPLETED or FAILED; `details` counts the NPNs "
+    "by outcome. 404 for another account's job.",
     response_class=HalResponse,
     operation_id="getNpnManagementJobStatus",
     responses={200: {"model": JobStatus, "content": {"application/hal+json": {}}}},
@@ -278,6 +288,7 @@ def job_status(jobId: JobId, call: Call = Depends(request_call)) -> HalResponse:
 @router.get(
     f"{PATH}/status/{{jobId}}/details",
     summary="Get the status details for an NPN management job",
+    description=f"One row per NPN of the job: its action and result. {NUMBERED_PAGES}",
     response_class=HalResponse,
     operation_id="getNpnManagementJobStatusDetails",
     responses={

@@ -6,7 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, hal_responses, v1_page_model
+from producersync.service.api.hal import (
+    BY_ID,
+    ERROR_RESPONSES,
+    NUMBERED_PAGES,
+    HalResponse,
+    hal_responses,
+    v1_page_model,
+)
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
@@ -29,6 +36,7 @@ def _add_by_id(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.singular} by ID",
+        description=BY_ID,
         operation_id=resource.by_id_operation or f"get{resource.singular}ById",
         responses=hal_responses(resource.model),
     )
@@ -51,6 +59,7 @@ def _add_page_list(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for subscribed NPNs (page-based)",
+        description=NUMBERED_PAGES,
         operation_id=f"get{resource.capitalized}Paged",
         responses=hal_responses(v1_page_model(resource.singular, resource.key, resource.model)),
     )

@@ -7,7 +7,14 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from producersync.model import NPN_PATTERN
-from producersync.service.api.hal import ERROR_RESPONSES, HalResponse, hal_responses, v2_page_model
+from producersync.service.api.hal import (
+    AUTO_SUBSCRIBES,
+    CONTINUATION_PAGES,
+    ERROR_RESPONSES,
+    HalResponse,
+    hal_responses,
+    v2_page_model,
+)
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
@@ -48,6 +55,7 @@ def _add_list(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for subscribed NPNs",
+        description=CONTINUATION_PAGES,
         operation_id=resource.list_operation or f"get{resource.capitalized}",
         responses=hal_responses(v2_page_model(resource)),
     )
@@ -73,6 +81,7 @@ def _add_per_npn(resource: Resource) -> None:
         methods=["GET"],
         tags=[resource.tag],
         summary=f"Get {resource.key} for a specific NPN (auto-subscribes)",
+        description=f"{AUTO_SUBSCRIBES} {CONTINUATION_PAGES}",
         operation_id=f"get{resource.capitalized}ByNPN",
         responses=hal_responses(v2_page_model(resource)),
     )
@@ -92,6 +101,7 @@ _ENTITIES = BY_KEY["entities"]
     tags=[_ENTITIES.tag],
     operation_id="getEntityByNPN",
     summary="Get the entity for a specific NPN (auto-subscribes)",
+    description=f"The bare entity, with its links. {AUTO_SUBSCRIBES}",
     responses=hal_responses(_ENTITIES.model),
 )
 def get_entity(npn: NpnPath, call: Call = Depends(request_call)) -> HalResponse:
@@ -124,6 +134,8 @@ def _add_children(parent: Resource, child: Resource, parent_column: str, param: 
         methods=["GET"],
         tags=[child.tag],
         summary=f"Get {child.key} of one {parent.singular}",
+        description=f"404 unless one of the account's NPNs holds the {parent.singular}. "
+        f"{CONTINUATION_PAGES}",
         operation_id=f"get{child.capitalized}Of{parent.singular}",
         responses=hal_responses(v2_page_model(child)),
     )

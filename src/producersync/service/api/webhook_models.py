@@ -306,7 +306,7 @@ class WebhookEndpoint(_Out):
     id: str
     url: str
     description: str
-    event_types: list[str] | None = Field(description="null: every event type")
+    event_types: list[_SubscribableType] | None = Field(description="null: every event type")
     enabled: bool
     disabled_reason: str | None
     rate_limit_per_second: int | None = Field(description="null: no limit")
@@ -350,10 +350,25 @@ class DeliveryState(_Out):
     updated_at: UtcDatetime
 
 
+# The envelope every event is sent in (``model.events``); a free-form object told a
+# generated client nothing of it.
+_ENVELOPE: dict[str, Any] = {
+    "properties": {
+        "id": {"type": "string", "description": "The event id, as webhook-id"},
+        "type": {"type": "string", "enum": [*sorted(KNOWN_TYPES)]},
+        "timestamp": {"type": "string", "format": "date-time"},
+        "data": {"type": "object", "additionalProperties": True},
+    },
+    "required": ["id", "type", "timestamp", "data"],
+}
+
+
 class WebhookMessage(_Out):
     id: str = Field(description="The event id, sent as webhook-id")
-    event_type: str
-    payload: dict[str, Any] = Field(description="The event exactly as sent")
+    event_type: str = Field(json_schema_extra={"enum": [*sorted(KNOWN_TYPES)]})
+    payload: dict[str, Any] = Field(
+        description="The event exactly as sent", json_schema_extra=_ENVELOPE
+    )
     created_at: UtcDatetime
     deliveries: list[DeliveryState]
 

@@ -122,6 +122,7 @@ def _rules(body: BaseModel) -> Iterator[None]:
 @router.get(
     "/event-types",
     summary="List the event types an endpoint can subscribe to",
+    description="The types, each with what fires it, and the group `producersync` (every type).",
     operation_id="listWebhookEventTypes",
     response_model=EventTypeList,
 )
@@ -137,6 +138,7 @@ def list_event_types(call: Reader) -> EventTypeList:
 @router.get(
     "/endpoints",
     summary="List the account's webhook endpoints",
+    description="Every endpoint of the account, without their secrets.",
     operation_id="listWebhookEndpoints",
     response_model=EndpointList,
 )
@@ -173,6 +175,7 @@ def create_endpoint(body: EndpointCreate, call: Writer) -> WebhookEndpointCreate
 @router.get(
     _ENDPOINT,
     summary="Get a webhook endpoint",
+    description="The endpoint, without its secret; 404 for another account's.",
     operation_id="getWebhookEndpoint",
     response_model=WebhookEndpoint,
 )
@@ -270,6 +273,8 @@ def disable_endpoint(
 @router.get(
     f"{_ENDPOINT}/secret",
     summary="Reveal a webhook endpoint's signing secret",
+    description="The endpoint's current signing secret (whsec_...). Needs the write scope: "
+    "its holder can forge events.",
     operation_id="getWebhookEndpointSecret",
     response_model=EndpointSecret,
 )
@@ -438,6 +443,7 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
 @router.get(
     _MESSAGE,
     summary="Get a webhook message",
+    description="The event as sent, and its delivery state at each endpoint.",
     operation_id="getWebhookMessage",
     response_model=WebhookMessage,
 )

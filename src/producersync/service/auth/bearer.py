@@ -2,21 +2,44 @@
 
 from __future__ import annotations
 
-from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi import Depends, Request, Security
+from fastapi.openapi.models import OAuthFlowClientCredentials, OAuthFlows
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2
 
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import READ, WRITE, parse_scopes
+from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.errors import ApiError
 
-__all__ = ["bearer_scheme", "current_principal", "writer_principal"]
+__all__ = ["bearer_scheme", "current_principal", "oauth2_scheme", "writer_principal"]
 
-# Declares the scheme in the OpenAPI spec; the ApiGate has already checked the token.
-bearer_scheme = HTTPBearer(auto_error=False, description="OAuth2 client-credentials token")
+# Both declare the one scheme in the OpenAPI spec (the ApiGate has already checked the
+# token), as alternatives. OAuth2 tells a generated client (or /docs) where to get the
+# token and which scope each operation needs, which a bare bearer scheme left to a 403;
+# the bearer scheme stays for the tools that know no other (schemathesis strips it to
+# check that the API then refuses the request).
+bearer_scheme = HTTPBearer(auto_error=False, description="A token from POST /oauth2/token")
+oauth2_scheme = OAuth2(
+    flows=OAuthFlows(
+        clientCredentials=OAuthFlowClientCredentials(
+            tokenUrl=TOKEN_PATH,
+            scopes={
+                READ: "Read records, the population, jobs and webhook settings",
+                WRITE: "Change the monitored population and webhook settings",
+            },
+        )
+    ),
+    scheme_name="OAuth2",
+    description="Client credentials: a token from POST /oauth2/token, sent as "
+    "`Authorization: Bearer <token>`",
+    auto_error=False,
+)
 
 
 def current_principal(
-    request: Request, _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme)
+    request: Request,
+    _token: str | None = Security(oauth2_scheme, scopes=[READ]),
+    _credentials: HTTPAuthorizationCredentials | None = Depends(bearer_scheme),
 ) -> Principal:
     principal = getattr(request.state, "principal", None)
     if not isinstance(principal, Principal):  # only if a route is mounted outside the gate
@@ -26,7 +49,10 @@ def current_principal(
     return principal
 
 
-def writer_principal(principal: Principal = Depends(current_principal)) -> Principal:
+def writer_principal(
+    principal: Principal = Depends(current_principal),
+    _token: str | None = Security(oauth2_scheme, scopes=[WRITE]),
+) -> Principal:
     if WRITE not in parse_scopes(principal.scope):
         raise _insufficient(WRITE, "change anything")
     return principal

@@ -60,8 +60,8 @@ _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("contact_infos", "type"): _values(m.ContactInfoType),
     ("other_names", "type"): _values(m.OtherNameType),
     ("regulatory_action_values", "type"): _values(m.RegulatoryActionValueType),
-    ("license_loas", "ce_compliance"): ("EXEMPT", "IN COMPLIANCE", "N/A", "NOT IN COMPLIANCE"),
-    ("licenses", "residency_status"): ("R", "NR"),
+    ("license_loas", "ce_compliance"): _values(m.CeCompliance),
+    ("licenses", "residency_status"): _values(m.ResidencyStatus),
 }
 _CO_CODE = re.compile(r"[0-9]{5}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

@@ -46,8 +46,7 @@ class _AsSent(GenerateJsonSchema):
 
 def _schema(event_type: str) -> str:
     model = type(management.example_event(event_type))
-    # Validation mode: the one that knows timestamps are date-times (on the way out they
-    # are plain strings to pydantic).
+    # Validation mode: the schema a receiver parses the event with.
     schema = model.model_json_schema(schema_generator=_AsSent)
     schema["description"] = EVENT_TYPE_DESCRIPTIONS[event_type]
     return _pretty(schema)

@@ -35,6 +35,7 @@ __all__ = [
     "document",
     "fill",
     "fill_all",
+    "link_relations",
     "refresh",
     "root_links",
     "served",
@@ -184,6 +185,21 @@ def _href(*parts: Any) -> sa.ColumnElement[Any]:
     for part in parts[1:]:
         text = text + (part if isinstance(part, str) else sa.cast(part, sa.String))
     return _JsonObject(sa.literal("href"), text)
+
+
+def link_relations(table: sa.Table) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The HAL link relations ``_links`` gives a row of ``table``: those every row has,
+    and those only some have (an entity's ``residentLicense``), for the OpenAPI spec."""
+    if table is t.entities:
+        return ("self", *_ENTITY_CHILDREN), ("residentLicense",)
+    names = ["self"]
+    if table.name in _NESTED:
+        names.append(_PATHS[_NESTED[table.name][0].name])
+    if table is t.license_loas:
+        names.append("license")
+    if table is t.regulatory_action_values:
+        names.append("regulatoryAction")
+    return (*names, "entity"), ()
 
 
 def _links(table: sa.Table) -> sa.ColumnElement[Any]:
