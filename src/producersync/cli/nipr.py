@@ -20,11 +20,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from producersync.cli.common import DatabaseOption, console, fail, iso_date, store, whole_store
+from producersync.cli.common import (
+    DatabaseOption,
+    console,
+    fail,
+    iso_date,
+    service_settings,
+    store,
+    whole_store,
+)
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.database_url import sqlite_file
 from producersync.service.nipr.daily import DailyRun, run_day
-from producersync.service.nipr.feed import FeedError
+from producersync.service.nipr.feed import FeedError, FeedLimits
 from producersync.service.nipr.loader import LoadStats, UniverseExistsError, holds_universe, load
 from producersync.service.nipr.universe import (
     DEFAULT_START_DATE,
@@ -33,6 +41,7 @@ from producersync.service.nipr.universe import (
     MAX_PRODUCERS,
     generate,
 )
+from producersync.service.store.open import open_store
 
 # The synthetic churn dates renewals two years on and looks 90 days around the run date:
 # past these, a run was an OverflowError halfway through. A day still to come is run as
@@ -163,13 +172,21 @@ def run_command(
 
     A date already run is not run again: nothing changes and nothing is published."""
     run_date = dt.datetime.now(dt.UTC).date() if date is None else date
+    settings = service_settings(database)
+    limits = FeedLimits(settings.nipr_feed_max_bytes, settings.nipr_feed_max_line_bytes)
     started = time.perf_counter()
     try:
         run = run_day(
-            whole_store(store(database)), run_date, churn_rate=churn_rate, seed=seed, feed=feed
+            whole_store(open_store(settings.database_url)),
+            run_date,
+            churn_rate=churn_rate,
+            seed=seed,
+            feed=feed,
+            feed_limits=limits,
         )
     except FeedError as error:
-        raise fail(f"feed {feed}, {error}; nothing was changed") from None
+        message = f"feed {feed}, {error}; nothing was changed"
+        raise fail(message, 2, field="--feed", value=str(feed)) from None
     elapsed = time.perf_counter() - started
     if as_json:
         typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())

@@ -120,6 +120,17 @@ class ServiceSettings(BaseSettings):
     nipr_churn_rate: float = Field(
         default=0.01, ge=0, le=1, description="Share of producers a scheduled run changes."
     )
+    nipr_feed_max_bytes: int = Field(
+        default=256 * 2**20,
+        ge=1,
+        description="Largest feed file `nipr run --feed` reads, in bytes (256 MiB); a larger "
+        "one is refused unread. Checking it takes about 5 times its size in memory.",
+    )
+    nipr_feed_max_line_bytes: int = Field(
+        default=2**20,
+        ge=1,
+        description="Longest line of a feed file, in bytes, without its line ending (1 MiB).",
+    )
     delivery_enabled: bool = Field(
         default=True,
         description="Run the webhook dispatcher in this process (DBOS workflows that sign, "

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import os
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,14 +14,13 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from tests.conftest import BACKENDS
+from tests.support.cli import error_both_ways
 from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
 from tests.support.processes import cli_json, cli_together
-from typer.testing import CliRunner
 
-from producersync.cli.main import app
 from producersync.service.nipr.daily import run_day
-from producersync.service.nipr.feed import FeedError, read_feed
+from producersync.service.nipr.feed import FeedError, FeedLimits, read_feed
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.synthetic import plan_churn
@@ -743,6 +744,32 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             b'"state": "Texas"}}',
             'line 2, field record.state: must be a state code (such as TX), not "Texas"',
         ),
+        # A license expiring before it was issued, and a date standing for none: stored.
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "originalIssueDate": "2025-06-10", "expirationDate": "2025-06-09"}}',
+            "line 2, field record.expirationDate: 2025-06-09 is before originalIssueDate "
+            "2025-06-10",
+        ),
+        (
+            b'{"op": "upsert", "type": "entities", "record": {"id": 1, "npn": "12", '
+            b'"type": "FIRM", "dateOfBirth": "0001-01-01"}}',
+            'line 2, field record.dateOfBirth: must be a date from 1800-01-01 on, not "0001-01-01"',
+        ),
+        # orjson reads an integer past 64 bits as a float: told as "not an integer".
+        (
+            b'{"op": "delete", "type": "licenses", "id": 123456789012345678901234567890}',
+            "line 2, field id: must be a 64-bit integer, not 1.2345678901234568e+29",
+        ),
+        # orjson told every bad byte as "str is not valid UTF-8" at column 1.
+        (
+            b'{"op": "delete", "type": "lic\xffenses", "id": 1}',
+            "line 2: not UTF-8 (byte 30 of the line is 0xff)",
+        ),
+        (
+            '{"op": "delete"}'.encode("utf-16-le"),
+            "line 2: not valid JSON (byte 2 of the line is NUL: is the file UTF-16?)",
+        ),
     ],
 )
 def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:
@@ -752,6 +779,92 @@ def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:
         read_feed(path)
     assert str(caught.value).startswith(message)
     assert caught.value.line == 2
+
+
+def test_dates_a_record_can_hold_are_read(tmp_path: Path) -> None:
+    # Issued and expiring the same day; 9999-12-31, which some systems write for "never".
+    license = {"npn": "12", "active": True, "originalIssueDate": "2025-06-10"}
+    path = write_feed(
+        tmp_path / "feed.jsonl",
+        {
+            "op": "upsert",
+            "type": "licenses",
+            "record": {**license, "id": 1, "expirationDate": "2025-06-10"},
+        },
+        {
+            "op": "upsert",
+            "type": "licenses",
+            "record": {**license, "id": 2, "expirationDate": "9999-12-31"},
+        },
+    )
+    read = [line.row["expiration_date"] for line in read_feed(path) if line.row]
+    assert read == [DAY, dt.date(9999, 12, 31)]
+
+
+LIMITS = FeedLimits(max_bytes=200, max_line_bytes=80)
+_SIZE = "(setting PRODUCERSYNC_NIPR_FEED_MAX_BYTES)"
+_LINE = "the most a line may hold (setting PRODUCERSYNC_NIPR_FEED_MAX_LINE_BYTES)"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (
+            orjson.dumps(GOOD) + b"\n" * 200,
+            f"the file is 251 bytes, more than the 200 bytes a feed may hold {_SIZE}",
+        ),
+        (orjson.dumps(GOOD) + b"\n" + b" " * 81 + b"\n", f"line 2: longer than 80 bytes, {_LINE}"),
+        (orjson.dumps(GOOD) + b"\n" + b" " * 81, f"line 2: longer than 80 bytes, {_LINE}"),
+        (
+            '{"op": "delete"}\n'.encode("utf-16"),
+            "line 1: the file is UTF-16 or UTF-32 (a byte order mark), not UTF-8",
+        ),
+        # Run, it claimed the date for good (a day of no changes), and the day's file
+        # given next was told the date had been applied.
+        (b"", "the file holds no change (it is empty or blank)"),
+        (b"\n \r\n\t\n", "the file holds no change (it is empty or blank)"),
+    ],
+    ids=["file", "line", "last-line", "utf-16", "empty", "blank"],
+)
+def test_a_file_read_no_further_than_its_limits(
+    tmp_path: Path, content: bytes, message: str
+) -> None:
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(content)
+    with pytest.raises(FeedError) as caught:
+        read_feed(path, LIMITS)
+    assert str(caught.value) == message
+
+
+def test_an_endless_file_is_refused_at_the_limits() -> None:
+    # The whole of either was read into memory first: /dev/zero, until the OOM killer.
+    with pytest.raises(FeedError) as caught:
+        read_feed(Path("/dev/zero"), LIMITS)
+    assert str(caught.value) == f"line 1: longer than 80 bytes, {_LINE}"
+    read, write = os.pipe()
+    try:
+        os.write(write, b"\n" * 1000)
+        os.close(write)
+        with pytest.raises(FeedError) as caught:
+            read_feed(Path(f"/dev/fd/{read}"), LIMITS)
+    finally:
+        os.close(read)
+    assert str(caught.value) == (
+        f"line 201: the file goes on, more than the 200 bytes a feed may hold {_SIZE}"
+    )
+
+
+def test_a_file_at_its_limits_is_read_with_a_bom_and_crlf(tmp_path: Path) -> None:
+    # A byte order mark, as Windows editors write one, was "not valid JSON" (orjson).
+    line = orjson.dumps(GOOD).ljust(77)
+    other = orjson.dumps({**GOOD, "id": 7}).ljust(80)
+    path = tmp_path / "feed.jsonl"
+    path.write_bytes(codecs.BOM_UTF8 + line + b"\r\n" + other + b"\r\n" + b"\r\n" * 18)
+    assert path.stat().st_size == LIMITS.max_bytes
+    assert [(line.number, line.id) for line in read_feed(path, LIMITS)] == [
+        (1, 10_000_000),
+        (2, 7),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -773,6 +886,19 @@ def test_a_bad_line_is_named(tmp_path: Path, line: bytes, message: str) -> None:
             },
             "line 2, field record.licenseId: licenses 99999999: no such record",
         ),
+        (
+            {
+                "op": "upsert",
+                "type": "entities",
+                "record": {
+                    "id": 99_999_999,
+                    "npn": "20999999",
+                    "type": "INDIVIDUAL",
+                    "dateOfBirth": "2025-06-11",
+                },
+            },
+            "line 2, field record.dateOfBirth: 2025-06-11 is after the run's date, 2025-06-10",
+        ),
     ],
 )
 def test_a_line_the_store_refutes_changes_nothing(
@@ -791,6 +917,26 @@ def test_a_line_the_store_refutes_changes_nothing(
     assert snapshot(engine) == before
     assert messages(engine) == []
     assert runs(engine) == 0
+
+
+def test_an_empty_feed_leaves_the_date_to_the_days_file(engine: sa.Engine, tmp_path: Path) -> None:
+    # An empty file (a download that failed) claimed the date: the day's file, given
+    # next, was told it had been applied, exit 0.
+    before = snapshot(engine)
+    empty = tmp_path / "empty.jsonl"
+    empty.touch()
+    with pytest.raises(FeedError):
+        run_day(engine, DAY, feed=empty)
+    assert runs(engine) == 0
+    appointment = first_of(before, "appointments", nipr_deleted=False)
+    feed = write_feed(
+        tmp_path / "feed.jsonl", {"op": "delete", "type": "appointments", "id": appointment["id"]}
+    )
+    assert run_day(engine, DAY, feed=feed).total_changes == 1
+    applied = snapshot(engine)
+    again = run_day(engine, DAY, feed=feed)
+    assert (again.already_applied, again.total_changes) == (True, 1)
+    assert snapshot(engine) == applied
 
 
 def test_two_new_entities_of_one_npn_are_refused(engine: sa.Engine, tmp_path: Path) -> None:
@@ -839,8 +985,49 @@ def test_command_runs_a_day_once(empty_store_url: str) -> None:
     assert again["changes"] == first["changes"]
 
 
-def test_command_refuses_a_feed_it_cannot_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("feed", "message"),
+    [("missing.jsonl", "No such file or directory"), (".", "Is a directory")],
+)
+def test_command_refuses_a_feed_it_cannot_read(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    feed: str,
+    message: str,
+) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
-    result = CliRunner().invoke(app, ["nipr", "run", "--feed", "missing.jsonl", "--database", url])
-    assert result.exit_code == 1
-    assert "cannot read the file" in result.output
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", feed, "--database", url)
+    error, err = error_both_ways(monkeypatch, capsys, 2, *args)
+    assert error == {
+        "field": "--feed",
+        "value": feed,
+        "message": f"feed {feed}, cannot read the file ({message}); nothing was changed",
+    }
+    assert err == f"error: {error['message']}\n"
+
+
+def test_command_refuses_a_line_past_the_limit_changing_nothing(
+    universe_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    engine = open_store(universe_url)
+    before = snapshot(engine)
+    appointment = first_of(before, "appointments", nipr_deleted=False)
+    feed = write_feed(
+        tmp_path / "feed.jsonl",
+        {"op": "delete", "type": "appointments", "id": appointment["id"]},
+        {"op": "delete", "type": "regulatoryActions", "id": 1, "padding": "x" * 200},
+    )
+    monkeypatch.setenv("PRODUCERSYNC_NIPR_FEED_MAX_LINE_BYTES", "100")
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", str(feed), "--database", universe_url)
+    error, _ = error_both_ways(monkeypatch, capsys, 2, *args)
+    assert error["message"] == (
+        f"feed {feed}, line 2: longer than 100 bytes, {_LINE}; nothing was changed"
+    )
+    assert snapshot(engine) == before
+    assert messages(engine) == []
+    assert runs(engine) == 0
+    engine.dispose()

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import UpdatesAvailable
 from producersync.service.delivery.publish import publish_to_every_account
-from producersync.service.nipr.feed import plan_feed, read_feed
+from producersync.service.nipr.feed import FeedLimits, plan_feed, read_feed
 from producersync.service.nipr.synthetic import plan_churn
 from producersync.service.store import churn
 from producersync.service.store import tables as t
@@ -56,14 +56,16 @@ def run_day(
     churn_rate: float = 0.01,
     seed: int | None = None,
     feed: Path | None = None,
+    feed_limits: FeedLimits | None = None,
 ) -> DailyRun:
     """Apply ``run_date``'s changes: those of the ``feed`` file if given, else synthetic
     churn over ``churn_rate`` of the producers (the same ``seed`` and date, the same
-    changes). Raises ``FeedError`` for a bad feed file, before anything changes."""
+    changes). Raises ``FeedError`` for a bad feed file, or one past ``feed_limits``
+    (default: the settings' defaults), before anything changes."""
     if not 0 <= churn_rate <= 1:
         raise ValueError(f"churn_rate must be between 0 and 1, not {churn_rate}")
     # The file alone is checked before the write lock is taken.
-    lines = None if feed is None else read_feed(feed)
+    lines = None if feed is None else read_feed(feed, feed_limits)
     source = SYNTHETIC if feed is None else feed.name[:200]  # the ledger's column width
     with write_transaction(engine) as conn:
         if not churn.claim_run(conn, run_date, source):

@@ -12,9 +12,11 @@ bad line is a ``FeedError`` naming the line and the field.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
+import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,12 +31,19 @@ from producersync.model import records as m
 from producersync.model.npn import is_npn
 from producersync.model.states import STATE_CODES
 from producersync.service.api.numbers import MAX_ROW_ID
+from producersync.service.settings import ServiceSettings
 from producersync.service.store import churn
 from producersync.service.store import tables as t
+from producersync.settings_variables import variable
 
-__all__ = ["FEED_TYPES", "FeedError", "FeedLine", "plan_feed", "read_feed"]
+__all__ = ["FEED_TYPES", "FeedError", "FeedLimits", "FeedLine", "plan_feed", "read_feed"]
 
 Row = dict[str, Any]
+
+_SIZE_SETTING = variable(ServiceSettings, "nipr_feed_max_bytes")
+_LINE_SETTING = variable(ServiceSettings, "nipr_feed_max_line_bytes")
+DEFAULT_MAX_BYTES: int = ServiceSettings.model_fields["nipr_feed_max_bytes"].default
+DEFAULT_MAX_LINE_BYTES: int = ServiceSettings.model_fields["nipr_feed_max_line_bytes"].default
 
 # The "type" of a line: each record table under the API's name for its records.
 FEED_TYPES: dict[str, sa.Table] = {str(to_camel(table.name)): table for table in t.RECORD_TABLES}
@@ -62,6 +71,18 @@ _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("regulatory_action_values", "type"): _values(m.RegulatoryActionValueType),
     ("license_loas", "ce_compliance"): _values(m.CeCompliance),
     ("licenses", "residency_status"): _values(m.ResidencyStatus),
+}
+# No record NIPR keeps (it began in 1996) is dated before: 0001-01-01 is a date some
+# systems write for none, which a feed writes as null. 9999-12-31, a date some write for
+# "never expires", is a date a record can hold.
+EARLIEST_DATE = dt.date(1800, 1, 1)
+# Dates of one record that no record holds in the other order: (earlier, later). No other
+# order is impossible, so none is refused: a regulatory action's dates (of the action,
+# its effect, its entry) are each a state's, and an LOA's or an appointment's
+# statusReasonDate, or a license's issue date, may be dated ahead of the run. A
+# date of birth cannot: ``plan_feed`` refuses one after the run's date.
+_DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "licenses": (("original_issue_date", "expiration_date"),),
 }
 _CO_CODE = re.compile(r"[0-9]{5}")
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -100,15 +121,21 @@ class FeedLine:
 # --- the file alone -----------------------------------------------------------------------
 
 
-def read_feed(path: Path) -> list[FeedLine]:
+@dataclass(frozen=True, slots=True)
+class FeedLimits:
+    """How much of a file ``read_feed`` reads before refusing it: every line is parsed
+    and held until the run commits (about 5 bytes of memory per byte of file), so an
+    endless file (``/dev/zero``) or a line without end would exhaust memory first."""
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_line_bytes: int = DEFAULT_MAX_LINE_BYTES
+
+
+def read_feed(path: Path, limits: FeedLimits | None = None) -> list[FeedLine]:
     """Every change of the file, each line checked on its own (blank lines are skipped)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise FeedError(f"cannot read the file ({exc.strerror})") from exc
     lines: list[FeedLine] = []
     seen: dict[tuple[str, int], int] = {}
-    for number, text in enumerate(data.splitlines(), start=1):
+    for number, text in _texts(path, limits or FeedLimits()):
         if not text.strip():
             continue
         line = _line(number, text)
@@ -121,14 +148,60 @@ def read_feed(path: Path) -> list[FeedLine]:
             )
         seen[key] = number
         lines.append(line)
+    if not lines:
+        # Run, it would claim the date for good: the day's real file, given next, would
+        # be told the date was applied already.
+        raise FeedError("the file holds no change (it is empty or blank)")
     return lines
+
+
+def _texts(path: Path, limits: FeedLimits) -> Iterator[tuple[int, bytes]]:
+    """The file's lines and their numbers, read no further than ``limits``."""
+    try:
+        with path.open("rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if size > limits.max_bytes:  # a regular file's: refused before reading it
+                raise FeedError(f"the file is {size:,} bytes, {_too_big(limits)}")
+            total = 0
+            number = 0
+            # Two bytes more than a line may hold: its \r\n.
+            while chunk := file.readline(limits.max_line_bytes + 2):
+                number += 1
+                total += len(chunk)
+                if total > limits.max_bytes:  # one that grows, a pipe, a device
+                    raise FeedError(f"the file goes on, {_too_big(limits)}", number)
+                text = chunk.removesuffix(b"\n").removesuffix(b"\r")
+                if len(text) > limits.max_line_bytes:
+                    raise FeedError(
+                        f"longer than {limits.max_line_bytes:,} bytes, the most a line may "
+                        f"hold (setting {_LINE_SETTING})",
+                        number,
+                    )
+                yield number, _without_bom(text) if number == 1 else text
+    except OSError as exc:
+        raise FeedError(f"cannot read the file ({exc.strerror})") from exc
+
+
+def _without_bom(text: bytes) -> bytes:
+    # Windows editors start UTF-8 with a byte order mark, which JSON parsers may ignore
+    # (RFC 8259) and orjson refuses; a UTF-16 file would be refused line by line as
+    # "not valid JSON".
+    if text.startswith(codecs.BOM_UTF8):
+        return text[len(codecs.BOM_UTF8) :]
+    if text.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise FeedError("the file is UTF-16 or UTF-32 (a byte order mark), not UTF-8", 1)
+    return text
+
+
+def _too_big(limits: FeedLimits) -> str:
+    return f"more than the {limits.max_bytes:,} bytes a feed may hold (setting {_SIZE_SETTING})"
 
 
 def _line(number: int, text: bytes) -> FeedLine:
     try:
         change = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise FeedError(f"not valid JSON ({exc})", number) from exc
+        raise FeedError(_not_json(text, exc), number) from exc
     if not isinstance(change, dict):
         raise FeedError("a change must be a JSON object", number)
     op = change.get("op")
@@ -158,6 +231,18 @@ def _line(number: int, text: bytes) -> FeedLine:
     return FeedLine(number, op, table, row["id"], row)
 
 
+def _not_json(text: bytes, exc: orjson.JSONDecodeError) -> str:
+    # orjson says only "str is not valid UTF-8" of any bad byte, at column 1.
+    try:
+        text.decode()
+    except UnicodeDecodeError as bad:
+        return f"not UTF-8 (byte {bad.start + 1} of the line is 0x{text[bad.start]:02x})"
+    nul = text.find(b"\0")
+    if nul >= 0:
+        return f"not valid JSON (byte {nul + 1} of the line is NUL: is the file UTF-16?)"
+    return f"not valid JSON ({exc})"
+
+
 def _row(number: int, table: sa.Table, record: dict[str, Any]) -> Row:
     """The record as a complete row of the table's writable columns."""
     fields = _fields(table)
@@ -174,6 +259,13 @@ def _row(number: int, table: sa.Table, record: dict[str, Any]) -> Row:
                 row[column.name] = parse(value)
         except _Invalid as exc:
             raise FeedError(str(exc), number, f"record.{wire}") from exc
+    for earlier, later in _DATE_ORDER.get(table.name, ()):
+        if row[earlier] is not None and row[later] is not None and row[later] < row[earlier]:
+            raise FeedError(
+                f"{row[later]} is before {to_camel(earlier)} {row[earlier]}",
+                number,
+                f"record.{to_camel(later)}",
+            )
     return row
 
 
@@ -243,6 +335,9 @@ def _text(value: Any, length: int | None) -> str:
 
 
 def _integer(value: Any) -> int:
+    if isinstance(value, float) and abs(value) >= 2**63:
+        # orjson reads an integer past 64 bits as a float: it was told as "not an integer".
+        raise _Invalid(f"must be a 64-bit integer, not {_show(value)}")
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Invalid(f"must be an integer, not {_show(value)}")
     # Past a BIGINT the driver failed on it, a traceback of the whole feed.
@@ -269,9 +364,13 @@ def _boolean(value: Any) -> bool:
 def _date(value: Any) -> dt.date:
     if isinstance(value, str) and _DATE.fullmatch(value):
         try:
-            return dt.date.fromisoformat(value)
+            day = dt.date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if day < EARLIEST_DATE:
+                raise _Invalid(f"must be a date from {EARLIEST_DATE} on, not {_show(value)}")
+            return day
     raise _Invalid(f"must be a date as YYYY-MM-DD, not {_show(value)}")
 
 
@@ -342,8 +441,9 @@ def _renewal_periods(value: Any) -> dict[str, Any]:
 def plan_feed(conn: sa.Connection, lines: list[FeedLine], run_date: dt.date) -> churn.DayChanges:
     """The changes the lines make, once each is checked against the store: upserted
     records belong to a known NPN (stored, or upserted by the feed) and to the same NPN
-    as their stored version and parent; deleted records exist."""
-    _check(conn, lines)
+    as their stored version and parent; deleted records exist; no one is born after
+    ``run_date``."""
+    _check(conn, lines, run_date)
     changes = churn.DayChanges(run_date)
     deleted: dict[str, list[int]] = {}
     for line in lines:
@@ -358,7 +458,7 @@ def plan_feed(conn: sa.Connection, lines: list[FeedLine], run_date: dt.date) -> 
     return changes
 
 
-def _check(conn: sa.Connection, lines: list[FeedLine]) -> None:
+def _check(conn: sa.Connection, lines: list[FeedLine], run_date: dt.date) -> None:
     upserted = [line for line in lines if line.row is not None]
     entities = churn.entity_ids(conn, (line.row["npn"] for line in upserted if line.row))
     known = set(entities) | {
@@ -385,6 +485,11 @@ def _check(conn: sa.Connection, lines: list[FeedLine]) -> None:
                 raise FeedError(f"no {kind} record with id {line.id}", line.number, "id")
             continue
         npn = line.row["npn"]
+        born = line.row.get("date_of_birth")
+        if born is not None and born > run_date:
+            raise FeedError(
+                f"{born} is after the run's date, {run_date}", line.number, "record.dateOfBirth"
+            )
         if npn not in known:
             raise FeedError(f"no producer with NPN {npn}", line.number, "record.npn")
         if was is not None and was != npn:
