@@ -744,6 +744,27 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             b'"state": "Texas"}}',
             'line 2, field record.state: must be a state code (such as TX), not "Texas"',
         ),
+        # Checked by the client's model, stored as given: an unknown key, a date as
+        # pydantic reads one (0 is 1970-01-01), a window ending before it starts.
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "renewalPeriods": {"renewal": {"startDate": 0}}}}',
+            "line 2, field record.renewalPeriods: renewal.startDate: must be a date as "
+            "YYYY-MM-DD, not 0",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "renewalPeriods": {"lateRenewal": {"startDate": "2025-06-10", '
+            b'"endDate": "2025-03-12"}}}}',
+            "line 2, field record.renewalPeriods: lateRenewal.endDate: 2025-03-12 is before "
+            "startDate 2025-06-10",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "renewalPeriods": {"grace": null}}}',
+            "line 2, field record.renewalPeriods: grace: is not a field of renewalPeriods "
+            "(renewal, lateRenewal, reinstatement or renewalType)",
+        ),
         # A license expiring before it was issued, and a date standing for none: stored.
         (
             b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '

@@ -25,7 +25,6 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
-from pydantic import ValidationError
 from pydantic.alias_generators import to_camel
 
 from producersync.model import records as m
@@ -422,20 +421,44 @@ def _categories(value: Any) -> str:
     return ",".join(_strings(value.get("categories", [])))
 
 
+_WINDOWS = ("renewal", "lateRenewal", "reinstatement")
+
+
 def _renewal_periods(value: Any) -> dict[str, Any]:
+    # Stored and served as given: checked by the client's model, which keeps what it does
+    # not know, unknown keys were stored, and dates as pydantic reads them (0, or
+    # "2025-06-10T00:00:00"), served where the contract has YYYY-MM-DD.
     if not isinstance(value, dict):
         raise _Invalid(f"must be a JSON object, not {_show(value)}")
-    try:
-        m.RenewalPeriods.model_validate(value)
-    except ValidationError as exc:
-        error = exc.errors()[0]
-        where = ".".join(str(part) for part in error["loc"])
-        raise _Invalid(f"{where}: {error['msg']}") from exc
-    kind = value.get("renewalType")
-    if kind is not None and kind not in _values(m.RenewalType):
-        allowed = ", ".join(_values(m.RenewalType))
-        raise _Invalid(f"renewalType: must be one of {allowed}, not {_show(kind)}")
+    for key, part in value.items():
+        if key in _WINDOWS:
+            if part is not None:
+                _window(key, part)
+            continue
+        try:
+            if key != "renewalType":
+                raise _Invalid(
+                    f"is not a field of renewalPeriods ({', '.join(_WINDOWS)} or renewalType)"
+                )
+            if part is not None:
+                _member(_values(m.RenewalType), part)
+        except _Invalid as exc:
+            raise _Invalid(f"{key}: {exc}") from None
     return value
+
+
+def _window(name: str, value: Any) -> None:
+    if not isinstance(value, dict) or set(value) - {"startDate", "endDate"}:
+        raise _Invalid(f'{name}: must be {{"startDate": ..., "endDate": ...}}, not {_show(value)}')
+    days: dict[str, dt.date] = {}
+    for key in ("startDate", "endDate"):
+        if value.get(key) is not None:
+            try:
+                days[key] = _date(value[key])
+            except _Invalid as exc:
+                raise _Invalid(f"{name}.{key}: {exc}") from None
+    if len(days) == 2 and days["endDate"] < days["startDate"]:
+        raise _Invalid(f"{name}.endDate: {days['endDate']} is before startDate {days['startDate']}")
 
 
 # --- against the store ----------------------------------------------------------------------
