@@ -960,6 +960,44 @@ def test_an_empty_feed_leaves_the_date_to_the_days_file(engine: sa.Engine, tmp_p
     assert snapshot(engine) == applied
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        # Joined with commas into 200 characters: 206.
+        (
+            "agentTypes",
+            ["Producer"] * 23,
+            "must be at most 200 characters joined with commas, not 206",
+        ),
+        (
+            "loaMapping",
+            {"categories": ["Producer"] * 23},
+            "must be at most 200 characters joined with commas, not 206",
+        ),
+        # An INTEGER on PostgreSQL, where 64 bits were let through.
+        ("ceCreditsNeeded", 2**31, "must be a 32-bit integer, not 2147483648"),
+    ],
+)
+def test_a_value_too_large_for_its_column_changes_nothing(
+    engine: sa.Engine, tmp_path: Path, field: str, value: Any, message: str
+) -> None:
+    # PostgreSQL refused it as the run wrote it, a traceback; SQLite stored it.
+    before = snapshot(engine)
+    loa = first_of(before, "license_loas", nipr_deleted=False)
+    lic = before["licenses"][loa["license_id"]]
+    kind, record = (
+        ("licenses", {"id": lic["id"], "npn": lic["npn"], "active": True, field: value})
+        if field == "agentTypes"
+        else ("licenseLoas", {**_wire(loa), field: value})
+    )
+    feed = write_feed(tmp_path / "feed.jsonl", {"op": "upsert", "type": kind, "record": record})
+    with pytest.raises(FeedError) as caught:
+        run_day(engine, DAY, feed=feed)
+    assert str(caught.value) == f"line 1, field record.{field}: {message}"
+    assert snapshot(engine) == before
+    assert runs(engine) == 0
+
+
 def test_two_new_entities_of_one_npn_are_refused(engine: sa.Engine, tmp_path: Path) -> None:
     # The second broke the NPN's unique key when written: a traceback, on either store.
     before = snapshot(engine)

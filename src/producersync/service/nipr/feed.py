@@ -287,9 +287,9 @@ def _fields(table: sa.Table) -> dict[str, tuple[sa.Column[Any], Callable[[Any], 
         if name in _UNWRITTEN:
             continue
         if name == "loa_categories":
-            fields["loaMapping"] = (column, _categories)
+            fields["loaMapping"] = (column, functools.partial(_categories, length=_length(column)))
         elif name == "agent_types":
-            fields["agentTypes"] = (column, _joined)
+            fields["agentTypes"] = (column, functools.partial(_joined, length=_length(column)))
         else:
             fields[str(to_camel(name))] = (column, _parser(table, column))
     return fields
@@ -311,8 +311,8 @@ def _parser(table: sa.Table, column: sa.Column[Any]) -> Callable[[Any], Any]:
     kind = column.type
     if isinstance(kind, sa.Boolean):
         return _boolean
-    if isinstance(kind, sa.Integer):
-        return _integer
+    if isinstance(kind, sa.Integer):  # ids are BIGINTs, the other integers INTEGERs
+        return _integer32
     if isinstance(kind, sa.Date):
         return _date
     if isinstance(kind, sa.JSON):
@@ -346,6 +346,15 @@ def _integer(value: Any) -> int:
     if not -MAX_ROW_ID - 1 <= value <= MAX_ROW_ID:
         raise _Invalid(f"must be a 64-bit integer, not {value}")
     return value
+
+
+def _integer32(value: Any) -> int:
+    # An INTEGER on PostgreSQL, which refused a larger one as the run wrote it (a
+    # traceback); SQLite stored it.
+    number = _integer(value)
+    if not -(2**31) <= number < 2**31:
+        raise _Invalid(f"must be a 32-bit integer, not {number}")
+    return number
 
 
 def _record_id(value: Any) -> int:
@@ -411,14 +420,24 @@ def _strings(value: Any) -> list[str]:
     return value
 
 
-def _joined(value: Any) -> str:
-    return ",".join(_strings(value))
+def _length(column: sa.Column[Any]) -> int:
+    kind = column.type
+    assert isinstance(kind, sa.String) and kind.length is not None
+    return kind.length
 
 
-def _categories(value: Any) -> str:
+def _joined(value: Any, length: int) -> str:
+    # PostgreSQL refused a longer one as the run wrote it (a traceback); SQLite stored it.
+    joined = ",".join(_strings(value))
+    if len(joined) > length:
+        raise _Invalid(f"must be at most {length} characters joined with commas, not {len(joined)}")
+    return joined
+
+
+def _categories(value: Any, length: int) -> str:
     if not isinstance(value, dict) or set(value) - {"categories"}:
         raise _Invalid(f'must be {{"categories": [...]}}, not {_show(value)}')
-    return ",".join(_strings(value.get("categories", [])))
+    return _joined(value.get("categories", []), length)
 
 
 _WINDOWS = ("renewal", "lateRenewal", "reinstatement")
