@@ -787,6 +787,12 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             b'{"op": "delete", "type": "lic\xffenses", "id": 1}',
             "line 2: not UTF-8 (byte 30 of the line is 0xff)",
         ),
+        # Lines are read to their \n: two ending in \r alone (an old Mac's) are one.
+        (
+            orjson.dumps(GOOD) + b"\r" + orjson.dumps({**GOOD, "id": 7}),
+            "line 2: not valid JSON (unexpected content after document: line 1 column 53 (char "
+            "52)); a line ends with \\n or \\r\\n, not \\r alone",
+        ),
         (
             '{"op": "delete"}'.encode("utf-16-le"),
             "line 2: not valid JSON (byte 2 of the line is NUL: is the file UTF-16?)",

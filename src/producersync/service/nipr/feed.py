@@ -240,6 +240,8 @@ def _not_json(text: bytes, exc: orjson.JSONDecodeError) -> str:
     nul = text.find(b"\0")
     if nul >= 0:
         return f"not valid JSON (byte {nul + 1} of the line is NUL: is the file UTF-16?)"
+    if b"\r" in text:  # read as lines ending there before the file was read a line at a time
+        return f"not valid JSON ({exc}); a line ends with \\n or \\r\\n, not \\r alone"
     return f"not valid JSON ({exc})"
 
 
