@@ -599,25 +599,48 @@ def test_report_expiring_accepts_days_with_or_without_d(mirror_url: str) -> None
         ]
 
 
-def test_a_report_table_keeps_short_values_whole_in_80_columns(
-    monkeypatch: pytest.MonkeyPatch,
+_EXPIRING_ROW = {
+    "npn": "1234567890",
+    "state": "CA",
+    "licenseId": 123456789,
+    "licenseNum": "0H12345678",
+    "licenseClass": "Producer with a long class name " * 3,
+    "expirationDate": dt.date(2026, 12, 31),
+    "daysLeft": 36499,
+}
+_CHANGE_ROW = {
+    "id": 123456789,
+    "changedAt": dt.datetime(2026, 12, 5, 21, 19, 0, 91820, tzinfo=dt.UTC),
+    "action": "delete",
+    "resource": "regulatoryActionValues",
+    "recordId": 1234567890,
+    "npn": "1234567890",
+    "fields": ["regulatoryActionValues", "expirationDate", "licenseLoas", "npn"],
+    "runId": 987654,
+}
+
+
+@pytest.mark.parametrize(
+    ("key", "row", "whole"),
+    [
+        ("licenses", _EXPIRING_ROW, ["1234567890", "123456789", "0H12345678", "2026-12-31"]),
+        ("changes", _CHANGE_ROW, ["123456789", "2026-12-05", "21:19:00", "1234567890"]),
+    ],
+)
+def test_a_report_table_shows_every_column_whole_in_80_columns(
+    monkeypatch: pytest.MonkeyPatch, key: str, row: dict[str, Any], whole: list[str]
 ) -> None:
     """Squeezed to 80 columns (a terminal's, or stdout that is none), the table of
-    `report expiring` cut its expiration dates to `2026-12-…`."""
+    `report expiring` cut its expiration dates to `2026-12-…`; then, past the edge, its
+    last columns: 36499 days left shown as 3649, and the changes' runIds gone."""
     out = io.StringIO()
     monkeypatch.setattr(check_cli, "console", Console(file=out, width=80))
-    row = {
-        "npn": "1234567890",
-        "state": "CA",
-        "licenseId": 123456789,
-        "licenseNum": "0H12345678",
-        "licenseClass": "Producer with a long class name " * 3,
-        "expirationDate": dt.date(2026, 12, 31),
-        "daysLeft": 27,
-    }
-    check_cli._report(False, {"today": dt.date(2026, 12, 4)}, "licenses", [row], "none")
-    for short in ("1234567890", "123456789", "0H12345678", "2026-12-31"):
-        assert short in out.getvalue(), out.getvalue()
+    check_cli._report(False, {"today": dt.date(2026, 12, 4)}, key, [row], "none")
+    lines = out.getvalue().splitlines()
+    assert max(map(len, lines)) <= 80, out.getvalue()
+    words = out.getvalue().split()
+    for short in [*whole, str(list(row.values())[-1])]:
+        assert short in words, out.getvalue()
 
 
 def test_report_changes_since_a_date(mirror_url: str) -> None:

@@ -4,10 +4,12 @@ manual pull records, a refused replay, and the commands that only read a mirror.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import functools
 import os
 import signal
 import sqlite3
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,7 @@ from producersync.cli.sync import _wait_for, synced_through
 from producersync.client import Client
 from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
+from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
 from tests.support.cli import error_both_ways, producersync, producersync_output, sync_environment
 
@@ -532,8 +535,67 @@ def test_sync_changes_prints_one_line_a_change_however_long(
     assert code == 0, err
     line = out.removesuffix("\n")
     assert "\n" not in line, out
-    assert line.split(" ", 5)[1:5] == ["insert", "licenses", "7", "npn=15645555"]
+    assert line.split(" ", 6)[2:6] == ["insert", "licenses", "7", "npn=15645555"]
     assert line.endswith(", updatedAt"), line
+
+
+def test_sync_changes_lines_page_with_after_the_id_each_starts_with(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A line had no id: the --after that pages the feed was in the JSON alone."""
+    records = [{"id": n, "npn": "15645555", "updatedAt": "2026-01-02"} for n in (7, 8, 9)]
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", records)
+    read: list[str] = []
+    after: list[str] = []
+    while True:
+        args = ["sync", "changes", "--since", "2000-01-01", "--limit", "2", *after]
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert code == 0, err
+        if not out:
+            break
+        lines = [line.split(" ") for line in out.splitlines()]
+        read += [line[4] for line in lines]  # the record id
+        after = ["--after", lines[-1][0]]
+    assert read == ["7", "8", "9"]
+
+
+class _ClosedPipe:
+    """A stdout whose reader has gone (``| head -1`` once it has its line)."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+    def flush(self) -> None:
+        raise BrokenPipeError(errno.EPIPE, "Broken pipe")
+
+
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes", "--json"]])
+def test_changes_are_written_as_they_are_read(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """The whole feed was read into a list before its first line was written: hundreds
+    of MB for a large mirror, and a `| head -1` waited for all of it. A reader that has
+    gone stops the read, quietly (exit 1, as Click ends on a closed pipe)."""
+    records = [{"id": n, "npn": "15645555", "updatedAt": "2026-01-02"} for n in range(3_000)]
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", records)
+    read = 0
+    to_change = feed._change
+
+    def counted(values: Any) -> mirror.Change:
+        nonlocal read
+        read += 1
+        return to_change(values)
+
+    monkeypatch.setattr(feed, "_change", counted)
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    code, _, err = producersync_output(monkeypatch, capsys, *command, "--since", "2000-01-01")
+    assert (code, err) == (1, "")
+    assert 0 < read < len(records)
 
 
 def test_sync_changes_with_none_says_so_on_stderr(

@@ -7,13 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
 import orjson
 import sqlalchemy as sa
 import typer
+from rich import box
+from rich.cells import cell_len
 from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
@@ -34,6 +37,8 @@ from producersync.cli.common import (
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.model import STATE_CODES, is_co_code, is_npn
 from producersync.sync import compliance
+from producersync.sync.mirror import iter_changes
+from producersync.sync.mirror.queries import iter_licenses_expiring
 from producersync.sync.settings import SyncSettings
 
 __all__ = ["check", "report"]
@@ -56,7 +61,17 @@ _DAYS = re.compile(r"([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads i
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
 _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
-_NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
+_NARROWEST = 6  # characters of a long value's column, however narrow the table
+_NAMES_SHOWN = 8
+# Columns two spaces apart, a rule under the headings, no other lines: in 80 columns, a
+# box and its padding around eight columns took a third of the width.
+_TABLE: dict[str, Any] = {
+    "box": box.SIMPLE_HEAD,
+    "padding": (0, 1, 0, 0),
+    "show_edge": False,
+    "pad_edge": False,
+}
+_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # LOA names an unknown LOA's error lists
 
 
 def _echo_json(value: object) -> None:
@@ -189,23 +204,22 @@ def expiring(
     """Active licenses of the active population expiring within the next days, soonest first."""
     days = _days(within)
     today = dt.date.today()
-    with _mirror(mirror) as conn:
-        found = compliance.expiring(conn, days, today=today)
-    rows = [
-        {
-            "npn": lic.npn,
-            "state": lic.state,
-            "licenseId": lic.id,
-            "licenseNum": lic.license_num,
-            "licenseClass": lic.license_class,
-            "expirationDate": lic.expiration_date,
-            "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
-        }
-        for lic in found
-    ]
     by = today + dt.timedelta(days=days)
     none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by})"
-    _report(as_json, {"today": today, "withinDays": days}, "licenses", rows, none)
+    with _mirror(mirror) as conn:
+        rows = (
+            {
+                "npn": lic.npn,
+                "state": lic.state,
+                "licenseId": lic.id,
+                "licenseNum": lic.license_num,
+                "licenseClass": lic.license_class,
+                "expirationDate": lic.expiration_date,
+                "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
+            }
+            for lic in iter_licenses_expiring(conn, today, by)
+        )
+        _report(as_json, {"today": today, "withinDays": days}, "licenses", rows, none)
 
 
 @report.command(cls=JsonErrorsCommand)
@@ -219,33 +233,81 @@ def changes(
     """What the mirror recorded since a date: each record inserted, changed or purged,
     in feed order (by id)."""
     with _mirror(mirror) as conn:
-        found = compliance.changes(conn, since, after=after, limit=limit)
-    rows = [change_json(c) for c in found]
-    _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
+        rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
+        _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
 
 
 def _report(
-    as_json: bool, header: dict[str, object], key: str, rows: list[dict[str, Any]], none: str
+    as_json: bool, header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], none: str
 ) -> None:
     """One JSON object (``header`` and the rows under ``key``), or a table for people;
     ``none`` when there are no rows, as a table without rows has no columns, and prints
     nothing at all."""
     if as_json:
-        _echo_json({**header, key: rows})
+        _echo_json_listing(header, key, iter(rows))
         return
+    rows = list(rows)
     if not rows:
         console.print(none, highlight=False)
         return
     title = ", ".join(f"{name}: {value}" for name, value in header.items())
     cells = [[_cell(value) for value in row.values()] for row in rows]
-    # A column as wide as its short values, so that in 80 columns the table squeezes the
-    # long ones (field lists) and never cuts a date or an NPN to `2026-12-…`.
-    widths = [min(max(map(len, column)), _WHOLE) for column in zip(*cells, strict=True)]
-    columns = [Column(name, min_width=width) for name, width in zip(rows[0], widths, strict=True)]
-    table = Table(*columns, title=f"{len(rows)} {key} ({title})")
+    columns = _columns(list(rows[0]), cells, console.width)
+    table = Table(*columns, title=f"{len(rows)} {key} ({title})", **_TABLE)
     for row in cells:
         table.add_row(*map(Text, row))  # as they are, not read as markup
     console.print(table)
+
+
+def _echo_json_listing(header: dict[str, object], key: str, rows: Iterator[dict[str, Any]]) -> None:
+    """``{**header, key: [*rows]}`` as one line of JSON, written as the rows are read:
+    a listing built whole first held hundreds of MB for a large mirror. Nothing is
+    written before the first row is read, so that a query's error is told alone."""
+    first = next(rows, None)
+    opening = orjson.dumps({**header, key: []}).decode()
+    if first is None:
+        sys.stdout.write(opening + "\n")
+        return
+    sys.stdout.write(opening[: -len("]}")] + orjson.dumps(first).decode())
+    for row in rows:
+        sys.stdout.write("," + orjson.dumps(row).decode())
+    sys.stdout.write("]}\n")
+
+
+def _columns(keys: list[str], cells: list[list[str]], width: int) -> list[Column]:
+    """The table's columns, to fit ``width``. A column whose values' words are short (a
+    date, an NPN, an id: at most ``_WHOLE``) is as wide as its longest word, its
+    heading's included, and cuts none; the others (field lists, license classes,
+    resource names) share what is left, folding what does not fit. Rich, left to
+    itself, squeezed every column evenly, then widened the short ones back, and the
+    table was wider than 80 columns: what was past the edge was cut, 12345 days left
+    shown as 1234, the runIds gone."""
+    headers = [_header(key) for key in keys]
+    longest = [max(map(_longest_word, column)) for column in zip(*cells, strict=True)]
+    whole = [
+        max(size, _longest_word(header)) if size <= _WHOLE else None
+        for size, header in zip(longest, headers, strict=True)
+    ]
+    frame = 2 * (len(keys) - 1)  # two spaces between two columns (``_TABLE``)
+    left = width - frame - sum(size for size in whole if size is not None)
+    long_ones = whole.count(None)
+    share = max(left // long_ones, _NARROWEST) if long_ones else None
+    return [
+        Column(header, min_width=size, overflow="fold")
+        if size is not None
+        else Column(header, max_width=share, overflow="fold")
+        for header, size in zip(headers, whole, strict=True)
+    ]
+
+
+def _longest_word(text: str) -> int:
+    return max(map(cell_len, text.split()), default=0)  # 名前 takes four columns
+
+
+def _header(key: str) -> str:
+    """A column's heading: its JSON key in words ("days left"), which wrap where the
+    key (expirationDate) would have widened its column."""
+    return _WORDS.sub(" ", key).lower()
 
 
 def _cell(value: object) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import signal
+import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -18,6 +19,7 @@ from dataclasses import asdict
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
+import orjson
 import sqlalchemy as sa
 import typer
 from rich.markup import escape
@@ -354,26 +356,39 @@ def changes(
     after: AfterOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Changes the mirror recorded since a time, in feed order (by id).
+    """Changes the mirror recorded since a time, in feed order (by id), a line each: its
+    id, time, action, resource, record id, npn= and the fields changed.
 
     To page: --limit N, then the same --since with --after the last id read.
     With --json, one JSON object a line, keyed as report changes' (camelCase).
     """
     engine = read_mirror(SyncSettings().mirror_url)
-    with engine.connect() as conn:
-        found = mirror.changes_since(conn, since, after=after, limit=limit)
-    engine.dispose()
-    if not found and not as_json:
+    written = 0
+    try:
+        with engine.connect() as conn:
+            # Each change written as it is read: the whole feed in a list first held
+            # hundreds of MB, and a reader's first line waited for the last.
+            for change in mirror.iter_changes(conn, since, after=after, limit=limit):
+                sys.stdout.write(_change_line(change, as_json))
+                written += 1
+    finally:
+        engine.dispose()
+    if not written and not as_json:
         # On stderr: stdout stays a line per change, for the scripts reading it.
         err_console.print(f"no change since {since.isoformat()}", highlight=False)
-    for change in found:
-        if as_json:
-            emit(True, change_json(change))
-        else:  # plain: Rich wraps at 80 columns off a terminal, and reads [..] as markup
-            typer.echo(
-                f"{change.changed_at.isoformat()} {change.action} {change.resource} "
-                f"{change.record_id} npn={change.npn} {', '.join(change.fields)}"
-            )
+
+
+def _change_line(change: mirror.Change, as_json: bool) -> str:
+    """A change as ``sync changes`` prints it. Plain, not through Rich, which wraps at 80
+    columns off a terminal and reads [..] as markup. The id first: it is what --after
+    takes, and a line without it could not be paged from."""
+    if as_json:
+        return orjson.dumps(change_json(change)).decode() + "\n"
+    return (
+        f"{change.id} {change.changed_at.isoformat()} {change.action} {change.resource} "
+        f"{change.record_id} npn={change.npn} {', '.join(change.fields)}".rstrip()
+        + "\n"
+    )
 
 
 @app.command(cls=JsonErrorsCommand)

@@ -9,7 +9,7 @@ Every function takes a ``Connection``; writers open it with ``write_transaction`
 """
 
 from producersync.sync.mirror.engine import write_transaction
-from producersync.sync.mirror.feed import Change, changes_since, prune_changes
+from producersync.sync.mirror.feed import Change, changes_since, iter_changes, prune_changes
 from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
     activate_listed,
@@ -75,6 +75,7 @@ __all__ = [
     "fetched_since_activation",
     "finish_run",
     "interrupt_run",
+    "iter_changes",
     "last_synced_run_date",
     "mark_activations_fetched",
     "mark_all_processed",

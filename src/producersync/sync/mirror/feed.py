@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,7 +23,14 @@ import sqlalchemy as sa
 from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.tables import changes
 
-__all__ = ["Change", "ChangeRow", "append_changes", "changes_since", "prune_changes"]
+__all__ = [
+    "Change",
+    "ChangeRow",
+    "append_changes",
+    "changes_since",
+    "iter_changes",
+    "prune_changes",
+]
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ ChangeRow = tuple[str, int, str | None, str, list[str], int | None, dt.datetime]
 _COLUMNS = ("resource", "record_id", "npn", "action", "fields", "run_id", "changed_at")
 _KEY = ("id", "resource", "record_id")
 _PG_FEED_LOCK = 0x46454544  # "FEED": an arbitrary constant shared by every sync process
+_READ_BATCH = 1_000  # changes fetched at a time when the feed is read as it goes
 
 
 def append_changes(
@@ -104,12 +112,26 @@ def changes_since(
     id read as ``after`` and the same ``since``: many changes share one time (a page's
     records, a purge), so a time alone cannot say where a page ended, and a change's
     time is its batch's (a purge's, its deactivation's), not its place in the feed."""
+    return list(iter_changes(conn, since, after=after, limit=limit))
+
+
+def iter_changes(
+    conn: sa.Connection,
+    since: dt.datetime,
+    *,
+    after: int | None = None,
+    limit: int | None = None,
+) -> Iterator[Change]:
+    """``changes_since``, read as it goes (on PostgreSQL through a server-side cursor),
+    for a reader that hands each change on: the whole feed in a list took 1.6 KB a
+    change (385 MB for 240,000), and its first line waited for its last."""
     query = sa.select(changes).where(changes.c.changed_at >= since).order_by(changes.c.id)
     if after is not None:
         query = query.where(changes.c.id > after)
     if limit is not None:
         query = query.limit(limit)
-    return [_change(row._mapping) for row in conn.execute(query)]
+    for row in conn.execute(query.execution_options(yield_per=_READ_BATCH)):
+        yield _change(row._mapping)
 
 
 def _change(values: Mapping[str, Any] | sa.RowMapping) -> Change:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "LoaRow",
     "PopulationRow",
     "appointments_with",
+    "iter_licenses_expiring",
     "licenses_expiring",
     "licenses_in_state",
     "loa_terms",
@@ -32,6 +34,9 @@ __all__ = [
     "stored_npns",
     "stored_records",
 ]
+
+
+_READ_BATCH = 1_000  # rows fetched at a time by a query read as it goes
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,14 @@ def appointments_with(
 def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list[LicenseRow]:
     """Active, not deleted licenses of the active population expiring in [start, end],
     soonest first."""
+    return list(iter_licenses_expiring(conn, start, end))
+
+
+def iter_licenses_expiring(
+    conn: sa.Connection, start: dt.date, end: dt.date
+) -> Iterator[LicenseRow]:
+    """``licenses_expiring``, read as it goes (on PostgreSQL through a server-side
+    cursor), for a reader that hands each license on."""
     query = (
         sa.select(*_LICENSE_COLUMNS)
         .join(population, population.c.npn == licenses.c.npn)
@@ -141,7 +154,8 @@ def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list
         )
         .order_by(licenses.c.expiration_date, licenses.c.npn, licenses.c.state, licenses.c.id)
     )
-    return [LicenseRow(**_typed(row._asdict())) for row in conn.execute(query)]
+    for row in conn.execute(query.execution_options(yield_per=_READ_BATCH)):
+        yield LicenseRow(**_typed(row._asdict()))
 
 
 def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[str]]]:
