@@ -30,6 +30,7 @@ from producersync.service.store.tables import (
     service_keys,
 )
 from producersync.sync.mirror import migrate as mirror_migrate
+from producersync.sync.mirror.engine import make_engine
 from producersync.sync.mirror.migrate import VERSION_TABLE
 from producersync.webhooks import generate_secret
 from tests.support.databases import revisions, store_url
@@ -78,11 +79,13 @@ def test_commands_started_together_on_a_new_store_migrate_it_once(database: str)
     assert _revisions(database) == revisions(store_migrate)[-1:]
 
 
-def test_commands_started_together_on_a_new_mirror_migrate_it_once(tmp_path: Path) -> None:
-    # An empty file: a mirror (not one mistyped) for the commands that only read one.
-    mirror = tmp_path / "mirror.db"
-    mirror.touch()
-    url = f"sqlite:///{mirror}"
+def test_commands_started_together_on_an_old_mirror_migrate_it_once(tmp_path: Path) -> None:
+    # A mirror at its first revision: the commands that only read one make none (an
+    # empty file is refused), but bring an old one to head.
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    engine = make_engine(url)
+    mirror_migrate.upgrade(engine, revisions(mirror_migrate)[0])
+    engine.dispose()
     results = cli_together(*[["sync", "status"]] * 6, env={"PRODUCERSYNC_MIRROR_URL": url})
     assert not _failures(results)
     assert _revisions(url, VERSION_TABLE) == revisions(mirror_migrate)[-1:]

@@ -3,6 +3,7 @@ manual pull records, a refused replay, and the commands that only read a mirror.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import errno
 import functools
@@ -686,6 +687,35 @@ def test_a_command_that_only_reads_refuses_a_mirror_that_is_not_there(
         "`producersync sync backfill` first\n"
     )
     assert list(mirror_file.parent.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", _READING, ids=lambda c: " ".join(c[:2]))
+@pytest.mark.parametrize(
+    "tables", [[], ["CREATE TABLE accounts (id INTEGER)"]], ids=["empty", "other"]
+)
+def test_a_command_that_only_reads_refuses_a_database_holding_no_mirror(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    tables: list[str],
+) -> None:
+    """An empty file (or database), or another's, was migrated into an empty mirror by
+    a command that only reads, whose answers then looked as sure as a real one's."""
+    with contextlib.closing(sqlite3.connect(mirror_file)) as conn:
+        for table in tables:
+            conn.execute(table)
+        conn.commit()
+    before = mirror_file.read_bytes()
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert err == (
+        f"error: no mirror at {mirror_file}: run `producersync sync run` or "
+        "`producersync sync backfill` first\n"
+    )
+    assert mirror_file.read_bytes() == before
+    assert [path.name for path in mirror_file.parent.iterdir()] == [mirror_file.name]
 
 
 @pytest.mark.parametrize("command", _READING[:3], ids=lambda c: " ".join(c[:2]))

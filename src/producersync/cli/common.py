@@ -29,6 +29,7 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.settings_variables import setting_name, variable
 from producersync.sync.mirror import Change, open_mirror
+from producersync.sync.mirror.migrate import holds_mirror
 from producersync.sync.settings import SyncSettings
 
 S = TypeVar("S", bound=BaseSettings)
@@ -326,19 +327,32 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     """The mirror at ``url`` (given with ``option``, if by one, else by its setting) for
     a command that only reads it. A SQLite file that is not there is a mistyped path or
     a mirror never synced: opening it would make an empty mirror, and its answers ("not
-    in the monitored population") would look as sure as a real one's."""
+    in the monitored population") would look as sure as a real one's. So would an empty
+    file or database, or another's (the store's), which opening migrated into one."""
     path = sqlite_file(url)
-    if path is not None and not path.exists():
-        raise fail(
-            f"no mirror at {path.absolute()}: run `producersync sync run` or "
-            "`producersync sync backfill` first",
-            code=2,
-            # The setting's variable, as for any setting refused (also when the
-            # configuration file gave it): a script reading --json was told null.
-            field=option or variable(SyncSettings, "mirror_url"),
-            value=masked(url),
-        )
+    where = masked(url) if path is None else str(path.absolute())
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        raise _no_mirror(where, url, option)
+    # A plain engine, not the mirror's: its pragmas would turn another's SQLite file to WAL.
+    engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.NullPool)
+    try:
+        held = holds_mirror(engine)
+    finally:
+        engine.dispose()
+    if not held:
+        raise _no_mirror(where, url, option)
     return open_mirror(url, pool_size)
+
+
+def _no_mirror(where: str, url: str, option: str | None) -> Failed:
+    return fail(
+        f"no mirror at {where}: run `producersync sync run` or `producersync sync backfill` first",
+        code=2,
+        # The setting's variable, as for any setting refused (also when the
+        # configuration file gave it): a script reading --json was told null.
+        field=option or variable(SyncSettings, "mirror_url"),
+        value=masked(url),
+    )
 
 
 def change_json(change: Change) -> dict[str, object]:

@@ -12,7 +12,7 @@ from alembic.script import ScriptDirectory
 from producersync import migrations
 from producersync.sync.mirror.engine import write_transaction
 
-__all__ = ["VERSION_TABLE", "upgrade"]
+__all__ = ["VERSION_TABLE", "holds_mirror", "upgrade"]
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 # Not Alembic's default `alembic_version`: the mirror may share a database with the
@@ -36,6 +36,13 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
         version_table=VERSION_TABLE,
         revision=revision,
     )
+
+
+def holds_mirror(engine: sa.Engine) -> bool:
+    """Whether the database holds a mirror (at any revision): one that does not is empty,
+    or some other database's."""
+    with engine.connect() as conn:
+        return sa.inspect(conn).has_table(VERSION_TABLE)
 
 
 def _at_head(engine: sa.Engine) -> bool:
