@@ -484,6 +484,13 @@ def test_expiring_refuses_days_before_today(conn: sa.Connection) -> None:
     assert [lic.id for lic in expiring(conn, 0, today=dt.date(2026, 2, 10))] == [1]
 
 
+def test_expiring_refuses_days_past_the_last_date(conn: sa.Connection) -> None:
+    """Was an OverflowError, "date value out of range", naming neither."""
+    with pytest.raises(ValueError, match=r"within_days 2912429 from 2026-01-15 ends past 9999"):
+        expiring(conn, 2_912_429, today=ON)
+    assert [lic.id for lic in expiring(conn, 2_912_428, today=ON)] == [1]  # to 9999-12-31
+
+
 def test_changes_is_the_change_feed(conn: sa.Connection) -> None:
     found = changes(conn, AT)
     assert {(c.resource, c.record_id) for c in found} >= {("licenses", 1), ("licenseLoas", 11)}

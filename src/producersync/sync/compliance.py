@@ -139,10 +139,15 @@ def expiring(
     """Active licenses of the active population that expire within ``within_days`` days
     of ``today`` (default: the real today), soonest first: on ``today`` itself for 0.
     A negative ``within_days`` is a ValueError, not the empty list of a window that
-    ends before it starts."""
+    ends before it starts; so is one that ends past 9999-12-31, the last date (it was
+    an OverflowError, "date value out of range", naming neither)."""
     if within_days < 0:
         raise ValueError(f"within_days must be 0 or more, not {within_days}")
     today = today or dt.date.today()
+    if within_days > (dt.date.max - today).days:
+        raise ValueError(
+            f"within_days {within_days} from {today} ends past {dt.date.max}, the last date"
+        )
     return licenses_expiring(conn, today, today + dt.timedelta(days=within_days))
 
 
