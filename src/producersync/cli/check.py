@@ -62,7 +62,7 @@ _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no da
 _LISTED = 3  # list items a table cell shows
 _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
 _NARROWEST = 6  # characters of a long value's column, however narrow the table
-_NAMES_SHOWN = 8
+_NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 # Columns two spaces apart, a rule under the headings, no other lines: in 80 columns, a
 # box and its padding around eight columns took a third of the width.
 _TABLE: dict[str, Any] = {
@@ -71,7 +71,7 @@ _TABLE: dict[str, Any] = {
     "show_edge": False,
     "pad_edge": False,
 }
-_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # LOA names an unknown LOA's error lists
+_WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # where a camelCase key's words meet
 
 
 def _echo_json(value: object) -> None:
