@@ -62,6 +62,25 @@ def test_a_bad_since_is_a_usage_error_and_touches_nothing(
     assert list(tmp_path.iterdir()) == []  # no mirror, no store
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("2026-02-30", "is not a date: day is out of range for month"),
+        ("2026-13-01T08:00:00", "is not a date: month must be in 1..12"),
+        ("2026-12-01T25:00", "is not an ISO 8601 time or date, as 2025-09-01T08:00:00"),
+    ],
+)
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_a_since_naming_a_day_that_does_not_exist_says_why(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], value: str, why: str
+) -> None:
+    """It said the format was wrong, as --on once did: 2026-02-30 has the format."""
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, [*command, "--since", value])
+    assert result.exit_code == 2, result.output
+    assert f"Invalid value for '--since': {value!r} {why}" in _said(result)
+
+
 def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
     assert iso_time("2025-09-01") == dt.datetime(2025, 9, 1, tzinfo=dt.UTC)
     assert iso_time("2025-09-01T08:00:00") == dt.datetime(2025, 9, 1, 8, tzinfo=dt.UTC)

@@ -235,6 +235,10 @@ def iso_time(value: str) -> dt.datetime:
     try:
         moment = dt.datetime.fromisoformat(value)
     except ValueError:
+        try:
+            dates.iso_date(value[:10])
+        except ValueError as exc:  # 2026-02-30: its day is wrong, not its format
+            raise BadValue(value, f"{value!r} is {exc}") from None
         raise refused from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
     try:
