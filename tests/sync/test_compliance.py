@@ -642,7 +642,7 @@ def test_a_report_table_shows_every_column_whole_in_80_columns(
     last columns: 36499 days left shown as 3649, and the changes' runIds gone."""
     out = io.StringIO()
     monkeypatch.setattr(check_cli, "console", Console(file=out, width=80))
-    check_cli._report(False, {"today": dt.date(2026, 12, 4)}, key, [row], "none")
+    check_cli._table({"today": dt.date(2026, 12, 4)}, key, [row], "none")
     lines = out.getvalue().splitlines()
     assert max(map(len, lines)) <= 80, out.getvalue()
     words = out.getvalue().split()

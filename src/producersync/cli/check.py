@@ -219,7 +219,10 @@ def expiring(
             }
             for lic in iter_licenses_expiring(conn, today, by)
         )
-        _report(as_json, {"today": today, "withinDays": days}, "licenses", rows, none)
+        header: dict[str, object] = {"today": today, "withinDays": days}
+        listed = _listed(as_json, header, "licenses", rows)
+    if listed is not None:
+        _table(header, "licenses", listed, none)
 
 
 @report.command(cls=JsonErrorsCommand)
@@ -234,19 +237,27 @@ def changes(
     in feed order (by id)."""
     with _mirror(mirror) as conn:
         rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
-        _report(as_json, {"since": since}, "changes", rows, f"no change since {since.isoformat()}")
+        listed = _listed(as_json, {"since": since}, "changes", rows)
+    if listed is not None:
+        _table({"since": since}, "changes", listed, f"no change since {since.isoformat()}")
 
 
-def _report(
-    as_json: bool, header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], none: str
-) -> None:
-    """One JSON object (``header`` and the rows under ``key``), or a table for people;
-    ``none`` when there are no rows, as a table without rows has no columns, and prints
-    nothing at all."""
-    if as_json:
-        _echo_json_listing(header, key, iter(rows))
-        return
-    rows = list(rows)
+def _listed(
+    as_json: bool, header: dict[str, object], key: str, rows: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]] | None:
+    """With ``as_json``, one JSON object (``header`` and the rows under ``key``) written
+    as the rows are read, and None; else the rows, read whole for a table, which is
+    drawn once the mirror is let go (on SQLite a reader open through a long drawing
+    keeps the WAL from being checkpointed)."""
+    if not as_json:
+        return list(rows)
+    _echo_json_listing(header, key, iter(rows))
+    return None
+
+
+def _table(header: dict[str, object], key: str, rows: list[dict[str, Any]], none: str) -> None:
+    """The rows as a table for people; ``none`` when there are none, as a table without
+    rows has no columns, and prints nothing at all."""
     if not rows:
         console.print(none, highlight=False)
         return
