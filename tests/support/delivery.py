@@ -118,6 +118,7 @@ def log_attempts(
                     "delivery_id": delivery.id,
                     "message_id": delivery.message_id,
                     "endpoint_id": endpoint_id,
+                    "event_type": event_type,
                     "attempt_number": n + 1,
                     "trigger": "scheduled",
                     "attempted_at": start + dt.timedelta(seconds=n),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -853,6 +854,123 @@ def test_attempts_are_filtered_up_to_until_not_included(engine: sa.Engine) -> No
         )
 
 
+_EVERY_TYPE = [ENDPOINT_TEST, UPDATES_AVAILABLE, NPN_ACTIVATED, NPN_DEACTIVATED]
+
+
+def test_attempts_filtered_by_type_are_those_of_their_messages_type_page_by_page(
+    engine: sa.Engine,
+) -> None:
+    """The type is read from the attempt, no longer from its message: every set of types,
+    with and without a window, lists what the messages' types said, across pages each way
+    (starts shared by several attempts included)."""
+    shuffled = random.Random(7)
+    minutes = [shuffled.randrange(40) for _ in range(60)]
+
+    def kind(n: int) -> str:  # the test events and updates_available rare, NPN events not
+        if n % 20 == 0:
+            return ENDPOINT_TEST
+        if n % 12 == 5:
+            return UPDATES_AVAILABLE
+        return NPN_ACTIVATED if n % 3 else NPN_DEACTIVATED
+
+    with write_transaction(engine) as conn:
+        endpoint = attempts_at(conn, minutes, "mine", types=kind)
+        logged_attempts(conn)  # another account's endpoint, of the same types
+    with engine.connect() as conn:
+        every = outbox.list_attempts(conn, endpoint_id=endpoint, limit=1000)
+        of_message = {a.message_id: type_of_message(conn, a.message_id) for a in every}
+        assert set(of_message.values()) == set(_EVERY_TYPE)
+        windows = [(None, None), (T0 + seconds(600), T0 + seconds(1800))]
+        for size in range(1, len(_EVERY_TYPE) + 1):
+            for types in itertools.combinations(_EVERY_TYPE, size):
+                for since, until in windows:
+                    narrowed = outbox.LogFilter(frozenset(types), since, until)
+                    want = [
+                        a
+                        for a in every
+                        if of_message[a.message_id] in types
+                        and (since is None or since <= a.attempted_at)
+                        and (until is None or a.attempted_at < until)
+                    ]
+                    assert paged(conn, endpoint, narrowed, older=True) == want, types
+                    newer = paged(conn, endpoint, narrowed, older=False, start=want[-1:])
+                    assert newer == list(reversed(want[:-1])), types
+
+
+def paged(
+    conn: sa.Connection,
+    endpoint: str,
+    narrowed: outbox.LogFilter,
+    *,
+    older: bool,
+    start: list[outbox.Attempt] | None = None,
+) -> list[outbox.Attempt]:
+    """Every attempt of the list, three a page: older ones from the newest, or newer ones
+    from the attempt ``start`` (none: nothing)."""
+    if not older and not start:
+        return []
+    read: list[outbox.Attempt] = []
+    cursor = start[0].id if start else None
+    while True:
+        page = outbox.list_attempts(
+            conn,
+            endpoint_id=endpoint,
+            limit=3,
+            before=cursor if older else None,
+            after=None if older else cursor,
+            narrowed=narrowed,
+        )
+        read += page
+        if len(page) < 3:
+            return read
+        cursor = page[-1].id
+
+
+def test_every_way_an_attempt_is_made_keeps_its_messages_event_type(engine: sa.Engine) -> None:
+    """The first attempts of an endpoint's test event, of Send Example and of published
+    events; their retries; the attempts Recover and Resend queue: each stores its
+    message's type, which the filtered list goes by."""
+    settings = ServiceSettings(allow_private_endpoints=False)
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        endpoint, _secret = management.create_endpoint(conn, settings, account, URL)
+        published = [updates(), activated(), deactivated()]
+        outbox.publish(conn, [message(account, e) for e in published])
+        management.send_example(conn, endpoint, NPN_DEACTIVATED)
+
+    def attempt_what_is_due(*, succeeded: bool, retried: bool = False) -> int:
+        with write_transaction(engine) as conn:
+            now = outbox.store_clock(conn)
+            claimed = outbox.claim_due(conn, now, 100, LEASE)
+            retry = now if retried else None
+            outbox.record(
+                conn, [outcome(c, now, succeeded=succeeded, next_at=retry) for c in claimed]
+            )
+            return len(claimed)
+
+    assert attempt_what_is_due(succeeded=False, retried=True) == 5
+    assert attempt_what_is_due(succeeded=False) == 5  # the retries, the last ones
+    with write_transaction(engine) as conn:
+        since = outbox.store_clock(conn) - dt.timedelta(hours=1)
+        assert management.recover(conn, endpoint, since) == 5
+    assert attempt_what_is_due(succeeded=True) == 5
+    with write_transaction(engine) as conn:
+        for delivery in outbox.list_deliveries(conn, endpoint_id=endpoint.id):
+            management.replay(conn, endpoint, delivery.message_id)
+    assert attempt_what_is_due(succeeded=True) == 5
+
+    with engine.connect() as conn:
+        every = outbox.list_attempts(conn, endpoint_id=endpoint.id)
+        assert [a.trigger for a in every] == ["manual"] * 10 + ["scheduled"] * 10
+        types = {a.message_id: type_of_message(conn, a.message_id) for a in every}
+        assert [a.event_type for a in every] == [types[a.message_id] for a in every]
+        assert sorted(types.values()) == sorted([*_EVERY_TYPE, NPN_DEACTIVATED])
+        for event_type in _EVERY_TYPE:
+            narrowed = outbox.LogFilter(frozenset({event_type}))
+            found = outbox.list_attempts(conn, endpoint_id=endpoint.id, narrowed=narrowed)
+            assert found == [a for a in every if types[a.message_id] == event_type]
+
+
 def test_deliveries_of_groups_by_message(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn:
         account = new_account(conn)
@@ -1097,12 +1215,33 @@ def test_recover_since_with_a_utc_offset_means_the_same_instant(kind: str, tmp_p
 # --- the attempts log, in time order and paged -------------------------------------------
 
 
-def attempts_at(conn: sa.Connection, minutes: list[int], account_name: str = "acme") -> str:
+def event_of(event_type: str, endpoint_id: str) -> Event:
+    if event_type == ENDPOINT_TEST:
+        return EndpointTest.create(endpoint_id)
+    return {UPDATES_AVAILABLE: updates, NPN_ACTIVATED: activated, NPN_DEACTIVATED: deactivated}[
+        event_type
+    ]()
+
+
+def type_of_message(conn: sa.Connection, message_id: str) -> str:
+    found = outbox.get_message(conn, None, message_id)
+    assert found is not None
+    return found.event_type
+
+
+def attempts_at(
+    conn: sa.Connection,
+    minutes: list[int],
+    account_name: str = "acme",
+    *,
+    types: Callable[[int], str] = lambda _n: NPN_ACTIVATED,
+) -> str:
     """An endpoint with an attempt started at T0 + each of ``minutes``, recorded (and so
-    numbered) in the order given; its id."""
+    numbered) in the order given, the nth of a message of ``types(n)``; its id."""
     account = new_account(conn, account_name)
     endpoint = new_endpoint(conn, account)
-    outbox.publish(conn, [message(account, activated()) for _ in minutes], now=T0)
+    events = [event_of(types(n), endpoint) for n in range(len(minutes))]
+    outbox.publish(conn, [message(account, e) for e in events], endpoint_id=endpoint, now=T0)
     claimed = outbox.claim_due(conn, T0, len(minutes), LEASE)
     at = [T0 + dt.timedelta(minutes=n) for n in minutes]
     outbox.record(conn, [outcome(c, t, succeeded=True) for c, t in zip(claimed, at, strict=True)])
@@ -1225,3 +1364,36 @@ def test_a_window_far_back_costs_what_the_newest_page_does(engine: sa.Engine) ->
             },
         ):
             assert cost(**given) <= 2 * newest + 20, given
+
+
+def test_a_rare_event_type_over_the_whole_log_costs_what_the_newest_page_does(
+    engine: sa.Engine,
+) -> None:
+    """Filtered by an event type of one attempt in a hundred since the first, with no
+    end, the list joined the endpoint's attempts to their messages from the newest back
+    until enough were of the type: 1,385 ms among 600,000 attempts on SQLite. With a
+    common type beside it, each type's page is read from its own stretch of the index."""
+
+    def kind(n: int) -> str:
+        return UPDATES_AVAILABLE if n % 100 == 0 else NPN_ACTIVATED
+
+    with write_transaction(engine) as conn:
+        endpoint = attempts_at(conn, list(range(2000)), types=kind)
+        conn.execute(sa.text("ANALYZE"))
+    with engine.connect() as conn:
+
+        def cost(**given: Any) -> int:
+            page = functools.partial(outbox.list_attempts, conn, endpoint_id=endpoint, limit=10)
+            return rows_read(conn, lambda: page(**given))
+
+        newest = cost()
+        rare = outbox.LogFilter(frozenset({UPDATES_AVAILABLE}), since=T0)
+        both = outbox.LogFilter(frozenset({UPDATES_AVAILABLE, NPN_ACTIVATED}), since=T0)
+        (_, *_, tenth) = outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=rare, limit=10)
+        for given, types in (
+            ({"narrowed": rare}, 1),
+            ({"narrowed": rare, "before": tenth.id}, 1),
+            ({"narrowed": rare, "succeeded": True}, 1),
+            ({"narrowed": both}, 2),
+        ):
+            assert cost(**given) <= types * (2 * newest + 20), given

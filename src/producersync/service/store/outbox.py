@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import sqlalchemy as sa
 
@@ -319,6 +319,16 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     outcomes = [o for o in outcomes if (o.claimed.delivery_id, o.attempted_at) not in logged]
     if not outcomes:
         return 0
+    # Each attempt keeps its message's type, which the lists filter on (the one place
+    # attempts are written: first sends, retries, resends, recoveries, tests, examples).
+    m = webhook_messages
+    messages = sorted({o.claimed.message_id for o in outcomes})
+    event_types = {
+        message_id: event_type
+        for message_id, event_type in conn.execute(
+            sa.select(m.c.id, m.c.event_type).where(m.c.id.in_(messages))
+        )
+    }
     conn.execute(
         webhook_attempts.insert(),
         [
@@ -326,6 +336,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
                 "delivery_id": o.claimed.delivery_id,
                 "message_id": o.claimed.message_id,
                 "endpoint_id": o.claimed.endpoint_id,
+                "event_type": event_types[o.claimed.message_id],
                 "attempt_number": o.claimed.attempts + 1,
                 "trigger": "manual" if o.claimed.manual else "scheduled",
                 "attempted_at": o.attempted_at,
@@ -475,11 +486,6 @@ def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, 
     return found
 
 
-def _attempts() -> sa.Select[tuple[object, ...]]:
-    a, m = webhook_attempts, webhook_messages
-    return sa.select(a, m.c.event_type).join(m, m.c.id == a.c.message_id)
-
-
 def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
     return Attempt(
         id=r.id,
@@ -524,37 +530,44 @@ def list_attempts(
     ``before``: those older than the attempt of that id; ``after``: those newer than it,
     oldest first (the page above one that begins there). Raises ``UnknownCursor`` for a
     cursor that is no attempt of the endpoint and message."""
-    a, m = webhook_attempts, webhook_messages
+    a = webhook_attempts
     scope: list[sa.ColumnElement[bool]] = []
     if endpoint_id is not None:
         scope.append(a.c.endpoint_id == endpoint_id)
     if message_id is not None:
         scope.append(a.c.message_id == message_id)
-    # Paged on (attempted_at, id), the index's order after the endpoint: a window far in
-    # the past starts where the index reaches it, where paging by id alone read the
-    # endpoint's attempts back from the newest until enough were in the window.
+    # Paged on (attempted_at, id), the index's order after the endpoint (and the type): a
+    # window far in the past starts where the index reaches it, where paging by id alone
+    # read the endpoint's attempts back from the newest until enough were in the window.
     newest_first = after is None
-    order = (a.c.attempted_at, a.c.id)
-    query = (
-        _attempts()
-        .where(*scope)
-        .order_by(*(c.desc() if newest_first else c.asc() for c in order))
-        .limit(limit)
-    )
-    if endpoint_id is not None and narrowed.event_types is not None:
-        # Said again, as the endpoint's account: a type kept by few of the account's
-        # messages is then found by the messages' (account, type) index, not by
-        # reading the endpoint's attempts back until enough are of it.
-        e = webhook_endpoints
-        account = sa.select(e.c.account_id).where(e.c.id == endpoint_id).scalar_subquery()
-        query = query.where(m.c.account_id == account)
+    query = sa.select(a).where(*scope)
     if before is not None:
         query = query.where(_beyond(conn, scope, before, older=True))
     if after is not None:
         query = query.where(_beyond(conn, scope, after, older=False))
     if succeeded is not None:
         query = query.where(a.c.succeeded.is_(succeeded))
-    query = query.where(*narrowed.conditions(m.c.event_type, a.c.attempted_at))
+
+    def page(of: sa.Select[tuple[object, ...]], at: sa.FromClause) -> sa.Select[tuple[object, ...]]:
+        order = (at.c.attempted_at, at.c.id)
+        return of.order_by(*(c.desc() if newest_first else c.asc() for c in order)).limit(limit)
+
+    def narrowed_to(by: LogFilter) -> sa.Select[tuple[object, ...]]:
+        return page(query.where(*by.conditions(a.c.event_type, a.c.attempted_at)), a)
+
+    types = sorted(narrowed.event_types or ())
+    if len(types) < 2:
+        query = narrowed_to(narrowed)
+    else:
+        # A page of each type, from its own stretch of the (endpoint, type, start) index,
+        # merged: the types in one IN were either read whole from that index and sorted,
+        # or found by reading the endpoint's attempts back until enough were of them.
+        each = [
+            sa.select(narrowed_to(replace(narrowed, event_types=frozenset({t}))).subquery())
+            for t in types
+        ]
+        merged = sa.union_all(*each).subquery()
+        query = page(sa.select(merged), merged)
     return [_attempt(r) for r in conn.execute(query)]
 
 
@@ -574,7 +587,7 @@ def _beyond(
 def get_attempt(conn: sa.Connection, endpoint_id: str, attempt_id: int) -> Attempt | None:
     """One attempt to the endpoint, or None (none by that id, or one to another endpoint)."""
     a = webhook_attempts
-    query = _attempts().where(a.c.id == attempt_id, a.c.endpoint_id == endpoint_id)
+    query = sa.select(a).where(a.c.id == attempt_id, a.c.endpoint_id == endpoint_id)
     row = conn.execute(query).first()
     return _attempt(row) if row is not None else None
 

@@ -396,6 +396,10 @@ webhook_attempts = sa.Table(
     ),
     sa.Column("message_id", sa.String(40), nullable=False),
     sa.Column("endpoint_id", sa.String(40), nullable=False),
+    # The message's, kept beside the attempt: a list filtered by type reads the type's
+    # attempts in its index, where joining each attempt to its message to test the type
+    # read an endpoint's attempts back until enough were of a rare one (1.4 s on SQLite).
+    sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("attempt_number", sa.Integer, nullable=False),
     sa.Column("trigger", sa.String(16), nullable=False),  # scheduled | manual
     sa.Column("attempted_at", UtcDateTime, nullable=False),
@@ -410,6 +414,14 @@ webhook_attempts = sa.Table(
 # anywhere in the log starts where the index reaches it.
 sa.Index(
     None, webhook_attempts.c.endpoint_id, webhook_attempts.c.attempted_at, webhook_attempts.c.id
+)
+# The same, one event type at a time: the list filtered by type pages through it alike.
+sa.Index(
+    None,
+    webhook_attempts.c.endpoint_id,
+    webhook_attempts.c.event_type,
+    webhook_attempts.c.attempted_at,
+    webhook_attempts.c.id,
 )
 sa.Index(None, webhook_attempts.c.message_id)
 sa.Index(None, webhook_attempts.c.delivery_id)
