@@ -7,18 +7,22 @@ and delivery each; one in 20 failed; one ``updates_available`` a day, the rest N
 events). Each case reads a first page of 50 (the API's default) through the store, as
 the API, the portal and the CLI do, and then the page after it by its cursor: the newest
 page unfiltered, a one-day window at the start of the history, in the middle and at the
-end, the start's window with the outcome ``failed``, and with the event type
-``updates_available`` (since the first day, no end).
+end, the start's window with the outcome ``failed``, with the event type
+``updates_available`` (since the first day, no end), with it or ``npn.deactivated`` (a
+third of the attempts), and the middle day's failed ``npn.activated``.
 
 Baseline, same run: the query as it was before migration 0010 (attempt ids newest first,
-the ``(endpoint_id, id)`` index), on the same rows with the schema at 0009; then the store
-is migrated to head (the time this takes is printed too) and ``list_attempts`` is timed.
+the ``(endpoint_id, id)`` index, the type read from each attempt's message), on the same
+rows with the schema at 0009; then the store is migrated to head (the time this takes is
+printed too: from 0012 on, it fills in each attempt's event type) and ``list_attempts`` is
+timed.
 Figures are the median of ``--repeat`` runs of each page, the store warm.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import functools
 import statistics
@@ -170,6 +174,23 @@ def cases(days: int) -> list[tuple[str, dict[str, object]]]:
         (
             "updates_available since the 1st day",
             {"narrowed": outbox.LogFilter(frozenset({UPDATES_AVAILABLE}), since=START)},
+        ),
+        (
+            "updates_available or npn.deactivated since the 1st day",
+            {
+                "narrowed": outbox.LogFilter(
+                    frozenset({UPDATES_AVAILABLE, NPN_DEACTIVATED}), since=START
+                )
+            },
+        ),
+        (
+            "npn.activated, the middle day, failed",
+            {
+                "narrowed": dataclasses.replace(
+                    day(days // 2), event_types=frozenset({NPN_ACTIVATED})
+                ),
+                "succeeded": False,
+            },
         ),
     ]
 
