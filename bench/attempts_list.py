@@ -135,8 +135,9 @@ def main_query(
     ids newest first, the window and the type as filters on what that order reads (the
     same columns as ``list_attempts``)."""
     a, m, e = webhook_attempts, webhook_messages, webhook_endpoints
+    then = [c for c in a.c if c.name != "event_type"]  # the attempts' columns at 0009
     query = (
-        sa.select(a, m.c.event_type)
+        sa.select(*then, m.c.event_type)
         .join(m, m.c.id == a.c.message_id)
         .where(a.c.endpoint_id == ENDPOINT)
         .order_by(a.c.id.desc())
