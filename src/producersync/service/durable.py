@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
 from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
+from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.executors import ExecutorWatch, Role
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.delivery.policy import RetryPolicy
@@ -58,6 +59,7 @@ class DurableRuntime:
             "system_database_url": system_database_url(settings),
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
+            "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
             # Recovery on start resumes this executor's workflows only: one id per process
             # slot, so a restarted process takes back its own batches and not a sibling's;
             # another takes them back once this one is gone (``ExecutorWatch``).
@@ -96,6 +98,6 @@ class DurableRuntime:
         self.dispatcher.wake()
         if self._task is not None:
             await self._task
-        DBOS.destroy(workflow_completion_timeout_sec=5)
+        destroy_dbos(5)
         # After DBOS: while its workflows may still run here, none is taken elsewhere.
         self.executors.stop()

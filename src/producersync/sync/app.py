@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from producersync.client import ProducerSyncError
 from producersync.database_url import dbos_pool_size
+from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
 from producersync.sync import mirror
@@ -86,6 +87,7 @@ class DurableSync:
             "system_database_url": settings.system_database_url(),
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
+            "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
             # Recovery resumes this executor's workflows: a restarted process (same id)
             # takes back the sync it was killed in, page by page from its checkpoint;
             # another process takes them back once this one is gone (``ExecutorWatch``).
@@ -118,7 +120,7 @@ class DurableSync:
 
     def stop(self) -> None:
         self.starter.stop()
-        DBOS.destroy(workflow_completion_timeout_sec=5)
+        destroy_dbos(5)
         # After DBOS: while its workflows may still run here, none is taken elsewhere.
         self.executors.stop()
         self._hooks.close()  # the batches committed by the workflows, delivered first

@@ -1,0 +1,40 @@
+"""DBOS torn down at a process's stop, once the workflows running in it have ended.
+
+``DBOS.destroy(workflow_completion_timeout_sec=N)`` sleeps a whole second before it first
+looks for running workflows, even when there are none: every stop of the service and of
+`sync run` took a second more than its work did (a Ctrl-C, a rolling update, each
+process a test started). Here the same wait looks every ``_POLL_SECONDS``. And the
+stop waits for DBOS's notification poller (on SQLite) to wake: by default once a second.
+"""
+
+from __future__ import annotations
+
+import time
+
+from dbos import DBOS
+from dbos import _dbos as dbos_internals
+
+__all__ = ["LISTENER_POLL_SECONDS", "destroy_dbos"]
+
+_POLL_SECONDS = 0.05
+# DBOS's ``notification_listener_polling_interval_sec``. Its poller only reads the system
+# database for a ``DBOS.recv``, ``get_event`` or stream waiting, which nothing here does;
+# otherwise it wakes and sleeps again.
+LISTENER_POLL_SECONDS = 0.1
+
+
+def destroy_dbos(workflow_completion_timeout: float) -> None:
+    """Stop DBOS taking work (its queues, schedules and recovery threads), wait up to
+    ``workflow_completion_timeout`` seconds for the workflows running here to end, then
+    destroy it."""
+    # DBOS keeps no public handle on its running instance or its running workflows; the
+    # version is pinned, and tests/test_dbos_stop.py fails if these move.
+    instance = dbos_internals._dbos_global_instance
+    if instance is not None:
+        # What destroy does first, so that no queue starts another workflow meanwhile.
+        for event in instance.background_thread_stop_events:
+            event.set()
+        deadline = time.monotonic() + workflow_completion_timeout
+        while instance._active_workflows_set.activeList() and time.monotonic() < deadline:
+            time.sleep(_POLL_SECONDS)
+    DBOS.destroy()
