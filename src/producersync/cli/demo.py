@@ -47,6 +47,7 @@ from producersync.service.store.tables import entities
 from producersync.sync import compliance, mirror
 from producersync.sync.mirror.queries import sample_authority
 from producersync.sync.verify import compare
+from producersync.webhooks import generate_secret
 
 __all__ = ["demo"]
 
@@ -90,7 +91,8 @@ def _wait(what: str, check: Callable[[], T | None], logs: list[Path]) -> T:
 def _started(
     name: str, args: list[str], env: dict[str, str], url: str, log: Path
 ) -> Iterator[_Process]:
-    """A `producersync ...` process, up once its /healthz answers; stopped on exit."""
+    """A `producersync ...` process, started (not yet waited for: ``_wait_healthy``);
+    stopped on exit."""
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "producersync.cli.main", *args],
@@ -98,17 +100,7 @@ def _started(
             stderr=subprocess.STDOUT,
             env={**os.environ, **env},
         )
-
-    def healthy() -> bool:
-        if process.poll() is not None:
-            raise fail(f"the {name} exited at start:\n{log.read_text()[-2000:]}")
-        try:
-            return httpx2.get(f"{url}/healthz", timeout=1).status_code == 200
-        except httpx2.TransportError:
-            return False
-
     try:
-        _wait(f"the {name} to start", healthy, [log])
         yield _Process(name, process, url, log)
     finally:
         if process.poll() is None:
@@ -117,6 +109,20 @@ def _started(
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+def _wait_healthy(started: _Process) -> None:
+    """Once its /healthz answers; a clear failure if it exits first."""
+
+    def healthy() -> bool:
+        if started.process.poll() is not None:
+            raise fail(f"the {started.name} exited at start:\n{started.log.read_text()[-2000:]}")
+        try:
+            return httpx2.get(f"{started.url}/healthz", timeout=1).status_code == 200
+        except httpx2.TransportError:
+            return False
+
+    _wait(f"the {started.name} to start", healthy, [started.log])
 
 
 def demo(
@@ -159,30 +165,19 @@ def demo(
     console.rule("[bold]ProducerSync end to end")
     engine = open_store(store_url)
     ensure_universe(engine, producers, seed=1)
+    webhook_secret = generate_secret()
     with write_transaction(engine) as conn:
         account = accounts.create_account(conn, _ACCOUNT, sandbox=False)
         client_id, client_secret = accounts.create_client(
             conn, account, "producersync.read producersync.write"
         )
-        endpoint, webhook_secret = management.create_endpoint(
-            conn,
-            settings,
-            account.id,
-            f"http://127.0.0.1:{sync_port}/webhooks/psapi",
-            description="the demo's sync service",
-        )
         population = list(
             conn.execute(sa.select(entities.c.npn).order_by(entities.c.id).limit(npns)).scalars()
         )
-    console.print(
-        f"account [bold]{_ACCOUNT}[/bold], client {client_id}, endpoint {endpoint.id}",
-        soft_wrap=True,
-    )
 
     with ExitStack() as stack:
         stack.callback(engine.dispose)
-        # The sync service first: the endpoint's test event goes out as soon as the
-        # service runs, and a refused first attempt would wait out the retry schedule.
+        # Both started at once: each takes seconds to start (its interpreter, DBOS).
         sync = stack.enter_context(
             _started(
                 "sync service",
@@ -207,6 +202,23 @@ def demo(
                 service_url,
                 logs[0],
             )
+        )
+        for process in (sync, service):
+            _wait_healthy(process)
+        # The endpoint once the sync service answers: its test event goes out at once,
+        # and a refused first attempt would wait out the retry schedule.
+        with write_transaction(engine) as conn:
+            endpoint, _ = management.create_endpoint(
+                conn,
+                settings,
+                account.id,
+                f"http://127.0.0.1:{sync_port}/webhooks/psapi",
+                description="the demo's sync service",
+                secret=webhook_secret,
+            )
+        console.print(
+            f"account [bold]{_ACCOUNT}[/bold], client {client_id}, endpoint {endpoint.id}",
+            soft_wrap=True,
         )
         console.print(f"service at {service.url}, sync service at {sync.url}")
         mirror_engine = mirror.open_mirror(mirror_url)

@@ -96,10 +96,11 @@ def create_endpoint(
     description: str = "",
     event_types: Sequence[str] | None = None,
     rate_limit_per_second: int | None = None,
+    secret: str | None = None,
     endpoint_id: str | None = None,
 ) -> tuple[store.Endpoint, str]:
     """Save an endpoint and queue its test event (in the same transaction). Returns the
-    endpoint and its secret, which is shown this once."""
+    endpoint and its secret (``secret``, or a new one), which is shown this once."""
     endpoint, secret = store.create_endpoint(
         conn,
         account_id,
@@ -107,6 +108,7 @@ def create_endpoint(
         description=description,
         event_types=check_event_types(event_types),
         rate_limit_per_second=_rate(rate_limit_per_second),
+        secret=secret,
         endpoint_id=endpoint_id,
     )
     publish_events(conn, account_id, [EndpointTest.create(endpoint.id)], endpoint_id=endpoint.id)
