@@ -11,6 +11,7 @@ import logging
 import re
 import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks import generate_secret
 from tests.support.processes import service_process
+from tests.support.together import entered_together
 
 pytestmark = pytest.mark.slow(25)
 
@@ -53,7 +55,10 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         )
     engine.dispose()
     chaos = ["--chaos-fault-rate", "0.2", "--chaos-latency-ms", "100"]
-    with service_process(url, directory) as calm, service_process(url, directory, *chaos) as wild:
+    with ExitStack() as stack:
+        calm, wild = entered_together(
+            stack, [service_process(url, directory), service_process(url, directory, *chaos)]
+        )
         addresses = {"http://127.0.0.1:8000": calm.base_url, "http://127.0.0.1:8001": wild.base_url}
         yield Local(addresses, client_id, secret)
 

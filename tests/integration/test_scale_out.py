@@ -4,13 +4,13 @@ limiter and one DBOS system database; and two sync processes over one mirror.
 
 - the rate limit is the account's, not each process's: 300 per minute in all;
 - an activation storm is delivered to the endpoint once per event (by webhook-id), every
-  delivery recorded succeeded once, while a worker is SIGKILLed halfway;
-- two sync processes, each receiving every event, never sync at the same time.
+  delivery recorded succeeded once, while a worker is SIGKILLed halfway.
+
+Two sync processes over one mirror: test_scale_out_sync.py.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import itertools
 import signal
 import time
@@ -18,14 +18,12 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx2
 import pytest
 import sqlalchemy as sa
 
 from producersync.service.delivery import management
-from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
@@ -33,18 +31,16 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, webhook_attempts
-from producersync.sync import mirror
-from producersync.sync.mirror.tables import sync_runs
 from tests.support.databases import REDIS_URL, postgres_database, redis_available
 from tests.support.delivery import delivery_states
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
-from tests.support.service import Credentials, free_port, wait_for_job
-from tests.support.sync_harness import SyncProcess
+from tests.support.service import Credentials, wait_for_job
+from tests.support.together import entered_together
 from tests.support.waiting import eventually
 
-pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow(250)]
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow(180)]
 
 STORM = 20_000
 # Seconds before a dead worker's claimed deliveries are taken by the other, and each
@@ -101,20 +97,16 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         engine = open_store(url)
         stack.callback(engine.dispose)
         load(engine, generate(STORM, seed=11))
-        apis = [
-            stack.enter_context(service_process(url, directory, "--no-delivery", env=env))
-            for _ in range(2)
-        ]
+        apis = [service_process(url, directory, "--no-delivery", env=env) for _ in range(2)]
         workers = [
-            stack.enter_context(
-                service_process(
-                    url, directory, "--executor-id", f"worker-{n}", env=env, command="worker"
-                )
+            service_process(
+                url, directory, "--executor-id", f"worker-{n}", env=env, command="worker"
             )
             for n in range(2)
         ]
+        started = entered_together(stack, [*apis, *workers])  # as a supervisor starts them
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        yield Cluster(url, engine, apis, workers, settings)
+        yield Cluster(url, engine, started[:2], started[2:], settings)
 
 
 def test_two_api_processes_share_one_rate_limit(cluster: Cluster) -> None:
@@ -177,77 +169,3 @@ def test_an_activation_storm_survives_a_killed_worker(cluster: Cluster) -> None:
         survivor[("producersync_webhook_attempts_total", frozenset({("outcome", "succeeded")}))] > 0
     )
     assert survivor[("producersync_webhook_deliveries_pending", frozenset())] == 0
-
-
-def test_two_sync_processes_never_sync_at_once(tmp_path: Path) -> None:
-    today = dt.datetime.now(dt.UTC).date()
-    with ExitStack() as stack:
-        url = stack.enter_context(postgres_database())
-        mirror_url = stack.enter_context(postgres_database())
-        engine = open_store(url)
-        stack.callback(engine.dispose)
-        load(engine, generate(60, seed=5))
-        service = stack.enter_context(service_process(url, tmp_path, env=FAST))
-        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        ports = [free_port(), free_port()]
-        with write_transaction(engine) as conn:
-            account = accounts.create_account(conn, "carrier", sandbox=False)
-            client_id, client_secret = accounts.create_client(
-                conn, account, "producersync.read producersync.write"
-            )
-            # Both processes receive every event: each its own endpoint of the account.
-            secrets = [
-                management.create_endpoint(
-                    conn, settings, account.id, f"http://127.0.0.1:{port}/webhooks/psapi"
-                )[1]
-                for port in ports
-            ]
-            npns = list(conn.execute(sa.select(entities.c.npn).limit(20)).scalars())
-        env = {
-            "PRODUCERSYNC_API_URL": service.base_url,
-            "PRODUCERSYNC_CLIENT_ID": client_id,
-            "PRODUCERSYNC_CLIENT_SECRET": client_secret,
-            "PRODUCERSYNC_WEBHOOK_SECRETS": ",".join(secrets),
-            "PRODUCERSYNC_MIRROR_URL": mirror_url,
-            "PRODUCERSYNC_COALESCE_SECONDS": "0.5",
-            "PRODUCERSYNC_POPULATION_SETTLE_SECONDS": "1",
-            "PRODUCERSYNC_PAGE_SIZE": "5",  # many pages: syncs that last
-        }
-        for port in ports:
-            sync = SyncProcess(port, env, tmp_path)
-            sync.start()
-            stack.callback(sync.stop)
-        with httpx2.Client(base_url=service.base_url, timeout=30) as api:
-            token = api.post(
-                "/oauth2/token",
-                data={
-                    "grant_type": "client_credentials",
-                    "client_id": client_id,
-                    "client_secret": client_secret,
-                },
-            ).json()["access_token"]
-            api.headers["authorization"] = f"Bearer {token}"
-            accepted = api.put("/v1/accounts/subscriptions", json=npns)
-            wait_for_job(api, accepted.json()["job_id"])
-        days = [today - dt.timedelta(days=n) for n in (4, 3, 2, 1)]
-        for day in days:
-            run_day(engine, day, churn_rate=0.5)
-        mirror_engine = mirror.open_mirror(mirror_url)
-        stack.callback(mirror_engine.dispose)
-
-        def synced() -> bool:
-            with mirror_engine.connect() as conn:
-                return mirror.last_synced_run_date(conn) == days[-1]
-
-        eventually(synced, timeout=120)
-        with mirror_engine.connect() as conn:
-            runs = conn.execute(
-                sa.select(sync_runs.c.kind, sync_runs.c.started_at, sync_runs.c.finished_at)
-                .where(sync_runs.c.kind.in_(["updates", "catch-up"]))
-                .order_by(sync_runs.c.started_at)
-            ).all()
-    updates = [r for r in runs if r.kind == "updates"]
-    assert len(updates) == len(days)  # one sync per event, though both processes got each
-    for earlier, later in itertools.pairwise(runs):
-        assert earlier.finished_at is not None
-        assert earlier.finished_at <= later.started_at, (earlier, later)

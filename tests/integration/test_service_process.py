@@ -1,34 +1,18 @@
-"""The service and its CLI as real processes: what an operator does, end to end."""
+"""The service and its CLI as real processes: what an operator does, end to end. What a
+start does after a SIGKILL, or on a DBOS system database not made yet: test_service_starts.py."""
 
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-import sqlalchemy as sa
 
-from producersync.service.store.tables import entities
-from tests.support.databases import ADMIN_URL, postgres_database, store_url
 from tests.support.processes import cli, cli_json, service_process
+from tests.support.service import token_response as _token
 
-pytestmark = pytest.mark.slow(110)
-
-
-def _token(base: str, client_id: str, secret: str) -> httpx2.Response:
-    return httpx2.post(
-        f"{base}/oauth2/token",
-        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
-    )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with store_url(request.param, tmp_path) as url:
-        yield url
+pytestmark = pytest.mark.slow(70)
 
 
 def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
@@ -62,62 +46,3 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
         )
         assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 401
     assert secret not in service.log.read_text()
-
-
-def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
-    with store_url("sqlite", tmp_path) as database:
-        db = ["--database", database]
-        cli("nipr", "generate", "--producers", "3000", "--seed", "3", *db)
-        cli("admin", "account", "create", "acme", *db)
-        client = cli_json("admin", "client", "create", "--account", "acme", "--json", *db)
-        engine = sa.create_engine(database)
-        with engine.connect() as conn:
-            npns = list(conn.execute(sa.select(entities.c.npn).limit(2500)).scalars())
-        engine.dispose()
-
-        with service_process(database, tmp_path) as service:
-            token = _token(
-                service.base_url, str(client["client_id"]), str(client["client_secret"])
-            ).json()["access_token"]
-            headers = {"authorization": f"Bearer {token}"}
-            accepted = httpx2.put(
-                f"{service.base_url}/v1/accounts/subscriptions", json=npns, headers=headers
-            )
-            assert accepted.status_code == 202
-            service.kill()  # at once: the job is committed, maybe not yet applied
-        job_id = accepted.json()["job_id"]
-        with service_process(database, tmp_path) as service:
-            deadline = time.monotonic() + 60
-            while True:
-                status = httpx2.get(
-                    f"{service.base_url}/v1/accounts/subscriptions/status/{job_id}", headers=headers
-                ).json()
-                if status["status"] == "COMPLETED" or time.monotonic() > deadline:
-                    break
-                time.sleep(0.2)
-            assert status["status"] == "COMPLETED"
-            assert status["details"]["activated"] == len(npns)
-            page = httpx2.get(
-                f"{service.base_url}/v1/accounts/subscriptions?size=1", headers=headers
-            ).json()
-            assert page["page"]["totalElements"] == len(npns)
-
-
-@pytest.mark.postgres
-def test_a_dbos_system_database_not_made_yet_is_made_at_start(tmp_path: Path) -> None:
-    # Reached before serving (to tell one out of reach in a line), a system database
-    # that is not there must not be refused: DBOS makes it through the server.
-    with postgres_database() as system:
-        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-        name = sa.make_url(system).database
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE "{name}"'))
-        env = {"PRODUCERSYNC_DBOS_SYSTEM_DATABASE_URL": system}
-        store = f"sqlite:///{tmp_path}/store.db"
-        with service_process(store, tmp_path, env=env), admin.connect() as conn:
-            made = conn.execute(
-                sa.text("SELECT count(*) FROM pg_database WHERE datname = :name"),
-                {"name": name},
-            ).scalar_one()
-        admin.dispose()
-    assert made == 1

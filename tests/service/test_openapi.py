@@ -1,98 +1,34 @@
-"""The published OpenAPI spec, fuzzed by schemathesis against the running service: no 5xx,
-and no response (status, headers, body) that the spec does not describe."""
+"""The published OpenAPI spec: what it describes, and what the service answers against it.
+Its fuzz by schemathesis: test_openapi_fuzz_sqlite.py and test_openapi_fuzz_postgres.py."""
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx2
 import pytest
-import schemathesis
-from hypothesis import HealthCheck, Phase, given, settings
-from pydantic import TypeAdapter
 from schemathesis.checks import ignored_auth
 from schemathesis.core.failures import FailureGroup
-from schemathesis.schemas import BaseSchema
 from starlette.testclient import TestClient
 
-from producersync.model.events import UtcDatetime
 from producersync.service.api.links import add_links
 from producersync.service.api.params import LIST_PARAMETERS, MAX_LIST_ITEMS
 from producersync.service.app import create_app
 from producersync.service.settings import ServiceSettings
 from tests.support.databases import store_url
-from tests.support.service import Credentials, RunningService, running_service
+from tests.support.openapi_fuzz import RATE_LIMIT_HEADERS, published_schema
+from tests.support.service import RunningService, running_service
 
-pytestmark = pytest.mark.slow(280)
-
-_UTC_TIME: TypeAdapter[dt.datetime] = TypeAdapter(UtcDatetime)
-RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
-_OTHERS = ("retry-after", "www-authenticate")
-_FUZZ = settings(
-    max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
-)
-
-
-def _schema(service: RunningService, token: str) -> BaseSchema:
-    """The published spec, without the token endpoint (its own tests cover it; fuzzing it
-    only burns the token rate limit), with ``token`` registered as the schema's auth, so
-    that schemathesis can also strip it and check that the API then refuses the request."""
-    schema = schemathesis.openapi.from_url(f"{service.base_url}/openapi.json")
-
-    @schema.auth()
-    class Bearer:
-        def get(self, case: schemathesis.Case, context: object) -> str:
-            return token
-
-        def set(self, case: schemathesis.Case, data: str, context: object) -> None:
-            case.headers = {**(case.headers or {}), "Authorization": f"Bearer {data}"}
-
-    return schema.exclude(path="/oauth2/token")
-
-
-def _fuzzed_account(service: RunningService, npns: list[str]) -> Credentials:
-    creds = service.account(sandbox=True)
-    service.subscribe(creds, npns)
-    return creds
-
-
-def test_api_conforms_to_its_spec(service: RunningService, universe_npns: list[str]) -> None:
-    creds = _fuzzed_account(service, universe_npns[:20])
-    with service.client(creds) as http:
-        webhook = http.post("/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/fuzz"})
-        endpoint = webhook.json()["id"]
-        message = http.get("/v1/webhooks/messages").json()["data"][0]["id"]
-
-    failures: list[str] = []
-    checked = 0
-    for result in _schema(service, service.token(creds)).get_all_operations():
-        operation = result.ok()
-
-        @given(case=operation.as_strategy())
-        @_FUZZ
-        def check(case: schemathesis.Case) -> None:
-            _fill_what_no_schema_can(case)
-            _aim_at_real_webhook_objects(case, endpoint, message)
-            case.call_and_validate()
-
-        try:
-            check()
-        except Exception as exc:  # gather every operation's failure, not just the first
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
-        checked += 1
-    assert checked >= 30
-    assert not failures, "\n\n".join(failures)
+pytestmark = pytest.mark.slow(60)
 
 
 def test_the_fuzz_fails_an_answer_without_a_rate_limit_header(service: RunningService) -> None:
     # The headers are set by the gate, which no route declares: the spec lacked them, and
     # the fuzz passed an answer whatever headers it had.
     creds = service.account(sandbox=True)
-    case = _schema(service, service.token(creds))["/v2/licenses"]["GET"].Case()
+    case = published_schema(service, service.token(creds))["/v2/licenses"]["GET"].Case()
     # The checks call_and_validate runs, but the one that sends the case again without the
     # auth a generated case has (this one is not generated).
     checks = {"excluded_checks": [ignored_auth]}
@@ -145,92 +81,13 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
     for method, path, answer in answers:
         declared = spec["paths"][path][method.lower()]["responses"][str(answer.status_code)]
         headers = {name.lower(): header for name, header in declared.get("headers", {}).items()}
-        sent = {name for name in (*RATE_LIMIT_HEADERS, *_OTHERS) if name in answer.headers}
+        sent = {
+            name
+            for name in (*RATE_LIMIT_HEADERS, "retry-after", "www-authenticate")
+            if name in answer.headers
+        }
         required = {name for name, header in headers.items() if header["required"]}
         assert required <= sent <= set(headers), f"{method} {path} {answer.status_code}"
-
-
-def test_linked_call_sequences_conform_to_the_spec(
-    service: RunningService, universe_npns: list[str]
-) -> None:
-    """Stateful: sequences follow the spec's links (a job's id to its status, a new
-    endpoint to everything done with it, a message to its attempts, a record to its
-    children), so calls reach real objects instead of 404s."""
-    creds = _fuzzed_account(service, universe_npns[20:40])
-    schema = _schema(service, service.token(creds))
-    machine = schema.as_state_machine()
-    followed: set[str] = set()
-    failures: list[str] = []
-
-    class Sequences(machine):  # type: ignore[misc, valid-type]
-        def before_call(self, case: schemathesis.Case) -> None:
-            _fill_what_no_schema_can(case)
-
-        def after_call(self, response: Any, case: schemathesis.Case) -> None:
-            followed.add(f"{case.method} {case.operation.path} {response.status_code}")
-
-        def validate_response(self, response: Any, case: schemathesis.Case, **kw: Any) -> None:
-            # Collected, not raised: hypothesis would replay the sequence to confirm it,
-            # meet a service that has moved on, and report its own replay as flaky
-            # instead of the failure.
-            try:
-                super().validate_response(response, case, **kw)
-            except Exception as exc:
-                failures.append(f"{case.method} {case.operation.path}: {exc}")
-
-    # Derandomized: the same sequences every run, so what they reach is no matter of luck.
-    # Generated only (no targeting, no shrinking): what hypothesis replays meets a service
-    # that has moved on.
-    Sequences.run(
-        settings=settings(
-            _FUZZ,
-            max_examples=100,
-            stateful_step_count=10,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.reuse, Phase.generate],
-        )
-    )
-    assert not failures, "\n\n".join(failures[:5])
-    reached = {key.rsplit(" ", 1)[0] for key in followed if key.endswith((" 200", " 202", " 204"))}
-    # The links took sequences to objects that exist: ids no schema can make up. Which
-    # call a link leads to varies: the steps a sequence may take next depend on what the
-    # service answered before, and so on the shared service's state (in one full run, the
-    # sequences deleted their new endpoints but never read one; alone, they read them).
-    for linked in (
-        "/v1/accounts/subscriptions/status/{jobId}",
-        "/v1/webhooks/endpoints/{endpointId}",
-    ):
-        assert any(linked in call for call in reached), (linked, sorted(followed))
-
-
-def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
-    """A continuation token is opaque and signed: no schema can generate a valid one (a
-    forged one is a 400, tested in test_bad_input), so the fuzzer starts lists at their
-    first page. And recover's `since` must lie within the last 14 days, and a list's
-    `until` after its `since` (the two are swapped; one alone is left)."""
-    if case.query:
-        case.query.pop("continuationToken", None)
-        window = [case.query.get(name) for name in ("since", "until")]
-        if all(isinstance(value, str) for value in window):
-            since, until = (_UTC_TIME.validate_python(value) for value in window)
-            if until < since:
-                case.query["since"], case.query["until"] = window[1], window[0]
-            elif until == since:
-                del case.query["until"]
-    if case.operation.path.endswith("/recover"):
-        case.body = {"since": (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()}
-
-
-def _aim_at_real_webhook_objects(
-    case: schemathesis.Case, endpoint_id: str, message_id: str
-) -> None:
-    """Made-up ids find only 404s: aim the webhook routes at a real endpoint and message of
-    the account (DELETE keeps its made-up id, so the endpoint lives on)."""
-    params = case.path_parameters or {}
-    if "endpointId" in params and case.method != "DELETE":
-        params["endpointId"] = endpoint_id
-    if "messageId" in params:
-        params["messageId"] = message_id
 
 
 def test_spec_describes_every_documented_operation(service: RunningService) -> None:

@@ -35,6 +35,15 @@ def revisions(migrate: ModuleType) -> list[str]:
     return [script.revision for script in reversed(list(scripts.walk_revisions()))]
 
 
+def stored_revisions(url: str, table: str = "alembic_version") -> list[str]:
+    """The revisions the database at ``url`` records in its version ``table``."""
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        found = list(conn.execute(sa.text(f"SELECT version_num FROM {table}")).scalars())
+    engine.dispose()
+    return found
+
+
 def in_ci() -> bool:
     return os.environ.get("CI", "").lower() == "true"
 

@@ -22,13 +22,21 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 
-__all__ = ["Credentials", "RunningService", "free_port", "running_service"]
+__all__ = ["Credentials", "RunningService", "free_port", "running_service", "token_response"]
 
 
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def token_response(base_url: str, client_id: str, secret: str) -> httpx2.Response:
+    """The service's answer to a client-credentials token request."""
+    return httpx2.post(
+        f"{base_url}/oauth2/token",
+        data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
+    )
 
 
 @dataclass(frozen=True)

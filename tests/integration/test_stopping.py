@@ -1,0 +1,120 @@
+"""Processes stopped as a supervisor or a terminal stops them (SIGTERM, Ctrl-C): each stop
+ends within a bound, losing nothing, and the process ends by the signal. Real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from producersync.model.events import NpnActivated
+from producersync.service.store.open import open_store
+from producersync.webhooks import generate_secret
+from tests.support.delivery import delivery_states, publish_to_one_endpoint
+from tests.support.processes import FAST, ServiceProcess, foreground, service_process, wait_healthy
+from tests.support.receiver import Reply, receiver
+from tests.support.service import free_port
+
+pytestmark = pytest.mark.slow(80)
+
+# Generous: a stop that hangs takes minutes (or for ever); one that works, seconds.
+_STOP_WITHIN = 60
+
+
+def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path: Path) -> None:
+    """A client that sent half its request held a SIGTERMed process up for good; now the
+    request is cut after the grace period, in one log line, not a traceback."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    with service_process(url, tmp_path) as service:
+        host, port = service.base_url.removeprefix("http://").split(":")
+        with socket.create_connection((host, int(port))) as half:
+            half.sendall(
+                b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n"
+                b"Content-Type: application/x-www-form-urlencoded\r\n"
+                b"Content-Length: 100\r\n\r\ngrant_type"
+            )
+            # In flight once its headers are read: the token endpoint waits for the rest
+            # of the body. Sent at once, the signal may come first: then nothing hangs.
+            time.sleep(1)
+            service.process.send_signal(signal.SIGTERM)
+            code = service.process.wait(timeout=_STOP_WITHIN)
+        log = service.log.read_text()
+    assert code == -signal.SIGTERM
+    assert "timeout graceful shutdown exceeded" in log
+    assert "Traceback" not in log and "Exception in ASGI application" not in log
+
+
+def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while a receiver hangs: the attempts in flight run to their timeout, the
+    deliveries claimed but not yet sent are handed back unsent (the stop waited for all
+    of them, rounds of timeouts), and a worker started after delivers every one."""
+    events = [NpnActivated.create(str(10_000_000 + i)) for i in range(60)]
+    hanging = True
+    with receiver(lambda _got: Reply(delay=30 if hanging else 0)) as rx:
+        url = f"sqlite:///{tmp_path / 'store.db'}"
+        engine = open_store(url)
+        publish_to_one_endpoint(engine, url, rx.url, events)
+        # Two attempts at a time, each timing out after 5 s: the stop waited 150 s for the
+        # 60 claimed.
+        slow = {**FAST, "PRODUCERSYNC_WEBHOOK_CONCURRENCY": "2"}
+        slow["PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS"] = "5"
+        with service_process(url, tmp_path, env=slow, command="worker") as worker:
+            rx.wait_for(lambda got: len(got) >= 2)
+            worker.process.send_signal(signal.SIGTERM)
+            assert worker.process.wait(timeout=_STOP_WITHIN) == -signal.SIGTERM
+            assert "Traceback" not in worker.log.read_text()
+        # The two in flight, and at most the two whose slots came free as the stop began.
+        assert len(rx.received) <= 4
+        assert delivery_states(engine) == {"pending": len(events) + 1}  # and its test event
+        hanging = False
+        with service_process(url, tmp_path, env=FAST, command="worker"):
+            # Generous: a loaded 2-core machine.
+            rx.wait_for(
+                lambda got: len({r.headers["webhook-id"] for r in got}) == len(events) + 1,
+                timeout=120,
+            )
+        assert {e.id for e in events} <= set(rx.ids())
+        engine.dispose()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+@pytest.mark.parametrize("command", ["service run", "sync run"])
+def test_a_served_process_stopped_shuts_down_then_ends_by_the_signal(
+    tmp_path: Path, command: str, stop: signal.Signals
+) -> None:
+    """Ctrl-C or SIGTERM: the app shuts down as it should (its lifespan ended), then the
+    process ends by that signal, as a supervisor and a shell expect (130 or 143 in a
+    shell). A Ctrl-C exited 0, as if the server had ended of its own accord."""
+    env = {
+        "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
+        "PRODUCERSYNC_CLIENT_ID": "client",
+        "PRODUCERSYNC_CLIENT_SECRET": "secret",
+    }
+    port = free_port()
+    log = tmp_path / "served.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            foreground(*command.split(), "--port", str(port)),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+    try:
+        wait_healthy(ServiceProcess(process, f"http://127.0.0.1:{port}", log))
+        process.send_signal(stop)
+        code = process.wait(timeout=_STOP_WITHIN)
+    finally:
+        process.kill()
+    said = log.read_text()
+    assert code == -stop, said
+    assert "Application shutdown complete." in said
+    assert "Traceback" not in said
