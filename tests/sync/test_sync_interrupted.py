@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
-from tests.support.processes import cli, foreground
+from tests.support.processes import cli_together, foreground
 from tests.support.sync_harness import Harness, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
 
@@ -110,9 +110,13 @@ def test_a_backfill_killed_mid_way_is_shown_interrupted_with_when(
     assert started < seen <= killed
     assert killed - seen < dt.timedelta(seconds=LEASE)  # it beat until it was killed
     # What `sync status` tells from another shell, for people and as JSON.
-    shown = orjson.loads(cli("sync", "status", "--json", env=harness.sync.env).stdout)
+    as_json, for_people = cli_together(
+        ["sync", "status", "--json"], ["sync", "status"], env=harness.sync.env
+    )
+    assert as_json.returncode == for_people.returncode == 0, as_json.stderr + for_people.stderr
+    shown = orjson.loads(as_json.stdout)
     assert (shown["lastRun"]["id"], shown["lastRun"]["status"]) == (run_id, "interrupted")
-    lines = cli("sync", "status", env=harness.sync.env).stdout.splitlines()
+    lines = for_people.stdout.splitlines()
     assert "  status: interrupted" in lines
     assert f"  lastSeenAt: {last['lastSeenAt']}" in lines
 

@@ -1,7 +1,10 @@
 """The sync service end to end: a real service process publishes signed events to a real
 `producersync sync run` process on loopback, which keeps its mirror equal to what the
 API serves — through activations, daily runs, missed days, redeliveries, forged
-deliveries and a SIGKILL mid-sync. SQLite and PostgreSQL."""
+deliveries and a SIGKILL mid-sync. SQLite here; PostgreSQL runs the same tests in
+``test_sync_process_postgres``, a file of its own so that the suite's workers (``--dist
+loadfile``: a file stays on one worker) run the two stores' harnesses side by side: one
+after the other, they were minutes of one file on a loaded 2-core machine."""
 
 from __future__ import annotations
 
@@ -20,20 +23,28 @@ from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, events, receipts, sync_runs
 from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
-from tests.support.processes import cli
+from tests.support.processes import cli, cli_together
 from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.slow(90)
+SQLITE, POSTGRES = BACKENDS  # pytest's parameters: PostgreSQL's carries its mark
 
-@pytest.fixture(scope="module", params=BACKENDS)
+
+def harness_on(kind: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
+    """The harness these tests share, its store and mirror on ``kind``."""
+    directory = tmp_path_factory.mktemp(f"sync-{kind}")
+    # The sync process logs JSON (PRODUCERSYNC_LOG_FORMAT): a run's end carries its fields.
+    json_log = {"PRODUCERSYNC_LOG_FORMAT": "json"}
+    with running_harness(kind, directory, sync_env=json_log) as h:
+        yield h
+
+
+@pytest.fixture(scope="module", params=[SQLITE])
 def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
-    directory = tmp_path_factory.mktemp(f"sync-{request.param}")
-    # The sync process logs JSON (PRODUCERSYNC_LOG_FORMAT): a run's end carries its fields.
-    json_log = {"PRODUCERSYNC_LOG_FORMAT": "json"}
-    with running_harness(request.param, directory, sync_env=json_log) as h:
-        yield h
+    yield from harness_on(request.param, tmp_path_factory)
 
 
 def test_subscribed_npns_are_fetched_in_bulk_into_the_mirror(harness: Harness) -> None:
@@ -178,8 +189,7 @@ def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
         row = conn.execute(sa.select(table.c.id, table.c.record).limit(1)).one()
         tampered = {**row.record, "licenseNum": "tampered"}
         conn.execute(table.update().where(table.c.id == row.id).values(record=tampered))
-    failed = cli("sync", "verify", env=env, check=False)
-    detail = cli("sync", "verify", "--json", env=env, check=False)
+    failed, detail = cli_together(["sync", "verify"], ["sync", "verify", "--json"], env=env)
     with harness.mirror.begin() as conn:
         conn.execute(table.update().where(table.c.id == row.id).values(record=row.record))
     assert failed.returncode == detail.returncode == 1
