@@ -19,7 +19,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.support.databases import migrated_store
-from tests.support.processes import FAST, service_process
+from tests.support.processes import FAST, service_lives
 from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
 
@@ -72,15 +72,15 @@ def fan_out_through_sigkills(
         # The restarted process takes the killed one's slot (its executor id), so DBOS
         # recovery resumes the batches that were in flight, not the claims' leases.
         slot = {**FAST, "PRODUCERSYNC_EXECUTOR_ID": "fan-out-slot"}
-        for more in kill_after:
-            with service_process(url, directory, env=slot) as life:
+        with service_lives(url, directory, len(kill_after) + 1, env=slot) as lives:
+            for more in kill_after:
+                life = next(lives)
                 arrived = len(rx.received)
                 rx.wait_for(lambda got, arrived=arrived, more=more: len(got) >= arrived + more)
                 life.kill()
-            assert len(set(rx.ids())) < events + 1, "the fan-out was over before the kill"
-        with service_process(url, directory, env=slot):
-            # What is left after the last kill, retries of timed-out attempts included:
-            # minutes, not seconds, on a loaded 2-core machine.
+                assert len(set(rx.ids())) < events + 1, "the fan-out was over before the kill"
+            next(lives)  # the last: what is left after the last kill, retries included
+            # Minutes, not seconds, on a loaded 2-core machine.
             rx.wait_for(
                 lambda got: len({r.headers["webhook-id"] for r in got}) == events + 1,
                 timeout=180,

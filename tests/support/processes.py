@@ -25,8 +25,11 @@ __all__ = [
     "cli_json",
     "cli_together",
     "foreground",
+    "go",
+    "service_lives",
     "service_process",
     "services_together",
+    "started_ahead",
     "wait_healthy",
 ]
 
@@ -93,6 +96,52 @@ _FOREGROUND = (
 )
 
 
+# The next process of a restart loop, started while the one before still runs: it imports
+# what its command runs (most of a start's CPU, seconds on a loaded machine), then waits
+# for a line on its stdin before it runs the command, as `python -m` would.
+_AHEAD = (
+    "import importlib, sys;"
+    "from producersync.cli.main import main;"
+    "importlib.import_module(sys.argv.pop(1));"
+    "sys.stdin.readline();"
+    "sys.argv = ['producersync', *sys.argv[1:]];"
+    "main()"
+)
+# What each command imports once it runs, and nothing more: the modules of the other
+# process register DBOS workflows and queues, and a sync process that had imported the
+# service's never resumed the sync it was restarted to take back.
+_RUNS = {
+    ("service", "run"): "producersync.service.app",
+    ("service", "worker"): "producersync.service.worker",
+    ("sync", "run"): "producersync.sync.app",
+}
+
+
+def started_ahead(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``producersync ARGS`` (``service run``, ``service worker`` or ``sync run``, in
+    ``env``, its output appended to ``log``), started and waiting until ``go``: nothing
+    of the command has run yet."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-c", _AHEAD, _RUNS[args[0], args[1]], *args],
+            stdin=subprocess.PIPE,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **env},
+        )
+
+
+def go(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+    """A process ``started_ahead`` runs its command from now on."""
+    assert process.stdin is not None
+    try:
+        process.stdin.write(b"\n")
+        process.stdin.close()
+    except BrokenPipeError:
+        pass  # it ended early: its log tells why, where its start is waited for
+    return process
+
+
 def foreground(*args: str) -> list[str]:
     """The command line of ``producersync ARGS`` as a terminal's foreground command, to
     be stopped with Ctrl-C (SIGINT). faulthandler: a SIGABRT prints every thread's stack,
@@ -150,22 +199,66 @@ def services_together(
             _stop(service.process)
 
 
+@contextmanager
+def service_lives(
+    database_url: str,
+    log_dir: Path,
+    lives: int,
+    *,
+    env: dict[str, str] | None = None,
+    command: str = "run",
+) -> Iterator[Iterator[ServiceProcess]]:
+    """``lives`` ``service_process``es one after the other, as a restart loop runs them:
+    each given once it answers, and stopped (unless the test killed it) when the next is
+    asked for. Each one's interpreter is ``started_ahead`` while the one before runs, and
+    goes once that one has ended: a restart costs its start-up, not its imports too."""
+    ahead: list[ServiceProcess] = []
+
+    def each() -> Iterator[ServiceProcess]:
+        ahead.append(_start(database_url, log_dir, command, (), env, ahead=True))
+        for life in range(lives):
+            service = ahead.pop()
+            go(service.process)
+            if life + 1 < lives:
+                ahead.append(_start(database_url, log_dir, command, (), env, ahead=True))
+            try:
+                wait_healthy(service)
+                yield service
+            finally:
+                _stop(service.process)
+
+    started = each()
+    try:
+        yield started
+    finally:
+        started.close()
+        for service in ahead:
+            service.process.kill()
+            service.process.wait()
+
+
 def _start(
     database_url: str,
     log_dir: Path,
     command: str,
     extra: tuple[str, ...],
     env: dict[str, str] | None,
+    *,
+    ahead: bool = False,
 ) -> ServiceProcess:
     port = free_port()
     log = log_dir / f"service-{command}-{port}.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*_CLI, "service", command, "--port", str(port), "--database", database_url, *extra],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **(env or {})},
-        )
+    args = ["service", command, "--port", str(port), "--database", database_url, *extra]
+    if ahead:
+        process = started_ahead(args, env or {}, log)
+    else:
+        with log.open("wb") as out:
+            process = subprocess.Popen(
+                [*_CLI, *args],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
+            )
     return ServiceProcess(process, f"http://127.0.0.1:{port}", log)
 
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 import datetime as dt
 import random
 import signal
+import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -16,6 +19,7 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, changes, population, sync_runs
+from tests.support.processes import ServiceProcess, go, started_ahead, wait_healthy
 from tests.support.sync_harness import SERVICE_ENV, TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 
@@ -40,6 +44,33 @@ def _settled(harness: Harness, npns: int) -> bool:
         and last is not None
         and last["status"] == "succeeded"
     )
+
+
+@contextmanager
+def _kills(harness: Harness) -> Iterator[Callable[[], None]]:
+    """A SIGKILL of the sync process and its restart on the same port. The next process
+    is ``started_ahead`` while the one before runs: a restart costs its start-up, not
+    its imports too."""
+    sync, processes = harness.sync, list[subprocess.Popen[bytes]]()
+
+    def ahead() -> None:
+        processes.append(
+            started_ahead(["sync", "run", "--port", str(sync.port)], sync.env, sync.log)
+        )
+
+    def kill() -> None:
+        sync.stop(signal.SIGKILL)
+        sync.process = go(processes.pop())
+        ahead()
+        wait_healthy(ServiceProcess(sync.process, sync.url, sync.log))
+
+    ahead()
+    try:
+        yield kill
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait()
 
 
 def _duplicates(harness: Harness) -> list[str]:
@@ -92,16 +123,18 @@ def test_twenty_sigkills_mid_sync_leave_the_mirror_equal_without_duplicates(
                 )
                 return conn.execute(done).first() is not None
 
-        while kills < KILLS:
-            if day_synced() and not _syncing(harness):
-                day += dt.timedelta(days=1)
-                harness.nipr_run(day, churn=0.9)
-            eventually(lambda: _syncing(harness) or day_synced(), timeout=180, what=harness.status)
-            time.sleep(rng.uniform(0, 1.5))
-            if _syncing(harness):
-                harness.sync.stop(signal.SIGKILL)
-                kills += 1
-                harness.sync.start()
+        with _kills(harness) as kill:
+            while kills < KILLS:
+                if day_synced() and not _syncing(harness):
+                    day += dt.timedelta(days=1)
+                    harness.nipr_run(day, churn=0.9)
+                eventually(
+                    lambda: _syncing(harness) or day_synced(), timeout=180, what=harness.status
+                )
+                time.sleep(rng.uniform(0, 1.5))
+                if _syncing(harness):
+                    kill()
+                    kills += 1
         eventually(day_synced, timeout=120, what=harness.status)
         syncs = (day - TODAY).days + 2
         print(f"{kills} SIGKILLs mid-sync over {syncs} daily syncs: {harness.status()['counts']}")
