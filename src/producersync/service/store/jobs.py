@@ -6,11 +6,14 @@ import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.model.subscriptions import JobAction as Action
+from producersync.model.subscriptions import JobOperation as Operation
+from producersync.model.subscriptions import JobResult as ItemResult
+from producersync.model.subscriptions import JobState as JobStatus
 from producersync.service.store.bulk import insert_rows
 from producersync.service.store.tables import entities, job_items, jobs
 
@@ -33,30 +36,6 @@ __all__ = [
     "page_job_items",
     "record_items",
 ]
-
-
-class Operation(StrEnum):
-    REPLACE = "REPLACE"
-    APPEND = "APPEND"
-    REMOVE = "REMOVE"
-
-
-class JobStatus(StrEnum):
-    QUEUED = "QUEUED"
-    IN_PROGRESS = "IN_PROGRESS"
-    COMPLETED = "COMPLETED"
-    FAILED = "FAILED"
-
-
-class Action(StrEnum):
-    ACTIVATE = "ACTIVATE"
-    DEACTIVATE = "DEACTIVATE"
-
-
-class ItemResult(StrEnum):
-    SUCCESS = "SUCCESS"
-    UNCHANGED = "UNCHANGED"
-    FAILED = "FAILED"
 
 
 @dataclass(frozen=True, slots=True)
