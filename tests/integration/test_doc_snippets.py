@@ -115,7 +115,7 @@ def test_the_integration_snippets_run_and_print_what_they_say(
     for said in (
         "entities lists do not take the 'states' filter",  # section 2
         "9999999999 NPN not found in NIPR",  # section 3
-        "{'forState': 'CO'}",  # section 4
+        "{'newField': 2}",  # section 4
         "Invalid value 'ZZ' for parameter 'states'",  # section 5
         "204 400",  # section 6
         "15645555\n",

@@ -153,7 +153,7 @@ _PUBLIC_PARAMS = {"npn"}
 _NOTHING_TO_TAKE = {
     "getAccessToken": "credentials, not data: see test_a_client_id_with_b_secret_gets_no_token",
     "createWebhookEndpoint": "creates an endpoint of the caller's own",
-    "healthz_healthz_get": "no account data",
+    "getHealth": "no account data",
 }
 
 
