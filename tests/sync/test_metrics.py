@@ -25,3 +25,8 @@ def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> N
         engine.dispose()
     assert "producersync_sync_last_synced_run_date_timestamp_seconds NaN" in text
     assert 'producersync_sync_receipts_total{verdict="accepted"} 1.0' in text
+
+
+def test_the_malformed_fields_gauge_reads_what_the_mirror_lists() -> None:
+    text = Metrics(lambda: None, lambda: 3).render().decode()
+    assert "producersync_sync_malformed_fields 3.0" in text

@@ -26,8 +26,10 @@ from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import licenses_in_state
 from producersync.sync.mirror.tables import (
+    MIRRORED,
     changes,
     license_loas,
+    licenses,
     receipts,
     regulatory_action_values,
     sync_runs,
@@ -271,19 +273,163 @@ def test_an_older_record_written_beside_a_newer_one_on_postgresql_loses(tmp_path
 
 
 @pytest.mark.parametrize(
-    ("field", "value", "message"),
-    [("active", "yes", "active: not a boolean"), ("expirationDate", "31/12/2026", "Invalid")],
+    ("field", "value", "column", "typed"),
+    [
+        ("expirationDate", "", "expiration_date", None),
+        ("expirationDate", "31/12/2026", "expiration_date", None),
+        ("expirationDate", 20261231, "expiration_date", None),
+        ("expirationDate", ["2026-12-31"], "expiration_date", None),
+        ("updatedAt", "yesterday", "updated_at", None),
+        ("active", "yes", "active", None),
+        ("active", "true", "active", None),
+        ("niprDeleted", "false", "nipr_deleted", False),
+        ("npn", 18551108, "npn", None),
+        ("npn", "185511081234", "npn", None),  # PostgreSQL's varchar(10) cut it short
+        ("forState", ["AL"], "state", None),
+        ("licenseNum", {"n": 1}, "license_num", None),
+    ],
 )
-def test_a_malformed_typed_field_fails_the_batch_and_writes_nothing(
-    engine: sa.Engine, field: str, value: str, message: str
+def test_a_malformed_typed_field_is_stored_null_listed_once_and_cleared_by_a_clean_change(
+    engine: sa.Engine, field: str, value: Any, column: str, typed: Any
+) -> None:
+    """It failed the whole page before: every record after it, on every retry and every
+    later sync (a poison page). Now the record is stored, that column NULL and the raw
+    value in ``record``, and the field listed until a clean change of it is written."""
+    good = _a_license_with_loas()
+    bad = {**copy.deepcopy(good), "id": good["id"] + 1, field: value}
+    for loa in bad["licenseLoas"]:
+        loa["id"] += 10_000_000
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [good, bad], run_id=7)
+    assert (counts.inserted, counts.updated) == (2, 0)
+    npn = bad["npn"] if type(bad["npn"]) is str else None
+    expected = mirror.Malformed("licenses", bad["id"], npn, field, repr(value))
+    assert counts.malformed == (expected,)
+    assert _typed_column(engine, bad["id"], column) == (typed, value)
+    with engine.connect() as conn:
+        assert mirror.record_counts(conn)["licenseLoas"] == 2 * len(good["licenseLoas"])
+        listed = mirror.sync_status(conn)["malformed"]
+    assert listed["fields"] == 1
+    (row,) = listed["latest"]
+    assert (row["resource"], row["id"], row["npn"], row["field"], row["value"], row["runId"]) == (
+        "licenses",
+        bad["id"],
+        npn,
+        field,
+        repr(value),
+        7,
+    )
+    # Served again unchanged: not written, not reported again, still listed.
+    with write_transaction(engine) as conn:
+        again = mirror.upsert_records(conn, "licenses", [good, bad])
+    assert again == mirror.UpsertCounts(0, 0, 2) and again.malformed == ()
+    with engine.connect() as conn:
+        assert mirror.malformed_count(conn) == 1
+    # Fixed upstream (a malformed updatedAt does not make it look older): written
+    # clean, and no longer listed.
+    with write_transaction(engine) as conn:
+        fixed = mirror.upsert_records(conn, "licenses", [{**bad, field: good[field]}])
+    assert (fixed.updated, fixed.malformed) == (1, ())
+    with engine.connect() as conn:
+        assert mirror.malformed_count(conn) == 0
+    clean = _typed_column(engine, good["id"], column)[0]
+    assert _typed_column(engine, bad["id"], column)[0] == clean
+
+
+def _typed_column(engine: sa.Engine, record_id: int, column: str) -> tuple[Any, Any]:
+    """A license's typed column and, from its stored ``record``, the raw value."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            sa.select(licenses.c[column], licenses.c.record).where(licenses.c.id == record_id)
+        ).one()
+    path = {c: p for c, p in MIRRORED["licenses"].columns.items()}[column]
+    return row[0], row[1].get(path[0])
+
+
+def test_nul_characters_are_stored_as_u_fffd_on_postgresql_and_listed(
+    engine: sa.Engine,
+) -> None:
+    """PostgreSQL's text and jsonb refuse U+0000: the page failed there, every time.
+    SQLite holds it as it came."""
+    lic = _a_license_with_loas()
+    lic.update(licenseClass="Insurance\x00Producer", note={"a\x00": ["b\x00"]})
+    lic["licenseLoas"][0]["loa"] = "Li\x00fe"
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [lic])
+    sqlite = engine.dialect.name == "sqlite"
+    nul = "\x00" if sqlite else "\ufffd"
+    assert counts.inserted == 1
+    assert sorted((m.resource, m.field) for m in counts.malformed) == (
+        []
+        if sqlite
+        else [
+            ("licenseLoas", "loa"),
+            ("licenses", "licenseClass"),
+            ("licenses", "licenseLoas"),
+            ("licenses", "note"),
+        ]
+    )
+    assert _typed_column(engine, lic["id"], "license_class") == (
+        f"Insurance{nul}Producer",
+        f"Insurance{nul}Producer",
+    )
+    with engine.connect() as conn:
+        (stored,) = conn.execute(sa.select(licenses.c.record).where(licenses.c.id == lic["id"]))
+        loa = conn.execute(
+            sa.select(license_loas.c.loa).where(license_loas.c.id == lic["licenseLoas"][0]["id"])
+        ).scalar_one()
+    assert stored.record["note"] == {f"a{nul}": [f"b{nul}"]} and loa == f"Li{nul}fe"
+    # Compared as stored, the same record served again is unchanged.
+    with write_transaction(engine) as conn:
+        again = mirror.upsert_records(conn, "licenses", [lic])
+    assert again == mirror.UpsertCounts(0, 0, 1) and again.malformed == ()
+
+
+def test_a_literal_backslash_u0000_is_no_nul_character(engine: sa.Engine) -> None:
+    lic = {**_a_license_with_loas(), "licenseClass": "C:\\u0000"}
+    with write_transaction(engine) as conn:
+        assert mirror.upsert_records(conn, "licenses", [lic]).malformed == ()
+    assert _typed_column(engine, lic["id"], "license_class")[0] == "C:\\u0000"
+
+
+@pytest.mark.parametrize(
+    ("nested", "field", "stored"),
+    [
+        ({"id": 1}, "licenseLoas", 0),  # an object, not a list
+        ([[1, 2]], "licenseLoas[0]", 1),
+        ([{"loa": "Life"}], "licenseLoas[0]", 1),
+        ([{"id": "5"}], "licenseLoas[0]", 1),
+        ([{"id": 2**63}], "licenseLoas[0]", 1),
+    ],
+)
+def test_a_nested_record_without_an_id_is_kept_in_its_parent_and_listed(
+    engine: sa.Engine, nested: Any, field: str, stored: int
+) -> None:
+    lic = _a_license_with_loas()
+    first = lic["licenseLoas"][0]
+    lic["licenseLoas"] = [*nested, first] if isinstance(nested, list) else nested
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [lic])
+    assert counts.inserted == 1
+    value = repr(nested[0] if stored else nested)
+    assert counts.malformed == (mirror.Malformed("licenses", lic["id"], lic["npn"], field, value),)
+    with engine.connect() as conn:
+        assert mirror.record_counts(conn)["licenseLoas"] == stored
+        assert mirror.malformed_fields(conn)[0]["field"] == field
+
+
+def test_a_record_without_a_usable_id_is_answered_and_the_others_written(
+    engine: sa.Engine,
 ) -> None:
     good = _a_license_with_loas()
-    bad = {**good, "id": good["id"] + 1, field: value}
-    with pytest.raises(ValueError, match=message), write_transaction(engine) as conn:
-        mirror.upsert_records(conn, "licenses", [good, bad])
+    strays = [{"npn": good["npn"]}, {"id": "7"}, {"id": 2**63}, [good], 7]
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [*strays, good])
+    assert counts.inserted == 1
+    assert [(m.record_id, m.field) for m in counts.malformed] == [(None, "id")] * len(strays)
+    assert counts.malformed[0].npn == good["npn"]
     with engine.connect() as conn:
-        assert mirror.record_counts(conn)["licenses"] == 0
-        assert mirror.changes_since(conn, T0) == []
+        assert mirror.record_counts(conn)["licenses"] == 1
 
 
 def test_an_unknown_resource_is_refused(engine: sa.Engine) -> None:

@@ -682,3 +682,59 @@ def test_a_stopped_pull_leaves_no_thread_waiting_for_a_slot(
 
 def _queue(client: Client) -> Callable[[], object]:
     return lambda: f"{len(client.pacer._waiting)} waiting for a slot"
+
+
+class Corrupting(Recording):
+    """The real transport, with the first licenses page's first records spoiled as an
+    upstream API might: a blank date, a list for a string, no id, LOAs not in a list."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        if request.url.path != "/v2/licenses" or "continuationToken" in request.url.params:
+            return response
+        body = orjson.loads(response.read())
+        first, second, third, fourth = body["embedded"]["licenses"][:4]
+        first["expirationDate"] = ""
+        second["licenseClass"] = ["Insurance Producer"]
+        del third["id"]
+        fourth["licenseLoas"] = {"unexpected": True}
+        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+        return httpx2.Response(200, content=orjson.dumps(body), headers=headers)
+
+
+def test_malformed_records_neither_stop_the_run_nor_are_lost_from_sight(
+    service: tuple[RunningService, Credentials],
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A blank expirationDate failed the whole page, so the run, and every run after it
+    (the page came again each time): the mirror stopped being current for everyone."""
+    running, creds = service
+    with Client(creds.client_id, creds.client_secret, base_url=running.base_url) as client:
+        served = sum(1 for _ in client.licenses.list(include_deleted=True))
+    engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+    try:
+        with Client(
+            creds.client_id, creds.client_secret, base_url=running.base_url, transport=Corrupting()
+        ) as client:
+            puller = Puller(client, engine, PAGE)
+            for attempt in range(2):
+                caplog.clear()
+                run_id = puller.start("catch-up", run_date=None, since=None)
+                counts = puller.pull(streams(), run_id, concurrency=2)
+                puller.finish(run_id, counts)
+                with engine.connect() as conn:
+                    status = mirror.sync_status(conn)
+                assert status["lastRun"]["error"] is None and status["failedRuns"] == 0
+                assert status["counts"]["licenses"] == served - 1  # the one without an id
+                assert status["malformed"]["fields"] == 3
+                warned = {(r.resource, r.field) for r in caplog.records if hasattr(r, "field")}
+                # Each once, when its record is written; the one never stored, each time.
+                assert warned == {("licenses", "id")} | (
+                    {("licenses", "expirationDate"), ("licenses", "licenseClass")}
+                    | {("licenses", "licenseLoas")}
+                    if attempt == 0
+                    else set()
+                )
+    finally:
+        engine.dispose()

@@ -785,6 +785,25 @@ def test_sync_status_prints_lines_for_people_not_python_reprs(
     assert not any(word in out for word in ("None", "{", "'")), out
 
 
+def test_sync_status_lists_the_malformed_fields_a_line_each(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "status")
+    assert code == 0, err
+    assert {"malformed:", "  fields: 0", "  latest: —"} <= set(out.splitlines()), out
+    lic = {"id": 7, "npn": "1234567", "expirationDate": "[31/12/2026]", "updatedAt": "2026-01-01"}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [lic])
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "status")
+    assert code == 0, err
+    lines = out.splitlines()
+    assert "  fields: 1" in lines
+    (shown,) = [line for line in lines if line.startswith("    - ")]
+    assert shown.startswith(
+        "    - resource licenses, id 7, npn 1234567, field expirationDate, value '[31/12/2026]'"
+    ), out  # the brackets not read as markup
+
+
 @pytest.mark.parametrize("command", _READING[:2], ids=lambda c: " ".join(c[:2]))
 def test_a_postgresql_mirror_out_of_reach_is_one_line(
     mirror_file: Path,

@@ -98,7 +98,8 @@ def run(
 @app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
     """Counts per resource, the last synced runDate, the lag, the last run (running,
-    interrupted, restarted, failed or succeeded), the failures."""
+    interrupted, restarted, failed or succeeded), the failures, and the fields of stored
+    records their typed columns could not hold."""
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
@@ -120,8 +121,15 @@ def _print_fields(values: Mapping[str, object], depth: int = 0) -> None:
         if isinstance(value, Mapping) and value:
             console.print(f"{indent}{key}:", highlight=False)
             _print_fields(value, depth + 1)
+        elif isinstance(value, list) and value:
+            # A list of objects (the malformed fields): each on a line of its own.
+            console.print(f"{indent}{key}:", highlight=False)
+            for item in value:
+                line = ", ".join(f"{k} {v}" for k, v in item.items())
+                console.print(f"{indent}  - {escape(line)}", highlight=False, soft_wrap=True)
         else:
-            shown = _NOTHING if value is None or isinstance(value, Mapping) else str(value)
+            empty = value is None or isinstance(value, Mapping | list)
+            shown = _NOTHING if empty else str(value)
             console.print(f"{indent}{key}: [bold]{escape(shown)}[/bold]", highlight=False)
 
 

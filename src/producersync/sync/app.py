@@ -145,7 +145,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     if not settings.webhook_secrets:
         raise ValueError("no webhook secret: set PRODUCERSYNC_WEBHOOK_SECRETS")
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    metrics = Metrics(lambda: _last_synced(engine))
+    metrics = Metrics(lambda: _last_synced(engine), lambda: _malformed(engine))
     durable: DurableSync | None = None
     if start is None:
         durable = DurableSync(engine, settings, metrics)
@@ -202,3 +202,8 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
 def _last_synced(engine: sa.Engine) -> dt.date | None:
     with engine.connect() as conn:
         return mirror.last_synced_run_date(conn)
+
+
+def _malformed(engine: sa.Engine) -> int:
+    with engine.connect() as conn:
+        return mirror.malformed_count(conn)

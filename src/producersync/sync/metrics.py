@@ -29,7 +29,11 @@ _RUN_BUCKETS = (0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.
 
 
 class Metrics:
-    def __init__(self, last_synced: Callable[[], dt.date | None]) -> None:
+    def __init__(
+        self,
+        last_synced: Callable[[], dt.date | None],
+        malformed: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
         self.receipts = Counter(
@@ -86,6 +90,14 @@ class Metrics:
             registry=self.registry,
         )
         last.set_function(reading(lambda: _epoch(last_synced())))
+        listed = Gauge(
+            "producersync_sync_malformed_fields",
+            "Fields of mirrored records their typed columns could not hold (stored NULL, "
+            "the raw value kept), and nested records not stored for want of an id: "
+            "`producersync sync status` lists them. 0 when the API's data is clean.",
+            registry=self.registry,
+        )
+        listed.set_function(reading(lambda: float(malformed())))
 
     def upserted(self, resource: str, count: int) -> None:
         self.records_upserted.labels(resource).inc(count)

@@ -59,6 +59,7 @@ from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
 from producersync.sync.hooks import Batch, Hooks
+from producersync.sync.mirror.tables import CHILDREN
 from producersync.sync.read_ahead import Parsed, ReadAhead
 
 __all__ = [
@@ -87,6 +88,7 @@ _SETTLE_POLL = 2.0  # seconds between two counts of a list settling
 _SETTLE_MOST = 60.0  # a list still growing after this long is read as it is
 _SIGNAL_POLL = 0.5  # seconds the main thread sleeps at most while streams are read
 _RESTARTS = 3  # times a stream starts over when its continuation is refused
+_NESTED_KEYS = tuple(key for key, _, _ in CHILDREN.values())  # a license's "licenseLoas"
 
 log = logging.getLogger(__name__)
 
@@ -290,6 +292,8 @@ class Puller:
             # dropped, not kept for a stream (an activation's NPNs) that may never come back.
             self._take_ahead(stream, None)
             raise
+        for bad in counts.malformed:
+            _report(bad)
         upserted = counts.inserted + counts.updated
         if self._on_upsert is not None:
             self._on_upsert(stream.resource, upserted)
@@ -525,12 +529,42 @@ def _still_since(reads: Sequence[_Read]) -> float:
     return still
 
 
+def _report(bad: mirror.Malformed) -> None:
+    """One log line for a malformed field of a record written (once: written again
+    unchanged, a record is not written), with its parts as fields of their own."""
+    fields = {
+        "resource": bad.resource,
+        "record_id": bad.record_id,
+        "npn": bad.npn,
+        "field": bad.field,
+        "value": bad.value,
+    }
+    what = f"{bad.resource} {bad.record_id} (NPN {bad.npn})"
+    if bad.record_id is None:
+        outcome = "not stored: a record needs an integer id"
+    elif bad.field.startswith(_NESTED_KEYS):
+        outcome = "that nested record is not stored in its own table (kept in this one)"
+    else:
+        outcome = (
+            "stored, its typed column NULL and the value kept in its record (a NUL "
+            "character, on PostgreSQL: as U+FFFD); listed by `producersync sync status` "
+            "until the record changes"
+        )
+    log.warning("%s: %s is %s: %s", what, bad.field, bad.value, outcome, extra=fields)
+
+
 def _note_nested(watch: _Watch, stream: Stream, records: Sequence[Any]) -> None:
     if not stream._whole_npns:
         return  # a page of changes: its children may be older than the day asked
     for child, (parent, key) in NESTED_LISTS.items():
         if parent == stream.resource:
-            count = sum(len(record.get(key) or ()) for record in records)
+            # Those a record's table can hold only: one not stored leaves the count
+            # short, and the child list is read whole.
+            count = sum(
+                sum(type(c) is dict and type(c.get("id")) is int for c in nested)
+                for record in records
+                if type(record) is dict and type(nested := record.get(key)) is list
+            )
             watch.nested[child, stream.npns] += count
 
 

@@ -36,7 +36,7 @@ from producersync.sync.mirror.receipts import (
     record_receipts,
     unprocessed_events,
 )
-from producersync.sync.mirror.records import UpsertCounts, purge_npns, upsert_records
+from producersync.sync.mirror.records import Malformed, UpsertCounts, purge_npns, upsert_records
 from producersync.sync.mirror.runs import (
     MANUAL_KINDS,
     RUN_KINDS,
@@ -51,7 +51,12 @@ from producersync.sync.mirror.runs import (
     sync_start,
     synced_through_bound,
 )
-from producersync.sync.mirror.status import record_counts, sync_status
+from producersync.sync.mirror.status import (
+    malformed_count,
+    malformed_fields,
+    record_counts,
+    sync_status,
+)
 from producersync.sync.mirror.tables import RESOURCES
 
 __all__ = [
@@ -61,6 +66,7 @@ __all__ = [
     "RESOURCES",
     "RUN_KINDS",
     "Change",
+    "Malformed",
     "Receipt",
     "RunGoingOn",
     "UpsertCounts",
@@ -77,6 +83,8 @@ __all__ = [
     "interrupt_run",
     "iter_changes",
     "last_synced_run_date",
+    "malformed_count",
+    "malformed_fields",
     "mark_activations_fetched",
     "mark_all_processed",
     "mark_fetched",

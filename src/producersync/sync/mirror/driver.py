@@ -19,12 +19,13 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.tables import population
+from producersync.sync.mirror.tables import malformed, population
 from producersync.timestamps import UtcDateTime
 
 __all__ = [
     "Converters",
     "converters",
+    "delete_malformed",
     "lock_for_writing",
     "select_documents",
     "select_inactive",
@@ -163,6 +164,20 @@ def select_documents(
         parameter = list(ids)
     rows = conn.exec_driver_sql(sql, (parameter,))
     return {id_: orjson.loads(record) for id_, record in rows}
+
+
+def delete_malformed(conn: sa.Connection, resource: str, ids: Sequence[int]) -> None:
+    """Forget what ``malformed`` lists of the records ``ids`` of ``resource``, in one
+    statement whose text does not depend on how many ids there are (a day's sync
+    rewrites a page of records at a time, nearly always clean)."""
+    if conn.dialect.name == "sqlite":
+        where = "record_id IN (SELECT value FROM json_each(?))"
+        parameter: Any = orjson.dumps(list(ids)).decode()
+    else:
+        where, parameter = "record_id = ANY(%s::bigint[])", list(ids)
+    mark = "?" if conn.dialect.name == "sqlite" else "%s"
+    sql = f"DELETE FROM {malformed.name} WHERE resource = {mark} AND {where}"
+    conn.exec_driver_sql(sql, (resource, parameter))
 
 
 def select_inactive(conn: sa.Connection, npns: Sequence[str]) -> set[str]:

@@ -9,9 +9,11 @@ import sqlalchemy as sa
 from producersync.model.events import ENDPOINT_TEST
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
 from producersync.sync.mirror.runs import failed_runs, last_run, last_synced_run_date
-from producersync.sync.mirror.tables import MIRRORED, events, population, receipts
+from producersync.sync.mirror.tables import MIRRORED, events, malformed, population, receipts
 
-__all__ = ["record_counts", "sync_status"]
+__all__ = ["malformed_count", "malformed_fields", "record_counts", "sync_status"]
+
+_LATEST = 10  # malformed fields `sync status` lists, the latest first
 
 
 def record_counts(conn: sa.Connection) -> dict[str, int]:
@@ -33,7 +35,37 @@ def sync_status(conn: sa.Connection) -> dict[str, Any]:
         "counts": record_counts(conn),
         "activeNpns": int(conn.execute(active).scalar_one()),
         "receipts": _receipts(conn),
+        "malformed": {
+            "fields": malformed_count(conn),
+            "latest": malformed_fields(conn, limit=_LATEST),
+        },
     }
+
+
+def malformed_count(conn: sa.Connection) -> int:
+    """The fields of stored records that their typed columns could not hold (each left
+    NULL, its raw value in ``record``), and nested children not stored for want of an
+    integer id (``records``)."""
+    return int(conn.execute(sa.select(sa.func.count()).select_from(malformed)).scalar_one())
+
+
+def malformed_fields(conn: sa.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:
+    """Those fields, the latest seen first: resource, record id, NPN, field (its path in
+    the wire record), value (its repr, cut short), and when and in which run it came."""
+    m = malformed.c
+    query = sa.select(malformed).order_by(m.seen_at.desc(), m.resource, m.record_id, m.field)
+    return [
+        {
+            "resource": row.resource,
+            "id": row.record_id,
+            "npn": row.npn,
+            "field": row.field,
+            "value": row.value,
+            "runId": row.run_id,
+            "seenAt": row.seen_at.isoformat(),
+        }
+        for row in conn.execute(query.limit(limit))
+    ]
 
 
 def _receipts(conn: sa.Connection) -> dict[str, int]:

@@ -28,6 +28,7 @@ __all__ = [
     "events",
     "license_loas",
     "licenses",
+    "malformed",
     "metadata",
     "other_names",
     "population",
@@ -271,6 +272,22 @@ sync_state = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("last_synced_run_date", sa.Date, nullable=True),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+)
+
+# A field of a stored record that its typed column could not hold (a blank date, a list
+# where a string belongs), the column left NULL and the raw value kept in ``record``;
+# or a nested child that could not be stored at all (no integer id). Kept while the
+# record stands as it was written: its next change, written clean, clears it.
+malformed = sa.Table(
+    "malformed",
+    metadata,
+    sa.Column("resource", sa.String(), primary_key=True),
+    sa.Column("record_id", _RecordId, primary_key=True, autoincrement=False),
+    sa.Column("field", sa.String(), primary_key=True),
+    sa.Column("npn", sa.String(), nullable=True, index=True),
+    sa.Column("value", sa.Text, nullable=False),  # its repr, cut short
+    sa.Column("run_id", _RecordId, nullable=True),
+    sa.Column("seen_at", UtcDateTime, nullable=False),
 )
 
 changes = sa.Table(
