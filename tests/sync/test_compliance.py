@@ -389,6 +389,24 @@ def test_a_record_date_that_is_no_date_counts_as_none(
     assert verdict.allowed, verdict.reasons
 
 
+@pytest.mark.parametrize("written", ["", "31/12/2099", 20991231])
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_expiration_date_the_mirror_cannot_read_is_no_for_a_license_in_force(
+    backend: str, tmp_path: Path, written: Any
+) -> None:
+    """Stored NULL, it read as "no expiration date": a license expired upstream passed."""
+    records = _dump([_license(94, "CA", "2027-06-30", _loa(941, "Life", "10", "life"))])
+    records[0]["expirationDate"] = written
+    with fresh_mirror(backend, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", records)
+            mirror.activate_npns(conn, [NPN], AT)
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+    assert not verdict.allowed
+    assert f"has an expirationDate the mirror cannot read: {str(written)!r}" in str(verdict.reasons)
+
+
 @pytest.mark.parametrize(
     ("ce", "failure"),
     [

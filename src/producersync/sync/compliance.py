@@ -196,8 +196,14 @@ def _license(lic: LicenseRow, on: dt.date) -> list[_Finding]:
     if lic.nipr_deleted:
         return [_Finding(False, f"{name} was deleted by NIPR")]
     expires, issued = lic.expiration_date, lic.original_issue_date
+    active = _Finding(bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}")
+    if lic.unreadable_expiration is not None:
+        # Stored NULL for the mirror could not read it (``mirror.malformed_fields``):
+        # taken as "no expiration date", a license expired upstream would pass.
+        unreadable = f"{name} has an expirationDate the mirror cannot read"
+        return [active, _Finding(False, f"{unreadable}: {lic.unreadable_expiration!r}")]
     return [
-        _Finding(bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}"),
+        active,
         _Finding(
             (expires is None or expires >= on) and not _after(issued, on),
             _in_force(name, issued, expires, on),

@@ -73,6 +73,9 @@ class LicenseRow:
     nipr_deleted: bool
     original_issue_date: dt.date | None = None
     loas: tuple[LoaRow, ...] = ()
+    # The record's expirationDate as it came, when it is one ``expiration_date`` could
+    # not hold (that column NULL): not "no expiration date".
+    unreadable_expiration: str | None = None
 
 
 @dataclass(frozen=True)
@@ -194,6 +197,7 @@ _LICENSE_COLUMNS = (
     licenses.c.expiration_date,
     licenses.c.nipr_deleted,
     _record_date(licenses, "originalIssueDate", "original_issue_date"),
+    _record_date(licenses, "expirationDate", "unreadable_expiration"),
 )
 _LOA_COLUMNS = (
     license_loas.c.id,
@@ -226,6 +230,10 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
     the record (ISO text) as dates."""
     for key in _RECORD_DATES.intersection(values):
         values[key] = _record_day(values[key])
+    if "unreadable_expiration" in values:
+        raw = values["unreadable_expiration"]  # SQLite answers a JSON number as one
+        readable = raw is None or values["expiration_date"] is not None
+        values["unreadable_expiration"] = None if readable else str(raw)
     if "categories" in values:
         values["categories"] = values["categories"] or []
     return values
