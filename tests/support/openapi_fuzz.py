@@ -4,11 +4,13 @@ so that xdist runs them side by side)."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from pydantic import TypeAdapter
 from schemathesis.schemas import BaseSchema
 
@@ -113,15 +115,21 @@ def linked_call_sequences_conform_to_the_spec(
     # Derandomized: the same sequences every run, so what they reach is no matter of luck.
     # Generated only (no targeting, no shrinking): what hypothesis replays meets a service
     # that has moved on.
-    Sequences.run(
-        settings=settings(
-            _FUZZ,
-            max_examples=100,
-            stateful_step_count=10,
-            derandomize=True,
-            phases=[Phase.explicit, Phase.reuse, Phase.generate],
+    # Which step a sequence may take next depends on what the service answered (a job's
+    # state moves on as the worker gets to it), so a sequence hypothesis draws again along
+    # a prefix it drew before can go another way, and hypothesis then stops generating
+    # (FlakyStrategyDefinition). The calls made until then were checked (``failures``),
+    # and the links they must have reached are asserted below.
+    with contextlib.suppress(FlakyStrategyDefinition):
+        Sequences.run(
+            settings=settings(
+                _FUZZ,
+                max_examples=100,
+                stateful_step_count=10,
+                derandomize=True,
+                phases=[Phase.explicit, Phase.reuse, Phase.generate],
+            )
         )
-    )
     assert not failures, "\n\n".join(failures[:5])
     reached = {key.rsplit(" ", 1)[0] for key in followed if key.endswith((" 200", " 202", " 204"))}
     # The links took sequences to objects that exist: ids no schema can make up. Which
