@@ -512,19 +512,9 @@ def _row(
     synced_at: Any,
 ) -> tuple[Any, ...]:
     """The table row of ``document``, in the table's column order; a ValueError or a
-    TypeError for a value its column cannot hold (``_lenient_row`` then). ``_values``
-    inline, and each check a bare loop: this is a backfill's loop, a row at a time."""
-    get = document.get
-    values: list[Any] = [get(key) for key in layout.keys]
-    for i, rest in layout.nested:
-        value = values[i]
-        for key in rest:
-            value = value.get(key) if isinstance(value, dict) else None
-        values[i] = value
-    for column, value in inherited.items():
-        place = layout.index.get(column)
-        if place is not None and values[place] is None:
-            values[place] = value
+    TypeError for a value its column cannot hold (``_lenient_row`` then). Each check a
+    bare loop: this is a backfill's loop, a row at a time."""
+    values = _values(layout, document, inherited)
     for i, column in layout.booleans:
         _boolean(column, values[i])
     if layout.flag is not None:
