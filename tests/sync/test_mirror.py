@@ -223,11 +223,21 @@ def test_nipr_deleted_left_out_is_false_and_no_change(engine: sa.Engine) -> None
     assert _changes(engine)[-1].fields == ["niprDeleted"]
 
 
-def test_an_older_record_does_not_overwrite_a_newer_one(engine: sa.Engine) -> None:
+@pytest.mark.parametrize(
+    ("older", "newer"),
+    [
+        (None, "2099-01-01"),  # the record's own updatedAt, a date as the contract has it
+        ("2025-06-13T08:00:00Z", "2099-01-01T00:00:00Z"),  # date-times order as well
+    ],
+)
+def test_an_older_record_does_not_overwrite_a_newer_one(
+    engine: sa.Engine, older: str | None, newer: str
+) -> None:
     lic = _a_license_with_loas()
-    newer = {**lic, "active": False, "updatedAt": "2099-01-01"}
-    _upsert(engine, "licenses", newer)
-    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 0, 1)
+    if older is not None:
+        lic["updatedAt"] = older
+    _upsert(engine, "licenses", {**lic, "active": False, "updatedAt": newer})
+    assert _upsert(engine, "licenses", lic).updated == 0
     with engine.connect() as conn:
         (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
     assert stored.active is False

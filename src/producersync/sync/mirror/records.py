@@ -294,7 +294,7 @@ def _upsert(
             keys = tuple(document)
             fields = every_field.get(keys) or every_field.setdefault(keys, sorted(keys))
         else:
-            fields = _changed(document, old, every_field)
+            fields = _changed(document, old)
             if not fields:
                 continue
         bad = done.malformed
@@ -332,15 +332,8 @@ def _upsert(
     return done
 
 
-def _changed(
-    document: dict[str, Any],
-    old: dict[str, Any] | None,
-    every_field: dict[tuple[str, ...], list[str]],
-) -> list[str]:
-    """The fields of ``document`` that differ from the stored ``old`` (all, if None)."""
-    if old is None:
-        keys = tuple(document)
-        return every_field.get(keys) or every_field.setdefault(keys, sorted(keys))
+def _changed(document: dict[str, Any], old: dict[str, Any]) -> list[str]:
+    """The fields of ``document`` that differ from the stored ``old``."""
     # A field absent on one side equals null: a newer API adding a field with no value is
     # not a change. Nor is niprDeleted's false left out: absent, it is stored as false.
     either = document.keys() | old.keys()
@@ -410,8 +403,10 @@ def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
 
 
 def _is_date(text: str) -> bool:
+    """An ISO date, or date and time (the contract's are dates; a time after one orders
+    as text all the same)."""
     try:
-        dt.date.fromisoformat(text)
+        dt.datetime.fromisoformat(text)
     except ValueError:
         return False
     return True
