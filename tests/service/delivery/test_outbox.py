@@ -1338,6 +1338,16 @@ def rows_read(conn: sa.Connection, read: Callable[[], object]) -> int:
     return steps
 
 
+def _page_cost(conn: sa.Connection, endpoint: str) -> Callable[..., int]:
+    """The rows a page of 10 of ``endpoint``'s attempts reads, given the list's options."""
+
+    def cost(**given: Any) -> int:
+        page = functools.partial(outbox.list_attempts, conn, endpoint_id=endpoint, limit=10)
+        return rows_read(conn, lambda: page(**given))
+
+    return cost
+
+
 def test_a_window_far_back_costs_what_the_newest_page_does(engine: sa.Engine) -> None:
     """The list walked the endpoint's attempts back from the newest until enough were in
     the window: 367 ms for one a few weeks back among 600,000 attempts."""
@@ -1345,11 +1355,7 @@ def test_a_window_far_back_costs_what_the_newest_page_does(engine: sa.Engine) ->
         endpoint = attempts_at(conn, list(range(2000)))
         conn.execute(sa.text("ANALYZE"))
     with engine.connect() as conn:
-
-        def cost(**given: Any) -> int:
-            page = functools.partial(outbox.list_attempts, conn, endpoint_id=endpoint, limit=10)
-            return rows_read(conn, lambda: page(**given))
-
+        cost = _page_cost(conn, endpoint)
         newest = cost()
         start = outbox.LogFilter(since=T0, until=T0 + seconds(60 * 60))
         (_, *_, tenth) = outbox.list_attempts(conn, endpoint_id=endpoint, narrowed=start, limit=10)
@@ -1381,11 +1387,7 @@ def test_a_rare_event_type_over_the_whole_log_costs_what_the_newest_page_does(
         endpoint = attempts_at(conn, list(range(2000)), types=kind)
         conn.execute(sa.text("ANALYZE"))
     with engine.connect() as conn:
-
-        def cost(**given: Any) -> int:
-            page = functools.partial(outbox.list_attempts, conn, endpoint_id=endpoint, limit=10)
-            return rows_read(conn, lambda: page(**given))
-
+        cost = _page_cost(conn, endpoint)
         newest = cost()
         rare = outbox.LogFilter(frozenset({UPDATES_AVAILABLE}), since=T0)
         both = outbox.LogFilter(frozenset({UPDATES_AVAILABLE, NPN_ACTIVATED}), since=T0)
