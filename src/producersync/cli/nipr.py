@@ -161,7 +161,7 @@ def run_command(
         Path | None,
         typer.Option(
             "--feed",
-            help="Apply this JSON-lines feed file instead of synthetic churn.",
+            help="Apply this JSON-lines feed file instead of synthetic churn (-: standard input).",
             show_default=False,
         ),
     ] = None,

@@ -5,8 +5,10 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import os
+import sys
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +16,7 @@ import orjson
 import pytest
 import sqlalchemy as sa
 from tests.conftest import BACKENDS
-from tests.support.cli import error_both_ways
+from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
 from tests.support.processes import cli_json, cli_together
@@ -687,8 +689,56 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
         ),
         (
             b'{"op": "upsert", "type": "addresses", "record": {"id": 0, "npn": "12"}}',
-            "line 2, field record.id: must be a record id from 1 to 9223372036854775807, not 0",
+            "line 2, field record.id: must be a record id from 1 to 9007199254740991, not 0",
         ),
+        # Stored, an id near 2^63 took the next synthetic run past a BIGINT as it numbered
+        # new records from the highest id: a traceback on every run from then on.
+        (
+            b'{"op": "delete", "type": "licenses", "id": 9223372036854775000}',
+            "line 2, field id: must be a record id from 1 to 9007199254740991, "
+            "not 9223372036854775000",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenseLoas", "record": {"id": 5, "npn": "12", '
+            b'"licenseId": 9007199254740992}}',
+            "line 2, field record.licenseId: must be a record id from 1 to 9007199254740991, "
+            "not 9007199254740992",
+        ),
+        # Counts and amounts below 0 were stored and served.
+        (
+            b'{"op": "upsert", "type": "licenseLoas", "record": {"id": 5, "npn": "12", '
+            b'"licenseId": 1, "ceCreditsNeeded": -1}}',
+            "line 2, field record.ceCreditsNeeded: must be a whole number from 0 to "
+            "2147483647, not -1",
+        ),
+        (
+            b'{"op": "upsert", "type": "regulatoryActions", "record": {"id": 5, "npn": "12", '
+            b'"penaltyFineForfeiture": -500}}',
+            "line 2, field record.penaltyFineForfeiture: must be a whole number from 0",
+        ),
+        (
+            b'{"op": "upsert", "type": "regulatoryActions", "record": {"id": 5, "npn": "12", '
+            b'"lengthOfOrder": -2}}',
+            "line 2, field record.lengthOfOrder: must be a whole number from 0",
+        ),
+        # A key given twice: the last silently won, and changed record 2, not 1.
+        (
+            b'{"op": "delete", "type": "licenses", "id": 1, "id": 2}',
+            "line 2, field id: is given twice in one object",
+        ),
+        (
+            b'{"op": "upsert", "type": "addresses", "record": {"id": 1, "npn": "12", '
+            b'"city": "Austin", "npn": "13"}}',
+            "line 2, field record.npn: is given twice in one object",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"active": true, "agentTypes": [], "renewalPeriods": {"renewal": '
+            b'{"startDate": "2025-06-10", "endDate": "2026-06-10", "startDate": "2025-01-01"}}}}',
+            "line 2, field record.renewalPeriods.renewal.startDate: is given twice in one object",
+        ),
+        # Read by orjson, too deep for json's check of the keys: a RecursionError.
+        (b"[" * 1000 + b"]" * 1000, "line 2: not a change: JSON nested too deeply"),
         (
             b'{"op": "upsert", "type": "licenseLoas", "record": {"id": 5, "npn": "12", '
             b'"licenseId": -3}}',
@@ -981,7 +1031,7 @@ def test_an_empty_feed_leaves_the_date_to_the_days_file(engine: sa.Engine, tmp_p
             "must be at most 200 characters joined with commas, not 206",
         ),
         # An INTEGER on PostgreSQL, where 64 bits were let through.
-        ("ceCreditsNeeded", 2**31, "must be a 32-bit integer, not 2147483648"),
+        ("ceCreditsNeeded", 2**31, "must be a whole number from 0 to 2147483647, not 2147483648"),
     ],
 )
 def test_a_value_too_large_for_its_column_changes_nothing(
@@ -1096,3 +1146,96 @@ def test_command_refuses_a_line_past_the_limit_changing_nothing(
     assert messages(engine) == []
     assert runs(engine) == 0
     engine.dispose()
+
+
+def test_command_refuses_an_id_the_synthetic_runs_could_not_follow(
+    universe_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Applied, the license took every later synthetic run past a BIGINT (an
+    # OverflowError on SQLite) as it numbered new licenses from the highest id.
+    engine = open_store(universe_url)
+    before = snapshot(engine)
+    npn = first_of(before, "entities", nipr_deleted=False)["npn"]
+    record = {"id": 2**63 - 1, "npn": npn, "forState": "VT", "active": True}
+    feed = write_feed(
+        tmp_path / "feed.jsonl", {"op": "upsert", "type": "licenses", "record": record}
+    )
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", str(feed), "--database", universe_url)
+    error, _ = error_both_ways(monkeypatch, capsys, 2, *args)
+    assert error == {
+        "field": "--feed",
+        "value": str(feed),
+        "message": f"feed {feed}, line 1, field record.id: must be a record id from 1 to "
+        "9007199254740991, not 9223372036854775807; nothing was changed",
+    }
+    assert snapshot(engine) == before
+    engine.dispose()
+    churned = cli_json(
+        "nipr",
+        "run",
+        "--date",
+        "2025-06-11",
+        "--churn-rate",
+        "0.1",
+        "--database",
+        universe_url,
+        "--json",
+    )
+    assert churned["source"] == "synthetic"
+
+
+@contextmanager
+def _stdin(monkeypatch: pytest.MonkeyPatch, content: bytes) -> Iterator[None]:
+    """Standard input reading ``content`` from a pipe, as a shell's ``|`` gives it."""
+    read, write = os.pipe()
+    os.write(write, content)  # within the pipe's buffer
+    os.close(write)
+    with open(read) as stdin:
+        monkeypatch.setattr(sys, "stdin", stdin)
+        yield
+
+
+def test_command_reads_a_feed_from_standard_input(
+    universe_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # `--feed -` was a file named "-": only /dev/stdin read standard input.
+    engine = open_store(universe_url)
+    appointment = first_of(snapshot(engine), "appointments", nipr_deleted=False)
+    engine.dispose()
+    change = orjson.dumps({"op": "delete", "type": "appointments", "id": appointment["id"]})
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", "-", "--database", universe_url)
+    with _stdin(monkeypatch, change + b"\n"):
+        code, out, _ = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0
+    run = orjson.loads(out)
+    assert (run["source"], run["totalChanges"]) == ("stdin", 1)
+
+
+def test_standard_input_is_read_within_the_limits(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", "-", "--database", url, "--json")
+    monkeypatch.setenv("PRODUCERSYNC_NIPR_FEED_MAX_LINE_BYTES", "100")
+    with _stdin(monkeypatch, orjson.dumps(GOOD) + b"\n" + b" " * 101 + b"\n"):
+        code, out, _ = producersync_output(monkeypatch, capsys, *args)
+    assert code == 2
+    assert orjson.loads(out)["error"] == {
+        "field": "--feed",
+        "value": "-",
+        "message": f"feed -, line 2: longer than 100 bytes, {_LINE}; nothing was changed",
+    }
+    monkeypatch.setenv("PRODUCERSYNC_NIPR_FEED_MAX_BYTES", "200")
+    with _stdin(monkeypatch, orjson.dumps(GOOD) + b"\n" * 200):
+        code, out, _ = producersync_output(monkeypatch, capsys, *args)
+    assert code == 2
+    assert orjson.loads(out)["error"]["message"] == (
+        "feed -, line 150: the file goes on, more than the 200 bytes a feed may hold "
+        f"{_SIZE}; nothing was changed"
+    )

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import UpdatesAvailable
 from producersync.service.delivery.publish import publish_to_every_account
-from producersync.service.nipr.feed import FeedLimits, plan_feed, read_feed
+from producersync.service.nipr.feed import STDIN, FeedLimits, plan_feed, read_feed
 from producersync.service.nipr.synthetic import plan_churn
 from producersync.service.store import churn
 from producersync.service.store import tables as t
@@ -37,7 +37,7 @@ class DailyRun:
     """What a run did; for a date run before, what that run did (and nothing published)."""
 
     run_date: dt.date
-    source: str  # "synthetic" or the feed file's name
+    source: str  # "synthetic", the feed file's name, or "stdin"
     changes: dict[str, int]  # records changed per table
     already_applied: bool
     events_published: int  # one per account
@@ -66,7 +66,7 @@ def run_day(
         raise ValueError(f"churn_rate must be between 0 and 1, not {churn_rate}")
     # The file alone is checked before the write lock is taken.
     lines = None if feed is None else read_feed(feed, feed_limits)
-    source = SYNTHETIC if feed is None else feed.name[:200]  # the ledger's column width
+    source = SYNTHETIC if feed is None else _source(feed)
     with write_transaction(engine) as conn:
         if not churn.claim_run(conn, run_date, source):
             return _already_applied(conn, run_date)
@@ -86,6 +86,11 @@ def run_day(
         deliveries = publish_to_every_account(conn, make_event)
     after_bulk_write(engine, [t.metadata.tables[name] for name, n in counts.items() if n])
     return DailyRun(run_date, source, counts, False, len(events), deliveries, completed)
+
+
+def _source(feed: Path) -> str:
+    """The feed as the ledger names it: its file's name, or stdin."""
+    return "stdin" if feed == STDIN else feed.name[:200]  # the ledger's column width
 
 
 def _already_applied(conn: sa.Connection, run_date: dt.date) -> DailyRun:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import functools
+import json
 import os
 import re
+import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 import sqlalchemy as sa
@@ -36,7 +39,16 @@ from producersync.service.store import churn
 from producersync.service.store import tables as t
 from producersync.settings_variables import variable
 
-__all__ = ["FEED_TYPES", "FeedError", "FeedLimits", "FeedLine", "plan_feed", "read_feed"]
+__all__ = [
+    "FEED_TYPES",
+    "MAX_FEED_ID",
+    "STDIN",
+    "FeedError",
+    "FeedLimits",
+    "FeedLine",
+    "plan_feed",
+    "read_feed",
+]
 
 Row = dict[str, Any]
 
@@ -72,6 +84,16 @@ _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
     ("license_loas", "ce_compliance"): _values(m.CeCompliance),
     ("licenses", "residency_status"): _values(m.ResidencyStatus),
 }
+# The ids a feed may give a record (and a nested record's parent): those every JSON parser
+# reads exactly (RFC 8259 §6; JavaScript's Number.MAX_SAFE_INTEGER), which the API's
+# clients read back. NIPR's are far below; one near 2^63 (a typo, a hash) was stored, and
+# the next synthetic run, which numbers new records from each table's highest id, went
+# past a BIGINT: a traceback on every run from then on. Above this bound, 2^63 - 2^53 ids
+# are left for those runs to number.
+MAX_FEED_ID = 2**53 - 1
+_MAX_COUNT = 2**31 - 1  # an INTEGER column
+# ``--feed -``: standard input, read within the same limits as a file.
+STDIN = Path("-")
 # No record NIPR keeps (it began in 1996) is dated before: 0001-01-01 is a date some
 # systems write for none, which a feed writes as null. 9999-12-31, a date some write for
 # "never expires", is a date a record can hold.
@@ -158,7 +180,7 @@ def read_feed(path: Path, limits: FeedLimits | None = None) -> list[FeedLine]:
 def _texts(path: Path, limits: FeedLimits) -> Iterator[tuple[int, bytes]]:
     """The file's lines and their numbers, read no further than ``limits``."""
     try:
-        with path.open("rb") as file:
+        with _opened(path) as file:
             size = os.fstat(file.fileno()).st_size
             if size > limits.max_bytes:  # a regular file's: refused before reading it
                 raise FeedError(f"the file is {size:,} bytes, {_too_big(limits)}")
@@ -182,6 +204,11 @@ def _texts(path: Path, limits: FeedLimits) -> Iterator[tuple[int, bytes]]:
         raise FeedError(f"cannot read the file ({exc.strerror})") from exc
 
 
+def _opened(path: Path) -> AbstractContextManager[BinaryIO]:
+    # Standard input is the caller's to close.
+    return nullcontext(sys.stdin.buffer) if path == STDIN else path.open("rb")
+
+
 def _without_bom(text: bytes) -> bytes:
     # Windows editors start UTF-8 with a byte order mark, which JSON parsers may ignore
     # (RFC 8259) and orjson refuses; a UTF-16 file would be refused line by line as
@@ -202,6 +229,7 @@ def _line(number: int, text: bytes) -> FeedLine:
         change = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise FeedError(_not_json(text, exc), number) from exc
+    _refuse_twice(number, text)
     if not isinstance(change, dict):
         raise FeedError("a change must be a JSON object", number)
     op = change.get("op")
@@ -243,6 +271,52 @@ def _not_json(text: bytes, exc: orjson.JSONDecodeError) -> str:
     if b"\r" in text:  # read as lines ending there before the file was read a line at a time
         return f"not valid JSON ({exc}); a line ends with \\n or \\r\\n, not \\r alone"
     return f"not valid JSON ({exc})"
+
+
+class _Twice(ValueError):
+    """An object of the line gives a key twice."""
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) < len(pairs):
+        raise _Twice
+    return found
+
+
+class _Pairs(list[tuple[str, Any]]):
+    """An object's keys and values in the order given, every one kept."""
+
+
+def _refuse_twice(number: int, text: bytes) -> None:
+    """Refuse a key given twice in one object: orjson, like most parsers, keeps the
+    last, so ``{"id": 7, ..., "id": 8}`` changed record 8 silently. Read again by
+    ``json``, whose hook sees every key; valid JSON already (orjson read it)."""
+    try:
+        json.loads(text, object_pairs_hook=_once)
+    except _Twice:
+        field = _twice(json.loads(text, object_pairs_hook=_Pairs), "")
+        raise FeedError("is given twice in one object", number, field) from None
+    except RecursionError:  # orjson reads 1,024 levels, json fewer; a change has 4
+        raise FeedError("not a change: JSON nested too deeply", number) from None
+
+
+def _twice(value: Any, path: str) -> str | None:
+    """The path of the first key given twice in ``value``, in the order written."""
+    if isinstance(value, _Pairs):
+        keys: set[str] = set()
+        for key, item in value:
+            where = f"{path}.{key}" if path else key
+            if key in keys:
+                return where
+            keys.add(key)
+            if (found := _twice(item, where)) is not None:
+                return found
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            if (found := _twice(item, f"{path}[{index}]")) is not None:
+                return found
+    return None
 
 
 def _row(number: int, table: sa.Table, record: dict[str, Any]) -> Row:
@@ -314,7 +388,7 @@ def _parser(table: sa.Table, column: sa.Column[Any]) -> Callable[[Any], Any]:
     if isinstance(kind, sa.Boolean):
         return _boolean
     if isinstance(kind, sa.Integer):  # ids are BIGINTs, the other integers INTEGERs
-        return _integer32
+        return _count
     if isinstance(kind, sa.Date):
         return _date
     if isinstance(kind, sa.JSON):
@@ -350,21 +424,23 @@ def _integer(value: Any) -> int:
     return value
 
 
-def _integer32(value: Any) -> int:
-    # An INTEGER on PostgreSQL, which refused a larger one as the run wrote it (a
-    # traceback); SQLite stored it.
+def _count(value: Any) -> int:
+    # A record's other integers count (ceCreditsNeeded, lengthOfOrder) or amount to
+    # (penaltyFineForfeiture) something, never below 0: a negative one was stored and
+    # served. Each is an INTEGER on PostgreSQL, which refused a larger one as the run
+    # wrote it (a traceback); SQLite stored it.
     number = _integer(value)
-    if not -(2**31) <= number < 2**31:
-        raise _Invalid(f"must be a 32-bit integer, not {number}")
+    if not 0 <= number <= _MAX_COUNT:
+        raise _Invalid(f"must be a whole number from 0 to {_MAX_COUNT}, not {number}")
     return number
 
 
 def _record_id(value: Any) -> int:
-    # The API reads and pages records by ids of 1 to 2**63 - 1: one of 0 or below was
-    # stored, then refused by /v1/{resource}/{id}, and broke paging.
+    # An id of 0 or below was stored, then refused by /v1/{resource}/{id}, and broke
+    # paging; one past MAX_FEED_ID, see there.
     number = _integer(value)
-    if number < 1:
-        raise _Invalid(f"must be a record id from 1 to {MAX_ROW_ID}, not {number}")
+    if not 1 <= number <= MAX_FEED_ID:
+        raise _Invalid(f"must be a record id from 1 to {MAX_FEED_ID}, not {number}")
     return number
 
 
