@@ -395,13 +395,24 @@ def test_attempts_are_listed_newest_first_by_endpoint_and_message(
         [message] = _messages(http)
         with service.engine.connect() as conn:
             [delivery] = outbox.list_deliveries(conn, message_id=message["id"])
+            stored = outbox.get_message(conn, None, message["id"])
+        assert stored is not None
         now = dt.datetime.now(dt.UTC)
         held = delivery.next_attempt_at  # the claim: attempts made while it stands
         with write_transaction(service.engine) as conn:
             for made, status in enumerate((503, 200)):
                 assert held is not None
                 claimed = outbox.Claimed(
-                    delivery.id, message["id"], endpoint["id"], URL, b"{}", made, False, None, held
+                    delivery.id,
+                    message["id"],
+                    endpoint["id"],
+                    URL,
+                    b"{}",
+                    made,
+                    False,
+                    None,
+                    held,
+                    stored.event_type,
                 )
                 outcome = outbox.Outcome(
                     claimed,

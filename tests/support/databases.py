@@ -230,3 +230,18 @@ def waiting_on_a_lock(engine: sa.Engine) -> bool:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return bool(conn.execute(waiting).scalar_one())
+
+
+@contextmanager
+def statements(engine: sa.Engine) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` inside the block, in order, as sent."""
+    sent: list[str] = []
+
+    def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        sent.append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", note)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", note)

@@ -25,6 +25,7 @@ def _failed(message_id: str, *, last: bool) -> Outcome:
         manual=False,
         rate_limit_per_second=None,
         lease_until=_NOW,
+        event_type="producersync.updates_available",
     )
     later = None if last else _NOW + dt.timedelta(hours=10)
     return Outcome(claimed, _NOW, False, 503, 12, "busy", None, later)

@@ -40,7 +40,7 @@ from producersync.service.store.tables import (
     webhook_secrets,
 )
 from tests.conftest import BACKENDS
-from tests.support.databases import waiting_on_a_lock
+from tests.support.databases import statements, waiting_on_a_lock
 from tests.support.delivery import opened_store as opened
 from tests.support.waiting import eventually
 
@@ -473,6 +473,25 @@ def test_an_outcome_under_an_expired_claim_is_logged_but_moves_nothing(
         done = only_delivery(conn, event.id, ep)
         assert (done.state, done.attempts) == ("succeeded", 1)
         assert len(outbox.list_attempts(conn, endpoint_id=ep)) == 2  # both were made
+
+
+def test_the_claim_carries_the_event_type_record_logs(engine: sa.Engine) -> None:
+    """``record`` read each batch's types from the messages again, though the claim had
+    joined them already: one query a batch. It reads no message now, and each attempt
+    still stores its message's type."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        events = [updates(), activated(), deactivated()]
+        outbox.publish(conn, [message(account, e) for e in events], now=T0)
+    with write_transaction(engine) as conn:
+        claimed = outbox.claim_due(conn, T0, 10, LEASE)
+        assert {c.message_id: c.event_type for c in claimed} == {e.id: e.type for e in events}
+        with statements(engine) as sent:
+            assert outbox.record(conn, [outcome(c, T0, succeeded=True) for c in claimed]) == 3
+        assert not [s for s in sent if "webhook_messages" in s]
+        logged = outbox.list_attempts(conn, endpoint_id=ep)
+    assert {a.message_id: a.event_type for a in logged} == {e.id: e.type for e in events}
 
 
 def test_a_batch_recorded_again_logs_and_moves_nothing_more(engine: sa.Engine) -> None:

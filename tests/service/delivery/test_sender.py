@@ -57,6 +57,7 @@ def send(
         manual=False,
         rate_limit_per_second=None,
         lease_until=dt.datetime.now(dt.UTC) + lease,
+        event_type="webhook.test",
     )
 
     async def run() -> Outcome | Deferred:

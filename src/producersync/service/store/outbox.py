@@ -80,6 +80,9 @@ class Claimed:
     # (a sender whose lease ran out, or a batch recovered late, must not undo the work of
     # the sender that claimed the row after it).
     lease_until: dt.datetime
+    # The message's, which its attempt is logged with. Last: a batch DBOS pickled before
+    # it existed unpickles with the other fields in place.
+    event_type: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,13 +279,14 @@ def claim_due(
             d.c.attempts,
             d.c.manual,
             e.c.rate_limit_per_second,
+            m.c.event_type,
         )
         .join(e, e.c.id == d.c.endpoint_id)
         .join(m, m.c.id == d.c.message_id)
         .where(d.c.id.in_(ids))
     )
     claimed = {
-        r[0]: Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7], lease_until)
+        r[0]: Claimed(r[0], r[1], r[2], r[3], r[4].encode(), r[5], r[6], r[7], lease_until, r[8])
         for r in rows
     }
     return [claimed[i] for i in ids]  # oldest due first, as selected
@@ -320,15 +324,8 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     if not outcomes:
         return 0
     # Each attempt keeps its message's type, which the lists filter on (the one place
-    # attempts are written: first sends, retries, resends, recoveries, tests, examples).
-    m = webhook_messages
-    messages = sorted({o.claimed.message_id for o in outcomes})
-    event_types = {
-        message_id: event_type
-        for message_id, event_type in conn.execute(
-            sa.select(m.c.id, m.c.event_type).where(m.c.id.in_(messages))
-        )
-    }
+    # attempts are written: first sends, retries, resends, recoveries, tests, examples);
+    # the claim read it with the message.
     conn.execute(
         webhook_attempts.insert(),
         [
@@ -336,7 +333,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
                 "delivery_id": o.claimed.delivery_id,
                 "message_id": o.claimed.message_id,
                 "endpoint_id": o.claimed.endpoint_id,
-                "event_type": event_types[o.claimed.message_id],
+                "event_type": o.claimed.event_type,
                 "attempt_number": o.claimed.attempts + 1,
                 "trigger": "manual" if o.claimed.manual else "scheduled",
                 "attempted_at": o.attempted_at,
