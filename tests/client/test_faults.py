@@ -21,6 +21,7 @@ from producersync.client import (
     APIConnectionError,
     APITimeoutError,
     AsyncClient,
+    AuthenticationError,
     BadRequestError,
     Client,
     NotFoundError,
@@ -167,6 +168,29 @@ def test_a_real_slow_server_trips_the_timeout() -> None:
     fake = FakeAPI(sleepy)
     with fake.client(timeout=0.2, max_retries=0) as client, pytest.raises(APITimeoutError):
         list(client.licenses.list())
+
+
+@pytest.mark.timeout(20)  # replayed after every 401, the call never ended
+@pytest.mark.parametrize("max_retries", [0, 3])
+@pytest.mark.parametrize("hint", [None, "true"])
+def test_a_service_refusing_every_token_is_called_again_only_within_max_retries(
+    max_retries: int, hint: str | None
+) -> None:
+    """The replay after a 401 takes none of ``max_retries``: made after every 401, a
+    service that refused every token, a new one always to be had, would be called for
+    ever. One replay a call, with one new token; then the 401 is the caller's, unless the
+    service asks for it to be retried (``x-should-retry``): then within ``max_retries``,
+    with that token."""
+    headers = {"x-should-retry": hint} if hint else None
+    fake = FakeAPI(lambda request: error(401, "revoked", headers))
+    with (
+        fake.client(max_retries=max_retries) as client,
+        pytest.raises(AuthenticationError, match="revoked"),
+    ):
+        client.entities.get("15645555")
+    retries = max_retries if hint else 0
+    assert fake.token_requests == 2
+    assert fake.authorizations == ["Bearer tok-1"] + ["Bearer tok-2"] * (1 + retries)
 
 
 def test_token_expiring_mid_pagination_is_renewed_and_paging_continues() -> None:
