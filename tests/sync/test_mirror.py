@@ -224,6 +224,31 @@ def test_nipr_deleted_left_out_is_false_and_no_change(engine: sa.Engine) -> None
 
 
 @pytest.mark.parametrize(
+    ("field", "before", "after"),
+    [
+        ("active", 1, True),
+        ("active", 0, False),
+        ("ceCreditsNeeded", 1.0, 1),
+        ("renewalPeriods", {"late": [1]}, {"late": [True]}),
+    ],
+    ids=["1-true", "0-false", "1.0-1", "nested"],
+)
+def test_a_value_of_another_json_type_is_a_change(
+    engine: sa.Engine, field: str, before: Any, after: Any
+) -> None:
+    """Python's 1 == True == 1.0 hid it: the feed had no change, and the record stayed as
+    it was first written."""
+    lic = {**_a_license_with_loas(), field: before}
+    _upsert(engine, "licenses", lic)
+    assert _upsert(engine, "licenses", {**lic, field: after}) == mirror.UpsertCounts(0, 1, 0)
+    assert _changes(engine)[-1].fields == [field]
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(licenses.c.record).where(licenses.c.id == lic["id"]))
+        value = stored.scalar_one()[field]
+    assert value == after and type(value) is type(after)
+
+
+@pytest.mark.parametrize(
     ("older", "newer"),
     [
         (None, "2099-01-01"),  # the record's own updatedAt, a date as the contract has it

@@ -27,6 +27,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from producersync.sync.mirror.driver import (
@@ -337,7 +338,24 @@ def _changed(document: dict[str, Any], old: dict[str, Any]) -> list[str]:
     # A field absent on one side equals null: a newer API adding a field with no value is
     # not a change. Nor is niprDeleted's false left out: absent, it is stored as false.
     either = document.keys() | old.keys()
-    return sorted(k for k in either if _field(document, k) != _field(old, k))
+    return sorted(k for k in either if not _same(_field(document, k), _field(old, k)))
+
+
+def _same(new: Any, old: Any) -> bool:
+    """Whether two JSON values are one: equal and of one type, at any depth. Python's
+    ``1 == True == 1.0`` took an ``active`` sent as 1, then as true, for no change: the
+    feed missed it, and ``record`` kept the 1. A list or an object compares as sorted
+    JSON (its equality first, most often false for a change): a record's LOAs, walked
+    in Python, cost 45 us against 12."""
+    if type(new) is not type(old):
+        return False
+    if type(new) is list or type(new) is dict:
+        return bool(new == old) and _json(new) == _json(old)
+    return bool(new == old)
+
+
+def _json(value: Any) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 def _without_nul(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
