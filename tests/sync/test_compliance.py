@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import datetime as dt
 import io
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -223,10 +224,22 @@ def _holding(
 ) -> Iterator[sa.Connection]:
     """A mirror on ``backend`` holding ``licenses`` and ``appointments`` of the active
     ``NPN``: a connection to it."""
+    with _holding_wire(backend, tmp_path, _dump(licenses), _dump(appointments)) as connection:
+        yield connection
+
+
+@contextlib.contextmanager
+def _holding_wire(
+    backend: str,
+    tmp_path: Path,
+    licenses: Sequence[dict[str, Any]],
+    appointments: Sequence[dict[str, Any]] = (),
+) -> Iterator[sa.Connection]:
+    """``_holding``, of wire records (which may hold what no model would)."""
     with fresh_mirror(backend, tmp_path) as engine:
         with write_transaction(engine) as conn:
-            mirror.upsert_records(conn, "licenses", _dump(licenses))
-            mirror.upsert_records(conn, "appointments", _dump(appointments))
+            mirror.upsert_records(conn, "licenses", licenses)
+            mirror.upsert_records(conn, "appointments", list(appointments))
             mirror.activate_npns(conn, [NPN], AT)
         with engine.connect() as connection:
             yield connection
@@ -370,41 +383,71 @@ def test_an_loa_that_holds_is_not_hidden_by_a_failing_one_before_it(
     assert f"{held} is active" in verdict.reasons
 
 
-@pytest.mark.parametrize("written", ["", "21/01/2004"])
-@pytest.mark.parametrize("backend", BACKENDS)
-def test_a_record_date_that_is_no_date_counts_as_none(
-    backend: str, tmp_path: Path, written: str
-) -> None:
-    """Was a ValueError out of check (a traceback out of the command) for the NPN in the
-    state: the mirror keeps the record's dates without a column of their own unchecked."""
-    records = _dump([_license(93, "CA", "2027-06-30", _loa(931, "Life", "10", "life"))])
-    records[0]["originalIssueDate"] = written
-    records[0]["licenseLoas"][0].update(issueDate=written, statusReasonDate=written)
-    with fresh_mirror(backend, tmp_path) as engine:
-        with write_transaction(engine) as conn:
-            mirror.upsert_records(conn, "licenses", records)
-            mirror.activate_npns(conn, [NPN], AT)
-        with engine.connect() as conn:
-            verdict = check(conn, NPN, "CA", "Life", on=ON)
-    assert verdict.allowed, verdict.reasons
+def _sellable() -> tuple[dict[str, Any], dict[str, Any]]:
+    """A license (CA, Life) and an appointment for it that check says yes to: wire
+    records, each with its LOA's, to be spoilt."""
+    (lic,) = _dump([_license(94, "CA", "2099-12-31", _loa(941, "Life", "10", "life"))])
+    (appointed,) = _dump([_appointment(194, CARRIER, "Life", "life", "APPOINTED")])
+    return lic, appointed
 
 
-@pytest.mark.parametrize("written", ["", "31/12/2099", 20991231])
+_LICENSE = "license L94 in CA"
+_APPOINTED = f"appointment with Carrier {CARRIER} ({CARRIER}) in CA for Life"
+
+
+@pytest.mark.parametrize(
+    ("record", "key", "written", "shown", "named"),
+    [
+        ("license", "expirationDate", "", "''", _LICENSE),
+        ("license", "expirationDate", "31/12/2099", "'31/12/2099'", _LICENSE),
+        ("license", "expirationDate", 20991231, "20991231", _LICENSE),
+        ("license", "niprDeleted", "no", "'no'", _LICENSE),
+        ("license", "active", "yes", "'yes'", _LICENSE),
+        ("license", "originalIssueDate", "21/01/2004", "'21/01/2004'", _LICENSE),
+        ("loa", "niprDeleted", 0, "0", "LOA Life (10)"),
+        ("loa", "status", ["Active"], "['Active']", "LOA Life (10)"),
+        ("loa", "ceCompliance", 1, "1", "LOA Life (10)"),
+        ("loa", "issueDate", "", "''", "LOA Life (10)"),
+        ("loa", "statusReasonDate", "2004", "'2004'", "LOA Life (10)"),
+        ("appointment", "niprDeleted", "false", "'false'", _APPOINTED),
+        ("appointment", "status", 1, "1", _APPOINTED),
+        ("appointment", "statusReasonDate", "soon", "'soon'", _APPOINTED),
+    ],
+)
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_an_expiration_date_the_mirror_cannot_read_is_no_for_a_license_in_force(
-    backend: str, tmp_path: Path, written: Any
+def test_a_field_the_mirror_cannot_read_is_a_no_that_names_it(
+    backend: str, tmp_path: Path, record: str, key: str, written: Any, shown: str, named: str
 ) -> None:
-    """Stored NULL, it read as "no expiration date": a license expired upstream passed."""
-    records = _dump([_license(94, "CA", "2027-06-30", _loa(941, "Life", "10", "life"))])
-    records[0]["expirationDate"] = written
-    with fresh_mirror(backend, tmp_path) as engine:
-        with write_transaction(engine) as conn:
-            mirror.upsert_records(conn, "licenses", records)
-            mirror.activate_npns(conn, [NPN], AT)
-        with engine.connect() as conn:
-            verdict = check(conn, NPN, "CA", "Life", on=ON)
-    assert not verdict.allowed
-    assert f"has an expirationDate the mirror cannot read: {str(written)!r}" in str(verdict.reasons)
+    """Stored NULL (niprDeleted: false) or, for a date without a column of its own,
+    read as none, it was a yes: "no expiration date", "not deleted", CE "none reported",
+    "issued before"; a license expired upstream passed (an issue date that is no date
+    was a ValueError before that). The demonstration's sample authority took it too."""
+    lic, appointed = _sellable()
+    spoilt = {"license": lic, "loa": lic["licenseLoas"][0], "appointment": appointed}[record]
+    spoilt[key] = written
+    with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
+        verdict = check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON)
+        sample = sample_authority(conn)
+    assert verdict.failed == [f"{named} has an unreadable {key}: {shown}"], verdict.reasons
+    assert sample is None
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_sellable_records_those_spoil_are_a_yes(backend: str, tmp_path: Path) -> None:
+    lic, appointed = _sellable()
+    with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
+        assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
+        assert sample_authority(conn) == (NPN, "CA", "Life", CARRIER)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_appointment_the_mirror_cannot_read_does_not_hide_one_it_can(
+    backend: str, tmp_path: Path
+) -> None:
+    lic, appointed = _sellable()
+    unread = {**copy.deepcopy(appointed), "id": 195, "status": 1}
+    with _holding_wire(backend, tmp_path, [lic], [unread, appointed]) as conn:
+        assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
 
 
 @pytest.mark.parametrize(
@@ -493,6 +536,31 @@ def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(
     # L4 is inactive, L5's NPN deactivated, L3 deleted, L2 already expired.
     assert [lic.id for lic in expiring(conn, 30, today=ON)] == [1]
     assert [lic.id for lic in expiring(conn, 600, today=dt.date(2025, 12, 1))] == [2, 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expiring_lists_a_license_it_cannot_read_first_saying_so(
+    backend: str, tmp_path: Path
+) -> None:
+    """One whose expirationDate the mirror cannot read was left out, as if it expired on
+    no day in the window; one whose active it cannot read, as if inactive."""
+    dated = {**_sellable()[0], "expirationDate": "2026-02-01", "licenseLoas": []}
+    licenses = [
+        {**dated, "id": 1, "forState": "TX", "active": "yes"},
+        {**dated, "id": 2, "forState": "AZ"},
+        {**dated, "id": 3, "forState": "CA", "expirationDate": "01/02/2026"},
+        {**dated, "id": 4, "forState": "NV", "niprDeleted": "no"},
+        {**dated, "id": 5, "forState": "CO", "active": "no", "expirationDate": "2099-01-01"},
+        {**dated, "id": 6, "forState": "UT", "active": False, "expirationDate": ""},
+    ]
+    with _holding_wire(backend, tmp_path, licenses) as conn:
+        found = expiring(conn, 30, today=ON)
+    assert [(lic.id, dict(lic.unreadable)) for lic in found] == [
+        (3, {"expirationDate": "'01/02/2026'"}),
+        (2, {}),
+        (4, {"niprDeleted": "'no'"}),
+        (1, {"active": "'yes'"}),
+    ]
 
 
 def test_expiring_refuses_days_before_today(conn: sa.Connection) -> None:
@@ -710,6 +778,28 @@ def test_text_from_the_mirror_or_the_options_is_printed_as_it_is(
     code, _, err = producersync_output(monkeypatch, capsys, "report", "expiring", "--within", "9")
     assert code == 0, err
     assert "Producer [/x] [bold]" in wide.file.getvalue()
+
+
+def test_report_expiring_names_what_the_mirror_cannot_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The license was not listed at all: its expirationDate, unreadable, was NULL."""
+    (unread,) = _dump([_license(82, "CA", "2099-12-31")])
+    unread["expirationDate"] = "31/12/2026"
+    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [unread])
+        mirror.activate_npns(conn, [NPN], AT)
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setattr(check_cli, "console", Console(file=io.StringIO(), width=80))
+    args = ["report", "expiring", "--within", "9"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    (listed,) = orjson.loads(out)["licenses"]
+    assert listed["expirationDate"] is None and listed["daysLeft"] is None
+    assert listed["unreadable"] == {"expirationDate": "'31/12/2026'"}
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    shown = check_cli.console.file.getvalue().splitlines()
+    assert shown[-1] == "license 82: the mirror cannot read its expirationDate '31/12/2026'"
 
 
 def _said(err: str) -> str:

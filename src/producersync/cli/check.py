@@ -201,7 +201,8 @@ def expiring(
     mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Active licenses of the active population expiring within the next days, soonest first."""
+    """Active licenses of the active population expiring within the next days, soonest
+    first; first of all, those with an expirationDate the mirror cannot read."""
     days = _days(within)
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
@@ -216,13 +217,25 @@ def expiring(
                 "licenseClass": lic.license_class,
                 "expirationDate": lic.expiration_date,
                 "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
+                "unreadable": dict(lic.unreadable),
             }
             for lic in iter_licenses_expiring(conn, today, by)
         )
         header: dict[str, object] = {"today": today, "withinDays": days}
         listed = _listed(as_json, header, "licenses", rows)
     if listed is not None:
+        # Below the table, not a column of it: its words (expirationDate) would not
+        # leave the others whole in 80 columns.
+        unreadable = [(row["licenseId"], row.pop("unreadable")) for row in listed]
         _table(header, "licenses", listed, none)
+        for license_id, fields in unreadable:
+            if fields:
+                read = ", ".join(f"{key} {value}" for key, value in fields.items())
+                console.print(
+                    f"license {license_id}: the mirror cannot read its {read}",
+                    markup=False,
+                    highlight=False,
+                )
 
 
 @report.command(cls=JsonErrorsCommand)

@@ -37,6 +37,8 @@ _APPOINTED = frozenset({"appointed", "active"})
 # does not define is no more a compliance than its NOT IN COMPLIANCE.
 _CE_PASSING = frozenset({"in compliance", "exempt", "n/a"})
 _CE_FAILING = "not in compliance"
+# What an appointment's yes reads, besides the names its LOA matches by.
+_APPOINTMENT_READS = ("niprDeleted", "status", "statusReasonDate")
 _CLOSEST = 3  # names a typo's suggestion offers
 
 
@@ -195,20 +197,29 @@ def _license(lic: LicenseRow, on: dt.date) -> list[_Finding]:
     name = f"license {lic.license_num or lic.id} in {lic.state}"
     if lic.nipr_deleted:
         return [_Finding(False, f"{name} was deleted by NIPR")]
+    gone = _unread(name, lic, "niprDeleted")
+    if gone is not None:
+        return [gone]
     expires, issued = lic.expiration_date, lic.original_issue_date
-    active = _Finding(bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}")
-    if lic.unreadable_expiration is not None:
-        # Stored NULL for the mirror could not read it (``mirror.malformed_fields``):
-        # taken as "no expiration date", a license expired upstream would pass.
-        unreadable = f"{name} has an expirationDate the mirror cannot read"
-        return [active, _Finding(False, f"{unreadable}: {lic.unreadable_expiration!r}")]
-    return [
-        active,
-        _Finding(
-            (expires is None or expires >= on) and not _after(issued, on),
-            _in_force(name, issued, expires, on),
-        ),
-    ]
+    active = _unread(name, lic, "active") or _Finding(
+        bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}"
+    )
+    in_force = _unread(name, lic, "expirationDate", "originalIssueDate") or _Finding(
+        (expires is None or expires >= on) and not _after(issued, on),
+        _in_force(name, issued, expires, on),
+    )
+    return [active, in_force]
+
+
+def _unread(name: str, row: LicenseRow | LoaRow | AppointmentRow, *keys: str) -> _Finding | None:
+    """A no for the first of ``keys`` (wire names) that the mirror could not read in
+    ``row``. Such a field is stored NULL (``niprDeleted``: false, as a column it cannot
+    be NULL; ``mirror.malformed_fields`` lists it): read as "no expiration date", "not
+    deleted", "none reported" or "issued before", a license expired upstream passed."""
+    for key in keys:
+        if key in row.unreadable:
+            return _Finding(False, f"{name} has an unreadable {key}: {row.unreadable[key]}")
+    return None
 
 
 def _after(day: dt.date | None, on: dt.date) -> bool:
@@ -249,6 +260,9 @@ def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
 
 
 def _ce(row: LoaRow, name: str) -> _Finding:
+    unread = _unread(name, row, "ceCompliance")
+    if unread is not None:
+        return unread
     # As the API sent it, unchecked: " NOT IN COMPLIANCE ", padded, was a yes.
     ce = " ".join((row.ce_compliance or "").split())
     if not ce:
@@ -271,8 +285,14 @@ def _named(name: str | None, code: str | None) -> str:
 
 
 def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
+    unread = _unread(name, row, "niprDeleted", "status")
+    if unread is not None:
+        return unread
     if _status(row) != _LOA_ACTIVE:
         return _Finding(False, f"{name} is {row.status or 'without a status'}")
+    unread = _unread(name, row, "issueDate", "statusReasonDate")
+    if unread is not None:
+        return unread
     if _after(row.issue_date, on):
         return _Finding(False, f"{name} was issued on {row.issue_date} (after {on})")
     if _after(row.status_reason_date, on):  # lapsed and reinstated since
@@ -288,7 +308,11 @@ def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: d
     covering = [a for a in current if wanted.matches(a)]
     if not covering:
         return _Finding(False, f"appointed with {carrier} in {state}, but not for {wanted.loa!r}")
-    appointed = [a for a in covering if _status(a) in _APPOINTED]
+    read = [
+        (a, _unread(_appointment_name(a, carrier, state), a, *_APPOINTMENT_READS)) for a in covering
+    ]
+    readable = [a for a, unread in read if unread is None]
+    appointed = [a for a in readable if _status(a) in _APPOINTED]
     current = [a for a in appointed if not _after(a.status_reason_date, on)]
     if current:
         lines = current[0].loa or current[0].loa_code
@@ -298,10 +322,17 @@ def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: d
         return _Finding(
             False, f"appointed with {carrier} in {state} only from {since} (after {on})"
         )
-    last = covering[-1]
+    unreadable = [unread for _, unread in read if unread is not None]
+    if unreadable:  # the one that might have held
+        return unreadable[0]
+    last = readable[-1]
     why = f" ({last.termination_reason})" if last.termination_reason else ""
-    appointment = f"appointment with {carrier} in {state} for {last.loa or last.loa_code}"
+    appointment = _appointment_name(last, carrier, state)
     return _Finding(False, f"{appointment} is {last.status or 'without a status'}{why}")
+
+
+def _appointment_name(row: AppointmentRow, carrier: str, state: str) -> str:
+    return f"appointment with {carrier} in {state} for {row.loa or row.loa_code}"
 
 
 def _status(row: LoaRow | AppointmentRow) -> str:

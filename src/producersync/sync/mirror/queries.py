@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
@@ -15,6 +15,7 @@ from producersync.sync.mirror.tables import (
     appointments,
     license_loas,
     licenses,
+    malformed,
     population,
 )
 
@@ -37,6 +38,13 @@ __all__ = [
 
 
 _READ_BATCH = 1_000  # rows fetched at a time by a query read as it goes
+_UNREADABLE = "unreadable_"  # the label of a field's unreadable value, before its name
+# The record's dates without a column of their own: wire name -> row attribute.
+_RECORD_DATES = {
+    "originalIssueDate": "original_issue_date",
+    "issueDate": "issue_date",
+    "statusReasonDate": "status_reason_date",
+}
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,7 @@ class LoaRow:
     nipr_deleted: bool
     issue_date: dt.date | None = None
     status_reason_date: dt.date | None = None  # since when ``status`` holds
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
 
 
 @dataclass(frozen=True)
@@ -73,9 +82,10 @@ class LicenseRow:
     nipr_deleted: bool
     original_issue_date: dt.date | None = None
     loas: tuple[LoaRow, ...] = ()
-    # The record's expirationDate as it came, when it is one ``expiration_date`` could
-    # not hold (that column NULL): not "no expiration date".
-    unreadable_expiration: str | None = None
+    # The fields a compliance answer reads that the mirror could not: wire name -> the
+    # value as it came (its repr). Its attribute is then NULL (``nipr_deleted``: false),
+    # which must not read as "no expiration date", "not deleted", "none reported".
+    unreadable: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class AppointmentRow:
     termination_reason: str | None
     nipr_deleted: bool
     status_reason_date: dt.date | None = None  # since when ``status`` holds
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
 
 
 def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
@@ -137,7 +148,10 @@ def appointments_with(
 
 def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list[LicenseRow]:
     """Active, not deleted licenses of the active population expiring in [start, end],
-    soonest first."""
+    soonest first; first of all, those whose expirationDate the mirror cannot read,
+    which may expire on any day. A license whose ``active`` or ``niprDeleted`` the mirror
+    cannot read counts as active and not deleted here. Each says what it could not
+    read (``unreadable``): an unreadable value never hides a license from the report."""
     return list(iter_licenses_expiring(conn, start, end))
 
 
@@ -151,14 +165,29 @@ def iter_licenses_expiring(
         .join(population, population.c.npn == licenses.c.npn)
         .where(
             population.c.active,
-            licenses.c.active.is_(True),
-            licenses.c.nipr_deleted.is_(False),
-            licenses.c.expiration_date.between(start, end),
+            sa.or_(
+                licenses.c.active.is_(True),
+                licenses.c.id.in_(_unreadable_ids("licenses", "active")),
+            ),
+            licenses.c.nipr_deleted.is_(False),  # an unreadable one is stored false
         )
-        .order_by(licenses.c.expiration_date, licenses.c.npn, licenses.c.state, licenses.c.id)
     )
-    for row in conn.execute(query.execution_options(yield_per=_READ_BATCH)):
-        yield LicenseRow(**_typed(row._asdict()))
+    by_license = (licenses.c.npn, licenses.c.state, licenses.c.id)
+    undated = query.where(licenses.c.id.in_(_unreadable_ids("licenses", "expirationDate")))
+    dated = query.where(licenses.c.expiration_date.between(start, end))
+    for part in (
+        undated.order_by(*by_license),
+        dated.order_by(licenses.c.expiration_date, *by_license),
+    ):
+        for row in conn.execute(part.execution_options(yield_per=_READ_BATCH)):
+            yield LicenseRow(**_typed(row._asdict()))
+
+
+def _unreadable_ids(resource: str, field: str | None = None) -> sa.Select[tuple[int]]:
+    """The records of ``resource`` with a field (``field``) the mirror could not read."""
+    m = malformed.c
+    query = sa.select(m.record_id).where(m.resource == resource)
+    return query if field is None else query.where(m.field == field)
 
 
 def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[str]]]:
@@ -178,12 +207,29 @@ def names_an_loa(conn: sa.Connection, term: str) -> bool:
     return conn.execute(query).first() is not None
 
 
-def _record_date(table: sa.Table, key: str, field: str) -> sa.Label[str]:
+def _record_date(table: sa.Table, key: str) -> sa.Label[str]:
     """A date of the wire record that has no column of its own (read for one check at a
-    time, never filtered on): its ISO text, as the row's ``field``."""
+    time, never filtered on): its ISO text, as the row's attribute for ``key``."""
+    return _record_text(table, key).label(_RECORD_DATES[key])
+
+
+def _record_text(table: sa.Table, key: str) -> sa.ColumnElement[str]:
     record: sa.Column[Any] = table.c.record
     text: sa.ColumnElement[str] = record[key].as_string()
-    return text.label(field)
+    return text
+
+
+def _unreadable(table: sa.Table, resource: str, *fields: str) -> tuple[sa.Label[str], ...]:
+    """For each of ``fields`` (a typed column's wire name), the value ``malformed`` lists
+    for the row's record when the mirror could not read it (its column NULL for it)."""
+    m = malformed.c
+    return tuple(
+        sa.select(m.value)
+        .where(m.resource == resource, m.record_id == table.c.id, m.field == name)
+        .scalar_subquery()
+        .label(_UNREADABLE + name)
+        for name in fields
+    )
 
 
 _LICENSE_COLUMNS = (
@@ -196,8 +242,8 @@ _LICENSE_COLUMNS = (
     licenses.c.active,
     licenses.c.expiration_date,
     licenses.c.nipr_deleted,
-    _record_date(licenses, "originalIssueDate", "original_issue_date"),
-    _record_date(licenses, "expirationDate", "unreadable_expiration"),
+    _record_date(licenses, "originalIssueDate"),
+    *_unreadable(licenses, "licenses", "niprDeleted", "active", "expirationDate"),
 )
 _LOA_COLUMNS = (
     license_loas.c.id,
@@ -207,8 +253,9 @@ _LOA_COLUMNS = (
     license_loas.c.status,
     license_loas.c.ce_compliance,
     license_loas.c.nipr_deleted,
-    _record_date(license_loas, "issueDate", "issue_date"),
-    _record_date(license_loas, "statusReasonDate", "status_reason_date"),
+    _record_date(license_loas, "issueDate"),
+    _record_date(license_loas, "statusReasonDate"),
+    *_unreadable(license_loas, "licenseLoas", "niprDeleted", "status", "ceCompliance"),
 )
 _APPOINTMENT_COLUMNS = (
     appointments.c.id,
@@ -221,32 +268,42 @@ _APPOINTMENT_COLUMNS = (
     appointments.c.status,
     appointments.c.termination_reason,
     appointments.c.nipr_deleted,
-    _record_date(appointments, "statusReasonDate", "status_reason_date"),
+    _record_date(appointments, "statusReasonDate"),
+    *_unreadable(appointments, "appointments", "niprDeleted", "status"),
 )
 
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """A row's values, with no categories as an empty list, and the dates read out of
-    the record (ISO text) as dates."""
-    for key in _RECORD_DATES.intersection(values):
-        values[key] = _record_day(values[key])
-    if "unreadable_expiration" in values:
-        raw = values["unreadable_expiration"]  # SQLite answers a JSON number as one
-        readable = raw is None or values["expiration_date"] is not None
-        values["unreadable_expiration"] = None if readable else str(raw)
+    """A row's values, with no categories as an empty list, the dates read out of the
+    record (ISO text) as dates, and what the mirror could not read as ``unreadable``."""
+    unreadable = {}
+    for label in [key for key in values if key.startswith(_UNREADABLE)]:
+        value = values.pop(label)
+        if value is not None:
+            unreadable[label.removeprefix(_UNREADABLE)] = value
+    for key, attribute in _RECORD_DATES.items():
+        if attribute in values:
+            raw = values[attribute]
+            values[attribute] = _record_day(raw)
+            if raw is not None and values[attribute] is None:
+                unreadable[key] = repr(str(raw))  # SQLite answers a JSON number as one
+    values["unreadable"] = unreadable
     if "categories" in values:
         values["categories"] = values["categories"] or []
     return values
 
 
-_RECORD_DATES = frozenset({"original_issue_date", "issue_date", "status_reason_date"})
+def _by(text: object, day: dt.date) -> bool:
+    """Whether ``text`` is a date on or before ``day``."""
+    read = _record_day(text)
+    return read is not None and read <= day
 
 
 def _record_day(value: object) -> dt.date | None:
-    """A record's date without a column of its own, as absent when it is not a date
-    (blank, or text): the mirror keeps such a field as the API sent it, unchecked, and
-    one record's unreadable date was a ValueError out of every check of the NPN in
-    that state."""
+    """A record's date without a column of its own; None when it is not a date (blank,
+    or text), which ``_typed`` lists as unreadable: the mirror keeps such a field as the
+    API sent it, unchecked, and one record's unreadable date was a ValueError out of
+    every check of the NPN in that state."""
     try:
         return None if value is None else iso_date(str(value))
     except ValueError:
@@ -267,12 +324,21 @@ def stored_npns(conn: sa.Connection, resource: str) -> dict[int, str | None]:
 
 
 def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
-    """Some (NPN, state, LOA, carrier coCode) the mirror shows as sellable: an active
-    NPN's active license with that LOA active, and a current appointment for it. For
-    demonstrations and smoke checks; ``None`` when the mirror has none."""
+    """Some (NPN, state, LOA, carrier coCode) the mirror shows as sellable today: an
+    active NPN's active license with that LOA active, and a current appointment for it,
+    none of the three with a field the mirror could not read (a NULL expiration date is
+    then no "no expiration date", nor a NULL ceCompliance "none reported") or a date
+    after today. For demonstrations and smoke checks; ``None`` when the mirror has none."""
     a, lic, loa = appointments, licenses, license_loas
+    dated = (
+        (lic, "originalIssueDate"),
+        (loa, "issueDate"),
+        (loa, "statusReasonDate"),
+        (a, "statusReasonDate"),
+    )
+    dates = [_record_text(table, key) for table, key in dated]
     query = (
-        sa.select(a.c.npn, a.c.state, a.c.loa, a.c.co_code)
+        sa.select(a.c.npn, a.c.state, a.c.loa, a.c.co_code, *dates)
         .join(population, sa.and_(population.c.npn == a.c.npn, population.c.active))
         .join(lic, sa.and_(lic.c.npn == a.c.npn, lic.c.state == a.c.state, lic.c.active))
         .join(loa, sa.and_(loa.c.license_id == lic.c.id, loa.c.loa == a.c.loa))
@@ -288,9 +354,22 @@ def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
             sa.or_(
                 lic.c.expiration_date.is_(None), lic.c.expiration_date >= sa.func.current_date()
             ),
+            *(
+                table.c.id.not_in(_unreadable_ids(resource))
+                for table, resource in (
+                    (a, "appointments"),
+                    (lic, "licenses"),
+                    (loa, "licenseLoas"),
+                )
+            ),
         )
         .order_by(a.c.npn, a.c.id)
-        .limit(1)
     )
-    row = conn.execute(query).first()
-    return None if row is None else (row.npn, row.state, row.loa, row.co_code)
+    today = dt.date.today()
+    # The dates kept only in the records are no ISO text SQL could read in both
+    # databases: read here, as check reads them, until a sample has all of them right.
+    with conn.execute(query.execution_options(yield_per=_READ_BATCH)) as found:
+        for npn, state, loa_name, co_code, *texts in found:
+            if all(text is None or _by(text, today) for text in texts):
+                return npn, state, loa_name, co_code
+    return None
