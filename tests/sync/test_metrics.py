@@ -28,5 +28,6 @@ def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> N
 
 
 def test_the_malformed_fields_gauge_reads_what_the_mirror_lists() -> None:
-    text = Metrics(lambda: None, lambda: 3).render().decode()
+    text = Metrics(lambda: None, lambda: 3, lambda: 2).render().decode()
     assert "producersync_sync_malformed_fields 3.0" in text
+    assert "producersync_sync_records_not_stored 2.0" in text

@@ -467,6 +467,31 @@ def test_a_record_without_a_usable_id_is_answered_and_the_others_written(
         assert mirror.record_counts(conn)["licenses"] == 1
 
 
+def test_the_records_a_run_could_not_store_are_counted_in_its_status(
+    engine: sa.Engine,
+) -> None:
+    """They were logged, and nothing more: neither sync status nor the metrics (which
+    read it) counted them."""
+    good = _a_license_with_loas()
+    with write_transaction(engine) as conn:
+        earlier = mirror.start_run(conn, "updates")
+        run = mirror.start_run(conn, "updates")
+    with write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [{"npn": "1"}, good], run_id=earlier)
+    for page in ([{"id": "7"}, good], [7, [good]], [good]):
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", page, run_id=run)
+    with contextlib.suppress(RuntimeError), write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [{"id": None}], run_id=run)
+        raise RuntimeError("the page is not written")
+    with engine.connect() as conn:
+        status = mirror.sync_status(conn)
+        assert mirror.records_not_stored(conn) == 3
+    assert status["malformed"]["recordsNotStored"] == 3
+    assert (status["lastRun"]["id"], status["lastRun"]["notStored"]) == (run, 3)
+    assert status["malformed"]["fields"] == 0  # what it lists is stored
+
+
 def test_an_unknown_resource_is_refused(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn, pytest.raises(ValueError, match="unknown resource"):
         mirror.upsert_records(conn, "producers", [{"id": 1}])

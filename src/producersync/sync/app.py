@@ -7,7 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import anyio
@@ -145,7 +145,11 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     if not settings.webhook_secrets:
         raise ValueError("no webhook secret: set PRODUCERSYNC_WEBHOOK_SECRETS")
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
-    metrics = Metrics(lambda: _last_synced(engine), lambda: _malformed(engine))
+    metrics = Metrics(
+        lambda: _last_synced(engine),
+        lambda: _read(engine, mirror.malformed_count),
+        lambda: _read(engine, mirror.records_not_stored),
+    )
     durable: DurableSync | None = None
     if start is None:
         durable = DurableSync(engine, settings, metrics)
@@ -204,6 +208,6 @@ def _last_synced(engine: sa.Engine) -> dt.date | None:
         return mirror.last_synced_run_date(conn)
 
 
-def _malformed(engine: sa.Engine) -> int:
+def _read(engine: sa.Engine, count: Callable[[sa.Connection], int]) -> int:
     with engine.connect() as conn:
-        return mirror.malformed_count(conn)
+        return count(conn)

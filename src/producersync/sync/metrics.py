@@ -33,6 +33,7 @@ class Metrics:
         self,
         last_synced: Callable[[], dt.date | None],
         malformed: Callable[[], int] = lambda: 0,
+        not_stored: Callable[[], int] = lambda: 0,
     ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
@@ -98,6 +99,14 @@ class Metrics:
             registry=self.registry,
         )
         listed.set_function(reading(lambda: float(malformed())))
+        unstored = Gauge(
+            "producersync_sync_records_not_stored",
+            "Records the latest sync run was served that have no key to be stored under "
+            "(not an object, or no integer id): not in the mirror, and logged. 0 when the "
+            "API's data is clean.",
+            registry=self.registry,
+        )
+        unstored.set_function(reading(lambda: float(not_stored())))
 
     def upserted(self, resource: str, count: int) -> None:
         self.records_upserted.labels(resource).inc(count)

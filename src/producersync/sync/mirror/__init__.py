@@ -55,6 +55,7 @@ from producersync.sync.mirror.status import (
     malformed_count,
     malformed_fields,
     record_counts,
+    records_not_stored,
     sync_status,
 )
 from producersync.sync.mirror.tables import RESOURCES
@@ -100,6 +101,7 @@ __all__ = [
     "record_receipt",
     "record_receipts",
     "record_synced_through",
+    "records_not_stored",
     "set_last_synced_run_date",
     "start_run",
     "sync_start",

@@ -40,7 +40,7 @@ from producersync.sync.mirror.driver import (
     write_rows,
 )
 from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
-from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored, malformed
+from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored, malformed, sync_runs
 
 __all__ = ["CHUNK", "Malformed", "UpsertCounts", "chunks", "purge_npns", "upsert_records"]
 
@@ -135,6 +135,7 @@ def upsert_records(
         _record_malformed(conn, child.resource, nested.rewritten, nested.malformed, run_id, now)
         found = bad + nested.malformed
     _record_malformed(conn, resource, written.rewritten, bad, run_id, now)
+    _count_not_stored(conn, run_id, len(records) - len(documents))
     # The feed last, in one write: see ``feed`` on why it is the transaction's last.
     changed = append_changes(conn, feed, answer=changes)
     inserted, updated = written.inserted, len(written.rewritten)
@@ -164,6 +165,15 @@ def purge_npns(
     for chunk in chunks(list(times)):
         conn.execute(sa.delete(malformed).where(malformed.c.npn.in_(chunk)))
     return append_changes(conn, feed)  # last, as ``feed`` asks
+
+
+def _count_not_stored(conn: sa.Connection, run_id: int | None, count: int) -> None:
+    """Add ``count`` records not stored to the run's (``sync status``, the metrics), in
+    the page's transaction: a page that fails to be written counts none."""
+    if run_id is not None and count:
+        runs = sync_runs.c
+        query = sa.update(sync_runs).where(runs.id == run_id)
+        conn.execute(query.values(not_stored=runs.not_stored + count))
 
 
 def _mirrored(resource: str) -> Mirrored:

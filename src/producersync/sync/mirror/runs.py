@@ -177,6 +177,7 @@ def _described(row: sa.Row[Any], now: dt.datetime) -> dict[str, Any]:
         "finishedAt": _iso(row.finished_at),
         "lastSeenAt": _iso(row.heartbeat_at) if row.finished_at is None else None,
         "counts": row.counts,
+        "notStored": row.not_stored,
         "error": row.error,
     }
 

@@ -9,9 +9,22 @@ import sqlalchemy as sa
 from producersync.model.events import ENDPOINT_TEST
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
 from producersync.sync.mirror.runs import failed_runs, last_run, last_synced_run_date
-from producersync.sync.mirror.tables import MIRRORED, events, malformed, population, receipts
+from producersync.sync.mirror.tables import (
+    MIRRORED,
+    events,
+    malformed,
+    population,
+    receipts,
+    sync_runs,
+)
 
-__all__ = ["malformed_count", "malformed_fields", "record_counts", "sync_status"]
+__all__ = [
+    "malformed_count",
+    "malformed_fields",
+    "record_counts",
+    "records_not_stored",
+    "sync_status",
+]
 
 _LATEST = 10  # malformed fields `sync status` lists, the latest first
 
@@ -37,6 +50,7 @@ def sync_status(conn: sa.Connection) -> dict[str, Any]:
         "receipts": _receipts(conn),
         "malformed": {
             "fields": malformed_count(conn),
+            "recordsNotStored": records_not_stored(conn),
             "latest": malformed_fields(conn, limit=_LATEST),
         },
     }
@@ -47,6 +61,14 @@ def malformed_count(conn: sa.Connection) -> int:
     NULL, its raw value in ``record``), and nested children not stored for want of an
     integer id (``records``)."""
     return int(conn.execute(sa.select(sa.func.count()).select_from(malformed)).scalar_one())
+
+
+def records_not_stored(conn: sa.Connection) -> int:
+    """The records the latest sync run was served that have no key to be stored under
+    (not an object, or no integer id), so far: not in the mirror, nor in ``malformed``.
+    They come again with each run that covers them; a run that meets none shows 0."""
+    latest = sa.select(sync_runs.c.not_stored).order_by(sync_runs.c.id.desc()).limit(1)
+    return int(conn.execute(latest).scalar() or 0)
 
 
 def malformed_fields(conn: sa.Connection, *, limit: int | None = None) -> list[dict[str, Any]]:

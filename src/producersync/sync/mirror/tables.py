@@ -252,6 +252,9 @@ sync_runs = sa.Table(
     # Stopped with its ``error`` to start over at once (a pass whose population grew): not
     # a failure to show or count, nor a whole fetch that finished.
     sa.Column("restarted", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Records the run was served that have no key to be stored under (not an object, or
+    # no integer id): not in the mirror, nor in ``malformed``, which lists stored ones.
+    sa.Column("not_stored", sa.Integer, nullable=False, server_default="0"),
 )
 
 # NPNs a pass over the whole population covered, and the activation it covered (the
