@@ -85,28 +85,30 @@ class Metrics:
             ["resource"],
             registry=self.registry,
         )
-        last = Gauge(
+        self._read(
             "producersync_sync_last_synced_run_date_timestamp_seconds",
             "The last fully synced NIPR runDate, as Unix time at 00:00 UTC (0: none yet).",
-            registry=self.registry,
+            lambda: _epoch(last_synced()),
         )
-        last.set_function(reading(lambda: _epoch(last_synced())))
-        listed = Gauge(
+        self._read(
             "producersync_sync_malformed_fields",
             "Fields of mirrored records their typed columns could not hold (stored NULL, "
             "the raw value kept), and nested records not stored for want of an id: "
             "`producersync sync status` lists them. 0 when the API's data is clean.",
-            registry=self.registry,
+            lambda: float(malformed()),
         )
-        listed.set_function(reading(lambda: float(malformed())))
-        unstored = Gauge(
+        self._read(
             "producersync_sync_records_not_stored",
             "Records the latest sync run was served that have no key to be stored under "
             "(not an object, or no integer id): not in the mirror, and logged. 0 when the "
             "API's data is clean.",
-            registry=self.registry,
+            lambda: float(not_stored()),
         )
-        unstored.set_function(reading(lambda: float(not_stored())))
+
+    def _read(self, name: str, documentation: str, read: Callable[[], float]) -> None:
+        """A gauge whose value is read from the mirror at each scrape (NaN out of reach)."""
+        gauge = Gauge(name, documentation, registry=self.registry)
+        gauge.set_function(reading(read))
 
     def upserted(self, resource: str, count: int) -> None:
         self.records_upserted.labels(resource).inc(count)
