@@ -139,7 +139,9 @@ def expiring(
     conn: sa.Connection, within_days: int, *, today: dt.date | None = None
 ) -> list[LicenseRow]:
     """Active licenses of the active population that expire within ``within_days`` days
-    of ``today`` (default: the real today), soonest first: on ``today`` itself for 0.
+    of ``today`` (default: the real today), soonest first: on ``today`` itself for 0;
+    first of all, those whose expirationDate the mirror cannot read (each row's
+    ``unreadable`` names what it could not: see ``licenses_expiring``).
     A negative ``within_days`` is a ValueError, not the empty list of a window that
     ends before it starts; so is one that ends past 9999-12-31, the last date (it was
     an OverflowError, "date value out of range", naming neither)."""
