@@ -24,7 +24,7 @@ from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror.engine import make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.migrate import upgrade
-from producersync.sync.mirror.queries import licenses_in_state
+from producersync.sync.mirror.queries import appointments_with, licenses_in_state
 from producersync.sync.mirror.tables import (
     MIRRORED,
     changes,
@@ -67,6 +67,42 @@ def test_a_new_sqlite_mirror_takes_16_kib_pages_and_an_existing_one_keeps_its_ow
                 assert mirror.sync_status(conn)["lastSyncedRunDate"] is None
         finally:
             engine.dispose()
+
+
+def test_a_sqlite_mirror_checkpoints_its_wal_every_10000_pages(tmp_path: Path) -> None:
+    """Not every 1,000 (SQLite's default): each checkpoint syncs both files in a
+    writer's commit, and a backfill's WAL crossed the mark every few pages."""
+    engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
+    try:
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar() == 10_000
+            assert conn.exec_driver_sql("PRAGMA journal_size_limit").scalar() == 64 * 2**20
+    finally:
+        engine.dispose()
+
+
+def test_a_license_or_an_appointment_by_npn_and_state_is_read_through_the_npn_s_index(
+    tmp_path: Path,
+) -> None:
+    """SQLite read it through an index on ``state`` (or the carrier's ``co_code``),
+    every record of the state, before migration 0009 dropped them."""
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.append(" / ".join(row[-1] for row in found))
+
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        _sync_all(engine)
+        sa.event.listen(engine, "before_cursor_execute", explain)
+        with engine.connect() as conn:
+            licenses_in_state(conn, "123", "CA")
+            appointments_with(conn, "123", "CA", "12345")
+    assert plans == [
+        "SEARCH licenses USING INDEX ix_licenses_npn (npn=?)",
+        "SEARCH appointments USING INDEX ix_appointments_npn (npn=?)",
+    ]
 
 
 def _sync_all(engine: sa.Engine, run_id: int | None = None) -> dict[str, mirror.UpsertCounts]:

@@ -122,7 +122,9 @@ MIRRORED: dict[str, Mirrored] = {
                 "license_class": ("licenseClass", sa.String()),
                 "residency_status": ("residencyStatus", sa.String()),
             },
-            indexes=("state", "expiration_date"),
+            # Not ``state``: SQLite took it for a license by NPN and state (the
+            # compliance check), and read every license of the state (migration 0009).
+            indexes=("expiration_date",),
         ),
         _mirrored(
             "licenseLoas",
@@ -145,7 +147,7 @@ MIRRORED: dict[str, Mirrored] = {
                 **_AUTHORITY,
                 "termination_reason": ("terminationReason", sa.String()),
             },
-            indexes=("co_code",),
+            # Not ``co_code``: the NPN's index finds an appointment (migration 0009).
         ),
         _mirrored("addresses", "addresses", {**_IN_STATE, **_TYPED}),
         _mirrored("contactInfos", "contact_infos", {**_IN_STATE, **_TYPED}),
@@ -299,7 +301,8 @@ changes = sa.Table(
     sa.Column("id", _RecordId, primary_key=True, autoincrement=True),
     sa.Column("resource", sa.String(), nullable=False),
     sa.Column("record_id", _RecordId, nullable=False),
-    sa.Column("npn", sa.String(10), nullable=True, index=True),
+    # Not indexed: no query reads the feed by NPN (migration 0009).
+    sa.Column("npn", sa.String(10), nullable=True),
     sa.Column("action", sa.String(), nullable=False),
     sa.Column("fields", _Json, nullable=False),
     sa.Column("run_id", _RecordId, nullable=True),

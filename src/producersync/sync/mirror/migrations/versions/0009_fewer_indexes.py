@@ -1,0 +1,38 @@
+"""indexes no query needs, which every insert kept up
+
+Revision ID: 0009
+Revises: 0008
+Create Date: 2026-12-06 00:30:00
+
+A backfill inserts every record and a change row for each, and each insert kept up
+every index of its table. Three served no query: the change feed is read by id and
+time, never by NPN; and on SQLite a license by NPN and state (the compliance check)
+was read through ``ix_licenses_state``, every license of the state, where the NPN's
+index finds its few, as ``ix_appointments_co_code`` did for an appointment by NPN,
+state and carrier. Both queries now take the NPN's index.
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0009"
+down_revision = "0008"
+branch_labels = None
+depends_on = None
+
+_DROPPED = (
+    ("ix_changes_npn", "changes", "npn"),
+    ("ix_licenses_state", "licenses", "state"),
+    ("ix_appointments_co_code", "appointments", "co_code"),
+)
+
+
+def upgrade() -> None:
+    for name, table, _ in _DROPPED:
+        op.drop_index(name, table_name=table)
+
+
+def downgrade() -> None:
+    for name, table, column in _DROPPED:
+        op.create_index(name, table, [column])
