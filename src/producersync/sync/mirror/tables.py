@@ -123,7 +123,7 @@ MIRRORED: dict[str, Mirrored] = {
                 "residency_status": ("residencyStatus", sa.String()),
             },
             # Not ``state``: SQLite took it for a license by NPN and state (the
-            # compliance check), and read every license of the state (migration 0009).
+            # compliance check), and read every license of the state (migration 0010).
             indexes=("expiration_date",),
         ),
         _mirrored(
@@ -147,7 +147,7 @@ MIRRORED: dict[str, Mirrored] = {
                 **_AUTHORITY,
                 "termination_reason": ("terminationReason", sa.String()),
             },
-            # Not ``co_code``: the NPN's index finds an appointment (migration 0009).
+            # Not ``co_code``: the NPN's index finds an appointment (migration 0010).
         ),
         _mirrored("addresses", "addresses", {**_IN_STATE, **_TYPED}),
         _mirrored("contactInfos", "contact_infos", {**_IN_STATE, **_TYPED}),
@@ -301,7 +301,7 @@ changes = sa.Table(
     sa.Column("id", _RecordId, primary_key=True, autoincrement=True),
     sa.Column("resource", sa.String(), nullable=False),
     sa.Column("record_id", _RecordId, nullable=False),
-    # Not indexed: no query reads the feed by NPN (migration 0009).
+    # Not indexed: no query reads the feed by NPN (migration 0010).
     sa.Column("npn", sa.String(10), nullable=True),
     sa.Column("action", sa.String(), nullable=False),
     sa.Column("fields", _Json, nullable=False),
