@@ -1007,7 +1007,7 @@ def test_quickstart_prints_its_store_without_credentials(
     monkeypatch.setattr("producersync.cli.quickstart.serve", lambda *args, **kwargs: None)
     # A store elsewhere, as a PostgreSQL URL with a password would name it.
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
-    monkeypatch.setattr("producersync.cli.quickstart.open_store", lambda url: store)
+    monkeypatch.setattr("producersync.service.store.open.open_store", lambda url: store)
     url = "postgresql://ops:hunter2@db.example/producersync"
     result = CliRunner().invoke(app, ["quickstart", "--producers", "0", "--database", url])
     assert result.exit_code == 0, result.output

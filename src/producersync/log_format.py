@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Annotated, Any, Final, Literal, get_args
-
-from pydantic import Field
+from typing import Any, Final, Literal, get_args
 
 __all__ = [
     "DATE_FORMAT",
@@ -27,31 +25,16 @@ __all__ = [
     "LOG_FORMATS",
     "LOG_LEVELS",
     "LogFormat",
-    "LogFormatSetting",
     "LogLevel",
-    "LogLevelSetting",
     "UtcFormatter",
     "log_config",
 ]
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = get_args(LogFormat)
-# The setting of every long-running process (PRODUCERSYNC_LOG_FORMAT, `--log-format`).
-LogFormatSetting = Annotated[
-    LogFormat,
-    Field(
-        description="Format of the serving process's log lines on stderr: text (for "
-        "people) or json (one object a line, for log shippers)."
-    ),
-]
 # uvicorn's names: another was a KeyError traceback out of its logging configuration.
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = get_args(LogLevel)
-_LEVEL_MEANING = (
-    "Level of the serving process's own and uvicorn's log lines; other libraries log at warning."
-)
-# The setting of every long-running process (PRODUCERSYNC_LOG_LEVEL, `--log-level`).
-LogLevelSetting = Annotated[LogLevel, Field(description=_LEVEL_MEANING)]
 
 FORMAT: Final = "%(asctime)s.%(msecs)03dZ %(levelname)s %(name)s: %(message)s"
 DATE_FORMAT: Final = "%Y-%m-%dT%H:%M:%S"

@@ -12,8 +12,6 @@ from producersync.cli import endpoints, portal
 from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
-from producersync.service.store import accounts as store_accounts
-from producersync.service.store.engine import write_transaction
 
 app = typer.Typer(
     help="Administer accounts, OAuth clients, webhook endpoints and messages, and portal links.",
@@ -40,6 +38,9 @@ def account_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an account."""
+    from producersync.service.store import accounts as store_accounts
+    from producersync.service.store.engine import write_transaction
+
     try:
         name = store_accounts.checked_name(name)  # before a store is opened, or made
     except store_accounts.InvalidName as exc:
@@ -55,6 +56,8 @@ def account_create(
 @account_app.command("list", cls=JsonErrorsCommand)
 def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -> None:
     """List accounts."""
+    from producersync.service.store import accounts as store_accounts
+
     with store(database).connect() as conn:
         rows = store_accounts.list_accounts(conn)
     if as_json:
@@ -81,6 +84,9 @@ def client_create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an OAuth client; prints client_id and client_secret (shown only this once)."""
+    from producersync.service.store import accounts as store_accounts
+    from producersync.service.store.engine import write_transaction
+
     unknown = parse_scopes(scope) - ALL_SCOPES
     if unknown or not parse_scopes(scope):
         raise fail(
@@ -112,6 +118,8 @@ def client_list(
     as_json: JsonOption = False,
 ) -> None:
     """List clients (never their secrets)."""
+    from producersync.service.store import accounts as store_accounts
+
     with store(database).connect() as conn:
         try:
             owner = store_accounts.find_account(conn, account) if account else None
@@ -144,6 +152,9 @@ def client_rotate_secret(
     as_json: JsonOption = False,
 ) -> None:
     """Issue a new client secret (shown once); the old one stops working at once."""
+    from producersync.service.store import accounts as store_accounts
+    from producersync.service.store.engine import write_transaction
+
     with write_transaction(store(database)) as conn:
         try:
             secret = store_accounts.rotate_client_secret(conn, client_id)
@@ -159,6 +170,9 @@ def client_revoke(
     as_json: JsonOption = False,
 ) -> None:
     """Revoke a client: no new tokens, and its live tokens stop working within seconds."""
+    from producersync.service.store import accounts as store_accounts
+    from producersync.service.store.engine import write_transaction
+
     with write_transaction(store(database)) as conn:
         try:
             revoked_at = store_accounts.revoke_client(conn, client_id)

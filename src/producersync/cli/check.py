@@ -10,10 +10,9 @@ import re
 import sys
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
-import sqlalchemy as sa
 import typer
 from rich import box
 from rich.cells import cell_len
@@ -35,11 +34,9 @@ from producersync.cli.common import (
     read_mirror,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.model import STATE_CODES, is_co_code, is_npn
-from producersync.sync import compliance
-from producersync.sync.mirror import iter_changes
-from producersync.sync.mirror.queries import iter_licenses_expiring
-from producersync.sync.settings import SyncSettings
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["check", "report"]
 
@@ -84,6 +81,8 @@ def _mirror(url: str | None) -> Iterator[sa.Connection]:
     # command reads it: a default of our own here skipped the configuration file's, and
     # a check answered from ./producersync-mirror.db, not the mirror the sync keeps.
     # The other settings are checked as every sync command checks them.
+    from producersync.sync.settings import SyncSettings
+
     settings = SyncSettings() if url is None else SyncSettings(mirror_url=url)
     engine = read_mirror(settings.mirror_url, option=None if url is None else "--mirror")
     try:
@@ -94,6 +93,8 @@ def _mirror(url: str | None) -> Iterator[sa.Connection]:
 
 
 def _state(value: str) -> str:
+    from producersync.model import STATE_CODES
+
     if value.upper() not in STATE_CODES:
         raise BadValue(value, f"{value!r} is not a state code", param_hint="--state")
     return value.upper()
@@ -118,6 +119,8 @@ def _not_blank(value: str, option: str) -> str:
 def _carrier(value: str) -> str:
     """A ``--carrier``: a coCode, as the API takes one. Anything else matches no
     appointment, and a typo's no (``6048`` for 60483) would look like a real one."""
+    from producersync.model import is_co_code
+
     carrier = _not_blank(value, "--carrier")
     if not is_co_code(carrier):
         raise BadValue(
@@ -130,6 +133,8 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
     """Stop, naming ``loa``, when no LOA in the mirror carries it: a typo's no would
     look like a real one. Here rather than in ``compliance.check``, whose no is true
     of the producer whatever the name, and which a batch calls for many NPNs."""
+    from producersync.sync import compliance
+
     unknown = compliance.unknown_loa(conn, loa)
     if unknown is None:
         return
@@ -173,6 +178,9 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
     Each condition is printed, passed or failed: the reasons for the answer."""
+    from producersync.model import is_npn
+    from producersync.sync import compliance
+
     if not is_npn(npn):
         raise BadValue(npn, f"{npn!r} is not an NPN", param_hint="NPN")
     state = _state(state)
@@ -203,6 +211,8 @@ def expiring(
 ) -> None:
     """Active licenses of the active population expiring within the next days, soonest
     first; first of all, those with an expirationDate the mirror cannot read."""
+    from producersync.sync.mirror.queries import iter_licenses_expiring
+
     days = _days(within)
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
@@ -248,6 +258,8 @@ def changes(
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged,
     in feed order (by id)."""
+    from producersync.sync.mirror import iter_changes
+
     with _mirror(mirror) as conn:
         rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
         listed = _listed(as_json, {"since": since}, "changes", rows)

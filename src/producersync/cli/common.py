@@ -8,31 +8,29 @@ import signal
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Protocol, TypeVar
+from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import orjson
-import sqlalchemy as sa
 import typer
-import uvicorn
-from pydantic import SecretStr, ValidationError
-from pydantic_settings import BaseSettings
 from rich.console import Console
 from rich.markup import escape
-from starlette.types import ASGIApp
 
-from producersync.client import APIError, AuthenticationError, ProducerSyncError
-from producersync.database_url import masked, sqlalchemy_url, sqlite_file
-from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, log_config
-from producersync.model import dates
-from producersync.model.validation import reason
-from producersync.service.settings import ServiceSettings
-from producersync.service.store.open import open_store
-from producersync.settings_variables import setting_name, variable
-from producersync.sync.mirror import Change, open_mirror
-from producersync.sync.mirror.migrate import holds_mirror
-from producersync.sync.settings import SyncSettings
+from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel
 
-S = TypeVar("S", bound=BaseSettings)
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from pydantic import ValidationError
+    from pydantic_settings import BaseSettings
+    from starlette.types import ASGIApp
+
+    from producersync.client import ProducerSyncError
+    from producersync.service.settings import ServiceSettings
+    from producersync.sync.mirror import Change
+
+# What a command needs beyond its options (SQLAlchemy, the store, the mirror, the API
+# client, uvicorn) is imported where it is used: imported here, every command, and every
+# --help, took a second to start, most of it for machinery it never touched.
+S = TypeVar("S", bound="BaseSettings")
 
 __all__ = [
     "ERRORS_AS_JSON",
@@ -111,6 +109,8 @@ class Failed(typer.Exit):
 
 def database_url(value: str) -> str:
     """An option's database URL (Typer's ``parser=``), as given once it is one we open."""
+    from producersync.database_url import masked, sqlalchemy_url
+
     try:
         sqlalchemy_url(value)
     except ValueError as exc:
@@ -216,6 +216,8 @@ def iso_date(value: str) -> dt.date:
     """An option's date, ``YYYY-MM-DD`` in ASCII digits (Typer's ``parser=``): a bad one
     is a usage error naming the option and the value, and one of that shape that does
     not exist says why (2026-02-30: the day), not that its format is wrong."""
+    from producersync.model import dates
+
     try:
         return dates.iso_date(value)
     except ValueError as exc:
@@ -229,6 +231,8 @@ def iso_time(value: str) -> dt.datetime:
     """An option's time, ISO 8601 or a date alone (its midnight), UTC unless it names
     a zone (Typer's ``parser=``). Its date is written ``YYYY-MM-DD``, as every date of
     ours: Python also reads week dates and dates without dashes (2026-W01-1, 20261201)."""
+    from producersync.model import dates
+
     refused = BadValue(value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00")
     if not _EXTENDED_DATE.match(value):
         raise refused
@@ -265,6 +269,12 @@ def settings_problems(
     given, a URL's credentials masked. A secret's value is neither told nor kept, and the
     line names no value where the reason is one of our validators' (``value_error``),
     which name it themselves."""
+    from pydantic import SecretStr
+
+    from producersync.database_url import masked
+    from producersync.model.validation import reason
+    from producersync.settings_variables import setting_name, variable
+
     options = options or {}
     problems = []
     for error in exc.errors():
@@ -318,6 +328,9 @@ def fail_with(problems: list[Problem], code: int) -> Failed:
 def api_problem(exc: ProducerSyncError) -> str:
     """The line telling that a call to the API failed: the request (without its query)
     and what came back. An SDK message holds no credentials; a URL's are masked."""
+    from producersync.client import APIError, AuthenticationError
+    from producersync.database_url import masked
+
     if not isinstance(exc, APIError):
         return f"the API: {exc}"
     url = exc.request.url
@@ -333,6 +346,12 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     a mirror never synced: opening it would make an empty mirror, and its answers ("not
     in the monitored population") would look as sure as a real one's. So would an empty
     file or database, or another's (the store's), which opening migrated into one."""
+    import sqlalchemy as sa
+
+    from producersync.database_url import masked, sqlalchemy_url, sqlite_file
+    from producersync.sync.mirror import open_mirror
+    from producersync.sync.mirror.migrate import holds_mirror
+
     path = sqlite_file(url)
     where = masked(url) if path is None else str(path.absolute())
     if path is not None and (not path.exists() or path.stat().st_size == 0):
@@ -349,6 +368,10 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
 
 
 def _no_mirror(where: str, url: str, option: str | None) -> Failed:
+    from producersync.database_url import masked
+    from producersync.settings_variables import variable
+    from producersync.sync.settings import SyncSettings
+
     return fail(
         f"no mirror at {where}: run `producersync sync run` or `producersync sync backfill` first",
         code=2,
@@ -409,6 +432,10 @@ def serve(app: ASGIApp, settings: Served) -> None:
     again once it has shut down; for SIGINT, Python's handler made that a
     KeyboardInterrupt, which uvicorn.run swallows: a Ctrl-C exited 0, as if the server
     had ended of its own accord. The default action for SIGINT, as SIGTERM has it."""
+    import uvicorn
+
+    from producersync.log_format import log_config
+
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
         uvicorn.run(
@@ -430,6 +457,8 @@ def service_settings(
     """The service's settings from the environment, overridden by ``database`` and the
     options in ``overrides`` (``settings_from``). (``--database`` needs no context: its
     parser has refused what this would.)"""
+    from producersync.service.settings import ServiceSettings
+
     return settings_from(ServiceSettings, context, {**overrides, "database_url": database or None})
 
 
@@ -440,6 +469,8 @@ def settings_from(
     running in ``context`` (keyed by setting, as the command's parameter giving each is
     named; None: not given). A refused setting ends the command as a usage error (exit
     2) naming the option it came from, or else its environment variable."""
+    from pydantic import ValidationError
+
     values = {k: v for k, v in options.items() if v is not None}
     try:
         return settings(**values)  # type: ignore[arg-type]
@@ -460,6 +491,8 @@ def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str
 
 
 def store(database: str | None) -> sa.Engine:
+    from producersync.service.store.open import open_store
+
     return open_store(service_settings(database).database_url)
 
 

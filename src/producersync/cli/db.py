@@ -6,14 +6,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from alembic.util import CommandError
 
 from producersync.cli.common import DatabaseOption, console, fail, service_settings
-from producersync.database_file import directory_faults
-from producersync.database_url import sqlite_file
-from producersync.service.store.engine import make_engine
-from producersync.service.store.migrate import current_revision
-from producersync.service.store.migrate import upgrade as run_upgrade
 
 app = typer.Typer(help="Manage the service's store schema.", no_args_is_help=True)
 
@@ -36,6 +30,14 @@ def upgrade(
     """Apply the store's migrations up to REVISION (every command also does this by itself).
 
     It never downgrades: a store already at or past REVISION is left as it is."""
+    from alembic.util import CommandError
+
+    from producersync.database_file import directory_faults
+    from producersync.database_url import sqlite_file
+    from producersync.service.store.engine import make_engine
+    from producersync.service.store.migrate import current_revision
+    from producersync.service.store.migrate import upgrade as run_upgrade
+
     engine = make_engine(service_settings(database).database_url)
     # SQLite makes the file on connecting: a refused upgrade is to leave nothing behind.
     store_file = sqlite_file(engine.url)

@@ -25,8 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
-import httpx2
-import sqlalchemy as sa
 import typer
 from rich.panel import Panel
 from rich.table import Table
@@ -34,20 +32,6 @@ from rich.table import Table
 from producersync.cli.common import console, fail
 from producersync.cli.quickstart import ensure_universe
 from producersync.cli.sync import comparison_table
-from producersync.client import Client
-from producersync.service.delivery import management
-from producersync.service.nipr.daily import run_day
-from producersync.service.portal.links import login_url
-from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts, outbox
-from producersync.service.store import portal as portal_store
-from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities
-from producersync.sync import compliance, mirror
-from producersync.sync.mirror.queries import sample_authority
-from producersync.sync.verify import compare
-from producersync.webhooks import generate_secret
 
 __all__ = ["demo"]
 
@@ -113,6 +97,7 @@ def _started(
 
 def _wait_healthy(started: _Process) -> None:
     """Once its /healthz answers; a clear failure if it exits first."""
+    import httpx2
 
     def healthy() -> bool:
         if started.process.poll() is not None:
@@ -146,6 +131,23 @@ def demo(
     Starts the service (synthetic NIPR universe) and the sync service, subscribes NPNs,
     runs two daily NIPR cycles, and proves the mirror matches the service.
     """
+    import sqlalchemy as sa
+
+    from producersync.client import Client
+    from producersync.service.delivery import management
+    from producersync.service.nipr.daily import run_day
+    from producersync.service.portal.links import login_url
+    from producersync.service.settings import ServiceSettings
+    from producersync.service.store import accounts, outbox
+    from producersync.service.store import portal as portal_store
+    from producersync.service.store.engine import write_transaction
+    from producersync.service.store.open import open_store
+    from producersync.service.store.tables import entities
+    from producersync.sync import compliance, mirror
+    from producersync.sync.mirror.queries import sample_authority
+    from producersync.sync.verify import compare
+    from producersync.webhooks import generate_secret
+
     for port in (service_port, sync_port):
         if not _port_free(port):
             raise fail(f"port {port} is in use: pass --service-port / --sync-port")

@@ -10,12 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
-import sqlalchemy as sa
 import typer
-from pydantic import BaseModel, ValidationError
 from rich.table import Column, Table
 
 from producersync.cli.common import (
@@ -27,28 +25,18 @@ from producersync.cli.common import (
     service_settings,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.database_url import masked
-from producersync.model.validation import reason
-from producersync.service.api.webhook_models import (
-    DEFAULT_PAGE,
-    MAX_PAGE,
-    EndpointAttemptQuery,
-    EndpointCreate,
-    EndpointDisable,
-    EndpointPatch,
-    MessageQuery,
-    RecoverRequest,
-    WebhookAttempt,
-    WebhookEndpoint,
-    WebhookMessage,
-)
-from producersync.service.delivery import management
-from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
-from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts, endpoints, outbox
-from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
+from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+    from pydantic import BaseModel
+
+    from producersync.service.api.webhook_models import EndpointAttemptQuery, MessageQuery
+    from producersync.service.settings import ServiceSettings
+    from producersync.service.store import endpoints, outbox
+
+# The store and the API's models are imported by the commands that use them: `admin
+# --help` has no use for them.
 __all__ = ["app", "message_app"]
 
 app = typer.Typer(
@@ -96,13 +84,18 @@ _OPTIONS = {
     "before": "--before",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
-_Body = TypeVar("_Body", bound=BaseModel)
+_Body = TypeVar("_Body", bound="BaseModel")
 
 
 def _body(model: type[_Body], **fields: object) -> _Body:
     """The options as the API's request body ``model`` (keyed by its camelCase fields; None:
     not given), checked as the API checks it: a refusal is a usage error naming the
     option and the value, before the store is opened."""
+    from pydantic import ValidationError
+
+    from producersync.database_url import masked
+    from producersync.model.validation import reason
+
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
     except ValidationError as exc:
@@ -127,6 +120,10 @@ def _write(
     """A write transaction on the store, with the settings the rules need; a rule's
     refusal is a usage error naming the option, with the rule's message, and the value
     ``given`` for it (keyed by the API's field names)."""
+    from producersync.service.delivery import management
+    from producersync.service.store.engine import write_transaction
+    from producersync.service.store.open import open_store
+
     settings = service_settings(database)
     with write_transaction(open_store(settings.database_url)) as conn:
         try:
@@ -142,6 +139,8 @@ def _private_hint(url: object, settings: ServiceSettings) -> str:
     """How to allow a URL refused only for plain http or a private address: the setting
     is the operator's, so the API and the portal do not name it, but this command's user
     is the operator (a receiver on loopback is the local integration's first step)."""
+    from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
+
     if settings.allow_private_endpoints or not isinstance(url, str):
         return ""
     try:
@@ -154,6 +153,8 @@ def _private_hint(url: object, settings: ServiceSettings) -> str:
 def _typed(value: object) -> str | None:
     """An option's value as typed (a repeated option's, comma-joined), a URL's
     credentials masked; None for one not given."""
+    from producersync.database_url import masked
+
     if value is None:
         return None
     if isinstance(value, list | tuple):
@@ -162,6 +163,8 @@ def _typed(value: object) -> str | None:
 
 
 def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
+    from producersync.service.store import endpoints
+
     endpoint = endpoints.get_endpoint(conn, None, endpoint_id)
     if endpoint is None:
         raise fail(f"no endpoint {endpoint_id!r}")
@@ -173,6 +176,9 @@ def _view(
 ) -> dict[str, object]:
     """The endpoint as the API shows it, with its account named as ``--account`` takes it
     (from ``names``, by account id, when a list has read them all at once)."""
+    from producersync.service.api.webhook_models import WebhookEndpoint
+    from producersync.service.store import accounts
+
     view = WebhookEndpoint.of(endpoint).model_dump(mode="json")
     if names is not None:
         return {**view, "account": names[endpoint.account_id]}
@@ -201,6 +207,10 @@ def create(
     as_json: JsonOption = False,
 ) -> None:
     """Create an endpoint and queue its test event; prints its signing secret."""
+    from producersync.service.api.webhook_models import EndpointCreate
+    from producersync.service.delivery import management
+    from producersync.service.store import accounts
+
     body = _body(
         EndpointCreate,
         url=url,
@@ -234,6 +244,9 @@ def list_(
     as_json: JsonOption = False,
 ) -> None:
     """List endpoints (never their secrets)."""
+    from producersync.service.store import accounts, endpoints
+    from producersync.service.store.open import open_store
+
     settings = service_settings(database)
     with open_store(settings.database_url).connect() as conn:
         try:
@@ -262,6 +275,10 @@ def update(
     as_json: JsonOption = False,
 ) -> None:
     """Change an endpoint; what is not given stays as it is."""
+    from producersync.service.api.webhook_models import EndpointPatch
+    from producersync.service.delivery import management
+    from producersync.service.store import endpoints
+
     if events and all_events:
         raise fail("give --events or --all-events, not both", 2)
     if rate_limit is not None and no_rate_limit:
@@ -312,6 +329,9 @@ def disable(
     as_json: JsonOption = False,
 ) -> None:
     """Stop sending to an endpoint; its deliveries wait until it is enabled."""
+    from producersync.service.api.webhook_models import EndpointDisable
+    from producersync.service.store import endpoints
+
     checked = _body(EndpointDisable, reason=reason).reason
     _set_state(
         database,
@@ -326,6 +346,8 @@ def enable(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
     """Send to an endpoint again (its waiting deliveries go on the service's next poll)."""
+    from producersync.service.store import endpoints
+
     _set_state(
         database, endpoint_id, as_json, lambda conn, ep: endpoints.enable_endpoint(conn, None, ep)
     )
@@ -334,6 +356,8 @@ def enable(
 @app.command("delete")
 def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
     """Delete an endpoint, its secrets and its deliveries."""
+    from producersync.service.store import endpoints
+
     with _write(database) as (conn, _settings):
         if not endpoints.delete_endpoint(conn, None, endpoint_id):
             raise fail(f"no endpoint {endpoint_id!r}")
@@ -346,6 +370,8 @@ def rotate_secret(
 ) -> None:
     """Issue a new signing secret and print it; the old one keeps signing beside it for
     PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS (default 24 h)."""
+    from producersync.service.delivery import management
+
     with _write(database) as (conn, settings):
         endpoint = _endpoint(conn, endpoint_id)
         secret = management.rotate_secret(conn, settings, endpoint.id)
@@ -357,6 +383,8 @@ def show_secret(
     endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
 ) -> None:
     """Print an endpoint's current signing secret."""
+    from producersync.service.store import endpoints
+
     with _write(database) as (conn, _settings):
         endpoint = _endpoint(conn, endpoint_id)
         secret = endpoints.current_secret(conn, endpoint.id)
@@ -371,6 +399,8 @@ def replay(
     as_json: JsonOption = False,
 ) -> None:
     """Queue one manual attempt of a message of the endpoint's account to the endpoint."""
+    from producersync.service.delivery import management
+
     with _write(database) as (conn, _settings):
         delivery_id = management.replay(conn, _endpoint(conn, endpoint_id), message_id)
         if delivery_id is None:
@@ -378,7 +408,7 @@ def replay(
     emit(as_json, {"deliveryId": delivery_id})
 
 
-_Listed = TypeVar("_Listed", EndpointAttemptQuery, MessageQuery)
+_Listed = TypeVar("_Listed", "EndpointAttemptQuery", "MessageQuery")
 
 
 def _list_query(
@@ -451,6 +481,9 @@ def recover(
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good, of the
     messages created since --since."""
+    from producersync.service.api.webhook_models import RecoverRequest
+    from producersync.service.delivery import management
+
     # Read by the API's own body, as attempts reads its filters: the same forms, and a
     # refusal in the same words.
     body = _body(RecoverRequest, since=since)
@@ -491,6 +524,10 @@ def attempts(
     """List the latest attempts to an endpoint, newest first by their start; filtered as
     the API's list is, each filter checked as the API checks its parameter; --before
     reads on from the last one listed."""
+    from producersync.service.api.webhook_models import EndpointAttemptQuery, WebhookAttempt
+    from producersync.service.store import outbox
+    from producersync.service.store.open import open_store
+
     query, narrowed = _list_query(
         EndpointAttemptQuery,
         event_types,
@@ -543,6 +580,10 @@ def message_list(
 ) -> None:
     """List an account's messages, newest first, with their delivery state per endpoint;
     filtered as the API's list is, each filter checked as the API checks its parameter."""
+    from producersync.service.api.webhook_models import MessageQuery, WebhookMessage
+    from producersync.service.store import accounts, outbox
+    from producersync.service.store.open import open_store
+
     query, narrowed = _list_query(
         MessageQuery, event_types, until, limit=limit, before=before, since=since
     )

@@ -17,14 +17,14 @@ way. The API's error body is flat (``status``, ``error``,
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
-import sqlalchemy as sa
 import typer
-from pydantic import ValidationError
 from typer.core import TyperCommand
 
 from producersync.cli.common import (
@@ -35,22 +35,28 @@ from producersync.cli.common import (
     api_problem,
     settings_problems,
 )
-from producersync.client import ProducerSyncError
-from producersync.database_file import DatabaseFileError
-from producersync.database_url import masked
-from producersync.migrations import MigrationError
-from producersync.service.settings import ServiceSettings
-from producersync.service.store.migrate import NotAStoreError
-from producersync.sync.settings import SyncSettings
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
+
     # The context Typer's commands take: its own copy of Click's, which it does not
     # export (``typer.Context`` is a subclass, too narrow for an override).
     from typer._click import Context
 
 __all__ = ["Failure", "JsonErrorsCommand", "failure"]
 
-_SETTINGS = {settings.__name__: settings for settings in (ServiceSettings, SyncSettings)}
+# A store that is none, a migration refused, a SQLite file's directory at fault: their
+# messages say it all.
+_TOLD_AS_THEY_ARE = (
+    "producersync.service.store.migrate:NotAStoreError",
+    "producersync.migrations:MigrationError",
+    "producersync.database_file:DatabaseFileError",
+)
+# The settings whose refusals are told as settings', by the module defining each.
+_SETTINGS = {
+    "ServiceSettings": "producersync.service.settings",
+    "SyncSettings": "producersync.sync.settings",
+}
 _JSON = "producersync.errors_as_json"  # in the command's context: given --json
 _ARGS = "producersync.args"  # in the command's context: its arguments, as given
 
@@ -69,26 +75,52 @@ def failure(exc: Exception) -> Failure | None:
     of reach, not one or not a store, a SQLite store or mirror whose directory is missing
     or not writable, or the API refusing or out of reach (exit 1). None for any other
     exception: a bug, whose traceback is what finds it."""
-    if isinstance(exc, sa.exc.DatabaseError) and _of_the_database(exc):
-        # Imported here: psycopg, under it, adds 0.3 s to every command.
-        from producersync.db_outage import describe
+    # Each kind is looked for only once its module is imported, as a module not imported
+    # raised nothing: importing SQLAlchemy, the store or the API client to tell an error
+    # apart cost a command what it saved by not importing them.
+    if "sqlalchemy" in sys.modules:
+        import sqlalchemy as sa
 
-        # The driver's first line: libpq's refusals go on with a hint on a second line
-        # ("\tIs the server running on that host..."), and the error was two lines.
-        return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
-    if isinstance(exc, NotAStoreError | MigrationError | DatabaseFileError):
+        if isinstance(exc, sa.exc.DatabaseError) and _of_the_database(exc):
+            # Imported here: psycopg, under it, adds 0.3 s to every command.
+            from producersync.database_url import masked
+            from producersync.db_outage import describe
+
+            # The driver's first line: libpq's refusals go on with a hint on a second line
+            # ("\tIs the server running on that host..."), and the error was two lines.
+            return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
+    if isinstance(exc, _loaded(_TOLD_AS_THEY_ARE)):
         return Failure([Problem(str(exc))], 1)
-    if isinstance(exc, ProducerSyncError):
-        return Failure([Problem(api_problem(exc))], 1)
-    if isinstance(exc, ValidationError) and exc.title in _SETTINGS:
-        return Failure(settings_problems(exc, _SETTINGS[exc.title]), 2)
+    if "producersync.client" in sys.modules:
+        from producersync.client import ProducerSyncError
+
+        if isinstance(exc, ProducerSyncError):
+            return Failure([Problem(api_problem(exc))], 1)
+    if "pydantic" in sys.modules:
+        from pydantic import ValidationError
+
+        if isinstance(exc, ValidationError) and exc.title in _SETTINGS:
+            settings = getattr(importlib.import_module(_SETTINGS[exc.title]), exc.title)
+            return Failure(settings_problems(exc, settings), 2)
     return None
+
+
+def _loaded(names: tuple[str, ...]) -> tuple[type[Exception], ...]:
+    """The exception classes ``names`` (``module:Class``) of the modules imported."""
+    found = []
+    for name in names:
+        module, _, kind = name.partition(":")
+        if module in sys.modules:
+            found.append(getattr(sys.modules[module], kind))
+    return tuple(found)
 
 
 def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
     """Whether ``exc`` is about the database itself (out of reach, or a file that is no
     database or a damaged one: the driver's bare ``DatabaseError``), not a statement of
     ours, whose traceback is what finds the bug."""
+    import sqlalchemy as sa
+
     return isinstance(exc, sa.exc.OperationalError) or type(exc) is sa.exc.DatabaseError
 
 
@@ -166,6 +198,8 @@ def _given(exc: typer.TyperException) -> str | None:
     args = ctx.meta[_ARGS]
     opts, _, _ = ctx.command.make_parser(ctx).parse_args(args=list(args))
     given = opts.get(param.name)
+    from producersync.database_url import masked
+
     return masked(given) if isinstance(given, str) else None
 
 

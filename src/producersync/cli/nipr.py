@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
-import sqlalchemy as sa
 import typer
 from rich.progress import (
     BarColumn,
@@ -30,18 +29,17 @@ from producersync.cli.common import (
     whole_store,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.database_url import sqlite_file
-from producersync.service.nipr.daily import DailyRun, run_day
-from producersync.service.nipr.feed import FeedError, FeedLimits
-from producersync.service.nipr.loader import LoadStats, UniverseExistsError, holds_universe, load
-from producersync.service.nipr.universe import (
+from producersync.service.nipr.bounds import (
     DEFAULT_START_DATE,
     EARLIEST_START_DATE,
     LATEST_START_DATE,
     MAX_PRODUCERS,
-    generate,
 )
-from producersync.service.store.open import open_store
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+    from producersync.service.nipr.daily import DailyRun
 
 # The synthetic churn dates renewals two years on and looks 90 days around the run date:
 # past these, a run was an OverflowError halfway through. A day still to come is run as
@@ -89,6 +87,14 @@ def generate_command(
     ] = False,
 ) -> None:
     """Generate a synthetic NIPR universe and bulk-load it into the store."""
+    from producersync.service.nipr.loader import (
+        LoadStats,
+        UniverseExistsError,
+        holds_universe,
+        load,
+    )
+    from producersync.service.nipr.universe import generate
+
     engine = store(database)
     if not replace and holds_universe(engine):
         raise fail(_HOLDS_UNIVERSE)
@@ -124,6 +130,8 @@ def generate_command(
 
 
 def _sqlite_size(engine: sa.Engine) -> int | None:
+    from producersync.database_url import sqlite_file
+
     path = sqlite_file(engine.url)
     if path is None or not path.exists():
         return None
@@ -171,6 +179,10 @@ def run_command(
     """Apply one day's NIPR changes and publish updates_available to every account.
 
     A date already run is not run again: nothing changes and nothing is published."""
+    from producersync.service.nipr.daily import run_day
+    from producersync.service.nipr.feed import FeedError, FeedLimits
+    from producersync.service.store.open import open_store
+
     run_date = dt.datetime.now(dt.UTC).date() if date is None else date
     settings = service_settings(database)
     limits = FeedLimits(settings.nipr_feed_max_bytes, settings.nipr_feed_max_line_bytes)

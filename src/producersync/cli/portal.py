@@ -8,11 +8,6 @@ from typing import Annotated
 import typer
 
 from producersync.cli.common import DatabaseOption, JsonOption, emit, fail, service_settings
-from producersync.service.portal.links import login_url
-from producersync.service.store import accounts
-from producersync.service.store import portal as store
-from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
 
 __all__ = ["HELP", "portal_link"]
 
@@ -42,6 +37,12 @@ def portal_link(
     as_json: JsonOption = False,
 ) -> None:
     """Print a one-time login link (see HELP)."""
+    from producersync.service.portal.links import login_url
+    from producersync.service.store import accounts
+    from producersync.service.store import portal as store
+    from producersync.service.store.engine import write_transaction
+    from producersync.service.store.open import open_store
+
     settings = service_settings(database, ctx, public_url=public_url)
     with write_transaction(open_store(settings.database_url)) as conn:
         try:

@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import orjson
-import sqlalchemy as sa
 import typer
 from rich.progress import Progress
 
@@ -24,12 +23,10 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
-from producersync.database_url import masked
-from producersync.service.nipr.loader import holds_universe, interrupted_load, load
-from producersync.service.nipr.universe import MAX_PRODUCERS, generate
-from producersync.service.store import accounts
-from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
+from producersync.service.nipr.bounds import MAX_PRODUCERS
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["ensure_universe", "quickstart"]
 
@@ -39,6 +36,9 @@ _ACCOUNT = "sandbox"
 def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
     """Load a universe unless the store holds one; part of one, which an interrupted
     load left, is loaded again."""
+    from producersync.service.nipr.loader import holds_universe, interrupted_load, load
+    from producersync.service.nipr.universe import generate
+
     partial = interrupted_load(engine) is not None
     if producers == 0 or (holds_universe(engine) and not partial):
         return
@@ -76,6 +76,9 @@ def _ensure_credentials(
 ) -> dict[str, str]:
     """The sandbox client's credentials, created once and kept in a 0600 file (``saved``:
     what it held)."""
+    from producersync.service.store import accounts
+    from producersync.service.store.engine import write_transaction
+
     if saved is not None:
         with engine.connect() as conn:
             client = accounts.find_client(conn, saved.get("client_id", ""))
@@ -113,6 +116,9 @@ def quickstart(
     ] = Path(".producersync/sandbox-client.json"),
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
+    from producersync.database_url import masked
+    from producersync.service.store.open import open_store
+
     settings = service_settings(database, ctx, host=host, port=port)
     # Read before the store is opened: a file it cannot use is to leave nothing made.
     saved = _saved_credentials(credentials) if credentials.exists() else None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -16,9 +16,9 @@ from producersync.cli.common import (
     service_settings,
     whole_store,
 )
-from producersync.cli.system_database import reach_system_database
-from producersync.service.settings import ServiceSettings
-from producersync.service.store.open import open_store
+
+if TYPE_CHECKING:
+    from producersync.service.settings import ServiceSettings
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
@@ -144,5 +144,9 @@ def _open_store(settings: ServiceSettings) -> None:
     serving: one out of reach, or a file that is no store, is then the one line and exit
     code 1 of every command. Opened first in the app's startup, it was uvicorn's
     traceback (150 lines) and exit code 3."""
+    from producersync.cli.system_database import reach_system_database
+    from producersync.service.settings import ServiceSettings
+    from producersync.service.store.open import open_store
+
     whole_store(open_store(settings.database_url, 1)).dispose()
     reach_system_database(settings.dbos_system_database_url, ServiceSettings)

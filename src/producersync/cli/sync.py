@@ -20,7 +20,6 @@ from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
-import sqlalchemy as sa
 import typer
 from rich.markup import escape
 from rich.progress import Progress
@@ -45,17 +44,19 @@ from producersync.cli.common import (
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.cli.system_database import reach_system_database
 from producersync.gc_tuning import tune_gc
-from producersync.sync import mirror
-from producersync.sync.hooks import Hooks
-from producersync.sync.pull import PageFn, PageResult, Puller, Stream, streams
-from producersync.sync.settings import SyncSettings
-from producersync.sync.verify import Comparison, compare
-from producersync.webhooks import WebhookVerificationError, parse_event
 
 if TYPE_CHECKING:
+    import sqlalchemy as sa
     from dbos import DBOSClient, WorkflowHandle
+
+    from producersync.sync import mirror
+    from producersync.sync.pull import PageFn, PageResult, Puller, Stream
+    from producersync.sync.settings import SyncSettings
+    from producersync.sync.verify import Comparison
+
+# Each command imports what it runs (the mirror, the API client, DBOS, the receiver):
+# `sync status` has no use for the receiver, nor `sync --help` for any of them.
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 _NOTHING = "—"
@@ -79,7 +80,9 @@ def run(
     log_format: LogFormatOption = None,
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
+    from producersync.cli.system_database import reach_system_database
     from producersync.sync.app import create_app
+    from producersync.sync.settings import SyncSettings
 
     options = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
     settings = settings_from(SyncSettings, ctx, options)
@@ -100,6 +103,9 @@ def status(as_json: JsonOption = False) -> None:
     """Counts per resource, the last synced runDate, the lag, the last run (running,
     interrupted, restarted, failed or succeeded), the failures, and the fields of stored
     records their typed columns could not hold."""
+    from producersync.sync import mirror
+    from producersync.sync.settings import SyncSettings
+
     engine = read_mirror(SyncSettings().mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
@@ -159,6 +165,9 @@ def now(
 
     Refused while another `sync now` or `sync backfill` is running on the mirror.
     """
+    from producersync.sync.pull import streams
+    from producersync.sync.settings import SyncSettings
+
     with _terminated_as_interrupted():
         settings = SyncSettings()
         with _puller(settings) as (puller, _):
@@ -190,6 +199,10 @@ def backfill() -> None:
 
     Refused while another `sync now` or `sync backfill` is running on the mirror.
     """
+    from producersync.sync import mirror
+    from producersync.sync.pull import streams
+    from producersync.sync.settings import SyncSettings
+
     with _terminated_as_interrupted():
         settings = SyncSettings()
         with _puller(settings) as (puller, engine):
@@ -265,6 +278,8 @@ def replay(
     """Run a recorded event's workflow again (the running sync service picks it up)."""
     from dbos import DBOSClient
 
+    from producersync.sync import mirror
+    from producersync.sync.settings import SyncSettings
     from producersync.sync.workflows import APP_NAME, by_name
 
     if timeout is not None and not wait:
@@ -299,6 +314,8 @@ def _ready_to_queue(client: DBOSClient) -> None:
     """Refuse before the event is marked owed again when nothing could queue its
     workflow: a sync service that never ran left the DBOS system database without its
     tables, and the replay failed there, the event unprocessed for good."""
+    import sqlalchemy as sa
+
     try:
         client.list_workflows(limit=1, load_input=False, load_output=False)
     except sa.exc.DBAPIError as exc:
@@ -345,6 +362,7 @@ def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
     """The workflow (its name and arguments) replaying the event recorded with ``body``;
     an event that cannot be replayed is refused before anything is changed."""
     from producersync.sync.workflows import event_call
+    from producersync.webhooks import WebhookVerificationError, parse_event
 
     if body is None:
         raise fail(f"no accepted event {event_id!r} in the mirror's receipts")
@@ -370,6 +388,9 @@ def changes(
     To page: --limit N, then the same --since with --after the last id read.
     With --json, one JSON object a line, keyed as report changes' (camelCase).
     """
+    from producersync.sync import mirror
+    from producersync.sync.settings import SyncSettings
+
     engine = read_mirror(SyncSettings().mirror_url)
     written = 0
     try:
@@ -406,6 +427,9 @@ def verify(as_json: JsonOption = False) -> None:
     With PRODUCERSYNC_PURGE_DEACTIVATED, a record of an NPN not subscribed is a difference
     too. Exits 0 when they are equal, 1 when they are not (the first differences listed).
     """
+    from producersync.sync.settings import SyncSettings
+    from producersync.sync.verify import compare
+
     settings = SyncSettings()
     with settings.client() as client:
         engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
@@ -449,6 +473,10 @@ def comparison_table(comparison: Comparison) -> Table:
 def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
     """A puller and its mirror, for the command within; then the hooks get what was
     committed (``Hooks.close``), and the mirror and the API client are closed."""
+    from producersync.sync import mirror
+    from producersync.sync.hooks import Hooks
+    from producersync.sync.pull import Puller
+
     with contextlib.ExitStack() as stack:  # closed in the reverse order
         # The client first: a command refused for its settings makes no mirror.
         client = stack.enter_context(settings.client())
@@ -478,6 +506,8 @@ def _pull_with_progress(
     """Pull ``todo`` as one run of ``kind``, after ``first`` (called with the run's id,
     within the run: nothing is changed before it has started, nor when it is refused
     for another going on)."""
+    from producersync.sync import mirror
+
     tune_gc()  # as the sync service does: a pull allocates a page's records at a time
     try:
         # One at a time: two pulled the same pages side by side, each at the whole of

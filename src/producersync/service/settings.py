@@ -11,7 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from redis.asyncio import ConnectionPool
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
-from producersync.log_format import LogFormatSetting, LogLevelSetting
+from producersync.log_settings import LogFormatSetting, LogLevelSetting
 
 __all__ = ["ServiceSettings"]
 

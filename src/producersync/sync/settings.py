@@ -33,7 +33,7 @@ from producersync.database_url import (
     dbos_system_url,
     with_connect_timeout,
 )
-from producersync.log_format import LogFormatSetting, LogLevelSetting
+from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.settings_variables import own_variables, variable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import WebhookSecretError, parse_secret

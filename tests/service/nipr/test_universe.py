@@ -13,6 +13,7 @@ import pytest
 from producersync.model.npn import is_npn
 from producersync.model.states import STATE_CODES
 from producersync.service.nipr import reference, universe
+from producersync.service.nipr.bounds import NPN_LOW
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import FIRST_ID, TABLES, Batch, generate
 from producersync.service.store import tables
@@ -87,12 +88,12 @@ def test_npns_valid_unique_and_never_the_sandbox(world: Batch) -> None:
 @pytest.mark.parametrize("sandbox_npn", SANDBOX_NPNS)
 def test_a_slot_holding_a_sandbox_npn_steps_around_it(sandbox_npn: str) -> None:
     stride = 7
-    offset = int(sandbox_npn) - universe._NPN_LOW
+    offset = int(sandbox_npn) - NPN_LOW
     index, position = divmod(offset, stride)
     for u in (position / stride, (position + 0.5) / stride):
         npn = universe._npn(index, stride, u)
         assert npn != sandbox_npn
-        assert (int(npn) - universe._NPN_LOW) // stride == index  # still in its own slot
+        assert (int(npn) - NPN_LOW) // stride == index  # still in its own slot
 
 
 def test_every_licensed_producer_has_exactly_one_resident_license(world: Batch) -> None:

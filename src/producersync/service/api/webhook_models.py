@@ -21,6 +21,7 @@ from producersync.model.events import (
     UtcDatetime,
 )
 from producersync.service.api.numbers import MAX_LIST_ITEMS, RowId, WholeNumber
+from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 from producersync.service.delivery.management import SUBSCRIBABLE
 from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
@@ -67,9 +68,6 @@ _IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
 _NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*"
 _HOST = rf"(?:{_IPV4}|{_NAME})"
 _URL_SYNTAX = rf"^https?://{_HOST}(?::[1-9][0-9]{{0,3}})?(?:[/?][^\x00-\x20\x7f#]*)?$"
-# A list page's size: the API's, and the CLI's lists'.
-MAX_PAGE = 250
-DEFAULT_PAGE = 50
 
 
 class _In(BaseModel):

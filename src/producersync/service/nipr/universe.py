@@ -22,6 +22,16 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from producersync.service.nipr import reference as ref
+from producersync.service.nipr.bounds import (
+    CALENDAR_DAYS_AHEAD,
+    CALENDAR_YEARS_BACK,
+    DEFAULT_START_DATE,
+    EARLIEST_START_DATE,
+    LATEST_START_DATE,
+    MAX_PRODUCERS,
+    NPN_HIGH,
+    NPN_LOW,
+)
 from producersync.service.nipr.fields import (
     LENGTHS_OF_ORDER,
     Weighted,
@@ -65,22 +75,9 @@ TABLES: tuple[str, ...] = (
     "regulatory_action_values",
 )
 FIRST_ID = 10_000_000
-DEFAULT_START_DATE = dt.date(2025, 6, 1)
 DEFAULT_BATCH_SIZE = 5_000
 
-# Real NPNs run from 1 to about 21 million; each producer gets a slot of this range.
-_NPN_LOW = 1_000_000
-_NPN_HIGH = 21_000_000
-MAX_PRODUCERS = (_NPN_HIGH - _NPN_LOW) // 2  # a slot needs room to step around a sandbox NPN
-
 _SANDBOX = frozenset(int(n) for n in SANDBOX_NPNS)
-# Careers reach back 32 years and births 50 more before that.
-_CALENDAR_YEARS_BACK = 90
-# Days the calendar runs past the start: the expiration of a license renewed just before.
-_CALENDAR_DAYS_AHEAD = 4 * 366 + 400
-# The start dates whose calendar fits in the years datetime can hold.
-EARLIEST_START_DATE = dt.date(dt.MINYEAR + _CALENDAR_YEARS_BACK, 1, 1)
-LATEST_START_DATE = dt.date.max - dt.timedelta(days=_CALENDAR_DAYS_AHEAD)
 # AgentSync started mirroring NIPR then: nothing in the store was created earlier.
 _AGENTSYNC_EPOCH = dt.date(2019, 1, 1)
 
@@ -139,25 +136,25 @@ def _batches(producers: int, seed: int, start_date: dt.date, batch_size: int) ->
 
 def _npn(index: int, stride: int, u: float) -> str:
     """Producer ``index``'s NPN: the point ``u`` (in [0, 1)) of its slot of the range."""
-    npn = _NPN_LOW + index * stride + int(u * stride)
+    npn = NPN_LOW + index * stride + int(u * stride)
     if npn in _SANDBOX:
-        npn += 1 if (npn - _NPN_LOW) % stride + 1 < stride else -1
+        npn += 1 if (npn - NPN_LOW) % stride + 1 < stride else -1
     return str(npn)
 
 
 class _Universe:
     def __init__(self, producers: int, seed: int, start_date: dt.date) -> None:
         self.seed = seed
-        self.stride = (_NPN_HIGH - _NPN_LOW) // max(producers, 1)
+        self.stride = (NPN_HIGH - NPN_LOW) // max(producers, 1)
         self.rng = random.Random()
         self.ids = dict.fromkeys(TABLES, FIRST_ID)
 
         # The calendar: day index -> shared date object; far enough ahead for the
         # expiration of a license renewed just before start.
-        first_day = dt.date(start_date.year - _CALENDAR_YEARS_BACK, 1, 1)
+        first_day = dt.date(start_date.year - CALENDAR_YEARS_BACK, 1, 1)
         self.origin = first_day.toordinal()
         self.start = start_date.toordinal() - self.origin
-        span = self.start + _CALENDAR_DAYS_AHEAD
+        span = self.start + CALENDAR_DAYS_AHEAD
         self.days = [first_day + dt.timedelta(days=i) for i in range(span)]
         self.epoch = max(0, min(_AGENTSYNC_EPOCH.toordinal() - self.origin, self.start - 400))
 
