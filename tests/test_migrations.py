@@ -39,6 +39,14 @@ def _earlier_revisions(schema: str) -> list[str]:
     return revisions(_SCHEMAS[schema][1])[:-1]
 
 
+@pytest.mark.parametrize("schema", sorted(_SCHEMAS))
+def test_the_head_a_schema_is_opened_at_is_its_last_migration(schema: str) -> None:
+    """A schema at ``HEAD`` is opened without its scripts: a migration added without
+    moving ``HEAD`` to it would never run on a schema at the one before."""
+    migrate = _SCHEMAS[schema][1]
+    assert revisions(migrate)[-1] == migrate.HEAD
+
+
 _CASES = [(schema, rev) for schema in _SCHEMAS for rev in _earlier_revisions(schema)]
 
 

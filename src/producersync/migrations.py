@@ -6,15 +6,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
-from alembic.script import ScriptDirectory
 
 from producersync.database_url import masked
 
-__all__ = ["MigrationError", "WriteTransaction", "upgrade"]
+if TYPE_CHECKING:
+    from alembic.script import ScriptDirectory
+
+__all__ = ["MigrationError", "WriteTransaction", "at_head", "upgrade"]
 
 # The schema's own `write_transaction`: one that takes SQLite's write lock at BEGIN.
 WriteTransaction = Callable[[sa.Engine], AbstractContextManager[sa.Connection]]
@@ -50,6 +51,12 @@ def upgrade(
     scripts do not know (Alembic's "Can't locate revision" was a traceback from every
     command) and for a database that may not be migrated (a ``permission denied``
     traceback)."""
+    # Imported here: Alembic takes a quarter of a second to import (every dialect's
+    # DDL, Mako), and a schema at its head, every start but the first, needs none of it.
+    from alembic import command
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
     where = f"{what} at {masked(engine.url.render_as_string())}"
     known = ScriptDirectory(str(scripts))
     try:
@@ -70,6 +77,19 @@ def upgrade(
             f"{where} needs migrating to revision {', '.join(known.get_heads())}, and the "
             f"database refuses it: {masked(describe(exc))}"
         ) from None
+
+
+def at_head(engine: sa.Engine, version_table: str, head: str) -> bool:
+    """Whether the schema is at ``head`` already, read without the write lock and without
+    Alembic. Every command and process opens its schema, those that only read it (`sync
+    status`, `check`) too, and taking SQLite's write lock to find nothing to do held them
+    behind any writer: a transaction left open for 30 s made `sync status` fail
+    `database is locked`."""
+    with engine.connect() as conn:
+        if not sa.inspect(conn).has_table(version_table):
+            return False
+        current = conn.execute(sa.text(f"SELECT version_num FROM {version_table}")).scalars()
+        return list(current) == [head]
 
 
 def _refuse_unknown_revisions(

@@ -4,7 +4,6 @@ swapped by migrations."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
 
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import RECORD_TABLES
@@ -62,6 +61,8 @@ def _finds_parent(index: sa.Index) -> bool:
 def swap_record_index(old: list[str], new: list[str]) -> None:
     """In a migration: on every record table, build the index on ``new`` before dropping
     the one on ``old``, so that the queries it serves keep an index meanwhile."""
+    from alembic import op  # a migration's: opening the store imports no Alembic
+
     for table in RECORD_TABLES:
         op.create_index(_name(table.name, new), table.name, new, if_not_exists=True)
         op.drop_index(_name(table.name, old), table_name=table.name, if_exists=True)
