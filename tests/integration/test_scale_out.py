@@ -31,7 +31,7 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, webhook_attempts
-from tests.support.databases import REDIS_URL, postgres_database, redis_available
+from tests.support.databases import REDIS_URL, migrated_store, redis_available
 from tests.support.delivery import delivery_states
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, ServiceProcess, service_process
@@ -93,7 +93,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         "PRODUCERSYNC_WEBHOOK_CONCURRENCY": str(CONCURRENCY),
     }
     with ExitStack() as stack:
-        url = stack.enter_context(postgres_database())
+        url = stack.enter_context(migrated_store("postgres", directory))
         engine = open_store(url)
         stack.callback(engine.dispose)
         load(engine, generate(STORM, seed=11))

@@ -19,7 +19,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
-from tests.support.databases import store_url
+from tests.support.databases import migrated_store, store_url
 from tests.support.delivery import log_attempts
 from tests.support.processes import cli, cli_json
 
@@ -110,7 +110,7 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
 
 @pytest.mark.postgres
 def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
-    with store_url("postgres", tmp_path) as url:
+    with migrated_store("postgres", tmp_path) as url:
         db = ["--database", url]
         cli("admin", "account", "create", "acme", *db)
         created = _create(db=db)

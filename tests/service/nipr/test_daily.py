@@ -507,8 +507,9 @@ def test_runs_of_two_dates_at_once_apply_one_after_the_other(
     assert sorted(order) == days
     kind = "sqlite" if engine.dialect.name == "sqlite" else "postgres"
     (tmp_path / "in-turn").mkdir()
-    with store_url(kind, tmp_path / "in-turn") as url:
-        in_turn = _universe(url)
+    # The worker's copy of the same universe: its migrations and load were done once.
+    with migrated_copy(kind, tmp_path / "in-turn", "universe", _universe) as url:
+        in_turn = open_store(url)
         try:
             for day in order:
                 run_day(in_turn, day, churn_rate=1, seed=3)
