@@ -1,4 +1,8 @@
-"""What every command shares: the settings, the store, the console."""
+"""What every command shares: the settings, the store, the console.
+
+What a command needs beyond its options (SQLAlchemy, the store, the mirror, the API
+client, uvicorn) is imported where it is used: imported here, every command, and every
+--help, took a second to start, most of it for machinery it never touched."""
 
 from __future__ import annotations
 
@@ -27,9 +31,6 @@ if TYPE_CHECKING:
     from producersync.service.settings import ServiceSettings
     from producersync.sync.mirror import Change
 
-# What a command needs beyond its options (SQLAlchemy, the store, the mirror, the API
-# client, uvicorn) is imported where it is used: imported here, every command, and every
-# --help, took a second to start, most of it for machinery it never touched.
 S = TypeVar("S", bound="BaseSettings")
 
 __all__ = [

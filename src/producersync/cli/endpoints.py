@@ -27,6 +27,8 @@ from producersync.cli.common import (
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 
+# Here for their types only: the commands import the store and the API's models they
+# use, as `admin --help` has no use for them.
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from pydantic import BaseModel
@@ -35,8 +37,6 @@ if TYPE_CHECKING:
     from producersync.service.settings import ServiceSettings
     from producersync.service.store import endpoints, outbox
 
-# The store and the API's models are imported by the commands that use them: `admin
-# --help` has no use for them.
 __all__ = ["app", "message_app"]
 
 app = typer.Typer(

@@ -46,6 +46,9 @@ from producersync.cli.common import (
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.gc_tuning import tune_gc
 
+# Here for their types only: each command imports what it runs (the mirror, the API
+# client, DBOS, the receiver), as `sync status` has no use for the receiver, nor `sync
+# --help` for any of them.
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from dbos import DBOSClient, WorkflowHandle
@@ -54,9 +57,6 @@ if TYPE_CHECKING:
     from producersync.sync.pull import PageFn, PageResult, Puller, Stream
     from producersync.sync.settings import SyncSettings
     from producersync.sync.verify import Comparison
-
-# Each command imports what it runs (the mirror, the API client, DBOS, the receiver):
-# `sync status` has no use for the receiver, nor `sync --help` for any of them.
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 _NOTHING = "—"
