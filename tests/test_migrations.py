@@ -17,6 +17,7 @@ import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from alembic.script import ScriptDirectory
 
 from producersync.service.store import migrate as store_migrate
 from producersync.service.store.engine import make_engine as store_engine
@@ -41,9 +42,12 @@ def _earlier_revisions(schema: str) -> list[str]:
 
 @pytest.mark.parametrize("schema", sorted(_SCHEMAS))
 def test_the_head_a_schema_is_opened_at_is_its_last_migration(schema: str) -> None:
-    """A schema at ``HEAD`` is opened without its scripts: a migration added without
-    moving ``HEAD`` to it would never run on a schema at the one before."""
+    """A schema at ``HEAD`` is opened without its scripts, whose names say their
+    revisions: a script named otherwise could leave a migration that never runs."""
     migrate = _SCHEMAS[schema][1]
+    scripts = ScriptDirectory(str(Path(migrate.__file__).parent / "migrations"))
+    for script in scripts.walk_revisions():
+        assert Path(script.path).name.startswith(f"{script.revision}_")
     assert revisions(migrate)[-1] == migrate.HEAD
 
 

@@ -15,7 +15,7 @@ from producersync.database_url import masked
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory
 
-__all__ = ["MigrationError", "WriteTransaction", "at_head", "upgrade"]
+__all__ = ["MigrationError", "WriteTransaction", "at_head", "last_revision", "upgrade"]
 
 # The schema's own `write_transaction`: one that takes SQLite's write lock at BEGIN.
 WriteTransaction = Callable[[sa.Engine], AbstractContextManager[sa.Connection]]
@@ -77,6 +77,13 @@ def upgrade(
             f"{where} needs migrating to revision {', '.join(known.get_heads())}, and the "
             f"database refuses it: {masked(describe(exc))}"
         ) from None
+
+
+def last_revision(migrations: Path) -> str:
+    """The newest revision of the scripts in ``migrations``, read from their names
+    (``0012_….py`` holds revision 0012; a test holds every name to its revision), so a
+    schema at it is opened without reading the scripts, nor importing Alembic."""
+    return max(script.name.split("_", 1)[0] for script in (migrations / "versions").glob("*.py"))
 
 
 def at_head(engine: sa.Engine, version_table: str, head: str) -> bool:

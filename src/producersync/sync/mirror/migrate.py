@@ -16,9 +16,7 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 # service's store or DBOS, and each schema must keep its own revision.
 VERSION_TABLE = "mirror_alembic_version"
 _PG_LOCK_ID = 0x4D495252  # "MIRR": serialises sync processes that start together
-# The last of the migrations' revisions (a test holds it to them): a mirror at it is
-# opened without reading the scripts, nor importing Alembic.
-HEAD = "0008"
+HEAD = migrations.last_revision(_MIGRATIONS)
 
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
