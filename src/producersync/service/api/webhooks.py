@@ -86,7 +86,8 @@ MessageId = Annotated[
 ]
 
 
-def _writer_call(request: Request, principal: Principal = Depends(writer_principal)) -> Call:
+async def _writer_call(request: Request, principal: Principal = Depends(writer_principal)) -> Call:
+    # A coroutine, though it never waits: no thread hop (``request_call``).
     return Call(request, principal)
 
 
