@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from producersync.sync import mirror
 from producersync.sync.heartbeat import LEASE_BEATS, Heartbeat
 from producersync.sync.mirror import write_transaction
+from producersync.sync.mirror.tables import sync_runs
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
@@ -83,6 +84,35 @@ def test_a_run_finished_by_another_is_let_go(engine: sa.Engine) -> None:
         mirror.finish_run(conn, run, {})
     eventually(lambda: heartbeat.attended() == set())
     assert _status(engine) == "succeeded"
+
+
+def test_a_run_attended_with_the_lease_it_started_with_is_beaten_an_interval_later(
+    engine: sa.Engine,
+) -> None:
+    """A run this process has just started holds a fresh lease: no beat at once (a day's
+    sync is over before the first one is due), but it is beaten once one is."""
+    heartbeat = Heartbeat(engine, 60)
+    with write_transaction(engine) as conn:
+        run = mirror.start_run(conn, "updates", lease=heartbeat.lease)
+    started = _seen_alive(engine, run)
+    others = _beating()
+    heartbeat.attend(run, leased=True)
+    time.sleep(1)  # ample for a beat at once to land, as every attended run had
+    assert _seen_alive(engine, run) == started
+    heartbeat.release(run)
+    eventually(lambda: not _beating() - others)  # released: it ends without a beat
+    assert _seen_alive(engine, run) == started
+    soon = Heartbeat(engine, INTERVAL)
+    soon.attend(run, leased=True)
+    eventually(lambda: _seen_alive(engine, run) != started)  # an interval later
+    soon.release(run)
+
+
+def _seen_alive(engine: sa.Engine, run: int) -> object:
+    with engine.connect() as conn:
+        return conn.execute(
+            sa.select(sync_runs.c.heartbeat_at).where(sync_runs.c.id == run)
+        ).scalar_one()
 
 
 def test_a_heartbeat_needs_an_interval_above_zero(engine: sa.Engine) -> None:

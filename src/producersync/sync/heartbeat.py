@@ -52,18 +52,27 @@ class Heartbeat:
         """How long a run is shown running after a beat."""
         return dt.timedelta(seconds=self._interval * LEASE_BEATS)
 
-    def attend(self, run_id: int) -> None:
+    def attend(self, run_id: int, *, leased: bool = False) -> None:
         """Keep run ``run_id`` shown alive until ``release`` (or until it is found
         finished); idempotent. A run new to this process is beaten at once: one taken
-        back after a restart may have been shown interrupted meanwhile."""
+        back after a restart may have been shown interrupted meanwhile. ``leased``: its
+        lease was written just now (``mirror.start_run``), so its first beat is due an
+        interval later; a day's sync is over in well under one, and a beat at its start
+        was a write that its first pages waited behind on SQLite."""
         with self._lock:
             if run_id in self._runs:
                 return
             self._runs.add(run_id)
-            self._wake.set()
+            if not leased:
+                self._wake.set()
             if self._thread is None:
+                if leased:
+                    self._wake.clear()  # a release's wake-up, left by the last thread
                 self._thread = threading.Thread(
-                    target=self._beat_while_attended, name="run-heartbeat", daemon=True
+                    target=self._beat_while_attended,
+                    args=(leased,),
+                    name="run-heartbeat",
+                    daemon=True,
                 )
                 self._thread.start()
 
@@ -77,7 +86,9 @@ class Heartbeat:
         with self._lock:
             return set(self._runs)
 
-    def _beat_while_attended(self) -> None:
+    def _beat_while_attended(self, leased: bool) -> None:
+        if leased:
+            self._wake.wait(self._interval)  # ended early by a release, or a run to beat now
         while True:
             self._wake.clear()
             with self._lock:

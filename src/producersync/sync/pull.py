@@ -441,7 +441,7 @@ class Puller:
                 started_by=started_by,
                 alone_among=alone_among,
             )
-        self._heartbeat.attend(run_id)
+        self._heartbeat.attend(run_id, leased=True)
         return run_id
 
     def attend(self, run_id: int) -> None:
