@@ -631,6 +631,43 @@ def test_sync_verify_prints_camel_case_json(
     }
 
 
+def test_sync_verify_compares_the_records_as_served_by_json_type(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`!=` took an ``active`` of 1 for the mirror's true (and 1.0 for 1): the mirror and
+    the API differed, and verify said they were equal. What the API served is compared
+    as it came, not as the SDK's models read it (1 as true): a record stored as it was
+    served is equal, whatever its types."""
+    listed = {"npn": "15645555", "activatedAt": "2026-01-01T00:00:00+00:00"}
+    loa = {"id": 8, "npn": "15645555", "active": 1, "licenseId": 7}
+    license = {"id": 7, "npn": "15645555", "state": "CO", "active": 1, "licenseLoas": [loa]}
+    served = {"licenses": [license], "licenseLoas": [loa]}
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        key = request.url.path.removeprefix("/v2/").removeprefix("/v1/accounts/")
+        if key in {"subscriptions", *served}:
+            records = [listed] if key == "subscriptions" else served[key]
+            page = {"size": 1000, "totalElements": len(records), "totalPages": 1, "number": 0}
+            return httpx2.Response(200, json={"embedded": {key: records}, "page": page})
+        return _no_changes(request)
+
+    _api_answering(monkeypatch, api)
+    with mirror.write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+        mirror.upsert_records(conn, "licenses", [license])
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "verify", "--json")
+    assert code == 0, out + err
+    stored = {**license, "active": True, "licenseLoas": [{**loa, "active": 1.0}]}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [stored])
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "verify", "--json")
+    differences = {r["resource"]: r["differences"] for r in orjson.loads(out)["resources"]}
+    assert code == 1, out + err
+    assert differences["licenses"] == ["7: active differ"]
+    assert differences["licenseLoas (nested)"] == ["8: active differ"]
+    assert differences["licenseLoas"] == ["8: active differ"]
+
+
 @pytest.mark.parametrize("purge", ["true", "false"])
 def test_sync_verify_with_purging_finds_records_of_an_npn_not_subscribed(
     engine: sa.Engine,

@@ -3,7 +3,11 @@ field, nested children against their own tables: the proof behind ``sync verify`
 the demo.
 
 Reading the whole population costs one paged pass over each list resource (``npns=`` in
-bulk, deleted records included), the same requests a backfill makes.
+bulk, deleted records included), the same requests a backfill makes. The records are
+compared as the API served them, JSON against the JSON the mirror stored, value and type
+(``same_json``, as the mirror's own change detection): the SDK's models read an
+``active`` of 1 as true, and ``!=`` took 1 for true and 1.0 for 1, so a mirror that held
+another type than the API's was said to be equal.
 """
 
 from __future__ import annotations
@@ -15,16 +19,18 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.client import Client
-from producersync.client.resources.records import SPECS
+from producersync.client.pagination import parse_raw_page
 from producersync.sync.mirror import RESOURCES, active_npns
 from producersync.sync.mirror.queries import stored_npns, stored_records
+from producersync.sync.mirror.records import same_json
 from producersync.sync.mirror.tables import CHILDREN
+from producersync.sync.pull import PageResult, Stream, pull_stream, streams
 
 __all__ = ["Comparison", "ResourceComparison", "compare"]
 
-_ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
 _NOT_COMPARED = frozenset({"links", "_links"}) | {key for key, _, _ in CHILDREN.values()}
 _SHOWN = 5  # differences listed per resource
+_PAGE_SIZE = 1000  # the API's largest
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,9 @@ def compare(client: Client, conn: sa.Connection, *, purged: bool = False) -> Com
         child = CHILDREN.get(resource)
         if child is not None:
             key, child_resource, _ = child
-            nested = {c["id"]: c for record in served.values() for c in record.get(key) or []}
+            nested = [
+                c for record in served if isinstance(record, dict) for c in _list(record.get(key))
+            ]
             label = f"{child_resource} (nested)"
             resources.append(
                 _compare(label, nested, conn, subscribed, purged, resource=child_resource)
@@ -70,16 +78,31 @@ def compare(client: Client, conn: sa.Connection, *, purged: bool = False) -> Com
     return Comparison(len(npns), population[:_SHOWN], resources)
 
 
-def _served(client: Client, resource: str, npns: Sequence[str]) -> dict[int, dict[str, Any]]:
-    if not npns:
-        return {}
-    records = getattr(client, _ATTRIBUTE[resource]).list(npns=npns, include_deleted=True)
-    return {r.id: r.model_dump(mode="json", by_alias=True) for r in records}
+def _served(client: Client, resource: str, npns: Sequence[str]) -> list[Any]:
+    """The records of ``npns`` the API serves, as JSON, as the sync reads them."""
+    served: list[Any] = []
+
+    def page(stream: Stream, path: str | None, run_id: int | None) -> PageResult:
+        params = None if path else {**dict(stream.params), "size": str(_PAGE_SIZE)}
+        at = path or f"/v2/{resource}"
+        body = client.request("GET", at, params=params, raw=True)
+        records, next_path = parse_raw_page(body, resource, _PAGE_SIZE, at=at)
+        served.extend(records)
+        return PageResult(next_path, len(records))
+
+    for stream in streams(npns=npns):
+        if stream.resource == resource:
+            pull_stream(stream, page, None)
+    return served
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
 
 
 def _compare(
     label: str,
-    served: dict[int, dict[str, Any]],
+    records: list[Any],
     conn: sa.Connection,
     subscribed: set[str],
     purged: bool,
@@ -87,16 +110,25 @@ def _compare(
 ) -> ResourceComparison:
     """A top-level resource's records of the ``subscribed`` NPNs must all be served;
     nested children are checked against what their parents carry. ``purged``: a record
-    of an NPN not subscribed must not be held either."""
+    of an NPN not subscribed must not be held either. A record served without an integer
+    id has none to be stored under: it is not in the mirror."""
     stored = stored_records(conn, resource or label)
+    served: dict[int, dict[str, Any]] = {}
     found, equal = [], 0
+    for record in records:
+        if isinstance(record, dict) and type(record.get("id")) is int:
+            served[record["id"]] = record
+        else:
+            found.append(f"{record!r:.60}: no integer id, not in the mirror")
     for record_id, record in served.items():
         mirrored = stored.get(record_id)
         if mirrored is None:
             found.append(f"{record_id}: not in the mirror")
             continue
         changed = sorted(
-            k for k, v in record.items() if k not in _NOT_COMPARED and mirrored.get(k) != v
+            k
+            for k, v in record.items()
+            if k not in _NOT_COMPARED and not same_json(v, mirrored.get(k))
         )
         if changed:
             found.append(f"{record_id}: {', '.join(changed)} differ")
@@ -109,4 +141,4 @@ def _compare(
             found.append(f"{record_id}: in the mirror, not served")
         elif npn not in subscribed and purged:
             found.append(f"{record_id}: in the mirror, of {npn}, not subscribed: to be purged")
-    return ResourceComparison(label, len(served), equal, found[:_SHOWN])
+    return ResourceComparison(label, len(records), equal, found[:_SHOWN])

@@ -42,7 +42,15 @@ from producersync.sync.mirror.driver import (
 from producersync.sync.mirror.feed import Change, ChangeRow, append_changes
 from producersync.sync.mirror.tables import CHILDREN, MIRRORED, Mirrored, malformed, sync_runs
 
-__all__ = ["CHUNK", "Malformed", "UpsertCounts", "chunks", "purge_npns", "upsert_records"]
+__all__ = [
+    "CHUNK",
+    "Malformed",
+    "UpsertCounts",
+    "chunks",
+    "purge_npns",
+    "same_json",
+    "upsert_records",
+]
 
 CHUNK = 900  # values per `IN (...)`: under the variable limit of every SQLite build
 _SHOWN = 200  # characters of a malformed value's repr kept and shown
@@ -348,15 +356,15 @@ def _changed(document: dict[str, Any], old: dict[str, Any]) -> list[str]:
     # A field absent on one side equals null: a newer API adding a field with no value is
     # not a change. Nor is niprDeleted's false left out: absent, it is stored as false.
     either = document.keys() | old.keys()
-    return sorted(k for k in either if not _same(_field(document, k), _field(old, k)))
+    return sorted(k for k in either if not same_json(_field(document, k), _field(old, k)))
 
 
-def _same(new: Any, old: Any) -> bool:
+def same_json(new: Any, old: Any) -> bool:
     """Whether two JSON values are one: equal and of one type, at any depth. Python's
     ``1 == True == 1.0`` took an ``active`` sent as 1, then as true, for no change: the
-    feed missed it, and ``record`` kept the 1. A list or an object compares as sorted
-    JSON (its equality first, most often false for a change): a record's LOAs, walked
-    in Python, cost 45 us against 12."""
+    feed missed it, and ``record`` kept the 1 (``sync verify`` found them equal too). A
+    list or an object compares as sorted JSON (its equality first, most often false for
+    a change): a record's LOAs, walked in Python, cost 45 us against 12."""
     if type(new) is not type(old):
         return False
     if type(new) is list or type(new) is dict:
