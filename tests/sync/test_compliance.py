@@ -27,6 +27,7 @@ from tests.support.cli import (
     producersync_output,
     sync_environment,
 )
+from tests.support.databases import statements
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -561,6 +562,19 @@ def test_expiring_lists_a_license_it_cannot_read_first_saying_so(
         (4, {"niprDeleted": "'no'"}),
         (1, {"active": "'yes'"}),
     ]
+
+
+def test_expiring_reads_what_the_mirror_cannot_read_of_all_licenses_at_once(
+    conn: sa.Connection,
+) -> None:
+    """The licenses' query looked ``malformed`` up in a subquery per field, three a
+    license (50,000 licenses: 25-35 % of the report's time); it reads what ``malformed``
+    lists of them once, grouped, in the same statement (the same snapshot)."""
+    with statements(conn.engine) as sent:
+        assert [lic.id for lic in expiring(conn, 600, today=dt.date(2025, 12, 1))] == [2, 1]
+    licenses_read = [s for s in sent if "licenses.license_num" in s]
+    assert licenses_read
+    assert not [s for s in licenses_read if "malformed.record_id = licenses.id" in s]
 
 
 def test_expiring_refuses_days_before_today(conn: sa.Connection) -> None:
