@@ -4,9 +4,11 @@ secret rotation. No service process: the store functions are called directly."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import functools
 import itertools
+import pickle
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -492,6 +494,40 @@ def test_the_claim_carries_the_event_type_record_logs(engine: sa.Engine) -> None
         assert not [s for s in sent if "webhook_messages" in s]
         logged = outbox.list_attempts(conn, endpoint_id=ep)
     assert {a.message_id: a.event_type for a in logged} == {e.id: e.type for e in events}
+
+
+def test_a_batch_pickled_before_claims_carried_the_event_type_is_recorded(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch DBOS pickled before the upgrade (its attempts made, the process gone before
+    recording them, restarted on the new code) unpickles without ``event_type``: record
+    raised AttributeError, and those attempts were never logged. Its types are read from
+    the messages, those claims' only."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        events = [updates(), activated()]
+        outbox.publish(conn, [message(account, e) for e in events], now=T0)
+    with write_transaction(engine) as conn:
+        claimed = outbox.claim_due(conn, T0, 10, LEASE)
+    # Pickled as the old class did: a slotted dataclass's state is its fields' values, in
+    # order, and it had all but the last.
+    with monkeypatch.context() as old_class:
+        old_class.setattr(outbox.Claimed, "__getstate__", lambda c: _values(c)[:-1])
+        pickled = pickle.dumps(claimed[0])
+    old = pickle.loads(pickled)
+    assert type(old) is outbox.Claimed and not hasattr(old, "event_type")
+    new = claimed[1]
+    with write_transaction(engine) as conn, statements(engine) as sent:
+        assert outbox.record(conn, [outcome(c, T0, succeeded=True) for c in (old, new)]) == 2
+    assert len([s for s in sent if "webhook_messages" in s]) == 1
+    with engine.connect() as conn:
+        logged = outbox.list_attempts(conn, endpoint_id=ep)
+    assert {a.message_id: a.event_type for a in logged} == {e.id: e.type for e in events}
+
+
+def _values(claimed: outbox.Claimed) -> list[Any]:
+    return [getattr(claimed, f.name) for f in dataclasses.fields(claimed)]
 
 
 def test_a_batch_recorded_again_logs_and_moves_nothing_more(engine: sa.Engine) -> None:

@@ -81,7 +81,8 @@ class Claimed:
     # the sender that claimed the row after it).
     lease_until: dt.datetime
     # The message's, which its attempt is logged with. Last: a batch DBOS pickled before
-    # it existed unpickles with the other fields in place.
+    # it existed unpickles with the other fields in place, and without it (``record``
+    # reads it from the message then).
     event_type: str
 
 
@@ -324,8 +325,8 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     if not outcomes:
         return 0
     # Each attempt keeps its message's type, which the lists filter on (the one place
-    # attempts are written: first sends, retries, resends, recoveries, tests, examples);
-    # the claim read it with the message.
+    # attempts are written: first sends, retries, resends, recoveries, tests, examples).
+    event_types = _event_types(conn, outcomes)
     conn.execute(
         webhook_attempts.insert(),
         [
@@ -333,7 +334,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
                 "delivery_id": o.claimed.delivery_id,
                 "message_id": o.claimed.message_id,
                 "endpoint_id": o.claimed.endpoint_id,
-                "event_type": o.claimed.event_type,
+                "event_type": event_types[o.claimed.message_id],
                 "attempt_number": o.claimed.attempts + 1,
                 "trigger": "manual" if o.claimed.manual else "scheduled",
                 "attempted_at": o.attempted_at,
@@ -372,6 +373,24 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
         ],
     )
     return moved.rowcount
+
+
+def _event_types(conn: sa.Connection, outcomes: Sequence[Outcome]) -> dict[str, str]:
+    """Each outcome's message's event type, by message id: the one its claim read with
+    the message; read again only for a claim without it, which a batch DBOS pickled
+    before claims carried it (attempts made, the process gone before recording them)
+    unpickles as on the new code."""
+    known = {
+        o.claimed.message_id: o.claimed.event_type
+        for o in outcomes
+        if hasattr(o.claimed, "event_type")
+    }
+    missing = sorted({o.claimed.message_id for o in outcomes}.difference(known))
+    if missing:
+        m = webhook_messages
+        query = sa.select(m.c.id, m.c.event_type).where(m.c.id.in_(missing))
+        known.update((message_id, event_type) for message_id, event_type in conn.execute(query))
+    return known
 
 
 def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
