@@ -275,6 +275,7 @@ def run_backend(
                 )
                 if last:
                     rows.append(_line(backend, f"backfill {population:,} NPNs{late}", backfilled))
+                if last and days:
                     first = _next_day(store)
                     dates = [first + dt.timedelta(days=i) for i in range(days)]
                     total = Tally()
@@ -306,7 +307,9 @@ def main() -> None:
     parser.add_argument("--producers", type=int, default=320_000)
     parser.add_argument("--population", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--days", type=int, default=5, help="days synced one at a time")
+    parser.add_argument(
+        "--days", type=int, default=5, help="days synced one at a time (0: the backfills only)"
+    )
     parser.add_argument(
         "--backfills",
         type=int,
@@ -321,6 +324,11 @@ def main() -> None:
         help="ms the service waits before answering each API request (default 0: loopback)",
     )
     args = parser.parse_args()
+    if args.days < 0 or args.backfills < 1:
+        parser.error(
+            f"--days must be 0 or more and --backfills 1 or more,"
+            f" not {args.days} and {args.backfills}"
+        )
     # The collector as the sync service and `sync backfill` set it; the baseline runs in
     # this process too, and gains from it alike.
     tune_gc()
