@@ -21,6 +21,7 @@ from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
 from producersync.sync.mirror.queries import sample_authority
+from producersync.sync.mirror.tables import license_loas
 from tests.support.cli import (
     error_both_ways,
     producersync,
@@ -434,6 +435,30 @@ def test_a_field_the_mirror_cannot_read_is_a_no_that_names_it(
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_categories_sent_as_text_are_malformed_not_matched_letter_by_letter(
+    backend: str, tmp_path: Path
+) -> None:
+    """The contract's categories are an array of strings: "life" was stored as it came,
+    and matched as its letters, "e" a category of the LOA and of its appointment. One
+    stored so before is read as none."""
+    lic, appointed = _sellable()
+    for record in (lic["licenseLoas"][0], appointed):
+        record["loaMapping"] = {"categories": "life"}
+    with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
+        assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
+        assert check(conn, NPN, "CA", "e", on=ON).failed == ["license L94 has no 'e' LOA"]
+        assert unknown_loa(conn, "e") is not None
+        listed = [(m["resource"], m["field"], m["value"]) for m in mirror.malformed_fields(conn)]
+        assert sorted(listed) == [
+            ("appointments", "loaMapping.categories", "'life'"),
+            ("licenseLoas", "loaMapping.categories", "'life'"),
+        ]
+        conn.execute(sa.update(license_loas).values(categories="life"))
+        conn.commit()
+        assert not check(conn, NPN, "CA", "e", on=ON).allowed
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 def test_the_sellable_records_those_spoil_are_a_yes(backend: str, tmp_path: Path) -> None:
     lic, appointed = _sellable()
     with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
@@ -553,14 +578,19 @@ def test_expiring_lists_a_license_it_cannot_read_first_saying_so(
         {**dated, "id": 4, "forState": "NV", "niprDeleted": "no"},
         {**dated, "id": 5, "forState": "CO", "active": "no", "expirationDate": "2099-01-01"},
         {**dated, "id": 6, "forState": "UT", "active": False, "expirationDate": ""},
+        # Its NPN unreadable (stored NULL), it joined no NPN of the population.
+        {**dated, "id": 7, "forState": "OR", "npn": 15645555, "expirationDate": "2026-02-02"},
+        {**dated, "id": 8, "forState": "WA", "npn": "156455551234", "expirationDate": ""},
     ]
     with _holding_wire(backend, tmp_path, licenses) as conn:
         found = expiring(conn, 30, today=ON)
     assert [(lic.id, dict(lic.unreadable)) for lic in found] == [
+        (8, {"npn": "'156455551234'", "expirationDate": "''"}),
         (3, {"expirationDate": "'01/02/2026'"}),
         (2, {}),
         (4, {"niprDeleted": "'no'"}),
         (1, {"active": "'yes'"}),
+        (7, {"npn": "15645555"}),
     ]
 
 

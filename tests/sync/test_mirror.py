@@ -307,6 +307,18 @@ def test_an_older_record_does_not_overwrite_a_newer_one(
     assert stored.active is False
 
 
+@pytest.mark.parametrize("malformed", ["20990101", "2099-W01-1"])
+def test_a_record_dated_after_a_stored_malformed_updated_at_is_written(
+    engine: sa.Engine, malformed: str
+) -> None:
+    """Read as an ISO date, a stored 20990101 came after every yyyy-MM-dd as text: the
+    record fixed upstream looked older, and was never written."""
+    lic = _a_license_with_loas()
+    _upsert(engine, "licenses", {**lic, "updatedAt": malformed})
+    fixed = {**lic, "active": False, "updatedAt": "2026-01-02"}
+    assert _upsert(engine, "licenses", fixed).updated == 1
+
+
 def test_an_older_record_does_not_overwrite_its_newer_nested_children(engine: sa.Engine) -> None:
     """The older license was skipped, but its LOAs were upserted all the same: one whose
     own ``updatedAt`` the API left as it was went back to the older status, with a
@@ -353,6 +365,9 @@ def test_an_older_record_written_beside_a_newer_one_on_postgresql_loses(tmp_path
         ("expirationDate", "31/12/2026", "expiration_date", None),
         ("expirationDate", 20261231, "expiration_date", None),
         ("expirationDate", ["2026-12-31"], "expiration_date", None),
+        # ISO forms date.fromisoformat reads, which the API does not write.
+        ("expirationDate", "20261231", "expiration_date", None),
+        ("expirationDate", "2026-W53-1", "expiration_date", None),
         ("updatedAt", "yesterday", "updated_at", None),
         ("active", "yes", "active", None),
         ("active", "true", "active", None),
@@ -490,6 +505,40 @@ def test_a_nested_record_without_an_id_is_kept_in_its_parent_and_listed(
     with engine.connect() as conn:
         assert mirror.record_counts(conn)["licenseLoas"] == stored
         assert mirror.malformed_fields(conn)[0]["field"] == field
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "listed"),
+    [
+        ("licenseId", None, False),  # not repeated
+        ("licenseId", "x", True),
+        ("licenseId", str, True),  # its license's id, as text
+        ("licenseId", 2**63, True),
+        ("npn", 18551108, True),
+    ],
+)
+def test_a_nested_loa_takes_its_license_s_id_and_npn_where_it_has_no_readable_one(
+    engine: sa.Engine, field: str, value: Any, listed: bool
+) -> None:
+    """Its column was NULL (not even one left out was its license's: the parent's values
+    were looked up by wire name among column names): no check found the LOA under its
+    license, nor did a purge of its NPN."""
+    lic = _a_license_with_loas()
+    loa = lic["licenseLoas"][0]
+    parent = lic["id"] if field == "licenseId" else lic["npn"]
+    loa[field] = str(parent) if value is str else value
+    counts = _upsert(engine, "licenses", lic)
+    expected = [("licenseLoas", loa["id"], field, repr(loa[field]))] if listed else []
+    assert [(m.resource, m.record_id, m.field, m.value) for m in counts.malformed] == expected
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+        column = conn.execute(
+            sa.select(license_loas.c.license_id, license_loas.c.npn).where(
+                license_loas.c.id == loa["id"]
+            )
+        ).one()
+    assert tuple(column) == (lic["id"], lic["npn"])
+    assert loa["id"] in [row.id for row in stored.loas]
 
 
 def test_a_record_without_a_usable_id_is_answered_and_the_others_written(

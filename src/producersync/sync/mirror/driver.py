@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from producersync.model.dates import iso_date
 from producersync.sync.mirror.tables import malformed, population
 from producersync.timestamps import UtcDateTime
 
@@ -55,7 +56,9 @@ class Converters:
             return self._dates[iso]
         except KeyError:
             pass
-        day = dt.date.fromisoformat(iso)  # a malformed date fails here, as it did in SQLAlchemy
+        # Not date.fromisoformat, which took 20261231 and 2026-W53-1 too: the API serves
+        # yyyy-MM-dd only, and a date it writes otherwise is malformed like "31/12/2026".
+        day = iso_date(iso)
         if len(self._dates) >= _DATES:
             self._dates.clear()
         converted = self._dates[iso] = day.isoformat() if self.sqlite else day

@@ -153,8 +153,10 @@ def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list
     """Active, not deleted licenses of the active population expiring in [start, end],
     soonest first; first of all, those whose expirationDate the mirror cannot read,
     which may expire on any day. A license whose ``active`` or ``niprDeleted`` the mirror
-    cannot read counts as active and not deleted here. Each says what it could not
-    read (``unreadable``): an unreadable value never hides a license from the report."""
+    cannot read counts as active and not deleted here, and one whose ``npn`` it cannot
+    read (stored NULL, of no NPN of the population) as one of the active population.
+    Each says what it could not read (``unreadable``): an unreadable value never hides
+    a license from the report."""
     return list(iter_licenses_expiring(conn, start, end))
 
 
@@ -166,9 +168,9 @@ def iter_licenses_expiring(
     query = (
         sa.select(*_LICENSE_COLUMNS)
         .select_from(_LICENSES_LISTED)
-        .join(population, population.c.npn == licenses.c.npn)
+        .outerjoin(population, population.c.npn == licenses.c.npn)
         .where(
-            population.c.active,
+            sa.or_(population.c.active, licenses.c.id.in_(_unreadable_ids("licenses", "npn"))),
             sa.or_(
                 licenses.c.active.is_(True),
                 licenses.c.id.in_(_unreadable_ids("licenses", "active")),
@@ -176,7 +178,8 @@ def iter_licenses_expiring(
             licenses.c.nipr_deleted.is_(False),  # an unreadable one is stored false
         )
     )
-    by_license = (licenses.c.npn, licenses.c.state, licenses.c.id)
+    # An unreadable NPN (NULL) first on either database: PostgreSQL sorts NULL last.
+    by_license = (licenses.c.npn.nulls_first(), licenses.c.state, licenses.c.id)
     undated = query.where(licenses.c.id.in_(_unreadable_ids("licenses", "expirationDate")))
     dated = query.where(licenses.c.expiration_date.between(start, end))
     for part in (
@@ -198,7 +201,8 @@ def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[st
     """Each distinct (name, code, categories) the license LOAs carry, niprDeleted ones
     too: the words a check's LOA can match."""
     query = sa.select(license_loas.c.loa, license_loas.c.loa_code, license_loas.c.categories)
-    return [(row.loa, row.loa_code, row.categories or []) for row in conn.execute(query.distinct())]
+    found = conn.execute(query.distinct())
+    return [(row.loa, row.loa_code, _categories(row.categories)) for row in found]
 
 
 def names_an_loa(conn: sa.Connection, term: str) -> bool:
@@ -245,7 +249,7 @@ def _listed(table: sa.Table, resource: str, *fields: str) -> tuple[sa.Join, list
 
 
 _LICENSES_LISTED, _LICENSES_UNREADABLE = _listed(
-    licenses, "licenses", "niprDeleted", "active", "expirationDate"
+    licenses, "licenses", "npn", "niprDeleted", "active", "expirationDate"
 )
 _LOAS_LISTED, _LOAS_UNREADABLE = _listed(
     license_loas, "licenseLoas", "niprDeleted", "status", "ceCompliance"
@@ -302,8 +306,9 @@ _APPOINTMENT_COLUMNS = (
 
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
-    """A row's values, with no categories as an empty list, the dates read out of the
-    record (ISO text) as dates, and what the mirror could not read as ``unreadable``."""
+    """A row's values, with no categories (or unreadable ones) as an empty list, the
+    dates read out of the record (ISO text) as dates, and what the mirror could not read
+    as ``unreadable``."""
     unreadable = {}
     for label, name in _LABELS.items():  # not every key's prefix: 10 % of a report's time
         value = values.pop(label, None)
@@ -317,8 +322,17 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
                 unreadable[key] = repr(str(raw))  # SQLite answers a JSON number as one
     values["unreadable"] = unreadable
     if "categories" in values:
-        values["categories"] = values["categories"] or []
+        values["categories"] = _categories(values["categories"])
     return values
+
+
+def _categories(value: Any) -> list[str]:
+    """A row's categories; none for one that is not a list of text. The mirror stores
+    no such value now (it is malformed), but one stored before ("life", matched letter
+    by letter) stays until its record changes."""
+    if type(value) is list and all(type(item) is str for item in value):
+        return value
+    return []
 
 
 def _by(text: object, day: dt.date) -> bool:

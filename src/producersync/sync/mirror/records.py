@@ -30,6 +30,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
+from producersync.model.dates import iso_date
 from producersync.sync.mirror.driver import (
     Converters,
     converters,
@@ -439,10 +440,14 @@ def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
 
 
 def _is_date(text: str) -> bool:
-    """An ISO date, or date and time (the contract's are dates; a time after one orders
-    as text all the same)."""
+    """A date as the API writes it (yyyy-MM-dd), or one with a time after it (the
+    contract's are dates; a time after one orders as text all the same). Not any ISO
+    form: a stored 20990101 came after every yyyy-MM-dd date as text, and no correction
+    of it was ever written."""
     try:
-        dt.datetime.fromisoformat(text)
+        iso_date(text[:10])
+        if len(text) > 10:
+            dt.datetime.fromisoformat(text)
     except ValueError:
         return False
     return True
@@ -456,7 +461,9 @@ class _Layout:
     each one's kind was a quarter of a SQLite page's upsert."""
 
     keys: tuple[str, ...]  # each typed column's top-level key in the wire record
-    index: dict[str, int]  # column name -> its place among the typed columns
+    # A typed column's wire path (dotted) -> its place among the typed columns: what a
+    # nested child inherits from its parent is named by its wire field ("licenseId").
+    places: dict[str, int]
     nested: tuple[tuple[int, tuple[str, ...]], ...]  # a dotted path's place, rest of path
     kinds: tuple[str, ...]  # each typed column's kind (``_typed``)
     booleans: tuple[tuple[int, str], ...]  # (place, column): a JSON boolean or null
@@ -465,7 +472,7 @@ class _Layout:
     strings: tuple[int, ...]  # text of any length
     integers: tuple[int, ...]  # another record's id
     dates: tuple[int, ...]
-    jsons: tuple[int, ...]
+    texts: tuple[int, ...]  # a list of text (``loaMapping.categories``)
     paths: tuple[str, ...]  # each typed column's path in the wire record, dotted
 
 
@@ -478,7 +485,7 @@ def _layout(mirrored: Mirrored) -> _Layout:
     places = range(len(columns))
     return _Layout(
         keys=tuple(path[0] for _, path in columns),
-        index={column: i for i, (column, _) in enumerate(columns)},
+        places={".".join(path): i for i, (_, path) in enumerate(columns)},
         nested=tuple((i, columns[i][1][1:]) for i in places if len(columns[i][1]) > 1),
         kinds=kinds,
         booleans=tuple((i, columns[i][0]) for i in places if kinds[i] == "bool"),
@@ -487,7 +494,7 @@ def _layout(mirrored: Mirrored) -> _Layout:
         strings=tuple(i for i in places if kinds[i] == "string"),
         integers=tuple(i for i in places if kinds[i] == "integer"),
         dates=tuple(i for i in places if kinds[i] == "date"),
-        jsons=tuple(i for i in places if kinds[i] == "json"),
+        texts=tuple(i for i in places if kinds[i] == "texts"),
         paths=tuple(".".join(path) for _, path in columns),
     )
 
@@ -502,7 +509,9 @@ def _kind(column: sa.Column[Any]) -> str:
     if isinstance(column.type, sa.Date):
         return "date"
     if isinstance(column.type, sa.JSON):
-        return "json"
+        # The typed JSON columns are categories, each a list of text (the contract's
+        # array of strings): one sent as "life" was matched letter by letter.
+        return "texts"
     if isinstance(column.type, sa.Integer):
         return "integer"
     if isinstance(column.type, sa.String):
@@ -520,7 +529,8 @@ _NPN_LENGTH = 10
 
 
 def _values(layout: _Layout, document: dict[str, Any], inherited: dict[str, Any]) -> list[Any]:
-    """The typed columns' values as the wire record has them (or its parent's)."""
+    """The typed columns' values as the wire record has them (or its parent's, where
+    it has none)."""
     get = document.get
     values: list[Any] = [get(key) for key in layout.keys]
     for i, rest in layout.nested:
@@ -528,8 +538,8 @@ def _values(layout: _Layout, document: dict[str, Any], inherited: dict[str, Any]
         for key in rest:
             value = value.get(key) if isinstance(value, dict) else None
         values[i] = value
-    for column, value in inherited.items():
-        place = layout.index.get(column)
+    for key, value in inherited.items():
+        place = layout.places.get(key)
         if place is not None and values[place] is None:
             values[place] = value
     return values
@@ -566,8 +576,11 @@ def _row(
     for i in layout.dates:
         if values[i] is not None:
             values[i] = convert.date(values[i])
-    for i in layout.jsons:
-        values[i] = convert.json(values[i])
+    for i in layout.texts:
+        value = values[i]
+        if value is not None and not _texts(value):
+            raise TypeError(f"{layout.paths[i]}: not a list of text: {value!r}")
+        values[i] = convert.json(value)
     return (document["id"], *values, convert.json(document), synced_at)
 
 
@@ -583,9 +596,12 @@ def _lenient_row(
     """``_row``, each value its column cannot hold left NULL (``nipr_deleted``: false)
     and listed in ``bad``; the raw value stays in ``record``. Column by column: only a
     record ``_row`` refused comes here. ``nul``: the fields whose NUL characters were
-    replaced (``_without_nul``), listed too."""
+    replaced (``_without_nul``), listed too. A nested child's field its column cannot
+    hold takes its parent's value instead, listed all the same: nested in a license, an
+    LOA whose ``licenseId`` was malformed is that license's (NULL, no check found it)."""
     layout = _LAYOUTS[mirrored.resource]
     values = _values(layout, document, inherited)
+    parents = [inherited.get(path) for path in layout.paths]
     npn = _npn(values[layout.npn] if layout.npn is not None else None)
     resource, record_id = mirrored.resource, document["id"]
     bad += [Malformed(resource, record_id, npn, key, _shown(value)) for key, value in nul.items()]
@@ -595,13 +611,24 @@ def _lenient_row(
         except (ValueError, TypeError):
             shown = _shown(values[i])
             bad.append(Malformed(resource, record_id, npn, layout.paths[i], shown))
-            values[i] = False if kind == "flag" else None
+            values[i] = _inherited(kind, parents[i], convert)
     return (record_id, *values, convert.json(document), synced_at)
+
+
+def _inherited(kind: str, parent: Any, convert: Converters) -> Any:
+    """A typed column's value from the parent's (None: it has none), or what an
+    unreadable value leaves (``nipr_deleted``: false) when that cannot be held either."""
+    try:
+        return _typed(kind, parent, convert)
+    except (ValueError, TypeError):
+        return False if kind == "flag" else None
 
 
 def _typed(kind: str, value: Any, convert: Converters) -> Any:
     """One typed column's value as ``_row`` makes it; raises where ``_row`` does."""
-    if kind == "json":
+    if kind == "texts":  # null as ``_row`` writes it: JSON's
+        if value is not None and not _texts(value):
+            raise ValueError(f"not a list of text: {value!r}")
         return convert.json(value)
     if value is None:
         return False if kind == "flag" else None
@@ -618,6 +645,10 @@ def _typed(kind: str, value: Any, convert: Converters) -> Any:
     if not fits:
         raise ValueError(f"not a {kind}: {value!r}")
     return value
+
+
+def _texts(value: Any) -> bool:
+    return type(value) is list and all(type(item) is str for item in value)
 
 
 def _boolean(column: str, value: Any) -> bool:
