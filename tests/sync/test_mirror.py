@@ -25,6 +25,7 @@ from producersync.sync.mirror.engine import make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import appointments_with, licenses_in_state
+from producersync.sync.mirror.records import same_json
 from producersync.sync.mirror.tables import (
     MIRRORED,
     changes,
@@ -269,8 +270,9 @@ def test_nipr_deleted_left_out_is_false_and_no_change(engine: sa.Engine) -> None
         ("active", 0, False),
         ("ceCreditsNeeded", 1.0, 1),
         ("renewalPeriods", {"late": [1]}, {"late": [True]}),
+        ("ceCreditsNeeded", 10**16, 1e16),  # jsonb gave 1e16 back as 10000000000000000
     ],
-    ids=["1-true", "0-false", "1.0-1", "nested"],
+    ids=["1-true", "0-false", "1.0-1", "nested", "1e16"],
 )
 def test_a_value_of_another_json_type_is_a_change(
     engine: sa.Engine, field: str, before: Any, after: Any
@@ -285,6 +287,31 @@ def test_a_value_of_another_json_type_is_a_change(
         stored = conn.execute(sa.select(licenses.c.record).where(licenses.c.id == lic["id"]))
         value = stored.scalar_one()[field]
     assert value == after and type(value) is type(after)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1e16,
+        -1.2345e17,
+        1.8e19,
+        {"late": [1e18, 1e-7, 123.5, 10**16]},
+        # Past 64 bits orjson read the integer back as a float: no change, but written whole.
+        1.7976931348623157e308,
+    ],
+)
+def test_a_float_of_1e16_or_more_reads_back_a_float_and_comes_again_unchanged(
+    engine: sa.Engine, value: Any
+) -> None:
+    """orjson writes 1e16 as 1e+16, which PostgreSQL's jsonb gave back as an integer:
+    the record, compared by JSON type, was changed on every sync it came in."""
+    lic = {**_a_license_with_loas(), "ceCreditsNeeded": value}
+    _upsert(engine, "licenses", lic)
+    assert _upsert(engine, "licenses", lic) == mirror.UpsertCounts(0, 0, 1)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(licenses.c.record).where(licenses.c.id == lic["id"]))
+        read = stored.scalar_one()["ceCreditsNeeded"]
+    assert same_json(read, value), read
 
 
 @pytest.mark.parametrize(
