@@ -30,7 +30,9 @@ from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
+from producersync.sync.verify import compare
 from tests.support.cli import error_both_ways, producersync, producersync_output, sync_environment
+from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
 
 def _today() -> dt.date:
@@ -631,17 +633,11 @@ def test_sync_verify_prints_camel_case_json(
     }
 
 
-def test_sync_verify_compares_the_records_as_served_by_json_type(
-    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`!=` took an ``active`` of 1 for the mirror's true (and 1.0 for 1): the mirror and
-    the API differed, and verify said they were equal. What the API served is compared
-    as it came, not as the SDK's models read it (1 as true): a record stored as it was
-    served is equal, whatever its types."""
+def _serving_15645555(
+    served: dict[str, list[dict[str, Any]]],
+) -> Callable[[httpx2.Request], httpx2.Response]:
+    """An API whose one subscribed NPN, 15645555, has the records ``served``."""
     listed = {"npn": "15645555", "activatedAt": "2026-01-01T00:00:00+00:00"}
-    loa = {"id": 8, "npn": "15645555", "active": 1, "licenseId": 7}
-    license = {"id": 7, "npn": "15645555", "state": "CO", "active": 1, "licenseLoas": [loa]}
-    served = {"licenses": [license], "licenseLoas": [loa]}
 
     def api(request: httpx2.Request) -> httpx2.Response:
         key = request.url.path.removeprefix("/v2/").removeprefix("/v1/accounts/")
@@ -651,7 +647,44 @@ def test_sync_verify_compares_the_records_as_served_by_json_type(
             return httpx2.Response(200, json={"embedded": {key: records}, "page": page})
         return _no_changes(request)
 
-    _api_answering(monkeypatch, api)
+    return api
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sync_verify_compares_a_nul_character_as_the_mirror_stores_it(
+    backend: str, tmp_path: Path
+) -> None:
+    """PostgreSQL stores U+FFFD for it, and verify said the record differed from the
+    API's, there as served; SQLite stores it as it came. A real difference is still one."""
+    loa = {"id": 8, "npn": "15645555", "loa": "Li\x00fe", "licenseId": 7}
+    license = {"id": 7, "npn": "15645555", "note\x00": ["a\x00"], "licenseLoas": [loa]}
+    served = {"licenses": [license], "licenseLoas": [loa]}
+    transport = httpx2.MockTransport(_serving_15645555(served))
+    with (
+        fresh_mirror(backend, tmp_path) as engine,
+        Client("psc_1", "pss_1", base_url="http://api.example", transport=transport) as client,
+    ):
+        with mirror.write_transaction(engine) as conn:
+            mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+            mirror.upsert_records(conn, "licenses", [license])
+        with engine.connect() as conn:
+            assert compare(client, conn).equal
+        loa["loa"] = "Life"
+        with engine.connect() as conn:
+            found = {r.resource: r.differences for r in compare(client, conn).resources}
+    assert found["licenseLoas"] == found["licenseLoas (nested)"] == ["8: loa differ"]
+
+
+def test_sync_verify_compares_the_records_as_served_by_json_type(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`!=` took an ``active`` of 1 for the mirror's true (and 1.0 for 1): the mirror and
+    the API differed, and verify said they were equal. What the API served is compared
+    as it came, not as the SDK's models read it (1 as true): a record stored as it was
+    served is equal, whatever its types."""
+    loa = {"id": 8, "npn": "15645555", "active": 1, "licenseId": 7}
+    license = {"id": 7, "npn": "15645555", "state": "CO", "active": 1, "licenseLoas": [loa]}
+    _api_answering(monkeypatch, _serving_15645555({"licenses": [license], "licenseLoas": [loa]}))
     with mirror.write_transaction(engine) as conn:
         mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
         mirror.upsert_records(conn, "licenses", [license])

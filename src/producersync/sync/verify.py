@@ -7,7 +7,9 @@ bulk, deleted records included), the same requests a backfill makes. The records
 compared as the API served them, JSON against the JSON the mirror stored, value and type
 (``same_json``, as the mirror's own change detection): the SDK's models read an
 ``active`` of 1 as true, and ``!=`` took 1 for true and 1.0 for 1, so a mirror that held
-another type than the API's was said to be equal.
+another type than the API's was said to be equal. What the API served is compared as
+the mirror stores it (``as_stored``): on PostgreSQL, a NUL character as U+FFFD, which is
+all it can hold, and a record holding one is not said to differ.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from producersync.client import Client
 from producersync.client.pagination import parse_raw_page
 from producersync.sync.mirror import RESOURCES, active_npns
 from producersync.sync.mirror.queries import stored_npns, stored_records
-from producersync.sync.mirror.records import same_json
+from producersync.sync.mirror.records import as_stored, same_json
 from producersync.sync.mirror.tables import CHILDREN
 from producersync.sync.pull import PageResult, Stream, pull_stream, streams
 
@@ -117,7 +119,7 @@ def _compare(
     found, equal = [], 0
     for record in records:
         if isinstance(record, dict) and type(record.get("id")) is int:
-            served[record["id"]] = record
+            served[record["id"]] = as_stored(conn, record)
         else:
             found.append(f"{record!r:.60}: no integer id, not in the mirror")
     for record_id, record in served.items():

@@ -47,6 +47,7 @@ __all__ = [
     "CHUNK",
     "Malformed",
     "UpsertCounts",
+    "as_stored",
     "chunks",
     "purge_npns",
     "same_json",
@@ -389,6 +390,13 @@ def _without_nul(document: dict[str, Any]) -> tuple[dict[str, Any], dict[str, An
         if fixed_key != key or fixed != value:
             found[fixed_key] = value
     return (clean, found) if found else (document, found)
+
+
+def as_stored(conn: sa.Connection, value: Any) -> Any:
+    """``value`` (wire JSON) as the mirror on ``conn`` stores it: on PostgreSQL, each
+    NUL character, in values and keys at any depth, as U+FFFD (its text and jsonb cannot
+    hold one); on SQLite, as it is."""
+    return value if converters(conn).sqlite else _nul_free(value)
 
 
 def _nul_free(value: Any) -> Any:
