@@ -555,8 +555,9 @@ def test_a_nested_loa_takes_its_license_s_id_and_npn_where_it_has_no_readable_on
     parent = lic["id"] if field == "licenseId" else lic["npn"]
     loa[field] = str(parent) if value is str else value
     counts = _upsert(engine, "licenses", lic)
-    expected = [("licenseLoas", loa["id"], field, repr(loa[field]))] if listed else []
-    assert [(m.resource, m.record_id, m.field, m.value) for m in counts.malformed] == expected
+    expected = [("licenseLoas", loa["id"], lic["npn"], field, repr(loa[field]))] if listed else []
+    found = [(m.resource, m.record_id, m.npn, m.field, m.value) for m in counts.malformed]
+    assert found == expected
     with engine.connect() as conn:
         (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
         column = conn.execute(

@@ -610,7 +610,11 @@ def _lenient_row(
     layout = _LAYOUTS[mirrored.resource]
     values = _values(layout, document, inherited)
     parents = [inherited.get(path) for path in layout.paths]
-    npn = _npn(values[layout.npn] if layout.npn is not None else None)
+    own = values[layout.npn] if layout.npn is not None else None
+    # A child's own NPN unreadable, its parent's, as its column: a purge of that NPN
+    # forgets what is listed of it too.
+    readable = type(own) is str and len(own) <= _NPN_LENGTH
+    npn = _npn(own if readable else inherited.get("npn", own))
     resource, record_id = mirrored.resource, document["id"]
     bad += [Malformed(resource, record_id, npn, key, _shown(value)) for key, value in nul.items()]
     for i, kind in enumerate(layout.kinds):
