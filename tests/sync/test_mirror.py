@@ -263,6 +263,16 @@ def test_nipr_deleted_left_out_is_false_and_no_change(engine: sa.Engine) -> None
     assert _changes(engine)[-1].fields == ["niprDeleted"]
 
 
+@pytest.mark.parametrize("null_first", [True, False], ids=["null-then-absent", "absent-then-null"])
+def test_a_field_absent_or_null_is_no_change(engine: sa.Engine, null_first: bool) -> None:
+    """A newer API adding a field with no value changes nothing, nor does one left out."""
+    lic = _a_license_with_loas()
+    with_null = {**lic, "newField": None}
+    _upsert(engine, "licenses", with_null if null_first else lic)
+    again = lic if null_first else with_null
+    assert _upsert(engine, "licenses", again) == mirror.UpsertCounts(0, 0, 1)
+
+
 @pytest.mark.parametrize(
     ("field", "before", "after"),
     [
