@@ -21,6 +21,7 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
+from producersync.sync.mirror import records as mirror_records
 from producersync.sync.mirror.engine import make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.migrate import upgrade
@@ -472,6 +473,15 @@ def _typed_column(engine: sa.Engine, record_id: int, column: str) -> tuple[Any, 
     return row[0], row[1].get(path[0])
 
 
+@pytest.fixture(params=["looked-through", "savepoint"])
+def nul_found(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """How PostgreSQL's writes find a NUL: a small page's JSON looked through before it
+    is sent, a large one's refused by the database inside a savepoint."""
+    if request.param == "savepoint":
+        monkeypatch.setattr(mirror_records, "_NUL_SCANNED", 0)
+
+
+@pytest.mark.usefixtures("nul_found")
 def test_nul_characters_are_stored_as_u_fffd_on_postgresql_and_listed(
     engine: sa.Engine,
 ) -> None:
@@ -511,6 +521,7 @@ def test_nul_characters_are_stored_as_u_fffd_on_postgresql_and_listed(
     assert again == mirror.UpsertCounts(0, 0, 1) and again.malformed == ()
 
 
+@pytest.mark.usefixtures("nul_found")
 def test_a_literal_backslash_u0000_is_no_nul_character(engine: sa.Engine) -> None:
     lic = {**_a_license_with_loas(), "licenseClass": "C:\\u0000"}
     with write_transaction(engine) as conn:

@@ -27,6 +27,7 @@ from producersync.timestamps import UtcDateTime
 
 __all__ = [
     "Converters",
+    "NulInRows",
     "converters",
     "delete_malformed",
     "lock_for_writing",
@@ -38,6 +39,13 @@ __all__ = [
 _DATES = 100_000  # dates a ``Converters`` keeps converted
 _PG_TABLE_LOCKS = 0x4D495252  # "MIRR": the first key of every table's advisory lock
 _EXPONENT_FROM = 1e16  # orjson (and repr) write a float this large with an exponent
+_NUL = b"\\u0000"  # U+0000 as JSON writes it (orjson escapes every control character)
+
+
+class NulInRows(ValueError):
+    """Rows that hold a NUL character (or, in a string, the text ``\\u0000``), refused
+    by ``write_rows`` before PostgreSQL would refuse them: its text and jsonb cannot
+    hold one."""
 
 
 class Converters:
@@ -93,6 +101,7 @@ def write_rows(
     *,
     upsert: bool = False,
     returning: tuple[str, ...] = (),
+    refuse_nul: bool = False,
 ) -> list[Any]:
     """Insert ``rows`` (values of ``columns``, in that order; ``upsert``: a conflict on
     the primary key overwrites the other columns given). SQLite takes them as one
@@ -100,7 +109,9 @@ def write_rows(
     an executemany there is a round of the protocol per row (a page of 2,000 NPNs'
     records took 54 us a record that way, 45 this way), and psycopg escapes the strings
     of a text array in Python (130 us a record over ``unnest``). ``returning``: columns
-    of the rows written to answer with, in no promised order (PostgreSQL only)."""
+    of the rows written to answer with, in no promised order (PostgreSQL only).
+    ``refuse_nul``: on PostgreSQL, ``NulInRows`` for rows whose JSON holds a NUL, the
+    statement not sent (nor failed: the transaction goes on)."""
     if not rows:
         return []
     statement = _statement(table, columns, conn.dialect, upsert, returning)
@@ -114,6 +125,8 @@ def write_rows(
     # alone, 0.03 us a license's 2.2 KB; "e+" took 2 us, and the walk 28.
     if b"+" in text and b"e+" in text:
         text = orjson.dumps(_exact(rows))
+    if refuse_nul and _NUL in text:
+        raise NulInRows(f"{table.name}: a NUL character in the rows")
     result = conn.exec_driver_sql(statement, (text.decode(),))
     return [tuple(row) for row in result] if returning else []
 
