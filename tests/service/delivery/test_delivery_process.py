@@ -18,7 +18,12 @@ import standardwebhooks
 from dbos import DBOSClient, WorkflowSchedule
 from svix.webhooks import Webhook as SvixWebhook
 
-from producersync.model.events import NpnActivated, UpdatesAvailable
+from producersync.model.events import (
+    NPN_ACTIVATED,
+    UPDATES_AVAILABLE,
+    NpnActivated,
+    UpdatesAvailable,
+)
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events, publish_to_every_account
 from producersync.service.durable import system_database_url
@@ -30,7 +35,7 @@ from producersync.service.store import accounts, outbox
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities, nipr_runs
+from producersync.service.store.tables import entities, nipr_runs, webhook_deliveries
 from producersync.webhooks import verify
 from tests.conftest import BACKENDS
 from tests.support.databases import migrated_store
@@ -253,6 +258,47 @@ def test_410_gone_disables_the_endpoint(harness: Harness) -> None:
     assert f"producersync admin endpoint enable {endpoint_id}" in told[0]
     # Not retried, and a disabled endpoint is not sent what is published after.
     assert [d.state for d in harness.deliveries(endpoint_id)] == ["failed"]
+
+
+def test_a_retry_of_a_type_the_endpoint_unsubscribed_from_is_not_sent(
+    harness: Harness,
+) -> None:
+    account_id = harness.account().id
+    # The activation's first attempt is told to wait an hour (the Retry-After cap).
+    later = Reply(status=429, headers={"retry-after": "3600"})
+    with receiver(lambda got: later if got.event["type"] == NPN_ACTIVATED else Reply()) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        with write_transaction(harness.engine) as conn:
+            publish_events(conn, account_id, [NpnActivated.create("15645555")])
+        eventually(lambda: len(harness.attempts(endpoint_id)) == 2)
+        narrowed = store_endpoints.EndpointChanges(event_types=[UPDATES_AVAILABLE])
+        with write_transaction(harness.engine) as conn:
+            management.update_endpoint(conn, harness.settings, None, endpoint_id, narrowed)
+            # The retry falls due now rather than in an hour.
+            d = webhook_deliveries
+            conn.execute(
+                d.update()
+                .where(d.c.endpoint_id == endpoint_id, d.c.state == "pending")
+                .values(next_attempt_at=dt.datetime.now(dt.UTC))
+            )
+        eventually(lambda: {d.state for d in harness.deliveries(endpoint_id)} != {"pending"})
+        assert len(_events(rx, NPN_ACTIVATED)) == 1
+    assert sorted(d.state for d in harness.deliveries(endpoint_id)) == ["failed", "succeeded"]
+    ended = harness.attempts(endpoint_id)[-1]
+    assert (ended.event_type, ended.attempt_number) == (NPN_ACTIVATED, 2)
+    assert (ended.succeeded, ended.status_code, ended.next_attempt_at) == (False, 0, None)
+    assert ended.error == f"{outbox.UNSUBSCRIBED} {NPN_ACTIVATED}"
+
+
+def test_an_example_of_a_type_outside_the_filter_is_retried(harness: Harness) -> None:
+    account_id = harness.account().id
+    first = _failing(1, Reply(status=500))
+    with receiver(lambda got: first(got) if got.event["type"] == NPN_ACTIVATED else Reply()) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url, event_types=[UPDATES_AVAILABLE])
+        with write_transaction(harness.engine) as conn:
+            management.send_example(conn, harness.get_endpoint(endpoint_id), NPN_ACTIVATED)
+        rx.wait_for(lambda got: len(_events(rx, NPN_ACTIVATED)) == 2)
+    eventually(lambda: [d.state for d in harness.deliveries(endpoint_id)] == ["succeeded"] * 2)
 
 
 def test_exhausted_deliveries_fail_and_can_be_recovered(harness: Harness) -> None:

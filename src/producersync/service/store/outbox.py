@@ -24,6 +24,7 @@ from producersync.service.store.tables import (
 
 __all__ = [
     "EVERYTHING",
+    "UNSUBSCRIBED",
     "Attempt",
     "Claimed",
     "Deferred",
@@ -53,6 +54,7 @@ __all__ = [
 ]
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+UNSUBSCRIBED = "not sent: the endpoint no longer subscribes to"
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,15 +259,32 @@ def claim_due(
     locked rows; SQLite writers are serialised by the caller's immediate transaction)."""
     d, e, m = webhook_deliveries, webhook_endpoints, webhook_messages
     due = (
-        sa.select(d.c.id)
+        sa.select(
+            d.c.id,
+            d.c.manual,
+            d.c.created_at,
+            e.c.updated_at,
+            e.c.event_types,
+            m.c.event_type,
+        )
         .join(e, e.c.id == d.c.endpoint_id)
+        .join(m, m.c.id == d.c.message_id)
         .where(d.c.state == PENDING, d.c.next_attempt_at <= now, e.c.enabled.is_(True))
         .order_by(d.c.next_attempt_at, d.c.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(of=d, skip_locked=True)
-    ids = list(conn.execute(due).scalars())
+    ids: list[int] = []
+    unsubscribed: dict[int, str] = {}
+    for row in conn.execute(due):
+        if _unsubscribed(
+            row.manual, row.created_at, row.updated_at, row.event_types, row.event_type
+        ):
+            unsubscribed[row.id] = row.event_type
+        else:
+            ids.append(row.id)
+    _end_unsubscribed(conn, unsubscribed, now)
     if not ids:
         return []
     lease_until = now + lease
@@ -291,6 +310,63 @@ def claim_due(
         for r in rows
     }
     return [claimed[i] for i in ids]  # oldest due first, as selected
+
+
+def _unsubscribed(
+    manual: bool,
+    queued_at: dt.datetime,
+    endpoint_changed_at: dt.datetime,
+    filter_types: list[str] | None,
+    event_type: str,
+) -> bool:
+    """Whether a due delivery is of a type its endpoint's filter gave up after it was
+    queued: its retries were sent on for days to an endpoint that had unsubscribed.
+    Queued after the endpoint's last change, the filter is the one it was queued under, so
+    one the filter does not take was queued to it whatever its filter (its test event, an
+    example) and is sent; a manual attempt is sent whatever the filter, as in Svix."""
+    return (
+        not manual
+        and queued_at < endpoint_changed_at
+        and not event_matches(filter_types, event_type)
+    )
+
+
+def _end_unsubscribed(conn: sa.Connection, event_types: dict[int, str], now: dt.datetime) -> None:
+    """End the deliveries ``_unsubscribed`` found, each failed with an attempt that was not
+    made and says why, so the message's log tells why its retries stopped."""
+    if not event_types:
+        return
+    d = webhook_deliveries
+    ids = sorted(event_types)
+    rows = conn.execute(
+        sa.select(d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts).where(d.c.id.in_(ids))
+    )
+    conn.execute(
+        webhook_attempts.insert(),
+        [
+            {
+                "delivery_id": delivery_id,
+                "message_id": message_id,
+                "endpoint_id": endpoint_id,
+                "event_type": event_types[delivery_id],
+                "attempt_number": attempts + 1,
+                "trigger": "scheduled",
+                "attempted_at": now,
+                "succeeded": False,
+                "status_code": 0,
+                "duration_ms": 0,
+                "response": None,
+                "error": f"{UNSUBSCRIBED} {event_types[delivery_id]}",
+                "next_attempt_at": None,
+            }
+            for delivery_id, message_id, endpoint_id, attempts in rows
+        ],
+    )
+    conn.execute(
+        d.update()
+        .where(d.c.id.in_(ids))
+        .values(state=FAILED, attempts=d.c.attempts + 1, next_attempt_at=None, updated_at=now)
+    )
 
 
 def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
