@@ -8,6 +8,7 @@ import html
 import itertools
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,6 @@ from producersync.model.events import (
     UPDATES_AVAILABLE,
     NpnActivated,
 )
-from producersync.service.portal import endpoints as portal_endpoints
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -315,7 +315,7 @@ def test_create_shows_the_new_secret_once_and_no_page_after(
     """The answer to Create, a POST's and no redirect, shows the secret; no GET shows it,
     and Reveal, which showed it again on any press, is gone."""
     form = visitor.http.get("/portal/endpoints/new")
-    sent = {"url": URL, "events": ["producersync"], "endpoint_id": _hidden(form, "endpoint_id")}
+    sent = {"url": URL, "events": ["producersync"], "submission": _hidden(form, "submission")}
     created = visitor.form("/portal/endpoints", **sent)
     endpoint_id = _created(created)
     assert "location" not in created.headers
@@ -351,31 +351,55 @@ def test_create_shows_the_new_secret_once_and_no_page_after(
 
 
 def test_a_create_sent_twice_at_once_makes_one_endpoint(
-    portal_service: RunningService, visitor: SignedIn, monkeypatch: pytest.MonkeyPatch
+    portal_service: RunningService, visitor: SignedIn
 ) -> None:
-    """On PostgreSQL the second of two at once checks for the endpoint before the first
-    commits, and its insert then finds the id taken: as if its check had missed it."""
-    checked = portal_endpoints._created_before
-    missed: list[str] = []
-
-    def misses_once(conn: Any, endpoint_id: str) -> bool:
-        if not missed:
-            missed.append(endpoint_id)
-            return False
-        return checked(conn, endpoint_id)
-
+    """Each made its own id as it was sent: only the check of the form's key under the
+    account's lock (PostgreSQL) or the store's one writer (SQLite) keeps the second from
+    making a second endpoint."""
     sent = {
         "url": URL,
-        "endpoint_id": _hidden(visitor.http.get("/portal/endpoints/new"), "endpoint_id"),
+        "submission": _hidden(visitor.http.get("/portal/endpoints/new"), "submission"),
     }
-    endpoint_id = _created(visitor.form("/portal/endpoints", **sent))
-    monkeypatch.setattr(portal_endpoints, "_created_before", misses_once)
-    again = visitor.form("/portal/endpoints", **sent)
-    assert missed == [endpoint_id]
-    assert again.status_code == 303, again.text
-    assert again.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=created_before"
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: visitor.form("/portal/endpoints", **sent), range(4)))
     with portal_service.engine.connect() as conn:
-        assert len(endpoints.list_endpoints(conn, visitor.creds.account_id)) == 1
+        (endpoint,) = endpoints.list_endpoints(conn, visitor.creds.account_id)
+    assert sorted(a.status_code for a in answers) == [200, 303, 303, 303]
+    assert _created(next(a for a in answers if a.status_code == 200)) == endpoint.id
+
+
+def test_an_endpoint_takes_its_id_when_its_form_is_sent(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Ids sort by time: made with the page, a form opened first and sent last made an
+    endpoint listed before those created in between, and a form sent again after its
+    endpoint was deleted made it again under the same id."""
+    opened_first = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
+    opened_last = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
+    assert opened_first != opened_last
+    sent_first = _created(visitor.form("/portal/endpoints", url=URL, submission=opened_last))
+    sent_last = _created(visitor.form("/portal/endpoints", url=URL, submission=opened_first))
+    with portal_service.engine.connect() as conn:
+        listed = [e.id for e in endpoints.list_endpoints(conn, visitor.creds.account_id)]
+    assert listed == [sent_first, sent_last]
+    with write_transaction(portal_service.engine) as conn:
+        assert endpoints.delete_endpoint(conn, visitor.creds.account_id, sent_last)
+    again = _created(visitor.form("/portal/endpoints", url=URL, submission=opened_first))
+    assert again not in (sent_first, sent_last)
+
+
+def test_a_form_key_names_no_endpoint_of_another_account(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A key is the account's own: another's form, its key copied, creates an endpoint."""
+    key = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
+    mine = _created(visitor.form("/portal/endpoints", url=URL, submission=key))
+    other = sign_in(portal_service, portal_service.account())
+    try:
+        theirs = _created(other.form("/portal/endpoints", url=URL, submission=key))
+    finally:
+        other.http.close()
+    assert theirs != mine
 
 
 def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
@@ -414,8 +438,8 @@ def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
 @pytest.mark.parametrize(
     ("form", "fields", "says"),
     [
-        ("/endpoints", {"url": URL, "endpoint_id": "ep_NOPE"}, "Field 'endpoint_id'"),
-        ("/endpoints", {"url": URL, "endpoint_id": "x" * 80}, "'" + "x" * 60 + "'"),
+        ("/endpoints", {"url": URL, "submission": "ep_NOPE"}, "Field 'submission'"),
+        ("/endpoints", {"url": URL, "submission": "x" * 80}, "'" + "x" * 60 + "'"),
         ("/endpoints/{ep}/secret/rotate", {"rotating": "-1"}, "Field 'rotating' is not"),
         ("/endpoints/{ep}/secret/rotate", {"rotating": "9" * 30}, "'" + "9" * 30 + "'"),
     ],
@@ -437,13 +461,15 @@ def test_what_a_secret_form_names_is_checked_and_a_bad_one_changes_nothing(
     assert _state(portal_service, visitor.creds.account_id) == before
 
 
-def test_a_refused_create_keeps_the_id_its_page_made(visitor: SignedIn) -> None:
-    """Redrawn with its error, the form names the same endpoint, so it is sent again as
-    the same form."""
-    new_id = _hidden(visitor.http.get("/portal/endpoints/new"), "endpoint_id")
-    refused = visitor.form("/portal/endpoints", url="ftp://x.example", endpoint_id=new_id)
-    assert refused.status_code == 400 and _hidden(refused, "endpoint_id") == new_id
-    assert _created(visitor.form("/portal/endpoints", url=URL, endpoint_id=new_id)) == new_id
+def test_a_refused_create_keeps_the_key_its_page_made(visitor: SignedIn) -> None:
+    """Redrawn with its error, the form keeps its key, so it is sent again as the same
+    form."""
+    key = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
+    refused = visitor.form("/portal/endpoints", url="ftp://x.example", submission=key)
+    assert refused.status_code == 400 and _hidden(refused, "submission") == key
+    created = _created(visitor.form("/portal/endpoints", url=URL, submission=key))
+    again = visitor.form("/portal/endpoints", url=URL, submission=key)
+    assert again.headers["location"] == f"/portal/endpoints/{created}?notice=created_before"
 
 
 _HEADERS = {

@@ -6,17 +6,18 @@ secret), and on no page after. Those two answers are the portal's only POSTs not
 with a redirect: the page a redirect leads to is a GET, which would have to find the secret
 in its URL or in state the server kept for it, and so could show it again (reloaded, from
 history, from a shared or logged address). Without a redirect, a reload or Back asks the
-browser to send the form again; each form names what it acts on (the id the new endpoint
-takes, the secret it replaces), so sent again it changes nothing and leads to the
+browser to send the form again; each form names what it acts on (a key of the Add Endpoint
+form's own, the secret it replaces), so sent again it changes nothing and leads to the
 endpoint, without the secret."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import re
+import secrets
 from typing import Annotated
 
-import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
@@ -48,7 +49,7 @@ def _endpoint_form(
 
 Submission = Annotated[EndpointForm, Depends(_endpoint_form)]
 
-_NEW_ID = re.compile(r"ep_[0-9a-f]{24}")
+_SUBMISSION = re.compile(r"[0-9a-f]{32}")
 
 
 def _form_fault(field: str, value: str, what: str) -> PortalError:
@@ -61,11 +62,11 @@ def _form_fault(field: str, value: str, what: str) -> PortalError:
     )
 
 
-def _new_id(endpoint_id: Annotated[str, Form()] = "") -> str | None:
-    """The id Add Endpoint's page made for the endpoint its form creates, if sent."""
-    if endpoint_id and not _NEW_ID.fullmatch(endpoint_id):
-        raise _form_fault("endpoint_id", endpoint_id, "an endpoint id the Add Endpoint page made")
-    return endpoint_id or None
+def _submission(submission: Annotated[str, Form()] = "") -> str | None:
+    """The key Add Endpoint's page made for its form, if sent."""
+    if submission and not _SUBMISSION.fullmatch(submission):
+        raise _form_fault("submission", submission, "a key the Add Endpoint page made")
+    return submission or None
 
 
 def _replacing(rotating: Annotated[str, Form()] = "") -> int | None:
@@ -76,7 +77,7 @@ def _replacing(rotating: Annotated[str, Form()] = "") -> int | None:
     return int(rotating) if rotating else None
 
 
-NewId = Annotated[str | None, Depends(_new_id)]
+SubmissionKey = Annotated[str | None, Depends(_submission)]
 Replacing = Annotated[int | None, Depends(_replacing)]
 
 
@@ -103,7 +104,7 @@ def _form_page(
     *,
     endpoint: endpoints.Endpoint | None = None,
     errors: dict[str, str] | None = None,
-    new_id: str | None = None,
+    submission: str | None = None,
 ) -> Response:
     return render(
         request,
@@ -112,8 +113,9 @@ def _form_page(
         visitor=visitor,
         form=form,
         endpoint=endpoint,
-        # Made with the page, so the same form sent twice names the same endpoint.
-        new_id=None if endpoint else new_id or endpoints.new_id("ep"),
+        # Made with the page, so the same form sent twice names the same endpoint; its id
+        # is made when the form is sent (``_endpoint_tail``).
+        submission=None if endpoint else submission or secrets.token_hex(16),
         errors=errors or {},
         choices=[(name, EVENT_TYPE_DESCRIPTIONS[name]) for name in management.SUBSCRIBABLE],
         # The sender's own timeout: the hint said 5 s whatever it was set to.
@@ -142,8 +144,12 @@ def _secret_page(
     )
 
 
-def _created_before(conn: sa.Connection, endpoint_id: str) -> bool:
-    return endpoints.get_endpoint(conn, None, endpoint_id) is not None
+def _endpoint_tail(account_id: int, submission: str) -> str:
+    """The last 12 hex digits of the id of the endpoint an Add Endpoint form creates: the
+    rest is the time it is sent. Made with the page, the id sorted by the time the form
+    was opened, a form left open made an endpoint listed before those created since, and
+    a form sent again after its endpoint was deleted made it again under the same id."""
+    return hashlib.sha256(f"{account_id}:{submission}".encode()).hexdigest()[:12]
 
 
 def _sent_again(request: Request, endpoint_id: str, what: str) -> Response:
@@ -154,14 +160,19 @@ def _sent_again(request: Request, endpoint_id: str, what: str) -> Response:
 
 @router.post("/endpoints", name="create_endpoint")
 def create_endpoint(
-    request: Request, visitor: Submitted, form: Submission, new_id: NewId
+    request: Request, visitor: Submitted, form: Submission, submission: SubmissionKey
 ) -> Response:
     ctx = get_context(request)
     try:
         body = form.checked()
         with write_transaction(ctx.engine) as conn, rule_errors():
-            if new_id and _created_before(conn, new_id):
-                return _sent_again(request, new_id, "created_before")
+            endpoint_id = None
+            if submission:
+                tail = _endpoint_tail(visitor.account_id, submission)
+                created = endpoints.endpoint_with_tail(conn, visitor.account_id, tail)
+                if created is not None:
+                    return _sent_again(request, created, "created_before")
+                endpoint_id = endpoints.new_id("ep", tail)
             endpoint, secret = management.create_endpoint(
                 conn,
                 ctx.settings,
@@ -169,17 +180,10 @@ def create_endpoint(
                 body.url,
                 description=body.description,
                 event_types=body.event_types,
-                endpoint_id=new_id,
+                endpoint_id=endpoint_id,
             )
     except FormInvalid as exc:
-        return _form_page(request, visitor, form, errors=exc.errors, new_id=new_id)
-    except sa.exc.IntegrityError:
-        # The same form sent twice at once on PostgreSQL: the second insert waited for the
-        # first and found its id taken.
-        with ctx.engine.connect() as conn:
-            if not (new_id and _created_before(conn, new_id)):
-                raise
-        return _sent_again(request, new_id, "created_before")
+        return _form_page(request, visitor, form, errors=exc.errors, submission=submission)
     ctx.published()  # the test event
     return _secret_page(request, visitor, endpoint, secret, created=True)
 

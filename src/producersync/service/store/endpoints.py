@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from producersync.service.store.tables import webhook_endpoints, webhook_secrets
+from producersync.service.store.tables import accounts, webhook_endpoints, webhook_secrets
 from producersync.webhooks import generate_secret
 
 __all__ = [
@@ -24,6 +24,7 @@ __all__ = [
     "delete_endpoint",
     "disable_endpoint",
     "enable_endpoint",
+    "endpoint_with_tail",
     "get_endpoint",
     "list_endpoints",
     "new_id",
@@ -38,9 +39,21 @@ __all__ = [
 SECRETS_IN_GRACE = 3
 
 
-def new_id(prefix: str) -> str:
-    """``<prefix>_`` then 12 hex digits of milliseconds and 12 random: sortable by time."""
-    return f"{prefix}_{int(time.time() * 1000):012x}{random.token_hex(6)}"
+def new_id(prefix: str, tail: str | None = None) -> str:
+    """``<prefix>_`` then 12 hex digits of milliseconds and 12 random (or ``tail``, 12 hex
+    digits of the caller's): sortable by time."""
+    return f"{prefix}_{int(time.time() * 1000):012x}{tail or random.token_hex(6)}"
+
+
+def endpoint_with_tail(conn: sa.Connection, account_id: int, tail: str) -> str | None:
+    """The id of the account's endpoint whose id ends with ``tail`` (``new_id``'s), if
+    any. On PostgreSQL the account's row is locked first, to the end of the transaction:
+    two creates of the same tail at once, each made its own id at its own millisecond,
+    each found no endpoint before the other committed, and both were created."""
+    conn.execute(sa.select(accounts.c.id).where(accounts.c.id == account_id).with_for_update())
+    e = webhook_endpoints
+    query = sa.select(e.c.id).where(e.c.account_id == account_id, e.c.id.endswith(tail))
+    return conn.execute(query).scalar()
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +116,8 @@ def create_endpoint(
     endpoint_id: str | None = None,
 ) -> tuple[Endpoint, str]:
     """A new enabled endpoint and its first secret (returned once, to show the owner).
-    ``endpoint_id``, if given, is one ``new_id`` made earlier (the portal's form carries
-    it, so a form sent twice names the endpoint the first one created)."""
+    ``endpoint_id``, if given, is one ``new_id`` made for it (the portal's, whose tail
+    names the form that creates it)."""
     now = _now()
     endpoint_id = endpoint_id or new_id("ep")
     conn.execute(
