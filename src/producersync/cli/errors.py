@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,20 +38,16 @@ from producersync.cli.common import (
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+    from pydantic import ValidationError
 
     # The context Typer's commands take: its own copy of Click's, which it does not
     # export (``typer.Context`` is a subclass, too narrow for an override).
     from typer._click import Context
 
+    from producersync.client import ProducerSyncError
+
 __all__ = ["Failure", "JsonErrorsCommand", "failure"]
 
-# A store that is none, a migration refused, a SQLite file's directory at fault: their
-# messages say it all.
-_TOLD_AS_THEY_ARE = (
-    "producersync.service.store.migrate:NotAStoreError",
-    "producersync.migrations:MigrationError",
-    "producersync.database_file:DatabaseFileError",
-)
 # The settings whose refusals are told as settings', by the module defining each.
 _SETTINGS = {
     "ServiceSettings": "producersync.service.settings",
@@ -75,44 +71,62 @@ def failure(exc: Exception) -> Failure | None:
     of reach, not one or not a store, a SQLite store or mirror whose directory is missing
     or not writable, or the API refusing or out of reach (exit 1). None for any other
     exception: a bug, whose traceback is what finds it."""
-    # Each kind is looked for only once its module is imported, as a module not imported
-    # raised nothing: importing SQLAlchemy, the store or the API client to tell an error
-    # apart cost a command what it saved by not importing them.
-    if "sqlalchemy" in sys.modules:
-        import sqlalchemy as sa
-
-        if isinstance(exc, sa.exc.DatabaseError) and _of_the_database(exc):
-            # Imported here: psycopg, under it, adds 0.3 s to every command.
-            from producersync.database_url import masked
-            from producersync.db_outage import describe
-
-            # The driver's first line: libpq's refusals go on with a hint on a second line
-            # ("\tIs the server running on that host..."), and the error was two lines.
-            return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
-    if isinstance(exc, _loaded(_TOLD_AS_THEY_ARE)):
-        return Failure([Problem(str(exc))], 1)
-    if "producersync.client" in sys.modules:
-        from producersync.client import ProducerSyncError
-
-        if isinstance(exc, ProducerSyncError):
-            return Failure([Problem(api_problem(exc))], 1)
-    if "pydantic" in sys.modules:
-        from pydantic import ValidationError
-
-        if isinstance(exc, ValidationError) and exc.title in _SETTINGS:
-            settings = getattr(importlib.import_module(_SETTINGS[exc.title]), exc.title)
-            return Failure(settings_problems(exc, settings), 2)
+    for name, tell in _KINDS:
+        kind = _loaded(name)
+        if kind is not None and isinstance(exc, kind):
+            told = tell(exc)
+            if told is not None:
+                return told
     return None
 
 
-def _loaded(names: tuple[str, ...]) -> tuple[type[Exception], ...]:
-    """The exception classes ``names`` (``module:Class``) of the modules imported."""
-    found = []
-    for name in names:
-        module, _, kind = name.partition(":")
-        if module in sys.modules:
-            found.append(getattr(sys.modules[module], kind))
-    return tuple(found)
+def _loaded(name: str) -> type[Exception] | None:
+    """The exception class ``name`` (``module:Class``), if its module is imported: one
+    not imported raised nothing, and importing SQLAlchemy, the store or the API client to
+    tell an error apart cost a command what it saved by not importing them."""
+    module, _, kind = name.partition(":")
+    found = sys.modules.get(module)
+    return None if found is None else getattr(found, kind)
+
+
+def _as_it_is(exc: Exception) -> Failure:
+    return Failure([Problem(str(exc))], 1)
+
+
+def _database(exc: sa.exc.DatabaseError) -> Failure | None:
+    if not _of_the_database(exc):
+        return None
+    # Imported here: psycopg, under it, adds 0.3 s to every command.
+    from producersync.database_url import masked
+    from producersync.db_outage import describe
+
+    # The driver's first line: libpq's refusals go on with a hint on a second line
+    # ("\tIs the server running on that host..."), and the error was two lines.
+    return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
+
+
+def _api(exc: ProducerSyncError) -> Failure:
+    return Failure([Problem(api_problem(exc))], 1)
+
+
+def _settings(exc: ValidationError) -> Failure | None:
+    if exc.title not in _SETTINGS:
+        return None
+    settings = getattr(importlib.import_module(_SETTINGS[exc.title]), exc.title)
+    return Failure(settings_problems(exc, settings), 2)
+
+
+# Each kind a command's failure is told of (``module:Class``), and how; a kind whose
+# module is not imported is not looked for. A store that is none, a migration refused, a
+# SQLite file's directory at fault: their messages say it all.
+_KINDS: tuple[tuple[str, Callable[[Any], Failure | None]], ...] = (
+    ("sqlalchemy.exc:DatabaseError", _database),
+    ("producersync.service.store.migrate:NotAStoreError", _as_it_is),
+    ("producersync.migrations:MigrationError", _as_it_is),
+    ("producersync.database_file:DatabaseFileError", _as_it_is),
+    ("producersync.client:ProducerSyncError", _api),
+    ("pydantic_core:ValidationError", _settings),
+)
 
 
 def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
