@@ -738,6 +738,20 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
             b'{"startDate": "2025-06-10", "endDate": "2026-06-10", "startDate": "2025-01-01"}}}}',
             "line 2, field record.renewalPeriods.renewal.startDate: is given twice in one object",
         ),
+        # Colons in strings, escapes, a list's object: counted colons left none unseen.
+        (
+            b'{"op": "delete", "type": "licenses", "at": "10:00:00", "id": 1, "id": 2}',
+            "line 2, field id: is given twice in one object",
+        ),
+        (
+            b'{"op": "delete", "type": "li\\u0063enses", "a\\u003a": 1, "id": 1, "id": 2}',
+            "line 2, field id: is given twice in one object",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": {"id": 1, "npn": "12", '
+            b'"agentTypes": [{"a": "x:", "a": "y"}]}}',
+            "line 2, field record.agentTypes[0].a: is given twice in one object",
+        ),
         # Read by orjson, too deep for json's check of the keys: a RecursionError.
         (b"[" * 1000 + b"]" * 1000, "line 2: not a change: JSON nested too deeply"),
         (

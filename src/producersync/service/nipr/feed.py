@@ -229,7 +229,7 @@ def _line(number: int, text: bytes) -> FeedLine:
         change = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         raise FeedError(_not_json(text, exc), number) from exc
-    _refuse_twice(number, text)
+    _refuse_twice(number, text, change)
     if not isinstance(change, dict):
         raise FeedError("a change must be a JSON object", number)
     op = change.get("op")
@@ -288,10 +288,21 @@ class _Pairs(list[tuple[str, Any]]):
     """An object's keys and values in the order given, every one kept."""
 
 
-def _refuse_twice(number: int, text: bytes) -> None:
+def _refuse_twice(number: int, text: bytes, change: Any) -> None:
     """Refuse a key given twice in one object: orjson, like most parsers, keeps the
-    last, so ``{"id": 7, ..., "id": 8}`` changed record 8 silently. Read again by
-    ``json``, whose hook sees every key; valid JSON already (orjson read it)."""
+    last, so ``{"id": 7, ..., "id": 8}`` changed record 8 silently. A line without an
+    escape has each string as orjson writes it back, so the same colons unless a key
+    (with its colon) was dropped: counting them, in C, spares nearly every line the
+    second reading by ``json``, whose hook sees every key, and which made reading a feed
+    1.4x as slow (50,000 licenses: 1.24-1.37 CPU-s, against 0.88-0.95). That reading
+    names the key, and checks a line with an escape (``\\u003a`` is a colon) or a value
+    nested deeper than orjson writes (254 levels; a change has 4)."""
+    if b"\\" not in text:
+        try:
+            if orjson.dumps(change).count(b":") == text.count(b":"):
+                return
+        except orjson.JSONEncodeError:
+            pass
     try:
         json.loads(text, object_pairs_hook=_once)
     except _Twice:
