@@ -4,12 +4,14 @@ side, then the longest stream served first."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import signal
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import orjson
@@ -17,6 +19,8 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.client import Client, ResponseValidationError
+from producersync.client._pacing import Pacer
+from producersync.client.pagination import parse_raw_page
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
@@ -70,21 +74,65 @@ def service() -> Iterator[tuple[RunningService, Credentials]]:
             yield running, creds
 
 
+class Gated(Pacer):
+    """The client's pacer, which lets a slot go only while every stream with requests
+    still to come has one waiting, so the order is the pacer's choice whatever the round
+    trips take: slots of 0.5 s, longer than a round trip on most days, let the other
+    stream take a slot whenever one was not (a loaded machine). Notes the API paths in
+    the order their slots went."""
+
+    def __init__(self, resources: set[str]) -> None:
+        super().__init__(60_000)  # slots 1 ms apart: the gate sets the pace
+        self.granted: list[str] = []
+        self._live = set(resources)
+        self._of: dict[tuple[float, int], str] = {}
+        self._asking = threading.local()
+
+    def request(self, sent: Callable[..., Any], method: str, path: str, **kw: Any) -> Any:
+        """``Client.request``, its path known to the pacer; a stream's last page, once
+        answered, leaves it nothing to wait for."""
+        self._asking.path = asked = httpx2.URL(path).path  # a next page's is a whole URL
+        body = sent(method, path, **kw)
+        if asked.startswith("/v2/"):
+            _, after = parse_raw_page(body, _resource(asked), PAGE, at=path)
+            if after is None:
+                with self._turns:
+                    self._live.discard(_resource(asked))
+                    self._turns.notify_all()
+        return body
+
+    def _join(self, priority: float) -> tuple[float, int]:
+        ticket = super()._join(priority)
+        self._of[ticket] = _resource(self._asking.path)
+        self._turns.notify_all()  # the gate may open
+        return ticket
+
+    def _leave(self, ticket: tuple[float, int]) -> None:
+        del self._of[ticket]
+        super()._leave(ticket)
+
+    def _wait(self, ticket: tuple[float, int]) -> float | None:
+        if not self._live <= set(self._of.values()):
+            return None
+        return super()._wait(ticket)
+
+    def _claim(self) -> float:
+        self.granted.append(self._asking.path)
+        return super()._claim()
+
+
+def _resource(path: str) -> str:
+    return path.split("/")[2]
+
+
 def test_the_stream_with_most_pages_left_is_served_first(
     service: tuple[RunningService, Credentials], tmp_path: Path
 ) -> None:
     running, creds = service
-    transport = Recording()
-    # 120 a minute: the pacer, not the service, sets the pace, and a slot (0.5 s) is
-    # longer than a round trip even on a loaded machine, so both streams wait for each
-    # slot and the order is the pacer's choice.
-    with Client(
-        creds.client_id,
-        creds.client_secret,
-        base_url=running.base_url,
-        transport=transport,
-        rate_limit=120,
-    ) as client:
+    with Client(creds.client_id, creds.client_secret, base_url=running.base_url) as client:
+        gate = Gated({"entities", "licenseLoas"})
+        client.pacer = gate
+        client.request = functools.partial(gate.request, client.request)  # type: ignore[method-assign]
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         todo = [s for s in streams() if s.resource in ("entities", "licenseLoas")]
         counts = pull(todo, Puller(client, engine, PAGE).page, None, concurrency=2)
@@ -93,10 +141,10 @@ def test_the_stream_with_most_pages_left_is_served_first(
         engine.dispose()
     assert counts["entities"] == held["entities"] > 0
     assert counts["licenseLoas"] == held["licenseLoas"] > 4 * PAGE
-    pages = [path for path in transport.paths if path.startswith("/v2/")]
+    pages = [path for path in gate.granted if path.startswith("/v2/")]
     # Each stream counts its records first (a v1 page of one record) ...
-    assert transport.paths.index(pages[0]) > max(
-        i for i, path in enumerate(transport.paths) if path.startswith("/v1/")
+    assert gate.granted.index(pages[0]) > max(
+        i for i, path in enumerate(gate.granted) if path.startswith("/v1/")
     )
     # ... then the LOAs, several pages longer, go ahead until the two are level.
     loa_pages = -(-held["licenseLoas"] // PAGE)
