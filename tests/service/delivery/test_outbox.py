@@ -240,6 +240,20 @@ def test_disabled_endpoints_get_no_deliveries(engine: sa.Engine) -> None:
         assert pairs(conn) == {(first.id, on), (second.id, on), (second.id, off)}
 
 
+def test_an_endpoint_is_found_by_its_ids_tail_in_its_account_only(engine: sa.Engine) -> None:
+    """The portal's Add Endpoint looks for the endpoint its form made (the account's row
+    locked on PostgreSQL, which the statement must compile and run under)."""
+    with write_transaction(engine) as conn:
+        mine, theirs = new_account(conn), new_account(conn, "other")
+        made, _ = endpoints.create_endpoint(
+            conn, mine, "https://a.example/", endpoint_id=endpoints.new_id("ep", "0123456789ab")
+        )
+        assert made.id.endswith("0123456789ab")
+        assert endpoints.endpoint_with_tail(conn, mine, "0123456789ab") == made.id
+        assert endpoints.endpoint_with_tail(conn, theirs, "0123456789ab") is None
+        assert endpoints.endpoint_with_tail(conn, mine, "ba9876543210") is None
+
+
 def test_a_duplicate_event_id_is_refused_and_nothing_is_doubled(engine: sa.Engine) -> None:
     event = activated()
     with write_transaction(engine) as conn:
