@@ -18,10 +18,11 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import converters, write_rows
-from producersync.sync.mirror.tables import changes
+from producersync.sync.mirror.driver import Converters, converters, write_rows
+from producersync.sync.mirror.tables import change_fields, changes
 
 __all__ = [
     "Change",
@@ -47,7 +48,7 @@ class Change:
 
 # A change to append: resource, record id, NPN, action, fields, run id, time.
 ChangeRow = tuple[str, int, str | None, str, list[str], int | None, dt.datetime]
-_COLUMNS = ("resource", "record_id", "npn", "action", "fields", "run_id", "changed_at")
+_COLUMNS = ("resource", "record_id", "npn", "action", "fields", "fields_id", "run_id", "changed_at")
 _KEY = ("id", "resource", "record_id")
 _PG_FEED_LOCK = 0x46454544  # "FEED": an arbitrary constant shared by every sync process
 _READ_BATCH = 1_000  # changes fetched at a time when the feed is read as it goes
@@ -66,10 +67,14 @@ def append_changes(
     if not convert.sqlite:  # see the module's docstring
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_FEED_LOCK})")
     stamps = {at: convert.timestamp(at) for at in {row[6] for row in rows}}
-    # The rows of a page's inserts share their fields' list (``records``): each dumped once.
-    dumped = {id(row[4]): convert.json(row[4]) for row in rows}
+    # The rows of a page's inserts share their fields' list (``records``): each dumped
+    # once, and stored once in ``change_fields`` (see there), the rows naming its id.
+    inserted = {id(row[4]): row[4] for row in rows if row[3] == "insert"}
+    texts = {key: orjson.dumps(fields).decode() for key, fields in inserted.items()}
+    ids = _list_ids(conn, set(texts.values()))
+    listed = {key: (convert.json(None), ids[text]) for key, text in texts.items()}
     values = [
-        (resource, record_id, npn, action, dumped[id(fields)], run_id, stamps[at])
+        (resource, record_id, npn, action, *_fields(listed, fields, convert), run_id, stamps[at])
         for resource, record_id, npn, action, fields, run_id, at in rows
     ]
     if not answer:
@@ -81,23 +86,53 @@ def append_changes(
         # insert 2.5x slower).
         write_rows(conn, changes, _COLUMNS, values)
         last = conn.exec_driver_sql("SELECT last_insert_rowid()").scalar_one()
-        ids: Sequence[int] = range(last - len(rows) + 1, last + 1)
+        taken: Sequence[int] = range(last - len(rows) + 1, last + 1)
     else:
         # The rows come back in no promised order: each id goes to its (resource,
         # record), and repeats of one take theirs in the order given.
         written = write_rows(conn, changes, _COLUMNS, values, returning=_KEY)
-        taken: dict[tuple[str, int], list[int]] = defaultdict(list)
+        by_record: dict[tuple[str, int], list[int]] = defaultdict(list)
         for id_, resource, record_id in sorted(written, reverse=True):
-            taken[resource, record_id].append(id_)
-        ids = [taken[row[0], row[1]].pop() for row in rows]
+            by_record[resource, record_id].append(id_)
+        taken = [by_record[row[0], row[1]].pop() for row in rows]
     # Each change its own list of fields: a page's inserts share one (``records``), and a
     # hook may keep it, or change it.
     return [
         Change(id_, resource, record_id, npn, list(fields), run_id, at, action)
         for id_, (resource, record_id, npn, action, fields, run_id, at) in zip(
-            ids, rows, strict=True
+            taken, rows, strict=True
         )
     ]
+
+
+def _fields(
+    listed: dict[int, tuple[Any, int]], fields: list[str], convert: Converters
+) -> tuple[Any, int | None]:
+    """A change row's ``fields`` and ``fields_id``: an insert's list by its id."""
+    return listed.get(id(fields)) or (convert.json(fields), None)
+
+
+def _list_ids(conn: sa.Connection, texts: set[str]) -> dict[str, int]:
+    """The id in ``change_fields`` of each list of ``texts`` (JSON), those new to it added.
+    Under the feed's lock on PostgreSQL: no other writer adds one meanwhile."""
+    if not texts:
+        return {}
+    ids = _listed_ids(conn, texts)
+    new = texts.difference(ids)
+    if new:
+        write_rows(conn, change_fields, ("fields",), [(text,) for text in sorted(new)])
+        ids |= _listed_ids(conn, new)
+    return ids
+
+
+def _listed_ids(conn: sa.Connection, texts: set[str]) -> dict[str, int]:
+    if conn.dialect.name == "sqlite":
+        where = "fields IN (SELECT value FROM json_each(?))"
+        parameter: Any = orjson.dumps(sorted(texts)).decode()
+    else:
+        where, parameter = "fields = ANY(%s::text[])", sorted(texts)
+    sql = f"SELECT fields, id FROM {change_fields.name} WHERE {where}"
+    return {text: id_ for text, id_ in conn.exec_driver_sql(sql, (parameter,))}
 
 
 def changes_since(
@@ -125,7 +160,13 @@ def iter_changes(
     """``changes_since``, read as it goes (on PostgreSQL through a server-side cursor),
     for a reader that hands each change on: the whole feed in a list took 1.6 KB a
     change (385 MB for 240,000), and its first line waited for its last."""
-    query = sa.select(changes).where(changes.c.changed_at >= since).order_by(changes.c.id)
+    listed = change_fields.c.fields.label("listed")
+    query = (
+        sa.select(changes, listed)
+        .select_from(changes.outerjoin(change_fields, change_fields.c.id == changes.c.fields_id))
+        .where(changes.c.changed_at >= since)
+        .order_by(changes.c.id)
+    )
     if after is not None:
         query = query.where(changes.c.id > after)
     if limit is not None:
@@ -135,12 +176,13 @@ def iter_changes(
 
 
 def _change(values: Mapping[str, Any] | sa.RowMapping) -> Change:
+    listed = values["fields_id"] is not None  # an insert's list, in ``change_fields``
     return Change(
         id=values["id"],
         resource=values["resource"],
         record_id=values["record_id"],
         npn=values["npn"],
-        fields=list(values["fields"]),
+        fields=orjson.loads(values["listed"]) if listed else list(values["fields"]),
         run_id=values["run_id"],
         changed_at=values["changed_at"],
         action=values["action"],
