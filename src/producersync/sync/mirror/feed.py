@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import Converters, converters, write_rows
+from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.tables import change_fields, changes
 
 __all__ = [
@@ -72,9 +72,12 @@ def append_changes(
     inserted = {id(row[4]): row[4] for row in rows if row[3] == "insert"}
     texts = {key: orjson.dumps(fields).decode() for key, fields in inserted.items()}
     ids = _list_ids(conn, set(texts.values()))
-    listed = {key: (convert.json(None), ids[text]) for key, text in texts.items()}
+    null = convert.json(None)
+    listed = {key: ids[text] for key, text in texts.items()}
     values = [
-        (resource, record_id, npn, action, *_fields(listed, fields, convert), run_id, stamps[at])
+        (resource, record_id, npn, action, null, listed[id(fields)], run_id, stamps[at])
+        if action == "insert"
+        else (resource, record_id, npn, action, convert.json(fields), None, run_id, stamps[at])
         for resource, record_id, npn, action, fields, run_id, at in rows
     ]
     if not answer:
@@ -103,13 +106,6 @@ def append_changes(
             taken, rows, strict=True
         )
     ]
-
-
-def _fields(
-    listed: dict[int, tuple[Any, int]], fields: list[str], convert: Converters
-) -> tuple[Any, int | None]:
-    """A change row's ``fields`` and ``fields_id``: an insert's list by its id."""
-    return listed.get(id(fields)) or (convert.json(fields), None)
 
 
 def _list_ids(conn: sa.Connection, texts: set[str]) -> dict[str, int]:

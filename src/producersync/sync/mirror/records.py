@@ -129,10 +129,11 @@ def upsert_records(
             bad.append(_set_aside(resource, record, None, "id"))
     npns = {d["npn"] for d in documents if type(d.get("npn")) is str}
     inactive = select_inactive(conn, list(npns))
+    # Without the test when none is inactive: a backfill's every page.
     pending: dict[int, _Pending] = {
         document["id"]: (document, {})
         for document in documents
-        if document.get("npn") not in inactive
+        if not inactive or document.get("npn") not in inactive
     }
     written = _upsert(conn, mirrored, pending, run_id, now)
     feed = written.feed
@@ -567,8 +568,7 @@ _NPN_LENGTH = 10
 def _values(layout: _Layout, document: dict[str, Any], inherited: dict[str, Any]) -> list[Any]:
     """The typed columns' values as the wire record has them (or its parent's, where
     it has none)."""
-    get = document.get
-    values: list[Any] = [get(key) for key in layout.keys]
+    values: list[Any] = list(map(document.get, layout.keys))
     for i, rest in layout.nested:
         value = values[i]
         for key in rest:
