@@ -35,6 +35,8 @@ from tests.support.cli import error_both_ways, producersync, sync_environment
 from tests.support.processes import cli
 from tests.support.service import free_port
 
+pytestmark = pytest.mark.slow(60)
+
 
 @pytest.mark.parametrize(
     ("command", "value"),

@@ -30,6 +30,8 @@ from tests.conftest import BACKENDS
 from tests.support.cli import producersync, sync_environment
 from tests.support.databases import revisions, store_url
 
+pytestmark = pytest.mark.slow(80)
+
 _SCHEMAS: dict[str, tuple[Callable[[str], sa.Engine], Any, sa.MetaData, str]] = {
     "store": (store_engine, store_migrate, store_metadata, "alembic_version"),
     "mirror": (mirror_engine, mirror_migrate, mirror_metadata, mirror_migrate.VERSION_TABLE),

@@ -16,6 +16,8 @@ from producersync.service.api.params import MAX_LIST_ITEMS
 from producersync.service.api.resources import RESOURCES
 from tests.support.service import Credentials, RunningService
 
+pytestmark = pytest.mark.slow(60)
+
 
 @pytest.fixture(scope="module")
 def creds(service: RunningService, universe_npns: list[str]) -> Credentials:

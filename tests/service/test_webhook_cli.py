@@ -23,6 +23,8 @@ from tests.support.databases import migrated_store, store_url
 from tests.support.delivery import log_attempts
 from tests.support.processes import cli, cli_json
 
+pytestmark = pytest.mark.slow(55)
+
 PRIVATE_OK = {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"}
 
 

@@ -32,6 +32,8 @@ from tests.support.databases import statements
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
+pytestmark = pytest.mark.slow(130)
+
 NPN = "12345678"
 GONE = "87654321"  # deactivated
 CARRIER = "60483"

@@ -44,6 +44,8 @@ from tests.support.databases import postgres_database, waiting_on_a_lock
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
+pytestmark = pytest.mark.slow(140)
+
 T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
 
 

@@ -46,6 +46,8 @@ from tests.support.databases import statements, waiting_on_a_lock
 from tests.support.delivery import opened_store as opened
 from tests.support.waiting import eventually
 
+pytestmark = pytest.mark.slow(60)
+
 T0 = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
 LEASE = dt.timedelta(seconds=30)
 URL = "https://93.184.216.34/hook"

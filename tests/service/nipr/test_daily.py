@@ -31,6 +31,8 @@ from producersync.service.store import tables
 from producersync.service.store.accounts import create_account
 from producersync.service.store.open import open_store
 
+pytestmark = pytest.mark.slow(90)
+
 START = DEFAULT_START_DATE  # the universe's, its first day to run
 DAY = dt.date(2025, 6, 10)  # after the universe's start: no record carries it yet
 ONE = dt.timedelta(days=1)
