@@ -92,26 +92,33 @@ def test_a_license_or_an_appointment_by_npn_and_state_is_read_through_the_npn_s_
 ) -> None:
     """SQLite read it through an index on ``state`` (or the carrier's ``co_code``),
     every record of the state, before mirror migration 0010 dropped them."""
-    plans: list[str] = []
-
-    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if statement.lstrip().upper().startswith("SELECT"):
-            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            # The steps over the table asked of; the malformed fields' look-ups aside.
-            plans.extend(
-                row[-1] for row in found if row[-1].split()[1:2] in (["licenses"], ["appointments"])
-            )
-
     with fresh_mirror("sqlite", tmp_path) as engine:
         _sync_all(engine)
-        sa.event.listen(engine, "before_cursor_execute", explain)
-        with engine.connect() as conn:
+        with _sqlite_plans(engine, "licenses", "appointments") as plans, engine.connect() as conn:
             licenses_in_state(conn, "123", "CA")
             appointments_with(conn, "123", "CA", "12345")
     assert plans == [
         "SEARCH licenses USING INDEX ix_licenses_npn (npn=?)",
         "SEARCH appointments USING INDEX ix_appointments_npn (npn=?)",
     ]
+
+
+@contextlib.contextmanager
+def _sqlite_plans(engine: sa.Engine, *tables: str) -> Iterator[list[str]]:
+    """The steps over ``tables`` of SQLite's plans for the SELECTs run meanwhile (the
+    malformed fields' look-ups aside)."""
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.extend(step for *_, step in found if step.split()[1:2] in [[t] for t in tables])
+
+    sa.event.listen(engine, "before_cursor_execute", explain)
+    try:
+        yield plans
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", explain)
 
 
 def _sync_all(engine: sa.Engine, run_id: int | None = None) -> dict[str, mirror.UpsertCounts]:
@@ -1268,6 +1275,72 @@ def test_a_reader_paging_by_id_misses_no_change_committed_after_a_later_id(
         with engine.connect() as conn:
             assert read == [c.id for c in mirror.changes_since(conn, T0)]
     assert len(read) == 2
+
+
+def test_changes_since_are_the_feed_s_changes_at_or_after_since_in_id_order(
+    engine: sa.Engine,
+) -> None:
+    """Read from the first change at or after ``since`` on SQLite: a purge appended
+    after later changes, bearing its deactivation's older time, is read in its place."""
+    hour = dt.timedelta(hours=1)
+    times = [T0, T0, T0 + hour, T0 + 2 * hour, T0 + hour / 2, T0 + 3 * hour, T0 + hour]
+    with write_transaction(engine) as conn:
+        feed = append_changes(
+            conn, [("addresses", n, "1", "update", ["a"], None, at) for n, at in enumerate(times)]
+        )
+        for since in {T0 - hour, *times, T0 + 4 * hour}:
+            at_or_after = [c for c in feed if c.changed_at >= since]
+            assert mirror.changes_since(conn, since) == at_or_after
+            assert mirror.changes_since(conn, since, limit=2) == at_or_after[:2]
+            assert mirror.changes_since(conn, since, after=feed[2].id) == [
+                c for c in at_or_after if c.id > feed[2].id
+            ]
+
+
+def test_changes_since_a_time_are_found_through_the_index_on_sqlite(tmp_path: Path) -> None:
+    """SQLite, with no statistics, read every change before the first at or after
+    ``since`` in id order (its ``ORDER BY``): 20-29 ms for none of 212,000."""
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            append_changes(
+                conn, [("addresses", n, "1", "update", ["a"], None, T0) for n in range(3)]
+            )
+        with _sqlite_plans(engine, "changes") as plans, engine.connect() as conn:
+            mirror.changes_since(conn, T0, limit=2)
+    assert plans == [
+        "SEARCH changes USING INTEGER PRIMARY KEY (rowid>?)",
+        "SEARCH changes USING COVERING INDEX ix_changes_changed_at (changed_at>?)",
+    ]
+
+
+@pytest.mark.postgres
+def test_changes_since_a_recent_time_are_found_through_the_index_on_postgres(
+    tmp_path: Path,
+) -> None:
+    """PostgreSQL's statistics choose the index for a ``since`` that leaves a few of
+    the feed's changes (read through a server-side cursor, which plans for a tenth)."""
+    minute = dt.timedelta(minutes=1)
+    rows = [
+        ("addresses", n, "1", "update", ["a"], None, T0 + n // 100 * minute) for n in range(5000)
+    ]
+    with fresh_mirror("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            append_changes(conn, rows, answer=False)
+            conn.exec_driver_sql("ANALYZE changes")
+        plans: list[str] = []
+
+        def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            if "FROM changes" in statement:
+                found = cursor.connection.execute(
+                    f"EXPLAIN DECLARE c CURSOR FOR {statement}", parameters
+                )
+                plans.append("\n".join(step for (step,) in found))
+
+        sa.event.listen(engine, "before_cursor_execute", explain)
+        with engine.connect() as conn:
+            assert len(mirror.changes_since(conn, rows[-1][-1])) == 100
+    [plan] = plans
+    assert "Index Cond: (changed_at >=" in plan and "pk_changes" not in plan, plan
 
 
 def test_appended_changes_carry_the_ids_the_feed_stored(engine: sa.Engine) -> None:

@@ -165,10 +165,28 @@ def iter_changes(
     )
     if after is not None:
         query = query.where(changes.c.id > after)
+    elif converters(conn).sqlite:
+        # Not past ``after``: a reader paging the feed would walk the index again for
+        # every page, while the changes it has still to read follow its last.
+        query = query.where(changes.c.id >= _first_id_since(since))
     if limit is not None:
         query = query.limit(limit)
     for row in conn.execute(query.execution_options(yield_per=_READ_BATCH)):
         yield _change(row._mapping)
+
+
+def _first_id_since(since: dt.datetime) -> sa.ScalarSelect[Any]:
+    """The first change's id at or after ``since``, from the index on ``changed_at``
+    (SQLite's ``min(id)`` walked the feed by id, unless the id is an expression). The
+    changes from it on are read by id, a purge's among them, whatever its time. SQLite
+    keeps no statistics, and read the feed by id for its ``ORDER BY``, every change
+    before the first at or after ``since`` (20-29 ms for none of 212,000, 0.4-0.8 ms
+    so). The index costs an entry a change since, read to a limit or not: the first
+    1,000 of all 212,000 took 19-32 ms, against 8-20 ms. Not on PostgreSQL: its statistics
+    choose the index for a ``since`` that leaves a few, the ids for one that leaves
+    most, where this made it scan the table (51 ms against 0.4 ms)."""
+    first = sa.func.min(changes.c.id + sa.literal_column("0"))
+    return sa.select(first).where(changes.c.changed_at >= since).scalar_subquery()
 
 
 def _change(values: Mapping[str, Any] | sa.RowMapping) -> Change:
