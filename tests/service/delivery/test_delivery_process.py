@@ -271,9 +271,8 @@ def test_a_retry_of_a_type_the_endpoint_unsubscribed_from_is_not_sent(
         with write_transaction(harness.engine) as conn:
             publish_events(conn, account_id, [NpnActivated.create("15645555")])
         eventually(lambda: len(harness.attempts(endpoint_id)) == 2)
-        narrowed = store_endpoints.EndpointChanges(event_types=[UPDATES_AVAILABLE])
         with write_transaction(harness.engine) as conn:
-            management.update_endpoint(conn, harness.settings, None, endpoint_id, narrowed)
+            _unsubscribe_from_activations(harness, conn, endpoint_id)
             # The retry falls due now rather than in an hour.
             d = webhook_deliveries
             conn.execute(
@@ -288,6 +287,39 @@ def test_a_retry_of_a_type_the_endpoint_unsubscribed_from_is_not_sent(
     assert (ended.event_type, ended.attempt_number) == (NPN_ACTIVATED, 2)
     assert (ended.succeeded, ended.status_code, ended.next_attempt_at) == (False, 0, None)
     assert ended.error == f"{outbox.UNSUBSCRIBED} {NPN_ACTIVATED}"
+    # Not made, it is no failure of the receiver's: of the two attempts made (the test
+    # event's and the activation's first), one succeeded, as the portal's rate says.
+    with harness.engine.connect() as conn:
+        since = ended.attempted_at - dt.timedelta(days=1)
+        assert outbox.attempt_stats(conn, [endpoint_id], since) == {endpoint_id: (2, 1)}
+    assert not ended.sent
+
+
+def _unsubscribe_from_activations(harness: Harness, conn: sa.Connection, endpoint_id: str) -> None:
+    narrowed = store_endpoints.EndpointChanges(event_types=[UPDATES_AVAILABLE])
+    management.update_endpoint(conn, harness.settings, None, endpoint_id, narrowed)
+
+
+def test_a_resend_on_the_retry_schedule_is_sent_whatever_the_filter(harness: Harness) -> None:
+    account_id = harness.account().id
+    # The activation's first attempt is told to wait an hour; the Resend is answered 200.
+    later = _failing(1, Reply(status=429, headers={"retry-after": "3600"}))
+    with receiver(lambda got: later(got) if got.event["type"] == NPN_ACTIVATED else Reply()) as rx:
+        endpoint_id, _ = harness.endpoint(account_id, rx.url)
+        with write_transaction(harness.engine) as conn:
+            publish_events(conn, account_id, [NpnActivated.create("15645556")])
+        eventually(lambda: len(harness.attempts(endpoint_id)) == 2)
+        message_id = _events(rx, NPN_ACTIVATED)[0].headers["webhook-id"]
+        with write_transaction(harness.engine) as conn:
+            _unsubscribe_from_activations(harness, conn, endpoint_id)
+            endpoint = store_endpoints.get_endpoint(conn, account_id, endpoint_id)
+            assert endpoint is not None
+            assert management.replay(conn, endpoint, message_id) is not None
+        rx.wait_for(lambda got: len(_events(rx, NPN_ACTIVATED)) == 2)
+    eventually(lambda: [d.state for d in harness.deliveries(endpoint_id)] == ["succeeded"] * 2)
+    resent = harness.attempts(endpoint_id)[-1]
+    assert (resent.event_type, resent.attempt_number) == (NPN_ACTIVATED, 2)
+    assert (resent.trigger, resent.sent, resent.succeeded) == ("manual", True, True)
 
 
 def test_an_example_of_a_type_outside_the_filter_is_retried(harness: Harness) -> None:

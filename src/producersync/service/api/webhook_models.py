@@ -399,6 +399,10 @@ class WebhookAttempt(_Out):
     response: str | None = Field(description="The first bytes of the response body")
     error: str | None
     next_attempt_at: UtcDatetime | None = Field(description="null: no more automatic attempts")
+    sent: bool = Field(
+        description="false: the attempt was not made ('error' says why); it is no failure "
+        "of the receiver's and no success rate counts it"
+    )
 
     @classmethod
     def of(cls, attempt: Attempt) -> Self:

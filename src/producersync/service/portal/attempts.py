@@ -157,10 +157,13 @@ def _news(new: list[outbox.Attempt]) -> str:
     if not new:
         return ""
     latest = new[0]
-    said = (
-        f"{latest.event_type}, {latest.status_code or 'no response'}, "
-        f"{'succeeded' if latest.succeeded else 'failed'}"
-    )
+    if latest.sent:
+        said = (
+            f"{latest.event_type}, {latest.status_code or 'no response'}, "
+            f"{'succeeded' if latest.succeeded else 'failed'}"
+        )
+    else:
+        said = f"{latest.event_type}, not sent"
     if len(new) == 1:
         return f"1 new attempt: {said}."
     return f"{len(new)} new attempts; newest: {said}."

@@ -128,6 +128,7 @@ class Attempt:
     response: str | None
     error: str | None
     next_attempt_at: dt.datetime | None
+    sent: bool = True  # False: not made (``error`` says why)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +263,7 @@ def claim_due(
         sa.select(
             d.c.id,
             d.c.manual,
+            d.c.resent,
             d.c.created_at,
             e.c.updated_at,
             e.c.event_types,
@@ -279,7 +281,11 @@ def claim_due(
     unsubscribed: dict[int, str] = {}
     for row in conn.execute(due):
         if _unsubscribed(
-            row.manual, row.created_at, row.updated_at, row.event_types, row.event_type
+            row.manual or row.resent,
+            row.created_at,
+            row.updated_at,
+            row.event_types,
+            row.event_type,
         ):
             unsubscribed[row.id] = row.event_type
         else:
@@ -323,7 +329,8 @@ def _unsubscribed(
     queued: its retries were sent on for days to an endpoint that had unsubscribed.
     Queued after the endpoint's last change, the filter is the one it was queued under, so
     one the filter does not take was queued to it whatever its filter (its test event, an
-    example) and is sent; a manual attempt is sent whatever the filter, as in Svix."""
+    example) and is sent; a manual attempt (a Resend among them) is sent whatever the
+    filter, as in Svix."""
     return (
         not manual
         and queued_at < endpoint_changed_at
@@ -353,6 +360,7 @@ def _end_unsubscribed(conn: sa.Connection, event_types: dict[int, str], now: dt.
                 "trigger": "scheduled",
                 "attempted_at": now,
                 "succeeded": False,
+                "sent": False,
                 "status_code": 0,
                 "duration_ms": 0,
                 "response": None,
@@ -376,11 +384,14 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
     made with."""
     # An endpoint deleted while its attempts were in flight took its deliveries with it.
     ids = [o.claimed.delivery_id for o in outcomes]
-    alive = set(
-        conn.execute(
-            sa.select(webhook_deliveries.c.id).where(webhook_deliveries.c.id.in_(ids))
-        ).scalars()
-    )
+    d = webhook_deliveries
+    # A Resend of a delivery on its schedule is logged manual, its claim not (the retries
+    # it had are kept); read here, the claim a batch DBOS pickled needs no new field.
+    resent: dict[int, bool] = {
+        delivery_id: flag
+        for delivery_id, flag in conn.execute(sa.select(d.c.id, d.c.resent).where(d.c.id.in_(ids)))
+    }
+    alive = set(resent)
     outcomes = [o for o in outcomes if o.claimed.delivery_id in alive]
     if not outcomes:
         return 0
@@ -412,7 +423,9 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
                 "endpoint_id": o.claimed.endpoint_id,
                 "event_type": event_types[o.claimed.message_id],
                 "attempt_number": o.claimed.attempts + 1,
-                "trigger": "manual" if o.claimed.manual else "scheduled",
+                "trigger": "manual"
+                if o.claimed.manual or resent[o.claimed.delivery_id]
+                else "scheduled",
                 "attempted_at": o.attempted_at,
                 "succeeded": o.succeeded,
                 "status_code": o.status_code,
@@ -424,7 +437,6 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
             for o in outcomes
         ],
     )
-    d = webhook_deliveries
     moved = conn.execute(
         d.update()
         .where(d.c.id == sa.bindparam("b_id"), _held(d, "b_lease"))
@@ -432,6 +444,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
             state=sa.bindparam("b_state"),
             attempts=d.c.attempts + 1,
             manual=False,
+            resent=False,
             next_attempt_at=sa.bindparam("b_next", type_=d.c.next_attempt_at.type),
             updated_at=sa.bindparam("b_at", type_=d.c.updated_at.type),
         ),
@@ -594,6 +607,7 @@ def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
         response=r.response,
         error=r.error,
         next_attempt_at=r.next_attempt_at,
+        sent=r.sent,
     )
 
 
@@ -688,7 +702,8 @@ def attempt_stats(
     conn: sa.Connection, endpoint_ids: Sequence[str], since: dt.datetime
 ) -> dict[str, tuple[int, int]]:
     """Per endpoint, the attempts made to it since ``since`` and how many succeeded
-    (endpoints without any are left out)."""
+    (endpoints without any are left out). An attempt not made (``sent`` false) is no
+    failure of the receiver's and is not counted."""
     a = webhook_attempts
     if not endpoint_ids:
         return {}
@@ -698,7 +713,11 @@ def attempt_stats(
             sa.func.count(),
             sa.func.sum(sa.case((a.c.succeeded.is_(True), 1), else_=0)),
         )
-        .where(a.c.endpoint_id.in_(list(endpoint_ids)), a.c.attempted_at >= since)
+        .where(
+            a.c.endpoint_id.in_(list(endpoint_ids)),
+            a.c.attempted_at >= since,
+            a.c.sent.is_(True),
+        )
         .group_by(a.c.endpoint_id)
     )
     return {endpoint_id: (int(total), int(ok or 0)) for endpoint_id, total, ok in rows}
@@ -722,7 +741,8 @@ def delivery_counts(conn: sa.Connection, account_id: int) -> dict[str, dict[str,
 def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datetime) -> int:
     """Make one manual attempt of the message to the endpoint, due now (a delivery is
     created if the endpoint never had one). A delivery still on its retry schedule is
-    brought forward instead, and keeps its retries; one whose attempt is owed now (a
+    brought forward instead, and keeps its retries (its attempt is a manual one all the
+    same: logged so, and sent whatever the filter); one whose attempt is owed now (a
     manual one, or one a sender has in hand) is left as it is. Returns the delivery id."""
     d = webhook_deliveries
     found = conn.execute(
@@ -758,6 +778,9 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
                 # Made manual, a pending delivery's one failed attempt ended it for good:
                 # the retries it still had were dropped by the replay meant to hurry it.
                 "manual": sa.case((d.c.state == PENDING, d.c.manual), else_=sa.true()),
+                # Left scheduled, the Resend was ended unsent if the endpoint's filter had
+                # dropped its type since the message was queued; asked for, it goes out.
+                "resent": d.c.state == PENDING,
                 "next_attempt_at": now,
                 "updated_at": now,
             },

@@ -369,6 +369,9 @@ webhook_deliveries = sa.Table(
     sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     # The next attempt is a manual one (replay, recover): it is not retried.
     sa.Column("manual", sa.Boolean, nullable=False, server_default=sa.false()),
+    # The next attempt is a Resend of a delivery still on its retry schedule: a manual one,
+    # sent whatever the endpoint's filter, after which the retries it had are kept.
+    sa.Column("resent", sa.Boolean, nullable=False, server_default=sa.false()),
     # Due time while pending; a claimed row is pushed a lease ahead, so a sender that dies
     # mid-attempt leaves it due again.
     sa.Column("next_attempt_at", UtcDateTime),
@@ -404,6 +407,9 @@ webhook_attempts = sa.Table(
     sa.Column("trigger", sa.String(16), nullable=False),  # scheduled | manual
     sa.Column("attempted_at", UtcDateTime, nullable=False),
     sa.Column("succeeded", sa.Boolean, nullable=False),
+    # False: the attempt was not made (its type no longer subscribed to), which no figure
+    # of the receiver's successes and failures counts.
+    sa.Column("sent", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("status_code", sa.Integer, nullable=False),  # 0: no HTTP response
     sa.Column("duration_ms", sa.Integer, nullable=False),
     sa.Column("response", sa.String(2048)),  # the first bytes of the response body
