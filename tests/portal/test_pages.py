@@ -1384,6 +1384,28 @@ def test_an_attempt_without_a_body_says_why(
     assert page.status_code == 200 and says in page.text
 
 
+def test_an_attempt_not_made_says_why_and_is_left_out_of_the_success_rate(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    endpoint_id = _create(visitor, "http://127.0.0.1:9/not-sent")
+    log_attempts(portal_service.engine, endpoint_id, [True, False])
+    attempt_id, _ = _attempt_ids(portal_service, endpoint_id)  # newest first
+    why = f"{outbox.UNSUBSCRIBED} {ENDPOINT_TEST}"
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_attempts.update()
+            .where(webhook_attempts.c.id == attempt_id)
+            .values(status_code=0, response=None, sent=False, error=why)
+        )
+    listed = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts").text
+    assert ">Not sent</span>" in listed and why in listed
+    shown = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}").text
+    assert "<dd>Not sent</dd>" in shown and "Nothing was sent." in shown
+    # Of the attempts made, the one there was succeeded.
+    row = visitor.http.get("/portal/endpoints").text.split("/not-sent</a>")[1].split("</tr>")[0]
+    assert ">100.0%</span>" in row and "of 1 attempt<" in row
+
+
 def test_an_attempt_is_found_only_under_its_own_endpoint(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
