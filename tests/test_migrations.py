@@ -20,6 +20,7 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from producersync.service.store import migrate as store_migrate
+from producersync.service.store import outbox
 from producersync.service.store.engine import make_engine as store_engine
 from producersync.service.store.tables import metadata as store_metadata
 from producersync.sync.mirror import migrate as mirror_migrate
@@ -185,6 +186,26 @@ def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_databas
         with old.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": version_table})
             assert compare_metadata(context, metadata) == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_attempts_not_made_before_0013_are_marked_not_sent(kind: str, tmp_path: Path) -> None:
+    with _engine("store", kind, tmp_path / "old") as old:
+        store_migrate.upgrade(old, "0012")
+        written = _fill(old, "alembic_version")
+        unsent = written["webhook_attempts"][0]["id"]
+        attempts = sa.Table("webhook_attempts", sa.MetaData(), autoload_with=old)
+        with old.begin() as conn:
+            conn.execute(
+                attempts.update()
+                .where(attempts.c.id == unsent)
+                .values(status_code=0, error=f"{outbox.UNSUBSCRIBED} webhook.test")
+            )
+        store_migrate.upgrade(old)
+        assert _read(old, "webhook_attempts", ["id", "sent"]) == sorted(
+            ({"id": row["id"], "sent": row["id"] != unsent} for row in written["webhook_attempts"]),
+            key=repr,
+        )
 
 
 def test_a_mirror_of_a_newer_version_is_one_line(
