@@ -1401,6 +1401,29 @@ def test_an_insert_s_fields_are_stored_once_and_read_as_listed_old_rows_too(
     assert [c.action for c in read] == ["insert", *(c.action for c in appended)]
 
 
+@pytest.mark.postgres
+def test_an_insert_s_list_added_after_the_lists_were_read_is_read_too(tmp_path: Path) -> None:
+    """The feed reads the inserts' lists before the changes: on PostgreSQL, where each
+    statement reads what was committed when it began (SQLite reads both from one
+    snapshot), an insert committed in between is in the changes read, its list new."""
+    first = ("addresses", 1, "1", "insert", ["a", "id"], None, T0)
+    later = ("addresses", 2, "1", "insert", ["b", "id"], None, T0)
+    appended: list[bool] = []
+    with fresh_mirror("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            append_changes(conn, [first])
+
+        def append_first(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if "FROM changes" in statement and not appended:
+                appended.append(True)
+                with write_transaction(engine) as other:
+                    append_changes(other, [later])
+
+        sa.event.listen(engine, "before_cursor_execute", append_first)
+        read = _changes(engine)
+    assert [(c.record_id, c.fields) for c in read] == [(1, ["a", "id"]), (2, ["b", "id"])]
+
+
 def test_pruning_the_feed_deletes_its_oldest_changes_never_one_behind_a_newer(
     engine: sa.Engine,
 ) -> None:

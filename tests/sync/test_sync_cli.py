@@ -589,10 +589,10 @@ def test_changes_are_written_as_they_are_read(
     read = 0
     to_change = feed._change
 
-    def counted(values: Any) -> mirror.Change:
+    def counted(values: Any, listed: list[str] | None) -> mirror.Change:
         nonlocal read
         read += 1
-        return to_change(values)
+        return to_change(values, listed)
 
     monkeypatch.setattr(feed, "_change", counted)
     monkeypatch.setattr(sys, "stdout", _ClosedPipe())
