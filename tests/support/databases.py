@@ -17,7 +17,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any, TypeVar
 
+import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
@@ -25,6 +27,7 @@ from alembic.script import ScriptDirectory
 ADMIN_URL = os.environ.get(
     "PRODUCERSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
+_T = TypeVar("_T")
 REDIS_URL = os.environ.get("PRODUCERSYNC_TEST_REDIS_URL", "redis://127.0.0.1:6379")
 
 
@@ -57,22 +60,38 @@ def unavailable(what: str, why: object) -> None:
 
 @contextmanager
 def postgres_database(template: str | None = None) -> Iterator[str]:
-    """A new database, empty or a copy of the database ``template``; its URL."""
-    name = f"ps_test_{uuid.uuid4().hex[:12]}"
+    """A new database, empty or a copy of the database ``template``; its URL. A copy of a
+    template ``migrated_copy`` made may be one a previous test of this process used, put
+    back as the template has it (``_Pool``): a ``DROP DATABASE`` forces a checkpoint of
+    the whole server."""
+    pool = _POOLS.get(template) if template else None
     admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}"' + _template_clause(template)))
-    except sa.exc.OperationalError as exc:
-        admin.dispose()
-        unavailable("PostgreSQL", exc.orig)
-    url = admin.url.set(database=name).render_as_string(hide_password=False)
+    if pool is not None and pool.idle:
+        name = pool.idle.pop()
+    else:
+        name = f"ps_test_{uuid.uuid4().hex[:12]}"
+        try:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'CREATE DATABASE "{name}"' + _template_clause(template)))
+        except sa.exc.OperationalError as exc:
+            admin.dispose()
+            unavailable("PostgreSQL", exc.orig)
+        if pool is not None:
+            pool.made(_url(admin, name))
+    url = _url(admin, name)
     try:
         yield url
     finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        if pool is not None and pool.reset(url):
+            pool.idle.append(name)
+        else:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _url(admin: sa.Engine, database: str) -> str:
+    return admin.url.set(database=database).render_as_string(hide_password=False)
 
 
 def _template_clause(template: str | None) -> str:
@@ -82,6 +101,193 @@ def _template_clause(template: str | None) -> str:
 # A schema migrated once per test process (an xdist worker): kind and name -> the SQLite
 # file, or the PostgreSQL database, that each new one is copied from.
 _TEMPLATES: dict[tuple[str, str], str] = {}
+
+
+# Catalogs whose rows a test's DDL adds, removes or rewrites: a row's xmin is the
+# transaction that last wrote it. pg_class is compared by its columns instead, since a
+# TRUNCATE rewrites its rows; a user object's oid is FirstNormalObjectId (16384) or more.
+_CATALOGS_BY_OID = [
+    "pg_type",
+    "pg_proc",
+    "pg_constraint",
+    "pg_trigger",
+    "pg_attrdef",
+    "pg_rewrite",
+    "pg_extension",
+    "pg_policy",
+    "pg_statistic_ext",
+    "pg_enum",
+    "pg_operator",
+    "pg_opclass",
+    "pg_opfamily",
+    "pg_cast",
+    "pg_collation",
+    "pg_conversion",
+    "pg_language",
+    "pg_default_acl",
+    "pg_event_trigger",
+    "pg_publication",
+    "pg_largeobject_metadata",
+    "pg_ts_config",
+    "pg_ts_dict",
+]
+_FINGERPRINT = sa.text(
+    "SELECT md5(string_agg(item, ',' ORDER BY item)) FROM ("
+    " SELECT concat_ws(' ', 'class', oid, relname, relnamespace, relkind, relpersistence,"
+    "  relacl, reloptions, relrowsecurity, relforcerowsecurity, relreplident) AS item"
+    "  FROM pg_class WHERE oid >= 16384"
+    " UNION ALL SELECT concat_ws(' ', 'namespace', oid, xmin) FROM pg_namespace"
+    "  WHERE oid >= 16384 AND nspname !~ '^pg_'"  # not a session's pg_temp_N, which stays
+    " UNION ALL SELECT concat_ws(' ', 'attribute', attrelid, attnum, xmin) FROM pg_attribute"
+    "  WHERE attrelid >= 16384"
+    " UNION ALL SELECT concat_ws(' ', 'index', indexrelid, xmin) FROM pg_index"
+    "  WHERE indexrelid >= 16384"
+    " UNION ALL SELECT concat_ws(' ', 'sequence', seqrelid, xmin) FROM pg_sequence"
+    "  WHERE seqrelid >= 16384"
+    " UNION ALL SELECT concat_ws(' ', 'description', objoid, classoid, objsubid, xmin)"
+    "  FROM pg_description WHERE objoid >= 16384"
+    " UNION ALL SELECT concat_ws(' ', 'database', xmin) FROM pg_database"
+    "  WHERE datname = current_database()"
+    " UNION ALL SELECT concat_ws(' ', 'settings', s.xmin) FROM pg_db_role_setting s"
+    "  JOIN pg_database d ON d.oid = s.setdatabase WHERE d.datname = current_database()"
+    + "".join(
+        f" UNION ALL SELECT concat_ws(' ', '{catalog}', oid, xmin) FROM {catalog}"
+        " WHERE oid >= 16384"
+        for catalog in _CATALOGS_BY_OID
+    )
+    + ") AS items"
+)
+_USER_RELATIONS = (
+    "SELECT format('%I.%I', n.nspname, c.relname) FROM pg_class c"
+    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+    " WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.relkind IN ({})"
+    " ORDER BY 1"
+)
+_OTHERS = sa.text(
+    "SELECT (SELECT count(*) FROM pg_stat_activity"
+    "  WHERE datname = current_database() AND pid <> pg_backend_pid())"
+    " + (SELECT count(*) FROM pg_prepared_xacts WHERE database = current_database())"
+)
+# How long a released copy waits for the sessions of the test's closed connections to end.
+_SESSIONS_GONE_SECONDS = 1.0
+
+
+class _Pool:
+    """Copies of one template, put back as the template has them when a test is done
+    with one, rather than dropped: what every ``DROP DATABASE`` costs on PostgreSQL 15 is
+    a checkpoint of the whole server, every other test's writes flushed with it.
+
+    A copy is put back only when nothing but its rows can differ from a new copy: its
+    schema as the template's (``_FINGERPRINT``), nobody connected to it, and every table
+    truncated, the template's rows, sequences and (empty) planner statistics restored in
+    one transaction. Anything else, and it is dropped as before."""
+
+    def __init__(self, conn: sa.Connection) -> None:
+        self.tables = list(conn.execute(sa.text(_USER_RELATIONS.format("'r', 'p'"))).scalars())
+        self.rows: dict[str, bytes] = {}
+        cursor = _cursor(conn)
+        for table in conn.execute(sa.text(_USER_RELATIONS.format("'r'"))).scalars():
+            if conn.execute(sa.text(f"SELECT EXISTS (SELECT FROM {table})")).scalar_one():
+                with cursor.copy(f"COPY {table} TO STDOUT (FORMAT BINARY)") as copy:
+                    self.rows[table] = b"".join(bytes(block) for block in copy)
+        sequences = sa.text(
+            "SELECT format('%I.%I', schemaname, sequencename),"
+            " coalesce(last_value, start_value), last_value IS NOT NULL FROM pg_sequences"
+        )
+        self.sequences = [tuple(row) for row in conn.execute(sequences)]
+        self.idle: list[str] = []
+        self._fingerprints: dict[str, str] = {}  # copy -> its schema's, as it was made
+
+    @staticmethod
+    def possible(conn: sa.Connection) -> bool:
+        """Whether truncating puts a copy of this database back: not with a materialized
+        view or a foreign table, whose contents a TRUNCATE leaves."""
+        others = sa.text(_USER_RELATIONS.format("'m', 'f'"))
+        return conn.execute(others).first() is None
+
+    def made(self, url: str) -> None:
+        """The copy at ``url`` is new."""
+        self._fingerprints[_name(url)] = _on(url, _fingerprint)
+
+    def reset(self, url: str) -> bool:
+        """Whether the copy at ``url`` is now as new, and can be handed out again."""
+        made = self._fingerprints.pop(_name(url), None)
+
+        def reset(conn: sa.Connection) -> bool:
+            if not _alone(conn):
+                return False
+            with conn.begin():
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '2s'")
+                if made is None or _fingerprint(conn) != made:
+                    return False
+                self._restore(conn)
+            self._fingerprints[_name(url)] = made
+            return True
+
+        try:
+            return _on(url, reset)
+        except sa.exc.DBAPIError:
+            return False
+
+    def _restore(self, conn: sa.Connection) -> None:
+        conn.exec_driver_sql(f"TRUNCATE {', '.join(self.tables)} CASCADE")
+        # The template's rows as they were: its triggers and foreign keys saw them once.
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        cursor = _cursor(conn)
+        for table, rows in self.rows.items():
+            with cursor.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(rows)
+        for sequence, value, called in self.sequences:
+            conn.execute(
+                sa.text("SELECT setval(CAST(:s AS regclass), :v, :c)"),
+                {"s": sequence, "v": value, "c": called},
+            )
+        # The planner sees a new copy's tables as never analysed, whatever the last test
+        # analysed.
+        conn.exec_driver_sql("DELETE FROM pg_statistic WHERE starelid >= 16384")
+        conn.exec_driver_sql("DELETE FROM pg_statistic_ext_data WHERE stxoid >= 16384")
+
+
+def _on(url: str, work: Callable[[sa.Connection], _T]) -> _T:
+    """What ``work`` returns on a connection of its own to ``url``."""
+    engine = sa.create_engine(url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            return work(conn)
+    finally:
+        engine.dispose()
+
+
+def _fingerprint(conn: sa.Connection) -> str:
+    return str(conn.execute(_FINGERPRINT).scalar_one())
+
+
+def _cursor(conn: sa.Connection) -> psycopg.Cursor[Any]:
+    driver = conn.connection.driver_connection
+    assert isinstance(driver, psycopg.Connection)
+    return driver.cursor()
+
+
+def _name(url: str) -> str:
+    return sa.make_url(url).database or ""
+
+
+def _alone(conn: sa.Connection) -> bool:
+    """Whether ``conn`` is the only session on its database, once the sessions of the
+    connections a test just closed have ended."""
+    deadline = time.monotonic() + _SESSIONS_GONE_SECONDS
+    while True:
+        others = conn.execute(_OTHERS).scalar_one()
+        conn.rollback()  # pg_stat_activity is read once a transaction
+        if not others:
+            return True
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+
+
+# Template database -> its copies.
+_POOLS: dict[str, _Pool] = {}
 
 
 @contextmanager
@@ -125,7 +331,10 @@ def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
-        migrate(admin.url.set(database=database).render_as_string(hide_password=False)).dispose()
+        url = _url(admin, database)
+        migrate(url).dispose()
+        if pool := _on(url, lambda conn: _Pool(conn) if _Pool.possible(conn) else None):
+            _POOLS[database] = pool
         # PostgreSQL copies a database nobody is connected to: none may connect from now
         # on (autovacuum's workers skip it too).
         with admin.connect() as conn:
@@ -138,7 +347,15 @@ def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]
 
 
 def drop_templates() -> None:
-    """The templates ``migrated_copy`` made in this process, removed."""
+    """The templates ``migrated_copy`` made in this process, and their copies, removed."""
+    copies = [name for pool in _POOLS.values() for name in pool.idle]
+    _POOLS.clear()
+    if copies:
+        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            for name in copies:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
     for (kind, _), template in _TEMPLATES.items():
         if kind == "sqlite":
             shutil.rmtree(Path(template).parent, ignore_errors=True)
