@@ -19,6 +19,7 @@ _SCHEMA = [
     "INSERT INTO kept (note) VALUES ('from the template')",
     "CREATE TABLE written (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
     " kept_id integer REFERENCES kept (id), note text)",
+    "CREATE TABLE apart (id integer PRIMARY KEY, note text)",  # no key to the others
     "CREATE SEQUENCE loose",  # owned by no column: RESTART IDENTITY leaves it
     "CREATE FUNCTION noted() RETURNS trigger LANGUAGE plpgsql AS"
     " $$ BEGIN NEW.note := coalesce(NEW.note, 'by the trigger'); RETURN NEW; END $$",
@@ -120,3 +121,30 @@ def test_a_copy_someone_is_still_connected_to_is_dropped(tmp_path: Path) -> None
         left_open.commit()
     assert not _exists(first)
     left_open.invalidate()
+
+
+def _sizes(engine: sa.Engine) -> list[tuple[str, int, int]]:
+    """Each table's pages and its indexes' and TOAST's, in bytes."""
+    with engine.connect() as conn:
+        sizes = conn.exec_driver_sql(
+            "SELECT relname, pg_relation_size(oid), pg_total_relation_size(oid) FROM pg_class"
+            " WHERE relname IN ('kept', 'written', 'apart') ORDER BY relname"
+        )
+        return [(name, heap, total) for name, heap, total in sizes]
+
+
+def test_a_table_written_to_and_emptied_again_comes_back_as_new(tmp_path: Path) -> None:
+    """Its rows gone, and VACUUM cut its pages: its index still took pages, and a new
+    copy's plans start from none."""
+    with _copy(tmp_path) as (first, engine):
+        new = _sizes(engine)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("INSERT INTO apart SELECT n, 'x' FROM generate_series(1, 1000) n")
+            conn.exec_driver_sql("DELETE FROM apart")
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql("VACUUM apart")
+        assert _sizes(engine) != new
+        assert [heap for name, heap, _ in _sizes(engine) if name == "apart"] == [0]
+    with _copy(tmp_path) as (second, engine):
+        assert second == first
+        assert _sizes(engine) == new

@@ -163,6 +163,11 @@ _USER_RELATIONS = (
     " WHERE n.nspname !~ '^pg_' AND n.nspname <> 'information_schema' AND c.relkind IN ({})"
     " ORDER BY 1"
 )
+# A table's pages, and its indexes' and TOAST's: a table's rows take pages of its own.
+_SIZES = sa.text(
+    "SELECT t, concat_ws(' ', pg_relation_size(t::regclass), pg_total_relation_size(t::regclass))"
+    " FROM unnest(CAST(:tables AS text[])) AS t"
+)
 _OTHERS = sa.text(
     "SELECT (SELECT count(*) FROM pg_stat_activity"
     "  WHERE datname = current_database() AND pid <> pg_backend_pid())"
@@ -184,6 +189,7 @@ class _Pool:
 
     def __init__(self, conn: sa.Connection) -> None:
         self.tables = list(conn.execute(sa.text(_USER_RELATIONS.format("'r', 'p'"))).scalars())
+        self.sizes = self._sizes(conn)
         self.rows: dict[str, bytes] = {}
         cursor = _cursor(conn)
         for table in conn.execute(sa.text(_USER_RELATIONS.format("'r'"))).scalars():
@@ -229,8 +235,17 @@ class _Pool:
         except sa.exc.DBAPIError:
             return False
 
+    def _sizes(self, conn: sa.Connection) -> dict[str, str]:
+        return {table: size for table, size in conn.execute(_SIZES, {"tables": self.tables})}
+
     def _restore(self, conn: sa.Connection) -> None:
-        conn.exec_driver_sql(f"TRUNCATE {', '.join(self.tables)} CASCADE")
+        # A TRUNCATE costs ~10 ms a table of a loaded machine (new files for the table, its
+        # indexes and TOAST): one never written to, no page in it and its indexes and
+        # TOAST as in the template, is left as it is.
+        sizes = self._sizes(conn)
+        written = [table for table, size in sizes.items() if size != self.sizes[table]]
+        if written := sorted({*written, *self.rows}):
+            conn.exec_driver_sql(f"TRUNCATE {', '.join(written)} CASCADE")
         # The template's rows as they were: its triggers and foreign keys saw them once.
         conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
         cursor = _cursor(conn)
