@@ -31,6 +31,7 @@ __all__ = [
     "converters",
     "delete_malformed",
     "lock_for_writing",
+    "one_of",
     "select_documents",
     "select_inactive",
     "write_rows",
@@ -190,6 +191,17 @@ def lock_for_writing(conn: sa.Connection, table: sa.Table) -> None:
         conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s, %s)", (_PG_TABLE_LOCKS, key))
 
 
+def one_of(
+    conn: sa.Connection, column: str, values: Sequence[Any], pg_type: str
+) -> tuple[str, Any]:
+    """A condition that ``column`` is one of ``values`` (of PostgreSQL type ``pg_type``),
+    and its one parameter: a statement whose text does not depend on how many values
+    there are, prepared and planned once whatever their number."""
+    if conn.dialect.name == "sqlite":
+        return f"{column} IN (SELECT value FROM json_each(?))", orjson.dumps(list(values)).decode()
+    return f"{column} = ANY(%s::{pg_type}[])", list(values)
+
+
 def select_documents(
     conn: sa.Connection, table: sa.Table, ids: Sequence[int]
 ) -> dict[int, dict[str, Any]]:
@@ -197,12 +209,9 @@ def select_documents(
     whose text does not depend on how many ids there are."""
     if not ids:
         return {}
-    if conn.dialect.name == "sqlite":
-        sql = f"SELECT id, record FROM {table.name} WHERE id IN (SELECT value FROM json_each(?))"
-        parameter: Any = orjson.dumps(list(ids)).decode()
-    else:
-        sql = f"SELECT id, record::text FROM {table.name} WHERE id = ANY(%s::bigint[])"
-        parameter = list(ids)
+    where, parameter = one_of(conn, "id", ids, "bigint")
+    text = "record" if conn.dialect.name == "sqlite" else "record::text"
+    sql = f"SELECT id, {text} FROM {table.name} WHERE {where}"
     rows = conn.exec_driver_sql(sql, (parameter,))
     return {id_: orjson.loads(record) for id_, record in rows}
 
@@ -211,11 +220,7 @@ def delete_malformed(conn: sa.Connection, resource: str, ids: Sequence[int]) -> 
     """Forget what ``malformed`` lists of the records ``ids`` of ``resource``, in one
     statement whose text does not depend on how many ids there are (a day's sync
     rewrites a page of records at a time, nearly always clean)."""
-    if conn.dialect.name == "sqlite":
-        where = "record_id IN (SELECT value FROM json_each(?))"
-        parameter: Any = orjson.dumps(list(ids)).decode()
-    else:
-        where, parameter = "record_id = ANY(%s::bigint[])", list(ids)
+    where, parameter = one_of(conn, "record_id", ids, "bigint")
     mark = "?" if conn.dialect.name == "sqlite" else "%s"
     sql = f"DELETE FROM {malformed.name} WHERE resource = {mark} AND {where}"
     conn.exec_driver_sql(sql, (resource, parameter))
@@ -226,10 +231,6 @@ def select_inactive(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
     does not depend on how many there are."""
     if not npns:
         return set()
-    if conn.dialect.name == "sqlite":
-        where = "npn IN (SELECT value FROM json_each(?))"
-        parameter: Any = orjson.dumps(list(npns)).decode()
-    else:
-        where, parameter = "npn = ANY(%s::text[])", list(npns)
+    where, parameter = one_of(conn, "npn", npns, "text")
     sql = f"SELECT npn FROM {population.name} WHERE {where} AND NOT active"
     return set(conn.exec_driver_sql(sql, (parameter,)).scalars())

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from producersync.sync.mirror.driver import converters, write_rows
+from producersync.sync.mirror.driver import converters, one_of, write_rows
 from producersync.sync.mirror.tables import change_fields, changes
 
 __all__ = [
@@ -122,11 +122,7 @@ def _list_ids(conn: sa.Connection, texts: set[str]) -> dict[str, int]:
 
 
 def _listed_ids(conn: sa.Connection, texts: set[str]) -> dict[str, int]:
-    if conn.dialect.name == "sqlite":
-        where = "fields IN (SELECT value FROM json_each(?))"
-        parameter: Any = orjson.dumps(sorted(texts)).decode()
-    else:
-        where, parameter = "fields = ANY(%s::text[])", sorted(texts)
+    where, parameter = one_of(conn, "fields", sorted(texts), "text")
     sql = f"SELECT fields, id FROM {change_fields.name} WHERE {where}"
     return {text: id_ for text, id_ in conn.exec_driver_sql(sql, (parameter,))}
 
