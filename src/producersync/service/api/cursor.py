@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 
 from producersync.model import is_npn
 from producersync.service.api.numbers import MAX_ROW_ID
@@ -20,6 +21,10 @@ __all__ = ["START", "CursorCodec"]
 
 START = "0"
 _MAC_BYTES = 9
+_MAC = re.compile(r"[A-Za-z0-9_-]{12}")  # _MAC_BYTES in base64, unpadded
+"""A MAC as ``encode`` writes it. Checked before the comparison: ``compare_digest``
+refuses a string with a character past ASCII (a TypeError, so a 500) rather than say
+it differs."""
 
 
 def _is_id(text: str) -> bool:
@@ -50,7 +55,12 @@ class CursorCodec:
         if token is None or token == START:
             return None
         parts = token.split(".")
-        if len(parts) != 3 or not is_npn(parts[0]) or not _is_id(parts[1]):
+        if (
+            len(parts) != 3
+            or not is_npn(parts[0])
+            or not _is_id(parts[1])
+            or not _MAC.fullmatch(parts[2])
+        ):
             raise ApiError.bad_parameter("continuationToken", token, "not a token this API issued")
         body = f"{parts[0]}.{parts[1]}"
         if not hmac.compare_digest(parts[2], self._mac(account_id, listing, body)):
