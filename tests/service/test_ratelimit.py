@@ -16,6 +16,7 @@ import httpx2
 import pytest
 
 from producersync.service import shared_window
+from producersync.service.api import listing
 from producersync.service.auth import token_endpoint
 from producersync.service.context import KeyedLock, ServiceContext
 from producersync.service.ratelimit import Decision, RateLimiter, moving_window
@@ -24,6 +25,7 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from tests.support.databases import REDIS_URL, private_redis, redis_available, store_url
 from tests.support.service import Credentials, RunningService, running_service
+from tests.support.waiting import eventually
 
 _LIMITS = {
     "api_rate_limit_per_minute": 5,
@@ -90,6 +92,32 @@ def test_error_responses_carry_the_headers(limited: RunningService) -> None:
         response = http.get("/v2/licenses?size=0")
     assert response.status_code == 400
     assert response.headers["ratelimit-remaining"] == "4"
+
+
+def test_an_unexpected_error_carries_the_headers(
+    limited: RunningService, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Starlette's 500 handler answers outside the gate: its answer had no counts."""
+
+    def fails(*args: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(listing.Call, "v2_page", fails)
+    # uvicorn's loggers do not propagate to the root, where caplog listens.
+    server_log = logging.getLogger("uvicorn.error")
+    server_log.addHandler(caplog.handler)
+    creds = limited.account()
+    try:
+        with limited.client(creds) as http:
+            response = http.get("/v2/licenses")
+        assert response.status_code == 500
+        assert response.headers["ratelimit-remaining"] == "4"
+        assert response.headers["ratelimit-limit"] == "5"
+        assert response.json()["message"] == "Internal error; it has been logged"
+        # Still logged, with its traceback: once the answer is sent.
+        eventually(lambda: "RuntimeError: a bug" in caplog.text)
+    finally:
+        server_log.removeHandler(caplog.handler)
 
 
 def test_token_endpoint_limit(limited: RunningService) -> None:

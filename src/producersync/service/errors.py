@@ -25,6 +25,7 @@ from producersync.database_url import masked
 from producersync.model.validation import reason
 
 __all__ = [
+    "INTERNAL_ERROR",
     "ApiError",
     "ErrorBody",
     "error_response",
@@ -32,6 +33,10 @@ __all__ = [
     "shown",
     "validation_message",
 ]
+
+
+INTERNAL_ERROR = "Internal error; it has been logged"
+"""A 500's message: the traceback goes to the log, never to the client."""
 
 
 class ErrorBody(BaseModel):
@@ -190,7 +195,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the client gets the standard body, no internals.
-        return error_response(500, "Internal error; it has been logged", request.url.path)
+        return error_response(500, INTERNAL_ERROR, request.url.path)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(Exception, unexpected)

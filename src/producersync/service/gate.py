@@ -9,9 +9,10 @@ from __future__ import annotations
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producersync.db_outage import unavailable
 from producersync.service.auth.tokens import InvalidToken
 from producersync.service.context import ServiceContext
-from producersync.service.errors import error_response
+from producersync.service.errors import INTERNAL_ERROR, error_response
 
 __all__ = ["API_PREFIXES", "ApiGate"]
 
@@ -60,15 +61,28 @@ class ApiGate:
             return
 
         scope.setdefault("state", {})["principal"] = principal
+        started = False
 
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 response_headers = MutableHeaders(scope=message)
                 for name, value in headers.items():
                     response_headers[name] = value
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            # Starlette's 500 handler answers outside every middleware, so its answer
+            # left without the counts of the request it counted. Answered here, with
+            # them; raised on for the handler to log, which then sends nothing more. A
+            # store outage is StoreUnavailable's 503, outside.
+            if started or unavailable(exc):
+                raise
+            await error_response(500, INTERNAL_ERROR, path)(scope, receive, send_with_headers)
+            raise
 
 
 async def _deny(
