@@ -234,6 +234,29 @@ def test_timestamp_at_the_edge_of_tolerance_passes(offset: int) -> None:
     assert verify(BODY, headers, SECRET, now=NOW) == EVENT
 
 
+@pytest.mark.parametrize("offset", [-DEFAULT_TOLERANCE, DEFAULT_TOLERANCE])
+def test_the_edge_of_tolerance_passes_within_the_second(offset: int) -> None:
+    # The header has whole seconds and the clock a fraction: at 0.5 s past the second,
+    # exactly 300 s ago was refused ("300 s ago, tolerance 300 s"), 300 s ahead not.
+    headers = generate_headers(timestamp=NOW + offset)
+    assert verify(BODY, headers, SECRET, now=NOW + 0.5) == EVENT
+
+
+@pytest.mark.parametrize(
+    ("offset", "check", "told"),
+    [
+        (-DEFAULT_TOLERANCE - 1, VerificationCheck.TIMESTAMP_TOO_OLD, "301 s ago"),
+        (DEFAULT_TOLERANCE + 1, VerificationCheck.TIMESTAMP_IN_FUTURE, "301 s ahead"),
+    ],
+)
+def test_a_timestamp_past_the_edge_says_by_how_much(
+    offset: int, check: VerificationCheck, told: str
+) -> None:
+    with pytest.raises(WebhookVerificationError, match=told) as info:
+        verify(BODY, generate_headers(timestamp=NOW + offset), SECRET, now=NOW + 0.9)
+    assert info.value.check is check
+
+
 def test_custom_tolerance_applies() -> None:
     headers = generate_headers(timestamp=NOW - 11)
     _raises(VerificationCheck.TIMESTAMP_TOO_OLD, "tolerance 10 s", headers=headers, tolerance=10)
