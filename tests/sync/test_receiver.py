@@ -149,6 +149,40 @@ async def test_a_receipt_keeps_no_credential_among_its_headers(harness: Harness)
     assert {"x-request-id", "webhook-id", "webhook-signature"} <= stored.keys()
 
 
+async def test_a_signature_header_given_twice_is_read_whole(harness: Harness) -> None:
+    # A line signed with the secret held, then one with a secret not held: only the last
+    # was read, a 401. Either order passes; every line is kept with the receipt.
+    for held_first in (True, False):
+        event = NpnActivated.create("1234567")
+        body = event.to_json()
+        sent = headers(event.id, int(time.time()), body, harness.secret)
+        held = sent.pop("webhook-signature")
+        other = headers(event.id, int(time.time()), body, generate_secret())
+        lines = [held, other["webhook-signature"]]
+        fields = [
+            *sent.items(),
+            *(("webhook-signature", v) for v in lines[:: 1 if held_first else -1]),
+        ]
+        response = await harness.http.post(PATH, content=body, headers=fields)
+        assert (response.status_code, response.json()["status"]) == (200, "accepted")
+    engine = mirror.open_mirror(harness.mirror_url)
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(receipts.c.headers)).scalars().all()
+    engine.dispose()
+    assert all(len(h["webhook-signature"].split()) == 2 for h in stored)
+
+
+async def test_an_id_header_given_twice_is_401_not_one_of_them_picked(harness: Harness) -> None:
+    event = NpnActivated.create("1234567")
+    body = event.to_json()
+    sent = headers(event.id, int(time.time()), body, harness.secret)
+    fields = [("webhook-id", "msg_other"), *sent.items()]
+    response = await harness.http.post(PATH, content=body, headers=fields)
+    assert response.status_code == 401
+    assert "malformed webhook-id header" in response.json()["detail"]
+    assert harness.started == []
+
+
 async def test_missing_signature_headers_are_401(harness: Harness) -> None:
     response = await harness.http.post(PATH, content=b"{}")
     assert response.status_code == 401

@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -37,6 +37,7 @@ from producersync.sync.metrics import Metrics
 from producersync.sync.receipt_log import ReceiptLog
 from producersync.webhooks import (
     DEFAULT_TOLERANCE,
+    HEADER_PREFIXES,
     ID_HEADER,
     VerificationCheck,
     WebhookVerificationError,
@@ -107,7 +108,7 @@ class Receiver:
 
     async def handle(self, request: Request) -> Response:
         started, received_at = time.perf_counter(), dt.datetime.now(dt.UTC)
-        headers = {k: v for k, v in request.headers.items() if not is_private_header(k)}
+        headers = _joined(request.headers.items())
         try:
             body = await self._read(request)
         except ClientDisconnect:
@@ -243,6 +244,26 @@ def _future_time(event: Event, received_at: dt.datetime) -> str | None:
         if at > latest:
             return f"invalid event: {name}: after the time of receipt (given '{at.isoformat()}')"
     return None
+
+
+_SIGNATURE_HEADERS: Final = frozenset(f"{prefix}-signature" for prefix in HEADER_PREFIXES)
+
+
+def _joined(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """The headers kept with a receipt (names in lower case), a name given more than once
+    with its values joined, as HTTP joins a list's lines: the last alone was read, so a
+    signature line of the secret held, followed by one of a secret not held, was a 401.
+    Signatures are joined by a space, their own separator, so each is still tried; an
+    id or a timestamp given twice becomes one that is not well-formed, refused (401)
+    rather than one of them picked."""
+    joined: dict[str, str] = {}
+    for name, value in fields:
+        if is_private_header(name):
+            continue
+        if name in joined:
+            value = joined[name] + (" " if name in _SIGNATURE_HEADERS else ", ") + value
+        joined[name] = value
+    return joined
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
