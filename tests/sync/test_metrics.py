@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
+from producersync.model.events import EVENT_TYPES
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.engine import make_engine
+from producersync.sync.mirror.tables import RESOURCES
+from tests.support.metrics import samples
 
 
 def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> None:
@@ -31,3 +34,15 @@ def test_the_malformed_fields_gauge_reads_what_the_mirror_lists() -> None:
     text = Metrics(lambda: None, lambda: 3, lambda: 2).render().decode()
     assert "producersync_sync_malformed_fields 3.0" in text
     assert "producersync_sync_records_not_stored 2.0" in text
+
+
+def test_every_label_a_counter_takes_is_at_0_from_the_start() -> None:
+    # Born at their first value, records upserted and events accepted hid that value
+    # from increase(): a restarted process's first sync counted for nothing.
+    found = samples(Metrics(lambda: None).render().decode())
+    for label, values, name in [
+        ("resource", RESOURCES, "producersync_sync_records_upserted_total"),
+        ("type", EVENT_TYPES, "producersync_sync_workflows_started_total"),
+    ]:
+        for value in values:
+            assert found[(name, frozenset({(label, value)}))] == 0

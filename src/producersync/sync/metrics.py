@@ -16,6 +16,8 @@ from prometheus_client import (
 )
 
 from producersync.db_outage import reading
+from producersync.model.events import EVENT_TYPES
+from producersync.sync.mirror.tables import RESOURCES
 
 __all__ = ["Metrics"]
 
@@ -63,6 +65,8 @@ class Metrics:
             ["type"],
             registry=self.registry,
         )
+        for event_type in sorted(EVENT_TYPES):  # at 0 from the start, as the verdicts
+            self.workflows_started.labels(event_type)
         self.workflows_failed = Counter(
             "producersync_sync_workflows_failed",
             "Sync runs (workflows) that ended in an error, by kind.",
@@ -85,6 +89,10 @@ class Metrics:
             ["resource"],
             registry=self.registry,
         )
+        # At 0 from the start too: a series born at its first value hides that value from
+        # increase(), and a restarted process's first sync counted for nothing.
+        for resource in RESOURCES:
+            self.records_upserted.labels(resource)
         self._read(
             "producersync_sync_last_synced_run_date_timestamp_seconds",
             "The last fully synced NIPR runDate, as Unix time at 00:00 UTC (0: none yet).",
