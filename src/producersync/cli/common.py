@@ -7,8 +7,10 @@ client, uvicorn) is imported where it is used: imported here, every command, and
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
 import signal
+import socket
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -437,19 +439,49 @@ def serve(app: ASGIApp, settings: Served) -> None:
 
     from producersync.log_format import log_config
 
+    # The address taken before the app starts: uvicorn.run binds after, so a second
+    # process on a port in use (and so under the same DBOS executor id) launched DBOS,
+    # took back the running process's workflows and queued a catch-up, only to exit on
+    # the bind.
+    listening = _listening(settings.host, settings.port)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=log_config(settings.log_level, settings.log_format),
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+    )
+
+    shown = f"[{settings.host}]" if ":" in settings.host else settings.host
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:  # uvicorn says so only of the sockets it binds itself
+                logging.getLogger("uvicorn.error").info(
+                    "Uvicorn running on http://%s:%d (Press CTRL+C to quit)", shown, settings.port
+                )
+
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        uvicorn.run(
-            app,
-            host=settings.host,
-            port=settings.port,
-            log_config=log_config(settings.log_level, settings.log_format),
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        )
+        Server(config).run(sockets=[listening])
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+def _listening(host: str, port: int) -> socket.socket:
+    """A socket bound to ``host``:``port`` (listened on once the app has started); a
+    port in use, or an address not this host's, ends the command naming it."""
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
 
 
 def service_settings(
