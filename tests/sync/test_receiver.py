@@ -107,6 +107,38 @@ async def test_a_redelivery_is_acknowledged_and_starts_nothing_new(harness: Harn
     assert {wid for _, wid in harness.started} == {event.id}
 
 
+async def test_an_event_id_again_with_another_body_is_acknowledged_not_acted_on_and_told(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    # It was answered as any redelivery, and the second body, lost, went unseen.
+    event = UpdatesAvailable.create(dt.date(2025, 7, 24))
+    other = event.model_copy(
+        update={"data": event.data.model_copy(update={"run_date": dt.date(2025, 7, 25)})}
+    )
+    rewritten = json.dumps(json.loads(event.to_json()), indent=2).encode()  # as JSON, the same
+    caplog.set_level(logging.INFO, logger="producersync.sync.receiver")
+    assert (await harness.send(event)).json()["status"] == "accepted"
+    again = await harness.http.post(
+        PATH,
+        content=rewritten,
+        headers=headers(event.id, int(time.time()), rewritten, harness.secret),
+    )
+    assert again.json() == {"status": "duplicate", "detail": "already received"}
+    assert caplog.records == []
+    for _ in range(2):
+        changed = await harness.send(other)
+        assert changed.status_code == 200
+        assert changed.json()["detail"] == "already received, with another body: not acted on"
+    started = [wid for _, wid in harness.started]
+    assert started == [event.id, event.id]  # the first and its redelivery, not the other
+    [line] = caplog.records  # the second, held back, is counted in the next line
+    assert line.levelname == "WARNING"
+    assert line.getMessage().startswith(
+        f"event {event.id!r} received again with another body: the first one's is acted on"
+    )
+    assert harness.receipts()["duplicate"] == 3
+
+
 @pytest.mark.parametrize(
     ("secret", "age"),
     # 10 s past the 5 min tolerance each way: the header carries whole seconds, and a

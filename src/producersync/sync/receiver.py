@@ -19,6 +19,7 @@ that the sender retries once it is fixed.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -51,7 +52,7 @@ log = logging.getLogger(__name__)
 RETRY_AFTER_SECONDS: Final = 5
 """What a 503 asks the sender to wait: about a database restart."""
 
-_WARN_EVERY: Final = 60.0  # seconds: a forger, or a secret gone stale, sends many
+_WARN_EVERY: Final = 60.0  # seconds
 
 _PRIVATE_PARTS: Final = (
     "auth",  # authorization, proxy-authorization, x-auth-token
@@ -74,6 +75,23 @@ def is_private_header(name: str) -> bool:
     for a gateway in front of the receiver is the usual one (``x-api-key``)."""
     lowered = name.lower()
     return any(part in lowered for part in _PRIVATE_PARTS)
+
+
+class _Throttled:
+    """A warning logged at most once every ``_WARN_EVERY`` seconds, the lines held back
+    counted in the next: a forger, a secret gone stale or a sender reusing ids sends many."""
+
+    def __init__(self) -> None:
+        self._at, self._held = -_WARN_EVERY, 0
+
+    def warn(self, head: str, tail: str = "") -> None:
+        now = time.monotonic()
+        if now - self._at < _WARN_EVERY:
+            self._held += 1
+            return
+        more = f" ({self._held} more since the last such line)" if self._held else ""
+        self._at, self._held = now, 0
+        log.warning("%s%s%s", head, more, tail)
 
 
 Start = Callable[[Event, str], None]
@@ -104,7 +122,7 @@ class Receiver:
         self._metrics, self._max = metrics, max_body_bytes
         self._log = ReceiptLog(engine)
         self._outage = OutageLog(log, "receiver")
-        self._warned_at, self._unwarned = -_WARN_EVERY, 0
+        self._rejected, self._changed = _Throttled(), _Throttled()
 
     async def handle(self, request: Request) -> Response:
         started, received_at = time.perf_counter(), dt.datetime.now(dt.UTC)
@@ -128,7 +146,9 @@ class Receiver:
         elapsed = time.perf_counter() - started
         self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
         if outcome.verdict == "rejected":
-            self._warn(outcome, _header(headers, ID_HEADER))
+            claimed = _header(headers, ID_HEADER)
+            head = f"delivery {claimed!r} rejected with {outcome.status}: {outcome.detail}"
+            self._rejected.warn(head, _HINTS.get(outcome.status, ""))
         wait = {"retry-after": str(RETRY_AFTER_SECONDS)} if outcome.status == 503 else None
         return JSONResponse(
             {"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait
@@ -146,25 +166,6 @@ class Receiver:
                 return None
             chunks.append(chunk)
         return b"".join(chunks)
-
-    def _warn(self, outcome: _Outcome, claimed_id: str | None) -> None:
-        """A line for a rejected delivery, at most one a minute (the others counted in
-        the next): a secret that no longer matches rejects every delivery."""
-        now = time.monotonic()
-        if now - self._warned_at < _WARN_EVERY:
-            self._unwarned += 1
-            return
-        more = f" ({self._unwarned} more since the last such line)" if self._unwarned else ""
-        self._warned_at, self._unwarned = now, 0
-        hint = _HINTS.get(outcome.status, "")
-        log.warning(
-            "delivery %r rejected with %d: %s%s%s",
-            claimed_id,
-            outcome.status,
-            outcome.detail,
-            more,
-            hint,
-        )
 
     def close(self) -> None:
         """Write the receipts still queued; later deliveries are not recorded."""
@@ -198,6 +199,14 @@ class Receiver:
         if event.type == ENDPOINT_TEST:
             await anyio.to_thread.run_sync(self._processed, event.id)
             return _Outcome(200, "ignored", "endpoint test acknowledged")
+        if not first and not await anyio.to_thread.run_sync(self._as_received, event.id, body):
+            # A sender's mistake a retry would not mend; the first body is the event, as
+            # a replay reads it. Acknowledged, it went unseen: the operator is told.
+            self._changed.warn(
+                f"event {event.id!r} received again with another body: the first one's is "
+                "acted on, this one's is only recorded (the sender reuses event ids?)"
+            )
+            return _Outcome(200, "duplicate", "already received, with another body: not acted on")
         # A redelivery starts nothing new: the workflow id is the event id. Starting it
         # again anyway covers a crash between recording the receipt and starting it.
         self._start(event, event.id)
@@ -217,6 +226,13 @@ class Receiver:
     ) -> bool:
         receipt = mirror.Receipt(event_id, event_type, received_at, headers, body, verdict)
         return await self._log.record(receipt)
+
+    def _as_received(self, event_id: str, body: bytes) -> bool:
+        """Whether ``body`` is the event its first receipt holds, as JSON (a sender may
+        write it again otherwise: spaces, the order of keys)."""
+        with self._engine.connect() as conn:
+            first = mirror.receipt_body(conn, event_id)
+        return first is None or json.loads(first) == json.loads(body)
 
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
