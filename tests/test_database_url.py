@@ -88,6 +88,17 @@ def test_a_connect_timeout_that_is_not_whole_seconds_is_refused(query: str, show
         assert "secret" not in message and "'postgresql://***@h/d?" in message
 
 
+@pytest.mark.parametrize(
+    "url", ["postgresql://u:secret@h:notaport/d", "postgresql://u:secret@[::1/d"]
+)
+def test_a_port_that_is_not_a_number_is_refused_naming_the_url(url: str) -> None:
+    with pytest.raises(ValueError) as refused:
+        sqlalchemy_url(url)
+    message = str(refused.value)
+    assert "its port is not a number" in message and "invalid literal" not in message
+    assert "secret" not in message and "'postgresql://***@" in message
+
+
 def test_settings_refuse_a_bad_connect_timeout_naming_the_variable() -> None:
     with pytest.raises(ValidationError, match="connect_timeout=soon is not one whole number"):
         SyncSettings(mirror_url="postgresql://h/d?connect_timeout=soon")

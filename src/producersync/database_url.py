@@ -47,6 +47,12 @@ def sqlalchemy_url(url: str) -> str:
         parsed = sa.make_url(url)
     except sa.exc.ArgumentError:
         raise ValueError(f"{masked(url)!r} is not a database URL; give {_ACCEPTED}") from None
+    except ValueError:
+        # SQLAlchemy reads the port with int(), and its words ("invalid literal for int()
+        # with base 10: 'notaport'") named neither the URL nor its port.
+        raise ValueError(
+            f"{masked(url)!r}: its port is not a number; give {_ACCEPTED}, and a port as host:5432"
+        ) from None
     if parsed.drivername in _SQLITE:
         if parsed.username or parsed.password or parsed.host or parsed.port:
             # SQLAlchemy's SQLite dialect refuses them only when it opens the URL.
