@@ -349,6 +349,9 @@ def _record(engine: sa.Engine, body: bytes, event_id: str, processed: bool) -> N
             mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
 
 
+_FORGED = "no signature matches the webhook secret"
+
+
 def _unprocessed(engine: sa.Engine) -> int:
     with engine.connect() as conn:
         return int(mirror.sync_status(conn)["receipts"]["unprocessed"])
@@ -360,6 +363,12 @@ def _unprocessed(engine: sa.Engine) -> int:
         ("evt_test", "'evt_test' needs no work (an endpoint test)"),
         ("evt_garbled", "the recorded body of 'evt_garbled' is not an event"),
         ("evt_unknown", "no accepted event 'evt_unknown' in the mirror's receipts"),
+        # Said no more than the unknown id's: why it was not accepted is what is asked.
+        (
+            "evt_forged",
+            "no accepted event 'evt_forged' in the mirror's receipts; its latest delivery, "
+            "at 2026-12-01T08:00:00+00:00, was rejected: no signature matches the webhook secret",
+        ),
     ],
 )
 def test_a_refused_replay_changes_nothing(
@@ -373,6 +382,11 @@ def test_a_refused_replay_changes_nothing(
     test = EndpointTest.create("ep_1", event_id="evt_test")
     _record(engine, test.model_dump_json(by_alias=True).encode(), "evt_test", processed=True)
     _record(engine, b'{"id": "evt_garbled"}', "evt_garbled", processed=True)
+    with mirror.write_transaction(engine) as conn:
+        for hour, why in enumerate(["missing webhook-signature header", _FORGED], 7):
+            at = dt.datetime(2026, 12, 1, hour, tzinfo=dt.UTC)
+            receipt = mirror.Receipt("evt_forged", None, at, {}, b"{}", f"rejected: {why}")
+            mirror.record_receipt(conn, receipt)
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
     assert code == 1 and err.startswith(f"error: {said}") and len(err.splitlines()) == 1, err
     assert _unprocessed(engine) == 0

@@ -293,7 +293,8 @@ def replay(
         stack.callback(engine.dispose)
         with engine.connect() as conn:
             body = mirror.receipt_body(conn, event_id)
-        name, args = _replayed(event_id, body)
+            latest = None if body is not None else mirror.latest_verdict(conn, event_id)
+        name, args = _replayed(event_id, body, latest)
         client = DBOSClient(
             system_database_url=settings.system_database_url(), application_name=APP_NAME
         )
@@ -358,14 +359,22 @@ def _unfinished(workflow_id: str, status: str, timeout: int) -> str:
     )
 
 
-def _replayed(event_id: str, body: bytes | None) -> tuple[str, tuple[str, ...]]:
+def _replayed(
+    event_id: str, body: bytes | None, latest: tuple[str, dt.datetime] | None
+) -> tuple[str, tuple[str, ...]]:
     """The workflow (its name and arguments) replaying the event recorded with ``body``;
-    an event that cannot be replayed is refused before anything is changed."""
+    an event that cannot be replayed is refused before anything is changed, with the
+    verdict of the ``latest`` delivery that claimed its id, if one did (a 401's reason:
+    what an operator replaying a rejected delivery is after)."""
     from producersync.sync.workflows import event_call
     from producersync.webhooks import WebhookVerificationError, parse_event
 
     if body is None:
-        raise fail(f"no accepted event {event_id!r} in the mirror's receipts")
+        told = f"no accepted event {event_id!r} in the mirror's receipts"
+        if latest is not None:
+            verdict, at = latest
+            told += f"; its latest delivery, at {at.isoformat(timespec='seconds')}, was {verdict}"
+        raise fail(told)
     try:
         call = event_call(parse_event(body))
     except WebhookVerificationError as exc:

@@ -146,6 +146,19 @@ def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
     return body
 
 
+def latest_verdict(conn: sa.Connection, event_id: str) -> tuple[str, dt.datetime] | None:
+    """The verdict of the latest receipt claiming ``event_id`` and when it came, whatever
+    it was (a replay refused tells why there is no accepted one); None if none did."""
+    query = (
+        sa.select(receipts.c.verdict, receipts.c.received_at)
+        .where(receipts.c.event_id == event_id)
+        .order_by(receipts.c.id.desc())
+        .limit(1)
+    )
+    row = conn.execute(query).first()
+    return None if row is None else (row.verdict, row.received_at)
+
+
 def unprocessed_events(
     conn: sa.Connection, event_types: Sequence[str] | None = None, *, limit: int | None = None
 ) -> list[tuple[str, bytes]]:
