@@ -466,22 +466,33 @@ def serve(app: ASGIApp, settings: Served) -> None:
 
     previous = signal.signal(signal.SIGINT, signal.SIG_DFL)
     try:
-        Server(config).run(sockets=[listening])
+        Server(config).run(sockets=listening)
     finally:
         signal.signal(signal.SIGINT, previous)
 
 
-def _listening(host: str, port: int) -> socket.socket:
-    """A socket bound to ``host``:``port`` (listened on once the app has started); a
+def _listening(host: str, port: int) -> list[socket.socket]:
+    """Sockets bound to every address of ``host`` at ``port``, as uvicorn binds them
+    (``localhost``: ::1 and 127.0.0.1 both); listened on once the app has started. A
     port in use, or an address not this host's, ends the command naming it."""
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
-        sock.bind((host, port))
-    except OSError as exc:
-        sock.close()
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
         raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    return sock
+    sockets: list[socket.socket] = []
+    for family, kind, protocol, _, address in dict.fromkeys(found):
+        sock = socket.socket(family, kind, protocol)
+        sockets.append(sock)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:  # "::" takes IPv6 alone, as asyncio has it
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            sock.bind(address)
+        except OSError as exc:
+            for each in sockets:
+                each.close()
+            raise fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sockets
 
 
 def service_settings(
