@@ -326,12 +326,32 @@ def test_a_relative_next_link_is_followed_from_the_page_that_holds_it_async() ->
 
 def test_a_short_page_ends_the_list_without_the_empty_end_request() -> None:
     def api(request: httpx2.Request) -> httpx2.Response:
-        return json_response(200, page("licenses", [license_row(1)], "next"))
+        return json_response(200, page("licenses", [license_row(1)], "next"))  # size=2 next
 
     fake = FakeAPI(api)
     with fake.client() as client:
-        assert len(list(client.licenses.list(page_size=10))) == 1
+        assert len(list(client.licenses.list(page_size=2))) == 1
     assert len(fake.api_requests) == 1
+
+
+def test_a_short_page_whose_next_link_drops_the_size_is_not_the_last() -> None:
+    """The API's documented next link carries the token alone, so the pages after the
+    first come at its default size: shorter than the list's, they ended it there."""
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        size = int(request.url.params.get("size", 2))  # the API's default, when not asked
+        start = int(request.url.params.get("continuationToken", 0))
+        ids = list(range(1, 8))[start : start + size]
+        following = start + size if ids else 0
+        body: dict[str, Any] = {
+            "links": {"next": {"href": f"/v2/licenses?continuationToken={following}"}}
+        }
+        if ids:
+            body["embedded"] = {"licenses": [license_row(i) for i in ids]}
+        return json_response(200, body)
+
+    with FakeAPI(api).client() as client:
+        assert [r.id for r in client.licenses.list(page_size=3)] == list(range(1, 8))
 
 
 def test_misused_filters_raise_type_error_before_any_request() -> None:

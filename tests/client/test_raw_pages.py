@@ -62,6 +62,14 @@ def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
     assert parse_raw_page(_body(envelope), "licenses", size, at="/v2/licenses")[1] is None
 
 
+def test_a_short_page_is_not_the_last_when_its_next_link_asks_for_another_size() -> None:
+    """A link of the token alone leads to a page of the API's default size: this one,
+    shorter than the list's, may be of that size too."""
+    href = "/v2/licenses?continuationToken=15645555.967373.x"
+    body = _body({"embedded": {"licenses": [{"id": 1}]}, "links": {"next": {"href": href}}})
+    assert parse_raw_page(body, "licenses", 2, at="/v2/licenses")[1] == href
+
+
 @pytest.mark.parametrize(
     "body",
     [

@@ -2,12 +2,13 @@
 
 A page knows its items and where the next one is; iteration lives once, in the pagers.
 v2 lists follow ``links.next`` (continuation tokens) until a page without ``embedded``,
-``continuationToken=0``, or a short page; v1 lists follow ``links.next`` (page numbers)
-until there is none. ``embedded`` / ``links`` are also read as ``_embedded`` / ``_links``.
-A relative next link (``?continuationToken=…``, ``licenses?…``) is resolved against the
-URL of the page that holds it, as a browser would. A link back to a page already read,
-or past a v1 page's ``totalPages``, is a ``ResponseValidationError``: followed, it
-would never end. So is an ``embedded`` that holds something but not the list's records:
+``continuationToken=0``, or a short page whose next link asks for the same size; v1
+lists follow ``links.next`` (page numbers) until there is none. ``embedded`` /
+``links`` are also read as ``_embedded`` / ``_links``. A relative next link
+(``?continuationToken=…``, ``licenses?…``) is resolved against the URL of the page that
+holds it, as a browser would. A link back to a page already read, or past a v1 page's
+``totalPages``, is a ``ResponseValidationError``: followed, it would never end. So is an
+``embedded`` that holds something but not the list's records:
 read as none, it would end the list there.
 
 A pager's pages can fetch the page after them (``get_next_page``, awaited on an
@@ -253,13 +254,33 @@ def _next_path(
     links: dict[str, Any] | None, count: int, size: int | None, key: str, at: str
 ) -> str | None:
     """Where the page after one of ``count`` records, read from ``at``, is; None at the
-    end."""
+    end. A v2 page of fewer than ``size`` records is the last only when its next link
+    asks for ``size`` too. The API's documented next link carries the token alone, so the
+    pages after the first come at its default of 250: read as short, the first of them
+    ended a list of 1,000 a page there, silently."""
     nxt = (links or {}).get("next")
-    if nxt is None or not count or (size is not None and count < size):
+    if nxt is None or not count:
         return None
+    short = size is not None and count < size
+    try:
+        href, url = _link(nxt, key)
+    except ResponseValidationError:
+        if short:
+            return None  # the last page by its size: its link is never followed
+        raise
+    if url.params.get("continuationToken") == "0":
+        return None
+    if short and url.params.get("size") == str(size):
+        return None
+    # Relative to the page (RFC 3986 §5). Re-rooted on the base URL as it came, a link of
+    # a query alone was asked at the API's root, and ``licenses?…`` at ``/licenses``.
+    return urljoin(at, href)
+
+
+def _link(nxt: Any, key: str) -> tuple[str, httpx2.URL]:
+    """A next link the SDK can follow, as sent and parsed; else ``ResponseValidationError``:
+    it would end the list early, silently, or fail deep in httpx2 with its own error."""
     href = nxt.get("href") if isinstance(nxt, dict) else None
-    # A next link the SDK cannot follow would otherwise end the list early, silently, or
-    # fail deep in httpx2 with its own error.
     if not isinstance(href, str):
         raise ResponseValidationError(f"malformed {key} page: links.next has no href: {nxt!r:.200}")
     try:
@@ -270,11 +291,7 @@ def _next_path(
         # ``javascript:…``, ``data:…``: re-rooted on the base URL as every link is, it
         # was asked of the API at a path of its text, a 404 that named no page.
         raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}")
-    if url.params.get("continuationToken") == "0":
-        return None
-    # Relative to the page (RFC 3986 §5). Re-rooted on the base URL as it came, a link of
-    # a query alone was asked at the API's root, and ``licenses?…`` at ``/licenses``.
-    return urljoin(at, href)
+    return href, url
 
 
 Fetch = Callable[[str, dict[str, Any] | None], Any]
