@@ -62,6 +62,7 @@ class FakeAPI:
     token_error: object = "invalid_client"  # the OAuth error of a refused token request
     expires_in: int = 3600
     token_body: bytes | None = None  # served as the token response's body instead, with 200
+    token_headers: dict[str, str] = field(default_factory=dict)  # of a refused token request
     token_requests: int = 0
     api_requests: list[httpx2.Request] = field(default_factory=list)
     # As sent: a replayed request object is re-authorised in place.
@@ -78,7 +79,9 @@ class FakeAPI:
                 return httpx2.Response(200, content=self.token_body)
             if self.token_status != 200:
                 return json_response(
-                    self.token_status, {"error": self.token_error, "error_description": "no"}
+                    self.token_status,
+                    {"error": self.token_error, "error_description": "no"},
+                    self.token_headers,
                 )
             return json_response(
                 200,

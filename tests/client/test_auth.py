@@ -26,6 +26,7 @@ from producersync.client import (
     AuthenticationError,
     BadRequestError,
     Client,
+    RateLimitError,
     ResponseValidationError,
 )
 from producersync.client._auth import ClientCredentials, TokenCache
@@ -196,6 +197,15 @@ def test_a_refused_token_request_raises_at_once(status: int) -> None:
     assert caught.value.error == "invalid_client"
     assert fake.token_requests == 1
     assert not fake.api_requests
+
+
+def test_a_throttled_token_request_says_how_long_to_wait() -> None:
+    """The API limits token requests to 200 a minute: its 429 is a RateLimitError like a
+    call's, and its ``retry_after`` was None whatever the Retry-After said."""
+    fake = FakeAPI(ok_page, token_status=429, token_headers={"retry-after": "7"})
+    with fake.client(max_retries=0) as client, pytest.raises(RateLimitError) as caught:
+        list(client.licenses.list())
+    assert caught.value.retry_after == 7.0
 
 
 def test_a_malformed_token_request_stays_a_bad_request() -> None:

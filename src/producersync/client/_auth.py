@@ -28,6 +28,7 @@ from producersync.client._exceptions import (
     make_status_error,
 )
 from producersync.client._json import json_body
+from producersync.client._retry import server_wait
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -96,7 +97,9 @@ class TokenCache:
 
     def store(self, response: httpx2.Response) -> str:
         if not response.is_success:
-            error = make_status_error(response)
+            # A throttled token request (the API allows 200 a minute) says how long to
+            # wait as a call's 429 does: its ``retry_after`` was None.
+            error = make_status_error(response, server_wait(response.status_code, response.headers))
             if isinstance(error, BadRequestError) and error.error in _REFUSED_CREDENTIALS:
                 raise AuthenticationError(str(error), response, error.body)
             raise error
