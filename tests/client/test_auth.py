@@ -326,6 +326,40 @@ def test_a_token_endpoint_that_never_answers_times_out_async(silent_server: str)
         anyio.run(main)
 
 
+@pytest.mark.timeout(20)
+def test_a_call_waiting_for_another_s_token_request_keeps_its_own_deadline() -> None:
+    """A thread waited for the token another was fetching for as long as that took: a
+    call of a 0.2 s deadline, behind a token request of the client's 185 s, waited the
+    185 s. An ``AsyncClient`` task's wait was always within its deadline."""
+    fetching, release = threading.Event(), threading.Event()
+
+    def api(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/oauth2/token"):
+            fetching.set()
+            release.wait(15)
+        return FakeAPI(lambda r: json_response(200, {"id": 1, "npn": "15645555"}))(request)
+
+    with (
+        Client(
+            "cid",
+            "csecret",
+            base_url="http://fake",
+            max_retries=0,
+            transport=httpx2.MockTransport(api),
+        ) as client,
+        ThreadPoolExecutor(1) as pool,
+    ):
+        first = pool.submit(client.entities.get, "15645555")
+        assert fetching.wait(10)
+        try:
+            with pytest.raises(APITimeoutError):
+                client.entities.get("15645555", deadline=0.2)
+            assert not first.done()  # it had not waited for the token request to end
+        finally:
+            release.set()
+        assert first.result().id == 1
+
+
 def test_a_401_after_the_refetch_raises_instead_of_refetching_again() -> None:
     """A server that refuses every token: one replay with a new one, then the error."""
     fake = FakeAPI(lambda request: json_response(401, {"status": 401, "message": "revoked"}))

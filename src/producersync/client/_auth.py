@@ -159,6 +159,17 @@ def _within_timeout(token_request: httpx2.Request, call: httpx2.Request) -> http
     return token_request
 
 
+def _acquire(lock: threading.Lock, request: httpx2.Request) -> bool:
+    """Take the token's lock within ``request``'s attempt deadline; False once it has
+    passed. A thread waited for the token another was fetching for as long as that took:
+    a call of a 2 s deadline behind a token request of the client's 185 s waited the
+    185 s, where a task (``AsyncClient``) waits within its own deadline."""
+    ends = request.extensions.get(DEADLINE)
+    if ends is None:
+        return lock.acquire()
+    return lock.acquire(timeout=max(0.0, ends - time.monotonic()))
+
+
 class ClientCredentials(httpx2.Auth):
     def __init__(self, cache: TokenCache) -> None:
         self.cache = cache
@@ -184,13 +195,20 @@ class ClientCredentials(httpx2.Auth):
     def _sync_token(
         self, request: httpx2.Request
     ) -> Generator[httpx2.Request, httpx2.Response, str]:
-        with self.cache.thread_lock:
+        if not _acquire(self.cache.thread_lock, request):
+            raise httpx2.TimeoutException(
+                "the token another call was fetching did not come within the attempt's deadline",
+                request=request,
+            )
+        try:
             token = self.cache.current()
             if token is None:
                 response = yield _within_timeout(self.cache.token_request(), request)
                 response.read()
                 token = self.cache.store(response)
             return token
+        finally:
+            self.cache.thread_lock.release()
 
     async def async_auth_flow(
         self, request: httpx2.Request
