@@ -210,6 +210,21 @@ def test_a_list_s_option_that_is_none_is_refused_when_the_list_is_made(
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+@KINDS
+@pytest.mark.parametrize("name", [name for name in CALLS if name != "subscriptions.wait"])
+def test_an_option_no_call_takes_is_refused_before_any_request(kind: str, name: str) -> None:
+    """``timeout=``, as httpx takes it (``wait``'s own is the whole wait's): a lazy list
+    took it unremarked, and failed at its first page with ``request()``'s TypeError,
+    which named neither the option to use instead nor where the list was made."""
+    fake = FakeAPI(lambda request: json_response(200, {}))
+    options: Any = {"timeout": 5}
+    with fake_client(kind, fake) as client, pytest.raises(TypeError, match=r"'timeout'.*deadline="):
+        result = CALLS[name](client, options)
+        if kind == "async" and not isinstance(result, AsyncPager | AsyncRecordPages):
+            anyio.run(lambda: result)  # a coroutine: its body checks
+    assert fake.token_requests == 0 and not fake.api_requests
+
+
 def test_a_request_s_priority_that_orders_nothing_is_refused_before_it_is_sent() -> None:
     fake = FakeAPI(lambda request: json_response(200, {}))
     with fake.client() as client, pytest.raises(ValueError, match="must be a number, not nan"):

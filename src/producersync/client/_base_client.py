@@ -70,9 +70,16 @@ class RequestOptions(TypedDict, total=False):
 
 
 def checked(options: RequestOptions) -> RequestOptions:
-    """``options``, refused (``ValueError``) if their deadline or priority is not one. For
-    a lazy list, which sends nothing until it is iterated: a bad value fails where it
-    was given."""
+    """``options``, refused if one is not an option (``TypeError``) or their deadline or
+    priority is not one (``ValueError``). For a lazy list, which sends nothing until it
+    is iterated: a bad one fails where it was given. A ``timeout=``, as httpx takes, went
+    into a list unremarked and failed at its first page as ``request()``'s TypeError."""
+    unknown = sorted(set(options) - set(RequestOptions.__annotations__))
+    if unknown:
+        raise TypeError(
+            f"no call takes the option {unknown[0]!r}: only deadline= (seconds each "
+            f"attempt has, in place of a per-call timeout) and priority="
+        )
     deadline = options.get("deadline")
     if deadline is not None:
         positive(deadline)

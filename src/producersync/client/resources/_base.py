@@ -107,7 +107,7 @@ class SyncResource:
     def _get(
         self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
     ) -> Any:
-        return self._client.request("GET", path, params=params, **options)
+        return self._client.request("GET", path, params=params, **checked(options))
 
     def _get_model(self, model: type[T], path: str, **options: Unpack[RequestOptions]) -> T:
         return parse_model(model, self._get(path, **options), f"GET {path}")
@@ -130,7 +130,7 @@ class AsyncResource:
     async def _get(
         self, path: str, params: dict[str, Any] | None = None, **options: Unpack[RequestOptions]
     ) -> Any:
-        return await self._client.request("GET", path, params=params, **options)
+        return await self._client.request("GET", path, params=params, **checked(options))
 
     async def _get_model(self, model: type[T], path: str, **options: Unpack[RequestOptions]) -> T:
         return parse_model(model, await self._get(path, **options), f"GET {path}")

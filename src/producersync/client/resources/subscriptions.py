@@ -10,7 +10,7 @@ from typing import Unpack
 
 import anyio
 
-from producersync.client._base_client import RequestOptions
+from producersync.client._base_client import RequestOptions, checked
 from producersync.client._exceptions import WaitTimeoutError
 from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
@@ -64,7 +64,7 @@ class Subscriptions(SyncResource):
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JobAccepted:
-        body = self._client.request(method, _PATH, json=npn_list(npns), **options)
+        body = self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
@@ -127,7 +127,7 @@ class AsyncSubscriptions(AsyncResource):
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JobAccepted:
-        body = await self._client.request(method, _PATH, json=npn_list(npns), **options)
+        body = await self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
         return parse_model(JobAccepted, body, f"{method} {_PATH}")
 
     async def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
