@@ -27,6 +27,7 @@ from producersync.client import (
     Client,
     NotFoundError,
     RequestOptions,
+    ServerError,
     SyncPager,
     SyncRecordPages,
 )
@@ -125,6 +126,29 @@ def test_a_resource_call_s_deadline_cuts_a_dribble_the_client_s_would_wait_out(
     assert proxy.dealt["dribble"] == 1
 
 
+@KINDS
+@EVERY_CALL
+def test_a_resource_call_s_max_retries_stands_for_the_client_s(kind: str, name: str) -> None:
+    """A call that should fail fast, on a client that retries: before, only a second
+    client could, pacing apart from the first and spending the limit twice over."""
+    fake = FakeAPI(lambda request: json_response(503, {"status": 503, "message": "down"}))
+    with fake_client(kind, fake, max_retries=4) as client, pytest.raises(ServerError):
+        result = CALLS[name](client, {"max_retries": 0})
+        if kind == "sync":
+            finished(result)
+        else:
+            anyio.run(awaited, result)
+    assert len(fake.api_requests) == 1
+
+
+def test_a_request_s_max_retries_may_retry_more_than_the_client_s() -> None:
+    answers = iter([503, 503, 200])
+    fake = FakeAPI(lambda request: json_response(next(answers), {"id": 1}))
+    with fake.client(max_retries=0) as client:
+        assert client.request("GET", "/v1/licenses/1", max_retries=2, priority=1) == {"id": 1}
+    assert len(fake.api_requests) == 3
+
+
 PAGES = 3  # of each stream
 SLOW = 3  # the request, counted from 1, that the server answers 10 s late
 LISTS: dict[str, Call] = {
@@ -199,6 +223,8 @@ def fake_client(kind: str, fake: FakeAPI, **options: Any) -> Iterator[Any]:
     [
         ({"deadline": 0}, "deadline must be positive"),
         ({"priority": math.nan}, "priority must be a number, not nan"),
+        ({"max_retries": -1}, "max_retries must be an integer, 0 or more, not -1"),
+        ({"max_retries": True}, "max_retries must be an integer, 0 or more, not True"),
     ],
 )
 def test_a_list_s_option_that_is_none_is_refused_when_the_list_is_made(

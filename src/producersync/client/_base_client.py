@@ -67,6 +67,10 @@ class RequestOptions(TypedDict, total=False):
     deadline: float | None
     # While the rate limit holds calls back, those of higher priority go first.
     priority: float
+    # Retries after the first attempt; None: the client's. One client per credential
+    # paces and holds the token for all its calls: a second client, the only way to
+    # fail one call fast before, paced apart and spent the limit twice over.
+    max_retries: int | None
 
 
 def checked(options: RequestOptions) -> RequestOptions:
@@ -78,13 +82,23 @@ def checked(options: RequestOptions) -> RequestOptions:
     if unknown:
         raise TypeError(
             f"no call takes the option {unknown[0]!r}: only deadline= (seconds each "
-            f"attempt has, in place of a per-call timeout) and priority="
+            f"attempt has, in place of a per-call timeout), priority= and max_retries="
         )
     deadline = options.get("deadline")
     if deadline is not None:
         positive(deadline)
     orderable(options.get("priority", 0.0))
+    retries(options.get("max_retries"), 0)
     return options
+
+
+def retries(max_retries: int | None, default: int) -> int:
+    """A call's ``max_retries`` (``default`` for None), or ``ValueError`` naming it."""
+    if max_retries is None:
+        return default
+    if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
+        raise ValueError(f"max_retries must be an integer, 0 or more, not {max_retries!r:.60}")
+    return max_retries
 
 
 class BaseClient:
@@ -147,15 +161,17 @@ class BaseClient:
             path = path[len(self._prefix) :]
         return self.base_url + path + (f"?{parts.query}" if parts.query else "")
 
-    def _attempt_limits(self, deadline: float | None) -> tuple[float, httpx2.Timeout]:
-        """A call's deadline for each attempt (its own, else the client's), and the
-        timeouts of its waits, none longer than the deadline."""
+    def _attempt_limits(
+        self, deadline: float | None, max_retries: int | None
+    ) -> tuple[float, httpx2.Timeout, int]:
+        """A call's deadline for each attempt (its own, else the client's), the timeouts
+        of its waits, none longer than the deadline, and its retries."""
         deadline = self.deadline if deadline is None else positive(deadline)
-        return deadline, within(self.timeout, deadline)
+        return deadline, within(self.timeout, deadline), retries(max_retries, self.max_retries)
 
-    def _decide(self, error: ProducerSyncError, attempt: int) -> float:
+    def _decide(self, error: ProducerSyncError, attempt: int, max_retries: int) -> float:
         """Seconds to wait before retrying ``error``; raises it when it is final."""
-        if attempt >= self.max_retries or not isinstance(error, APIError):
+        if attempt >= max_retries or not isinstance(error, APIError):
             raise error
         if isinstance(error, APIConnectionError):
             return backoff(attempt)
@@ -184,12 +200,14 @@ class BaseClient:
         log.debug("%s %s: token refused; replayed with a new one", request.method, request.url.path)
         return True
 
-    def _retry_delay(self, request: httpx2.Request, exc: Exception, attempt: int) -> float:
+    def _retry_delay(
+        self, request: httpx2.Request, exc: Exception, attempt: int, max_retries: int
+    ) -> float:
         """How long to wait before the next attempt after ``exc``; raises when final."""
         error = _translate(request, exc)
         if exc is not error:
             error.__cause__ = exc
-        delay = self._decide(error, attempt)
+        delay = self._decide(error, attempt, max_retries)
         log.debug(
             "%s %s failed (%s); retry %d in %.2f s",
             request.method,
@@ -274,6 +292,7 @@ class SyncAPIClient(BaseClient):
         raw: bool = False,
         priority: float = 0.0,
         deadline: float | None = None,
+        max_retries: int | None = None,
         cancel: Cancellation | None = None,
     ) -> Any:
         """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
@@ -281,8 +300,9 @@ class SyncAPIClient(BaseClient):
         holds calls back, those of higher ``priority`` go first. Each attempt has
         ``deadline`` seconds (default: the client's) for the whole of its response.
         Once ``cancel`` is cancelled (from another thread), the call stops waiting for
-        its slot or to retry, and raises ``CallCancelledError``."""
-        deadline, timeout = self._attempt_limits(deadline)
+        its slot or to retry, and raises ``CallCancelledError``. ``max_retries``: the
+        call's, in place of the client's."""
+        deadline, timeout, most = self._attempt_limits(deadline, max_retries)
         attempt, replayed = 0, False  # retries taken; whether a 401 was replayed (once)
         while True:
             sent_at = self.pacer.take(priority, cancel)
@@ -297,7 +317,7 @@ class SyncAPIClient(BaseClient):
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                pause(self._retry_delay(request, exc, attempt), cancel)
+                pause(self._retry_delay(request, exc, attempt, most), cancel)
                 attempt += 1
 
     def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
@@ -332,10 +352,11 @@ class AsyncAPIClient(BaseClient):
         raw: bool = False,
         priority: float = 0.0,
         deadline: float | None = None,
+        max_retries: int | None = None,
     ) -> Any:
         """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
         cancelled with the task, its waits too."""
-        deadline, timeout = self._attempt_limits(deadline)
+        deadline, timeout, most = self._attempt_limits(deadline, max_retries)
         attempt, replayed = 0, False
         while True:
             sent_at = await self.pacer.atake(priority)
@@ -350,7 +371,7 @@ class AsyncAPIClient(BaseClient):
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                await anyio.sleep(self._retry_delay(request, exc, attempt))
+                await anyio.sleep(self._retry_delay(request, exc, attempt, most))
                 attempt += 1
 
     async def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
