@@ -54,6 +54,7 @@ __all__ = [
     "UpdatesAvailableData",
     "UtcDatetime",
     "WireDate",
+    "iso_z",
     "new_event_id",
     "utc_now",
 ]
@@ -100,7 +101,9 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
         raise ValueError("out of the range of a UTC time") from None
 
 
-def _iso_z(value: dt.datetime) -> str:
+def iso_z(value: dt.datetime) -> str:
+    """``value`` as the API writes a time: ISO 8601 in UTC with a Z (as the envelope's
+    ``timestamp``), to the millisecond."""
     # Milliseconds as documented; microseconds only when there are some, so nothing is lost.
     spec = "milliseconds" if value.microsecond % 1000 == 0 else "microseconds"
     return _as_utc(value).isoformat(timespec=spec).replace("+00:00", "Z")
@@ -124,7 +127,7 @@ its offset as given, none if it names none."""
 UtcDatetime = Annotated[
     IsoDatetime,
     AfterValidator(_as_utc),
-    PlainSerializer(_iso_z, return_type=str, when_used="json"),
+    PlainSerializer(iso_z, return_type=str, when_used="json"),
     # The serializer's ``str`` alone made the spec's output a bare string, and a client
     # generated from it had text where a datetime belonged.
     WithJsonSchema({"type": "string", "format": "date-time"}, mode="serialization"),

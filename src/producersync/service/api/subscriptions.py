@@ -13,6 +13,7 @@ from starlette.requests import ClientDisconnect
 from starlette.responses import JSONResponse
 
 from producersync.model import Href, is_npn
+from producersync.model.events import iso_z
 from producersync.model.subscriptions import (
     JobAccepted,
     JobAcceptedLinks,
@@ -226,7 +227,7 @@ def list_subscriptions(
     with read_snapshot(call.ctx.engine) as conn:
         total = count_subscriptions(conn, account)
         rows = page_subscriptions(conn, account, params.page, params.size)
-    items = [{"npn": r.npn, "activatedAt": r.activated_at.isoformat()} for r in rows]
+    items = [{"npn": r.npn, "activatedAt": iso_z(r.activated_at)} for r in rows]
     return HalResponse(call.paged("subscriptions", items, params.page, params.size, total))
 
 
