@@ -36,6 +36,14 @@ def test_the_malformed_fields_gauge_reads_what_the_mirror_lists() -> None:
     assert "producersync_sync_records_not_stored 2.0" in text
 
 
+def test_the_lag_gauge_reads_the_run_days_missed_and_nan_before_any_sync() -> None:
+    assert (
+        "producersync_sync_lag_days 2.0"
+        in Metrics(lambda: None, lag_days=lambda: 2).render().decode()
+    )
+    assert "producersync_sync_lag_days NaN" in Metrics(lambda: None).render().decode()
+
+
 def test_every_label_a_counter_takes_is_at_0_from_the_start() -> None:
     # Born at their first value, records upserted and events accepted hid that value
     # from increase(): a restarted process's first sync counted for nothing.

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
+from producersync.model.events import UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror import records as mirror_records
@@ -908,6 +909,57 @@ def test_runs_report_their_counts_and_failures(engine: sa.Engine) -> None:
         {"licenses": 1},
         "upstream 503",
     )
+
+
+TODAY = T0.date()
+_DAY = dt.timedelta(days=1)
+
+
+def _announced(run_date: dt.date, received_at: dt.datetime = T0) -> Receipt:
+    event = UpdatesAvailable.create(run_date)
+    body = event.to_json()
+    return Receipt(event.id, UPDATES_AVAILABLE, received_at, {}, body, mirror.ACCEPTED)
+
+
+@pytest.mark.parametrize(
+    ("last", "announced", "latest", "lag"),
+    [
+        # Current through yesterday while today's run is not announced: catch-up's view.
+        (TODAY - _DAY, [], TODAY - _DAY, 0),
+        (TODAY, [], TODAY - _DAY, 0),
+        (TODAY - 3 * _DAY, [], TODAY - _DAY, 2),
+        # Today's run announced: the mirror lacks it until the updates run has finished.
+        (TODAY - _DAY, [_announced(TODAY)], TODAY, 1),
+        (TODAY, [_announced(TODAY)], TODAY, 0),
+        # Announced yesterday: nothing later than yesterday.
+        (TODAY - _DAY, [_announced(TODAY - _DAY, T0 - _DAY)], TODAY - _DAY, 0),
+        # A runDate after the day it came names no NIPR run: as the sync records it.
+        (TODAY - _DAY, [_announced(TODAY + 30 * _DAY)], TODAY - _DAY, 0),
+        # A rejected delivery announces nothing.
+        (
+            TODAY - _DAY,
+            [dataclasses.replace(_announced(TODAY), verdict="rejected: x")],
+            TODAY - _DAY,
+            0,
+        ),
+    ],
+)
+def test_the_lag_counts_the_run_days_missed_behind_the_latest_runDate(
+    engine: sa.Engine, last: dt.date, announced: list[Receipt], latest: dt.date, lag: int
+) -> None:
+    """Counted from today, a mirror synced through yesterday showed 1 for the whole day,
+    and an alert on a lag over 0 never rested."""
+    with write_transaction(engine) as conn:
+        mirror.record_receipts(conn, announced)
+        mirror.set_last_synced_run_date(conn, last)
+        status = mirror.sync_status(conn, today=TODAY)
+    assert (status["latestRunDate"], status["lagDays"]) == (latest.isoformat(), lag)
+
+
+def test_the_lag_is_none_before_any_sync(engine: sa.Engine) -> None:
+    with engine.connect() as conn:
+        status = mirror.sync_status(conn, today=TODAY)
+    assert (status["latestRunDate"], status["lagDays"]) == ((TODAY - _DAY).isoformat(), None)
 
 
 def test_a_run_stopped_to_start_over_is_shown_restarted_not_failed(engine: sa.Engine) -> None:

@@ -176,8 +176,9 @@ def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
     status = orjson.loads(cli("sync", "status", "--json", env=env).stdout)
     assert status["counts"] == harness.status()["counts"]
     last = dt.date.fromisoformat(status["lastSyncedRunDate"])
-    # The command's today, not the module's: a run may cross midnight (UTC).
-    assert status["lagDays"] == (dt.datetime.now(dt.UTC).date() - last).days
+    latest = dt.date.fromisoformat(status["latestRunDate"])
+    # The command's latest runDate, not the module's today: a run may cross midnight (UTC).
+    assert status["lagDays"] == max(0, (latest - last).days)
     cli("sync", "backfill", env=env)
     assert harness.status()["lastRun"]["kind"] == "backfill"
     assert not harness.differences()

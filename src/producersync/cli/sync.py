@@ -100,9 +100,10 @@ def run(
 
 @app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
-    """Counts per resource, the last synced runDate, the lag, the last run (running,
-    interrupted, restarted, failed or succeeded), the failures, and the fields of stored
-    records their typed columns could not hold."""
+    """Counts per resource, the last synced runDate, the latest one the mirror could hold
+    and the run days it lacks, the last run (running, interrupted, restarted, failed or
+    succeeded), the failures, and the fields of stored records their typed columns could
+    not hold."""
     from producersync.sync import mirror
     from producersync.sync.settings import SyncSettings
 
@@ -110,9 +111,6 @@ def status(as_json: JsonOption = False) -> None:
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
     engine.dispose()
-    last = values.get("lastSyncedRunDate")
-    today = dt.datetime.now(dt.UTC).date()
-    values["lagDays"] = None if last is None else (today - dt.date.fromisoformat(last)).days
     if as_json:
         emit(True, values)
     else:

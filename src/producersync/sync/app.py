@@ -149,6 +149,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         lambda: _last_synced(engine),
         lambda: _read(engine, mirror.malformed_count),
         lambda: _read(engine, mirror.records_not_stored),
+        lambda: _lag_days(engine),
     )
     durable: DurableSync | None = None
     if start is None:
@@ -206,6 +207,14 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
 def _last_synced(engine: sa.Engine) -> dt.date | None:
     with engine.connect() as conn:
         return mirror.last_synced_run_date(conn)
+
+
+def _lag_days(engine: sa.Engine) -> int | None:
+    today = dt.datetime.now(dt.UTC).date()
+    with engine.connect() as conn:
+        return mirror.lag_days(
+            mirror.last_synced_run_date(conn), mirror.latest_run_date(conn, today)
+        )
 
 
 def _read(engine: sa.Engine, count: Callable[[sa.Connection], int]) -> int:

@@ -4,6 +4,7 @@ build many apps in one process, and the default registry refuses a name twice)."
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 
 from prometheus_client import (
@@ -36,6 +37,7 @@ class Metrics:
         last_synced: Callable[[], dt.date | None],
         malformed: Callable[[], int] = lambda: 0,
         not_stored: Callable[[], int] = lambda: 0,
+        lag_days: Callable[[], int | None] = lambda: None,
     ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
@@ -99,6 +101,13 @@ class Metrics:
             lambda: _epoch(last_synced()),
         )
         self._read(
+            "producersync_sync_lag_days",
+            "Run days the mirror lacks: from the last synced runDate to the latest it could "
+            "hold (the newest announced by an accepted updates_available, or yesterday, "
+            "whichever is later, in UTC); 0 when current, NaN before any sync.",
+            lambda: _number(lag_days()),
+        )
+        self._read(
             "producersync_sync_malformed_fields",
             "Fields of mirrored records their typed columns could not hold (stored NULL, "
             "the raw value kept), and nested records not stored for want of an id: "
@@ -122,9 +131,13 @@ class Metrics:
         self.records_upserted.labels(resource).inc(count)
 
     def render(self) -> bytes:
-        """The exposition text; reads the mirror (the runDate gauge), so call it off the
-        event loop."""
+        """The exposition text; reads the mirror (the gauges), so call it off the event
+        loop."""
         return generate_latest(self.registry)
+
+
+def _number(value: int | None) -> float:
+    return math.nan if value is None else float(value)
 
 
 def _epoch(day: dt.date | None) -> float:

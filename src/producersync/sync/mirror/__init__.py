@@ -53,6 +53,8 @@ from producersync.sync.mirror.runs import (
     synced_through_bound,
 )
 from producersync.sync.mirror.status import (
+    lag_days,
+    latest_run_date,
     malformed_count,
     malformed_fields,
     record_counts,
@@ -84,7 +86,9 @@ __all__ = [
     "finish_run",
     "interrupt_run",
     "iter_changes",
+    "lag_days",
     "last_synced_run_date",
+    "latest_run_date",
     "latest_verdict",
     "malformed_count",
     "malformed_fields",

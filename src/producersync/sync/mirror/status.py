@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
+import pydantic
 import sqlalchemy as sa
 
-from producersync.model.events import ENDPOINT_TEST
+from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
-from producersync.sync.mirror.runs import failed_runs, last_run, last_synced_run_date
+from producersync.sync.mirror.runs import (
+    failed_runs,
+    last_run,
+    last_synced_run_date,
+    synced_through_bound,
+)
 from producersync.sync.mirror.tables import (
     MIRRORED,
     events,
@@ -19,6 +26,8 @@ from producersync.sync.mirror.tables import (
 )
 
 __all__ = [
+    "lag_days",
+    "latest_run_date",
     "malformed_count",
     "malformed_fields",
     "record_counts",
@@ -38,11 +47,15 @@ def record_counts(conn: sa.Connection) -> dict[str, int]:
     }
 
 
-def sync_status(conn: sa.Connection) -> dict[str, Any]:
+def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, Any]:
+    """What ``sync status`` shows, as of ``today`` (default: today, UTC)."""
     last_date = last_synced_run_date(conn)
+    latest = latest_run_date(conn, today or dt.datetime.now(dt.UTC).date())
     active = sa.select(sa.func.count()).where(population.c.active)
     return {
         "lastSyncedRunDate": None if last_date is None else last_date.isoformat(),
+        "latestRunDate": latest.isoformat(),
+        "lagDays": lag_days(last_date, latest),
         "lastRun": last_run(conn),
         "failedRuns": failed_runs(conn),
         "counts": record_counts(conn),
@@ -54,6 +67,40 @@ def sync_status(conn: sa.Connection) -> dict[str, Any]:
             "latest": malformed_fields(conn, limit=_LATEST),
         },
     }
+
+
+def latest_run_date(conn: sa.Connection, today: dt.date) -> dt.date:
+    """The latest runDate the mirror can be expected to hold on ``today`` (UTC): the
+    newest announced by an accepted ``updates_available`` receipt, or yesterday, whichever
+    is later. Yesterday, as catch-up takes it: the day's own NIPR run is published during
+    the day (or after it, in UTC), so a mirror through yesterday is current until it is
+    announced. An announced runDate counts as a sync started at its receipt would record
+    it (``synced_through_bound``): one after the day it came names no run NIPR can have
+    made, and would have shown the mirror behind for good. So only a receipt of today can
+    be later than yesterday, and only today's are read."""
+    yesterday = today - dt.timedelta(days=1)
+    midnight = dt.datetime.combine(today, dt.time(), dt.UTC)
+    announced = sa.select(receipts.c.body, receipts.c.received_at).where(
+        receipts.c.received_at >= midnight,
+        receipts.c.event_type == UPDATES_AVAILABLE,
+        receipts.c.verdict == ACCEPTED,
+    )
+    latest = yesterday
+    for row in conn.execute(announced):
+        try:
+            run_date = UpdatesAvailable.model_validate_json(row.body).data.run_date
+        except pydantic.ValidationError:
+            continue  # accepted bodies were verified events: one that is not tells nothing
+        latest = max(latest, synced_through_bound(run_date, row.received_at))
+    return latest
+
+
+def lag_days(last_synced: dt.date | None, latest: dt.date) -> int | None:
+    """Run days the mirror lacks: from the last synced runDate to ``latest``
+    (``latest_run_date``), 0 when it holds it; None while nothing is synced."""
+    if last_synced is None:
+        return None
+    return max(0, (latest - last_synced).days)
 
 
 def malformed_count(conn: sa.Connection) -> int:
