@@ -110,7 +110,7 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
     eventually(lambda: _answers(harness.service_url, bearer), timeout=30)
     harness.nipr_run(day)
     _synced_through(harness, day)
-    assert harness.status()["failedRuns"] == 0
+    assert harness.status()["failedRunsTotal"] == 0
     harness.wait_equal()
     service_log = "".join(p.read_text() for p in _logs(harness, "service-run-*.log"))
     assert "API: the database is unavailable, answering 503" in service_log
@@ -133,7 +133,7 @@ def test_a_sync_waits_out_an_outage_of_the_mirror(harness: Harness, admin: sa.En
     with outage(admin, harness.mirror_url):
         time.sleep(3)
     _synced_through(harness, day)
-    assert harness.status()["failedRuns"] == 0
+    assert harness.status()["failedRunsTotal"] == 0
     harness.wait_equal()
 
 
@@ -143,10 +143,12 @@ def test_a_daily_sync_that_failed_runs_again_by_itself(harness: Harness, admin: 
     day = TODAY - dt.timedelta(days=3)
     harness.endpoint_enabled(False)
     harness.nipr_run(day, churn=0.5)
-    failed = harness.status()["failedRuns"]
+    failed = harness.status()["failedRunsTotal"]
     with outage(admin, harness.store_url):
         assert harness.deliver(UpdatesAvailable.create(day)).status_code == 200
-        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=60, what=harness.status)
+        eventually(
+            lambda: harness.status()["failedRunsTotal"] > failed, timeout=60, what=harness.status
+        )
     harness.endpoint_enabled(True)
     _synced_through(harness, day)
     _all_processed(harness)
@@ -160,12 +162,14 @@ def test_an_activation_whose_fetch_failed_is_fetched_again_by_itself(
     npn = first_npns(harness, 21)[-1]
     harness.endpoint_enabled(False)
     harness.client.subscriptions.wait(harness.client.subscriptions.add([npn]))
-    failed = harness.status()["failedRuns"]
+    failed = harness.status()["failedRunsTotal"]
     with outage(admin, harness.store_url):
         now = dt.datetime.now(dt.UTC)
         event = NpnActivated.create(npn, now, timestamp=now)
         assert harness.deliver(event).status_code == 200
-        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=60, what=harness.status)
+        eventually(
+            lambda: harness.status()["failedRunsTotal"] > failed, timeout=60, what=harness.status
+        )
     harness.endpoint_enabled(True)
     harness.wait_equal()
     _all_processed(harness)

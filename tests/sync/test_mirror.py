@@ -962,6 +962,36 @@ def test_the_lag_is_none_before_any_sync(engine: sa.Engine) -> None:
     assert (status["latestRunDate"], status["lagDays"]) == ((TODAY - _DAY).isoformat(), None)
 
 
+def _ran(engine: sa.Engine, kind: str, error: str | None = None) -> None:
+    with write_transaction(engine) as conn:
+        mirror.finish_run(conn, mirror.start_run(conn, kind), {}, error=error)
+
+
+def test_failed_runs_are_those_a_later_run_of_their_family_has_not_made_up_for(
+    engine: sa.Engine,
+) -> None:
+    """Counted for good, a failure whose cause was fixed long ago kept an alert on
+    failedRuns firing; failedRunsTotal keeps that count."""
+    steps = [
+        ("updates", "upstream 503", 1),
+        ("updates", "upstream 503", 2),
+        ("activation", None, 2),  # another family's success makes up for nothing
+        ("catch-up", None, 0),  # it pulled what the daily syncs failed to
+        ("activation", "upstream 503", 1),
+        ("backfill", "upstream 503", 2),
+        ("population", None, 1),  # the NPNs owed are fetched; the backfill is not redone
+        ("manual", "upstream 503", 2),
+        ("updates", None, 1),
+        ("backfill", None, 0),
+    ]
+    for number, (kind, error, failed) in enumerate(steps, 1):
+        _ran(engine, kind, error)
+        with engine.connect() as conn:
+            status = mirror.sync_status(conn)
+        assert status["failedRuns"] == failed, (number, kind, error)
+    assert status["failedRunsTotal"] == sum(error is not None for _, error, _ in steps)
+
+
 def test_a_run_stopped_to_start_over_is_shown_restarted_not_failed(engine: sa.Engine) -> None:
     """A pass whose population grew stops and another starts from the list: it was shown
     failed and counted among the failed runs, an alert for nothing on every storm."""
@@ -971,7 +1001,7 @@ def test_a_run_stopped_to_start_over_is_shown_restarted_not_failed(engine: sa.En
         mirror.finish_run(conn, run, {}, error=grew, restarted=True)
         status = mirror.sync_status(conn)
         assert mirror.sync_start(conn) is None  # not a whole fetch that finished
-    assert status["failedRuns"] == 0
+    assert status["failedRuns"] == status["failedRunsTotal"] == 0
     assert (status["lastRun"]["status"], status["lastRun"]["error"]) == ("restarted", grew)
 
 

@@ -61,7 +61,7 @@ def test_activation_and_daily_update_complete_through_the_faults(
         what=harness.status,
     )
     harness.wait_equal()
-    assert harness.status()["failedRuns"] == 0
+    assert harness.status()["failedRunsTotal"] == 0
     assert " ERROR " not in _log(harness)  # faults retried past are no error
     # The premise: every kind of fault was dealt, each to a request of the sync's.
     assert set(proxy.dealt) == {"relayed", "server_error", "rate_limited", "reset", "slow"}
@@ -72,12 +72,12 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
 ) -> None:
     harness, proxy = proxied
     first, second = first_npns(harness, len(harness.population()) + 2)[-2:]
-    failed = harness.status()["failedRuns"]
+    failed = harness.status()["failedRunsTotal"]
     proxy.use(DOWN)
     try:
         harness.client.subscriptions.wait(harness.client.subscriptions.add([first]))
         # Active in the mirror, its fetch given up on: its records are still owed.
-        eventually(lambda: harness.status()["failedRuns"] > failed, timeout=120)
+        eventually(lambda: harness.status()["failedRunsTotal"] > failed, timeout=120)
     finally:
         proxy.use(FaultMix(server_error=0, rate_limited=0, reset=0, slow=0))
     harness.client.subscriptions.wait(harness.client.subscriptions.add([second]))
@@ -95,7 +95,7 @@ def test_npns_of_a_run_that_failed_are_fetched_by_the_next_collection(
     # workflows (the run's and one a stream) is not: the API failing is no bug.
     lines = _log(harness).splitlines()
     failed_lines = [line for line in lines if " ERROR " in line]
-    assert len(failed_lines) == harness.status()["failedRuns"] - failed, failed_lines
+    assert len(failed_lines) == harness.status()["failedRunsTotal"] - failed, failed_lines
     assert re.search(
         r"Z ERROR producersync\.sync\.workflows: sync run \d+ \(activation\) failed after "
         r"[\d.]+ s: ServerError: 50\d .+: fault; its NPNs stay owed, fetched by the "

@@ -12,6 +12,7 @@ from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesA
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
 from producersync.sync.mirror.runs import (
     failed_runs,
+    failed_runs_total,
     last_run,
     last_synced_run_date,
     synced_through_bound,
@@ -58,6 +59,7 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
         "lagDays": lag_days(last_date, latest),
         "lastRun": last_run(conn),
         "failedRuns": failed_runs(conn),
+        "failedRunsTotal": failed_runs_total(conn),
         "counts": record_counts(conn),
         "activeNpns": int(conn.execute(active).scalar_one()),
         "receipts": _receipts(conn),
