@@ -4,6 +4,7 @@ workflows): what each kind of delivery is answered, recorded and started."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import re
@@ -11,6 +12,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx2
 import pytest
@@ -31,7 +33,7 @@ from tests.support.asgi import request
 from tests.support.metrics import samples
 
 PATH = "/webhooks/psapi"
-LIMIT = 4096
+LIMIT = 4 * mirror.UNVERIFIED_BODY_KEPT  # room for a body longer than a forged one keeps
 # `sync status`'s receipts before any.
 NONE = dict.fromkeys(
     ("total", "accepted", "duplicate", "ignored", "rejected", "unprocessed", "failed"), 0
@@ -57,6 +59,15 @@ class Harness:
         body = event.to_json()
         signed = headers(event.id, int(time.time()), body, self.secret)
         return await self.http.post(PATH, content=body, headers=signed)
+
+    def stored(self) -> list[sa.Row[Any]]:
+        """The receipts' bodies as kept, in order of receipt."""
+        engine = mirror.open_mirror(self.mirror_url)
+        columns = receipts.c.body, receipts.c.body_length, receipts.c.body_sha256
+        with engine.connect() as conn:
+            rows = conn.execute(sa.select(*columns).order_by(receipts.c.id)).all()
+        engine.dispose()
+        return list(rows)
 
     def receipts(self) -> dict[str, int]:
         engine = mirror.open_mirror(self.mirror_url)
@@ -156,6 +167,24 @@ async def test_an_unverified_delivery_is_401_recorded_and_never_started(
     assert response.status_code == 401
     assert harness.started == []
     assert harness.receipts()["rejected"] == 1
+
+
+async def test_an_unverified_delivery_keeps_the_beginning_of_its_body_its_length_and_digest(
+    harness: Harness,
+) -> None:
+    """Kept whole, a forged body of the limit (1 MiB by default) a delivery let anyone who
+    knows the URL fill the mirror at network speed. A verified one stays whole."""
+    event = NpnActivated.create("1234567").to_json()
+    long = event + b" " * (LIMIT - len(event))  # JSON still, and of the limit
+    assert (await harness.post(long, secret=generate_secret())).status_code == 401
+    assert (await harness.post(event, secret=generate_secret())).status_code == 401
+    assert (await harness.post(long)).status_code == 200
+    cut, short, whole = harness.stored()
+    kept = mirror.UNVERIFIED_BODY_KEPT
+    assert (cut.body, cut.body_length) == (long[:kept], LIMIT)
+    assert cut.body_sha256 == hashlib.sha256(long).hexdigest()
+    assert (short.body, short.body_length, short.body_sha256) == (event, None, None)
+    assert (whole.body, whole.body_length, whole.body_sha256) == (long, None, None)
 
 
 async def test_a_receipt_keeps_no_credential_among_its_headers(harness: Harness) -> None:

@@ -1,7 +1,8 @@
 """``POST /webhooks/psapi``: verify, record, start, acknowledge.
 
-Every delivery is recorded as a receipt (event id, type, headers, raw body, verdict), and
-the answer tells the sender what to do next:
+Every delivery is recorded as a receipt (event id, type, headers, raw body, verdict; of
+a body whose signature did not verify, its first 4 KiB, its length and digest), and the
+answer tells the sender what to do next:
 
 - 200: accepted (and its workflow started), a redelivery of a known id, a
   ``webhook.test``, or an authentic event of a type we do not know (a retry would not
@@ -185,7 +186,9 @@ class Receiver:
             # Ignored, as the metric counts it: authentic, but of a type we do not know.
             unknown = exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE
             verdict = f"{mirror.IGNORED}{exc}" if unknown else f"rejected: {exc}"
-            await self._record(claimed_id, None, received_at, headers, body, verdict)
+            await self._record(
+                claimed_id, None, received_at, headers, body, verdict, verified=exc.authentic
+            )
             if unknown:
                 return _Outcome(200, "ignored", str(exc))
             return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
@@ -223,9 +226,13 @@ class Receiver:
         headers: dict[str, str],
         body: bytes,
         verdict: str,
+        *,
+        verified: bool = True,
     ) -> bool:
+        """Record the delivery; ``verified``: its signature verified (an unverified one
+        keeps only the beginning of its body, ``mirror.unverified``)."""
         receipt = mirror.Receipt(event_id, event_type, received_at, headers, body, verdict)
-        return await self._log.record(receipt)
+        return await self._log.record(receipt if verified else mirror.unverified(receipt))
 
     def _as_received(self, event_id: str, body: bytes) -> bool:
         """Whether ``body`` is the event its first receipt holds, as JSON (a sender may

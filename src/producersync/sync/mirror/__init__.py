@@ -27,6 +27,7 @@ from producersync.sync.mirror.population import (
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
     IGNORED,
+    UNVERIFIED_BODY_KEPT,
     Receipt,
     latest_verdict,
     mark_all_processed,
@@ -36,6 +37,7 @@ from producersync.sync.mirror.receipts import (
     record_receipt,
     record_receipts,
     unprocessed_events,
+    unverified,
 )
 from producersync.sync.mirror.records import Malformed, UpsertCounts, purge_npns, upsert_records
 from producersync.sync.mirror.runs import (
@@ -69,6 +71,7 @@ __all__ = [
     "MANUAL_KINDS",
     "RESOURCES",
     "RUN_KINDS",
+    "UNVERIFIED_BODY_KEPT",
     "Change",
     "Malformed",
     "Receipt",
@@ -114,6 +117,7 @@ __all__ = [
     "sync_status",
     "synced_through_bound",
     "unprocessed_events",
+    "unverified",
     "upsert_records",
     "write_transaction",
 ]

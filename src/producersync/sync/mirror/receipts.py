@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 import sqlalchemy as sa
 
@@ -14,6 +17,7 @@ from producersync.sync.mirror.tables import events, receipts
 __all__ = [
     "ACCEPTED",
     "IGNORED",
+    "UNVERIFIED_BODY_KEPT",
     "Receipt",
     "mark_all_processed",
     "mark_processed",
@@ -22,11 +26,18 @@ __all__ = [
     "record_receipt",
     "record_receipts",
     "unprocessed_events",
+    "unverified",
 ]
 
 ACCEPTED = "accepted"
 IGNORED = "ignored: "  # and why: an authentic delivery of an event type we do not know
 _IN_CHUNK = 900  # ids per `IN (...)`: under SQLite's variable limit
+
+
+UNVERIFIED_BODY_KEPT: Final = 4096
+"""Bytes kept of the body of a delivery whose signature did not verify. Every real event
+is a few hundred bytes, so a genuine one refused (a stale secret, a clock off) is kept
+whole; a forged body of the 1 MiB limit costs the mirror 4 KiB, not 1 MiB."""
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,25 @@ class Receipt:
     headers: dict[str, str]  # without secrets: the receiver strips them
     body: bytes
     verdict: str  # "accepted", "ignored: <reason>" or "rejected: <reason>"
+    # The whole body's length and SHA-256 (hex) when ``body`` is only its beginning.
+    body_length: int | None = None
+    body_sha256: str | None = None
+
+
+def unverified(receipt: Receipt) -> Receipt:
+    """``receipt`` of a delivery whose signature did not verify, as it is kept: its body's
+    first ``UNVERIFIED_BODY_KEPT`` bytes, with the whole one's length and digest when it
+    was longer. Anyone who knows the receiver's URL can send one, as fast as the network
+    takes them: kept whole, each was up to the body limit in the mirror."""
+    body = receipt.body
+    if len(body) <= UNVERIFIED_BODY_KEPT:
+        return receipt
+    return dataclasses.replace(
+        receipt,
+        body=body[:UNVERIFIED_BODY_KEPT],
+        body_length=len(body),
+        body_sha256=hashlib.sha256(body).hexdigest(),
+    )
 
 
 def _text(value: str) -> str:
@@ -67,6 +97,8 @@ def record_receipts(conn: sa.Connection, batch: Sequence[Receipt]) -> list[bool]
                 "headers": {_text(k): _text(v) for k, v in r.headers.items()},
                 "body": r.body,
                 "verdict": _text(r.verdict),
+                "body_length": r.body_length,
+                "body_sha256": r.body_sha256,
             }
             for r in batch
         ],

@@ -211,6 +211,11 @@ receipts = sa.Table(
     sa.Column("headers", _Json, nullable=False),
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("verdict", sa.Text, nullable=False),
+    # A delivery whose signature did not verify keeps only the beginning of its body
+    # (``UNVERIFIED_BODY_KEPT``): these give the whole one's length and SHA-256 (hex).
+    # NULL when ``body`` is whole, as every receipt's was before migration 0012.
+    sa.Column("body_length", sa.BigInteger, nullable=True),
+    sa.Column("body_sha256", sa.String(64), nullable=True),
 )
 
 # One row per accepted event id: the primary key is what makes dedupe atomic.
