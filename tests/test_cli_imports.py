@@ -102,11 +102,12 @@ def test_a_mirror_command_imports_the_mirror_not_the_service(tmp_path: Path) -> 
     assert of(modules, MIRROR, STORE, *SERVING, "alembic") == {MIRROR}
 
 
+# Nor Redis: the settings it reads name a rate-limit store only the service uses.
 def test_an_admin_command_imports_the_store_not_the_mirror(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     open_store(url).dispose()
     modules = imported(tmp_path, "admin", "account", "list", "--database", url)
-    assert of(modules, MIRROR, STORE, *SERVING, "httpx2", "alembic") == {STORE}
+    assert of(modules, MIRROR, STORE, *SERVING, "httpx2", "alembic", "redis") == {STORE}
 
 
 def test_the_service_imports_no_sync(tmp_path: Path) -> None:

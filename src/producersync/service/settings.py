@@ -8,7 +8,6 @@ from typing import Annotated, Any
 from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
-from redis.asyncio import ConnectionPool
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
@@ -241,6 +240,11 @@ class ServiceSettings(BaseSettings):
             raise ValueError(f"{masked(value)!r} is not memory:// or a redis:// URL")
         if value.startswith("memory://"):
             return value
+        # Imported here, not with the module: every admin, db and nipr command reads these
+        # settings, and redis (with the OpenTelemetry it loads) was a tenth of their
+        # imports, for a setting most never use.
+        from redis.asyncio import ConnectionPool
+
         try:
             # The connection a request would open, without opening it: a port that is no
             # number or an unknown option was a traceback at start-up (the password in it)
