@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -21,43 +23,79 @@ from producersync.service.store.tables import webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import migrated_store, store_url
 from tests.support.delivery import log_attempts
-from tests.support.processes import cli, cli_json
+from tests.support.processes import cli
 
-pytestmark = pytest.mark.slow(55)
+pytestmark = pytest.mark.slow(25)
 
 PRIVATE_OK = {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"}
 
-
-def _endpoint(*args: str, db: list[str]) -> dict[str, object]:
-    return cli_json("admin", "endpoint", *args, "--json", *db)
-
-
-def _create(*options: str, db: list[str], account: str = "acme") -> dict[str, object]:
-    """An endpoint of ``account`` on loopback (allowed by the environment)."""
-    args = ["create", "--account", account, "--url", "http://127.0.0.1:9/hook", *options]
-    created = cli("admin", "endpoint", *args, "--json", *db, env=PRIVATE_OK).stdout
-    value: dict[str, object] = orjson.loads(created)
-    return value
+# ``producersync ARGS`` in the environment given: the exit code, stdout and stderr.
+Producersync = Callable[[Sequence[str], dict[str, str]], tuple[int, str, str]]
 
 
-def _fails(*args: str, db: list[str], code: int = 2) -> str:
-    """What the command said refusing: a usage error (2), or ``code``."""
-    result = cli("admin", "endpoint", *args, *db, check=False)
-    assert result.returncode == code, result.stdout
-    return result.stderr
+def in_processes(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Each command a process of its own, as an operator's shell runs it."""
+    result = cli(*args, env=env, check=False)
+    return result.returncode, result.stdout, result.stderr
 
 
-def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
-    db = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
-    account = cli_json("admin", "account", "create", "acme", "--json", *db)
+@pytest.fixture
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Producersync:
+    """Each command through ``main`` in this process, as the console script runs it: the
+    round trip is some twenty commands, each a second of interpreter start-up on its own."""
 
-    refused = _fails("create", "--account", "acme", "--url", "http://127.0.0.1:9/x", db=db)
+    def run(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+        with monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            return producersync_output(patch, capsys, *args)
+
+    return run
+
+
+@dataclass
+class Admin:
+    """``producersync admin ...`` on the store ``db`` (its --database option)."""
+
+    run: Producersync
+    db: list[str]
+
+    def out(self, *args: str, env: dict[str, str] | None = None) -> str:
+        code, out, err = self.run(["admin", *args, *self.db], env or {})
+        assert code == 0, f"producersync admin {' '.join(args)} failed:\n{err}"
+        return out
+
+    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
+        return orjson.loads(self.out(*args, "--json", env=env))
+
+    def endpoint(self, *args: str) -> dict[str, object]:
+        value: dict[str, object] = self.json("endpoint", *args)
+        return value
+
+    def create(self, *options: str, account: str = "acme") -> dict[str, object]:
+        """An endpoint of ``account`` on loopback (allowed by the environment)."""
+        args = ["create", "--account", account, "--url", "http://127.0.0.1:9/hook", *options]
+        value: dict[str, object] = self.json("endpoint", *args, env=PRIVATE_OK)
+        return value
+
+    def fails(self, *args: str, code: int = 2) -> str:
+        """What the command said refusing: a usage error (2), or ``code``."""
+        exit_code, out, err = self.run(["admin", "endpoint", *args, *self.db], {})
+        assert exit_code == code, out
+        return err
+
+
+def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) -> None:
+    admin = Admin(in_process, ["--database", f"sqlite:///{tmp_path / 'store.db'}"])
+    account = admin.json("account", "create", "acme")
+
+    refused = admin.fails("create", "--account", "acme", "--url", "http://127.0.0.1:9/x")
     assert refused.startswith("error: --url: ") and "https" in refused
     # The operator is told the setting that allows it; not for a URL it would not allow.
     assert "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it" in refused
-    ftp = _fails("create", "--account", "acme", "--url", "ftp://127.0.0.1:9/x", db=db)
+    ftp = admin.fails("create", "--account", "acme", "--url", "ftp://127.0.0.1:9/x")
     assert "https" in ftp and "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS" not in ftp
-    created = _create(
+    created = admin.create(
         "--events",
         "producersync.npn.activated",
         "--events",
@@ -66,7 +104,6 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
         "npn changes",
         "--rate-limit",
         "5",
-        db=db,
     )
     endpoint_id = str(created["id"])
     secret = str(created["secret"])
@@ -75,53 +112,51 @@ def test_endpoint_commands_round_trip(tmp_path: Path) -> None:
     assert created["eventTypes"] == ["producersync.npn.activated", "producersync.npn.deactivated"]
     assert (created["description"], created["rateLimitPerSecond"]) == ("npn changes", 5)
 
-    listed = cli("admin", "endpoint", "list", "--account", "acme", "--json", *db).stdout
+    listed = admin.out("endpoint", "list", "--account", "acme", "--json")
     assert [e["id"] for e in orjson.loads(listed)] == [endpoint_id]
     assert secret not in listed
-    cli("admin", "account", "create", "globex", *db)
-    other = _create(db=db, account="globex")["id"]
-    every = orjson.loads(cli("admin", "endpoint", "list", "--json", *db).stdout)
+    admin.out("account", "create", "globex")
+    other = admin.create(account="globex")["id"]
+    every = admin.json("endpoint", "list")
     assert [(e["id"], e["account"]) for e in every] == [(endpoint_id, "acme"), (other, "globex")]
-    cli("admin", "endpoint", "delete", str(other), *db)
+    admin.out("endpoint", "delete", str(other))
 
-    updated = _endpoint("update", endpoint_id, "--all-events", "--no-rate-limit", db=db)
+    updated = admin.endpoint("update", endpoint_id, "--all-events", "--no-rate-limit")
     assert (updated["eventTypes"], updated["rateLimitPerSecond"]) == (None, None)
     assert updated["description"] == "npn changes"
-    assert "error: --events: " in _fails("update", endpoint_id, "--events", "nope", db=db)
-    assert "not both" in _fails(
-        "update", endpoint_id, "--rate-limit", "3", "--no-rate-limit", db=db
-    )
+    assert "error: --events: " in admin.fails("update", endpoint_id, "--events", "nope")
+    assert "not both" in admin.fails("update", endpoint_id, "--rate-limit", "3", "--no-rate-limit")
 
-    disabled = _endpoint("disable", endpoint_id, "--reason", "receiver down", db=db)
+    disabled = admin.endpoint("disable", endpoint_id, "--reason", "receiver down")
     assert (disabled["enabled"], disabled["disabledReason"]) == (False, "receiver down")
-    enabled = _endpoint("enable", endpoint_id, db=db)
+    enabled = admin.endpoint("enable", endpoint_id)
     assert (enabled["enabled"], enabled["disabledReason"]) == (True, None)
 
-    rotated = _endpoint("rotate-secret", endpoint_id, db=db)
+    rotated = admin.endpoint("rotate-secret", endpoint_id)
     assert rotated["secret"] != secret
-    assert _endpoint("show-secret", endpoint_id, db=db) == rotated
-    attempts = cli("admin", "endpoint", "attempts", endpoint_id, "--json", *db).stdout
-    assert orjson.loads(attempts) == []
-    refused = _fails("recover", endpoint_id, "--since", "2000-01-01", db=db)
+    assert admin.endpoint("show-secret", endpoint_id) == rotated
+    assert admin.json("endpoint", "attempts", endpoint_id) == []
+    refused = admin.fails("recover", endpoint_id, "--since", "2000-01-01")
     assert "--since: " in refused and "more than 14 days ago" in refused
 
-    cli("admin", "endpoint", "delete", endpoint_id, *db)
-    assert "no endpoint" in _fails("show-secret", endpoint_id, db=db, code=1)
-    assert orjson.loads(cli("admin", "endpoint", "list", "--json", *db).stdout) == []
+    admin.out("endpoint", "delete", endpoint_id)
+    assert "no endpoint" in admin.fails("show-secret", endpoint_id, code=1)
+    assert admin.json("endpoint", "list") == []
 
 
 @pytest.mark.postgres
 def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
+    """Real processes, as an operator runs them, each on the store migrated for it."""
     with migrated_store("postgres", tmp_path) as url:
-        db = ["--database", url]
-        cli("admin", "account", "create", "acme", *db)
-        created = _create(db=db)
+        admin = Admin(in_processes, ["--database", url])
+        admin.out("account", "create", "acme")
+        created = admin.create()
         endpoint_id = str(created["id"])
-        rotated = _endpoint("rotate-secret", endpoint_id, db=db)
+        rotated = admin.endpoint("rotate-secret", endpoint_id)
         assert rotated["secret"] != created["secret"]
-        assert _endpoint("show-secret", endpoint_id, db=db) == rotated
-        cli("admin", "endpoint", "delete", endpoint_id, *db)
-        assert orjson.loads(cli("admin", "endpoint", "list", "--json", *db).stdout) == []
+        assert admin.endpoint("show-secret", endpoint_id) == rotated
+        admin.out("endpoint", "delete", endpoint_id)
+        assert admin.json("endpoint", "list") == []
 
 
 @pytest.fixture
