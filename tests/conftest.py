@@ -3,13 +3,16 @@ service over it."""
 
 from __future__ import annotations
 
+import compileall
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 
+import producersync
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
@@ -33,6 +36,16 @@ BACKENDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
 ]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """With PYTHONDONTWRITEBYTECODE set (it is where the suite's times are taken), every
+    process a test starts compiled producersync from its sources: a tenth of a `service
+    run`'s imports (0.26 of 2.9 CPU-s), 0.06 s of a CLI command's, over hundreds of
+    processes. The package is compiled once here, by the process that starts the
+    workers, for them and their children to read (the installed libraries have theirs)."""
+    if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
+        compileall.compile_dir(Path(producersync.__file__).parent, quiet=2)
 
 
 @pytest.hookimpl(trylast=True)
