@@ -697,9 +697,15 @@ def test_check_command_exits_1_for_no_with_the_reasons(mirror_url: str) -> None:
     ],
     ids=["bad-npn", "bad-state", "bad-date", "no-loa", "bad-within"],
 )
-def test_bad_input_exits_2(mirror_url: str, args: list[str]) -> None:
-    result = cli(*args, "--mirror", mirror_url, check=False)
-    assert result.returncode == 2, (result.stdout, result.stderr)
+def test_bad_input_exits_2(
+    mirror_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+) -> None:
+    # In this process: the exit codes of real processes are the two tests above.
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--mirror", mirror_url)
+    assert code == 2, (out, err)
 
 
 def test_check_and_report_read_the_mirror_the_configuration_file_names(
@@ -725,12 +731,19 @@ def test_check_and_report_read_the_mirror_the_configuration_file_names(
     assert list(elsewhere.iterdir()) == []
 
 
-def test_report_expiring_accepts_days_with_or_without_d(mirror_url: str) -> None:
+def _report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    """``producersync report ARGS --json``, in this process: what it printed."""
+    code, out, err = producersync_output(monkeypatch, capsys, "report", *args, "--json")
+    assert code == 0, err
+    return orjson.loads(out)
+
+
+def test_report_expiring_accepts_days_with_or_without_d(
+    mirror_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # Relative to the real today: far enough ahead to hold every active license.
     for within in ("4000d", "4000"):
-        body = orjson.loads(
-            cli("report", "expiring", "--within", within, "--mirror", mirror_url, "--json").stdout
-        )
+        body = _report(monkeypatch, capsys, "expiring", "--within", within, "--mirror", mirror_url)
         assert [lic["licenseId"] for lic in body["licenses"] if lic["daysLeft"] >= 0] == [
             lic.id
             for lic in LICENSES
@@ -782,18 +795,16 @@ def test_a_report_table_shows_every_column_whole_in_80_columns(
         assert short in words, out.getvalue()
 
 
-def test_report_changes_since_a_date(mirror_url: str) -> None:
-    body = orjson.loads(
-        cli("report", "changes", "--since", "2000-01-01", "--mirror", mirror_url, "--json").stdout
-    )
+def test_report_changes_since_a_date(
+    mirror_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = _report(monkeypatch, capsys, "changes", "--since", "2000-01-01", "--mirror", mirror_url)
     assert {(c["resource"], c["recordId"], c["action"]) for c in body["changes"]} >= {
         ("licenses", 1, "insert"),
         ("appointments", 101, "insert"),
     }
-    later = cli(
-        "report", "changes", "--since", "2999-01-01T00:00:00", "--mirror", mirror_url, "--json"
-    )
-    assert orjson.loads(later.stdout)["changes"] == []
+    later = ["changes", "--since", "2999-01-01T00:00:00", "--mirror", mirror_url]
+    assert _report(monkeypatch, capsys, *later)["changes"] == []
 
 
 @pytest.fixture
