@@ -19,7 +19,7 @@ from tests.conftest import BACKENDS
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
-from tests.support.processes import cli_json, cli_together
+from tests.support.processes import cli_together
 
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.feed import FeedError, FeedLimits, read_feed
@@ -1100,14 +1100,26 @@ def test_two_new_entities_of_one_npn_are_refused(engine: sa.Engine, tmp_path: Pa
 # --- the command ---------------------------------------------------------------------------
 
 
-def test_command_runs_a_day_once(empty_store_url: str) -> None:
+def test_command_runs_a_day_once(
+    empty_store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     engine = open_store(empty_store_url)
     load(engine, generate(100, seed=2))
     engine.dispose()
     args = ("nipr", "run", "--date", "2025-06-10", "--churn-rate", "0.2", "--seed", "5")
 
-    first = cli_json(*args, "--database", empty_store_url, "--json")
-    again = cli_json(*args, "--database", empty_store_url, "--json")
+    def ran() -> dict[str, Any]:
+        # In this process: test_runs_of_two_dates_at_once_apply_one_after_the_other runs
+        # the command as real processes, two at once.
+        code, out, err = producersync_output(
+            monkeypatch, capsys, *args, "--database", empty_store_url, "--json"
+        )
+        assert code == 0, err
+        result: dict[str, Any] = orjson.loads(out)
+        return result
+
+    first = ran()
+    again = ran()
 
     assert first["runDate"] == "2025-06-10"
     assert first["alreadyApplied"] is False
