@@ -12,7 +12,7 @@ import http.server
 import ipaddress
 import socket
 import tracemalloc
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar
 
 import pytest
@@ -221,6 +221,36 @@ def test_a_2xx_cut_short_is_not_a_success() -> None:
     ) as url:
         outcome = attempt(url)
     assert (outcome.succeeded, outcome.status_code, outcome.response) == (False, 200, "ok")
+
+
+@pytest.mark.parametrize(
+    ("then", "error"),
+    [
+        (hang, "the response body did not end within 0.5 s"),
+        (lambda _conn: None, "RemoteProtocolError: peer closed connection"),
+    ],
+    ids=["stalls", "cut-short"],
+)
+def test_a_2xx_past_the_excerpt_that_stalls_or_is_cut_short_is_not_a_success(
+    then: Callable[[socket.socket], None], error: str
+) -> None:
+    # The sender stopped reading at the excerpt's 2 KB: past them, such a body succeeded.
+    def answer(conn: socket.socket) -> None:
+        conn.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 5000\r\n\r\n" + b"x" * 3000)
+        then(conn)
+
+    with raw_receiver(answer) as url:
+        outcome = attempt(url, policy=IMPATIENT)
+    assert (outcome.succeeded, outcome.status_code) == (False, 200)
+    assert outcome.error is not None
+    assert outcome.error.startswith(error)
+    assert outcome.response == "x" * 2048
+
+
+def test_a_2xx_whose_body_is_longer_than_the_excerpt_is_a_success() -> None:
+    with receiver(lambda _r: Reply(200, body=b"y" * 100_000)) as rx:
+        outcome = attempt(rx.url)
+    assert (outcome.succeeded, outcome.error, outcome.response) == (True, None, "y" * 2048)
 
 
 def test_a_stored_url_the_sender_cannot_read_is_a_refused_attempt() -> None:

@@ -94,7 +94,8 @@ class _Response:
 class Sender:
     """Sends attempts over one pooled client; redirects are not followed (a 3xx is a
     failure), a response is not decompressed, and every attempt has ``policy.timeout``
-    seconds from the first byte sent to the last byte of the response excerpt."""
+    seconds from the first byte sent to the last byte of the response (of which the
+    first 2 KB are kept)."""
 
     def __init__(
         self,
@@ -193,7 +194,7 @@ class Sender:
             duration_ms = round((time.perf_counter() - started) * 1000)
         status = response.status
         # A 2xx whose body did not come whole in time is no success (the attempt's time
-        # runs to the end of the excerpt), but the row says what the receiver answered.
+        # runs to the body's end), but the row says what the receiver answered.
         succeeded = 200 <= status < 300 and error is None
         next_at = None
         if not succeeded:
@@ -229,9 +230,11 @@ class Sender:
             answer.retry_after = _retry_after(
                 response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
             )
+            # Read to the end, the bytes past the excerpt dropped: a 2xx is a success only
+            # once its body has ended, and stopping at the excerpt made one of more than
+            # 2 KB that then stalled, or was cut short, a success, where a shorter one of
+            # the same kind failed.
             async for chunk in response.aiter_raw():
-                answer.body += chunk
-                if len(answer.body) >= _EXCERPT_BYTES:
-                    break
+                answer.body += chunk[: _EXCERPT_BYTES - len(answer.body)]
         finally:
             await response.aclose()
