@@ -1255,7 +1255,7 @@ def test_management_recover_refuses_the_future_and_more_than_14_days(engine: sa.
         ep = new_endpoint(conn, account)
         endpoint = endpoints.get_endpoint(conn, account, ep)
         assert endpoint is not None
-        for since in (now + dt.timedelta(minutes=5), now - dt.timedelta(days=14, minutes=5)):
+        for since in (now + dt.timedelta(minutes=5), now - dt.timedelta(days=14, minutes=6)):
             with pytest.raises(management.EndpointRuleError) as caught:
                 management.recover(conn, endpoint, since)
             assert caught.value.field == "since"
@@ -1265,6 +1265,24 @@ def test_management_recover_refuses_the_future_and_more_than_14_days(engine: sa.
         outbox.record(conn, [outcome(claimed, now, succeeded=False)])
         naive = (now - dt.timedelta(days=13, minutes=5)).replace(tzinfo=None)  # read as UTC
         assert management.recover(conn, endpoint, naive) == 1
+
+
+def test_recover_since_14_days_back_taken_before_the_request_is_honoured(
+    engine: sa.Engine,
+) -> None:
+    # 14 days back to the minute, as the portal's form offers it at the earliest, and as
+    # `date -d '-14 days'` is by the time its request is judged: it was refused.
+    now = dt.datetime.now(dt.UTC)
+    since = (now - dt.timedelta(days=14)).replace(second=0, microsecond=0)
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ep = new_endpoint(conn, account)
+        endpoint = endpoints.get_endpoint(conn, account, ep)
+        assert endpoint is not None
+        outbox.publish(conn, [message(account, activated())], now=since)
+        (claimed,) = outbox.claim_due(conn, now, 10, LEASE)
+        outbox.record(conn, [outcome(claimed, now, succeeded=False)])
+        assert management.recover(conn, endpoint, since) == 1
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

@@ -30,6 +30,7 @@ from producersync.service.store import outbox
 __all__ = [
     "EXAMPLE_NPN",
     "RECOVER_LIMIT",
+    "RECOVER_SLACK",
     "RECOVER_WINDOW",
     "SUBSCRIBABLE",
     "EndpointRuleError",
@@ -47,6 +48,10 @@ __all__ = [
 SUBSCRIBABLE: tuple[str, ...] = (EVENT_GROUP, *sorted(EVENT_TYPES))
 EXAMPLE_NPN = "15645555"
 RECOVER_WINDOW = dt.timedelta(days=14)
+# Beyond the window, as Svix allows it: a `since` taken as 14 days back (`date -d '-14
+# days'`, the portal's earliest minute) is older than that by the time it is judged, and
+# was refused, so the whole window could never be recovered.
+RECOVER_SLACK = dt.timedelta(minutes=5)
 RECOVER_LIMIT = 10_000
 
 
@@ -187,6 +192,6 @@ def recover(conn: sa.Connection, endpoint: store.Endpoint, since: dt.datetime) -
     # calendar's ends (0001-01-01T00:00+14:00) had no UTC to become and raised.
     if since > now:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is in the future")
-    if now - since > RECOVER_WINDOW:
+    if now - since > RECOVER_WINDOW + RECOVER_SLACK:
         raise EndpointRuleError("since", f"'{since.isoformat()}' is more than 14 days ago")
     return outbox.recover(conn, endpoint.id, since, now, RECOVER_LIMIT)
