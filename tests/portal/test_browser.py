@@ -559,6 +559,10 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         submit("endpoint created, secret shown once", 200, "Create", **created)
         expect(page.locator(".secret code")).to_be_visible()
         visit("edit endpoint", f"/endpoints/{mixed.id}/edit")
+        with write_transaction(harness.engine) as conn:  # as another tab would meanwhile
+            changed = endpoints.EndpointChanges(description="Mirror\nof the producers")
+            endpoints.update_endpoint(conn, acme.id, mixed.id, changed)
+        submit("edit endpoint, changed since it was opened (409)", 409, "Save")
 
         visit("overview", f"/endpoints/{mixed.id}")
         visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated_before")

@@ -442,8 +442,9 @@ def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
         ("/endpoints", {"url": URL, "submission": "x" * 80}, "'" + "x" * 60 + "'"),
         ("/endpoints/{ep}/secret/rotate", {"rotating": "-1"}, "Field 'rotating' is not"),
         ("/endpoints/{ep}/secret/rotate", {"rotating": "9" * 30}, "'" + "9" * 30 + "'"),
+        ("/endpoints/{ep}/edit", {"url": URL + "/x", "shown": "ABC"}, "Field 'shown' is not"),
     ],
-    ids=["id", "long-id", "rotating", "long-rotating"],
+    ids=["id", "long-id", "rotating", "long-rotating", "shown"],
 )
 def test_what_a_secret_form_names_is_checked_and_a_bad_one_changes_nothing(
     portal_service: RunningService,
@@ -749,6 +750,40 @@ def test_an_edit_of_another_field_keeps_the_event_filter(
         assert saved.status_code == 303, saved.text
         shown = api.get(f"/v1/webhooks/endpoints/{endpoint_id}").json()
     assert (shown["description"], shown["eventTypes"]) == ("Edited", event_types)
+
+
+def test_an_edit_onto_an_endpoint_changed_since_shows_it_and_saves_nothing(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An Edit form opened before a change made elsewhere (another tab, the API) saved its
+    stale fields over it, unseen, and said "Changes saved": a URL edited in one tab put
+    back the description and event filter another tab had just changed, the filter back
+    to every type."""
+    endpoint_id = _created(visitor.form("/portal/endpoints", url=URL, description="Before"))
+    path = f"/portal/endpoints/{endpoint_id}/edit"
+    stale = visitor.http.get(path)
+    assert visitor.form(path, url=URL, description="Elsewhere", events=[NPN_ACTIVATED]).is_redirect
+    before = _state(portal_service, visitor.creds.account_id)
+
+    typed = {"url": URL + "/typed", "description": _textarea(stale, "description")}
+    refused = visitor.form(path, shown=_hidden(stale, "shown"), **typed, events=_ticked(stale))
+    assert refused.status_code == 409, refused.text
+    assert _state(portal_service, visitor.creds.account_id) == before
+    assert "this endpoint was changed since this form was opened" in refused.text
+    assert "Elsewhere" in refused.text and NPN_ACTIVATED in refused.text  # what it has now
+    assert f'value="{URL}/typed"' in refused.text  # what was typed, kept
+
+    # Sent again from the page that said so, it is saved as typed.
+    again = visitor.form(path, shown=_hidden(refused, "shown"), **typed, events=[])
+    assert again.status_code == 303, again.text
+    with portal_service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None
+    assert (endpoint.url, endpoint.description, endpoint.event_types) == (
+        URL + "/typed",
+        "Before",
+        None,
+    )
 
 
 def test_the_filter_can_be_narrowed_and_dropped_again(

@@ -18,6 +18,7 @@ import re
 import secrets
 from typing import Annotated
 
+import orjson
 from fastapi import APIRouter, Depends, Form, Request
 from starlette.responses import Response
 
@@ -49,7 +50,7 @@ def _endpoint_form(
 
 Submission = Annotated[EndpointForm, Depends(_endpoint_form)]
 
-_SUBMISSION = re.compile(r"[0-9a-f]{32}")
+_SUBMISSION = _DIGEST = re.compile(r"[0-9a-f]{32}")
 
 
 def _form_fault(field: str, value: str, what: str) -> PortalError:
@@ -77,8 +78,24 @@ def _replacing(rotating: Annotated[str, Form()] = "") -> int | None:
     return int(rotating) if rotating else None
 
 
+def _shown(shown: Annotated[str, Form()] = "") -> str | None:
+    """The digest of the endpoint as the Edit page showed it, if sent."""
+    if shown and not _DIGEST.fullmatch(shown):
+        raise _form_fault("shown", shown, "a digest the Edit page made")
+    return shown or None
+
+
+def _digest(endpoint: endpoints.Endpoint) -> str:
+    """What the Edit form shows of the endpoint, as 128 bits: the form sends it back, and
+    a save onto something else (changed in another tab or through the API since) is not
+    made unseen."""
+    shown = orjson.dumps([endpoint.url, endpoint.description, endpoint.event_types])
+    return hashlib.sha256(shown).hexdigest()[:32]
+
+
 SubmissionKey = Annotated[str | None, Depends(_submission)]
 Replacing = Annotated[int | None, Depends(_replacing)]
+Shown = Annotated[str | None, Depends(_shown)]
 
 
 @router.get("/endpoints", name="endpoints")
@@ -105,14 +122,18 @@ def _form_page(
     endpoint: endpoints.Endpoint | None = None,
     errors: dict[str, str] | None = None,
     submission: str | None = None,
+    conflict: bool = False,
 ) -> Response:
     return render(
         request,
         "endpoint_form.html",
-        status=400 if errors else 200,
+        status=409 if conflict else 400 if errors else 200,
         visitor=visitor,
         form=form,
         endpoint=endpoint,
+        # The endpoint the form is sent onto: after a conflict, the one as it is now.
+        shown=_digest(endpoint) if endpoint else None,
+        conflict=conflict,
         # Made with the page, so the same form sent twice names the same endpoint; its id
         # is made when the form is sent (``_endpoint_tail``).
         submission=None if endpoint else submission or secrets.token_hex(16),
@@ -212,16 +233,26 @@ def edit_page(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
 
 
 @router.post("/endpoints/{endpoint_id}/edit")
-def edit(request: Request, visitor: Submitted, endpoint: Owned, form: Submission) -> Response:
+def edit(
+    endpoint_id: EndpointId, request: Request, visitor: Submitted, form: Submission, shown: Shown
+) -> Response:
     ctx = get_context(request)
     try:
-        changes = form.changes(endpoint)
         with write_transaction(ctx.engine) as conn, rule_errors():
-            updated = management.update_endpoint(
-                conn, ctx.settings, visitor.account_id, endpoint.id, changes
-            )
+            # Read again, locked: the form is compared with the endpoint it is saved onto.
+            endpoint = owned(conn, visitor, endpoint_id, lock=True)
+            # Changed since the form was drawn (another tab, the API), the form's stale
+            # fields undid that unseen, a filter widened back to every type included.
+            conflict = shown is not None and shown != _digest(endpoint)
+            if not conflict:
+                changes = form.changes(endpoint)
+                updated = management.update_endpoint(
+                    conn, ctx.settings, visitor.account_id, endpoint.id, changes
+                )
     except FormInvalid as exc:
         return _form_page(request, visitor, form, endpoint=endpoint, errors=exc.errors)
+    if conflict:  # drawn again as typed, onto the endpoint as it is now
+        return _form_page(request, visitor, form, endpoint=endpoint, conflict=True)
     if updated is None:  # deleted since the page was read
         raise PortalError.not_found("endpoint")
     return redirect(request, "overview", {"notice": "saved"}, endpoint_id=endpoint.id)

@@ -20,8 +20,12 @@ EndpointId = Annotated[str, Path(pattern=ID_PATTERN)]
 MessageId = Annotated[str, Path(pattern=ID_PATTERN)]
 
 
-def owned(conn: sa.Connection, visitor: Visitor, endpoint_id: str) -> endpoints.Endpoint:
-    endpoint = endpoints.get_endpoint(conn, visitor.account_id, endpoint_id)
+def owned(
+    conn: sa.Connection, visitor: Visitor, endpoint_id: str, *, lock: bool = False
+) -> endpoints.Endpoint:
+    """``lock``: its row, until the transaction ends (PostgreSQL; SQLite's write
+    transaction holds the whole store)."""
+    endpoint = endpoints.get_endpoint(conn, visitor.account_id, endpoint_id, lock=lock)
     if endpoint is None:
         raise PortalError.not_found("endpoint")
     return endpoint

@@ -142,9 +142,14 @@ def create_endpoint(
     return endpoint, secret
 
 
-def get_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> Endpoint | None:
-    """The endpoint, if it exists and (when ``account_id`` is given) belongs to the account."""
+def get_endpoint(
+    conn: sa.Connection, account_id: int | None, endpoint_id: str, *, lock: bool = False
+) -> Endpoint | None:
+    """The endpoint, if it exists and (when ``account_id`` is given) belongs to the account;
+    ``lock``: its row locked until the transaction ends."""
     query = sa.select(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+    if lock:
+        query = query.with_for_update()
     if account_id is not None:
         query = query.where(webhook_endpoints.c.account_id == account_id)
     row = conn.execute(query).first()
