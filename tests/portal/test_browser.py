@@ -287,7 +287,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         harness.shoot(page, "secret-rotated")
         page.get_by_role("link", name="Go on to the endpoint").click()
         _no_secret_shown(page, rotated)
-        _back_and_reload(page, rotated, "This form was sent before: the secret was rotated")
+        _back_and_reload(page, rotated, "The secret was rotated after this page was opened")
         _send_example(page, NPN_ACTIVATED)
         _tab(page, "Message Attempts")
         expect(page.locator("tbody tr.succeeded", has_text=NPN_ACTIVATED)).to_have_count(2)

@@ -425,7 +425,8 @@ def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
     assert again.status_code == 303, again.text
     assert again.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=rotated_before"
     landed = visitor.http.get(again.headers["location"])
-    assert "This form was sent before" in landed.text and not _SECRET.search(landed.text)
+    assert "The secret was rotated after this page was opened" in landed.text
+    assert not _SECRET.search(landed.text)
     assert _api_secret(portal_service, visitor, endpoint_id) == new
 
     # The Overview as it is now rotates again, once.
@@ -433,6 +434,23 @@ def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
     assert fresh != sent
     newer = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate", **fresh)
     assert _SECRET.findall(newer.text) == [_api_secret(portal_service, visitor, endpoint_id)]
+
+
+def test_a_rotate_form_drawn_before_a_rotation_elsewhere_does_not_say_it_was_sent(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Rotated through the API (or in another tab) after the Overview was drawn, its
+    Rotate form, sent for the first time, was told "This form was sent before"."""
+    endpoint_id = _create(visitor)
+    stale = {"rotating": _hidden(visitor.http.get(f"/portal/endpoints/{endpoint_id}"), "rotating")}
+    with portal_service.client(visitor.creds) as api:
+        assert api.post(f"/v1/webhooks/endpoints/{endpoint_id}/secret/rotate").status_code == 200
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/secret/rotate", **stale)
+    landed = visitor.http.get(sent.headers["location"])
+    notice = re.search(r'class="notice"[^>]*>([^<]*)<', landed.text)
+    assert notice, landed.text
+    assert "This form was sent before" not in notice.group(1)
+    assert "in another tab or through the API" in notice.group(1)
 
 
 @pytest.mark.parametrize(

@@ -43,8 +43,11 @@ _NOTICES = {
     "saved": "Changes saved.",
     "rotated": "Secret rotated. The previous secret keeps signing beside the new one for "
     "a grace period, so your receiver can switch without missing an event.",
-    "rotated_before": "This form was sent before: the secret was rotated then, and the new "
-    "one shown once, in that answer. If it was not copied, rotate the secret again.",
+    # Not "this form was sent before": the page of the form cannot tell that from a
+    # rotation in another tab or through the API since it was drawn, and said it of both.
+    "rotated_before": "The secret was rotated after this page was opened: by this form, "
+    "sent before, or in another tab or through the API. Nothing more was rotated; the new "
+    "secret was shown once, in that answer. If it was not copied, rotate the secret again.",
     "enabled": "Endpoint enabled: deliveries that waited while it was disabled are due now.",
     "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
     "deleted": "Endpoint deleted.",
