@@ -369,9 +369,17 @@ def test_another_account_cannot_reach_the_endpoint_even_without_javascript(
         expect(page.locator(".secret code")).to_be_visible()
         page.get_by_role("link", name="Go on to the endpoint").click()
         _tab(page, "Testing")
-        page.get_by_role("button", name="Send Example").click()  # updates_available, the default
+        # No htmx to swap in the chosen type's example: the one shown was the default's,
+        # of another type than the one sent. A button shows it, and sends nothing.
+        page.get_by_label("Send event").select_option(NPN_ACTIVATED)
+        page.get_by_role("button", name="Show example").click()
+        expect(page.locator("#example h2")).to_contain_text(NPN_ACTIVATED)
+        expect(page.locator("#example pre")).to_contain_text(f'"type": "{NPN_ACTIVATED}"')
+        expect(page.get_by_label("Send event")).to_have_value(NPN_ACTIVATED)
+        page.get_by_role("button", name="Send Example").click()
         expect(page.get_by_role("status")).to_contain_text("Example sent")
         rx.wait_for(lambda got: len(got) == 2)
+        assert [got.event["type"] for got in rx.received] == ["webhook.test", NPN_ACTIVATED]
         _tab(page, "Message Attempts")
         rows = page.locator("tbody tr.succeeded")
         deadline = time.monotonic() + WAIT_MS / 1000

@@ -71,7 +71,11 @@ def send_example(
     visitor: Submitted,
     endpoint: Owned,
     type: Annotated[str, Form()] = "",
+    show: Annotated[str, Form()] = "",
 ) -> Response:
+    """``show`` (the button without JavaScript): the type's example, nothing sent."""
+    if show and type in EVENT_TYPES:
+        return redirect(request, "testing", {"type": type}, endpoint_id=endpoint.id)
     ctx = get_context(request)
     try:
         # Were the endpoint deleted meanwhile, the message would find no delivery to make.
