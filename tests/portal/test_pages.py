@@ -855,6 +855,9 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/endpoints/{ep}/rate-limit", {"rate_limit": "-3"}, "'-3' is not a whole number"),
     ("/endpoints/{ep}/rate-limit", {"rate_limit": "0"}, "0 is not between 1 and 10000"),
     ("/endpoints/{ep}/rate-limit", {"rate_limit": "10001"}, "10001 is not between 1 and 10000"),
+    # Said to be no whole number: one of more than 9 digits was not read as one.
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "99999999999"}, "99999999999 is not between"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "9" * 5000}, "9" * 20 + "… is not between"),
     ("/endpoints/{ep}/recover", {"since": ""}, "Give a date and time (UTC)"),
     ("/endpoints/{ep}/recover", {"since": "yesterday"}, "'yesterday' is not a date and time"),
     ("/endpoints/{ep}/recover", {"since": "2020-01-01T00:00"}, "more than 14 days ago"),

@@ -38,7 +38,7 @@ _FIELDS = {
     "since": "since",
     "eventType": "type",
 }
-_DIGITS = re.compile(r"[0-9]{1,9}")
+_DIGITS = re.compile(r"[0-9]+")
 
 
 def _lines(text: str) -> str:
@@ -128,6 +128,11 @@ def parse_rate_limit(value: str) -> int | None:
                 "second (1 to 10000), or leave it empty for no limit"
             }
         )
+    if len(value.lstrip("0")) > 9:
+        # Out of range whatever it is, and not read: int() refuses thousands of digits.
+        # It was said to be no whole number, which it is.
+        shown = value if len(value) <= 20 else value[:20] + "…"
+        raise FormInvalid({"rate_limit": f"{shown} is not between 1 and 10000"})
     return int(value)
 
 
