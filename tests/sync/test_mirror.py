@@ -24,7 +24,7 @@ from producersync.model.events import UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror import records as mirror_records
-from producersync.sync.mirror.engine import make_engine
+from producersync.sync.mirror.engine import _writer_gate, make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import appointments_with, licenses_in_state
@@ -881,12 +881,64 @@ def test_pruning_keeps_recent_receipts_and_unprocessed_events(engine: sa.Engine)
         mirror.record_receipt(conn, Receipt("msg_x", "x", T0 - old, {}, b"", "rejected: stale"))
         mirror.record_receipt(conn, _receipt("msg_new"))
         mirror.mark_processed(conn, "msg_done", T0 - old)
-        assert mirror.prune_receipts(conn, T0 - dt.timedelta(days=30)) == 2
+        # msg_done's and msg_x's receipts, and msg_done's event.
+        assert mirror.prune_receipts(conn, T0 - dt.timedelta(days=30)) == 3
         assert mirror.receipt_body(conn, "msg_pending") == b"{}"
         assert mirror.receipt_body(conn, "msg_done") is None
         # Pruned past its dedupe window, an event id is new again.
         assert mirror.record_receipt(conn, _receipt("msg_done"))
         assert not mirror.record_receipt(conn, _receipt("msg_pending"))
+
+
+def test_pruning_many_receipts_goes_a_batch_a_transaction_and_writers_go_between(
+    engine: sa.Engine,
+) -> None:
+    """One statement deleted every receipt past the retention: after a flood of forged
+    deliveries (200,000) it held SQLite's write lock for 8-10 s, and the receiver,
+    recording each delivery, waited behind it. A transaction a batch, a receipt recorded
+    meanwhile goes in between two, and the batches leave what one deletion left."""
+    old, cutoff = T0 - dt.timedelta(days=40), T0 - dt.timedelta(days=30)
+    forged = [Receipt(f"msg_f{n}", None, old, {}, b"", "rejected: signature") for n in range(6)]
+    with write_transaction(engine) as conn:
+        mirror.record_receipts(conn, forged)
+        for event_id in ("msg_done", "msg_owed"):
+            mirror.record_receipt(conn, Receipt(event_id, "x", old, {}, b"{}", mirror.ACCEPTED))
+        mirror.mark_processed(conn, "msg_done", old)
+        mirror.record_receipt(conn, _receipt("msg_new"))
+
+    def record_late() -> None:
+        with write_transaction(engine) as conn:
+            mirror.record_receipt(conn, dataclasses.replace(forged[0], event_id="msg_late"))
+
+    def queued() -> bool:
+        return len(_writer_gate(engine)._waiting) == 1
+
+    recorder = threading.Thread(target=record_late)
+    batches: list[int] = []
+
+    def prune(conn: sa.Connection, most: int) -> int:
+        if len(batches) == 1:
+            # Recorded on SQLite once the first batch is committed, before the next.
+            recorder.join(timeout=30)
+            assert not recorder.is_alive(), "a receipt waited for the whole pruning"
+        batches.append(mirror.prune_receipts(conn, cutoff, most=most))
+        if len(batches) == 1:
+            recorder.start()
+            eventually(lambda: not recorder.is_alive() or queued())
+        return batches[-1]
+
+    # Rows: 6 forged receipts, the late one, msg_done's receipt and its event.
+    assert mirror.delete_in_batches(engine, prune, most=3) == 9
+    assert batches == [3, 3, 3, 0]
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(receipts.c.event_id)).scalars()) == [
+            "msg_new",
+            "msg_owed",
+        ]
+    with write_transaction(engine) as conn:
+        # The unprocessed event keeps its dedupe row; the processed one is new again.
+        assert not mirror.record_receipt(conn, _receipt("msg_owed"))
+        assert mirror.record_receipt(conn, _receipt("msg_done"))
 
 
 def _run(engine: sa.Engine, kind: str = "updates") -> int:

@@ -96,7 +96,7 @@ _NOT_STARTED: Final = frozenset({"ENQUEUED", "DELAYED"})
 # (event id, NPN, time, active after it): one activation or deactivation.
 NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
-_PRUNED_AT_ONCE: Final = 10_000  # changes deleted a transaction (``prune_changes``)
+_PRUNED_AT_ONCE: Final = 10_000  # rows deleted a transaction (``delete_in_batches``)
 # The steps that touch the mirror wait out its outages (a restart, connections cut): a
 # step that failed on one was recorded failed, and its sync with it, until the next day.
 _mirror_step = DBOS.step(**STEP_RETRIES)
@@ -424,10 +424,16 @@ class SyncWorkflows(DBOSConfiguredInstance):
 
     @_mirror_step
     def prune_receipts(self) -> int:
-        """Receipts and processed events past the retention (the dedupe window)."""
+        """Receipts and processed events past the retention (the dedupe window), a
+        transaction a batch (``prune_changes``): a flood of forged deliveries leaves a
+        million."""
         retention = dt.timedelta(days=self._settings.receipt_retention_days)
-        with mirror.write_transaction(self._engine) as conn:
-            return mirror.prune_receipts(conn, dt.datetime.now(dt.UTC) - retention)
+        older_than = dt.datetime.now(dt.UTC) - retention
+        return mirror.delete_in_batches(
+            self._engine,
+            lambda conn, most: mirror.prune_receipts(conn, older_than, most=most),
+            most=_PRUNED_AT_ONCE,
+        )
 
     @_mirror_step
     def prune_changes(self) -> int:
@@ -436,13 +442,11 @@ class SyncWorkflows(DBOSConfiguredInstance):
         answering a delivery among them) for seconds."""
         retention = dt.timedelta(days=self._settings.change_retention_days)
         older_than = dt.datetime.now(dt.UTC) - retention
-        pruned = 0
-        while True:
-            with mirror.write_transaction(self._engine) as conn:
-                deleted = mirror.prune_changes(conn, older_than, most=_PRUNED_AT_ONCE)
-            pruned += deleted
-            if deleted < _PRUNED_AT_ONCE:
-                return pruned
+        return mirror.delete_in_batches(
+            self._engine,
+            lambda conn, most: mirror.prune_changes(conn, older_than, most=most),
+            most=_PRUNED_AT_ONCE,
+        )
 
     @DBOS.step()
     def today(self) -> str:

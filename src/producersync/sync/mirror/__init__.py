@@ -8,7 +8,7 @@ Every function takes a ``Connection``; writers open it with ``write_transaction`
         counts = upsert_records(conn, "licenses", [lic.model_dump(mode="json", by_alias=True)])
 """
 
-from producersync.sync.mirror.engine import write_transaction
+from producersync.sync.mirror.engine import delete_in_batches, write_transaction
 from producersync.sync.mirror.feed import Change, changes_since, iter_changes, prune_changes
 from producersync.sync.mirror.open import open_mirror
 from producersync.sync.mirror.population import (
@@ -85,6 +85,7 @@ __all__ = [
     "changes_since",
     "count_active",
     "deactivate_npns",
+    "delete_in_batches",
     "fetched_since_activation",
     "finish_run",
     "interrupt_run",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from producersync.database_url import pool_options, sqlalchemy_url
 from producersync.sync.mirror.priority_gate import PriorityGate
 
-__all__ = ["dialect_insert", "make_engine", "write_transaction"]
+__all__ = ["delete_in_batches", "dialect_insert", "make_engine", "write_transaction"]
 
 _SQLITE_PRAGMAS = (
     # Before WAL, which fixes it: only a new, empty file takes it. A backfill's pages
@@ -81,6 +81,24 @@ def write_transaction(engine: sa.Engine, priority: float = math.inf) -> Iterator
         return
     with _writer_gate(engine).held(priority), begin() as conn:
         yield conn
+
+
+def delete_in_batches(
+    engine: sa.Engine, delete: Callable[[sa.Connection, int], int], *, most: int
+) -> int:
+    """``delete(conn, most)``, which deletes at most ``most`` rows and says how many, a
+    write transaction each, until it deletes fewer; how many in all. One statement
+    deleting them all (a million forged deliveries' receipts) held SQLite's one write
+    lock for seconds, and every writer behind it, the receiver recording a delivery
+    among them; on PostgreSQL it was one huge transaction. Between two, the writers
+    waiting go first (``write_transaction``'s gate is first come first served)."""
+    total = 0
+    while True:
+        with write_transaction(engine) as conn:
+            deleted = delete(conn, most)
+        total += deleted
+        if deleted < most:
+            return total
 
 
 _WRITER_GATES: weakref.WeakKeyDictionary[sa.Engine, PriorityGate] = weakref.WeakKeyDictionary()

@@ -219,12 +219,16 @@ def unprocessed_events(
     return [(event_id, bodies[event_id]) for event_id in ids if event_id in bodies]
 
 
-def prune_receipts(conn: sa.Connection, older_than: dt.datetime) -> int:
-    """Delete receipts, and processed events, received before ``older_than``; the
-    number of receipts deleted. An unprocessed event keeps its body, for a replay."""
+def prune_receipts(conn: sa.Connection, older_than: dt.datetime, *, most: int | None = None) -> int:
+    """Delete receipts, and processed events, received before ``older_than``, at most
+    ``most`` rows in all (receipts first) when given; how many rows. An unprocessed event
+    keeps its body, for a replay. A caller pruning many (a flood of forged deliveries)
+    passes ``most`` and calls again, a transaction each, until fewer come back
+    (``delete_in_batches``)."""
     unprocessed = sa.select(events.c.event_id).where(events.c.processed_at.is_(None))
-    deleted = conn.execute(
-        sa.delete(receipts).where(
+    old_receipts = (
+        sa.select(receipts.c.id)
+        .where(
             receipts.c.received_at < older_than,
             sa.or_(
                 receipts.c.verdict != ACCEPTED,
@@ -232,10 +236,15 @@ def prune_receipts(conn: sa.Connection, older_than: dt.datetime) -> int:
                 receipts.c.event_id.not_in(unprocessed),
             ),
         )
-    ).rowcount
-    conn.execute(
-        sa.delete(events).where(
-            events.c.received_at < older_than, events.c.processed_at.is_not(None)
-        )
+        .limit(most)
     )
-    return deleted
+    deleted = conn.execute(sa.delete(receipts).where(receipts.c.id.in_(old_receipts))).rowcount
+    if most is not None and deleted >= most:
+        return deleted
+    old_events = (
+        sa.select(events.c.event_id)
+        .where(events.c.received_at < older_than, events.c.processed_at.is_not(None))
+        .limit(None if most is None else most - deleted)
+    )
+    gone = conn.execute(sa.delete(events).where(events.c.event_id.in_(old_events))).rowcount
+    return deleted + gone
