@@ -45,6 +45,18 @@ RATE = 1200  # requests per minute, for both processes: the test's time is mostl
 SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
 
 
+def offline_env(mirror_url: str, secret: str, name: str) -> dict[str, str]:
+    """The environment of a `sync run` whose API is never called (an empty mirror has
+    nothing to catch up): it receives deliveries signed with ``secret``."""
+    return {
+        "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",
+        "PRODUCERSYNC_CLIENT_ID": f"psc_{name}",
+        "PRODUCERSYNC_CLIENT_SECRET": f"pss_{name}",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": secret,
+        "PRODUCERSYNC_MIRROR_URL": mirror_url,
+    }
+
+
 @dataclass
 class SyncProcess:
     """`producersync sync run`, restartable on the same port (so the same DBOS

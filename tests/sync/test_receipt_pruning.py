@@ -15,7 +15,7 @@ from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.tables import changes, events, receipts
 from producersync.webhooks import generate_secret
 from tests.support.service import free_port
-from tests.support.sync_harness import SyncProcess
+from tests.support.sync_harness import SyncProcess, offline_env
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(20)
@@ -26,11 +26,7 @@ def test_a_running_service_prunes_receipts_and_changes_past_their_retention(
 ) -> None:
     mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
     env = {
-        "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",  # never called
-        "PRODUCERSYNC_CLIENT_ID": "psc_prune",
-        "PRODUCERSYNC_CLIENT_SECRET": "pss_prune",
-        "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
-        "PRODUCERSYNC_MIRROR_URL": mirror_url,
+        **offline_env(mirror_url, generate_secret(), "prune"),
         "PRODUCERSYNC_CATCH_UP_CRON": "* * * * * *",
         "PRODUCERSYNC_CHANGE_RETENTION_DAYS": "7",
     }

@@ -32,7 +32,7 @@ from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
 from tests.support.asgi import request
 from tests.support.service import free_port
-from tests.support.sync_harness import SyncProcess, mirror_database
+from tests.support.sync_harness import SyncProcess, mirror_database, offline_env
 from tests.support.waiting import eventually
 from tests.support.webhook_fuzz import ASGI_ONLY, Delivery, DeliveryFuzzer, send_raw
 
@@ -165,13 +165,7 @@ def _deactivations(rng: random.Random, event_id: str) -> Event:
 def test_a_real_sync_process_answers_fuzzed_deliveries_over_http(tmp_path: Path) -> None:
     secret = generate_secret()
     mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
-    env = {
-        "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",  # never called
-        "PRODUCERSYNC_CLIENT_ID": "psc_fuzz",
-        "PRODUCERSYNC_CLIENT_SECRET": "pss_fuzz",
-        "PRODUCERSYNC_WEBHOOK_SECRETS": secret,
-        "PRODUCERSYNC_MIRROR_URL": mirror_url,
-    }
+    env = offline_env(mirror_url, secret, "fuzz")
     sync = SyncProcess(free_port(), env, tmp_path)
     fuzzer = DeliveryFuzzer(secret, seed=SEED, limit=LIMIT, events=_deactivations)
     tally, deactivated, refused = Tally(), set(), 0

@@ -1,8 +1,8 @@
 """``POST /webhooks/psapi``: verify, record, start, acknowledge.
 
 Every delivery is recorded as a receipt (event id, type, headers, raw body, verdict; of
-a body whose signature did not verify, its first 4 KiB, its length and digest), and the
-answer tells the sender what to do next:
+a delivery whose signature did not verify, its body's first 4 KiB, its length and digest,
+and 4 KiB of its headers), and the answer tells the sender what to do next:
 
 - 200: accepted (and its workflow started), a redelivery of a known id, a
   ``webhook.test``, or an authentic event of a type we do not know (a retry would not

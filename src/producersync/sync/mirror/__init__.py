@@ -26,8 +26,10 @@ from producersync.sync.mirror.population import (
 )
 from producersync.sync.mirror.receipts import (
     ACCEPTED,
+    HEADERS_CUT,
     IGNORED,
     UNVERIFIED_BODY_KEPT,
+    UNVERIFIED_HEADERS_KEPT,
     Receipt,
     latest_verdict,
     mark_all_processed,
@@ -67,11 +69,13 @@ from producersync.sync.mirror.tables import RESOURCES
 
 __all__ = [
     "ACCEPTED",
+    "HEADERS_CUT",
     "IGNORED",
     "MANUAL_KINDS",
     "RESOURCES",
     "RUN_KINDS",
     "UNVERIFIED_BODY_KEPT",
+    "UNVERIFIED_HEADERS_KEPT",
     "Change",
     "Malformed",
     "Receipt",

@@ -13,11 +13,14 @@ import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.tables import events, receipts
+from producersync.webhooks import HEADER_PREFIXES
 
 __all__ = [
     "ACCEPTED",
+    "HEADERS_CUT",
     "IGNORED",
     "UNVERIFIED_BODY_KEPT",
+    "UNVERIFIED_HEADERS_KEPT",
     "Receipt",
     "mark_all_processed",
     "mark_processed",
@@ -39,6 +42,27 @@ UNVERIFIED_BODY_KEPT: Final = 4096
 is a few hundred bytes, so a genuine one refused (a stale secret, a clock off) is kept
 whole; a forged body of the 1 MiB limit costs the mirror 4 KiB, not 1 MiB."""
 
+UNVERIFIED_HEADERS_KEPT: Final = 4096
+"""Bytes (names and values, as received) kept of the headers of a delivery whose
+signature did not verify. The server reading them bounds neither their size nor their
+number (10 MiB of headers were stored whole); a real delivery's are under 1 KiB."""
+
+HEADERS_CUT: Final = "(cut)"
+"""The key under which a receipt whose headers were cut tells what came: no header can
+bear that name (it is not an HTTP token)."""
+
+# Kept before any other: what tells whose delivery it was, and why it did not verify.
+_HEADERS_FIRST: Final = (
+    *(
+        f"{prefix}-{name}"
+        for name in ("id", "timestamp", "signature")
+        for prefix in HEADER_PREFIXES
+    ),
+    "content-type",
+    "content-length",
+    "user-agent",
+)
+
 
 @dataclass(frozen=True)
 class Receipt:
@@ -56,17 +80,45 @@ class Receipt:
 def unverified(receipt: Receipt) -> Receipt:
     """``receipt`` of a delivery whose signature did not verify, as it is kept: its body's
     first ``UNVERIFIED_BODY_KEPT`` bytes, with the whole one's length and digest when it
-    was longer. Anyone who knows the receiver's URL can send one, as fast as the network
-    takes them: kept whole, each was up to the body limit in the mirror."""
+    was longer, and its headers cut to ``UNVERIFIED_HEADERS_KEPT`` bytes
+    (``_cut_headers``). Anyone who knows the receiver's URL can send one, as fast as the
+    network takes them: kept whole, each was up to the body limit in the mirror, and its
+    headers without any."""
+    headers = _cut_headers(receipt.headers)
     body = receipt.body
     if len(body) <= UNVERIFIED_BODY_KEPT:
-        return receipt
+        return dataclasses.replace(receipt, headers=headers)
     return dataclasses.replace(
         receipt,
+        headers=headers,
         body=body[:UNVERIFIED_BODY_KEPT],
         body_length=len(body),
         body_sha256=hashlib.sha256(body).hexdigest(),
     )
+
+
+def _cut_headers(headers: dict[str, str]) -> dict[str, str]:
+    """``headers`` within ``UNVERIFIED_HEADERS_KEPT`` bytes: the webhook's own and the
+    few that describe the body first, then the others in the order they came, each whole
+    while it fits; the first that does not is cut to the room left, and the rest dropped.
+    ``HEADERS_CUT`` then tells how many came and their bytes."""
+    total = sum(len(name) + len(value) for name, value in headers.items())
+    if total <= UNVERIFIED_HEADERS_KEPT:
+        return headers
+    first = [name for name in _HEADERS_FIRST if name in headers]
+    kept: dict[str, str] = {}
+    room = UNVERIFIED_HEADERS_KEPT
+    for name in [*first, *(name for name in headers if name not in first)]:
+        value = headers[name]
+        if len(name) + len(value) > room:
+            if len(name) < room:
+                kept[name] = value[: room - len(name)]
+            break
+        kept[name] = value
+        room -= len(name) + len(value)
+    size = sum(len(name) + len(value) for name, value in kept.items())
+    kept[HEADERS_CUT] = f"kept {len(kept)} of {len(headers)} headers, {size} of {total} bytes"
+    return kept
 
 
 def _text(value: str) -> str:
