@@ -278,15 +278,17 @@ def _joined(fields: Iterable[tuple[str, str]]) -> dict[str, str]:
     signature line of the secret held, followed by one of a secret not held, was a 401.
     Signatures are joined by a space, their own separator, so each is still tried; an
     id or a timestamp given twice becomes one that is not well-formed, refused (401)
-    rather than one of them picked."""
-    joined: dict[str, str] = {}
+    rather than one of them picked. Each name's values are joined once, at the end: one
+    string grown line by line was copied whole at each, and a request of 100,000 lines
+    of one name (2 MB) took the event loop, and every delivery behind it, for 88 s."""
+    lines: dict[str, list[str]] = {}
     for name, value in fields:
-        if is_private_header(name):
-            continue
-        if name in joined:
-            value = joined[name] + (" " if name in _SIGNATURE_HEADERS else ", ") + value
-        joined[name] = value
-    return joined
+        if not is_private_header(name):
+            lines.setdefault(name, []).append(value)
+    return {
+        name: (" " if name in _SIGNATURE_HEADERS else ", ").join(values)
+        for name, values in lines.items()
+    }
 
 
 def _header(headers: dict[str, str], name: str) -> str | None:
