@@ -222,6 +222,8 @@ def test_a_failed_attempt_is_recorded_and_retried(
         assert first.response == "boom"
     if expect_status == 0:
         assert first.error is not None and "no response within" in first.error
+    if expect_status == 302:
+        assert first.error == "redirects are not followed (location: http://127.0.0.1:1/)"
     timed = scrape(harness.service.base_url)
     failed = (
         "producersync_webhook_attempt_duration_seconds_count",

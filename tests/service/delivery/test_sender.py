@@ -147,6 +147,39 @@ def test_a_nul_in_the_response_is_kept_as_a_replacement_character() -> None:
     assert outcome.response == "ab\ufffdc\ufffdd"
 
 
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        (
+            {"location": "https://hooks.example.com/new"},
+            "redirects are not followed (location: https://hooks.example.com/new)",
+        ),
+        # The receiver's own text: an escape sequence, a bell and a bidi override (sent
+        # as UTF-8) would rewrite whatever shows the row; a long one would fill it.
+        (
+            {
+                "location": "https://x.example/\x1b[2J\x07"
+                + "\u202e".encode().decode("latin-1")
+                + "a" * 300
+            },
+            "redirects are not followed (location: https://x.example/"
+            + "\ufffd[2J\ufffd\ufffd"
+            + "a" * 176
+            + "…)",
+        ),
+        ({}, "redirects are not followed (no location given)"),
+    ],
+    ids=["location", "hostile-location", "no-location"],
+)
+def test_a_redirect_fails_saying_where_it_pointed(headers: dict[str, str], error: str) -> None:
+    # A 3xx was a failure whose row had no error: its owner saw no reason.
+    with receiver(lambda _r: Reply(301, headers=headers)) as rx:
+        outcome = attempt(rx.url)
+    assert (outcome.succeeded, outcome.status_code, outcome.error) == (False, 301, error)
+    assert outcome.next_attempt_at is not None
+    assert len(rx.received) == 1  # not followed
+
+
 def test_a_compressed_response_is_kept_as_sent_not_inflated() -> None:
     # 64 MiB of zeros in 64 KiB of gzip: decoded, the excerpt's first chunk took it all.
     bomb = gzip.compress(bytes(64 << 20))

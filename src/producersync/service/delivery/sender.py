@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import random
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -23,6 +24,7 @@ from producersync.webhooks import headers as signed_headers
 __all__ = ["Clock", "Sender", "local_clock"]
 
 _EXCERPT_BYTES = 2048
+_LOCATION_CHARS = 200
 Clock = Callable[[], dt.datetime]
 _USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
 
@@ -59,6 +61,18 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\ufffd")
 
 
+def _redirect_error(location: str | None) -> str:
+    """Why a 3xx failed, and where it pointed (the owner's likeliest fix is that URL). The
+    ``Location`` is the receiver's own text: cut, and a control or format character
+    (an escape sequence, a line break, a bidi override) shown as U+FFFD, so that it
+    cannot fill the row or rewrite a terminal or a log line that shows it."""
+    if location is None:
+        return "redirects are not followed (no location given)"
+    shown = location[:_LOCATION_CHARS] + ("…" if len(location) > _LOCATION_CHARS else "")
+    shown = "".join("\ufffd" if unicodedata.category(c)[0] == "C" else c for c in shown)
+    return f"redirects are not followed (location: {shown})"
+
+
 def _guarded_transport(guard: AddressGuard, concurrency: int) -> httpx2.AsyncHTTPTransport:
     """httpx2's transport, its connections opened through the guard. httpx2 takes no
     network backend, so its pool is made again with one, as httpx2 makes it otherwise:
@@ -84,6 +98,7 @@ class _Response:
 
     status: int = 0
     retry_after: float | None = None
+    location: str | None = None
     body: bytearray = field(default_factory=bytearray)
 
     @property
@@ -193,6 +208,8 @@ class Sender:
                     error = _storable(f"{type(exc).__name__}: {exc}"[:500])
             duration_ms = round((time.perf_counter() - started) * 1000)
         status = response.status
+        if error is None and 300 <= status < 400:
+            error = _redirect_error(response.location)
         # A 2xx whose body did not come whole in time is no success (the attempt's time
         # runs to the body's end), but the row says what the receiver answered.
         succeeded = 200 <= status < 300 and error is None
@@ -230,6 +247,7 @@ class Sender:
             answer.retry_after = _retry_after(
                 response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
             )
+            answer.location = response.headers.get("location")
             # Read to the end, the bytes past the excerpt dropped: a 2xx is a success only
             # once its body has ended, and stopping at the excerpt made one of more than
             # 2 KB that then stalled, or was cut short, a success, where a shorter one of
