@@ -1,14 +1,18 @@
 """What the dispatcher tells an operator: deliveries given up after their last retry, one
-line per endpoint, with every event as a field of its own for the JSON format."""
+line per endpoint, with every event as a field of its own for the JSON format; an endpoint
+disabled for failing, and for how long, in words."""
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 
 from producersync.service.delivery import dispatcher
+from producersync.service.delivery.batches import Settled
 from producersync.service.store.outbox import Claimed, Outcome
 
 _NOW = dt.datetime(2026, 12, 4, 22, 32, tzinfo=dt.UTC)
@@ -44,3 +48,33 @@ def test_deliveries_given_up_name_every_event_as_a_field(
     )
     assert record.__dict__["endpoint_id"] == "ep_1"
     assert record.__dict__["message_ids"] == ["msg_1", "msg_2", "msg_3", "msg_4"]
+
+
+@pytest.mark.parametrize(
+    ("window", "spoken"),
+    [
+        (dt.timedelta(days=5), "5 days"),  # the default: it read "5 days, 0:00:00"
+        (dt.timedelta(days=1), "1 day"),
+        (dt.timedelta(hours=36), "1 day 12 hours"),
+        (dt.timedelta(hours=1), "1 hour"),
+        (dt.timedelta(minutes=90), "1 hour 30 minutes"),
+        (dt.timedelta(days=2, minutes=1), "2 days 1 minute"),
+        (dt.timedelta(seconds=90.5), "1 minute 30.5 seconds"),
+        (dt.timedelta(seconds=1), "1 second"),
+        (dt.timedelta(seconds=0.1), "0.1 seconds"),
+    ],
+)
+def test_an_endpoint_disabled_for_failing_says_for_how_long_in_words(
+    caplog: pytest.LogCaptureFixture, window: dt.timedelta, spoken: str
+) -> None:
+    settling = SimpleNamespace(
+        _store=SimpleNamespace(settle=lambda _results: Settled(["ep_1"], [])),
+        _policy=SimpleNamespace(disable_after=window),
+    )
+    with caplog.at_level(logging.WARNING, logger=dispatcher.__name__):
+        dispatcher.Dispatcher._settle(cast(dispatcher.Dispatcher, settling), [])
+    (record,) = caplog.records
+    assert record.getMessage() == (
+        f"endpoint ep_1 disabled: its attempts have all failed for {spoken}; its deliveries "
+        "wait. Once its receiver answers again: producersync admin endpoint enable ep_1"
+    )

@@ -141,14 +141,7 @@ class Dispatcher(DBOSConfiguredInstance):
         settled = self._store.settle(results)
         outcomes = [o for o in results if isinstance(o, Outcome)]
         _log_given_up(outcomes)
-        for endpoint_id in settled.disabled:
-            log.warning(
-                "endpoint %s disabled: its attempts have all failed for %s; its deliveries "
-                "wait. Once its receiver answers again: producersync admin endpoint enable %s",
-                endpoint_id,
-                self._policy.disable_after,
-                endpoint_id,
-            )
+        _log_disabled(settled.disabled, self._policy.disable_after)
         for endpoint_id in settled.gone:
             log.warning(
                 "endpoint %s disabled: %s. Its owner removed it; enable it again only if "
@@ -157,6 +150,40 @@ class Dispatcher(DBOSConfiguredInstance):
                 GONE,
                 endpoint_id,
             )
+
+
+_UNITS = (
+    ("day", dt.timedelta(days=1)),
+    ("hour", dt.timedelta(hours=1)),
+    ("minute", dt.timedelta(minutes=1)),
+)
+
+
+def _spoken(window: dt.timedelta) -> str:
+    """``window`` as people say it: ``5 days``, ``1 day 12 hours``, ``1 minute 30.5
+    seconds`` (printed as it is, a timedelta reads ``5 days, 0:00:00``)."""
+    parts = []
+    rest = window
+    for unit, length in _UNITS:
+        count, rest = divmod(rest, length)
+        if count:
+            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+    if rest or not parts:
+        seconds = rest.total_seconds()
+        parts.append(f"{seconds:g} second{'s' if seconds != 1 else ''}")
+    return " ".join(parts)
+
+
+def _log_disabled(endpoint_ids: list[str], window: dt.timedelta) -> None:
+    """A line per endpoint this batch disabled for failing all through ``window``."""
+    for endpoint_id in endpoint_ids:
+        log.warning(
+            "endpoint %s disabled: its attempts have all failed for %s; its deliveries "
+            "wait. Once its receiver answers again: producersync admin endpoint enable %s",
+            endpoint_id,
+            _spoken(window),
+            endpoint_id,
+        )
 
 
 def _log_given_up(outcomes: list[Outcome]) -> None:
