@@ -159,7 +159,7 @@ class ServiceSettings(BaseSettings):
         default=0.2, ge=0, lt=1, description="Each retry delay is varied by up to this share."
     )
     webhook_retry_after_cap_seconds: Seconds = Field(
-        default=3600, gt=0, description="Longest Retry-After (on 429/503) honoured."
+        default=3600, gt=0, description="Longest Retry-After (on 429, 502, 503 or 504) honoured."
     )
     webhook_timeout_seconds: Seconds = Field(
         default=5, gt=0, description="An attempt that has no response within this fails."

@@ -12,7 +12,10 @@ from producersync.service.settings import ServiceSettings
 
 __all__ = ["RetryPolicy"]
 
-_HONOUR_RETRY_AFTER = frozenset({429, 503})
+# The statuses that mean "slow down": 429, the 503 whose Retry-After Standard Webhooks
+# names, and the 502 and 504 it says to throttle on (a receiver's gateway answering for
+# a backend under load, whose Retry-After was ignored).
+_HONOUR_RETRY_AFTER = frozenset({429, 502, 503, 504})
 
 
 @dataclass(frozen=True, slots=True)
