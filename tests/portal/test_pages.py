@@ -1172,7 +1172,8 @@ def test_newer_goes_back_up_the_attempts_a_page_at_a_time(
 
     # From an attempt the endpoint does not have (an address made by hand): none such.
     beyond = visitor.http.get(path, params={"before": 2**40, "outcome": outcome or "all"})
-    assert beyond.status_code == 404 and "no such attempt" in beyond.text
+    assert beyond.status_code == 404
+    assert f"Attempt {2**40} is not an attempt of this endpoint&#39;s list" in beyond.text
 
 
 def test_a_paused_page_stays_paused_through_its_pager(
@@ -1460,6 +1461,22 @@ def test_an_attempt_not_made_says_why_and_is_left_out_of_the_success_rate(
     # Of the attempts made, the one there was succeeded.
     row = visitor.http.get("/portal/endpoints").text.split("/not-sent</a>")[1].split("</tr>")[0]
     assert ">100.0%</span>" in row and "of 1 attempt<" in row
+
+
+def test_a_page_from_another_endpoints_attempt_says_it_is_not_of_this_list(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """It said "This account has no such attempt" of an attempt the account has: the
+    cursor is refused for being no attempt of this endpoint's list, as the API says."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [True])
+    (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
+    sibling = _create(visitor, "http://127.0.0.1:9/sibling")
+    page = visitor.http.get(f"/portal/endpoints/{sibling}/attempts", params={"before": attempt_id})
+    assert page.status_code == 404
+    said = html.unescape(page.text)
+    assert f"Attempt {attempt_id} is not an attempt of this endpoint's list" in said
+    assert "(parameter 'before')" in said and "no such attempt" not in said
 
 
 def test_an_attempt_is_found_only_under_its_own_endpoint(

@@ -125,8 +125,16 @@ def _page(
             )
             try:
                 page = page_of(fetch, before, address)
-            except outbox.UnknownCursor:
-                raise PortalError.not_found("attempt") from None
+            except outbox.UnknownCursor as exc:
+                # Not "this account has no such attempt": another endpoint's is one, and
+                # the account's all the same. As the API says it (404, naming the cursor).
+                raise PortalError(
+                    404,
+                    "Attempt not found",
+                    f"Attempt {exc.attempt_id} is not an attempt of this endpoint's list "
+                    "(parameter 'before'). Follow a link from the page instead.",
+                    back=("endpoints", "Back to Endpoints"),
+                ) from None
         shown, links = list(page.items), page.links
     now = dt.datetime.now(dt.UTC)
     return render(
