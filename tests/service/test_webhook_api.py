@@ -236,7 +236,7 @@ def test_private_and_plain_http_urls_are_refused_by_default(universe_url: str) -
         svc.client(svc.account()) as http,
     ):
         for url, why in (
-            ("http://hooks.example.com/x", "must use https"),
+            ("http://hooks.example.com/x", "https is required here"),
             ("https://127.0.0.1/x", "non-public address"),
             ("https://user:pw@hooks.example.com/x", "credentials"),
         ):

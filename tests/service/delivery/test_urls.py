@@ -40,11 +40,26 @@ def test_https_to_a_public_address_is_accepted(url: str) -> None:
     assert check_endpoint_url(f"  {url}\n", allow_private=False) == url  # stripped
 
 
-def test_http_is_refused_unless_private_endpoints_are_allowed() -> None:
-    with pytest.raises(EndpointUrlError, match="https"):
-        check_endpoint_url("http://93.184.216.34/hook", allow_private=False)
-    with pytest.raises(EndpointUrlError, match="https"):
-        check_endpoint_url("ftp://93.184.216.34/hook", allow_private=True)
+@pytest.mark.parametrize(
+    ("url", "allow_private", "says"),
+    [
+        ("http://93.184.216.34/hook", False, "https is required here: the URL uses plain http"),
+        # Not "must use https" where http is allowed too: the scheme is no web one.
+        ("ftp://93.184.216.34/hook", True, "the URL's scheme must be http or https, not 'ftp'"),
+        ("javascript:alert(1)", True, "the URL's scheme must be http or https, not 'javascript'"),
+        ("javascript:alert(1)", False, "the URL's scheme must be https, not 'javascript'"),
+        ("93.184.216.34/hook", True, "the URL has no scheme: give it as an http or https URL"),
+    ],
+)
+def test_a_refused_scheme_is_said_as_what_is_wrong_with_it(
+    url: str, allow_private: bool, says: str
+) -> None:
+    with pytest.raises(EndpointUrlError) as refused:
+        check_endpoint_url(url, allow_private=allow_private)
+    assert str(refused.value) == says
+
+
+def test_http_is_accepted_where_private_endpoints_are_allowed() -> None:
     assert check_endpoint_url("http://127.0.0.1:8080/x", allow_private=True) == (
         "http://127.0.0.1:8080/x"
     )

@@ -85,9 +85,15 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
         port = parts.port
     except ValueError as exc:
         raise EndpointUrlError(f"'{shown}' is not a valid URL: {exc}") from None
-    schemes = ("https", "http") if allow_private else ("https",)
-    if parts.scheme not in schemes:
-        raise EndpointUrlError(f"the URL must use https, not '{parts.scheme or 'nothing'}'")
+    # Said as what is wrong with this URL: "must use https" was said of javascript: or
+    # ftp: where http is allowed too, and of http: as if its scheme were no web one.
+    if parts.scheme not in ("https", "http"):
+        allowed = "http or https" if allow_private else "https"
+        if not parts.scheme:
+            raise EndpointUrlError(f"the URL has no scheme: give it as an {allowed} URL")
+        raise EndpointUrlError(f"the URL's scheme must be {allowed}, not '{parts.scheme}'")
+    if parts.scheme == "http" and not allow_private:
+        raise EndpointUrlError("https is required here: the URL uses plain http")
     if not parts.hostname:
         raise EndpointUrlError(f"'{shown}' has no host")
     if parts.username is not None or parts.password is not None:
