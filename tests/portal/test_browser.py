@@ -246,6 +246,12 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         latest = failed.filter(has_text=UPDATES_AVAILABLE).first
         latest.get_by_role("button", name=re.compile("^Resend")).click()
         expect(page.get_by_role("status")).to_contain_text("queued for one more attempt")
+        # Back on the view it was sent from (it led to All), where no success is listed.
+        outcomes = page.get_by_role("navigation", name="Show attempts")
+        expect(outcomes.get_by_role("link", name="Failed")).to_have_attribute(
+            "aria-current", "page"
+        )
+        outcomes.get_by_role("link", name="All").click()
         succeeded = page.locator("tbody tr.succeeded")
         expect(succeeded.first).to_contain_text(UPDATES_AVAILABLE)
         expect(succeeded.first).to_contain_text("manual")

@@ -1390,6 +1390,103 @@ def test_recover_selects_by_the_messages_time_not_a_replays(
     assert recover(days=11) == "1"
 
 
+def _acting_from(
+    visitor: SignedIn, endpoint_id: str, view: str, since: str | None = None
+) -> list[httpx2.Response]:
+    """Resend of the endpoint's test message and Recover, each sent from ``view``."""
+    path = f"/portal/endpoints/{endpoint_id}"
+    message_id = _message_of(visitor, endpoint_id)
+    since = since or (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime(_MINUTE)
+    return [
+        visitor.form(f"{path}/messages/{message_id}/resend", view=view),
+        visitor.form(f"{path}/recover", since=since, view=view),
+    ]
+
+
+def _message_of(visitor: SignedIn, endpoint_id: str) -> str:
+    """The message of the newest attempt listed for the endpoint."""
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts")
+    found = re.search(rf"/portal/endpoints/{endpoint_id}/messages/([^/]+)/resend", page.text)
+    assert found, page.text
+    return found.group(1)
+
+
+def test_resend_and_recover_come_back_to_the_view_they_were_sent_from(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Both led to the plain newest page: the outcome, the types and times, the page and
+    a paused refresh the visitor had were gone."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False, True] * 25)
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime(_MINUTE)
+    first = visitor.http.get(
+        path,
+        params={"outcome": "failed", "type": ENDPOINT_TEST, "since": since, "updates": "paused"},
+    )
+    older = _older(first)
+    assert older is not None
+    for address in (f"{path}?{httpx2.URL(str(first.url)).query.decode()}", older):
+        page = visitor.http.get(address)
+        view = html.unescape(_hidden(page, "view"))
+        assert f"{path}?{view}" == address  # the page's own address
+        resent, recovered = _acting_from(visitor, endpoint_id, view)
+        for answer, notice in ((resent, "notice=resent"), (recovered, "notice=recovered")):
+            assert answer.status_code == 303, answer.text
+            assert answer.headers["location"].startswith(f"{address}&{notice}")
+            back = visitor.http.get(answer.headers["location"])
+            assert back.status_code == 200 and _rows(back) == _rows(page), address
+            assert 'class="notice"' in back.text and "hx-trigger" not in back.text
+            assert ("Resume updates" in back.text) == (address != older)  # still paused
+
+    # Refused, Recover is drawn again on the view it was sent from.
+    view = html.unescape(_hidden(visitor.http.get(older), "view"))
+    refused = _acting_from(visitor, endpoint_id, view, since="yesterday")[1]
+    assert refused.status_code == 400 and "is not a date and time" in _error(refused)
+    assert _rows(refused) == _rows(visitor.http.get(older))
+    assert html.unescape(_hidden(refused, "view")) == view
+
+
+def test_a_view_that_is_not_one_of_the_list_comes_back_to_the_plain_list(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """The way back is built from the list's own parameters, checked as its page checks
+    them: no form leads to another path or host, and one the page cannot have had leads
+    to the plain list, the action done, never to an error page."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False])
+    sibling = _create(visitor, "http://127.0.0.1:9/sibling")
+    log_attempts(portal_service.engine, sibling, [False])
+    (theirs,) = _attempt_ids(portal_service, sibling)
+    plain = f"/portal/endpoints/{endpoint_id}/attempts?notice="
+    for view in [
+        "https://evil.example/x",
+        "//evil.example/x",
+        "/portal/endpoints",
+        "outcome=failed&next=https://evil.example/",
+        "notice=deleted",
+        "seen=1",
+        "outcome=bogus",
+        "outcome=failed&outcome=all",
+        "updates=stopped",
+        "type=producersync.bogus",
+        "since=yesterday",
+        "since=2026-06-02T00:00&until=2026-06-01T00:00",
+        "before=abc",
+        "before=0",
+        f"before={2**63}",
+        f"before={theirs}",
+        "before=" + "9" * 5000,
+        "%FF",
+        "outcome",
+        "type=" + "&type=".join([ENDPOINT_TEST] * 100),
+    ]:
+        for answer in _acting_from(visitor, endpoint_id, view):
+            assert answer.status_code == 303, (view, answer.text)
+            assert answer.headers["location"].startswith(plain), view
+            assert visitor.http.get(answer.headers["location"]).status_code == 200, view
+
+
 def _attempt_ids(service: RunningService, endpoint_id: str) -> list[int]:
     with service.engine.connect() as conn:
         return [a.id for a in outbox.list_attempts(conn, endpoint_id=endpoint_id)]

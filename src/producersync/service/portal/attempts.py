@@ -7,8 +7,10 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from dataclasses import dataclass
-from typing import Annotated, Literal
+from typing import Annotated, Literal, cast, get_args
+from urllib.parse import parse_qsl
 
+import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import Response
 
@@ -19,7 +21,7 @@ from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_since, parse_time, rule_errors
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
-from producersync.service.portal.pages import PortalError, href, redirect, render
+from producersync.service.portal.pages import PortalError, href, query_string, redirect, render
 from producersync.service.portal.paging import page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
@@ -35,6 +37,9 @@ Updates = Literal["live", "paused"]
 _SUCCEEDED: dict[str, bool | None] = {"all": None, "succeeded": True, "failed": False}
 _MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and takes
 _TYPES = sorted(KNOWN_TYPES)
+# The parameters of a view of the list (not the refresh's seen, nor a notice), each once
+# but the types: what a form's hidden view may name.
+_VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,18 @@ class Filters:
     since: str = ""  # as typed, shown back in the form; empty: no bound
     until: str = ""
     paused: bool = False
+
+    @classmethod
+    def of(
+        cls, outcome: Outcome, types: list[str], since: str, until: str, updates: Updates
+    ) -> Filters:
+        return cls(
+            outcome=outcome,
+            types=tuple(dict.fromkeys(types)),
+            since=since.strip(),
+            until=until.strip(),
+            paused=updates == "paused",
+        )
 
     def query(self, **changed: object) -> dict[str, object]:
         """The address's query, with ``changed`` put in."""
@@ -155,6 +172,7 @@ def _page(
         since=since if since is not None else (now - dt.timedelta(days=1)).strftime(_MINUTE),
         since_min=(now - management.RECOVER_WINDOW).strftime(_MINUTE),
         since_max=now.strftime(_MINUTE),
+        view=query_string(filters.query(before=before)),
         errors=errors or {},
         filter_errors=filter_errors,
     )
@@ -195,13 +213,7 @@ def attempts(
     the newest page without its refresh (WCAG 2.2.2, a way to stop what moves by
     itself). ``seen``: the newest attempt the refreshing page shows, so that the refresh
     can say what is new since."""
-    filters = Filters(
-        outcome=outcome,
-        types=tuple(dict.fromkeys(types or ())),
-        since=since.strip(),
-        until=until.strip(),
-        paused=updates == "paused",
-    )
+    filters = Filters.of(outcome, types or [], since, until, updates)
     return _page(request, visitor, endpoint, filters=filters, before=before, seen=seen)
 
 
@@ -229,17 +241,71 @@ def attempt(
     )
 
 
+def _view_of(conn: sa.Connection, endpoint_id: str, view: str) -> tuple[Filters, int | None]:
+    """The view of the list a form was sent from, as its hidden ``view`` names it (the
+    query of its page), to come back to; the plain view for one the page cannot have
+    had. Only the list's own parameters are read from it, and the way back is built from
+    them, so no form leads anywhere but to this endpoint's attempts."""
+    plain: tuple[Filters, int | None] = (Filters(), None)
+    try:
+        pairs = parse_qsl(
+            view,
+            keep_blank_values=True,
+            strict_parsing=bool(view),
+            errors="strict",
+            max_num_fields=2 * len(_VIEW) + len(_TYPES),
+        )
+    except ValueError:  # not a query, not UTF-8, or too many fields
+        return plain
+    given: dict[str, list[str]] = {}
+    for name, value in pairs:
+        given.setdefault(name, []).append(value)
+    if not given.keys() <= _VIEW or any(len(v) > 1 for k, v in given.items() if k != "type"):
+        return plain
+    one = {name: values[0] for name, values in given.items()}
+    outcome, updates = one.get("outcome", "all"), one.get("updates", "live")
+    if outcome not in get_args(Outcome) or updates not in get_args(Updates):
+        return plain
+    filters = Filters.of(
+        cast(Outcome, outcome),
+        given.get("type", []),
+        one.get("since", ""),
+        one.get("until", ""),
+        cast(Updates, updates),
+    )
+    try:
+        filters.narrowed()
+    except FormInvalid:
+        return plain
+    cursor = one.get("before")
+    if cursor is None:
+        return filters, None
+    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
+        return plain
+    before = int(cursor)
+    if not 1 <= before <= MAX_ROW_ID or outbox.get_attempt(conn, endpoint_id, before) is None:
+        return plain
+    return filters, before
+
+
 @router.post("/endpoints/{endpoint_id}/messages/{message_id}/resend", name="resend")
 def resend(
-    endpoint_id: EndpointId, message_id: MessageId, request: Request, visitor: Submitted
+    endpoint_id: EndpointId,
+    message_id: MessageId,
+    request: Request,
+    visitor: Submitted,
+    view: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
     with write_transaction(ctx.engine) as conn:
         delivery = management.replay(conn, owned(conn, visitor, endpoint_id), message_id)
+        filters, before = _view_of(conn, endpoint_id, view)
     if delivery is None:
         raise PortalError.not_found("message")
     ctx.published()
-    return redirect(request, "attempts", {"notice": "resent"}, endpoint_id=endpoint_id)
+    # Back to the view it was sent from (filters, page, a pause), not the plain list.
+    query = filters.query(before=before, notice="resent")
+    return redirect(request, "attempts", query, endpoint_id=endpoint_id)
 
 
 @router.post("/endpoints/{endpoint_id}/recover", name="recover")
@@ -248,16 +314,26 @@ def recover(
     visitor: Submitted,
     endpoint: Owned,
     since: Annotated[str, Form()] = "",
+    view: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
+    with ctx.engine.connect() as conn:
+        filters, before = _view_of(conn, endpoint.id, view)
     try:
         start = parse_since(since)
         with write_transaction(ctx.engine) as conn, rule_errors():
             queued = management.recover(conn, endpoint, start)
     except FormInvalid as exc:
-        return _page(request, visitor, endpoint, since=since, errors=exc.errors)
+        return _page(
+            request,
+            visitor,
+            endpoint,
+            filters=filters,
+            before=before,
+            since=since,
+            errors=exc.errors,
+        )
     if queued:
         ctx.published()
-    return redirect(
-        request, "attempts", {"notice": "recovered", "queued": queued}, endpoint_id=endpoint.id
-    )
+    query = filters.query(before=before, notice="recovered", queued=queued)
+    return redirect(request, "attempts", query, endpoint_id=endpoint.id)

@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
-__all__ = ["PortalError", "error_page", "href", "notice", "redirect", "render"]
+__all__ = ["PortalError", "error_page", "href", "notice", "query_string", "redirect", "render"]
 
 _templates = Jinja2Templates(
     env=Environment(
@@ -51,7 +51,8 @@ _NOTICES = {
     "enabled": "Endpoint enabled: deliveries that waited while it was disabled are due now.",
     "disabled": "Endpoint disabled: nothing is sent to it until it is enabled again.",
     "deleted": "Endpoint deleted.",
-    "resent": "Message queued for one more attempt; it appears below once made.",
+    # Not "it appears below": the list it is said on may be an older page, or filtered.
+    "resent": "Message queued for one more attempt; once made, it is the newest attempt.",
     "recovered": "Failed messages queued for one more attempt: {queued}.",
 }
 
@@ -109,14 +110,20 @@ def href(
     """The path of a portal route, under wherever the portal is mounted (no scheme or host,
     so a TLS-terminating proxy in front changes nothing)."""
     path: str = request.scope.get("root_path", "") + request.app.url_path_for(name, **params)
+    encoded = query_string(query or {})
+    return f"{path}?{encoded}" if encoded else path
+
+
+def query_string(query: Mapping[str, object]) -> str:
+    """``query`` encoded, without the parameters that are ``None``."""
     # A list is the parameter given once per item, as a form's checkboxes send it.
     pairs = [
         (key, item)
-        for key, value in (query or {}).items()
+        for key, value in query.items()
         if value is not None
         for item in (value if isinstance(value, list | tuple) else [value])
     ]
-    return f"{path}?{urlencode(pairs)}" if pairs else path
+    return urlencode(pairs)
 
 
 def redirect(
