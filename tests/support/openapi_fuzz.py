@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
+import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import FlakyStrategyDefinition
 from pydantic import TypeAdapter
+from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import BaseSchema
 
 from producersync.model.events import UtcDatetime
@@ -20,6 +23,7 @@ from tests.support.service import Credentials, RunningService
 __all__ = [
     "RATE_LIMIT_HEADERS",
     "api_conforms_to_its_spec",
+    "conformance_failures",
     "linked_call_sequences_conform_to_the_spec",
     "published_schema",
 ]
@@ -63,25 +67,45 @@ def api_conforms_to_its_spec(service: RunningService, universe_npns: list[str]) 
         endpoint = webhook.json()["id"]
         message = http.get("/v1/webhooks/messages").json()["data"][0]["id"]
 
+    def aimed(case: schemathesis.Case) -> None:
+        _fill_what_no_schema_can(case)
+        _aim_at_real_webhook_objects(case, endpoint, message)
+
+    checked, failures = conformance_failures(published_schema(service, service.token(creds)), aimed)
+    assert checked >= 30
+    assert not failures, "\n\n".join(failures)
+
+
+def conformance_failures(
+    schema: BaseSchema, prepare: Callable[[schemathesis.Case], None]
+) -> tuple[int, list[str]]:
+    """Each operation of ``schema`` fuzzed, each case ``prepare``d before it is sent: how
+    many operations were, and each failing one's failure, with what lies under it (the
+    failures hypothesis found before it reported its replay of them flaky, the request,
+    the response). Not an operation's failure but the test run's own (pytest-timeout's
+    ``pytest.fail``, a Ctrl-C), raised within an example, ends the fuzz as itself."""
     failures: list[str] = []
     checked = 0
-    for result in published_schema(service, service.token(creds)).get_all_operations():
+    for result in schema.get_all_operations():
         operation = result.ok()
 
         @given(case=operation.as_strategy())
         @_FUZZ
         def check(case: schemathesis.Case) -> None:
-            _fill_what_no_schema_can(case)
-            _aim_at_real_webhook_objects(case, endpoint, message)
-            case.call_and_validate()
+            prepare(case)
+            _call_and_validate(case)
 
+        # BaseException: a schemathesis FailureGroup is not an Exception, and hypothesis,
+        # which catches only Exceptions, lets it through as it is, unshrunk and unreplayed.
         try:
             check()
-        except Exception as exc:  # gather every operation's failure, not just the first
-            failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
+        except BaseException as exc:  # gather every operation's failure, not just the first
+            if interruption := _interruption(exc):
+                interruption.add_note(f"raised fuzzing {operation.method.upper()} {operation.path}")
+                raise interruption from None
+            failures.append(f"{operation.method.upper()} {operation.path}: {_described(exc)}")
         checked += 1
-    assert checked >= 30
-    assert not failures, "\n\n".join(failures)
+    return checked, failures
 
 
 def linked_call_sequences_conform_to_the_spec(
@@ -99,6 +123,9 @@ def linked_call_sequences_conform_to_the_spec(
     class Sequences(machine):  # type: ignore[misc, valid-type]
         def before_call(self, case: schemathesis.Case) -> None:
             _fill_what_no_schema_can(case)
+
+        def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
+            return dict(_CALL)
 
         def after_call(self, response: Any, case: schemathesis.Case) -> None:
             followed.add(f"{case.method} {case.operation.path} {response.status_code}")
@@ -141,6 +168,54 @@ def linked_call_sequences_conform_to_the_spec(
         "/v1/webhooks/endpoints/{endpointId}",
     ):
         assert any(linked in call for call in reached), (linked, sorted(followed))
+
+
+# Each request waits as long as the service takes: schemathesis's default of 10 s made a
+# slow answer on a loaded machine a failure, which hypothesis's replay, answered in time,
+# then reported as flaky. A service that never answers is the test's timeout's to catch.
+_CALL: dict[str, Any] = {"timeout": None}
+
+
+def _call_and_validate(case: schemathesis.Case) -> None:
+    """``case`` sent and its response checked; a failure that is not the check's own (whose
+    message shows the request and the response) notes them."""
+    answered: list[requests.Response] = []
+    try:
+        case.call_and_validate(
+            **_CALL, hooks={"response": [lambda r, *_, **__: answered.append(r)]}
+        )
+    except Exception as exc:
+        exc.add_note(f"request: {case.as_curl_command()}")
+        for response in answered:
+            exc.add_note(f"response: {response.status_code} {response.text[:1000]}")
+        raise
+
+
+def _interruption(exc: BaseException) -> BaseException | None:
+    """What in ``exc`` is neither an operation's Exception nor schemathesis's failure, but
+    the test run's own: pytest's ``Failed`` that pytest-timeout raises from its signal
+    handler, wherever the test then is. Looked for in an exception group's members, and in
+    the cause of an Exception, which is how hypothesis wraps one to put in a group."""
+    if isinstance(exc, FailureGroup):
+        return None
+    if isinstance(exc, BaseExceptionGroup):
+        members: tuple[BaseException | None, ...] = exc.exceptions
+    elif isinstance(exc, Exception):
+        members = (exc.__cause__,)
+    else:
+        return exc
+    return next(filter(None, map(_interruption, filter(None, members))), None)
+
+
+def _described(exc: BaseException, depth: int = 0) -> str:
+    """``exc``, its notes, and what lies under it: an exception group's members (a flaky
+    replay's FlakyFailure holds the failure first seen and the replay's) and its cause."""
+    lines = [f"{type(exc).__name__}: {exc}", *getattr(exc, "__notes__", ())]
+    if isinstance(exc, BaseExceptionGroup) and not isinstance(exc, FailureGroup):
+        lines += (f"- {_described(member, depth + 1)}" for member in exc.exceptions)
+    if exc.__cause__ is not None and depth < 5:
+        lines.append(f"caused by: {_described(exc.__cause__, depth + 1)}")
+    return "\n".join(lines).replace("\n", "\n  ")
 
 
 def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
