@@ -115,6 +115,13 @@ def padded(length: int) -> Callable[[Request], Awaitable[JSONResponse]]:
 DRIBBLE = 0.02  # seconds between two bytes of a dribbled response
 
 
+def timed_out(kind: str, url: str, call: Call, deadline: float) -> None:
+    """``call`` with ``deadline``, on a client of no timeout and no deadline (nothing else
+    can cut it), ends in an ``APITimeoutError``."""
+    with pytest.raises(APITimeoutError):
+        run(kind, url, call, {"deadline": deadline}, timeout=None, deadline=math.inf)
+
+
 def cut_where_it_should(cut: Callable[[float], bool], deadline: float) -> None:
     """``cut(deadline)``, a call cut at its deadline, which says whether the call had got
     as far as the test means it to be cut at: if not (a loaded machine, slow to get there
@@ -135,15 +142,7 @@ def test_a_resource_call_s_deadline_cuts_a_dribble_the_client_s_would_wait_out(
 
     def cut(deadline: float) -> bool:
         with proxied(padded(int(2 * deadline / DRIBBLE)), dribbled(DRIBBLE)) as proxy:
-            with pytest.raises(APITimeoutError):
-                run(
-                    kind,
-                    proxy.url,
-                    CALLS[name],
-                    {"deadline": deadline},
-                    timeout=None,
-                    deadline=math.inf,
-                )
+            timed_out(kind, proxy.url, CALLS[name], deadline)
             assert proxy.dealt["dribble"] <= 1
             return proxy.dealt["dribble"] == 1
 
@@ -222,15 +221,8 @@ def test_a_list_s_deadline_goes_with_every_page(kind: str, style: str) -> None:
 
     def cut(deadline: float) -> bool:
         paged = Paged(late=2 * deadline)
-        with proxied(paged.answer) as proxy, pytest.raises(APITimeoutError):
-            run(
-                kind,
-                proxy.url,
-                LISTS[style],
-                {"deadline": deadline},
-                timeout=None,
-                deadline=math.inf,
-            )
+        with proxied(paged.answer) as proxy:
+            timed_out(kind, proxy.url, LISTS[style], deadline)
         return paged.served >= SLOW  # the pages before it came whole
 
     cut_where_it_should(cut, 1)
