@@ -150,6 +150,23 @@ async def test_an_event_id_again_with_another_body_is_acknowledged_not_acted_on_
     assert harness.receipts()["duplicate"] == 3
 
 
+async def test_an_event_id_again_with_a_value_of_another_json_type_is_another_body(
+    harness: Harness,
+) -> None:
+    # Python's 1 == True took a body whose 1 became true for the same one.
+    event = UpdatesAvailable.create(dt.date(2025, 7, 24))
+    answers = []
+    for value in (1, True):
+        body = json.dumps({**json.loads(event.to_json()), "attempt": value}).encode()
+        signed = headers(event.id, int(time.time()), body, harness.secret)
+        answers.append((await harness.http.post(PATH, content=body, headers=signed)).json())
+    assert answers[0]["status"] == "accepted"
+    assert answers[1] == {
+        "status": "duplicate",
+        "detail": "already received, with another body: not acted on",
+    }
+
+
 @pytest.mark.parametrize(
     ("secret", "age"),
     # 10 s past the 5 min tolerance each way: the header carries whole seconds, and a

@@ -36,6 +36,7 @@ from producersync.db_outage import OutageLog, unavailable
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
+from producersync.sync.mirror.records import same_json
 from producersync.sync.receipt_log import ReceiptLog
 from producersync.webhooks import (
     DEFAULT_TOLERANCE,
@@ -236,10 +237,11 @@ class Receiver:
 
     def _as_received(self, event_id: str, body: bytes) -> bool:
         """Whether ``body`` is the event its first receipt holds, as JSON (a sender may
-        write it again otherwise: spaces, the order of keys)."""
+        write it again otherwise: spaces, the order of keys), of one type at any depth
+        (``same_json``: Python's 1 == True took a 1 become true for no change)."""
         with self._engine.connect() as conn:
             first = mirror.receipt_body(conn, event_id)
-        return first is None or json.loads(first) == json.loads(body)
+        return first is None or same_json(json.loads(first), json.loads(body))
 
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
