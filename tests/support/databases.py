@@ -65,7 +65,7 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
     back as the template has it (``_Pool``): a ``DROP DATABASE`` forces a checkpoint of
     the whole server."""
     pool = _POOLS.get(template) if template else None
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = _admin()
     if pool is not None and pool.idle:
         name = pool.idle.pop()
     else:
@@ -88,6 +88,13 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
             with admin.connect() as conn:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def _admin() -> sa.Engine:
+    """An engine on the server's maintenance database that keeps no connection open: a
+    test's ``postgres_database`` held its admin connection idle for the whole test, one or
+    two a worker beside the test's processes, of the server's 100."""
+    return sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
 
 
 def _url(admin: sa.Engine, database: str) -> str:
@@ -342,7 +349,7 @@ def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]
         migrate(f"sqlite:///{path}").dispose()
         return str(path)
     database = f"ps_template_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    admin = _admin()
     try:
         with admin.connect() as conn:
             conn.execute(sa.text(f'CREATE DATABASE "{database}"'))
@@ -366,7 +373,7 @@ def drop_templates() -> None:
     copies = [name for pool in _POOLS.values() for name in pool.idle]
     _POOLS.clear()
     if copies:
-        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        admin = _admin()
         with admin.connect() as conn:
             for name in copies:
                 conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -375,7 +382,7 @@ def drop_templates() -> None:
         if kind == "sqlite":
             shutil.rmtree(Path(template).parent, ignore_errors=True)
             continue
-        admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+        admin = _admin()
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{template}" WITH (FORCE)'))
         admin.dispose()

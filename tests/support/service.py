@@ -130,7 +130,9 @@ def running_service(database_url: str, **overrides: object) -> Iterator[RunningS
         if time.monotonic() > deadline or not thread.is_alive():
             raise RuntimeError("the service did not start")
         time.sleep(0.02)
-    engine = open_store(database_url)
+    # The test's own engine is held to the service's pool size: a worker keeps its
+    # session's service, and an engine of the library's default kept 10 connections more.
+    engine = open_store(database_url, settings.database_pool_size)
     try:
         yield RunningService(f"http://127.0.0.1:{port}", engine, settings)
     finally:
