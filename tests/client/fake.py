@@ -37,6 +37,13 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
     )
 
 
+def job_status(status: str) -> httpx2.Response:
+    """The status of job ``JOB``, as ``GET …/status/{jobId}`` answers it."""
+    day = "2026-12-01"
+    body = {"id": JOB, "status": status, "details": {}, "createdAt": day, "updatedAt": day}
+    return json_response(200, body)
+
+
 def error(
     status: int, message: str = "boom", headers: dict[str, str] | None = None
 ) -> httpx2.Response:

@@ -29,7 +29,15 @@ from producersync.client import (
     ResponseValidationError,
     ServerError,
 )
-from tests.client.fake import JOB, FakeAPI, error, json_response, license_row, page
+from tests.client.fake import (
+    JOB,
+    FakeAPI,
+    error,
+    job_status,
+    json_response,
+    license_row,
+    page,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -800,10 +808,7 @@ def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll
     polls = itertools.count(1)
 
     def job(request: httpx2.Request) -> httpx2.Response:
-        status = "COMPLETED" if next(polls) >= 3 else "IN_PROGRESS"
-        day = "2026-12-01"
-        body = {"id": JOB, "status": status, "details": {}, "createdAt": day, "updatedAt": day}
-        return json_response(200, body)
+        return job_status("COMPLETED" if next(polls) >= 3 else "IN_PROGRESS")
 
     fake = FakeAPI(job)
     options = {"poll_interval": 0.01, **wait}
@@ -817,6 +822,34 @@ def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll
     with pytest.raises(ValueError, match=said):
         anyio.run(main)
     assert not fake.api_requests
+
+
+@pytest.mark.parametrize("end", ["FAILED", "CANCELLED", "ERROR", "completed"])
+def test_a_wait_ends_at_the_first_status_not_queued_or_in_progress(
+    end: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only QUEUED and IN_PROGRESS say a job still runs: a status the SDK does not know
+    ended no wait, which polled on to its timeout and raised WaitTimeoutError for a job
+    that was over. It ends the wait now, and is logged as unknown."""
+    statuses = ["QUEUED", "IN_PROGRESS", end]
+
+    def answer() -> Callable[[httpx2.Request], httpx2.Response]:
+        polls = iter(statuses)
+        return lambda request: job_status(next(polls, "IN_PROGRESS"))
+
+    fake = FakeAPI(answer())
+    with fake.client() as client:
+        assert client.subscriptions.wait(JOB, timeout=5, poll_interval=0.01).status == end
+    assert len(fake.api_requests) == 3
+
+    async def main() -> str:
+        async with FakeAPI(answer()).async_client() as async_client:
+            status = await async_client.subscriptions.wait(JOB, timeout=5, poll_interval=0.01)
+            return str(status.status)
+
+    assert anyio.run(main) == end
+    unknown = [r.getMessage() for r in caplog.records if "not one this SDK knows" in r.message]
+    assert len(unknown) == (0 if end == "FAILED" else 2)
 
 
 DEEP = b"[" * 100_000 + b"]" * 100_000  # JSON, nested deeper than a recursive parser goes

@@ -37,7 +37,11 @@ class JobState(StrEnum):
 
     @property
     def final(self) -> bool:
-        return self in (JobState.COMPLETED, JobState.FAILED)
+        return self not in _PENDING
+
+
+# The only states the contract gives a job that is still running.
+_PENDING = frozenset({JobState.QUEUED, JobState.IN_PROGRESS})
 
 
 class JobOperation(StrEnum):
@@ -113,7 +117,11 @@ class JobStatus(_Wire):
 
     @property
     def final(self) -> bool:
-        return self.status in (JobState.COMPLETED, JobState.FAILED)
+        """Whether the job has stopped: any status but QUEUED and IN_PROGRESS, one this
+        model does not know (a newer service's CANCELLED, say) included. Only those two
+        say a job is still running: an unknown one taken for running polled a wait
+        until its timeout, ending in a WaitTimeoutError for a job long over."""
+        return self.status not in _PENDING
 
 
 class JobDetail(_Wire):

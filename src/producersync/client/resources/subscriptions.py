@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Iterable
@@ -20,9 +21,19 @@ from producersync.client.resources._base import (
     parse_model,
     valid_job_id,
 )
-from producersync.model.subscriptions import JobAccepted, JobDetail, JobStatus, Subscription
+from producersync.model.subscriptions import (
+    JobAccepted,
+    JobDetail,
+    JobState,
+    JobStatus,
+    Subscription,
+)
 
 __all__ = ["AsyncSubscriptions", "Subscriptions"]
+
+log = logging.getLogger("producersync.client")
+# A status comes as a str even when it is one of these (pydantic's smart union).
+_KNOWN = frozenset(JobState)
 
 _PATH = "/v1/accounts/subscriptions"
 _PAGE = 1000
@@ -44,6 +55,22 @@ def _wait_ends(timeout: float, poll_interval: float) -> float:
     if not (math.isfinite(poll_interval) and poll_interval >= 0):
         raise ValueError(f"poll_interval must be 0 or more seconds, not {poll_interval!r}")
     return time.monotonic() + timeout
+
+
+def _ended(status: JobStatus, ends: float, poll_interval: float, timeout: float) -> bool:
+    """Whether a wait ends with ``status``; ``WaitTimeoutError`` when it is not final and
+    the next poll would come after the wait ``ends``."""
+    if status.final:
+        if status.status not in _KNOWN:
+            log.warning(
+                "job %s: status %r is not one this SDK knows; taken as final",
+                status.id,
+                status.status,
+            )
+        return True
+    if time.monotonic() + poll_interval > ends:
+        raise WaitTimeoutError(f"job {status.id} still {status.status} after {timeout:.0f} s")
+    return False
 
 
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
@@ -103,17 +130,12 @@ class Subscriptions(SyncResource):
         poll_interval: float = 1.0,
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
-        """Poll the job until COMPLETED or FAILED (each poll is one rate-limited call)."""
-        deadline = _wait_ends(timeout, poll_interval)
-        while True:
-            status = self.job(job, **options)
-            if status.final:
-                return status
-            if time.monotonic() + poll_interval > deadline:
-                raise WaitTimeoutError(
-                    f"job {_job_id(job)} still {status.status} after {timeout:.0f} s"
-                )
+        """Poll the job until it is final (``JobStatus.final``: any status but QUEUED and
+        IN_PROGRESS), each poll one rate-limited call."""
+        ends = _wait_ends(timeout, poll_interval)
+        while not _ended(status := self.job(job, **options), ends, poll_interval, timeout):
             time.sleep(poll_interval)
+        return status
 
 
 class AsyncSubscriptions(AsyncResource):
@@ -162,13 +184,7 @@ class AsyncSubscriptions(AsyncResource):
         poll_interval: float = 1.0,
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
-        deadline = _wait_ends(timeout, poll_interval)
-        while True:
-            status = await self.job(job, **options)
-            if status.final:
-                return status
-            if time.monotonic() + poll_interval > deadline:
-                raise WaitTimeoutError(
-                    f"job {_job_id(job)} still {status.status} after {timeout:.0f} s"
-                )
+        ends = _wait_ends(timeout, poll_interval)
+        while not _ended(status := await self.job(job, **options), ends, poll_interval, timeout):
             await anyio.sleep(poll_interval)
+        return status
