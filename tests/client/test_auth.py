@@ -132,9 +132,11 @@ class _Watched(Pacer):
         self.slots.append(priority)
         return await super().atake(priority)
 
-    def observe(self, status: int, headers: Any, sent_at: float | None = None) -> None:
+    def observe(
+        self, status: int, headers: Any, sent_at: float | None = None, body: Any = None
+    ) -> None:
         self.statuses.append(status)
-        super().observe(status, headers, sent_at)
+        super().observe(status, headers, sent_at, body)
 
 
 def _revoked_first_token(request: httpx2.Request) -> httpx2.Response:

@@ -33,10 +33,8 @@ REQUEST = httpx2.Request(
 
 def _answered(status: int, headers: dict[str, str] | None = None) -> APIStatusError:
     body = {"status": status, "error": "E", "message": "went wrong", "path": "/v2/licenses"}
-    return make_status_error(
-        httpx2.Response(status, json=body, headers=headers, request=REQUEST),
-        retry_after=300.0 if status == 429 else None,
-    )
+    headers = {"retry-after": "300", **(headers or {})}
+    return make_status_error(httpx2.Response(status, json=body, headers=headers, request=REQUEST))
 
 
 def _round_trip(error: ProducerSyncError) -> Any:

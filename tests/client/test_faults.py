@@ -109,6 +109,27 @@ def test_a_429_s_reset_is_the_error_s_wait_once_retries_are_spent() -> None:
     assert caught.value.retry_after == 30
 
 
+def rate_limited(retry_after: float, headers: dict[str, str] | None = None) -> httpx2.Response:
+    """A 429 whose body says how long to wait, as a portal documents one."""
+    body = {"error": "rate_limit_exceeded", "error_description": "no", "retry_after": retry_after}
+    return json_response(429, body, headers)
+
+
+def test_a_429_s_body_says_how_long_to_wait_when_no_header_does(no_sleep: list[float]) -> None:
+    fake = FakeAPI(flaky([lambda: rate_limited(3, {"ratelimit-reset": "1"})]))
+    with fake.client() as client:
+        assert len(list(client.licenses.list())) == 1
+    assert no_sleep == [3.0]  # the body's wait, where the reset's 1 s was taken
+
+
+def test_a_429_s_body_wait_beyond_the_cap_is_raised_with_it() -> None:
+    fake = FakeAPI(flaky([lambda: rate_limited(3600)]))
+    with fake.client() as client, pytest.raises(RateLimitError) as caught:
+        list(client.licenses.list())
+    assert caught.value.retry_after == 3600
+    assert len(fake.api_requests) == 1  # not backed off and sent again four times
+
+
 def test_server_errors_are_retried_with_backoff(no_sleep: list[float]) -> None:
     fake = FakeAPI(flaky([lambda: error(500), lambda: error(503)]))
     with fake.client() as client:

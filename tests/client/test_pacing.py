@@ -114,6 +114,12 @@ def test_a_429_holds_every_slot_until_retry_after() -> None:
     assert waited(pacer, clock) == pytest.approx(7)
 
 
+def test_a_429_holds_every_slot_for_the_wait_its_body_asks_for() -> None:
+    pacer, clock = paced(6000)
+    pacer.observe(429, {"ratelimit-reset": "30"}, body={"retry_after": 7})
+    assert waited(pacer, clock) == pytest.approx(7)
+
+
 def test_an_exhausted_window_waits_for_its_reset() -> None:
     pacer, clock = paced(6000)
     pacer.observe(200, {"ratelimit-remaining": "0", "ratelimit-reset": "12"})

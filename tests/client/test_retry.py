@@ -8,7 +8,13 @@ import random
 import httpx2
 import pytest
 
-from producersync.client._retry import backoff, parse_reset, parse_retry_after, should_retry
+from producersync.client._retry import (
+    backoff,
+    parse_reset,
+    parse_retry_after,
+    server_wait,
+    should_retry,
+)
 
 NOW = 1_800_000_000.0
 
@@ -41,6 +47,34 @@ def test_parse_retry_after(headers: dict[str, str], expected: float | None) -> N
         assert value is None
     else:
         assert value == pytest.approx(expected)
+
+
+RATE_LIMITED = {"error": "rate_limit_exceeded", "error_description": "slow down"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "expected"),
+    [
+        ({}, {**RATE_LIMITED, "retry_after": 45}, 45.0),
+        ({}, {**RATE_LIMITED, "retry_after": "2.5"}, 2.5),
+        ({"ratelimit-reset": "30"}, {"retry_after": 45}, 45.0),  # the hint, not the window
+        ({"retry-after": "3"}, {"retry_after": 45}, 3.0),  # the header first
+        ({"ratelimit-reset": "30"}, {"retry_after": -1}, 30.0),  # unreadable: as if none
+        ({"ratelimit-reset": "30"}, {"retry_after": True}, 30.0),
+        ({"ratelimit-reset": "30"}, {"retry_after": [45]}, 30.0),
+        ({"ratelimit-reset": "30"}, ["retry_after"], 30.0),
+        ({}, "retry_after: 45", None),
+        ({}, None, None),
+    ],
+)
+def test_a_429_s_wait_is_read_from_its_body_when_no_header_gives_it(
+    headers: dict[str, str], body: object, expected: float | None
+) -> None:
+    """A 429 body's ``retry_after`` (``{"error": "rate_limit_exceeded", …,
+    "retry_after": 45}``, as a portal documents it) went unread: without a Retry-After
+    the call backed off half a second, or waited for a window's reset it was not asked
+    to wait for."""
+    assert server_wait(429, headers, body) == expected
 
 
 @pytest.mark.parametrize(

@@ -28,7 +28,6 @@ from producersync.client._exceptions import (
     make_status_error,
 )
 from producersync.client._json import json_body
-from producersync.client._retry import server_wait
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -99,7 +98,7 @@ class TokenCache:
         if not response.is_success:
             # A throttled token request (the API allows 200 a minute) says how long to
             # wait as a call's 429 does: its ``retry_after`` was None.
-            error = make_status_error(response, server_wait(response.status_code, response.headers))
+            error = make_status_error(response)
             if isinstance(error, BadRequestError) and error.error in _REFUSED_CREDENTIALS:
                 raise AuthenticationError(str(error), response, error.body)
             raise error

@@ -178,7 +178,7 @@ class BaseClient:
         assert isinstance(error, APIStatusError)
         if not should_retry(error.response):
             raise error
-        wait = server_wait(error.status_code, error.response.headers)
+        wait = server_wait(error.status_code, error.response.headers, error.body)
         if wait is None:
             return backoff(attempt)
         if wait > RETRY_AFTER_CAP:
@@ -227,7 +227,10 @@ class BaseClient:
         raw: bool,
         sent_at: float,
     ) -> Any:
-        self.pacer.observe(response.status_code, response.headers, sent_at)
+        error = None if response.is_success else make_status_error(response)
+        self.pacer.observe(
+            response.status_code, response.headers, sent_at, None if error is None else error.body
+        )
         log.debug(
             "%s %s -> %s in %.0f ms (attempt %d)",
             request.method,
@@ -236,8 +239,8 @@ class BaseClient:
             (time.perf_counter() - started) * 1000,
             attempt + 1,
         )
-        if not response.is_success:
-            raise make_status_error(response, server_wait(response.status_code, response.headers))
+        if error is not None:
+            raise error
         if raw:
             return response.content
         if not response.content:

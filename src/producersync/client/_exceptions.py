@@ -31,6 +31,7 @@ import httpx2
 
 from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._json import json_body
+from producersync.client._retry import server_wait
 
 __all__ = [
     "APIConnectionError",
@@ -203,11 +204,10 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 
 
-def make_status_error(
-    response: httpx2.Response, retry_after: float | None = None
-) -> APIStatusError:
+def make_status_error(response: httpx2.Response) -> APIStatusError:
     """The error for a failed response, carrying its body: parsed, or its text (capped)
-    when it is not JSON."""
+    when it is not JSON; a 429's ``retry_after`` is the wait it asks for
+    (``server_wait``), from its headers or its body."""
     try:
         body: Any = json_body(response)
     except ValueError:
@@ -221,7 +221,7 @@ def make_status_error(
         f": {message}" if message else ""
     )
     if response.status_code == 429:
-        return RateLimitError(message, response, body, retry_after)
+        return RateLimitError(message, response, body, server_wait(429, response.headers, body))
     cls = _BY_STATUS.get(response.status_code)
     if cls is None:
         cls = ServerError if response.status_code >= 500 else APIStatusError

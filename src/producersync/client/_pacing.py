@@ -40,6 +40,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import anyio
 
@@ -176,17 +177,22 @@ class Pacer:
         return due
 
     def observe(
-        self, status: int, headers: Mapping[str, str], sent_at: float | None = None
+        self,
+        status: int,
+        headers: Mapping[str, str],
+        sent_at: float | None = None,
+        body: Any = None,
     ) -> None:
         """Learn from a response's rate-limit headers; ``sent_at``: its request's slot,
-        as ``take`` or ``atake`` answered (default: now)."""
+        as ``take`` or ``atake`` answered (default: now); ``body``: an error's, parsed,
+        for the wait a 429 asks for there (``server_wait``)."""
         remaining = _number(
             headers.get("ratelimit-remaining") or headers.get("x-ratelimit-remaining")
         )
         reset = parse_reset(headers.get("ratelimit-reset") or headers.get("x-ratelimit-reset"))
         wait = None
         if status == 429:
-            wait = server_wait(status, headers)
+            wait = server_wait(status, headers, body)
         elif remaining is not None and reset is not None:
             tight = remaining <= _SAFETY or reset / remaining > self.interval
             limit = _number(headers.get("ratelimit-limit") or headers.get("x-ratelimit-limit"))

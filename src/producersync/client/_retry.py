@@ -7,12 +7,20 @@ import math
 import random
 import time
 from collections.abc import Mapping
+from typing import Any
 
 import httpx2
 
 from producersync.client._constants import INITIAL_RETRY_DELAY, MAX_RETRY_DELAY
 
-__all__ = ["backoff", "parse_reset", "parse_retry_after", "server_wait", "should_retry"]
+__all__ = [
+    "backoff",
+    "body_retry_after",
+    "parse_reset",
+    "parse_retry_after",
+    "server_wait",
+    "should_retry",
+]
 
 _RETRY_STATUSES = frozenset({408, 409, 429})
 _DAY = 86_400.0
@@ -54,13 +62,25 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
     return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
-def server_wait(status: int, headers: Mapping[str, str]) -> float | None:
-    """Seconds the server asks us to wait before the next request: its Retry-After;
-    for a 429 without one, until its rate-limit window resets. The pacer holds every
-    slot that long, so the retry loop must see the same wait: it took a bare 429 for
-    one to back off 0.5 s from, and the call then sat in the pacer's hold for up to an
-    hour, past the cap over which a wait is raised for the caller to schedule."""
+def body_retry_after(body: Any) -> float | None:
+    """Seconds to wait from an error body's ``retry_after`` (a number, or a string of
+    one), as some AgentSync portals document a 429's body; None when there is none."""
+    hint = body.get("retry_after") if isinstance(body, dict) else None
+    if isinstance(hint, bool) or not isinstance(hint, int | float | str):
+        return None
+    return _seconds(str(hint))
+
+
+def server_wait(status: int, headers: Mapping[str, str], body: Any = None) -> float | None:
+    """Seconds the server asks us to wait before the next request: its Retry-After,
+    else its error ``body``'s ``retry_after``; for a 429 with neither, until its
+    rate-limit window resets. The pacer holds every slot that long, so the retry loop
+    must see the same wait: it took a bare 429 for one to back off 0.5 s from, and the
+    call then sat in the pacer's hold for up to an hour, past the cap over which a wait
+    is raised for the caller to schedule."""
     wait = parse_retry_after(headers)
+    if wait is None:
+        wait = body_retry_after(body)
     if wait is None and status == 429:
         wait = parse_reset(headers.get("ratelimit-reset") or headers.get("x-ratelimit-reset"))
     return wait
