@@ -135,9 +135,9 @@ class BaseClient:
         self.base_url = http_url(base_url, "base_url").rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self.token_url = http_url(token_url or f"{self.base_url}/oauth2/token", "token_url")
-        if max_retries < 0:
-            raise ValueError("max_retries must be 0 or more")
-        self.max_retries = max_retries
+        # Checked as a call's is: a float or a bool was taken, "3" failed at the first
+        # retry as a bare TypeError.
+        self.max_retries = retries(max_retries, 0)
         self.timeout = waits(httpx2.Timeout(timeout))
         self.deadline = default_deadline(self.timeout) if deadline is None else positive(deadline)
         self.pacer = Pacer(rate_limit)
