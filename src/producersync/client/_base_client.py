@@ -8,7 +8,9 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from typing import Any, TypedDict
+from enum import Enum
+from functools import cached_property
+from typing import Any, Final, Self, TypedDict
 from urllib.parse import urlsplit
 
 import anyio
@@ -56,6 +58,16 @@ __all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIC
 log = logging.getLogger("producersync.client")
 
 Params = Mapping[str, str | int | bool]
+
+
+class NotGiven(Enum):
+    """An option ``with_options`` leaves as it was: None is a value of ``timeout`` and
+    ``deadline`` (no timeout; the deadline derived from the timeout)."""
+
+    NOT_GIVEN = "NOT_GIVEN"
+
+
+NOT_GIVEN: Final = NotGiven.NOT_GIVEN
 
 
 class RequestOptions(TypedDict, total=False):
@@ -135,11 +147,8 @@ class BaseClient:
         self.base_url = http_url(base_url, "base_url").rstrip("/")
         self._prefix = urlsplit(self.base_url).path
         self.token_url = http_url(token_url or f"{self.base_url}/oauth2/token", "token_url")
-        # Checked as a call's is: a float or a bool was taken, "3" failed at the first
-        # retry as a bare TypeError.
-        self.max_retries = retries(max_retries, 0)
-        self.timeout = waits(httpx2.Timeout(timeout))
-        self.deadline = default_deadline(self.timeout) if deadline is None else positive(deadline)
+        self._limit_attempts(max_retries, timeout, deadline)
+        self._owns_http = True  # False on a copy (``with_options``): the pool is not its own
         self.pacer = Pacer(rate_limit)
         self.tokens = TokenCache(self.token_url, client_id, client_secret, scope, refresh_margin)
         self._auth = ClientCredentials(self.tokens)
@@ -147,6 +156,47 @@ class BaseClient:
             "user-agent": f"producersync-python/{__version__}",
             "accept": "application/hal+json, application/json",
         }
+
+    def _limit_attempts(
+        self, max_retries: int, timeout: httpx2.Timeout | float | None, deadline: float | None
+    ) -> None:
+        # Checked as a call's is: a float or a bool was taken, "3" failed at the first
+        # retry as a bare TypeError.
+        self.max_retries = retries(max_retries, 0)
+        self.timeout = waits(httpx2.Timeout(timeout))
+        self._deadline = deadline  # as given: None derives it from each copy's timeout
+        self.deadline = default_deadline(self.timeout) if deadline is None else positive(deadline)
+
+    def with_options(
+        self,
+        *,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        timeout: httpx2.Timeout | float | NotGiven | None = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+    ) -> Self:
+        """A copy of this client with these options, the others as they are, each taken
+        as the constructor takes it. A ``deadline`` not given is this client's if it was
+        given one, else derived from the copy's ``timeout``, as None derives it. It
+        shares this client's connection pool, token and pacing: its calls queue for the
+        same slots, so the two together stay under the one rate limit. Closing the copy
+        (or leaving its ``with``) closes nothing; closing this client closes the pool
+        for both. ``rate_limit`` and ``refresh_margin`` belong to the pacing and the
+        token, and stay shared."""
+        kind = type(self)
+        clone = kind.__new__(kind)
+        # Each resource is bound to the client that made it: a copy's must be its own.
+        clone.__dict__.update(
+            (k, v)
+            for k, v in vars(self).items()
+            if not isinstance(getattr(kind, k, None), cached_property)
+        )
+        clone._owns_http = False
+        clone._limit_attempts(
+            self.max_retries if max_retries is NOT_GIVEN else max_retries,
+            self.timeout if timeout is NOT_GIVEN else timeout,
+            self._deadline if deadline is NOT_GIVEN else deadline,
+        )
+        return clone
 
     def _url(self, path_or_href: str) -> str:
         """An API path, or a link the API returned: re-rooted on our base URL, so a
@@ -283,7 +333,8 @@ class SyncAPIClient(BaseClient):
         )
 
     def close(self) -> None:
-        self._http.close()
+        if self._owns_http:
+            self._http.close()
 
     def request(
         self,
@@ -343,7 +394,8 @@ class AsyncAPIClient(BaseClient):
         )
 
     async def close(self) -> None:
-        await self._http.aclose()
+        if self._owns_http:
+            await self._http.aclose()
 
     async def request(
         self,
