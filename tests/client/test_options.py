@@ -9,7 +9,7 @@ from typing import Any
 import httpx2
 import pytest
 
-from producersync.client import AsyncClient, Client
+from producersync.client import AsyncClient, Client, Environment
 
 
 @pytest.mark.parametrize("client_class", [Client, AsyncClient])
@@ -23,6 +23,9 @@ from producersync.client import AsyncClient, Client
             {"base_url": "https://api.example", "token_url": "mailto://ops:hunter2@"},
             "token_url: 'mailto://***@' is not",
         ),
+        # A bare AttributeError, naming neither the option nor the value.
+        ({"environment": "staging"}, "environment: 'staging' is not 'sandbox' or 'production'"),
+        ({"environment": 1}, "environment: 1 is not 'sandbox' or 'production'"),
         ({"base_url": "https://api.example", "max_retries": -1}, "max_retries must be an integer"),
         ({"base_url": "https://api.example", "max_retries": 1.5}, "0 or more, not 1.5"),
         ({"base_url": "https://api.example", "max_retries": True}, "0 or more, not True"),
@@ -51,6 +54,20 @@ def test_unworkable_options_are_refused_when_the_client_is_built(
     with pytest.raises(ValueError) as refused:
         client_class("psc_id", "pss_secret", **options)
     assert message in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("name", "environment"),
+    [("production", Environment.PRODUCTION), ("Sandbox", Environment.SANDBOX)],
+)
+def test_an_environment_may_be_named_as_a_configuration_names_it(
+    name: Any, environment: Environment
+) -> None:
+    with Client("psc_id", "pss_secret", environment=name) as client:
+        assert (client.base_url, client.token_url) == (
+            environment.base_url,
+            environment.token_url,
+        )
 
 
 def test_http_and_https_urls_with_a_host_are_taken_as_given() -> None:

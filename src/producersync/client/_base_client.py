@@ -36,7 +36,12 @@ from producersync.client._deadline import (
     waits,
     within,
 )
-from producersync.client._environment import Environment, http_url
+from producersync.client._environment import (
+    Environment,
+    EnvironmentName,
+    http_url,
+    named_environment,
+)
 from producersync.client._exceptions import (
     APIConnectionError,
     APIError,
@@ -121,7 +126,7 @@ class BaseClient:
         *,
         client_id: str | None,
         client_secret: str | None,
-        environment: Environment | None,
+        environment: Environment | EnvironmentName | None,
         base_url: str | None,
         token_url: str | None,
         scope: str | None,
@@ -141,6 +146,7 @@ class BaseClient:
         if base_url is None and environment is None:
             environment = Environment.SANDBOX
         if environment is not None:
+            environment = named_environment(environment)
             base_url = base_url or environment.base_url
             token_url = token_url or environment.token_url
         assert base_url is not None

@@ -10,7 +10,7 @@ import httpx2
 
 from producersync.client._base_client import DEFAULTS, AsyncAPIClient, SyncAPIClient
 from producersync.client._constants import DEFAULT_TIMEOUT
-from producersync.client._environment import Environment
+from producersync.client._environment import Environment, EnvironmentName
 from producersync.client.resources.records import (
     SPECS,
     AsyncEntities,
@@ -37,7 +37,7 @@ __all__ = ["AsyncClient", "Client"]
 def _options(
     client_id: str | None,
     client_secret: str | None,
-    environment: Environment | None,
+    environment: Environment | EnvironmentName | None,
     base_url: str | None,
     token_url: str | None,
     scope: str | None,
@@ -76,7 +76,7 @@ class Client(SyncAPIClient):
         client_id: str | None = None,
         client_secret: str | None = None,
         *,
-        environment: Environment | None = None,
+        environment: Environment | EnvironmentName | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
         scope: str | None = None,
@@ -156,7 +156,7 @@ class AsyncClient(AsyncAPIClient):
         client_id: str | None = None,
         client_secret: str | None = None,
         *,
-        environment: Environment | None = None,
+        environment: Environment | EnvironmentName | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
         scope: str | None = None,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Environment", "http_url"]
+__all__ = ["Environment", "EnvironmentName", "http_url", "named_environment"]
+
+EnvironmentName = Literal["sandbox", "production"]
 
 
 def http_url(value: str, name: str | None = None) -> str:
@@ -34,3 +37,15 @@ class Environment(Enum):
     @property
     def token_url(self) -> str:
         return self.value[1]
+
+
+def named_environment(value: Environment | str) -> Environment:
+    """``value``, or the ``Environment`` it names (``"sandbox"``, ``"production"``, in
+    any case), as a configuration file or variable gives it; else ``ValueError`` naming
+    it. A name failed as a bare AttributeError, naming neither the option nor the value."""
+    if isinstance(value, Environment):
+        return value
+    found = Environment.__members__.get(value.upper()) if isinstance(value, str) else None
+    if found is None:
+        raise ValueError(f"environment: {value!r:.60} is not 'sandbox' or 'production'")
+    return found

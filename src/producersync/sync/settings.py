@@ -25,7 +25,7 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from producersync.client import Client, Environment
+from producersync.client import Client
 from producersync.client._environment import http_url
 from producersync.database_url import (
     CONNECT_TIMEOUT_SECONDS,
@@ -312,7 +312,7 @@ class SyncSettings(BaseSettings):
         return Client(
             self.client_id,
             secret,
-            environment=None if self.api_url else Environment[self.environment.upper()],
+            environment=None if self.api_url else self.environment,
             base_url=self.api_url,
             token_url=self.token_url,
             rate_limit=self.api_rate_limit_per_minute,
