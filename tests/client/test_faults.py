@@ -873,6 +873,14 @@ def test_a_wait_ends_at_the_first_status_not_queued_or_in_progress(
     assert len(unknown) == (0 if end == "FAILED" else 2)
 
 
+def test_an_unknown_status_is_logged_cut_short(caplog: pytest.LogCaptureFixture) -> None:
+    fake = FakeAPI(lambda request: job_status("X" * 100_000))
+    with fake.client() as client:
+        assert client.subscriptions.wait(JOB).final
+    (logged,) = [r.getMessage() for r in caplog.records if "not one this SDK knows" in r.message]
+    assert "X" * 50 in logged and len(logged) < 200
+
+
 DEEP = b"[" * 100_000 + b"]" * 100_000  # JSON, nested deeper than a recursive parser goes
 
 

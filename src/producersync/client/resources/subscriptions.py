@@ -62,8 +62,8 @@ def _ended(status: JobStatus, ends: float, poll_interval: float, timeout: float)
     the next poll would come after the wait ``ends``."""
     if status.final:
         if status.status not in _KNOWN:
-            log.warning(
-                "job %s: status %r is not one this SDK knows; taken as final",
+            log.warning(  # both the server's: a status of megabytes is not logged whole
+                "job %.60s: status %.60r is not one this SDK knows; taken as final",
                 status.id,
                 status.status,
             )
