@@ -819,6 +819,8 @@ def test_a_body_past_the_size_limit_raises_instead_of_filling_memory(body: str, 
         ({"poll_interval": math.nan}, "poll_interval must be 0 or more seconds, not nan"),
         ({"poll_interval": -0.5}, "poll_interval must be 0 or more seconds, not -0.5"),
         ({"poll_interval": math.inf}, "poll_interval must be 0 or more seconds, not inf"),
+        ({"timeout": "60"}, "timeout must be 0 or more seconds, not '60'"),
+        ({"poll_interval": True}, "poll_interval must be 0 or more seconds, not True"),
     ],
 )
 def test_a_wait_s_timeout_or_interval_that_is_not_one_is_refused_before_any_poll(

@@ -33,6 +33,14 @@ from producersync.client import AsyncClient, Client, Environment
         ({"base_url": "https://api.example", "rate_limit": 0}, "rate_limit must be positive"),
         ({"base_url": "https://api.example", "deadline": 0}, "deadline must be positive"),
         ({"base_url": "https://api.example", "deadline": -1.0}, "deadline must be positive"),
+        # A string failed as a bare TypeError naming no option; a bool was taken as 1.
+        ({"base_url": "https://api.example", "deadline": "5"}, "for none), not '5'"),
+        ({"base_url": "https://api.example", "deadline": True}, "for none), not True"),
+        ({"base_url": "https://api.example", "timeout": "5"}, "connect wait must be positive"),
+        ({"base_url": "https://api.example", "timeout": True}, "(None for none), not True"),
+        ({"base_url": "https://api.example", "rate_limit": "300"}, "finite, not '300'"),
+        ({"base_url": "https://api.example", "rate_limit": True}, "finite, not True"),
+        ({"base_url": "https://api.example", "refresh_margin": "x"}, "seconds, not 'x'"),
         # A bare OverflowError, and a ValueError naming no option.
         ({"base_url": "https://api.example", "rate_limit": math.inf}, "not inf"),
         ({"base_url": "https://api.example", "rate_limit": math.nan}, "rate_limit must be"),

@@ -248,6 +248,9 @@ def fake_client(kind: str, fake: FakeAPI, **options: Any) -> Iterator[Any]:
     [
         ({"deadline": 0}, "deadline must be positive"),
         ({"priority": math.nan}, "priority must be a number, not nan"),
+        # A bare TypeError, naming neither the option nor the value.
+        ({"deadline": "5"}, r"deadline must be positive \(math.inf for none\), not '5'"),
+        ({"priority": "high"}, "priority must be a number, not 'high'"),
         ({"max_retries": -1}, "max_retries must be an integer, 0 or more, not -1"),
         ({"max_retries": True}, "max_retries must be an integer, 0 or more, not True"),
     ],

@@ -28,6 +28,7 @@ from producersync.client._exceptions import (
     make_status_error,
 )
 from producersync.client._json import json_body
+from producersync.client._number import real
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -52,10 +53,12 @@ class TokenCache:
         refresh_margin: float,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if not refresh_margin >= 0:
+        if not (real(refresh_margin) and refresh_margin >= 0):
             # A NaN margin made no token fresh (every comparison with NaN is false): a
             # token was fetched for every call, against a limit of 200 a minute.
-            raise ValueError(f"refresh_margin must be 0 or more seconds, not {refresh_margin!r}")
+            raise ValueError(
+                f"refresh_margin must be 0 or more seconds, not {refresh_margin!r:.60}"
+            )
         self.token_url = token_url
         self.client_id = client_id
         self._secret = client_secret

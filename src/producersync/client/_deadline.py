@@ -20,6 +20,7 @@ from collections.abc import Iterator
 import httpx2
 
 from producersync.client._constants import DEFAULT_TIMEOUT
+from producersync.client._number import real
 
 __all__ = [
     "DEADLINE",
@@ -56,17 +57,17 @@ def waits(timeout: httpx2.Timeout) -> httpx2.Timeout:
     as timeouts."""
     for name in ("connect", "read", "write", "pool"):
         wait = getattr(timeout, name)
-        if wait is not None and not wait > 0:
+        if wait is not None and not (real(wait) and wait > 0):
             raise ValueError(
-                f"timeout: the {name} wait must be positive (None for none), not {wait!r}"
+                f"timeout: the {name} wait must be positive (None for none), not {wait!r:.60}"
             )
     return timeout
 
 
 def positive(deadline: float) -> float:
     """``deadline`` if it is one (``math.inf``: none); else ``ValueError``."""
-    if not deadline > 0:  # NaN too
-        raise ValueError("deadline must be positive (math.inf for none)")
+    if not (real(deadline) and deadline > 0):  # NaN too
+        raise ValueError(f"deadline must be positive (math.inf for none), not {deadline!r:.60}")
     return deadline
 
 

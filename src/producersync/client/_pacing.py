@@ -45,6 +45,7 @@ from typing import Any
 import anyio
 
 from producersync.client._cancel import Cancellation, check, waking
+from producersync.client._number import real
 from producersync.client._retry import parse_reset, server_wait
 
 __all__ = ["Pacer", "orderable"]
@@ -64,10 +65,10 @@ _LATE = 0.05
 
 class Pacer:
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
-        if not (math.isfinite(per_minute) and per_minute > 0):  # NaN too
+        if not (real(per_minute) and math.isfinite(per_minute) and per_minute > 0):  # NaN too
             # math.inf would be no pacing at all, but the window's log needs a size:
             # it failed as a bare OverflowError (NaN, a ValueError naming no option).
-            raise ValueError(f"rate_limit must be positive and finite, not {per_minute!r}")
+            raise ValueError(f"rate_limit must be positive and finite, not {per_minute!r:.60}")
         # Spaced so that `per_minute` slots span the window and its margin: an idle gap
         # is then lost once. Spaced at the bare limit, the window would hold every slot
         # to the one `per_minute` before it, and repeat each gap every minute after.
@@ -237,6 +238,6 @@ def orderable(priority: float) -> float:
     """``priority`` if calls can be ordered by it (an infinity can: first or last of
     all); else ``ValueError``. A NaN compares neither above nor below anything: in the
     queue's heap it would disorder every caller's turn, not only its own."""
-    if math.isnan(priority):
-        raise ValueError(f"priority must be a number, not {priority!r}")
+    if not real(priority) or math.isnan(priority):
+        raise ValueError(f"priority must be a number, not {priority!r:.60}")
     return priority

@@ -13,6 +13,7 @@ import anyio
 
 from producersync.client._base_client import RequestOptions, checked
 from producersync.client._exceptions import WaitTimeoutError
+from producersync.client._number import real
 from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
     AsyncResource,
@@ -50,9 +51,9 @@ def _wait_ends(timeout: float, poll_interval: float) -> float:
     before any poll, for a ``timeout`` or ``poll_interval`` that is not one. A NaN
     timeout was never reached (the job polled for ever), and a NaN or negative interval
     failed in the sleep after the first poll, with a message naming neither."""
-    if not timeout >= 0:  # NaN too
+    if not (real(timeout) and timeout >= 0):  # NaN too
         raise ValueError(f"timeout must be 0 or more seconds, not {timeout!r}")
-    if not (math.isfinite(poll_interval) and poll_interval >= 0):
+    if not (real(poll_interval) and math.isfinite(poll_interval) and poll_interval >= 0):
         raise ValueError(f"poll_interval must be 0 or more seconds, not {poll_interval!r}")
     return time.monotonic() + timeout
 
