@@ -1487,6 +1487,26 @@ def test_a_view_that_is_not_one_of_the_list_comes_back_to_the_plain_list(
             assert visitor.http.get(answer.headers["location"]).status_code == 200, view
 
 
+@pytest.mark.parametrize("spelled", ["+{}", " {} ", "{:0>25}"], ids=["sign", "blanks", "zeros"])
+def test_a_view_is_read_as_its_page_reads_it(
+    portal_service: RunningService, visitor: SignedIn, spelled: str
+) -> None:
+    """A cursor the page takes, as the API does (a sign, blanks, leading zeros), the
+    view a form carries takes too: a check of its own led such a view to the plain list."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False] * 30)
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    older = _older(visitor.http.get(path))
+    assert older is not None
+    cursor = httpx2.URL(older).params["before"]
+    view = f"outcome=failed&before={spelled.format(cursor)}"
+    page = visitor.http.get(path, params={"outcome": "failed", "before": spelled.format(cursor)})
+    assert page.status_code == 200 and _rows(page) == _rows(visitor.http.get(older)), page.text
+    for answer in _acting_from(visitor, endpoint_id, view):
+        assert answer.status_code == 303, answer.text
+        assert answer.headers["location"].startswith(f"{path}?outcome=failed&before={cursor}&")
+
+
 def _attempt_ids(service: RunningService, endpoint_id: str) -> list[int]:
     with service.engine.connect() as conn:
         return [a.id for a in outbox.list_attempts(conn, endpoint_id=endpoint_id)]

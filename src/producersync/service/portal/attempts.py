@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
+from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from producersync.model.events import KNOWN_TYPES
@@ -40,6 +41,10 @@ _TYPES = sorted(KNOWN_TYPES)
 # The parameters of a view of the list (not the refresh's seen, nor a notice), each once
 # but the types: what a form's hidden view may name.
 _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
+# The page's reading of its ``?before=``, by which a form's carried view is read too: a
+# check of its own beside it took only up to 19 plain digits, and a view the page shows
+# (before=+5, before=%205) led back to the plain list.
+_CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,10 +285,12 @@ def _view_of(conn: sa.Connection, endpoint_id: str, view: str) -> tuple[Filters,
     cursor = one.get("before")
     if cursor is None:
         return filters, None
-    if not (cursor.isascii() and cursor.isdigit() and len(cursor) <= 19):
+    try:
+        before = _CURSOR.validate_python(cursor)
+    except ValidationError:
         return plain
-    before = int(cursor)
-    if not 1 <= before <= MAX_ROW_ID or outbox.get_attempt(conn, endpoint_id, before) is None:
+    # The page's own check of its cursor (outbox.UnknownCursor): an attempt of this endpoint.
+    if outbox.get_attempt(conn, endpoint_id, before) is None:
         return plain
     return filters, before
 
