@@ -33,6 +33,7 @@ from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from producersync.service.store.tables import portal_sessions
 from producersync.webhooks.verification import verify_signature
 from tests.conftest import BACKENDS
 from tests.portal.conftest import HOSTILE_BODY
@@ -577,6 +578,9 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
             changed = endpoints.EndpointChanges(description="Mirror\nof the producers")
             endpoints.update_endpoint(conn, acme.id, mixed.id, changed)
         submit("edit endpoint, changed since it was opened (409)", 409, "Save")
+        visit("add endpoint", "/endpoints/new")
+        page.locator("input[name=csrf]").nth(1).evaluate("input => { input.value = 'stale' }")
+        submit("add endpoint, token stale, kept as typed (403)", 403, "Create", **created)
 
         visit("overview", f"/endpoints/{mixed.id}")
         visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated_before")
@@ -653,13 +657,73 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         rotate = page.locator("form", has=page.get_by_role("button", name="Rotate secret"))
         rotate.locator("input[name=csrf]").evaluate("input => { input.value = 'forged' }")
         submit("form refused (403)", 403, "Rotate secret")
-        page.goto(f"{base}/endpoints")
-        submit("signed out", 200, "Sign out")
+        page.goto(f"{base}/endpoints/new")
+        other_tab = context.new_page()
+        other_tab.goto(f"{base}/endpoints")
+        with other_tab.expect_navigation():
+            other_tab.get_by_role("button", name="Sign out").click()
+        audit.check(other_tab, "signed out")
+        other_tab.close()
+        submit("add endpoint, signed out meanwhile, kept as typed (401)", 401, "Create", **created)
         visit("not signed in (401)", "/endpoints", 401)
     context.close()
 
     assert len(audit.pages) >= 40
     assert not audit.report(), "axe-core found accessibility violations:\n" + audit.report()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_form_sent_after_its_session_expired_keeps_what_was_typed(
+    harness: Harness, browser: Browser
+) -> None:
+    """The session ran out while the Add Endpoint form was open: pressing Create showed
+    a page that said so, and what was typed was gone, Back included. The form comes back
+    as typed, nothing done; signed in again in another tab, it is sent from there."""
+    acme = harness.account()
+    context = _context(browser, viewport=NARROW)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Add Endpoint").click()
+    url = "http://127.0.0.1:9/ünïcode/" + "x" * 300
+    description = "Line one é 日本 ✓\n" + "long " * 80
+    page.get_by_label("Endpoint URL").fill(url)
+    page.get_by_label("Description").fill(description)
+    page.get_by_role("checkbox", name=re.compile(re.escape(NPN_ACTIVATED))).check()
+    with write_transaction(harness.engine) as conn:  # twelve hours later
+        conn.execute(
+            portal_sessions.update()
+            .where(portal_sessions.c.account_id == acme.id)
+            .values(expires_at=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1))
+        )
+
+    def kept(says: str) -> None:
+        expect(page.get_by_role("alert")).to_contain_text(says)
+        expect(page.get_by_role("alert")).to_be_focused()
+        expect(page.get_by_label("Endpoint URL")).to_have_value(url)
+        expect(page.get_by_label("Description")).to_have_value(description)
+        ticked = page.get_by_role("checkbox", checked=True)
+        expect(ticked).to_have_count(1)
+        expect(ticked).to_have_value(NPN_ACTIVATED)
+        with harness.engine.connect() as conn:
+            assert endpoints.list_endpoints(conn, acme.id) == []
+
+    page.get_by_role("button", name="Create").click()
+    kept("You are not signed in: nothing was saved")
+    other_tab = context.new_page()
+    other_tab.goto(harness.link(acme))
+    other_tab.get_by_role("button", name="Sign in").click()
+    expect(other_tab.get_by_role("heading", name="Endpoints")).to_be_visible()
+    other_tab.close()
+    page.get_by_role("button", name="Create").press("Enter")
+    kept("This form has expired: nothing was saved")
+    page.get_by_role("button", name="Create").press("Enter")
+    expect(page.locator(".secret code")).to_be_visible()
+    with harness.engine.connect() as conn:
+        (created,) = endpoints.list_endpoints(conn, acme.id)
+    assert (created.url, created.description) == (url, description.strip())
+    assert created.event_types == [NPN_ACTIVATED]
+    context.close()
 
 
 _ACTIVE = """() => {

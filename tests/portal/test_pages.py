@@ -606,6 +606,111 @@ def test_no_form_acts_on_a_get(
     assert visitor.http.get("/portal/endpoints").status_code == 200  # not signed out
 
 
+# A form sent from a page of the portal itself, as a browser says it.
+_FROM_THE_PORTAL = {"sec-fetch-site": "same-origin"}
+_TYPED = {"url": "https://hooks.example.com/ünïcode", "description": "Line one é 日本\nline two"}
+
+
+def _typed_url(page: httpx2.Response) -> str:
+    found = re.search(r'name="url"[^>]* value="([^"]*)"', page.text)
+    assert found, page.text
+    return html.unescape(found.group(1))
+
+
+def _sign_in_again(service: RunningService, visitor: SignedIn) -> None:
+    """The visitor's browser signed in again (in another tab, say): a new session, and
+    the token of the forms already drawn no longer its."""
+    again = sign_in(service, visitor.creds)
+    visitor.http.cookies = again.http.cookies
+    again.http.close()
+
+
+def _kept_as_typed(page: httpx2.Response, status: int, events: list[str]) -> None:
+    assert page.status_code == status, page.text
+    assert "nothing was saved" in page.text
+    assert _typed_url(page) == _TYPED["url"]
+    assert _textarea(page, "description") == _TYPED["description"]
+    assert _ticked(page) == events
+
+
+@pytest.mark.parametrize("signed_out", [False, True], ids=["stale-token", "signed-out"])
+def test_an_add_endpoint_form_refused_for_its_session_is_drawn_again_as_typed(
+    portal_service: RunningService, visitor: SignedIn, signed_out: bool
+) -> None:
+    """A session that expired while the form was open, or a sign-out or new sign-in in
+    another tab, lost what was typed to the refusal's page. The form is drawn again as
+    sent, nothing done, and sent from there once signed in, it creates the endpoint
+    once."""
+    events = [NPN_ACTIVATED]
+    key = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
+    stale = visitor.csrf
+    if signed_out:
+        assert visitor.form("/portal/logout").status_code == 303
+    else:
+        _sign_in_again(portal_service, visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    fields = {**_TYPED, "events": events, "submission": key, "csrf": stale}
+    kept = visitor.http.post("/portal/endpoints", data=fields, headers=_FROM_THE_PORTAL)
+    _kept_as_typed(kept, 401 if signed_out else 403, events)
+    assert _hidden(kept, "submission") == key
+    assert _state(portal_service, visitor.creds.account_id) == before
+    if signed_out:
+        assert 'name="csrf"' not in kept.text  # no session, no token
+        _sign_in_again(portal_service, visitor)
+        fields.pop("csrf")
+        kept = visitor.http.post("/portal/endpoints", data=fields, headers=_FROM_THE_PORTAL)
+        _kept_as_typed(kept, 403, events)  # signed in, but this form's token is none
+        assert _state(portal_service, visitor.creds.account_id) == before
+    fresh = csrf_of(kept.text)
+    assert fresh == csrf_of(visitor.http.get("/portal/endpoints").text)
+    endpoint_id = _created(visitor.http.post("/portal/endpoints", data={**fields, "csrf": fresh}))
+    with portal_service.engine.connect() as conn:
+        (created,) = endpoints.list_endpoints(conn, visitor.creds.account_id)
+    assert created.id == endpoint_id
+    assert (created.url, created.description) == (_TYPED["url"], _TYPED["description"])
+    assert created.event_types == events
+
+
+@pytest.mark.parametrize("signed_out", [False, True], ids=["stale-token", "signed-out"])
+def test_an_edit_form_refused_for_its_session_is_drawn_again_as_typed(
+    portal_service: RunningService, visitor: SignedIn, signed_out: bool
+) -> None:
+    """Drawn again with the digest it was sent with, so a change made elsewhere since
+    is still not undone unseen; signed out, the page shows nothing of the endpoint but
+    what the form sent."""
+    endpoint_id = _create(visitor, "https://stored.example.com/hook")
+    path = f"/portal/endpoints/{endpoint_id}/edit"
+    shown = _hidden(visitor.http.get(path), "shown")
+    stale = visitor.csrf
+    if signed_out:
+        assert visitor.form("/portal/logout").status_code == 303
+    else:
+        _sign_in_again(portal_service, visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    fields = {**_TYPED, "events": [NPN_DEACTIVATED], "shown": shown, "csrf": stale}
+    kept = visitor.http.post(path, data=fields, headers=_FROM_THE_PORTAL)
+    _kept_as_typed(kept, 401 if signed_out else 403, [NPN_DEACTIVATED])
+    assert _hidden(kept, "shown") == shown
+    assert f'action="{path}"' in kept.text
+    assert ("stored.example.com" in kept.text) is not signed_out
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
+@pytest.mark.parametrize("site", [None, "cross-site", "same-site", "none"])
+def test_a_refused_form_from_elsewhere_is_not_drawn_again(
+    portal_service: RunningService, visitor: SignedIn, site: str | None
+) -> None:
+    """Another site's form, a sibling subdomain's, or one no browser says the origin of,
+    gets the plain refusal: none draws a portal form filled as it likes."""
+    headers = {"sec-fetch-site": site} if site else {}
+    before = _state(portal_service, visitor.creds.account_id)
+    data = {**_TYPED, "events": [NPN_ACTIVATED], "csrf": "forged"}
+    refused = visitor.http.post("/portal/endpoints", data=data, headers=headers)
+    assert refused.status_code == 403 and "Nothing was changed" in refused.text
+    assert "hooks.example.com" not in refused.text and "<form" not in refused.text.split("<main")[1]
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
 # --- one account, its own endpoints -----------------------------------------------------
 
 

@@ -18,11 +18,14 @@ __all__ = [
     "LOGIN_COOKIE",
     "SESSION_COOKIE",
     "CsrfField",
+    "Refused",
+    "Sent",
     "SignedIn",
     "Submitted",
     "Visitor",
     "check_csrf",
     "clear_cookie",
+    "same_origin",
     "set_cookie",
     "signed_in",
     "submitted",
@@ -48,21 +51,32 @@ class Visitor:
         return csrf_token(self.session_id)
 
 
+def _signed_out() -> PortalError:
+    return PortalError(
+        401,
+        "You are not signed in",
+        "Open the login link you were given. Each link works once; if yours is used or "
+        "has expired, ask for a new one.",
+    )
+
+
+def _visitor(request: Request) -> Visitor | None:
+    session_id = request.cookies.get(SESSION_COOKIE)
+    if not session_id:
+        return None
+    with get_context(request).engine.connect() as conn:
+        session = store.find_session(conn, session_id)
+    return (
+        None if session is None else Visitor(session_id, session.account_id, session.account_name)
+    )
+
+
 def signed_in(request: Request) -> Visitor:
     """The visitor, or a 401 page that says how to get in."""
-    session_id = request.cookies.get(SESSION_COOKIE)
-    session = None
-    if session_id:
-        with get_context(request).engine.connect() as conn:
-            session = store.find_session(conn, session_id)
-    if session_id is None or session is None:
-        raise PortalError(
-            401,
-            "You are not signed in",
-            "Open the login link you were given. Each link works once; if yours is used "
-            "or has expired, ask for a new one.",
-        )
-    return Visitor(session_id, session.account_id, session.account_name)
+    visitor = _visitor(request)
+    if visitor is None:
+        raise _signed_out()
+    return visitor
 
 
 def check_csrf(secret: str | None, given: str) -> None:
@@ -80,6 +94,34 @@ def submitted(visitor: Annotated[Visitor, Depends(signed_in)], csrf: CsrfField =
     """The visitor of a form submission whose CSRF token is this session's."""
     check_csrf(visitor.session_id, csrf)
     return visitor
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A form submission refused for its session or CSRF token, not yet answered: a form
+    that is drawn again as sent, nothing done, is not lost to the refusal's page."""
+
+    refusal: PortalError
+    visitor: Visitor | None  # signed in, the token not this session's
+
+
+def sending(request: Request, csrf: CsrfField = "") -> Visitor | Refused:
+    """The visitor of a form submission whose CSRF token is this session's, else why not."""
+    visitor = _visitor(request)
+    if visitor is None:
+        return Refused(_signed_out(), None)
+    try:
+        check_csrf(visitor.session_id, csrf)
+    except PortalError as exc:
+        return Refused(exc, visitor)
+    return visitor
+
+
+def same_origin(request: Request) -> bool:
+    """Whether the browser says the request came from a page of the portal's own origin
+    (``Sec-Fetch-Site``, which no page's script can set). Another site's form, or a
+    sibling subdomain's, or a client that does not say, is not."""
+    return request.headers.get("sec-fetch-site") == "same-origin"
 
 
 def _cookie_path(request: Request) -> str:
@@ -124,3 +166,4 @@ def clear_cookie(request: Request, response: Response, name: str, *, path: str =
 
 SignedIn = Annotated[Visitor, Depends(signed_in)]
 Submitted = Annotated[Visitor, Depends(submitted)]
+Sent = Annotated[Visitor | Refused, Depends(sending)]

@@ -25,7 +25,14 @@ from starlette.responses import Response
 from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
 from producersync.service.context import get_context
 from producersync.service.delivery import management
-from producersync.service.portal.auth import SignedIn, Submitted, Visitor
+from producersync.service.portal.auth import (
+    Refused,
+    Sent,
+    SignedIn,
+    Submitted,
+    Visitor,
+    same_origin,
+)
 from producersync.service.portal.forms import EndpointForm, FormInvalid, rule_errors
 from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, notice, redirect, render
@@ -116,31 +123,71 @@ def endpoint_list(request: Request, visitor: SignedIn) -> Response:
 
 def _form_page(
     request: Request,
-    visitor: Visitor,
+    visitor: Visitor | None,
     form: EndpointForm,
     *,
     endpoint: endpoints.Endpoint | None = None,
     errors: dict[str, str] | None = None,
     submission: str | None = None,
     conflict: bool = False,
+    refused: Refused | None = None,
+    endpoint_id: str | None = None,
+    shown: str | None = None,
 ) -> Response:
+    """``endpoint_id``: the Edit form's, where its endpoint is not to be read (signed
+    out); ``shown``: the digest the form was sent with, drawn again after a refusal."""
+    endpoint_id = endpoint.id if endpoint else endpoint_id
     return render(
         request,
         "endpoint_form.html",
-        status=409 if conflict else 400 if errors else 200,
+        status=refused.refusal.status if refused else 409 if conflict else 400 if errors else 200,
         visitor=visitor,
         form=form,
         endpoint=endpoint,
+        endpoint_id=endpoint_id,
         # The endpoint the form is sent onto: after a conflict, the one as it is now.
-        shown=_digest(endpoint) if endpoint else None,
+        shown=shown or (_digest(endpoint) if endpoint else None),
         conflict=conflict,
+        refused=refused.refusal if refused else None,
         # Made with the page, so the same form sent twice names the same endpoint; its id
         # is made when the form is sent (``_endpoint_tail``).
-        submission=None if endpoint else submission or secrets.token_hex(16),
+        submission=None if endpoint_id else submission or secrets.token_hex(16),
         errors=errors or {},
         choices=[(name, EVENT_TYPE_DESCRIPTIONS[name]) for name in management.SUBSCRIBABLE],
         # The sender's own timeout: the hint said 5 s whatever it was set to.
         timeout=get_context(request).settings.webhook_timeout_seconds,
+    )
+
+
+def _kept(
+    request: Request,
+    refused: Refused,
+    form: EndpointForm,
+    *,
+    endpoint_id: str | None = None,
+    shown: str | None = None,
+    submission: str | None = None,
+) -> Response:
+    """An Add Endpoint or Edit form refused for its session or CSRF token, drawn again as
+    it was sent, nothing done: the refusal's page alone lost what was typed, to a session
+    that expired while the form was open, or a sign-out or new sign-in in another tab.
+    Only for a form sent from a page of the portal: another site's gets the refusal, so
+    none can draw a form of the portal filled as it likes."""
+    if not same_origin(request):
+        raise refused.refusal
+    endpoint = None
+    if refused.visitor is not None and endpoint_id is not None:
+        with get_context(request).engine.connect() as conn:
+            endpoint = owned(conn, refused.visitor, endpoint_id)
+    return _form_page(
+        request,
+        refused.visitor,
+        form,
+        endpoint=endpoint,
+        submission=submission,
+        refused=refused,
+        endpoint_id=endpoint_id,
+        shown=shown,
     )
 
 
@@ -181,8 +228,11 @@ def _sent_again(request: Request, endpoint_id: str, what: str) -> Response:
 
 @router.post("/endpoints", name="create_endpoint")
 def create_endpoint(
-    request: Request, visitor: Submitted, form: Submission, submission: SubmissionKey
+    request: Request, sent: Sent, form: Submission, submission: SubmissionKey
 ) -> Response:
+    if isinstance(sent, Refused):
+        return _kept(request, sent, form, submission=submission)
+    visitor = sent
     ctx = get_context(request)
     try:
         body = form.checked()
@@ -234,8 +284,11 @@ def edit_page(request: Request, visitor: SignedIn, endpoint: Owned) -> Response:
 
 @router.post("/endpoints/{endpoint_id}/edit")
 def edit(
-    endpoint_id: EndpointId, request: Request, visitor: Submitted, form: Submission, shown: Shown
+    endpoint_id: EndpointId, request: Request, sent: Sent, form: Submission, shown: Shown
 ) -> Response:
+    if isinstance(sent, Refused):
+        return _kept(request, sent, form, endpoint_id=endpoint_id, shown=shown)
+    visitor = sent
     ctx = get_context(request)
     try:
         with write_transaction(ctx.engine) as conn, rule_errors():
