@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, expect
+from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
 from playwright.sync_api import Error as PlaywrightError
 from typer.testing import CliRunner
 
@@ -723,6 +723,41 @@ def test_a_form_sent_after_its_session_expired_keeps_what_was_typed(
         (created,) = endpoints.list_endpoints(conn, acme.id)
     assert (created.url, created.description) == (url, description.strip())
     assert created.event_types == [NPN_ACTIVATED]
+    context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_the_longest_url_and_description_leave_each_endpoint_page_its_first_screen(
+    harness: Harness, browser: Browser
+) -> None:
+    """An endpoint's URL and description head each of its pages: at the most the API
+    takes (2048 and 500 characters), the tabs were some ten screens down at 320 px on
+    every tab, a new secret below them, and the window's title the whole URL. They are
+    named by their start (and the URL's end); the Overview shows them whole."""
+    acme = harness.account()
+    url = ("https://hooks.example.com/" + "abcdefghij" * 205)[:2048]
+    description = "Ünïcode 日本 🚀 " + "word " * 100
+    with write_transaction(harness.engine) as conn:
+        endpoint, _ = endpoints.create_endpoint(conn, acme.id, url, description=description[:500])
+    context = _context(browser, viewport=NARROW)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    base = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}"
+
+    def on_first_screen(element: Locator) -> None:
+        box = element.bounding_box()
+        assert box is not None and box["y"] + box["height"] <= NARROW["height"], page.url
+
+    for tab in ("", "/testing", "/advanced", "/attempts"):
+        page.goto(base + tab)
+        on_first_screen(page.get_by_role("navigation", name="Endpoint"))
+        assert len(page.title()) < 200 and url[:40] in page.title() and url[-20:] in page.title()
+    page.goto(base)
+    expect(page.locator("dd.url")).to_have_text(url)
+    expect(page.locator("dd.lines")).to_have_text(description[:500].strip())
+    page.get_by_role("button", name="Rotate secret").click()
+    on_first_screen(page.locator(".secret code"))
     context.close()
 
 

@@ -32,6 +32,23 @@ def _when(value: dt.datetime) -> str:
 
 _templates.env.filters["when"] = _when
 
+_NAMED = 80  # characters of an endpoint's URL that name it in a heading, title or crumb
+
+
+def _named(url: str) -> str:
+    """An endpoint's URL where it names the page: whole up to ``_NAMED`` characters,
+    longer its start and its end around an ellipsis. The whole of one the API takes (2048
+    characters) made the heading of each endpoint page some ten screens tall at 320 px,
+    its tabs and a new secret below them, and the window's title as long. The Overview
+    and the list show it whole."""
+    if len(url) <= _NAMED:
+        return url
+    end = _NAMED // 3
+    return f"{url[: _NAMED - end - 1]}…{url[-end:]}"
+
+
+_templates.env.filters["named"] = _named
+
 # What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
 # these words can be shown, whatever a crafted link carries); "created" and "rotated" are
 # said by the answers that show a secret, which are no redirect (see endpoints.py).
