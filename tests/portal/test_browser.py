@@ -544,6 +544,8 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
             used, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
             store.redeem_link(conn, used, dt.timedelta(hours=1))
             token, _ = store.issue_link(conn, other.id, dt.timedelta(seconds=-1))
+            fresh, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
+        visit("sign in, pressed too late", f"/login/{fresh}?notice=sign_in_again")
         visit("link used (410)", f"/login/{used}", 410)
         visit("link expired (410)", f"/login/{token}", 410)
         visit("link unknown (404)", "/login/psl_nothing", 404)

@@ -255,6 +255,29 @@ def test_sign_in_needs_the_token_of_the_login_page(portal_service: RunningServic
         assert page.status_code == 200
 
 
+def test_a_sign_in_page_left_open_past_its_nonce_leads_back_to_the_link(
+    portal_service: RunningService,
+) -> None:
+    """Sign in pressed after the page's nonce cookie ran out (15 minutes) was a 403 page
+    whose way out, Endpoints, said "You are not signed in ... if yours is used, ask for
+    a new one", of a link not used. From the portal's own page, it leads back to the
+    link's page, which says to press again; it signs in from there."""
+    creds = portal_service.account()
+    token = issue_link(portal_service, creds.account_id)
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        login = f"/portal/login/{token}"
+        stale = csrf_of(http.get(login).text)
+        http.cookies.clear()  # the nonce's 15 minutes are up
+        pressed = http.post(login, data={"csrf": stale}, headers=_FROM_THE_PORTAL)
+        assert pressed.status_code == 303, pressed.text
+        assert pressed.headers["location"] == f"{login}?notice=sign_in_again"
+        assert "producersync_portal" not in http.cookies  # not signed in by it
+        page = http.get(pressed.headers["location"])
+        assert page.status_code == 200 and "The link is not used yet" in page.text
+        signed = http.post(login, data={"csrf": csrf_of(page.text)})
+        assert (signed.status_code, signed.headers["location"]) == (303, "/portal/endpoints")
+
+
 def test_pages_need_a_live_session(portal_service: RunningService) -> None:
     base = portal_service.base_url
     assert httpx2.get(f"{base}/portal/endpoints").status_code == 401

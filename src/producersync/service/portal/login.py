@@ -24,6 +24,7 @@ from producersync.service.portal.auth import (
     Submitted,
     check_csrf,
     clear_cookie,
+    same_origin,
     set_cookie,
 )
 from producersync.service.portal.csrf import csrf_token
@@ -99,7 +100,15 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
     with suppress(store.LinkRefused), ctx.engine.connect() as conn:
         if _link_account(request, conn, token) is None:
             return _to_endpoints(request)
-    check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
+    try:
+        check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
+    except PortalError:
+        if not same_origin(request):
+            raise
+        # The link's page again, with a nonce of its own: the 403 page's way out,
+        # Endpoints, said "You are not signed in ... if yours is used, ask for a new one"
+        # of a link left open past its nonce's 15 minutes, and not used.
+        return redirect(request, "login", {"notice": "sign_in_again"}, token=token)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
     replaced = request.cookies.get(SESSION_COOKIE)
     with write_transaction(ctx.engine) as conn:

@@ -53,6 +53,8 @@ _templates.env.filters["named"] = _named
 # these words can be shown, whatever a crafted link carries); "created" and "rotated" are
 # said by the answers that show a secret, which are no redirect (see endpoints.py).
 _NOTICES = {
+    "sign_in_again": "This page was open too long to sign in from, or the browser did not "
+    "keep its cookie. The link is not used yet: press Sign in again.",
     "created": "Endpoint created. A test event is on its way to it: see Message Attempts.",
     "created_before": "This form was sent before: the endpoint was created then, and its "
     "signing secret shown once, in that answer. If it was not copied, rotate the secret to "
