@@ -1635,6 +1635,37 @@ def test_a_view_is_read_as_its_page_reads_it(
         assert answer.headers["location"].startswith(f"{path}?outcome=failed&before={cursor}&")
 
 
+def test_an_attempt_opened_from_a_view_leads_back_to_it(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Details, then Back to Message Attempts or Resend, led to the plain newest page:
+    the outcome, types and times, the page and a pause the visitor had were gone."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False, True] * 25)
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    first = visitor.http.get(path, params={"outcome": "failed", "updates": "paused"})
+    address = _older(first)
+    assert address is not None
+    listed = visitor.http.get(address)
+    details = re.search(r'href="([^"]+)">Details', listed.text)
+    assert details, listed.text
+    page = visitor.http.get(html.unescape(details.group(1)))
+    assert page.status_code == 200, page.text
+    assert _link(page, "Back to Message Attempts") == address
+    view = html.unescape(_hidden(page, "view"))
+    assert f"{path}?{view}" == address
+    message_id = re.search(r"/messages/([^/]+)/resend", page.text)
+    assert message_id, page.text
+    resent = visitor.form(
+        f"/portal/endpoints/{endpoint_id}/messages/{message_id[1]}/resend", view=view
+    )
+    assert resent.headers["location"].startswith(f"{address}&notice=resent")
+
+    # A view the list cannot have had leads back to the plain list, as a form's does.
+    odd = visitor.http.get(html.unescape(details.group(1)).split("?")[0], params={"view": "x=1"})
+    assert odd.status_code == 200 and _link(odd, "Back to Message Attempts") == path
+
+
 def _attempt_ids(service: RunningService, endpoint_id: str) -> list[int]:
     with service.engine.connect() as conn:
         return [a.id for a in outbox.list_attempts(conn, endpoint_id=endpoint_id)]

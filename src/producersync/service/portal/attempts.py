@@ -228,12 +228,16 @@ def attempt(
     visitor: SignedIn,
     endpoint: Owned,
     attempt_id: Annotated[RowId, Path()],
+    view: str = "",
 ) -> Response:
     """One attempt with all the receiver answered that is kept: the table shows the start
     of its response, and a title attribute (shown on hover only) was no way to read the
-    rest by keyboard, touch or screen reader."""
+    rest by keyboard, touch or screen reader. ``view``: the view of the list its Details
+    link was on (as Resend's hidden field names it), which Back to Message Attempts and
+    its Resend come back to: they led to the plain newest page."""
     with get_context(request).engine.connect() as conn:
         found = outbox.get_attempt(conn, endpoint.id, attempt_id)
+        filters, before = _view_of(conn, endpoint.id, view)
     if found is None:
         raise PortalError.not_found("attempt")
     return render(
@@ -243,6 +247,8 @@ def attempt(
         endpoint=endpoint,
         tab="attempts",
         attempt=found,
+        back=filters.query(before=before),
+        view=query_string(filters.query(before=before)),
     )
 
 
