@@ -676,6 +676,9 @@ def test_an_add_endpoint_form_refused_for_its_session_is_drawn_again_as_typed(
     kept = visitor.http.post("/portal/endpoints", data=fields, headers=_FROM_THE_PORTAL)
     _kept_as_typed(kept, 401 if signed_out else 403, events)
     assert _hidden(kept, "submission") == key
+    if not signed_out:  # the sign-in since may be to another account: it is named
+        alert = kept.text.split('role="alert"')[1].split("</div>")[0]
+        assert re.search(rf"signed in to\s+<strong>{visitor.creds.account}</strong>", alert)
     assert _state(portal_service, visitor.creds.account_id) == before
     if signed_out:
         assert 'name="csrf"' not in kept.text  # no session, no token
