@@ -1,0 +1,18 @@
+"""The NPN subscription operations and the health check fuzzed by schemathesis against
+the service on each backend (tests/support/openapi_fuzz.py; the other groups of
+operations, each a file that xdist runs beside this one: test_openapi_fuzz_*.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.support.openapi_fuzz import HANG_GUARD, api_conforms_to_its_spec
+from tests.support.service import RunningService
+
+pytestmark = [pytest.mark.slow(20), HANG_GUARD]
+
+
+def test_subscription_and_health_operations_conform_to_the_spec(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    api_conforms_to_its_spec(service, universe_npns, "subscriptions and health")
