@@ -32,7 +32,7 @@ from tests.support.databases import statements
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
-pytestmark = pytest.mark.slow(130)
+pytestmark = pytest.mark.slow(70)
 
 NPN = "12345678"
 GONE = "87654321"  # deactivated
@@ -118,12 +118,36 @@ def _load(engine: sa.Engine) -> None:
         mirror.deactivate_npns(conn, [GONE], AT + dt.timedelta(days=1), purge=False)
 
 
-@pytest.fixture(params=BACKENDS)
-def conn(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
-    with fresh_mirror(request.param, tmp_path) as engine:
-        _load(engine)
-        with engine.connect() as connection:
+@contextlib.contextmanager
+def _read_only(engine: sa.Engine) -> Iterator[sa.Connection]:
+    """A connection to ``engine`` that cannot write: the module's tests share its mirror,
+    loaded once a backend (a mirror a test, copied and loaded, was a third of the file's
+    time), and a test that wrote to it would fail instead of changing what others read."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect().execution_options(postgresql_readonly=not sqlite) as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA query_only = ON")
+        try:
             yield connection
+        finally:
+            if sqlite:
+                connection.rollback()
+                connection.exec_driver_sql("PRAGMA query_only = OFF")
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def loaded(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    with fresh_mirror(request.param, tmp_path_factory.mktemp("loaded")) as engine:
+        _load(engine)
+        yield engine
+
+
+@pytest.fixture
+def conn(loaded: sa.Engine) -> Iterator[sa.Connection]:
+    with _read_only(loaded) as connection:
+        yield connection
 
 
 @pytest.mark.parametrize("loa", ["Life", "life", "LIFE", "10"])
@@ -240,18 +264,44 @@ def _holding_wire(
     appointments: Sequence[dict[str, Any]] = (),
 ) -> Iterator[sa.Connection]:
     """``_holding``, of wire records (which may hold what no model would)."""
-    with fresh_mirror(backend, tmp_path) as engine:
+    with (
+        _mirror_holding(backend, tmp_path, licenses, appointments) as engine,
+        engine.connect() as connection,
+    ):
+        yield connection
+
+
+@contextlib.contextmanager
+def _mirror_holding(
+    backend: str,
+    directory: Path,
+    licenses: Sequence[dict[str, Any]],
+    appointments: Sequence[dict[str, Any]],
+) -> Iterator[sa.Engine]:
+    """A mirror on ``backend`` holding ``licenses`` and ``appointments`` (wire records) of
+    the active ``NPN``."""
+    with fresh_mirror(backend, directory) as engine:
         with write_transaction(engine) as conn:
             mirror.upsert_records(conn, "licenses", licenses)
             mirror.upsert_records(conn, "appointments", list(appointments))
             mirror.activate_npns(conn, [NPN], AT)
-        with engine.connect() as connection:
-            yield connection
+        yield engine
 
 
-@pytest.fixture(params=BACKENDS)
-def dated(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
-    with _holding(request.param, tmp_path, DATED, DATED_APPOINTMENTS) as connection:
+@pytest.fixture(scope="module", params=BACKENDS)
+def dated_mirror(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    directory = tmp_path_factory.mktemp("dated")
+    with _mirror_holding(
+        request.param, directory, _dump(DATED), _dump(DATED_APPOINTMENTS)
+    ) as engine:
+        yield engine
+
+
+@pytest.fixture
+def dated(dated_mirror: sa.Engine) -> Iterator[sa.Connection]:
+    with _read_only(dated_mirror) as connection:
         yield connection
 
 
@@ -312,9 +362,20 @@ NAMED_APPOINTMENTS = [
 ]
 
 
-@pytest.fixture(params=BACKENDS)
-def named(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[sa.Connection]:
-    with _holding(request.param, tmp_path, NAMED, NAMED_APPOINTMENTS) as connection:
+@pytest.fixture(scope="module", params=BACKENDS)
+def named_mirror(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    directory = tmp_path_factory.mktemp("named")
+    with _mirror_holding(
+        request.param, directory, _dump(NAMED), _dump(NAMED_APPOINTMENTS)
+    ) as engine:
+        yield engine
+
+
+@pytest.fixture
+def named(named_mirror: sa.Engine) -> Iterator[sa.Connection]:
+    with _read_only(named_mirror) as connection:
         yield connection
 
 
