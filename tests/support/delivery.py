@@ -1,5 +1,6 @@
 """Webhook delivery through the service's deaths: events published to one endpoint, and a
-fan-out SIGKILLed and restarted; and an endpoint's attempts, logged as if made."""
+fan-out SIGKILLed and restarted; an endpoint's attempts, logged as if made; and a store
+with a small universe, for the delivery process tests."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ import sqlalchemy as sa
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events
+from producersync.service.nipr.loader import load
+from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
@@ -22,6 +25,21 @@ from tests.support.databases import migrated_store
 from tests.support.processes import FAST, service_lives
 from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
+
+
+@contextmanager
+def loaded_store(url: str) -> Iterator[sa.Engine]:
+    """The store at ``url`` with a small universe loaded."""
+    engine = open_store(url)
+    load(engine, generate(40, seed=11))
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+
+
+def utc_today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 @contextmanager

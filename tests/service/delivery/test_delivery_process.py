@@ -1,5 +1,7 @@
 """Webhook delivery end to end: a real service process (DBOS dispatcher on) sends to a real
-receiver on loopback, on a retry schedule compressed to fractions of a second."""
+receiver on loopback, on a retry schedule compressed to fractions of a second. A SIGKILL
+mid fan-out: test_delivery_sigkill.py; the daily run's schedule: test_delivery_schedule.py
+(files of their own, which other workers run beside this one)."""
 
 from __future__ import annotations
 
@@ -7,15 +9,12 @@ import datetime as dt
 import itertools
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx2
 import pytest
 import sqlalchemy as sa
 import standardwebhooks
-from dbos import DBOSClient, WorkflowSchedule
 from svix.webhooks import Webhook as SvixWebhook
 
 from producersync.model.events import (
@@ -26,27 +25,22 @@ from producersync.model.events import (
 )
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events, publish_to_every_account
-from producersync.service.durable import system_database_url
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.scheduled import SCHEDULE_NAME
-from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, outbox
 from producersync.service.store import endpoints as store_endpoints
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities, nipr_runs, webhook_deliveries
+from producersync.service.store.tables import entities, webhook_deliveries
 from producersync.webhooks import verify
 from tests.conftest import BACKENDS
 from tests.support.databases import migrated_store
-from tests.support.delivery import fan_out_through_sigkills
+from tests.support.delivery import loaded_store, utc_today
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, SCHEDULE, ServiceProcess, service_process
 from tests.support.receiver import Received, Receiver, Reply, receiver
 from tests.support.service import wait_for_job
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.slow(150)
+pytestmark = pytest.mark.slow(80)
 
 
 @dataclass
@@ -86,23 +80,12 @@ class Harness:
             return outbox.list_deliveries(conn, endpoint_id=endpoint_id)
 
 
-@contextmanager
-def _loaded(url: str) -> Iterator[sa.Engine]:
-    """The store at ``url`` with a small universe loaded."""
-    engine = open_store(url)
-    load(engine, generate(40, seed=11))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-
-
 @pytest.fixture(scope="module", params=BACKENDS)
 def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
-    with migrated_store(request.param, directory) as url, _loaded(url) as engine:
+    with migrated_store(request.param, directory) as url, loaded_store(url) as engine:
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with service_process(url, directory, env=FAST) as svc:
             yield Harness(url, engine, svc, settings)
@@ -144,7 +127,7 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
             job = http.request("DELETE", "/v1/accounts/subscriptions", json=npns[:1]).json()
             wait_for_job(http, job["job_id"])
         with write_transaction(harness.engine) as conn:
-            publish_to_every_account(conn, lambda: UpdatesAvailable.create(_today()))
+            publish_to_every_account(conn, lambda: UpdatesAvailable.create(utc_today()))
         rx.wait_for(lambda got: len(got) == 1 + 3 + 1 + 1)
 
     activated = _events(rx, "producersync.npn.activated")
@@ -153,7 +136,7 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
     deactivated = _events(rx, "producersync.npn.deactivated")
     assert [r.event["data"]["npn"] for r in deactivated] == npns[:1]  # type: ignore[index]
     (updates,) = _events(rx, "producersync.updates_available")
-    assert updates.event["data"] == {"runDate": _today().isoformat()}
+    assert updates.event["data"] == {"runDate": utc_today().isoformat()}
     for got in rx.received:
         assert got.headers["webhook-id"] == got.event["id"]
         assert standardwebhooks.Webhook(secret).verify(got.body, got.headers) == got.event
@@ -169,10 +152,6 @@ _DISPATCHER = "producersync.service.delivery.dispatcher"
 def _logged(harness: Harness, text: str) -> list[str]:
     """The service's log lines holding ``text``."""
     return [line for line in harness.service.log.read_text().splitlines() if text in line]
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _failing(times: int, reply: Reply) -> Callable[[Received], Reply]:
@@ -389,7 +368,7 @@ def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
             publish_events(
                 conn,
                 account_id,
-                [NpnActivated.create("15645555"), UpdatesAvailable.create(_today())],
+                [NpnActivated.create("15645555"), UpdatesAvailable.create(utc_today())],
             )
         everything.wait_for(lambda got: len(got) == 3)
         only_updates.wait_for(lambda got: len(got) == 2)
@@ -399,11 +378,6 @@ def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
         "producersync.updates_available",
         "webhook.test",
     ]
-
-
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_sigkill_mid_fan_out_loses_nothing(kind: str, tmp_path: Path) -> None:
-    fan_out_through_sigkills(kind, tmp_path, events=1500, kill_after=[300])
 
 
 def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Harness) -> None:
@@ -425,77 +399,3 @@ def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Ha
     times = sorted(a.attempted_at.timestamp() for a in attempts)
     assert all(sum(t <= u < t + 1 for u in times) <= 5 for t in times)
     assert times[-1] - times[0] >= 2  # 15 sends at 5 per second
-
-
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
-    kind: str, tmp_path: Path
-) -> None:
-    with migrated_store(kind, tmp_path) as url, receiver() as rx, _loaded(url) as stored:
-        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
-        with write_transaction(stored) as conn:
-            account_id = accounts.create_account(conn, "daily", sandbox=False).id
-            management.create_endpoint(
-                conn, settings, account_id, rx.url, event_types=["producersync"]
-            )
-        every_second = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "* * * * * *"}
-        with service_process(url, tmp_path, env=every_second):
-            rx.wait_for(lambda got: any(_is_update(r) for r in got), timeout=30)
-            time.sleep(2)  # later firings find the date applied
-        with stored.connect() as conn:
-            runs = conn.execute(sa.select(nipr_runs.c.run_date)).scalars().all()
-    assert runs == [_today()]
-    (update,) = [r for r in rx.received if _is_update(r)]
-    assert update.event["data"] == {"runDate": _today().isoformat()}
-
-
-@pytest.mark.parametrize("kind", BACKENDS)
-def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_path: Path) -> None:
-    with migrated_store(kind, tmp_path) as url, _loaded(url):
-        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
-        carrier = ("--executor-id", "carrier")
-        # A sibling started without the setting (the schedule is in the shared DBOS system
-        # database) deleted the carrier's, and no day ran again.
-        with (
-            service_process(url, tmp_path, *carrier, env=daily, command="worker"),
-            service_process(url, tmp_path, env=FAST, command="worker"),
-        ):
-            pass
-        assert _cron(url) == "0 6 * * *"
-        # The carrier's slot restarted without it: the operator took the schedule away.
-        with service_process(url, tmp_path, *carrier, env=FAST, command="worker"):
-            pass
-        assert _cron(url) is None
-
-
-@pytest.mark.postgres
-def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
-    # It held the setter's store URL, password and all, in the system database every
-    # process shares (trust authentication here takes any password).
-    with migrated_store("postgres", tmp_path) as url, _loaded(url):
-        secret = "pw-" + "x" * 20
-        with_password = sa.make_url(url).set(password=secret).render_as_string(False)
-        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
-        with service_process(with_password, tmp_path, env=daily, command="worker"):
-            pass
-        schedule = _schedule(url)
-    assert schedule is not None
-    assert secret not in repr(schedule)
-
-
-def _schedule(url: str) -> WorkflowSchedule | None:
-    """The daily run's schedule in the DBOS system database the service processes share."""
-    client = DBOSClient(system_database_url=system_database_url(ServiceSettings(database_url=url)))
-    try:
-        return client.get_schedule(SCHEDULE_NAME)
-    finally:
-        client.destroy()
-
-
-def _cron(url: str) -> str | None:
-    schedule = _schedule(url)
-    return None if schedule is None else schedule["schedule"]
-
-
-def _is_update(got: Received) -> bool:
-    return got.event["type"] == "producersync.updates_available"

@@ -3,7 +3,7 @@ it is up, in DBOS recovery, or after a random number of deliveries), each restar
 killed process's slot: no delivery lost, every delivery row succeeded.
 
 On PostgreSQL, the store of the scaled-out deployment: twenty-one process starts are most
-of the test's time, and the single kill of ``test_delivery_process`` covers both stores."""
+of the test's time, and the single kill of ``test_delivery_sigkill`` covers both stores."""
 
 from __future__ import annotations
 

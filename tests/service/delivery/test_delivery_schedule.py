@@ -1,0 +1,102 @@
+"""The daily NIPR run's schedule, set by a real service process in the DBOS system database
+the processes share: it fires and announces the day once, only the process that set it
+takes it away, and it holds no database password. A file of its own, beside
+test_delivery_process.py."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from dbos import DBOSClient, WorkflowSchedule
+
+from producersync.service.delivery import management
+from producersync.service.durable import system_database_url
+from producersync.service.nipr.scheduled import SCHEDULE_NAME
+from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import nipr_runs
+from tests.conftest import BACKENDS
+from tests.support.databases import migrated_store
+from tests.support.delivery import loaded_store, utc_today
+from tests.support.processes import FAST, service_process
+from tests.support.receiver import Received, receiver
+
+pytestmark = pytest.mark.slow(70)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
+    kind: str, tmp_path: Path
+) -> None:
+    with migrated_store(kind, tmp_path) as url, receiver() as rx, loaded_store(url) as stored:
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(stored) as conn:
+            account_id = accounts.create_account(conn, "daily", sandbox=False).id
+            management.create_endpoint(
+                conn, settings, account_id, rx.url, event_types=["producersync"]
+            )
+        every_second = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "* * * * * *"}
+        with service_process(url, tmp_path, env=every_second):
+            rx.wait_for(lambda got: any(_is_update(r) for r in got), timeout=30)
+            time.sleep(2)  # later firings find the date applied
+        with stored.connect() as conn:
+            runs = conn.execute(sa.select(nipr_runs.c.run_date)).scalars().all()
+    assert runs == [utc_today()]
+    (update,) = [r for r in rx.received if _is_update(r)]
+    assert update.event["data"] == {"runDate": utc_today().isoformat()}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_path: Path) -> None:
+    with migrated_store(kind, tmp_path) as url, loaded_store(url):
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        carrier = ("--executor-id", "carrier")
+        # A sibling started without the setting (the schedule is in the shared DBOS system
+        # database) deleted the carrier's, and no day ran again.
+        with (
+            service_process(url, tmp_path, *carrier, env=daily, command="worker"),
+            service_process(url, tmp_path, env=FAST, command="worker"),
+        ):
+            pass
+        assert _cron(url) == "0 6 * * *"
+        # The carrier's slot restarted without it: the operator took the schedule away.
+        with service_process(url, tmp_path, *carrier, env=FAST, command="worker"):
+            pass
+        assert _cron(url) is None
+
+
+@pytest.mark.postgres
+def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
+    # It held the setter's store URL, password and all, in the system database every
+    # process shares (trust authentication here takes any password).
+    with migrated_store("postgres", tmp_path) as url, loaded_store(url):
+        secret = "pw-" + "x" * 20
+        with_password = sa.make_url(url).set(password=secret).render_as_string(False)
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        with service_process(with_password, tmp_path, env=daily, command="worker"):
+            pass
+        schedule = _schedule(url)
+    assert schedule is not None
+    assert secret not in repr(schedule)
+
+
+def _schedule(url: str) -> WorkflowSchedule | None:
+    """The daily run's schedule in the DBOS system database the service processes share."""
+    client = DBOSClient(system_database_url=system_database_url(ServiceSettings(database_url=url)))
+    try:
+        return client.get_schedule(SCHEDULE_NAME)
+    finally:
+        client.destroy()
+
+
+def _cron(url: str) -> str | None:
+    schedule = _schedule(url)
+    return None if schedule is None else schedule["schedule"]
+
+
+def _is_update(got: Received) -> bool:
+    return got.event["type"] == "producersync.updates_available"
