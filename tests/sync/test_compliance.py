@@ -596,6 +596,44 @@ def test_no_for_an_npn_never_monitored(conn: sa.Connection) -> None:
     assert verdict.failed[0] == "NPN 999 is not in the monitored population"
 
 
+@pytest.mark.parametrize("given", ["0" + NPN, "00" + NPN])
+def test_an_npn_with_leading_zeros_is_that_number(conn: sa.Connection, given: str) -> None:
+    """Was another NPN, never monitored: "NPN 012345678 is not in the monitored
+    population", a no for a producer the mirror holds, written as a sheet pads it."""
+    assert check(conn, given, "CA", "Life", on=ON) == check(conn, NPN, "CA", "Life", on=ON)
+    assert check(conn, given, "CA", "Life", on=ON).reasons[0] == (
+        f"NPN {NPN} is in the active population"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_records_written_with_leading_zeros_are_the_producer_s(
+    backend: str, tmp_path: Path
+) -> None:
+    """The mirror holds what the API wrote: a record of "0012345678" is NPN 12345678's
+    (the contract allows 10 digits), found as a yes, however the NPN is asked."""
+    padded = "00" + NPN
+    (lic,) = _dump([_license(96, "CA", "2099-12-31", _loa(961, "Life", "10", "life"))])
+    (appointed,) = _dump([_appointment(196, CARRIER, "Life", "life", "APPOINTED")])
+    lic["npn"] = appointed["npn"] = lic["licenseLoas"][0]["npn"] = padded
+    with fresh_mirror(backend, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", [lic])
+            mirror.upsert_records(conn, "appointments", [appointed])
+            mirror.activate_npns(conn, [padded], AT)
+        with engine.connect() as conn:
+            for asked in (NPN, "0" + NPN, padded):
+                verdict = check(conn, asked, "CA", "Life", carrier=CARRIER, on=ON)
+                assert verdict.allowed, verdict.reasons
+
+
+@pytest.mark.parametrize("npn", ["", "abc", "12345678901", "00012345678", "\uff11\uff12\uff13"])
+def test_what_is_no_npn_asks_nothing(conn: sa.Connection, npn: str) -> None:
+    """Was a no ("NPN abc is not in the monitored population"), as sure as a real one."""
+    with pytest.raises(ValueError, match=f"^{npn!r} is not an NPN: 1 to 10 digits"):
+        check(conn, npn, "CA", "Life", on=ON)
+
+
 @pytest.mark.parametrize(
     ("loa", "carrier"), [("", None), ("  ", None), ("Life", ""), ("Life", "\t")]
 )
@@ -999,7 +1037,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "NPN",
             "not-an-npn",
-            "Invalid value for NPN: 'not-an-npn' is not an NPN",
+            "Invalid value for NPN: 'not-an-npn' is not an NPN: 1 to 10 digits, as 15645555",
         ),
         (
             ["check", NPN, "--state", "ZZ", "--loa", "Life"],
@@ -1151,3 +1189,15 @@ def test_a_no_under_json_is_an_answer_not_an_error(
     # Which reasons say no, as the text's ✗ marks them: without it a script could not tell.
     assert body["failed"] == ["license L2 in TX expired on 2025-12-31 (before 2026-01-15)"]
     assert set(body["failed"]) < set(body["reasons"])
+
+
+def test_check_reads_an_npn_with_leading_zeros_as_its_number(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was a no for a producer the mirror holds: 012345678 taken for another NPN."""
+    args = ["check", "0" + NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15", "--json"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert exit_code == 0, (out, err)
+    body = orjson.loads(out)
+    assert (body["npn"], body["allowed"]) == (NPN, True)
+    assert body["reasons"][0] == f"NPN {NPN} is in the active population"

@@ -151,7 +151,10 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
 
 
 def check(
-    npn: Annotated[str, typer.Argument(help="The producer's NPN.")],
+    npn: Annotated[
+        str,
+        typer.Argument(help="The producer's NPN: a number, leading zeros ignored (015645555)."),
+    ],
     state: Annotated[str, typer.Option(help="Two-letter state code.")],
     loa: Annotated[
         str,
@@ -178,11 +181,13 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
     Each condition is printed, passed or failed: the reasons for the answer."""
-    from producersync.model import is_npn
+    from producersync.model import npn_number
     from producersync.sync import compliance
 
-    if not is_npn(npn):
-        raise BadValue(npn, f"{npn!r} is not an NPN", param_hint="NPN")
+    try:
+        npn = npn_number(npn)
+    except ValueError as exc:
+        raise BadValue(npn, str(exc), param_hint="NPN") from None
     state = _state(state)
     loa = _not_blank(loa, "--loa")
     carrier = None if carrier is None else _carrier(carrier)

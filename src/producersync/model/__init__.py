@@ -26,7 +26,7 @@ from producersync.model.events import (
     new_event_id,
     utc_now,
 )
-from producersync.model.npn import NPN, NPN_PATTERN, is_npn
+from producersync.model.npn import NPN, NPN_PATTERN, is_npn, npn_number, npn_spellings
 from producersync.model.records import (
     Address,
     AddressType,
@@ -107,5 +107,7 @@ __all__ = [
     "is_co_code",
     "is_npn",
     "new_event_id",
+    "npn_number",
+    "npn_spellings",
     "utc_now",
 ]

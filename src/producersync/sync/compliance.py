@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from producersync.model.npn import npn_number
 from producersync.sync.mirror import Change, changes_since
 from producersync.sync.mirror.queries import (
     AppointmentRow,
@@ -96,12 +97,15 @@ def check(
 ) -> Verdict:
     """May ``npn`` sell ``loa`` (a line of authority's name or code, or else a category
     such as "variable"; any case) in ``state`` on ``on`` (default today), appointed with ``carrier``
-    (a coCode) if given? A blank ``loa`` or ``carrier`` is a ValueError: it asks
-    nothing, and a no to it would read as an answer.
+    (a coCode) if given? ``npn`` is read as a number, as ``npn_number`` reads it: the
+    reasons name 15645555 when asked of "015645555". A blank ``loa`` or ``carrier``, or
+    an ``npn`` that is no NPN, is a ValueError: it asks nothing, and a no to it would
+    read as an answer.
 
     An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
+    npn = npn_number(npn)
     loa = _given("loa", loa)
     carrier = None if carrier is None else _given("carrier", carrier)
     on = on or dt.date.today()

@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.model.dates import iso_date
+from producersync.model.npn import npn_spellings
 from producersync.sync.mirror.tables import (
     MIRRORED,
     appointments,
@@ -105,16 +106,20 @@ class AppointmentRow:
 
 
 def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
-    row = conn.execute(sa.select(population).where(population.c.npn == npn)).first()
+    """The NPN's entry, however it is written (``npn_spellings``; an active one first,
+    should the API have activated two spellings of it). A ValueError for no NPN."""
+    query = sa.select(population).where(population.c.npn.in_(npn_spellings(npn)))
+    row = conn.execute(query.order_by(population.c.active.desc())).first()
     return None if row is None else PopulationRow(**row._asdict())
 
 
 def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[LicenseRow]:
-    """The NPN's licenses in ``state`` (niprDeleted ones too), each with its LOAs."""
+    """The NPN's licenses in ``state`` (niprDeleted ones too), each with its LOAs; the
+    NPN however it is written, as for ``population_entry``."""
     query = (
         sa.select(*_LICENSE_COLUMNS)
         .select_from(_LICENSES_LISTED)
-        .where(licenses.c.npn == npn, licenses.c.state == state)
+        .where(licenses.c.npn.in_(npn_spellings(npn)), licenses.c.state == state)
         .order_by(licenses.c.id)
     )
     found = conn.execute(query).all()
@@ -135,12 +140,13 @@ def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[License
 def appointments_with(
     conn: sa.Connection, npn: str, state: str, co_code: str
 ) -> list[AppointmentRow]:
-    """The NPN's appointments with carrier ``co_code`` in ``state`` (any status)."""
+    """The NPN's appointments with carrier ``co_code`` in ``state`` (any status); the
+    NPN however it is written, as for ``population_entry``."""
     query = (
         sa.select(*_APPOINTMENT_COLUMNS)
         .select_from(_APPOINTMENTS_LISTED)
         .where(
-            appointments.c.npn == npn,
+            appointments.c.npn.in_(npn_spellings(npn)),
             appointments.c.state == state,
             appointments.c.co_code == co_code,
         )
