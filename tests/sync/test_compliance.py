@@ -404,6 +404,18 @@ def test_an_loa_name_is_not_taken_for_a_category_of_other_loas(
     assert verdict.failed == [failure], verdict.reasons
 
 
+@pytest.mark.parametrize(
+    "loa", ["Accident  &  Health or Sickness", " accident &\thealth OR\nsickness "]
+)
+def test_an_loa_name_with_other_spacing_is_that_loa(conn: sa.Connection, loa: str) -> None:
+    """Was "license L1 has no 'Accident  &  Health or Sickness' LOA", and the command's
+    "no LOA named ... in the mirror (did you mean 'Accident & Health or Sickness'?)":
+    a name pasted with two spaces between its words was another name."""
+    verdict = check(conn, NPN, "CA", loa, on=ON)
+    assert verdict.failed == ["LOA Accident & Health or Sickness (14) is Cancelled"]
+    assert unknown_loa(conn, loa) is None
+
+
 @pytest.mark.parametrize("loa", ["variable", " VARIABLE "])
 def test_a_word_no_loa_is_named_matches_by_category(named: sa.Connection, loa: str) -> None:
     verdict = check(named, NPN, "IL", loa, on=ON)
@@ -1201,3 +1213,15 @@ def test_check_reads_an_npn_with_leading_zeros_as_its_number(
     body = orjson.loads(out)
     assert (body["npn"], body["allowed"]) == (NPN, True)
     assert body["reasons"][0] == f"NPN {NPN} is in the active population"
+
+
+def test_check_takes_an_loa_name_with_two_spaces_for_that_name(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was exit 2, "no LOA named 'Accident  &  Health or Sickness' in the mirror (did you
+    mean 'Accident & Health or Sickness'? ...)", for the name it was."""
+    loa = "Accident  &  Health or Sickness"
+    args = ["check", NPN, "--state", "CA", "--loa", loa, "--on", "2026-01-15", "--json"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert exit_code == 1, (out, err)
+    assert orjson.loads(out)["failed"] == ["LOA Accident & Health or Sickness (14) is Cancelled"]

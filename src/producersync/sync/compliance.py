@@ -126,7 +126,7 @@ def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:
     typo than a question. None when one does, or when the mirror holds no LOA at all,
     where nothing tells a typo from a name."""
     terms = loa_terms(conn)
-    key = loa.strip()
+    key = _words(loa)
     if not terms or any(_matches(key, *term) for term in terms):
         return None
     words = [category for _, _, categories in terms for category in categories]
@@ -170,12 +170,18 @@ def changes(
 def _given(name: str, value: str) -> str:
     if not value.strip():
         raise ValueError(f"{name} is blank ({value!r}): it names nothing to check")
-    return value.strip()
+    return _words(value)
+
+
+def _words(text: str) -> str:
+    """``text``'s words, one space apart: a name typed or pasted with two spaces (or a
+    tab) between its words is still that name."""
+    return " ".join(text.split())
 
 
 def _matches(wanted: str, name: str | None, code: str | None, categories: Sequence[str]) -> bool:
-    key = wanted.strip().casefold()
-    return any(key == value.casefold() for value in (name, code, *categories) if value)
+    key = _words(wanted).casefold()
+    return any(key == _words(value).casefold() for value in (name, code, *categories) if value)
 
 
 def _population(conn: sa.Connection, npn: str) -> _Finding:
@@ -270,7 +276,7 @@ def _ce(row: LoaRow, name: str) -> _Finding:
     if unread is not None:
         return unread
     # As the API sent it, unchecked: " NOT IN COMPLIANCE ", padded, was a yes.
-    ce = " ".join((row.ce_compliance or "").split())
+    ce = _words(row.ce_compliance or "")
     if not ce:
         return _Finding(True, f"{name} CE compliance: none reported")
     if ce.casefold() in (*_CE_PASSING, _CE_FAILING):

@@ -212,9 +212,9 @@ def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[st
 
 
 def names_an_loa(conn: sa.Connection, term: str) -> bool:
-    """Whether some license LOA (niprDeleted ones too) has ``term`` (stripped, in any
-    ASCII case, as LOA names and codes are written) as its name or code."""
-    key = term.strip().lower()
+    """Whether some license LOA (niprDeleted ones too) has ``term`` (its words one space
+    apart, in any ASCII case, as LOA names and codes are written) as its name or code."""
+    key = " ".join(term.split()).lower()
     loa, code = sa.func.lower(license_loas.c.loa), sa.func.lower(license_loas.c.loa_code)
     named = sa.or_(loa == key, code == key)
     query = sa.select(sa.literal(1)).select_from(license_loas).where(named).limit(1)
