@@ -1225,3 +1225,36 @@ def test_check_takes_an_loa_name_with_two_spaces_for_that_name(
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert exit_code == 1, (out, err)
     assert orjson.loads(out)["failed"] == ["LOA Accident & Health or Sickness (14) is Cancelled"]
+
+
+@pytest.mark.parametrize(
+    ("state", "said"),
+    [
+        ("California", "'California' is not a state code: California's is CA"),
+        ("new  york", "'new  york' is not a state code: New York's is NY"),
+        ("ZZ", "'ZZ' is not a state code, as CA"),
+    ],
+    ids=["name", "name-any-case-and-spacing", "neither"],
+)
+def test_check_refuses_a_state_s_name_with_its_code(
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    state: str,
+    said: str,
+) -> None:
+    """Was only "'California' is not a state code": which one to give, it did not say."""
+    args = ["check", NPN, "--state", state, "--loa", "Life"]
+    error, _ = error_both_ways(monkeypatch, capsys, 2, *args)
+    assert (error["field"], error["value"]) == ("--state", state)
+    assert error["message"] == f"Invalid value for --state: {said}"
+
+
+def test_check_takes_a_state_code_as_padded_as_its_other_options(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was exit 2, "' ca ' is not a state code", where --loa " Life " was Life."""
+    args = ["check", NPN, "--state", " ca ", "--loa", " Life ", "--on", "2026-01-15", "--json"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert exit_code == 0, (out, err)
+    assert orjson.loads(out)["state"] == "CA"

@@ -93,11 +93,20 @@ def _mirror(url: str | None) -> Iterator[sa.Connection]:
 
 
 def _state(value: str) -> str:
-    from producersync.model import STATE_CODES
+    """A ``--state``: a code in any case (``oh``), as the API takes one. A state's name
+    is refused with its code, rather than read as it: ``--state Ohio`` was only "not a
+    state code", and said nothing of the code to give."""
+    from producersync.model import STATE_CODES, STATE_NAMES
 
-    if value.upper() not in STATE_CODES:
-        raise BadValue(value, f"{value!r} is not a state code", param_hint="--state")
-    return value.upper()
+    code = value.strip().upper()
+    if code in STATE_CODES:
+        return code
+    name = " ".join(value.split()).casefold()
+    named = [
+        f": {known}'s is {code}" for code, known in STATE_NAMES.items() if known.casefold() == name
+    ]
+    hint = named[0] if named else ", as CA"
+    raise BadValue(value, f"{value!r} is not a state code{hint}", param_hint="--state")
 
 
 def _days(value: str) -> int:
