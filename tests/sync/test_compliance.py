@@ -169,6 +169,22 @@ def test_yes_without_a_carrier_asks_for_no_appointment(conn: sa.Connection) -> N
     assert check(conn, NPN, "CA", "Life", on=ON).allowed
 
 
+def test_a_license_is_good_on_its_expiration_date_and_says_it_is_the_last_day(
+    conn: sa.Connection,
+) -> None:
+    """Was "unexpired on 2026-02-10 (expires 2026-02-10)": a yes its reason seemed to
+    contradict."""
+    last, after = dt.date(2026, 2, 10), dt.date(2026, 2, 11)
+    verdict = check(conn, NPN, "CA", "Life", on=last)
+    assert verdict.allowed, verdict.reasons
+    assert verdict.reasons[2] == (
+        "license L1 in CA is unexpired on 2026-02-10, its last day (expirationDate 2026-02-10)"
+    )
+    assert check(conn, NPN, "CA", "Life", on=after).failed == [
+        "license L1 in CA expired on 2026-02-10 (before 2026-02-11)"
+    ]
+
+
 @pytest.mark.parametrize(
     ("state", "loa", "carrier", "on", "failure"),
     [

@@ -247,6 +247,8 @@ def _in_force(name: str, issued: dt.date | None, expires: dt.date | None, on: dt
         return f"{name} has no expiration date"
     if expires < on:
         return f"{name} expired on {expires} (before {on})"
+    if expires == on:  # "unexpired on 2026-12-06 (expires 2026-12-06)" read as a contradiction
+        return f"{name} is unexpired on {on}, its last day (expirationDate {expires})"
     return f"{name} is unexpired on {on} (expires {expires})"
 
 
