@@ -1134,6 +1134,15 @@ _NO_ENV: dict[str, str] = {}
             "Invalid value for --within: 'a month': give days, as 30 or 30d",
         ),
         (
+            # Was "'-1d': give days, as 30 or 30d", which it seemed to be.
+            ["report", "expiring", "--within", "-1d"],
+            _NO_ENV,
+            2,
+            "--within",
+            "-1d",
+            "Invalid value for --within: '-1d' counts back: give days ahead, 0 or more",
+        ),
+        (
             ["report", "changes", "--since", "yesterday"],
             _NO_ENV,
             2,
@@ -1177,6 +1186,7 @@ _NO_ENV: dict[str, str] = {}
         "unknown-option",
         "mirror-missing",
         "bad-within",
+        "negative-within",
         "bad-since",
         "bad-limit",
         "not-a-database",

@@ -54,7 +54,7 @@ MirrorOption = Annotated[
         show_default=False,
     ),
 ]
-_DAYS = re.compile(r"([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
+_DAYS = re.compile(r"(-?)([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
 _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
@@ -113,7 +113,12 @@ def _days(value: str) -> int:
     match = _DAYS.fullmatch(value.strip())
     if match is None:
         raise BadValue(value, f"{value!r}: give days, as 30 or 30d", param_hint="--within")
-    days = int(match.group(1))
+    sign, digits = match.groups()
+    if sign:  # was "give days, as 30 or 30d", which -1d seemed to be
+        raise BadValue(
+            value, f"{value!r} counts back: give days ahead, 0 or more", param_hint="--within"
+        )
+    days = int(digits)
     if days > _MAX_DAYS:
         raise BadValue(value, f"{value!r}: at most {_MAX_DAYS} days", param_hint="--within")
     return days
