@@ -196,7 +196,7 @@ def test_a_license_is_good_on_its_expiration_date_and_says_it_is_the_last_day(
         ("CA", "health", None, ON, "LOA Accident & Health or Sickness (14) is Cancelled"),
         ("CA", "Property", None, ON, "LOA Property (1) CE compliance: NOT IN COMPLIANCE"),
         ("CA", "Variable Life", None, ON, "license L1 has no 'Variable Life' LOA"),
-        ("CA", "Life", "99999", ON, "no appointment with that carrier in CA"),
+        ("CA", "Life", "99999", ON, "no appointment with carrier 99999 in CA"),
         ("CA", "Life", "11111", ON, "is TERMINATED (Company Terminated)"),
         (
             "CA",

@@ -115,7 +115,7 @@ def check(
     findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
-        findings.append(_appointment(found, state, wanted, on))
+        findings.append(_appointment(found, carrier, state, wanted, on))
     failed = [f.reason for f in findings if not f.passed]
     return Verdict(not failed, [f.reason for f in findings], failed)
 
@@ -314,10 +314,12 @@ def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
     return _Finding(True, f"{name} is active")
 
 
-def _appointment(found: list[AppointmentRow], state: str, wanted: _Wanted, on: dt.date) -> _Finding:
+def _appointment(
+    found: list[AppointmentRow], co_code: str, state: str, wanted: _Wanted, on: dt.date
+) -> _Finding:
     current = [a for a in found if not a.nipr_deleted]
-    if not current:
-        return _Finding(False, f"no appointment with that carrier in {state}")
+    if not current:  # was "with that carrier": which, the reasons alone did not say
+        return _Finding(False, f"no appointment with carrier {co_code} in {state}")
     carrier = _named(current[0].company_name, current[0].co_code)
     covering = [a for a in current if wanted.matches(a)]
     if not covering:
