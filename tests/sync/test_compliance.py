@@ -1229,11 +1229,13 @@ def test_a_no_under_json_is_an_answer_not_an_error(
     assert set(body["failed"]) < set(body["reasons"])
 
 
-def test_check_reads_an_npn_with_leading_zeros_as_its_number(
-    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize("given", ["0" + NPN, f" {NPN}\t"], ids=["leading-zero", "padded"])
+def test_check_reads_an_npn_as_its_number(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], given: str
 ) -> None:
-    """Was a no for a producer the mirror holds: 012345678 taken for another NPN."""
-    args = ["check", "0" + NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15", "--json"]
+    """Was a no for a producer the mirror holds, 012345678 taken for another NPN; and
+    exit 2 for one pasted with a space, where --state, --loa and --carrier are stripped."""
+    args = ["check", given, "--state", "CA", "--loa", "Life", "--on", "2026-01-15", "--json"]
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert exit_code == 0, (out, err)
     body = orjson.loads(out)

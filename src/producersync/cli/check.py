@@ -199,7 +199,7 @@ def check(
     from producersync.sync import compliance
 
     try:
-        npn = npn_number(npn)
+        npn = npn_number(npn.strip())  # pasted from a sheet's cell, as the options are
     except ValueError as exc:
         raise BadValue(npn, str(exc), param_hint="NPN") from None
     state = _state(state)
