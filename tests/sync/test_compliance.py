@@ -1286,3 +1286,18 @@ def test_check_takes_a_state_code_as_padded_as_its_other_options(
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert exit_code == 0, (out, err)
     assert orjson.loads(out)["state"] == "CA"
+
+
+def test_report_changes_tells_its_since_in_utc_as_its_rows(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table's title showed --since as given, 05:00:00+05:00, above rows in UTC
+    (00:00:00): a change after the time asked read as one before it."""
+    since = "2000-01-01T05:00:00+05:00"
+    code, out, err = producersync_output(monkeypatch, capsys, "report", "changes", "--since", since)
+    assert code == 0, err
+    assert "(since: 2000-01-01 00:00:00 UTC)" in " ".join(out.split())
+    code, out, err = producersync_output(
+        monkeypatch, capsys, "report", "changes", "--since", since, "--json"
+    )
+    assert orjson.loads(out)["since"] == since  # as given, to a script

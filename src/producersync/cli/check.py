@@ -283,7 +283,10 @@ def changes(
         rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
         listed = _listed(as_json, {"since": since}, "changes", rows)
     if listed is not None:
-        _table({"since": since}, "changes", listed, f"no change since {since.isoformat()}")
+        # In UTC, as the rows' times are: "since: 2026-12-06 13:36:00+05:00" above a
+        # change at 08:37:25 read as one before the time asked, which it was not.
+        utc: dict[str, object] = {"since": f"{_cell(since.astimezone(dt.UTC))} UTC"}
+        _table(utc, "changes", listed, f"no change since {since.isoformat()}")
 
 
 def _listed(
@@ -369,6 +372,6 @@ def _cell(value: object) -> str:
     if isinstance(value, list):  # an insert names every field: show a few
         shown = ", ".join(map(str, value[:_LISTED]))
         return shown + (f", +{len(value) - _LISTED}" if len(value) > _LISTED else "")
-    if isinstance(value, dt.datetime):
+    if isinstance(value, dt.datetime):  # the mirror's times are UTC
         return f"{value:%Y-%m-%d %H:%M:%S}"
     return "" if value is None else str(value)
