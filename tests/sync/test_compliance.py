@@ -6,6 +6,7 @@ import contextlib
 import copy
 import datetime as dt
 import io
+import re
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -555,6 +556,33 @@ def test_the_sellable_records_those_spoil_are_a_yes(backend: str, tmp_path: Path
     with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
         assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
         assert sample_authority(conn) == (NPN, "CA", "Life", CARRIER)
+
+
+@pytest.mark.parametrize(
+    ("state", "carrier", "refused"),
+    [
+        ("Ohio", None, "state 'Ohio' is not a state code, as CA"),
+        ("ZZ", None, "state 'ZZ' is not a state code, as CA"),
+        ("CA", "6048", "carrier '6048' is not a coCode: exactly 5 digits, as 60483"),
+        ("CA", "ABCDE", "carrier 'ABCDE' is not a coCode: exactly 5 digits, as 60483"),
+    ],
+)
+def test_a_state_or_carrier_that_is_none_asks_nothing(
+    conn: sa.Connection, state: str, carrier: str | None, refused: str
+) -> None:
+    """Was a no ("NPN 12345678 holds no license in OHIO", "no appointment with carrier
+    6048"), as sure as a real one; the command refused them, the function did not."""
+    with pytest.raises(ValueError, match=f"^{re.escape(refused)}$"):
+        check(conn, NPN, state, "Life", carrier=carrier, on=ON)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_sample_is_one_check_can_ask(backend: str, tmp_path: Path) -> None:
+    """A sellable authority whose coCode check refuses is no sample: the demo's check of
+    it would have been a ValueError."""
+    lic, appointed = _sellable()
+    with _holding_wire(backend, tmp_path, [lic], [{**appointed, "coCode": "6048"}]) as conn:
+        assert sample_authority(conn) is None
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
+from producersync.model import STATE_CODES, is_co_code
 from producersync.model.npn import npn_number
 from producersync.sync.mirror import Change, changes_since
 from producersync.sync.mirror.queries import (
@@ -98,18 +99,18 @@ def check(
     """May ``npn`` sell ``loa`` (a line of authority's name or code, or else a category
     such as "variable"; any case) in ``state`` on ``on`` (default today), appointed with ``carrier``
     (a coCode) if given? ``npn`` is read as a number, as ``npn_number`` reads it: the
-    reasons name 15645555 when asked of "015645555". A blank ``loa`` or ``carrier``, or
-    an ``npn`` that is no NPN, is a ValueError: it asks nothing, and a no to it would
-    read as an answer.
+    reasons name 15645555 when asked of "015645555". A blank ``loa``, or an ``npn``,
+    ``state`` (any case) or ``carrier`` that is none, is a ValueError: it asks nothing,
+    and a no to it would read as an answer.
 
     An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
     npn = npn_number(npn)
     loa = _given("loa", loa)
-    carrier = None if carrier is None else _given("carrier", carrier)
+    carrier = None if carrier is None else _co_code(carrier)
     on = on or dt.date.today()
-    state = state.strip().upper()
+    state = _state(state)
     wanted = _Wanted(conn, loa)
     findings = [_population(conn, npn)]
     findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
@@ -171,6 +172,22 @@ def _given(name: str, value: str) -> str:
     if not value.strip():
         raise ValueError(f"{name} is blank ({value!r}): it names nothing to check")
     return _words(value)
+
+
+def _state(value: str) -> str:
+    # Was a no, "NPN 15645555 holds no license in OHIO", as sure as a real one.
+    state = value.strip().upper()
+    if state not in STATE_CODES:
+        raise ValueError(f"state {value!r} is not a state code, as CA")
+    return state
+
+
+def _co_code(value: str) -> str:
+    # Was a no, "no appointment with carrier 6048 in CA", for a typo of 60483.
+    carrier = _given("carrier", value)
+    if not is_co_code(carrier):
+        raise ValueError(f"carrier {value!r} is not a coCode: exactly 5 digits, as 60483")
+    return carrier
 
 
 def _words(text: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.model import STATE_CODES, is_co_code
 from producersync.model.dates import iso_date
 from producersync.model.npn import npn_spellings
 from producersync.sync.mirror.tables import (
@@ -418,6 +419,8 @@ def sample_authority(conn: sa.Connection) -> tuple[str, str, str, str] | None:
     # databases: read here, as check reads them, until a sample has all of them right.
     with conn.execute(query.execution_options(yield_per=_READ_BATCH)) as found:
         for npn, state, loa_name, co_code, *texts in found:
-            if all(text is None or _by(text, today) for text in texts):
+            # A state or coCode check refuses to ask about (the API's, not ours) is none.
+            asked = state in STATE_CODES and co_code is not None and is_co_code(co_code)
+            if asked and all(text is None or _by(text, today) for text in texts):
                 return npn, state, loa_name, co_code
     return None
