@@ -561,10 +561,10 @@ def test_the_sellable_records_those_spoil_are_a_yes(backend: str, tmp_path: Path
 @pytest.mark.parametrize(
     ("state", "carrier", "refused"),
     [
-        ("Ohio", None, "state 'Ohio' is not a state code, as CA"),
-        ("ZZ", None, "state 'ZZ' is not a state code, as CA"),
-        ("CA", "6048", "carrier '6048' is not a coCode: exactly 5 digits, as 60483"),
-        ("CA", "ABCDE", "carrier 'ABCDE' is not a coCode: exactly 5 digits, as 60483"),
+        ("Ohio", None, "'Ohio' is not a state code, as CA"),
+        ("ZZ", None, "'ZZ' is not a state code, as CA"),
+        ("CA", "6048", "'6048' is not a coCode: exactly 5 digits, as 60483"),
+        ("CA", "ABCDE", "'ABCDE' is not a coCode: exactly 5 digits, as 60483"),
     ],
 )
 def test_a_state_or_carrier_that_is_none_asks_nothing(

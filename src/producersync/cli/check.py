@@ -96,17 +96,18 @@ def _state(value: str) -> str:
     """A ``--state``: a code in any case (``oh``), as the API takes one. A state's name
     is refused with its code, rather than read as it: ``--state Ohio`` was only "not a
     state code", and said nothing of the code to give."""
-    from producersync.model import STATE_CODES, STATE_NAMES
+    from producersync.model import STATE_NAMES
+    from producersync.sync import compliance
 
-    code = value.strip().upper()
-    if code in STATE_CODES:
-        return code
-    name = " ".join(value.split()).casefold()
-    named = [
-        f": {known}'s is {code}" for code, known in STATE_NAMES.items() if known.casefold() == name
-    ]
-    hint = named[0] if named else ", as CA"
-    raise BadValue(value, f"{value!r} is not a state code{hint}", param_hint="--state")
+    try:
+        return compliance.state_code(value)
+    except ValueError as exc:
+        name = " ".join(value.split()).casefold()
+        codes = [code for code, known in STATE_NAMES.items() if known.casefold() == name]
+        said = str(exc)
+        if codes:
+            said = f"{value!r} is not a state code: {STATE_NAMES[codes[0]]}'s is {codes[0]}"
+        raise BadValue(value, said, param_hint="--state") from None
 
 
 def _days(value: str) -> int:
@@ -133,14 +134,13 @@ def _not_blank(value: str, option: str) -> str:
 def _carrier(value: str) -> str:
     """A ``--carrier``: a coCode, as the API takes one. Anything else matches no
     appointment, and a typo's no (``6048`` for 60483) would look like a real one."""
-    from producersync.model import is_co_code
+    from producersync.sync import compliance
 
-    carrier = _not_blank(value, "--carrier")
-    if not is_co_code(carrier):
-        raise BadValue(
-            value, f"{value!r} is not a coCode: exactly 5 digits, as 60483", param_hint="--carrier"
-        )
-    return carrier
+    _not_blank(value, "--carrier")
+    try:
+        return compliance.co_code(value)
+    except ValueError as exc:
+        raise BadValue(value, str(exc), param_hint="--carrier") from None
 
 
 def _known_loa(conn: sa.Connection, loa: str) -> None:

@@ -29,7 +29,16 @@ from producersync.sync.mirror.queries import (
     population_entry,
 )
 
-__all__ = ["UnknownLoa", "Verdict", "changes", "check", "expiring", "unknown_loa"]
+__all__ = [
+    "UnknownLoa",
+    "Verdict",
+    "changes",
+    "check",
+    "co_code",
+    "expiring",
+    "state_code",
+    "unknown_loa",
+]
 
 _LOA_ACTIVE = "active"
 # Ours and the API's filter say APPOINTED; the API's schema describes "e.g., Active,
@@ -108,9 +117,9 @@ def check(
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
     npn = npn_number(npn)
     loa = _given("loa", loa)
-    carrier = None if carrier is None else _co_code(carrier)
+    carrier = None if carrier is None else co_code(carrier)
     on = on or dt.date.today()
-    state = _state(state)
+    state = state_code(state)
     wanted = _Wanted(conn, loa)
     findings = [_population(conn, npn)]
     findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
@@ -174,19 +183,21 @@ def _given(name: str, value: str) -> str:
     return _words(value)
 
 
-def _state(value: str) -> str:
-    # Was a no, "NPN 15645555 holds no license in OHIO", as sure as a real one.
+def state_code(value: str) -> str:
+    """The state code ``value`` is, in any case (" oh " is OH); a ValueError naming it
+    when it is none. ``check`` took one for a no, "holds no license in OHIO"."""
     state = value.strip().upper()
     if state not in STATE_CODES:
-        raise ValueError(f"state {value!r} is not a state code, as CA")
+        raise ValueError(f"{value!r} is not a state code, as CA")
     return state
 
 
-def _co_code(value: str) -> str:
-    # Was a no, "no appointment with carrier 6048 in CA", for a typo of 60483.
+def co_code(value: str) -> str:
+    """The coCode ``value`` is; a ValueError naming it when it is none (blank too).
+    ``check`` took one for a no, "no appointment with carrier 6048", a typo of 60483."""
     carrier = _given("carrier", value)
     if not is_co_code(carrier):
-        raise ValueError(f"carrier {value!r} is not a coCode: exactly 5 digits, as 60483")
+        raise ValueError(f"{value!r} is not a coCode: exactly 5 digits, as 60483")
     return carrier
 
 
