@@ -264,6 +264,9 @@ def test_url_shaped_text_raises_only_endpoint_url_error(scheme: str, host: str, 
                 continue
             assert got == url.strip()
             assert got.lower().startswith("https://") or allow_private
+            # What the spec's pattern refuses, a client validating by it refuses too, and
+            # the schema fuzz sends expecting a 4xx: the rules took '208.250.0.5*'.
+            assert re.fullmatch(_SPEC_URL["pattern"], got), got
 
 
 _SPEC_URL = EndpointCreate.model_json_schema()["properties"]["url"]
@@ -277,6 +280,41 @@ def test_the_spec_refuses_the_four_number_hosts_that_are_no_ipv4_address(host: s
     with pytest.raises(EndpointUrlError, match="Invalid IPv4"):
         check_endpoint_url(url, allow_private=True)
     assert not re.match(_SPEC_URL["pattern"], url)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("https://208.250.0.5*", "the host '208.250.0.5\\*' is not a host name"),
+        ("https://a_b.example/", "the host 'a_b.example' is not a host name"),
+        ("https://a..b/", "the host 'a..b' is not a host name"),
+        ("https://1.2.3/", "the host '1.2.3' is not a host name .* one not all digits"),
+        ("https://123/", "the host '123' is not a host name"),
+        ("https://a.example:0123/", "port must be a number from 1 to 65535 .*, not '0123'"),
+        ("https://a.example:/x", "port must be a number from 1 to 65535 .*, not ''"),
+    ],
+)
+def test_a_url_the_spec_refuses_is_refused_naming_its_part(url: str, why: str) -> None:
+    with pytest.raises(EndpointUrlError, match=why):
+        check_endpoint_url(url, allow_private=True)
+    assert not re.match(_SPEC_URL["pattern"], url)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://a.example:65535/hook",
+        "https://a.example:10000/hook",
+        "https://[2001:db8::1]:8443/hook",
+        "https://[::ffff:1.2.3.4]/hook",
+        "HTTPS://A.Example./hook",
+    ],
+)
+def test_the_spec_admits_the_urls_the_rules_take(url: str) -> None:
+    # Ports of 10000 and up, IPv6 addresses and an upper-case scheme were taken by the
+    # rules and refused by the spec's pattern.
+    assert check_endpoint_url(url, allow_private=True) == url
+    assert re.fullmatch(_SPEC_URL["pattern"], url)
 
 
 @DETERMINISTIC
@@ -311,14 +349,18 @@ def _resolving_to(address: str, asked: list[str]) -> Any:
     return getaddrinfo
 
 
-def test_the_host_checked_is_the_one_the_sender_connects_to(
+def test_an_internationalized_host_is_given_in_its_idna_form(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Python's IDNA 2003 reads 'ß.example' as ss.example; httpx2, which sends, reads it as
-    # xn--zca.example: the name checked was not the name connected to.
+    # xn--zca.example: a new URL names its host as the sender connects to it, and the
+    # spec's pattern (ASCII hosts) says so.
     asked: list[str] = []
     monkeypatch.setattr(socket, "getaddrinfo", _resolving_to("93.184.216.34", asked))
-    check_endpoint_url("https://ß.example/hook", allow_private=False)
+    with pytest.raises(EndpointUrlError, match=r"'ß.example' is not ASCII: .* \(xn--...\)"):
+        check_endpoint_url("https://ß.example/hook", allow_private=False)
+    assert asked == []
+    check_endpoint_url("https://xn--zca.example/hook", allow_private=False)
     assert asked == ["xn--zca.example"]
 
 

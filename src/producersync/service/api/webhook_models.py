@@ -23,6 +23,7 @@ from producersync.model.events import (
 from producersync.service.api.numbers import MAX_LIST_ITEMS, RowId, WholeNumber
 from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 from producersync.service.delivery.management import SUBSCRIBABLE
+from producersync.service.delivery.urls import URL_SYNTAX
 from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
 
@@ -57,17 +58,6 @@ __all__ = [
 
 ID_PATTERN = r"^[A-Za-z0-9_]{1,40}$"
 _NO_NUL = r"^[^\x00]*$"
-# What the spec promises will pass the URL rules (scheme, host, port, no credentials or
-# fragment); the rules themselves are checked by management, which words the refusals.
-# A host of four numbers is read as an IPv4 address, so each must be an octet (00.0.0.0
-# and 1.2.3.256 are refused); a name has a label that is not all digits (the rules take
-# other all-digit hosts, 123 or 1.2.3, but the spec need not promise them).
-_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
-_LABEL = r"[A-Za-z0-9-]+"
-_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
-_NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*"
-_HOST = rf"(?:{_IPV4}|{_NAME})"
-_URL_SYNTAX = rf"^https?://{_HOST}(?::[1-9][0-9]{{0,3}})?(?:[/?][^\x00-\x20\x7f#]*)?$"
 
 
 class _In(BaseModel):
@@ -129,7 +119,7 @@ _Url = Annotated[
         description="https URL on a public address, unless the service allows private ones "
         "(http, private addresses)",
         examples=["https://hooks.example.com/producersync"],
-        json_schema_extra={"pattern": _URL_SYNTAX},
+        json_schema_extra={"pattern": URL_SYNTAX},
     ),
     AfterValidator(_printable),
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from collections.abc import Iterable
 from urllib.parse import urlsplit
@@ -19,9 +20,44 @@ import httpx2
 
 from producersync.database_url import masked
 
-__all__ = ["AddressGuard", "EndpointUrlError", "check_endpoint_url", "is_public_address"]
+__all__ = [
+    "URL_SYNTAX",
+    "AddressGuard",
+    "EndpointUrlError",
+    "check_endpoint_url",
+    "is_public_address",
+]
 
 _MAX_URL = 2048
+
+# The syntax of an endpoint URL, as the spec publishes it (the API's ``url`` pattern) and
+# as a new endpoint is held to: whatever it refuses is refused, whatever it allows passes
+# the rules (private addresses aside, where not allowed). The rules alone took hosts no
+# resolver can look up ('208.250.0.5*', 'a..b'), ports the pattern refused (10000 and up,
+# '0123') and hosts it did not describe, so a client validating by the spec refused URLs
+# the service took. A host is a name of letters, digits and hyphens with a label not all
+# digits (all digits, 123 or 1.2.3, the resolver reads as a short IPv4 address: 0.0.0.123),
+# four octets, or a bracketed IPv6 address (RFC 3986's forms).
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
+_IPV4 = rf"{_OCTET}(?:\.{_OCTET}){{3}}"
+_H16 = r"[0-9A-Fa-f]{1,4}"
+_LS32 = rf"(?:{_H16}:{_H16}|{_IPV4})"
+_IPV6 = (
+    "(?:"
+    + "|".join(
+        [rf"(?:{_H16}:){{6}}{_LS32}", rf"::(?:{_H16}:){{5}}{_LS32}"]
+        + [rf"(?:(?:{_H16}:){{0,{n}}}{_H16})?::(?:{_H16}:){{{4 - n}}}{_LS32}" for n in range(5)]
+        + [rf"(?:(?:{_H16}:){{0,5}}{_H16})?::{_H16}", rf"(?:(?:{_H16}:){{0,6}}{_H16})?::"]
+    )
+    + ")"
+)
+_LABEL = r"[A-Za-z0-9-]+"
+_NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*\.?"
+_HOST = rf"(?:{_IPV4}|\[{_IPV6}\]|{_NAME})"
+_PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
+URL_SYNTAX = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::{_PORT})?(?:[/?][^\x00-\x20\x7f#]*)?$"
+_URL = re.compile(URL_SYNTAX)
+_AUTHORITY = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?")
 
 
 class EndpointUrlError(ValueError):
@@ -132,10 +168,38 @@ def _refuse_private(host: str, addresses: list[str]) -> None:
         )
 
 
+def _hold_to_syntax(url: str) -> None:
+    """``URL_SYNTAX``, for a URL ``_parts`` took: what it refuses there is in the host or
+    the port (scheme, credentials and fragment were refused with their reasons). Only a
+    new URL is held to it: one already saved is sent to as before."""
+    if _URL.fullmatch(url):
+        return
+    authority = _AUTHORITY.fullmatch(urlsplit(url).netloc)
+    assert authority is not None  # every text matches it
+    host, port = authority.groups()
+    if not re.fullmatch(_HOST, host):
+        if not host.isascii():
+            raise EndpointUrlError(
+                f"the host '{host}' is not ASCII: give an internationalized name in its "
+                "IDNA form (xn--...)"
+            )
+        raise EndpointUrlError(
+            f"the host '{host}' is not a host name (letters, digits and hyphens, in labels "
+            "separated by dots, one not all digits), an IPv4 address of four numbers, or "
+            "an IPv6 address in brackets"
+        )
+    if port is not None and not re.fullmatch(_PORT, port):
+        raise EndpointUrlError(
+            f"the URL's port must be a number from 1 to 65535 without leading zeros, not '{port}'"
+        )
+    raise EndpointUrlError(f"'{masked(url)}' is not a valid URL")
+
+
 def check_endpoint_url(url: str, *, allow_private: bool) -> str:
     """The URL, stripped, if the service may send to it; else ``EndpointUrlError``."""
     url = url.strip()
     host, port = _parts(url, allow_private)
+    _hold_to_syntax(url)
     if not allow_private:
         _refuse_private(host, _resolve(host, port))
     return url
