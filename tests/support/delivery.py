@@ -5,10 +5,12 @@ with a small universe, for the delivery process tests."""
 from __future__ import annotations
 
 import datetime as dt
+import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated
@@ -51,6 +53,20 @@ def opened_store(kind: str, directory: Path) -> Iterator[sa.Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+def skew_clock(monkeypatch: pytest.MonkeyPatch, module: types.ModuleType, by: dt.timedelta) -> None:
+    """Run ``module`` as a process on a host whose clock is ``by`` off the store's: the
+    ``dt.datetime.now`` it reads its clock with is moved (the store's, PostgreSQL's
+    ``now()``, is not)."""
+
+    class Skewed(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> Skewed:
+            moved = dt.datetime.now(tz) + by
+            return cls.fromtimestamp(moved.timestamp(), tz)
+
+    monkeypatch.setattr(module, "dt", types.SimpleNamespace(**vars(dt) | {"datetime": Skewed}))
 
 
 def publish_to_one_endpoint(

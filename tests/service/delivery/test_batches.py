@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import types
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.outbox import Deferred, Outcome
 from tests.conftest import BACKENDS
-from tests.support.delivery import opened_store, publish_to_one_endpoint
+from tests.support.delivery import opened_store, publish_to_one_endpoint, skew_clock
 from tests.support.receiver import receiver
 
 URL = "https://93.184.216.34/hook"
@@ -146,17 +145,11 @@ def test_a_replay_by_a_process_whose_clock_runs_ahead_leaves_a_claim_to_its_work
 ) -> None:
     # Judged by the API process's clock, a claim looked lapsed: Resend made the delivery
     # due again under its worker, whose outcome then moved nothing, and it went out twice.
-    class Ahead(dt.datetime):
-        @classmethod
-        def now(cls, tz: dt.tzinfo | None = None) -> Ahead:
-            moved = dt.datetime.now(tz) + 2 * POLICY.lease
-            return cls.fromtimestamp(moved.timestamp(), tz)
-
     with opened_store("postgres", tmp_path) as engine:
         published(engine, 0)
         worker = Batches(engine, POLICY, 10, ServiceMetrics())
         (claimed,) = worker.claim()
-        monkeypatch.setattr(management, "dt", types.SimpleNamespace(datetime=Ahead, UTC=dt.UTC))
+        skew_clock(monkeypatch, management, 2 * POLICY.lease)
         with write_transaction(engine) as conn:
             endpoint = endpoints.get_endpoint(conn, None, claimed.endpoint_id)
             assert endpoint is not None
@@ -165,3 +158,27 @@ def test_a_replay_by_a_process_whose_clock_runs_ahead_leaves_a_claim_to_its_work
         with write_transaction(engine) as conn:
             done = Outcome(claimed, now, True, 200, 12, "ok", None, None)
             assert outbox.record(conn, [done]) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("by", [dt.timedelta(hours=1), -dt.timedelta(hours=1)])
+def test_an_event_published_by_a_process_whose_clock_is_off_is_stamped_by_the_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, by: dt.timedelta
+) -> None:
+    # Stamped due by the publishing process's own clock, an event from a host an hour
+    # ahead waited that hour for a claim (judged by the store's), and its message's time,
+    # which recover and the lists go by, was an hour off beside the others'.
+    with opened_store("postgres", tmp_path) as engine:
+        skew_clock(monkeypatch, outbox, by)
+        with engine.connect() as conn:
+            before = outbox.store_clock(conn)
+        published(engine, 1)
+        with engine.connect() as conn:
+            after = outbox.store_clock(conn)
+            (endpoint,) = endpoints.list_endpoints(conn)
+            stamped = [
+                m.created_at for m in outbox.list_messages(conn, endpoint.account_id, limit=9)
+            ]
+        assert len(stamped) == 2
+        assert all(at is not None and before <= at <= after for at in stamped)
+        assert len(Batches(engine, POLICY, 10, ServiceMetrics()).claim()) == 2

@@ -185,10 +185,13 @@ def publish(
 ) -> int:
     """Write the messages and a due delivery to each enabled endpoint of their account whose
     filter takes them (or only to ``endpoint_id``, whatever its filter). Returns the number
-    of deliveries written. Call inside the transaction of the change being announced."""
+    of deliveries written. Call inside the transaction of the change being announced.
+    Stamped by the store's clock, which claims judge the due time by: stamped by its
+    own, a process whose clock ran an hour ahead held back every event it published for
+    that hour, and its messages' times were an hour off for recover and the lists."""
     if not messages:
         return 0
-    now = now or dt.datetime.now(dt.UTC)
+    now = now or store_clock(conn)
     insert_rows(
         conn,
         webhook_messages,
