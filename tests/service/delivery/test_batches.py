@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from producersync.model.events import NpnActivated
+from producersync.model.events import NPN_ACTIVATED, NPN_DEACTIVATED, NpnActivated
 from producersync.service.delivery import batches as batches_module
 from producersync.service.delivery import management
 from producersync.service.delivery.batches import Batches
@@ -20,6 +20,7 @@ from producersync.service.delivery.sender import Sender
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.metrics import ServiceMetrics
+from producersync.service.settings import ServiceSettings
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.outbox import Deferred, Outcome
@@ -182,3 +183,28 @@ def test_an_event_published_by_a_process_whose_clock_is_off_is_stamped_by_the_st
         assert len(stamped) == 2
         assert all(at is not None and before <= at <= after for at in stamped)
         assert len(Batches(engine, POLICY, 10, ServiceMetrics()).claim()) == 2
+
+
+@pytest.mark.postgres
+def test_an_example_sent_after_a_filter_change_on_a_host_ahead_is_sent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The endpoint's change was stamped by its process's clock, the example's queuing by
+    # the store's: changed on a host an hour ahead, the endpoint looked changed after the
+    # example was queued to it, and the example, of a type its filter does not take, was
+    # ended unsent ("no longer subscribes to") instead of sent.
+    with opened_store("postgres", tmp_path) as engine:
+        published(engine, 0)
+        worker = Batches(engine, POLICY, 10, ServiceMetrics())
+        assert len(worker.claim()) == 1  # the test event, out of the way
+        skew_clock(monkeypatch, endpoints, dt.timedelta(hours=1))
+        url = engine.url.render_as_string(hide_password=False)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            (endpoint,) = endpoints.list_endpoints(conn)
+            only = endpoints.EndpointChanges(event_types=[NPN_DEACTIVATED])
+            changed = management.update_endpoint(conn, settings, None, endpoint.id, only)
+            assert changed is not None
+        with write_transaction(engine) as conn:
+            example = management.send_example(conn, changed, NPN_ACTIVATED)
+        assert [c.message_id for c in worker.claim()] == [example]

@@ -1,4 +1,8 @@
-"""Webhook endpoints of an account and their signing secrets."""
+"""Webhook endpoints of an account and their signing secrets.
+
+Their times are the store's (``outbox.store_clock``), as their deliveries' are: a claim
+tells an event queued before a filter change from one queued after by them, and a secret's
+grace is judged by whichever process signs next."""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from producersync.service.store.outbox import store_clock
 from producersync.service.store.tables import accounts, webhook_endpoints, webhook_secrets
 from producersync.webhooks import generate_secret
 
@@ -83,10 +88,6 @@ class EndpointChanges:
     no_rate_limit: bool = False
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
     m = row._mapping
     return Endpoint(
@@ -99,8 +100,8 @@ def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
         disabled_reason=m["disabled_reason"],
         rate_limit_per_second=m["rate_limit_per_second"],
         failing_since=m["failing_since"],
-        created_at=m["created_at"] or _now(),
-        updated_at=m["updated_at"] or _now(),
+        created_at=m["created_at"],
+        updated_at=m["updated_at"],
     )
 
 
@@ -118,7 +119,7 @@ def create_endpoint(
     """A new enabled endpoint and its first secret (returned once, to show the owner).
     ``endpoint_id``, if given, is one ``new_id`` made for it (the portal's, whose tail
     names the form that creates it)."""
-    now = _now()
+    now = store_clock(conn)
     endpoint_id = endpoint_id or new_id("ep")
     conn.execute(
         webhook_endpoints.insert().values(
@@ -181,7 +182,7 @@ def update_endpoint(
         values["rate_limit_per_second"] = changes.rate_limit_per_second
     if not values:  # nothing to change is no change: updatedAt stays
         return get_endpoint(conn, account_id, endpoint_id)
-    return _set(conn, account_id, endpoint_id, values | {"updated_at": _now()})
+    return _set(conn, account_id, endpoint_id, values | {"updated_at": store_clock(conn)})
 
 
 def _set(
@@ -202,7 +203,12 @@ def enable_endpoint(
         conn,
         account_id,
         endpoint_id,
-        {"enabled": True, "disabled_reason": None, "failing_since": None, "updated_at": _now()},
+        {
+            "enabled": True,
+            "disabled_reason": None,
+            "failing_since": None,
+            "updated_at": store_clock(conn),
+        },
     )
 
 
@@ -213,7 +219,7 @@ def disable_endpoint(
         conn,
         account_id,
         endpoint_id,
-        {"enabled": False, "disabled_reason": reason[:200], "updated_at": _now()},
+        {"enabled": False, "disabled_reason": reason[:200], "updated_at": store_clock(conn)},
     )
 
 
@@ -229,7 +235,7 @@ def rotate_secret(
 ) -> str:
     """A new current secret; the old one keeps signing beside it for ``grace``, and so do
     the ``SECRETS_IN_GRACE`` newest of those rotated out before it."""
-    now = _now()
+    now = store_clock(conn)
     _retire_current(conn, endpoint_id, now + grace)
     return _add_current(conn, endpoint_id, now, secret)
 
@@ -240,7 +246,7 @@ def rotate_secret_from(
     """``rotate_secret``, if the current secret is still the one of ``secret_id``; else
     ``None``, nothing changed: it was rotated since (the same form sent twice, at once or
     later, rotates once; the row lock the update takes orders two at the same time)."""
-    now = _now()
+    now = store_clock(conn)
     if not _retire_current(conn, endpoint_id, now + grace, secret_id):
         return None
     return _add_current(conn, endpoint_id, now, None)
@@ -305,7 +311,7 @@ def current_secret(conn: sa.Connection, endpoint_id: str) -> str | None:
 
 def active_secrets(conn: sa.Connection, endpoint_ids: Sequence[str]) -> dict[str, list[str]]:
     """Every secret that signs now, per endpoint: the current one first, then those in grace."""
-    now = _now()
+    now = store_clock(conn)
     rows = conn.execute(
         sa.select(webhook_secrets.c.endpoint_id, webhook_secrets.c.secret)
         .where(
