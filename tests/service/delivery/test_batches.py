@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import SimpleNamespace
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import NPN_ACTIVATED, NPN_DEACTIVATED, NpnActivated
 from producersync.service.delivery import batches as batches_module
-from producersync.service.delivery import management
+from producersync.service.delivery import dispatcher, management
 from producersync.service.delivery.batches import Batches
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
@@ -208,3 +211,22 @@ def test_an_example_sent_after_a_filter_change_on_a_host_ahead_is_sent(
         with write_transaction(engine) as conn:
             example = management.send_example(conn, changed, NPN_ACTIVATED)
         assert [c.message_id for c in worker.claim()] == [example]
+
+
+@pytest.mark.postgres
+def test_a_dispatcher_whose_clock_runs_ahead_waits_for_what_is_not_yet_due(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its wait was the earliest due time (the store's) less its own clock: an hour ahead,
+    # a delivery due in a minute looked an hour late, and the dispatcher claimed nothing
+    # and looked again at once, two store transactions after another without a pause,
+    # until it fell due.
+    with opened_store("postgres", tmp_path) as engine:
+        published(engine, 0)
+        worker = Batches(engine, POLICY, 10, ServiceMetrics())
+        assert len(worker.claim()) == 1  # due again when its lease ends, 30 s on
+        skew_clock(monkeypatch, dispatcher, dt.timedelta(hours=1))
+        idle = cast(dispatcher.Dispatcher, SimpleNamespace(_poll=0.5, _wake=asyncio.Event()))
+        started = time.monotonic()
+        asyncio.run(dispatcher.Dispatcher._idle(idle, worker.next_due()))
+        assert time.monotonic() - started >= 0.4  # the poll, 0.5 s

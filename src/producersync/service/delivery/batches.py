@@ -62,9 +62,14 @@ class Batches:
         with write_transaction(self._engine) as conn:
             return claim_due(conn, store_clock(conn), self._size, self._policy.lease)
 
-    def next_due(self) -> dt.datetime | None:
+    def next_due(self) -> dt.timedelta | None:
+        """How long until the earliest pending delivery falls due (maybe past), by the
+        store's clock, as its due time was set; ``None``: none is pending. Told by this
+        process's own, a dispatcher an hour ahead found a delivery due in a minute an hour
+        late, and looked for it again at once, without a pause, until it fell due."""
         with self._engine.connect() as conn:
-            return next_due(conn)
+            due = next_due(conn)
+            return None if due is None else due - store_clock(conn)
 
     def secrets(self, endpoint_ids: list[str]) -> tuple[dict[str, list[str]], Clock]:
         """The endpoints' signing secrets, and the store's clock as this process can read

@@ -129,10 +129,10 @@ class Dispatcher(DBOSConfiguredInstance):
                 log.exception("dispatcher: a batch of %d deliveries failed", len(claimed))
             return 0
 
-    async def _idle(self, due: dt.datetime | None) -> None:
+    async def _idle(self, due_in: dt.timedelta | None) -> None:
         wait = self._poll
-        if due is not None:
-            wait = min(wait, max(0.0, (due - dt.datetime.now(dt.UTC)).total_seconds()))
+        if due_in is not None:
+            wait = min(wait, max(0.0, due_in.total_seconds()))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._wake.wait(), timeout=wait)
         self._wake.clear()
