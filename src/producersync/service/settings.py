@@ -161,6 +161,12 @@ class ServiceSettings(BaseSettings):
     webhook_retry_after_cap_seconds: Seconds = Field(
         default=3600, gt=0, description="Longest Retry-After (on 429, 502, 503 or 504) honoured."
     )
+    webhook_retry_overload_seconds: Seconds = Field(
+        default=60,
+        ge=0,
+        description="Shortest wait before retrying an attempt that timed out or was "
+        "answered 429 (before the jitter), as in Svix.",
+    )
     webhook_timeout_seconds: Seconds = Field(
         default=5, gt=0, description="An attempt that has no response within this fails."
     )

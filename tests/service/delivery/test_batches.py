@@ -36,6 +36,7 @@ POLICY = RetryPolicy(
     schedule=(5.0,),
     jitter=0.0,
     retry_after_cap=3600.0,
+    overload_step=60.0,
     timeout=5.0,
     disable_after=dt.timedelta(days=5),
     claim_lease=30.0,

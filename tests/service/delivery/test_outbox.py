@@ -678,6 +678,7 @@ def test_replaying_a_delivery_still_on_its_schedule_keeps_its_retries(
         schedule=(5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0),
         jitter=0.0,
         retry_after_cap=3600.0,
+        overload_step=60.0,
         timeout=5.0,
         disable_after=dt.timedelta(days=5),
         claim_lease=30.0,
@@ -689,6 +690,7 @@ def test_replaying_a_delivery_still_on_its_schedule_keeps_its_retries(
             manual=claimed.manual,
             status_code=500,
             retry_after=None,
+            timed_out=False,
             now=at,
             rng=random.Random(0),
         )

@@ -28,6 +28,7 @@ def policy(
         schedule=schedule,
         jitter=jitter,
         retry_after_cap=cap,
+        overload_step=60.0,
         timeout=10.0,
         disable_after=dt.timedelta(days=5),
         claim_lease=30.0,
@@ -41,6 +42,7 @@ def wait(
     status: int = 500,
     retry_after: float | None = None,
     manual: bool = False,
+    timed_out: bool = False,
     seed: int = 0,
 ) -> float | None:
     """Seconds until the next attempt, or ``None``."""
@@ -49,6 +51,7 @@ def wait(
         manual=manual,
         status_code=status,
         retry_after=retry_after,
+        timed_out=timed_out,
         now=NOW,
         rng=random.Random(seed),
     )
@@ -156,15 +159,14 @@ def test_retry_after_is_honoured_up_to_the_cap(
 ) -> None:
     rule = policy(schedule, jitter, cap)
     attempts_made = data.draw(st.integers(min_value=1, max_value=len(schedule)))
-    step = schedule[attempts_made - 1]
-    plain = wait(rule, attempts_made, seed=seed)
+    plain = wait(rule, attempts_made, status=status, seed=seed)  # without Retry-After
     got = wait(rule, attempts_made, status=status, retry_after=retry_after, seed=seed)
     assert plain is not None
     assert got is not None
     honoured = min(retry_after, cap)
     assert got >= honoured - TOLERANCE  # at least what was asked, as far as the cap
     assert got >= plain - TOLERANCE  # never sooner than the schedule
-    assert got <= max(step * (1 + jitter), cap) + TOLERANCE  # the cap bounds Retry-After
+    assert got <= max(plain, cap) + TOLERANCE  # the cap bounds Retry-After
     assert got == pytest.approx(max(plain, honoured), abs=TOLERANCE)
 
 
@@ -194,12 +196,30 @@ def test_retry_after_on_a_500_is_ignored() -> None:
     assert got <= 5.0 * 1.2 + TOLERANCE
 
 
+# Svix's overload penalty: a receiver that timed out (0: no response; 200: its body did
+# not end) or said 429 had its retry 5 s later, on top of the load it was under.
+@pytest.mark.parametrize(("status", "timed_out"), [(0, True), (200, True), (429, False)])
+def test_a_timed_out_or_429_attempt_is_retried_a_minute_on_at_least(
+    status: int, timed_out: bool
+) -> None:
+    rule = policy(jitter=0.0)
+    assert wait(rule, 1, status=status, timed_out=timed_out) == 60.0  # not the step's 5 s
+    assert wait(rule, 2, status=status, timed_out=timed_out) == 300.0  # a longer step holds
+    jittered = [wait(policy(), 1, status=status, timed_out=timed_out, seed=n) for n in range(50)]
+    assert all(d is not None and 48.0 - TOLERANCE <= d <= 72.0 + TOLERANCE for d in jittered)
+
+
+def test_a_longer_retry_after_on_a_429_is_waited_beyond_the_minute() -> None:
+    assert wait(policy(jitter=0.0), 1, status=429, retry_after=120.0) == 120.0
+
+
 def test_lease_outlasts_any_attempt() -> None:
     assert policy().lease == dt.timedelta(seconds=30)
     slow = RetryPolicy(
         schedule=SCHEDULE,
         jitter=0.2,
         retry_after_cap=60,
+        overload_step=60.0,
         timeout=25.0,
         disable_after=dt.timedelta(days=1),
         claim_lease=30.0,
@@ -213,6 +233,7 @@ def test_from_settings() -> None:
         webhook_retry_schedule=[1.0, 2.0, 3.0],
         webhook_retry_jitter=0.1,
         webhook_retry_after_cap_seconds=600.0,
+        webhook_retry_overload_seconds=20.0,
         webhook_timeout_seconds=7.0,
         webhook_disable_after_seconds=3600.0,
         webhook_claim_lease_seconds=45.0,
@@ -221,6 +242,7 @@ def test_from_settings() -> None:
     assert tuple(rule.schedule) == (1.0, 2.0, 3.0)
     assert rule.jitter == 0.1
     assert rule.retry_after_cap == 600.0
+    assert rule.overload_step == 20.0
     assert rule.timeout == 7.0
     assert rule.disable_after == dt.timedelta(hours=1)
     assert rule.lease == dt.timedelta(seconds=45)

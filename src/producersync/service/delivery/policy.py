@@ -23,6 +23,10 @@ class RetryPolicy:
     schedule: Sequence[float]  # seconds before retry 1, 2, ...
     jitter: float
     retry_after_cap: float
+    # Svix's overload penalty: an attempt that timed out, or was answered 429, is retried
+    # no sooner than this step (jittered as any): the schedule's first, 5 s, sent a
+    # receiver too slow or too busy to answer its retry on top of the load it was under.
+    overload_step: float
     timeout: float
     disable_after: dt.timedelta
     claim_lease: float
@@ -33,6 +37,7 @@ class RetryPolicy:
             schedule=tuple(settings.webhook_retry_schedule),
             jitter=settings.webhook_retry_jitter,
             retry_after_cap=settings.webhook_retry_after_cap_seconds,
+            overload_step=settings.webhook_retry_overload_seconds,
             timeout=settings.webhook_timeout_seconds,
             disable_after=dt.timedelta(seconds=settings.webhook_disable_after_seconds),
             claim_lease=settings.webhook_claim_lease_seconds,
@@ -50,14 +55,20 @@ class RetryPolicy:
         manual: bool,
         status_code: int,
         retry_after: float | None,
+        timed_out: bool,
         now: dt.datetime,
         rng: random.Random,
     ) -> dt.datetime | None:
         """After a failed attempt (the ``attempts_made``-th), when to try again; ``None``
-        when the schedule is exhausted, the attempt was manual, or the endpoint said 410."""
+        when the schedule is exhausted, the attempt was manual, or the endpoint said 410.
+        ``timed_out``: the attempt ran out of time (no response, or a body that did not
+        end)."""
         if manual or status_code == 410 or attempts_made > len(self.schedule):
             return None
-        delay = self.schedule[attempts_made - 1] * rng.uniform(1 - self.jitter, 1 + self.jitter)
+        step = self.schedule[attempts_made - 1]
+        if timed_out or status_code == 429:
+            step = max(step, self.overload_step)
+        delay = step * rng.uniform(1 - self.jitter, 1 + self.jitter)
         if status_code in _HONOUR_RETRY_AFTER and retry_after is not None:
             delay = max(delay, min(retry_after, self.retry_after_cap))
         return now + dt.timedelta(seconds=delay)

@@ -190,6 +190,7 @@ class Sender:
             started = time.perf_counter()
             response = _Response()
             error: str | None = None
+            timed_out = False
             refusal = self._guard.refusal(claimed.url)
             if refusal is not None:
                 error = f"refused: {refusal}"
@@ -202,10 +203,12 @@ class Sender:
                 except TimeoutError:
                     what = "the response body did not end" if response.status else "no response"
                     error = f"{what} within {self._policy.timeout:g} s"
+                    timed_out = True
                 except EndpointUrlError as exc:  # an address the connection refused
                     error = f"refused: {exc}"
                 except httpx2.HTTPError as exc:
                     error = _storable(f"{type(exc).__name__}: {exc}"[:500])
+                    timed_out = isinstance(exc, httpx2.TimeoutException)
             duration_ms = round((time.perf_counter() - started) * 1000)
         status = response.status
         if error is None and 300 <= status < 400:
@@ -220,6 +223,7 @@ class Sender:
                 manual=claimed.manual,
                 status_code=status,
                 retry_after=response.retry_after,
+                timed_out=timed_out,
                 now=clock(),
                 rng=self._rng,
             )
