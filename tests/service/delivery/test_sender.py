@@ -7,22 +7,27 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import email.utils
 import gzip
 import http.server
 import ipaddress
 import socket
+import time
 import tracemalloc
 from collections.abc import Callable, Iterator
+from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import pytest
 
+from producersync.service.delivery import sender as sender_module
 from producersync.service.delivery import urls
 from producersync.service.delivery.policy import RetryPolicy
-from producersync.service.delivery.sender import Sender, _retry_after
+from producersync.service.delivery.sender import Clock, Sender, _retry_after, local_clock
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
+from tests.support.delivery import skew_clock
 from tests.support.https import CERT, https_server
 from tests.support.receiver import Reply, raw_receiver, receiver
 
@@ -46,8 +51,10 @@ def send(
     allow_private: bool = True,
     policy: RetryPolicy = POLICY,
     lease: dt.timedelta = dt.timedelta(minutes=1),
+    clock: Clock = local_clock,
 ) -> Outcome | Deferred:
-    """One claimed delivery to ``url`` sent, its claim's lease ending ``lease`` from now."""
+    """One claimed delivery to ``url`` sent, its claim's lease ending ``lease`` from now,
+    by ``clock``, the store's as the sender tells it."""
     claimed = Claimed(
         delivery_id=1,
         message_id="evt_1",
@@ -66,7 +73,7 @@ def send(
             policy, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
         )
         try:
-            return await sender.send(claimed, [SECRET])
+            return await sender.send(claimed, [SECRET], clock)
         finally:
             await sender.aclose()
 
@@ -97,6 +104,26 @@ def test_a_claim_that_could_lapse_mid_attempt_is_handed_back_not_sent(
     assert isinstance(result, Deferred)
     assert result.due <= dt.datetime.now(dt.UTC)  # due at once, unless another holds it
     assert rx.received == []
+
+
+def test_an_attempt_is_signed_and_retried_by_the_store_s_time_not_its_host_s(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Signed by its host's clock, every attempt of a worker whose clock ran ten minutes
+    # ahead was refused by receivers that allow five (the Standard Webhooks tolerance),
+    # and retried until its retries ran out, whichever worker's clock was right; and a
+    # Retry-After date two minutes on had passed by its clock: the retry came in 5 s.
+    ahead = dt.timedelta(minutes=10)
+    skew_clock(monkeypatch, sender_module, ahead)
+    host = vars(time) | {"time": lambda: time.time() + ahead.total_seconds()}
+    monkeypatch.setattr(sender_module, "time", SimpleNamespace(**host))
+    until = email.utils.format_datetime(dt.datetime.now(dt.UTC) + dt.timedelta(minutes=2), True)
+    with receiver(lambda _got: Reply(status=503, headers={"retry-after": until})) as rx:
+        outcome = send(rx.url, clock=lambda: dt.datetime.now(dt.UTC))
+    (got,) = rx.received
+    assert abs(int(got.headers["webhook-timestamp"]) - time.time()) < ahead.total_seconds() / 2
+    assert isinstance(outcome, Outcome)
+    assert retried_in(outcome) >= dt.timedelta(seconds=100)
 
 
 @pytest.mark.parametrize(

@@ -199,7 +199,7 @@ class Sender:
             else:
                 try:
                     async with asyncio.timeout(self._policy.timeout):
-                        await self._post(claimed, secrets, response)
+                        await self._post(claimed, secrets, response, clock)
                 except TimeoutError:
                     what = "the response body did not end" if response.status else "no response"
                     error = f"{what} within {self._policy.timeout:g} s"
@@ -239,18 +239,22 @@ class Sender:
             disable_endpoint=status == 410,
         )
 
-    async def _post(self, claimed: Claimed, secrets: list[str], answer: _Response) -> None:
-        # Signed per attempt: a fresh timestamp, the same webhook-id on every retry.
-        sent = signed_headers(claimed.message_id, int(time.time()), claimed.payload, secrets)
+    async def _post(
+        self, claimed: Claimed, secrets: list[str], answer: _Response, clock: Clock
+    ) -> None:
+        # Signed per attempt: a fresh timestamp, the same webhook-id on every retry. The
+        # store's time, as every worker tells it: by its host's, a worker whose clock ran
+        # off by more than the receivers' tolerance (5 min) had every attempt refused.
+        at = int(clock().timestamp())
+        sent = signed_headers(claimed.message_id, at, claimed.payload, secrets)
         request = self._client.build_request(
             "POST", claimed.url, content=claimed.payload, headers=sent
         )
         response = await self._client.send(request, stream=True)
         try:
             answer.status = response.status_code
-            answer.retry_after = _retry_after(
-                response.headers.get("retry-after"), dt.datetime.now(dt.UTC)
-            )
+            # Until a date, read by the clock the retry is then set by.
+            answer.retry_after = _retry_after(response.headers.get("retry-after"), clock())
             answer.location = response.headers.get("location")
             # Read to the end, the bytes past the excerpt dropped: a 2xx is a success only
             # once its body has ended, and stopping at the excerpt made one of more than
