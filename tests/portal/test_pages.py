@@ -27,12 +27,13 @@ from producersync.model.events import (
     UPDATES_AVAILABLE,
     NpnActivated,
 )
+from producersync.service.portal import attempts as attempts_page
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
-from tests.support.delivery import log_attempts
+from tests.support.delivery import log_attempts, skew_clock
 from tests.support.service import RunningService, running_service
 
 URL = "http://127.0.0.1:9/hook"
@@ -1794,3 +1795,23 @@ def test_an_attempt_is_found_only_under_its_own_endpoint(
         assert "only for its owner" not in page.text
     finally:
         intruder.http.close()
+
+
+def test_the_recover_form_offers_its_window_by_the_store_s_clock(
+    visitor: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its bounds were the portal process's clock, where recover judges by the store's: an
+    # hour ahead, the form offered the hour to come (every minute of it refused as in the
+    # future) and held back the window's first hour (offered again an hour behind, and
+    # refused as more than 14 days ago).
+    endpoint_id = _create(visitor)
+    skew_clock(monkeypatch, attempts_page, dt.timedelta(hours=1))
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts")
+    found = re.search(r'id="since"[^>]*min="([^"]+)" max="([^"]+)"', page.text)
+    assert found is not None, page.text
+    earliest, latest = (
+        dt.datetime.fromisoformat(at).replace(tzinfo=dt.UTC) for at in found.groups()
+    )
+    now = dt.datetime.now(dt.UTC)
+    assert latest <= now
+    assert earliest <= now - dt.timedelta(days=14) + dt.timedelta(minutes=1)

@@ -129,15 +129,18 @@ def _page(
     def address(cursor: int | None) -> str:
         return href(request, "attempts", filters.query(before=cursor), endpoint_id=endpoint.id)
 
-    try:
-        narrowed = filters.narrowed()
-    except FormInvalid as exc:
-        # A filter that cannot be read shows no list (not the unfiltered one, taken for
-        # its answer): the page says why, beside the field.
-        filter_errors, shown, links = exc.errors, [], []
-    else:
-        filter_errors = {}
-        with get_context(request).engine.connect() as conn:
+    with get_context(request).engine.connect() as conn:
+        # The store's time, which recover judges the window by: by this process's own,
+        # the form offered minutes it refused (ahead) or held back ones it takes (behind).
+        now = outbox.store_clock(conn)
+        try:
+            narrowed = filters.narrowed()
+        except FormInvalid as exc:
+            # A filter that cannot be read shows no list (not the unfiltered one, taken for
+            # its answer): the page says why, beside the field.
+            filter_errors, shown, links = exc.errors, [], []
+        else:
+            filter_errors = {}
             fetch = functools.partial(
                 outbox.list_attempts,
                 conn,
@@ -157,8 +160,7 @@ def _page(
                     "(parameter 'before'). Follow a link from the page instead.",
                     back=("endpoints", "Back to Endpoints"),
                 ) from None
-        shown, links = list(page.items), page.links
-    now = dt.datetime.now(dt.UTC)
+            shown, links = list(page.items), page.links
     return render(
         request,
         "attempts.html",
