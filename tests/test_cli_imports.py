@@ -117,3 +117,11 @@ def test_the_service_imports_no_sync(tmp_path: Path) -> None:
         "producersync.service.app",
         "fastapi",
     }
+
+
+# The Redis client only where a rate-limit store is redis://: memory:// is the default.
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_service_on_memory_rate_limits_imports_no_redis(tmp_path: Path, command: str) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    modules = imported(tmp_path, "service", command, "--database", url)
+    assert of(modules, "fastapi", "redis") == {"fastapi"}

@@ -5,8 +5,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from producersync.service.redis_window import RedisWindow
-from producersync.service.shared_window import SharedWindow
 from producersync.service.window import Count, MemoryWindow, Window
 
 __all__ = ["Decision", "RateLimiter", "moving_window"]
@@ -19,6 +17,11 @@ def moving_window(storage_uri: str, what: str) -> Window:
     in this process while Redis is out of reach: ``shared_window``, whose log lines name
     ``what`` they count). One per event loop: a Redis connection belongs to one."""
     if storage_uri.startswith(("redis://", "rediss://")):
+        # Imported here: the Redis client cost every process on memory:// (the default)
+        # 50 ms of CPU at start.
+        from producersync.service.redis_window import RedisWindow
+        from producersync.service.shared_window import SharedWindow
+
         return SharedWindow(RedisWindow(storage_uri), MemoryWindow(), what)
     return MemoryWindow()
 
