@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,13 +34,15 @@ MIRROR = "producersync.sync.mirror"
 
 # Runs `producersync ARGS` as the console script does, in a process of its own (with
 # `serve` a no-op, for a command that serves: what it imports up to serving is the
-# point), and writes its exit code and the modules it imported to the file OUT.
+# point), and writes its exit code, the modules it imported and whether the garbage
+# collector ran when it would have served to the file OUT.
 _PROBE = """
-import json, sys
+import gc, json, sys
 import producersync.cli.main as cli
+collecting = []
 for name, module in list(sys.modules.items()):
     if name.startswith("producersync.cli.") and hasattr(module, "serve"):
-        module.serve = lambda app, settings: None
+        module.serve = lambda app, settings: collecting.append(gc.isenabled())
 out, sys.argv = sys.argv[1], ["producersync", *sys.argv[2:]]
 code = 0
 try:
@@ -47,17 +50,22 @@ try:
 except SystemExit as exit:
     code = exit.code or 0
 with open(out, "w") as file:
-    json.dump({"code": code, "modules": sorted(sys.modules)}, file)
+    json.dump({"code": code, "modules": sorted(sys.modules), "collecting": collecting}, file)
 """
+
+
+def probed(tmp_path: Path, *args: str) -> dict[str, Any]:
+    """What `producersync *args` left in the probe's file, once it has succeeded."""
+    out = tmp_path / "imported.json"
+    subprocess.run([sys.executable, "-c", _PROBE, str(out), *args], check=True, cwd=tmp_path)
+    result: dict[str, Any] = json.loads(out.read_text())
+    assert result["code"] == 0
+    return result
 
 
 def imported(tmp_path: Path, *args: str) -> set[str]:
     """The modules `producersync *args` imported, once it has succeeded."""
-    out = tmp_path / "imported.json"
-    subprocess.run([sys.executable, "-c", _PROBE, str(out), *args], check=True, cwd=tmp_path)
-    result = json.loads(out.read_text())
-    assert result["code"] == 0
-    return set(result["modules"])
+    return set(probed(tmp_path, *args)["modules"])
 
 
 def of(modules: set[str], *packages: str) -> set[str]:
@@ -125,3 +133,16 @@ def test_a_service_on_memory_rate_limits_imports_no_redis(tmp_path: Path, comman
     url = f"sqlite:///{tmp_path / 'store.db'}"
     modules = imported(tmp_path, "service", command, "--database", url)
     assert of(modules, "fastapi", "redis") == {"fastapi"}
+
+
+# Its start (``tune_gc``) collects once and turns the collector back on.
+def test_a_serving_command_builds_its_app_without_collecting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", f"sqlite:///{tmp_path / 'mirror.db'}")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_probe")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_probe")
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    assert probed(tmp_path, "service", "run", "--database", store)["collecting"] == [False]
+    assert probed(tmp_path, "sync", "run")["collecting"] == [False]

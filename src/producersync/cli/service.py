@@ -16,6 +16,7 @@ from producersync.cli.common import (
     service_settings,
     whole_store,
 )
+from producersync.gc_tuning import pause_gc
 
 if TYPE_CHECKING:
     from producersync.service.settings import ServiceSettings
@@ -82,6 +83,7 @@ def run(
     log_format: LogFormatOption = None,
 ) -> None:
     """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
+    pause_gc()  # until the app's start tunes it
     settings = service_settings(
         database,
         ctx,

@@ -44,7 +44,7 @@ from producersync.cli.common import (
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand
-from producersync.gc_tuning import tune_gc
+from producersync.gc_tuning import pause_gc, tune_gc
 
 # Here for their types only: each command imports what it runs (the mirror, the API
 # client, DBOS, the receiver), as `sync status` has no use for the receiver, nor `sync
@@ -80,6 +80,7 @@ def run(
     log_format: LogFormatOption = None,
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
+    pause_gc()  # until the app's start tunes it
     from producersync.cli.system_database import reach_system_database
     from producersync.sync.app import create_app
     from producersync.sync.settings import SyncSettings
