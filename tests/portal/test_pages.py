@@ -649,6 +649,16 @@ def _sign_in_again(service: RunningService, visitor: SignedIn) -> None:
     again.http.close()
 
 
+def _left(service: RunningService, visitor: SignedIn, signed_out: bool) -> str:
+    """The token of the forms drawn so far, once the visitor signed out, or in again."""
+    stale = visitor.csrf
+    if signed_out:
+        assert visitor.form("/portal/logout").status_code == 303
+    else:
+        _sign_in_again(service, visitor)
+    return stale
+
+
 def _kept_as_typed(page: httpx2.Response, status: int, events: list[str]) -> None:
     assert page.status_code == status, page.text
     assert "nothing was saved" in page.text
@@ -667,11 +677,7 @@ def test_an_add_endpoint_form_refused_for_its_session_is_drawn_again_as_typed(
     once."""
     events = [NPN_ACTIVATED]
     key = _hidden(visitor.http.get("/portal/endpoints/new"), "submission")
-    stale = visitor.csrf
-    if signed_out:
-        assert visitor.form("/portal/logout").status_code == 303
-    else:
-        _sign_in_again(portal_service, visitor)
+    stale = _left(portal_service, visitor, signed_out)
     before = _state(portal_service, visitor.creds.account_id)
     fields = {**_TYPED, "events": events, "submission": key, "csrf": stale}
     kept = visitor.http.post("/portal/endpoints", data=fields, headers=_FROM_THE_PORTAL)
@@ -708,11 +714,7 @@ def test_an_edit_form_refused_for_its_session_is_drawn_again_as_typed(
     endpoint_id = _create(visitor, "https://stored.example.com/hook")
     path = f"/portal/endpoints/{endpoint_id}/edit"
     shown = _hidden(visitor.http.get(path), "shown")
-    stale = visitor.csrf
-    if signed_out:
-        assert visitor.form("/portal/logout").status_code == 303
-    else:
-        _sign_in_again(portal_service, visitor)
+    stale = _left(portal_service, visitor, signed_out)
     before = _state(portal_service, visitor.creds.account_id)
     fields = {**_TYPED, "events": [NPN_DEACTIVATED], "shown": shown, "csrf": stale}
     kept = visitor.http.post(path, data=fields, headers=_FROM_THE_PORTAL)

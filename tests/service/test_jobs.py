@@ -12,31 +12,27 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
-from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.nipr.universe import generate
 from producersync.service.population.jobs import process_next_job
 from producersync.service.store import accounts, endpoints
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import Operation, create_job
-from producersync.service.store.open import open_store
 from producersync.service.store.population import all_subscribed
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
 from tests.support.databases import store_url
+from tests.support.delivery import loaded_store
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sa.Engine]:
-    with store_url(request.param, tmp_path_factory.mktemp(request.param)) as url:
-        store = open_store(url)
-        load(store, generate(400, seed=11))
-        try:
-            yield store
-        finally:
-            store.dispose()
+    with (
+        store_url(request.param, tmp_path_factory.mktemp(request.param)) as url,
+        loaded_store(url, 400) as store,
+    ):
+        yield store
 
 
 @pytest.fixture(scope="module")

@@ -30,10 +30,10 @@ from tests.support.waiting import eventually
 
 
 @contextmanager
-def loaded_store(url: str) -> Iterator[sa.Engine]:
-    """The store at ``url`` with a small universe loaded."""
+def loaded_store(url: str, producers: int = 40) -> Iterator[sa.Engine]:
+    """The store at ``url`` with a universe of ``producers`` loaded."""
     engine = open_store(url)
-    load(engine, generate(40, seed=11))
+    load(engine, generate(producers, seed=11))
     try:
         yield engine
     finally:

@@ -7,7 +7,7 @@ import copy
 import datetime as dt
 import io
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -305,15 +305,26 @@ def _mirror_holding(
         yield engine
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def dated_mirror(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[sa.Engine]:
-    directory = tmp_path_factory.mktemp("dated")
-    with _mirror_holding(
-        request.param, directory, _dump(DATED), _dump(DATED_APPOINTMENTS)
-    ) as engine:
-        yield engine
+def _module_mirror(
+    name: str, licenses: list[License], appointments: list[Appointment]
+) -> Callable[..., Iterator[sa.Engine]]:
+    """A module fixture, on each backend: a mirror holding ``licenses`` and
+    ``appointments`` of ``NPN``, which the module's tests read through ``_read_only``."""
+
+    @pytest.fixture(scope="module", params=BACKENDS, name=f"{name}_mirror")
+    def holding(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[sa.Engine]:
+        directory = tmp_path_factory.mktemp(name)
+        with _mirror_holding(
+            request.param, directory, _dump(licenses), _dump(appointments)
+        ) as engine:
+            yield engine
+
+    return holding
+
+
+dated_mirror = _module_mirror("dated", DATED, DATED_APPOINTMENTS)
 
 
 @pytest.fixture
@@ -379,15 +390,7 @@ NAMED_APPOINTMENTS = [
 ]
 
 
-@pytest.fixture(scope="module", params=BACKENDS)
-def named_mirror(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[sa.Engine]:
-    directory = tmp_path_factory.mktemp("named")
-    with _mirror_holding(
-        request.param, directory, _dump(NAMED), _dump(NAMED_APPOINTMENTS)
-    ) as engine:
-        yield engine
+named_mirror = _module_mirror("named", NAMED, NAMED_APPOINTMENTS)
 
 
 @pytest.fixture
