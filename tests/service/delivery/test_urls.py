@@ -267,6 +267,7 @@ def test_url_shaped_text_raises_only_endpoint_url_error(scheme: str, host: str, 
             # What the spec's pattern refuses, a client validating by it refuses too, and
             # the schema fuzz sends expecting a 4xx: the rules took '208.250.0.5*'.
             assert re.fullmatch(_SPEC_URL["pattern"], got), got
+            assert re.fullmatch(_SPEC_URL["pattern"], url), url
 
 
 _SPEC_URL = EndpointCreate.model_json_schema()["properties"]["url"]
@@ -308,12 +309,14 @@ def test_a_url_the_spec_refuses_is_refused_naming_its_part(url: str, why: str) -
         "https://[2001:db8::1]:8443/hook",
         "https://[::ffff:1.2.3.4]/hook",
         "HTTPS://A.Example./hook",
+        " https://a.example/hook\n",
+        "\u3000https://a.example/\t",
     ],
 )
 def test_the_spec_admits_the_urls_the_rules_take(url: str) -> None:
-    # Ports of 10000 and up, IPv6 addresses and an upper-case scheme were taken by the
-    # rules and refused by the spec's pattern.
-    assert check_endpoint_url(url, allow_private=True) == url
+    # Ports of 10000 and up, IPv6 addresses, an upper-case scheme and outer whitespace
+    # (trimmed) were taken by the rules and refused by the spec's pattern.
+    assert check_endpoint_url(url, allow_private=True) == url.strip()
     assert re.fullmatch(_SPEC_URL["pattern"], url)
 
 
@@ -321,7 +324,7 @@ def test_the_spec_admits_the_urls_the_rules_take(url: str) -> None:
 @given(st.from_regex(_SPEC_URL["pattern"], fullmatch=True))
 def test_every_url_the_spec_admits_passes_the_rules(url: str) -> None:
     if len(url) <= _SPEC_URL["maxLength"]:
-        assert check_endpoint_url(url, allow_private=True) == url
+        assert check_endpoint_url(url, allow_private=True) == url.strip()
 
 
 def test_the_send_time_guard_refuses_by_the_url_alone() -> None:

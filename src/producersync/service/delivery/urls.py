@@ -55,7 +55,9 @@ _LABEL = r"[A-Za-z0-9-]+"
 _NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*\.?"
 _HOST = rf"(?:{_IPV4}|\[{_IPV6}\]|{_NAME})"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-URL_SYNTAX = rf"^[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::{_PORT})?(?:[/?][^\x00-\x20\x7f#]*)?$"
+# Outer whitespace (Python's, as ``str.strip`` and ``re``'s ``\s`` both read it) is trimmed
+# and the URL taken: the pattern refused what the service took.
+URL_SYNTAX = rf"^\s*[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::{_PORT})?(?:[/?][^\x00-\x20\x7f#]*)?\s*$"
 _URL = re.compile(URL_SYNTAX)
 _AUTHORITY = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?")
 
