@@ -100,7 +100,8 @@ _LISTS: dict[str, Any] = {
     "states": _list_field(
         "Comma-separated 2-letter state codes; filters on forState",
         "MO,CA,CO",
-        "|".join(sorted(STATE_CODES | {c.lower() for c in STATE_CODES})),
+        # In any case, as to_filter reads it: 'Ca' was taken, and the pattern refused it.
+        "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(STATE_CODES)),
     ),
     "loaCodes": _list_field(
         "Comma-separated LOA codes; matches at least one", "12,3", "[A-Za-z0-9]{1,16}"
@@ -156,14 +157,19 @@ def list_query_model(
 def _items(name: str, raw: str | None) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    items = tuple(dict.fromkeys(p.strip() for p in raw.split(",") if p.strip()))
-    if not items:
+    # Counted and checked as the spec's array is, item by item: blank items were dropped
+    # and repeats counted once, so '1,,2' and 1,001 repeats of '1' were taken where the
+    # spec refuses them (an item's pattern, maxItems), and a client validating by it too.
+    items = [p.strip() for p in raw.split(",")]
+    if not any(items):
         raise ApiError.bad_parameter(name, raw, "expected a comma-separated list")
     if len(items) > MAX_LIST_ITEMS:
         raise ApiError.bad_parameter(
             name, raw, f"at most {MAX_LIST_ITEMS} values per request, got {len(items)}"
         )
-    return items
+    if "" in items:
+        raise ApiError.bad_parameter(name, raw, "an empty value between commas")
+    return tuple(dict.fromkeys(items))
 
 
 def _check_each(name: str, items: tuple[str, ...] | None, ok: Any, why: str) -> None:
