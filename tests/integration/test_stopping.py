@@ -3,6 +3,7 @@ ends within a bound, losing nothing, and the process ends by the signal. Real pr
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -43,10 +44,24 @@ def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path:
             time.sleep(1)
             service.process.send_signal(signal.SIGTERM)
             code = service.process.wait(timeout=_STOP_WITHIN)
+            answer = _read_all(half)
         log = service.log.read_text()
     assert code == -signal.SIGTERM
     assert "timeout graceful shutdown exceeded" in log
     assert "Traceback" not in log and "Exception in ASGI application" not in log
+    # A restart to the client, as during an outage: it was a plain-text 500, a bug.
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), answer
+    assert b"\r\nretry-after: 5\r\n" in head.lower()
+    assert json.loads(body)["path"] == "/oauth2/token"
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    sock.settimeout(_STOP_WITHIN)
+    chunks = []
+    while chunk := sock.recv(65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(

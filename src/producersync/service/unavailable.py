@@ -1,4 +1,5 @@
-"""``503 Service Unavailable`` while the store is out of reach.
+"""``503 Service Unavailable`` while the store is out of reach, and to a request that a
+stopping process cut.
 
 A PostgreSQL restart, a server down or its connections cut made every request a 500
 ("Internal error; it has been logged") with a traceback each: a client cannot tell that
@@ -11,6 +12,7 @@ the 500 handler.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -46,10 +48,21 @@ class StoreUnavailable:
 
         try:
             await self.app(scope, receive, send_tracked)
+        except asyncio.CancelledError:
+            # uvicorn cancels what a stop's grace period left unanswered (a body sent
+            # slowly) and answered it with a plain-text 500, a bug to the client where it
+            # is a restart: the other processes, or this one started again, answer it.
+            if not started:
+                await _retry_shortly(scope, receive, send)
+            raise
         except Exception as exc:
             if started or not unavailable(exc):
                 raise
             self._outage.failed(exc, "answering 503")
-            message = "The service is temporarily unavailable; retry shortly"
-            headers = {"retry-after": str(RETRY_AFTER_SECONDS)}
-            await error_response(503, message, scope["path"], headers)(scope, receive, send)
+            await _retry_shortly(scope, receive, send)
+
+
+async def _retry_shortly(scope: Scope, receive: Receive, send: Send) -> None:
+    message = "The service is temporarily unavailable; retry shortly"
+    headers = {"retry-after": str(RETRY_AFTER_SECONDS)}
+    await error_response(503, message, scope["path"], headers)(scope, receive, send)
