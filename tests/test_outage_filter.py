@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import traceback
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -160,3 +161,33 @@ def test_a_sqlite_file_locked_is_an_outage_too(dbos: _Dbos) -> None:
     for _ in range(3):
         dbos.handling(sa.exc.OperationalError("UPDATE", {}, locked))
     assert len(dbos.records) == 1
+
+
+def test_an_outage_warning_is_one_line_with_the_drivers_first(dbos: _Dbos) -> None:
+    """DBOS's scheduler wrote the whole traceback into its text (90 lines at each outage,
+    and once a minute after), its queues the driver's hint lines, its notification poll a
+    traceback below; now one line each, ending with the driver's first."""
+    refused = psycopg.OperationalError(
+        'connection failed: connection to server at "db", port 5432 failed: Connection '
+        "refused\n\tIs the server running on that host and accepting TCP/IP connections?"
+    )
+    down = sa.exc.OperationalError("SELECT 1", {}, refused)
+    try:
+        raise down
+    except sa.exc.OperationalError:
+        dbos.logger.warning(f"Exception polling schedules: {traceback.format_exc()}")
+        dbos.logger.warning("Fallback notification poll failed", exc_info=True)
+    dbos.handling(down)
+    driver = "(psycopg.OperationalError) connection failed: connection to server at"
+    scheduler, poll, queues = dbos.records
+    assert scheduler.getMessage().startswith(f"Exception polling schedules: {driver}")
+    assert queues.getMessage().startswith(f"Exception listing queues: {driver}")
+    assert poll.getMessage().startswith(f"Fallback notification poll failed: {driver}")
+    for record in dbos.records:
+        assert "\n" not in record.getMessage() and record.exc_info is None
+        assert record.getMessage().endswith("Connection refused")
+
+
+def test_a_warning_not_of_an_outage_keeps_its_lines(dbos: _Dbos) -> None:
+    dbos.handling(ValueError("a workflow's\nown bug"))
+    assert dbos.records[0].getMessage() == "Exception listing queues: a workflow's\nown bug"

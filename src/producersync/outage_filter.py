@@ -9,6 +9,11 @@ held back meanwhile. A warning is of an outage when the exception DBOS is handli
 logs (in its ``except`` block; it writes the exception into the text rather than passing
 it) is one ``db_outage.unavailable`` tells. Any other warning, and every error, goes
 through.
+
+An outage warning that goes through is one line, as ours are: the scheduler's wrote a
+90-line traceback into its text at each outage and once a minute after, and the others
+the driver's hint lines ("Is the server running on that host ..."), where the log shows a
+traceback only for what is unexpected.
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ class OutageFilter(logging.Filter):
         self._lines: dict[tuple[str, int], _Told] = {}  # by the line of code logging
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if record.levelno > logging.WARNING or not _of_an_outage(record):
+        exc = _outage_of(record) if record.levelno <= logging.WARNING else None
+        if exc is None:
             return True
         where, now = (record.pathname, record.lineno), self._clock()
         with self._lock:
@@ -47,12 +53,10 @@ class OutageFilter(logging.Filter):
                 return False
             held, since = told.held, now - told.at
             told.at, told.held = now, 0
+        record.msg, record.args = _one_line(record.getMessage(), exc, bool(record.exc_info)), ()
+        record.exc_info, record.exc_text = None, None
         if held:
-            record.msg = (
-                f"{record.getMessage()} (and {held} more like it in the {since:.0f} s "
-                "before, not logged)"
-            )
-            record.args = ()
+            record.msg += f" (and {held} more like it in the {since:.0f} s before, not logged)"
             record.suppressed = held
         return True
 
@@ -63,9 +67,20 @@ class _Told:
     held: int = 0  # how many it held back since
 
 
-def _of_an_outage(record: logging.LogRecord) -> bool:
-    """Whether ``record`` was logged while handling a database outage: its exception, or
-    else the one its logger's caller is handling (filters run in the caller's thread,
+def _outage_of(record: logging.LogRecord) -> BaseException | None:
+    """The database outage ``record`` was logged while handling, if any: its exception,
+    or else the one its logger's caller is handling (filters run in the caller's thread,
     inside its ``except`` block)."""
     exc = record.exc_info[1] if record.exc_info else sys.exception()
-    return exc is not None and unavailable(exc)
+    return exc if exc is not None and unavailable(exc) else None
+
+
+_TRACEBACK = "Traceback (most recent call last):"
+
+
+def _one_line(message: str, exc: BaseException, passed: bool) -> str:
+    """The first line of ``message``, the exception told by its own first line: in place
+    of a traceback written into the text, or after it when the exception was ``passed``
+    to be printed below."""
+    first, cause = message.split("\n", 1)[0], str(exc).split("\n", 1)[0]
+    return f"{first}: {cause}" if passed else first.replace(_TRACEBACK, cause)
