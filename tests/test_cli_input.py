@@ -387,6 +387,11 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: nan is not a delay",
         ),
         ({"host": ""}, "PRODUCERSYNC_HOST: String should have at least 1 character"),
+        # Taken: an HS256 key a word long, every token forgeable from one the API issued.
+        (
+            {"token_signing_key": "hunter2"},
+            "PRODUCERSYNC_TOKEN_SIGNING_KEY: shorter than 32 bytes",
+        ),
     ],
 )
 def test_service_settings_refuse_what_the_service_cannot_serve_with(
@@ -396,6 +401,11 @@ def test_service_settings_refuse_what_the_service_cannot_serve_with(
         ServiceSettings(**values)  # type: ignore[arg-type]
     (problem,) = _lines(refused.value, ServiceSettings)
     assert problem.startswith(named) and "hunter2" not in problem
+
+
+@pytest.mark.parametrize("key", ["k" * 32, ""], ids=["32-bytes", "empty-as-unset"])
+def test_a_token_signing_key_of_32_bytes_or_none_is_taken(key: str) -> None:
+    assert ServiceSettings(token_signing_key=key).token_signing_key is not None  # type: ignore[arg-type]
 
 
 def test_the_installed_command_reports_settings_as_the_module_does() -> None:

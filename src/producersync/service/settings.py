@@ -20,6 +20,11 @@ __all__ = ["ServiceSettings"]
 _LONGEST_SECONDS = 100 * 365 * 86400
 Seconds = Annotated[float, Field(allow_inf_nan=False, le=_LONGEST_SECONDS)]
 
+# HS256 wants a key of the hash's size at least (RFC 7518, 3.2): a short one, a word an
+# operator typed, was taken as it was, and any token, cursors too, could be forged from it
+# offline from one token the API issued.
+_SHORTEST_KEY_BYTES = 32
+
 
 class ServiceSettings(BaseSettings):
     """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
@@ -64,7 +69,8 @@ class ServiceSettings(BaseSettings):
     )
     token_signing_key: SecretStr | None = Field(
         default=None,
-        description="HMAC key for access tokens; default: generated once, kept in the store.",
+        description=f"HMAC key for access tokens, {_SHORTEST_KEY_BYTES} bytes at least; "
+        "default: generated once, kept in the store.",
     )
     api_rate_limit_per_minute: int = Field(
         default=300, ge=1, description="API requests per rolling minute per OAuth client."
@@ -208,6 +214,16 @@ class ServiceSettings(BaseSettings):
     )
 
     _database_urls = field_validator("database_url", "dbos_system_database_url")(checked)
+
+    @field_validator("token_signing_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        # Empty stays what it was: unset, the store's key.
+        if value is not None and 0 < len(value.get_secret_value().encode()) < _SHORTEST_KEY_BYTES:
+            raise ValueError(
+                f"shorter than {_SHORTEST_KEY_BYTES} bytes; make one with `openssl rand -base64 32`"
+            )
+        return value
 
     @field_validator("public_url")
     @classmethod
