@@ -294,6 +294,15 @@ def test_a_sync_setting_past_what_it_can_be_is_refused_at_start(
     assert f"(given: '{value}')" in problem
 
 
+def test_a_sync_setting_of_nan_is_refused_as_no_number(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Refused as "should be less than or equal to 60", which NaN is not.
+    monkeypatch.setenv("PRODUCERSYNC_POPULATION_SETTLE_SECONDS", "nan")
+    with pytest.raises(ValidationError) as refused:
+        SyncSettings()
+    (problem,) = _lines(refused.value, SyncSettings)
+    assert problem.startswith("PRODUCERSYNC_POPULATION_SETTLE_SECONDS: Input should be a finite")
+
+
 def test_sync_run_names_the_option_a_refused_setting_came_from(tmp_path: Path) -> None:
     env = {"PRODUCERSYNC_SYNC_CONFIG": "", "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/m.db"}
     result = cli("sync", "run", "--host", "", env=env, check=False)
@@ -387,6 +396,12 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: nan is not a delay",
         ),
         ({"host": ""}, "PRODUCERSYNC_HOST: String should have at least 1 character"),
+        # Refused as "should be less than ... 1", which NaN is not.
+        ({"nipr_churn_rate": "nan"}, "PRODUCERSYNC_NIPR_CHURN_RATE: Input should be a finite"),
+        (
+            {"webhook_retry_jitter": "nan"},
+            "PRODUCERSYNC_WEBHOOK_RETRY_JITTER: Input should be a finite",
+        ),
         # Taken: an HS256 key a word long, every token forgeable from one the API issued.
         (
             {"token_signing_key": "hunter2"},

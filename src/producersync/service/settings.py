@@ -122,8 +122,13 @@ class ServiceSettings(BaseSettings):
         description="Cron (UTC; 5 fields, or 6 with seconds first) of the daily NIPR run, "
         "e.g. '0 6 * * *'; default: none (run `producersync nipr run`).",
     )
+    # Not NaN: it was refused as "should be less than or equal to 1", which it is not.
     nipr_churn_rate: float = Field(
-        default=0.01, ge=0, le=1, description="Share of producers a scheduled run changes."
+        default=0.01,
+        ge=0,
+        le=1,
+        allow_inf_nan=False,
+        description="Share of producers a scheduled run changes.",
     )
     nipr_feed_max_bytes: int = Field(
         default=256 * 2**20,
@@ -162,7 +167,11 @@ class ServiceSettings(BaseSettings):
         "(default: 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h).",
     )
     webhook_retry_jitter: float = Field(
-        default=0.2, ge=0, lt=1, description="Each retry delay is varied by up to this share."
+        default=0.2,
+        ge=0,
+        lt=1,
+        allow_inf_nan=False,
+        description="Each retry delay is varied by up to this share.",
     )
     webhook_retry_after_cap_seconds: Seconds = Field(
         default=3600, gt=0, description="Longest Retry-After (on 429, 502, 503 or 504) honoured."

@@ -147,6 +147,7 @@ class SyncSettings(BaseSettings):
         default=10.0,
         ge=0,
         le=60,
+        allow_inf_nan=False,  # NaN was refused as "should be less than or equal to 60"
         description="A pass over the whole population reads the subscriptions list on "
         "until it has held still this long: a storm sent as several requests is several "
         "jobs, committed seconds apart.",
