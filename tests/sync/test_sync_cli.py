@@ -24,13 +24,13 @@ import sqlalchemy as sa
 import typer
 from dbos import DBOSClient
 
-from producersync.cli.sync import _wait_for, synced_through
+from producersync.cli.sync import _wait_for, comparison_table, synced_through
 from producersync.client import Client
 from producersync.model.events import EndpointTest, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
-from producersync.sync.verify import compare
+from producersync.sync.verify import Comparison, compare
 from tests.support.cli import error_both_ways, producersync, producersync_output, sync_environment
 from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
@@ -645,6 +645,13 @@ def test_sync_verify_prints_camel_case_json(
         "equal": 0,
         "differences": [],
     }
+
+
+@pytest.mark.parametrize(("population", "title"), [(1, "(1 NPN)"), (300, "(300 NPNs)")])
+def test_the_verify_table_counts_the_npns_in_words(population: int, title: str) -> None:
+    """One subscribed NPN, as the README's walk-through has, read "(1 NPNs)"."""
+    table = comparison_table(Comparison(population, [], []))
+    assert str(table.title).endswith(title)
 
 
 def _serving_15645555(

@@ -462,7 +462,8 @@ def verify(as_json: JsonOption = False) -> None:
 
 def comparison_table(comparison: Comparison) -> Table:
     """The comparison for people: a row per resource, and the verdict as the caption."""
-    table = Table(title=f"Mirror against the API ({comparison.population:,} NPNs)")
+    npns = f"{comparison.population:,} NPN{'' if comparison.population == 1 else 's'}"
+    table = Table(title=f"Mirror against the API ({npns})")
     for column in ("resource", "served", "equal in the mirror", "differences"):
         table.add_column(
             column, justify="left" if column in ("resource", "differences") else "right"
