@@ -25,6 +25,10 @@ PAGES.remove("docs/cli.md")
 
 _FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
 _SPAN = re.compile(r"`(producersync [^`]+)`")
+# Prose names a subcommand without the program too (`service run --no-delivery`).
+_ROOT: Any = typer.main.get_command(app)
+_GROUPS = [name for name, c in _ROOT.commands.items() if hasattr(c, "commands")]
+_BARE_SPAN = re.compile(rf"`((?:{'|'.join(_GROUPS)}) [a-z][^`]*)`")
 _IN_BLOCK = re.compile(r"(?:^|[\s($])(producersync\s+\S.*)")
 _OPTION = re.compile(r"(?<![\w-])--[a-z][a-z-]*")
 # The suite's and the benchmarks' own variables, named where their commands are.
@@ -37,12 +41,15 @@ _NOT_SETTINGS = {
 
 def command_lines(text: str) -> Iterator[str]:
     """Each `producersync ...` of the page: in a code block (a line continued with a
-    backslash joined to the next, a comment cut off), or a code span of its prose."""
+    backslash joined to the next, a comment cut off), or a code span of its prose, with
+    the program's name or without it (`sync run`)."""
     for block in _FENCE.findall(text):
         for line in block.replace("\\\n", " ").splitlines():
             if found := _IN_BLOCK.search(line.split(" #")[0]):
                 yield found.group(1)
-    yield from _SPAN.findall(" ".join(_FENCE.sub("", text).split()))
+    prose = " ".join(_FENCE.sub("", text).split())
+    yield from _SPAN.findall(prose)
+    yield from (f"producersync {span}" for span in _BARE_SPAN.findall(prose))
 
 
 def _find(root: Any, words: list[str]) -> tuple[Any, list[str]]:
@@ -113,6 +120,10 @@ def test_a_wrong_command_or_option_is_found() -> None:
     assert list(refusals("producersync admin endpoint disable EP | enable EP --json")) == []
     assert list(refusals("producersync admin endpoint delete EP | enable EP --reason R")) == [
         "--reason"
+    ]
+    assert list(command_lines("run `service run --no-delivery` and `sync frob`")) == [
+        "producersync service run --no-delivery",
+        "producersync sync frob",
     ]
     block = "```bash\nX=1 producersync check 1 \\\n  --loa L  # --no\n```"
     assert [" ".join(line.split()) for line in command_lines(block)] == [

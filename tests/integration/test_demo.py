@@ -3,6 +3,8 @@ process that starts the service and the sync service itself."""
 
 from __future__ import annotations
 
+import re
+import shlex
 import socket
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import pytest
 
 from tests.support.processes import cli
 from tests.support.service import free_port
+from tests.test_doc_commands import refusals
 
 pytestmark = pytest.mark.slow(70)
 
@@ -37,6 +40,11 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) ->
     # The link names the demo's port, so serving the store again must use it too.
     assert f"serve it again: producersync service run --port {service} --database" in out
     assert not _listening(service) and not _listening(sync)  # both stopped with the demo
+    # The commands it prints to go on with are the CLI's, and its check answers as printed.
+    printed = re.findall(r"(producersync [^)]+)\)", out)
+    assert [line.split()[1] for line in printed] == ["check", "service"]
+    assert [refusal for line in printed for refusal in refusals(line)] == []
+    assert cli(*shlex.split(printed[0])[1:]).stdout.startswith("yes")
 
 
 def test_the_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
