@@ -32,6 +32,8 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) ->
     out = result.stdout
     assert "300 NPNs active in the mirror" in out
     assert out.count("mirror synced") == 2  # two daily NIPR cycles
+    # The first one's thousands of changes, beside the second one's tens, are explained.
+    assert out.count("the first run renews or lapses every license expired since") == 1
     assert "│ producersync.npn.activated     │       300 │       0 │      0 │" in out
     assert "│ producersync.updates_available │         2 │       0 │      0 │" in out
     assert "identical" in out and "differs" not in out
