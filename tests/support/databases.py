@@ -343,6 +343,16 @@ def migrated_store(kind: str, directory: Path) -> AbstractContextManager[str]:
     return migrated_copy(kind, directory, "store", open_store)
 
 
+def migrated_mirror(kind: str, directory: Path) -> AbstractContextManager[str]:
+    """A mirror as ``open_mirror`` leaves a new one (``mirror.db`` in ``directory`` on
+    SQLite): a copy of the worker's template. A `sync run` on an empty mirror ran its
+    migrations at every start of every process test, 0.1 CPU-s of the process's 0.9 on
+    SQLite, more on PostgreSQL."""
+    from producersync.sync.mirror import open_mirror
+
+    return migrated_copy(kind, directory, "mirror", open_mirror)
+
+
 def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]) -> str:
     if kind == "sqlite":
         path = Path(tempfile.mkdtemp(prefix="ps-template-")) / f"{name}.db"

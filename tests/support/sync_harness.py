@@ -34,7 +34,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
-from tests.support.databases import migrated_store, postgres_database
+from tests.support.databases import migrated_mirror, migrated_store
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port
 from tests.support.waiting import eventually
@@ -46,8 +46,9 @@ SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
 
 
 def offline_env(mirror_url: str, secret: str, name: str) -> dict[str, str]:
-    """The environment of a `sync run` whose API is never called (an empty mirror has
-    nothing to catch up): it receives deliveries signed with ``secret``."""
+    """The environment of a `sync run` whose API is never called (a new mirror,
+    ``migrated_mirror``'s, has nothing to catch up): it receives deliveries signed with
+    ``secret``."""
     return {
         "PRODUCERSYNC_API_URL": f"http://127.0.0.1:{free_port()}",
         "PRODUCERSYNC_CLIENT_ID": f"psc_{name}",
@@ -194,15 +195,6 @@ class Harness:
 
 
 @contextmanager
-def mirror_database(kind: str, directory: Path) -> Iterator[str]:
-    if kind == "sqlite":
-        yield f"sqlite:///{directory / 'mirror.db'}"
-    else:
-        with postgres_database() as url:
-            yield url
-
-
-@contextmanager
 def running_harness(
     backend: str,
     directory: Path,
@@ -217,7 +209,7 @@ def running_harness(
     reader of the API of its own."""
     with ExitStack() as stack:
         url = stack.enter_context(migrated_store(backend, directory))
-        mirror_url = stack.enter_context(mirror_database(backend, directory))
+        mirror_url = stack.enter_context(migrated_mirror(backend, directory))
         engine = open_store(url)
         stack.callback(engine.dispose)
         load(engine, generate(60, seed=5))

@@ -22,17 +22,16 @@ pytestmark = pytest.mark.slow(20)
 
 
 def test_a_running_service_prunes_receipts_and_changes_past_their_retention(
-    tmp_path: Path,
+    tmp_path: Path, sqlite_mirror: str
 ) -> None:
-    mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
     env = {
-        **offline_env(mirror_url, generate_secret(), "prune"),
+        **offline_env(sqlite_mirror, generate_secret(), "prune"),
         "PRODUCERSYNC_CATCH_UP_CRON": "* * * * * *",
         "PRODUCERSYNC_CHANGE_RETENTION_DAYS": "7",
     }
     sync = SyncProcess(free_port(), env, tmp_path)
     sync.start()
-    engine = mirror.open_mirror(mirror_url)
+    engine = mirror.open_mirror(sqlite_mirror)
     try:
         # Received 40 days ago, once the process is up (its start-up is past).
         long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=40)

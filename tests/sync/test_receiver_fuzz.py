@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import migrated_mirror
 from tests.support.receiver_fuzz import fuzz_in_process
-from tests.support.sync_harness import mirror_database
 
 pytestmark = pytest.mark.slow(90)
 
@@ -25,5 +25,5 @@ REQUESTS = int(os.environ.get("PRODUCERSYNC_FUZZ_REQUESTS", "25000"))
 
 @pytest.mark.timeout(900)  # 25,000 requests: minutes on a loaded 2-core machine
 def test_no_fuzzed_delivery_is_a_5xx_or_acted_on_unless_validly_signed(tmp_path: Path) -> None:
-    with mirror_database("sqlite", tmp_path) as url:
+    with migrated_mirror("sqlite", tmp_path) as url:
         fuzz_in_process(url, REQUESTS)

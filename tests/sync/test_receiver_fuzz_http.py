@@ -34,10 +34,11 @@ def _deactivations(rng: random.Random, event_id: str) -> Event:
     return EndpointTest.create("ep_fuzz", event_id=event_id)
 
 
-def test_a_real_sync_process_answers_fuzzed_deliveries_over_http(tmp_path: Path) -> None:
+def test_a_real_sync_process_answers_fuzzed_deliveries_over_http(
+    tmp_path: Path, sqlite_mirror: str
+) -> None:
     secret = generate_secret()
-    mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
-    env = offline_env(mirror_url, secret, "fuzz")
+    env = offline_env(sqlite_mirror, secret, "fuzz")
     sync = SyncProcess(free_port(), env, tmp_path)
     fuzzer = DeliveryFuzzer(secret, seed=SEED, limit=LIMIT, events=_deactivations)
     tally, deactivated, refused = Tally(), set(), 0
@@ -56,7 +57,7 @@ def test_a_real_sync_process_answers_fuzzed_deliveries_over_http(tmp_path: Path)
             if isinstance(delivery.event, NpnDeactivated):
                 deactivated.add(delivery.event.data.npn)
         print(tally.figure("over HTTP", time.monotonic() - began), f"({refused} by the parser)")
-        engine = mirror.open_mirror(mirror_url)
+        engine = mirror.open_mirror(sqlite_mirror)
 
         def processed() -> bool:
             with engine.connect() as conn:
@@ -71,4 +72,4 @@ def test_a_real_sync_process_answers_fuzzed_deliveries_over_http(tmp_path: Path)
         sync.stop()
     assert not tally.failures, "\n".join(tally.failures[:SHOWN])
     assert inactive == deactivated  # every genuine deactivation acted on, and no other
-    assert not mirror_holds_only(mirror_url, tally.authorised, REQUESTS - refused)
+    assert not mirror_holds_only(sqlite_mirror, tally.authorised, REQUESTS - refused)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.databases import migrated_mirror
 from tests.support.receiver_fuzz import fuzz_in_process
-from tests.support.sync_harness import mirror_database
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(45)]
 
@@ -16,5 +16,5 @@ REQUESTS = 2500
 
 
 def test_no_fuzzed_delivery_is_a_5xx_or_acted_on_unless_validly_signed(tmp_path: Path) -> None:
-    with mirror_database("postgres", tmp_path) as url:
+    with migrated_mirror("postgres", tmp_path) as url:
         fuzz_in_process(url, REQUESTS)

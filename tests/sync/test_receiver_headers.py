@@ -24,9 +24,10 @@ PATH = "/webhooks/psapi"
 PADDING = [(f"x-pad-{n}", b"a" * 8192) for n in range(100)]  # 800 KiB of headers
 
 
-def test_a_forged_delivery_keeps_its_webhook_headers_and_a_bounded_rest(tmp_path: Path) -> None:
+def test_a_forged_delivery_keeps_its_webhook_headers_and_a_bounded_rest(
+    tmp_path: Path, sqlite_mirror: str
+) -> None:
     secret = generate_secret()
-    mirror_url = f"sqlite:///{tmp_path / 'mirror.db'}"
 
     def delivery(event: NpnDeactivated, signed_with: str) -> Delivery:
         body = event.to_json()
@@ -37,14 +38,14 @@ def test_a_forged_delivery_keeps_its_webhook_headers_and_a_bounded_rest(tmp_path
 
     forged = NpnDeactivated.create("1234567", event_id="msg_forged")
     genuine = NpnDeactivated.create("7654321", event_id="msg_genuine")
-    sync = SyncProcess(free_port(), offline_env(mirror_url, secret, "headers"), tmp_path)
+    sync = SyncProcess(free_port(), offline_env(sqlite_mirror, secret, "headers"), tmp_path)
     sync.start()
     try:
         assert send_raw("127.0.0.1", sync.port, PATH, delivery(forged, generate_secret()))[0] == 401
         assert send_raw("127.0.0.1", sync.port, PATH, delivery(genuine, secret))[0] == 200
     finally:
         sync.stop()
-    engine = mirror.open_mirror(mirror_url)
+    engine = mirror.open_mirror(sqlite_mirror)
     with engine.connect() as conn:
         cut, whole = conn.execute(sa.select(receipts.c.headers).order_by(receipts.c.id)).scalars()
     engine.dispose()
