@@ -16,8 +16,6 @@ import sqlalchemy as sa
 
 from producersync.service.delivery import management
 from producersync.service.nipr.daily import run_day
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
@@ -25,10 +23,10 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import sync_runs
-from tests.support.databases import migrated_store, postgres_database
+from tests.support.databases import postgres_database
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port, wait_for_job
-from tests.support.sync_harness import SyncProcess
+from tests.support.sync_harness import SyncProcess, universe_store
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
@@ -37,11 +35,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
 def test_two_sync_processes_never_sync_at_once(tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
     with ExitStack() as stack:
-        url = stack.enter_context(migrated_store("postgres", tmp_path))
+        url = stack.enter_context(universe_store("postgres", tmp_path))
         mirror_url = stack.enter_context(postgres_database())
         engine = open_store(url)
         stack.callback(engine.dispose)
-        load(engine, generate(60, seed=5))
         service = stack.enter_context(service_process(url, tmp_path, env=FAST))
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         ports = [free_port(), free_port()]
