@@ -13,8 +13,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, nipr_loads
 from producersync.sync.mirror import migrate
 from tests.conftest import BACKENDS
-from tests.support.databases import migrated_mirror, stored_revisions
-from tests.support.sync_harness import universe_store
+from tests.support.databases import migrated_mirror, stored_revisions, universe_store
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
@@ -43,13 +42,13 @@ def _universe(url: str) -> tuple[list[str], list[tuple[object, object]]]:
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_each_harness_store_is_a_copy_of_one_universe_load(kind: str, tmp_path: Path) -> None:
-    """Two harnesses' stores: the same producers, from the same finished load, in
-    databases of their own."""
+    """Two stores of one universe (the sync harness's): the same producers, from the same
+    finished load, in databases of their own."""
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     with (
-        universe_store(kind, tmp_path / "a") as first,
-        universe_store(kind, tmp_path / "b") as second,
+        universe_store(kind, tmp_path / "a", 60, 5) as first,
+        universe_store(kind, tmp_path / "b", 60, 5) as second,
     ):
         assert first != second
         npns, loads = _universe(first)

@@ -23,10 +23,10 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import sync_runs
-from tests.support.databases import postgres_database
+from tests.support.databases import postgres_database, universe_store
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port, wait_for_job
-from tests.support.sync_harness import SyncProcess, universe_store
+from tests.support.sync_harness import SyncProcess
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow(90)]
 def test_two_sync_processes_never_sync_at_once(tmp_path: Path) -> None:
     today = dt.datetime.now(dt.UTC).date()
     with ExitStack() as stack:
-        url = stack.enter_context(universe_store("postgres", tmp_path))
+        url = stack.enter_context(universe_store("postgres", tmp_path, 60, 5))
         mirror_url = stack.enter_context(postgres_database())
         engine = open_store(url)
         stack.callback(engine.dispose)

@@ -20,7 +20,6 @@ from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.population import all_subscribed
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
-from tests.support.databases import store_url
 from tests.support.delivery import loaded_store
 
 
@@ -28,10 +27,7 @@ from tests.support.delivery import loaded_store
 def engine(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sa.Engine]:
-    with (
-        store_url(request.param, tmp_path_factory.mktemp(request.param)) as url,
-        loaded_store(url, 400) as store,
-    ):
+    with loaded_store(request.param, tmp_path_factory.mktemp(request.param), 400) as (_, store):
         yield store
 
 

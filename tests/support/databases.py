@@ -15,6 +15,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, closing, contextmanager
+from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import Any, TypeVar
@@ -341,6 +342,27 @@ def migrated_store(kind: str, directory: Path) -> AbstractContextManager[str]:
     from producersync.service.store.open import open_store
 
     return migrated_copy(kind, directory, "store", open_store)
+
+
+def universe_store(
+    kind: str, directory: Path, producers: int, seed: int
+) -> AbstractContextManager[str]:
+    """A new store holding the universe ``generate(producers, seed=seed)``: a copy of one
+    the worker loaded. Each test loaded its own, 0.1 CPU-s and 0.2 s on SQLite for 60
+    producers, 0.15 CPU-s and 0.65 s on PostgreSQL (its VACUUM ANALYZE)."""
+    return migrated_copy(
+        kind, directory, f"universe-{producers}-{seed}", partial(_universe, producers, seed)
+    )
+
+
+def _universe(producers: int, seed: int, url: str) -> sa.Engine:
+    from producersync.service.nipr.loader import load
+    from producersync.service.nipr.universe import generate
+    from producersync.service.store.open import open_store
+
+    engine = open_store(url)
+    load(engine, generate(producers, seed=seed))
+    return engine
 
 
 def migrated_mirror(kind: str, directory: Path) -> AbstractContextManager[str]:

@@ -16,28 +16,29 @@ import sqlalchemy as sa
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
-from tests.support.databases import migrated_store
+from tests.support.databases import migrated_store, universe_store
 from tests.support.processes import FAST, service_lives
 from tests.support.receiver import Reply, receiver
 from tests.support.waiting import eventually
 
 
 @contextmanager
-def loaded_store(url: str, producers: int = 40) -> Iterator[sa.Engine]:
-    """The store at ``url`` with a universe of ``producers`` loaded."""
-    engine = open_store(url)
-    load(engine, generate(producers, seed=11))
-    try:
-        yield engine
-    finally:
-        engine.dispose()
+def loaded_store(
+    kind: str, directory: Path, producers: int = 40
+) -> Iterator[tuple[str, sa.Engine]]:
+    """A new store of ``kind`` holding a universe of ``producers`` (``universe_store``):
+    its URL, and an engine on it disposed of after."""
+    with universe_store(kind, directory, producers, 11) as url:
+        engine = open_store(url)
+        try:
+            yield url, engine
+        finally:
+            engine.dispose()
 
 
 def utc_today() -> dt.date:

@@ -22,8 +22,6 @@ from producersync.client.resources.records import SPECS
 from producersync.model.events import Event
 from producersync.service.delivery import management
 from producersync.service.nipr.daily import run_day
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts
 from producersync.service.store import endpoints as store_endpoints
@@ -34,7 +32,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
-from tests.support.databases import migrated_copy, migrated_mirror
+from tests.support.databases import migrated_mirror, universe_store
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port
 from tests.support.waiting import eventually
@@ -194,19 +192,6 @@ class Harness:
         )
 
 
-def _universe(url: str) -> sa.Engine:
-    engine = open_store(url)
-    load(engine, generate(60, seed=5))
-    return engine
-
-
-def universe_store(kind: str, directory: Path) -> AbstractContextManager[str]:
-    """A new store holding a universe of 60 producers: a copy of one the worker loaded.
-    Each harness loaded its own, 0.1 CPU-s on SQLite and 0.7 s on PostgreSQL (its
-    VACUUM ANALYZE)."""
-    return migrated_copy(kind, directory, "universe-60", _universe)
-
-
 @contextmanager
 def running_harness(
     backend: str,
@@ -221,7 +206,7 @@ def running_harness(
     the API at the URL ``upstream`` makes of the service's, e.g. through a proxy), and a
     reader of the API of its own."""
     with ExitStack() as stack:
-        url = stack.enter_context(universe_store(backend, directory))
+        url = stack.enter_context(universe_store(backend, directory, 60, 5))
         mirror_url = stack.enter_context(migrated_mirror(backend, directory))
         engine = open_store(url)
         stack.callback(engine.dispose)

@@ -32,7 +32,6 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import entities, webhook_deliveries
 from producersync.webhooks import verify
 from tests.conftest import BACKENDS
-from tests.support.databases import migrated_store
 from tests.support.delivery import loaded_store, utc_today
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, SCHEDULE, ServiceProcess, service_process
@@ -85,7 +84,7 @@ def harness(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp(f"delivery-{request.param}")
-    with migrated_store(request.param, directory) as url, loaded_store(url) as engine:
+    with loaded_store(request.param, directory) as (url, engine):
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with service_process(url, directory, env=FAST) as svc:
             yield Harness(url, engine, svc, settings)

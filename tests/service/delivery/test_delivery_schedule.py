@@ -20,7 +20,6 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import nipr_runs
 from tests.conftest import BACKENDS
-from tests.support.databases import migrated_store
 from tests.support.delivery import loaded_store, utc_today
 from tests.support.processes import FAST, service_process
 from tests.support.receiver import Received, receiver
@@ -32,7 +31,7 @@ pytestmark = pytest.mark.slow(70)
 def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
     kind: str, tmp_path: Path
 ) -> None:
-    with migrated_store(kind, tmp_path) as url, receiver() as rx, loaded_store(url) as stored:
+    with receiver() as rx, loaded_store(kind, tmp_path) as (url, stored):
         settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
         with write_transaction(stored) as conn:
             account_id = accounts.create_account(conn, "daily", sandbox=False).id
@@ -52,7 +51,7 @@ def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
 
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_path: Path) -> None:
-    with migrated_store(kind, tmp_path) as url, loaded_store(url):
+    with loaded_store(kind, tmp_path) as (url, _):
         daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
         carrier = ("--executor-id", "carrier")
         # A sibling started without the setting (the schedule is in the shared DBOS system
@@ -73,7 +72,7 @@ def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_pat
 def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
     # It held the setter's store URL, password and all, in the system database every
     # process shares (trust authentication here takes any password).
-    with migrated_store("postgres", tmp_path) as url, loaded_store(url):
+    with loaded_store("postgres", tmp_path) as (url, _):
         secret = "pw-" + "x" * 20
         with_password = sa.make_url(url).set(password=secret).render_as_string(False)
         daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}

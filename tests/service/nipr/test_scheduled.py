@@ -12,14 +12,12 @@ import sqlalchemy as sa
 from croniter import croniter
 from dbos import DBOSClient
 from tests.conftest import BACKENDS
-from tests.support.databases import migrated_store
+from tests.support.databases import universe_store
 from tests.support.processes import FAST, service_process
 from tests.support.waiting import eventually
 
 from producersync.service.durable import system_database_url
-from producersync.service.nipr.loader import load
 from producersync.service.nipr.scheduled import SCHEDULE_NAME
-from producersync.service.nipr.universe import generate
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.churn import RUNS_LOCK
 from producersync.service.store.engine import write_transaction
@@ -72,9 +70,8 @@ def _down_for(
 ) -> Iterator[tuple[str, sa.Engine, list[dt.date]]]:
     """A store whose service registered the schedule and was then down for ``days``
     days: its URL, an engine on it, and the days of the firings it missed."""
-    with migrated_store(kind, tmp_path) as url:
+    with universe_store(kind, tmp_path, 40, 11) as url:
         engine = open_store(url)
-        load(engine, generate(40, seed=11))
         try:
             with service_process(url, tmp_path, env=ENV):
                 pass  # the schedule is registered
