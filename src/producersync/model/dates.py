@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["iso_date"]
+__all__ = ["DATE_PATTERN", "iso_date"]
 
 # [0-9], not \d, which takes any script's digits (full-width, Arabic-Indic): ASCII only,
 # as an NPN. And not date.fromisoformat alone, which also reads week dates (2026-W01-1)
@@ -25,3 +25,22 @@ def iso_date(text: str) -> dt.date:
         return dt.date(year, month, day)
     except ValueError as exc:
         raise ValueError(f"not a date: {exc}") from None
+
+
+# The same dates as a pattern, for the spec, which can say no more than a pattern can: no
+# lookaround either, which hypothesis (schemathesis's generator) does not read.
+def _any(*parts: str) -> str:
+    return "(?:" + "|".join(parts) + ")"
+
+
+_DAY_1_28 = "(?:0[1-9]|1[0-9]|2[0-8])"
+_YEAR = _any("[0-9]{3}[1-9]", "[0-9]{2}[1-9]0", "[0-9][1-9]00", "[1-9]000")  # not 0000
+_LEAP_YEAR = _any(
+    "[0-9]{2}(?:0[48]|[2468][048]|[13579][26])", "(?:0[48]|[2468][048]|[13579][26])00"
+)
+_FEB_29 = f"{_LEAP_YEAR}-02-29"  # never of year 1 or 9999
+_MONTH_DAY = _any(
+    f"(?:0[1-9]|1[0-2])-{_DAY_1_28}", "(?:0[13-9]|1[0-2])-(?:29|30)", "(?:0[13578]|1[02])-31"
+)
+DATE_PATTERN = _any(f"{_YEAR}-{_MONTH_DAY}", _FEB_29)
+"""The dates ``iso_date`` reads (0001-01-01 to 9999-12-31), unanchored."""

@@ -11,7 +11,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from producersync.model import STATE_CODES, is_co_code, is_npn
-from producersync.model.dates import iso_date
+from producersync.model.dates import DATE_PATTERN, iso_date
 from producersync.service.api.numbers import MAX_LIST_ITEMS, WholeNumber
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ApiError
@@ -122,7 +122,9 @@ _FIELDS: dict[str, Any] = {
             None,
             description="Records with updatedAt on or after this date (yyyy-MM-dd)",
             examples=["2025-06-13"],
-            json_schema_extra={"format": "date"},
+            # The dates parse_date reads, spaces around them too, where format: date
+            # refused ' 2025-06-13' (taken) and admitted 0000-01-01 (refused).
+            json_schema_extra={"pattern": rf"^\s*{DATE_PATTERN}\s*$"},
         ),
     ),
     "includeDeleted": (
