@@ -1,9 +1,11 @@
-"""The record lists' ``updatedSince`` both ways against the published spec, judged by a
+"""The record lists' ``updatedSince``, the webhook lists' ``since`` and ``until``, and
+recover's ``since``, both ways against the published spec, judged by a
 JSON Schema validator (formats included) as a client or the schema fuzz would: what the
 spec admits the rules take, and what the rules take the spec admits."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
@@ -11,9 +13,11 @@ import jsonschema_rs
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from pydantic import BaseModel, ValidationError
 
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES
+from producersync.service.api.webhook_models import MessageQuery, RecoverRequest
 from producersync.service.app import create_app
 from producersync.service.errors import ApiError
 
@@ -27,6 +31,13 @@ def _parameter(path: str, name: str) -> dict[str, Any]:
     return next(p["schema"] for p in parameters if p["name"] == name)
 
 
+def _validated(model: type[BaseModel], **values: str) -> BaseModel | None:
+    try:
+        return model.model_validate(values)
+    except ValidationError:
+        return None
+
+
 def _updated_since(raw: str) -> bool:
     params = list_query_model(_RESOURCE, per_npn=False, base=PageQuery)(updatedSince=raw)
     try:
@@ -36,9 +47,28 @@ def _updated_since(raw: str) -> bool:
     return True
 
 
+def _message_time(name: str) -> Callable[[str], bool]:
+    return lambda raw: _validated(MessageQuery, **{name: raw}) is not None
+
+
+def _recover_since(raw: str) -> bool:
+    request = _validated(RecoverRequest, since=raw)
+    if not isinstance(request, RecoverRequest):
+        return False
+    # The rules judge it against the clock in UTC (a time without an offset is UTC's): a
+    # time out of UTC's range was a 500.
+    since = request.since
+    (since.replace(tzinfo=dt.UTC) if since.tzinfo is None else since).astimezone(dt.UTC)
+    return True
+
+
+_RECOVER = _SPEC["components"]["schemas"]["RecoverRequest"]["properties"]["since"]
 # Each parameter: its published schema, and whether the service takes a value.
 _PARAMETERS: dict[str, tuple[dict[str, Any], Callable[[str], bool]]] = {
     "updatedSince": (_parameter(f"/v2/{_RESOURCE.key}", "updatedSince"), _updated_since),
+    "since": (_parameter("/v1/webhooks/messages", "since"), _message_time("since")),
+    "until": (_parameter("/v1/webhooks/messages", "until"), _message_time("until")),
+    "recover since": (_RECOVER, _recover_since),
 }
 
 
@@ -83,6 +113,14 @@ _NEAR_TIMES = st.builds(
 @given(name=st.sampled_from(sorted(_PARAMETERS)), raw=_NEAR_TIMES)
 @example(name="updatedSince", raw=" 2025-06-13")
 @example(name="updatedSince", raw="0000-01-01")
+@example(name="since", raw="2026-06-01")
+@example(name="since", raw="2026-06-01 00:00:00")
+@example(name="until", raw="2026-06-01T00:00")
+@example(name="recover since", raw="2026-06-01T00:00:00")
+@example(name="since", raw="2026-06-01_00:00")
+@example(name="since", raw="0001-01-01T00:00+01:00")
+@example(name="until", raw="9999-12-31T23:59-00:01")
+@example(name="recover since", raw="0001-01-01T00:00+00:00")
 def test_a_date_or_time_is_taken_exactly_when_the_spec_admits_it(name: str, raw: str) -> None:
     assert _taken(name, raw) == _admitted(name, raw), raw
 
@@ -96,6 +134,17 @@ def test_a_date_or_time_is_taken_exactly_when_the_spec_admits_it(name: str, raw:
         # Admitted by format: date, refused: there is no year 0.
         ("updatedSince", "0000-01-01", False),
         ("updatedSince", "2026-02-29", False),
+        # Taken and documented ("date or date-time"), where format: date-time refused them.
+        ("since", "2026-06-01", True),
+        ("until", "2026-06-01T12:30", True),
+        ("since", "2026-06-01 12:30:00", True),
+        ("recover since", "2026-06-01T12:30:00", True),
+        # Taken by pydantic, never meant: refused now, as the spec refuses them.
+        ("since", "2026-06-01_12:30", False),
+        ("until", "2026-06-01T12:30:00.1234567890Z", False),
+        # Before year 1 in UTC: refused in the spec as by the rules, not a 500 in recover.
+        ("recover since", "0001-01-01T00:00:00+01:00", False),
+        ("until", "9999-12-31T23:30:00-01:00", False),
     ],
 )
 def test_dates_and_times_the_spec_and_the_rules_disagreed_on(

@@ -298,7 +298,7 @@ _MESSAGES = ["message", "list", "--account", "acme"]
             ["--since", "yesterday"],
             "--since",
             "yesterday",
-            "Input should be a valid datetime",
+            "not an ISO 8601 time of years 1 to 9999",
         ),
         # Not Unix seconds, which pydantic's datetime would read.
         (_ATTEMPTS, ["--until", "1700000000"], "--until", "1700000000", "not an ISO 8601 time"),

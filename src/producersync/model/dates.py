@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["DATE_PATTERN", "iso_date"]
+__all__ = ["DATETIME_PATTERN", "DATE_PATTERN", "iso_date"]
 
 # [0-9], not \d, which takes any script's digits (full-width, Arabic-Indic): ASCII only,
 # as an NPN. And not date.fromisoformat alone, which also reads week dates (2026-W01-1)
@@ -44,3 +44,26 @@ _MONTH_DAY = _any(
 )
 DATE_PATTERN = _any(f"{_YEAR}-{_MONTH_DAY}", _FEB_29)
 """The dates ``iso_date`` reads (0001-01-01 to 9999-12-31), unanchored."""
+
+# The dates from which any offset reaches a UTC time: not the calendar's first and last,
+# where 0001-01-01T00:00+01:00 is before year 1 in UTC.
+_INNER_DATE = _any(
+    _any("000[2-9]", "00[1-9][0-9]", "0[1-9][0-9]{2}", "[1-8][0-9]{3}") + f"-{_MONTH_DAY}",
+    _any("9[0-8][0-9]{2}", "99[0-8][0-9]", "999[0-8]") + f"-{_MONTH_DAY}",
+    "0001-"
+    + _any(
+        "01-(?:0[2-9]|[12][0-9]|3[01])",
+        f"(?:0[2-9]|1[0-2])-{_DAY_1_28}",
+        "(?:0[3-9]|1[0-2])-(?:29|30)",
+        "(?:0[3578]|1[02])-31",
+    ),
+    "9999-"
+    + _any(f"(?:0[1-9]|1[0-2])-{_DAY_1_28}", "(?:0[13-9]|1[0-2])-(?:29|30)", "(?:0[13578]|10)-31"),
+    _FEB_29,
+)
+# Up to 9 decimals (nanoseconds, as Go writes them), of which microseconds are kept.
+_CLOCK = "[Tt ](?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:[.,][0-9]{1,9})?)?"
+_OFFSET = "[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9]"
+DATETIME_PATTERN = _any(f"{DATE_PATTERN}(?:{_CLOCK}[Zz]?)?", f"{_INNER_DATE}{_CLOCK}{_OFFSET}")
+"""ISO 8601 as the API reads a time (unanchored): a date alone (its midnight), or a date
+and a time, to the minute or finer, with a Z, an offset, or neither (UTC)."""

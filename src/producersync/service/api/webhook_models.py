@@ -7,12 +7,22 @@ here, so that a refusal names the field in the rules' words; limits of the colum
 """
 
 import datetime as dt
+import re
 from typing import Annotated, Any, Literal, Self
 
 import orjson
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.alias_generators import to_camel
 
+from producersync.model.dates import DATETIME_PATTERN
 from producersync.model.events import (
     KNOWN_TYPES,
     UPDATES_AVAILABLE,
@@ -181,10 +191,36 @@ class ExampleRequest(_In):
     event_type: EventType
 
 
+_TIME_SYNTAX = re.compile(DATETIME_PATTERN)
+
+
+def _time_text(value: object) -> object:
+    # The grammar the spec publishes, not pydantic's, which is wider ('_' for the 'T', any
+    # number of decimals) and may widen again; spaces around it are read as around every
+    # query value. format: date-time refused the date alone, the time without an offset
+    # and the space for the 'T', all taken and documented.
+    if isinstance(value, str):
+        value = value.strip()
+        if not _TIME_SYNTAX.fullmatch(value):
+            raise ValueError(
+                "not an ISO 8601 time of years 1 to 9999 in UTC: yyyy-MM-dd, or "
+                "yyyy-MM-ddTHH:mm[:ss[.f]] with Z, an offset as +HH:mm, or neither for UTC"
+            )
+    return value
+
+
+_AS_TEXT = BeforeValidator(_time_text)
+_TIME_SCHEMA = WithJsonSchema(
+    {"type": "string", "pattern": rf"^\s*{DATETIME_PATTERN}\s*$"}, mode="validation"
+)
+_GivenTime = Annotated[IsoDatetime, _AS_TEXT, _TIME_SCHEMA]
+_GivenUtcTime = Annotated[UtcDatetime, _AS_TEXT, _TIME_SCHEMA]
+
+
 class RecoverRequest(_In):
     # ISO 8601 as the lists' since and until (pydantic's datetime read Unix seconds too),
     # its offset kept: the rules judge the window on the time as given (management).
-    since: IsoDatetime = Field(
+    since: _GivenTime = Field(
         description="Retry deliveries that failed for good, of messages created since then "
         "(at most 14 days ago; ISO 8601 date or date-time, UTC unless it names its offset)"
     )
@@ -233,13 +269,13 @@ def _iso(value: dt.datetime) -> str:
 
 
 class WindowQuery(BaseModel):
-    since: UtcDatetime | None = Field(
+    since: _GivenUtcTime | None = Field(
         None,
         description="From this time on (ISO 8601 date or date-time; UTC unless it names "
         "its offset)",
         examples=["2026-06-01T00:00:00Z"],
     )
-    until: UtcDatetime | None = Field(
+    until: _GivenUtcTime | None = Field(
         None,
         description="Up to this time, not included, and later than `since` (ISO 8601 date or "
         "date-time; UTC unless it names its offset)",
