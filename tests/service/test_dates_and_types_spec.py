@@ -1,5 +1,5 @@
-"""The record lists' ``updatedSince``, the webhook lists' ``since`` and ``until``, and
-recover's ``since``, both ways against the published spec, judged by a
+"""The record lists' ``updatedSince``, the webhook lists' ``since``, ``until`` and
+``eventType``, and recover's ``since``, both ways against the published spec, judged by a
 JSON Schema validator (formats included) as a client or the schema fuzz would: what the
 spec admits the rules take, and what the rules take the spec admits."""
 
@@ -151,3 +151,41 @@ def test_dates_and_times_the_spec_and_the_rules_disagreed_on(
     name: str, raw: str, taken: bool
 ) -> None:
     assert (_taken(name, raw), _admitted(name, raw)) == (taken, taken)
+
+
+_EVENT_TYPES = _parameter("/v1/webhooks/messages", "eventType")
+
+
+def _types_taken(raw: str) -> bool:
+    return _validated(MessageQuery, eventType=raw) is not None
+
+
+def _types_admitted(raw: str) -> bool:
+    # Comma-separated (form, not exploded), as describe_lists publishes it.
+    validator = jsonschema_rs.validator_for(_EVENT_TYPES, validate_formats=True)
+    return validator.is_valid(raw.split(","))
+
+
+_TYPE = st.sampled_from(
+    ["webhook.test", "producersync.npn.activated", "producersync.updates_available", "nope", ""]
+)
+
+
+@DETERMINISTIC
+@given(
+    st.lists(st.tuples(_SPACE, _TYPE, _SPACE).map("".join), min_size=1, max_size=4).map(",".join)
+)
+@example(" webhook.test")
+@example("webhook.test ,producersync.npn.activated")
+@example("webhook.test,")
+@example("webhookXtest")
+def test_event_types_are_taken_exactly_when_the_spec_admits_them(raw: str) -> None:
+    assert _types_taken(raw) == _types_admitted(raw), raw
+
+
+@DETERMINISTIC
+@given(st.data())
+def test_every_event_type_list_the_spec_admits_is_taken(data: st.DataObject) -> None:
+    item = st.from_regex(_EVENT_TYPES["items"]["pattern"], fullmatch=True)
+    items = data.draw(st.lists(item.filter(lambda i: "," not in i), min_size=1, max_size=5))
+    assert _types_taken(",".join(items)), items
