@@ -255,3 +255,26 @@ def test_the_spec_is_built_when_first_asked_for_not_at_start(tmp_path: Path) -> 
         assert app.openapi_schema is None
         assert "/v2/licenses" in http.get("/openapi.json").json()["paths"]
         assert app.openapi_schema is not None
+
+
+def test_the_subscription_lists_publish_the_limit_the_service_answers_413_above(
+    tmp_path: Path,
+) -> None:
+    """The bodies had no maxItems: a list over PRODUCERSYNC_MAX_SUBSCRIPTION_NPNS was one
+    the spec allowed and the service refused. Now the spec says this service's limit, and
+    the service answers the 413 the operations declare for a list past it."""
+    with store_url("sqlite", tmp_path) as url, running_service(url, max_subscription_npns=3) as svc:
+        operations = svc.spec()["paths"]["/v1/accounts/subscriptions"]
+        bodies = [op["requestBody"] for op in operations.values() if "requestBody" in op]
+        assert len(bodies) == 3
+        for body in bodies:
+            assert body["content"]["application/json"]["schema"]["maxItems"] == 3
+        creds = svc.account()
+        with svc.client(creds) as http:
+            path = "/v1/accounts/subscriptions"
+            assert http.put(path, json=["1", "2", "3"]).status_code == 202
+            refused = http.put(path, json=["1", "2", "3", "4"])
+            assert refused.status_code == 413, refused.text
+            assert "413" in operations["put"]["responses"]
+    default = create_app().openapi()["paths"]["/v1/accounts/subscriptions"]["post"]
+    assert default["requestBody"]["content"]["application/json"]["schema"]["maxItems"] == 50_000

@@ -171,5 +171,5 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     def healthz() -> Health:
         return Health(status="ok")
 
-    app.openapi = lambda: openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: openapi(app, settings.max_subscription_npns)  # type: ignore[method-assign]
     return app

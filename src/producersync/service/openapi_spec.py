@@ -20,16 +20,18 @@ from producersync.service.api.link_schemas import add_link_schemas
 from producersync.service.api.links import add_links
 from producersync.service.api.params import describe_lists
 from producersync.service.api.response_headers import add_response_headers
+from producersync.service.api.subscriptions import publish_npn_limit
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 
 __all__ = ["BuiltInThread", "openapi"]
 
 
-def openapi(app: FastAPI) -> dict[str, Any]:
+def openapi(app: FastAPI, max_subscription_npns: int) -> dict[str, Any]:
     """FastAPI's spec, told the truth about errors: no 422 (validation errors are 400s with
     the standard body), error bodies as application/json, and a 413 wherever a body is
     read (the body limit is middleware, which no route declares), and the headers the
-    middleware sets (rate-limit counts, Retry-After), and lists as comma-separated arrays."""
+    middleware sets (rate-limit counts, Retry-After), and lists as comma-separated arrays,
+    and the subscription lists' limit as this service sets it."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
@@ -56,6 +58,7 @@ def openapi(app: FastAPI) -> dict[str, Any]:
     add_link_schemas(spec)
     add_response_headers(spec)
     describe_lists(spec)
+    publish_npn_limit(spec, max_subscription_npns)
     app.openapi_schema = spec
     return spec
 

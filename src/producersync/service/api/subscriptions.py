@@ -39,7 +39,7 @@ from producersync.service.store.jobs import (
 )
 from producersync.service.store.population import count_subscriptions, page_subscriptions
 
-__all__ = ["MAX_BODY_BYTES", "PATH", "router"]
+__all__ = ["MAX_BODY_BYTES", "PATH", "publish_npn_limit", "router"]
 
 router = APIRouter(tags=["NPN Management"], responses=ERROR_RESPONSES)
 
@@ -158,10 +158,22 @@ _ACCEPTED: dict[int | str, dict[str, Any]] = {
     202: {"model": JobAccepted, "description": "Accepted: the job is queued"},
     413: ERROR_RESPONSES[400]
     | {
-        "description": "More NPNs than PRODUCERSYNC_MAX_SUBSCRIPTION_NPNS (50,000 by default), "
+        "description": "More NPNs than the body's maxItems (PRODUCERSYNC_MAX_SUBSCRIPTION_NPNS, "
+        "50,000 by default), "
         f"or a body over {MAX_BODY_BYTES // 2**20} MiB"
     },
 }
+
+
+def publish_npn_limit(spec: dict[str, Any], limit: int) -> None:
+    """The NPN lists' ``maxItems``: the service's limit (a setting), above which it answers
+    the 413 the operations declare. Unpublished, a list of 50,001 was one the spec allowed
+    and the service refused. A copy of the schema each time: the routes share it, and
+    another app may have another limit."""
+    for operation in spec["paths"][PATH].values():
+        if body := operation.get("requestBody"):
+            media = body["content"]["application/json"]
+            media["schema"] = {**media["schema"], "maxItems": limit}
 
 
 _ASYNC = (
