@@ -16,11 +16,10 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import FlakyStrategyDefinition
-from pydantic import TypeAdapter
 from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import BaseSchema
 
-from producersync.model.events import UtcDatetime
+from producersync.service.api.webhook_models import WindowQuery
 from producersync.service.app import create_app
 from tests.support.service import Credentials, RunningService
 
@@ -35,7 +34,6 @@ __all__ = [
     "published_schema",
 ]
 
-_UTC_TIME: TypeAdapter[dt.datetime] = TypeAdapter(UtcDatetime)
 RATE_LIMIT_HEADERS = ("ratelimit-limit", "ratelimit-remaining", "ratelimit-reset")
 _FUZZ = settings(
     max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None
@@ -261,7 +259,10 @@ def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
         case.query.pop("continuationToken", None)
         window = [case.query.get(name) for name in ("since", "until")]
         if all(isinstance(value, str) for value in window):
-            since, until = (_UTC_TIME.validate_python(value) for value in window)
+            # Read as the service reads them (spaces around them, a date alone...).
+            read = WindowQuery.model_validate(dict(zip(("since", "until"), window, strict=True)))
+            since, until = read.since, read.until
+            assert since is not None and until is not None
             if until < since:
                 case.query["since"], case.query["until"] = window[1], window[0]
             elif until == since:
