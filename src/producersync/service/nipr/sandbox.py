@@ -18,10 +18,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from producersync.service.store import documents
 from producersync.service.store import tables as t
+from producersync.service.store.engine import write_transaction
 
 __all__ = ["SANDBOX_NPNS", "ensure_sandbox", "sandbox_rows"]
 
 SANDBOX_NPNS: tuple[str, ...] = ("15645555", "19855109")
+_PG_LOCK_ID = 0x53424F58  # "SBOX": an arbitrary constant shared by every process
 
 _JOE, _FIRM = SANDBOX_NPNS
 _D = dt.date.fromisoformat
@@ -484,21 +486,29 @@ def sandbox_rows() -> Rows:
     }
 
 
+def _present(connection: sa.Connection) -> bool:
+    query = sa.select(sa.func.count()).select_from(t.entities)
+    query = query.where(t.entities.c.npn.in_(SANDBOX_NPNS))
+    return connection.execute(query).scalar_one() == len(SANDBOX_NPNS)
+
+
 def ensure_sandbox(engine: sa.Engine) -> None:
-    """Insert the sandbox producers unless present; safe when processes race to do it."""
+    """Insert the sandbox producers unless present; safe when processes race to do it.
+    On PostgreSQL they take turns, on an advisory lock, and each looks again when its
+    turn comes: racing, the inserts did nothing but their documents' updates met on the
+    same rows in another order, and one of six commands started together on a new store
+    failed "deadlock detected" (3 rounds in 15). SQLite's write lock queues them."""
     with engine.connect() as connection:
-        present = connection.execute(
-            sa.select(sa.func.count())
-            .select_from(t.entities)
-            .where(t.entities.c.npn.in_(SANDBOX_NPNS))
-        ).scalar_one()
-    if present == len(SANDBOX_NPNS):
-        return
+        if _present(connection):
+            return
     insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
     rows = sandbox_rows()
-    with engine.begin() as connection:
+    with write_transaction(engine) as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_LOCK_ID})
+        if _present(connection):
+            return
         for table in t.RECORD_TABLES:
-            # A racing process may have inserted the same rows: the first one wins.
             connection.execute(insert(table).on_conflict_do_nothing(), rows[table.name])
         for table in documents.MATERIALIZED_TABLES:
             documents.refresh(connection, table, (row["id"] for row in rows[table.name]))
