@@ -9,6 +9,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -27,25 +29,35 @@ pytestmark = pytest.mark.slow(80)
 _STOP_WITHIN = 60
 
 
-def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path: Path) -> None:
+# Half of a request to a route of each served process that reads its body.
+_HALF_SENT = {
+    "service run": (b"POST /oauth2/token", b"Content-Type: application/x-www-form-urlencoded"),
+    "sync run": (b"POST /webhooks/psapi", b"Content-Type: application/json"),
+}
+
+
+@pytest.mark.parametrize("command", sorted(_HALF_SENT))
+def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(
+    tmp_path: Path, command: str
+) -> None:
     """A client that sent half its request held a SIGTERMed process up for good; now the
-    request is cut after the grace period, in one log line, not a traceback."""
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    with service_process(url, tmp_path) as service:
-        host, port = service.base_url.removeprefix("http://").split(":")
+    request is cut after the grace period, in one log line, not a traceback, and answered
+    503: a client of the API and a webhook sender retry it."""
+    start, content_type = _HALF_SENT[command]
+    with _served(command, tmp_path) as served:
+        host, port = served.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as half:
             half.sendall(
-                b"POST /oauth2/token HTTP/1.1\r\nHost: x\r\n"
-                b"Content-Type: application/x-www-form-urlencoded\r\n"
-                b"Content-Length: 100\r\n\r\ngrant_type"
+                start + b" HTTP/1.1\r\nHost: x\r\n" + content_type + b"\r\n"
+                b"Content-Length: 100\r\n\r\n{"
             )
-            # In flight once its headers are read: the token endpoint waits for the rest
-            # of the body. Sent at once, the signal may come first: then nothing hangs.
+            # In flight once its headers are read: the route waits for the rest of the
+            # body. Sent at once, the signal may come first: then nothing hangs.
             time.sleep(1)
-            service.process.send_signal(signal.SIGTERM)
-            code = service.process.wait(timeout=_STOP_WITHIN)
+            served.process.send_signal(signal.SIGTERM)
+            code = served.process.wait(timeout=_STOP_WITHIN)
             answer = _read_all(half)
-        log = service.log.read_text()
+        log = served.log.read_text()
     assert code == -signal.SIGTERM
     assert "timeout graceful shutdown exceeded" in log
     assert "Traceback" not in log and "Exception in ASGI application" not in log
@@ -53,7 +65,10 @@ def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(tmp_path:
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503 "), answer
     assert b"\r\nretry-after: 5\r\n" in head.lower()
-    assert json.loads(body)["path"] == "/oauth2/token"
+    if command == "service run":
+        assert json.loads(body)["path"] == "/oauth2/token"
+    else:
+        assert json.loads(body)["status"] == "unavailable"
 
 
 def _read_all(sock: socket.socket) -> bytes:
@@ -107,6 +122,19 @@ def test_a_served_process_stopped_shuts_down_then_ends_by_the_signal(
     """Ctrl-C or SIGTERM: the app shuts down as it should (its lifespan ended), then the
     process ends by that signal, as a supervisor and a shell expect (130 or 143 in a
     shell). A Ctrl-C exited 0, as if the server had ended of its own accord."""
+    with _served(command, tmp_path) as served:
+        served.process.send_signal(stop)
+        code = served.process.wait(timeout=_STOP_WITHIN)
+    said = served.log.read_text()
+    assert code == -stop, said
+    assert "Application shutdown complete." in said
+    assert "Traceback" not in said
+
+
+@contextmanager
+def _served(command: str, tmp_path: Path) -> Iterator[ServiceProcess]:
+    """``producersync COMMAND`` over SQLite as a terminal's foreground command, once it
+    answers; killed if still alive at the end."""
     env = {
         "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
@@ -124,12 +152,9 @@ def test_a_served_process_stopped_shuts_down_then_ends_by_the_signal(
             env={**os.environ, **env},
         )
     try:
-        wait_healthy(ServiceProcess(process, f"http://127.0.0.1:{port}", log))
-        process.send_signal(stop)
-        code = process.wait(timeout=_STOP_WITHIN)
+        served = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
+        wait_healthy(served)
+        yield served
     finally:
         process.kill()
-    said = log.read_text()
-    assert code == -stop, said
-    assert "Application shutdown complete." in said
-    assert "Traceback" not in said
+        process.wait()

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig, SetEnqueueOptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -24,12 +25,13 @@ from producersync.database_url import dbos_pool_size
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
+from producersync.retry_shortly import RetryShortly
 from producersync.sync import mirror
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import Puller
-from producersync.sync.receiver import Receiver, Start
+from producersync.sync.receiver import Receiver, Start, stopping
 from producersync.sync.settings import SyncSettings
 from producersync.sync.starter import Starter
 from producersync.sync.workflows import (
@@ -196,6 +198,9 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: no_route},
+        # A delivery the stop cut was uvicorn's plain-text 500: a 503, which the sender
+        # retries after Retry-After. An outage of the mirror is the receiver's own 503.
+        middleware=[Middleware(RetryShortly, answer=stopping)],
     )
     # An endpoint URL with a slash too many got a 307 to the receiver's path, which a
     # webhook sender does not follow (Standard Webhooks): a failed delivery that read as

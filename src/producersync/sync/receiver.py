@@ -34,6 +34,7 @@ from starlette.responses import JSONResponse, Response
 
 from producersync.db_outage import OutageLog, unavailable
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
+from producersync.retry_shortly import RETRY_AFTER
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.records import same_json
@@ -47,12 +48,9 @@ from producersync.webhooks import (
     verify,
 )
 
-__all__ = ["RETRY_AFTER_SECONDS", "Receiver", "is_private_header"]
+__all__ = ["Receiver", "is_private_header", "stopping"]
 
 log = logging.getLogger(__name__)
-
-RETRY_AFTER_SECONDS: Final = 5
-"""What a 503 asks the sender to wait: about a database restart."""
 
 _WARN_EVERY: Final = 60.0  # seconds
 
@@ -151,10 +149,7 @@ class Receiver:
             claimed = _header(headers, ID_HEADER)
             head = f"delivery {claimed!r} rejected with {outcome.status}: {outcome.detail}"
             self._rejected.warn(head, _HINTS.get(outcome.status, ""))
-        wait = {"retry-after": str(RETRY_AFTER_SECONDS)} if outcome.status == 503 else None
-        return JSONResponse(
-            {"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait
-        )
+        return _answer(outcome)
 
     async def _read(self, request: Request) -> bytes | None:
         """The raw body, or None once it exceeds the limit (the rest is not read)."""
@@ -246,6 +241,17 @@ class Receiver:
     def _processed(self, event_id: str) -> None:
         with mirror.write_transaction(self._engine) as conn:
             mirror.mark_processed(conn, event_id, dt.datetime.now(dt.UTC))
+
+
+def _answer(outcome: _Outcome) -> Response:
+    wait = RETRY_AFTER if outcome.status == 503 else None
+    return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait)
+
+
+def stopping(_path: str) -> Response:
+    """The answer to a delivery that the process's stop cut (``RetryShortly``): nothing
+    of it was acknowledged, so the sender retries it, here or to a sibling."""
+    return _answer(_Outcome(503, "unavailable", "the receiver is stopping; retry shortly"))
 
 
 _HINTS: Final = {

@@ -20,6 +20,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog, unavailable
+from producersync.retry_shortly import RETRY_AFTER_SECONDS
 from producersync.service.errors import validation_message
 from producersync.service.portal import (
     advanced,
@@ -32,7 +33,6 @@ from producersync.service.portal import (
 from producersync.service.portal.headers import PortalHeaders
 from producersync.service.portal.pages import PortalError, error_page
 from producersync.service.portal.slashes import slash_less
-from producersync.service.unavailable import RETRY_AFTER_SECONDS
 
 __all__ = ["create_portal"]
 
