@@ -449,22 +449,60 @@ async def test_a_rejected_delivery_is_logged_at_most_once_a_minute(
 async def test_a_503_for_an_unavailable_mirror_is_counted(tmp_path: Path) -> None:
     """The sender retries a 503, and the operator must see it: the receipt rate fell
     silent instead, as if no one were sending."""
-    secret = generate_secret()
-    # A mirror that cannot be opened: SQLite's "cannot open", an outage (a lost disk).
-    engine = sa.create_engine(f"sqlite:///{tmp_path / 'gone' / 'mirror.db'}")
-    metrics = Metrics(lambda: None)
-    started: list[str] = []
-    receiver = Receiver(engine, [secret], lambda _e, wid: started.append(wid), metrics, LIMIT)
-    app = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
-    event = NpnActivated.create("1234567")
-    body = event.to_json()
-    signed = headers(event.id, int(time.time()), body, secret)
-    raw = [(name.encode(), value.encode()) for name, value in signed.items()]
-    status, answer = await request(app, "POST", PATH, raw, [body])
-    receiver.close()
-    engine.dispose()
+    gone = _Gone(tmp_path)
+    status, answer = await gone.deliver()
+    gone.close()
     assert (status, json.loads(answer)["status"]) == (503, "unavailable")
-    assert started == []
-    text = metrics.render().decode()
+    assert gone.started == []
+    text = gone.metrics.render().decode()
     assert 'producersync_sync_receipts_total{verdict="unavailable"} 1.0' in text
     assert 'producersync_sync_receipt_duration_seconds_count{verdict="unavailable"} 1.0' in text
+
+
+async def test_the_end_of_a_mirror_outage_is_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The log said the mirror was unavailable and never that it was back, where every
+    delivery answered tells (each records its receipt)."""
+    caplog.set_level(logging.WARNING, logger="producersync.sync.receiver")
+    gone = _Gone(tmp_path)
+    assert (await gone.deliver())[0] == 503
+    gone.directory.mkdir()
+    mirror.open_mirror(gone.url).dispose()  # the disk is back, the mirror on it
+    assert [(await gone.deliver())[0] for _ in range(2)] == [200, 200]
+    gone.close()
+    lines = [r.getMessage() for r in caplog.records if r.name == "producersync.sync.receiver"]
+    assert lines[0].startswith("receiver: the database is unavailable, answering 503: ")
+    assert re.fullmatch(r"receiver: the database is back after \d+ s", lines[1])
+    assert len(lines) == 2
+
+
+class _Gone:
+    """A receiver over a mirror that cannot be opened: SQLite's "cannot open", an outage
+    (a lost disk), until its directory is made."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.secret, self.directory = generate_secret(), tmp_path / "gone"
+        self.url = f"sqlite:///{self.directory / 'mirror.db'}"
+        self.engine = sa.create_engine(self.url)
+        self.metrics = Metrics(lambda: None)
+        self.started: list[str] = []
+        self.receiver = Receiver(
+            self.engine,
+            [self.secret],
+            lambda _e, wid: self.started.append(wid),
+            self.metrics,
+            LIMIT,
+        )
+        self.app = Starlette(routes=[Route(PATH, self.receiver.handle, methods=["POST"])])
+
+    async def deliver(self) -> tuple[int, bytes]:
+        body = NpnActivated.create("1234567").to_json()
+        event_id = json.loads(body)["id"]
+        signed = headers(event_id, int(time.time()), body, self.secret)
+        raw = [(name.encode(), value.encode()) for name, value in signed.items()]
+        return await request(self.app, "POST", PATH, raw, [body])
+
+    def close(self) -> None:
+        self.receiver.close()
+        self.engine.dispose()

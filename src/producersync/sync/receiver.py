@@ -135,6 +135,8 @@ class Receiver:
             return Response(status_code=400)
         try:
             outcome = await self._handle(body, headers, received_at)
+            # Every answer of ``_handle`` recorded its receipt: the mirror was reached.
+            self._outage.succeeded()
         except Exception as exc:
             if not unavailable(exc):
                 raise
