@@ -144,5 +144,6 @@ def test_a_serving_command_builds_its_app_without_collecting(
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_probe")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_probe")
     store = f"sqlite:///{tmp_path / 'store.db'}"
-    assert probed(tmp_path, "service", "run", "--database", store)["collecting"] == [False]
+    for command in ("run", "worker"):
+        assert probed(tmp_path, "service", command, "--database", store)["collecting"] == [False]
     assert probed(tmp_path, "sync", "run")["collecting"] == [False]

@@ -126,6 +126,7 @@ def worker(
     store (and the same DBOS system database): they share the outbox without taking the
     same delivery twice.
     """
+    pause_gc()  # until the app's start tunes it
     settings = service_settings(
         database,
         ctx,

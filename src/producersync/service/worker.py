@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from producersync.gc_tuning import tune_gc
 from producersync.service.background import Background
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
@@ -31,6 +32,7 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
             open_store, settings.database_url, settings.database_pool_size
         )
         background = Background(engine, settings, metrics)
+        tune_gc()
         background.start()
         try:
             yield
