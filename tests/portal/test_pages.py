@@ -28,6 +28,7 @@ from producersync.model.events import (
     NpnActivated,
 )
 from producersync.service.portal import attempts as attempts_page
+from producersync.service.portal import endpoints as endpoints_page
 from producersync.service.portal.app import create_portal
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -1817,3 +1818,23 @@ def test_the_recover_form_offers_its_window_by_the_store_s_clock(
     now = dt.datetime.now(dt.UTC)
     assert latest <= now
     assert earliest <= now - dt.timedelta(days=14) + dt.timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("by", [dt.timedelta(hours=1), -dt.timedelta(hours=1)])
+def test_the_endpoints_success_rate_counts_its_days_by_the_store_s_clock(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    monkeypatch: pytest.MonkeyPatch,
+    by: dt.timedelta,
+) -> None:
+    # Its 7 days ended at the portal process's time, where the attempts are stamped by the
+    # store's: an hour ahead, the window's first hour was left out; an hour behind, the
+    # hour before it was counted.
+    endpoint_id = _create(visitor)
+    window_opens = dt.datetime.now(dt.UTC) - endpoints_page.STATS_WINDOW
+    half_hour = dt.timedelta(minutes=30)
+    log_attempts(portal_service.engine, endpoint_id, [True], start=window_opens + half_hour)
+    log_attempts(portal_service.engine, endpoint_id, [False], start=window_opens - half_hour)
+    skew_clock(monkeypatch, endpoints_page, by)
+    page = visitor.http.get("/portal/endpoints")
+    assert re.search(r">100\.0%</span>\s*<span[^>]*>of 1 attempt<", page.text), page.text
