@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
+from producersync.model import events as events_model
 from producersync.model.events import (
     ENDPOINT_TEST,
     NPN_ACTIVATED,
@@ -27,6 +28,7 @@ from producersync.model.events import (
     UPDATES_AVAILABLE,
     NpnActivated,
 )
+from producersync.service.delivery import management
 from producersync.service.portal import attempts as attempts_page
 from producersync.service.portal import endpoints as endpoints_page
 from producersync.service.portal.app import create_portal
@@ -1838,3 +1840,29 @@ def test_the_endpoints_success_rate_counts_its_days_by_the_store_s_clock(
     skew_clock(monkeypatch, endpoints_page, by)
     page = visitor.http.get("/portal/endpoints")
     assert re.search(r">100\.0%</span>\s*<span[^>]*>of 1 attempt<", page.text), page.text
+
+
+def test_the_events_the_portal_makes_carry_the_store_s_time(
+    portal_service: RunningService, visitor: SignedIn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # By the portal process's clock, a host a day ahead sent an example of tomorrow's run
+    # (and the endpoint's test event dated tomorrow), each beside its message, stamped by
+    # the store, of today.
+    for module in (management, events_model):
+        skew_clock(monkeypatch, module, dt.timedelta(days=1))
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    endpoint_id = _create(visitor)
+    example = visitor.http.get(f"/portal/endpoints/{endpoint_id}/testing")
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
+    assert sent.status_code == 303, sent.text
+    after = dt.datetime.now(dt.UTC)
+    with portal_service.engine.connect() as conn:
+        messages = outbox.list_messages(conn, visitor.creds.account_id, limit=9)
+    events = [orjson.loads(m.payload) for m in messages]
+    assert [e["type"] for e in events] == [UPDATES_AVAILABLE, ENDPOINT_TEST]
+    for event in events:
+        assert before <= dt.datetime.fromisoformat(event["timestamp"]) <= after, event
+    assert events[0]["data"]["runDate"] == events[0]["timestamp"][:10]
+    shown = re.search(r"&#34;runDate&#34;: &#34;([0-9-]+)&#34;", example.text)
+    assert shown is not None, example.text
+    assert before.date() <= dt.date.fromisoformat(shown.group(1)) <= after.date()

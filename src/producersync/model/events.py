@@ -56,6 +56,7 @@ __all__ = [
     "WireDate",
     "iso_z",
     "new_event_id",
+    "to_millisecond",
     "utc_now",
 ]
 
@@ -85,10 +86,14 @@ def new_event_id() -> str:
     return EVENT_ID_PREFIX + secrets.token_hex(12)
 
 
+def to_millisecond(value: dt.datetime) -> dt.datetime:
+    """``value`` cut to the millisecond (what the JSON form carries)."""
+    return value.replace(microsecond=value.microsecond - value.microsecond % 1000)
+
+
 def utc_now() -> dt.datetime:
-    """The current time in UTC, to the millisecond (what the JSON form carries)."""
-    now = dt.datetime.now(dt.UTC)
-    return now.replace(microsecond=now.microsecond - now.microsecond % 1000)
+    """The current time in UTC, to the millisecond."""
+    return to_millisecond(dt.datetime.now(dt.UTC))
 
 
 def _as_utc(value: dt.datetime) -> dt.datetime:
@@ -270,10 +275,12 @@ class EndpointTest(_Envelope):
     data: EndpointTestData
 
     @classmethod
-    def create(cls, endpoint_id: str, *, event_id: str | None = None) -> Self:
+    def create(
+        cls, endpoint_id: str, *, event_id: str | None = None, timestamp: dt.datetime | None = None
+    ) -> Self:
         return cls(
             id=event_id or new_event_id(),
-            timestamp=utc_now(),
+            timestamp=timestamp or utc_now(),
             data=EndpointTestData(
                 endpoint_id=endpoint_id, message="ProducerSync test event: the endpoint is saved"
             ),

@@ -20,6 +20,7 @@ from producersync.model.events import (
     NpnActivated,
     NpnDeactivated,
     UpdatesAvailable,
+    to_millisecond,
 )
 from producersync.service.delivery.publish import publish_events
 from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
@@ -36,6 +37,7 @@ __all__ = [
     "EndpointRuleError",
     "check_event_types",
     "create_endpoint",
+    "event_time",
     "example_event",
     "recover",
     "replay",
@@ -116,7 +118,8 @@ def create_endpoint(
         secret=secret,
         endpoint_id=endpoint_id,
     )
-    publish_events(conn, account_id, [EndpointTest.create(endpoint.id)], endpoint_id=endpoint.id)
+    test = EndpointTest.create(endpoint.id, timestamp=event_time(conn))
+    publish_events(conn, account_id, [test], endpoint_id=endpoint.id)
     return endpoint, secret
 
 
@@ -152,14 +155,22 @@ def rotate_secret_from(
     return store.rotate_secret_from(conn, endpoint_id, secret_id, _grace(settings))
 
 
-def example_event(event_type: str) -> Event:
-    """A realistic example of the type, for Send Example (the sandbox NPN)."""
+def event_time(conn: sa.Connection) -> dt.datetime:
+    """The time an event made here carries: the store's, as its message's and its
+    delivery's are. By this process's own, a host a day ahead sent an example of
+    tomorrow's run, and an event's time disagreed with its message's."""
+    return to_millisecond(outbox.store_clock(conn))
+
+
+def example_event(event_type: str, at: dt.datetime) -> Event:
+    """A realistic example of the type as if sent ``at``, for Send Example (the sandbox
+    NPN)."""
     if event_type == UPDATES_AVAILABLE:
-        return UpdatesAvailable.create(dt.datetime.now(dt.UTC).date())
+        return UpdatesAvailable.create(at.date(), timestamp=at)
     if event_type == NPN_ACTIVATED:
-        return NpnActivated.create(EXAMPLE_NPN)
+        return NpnActivated.create(EXAMPLE_NPN, at, timestamp=at)
     if event_type == NPN_DEACTIVATED:
-        return NpnDeactivated.create(EXAMPLE_NPN)
+        return NpnDeactivated.create(EXAMPLE_NPN, at, timestamp=at)
     raise EndpointRuleError(
         "eventType",
         f"unknown event type '{event_type[:100]}'; known: {', '.join(sorted(EVENT_TYPES))}",
@@ -168,7 +179,7 @@ def example_event(event_type: str) -> Event:
 
 def send_example(conn: sa.Connection, endpoint: store.Endpoint, event_type: str) -> str:
     """Queue an example event of the type to this endpoint only; returns the message id."""
-    event = example_event(event_type)
+    event = example_event(event_type, event_time(conn))
     publish_events(conn, endpoint.account_id, [event], endpoint_id=endpoint.id)
     return event.id
 

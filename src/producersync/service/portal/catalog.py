@@ -3,6 +3,7 @@ schema (the models' own, so it cannot drift from what is sent)."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
@@ -13,6 +14,7 @@ from starlette.responses import Response
 
 from producersync.model.events import EVENT_TYPES
 from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
+from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn
 from producersync.service.portal.pages import render
@@ -27,9 +29,9 @@ def _pretty(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
 
 
-def pretty_example(event_type: str) -> str:
-    """What Send Example sends for the type (fresh id and time each call), indented."""
-    return _pretty(orjson.loads(management.example_event(event_type).to_json()))
+def pretty_example(event_type: str, at: dt.datetime) -> str:
+    """What Send Example sends for the type ``at`` (a fresh id each call), indented."""
+    return _pretty(orjson.loads(management.example_event(event_type, at).to_json()))
 
 
 class _AsSent(GenerateJsonSchema):
@@ -44,8 +46,8 @@ class _AsSent(GenerateJsonSchema):
         return True
 
 
-def _schema(event_type: str) -> str:
-    model = type(management.example_event(event_type))
+def _schema(event_type: str, at: dt.datetime) -> str:
+    model = type(management.example_event(event_type, at))
     # Validation mode: the schema a receiver parses the event with.
     schema = model.model_json_schema(schema_generator=_AsSent)
     schema["description"] = EVENT_TYPE_DESCRIPTIONS[event_type]
@@ -54,8 +56,10 @@ def _schema(event_type: str) -> str:
 
 @router.get("/event-types", name="event_types")
 def event_types(request: Request, visitor: SignedIn) -> Response:
+    with get_context(request).engine.connect() as conn:
+        at = management.event_time(conn)
     catalog = [
-        (name, EVENT_TYPE_DESCRIPTIONS[name], pretty_example(name), _schema(name))
+        (name, EVENT_TYPE_DESCRIPTIONS[name], pretty_example(name, at), _schema(name, at))
         for name in sorted(EVENT_TYPES)
     ]
     return render(request, "event_types.html", visitor=visitor, catalog=catalog)

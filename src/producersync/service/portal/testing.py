@@ -39,6 +39,8 @@ def _page(
     errors: dict[str, str] | None = None,
 ) -> Response:
     chosen = event_type if event_type in EVENT_TYPES else UPDATES_AVAILABLE
+    with get_context(request).engine.connect() as conn:
+        at = management.event_time(conn)
     return render(
         request,
         "testing.html",
@@ -48,7 +50,7 @@ def _page(
         tab="testing",
         types=_TYPES,
         chosen=chosen,
-        example=pretty_example(chosen),
+        example=pretty_example(chosen, at),
         # Only an id is echoed: a crafted link cannot put words on the page.
         sent=sent if _ID.fullmatch(sent := request.query_params.get("sent", "")) else None,
         errors=errors or {},
