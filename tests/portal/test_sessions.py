@@ -18,6 +18,7 @@ from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import portal_links, portal_sessions
+from tests.support.delivery import skew_clock
 
 WEEK = dt.timedelta(days=7)
 HOUR = dt.timedelta(hours=1)
@@ -112,6 +113,30 @@ def test_a_session_ends_on_logout_or_expiry(engine: sa.Engine, account: accounts
         assert store.find_session(conn, ended) is None
         assert store.find_session(conn, expiring) is None
         assert store.find_session(conn, "not-a-session") is None
+
+
+@pytest.mark.parametrize(
+    ("issued_by", "judged_by"), [(dt.timedelta(0), 2 * HOUR), (-2 * HOUR, dt.timedelta(0))]
+)
+def test_links_and_sessions_last_their_time_by_the_store_s_clock(
+    engine: sa.Engine,
+    account: accounts.Account,
+    monkeypatch: pytest.MonkeyPatch,
+    issued_by: dt.timedelta,
+    judged_by: dt.timedelta,
+) -> None:
+    # Each process stamped and judged them by its own clock: a link the CLI issued for an
+    # hour was expired on a portal host two hours ahead, and a session started there
+    # ended early on the other hosts (or, started behind, was dead on arrival).
+    skew_clock(monkeypatch, store, issued_by)
+    with write_transaction(engine) as conn:
+        token, _expires = store.issue_link(conn, account.id, HOUR)
+        session_id = store.redeem_link(conn, store.issue_link(conn, account.id, HOUR)[0], HOUR)
+    skew_clock(monkeypatch, store, judged_by)
+    with engine.connect() as conn:
+        assert store.check_link(conn, token) == account.name
+        assert store.find_session(conn, session_id) is not None
+    assert _redeem(engine, token)
 
 
 def test_csrf_tokens_belong_to_their_secret() -> None:
