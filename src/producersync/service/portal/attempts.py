@@ -17,17 +17,17 @@ from starlette.responses import Response
 
 from producersync.model.events import KNOWN_TYPES
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
+from producersync.service.api.webhook_models import RecoverRequest, WindowQuery
 from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
-from producersync.service.portal.forms import FormInvalid, parse_since, parse_time, rule_errors
+from producersync.service.portal.forms import FormInvalid, read_times, rule_errors
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
 from producersync.service.portal.pages import PortalError, href, query_string, redirect, render
 from producersync.service.portal.paging import page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.timestamps import as_utc
 
 __all__ = ["router"]
 
@@ -95,24 +95,18 @@ class Filters:
             errors["filter-type"] = (
                 f"'{unknown[0][:60]}' is no event type; choose among {', '.join(_TYPES)}"
             )
-        window: dict[str, dt.datetime] = {}
-        for name, value in (("since", self.since), ("until", self.until)):
-            if not value:
-                continue
-            try:
-                # Converted here, not only when bound: a time with no UTC to become is
-                # the form's error, beside its field.
-                window[name] = as_utc(parse_time(f"filter-{name}", value))
-            except FormInvalid as exc:
-                errors.update(exc.errors)
-            except OverflowError:  # 0001-01-01T00:00+01:00 is before year 1 in UTC
-                errors[f"filter-{name}"] = f"'{value[:40]}' is out of the range of a UTC time"
-        since, until = window.get("since"), window.get("until")
-        if since is not None and until is not None and until <= since:
-            errors["filter-until"] = "Until must be later than since"
+        try:
+            typed = {"since": self.since, "until": self.until}
+            window = read_times(WindowQuery, typed, prefix="filter-")
+        except FormInvalid as exc:
+            errors.update(exc.errors)
+        else:
+            refused = window.until_refused("since")
+            if refused is not None:
+                errors["filter-until"] = f"'{self.until[:40]}' {refused[1]}"
         if errors:
             raise FormInvalid(errors)
-        return outbox.LogFilter(frozenset(self.types) or None, since, until)
+        return window.narrowed(frozenset(self.types) or None)
 
 
 def _page(
@@ -335,7 +329,7 @@ def recover(
     with ctx.engine.connect() as conn:
         filters, before = _view_of(conn, endpoint.id, view)
     try:
-        start = parse_since(since)
+        start = read_times(RecoverRequest, {"since": since}).since
         with write_transaction(ctx.engine) as conn, rule_errors():
             queued = management.recover(conn, endpoint, start)
     except FormInvalid as exc:

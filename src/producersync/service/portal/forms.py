@@ -7,13 +7,13 @@ so the column limits are the API's); whether the value is allowed is the rules' 
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TypeVar
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
@@ -24,8 +24,7 @@ __all__ = [
     "EndpointForm",
     "FormInvalid",
     "parse_rate_limit",
-    "parse_since",
-    "parse_time",
+    "read_times",
     "rule_errors",
 ]
 
@@ -39,6 +38,7 @@ _FIELDS = {
     "eventType": "type",
 }
 _DIGITS = re.compile(r"[0-9]+")
+_Times = TypeVar("_Times", bound=BaseModel)
 
 
 def _lines(text: str) -> str:
@@ -136,18 +136,23 @@ def parse_rate_limit(value: str) -> int | None:
     return int(value)
 
 
-def parse_since(value: str) -> dt.datetime:
-    """A date and time, read as UTC unless it names its offset. How far back it may be is
-    the rules' to check."""
-    return parse_time("since", value)
-
-
-def parse_time(field: str, value: str) -> dt.datetime:
-    """The date and time typed in ``field``, read as UTC unless it names its offset."""
+def read_times(model: type[_Times], typed: dict[str, str], *, prefix: str = "") -> _Times:
+    """The times ``typed`` in the form (by field, empty: not given), read as the API reads
+    them: by ``model``, its request model (``WindowQuery``, ``RecoverRequest``), in the
+    one grammar the spec publishes. A form of its own read what ``fromisoformat`` reads,
+    which the API refuses (2025-06-01T09, 20250601, 2025-W01-1) and not all it takes
+    (a lowercase z). ``prefix``: before the fields' names in the form (``filter-``)."""
     try:
-        return dt.datetime.fromisoformat(value.strip())
-    except ValueError:
-        shown = f"'{value[:40]}' is not" if value.strip() else "give"
-        raise FormInvalid(
-            {field: f"{shown} a date and time (UTC), such as 2025-06-01T09:00"}
-        ) from None
+        return model.model_validate({k: v for k, v in typed.items() if v.strip()})
+    except ValidationError as exc:
+        errors: dict[str, str] = {}
+        for error in exc.errors():
+            field = str(error["loc"][0])
+            value = typed.get(field, "")
+            shown = (
+                f"'{value[:40]}' is {reason(error)}"
+                if value.strip()
+                else "give a date and time (UTC), such as 2025-06-01T09:00"
+            )
+            errors.setdefault(prefix + field, shown)
+        raise FormInvalid(errors) from None
