@@ -3,6 +3,7 @@ several accounts settle side by side, and what may fail once a job has committed
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 import uuid
@@ -12,15 +13,17 @@ from collections.abc import Iterator
 import pytest
 import sqlalchemy as sa
 
+from producersync.model import events as events_model
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.population import jobs as population_jobs
 from producersync.service.population.jobs import process_next_job
-from producersync.service.store import accounts, endpoints
+from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.population import all_subscribed
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
-from tests.support.delivery import loaded_store
+from tests.support.delivery import loaded_store, skew_clock
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -136,3 +139,28 @@ def test_a_job_failed_by_the_database_tells_its_client_the_error_without_the_sql
     _drain(engine)
     status, error = _statuses(engine, [job.id])[job.id]
     assert (status, error) == ("FAILED", "IntegrityError: CHECK constraint failed: count >= 0")
+
+
+def test_a_job_s_events_and_its_account_are_dated_by_the_store_s_clock(
+    engine: sa.Engine, npns: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each was stamped by its process's clock: a worker a day ahead dated a job's events
+    # a day off their messages, and clients made by admin on two hosts were listed out of
+    # their order.
+    for module in (accounts, population_jobs, events_model):
+        skew_clock(monkeypatch, module, dt.timedelta(days=1))
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    with write_transaction(engine) as conn:
+        account = accounts.create_account(conn, f"acct-{uuid.uuid4().hex[:10]}", sandbox=False)
+        client_id, _secret = accounts.create_client(conn, account, "producersync:read")
+        create_job(conn, account.id, Operation.APPEND, npns[-1:])
+    _drain(engine)
+    after = dt.datetime.now(dt.UTC)
+    with engine.connect() as conn:
+        client = accounts.find_client(conn, client_id)
+        (message,) = outbox.list_messages(conn, account.id, limit=9)
+    assert client is not None
+    event = json.loads(message.payload)
+    times = [event["timestamp"], event["data"]["activatedAt"]]
+    for at in [account.created_at, client.created_at, *map(dt.datetime.fromisoformat, times)]:
+        assert before <= at <= after, (at, times)

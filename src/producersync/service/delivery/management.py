@@ -20,9 +20,8 @@ from producersync.model.events import (
     NpnActivated,
     NpnDeactivated,
     UpdatesAvailable,
-    to_millisecond,
 )
-from producersync.service.delivery.publish import publish_events
+from producersync.service.delivery.publish import event_time, publish_events
 from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import endpoints as store
@@ -37,7 +36,6 @@ __all__ = [
     "EndpointRuleError",
     "check_event_types",
     "create_endpoint",
-    "event_time",
     "example_event",
     "recover",
     "replay",
@@ -153,13 +151,6 @@ def rotate_secret_from(
 ) -> str | None:
     """The new secret, or ``None`` if the secret of ``secret_id`` was rotated already."""
     return store.rotate_secret_from(conn, endpoint_id, secret_id, _grace(settings))
-
-
-def event_time(conn: sa.Connection) -> dt.datetime:
-    """The time an event made here carries: the store's, as its message's and its
-    delivery's are. By this process's own, a host a day ahead sent an example of
-    tomorrow's run, and an event's time disagreed with its message's."""
-    return to_millisecond(outbox.store_clock(conn))
 
 
 def example_event(event_type: str, at: dt.datetime) -> Event:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Sequence
 
 import sqlalchemy as sa
 
-from producersync.model.events import Event
+from producersync.model.events import Event, to_millisecond
 from producersync.service.store.accounts import list_accounts
-from producersync.service.store.outbox import Message, publish
+from producersync.service.store.outbox import Message, publish, store_clock
 
-__all__ = ["publish_events", "publish_to_every_account"]
+__all__ = ["event_time", "publish_events", "publish_to_every_account"]
+
+
+def event_time(conn: sa.Connection) -> dt.datetime:
+    """The time an event made now carries: the store's, as its message's and its
+    delivery's are. By this process's own, a host a day ahead sent an example of
+    tomorrow's run, and an event's time disagreed with its message's."""
+    return to_millisecond(store_clock(conn))
 
 
 def publish_events(

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from producersync.db_outage import OutageLog, describe, lost_a_conflict, unavailable
-from producersync.model.events import Event, NpnActivated, NpnDeactivated, utc_now
-from producersync.service.delivery.publish import publish_events
+from producersync.model.events import Event, NpnActivated, NpnDeactivated
+from producersync.service.delivery.publish import event_time, publish_events
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
     Action,
@@ -135,7 +135,7 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | None:
             job = oldest_queued_job(conn, account_id)
             if job is None:  # another worker took it
                 return None
-            now = utc_now()
+            now = event_time(conn)
             items = apply_job(conn, job, now)
             record_items(conn, job.id, items)
             finish_job(conn, job.id, items)

@@ -16,6 +16,7 @@ from producersync.model.events import EVENT_TYPES
 from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
 from producersync.service.context import get_context
 from producersync.service.delivery import management
+from producersync.service.delivery.publish import event_time
 from producersync.service.portal.auth import SignedIn
 from producersync.service.portal.pages import render
 from producersync.service.portal.routing import FormRoute
@@ -57,7 +58,7 @@ def _schema(event_type: str, at: dt.datetime) -> str:
 @router.get("/event-types", name="event_types")
 def event_types(request: Request, visitor: SignedIn) -> Response:
     with get_context(request).engine.connect() as conn:
-        at = management.event_time(conn)
+        at = event_time(conn)
     catalog = [
         (name, EVENT_TYPE_DESCRIPTIONS[name], pretty_example(name, at), _schema(name, at))
         for name in sorted(EVENT_TYPES)

@@ -12,6 +12,7 @@ from producersync.model.events import EVENT_TYPES, UPDATES_AVAILABLE
 from producersync.service.api.webhook_models import ID_PATTERN
 from producersync.service.context import get_context
 from producersync.service.delivery import management
+from producersync.service.delivery.publish import event_time
 from producersync.service.errors import ApiError
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.catalog import pretty_example
@@ -40,7 +41,7 @@ def _page(
 ) -> Response:
     chosen = event_type if event_type in EVENT_TYPES else UPDATES_AVAILABLE
     with get_context(request).engine.connect() as conn:
-        at = management.event_time(conn)
+        at = event_time(conn)
     return render(
         request,
         "testing.html",

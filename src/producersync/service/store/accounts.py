@@ -13,6 +13,7 @@ from producersync.service.auth.secrets import (
     new_client_id,
     new_client_secret,
 )
+from producersync.service.store.outbox import store_clock
 from producersync.service.store.tables import accounts, api_clients
 
 __all__ = [
@@ -86,10 +87,6 @@ class ClientRecord:
     revoked_at: dt.datetime | None
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _account(row: sa.Row[tuple[object, ...]]) -> Account:
     return Account(id=row.id, name=row.name, sandbox=row.sandbox, created_at=row.created_at)
 
@@ -99,7 +96,9 @@ def create_account(conn: sa.Connection, name: str, *, sandbox: bool) -> Account:
     name = checked_name(name)
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise AccountExists(f"an account named {name!r} exists already")
-    created = _now()
+    # The store's time, as every other row's: admin may run on any host, and clients made
+    # on two hosts whose clocks differ were listed out of the order they were made in.
+    created = store_clock(conn)
     account_id = conn.execute(
         accounts.insert().values(name=name, sandbox=sandbox, created_at=created)
     ).inserted_primary_key[0]  # type: ignore[index]
@@ -132,7 +131,7 @@ def create_client(conn: sa.Connection, account: Account, scope: str) -> tuple[st
             account_id=account.id,
             secret_hash=hash_secret(secret),
             scope=scope,
-            created_at=_now(),
+            created_at=store_clock(conn),
         )
     )
     return client_id, secret
@@ -186,7 +185,7 @@ def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
     conn.execute(
         api_clients.update()
         .where(api_clients.c.client_id == client_id)
-        .values(secret_hash=hash_secret(secret), secret_rotated_at=_now())
+        .values(secret_hash=hash_secret(secret), secret_rotated_at=store_clock(conn))
     )
     return secret
 
@@ -194,7 +193,7 @@ def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
 def revoke_client(conn: sa.Connection, client_id: str) -> dt.datetime:
     """Revoke a live client: when."""
     _live_client(conn, client_id)
-    revoked_at = _now()
+    revoked_at = store_clock(conn)
     conn.execute(
         api_clients.update()
         .where(api_clients.c.client_id == client_id)
