@@ -135,7 +135,6 @@ REQUEST = httpx2.Request("GET", "https://api.example/v2/licenses")
     [
         ProducerSyncError,
         ResponseValidationError,
-        WaitTimeoutError,
         lambda text: APIError(text, REQUEST),
         lambda text: APIConnectionError(REQUEST, text),
         lambda text: ServerError(text, httpx2.Response(500, request=REQUEST)),
@@ -144,6 +143,12 @@ REQUEST = httpx2.Request("GET", "https://api.example/v2/licenses")
 def test_every_error_class_caps_its_message(make: type[ProducerSyncError]) -> None:
     _assert_capped(str(make("x" * HUGE)), HUGE)
     assert str(APITimeoutError(REQUEST)) == "Request timed out"
+
+
+def test_a_wait_s_timeout_caps_its_message() -> None:
+    """Its job id and last status are the server's (a status of megabytes, say)."""
+    whole = f"job {'x' * HUGE}: no status came within the wait's 30 s"
+    _assert_capped(str(WaitTimeoutError("x" * HUGE, None, 30)), len(whole))
 
 
 @pytest.mark.parametrize("length", [0, 1, MAX_ERROR_CHARS, MAX_ERROR_CHARS + 1, 10**7])

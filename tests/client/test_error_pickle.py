@@ -92,7 +92,7 @@ def test_an_error_without_a_response_round_trips_as_itself(error: APIError) -> N
     [
         ProducerSyncError("client_id and client_secret are required"),
         ResponseValidationError("malformed licenses page: not a JSON object"),
-        WaitTimeoutError("job 7 still PROCESSING after 30 s"),
+        WaitTimeoutError("0ded8367-01ac-4519-8cd7-ce965d55c0b0", None, 30),
     ],
     ids=type,
 )

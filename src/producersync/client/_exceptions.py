@@ -13,7 +13,7 @@
     │   └── APIConnectionError        (no response: refused, reset, DNS…)
     │       └── APITimeoutError
     ├── ResponseValidationError       (a response not shaped as the API documents)
-    ├── WaitTimeoutError              (a job did not finish in time)
+    ├── WaitTimeoutError              (job_id, last_status, timeout: a job not final in time)
     └── CallCancelledError            (a call's Cancellation cancelled: nothing sent since)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
@@ -32,6 +32,7 @@ import httpx2
 from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._json import json_body
 from producersync.client._retry import server_wait
+from producersync.model.subscriptions import JobStatus
 
 __all__ = [
     "APIConnectionError",
@@ -78,7 +79,25 @@ class ResponseValidationError(ProducerSyncError):
 
 
 class WaitTimeoutError(ProducerSyncError):
-    """A subscription job did not reach a final status within the wait."""
+    """A subscription job did not reach a final status within the wait: ``job_id``, the
+    wait's ``timeout`` (seconds), and ``last_status``, the last ``JobStatus`` a poll read
+    (None when none came in time). The status was in the message alone, for a caller to
+    parse back out of it."""
+
+    def __init__(self, job_id: str, last_status: JobStatus | None, timeout: float) -> None:
+        if last_status is None:
+            message = f"job {job_id}: no status came within the wait's {timeout:g} s"
+        else:
+            message = f"job {job_id} still {last_status.status} after {timeout:g} s"
+        super().__init__(message)
+        self.job_id = job_id
+        self.last_status = last_status
+        self.timeout = timeout
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Pickled as an exception is by default, it came back as ``cls(message)``: a
+        # TypeError in a durable workflow reading back a failed step's error.
+        return type(self), (self.job_id, self.last_status, self.timeout)
 
 
 class CallCancelledError(ProducerSyncError):

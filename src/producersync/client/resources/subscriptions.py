@@ -58,7 +58,9 @@ def _wait_ends(timeout: float, poll_interval: float) -> float:
     return time.monotonic() + timeout
 
 
-def _ended(status: JobStatus, ends: float, poll_interval: float, timeout: float) -> bool:
+def _ended(
+    job_id: str, status: JobStatus, ends: float, poll_interval: float, timeout: float
+) -> bool:
     """Whether a wait ends with ``status``; ``WaitTimeoutError`` when it is not final and
     the next poll would come after the wait ``ends``."""
     if status.final:
@@ -70,7 +72,7 @@ def _ended(status: JobStatus, ends: float, poll_interval: float, timeout: float)
             )
         return True
     if time.monotonic() + poll_interval > ends:
-        raise WaitTimeoutError(f"job {status.id} still {status.status} after {timeout:.0f} s")
+        raise WaitTimeoutError(job_id, status, timeout)
     return False
 
 
@@ -133,8 +135,10 @@ class Subscriptions(SyncResource):
     ) -> JobStatus:
         """Poll the job until it is final (``JobStatus.final``: any status but QUEUED and
         IN_PROGRESS), each poll one rate-limited call."""
-        ends = _wait_ends(timeout, poll_interval)
-        while not _ended(status := self.job(job, **options), ends, poll_interval, timeout):
+        job_id, ends = _job_id(job), _wait_ends(timeout, poll_interval)
+        while not _ended(
+            job_id, status := self.job(job_id, **options), ends, poll_interval, timeout
+        ):
             time.sleep(poll_interval)
         return status
 
@@ -185,7 +189,9 @@ class AsyncSubscriptions(AsyncResource):
         poll_interval: float = 1.0,
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
-        ends = _wait_ends(timeout, poll_interval)
-        while not _ended(status := await self.job(job, **options), ends, poll_interval, timeout):
+        job_id, ends = _job_id(job), _wait_ends(timeout, poll_interval)
+        while not _ended(
+            job_id, status := await self.job(job_id, **options), ends, poll_interval, timeout
+        ):
             await anyio.sleep(poll_interval)
         return status
