@@ -124,13 +124,18 @@ class _Watched(Pacer):
         self.slots: list[float] = []
         self.statuses: list[int] = []
 
-    def take(self, priority: float = 0.0, cancel: Cancellation | None = None) -> float:
+    def take(
+        self,
+        priority: float = 0.0,
+        cancel: Cancellation | None = None,
+        until: float | None = None,
+    ) -> float:
         self.slots.append(priority)
-        return super().take(priority, cancel)
+        return super().take(priority, cancel, until)
 
-    async def atake(self, priority: float = 0.0) -> float:
+    async def atake(self, priority: float = 0.0, until: float | None = None) -> float:
         self.slots.append(priority)
-        return await super().atake(priority)
+        return await super().atake(priority, until)
 
     def observe(
         self, status: int, headers: Any, sent_at: float | None = None, body: Any = None

@@ -28,8 +28,11 @@ from producersync.client._constants import (
     RETRY_AFTER_CAP,
 )
 from producersync.client._deadline import (
+    call_end,
+    cut,
     default_deadline,
     hold_to_deadline,
+    left,
     overrun,
     positive,
     set_deadline,
@@ -217,13 +220,22 @@ class BaseClient:
             path = path[len(self._prefix) :]
         return self.base_url + path + (f"?{parts.query}" if parts.query else "")
 
-    def _attempt_limits(
-        self, deadline: float | None, max_retries: int | None
-    ) -> tuple[float, httpx2.Timeout, int]:
-        """A call's deadline for each attempt (its own, else the client's), the timeouts
-        of its waits, none longer than the deadline, and its retries."""
+    def _call_limits(
+        self, deadline: float | None, max_retries: int | None, ends: float | None
+    ) -> tuple[float, int, float | None]:
+        """A call's deadline for each attempt (its own, else the client's), its retries,
+        and its end, each checked."""
         deadline = self.deadline if deadline is None else positive(deadline)
-        return deadline, within(self.timeout, deadline), retries(max_retries, self.max_retries)
+        return deadline, retries(max_retries, self.max_retries), call_end(ends)
+
+    def _limit(self, request: httpx2.Request, deadline: float, ends: float | None) -> float:
+        """Bound ``request``'s attempt, and return its deadline: the call's, cut to the
+        time left before the call ``ends`` (``TimeoutError`` once none is), and no wait
+        of it longer."""
+        deadline = cut(deadline, ends)
+        request.extensions["timeout"] = within(self.timeout, deadline).as_dict()
+        set_deadline(request, deadline)
+        return deadline
 
     def _decide(self, error: ProducerSyncError, attempt: int, max_retries: int) -> float:
         """Seconds to wait before retrying ``error``; raises it when it is final."""
@@ -354,6 +366,7 @@ class SyncAPIClient(BaseClient):
         deadline: float | None = None,
         max_retries: int | None = None,
         cancel: Cancellation | None = None,
+        ends: float | None = None,
     ) -> Any:
         """Send one call through pacing, auth and the retry loop; its JSON body (its bytes
         with ``raw``, for callers that validate JSON themselves). While the rate limit
@@ -361,30 +374,31 @@ class SyncAPIClient(BaseClient):
         ``deadline`` seconds (default: the client's) for the whole of its response.
         Once ``cancel`` is cancelled (from another thread), the call stops waiting for
         its slot or to retry, and raises ``CallCancelledError``. ``max_retries``: the
-        call's, in place of the client's."""
-        deadline, timeout, most = self._attempt_limits(deadline, max_retries)
+        call's, in place of the client's. ``ends``: a time on ``time.monotonic`` the
+        call gives up at, however far its retries got (a job wait's end): every wait of
+        it ends there (for a slot, an attempt, to retry), and it raises
+        ``APITimeoutError``, from its last attempt's error if it had one."""
+        deadline, most, ends = self._call_limits(deadline, max_retries, ends)
         attempt, replayed = 0, False  # retries taken; whether a 401 was replayed (once)
+        failed: Exception | None = None  # the last attempt's error
         while True:
-            sent_at = self.pacer.take(priority, cancel)
-            request = self._http.build_request(
-                method, self._url(path), params=params, json=json, timeout=timeout
-            )
+            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            try:
+                sent_at = self.pacer.take(priority, cancel, ends)
+                self._limit(request, deadline, ends)
+            except TimeoutError as exc:
+                raise APITimeoutError(request) from failed or exc
             started = time.perf_counter()
             try:
-                response = self._send(request, deadline)
+                # Each response held to the attempt's deadline as it comes (``hold_to_deadline``).
+                response = self._http.send(request, auth=self._auth)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                pause(self._retry_delay(request, exc, attempt, most), cancel)
-                attempt += 1
-
-    def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
-        """One attempt, each of its responses held to its deadline as it comes
-        (``hold_to_deadline``)."""
-        set_deadline(request, deadline)
-        return self._http.send(request, auth=self._auth)
+                pause(left(self._retry_delay(request, exc, attempt, most), ends), cancel)
+                attempt, failed = attempt + 1, exc
 
 
 class AsyncAPIClient(BaseClient):
@@ -414,26 +428,30 @@ class AsyncAPIClient(BaseClient):
         priority: float = 0.0,
         deadline: float | None = None,
         max_retries: int | None = None,
+        ends: float | None = None,
     ) -> Any:
         """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
         cancelled with the task, its waits too."""
-        deadline, timeout, most = self._attempt_limits(deadline, max_retries)
+        deadline, most, ends = self._call_limits(deadline, max_retries, ends)
         attempt, replayed = 0, False
+        failed: Exception | None = None
         while True:
-            sent_at = await self.pacer.atake(priority)
-            request = self._http.build_request(
-                method, self._url(path), params=params, json=json, timeout=timeout
-            )
+            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            try:
+                sent_at = await self.pacer.atake(priority, ends)
+                attempt_deadline = self._limit(request, deadline, ends)
+            except TimeoutError as exc:
+                raise APITimeoutError(request) from failed or exc
             started = time.perf_counter()
             try:
-                response = await self._send(request, deadline)
+                response = await self._send(request, attempt_deadline)
                 return self._result(request, response, started, attempt, raw, sent_at)
             except (httpx2.TransportError, httpx2.DecodingError, ProducerSyncError) as exc:
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                await anyio.sleep(self._retry_delay(request, exc, attempt, most))
-                attempt += 1
+                await anyio.sleep(left(self._retry_delay(request, exc, attempt, most), ends))
+                attempt, failed = attempt + 1, exc
 
     async def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:
         """One attempt, cancelled at its deadline."""

@@ -5,6 +5,10 @@ bytes of the response), so a server or a proxy that sent a byte every few second
 call for ever. The deadline bounds an attempt as a whole, token request included, and
 when it passes the attempt is a timeout like any other, for the one retry loop.
 
+A call may also have an end (``request(ends=)``, a job wait's polls): each attempt's
+deadline is cut to the time left before it (``cut``), and the call's other waits, for a
+slot and to retry, end there too (``left``).
+
 ``AsyncClient`` cancels the attempt at its deadline. ``Client`` cannot interrupt a read
 that blocks its thread: it caps every wait at the deadline, and holds each response's
 body to it as the body comes (``hold_to_deadline``, a response hook), so an attempt ends
@@ -24,8 +28,11 @@ from producersync.client._number import real
 
 __all__ = [
     "DEADLINE",
+    "call_end",
+    "cut",
     "default_deadline",
     "hold_to_deadline",
+    "left",
     "overrun",
     "positive",
     "set_deadline",
@@ -69,6 +76,32 @@ def positive(deadline: float) -> float:
     if not (real(deadline) and deadline > 0):  # NaN too
         raise ValueError(f"deadline must be positive (math.inf for none), not {deadline!r:.60}")
     return deadline
+
+
+def call_end(ends: float | None) -> float | None:
+    """A call's end on ``time.monotonic`` as ``request(ends=)`` takes it: None (and
+    ``math.inf``) for none; else ``ValueError`` if it is not a number (NaN: never)."""
+    if ends is None or (real(ends) and math.isinf(ends) and ends > 0):
+        return None
+    if not (real(ends) and math.isfinite(ends)):
+        raise ValueError(f"ends must be a time on time.monotonic, not {ends!r:.60}")
+    return ends
+
+
+def cut(deadline: float, ends: float | None) -> float:
+    """An attempt's deadline in a call that ``ends`` then: the time left, if shorter;
+    ``TimeoutError`` once none is left."""
+    if ends is None:
+        return deadline
+    remaining = ends - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the call's end came before this attempt")
+    return min(deadline, remaining)
+
+
+def left(seconds: float, ends: float | None) -> float:
+    """A wait of ``seconds`` (to retry), cut to end by the call's end."""
+    return seconds if ends is None else min(seconds, max(0.0, ends - time.monotonic()))
 
 
 def within(timeout: httpx2.Timeout, deadline: float) -> httpx2.Timeout:

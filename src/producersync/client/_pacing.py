@@ -87,12 +87,19 @@ class Pacer:
         self._limit = max(1, math.floor(per_minute))
         self._sent: deque[float] = deque(maxlen=self._limit)
 
-    def take(self, priority: float = 0.0, cancel: Cancellation | None = None) -> float:
+    def take(
+        self,
+        priority: float = 0.0,
+        cancel: Cancellation | None = None,
+        until: float | None = None,
+    ) -> float:
         """Block until a slot is this thread's: while several wait, the highest
         ``priority`` gets the next one (the first to ask, among equals). Returns the
         slot's time on the clock (for ``observe``). Once ``cancel`` is cancelled, raises
         ``CallCancelledError`` instead, its place in the queue given up: a thread queued
-        behind others at a slow pace waits for theirs, a slot interval each."""
+        behind others at a slow pace waits for theirs, a slot interval each. A slot not
+        come by ``until`` (on the clock: a call's end) is given up too, with
+        ``TimeoutError``: a 429's hold, up to an hour, outlasted a job wait's timeout."""
         with self._turns, waking(cancel, self._wake):
             ticket = self._join(priority)
             try:
@@ -101,7 +108,7 @@ class Pacer:
                     wait = self._wait(ticket)
                     if wait is not None and wait <= 0:
                         return self._claim()
-                    self._turns.wait(wait)
+                    self._turns.wait(self._before(until, wait))
             finally:
                 self._leave(ticket)
 
@@ -110,7 +117,7 @@ class Pacer:
         with self._turns:
             self._turns.notify_all()
 
-    async def atake(self, priority: float = 0.0) -> float:
+    async def atake(self, priority: float = 0.0, until: float | None = None) -> float:
         """``take`` for a task: waits its turn without blocking the event loop."""
         with self._lock:
             ticket = self._join(priority)
@@ -123,11 +130,22 @@ class Pacer:
                     if self._moved is None:
                         self._moved = anyio.Event()
                     moved = self._moved
+                    wait = self._before(until, wait)
                 with anyio.move_on_after(math.inf if wait is None else wait):
                     await moved.wait()
         finally:
             with self._lock:
                 self._leave(ticket)
+
+    def _before(self, until: float | None, wait: float | None) -> float | None:
+        """``wait`` (None: until woken), cut to end at ``until``; ``TimeoutError`` once
+        ``until`` has passed."""
+        if until is None:
+            return wait
+        left = until - self._clock()
+        if left <= 0:
+            raise TimeoutError("no slot came before the call's end")
+        return left if wait is None else min(wait, left)
 
     def _join(self, priority: float) -> tuple[float, int]:
         """Queue a caller (the lock held); its ticket."""

@@ -12,7 +12,7 @@ from typing import Unpack
 import anyio
 
 from producersync.client._base_client import RequestOptions, checked
-from producersync.client._exceptions import WaitTimeoutError
+from producersync.client._exceptions import APITimeoutError, WaitTimeoutError
 from producersync.client._number import real
 from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
@@ -76,6 +76,16 @@ def _ended(
     return False
 
 
+def _given_up(
+    exc: APITimeoutError, job_id: str, last: JobStatus | None, ends: float, timeout: float
+) -> None:
+    """``WaitTimeoutError``, from ``exc``, when a poll failed so because the wait's end
+    had come (its request gives up there); else nothing, for ``exc`` to go on as it is (a
+    poll's retries spent before the end)."""
+    if time.monotonic() >= ends:
+        raise WaitTimeoutError(job_id, last, timeout) from exc
+
+
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
 _details = partial(parse_page, key="details", model=JobDetail, size=None)
 
@@ -112,7 +122,14 @@ class Subscriptions(SyncResource):
     def job(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
     ) -> JobStatus:
-        return self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}", **options)
+        """The job's status now: one call."""
+        return self._status(_job_id(job), None, options)
+
+    def _status(self, job_id: str, ends: float | None, options: RequestOptions) -> JobStatus:
+        """The job's status, read by a call that gives up at ``ends`` (``request``)."""
+        path = f"{_PATH}/status/{job_id}"
+        body = self._client.request("GET", path, ends=ends, **checked(options))
+        return parse_model(JobStatus, body, f"GET {path}")
 
     def job_details(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
@@ -134,13 +151,20 @@ class Subscriptions(SyncResource):
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
         """Poll the job until it is final (``JobStatus.final``: any status but QUEUED and
-        IN_PROGRESS), each poll one rate-limited call."""
+        IN_PROGRESS), each poll one rate-limited call, and return that status. The wait
+        ends at its ``timeout``, a poll under way included (its slot, its attempts and
+        their retries): ``WaitTimeoutError``, with the job's last status."""
         job_id, ends = _job_id(job), _wait_ends(timeout, poll_interval)
-        while not _ended(
-            job_id, status := self.job(job_id, **options), ends, poll_interval, timeout
-        ):
+        status: JobStatus | None = None
+        while True:
+            try:
+                status = self._status(job_id, ends, options)
+            except APITimeoutError as exc:
+                _given_up(exc, job_id, status, ends, timeout)
+                raise
+            if _ended(job_id, status, ends, poll_interval, timeout):
+                return status
             time.sleep(poll_interval)
-        return status
 
 
 class AsyncSubscriptions(AsyncResource):
@@ -169,7 +193,12 @@ class AsyncSubscriptions(AsyncResource):
     async def job(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
     ) -> JobStatus:
-        return await self._get_model(JobStatus, f"{_PATH}/status/{_job_id(job)}", **options)
+        return await self._status(_job_id(job), None, options)
+
+    async def _status(self, job_id: str, ends: float | None, options: RequestOptions) -> JobStatus:
+        path = f"{_PATH}/status/{job_id}"
+        body = await self._client.request("GET", path, ends=ends, **checked(options))
+        return parse_model(JobStatus, body, f"GET {path}")
 
     def job_details(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
@@ -190,8 +219,13 @@ class AsyncSubscriptions(AsyncResource):
         **options: Unpack[RequestOptions],
     ) -> JobStatus:
         job_id, ends = _job_id(job), _wait_ends(timeout, poll_interval)
-        while not _ended(
-            job_id, status := await self.job(job_id, **options), ends, poll_interval, timeout
-        ):
+        status: JobStatus | None = None
+        while True:
+            try:
+                status = await self._status(job_id, ends, options)
+            except APITimeoutError as exc:
+                _given_up(exc, job_id, status, ends, timeout)
+                raise
+            if _ended(job_id, status, ends, poll_interval, timeout):
+                return status
             await anyio.sleep(poll_interval)
-        return status
