@@ -57,6 +57,15 @@ def _resources() -> list[Any]:
     return pairs
 
 
+def test_every_method_of_both_clients_is_documented() -> None:
+    """``close`` had no docstring on either client."""
+    for cls in (Client, AsyncClient):
+        for name in _public(cls):
+            member = getattr(cls, name)
+            if callable(member):
+                assert inspect.getdoc(member), f"{cls.__name__}.{name}"
+
+
 def test_both_clients_have_the_same_attributes_and_arguments() -> None:
     assert _public(Client) == _public(AsyncClient)
     skip = {"transport"}  # a BaseTransport for one, an AsyncBaseTransport for the other
@@ -86,6 +95,9 @@ def test_every_resource_method_has_an_async_twin_of_the_same_signature(
         lazy = "Pager" in str(ours_returns) or "RecordPages" in str(ours_returns)
         assert inspect.iscoroutinefunction(theirs) is not lazy, method
         assert not inspect.iscoroutinefunction(ours), method
+        # Read in help() and an editor: every async method had none, and four sync ones.
+        assert inspect.getdoc(ours), method
+        assert inspect.getdoc(theirs) == inspect.getdoc(ours), method
 
 
 def test_both_clients_pages_offer_the_same_and_read_the_next_awaited_or_not() -> None:

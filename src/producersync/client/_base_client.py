@@ -351,6 +351,8 @@ class SyncAPIClient(BaseClient):
         )
 
     def close(self) -> None:
+        """Close the connection pool, for good; on a copy (``with_options``) nothing: the
+        pool is the client's it was copied from."""
         if self._owns_http:
             self._http.close()
 
@@ -414,6 +416,7 @@ class AsyncAPIClient(BaseClient):
         )
 
     async def close(self) -> None:
+        """``SyncAPIClient.close``, awaited."""
         if self._owns_http:
             await self._http.aclose()
 

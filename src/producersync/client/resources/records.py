@@ -21,6 +21,7 @@ from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, Sync
 from producersync.client.resources._base import (
     AsyncResource,
     SyncResource,
+    documented_as,
     npn_list,
     query_value,
     valid_id,
@@ -364,6 +365,7 @@ class Records(SyncResource, _RecordsMixin[M]):
         return SyncPager(self._fetch(options), *request)
 
     def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
+        """One record by its id (v1)."""
         return self._get_model(
             self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
         )
@@ -384,6 +386,8 @@ class LicenseLoas(Records[LicenseLoa]):
         continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[LicenseLoa]:
+        """One license's LOAs (v2), lazily; ``continuation_token`` resumes the read as
+        ``list``'s does."""
         path = f"/v2/licenses/{valid_id(license_id, 'license_id')}/licenseLoas"
         request = self._children_request(path, page_size, continuation_token)
         return SyncPager(self._fetch(options), *request)
@@ -398,6 +402,8 @@ class RegulatoryActions(Records[RegulatoryAction]):
         continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[RegulatoryActionValue]:
+        """One regulatory action's values (v2), lazily; ``continuation_token`` resumes
+        the read as ``list``'s does."""
         path = f"/v2/regulatoryActions/{valid_id(action_id, 'action_id')}/regulatoryActionValues"
         request = self._children_request(
             path, page_size, continuation_token, "regulatoryActionValues", RegulatoryActionValue
@@ -405,6 +411,7 @@ class RegulatoryActions(Records[RegulatoryAction]):
         return SyncPager(self._fetch(options), *request)
 
     def get_value(self, value_id: int, **options: Unpack[RequestOptions]) -> RegulatoryActionValue:
+        """One regulatory action value by its id (v1)."""
         return self._get_model(
             RegulatoryActionValue,
             f"/v1/regulatoryActionValues/{valid_id(value_id, 'value_id')}",
@@ -455,6 +462,7 @@ class AsyncRecordPages(Generic[M]):
                 yield item
 
 
+@documented_as(Records)
 class AsyncRecords(AsyncResource, _RecordsMixin[M]):
     def __init__(self, client: Any, spec: RecordSpec[M]) -> None:
         super().__init__(client)
@@ -527,6 +535,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         )
 
 
+@documented_as(Entities)
 class AsyncEntities(AsyncRecords[Entity]):
     async def get(  # type: ignore[override]
         self, npn: str, **options: Unpack[RequestOptions]
@@ -534,6 +543,7 @@ class AsyncEntities(AsyncRecords[Entity]):
         return await self._get_model(Entity, f"/v2/entities/{valid_npn(npn)}", **options)
 
 
+@documented_as(LicenseLoas)
 class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
     def for_license(
         self,
@@ -548,6 +558,7 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
         return AsyncPager(self._fetch(options), *request)
 
 
+@documented_as(RegulatoryActions)
 class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
     def values(
         self,

@@ -18,6 +18,7 @@ from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, Sync
 from producersync.client.resources._base import (
     AsyncResource,
     SyncResource,
+    documented_as,
     npn_list,
     parse_model,
     valid_job_id,
@@ -167,6 +168,7 @@ class Subscriptions(SyncResource):
             time.sleep(poll_interval)
 
 
+@documented_as(Subscriptions)
 class AsyncSubscriptions(AsyncResource):
     def list(self, **options: Unpack[RequestOptions]) -> AsyncPager[Subscription]:
         return AsyncPager(self._fetch(options), _PATH, {"page": 0, "size": _PAGE}, _subscriptions)
