@@ -437,6 +437,7 @@ def serve(app: ASGIApp, settings: Served) -> None:
     had ended of its own accord. The default action for SIGINT, as SIGTERM has it."""
     import uvicorn
 
+    from producersync.bounded_head import BoundedHead
     from producersync.log_format import log_config
 
     # The address taken before the app starts: uvicorn.run binds after, so a second
@@ -452,6 +453,7 @@ def serve(app: ASGIApp, settings: Served) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=BoundedHead,
     )
 
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host

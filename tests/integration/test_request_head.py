@@ -1,0 +1,86 @@
+"""A request's head (request line and headers) is bounded in every process that serves
+HTTP: under httptools it was not, and one connection's headers filled the memory."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from producersync.bounded_head import MAX_HEAD_BYTES
+from tests.support.processes import ServiceProcess, service_process
+
+pytestmark = pytest.mark.slow(20)
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    directory = tmp_path_factory.mktemp("head")
+    with service_process(f"sqlite:///{directory / 'store.db'}", directory) as running:
+        yield running
+
+
+def _connection(service: ServiceProcess) -> socket.socket:
+    url = httpx2.URL(service.base_url)
+    assert url.port is not None
+    sock = socket.create_connection((url.host, url.port))
+    sock.settimeout(30)
+    return sock
+
+
+def _answer(sock: socket.socket) -> bytes:
+    """One response: its head, and its body of the length the head gives."""
+    answer = b""
+    while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
+        answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
+    while len(body) < length and (chunk := sock.recv(65536)):
+        body += chunk
+    return head + b"\r\n\r\n" + body
+
+
+def _padding(size: int) -> bytes:
+    line = b"x-padding: " + b"a" * 1000 + b"\r\n"
+    return line * (size // len(line))
+
+
+def test_a_head_past_the_bound_is_answered_431_before_it_ends(service: ServiceProcess) -> None:
+    # Never ended: the old service read on, holding every line (200 MB of them, its
+    # memory as much larger), and answered nothing until the blank line came.
+    with _connection(service) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES + 8192))
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
+    assert f"exceed {MAX_HEAD_BYTES} bytes".encode() in answer
+    assert b"connection: close" in answer
+
+
+def test_a_head_within_the_bound_and_a_large_body_in_one_write_are_answered(
+    service: ServiceProcess,
+) -> None:
+    # The head, then 200 KB of body, arrive in one read: the body is no part of the head.
+    body = b"[" + b'"15645555",' * 20_000 + b'"15645555"]'
+    head = (
+        b"POST /healthz HTTP/1.1\r\nhost: x\r\n"
+        + _padding(MAX_HEAD_BYTES - 2048)
+        + f"content-length: {len(body)}\r\n\r\n".encode()
+    )
+    with _connection(service) as sock:
+        sock.sendall(head + body)
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 405 "), answer[:200]  # healthz is GET only
+
+
+def test_each_request_of_a_kept_alive_connection_has_its_own_bound(
+    service: ServiceProcess,
+) -> None:
+    request = b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES // 2) + b"\r\n"
+    with _connection(service) as sock:
+        for _ in range(3):
+            sock.sendall(request)
+            answer = _answer(sock)
+            assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
