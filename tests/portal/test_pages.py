@@ -1331,6 +1331,38 @@ def test_newer_goes_back_up_the_attempts_a_page_at_a_time(
     assert f"Attempt {2**40} is not an attempt of this endpoint&#39;s list" in beyond.text
 
 
+@pytest.mark.parametrize(
+    ("outcome", "shown"),
+    [(None, range(99, -1, -1)), ("failed", range(98, -1, -2))],
+)
+def test_oldest_leads_to_the_first_attempts_from_any_page_but_the_last_two(
+    portal_service: RunningService, visitor: SignedIn, outcome: str | None, shown: range
+) -> None:
+    """The first attempts of thousands were reached only by pressing Older page after
+    page (a hundred pages for 2,000 attempts)."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [n % 2 == 1 for n in range(100)])
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    pages = [visitor.http.get(path, params={"outcome": outcome} if outcome else None)]
+    while (older := _older(pages[-1])) is not None:
+        pages.append(visitor.http.get(older))
+    oldest = [f"answer {n}" for n in shown][-20:]
+    # From each page with two or more below it; on the last but one, Older is the last.
+    for page in pages[:-2]:
+        last = visitor.http.get(_link(page, "Oldest") or "")
+        assert _rows(last) == oldest
+        assert _older(last) is None and _link(last, "Oldest") is None
+        assert _link(last, "Newest") is not None and _link(last, "Newer") is not None
+    assert [_link(page, "Oldest") for page in pages[-2:]] == [None, None]
+    # Up from the oldest page, Newer reads back to the newest.
+    page = visitor.http.get(_link(pages[0], "Oldest") or "")
+    seen = _rows(page)
+    while (newer := _link(page, "Newer")) is not None:
+        page = visitor.http.get(newer)
+        seen = [row for row in _rows(page) if row not in seen] + seen
+    assert seen == [f"answer {n}" for n in shown]
+
+
 def test_a_paused_page_stays_paused_through_its_pager(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

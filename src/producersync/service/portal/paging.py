@@ -3,8 +3,9 @@
 A page is named by one cursor, ``before``: it holds the items older than the item of
 that id, and the newest page has none. **Older** names the last item shown, so the
 cursor's own item is the oldest of the page above: **Newer** reads up from there, oldest
-first, to find where that page begins. **Newest** drops the cursor. Older and newer are
-the list's own order, which need not be the ids'.
+first, to find where that page begins. **Newest** drops the cursor; **Oldest** names the
+item above the oldest ``PAGE_SIZE``. Older and newer are the list's own order, which need
+not be the ids'.
 """
 
 from __future__ import annotations
@@ -29,10 +30,16 @@ Row_co = TypeVar("Row_co", bound=_Row, covariant=True)
 
 class Fetch(Protocol[Row_co]):
     """The list's query: at most ``limit`` items, newest first older than the item
-    ``before``, or oldest first newer than the item ``after``."""
+    ``before``, or oldest first newer than the item ``after``, or (``oldest``) oldest
+    first from the list's oldest."""
 
     def __call__(
-        self, *, limit: int, before: int | None = None, after: int | None = None
+        self,
+        *,
+        limit: int,
+        before: int | None = None,
+        after: int | None = None,
+        oldest: bool = False,
     ) -> Sequence[Row_co]: ...
 
 
@@ -62,4 +69,11 @@ def page_of(
         )
     if len(rows) > PAGE_SIZE:
         links.append(("Older", address(rows[PAGE_SIZE - 1].id)))
+        # The oldest page is the PAGE_SIZE oldest, named by the item above them; without
+        # it, the first attempts of thousands were a hundred Older presses down. Left out
+        # where that item is on this page: Older leads to the last page already.
+        oldest = fetch(limit=PAGE_SIZE + 1, oldest=True)
+        shown = {row.id for row in rows[:PAGE_SIZE]}
+        if len(oldest) > PAGE_SIZE and oldest[PAGE_SIZE].id not in shown:
+            links.append(("Oldest", address(oldest[PAGE_SIZE].id)))
     return Page(rows[:PAGE_SIZE], links)

@@ -631,13 +631,15 @@ def list_attempts(
     limit: int = 100,
     before: int | None = None,
     after: int | None = None,
+    oldest: bool = False,
     succeeded: bool | None = None,
     narrowed: LogFilter = EVERYTHING,
 ) -> list[Attempt]:
     """Attempts, newest first (by their start, then id), by endpoint and/or message, by
     outcome if given, and as ``narrowed`` (the message's event type, the attempt's start).
     ``before``: those older than the attempt of that id; ``after``: those newer than it,
-    oldest first (the page above one that begins there). Raises ``UnknownCursor`` for a
+    oldest first (the page above one that begins there); ``oldest``: oldest first from
+    the oldest (where the last page begins). Raises ``UnknownCursor`` for a
     cursor that is no attempt of the endpoint and message."""
     a = webhook_attempts
     scope: list[sa.ColumnElement[bool]] = []
@@ -648,7 +650,7 @@ def list_attempts(
     # Paged on (attempted_at, id), the index's order after the endpoint (and the type): a
     # window far in the past starts where the index reaches it, where paging by id alone
     # read the endpoint's attempts back from the newest until enough were in the window.
-    newest_first = after is None
+    newest_first = after is None and not oldest
     query = sa.select(a).where(*scope)
     if before is not None:
         query = query.where(_beyond(conn, scope, before, older=True))
