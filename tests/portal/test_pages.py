@@ -1363,6 +1363,34 @@ def test_oldest_leads_to_the_first_attempts_from_any_page_but_the_last_two(
     assert seen == [f"answer {n}" for n in shown]
 
 
+@pytest.mark.parametrize(
+    ("query", "said", "last"),
+    [
+        ({}, "No attempts are older", 0),
+        ({"outcome": "failed"}, "No failed attempts are older", 1),
+        ({"type": "webhook.test"}, "No attempts that match these filters are older", 0),
+    ],
+)
+def test_a_page_past_the_last_says_so_and_leads_back_up(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    query: dict[str, str],
+    said: str,
+    last: int,
+) -> None:
+    """Named by the oldest attempt (an address kept, or made by hand), the page said "No
+    attempts yet. Send one from the Testing tab." of an endpoint with 30."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [n % 2 == 0 for n in range(30)])
+    with portal_service.engine.connect() as conn:
+        (first,) = outbox.list_attempts(conn, endpoint_id=endpoint_id, oldest=True, limit=1)
+    path = f"/portal/endpoints/{endpoint_id}/attempts"
+    page = visitor.http.get(path, params={**query, "before": first.id})
+    assert page.status_code == 200 and _rows(page) == []
+    assert said in page.text and "yet" not in page.text and "Send one" not in page.text
+    assert _rows(visitor.http.get(_link(page, "Newer") or ""))[-1] == f"answer {last}"
+
+
 def test_a_paused_page_stays_paused_through_its_pager(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
