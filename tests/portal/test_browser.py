@@ -1045,3 +1045,38 @@ def test_tables_keep_every_column_on_a_320_px_screen(harness: Harness, browser: 
         expect(region).to_be_focused()
         assert region.evaluate("box => box.scrollLeft") == scrolled
     context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_the_attempts_filter_shows_the_times_its_address_names_and_keeps_them(
+    harness: Harness, browser: Browser
+) -> None:
+    """A time the list is filtered by, in the API's grammar but not in the form a
+    datetime-local field holds (a date alone, a Z, an offset, a space for the T), was
+    shown as an empty field, and pressing Filter again (a type ticked) dropped it."""
+    acme = harness.account("times")
+    with write_transaction(harness.engine) as conn:
+        endpoint, _ = endpoints.create_endpoint(conn, acme.id, "http://127.0.0.1:9/times")
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    base = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}/attempts"
+    since, until = page.locator("#filter-since"), page.locator("#filter-until")
+    for typed, shown in [
+        (("2026-06-01", "2026-06-02 09:30z"), ("2026-06-01T00:00", "2026-06-02T09:30")),
+        (
+            ("2026-06-01T09:00+02:00", "2026-06-01T10:00:30Z"),
+            ("2026-06-01T07:00", "2026-06-01T10:00:30"),
+        ),
+    ]:
+        page.goto(f"{base}?updates=paused&since={typed[0]}&until={typed[1]}".replace("+", "%2B"))
+        expect(since).to_have_value(shown[0])
+        expect(until).to_have_value(shown[1])
+        page.get_by_role("checkbox", name=NPN_ACTIVATED).check()
+        page.get_by_role("button", name="Filter").click()
+        expect(page).to_have_url(re.compile(rf"type={re.escape(NPN_ACTIVATED)}"))
+        expect(since).to_have_value(shown[0])
+        expect(until).to_have_value(shown[1])
+        expect(page.get_by_role("link", name="Clear filters")).to_be_visible()
+    context.close()

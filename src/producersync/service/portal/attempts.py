@@ -133,8 +133,13 @@ def _page(
             # A filter that cannot be read shows no list (not the unfiltered one, taken for
             # its answer): the page says why, beside the field.
             filter_errors, shown, links = exc.errors, [], []
+            bounds = (filters.since, filters.until)
         else:
             filter_errors = {}
+            bounds = (
+                _field(narrowed.since, filters.since),
+                _field(narrowed.until, filters.until),
+            )
             fetch = functools.partial(
                 outbox.list_attempts,
                 conn,
@@ -176,7 +181,22 @@ def _page(
         view=query_string(filters.query(before=before)),
         errors=errors or {},
         filter_errors=filter_errors,
+        bounds=bounds,
     )
+
+
+def _field(at: dt.datetime | None, typed: str) -> str:
+    """A filter's bound as its ``<input type="datetime-local">`` can hold it: the instant
+    in UTC, to the minute, or the second or millisecond it names. As typed, a value the
+    field cannot hold (a date alone, a ``Z`` or an offset, a space for the T: the API's
+    grammar, which an address may carry) was shown empty while the list was filtered by
+    it, and pressing Filter again dropped it. Unread (``None``), as typed: its refusal
+    names it."""
+    if at is None:
+        return typed
+    at = at.astimezone(dt.UTC) if at.tzinfo else at
+    spec = "milliseconds" if at.microsecond else "seconds" if at.second else "minutes"
+    return at.replace(tzinfo=None).isoformat(timespec=spec)
 
 
 def _news(new: list[outbox.Attempt]) -> str:
