@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.service.api.paging import DEFAULT_PAGE
 from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -91,6 +92,36 @@ def test_endpoint_round_trip(service: RunningService) -> None:
         assert http.get(path).status_code == 404
         assert http.delete(path).status_code == 404
         assert _ok(http.get(f"{BASE}/endpoints"))["data"] == []
+
+
+def test_endpoints_are_listed_newest_first_a_page_at_a_time(service: RunningService) -> None:
+    """Paged as the messages are: with 500 endpoints, the list was one response."""
+    with service.client(service.account()) as http:
+        created = [_create(http)["id"] for _ in range(DEFAULT_PAGE + 3)]
+        # Newest first by id, which begins with its creation's millisecond (two created in
+        # the same one are in the order of the rest of their ids).
+        newest_first = sorted(created, reverse=True)
+        first = _ok(http.get(f"{BASE}/endpoints"))
+        assert [e["id"] for e in first["data"]] == newest_first[:DEFAULT_PAGE]
+        assert first["nextBefore"] == newest_first[DEFAULT_PAGE - 1]
+        rest = _ok(http.get(f"{BASE}/endpoints", params={"before": first["nextBefore"]}))
+        assert [e["id"] for e in rest["data"]] == newest_first[DEFAULT_PAGE:]
+        assert rest["nextBefore"] is None
+
+        # A script that deletes each endpoint of a page, then asks for the next, goes on.
+        paged: list[str] = []
+        before = None
+        while True:
+            params = {"limit": 2} | ({"before": before} if before else {})
+            page = _ok(http.get(f"{BASE}/endpoints", params=params))
+            paged += [e["id"] for e in page["data"]]
+            for endpoint in page["data"]:
+                assert http.delete(f"{BASE}/endpoints/{endpoint['id']}").status_code == 204
+            before = page["nextBefore"]
+            if before is None:
+                break
+        assert paged == newest_first
+        assert _ok(http.get(f"{BASE}/endpoints")) == {"data": [], "nextBefore": None}
 
 
 def test_secret_is_shown_on_create_and_by_the_secret_route_only(service: RunningService) -> None:
@@ -305,7 +336,7 @@ def test_a_read_only_client_cannot_change_endpoints(service: RunningService) -> 
     writer = service.account()
     reader = service.account(scope="producersync.read")
     with service.client(reader) as http:
-        assert _ok(http.get(f"{BASE}/endpoints")) == {"data": []}
+        assert _ok(http.get(f"{BASE}/endpoints")) == {"data": [], "nextBefore": None}
         assert http.post(f"{BASE}/endpoints", json={"url": URL}).status_code == 403
     with service.client(writer) as http:
         assert http.post(f"{BASE}/endpoints", json={"url": URL}).status_code == 201
@@ -570,6 +601,8 @@ _ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messag
         ),
         (_MESSAGES, {"eventType": ""}, "Invalid value '' for parameter 'eventType': an empty"),
         (_TRIES, {"outcome": "maybe"}, "Invalid value 'maybe' for parameter 'outcome'"),
+        ("/endpoints", {"limit": "251"}, "Invalid value '251' for parameter 'limit'"),
+        ("/endpoints", {"before": "ep-1"}, "Invalid value 'ep-1' for parameter 'before'"),
     ]
     + [
         case

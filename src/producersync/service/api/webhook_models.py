@@ -48,8 +48,9 @@ __all__ = [
     "EndpointAttemptQuery",
     "EndpointCreate",
     "EndpointDisable",
-    "EndpointList",
+    "EndpointPage",
     "EndpointPatch",
+    "EndpointQuery",
     "EndpointSecret",
     "EventTypeInfo",
     "EventTypeList",
@@ -320,6 +321,18 @@ class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
     """``eventType`` is the type of the attempt's message."""
 
 
+class EndpointQuery(BaseModel):
+    """Newest first, a page at a time, as the messages (and Svix's endpoints) are."""
+
+    limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Endpoints per page")
+    before: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="Endpoints whose id sorts before this one (nextBefore), which may have "
+        "been deleted since",
+    )
+
+
 class MessageQuery(WindowQuery, _TypesQuery):
     """``since`` and ``until`` are of the message's creation."""
 
@@ -352,8 +365,9 @@ class WebhookEndpointCreated(WebhookEndpoint):
     secret: str = Field(description="The signing secret (whsec_...); shown only in this response")
 
 
-class EndpointList(_Out):
+class EndpointPage(_Out):
     data: list[WebhookEndpoint]
+    next_before: str | None = Field(description="'before' of the next page; null: no more")
 
 
 class EndpointSecret(_Out):

@@ -34,8 +34,9 @@ from producersync.service.api.webhook_models import (
     EndpointAttemptQuery,
     EndpointCreate,
     EndpointDisable,
-    EndpointList,
+    EndpointPage,
     EndpointPatch,
+    EndpointQuery,
     EndpointSecret,
     EventTypeInfo,
     EventTypeList,
@@ -138,15 +139,21 @@ def list_event_types(call: Reader) -> EventTypeList:
 
 @router.get(
     "/endpoints",
-    summary="List the account's webhook endpoints",
-    description="Every endpoint of the account, without their secrets.",
+    summary="List the account's webhook endpoints, newest first",
+    description="The account's endpoints, without their secrets, newest first by their id "
+    "(which begins with the creation's time); `before` pages through them.",
     operation_id="listWebhookEndpoints",
-    response_model=EndpointList,
+    response_model=EndpointPage,
 )
-def list_endpoints(call: Reader) -> EndpointList:
+def list_endpoints(query: Annotated[EndpointQuery, Query()], call: Reader) -> EndpointPage:
     with call.ctx.engine.connect() as conn:
-        rows = endpoints.list_endpoints(conn, call.principal.account_id)
-    return EndpointList(data=[WebhookEndpoint.of(e) for e in rows])
+        rows = endpoints.endpoint_page(
+            conn, call.principal.account_id, limit=query.limit, before=query.before
+        )
+    return EndpointPage(
+        data=[WebhookEndpoint.of(e) for e in rows],
+        next_before=rows[-1].id if len(rows) == query.limit else None,
+    )
 
 
 @router.post(

@@ -29,6 +29,7 @@ __all__ = [
     "delete_endpoint",
     "disable_endpoint",
     "enable_endpoint",
+    "endpoint_page",
     "endpoint_with_tail",
     "get_endpoint",
     "list_endpoints",
@@ -161,6 +162,19 @@ def list_endpoints(conn: sa.Connection, account_id: int | None = None) -> list[E
     query = sa.select(webhook_endpoints).order_by(webhook_endpoints.c.id)
     if account_id is not None:
         query = query.where(webhook_endpoints.c.account_id == account_id)
+    return [_endpoint(row) for row in conn.execute(query)]
+
+
+def endpoint_page(
+    conn: sa.Connection, account_id: int, *, limit: int, before: str | None = None
+) -> list[Endpoint]:
+    """The account's endpoints, newest first (by id: ``new_id``'s begin with their time),
+    those whose id sorts before ``before`` if given. The cursor need not exist: a script
+    that deletes each endpoint of a page before asking for the next goes on paging."""
+    e = webhook_endpoints
+    query = sa.select(e).where(e.c.account_id == account_id).order_by(e.c.id.desc()).limit(limit)
+    if before is not None:
+        query = query.where(e.c.id < before)
     return [_endpoint(row) for row in conn.execute(query)]
 
 
