@@ -1,7 +1,8 @@
 """The record lists' ``updatedSince``, the webhook lists' ``since``, ``until`` and
-``eventType``, and recover's ``since``, both ways against the published spec, judged by a
-JSON Schema validator (formats included) as a client or the schema fuzz would: what the
-spec admits the rules take, and what the rules take the spec admits."""
+``eventType``, recover's ``since`` and an endpoint's ``eventTypes``, both ways against
+the published spec, judged by a JSON Schema validator (formats included) as a client or
+the schema fuzz would: what the spec admits the rules take, and what the rules take the
+spec admits."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from pydantic import BaseModel, ValidationError
 
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES
-from producersync.service.api.webhook_models import MessageQuery, RecoverRequest
+from producersync.service.api.webhook_models import EndpointCreate, MessageQuery, RecoverRequest
 from producersync.service.app import create_app
+from producersync.service.delivery.management import EndpointRuleError, check_event_types
 from producersync.service.errors import ApiError
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
@@ -189,3 +191,44 @@ def test_every_event_type_list_the_spec_admits_is_taken(data: st.DataObject) -> 
     item = st.from_regex(_EVENT_TYPES["items"]["pattern"], fullmatch=True)
     items = data.draw(st.lists(item.filter(lambda i: "," not in i), min_size=1, max_size=5))
     assert _types_taken(",".join(items)), items
+
+
+_FILTER = _SPEC["components"]["schemas"]["EndpointCreate"]["properties"]["eventTypes"]
+
+
+def _filter_taken(items: list[str]) -> bool:
+    body = _validated(EndpointCreate, url="https://93.184.216.34/hook", eventTypes=items)
+    if not isinstance(body, EndpointCreate):
+        return False
+    try:
+        check_event_types(body.event_types)
+    except EndpointRuleError:
+        return False
+    return True
+
+
+def _filter_admitted(items: list[str]) -> bool:
+    return jsonschema_rs.validator_for(_FILTER, validate_formats=True).is_valid(items)
+
+
+_FILTER_TYPE = st.sampled_from(
+    ["producersync", "producersync.npn.activated", "webhook.test", "producersync.", "nope", ""]
+)
+
+
+@DETERMINISTIC
+@given(st.lists(st.tuples(_SPACE, _FILTER_TYPE, _SPACE).map("".join), max_size=4))
+@example([" producersync"])
+@example(["producersync.updates_available\n"])
+@example([])
+def test_an_endpoint_filter_is_taken_exactly_when_the_spec_admits_it(items: list[str]) -> None:
+    """The rules trim each type: ' producersync' was taken where the spec's enum refused it."""
+    assert _filter_taken(items) == _filter_admitted(items), items
+
+
+@DETERMINISTIC
+@given(st.data())
+def test_every_endpoint_filter_the_spec_admits_is_taken(data: st.DataObject) -> None:
+    item = st.from_regex(_FILTER["anyOf"][0]["items"]["pattern"], fullmatch=True)
+    items = data.draw(st.lists(item, min_size=1, max_size=5))
+    assert _filter_taken(items), items

@@ -8,6 +8,7 @@ here, so that a refusal names the field in the rules' words; limits of the colum
 
 import datetime as dt
 import re
+from collections.abc import Iterable
 from typing import Annotated, Any, Literal, Self
 
 import orjson
@@ -85,12 +86,22 @@ class _Out(BaseModel):
     )
 
 
+def _spaced(names: Iterable[str]) -> str:
+    """A pattern of any of ``names``, with spaces around it: what the rules take, which
+    trim each value before they look it up."""
+    return rf"^\s*(?:{'|'.join(map(re.escape, names))})\s*$"
+
+
 _SubscribableType = Annotated[str, Field(json_schema_extra={"enum": list(SUBSCRIBABLE)})]
+# Given, a pattern, not the enum of what is stored: the rules trim each type, so
+# ' producersync' was taken (as 'producersync') where the enum refused it.
+_GivenSubscribableType = Annotated[str, Field(json_schema_extra={"pattern": _spaced(SUBSCRIBABLE)})]
 _EventTypeFilter = Annotated[
-    list[_SubscribableType],
+    list[_GivenSubscribableType],
     Field(
-        description="Event types and groups the endpoint receives ('producersync' is every "
-        "producersync.* type); null: every type",
+        description="Event types and groups the endpoint receives, spaces around each "
+        f"ignored: {', '.join(SUBSCRIBABLE)} ('producersync' is every producersync.* type); "
+        "null: every type",
         json_schema_extra={"minItems": 1},
     ),
 ]
@@ -236,7 +247,7 @@ def _event_type_array(schema: dict[str, Any]) -> None:
     schema.clear()
     schema.update(
         type="array",
-        items={"type": "string", "pattern": rf"^\s*(?:{'|'.join(map(re.escape, types))})\s*$"},
+        items={"type": "string", "pattern": _spaced(types)},
         minItems=1,
         maxItems=MAX_LIST_ITEMS,
         description=f"Only these event types (any of them), comma-separated: {', '.join(types)}",
