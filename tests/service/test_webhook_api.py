@@ -242,6 +242,27 @@ def test_a_refusal_is_in_words_not_a_pattern(
     assert says in response.json()["message"]
 
 
+@pytest.mark.parametrize(
+    ("suffix", "body", "says"),
+    [
+        ("", {"url": "ftp://127.0.0.1/x"}, "Invalid value 'ftp://127.0.0.1/x' for field 'url'"),
+        ("", {"url": URL, "eventTypes": ["nope"]}, """Invalid value '["nope"]' for field"""),
+        ("", {"url": URL, "rateLimitPerSecond": 0}, "for field 'rateLimitPerSecond'"),
+        ("/{id}/recover", {"since": "2001-01-01"}, "for field 'since': '2001-01-01T00:00:00+00"),
+    ],
+    ids=["url", "event-types", "rate-limit", "recover-since"],
+)
+def test_a_refusal_by_the_rules_names_a_field_of_the_body(
+    service: RunningService, suffix: str, body: dict[str, Any], says: str
+) -> None:
+    """As pydantic's refusals of the body do: the rules' said 'for parameter'."""
+    with service.client(service.account()) as http:
+        path = f"{BASE}/endpoints{suffix.format(id=_create(http)['id'])}"
+        response = http.post(path, json=body)
+    assert response.status_code == 400, response.text
+    assert says in response.json()["message"]
+
+
 def test_a_refusal_shows_the_value_as_json(service: RunningService) -> None:
     with service.client(service.account()) as http:
         endpoint_id = _create(http)["id"]

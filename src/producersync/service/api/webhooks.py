@@ -117,8 +117,9 @@ def _rules(body: BaseModel) -> Iterator[None]:
         yield
     except management.EndpointRuleError as exc:
         value = body.model_dump(mode="json", by_alias=True).get(exc.field)
-        # A URL refused for carrying credentials is shown without them (errors.shown).
-        raise ApiError.bad_parameter(exc.field, value, str(exc)) from None
+        # A URL refused for carrying credentials is shown without them (errors.shown). A
+        # field of the body, as pydantic's refusals of it say: not a parameter.
+        raise ApiError.bad_parameter(exc.field, value, str(exc), noun="field") from None
 
 
 @router.get(
