@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx2
@@ -147,6 +148,31 @@ def test_rotation_returns_a_new_secret_and_the_old_one_keeps_signing(
     with service.engine.connect() as conn:
         active = endpoints.active_secrets(conn, [created["id"]])
     assert active == {created["id"]: [rotated, created["secret"]]}
+
+
+def test_rotations_at_once_leave_one_current_secret(service: RunningService) -> None:
+    """On PostgreSQL, 8 rotations at once left up to 8 current secrets, each signing every
+    message without end, and the secret route showed any one of them."""
+    creds = service.account()
+
+    def rotate(path: str) -> str:
+        with service.client(creds) as http:
+            secret: str = _ok(http.post(f"{path}/secret/rotate"))["secret"]
+            return secret
+
+    with service.client(creds) as http:
+        endpoint_id = _create(http)["id"]
+        path = f"{BASE}/endpoints/{endpoint_id}"
+        for _ in range(3):
+            with ThreadPoolExecutor(8) as pool:
+                rotated = list(pool.map(rotate, [path] * 8))
+            current = _ok(http.get(f"{path}/secret"))["secret"]
+            with service.engine.connect() as conn:
+                active = endpoints.active_secrets(conn, [endpoint_id])[endpoint_id]
+            # The last rotation's secret, and the newest few rotated out in their grace.
+            assert active[0] == current and current in rotated
+            assert len(active) == 1 + endpoints.SECRETS_IN_GRACE
+            assert set(active) <= set(rotated)
 
 
 def test_event_types_are_the_subscribable_ones(service: RunningService) -> None:

@@ -249,6 +249,7 @@ def rotate_secret(
 ) -> str:
     """A new current secret; the old one keeps signing beside it for ``grace``, and so do
     the ``SECRETS_IN_GRACE`` newest of those rotated out before it."""
+    _lock_for_rotation(conn, endpoint_id)
     now = store_clock(conn)
     _retire_current(conn, endpoint_id, now + grace)
     return _add_current(conn, endpoint_id, now, secret)
@@ -259,11 +260,25 @@ def rotate_secret_from(
 ) -> str | None:
     """``rotate_secret``, if the current secret is still the one of ``secret_id``; else
     ``None``, nothing changed: it was rotated since (the same form sent twice, at once or
-    later, rotates once; the row lock the update takes orders two at the same time)."""
+    later, rotates once)."""
+    _lock_for_rotation(conn, endpoint_id)
     now = store_clock(conn)
     if not _retire_current(conn, endpoint_id, now + grace, secret_id):
         return None
     return _add_current(conn, endpoint_id, now, None)
+
+
+def _lock_for_rotation(conn: sa.Connection, endpoint_id: str) -> None:
+    """The endpoint's row locked to the end of the transaction (on PostgreSQL; SQLite's
+    write transactions take turns already). Rotations at once each retired the current
+    secret as their statement found it, blind to the one another had just added, and each
+    added its own: 8 at once left up to 8 current secrets, each signing every message
+    without end. Locked first, each finds the secret the one before it added."""
+    conn.execute(
+        sa.select(webhook_endpoints.c.id)
+        .where(webhook_endpoints.c.id == endpoint_id)
+        .with_for_update()
+    )
 
 
 def _retire_current(
