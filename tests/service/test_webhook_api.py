@@ -15,9 +15,11 @@ from producersync.service.api.paging import DEFAULT_PAGE
 from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_deliveries
+from producersync.service.store.tables import webhook_deliveries, webhook_endpoints
+from tests.support.databases import waiting_on_a_lock
 from tests.support.delivery import log_attempts
 from tests.support.service import RunningService, running_service
+from tests.support.waiting import eventually
 
 BASE = "/v1/webhooks"
 URL = "http://127.0.0.1:9/hook"
@@ -173,6 +175,41 @@ def test_rotations_at_once_leave_one_current_secret(service: RunningService) -> 
             assert active[0] == current and current in rotated
             assert len(active) == 1 + endpoints.SECRETS_IN_GRACE
             assert set(active) <= set(rotated)
+
+
+@pytest.mark.parametrize(
+    ("method", "suffix", "body"),
+    [
+        ("POST", "/secret/rotate", None),
+        ("POST", "/send-example", {"eventType": NPN_ACTIVATED}),
+        ("POST", "/messages/{message}/replay", None),
+        ("GET", "/secret", None),
+    ],
+    ids=["rotate", "send-example", "replay", "secret"],
+)
+def test_an_endpoint_deleted_meanwhile_is_a_404_not_a_500(
+    service: RunningService, method: str, suffix: str, body: dict[str, str] | None
+) -> None:
+    """On PostgreSQL, a DELETE committed while the request ran failed the foreign key of
+    the row it added (or the read of a secret that every endpoint has): a 500."""
+    if service.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's writers take turns, so none runs while another deletes")
+    with service.client(service.account()) as http:
+        endpoint_id = _create(http)["id"]
+        message = _messages(http)[0]["id"]
+        path = f"{BASE}/endpoints/{endpoint_id}{suffix.format(message=message)}"
+        with ThreadPoolExecutor(1) as pool:
+            with service.engine.begin() as conn:
+                # The secrets held too: the request gets past its look-up of the endpoint
+                # (the DELETE is not committed yet) and waits at its first use of a secret.
+                conn.execute(sa.text("LOCK TABLE webhook_secrets IN ACCESS EXCLUSIVE MODE"))
+                deleted = sa.delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
+                conn.execute(deleted)
+                answer = pool.submit(http.request, method, path, json=body)
+                eventually(lambda: answer.done() or waiting_on_a_lock(service.engine))
+            response = answer.result()
+    assert response.status_code == 404, response.text
+    assert f"No webhook endpoint {endpoint_id}" in response.json()["message"]
 
 
 def test_event_types_are_the_subscribable_ones(service: RunningService) -> None:

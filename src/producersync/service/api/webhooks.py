@@ -96,8 +96,15 @@ Reader = Annotated[Call, Depends(request_call)]
 Writer = Annotated[Call, Depends(_writer_call)]
 
 
-def _owned(conn: sa.Connection, call: Call, endpoint_id: str) -> endpoints.Endpoint:
-    endpoint = endpoints.get_endpoint(conn, call.principal.account_id, endpoint_id)
+def _owned(
+    conn: sa.Connection, call: Call, endpoint_id: str, *, lock: bool = False
+) -> endpoints.Endpoint:
+    """The caller's endpoint, or a 404. ``lock``, for a change that adds rows naming it:
+    its row locked to the end of the transaction. On PostgreSQL, a DELETE of the endpoint
+    committed between the lookup and the insert failed the insert's foreign key, and a
+    replay, a rotation or Send Example answered 500; locked, the lookup waits for the
+    DELETE and finds no endpoint."""
+    endpoint = endpoints.get_endpoint(conn, call.principal.account_id, endpoint_id, lock=lock)
     if endpoint is None:
         raise ApiError(404, f"No webhook endpoint {endpoint_id}")
     return endpoint
@@ -291,7 +298,10 @@ def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     with call.ctx.engine.connect() as conn:
         endpoint = _owned(conn, call, endpointId)
         secret = endpoints.current_secret(conn, endpoint.id)
-    assert secret is not None  # every endpoint is created with one, and rotation replaces it
+    if secret is None:
+        # Every endpoint has one (rotation replaces it), until it is deleted: on PostgreSQL
+        # a DELETE committed between the two reads, and this failed an assert, a 500.
+        raise ApiError(404, f"No webhook endpoint {endpointId}")
     return EndpointSecret(secret=secret)
 
 
@@ -306,7 +316,7 @@ def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
 )
 def rotate_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     with write_transaction(call.ctx.engine) as conn:
-        endpoint = _owned(conn, call, endpointId)
+        endpoint = _owned(conn, call, endpointId, lock=True)
         secret = management.rotate_secret(conn, call.ctx.settings, endpoint.id)
     return EndpointSecret(secret=secret)
 
@@ -322,7 +332,7 @@ def rotate_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
 )
 def send_example(endpointId: EndpointId, body: ExampleRequest, call: Writer) -> MessageAccepted:
     with write_transaction(call.ctx.engine) as conn, _rules(body):
-        endpoint = _owned(conn, call, endpointId)
+        endpoint = _owned(conn, call, endpointId, lock=True)
         message_id = management.send_example(conn, endpoint, body.event_type)
     call.ctx.published()
     return MessageAccepted(message_id=message_id)
@@ -395,7 +405,7 @@ def endpoint_attempts(
 )
 def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> DeliveryAccepted:
     with write_transaction(call.ctx.engine) as conn:
-        delivery_id = management.replay(conn, _owned(conn, call, endpointId), messageId)
+        delivery_id = management.replay(conn, _owned(conn, call, endpointId, lock=True), messageId)
     if delivery_id is None:
         raise ApiError(404, f"No webhook message {messageId}")
     call.ctx.published()
