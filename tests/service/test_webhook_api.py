@@ -15,11 +15,10 @@ from producersync.service.api.paging import DEFAULT_PAGE
 from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_deliveries, webhook_endpoints
-from tests.support.databases import waiting_on_a_lock
+from producersync.service.store.tables import webhook_deliveries
+from tests.support.databases import answered_while_deleted
 from tests.support.delivery import log_attempts
 from tests.support.service import RunningService, running_service
-from tests.support.waiting import eventually
 
 BASE = "/v1/webhooks"
 URL = "http://127.0.0.1:9/hook"
@@ -198,16 +197,9 @@ def test_an_endpoint_deleted_meanwhile_is_a_404_not_a_500(
         endpoint_id = _create(http)["id"]
         message = _messages(http)[0]["id"]
         path = f"{BASE}/endpoints/{endpoint_id}{suffix.format(message=message)}"
-        with ThreadPoolExecutor(1) as pool:
-            with service.engine.begin() as conn:
-                # The secrets held too: the request gets past its look-up of the endpoint
-                # (the DELETE is not committed yet) and waits at its first use of a secret.
-                conn.execute(sa.text("LOCK TABLE webhook_secrets IN ACCESS EXCLUSIVE MODE"))
-                deleted = sa.delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id)
-                conn.execute(deleted)
-                answer = pool.submit(http.request, method, path, json=body)
-                eventually(lambda: answer.done() or waiting_on_a_lock(service.engine))
-            response = answer.result()
+        response = answered_while_deleted(
+            service.engine, endpoint_id, lambda: http.request(method, path, json=body)
+        )
     assert response.status_code == 404, response.text
     assert f"No webhook endpoint {endpoint_id}" in response.json()["message"]
 

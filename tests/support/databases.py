@@ -14,6 +14,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from functools import partial
 from pathlib import Path
@@ -24,6 +25,8 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 from alembic.script import ScriptDirectory
+
+from tests.support.waiting import eventually
 
 ADMIN_URL = os.environ.get(
     "PRODUCERSYNC_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -501,6 +504,23 @@ def waiting_on_a_lock(engine: sa.Engine) -> bool:
             "WHERE datname = current_database() AND wait_event_type = 'Lock'"
         )
         return bool(conn.execute(waiting).scalar_one())
+
+
+def answered_while_deleted(engine: sa.Engine, endpoint_id: str, send: Callable[[], _T]) -> _T:
+    """What ``send()`` (a request naming the webhook endpoint) gives when the endpoint is
+    deleted while it runs: a transaction deletes it and holds its secrets too, so that
+    the request gets past a look-up of the endpoint (the DELETE is not committed yet) and
+    waits at its first use of a row of it; the DELETE is committed once it waits
+    (PostgreSQL: SQLite's writers take turns)."""
+    from producersync.service.store.tables import webhook_endpoints
+
+    with ThreadPoolExecutor(1) as pool:
+        with engine.begin() as conn:
+            conn.execute(sa.text("LOCK TABLE webhook_secrets IN ACCESS EXCLUSIVE MODE"))
+            conn.execute(sa.delete(webhook_endpoints).where(webhook_endpoints.c.id == endpoint_id))
+            answer = pool.submit(send)
+            eventually(lambda: answer.done() or waiting_on_a_lock(engine))
+        return answer.result()
 
 
 @contextmanager

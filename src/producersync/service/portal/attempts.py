@@ -327,7 +327,9 @@ def resend(
 ) -> Response:
     ctx = get_context(request)
     with write_transaction(ctx.engine) as conn:
-        delivery = management.replay(conn, owned(conn, visitor, endpoint_id), message_id)
+        # Locked: deleted meanwhile, the delivery failed the foreign key, a 500.
+        endpoint = owned(conn, visitor, endpoint_id, lock=True)
+        delivery = management.replay(conn, endpoint, message_id)
         filters, before = _view_of(conn, endpoint_id, view)
     if delivery is None:
         raise PortalError.not_found("message")

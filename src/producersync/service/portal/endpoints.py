@@ -319,7 +319,8 @@ def rotate_secret(
     ctx = get_context(request)
     secret: str | None
     with write_transaction(ctx.engine) as conn:
-        endpoint = owned(conn, visitor, endpoint_id)
+        # Locked: deleted meanwhile, its new secret failed the foreign key, a 500.
+        endpoint = owned(conn, visitor, endpoint_id, lock=True)
         if replacing is None:  # a form not from the Overview: rotates whatever is current
             secret = management.rotate_secret(conn, ctx.settings, endpoint.id)
         else:

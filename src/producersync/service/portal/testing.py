@@ -17,7 +17,7 @@ from producersync.service.errors import ApiError
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.catalog import pretty_example
 from producersync.service.portal.forms import FormInvalid, rule_errors
-from producersync.service.portal.lookup import Owned
+from producersync.service.portal.lookup import Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
@@ -81,8 +81,10 @@ def send_example(
         return redirect(request, "testing", {"type": type}, endpoint_id=endpoint.id)
     ctx = get_context(request)
     try:
-        # Were the endpoint deleted meanwhile, the message would find no delivery to make.
         with write_transaction(ctx.engine) as conn, rule_errors():
+            # Read again, locked: deleted since the route read it, or while this ran, the
+            # example's delivery failed the foreign key, a 500.
+            endpoint = owned(conn, visitor, endpoint.id, lock=True)
             message_id = management.send_example(conn, endpoint, type)
     except FormInvalid as exc:
         return _page(request, visitor, endpoint, type, errors=exc.errors)

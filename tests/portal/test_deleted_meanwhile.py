@@ -1,0 +1,56 @@
+"""The portal's changes to an endpoint deleted while they run, on PostgreSQL (the other
+portal tests run on SQLite, whose writers take turns, so none runs while another
+deletes)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx2
+import pytest
+
+from producersync.model.events import UPDATES_AVAILABLE
+from tests.portal.conftest import SignedIn, sign_in
+from tests.support.databases import answered_while_deleted, migrated_store
+from tests.support.service import RunningService, running_service
+
+pytestmark = pytest.mark.postgres
+
+URL = "http://127.0.0.1:9/portal"
+
+
+@pytest.fixture(scope="module")
+def postgres_portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
+    directory = tmp_path_factory.mktemp("portal-pg")
+    with migrated_store("postgres", directory) as url, running_service(url) as service:
+        yield service
+
+
+@pytest.mark.parametrize(
+    ("suffix", "fields"),
+    [
+        ("/secret/rotate", {}),
+        ("/testing", {"type": UPDATES_AVAILABLE}),
+        ("/messages/{message}/resend", {}),
+    ],
+    ids=["rotate", "send-example", "resend"],
+)
+def test_a_change_to_an_endpoint_deleted_meanwhile_is_a_404_not_a_500(
+    postgres_portal: RunningService, suffix: str, fields: dict[str, str]
+) -> None:
+    """Each failed the foreign key of the row it added: a 500."""
+    visitor: SignedIn = sign_in(postgres_portal, postgres_portal.account())
+    try:
+        with postgres_portal.client(visitor.creds) as api:
+            endpoint_id = api.post("/v1/webhooks/endpoints", json={"url": URL}).json()["id"]
+            message = api.get("/v1/webhooks/messages").json()["data"][0]["id"]
+        path = f"/portal/endpoints/{endpoint_id}{suffix.format(message=message)}"
+
+        def send() -> httpx2.Response:
+            return visitor.form(path, **fields)
+
+        answer = answered_while_deleted(postgres_portal.engine, endpoint_id, send)
+    finally:
+        visitor.http.close()
+    assert answer.status_code == 404, answer.text
+    assert "This account has no such endpoint." in answer.text
