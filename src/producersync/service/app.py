@@ -30,6 +30,7 @@ from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.openapi_spec import BuiltInThread, openapi
 from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter, moving_window
+from producersync.service.served_routes import serve
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.open import open_store
@@ -143,11 +144,14 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Outside even the metrics, which answer nothing of their own: every layer, the gate's
     # choice of API paths and the metrics' route templates included, reads the same path.
     app.add_middleware(EncodedSlash)
-    app.include_router(token_endpoint.router)
-    app.include_router(subscriptions.router)
-    app.include_router(v2.router)
-    app.include_router(v1.router)
-    app.include_router(webhooks.router)
+    serve(
+        app,
+        token_endpoint.router,
+        subscriptions.router,
+        v2.router,
+        v1.router,
+        webhooks.router,
+    )
     # A sub-application, not a router: its pages, its session sign-in and its HTML error
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
     app.mount(_PORTAL, portal)

@@ -33,6 +33,7 @@ from producersync.service.portal import (
 from producersync.service.portal.headers import PortalHeaders
 from producersync.service.portal.pages import PortalError, error_page
 from producersync.service.portal.slashes import slash_less
+from producersync.service.served_routes import serve
 
 __all__ = ["create_portal"]
 
@@ -53,8 +54,10 @@ def create_portal() -> FastAPI:
     # Its own redirect for a slash more (slashes.py), by a path, not a URL on the Host header.
     portal = _Portal(openapi_url=None, docs_url=None, redoc_url=None, redirect_slashes=False)
     portal.mount("/static", StaticFiles(directory=_STATIC), name="static")
-    for module in (login, endpoints, testing, advanced, attempts, catalog):
-        portal.include_router(module.router)
+    serve(
+        portal,
+        *(m.router for m in (login, endpoints, testing, advanced, attempts, catalog)),
+    )
     _install_error_pages(portal)
     return portal
 
