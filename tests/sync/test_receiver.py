@@ -3,6 +3,7 @@ workflows): what each kind of delivery is answered, recorded and started."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import json
@@ -20,6 +21,7 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.routing import Route
+from starlette.types import Message
 
 from producersync.model.events import EndpointTest, Event, NpnActivated, UpdatesAvailable
 from producersync.sync import mirror
@@ -457,6 +459,53 @@ async def test_a_503_for_an_unavailable_mirror_is_counted(tmp_path: Path) -> Non
     text = gone.metrics.render().decode()
     assert 'producersync_sync_receipts_total{verdict="unavailable"} 1.0' in text
     assert 'producersync_sync_receipt_duration_seconds_count{verdict="unavailable"} 1.0' in text
+
+
+async def test_a_delivery_cut_by_the_stop_is_counted(tmp_path: Path) -> None:
+    """A delivery still unanswered when the stop cuts it (uvicorn cancels it after the
+    grace period) gets the receiver's 503 from RetryShortly, outside the receiver, and the
+    sender retries it: counted, as the mirror's 503 is; it went uncounted."""
+    settings = SyncSettings(
+        webhook_secrets=[SecretStr(generate_secret())], mirror_url=f"sqlite:///{tmp_path}/m.db"
+    )
+    app = create_app(settings, start=lambda _event, _wid: None)
+    first, waiting, sent = True, asyncio.Event(), list[Message]()
+
+    async def receive() -> Message:
+        nonlocal first
+        if first:
+            first = False
+            return {"type": "http.request", "body": b"{", "more_body": True}
+        waiting.set()
+        await asyncio.Event().wait()  # the rest of the body never comes
+        raise AssertionError("unreachable")
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "method": "POST",
+        "path": PATH,
+        "root_path": "",
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), (b"content-length", b"100")],
+    }
+    delivery = asyncio.ensure_future(app(scope, receive, send))
+    await waiting.wait()  # the receiver awaits the rest of the body
+    delivery.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await delivery
+    assert (sent[0]["status"], json.loads(sent[1]["body"])["status"]) == (503, "unavailable")
+    shown = samples((await request(app, "GET", "/metrics", []))[1].decode())
+    assert shown["producersync_sync_receipts_total", frozenset({("verdict", "unavailable")})] == 1
+    assert (
+        shown[
+            "producersync_sync_receipt_duration_seconds_count",
+            frozenset({("verdict", "unavailable")}),
+        ]
+        == 1
+    )
 
 
 async def test_the_end_of_a_mirror_outage_is_logged_once(

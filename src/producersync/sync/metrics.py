@@ -45,7 +45,7 @@ class Metrics:
             "producersync_sync_receipts",
             "Webhook deliveries received, by verdict (accepted, duplicate, ignored: a test "
             "or an unknown type, rejected: refused with a 4xx, unavailable: answered 503, "
-            "the mirror out of reach, not recorded).",
+            "the mirror out of reach, not recorded, or the delivery cut by the stop).",
             ["verdict"],
             registry=self.registry,
         )

@@ -19,6 +19,7 @@ that the sender retries once it is fixed.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -128,30 +129,42 @@ class Receiver:
         started, received_at = time.perf_counter(), dt.datetime.now(dt.UTC)
         headers = _joined(request.headers.items())
         try:
-            body = await self._read(request)
+            outcome = await self._outcome(await self._read(request), headers, received_at)
         except ClientDisconnect:
             # The sender's network, not our error (and no traceback in the log): no one
             # reads this answer, and the sender retries what it did not see acknowledged.
             return Response(status_code=400)
-        try:
-            outcome = await self._handle(body, headers, received_at)
-            # Every answer of ``_handle`` recorded its receipt: the mirror was reached.
-            self._outage.succeeded()
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            self._outage.failed(exc, "answering 503")
-            outcome = _Outcome(503, "unavailable", "the mirror is unavailable; retry shortly")
-        # Every answer counted, the 503s too: a receipt rate that drops to nothing in an
-        # outage looks like a sender that stopped sending.
-        self._metrics.receipts.labels(outcome.verdict).inc()
-        elapsed = time.perf_counter() - started
-        self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
+        except asyncio.CancelledError:
+            # Cut by the process's stop: RetryShortly, outside, answers it ``stopping``.
+            self._count(_STOPPING, started)
+            raise
+        self._count(outcome, started)
         if outcome.verdict == "rejected":
             claimed = _header(headers, ID_HEADER)
             head = f"delivery {claimed!r} rejected with {outcome.status}: {outcome.detail}"
             self._rejected.warn(head, _HINTS.get(outcome.status, ""))
         return _answer(outcome)
+
+    async def _outcome(
+        self, body: bytes | None, headers: dict[str, str], received_at: dt.datetime
+    ) -> _Outcome:
+        try:
+            outcome = await self._handle(body, headers, received_at)
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            self._outage.failed(exc, "answering 503")
+            return _Outcome(503, "unavailable", "the mirror is unavailable; retry shortly")
+        # Every answer of ``_handle`` recorded its receipt: the mirror was reached.
+        self._outage.succeeded()
+        return outcome
+
+    def _count(self, outcome: _Outcome, started: float) -> None:
+        # Every answer counted, the 503s too: a receipt rate that drops to nothing in an
+        # outage or a restart looks like a sender that stopped sending.
+        self._metrics.receipts.labels(outcome.verdict).inc()
+        elapsed = time.perf_counter() - started
+        self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
 
     async def _read(self, request: Request) -> bytes | None:
         """The raw body, or None once it exceeds the limit (the rest is not read)."""
@@ -250,10 +263,13 @@ def _answer(outcome: _Outcome) -> Response:
     return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait)
 
 
+_STOPPING: Final = _Outcome(503, "unavailable", "the receiver is stopping; retry shortly")
+
+
 def stopping(_path: str) -> Response:
     """The answer to a delivery that the process's stop cut (``RetryShortly``): nothing
     of it was acknowledged, so the sender retries it, here or to a sibling."""
-    return _answer(_Outcome(503, "unavailable", "the receiver is stopping; retry shortly"))
+    return _answer(_STOPPING)
 
 
 _HINTS: Final = {
