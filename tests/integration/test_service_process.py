@@ -4,6 +4,7 @@ start does after a SIGKILL, or on a DBOS system database not made yet: test_serv
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import httpx2
@@ -13,6 +14,12 @@ from tests.support.processes import cli, cli_json, service_process
 from tests.support.service import token_response as _token
 
 pytestmark = pytest.mark.slow(70)
+
+
+def _entity(base_url: str, token: str) -> httpx2.Response:
+    return httpx2.get(
+        f"{base_url}/v2/entities/15645555", headers={"authorization": f"Bearer {token}"}
+    )
 
 
 def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
@@ -29,14 +36,19 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
 
     with service_process(database, tmp_path) as service:
         token = _token(service.base_url, client_id, secret).json()["access_token"]
-        entity = httpx2.get(
-            f"{service.base_url}/v2/entities/15645555", headers={"authorization": f"Bearer {token}"}
-        ).json()
+        entity = _entity(service.base_url, token).json()
         assert entity["firstName"] == "Joe" and entity["id"] == 158583
 
         rotated = cli_json("admin", "client", "rotate-secret", client_id, "--json", *db)
         assert _token(service.base_url, client_id, secret).status_code == 401
-        assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 200
+        taken = _token(service.base_url, client_id, str(rotated["client_secret"]))
+        assert taken.status_code == 200
+        # The token taken with the old secret is refused within seconds; the new one is not.
+        deadline = time.monotonic() + 15
+        while _entity(service.base_url, token).status_code != 401:
+            assert time.monotonic() < deadline, "the old secret's token was not refused"
+            time.sleep(0.5)
+        assert _entity(service.base_url, taken.json()["access_token"]).status_code == 200
 
         revoked = cli_json("admin", "client", "revoke", client_id, "--json", *db)
         assert revoked["client_id"] == client_id and revoked["revokedAt"]

@@ -317,6 +317,75 @@ def test_rotated_secret_replaces_the_old_one(service: RunningService) -> None:
     assert new.status_code == 200
 
 
+def _refused_within(http: httpx2.Client, token: str, seconds: float = 15) -> httpx2.Response:
+    """The answer to a call with ``token`` once it is refused, waited for (each process
+    rereads revocations and rotations at most every 5 s)."""
+    deadline = time.monotonic() + seconds
+    authorization = {"authorization": f"Bearer {token}"}
+    while (answer := http.get("/v2/licenses", headers=authorization)).status_code != 401:
+        assert time.monotonic() < deadline, "the token was not refused"
+        time.sleep(0.5)
+    return answer
+
+
+def test_a_rotated_secret_cuts_off_the_tokens_issued_under_it(service: RunningService) -> None:
+    """A secret is rotated because it leaked: the tokens a thief took with it were good for
+    their hour. They are refused within seconds, as a revoked client's are, and a token
+    taken with the new secret, even at once (before this process rereads the rotations),
+    is not."""
+    creds = service.account()
+    old = service.token(creds)
+    with service.client() as http:
+        assert http.get("/v2/licenses", headers={"authorization": f"Bearer {old}"}).is_success
+        with write_transaction(service.engine) as conn:
+            new_secret = accounts.rotate_client_secret(conn, creds.client_id)
+        new = _token(service, data=_form(creds, secret=new_secret)).json()["access_token"]
+        new_auth = {"authorization": f"Bearer {new}"}
+        assert http.get("/v2/licenses", headers=new_auth).status_code == 200
+        refused = _refused_within(http, old)
+        assert http.get("/v2/licenses", headers=new_auth).status_code == 200
+    _assert_standard_error(refused, 401, "/v2/licenses")
+    assert refused.headers["www-authenticate"] == (
+        'Bearer realm="producersync", error="invalid_token", '
+        'error_description="The client secret the token was issued under has been rotated"'
+    )
+
+
+@pytest.mark.parametrize(
+    ("under_new_secret", "issued_after_rotation", "taken"),
+    [
+        (False, 0, False),  # the thief's, in the rotation's second: iat told it from a new one
+        (False, 3600, False),  # by a host whose clock runs an hour ahead of the store's
+        (True, 0, True),  # the owner's, in the rotation's second
+        (True, -3600, True),  # by a host whose clock runs an hour behind the store's
+    ],
+)
+def test_which_secret_a_token_was_issued_under_decides_not_its_iat(
+    service: RunningService, under_new_secret: bool, issued_after_rotation: int, taken: bool
+) -> None:
+    """iat is in whole seconds by the issuing host's clock, the rotation to the microsecond
+    by the store's: neither orders a token against a rotation. The token says which secret
+    it was issued under, and that alone decides."""
+    creds = service.account()
+    witness = service.token(creds)  # refused once the service has read the rotation
+    with write_transaction(service.engine) as conn:
+        accounts.rotate_client_secret(conn, creds.client_id)
+        client = accounts.find_client(conn, creds.client_id)
+    assert client is not None and client.secret_rotated_at is not None
+    rotated = client.secret_rotated_at
+    codec = TokenCodec(load_or_create_key(service.engine, "token-signing"), 7200)
+    principal = Principal(creds.client_id, creds.account_id, False, "producersync.read")
+    token = codec.issue(
+        principal,
+        rotated if under_new_secret else None,
+        now=int(rotated.timestamp()) + issued_after_rotation,
+    )
+    with service.client() as http:
+        _refused_within(http, witness)
+        answer = http.get("/v2/licenses", headers={"authorization": f"Bearer {token}"})
+    assert answer.status_code == (200 if taken else 401), answer.text
+
+
 def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None:
     creds = service.account()
     with service.client(creds) as http:

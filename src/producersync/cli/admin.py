@@ -151,7 +151,8 @@ def client_rotate_secret(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Issue a new client secret (shown once); the old one stops working at once."""
+    """Issue a new client secret (shown once); the old one stops working at once, and the
+    tokens issued under it within seconds."""
     from producersync.service.store import accounts as store_accounts
     from producersync.service.store.engine import write_transaction
 

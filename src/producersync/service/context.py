@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from producersync.service.api.cursor import CursorCodec
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.ratelimit import RateLimiter
 from producersync.service.settings import ServiceSettings
-from producersync.service.store.accounts import revoked_since
+from producersync.service.store.accounts import Cutoff, token_cutoffs
 
 __all__ = ["Revocations", "ServiceContext", "get_context"]
 
@@ -25,22 +26,34 @@ _REVOCATION_REFRESH_SECONDS = 5.0
 
 @dataclass
 class Revocations:
-    """Revoked clients, reread at most every few seconds so that token checks stay off the
-    database while a revocation still takes effect everywhere within seconds."""
+    """Revoked clients and rotated secrets, reread at most every few seconds so that token
+    checks stay off the database while either still takes effect everywhere within seconds."""
 
     engine: sa.Engine
-    _revoked: dict[str, float] = field(default_factory=dict)
+    _cutoffs: dict[str, Cutoff] = field(default_factory=dict)
     _read_at: float = 0.0
 
-    async def is_revoked(self, client_id: str) -> bool:
+    async def refusal(self, client_id: str, secret_rotated_at: dt.datetime | None) -> str | None:
+        """Why a token of ``client_id`` issued under the secret rotated in at
+        ``secret_rotated_at`` is refused, or ``None``."""
         if time.monotonic() - self._read_at > _REVOCATION_REFRESH_SECONDS:
-            self._revoked = await anyio.to_thread.run_sync(self._read)
+            self._cutoffs = await anyio.to_thread.run_sync(self._read)
             self._read_at = time.monotonic()
-        return client_id in self._revoked
+        cutoff = self._cutoffs.get(client_id)
+        if cutoff is None:
+            return None
+        if cutoff.revoked:
+            return "The client has been revoked"
+        # Older, not other: a token issued under a secret rotated in after this process
+        # last read the rotations is taken, not refused until its next read.
+        rotated = cutoff.secret_rotated_at
+        if rotated is not None and (secret_rotated_at is None or secret_rotated_at < rotated):
+            return "The client secret the token was issued under has been rotated"
+        return None
 
-    def _read(self) -> dict[str, float]:
+    def _read(self) -> dict[str, Cutoff]:
         with self.engine.connect() as conn:
-            return revoked_since(conn)
+            return token_cutoffs(conn)
 
 
 class KeyedLock:

@@ -41,13 +41,13 @@ class ApiGate:
             await _deny(scope, receive, send, 401, "Missing bearer token", path)
             return
         try:
-            principal, _issued = ctx.tokens.verify(token.strip())
+            principal, secret_rotated_at = ctx.tokens.verify(token.strip())
         except InvalidToken as exc:
             await _deny(scope, receive, send, 401, str(exc), path, "invalid_token")
             return
-        if await ctx.revocations.is_revoked(principal.client_id):
-            message = "The client has been revoked"
-            await _deny(scope, receive, send, 401, message, path, "invalid_token")
+        refusal = await ctx.revocations.refusal(principal.client_id, secret_rotated_at)
+        if refusal is not None:
+            await _deny(scope, receive, send, 401, refusal, path, "invalid_token")
             return
 
         decision = await ctx.api_limiter.hit(principal.client_id)

@@ -225,7 +225,7 @@ async def token(request: Request) -> Response:
     body = {
         "token_type": "Bearer",
         "expires_in": ctx.tokens.ttl_seconds,
-        "access_token": ctx.tokens.issue(principal),
+        "access_token": ctx.tokens.issue(principal, client.secret_rotated_at),
         "scope": scope,
     }
     return Response(

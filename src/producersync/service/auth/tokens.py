@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import threading
 import time
@@ -15,6 +16,8 @@ from producersync.service.auth.principal import Principal
 __all__ = ["ISSUER", "InvalidToken", "TokenCodec"]
 
 ISSUER = "producersync"
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
 _VERIFIED_MOST = 4096  # tokens remembered as verified; the oldest is forgotten first
 
 
@@ -32,12 +35,19 @@ class TokenCodec:
         # A client sends the same token for an hour: its signature and claims are checked
         # once (PyJWT takes ~40 us, on every request), then only its expiry. Keyed by the
         # token's digest, so that no bearer secret sits in memory as a key to compare.
-        self._verified: dict[bytes, tuple[Principal, int, int]] = {}
+        self._verified: dict[bytes, tuple[Principal, dt.datetime | None, int]] = {}
         self._verified_lock = threading.Lock()
 
-    def issue(self, principal: Principal, now: float | None = None) -> str:
+    def issue(
+        self,
+        principal: Principal,
+        secret_rotated_at: dt.datetime | None = None,
+        now: float | None = None,
+    ) -> str:
+        """A token for ``principal``, whose client authenticated with the secret rotated in
+        at ``secret_rotated_at`` (``None``: its first)."""
         issued = int(now if now is not None else time.time())
-        claims = {
+        claims: dict[str, object] = {
             "iss": ISSUER,
             "sub": principal.client_id,
             "acct": principal.account_id,
@@ -47,25 +57,32 @@ class TokenCodec:
             "exp": issued + self.ttl_seconds,
             "jti": uuid.uuid4().hex,
         }
+        # Which secret the token was issued under, exactly: the store's stamp of its
+        # rotation, to the microsecond. iat cannot tell: in whole seconds, by this host's
+        # clock, a token taken with the leaked secret just before a rotation and one taken
+        # with the new secret just after bear the same iat, or the order of two clocks.
+        if secret_rotated_at is not None:
+            claims["srt"] = (secret_rotated_at - _EPOCH) // _MICROSECOND
         return jwt.encode(claims, self._key, algorithm="HS256")
 
-    def verify(self, token: str) -> tuple[Principal, int]:
-        """The principal and the issue time (for revocation checks)."""
+    def verify(self, token: str) -> tuple[Principal, dt.datetime | None]:
+        """The principal, and when the secret the token was issued under was rotated in
+        (``None``: the client's first secret), for the check against later rotations."""
         digest = hashlib.sha256(token.encode()).digest()
         known = self._verified.get(digest)
         if known is not None:
-            principal, issued, expires = known
+            principal, secret_rotated_at, expires = known
             if expires <= self._clock():  # as PyJWT decides it, without leeway
                 raise InvalidToken("The access token has expired")
-            return principal, issued
-        principal, issued, expires = self._decode(token)
+            return principal, secret_rotated_at
+        principal, secret_rotated_at, expires = self._decode(token)
         with self._verified_lock:
             if len(self._verified) >= _VERIFIED_MOST:
                 del self._verified[next(iter(self._verified))]
-            self._verified[digest] = (principal, issued, expires)
-        return principal, issued
+            self._verified[digest] = (principal, secret_rotated_at, expires)
+        return principal, secret_rotated_at
 
-    def _decode(self, token: str) -> tuple[Principal, int, int]:
+    def _decode(self, token: str) -> tuple[Principal, dt.datetime | None, int]:
         try:
             claims = jwt.decode(
                 token,
@@ -83,7 +100,9 @@ class TokenCodec:
                 sandbox=bool(claims.get("sbx", False)),
                 scope=str(claims.get("scope", "")),
             )
-            return principal, int(claims["iat"]), int(claims["exp"])
+            stamp = claims.get("srt")
+            rotated = None if stamp is None else _EPOCH + int(stamp) * _MICROSECOND
+            return principal, rotated, int(claims["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The access token has expired") from exc
         except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:

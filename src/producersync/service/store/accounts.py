@@ -21,6 +21,7 @@ __all__ = [
     "Account",
     "AccountExists",
     "ClientRecord",
+    "Cutoff",
     "InvalidName",
     "NotFound",
     "account_name",
@@ -32,8 +33,8 @@ __all__ = [
     "list_accounts",
     "list_clients",
     "revoke_client",
-    "revoked_since",
     "rotate_client_secret",
+    "token_cutoffs",
 ]
 
 
@@ -84,6 +85,7 @@ class ClientRecord:
     scope: str
     secret_hash: str
     created_at: dt.datetime
+    secret_rotated_at: dt.datetime | None
     revoked_at: dt.datetime | None
 
 
@@ -151,6 +153,7 @@ def _client(row: sa.Row[tuple[object, ...]]) -> ClientRecord:
         scope=row.scope,
         secret_hash=row.secret_hash,
         created_at=row.created_at,
+        secret_rotated_at=row.secret_rotated_at,
         revoked_at=row.revoked_at,
     )
 
@@ -202,11 +205,21 @@ def revoke_client(conn: sa.Connection, client_id: str) -> dt.datetime:
     return revoked_at
 
 
-def revoked_since(conn: sa.Connection) -> dict[str, float]:
-    """client_id -> revocation time (epoch seconds) of every revoked client."""
+@dataclass(frozen=True, slots=True)
+class Cutoff:
+    """What of a client's access tokens the API refuses: all of them once it is revoked,
+    those issued under a secret rotated out (see ``TokenCodec.issue``) once it is rotated."""
+
+    revoked: bool
+    secret_rotated_at: dt.datetime | None
+
+
+def token_cutoffs(conn: sa.Connection) -> dict[str, Cutoff]:
+    """client_id -> its cutoff, for every client revoked or whose secret was rotated."""
+    c = api_clients.c
     rows = conn.execute(
-        sa.select(api_clients.c.client_id, api_clients.c.revoked_at).where(
-            api_clients.c.revoked_at.is_not(None)
+        sa.select(c.client_id, c.revoked_at, c.secret_rotated_at).where(
+            sa.or_(c.revoked_at.is_not(None), c.secret_rotated_at.is_not(None))
         )
     )
-    return {r.client_id: r.revoked_at.timestamp() for r in rows}
+    return {r.client_id: Cutoff(r.revoked_at is not None, r.secret_rotated_at) for r in rows}
