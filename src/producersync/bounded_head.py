@@ -8,13 +8,23 @@ unauthenticated connection sent 200 MB of headers and the process held them all 
 memory grew by as much), then answered 200. h11 stops at 16 KiB of head, but httptools
 offers no such setting. Past ``MAX_HEAD_BYTES`` the connection is answered 431 and
 closed, before the app sees the request.
+
+Nor is there a bound on a head's time (uvicorn has none, under either parser): a client
+that opened a connection and sent nothing, or a header line a minute, held its connection
+(and a file descriptor) for good, and a few thousand such exhausted the process's. A head
+not ended ``head_seconds`` after its first byte (a new connection: after its opening) is
+answered 408 and the connection closed; one that sent nothing is closed. The wait between
+a kept-alive connection's requests is uvicorn's ``timeout_keep_alive``, a body's the app's.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Final
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from producersync.head_settings import HEAD_TIMEOUT_SECONDS
 
 __all__ = ["MAX_HEAD_BYTES", "BoundedHead"]
 
@@ -22,8 +32,9 @@ MAX_HEAD_BYTES: Final = 64 * 1024
 """Four times h11's 16 KiB: an API URL listing the 1,000 NPNs a filter takes, each sent
 as ``%2C``-separated digits, is some 13 KB."""
 
-_REFUSAL: Final = (
-    f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones."
+_TOO_LARGE: Final = (
+    b"431 Request Header Fields Too Large",
+    f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones.",
 )
 
 
@@ -33,10 +44,28 @@ class BoundedHead(HttpToolsProtocol):
     parser has read them, so that a read (up to 256 KiB) that ends the head and goes on
     into a large body is not taken for a large head. A read that ends one request's body
     and begins the next one's head (a pipelining client) is not counted: a head is held
-    to ``MAX_HEAD_BYTES`` and one read at most."""
+    to ``MAX_HEAD_BYTES`` and one read at most. And times each head, from the connection's
+    opening or the first byte of the next (``on_message_begin``) to its end."""
 
+    head_seconds: float = HEAD_TIMEOUT_SECONDS
     _head_bytes = 0
     _reading_head = True  # a connection starts with a request's head
+    _head_begun = False
+    _head_timer: asyncio.TimerHandle | None = None
+
+    @classmethod
+    def within(cls, seconds: float) -> type[BoundedHead]:
+        """This protocol, each head bounded to ``seconds``: uvicorn makes the protocol of
+        each connection from the class it is given."""
+        return type(cls.__name__, (cls,), {"head_seconds": seconds})
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._time_head()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._untime_head()
+        super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
         if self._reading_head:
@@ -47,20 +76,53 @@ class BoundedHead(HttpToolsProtocol):
             and self._head_bytes > MAX_HEAD_BYTES
             and not self.transport.is_closing()  # refused already, or by the parser
         ):
-            self._refuse()
+            self._refuse(*_TOO_LARGE)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_begun = True
+        if self._head_timer is None:  # a new connection's is timed from its opening
+            self._time_head()
 
     def on_headers_complete(self) -> None:
-        self._reading_head, self._head_bytes = False, 0
+        self._reading_head, self._head_bytes, self._head_begun = False, 0, False
+        self._untime_head()
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._reading_head = True  # what comes next is the next request's head
 
-    def _refuse(self) -> None:
-        body = _REFUSAL.encode()
+    def _time_head(self) -> None:
+        self._head_timer = self.loop.call_later(self.head_seconds, self._head_timed_out)
+
+    def _untime_head(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timed_out(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing():
+            return
+        if self.cycle is not None and not self.cycle.response_complete:
+            # A pipelined head stalled while the request before it is answered: a 408
+            # now would land inside that answer. The connection ends after it, as a
+            # graceful shutdown ends it.
+            self.cycle.keep_alive = False
+        elif self._head_begun:
+            message = (
+                f"The request line and headers took over {self.head_seconds:g} s; "
+                "send them at once."
+            )
+            self._refuse(b"408 Request Timeout", message)
+        else:
+            self.transport.close()  # nothing came: no request to answer
+
+    def _refuse(self, status: bytes, message: str) -> None:
+        body = message.encode()
         head = [
-            b"HTTP/1.1 431 Request Header Fields Too Large\r\n",
+            b"HTTP/1.1 " + status + b"\r\n",
             *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
             b"content-type: text/plain; charset=utf-8\r\n",
             b"content-length: " + str(len(body)).encode() + b"\r\n",

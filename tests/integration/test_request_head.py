@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import socket
+import time
 from collections.abc import Iterator
 
 import httpx2
@@ -20,6 +21,19 @@ pytestmark = pytest.mark.slow(20)
 def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
     directory = tmp_path_factory.mktemp("head")
     with service_process(f"sqlite:///{directory / 'store.db'}", directory) as running:
+        yield running
+
+
+# Short, for the time bound's tests; uvicorn's keep-alive wait (5 s) is longer.
+_HEAD_SECONDS = 1
+
+
+@pytest.fixture(scope="module")
+def hurried(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A service that gives a request's head ``_HEAD_SECONDS``."""
+    directory = tmp_path_factory.mktemp("head-time")
+    env = {"PRODUCERSYNC_HEAD_TIMEOUT_SECONDS": str(_HEAD_SECONDS)}
+    with service_process(f"sqlite:///{directory / 'store.db'}", directory, env=env) as running:
         yield running
 
 
@@ -84,3 +98,50 @@ def test_each_request_of_a_kept_alive_connection_has_its_own_bound(
             sock.sendall(request)
             answer = _answer(sock)
             assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
+
+
+_HEALTHZ = b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n"
+
+
+@pytest.mark.parametrize("answered_before", [0, 1], ids=["first request", "kept-alive"])
+def test_a_head_not_ended_in_time_is_answered_408(
+    hurried: ServiceProcess, answered_before: int
+) -> None:
+    # A head sent a line at a time, never ended: the old service waited for it for good
+    # (a few thousand such connections held as many file descriptors).
+    with _connection(hurried) as sock:
+        for _ in range(answered_before):
+            sock.sendall(_HEALTHZ)
+            assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        answer = _answer(sock)
+        assert sock.recv(1) == b""  # and closed
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
+    assert b"connection: close" in answer
+
+
+def test_a_new_connection_that_sends_nothing_is_closed(hurried: ServiceProcess) -> None:
+    with _connection(hurried) as sock:
+        assert sock.recv(1) == b""  # the old service kept it open: recv timed out
+
+
+def test_neither_the_wait_between_requests_nor_a_slow_body_is_bounded(
+    hurried: ServiceProcess,
+) -> None:
+    """The head's bound starts at the next request's first byte, and ends with its head:
+    a kept-alive connection idle past it, then a body sent past it, are answered."""
+    form = b"grant_type=client_credentials&client_id=psc_none&client_secret=wrong"
+    head = (
+        b"POST /oauth2/token HTTP/1.1\r\nhost: x\r\n"
+        b"content-type: application/x-www-form-urlencoded\r\n"
+        + f"content-length: {len(form)}\r\n\r\n".encode()
+    )
+    with _connection(hurried) as sock:
+        sock.sendall(_HEALTHZ)
+        assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+        time.sleep(_HEAD_SECONDS + 1)  # idle between requests, within uvicorn's 5 s
+        sock.sendall(head + form[:10])
+        time.sleep(_HEAD_SECONDS + 1)  # the body comes slowly
+        sock.sendall(form[10:])
+        answer = _answer(sock)
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no such client

@@ -416,6 +416,7 @@ class Served(Protocol):
     port: int
     log_level: LogLevel
     log_format: LogFormat
+    head_timeout_seconds: float
 
 
 # How long a stopping process waits for the requests in flight to be answered before it
@@ -453,7 +454,7 @@ def serve(app: ASGIApp, settings: Served) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        http=BoundedHead,
+        http=BoundedHead.within(settings.head_timeout_seconds),
     )
 
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host

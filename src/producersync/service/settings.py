@@ -10,6 +10,7 @@ from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
+from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 
 __all__ = ["ServiceSettings"]
@@ -57,6 +58,7 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
     log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
+    head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",

@@ -33,6 +33,7 @@ from producersync.database_url import (
     dbos_system_url,
     with_connect_timeout,
 )
+from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.settings_variables import own_variables, variable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
@@ -121,6 +122,7 @@ class SyncSettings(BaseSettings):
     )
     log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
+    head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
     executor_id: str | None = Field(
         default=None,
         validation_alias=_own("executor_id"),
