@@ -19,9 +19,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
+from producersync.service.store import accounts, outbox
 from producersync.service.store import migrate as store_migrate
-from producersync.service.store import outbox
 from producersync.service.store.engine import make_engine as store_engine
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.tables import metadata as store_metadata
 from producersync.sync.mirror import migrate as mirror_migrate
 from producersync.sync.mirror import open_mirror
@@ -186,6 +188,43 @@ def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_databas
         with old.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": version_table})
             assert compare_metadata(context, metadata) == []
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_rows_made_before_0014_keep_their_order_before_the_rows_made_after(
+    kind: str, tmp_path: Path
+) -> None:
+    """Jobs, API clients and endpoints are numbered in the order they ran or were listed
+    in (by their times, or the endpoints' ids), and the ones made next come after them
+    (on PostgreSQL, the sequences start past them)."""
+    with _engine("store", kind, tmp_path / "old") as old:
+        store_migrate.upgrade(old, "0013")
+        written = _fill(old, "alembic_version")
+        keys = {"jobs": "id", "api_clients": "client_id", "webhook_endpoints": "id"}
+        rows = {table: [row[keys[table]] for row in written[table]] for table in keys}
+        with old.begin() as conn:  # the first made later: its key no longer tells
+            later = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
+            for table in ("jobs", "api_clients"):
+                reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
+                key = reflected.c[keys[table]]
+                conn.execute(reflected.update().where(key == rows[table][0]), {"created_at": later})
+                rows[table].reverse()
+        store_migrate.upgrade(old)
+        with write_transaction(old) as conn:
+            account = accounts.find_account(conn, written["accounts"][0]["name"])
+            rows["jobs"].append(create_job(conn, account.id, Operation.APPEND, ["1"]).id)
+            rows["api_clients"].append(accounts.create_client(conn, account, "read")[0])
+            # Not by create_endpoint: its secret's id would meet a filled row's (given, so
+            # PostgreSQL's serial never moved).
+            endpoint = {"id": "ep_after", "account_id": account.id, "url": "https://x.example"}
+            at = {"enabled": True, "created_at": later, "updated_at": later}
+            conn.execute(store_metadata.tables["webhook_endpoints"].insert(), endpoint | at)
+            rows["webhook_endpoints"].append("ep_after")
+        with old.connect() as conn:
+            for table, key in keys.items():
+                t = store_metadata.tables[table]
+                ordered = conn.execute(sa.select(t.c[key]).order_by(t.c.seq)).scalars()
+                assert list(ordered) == rows[table], table
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

@@ -24,7 +24,7 @@ NOON = dt.datetime(2026, 12, 3, 12, 0, 0, 123000, tzinfo=dt.UTC)
 NOON_IN_PARIS = NOON.astimezone(dt.timezone(dt.timedelta(hours=1)))
 
 
-def _jobs(account_id: int, prefix: str) -> list[dict[str, Any]]:
+def _jobs(account_id: int, prefix: str, first: int) -> list[dict[str, Any]]:
     shared = NOON  # one object in every row, as a job's rows share its time
     return [
         {
@@ -37,6 +37,7 @@ def _jobs(account_id: int, prefix: str) -> list[dict[str, Any]]:
             "error": None if n else "a reason",
             "created_at": shared,
             "updated_at": NOON_IN_PARIS if n == 1 else shared,
+            "seq": first + n,  # unique: the jobs' creation order (a raw insert gives it)
         }
         for n in range(3)
     ]
@@ -58,11 +59,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[sa.E
 def test_rows_read_back_as_sqlalchemys_insert_wrote_them(store: tuple[sa.Engine, int]) -> None:
     engine, account_id = store
     with write_transaction(engine) as conn:
-        insert_rows(conn, jobs, _jobs(account_id, "driver"))
-        conn.execute(jobs.insert(), _jobs(account_id, "orm"))
+        insert_rows(conn, jobs, _jobs(account_id, "driver", 1))
+        conn.execute(jobs.insert(), _jobs(account_id, "orm", 4))
     with engine.connect() as conn:
         stored = {
-            row.id: {k: v for k, v in row._mapping.items() if k != "id"}
+            row.id: {k: v for k, v in row._mapping.items() if k not in ("id", "seq")}
             for row in conn.execute(sa.select(jobs))
         }
     for n in range(3):

@@ -18,8 +18,9 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.population import jobs as population_jobs
 from producersync.service.population.jobs import process_next_job
 from producersync.service.store import accounts, endpoints, outbox
+from producersync.service.store import jobs as store_jobs
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.jobs import Operation, create_job
+from producersync.service.store.jobs import JobStatus, Operation, create_job, get_job
 from producersync.service.store.population import all_subscribed
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
@@ -164,3 +165,30 @@ def test_a_job_s_events_and_its_account_are_dated_by_the_store_s_clock(
     times = [event["timestamp"], event["data"]["activatedAt"]]
     for at in [account.created_at, client.created_at, *map(dt.datetime.fromisoformat, times)]:
         assert before <= at <= after, (at, times)
+
+
+def test_jobs_run_in_the_order_made_and_are_dated_by_the_store_s_clock(
+    engine: sa.Engine, npns: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each NPN added, then removed, in one transaction, each job by a host of its own
+    clock. Run in the order of their times, a removal made by a host behind ran before
+    its addition, and on PostgreSQL jobs made in one transaction tied and ran in their
+    random ids' order (here, 8 pairs: one time in 256 in order); their status showed the
+    hosts' times."""
+    account = _account(engine)
+    chosen = npns[300:308]
+    before = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)
+    made: list[str] = []
+    with write_transaction(engine) as conn:
+        for npn in chosen:
+            for operation, hours in ((Operation.APPEND, 1), (Operation.REMOVE, -1)):
+                skew_clock(monkeypatch, store_jobs, dt.timedelta(hours=hours))
+                made.append(create_job(conn, account, operation, [npn]).id)
+    _drain(engine)  # by a worker an hour behind
+    after = dt.datetime.now(dt.UTC)
+    with engine.connect() as conn:
+        assert all_subscribed(conn, account) & set(chosen) == set()
+        for job_id in made:
+            job = get_job(conn, account, job_id)
+            assert job is not None and job.status is JobStatus.COMPLETED
+            assert before <= job.created_at <= job.updated_at <= after, job

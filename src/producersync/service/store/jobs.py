@@ -15,6 +15,7 @@ from producersync.model.subscriptions import JobOperation as Operation
 from producersync.model.subscriptions import JobResult as ItemResult
 from producersync.model.subscriptions import JobState as JobStatus
 from producersync.service.store.bulk import insert_rows
+from producersync.service.store.outbox import store_clock
 from producersync.service.store.tables import entities, job_items, jobs
 
 __all__ = [
@@ -63,10 +64,6 @@ class JobItem:
     reason: str | None
 
 
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def _job(row: Mapping[Any, Any]) -> Job:
     return Job(
         id=row["id"],
@@ -88,7 +85,9 @@ def _job(row: Mapping[Any, Any]) -> Job:
 def create_job(
     conn: sa.Connection, account_id: int, operation: Operation, npns: Sequence[str]
 ) -> Job:
-    now = _now()
+    # The store's time, as the job's events are: an API or worker host an hour off showed
+    # the job's times an hour off in its status (the order it runs in is by no clock).
+    now = store_clock(conn)
     values = {
         "id": str(uuid.uuid4()),
         "account_id": account_id,
@@ -122,7 +121,7 @@ def next_queued_account(conn: sa.Connection) -> int | None:
     return conn.execute(
         sa.select(jobs.c.account_id)
         .where(jobs.c.status == JobStatus.QUEUED.value)
-        .order_by(jobs.c.created_at)
+        .order_by(jobs.c.seq)
         .limit(1)
     ).scalar()
 
@@ -138,7 +137,7 @@ def oldest_queued_job(conn: sa.Connection, account_id: int) -> Job | None:
         conn.execute(
             sa.select(jobs)
             .where(jobs.c.account_id == account_id, jobs.c.status == JobStatus.QUEUED.value)
-            .order_by(jobs.c.created_at, jobs.c.id)
+            .order_by(jobs.c.seq)
             .limit(1)
         )
         .mappings()
@@ -187,7 +186,7 @@ def finish_job(conn: sa.Connection, job_id: str, items: Sequence[JobItem]) -> No
             deactivated=count(ItemResult.SUCCESS, Action.DEACTIVATE),
             unchanged=count(ItemResult.UNCHANGED),
             failed=count(ItemResult.FAILED),
-            updated_at=_now(),
+            updated_at=store_clock(conn),
         )
     )
 
@@ -196,7 +195,7 @@ def fail_job(conn: sa.Connection, job_id: str, error: str) -> None:
     conn.execute(
         jobs.update()
         .where(jobs.c.id == job_id)
-        .values(status=JobStatus.FAILED.value, error=error[:500], updated_at=_now())
+        .values(status=JobStatus.FAILED.value, error=error[:500], updated_at=store_clock(conn))
     )
 
 

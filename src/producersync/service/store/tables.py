@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from producersync.service.store.creation_order import creation_order
 from producersync.timestamps import UtcDateTime
 
 __all__ = [
@@ -237,8 +238,11 @@ api_clients = sa.Table(
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("secret_rotated_at", UtcDateTime),
     sa.Column("revoked_at", UtcDateTime),
+    # The order they are listed in: made in one transaction, their times tie.
+    creation_order("api_clients"),
 )
 sa.Index(None, api_clients.c.account_id)
+sa.Index(None, api_clients.c.seq, unique=True)
 
 subscriptions = sa.Table(
     "subscriptions",
@@ -266,8 +270,11 @@ jobs = sa.Table(
     sa.Column("error", sa.String(500)),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The order jobs run in: their times tie within a transaction (creation_order.py).
+    creation_order("jobs"),
 )
-sa.Index(None, jobs.c.status, jobs.c.created_at)
+sa.Index(None, jobs.c.seq, unique=True)
+sa.Index(None, jobs.c.status, jobs.c.seq)
 sa.Index(None, jobs.c.account_id)
 
 job_items = sa.Table(
@@ -315,8 +322,11 @@ webhook_endpoints = sa.Table(
     sa.Column("failing_since", UtcDateTime),
     sa.Column("created_at", UtcDateTime, nullable=False),
     sa.Column("updated_at", UtcDateTime, nullable=False),
+    # The order they are listed in: their ids are a host's milliseconds, then random.
+    creation_order("webhook_endpoints"),
 )
 sa.Index(None, webhook_endpoints.c.account_id)
+sa.Index(None, webhook_endpoints.c.seq, unique=True)
 
 webhook_secrets = sa.Table(
     "webhook_secrets",

@@ -1,0 +1,58 @@
+"""The order a table's rows were made in, by a number each row gets as it is inserted.
+
+Ordered by their times instead, rows made in one transaction tied (PostgreSQL's ``now()``
+is the transaction's start) and fell in whatever order the rest of the key gave, and rows
+stamped by two hosts fell in the order of their clocks. The number is PostgreSQL's
+sequence ``<table>_seq_seq``, and on SQLite, whose writers take turns, one more than the
+table's largest: greater, either way, than every row's already made.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
+
+__all__ = ["SEQ", "creation_order"]
+
+SEQ = "seq"  # the column's name
+
+
+class _NextInOrder(sa.ColumnElement[int]):
+    """The number of the row an INSERT into ``table`` makes (the column's default, so
+    that every insert through SQLAlchemy numbers its row)."""
+
+    inherit_cache = True
+    # What tells one from another in SQLAlchemy's statement cache (a list, as declared).
+    _traverse_internals = [("table", InternalTraversal.dp_string)]  # noqa: RUF012
+
+    def __init__(self, table: str) -> None:
+        self.table = table
+        self.type = sa.BigInteger()
+
+
+@compiles(_NextInOrder, "postgresql")
+def _next_in_sequence(element: _NextInOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"nextval('{element.table}_{SEQ}_seq')"
+
+
+@compiles(_NextInOrder, "sqlite")
+def _next_after_largest(element: _NextInOrder, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"(SELECT coalesce(max({SEQ}), 0) + 1 FROM {element.table})"
+
+
+def creation_order(table: str) -> sa.Column[int]:
+    """``table``'s column of its creation order (unique: index it so)."""
+    return sa.Column(
+        SEQ,
+        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        nullable=False,
+        default=_NextInOrder(table),
+        # The migrations' (SQLite adds a required column only with a constant default):
+        # every insert through SQLAlchemy gives its own number, and the unique index
+        # refuses a second row of 0 from one that gives none.
+        server_default="0",
+    )
