@@ -166,7 +166,9 @@ def find_client(conn: sa.Connection, client_id: str) -> ClientRecord | None:
 
 
 def list_clients(conn: sa.Connection, account: Account | None = None) -> list[ClientRecord]:
-    query = _client_select.order_by(api_clients.c.created_at)
+    # In the order made: by their times, clients made in one transaction tied on
+    # PostgreSQL and came in whatever order their rows lay in.
+    query = _client_select.order_by(api_clients.c.seq)
     if account is not None:
         query = query.where(api_clients.c.account_id == account.id)
     return [_client(r) for r in conn.execute(query)]

@@ -159,7 +159,9 @@ def get_endpoint(
 
 
 def list_endpoints(conn: sa.Connection, account_id: int | None = None) -> list[Endpoint]:
-    query = sa.select(webhook_endpoints).order_by(webhook_endpoints.c.id)
+    # In the order made: by their ids (a host's milliseconds, then random digits), those
+    # made in one millisecond came in a random order, and hosts' clocks differ.
+    query = sa.select(webhook_endpoints).order_by(webhook_endpoints.c.seq)
     if account_id is not None:
         query = query.where(webhook_endpoints.c.account_id == account_id)
     return [_endpoint(row) for row in conn.execute(query)]
