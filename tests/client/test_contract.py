@@ -19,7 +19,7 @@ from producersync.service.api.resources import BY_KEY
 from producersync.service.app import create_app
 from tests.support.service import Credentials, RunningService
 
-pytestmark = pytest.mark.slow(105)
+pytestmark = pytest.mark.slow(15)
 
 RESOURCE_ATTRS = list(SPECS)
 
@@ -37,10 +37,21 @@ def population(service: RunningService, universe_npns: list[str]) -> tuple[Crede
     return creds, npns
 
 
+def pace(service: RunningService) -> dict[str, Any]:
+    """A client's pace at ``service``'s own limit, not the SDK's default 300 a minute: the
+    file's time was its pacing (the SDK's pacing is test_pacing's)."""
+    return {"rate_limit": service.settings.api_rate_limit_per_minute}
+
+
+def connect(service: RunningService, creds: Credentials) -> Client:
+    """A client of ``service`` with ``creds``, at ``pace``."""
+    return Client(creds.client_id, creds.client_secret, base_url=service.base_url, **pace(service))
+
+
 @pytest.fixture
 def client(service: RunningService, population: tuple[Credentials, list[str]]) -> Iterator[Client]:
     creds, _ = population
-    with Client(creds.client_id, creds.client_secret, base_url=service.base_url) as client:
+    with connect(service, creds) as client:
         yield client
 
 
@@ -198,7 +209,7 @@ def test_every_v2_read_names_its_next_token_and_resumes_from_it(
     assert None not in tokens[:-1] and tokens[-1] is None
     assert [r.id for r in pages[0].get_next_page().items] == ids[1]
     # A new client (a new process, after a crash) resumes at the saved token.
-    with Client(creds.client_id, creds.client_secret, base_url=service.base_url) as again:
+    with connect(service, creds) as again:
         resumed = [r.id for r in open_(again, page_size=1, continuation_token=tokens[0])]
     assert resumed == [i for page_ids in ids[1:] for i in page_ids]
 
@@ -215,7 +226,7 @@ def test_errors_are_typed(client: Client) -> None:
 
 def test_subscriptions_round_trip(service: RunningService, universe_npns: list[str]) -> None:
     creds = service.account()
-    with Client(creds.client_id, creds.client_secret, base_url=service.base_url) as client:
+    with connect(service, creds) as client:
         job = client.subscriptions.add([*universe_npns[:5], "9999999999"])
         status = client.subscriptions.wait(job, poll_interval=0.05)
         assert status.final and status.details.activated == 5 and status.details.failed == 1
@@ -241,6 +252,7 @@ async def in_process(service: RunningService, creds: Credentials) -> AsyncIterat
             creds.client_secret,
             base_url="http://asgi",
             transport=httpx2.ASGITransport(app),
+            **pace(service),
         ) as client,
     ):
         yield client
