@@ -37,15 +37,10 @@ def population(service: RunningService, universe_npns: list[str]) -> tuple[Crede
     return creds, npns
 
 
-def pace(service: RunningService) -> dict[str, Any]:
-    """A client's pace at ``service``'s own limit, not the SDK's default 300 a minute: the
-    file's time was its pacing (the SDK's pacing is test_pacing's)."""
-    return {"rate_limit": service.settings.api_rate_limit_per_minute}
-
-
 def connect(service: RunningService, creds: Credentials) -> Client:
-    """A client of ``service`` with ``creds``, at ``pace``."""
-    return Client(creds.client_id, creds.client_secret, base_url=service.base_url, **pace(service))
+    """A client of ``service`` with ``creds``, at its pace (the SDK's pacing is
+    test_pacing's)."""
+    return Client(creds.client_id, creds.client_secret, base_url=service.base_url, **service.pace())
 
 
 @pytest.fixture
@@ -252,7 +247,7 @@ async def in_process(service: RunningService, creds: Credentials) -> AsyncIterat
             creds.client_secret,
             base_url="http://asgi",
             transport=httpx2.ASGITransport(app),
-            **pace(service),
+            **service.pace(),
         ) as client,
     ):
         yield client

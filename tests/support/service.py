@@ -82,6 +82,11 @@ class RunningService:
         headers = {"authorization": f"Bearer {self.token(creds)}"} if creds else {}
         return httpx2.Client(base_url=self.base_url, headers=headers, timeout=30)
 
+    def pace(self) -> dict[str, Any]:
+        """An SDK client's pace at this service's own limit, not the SDK's default 300 a
+        minute: tests that are not about pacing spent their time on it."""
+        return {"rate_limit": self.settings.api_rate_limit_per_minute}
+
     def spec(self) -> dict[str, Any]:
         """The published OpenAPI spec. Built when first asked for: on a loaded machine
         that took more than httpx's 5 s."""

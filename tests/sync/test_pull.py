@@ -39,7 +39,7 @@ from producersync.sync.pull import (
 from tests.support.service import Credentials, RunningService, running_service
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.slow(70)
+pytestmark = pytest.mark.slow(35)
 
 PAGE = 40
 NPNS: list[str] = []  # every NPN of the service's universe
@@ -207,7 +207,11 @@ def _pass_while_growing(
     running.subscribe(creds, NPNS[:60])
     transport = Growing(lambda: running.subscribe(creds, joining), "/v2/", after)
     client = Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=transport,
+        **running.pace(),
     )
     engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
     puller = Puller(client, engine, PAGE, growth_check_seconds=0)
@@ -392,7 +396,11 @@ def test_an_activation_reads_the_loas_of_npns_only_if_their_licenses_did_not_bri
     first = ",".join(partitions[0])
     sent = UnnestingOne(first) if unnested else Recording()
     with Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=sent,
+        **running.pace(),
     ) as client:
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         puller = Puller(client, engine, PAGE)
@@ -420,7 +428,11 @@ def test_a_backfill_reads_the_loas_list_only_if_the_licenses_did_not_bring_them_
     running, creds = service
     sent = transport()
     with Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=sent,
+        **running.pace(),
     ) as client:
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         puller = Puller(client, engine, PAGE)
@@ -551,7 +563,11 @@ def test_a_stream_whose_continuation_is_refused_is_read_again_from_its_first_pag
     running, creds = service
     sent = Refusing(refusals)
     with Client(
-        creds.client_id, creds.client_secret, base_url=running.base_url, transport=sent
+        creds.client_id,
+        creds.client_secret,
+        base_url=running.base_url,
+        transport=sent,
+        **running.pace(),
     ) as client:
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         stream = next(s for s in streams() if s.resource == "licenseLoas")
@@ -758,12 +774,18 @@ def test_malformed_records_neither_stop_the_run_nor_are_lost_from_sight(
     """A blank expirationDate failed the whole page, so the run, and every run after it
     (the page came again each time): the mirror stopped being current for everyone."""
     running, creds = service
-    with Client(creds.client_id, creds.client_secret, base_url=running.base_url) as client:
+    with Client(
+        creds.client_id, creds.client_secret, base_url=running.base_url, **running.pace()
+    ) as client:
         served = sum(1 for _ in client.licenses.list(include_deleted=True))
     engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
     try:
         with Client(
-            creds.client_id, creds.client_secret, base_url=running.base_url, transport=Corrupting()
+            creds.client_id,
+            creds.client_secret,
+            base_url=running.base_url,
+            transport=Corrupting(),
+            **running.pace(),
         ) as client:
             puller = Puller(client, engine, PAGE)
             for attempt in range(2):
