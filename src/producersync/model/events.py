@@ -30,6 +30,7 @@ from pydantic.alias_generators import to_camel
 
 from producersync.model.dates import iso_date
 from producersync.model.npn import NPN
+from producersync.model.spaces import spaced
 
 __all__ = [
     "ENDPOINT_TEST",
@@ -114,7 +115,7 @@ def iso_z(value: dt.datetime) -> str:
     return _as_utc(value).isoformat(timespec=spec).replace("+00:00", "Z")
 
 
-_SECONDS = re.compile(r"\s*[+-]?\d+(\.\d*)?\s*", re.ASCII)
+_SECONDS = re.compile(spaced(r"[+-]?[0-9]+(\.[0-9]*)?"))
 
 
 def _wire_time(value: object) -> object:

@@ -14,9 +14,11 @@ from typing import Annotated, Final
 from pydantic import BeforeValidator, Field
 from pydantic_core import PydanticCustomError
 
+from producersync.model.spaces import spaced
+
 __all__ = ["DIGITS_ONLY", "MAX_LIST_ITEMS", "MAX_ROW_ID", "RowId", "WholeNumber"]
 
-_DIGITS = re.compile(r"\s*[+-]?[0-9]+\s*")
+_DIGITS = re.compile(spaced("[+-]?[0-9]+"))
 
 
 def _digits_only(value: object) -> object:

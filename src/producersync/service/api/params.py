@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from producersync.model import STATE_CODES, is_co_code, is_npn
 from producersync.model.dates import DATE_PATTERN, iso_date
+from producersync.model.spaces import spaced, trim
 from producersync.service.api.numbers import MAX_LIST_ITEMS, WholeNumber
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ApiError
@@ -71,7 +72,7 @@ def _list_field(what: str, example: str, item: str) -> Any:
         schema.clear()
         schema.update(
             type="array",
-            items={"type": "string", "pattern": rf"^\s*(?:{item})\s*$"},
+            items={"type": "string", "pattern": spaced(item)},
             minItems=1,
             maxItems=MAX_LIST_ITEMS,
             description=description,
@@ -124,7 +125,7 @@ _FIELDS: dict[str, Any] = {
             examples=["2025-06-13"],
             # The dates parse_date reads, spaces around them too, where format: date
             # refused ' 2025-06-13' (taken) and admitted 0000-01-01 (refused).
-            json_schema_extra={"pattern": rf"^\s*{DATE_PATTERN}\s*$"},
+            json_schema_extra={"pattern": spaced(DATE_PATTERN)},
         ),
     ),
     "includeDeleted": (
@@ -162,7 +163,7 @@ def _items(name: str, raw: str | None) -> tuple[str, ...] | None:
     # Counted and checked as the spec's array is, item by item: blank items were dropped
     # and repeats counted once, so '1,,2' and 1,001 repeats of '1' were taken where the
     # spec refuses them (an item's pattern, maxItems), and a client validating by it too.
-    items = [p.strip() for p in raw.split(",")]
+    items = [trim(p) for p in raw.split(",")]
     if not any(items):
         raise ApiError.bad_parameter(name, raw, "expected a comma-separated list")
     if len(items) > MAX_LIST_ITEMS:
@@ -184,7 +185,7 @@ def parse_date(name: str, raw: str | None) -> dt.date | None:
     if raw is None:
         return None
     try:
-        return iso_date(raw.strip())
+        return iso_date(trim(raw))
     except ValueError as exc:
         raise ApiError.bad_parameter(name, raw, str(exc)) from None
 

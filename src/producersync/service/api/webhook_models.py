@@ -31,6 +31,7 @@ from producersync.model.events import (
     IsoDatetime,
     UtcDatetime,
 )
+from producersync.model.spaces import spaced, trim
 from producersync.service.api.numbers import MAX_LIST_ITEMS, RowId, WholeNumber
 from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 from producersync.service.delivery.management import SUBSCRIBABLE
@@ -86,16 +87,18 @@ class _Out(BaseModel):
     )
 
 
-def _spaced(names: Iterable[str]) -> str:
+def _any_spaced(names: Iterable[str]) -> str:
     """A pattern of any of ``names``, with spaces around it: what the rules take, which
     trim each value before they look it up."""
-    return rf"^\s*(?:{'|'.join(map(re.escape, names))})\s*$"
+    return spaced("|".join(map(re.escape, names)))
 
 
 _SubscribableType = Annotated[str, Field(json_schema_extra={"enum": list(SUBSCRIBABLE)})]
 # Given, a pattern, not the enum of what is stored: the rules trim each type, so
 # ' producersync' was taken (as 'producersync') where the enum refused it.
-_GivenSubscribableType = Annotated[str, Field(json_schema_extra={"pattern": _spaced(SUBSCRIBABLE)})]
+_GivenSubscribableType = Annotated[
+    str, Field(json_schema_extra={"pattern": _any_spaced(SUBSCRIBABLE)})
+]
 _EventTypeFilter = Annotated[
     list[_GivenSubscribableType],
     Field(
@@ -127,7 +130,7 @@ _RateLimit = Annotated[
 def _printable(url: str) -> str:
     # Spaces and control characters are no part of a URL (they are percent-encoded), and
     # Postgres cannot store a NUL. Outer spaces are trimmed, as the rules trim them.
-    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in url.strip()):
+    if any(ord(c) <= 0x20 or ord(c) == 0x7F for c in trim(url)):
         raise ValueError("a URL has no spaces or control characters (percent-encode them)")
     return url
 
@@ -212,7 +215,7 @@ def _time_text(value: object) -> object:
     # query value. format: date-time refused the date alone, the time without an offset
     # and the space for the 'T', all taken and documented.
     if isinstance(value, str):
-        value = value.strip()
+        value = trim(value)
         if not _TIME_SYNTAX.fullmatch(value):
             raise ValueError(
                 "not an ISO 8601 time of years 1 to 9999 in UTC: yyyy-MM-dd, or "
@@ -223,7 +226,7 @@ def _time_text(value: object) -> object:
 
 _AS_TEXT = BeforeValidator(_time_text)
 _TIME_SCHEMA = WithJsonSchema(
-    {"type": "string", "pattern": rf"^\s*{DATETIME_PATTERN}\s*$"}, mode="validation"
+    {"type": "string", "pattern": spaced(DATETIME_PATTERN)}, mode="validation"
 )
 _GivenTime = Annotated[IsoDatetime, _AS_TEXT, _TIME_SCHEMA]
 _GivenUtcTime = Annotated[UtcDatetime, _AS_TEXT, _TIME_SCHEMA]
@@ -247,7 +250,7 @@ def _event_type_array(schema: dict[str, Any]) -> None:
     schema.clear()
     schema.update(
         type="array",
-        items={"type": "string", "pattern": _spaced(types)},
+        items={"type": "string", "pattern": _any_spaced(types)},
         minItems=1,
         maxItems=MAX_LIST_ITEMS,
         description=f"Only these event types (any of them), comma-separated: {', '.join(types)}",
@@ -263,7 +266,7 @@ class _TypesQuery(BaseModel):
     def _known(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        items = [item.strip() for item in value.split(",")]
+        items = [trim(item) for item in value.split(",")]
         if len(items) > MAX_LIST_ITEMS:
             raise ValueError(f"at most {MAX_LIST_ITEMS} values per request, got {len(items)}")
         for item in items:
@@ -276,7 +279,7 @@ class _TypesQuery(BaseModel):
     def event_types(self) -> frozenset[str] | None:
         if self.eventType is None:
             return None
-        return frozenset(item.strip() for item in self.eventType.split(","))
+        return frozenset(trim(item) for item in self.eventType.split(","))
 
 
 def _iso(value: dt.datetime) -> str:

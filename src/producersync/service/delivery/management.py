@@ -21,6 +21,7 @@ from producersync.model.events import (
     NpnDeactivated,
     UpdatesAvailable,
 )
+from producersync.model.spaces import trim
 from producersync.service.delivery.publish import event_time, publish_events
 from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
 from producersync.service.settings import ServiceSettings
@@ -67,7 +68,7 @@ def check_event_types(values: Sequence[str] | None) -> list[str] | None:
     """The filter as stored: ``None`` (every type) or distinct known types and groups."""
     if values is None:
         return None
-    cleaned = list(dict.fromkeys(v.strip() for v in values))
+    cleaned = list(dict.fromkeys(trim(v) for v in values))
     if not cleaned:
         raise EndpointRuleError("eventTypes", "give at least one event type, or omit the filter")
     unknown = [v for v in cleaned if v not in SUBSCRIBABLE]

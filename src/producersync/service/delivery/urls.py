@@ -12,6 +12,7 @@ import asyncio
 import ipaddress
 import re
 import socket
+import unicodedata
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -19,6 +20,7 @@ import httpcore2
 import httpx2
 
 from producersync.database_url import masked
+from producersync.model.spaces import spaced, trim
 
 __all__ = [
     "URL_SYNTAX",
@@ -55,9 +57,9 @@ _LABEL = r"[A-Za-z0-9-]+"
 _NAME = rf"(?:{_LABEL}\.)*[0-9]*[A-Za-z-][A-Za-z0-9-]*(?:\.{_LABEL})*\.?"
 _HOST = rf"(?:{_IPV4}|\[{_IPV6}\]|{_NAME})"
 _PORT = r"(?:6553[0-5]|655[0-2][0-9]|65[0-4][0-9]{2}|6[0-4][0-9]{3}|[1-5][0-9]{4}|[1-9][0-9]{0,3})"
-# Outer whitespace (Python's, as ``str.strip`` and ``re``'s ``\s`` both read it) is trimmed
-# and the URL taken: the pattern refused what the service took.
-URL_SYNTAX = rf"^\s*[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::{_PORT})?(?:[/?][^\x00-\x20\x7f#]*)?\s*$"
+# Spaces around it (model/spaces.py) are trimmed and the URL taken: the pattern refused
+# what the service took.
+URL_SYNTAX = spaced(rf"[Hh][Tt][Tt][Pp][Ss]?://{_HOST}(?::{_PORT})?(?:[/?][^\x00-\x20\x7f#]*)?")
 _URL = re.compile(URL_SYNTAX)
 _AUTHORITY = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?")
 
@@ -127,6 +129,14 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
     # ftp: where http is allowed too, and of http: as if its scheme were no web one.
     if parts.scheme not in ("https", "http"):
         allowed = "http or https" if allow_private else "https"
+        first = url[:1]
+        if first and (first.isspace() or unicodedata.category(first) == "Cf"):
+            # Before the scheme, where "no scheme" said nothing of what was wrong: a space
+            # that is not trimmed (a no-break space, a byte order mark), as in the spec.
+            raise EndpointUrlError(
+                f"the URL begins with U+{ord(first):04X}, a space or invisible character: "
+                "only ASCII spaces, tabs and line breaks around it are trimmed"
+            )
         if not parts.scheme:
             raise EndpointUrlError(f"the URL has no scheme: give it as an {allowed} URL")
         raise EndpointUrlError(f"the URL's scheme must be {allowed}, not '{parts.scheme}'")
@@ -198,8 +208,9 @@ def _hold_to_syntax(url: str) -> None:
 
 
 def check_endpoint_url(url: str, *, allow_private: bool) -> str:
-    """The URL, stripped, if the service may send to it; else ``EndpointUrlError``."""
-    url = url.strip()
+    """The URL, trimmed (``model.spaces``), if the service may send to it; else
+    ``EndpointUrlError``."""
+    url = trim(url)
     host, port = _parts(url, allow_private)
     _hold_to_syntax(url)
     if not allow_private:
