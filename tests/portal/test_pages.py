@@ -986,6 +986,10 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
         "must be http or https, not 'ftp'",
     ),
     ("/endpoints", {"url": "http://user:pw@127.0.0.1/", "events": ALL}, "credentials"),
+    # Space to Python, not to the API (model/spaces.py): the form trimmed and took them.
+    ("/endpoints", {"url": "\xa0" + URL, "events": ALL}, "The URL begins with U+00A0"),
+    ("/endpoints/{ep}/edit", {"url": "\u2028" + URL, "events": ALL}, "begins with U+2028"),
+    ("/endpoints/{ep}/rate-limit", {"rate_limit": "\x855"}, "'\x855' is not a whole number"),
     ("/endpoints", {"url": URL, "description": LONG, "events": ALL}, "at most 500"),
     # Worded for a list ("at most 2048 items after validation") until the length came first.
     ("/endpoints", {"url": URL + "/" + "a" * 2048, "events": ALL}, "at most 2048 characters"),
@@ -1946,6 +1950,10 @@ _TIMES = [
     "2026-06-01 09:00z",
     "2026-06-01",
     " 2026-06-01T09:00:00,5+01:00 ",
+    # Space to Python, not to the API (model/spaces.py): the form trimmed and took them.
+    "\xa02026-06-01",
+    "2026-06-01T09:00\u3000",
+    "\x1f2026-06-01T09:00Z",
 ]
 _NOT_A_TIME = "is not an ISO 8601 time"
 

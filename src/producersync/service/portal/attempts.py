@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
 from producersync.model.events import KNOWN_TYPES
+from producersync.model.spaces import trim
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
 from producersync.service.api.webhook_models import RecoverRequest, WindowQuery
 from producersync.service.context import get_context
@@ -65,8 +66,8 @@ class Filters:
         return cls(
             outcome=outcome,
             types=tuple(dict.fromkeys(types)),
-            since=since.strip(),
-            until=until.strip(),
+            since=trim(since),
+            until=trim(until),
             paused=updates == "paused",
         )
 

@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from producersync.model.spaces import trim
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
@@ -84,12 +85,14 @@ class EndpointForm:
         return cls(endpoint.url, endpoint.description, tuple(endpoint.event_types or ()))
 
     def checked(self) -> EndpointCreate:
-        if not self.url.strip():
+        # Trimmed of the API's spaces alone: a no-break space before it is refused, as
+        # the API refuses it, not taken as it was.
+        if not trim(self.url):
             raise FormInvalid({"url": "give the URL to send the events to"})
         try:
             return EndpointCreate.model_validate(
                 {
-                    "url": self.url.strip(),
+                    "url": trim(self.url),
                     "description": _lines(self.description).strip(),
                     "eventTypes": list(self.events) or None,
                 }
@@ -118,7 +121,7 @@ class EndpointForm:
 
 def parse_rate_limit(value: str) -> int | None:
     """Attempts per second; empty: no limit. The range is the rules' to check."""
-    value = value.strip()
+    value = trim(value)
     if not value:
         return None
     if not _DIGITS.fullmatch(value):
@@ -143,7 +146,7 @@ def read_times(model: type[_Times], typed: dict[str, str], *, prefix: str = "") 
     which the API refuses (2025-06-01T09, 20250601, 2025-W01-1) and not all it takes
     (a lowercase z). ``prefix``: before the fields' names in the form (``filter-``)."""
     try:
-        return model.model_validate({k: v for k, v in typed.items() if v.strip()})
+        return model.model_validate({k: v for k, v in typed.items() if trim(v)})
     except ValidationError as exc:
         errors: dict[str, str] = {}
         for error in exc.errors():
@@ -151,7 +154,7 @@ def read_times(model: type[_Times], typed: dict[str, str], *, prefix: str = "") 
             value = typed.get(field, "")
             shown = (
                 f"'{value[:40]}' is {reason(error)}"
-                if value.strip()
+                if trim(value)
                 else "give a date and time (UTC), such as 2025-06-01T09:00"
             )
             errors.setdefault(prefix + field, shown)
