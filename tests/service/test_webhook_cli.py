@@ -21,7 +21,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
-from tests.support.databases import migrated_store, store_url
+from tests.support.databases import answered_while_deleted, migrated_store, store_url
 from tests.support.delivery import log_attempts
 from tests.support.processes import cli
 
@@ -157,6 +157,28 @@ def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
         assert admin.endpoint("show-secret", endpoint_id) == rotated
         admin.out("endpoint", "delete", endpoint_id)
         assert admin.json("endpoint", "list") == []
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("command", ["rotate-secret", "replay", "show-secret"])
+def test_an_endpoint_deleted_meanwhile_is_told_in_one_line(tmp_path: Path, command: str) -> None:
+    """As the API's 404 (tests/service/test_webhook_api.py): a rotation or a replay failed
+    the foreign key of the row it added, a traceback, and show-secret printed no secret."""
+    with migrated_store("postgres", tmp_path) as url:
+        admin = Admin(in_processes, ["--database", url])
+        admin.out("account", "create", "acme")
+        endpoint_id = str(admin.create()["id"])
+        engine = open_store(url)
+        try:
+            with engine.connect() as conn:
+                message = conn.execute(sa.select(webhook_messages.c.id)).scalar_one()
+            args = [command, endpoint_id, *([message] if command == "replay" else [])]
+            code, out, err = answered_while_deleted(
+                engine, endpoint_id, lambda: admin.run(["admin", "endpoint", *args, *admin.db], {})
+            )
+        finally:
+            engine.dispose()
+    assert (code, out, err) == (1, "", f"error: no endpoint '{endpoint_id}'\n")
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from rich.table import Column, Table
 
 from producersync.cli.common import (
     DatabaseOption,
+    Failed,
     JsonOption,
     console,
     emit,
@@ -162,12 +163,21 @@ def _typed(value: object) -> str | None:
     return masked(str(value))
 
 
-def _endpoint(conn: sa.Connection, endpoint_id: str) -> endpoints.Endpoint:
+def _gone(endpoint_id: str) -> Failed:
+    return fail(f"no endpoint {endpoint_id!r}")
+
+
+def _endpoint(conn: sa.Connection, endpoint_id: str, *, lock: bool = False) -> endpoints.Endpoint:
+    """The endpoint, or a failure naming it. ``lock``, for a change that adds rows naming
+    it, as the API's (``api/webhooks.py``): its row locked to the end of the transaction.
+    On PostgreSQL, an endpoint deleted between the look-up and the insert failed the
+    insert's foreign key, a traceback; locked, the look-up waits for the DELETE and finds
+    no endpoint."""
     from producersync.service.store import endpoints
 
-    endpoint = endpoints.get_endpoint(conn, None, endpoint_id)
+    endpoint = endpoints.get_endpoint(conn, None, endpoint_id, lock=lock)
     if endpoint is None:
-        raise fail(f"no endpoint {endpoint_id!r}")
+        raise _gone(endpoint_id)
     return endpoint
 
 
@@ -373,7 +383,7 @@ def rotate_secret(
     from producersync.service.delivery import management
 
     with _write(database) as (conn, settings):
-        endpoint = _endpoint(conn, endpoint_id)
+        endpoint = _endpoint(conn, endpoint_id, lock=True)
         secret = management.rotate_secret(conn, settings, endpoint.id)
     emit(as_json, {"id": endpoint.id, "secret": secret})
 
@@ -388,6 +398,9 @@ def show_secret(
     with _write(database) as (conn, _settings):
         endpoint = _endpoint(conn, endpoint_id)
         secret = endpoints.current_secret(conn, endpoint.id)
+    if secret is None:
+        # Every endpoint has one until it is deleted, as between the two reads.
+        raise _gone(endpoint_id)
     emit(as_json, {"id": endpoint.id, "secret": secret})
 
 
@@ -402,7 +415,8 @@ def replay(
     from producersync.service.delivery import management
 
     with _write(database) as (conn, _settings):
-        delivery_id = management.replay(conn, _endpoint(conn, endpoint_id), message_id)
+        endpoint = _endpoint(conn, endpoint_id, lock=True)
+        delivery_id = management.replay(conn, endpoint, message_id)
         if delivery_id is None:
             raise fail(f"the endpoint's account has no message {message_id!r}")
     emit(as_json, {"deliveryId": delivery_id})
