@@ -26,6 +26,7 @@ from producersync.service.encoded_slash import EncodedSlash
 from producersync.service.errors import install_error_handlers
 from producersync.service.gate import API_PREFIXES, ApiGate
 from producersync.service.head import HeadAsGet
+from producersync.service.idempotency import Idempotency
 from producersync.service.metrics import RequestMetrics, ServiceMetrics
 from producersync.service.openapi_spec import BuiltInThread, openapi
 from producersync.service.portal.app import create_portal
@@ -110,6 +111,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BuiltInThread, api=app)
+    # Inside the gate, whose principal names the account a key belongs to, and inside the
+    # body limit: a body is read whole (to tell a retry from another request) only once
+    # it is known to be small enough.
+    app.add_middleware(Idempotency)
     # Inside the gate: a client is authenticated (and counted) before its query or its
     # body is read. The portal's forms too: FastAPI reads a form before the route's
     # session check, so an uncapped one was buffered whole for anyone who sent it.

@@ -22,6 +22,7 @@ from producersync.service.api.params import describe_lists
 from producersync.service.api.response_headers import add_response_headers
 from producersync.service.api.subscriptions import publish_npn_limit
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
+from producersync.service.idempotency import add_idempotency_key
 
 __all__ = ["BuiltInThread", "openapi"]
 
@@ -31,7 +32,8 @@ def openapi(app: FastAPI, max_subscription_npns: int) -> dict[str, Any]:
     the standard body), error bodies as application/json, and a 413 wherever a body is
     read (the body limit is middleware, which no route declares), and the headers the
     middleware sets (rate-limit counts, Retry-After), and lists as comma-separated arrays,
-    and the subscription lists' limit as this service sets it."""
+    and the subscription lists' limit as this service sets it, and the writes'
+    ``Idempotency-Key``."""
     if app.openapi_schema:
         return app.openapi_schema
     spec = get_openapi(
@@ -54,6 +56,7 @@ def openapi(app: FastAPI, max_subscription_npns: int) -> dict[str, Any]:
     schemas = spec.get("components", {}).get("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    add_idempotency_key(spec)
     add_links(spec)
     add_link_schemas(spec)
     add_response_headers(spec)

@@ -21,6 +21,7 @@ __all__ = [
     "contact_infos",
     "data_columns",
     "entities",
+    "idempotency_keys",
     "job_items",
     "jobs",
     "license_loas",
@@ -465,6 +466,25 @@ portal_sessions = sa.Table(
     sa.Column("expires_at", UtcDateTime, nullable=False),
 )
 sa.Index(None, portal_sessions.c.expires_at)
+
+# --- Idempotency-Key ----------------------------------------------------------------------
+
+# A write's answer kept for a retry of it (``service/idempotency.py``): by account and a
+# digest of its method, path and key (a path is as long as a client makes it, a key up to
+# 255 characters: the digest bounds the primary key); ``status`` NULL while the first
+# request runs.
+idempotency_keys = sa.Table(
+    "idempotency_keys",
+    metadata,
+    sa.Column("account_id", sa.Integer, sa.ForeignKey("accounts.id"), primary_key=True),
+    sa.Column("scope", sa.String(64), primary_key=True),
+    sa.Column("fingerprint", sa.String(64), nullable=False),  # of the query and the body
+    sa.Column("created_at", UtcDateTime, nullable=False),
+    sa.Column("status", sa.Integer),
+    sa.Column("headers", sa.JSON),
+    sa.Column("body", sa.LargeBinary),
+)
+sa.Index(None, idempotency_keys.c.created_at)
 
 # --- the daily NIPR cycle ---------------------------------------------------------------
 

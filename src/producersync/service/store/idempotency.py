@@ -1,0 +1,113 @@
+"""The answers to the API's writes, kept by their ``Idempotency-Key`` for a retry of them
+(``service/idempotency.py`` maps them to HTTP).
+
+A key is claimed by a row whose ``status`` is NULL, inserted by the first request; the
+answer replaces the NULL if it is a 2xx, and a failure deletes the row, for a retry to
+try afresh. Times are the store's clock (``outbox.store_clock``): a key claimed on one
+API host is judged on another.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Literal
+
+import sqlalchemy as sa
+
+from producersync.service.store.dialect import insert
+from producersync.service.store.outbox import store_clock
+from producersync.service.store.tables import idempotency_keys
+
+__all__ = ["Claimed", "Held", "Outcome", "Stored", "claim", "keep", "release"]
+
+_T = idempotency_keys
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """This request holds the key: it runs, then keeps or releases its claim."""
+
+    at: dt.datetime  # the claim's time: what ``keep`` and ``release`` know it by
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The answer a request with the key got."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+Held = Literal["running", "mismatch"]
+"""Another request holds the key and runs still; or the key went with another request."""
+
+Outcome = Claimed | Stored | Held
+
+
+def _row(account_id: int, scope: str) -> sa.ColumnElement[bool]:
+    return sa.and_(_T.c.account_id == account_id, _T.c.scope == scope)
+
+
+def claim(
+    conn: sa.Connection,
+    account_id: int,
+    scope: str,
+    fingerprint: str,
+    kept: dt.timedelta,
+    lease: dt.timedelta,
+) -> Outcome:
+    """Claim the key ``scope`` of the account for a request of ``fingerprint``, or what
+    holds it. Keys older than ``kept`` are pruned first (there is no other clean-up, and
+    an expired key is then new again). A claim older than ``lease`` with no answer is the
+    claim of a process that died with it, and is taken over."""
+    now = store_clock(conn)
+    conn.execute(sa.delete(_T).where(_T.c.created_at < now - kept))
+    values = {"account_id": account_id, "scope": scope, "fingerprint": fingerprint}
+    # RETURNING, not rowcount: psycopg's is -1 for an INSERT ... ON CONFLICT.
+    added = conn.execute(
+        insert(conn, _T)
+        .values(**values, created_at=now)
+        .on_conflict_do_nothing(index_elements=[_T.c.account_id, _T.c.scope])
+        .returning(_T.c.scope)
+    ).first()
+    if added is not None:
+        return Claimed(now)
+    row = conn.execute(sa.select(_T).where(_row(account_id, scope))).one()
+    if row.fingerprint != fingerprint:
+        return "mismatch"
+    if row.status is not None:
+        return Stored(row.status, [(name, value) for name, value in row.headers], row.body)
+    if row.created_at > now - lease:
+        return "running"
+    taken = conn.execute(
+        sa.update(_T)
+        .where(_row(account_id, scope), _T.c.status.is_(None), _T.c.created_at == row.created_at)
+        .values(created_at=now)
+    )
+    return Claimed(now) if taken.rowcount else "running"
+
+
+def _claimed(account_id: int, scope: str, claimed: Claimed) -> sa.ColumnElement[bool]:
+    return sa.and_(_row(account_id, scope), _T.c.status.is_(None), _T.c.created_at == claimed.at)
+
+
+def keep(
+    conn: sa.Connection, account_id: int, scope: str, claimed: Claimed, answer: Stored
+) -> None:
+    """Keep ``answer`` under the key this request claimed."""
+    conn.execute(
+        sa.update(_T)
+        .where(_claimed(account_id, scope, claimed))
+        .values(
+            status=answer.status,
+            headers=[list(pair) for pair in answer.headers],
+            body=answer.body,
+        )
+    )
+
+
+def release(conn: sa.Connection, account_id: int, scope: str, claimed: Claimed) -> None:
+    """Give up the claim: the request was not answered with a 2xx."""
+    conn.execute(sa.delete(_T).where(_claimed(account_id, scope, claimed)))

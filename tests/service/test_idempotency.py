@@ -1,0 +1,226 @@
+"""``Idempotency-Key`` on the API's writes, against a running service on each backend: a
+retry with the key gets the first answer and changes nothing more."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+
+import httpx2
+import pytest
+import sqlalchemy as sa
+
+from producersync.service.idempotency import HEADER, KEPT, MAX_KEY_CHARS, fingerprint, key_scope
+from producersync.service.store import idempotency
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import idempotency_keys, jobs
+from tests.support.service import Credentials, RunningService, token_response
+
+ENDPOINTS = "/v1/webhooks/endpoints"
+SUBSCRIPTIONS = "/v1/accounts/subscriptions"
+URL = "http://127.0.0.1:9/hook"
+
+
+def _key() -> dict[str, str]:
+    return {HEADER: str(uuid.uuid4())}
+
+
+def _endpoint_ids(http: httpx2.Client) -> list[str]:
+    response = http.get(ENDPOINTS)
+    assert response.status_code == 200, response.text
+    return [e["id"] for e in response.json()["data"]]
+
+
+def _with_new_token(service: RunningService, creds: Credentials) -> httpx2.Client:
+    """A client of the same credentials with a token of its own, as after a refresh."""
+    token = token_response(service.base_url, creds.client_id, creds.client_secret)
+    token.raise_for_status()
+    headers = {"authorization": f"Bearer {token.json()['access_token']}"}
+    return httpx2.Client(base_url=service.base_url, headers=headers, timeout=30)
+
+
+def test_a_post_repeated_with_its_key_creates_one_endpoint_and_gets_the_first_answer(
+    service: RunningService,
+) -> None:
+    creds = service.account()
+    key = _key()
+    with service.client(creds) as http, _with_new_token(service, creds) as refreshed:
+        first = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        again = refreshed.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert first.status_code == again.status_code == 201, again.text
+        assert again.json() == first.json()
+        assert again.headers["idempotent-replayed"] == "true"
+        assert "idempotent-replayed" not in first.headers
+        assert _endpoint_ids(http) == [first.json()["id"]]
+
+
+def test_the_key_is_the_accounts_and_the_paths(service: RunningService) -> None:
+    """The same key on another account, or another path, is another key."""
+    one, other = service.account(), service.account()
+    key = _key()
+    with service.client(one) as http, service.client(other) as elsewhere:
+        created = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert created.status_code == 201, created.text
+        theirs = elsewhere.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert theirs.status_code == 201, theirs.text
+        assert theirs.json()["id"] != created.json()["id"]
+        rotated = http.post(f"{ENDPOINTS}/{created.json()['id']}/secret/rotate", headers=key)
+        assert rotated.status_code == 200, rotated.text
+        assert "idempotent-replayed" not in rotated.headers
+
+
+def test_subscription_writes_with_a_key_make_one_job(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    creds = service.account()
+    with service.client(creds) as http:
+        for method in ("POST", "PUT", "DELETE"):
+            key = _key()
+            answers = [
+                http.request(method, SUBSCRIPTIONS, json=universe_npns[:3], headers=key)
+                for _ in range(2)
+            ]
+            assert [a.status_code for a in answers] == [202, 202], answers[1].text
+            assert answers[0].json() == answers[1].json()
+    with service.engine.connect() as conn:
+        made = conn.execute(
+            sa.select(sa.func.count()).where(jobs.c.account_id == creds.account_id)
+        ).scalar_one()
+    assert made == 3
+
+
+def test_the_key_reused_with_another_body_is_a_400_naming_the_header(
+    service: RunningService,
+) -> None:
+    key = _key()
+    with service.client(service.account()) as http:
+        assert http.post(ENDPOINTS, json={"url": URL}, headers=key).status_code == 201
+        other = http.post(ENDPOINTS, json={"url": URL, "description": "b"}, headers=key)
+        assert other.status_code == 400, other.text
+        body = other.json()
+        assert body["status"] == 400 and body["path"] == ENDPOINTS
+        assert "another body" in body["message"]
+        assert f"for header '{HEADER}'" in body["message"]
+        assert key[HEADER] in body["message"]
+        assert len(_endpoint_ids(http)) == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [("", "may not be blank"), ("k" * (MAX_KEY_CHARS + 1), f"at most {MAX_KEY_CHARS}")],
+    ids=["blank", "too-long"],
+)
+def test_a_blank_or_too_long_key_is_a_400_naming_the_header(
+    service: RunningService, key: str, why: str
+) -> None:
+    with service.client(service.account()) as http:
+        refused = http.post(ENDPOINTS, json={"url": URL}, headers={HEADER: key})
+        assert refused.status_code == 400, refused.text
+        assert f"for header '{HEADER}'" in refused.json()["message"]
+        assert why in refused.json()["message"]
+        assert _endpoint_ids(http) == []
+
+
+def test_a_key_given_twice_is_a_400(service: RunningService) -> None:
+    with service.client(service.account()) as http:
+        refused = http.post(ENDPOINTS, json={"url": URL}, headers=[(HEADER, "a"), (HEADER, "b")])
+        assert refused.status_code == 400, refused.text
+        assert "more than once" in refused.json()["message"]
+
+
+def test_an_answer_that_is_no_2xx_is_not_kept(service: RunningService) -> None:
+    """A refused request leaves its key free: the same key then carries the fixed body."""
+    key = _key()
+    with service.client(service.account()) as http:
+        refused = http.post(ENDPOINTS, json={"url": "not a url"}, headers=key)
+        assert refused.status_code == 400, refused.text
+        created = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert created.status_code == 201, created.text
+        assert "idempotent-replayed" not in created.headers
+
+
+def _age(service: RunningService, creds: Credentials, by: dt.timedelta) -> None:
+    """Every key of the account made ``by`` earlier, by the store's clock."""
+    t = idempotency_keys
+    with write_transaction(service.engine) as conn:
+        for row in conn.execute(sa.select(t).where(t.c.account_id == creds.account_id)).all():
+            conn.execute(
+                sa.update(t)
+                .where(t.c.account_id == row.account_id, t.c.scope == row.scope)
+                .values(created_at=row.created_at - by)
+            )
+
+
+def test_a_key_is_kept_12_hours_by_the_store_clock(service: RunningService) -> None:
+    creds = service.account()
+    key = _key()
+    with service.client(creds) as http:
+        first = http.post(ENDPOINTS, json={"url": URL}, headers=key).json()
+        _age(service, creds, KEPT - dt.timedelta(minutes=1))
+        kept = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert kept.json() == first and kept.headers["idempotent-replayed"] == "true"
+        _age(service, creds, dt.timedelta(minutes=2))
+        fresh = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert fresh.status_code == 201, fresh.text
+        assert fresh.json()["id"] != first["id"]
+        assert len(_endpoint_ids(http)) == 2
+
+
+def test_two_duplicates_at_once_create_one_endpoint(service: RunningService) -> None:
+    key = _key()
+    creds = service.account()
+    both = threading.Barrier(2)
+
+    def post(_: int) -> httpx2.Response:
+        with service.client(creds) as http:
+            both.wait()
+            return http.post(ENDPOINTS, json={"url": URL}, headers=key)
+
+    for _ in range(3):
+        key = _key()
+        with ThreadPoolExecutor(2) as pool:
+            first, second = pool.map(post, range(2))
+        assert first.status_code == second.status_code == 201, (first.text, second.text)
+        assert first.json() == second.json()
+    with service.client(creds) as http:
+        assert len(_endpoint_ids(http)) == 3
+
+
+def test_a_duplicate_of_a_request_still_running_waits_then_is_a_409(
+    service: RunningService,
+) -> None:
+    """While the first request holds the key, a duplicate polls for its answer; once the
+    first is answered, the duplicate gets that answer."""
+    creds = service.account()
+    key = _key()
+    held = _claim(service, creds, key[HEADER])
+    with service.client(creds) as http:
+        busy = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert busy.status_code == 409, busy.text
+        assert busy.headers["retry-after"] == "1"
+        assert f"for header '{HEADER}'" in busy.json()["message"]
+        answer = idempotency.Stored(201, [("content-type", "application/json")], b'{"id":"x"}')
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(http.post, ENDPOINTS, json={"url": URL}, headers=key)
+            with write_transaction(service.engine) as conn:
+                idempotency.keep(conn, creds.account_id, held[0], held[1], answer)
+            replayed = waiting.result()
+        assert replayed.status_code == 201 and replayed.json() == {"id": "x"}
+        assert _endpoint_ids(http) == []
+
+
+def _claim(
+    service: RunningService, creds: Credentials, key: str
+) -> tuple[str, idempotency.Claimed]:
+    """A claim on ``key`` for a POST of the test's endpoint body (as httpx sends it), held
+    as a request still running holds it."""
+    scope = key_scope("POST", ENDPOINTS, key)
+    body = httpx2.Request("POST", service.base_url, json={"url": URL}).read()
+    with write_transaction(service.engine) as conn:
+        claimed = idempotency.claim(
+            conn, creds.account_id, scope, fingerprint(b"", body), KEPT, dt.timedelta(hours=1)
+        )
+    assert isinstance(claimed, idempotency.Claimed)
+    return scope, claimed
