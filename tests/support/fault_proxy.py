@@ -1,6 +1,7 @@
 """An HTTP proxy on 127.0.0.1 that answers a share of the requests it relays with a fault:
-a 5xx of its own, a 429 with Retry-After and ratelimit headers, a connection reset, a
-response slower than the client waits, or one dribbled a byte at a time (each byte
+a 5xx of its own, a 429 with Retry-After and ratelimit headers, a connection reset
+(before the request is relayed, or after: its answer lost), a response slower than the
+client waits, or one dribbled a byte at a time (each byte
 sooner than a read times out, the whole later than any caller waits). Runs its event
 loop in a thread of the test. The upstream is a server, or an app in the test's process
 (``transport``).
@@ -43,6 +44,7 @@ class FaultMix:
     slow_seconds: float = 3.0
     dribble: int = 0
     dribble_seconds: float = 1.0  # between two bytes of a dribbled response
+    lost: int = 0  # relayed, then the connection reset: the upstream acted, no one heard
 
     def deck(self) -> list[str]:
         faults = (
@@ -51,6 +53,7 @@ class FaultMix:
             + ["reset"] * self.reset
             + ["slow"] * self.slow
             + ["dribble"] * self.dribble
+            + ["lost"] * self.lost
         )
         return faults + ["relayed"] * (_ROUND - len(faults))
 
@@ -124,9 +127,7 @@ class FaultProxy:
         """Answer one request; False when the connection is done for."""
         outcome = self._deal()
         if outcome == "reset":
-            sock = writer.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()  # RST, not FIN: a reset mid-request
+            _reset(writer)
             return False
         if outcome == "server_error":
             status = self._rng.choice([500, 502, 503, 504])
@@ -149,6 +150,9 @@ class FaultProxy:
             body = b"".join([chunk async for chunk in response.aiter_raw()])
         finally:
             await response.aclose()
+        if outcome == "lost":
+            _reset(writer)
+            return False
         headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP_BY_HOP}
         if outcome == "dribble":
             await _write(writer, response.status_code, headers, b"", length=len(body))
@@ -161,6 +165,12 @@ class FaultProxy:
             return True
         await _write(writer, response.status_code, headers, body)
         return True
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()  # RST, not FIN: a reset mid-request
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+import uuid
 from collections.abc import Mapping
 from enum import Enum
 from functools import cached_property
@@ -61,7 +62,16 @@ from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, server_wait, should_retry
 from producersync.client._ssl import shared_ssl_context
 
-__all__ = ["AsyncAPIClient", "BaseClient", "Params", "RequestOptions", "SyncAPIClient", "checked"]
+__all__ = [
+    "AsyncAPIClient",
+    "BaseClient",
+    "Params",
+    "RequestOptions",
+    "SyncAPIClient",
+    "checked",
+    "idempotency_headers",
+    "idempotency_key",
+]
 
 log = logging.getLogger("producersync.client")
 
@@ -91,6 +101,9 @@ class RequestOptions(TypedDict, total=False):
     # paces and holds the token for all its calls: a second client, the only way to
     # fail one call fast before, paced apart and spent the limit twice over.
     max_retries: int | None
+    # A write's Idempotency-Key, in place of the one made for the call: a key kept by
+    # the caller (a durable step's) makes a call repeated after a crash a retry too.
+    idempotency_key: str | None
 
 
 def checked(options: RequestOptions) -> RequestOptions:
@@ -102,14 +115,44 @@ def checked(options: RequestOptions) -> RequestOptions:
     if unknown:
         raise TypeError(
             f"no call takes the option {unknown[0]!r}: only deadline= (seconds each "
-            f"attempt has, in place of a per-call timeout), priority= and max_retries="
+            f"attempt has, in place of a per-call timeout), priority=, max_retries= and "
+            f"idempotency_key="
         )
     deadline = options.get("deadline")
     if deadline is not None:
         positive(deadline)
     orderable(options.get("priority", 0.0))
     retries(options.get("max_retries"), 0)
+    idempotency_key(options.get("idempotency_key"))
     return options
+
+
+_WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+_MAX_KEY_CHARS = 255  # the API's
+
+
+def idempotency_key(key: str | None) -> str | None:
+    """A caller's ``idempotency_key``, or ``ValueError`` naming it: the API refuses a
+    blank one, or one over 255 characters."""
+    if key is not None and not (
+        isinstance(key, str) and key.strip() and len(key) <= _MAX_KEY_CHARS
+    ):
+        raise ValueError(
+            f"idempotency_key must be a string of 1 to {_MAX_KEY_CHARS} characters, "
+            f"not blank, not {key!r:.60}"
+        )
+    return key
+
+
+def idempotency_headers(method: str, key: str | None) -> dict[str, str] | None:
+    """A write's ``Idempotency-Key``: made once per call (as stripe-python and the
+    Anthropic SDK do) and sent with each of its attempts, so that the service answers a
+    retry of a write whose answer was lost with that answer, instead of making a second
+    webhook endpoint or subscription job. Every write, not only POST as Stripe's: the
+    API's PUT and DELETE of subscriptions each make a job."""
+    if method.upper() not in _WRITES:
+        return None
+    return {"idempotency-key": idempotency_key(key) or f"producersync-python-{uuid.uuid4()}"}
 
 
 def retries(max_retries: int | None, default: int) -> int:
@@ -367,6 +410,7 @@ class SyncAPIClient(BaseClient):
         priority: float = 0.0,
         deadline: float | None = None,
         max_retries: int | None = None,
+        idempotency_key: str | None = None,
         cancel: Cancellation | None = None,
         ends: float | None = None,
     ) -> Any:
@@ -376,15 +420,20 @@ class SyncAPIClient(BaseClient):
         ``deadline`` seconds (default: the client's) for the whole of its response.
         Once ``cancel`` is cancelled (from another thread), the call stops waiting for
         its slot or to retry, and raises ``CallCancelledError``. ``max_retries``: the
-        call's, in place of the client's. ``ends``: a time on ``time.monotonic`` the
+        call's, in place of the client's. A write (POST, PUT, PATCH, DELETE) carries one
+        ``Idempotency-Key`` in all its attempts: ``idempotency_key``, else one made for
+        the call. ``ends``: a time on ``time.monotonic`` the
         call gives up at, however far its retries got (a job wait's end): every wait of
         it ends there (for a slot, an attempt, to retry), and it raises
         ``APITimeoutError``, from its last attempt's error if it had one."""
         deadline, most, ends = self._call_limits(deadline, max_retries, ends)
         attempt, replayed = 0, False  # retries taken; whether a 401 was replayed (once)
         failed: Exception | None = None  # the last attempt's error
+        headers = idempotency_headers(method, idempotency_key)
         while True:
-            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            request = self._http.build_request(
+                method, self._url(path), params=params, json=json, headers=headers
+            )
             try:
                 sent_at = self.pacer.take(priority, cancel, ends)
                 self._limit(request, deadline, ends)
@@ -431,6 +480,7 @@ class AsyncAPIClient(BaseClient):
         priority: float = 0.0,
         deadline: float | None = None,
         max_retries: int | None = None,
+        idempotency_key: str | None = None,
         ends: float | None = None,
     ) -> Any:
         """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
@@ -438,8 +488,11 @@ class AsyncAPIClient(BaseClient):
         deadline, most, ends = self._call_limits(deadline, max_retries, ends)
         attempt, replayed = 0, False
         failed: Exception | None = None
+        headers = idempotency_headers(method, idempotency_key)
         while True:
-            request = self._http.build_request(method, self._url(path), params=params, json=json)
+            request = self._http.build_request(
+                method, self._url(path), params=params, json=json, headers=headers
+            )
             try:
                 sent_at = await self.pacer.atake(priority, ends)
                 attempt_deadline = self._limit(request, deadline, ends)
