@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import re
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -21,6 +22,7 @@ from schemathesis.schemas import BaseSchema
 
 from producersync.service.api.webhook_models import WindowQuery
 from producersync.service.app import create_app
+from producersync.service.idempotency import HEADER as IDEMPOTENCY_KEY
 from tests.support.service import Credentials, RunningService
 
 __all__ = [
@@ -250,11 +252,20 @@ def _described(exc: BaseException, depth: int = 0) -> str:
     return "\n".join(lines).replace("\n", "\n  ")
 
 
+_KEYS_SENT: set[str] = set()
+
+
 def _fill_what_no_schema_can(case: schemathesis.Case) -> None:
     """A continuation token is opaque and signed: no schema can generate a valid one (a
     forged one is a 400, tested in test_bad_input), so the fuzzer starts lists at their
     first page. And recover's `since` must lie within the last 14 days, and a list's
-    `until` after its `since` (the two are swapped; one alone is left)."""
+    `until` after its `since` (the two are swapped; one alone is left). And an
+    `Idempotency-Key` the fuzzer made twice (`0`, say) would be one key sent with two
+    bodies, the 400 the service owes that (test_idempotency): a key seen before is made new."""
+    if key := (case.headers or {}).get(IDEMPOTENCY_KEY):
+        if key in _KEYS_SENT:
+            key = case.headers[IDEMPOTENCY_KEY] = uuid.uuid4().hex
+        _KEYS_SENT.add(key)
     if case.query:
         case.query.pop("continuationToken", None)
         window = [case.query.get(name) for name in ("since", "until")]
