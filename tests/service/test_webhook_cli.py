@@ -19,7 +19,7 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import webhook_messages
+from producersync.service.store.tables import webhook_deliveries, webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import answered_while_deleted, migrated_store, store_url
 from tests.support.delivery import log_attempts
@@ -159,20 +159,40 @@ def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
         assert admin.json("endpoint", "list") == []
 
 
+# Each command that changes one endpoint or adds rows naming it, its arguments after the
+# endpoint's id ("MESSAGE": the id of the endpoint's test event; "RECENT": an hour ago).
+# The reads (show-secret's aside) answer as of before the DELETE commits, as a read may.
+_ON_ONE_ENDPOINT = {
+    "rotate-secret": [],
+    "replay": ["MESSAGE"],
+    "show-secret": [],
+    "recover": ["--since", "RECENT"],
+    "update": ["--description", "moved"],
+    "enable": [],
+    "disable": [],
+    "delete": [],  # a second delete at once
+}
+
+
 @pytest.mark.postgres
-@pytest.mark.parametrize("command", ["rotate-secret", "replay", "show-secret"])
+@pytest.mark.parametrize("command", list(_ON_ONE_ENDPOINT))
 def test_an_endpoint_deleted_meanwhile_is_told_in_one_line(tmp_path: Path, command: str) -> None:
     """As the API's 404 (tests/service/test_webhook_api.py): a rotation or a replay failed
-    the foreign key of the row it added, a traceback, and show-secret printed no secret."""
+    the foreign key of the row it added, a traceback, show-secret printed no secret, and
+    recover said 'queued: 0' of the failed delivery it found gone when it came to re-arm it
+    (the test event's, failed here)."""
     with migrated_store("postgres", tmp_path) as url:
         admin = Admin(in_processes, ["--database", url])
         admin.out("account", "create", "acme")
         endpoint_id = str(admin.create()["id"])
         engine = open_store(url)
         try:
-            with engine.connect() as conn:
+            with engine.begin() as conn:
                 message = conn.execute(sa.select(webhook_messages.c.id)).scalar_one()
-            args = [command, endpoint_id, *([message] if command == "replay" else [])]
+                conn.execute(webhook_deliveries.update().values(state=outbox.FAILED))
+            recent = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+            given = {"MESSAGE": message, "RECENT": recent}
+            args = [command, endpoint_id, *(given.get(a, a) for a in _ON_ONE_ENDPOINT[command])]
             code, out, err = answered_while_deleted(
                 engine, endpoint_id, lambda: admin.run(["admin", "endpoint", *args, *admin.db], {})
             )

@@ -168,17 +168,29 @@ def _gone(endpoint_id: str) -> Failed:
 
 
 def _endpoint(conn: sa.Connection, endpoint_id: str, *, lock: bool = False) -> endpoints.Endpoint:
-    """The endpoint, or a failure naming it. ``lock``, for a change that adds rows naming
-    it, as the API's (``api/webhooks.py``): its row locked to the end of the transaction.
-    On PostgreSQL, an endpoint deleted between the look-up and the insert failed the
-    insert's foreign key, a traceback; locked, the look-up waits for the DELETE and finds
-    no endpoint."""
+    """The endpoint, or a failure naming it; ``lock``: its row locked to the end of the
+    transaction (``_on_endpoint``)."""
     from producersync.service.store import endpoints
 
     endpoint = endpoints.get_endpoint(conn, None, endpoint_id, lock=lock)
     if endpoint is None:
         raise _gone(endpoint_id)
     return endpoint
+
+
+@contextmanager
+def _on_endpoint(
+    database: str | None, endpoint_id: str, **given: object
+) -> Iterator[tuple[sa.Connection, ServiceSettings, endpoints.Endpoint]]:
+    """``_write``'s transaction, with the endpoint looked up locked, as the API's changes
+    (``api/webhooks.py``) do, for a change that adds rows naming it or changes its
+    deliveries or secrets. On PostgreSQL, an endpoint deleted after an unlocked look-up
+    failed the foreign key of a row added (a traceback), or took the rows to change with
+    it (recover said 'queued: 0'); locked, the look-up waits for the DELETE and finds no
+    endpoint. The changes of the endpoint's own row alone (update, enable, disable,
+    delete) need none: their UPDATE or DELETE waits for it, and finds no row."""
+    with _write(database, **given) as (conn, settings):
+        yield conn, settings, _endpoint(conn, endpoint_id, lock=True)
 
 
 def _view(
@@ -312,7 +324,7 @@ def update(
     with _write(database, **given) as (conn, settings):
         endpoint = management.update_endpoint(conn, settings, None, endpoint_id, changes)
         if endpoint is None:
-            raise fail(f"no endpoint {endpoint_id!r}")
+            raise _gone(endpoint_id)
         view = _view(conn, endpoint)
     emit(as_json, view)
 
@@ -326,7 +338,7 @@ def _set_state(
     with _write(database) as (conn, _settings):
         endpoint = change(conn, endpoint_id)
         if endpoint is None:
-            raise fail(f"no endpoint {endpoint_id!r}")
+            raise _gone(endpoint_id)
         view = _view(conn, endpoint)
     emit(as_json, view)
 
@@ -370,7 +382,7 @@ def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
 
     with _write(database) as (conn, _settings):
         if not endpoints.delete_endpoint(conn, None, endpoint_id):
-            raise fail(f"no endpoint {endpoint_id!r}")
+            raise _gone(endpoint_id)
     console.print(f"endpoint [bold]{endpoint_id}[/bold] deleted")
 
 
@@ -382,8 +394,7 @@ def rotate_secret(
     PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS (default 24 h)."""
     from producersync.service.delivery import management
 
-    with _write(database) as (conn, settings):
-        endpoint = _endpoint(conn, endpoint_id, lock=True)
+    with _on_endpoint(database, endpoint_id) as (conn, settings, endpoint):
         secret = management.rotate_secret(conn, settings, endpoint.id)
     emit(as_json, {"id": endpoint.id, "secret": secret})
 
@@ -414,8 +425,7 @@ def replay(
     """Queue one manual attempt of a message of the endpoint's account to the endpoint."""
     from producersync.service.delivery import management
 
-    with _write(database) as (conn, _settings):
-        endpoint = _endpoint(conn, endpoint_id, lock=True)
+    with _on_endpoint(database, endpoint_id) as (conn, _settings, endpoint):
         delivery_id = management.replay(conn, endpoint, message_id)
         if delivery_id is None:
             raise fail(f"the endpoint's account has no message {message_id!r}")
@@ -501,8 +511,8 @@ def recover(
     # Read by the API's own body, as attempts reads its filters: the same forms, and a
     # refusal in the same words.
     body = _body(RecoverRequest, since=since)
-    with _write(database, since=since) as (conn, _settings):
-        queued = management.recover(conn, _endpoint(conn, endpoint_id), body.since)
+    with _on_endpoint(database, endpoint_id, since=since) as (conn, _settings, endpoint):
+        queued = management.recover(conn, endpoint, body.since)
     emit(as_json, {"queued": queued})
 
 
