@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import time
 
 import httpx2
@@ -15,6 +16,7 @@ from producersync.service.auth.tokens import TokenCodec
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.keys import load_or_create_key
+from producersync.service.store.tables import api_clients
 from tests.support.service import Credentials, RunningService
 
 
@@ -384,6 +386,32 @@ def test_which_secret_a_token_was_issued_under_decides_not_its_iat(
         _refused_within(http, witness)
         answer = http.get("/v2/licenses", headers={"authorization": f"Bearer {token}"})
     assert answer.status_code == (200 if taken else 401), answer.text
+
+
+def test_a_rotation_after_the_stores_clock_stepped_back_cuts_off_the_secret_before(
+    service: RunningService,
+) -> None:
+    """A token is refused for naming a rotation older than the client's last: a rotation
+    stamped by the store's clock after it stepped back an hour (here, the one before
+    dated an hour ahead of it) was older than the one before, and the tokens issued under
+    the secret it rotated out were taken."""
+    creds = service.account()
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    with write_transaction(service.engine) as conn:
+        middle = accounts.rotate_client_secret(conn, creds.client_id)
+        conn.execute(
+            api_clients.update()
+            .where(api_clients.c.client_id == creds.client_id)
+            .values(secret_rotated_at=ahead)
+        )
+    token = _token(service, data=_form(creds, secret=middle)).json()["access_token"]
+    with write_transaction(service.engine) as conn:
+        accounts.rotate_client_secret(conn, creds.client_id)
+        client = accounts.find_client(conn, creds.client_id)
+    assert client is not None and client.secret_rotated_at is not None
+    assert client.secret_rotated_at > ahead
+    with service.client() as http:
+        _refused_within(http, token)
 
 
 def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None:

@@ -158,10 +158,12 @@ def _client(row: sa.Row[tuple[object, ...]]) -> ClientRecord:
     )
 
 
-def find_client(conn: sa.Connection, client_id: str) -> ClientRecord | None:
+def find_client(conn: sa.Connection, client_id: str, *, lock: bool = False) -> ClientRecord | None:
+    """The client, if any; ``lock``: its row locked until the transaction ends."""
     if "\x00" in client_id:
         return None  # no id holds one, and PostgreSQL refuses to compare against it
-    row = conn.execute(_client_select.where(api_clients.c.client_id == client_id)).first()
+    query = _client_select.where(api_clients.c.client_id == client_id)
+    row = conn.execute(query.with_for_update() if lock else query).first()
     return _client(row) if row else None
 
 
@@ -175,7 +177,8 @@ def list_clients(conn: sa.Connection, account: Account | None = None) -> list[Cl
 
 
 def _live_client(conn: sa.Connection, client_id: str) -> ClientRecord:
-    client = find_client(conn, client_id)
+    """The client, not revoked, locked: a change of it reads it (a rotation, its last)."""
+    client = find_client(conn, client_id, lock=True)
     if client is None:
         raise NotFound(f"no client {client_id!r}")
     if client.revoked_at is not None:
@@ -185,12 +188,19 @@ def _live_client(conn: sa.Connection, client_id: str) -> ClientRecord:
 
 def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
     """A new secret for the client; the old one stops working at once."""
-    _live_client(conn, client_id)
+    previous = _live_client(conn, client_id).secret_rotated_at
     secret = new_client_secret()
+    rotated = store_clock(conn)
+    # Later than the last rotation, always: a token is refused for naming a rotation older
+    # than the client's last, so one stamped earlier (the store's clock stepped back, or
+    # two rotations at once, PostgreSQL's clock read at each one's start) let the tokens
+    # issued under the secret it rotated out through.
+    if previous is not None and rotated <= previous:
+        rotated = previous + dt.timedelta(microseconds=1)
     conn.execute(
         api_clients.update()
         .where(api_clients.c.client_id == client_id)
-        .values(secret_hash=hash_secret(secret), secret_rotated_at=store_clock(conn))
+        .values(secret_hash=hash_secret(secret), secret_rotated_at=rotated)
     )
     return secret
 
