@@ -9,6 +9,7 @@ import time
 import httpx2
 import jwt
 import pytest
+import sqlalchemy as sa
 
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.principal import Principal
@@ -399,11 +400,7 @@ def test_a_rotation_after_the_stores_clock_stepped_back_cuts_off_the_secret_befo
     ahead = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
     with write_transaction(service.engine) as conn:
         middle = accounts.rotate_client_secret(conn, creds.client_id)
-        conn.execute(
-            api_clients.update()
-            .where(api_clients.c.client_id == creds.client_id)
-            .values(secret_rotated_at=ahead)
-        )
+        _dated(conn, creds, "secret_rotated_at", ahead)
     token = _token(service, data=_form(creds, secret=middle)).json()["access_token"]
     with write_transaction(service.engine) as conn:
         accounts.rotate_client_secret(conn, creds.client_id)
@@ -412,6 +409,31 @@ def test_a_rotation_after_the_stores_clock_stepped_back_cuts_off_the_secret_befo
     assert client.secret_rotated_at > ahead
     with service.client() as http:
         _refused_within(http, token)
+
+
+def test_cutoffs_older_than_a_tokens_lifetime_are_not_kept(service: RunningService) -> None:
+    """The tokens issued before a revocation or a rotation expire within their lifetime,
+    and none is issued after it to the client revoked or with the secret rotated out:
+    every process read every revocation and rotation ever made, every few seconds."""
+    old_rotation, old_revocation, rotation, revocation = (service.account() for _ in range(4))
+    long_ago = dt.datetime.now(dt.UTC) - dt.timedelta(days=3)
+    with write_transaction(service.engine) as conn:
+        for creds in (old_rotation, rotation):
+            accounts.rotate_client_secret(conn, creds.client_id)
+        for creds in (old_revocation, revocation):
+            accounts.revoke_client(conn, creds.client_id)
+        _dated(conn, old_rotation, "secret_rotated_at", long_ago)
+        _dated(conn, old_revocation, "revoked_at", long_ago)
+        kept = accounts.token_cutoffs(conn, dt.timedelta(days=2))
+    made = {c.client_id for c in (old_rotation, old_revocation, rotation, revocation)}
+    assert made & set(kept) == {rotation.client_id, revocation.client_id}
+    assert kept[revocation.client_id].revoked
+
+
+def _dated(conn: sa.Connection, creds: Credentials, column: str, at: dt.datetime) -> None:
+    """The client's ``column`` (a revocation's or a rotation's time) set to ``at``."""
+    clients = api_clients.update().where(api_clients.c.client_id == creds.client_id)
+    conn.execute(clients.values({column: at}))
 
 
 def test_revoked_client_loses_tokens_and_access(service: RunningService) -> None:

@@ -70,7 +70,7 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         token_failure_limiter=RateLimiter(
             window, "token-failed", settings.token_failure_limit_per_minute
         ),
-        revocations=Revocations(engine),
+        revocations=Revocations(engine, settings.token_ttl_seconds),
     )
 
 

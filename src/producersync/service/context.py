@@ -22,14 +22,21 @@ from producersync.service.store.accounts import Cutoff, token_cutoffs
 __all__ = ["Revocations", "ServiceContext", "get_context"]
 
 _REVOCATION_REFRESH_SECONDS = 5.0
+# How far apart two hosts' clocks may be: a token's expiry is stamped by its issuing
+# host's clock and judged by the checking host's (an hour apart is a case the tests run).
+_CLOCKS_APART = dt.timedelta(days=1)
 
 
 @dataclass
 class Revocations:
     """Revoked clients and rotated secrets, reread at most every few seconds so that token
-    checks stay off the database while either still takes effect everywhere within seconds."""
+    checks stay off the database while either still takes effect everywhere within seconds.
+    Only those of a token's lifetime ago (``token_ttl_seconds``) and less are read, as the
+    tokens issued before them have expired: every revocation and rotation ever made were
+    kept, read every few seconds in every process."""
 
     engine: sa.Engine
+    token_ttl_seconds: int
     _cutoffs: dict[str, Cutoff] = field(default_factory=dict)
     _read_at: float = 0.0
 
@@ -53,7 +60,7 @@ class Revocations:
 
     def _read(self) -> dict[str, Cutoff]:
         with self.engine.connect() as conn:
-            return token_cutoffs(conn)
+            return token_cutoffs(conn, dt.timedelta(seconds=self.token_ttl_seconds) + _CLOCKS_APART)
 
 
 class KeyedLock:

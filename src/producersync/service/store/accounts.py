@@ -226,12 +226,15 @@ class Cutoff:
     secret_rotated_at: dt.datetime | None
 
 
-def token_cutoffs(conn: sa.Connection) -> dict[str, Cutoff]:
-    """client_id -> its cutoff, for every client revoked or whose secret was rotated."""
+def token_cutoffs(conn: sa.Connection, kept: dt.timedelta) -> dict[str, Cutoff]:
+    """client_id -> its cutoff, for every client revoked or whose secret was rotated within
+    ``kept`` of now (the store's clock): the tokens issued before an older revocation or
+    rotation have expired, and a revoked client or a rotated-out secret gets no more."""
     c = api_clients.c
+    since = store_clock(conn) - kept
     rows = conn.execute(
         sa.select(c.client_id, c.revoked_at, c.secret_rotated_at).where(
-            sa.or_(c.revoked_at.is_not(None), c.secret_rotated_at.is_not(None))
+            sa.or_(c.revoked_at > since, c.secret_rotated_at > since)
         )
     )
     return {r.client_id: Cutoff(r.revoked_at is not None, r.secret_rotated_at) for r in rows}
