@@ -801,19 +801,20 @@ def test_list_messages_pages_newest_first_without_losing_or_repeating(
         account = new_account(conn)
         other = new_account(conn, "other")
         new_endpoint(conn, account)
-        expected: list[tuple[dt.datetime, str]] = []
+        expected: list[tuple[dt.datetime, int, str]] = []
         for i in range(8):
             at = T0 + seconds(i)
             event = activated() if i % 2 else updates()
             outbox.publish(conn, [message(account, event)], now=at)
-            expected.append((at, event.id))
-        # Three messages sharing one created_at: ordered by id among themselves.
-        same = [deactivated() for _ in range(3)]
+            expected.append((at, 0, event.id))
+        # Messages published together share their time: they list in the reverse of the
+        # order they were published in (by their random ids, they listed in none).
+        same = [deactivated() for _ in range(12)]
         outbox.publish(conn, [message(account, e) for e in same], now=T0 + seconds(4))
-        expected += [(T0 + seconds(4), e.id) for e in same]
+        expected += [(T0 + seconds(4), n, e.id) for n, e in enumerate(same, 1)]
         outbox.publish(conn, [message(other, activated())], now=T0 + seconds(3))
     expected.sort(reverse=True)
-    want = [message_id for _at, message_id in expected]
+    want = [message_id for _at, _published, message_id in expected]
 
     with engine.connect() as conn:
         seen: list[str] = []
@@ -828,7 +829,7 @@ def test_list_messages_pages_newest_first_without_losing_or_repeating(
             assert all(m.account_id == account for m in page)
             seen += [m.id for m in page]
             before = page[-1]
-        assert pages == 4
+        assert pages == 7
         assert seen == want
         first = outbox.list_messages(conn, account, limit=1)[0]
         assert first.created_at == T0 + seconds(7)

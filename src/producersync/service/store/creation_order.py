@@ -16,7 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["SEQ", "creation_order"]
+__all__ = ["SEQ", "creation_order", "next_in_order"]
 
 SEQ = "seq"  # the column's name
 
@@ -56,3 +56,14 @@ def creation_order(table: str) -> sa.Column[int]:
         # refuses a second row of 0 from one that gives none.
         server_default="0",
     )
+
+
+def next_in_order(conn: sa.Connection, table: str, count: int) -> list[int]:
+    """The numbers of ``count`` rows about to be inserted into ``table``, in order, for an
+    insert that names its columns (``bulk.insert_rows``), which the column's default is
+    not given to."""
+    if conn.dialect.name == "postgresql":
+        taken = sa.text(f"SELECT nextval('{table}_{SEQ}_seq') FROM generate_series(1, :count)")
+        return sorted(conn.execute(taken, {"count": count}).scalars())
+    largest = conn.execute(sa.text(f"SELECT coalesce(max({SEQ}), 0) FROM {table}")).scalar_one()
+    return list(range(largest + 1, largest + 1 + count))

@@ -10,10 +10,12 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 
 from producersync.service.store.bulk import insert_rows
+from producersync.service.store.creation_order import next_in_order
 from producersync.service.store.dialect import insert
 from producersync.service.store.tables import (
     webhook_attempts,
@@ -64,6 +66,7 @@ class Message:
     event_type: str
     payload: bytes
     created_at: dt.datetime | None = None
+    seq: int | None = None  # the order it was published in (as stored)
 
 
 @dataclass(frozen=True, slots=True)
@@ -192,6 +195,8 @@ def publish(
     if not messages:
         return 0
     now = now or store_clock(conn)
+    # Numbered in the order given: stamped alike, they list in it (``list_messages``).
+    numbers = next_in_order(conn, webhook_messages.name, len(messages))
     insert_rows(
         conn,
         webhook_messages,
@@ -202,8 +207,9 @@ def publish(
                 "event_type": m.event_type,
                 "payload": m.payload.decode(),
                 "created_at": now,
+                "seq": seq,
             }
-            for m in messages
+            for m, seq in zip(messages, numbers, strict=True)
         ],
     )
     accounts = {m.account_id for m in messages}
@@ -518,17 +524,23 @@ def count_pending(conn: sa.Connection) -> int:
     )
 
 
+def _message_select() -> sa.Select[Any]:
+    m = webhook_messages
+    return sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at, m.c.seq)
+
+
+def _message(row: Sequence[Any]) -> Message:
+    message_id, account_id, event_type, payload, created_at, seq = row
+    return Message(message_id, account_id, event_type, payload.encode(), created_at, seq)
+
+
 def get_message(conn: sa.Connection, account_id: int | None, message_id: str) -> Message | None:
     m = webhook_messages
-    query = sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at).where(
-        m.c.id == message_id
-    )
+    query = _message_select().where(m.c.id == message_id)
     if account_id is not None:
         query = query.where(m.c.account_id == account_id)
     row = conn.execute(query).first()
-    if row is None:
-        return None
-    return Message(row[0], row[1], row[2], row[3].encode(), row[4])
+    return None if row is None else _message(row)
 
 
 def list_messages(
@@ -539,20 +551,22 @@ def list_messages(
     before: Message | None = None,
     narrowed: LogFilter = EVERYTHING,
 ) -> list[Message]:
-    """The account's messages, newest first, after the message ``before`` if given."""
+    """The account's messages, newest first, after the message ``before`` (as
+    ``get_message`` reads it) if given. Those of one time (published in one transaction)
+    in the reverse of the order they were published in: by their random event ids, a
+    job's events listed in no order, and a page's end cut them anywhere."""
     m = webhook_messages
     query = (
-        sa.select(m.c.id, m.c.account_id, m.c.event_type, m.c.payload, m.c.created_at)
+        _message_select()
         .where(m.c.account_id == account_id)
-        .order_by(m.c.created_at.desc(), m.c.id.desc())
+        .order_by(m.c.created_at.desc(), m.c.seq.desc())
         .limit(limit)
     )
     if before is not None:
-        # Event ids are random: page on (created_at, id), from the message named.
         at = sa.literal(before.created_at, m.c.created_at.type)
-        query = query.where(sa.tuple_(m.c.created_at, m.c.id) < sa.tuple_(at, before.id))
+        query = query.where(sa.tuple_(m.c.created_at, m.c.seq) < sa.tuple_(at, before.seq))
     query = query.where(*narrowed.conditions(m.c.event_type, m.c.created_at))
-    return [Message(r[0], r[1], r[2], r[3].encode(), r[4]) for r in conn.execute(query)]
+    return [_message(r) for r in conn.execute(query)]
 
 
 def list_deliveries(

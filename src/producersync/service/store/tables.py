@@ -354,8 +354,11 @@ webhook_messages = sa.Table(
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body sent
     sa.Column("created_at", UtcDateTime, nullable=False),
+    # The lists' tie-break among messages of one time: those published in one transaction.
+    creation_order("webhook_messages"),
 )
-sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at)
+sa.Index(None, webhook_messages.c.seq, unique=True)
+sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at, webhook_messages.c.seq)
 # A filter by type (portal and API lists): the updates_available of an account are one a
 # day among thousands of NPN events; without it they were found by reading all of them.
 sa.Index(
@@ -363,6 +366,7 @@ sa.Index(
     webhook_messages.c.account_id,
     webhook_messages.c.event_type,
     webhook_messages.c.created_at,
+    webhook_messages.c.seq,
 )
 
 webhook_deliveries = sa.Table(
