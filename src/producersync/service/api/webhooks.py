@@ -99,11 +99,14 @@ Writer = Annotated[Call, Depends(_writer_call)]
 def _owned(
     conn: sa.Connection, call: Call, endpoint_id: str, *, lock: bool = False
 ) -> endpoints.Endpoint:
-    """The caller's endpoint, or a 404. ``lock``, for a change that adds rows naming it:
-    its row locked to the end of the transaction. On PostgreSQL, a DELETE of the endpoint
-    committed between the lookup and the insert failed the insert's foreign key, and a
-    replay, a rotation or Send Example answered 500; locked, the lookup waits for the
-    DELETE and finds no endpoint."""
+    """The caller's endpoint, or a 404. ``lock``, for a change that adds rows naming it or
+    changes its deliveries: its row locked to the end of the transaction. On PostgreSQL, a
+    DELETE of the endpoint committed between the lookup and the insert failed the insert's
+    foreign key, and a replay, a rotation or Send Example answered 500, and recover found
+    the failed deliveries it had read gone and answered 'queued: 0'; locked, the lookup
+    waits for the DELETE and finds no endpoint. The changes of the endpoint's own row
+    (update, enable, disable, delete) need none: their UPDATE or DELETE waits for the
+    DELETE, and finds no row."""
     endpoint = endpoints.get_endpoint(conn, call.principal.account_id, endpoint_id, lock=lock)
     if endpoint is None:
         raise ApiError(404, f"No webhook endpoint {endpoint_id}")
@@ -424,7 +427,7 @@ def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> Delive
 )
 def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> RecoverAccepted:
     with write_transaction(call.ctx.engine) as conn, _rules(body):
-        queued = management.recover(conn, _owned(conn, call, endpointId), body.since)
+        queued = management.recover(conn, _owned(conn, call, endpointId, lock=True), body.since)
     if queued:
         call.ctx.published()
     return RecoverAccepted(queued=queued)
