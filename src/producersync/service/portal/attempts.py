@@ -354,6 +354,9 @@ def recover(
     try:
         start = read_times(RecoverRequest, {"since": since}).since
         with write_transaction(ctx.engine) as conn, rule_errors():
+            # Read again, locked: deleted since the route read it, or while this ran, the
+            # failed deliveries it read were gone when it came to re-arm them: 'queued: 0'.
+            endpoint = owned(conn, visitor, endpoint.id, lock=True)
             queued = management.recover(conn, endpoint, start)
     except FormInvalid as exc:
         return _page(
