@@ -12,12 +12,11 @@ import httpx2
 import orjson
 import pytest
 import sqlalchemy as sa
+from tests.support.databases import universe_store
 from tests.support.service import running_service
 
 from producersync.service.api.resources import RESOURCES
 from producersync.service.nipr.daily import run_day
-from producersync.service.nipr.loader import load
-from producersync.service.nipr.universe import generate
 from producersync.service.store import tables
 from producersync.service.store.open import open_store
 
@@ -28,9 +27,16 @@ Stamps = dict[tuple[str, int], dt.date]
 
 
 @pytest.fixture
-def engine(empty_store_url: str) -> Iterator[sa.Engine]:
-    engine = open_store(empty_store_url)
-    load(engine, generate(200, seed=5))
+def universe_url(kind: str, tmp_path: Path) -> Iterator[str]:
+    """A store holding a universe of 200 producers: a copy of one the worker loaded, not a
+    migration and a load for each test."""
+    with universe_store(kind, tmp_path, 200, 5) as url:
+        yield url
+
+
+@pytest.fixture
+def engine(universe_url: str) -> Iterator[sa.Engine]:
+    engine = open_store(universe_url)
     yield engine
     engine.dispose()
 
@@ -126,17 +132,14 @@ def updates_available(engine: sa.Engine, account_id: int) -> list[dict[str, Any]
 
 
 def test_a_runs_changes_are_what_updated_since_its_run_date_lists(
-    empty_store_url: str, tmp_path: Path
+    universe_url: str, tmp_path: Path
 ) -> None:
     """After a run, ``updatedSince=runDate`` on every v2 and v1 list is exactly the run's
     changes to the account's population, NIPR deletions included (and left out under
     ``includeDeleted=false``), and the account's event names that runDate. An account
     with no NPN that changed (none at all) gets the day's event all the same: it comes
     once a day, after the daily update."""
-    engine = open_store(empty_store_url)
-    load(engine, generate(200, seed=5))
-    engine.dispose()
-    with running_service(empty_store_url) as service:
+    with running_service(universe_url) as service:
         with service.engine.connect() as conn:
             npns = list(
                 conn.execute(

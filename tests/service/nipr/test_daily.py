@@ -1101,18 +1101,15 @@ def test_two_new_entities_of_one_npn_are_refused(engine: sa.Engine, tmp_path: Pa
 
 
 def test_command_runs_a_day_once(
-    empty_store_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    universe_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    engine = open_store(empty_store_url)
-    load(engine, generate(100, seed=2))
-    engine.dispose()
     args = ("nipr", "run", "--date", "2025-06-10", "--churn-rate", "0.2", "--seed", "5")
 
     def ran() -> dict[str, Any]:
         # In this process: test_runs_of_two_dates_at_once_apply_one_after_the_other runs
         # the command as real processes, two at once.
         code, out, err = producersync_output(
-            monkeypatch, capsys, *args, "--database", empty_store_url, "--json"
+            monkeypatch, capsys, *args, "--database", universe_url, "--json"
         )
         assert code == 0, err
         result: dict[str, Any] = orjson.loads(out)
@@ -1124,7 +1121,7 @@ def test_command_runs_a_day_once(
     assert first["runDate"] == "2025-06-10"
     assert first["alreadyApplied"] is False
     assert isinstance(first["totalChanges"], int) and first["totalChanges"] > 0
-    assert first["eventsPublished"] == 0  # no accounts yet
+    assert first["eventsPublished"] == 2  # one for each of the universe's two accounts
     assert again["alreadyApplied"] is True
     assert again["changes"] == first["changes"]
 

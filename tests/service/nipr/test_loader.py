@@ -43,8 +43,8 @@ def generated_rows(**kwargs: Any) -> dict[str, list[dict[str, Any]]]:
     return merged
 
 
-def test_round_trip(empty_store_url: str) -> None:
-    engine = open_store(empty_store_url)
+def test_round_trip(new_store_url: str) -> None:
+    engine = open_store(new_store_url)
     sandbox = {table: len(rows) for table, rows in sandbox_rows().items()}
     seen: list[int] = []
     stats = load(
@@ -77,8 +77,8 @@ def test_round_trip(empty_store_url: str) -> None:
     engine.dispose()
 
 
-def test_refuses_a_store_holding_a_universe_unless_replacing(empty_store_url: str) -> None:
-    engine = open_store(empty_store_url)
+def test_refuses_a_store_holding_a_universe_unless_replacing(new_store_url: str) -> None:
+    engine = open_store(new_store_url)
     load(engine, generate(50, seed=1))
     with pytest.raises(UniverseExistsError, match="replace"):
         load(engine, generate(50, seed=2))
@@ -94,16 +94,16 @@ def test_refuses_a_store_holding_a_universe_unless_replacing(empty_store_url: st
     engine.dispose()
 
 
-def test_an_empty_load(empty_store_url: str) -> None:
-    engine = open_store(empty_store_url)
+def test_an_empty_load(new_store_url: str) -> None:
+    engine = open_store(new_store_url)
     stats = load(engine, [])
     assert stats == LoadStats(elapsed=stats.elapsed)
     assert next_ids(engine)["entities"] == 158583 + 2  # the sandbox firm's id + 1
     engine.dispose()
 
 
-def test_a_load_that_stops_midway_leaves_the_store_marked_partial(empty_store_url: str) -> None:
-    engine = open_store(empty_store_url)
+def test_a_load_that_stops_midway_leaves_the_store_marked_partial(new_store_url: str) -> None:
+    engine = open_store(new_store_url)
     assert interrupted_load(engine) is None
 
     load_cut_short(engine)
