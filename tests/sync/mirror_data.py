@@ -66,7 +66,9 @@ def wire() -> Wire:
                 npns = sorted(conn.execute(query).scalars())
             creds = service.account()
             service.subscribe(creds, npns)
-            with Client(creds.client_id, creds.client_secret, base_url=service.base_url) as client:
+            with Client(
+                creds.client_id, creds.client_secret, base_url=service.base_url, **service.pace()
+            ) as client:
                 records = {
                     resource: [
                         record.model_dump(mode="json", by_alias=True)
