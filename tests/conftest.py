@@ -18,7 +18,7 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
-from tests.support.databases import drop_templates, migrated_store
+from tests.support.databases import drop_databases, migrated_store
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
 
@@ -83,10 +83,10 @@ def secret_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
 
 @pytest.fixture(scope="session", autouse=True)
 def migrated_templates() -> Iterator[None]:
-    """The schemas ``migrated_copy`` copies from, one of each per worker, removed at the
-    end of its session."""
+    """The schemas ``migrated_copy`` copies from, one of each per worker, and the
+    databases its tests were done with, removed at the end of its session."""
     yield
-    drop_templates()
+    drop_databases()
 
 
 def _universe_store(kind: str, directory: Path) -> Iterator[str]:
