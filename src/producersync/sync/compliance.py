@@ -25,7 +25,6 @@ from producersync.sync.mirror.queries import (
     licenses_expiring,
     licenses_in_state,
     loa_terms,
-    names_an_loa,
     population_entry,
 )
 
@@ -78,7 +77,7 @@ class _Wanted:
     "Life" is also a category of Variable Life, and "Property" one of Personal Lines
     and of Public Adjuster, whose yes would not be one for it. Any other word is a
     category ("variable"). Whether it is a name is asked of the mirror once, and only
-    when a category matches: when it is not one, that reads every LOA."""
+    when a category matches."""
 
     def __init__(self, conn: sa.Connection, loa: str) -> None:
         self.loa = loa
@@ -92,7 +91,8 @@ class _Wanted:
 
     def _is_named(self) -> bool:
         if self._named is None:
-            self._named = names_an_loa(self._conn, self.loa)
+            terms = loa_terms(self._conn)
+            self._named = _among(self.loa, [*terms.names, *terms.codes])
         return self._named
 
 
@@ -133,20 +133,16 @@ def check(
 def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:
     """What the mirror holds instead, when no license LOA in it (niprDeleted ones
     included) carries ``loa`` as its name, code or category: then ``loa`` is likelier a
-    typo than a question. None when one does, or when the mirror holds no LOA at all,
-    where nothing tells a typo from a name."""
+    typo than a question. None when one does, or when the mirror holds no LOA word (a
+    name, code or category) at all, where nothing tells a typo from a name."""
     terms = loa_terms(conn)
-    key = _words(loa)
-    if not terms or any(_matches(key, *term) for term in terms):
+    # Names last, to be shown rather than a category or code spelt alike.
+    words = [*terms.categories, *terms.codes, *terms.names]
+    if not words or _among(loa, words):
         return None
-    words = [category for _, _, categories in terms for category in categories]
-    words += [code for _, code, _ in terms if code]
-    words += [name for name, _, _ in terms if name]
-    # Casefolded, as LOAs match; names last, to be shown rather than a category spelt alike.
-    spelled = {word.casefold(): word for word in words}
-    near = difflib.get_close_matches(key.casefold(), spelled, n=_CLOSEST)
-    names = sorted({name for name, _, _ in terms if name})
-    return UnknownLoa(loa, names, [spelled[word] for word in near])
+    spelled = {word.casefold(): word for word in words}  # casefolded, as LOAs match
+    near = difflib.get_close_matches(_words(loa).casefold(), spelled, n=_CLOSEST)
+    return UnknownLoa(loa, terms.names, [spelled[word] for word in near])
 
 
 def expiring(
@@ -208,8 +204,13 @@ def _words(text: str) -> str:
 
 
 def _matches(wanted: str, name: str | None, code: str | None, categories: Sequence[str]) -> bool:
+    return _among(wanted, [name, code, *categories])
+
+
+def _among(wanted: str, values: Sequence[str | None]) -> bool:
+    """Whether ``wanted`` is one of ``values``, in any case and spacing."""
     key = _words(wanted).casefold()
-    return any(key == _words(value).casefold() for value in (name, code, *categories) if value)
+    return any(key == _words(value).casefold() for value in values if value)
 
 
 def _population(conn: sa.Connection, npn: str) -> _Finding:

@@ -25,13 +25,13 @@ __all__ = [
     "AppointmentRow",
     "LicenseRow",
     "LoaRow",
+    "LoaTerms",
     "PopulationRow",
     "appointments_with",
     "iter_licenses_expiring",
     "licenses_expiring",
     "licenses_in_state",
     "loa_terms",
-    "names_an_loa",
     "population_entry",
     "sample_authority",
     "stored_npns",
@@ -204,22 +204,38 @@ def _unreadable_ids(resource: str, field: str | None = None) -> sa.Select[tuple[
     return query if field is None else query.where(m.field == field)
 
 
-def loa_terms(conn: sa.Connection) -> list[tuple[str | None, str | None, list[str]]]:
-    """Each distinct (name, code, categories) the license LOAs carry, niprDeleted ones
-    too: the words a check's LOA can match."""
-    query = sa.select(license_loas.c.loa, license_loas.c.loa_code, license_loas.c.categories)
-    found = conn.execute(query.distinct())
-    return [(row.loa, row.loa_code, _categories(row.categories)) for row in found]
+@dataclass(frozen=True)
+class LoaTerms:
+    """The words license LOAs carry (niprDeleted ones too), each once and sorted: the
+    names, codes and categories a check's LOA can match."""
+
+    names: list[str]
+    codes: list[str]
+    categories: list[str]
 
 
-def names_an_loa(conn: sa.Connection, term: str) -> bool:
-    """Whether some license LOA (niprDeleted ones too) has ``term`` (its words one space
-    apart, in any ASCII case, as LOA names and codes are written) as its name or code."""
-    key = " ".join(term.split()).lower()
-    loa, code = sa.func.lower(license_loas.c.loa), sa.func.lower(license_loas.c.loa_code)
-    named = sa.or_(loa == key, code == key)
-    query = sa.select(sa.literal(1)).select_from(license_loas).where(named).limit(1)
-    return conn.execute(query).first() is not None
+def loa_terms(conn: sa.Connection) -> LoaTerms:
+    """The mirror's LOA words, read through each column's index a value at a time (a
+    few hundred look-ups, however many LOAs there are): DISTINCT read every license
+    LOA, 0.4 s on PostgreSQL for 700,000, a scan on SQLite too."""
+    c = license_loas.c
+    lists = _distinct(conn, c.categories)
+    return LoaTerms(
+        names=sorted(name for name in _distinct(conn, c.loa) if name),
+        codes=sorted(code for code in _distinct(conn, c.loa_code) if code),
+        categories=sorted({word for value in lists for word in _categories(value) if word}),
+    )
+
+
+def _distinct(conn: sa.Connection, column: sa.Column[Any]) -> list[Any]:
+    """``column``'s distinct values but NULL, walked through its index: each the least
+    one greater than the last. Neither backend skips through an index by itself for a
+    DISTINCT (PostgreSQL before 18 reads every entry, SQLite too)."""
+    least = sa.select(column).where(column.is_not(None)).order_by(column).limit(1)
+    walk = sa.select(least.scalar_subquery().label("value")).cte("walk", recursive=True)
+    after = sa.select(column).where(column > walk.c.value).order_by(column).limit(1)
+    walk = walk.union_all(sa.select(after.scalar_subquery()).where(walk.c.value.is_not(None)))
+    return list(conn.execute(sa.select(walk.c.value).where(walk.c.value.is_not(None))).scalars())
 
 
 def _record_date(table: sa.Table, key: str) -> sa.Label[str]:

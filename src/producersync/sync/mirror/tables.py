@@ -136,7 +136,9 @@ MIRRORED: dict[str, Mirrored] = {
                 **_AUTHORITY,
                 "ce_compliance": ("ceCompliance", sa.String()),
             },
-            indexes=("license_id",),
+            # The words a check's LOA is told a typo by, walked a value at a time
+            # (``queries.loa_terms``; migration 0013).
+            indexes=("license_id", "loa", "loa_code", "categories"),
         ),
         _mirrored(
             "appointments",
