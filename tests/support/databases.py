@@ -6,7 +6,9 @@ PostgreSQL is at $PRODUCERSYNC_TEST_POSTGRES_URL (default: the local server, dat
 
 from __future__ import annotations
 
+import itertools
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -548,3 +550,32 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
         yield sent
     finally:
         sa.event.remove(engine, "before_cursor_execute", note)
+
+
+@contextmanager
+def table_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
+    """The steps over ``table`` of the plans of the SELECTs run meanwhile: SQLite's
+    lines, and PostgreSQL's scan nodes with their conditions."""
+    sqlite = engine.dialect.name == "sqlite"
+    plans: list[str] = []
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if sqlite:
+            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            plans.extend(step for *_, step in found if f" {table} " in f"{step} ")
+            return
+        # ANALYZE (a read run again): a subquery of a recursive step's list, the walk's next
+        # value, is not shown in a plan alone.
+        found = cursor.connection.execute(f"EXPLAIN (ANALYZE) {statement}", parameters)
+        lines = [line for (line,) in found]
+        for n, line in enumerate(lines):
+            if re.search(rf" on (public\.)?{table}\b", line):  # the node, its conditions below
+                indent = " " * (len(line) - len(line.lstrip(" -")) + 1)
+                below = itertools.takewhile(lambda x, i=indent: x.startswith(i), lines[n + 1 :])
+                plans.append("\n".join([line, *(x for x in below if "Cond:" in x)]))
+
+    sa.event.listen(engine, "before_cursor_execute", explain)
+    try:
+        yield plans
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", explain)

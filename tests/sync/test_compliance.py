@@ -6,7 +6,6 @@ import contextlib
 import copy
 import datetime as dt
 import io
-import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ from tests.support.cli import (
     producersync_output,
     sync_environment,
 )
-from tests.support.databases import statements
+from tests.support.databases import statements, table_plans
 from tests.support.processes import cli
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -733,41 +732,12 @@ def test_the_loa_words_are_walked_through_their_indexes(backend: str, tmp_path: 
             conn.execute(sa.update(license_loas).where(license_loas.c.id == 30).values(loa=None))
             if backend == "postgres":  # the planner's statistics, as autovacuum would take
                 conn.exec_driver_sql("ANALYZE license_loas")
-        with _plans(engine, "license_loas") as plans, engine.connect() as conn:
+        with table_plans(engine, "license_loas") as plans, engine.connect() as conn:
             assert check(conn, NPN, "CA", "variable", on=ON).allowed
             found = unknown_loa(conn, "Lfie")
     assert found == UnknownLoa("Lfie", ["Life", "Property", "Variable Life"], ["Life"])
     assert plans
     assert not [p for p in plans if not re.search(r"USING (COVERING )?INDEX|Index Cond", p)]
-
-
-@contextlib.contextmanager
-def _plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
-    """The steps over ``table`` of the plans of the SELECTs run meanwhile: SQLite's
-    lines, and PostgreSQL's scan nodes with their conditions."""
-    sqlite = engine.dialect.name == "sqlite"
-    plans: list[str] = []
-
-    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if sqlite:
-            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
-            plans.extend(step for *_, step in found if f" {table} " in f"{step} ")
-            return
-        # ANALYZE (a read run again): a subquery of a recursive step's list, the walk's next
-        # value, is not shown in a plan alone.
-        found = cursor.connection.execute(f"EXPLAIN (ANALYZE) {statement}", parameters)
-        lines = [line for (line,) in found]
-        for n, line in enumerate(lines):
-            if re.search(rf" on (public\.)?{table}\b", line):  # the node, its conditions below
-                indent = " " * (len(line) - len(line.lstrip(" -")) + 1)
-                below = itertools.takewhile(lambda x, i=indent: x.startswith(i), lines[n + 1 :])
-                plans.append("\n".join([line, *(x for x in below if "Cond:" in x)]))
-
-    sa.event.listen(engine, "before_cursor_execute", explain)
-    try:
-        yield plans
-    finally:
-        sa.event.remove(engine, "before_cursor_execute", explain)
 
 
 def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(

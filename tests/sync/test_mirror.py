@@ -35,13 +35,14 @@ from producersync.sync.mirror.tables import (
     changes,
     license_loas,
     licenses,
+    malformed,
     receipts,
     regulatory_action_values,
     sync_runs,
     sync_state,
 )
 from producersync.sync.receipt_log import ReceiptLog
-from tests.support.databases import postgres_database, waiting_on_a_lock
+from tests.support.databases import postgres_database, table_plans, waiting_on_a_lock
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 
@@ -1608,3 +1609,24 @@ def test_owed_are_the_active_whose_activation_no_finished_run_fetched(engine: sa
         mirror.finish_run(conn, done, {})
         # 1001's run failed: owed still. 1002's finished. 1003 is not active.
         assert mirror.owed_fetches(conn, npns) == ["1001"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_latest_malformed_fields_are_read_in_their_order(backend: str, tmp_path: Path) -> None:
+    """``sync status``'s latest ten sorted every malformed field first (a scan of the
+    table and a sort); they are read from an index in their order (migration 0013)."""
+    rows = [
+        {"resource": "licenses", "record_id": n, "field": "expirationDate", "npn": f"{n}"}
+        | {"value": "''", "run_id": None, "seen_at": T0 + dt.timedelta(seconds=n % 1000)}
+        for n in range(3000)
+    ]
+    with fresh_mirror(backend, tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            conn.execute(sa.insert(malformed), rows)
+            if backend == "postgres":  # the planner's statistics, as autovacuum would take
+                conn.exec_driver_sql("ANALYZE malformed")
+        with table_plans(engine, "malformed") as plans, engine.connect() as conn:
+            latest = mirror.malformed_fields(conn, limit=4)
+    assert [m["id"] for m in latest] == [999, 1999, 2999, 998]
+    assert plans
+    assert not [p for p in plans if "ix_malformed_latest" not in p]

@@ -302,6 +302,14 @@ malformed = sa.Table(
     sa.Column("run_id", _RecordId, nullable=True),
     sa.Column("seen_at", UtcDateTime, nullable=False),
 )
+# ``sync status``'s latest ten, read in this order rather than all sorted (migration 0013).
+sa.Index(
+    "ix_malformed_latest",
+    malformed.c.seen_at.desc(),
+    malformed.c.resource,
+    malformed.c.record_id,
+    malformed.c.field,
+)
 
 # Each list of fields an insert's change named, once (its JSON text, sorted): an insert
 # names every field of its record, and a backfill's 212,000 inserts share a few dozen
