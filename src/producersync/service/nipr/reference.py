@@ -18,9 +18,9 @@ from producersync.model.states import STATE_CODES
 __all__ = [
     "ADJUSTER_LOA_PROFILES",
     "AGENCY_WORDS",
-    "APPOINTMENT_TERMINATION_REASONS",
     "CARRIERS",
     "CARRIERS_BY_CATEGORY",
+    "CARRIER_TERMINATION_REASONS",
     "CITIES",
     "EMAIL_DOMAINS",
     "FEIN_PREFIXES",
@@ -425,15 +425,16 @@ AGENCY_WORDS: tuple[str, ...] = (
 
 EMAIL_DOMAINS: tuple[str, ...] = ("example.com", "example.net", "example.org")
 
-APPOINTMENT_TERMINATION_REASONS: tuple[tuple[int, str], ...] = (
+# Why a carrier ends one appointment while the producer and the license go on. Not
+# "License Expired", which a lapse gives every appointment in its state on its date, nor
+# "Deceased", which would end the producer's every appointment and license at once.
+CARRIER_TERMINATION_REASONS: tuple[tuple[int, str], ...] = (
     (46, "Not for Cause"),
     (18, "Voluntary"),
     (12, "Company Terminated"),
-    (8, "License Expired"),
     (6, "Non-Renewal"),
     (4, "Appointment Lapsed"),
     (3, "For Cause"),
-    (2, "Deceased"),
     (1, "Company Merger"),
 )
 

@@ -60,7 +60,7 @@ _READ = (
 )
 _CLASSES = {cls.name: cls for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)}
 _STATES = Weighted([(weight, state) for state, weight in ref.STATE_WEIGHTS.items()])
-_TERMINATIONS = Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
+_TERMINATIONS = Weighted(ref.CARRIER_TERMINATION_REASONS)
 # A license can be renewed from 90 days before its expiration to 90 days after (late).
 _RENEWAL_WINDOW = dt.timedelta(days=90)
 # Of the licenses reaching their expiration date, the share renewed; the rest lapse.

@@ -173,7 +173,7 @@ class _Universe:
         self.nr_counts = Weighted(list(zip(_NR_COUNT_WEIGHTS, range(9), strict=True)))
         self.appointment_counts = Weighted(list(zip(_APPOINTMENT_WEIGHTS, range(13), strict=True)))
         self.ce = Weighted(_CE_COMPLIANCE)
-        self.terminations = Weighted(ref.APPOINTMENT_TERMINATION_REASONS)
+        self.terminations = Weighted(ref.CARRIER_TERMINATION_REASONS)
         self.agent_types = {
             cls.name: ",".join(cls.agent_types)
             for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
@@ -505,6 +505,8 @@ class _Producer:
                 reason_date = appointed + int(r() * (end - appointed))
                 expired = not active and r() < 0.5
                 reason = "License Expired" if expired else u.terminations.pick(r())
+                if expired and expiration is not None:
+                    reason_date = expiration  # ended by the lapse, on its date
             rows.append(
                 self.stamp(
                     {

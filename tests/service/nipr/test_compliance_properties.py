@@ -1,0 +1,148 @@
+"""What a compliance officer relies on in the synthetic NIPR data, over many seeds: the
+universe as generated, and the records each daily run changes.
+
+Each rule is a function of the records that names what breaks it; the universe is held
+to them as generated, and every day a run changes to them after the run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import tempfile
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from tests.service.nipr.test_daily import Snapshot, snapshot
+from tests.support.databases import universe_store
+
+from producersync.service.nipr.daily import run_day
+from producersync.service.nipr.universe import DEFAULT_START_DATE, TABLES, Batch, generate
+from producersync.service.store.open import open_store
+
+Row = dict[str, Any]
+
+
+class Records:
+    """Records to hold to the rules: ``checked`` rows of each table (those a run changed,
+    or all of a universe), read beside every record of their producers (``all``)."""
+
+    def __init__(self, rows: dict[str, list[Row]], checked: Callable[[Row], bool]) -> None:
+        self.all = rows
+        self._checked = checked
+
+    def checked(self, table: str) -> list[Row]:
+        return [row for row in self.all[table] if self._checked(row)]
+
+
+Rule = Callable[[Records], Iterable[Any]]
+
+UNIVERSES = settings(derandomize=True, deadline=None, max_examples=40)
+DAYS = settings(derandomize=True, deadline=None, max_examples=8)
+
+
+def _by(rows: Iterable[Row], *keys: str) -> dict[Any, list[Row]]:
+    grouped: dict[Any, list[Row]] = defaultdict(list)
+    for row in rows:
+        grouped[tuple(row[key] for key in keys)].append(row)
+    return grouped
+
+
+def _license_of(records: Records) -> Callable[[Row], Row | None]:
+    """The live license an appointment stands on: its producer's in its state."""
+    live = (r for r in records.all["licenses"] if not r["nipr_deleted"])
+    licenses = _by(live, "npn", "for_state")
+    return lambda row: (licenses.get((row["npn"], row["for_state"])) or [None])[0]
+
+
+# --- the rules ---------------------------------------------------------------------------
+
+
+def license_expired_only_by_a_lapse(records: Records) -> Iterable[Any]:
+    """An appointment ended "License Expired" stands under a license no longer active,
+    and ended no earlier than that license's expiration date."""
+    license_of = _license_of(records)
+    for row in records.checked("appointments"):
+        if row["termination_reason"] != "License Expired":
+            continue
+        lic = license_of(row)
+        if lic is None:
+            continue  # NIPR deleted the license: nothing left to be active
+        if lic["active"]:
+            yield ("License Expired under an active license", row["id"], lic["id"])
+        elif lic["expiration_date"] and row["status_reason_date"] < lic["expiration_date"]:
+            yield ("License Expired before the license expired", row["id"], lic["id"])
+
+
+def deceased_ends_everything(records: Records) -> Iterable[Any]:
+    """A producer whose appointment ended "Deceased" has no appointment in force."""
+    appointments = records.all["appointments"]
+    deceased = {r["npn"] for r in appointments if r["termination_reason"] == "Deceased"}
+    for row in appointments:
+        if row["npn"] in deceased and row["status"] == "APPOINTED":
+            yield ("appointed after an appointment ended Deceased", row["id"])
+
+
+RULES: tuple[Rule, ...] = (license_expired_only_by_a_lapse, deceased_ends_everything)
+
+
+def broken(records: Records) -> list[Any]:
+    return [problem for rule in RULES for problem in rule(records)]
+
+
+# --- the universe ----------------------------------------------------------------------------
+
+
+def _world(seed: int, producers: int) -> Batch:
+    merged: Batch = {table: [] for table in TABLES}
+    for batch in generate(producers, seed=seed):
+        for table, rows in batch.items():
+            merged[table].extend(rows)
+    return merged
+
+
+@UNIVERSES
+@given(seed=st.integers(0, 2**31), producers=st.integers(1, 300))
+def test_a_universe_keeps_every_rule(seed: int, producers: int) -> None:
+    assert broken(Records(_world(seed, producers), lambda _: True)) == []
+
+
+# --- the days --------------------------------------------------------------------------------
+
+
+def _changed_on(snap: Snapshot, day: dt.date) -> Records:
+    """The records stamped ``day``, read beside their producers' others: a rule about a
+    changed appointment reads its license. Older ones may tell of a past since undone (an
+    appointment ended "License Expired" under a license renewed late since)."""
+    changed = [row for rows in snap.values() for row in rows.values() if row["updated_at"] == day]
+    npns = {row["npn"] for row in changed}
+    rows = {name: [r for r in rows.values() if r["npn"] in npns] for name, rows in snap.items()}
+    return Records(rows, lambda row: row["updated_at"] == day)
+
+
+@DAYS
+@given(
+    universe=st.integers(1, 3),
+    seed=st.integers(0, 2**31),
+    offsets=st.lists(st.integers(0, 800), min_size=1, max_size=4, unique=True),
+)
+def test_every_day_keeps_every_rule(universe: int, seed: int, offsets: list[int]) -> None:
+    """Days anywhere in the universe's first two years (its licenses' dates come), at a
+    high churn, in any order: every producer a run changed keeps every rule."""
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        universe_store("sqlite", Path(directory), 150, universe) as url,
+    ):
+        engine = open_store(url)
+        try:
+            latest = dt.date.min
+            for offset in offsets:
+                day = DEFAULT_START_DATE + dt.timedelta(days=offset)
+                assert run_day(engine, day, churn_rate=0.5, seed=seed).total_changes
+                latest = max(latest, day)  # a day before one run is stamped with that one
+                assert broken(_changed_on(snapshot(engine), latest)) == []
+        finally:
+            engine.dispose()
