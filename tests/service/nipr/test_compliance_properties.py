@@ -86,7 +86,34 @@ def deceased_ends_everything(records: Records) -> Iterable[Any]:
             yield ("appointed after an appointment ended Deceased", row["id"])
 
 
-RULES: tuple[Rule, ...] = (license_expired_only_by_a_lapse, deceased_ends_everything)
+def appointments_stand_on_a_line_held(records: Records) -> Iterable[Any]:
+    """An appointment in force stands on a live, active license of its state with the line
+    Active on it (a line NIPR deleted alone may still read Active), and NIPR deletes only
+    ended ones; none is dated before its line was issued."""
+    license_of = _license_of(records)
+    lines = _by(records.all["license_loas"], "npn", "for_state", "loa_code")
+    for row in records.checked("appointments"):
+        mine = lines.get((row["npn"], row["for_state"], row["loa_code"]), [])
+        if not mine or row["status_reason_date"] < min(line["issue_date"] for line in mine):
+            yield ("an appointment before its line", row["id"])
+        if row["status"] != "APPOINTED":
+            continue
+        if row["nipr_deleted"]:
+            yield ("NIPR deleted an appointment in force", row["id"])
+        lic = license_of(row)
+        if lic is None or not lic["active"]:
+            yield ("appointed under no live, active license", row["id"])
+        elif not any(
+            line["license_id"] == lic["id"] and line["status"] == "Active" for line in mine
+        ):
+            yield ("appointed under no active line", row["id"])
+
+
+RULES: tuple[Rule, ...] = (
+    license_expired_only_by_a_lapse,
+    deceased_ends_everything,
+    appointments_stand_on_a_line_held,
+)
 
 
 def broken(records: Records) -> list[Any]:

@@ -363,8 +363,8 @@ class _Producer:
             if not resident and len(loas) > 1 and r() < 0.1:
                 dropped = int(r() * len(loas))
                 loas = loas[:dropped] + loas[dropped + 1 :]
-            active, expiration, held_loas = self.license(cls, state, resident, issue, loas)
-            held.append((state, active, held_loas, expiration))
+            in_force, expiration, held_loas = self.license(cls, state, resident, issue, loas)
+            held.append((state, in_force, held_loas, expiration))
         if any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
             self.appointments(held)
 
@@ -376,6 +376,9 @@ class _Producer:
         issue: int,
         loas: tuple[ref.Loa, ...],
     ) -> tuple[bool, int | None, list[tuple[ref.Loa, int]]]:
+        """Write the license and its lines; return whether carriers may appoint under it
+        (active, and listed by NIPR), its expiration day, and the lines they appoint for
+        with the day each was issued."""
         u = self.u
         r = self.r
         days = u.days
@@ -429,6 +432,7 @@ class _Producer:
         self.out["licenses"].append(row)
 
         held: list[tuple[ref.Loa, int]] = []
+        carried: list[tuple[ref.Loa, int]] = []
         loa_rows = self.out["license_loas"]
         end = start if expiration is None else min(expiration, start)
         for loa in loas:
@@ -438,6 +442,7 @@ class _Producer:
                 status = "Active" if x < 0.9 else "Cancelled" if x < 0.96 else "Inactive"
             else:
                 status = "Inactive" if x < 0.7 else "Cancelled"
+            carried.append((loa, loa_issue))
             if status == "Active":
                 reason_date = loa_issue
                 held.append((loa, loa_issue))
@@ -469,9 +474,11 @@ class _Producer:
             loa_row["nipr_deleted"] = loa_row["nipr_deleted"] or row["nipr_deleted"]
             loa_rows.append(loa_row)
         if not held and not active:
-            # A lapsed license still shows the carriers that once appointed under it.
-            held = [(loa, issue) for loa in loas]
-        return active, expiration, held
+            # A lapsed license still shows the carriers that once appointed under it, each
+            # for a line from the day it was issued.
+            held = carried
+        # NIPR deleted the license: what stood on it has ended.
+        return active and not row["nipr_deleted"], expiration, held
 
     def appointments(
         self, held: list[tuple[str, bool, list[tuple[ref.Loa, int]], int | None]]
@@ -484,7 +491,7 @@ class _Producer:
         seen: set[tuple[str, str, str]] = set()
         for _ in range(u.appointment_counts.pick(r())):
             # Carriers appoint most in the home state.
-            state, active, loas, expiration = held[0] if r() < 0.4 else self.pick(held)
+            state, in_force, loas, expiration = held[0] if r() < 0.4 else self.pick(held)
             if not loas:
                 continue
             loa, loa_issue = self.pick(loas)
@@ -498,37 +505,38 @@ class _Producer:
             seen.add(key)
             end = start - 1 if expiration is None else min(expiration, start - 1)
             appointed = loa_issue + int(r() * (end - loa_issue))
-            if active and r() < 0.8:
+            if in_force and r() < 0.8:
                 status, reason_date, reason = "APPOINTED", appointed, None
             else:
                 status = "TERMINATED"
                 reason_date = appointed + int(r() * (end - appointed))
-                expired = not active and r() < 0.5
+                expired = not in_force and r() < 0.5
                 reason = "License Expired" if expired else u.terminations.pick(r())
-                if expired and expiration is not None:
+                if expired and expiration is not None and expiration < start:
                     reason_date = expiration  # ended by the lapse, on its date
-            rows.append(
-                self.stamp(
-                    {
-                        "id": u.next_id("appointments"),
-                        "npn": self.npn,
-                        "for_state": state,
-                        "branch_id": None,
-                        "company_name": carrier.name,
-                        "fein_id": carrier.fein,
-                        "co_code": carrier.co_code,
-                        "loa": loa.name,
-                        "loa_code": loa.code,
-                        "status": status,
-                        "status_reason_date": days[reason_date],
-                        "termination_reason": reason,
-                        "county_code": None,
-                        "loa_categories": u.loa_categories[loa.name],
-                    },
-                    appointed,
-                    reason_date,
-                )
+            row = self.stamp(
+                {
+                    "id": u.next_id("appointments"),
+                    "npn": self.npn,
+                    "for_state": state,
+                    "branch_id": None,
+                    "company_name": carrier.name,
+                    "fein_id": carrier.fein,
+                    "co_code": carrier.co_code,
+                    "loa": loa.name,
+                    "loa_code": loa.code,
+                    "status": status,
+                    "status_reason_date": days[reason_date],
+                    "termination_reason": reason,
+                    "county_code": None,
+                    "loa_categories": u.loa_categories[loa.name],
+                },
+                appointed,
+                reason_date,
             )
+            # NIPR drops an ended appointment, never one in force.
+            row["nipr_deleted"] = row["nipr_deleted"] and status == "TERMINATED"
+            rows.append(row)
 
     # --- addresses, contact information, other names -----------------------------------
 
