@@ -70,11 +70,12 @@ def run_day(
     with write_transaction(engine) as conn:
         if not churn.claim_run(conn, run_date, source):
             return _already_applied(conn, run_date)
+        stamp = churn.stamp_date(conn, run_date)
         if lines is None:
-            changes = plan_churn(conn, run_date, churn_rate, seed)
+            changes = plan_churn(conn, run_date, churn_rate, seed, stamp)
         else:
             changes = plan_feed(conn, lines, run_date)
-        counts = churn.apply_changes(conn, changes, churn.stamp_date(conn, run_date))
+        counts = churn.apply_changes(conn, changes, stamp)
         completed = churn.complete_run(conn, run_date, counts)
         events: list[UpdatesAvailable] = []
 

@@ -73,28 +73,39 @@ _TRIES = 4
 
 
 def plan_churn(
-    conn: sa.Connection, run_date: dt.date, churn_rate: float, seed: int | None
+    conn: sa.Connection,
+    run_date: dt.date,
+    churn_rate: float,
+    seed: int | None,
+    dated: dt.date | None = None,
 ) -> churn.DayChanges:
     """The day's changes for the licenses whose expiration date has come and a
-    ``churn_rate`` share of the producers (read, not written)."""
+    ``churn_rate`` share of the producers (read, not written), dated ``dated``
+    (``run_date`` by default).
+
+    A run of a date before one already run is dated as that run, as it is stamped
+    (``churn.stamp_date``): it reads the store as the later run left it, and a change
+    dated before what it reads (an appointment under a line issued after it, a license
+    renewed before the renewal it extends) would contradict the records."""
     base = run_date.isoformat() if seed is None else f"{seed}:{run_date.isoformat()}"
+    day = dated or run_date
     npns = churn.producer_npns(conn, exclude=SANDBOX_NPNS)
     sample = set(random.Random(base).sample(npns, round(churn_rate * len(npns))))
-    producers = sorted(sample | churn.expired_license_npns(conn, run_date, SANDBOX_NPNS))
+    producers = sorted(sample | churn.expired_license_npns(conn, day, SANDBOX_NPNS))
     records = {table.name: churn.producer_records(conn, table, producers) for table in _READ}
     by_npn: dict[str, dict[str, list[Row]]] = {npn: {} for npn in producers}
     for name, rows in records.items():
         for row in rows:
             by_npn[row["npn"]].setdefault(name, []).append(row)
-    day = _Day(run_date, churn.next_ids(conn), seed)
+    planned = _Day(day, churn.next_ids(conn), seed)
     for npn in producers:
-        producer = _Producer(day, npn, by_npn[npn], random.Random(f"{base}:{npn}"))
+        producer = _Producer(planned, npn, by_npn[npn], random.Random(f"{base}:{npn}"))
         # Before the sampled changes, which then read a license as in force only while
         # it is: none adds a line or an appointment to one past its date.
         producer.renew_or_lapse_expired()
         if npn in sample:
             producer.churn()
-    return day.changes
+    return planned.changes
 
 
 class _Day:
@@ -137,8 +148,14 @@ class _Producer:
             name: [row for row in rows if not row["nipr_deleted"]] for name, rows in records.items()
         }
         self.records = records
-        # Records changed today already: a second change leaves them alone.
-        self.done: set[tuple[str, int]] = set()
+        # Records changed today already: a second change leaves them alone, and so does
+        # a day run after a later one, dated as that one, which changed them on its date.
+        self.done: set[tuple[str, int]] = {
+            (name, row["id"])
+            for name, rows in records.items()
+            for row in rows
+            if row["updated_at"] >= day.date
+        }
 
     def rows(self, table: str, keep: Callable[[Row], bool] = lambda _: True) -> list[Row]:
         """The producer's live records of ``table`` not changed today that ``keep`` takes."""
