@@ -113,9 +113,17 @@ def zip_code(r: Draw, city: ref.City) -> str:
     return f"{city.zip3}{1 + int(r() * 98):02d}"
 
 
-def phone(r: Draw, area_code: str) -> str:
-    """A number in the 555-01xx range, reserved for fiction."""
-    return f"{area_code}-555-01{int(r() * 100):02d}"
+def phone(r: Draw, area_code: str, instead_of: str | None = None) -> str:
+    """A number in the 555-01xx range, reserved for fiction; not ``instead_of``, a number
+    it replaces (one drawn again would be a change that changed nothing)."""
+    prefix = f"{area_code}-555-01"
+    old = instead_of[len(prefix) :] if instead_of and instead_of.startswith(prefix) else ""
+    taken = int(old) if len(old) == 2 and old.isdigit() else None
+    # One draw either way: among the 99 others, stepping over the number replaced.
+    ending = int(r() * (100 if taken is None else 99))
+    if taken is not None and ending >= taken:
+        ending += 1
+    return f"{prefix}{ending:02d}"
 
 
 def regulatory_values(r: Draw) -> list[tuple[str, str]]:

@@ -504,7 +504,7 @@ class _Producer:
             value = f"{local}@{pick(r, others)}"
         else:
             area = value.split("-", 1)[0]
-            value = phone(r, area if area.isdigit() and len(area) == 3 else "555")
+            value = phone(r, area if area.isdigit() and len(area) == 3 else "555", value)
         self.update("contact_infos", contact, value=value, nipr_date_updated=self.day.date)
         return True
 
