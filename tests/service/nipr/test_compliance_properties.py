@@ -20,6 +20,7 @@ from tests.service.nipr.test_daily import Snapshot, snapshot
 from tests.support.databases import universe_store
 
 from producersync.service.nipr.daily import run_day
+from producersync.service.nipr.reference import FIRM_LICENSE_CLASS
 from producersync.service.nipr.universe import DEFAULT_START_DATE, TABLES, Batch, generate
 from producersync.service.store.churn import NESTED
 from producersync.service.store.open import open_store
@@ -40,6 +41,7 @@ class Records:
 
 
 Rule = Callable[[Records], Iterable[Any]]
+FIRM_CLASS = FIRM_LICENSE_CLASS.name
 
 UNIVERSES = settings(derandomize=True, deadline=None, max_examples=40)
 DAYS = settings(derandomize=True, deadline=None, max_examples=8)
@@ -110,10 +112,22 @@ def appointments_stand_on_a_line_held(records: Records) -> Iterable[Any]:
             yield ("appointed under no active line", row["id"])
 
 
+def firms_complete_no_ce(records: Records) -> Iterable[Any]:
+    """A business entity's lines report no continuing education of their own."""
+    firms = {r["id"] for r in records.all["licenses"] if r["license_class"] == FIRM_CLASS}
+    for row in records.checked("license_loas"):
+        if row["license_id"] in firms and (row["ce_compliance"], row["ce_credits_needed"]) not in {
+            (None, None),
+            ("N/A", 0),
+        }:
+            yield ("a firm's line with CE", row["id"], row["ce_compliance"])
+
+
 RULES: tuple[Rule, ...] = (
     license_expired_only_by_a_lapse,
     deceased_ends_everything,
     appointments_stand_on_a_line_held,
+    firms_complete_no_ce,
 )
 
 

@@ -24,6 +24,7 @@ __all__ = [
     "CITIES",
     "EMAIL_DOMAINS",
     "FEIN_PREFIXES",
+    "FIRM_CE_COMPLIANCE",
     "FIRM_LICENSE_CLASS",
     "FIRST_NAMES",
     "LAST_NAMES",
@@ -164,6 +165,10 @@ FIRM_LICENSE_CLASS = LicenseClass(
         (5, ("Title",)),
     ),
 )
+
+# Continuing education is an individual's: a business entity completes none, and NIPR
+# reports its lines' CE as not applicable.
+FIRM_CE_COMPLIANCE = "N/A"
 
 # Florida licenses do not expire (they stay valid while the CE requirement is met).
 PERPETUAL_STATES: frozenset[str] = frozenset({"FL"})

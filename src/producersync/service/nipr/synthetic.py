@@ -347,11 +347,12 @@ class _Producer:
             },
         )
         for loa in lines:
-            self._new_loa(license_id, state, loa)
+            self._new_loa(cls.name, license_id, state, loa)
         return True
 
-    def _new_loa(self, license_id: int, state: str, loa: ref.Loa) -> None:
+    def _new_loa(self, license_class: str, license_id: int, state: str, loa: ref.Loa) -> None:
         today = self.day.date
+        firm = license_class == ref.FIRM_LICENSE_CLASS.name
         self.insert(
             "license_loas",
             {
@@ -362,7 +363,7 @@ class _Producer:
                 "issue_date": today,
                 "status": "Active",
                 "status_reason_date": today,
-                "ce_compliance": "IN COMPLIANCE",
+                "ce_compliance": ref.FIRM_CE_COMPLIANCE if firm else "IN COMPLIANCE",
                 "ce_credits_needed": 0,
                 "loa_categories": ",".join(loa.categories),
             },
@@ -386,7 +387,7 @@ class _Producer:
         if not choices:
             return False
         lic, loa = pick(self.r, choices)
-        self._new_loa(lic["id"], lic["for_state"], loa)
+        self._new_loa(lic["license_class"], lic["id"], lic["for_state"], loa)
         return True
 
     def loa_cancelled(self) -> bool:

@@ -452,6 +452,8 @@ class _Producer:
                 reason_date = expiration  # lapsed with the license
             ce = u.ce.pick(r())
             credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
+            if self.firm:  # drawn all the same: a firm's later draws stay as they were
+                ce, credits = ref.FIRM_CE_COMPLIANCE, 0
             loa_row = self.stamp(
                 {
                     "id": u.next_id("license_loas"),
