@@ -123,11 +123,25 @@ def firms_complete_no_ce(records: Records) -> Iterable[Any]:
             yield ("a firm's line with CE", row["id"], row["ce_compliance"])
 
 
+def nonresident_lines_are_the_home_states(records: Records) -> Iterable[Any]:
+    """A non-resident license is for lines its holder's resident license carries: a state
+    licenses a non-resident for the lines the home state does."""
+    licenses = {r["id"]: r for r in records.all["licenses"]}
+    resident = {r["npn"]: r["id"] for r in licenses.values() if r["residency_status"] == "R"}
+    home = {(r["license_id"], r["loa_code"]) for r in records.all["license_loas"]}
+    for row in records.checked("license_loas"):
+        if licenses[row["license_id"]]["residency_status"] == "R":
+            continue
+        if (resident.get(row["npn"]), row["loa_code"]) not in home:
+            yield ("a non-resident line the home state never licensed", row["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_expired_only_by_a_lapse,
     deceased_ends_everything,
     appointments_stand_on_a_line_held,
     firms_complete_no_ce,
+    nonresident_lines_are_the_home_states,
 )
 
 

@@ -304,6 +304,17 @@ class _Producer:
         for appointment in self.appointed(state):
             self.terminate(appointment, "License Expired")
 
+    def home_lines(self, resident: Row) -> list[str]:
+        """The lines a state licenses a non-resident for: those Active on the resident
+        license while it is active (and not changed today)."""
+        if not resident["active"]:
+            return []
+        return [
+            loa["loa"]
+            for loa in self.loas(resident["id"])
+            if loa["status"] == "Active" and loa["loa"] in ref.LOAS
+        ]
+
     def new_license(self) -> bool:
         """A non-resident license in a new state, with the lines the resident license
         holds: a state licenses a non-resident on an active home-state license, for the
@@ -318,11 +329,7 @@ class _Producer:
         ):
             return False
         cls = _CLASSES[resident[0]["license_class"]]
-        lines = [
-            ref.LOAS[loa["loa"]]
-            for loa in self.loas(resident[0]["id"])
-            if loa["status"] == "Active" and loa["loa"] in ref.LOAS
-        ]
+        lines = [ref.LOAS[name] for name in self.home_lines(resident[0])]
         held = {lic["for_state"] for lic in self.records.get("licenses", [])}
         states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
         if not lines or not states:
@@ -371,8 +378,12 @@ class _Producer:
 
     def loa_added(self) -> bool:
         """A line of authority added to an active license: one its class offers that
-        the license never carried."""
+        the license never carried, and on a non-resident license one Active on the
+        resident license, as the line's state licenses it for no other."""
         choices: list[tuple[Row, ref.Loa]] = []
+        licenses = self.live.get("licenses", [])
+        resident = next((lic for lic in licenses if lic["residency_status"] == "R"), None)
+        home = set(self.home_lines(resident)) if resident else set()
         for lic in self.rows("licenses", lambda lic: lic["active"]):
             cls = _CLASSES.get(lic["license_class"])
             if cls is None:
@@ -382,8 +393,10 @@ class _Producer:
                 for loa in self.records.get("license_loas", [])
                 if loa["license_id"] == lic["id"]
             }
-            offered = sorted({name for _, names in cls.loa_profiles for name in names} - carried)
-            choices.extend((lic, ref.LOAS[name]) for name in offered if name in ref.LOAS)
+            offered = {name for _, names in cls.loa_profiles for name in names} - carried
+            if lic["residency_status"] != "R":
+                offered &= home
+            choices.extend((lic, ref.LOAS[name]) for name in sorted(offered) if name in ref.LOAS)
         if not choices:
             return False
         lic, loa = pick(self.r, choices)
