@@ -136,12 +136,22 @@ def nonresident_lines_are_the_home_states(records: Records) -> Iterable[Any]:
             yield ("a non-resident line the home state never licensed", row["id"])
 
 
+def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
+    """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
+    store wrote it."""
+    for row in records.checked("licenses"):
+        updated = row["nipr_date_updated"]
+        if updated and not row["original_issue_date"] <= updated <= row["updated_at"]:
+            yield ("a license updated before it was issued, or after it was written", row["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_expired_only_by_a_lapse,
     deceased_ends_everything,
     appointments_stand_on_a_line_held,
     firms_complete_no_ce,
     nonresident_lines_are_the_home_states,
+    a_license_is_updated_once_issued,
 )
 
 

@@ -428,7 +428,8 @@ class _Producer:
         if resident:
             # NIPR does not drop a resident license while it still lists the producer.
             row["nipr_deleted"] = False
-        row["nipr_date_updated"] = days[self.updated - int(r() * 3)]
+        # NIPR dates its update a day or two before the ingest, never before the issue.
+        row["nipr_date_updated"] = days[max(issue, self.updated - int(r() * 3))]
         self.out["licenses"].append(row)
 
         held: list[tuple[ref.Loa, int]] = []
