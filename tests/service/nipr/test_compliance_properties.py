@@ -146,6 +146,18 @@ def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
             yield ("a license updated before it was issued, or after it was written", row["id"])
 
 
+def lines_end_with_their_license(records: Records) -> Iterable[Any]:
+    """A license that lapsed took its lines with it on its expiration date: none of them
+    changed status later."""
+    licenses = {r["id"]: r for r in records.all["licenses"]}
+    for row in records.checked("license_loas"):
+        lic = licenses[row["license_id"]]
+        if lic["active"] or lic["expiration_date"] is None:
+            continue
+        if row["status_reason_date"] > lic["expiration_date"]:
+            yield ("a line's status dated after its license lapsed", row["id"], lic["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_expired_only_by_a_lapse,
     deceased_ends_everything,
@@ -153,6 +165,7 @@ RULES: tuple[Rule, ...] = (
     firms_complete_no_ce,
     nonresident_lines_are_the_home_states,
     a_license_is_updated_once_issued,
+    lines_end_with_their_license,
 )
 
 

@@ -292,17 +292,21 @@ class _Producer:
     def lapse(self, lic: Row, **values: Any) -> None:
         """The license inactive, its active lines ``Inactive``, and every carrier's
         appointment in its state ended with it, under a line NIPR has since deleted as
-        well."""
+        well: all on the day it lapsed, its expiration date, which a run catching up
+        missed days reaches after it."""
         today = self.day.date
+        ended = values.get("expiration_date", lic["expiration_date"])
         self.update("licenses", lic, active=False, nipr_date_updated=today, **values)
         for loa in self.loas(lic["id"]):
             if loa["status"] == "Active":
-                self.update("license_loas", loa, status="Inactive", status_reason_date=today)
-        self.end_appointments(lic["for_state"])
+                self.update("license_loas", loa, status="Inactive", status_reason_date=ended)
+        self.end_appointments(lic["for_state"], ended)
 
-    def end_appointments(self, state: str) -> None:
+    def end_appointments(self, state: str, on: dt.date | None = None) -> None:
+        """End the appointments in force in ``state`` with its license, ``on`` that day
+        (today by default)."""
         for appointment in self.appointed(state):
-            self.terminate(appointment, "License Expired")
+            self.terminate(appointment, "License Expired", on)
 
     def home_lines(self, resident: Row) -> list[str]:
         """The lines a state licenses a non-resident for: those Active on the resident
@@ -471,12 +475,12 @@ class _Producer:
         self.terminate(pick(self.r, appointed), _TERMINATIONS.pick(self.r()))
         return True
 
-    def terminate(self, appointment: Row, reason: str) -> None:
+    def terminate(self, appointment: Row, reason: str, on: dt.date | None = None) -> None:
         self.update(
             "appointments",
             appointment,
             status="TERMINATED",
-            status_reason_date=self.day.date,
+            status_reason_date=on or self.day.date,
             termination_reason=reason,
         )
 

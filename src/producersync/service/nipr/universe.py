@@ -448,7 +448,8 @@ class _Producer:
                 reason_date = loa_issue
                 held.append((loa, loa_issue))
             elif active or expiration is None or status == "Cancelled":
-                reason_date = loa_issue + int(r() * (start - loa_issue))
+                # Cancelled while the license was in force: by its expiration at the latest.
+                reason_date = loa_issue + int(r() * (end - loa_issue))
             else:
                 reason_date = expiration  # lapsed with the license
             ce = u.ce.pick(r())
