@@ -190,23 +190,41 @@ def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_databas
             assert compare_metadata(context, metadata) == []
 
 
+# The tables numbered in the order they were made (0014, and 0016 for the messages),
+# each by its key.
+_NUMBERED = {
+    "jobs": "id",
+    "api_clients": "client_id",
+    "webhook_endpoints": "id",
+    "webhook_messages": "id",
+}
+
+
+def _in_their_order(engine: sa.Engine) -> dict[str, list[Any]]:
+    found = {}
+    with engine.connect() as conn:
+        for table, key in _NUMBERED.items():
+            t = store_metadata.tables[table]
+            found[table] = list(conn.execute(sa.select(t.c[key]).order_by(t.c.seq)).scalars())
+    return found
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
 def test_rows_made_before_0014_keep_their_order_before_the_rows_made_after(
     kind: str, tmp_path: Path
 ) -> None:
-    """Jobs, API clients and endpoints are numbered in the order they ran or were listed
-    in (by their times, or the endpoints' ids), and the ones made next come after them
-    (on PostgreSQL, the sequences start past them)."""
+    """Jobs, API clients, endpoints and messages are numbered in the order they ran or
+    were listed in (by their times, or the endpoints' ids), and the ones made next come
+    after them (on PostgreSQL, the sequences start past them)."""
     with _engine("store", kind, tmp_path / "old") as old:
         store_migrate.upgrade(old, "0013")
         written = _fill(old, "alembic_version")
-        keys = {"jobs": "id", "api_clients": "client_id", "webhook_endpoints": "id"}
-        rows = {table: [row[keys[table]] for row in written[table]] for table in keys}
+        rows = {table: [row[key] for row in written[table]] for table, key in _NUMBERED.items()}
         with old.begin() as conn:  # the first made later: its key no longer tells
             later = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
-            for table in ("jobs", "api_clients"):
+            for table in ("jobs", "api_clients", "webhook_messages"):
                 reflected = sa.Table(table, sa.MetaData(), autoload_with=conn)
-                key = reflected.c[keys[table]]
+                key = reflected.c[_NUMBERED[table]]
                 conn.execute(reflected.update().where(key == rows[table][0]), {"created_at": later})
                 rows[table].reverse()
         store_migrate.upgrade(old)
@@ -220,11 +238,40 @@ def test_rows_made_before_0014_keep_their_order_before_the_rows_made_after(
             at = {"enabled": True, "created_at": later, "updated_at": later}
             conn.execute(store_metadata.tables["webhook_endpoints"].insert(), endpoint | at)
             rows["webhook_endpoints"].append("ep_after")
-        with old.connect() as conn:
-            for table, key in keys.items():
-                t = store_metadata.tables[table]
-                ordered = conn.execute(sa.select(t.c[key]).order_by(t.c.seq)).scalars()
-                assert list(ordered) == rows[table], table
+            message = {"id": "msg_after", "account_id": account.id, "event_type": "webhook.test"}
+            conn.execute(
+                store_metadata.tables["webhook_messages"].insert(),
+                message | {"payload": "{}", "created_at": later},
+            )
+            rows["webhook_messages"].append("msg_after")
+        assert _in_their_order(old) == rows
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_process_of_the_version_before_0014_still_running_numbers_its_rows_after(
+    kind: str, tmp_path: Path
+) -> None:
+    """A service process of the version before, still running while the store is upgraded
+    under it (a rolling upgrade, which operations.md promises), inserts its rows without
+    seq: the database numbers them after the rest, in the order they are made. They got
+    0, the first job running before every older one and the second insert refused by the
+    unique index."""
+    with _engine("store", kind, tmp_path / "old") as old:
+        store_migrate.upgrade(old, "0013")
+        written = _fill(old, "alembic_version")
+        # The tables as that process knows them: its inserts name these columns alone.
+        before = sa.MetaData()
+        before.reflect(old, only=list(_NUMBERED))
+        store_migrate.upgrade(old)
+        rows = {table: [row[key] for row in written[table]] for table, key in _NUMBERED.items()}
+        for n in (3, 4):  # one statement each, as that process writes them
+            with old.begin() as conn:
+                for table in (before.tables[name] for name in _NUMBERED):
+                    row = {column.name: _value(column, n) for column in table.columns}
+                    row["account_id"] = written["accounts"][0]["id"]
+                    conn.execute(table.insert(), row)
+                    rows[table.name].append(row[_NUMBERED[table.name]])
+        assert _in_their_order(old) == rows
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

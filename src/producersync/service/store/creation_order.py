@@ -52,8 +52,10 @@ def creation_order(table: str) -> sa.Column[int]:
         nullable=False,
         default=_NextInOrder(table),
         # The migrations' (SQLite adds a required column only with a constant default):
-        # every insert through SQLAlchemy gives its own number, and the unique index
-        # refuses a second row of 0 from one that gives none.
+        # every insert through SQLAlchemy gives its own number. One that gives none (a
+        # process of the version before 0014, still running in a rolling upgrade) is
+        # numbered by the database: PostgreSQL's default is then the sequence, and a
+        # trigger renumbers SQLite's 0 (migration 0017).
         server_default="0",
     )
 
