@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.support.databases import ADMIN_URL, migrated_copy
+from tests.support.databases import awaiting_drop, migrated_copy
 
 pytestmark = pytest.mark.postgres
 
@@ -44,15 +44,6 @@ def _copy(tmp_path: Path) -> Iterator[tuple[str, sa.Engine]]:
             yield sa.make_url(url).database or "", engine
         finally:
             engine.dispose()
-
-
-def _exists(name: str) -> bool:
-    admin = sa.create_engine(ADMIN_URL)
-    with admin.connect() as conn:
-        found = sa.text("SELECT EXISTS (SELECT FROM pg_database WHERE datname = :name)")
-        exists = bool(conn.execute(found, {"name": name}).scalar_one())
-    admin.dispose()
-    return exists
 
 
 def test_a_copy_comes_back_without_the_rows_sequences_and_statistics_of_its_last_use(
@@ -108,7 +99,7 @@ def test_a_copy_comes_back_without_the_rows_sequences_and_statistics_of_its_last
 def test_a_copy_whose_schema_changed_is_dropped(change: str, tmp_path: Path) -> None:
     with _copy(tmp_path) as (first, engine), engine.begin() as conn:
         conn.execute(sa.text(change))
-    assert not _exists(first)
+    assert first in awaiting_drop()  # not handed out again, dropped at the worker's end
     with _copy(tmp_path) as (second, engine), engine.connect() as conn:
         assert second != first
         assert conn.exec_driver_sql("SELECT count(*) FROM kept").scalar_one() == 1
@@ -119,7 +110,7 @@ def test_a_copy_someone_is_still_connected_to_is_dropped(tmp_path: Path) -> None
         left_open = engine.connect()
         left_open.exec_driver_sql("INSERT INTO kept (note) VALUES ('a test''s')")
         left_open.commit()
-    assert not _exists(first)
+    assert first in awaiting_drop()  # its drop forces the connection closed
     left_open.invalidate()
 
 

@@ -414,6 +414,12 @@ _DONE_WITH: list[str] = []
 _DROPPING_AT_ONCE = 4
 
 
+def awaiting_drop() -> list[str]:
+    """The databases this process's tests were done with and did not put back, as they
+    wait for ``drop_databases``."""
+    return list(_DONE_WITH)
+
+
 def drop_databases() -> None:
     """The databases this process's tests were done with, and the templates
     ``migrated_copy`` made and their copies, removed."""
