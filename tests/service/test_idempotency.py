@@ -224,3 +224,38 @@ def _claim(
         )
     assert isinstance(claimed, idempotency.Claimed)
     return scope, claimed
+
+
+def test_a_claim_whose_holder_lets_go_between_its_insert_and_its_read_takes_the_key(
+    service: RunningService,
+) -> None:
+    """PostgreSQL: the holder's release (its request failed) commits after a duplicate's
+    INSERT found the key taken and before the duplicate reads what holds it. That read
+    found no row (``NoResultFound``: a 500 to a client's retry); the key is free, and the
+    duplicate now takes it. SQLite's writers take turns: no release comes in between."""
+    if service.engine.dialect.name == "sqlite":
+        pytest.skip("SQLite's immediate transactions let no release in between")
+    creds = service.account()
+    scope, held = _claim(service, creds, str(uuid.uuid4()))
+    body = httpx2.Request("POST", service.base_url, json={"url": URL}).read()
+    inserted = released = False
+
+    def release_after_the_insert(
+        _conn: object, _cursor: object, statement: str, *_: object
+    ) -> None:
+        nonlocal inserted, released
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb == "INSERT":
+            inserted = True
+        elif inserted and verb == "SELECT" and not released:
+            released = True  # the holder lets go, from its own connection
+            with write_transaction(service.engine) as other:
+                idempotency.release(other, creds.account_id, scope, held)
+
+    with write_transaction(service.engine) as conn:
+        sa.event.listen(conn, "before_cursor_execute", release_after_the_insert)
+        outcome = idempotency.claim(
+            conn, creds.account_id, scope, fingerprint(b"", body), KEPT, dt.timedelta(hours=1)
+        )
+    assert released
+    assert isinstance(outcome, idempotency.Claimed)

@@ -65,16 +65,21 @@ def claim(
     now = store_clock(conn)
     conn.execute(sa.delete(_T).where(_T.c.created_at < now - kept))
     values = {"account_id": account_id, "scope": scope, "fingerprint": fingerprint}
-    # RETURNING, not rowcount: psycopg's is -1 for an INSERT ... ON CONFLICT.
-    added = conn.execute(
-        insert(conn, _T)
-        .values(**values, created_at=now)
-        .on_conflict_do_nothing(index_elements=[_T.c.account_id, _T.c.scope])
-        .returning(_T.c.scope)
-    ).first()
-    if added is not None:
-        return Claimed(now)
-    row = conn.execute(sa.select(_T).where(_row(account_id, scope))).one()
+    while True:
+        # RETURNING, not rowcount: psycopg's is -1 for an INSERT ... ON CONFLICT.
+        added = conn.execute(
+            insert(conn, _T)
+            .values(**values, created_at=now)
+            .on_conflict_do_nothing(index_elements=[_T.c.account_id, _T.c.scope])
+            .returning(_T.c.scope)
+        ).first()
+        if added is not None:
+            return Claimed(now)
+        row = conn.execute(sa.select(_T).where(_row(account_id, scope))).first()
+        # None: on PostgreSQL, the holder released the key (committed) between the two
+        # statements, each of which sees what was committed before it: the key is free.
+        if row is not None:
+            break
     if row.fingerprint != fingerprint:
         return "mismatch"
     if row.status is not None:
