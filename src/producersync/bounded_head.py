@@ -76,7 +76,10 @@ class BoundedHead(HttpToolsProtocol):
             and self._head_bytes > MAX_HEAD_BYTES
             and not self.transport.is_closing()  # refused already, or by the parser
         ):
-            self._refuse(*_TOO_LARGE)
+            if self._answering():
+                self._end_after_answer()
+            else:
+                self._refuse(*_TOO_LARGE)
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
@@ -105,11 +108,8 @@ class BoundedHead(HttpToolsProtocol):
         self._head_timer = None
         if self.transport.is_closing():
             return
-        if self.cycle is not None and not self.cycle.response_complete:
-            # A pipelined head stalled while the request before it is answered: a 408
-            # now would land inside that answer. The connection ends after it, as a
-            # graceful shutdown ends it.
-            self.cycle.keep_alive = False
+        if self._answering():
+            self._end_after_answer()
         elif self._head_begun:
             message = (
                 f"The request line and headers took over {self.head_seconds:g} s; "
@@ -118,6 +118,19 @@ class BoundedHead(HttpToolsProtocol):
             self._refuse(b"408 Request Timeout", message)
         else:
             self.transport.close()  # nothing came: no request to answer
+
+    def _answering(self) -> bool:
+        """Whether a request before the head awaited is still being answered: a pipelining
+        client would read a refusal written now as that request's answer (a write, it may
+        be, that was done), and lose the answer."""
+        return self.cycle is not None and not self.cycle.response_complete
+
+    def _end_after_answer(self) -> None:
+        """The connection ended once the request before is answered, as a graceful
+        shutdown ends it, and nothing more read of the head refused meanwhile."""
+        assert self.cycle is not None
+        self.cycle.keep_alive = False
+        self.flow.pause_reading()
 
     def _refuse(self, status: bytes, message: str) -> None:
         body = message.encode()

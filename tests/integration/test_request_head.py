@@ -145,3 +145,30 @@ def test_neither_the_wait_between_requests_nor_a_slow_body_is_bounded(
         sock.sendall(form[10:])
         answer = _answer(sock)
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no such client
+
+
+# Long enough that the next head arrives, and passes the bound, while this one is answered.
+_ANSWER_SECONDS = 3
+
+
+@pytest.fixture(scope="module")
+def slow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceProcess]:
+    """A service that answers each API request ``_ANSWER_SECONDS`` late (its chaos latency)."""
+    directory = tmp_path_factory.mktemp("head-slow")
+    env = {"PRODUCERSYNC_CHAOS_LATENCY_MS": str(_ANSWER_SECONDS * 1000)}
+    with service_process(f"sqlite:///{directory / 'store.db'}", directory, env=env) as running:
+        yield running
+
+
+def test_a_pipelined_head_past_the_bound_ends_the_connection_after_the_answer_before_it(
+    slow: ServiceProcess,
+) -> None:
+    # The old service wrote its 431 at once, so the client read it as the answer to the
+    # request before (a write, perhaps, that was done), whose own answer was lost.
+    with _connection(slow) as sock:
+        sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nhost: x\r\n\r\n")
+        time.sleep(0.5)  # a read of its own: the next head is counted from its first byte
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES + 8192))
+        answer = _answer(sock)
+        assert sock.recv(1) == b""  # and closed, the oversized head unanswered
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token
