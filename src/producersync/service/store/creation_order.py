@@ -16,9 +16,10 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-__all__ = ["SEQ", "creation_order", "next_in_order"]
+__all__ = ["SEQ", "add_creation_order", "creation_order", "next_in_order"]
 
 SEQ = "seq"  # the column's name
+_TYPE = sa.BigInteger().with_variant(sa.Integer, "sqlite")
 
 
 class _NextInOrder(sa.ColumnElement[int]):
@@ -48,7 +49,7 @@ def creation_order(table: str) -> sa.Column[int]:
     """``table``'s column of its creation order (unique: index it so)."""
     return sa.Column(
         SEQ,
-        sa.BigInteger().with_variant(sa.Integer, "sqlite"),
+        _TYPE,
         nullable=False,
         default=_NextInOrder(table),
         # The migrations' (SQLite adds a required column only with a constant default):
@@ -69,3 +70,42 @@ def next_in_order(conn: sa.Connection, table: str, count: int) -> list[int]:
         return sorted(conn.execute(taken, {"count": count}).scalars())
     largest = conn.execute(sa.text(f"SELECT coalesce(max({SEQ}), 0) FROM {table}")).scalar_one()
     return list(range(largest + 1, largest + 1 + count))
+
+
+def add_creation_order(table: str, key: str, order: str) -> None:
+    """In a migration: ``table``'s column of its creation order added (migrations 0014 and
+    0016), its rows already made numbered by ``order`` (SQL, ending in the key ``key``,
+    as they ran or listed until then), PostgreSQL's sequence set past them, a unique index.
+    """
+    from alembic import op  # a migration's: opening the store imports no Alembic
+
+    # Required from the start, which SQLite allows only with a constant default: made
+    # required later, the table is copied and the old one dropped, which the foreign
+    # keys naming it refuse (checked at once: the pragma that turns them off is a no-op
+    # in a transaction).
+    op.add_column(
+        table,
+        sa.Column(
+            SEQ,
+            _TYPE,
+            server_default="0",
+            nullable=False,
+        ),
+    )
+    # Through a table keyed as theirs, not UPDATE ... FROM, which SQLite has only since 3.33.
+    op.execute("CREATE TEMPORARY TABLE made_order (made_key VARCHAR(64) PRIMARY KEY, n BIGINT)")
+    op.execute(
+        f"INSERT INTO made_order (made_key, n)"
+        f" SELECT {key}, row_number() OVER (ORDER BY {order}) FROM {table}"
+    )
+    op.execute(
+        f"UPDATE {table} SET {SEQ}"
+        f" = (SELECT n FROM made_order WHERE made_order.made_key = {table}.{key})"
+    )
+    op.execute("DROP TABLE made_order")
+    if op.get_bind().dialect.name == "postgresql":  # the numbers of the rows made from now on
+        op.execute(f"CREATE SEQUENCE {table}_{SEQ}_seq OWNED BY {table}.{SEQ}")
+        op.execute(
+            f"SELECT setval('{table}_{SEQ}_seq', coalesce(max({SEQ}), 0) + 1, false) FROM {table}"
+        )
+    op.create_index(f"ix_{table}_{SEQ}", table, [SEQ], unique=True)
