@@ -32,6 +32,7 @@ from producersync.service.delivery import management
 from producersync.service.portal import attempts as attempts_page
 from producersync.service.portal import endpoints as endpoints_page
 from producersync.service.portal.app import create_portal
+from producersync.service.portal.csrf import csrf_token
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
@@ -202,14 +203,86 @@ def test_signing_in_again_ends_the_session_it_replaces(
         assert copy.get("/portal/endpoints").status_code == 401
 
 
-def test_the_session_cookie_is_secure_over_https(portal_service: RunningService) -> None:
+# uvicorn trusts X-Forwarded-Proto from loopback: what a TLS proxy in front sends.
+_HTTPS = {"x-forwarded-proto": "https"}
+
+
+def _set_cookies(answer: httpx2.Response) -> dict[str, list[str]]:
+    """Each cookie the answer sets, by name: its value, then its attributes."""
+    cookies = (c.split("; ") for c in answer.headers.get_list("set-cookie"))
+    return {c[0].split("=", 1)[0]: [c[0].split("=", 1)[1], *c[1:]] for c in cookies}
+
+
+def _host_only(cookie: list[str]) -> bool:
+    """Whether a browser takes the cookie under its ``__Host-`` name: Secure, for the whole
+    host, and no Domain."""
+    return (
+        "Secure" in cookie
+        and "Path=/" in cookie
+        and not any(a.lower().startswith("domain=") for a in cookie)
+    )
+
+
+def _sent(cookies: dict[str, str]) -> dict[str, str]:
+    """Cookies sent by hand: a client keeps a Secure cookie for https only."""
+    return {**_HTTPS, "cookie": "; ".join(f"{k}={v}" for k, v in cookies.items())}
+
+
+def test_over_https_the_cookies_are_host_only(portal_service: RunningService) -> None:
+    """The whole way over https: the sign-in page's nonce, the session it starts, the pages
+    that session opens, and signing out, all under ``__Host-`` names."""
     token = issue_link(portal_service, portal_service.account().account_id)
-    # uvicorn trusts X-Forwarded-Proto from loopback: what a TLS proxy in front sends.
-    https = {"x-forwarded-proto": "https"}
-    with httpx2.Client(base_url=portal_service.base_url, headers=https) as http:
+    with httpx2.Client(base_url=portal_service.base_url, headers=_HTTPS) as http:
         page = http.get(f"/portal/login/{token}")
-        signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
-    assert all("Secure" in c for c in signed.headers.get_list("set-cookie"))
+        nonce = _set_cookies(page)["__Host-producersync_portal_login"]
+        assert _host_only(nonce) and "HttpOnly" in nonce
+        signed = http.post(
+            f"/portal/login/{token}",
+            data={"csrf": csrf_of(page.text)},
+            headers=_sent({"__Host-producersync_portal_login": nonce[0]}),
+        )
+        assert signed.status_code == 303, signed.text
+        cookies = _set_cookies(signed)
+        assert cookies.keys() == {"__Host-producersync_portal", "__Host-producersync_portal_login"}
+        assert all(_host_only(c) for c in cookies.values())
+        session = {"__Host-producersync_portal": cookies["__Host-producersync_portal"][0]}
+        endpoints = http.get("/portal/endpoints", headers=_sent(session))
+        assert endpoints.status_code == 200, endpoints.text
+        out = http.post(
+            "/portal/logout", data={"csrf": csrf_of(endpoints.text)}, headers=_sent(session)
+        )
+        assert out.status_code == 303, out.text
+        cleared = _set_cookies(out)["__Host-producersync_portal"]
+        assert _host_only(cleared) and cleared[0] == '""'
+        assert http.get("/portal/endpoints", headers=_sent(session)).status_code == 401
+
+
+def test_over_https_a_cookie_a_sibling_subdomain_plants_signs_no_one_in(
+    portal_service: RunningService,
+) -> None:
+    """A page of evil.example.com can set a cookie for ``Domain=example.com`` and the
+    portal's path, which ps.example.com's browser sends it as its own. It planted a login
+    nonce of its choosing, whose CSRF token it knows, and posted its own account's link
+    with that token from its page: the victim was signed in to the attacker's account (and
+    a webhook URL or secret they then set up was the attacker's). Or it planted the session
+    cookie of its own account. A ``__Host-`` cookie no other host can set."""
+    attacker = portal_service.account()
+    token = issue_link(portal_service, attacker.account_id)
+    with httpx2.Client(base_url=portal_service.base_url) as http:
+        nonce = "planted-by-evil.example.com"
+        pressed = http.post(
+            f"/portal/login/{token}",
+            data={"csrf": csrf_token(nonce)},
+            headers={**_sent({"producersync_portal_login": nonce}), "sec-fetch-site": "same-site"},
+        )
+        assert pressed.status_code == 403 and "set-cookie" not in pressed.headers
+        assert http.get(f"/portal/login/{token}").status_code == 200  # the link not used
+
+        own = sign_in(portal_service, attacker)  # over http: an unprefixed session cookie
+        planted = {"producersync_portal": own.http.cookies["producersync_portal"]}
+        own.http.close()
+        page = http.get("/portal/endpoints", headers=_sent(planted))
+        assert page.status_code == 401 and attacker.account not in page.text
 
 
 def test_the_cookies_are_secure_when_the_public_url_is_https(tmp_path: Path) -> None:
@@ -222,13 +295,11 @@ def test_the_cookies_are_secure_when_the_public_url_is_https(tmp_path: Path) -> 
     ):
         token = issue_link(service, service.account().account_id)
         page = http.get(f"/portal/login/{token}")
-        # Sent by hand: a client keeps a Secure cookie for https only.
-        nonce = re.search(r"producersync_portal_login=([^;]+)", page.headers["set-cookie"])
-        assert nonce
+        nonce = _set_cookies(page)["__Host-producersync_portal_login"][0]
         signed = http.post(
             f"/portal/login/{token}",
             data={"csrf": csrf_of(page.text)},
-            headers={"cookie": f"producersync_portal_login={nonce[1]}"},
+            headers={"cookie": f"__Host-producersync_portal_login={nonce}"},
         )
     assert signed.status_code == 303, signed.text
     set_cookies = [page.headers["set-cookie"], *signed.headers.get_list("set-cookie")]

@@ -25,6 +25,7 @@ __all__ = [
     "Visitor",
     "check_csrf",
     "clear_cookie",
+    "read_cookie",
     "same_origin",
     "set_cookie",
     "signed_in",
@@ -61,7 +62,7 @@ def _signed_out() -> PortalError:
 
 
 def _visitor(request: Request) -> Visitor | None:
-    session_id = request.cookies.get(SESSION_COOKIE)
+    session_id = read_cookie(request, SESSION_COOKIE)
     if not session_id:
         return None
     with get_context(request).engine.connect() as conn:
@@ -124,10 +125,6 @@ def same_origin(request: Request) -> bool:
     return request.headers.get("sec-fetch-site") == "same-origin"
 
 
-def _cookie_path(request: Request) -> str:
-    return request.scope.get("root_path") or "/"
-
-
 def _secure(request: Request) -> bool:
     """Whether the browser reaches the portal over https: the page came over https, or the
     service's public URL is https. A TLS proxy that uvicorn does not trust to say so
@@ -138,30 +135,40 @@ def _secure(request: Request) -> bool:
     return request.url.scheme == "https" or public.lower().startswith("https:")
 
 
+def _cookie(request: Request, name: str, path: str) -> tuple[str, str, bool]:
+    """The name, path and Secure flag a portal cookie is set, read and cleared with.
+
+    Over https the name is ``__Host-`` prefixed, which a browser takes only from this host
+    itself, over https, for the whole host (``Path=/``). Unprefixed, any sibling subdomain
+    could plant the cookie for the portal's path (``Domain=`` the parent): its own login
+    nonce, whose CSRF token it then knows, and the sign-in form posted from its page signed
+    the browser in to the planter's account; or simply its own session. The whole host is
+    wider than the portal's path, but a path is no boundary within an origin anyway. Plain
+    http (loopback: tests, the demo) cannot have the prefix, and keeps the portal's path."""
+    if _secure(request):
+        return f"__Host-{name}", "/", True
+    return name, (request.scope.get("root_path") or "/") + path, False
+
+
+def read_cookie(request: Request, name: str) -> str | None:
+    return request.cookies.get(_cookie(request, name, "")[0])
+
+
 def set_cookie(
     request: Request, response: Response, name: str, value: str, max_age: int, *, path: str = ""
 ) -> None:
     """HttpOnly (no script reads it), SameSite=Lax (no other site's form sends it),
-    Secure over https (``_secure``), scoped to the portal."""
+    Secure and host-wide under a ``__Host-`` name over https, else scoped to the portal's
+    path (``_cookie``)."""
+    name, path, secure = _cookie(request, name, path)
     response.set_cookie(
-        name,
-        value,
-        max_age=max_age,
-        path=_cookie_path(request) + path,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
+        name, value, max_age=max_age, path=path, httponly=True, samesite="lax", secure=secure
     )
 
 
 def clear_cookie(request: Request, response: Response, name: str, *, path: str = "") -> None:
-    response.delete_cookie(
-        name,
-        path=_cookie_path(request) + path,
-        httponly=True,
-        samesite="lax",
-        secure=_secure(request),
-    )
+    name, path, secure = _cookie(request, name, path)
+    response.delete_cookie(name, path=path, httponly=True, samesite="lax", secure=secure)
 
 
 SignedIn = Annotated[Visitor, Depends(signed_in)]

@@ -24,6 +24,7 @@ from producersync.service.portal.auth import (
     Submitted,
     check_csrf,
     clear_cookie,
+    read_cookie,
     same_origin,
     set_cookie,
 )
@@ -56,7 +57,7 @@ def _link_account(request: Request, conn: sa.Connection, token: str) -> str | No
     try:
         return store.check_link(conn, token)
     except store.LinkRefused as exc:
-        session_id = request.cookies.get(SESSION_COOKIE)
+        session_id = read_cookie(request, SESSION_COOKIE)
         session = store.find_session(conn, session_id) if session_id else None
         if session is not None and session.account_id == exc.account_id:
             return None
@@ -101,7 +102,7 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
         if _link_account(request, conn, token) is None:
             return _to_endpoints(request)
     try:
-        check_csrf(request.cookies.get(LOGIN_COOKIE), csrf)
+        check_csrf(read_cookie(request, LOGIN_COOKIE), csrf)
     except PortalError:
         if not same_origin(request):
             raise
@@ -110,7 +111,7 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
         # of a link left open past its nonce's 15 minutes, and not used.
         return redirect(request, "login", {"notice": "sign_in_again"}, token=token)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
-    replaced = request.cookies.get(SESSION_COOKIE)
+    replaced = read_cookie(request, SESSION_COOKIE)
     with write_transaction(ctx.engine) as conn:
         try:
             session_id = store.redeem_link(conn, token, ttl)
