@@ -37,7 +37,7 @@ from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
-from tests.support.delivery import log_attempts, skew_clock
+from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts, skew_clock
 from tests.support.service import RunningService, running_service
 
 URL = "http://127.0.0.1:9/hook"
@@ -479,11 +479,22 @@ def test_an_endpoint_takes_its_id_when_its_form_is_sent(
     sent_last = _created(visitor.form("/portal/endpoints", url=URL, submission=opened_first))
     with portal_service.engine.connect() as conn:
         listed = [e.id for e in endpoints.list_endpoints(conn, visitor.creds.account_id)]
-    assert listed == [sent_first, sent_last]
+    assert listed == [sent_last, sent_first]
     with write_transaction(portal_service.engine) as conn:
         assert endpoints.delete_endpoint(conn, visitor.creds.account_id, sent_last)
     again = _created(visitor.form("/portal/endpoints", url=URL, submission=opened_first))
     assert again not in (sent_first, sent_last)
+
+
+def test_endpoints_made_in_one_millisecond_are_listed_newest_first_as_the_api_lists_them(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """They were listed oldest first, the reverse of the API's pages."""
+    made = endpoints_made_in_one_millisecond(portal_service.engine, visitor.creds.account_id, 4)
+    page = visitor.http.get("/portal/endpoints")
+    assert page.status_code == 200, page.text
+    linked = re.findall(r'href="/portal/endpoints/(ep_[0-9a-f]+)"', page.text)
+    assert list(dict.fromkeys(linked)) == made[::-1]
 
 
 def test_a_form_key_names_no_endpoint_of_another_account(

@@ -54,6 +54,7 @@ def test_webhook_endpoints_made_in_one_millisecond_list_in_the_order_made(
     store: sa.Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Listed by their ids, the milliseconds they were made in and then random digits.
+    # Newest first, as the API and Svix list them.
     monkeypatch.setattr(endpoints, "time", types.SimpleNamespace(time=lambda: 1_765_000_000.0))
     made = []
     with write_transaction(store) as conn:
@@ -62,4 +63,4 @@ def test_webhook_endpoints_made_in_one_millisecond_list_in_the_order_made(
             url = f"https://hooks.example.com/{n}"
             made.append(endpoints.create_endpoint(conn, account.id, url)[0].id)
     with store.connect() as conn:
-        assert [e.id for e in endpoints.list_endpoints(conn, account.id)] == made
+        assert [e.id for e in endpoints.list_endpoints(conn, account.id)] == made[::-1]

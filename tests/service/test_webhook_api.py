@@ -17,7 +17,7 @@ from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries
 from tests.support.databases import answered_while_deleted
-from tests.support.delivery import log_attempts
+from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts
 from tests.support.service import RunningService, running_service
 
 BASE = "/v1/webhooks"
@@ -99,31 +99,58 @@ def test_endpoint_round_trip(service: RunningService) -> None:
 def test_endpoints_are_listed_newest_first_a_page_at_a_time(service: RunningService) -> None:
     """Paged as the messages are: with 500 endpoints, the list was one response."""
     with service.client(service.account()) as http:
-        created = [_create(http)["id"] for _ in range(DEFAULT_PAGE + 3)]
-        # Newest first by id, which begins with its creation's millisecond (two created in
-        # the same one are in the order of the rest of their ids).
-        newest_first = sorted(created, reverse=True)
+        newest_first = [_create(http)["id"] for _ in range(DEFAULT_PAGE + 3)][::-1]
         first = _ok(http.get(f"{BASE}/endpoints"))
         assert [e["id"] for e in first["data"]] == newest_first[:DEFAULT_PAGE]
-        assert first["nextBefore"] == newest_first[DEFAULT_PAGE - 1]
         rest = _ok(http.get(f"{BASE}/endpoints", params={"before": first["nextBefore"]}))
         assert [e["id"] for e in rest["data"]] == newest_first[DEFAULT_PAGE:]
         assert rest["nextBefore"] is None
-
-        # A script that deletes each endpoint of a page, then asks for the next, goes on.
-        paged: list[str] = []
-        before = None
-        while True:
-            params = {"limit": 2} | ({"before": before} if before else {})
-            page = _ok(http.get(f"{BASE}/endpoints", params=params))
-            paged += [e["id"] for e in page["data"]]
-            for endpoint in page["data"]:
-                assert http.delete(f"{BASE}/endpoints/{endpoint['id']}").status_code == 204
-            before = page["nextBefore"]
-            if before is None:
-                break
-        assert paged == newest_first
+        assert _paged_deleting_each_page(http) == newest_first
         assert _ok(http.get(f"{BASE}/endpoints")) == {"data": [], "nextBefore": None}
+
+
+def _paged_deleting_each_page(http: httpx2.Client) -> list[str]:
+    """The endpoints listed two a page by a script that deletes each endpoint of a page,
+    the one its nextBefore names included, before it asks for the next."""
+    paged: list[str] = []
+    before = None
+    while True:
+        params = {"limit": 2} | ({"before": before} if before else {})
+        page = _ok(http.get(f"{BASE}/endpoints", params=params))
+        paged += [e["id"] for e in page["data"]]
+        for endpoint in page["data"]:
+            assert http.delete(f"{BASE}/endpoints/{endpoint['id']}").status_code == 204
+        before = page["nextBefore"]
+        if before is None:
+            return paged
+
+
+def test_endpoints_made_in_one_millisecond_are_listed_in_the_order_made(
+    service: RunningService,
+) -> None:
+    """Listed by id, they came in the order of their ids' random tails."""
+    creds = service.account()
+    made = endpoints_made_in_one_millisecond(service.engine, creds.account_id, 5)
+    with service.client(creds) as http:
+        assert [e["id"] for e in _ok(http.get(f"{BASE}/endpoints"))["data"]] == made[::-1]
+        assert _paged_deleting_each_page(http) == made[::-1]
+
+
+def test_an_endpoint_id_as_before_is_refused_naming_what_to_pass(
+    service: RunningService,
+) -> None:
+    """The list's cursor was the id of a page's last endpoint; a place by id is no place
+    in the order made once that endpoint is deleted, so it is refused, not guessed at."""
+    creds = service.account()
+    (made,) = endpoints_made_in_one_millisecond(service.engine, creds.account_id, 1)
+    with service.client(creds) as http:
+        response = http.get(f"{BASE}/endpoints", params={"before": made})
+        assert response.status_code == 400, response.text
+        assert response.json()["message"] == (
+            f"Invalid value '{made}' for parameter 'before': an endpoint id, which no longer "
+            "marks a page: endpoints are paged in the order they were made; pass the "
+            "nextBefore of the page above (pos_...)"
+        )
 
 
 def test_secret_is_shown_on_create_and_by_the_secret_route_only(service: RunningService) -> None:
@@ -702,7 +729,17 @@ _ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messag
         (_MESSAGES, {"eventType": ""}, "Invalid value '' for parameter 'eventType': an empty"),
         (_TRIES, {"outcome": "maybe"}, "Invalid value 'maybe' for parameter 'outcome'"),
         ("/endpoints", {"limit": "251"}, "Invalid value '251' for parameter 'limit'"),
-        ("/endpoints", {"before": "ep-1"}, "Invalid value 'ep-1' for parameter 'before'"),
+        (
+            "/endpoints",
+            {"before": "ep-1"},
+            "Invalid value 'ep-1' for parameter 'before': not a nextBefore of the endpoints'",
+        ),
+        ("/endpoints", {"before": "pos_0"}, "Invalid value 'pos_0' for parameter 'before'"),
+        (
+            "/endpoints",
+            {"before": "pos_1000000000000000000"},
+            "Invalid value 'pos_1000000000000000000' for parameter 'before'",
+        ),
     ]
     + [
         case

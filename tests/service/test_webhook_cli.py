@@ -22,7 +22,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_deliveries, webhook_messages
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import answered_while_deleted, migrated_store, store_url
-from tests.support.delivery import log_attempts
+from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts
 from tests.support.processes import cli
 
 pytestmark = pytest.mark.slow(25)
@@ -118,7 +118,7 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     admin.out("account", "create", "globex")
     other = admin.create(account="globex")["id"]
     every = admin.json("endpoint", "list")
-    assert [(e["id"], e["account"]) for e in every] == [(endpoint_id, "acme"), (other, "globex")]
+    assert [(e["id"], e["account"]) for e in every] == [(other, "globex"), (endpoint_id, "acme")]
     admin.out("endpoint", "delete", str(other))
 
     updated = admin.endpoint("update", endpoint_id, "--all-events", "--no-rate-limit")
@@ -145,6 +145,22 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
 
 
 @pytest.mark.postgres
+def test_endpoints_made_in_one_millisecond_are_listed_newest_first_as_the_api_lists_them(
+    tmp_path: Path, in_process: Producersync
+) -> None:
+    """They were listed oldest first, the reverse of the API's pages."""
+    with store_url("sqlite", tmp_path) as url:
+        engine = open_store(url)
+        with write_transaction(engine) as conn:
+            account_id = accounts.create_account(conn, "acme", sandbox=False).id
+        made = endpoints_made_in_one_millisecond(engine, account_id, 4)
+        engine.dispose()
+        listed = Admin(in_process, ["--database", url]).json(
+            "endpoint", "list", "--account", "acme"
+        )
+    assert [e["id"] for e in listed] == made[::-1]
+
+
 def test_endpoint_commands_on_postgres(tmp_path: Path) -> None:
     """Real processes, as an operator runs them, each on the store migrated for it."""
     with migrated_store("postgres", tmp_path) as url:

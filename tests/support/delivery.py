@@ -5,6 +5,8 @@ with a small universe, for the delivery process tests."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
+import time
 import types
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -17,7 +19,7 @@ from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import publish_events
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts, outbox
+from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
@@ -80,6 +82,24 @@ def publish_to_one_endpoint(
         account_id = accounts.create_account(conn, "fan", sandbox=False).id
         management.create_endpoint(conn, settings, account_id, endpoint_url)
         publish_events(conn, account_id, events)
+
+
+def endpoints_made_in_one_millisecond(engine: sa.Engine, account_id: int, count: int) -> list[str]:
+    """``count`` endpoints of the account made one after another, whose ids name one
+    millisecond and end in digits that sort them the other way (as random ones may):
+    their ids, oldest first."""
+    # Another call's in the same millisecond takes other ids.
+    prefix = f"ep_{int(time.time() * 1000):012x}{secrets.token_hex(3)}"
+    with write_transaction(engine) as conn:
+        return [
+            endpoints.create_endpoint(
+                conn,
+                account_id,
+                f"https://hooks.example.com/{n}",
+                endpoint_id=f"{prefix}{count - n:06x}",
+            )[0].id
+            for n in range(count)
+        ]
 
 
 def delivery_states(engine: sa.Engine, endpoint_id: str | None = None) -> dict[str, int]:

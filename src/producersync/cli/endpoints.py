@@ -265,7 +265,7 @@ def list_(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """List endpoints (never their secrets)."""
+    """List endpoints, newest first, as the API does (never their secrets)."""
     from producersync.service.store import accounts, endpoints
     from producersync.service.store.open import open_store
 

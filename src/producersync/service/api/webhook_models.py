@@ -335,15 +335,50 @@ class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
     """``eventType`` is the type of the attempt's message."""
 
 
+# An endpoints page's end: the ``seq`` of its last endpoint (ids, which begin with a
+# host's millisecond, sort those of one millisecond at random), as text a client keeps
+# whole; its digits stay under a BIGINT's largest.
+_POSITION = "pos_"
+_POSITION_TEXT = rf"{_POSITION}([1-9][0-9]{{0,17}})"
+_POSITION_SYNTAX = re.compile(_POSITION_TEXT)
+_ENDPOINT_ID = re.compile(r"ep_[0-9a-f]{24}")
+
+
+def _position(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    text = trim(value)
+    found = _POSITION_SYNTAX.fullmatch(text)
+    if found:
+        return int(found[1])
+    if _ENDPOINT_ID.fullmatch(text):
+        # This list's cursor while it paged by id: a place by id cannot be turned into
+        # one by creation order once its endpoint is gone, so it is refused, not guessed.
+        raise ValueError(
+            "an endpoint id, which no longer marks a page: endpoints are paged in the "
+            "order they were made; pass the nextBefore of the page above (pos_...)"
+        )
+    raise ValueError("not a nextBefore of the endpoints' list")
+
+
+_EndpointPosition = Annotated[
+    int,
+    BeforeValidator(_position),
+    WithJsonSchema(
+        {"type": "string", "pattern": spaced(_POSITION_TEXT)},
+        mode="validation",
+    ),
+]
+
+
 class EndpointQuery(BaseModel):
     """Newest first, a page at a time, as the messages (and Svix's endpoints) are."""
 
     limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Endpoints per page")
-    before: str | None = Field(
+    before: _EndpointPosition | None = Field(
         None,
-        pattern=ID_PATTERN,
-        description="Endpoints whose id sorts before this one (nextBefore), which may have "
-        "been deleted since",
+        description="The nextBefore of the page above: the endpoints made before its last "
+        "one, which may have been deleted since",
     )
 
 
@@ -381,7 +416,15 @@ class WebhookEndpointCreated(WebhookEndpoint):
 
 class EndpointPage(_Out):
     data: list[WebhookEndpoint]
-    next_before: str | None = Field(description="'before' of the next page; null: no more")
+    next_before: Annotated[str, Field(pattern=f"^{_POSITION_TEXT}$")] | None = Field(
+        description="'before' of the next page, opaque; null: no more"
+    )
+
+    @classmethod
+    def of(cls, rows: list[Endpoint], limit: int) -> Self:
+        """The page of ``rows``, read with ``limit``: a full one has a next."""
+        position = f"{_POSITION}{rows[-1].seq}" if len(rows) == limit else None
+        return cls(data=[WebhookEndpoint.of(e) for e in rows], next_before=position)
 
 
 class EndpointSecret(_Out):

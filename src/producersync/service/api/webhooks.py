@@ -151,20 +151,17 @@ def list_event_types(call: Reader) -> EventTypeList:
 @router.get(
     "/endpoints",
     summary="List the account's webhook endpoints, newest first",
-    description="The account's endpoints, without their secrets, newest first by their id "
-    "(which begins with the creation's time); `before` pages through them.",
+    description="The account's endpoints, without their secrets, newest first in the order "
+    "they were made; `before` (a page's `nextBefore`) pages through them.",
     operation_id="listWebhookEndpoints",
     response_model=EndpointPage,
 )
 def list_endpoints(query: Annotated[EndpointQuery, Query()], call: Reader) -> EndpointPage:
     with call.ctx.engine.connect() as conn:
-        rows = endpoints.endpoint_page(
+        rows = endpoints.list_endpoints(
             conn, call.principal.account_id, limit=query.limit, before=query.before
         )
-    return EndpointPage(
-        data=[WebhookEndpoint.of(e) for e in rows],
-        next_before=rows[-1].id if len(rows) == query.limit else None,
-    )
+    return EndpointPage.of(rows, query.limit)
 
 
 @router.post(

@@ -29,7 +29,6 @@ __all__ = [
     "delete_endpoint",
     "disable_endpoint",
     "enable_endpoint",
-    "endpoint_page",
     "endpoint_with_tail",
     "get_endpoint",
     "list_endpoints",
@@ -75,6 +74,7 @@ class Endpoint:
     failing_since: dt.datetime | None
     created_at: dt.datetime
     updated_at: dt.datetime
+    seq: int  # its place in the order endpoints were made (``creation_order``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +103,7 @@ def _endpoint(row: sa.Row[tuple[object, ...]]) -> Endpoint:
         failing_since=m["failing_since"],
         created_at=m["created_at"],
         updated_at=m["updated_at"],
+        seq=m["seq"],
     )
 
 
@@ -158,25 +159,26 @@ def get_endpoint(
     return _endpoint(row) if row else None
 
 
-def list_endpoints(conn: sa.Connection, account_id: int | None = None) -> list[Endpoint]:
-    # In the order made: by their ids (a host's milliseconds, then random digits), those
-    # made in one millisecond came in a random order, and hosts' clocks differ.
-    query = sa.select(webhook_endpoints).order_by(webhook_endpoints.c.seq)
-    if account_id is not None:
-        query = query.where(webhook_endpoints.c.account_id == account_id)
-    return [_endpoint(row) for row in conn.execute(query)]
-
-
-def endpoint_page(
-    conn: sa.Connection, account_id: int, *, limit: int, before: str | None = None
+def list_endpoints(
+    conn: sa.Connection,
+    account_id: int | None = None,
+    *,
+    limit: int | None = None,
+    before: int | None = None,
 ) -> list[Endpoint]:
-    """The account's endpoints, newest first (by id: ``new_id``'s begin with their time),
-    those whose id sorts before ``before`` if given. The cursor need not exist: a script
-    that deletes each endpoint of a page before asking for the next goes on paging."""
+    """Endpoints (the account's, if given), newest first, as Svix lists them; ``before``:
+    those made before the endpoint whose ``seq`` it is, which need not exist any more (a
+    script that deletes each endpoint of a page before asking for the next goes on).
+
+    In the order made, not by id: ids begin with a host's millisecond and end in random
+    digits, so those made in one millisecond sorted in a random order, and hosts' clocks
+    differ."""
     e = webhook_endpoints
-    query = sa.select(e).where(e.c.account_id == account_id).order_by(e.c.id.desc()).limit(limit)
+    query = sa.select(e).order_by(e.c.seq.desc()).limit(limit)
+    if account_id is not None:
+        query = query.where(e.c.account_id == account_id)
     if before is not None:
-        query = query.where(e.c.id < before)
+        query = query.where(e.c.seq < before)
     return [_endpoint(row) for row in conn.execute(query)]
 
 
