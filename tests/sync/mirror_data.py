@@ -3,6 +3,7 @@ a small synthetic universe, and a fresh mirror on either backend."""
 
 from __future__ import annotations
 
+import random
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,3 +89,11 @@ def fresh_mirror(kind: str, directory: Path) -> Iterator[sa.Engine]:
             yield engine
         finally:
             engine.dispose()
+
+
+def incompressible(length: int, first: int = ord("a")) -> str:
+    """``length`` characters from ``first`` on, in no order: longer than a PostgreSQL
+    index entry holds (~2,700 bytes) from 3,000 on, which one that repeated itself,
+    compressed, would not be."""
+    chosen = random.Random(length)
+    return "".join(chr(first + chosen.randrange(26)) for _ in range(length))

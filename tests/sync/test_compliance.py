@@ -31,7 +31,7 @@ from tests.support.cli import (
 )
 from tests.support.databases import statements, table_plans
 from tests.support.processes import cli
-from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, incompressible, wire
 
 pytestmark = pytest.mark.slow(70)
 
@@ -738,6 +738,28 @@ def test_the_loa_words_are_walked_through_their_indexes(backend: str, tmp_path: 
     assert found == UnknownLoa("Lfie", ["Life", "Property", "Variable Life"], ["Life"])
     assert plans
     assert not [p for p in plans if not re.search(r"USING (COVERING )?INDEX|Index Cond", p)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("first", [ord("a"), 0x4E00], ids=["ascii", "cjk"])
+def test_an_loa_word_longer_than_an_index_entry_is_stored_checked_and_known(
+    backend: str, first: int, tmp_path: Path
+) -> None:
+    """The API bounds no LOA name, code or category, and a PostgreSQL index entry holds
+    ~2,700 bytes: a license whose LOA's was longer failed its page on every retry and
+    every later sync. Its words are indexed by their beginning and read whole, two that
+    begin alike told apart."""
+    name, code, category = (incompressible(n, first) for n in (3_000, 5_000, 10_000))
+    twin = name[:-1] + chr(first + 1 if name[-1] == chr(first) else first)
+    lic = _license(
+        1, "CA", "2027-06-30", _loa(11, name, code, category), _loa(12, twin, "10", "life")
+    )
+    with _holding_wire(backend, tmp_path, _dump([lic])) as conn:
+        for loa in (name, twin, code, category, "Life"):
+            assert check(conn, NPN, "CA", loa, on=ON).allowed
+            assert unknown_loa(conn, loa) is None
+        assert not check(conn, NPN, "CA", name[:-1], on=ON).allowed
+        assert unknown_loa(conn, "Lfie") == UnknownLoa("Lfie", sorted([name, twin]), ["life"])
 
 
 def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 
 from producersync.model import STATE_CODES, is_co_code
@@ -14,11 +15,13 @@ from producersync.model.dates import iso_date
 from producersync.model.npn import npn_spellings
 from producersync.sync.mirror.tables import (
     MIRRORED,
+    WORD_INDEXED,
     appointments,
     license_loas,
     licenses,
     malformed,
     population,
+    word_key,
 )
 
 __all__ = [
@@ -219,7 +222,7 @@ def loa_terms(conn: sa.Connection) -> LoaTerms:
     few hundred look-ups, however many LOAs there are): DISTINCT read every license
     LOA, 0.4 s on PostgreSQL for 700,000, a scan on SQLite too."""
     c = license_loas.c
-    lists = _distinct(conn, c.categories)
+    lists = [orjson.loads(text) for text in _distinct(conn, c.categories)]
     return LoaTerms(
         names=sorted(name for name in _distinct(conn, c.loa) if name),
         codes=sorted(code for code in _distinct(conn, c.loa_code) if code),
@@ -227,15 +230,26 @@ def loa_terms(conn: sa.Connection) -> LoaTerms:
     )
 
 
-def _distinct(conn: sa.Connection, column: sa.Column[Any]) -> list[Any]:
-    """``column``'s distinct values but NULL, walked through its index: each the least
-    one greater than the last. Neither backend skips through an index by itself for a
-    DISTINCT (PostgreSQL before 18 reads every entry, SQLite too)."""
-    least = sa.select(column).where(column.is_not(None)).order_by(column).limit(1)
+def _distinct(conn: sa.Connection, column: sa.Column[Any]) -> list[str]:
+    """``column``'s distinct values but NULL, as text (JSON's, its text), walked through
+    its index (``word_key``): each key the least one greater than the last. Neither
+    backend skips through an index by itself for a DISTINCT (PostgreSQL before 18 reads
+    every entry, SQLite too). A key as long as the index keeps may be a longer value's
+    beginning: those values are read by it, through the index too."""
+    key = word_key(column)
+    least = sa.select(key).where(key.is_not(None)).order_by(key).limit(1)
     walk = sa.select(least.scalar_subquery().label("value")).cte("walk", recursive=True)
-    after = sa.select(column).where(column > walk.c.value).order_by(column).limit(1)
+    after = sa.select(key).where(key > walk.c.value).order_by(key).limit(1)
     walk = walk.union_all(sa.select(after.scalar_subquery()).where(walk.c.value.is_not(None)))
-    return list(conn.execute(sa.select(walk.c.value).where(walk.c.value.is_not(None))).scalars())
+    keys = conn.execute(sa.select(walk.c.value).where(walk.c.value.is_not(None))).scalars()
+    values: list[str] = []
+    cut: list[str] = []
+    for value in keys:
+        (cut if len(value) >= WORD_INDEXED else values).append(value)
+    if cut:
+        whole = sa.select(sa.cast(column, sa.Text)).where(key.in_(cut)).distinct()
+        values += conn.execute(whole).scalars()
+    return values
 
 
 def _record_date(table: sa.Table, key: str) -> sa.Label[str]:

@@ -19,6 +19,7 @@ __all__ = [
     "CHILDREN",
     "MIRRORED",
     "RESOURCES",
+    "WORD_INDEXED",
     "Mirrored",
     "addresses",
     "appointments",
@@ -38,6 +39,7 @@ __all__ = [
     "regulatory_actions",
     "sync_runs",
     "sync_state",
+    "word_key",
 ]
 
 # Synced in this order: a license before its LOAs, an action before its values.
@@ -136,9 +138,8 @@ MIRRORED: dict[str, Mirrored] = {
                 **_AUTHORITY,
                 "ce_compliance": ("ceCompliance", sa.String()),
             },
-            # The words a check's LOA is told a typo by, walked a value at a time
-            # (``queries.loa_terms``; migration 0013).
-            indexes=("license_id", "loa", "loa_code", "categories"),
+            # And the words a check's LOA is told a typo by: see ``word_key``.
+            indexes=("license_id",),
         ),
         _mirrored(
             "appointments",
@@ -184,6 +185,24 @@ MIRRORED: dict[str, Mirrored] = {
     regulatory_actions,
     regulatory_action_values,
 ) = (m.table for m in MIRRORED.values())
+
+WORD_INDEXED = 200
+"""Characters of an LOA word (a name, a code, the categories' JSON text) its index holds."""
+
+
+def word_key(column: sa.Column[Any]) -> sa.ColumnElement[str]:
+    """What an LOA word's index holds: its first ``WORD_INDEXED`` characters. Walked a
+    value at a time (``queries.loa_terms``; migration 0013). Not the whole word: a
+    PostgreSQL index entry holds ~2,700 bytes, and a longer name (the API's, unbounded)
+    failed its license's page on every sync (migration 0014). The bounds are sent as
+    literals: an index on an expression serves only a query that spells it alike."""
+    first, most = (sa.literal(n, literal_execute=True) for n in (1, WORD_INDEXED))
+    key: sa.ColumnElement[str] = sa.func.substr(sa.cast(column, sa.Text), first, most)
+    return key
+
+
+for _word in ("loa", "loa_code", "categories"):
+    sa.Index(f"ix_license_loas_{_word}", word_key(license_loas.c[_word]))
 
 # Parent resource -> (the wire key of its nested list, the child resource, the child's
 # field naming the parent).
