@@ -44,7 +44,7 @@ from producersync.sync.mirror.tables import (
 from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database, table_plans, waiting_on_a_lock
 from tests.support.waiting import eventually
-from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, incompressible, wire
 
 pytestmark = pytest.mark.slow(140)
 
@@ -1534,6 +1534,26 @@ def test_an_insert_s_fields_are_stored_once_and_read_as_listed_old_rows_too(
     read = _changes(engine)
     assert [c.fields for c in read] == [["city", "id"], *(c.fields for c in appended)]
     assert [c.action for c in read] == ["insert", *(c.action for c in appended)]
+
+
+@pytest.mark.parametrize("first", [ord("a"), 0x4E00], ids=["ascii", "cjk"])
+def test_an_insert_s_list_of_fields_longer_than_an_index_entry_stays_in_its_row(
+    engine: sa.Engine, first: int
+) -> None:
+    """``change_fields`` indexes each list, and a PostgreSQL index entry holds ~2,700
+    bytes: a record whose fields' names were longer (the API bounds neither their
+    length nor their number) failed its page on every sync. Its list is kept in its
+    change's row, as an update's is, and read back alike."""
+    record = {**wire().records["addresses"][0], incompressible(3_000, first): 1}
+    fields = sorted(record.keys() - {"links"})
+    with write_transaction(engine) as conn:
+        appended = mirror.upsert_records(conn, "addresses", [record]).changes
+    with engine.connect() as conn:
+        stored = conn.execute(sa.select(changes.c.fields, changes.c.fields_id)).one()
+        assert conn.execute(sa.select(change_fields)).all() == []
+    assert [(c.action, c.fields) for c in appended] == [("insert", fields)]
+    assert stored == (fields, None)
+    assert [(c.action, c.fields) for c in _changes(engine)] == [("insert", fields)]
 
 
 @pytest.mark.postgres

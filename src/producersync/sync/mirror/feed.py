@@ -52,6 +52,11 @@ _COLUMNS = ("resource", "record_id", "npn", "action", "fields", "fields_id", "ru
 _KEY = ("id", "resource", "record_id")
 _PG_FEED_LOCK = 0x46454544  # "FEED": an arbitrary constant shared by every sync process
 _READ_BATCH = 1_000  # changes fetched at a time when the feed is read as it goes
+# Bytes of an insert's list of fields (its JSON) shared through ``change_fields``, whose
+# unique index holds an entry of ~2,700 bytes on PostgreSQL: a longer list (a record with
+# that many fields, or a field's name that long: the API bounds neither) failed its page
+# on every sync. It stays in its change's row, as an update's does.
+_LISTED_MOST = 2_000
 
 
 def append_changes(
@@ -70,13 +75,14 @@ def append_changes(
     # The rows of a page's inserts share their fields' list (``records``): each dumped
     # once, and stored once in ``change_fields`` (see there), the rows naming its id.
     inserted = {id(row[4]): row[4] for row in rows if row[3] == "insert"}
-    texts = {key: orjson.dumps(fields).decode() for key, fields in inserted.items()}
+    dumped = {key: orjson.dumps(fields) for key, fields in inserted.items()}
+    texts = {key: text.decode() for key, text in dumped.items() if len(text) <= _LISTED_MOST}
     ids = _list_ids(conn, set(texts.values()))
     null = convert.json(None)
     listed = {key: ids[text] for key, text in texts.items()}
     values = [
         (resource, record_id, npn, action, null, listed[id(fields)], run_id, stamps[at])
-        if action == "insert"
+        if id(fields) in listed
         else (resource, record_id, npn, action, convert.json(fields), None, run_id, stamps[at])
         for resource, record_id, npn, action, fields, run_id, at in rows
     ]

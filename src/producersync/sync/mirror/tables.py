@@ -350,7 +350,8 @@ changes = sa.Table(
     sa.Column("npn", sa.String(10), nullable=True),
     sa.Column("action", sa.String(), nullable=False),
     # JSON null where ``fields_id`` names the list in ``change_fields`` (an insert's since
-    # migration 0011; it kept the column NOT NULL, the feed not rebuilt on SQLite).
+    # migration 0011, but one too long to index: ``feed._LISTED_MOST``; it kept the
+    # column NOT NULL, the feed not rebuilt on SQLite).
     sa.Column("fields", _Json, nullable=False),
     sa.Column("fields_id", _RecordId, nullable=True),
     sa.Column("run_id", _RecordId, nullable=True),
