@@ -476,6 +476,27 @@ def test_a_malformed_typed_field_is_stored_null_listed_once_and_cleared_by_a_cle
     assert _typed_column(engine, bad["id"], column)[0] == clean
 
 
+def test_a_malformed_field_s_npn_and_name_longer_than_an_index_entry_are_listed_cut(
+    engine: sa.Engine,
+) -> None:
+    """``malformed`` indexes both, and a PostgreSQL index entry holds ~2,700 bytes: a
+    record whose unreadable NPN (or on PostgreSQL, a field's name with a NUL in it) was
+    longer failed its page on every sync. Both are listed cut short, as a value is."""
+    npn, name = incompressible(5_000), "\x00" + incompressible(3_000, 0x4E00)
+    lic = {**_a_license_with_loas(), "npn": npn, name: 1, "licenseLoas": []}
+    with write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, "licenses", [lic])
+    assert counts.inserted == 1
+    cut = f"{npn[:197]}..."
+    listed = [("npn", cut, f"{repr(npn)[:197]}...")]
+    if engine.dialect.name == "postgresql":  # its text cannot hold the NUL
+        listed.append((f"\ufffd{name[1:197]}...", cut, "1"))
+    assert sorted((m.field, m.npn, m.value) for m in counts.malformed) == sorted(listed)
+    with engine.connect() as conn:
+        latest = mirror.sync_status(conn)["malformed"]["latest"]
+    assert sorted((row["field"], row["npn"], row["value"]) for row in latest) == sorted(listed)
+
+
 def _typed_column(engine: sa.Engine, record_id: int, column: str) -> tuple[Any, Any]:
     """A license's typed column and, from its stored ``record``, the raw value."""
     with engine.connect() as conn:

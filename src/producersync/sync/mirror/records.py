@@ -213,13 +213,21 @@ def _set_aside(resource: str, record: Any, parent: _Pending | None, where: str) 
 
 
 def _npn(value: Any) -> str | None:
-    """An NPN to report: text, without NUL characters (``malformed`` is text too)."""
-    return value.replace("\x00", "\ufffd") if type(value) is str else None
+    """An NPN to report: text, without NUL characters (``malformed`` is text too), cut
+    as a value is (``_cut``)."""
+    return _cut(value.replace("\x00", "\ufffd")) if type(value) is str else None
 
 
 def _shown(value: Any) -> str:
-    shown = repr(value)
-    return shown if len(shown) <= _SHOWN else f"{shown[: _SHOWN - 3]}..."
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    """``text`` within ``_SHOWN`` characters. Also what bounds the NPN and the field
+    ``malformed`` indexes: the API bounds neither an unreadable NPN nor a field's name,
+    and a PostgreSQL index entry holds ~2,700 bytes (a longer one failed its page on
+    every sync)."""
+    return text if len(text) <= _SHOWN else f"{text[: _SHOWN - 3]}..."
 
 
 def _document(record: Mapping[str, Any], child_key: str | None) -> dict[str, Any]:
@@ -644,7 +652,9 @@ def _lenient_row(
     readable = type(own) is str and len(own) <= _NPN_LENGTH
     npn = _npn(own if readable else inherited.get("npn", own))
     resource, record_id = mirrored.resource, document["id"]
-    bad += [Malformed(resource, record_id, npn, key, _shown(value)) for key, value in nul.items()]
+    bad += [
+        Malformed(resource, record_id, npn, _cut(key), _shown(value)) for key, value in nul.items()
+    ]
     for i, kind in enumerate(layout.kinds):
         try:
             values[i] = _typed(kind, values[i], convert)
