@@ -19,9 +19,11 @@ from producersync.service.nipr import reference as ref
 
 __all__ = [
     "LENGTHS_OF_ORDER",
+    "LOA_CATEGORIES",
     "REGULATORY_VOCABULARIES",
     "Weighted",
     "action_number",
+    "appointment_row",
     "license_number",
     "penalty",
     "phone",
@@ -36,6 +38,9 @@ __all__ = [
 Draw = Callable[[], float]
 
 _DIRECTIONS = ("", "", "", "", "N ", "S ", "E ", "W ")
+
+# A line's categories as the store keeps them, joined once rather than per record.
+LOA_CATEGORIES = {loa.name: ",".join(loa.categories) for loa in ref.LOAS.values()}
 
 # Days a regulatory order runs; most orders (fines, reprimands) have no length.
 LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
@@ -124,6 +129,32 @@ def phone(r: Draw, area_code: str, instead_of: str | None = None) -> str:
     if taken is not None and ending >= taken:
         ending += 1
     return f"{prefix}{ending:02d}"
+
+
+def appointment_row(
+    carrier: ref.Carrier,
+    state: str,
+    loa: ref.Loa,
+    status: str,
+    reason_date: dt.date,
+    reason: str | None,
+) -> dict[str, Any]:
+    """An appointment's columns but its id, npn and record fields: the carrier's in
+    ``state`` for ``loa``, ``status`` since ``reason_date`` (``reason``, if it ended)."""
+    return {
+        "for_state": state,
+        "branch_id": None,
+        "company_name": carrier.name,
+        "fein_id": carrier.fein,
+        "co_code": carrier.co_code,
+        "loa": loa.name,
+        "loa_code": loa.code,
+        "status": status,
+        "status_reason_date": reason_date,
+        "termination_reason": reason,
+        "county_code": None,
+        "loa_categories": LOA_CATEGORIES[loa.name],
+    }
 
 
 def regulatory_values(r: Draw) -> list[tuple[str, str]]:

@@ -29,8 +29,10 @@ import sqlalchemy as sa
 from producersync.service.nipr import reference as ref
 from producersync.service.nipr.fields import (
     LENGTHS_OF_ORDER,
+    LOA_CATEGORIES,
     Weighted,
     action_number,
+    appointment_row,
     license_number,
     penalty,
     phone,
@@ -376,7 +378,7 @@ class _Producer:
                 "status_reason_date": today,
                 "ce_compliance": ref.FIRM_CE_COMPLIANCE if firm else "IN COMPLIANCE",
                 "ce_credits_needed": 0,
-                "loa_categories": ",".join(loa.categories),
+                "loa_categories": LOA_CATEGORIES[loa.name],
             },
         )
 
@@ -450,21 +452,7 @@ class _Producer:
         if (carrier.co_code, state, loa.code) in held:
             return False
         self.insert(
-            "appointments",
-            {
-                "for_state": state,
-                "branch_id": None,
-                "company_name": carrier.name,
-                "fein_id": carrier.fein,
-                "co_code": carrier.co_code,
-                "loa": loa.name,
-                "loa_code": loa.code,
-                "status": "APPOINTED",
-                "status_reason_date": self.day.date,
-                "termination_reason": None,
-                "county_code": None,
-                "loa_categories": ",".join(loa.categories),
-            },
+            "appointments", appointment_row(carrier, state, loa, "APPOINTED", self.day.date, None)
         )
         return True
 

@@ -34,8 +34,10 @@ from producersync.service.nipr.bounds import (
 )
 from producersync.service.nipr.fields import (
     LENGTHS_OF_ORDER,
+    LOA_CATEGORIES,
     Weighted,
     action_number,
+    appointment_row,
     license_number,
     penalty,
     phone,
@@ -178,7 +180,6 @@ class _Universe:
             cls.name: ",".join(cls.agent_types)
             for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)
         }
-        self.loa_categories = {loa.name: ",".join(loa.categories) for loa in ref.LOAS.values()}
         self.name_slugs = {
             name: "".join(ch for ch in name.lower() if ch.isalnum())
             for name in (*ref.FIRST_NAMES, *ref.LAST_NAMES)
@@ -469,7 +470,7 @@ class _Producer:
                     "status_reason_date": days[reason_date],
                     "ce_compliance": ce,
                     "ce_credits_needed": credits,
-                    "loa_categories": u.loa_categories[loa.name],
+                    "loa_categories": LOA_CATEGORIES[loa.name],
                 },
                 loa_issue,
                 reason_date,
@@ -522,18 +523,7 @@ class _Producer:
                 {
                     "id": u.next_id("appointments"),
                     "npn": self.npn,
-                    "for_state": state,
-                    "branch_id": None,
-                    "company_name": carrier.name,
-                    "fein_id": carrier.fein,
-                    "co_code": carrier.co_code,
-                    "loa": loa.name,
-                    "loa_code": loa.code,
-                    "status": status,
-                    "status_reason_date": days[reason_date],
-                    "termination_reason": reason,
-                    "county_code": None,
-                    "loa_categories": u.loa_categories[loa.name],
+                    **appointment_row(carrier, state, loa, status, days[reason_date], reason),
                 },
                 appointed,
                 reason_date,
