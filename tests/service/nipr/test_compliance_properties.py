@@ -21,7 +21,11 @@ from tests.service.nipr.test_daily import Snapshot, snapshot
 from tests.support.databases import universe_store
 
 from producersync.service.nipr.daily import run_day
-from producersync.service.nipr.reference import FIRM_LICENSE_CLASS
+from producersync.service.nipr.reference import (
+    FIRM_LICENSE_CLASS,
+    LICENSE_LAPSED,
+    RESIDENT_LICENSE_ENDED,
+)
 from producersync.service.nipr.universe import DEFAULT_START_DATE, TABLES, Batch, generate
 from producersync.service.store.churn import NESTED
 from producersync.service.store.open import open_store
@@ -65,20 +69,24 @@ def _license_of(records: Records) -> Callable[[Row], Row | None]:
 # --- the rules ---------------------------------------------------------------------------
 
 
-def license_expired_only_by_a_lapse(records: Records) -> Iterable[Any]:
-    """An appointment ended "License Expired" stands under a license no longer active,
-    and ended no earlier than that license's expiration date."""
+def license_ended_only_with_its_license(records: Records) -> Iterable[Any]:
+    """An appointment ended "License Expired" (or, on a non-resident license, "Resident
+    License Inactive") stands under a license no longer active, and ended no earlier than
+    that license's expiration date (a license ended early expires that day)."""
     license_of = _license_of(records)
     for row in records.checked("appointments"):
-        if row["termination_reason"] != "License Expired" or row["nipr_deleted"]:
+        reason = row["termination_reason"]
+        if reason not in {LICENSE_LAPSED, RESIDENT_LICENSE_ENDED} or row["nipr_deleted"]:
             continue  # NIPR dropped it: its license may have been renewed late since
         lic = license_of(row)
         if lic is None:
             continue  # NIPR deleted the license: nothing left to be active
         if lic["active"]:
-            yield ("License Expired under an active license", row["id"], lic["id"])
+            yield (f"{reason} under an active license", row["id"], lic["id"])
+        elif reason == RESIDENT_LICENSE_ENDED and lic["residency_status"] != "NR":
+            yield (f"{reason} under a resident license", row["id"], lic["id"])
         elif lic["expiration_date"] and row["status_reason_date"] < lic["expiration_date"]:
-            yield ("License Expired before the license expired", row["id"], lic["id"])
+            yield (f"{reason} before the license expired", row["id"], lic["id"])
 
 
 def deceased_ends_everything(records: Records) -> Iterable[Any]:
@@ -137,6 +145,16 @@ def nonresident_lines_are_the_home_states(records: Records) -> Iterable[Any]:
             yield ("a non-resident line the home state never licensed", row["id"])
 
 
+def nonresident_licenses_rest_on_the_resident_one(records: Records) -> Iterable[Any]:
+    """A non-resident license NIPR lists is active only while its holder's resident
+    license is: the states end it, and the appointments on it, with that one."""
+    live = [r for r in records.all["licenses"] if not r["nipr_deleted"]]
+    home_active = {r["npn"] for r in live if r["residency_status"] == "R" and r["active"]}
+    for row in live:
+        if row["residency_status"] == "NR" and row["active"] and row["npn"] not in home_active:
+            yield ("an active non-resident license on no active resident one", row["id"])
+
+
 def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
     """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
     store wrote it."""
@@ -159,11 +177,12 @@ def lines_end_with_their_license(records: Records) -> Iterable[Any]:
 
 
 RULES: tuple[Rule, ...] = (
-    license_expired_only_by_a_lapse,
+    license_ended_only_with_its_license,
     deceased_ends_everything,
     appointments_stand_on_a_line_held,
     firms_complete_no_ce,
     nonresident_lines_are_the_home_states,
+    nonresident_licenses_rest_on_the_resident_one,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
 )

@@ -24,6 +24,7 @@ from tests.support.processes import cli_together
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.feed import FeedError, FeedLimits, read_feed
 from producersync.service.nipr.loader import load
+from producersync.service.nipr.reference import RESIDENT_LICENSE_ENDED
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.synthetic import plan_churn
 from producersync.service.nipr.universe import DEFAULT_START_DATE, generate
@@ -178,10 +179,13 @@ def test_a_day_adds_and_cancels_lines_of_authority_on_licenses_held(engine: sa.E
         for i, row in loas.items()
         if i not in old_loas and row["license_id"] in before["licenses"]
     ]
+    # Not those a non-resident license took with it, ended with the resident one.
+    ended = {i for i, row in before["licenses"].items() if row["active"] > licenses[i]["active"]}
     cancelled = [
         row
         for i, row in loas.items()
         if i in old_loas and old_loas[i]["status"] == "Active" and row["status"] == "Cancelled"
+        if row["license_id"] not in ended
     ]
     assert added and cancelled
     for row in added:
@@ -325,8 +329,9 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
 
     assert due
     # Even without churn: whoever holds them, and listed by updatedSince=day (the
-    # licenses with their changed LOAs, the appointments they ended).
-    assert stamped(after, day)["licenses"] == due
+    # licenses with their changed LOAs, the appointments they ended, the non-resident
+    # licenses a lapsed resident one took with it).
+    assert stamped(after, day)["licenses"] == due | ended_with_resident(before, after)
     assert run.events_published == 2
     licenses = after["licenses"]
     renewed = {i for i in due if licenses[i]["active"]}
@@ -351,6 +356,64 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
         if (r["npn"], r["for_state"]) in ended and r["status"] == "APPOINTED"
     ]
     assert incoherent(after, day) == []
+
+
+def ended_with_resident(before: Snapshot, after: Snapshot) -> set[int]:
+    """The live non-resident licenses still in force when the resident license of their
+    holder lapsed between ``before`` and ``after``."""
+    lapsed = {
+        r["npn"]: r["expiration_date"]
+        for i, r in after["licenses"].items()
+        if r["residency_status"] == "R" and before["licenses"][i]["active"] and not r["active"]
+    }
+    return {
+        i
+        for i, r in before["licenses"].items()
+        if r["residency_status"] == "NR" and r["active"] and not r["nipr_deleted"]
+        if r["npn"] in lapsed
+        and (r["expiration_date"] is None or r["expiration_date"] > lapsed[r["npn"]])
+    }
+
+
+def test_a_lapsed_resident_license_ends_the_nonresident_ones_in_the_same_run(
+    engine: sa.Engine,
+) -> None:
+    """A non-resident license rests on the resident one: when that lapses, the run that
+    lapses it cancels the holder's non-resident licenses in force, their lines and the
+    appointments on them, on the day it ended, stamped so updatedSince lists them."""
+    day = START + 400 * ONE
+    before = snapshot(engine)
+    run_day(engine, day, churn_rate=0, seed=1)
+    after = snapshot(engine)
+    ended = ended_with_resident(before, after)
+    assert ended
+    changed = stamped(after, day)
+    assert ended <= changed["licenses"]
+    for i in ended:
+        lic = after["licenses"][i]
+        on = first_of(after, "licenses", npn=lic["npn"], residency_status="R")["expiration_date"]
+        assert not lic["active"]
+        assert lic["expiration_date"] in {None, on}
+        lines = [r for r in after["license_loas"].values() if r["license_id"] == i]
+        assert all(r["status"] != "Active" for r in lines)
+        cancelled = [r for r in lines if before["license_loas"][r["id"]]["status"] == "Active"]
+        assert {(r["status"], r["status_reason_date"]) for r in cancelled} <= {("Cancelled", on)}
+        assert {r["id"] for r in cancelled} <= changed["license_loas"]
+        appointments = [
+            r
+            for r in after["appointments"].values()
+            if (r["npn"], r["for_state"]) == (lic["npn"], lic["for_state"])
+            and before["appointments"][r["id"]]["status"] == "APPOINTED"
+        ]
+        for r in appointments:
+            assert (r["status"], r["termination_reason"]) == ("TERMINATED", RESIDENT_LICENSE_ENDED)
+            assert r["status_reason_date"] == on and r["id"] in changed["appointments"]
+    assert not [
+        r
+        for r in after["licenses"].values()
+        if r["residency_status"] == "NR" and r["active"] and not r["nipr_deleted"]
+        if not first_of(after, "licenses", npn=r["npn"], residency_status="R")["active"]
+    ]
 
 
 def outcome(snap: Snapshot) -> dict[str, Any]:

@@ -29,6 +29,7 @@ __all__ = [
     "FIRST_NAMES",
     "LAST_NAMES",
     "LICENSE_CLASSES",
+    "LICENSE_LAPSED",
     "LICENSE_NUMBER_FORMATS",
     "LOAS",
     "NICKNAMES",
@@ -37,6 +38,7 @@ __all__ = [
     "REGULATORY_DISPOSITIONS",
     "REGULATORY_ORIGINS",
     "REGULATORY_REASONS",
+    "RESIDENT_LICENSE_ENDED",
     "STATE_WEIGHTS",
     "STREET_NAMES",
     "STREET_SUFFIXES",
@@ -442,6 +444,11 @@ CARRIER_TERMINATION_REASONS: tuple[tuple[int, str], ...] = (
     (3, "For Cause"),
     (1, "Company Merger"),
 )
+
+# Why the appointments on a license end with it: it lapsed, or (a non-resident license)
+# the state ended it with the holder's resident license, on which it rests.
+LICENSE_LAPSED = "License Expired"
+RESIDENT_LICENSE_ENDED = "Resident License Inactive"
 
 REGULATORY_REASONS: tuple[str, ...] = (
     "Failure to Complete Continuing Education",

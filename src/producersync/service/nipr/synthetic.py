@@ -130,7 +130,7 @@ def _two_years_on(day: dt.date) -> dt.date:
     return day.replace(year=day.year + 2, day=min(day.day, 28))
 
 
-def _renewals(lic: Row, expiration: dt.date) -> Row:
+def _renewals(lic: Row, expiration: dt.date | None) -> Row:
     """The license's renewal periods for a new expiration date, in the state's terms."""
     kind = (lic["renewal_periods"] or {}).get("renewalType")
     return renewal_periods(expiration, known=kind != "NO_RENEWAL_INFORMATION_AVAILABLE")
@@ -229,7 +229,12 @@ class _Producer:
         universe's start renews most of them, cycle after cycle, as daily runs would
         have, where lapsing every one past a late-renewal window lapsed half a store."""
         today = self.day.date
-        for lic in self.active_expiring_by(today):
+        # In date order: a resident license lapsing ends the non-resident ones still in
+        # force then, and a non-resident one whose date came first was decided by then.
+        due = sorted(self.active_expiring_by(today), key=lambda row: row["expiration_date"])
+        for lic in due:
+            if not lic["active"]:
+                continue  # ended with the resident license, before its own date
             expiration = lic["expiration_date"]
             while expiration <= today:
                 # Drawn by the license and that date, not the run's: a run catching up
@@ -249,11 +254,14 @@ class _Producer:
 
     def renewal(self) -> bool:
         today = self.day.date
+        # A state renews a non-resident license only on an active resident one.
+        home_active = any(lic["active"] for lic in self.residents())
         due = self.rows(
             "licenses",
             lambda lic: (
                 lic["expiration_date"] is not None
                 and abs(lic["expiration_date"] - today) <= _RENEWAL_WINDOW
+                and (home_active or lic["residency_status"] == "R")
             ),
         )
         if not due:
@@ -295,20 +303,47 @@ class _Producer:
         """The license inactive, its active lines ``Inactive``, and every carrier's
         appointment in its state ended with it, under a line NIPR has since deleted as
         well: all on the day it lapsed, its expiration date, which a run catching up
-        missed days reaches after it."""
-        today = self.day.date
-        ended = values.get("expiration_date", lic["expiration_date"])
-        self.update("licenses", lic, active=False, nipr_date_updated=today, **values)
-        for loa in self.loas(lic["id"]):
-            if loa["status"] == "Active":
-                self.update("license_loas", loa, status="Inactive", status_reason_date=ended)
-        self.end_appointments(lic["for_state"], ended)
+        missed days reaches after it. A resident license takes the non-resident ones in
+        force with it."""
+        ended: dt.date = {**lic, **values}["expiration_date"]
+        self.end(lic, ended, "Inactive", ref.LICENSE_LAPSED, **values)
+        if lic["residency_status"] != "R":
+            return
+        for other in self.live.get("licenses", []):
+            if other["active"] and other["residency_status"] != "R":
+                # Cancelled the day the resident license ended, as a license given up
+                # early ends: its expiration date is that day (a perpetual one has none).
+                expiration = None if other["expiration_date"] is None else ended
+                self.end(
+                    other,
+                    ended,
+                    "Cancelled",
+                    ref.RESIDENT_LICENSE_ENDED,
+                    expiration_date=expiration,
+                    renewal_periods=_renewals(other, expiration),
+                )
 
-    def end_appointments(self, state: str, on: dt.date | None = None) -> None:
+    def end(self, lic: Row, on: dt.date, line_status: str, reason: str, **values: Any) -> None:
+        """The license inactive from ``on``: its active lines ``line_status`` and the
+        appointments in its state ended for ``reason``, that day. Lines changed today
+        too: one added today ends with the license all the same."""
+        self.update("licenses", lic, active=False, nipr_date_updated=self.day.date, **values)
+        for loa in self.live.get("license_loas", []):
+            if loa["license_id"] == lic["id"] and loa["status"] == "Active":
+                self.update("license_loas", loa, status=line_status, status_reason_date=on)
+        self.end_appointments(lic["for_state"], on, reason)
+
+    def end_appointments(
+        self, state: str, on: dt.date | None = None, reason: str = ref.LICENSE_LAPSED
+    ) -> None:
         """End the appointments in force in ``state`` with its license, ``on`` that day
         (today by default)."""
         for appointment in self.appointed(state):
-            self.terminate(appointment, "License Expired", on)
+            self.terminate(appointment, reason, on)
+
+    def residents(self) -> list[Row]:
+        """The producer's resident license (NIPR lists one), changed today or not."""
+        return [lic for lic in self.live.get("licenses", []) if lic["residency_status"] == "R"]
 
     def home_lines(self, resident: Row) -> list[str]:
         """The lines a state licenses a non-resident for: those Active on the resident

@@ -64,6 +64,10 @@ __all__ = [
 
 Row = dict[str, Any]
 Batch = dict[str, list[Row]]
+# A license as carriers appoint under it: its state, whether they may (active, and NIPR
+# lists it), its lines with the day each was issued, the day it ended (None while in
+# force) and the reason that gives the appointments it ended.
+_Held = tuple[str, bool, list[tuple[ref.Loa, int]], int | None, str]
 
 TABLES: tuple[str, ...] = (
     "entities",
@@ -84,6 +88,8 @@ _SANDBOX = frozenset(int(n) for n in SANDBOX_NPNS)
 _AGENTSYNC_EPOCH = dt.date(2019, 1, 1)
 
 _FIRM_SHARE = 0.07
+# A state ends a non-resident license up to this many days after the resident one ended.
+_NR_CANCEL_DAYS = 30
 _NO_LICENSES_SHARE = 0.012
 _DELETED_SHARE = 0.01
 _REGULATORY_SHARE = 0.015
@@ -354,18 +360,28 @@ class _Producer:
                 states.append(state)
         self.licensed_states = states
 
-        held: list[tuple[str, bool, list[tuple[ref.Loa, int]], int | None]] = []
+        held: list[_Held] = []
+        # The day the resident license ended, if it has: a state licenses a non-resident
+        # only on an active home-state license, and ends the license when that one ends.
+        home_ended: int | None = None
         for position, state in enumerate(states):
             resident = position == 0
             issue = self.career
+            cancelled: int | None = None
             if not resident:
-                issue += int(r() * (u.start - 30 - self.career))
+                last = u.start - 30 if home_ended is None else min(u.start - 30, home_ended)
+                issue += int(r() * (last - self.career))
+                if home_ended is not None:
+                    # Most states act within days; a few take weeks.
+                    cancelled = min(home_ended + int(r() ** 3 * _NR_CANCEL_DAYS), u.start - 1)
             loas = profile
             if not resident and len(loas) > 1 and r() < 0.1:
                 dropped = int(r() * len(loas))
                 loas = loas[:dropped] + loas[dropped + 1 :]
-            in_force, expiration, held_loas = self.license(cls, state, resident, issue, loas)
-            held.append((state, in_force, held_loas, expiration))
+            license_held = self.license(cls, state, resident, issue, loas, cancelled)
+            if resident:
+                home_ended = license_held[3]
+            held.append(license_held)
         if any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
             self.appointments(held)
 
@@ -376,19 +392,23 @@ class _Producer:
         resident: bool,
         issue: int,
         loas: tuple[ref.Loa, ...],
-    ) -> tuple[bool, int | None, list[tuple[ref.Loa, int]]]:
-        """Write the license and its lines; return whether carriers may appoint under it
-        (active, and listed by NIPR), its expiration day, and the lines they appoint for
-        with the day each was issued."""
+        cancelled: int | None,
+    ) -> _Held:
+        """Write the license and its lines, ended on day ``cancelled`` if it was in force
+        then (a non-resident license whose resident one ended); return what carriers
+        appoint under (``_Held``)."""
         u = self.u
         r = self.r
         days = u.days
         start = u.start
         expiration: int | None
+        ended: int | None = None
+        ending = ref.LICENSE_LAPSED
         if state in ref.PERPETUAL_STATES:
             expiration = None
-            active = r() < 0.96
-            renewals = renewal_periods(None)
+            if r() >= 0.96:
+                ended = issue + 1 + int(r() * (start - 1 - issue))
+            known = True
         else:
             # Two-year cycles on the anniversary of the original issue date.
             issued = days[issue]
@@ -402,8 +422,17 @@ class _Producer:
             if expiration < start and not lapsed:  # the anniversary fell just short
                 expiration = dt.date(year + 2, issued.month, min(issued.day, 28)).toordinal()
                 expiration -= u.origin
-            active = expiration >= start
-            renewals = renewal_periods(days[expiration], known=r() >= 0.03)
+            if expiration < start:
+                ended = expiration
+            known = r() >= 0.03
+        if cancelled is not None and (ended is None or ended > cancelled):
+            # In force when the resident license ended: it ends that day, as a license
+            # given up early does, not on its date.
+            ended, ending = cancelled, ref.RESIDENT_LICENSE_ENDED
+            if expiration is not None:
+                expiration = cancelled
+        active = ended is None
+        renewals = renewal_periods(None if expiration is None else days[expiration], known=known)
         number = license_number(r, state, self.npn)
         license_id = u.next_id("licenses")
         row = self.stamp(
@@ -424,7 +453,7 @@ class _Producer:
                 "renewal_periods": renewals,
             },
             issue,
-            issue if active else min(expiration or issue, start - 1),
+            issue if ended is None else ended,
         )
         if resident:
             # NIPR does not drop a resident license while it still lists the producer.
@@ -436,23 +465,29 @@ class _Producer:
         held: list[tuple[ref.Loa, int]] = []
         carried: list[tuple[ref.Loa, int]] = []
         loa_rows = self.out["license_loas"]
-        end = start if expiration is None else min(expiration, start)
+        end = start if ended is None else ended
         for loa in loas:
             loa_issue = issue if r() < 0.8 else issue + int(r() * (end - issue))
             x = r()
+            # Whether the line was in force when the license ended, and went with it.
+            with_license = False
             if active:
                 status = "Active" if x < 0.9 else "Cancelled" if x < 0.96 else "Inactive"
+            elif ending == ref.LICENSE_LAPSED:
+                with_license = x < 0.7
+                status = "Inactive" if with_license else "Cancelled"
             else:
-                status = "Inactive" if x < 0.7 else "Cancelled"
+                with_license = x < 0.9
+                status = "Cancelled"
             carried.append((loa, loa_issue))
             if status == "Active":
                 reason_date = loa_issue
                 held.append((loa, loa_issue))
-            elif active or expiration is None or status == "Cancelled":
-                # Cancelled while the license was in force: by its expiration at the latest.
-                reason_date = loa_issue + int(r() * (end - loa_issue))
+            elif with_license:
+                reason_date = end
             else:
-                reason_date = expiration  # lapsed with the license
+                # Ended while the license was in force: by its end at the latest.
+                reason_date = loa_issue + int(r() * (end - loa_issue))
             ce = u.ce.pick(r())
             credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
             if self.firm:  # drawn all the same: a firm's later draws stay as they were
@@ -483,11 +518,9 @@ class _Producer:
             # for a line from the day it was issued.
             held = carried
         # NIPR deleted the license: what stood on it has ended.
-        return active and not row["nipr_deleted"], expiration, held
+        return state, active and not row["nipr_deleted"], held, ended, ending
 
-    def appointments(
-        self, held: list[tuple[str, bool, list[tuple[ref.Loa, int]], int | None]]
-    ) -> None:
+    def appointments(self, held: list[_Held]) -> None:
         u = self.u
         r = self.r
         days = u.days
@@ -496,7 +529,7 @@ class _Producer:
         seen: set[tuple[str, str, str]] = set()
         for _ in range(u.appointment_counts.pick(r())):
             # Carriers appoint most in the home state.
-            state, in_force, loas, expiration = held[0] if r() < 0.4 else self.pick(held)
+            state, in_force, loas, ended, ending = held[0] if r() < 0.4 else self.pick(held)
             if not loas:
                 continue
             loa, loa_issue = self.pick(loas)
@@ -508,17 +541,17 @@ class _Producer:
             if key in seen:
                 continue
             seen.add(key)
-            end = start - 1 if expiration is None else min(expiration, start - 1)
+            end = start - 1 if ended is None else ended
             appointed = loa_issue + int(r() * (end - loa_issue))
             if in_force and r() < 0.8:
                 status, reason_date, reason = "APPOINTED", appointed, None
             else:
                 status = "TERMINATED"
                 reason_date = appointed + int(r() * (end - appointed))
-                expired = not in_force and r() < 0.5
-                reason = "License Expired" if expired else u.terminations.pick(r())
-                if expired and expiration is not None and expiration < start:
-                    reason_date = expiration  # ended by the lapse, on its date
+                with_license = not in_force and r() < 0.5
+                reason = ending if with_license else u.terminations.pick(r())
+                if with_license and ended is not None:
+                    reason_date = ended  # ended with the license, on its day
             row = self.stamp(
                 {
                     "id": u.next_id("appointments"),
