@@ -10,9 +10,15 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
-from producersync.model.events import ENDPOINT_TEST, NPN_ACTIVATED, UPDATES_AVAILABLE
+from producersync.model.events import (
+    ENDPOINT_TEST,
+    NPN_ACTIVATED,
+    UPDATES_AVAILABLE,
+    NpnActivated,
+)
 from producersync.service.api.paging import DEFAULT_PAGE
 from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
+from producersync.service.delivery.publish import publish_events
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries
@@ -706,6 +712,41 @@ def test_attempts_are_newest_first_by_their_start_and_paged_within_a_window(
             assert f"No webhook attempt {before} (parameter 'before')" in response.text
 
 
+def test_a_messages_attempts_page_on_after_the_endpoint_of_the_cursor_is_deleted(
+    service: RunningService,
+) -> None:
+    """nextBefore was the id of a page's last attempt, looked up for the next page: once
+    its endpoint was deleted (and its attempts with it), the next page was a 404 and a
+    client paging a message's attempts lost its place."""
+    creds = service.account()
+    noon = dt.datetime(2026, 8, 1, 12, tzinfo=dt.UTC)
+    with service.client(creds) as http:
+        kept, dropped = _create(http)["id"], _create(http)["id"]
+        with write_transaction(service.engine) as conn:
+            publish_events(conn, creds.account_id, [NpnActivated.create(EXAMPLE_NPN)])
+        # Oldest first: kept, dropped, kept, dropped, a second apart.
+        for n, endpoint in enumerate((kept, dropped) * 2):
+            start = noon + dt.timedelta(seconds=n)
+            log_attempts(service.engine, endpoint, [n < 2], event_type=NPN_ACTIVATED, start=start)
+        path = f"/messages/{_attempts_of(http, f'/endpoints/{kept}')[0]['messageId']}"
+        every = _attempts_of(http, path)
+        assert [a["endpointId"] for a in every] == [dropped, kept, dropped, kept]
+
+        first = _ok(http.get(f"{BASE}{path}/attempts", params={"limit": 1}))
+        assert first["data"] == every[:1]
+        # A place past any time the spec's pattern allows: after every attempt.
+        assert _attempts_of(http, path, before="pos_999999999999999999_1") == every
+        # The cursor before, an attempt's id, still reads on while its attempt is listed.
+        assert _attempts_of(http, path, before=every[0]["id"]) == every[1:]
+        assert http.delete(f"{BASE}/endpoints/{dropped}").status_code == 204
+        rest = _attempts_of(http, path, before=first["nextBefore"])
+        assert rest == [a for a in every[1:] if a["endpointId"] == kept]
+        # Then as before: an id no attempt of the list has is a 404 naming it.
+        response = http.get(f"{BASE}{path}/attempts", params={"before": every[0]["id"]})
+        assert response.status_code == 404, response.text
+        assert f"No webhook attempt {every[0]['id']} (parameter 'before')" in response.text
+
+
 _ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messages/{msg}/attempts"
 
 
@@ -740,6 +781,17 @@ _ATTEMPTS, _MESSAGES, _TRIES = "/endpoints/{ep}/attempts", "/messages", "/messag
             {"before": "pos_1000000000000000000"},
             "Invalid value 'pos_1000000000000000000' for parameter 'before'",
         ),
+    ]
+    + [
+        (path, {"before": before}, f"Invalid value '{before}' for parameter 'before': {says}")
+        for path in (_ATTEMPTS, _TRIES)
+        for before, says in (
+            ("pos_7", "not a nextBefore of the attempts' list"),  # an endpoints' nextBefore
+            ("pos_1_2_3", "not a nextBefore of the attempts' list"),
+            ("pos_1_0", "not a nextBefore of the attempts' list"),
+            ("0", "not a nextBefore of the attempts' list"),
+            ("12.0", "not a nextBefore of the attempts' list"),
+        )
     ]
     + [
         case

@@ -387,12 +387,14 @@ _MESSAGES = ["message", "list", "--account", "acme"]
         (_MESSAGES, ["--limit", "251"], "--limit", "251", "Input should be less than or equal"),
         (_MESSAGES, ["--limit", "ten"], "--limit", "ten", "expected a whole number in digits"),
         (_MESSAGES, ["--before", "evt-1"], "--before", "evt-1", "String should match pattern"),
+        (_ATTEMPTS, ["--before", "pos_1"], "--before", "pos_1", "not a nextBefore of the"),
     ],
     ids=[
         *("type", "one-of-types", "empty-type", "since", "unix-seconds", "window", "outcome"),
         "limit-past-the-apis-page",
         *("messages-type", "messages-unix-seconds", "messages-window"),
         *("messages-limit", "messages-limit-digits", "messages-before"),
+        "attempts-before",
     ],
 )
 def test_a_bad_list_filter_is_a_usage_error_naming_the_option_and_value(

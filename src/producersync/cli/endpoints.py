@@ -526,7 +526,7 @@ def attempts(
             "--before",
             metavar="ATTEMPT_ID",
             help="Only attempts older than this one: the last id of the list before, for "
-            "the next page.",
+            "the next page (or the API's nextBefore of a page of this endpoint's attempts).",
             show_default=False,
         ),
     ] = None,

@@ -8,7 +8,8 @@ here, so that a refusal names the field in the rules' words; limits of the colum
 
 import datetime as dt
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Self
 
 import orjson
@@ -18,10 +19,16 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    TypeAdapter,
+    ValidationError,
     WithJsonSchema,
     field_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import core_schema
 
 from producersync.model.dates import DATETIME_PATTERN
 from producersync.model.events import (
@@ -37,7 +44,7 @@ from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 from producersync.service.delivery.management import SUBSCRIBABLE
 from producersync.service.delivery.urls import URL_SYNTAX
 from producersync.service.store.endpoints import Endpoint
-from producersync.service.store.outbox import Attempt, Delivery, LogFilter, Message
+from producersync.service.store.outbox import Attempt, AttemptKey, Delivery, LogFilter, Message
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -313,14 +320,99 @@ class WindowQuery(BaseModel):
         return LogFilter(event_types, self.since, self.until)
 
 
+# A page's end, as the list's sort key (not the id of its last row, which may be deleted
+# before the next page is asked: an endpoint, and with it its attempts) written as text a
+# client keeps whole: ``pos_`` and whole numbers, each under a BIGINT's largest.
+_POSITION = "pos_"
+_NUMBER = "([1-9][0-9]{0,17})"
+_LAST_MICROSECOND = dt.datetime.max.replace(tzinfo=dt.UTC)
+_FIRST_MICROSECOND = dt.datetime.min.replace(tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def _position_text(parts: int) -> str:
+    return _POSITION + "_".join([_NUMBER] * parts)
+
+
+def _written(*numbers: int) -> str:
+    return _POSITION + "_".join(map(str, numbers))
+
+
+@dataclass(frozen=True, slots=True)
+class _Position:
+    """The ``before`` of a list whose key is ``parts`` numbers (in an ``Annotated``): its
+    ``nextBefore``, read by ``place``; any other text is ``other``'s to read (the list's
+    cursor before this one) or to refuse (a ``ValueError``)."""
+
+    parts: int
+    place: Callable[..., object]
+    other: Callable[[str], object]
+
+    def read(self, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        text = trim(value)
+        found = re.fullmatch(_position_text(self.parts), text)
+        return self.place(*map(int, found.groups())) if found else self.other(text)
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.no_info_before_validator_function(self.read, handler(source))
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        if handler.mode != "validation":
+            return handler(schema)
+        return {"type": "string", "pattern": spaced(_position_text(self.parts))}
+
+
+def _next_before(parts: int) -> Any:
+    """A page's ``nextBefore``, as ``_written`` writes it for a key of ``parts`` numbers."""
+    return Field(
+        pattern=f"^{_position_text(parts)}$",
+        description="'before' of the next page, opaque; null: no more",
+    )
+
+
+def _attempt_place(microseconds: int, attempt_id: int) -> AttemptKey:
+    # Counted from year 1 (not 1970): no time has a sign. The spec's pattern admits more
+    # digits than any time has: those are a place after every attempt, as a place after
+    # the newest is, not a 400 for a value the spec allows.
+    last = (_LAST_MICROSECOND - _FIRST_MICROSECOND) // _MICROSECOND
+    return AttemptKey(_FIRST_MICROSECOND + min(microseconds, last) * _MICROSECOND, attempt_id)
+
+
+def _attempt_position(attempt: Attempt) -> str:
+    return _written((attempt.attempted_at - _FIRST_MICROSECOND) // _MICROSECOND, attempt.id)
+
+
+_ATTEMPT_ID: TypeAdapter[int] = TypeAdapter(RowId)
+
+
+def _attempt_id(text: str) -> int:
+    # The cursor before (an attempt's id, nextBefore until this one): it still reads on
+    # from its attempt while that is in the list, so a client paging across the upgrade
+    # goes on; the store answers for one that is not.
+    try:
+        return _ATTEMPT_ID.validate_python(text)
+    except ValidationError:
+        raise ValueError("not a nextBefore of the attempts' list") from None
+
+
+_AttemptPosition = Annotated[AttemptKey | int, _Position(2, _attempt_place, _attempt_id)]
+
+
 class AttemptQuery(WindowQuery):
     """``since`` and ``until`` are of the attempt's start."""
 
     limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Attempts per page")
-    before: RowId | None = Field(
+    before: _AttemptPosition | None = Field(
         None,
-        description="Attempts older than this attempt, by its id (nextBefore); one that is "
-        "no attempt of the list is a 404",
+        description="The nextBefore of the page above: the attempts older than its last one, "
+        "which may have been deleted since (with its endpoint). An attempt's id, the cursor "
+        "before, is still read while that attempt is in the list (a 404 once it is not)",
     )
     outcome: Literal["succeeded", "failed"] | None = Field(
         None, description="Only the attempts that succeeded (2xx), or only those that failed"
@@ -335,22 +427,10 @@ class EndpointAttemptQuery(AttemptQuery, _TypesQuery):
     """``eventType`` is the type of the attempt's message."""
 
 
-# An endpoints page's end: the ``seq`` of its last endpoint (ids, which begin with a
-# host's millisecond, sort those of one millisecond at random), as text a client keeps
-# whole; its digits stay under a BIGINT's largest.
-_POSITION = "pos_"
-_POSITION_TEXT = rf"{_POSITION}([1-9][0-9]{{0,17}})"
-_POSITION_SYNTAX = re.compile(_POSITION_TEXT)
 _ENDPOINT_ID = re.compile(r"ep_[0-9a-f]{24}")
 
 
-def _position(value: object) -> object:
-    if not isinstance(value, str):
-        return value
-    text = trim(value)
-    found = _POSITION_SYNTAX.fullmatch(text)
-    if found:
-        return int(found[1])
+def _endpoint_id(text: str) -> object:
     if _ENDPOINT_ID.fullmatch(text):
         # This list's cursor while it paged by id: a place by id cannot be turned into
         # one by creation order once its endpoint is gone, so it is refused, not guessed.
@@ -361,14 +441,9 @@ def _position(value: object) -> object:
     raise ValueError("not a nextBefore of the endpoints' list")
 
 
-_EndpointPosition = Annotated[
-    int,
-    BeforeValidator(_position),
-    WithJsonSchema(
-        {"type": "string", "pattern": spaced(_POSITION_TEXT)},
-        mode="validation",
-    ),
-]
+# The ``seq`` of a page's last endpoint: ids, which begin with a host's millisecond, sort
+# those of one millisecond at random.
+_EndpointPosition = Annotated[int, _Position(1, int, _endpoint_id)]
 
 
 class EndpointQuery(BaseModel):
@@ -416,14 +491,12 @@ class WebhookEndpointCreated(WebhookEndpoint):
 
 class EndpointPage(_Out):
     data: list[WebhookEndpoint]
-    next_before: Annotated[str, Field(pattern=f"^{_POSITION_TEXT}$")] | None = Field(
-        description="'before' of the next page, opaque; null: no more"
-    )
+    next_before: str | None = _next_before(1)
 
     @classmethod
     def of(cls, rows: list[Endpoint], limit: int) -> Self:
         """The page of ``rows``, read with ``limit``: a full one has a next."""
-        position = f"{_POSITION}{rows[-1].seq}" if len(rows) == limit else None
+        position = _written(rows[-1].seq) if len(rows) == limit else None
         return cls(data=[WebhookEndpoint.of(e) for e in rows], next_before=position)
 
 
@@ -511,7 +584,13 @@ class WebhookAttempt(_Out):
 
 class AttemptPage(_Out):
     data: list[WebhookAttempt]
-    next_before: int | None = Field(description="'before' of the next page; null: no more")
+    next_before: str | None = _next_before(2)
+
+    @classmethod
+    def of(cls, rows: list[Attempt], limit: int) -> Self:
+        """The page of ``rows``, read with ``limit``: a full one has a next."""
+        position = _attempt_position(rows[-1]) if len(rows) == limit else None
+        return cls(data=[WebhookAttempt.of(a) for a in rows], next_before=position)
 
 
 class MessageAccepted(_Out):

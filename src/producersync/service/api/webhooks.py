@@ -46,7 +46,6 @@ from producersync.service.api.webhook_models import (
     MessageQuery,
     RecoverAccepted,
     RecoverRequest,
-    WebhookAttempt,
     WebhookEndpoint,
     WebhookEndpointCreated,
     WebhookMessage,
@@ -356,7 +355,8 @@ def _attempt_page(
     message_id: str | None = None,
 ) -> AttemptPage:
     """The page of the attempts to an endpoint or of a message that ``query`` asks for; a
-    404 for a cursor that is no attempt of them, as the messages' list does."""
+    404 for an attempt id as cursor (the cursor before ``nextBefore`` was a place) that is
+    no attempt of them, as the messages' list does."""
     try:
         rows = outbox.list_attempts(
             conn,
@@ -369,10 +369,7 @@ def _attempt_page(
         )
     except outbox.UnknownCursor as exc:
         raise ApiError(404, f"No webhook attempt {exc.attempt_id} (parameter 'before')") from None
-    return AttemptPage(
-        data=[WebhookAttempt.of(a) for a in rows],
-        next_before=rows[-1].id if len(rows) == query.limit else None,
-    )
+    return AttemptPage.of(rows, query.limit)
 
 
 @router.get(

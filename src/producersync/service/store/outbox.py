@@ -28,6 +28,7 @@ __all__ = [
     "EVERYTHING",
     "UNSUBSCRIBED",
     "Attempt",
+    "AttemptKey",
     "Claimed",
     "Deferred",
     "Delivery",
@@ -116,6 +117,15 @@ class Deferred:
 
 
 @dataclass(frozen=True, slots=True)
+class AttemptKey:
+    """An attempt's place in the lists' order (its start, then its id): where a page ends,
+    which holds whether or not the attempt is still stored (its endpoint deleted)."""
+
+    attempted_at: dt.datetime
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Attempt:
     id: int
     delivery_id: int
@@ -132,6 +142,10 @@ class Attempt:
     error: str | None
     next_attempt_at: dt.datetime | None
     sent: bool = True  # False: not made (``error`` says why)
+
+    @property
+    def key(self) -> AttemptKey:
+        return AttemptKey(self.attempted_at, self.id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -643,7 +657,7 @@ def list_attempts(
     endpoint_id: str | None = None,
     message_id: str | None = None,
     limit: int = 100,
-    before: int | None = None,
+    before: AttemptKey | int | None = None,
     after: int | None = None,
     oldest: bool = False,
     succeeded: bool | None = None,
@@ -651,10 +665,10 @@ def list_attempts(
 ) -> list[Attempt]:
     """Attempts, newest first (by their start, then id), by endpoint and/or message, by
     outcome if given, and as ``narrowed`` (the message's event type, the attempt's start).
-    ``before``: those older than the attempt of that id; ``after``: those newer than it,
-    oldest first (the page above one that begins there); ``oldest``: oldest first from
-    the oldest (where the last page begins). Raises ``UnknownCursor`` for a
-    cursor that is no attempt of the endpoint and message."""
+    ``before``: those older than that place, or than the attempt of that id; ``after``:
+    those newer, oldest first (the page above one that begins there); ``oldest``: oldest
+    first from the oldest (where the last page begins). Raises ``UnknownCursor`` for an
+    id that is no attempt of the endpoint and message."""
     a = webhook_attempts
     scope: list[sa.ColumnElement[bool]] = []
     if endpoint_id is not None:
@@ -697,16 +711,26 @@ def list_attempts(
 
 
 def _beyond(
-    conn: sa.Connection, scope: list[sa.ColumnElement[bool]], attempt_id: int, *, older: bool
+    conn: sa.Connection,
+    scope: list[sa.ColumnElement[bool]],
+    cursor: AttemptKey | int,
+    *,
+    older: bool,
 ) -> sa.ColumnElement[bool]:
-    """The attempts older (or newer) than the attempt ``attempt_id`` of the list's scope."""
+    """The attempts older (or newer) than the place ``cursor``, or than the attempt of
+    that id in the list's scope."""
     a = webhook_attempts
-    at = conn.execute(sa.select(a.c.attempted_at).where(a.c.id == attempt_id, *scope)).scalar()
-    if at is None:
-        raise UnknownCursor(attempt_id)
+    if isinstance(cursor, int):
+        query = sa.select(a.c.attempted_at).where(a.c.id == cursor, *scope)
+        at = conn.execute(query).scalar()
+        if at is None:
+            raise UnknownCursor(cursor)
+        cursor = AttemptKey(at, cursor)
     key = sa.tuple_(a.c.attempted_at, a.c.id)
-    cursor = sa.tuple_(sa.literal(at, a.c.attempted_at.type), sa.literal(attempt_id, a.c.id.type))
-    return key < cursor if older else key > cursor
+    place = sa.tuple_(
+        sa.literal(cursor.attempted_at, a.c.attempted_at.type), sa.literal(cursor.id, a.c.id.type)
+    )
+    return key < place if older else key > place
 
 
 def get_attempt(conn: sa.Connection, endpoint_id: str, attempt_id: int) -> Attempt | None:
