@@ -156,7 +156,7 @@ def test_a_serving_command_logs_at_the_environment_s_level_unless_the_option_say
         monkeypatch.setenv("PRODUCERSYNC_LOG_LEVEL", env)
     served: list[str] = []
 
-    def serve(app: object, settings: ServiceSettings) -> None:
+    def serve(app: object, settings: ServiceSettings, refusal: object) -> None:
         served.append(settings.log_level)
 
     for module in ("service", "quickstart"):

@@ -15,27 +15,38 @@ that opened a connection and sent nothing, or a header line a minute, held its c
 not ended ``head_seconds`` after its first byte (a new connection: after its opening) is
 answered 408 and the connection closed; one that sent nothing is closed. The wait between
 a kept-alive connection's requests is uvicorn's ``timeout_keep_alive``, a body's the app's.
+
+Each refusal is in the app's own error body (``Refusal``), as its other errors are: they
+were plain text, which a client reading the API's JSON errors could not read.
 """
 
 from __future__ import annotations
 
 import asyncio
+import urllib.parse
+from collections.abc import Callable
 from typing import Final
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+import httptools
+from starlette.responses import Response
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS
 
-__all__ = ["MAX_HEAD_BYTES", "BoundedHead"]
+__all__ = ["MAX_HEAD_BYTES", "BoundedHead", "Refusal"]
 
 MAX_HEAD_BYTES: Final = 64 * 1024
 """Four times h11's 16 KiB: an API URL listing the 1,000 NPNs a filter takes, each sent
 as ``%2C``-separated digits, is some 13 KB."""
 
 _TOO_LARGE: Final = (
-    b"431 Request Header Fields Too Large",
+    431,
     f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones.",
 )
+
+Refusal = Callable[[int, str, str], Response]
+"""The app's error answer for a status, a message and the request's path (empty when
+none was read)."""
 
 
 class BoundedHead(HttpToolsProtocol):
@@ -48,16 +59,18 @@ class BoundedHead(HttpToolsProtocol):
     opening or the first byte of the next (``on_message_begin``) to its end."""
 
     head_seconds: float = HEAD_TIMEOUT_SECONDS
+    refusal: Refusal
     _head_bytes = 0
     _reading_head = True  # a connection starts with a request's head
     _head_begun = False
     _head_timer: asyncio.TimerHandle | None = None
 
     @classmethod
-    def within(cls, seconds: float) -> type[BoundedHead]:
-        """This protocol, each head bounded to ``seconds``: uvicorn makes the protocol of
-        each connection from the class it is given."""
-        return type(cls.__name__, (cls,), {"head_seconds": seconds})
+    def within(cls, seconds: float, refusal: Refusal) -> type[BoundedHead]:
+        """This protocol, each head bounded to ``seconds`` and refused in ``refusal``'s
+        body: uvicorn makes the protocol of each connection from the class it is given."""
+        attributes = {"head_seconds": seconds, "refusal": staticmethod(refusal)}
+        return type(cls.__name__, (cls,), attributes)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -115,7 +128,7 @@ class BoundedHead(HttpToolsProtocol):
                 f"The request line and headers took over {self.head_seconds:g} s; "
                 "send them at once."
             )
-            self._refuse(b"408 Request Timeout", message)
+            self._refuse(408, message)
         else:
             self.transport.close()  # nothing came: no request to answer
 
@@ -132,14 +145,23 @@ class BoundedHead(HttpToolsProtocol):
         self.cycle.keep_alive = False
         self.flow.pause_reading()
 
-    def _refuse(self, status: bytes, message: str) -> None:
-        body = message.encode()
+    def _refuse(self, status: int, message: str) -> None:
+        answer = self.refusal(status, message, self._path())
+        headers = [*self.server_state.default_headers, *answer.raw_headers]
         head = [
-            b"HTTP/1.1 " + status + b"\r\n",
-            *(name + b": " + value + b"\r\n" for name, value in self.server_state.default_headers),
-            b"content-type: text/plain; charset=utf-8\r\n",
-            b"content-length: " + str(len(body)).encode() + b"\r\n",
+            STATUS_LINE[status],
+            *(name + b": " + value + b"\r\n" for name, value in headers),
             b"connection: close\r\n\r\n",
         ]
-        self.transport.write(b"".join(head) + body)
+        self.transport.write(b"".join(head) + answer.body)
         self.transport.close()
+
+    def _path(self) -> str:
+        """The path of the request refused, decoded as uvicorn decodes it for the app, as
+        far as it was read."""
+        url: bytes = getattr(self, "url", b"")  # uvicorn sets it at a request's first byte
+        try:
+            raw = httptools.parse_url(url).path or b""
+        except httptools.HttpParserError:  # cut short, or none yet
+            raw = url.partition(b"?")[0]
+        return urllib.parse.unquote(raw.decode("ascii", "replace"))

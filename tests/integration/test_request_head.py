@@ -9,9 +9,11 @@ import time
 from collections.abc import Iterator
 
 import httpx2
+import orjson
 import pytest
 
 from producersync.bounded_head import MAX_HEAD_BYTES
+from producersync.service.errors import ErrorBody
 from tests.support.processes import ServiceProcess, service_process
 
 pytestmark = pytest.mark.slow(20)
@@ -57,6 +59,18 @@ def _answer(sock: socket.socket) -> bytes:
     return head + b"\r\n\r\n" + body
 
 
+def _refused(answer: bytes, status: int, path: str) -> ErrorBody:
+    """The standard error body of ``answer``, which refused the request and closed the
+    connection; it was plain text."""
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
+    assert b"content-type: application/json" in head
+    assert b"connection: close" in head
+    error = ErrorBody.model_validate(orjson.loads(body))
+    assert (error.status, error.path) == (status, path)
+    return error
+
+
 def _padding(size: int) -> bytes:
     line = b"x-padding: " + b"a" * 1000 + b"\r\n"
     return line * (size // len(line))
@@ -68,9 +82,8 @@ def test_a_head_past_the_bound_is_answered_431_before_it_ends(service: ServicePr
     with _connection(service) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES + 8192))
         answer = _answer(sock)
-    assert answer.startswith(b"HTTP/1.1 431 "), answer[:200]
-    assert f"exceed {MAX_HEAD_BYTES} bytes".encode() in answer
-    assert b"connection: close" in answer
+    error = _refused(answer, 431, "/healthz")
+    assert error.message.startswith(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes")
 
 
 def test_a_head_within_the_bound_and_a_large_body_in_one_write_are_answered(
@@ -113,11 +126,14 @@ def test_a_head_not_ended_in_time_is_answered_408(
         for _ in range(answered_before):
             sock.sendall(_HEALTHZ)
             assert _answer(sock).startswith(b"HTTP/1.1 200 ")
-        sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        sock.sendall(b"GET /v2/lic%65nses?size=1 HTTP/1.1\r\nhost: x\r\n")
         answer = _answer(sock)
         assert sock.recv(1) == b""  # and closed
-    assert answer.startswith(b"HTTP/1.1 408 "), answer[:200]
-    assert b"connection: close" in answer
+    error = _refused(answer, 408, "/v2/licenses")
+    assert (
+        error.message
+        == f"The request line and headers took over {_HEAD_SECONDS} s; send them at once."
+    )
 
 
 def test_a_new_connection_that_sends_nothing_is_closed(hurried: ServiceProcess) -> None:

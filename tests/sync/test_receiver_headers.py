@@ -4,12 +4,15 @@ headers, so a forged delivery's were stored whole, 10 MiB of them as readily as 
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
+from producersync.bounded_head import MAX_HEAD_BYTES
 from producersync.model.events import NpnDeactivated
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import receipts
@@ -61,3 +64,33 @@ def test_a_forged_delivery_keeps_its_webhook_headers_and_a_bounded_rest(
     # A verified delivery keeps them all; neither keeps a credential.
     assert {name for name, _ in PADDING} <= whole.keys()
     assert "authorization" not in cut.keys() | whole.keys()
+
+
+def _refusal(port: int, request: bytes) -> tuple[bytes, dict[str, str]]:
+    """The head of the receiver's answer to ``request``, sent raw, and its JSON body."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        sock.sendall(request)
+        reply = b""
+        while part := sock.recv(65536):  # to the end: the receiver closes the connection
+            reply += part
+    head, _, body = reply.partition(b"\r\n\r\n")
+    return head, orjson.loads(body)
+
+
+def test_a_head_past_the_bound_is_refused_in_the_receivers_body(
+    tmp_path: Path, sqlite_mirror: str
+) -> None:
+    sync = SyncProcess(free_port(), offline_env(sqlite_mirror, generate_secret(), "head"), tmp_path)
+    sync.start()
+    try:
+        long = b"x-pad: " + b"a" * (MAX_HEAD_BYTES + 8192) + b"\r\n"
+        head, body = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nhost: x\r\n".encode() + long)
+    finally:
+        sync.stop()
+    # It was plain text, where a sender's delivery log shows the receiver's JSON.
+    assert head.startswith(b"HTTP/1.1 431 "), head
+    assert b"content-type: application/json" in head
+    detail = (
+        f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones."
+    )
+    assert body == {"status": "rejected", "detail": detail}

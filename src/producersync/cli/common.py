@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from pydantic_settings import BaseSettings
     from starlette.types import ASGIApp
 
+    from producersync.bounded_head import Refusal
     from producersync.client import ProducerSyncError
     from producersync.service.settings import ServiceSettings
     from producersync.sync.mirror import Change
@@ -426,10 +427,11 @@ class Served(Protocol):
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def serve(app: ASGIApp, settings: Served) -> None:
+def serve(app: ASGIApp, settings: Served, refusal: Refusal) -> None:
     """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
     line at its level and in its format; no access log (the apps count their requests
-    in ``/metrics``, and a log line per request is noise at API rates).
+    in ``/metrics``, and a log line per request is noise at API rates). A request refused
+    before ``app`` sees it (``bounded_head``) is answered in ``refusal``'s body, the app's.
 
     Stopped by SIGINT (Ctrl-C) or SIGTERM, it shuts down gracefully, then ends by that
     signal (exit status 130 or 143 in a shell). uvicorn raises the signal it caught
@@ -454,7 +456,7 @@ def serve(app: ASGIApp, settings: Served) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-        http=BoundedHead.within(settings.head_timeout_seconds),
+        http=BoundedHead.within(settings.head_timeout_seconds, refusal),
     )
 
     shown = f"[{settings.host}]" if ":" in settings.host else settings.host

@@ -142,5 +142,6 @@ def quickstart(
         soft_wrap=True,
     )
     from producersync.service.app import create_app
+    from producersync.service.errors import error_response
 
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings, error_response)

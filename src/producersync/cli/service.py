@@ -99,9 +99,10 @@ def run(
         log_format=log_format,
     )
     from producersync.service.app import create_app
+    from producersync.service.errors import error_response
 
     _open_store(settings)
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings, error_response)
 
 
 @app.command()
@@ -136,10 +137,11 @@ def worker(
         log_level=log_level,
         log_format=log_format,
     )
+    from producersync.service.errors import error_response
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(create_worker_app(settings), settings)
+    serve(create_worker_app(settings), settings, error_response)
 
 
 def _open_store(settings: ServiceSettings) -> None:

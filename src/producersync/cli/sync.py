@@ -83,6 +83,7 @@ def run(
     pause_gc()  # until the app's start tunes it
     from producersync.cli.system_database import reach_system_database
     from producersync.sync.app import create_app
+    from producersync.sync.receiver import refused
     from producersync.sync.settings import SyncSettings
 
     options = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
@@ -96,7 +97,7 @@ def run(
         }
     )
     reach_system_database(settings.dbos_system_database_url, SyncSettings)
-    serve(create_app(settings), settings)
+    serve(create_app(settings), settings, refused)
 
 
 @app.command(cls=JsonErrorsCommand)

@@ -49,7 +49,7 @@ from producersync.webhooks import (
     verify,
 )
 
-__all__ = ["Receiver", "is_private_header", "stopping"]
+__all__ = ["Receiver", "is_private_header", "refused", "stopping"]
 
 log = logging.getLogger(__name__)
 
@@ -270,6 +270,11 @@ def stopping(_path: str) -> Response:
     """The answer to a delivery that the process's stop cut (``RetryShortly``): nothing
     of it was acknowledged, so the sender retries it, here or to a sibling."""
     return _answer(_STOPPING)
+
+
+def refused(status: int, detail: str, _path: str) -> Response:
+    """The answer to a request refused before the app reads it (``bounded_head``)."""
+    return _answer(_Outcome(status, "rejected", detail))
 
 
 _HINTS: Final = {
