@@ -16,13 +16,17 @@ not ended ``head_seconds`` after its first byte (a new connection: after its ope
 answered 408 and the connection closed; one that sent nothing is closed. The wait between
 a kept-alive connection's requests is uvicorn's ``timeout_keep_alive``, a body's the app's.
 
-Each refusal is in the app's own error body (``Refusal``), as its other errors are: they
-were plain text, which a client reading the API's JSON errors could not read.
+Each refusal is in the app's own error body (``Refusal``), as its other errors are, and
+so is uvicorn's 400 to a request the parser cannot read (a header name with a space, a
+byte outside ASCII in the path, a ``Content-Length`` beside ``Transfer-Encoding``), which
+now says what the parser found wrong: they were plain text, and the 400 said only
+"Invalid HTTP request received.".
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import urllib.parse
 from collections.abc import Callable
 from typing import Final
@@ -144,6 +148,10 @@ class BoundedHead(HttpToolsProtocol):
         assert self.cycle is not None
         self.cycle.keep_alive = False
         self.flow.pause_reading()
+
+    def send_400_response(self, msg: str) -> None:
+        # Called as uvicorn handles the parser's error, whose words name what is wrong.
+        self._refuse(400, f"The request is not valid HTTP/1.1: {sys.exception() or msg}")
 
     def _refuse(self, status: int, message: str) -> None:
         answer = self.refusal(status, message, self._path())

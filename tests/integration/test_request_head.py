@@ -86,6 +86,31 @@ def test_a_head_past_the_bound_is_answered_431_before_it_ends(service: ServicePr
     assert error.message.startswith(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes")
 
 
+@pytest.mark.parametrize(
+    ("request_head", "path", "reason"),
+    [
+        (b"GET /v2/licenses HTTP/1.1\r\nho st: x\r\n\r\n", "/v2/licenses", "Invalid header token"),
+        (b"GET /v2/entities/\xff HTTP/1.1\r\nhost: x\r\n\r\n", "", "Invalid char in url path"),
+        (
+            b"POST /oauth2/token HTTP/1.1\r\nhost: x\r\ncontent-length: 3\r\n"
+            b"transfer-encoding: chunked\r\n\r\n0\r\n\r\n",
+            "/oauth2/token",
+            "Transfer-Encoding can't be present with Content-Length",
+        ),
+    ],
+    ids=["header name", "path byte", "two lengths"],
+)
+def test_a_request_the_parser_cannot_read_is_answered_400_saying_why(
+    service: ServiceProcess, request_head: bytes, path: str, reason: str
+) -> None:
+    # uvicorn's own answer was plain text, "Invalid HTTP request received.", for each.
+    with _connection(service) as sock:
+        sock.sendall(request_head)
+        answer = _answer(sock)
+    error = _refused(answer, 400, path)
+    assert error.message == f"The request is not valid HTTP/1.1: {reason}"
+
+
 def test_a_head_within_the_bound_and_a_large_body_in_one_write_are_answered(
     service: ServiceProcess,
 ) -> None:

@@ -77,20 +77,24 @@ def _refusal(port: int, request: bytes) -> tuple[bytes, dict[str, str]]:
     return head, orjson.loads(body)
 
 
-def test_a_head_past_the_bound_is_refused_in_the_receivers_body(
+def test_a_request_refused_before_the_receiver_reads_it_is_in_the_receivers_body(
     tmp_path: Path, sqlite_mirror: str
 ) -> None:
     sync = SyncProcess(free_port(), offline_env(sqlite_mirror, generate_secret(), "head"), tmp_path)
     sync.start()
     try:
         long = b"x-pad: " + b"a" * (MAX_HEAD_BYTES + 8192) + b"\r\n"
-        head, body = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nhost: x\r\n".encode() + long)
+        too_long = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nhost: x\r\n".encode() + long)
+        unreadable = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nho st: x\r\n\r\n".encode())
     finally:
         sync.stop()
-    # It was plain text, where a sender's delivery log shows the receiver's JSON.
-    assert head.startswith(b"HTTP/1.1 431 "), head
-    assert b"content-type: application/json" in head
+    # Each was plain text, where a sender's delivery log shows the receiver's JSON.
+    for (head, _), status in [(too_long, 431), (unreadable, 400)]:
+        assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
+        assert b"content-type: application/json" in head
     detail = (
         f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones."
     )
-    assert body == {"status": "rejected", "detail": detail}
+    assert too_long[1] == {"status": "rejected", "detail": detail}
+    detail = "The request is not valid HTTP/1.1: Invalid header token"
+    assert unreadable[1] == {"status": "rejected", "detail": detail}
