@@ -98,3 +98,32 @@ def test_a_request_refused_before_the_receiver_reads_it_is_in_the_receivers_body
     assert too_long[1] == {"status": "rejected", "detail": detail}
     detail = "The request is not valid HTTP/1.1: Invalid header token"
     assert unreadable[1] == {"status": "rejected", "detail": detail}
+
+
+def test_a_delivery_the_receiver_fails_on_is_a_500_in_its_body(
+    tmp_path: Path, sqlite_mirror: str
+) -> None:
+    secret = generate_secret()
+    sync = SyncProcess(free_port(), offline_env(sqlite_mirror, secret, "fails"), tmp_path)
+    sync.start()
+    try:
+        # A mirror without its receipts table: a fault of ours, not the sender's, nor an
+        # outage (a 503) that retrying mends.
+        engine = mirror.open_mirror(sqlite_mirror)
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ALTER TABLE receipts RENAME TO receipts_gone")
+        engine.dispose()
+        event = NpnDeactivated.create("1234567", event_id="msg_failed")
+        body = event.to_json()
+        signed = headers(event.id, int(time.time()), body, secret)
+        sent = tuple((name, value.encode()) for name, value in signed.items())
+        delivery = Delivery("fails", sent, (body,), frozenset())
+        status, answer = send_raw("127.0.0.1", sync.port, PATH, delivery)
+    finally:
+        sync.stop()
+    # It was Starlette's plain-text "Internal Server Error".
+    assert status == 500
+    assert orjson.loads(answer) == {
+        "status": "failed",
+        "detail": "internal error; it has been logged",
+    }

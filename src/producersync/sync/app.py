@@ -190,6 +190,13 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
             detail = f"{asked} is not allowed (allowed: {allowed})"
         return JSONResponse({"status": "rejected", "detail": detail}, exc.status_code, exc.headers)
 
+    async def failed(_request: Request, _exc: Exception) -> Response:
+        # A fault of ours (Starlette logs its traceback), in the receiver's body too: it
+        # was Starlette's plain-text "Internal Server Error". The sender retries it.
+        return JSONResponse(
+            {"status": "failed", "detail": "internal error; it has been logged"}, 500
+        )
+
     app = Starlette(
         routes=[
             Route(settings.webhook_path, receiver.handle, methods=["POST"]),
@@ -197,7 +204,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
             Route("/healthz", healthz, methods=["GET"]),
         ],
         lifespan=lifespan,
-        exception_handlers={HTTPException: no_route},
+        exception_handlers={HTTPException: no_route, Exception: failed},
         # A delivery the stop cut was uvicorn's plain-text 500: a 503, which the sender
         # retries after Retry-After. An outage of the mirror is the receiver's own 503.
         middleware=[Middleware(RetryShortly, answer=stopping)],
