@@ -150,8 +150,13 @@ class BoundedHead(HttpToolsProtocol):
         self.flow.pause_reading()
 
     def send_400_response(self, msg: str) -> None:
-        # Called as uvicorn handles the parser's error, whose words name what is wrong.
-        self._refuse(400, f"The request is not valid HTTP/1.1: {sys.exception() or msg}")
+        # Called as uvicorn handles the parser's error, whose words name what is wrong;
+        # those of an error raised in a callback (``User callback error``) are the cause's:
+        # uvicorn's reading of a URL past the 64 KiB httptools parses, for one.
+        error = sys.exception()
+        if isinstance(error, httptools.HttpParserCallbackError) and error.__context__:
+            error = error.__context__
+        self._refuse(400, f"The request is not valid HTTP/1.1: {error or msg}")
 
     def _refuse(self, status: int, message: str) -> None:
         answer = self.refusal(status, message, self._path())
