@@ -150,6 +150,10 @@ class BoundedHead(HttpToolsProtocol):
         self.flow.pause_reading()
 
     def send_400_response(self, msg: str) -> None:
+        if self._reading_head and self._answering():
+            # A pipelined request's head (not the body of the one being answered).
+            self._end_after_answer()
+            return
         # Called as uvicorn handles the parser's error, whose words name what is wrong;
         # those of an error raised in a callback (``User callback error``) are the cause's:
         # uvicorn's reading of a URL past the 64 KiB httptools parses, for one.

@@ -232,3 +232,17 @@ def test_a_pipelined_head_past_the_bound_ends_the_connection_after_the_answer_be
         answer = _answer(sock)
         assert sock.recv(1) == b""  # and closed, the oversized head unanswered
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token
+
+
+def test_a_pipelined_request_the_parser_cannot_read_ends_the_connection_after_the_answer_before(
+    slow: ServiceProcess,
+) -> None:
+    # As for a head past the bound: the old service wrote its 400 at once, which the
+    # client read as the answer to the request before.
+    with _connection(slow) as sock:
+        sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nhost: x\r\n\r\n")
+        time.sleep(0.5)  # a read of its own
+        sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nho st: x\r\n\r\n")
+        answer = _answer(sock)
+        assert sock.recv(1) == b""  # and closed, the unreadable request unanswered
+    assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token
