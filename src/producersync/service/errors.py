@@ -14,9 +14,10 @@ from itertools import islice
 from typing import Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
@@ -171,7 +172,10 @@ def _allowed_methods(request: Request) -> list[str]:
     return [method for method in _METHODS if method in allowed]
 
 
-def install_error_handlers(app: FastAPI) -> None:
+def install_error_handlers(app: Starlette) -> None:
+    """The standard body for every error of ``app``: the API's, or the worker's (which
+    serves only ``/healthz`` and ``/metrics``)."""
+
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
         return error_response(exc.status, exc.message, request.url.path, exc.headers)

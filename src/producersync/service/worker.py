@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from producersync.gc_tuning import tune_gc
 from producersync.service.background import Background
+from producersync.service.errors import install_error_handlers
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -43,10 +44,13 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
     async def healthz(_request: Request) -> Response:
         return JSONResponse({"status": "ok", "role": "worker"})
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/healthz", healthz, methods=["GET"]),
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    # Its 404s and 405s were Starlette's plain text, beside bounded_head's standard body.
+    install_error_handlers(app)
+    return app
