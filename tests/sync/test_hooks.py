@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from importlib.metadata import EntryPoint
 from pathlib import Path
@@ -19,6 +20,7 @@ from producersync.client import Client
 from producersync.sync import hooks, mirror
 from producersync.sync.mirror.tables import MIRRORED
 from producersync.sync.pull import Puller, Stream, pull
+from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, wire
 from tests.sync.test_mirror import T0
 
@@ -77,7 +79,7 @@ def _puller(
     client = Client(
         "id", "secret", base_url="http://api", transport=httpx2.MockTransport(_page(records))
     )
-    delivered = hooks.Hooks.from_entry_points()
+    delivered = hooks.Hooks.from_entry_points(engine)
     return Puller(client, engine, 1000, hooks=delivered), delivered, records
 
 
@@ -189,7 +191,6 @@ def test_hooks_get_the_batches_one_at_a_time_in_commit_order_at_any_concurrency(
     on the writer's thread, so calls ran side by side and ended out of order (first ids
     26, 51, 76, 1, ...), and a hook keeping the last id it handled could skip a batch."""
     recorder = Recorder()
-    delivered = hooks.Hooks([("recorder", recorder)])
     client = Client(
         "id",
         "secret",
@@ -198,6 +199,7 @@ def test_hooks_get_the_batches_one_at_a_time_in_commit_order_at_any_concurrency(
         rate_limit=1_000_000,
     )
     with fresh_mirror(kind, tmp_path) as engine:
+        delivered = hooks.Hooks(engine, [("recorder", recorder)])
         puller = Puller(client, engine, 25, recorder.page_written, hooks=delivered)
         todo = [Stream(resource, ()) for resource in PAGED]
         counts = pull(todo, puller.page, None, concurrency=4)
@@ -215,7 +217,9 @@ def test_a_transaction_rolled_back_after_taking_its_place_holds_no_batch_back(
     engine: sa.Engine,
 ) -> None:
     handled: list[list[int]] = []
-    delivered = hooks.Hooks([("record", lambda changes: handled.append([c.id for c in changes]))])
+    delivered = hooks.Hooks(
+        engine, [("record", lambda changes: handled.append([c.id for c in changes]))]
+    )
     first, second = wire().records[RESOURCE][:1], wire().records[RESOURCE][1:2]
     with (
         pytest.raises(RuntimeError, match="failed after its changes were appended"),
@@ -238,7 +242,7 @@ def test_closing_logs_the_batches_it_could_not_deliver_and_where_to_read_them(
     engine: sa.Engine, caplog: pytest.LogCaptureFixture
 ) -> None:
     release = threading.Event()
-    delivered = hooks.Hooks([("stuck", lambda changes: release.wait(30))])
+    delivered = hooks.Hooks(engine, [("stuck", lambda changes: release.wait(30))])
     try:
         for records in (wire().records[RESOURCE][:2], wire().records[RESOURCE][2:3]):
             with delivered.batch() as batch, mirror.write_transaction(engine) as conn:
@@ -252,7 +256,7 @@ def test_closing_logs_the_batches_it_could_not_deliver_and_where_to_read_them(
         first = mirror.changes_since(conn, T0)[0].id
     assert (
         f"2 batches committed (3 changes, ids {first} to {first + 2}) not delivered to every "
-        f"hook: they are in the change feed after id {first - 1}"
+        "hook: the hooks get them at the next start, from their cursors"
     ) in caplog.text
 
 
@@ -275,4 +279,130 @@ def test_a_hook_that_exits_is_logged_and_the_batches_after_it_come_all_the_same(
         puller.page(STREAM, None, None)
         delivered.close(timeout=30)
     assert [[c.action for c in changes] for changes, _ in seen] == [["insert"] * 3, ["update"] * 3]
-    assert caplog.text.count("sync hook 'exits' failed on a batch of 3 changes") == 2
+    assert "sync hook 'exits' failed on a batch of 3 changes (ids 1 to 3)" in caplog.text
+
+
+def _write(engine: sa.Engine, delivered: hooks.Hooks, records: list[dict[str, Any]]) -> None:
+    with delivered.batch() as batch, mirror.write_transaction(engine) as conn:
+        counts = mirror.upsert_records(conn, RESOURCE, records, changes=batch.wanted)
+        batch.hold(counts.changes)
+
+
+def _cursors(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {lag["name"]: lag["lastChangeId"] for lag in mirror.sync_status(conn)["hooks"]}
+
+
+def _feed_ids(engine: sa.Engine) -> list[int]:
+    with engine.connect() as conn:
+        return [change.id for change in mirror.changes_since(conn, T0)]
+
+
+class Flaky:
+    """A hook that raises while ``down``, and notes the ids of each batch it handled."""
+
+    def __init__(self) -> None:
+        self.down = True
+        self.handled: list[int] = []
+
+    def __call__(self, changes: list[mirror.Change]) -> None:
+        if self.down:
+            raise RuntimeError("the CRM is down")
+        self.handled.extend(change.id for change in changes)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_raising_hook_keeps_its_cursor_and_catches_up_once_fixed(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At most once before: the batches a raising hook was called with were gone for it."""
+    flaky, handled = Flaky(), []
+    with fresh_mirror(kind, tmp_path) as engine:
+        ok = ("ok", lambda changes: handled.extend(c.id for c in changes))
+        delivered = hooks.Hooks(engine, [("flaky", flaky), ok], interval=0.1)
+        records = wire().records[RESOURCE]
+        with caplog.at_level(logging.ERROR, logger=hooks.__name__):
+            _write(engine, delivered, records[:2])
+            eventually(lambda: "'flaky' failed on a batch of 2 changes" in caplog.text)
+            _write(engine, delivered, records[2:5])
+            feed = _feed_ids(engine)
+            eventually(lambda: handled == feed)  # the other hook went on
+            assert _cursors(engine) == {"flaky": feed[0] - 1, "ok": feed[-1]}
+            flaky.down = False
+            eventually(lambda: flaky.handled == feed)  # retried from its cursor, in order
+        delivered.close(timeout=30)
+        assert _cursors(engine) == {"flaky": feed[-1], "ok": feed[-1]}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_hook_gets_what_was_committed_while_no_process_called_it_at_the_next_start(
+    kind: str, tmp_path: Path
+) -> None:
+    handled: list[int] = []
+    record = ("record", lambda changes: handled.extend(c.id for c in changes))
+    records = wire().records[RESOURCE]
+    with fresh_mirror(kind, tmp_path) as engine:
+        _write(engine, hooks.Hooks(engine), records[:1])  # before the hook: not its
+        hooks.Hooks(engine, [record]).close(timeout=30)  # its cursor: the feed's end
+        _write(engine, hooks.Hooks(engine), records[1:3])  # a process without it
+        later = hooks.Hooks(engine, [record])
+        _write(engine, later, records[3:4])
+        later.close(timeout=30)
+        feed = _feed_ids(engine)
+    assert handled == feed[1:]  # each once, in order, from its cursor on
+
+
+def test_a_hook_from_the_beginning_gets_the_whole_feed(engine: sa.Engine) -> None:
+    handled: list[int] = []
+
+    def record(changes: list[mirror.Change]) -> None:
+        handled.extend(c.id for c in changes)
+
+    record.from_beginning = True  # type: ignore[attr-defined]
+    _write(engine, hooks.Hooks(engine), wire().records[RESOURCE][:3])
+    hooks.Hooks(engine, [("record", record)]).close(timeout=30)
+    assert handled == _feed_ids(engine)
+
+
+class Held:
+    """A hook whose calls hold on until ``release``; notes whether two ever overlapped."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.calls = self.running = 0
+        self.overlapped = False
+        self.handled: list[int] = []
+        self._lock = threading.Lock()
+
+    def __call__(self, changes: list[mirror.Change]) -> None:
+        with self._lock:
+            self.calls += 1
+            self.running += 1
+            self.overlapped |= self.running > 1
+        self.release.wait(30)
+        with self._lock:
+            self.running -= 1
+            self.handled.extend(c.id for c in changes)
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_two_processes_never_call_one_hook_at_once(kind: str, tmp_path: Path) -> None:
+    """Each process's own hooks object (as two `sync run` processes on one mirror): the
+    one that finds the lease held leaves its batch to the feed, and delivers it later."""
+    held = Held()
+    records = wire().records[RESOURCE]
+    with fresh_mirror(kind, tmp_path) as engine:
+        first = hooks.Hooks(engine, [("crm", held)], interval=0.1)
+        second = hooks.Hooks(engine, [("crm", held)], interval=0.1)
+        _write(engine, first, records[:2])
+        eventually(lambda: held.calls == 1)
+        _write(engine, second, records[2:4])  # its lease held by the first, mid-call
+        _write(engine, second, records[4:5])
+        time.sleep(0.5)  # beats of the second finding the lease held
+        assert held.calls == 1
+        held.release.set()
+        feed = _feed_ids(engine)
+        eventually(lambda: held.handled == feed)
+        first.close(timeout=30)
+        second.close(timeout=30)
+    assert not held.overlapped

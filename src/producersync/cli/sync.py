@@ -492,7 +492,7 @@ def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
         client = stack.enter_context(settings.client())
         engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
         stack.callback(engine.dispose)
-        hooks = Hooks.from_entry_points()
+        hooks = Hooks.from_entry_points(engine, interval=settings.run_heartbeat_seconds)
         stack.callback(hooks.close)
         puller = Puller(
             client,

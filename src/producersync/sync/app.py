@@ -30,6 +30,7 @@ from producersync.sync import mirror
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
+from producersync.sync.mirror.hook_cursors import hook_lags
 from producersync.sync.pull import Puller
 from producersync.sync.receiver import Receiver, Start, stopping
 from producersync.sync.settings import SyncSettings
@@ -66,7 +67,7 @@ class DurableSync:
     """DBOS and the workflows of one sync process."""
 
     def __init__(self, engine: sa.Engine, settings: SyncSettings, metrics: Metrics) -> None:
-        hooks = Hooks.from_entry_points()
+        hooks = Hooks.from_entry_points(engine, interval=settings.run_heartbeat_seconds)
         puller = Puller(
             settings.client(),
             engine,
@@ -152,6 +153,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         lambda: _read(engine, mirror.malformed_count),
         lambda: _read(engine, mirror.records_not_stored),
         lambda: _lag_days(engine),
+        lambda: _hooks_behind(engine),
     )
     durable: DurableSync | None = None
     if start is None:
@@ -232,3 +234,8 @@ def _lag_days(engine: sa.Engine) -> int | None:
 def _read(engine: sa.Engine, count: Callable[[sa.Connection], int]) -> int:
     with engine.connect() as conn:
         return count(conn)
+
+
+def _hooks_behind(engine: sa.Engine) -> dict[str, int]:
+    with engine.connect() as conn:
+        return {lag["name"]: lag["behind"] for lag in hook_lags(conn)}

@@ -1,32 +1,62 @@
-"""Python hooks: downstream code called with each committed batch of changes.
+"""Python hooks: downstream code called with every committed change, at least once.
 
 A distribution registers a callable in the entry-point group ``producersync.sync.hooks``::
 
     [project.entry-points."producersync.sync.hooks"]
     crm = "acme.crm:on_mirror_changes"
 
+Each hook has a cursor in the mirror (``mirror.hook_cursors``): the last change it has
+handled, moved on only once a call has returned. So a process that ends (SIGKILL, crash,
+power) between a commit and a call loses nothing: at its next start (``sync run``,
+``sync now``, ``sync backfill``) each hook is given the feed's changes after its cursor,
+``_CATCH_UP`` at a time, before any new batch. A new hook's cursor starts at the feed's
+end (its first call brings the next change committed), or before the feed's first
+change if its callable has ``from_beginning = True``.
+
 Each page the sync upserts is one batch, as is a purge of deactivated NPNs: once its
-transaction commits, every hook gets the batch's changes (``list[Change]``, the
-change-feed rows just written), in registration order. The batches come one at a time,
-from one thread, in the order of their change ids (commit order), however many pages
-are written side by side (``in_order``); a writer does not wait for the hooks, unless
-they are ``_BACKLOG`` batches behind. A hook that fails to load or raises is logged and
-skipped; it never breaks the sync, whose data is already committed. Delivery is at most
-once (a process that ends between a commit and its call never makes it; ``close`` logs
-what it left): a hook that must see everything keeps the id of the last change it
-handled and reads the feed after it (``mirror.changes_since(..., after=)``).
+transaction commits, a hook whose cursor is just before it gets the batch's changes
+(``list[Change]``, the change-feed rows just written); one whose cursor is further
+back (behind, or another process wrote between) reads the feed from its cursor instead.
+The hooks are called in registration order, one call at a time, from one thread, in
+the order of the change ids (commit order), however many pages are written side by side
+(``in_order``); a writer does not wait for the hooks, unless they are ``_BACKLOG``
+batches behind. A hook that raises (anything: a ``sys.exit()`` too) is logged and tried
+again after a backoff (1 s, doubled each time, at most ``_LAST_RETRY``) from its cursor;
+meanwhile it is left out, and the sync and the other hooks go on: the feed keeps its
+changes, and ``sync status`` and ``/metrics`` show how far behind it is. A hook that
+fails to load is logged and skipped. Two sync processes on one mirror never call one
+hook at once: each call is made under the hook's lease (``mirror.hook_cursors``), and a
+process that finds it held leaves the hook to its holder and looks again a beat later.
+A change may come twice (a process that died during a call, or after it and before its
+cursor moved, calls again from the cursor): key what a hook does by ``Change.id``.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import os
+import secrets
+import socket
+import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import entry_points
 from typing import Final
 
+import sqlalchemy as sa
+
+from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
-from producersync.sync.mirror import Change
+from producersync.sync.mirror import Change, changes_since, write_transaction
+from producersync.sync.mirror.hook_cursors import (
+    advance_hook,
+    claim_hook,
+    register_hooks,
+    release_hook,
+)
 
 __all__ = ["GROUP", "Batch", "Hook", "Hooks"]
 
@@ -39,6 +69,13 @@ Hook = Callable[[list[Change]], object]
 _BACKLOG: Final = 16
 # How long ``close`` delivers what was committed before the process ends.
 _DRAIN_SECONDS: Final = 10.0
+# Changes a hook is given at a time from the feed: a page's worth (the default page size).
+_CATCH_UP: Final = 1_000
+# Seconds before a hook that raised is tried again, doubled after each failure up to
+# ``_LAST_RETRY``: a hook down for an hour is tried a dozen times, not a batch's count.
+_FIRST_RETRY: Final = 1.0
+_LAST_RETRY: Final = 300.0
+_FEED_START: Final = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 _log = logging.getLogger(__name__)
 
@@ -78,24 +115,62 @@ class Batch:
             self._order.give_up(self._place)
 
 
-class Hooks:
-    """The hooks of one process, and the thread that calls them with each batch."""
+@dataclass
+class _Hook:
+    name: str
+    call: Hook
+    failures: int = 0  # in a row
+    retry_at: float = 0.0  # monotonic: left out until then
 
-    def __init__(self, hooks: Sequence[tuple[str, Hook]] = ()) -> None:
-        self._hooks = list(hooks)
+    @property
+    def from_beginning(self) -> bool:
+        return getattr(self.call, "from_beginning", False) is True
+
+
+class _HookFailed(Exception):
+    def __init__(self, changes: list[Change]) -> None:
+        super().__init__(changes)
+        self.changes = changes
+
+
+class Hooks:
+    """The hooks of one process over the mirror ``engine``, and the thread that calls
+    them: first with the feed after their cursors, then with each batch committed.
+    ``interval``: the lease's beat (``RUN_HEARTBEAT_SECONDS``, as a run's)."""
+
+    def __init__(
+        self,
+        engine: sa.Engine,
+        hooks: Sequence[tuple[str, Hook]] = (),
+        *,
+        interval: float = DEFAULT_INTERVAL,
+    ) -> None:
+        self._engine = engine
+        self._hooks = [_Hook(name, call) for name, call in hooks]
+        self._interval = interval
+        self._lease = dt.timedelta(seconds=interval * LEASE_BEATS)
+        # Unique to this process's life: a process started again does not take over the
+        # lease of the one it replaces (which may be alive, in a call).
+        self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+        self._wakes: dict[float, threading.Timer] = {}
+        self._wakes_lock = threading.Lock()
         self._order = (
             InOrder(self._call, backlog=_BACKLOG, name="sync-hooks") if self._hooks else None
         )
+        # Here, not on the thread: a hook new to the mirror gets every batch this process
+        # commits from now on (unless the mirror is out of reach now: then once it is not).
+        self._registered = bool(self._hooks) and self._register()
+        self._wake()  # the changes after each cursor, before the first batch
 
     @classmethod
-    def from_entry_points(cls) -> Hooks:
+    def from_entry_points(cls, engine: sa.Engine, *, interval: float = DEFAULT_INTERVAL) -> Hooks:
         loaded: list[tuple[str, Hook]] = []
         for point in entry_points(group=GROUP):
             try:
                 loaded.append((point.name, point.load()))
             except Exception:
                 _log.exception("sync hook %r (%s) could not be loaded", point.name, point.value)
-        return cls(loaded)
+        return cls(engine, loaded, interval=interval)
 
     def __bool__(self) -> bool:
         """Whether any hook is registered (a batch's changes have somewhere to go)."""
@@ -121,25 +196,153 @@ class Hooks:
         process ends; log what was not."""
         if self._order is None:
             return
+        with self._wakes_lock:
+            for timer in self._wakes.values():
+                timer.cancel()
+            self._wakes.clear()
         left = self._order.close(timeout)
-        if left.batches or left.open_places:
+        batches = [changes for changes in left.batches if changes]  # not the wake-ups
+        if batches or left.open_places:
             still_open = _many(left.open_places, "write")
             open_writes = f"; {still_open} still open" if left.open_places else ""
             _log.warning(
                 "sync hooks stopped after %.0f s: %s%s",
                 timeout,
-                _not_delivered(left.batches),
+                _not_delivered(batches),
                 open_writes,
             )
 
-    def _call(self, changes: list[Change]) -> None:
-        for name, hook in self._hooks:
+    def _wake(self, after: float = 0.0) -> None:
+        """The hooks read the feed from their cursors ``after`` seconds from now (an
+        empty batch in the order: a wake-up), unless a wake-up comes sooner."""
+        if self._order is None:
+            return
+        if after <= 0:
+            self._order.hand_over(self._order.take(), [])
+            return
+        at = time.monotonic() + after
+        with self._wakes_lock:
+            if any(due <= at for due in self._wakes):
+                return
+            timer = threading.Timer(after, self._woken, (at,))
+            timer.daemon = True
+            self._wakes[at] = timer
+            timer.start()
+
+    def _woken(self, at: float) -> None:
+        with self._wakes_lock:
+            if self._wakes.pop(at, None) is None:
+                return  # closed meanwhile
+        self._wake()
+
+    def _call(self, live: list[Change]) -> None:
+        """``live``, a batch just committed (empty: a wake-up), to each hook not left out,
+        after the changes before it that its cursor has not passed."""
+        if not self._registered:
+            self._registered = self._register()
+            if not self._registered:
+                self._wake(self._interval)
+                return
+        for hook in self._hooks:
+            if hook.retry_at > time.monotonic():
+                continue  # the feed keeps the batch: read from the cursor once it is time
             try:
-                hook(list(changes))  # a copy each: one hook cannot edit another's batch
-            # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
-            # delivers every batch, and once 16 were waiting the sync stopped for good.
-            except BaseException:
-                _log.exception("sync hook %r failed on a batch of %d changes", name, len(changes))
+                delivered = self._deliver(hook, live)
+            except _HookFailed as failed:
+                self._failed(hook, failed)
+                continue
+            # The mirror out of reach: the hook's cursor stays, the batch in the feed.
+            except Exception:
+                _log.exception("sync hook %r: its cursor could not be read or moved", hook.name)
+                self._wake(self._interval)
+                continue
+            hook.failures = 0
+            if not delivered:  # another process holds it: what it wrote may be left here
+                self._wake(self._interval)
+
+    def _register(self) -> bool:
+        """A cursor for each hook that has none; False if the mirror is out of reach."""
+        try:
+            with write_transaction(self._engine) as conn:
+                register_hooks(conn, [(hook.name, hook.from_beginning) for hook in self._hooks])
+        except Exception:
+            _log.exception("sync hooks: their cursors could not be written; again in a beat")
+            return False
+        return True
+
+    def _deliver(self, hook: _Hook, live: list[Change]) -> bool:
+        """The changes after ``hook``'s cursor to it, up to ``live``'s last at least, its
+        cursor moved after each call; False if another process holds its lease."""
+        with write_transaction(self._engine) as conn:
+            after = claim_hook(conn, hook.name, self._holder, self._lease)
+        if after is None:
+            return False
+        held = True
+        try:
+            while not (live and live[-1].id <= after):
+                if live and live[0].id == after + 1:
+                    changes, live = live, []
+                else:  # behind the batch (or a wake-up): the feed from the cursor
+                    with self._engine.connect() as conn:
+                        changes = changes_since(conn, _FEED_START, after=after, limit=_CATCH_UP)
+                    if not changes:
+                        break
+                self._call_one(hook, changes)
+                after = changes[-1].id
+                more = bool(live) or len(changes) == _CATCH_UP
+                with write_transaction(self._engine) as conn:
+                    lease = self._lease if more else None
+                    held = advance_hook(conn, hook.name, self._holder, after, lease) and more
+                if not held:
+                    break
+        finally:
+            if held:
+                with write_transaction(self._engine) as conn:
+                    release_hook(conn, hook.name, self._holder)
+        return True
+
+    def _call_one(self, hook: _Hook, changes: list[Change]) -> None:
+        """``hook`` called with ``changes``, its lease renewed every beat meanwhile."""
+        done = threading.Event()
+
+        def renew() -> None:
+            while not done.wait(self._interval):
+                try:
+                    with write_transaction(self._engine) as conn:
+                        if claim_hook(conn, hook.name, self._holder, self._lease) is None:
+                            _log.warning("sync hook %r: its lease was taken mid-call", hook.name)
+                except Exception:
+                    _log.warning("sync hook %r: its lease not renewed", hook.name, exc_info=True)
+
+        renewal = threading.Thread(target=renew, name=f"sync-hook-lease-{hook.name}", daemon=True)
+        renewal.start()
+        try:
+            hook.call(list(changes))  # a copy each: one hook cannot edit another's batch
+        # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
+        # delivers every batch, and once 16 were waiting the sync stopped for good.
+        except BaseException as exc:
+            raise _HookFailed(changes) from exc
+        finally:
+            done.set()
+            renewal.join()
+
+    def _failed(self, hook: _Hook, failed: _HookFailed) -> None:
+        hook.failures += 1
+        delay = min(_FIRST_RETRY * 2 ** (hook.failures - 1), _LAST_RETRY)
+        hook.retry_at = time.monotonic() + delay
+        first, last = failed.changes[0].id, failed.changes[-1].id
+        _log.error(
+            "sync hook %r failed on a batch of %s (ids %d to %d); tried again in %.0f s "
+            "from its cursor (change %d), the sync going on meanwhile",
+            hook.name,
+            _many(len(failed.changes), "change"),
+            first,
+            last,
+            delay,
+            first - 1,
+            exc_info=failed.__cause__,
+        )
+        self._wake(delay)
 
 
 def _not_delivered(batches: Sequence[list[Change]]) -> str:
@@ -149,9 +352,8 @@ def _not_delivered(batches: Sequence[list[Change]]) -> str:
     ids = [change.id for changes in batches for change in changes]
     return (
         f"{_many(len(batches), 'batch', 'es')} committed ({_many(len(ids), 'change')}, ids "
-        f"{min(ids)} to {max(ids)}) not delivered to every hook: they are in the change feed "
-        f"after id {min(ids) - 1} (`producersync sync changes --since 0001-01-01 --after "
-        f"{min(ids) - 1}`)"
+        f"{min(ids)} to {max(ids)}) not delivered to every hook: the hooks get them at the next "
+        "start, from their cursors"
     )
 
 

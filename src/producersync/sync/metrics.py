@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from prometheus_client import (
     CollectorRegistry,
@@ -15,8 +15,10 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
 
-from producersync.db_outage import reading
+from producersync.db_outage import reading, unavailable
 from producersync.model.events import EVENT_TYPES
 from producersync.sync.mirror.tables import RESOURCES
 
@@ -38,6 +40,7 @@ class Metrics:
         malformed: Callable[[], int] = lambda: 0,
         not_stored: Callable[[], int] = lambda: 0,
         lag_days: Callable[[], int | None] = lambda: None,
+        hooks_behind: Callable[[], dict[str, int]] = dict,
     ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
@@ -122,6 +125,8 @@ class Metrics:
             lambda: float(not_stored()),
         )
 
+        self.registry.register(_HooksBehind(hooks_behind))
+
     def _read(self, name: str, documentation: str, read: Callable[[], float]) -> None:
         """A gauge whose value is read from the mirror at each scrape (NaN out of reach)."""
         gauge = Gauge(name, documentation, registry=self.registry)
@@ -134,6 +139,32 @@ class Metrics:
         """The exposition text; reads the mirror (the gauges), so call it off the event
         loop."""
         return generate_latest(self.registry)
+
+
+class _HooksBehind(Collector):
+    """Each Python hook's changes committed after its cursor, read at each scrape (none
+    while the mirror is out of reach)."""
+
+    def __init__(self, read: Callable[[], dict[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        gauge = GaugeMetricFamily(
+            "producersync_sync_hook_changes_behind",
+            "Changes committed to the feed that a Python hook has not handled yet, by "
+            "hook: 0 when it is current; growing while it raises (it is tried again "
+            "with a backoff, from its cursor) or is slower than the sync.",
+            labels=["hook"],
+        )
+        try:
+            behind = self._read()
+        except Exception as exc:
+            if not unavailable(exc):
+                raise
+            behind = {}
+        for name, count in sorted(behind.items()):
+            gauge.add_metric([name], float(count))
+        yield gauge
 
 
 def _number(value: int | None) -> float:

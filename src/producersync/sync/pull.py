@@ -215,7 +215,7 @@ class Puller:
         # The runs started here (and taken back after a restart) shown alive while they
         # go on, so that one whose process dies is shown interrupted.
         self._heartbeat = Heartbeat(engine, heartbeat_seconds)
-        self._on_upsert, self._hooks = on_upsert, Hooks() if hooks is None else hooks
+        self._on_upsert, self._hooks = on_upsert, Hooks(engine) if hooks is None else hooks
         self._settle, self._growth_check = settle_seconds, growth_check_seconds
         # The passes over the population this process started, by run: a hint as well
         # (a pass resumed after a restart goes on without its watch).

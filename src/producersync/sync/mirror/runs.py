@@ -24,6 +24,7 @@ __all__ = [
     "interrupt_run",
     "last_run",
     "last_synced_run_date",
+    "mirror_now",
     "record_synced_through",
     "set_last_synced_run_date",
     "start_run",
@@ -78,7 +79,7 @@ def start_run(
     if alone_among and conn.dialect.name == "postgresql":
         # SQLite's writers take turns already (``write_transaction``).
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_RUNS_LOCK})
-    now = _now(conn)
+    now = mirror_now(conn)
     if alone_among:
         going = conn.execute(
             sa.select(sync_runs)
@@ -119,7 +120,7 @@ def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) 
     unfinished (a finished run keeps the lease it had when it finished)."""
     if not run_ids:
         return set()
-    now = _now(conn)
+    now = mirror_now(conn)
     beat = (
         sa.update(sync_runs)
         .where(sync_runs.c.id.in_(run_ids), sync_runs.c.finished_at.is_(None))
@@ -132,7 +133,7 @@ def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) 
 def interrupt_run(conn: sa.Connection, run_id: int) -> None:
     """Run ``run_id`` stops unfinished (its process stopped by hand): shown interrupted
     from now, not once its lease has run out. A finished run is left as it is."""
-    now = _now(conn)
+    now = mirror_now(conn)
     conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id, sync_runs.c.finished_at.is_(None))
@@ -150,7 +151,7 @@ def finish_run(
 ) -> float:
     """Close the run; how long it took, in seconds since it started. ``restarted``: it
     stopped with ``error`` to start over at once, shown so and not counted failed."""
-    finished = _now(conn)
+    finished = mirror_now(conn)
     values = {"finished_at": finished, "counts": dict(counts), "error": error}
     started: dt.datetime = conn.execute(
         sa.update(sync_runs)
@@ -170,7 +171,7 @@ def last_run(conn: sa.Connection, now: dt.datetime | None = None) -> dict[str, A
     ``lastSeenAt``, for a run not finished, when its process last showed it alive (an
     interrupted one stopped after that, within its lease)."""
     row = conn.execute(sa.select(sync_runs).order_by(sync_runs.c.id.desc()).limit(1)).first()
-    return None if row is None else _described(row, now or _now(conn))
+    return None if row is None else _described(row, now or mirror_now(conn))
 
 
 def _described(row: sa.Row[Any], now: dt.datetime) -> dict[str, Any]:
@@ -190,7 +191,7 @@ def _described(row: sa.Row[Any], now: dt.datetime) -> dict[str, Any]:
     }
 
 
-def _now(conn: sa.Connection) -> dt.datetime:
+def mirror_now(conn: sa.Connection) -> dt.datetime:
     """The time a run's row is written and read by. A PostgreSQL mirror's own clock: the
     processes that write a run's lease and those that read it (`sync status`) may be on
     machines whose clocks disagree, and a skew of a lease's length showed a run going on

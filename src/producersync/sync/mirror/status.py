@@ -9,6 +9,7 @@ import pydantic
 import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
+from producersync.sync.mirror.hook_cursors import hook_lags
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
 from producersync.sync.mirror.runs import (
     failed_runs,
@@ -68,6 +69,7 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
             "recordsNotStored": records_not_stored(conn),
             "latest": malformed_fields(conn, limit=_LATEST),
         },
+        "hooks": hook_lags(conn),
     }
 
 

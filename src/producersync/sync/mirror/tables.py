@@ -28,6 +28,7 @@ __all__ = [
     "contact_infos",
     "entities",
     "events",
+    "hook_cursors",
     "license_loas",
     "licenses",
     "malformed",
@@ -356,4 +357,18 @@ changes = sa.Table(
     sa.Column("fields_id", _RecordId, nullable=True),
     sa.Column("run_id", _RecordId, nullable=True),
     sa.Column("changed_at", UtcDateTime, nullable=False, index=True),
+)
+
+# Each Python hook's place in the feed (``sync.hooks``), by its entry point's name: the
+# last change it has handled, moved on only once it has returned. ``holder`` delivers to
+# it until ``lease_until`` (by the mirror's clock, as a run's lease): two sync processes
+# on one mirror never call one hook side by side (migration 0015).
+hook_cursors = sa.Table(
+    "hook_cursors",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("after", _RecordId, nullable=False),
+    sa.Column("updated_at", UtcDateTime, nullable=False),
+    sa.Column("holder", sa.String(), nullable=True),
+    sa.Column("lease_until", UtcDateTime, nullable=True),
 )

@@ -1,0 +1,112 @@
+"""Each Python hook's cursor in the change feed (``sync.hooks``), and the lease of the
+process delivering to it.
+
+A process claims a hook's lease, reads the cursor, calls the hook with the changes after
+it, and moves the cursor on (the lease renewed) only once the hook has returned; then
+it lets the lease go. Another process finds the lease held and leaves the hook to it: a
+hook is never called by two processes at once. A process that dies holding a lease
+holds it until it runs out (by the mirror's clock, as a run's: ``runs.mirror_now``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+
+from producersync.sync.mirror.engine import dialect_insert
+from producersync.sync.mirror.runs import mirror_now
+from producersync.sync.mirror.tables import changes, hook_cursors
+
+__all__ = ["advance_hook", "claim_hook", "hook_lags", "register_hooks", "release_hook"]
+
+
+def register_hooks(conn: sa.Connection, names: Iterable[tuple[str, bool]]) -> None:
+    """A cursor for each hook ``(name, from_beginning)`` that has none: at the feed's
+    end (its first change is the next committed), or before its first change."""
+    last = conn.execute(sa.select(sa.func.max(changes.c.id))).scalar_one() or 0
+    now = mirror_now(conn)
+    rows = [
+        {"name": name, "after": 0 if from_beginning else last, "updated_at": now}
+        for name, from_beginning in names
+    ]
+    if rows:
+        conn.execute(dialect_insert(conn, hook_cursors).on_conflict_do_nothing(), rows)
+
+
+def claim_hook(conn: sa.Connection, name: str, holder: str, lease: dt.timedelta) -> int | None:
+    """Hold hook ``name`` for ``lease`` (again, if ``holder`` holds it); its cursor, or
+    None if another process holds it (or it has no cursor)."""
+    now = mirror_now(conn)
+    claim = (
+        sa.update(hook_cursors)
+        .where(
+            hook_cursors.c.name == name,
+            sa.or_(
+                hook_cursors.c.holder.is_(None),
+                hook_cursors.c.holder == holder,
+                hook_cursors.c.lease_until < now,
+            ),
+        )
+        .values(holder=holder, lease_until=now + lease)
+        .returning(hook_cursors.c.after)
+    )
+    after = conn.execute(claim).scalar_one_or_none()
+    return None if after is None else int(after)
+
+
+def advance_hook(
+    conn: sa.Connection, name: str, holder: str, after: int, lease: dt.timedelta | None
+) -> bool:
+    """Hook ``name`` has handled the changes up to ``after``: its cursor moves there, and
+    ``holder`` holds it ``lease`` more (None: lets it go). False if ``holder`` no longer
+    held it (its lease ran out and another process took it): the cursor stays."""
+    now = mirror_now(conn)
+    advanced = conn.execute(
+        sa.update(hook_cursors)
+        .where(hook_cursors.c.name == name, hook_cursors.c.holder == holder)
+        .values(
+            after=sa.func.max(hook_cursors.c.after, after)
+            if conn.dialect.name == "sqlite"
+            else sa.func.greatest(hook_cursors.c.after, after),
+            updated_at=now,
+            lease_until=None if lease is None else now + lease,
+            holder=None if lease is None else holder,
+        )
+    )
+    return advanced.rowcount == 1
+
+
+def release_hook(conn: sa.Connection, name: str, holder: str) -> None:
+    """Let hook ``name`` go, if ``holder`` holds it; its cursor stays."""
+    conn.execute(
+        sa.update(hook_cursors)
+        .where(hook_cursors.c.name == name, hook_cursors.c.holder == holder)
+        .values(holder=None, lease_until=None)
+    )
+
+
+def hook_lags(conn: sa.Connection) -> list[dict[str, Any]]:
+    """Each hook's cursor, and the changes committed after it (not handled yet), by name."""
+    behind = (
+        sa.select(sa.func.count())
+        .where(changes.c.id > hook_cursors.c.after)
+        .correlate(hook_cursors)
+        .scalar_subquery()
+    )
+    rows = conn.execute(
+        sa.select(
+            hook_cursors.c.name, hook_cursors.c.after, hook_cursors.c.updated_at, behind
+        ).order_by(hook_cursors.c.name)
+    )
+    return [
+        {
+            "name": name,
+            "lastChangeId": int(after),
+            "behind": int(count),
+            "movedAt": updated_at.isoformat(),
+        }
+        for name, after, updated_at, count in rows
+    ]
