@@ -44,6 +44,12 @@ def test_the_lag_gauge_reads_the_run_days_missed_and_nan_before_any_sync() -> No
     assert "producersync_sync_lag_days NaN" in Metrics(lambda: None).render().decode()
 
 
+def test_the_hooks_gauge_reads_each_hook_s_changes_behind() -> None:
+    text = Metrics(lambda: None, hooks_behind=lambda: {"crm": 42, "alerts": 0}).render().decode()
+    assert 'producersync_sync_hook_changes_behind{hook="crm"} 42.0' in text
+    assert 'producersync_sync_hook_changes_behind{hook="alerts"} 0.0' in text
+
+
 def test_every_label_a_counter_takes_is_at_0_from_the_start() -> None:
     # Born at their first value, records upserted and events accepted hid that value
     # from increase(): a restarted process's first sync counted for nothing.
