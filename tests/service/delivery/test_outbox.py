@@ -842,6 +842,32 @@ def test_list_messages_pages_newest_first_without_losing_or_repeating(
         assert [m.created_at for m in timed] == [T0 + seconds(3), T0 + seconds(2)]
 
 
+def test_a_message_published_after_another_commits_lists_since_it_on_postgresql(
+    tmp_path: Path,
+) -> None:
+    # PostgreSQL's now() is the start of the transaction: the daily run, which publishes
+    # after minutes of changes, stamped its updates_available before the messages that
+    # jobs published and committed meanwhile, and a client that had listed those read on
+    # ``since`` the newest it saw and never found it.
+    with opened("postgres", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            account = new_account(conn)
+            new_endpoint(conn, account)
+        late, early = updates(), activated()
+        with write_transaction(engine) as long_one:
+            long_one.execute(sa.select(1))  # its work begins
+            with write_transaction(engine) as conn:
+                outbox.publish(conn, [message(account, early)])
+            with engine.connect() as conn:
+                seen = outbox.list_messages(conn, account, limit=50)
+            outbox.publish(long_one, [message(account, late)])
+        assert [m.id for m in seen] == [early.id]
+        with engine.connect() as conn:
+            since = outbox.LogFilter(since=seen[0].created_at)
+            found = outbox.list_messages(conn, account, limit=50, narrowed=since)
+        assert [m.id for m in found] == [late.id, early.id]
+
+
 # --- the attempts log, filtered ----------------------------------------------------------
 
 _LOGGED = [UPDATES_AVAILABLE, NPN_ACTIVATED, NPN_DEACTIVATED, UPDATES_AVAILABLE]

@@ -260,9 +260,12 @@ def store_clock(conn: sa.Connection) -> dt.datetime:
     """The time by the store's clock, which every process sharing it reads alike: a claim
     and its lease are set and judged by it. Read by each process's own, a worker whose
     clock ran ahead by more than the lease took deliveries another was still sending.
-    SQLite's processes share one host, and its clock."""
+    SQLite's processes share one host, and its clock. The moment it is read, not
+    PostgreSQL's now(), the start of the transaction: a message published after minutes of
+    a daily run's changes was stamped before those that jobs committed meanwhile, and a
+    client listing them ``since`` the newest it had seen never found it."""
     if conn.dialect.name == "postgresql":
-        now: dt.datetime = conn.execute(sa.select(sa.func.now())).scalar_one()
+        now: dt.datetime = conn.execute(sa.select(sa.func.clock_timestamp())).scalar_one()
         return now.astimezone(dt.UTC)
     return dt.datetime.now(dt.UTC)
 
