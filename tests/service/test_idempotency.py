@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import uuid
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import httpx2
 import pytest
@@ -15,7 +17,7 @@ import sqlalchemy as sa
 from producersync.service.idempotency import HEADER, KEPT, MAX_KEY_CHARS, fingerprint, key_scope
 from producersync.service.store import idempotency
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import idempotency_keys, jobs
+from producersync.service.store.tables import idempotency_keys, jobs, webhook_endpoints
 from tests.support.service import Credentials, RunningService, token_response
 
 ENDPOINTS = "/v1/webhooks/endpoints"
@@ -166,6 +168,71 @@ def test_a_key_is_kept_12_hours_by_the_store_clock(service: RunningService) -> N
         assert fresh.status_code == 201, fresh.text
         assert fresh.json()["id"] != first["id"]
         assert len(_endpoint_ids(http)) == 2
+
+
+@contextmanager
+def _answers_not_kept(service: RunningService, creds: Credentials) -> Iterator[None]:
+    """The store refuses to keep an answer under the account's keys (the save fails, as
+    when the store goes away between the request's change and its answer)."""
+    name = f"answers_not_kept_{creds.account_id}"
+    when = f"NEW.status IS NOT NULL AND NEW.account_id = {creds.account_id}"
+    if service.engine.dialect.name == "sqlite":
+        made = [
+            f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_keys FOR EACH ROW "
+            f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'no answer kept'); END"
+        ]
+        dropped = [f"DROP TRIGGER {name}"]
+    else:
+        made = [
+            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
+            "$$ BEGIN RAISE EXCEPTION 'no answer kept'; END $$",
+            f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_keys FOR EACH ROW "
+            f"WHEN ({when}) EXECUTE FUNCTION {name}()",
+        ]
+        dropped = [f"DROP TRIGGER {name} ON idempotency_keys", f"DROP FUNCTION {name}()"]
+    with write_transaction(service.engine) as conn:
+        for statement in made:
+            conn.execute(sa.text(statement))
+    try:
+        yield
+    finally:
+        with write_transaction(service.engine) as conn:
+            for statement in dropped:
+                conn.execute(sa.text(statement))
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "made_in"),
+    [("POST", ENDPOINTS, webhook_endpoints), ("PUT", SUBSCRIPTIONS, jobs)],
+)
+def test_a_write_whose_answer_is_not_kept_is_undone_and_its_retry_makes_one(
+    service: RunningService,
+    universe_npns: list[str],
+    method: str,
+    path: str,
+    made_in: sa.Table,
+) -> None:
+    """The change is committed with the answer kept under the key, or not at all. It was
+    committed first: its answer not kept, the key stayed claimed, and a retry once the
+    claim's lease was over ran the request again, a second endpoint or job."""
+    creds = service.account()
+    key = _key()
+    body = {"url": URL} if path == ENDPOINTS else universe_npns[:3]
+    # A client of its own: uvicorn closes the connection of the 500 (of an exception).
+    with _answers_not_kept(service, creds), service.client(creds) as failing:
+        failed = failing.request(method, path, json=body, headers=key)
+        assert failed.status_code == 500, failed.text
+    with service.client(creds) as http:
+        _age(service, creds, dt.timedelta(hours=1))  # past the lease of a claim left
+        retried = http.request(method, path, json=body, headers=key)
+        assert retried.status_code in (201, 202), retried.text
+        again = http.request(method, path, json=body, headers=key)
+        assert again.json() == retried.json() and again.headers["idempotent-replayed"] == "true"
+    with service.engine.connect() as conn:
+        made = conn.execute(
+            sa.select(sa.func.count()).where(made_in.c.account_id == creds.account_id)
+        ).scalar_one()
+    assert made == 1
 
 
 def test_two_duplicates_at_once_create_one_endpoint(service: RunningService) -> None:
