@@ -192,9 +192,10 @@ def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
     secret = new_client_secret()
     rotated = store_clock(conn)
     # Later than the last rotation, always: a token is refused for naming a rotation older
-    # than the client's last, so one stamped earlier (the store's clock stepped back, or
-    # two rotations at once, PostgreSQL's clock read at each one's start) let the tokens
-    # issued under the secret it rotated out through.
+    # than the client's last, so one stamped earlier (the store's clock stepped back) let
+    # the tokens issued under the secret it rotated out through. Two rotations at once no
+    # longer do: the clock is read once the client's row is locked, and on PostgreSQL it is
+    # the moment of reading (clock_timestamp()), no longer the transaction's start.
     if previous is not None and rotated <= previous:
         rotated = previous + dt.timedelta(microseconds=1)
     conn.execute(
