@@ -155,6 +155,15 @@ def nonresident_licenses_rest_on_the_resident_one(records: Records) -> Iterable[
             yield ("an active non-resident license on no active resident one", row["id"])
 
 
+def an_active_license_holds_an_active_line(records: Records) -> Iterable[Any]:
+    """A license in force is for some line: an active license NIPR lists has a line Active
+    on it (a line NIPR deleted alone may still read Active), renewed late or not."""
+    held = {r["license_id"] for r in records.all["license_loas"] if r["status"] == "Active"}
+    for row in records.checked("licenses"):
+        if row["active"] and not row["nipr_deleted"] and row["id"] not in held:
+            yield ("an active license with no active line", row["id"])
+
+
 def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
     """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
     store wrote it."""
@@ -183,6 +192,7 @@ RULES: tuple[Rule, ...] = (
     firms_complete_no_ce,
     nonresident_lines_are_the_home_states,
     nonresident_licenses_rest_on_the_resident_one,
+    an_active_license_holds_an_active_line,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
 )

@@ -262,6 +262,8 @@ class _Producer:
                 lic["expiration_date"] is not None
                 and abs(lic["expiration_date"] - today) <= _RENEWAL_WINDOW
                 and (home_active or lic["residency_status"] == "R")
+                # A state renews a license for the lines it held: none, no renewal.
+                and (lic["active"] or bool(self.ended_with(lic)))
             ),
         )
         if not due:
@@ -270,11 +272,21 @@ class _Producer:
         self.renew(lic, _two_years_on(lic["expiration_date"]))
         return True
 
+    def ended_with(self, lic: Row) -> list[Row]:
+        """The lines an ended license held when it ended: those whose status dates from
+        that day, its expiration date (``Inactive`` if it lapsed, ``Cancelled`` if it
+        ended with the resident license)."""
+        return [
+            loa
+            for loa in self.loas(lic["id"])
+            if loa["status"] != "Active" and loa["status_reason_date"] == lic["expiration_date"]
+        ]
+
     def renew(self, lic: Row, expiration: dt.date) -> None:
-        """Active until ``expiration``; a lapsed license's lines come back, an active
-        one's stay as they are."""
+        """Active until ``expiration``; a lapsed license's lines held when it ended come
+        back (an active one's stay as they are)."""
         today = self.day.date
-        lapsed = not lic["active"]
+        lines = [] if lic["active"] else self.ended_with(lic)
         self.update(
             "licenses",
             lic,
@@ -283,10 +295,8 @@ class _Producer:
             renewal_periods=_renewals(lic, expiration),
             nipr_date_updated=today,
         )
-        if lapsed:  # renewed late: its lapsed lines come back
-            for loa in self.loas(lic["id"]):
-                if loa["status"] == "Inactive":
-                    self.update("license_loas", loa, status="Active", status_reason_date=today)
+        for loa in lines:
+            self.update("license_loas", loa, status="Active", status_reason_date=today)
 
     def expiration(self) -> bool:
         """An active license given up inside its renewal window: it ends today, not on

@@ -466,13 +466,15 @@ class _Producer:
         carried: list[tuple[ref.Loa, int]] = []
         loa_rows = self.out["license_loas"]
         end = start if ended is None else ended
-        for loa in loas:
+        for position, loa in enumerate(loas):
             loa_issue = issue if r() < 0.8 else issue + int(r() * (end - issue))
             x = r()
             # Whether the line was in force when the license ended, and went with it.
             with_license = False
             if active:
                 status = "Active" if x < 0.9 else "Cancelled" if x < 0.96 else "Inactive"
+                if not held and position == len(loas) - 1:
+                    status = "Active"  # a license in force is for some line
             elif ending == ref.LICENSE_LAPSED:
                 with_license = x < 0.7
                 status = "Inactive" if with_license else "Cancelled"
