@@ -164,6 +164,20 @@ def an_active_license_holds_an_active_line(records: Records) -> Iterable[Any]:
             yield ("an active license with no active line", row["id"])
 
 
+def one_home_state(records: Records) -> Iterable[Any]:
+    """A producer NIPR lists a resident license for has one, and its addresses are in
+    that state: one who moved holds the new state's, the old one non-resident."""
+    live = [r for r in records.all["licenses"] if not r["nipr_deleted"]]
+    homes = _by((r for r in live if r["residency_status"] == "R"), "npn")
+    for (npn,), rows in homes.items():
+        if len(rows) > 1:
+            yield ("more than one resident license", npn)
+    for row in records.checked("addresses"):
+        home = homes.get((row["npn"],))
+        if home and not row["nipr_deleted"] and row["for_state"] != home[0]["for_state"]:
+            yield ("an address outside the resident state", row["id"], home[0]["for_state"])
+
+
 def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
     """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
     store wrote it."""
@@ -193,6 +207,7 @@ RULES: tuple[Rule, ...] = (
     nonresident_lines_are_the_home_states,
     nonresident_licenses_rest_on_the_resident_one,
     an_active_license_holds_an_active_line,
+    one_home_state,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
 )
@@ -243,6 +258,15 @@ def _content(row: Row) -> Row:
     return {name: value for name, value in row.items() if name not in _BOOKKEEPING}
 
 
+def _resident_licenses(snap: Snapshot) -> dict[str, int]:
+    """Each producer's resident license as its entity links it: the first NIPR lists."""
+    homes: dict[str, int] = {}
+    for i, row in sorted(snap["licenses"].items()):
+        if row["residency_status"] == "R" and not row["nipr_deleted"]:
+            homes.setdefault(row["npn"], i)
+    return homes
+
+
 def stamped_unchanged(before: Snapshot, after: Snapshot, stamp: dt.date) -> list[Any]:
     """Records a run stamped whose content is as it was, and records whose content changed
     not stamped ``stamp``, the run's. A license is changed by a changed line, an action by
@@ -257,6 +281,11 @@ def stamped_unchanged(before: Snapshot, after: Snapshot, stamp: dt.date) -> list
     }
     for child, parent, column in NESTED:
         changed[parent.name] |= {after[child.name][i][column] for i in changed[child.name]}
+    # An entity is served with a link to its resident license: a move changes it.
+    homes, moved = _resident_licenses(before), _resident_licenses(after)
+    changed["entities"] |= {
+        i for i, row in after["entities"].items() if moved.get(row["npn"]) != homes.get(row["npn"])
+    }
     problems: list[Any] = []
     for name, rows in after.items():
         for i, row in rows.items():

@@ -30,6 +30,7 @@ from producersync.service.nipr.synthetic import plan_churn
 from producersync.service.nipr.universe import DEFAULT_START_DATE, generate
 from producersync.service.store import tables
 from producersync.service.store.accounts import create_account
+from producersync.service.store.documents import document
 from producersync.service.store.open import open_store
 
 pytestmark = pytest.mark.slow(90)
@@ -131,8 +132,10 @@ def test_churn_stamps_exactly_the_records_it_changes(engine: sa.Engine) -> None:
         if before["licenses"][i]["active"] and not licenses[i]["active"]
     ]
     assert renewed and expired and new_licenses
+    movers = moved(before, after)
     for i in new_licenses:
-        assert licenses[i]["residency_status"] == "NR"
+        # A resident one is a move's: test_a_producer_who_moves_takes_a_resident_license...
+        assert licenses[i]["residency_status"] == "NR" or licenses[i]["npn"] in movers
         assert licenses[i]["original_issue_date"] == DAY
         loas = [r for r in after["license_loas"].values() if r["license_id"] == i]
         assert loas and all(r["status"] == "Active" and r["updated_at"] == DAY for r in loas)
@@ -165,6 +168,89 @@ def test_churn_stamps_exactly_the_records_it_changes(engine: sa.Engine) -> None:
     assert sorted(kinds) == sorted(
         (a, kind) for a in actions for kind in ("REASON", "ORIGIN", "DISPOSITION")
     )
+
+
+def moved(before: Snapshot, after: Snapshot) -> dict[str, tuple[int, int]]:
+    """The producers whose resident license changed: their old one and their new one."""
+    new = {
+        r["npn"]: i
+        for i, r in after["licenses"].items()
+        if r["residency_status"] == "R" and i not in before["licenses"]
+    }
+    return {
+        r["npn"]: (i, new[r["npn"]])
+        for i, r in before["licenses"].items()
+        if r["residency_status"] == "R" and r["npn"] in new
+    }
+
+
+def _lines(snap: Snapshot, license_id: int) -> set[tuple[str, str]]:
+    return {
+        (r["loa_code"], r["status"])
+        for r in snap["license_loas"].values()
+        if r["license_id"] == license_id
+    }
+
+
+def test_a_producer_who_moves_takes_a_resident_license_in_the_new_state(
+    engine: sa.Engine,
+) -> None:
+    """A producer moves: the new state issues a resident license for the old one's lines,
+    the old state keeps that license as a non-resident one or cancels it (and the
+    appointments on it), the carriers appoint in the new state as in the old, and the
+    addresses and contacts go along, the entity linking the new license: all stamped."""
+    before = snapshot(engine)
+    run_day(engine, DAY, churn_rate=0.3, seed=11)  # two producers move, one cancelled
+    after = snapshot(engine)
+    changed = stamped(after, DAY)
+    movers = moved(before, after)
+    outcomes = set()
+    for npn, (old_id, new_id) in movers.items():
+        old, new = after["licenses"][old_id], after["licenses"][new_id]
+        home, state = before["licenses"][old_id]["for_state"], new["for_state"]
+        held = {r["for_state"] for r in before["licenses"].values() if r["npn"] == npn}
+        assert state not in held
+        assert (new["active"], new["original_issue_date"]) == (True, DAY)
+        assert new["license_class"] == old["license_class"]
+        assert old["residency_status"] == "NR" and {old_id, new_id} <= changed["licenses"]
+        codes = {code for code, _ in _lines(after, old_id)}
+        assert _lines(after, new_id) == {(code, "Active") for code in codes}
+        was_appointed = [
+            r
+            for r in before["appointments"].values()
+            if (r["npn"], r["for_state"], r["status"]) == (npn, home, "APPOINTED")
+        ]
+        appointed_there = {
+            (r["co_code"], r["loa_code"])
+            for r in after["appointments"].values()
+            if (r["npn"], r["for_state"], r["status"]) == (npn, state, "APPOINTED")
+            and r["id"] in changed["appointments"]
+        }
+        assert {(r["co_code"], r["loa_code"]) for r in was_appointed} == appointed_there
+        outcomes.add(old["active"])
+        if old["active"]:
+            assert _lines(after, old_id) == {(code, "Active") for code in codes}
+        else:
+            assert old["expiration_date"] in {None, DAY}
+            assert _lines(after, old_id) == {(code, "Cancelled") for code in codes}
+            for r in was_appointed:
+                ended = after["appointments"][r["id"]]
+                assert ended["status"] == "TERMINATED"
+                assert ended["termination_reason"] == RESIDENT_LICENSE_ENDED
+        for table in ("addresses", "contact_infos"):
+            rows = [r for r in after[table].values() if r["npn"] == npn and not r["nipr_deleted"]]
+            assert rows and {r["for_state"] for r in rows} == {state}
+            assert {r["id"] for r in rows} <= changed[table]
+            assert table == "contact_infos" or {r["state"] for r in rows} == {state}
+        entity = first_of(after, "entities", npn=npn)
+        assert entity["id"] in changed["entities"]
+        with engine.connect() as conn:
+            served = conn.execute(
+                sa.select(document(tables.entities)).where(tables.entities.c.id == entity["id"])
+            ).scalar_one()
+        links = orjson.loads(served)["links"]
+        assert links["residentLicense"]["href"] == f"/v1/licenses/{new_id}"
+    assert outcomes == {True, False}  # kept as a non-resident license, and cancelled
 
 
 def test_a_day_adds_and_cancels_lines_of_authority_on_licenses_held(engine: sa.Engine) -> None:

@@ -56,7 +56,7 @@ class Weighted:
 
     __slots__ = ("cum", "total", "values")
 
-    def __init__(self, pairs: Sequence[tuple[int, Any]]) -> None:
+    def __init__(self, pairs: Sequence[tuple[float, Any]]) -> None:
         self.values = [value for _, value in pairs]
         self.cum = list(accumulate(weight for weight, _ in pairs))
         self.total = self.cum[-1]

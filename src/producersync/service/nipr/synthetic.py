@@ -8,8 +8,8 @@ Then a share ``churn_rate`` of the producers NIPR still lists is drawn from a ge
 seeded by the date (and ``seed``); each gets one change, a quarter of them two, of the kinds a
 real day brings, weighted by how often they come: license renewals and expirations, new
 and terminated appointments, address and contact changes, lines of authority added to a
-license or cancelled, and rarely a new non-resident license, a regulatory action or a
-NIPR deletion. Each producer draws from its own
+license or cancelled, and rarely a new non-resident license, a regulatory action, a
+NIPR deletion or a move to another state. Each producer draws from its own
 generator, seeded by the date and its NPN, and new ids are handed out in NPN order, so
 the same store, date and seed always give the same changes.
 
@@ -61,6 +61,7 @@ _READ = (
     t.regulatory_actions,
 )
 _CLASSES = {cls.name: cls for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)}
+_CARRIERS = {carrier.co_code: carrier for carrier in ref.CARRIERS}
 _STATES = Weighted([(weight, state) for state, weight in ref.STATE_WEIGHTS.items()])
 _TERMINATIONS = Weighted(ref.CARRIER_TERMINATION_REASONS)
 # A license can be renewed from 90 days before its expiration to 90 days after (late).
@@ -71,6 +72,9 @@ _RENEWAL_WINDOW = dt.timedelta(days=90)
 # over a year of daily runs at 1 % churn (2,000 producers, seed 1), at 0.88 to 89.7 %.
 _RENEWED_SHARE = 0.95
 _SECOND_CHANGE_SHARE = 0.25
+# Of the producers who move to another state, the share whose old home state cancels
+# the license rather than keep it as a non-resident one.
+_MOVE_CANCELS_SHARE = 0.4
 _TRIES = 4
 
 
@@ -107,6 +111,9 @@ def plan_churn(
         producer.renew_or_lapse_expired()
         if npn in sample:
             producer.churn()
+    entities = churn.entity_ids(conn, planned.moved)
+    for npn, tx in planned.moved.items():
+        planned.changes.update("entities", entities[npn], transaction_id=tx)
     return planned.changes
 
 
@@ -118,6 +125,9 @@ class _Day:
         self.ids = ids
         self.seed = seed
         self.changes = churn.DayChanges(run_date)
+        # Producers who moved, with their transaction: the entity's resident license is
+        # another one, so it changed too.
+        self.moved: dict[str, str] = {}
 
     def next_id(self, table: str) -> int:
         value = self.ids[table]
@@ -371,7 +381,6 @@ class _Producer:
         holds: a state licenses a non-resident on an active home-state license, for the
         lines active there."""
         r = self.r
-        today = self.day.date
         resident = self.rows("licenses", lambda lic: lic["residency_status"] == "R")
         if (
             not resident
@@ -385,7 +394,14 @@ class _Producer:
         states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
         if not lines or not states:
             return False
-        state = states[0]
+        self.issue(states[0], cls, "NR", lines)
+        return True
+
+    def issue(
+        self, state: str, cls: ref.LicenseClass, residency: str, lines: list[ref.Loa]
+    ) -> None:
+        """A license issued today in ``state``, for ``lines``, all ``Active``."""
+        today = self.day.date
         expiration = None if state in ref.PERPETUAL_STATES else _two_years_on(today)
         license_id = self.insert(
             "licenses",
@@ -393,12 +409,12 @@ class _Producer:
                 "for_state": state,
                 "branch_id": None,
                 "nipr_date_updated": today,
-                "license_num": license_number(r, state, self.npn),
+                "license_num": license_number(self.r, state, self.npn),
                 "original_issue_date": today,
                 "expiration_date": expiration,
                 "license_class": cls.name,
                 "license_class_code": cls.code,
-                "residency_status": "NR",
+                "residency_status": residency,
                 "active": True,
                 "agent_types": ",".join(cls.agent_types),
                 "renewal_periods": renewal_periods(expiration),
@@ -406,6 +422,65 @@ class _Producer:
         )
         for loa in lines:
             self._new_loa(cls.name, license_id, state, loa)
+
+    def move(self) -> bool:
+        """The producer moves to another state: a resident license there with the lines
+        of the old one, which becomes non-resident (kept, or cancelled that day with the
+        appointments on it), the carriers appointing there as they did at home, and the
+        home-state addresses and contacts in the new state. Only on an active resident
+        license whose every line is Active: the non-resident lines, all carried on it,
+        are then all on the new one too."""
+        r = self.r
+        today = self.day.date
+        old = next(iter(self.rows("licenses", lambda lic: lic["residency_status"] == "R")), None)
+        if old is None or not old["active"] or old["license_class"] not in _CLASSES:
+            return False
+        lines = [
+            loa for loa in self.records.get("license_loas", []) if loa["license_id"] == old["id"]
+        ]
+        if not lines or any(
+            loa["status"] != "Active"
+            or loa["nipr_deleted"]
+            or loa["loa"] not in ref.LOAS
+            or ("license_loas", loa["id"]) in self.done
+            for loa in lines
+        ):
+            return False
+        held = {lic["for_state"] for lic in self.records.get("licenses", [])}
+        states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
+        if not states:
+            return False
+        home, state = old["for_state"], states[0]
+        cls = _CLASSES[old["license_class"]]
+        appointed = self.appointed(home)
+        if r() < _MOVE_CANCELS_SHARE:
+            expiration = None if old["expiration_date"] is None else today
+            self.end(
+                old,
+                today,
+                "Cancelled",
+                ref.RESIDENT_LICENSE_ENDED,
+                residency_status="NR",
+                expiration_date=expiration,
+                renewal_periods=_renewals(old, expiration),
+            )
+        else:
+            self.update("licenses", old, residency_status="NR", nipr_date_updated=today)
+        carried = {loa["loa_code"]: ref.LOAS[loa["loa"]] for loa in lines}
+        self.issue(state, cls, "R", list(carried.values()))
+        for appointment in appointed:
+            carrier, loa = _CARRIERS[appointment["co_code"]], carried[appointment["loa_code"]]
+            self.insert(
+                "appointments", appointment_row(carrier, state, loa, "APPOINTED", today, None)
+            )
+        # Changed today already or not: none stays behind in the old home state.
+        for address in self.live.get("addresses", []):
+            if address["for_state"] == home:
+                self.relocate(address, state, for_state=state)
+        for contact in self.live.get("contact_infos", []):
+            if contact["for_state"] == home:
+                self.update("contact_infos", contact, for_state=state, nipr_date_updated=today)
+        self.day.moved[self.npn] = self.tx
         return True
 
     def _new_loa(self, license_class: str, license_id: int, state: str, loa: ref.Loa) -> None:
@@ -521,12 +596,17 @@ class _Producer:
 
     def address(self) -> bool:
         """A move within the address's state."""
-        r = self.r
         addresses = self.rows("addresses", lambda a: a["state"] in ref.CITIES)
         if not addresses:
             return False
-        address = pick(r, addresses)
-        city: ref.City = pick(r, ref.CITIES[address["state"]])
+        address = pick(self.r, addresses)
+        self.relocate(address, address["state"])
+        return True
+
+    def relocate(self, address: Row, state: str, **values: Any) -> None:
+        """The address at a new street in a city of ``state``."""
+        r = self.r
+        city: ref.City = pick(r, ref.CITIES[state])
         suite = (
             f"Suite {100 + int(r() * 900)}" if address["type"] == "BUSINESS" and r() < 0.4 else None
         )
@@ -536,10 +616,11 @@ class _Producer:
             line1=street(r),
             line2=suite,
             city=city.name,
+            state=state,
             zip=zip_code(r, city),
             nipr_date_updated=self.day.date,
+            **values,
         )
-        return True
 
     def contact(self) -> bool:
         """A new phone or fax number in the same area, or an e-mail at another domain."""
@@ -626,5 +707,7 @@ _KINDS = Weighted(
         (5, _Producer.new_license),
         (1, _Producer.regulatory_action),
         (1, _Producer.nipr_deletion),
+        # About 1.5 % of producers a year at 1 % churn (4.6 changes a producer a year).
+        (0.4, _Producer.move),
     ]
 )
