@@ -19,6 +19,7 @@ The sandbox producers never change: their records read the same in every store.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import random
 from collections import Counter
 from collections.abc import Callable
@@ -239,22 +240,24 @@ class _Producer:
         universe's start renews most of them, cycle after cycle, as daily runs would
         have, where lapsing every one past a late-renewal window lapsed half a store."""
         today = self.day.date
-        # In date order: a resident license lapsing ends the non-resident ones still in
-        # force then, and a non-resident one whose date came first was decided by then.
-        due = sorted(self.active_expiring_by(today), key=lambda row: row["expiration_date"])
-        for lic in due:
+        # Each date reached in date order, across every license's cycles: a resident
+        # license lapsing ends the non-resident ones still in force then, and a
+        # non-resident one whose date came first, in any cycle, was decided by then.
+        due = [(lic["expiration_date"], lic["id"], lic) for lic in self.active_expiring_by(today)]
+        heapq.heapify(due)
+        while due:
+            expiration, license_id, lic = heapq.heappop(due)
             if not lic["active"]:
-                continue  # ended with the resident license, before its own date
-            expiration = lic["expiration_date"]
-            while expiration <= today:
-                # Drawn by the license and that date, not the run's: a run catching up
-                # missed days decides as the day's own run would have.
-                draw = random.Random(f"{self.day.seed}:{lic['id']}:{expiration}")
-                if draw.random() >= _RENEWED_SHARE:
-                    break
-                expiration = _two_years_on(expiration)
-            if expiration > today:
-                self.renew(lic, expiration)
+                continue  # ended with the resident license, before this date
+            # Drawn by the license and that date, not the run's: a run catching up
+            # missed days decides as the day's own run would have.
+            draw = random.Random(f"{self.day.seed}:{license_id}:{expiration}")
+            if draw.random() < _RENEWED_SHARE:
+                renewed = _two_years_on(expiration)
+                if renewed <= today:
+                    heapq.heappush(due, (renewed, license_id, lic))
+                else:
+                    self.renew(lic, renewed)
             elif expiration == lic["expiration_date"]:
                 self.lapse(lic)
             else:  # renewed, then lapsed at a later date
