@@ -132,6 +132,35 @@ def test_non_resident_licenses_are_in_other_real_states(world: Batch) -> None:
     assert nr_counts[8] < 0.1 * len(by_npn)
 
 
+def test_some_producers_moved_from_the_state_of_their_first_license(world: Batch) -> None:
+    """A producer who moved holds the former home state's license, non-resident now, from
+    before the resident one; the addresses and contacts are the new state's, written no
+    earlier than the move. About 1.5 % of producers a year over their careers."""
+    licenses: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for lic in world["licenses"]:
+        licenses[lic["npn"]].append(lic)
+    moved = {}
+    for npn, held in licenses.items():
+        resident = next(lic for lic in held if lic["residency_status"] == "R")
+        first = min(held, key=lambda lic: (lic["original_issue_date"], lic["id"]))
+        if first is not resident:
+            moved[npn] = resident
+    assert 0.08 * PRODUCERS < len(moved) < 0.25 * PRODUCERS
+    cancelled = {
+        lic["npn"]
+        for lic in world["licenses"]
+        if lic["npn"] in moved and not lic["active"]
+        if lic["expiration_date"] == moved[lic["npn"]]["original_issue_date"]
+    }
+    assert 0.2 * len(moved) < len(cancelled) < 0.6 * len(moved)
+    for table in ("addresses", "contact_infos"):
+        for row in world[table]:
+            if row["npn"] in moved:
+                resident = moved[row["npn"]]
+                assert row["for_state"] == resident["for_state"]
+                assert row["updated_at"] >= resident["original_issue_date"]
+
+
 def test_license_dates_and_active_flag_agree(world: Batch) -> None:
     for lic in world["licenses"]:
         periods = lic["renewal_periods"]

@@ -91,6 +91,10 @@ _FIRM_SHARE = 0.07
 # A state ends a non-resident license up to this many days after the resident one ended.
 _NR_CANCEL_DAYS = 30
 _NO_LICENSES_SHARE = 0.012
+# The share of producers who move to another state in a year (the daily churn's rate).
+_MOVED_A_YEAR = 0.015
+# Of those, the share whose former home state cancelled the license, not kept it.
+_MOVE_CANCELS_SHARE = 0.4
 _DELETED_SHARE = 0.01
 _REGULATORY_SHARE = 0.015
 # Non-resident license counts 0..8: most producers hold one to three.
@@ -239,6 +243,13 @@ class _Producer:
         self.last: str = ""
         self.company: str = ""
         self.updated = self.created
+        # The day the producer moved to ``home`` from another state, if it did.
+        self.moved: int | None = None
+
+    @property
+    def settled(self) -> int:
+        """The day the producer's addresses and contacts last changed: its move's."""
+        return self.created if self.moved is None else max(self.created, self.moved)
 
     def pick(self, values: Sequence[Any]) -> Any:
         return values[int(self.r() * len(values))]
@@ -354,6 +365,12 @@ class _Producer:
         profile: tuple[ref.Loa, ...] = u.profiles[cls.name].pick(r())
         states = [self.home]
         wanted = 1 + u.nr_counts.pick(r())
+        # A producer who moved holds the former home state's license as a non-resident
+        # one (states[1]), the current one's issued the day of the move.
+        years = (u.start - 30 - self.career) / 365.25
+        if years > 1 and r() < 1 - (1 - _MOVED_A_YEAR) ** years:
+            self.moved = self.career + 365 + int(r() * (u.start - 30 - self.career - 365))
+            wanted = max(wanted, 2)
         while len(states) < wanted:
             state = u.states.pick(r())
             if state not in states:
@@ -366,16 +383,20 @@ class _Producer:
         home_ended: int | None = None
         for position, state in enumerate(states):
             resident = position == 0
-            issue = self.career
+            former = self.moved is not None and position == 1
+            issue = self.career if self.moved is None or not resident else self.moved
             cancelled: int | None = None
-            if not resident:
-                last = u.start - 30 if home_ended is None else min(u.start - 30, home_ended)
-                issue += int(r() * (last - self.career))
+            if former and r() < _MOVE_CANCELS_SHARE:
+                cancelled = self.moved  # the former home state cancelled it on the move
+            elif not resident:
+                if not former:
+                    last = u.start - 30 if home_ended is None else min(u.start - 30, home_ended)
+                    issue += int(r() * (last - self.career))
                 if home_ended is not None:
                     # Most states act within days; a few take weeks.
                     cancelled = min(home_ended + int(r() ** 3 * _NR_CANCEL_DAYS), u.start - 1)
             loas = profile
-            if not resident and len(loas) > 1 and r() < 0.1:
+            if not resident and not former and len(loas) > 1 and r() < 0.1:
                 dropped = int(r() * len(loas))
                 loas = loas[:dropped] + loas[dropped + 1 :]
             license_held = self.license(cls, state, resident, issue, loas, cancelled)
@@ -589,7 +610,7 @@ class _Producer:
                 "country": "U.S.A.",
             },
             self.created,
-            self.created,
+            self.settled,
         )
         row["nipr_date_updated"] = row["updated_at"]
         self.out["addresses"].append(row)
@@ -627,7 +648,7 @@ class _Producer:
                 "value": value,
             },
             self.created,
-            self.created,
+            self.settled,
         )
         row["nipr_date_updated"] = row["updated_at"]
         self.out["contact_infos"].append(row)
