@@ -42,7 +42,7 @@ import producersync.cli.main as cli
 collecting = []
 for name, module in list(sys.modules.items()):
     if name.startswith("producersync.cli.") and hasattr(module, "serve"):
-        module.serve = lambda app, settings: collecting.append(gc.isenabled())
+        module.serve = lambda app, settings, refusal: collecting.append(gc.isenabled())
 out, sys.argv = sys.argv[1], ["producersync", *sys.argv[2:]]
 code = 0
 try:
