@@ -8,17 +8,20 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from pathlib import Path
 
 import httpx2
 import pytest
 import sqlalchemy as sa
 
 from producersync.service.idempotency import HEADER, KEPT, MAX_KEY_CHARS, fingerprint, key_scope
+from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.store import idempotency
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import idempotency_keys, jobs, webhook_endpoints
-from tests.support.service import Credentials, RunningService, token_response
+from producersync.service.store.tables import idempotency_keys, jobs
+from tests.conftest import BACKENDS
+from tests.support.databases import migrated_store
+from tests.support.service import Credentials, RunningService, running_service, token_response
 
 ENDPOINTS = "/v1/webhooks/endpoints"
 SUBSCRIPTIONS = "/v1/accounts/subscriptions"
@@ -170,71 +173,6 @@ def test_a_key_is_kept_12_hours_by_the_store_clock(service: RunningService) -> N
         assert len(_endpoint_ids(http)) == 2
 
 
-@contextmanager
-def _answers_not_kept(service: RunningService, creds: Credentials) -> Iterator[None]:
-    """The store refuses to keep an answer under the account's keys (the save fails, as
-    when the store goes away between the request's change and its answer)."""
-    name = f"answers_not_kept_{creds.account_id}"
-    when = f"NEW.status IS NOT NULL AND NEW.account_id = {creds.account_id}"
-    if service.engine.dialect.name == "sqlite":
-        made = [
-            f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_keys FOR EACH ROW "
-            f"WHEN {when} BEGIN SELECT RAISE(ABORT, 'no answer kept'); END"
-        ]
-        dropped = [f"DROP TRIGGER {name}"]
-    else:
-        made = [
-            f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS "
-            "$$ BEGIN RAISE EXCEPTION 'no answer kept'; END $$",
-            f"CREATE TRIGGER {name} BEFORE UPDATE ON idempotency_keys FOR EACH ROW "
-            f"WHEN ({when}) EXECUTE FUNCTION {name}()",
-        ]
-        dropped = [f"DROP TRIGGER {name} ON idempotency_keys", f"DROP FUNCTION {name}()"]
-    with write_transaction(service.engine) as conn:
-        for statement in made:
-            conn.execute(sa.text(statement))
-    try:
-        yield
-    finally:
-        with write_transaction(service.engine) as conn:
-            for statement in dropped:
-                conn.execute(sa.text(statement))
-
-
-@pytest.mark.parametrize(
-    ("method", "path", "made_in"),
-    [("POST", ENDPOINTS, webhook_endpoints), ("PUT", SUBSCRIPTIONS, jobs)],
-)
-def test_a_write_whose_answer_is_not_kept_is_undone_and_its_retry_makes_one(
-    service: RunningService,
-    universe_npns: list[str],
-    method: str,
-    path: str,
-    made_in: sa.Table,
-) -> None:
-    """The change is committed with the answer kept under the key, or not at all. It was
-    committed first: its answer not kept, the key stayed claimed, and a retry once the
-    claim's lease was over ran the request again, a second endpoint or job."""
-    creds = service.account()
-    key = _key()
-    body = {"url": URL} if path == ENDPOINTS else universe_npns[:3]
-    # A client of its own: uvicorn closes the connection of the 500 (of an exception).
-    with _answers_not_kept(service, creds), service.client(creds) as failing:
-        failed = failing.request(method, path, json=body, headers=key)
-        assert failed.status_code == 500, failed.text
-    with service.client(creds) as http:
-        _age(service, creds, dt.timedelta(hours=1))  # past the lease of a claim left
-        retried = http.request(method, path, json=body, headers=key)
-        assert retried.status_code in (201, 202), retried.text
-        again = http.request(method, path, json=body, headers=key)
-        assert again.json() == retried.json() and again.headers["idempotent-replayed"] == "true"
-    with service.engine.connect() as conn:
-        made = conn.execute(
-            sa.select(sa.func.count()).where(made_in.c.account_id == creds.account_id)
-        ).scalar_one()
-    assert made == 1
-
-
 def test_two_duplicates_at_once_create_one_endpoint(service: RunningService) -> None:
     key = _key()
     creds = service.account()
@@ -253,6 +191,58 @@ def test_two_duplicates_at_once_create_one_endpoint(service: RunningService) -> 
         assert first.json() == second.json()
     with service.client(creds) as http:
         assert len(_endpoint_ids(http)) == 3
+
+
+# More than anyio's pool of 40 threads, which runs the store's work and sync handlers.
+_AT_ONCE = 60
+
+
+@pytest.fixture(params=BACKENDS)
+def own_service(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningService]:
+    """A service of its own: one that stalls takes no other test's store with it."""
+    with (
+        migrated_store(request.param, tmp_path) as url,
+        running_service(url, api_rate_limit_per_minute=1_000_000) as svc,
+    ):
+        yield svc
+
+
+@pytest.mark.parametrize("write", ["create", "rotate", "subscribe"])
+def test_many_writes_of_one_account_with_keys_at_once_are_all_answered(
+    own_service: RunningService, write: str
+) -> None:
+    """A request with a key held its write's locks (SQLite's, an endpoint's row) until
+    its answer was kept, across hops to the shared thread pool; the requests waiting on
+    those locks filled the pool, the holder never got a thread, and none was answered."""
+    creds = own_service.account()
+    with own_service.client(creds) as http:
+        if write == "create":
+            method, path, body, status = "POST", ENDPOINTS, {"url": URL}, 201
+        elif write == "rotate":
+            made = http.post(ENDPOINTS, json={"url": URL})
+            assert made.status_code == 201, made.text
+            method, path, body, status = (
+                "POST",
+                f"{ENDPOINTS}/{made.json()['id']}/secret/rotate",
+                None,
+                200,
+            )
+        else:
+            method, path, body, status = "PUT", SUBSCRIPTIONS, sorted(SANDBOX_NPNS)[:2], 202
+    at_once = threading.Barrier(_AT_ONCE)
+
+    def send(_: int) -> int:
+        with httpx2.Client(
+            base_url=own_service.base_url,
+            headers={"authorization": f"Bearer {own_service.token(creds)}", **_key()},
+            timeout=120,
+        ) as http:
+            at_once.wait()
+            return http.request(method, path, json=body).status_code
+
+    with ThreadPoolExecutor(_AT_ONCE) as pool:
+        statuses = list(pool.map(send, range(_AT_ONCE)))
+    assert statuses == [status] * _AT_ONCE
 
 
 def test_a_duplicate_of_a_request_still_running_waits_then_is_a_409(

@@ -16,7 +16,6 @@ from producersync.service.durable import DurableRuntime
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.population.jobs import JobWorker
 from producersync.service.settings import ServiceSettings
-from producersync.service.store.engine import after_commit
 
 __all__ = ["Background"]
 
@@ -33,13 +32,9 @@ class Background:
 
     @property
     def published(self) -> Callable[[], None]:
-        """Tells this process's dispatcher that deliveries were just queued, once they are
-        committed (a no-op without one: the workers that deliver find them when they next
-        look)."""
-        if self._delivery is None:
-            return lambda: None
-        wake = self._delivery.dispatcher.wake
-        return lambda: after_commit(wake)
+        """Tells this process's dispatcher that deliveries were just queued (a no-op
+        without one: the workers that deliver find them when they next look)."""
+        return self._delivery.dispatcher.wake if self._delivery is not None else lambda: None
 
     def start(self) -> None:
         """From inside the event loop the dispatcher will run on."""

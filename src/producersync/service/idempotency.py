@@ -34,7 +34,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.errors import error_response, shown
 from producersync.service.gate import API_PREFIXES
 from producersync.service.store import idempotency
-from producersync.service.store.engine import JoinedWrites, joined_writes, write_transaction
+from producersync.service.store.engine import write_transaction
 
 __all__ = [
     "HEADER",
@@ -221,48 +221,45 @@ class _Request:
         self, claimed: idempotency.Claimed, app: ASGIApp, scope: Scope, receive: Receive, send: Send
     ) -> None:
         """Answer the request, and keep its answer if it is a 2xx; else give up the key.
-        The request's writes are committed with what becomes of its key, in one
-        transaction: committed first, a process that died before the answer was kept (or
-        a save that failed) left a claim a retry waited out, then ran again, making a
-        second job. The answer is held back until then: a client that has it and retries
-        at once gets it again, not a wait (or, for a refusal, a key still claimed)."""
+        The answer is held back until then: a client that has it and retries at once gets
+        it again, not a wait (or, for a refusal, a key still claimed).
+
+        The write commits before its answer is kept, in a transaction of its own: held
+        open until the answer was kept, its locks (SQLite's, a row's) outlived the hops to
+        the shared thread pool that serializing and keeping the answer take, and 60 such
+        requests at once, waiting on those locks in every thread of the pool, were never
+        answered. So a process that dies between the two leaves the key claimed, and a
+        retry after the lease makes the change again."""
         held: list[Message] = []
-        with joined_writes(self.engine) as joined:
-            try:
-                await app(scope, receive, _appending(held))
-            except BaseException:
-                joined.rollback()
-                await self._settle(joined, claimed, None)
-                raise
-            start = next((m for m in held if m["type"] == "http.response.start"), None)
-            answer = None
-            if start is not None and 200 <= start["status"] < 300:
-                answer = idempotency.Stored(
-                    start["status"],
-                    [(n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"]],
-                    b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body"),
-                )
-            try:
-                await self._settle(joined, claimed, answer)
-            except BaseException:
-                # Nothing of the request was committed: the key is free for its retry.
-                await self._settle(joined, claimed, None)
-                raise
+        try:
+            await app(scope, receive, _appending(held))
+        except BaseException:
+            await self._release(claimed)
+            raise
+        start = next((m for m in held if m["type"] == "http.response.start"), None)
+        answer = None
+        if start is not None and 200 <= start["status"] < 300:
+            answer = idempotency.Stored(
+                start["status"],
+                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"]],
+                b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body"),
+            )
+        # Shielded: a request cancelled meanwhile (its client gone) still settles its key.
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._settle, claimed, answer)
         for message in held:
             await send(message)
 
-    async def _settle(
-        self, joined: JoinedWrites, claimed: idempotency.Claimed, answer: idempotency.Stored | None
-    ) -> None:
-        def settle(conn: sa.Connection) -> None:
+    async def _release(self, claimed: idempotency.Claimed) -> None:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(self._settle, claimed, None)
+
+    def _settle(self, claimed: idempotency.Claimed, answer: idempotency.Stored | None) -> None:
+        with write_transaction(self.engine) as conn:
             if answer is None:
                 idempotency.release(conn, self.account_id, self.scope, claimed)
             else:
                 idempotency.keep(conn, self.account_id, self.scope, claimed, answer)
-
-        # Shielded: a request cancelled meanwhile (its client gone) still settles its key.
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(joined.commit_with, settle)
 
 
 def add_idempotency_key(spec: dict[str, Any]) -> None:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from producersync.db_outage import OutageLog, describe, lost_a_conflict, unavailable
 from producersync.model.events import Event, NpnActivated, NpnDeactivated
 from producersync.service.delivery.publish import event_time, publish_events
-from producersync.service.store.engine import after_commit, write_transaction
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
     Action,
     ItemResult,
@@ -179,7 +179,7 @@ class JobWorker:
         self._thread.start()
 
     def wake(self) -> None:
-        after_commit(self._wake.set)  # woken before the job is committed, it finds none
+        self._wake.set()
 
     def stop(self) -> None:
         self._stop.set()
