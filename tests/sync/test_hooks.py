@@ -3,6 +3,7 @@ at a time and in the order of the commits, however many pages are written at onc
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import sys
 import threading
@@ -18,6 +19,7 @@ import sqlalchemy as sa
 
 from producersync.client import Client
 from producersync.sync import hooks, mirror
+from producersync.sync.mirror.hook_cursors import claim_hook
 from producersync.sync.mirror.tables import MIRRORED
 from producersync.sync.pull import Puller, Stream, pull
 from tests.support.waiting import eventually
@@ -406,3 +408,32 @@ def test_two_processes_never_call_one_hook_at_once(kind: str, tmp_path: Path) ->
         first.close(timeout=30)
         second.close(timeout=30)
     assert not held.overlapped
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_process_that_writes_nothing_delivers_what_a_killed_one_left(
+    kind: str, tmp_path: Path
+) -> None:
+    """Two `sync run`s on one mirror: one is killed during its hook's call (its lease
+    held), its last batches committed. The other, idle (one process syncs each event),
+    called the hook only when it wrote a batch itself: they waited for the next sync."""
+    handled: list[int] = []
+    records = wire().records[RESOURCE]
+    with fresh_mirror(kind, tmp_path) as engine:
+        survivor = hooks.Hooks(
+            engine, [("crm", lambda cs: handled.extend(c.id for c in cs))], interval=0.1
+        )
+        _write(engine, survivor, records[:1])
+        eventually(lambda: handled == _feed_ids(engine))
+        eventually(lambda: _claim(engine, "crm", "killed"))  # once the survivor let it go
+        _write(engine, hooks.Hooks(engine), records[1:3])  # the killed one's commits
+        feed = _feed_ids(engine)
+        eventually(lambda: handled == feed)
+        survivor.close(timeout=30)
+        assert _cursors(engine) == {"crm": feed[-1]}
+
+
+def _claim(engine: sa.Engine, name: str, holder: str) -> bool:
+    """Hook ``name`` held by ``holder`` for 0.6 s (six beats of 0.1 s), if no one holds it."""
+    with mirror.write_transaction(engine) as conn:
+        return claim_hook(conn, name, holder, dt.timedelta(seconds=0.6)) is not None

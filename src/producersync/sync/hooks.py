@@ -26,7 +26,10 @@ meanwhile it is left out, and the sync and the other hooks go on: the feed keeps
 changes, and ``sync status`` and ``/metrics`` show how far behind it is. A hook that
 fails to load is logged and skipped. Two sync processes on one mirror never call one
 hook at once: each call is made under the hook's lease (``mirror.hook_cursors``), and a
-process that finds it held leaves the hook to its holder and looks again a beat later.
+process that finds it held leaves the hook to its holder. Every beat each process looks
+whether a hook has changes after its cursor, and if so calls it (its lease free, or run
+out): what a process killed between a commit and a call, or mid-call, left reaches the
+hook through another even if that one writes nothing.
 A change may come twice (a process that died during a call, or after it and before its
 cursor moved, calls again from the cursor): key what a hook does by ``Change.id``.
 """
@@ -54,6 +57,7 @@ from producersync.sync.mirror import Change, changes_since, write_transaction
 from producersync.sync.mirror.hook_cursors import (
     advance_hook,
     claim_hook,
+    hooks_behind,
     register_hooks,
     release_hook,
 )
@@ -154,6 +158,7 @@ class Hooks:
         self._holder = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
         self._wakes: dict[float, threading.Timer] = {}
         self._wakes_lock = threading.Lock()
+        self._closed = False  # no wake-up from now on
         self._order = (
             InOrder(self._call, backlog=_BACKLOG, name="sync-hooks") if self._hooks else None
         )
@@ -197,6 +202,7 @@ class Hooks:
         if self._order is None:
             return
         with self._wakes_lock:
+            self._closed = True
             for timer in self._wakes.values():
                 timer.cancel()
             self._wakes.clear()
@@ -222,7 +228,7 @@ class Hooks:
             return
         at = time.monotonic() + after
         with self._wakes_lock:
-            if any(due <= at for due in self._wakes):
+            if self._closed or any(due <= at for due in self._wakes):
                 return
             timer = threading.Timer(after, self._woken, (at,))
             timer.daemon = True
@@ -238,27 +244,38 @@ class Hooks:
     def _call(self, live: list[Change]) -> None:
         """``live``, a batch just committed (empty: a wake-up), to each hook not left out,
         after the changes before it that its cursor has not passed."""
+        # A look every beat, whatever this process writes: a hook may be behind with no
+        # batch of its own to come (a process that held its lease, or committed, was
+        # killed, and the one left writes nothing until the next day's sync).
+        self._wake(self._interval)
         if not self._registered:
             self._registered = self._register()
             if not self._registered:
-                self._wake(self._interval)
                 return
+        try:
+            behind = None if live else self._behind()
+        except Exception:
+            _log.warning("sync hooks: the feed could not be read; again in a beat", exc_info=True)
+            return
         for hook in self._hooks:
             if hook.retry_at > time.monotonic():
                 continue  # the feed keeps the batch: read from the cursor once it is time
+            if behind is not None and hook.name not in behind:
+                continue  # a wake-up with nothing for it: not a write to hold its lease
             try:
-                delivered = self._deliver(hook, live)
+                self._deliver(hook, live)
             except _HookFailed as failed:
                 self._failed(hook, failed)
                 continue
             # The mirror out of reach: the hook's cursor stays, the batch in the feed.
             except Exception:
                 _log.exception("sync hook %r: its cursor could not be read or moved", hook.name)
-                self._wake(self._interval)
                 continue
             hook.failures = 0
-            if not delivered:  # another process holds it: what it wrote may be left here
-                self._wake(self._interval)
+
+    def _behind(self) -> set[str]:
+        with self._engine.connect() as conn:
+            return hooks_behind(conn)
 
     def _register(self) -> bool:
         """A cursor for each hook that has none; False if the mirror is out of reach."""
@@ -270,13 +287,14 @@ class Hooks:
             return False
         return True
 
-    def _deliver(self, hook: _Hook, live: list[Change]) -> bool:
+    def _deliver(self, hook: _Hook, live: list[Change]) -> None:
         """The changes after ``hook``'s cursor to it, up to ``live``'s last at least, its
-        cursor moved after each call; False if another process holds its lease."""
+        cursor moved after each call; none if another process holds its lease (what is
+        left to it, it or this process gets at a look a beat later)."""
         with write_transaction(self._engine) as conn:
             after = claim_hook(conn, hook.name, self._holder, self._lease)
         if after is None:
-            return False
+            return
         held = True
         try:
             while not (live and live[-1].id <= after):
@@ -299,7 +317,6 @@ class Hooks:
             if held:
                 with write_transaction(self._engine) as conn:
                     release_hook(conn, hook.name, self._holder)
-        return True
 
     def _call_one(self, hook: _Hook, changes: list[Change]) -> None:
         """``hook`` called with ``changes``, its lease renewed every beat meanwhile."""

@@ -20,7 +20,14 @@ from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.runs import mirror_now
 from producersync.sync.mirror.tables import changes, hook_cursors
 
-__all__ = ["advance_hook", "claim_hook", "hook_lags", "register_hooks", "release_hook"]
+__all__ = [
+    "advance_hook",
+    "claim_hook",
+    "hook_lags",
+    "hooks_behind",
+    "register_hooks",
+    "release_hook",
+]
 
 
 def register_hooks(conn: sa.Connection, names: Iterable[tuple[str, bool]]) -> None:
@@ -85,6 +92,15 @@ def release_hook(conn: sa.Connection, name: str, holder: str) -> None:
         sa.update(hook_cursors)
         .where(hook_cursors.c.name == name, hook_cursors.c.holder == holder)
         .values(holder=None, lease_until=None)
+    )
+
+
+def hooks_behind(conn: sa.Connection) -> set[str]:
+    """The hooks with changes committed after their cursors: one look at the feed's last
+    id (``hook_lags`` counts the changes, a walk of them)."""
+    last = sa.select(sa.func.max(changes.c.id)).scalar_subquery()
+    return set(
+        conn.execute(sa.select(hook_cursors.c.name).where(hook_cursors.c.after < last)).scalars()
     )
 
 
