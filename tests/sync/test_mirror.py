@@ -9,6 +9,7 @@ import copy
 import dataclasses
 import datetime as dt
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -26,6 +27,7 @@ from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror import records as mirror_records
 from producersync.sync.mirror.engine import _writer_gate, make_engine
 from producersync.sync.mirror.feed import append_changes
+from producersync.sync.mirror.hook_cursors import register_hooks
 from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import appointments_with, licenses_in_state
 from producersync.sync.mirror.records import same_json
@@ -33,6 +35,7 @@ from producersync.sync.mirror.tables import (
     MIRRORED,
     change_fields,
     changes,
+    hook_cursors,
     license_loas,
     licenses,
     malformed,
@@ -1622,6 +1625,27 @@ def test_pruning_the_feed_deletes_its_oldest_changes_never_one_behind_a_newer(
         [after] = append_changes(conn, [("addresses", 9, "1", "update", ["a"], None, new)])
         left = [c.id for c in mirror.changes_since(conn, dt.datetime.min)]
     assert left == [feed[-1].id, after.id] and after.id > feed[-1].id
+
+
+def test_pruning_changes_a_hook_has_not_handled_logs_each_one_s_loss(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A hook behind by more than the retention lost the changes pruned, and nothing said
+    so: its calls went on from the changes left, as if it had had the others."""
+    old = T0 - dt.timedelta(days=100)
+    with write_transaction(engine) as conn:
+        feed = append_changes(
+            conn, [("addresses", n, "1", "update", ["a"], None, old) for n in range(4)]
+        )
+        register_hooks(conn, [("crm", True), ("current", False)])
+        crm = hook_cursors.c.name == "crm"
+        conn.execute(sa.update(hook_cursors).where(crm).values(after=feed[0].id))
+        with caplog.at_level(logging.ERROR, logger="producersync.sync.mirror.feed"):
+            assert mirror.prune_changes(conn, T0, most=10) == 3
+    assert caplog.messages == [
+        f"sync hook 'crm': 2 changes (ids {feed[1].id} to {feed[2].id}) pruned before it "
+        "handled them (PRODUCERSYNC_CHANGE_RETENTION_DAYS); its calls go on after them"
+    ]
 
 
 def test_opening_a_mirror_again_keeps_it() -> None:

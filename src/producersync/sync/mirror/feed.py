@@ -13,6 +13,7 @@ covers one insert and the commit, and a writer holding it waits on no row lock.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,7 @@ import orjson
 import sqlalchemy as sa
 
 from producersync.sync.mirror.driver import converters, one_of, write_rows
-from producersync.sync.mirror.tables import change_fields, changes
+from producersync.sync.mirror.tables import change_fields, changes, hook_cursors
 
 __all__ = [
     "Change",
@@ -57,6 +58,8 @@ _READ_BATCH = 1_000  # changes fetched at a time when the feed is read as it goe
 # that many fields, or a field's name that long: the API bounds neither) failed its page
 # on every sync. It stays in its change's row, as an update's does.
 _LISTED_MOST = 2_000
+
+_log = logging.getLogger(__name__)
 
 
 def append_changes(
@@ -238,4 +241,31 @@ def prune_changes(conn: sa.Connection, older_than: dt.datetime, *, most: int) ->
     last = conn.execute(sa.select(sa.func.max(oldest.c.id))).scalar_one()
     if last is None:
         return 0
+    _log_hooks_losing(conn, last)
     return conn.execute(sa.delete(changes).where(changes.c.id <= last)).rowcount
+
+
+def _log_hooks_losing(conn: sa.Connection, last: int) -> None:
+    """An error for each Python hook (``sync.hooks``) whose cursor is behind changes up to
+    ``last``, about to be pruned: it never gets them, and only this says so."""
+    unhandled = sa.and_(changes.c.id > hook_cursors.c.after, changes.c.id <= last)
+    owed = conn.execute(
+        sa.select(
+            hook_cursors.c.name,
+            sa.func.count(),
+            sa.func.min(changes.c.id),
+            sa.func.max(changes.c.id),
+        )
+        .select_from(hook_cursors.join(changes, unhandled))
+        .group_by(hook_cursors.c.name)
+        .order_by(hook_cursors.c.name)
+    )
+    for name, count, first, final in owed:
+        _log.error(
+            "sync hook %r: %d changes (ids %d to %d) pruned before it handled them "
+            "(PRODUCERSYNC_CHANGE_RETENTION_DAYS); its calls go on after them",
+            name,
+            count,
+            first,
+            final,
+        )
