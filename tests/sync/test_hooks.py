@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import sys
 import threading
 import time
@@ -437,3 +438,41 @@ def _claim(engine: sa.Engine, name: str, holder: str) -> bool:
     """Hook ``name`` held by ``holder`` for 0.6 s (six beats of 0.1 s), if no one holds it."""
     with mirror.write_transaction(engine) as conn:
         return claim_hook(conn, name, holder, dt.timedelta(seconds=0.6)) is not None
+
+
+def test_a_mirror_out_of_reach_is_one_outage_in_the_log_not_a_traceback_a_beat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each beat tried the mirror again and logged its traceback: a line a beat for as long
+    as a disk or a database was gone. SQLite's "cannot open" stands for the outage."""
+    directory = tmp_path / "gone"
+    url = f"sqlite:///{directory / 'mirror.db'}"
+    engine = sa.create_engine(url)
+    tries: list[sa.Engine] = []
+
+    def counted(engine: sa.Engine) -> Any:
+        tries.append(engine)
+        return mirror.write_transaction(engine)
+
+    monkeypatch.setattr(hooks, "write_transaction", counted)
+
+    def registered() -> bool:
+        with engine.connect() as conn:
+            return conn.execute(sa.text("SELECT count(*) FROM hook_cursors")).scalar_one() == 1
+
+    with caplog.at_level(logging.WARNING, logger=hooks.__name__):
+        delivered = hooks.Hooks(engine, [("recorder", lambda changes: None)], interval=0.02)
+        try:
+            eventually(lambda: len(tries) >= 5)  # five beats, the mirror out of reach
+            ready = tmp_path / "ready"  # made whole, then put in place at once
+            ready.mkdir()
+            mirror.open_mirror(f"sqlite:///{ready / 'mirror.db'}").dispose()
+            ready.rename(directory)
+            eventually(registered)
+        finally:
+            delivered.close()
+            engine.dispose()
+    lines = [r.getMessage() for r in caplog.records if r.name == hooks.__name__]
+    assert lines[0].startswith("sync hooks: the mirror is unavailable, again in a beat: ")
+    assert re.fullmatch(r"sync hooks: the mirror is back after \d+ s", lines[1])
+    assert len(lines) == 2

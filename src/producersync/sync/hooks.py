@@ -51,6 +51,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from producersync.db_outage import OutageLog, unavailable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
 from producersync.sync.mirror import Change, changes_since, write_transaction
@@ -159,6 +160,7 @@ class Hooks:
         self._wakes: dict[float, threading.Timer] = {}
         self._wakes_lock = threading.Lock()
         self._closed = False  # no wake-up from now on
+        self._outage = OutageLog(_log, "sync hooks", resource="the mirror")
         self._order = (
             InOrder(self._call, backlog=_BACKLOG, name="sync-hooks") if self._hooks else None
         )
@@ -254,9 +256,10 @@ class Hooks:
                 return
         try:
             behind = None if live else self._behind()
-        except Exception:
-            _log.warning("sync hooks: the feed could not be read; again in a beat", exc_info=True)
+        except Exception as exc:
+            self._unreached(exc, "the feed could not be read; again in a beat")
             return
+        self._outage.succeeded()
         for hook in self._hooks:
             if hook.retry_at > time.monotonic():
                 continue  # the feed keeps the batch: read from the cursor once it is time
@@ -268,8 +271,8 @@ class Hooks:
                 self._failed(hook, failed)
                 continue
             # The mirror out of reach: the hook's cursor stays, the batch in the feed.
-            except Exception:
-                _log.exception("sync hook %r: its cursor could not be read or moved", hook.name)
+            except Exception as exc:
+                self._unreached(exc, f"hook {hook.name!r}: its cursor could not be read or moved")
                 continue
             hook.failures = 0
 
@@ -282,10 +285,19 @@ class Hooks:
         try:
             with write_transaction(self._engine) as conn:
                 register_hooks(conn, [(hook.name, hook.from_beginning) for hook in self._hooks])
-        except Exception:
-            _log.exception("sync hooks: their cursors could not be written; again in a beat")
+        except Exception as exc:
+            self._unreached(exc, "their cursors could not be written; again in a beat")
             return False
+        self._outage.succeeded()
         return True
+
+    def _unreached(self, exc: Exception, what: str) -> None:
+        """A mirror out of reach told as one outage (its start, a line a minute, its end),
+        where a look every beat wrote a traceback a beat; any other fault with its own."""
+        if unavailable(exc):
+            self._outage.failed(exc, "again in a beat")
+        else:
+            _log.error("sync hooks: %s", what, exc_info=exc)
 
     def _deliver(self, hook: _Hook, live: list[Change]) -> None:
         """The changes after ``hook``'s cursor to it, up to ``live``'s last at least, its
