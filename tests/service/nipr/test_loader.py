@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.support.databases import ADMIN_URL, postgres_database
 from tests.support.documents import stale_documents
 from tests.support.loads import BEFORE_THE_CUT, load_cut_short
 
@@ -115,3 +118,41 @@ def test_a_load_that_stops_midway_leaves_the_store_marked_partial(new_store_url:
     load(engine, generate(50, seed=1), replace=True)
     assert interrupted_load(engine) is None
     engine.dispose()
+
+
+@contextmanager
+def fill_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
+    """The plans of the statements building ``table``'s documents meanwhile, as each
+    is sent."""
+    plans: list[str] = []
+
+    def explain(_conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if statement.startswith(f"UPDATE {table} SET document"):
+            found = cursor.connection.execute(f"EXPLAIN {statement}", parameters)
+            plans.append("\n".join(line for (line,) in found))
+
+    sa.event.listen(engine, "before_cursor_execute", explain)
+    try:
+        yield plans
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", explain)
+
+
+@pytest.mark.postgres
+def test_a_transaction_older_than_the_store_does_not_make_the_documents_scan_the_loas() -> None:
+    """A transaction that began before the store was made, in any database of the server
+    (another process's, a test's), and runs still: it may see the old versions of the
+    sandbox's rows, updated in place, so the index of LOAs by license built after the
+    copy was one no transaction could use until it ended (``pg_index.indcheckxmin``),
+    and the licenses' documents were built with a whole scan of the LOAs for each."""
+    older = sa.create_engine(ADMIN_URL, poolclass=sa.pool.NullPool)
+    with older.connect() as running, postgres_database() as url:
+        running.execute(sa.text("SELECT txid_current()"))  # a transaction id, held
+        engine = open_store(url)
+        with fill_plans(engine, "licenses") as plans:
+            load(engine, generate(PRODUCERS, seed=1))
+        engine.dispose()
+        running.rollback()
+    older.dispose()
+    assert plans
+    assert not [plan for plan in plans if "Seq Scan on license_loas" in plan], plans

@@ -83,13 +83,14 @@ def load(
     stats = LoadStats()
     started = time.perf_counter()
     # Building each secondary index once at the end is far cheaper than maintaining it
-    # row by row; the tables hold only the sandbox (or nothing) at this point.
+    # row by row; the tables hold only the sandbox (or nothing) at this point. Those the
+    # documents are built by stay (see drop_secondary_indexes), or are built now, on
+    # these few rows, where a killed load of an earlier version left them dropped.
     drop_secondary_indexes(engine)
+    ensure_secondary_indexes(engine, parents_only=True)
     try:
         _copy(engine, batches, stats, started, on_batch)
-        # The stored documents before the other indexes, which they would only slow
-        # down; a license's document reads its LOAs by license id, though.
-        ensure_secondary_indexes(engine, parents_only=True)
+        # The stored documents before the other indexes, which they would only slow down.
         documents.fill_all(engine)
     finally:
         ensure_secondary_indexes(engine)
