@@ -20,6 +20,7 @@ import sqlalchemy as sa
 
 from producersync.client import Client
 from producersync.sync import hooks, mirror
+from producersync.sync.mirror import tables as mirror_tables
 from producersync.sync.mirror.hook_cursors import claim_hook
 from producersync.sync.mirror.tables import MIRRORED
 from producersync.sync.pull import Puller, Stream, pull
@@ -335,6 +336,29 @@ def test_a_raising_hook_keeps_its_cursor_and_catches_up_once_fixed(
             eventually(lambda: flaky.handled == feed)  # retried from its cursor, in order
         delivered.close(timeout=30)
         assert _cursors(engine) == {"flaky": feed[-1], "ok": feed[-1]}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_raising_hook_s_log_line_names_its_cursor_across_a_gap_in_the_ids(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The line named the change before the batch's first as the cursor, which it is not
+    once the ids skip (a write rolled back on PostgreSQL consumes ids; here, a change
+    row deleted)."""
+    with fresh_mirror(kind, tmp_path) as engine:
+        hooks.Hooks(engine, [("flaky", Flaky())]).close(timeout=30)  # its cursor: 0
+        _write(engine, hooks.Hooks(engine), wire().records[RESOURCE][:3])
+        first, *rest = _feed_ids(engine)
+        with mirror.write_transaction(engine) as conn:
+            conn.execute(
+                sa.delete(mirror_tables.changes).where(mirror_tables.changes.c.id == first)
+            )
+        with caplog.at_level(logging.ERROR, logger=hooks.__name__):
+            delivered = hooks.Hooks(engine, [("flaky", Flaky())], interval=0.1)
+            eventually(lambda: "'flaky' failed on a batch" in caplog.text)
+            delivered.close(timeout=30)
+    assert f"(ids {rest[0]} to {rest[-1]})" in caplog.text
+    assert "from its cursor (change 0)," in caplog.text
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

@@ -133,8 +133,9 @@ class _Hook:
 
 
 class _HookFailed(Exception):
-    def __init__(self, changes: list[Change]) -> None:
-        super().__init__(changes)
+    def __init__(self, cursor: int, changes: list[Change]) -> None:
+        super().__init__(cursor, changes)
+        self.cursor = cursor  # the change before ``changes``' first, bar a gap in the ids
         self.changes = changes
 
 
@@ -317,7 +318,12 @@ class Hooks:
                         changes = changes_since(conn, _FEED_START, after=after, limit=_CATCH_UP)
                     if not changes:
                         break
-                self._call_one(hook, changes)
+                try:
+                    self._call_one(hook, changes)
+                # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
+                # delivers every batch, and once 16 were waiting the sync stopped for good.
+                except BaseException as exc:
+                    raise _HookFailed(after, changes) from exc
                 after = changes[-1].id
                 more = bool(live) or len(changes) == _CATCH_UP
                 with write_transaction(self._engine) as conn:
@@ -347,10 +353,6 @@ class Hooks:
         renewal.start()
         try:
             hook.call(list(changes))  # a copy each: one hook cannot edit another's batch
-        # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
-        # delivers every batch, and once 16 were waiting the sync stopped for good.
-        except BaseException as exc:
-            raise _HookFailed(changes) from exc
         finally:
             done.set()
             renewal.join()
@@ -368,7 +370,7 @@ class Hooks:
             first,
             last,
             delay,
-            first - 1,
+            failed.cursor,
             exc_info=failed.__cause__,
         )
         self._wake(delay)
