@@ -332,10 +332,23 @@ def test_a_raising_hook_keeps_its_cursor_and_catches_up_once_fixed(
             feed = _feed_ids(engine)
             eventually(lambda: handled == feed)  # the other hook went on
             assert _cursors(engine) == {"flaky": feed[0] - 1, "ok": feed[-1]}
+            # Failing, not idle, in sync status: its failures in a row, since when, why.
+            failing = _hook_status(engine)["flaky"]
+            assert failing["failures"] >= 1 and failing["failingSince"] is not None
+            assert failing["lastError"] == "RuntimeError: the CRM is down"
+            assert _hook_status(engine)["ok"]["failures"] == 0
             flaky.down = False
             eventually(lambda: flaky.handled == feed)  # retried from its cursor, in order
         delivered.close(timeout=30)
         assert _cursors(engine) == {"flaky": feed[-1], "ok": feed[-1]}
+        mended = _hook_status(engine)["flaky"]
+        assert (mended["failures"], mended["failingSince"], mended["lastError"]) == (0, None, None)
+        assert (mended["holder"], mended["leaseUntil"]) == (None, None)  # let go at close
+
+
+def _hook_status(engine: sa.Engine) -> dict[str, dict[str, Any]]:
+    with engine.connect() as conn:
+        return {lag["name"]: lag for lag in mirror.sync_status(conn)["hooks"]}
 
 
 @pytest.mark.parametrize("kind", BACKENDS)

@@ -131,7 +131,7 @@ def _print_fields(values: Mapping[str, object], depth: int = 0) -> None:
             # A list of objects (the malformed fields): each on a line of its own.
             console.print(f"{indent}{key}:", highlight=False)
             for item in value:
-                line = ", ".join(f"{k} {v}" for k, v in item.items())
+                line = ", ".join(f"{k} {_NOTHING if v is None else v}" for k, v in item.items())
                 console.print(f"{indent}  - {escape(line)}", highlight=False, soft_wrap=True)
         else:
             empty = value is None or isinstance(value, Mapping | list)

@@ -51,6 +51,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from producersync.database_url import masked
 from producersync.db_outage import OutageLog, unavailable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
@@ -308,7 +309,7 @@ class Hooks:
             after = claim_hook(conn, hook.name, self._holder, self._lease)
         if after is None:
             return
-        held = True
+        held, error = True, None
         try:
             while not (live and live[-1].id <= after):
                 if live and live[0].id == after + 1:
@@ -323,6 +324,7 @@ class Hooks:
                 # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
                 # delivers every batch, and once 16 were waiting the sync stopped for good.
                 except BaseException as exc:
+                    error = _failure_line(exc)
                     raise _HookFailed(after, changes) from exc
                 after = changes[-1].id
                 more = bool(live) or len(changes) == _CATCH_UP
@@ -334,7 +336,7 @@ class Hooks:
         finally:
             if held:
                 with write_transaction(self._engine) as conn:
-                    release_hook(conn, hook.name, self._holder)
+                    release_hook(conn, hook.name, self._holder, error)
 
     def _call_one(self, hook: _Hook, changes: list[Change]) -> None:
         """``hook`` called with ``changes``, its lease renewed every beat meanwhile."""
@@ -386,6 +388,13 @@ def _not_delivered(batches: Sequence[list[Change]]) -> str:
         f"{min(ids)} to {max(ids)}) not delivered to every hook: the hooks get them at the next "
         "start, from their cursors"
     )
+
+
+def _failure_line(exc: BaseException) -> str:
+    """What ``sync status`` shows of a hook's failure: its type and first line, a URL's
+    user and password hidden (the traceback is the log's)."""
+    lines = str(exc).strip().splitlines()
+    return masked(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)
 
 
 def _many(count: int, noun: str, plural: str = "s") -> str:

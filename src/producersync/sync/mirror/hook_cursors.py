@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final
 
 import sqlalchemy as sa
 
@@ -21,6 +21,7 @@ from producersync.sync.mirror.runs import mirror_now
 from producersync.sync.mirror.tables import changes, hook_cursors
 
 __all__ = [
+    "ERROR_CHARS",
     "advance_hook",
     "claim_hook",
     "hook_lags",
@@ -28,6 +29,8 @@ __all__ = [
     "register_hooks",
     "release_hook",
 ]
+
+ERROR_CHARS: Final = 200  # of a failed call's line kept for ``sync status``
 
 
 def register_hooks(conn: sa.Connection, names: Iterable[tuple[str, bool]]) -> None:
@@ -81,17 +84,28 @@ def advance_hook(
             updated_at=now,
             lease_until=None if lease is None else now + lease,
             holder=None if lease is None else holder,
+            failures=0,
+            failing_since=None,
+            last_error=None,
         )
     )
     return advanced.rowcount == 1
 
 
-def release_hook(conn: sa.Connection, name: str, holder: str) -> None:
-    """Let hook ``name`` go, if ``holder`` holds it; its cursor stays."""
+def release_hook(conn: sa.Connection, name: str, holder: str, error: str | None = None) -> None:
+    """Let hook ``name`` go, if ``holder`` holds it; its cursor stays. ``error``: its
+    call failed so (one line), counted and kept until a call succeeds (``advance_hook``)."""
+    failed: dict[str, Any] = {}
+    if error is not None:
+        failed = {
+            "failures": hook_cursors.c.failures + 1,
+            "failing_since": sa.func.coalesce(hook_cursors.c.failing_since, mirror_now(conn)),
+            "last_error": error[:ERROR_CHARS],
+        }
     conn.execute(
         sa.update(hook_cursors)
         .where(hook_cursors.c.name == name, hook_cursors.c.holder == holder)
-        .values(holder=None, lease_until=None)
+        .values(holder=None, lease_until=None, **failed)
     )
 
 
@@ -105,24 +119,44 @@ def hooks_behind(conn: sa.Connection) -> set[str]:
 
 
 def hook_lags(conn: sa.Connection) -> list[dict[str, Any]]:
-    """Each hook's cursor, and the changes committed after it (not handled yet), by name."""
+    """Each hook's cursor, the changes committed after it (not handled yet), its failed
+    calls in a row (since when, the last one's line) and the process calling it (until
+    when), by name."""
     behind = (
         sa.select(sa.func.count())
         .where(changes.c.id > hook_cursors.c.after)
         .correlate(hook_cursors)
         .scalar_subquery()
     )
+    c = hook_cursors.c
     rows = conn.execute(
         sa.select(
-            hook_cursors.c.name, hook_cursors.c.after, hook_cursors.c.updated_at, behind
-        ).order_by(hook_cursors.c.name)
+            c.name,
+            c.after,
+            c.updated_at,
+            behind,
+            c.failures,
+            c.failing_since,
+            c.last_error,
+            c.holder,
+            c.lease_until,
+        ).order_by(c.name)
     )
     return [
         {
-            "name": name,
-            "lastChangeId": int(after),
-            "behind": int(count),
-            "movedAt": updated_at.isoformat(),
+            "name": row.name,
+            "lastChangeId": int(row.after),
+            "behind": int(row[3]),
+            "movedAt": row.updated_at.isoformat(),
+            "failures": int(row.failures),
+            "failingSince": _iso(row.failing_since),
+            "lastError": row.last_error,
+            "holder": row.holder,
+            "leaseUntil": _iso(row.lease_until),
         }
-        for name, after, updated_at, count in rows
+        for row in rows
     ]
+
+
+def _iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()

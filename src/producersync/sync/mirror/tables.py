@@ -371,4 +371,9 @@ hook_cursors = sa.Table(
     sa.Column("updated_at", UtcDateTime, nullable=False),
     sa.Column("holder", sa.String(), nullable=True),
     sa.Column("lease_until", UtcDateTime, nullable=True),
+    # The calls failed in a row (0: the last succeeded), since when, and the last one's
+    # line, for ``sync status``: a hook in its backoff shows as failing, not as idle.
+    sa.Column("failures", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("failing_since", UtcDateTime, nullable=True),
+    sa.Column("last_error", sa.String(), nullable=True),
 )
