@@ -82,15 +82,19 @@ def load(
     load_id = _record_start(engine)
     stats = LoadStats()
     started = time.perf_counter()
-    # Building each secondary index once at the end is far cheaper than maintaining it
-    # row by row; the tables hold only the sandbox (or nothing) at this point. Those the
-    # documents are built by stay (see drop_secondary_indexes), or are built now, on
-    # these few rows, where a killed load of an earlier version left them dropped.
-    drop_secondary_indexes(engine)
-    ensure_secondary_indexes(engine, parents_only=True)
+    # On SQLite, building each secondary index once at the end is cheaper than
+    # maintaining it row by row; the tables hold only the sandbox (or nothing) at this
+    # point. Those the documents are built by stay, and on PostgreSQL all do (see
+    # drop_secondary_indexes), or are built now, on these few rows, where a killed load
+    # of an earlier version left them dropped.
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        drop_secondary_indexes(engine)
+    ensure_secondary_indexes(engine, parents_only=sqlite)
     try:
         _copy(engine, batches, stats, started, on_batch)
-        # The stored documents before the other indexes, which they would only slow down.
+        # On SQLite, the stored documents before the other indexes, which they would
+        # only slow down.
         documents.fill_all(engine)
     finally:
         ensure_secondary_indexes(engine)
