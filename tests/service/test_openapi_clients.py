@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 
 from producersync.model import CeCompliance, ResidencyStatus
 from producersync.model.subscriptions import JobAction, JobOperation, JobResult
@@ -21,6 +22,7 @@ from producersync.service.auth.scopes import READ, WRITE
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.gate import API_PREFIXES
 from producersync.service.store.jobs import Action, ItemResult, Operation
+from producersync.service.store.tables import regulatory_actions
 from tests.support.service import RunningService
 
 
@@ -61,7 +63,18 @@ def test_each_served_record_and_its_links_are_declared(
     """LicenseLoa lacked the forState it is served with, and each record's links were a
     free-form object: a generated client kept them as an untyped dict."""
     creds = service.account()
-    service.subscribe(creds, universe_npns[:60])
+    # Every resource served: the first NPNs, and a few with regulatory actions (rare
+    # enough that the first 60 of a universe may have none).
+    with service.engine.connect() as conn:
+        sanctioned = conn.execute(
+            sa.select(regulatory_actions.c.npn)
+            .where(regulatory_actions.c.npn.in_(universe_npns))
+            .distinct()
+            .order_by(regulatory_actions.c.npn)
+            .limit(5)
+        ).scalars()
+        npns = sorted({*universe_npns[:60], *sanctioned})
+    service.subscribe(creds, npns)
     served: dict[str, list[dict[str, Any]]] = {r.singular: [] for r in RESOURCES}
     with service.client(creds) as http:
         for resource in RESOURCES:
