@@ -52,7 +52,7 @@ from typing import Final
 import sqlalchemy as sa
 
 from producersync.database_url import masked
-from producersync.db_outage import OutageLog, unavailable
+from producersync.db_outage import OutageLog, describe, unavailable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
 from producersync.sync.mirror import Change, changes_since, write_transaction
@@ -393,8 +393,8 @@ def _not_delivered(batches: Sequence[list[Change]]) -> str:
 def _failure_line(exc: BaseException) -> str:
     """What ``sync status`` shows of a hook's failure: its type and first line, a URL's
     user and password hidden (the traceback is the log's)."""
-    lines = str(exc).strip().splitlines()
-    return masked(f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__)
+    line, kind = describe(exc), type(exc).__name__
+    return masked(line if line == kind else f"{kind}: {line}")
 
 
 def _many(count: int, noun: str, plural: str = "s") -> str:
