@@ -164,18 +164,20 @@ ours = functools.partial(outbox.list_attempts, endpoint_id=ENDPOINT)
 
 
 Query = Callable[..., Sequence[Any]]  # rows with an id
-Cursor = Callable[[Sequence[Any]], object]  # a first page's rows -> the next page's before
+Cursor = Callable[[Sequence[Any]], object | None]  # a first page's rows -> the next
+# page's before, None when it has none (a small --attempts: a window of one page)
 
 
-def next_before(rows: Sequence[Any]) -> object:
+def next_before(rows: Sequence[Any]) -> object | None:
     """The ``before`` of the page after ``rows`` as the API's clients page: the page's
-    ``nextBefore``, sent back and read as the API reads it."""
-    return AttemptQuery(before=AttemptPage.of(list(rows), PAGE).next_before).before
+    ``nextBefore``, sent back and read as the API reads it; None: no page after."""
+    position = AttemptPage.of(list(rows), PAGE).next_before
+    return None if position is None else AttemptQuery(before=position).before
 
 
-def last_id(rows: Sequence[Any]) -> object:
-    """The cursor before migration 0010's query: the page's last attempt id."""
-    return rows[-1].id
+def last_id(rows: Sequence[Any]) -> object | None:
+    """The cursor before migration 0010's query: the full page's last attempt id."""
+    return rows[-1].id if len(rows) == PAGE else None
 
 
 def cases(days: int) -> list[tuple[str, dict[str, object]]]:
@@ -218,13 +220,14 @@ def timed(
     engine: sa.Engine, query: Query, cursor: Cursor, args: dict[str, object], repeat: int
 ) -> tuple[list[float], list[list[int]]]:
     """The first page's and the next page's (after ``cursor`` of the first) median times
-    (s), and the two pages."""
+    (s), and the pages; the first page's alone when it is the last."""
     with engine.connect() as conn:
         first = query(conn, limit=PAGE, **args)
         assert first, args
         figures: list[float] = []
         pages: list[list[int]] = []
-        for before in (None, cursor(first)):
+        after = cursor(first)
+        for before in (None,) if after is None else (None, after):
             times = []
             for _ in range(repeat):
                 began = time.perf_counter()
@@ -233,6 +236,11 @@ def timed(
             figures.append(statistics.median(times))
             pages.append([row.id for row in page])
     return figures, pages
+
+
+def _cells(figures: list[float]) -> list[str]:
+    """A first and a next page's times; "none" where the first page was the last."""
+    return [f"{t * 1e3:.2f} ms" for t in figures] + ["none"] * (2 - len(figures))
 
 
 def run(backend: str, attempts: int, days: int, repeat: int) -> list[Sequence[str]]:
@@ -260,8 +268,8 @@ def run(backend: str, attempts: int, days: int, repeat: int) -> list[Sequence[st
                 [
                     backend,
                     name,
-                    *(f"{t * 1e3:.2f} ms" for t in after),
-                    *(f"{t * 1e3:.2f} ms" for t in before[name][0]),
+                    *_cells(after),
+                    *_cells(before[name][0]),
                     f"{before[name][0][0] / after[0]:.1f}x",
                 ]
             )
