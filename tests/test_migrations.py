@@ -9,7 +9,7 @@ import datetime as dt
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +32,7 @@ from producersync.sync.mirror.tables import metadata as mirror_metadata
 from tests.conftest import BACKENDS
 from tests.support.cli import producersync, sync_environment
 from tests.support.databases import revisions, store_url
+from tests.support.filled import fill_every_table, value
 
 pytestmark = pytest.mark.slow(80)
 
@@ -68,49 +69,6 @@ def _engine(schema: str, kind: str, directory: Path) -> Iterator[sa.Engine]:
             yield engine
         finally:
             engine.dispose()
-
-
-def _value(column: sa.Column[Any], n: int) -> Any:
-    """A value of ``column``'s type for row ``n``; in the past, so that no migration has
-    a reason to correct it."""
-    python_type = None
-    with suppress(NotImplementedError):  # a type of no one Python type
-        python_type = column.type.python_type
-    if python_type is bool:
-        return n % 2 == 0
-    if python_type is int:
-        return n
-    if python_type is dt.datetime:
-        return dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC) + dt.timedelta(days=n)
-    if python_type is dt.date:
-        return dt.date(2019, 1, 1) + dt.timedelta(days=n)
-    if python_type is bytes:
-        return b"body %d" % n
-    if python_type in (dict, list):
-        return {"n": n}
-    return str(n)
-
-
-def _fill(engine: sa.Engine, version_table: str) -> dict[str, list[dict[str, Any]]]:
-    """Two rows in every table as the schema stands (a parent's before its children's,
-    a foreign key naming its parent's row); the rows, as written."""
-    reflected = sa.MetaData()
-    reflected.reflect(engine)
-    written: dict[str, list[dict[str, Any]]] = {}
-    with engine.begin() as conn:
-        for table in reflected.sorted_tables:
-            if table.name == version_table:
-                continue
-            rows = []
-            for n in (1, 2):
-                row = {column.name: _value(column, n) for column in table.columns}
-                for fk in table.foreign_keys:
-                    row[fk.parent.name] = written[fk.column.table.name][n - 1][fk.column.name]
-                rows.append(row)
-            conn.execute(table.delete())  # what the migrations seeded, if any
-            conn.execute(table.insert(), rows)
-            written[table.name] = rows
-    return written
 
 
 def _read(engine: sa.Engine, table: str, columns: list[str]) -> list[dict[str, Any]]:
@@ -179,7 +137,7 @@ def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_databas
     expected = fresh(schema, kind)
     with _engine(schema, kind, tmp_path / "old") as old:
         migrate.upgrade(old, revision)
-        written = _fill(old, version_table)
+        written = fill_every_table(old, version_table)
         before = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
         migrate.upgrade(old)
         after = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
@@ -218,7 +176,7 @@ def test_rows_made_before_0014_keep_their_order_before_the_rows_made_after(
     after them (on PostgreSQL, the sequences start past them)."""
     with _engine("store", kind, tmp_path / "old") as old:
         store_migrate.upgrade(old, "0013")
-        written = _fill(old, "alembic_version")
+        written = fill_every_table(old, "alembic_version")
         rows = {table: [row[key] for row in written[table]] for table, key in _NUMBERED.items()}
         with old.begin() as conn:  # the first made later: its key no longer tells
             later = dt.datetime(2021, 1, 1, tzinfo=dt.UTC)
@@ -258,7 +216,7 @@ def test_a_process_of_the_version_before_0014_still_running_numbers_its_rows_aft
     unique index."""
     with _engine("store", kind, tmp_path / "old") as old:
         store_migrate.upgrade(old, "0013")
-        written = _fill(old, "alembic_version")
+        written = fill_every_table(old, "alembic_version")
         # The tables as that process knows them: its inserts name these columns alone.
         before = sa.MetaData()
         before.reflect(old, only=list(_NUMBERED))
@@ -267,7 +225,7 @@ def test_a_process_of_the_version_before_0014_still_running_numbers_its_rows_aft
         for n in (3, 4):  # one statement each, as that process writes them
             with old.begin() as conn:
                 for table in (before.tables[name] for name in _NUMBERED):
-                    row = {column.name: _value(column, n) for column in table.columns}
+                    row = {column.name: value(column, n) for column in table.columns}
                     row["account_id"] = written["accounts"][0]["id"]
                     conn.execute(table.insert(), row)
                     rows[table.name].append(row[_NUMBERED[table.name]])
@@ -278,7 +236,7 @@ def test_a_process_of_the_version_before_0014_still_running_numbers_its_rows_aft
 def test_the_attempts_not_made_before_0013_are_marked_not_sent(kind: str, tmp_path: Path) -> None:
     with _engine("store", kind, tmp_path / "old") as old:
         store_migrate.upgrade(old, "0012")
-        written = _fill(old, "alembic_version")
+        written = fill_every_table(old, "alembic_version")
         unsent = written["webhook_attempts"][0]["id"]
         attempts = sa.Table("webhook_attempts", sa.MetaData(), autoload_with=old)
         with old.begin() as conn:
