@@ -3,8 +3,9 @@ each keep their own scripts, and are brought up to date the same way."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import AbstractContextManager
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -22,6 +23,7 @@ WriteTransaction = Callable[[sa.Engine], AbstractContextManager[sa.Connection]]
 
 _INSUFFICIENT_PRIVILEGE = "42501"  # PostgreSQL's SQLSTATE
 _SQLITE_READONLY = 8  # SQLite's primary result code, under its extended ones
+_LOCK_POLL = 0.2  # seconds between a waiting process's tries of PostgreSQL's lock
 
 
 class MigrationError(Exception):
@@ -42,7 +44,7 @@ def upgrade(
 ) -> None:
     """Bring the schema whose migrations are in ``scripts`` (``what``: "the mirror") to
     ``revision``; safe when several processes start together: on PostgreSQL they queue
-    on the advisory lock ``lock_id`` (released at commit), on SQLite on the write lock,
+    on the advisory lock ``lock_id`` (``_migrating``), on SQLite on the write lock,
     taken at BEGIN. A plain BEGIN read the version table first: a process that had read
     it while another migrated could not write after that one's commit, and failed
     "database is locked" at once (WAL refuses a writer whose snapshot is stale; no busy
@@ -60,10 +62,10 @@ def upgrade(
     where = f"{what} at {masked(engine.url.render_as_string())}"
     known = ScriptDirectory(str(scripts))
     try:
-        with write_transaction(engine) as connection:
-            if connection.dialect.name == "postgresql":
-                connection.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+        with _migrating(engine, lock_id, write_transaction) as connection:
             _refuse_unknown_revisions(connection, known, version_table, where)
+            if connection.dialect.name == "postgresql":
+                connection.commit()  # Alembic's own transactions from here
             config = Config()
             config.set_main_option("script_location", str(scripts))
             config.attributes["connection"] = connection
@@ -77,6 +79,37 @@ def upgrade(
             f"{where} needs migrating to revision {', '.join(known.get_heads())}, and the "
             f"database refuses it: {masked(describe(exc))}"
         ) from None
+
+
+@contextmanager
+def _migrating(
+    engine: sa.Engine, lock_id: int, write_transaction: WriteTransaction
+) -> Iterator[sa.Connection]:
+    """The connection to migrate on, the schema's lock held. On SQLite, a write
+    transaction: the migrations run in it. On PostgreSQL, a session holding the advisory
+    lock ``lock_id``, outside any transaction: Alembic commits each run of migrations,
+    and a migration may commit mid-way to build an index concurrently (which cannot run
+    in a transaction). A session waiting for the lock tries it again and again, holding
+    no snapshot between its tries: waiting inside ``pg_advisory_lock``, its statement's
+    snapshot was one more that a concurrent build waits for, the two sessions each
+    waiting for the other (PostgreSQL ended one: "deadlock detected")."""
+    if engine.dialect.name != "postgresql":
+        with write_transaction(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        connection.execution_options(isolation_level="AUTOCOMMIT")
+        taken = sa.text("SELECT pg_try_advisory_lock(:id)")
+        while not connection.execute(taken, {"id": lock_id}).scalar_one():
+            time.sleep(_LOCK_POLL)
+        connection.commit()  # SQLAlchemy's side of it: the level may change after
+        connection.execution_options(isolation_level=connection.default_isolation_level)
+        try:
+            yield connection
+        finally:
+            connection.rollback()  # what a failed migration left begun
+            connection.execute(sa.text("SELECT pg_advisory_unlock(:id)"), {"id": lock_id})
+            connection.commit()
 
 
 def last_revision(migrations: Path) -> str:

@@ -16,6 +16,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
+from producersync.service.store.index_builds import build_indexes, committed_column
+
 __all__ = ["SEQ", "add_creation_order", "creation_order", "next_in_order"]
 
 SEQ = "seq"  # the column's name
@@ -75,8 +77,15 @@ def next_in_order(conn: sa.Connection, table: str, count: int) -> list[int]:
 def add_creation_order(table: str, key: str, order: str) -> None:
     """In a migration: ``table``'s column of its creation order added (migrations 0014 and
     0016), its rows already made numbered by ``order`` (SQL, ending in the key ``key``,
-    as they ran or listed until then), PostgreSQL's sequence set past them, a unique index.
+    as they ran or listed until then), PostgreSQL's sequence set past them, a unique index
+    (``build_indexes``: on PostgreSQL, the column committed before it is built).
     """
+    if not committed_column(table, SEQ):
+        _number_rows(table, key, order)
+    build_indexes(table, [[SEQ]], unique=True)
+
+
+def _number_rows(table: str, key: str, order: str) -> None:
     from alembic import op  # a migration's: opening the store imports no Alembic
 
     # Required from the start, which SQLite allows only with a constant default: made
@@ -108,4 +117,9 @@ def add_creation_order(table: str, key: str, order: str) -> None:
         op.execute(
             f"SELECT setval('{table}_{SEQ}_seq', coalesce(max({SEQ}), 0) + 1, false) FROM {table}"
         )
-    op.create_index(f"ix_{table}_{SEQ}", table, [SEQ], unique=True)
+        # What 0017 gives it, from the start: the column is committed before its unique
+        # index is built, and a process of the version before 0014, still running, would
+        # meanwhile give its rows 0, the index's build then failing on them.
+        op.execute(
+            f"ALTER TABLE {table} ALTER COLUMN {SEQ} SET DEFAULT nextval('{table}_{SEQ}_seq')"
+        )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from producersync.service.store.engine import write_transaction
+from producersync.service.store.index_builds import build_indexes
 from producersync.service.store.tables import RECORD_TABLES
 
 __all__ = ["drop_secondary_indexes", "ensure_secondary_indexes", "swap_record_index"]
@@ -72,13 +73,7 @@ def _finds_parent(index: sa.Index) -> bool:
 
 def swap_record_index(old: list[str], new: list[str]) -> None:
     """In a migration: on every record table, build the index on ``new`` before dropping
-    the one on ``old``, so that the queries it serves keep an index meanwhile."""
-    from alembic import op  # a migration's: opening the store imports no Alembic
-
+    the one on ``old``, so that the queries it serves keep an index meanwhile (on
+    PostgreSQL concurrently: ``index_builds``)."""
     for table in RECORD_TABLES:
-        op.create_index(_name(table.name, new), table.name, new, if_not_exists=True)
-        op.drop_index(_name(table.name, old), table_name=table.name, if_exists=True)
-
-
-def _name(table: str, columns: list[str]) -> str:
-    return f"ix_{table}_{'_'.join(columns)}"  # the metadata's naming convention
+        build_indexes(table.name, [new], replacing=[old])

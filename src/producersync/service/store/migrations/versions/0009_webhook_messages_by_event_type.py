@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from alembic import op
 
+from producersync.service.store.index_builds import build_indexes, index_name
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
 depends_on = None
 
-_NAME = "ix_webhook_messages_account_id_event_type_created_at"
+_COLUMNS = ["account_id", "event_type", "created_at"]
 
 
 def upgrade() -> None:
-    op.create_index(_NAME, "webhook_messages", ["account_id", "event_type", "created_at"])
+    build_indexes("webhook_messages", [_COLUMNS])
 
 
 def downgrade() -> None:
-    op.drop_index(_NAME, table_name="webhook_messages")
+    op.drop_index(index_name("webhook_messages", _COLUMNS), table_name="webhook_messages")

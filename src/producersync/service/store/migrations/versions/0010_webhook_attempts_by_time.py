@@ -8,22 +8,20 @@ Create Date: 2026-12-06 10:00:00
 
 from __future__ import annotations
 
-from alembic import op
+from producersync.service.store.index_builds import build_indexes
 
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-_OLD = ("ix_webhook_attempts_endpoint_id_id", ["endpoint_id", "id"])
-_NEW = ("ix_webhook_attempts_endpoint_id_attempted_at_id", ["endpoint_id", "attempted_at", "id"])
+_OLD = ["endpoint_id", "id"]
+_NEW = ["endpoint_id", "attempted_at", "id"]
 
 
 def upgrade() -> None:
-    op.create_index(_NEW[0], "webhook_attempts", _NEW[1])
-    op.drop_index(_OLD[0], table_name="webhook_attempts")
+    build_indexes("webhook_attempts", [_NEW], replacing=[_OLD])
 
 
 def downgrade() -> None:
-    op.create_index(_OLD[0], "webhook_attempts", _OLD[1])
-    op.drop_index(_NEW[0], table_name="webhook_attempts")
+    build_indexes("webhook_attempts", [_OLD], replacing=[_NEW])

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 from alembic import op
 
+from producersync.service.store.index_builds import build_indexes, index_name
+
 revision = "0011"
 down_revision = "0010"
 branch_labels = None
 depends_on = None
 
-_NAME = "ix_licenses_active_expiration_date"
+_COLUMNS = ["active", "expiration_date"]
 
 
 def upgrade() -> None:
-    op.create_index(_NAME, "licenses", ["active", "expiration_date"])
+    build_indexes("licenses", [_COLUMNS])
 
 
 def downgrade() -> None:
-    op.drop_index(_NAME, table_name="licenses")
+    op.drop_index(index_name("licenses", _COLUMNS), table_name="licenses")

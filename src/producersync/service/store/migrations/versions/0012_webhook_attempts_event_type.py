@@ -12,15 +12,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from producersync.service.store.index_builds import build_indexes, committed_column, index_name
+
 revision = "0012"
 down_revision = "0011"
 branch_labels = None
 depends_on = None
 
-_NAME = "ix_webhook_attempts_endpoint_id_event_type_attempted_at_id"
+_COLUMNS = ["endpoint_id", "event_type", "attempted_at", "id"]
 
 
 def upgrade() -> None:
+    if not committed_column("webhook_attempts", "event_type"):
+        _add_event_type()
+    build_indexes("webhook_attempts", [_COLUMNS])
+
+
+def _add_event_type() -> None:
     op.add_column("webhook_attempts", sa.Column("event_type", sa.String(100), nullable=True))
     # One set-based statement, not rows through Python: a join on PostgreSQL (a hash join
     # over both tables; a lookup per attempt was the slower plan), a primary-key look-up
@@ -39,10 +47,9 @@ def upgrade() -> None:
     # attempt left without a type stops the migration rather than drop out of the lists.
     with op.batch_alter_table("webhook_attempts") as batch:
         batch.alter_column("event_type", existing_type=sa.String(100), nullable=False)
-    op.create_index(_NAME, "webhook_attempts", ["endpoint_id", "event_type", "attempted_at", "id"])
 
 
 def downgrade() -> None:
-    op.drop_index(_NAME, table_name="webhook_attempts")
+    op.drop_index(index_name("webhook_attempts", _COLUMNS), table_name="webhook_attempts")
     with op.batch_alter_table("webhook_attempts") as batch:
         batch.drop_column("event_type")

@@ -13,6 +13,7 @@ from __future__ import annotations
 from alembic import op
 
 from producersync.service.store.creation_order import add_creation_order
+from producersync.service.store.index_builds import build_indexes
 
 revision = "0014"
 down_revision = "0013"
@@ -30,8 +31,7 @@ _TABLES = {
 def upgrade() -> None:
     for table, (key, order) in _TABLES.items():
         add_creation_order(table, key, order)
-    op.drop_index("ix_jobs_status_created_at", table_name="jobs")
-    op.create_index("ix_jobs_status_seq", "jobs", ["status", "seq"])
+    build_indexes("jobs", [["status", "seq"]], replacing=[["status", "created_at"]])
 
 
 def downgrade() -> None:

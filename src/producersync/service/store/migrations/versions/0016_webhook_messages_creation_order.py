@@ -12,6 +12,7 @@ from __future__ import annotations
 from alembic import op
 
 from producersync.service.store.creation_order import add_creation_order
+from producersync.service.store.index_builds import build_indexes
 
 revision = "0016"
 down_revision = "0015"
@@ -23,27 +24,21 @@ depends_on = None
 _LISTS = (["account_id"], ["account_id", "event_type"])
 
 
-def _index(columns: list[str]) -> str:
-    return f"ix_webhook_messages_{'_'.join(columns)}"
-
-
 def upgrade() -> None:
     # The messages already made, numbered in the order they listed in until now.
     add_creation_order("webhook_messages", "id", "created_at, id")
-    for columns in _LISTS:
-        op.drop_index(_index([*columns, "created_at"]), table_name="webhook_messages")
-        op.create_index(
-            _index([*columns, "created_at", "seq"]),
-            "webhook_messages",
-            [*columns, "created_at", "seq"],
-        )
+    build_indexes(
+        "webhook_messages",
+        [[*columns, "created_at", "seq"] for columns in _LISTS],
+        replacing=[[*columns, "created_at"] for columns in _LISTS],
+    )
 
 
 def downgrade() -> None:
-    for columns in _LISTS:
-        op.drop_index(_index([*columns, "created_at", "seq"]), table_name="webhook_messages")
-        op.create_index(
-            _index([*columns, "created_at"]), "webhook_messages", [*columns, "created_at"]
-        )
+    build_indexes(
+        "webhook_messages",
+        [[*columns, "created_at"] for columns in _LISTS],
+        replacing=[[*columns, "created_at", "seq"] for columns in _LISTS],
+    )
     op.drop_index("ix_webhook_messages_seq", table_name="webhook_messages")
     op.drop_column("webhook_messages", "seq")
