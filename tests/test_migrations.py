@@ -1,7 +1,7 @@
-"""The store's and the mirror's migrations: a database created at any earlier revision,
-with rows in it, upgrades to head keeping every row and ends with the schema a new
-database gets; one that cannot be migrated (a newer version's, or a database that
-refuses the writes) is one line from every command, not a traceback."""
+"""The store's and the mirror's migrations: a database that lived through every earlier
+revision, with rows written at each, upgrades to head keeping every row and ends with
+the schema a new database gets; one that cannot be migrated (a newer version's, or a
+database that refuses the writes) is one line from every command, not a traceback."""
 
 from __future__ import annotations
 
@@ -55,9 +55,6 @@ def test_the_head_a_schema_is_opened_at_is_its_last_migration(schema: str) -> No
     for script in scripts.walk_revisions():
         assert Path(script.path).name.startswith(f"{script.revision}_")
     assert revisions(migrate)[-1] == migrate.HEAD
-
-
-_CASES = [(schema, rev) for schema in _SCHEMAS for rev in _earlier_revisions(schema)]
 
 
 @contextmanager
@@ -124,25 +121,36 @@ def fresh() -> Iterator[Callable[[str, str], dict[str, Any]]]:
         yield schema_of
 
 
+# Row numbers past any a migration gives the rows before it (0014 numbers the 26 rows of
+# each table from 1), written in two characters (a state's column) and leaving every
+# date in the past.
+_FIRST = 40
+
+
 @pytest.mark.parametrize("kind", BACKENDS)
-@pytest.mark.parametrize(("schema", "revision"), _CASES)
-def test_an_upgrade_from_each_revision_keeps_every_row_and_ends_as_a_new_database(
-    kind: str,
-    schema: str,
-    revision: str,
-    tmp_path: Path,
-    fresh: Callable[[str, str], dict[str, Any]],
+@pytest.mark.parametrize("schema", sorted(_SCHEMAS))
+def test_rows_written_at_each_revision_are_kept_through_every_upgrade_and_it_ends_as_new(
+    kind: str, schema: str, tmp_path: Path, fresh: Callable[[str, str], dict[str, Any]]
 ) -> None:
+    """One database upgraded a revision at a time from the first, two rows written in
+    every table at each, beside the rows of every revision before (as a store that lived
+    through them holds): at head, every row reads as it read once written, and the
+    schema is a new database's. A database per revision, each upgraded to head, made the
+    same checks in a time growing with the square of the revisions."""
     _, migrate, metadata, version_table = _SCHEMAS[schema]
-    expected = fresh(schema, kind)
+    read_then: list[tuple[str, str, list[dict[str, Any]]]] = []
     with _engine(schema, kind, tmp_path / "old") as old:
-        migrate.upgrade(old, revision)
-        written = fill_every_table(old, version_table)
-        before = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
+        for i, revision in enumerate(_earlier_revisions(schema)):
+            migrate.upgrade(old, revision)
+            written = fill_every_table(old, version_table, first=_FIRST + 2 * i)
+            read_then += [
+                (revision, t, _read(old, t, list(rows[0]))) for t, rows in written.items()
+            ]
         migrate.upgrade(old)
-        after = {t: _read(old, t, list(rows[0])) for t, rows in written.items()}
-        assert after == before
-        assert _schema(old) == expected
+        for revision, table, rows in read_then:
+            now = _read(old, table, list(rows[0]))
+            assert [row for row in rows if row not in now] == [], (revision, table)
+        assert _schema(old) == fresh(schema, kind)
         with old.connect() as conn:
             context = MigrationContext.configure(conn, opts={"version_table": version_table})
             assert compare_metadata(context, metadata) == []

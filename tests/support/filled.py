@@ -33,9 +33,12 @@ def value(column: sa.Column[Any], n: int) -> Any:
     return str(n)
 
 
-def fill_every_table(engine: sa.Engine, version_table: str) -> dict[str, list[dict[str, Any]]]:
-    """Two rows in every table as the schema stands (a parent's before its children's,
-    a foreign key naming its parent's row); the rows, as written."""
+def fill_every_table(
+    engine: sa.Engine, version_table: str, first: int = 1
+) -> dict[str, list[dict[str, Any]]]:
+    """Two rows in every table as the schema stands, numbered ``first`` and the next (a
+    parent's before its children's, a foreign key naming its parent's row of the same
+    number); the rows, as written. No migration seeds a table, so none is in the way."""
     reflected = sa.MetaData()
     reflected.reflect(engine)
     written: dict[str, list[dict[str, Any]]] = {}
@@ -44,12 +47,11 @@ def fill_every_table(engine: sa.Engine, version_table: str) -> dict[str, list[di
             if table.name == version_table:
                 continue
             rows = []
-            for n in (1, 2):
+            for i, n in enumerate((first, first + 1)):
                 row = {column.name: value(column, n) for column in table.columns}
                 for fk in table.foreign_keys:
-                    row[fk.parent.name] = written[fk.column.table.name][n - 1][fk.column.name]
+                    row[fk.parent.name] = written[fk.column.table.name][i][fk.column.name]
                 rows.append(row)
-            conn.execute(table.delete())  # what the migrations seeded, if any
             conn.execute(table.insert(), rows)
             written[table.name] = rows
     return written
