@@ -10,6 +10,7 @@ import dataclasses
 import datetime as dt
 import json
 import logging
+import random
 import sqlite3
 import threading
 import time
@@ -21,7 +22,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from producersync.model.events import UPDATES_AVAILABLE, UpdatesAvailable
+from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror import records as mirror_records
@@ -787,6 +788,94 @@ def test_a_failed_pass_covers_nothing(engine: sa.Engine) -> None:
 
 def _receipt(event_id: str | None, verdict: str = mirror.ACCEPTED, body: bytes = b"{}") -> Receipt:
     return Receipt(event_id, "npn.activated", T0, {"webhook-id": event_id or ""}, body, verdict)
+
+
+def _one_pass(conn: sa.Connection) -> tuple[int, int, int, int]:
+    """The verdict counts as `sync status` read them before migration 0016: one pass over
+    every receipt (total, work received, distinct work events, ignored)."""
+    r = receipts.c
+    work = sa.and_(r.verdict == mirror.ACCEPTED, r.event_type.is_distinct_from(ENDPOINT_TEST))
+    test = sa.and_(r.verdict == mirror.ACCEPTED, r.event_type == ENDPOINT_TEST)
+    ignored = sa.or_(test, r.verdict.startswith(mirror.IGNORED))
+    total, received, first, ignored_count = conn.execute(
+        sa.select(
+            sa.func.count(),
+            sa.func.count(sa.case((work, 1))),
+            sa.func.count(sa.distinct(sa.case((work, r.event_id)))),
+            sa.func.count(sa.case((ignored, 1))),
+        ).select_from(receipts)
+    ).one()
+    return total, received, first, ignored_count
+
+
+def test_the_status_counts_the_receipts_as_one_pass_over_them_did(engine: sa.Engine) -> None:
+    """Since migration 0016 the accepted and ignored receipts are counted on their own
+    index, without the refused ones: the same counts, whatever the verdicts' spelling
+    (SQLite's LIKE ignores case, so a ``REJECTED: `` is left out of the index too)."""
+    verdicts = [
+        mirror.ACCEPTED,
+        f"{mirror.IGNORED}unknown event type",
+        f"{mirror.REJECTED}no signature matches",
+        "REJECTED: upper case",
+        "rejected:no space",
+        "Ignored: upper case",
+        "something else",
+    ]
+    types = [None, "npn.activated", ENDPOINT_TEST, UPDATES_AVAILABLE]
+    pick = random.Random(16)
+    batch = [
+        Receipt(
+            pick.choice([None, *(f"msg_{n}" for n in range(40))]),
+            pick.choice(types),
+            T0 + dt.timedelta(minutes=n),
+            {},
+            b"{}",
+            pick.choice(verdicts),
+        )
+        for n in range(600)
+    ]
+    with write_transaction(engine) as conn:
+        mirror.record_receipts(conn, batch)
+        total, received, first, ignored = _one_pass(conn)
+        counted = mirror.sync_status(conn)["receipts"]
+    assert {k: counted[k] for k in ("total", "accepted", "duplicate", "ignored", "rejected")} == {
+        "total": total,
+        "accepted": first,
+        "duplicate": received - first,
+        "ignored": ignored,
+        "rejected": total - received - ignored,
+    }
+    assert 0 < first < received and 0 < ignored < total - received
+
+
+def test_the_status_and_the_lag_read_the_receipts_not_refused_on_their_index(
+    engine: sa.Engine,
+) -> None:
+    """A storm of forged deliveries, refused and kept for the retention, was read whole
+    by `sync status` (its verdict counts) and, each of the day's, by the lag gauge at
+    each scrape (a day's storm of 1,000,000: 1.0-1.8 s, and 0.3-0.5 s a scrape)."""
+    forged = {"event_type": None, "headers": {}, "body": b"x" * 100}
+    storm = [
+        {**forged, "event_id": f"msg_{n}", "received_at": T0, "verdict": "rejected: x"}
+        for n in range(5_000)
+    ]
+    with write_transaction(engine) as conn:
+        conn.execute(sa.insert(receipts), storm)
+        mirror.record_receipts(conn, [_announced(TODAY), _receipt("msg_real")])
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("ANALYZE receipts")
+    with table_plans(engine, "receipts") as plans, engine.connect() as conn:
+        mirror.latest_run_date(conn, TODAY)
+        status = mirror.sync_status(conn, today=TODAY)
+    assert status["receipts"]["rejected"] == 5_000
+    # The lag's read (twice: alone, and in the status), then the verdict counts.
+    assert [p for p in plans if "ix_receipts_not_refused" in p] == [
+        plans[0],
+        plans[1],
+        plans[-1],
+    ], plans
+    assert "event_type" in plans[0] and "received_at" in plans[0], plans
 
 
 def test_a_redelivered_event_is_recognised(engine: sa.Engine) -> None:

@@ -189,14 +189,16 @@ class Receiver:
         claimed_id = _header(headers, ID_HEADER)  # unverified until the signature is
         if body is None:
             reason = f"body over {self._max} bytes"
-            await self._record(claimed_id, None, received_at, headers, b"", f"rejected: {reason}")
+            await self._record(
+                claimed_id, None, received_at, headers, b"", f"{mirror.REJECTED}{reason}"
+            )
             return _Outcome(413, "rejected", reason)
         try:
             event = verify(body, headers, self._secrets)
         except WebhookVerificationError as exc:
             # Ignored, as the metric counts it: authentic, but of a type we do not know.
             unknown = exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE
-            verdict = f"{mirror.IGNORED}{exc}" if unknown else f"rejected: {exc}"
+            verdict = f"{mirror.IGNORED}{exc}" if unknown else f"{mirror.REJECTED}{exc}"
             await self._record(
                 claimed_id, None, received_at, headers, body, verdict, verified=exc.authentic
             )
@@ -205,7 +207,9 @@ class Receiver:
             return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
         future = _future_time(event, received_at)
         if future is not None:
-            await self._record(event.id, None, received_at, headers, body, f"rejected: {future}")
+            await self._record(
+                event.id, None, received_at, headers, body, f"{mirror.REJECTED}{future}"
+            )
             return _Outcome(400, "rejected", future)
         first = await self._record(
             event.id, event.type, received_at, headers, body, mirror.ACCEPTED

@@ -12,13 +12,14 @@ from typing import Final
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.tables import events, receipts
+from producersync.sync.mirror.tables import REJECTED, events, receipts
 from producersync.webhooks import HEADER_PREFIXES
 
 __all__ = [
     "ACCEPTED",
     "HEADERS_CUT",
     "IGNORED",
+    "REJECTED",
     "UNVERIFIED_BODY_KEPT",
     "UNVERIFIED_HEADERS_KEPT",
     "Receipt",
