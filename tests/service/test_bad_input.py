@@ -12,8 +12,10 @@ import httpx2
 import orjson
 import pytest
 
+from producersync.echo import cut
 from producersync.service.api.params import MAX_LIST_ITEMS
 from producersync.service.api.resources import RESOURCES
+from producersync.service.errors import error_response
 from tests.support.service import Credentials, RunningService
 
 pytestmark = pytest.mark.slow(60)
@@ -491,6 +493,47 @@ def test_405_allows_every_method_of_the_path(service: RunningService, creds: Cre
             assert response.status_code == 405
             _check(response.json(), 405, method)
             assert response.headers["allow"] == allowed
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "echoed"),
+    [
+        ("GET", "/v2/" + "p" * 20_000, "/v2/" + "p" * 196 + "…(19804 more)"),
+        ("DELETE", "/v1/" + "p" * 20_000, "/v1/" + "p" * 196 + "…(19804 more)"),
+        ("GET", "/v2/entities/" + "9" * 20_000, "'" + "9" * 100 + "…(19900 more)'"),
+        ("GET", "/v2/licenses?updatedSince=" + "d" * 20_000, "'" + "d" * 100 + "…(19900 more)'"),
+    ],
+    ids=["404", "405", "path parameter", "query parameter"],
+)
+def test_a_long_path_or_value_is_echoed_cut_short(
+    service: RunningService, creds: Credentials, method: str, path: str, echoed: str
+) -> None:
+    """A 20 KB path came back whole, in the message and in ``path``: a 40 KB 404."""
+    with service.client(creds) as http:
+        response = http.request(method, path)
+    assert response.status_code in (400, 404, 405), response.text[:300]
+    assert len(response.content) < 1000, response.text[:300]
+    body = response.json()
+    assert echoed in body["message"]
+    assert body["path"] == cut(path.partition("?")[0], 200)
+
+
+def test_an_error_body_cuts_any_message_short() -> None:
+    """Whoever built the message: the standard body is built in one place."""
+    body = orjson.loads(error_response(400, "m" * 10_000, "/x").body)
+    assert body["message"] == "m" * 4000 + "…(6000 more)"
+
+
+def test_a_long_key_of_a_body_is_named_cut_short(
+    service: RunningService, creds: Credentials
+) -> None:
+    with service.client(creds) as http:
+        response = http.post(
+            "/v1/webhooks/endpoints", json={"url": "http://127.0.0.1:9/a", "k" * 20_000: 1}
+        )
+    assert response.status_code == 400, response.text[:300]
+    _check(response.json(), 400, "field '" + "k" * 100 + "…(19900 more)'")
+    assert len(response.content) < 1000
 
 
 @pytest.mark.parametrize("path", ["/v2/licenses/", "/v1/accounts/subscriptions/", "/healthz/"])

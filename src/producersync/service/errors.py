@@ -23,6 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 
 from producersync.database_url import masked
+from producersync.echo import cut
 from producersync.model.validation import reason
 
 __all__ = [
@@ -71,6 +72,12 @@ class ApiError(Exception):
 _SHOWN = 100
 """Characters of a refused value that a message shows."""
 
+_PATH_SHOWN = 200
+"""Characters of the request's path that an error body echoes."""
+
+_MESSAGE_MOST = 4000
+"""Characters of a message: ten refusals, each value cut to ``_SHOWN``, fit well within."""
+
 
 def shown(value: object, most: int = _SHOWN) -> str:
     """``value`` quoted as the client wrote it, cut to ``most`` characters: JSON's true,
@@ -82,10 +89,8 @@ def shown(value: object, most: int = _SHOWN) -> str:
         text = value.decode("utf-8", "replace")
     else:
         text = orjson.dumps(_clipped(value, most), default=str).decode()
-    text = masked(text)  # before the cut, which could leave a password without its "@"
-    if len(text) > most:
-        text = text[:most] + "…"
-    return f"'{text}'"
+    # Masked before the cut, which could leave a password without its "@".
+    return f"'{cut(masked(text), most)}'"
 
 
 def _clipped(value: object, most: int) -> object:
@@ -104,12 +109,13 @@ def _clipped(value: object, most: int) -> object:
 def error_response(
     status: int, message: str, path: str, headers: Mapping[str, str] | None = None
 ) -> Response:
+    """The standard body; the path and the message cut short (``cut``), whoever built them."""
     body = {
         "timestamp": int(time.time() * 1000),
         "status": status,
         "error": HTTPStatus(status).phrase,
-        "message": message,
-        "path": path,
+        "message": cut(message, _MESSAGE_MOST),
+        "path": cut(path, _PATH_SHOWN),
     }
     return Response(
         orjson.dumps(body),
@@ -137,7 +143,7 @@ def validation_message(exc: RequestValidationError) -> str:
             parts.append(f"The request body is not valid JSON ({why} at character {where})")
             continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
-        where = ".".join(loc) or "body"
+        where = cut(".".join(loc), _SHOWN) or "body"  # a body's key is the client's too
         kind = err.get("loc", ("",))[0]
         noun = {"query": "parameter", "path": "path parameter", "header": "header"}.get(
             str(kind), "field"
@@ -184,11 +190,12 @@ def install_error_handlers(app: Starlette) -> None:
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
+        path = cut(request.url.path, _PATH_SHOWN)
         if status == 404 and message == "Not Found":
-            message = f"No such resource: {request.method} {request.url.path}"
+            message = f"No such resource: {request.method} {path}"
         headers: dict[str, Any] = dict(exc.headers or {})
         if status == 405:
-            message = f"Method {request.method} is not allowed on {request.url.path}"
+            message = f"Method {request.method} is not allowed on {path}"
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
             headers["allow"] = ", ".join(_allowed_methods(request))
         return error_response(status, message, request.url.path, headers)

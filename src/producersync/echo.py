@@ -1,0 +1,17 @@
+"""What an answer or a log line echoes of what a client sent, cut short.
+
+A refused value echoed whole came back at up to the 64 KiB that a URL or a body holds: a
+70 KB path was a 140 KB 404 (in the message and in ``path``). The service's error body
+and the sync receiver's answers cut each echo here; neither imports the other.
+"""
+
+from __future__ import annotations
+
+__all__ = ["cut"]
+
+
+def cut(text: str, most: int) -> str:
+    """``text`` up to ``most`` characters, then how many more it had: ``…(59804 more)``."""
+    if len(text) <= most:
+        return text
+    return f"{text[:most]}…({len(text) - most} more)"
