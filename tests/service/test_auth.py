@@ -61,6 +61,7 @@ def test_token_from_form_credentials(service: RunningService) -> None:
     assert body["expires_in"] == 3600
     assert body["scope"] == "producersync.read producersync.write"
     assert response.headers["cache-control"] == "no-store"
+    assert response.headers["pragma"] == "no-cache"  # RFC 6749 §5.1, for HTTP/1.0 caches
 
 
 def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) -> None:
@@ -120,6 +121,20 @@ def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> Non
     response = _token(service, json={"grant_type": "client_credentials"})
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+@pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
+def test_another_method_is_405_in_rfc6749_s_body(service: RunningService, method: str) -> None:
+    """It was the standard body, whose ``error`` a client library reads as an RFC 6749
+    code (``Method Not Allowed``)."""
+    response = httpx2.request(method, f"{service.base_url}/oauth2/token")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": f"Method {method} is not allowed on /oauth2/token",
+    }
 
 
 @pytest.mark.parametrize(

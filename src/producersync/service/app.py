@@ -109,7 +109,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         # (PRODUCERSYNC_PUBLIC_URL aside, and http behind a TLS proxy). Now a 404.
         redirect_slashes=False,
     )
-    install_error_handlers(app)
+    install_error_handlers(app, {token_endpoint.PATH: token_endpoint.refusal})
     app.add_middleware(BuiltInThread, api=app)
     # Inside the gate, whose principal names the account a key belongs to, and inside the
     # body limit: a body is read whole (to tell a retry from another request) only once

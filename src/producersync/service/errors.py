@@ -8,7 +8,7 @@ and request validation (400 naming the parameter and the bad value, never FastAP
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from http import HTTPStatus
 from itertools import islice
 from typing import Any
@@ -30,6 +30,7 @@ __all__ = [
     "INTERNAL_ERROR",
     "ApiError",
     "ErrorBody",
+    "OwnBody",
     "error_response",
     "install_error_handlers",
     "shown",
@@ -178,9 +179,16 @@ def _allowed_methods(request: Request) -> list[str]:
     return [method for method in _METHODS if method in allowed]
 
 
-def install_error_handlers(app: Starlette) -> None:
+OwnBody = Callable[[int, str, Mapping[str, str]], Response]
+"""A path's own answer to the router's refusal of a request to it (status, message,
+headers): the token endpoint's, in RFC 6749's body."""
+
+
+def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
     """The standard body for every error of ``app``: the API's, or the worker's (which
-    serves only ``/healthz`` and ``/metrics``)."""
+    serves only ``/healthz`` and ``/metrics``); the router's refusals on a path of
+    ``own_bodies`` in that path's own body."""
+    own = dict(own_bodies or {})
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -198,6 +206,8 @@ def install_error_handlers(app: Starlette) -> None:
             message = f"Method {request.method} is not allowed on {path}"
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
             headers["allow"] = ", ".join(_allowed_methods(request))
+        if request.url.path in own:
+            return own[request.url.path](status, message, headers)
         return error_response(status, message, request.url.path, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:

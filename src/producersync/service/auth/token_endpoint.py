@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import unquote
 
@@ -22,7 +23,7 @@ from producersync.service.errors import ErrorBody, shown
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import CLIENT_ID_MAX, ClientRecord, find_client
 
-__all__ = ["PATH", "router"]
+__all__ = ["PATH", "refusal", "router"]
 
 router = APIRouter(tags=["Authentication"])
 
@@ -53,6 +54,14 @@ def _oauth_error(
         media_type="application/json",
         headers={"cache-control": "no-store", **(headers or {})},
     )
+
+
+def refusal(status: int, message: str, headers: Mapping[str, str]) -> Response:
+    """The router's refusal of a request here (a method other than POST: ``405`` with
+    ``allow``) in RFC 6749's body, as every other answer of the endpoint: an OAuth client
+    library reads ``error`` as an RFC 6749 code, and the standard body's was
+    ``Method Not Allowed`` (oauthlib: a ``CustomOAuth2Error`` of that name)."""
+    return _oauth_error(status, "invalid_request", message, dict(headers))
 
 
 def _too_many(decision: Decision, description: str) -> Response:
