@@ -1156,6 +1156,7 @@ def test_a_form_body_over_64_kib_is_refused_unread_and_changes_nothing(
     assert "exceeds 65536 bytes" in page.text and page.headers["content-type"].startswith(
         "text/html"
     )
+    assert page.headers["connection"] == "close"  # the rest of the body is not read
     assert _state(portal_service, visitor.creds.account_id) == before
     anonymous = httpx2.post(
         f"{portal_service.base_url}/portal/endpoints",

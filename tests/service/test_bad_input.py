@@ -440,6 +440,7 @@ def test_a_body_over_its_cap_is_413_and_changes_nothing(
         )
         assert response.status_code == 413, response.text
         _check(response.json(), 413, "exceeds")
+        assert response.headers["connection"] == "close"  # the rest of the body is not read
         assert "413" in http.get("/openapi.json").json()["paths"][path]["post"]["responses"]
         assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
     assert _subscriptions(service, creds) == before
@@ -459,6 +460,7 @@ def test_a_token_request_over_the_cap_or_with_a_parameter_twice_is_invalid(
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_request"
         assert why in response.json()["error_description"]
+        assert (response.headers.get("connection") == "close") == (why == "exceeds")
 
 
 def test_unknown_path_is_404_with_standard_body(

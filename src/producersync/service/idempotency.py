@@ -161,8 +161,9 @@ class Idempotency:
             return
         try:
             body = await _read_body(receive)
-        except HTTPException as exc:  # the body limit's 413, raised here outside FastAPI
-            await error_response(exc.status_code, str(exc.detail), path)(scope, receive, send)
+        except HTTPException as exc:  # the body limit's 413 or 408, raised here outside FastAPI
+            answer = error_response(exc.status_code, str(exc.detail), path, exc.headers)
+            await answer(scope, receive, send)
             return
         if body is None:
             return  # no one is left to answer

@@ -45,7 +45,7 @@ class OAuthError(BaseModel):
 
 
 def _oauth_error(
-    status: int, error: str, description: str, headers: dict[str, str] | None = None
+    status: int, error: str, description: str, headers: Mapping[str, str] | None = None
 ) -> Response:
     body = {"error": error, "error_description": description}
     return Response(
@@ -61,7 +61,7 @@ def refusal(status: int, message: str, headers: Mapping[str, str]) -> Response:
     ``allow``) in RFC 6749's body, as every other answer of the endpoint: an OAuth client
     library reads ``error`` as an RFC 6749 code, and the standard body's was
     ``Method Not Allowed`` (oauthlib: a ``CustomOAuth2Error`` of that name)."""
-    return _oauth_error(status, "invalid_request", message, dict(headers))
+    return _oauth_error(status, "invalid_request", message, headers)
 
 
 def _too_many(decision: Decision, description: str) -> Response:
@@ -158,8 +158,8 @@ async def token(request: Request) -> Response:
         )
     try:
         form = await request.form()
-    except HTTPException as exc:  # the body's cap (api/body_limit.py)
-        return _oauth_error(400, "invalid_request", str(exc.detail))
+    except HTTPException as exc:  # the body's cap or time (api/body_limit.py)
+        return _oauth_error(400, "invalid_request", str(exc.detail), exc.headers)
     except Exception:  # a malformed body is the client's mistake, never a 500
         return _oauth_error(400, "invalid_request", "the form body cannot be parsed")
     names = [name for name, _ in form.multi_items()]

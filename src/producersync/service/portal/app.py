@@ -74,7 +74,9 @@ def _install_error_pages(portal: FastAPI) -> None:
         if exc.status_code == 404:
             return slash_less(request) or error_page(request, _NOT_FOUND)
         phrase = HTTPStatus(exc.status_code).phrase
-        return error_page(request, PortalError(exc.status_code, phrase, str(exc.detail)))
+        page = error_page(request, PortalError(exc.status_code, phrase, str(exc.detail)))
+        page.headers.update(exc.headers or {})  # a body refused (413, 408) closes its connection
+        return page
 
     async def invalid(request: Request, exc: Exception) -> Response:
         # Only path and query parameters are validated by FastAPI here (form fields are
