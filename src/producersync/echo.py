@@ -7,7 +7,12 @@ and the sync receiver's answers cut each echo here; neither imports the other.
 
 from __future__ import annotations
 
-__all__ = ["cut"]
+from typing import Final
+
+__all__ = ["PATH_SHOWN", "cut"]
+
+PATH_SHOWN: Final = 200
+"""Characters of a request's path that an answer echoes."""
 
 
 def cut(text: str, most: int) -> str:

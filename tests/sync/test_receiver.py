@@ -370,6 +370,16 @@ async def test_a_path_with_a_slash_too_many_is_404_not_a_redirect(harness: Harne
     assert sum(harness.receipts().values()) == 0
 
 
+async def test_a_long_path_is_named_cut_short(harness: Harness) -> None:
+    """A 20 KB path came back whole in the detail (and in a sender's delivery log)."""
+    response = await harness.http.post(f"{PATH}/{'x' * 20_000}", content=b"{}")
+    assert response.status_code == 404
+    detail = response.json()["detail"]
+    assert detail.startswith(f"no POST {PATH}/xxx")
+    assert f"…({20_001 + len(PATH) - 200} more); deliveries go to POST {PATH}" in detail
+    assert len(detail) < 400
+
+
 async def test_a_get_of_the_receiver_is_405_naming_the_allowed_method(harness: Harness) -> None:
     response = await harness.http.get(PATH)
     assert response.status_code == 405

@@ -23,7 +23,7 @@ from starlette.responses import Response
 from starlette.routing import Match, Mount
 
 from producersync.database_url import masked
-from producersync.echo import cut
+from producersync.echo import PATH_SHOWN, cut
 from producersync.model.validation import reason
 
 __all__ = [
@@ -73,9 +73,6 @@ class ApiError(Exception):
 _SHOWN = 100
 """Characters of a refused value that a message shows."""
 
-_PATH_SHOWN = 200
-"""Characters of the request's path that an error body echoes."""
-
 _MESSAGE_MOST = 4000
 """Characters of a message: ten refusals, each value cut to ``_SHOWN``, fit well within."""
 
@@ -116,7 +113,7 @@ def error_response(
         "status": status,
         "error": HTTPStatus(status).phrase,
         "message": cut(message, _MESSAGE_MOST),
-        "path": cut(path, _PATH_SHOWN),
+        "path": cut(path, PATH_SHOWN),
     }
     return Response(
         orjson.dumps(body),
@@ -198,7 +195,7 @@ def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | N
         assert isinstance(exc, StarletteHTTPException)
         status = exc.status_code
         message = str(exc.detail) if exc.detail else HTTPStatus(status).phrase
-        path = cut(request.url.path, _PATH_SHOWN)
+        path = cut(request.url.path, PATH_SHOWN)
         if status == 404 and message == "Not Found":
             message = f"No such resource: {request.method} {path}"
         headers: dict[str, Any] = dict(exc.headers or {})

@@ -23,6 +23,7 @@ from starlette.routing import Route
 from producersync.client import ProducerSyncError
 from producersync.database_url import dbos_pool_size
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
+from producersync.echo import PATH_SHOWN, cut
 from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
 from producersync.retry_shortly import RetryShortly
@@ -185,7 +186,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         # The receiver's own body shape, saying what was asked: a sender's delivery log
         # shows it, and "Not Found" alone did not tell a wrong path from a wrong method.
         assert isinstance(exc, HTTPException)
-        asked = f"{request.method} {request.url.path}"
+        asked = f"{request.method} {cut(request.url.path, PATH_SHOWN)}"
         detail = f"no {asked}; deliveries go to POST {settings.webhook_path}"
         if exc.status_code == 405:
             allowed = (exc.headers or {}).get("Allow", "")
