@@ -123,6 +123,22 @@ def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> Non
     assert response.json()["error"] == "invalid_request"
 
 
+@pytest.mark.parametrize("in_the_form_too", [False, True], ids=["url-only", "form-too"])
+def test_a_secret_in_the_url_is_an_invalid_request(
+    service: RunningService, in_the_form_too: bool
+) -> None:
+    """The query was ignored: a 401 for credentials "missing", or, with them in the form
+    too, a 200 that never told the client its secret was in every proxy's log."""
+    creds = service.account()
+    form = _form(creds) if in_the_form_too else {"grant_type": "client_credentials"}
+    # Not the real secret: a URL may be logged (httpx does, at INFO).
+    url_only = {"client_id": creds.client_id, "client_secret": "in-the-url"}
+    response = _token(service, params=url_only, data=form)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert "client_secret was sent in the URL" in response.json()["error_description"]
+
+
 @pytest.mark.parametrize("method", ["GET", "PUT", "DELETE", "OPTIONS"])
 def test_another_method_is_405_in_rfc6749_s_body(service: RunningService, method: str) -> None:
     """It was the standard body, whose ``error`` a client library reads as an RFC 6749

@@ -151,6 +151,16 @@ def _invalid_client(description: str, counted: Decision | None = None) -> Respon
 async def token(request: Request) -> Response:
     """Client credentials in the form or in HTTP Basic; unknown form fields are ignored."""
     ctx = get_context(request)
+    if "client_secret" in request.query_params:
+        # RFC 6749 §2.3.1: never in the URL, which proxies, access logs and histories keep.
+        # The query was ignored: credentials "missing", or with them in the form too, a 200
+        # that left the client none the wiser.
+        return _oauth_error(
+            400,
+            "invalid_request",
+            "client_secret was sent in the URL, which proxies and logs keep: send it in the "
+            "form body or in HTTP Basic (RFC 6749 §2.3.1), and rotate it",
+        )
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "application/x-www-form-urlencoded":
         return _oauth_error(
