@@ -79,6 +79,26 @@ def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) 
         assert http.get("/v2/licenses").status_code == 200
 
 
+def test_basic_credentials_form_urlencoded_before_base64_are_decoded(
+    service: RunningService,
+) -> None:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded, then joined and base64-encoded
+    (authlib's client_secret_basic escapes them; most clients send ours unchanged, since
+    they hold no character that needs it). Every byte escaped here, to be sure."""
+    creds = service.account()
+
+    def escaped(text: str) -> str:
+        return "".join(f"%{byte:02X}" for byte in text.encode())
+
+    pair = f"{escaped(creds.client_id)}:{escaped(creds.client_secret)}".encode()
+    response = _token(
+        service,
+        data={"grant_type": "client_credentials"},
+        headers={"authorization": f"Basic {base64.b64encode(pair).decode()}"},
+    )
+    assert response.status_code == 200, response.text
+
+
 @pytest.mark.parametrize(
     ("data", "status", "error"),
     [
