@@ -137,10 +137,15 @@ def test_a_refused_scope_is_named_cut_short(service: RunningService) -> None:
     assert len(description) < 200, len(description)
 
 
-def test_token_rejects_a_body_that_is_not_a_form(service: RunningService) -> None:
+def test_token_rejects_a_body_that_is_not_a_form_naming_its_type(service: RunningService) -> None:
     response = _token(service, json={"grant_type": "client_credentials"})
     assert response.status_code == 400
-    assert response.json()["error"] == "invalid_request"
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": (
+            "the body must be application/x-www-form-urlencoded, not 'application/json'"
+        ),
+    }
 
 
 @pytest.mark.parametrize("in_the_form_too", [False, True], ids=["url-only", "form-too"])

@@ -161,10 +161,14 @@ async def token(request: Request) -> Response:
             "client_secret was sent in the URL, which proxies and logs keep: send it in the "
             "form body or in HTTP Basic (RFC 6749 §2.3.1), and rotate it",
         )
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type != "application/x-www-form-urlencoded":
+    given = request.headers.get("content-type", "")
+    if given.split(";")[0].strip().lower() != "application/x-www-form-urlencoded":
+        # RFC 6749 §5.2's code and status (400 unless it says otherwise, and it does not
+        # here, so no 415), as the API's 400 for a body not sent as JSON.
         return _oauth_error(
-            400, "invalid_request", "the body must be application/x-www-form-urlencoded"
+            400,
+            "invalid_request",
+            f"the body must be application/x-www-form-urlencoded, not {shown(given or 'none')}",
         )
     try:
         form = await request.form()
