@@ -553,7 +553,25 @@ def test_sync_changes_prints_one_line_a_change_however_long(
     line = out.removesuffix("\n")
     assert "\n" not in line, out
     assert line.split(" ", 6)[2:6] == ["insert", "licenses", "7", "npn=15645555"]
-    assert line.endswith(", updatedAt"), line
+    assert line.endswith(",updatedAt"), line
+
+
+def test_sync_changes_fields_are_the_lines_seventh_word(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The docs give a line as `ID TIME ACTION RESOURCE RECORD_ID npn=NPN FIELDS`, FIELDS
+    comma-separated; joined with ", " they were a word each, and `awk '{print $7}'` read
+    the first field alone."""
+    record = {"id": 7, "npn": "15645555", "updatedAt": "2026-01-02", "active": True}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [record])
+    code, out, err = producersync_output(
+        monkeypatch, capsys, "sync", "changes", "--since", "2000-01-01"
+    )
+    assert code == 0, err
+    words = out.split()
+    assert len(words) == 7, out
+    assert words[6].split(",") == ["active", "id", "npn", "updatedAt"]
 
 
 def test_sync_changes_lines_page_with_after_the_id_each_starts_with(

@@ -419,12 +419,14 @@ def changes(
 def _change_line(change: mirror.Change, as_json: bool) -> str:
     """A change as ``sync changes`` prints it. Plain, not through Rich, which wraps at 80
     columns off a terminal and reads [..] as markup. The id first: it is what --after
-    takes, and a line without it could not be paged from."""
+    takes, and a line without it could not be paged from. The fields are one word, joined
+    by commas alone: with ", " an insert's were a dozen words, and the line's seventh was
+    the first field rather than them all."""
     if as_json:
         return orjson.dumps(change_json(change)).decode() + "\n"
     return (
         f"{change.id} {change.changed_at.isoformat()} {change.action} {change.resource} "
-        f"{change.record_id} npn={change.npn} {', '.join(change.fields)}".rstrip()
+        f"{change.record_id} npn={change.npn} {','.join(change.fields)}".rstrip()
         + "\n"
     )
 
