@@ -54,7 +54,7 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
             conn, account, "producersync.read producersync.write"
         )
     engine.dispose()
-    chaos = ["--chaos-fault-rate", "0.2", "--chaos-latency-ms", "100"]
+    chaos = ["--no-delivery", "--chaos-fault-rate", "0.2", "--chaos-latency-ms", "100"]
     with ExitStack() as stack:
         calm, wild = entered_together(
             stack, [service_process(url, directory), service_process(url, directory, *chaos)]
