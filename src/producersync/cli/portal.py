@@ -29,7 +29,8 @@ def portal_link(
         typer.Option(
             "--public-url",
             help="Base URL the browser reaches the service on (default: "
-            "$PRODUCERSYNC_PUBLIC_URL, else the service's host and port).",
+            "$PRODUCERSYNC_PUBLIC_URL, else http://$PRODUCERSYNC_HOST:$PRODUCERSYNC_PORT, "
+            "127.0.0.1:8000 unless set: not the --port a service was started with).",
             show_default=False,
         ),
     ] = None,
