@@ -999,6 +999,22 @@ def test_a_report_table_shows_every_column_whole_in_80_columns(
         assert short in words, out.getvalue()
 
 
+@pytest.mark.parametrize(
+    ("key", "row", "one"),
+    [("licenses", _EXPIRING_ROW, "1 license"), ("changes", _CHANGE_ROW, "1 change")],
+)
+def test_a_report_of_one_row_is_titled_in_the_singular(
+    monkeypatch: pytest.MonkeyPatch, key: str, row: dict[str, Any], one: str
+) -> None:
+    """`report expiring` of one license was titled "1 licenses (today: ...)"."""
+    out = io.StringIO()
+    monkeypatch.setattr(check_cli, "console", Console(file=out, width=80))
+    check_cli._table({"today": dt.date(2026, 12, 4)}, key, [row], "none")
+    check_cli._table({"today": dt.date(2026, 12, 4)}, key, [row, row], "none")
+    titles = [line.strip() for line in out.getvalue().splitlines() if "(today:" in line]
+    assert titles == [f"{one} (today: 2026-12-04)", f"2 {key} (today: 2026-12-04)"]
+
+
 def test_a_report_table_is_drawn_as_its_rows_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     """Read whole first, `report expiring --within 3650d` of a mirror of 100,000 NPNs
     held 840 MB and printed nothing for 78 s: the table came once its 93,477 rows were

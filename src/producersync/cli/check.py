@@ -328,7 +328,7 @@ def _table(header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], 
             Column(_header(k), width=w, overflow="fold") for k, w in zip(keys, widths, strict=True)
         ]
         if not count:
-            shown = f"{key} ({title})" if second else f"{len(block)} {key} ({title})"
+            shown = f"{key} ({title})" if second else f"{_counted(len(block), key)} ({title})"
             table = Table(*columns, title=shown, **_TABLE)
         else:
             table = Table(*columns, show_header=False, **_TABLE)
@@ -337,7 +337,12 @@ def _table(header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], 
         console.print(table)
         count += len(block)
     if second is not None:
-        console.print(f"{count:,} {key}", highlight=False)
+        console.print(_counted(count, key), highlight=False)
+
+
+def _counted(count: int, key: str) -> str:
+    """``1 license``, ``2 licenses``: the title read "1 licenses"."""
+    return f"{count:,} {key.removesuffix('s') if count == 1 else key}"
 
 
 def _blocks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:
