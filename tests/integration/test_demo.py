@@ -8,6 +8,7 @@ import shlex
 import socket
 from pathlib import Path
 
+import orjson
 import pytest
 
 from tests.support.processes import cli
@@ -47,6 +48,17 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) ->
     assert [line.split()[1] for line in printed] == ["check", "service"]
     assert [refusal for line in printed for refusal in refusals(line)] == []
     assert cli(*shlex.split(printed[0])[1:]).stdout.startswith("yes")
+    # The commands run elsewhere read files of their working directory: the demo says how
+    # to point them at its store and mirror (a `nipr run` made an empty store of its own).
+    exported = re.search(
+        r"export (PRODUCERSYNC_DATABASE_URL=\S+) (PRODUCERSYNC_MIRROR_URL=\S+)", out
+    )
+    assert exported, out
+    env = dict(pair.split("=", 1) for pair in exported.groups())
+    accounts = orjson.loads(cli("admin", "account", "list", "--json", env=env).stdout)
+    assert "demo-carrier" in [account["account"] for account in accounts]
+    status = orjson.loads(cli("sync", "status", "--json", env=env).stdout)
+    assert status["activeNpns"] == 300
 
 
 def test_the_demo_refuses_a_port_in_use(tmp_path: Path) -> None:

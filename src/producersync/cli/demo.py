@@ -314,6 +314,14 @@ def demo(
             soft_wrap=True,
         )
         console.print(f"finished in {time.monotonic() - started:.0f} s; logs in {directory}")
+        # The commands' defaults are files in the working directory: `nipr run` there made
+        # an empty store of its own and published nothing, and `sync status` found no mirror.
+        console.print(
+            f"to go on with its store and mirror: export PRODUCERSYNC_DATABASE_URL={store_url} "
+            f"PRODUCERSYNC_MIRROR_URL={mirror_url}",
+            soft_wrap=True,
+            highlight=False,
+        )
         if not comparison.equal:
             raise fail("the mirror does not match the service")
         if keep_running:
