@@ -3,15 +3,20 @@ process that starts the service and the sync service itself."""
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
+import signal
 import socket
+import subprocess
+import time
+from contextlib import suppress
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.support.processes import cli
+from tests.support.processes import cli, foreground
 from tests.support.service import free_port
 from tests.test_doc_commands import refusals
 
@@ -68,3 +73,27 @@ def test_the_demo_refuses_a_port_in_use(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         result = cli("demo", "--dir", str(tmp_path), "--service-port", port, check=False)
     assert result.returncode == 1 and f"port {port} is in use" in result.stderr
+
+
+def test_the_demo_stopped_by_sigterm_stops_its_services(tmp_path: Path) -> None:
+    """`kill` (or a supervisor's SIGTERM) ended the demo alone: its service and sync
+    service ran on, holding the ports, and the next demo was refused them."""
+    service, sync = free_port(), free_port()
+    ports = ["--service-port", str(service), "--sync-port", str(sync)]
+    command = foreground("demo", "--dir", str(tmp_path / "demo"), *ports)
+    # A group of its own: what the demo leaves behind, if anything, is killed with it.
+    demo = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not (_listening(service) and _listening(sync)):
+            assert demo.poll() is None and time.monotonic() < deadline, demo.returncode
+            time.sleep(0.2)
+        demo.send_signal(signal.SIGTERM)
+        assert demo.wait(timeout=90) == 128 + signal.SIGTERM
+        assert not _listening(service) and not _listening(sync)
+    finally:
+        with suppress(ProcessLookupError):
+            os.killpg(demo.pid, signal.SIGKILL)
+        demo.communicate()

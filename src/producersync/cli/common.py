@@ -6,14 +6,16 @@ client, uvicorn) is imported where it is used: imported here, every command, and
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
 import signal
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import orjson
@@ -559,3 +561,28 @@ def whole_store(engine: sa.Engine) -> sa.Engine:
             "--replace --producers N` loads one again"
         )
     return engine
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt: whatever stops a command
+    by hand (a pull's streams at their next page, its run recorded as interrupted; the
+    demo's services) stops it for systemd, `docker stop` or `kill` too."""
+
+
+@contextlib.contextmanager
+def terminated_as_interrupted() -> Iterator[None]:
+    """Within: SIGTERM stops the command as Ctrl-C does, and it exits 143, as a shell
+    tells a command ended by SIGTERM. Python's default ended the process on the spot:
+    a pull's run shown running until its lease ran out, the demo's services left
+    running on its ports. The handler before is put back."""
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, stop)
+    try:
+        yield
+    except Terminated:
+        raise typer.Exit(128 + signal.SIGTERM) from None
+    finally:
+        signal.signal(signal.SIGTERM, previous)

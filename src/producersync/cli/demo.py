@@ -20,7 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager, suppress
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -29,7 +29,7 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from producersync.cli.common import console, fail
+from producersync.cli.common import Terminated, console, fail, terminated_as_interrupted
 from producersync.cli.quickstart import ensure_universe
 from producersync.cli.sync import comparison_table
 
@@ -178,7 +178,9 @@ def demo(
             conn.execute(sa.select(entities.c.npn).order_by(entities.c.id).limit(npns)).scalars()
         )
 
-    with ExitStack() as stack:
+    # SIGTERM (`kill`, a supervisor) stops both services as Ctrl-C does: by default it
+    # ended this process alone, and they ran on, holding the ports the next demo takes.
+    with terminated_as_interrupted(), ExitStack() as stack:
         stack.callback(engine.dispose)
         # Both started at once: each takes seconds to start (its interpreter, DBOS).
         sync = stack.enter_context(
@@ -326,8 +328,12 @@ def demo(
             raise fail("the mirror does not match the service")
         if keep_running:
             console.print("[bold]Both services are running.[/bold] Ctrl-C stops them.")
-            with suppress(KeyboardInterrupt):
+            try:
                 signal.pause()
+            except Terminated:
+                raise  # both stopped all the same, and the exit status says SIGTERM
+            except KeyboardInterrupt:
+                pass  # Ctrl-C, as the line above says
 
 
 def _events_table(delivered: dict[str, dict[str, int]]) -> Table:

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import signal
 import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
-from types import FrameType
 from typing import TYPE_CHECKING, Annotated
 
 import orjson
@@ -41,6 +39,7 @@ from producersync.cli.common import (
     read_mirror,
     serve,
     settings_from,
+    terminated_as_interrupted,
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand
@@ -168,7 +167,7 @@ def now(
     from producersync.sync.pull import streams
     from producersync.sync.settings import SyncSettings
 
-    with _terminated_as_interrupted():
+    with terminated_as_interrupted():
         settings = SyncSettings()
         with _puller(settings) as (puller, _):
             last = puller.last_synced()
@@ -203,7 +202,7 @@ def backfill() -> None:
     from producersync.sync.pull import streams
     from producersync.sync.settings import SyncSettings
 
-    with _terminated_as_interrupted():
+    with terminated_as_interrupted():
         settings = SyncSettings()
         with _puller(settings) as (puller, engine):
 
@@ -229,30 +228,6 @@ def backfill() -> None:
                 settings.pull_concurrency,
                 first=activate_population,
             )
-
-
-class _Terminated(KeyboardInterrupt):
-    """SIGTERM, raised where Ctrl-C raises KeyboardInterrupt: whatever stops a pull
-    by hand (its streams at their next page, its run recorded as interrupted) stops
-    it for systemd, `docker stop` or `kill` too."""
-
-
-@contextlib.contextmanager
-def _terminated_as_interrupted() -> Iterator[None]:
-    """Within: SIGTERM stops the command as Ctrl-C does, and it exits 143, as a shell
-    tells a command ended by SIGTERM. Python's default ended the process on the spot,
-    its run shown running until its lease ran out. The handler before is put back."""
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise _Terminated
-
-    previous = signal.signal(signal.SIGTERM, stop)
-    try:
-        yield
-    except _Terminated:
-        raise typer.Exit(128 + signal.SIGTERM) from None
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _wait_seconds(value: str) -> int:
@@ -537,7 +512,7 @@ def _pull_with_progress(
                 first(run_id)
             counts = puller.pull(todo, run_id, concurrency=concurrency, page=page)
         except KeyboardInterrupt:
-            # Stopped by hand or by SIGTERM (_Terminated), not failed: shown interrupted
+            # Stopped by hand or by SIGTERM (Terminated), not failed: shown interrupted
             # now, not a minute later when its lease has run out (what a SIGKILL
             # leaves). The command ends with 130 or 143 and not a word: this is the word.
             puller.interrupt(run_id)
