@@ -144,6 +144,25 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     assert admin.json("endpoint", "list") == []
 
 
+def test_what_an_admin_command_prints_for_people_is_printed_as_it_is(
+    tmp_path: Path, in_process: Producersync
+) -> None:
+    """Printed as Rich markup, a description `[/x]` was a MarkupError traceback after the
+    endpoint was made, its secret never shown; `[red]` in a name was swallowed."""
+    admin = Admin(in_process, ["--database", f"sqlite:///{tmp_path / 'store.db'}"])
+    assert "account: [red]acme\n" in admin.out("account", "create", "[red]acme")
+    args = ["--url", "http://127.0.0.1:9/hook", "--description", "[/x] [bold]b"]
+    out = admin.out("endpoint", "create", "--account", "[red]acme", *args, env=PRIVATE_OK)
+    assert "description: [/x] [bold]b\n" in out
+    assert re.search(r"^secret: whsec_\S+$", out, re.M), out
+    endpoint_id = re.findall(r"^id: (\S+)$", out, re.M)[0]
+    admin.out("endpoint", "disable", endpoint_id, "--reason", "[/x] down")
+    assert "[/x]" in admin.out("endpoint", "list")  # its words may wrap, not its tag
+    admin.out("client", "create", "--account", "[red]acme")
+    assert "[red]acme" in admin.out("account", "list")
+    assert "[red]acme" in admin.out("client", "list")
+
+
 @pytest.mark.postgres
 def test_endpoints_made_in_one_millisecond_are_listed_newest_first_as_the_api_lists_them(
     tmp_path: Path, in_process: Producersync

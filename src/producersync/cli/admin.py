@@ -7,6 +7,7 @@ from typing import Annotated
 import orjson
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from producersync.cli import endpoints, portal
 from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
@@ -72,7 +73,8 @@ def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -
         return
     table = Table("id", "account", "sandbox", "created")
     for a in rows:
-        table.add_row(str(a.id), a.name, "yes" if a.sandbox else "no", str(a.created_at))
+        cells = (str(a.id), a.name, "yes" if a.sandbox else "no", str(a.created_at))
+        table.add_row(*map(Text, cells))  # as they are, not read as markup
     console.print(table)
 
 
@@ -141,7 +143,7 @@ def client_list(
         return
     table = Table("client_id", "account", "scope", "created", "revoked")
     for r in records:
-        table.add_row(*(str(v) if v is not None else "" for v in r.values()))
+        table.add_row(*(Text(str(v) if v is not None else "") for v in r.values()))
     console.print(table)
 
 

@@ -404,12 +404,15 @@ def change_json(change: Change) -> dict[str, object]:
 
 
 def emit(as_json: bool, values: dict[str, object]) -> None:
-    """One result: a JSON object, or ``key: value`` lines for people."""
+    """One result: a JSON object, or ``key: value`` lines for people. A value is printed
+    as it is, not read as Rich markup: an endpoint's description `[/x]` was a MarkupError
+    traceback once the endpoint was made, its secret never shown, and an account named
+    `[red]acme` was printed `acme`."""
     if as_json:
         typer.echo(orjson.dumps(values, default=str).decode())
     else:
         for key, value in values.items():
-            console.print(f"{key}: [bold]{value}[/bold]")
+            console.print(f"{key}: [bold]{escape(str(value))}[/bold]")
 
 
 class Served(Protocol):

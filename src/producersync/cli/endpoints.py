@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import orjson
 import typer
 from rich.table import Column, Table
+from rich.text import Text
 
 from producersync.cli.common import (
     DatabaseOption,
@@ -214,7 +215,7 @@ def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> 
     # Folded, not cut short: an id is what the next command takes.
     table = Table(*(Column(name, overflow="fold") for name in columns))
     for row in rows:
-        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
     console.print(table)
 
 
