@@ -6,6 +6,8 @@ default or JSON (``--log-format json``, ``PRODUCERSYNC_LOG_FORMAT``), at the lev
 from __future__ import annotations
 
 import json
+import logging
+import logging.config
 import re
 import subprocess
 import sys
@@ -16,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
-from producersync.log_format import LogFormat
+from producersync.log_format import LogFormat, log_config
 from producersync.service.settings import ServiceSettings
 from producersync.sync.settings import SyncSettings
 from tests.support.databases import store_url
@@ -166,3 +168,21 @@ def test_a_serving_command_logs_at_the_environment_s_level_unless_the_option_say
     database = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
     result = CliRunner().invoke(app, [*command, *database, *args])
     assert (result.exit_code, served) == (0, [level]), result.output
+
+
+def test_a_text_line_hides_a_url_s_user_and_password_in_its_message_and_traceback() -> None:
+    url = "https://reporter:hunter2@crm.example/hook"
+    try:
+        raise ConnectionError(f"cannot reach {url}")
+    except ConnectionError:
+        failure = sys.exc_info()
+    formatter = logging.config.DictConfigurator(log_config()).configure_formatter(
+        log_config()["formatters"]["line"]
+    )
+    record = logging.makeLogRecord(
+        {"name": "producersync.sync.hooks", "msg": "hook failed on %s", "args": (url,)}
+    )
+    record.exc_info = failure
+    text = formatter.format(record)
+    assert "hunter2" not in text and "reporter" not in text
+    assert text.count("https://***@crm.example/hook") == 2

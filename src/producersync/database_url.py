@@ -4,18 +4,18 @@ a driver's traceback when it is first opened."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Final
 
 import sqlalchemy as sa
+
+from producersync.url_userinfo import masked
 
 __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "checked",
     "dbos_pool_size",
     "dbos_system_url",
-    "masked",
     "pool_options",
     "sqlalchemy_url",
     "sqlite_file",
@@ -33,11 +33,10 @@ one across a region."""
 _ACCEPTED = "sqlite:///file.db or postgresql://user@host/database"
 _POSTGRES = frozenset({"postgresql", "postgres", "postgresql+psycopg"})
 _SQLITE = frozenset({"sqlite", "sqlite+pysqlite"})
+
+
 # To the authority's last "@", as URLs are read: a password may hold an "@" of its own
 # ("u:p@ss@host"), and stopping at the first showed the rest of it.
-_USERINFO = re.compile(r"//[^/?#\s]*@")
-
-
 def sqlalchemy_url(url: str) -> str:
     """``url`` as SQLAlchemy opens it: ``postgresql://`` and ``postgres://`` mean psycopg
     3, with ``connect_timeout`` (``CONNECT_TIMEOUT_SECONDS`` unless the URL has its own);
@@ -143,8 +142,3 @@ def dbos_pool_size(size: int | None) -> int | None:
     """DBOS's system-database pool in a process whose own pool keeps ``size``
     connections: twice as many (DBOS opens no more under load). None: DBOS's default."""
     return None if size is None else 2 * size
-
-
-def masked(text: str) -> str:
-    """``text`` with the user and password of any URL in it replaced by ``***``."""
-    return _USERINFO.sub("//***@", text)

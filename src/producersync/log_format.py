@@ -19,6 +19,8 @@ import logging
 import time
 from typing import Any, Final, Literal, get_args
 
+from producersync.url_userinfo import masked
+
 __all__ = [
     "DATE_FORMAT",
     "FORMAT",
@@ -49,10 +51,14 @@ _LEVELS: Final[dict[LogLevel, int]] = {"trace": 5}
 
 
 class UtcFormatter(logging.Formatter):
-    """Record times in UTC."""
+    """Record times in UTC; a URL's user and password hidden in the whole line, the
+    traceback's too (a hook's or a library's exception may quote the URL it failed on)."""
 
     def converter(self, seconds: float | None) -> time.struct_time:
         return time.gmtime(seconds)
+
+    def format(self, record: logging.LogRecord) -> str:
+        return masked(super().format(record))
 
 
 def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict[str, Any]:

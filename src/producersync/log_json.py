@@ -21,6 +21,7 @@ import structlog
 from structlog.typing import EventDict, WrappedLogger
 
 from producersync.log_format import DATE_FORMAT
+from producersync.url_userinfo import masked
 
 __all__ = ["json_formatter"]
 
@@ -50,10 +51,16 @@ def json_formatter() -> structlog.stdlib.ProcessorFormatter:
             structlog.processors.format_exc_info,
             # The key shippers read a line's text from (Elastic, Datadog, Cloud Logging).
             structlog.processors.EventRenamer("message"),
+            _masked,
             _head_first,
             structlog.processors.JSONRenderer(),
         ],
     )
+
+
+def _masked(_: WrappedLogger, __: str, event: EventDict) -> EventDict:
+    """A URL's user and password hidden in every text of the line, the traceback's too."""
+    return {key: masked(v) if isinstance(v, str) else v for key, v in event.items()}
 
 
 def _drop_not_fields(_: WrappedLogger, __: str, event: EventDict) -> EventDict:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
-from producersync.database_url import masked
+from producersync.url_userinfo import masked
 
 if TYPE_CHECKING:
     from alembic.script import ScriptDirectory

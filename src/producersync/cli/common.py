@@ -115,7 +115,8 @@ class Failed(typer.Exit):
 
 def database_url(value: str) -> str:
     """An option's database URL (Typer's ``parser=``), as given once it is one we open."""
-    from producersync.database_url import masked, sqlalchemy_url
+    from producersync.database_url import sqlalchemy_url
+    from producersync.url_userinfo import masked
 
     try:
         sqlalchemy_url(value)
@@ -277,9 +278,9 @@ def settings_problems(
     which name it themselves."""
     from pydantic import SecretStr
 
-    from producersync.database_url import masked
     from producersync.model.validation import reason
     from producersync.settings_variables import setting_name, variable
+    from producersync.url_userinfo import masked
 
     options = options or {}
     problems = []
@@ -335,7 +336,7 @@ def api_problem(exc: ProducerSyncError) -> str:
     """The line telling that a call to the API failed: the request (without its query)
     and what came back. An SDK message holds no credentials; a URL's are masked."""
     from producersync.client import APIError, AuthenticationError
-    from producersync.database_url import masked
+    from producersync.url_userinfo import masked
 
     if not isinstance(exc, APIError):
         return f"the API: {exc}"
@@ -354,9 +355,10 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     file or database, or another's (the store's), which opening migrated into one."""
     import sqlalchemy as sa
 
-    from producersync.database_url import masked, sqlalchemy_url, sqlite_file
+    from producersync.database_url import sqlalchemy_url, sqlite_file
     from producersync.sync.mirror import open_mirror
     from producersync.sync.mirror.migrate import holds_mirror
+    from producersync.url_userinfo import masked
 
     path = sqlite_file(url)
     where = masked(url) if path is None else str(path.absolute())
@@ -374,9 +376,9 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
 
 
 def _no_mirror(where: str, url: str, option: str | None) -> Failed:
-    from producersync.database_url import masked
     from producersync.settings_variables import variable
     from producersync.sync.settings import SyncSettings
+    from producersync.url_userinfo import masked
 
     return fail(
         f"no mirror at {where}: run `producersync sync run` or `producersync sync backfill` first",

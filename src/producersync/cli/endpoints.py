@@ -95,8 +95,8 @@ def _body(model: type[_Body], **fields: object) -> _Body:
     option and the value, before the store is opened."""
     from pydantic import ValidationError
 
-    from producersync.database_url import masked
     from producersync.model.validation import reason
+    from producersync.url_userinfo import masked
 
     try:
         return model.model_validate({k: v for k, v in fields.items() if v is not None})
@@ -155,7 +155,7 @@ def _private_hint(url: object, settings: ServiceSettings) -> str:
 def _typed(value: object) -> str | None:
     """An option's value as typed (a repeated option's, comma-joined), a URL's
     credentials masked; None for one not given."""
-    from producersync.database_url import masked
+    from producersync.url_userinfo import masked
 
     if value is None:
         return None

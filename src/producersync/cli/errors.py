@@ -97,8 +97,8 @@ def _database(exc: sa.exc.DatabaseError) -> Failure | None:
     if not _of_the_database(exc):
         return None
     # Imported here: psycopg, under it, adds 0.3 s to every command.
-    from producersync.database_url import masked
     from producersync.db_outage import describe
+    from producersync.url_userinfo import masked
 
     # The driver's first line: libpq's refusals go on with a hint on a second line
     # ("\tIs the server running on that host..."), and the error was two lines.
@@ -212,7 +212,7 @@ def _given(exc: typer.TyperException) -> str | None:
     args = ctx.meta[_ARGS]
     opts, _, _ = ctx.command.make_parser(ctx).parse_args(args=list(args))
     given = opts.get(param.name)
-    from producersync.database_url import masked
+    from producersync.url_userinfo import masked
 
     return masked(given) if isinstance(given, str) else None
 

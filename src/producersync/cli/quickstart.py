@@ -116,8 +116,8 @@ def quickstart(
     ] = Path(".producersync/sandbox-client.json"),
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
-    from producersync.database_url import masked
     from producersync.service.store.open import open_store
+    from producersync.url_userinfo import masked
 
     settings = service_settings(database, ctx, host=host, port=port)
     # Read before the store is opened: a file it cannot use is to leave nothing made.

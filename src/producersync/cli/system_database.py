@@ -15,8 +15,9 @@ from pydantic_settings import BaseSettings
 
 from producersync.cli.common import fail
 from producersync.database_file import directory_faults
-from producersync.database_url import masked, sqlalchemy_url
+from producersync.database_url import sqlalchemy_url
 from producersync.settings_variables import variable
+from producersync.url_userinfo import masked
 
 __all__ = ["reach_system_database"]
 

@@ -22,9 +22,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 from starlette.routing import Match, Mount
 
-from producersync.database_url import masked
 from producersync.echo import PATH_SHOWN, cut
 from producersync.model.validation import reason
+from producersync.url_userinfo import masked
 
 __all__ = [
     "INTERNAL_ERROR",

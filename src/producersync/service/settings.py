@@ -9,9 +9,10 @@ from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked, masked
+from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
+from producersync.url_userinfo import masked
 
 __all__ = ["ServiceSettings"]
 

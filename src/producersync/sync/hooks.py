@@ -51,7 +51,6 @@ from typing import Final
 
 import sqlalchemy as sa
 
-from producersync.database_url import masked
 from producersync.db_outage import OutageLog, describe, unavailable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
@@ -63,6 +62,7 @@ from producersync.sync.mirror.hook_cursors import (
     register_hooks,
     release_hook,
 )
+from producersync.url_userinfo import masked
 
 __all__ = ["GROUP", "Batch", "Hook", "Hooks"]
 

@@ -19,8 +19,8 @@ from urllib.parse import urlsplit
 import httpcore2
 import httpx2
 
-from producersync.database_url import masked
 from producersync.model.spaces import spaced, trim
+from producersync.url_userinfo import masked
 
 __all__ = [
     "URL_SYNTAX",

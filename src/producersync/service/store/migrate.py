@@ -7,8 +7,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from producersync import migrations
-from producersync.database_url import masked
 from producersync.service.store.engine import write_transaction
+from producersync.url_userinfo import masked
 
 __all__ = ["HEAD", "PG_LOCK_ID", "NotAStoreError", "current_revision", "upgrade"]
 

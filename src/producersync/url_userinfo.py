@@ -1,0 +1,16 @@
+"""A URL's user and password hidden wherever text may hold one: error messages, status
+lines, and every log line (``log_format``). Apart from ``database_url``, which imports
+SQLAlchemy, so that a process's logging and its CLI's errors need not."""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["masked"]
+
+_USERINFO = re.compile(r"//[^/?#\s]*@")
+
+
+def masked(text: str) -> str:
+    """``text`` with the user and password of any URL in it replaced by ``***``."""
+    return _USERINFO.sub("//***@", text)
