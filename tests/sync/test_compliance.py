@@ -186,6 +186,19 @@ def test_a_license_is_good_on_its_expiration_date_and_says_it_is_the_last_day(
     ]
 
 
+def test_an_npn_with_no_license_in_the_mirror_is_a_no_that_says_so(conn: sa.Connection) -> None:
+    """An NPN activated moments ago, its records not fetched yet, was a no "holds no
+    license in CA", read as the producer's record; the reason says the mirror holds none
+    of its licenses at all. One with licenses elsewhere is still a no in that state."""
+    verdict = check(conn, "11223344", "CA", "Life", on=ON)
+    assert verdict.failed == [
+        "NPN 11223344 is not in the monitored population",
+        "NPN 11223344 holds no license in CA: the mirror holds no license of it in any state "
+        "(records of an NPN activated moments ago are still being fetched: see sync status)",
+    ]
+    assert check(conn, NPN, "WA", "Life", on=ON).failed == [f"NPN {NPN} holds no license in WA"]
+
+
 @pytest.mark.parametrize(
     ("state", "loa", "carrier", "on", "failure"),
     [

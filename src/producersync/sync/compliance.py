@@ -22,6 +22,7 @@ from producersync.sync.mirror.queries import (
     LicenseRow,
     LoaRow,
     appointments_with,
+    holds_a_license,
     licenses_expiring,
     licenses_in_state,
     loa_terms,
@@ -122,7 +123,13 @@ def check(
     state = state_code(state)
     wanted = _Wanted(conn, loa)
     findings = [_population(conn, npn)]
-    findings += _best_license(licenses_in_state(conn, npn, state), npn, state, wanted, on)
+    held = licenses_in_state(conn, npn, state)
+    if not held and not holds_a_license(conn, npn):
+        # Most often an NPN activated moments ago, its records still being fetched: a
+        # plain "no license in CA" read as NIPR's word on a producer it had not been asked of.
+        findings.append(_Finding(False, _NONE_YET.format(npn=npn, state=state)))
+    else:
+        findings += _best_license(held, npn, state, wanted, on)
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
         findings.append(_appointment(found, carrier, state, wanted, on))
@@ -211,6 +218,12 @@ def _among(wanted: str, values: Sequence[str | None]) -> bool:
     """Whether ``wanted`` is one of ``values``, in any case and spacing."""
     key = _words(wanted).casefold()
     return any(key == _words(value).casefold() for value in values if value)
+
+
+_NONE_YET = (
+    "NPN {npn} holds no license in {state}: the mirror holds no license of it in any state "
+    "(records of an NPN activated moments ago are still being fetched: see sync status)"
+)
 
 
 def _population(conn: sa.Connection, npn: str) -> _Finding:

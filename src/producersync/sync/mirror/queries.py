@@ -31,6 +31,7 @@ __all__ = [
     "LoaTerms",
     "PopulationRow",
     "appointments_with",
+    "holds_a_license",
     "iter_licenses_expiring",
     "licenses_expiring",
     "licenses_in_state",
@@ -115,6 +116,13 @@ def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
     query = sa.select(population).where(population.c.npn.in_(npn_spellings(npn)))
     row = conn.execute(query.order_by(population.c.active.desc())).first()
     return None if row is None else PopulationRow(**row._asdict())
+
+
+def holds_a_license(conn: sa.Connection, npn: str) -> bool:
+    """Whether the mirror holds any license of the NPN, in any state (niprDeleted ones
+    too), however it is written."""
+    query = sa.select(licenses.c.id).where(licenses.c.npn.in_(npn_spellings(npn))).limit(1)
+    return conn.execute(query).first() is not None
 
 
 def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[LicenseRow]:
