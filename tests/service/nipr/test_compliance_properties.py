@@ -296,6 +296,32 @@ def stamped_unchanged(before: Snapshot, after: Snapshot, stamp: dt.date) -> list
     return problems
 
 
+def cancelled(snap: Snapshot) -> set[int]:
+    """The licenses a state cancelled: inactive, and every line that ended with them (on
+    their expiration date) ``Cancelled`` (with the resident license, or on a move), none
+    ``Inactive`` as a lapse leaves them."""
+    ended: dict[int, list[str]] = defaultdict(list)
+    for loa in snap["license_loas"].values():
+        lic = snap["licenses"][loa["license_id"]]
+        if loa["status"] != "Active" and loa["status_reason_date"] == lic["expiration_date"]:
+            ended[lic["id"]].append(loa["status"])
+    return {
+        i
+        for i, lic in snap["licenses"].items()
+        if not lic["active"] and ended[i] and set(ended[i]) == {"Cancelled"}
+    }
+
+
+def cancelled_licenses_stay_ended(before: Snapshot, after: Snapshot) -> list[Any]:
+    """A license the state cancelled is not renewed: its holder would apply for a new one
+    (a new number and issue date), and a run leaves it inactive."""
+    return [
+        ("a cancelled license renewed", i)
+        for i in cancelled(before)
+        if after["licenses"][i]["active"]
+    ]
+
+
 @DAYS
 @given(
     universe=st.integers(1, 3),
@@ -308,11 +334,16 @@ def stamped_unchanged(before: Snapshot, after: Snapshot, stamp: dt.date) -> list
 @example(universe=1, seed=0, offsets=[13, 0])
 # A phone number changed to itself (one in a hundred): stamped, told changed, unchanged.
 @example(universe=2, seed=0, offsets=[0])
+# A license cancelled with the resident license, renewed as if it had lapsed; a former
+# home state's, cancelled on a move, renewed too.
+@example(universe=1, seed=0, offsets=[463, 499])
+@example(universe=2, seed=1080542040, offsets=[18, 101])
 def test_every_day_keeps_every_rule(universe: int, seed: int, offsets: list[int]) -> None:
     """Days anywhere in the universe's first two years (its licenses' dates come), at a
         high churn, in any order (a day missed, run after a later one, reads the store as that
-    one left it): every producer a run changed keeps every rule, and what a client syncing
-    ``updatedSince`` is told changed has, and nothing else."""
+    one left it): every producer a run changed keeps every rule, no license a state
+    cancelled is renewed, and what a client syncing ``updatedSince`` is told changed has,
+    and nothing else."""
     with (
         tempfile.TemporaryDirectory() as directory,
         universe_store("sqlite", Path(directory), 150, universe) as url,
@@ -328,6 +359,7 @@ def test_every_day_keeps_every_rule(universe: int, seed: int, offsets: list[int]
                 latest = max(latest, day)  # a day before one run is stamped with that one
                 assert broken(_changed_on(after, latest)) == []
                 assert stamped_unchanged(before, after, latest) == []
+                assert cancelled_licenses_stay_ended(before, after) == []
         finally:
             engine.dispose()
 
