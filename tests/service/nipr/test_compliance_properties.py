@@ -24,6 +24,7 @@ from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.reference import (
     FIRM_LICENSE_CLASS,
     LICENSE_LAPSED,
+    PERSONAL_NAME_TYPES,
     RESIDENT_LICENSE_ENDED,
 )
 from producersync.service.nipr.universe import DEFAULT_START_DATE, TABLES, Batch, generate
@@ -178,6 +179,35 @@ def one_home_state(records: Records) -> Iterable[Any]:
             yield ("an address outside the resident state", row["id"], home[0]["for_state"])
 
 
+def names_are_on_record_in_the_home_state(records: Records) -> Iterable[Any]:
+    """An individual's aliases and previous names, given to a state with its application,
+    are on record in the state of its resident license (one who moved gave them to the new
+    state too; the old one keeps its record), none before that state first licensed it.
+    Read for the producers whose names or resident license changed."""
+    homes = {
+        r["npn"]: r
+        for r in records.all["licenses"]
+        if r["residency_status"] == "R" and not r["nipr_deleted"]
+    }
+    issued: dict[tuple[str, str], dt.date] = {}
+    for lic in records.all["licenses"]:
+        key = (lic["npn"], lic["for_state"])
+        issued[key] = min(issued.get(key, lic["original_issue_date"]), lic["original_issue_date"])
+    names = [r for r in records.all["other_names"] if r["type"] in PERSONAL_NAME_TYPES]
+    on_record = {(r["npn"], r["for_state"], r["type"], r["name"]) for r in names}
+    moved = {r["npn"] for r in records.checked("licenses") if r["residency_status"] == "R"}
+    checked = {r["id"] for r in records.checked("other_names")}
+    for row in names:
+        if row["nipr_deleted"] or (row["id"] not in checked and row["npn"] not in moved):
+            continue
+        first = issued.get((row["npn"], row["for_state"]))
+        if first is not None and row["created_at"] < first:
+            yield ("a name on record before the state licensed the producer", row["id"])
+        home = homes.get(row["npn"])
+        if home and (row["npn"], home["for_state"], row["type"], row["name"]) not in on_record:
+            yield ("a name not on record in the home state", row["id"], home["for_state"])
+
+
 def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
     """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
     store wrote it."""
@@ -208,6 +238,7 @@ RULES: tuple[Rule, ...] = (
     nonresident_licenses_rest_on_the_resident_one,
     an_active_license_holds_an_active_line,
     one_home_state,
+    names_are_on_record_in_the_home_state,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
 )
@@ -334,6 +365,8 @@ def cancelled_licenses_stay_ended(before: Snapshot, after: Snapshot) -> list[Any
 @example(universe=1, seed=0, offsets=[13, 0])
 # A phone number changed to itself (one in a hundred): stamped, told changed, unchanged.
 @example(universe=2, seed=0, offsets=[0])
+# A producer who moved, its previous name on record in the old home state alone.
+@example(universe=2, seed=0, offsets=[2])
 # A license cancelled with the resident license, renewed as if it had lapsed; a former
 # home state's, cancelled on a move, renewed too.
 @example(universe=1, seed=0, offsets=[463, 499])

@@ -34,6 +34,7 @@ __all__ = [
     "LOAS",
     "NICKNAMES",
     "PERPETUAL_STATES",
+    "PERSONAL_NAME_TYPES",
     "PRODUCER_LOA_PROFILES",
     "REGULATORY_DISPOSITIONS",
     "REGULATORY_ORIGINS",
@@ -171,6 +172,11 @@ FIRM_LICENSE_CLASS = LicenseClass(
 # Continuing education is an individual's: a business entity completes none, and NIPR
 # reports its lines' CE as not applicable.
 FIRM_CE_COMPLIANCE = "N/A"
+
+# The other names an individual gives a state on applying for its resident license (an
+# alias, a previous name): each home state keeps its record of them. A firm's
+# FIRM_BRANCH name is a branch office's, the record of the state it is in.
+PERSONAL_NAME_TYPES = frozenset({"ALIAS", "PREVIOUS"})
 
 # Florida licenses do not expire (they stay valid while the CE requirement is met).
 PERPETUAL_STATES: frozenset[str] = frozenset({"FL"})

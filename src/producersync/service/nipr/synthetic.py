@@ -52,13 +52,14 @@ __all__ = ["plan_churn"]
 
 Row = dict[str, Any]
 
-# The tables a change reads; entities and other names are not among them.
+# The tables a change reads; entities are not among them.
 _READ = (
     t.licenses,
     t.license_loas,
     t.appointments,
     t.addresses,
     t.contact_infos,
+    t.other_names,
     t.regulatory_actions,
 )
 _CLASSES = {cls.name: cls for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)}
@@ -430,8 +431,9 @@ class _Producer:
     def move(self) -> bool:
         """The producer moves to another state: a resident license there with the lines
         of the old one, which becomes non-resident (kept, or cancelled that day with the
-        appointments on it), the carriers appointing there as they did at home, and the
-        home-state addresses and contacts in the new state. Only on an active resident
+        appointments on it), the carriers appointing there as they did at home, the
+        home-state addresses and contacts in the new state, and its aliases and previous
+        names on record there too. Only on an active resident
         license whose every line is Active: the non-resident lines, all carried on it,
         are then all on the new one too."""
         r = self.r
@@ -484,6 +486,20 @@ class _Producer:
         for contact in self.live.get("contact_infos", []):
             if contact["for_state"] == home:
                 self.update("contact_infos", contact, for_state=state, nipr_date_updated=today)
+        # The new home state records the names given with the application; the old one
+        # keeps its record of them, as it keeps its regulatory actions and firm branches.
+        for other in self.rows("other_names", lambda o: o["for_state"] == home):
+            if other["type"] in ref.PERSONAL_NAME_TYPES:
+                self.insert(
+                    "other_names",
+                    {
+                        "for_state": state,
+                        "type": other["type"],
+                        "branch_id": None,
+                        "state_co_id": None,
+                        "name": other["name"],
+                    },
+                )
         self.day.moved[self.npn] = self.tx
         return True
 

@@ -671,8 +671,17 @@ class _Producer:
             self.contact("FAX", phone(r, area))
 
     def other_name(
-        self, kind: str, state: str, name: str, branch: str | None, state_co_id: str | None
+        self,
+        kind: str,
+        state: str,
+        name: str,
+        branch: str | None,
+        state_co_id: str | None,
+        since: int | None = None,
     ) -> None:
+        """The name on record in ``state`` from day ``since`` (the producer's creation by
+        default)."""
+        day = self.created if since is None else since
         self.out["other_names"].append(
             self.stamp(
                 {
@@ -684,8 +693,8 @@ class _Producer:
                     "state_co_id": state_co_id,
                     "name": name,
                 },
-                self.created,
-                self.created,
+                day,
+                day,
             )
         )
 
@@ -706,11 +715,18 @@ class _Producer:
         elif r() < 0.04:
             if r() < 0.4:
                 nickname = ref.NICKNAMES.get(self.first)
+                kind = "ALIAS"
                 name = f"{nickname} {self.last}" if nickname else f"{self.last}, {self.first}"
-                self.other_name("ALIAS", self.home, name, None, None)
             else:
+                kind = "PREVIOUS"
                 name = f"{self.first} {self.pick(ref.LAST_NAMES)}"
-                self.other_name("PREVIOUS", self.home, name, None, None)
+            if self.moved is None:
+                self.other_name(kind, self.home, name, None, None)
+            else:
+                # Given to the former home state (states[1]) with its application, and to
+                # the new one with its own on the move; the former keeps its record.
+                self.other_name(kind, self.licensed_states[1], name, None, None)
+                self.other_name(kind, self.home, name, None, None, self.moved)
 
     # --- regulatory actions --------------------------------------------------------------
 
