@@ -48,6 +48,8 @@ class Records:
 
 Rule = Callable[[Records], Iterable[Any]]
 FIRM_CLASS = FIRM_LICENSE_CLASS.name
+# A state ends a non-resident license at the latest this long after the resident one.
+_NR_CANCEL_DAYS = dt.timedelta(days=30)
 
 UNIVERSES = settings(derandomize=True, deadline=None, max_examples=40)
 DAYS = settings(derandomize=True, deadline=None, max_examples=8)
@@ -248,6 +250,31 @@ def broken(records: Records) -> list[Any]:
     return [problem for rule in RULES for problem in rule(records)]
 
 
+def nonresident_licenses_rested_on_the_former_home_one(records: Records) -> Iterable[Any]:
+    """A producer who moved held its former home state's license (its first, non-resident
+    now) as the resident one until the move: had it ended before, the non-resident
+    licenses issued on it ended with it (within 30 days), and none was issued on none.
+    Read of a universe, where a producer moved once at most."""
+    for (_,), licenses in _by(records.all["licenses"], "npn").items():
+        home = next((r for r in licenses if r["residency_status"] == "R"), None)
+        if home is None:
+            continue
+        earlier = [r for r in licenses if r["original_issue_date"] < home["original_issue_date"]]
+        if not earlier:
+            continue
+        former = min(earlier, key=lambda r: (r["original_issue_date"], r["id"]))
+        ended = former["expiration_date"]
+        if former["active"] or ended is None or ended >= home["original_issue_date"]:
+            continue
+        for row in earlier:
+            if row is former or row["nipr_deleted"]:
+                continue
+            if row["original_issue_date"] >= ended:
+                yield ("a non-resident license issued on no resident one", row["id"])
+            elif row["active"] or (row["expiration_date"] or ended) > ended + _NR_CANCEL_DAYS:
+                yield ("a non-resident license outlived the former home one", row["id"])
+
+
 # --- the universe ----------------------------------------------------------------------------
 
 
@@ -262,7 +289,9 @@ def _world(seed: int, producers: int) -> Batch:
 @UNIVERSES
 @given(seed=st.integers(0, 2**31), producers=st.integers(1, 300))
 def test_a_universe_keeps_every_rule(seed: int, producers: int) -> None:
-    assert broken(Records(_world(seed, producers), lambda _: True)) == []
+    records = Records(_world(seed, producers), lambda _: True)
+    assert broken(records) == []
+    assert list(nonresident_licenses_rested_on_the_former_home_one(records)) == []
 
 
 # --- the days --------------------------------------------------------------------------------

@@ -400,7 +400,9 @@ class _Producer:
             if not resident and not former and len(loas) > 1 and r() < 0.1:
                 dropped = int(r() * len(loas))
                 loas = loas[:dropped] + loas[dropped + 1 :]
-            license_held = self.license(cls, state, resident, issue, loas, cancelled)
+            license_held = self.license(
+                cls, state, resident, issue, loas, cancelled, self.moved if former else None
+            )
             if resident:
                 home_ended = license_held[3]
             held.append(license_held)
@@ -415,10 +417,12 @@ class _Producer:
         issue: int,
         loas: tuple[ref.Loa, ...],
         cancelled: int | None,
+        resident_until: int | None = None,
     ) -> _Held:
         """Write the license and its lines, ended on day ``cancelled`` if it was in force
-        then (a non-resident license whose resident one ended); return what carriers
-        appoint under (``_Held``)."""
+        then (a non-resident license whose resident one ended), in force until day
+        ``resident_until`` at least (the former home state's, resident until the move);
+        return what carriers appoint under (``_Held``)."""
         u = self.u
         r = self.r
         days = u.days
@@ -429,7 +433,7 @@ class _Producer:
         if state in ref.PERPETUAL_STATES:
             expiration = None
             if r() >= 0.96:
-                ended = issue + 1 + int(r() * (start - 1 - issue))
+                ended = max(issue + 1 + int(r() * (start - 1 - issue)), resident_until or 0)
             known = True
         else:
             # Two-year cycles on the anniversary of the original issue date.
@@ -441,6 +445,12 @@ class _Producer:
             year = issued.year + 2 * cycles
             exp_date = dt.date(year, issued.month, min(issued.day, 28))
             expiration = exp_date.toordinal() - u.origin
+            # Resident until the move, it did not lapse before: the non-resident licenses
+            # rested on it (an anniversary after the move, or none before the start).
+            while resident_until is not None and expiration < resident_until:
+                year += 2
+                expiration = dt.date(year, issued.month, min(issued.day, 28)).toordinal()
+                expiration -= u.origin
             if expiration < start and not lapsed:  # the anniversary fell just short
                 expiration = dt.date(year + 2, issued.month, min(issued.day, 28)).toordinal()
                 expiration -= u.origin
