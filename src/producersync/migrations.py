@@ -69,6 +69,7 @@ def upgrade(
             config = Config()
             config.set_main_option("script_location", str(scripts))
             config.attributes["connection"] = connection
+            config.attributes["what"] = what  # for the log of a build that waits
             command.upgrade(config, revision)
     except sa.exc.DBAPIError as exc:
         if not _refused_writes(exc):

@@ -7,18 +7,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import pytest
 import sqlalchemy as sa
 
 from producersync.service.store import migrate
 from producersync.service.store.engine import make_engine
-from producersync.service.store.tables import RECORD_TABLES
-from tests.support.databases import postgres_database, revisions
-from tests.support.filled import fill_every_table
+from tests.support.databases import plans_scanning_tables, set_back_before, unusable_indexes
+from tests.support.filled import filled_postgres, upgraded_beside_an_older_transaction
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow(30)]
@@ -31,47 +29,8 @@ _KEYSET_READS = (
 )
 
 
-@contextmanager
-def _store_at(revision: str) -> Iterator[sa.Engine]:
-    """A store at ``revision`` with rows in every table, each row updated in place since
-    (a heap-only update: no indexed column changed), as a store in use has them."""
-    with postgres_database() as url:
-        engine = make_engine(url)
-        try:
-            migrate.upgrade(engine, revision)
-            fill_every_table(engine, "alembic_version")
-            yield engine
-        finally:
-            engine.dispose()
-
-
-def _update_in_place(engine: sa.Engine) -> None:
-    with engine.begin() as conn:
-        for table in RECORD_TABLES:
-            conn.exec_driver_sql(f"UPDATE {table.name} SET id = id")
-
-
-def _flagged(engine: sa.Engine) -> list[str]:
-    """The store's indexes no transaction older than their build may use, or left
-    INVALID by a build that did not finish."""
-    with engine.connect() as conn:
-        return list(
-            conn.exec_driver_sql(
-                "SELECT indexrelid::regclass::text FROM pg_index"
-                " WHERE indcheckxmin OR NOT indisvalid ORDER BY 1"
-            ).scalars()
-        )
-
-
-def _plans(engine: sa.Engine) -> list[str]:
-    """The keyset reads' plans, a whole-table scan taken only when no index serves."""
-    with engine.connect() as conn:
-        conn.exec_driver_sql("SET enable_seqscan = off")
-        plans = [
-            "\n".join(conn.exec_driver_sql(f"EXPLAIN {query}").scalars()) for query in _KEYSET_READS
-        ]
-        conn.rollback()
-    return plans
+def _store_at(revision: str) -> AbstractContextManager[sa.Engine]:
+    return filled_postgres(make_engine, migrate.upgrade, "alembic_version", revision)
 
 
 def _told(caplog: pytest.LogCaptureFixture, words: str) -> list[str]:
@@ -84,15 +43,11 @@ def test_an_upgrade_while_an_older_transaction_runs_leaves_every_index_usable() 
     ``pg_index.indcheckxmin`` (it may still see the rows' old versions), no transaction
     could use them until it ended, and the keyset reads scanned whole tables (the old
     indexes dropped)."""
-    with _store_at("0005") as engine, engine.connect() as older:
-        older.exec_driver_sql("SELECT txid_current()")  # a transaction id, held
-        _update_in_place(engine)
-        migrate.upgrade(engine)
-        flagged = _flagged(engine)
-        plans = _plans(engine)
-        older.rollback()
-    assert flagged == []
-    assert not [plan for plan in plans if "Seq Scan" in plan], plans
+    with _store_at("0005") as engine:
+        found = upgraded_beside_an_older_transaction(
+            engine, migrate.upgrade, "alembic_version", _KEYSET_READS
+        )
+    assert found == ([], [])
 
 
 def test_an_upgrade_that_waits_for_an_older_transaction_says_which_and_keeps_an_index(
@@ -101,7 +56,7 @@ def test_an_upgrade_that_waits_for_an_older_transaction_says_which_and_keeps_an_
     """A transaction holding a snapshot older than the build (a ``pg_dump``'s): the
     concurrent build waits for it to end, says so in the log with its pid, and the old
     index serves the reads meanwhile."""
-    caplog.set_level(logging.INFO, logger="producersync.service.store.index_builds")
+    caplog.set_level(logging.INFO, logger="producersync.index_builds")
     with _store_at("0005") as engine, engine.connect() as older:
         older.execution_options(isolation_level="REPEATABLE READ")
         older.exec_driver_sql("SELECT 1")  # its snapshot, held
@@ -110,14 +65,14 @@ def test_an_upgrade_that_waits_for_an_older_transaction_says_which_and_keeps_an_
         upgrading.start()
         eventually(lambda: bool(_told(caplog, f"pid {pid}")))
         told = _told(caplog, f"pid {pid}")
-        plans = _plans(engine)
+        scanning = plans_scanning_tables(engine, _KEYSET_READS)
         older.rollback()
         upgrading.join()
         assert migrate.current_revision(engine) == migrate.HEAD
-        flagged = _flagged(engine)
+        flagged = unusable_indexes(engine)
     assert "ix_entities_npn_id_updated_at" in told[0]
     assert "idle in transaction" in told[0]
-    assert not [plan for plan in plans if "Seq Scan" in plan], plans
+    assert scanning == []
     assert flagged == []
     assert _told(caplog, "ix_entities_npn_id_updated_at done, ")
 
@@ -130,7 +85,7 @@ def test_upgrades_started_together_on_a_store_in_use_complete() -> None:
             for upgraded in [pool.submit(migrate.upgrade, engine) for _ in range(2)]:
                 upgraded.result()
         assert migrate.current_revision(engine) == migrate.HEAD
-        assert _flagged(engine) == []
+        assert unusable_indexes(engine) == []
 
 
 def test_an_index_a_build_left_invalid_is_built_again() -> None:
@@ -144,9 +99,9 @@ def test_an_index_a_build_left_invalid_is_built_again() -> None:
                     "CREATE UNIQUE INDEX CONCURRENTLY ix_entities_npn_id_updated_at"
                     " ON entities ((1))"
                 )
-        assert _flagged(engine) == ["ix_entities_npn_id_updated_at"]
+        assert unusable_indexes(engine) == ["ix_entities_npn_id_updated_at"]
         migrate.upgrade(engine)
-        flagged = _flagged(engine)
+        flagged = unusable_indexes(engine)
         with engine.connect() as conn:
             built = conn.exec_driver_sql(
                 "SELECT pg_get_indexdef('ix_entities_npn_id_updated_at'::regclass)"
@@ -165,10 +120,8 @@ def test_an_upgrade_cut_short_in_a_migration_s_builds_completes_on_the_next(
     """A migration commits its other changes before building its indexes: the store
     stays at the revision before it until they are built, and the next upgrade runs
     the migration again over what it had committed."""
-    before = revisions(migrate)[revisions(migrate).index(revision) - 1]
     with _store_at(revision) as engine:
-        with engine.begin() as conn:  # as if cut short after the migration's last build
-            conn.exec_driver_sql(f"UPDATE alembic_version SET version_num = '{before}'")
+        set_back_before(engine, migrate, "alembic_version", revision)
         migrate.upgrade(engine)
         assert migrate.current_revision(engine) == migrate.HEAD
-        assert _flagged(engine) == []
+        assert unusable_indexes(engine) == []

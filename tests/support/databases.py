@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from functools import partial
@@ -42,6 +42,17 @@ def revisions(migrate: ModuleType) -> list[str]:
     ``migrate`` module), oldest first: the last is the head."""
     scripts = ScriptDirectory(str(Path(migrate.__file__ or "").parent / "migrations"))
     return [script.revision for script in reversed(list(scripts.walk_revisions()))]
+
+
+def set_back_before(
+    engine: sa.Engine, migrate: ModuleType, version_table: str, revision: str
+) -> None:
+    """The database's version set back to the revision before ``revision``, as an
+    upgrade cut short after that migration's last index build leaves it."""
+    every = revisions(migrate)
+    with engine.begin() as conn:
+        before = every[every.index(revision) - 1]
+        conn.exec_driver_sql(f"UPDATE {version_table} SET version_num = '{before}'")
 
 
 def stored_revisions(url: str, table: str = "alembic_version") -> list[str]:
@@ -585,3 +596,25 @@ def table_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
         yield plans
     finally:
         sa.event.remove(engine, "before_cursor_execute", explain)
+
+
+def unusable_indexes(engine: sa.Engine) -> list[str]:
+    """The PostgreSQL database's indexes no transaction older than their build may use
+    (``pg_index.indcheckxmin``), or left INVALID by a build that did not finish."""
+    with engine.connect() as conn:
+        return list(
+            conn.exec_driver_sql(
+                "SELECT indexrelid::regclass::text FROM pg_index"
+                " WHERE indcheckxmin OR NOT indisvalid ORDER BY 1"
+            ).scalars()
+        )
+
+
+def plans_scanning_tables(engine: sa.Engine, queries: Sequence[str]) -> list[str]:
+    """The PostgreSQL plans of ``queries`` that scan a whole table, taken only when no
+    index serves them (sequential scans are priced out)."""
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET enable_seqscan = off")
+        plans = ["\n".join(conn.exec_driver_sql(f"EXPLAIN {query}").scalars()) for query in queries]
+        conn.rollback()
+    return [plan for plan in plans if "Seq Scan" in plan]

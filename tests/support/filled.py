@@ -4,12 +4,20 @@ migrations' tests upgrade."""
 from __future__ import annotations
 
 import datetime as dt
-from contextlib import suppress
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["fill_every_table", "value"]
+from tests.support.databases import plans_scanning_tables, postgres_database, unusable_indexes
+
+__all__ = [
+    "fill_every_table",
+    "filled_postgres",
+    "upgraded_beside_an_older_transaction",
+    "value",
+]
 
 
 def value(column: sa.Column[Any], n: int) -> Any:
@@ -55,3 +63,47 @@ def fill_every_table(
             conn.execute(table.insert(), rows)
             written[table.name] = rows
     return written
+
+
+@contextmanager
+def filled_postgres(
+    make_engine: Callable[[str], sa.Engine],
+    upgrade: Callable[[sa.Engine, str], None],
+    version_table: str,
+    revision: str,
+) -> Iterator[sa.Engine]:
+    """A new PostgreSQL database of a schema (``make_engine``, ``upgrade``: its store's or
+    mirror's) at ``revision``, with rows in every table."""
+    with postgres_database() as url:
+        engine = make_engine(url)
+        try:
+            upgrade(engine, revision)
+            fill_every_table(engine, version_table)
+            yield engine
+        finally:
+            engine.dispose()
+
+
+def upgraded_beside_an_older_transaction(
+    engine: sa.Engine,
+    upgrade: Callable[[sa.Engine], None],
+    version_table: str,
+    reads: Sequence[str],
+) -> tuple[list[str], list[str]]:
+    """``engine``'s database upgraded while an idle session holds a transaction id from
+    before every row was updated in place (a heap-only update: no indexed column
+    changed, as a database in use has them): the indexes left unusable, and the plans of
+    ``reads`` that scan a whole table."""
+    reflected = sa.MetaData()
+    reflected.reflect(engine)
+    with engine.connect() as older:
+        older.exec_driver_sql("SELECT txid_current()")  # a transaction id, held
+        with engine.begin() as conn:
+            for table in reflected.sorted_tables:
+                if table.name != version_table:
+                    first = next(iter(table.columns)).name
+                    conn.exec_driver_sql(f"UPDATE {table.name} SET {first} = {first}")
+        upgrade(engine)
+        found = unusable_indexes(engine), plans_scanning_tables(engine, reads)
+        older.rollback()
+    return found

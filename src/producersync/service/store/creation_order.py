@@ -16,7 +16,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from producersync.service.store.index_builds import build_indexes, committed_column
+from producersync.index_builds import build_indexes, committed_column
 
 __all__ = ["SEQ", "add_creation_order", "creation_order", "next_in_order"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from producersync.index_builds import build_indexes
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.index_builds import build_indexes
 from producersync.service.store.tables import RECORD_TABLES
 
 __all__ = ["drop_secondary_indexes", "ensure_secondary_indexes", "swap_record_index"]

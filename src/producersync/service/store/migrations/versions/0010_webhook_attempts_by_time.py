@@ -8,7 +8,7 @@ Create Date: 2026-12-06 10:00:00
 
 from __future__ import annotations
 
-from producersync.service.store.index_builds import build_indexes
+from producersync.index_builds import build_indexes
 
 revision = "0010"
 down_revision = "0009"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import op
 
-from producersync.service.store.index_builds import build_indexes, index_name
+from producersync.index_builds import build_indexes, index_name
 
 revision = "0011"
 down_revision = "0010"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from producersync.service.store.index_builds import build_indexes, committed_column, index_name
+from producersync.index_builds import build_indexes, committed_column, index_name
 
 revision = "0012"
 down_revision = "0011"

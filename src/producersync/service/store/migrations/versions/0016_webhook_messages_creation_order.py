@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from alembic import op
 
+from producersync.index_builds import build_indexes
 from producersync.service.store.creation_order import add_creation_order
-from producersync.service.store.index_builds import build_indexes
 
 revision = "0016"
 down_revision = "0015"

@@ -7,8 +7,9 @@ Create Date: 2026-12-02 13:00:00
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from producersync.index_builds import Index, build_indexes
 
 revision = "0002"
 down_revision = "0001"
@@ -16,16 +17,14 @@ branch_labels = None
 depends_on = None
 
 
+_UNPROCESSED = Index(
+    "ix_events_unprocessed", ["received_at", "event_id"], where="processed_at IS NULL"
+)
+
+
 def upgrade() -> None:
-    unprocessed = sa.text("processed_at IS NULL")
-    op.create_index(
-        "ix_events_unprocessed",
-        "events",
-        ["received_at", "event_id"],
-        sqlite_where=unprocessed,
-        postgresql_where=unprocessed,
-    )
+    build_indexes("events", [_UNPROCESSED])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_events_unprocessed", table_name="events")
+    op.drop_index(_UNPROCESSED.name, table_name="events")

@@ -15,19 +15,33 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from producersync.index_builds import Index, build_indexes, committed_column
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
+_UNIQUE = "uq_sync_runs_started_by"
+
 
 def upgrade() -> None:
-    with op.batch_alter_table("sync_runs") as batch:
-        batch.add_column(sa.Column("started_by", sa.String(), nullable=True))
-        batch.create_unique_constraint("uq_sync_runs_started_by", ["started_by"])
+    if op.get_bind().dialect.name != "postgresql":
+        with op.batch_alter_table("sync_runs") as batch:
+            batch.add_column(sa.Column("started_by", sa.String(), nullable=True))
+            batch.create_unique_constraint(_UNIQUE, ["started_by"])
+        return
+    if not committed_column("sync_runs", "started_by"):  # not by a run cut short
+        op.add_column("sync_runs", sa.Column("started_by", sa.String(), nullable=True))
+    # The constraint takes over the index built beside the runs (``build_indexes``):
+    # ADD CONSTRAINT ... UNIQUE built it in the migration's transaction.
+    build_indexes("sync_runs", [Index(_UNIQUE, ["started_by"], unique=True)])
+    constraints = sa.inspect(op.get_bind()).get_unique_constraints("sync_runs")
+    if _UNIQUE not in {found["name"] for found in constraints}:
+        op.execute(f"ALTER TABLE sync_runs ADD CONSTRAINT {_UNIQUE} UNIQUE USING INDEX {_UNIQUE}")
 
 
 def downgrade() -> None:
     with op.batch_alter_table("sync_runs") as batch:
-        batch.drop_constraint("uq_sync_runs_started_by", type_="unique")
+        batch.drop_constraint(_UNIQUE, type_="unique")
         batch.drop_column("started_by")

@@ -14,25 +14,22 @@ state and carrier. Both queries now take the NPN's index.
 
 from __future__ import annotations
 
-from alembic import op
+from producersync.index_builds import build_indexes
 
 revision = "0010"
 down_revision = "0009"
 branch_labels = None
 depends_on = None
 
-_DROPPED = (
-    ("ix_changes_npn", "changes", "npn"),
-    ("ix_licenses_state", "licenses", "state"),
-    ("ix_appointments_co_code", "appointments", "co_code"),
-)
+# Table -> the column of its index dropped (ix_changes_npn, ...).
+_DROPPED = {"changes": "npn", "licenses": "state", "appointments": "co_code"}
 
 
 def upgrade() -> None:
-    for name, table, _ in _DROPPED:
-        op.drop_index(name, table_name=table)
+    for table, column in _DROPPED.items():
+        build_indexes(table, [], replacing=[[column]])
 
 
 def downgrade() -> None:
-    for name, table, column in _DROPPED:
-        op.create_index(name, table, [column])
+    for table, column in _DROPPED.items():
+        build_indexes(table, [[column]])

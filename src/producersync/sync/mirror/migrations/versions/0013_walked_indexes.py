@@ -16,6 +16,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from producersync.index_builds import Index, build_indexes
+
 revision = "0013"
 down_revision = "0012"
 branch_labels = None
@@ -24,17 +26,15 @@ depends_on = None
 _WORDS = ("loa", "loa_code", "categories")
 
 
+_LATEST = Index("ix_malformed_latest", [sa.text("seen_at DESC"), "resource", "record_id", "field"])
+
+
 def upgrade() -> None:
-    for column in _WORDS:
-        op.create_index(f"ix_license_loas_{column}", "license_loas", [column])
-    op.create_index(
-        "ix_malformed_latest",
-        "malformed",
-        [sa.text("seen_at DESC"), "resource", "record_id", "field"],
-    )
+    build_indexes("license_loas", [[column] for column in _WORDS])
+    build_indexes("malformed", [_LATEST])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_malformed_latest", table_name="malformed")
+    op.drop_index(_LATEST.name, table_name="malformed")
     for column in _WORDS:
         op.drop_index(f"ix_license_loas_{column}", table_name="license_loas")

@@ -14,7 +14,8 @@ exceeds btree version 4 maximum``) on every retry and every later sync. The inde
 from __future__ import annotations
 
 import sqlalchemy as sa
-from alembic import op
+
+from producersync.index_builds import Index, build_indexes
 
 revision = "0014"
 down_revision = "0013"
@@ -24,17 +25,20 @@ depends_on = None
 _WORDS = ("loa", "loa_code", "categories")
 
 
+_WHOLE = [[column] for column in _WORDS]  # 0013's, named ix_license_loas_<column>
+
+
 def upgrade() -> None:
-    for column in _WORDS:
-        op.drop_index(f"ix_license_loas_{column}", table_name="license_loas")
-        op.create_index(
-            f"ix_license_loas_{column}",
-            "license_loas",
-            [sa.text(f"substr(CAST({column} AS TEXT), 1, 200)")],
-        )
+    # Under their names: each old index dropped before the new one is built. No query
+    # of this version reads the old ones, which refused a longer word's insert meanwhile.
+    build_indexes("license_loas", [], replacing=_WHOLE)
+    beginnings = [
+        Index(f"ix_license_loas_{column}", [sa.text(f"substr(CAST({column} AS TEXT), 1, 200)")])
+        for column in _WORDS
+    ]
+    build_indexes("license_loas", beginnings)
 
 
 def downgrade() -> None:
-    for column in _WORDS:
-        op.drop_index(f"ix_license_loas_{column}", table_name="license_loas")
-        op.create_index(f"ix_license_loas_{column}", "license_loas", [column])
+    build_indexes("license_loas", [], replacing=_WHOLE)
+    build_indexes("license_loas", _WHOLE)

@@ -15,26 +15,25 @@ more index up than before, and both read only what a real sender sent.
 
 from __future__ import annotations
 
-import sqlalchemy as sa
 from alembic import op
+
+from producersync.index_builds import Index, build_indexes
 
 revision = "0016"
 down_revision = "0015"
 branch_labels = None
 depends_on = None
 
-_NOT_REFUSED = sa.text("verdict NOT LIKE 'rejected: %'")
+_NOT_REFUSED = Index(
+    "ix_receipts_not_refused",
+    ["event_type", "received_at", "verdict", "event_id"],
+    where="verdict NOT LIKE 'rejected: %'",
+)
 
 
 def upgrade() -> None:
-    op.create_index(
-        "ix_receipts_not_refused",
-        "receipts",
-        ["event_type", "received_at", "verdict", "event_id"],
-        sqlite_where=_NOT_REFUSED,
-        postgresql_where=_NOT_REFUSED,
-    )
+    build_indexes("receipts", [_NOT_REFUSED])
 
 
 def downgrade() -> None:
-    op.drop_index("ix_receipts_not_refused", table_name="receipts")
+    op.drop_index(_NOT_REFUSED.name, table_name="receipts")

@@ -1,15 +1,16 @@
-"""Indexes a migration builds on a table that may hold rows: on PostgreSQL concurrently,
-outside the migration's transaction.
+"""Indexes a migration builds on a table that may hold rows, the store's and the
+mirror's: on PostgreSQL concurrently, outside the migration's transaction.
 
 Built in the migration's transaction, an index on a table whose rows had been updated in
 place (heap-only updates: the migration's own, or any made while a transaction older
 than them ran) was flagged ``pg_index.indcheckxmin``: no transaction older than the
 build could use it, and the planner of every newer one skipped it too while any such
 transaction ran on the server (a backup, a report, an idle session). The API's keyset
-reads then scanned whole tables, the old index, replaced, already dropped. Built
+reads then scanned whole tables, the old index, replaced, already dropped; a mirror, on
+a customer's server beside their reports and backups, walked its LOA words so. Built
 ``CONCURRENTLY``, the index is usable once built, the old one it replaces is dropped
-only then, and the build waits instead for the transactions of the store's database
-that are older than it: each is named in the log while it does.
+only then, and the build waits instead for the transactions of the database that are
+older than it: each is named in the log while it does.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["build_indexes", "committed_column", "index_name"]
+__all__ = ["Index", "build_indexes", "committed_column", "index_name"]
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +43,18 @@ _BLOCKERS = sa.text(
 )
 
 
+@dataclass(frozen=True)
+class Index:
+    """An index ``build_indexes`` builds that is more than columns named by the
+    metadata's convention (the mirror's): its ``columns`` may hold expressions
+    (``sa.text``: a column ``DESC``, a word's beginning), ``where`` makes it partial."""
+
+    name: str
+    columns: Sequence[str | sa.TextClause]
+    where: str | None = None
+    unique: bool = False
+
+
 def index_name(table: str, columns: Sequence[str]) -> str:
     return f"ix_{table}_{'_'.join(columns)}"  # the metadata's naming convention
 
@@ -56,40 +70,67 @@ def committed_column(table: str, column: str) -> bool:
 
 def build_indexes(
     table: str,
-    new: Sequence[Sequence[str]],
+    new: Sequence[Sequence[str] | Index],
     replacing: Sequence[Sequence[str]] = (),
     *,
     unique: bool = False,
 ) -> None:
-    """In a migration: build on ``table`` an index on each list of columns of ``new``,
-    then drop those on ``replacing``, so that the queries they serve keep an index.
-    SQLite builds them in the migration's transaction, as PostgreSQL does on a table
-    never written to. Otherwise PostgreSQL commits that transaction first: a migration
-    calls this after its other changes, and is run again over them if the builds are cut
-    short (the store's revision is the one before it until they are done); an index a
-    build cut short left INVALID is built again."""
-    from alembic import op  # a migration's: opening the store imports no Alembic
+    """In a migration: build on ``table`` each index of ``new`` (a list of columns, or an
+    ``Index``), then drop those on the lists of columns of ``replacing``, so that the
+    queries they serve keep an index. SQLite builds them in the migration's transaction,
+    as PostgreSQL does on a table never written to. Otherwise PostgreSQL commits that
+    transaction first: a migration calls this after its other changes, and is run again
+    over them if the builds are cut short (the schema's revision is the one before it
+    until they are done); an index a build cut short left INVALID is built again."""
+    from alembic import op  # a migration's: opening a schema imports no Alembic
 
+    indexes = [_index(table, entry, unique) for entry in new]
     if op.get_bind().dialect.name != "postgresql" or _never_written(table):
-        for columns in new:
-            name = index_name(table, columns)
-            op.create_index(name, table, list(columns), unique=unique, if_not_exists=True)
+        for index in indexes:
+            op.create_index(
+                index.name, table, list(index.columns), if_not_exists=True, **_options(index)
+            )
         for columns in replacing:
             op.drop_index(index_name(table, columns), table_name=table, if_exists=True)
         return
+    upgrading = _upgrading()
     with op.get_context().autocommit_block():
         connection = op.get_bind()
-        for columns in new:
-            _build_concurrently(connection, table, columns, unique)
+        for index in indexes:
+            _build_concurrently(connection, table, index, upgrading)
         for columns in replacing:
             name = index_name(table, columns)
-            with _telling_waits(connection, f"dropping index {name}"):
-                connection.exec_driver_sql(f"DROP INDEX CONCURRENTLY IF EXISTS {name}")
+            with _telling_waits(connection, f"{upgrading}: dropping index {name}"):
+                op.drop_index(name, table_name=table, if_exists=True, postgresql_concurrently=True)
+
+
+def _index(table: str, entry: Sequence[str] | Index, unique: bool) -> Index:
+    if isinstance(entry, Index):
+        return entry
+    return Index(index_name(table, entry), entry, unique=unique)
+
+
+def _options(index: Index) -> dict[str, Any]:
+    """``op.create_index``'s keywords for ``index`` beside its name and columns."""
+    if index.where is None:
+        return {"unique": index.unique}
+    where = sa.text(index.where)
+    return {"unique": index.unique, "postgresql_where": where, "sqlite_where": where}
+
+
+def _upgrading() -> str:
+    """What the log names the upgrade by: "the mirror's upgrade" (``migrations.upgrade``
+    gives the schema's name)."""
+    from alembic import op
+
+    config = op.get_context().config
+    what = config.attributes.get("what") if config is not None else None
+    return f"{what or 'the schema'}'s upgrade"
 
 
 def _never_written(table: str) -> bool:
     """Whether the PostgreSQL ``table`` has no page, so no row version that an index
-    built in the migration's transaction could be flagged for (a new store's tables: its
+    built in the migration's transaction could be flagged for (a new schema's tables: its
     first migration takes a second, not two); writes to it wait for that transaction."""
     from alembic import op
 
@@ -100,9 +141,11 @@ def _never_written(table: str) -> bool:
 
 
 def _build_concurrently(
-    connection: sa.Connection, table: str, columns: Sequence[str], unique: bool
+    connection: sa.Connection, table: str, index: Index, upgrading: str
 ) -> None:
-    name = index_name(table, columns)
+    from alembic import op
+
+    name = index.name
     valid = connection.execute(
         sa.text("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass(:name)"),
         {"name": name},
@@ -111,14 +154,12 @@ def _build_concurrently(
         return
     if valid is not None:
         log.warning(
-            "the store's upgrade: index %s, left INVALID by a build cut short, is built again",
-            name,
+            "%s: index %s, left INVALID by a build cut short, is built again", upgrading, name
         )
-        connection.exec_driver_sql(f"DROP INDEX CONCURRENTLY {name}")
-    kind = "UNIQUE INDEX" if unique else "INDEX"
-    with _telling_waits(connection, f"building index {name}"):
-        connection.exec_driver_sql(
-            f"CREATE {kind} CONCURRENTLY {name} ON {table} ({', '.join(columns)})"
+        op.drop_index(name, table_name=table, postgresql_concurrently=True)
+    with _telling_waits(connection, f"{upgrading}: building index {name}"):
+        op.create_index(
+            name, table, list(index.columns), postgresql_concurrently=True, **_options(index)
         )
 
 
@@ -161,7 +202,7 @@ def _watch(engine: sa.Engine, pid: int, what: str, done: threading.Event) -> Non
             ):
                 told_at = now
                 log.warning(
-                    "the store's upgrade: %s waits for %s to end (for %d s); the queries"
+                    "%s waits for %s to end (for %d s); the queries"
                     " use the indexes already there meanwhile",
                     what,
                     ", ".join(_described(row) for row in blockers),
@@ -171,7 +212,7 @@ def _watch(engine: sa.Engine, pid: int, what: str, done: threading.Event) -> Non
                 break
     if told_at is not None:
         spent = time.monotonic() - began
-        log.info("the store's upgrade: %s done, %d s after it began", what, spent)
+        log.info("%s done, %d s after it began", what, spent)
 
 
 def _described(blocker: Any) -> str:
