@@ -71,6 +71,7 @@ __all__ = [
     "checked",
     "idempotency_headers",
     "idempotency_key",
+    "refuse_closed",
 ]
 
 log = logging.getLogger("producersync.client")
@@ -365,6 +366,17 @@ class BaseClient:
             ) from exc
 
 
+def refuse_closed(http: httpx2.Client | httpx2.AsyncClient) -> None:
+    """``RuntimeError`` at once for a call on a closed client (or a copy of one). httpx2
+    raised its own only when the request was sent: after a pacing slot, each call on a
+    closed client waited its turn (up to the hour of a ``429``'s hold) to fail."""
+    if http.is_closed:
+        raise RuntimeError(
+            "this ProducerSync client is closed (close() was called, or its with block "
+            "ended): a closed client is not reopened, make a new one"
+        )
+
+
 def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
     """The one boundary where transport errors become SDK errors."""
     if isinstance(exc, ProducerSyncError):
@@ -431,6 +443,7 @@ class SyncAPIClient(BaseClient):
         failed: Exception | None = None  # the last attempt's error
         headers = idempotency_headers(method, idempotency_key)
         while True:
+            refuse_closed(self._http)
             request = self._http.build_request(
                 method, self._url(path), params=params, json=json, headers=headers
             )
@@ -490,6 +503,7 @@ class AsyncAPIClient(BaseClient):
         failed: Exception | None = None
         headers = idempotency_headers(method, idempotency_key)
         while True:
+            refuse_closed(self._http)
             request = self._http.build_request(
                 method, self._url(path), params=params, json=json, headers=headers
             )

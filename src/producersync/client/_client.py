@@ -8,7 +8,12 @@ from typing import Any, Self
 
 import httpx2
 
-from producersync.client._base_client import DEFAULTS, AsyncAPIClient, SyncAPIClient
+from producersync.client._base_client import (
+    DEFAULTS,
+    AsyncAPIClient,
+    SyncAPIClient,
+    refuse_closed,
+)
 from producersync.client._constants import DEFAULT_TIMEOUT
 from producersync.client._environment import Environment, EnvironmentName
 from producersync.client.resources.records import (
@@ -105,6 +110,7 @@ class Client(SyncAPIClient):
         )
 
     def __enter__(self) -> Self:
+        refuse_closed(self._http)  # a with block on a closed client, as httpx2 refuses it
         return self
 
     def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
@@ -185,6 +191,7 @@ class AsyncClient(AsyncAPIClient):
         )
 
     async def __aenter__(self) -> Self:
+        refuse_closed(self._http)
         return self
 
     async def __aexit__(
