@@ -45,17 +45,19 @@ def _round_trip(error: ProducerSyncError) -> Any:
 
 @pytest.mark.parametrize(("status", "cls"), STATUS_ERRORS)
 def test_a_status_error_round_trips_as_itself(status: int, cls: type[APIStatusError]) -> None:
-    error = _answered(status, {"retry-after": "300"})
+    error = _answered(status, {"retry-after": "300", "x-request-id": "req_7"})
     again = _round_trip(error)
     assert type(again) is cls
     assert str(again) == str(error) == f"{status} {error.response.reason_phrase}: went wrong"
-    assert (again.message, again.status_code, again.error, again.path, again.body) == (
+    fields = ("message", "status_code", "error", "path", "body", "request_id")
+    assert [getattr(again, name) for name in fields] == [
         error.message,
         status,
         "E",
         "/v2/licenses",
         error.body,
-    )
+        "req_7",
+    ]
     assert again.response.status_code == status
     assert again.request is again.response.request
     assert (again.request.method, str(again.request.url)) == (
@@ -105,3 +107,22 @@ def test_an_error_from_no_call_round_trips_as_itself(error: ProducerSyncError) -
 def test_a_round_trip_keeps_a_capped_message_as_it_was() -> None:
     error = ServerError("m" * 10_000, httpx2.Response(500, request=REQUEST))
     assert _round_trip(error).message == error.message
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        ({"x-request-id": "req_7"}, "req_7"),
+        ({"Request-Id": "req_8"}, "req_8"),  # Stripe's and Anthropic's name
+        ({"x-request-id": ""}, None),
+        ({}, None),
+    ],
+)
+def test_a_status_error_names_the_request_as_the_server_did(
+    headers: dict[str, str], expected: str | None
+) -> None:
+    assert _answered(500, headers).request_id == expected
+
+
+def test_an_error_without_a_response_has_no_request_id() -> None:
+    assert APITimeoutError(REQUEST).request_id is None

@@ -1,7 +1,7 @@
 """The SDK's errors, one tree.
 
     ProducerSyncError
-    ├── APIError                      (message, request, body)
+    ├── APIError                      (message, request, body, request_id)
     │   ├── APIStatusError            (response, status_code, error, path)
     │   │   ├── BadRequestError           400
     │   │   ├── AuthenticationError       401 (also a refused token request)
@@ -113,6 +113,7 @@ class APIError(ProducerSyncError):
         self.message: str = self.args[0]  # capped
         self.request = request
         self.body = body
+        self.request_id: str | None = None  # the server's id of the request, if it named one
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A durable workflow (DBOS) records a failed step's error by pickling it, and
@@ -152,6 +153,22 @@ class APIStatusError(APIError):
         fields = body if isinstance(body, dict) else {}
         self.error = _text(fields.get("error"))
         self.path = _text(fields.get("path"))
+        self.request_id = _request_id(response.headers)
+
+
+# Where servers and gateways name a request, for its operator to find in their logs.
+_REQUEST_ID_HEADERS = ("x-request-id", "request-id")
+
+
+def _request_id(headers: httpx2.Headers) -> str | None:
+    """The id the server gave the request, to quote to its operator: a support ticket
+    with one finds the request in the API's logs, where an error without it (as every
+    error was) named only a time and a path."""
+    for name in _REQUEST_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return capped(value)
+    return None
 
 
 def _text(value: Any) -> str | None:
