@@ -11,11 +11,12 @@ import uuid
 from collections.abc import Mapping
 from enum import Enum
 from functools import cached_property
-from typing import Any, Final, Self, TypedDict
+from typing import Any, Final, Literal, Self, TypedDict, Unpack, overload
 from urllib.parse import urlsplit
 
 import anyio
 import httpx2
+from pydantic import JsonValue
 
 from producersync import __version__
 from producersync.client._auth import ClientCredentials, TokenCache
@@ -105,6 +106,19 @@ class RequestOptions(TypedDict, total=False):
     # A write's Idempotency-Key, in place of the one made for the call: a key kept by
     # the caller (a durable step's) makes a call repeated after a crash a retry too.
     idempotency_key: str | None
+
+
+class _Call(RequestOptions, total=False):
+    """What ``request()`` takes besides its method, path and ``raw``: for its overloads,
+    which differ only in what ``raw`` makes of the body."""
+
+    params: Params | None
+    json: Any
+    ends: float | None
+
+
+class _ThreadCall(_Call, total=False):
+    cancel: Cancellation | None  # ``Client`` only: a task is cancelled as a task
 
 
 def checked(options: RequestOptions) -> RequestOptions:
@@ -411,6 +425,23 @@ class SyncAPIClient(BaseClient):
         if self._owns_http:
             self._http.close()
 
+    # Typed by ``raw``: the body's bytes, or its JSON value. As ``Any`` it type-checked
+    # every use of it in a caller's ``mypy --strict`` code, a misspelt key included.
+    @overload
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        raw: Literal[False] = False,
+        **options: Unpack[_ThreadCall],
+    ) -> JsonValue: ...
+
+    @overload
+    def request(
+        self, method: str, path: str, *, raw: Literal[True], **options: Unpack[_ThreadCall]
+    ) -> bytes: ...
+
     def request(
         self,
         method: str,
@@ -481,6 +512,21 @@ class AsyncAPIClient(BaseClient):
         """``SyncAPIClient.close``, awaited."""
         if self._owns_http:
             await self._http.aclose()
+
+    @overload
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        raw: Literal[False] = False,
+        **options: Unpack[_Call],
+    ) -> JsonValue: ...
+
+    @overload
+    async def request(
+        self, method: str, path: str, *, raw: Literal[True], **options: Unpack[_Call]
+    ) -> bytes: ...
 
     async def request(
         self,

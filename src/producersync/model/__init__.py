@@ -54,6 +54,19 @@ from producersync.model.records import (
     ResidencyStatus,
 )
 from producersync.model.states import STATE_CODES, STATE_NAMES
+from producersync.model.subscriptions import (
+    JobAccepted,
+    JobAcceptedLinks,
+    JobAction,
+    JobCounts,
+    JobDetail,
+    JobLinks,
+    JobOperation,
+    JobResult,
+    JobState,
+    JobStatus,
+    Subscription,
+)
 
 __all__ = [
     "ENDPOINT_TEST",
@@ -83,6 +96,16 @@ __all__ = [
     "Event",
     "EventType",
     "Href",
+    "JobAccepted",
+    "JobAcceptedLinks",
+    "JobAction",
+    "JobCounts",
+    "JobDetail",
+    "JobLinks",
+    "JobOperation",
+    "JobResult",
+    "JobState",
+    "JobStatus",
     "License",
     "LicenseLoa",
     "LoaMapping",
@@ -101,6 +124,7 @@ __all__ = [
     "RenewalType",
     "RenewalWindow",
     "ResidencyStatus",
+    "Subscription",
     "UpdatesAvailable",
     "UpdatesAvailableData",
     "UtcDatetime",

@@ -1,0 +1,125 @@
+"""A type-checked codebase using the SDK: never run, only checked with ``mypy --strict``
+(``test_strict_typing``). Each ``assert_type`` fails the check if what the SDK gives is
+not that type, an ``Any`` included: one leaked from a call or a record would type-check
+any misuse of it downstream."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import pickle
+from typing import assert_type
+
+from pydantic import JsonValue
+
+from producersync.client import (
+    APIError,
+    APIStatusError,
+    AsyncClient,
+    AsyncPage,
+    AsyncPager,
+    AsyncRecordPages,
+    Cancellation,
+    Client,
+    RateLimitError,
+    RequestOptions,
+    SyncPage,
+    SyncPager,
+    SyncRecordPages,
+    WaitTimeoutError,
+)
+from producersync.model import (
+    Entity,
+    JobAccepted,
+    JobDetail,
+    JobStatus,
+    License,
+    LicenseLoa,
+    RegulatoryActionValue,
+    Subscription,
+)
+
+URGENT: RequestOptions = {"deadline": 5.0, "priority": 10}
+
+
+def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
+    licenses = client.licenses.list(npns=["15645555"], updated_since=dt.date(2024, 1, 1))
+    assert_type(licenses, SyncRecordPages[License])
+    for lic in licenses:
+        assert_type(lic, License)
+        assert_type(lic.npn, str | None)
+        assert_type(lic.license_loas, list[LicenseLoa] | None)
+    page = next(licenses.pages())
+    assert_type(page, SyncPage[License])
+    assert_type(page.items, list[License])
+    assert_type(page.next_continuation_token, str | None)
+    assert_type(page.total_elements, int | None)
+    if page.has_next_page:
+        assert_type(page.get_next_page(), SyncPage[License])
+    assert_type(client.licenses.for_npn("15645555", **URGENT), SyncPager[License])
+    assert_type(client.license_loas.for_license(1), SyncPager[LicenseLoa])
+    assert_type(client.regulatory_actions.values(1), SyncPager[RegulatoryActionValue])
+    assert_type(client.entities.get("15645555", max_retries=0), Entity)
+    assert_type(client.licenses.get(1), License)
+    assert_type(client.subscriptions.list(), SyncPager[Subscription])
+    job = client.subscriptions.add(["15645555"], idempotency_key="step-1")
+    assert_type(job, JobAccepted)
+    assert_type(client.subscriptions.wait(job, timeout=60), JobStatus)
+    assert_type(client.subscriptions.job_details(job), SyncPager[JobDetail])
+    assert_type(client.with_options(max_retries=0), Client)
+    assert_type(client.request("GET", "/v2/licenses", cancel=stop, raw=True), bytes)
+    body = client.request("GET", "/v1/licenses", params={"page": 0}, **URGENT)
+    assert_type(body, JsonValue)
+    if isinstance(body, dict):
+        assert_type(body.get("page"), JsonValue)
+
+
+def on_failure(client: Client) -> None:
+    try:
+        client.licenses.get(1)
+    except RateLimitError as exc:
+        assert_type(exc.retry_after, float | None)
+    except APIStatusError as exc:
+        assert_type(exc.status_code, int)
+        assert_type(exc.error, str | None)
+        assert_type(exc.path, str | None)
+        assert_type(exc.request_id, str | None)
+        assert_type(exc.message, str)
+        again: APIStatusError = pickle.loads(pickle.dumps(exc))  # what a Celery worker reads
+        assert_type(again.request_id, str | None)
+    except APIError as exc:
+        assert_type(exc.request_id, str | None)
+    except WaitTimeoutError as exc:
+        assert_type(exc.last_status, JobStatus | None)
+
+
+async def in_a_worker(client: AsyncClient) -> None:
+    licenses = client.licenses.list(npns=["15645555"], concurrency=4, **URGENT)
+    assert_type(licenses, AsyncRecordPages[License])
+    async for lic in licenses:
+        assert_type(lic, License)
+    async for page in licenses.pages():
+        assert_type(page, AsyncPage[License])
+        if page.has_next_page:
+            assert_type(await page.get_next_page(), AsyncPage[License])
+    assert_type(await client.entities.get("15645555"), Entity)
+    assert_type(client.license_loas.for_license(1), AsyncPager[LicenseLoa])
+    assert_type(await client.subscriptions.page(0), AsyncPage[Subscription])
+    assert_type(await client.request("GET", "/v2/licenses", raw=True), bytes)
+    assert_type(await client.request("GET", "/v2/licenses", ends=1.0), JsonValue)
+    status = await client.subscriptions.wait(await client.subscriptions.add(["1"]))
+    assert_type(status, JobStatus)
+    async for detail in client.subscriptions.job_details(status):
+        assert_type(detail, JobDetail)
+
+
+async def main() -> None:
+    with Client(base_url="http://127.0.0.1:8000") as client:
+        in_a_thread_pool(client, Cancellation())
+        on_failure(client)
+    async with AsyncClient(base_url="http://127.0.0.1:8000", timeout=10.0) as async_client:
+        await in_a_worker(async_client)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
