@@ -8,7 +8,6 @@ alternative to `Environment.SANDBOX`, `base_url=`."""
 from __future__ import annotations
 
 import logging
-import re
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack
@@ -22,16 +21,10 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks import generate_secret
 from tests.support.processes import service_process
+from tests.support.snippets import ROOT, snippets
 from tests.support.together import entered_together
 
 pytestmark = pytest.mark.slow(25)
-
-ROOT = Path(__file__).resolve().parents[2]
-_SNIPPET = re.compile(r"```python\n(.*?)```", re.S)
-
-
-def snippets(page: str) -> list[str]:
-    return _SNIPPET.findall((ROOT / page).read_text())
 
 
 @dataclass(frozen=True)
