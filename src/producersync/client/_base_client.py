@@ -59,6 +59,7 @@ from producersync.client._exceptions import (
     make_status_error,
 )
 from producersync.client._json import json_body
+from producersync.client._loop import LoopBinding
 from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, server_wait, should_retry
 from producersync.client._ssl import shared_ssl_context
@@ -507,6 +508,7 @@ class AsyncAPIClient(BaseClient):
             headers=self._headers,
             event_hooks={"response": [abound_body]},
         )
+        self._loop = LoopBinding()
 
     async def close(self) -> None:
         """``SyncAPIClient.close``, awaited."""
@@ -545,6 +547,7 @@ class AsyncAPIClient(BaseClient):
         """``SyncAPIClient.request``, awaited; it takes no ``cancel``: a task's call is
         cancelled with the task, its waits too."""
         deadline, most, ends = self._call_limits(deadline, max_retries, ends)
+        self._loop.check()
         attempt, replayed = 0, False
         failed: Exception | None = None
         headers = idempotency_headers(method, idempotency_key)

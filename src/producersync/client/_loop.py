@@ -1,0 +1,36 @@
+"""The event loop an ``AsyncClient`` belongs to.
+
+Its pooled connections, and the waits of its token and pacing, belong to the event loop
+of the call that made them. A call from another loop (each ``asyncio.run()`` starts one;
+a test framework may start one per test) reused them there and failed as asyncio's bare
+``RuntimeError: Event loop is closed``, or, the first loop still running in another
+thread, used its sockets from two loops at once. So a client binds to the loop of its
+first call, and a call from another is refused at once, saying what to do.
+"""
+
+from __future__ import annotations
+
+import anyio.lowlevel
+
+__all__ = ["LoopBinding"]
+
+
+class LoopBinding:
+    """Shared by a client and its copies (``with_options``), as their pool is."""
+
+    def __init__(self) -> None:
+        self._token: anyio.lowlevel.EventLoopToken | None = None
+
+    def check(self) -> None:
+        """Bind to the running loop on the first call; ``RuntimeError`` in another."""
+        here = anyio.lowlevel.current_token()
+        if self._token is None:
+            self._token = here
+        elif here != self._token:
+            raise RuntimeError(
+                "this AsyncClient belongs to the event loop of its first call, and this "
+                "call runs in another (each asyncio.run() starts a new one): its pooled "
+                "connections cannot serve it. Make the client inside the loop that uses "
+                "it (async with AsyncClient(...) in the coroutine asyncio.run runs), one "
+                "per loop"
+            )
