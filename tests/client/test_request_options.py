@@ -279,6 +279,17 @@ def test_an_option_no_call_takes_is_refused_before_any_request(kind: str, name: 
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+@KINDS
+def test_a_list_s_limit_as_other_sdks_take_it_is_refused_naming_what_stands_for_it(
+    kind: str,
+) -> None:
+    fake = FakeAPI(lambda request: json_response(200, {}))
+    options: Any = {"limit": 10}
+    with fake_client(kind, fake) as client, pytest.raises(TypeError, match=r"page_size=.*islice"):
+        client.licenses.list(**options)
+    assert not fake.api_requests
+
+
 def test_a_request_s_priority_that_orders_nothing_is_refused_before_it_is_sent() -> None:
     fake = FakeAPI(lambda request: json_response(200, {}))
     with fake.client() as client, pytest.raises(ValueError, match="must be a number, not nan"):

@@ -122,6 +122,17 @@ class _ThreadCall(_Call, total=False):
     cancel: Cancellation | None  # ``Client`` only: a task is cancelled as a task
 
 
+# Options other SDKs' lists take, and what stands for them here. Stripe's and Anthropic's
+# ``limit=`` is their page size: refused naming only the options above, it left a reader
+# to guess that a list's page size is ``page_size=``, or how to stop after n records.
+_FOREIGN = {
+    "limit": (
+        "; a list's page size is page_size=, and itertools.islice(records, n) stops "
+        "after n records, reading only the pages they are on"
+    ),
+}
+
+
 def checked(options: RequestOptions) -> RequestOptions:
     """``options``, refused if one is not an option (``TypeError``) or their deadline or
     priority is not one (``ValueError``). For a lazy list, which sends nothing until it
@@ -132,7 +143,7 @@ def checked(options: RequestOptions) -> RequestOptions:
         raise TypeError(
             f"no call takes the option {unknown[0]!r}: only deadline= (seconds each "
             f"attempt has, in place of a per-call timeout), priority=, max_retries= and "
-            f"idempotency_key="
+            f"idempotency_key={_FOREIGN.get(unknown[0], '')}"
         )
     deadline = options.get("deadline")
     if deadline is not None:
