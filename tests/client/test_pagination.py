@@ -195,3 +195,25 @@ def test_a_token_for_a_list_of_several_partitions_is_refused_before_any_request(
     kind: str,
 ) -> None:
     _refused(kind, "list", "t2", "this list has 2", npns=[str(n) for n in range(1, 502)])
+
+
+@KINDS
+def test_a_page_shows_how_many_records_it_holds_not_the_records(kind: str) -> None:
+    """A Jupyter cell that ends with a page, a debugger, a log line: a page of 1,000
+    licenses was shown as megabytes of their fields."""
+    rows = [license_row(i) for i in range(1000)]
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", rows, "t2")))
+
+    def first(client: Any) -> Any:
+        return next(iter(client.licenses.list().pages()))
+
+    async def first_async(client: AsyncClient) -> Any:
+        return await anext(aiter(client.licenses.list().pages()))
+
+    shown = repr(_run(kind, fake, first if kind == "sync" else first_async))
+    page_class = "SyncPage" if kind == "sync" else "AsyncPage"
+    assert shown == (
+        f"{page_class}(items=<1000 License>, "
+        "next_path='http://fake/v2/licenses?size=2&continuationToken=t2', "
+        "total_pages=None, total_elements=None)"
+    )

@@ -56,12 +56,22 @@ __all__ = [
 M = TypeVar("M", bound=BaseModel)
 
 
-@dataclass
+@dataclass(repr=False)
 class Page(Generic[M]):
     items: list[M]
     next_path: str | None  # the next page's URL, None on the last page
     total_pages: int | None = None  # v1 pages say how many there are; v2 pages cannot
     total_elements: int | None = None  # and how many records, when they were read
+
+    def __repr__(self) -> str:
+        # Its records' count, not the records: shown whole, a page of 1,000 licenses was
+        # megabytes of text (a Jupyter cell's output, a debugger's, a log line's).
+        kind = type(self.items[0]).__name__ if self.items else "record"
+        return (
+            f"{type(self).__name__}(items=<{len(self.items)} {kind}>, "
+            f"next_path={self.next_path!r}, total_pages={self.total_pages!r}, "
+            f"total_elements={self.total_elements!r})"
+        )
 
     @property
     def has_next_page(self) -> bool:
@@ -96,7 +106,7 @@ class _Chain:
         return _Chain(self.guard, self.depth + 1)
 
 
-@dataclass
+@dataclass(repr=False)
 class SyncPage(Page[M]):
     """A page a ``SyncPager`` read: it can read the page after it."""
 
@@ -112,7 +122,7 @@ class SyncPage(Page[M]):
         return self._pager._read(path, None, self._chain.follow(path))
 
 
-@dataclass
+@dataclass(repr=False)
 class AsyncPage(Page[M]):
     """A page an ``AsyncPager`` read: it can read the page after it, awaited."""
 
