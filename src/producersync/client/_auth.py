@@ -69,6 +69,12 @@ class TokenCache:
         self._expires_at = 0.0
         self._margin = refresh_margin
         self.fetches = 0  # token requests made: for tests and metrics
+        self.forked()
+
+    def forked(self) -> None:
+        """Locks no one holds: in a process forked from this one (``_fork``), a lock held
+        by a thread of the parent fetching a token stays held, the token never comes. The
+        token itself is kept: the same credential's, good in every process."""
         self.thread_lock = threading.Lock()
         self.task_lock = anyio.Lock()
 

@@ -9,6 +9,7 @@ import os
 import time
 import uuid
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import Enum
 from functools import cached_property
 from typing import Any, Final, Literal, Self, TypedDict, Unpack, overload
@@ -58,6 +59,7 @@ from producersync.client._exceptions import (
     ResponseValidationError,
     make_status_error,
 )
+from producersync.client._fork import renewed_in_forks
 from producersync.client._json import json_body
 from producersync.client._loop import LoopBinding
 from producersync.client._pacing import Pacer, orderable
@@ -419,17 +421,46 @@ def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
     return APIConnectionError(request, f"Connection error: {type(exc).__name__}: {exc}")
 
 
+@dataclass
+class _Pool:
+    """A client's connection pool, held so that its copies (``with_options``) see it
+    renewed in a forked process."""
+
+    http: httpx2.Client
+
+
 class SyncAPIClient(BaseClient):
     def __init__(self, *, transport: httpx2.BaseTransport | None, **options: Any) -> None:
         super().__init__(**options)
-        self._http = httpx2.Client(
-            transport=transport,
+        self._given_transport = transport
+        self._pool = _Pool(self._new_http())
+        renewed_in_forks(self)
+
+    def _new_http(self) -> httpx2.Client:
+        return httpx2.Client(
+            transport=self._given_transport,
             verify=shared_ssl_context(),
             timeout=self.timeout,
             limits=DEFAULT_LIMITS,
             headers=self._headers,
             event_hooks={"response": [hold_to_deadline, bound_body]},
         )
+
+    @property
+    def _http(self) -> httpx2.Client:
+        return self._pool.http
+
+    def _renew_after_fork(self) -> None:
+        """In a process forked from this one (``_fork``): a pool of its own, unless the
+        transport is the caller's (theirs to renew), and the pacing and token free of
+        the parent's threads."""
+        self.pacer.forked()
+        self.tokens.forked()
+        if self._given_transport is None and not self._http.is_closed:
+            stale, self._pool.http = self._pool.http, self._new_http()
+            # Closes this process's descriptors of the parent's sockets; HTTP/1.1 sends
+            # nothing as it closes, so the parent's connections go on.
+            stale.close()
 
     def close(self) -> None:
         """Close the connection pool, for good; on a copy (``with_options``) nothing: the

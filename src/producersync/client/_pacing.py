@@ -74,18 +74,24 @@ class Pacer:
         # to the one `per_minute` before it, and repeat each gap every minute after.
         self.interval = (_WINDOW + WINDOW_MARGIN) / per_minute
         self._clock = clock
-        self._lock = threading.Lock()
-        self._turns = threading.Condition(self._lock)  # threads waiting their turn
-        # Tasks waiting their turn: set (and dropped) when the queue moves. Made by a task,
-        # as an anyio event belongs to the event loop that awaits it.
-        self._moved: anyio.Event | None = None
-        self._waiting: list[tuple[float, int]] = []  # (-priority, arrival): a heap
+        self.forked()
         self._arrivals = itertools.count()
         self._next = 0.0  # the next free slot, on the clock
         self._hold_until = 0.0  # nothing goes before this (server said: wait)
         # Our last `per_minute` slots, oldest first: the window as the server keeps it.
         self._limit = max(1, math.floor(per_minute))
         self._sent: deque[float] = deque(maxlen=self._limit)
+
+    def forked(self) -> None:
+        """An empty queue, under locks no thread holds: in a process forked from this
+        one (``_fork``), where the threads queued at the fork do not run, and a lock one
+        of them held stays held. A call there waited behind their tickets for good."""
+        self._lock = threading.Lock()
+        self._turns = threading.Condition(self._lock)  # threads waiting their turn
+        # Tasks waiting their turn: set (and dropped) when the queue moves. Made by a task,
+        # as an anyio event belongs to the event loop that awaits it.
+        self._moved: anyio.Event | None = None
+        self._waiting: list[tuple[float, int]] = []  # (-priority, arrival): a heap
 
     def take(
         self,
