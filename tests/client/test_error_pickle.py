@@ -14,6 +14,7 @@ from producersync.client import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    CallCancelledError,
     ProducerSyncError,
     RateLimitError,
     ResponseValidationError,
@@ -21,6 +22,7 @@ from producersync.client import (
     WaitTimeoutError,
 )
 from producersync.client._exceptions import make_status_error
+from tests.client.fake import FakeAPI
 from tests.support.errors import STATUS_ERRORS
 
 SECRET = "Bearer tok-VERY-SECRET"
@@ -124,5 +126,28 @@ def test_a_status_error_names_the_request_as_the_server_did(
     assert _answered(500, headers).request_id == expected
 
 
-def test_an_error_without_a_response_has_no_request_id() -> None:
-    assert APITimeoutError(REQUEST).request_id is None
+@pytest.mark.parametrize(
+    "error",
+    [
+        APITimeoutError(REQUEST),
+        ProducerSyncError("client_id and client_secret are required"),
+        ResponseValidationError("malformed licenses page: not a JSON object"),
+        WaitTimeoutError("0ded8367-01ac-4519-8cd7-ce965d55c0b0", None, 30),
+        CallCancelledError("the call was cancelled before it was sent"),
+    ],
+    ids=type,
+)
+def test_an_error_without_a_response_has_a_request_id_of_none(error: ProducerSyncError) -> None:
+    """Every SDK error has one, so that a handler of any of them can log it."""
+    assert error.request_id is None
+    assert _round_trip(error).request_id is None
+
+
+def test_a_response_not_shaped_as_documented_names_its_request() -> None:
+    def not_json(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(200, content=b"<html>", headers={"x-request-id": "req_9"})
+
+    with FakeAPI(not_json).client() as client, pytest.raises(ResponseValidationError) as caught:
+        client.request("GET", "/v1/accounts/subscriptions")
+    assert caught.value.request_id == "req_9"
+    assert _round_trip(caught.value).request_id == "req_9"

@@ -125,7 +125,7 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
     caller as a bare KeyError or JSONDecodeError."""
 
     def malformed(why: str) -> ResponseValidationError:
-        return ResponseValidationError(f"the token response from {response.url} {why}")
+        return ResponseValidationError(f"the token response from {response.url} {why}", response)
 
     try:
         body: Any = json_body(response)

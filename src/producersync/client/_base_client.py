@@ -390,7 +390,8 @@ class BaseClient:
         except ValueError as exc:
             raise ResponseValidationError(
                 f"{request.method} {request.url.path} answered {response.status_code} with a "
-                f"body that is not JSON"
+                f"body that is not JSON",
+                response,
             ) from exc
 
 

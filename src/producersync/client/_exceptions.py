@@ -1,7 +1,7 @@
 """The SDK's errors, one tree.
 
-    ProducerSyncError
-    ├── APIError                      (message, request, body, request_id)
+    ProducerSyncError                 (request_id)
+    ├── APIError                      (message, request, body)
     │   ├── APIStatusError            (response, status_code, error, path)
     │   │   ├── BadRequestError           400
     │   │   ├── AuthenticationError       401 (also a refused token request)
@@ -68,14 +68,24 @@ def capped(text: str) -> str:
 
 
 class ProducerSyncError(Exception):
-    """Every error the SDK raises; its message capped (``capped``)."""
+    """Every error the SDK raises; its message capped (``capped``). ``request_id``: the
+    id the server gave the request it answered, where one is known, else None, on every
+    error alike, so that a handler of any of them can log it."""
+
+    request_id: str | None = None
 
     def __init__(self, message: str = "") -> None:
         super().__init__(capped(message))
 
 
 class ResponseValidationError(ProducerSyncError):
-    """A response body is not what the API documents (not JSON, or a malformed page)."""
+    """A response body is not what the API documents (not JSON, or a malformed page).
+    ``response``, when it was at hand, names the request (``request_id``)."""
+
+    def __init__(self, message: str, response: httpx2.Response | None = None) -> None:
+        super().__init__(message)
+        if response is not None:
+            self.request_id = _request_id(response.headers)
 
 
 class WaitTimeoutError(ProducerSyncError):
@@ -113,7 +123,6 @@ class APIError(ProducerSyncError):
         self.message: str = self.args[0]  # capped
         self.request = request
         self.body = body
-        self.request_id: str | None = None  # the server's id of the request, if it named one
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A durable workflow (DBOS) records a failed step's error by pickling it, and
