@@ -23,6 +23,7 @@ from producersync import __version__
 from producersync.client._auth import ClientCredentials, TokenCache
 from producersync.client._body import abound_body, bound_body
 from producersync.client._cancel import Cancellation, pause
+from producersync.client._closed import refuse_closed
 from producersync.client._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_RETRIES,
@@ -75,7 +76,6 @@ __all__ = [
     "checked",
     "idempotency_headers",
     "idempotency_key",
-    "refuse_closed",
 ]
 
 log = logging.getLogger("producersync.client")
@@ -395,17 +395,6 @@ class BaseClient:
             ) from exc
 
 
-def refuse_closed(http: httpx2.Client | httpx2.AsyncClient) -> None:
-    """``RuntimeError`` at once for a call on a closed client (or a copy of one). httpx2
-    raised its own only when the request was sent: after a pacing slot, each call on a
-    closed client waited its turn (up to the hour of a ``429``'s hold) to fail."""
-    if http.is_closed:
-        raise RuntimeError(
-            "this ProducerSync client is closed (close() was called, or its with block "
-            "ended): a closed client is not reopened, make a new one"
-        )
-
-
 def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
     """The one boundary where transport errors become SDK errors."""
     if isinstance(exc, ProducerSyncError):
@@ -464,9 +453,11 @@ class SyncAPIClient(BaseClient):
             stale.close()
 
     def close(self) -> None:
-        """Close the connection pool, for good; on a copy (``with_options``) nothing: the
-        pool is the client's it was copied from."""
+        """Close the connection pool, for good, and the pacing: the calls waiting for a
+        slot raise ``RuntimeError`` at once. On a copy (``with_options``) nothing: the
+        pool and the pacing are the client's it was copied from."""
         if self._owns_http:
+            self.pacer.close()
             self._http.close()
 
     # Typed by ``raw``: the body's bytes, or its JSON value. As ``Any`` it type-checked
@@ -556,6 +547,7 @@ class AsyncAPIClient(BaseClient):
     async def close(self) -> None:
         """``SyncAPIClient.close``, awaited."""
         if self._owns_http:
+            self.pacer.close()
             await self._http.aclose()
 
     @overload

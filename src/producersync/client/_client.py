@@ -8,12 +8,8 @@ from typing import Any, Self
 
 import httpx2
 
-from producersync.client._base_client import (
-    DEFAULTS,
-    AsyncAPIClient,
-    SyncAPIClient,
-    refuse_closed,
-)
+from producersync.client._base_client import DEFAULTS, AsyncAPIClient, SyncAPIClient
+from producersync.client._closed import refuse_closed
 from producersync.client._constants import DEFAULT_TIMEOUT
 from producersync.client._environment import Environment, EnvironmentName
 from producersync.client.resources.records import (

@@ -45,6 +45,7 @@ from typing import Any
 import anyio
 
 from producersync.client._cancel import Cancellation, check, waking
+from producersync.client._closed import CLOSED
 from producersync.client._number import real
 from producersync.client._retry import parse_reset, server_wait
 
@@ -74,6 +75,7 @@ class Pacer:
         # to the one `per_minute` before it, and repeat each gap every minute after.
         self.interval = (_WINDOW + WINDOW_MARGIN) / per_minute
         self._clock = clock
+        self._closed = False  # its client's: no slot is given once it is
         self.forked()
         self._arrivals = itertools.count()
         self._next = 0.0  # the next free slot, on the clock
@@ -93,6 +95,23 @@ class Pacer:
         self._moved: anyio.Event | None = None
         self._waiting: list[tuple[float, int]] = []  # (-priority, arrival): a heap
 
+    def close(self) -> None:
+        """Give no slot from now on, and wake every caller waiting for one to raise
+        ``RuntimeError``: its client closed. A thread waiting for its slot waited it out
+        (an hour, behind a ``429``'s hold) and then failed, holding up a worker's
+        shutdown. Called by the client, in its loop for an ``AsyncClient``."""
+        with self._lock:
+            self._closed = True
+            self._turns.notify_all()
+            if self._moved is not None:
+                self._moved.set()
+                self._moved = None
+
+    def _open(self) -> None:
+        """``RuntimeError`` once closed (the lock held)."""
+        if self._closed:
+            raise RuntimeError(CLOSED)
+
     def take(
         self,
         priority: float = 0.0,
@@ -111,6 +130,7 @@ class Pacer:
             try:
                 while True:
                     check(cancel)  # a slot due is not taken either: nothing is sent
+                    self._open()
                     wait = self._wait(ticket)
                     if wait is not None and wait <= 0:
                         return self._claim()
@@ -130,6 +150,7 @@ class Pacer:
         try:
             while True:
                 with self._lock:
+                    self._open()
                     wait = self._wait(ticket)
                     if wait is not None and wait <= 0:
                         return self._claim()
