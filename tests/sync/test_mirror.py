@@ -8,6 +8,7 @@ import contextlib
 import copy
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import logging
 import random
@@ -36,6 +37,7 @@ from producersync.sync.mirror.tables import (
     MIRRORED,
     change_fields,
     changes,
+    events,
     hook_cursors,
     license_loas,
     licenses,
@@ -922,6 +924,96 @@ def test_a_batch_of_receipts_answers_as_one_by_one_would(engine: sa.Engine) -> N
         assert mirror.unprocessed_events(conn) == [("msg_a", b"first"), ("msg_old", b"{}")]
 
 
+def _bodies(conn: sa.Connection) -> list[tuple[bytes, int | None, str | None]]:
+    """The receipts' body columns, in order of receipt."""
+    columns = receipts.c.body, receipts.c.body_length, receipts.c.body_sha256
+    return [tuple(row) for row in conn.execute(sa.select(*columns).order_by(receipts.c.id))]
+
+
+def test_a_duplicate_with_its_first_body_keeps_none_and_one_with_another_is_kept_whole(
+    engine: sa.Engine,
+) -> None:
+    """A replayed delivery (a sender's retry storm, or one captured and sent again within
+    the signature's 5 min) stored its whole body at each receipt."""
+    body, other = b'{"a": "%s"}' % incompressible(5000).encode(), b'{"a": 2}'
+    digest = hashlib.sha256(body).hexdigest()
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, _receipt("msg_1", body=body))
+        assert not mirror.record_receipt(conn, _receipt("msg_1", body=body))
+        batch = [_receipt("msg_1", body=body), _receipt("msg_1", body=other)]
+        assert mirror.record_receipts(conn, batch) == [False, False]
+        # A new id and its duplicate in one batch: the first in it keeps its body.
+        assert mirror.record_receipts(
+            conn, [_receipt("msg_2", body=body), _receipt("msg_2", body=body)]
+        ) == [True, False]
+        assert _bodies(conn) == [
+            (body, None, None),
+            (b"", len(body), digest),
+            (b"", len(body), digest),
+            (other, None, None),  # another body under the id: evidence, kept
+            (body, None, None),
+            (b"", len(body), digest),
+        ]
+        assert mirror.receipt_body(conn, "msg_1") == body
+        assert mirror.first_body_sha256(conn, "msg_1") == digest
+        assert mirror.unprocessed_events(conn) == [("msg_1", body), ("msg_2", body)]
+        counted = mirror.sync_status(conn)["receipts"]
+    assert (counted["total"], counted["accepted"], counted["duplicate"]) == (6, 2, 4)
+
+
+def test_a_duplicate_of_an_event_accepted_before_0017_reads_its_digest_from_the_first(
+    engine: sa.Engine,
+) -> None:
+    with write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, _receipt("msg_old", body=b"[1]"))
+        conn.execute(sa.update(events).values(body_sha256=None))  # as 0017 leaves it
+        assert not mirror.record_receipt(conn, _receipt("msg_old", body=b"[1]"))
+        assert _bodies(conn)[1] == (b"", 3, hashlib.sha256(b"[1]").hexdigest())
+        assert mirror.first_body_sha256(conn, "msg_old") == hashlib.sha256(b"[1]").hexdigest()
+
+
+def test_a_first_receipt_is_kept_while_a_duplicate_that_kept_no_body_is(
+    engine: sa.Engine,
+) -> None:
+    """A replay of the event reads the first's body: pruned at the retention, as the
+    duplicate a day younger is not yet, the replay found none."""
+    first_at, again_at = T0 - dt.timedelta(days=40), T0 - dt.timedelta(days=29)
+    cutoff = T0 - dt.timedelta(days=30)
+    with write_transaction(engine) as conn:
+        mirror.record_receipt(conn, Receipt("msg_1", "x", first_at, {}, b"[1]", mirror.ACCEPTED))
+        mirror.mark_processed(conn, "msg_1", first_at)
+        mirror.record_receipt(conn, Receipt("msg_1", "x", again_at, {}, b"[1]", mirror.ACCEPTED))
+        assert mirror.prune_receipts(conn, cutoff) == 1  # the event's row alone
+        assert mirror.receipt_body(conn, "msg_1") == b"[1]"
+        assert mirror.prune_receipts(conn, again_at + dt.timedelta(seconds=1)) == 2
+        assert _bodies(conn) == []
+
+
+@pytest.mark.postgres
+def test_deliveries_racing_on_two_postgresql_workers_keep_one_body(tmp_path: Path) -> None:
+    """The loser of the race for the event's row waits for the winner's commit, then
+    reads its digest."""
+    with fresh_mirror("postgres", tmp_path) as engine:
+        loser: list[bool] = []
+        body = b'{"a": 1}'
+        thread = threading.Thread(
+            target=lambda: loser.append(_record(engine, _receipt("msg_1", body=body)))
+        )
+        with write_transaction(engine) as conn:
+            assert mirror.record_receipt(conn, _receipt("msg_1", body=body))
+            thread.start()
+            eventually(lambda: waiting_on_a_lock(engine))
+        thread.join()
+        assert loser == [False]
+        with engine.connect() as conn:
+            assert [length for _, length, _ in _bodies(conn)] == [None, len(body)]
+
+
+def _record(engine: sa.Engine, receipt: Receipt) -> bool:
+    with write_transaction(engine) as conn:
+        return mirror.record_receipt(conn, receipt)
+
+
 def test_concurrent_deliveries_share_commits_and_dedupe(engine: sa.Engine) -> None:
     log = ReceiptLog(engine)
     ids = [f"msg_{n % 40}" for n in range(200)]  # each id five times, in parallel
@@ -1087,6 +1179,9 @@ def _announced(run_date: dt.date, received_at: dt.datetime = T0) -> Receipt:
     return Receipt(event.id, UPDATES_AVAILABLE, received_at, {}, body, mirror.ACCEPTED)
 
 
+_LATE = _announced(TODAY, T0 - _DAY)  # received late yesterday
+
+
 @pytest.mark.parametrize(
     ("last", "announced", "latest", "lag"),
     [
@@ -1101,6 +1196,8 @@ def _announced(run_date: dt.date, received_at: dt.datetime = T0) -> Receipt:
         (TODAY - _DAY, [_announced(TODAY - _DAY, T0 - _DAY)], TODAY - _DAY, 0),
         # A runDate after the day it came names no NIPR run: as the sync records it.
         (TODAY - _DAY, [_announced(TODAY + 30 * _DAY)], TODAY - _DAY, 0),
+        # Redelivered today, its duplicate keeping no body: it announces the first's.
+        (TODAY - _DAY, [_LATE, dataclasses.replace(_LATE, received_at=T0)], TODAY, 1),
         # A rejected delivery announces nothing.
         (
             TODAY - _DAY,

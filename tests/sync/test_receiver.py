@@ -206,6 +206,27 @@ async def test_an_unverified_delivery_keeps_the_beginning_of_its_body_its_length
     assert (whole.body, whole.body_length, whole.body_sha256) == (long, None, None)
 
 
+async def test_a_replayed_delivery_keeps_its_body_once(harness: Harness) -> None:
+    """A valid delivery sent again as captured (its id, signature and body, within the
+    signature's 5 min) was stored whole each time: a flood of them filled the mirror.
+    The duplicates are acknowledged and counted as before, and a replay of the event
+    reads the first's body."""
+    event = NpnActivated.create("1234567")
+    long = event.to_json() + b" " * (LIMIT - len(event.to_json()))
+    signed = headers(event.id, int(time.time()), long, harness.secret)
+    answers = [(await harness.http.post(PATH, content=long, headers=signed)) for _ in range(4)]
+    assert [a.json()["status"] for a in answers] == ["accepted", *["duplicate"] * 3]
+    first, *again = harness.stored()
+    assert (first.body, first.body_length) == (long, None)
+    digest = hashlib.sha256(long).hexdigest()
+    assert {(r.body, r.body_length, r.body_sha256) for r in again} == {(b"", LIMIT, digest)}
+    assert harness.receipts()["duplicate"] == 3
+    engine = mirror.open_mirror(harness.mirror_url)
+    with engine.connect() as conn:
+        assert mirror.receipt_body(conn, event.id) == long
+    engine.dispose()
+
+
 async def test_a_receipt_keeps_no_credential_among_its_headers(harness: Harness) -> None:
     """An endpoint's custom headers are often a gateway's API key: that was stored."""
     event = NpnActivated.create("1234567")

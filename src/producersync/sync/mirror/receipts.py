@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,6 +23,7 @@ __all__ = [
     "UNVERIFIED_BODY_KEPT",
     "UNVERIFIED_HEADERS_KEPT",
     "Receipt",
+    "first_body_sha256",
     "mark_all_processed",
     "mark_processed",
     "prune_receipts",
@@ -34,6 +35,9 @@ __all__ = [
 ]
 
 ACCEPTED = "accepted"
+# An accepted receipt that holds its body: every one but a duplicate that came with its
+# first receipt's body (``record_receipts``).
+_WHOLE: Final = receipts.c.body_length.is_(None)
 IGNORED = "ignored: "  # and why: an authentic delivery of an event type we do not know
 _IN_CHUNK = 900  # ids per `IN (...)`: under SQLite's variable limit
 
@@ -137,9 +141,43 @@ def record_receipt(conn: sa.Connection, receipt: Receipt) -> bool:
 def record_receipts(conn: sa.Connection, batch: Sequence[Receipt]) -> list[bool]:
     """Store the receipts in one go (a group commit); for each, what ``record_receipt``
     answers, in order: within the batch too, only an id's first accepted receipt is
-    first."""
+    first. A duplicate (an accepted receipt of an id accepted before) whose body is its
+    first receipt's, by SHA-256, keeps none (``body_length`` and ``body_sha256`` tell what
+    came): a replayed delivery, or a sender's retry storm, stored its whole body at each
+    receipt. One with another body is kept whole."""
     if not batch:
         return []
+    accepted: dict[str, Receipt] = {}
+    for r in batch:
+        if r.event_id is not None and r.verdict == ACCEPTED:
+            accepted.setdefault(_text(r.event_id), r)
+    new: set[str] = set()
+    firsts: dict[str, str | None] = {}  # each accepted id's first body's digest
+    if accepted:
+        digests = {i: _sha256(r.body) for i, r in accepted.items()}
+        # The primary key decides between two deliveries racing on two workers: the
+        # loser waits for the winner's commit, then reads its digest. In the ids' order,
+        # so that two batches of the same ids never wait for each other in a ring.
+        inserted = conn.execute(
+            dialect_insert(conn, events)
+            .values(
+                [
+                    {
+                        "event_id": i,
+                        "event_type": r.event_type,
+                        "received_at": r.received_at,
+                        "body_sha256": digests[i],
+                    }
+                    for i, r in sorted(accepted.items())
+                ]
+            )
+            .on_conflict_do_nothing(index_elements=[events.c.event_id])
+            .returning(events.c.event_id)
+        )
+        new = set(inserted.scalars())
+        firsts = {i: digests[i] for i in new}
+        # An id accepted before: its first receipt's digest, not this batch's first's.
+        firsts.update(_first_digests(conn, sorted(accepted.keys() - new)))
     conn.execute(
         sa.insert(receipts),
         [
@@ -148,33 +186,12 @@ def record_receipts(conn: sa.Connection, batch: Sequence[Receipt]) -> list[bool]
                 "event_type": _optional(r.event_type),
                 "received_at": r.received_at,
                 "headers": {_text(k): _text(v) for k, v in r.headers.items()},
-                "body": r.body,
                 "verdict": _text(r.verdict),
-                "body_length": r.body_length,
-                "body_sha256": r.body_sha256,
+                **_body(r, firsts, new, accepted),
             }
             for r in batch
         ],
     )
-    accepted: dict[str, Receipt] = {}
-    for r in batch:
-        if r.event_id is not None and r.verdict == ACCEPTED:
-            accepted.setdefault(_text(r.event_id), r)
-    new: set[str] = set()
-    if accepted:
-        # The primary key decides between two deliveries racing on two workers.
-        inserted = conn.execute(
-            dialect_insert(conn, events)
-            .values(
-                [
-                    {"event_id": i, "event_type": r.event_type, "received_at": r.received_at}
-                    for i, r in accepted.items()
-                ]
-            )
-            .on_conflict_do_nothing(index_elements=[events.c.event_id])
-            .returning(events.c.event_id)
-        )
-        new = set(inserted.scalars())
     others = {_text(r.event_id) for r in batch if r.event_id is not None} - accepted.keys()
     seen = set()
     if others:
@@ -190,6 +207,63 @@ def record_receipts(conn: sa.Connection, batch: Sequence[Receipt]) -> list[bool]
         else:
             answers.append(event_id in new and accepted[event_id] is r)
     return answers
+
+
+def _sha256(body: bytes) -> str:
+    return hashlib.sha256(body).hexdigest()
+
+
+def _body(
+    r: Receipt,
+    firsts: Mapping[str, str | None],
+    new: set[str],
+    accepted: dict[str, Receipt],
+) -> dict[str, object]:
+    """The body columns of ``r``'s row: none of its body when it is a duplicate of its
+    event's first receipt's body."""
+    whole: dict[str, object] = {
+        "body": r.body,
+        "body_length": r.body_length,
+        "body_sha256": r.body_sha256,
+    }
+    if r.event_id is None or r.verdict != ACCEPTED:
+        return whole
+    event_id = _text(r.event_id)
+    if event_id in new and accepted[event_id] is r:
+        return whole  # the first: the body every duplicate is told against
+    digest = _sha256(r.body)
+    if firsts.get(event_id) != digest:
+        return whole  # another body under the same id: evidence, kept
+    return {"body": b"", "body_length": len(r.body), "body_sha256": digest}
+
+
+def _first_digests(conn: sa.Connection, event_ids: Sequence[str]) -> dict[str, str | None]:
+    """The first body's digest of each of ``event_ids``, accepted before. An event
+    accepted before migration 0017 has none: it is taken from its first receipt and kept
+    (None if that was pruned: its duplicates are kept whole)."""
+    found: dict[str, str | None] = {}
+    for start in range(0, len(event_ids), _IN_CHUNK):
+        chunk = list(event_ids[start : start + _IN_CHUNK])
+        query = sa.select(events.c.event_id, events.c.body_sha256)
+        rows = conn.execute(query.where(events.c.event_id.in_(chunk)))
+        found.update((row.event_id, row.body_sha256) for row in rows)
+    for event_id in [i for i, digest in found.items() if digest is None]:
+        body = receipt_body(conn, event_id)
+        if body is not None:
+            found[event_id] = _sha256(body)
+            conn.execute(
+                sa.update(events)
+                .where(events.c.event_id == event_id)
+                .values(body_sha256=found[event_id])
+            )
+    return found
+
+
+def first_body_sha256(conn: sa.Connection, event_id: str) -> str | None:
+    """The SHA-256 (hex) of the body of the event's first accepted receipt, if known."""
+    query = sa.select(events.c.body_sha256).where(events.c.event_id == event_id)
+    digest: str | None = conn.execute(query).scalar()
+    return digest
 
 
 def _optional(value: str | None) -> str | None:
@@ -223,7 +297,7 @@ def receipt_body(conn: sa.Connection, event_id: str) -> bytes | None:
     """The raw body of the event's first accepted receipt, for a replay."""
     query = (
         sa.select(receipts.c.body)
-        .where(receipts.c.event_id == event_id, receipts.c.verdict == ACCEPTED)
+        .where(receipts.c.event_id == event_id, receipts.c.verdict == ACCEPTED, _WHOLE)
         .order_by(receipts.c.id)
         .limit(1)
     )
@@ -265,6 +339,7 @@ def unprocessed_events(
             .where(
                 receipts.c.event_id.in_(ids[start : start + _IN_CHUNK]),
                 receipts.c.verdict == ACCEPTED,
+                _WHOLE,
             )
             .order_by(receipts.c.id.desc())  # the first receipt written last: it stays
         )
@@ -279,6 +354,15 @@ def prune_receipts(conn: sa.Connection, older_than: dt.datetime, *, most: int | 
     passes ``most`` and calls again, a transaction each, until fewer come back
     (``delete_in_batches``)."""
     unprocessed = sa.select(events.c.event_id).where(events.c.processed_at.is_(None))
+    later = receipts.alias("later")
+    # A duplicate that kept no body is read with its first receipt's: that stays while
+    # one does.
+    bodiless_kept = sa.exists().where(
+        later.c.event_id == receipts.c.event_id,
+        later.c.verdict == ACCEPTED,
+        later.c.body_length.is_not(None),
+        later.c.received_at >= older_than,
+    )
     old_receipts = (
         sa.select(receipts.c.id)
         .where(
@@ -286,7 +370,10 @@ def prune_receipts(conn: sa.Connection, older_than: dt.datetime, *, most: int | 
             sa.or_(
                 receipts.c.verdict != ACCEPTED,
                 receipts.c.event_id.is_(None),
-                receipts.c.event_id.not_in(unprocessed),
+                sa.and_(
+                    receipts.c.event_id.not_in(unprocessed),
+                    sa.or_(receipts.c.body_length.is_not(None), ~bodiless_kept),
+                ),
             ),
         )
         .limit(most)

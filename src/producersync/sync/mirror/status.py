@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync.mirror.hook_cursors import hook_lags
-from producersync.sync.mirror.receipts import ACCEPTED, IGNORED
+from producersync.sync.mirror.receipts import ACCEPTED, IGNORED, receipt_body
 from producersync.sync.mirror.runs import (
     failed_runs,
     failed_runs_total,
@@ -85,16 +85,21 @@ def latest_run_date(conn: sa.Connection, today: dt.date) -> dt.date:
     be later than yesterday, and only today's are read."""
     yesterday = today - dt.timedelta(days=1)
     midnight = dt.datetime.combine(today, dt.time(), dt.UTC)
-    announced = sa.select(receipts.c.body, receipts.c.received_at).where(
+    announced = sa.select(
+        receipts.c.event_id, receipts.c.body, receipts.c.body_length, receipts.c.received_at
+    ).where(
         receipts.c.received_at >= midnight,
         receipts.c.event_type == UPDATES_AVAILABLE,
         receipts.c.verdict == ACCEPTED,
         NOT_REFUSED,  # implied: it reads them on their index, not every receipt of the day
     )
     latest = yesterday
-    for row in conn.execute(announced):
+    for row in conn.execute(announced).all():
+        body = row.body
+        if row.body_length is not None:  # a duplicate that kept no body: its first's
+            body = receipt_body(conn, row.event_id) or b""
         try:
-            run_date = UpdatesAvailable.model_validate_json(row.body).data.run_date
+            run_date = UpdatesAvailable.model_validate_json(body).data.run_date
         except pydantic.ValidationError:
             continue  # accepted bodies were verified events: one that is not tells nothing
         latest = max(latest, synced_through_bound(run_date, row.received_at))

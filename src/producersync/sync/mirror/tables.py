@@ -236,8 +236,10 @@ receipts = sa.Table(
     sa.Column("body", sa.LargeBinary, nullable=False),
     sa.Column("verdict", sa.Text, nullable=False),
     # A delivery whose signature did not verify keeps only the beginning of its body
-    # (``UNVERIFIED_BODY_KEPT``): these give the whole one's length and SHA-256 (hex).
-    # NULL when ``body`` is whole, as every receipt's was before migration 0012.
+    # (``UNVERIFIED_BODY_KEPT``), and a duplicate of an accepted event that came with its
+    # first receipt's body again keeps none (migration 0017; its body is that receipt's):
+    # these give the whole one's length and SHA-256 (hex). NULL when ``body`` is whole, as
+    # every receipt's was before migration 0012.
     sa.Column("body_length", sa.BigInteger, nullable=True),
     sa.Column("body_sha256", sa.String(64), nullable=True),
 )
@@ -267,6 +269,10 @@ events = sa.Table(
     sa.Column("received_at", UtcDateTime, nullable=False, index=True),
     sa.Column("processed_at", UtcDateTime, nullable=True),
     sa.Column("error", sa.Text, nullable=True),
+    # The SHA-256 (hex) of its first receipt's body: a duplicate with the same one keeps
+    # no body of its own. NULL for an event accepted before migration 0017 until its
+    # first duplicate fills it in.
+    sa.Column("body_sha256", sa.String(64), nullable=True),
 )
 # What is still owed, oldest first, without reading past everything already done.
 sa.Index(
