@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import anyio
 from starlette.types import ASGIApp, Message
 
 __all__ = ["request"]
@@ -21,9 +22,11 @@ async def request(
     chunks: Sequence[bytes] = (),
     *,
     cut_short: bool = False,
+    stalled: bool = False,
 ) -> tuple[int, bytes]:
     """(status, body) of ``method path``; the body arrives in ``chunks``, and with
-    ``cut_short`` the client goes away before the more it announced."""
+    ``cut_short`` the client goes away before the more it announced, with ``stalled`` it
+    sends no more, and stays."""
     scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -46,7 +49,10 @@ async def request(
     async def receive() -> Message:
         if pending:
             chunk = pending.pop(0)
-            return {"type": "http.request", "body": chunk, "more_body": bool(pending) or cut_short}
+            more = bool(pending) or cut_short or stalled
+            return {"type": "http.request", "body": chunk, "more_body": more}
+        if stalled:
+            await anyio.sleep_forever()
         return {"type": "http.disconnect"}
 
     async def send(message: Message) -> None:

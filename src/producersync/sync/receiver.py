@@ -10,6 +10,8 @@ and 4 KiB of its headers), and the answer tells the sender what to do next:
 - 401: the signature does not verify or the timestamp is more than 5 min off;
 - 400: an authentic body that is not a readable event, or dated after its receipt;
 - 413: a body over the limit (reading stops there);
+- 408: a body not in within ``BODY_SECONDS`` of its first read, and a second more for
+  each ``BODY_MIN_RATE`` bytes that came (the connection is closed);
 - 503, with ``Retry-After``: the mirror is unavailable (a database restart, its
   connections cut, a full disk), so nothing was recorded and the sender retries.
 
@@ -25,7 +27,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -34,6 +36,7 @@ import sqlalchemy as sa
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 
+from producersync.body_time import BODY_SECONDS, body_ends
 from producersync.db_outage import OutageLog, unavailable
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
 from producersync.retry_shortly import RETRY_AFTER
@@ -102,6 +105,14 @@ the start over (``Starter.submit``) instead of doing it."""
 
 
 @dataclass(frozen=True)
+class _Refused:
+    """A body not read whole: its answer's status, and why."""
+
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class _Outcome:
     status: int
     verdict: str  # for the metric: accepted, duplicate, ignored, rejected, unavailable
@@ -119,9 +130,12 @@ class Receiver:
         start: Start,
         metrics: Metrics,
         max_body_bytes: int,
+        *,
+        body_seconds: float = BODY_SECONDS,
     ) -> None:
         self._engine, self._secrets, self._start = engine, secrets, start
         self._metrics, self._max = metrics, max_body_bytes
+        self._body_seconds = body_seconds
         self._log = ReceiptLog(engine)
         self._outage = OutageLog(log, "receiver")
         self._rejected, self._changed = _Throttled(), _Throttled()
@@ -147,7 +161,7 @@ class Receiver:
         return _answer(outcome)
 
     async def _outcome(
-        self, body: bytes | None, headers: dict[str, str], received_at: dt.datetime
+        self, body: bytes | _Refused, headers: dict[str, str], received_at: dt.datetime
     ) -> _Outcome:
         try:
             outcome = await self._handle(body, headers, received_at)
@@ -167,33 +181,46 @@ class Receiver:
         elapsed = time.perf_counter() - started
         self._metrics.receipt_seconds.labels(outcome.verdict).observe(elapsed)
 
-    async def _read(self, request: Request) -> bytes | None:
-        """The raw body, or None once it exceeds the limit (the rest is not read)."""
+    async def _read(self, request: Request) -> bytes | _Refused:
+        """The raw body; refused once it exceeds the limit, or once its time is out (the
+        rest is not read). Without a time bound (uvicorn has none), a sender that
+        declared a body and sent part of it, or sent it a byte a minute, held its
+        request, and a file descriptor, for good: a few thousand such exhausted the
+        process's."""
         declared = request.headers.get("content-length", "")
+        too_large = _Refused(413, f"body over {self._max} bytes")
         if declared.isdigit() and int(declared) > self._max:
-            return None
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > self._max:
-                return None
-            chunks.append(chunk)
-        return b"".join(chunks)
+            return too_large
+        chunks: list[bytes] = []
+        size = 0
+        stream, started = request.stream(), anyio.current_time()
+        while True:
+            ends = body_ends(started, size, self._body_seconds)
+            with anyio.move_on_after(ends - anyio.current_time()):
+                try:
+                    chunk = await anext(stream)
+                except StopAsyncIteration:
+                    return b"".join(chunks)
+                size += len(chunk)
+                if size > self._max:
+                    return too_large
+                chunks.append(chunk)
+                continue
+            late = f"{ends - started:.1f}".removesuffix(".0")
+            return _Refused(408, f"body not received within {late} s ({size} bytes came)")
 
     def close(self) -> None:
         """Write the receipts still queued; later deliveries are not recorded."""
         self._log.close()
 
     async def _handle(
-        self, body: bytes | None, headers: dict[str, str], received_at: dt.datetime
+        self, body: bytes | _Refused, headers: dict[str, str], received_at: dt.datetime
     ) -> _Outcome:
         claimed_id = _header(headers, ID_HEADER)  # unverified until the signature is
-        if body is None:
-            reason = f"body over {self._max} bytes"
-            await self._record(
-                claimed_id, None, received_at, headers, b"", f"{mirror.REJECTED}{reason}"
-            )
-            return _Outcome(413, "rejected", reason)
+        if isinstance(body, _Refused):
+            verdict = f"{mirror.REJECTED}{body.reason}"
+            await self._record(claimed_id, None, received_at, headers, b"", verdict)
+            return _Outcome(body.status, "rejected", body.reason)
         try:
             event = verify(body, headers, self._secrets)
         except WebhookVerificationError as exc:
@@ -269,8 +296,13 @@ class Receiver:
 
 
 def _answer(outcome: _Outcome) -> Response:
-    wait = RETRY_AFTER if outcome.status == 503 else None
-    return JSONResponse({"status": outcome.verdict, "detail": outcome.detail}, outcome.status, wait)
+    # A 408 closes the connection: what is left of the body would be read on it.
+    extra = {503: RETRY_AFTER, 408: _CLOSE}.get(outcome.status)
+    body = {"status": outcome.verdict, "detail": outcome.detail}
+    return JSONResponse(body, outcome.status, extra)
+
+
+_CLOSE: Final[Mapping[str, str]] = {"connection": "close"}
 
 
 _STOPPING: Final = _Outcome(503, "unavailable", "the receiver is stopping; retry shortly")
@@ -291,6 +323,7 @@ _HINTS: Final = {
     401: "; if every delivery is, PRODUCERSYNC_WEBHOOK_SECRETS lacks the endpoint's "
     "current secret (rotated?) or this host's clock is off",
     413: "; PRODUCERSYNC_MAX_BODY_BYTES is the limit",
+    408: "; a sender this slow is cut off (a body has 20 s, and 1 s more per 500 bytes that came)",
 }
 
 

@@ -25,18 +25,13 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producersync.body_time import BODY_MIN_RATE, BODY_SECONDS, body_ends
+
 __all__ = ["BODY_MIN_RATE", "BODY_SECONDS", "MAX_BODY_BYTES", "BodyLimit"]
 
 # Every body but a subscription list (a webhook endpoint, a token request, a portal form)
 # is a few hundred bytes.
 MAX_BODY_BYTES = 64 * 1024
-
-BODY_SECONDS: Final = 20.0
-"""Seconds a body has from its first read, before ``BODY_MIN_RATE`` adds to them."""
-
-BODY_MIN_RATE: Final = 500
-"""Bytes a second that keep a body's time growing: a 4 MiB subscription list over a
-link that slow still arrives; a sender slower than that is cut off."""
 
 _CLOSE: Final = {"connection": "close"}
 
@@ -94,7 +89,7 @@ class BodyLimit:
                 raise _too_large(limit)
             if started is None:
                 started = anyio.current_time()
-            ends = started + self._seconds + came / self._min_rate
+            ends = body_ends(started, came, self._seconds, self._min_rate)
             with anyio.move_on_after(ends - anyio.current_time()):
                 event = await receive()
                 if event["type"] == "http.request":
