@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import time
+from urllib.parse import quote_plus
 
 import httpx2
 import jwt
@@ -97,6 +98,18 @@ def test_basic_credentials_form_urlencoded_before_base64_are_decoded(
         headers={"authorization": f"Basic {base64.b64encode(pair).decode()}"},
     )
     assert response.status_code == 200, response.text
+
+
+def test_a_space_sent_as_plus_in_basic_is_a_space(service: RunningService) -> None:
+    """httpx's BasicAuth sends id and secret as given (UTF-8, no form-encoding, as
+    requests does): given them form-encoded, as RFC 6749 §2.3.1 asks, the "+" that stands
+    for a space was read as a "+" and the client refused."""
+    creds = service.account(named=("odd id+%41:x", "s3cret +%2B:y"))
+    auth = httpx2.BasicAuth(quote_plus(creds.client_id), quote_plus(creds.client_secret))
+    response = _token(service, data={"grant_type": "client_credentials"}, auth=auth)
+    assert response.status_code == 200, response.text
+    sent = base64.b64decode(response.request.headers["authorization"].split()[1]).decode()
+    assert sent == "odd+id%2B%2541%3Ax:s3cret+%2B%252B%3Ay"
 
 
 @pytest.mark.parametrize(

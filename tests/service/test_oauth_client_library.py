@@ -6,6 +6,7 @@ as an RFC 6749 code, raising that code's exception."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote_plus
 
 import pytest
 import requests
@@ -135,3 +136,31 @@ def test_a_token_request_by_get_is_the_librarys_invalid_request(
         "error": "invalid_request",
         "error_description": "Method GET is not allowed on /oauth2/token",
     }
+
+
+# A space, "+", "%" and ":" in both: each read otherwise by form-decoding or by Basic.
+_ODD = ("odd id+%41:x", "s3cret +%2B:y")
+
+
+def test_an_id_and_secret_form_encoded_as_rfc_6749_asks_get_a_token(
+    service: RunningService,
+) -> None:
+    """RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic joins them, so a
+    "+" is a space. requests-oauthlib sends them as given (requests' HTTPBasicAuth, no
+    encoding: an id with ":" is cut there), so they are given encoded; the space, sent
+    "+", was read as a "+" and refused."""
+    creds = service.account(named=_ODD)
+    # The session's client's id is the one it sends, not fetch_token's client_id.
+    encoded = BackendApplicationClient(client_id=quote_plus(creds.client_id))
+    token = OAuth2Session(client=encoded).fetch_token(
+        f"{service.base_url}/oauth2/token",
+        client_secret=quote_plus(creds.client_secret),
+    )
+    assert token["token_type"] == "Bearer"
+    unencoded = _refusal(
+        service,
+        _session(creds),
+        client_id=creds.client_id,
+        client_secret=creds.client_secret,
+    )
+    assert isinstance(unencoded, InvalidClientError)

@@ -17,10 +17,12 @@ import sqlalchemy as sa
 import uvicorn
 
 from producersync.service.app import create_app
+from producersync.service.auth.secrets import hash_secret
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from producersync.service.store.tables import api_clients
 
 __all__ = ["Credentials", "RunningService", "free_port", "running_service", "token_response"]
 
@@ -54,14 +56,25 @@ class RunningService:
     settings: ServiceSettings
     _tokens: dict[str, str] = field(default_factory=dict)
 
-    def account(self, *, sandbox: bool = False, scope: str | None = None) -> Credentials:
-        """A new account with one client."""
+    def account(
+        self,
+        *,
+        sandbox: bool = False,
+        scope: str | None = None,
+        named: tuple[str, str] | None = None,
+    ) -> Credentials:
+        """A new account with one client; ``named``: that client's id and secret, which
+        the service never makes (characters that form-encoding changes, say)."""
         name = f"acct-{uuid.uuid4().hex[:10]}"
         with write_transaction(self.engine) as conn:
             account = accounts.create_account(conn, name, sandbox=sandbox)
             client_id, secret = accounts.create_client(
                 conn, account, scope or "producersync.read producersync.write"
             )
+            if named:
+                made = api_clients.update().where(api_clients.c.client_id == client_id)
+                conn.execute(made.values(client_id=named[0], secret_hash=hash_secret(named[1])))
+                client_id, secret = named
         return Credentials(name, account.id, client_id, secret)
 
     def token(self, creds: Credentials) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote_plus
 
 import anyio.to_thread
 import orjson
@@ -95,8 +95,12 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     client_id, sep, secret = decoded.partition(":")
     if not sep:
         raise _MalformedBasic
-    # RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-    return unquote(client_id), unquote(secret)
+    # RFC 6749 §2.3.1: both parts are form-urlencoded (application/x-www-form-urlencoded,
+    # where "+" is a space) before base64. unquote kept a "+", so an id or secret with a
+    # space, as authlib sends it ("+"), was refused. Libraries that send them unencoded
+    # (requests, httpx, requests-oauthlib) send ours unchanged: they hold no character
+    # that form-encoding changes.
+    return unquote_plus(client_id), unquote_plus(secret)
 
 
 def _invalid_client(description: str, counted: Decision | None = None) -> Response:
