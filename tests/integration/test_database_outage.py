@@ -98,6 +98,7 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
         assert api.json()["message"] == "The service is temporarily unavailable; retry shortly"
         issued = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
         assert issued.status_code == 503, issued.text
+        assert issued.json()["error"] == "temporarily_unavailable"  # RFC 6749's body
         page = httpx2.get(f"{harness.service_url}/portal/login/a-link-token")
         assert (page.status_code, page.headers["retry-after"]) == (503, "5"), page.text
         assert "Temporarily unavailable" in page.text

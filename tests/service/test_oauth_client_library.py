@@ -10,16 +10,29 @@ from urllib.parse import quote_plus
 
 import pytest
 import requests
+import sqlalchemy as sa
 from oauthlib.oauth2 import (
     BackendApplicationClient,
     InvalidClientError,
     InvalidScopeError,
     LegacyApplicationClient,
     OAuth2Error,
+    ServerError,
+    TemporarilyUnavailableError,
     UnsupportedGrantTypeError,
 )
+from oauthlib.oauth2.rfc6749.parameters import parse_token_response
 from requests_oauthlib import OAuth2Session
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.testclient import TestClient
+from starlette.types import ASGIApp
 
+from producersync.service.auth import token_endpoint
+from producersync.service.errors import install_error_handlers
+from producersync.service.unavailable import StoreUnavailable
 from tests.support.service import Credentials, RunningService
 
 
@@ -164,3 +177,48 @@ def test_an_id_and_secret_form_encoded_as_rfc_6749_asks_get_a_token(
         client_secret=creds.client_secret,
     )
     assert isinstance(unencoded, InvalidClientError)
+
+
+def _failing_token_endpoint(failure: Exception) -> ASGIApp:
+    """The token endpoint's path on a route that fails with ``failure``, inside the error
+    handlers and the store-outage middleware the service wraps it in."""
+
+    async def fail(request: Request) -> Response:
+        raise failure
+
+    own = {token_endpoint.PATH: token_endpoint.refusal}
+    app = Starlette(routes=[Route(token_endpoint.PATH, fail, methods=["POST"])])
+    install_error_handlers(app, own)
+    app.add_middleware(StoreUnavailable, own_bodies=own)
+    return app
+
+
+@pytest.mark.parametrize(
+    ("failure", "status", "error", "raised"),
+    [
+        (
+            sa.exc.TimeoutError("no pool slot"),
+            503,
+            "temporarily_unavailable",
+            TemporarilyUnavailableError,
+        ),
+        (RuntimeError("a bug"), 500, "server_error", ServerError),
+    ],
+    ids=["store-out-of-reach", "bug"],
+)
+def test_the_services_own_failures_are_rfc_6749_errors_the_library_raises(
+    failure: Exception, status: int, error: str, raised: type[OAuth2Error]
+) -> None:
+    """The store out of reach (or a stop cutting the request) was a 503 in the standard
+    body, whose ``error``, ``Service Unavailable``, oauthlib took for an unknown code
+    (``CustomOAuth2Error``); a 500 likewise. Now RFC 6749's body: oauthlib raises
+    TemporarilyUnavailableError and ServerError."""
+    with TestClient(_failing_token_endpoint(failure), raise_server_exceptions=False) as http:
+        response = http.post(token_endpoint.PATH, data={"grant_type": "client_credentials"})
+    assert response.status_code == status, response.text
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json()["error"] == error
+    if status == 503:
+        assert response.headers["retry-after"] == "5"
+    with pytest.raises(raised):
+        parse_token_response(response.text)

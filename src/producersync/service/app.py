@@ -109,7 +109,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         # (PRODUCERSYNC_PUBLIC_URL aside, and http behind a TLS proxy). Now a 404.
         redirect_slashes=False,
     )
-    install_error_handlers(app, {token_endpoint.PATH: token_endpoint.refusal})
+    # The token endpoint answers in RFC 6749's body, its errors that no route makes too.
+    own_bodies = {token_endpoint.PATH: token_endpoint.refusal}
+    install_error_handlers(app, own_bodies)
     app.add_middleware(BuiltInThread, api=app)
     # Inside the gate, whose principal names the account a key belongs to, and inside the
     # body limit: a body is read whole (to tell a retry from another request) only once
@@ -140,7 +142,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         )
     # Outside the gate, which reads revocations from the store; inside the metrics, so
     # that the 503s are counted as such.
-    app.add_middleware(StoreUnavailable)
+    app.add_middleware(StoreUnavailable, own_bodies=own_bodies)
     # Outside the gate, so that a HEAD is authenticated and counted as its GET; inside
     # the metrics, which count it as the HEAD it was.
     app.add_middleware(HeadAsGet)

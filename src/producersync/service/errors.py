@@ -177,14 +177,14 @@ def _allowed_methods(request: Request) -> list[str]:
 
 
 OwnBody = Callable[[int, str, Mapping[str, str]], Response]
-"""A path's own answer to the router's refusal of a request to it (status, message,
-headers): the token endpoint's, in RFC 6749's body."""
+"""A path's own answer to an error no route of it made (status, message, headers): the
+router's refusal, a 500, a 503; the token endpoint's, in RFC 6749's body."""
 
 
 def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
     """The standard body for every error of ``app``: the API's, or the worker's (which
-    serves only ``/healthz`` and ``/metrics``); the router's refusals on a path of
-    ``own_bodies`` in that path's own body."""
+    serves only ``/healthz`` and ``/metrics``); the router's refusals and a 500 on a path
+    of ``own_bodies`` in that path's own body."""
     own = dict(own_bodies or {})
 
     async def api_error(request: Request, exc: Exception) -> Response:
@@ -213,6 +213,8 @@ def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | N
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the client gets the standard body, no internals.
+        if request.url.path in own:
+            return own[request.url.path](500, INTERNAL_ERROR, {})
         return error_response(500, INTERNAL_ERROR, request.url.path)
 
     app.add_exception_handler(ApiError, api_error)

@@ -5,34 +5,41 @@ A PostgreSQL restart, a server down or its connections cut made every request a 
 ("Internal error; it has been logged") with a traceback each: a client cannot tell that
 from a bug, and the SDK and webhook senders wait out a 503's ``Retry-After`` where they
 give up on a 500 sooner. Every request from the token endpoint to the API (the gate
-reads revocations from the store too) answers 503 with the standard body instead, and
+reads revocations from the store too) answers 503 with the standard body instead (the
+token endpoint's in RFC 6749's, ``temporarily_unavailable``), and
 the log gets a line a minute while it lasts (``db_outage.OutageLog``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog
 from producersync.retry_shortly import RETRY_AFTER, RetryShortly
-from producersync.service.errors import error_response
+from producersync.service.errors import OwnBody, error_response
 
 __all__ = ["StoreUnavailable"]
 
 log = logging.getLogger(__name__)
 
 
-def _retry_shortly(path: str) -> Response:
-    return error_response(
-        503, "The service is temporarily unavailable; retry shortly", path, RETRY_AFTER
-    )
+_MESSAGE = "The service is temporarily unavailable; retry shortly"
 
 
 class StoreUnavailable(RetryShortly):
-    """The service's standard error body, and its outages logged as the API's."""
+    """The service's standard error body (a path of ``own_bodies``: that path's own, as
+    ``install_error_handlers`` has it), and its outages logged as the API's."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        super().__init__(app, _retry_shortly, OutageLog(log, "API"))
+    def __init__(self, app: ASGIApp, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
+        own = dict(own_bodies or {})
+
+        def retry_shortly(path: str) -> Response:
+            if path in own:
+                return own[path](503, _MESSAGE, RETRY_AFTER)
+            return error_response(503, _MESSAGE, path, RETRY_AFTER)
+
+        super().__init__(app, retry_shortly, OutageLog(log, "API"))

@@ -19,7 +19,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import hash_secret, new_client_secret, verify_secret
 from producersync.service.context import ServiceContext, get_context
-from producersync.service.errors import ErrorBody, shown
+from producersync.service.errors import shown
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import CLIENT_ID_MAX, ClientRecord, find_client
 
@@ -56,12 +56,22 @@ def _oauth_error(
     )
 
 
+# RFC 6749 §4.1.2.1 defines these two for the authorization endpoint alone, and §5.2 lists
+# none for the token endpoint's own failures; OAuth 2.1's draft and most servers answer
+# them there too, and oauthlib raises each as its exception (ServerError,
+# TemporarilyUnavailableError).
+_SERVICE_ERRORS: dict[int, str] = {500: "server_error", 503: "temporarily_unavailable"}
+
+
 def refusal(status: int, message: str, headers: Mapping[str, str]) -> Response:
-    """The router's refusal of a request here (a method other than POST: ``405`` with
-    ``allow``) in RFC 6749's body, as every other answer of the endpoint: an OAuth client
-    library reads ``error`` as an RFC 6749 code, and the standard body's was
-    ``Method Not Allowed`` (oauthlib: a ``CustomOAuth2Error`` of that name)."""
-    return _oauth_error(status, "invalid_request", message, headers)
+    """Any answer here that the route does not make, in RFC 6749's body as every other
+    answer of the endpoint: the router's refusal (a method other than POST: ``405`` with
+    ``allow``), ``invalid_request``; the service's ``500`` (``server_error``) and its
+    ``503`` while the store is out of reach or the process stops
+    (``temporarily_unavailable``, with ``retry-after``). An OAuth client library reads
+    ``error`` as an RFC 6749 code: the standard body's ``Method Not Allowed`` was none
+    (oauthlib: a ``CustomOAuth2Error`` of that name), nor was ``Service Unavailable``."""
+    return _oauth_error(status, _SERVICE_ERRORS.get(status, "invalid_request"), message, headers)
 
 
 def _too_many(decision: Decision, description: str) -> Response:
@@ -129,8 +139,9 @@ def _invalid_client(description: str, counted: Decision | None = None) -> Respon
             "description": "too many token requests for this client, or too many failed "
             "client authentications from this address",
         },
-        # The store out of reach is the service's, not the client's: the standard body.
-        503: {"model": ErrorBody, "description": UNAVAILABLE},
+        # RFC 6749's body, as the endpoint's every answer: oauthlib took the standard
+        # body's error, "Service Unavailable", for an unknown code.
+        503: {"model": OAuthError, "description": f"temporarily_unavailable: {UNAVAILABLE}"},
     },
     openapi_extra={
         "requestBody": {
