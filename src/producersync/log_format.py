@@ -5,8 +5,10 @@
 
     2026-12-04T22:32:35.120Z WARNING producersync.service.delivery.dispatcher: endpoint ...
 
-Time in UTC to the millisecond, level, logger, message; a traceback, when there is one,
-follows on the lines after. ``json``, for log shippers, one object a line: ``log_json``.
+Time in UTC to the millisecond, level, logger, message; a line logged while a request
+was handled ends with its id, `` request_id=req_...`` (``request_ids``); a traceback, when
+there is one, follows on the lines after. ``json``, for log shippers, one object a line:
+``log_json`` (the id a ``request_id`` field).
 
 ``--log-level`` (``PRODUCERSYNC_LOG_LEVEL``) sets ours and uvicorn's; DBOS's stay at
 WARNING and every other library's at WARNING too. DBOS's warnings of a database outage
@@ -51,11 +53,17 @@ _LEVELS: Final[dict[LogLevel, int]] = {"trace": 5}
 
 
 class UtcFormatter(logging.Formatter):
-    """Record times in UTC; a URL's user and password hidden in the whole line, the
-    traceback's too (a hook's or a library's exception may quote the URL it failed on)."""
+    """Record times in UTC; the id of the request the line was logged in after the
+    message; a URL's user and password hidden in the whole line, the traceback's too (a
+    hook's or a library's exception may quote the URL it failed on)."""
 
     def converter(self, seconds: float | None) -> time.struct_time:
         return time.gmtime(seconds)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        line = super().formatMessage(record)
+        request_id = getattr(record, "request_id", None)
+        return f"{line} request_id={request_id}" if request_id else line
 
     def format(self, record: logging.LogRecord) -> str:
         return masked(super().format(record))
@@ -69,15 +77,18 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"line": _FORMATTERS[log_format]},
+        # A copy: dictConfig takes the factory out of the dict it is given.
+        "formatters": {"line": dict(_FORMATTERS[log_format])},
         "filters": {
             "outages": {"()": "producersync.outage_filter.OutageFilter"},
             "cut_requests": {"()": "producersync.shutdown_filter.CutRequestFilter"},
+            "request_ids": {"()": "producersync.request_ids.RequestIdFilter"},
         },
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "formatter": "line",
+                "filters": ["request_ids"],
                 "stream": "ext://sys.stderr",
             }
         },

@@ -10,6 +10,11 @@ from pathlib import Path
 import httpx2
 import pytest
 
+from producersync.client import BadRequestError, Client, NotFoundError
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
+from tests.support.databases import store_url
 from tests.support.processes import cli, cli_json, service_process
 from tests.support.service import token_response as _token
 
@@ -58,3 +63,30 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
         )
         assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 401
     assert secret not in service.log.read_text()
+
+
+def test_an_sdk_error_names_a_request_the_service_log_has(tmp_path: Path) -> None:
+    """The SDK's errors read the request's id from x-request-id, which the service never
+    sent: request_id was None, and a failure reported could not be found in the log."""
+    with (
+        store_url("sqlite", tmp_path) as url,
+        service_process(url, tmp_path, "--access-log") as service,
+    ):
+        with write_transaction(engine := open_store(url)) as conn:
+            account = accounts.create_account(conn, "acme", sandbox=False)
+            client_id, secret = accounts.create_client(conn, account, "producersync.read")
+        engine.dispose()
+        with Client(client_id, secret, base_url=service.base_url) as client:
+            with pytest.raises(NotFoundError) as missing:
+                client.licenses.get(1)
+            with pytest.raises(BadRequestError) as refused:
+                list(client.licenses.list(states=["ZZ"]))
+    log = service.log.read_text().splitlines()
+    for error, request in [
+        (missing, "GET /v1/licenses/1 404 "),
+        (refused, "GET /v2/licenses 400 "),
+    ]:
+        request_id = error.value.request_id
+        assert request_id is not None and request_id.startswith("req_")
+        (line,) = [line for line in log if line.endswith(f" request_id={request_id}")]
+        assert f"producersync.service.access: {request}" in line

@@ -50,7 +50,8 @@ def test_the_fuzz_fails_an_answer_without_a_rate_limit_header(service: RunningSe
 
 
 def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Path) -> None:
-    """The rate-limit headers and Retry-After, declared where the service sends them: on
+    """The request's id, declared on every answer. The rate-limit headers and
+    Retry-After, declared where the service sends them: on
     an admitted request's answers (on a 400 not required: the gate refuses an
     Authorization given twice before counting it), Retry-After too on a 429, none on a
     401 (which has WWW-Authenticate, as a 403 and the gate's 400 have). Each header sent
@@ -88,7 +89,7 @@ def test_each_answer_carries_the_headers_its_spec_response_declares(tmp_path: Pa
         headers = {name.lower(): header for name, header in declared.get("headers", {}).items()}
         sent = {
             name
-            for name in (*RATE_LIMIT_HEADERS, "retry-after", "www-authenticate")
+            for name in (*RATE_LIMIT_HEADERS, "retry-after", "www-authenticate", "x-request-id")
             if name in answer.headers
         }
         required = {name for name, header in headers.items() if header["required"]}

@@ -436,8 +436,9 @@ GRACEFUL_SHUTDOWN_SECONDS = 10
 
 def serve(app: ASGIApp, settings: Served, refusal: Refusal) -> None:
     """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
-    line at its level and in its format; no access log (the apps count their requests
-    in ``/metrics``, and a log line per request is noise at API rates). A request refused
+    line at its level and in its format; uvicorn's access log off (the apps count their
+    requests in ``/metrics``, and a log line per request is noise at API rates; the
+    service's own, asked for, names each request's id: ``service/access.py``). A request refused
     before ``app`` sees it (``bounded_head``) is answered in ``refusal``'s body, the app's.
 
     Stopped by SIGINT (Ctrl-C) or SIGTERM, it shuts down gracefully, then ends by that

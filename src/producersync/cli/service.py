@@ -81,6 +81,14 @@ def run(
     ] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
+    access_log: Annotated[
+        bool | None,
+        typer.Option(
+            "--access-log",
+            help="Log a line for each request: method, path (no query), status, time and "
+            "request id (default $PRODUCERSYNC_ACCESS_LOG or off).",
+        ),
+    ] = None,
 ) -> None:
     """Serve the OAuth token endpoint, the ProducerSync API v1/v2 and the webhook portal."""
     pause_gc()  # until the app's start tunes it
@@ -97,6 +105,7 @@ def run(
         delivery_enabled=delivery_enabled,
         log_level=log_level,
         log_format=log_format,
+        access_log=access_log,
     )
     from producersync.service.app import create_app
     from producersync.service.errors import error_response

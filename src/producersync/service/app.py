@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
+from producersync.service.access import identify_requests
 from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from producersync.service.api.cursor import CursorCodec
@@ -183,4 +184,6 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         return Health(status="ok")
 
     app.openapi = lambda: openapi(app, settings.max_subscription_npns)  # type: ignore[method-assign]
+    # Around everything, Starlette's own 500 answer too: every answer names its request.
+    identify_requests(app, access_log=settings.access_log)
     return app

@@ -59,6 +59,12 @@ class ServiceSettings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535, description="TCP port the process listens on.")
     log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
+    access_log: bool = Field(
+        default=False,
+        description="Log a line for each request answered: method, path (without the "
+        "query), status, time taken and request id. Off, a request's id is in the lines "
+        "logged while it was handled alone (a 500's traceback).",
+    )
     head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
     public_url: str | None = Field(
         default=None,

@@ -15,6 +15,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.gc_tuning import tune_gc
+from producersync.service.access import identify_requests
 from producersync.service.background import Background
 from producersync.service.errors import install_error_handlers
 from producersync.service.metrics import ServiceMetrics
@@ -53,4 +54,5 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
     )
     # Its 404s and 405s were Starlette's plain text, beside bounded_head's standard body.
     install_error_handlers(app)
+    identify_requests(app, access_log=settings.access_log)
     return app

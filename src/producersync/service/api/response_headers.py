@@ -1,5 +1,5 @@
-"""The headers the spec's responses carry: the rate-limit counts, ``Retry-After`` and
-the authentication challenge.
+"""The headers the spec's responses carry: the request's id, the rate-limit counts,
+``Retry-After`` and the authentication challenge.
 
 They are set by middleware (the API gate, the store-outage answer), which no route
 declares, so they are put on the spec's responses here, each where it is really sent:
@@ -13,6 +13,7 @@ declares, so they are put on the spec's responses here, each where it is really 
   scope: the client's; a failed authentication: its address's);
 - a ``503`` (the store out of reach) carries ``Retry-After`` only: it is answered outside
   the gate, for every path;
+- every response carries ``x-request-id`` (``service/access.py``), of every path;
 - a ``401`` and a ``403`` carry ``WWW-Authenticate`` (RFC 6750 §3, the token endpoint's
   RFC 6749 §5.2): the challenge an OAuth client reads to tell an expired token (fetch
   another) from a missing scope (another will not help); so does the gate's ``400``.
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from producersync.request_ids import REQUEST_ID_HEADER, REQUEST_ID_PATTERN
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.gate import API_PREFIXES
 
@@ -80,9 +82,20 @@ def _challenge(path: str, status: str) -> dict[str, dict[str, Any]]:
     }
 
 
+_REQUEST_ID = {
+    REQUEST_ID_HEADER: {
+        "description": "The request's id: the client's own x-request-id if it is a sane "
+        "token, else a fresh one. The service's log lines of the request carry it: quote "
+        "it when reporting a failure",
+        "required": True,
+        "schema": {"type": "string", "pattern": f"^{REQUEST_ID_PATTERN.pattern}$"},
+    }
+}
+
+
 def _for(path: str, status: str) -> dict[str, dict[str, Any]]:
     """The headers a response of ``path`` with ``status`` carries."""
-    return {**_counts_and_retry(path, status), **_challenge(path, status)}
+    return {**_REQUEST_ID, **_counts_and_retry(path, status), **_challenge(path, status)}
 
 
 def _counts_and_retry(path: str, status: str) -> dict[str, dict[str, Any]]:
