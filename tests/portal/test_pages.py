@@ -878,6 +878,31 @@ def test_a_disabled_endpoint_says_that_what_is_queued_to_it_waits(
     assert "Example sent" in page and "See it arrive" in page and 'class="held"' not in page
 
 
+def _notice(page: httpx2.Response) -> str | None:
+    """The words of the page's notice, if it has one."""
+    found = re.search(r'class="notice"[^>]*>(.*?)</p>', page.text, re.S)
+    return " ".join(found[1].split()) if found else None
+
+
+def test_a_notice_of_a_state_the_endpoint_has_left_is_not_shown_again(visitor: SignedIn) -> None:
+    """Disable, Enable, then Back to the page Disable led to (or it reloaded, or its
+    address kept): it said "Endpoint disabled: nothing is sent to it" above the Enabled
+    badge of an endpoint sent to, and the other way round."""
+    endpoint_id = _create(visitor)
+    base = f"/portal/endpoints/{endpoint_id}"
+    disabled = visitor.form(f"{base}/disable").headers["location"]
+    assert (_notice(visitor.http.get(disabled)) or "").startswith("Endpoint disabled")
+    enabled = visitor.form(f"{base}/enable").headers["location"]
+    assert (_notice(visitor.http.get(enabled)) or "").startswith("Endpoint enabled")
+
+    back = visitor.http.get(disabled)
+    assert back.status_code == 200 and "Enable endpoint" not in back.text
+    assert _notice(back) is None, _notice(back)
+    visitor.form(f"{base}/disable")
+    assert _notice(visitor.http.get(enabled)) is None
+    assert (_notice(visitor.http.get(disabled)) or "").startswith("Endpoint disabled")
+
+
 @pytest.mark.parametrize(("sent", "shown"), [("evt_1", True), ("evt_1\n", False)])
 def test_the_testing_tab_names_only_a_message_id_as_sent(
     visitor: SignedIn, sent: str, shown: bool

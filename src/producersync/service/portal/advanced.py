@@ -25,6 +25,12 @@ router = APIRouter(route_class=FormRoute)
 
 DISABLED_REASON = "disabled in the portal"
 
+# The state each notice of a change of state says the endpoint is in. The notice is named
+# by the address Disable or Enable leads to, which Back, a reload or a kept address shows
+# again: after Disable, Enable and Back, "Endpoint disabled: nothing is sent to it" stood
+# above the Enabled of an endpoint sent to. It is said only of the state it names.
+_STATE_NOTICES = {"enabled": True, "disabled": False}
+
 
 def _page(
     request: Request,
@@ -35,6 +41,8 @@ def _page(
     errors: dict[str, str] | None = None,
 ) -> Response:
     shown = endpoint.rate_limit_per_second
+    said = _STATE_NOTICES.get(request.query_params.get("notice", ""), endpoint.enabled)
+    stale: dict[str, None] = {"notice": None} if said != endpoint.enabled else {}
     return render(
         request,
         "advanced.html",
@@ -44,6 +52,7 @@ def _page(
         tab="advanced",
         rate_limit=rate_limit if rate_limit is not None else ("" if shown is None else str(shown)),
         errors=errors or {},
+        **stale,
     )
 
 
