@@ -174,32 +174,46 @@ def _refuse(route: Route) -> None:
     route.abort()
 
 
-# What the keyboard is on: its name as a person would read it, and whether its focus
-# indicator is there to see (an outline of 2 px or more, every control here has one, that
-# no box around it cuts off).
-_FOCUSED = """(order) => {
-    const e = document.activeElement;
-    if (!e || e === document.body) return null;
-    if (e.dataset.tabbed) return {again: e.dataset.tabbed};  // or the next part of a date
-    e.dataset.tabbed = String(order);
-    const style = getComputedStyle(e);
-    const name = e.getAttribute("aria-label") || e.innerText || e.value || e.name || e.id;
-    // The ring is cut off where a box around it clips what overflows it.
-    const ring = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
-    const box = e.getBoundingClientRect();
-    let clipped = false;
-    for (let up = e.parentElement; up && up !== document.body; up = up.parentElement) {
-        const around = getComputedStyle(up);
-        if (around.overflowX === "visible" && around.overflowY === "visible") continue;
-        const edge = up.getBoundingClientRect();
-        clipped ||= box.left - ring < edge.left || box.right + ring > edge.right
-            || box.top - ring < edge.top || box.bottom + ring > edge.bottom;
-    }
-    return {
-        name: `${e.tagName.toLowerCase()} "${(name || "").trim().slice(0, 50)}"`,
-        visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2 && !clipped,
+# Where the keyboard goes, as the page sees it: each element that takes focus, in order,
+# its name as a person would read it, and whether its focus indicator is there to see (an
+# outline of 2 px or more, every control here has one, that no box around it cuts off).
+# Recorded as focus moves, not read after each Tab: past the last control the keyboard
+# goes to the browser, which may hand it back to the page's first control a moment later,
+# on its own. Read after that Tab, the focus was nowhere yet; the next Tab went on from
+# the first control, which was never seen (the skip link, once, under load).
+_WATCH = """() => {
+    document.querySelectorAll("[data-tabbed]").forEach(e => delete e.dataset.tabbed);
+    const steps = [];
+    let order = 0;
+    const seen = event => {
+        const e = event.target;
+        if (e.dataset.tabbed) return steps.push({again: e.dataset.tabbed});
+        e.dataset.tabbed = String(order++);
+        const style = getComputedStyle(e);
+        const name = e.getAttribute("aria-label") || e.innerText || e.value || e.name || e.id;
+        // The ring is cut off where a box around it clips what overflows it.
+        const ring = parseFloat(style.outlineOffset) + parseFloat(style.outlineWidth);
+        const box = e.getBoundingClientRect();
+        let clipped = false;
+        for (let up = e.parentElement; up && up !== document.body; up = up.parentElement) {
+            const around = getComputedStyle(up);
+            if (around.overflowX === "visible" && around.overflowY === "visible") continue;
+            const edge = up.getBoundingClientRect();
+            clipped ||= box.left - ring < edge.left || box.right + ring > edge.right
+                || box.top - ring < edge.top || box.bottom + ring > edge.bottom;
+        }
+        steps.push({
+            name: `${e.tagName.toLowerCase()} "${(name || "").trim().slice(0, 50)}"`,
+            visible: style.outlineStyle !== "none" && parseFloat(style.outlineWidth) >= 2
+                && !clipped,
+        });
     };
+    document.addEventListener("focusin", seen, true);
+    window.tabWalk = {steps, stop: () => document.removeEventListener("focusin", seen, true)};
 }"""
+# What focus reached since the last look; and the end of the watch.
+_STEPS = "() => window.tabWalk ? window.tabWalk.steps.splice(0) : null"
+_UNWATCHED = "() => { window.tabWalk?.stop(); delete window.tabWalk; }"
 _NOT_TABBED = """() => [...document.querySelectorAll(
     "a[href], button, input:not([type=hidden]), select, textarea, summary")]
     .filter(e => !e.dataset.tabbed && e.getClientRects().length)
@@ -210,21 +224,27 @@ def tab_through(page: Page, limit: int = 120) -> list[str]:
     """Tab round the whole page, from wherever the keyboard is, until it comes back to a
     control it was on: what it reached, in order. Fails if a control showed no focus
     indicator, or was never reached."""
+    page.evaluate(_WATCH)
     reached: list[str] = []
     unseen: list[str] = []
-    for _ in range(limit):
-        page.keyboard.press("Tab")
-        focused = page.evaluate(_FOCUSED, len(reached))
-        if focused is None:
-            continue  # past the last control: the next Tab starts again at the top
-        if "again" in focused:
-            if focused["again"] == "0":
-                break  # round the page
-            continue
-        reached.append(focused["name"])
-        if not focused["visible"]:
-            unseen.append(focused["name"])
-    missed = page.evaluate(_NOT_TABBED)
+    try:
+        for _ in range(limit):
+            page.keyboard.press("Tab")
+            # None past the last control (focus left for the browser), or a part of a
+            # date field; the next Tab starts again at the top, or goes on in the field.
+            steps = page.evaluate(_STEPS)
+            assert steps is not None, f"{page.url}: a Tab led to another page"
+            round_the_page = [i for i, step in enumerate(steps) if step.get("again") == "0"]
+            for step in steps[: round_the_page[0]] if round_the_page else steps:
+                if "name" in step:
+                    reached.append(step["name"])
+                    if not step["visible"]:
+                        unseen.append(step["name"])
+            if round_the_page:
+                break
+        missed = page.evaluate(_NOT_TABBED)
+    finally:
+        page.evaluate(_UNWATCHED)
     assert not unseen, f"{page.url}: focus not visible on {unseen}"
     assert not missed, f"{page.url}: not reached by Tab: {missed}"
     return reached
