@@ -961,6 +961,52 @@ _CELLS = """table => [...table.querySelectorAll("th, td")].map(cell => {
 _ON_REGION = "() => document.activeElement.getAttribute('role') === 'region'"
 
 
+_DIRECTION = "element => getComputedStyle(element).direction"
+
+
+# The pages are the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_right_to_left_text_is_laid_out_in_its_own_direction(
+    harness: Harness, browser: Browser
+) -> None:
+    """A description, a disable reason or an account name in Hebrew or Arabic was laid
+    out left to right, as the page around it, so the full stop that ends "ייצור, גרסה 2."
+    stood at the right, its start for a reader of Hebrew. Each is laid out in the
+    direction of its own text (the description's field too, as it is typed), apart from
+    the page's."""
+    acme = harness.account("חברה")
+    description, reason = "ייצור, גרסה 2.", "مُعطّل للصيانة."
+    with write_transaction(harness.engine) as conn:
+        endpoint, _ = endpoints.create_endpoint(
+            conn, acme.id, "https://hooks.example.com/rtl", description=description
+        )
+        endpoints.disable_endpoint(conn, acme.id, endpoint.id, reason)
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    expect(page.get_by_text(acme.name)).to_have_count(1)
+    assert page.get_by_text(acme.name).evaluate(_DIRECTION) == "rtl"
+    page.get_by_role("button", name="Sign in").click()
+    base = f"{harness.service.base_url}/portal/endpoints"
+    for path, texts in [
+        ("", [description, acme.name]),
+        (f"/{endpoint.id}", [description, reason]),
+        (f"/{endpoint.id}/advanced", [description, reason]),
+        (f"/{endpoint.id}/edit", [description]),
+    ]:
+        page.goto(base + path)
+        for text in texts:
+            shown = page.get_by_text(text, exact=True)
+            expect(shown.first).to_be_visible()
+            assert [e.evaluate(_DIRECTION) for e in shown.all()] == ["rtl"] * shown.count(), (
+                path,
+                text,
+            )
+    expect(page.get_by_label("Description")).to_have_value(description)
+    assert page.get_by_label("Description").evaluate(_DIRECTION) == "rtl"
+    context.close()
+
+
 # The pages are the same HTML whatever the store: on SQLite's harness alone.
 @pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
 def test_a_long_unbroken_description_does_not_widen_the_endpoints_table(

@@ -770,7 +770,9 @@ def test_an_add_endpoint_form_refused_for_its_session_is_drawn_again_as_typed(
     assert _hidden(kept, "submission") == key
     if not signed_out:  # the sign-in since may be to another account: it is named
         alert = kept.text.split('role="alert"')[1].split("</div>")[0]
-        assert re.search(rf"signed in to\s+<strong>{visitor.creds.account}</strong>", alert)
+        assert re.search(
+            rf"signed in to\s+<strong><bdi>{visitor.creds.account}</bdi></strong>", alert
+        )
     assert _state(portal_service, visitor.creds.account_id) == before
     if signed_out:
         assert 'name="csrf"' not in kept.text  # no session, no token
@@ -978,7 +980,7 @@ def test_a_description_typed_on_several_lines_keeps_them(
         endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
     assert endpoint is not None and endpoint.description == "Receiver of Acme\nOn call: ops"
     overview = visitor.http.get(f"/portal/endpoints/{endpoint_id}").text
-    assert '<dd class="lines">Receiver of Acme\nOn call: ops</dd>' in overview
+    assert '<dd class="lines" dir="auto">Receiver of Acme\nOn call: ops</dd>' in overview
 
 
 def _ticked(page: httpx2.Response) -> list[str]:
