@@ -497,6 +497,45 @@ def test_endpoints_made_in_one_millisecond_are_listed_newest_first_as_the_api_li
     assert list(dict.fromkeys(linked)) == made[::-1]
 
 
+def test_the_endpoints_are_listed_a_page_at_a_time(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Every endpoint of the account was on one page: 5,000 made a page of 1.8 MB, a
+    second to read and longer to draw, each time it was shown. 20 a page, paged as the
+    attempts are."""
+    account_id = visitor.creds.account_id
+    urls = [f"https://hooks.example.com/{n}" for n in range(45)]
+    with write_transaction(portal_service.engine) as conn:
+        for url in urls:
+            endpoints.create_endpoint(conn, account_id, url)
+    newest_first = urls[::-1]
+
+    def listed(page: httpx2.Response) -> list[str]:
+        assert page.status_code == 200, page.text
+        return re.findall(r'<a class="url" href="[^"]+">([^<]+)</a>', page.text)
+
+    pages = [visitor.http.get("/portal/endpoints")]
+    while (older := _older(pages[-1])) is not None:
+        pages.append(visitor.http.get(older))
+    assert [listed(page) for page in pages] == [
+        newest_first[:20],
+        newest_first[20:40],
+        newest_first[40:],
+    ]
+    assert _link(pages[0], "Newer") is None and _link(pages[0], "Newest") is None
+    for above, page in itertools.pairwise(pages):
+        assert _link(page, "Newest") == "/portal/endpoints"
+        assert listed(visitor.http.get(_link(page, "Newer") or "")) == listed(above)
+    assert listed(visitor.http.get(_link(pages[0], "Oldest") or "")) == urls[19::-1]
+
+    # Named by the first made (an address kept, those below it deleted since): none older.
+    with portal_service.engine.connect() as conn:
+        (first,) = endpoints.list_endpoints(conn, account_id, oldest=True, limit=1)
+    beyond = visitor.http.get("/portal/endpoints", params={"before": first.seq})
+    assert listed(beyond) == [] and "No endpoints were made before this page" in beyond.text
+    assert _link(beyond, "Newest") == "/portal/endpoints"
+
+
 def test_a_form_key_names_no_endpoint_of_another_account(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

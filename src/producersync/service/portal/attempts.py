@@ -149,7 +149,7 @@ def _page(
                 narrowed=narrowed,
             )
             try:
-                page = page_of(fetch, before, address)
+                page = page_of(fetch, before, address, key=lambda attempt: attempt.id)
             except outbox.UnknownCursor as exc:
                 # Not "this account has no such attempt": another endpoint's is one, and
                 # the account's all the same. As the API says it (404, naming the cursor).

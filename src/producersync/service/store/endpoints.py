@@ -165,20 +165,27 @@ def list_endpoints(
     *,
     limit: int | None = None,
     before: int | None = None,
+    after: int | None = None,
+    oldest: bool = False,
 ) -> list[Endpoint]:
     """Endpoints (the account's, if given), newest first, as Svix lists them; ``before``:
     those made before the endpoint whose ``seq`` it is, which need not exist any more (a
-    script that deletes each endpoint of a page before asking for the next goes on).
+    script that deletes each endpoint of a page before asking for the next goes on);
+    ``after``: those made after it, oldest first (the page above one that begins there);
+    ``oldest``: oldest first from the first made (where the last page begins).
 
     In the order made, not by id: ids begin with a host's millisecond and end in random
     digits, so those made in one millisecond sorted in a random order, and hosts' clocks
     differ."""
     e = webhook_endpoints
-    query = sa.select(e).order_by(e.c.seq.desc()).limit(limit)
+    newest_first = after is None and not oldest
+    query = sa.select(e).order_by(e.c.seq.desc() if newest_first else e.c.seq).limit(limit)
     if account_id is not None:
         query = query.where(e.c.account_id == account_id)
     if before is not None:
         query = query.where(e.c.seq < before)
+    if after is not None:
+        query = query.where(e.c.seq > after)
     return [_endpoint(row) for row in conn.execute(query)]
 
 
