@@ -198,7 +198,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         page.keyboard.press("Enter")
         expect(page.get_by_role("status")).to_contain_text("Endpoint created")
         # The answer shows the secret, once: the one the test event is signed with.
-        secret = page.locator(".secret code").inner_text()
+        secret = page.locator(".secret textarea").input_value()
         rx.wait_for(lambda got: [r.event["type"] for r in got] == ["webhook.test"])
         verify_signature(rx.received[0].body, rx.received[0].headers, secret)
         harness.shoot(page, "endpoint-created")
@@ -290,7 +290,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         _no_secret_shown(page, secret)
         page.get_by_role("button", name="Rotate secret").click()
         expect(page.get_by_role("status")).to_contain_text("Secret rotated")
-        rotated = page.locator(".secret code").inner_text()
+        rotated = page.locator(".secret textarea").input_value()
         assert rotated != secret
         harness.shoot(page, "secret-rotated")
         page.get_by_role("link", name="Go on to the endpoint").click()
@@ -374,7 +374,7 @@ def test_another_account_cannot_reach_the_endpoint_even_without_javascript(
         page.get_by_label("Endpoint URL").fill(rx.url)
         page.get_by_role("button", name="Create").click()
         expect(page.get_by_role("status")).to_contain_text("Endpoint created")
-        expect(page.locator(".secret code")).to_be_visible()
+        expect(page.locator(".secret textarea")).to_be_visible()
         page.get_by_role("link", name="Go on to the endpoint").click()
         _tab(page, "Testing")
         # No htmx to swap in the chosen type's example: the one shown was the default's,
@@ -575,7 +575,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         submit("add endpoint, URL refused (400)", 400, "Create", **url_refused)
         created = {"Endpoint URL": f"{rx.url}/created"}
         submit("endpoint created, secret shown once", 200, "Create", **created)
-        expect(page.locator(".secret code")).to_be_visible()
+        expect(page.locator(".secret textarea")).to_be_visible()
         visit("edit endpoint", f"/endpoints/{mixed.id}/edit")
         with write_transaction(harness.engine) as conn:  # as another tab would meanwhile
             changed = endpoints.EndpointChanges(description="Mirror\nof the producers")
@@ -589,7 +589,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("overview with a notice", f"/endpoints/{mixed.id}?notice=rotated_before")
         # The answers that show a secret, once; it must not widen a 320 px page.
         submit("secret rotated, shown once", 200, "Rotate secret")
-        expect(page.locator(".secret code")).to_be_visible()
+        expect(page.locator(".secret textarea")).to_be_visible()
         visit("overview, disabled", f"/endpoints/{spare.id}")
 
         visit("testing", f"/endpoints/{good.id}/testing")
@@ -721,7 +721,7 @@ def test_a_form_sent_after_its_session_expired_keeps_what_was_typed(
     page.get_by_role("button", name="Create").press("Enter")
     kept("This form has expired: nothing was saved")
     page.get_by_role("button", name="Create").press("Enter")
-    expect(page.locator(".secret code")).to_be_visible()
+    expect(page.locator(".secret textarea")).to_be_visible()
     with harness.engine.connect() as conn:
         (created,) = endpoints.list_endpoints(conn, acme.id)
     assert (created.url, created.description) == (url, description.strip())
@@ -760,7 +760,7 @@ def test_the_longest_url_and_description_leave_each_endpoint_page_its_first_scre
     expect(page.locator("dd.url")).to_have_text(url)
     expect(page.locator("dd.lines")).to_have_text(description[:500].strip())
     page.get_by_role("button", name="Rotate secret").click()
-    on_first_screen(page.locator(".secret code"))
+    on_first_screen(page.locator(".secret textarea"))
     context.close()
 
 
@@ -785,6 +785,44 @@ def _tab_to(page: Page, name: str, limit: int = 100) -> None:
         if page.evaluate(_ACTIVE).startswith(name):
             return
     raise AssertionError(f"Tab never reached {name!r} on {page.url}")
+
+
+_SELECTED = """() => {
+    const e = document.activeElement;
+    return e.value === undefined ? "" : e.value.slice(e.selectionStart, e.selectionEnd);
+}"""
+
+
+# The pages are the same HTML whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_new_secret_is_copied_by_keyboard_alone(harness: Harness, browser: Browser) -> None:
+    """The secret, shown once, was text that a mouse selects: by keyboard alone (no caret
+    browsing) it could be copied only with the whole page. Tab reaches it, in a field of
+    its own, read-only, and Ctrl+A there selects it alone; so on rotation."""
+    acme = harness.account("copy")
+    context = _context(browser)
+    page = context.new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{harness.service.base_url}/portal/endpoints/new")
+    page.get_by_label("Endpoint URL").fill("http://127.0.0.1:9/copy")
+    page.get_by_role("button", name="Create").click()
+    for says, label in [
+        ("Endpoint created", "Signing secret"),
+        ("Secret rotated", "New signing secret"),
+    ]:
+        expect(page.get_by_role("status")).to_contain_text(says)
+        with harness.engine.connect() as conn:
+            (endpoint,) = endpoints.list_endpoints(conn, acme.id)
+            secret = endpoints.current_secret(conn, endpoint.id)
+        _tab_to(page, label)
+        page.keyboard.press("ControlOrMeta+a")
+        assert page.evaluate(_SELECTED) == secret
+        page.keyboard.type("typed over")  # read-only: the secret stays as it was
+        expect(page.get_by_role("textbox", name=label)).to_have_value(secret)
+        page.get_by_role("link", name="Go on to the endpoint").click()
+        page.get_by_role("button", name="Rotate secret").click()
+    context.close()
 
 
 # The pages are the same HTML whatever the store: on SQLite's harness alone.
@@ -840,7 +878,7 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         _go(page, "Enter")
         expect(notice).to_contain_text("Endpoint created")
         expect(notice).to_be_focused()
-        expect(page.locator(".secret code")).to_be_visible()
+        expect(page.locator(".secret textarea")).to_be_visible()
         tab_through(page)
         _tab_to(page, "Go on to the endpoint")
         _go(page, "Enter")
@@ -850,7 +888,7 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         _go(page, "Space")
         expect(notice).to_contain_text("Secret rotated")
         expect(notice).to_be_focused()
-        expect(page.locator(".secret code")).to_be_visible()
+        expect(page.locator(".secret textarea")).to_be_visible()
         tab_through(page)
         _tab_to(page, "Go on to the endpoint")
         _go(page, "Enter")
