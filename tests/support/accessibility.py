@@ -230,8 +230,8 @@ def tab_through(page: Page, limit: int = 120) -> list[str]:
     try:
         for _ in range(limit):
             page.keyboard.press("Tab")
-            # None past the last control (focus left for the browser), or a part of a
-            # date field; the next Tab starts again at the top, or goes on in the field.
+            # Nothing past the last control (focus left for the browser), or on a part
+            # of a date field; the next Tab starts again at the top, or goes on in it.
             steps = page.evaluate(_STEPS)
             assert steps is not None, f"{page.url}: a Tab led to another page"
             round_the_page = [i for i, step in enumerate(steps) if step.get("again") == "0"]
