@@ -163,6 +163,36 @@ def test_what_an_admin_command_prints_for_people_is_printed_as_it_is(
     assert "[red]acme" in admin.out("client", "list")
 
 
+def test_what_an_admin_command_prints_for_people_reads_as_sync_status_does(
+    tmp_path: Path, in_process: Producersync, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing is a dash, a flag yes or no, a list its items: admin printed Python's
+    None, True and ['a', 'b'] where sync status printed a dash. A table's ids are folded,
+    never cut: `client list` cut a client_id to 'psc_…', which no command takes."""
+    monkeypatch.setenv("COLUMNS", "80")
+    admin = Admin(in_process, ["--database", f"sqlite:///{tmp_path / 'store.db'}"])
+    assert "sandbox: yes\n" in admin.out("account", "create", "acme", "--sandbox")
+    events = ["--events", NPN_ACTIVATED, "--events", UPDATES_AVAILABLE]
+    args = ["--account", "acme", "--url", "http://127.0.0.1:9/hook", *events]
+    out = admin.out("endpoint", "create", *args, env=PRIVATE_OK)
+    for line in (
+        f"eventTypes: {NPN_ACTIVATED}, {UPDATES_AVAILABLE}",
+        "enabled: yes",
+        "disabledReason: —",
+        "rateLimitPerSecond: —",
+        "failingSince: —",
+    ):
+        assert f"\n{line}\n" in out, out
+    assert not re.search(r"\b(None|True|False)\b|\[", out), out
+    endpoint_id = re.findall(r"^id: (\S+)$", out, re.M)[0]
+    assert "enabled: no\n" in admin.out("endpoint", "disable", endpoint_id)
+    client_id = admin.json("client", "create", "--account", "acme")["client_id"]
+    for listed in (admin.out("client", "list"), admin.out("endpoint", "list")):
+        assert not re.search(r"\b(None|True|False)\b|\['|…", listed), listed
+    folded = "".join(re.findall(r"^│ (\S+)", admin.out("client", "list"), re.M))
+    assert folded == client_id
+
+
 @pytest.mark.postgres
 def test_endpoints_made_in_one_millisecond_are_listed_newest_first_as_the_api_lists_them(
     tmp_path: Path, in_process: Producersync

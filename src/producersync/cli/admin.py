@@ -6,11 +6,9 @@ from typing import Annotated
 
 import orjson
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from producersync.cli import endpoints, portal
-from producersync.cli.common import DatabaseOption, JsonOption, console, emit, fail, store
+from producersync.cli.common import DatabaseOption, JsonOption, emit, fail, print_table, store
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
 
@@ -71,11 +69,10 @@ def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -
             ).decode()
         )
         return
-    table = Table("id", "account", "sandbox", "created")
-    for a in rows:
-        cells = (str(a.id), a.name, "yes" if a.sandbox else "no", str(a.created_at))
-        table.add_row(*map(Text, cells))  # as they are, not read as markup
-    console.print(table)
+    listed = [
+        {"id": a.id, "account": a.name, "sandbox": a.sandbox, "created": a.created_at} for a in rows
+    ]
+    print_table(["id", "account", "sandbox", "created"], listed)
 
 
 @client_app.command("create", cls=JsonErrorsCommand)
@@ -141,10 +138,7 @@ def client_list(
     if as_json:
         typer.echo(orjson.dumps(records, default=str).decode())
         return
-    table = Table("client_id", "account", "scope", "created", "revoked")
-    for r in records:
-        table.add_row(*(Text(str(v) if v is not None else "") for v in r.values()))
-    console.print(table)
+    print_table(["client_id", "account", "scope", "createdAt", "revokedAt"], records)
 
 
 @client_app.command("rotate-secret", cls=JsonErrorsCommand)

@@ -12,7 +12,7 @@ import logging
 import re
 import signal
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
@@ -22,6 +22,8 @@ import orjson
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.table import Column, Table
+from rich.text import Text
 
 from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel
 
@@ -40,6 +42,7 @@ S = TypeVar("S", bound="BaseSettings")
 
 __all__ = [
     "ERRORS_AS_JSON",
+    "NOTHING",
     "AfterOption",
     "BadValue",
     "DatabaseOption",
@@ -65,11 +68,14 @@ __all__ = [
     "iso_time",
     "limit",
     "print_error",
+    "print_fields",
+    "print_table",
     "read_mirror",
     "serve",
     "service_settings",
     "settings_from",
     "settings_problems",
+    "shown",
     "store",
     "tell",
     "whole_number",
@@ -405,16 +411,60 @@ def change_json(change: Change) -> dict[str, object]:
     }
 
 
+NOTHING = "—"
+
+
+def shown(value: object) -> str:
+    """A value as a person reads it, in ``key: value`` lines and table cells alike: nothing
+    (None, an empty list or mapping) as a dash, a flag as yes or no, a list's items
+    joined by commas, not Python's reprs (``None``, ``True``, ``['a', 'b']``), which
+    `admin` printed where `sync status` printed a dash."""
+    if value is None or (isinstance(value, Mapping | list | tuple) and not value):
+        return NOTHING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(shown, value))
+    return str(value)
+
+
+def print_fields(values: Mapping[str, object], depth: int = 0) -> None:
+    """``key: value`` lines for people (``shown``), each value as it is, not read as Rich
+    markup: a nested mapping's beneath its key, indented, and a list of mappings (sync
+    status's malformed fields) an item a line."""
+    indent = "  " * depth
+    for key, value in values.items():
+        if isinstance(value, Mapping) and value:
+            console.print(f"{indent}{key}:", highlight=False)
+            print_fields(value, depth + 1)
+        elif isinstance(value, list) and value and isinstance(value[0], Mapping):
+            console.print(f"{indent}{key}:", highlight=False)
+            for item in value:
+                line = ", ".join(f"{k} {shown(v)}" for k, v in item.items())
+                console.print(f"{indent}  - {escape(line)}", highlight=False, soft_wrap=True)
+        else:
+            console.print(f"{indent}{key}: [bold]{escape(shown(value))}[/bold]", highlight=False)
+
+
+def print_table(columns: list[str], rows: Iterable[Mapping[str, object]]) -> None:
+    """A table for people, its cells ``shown`` and as they are (not read as markup), and
+    folded, never cut short: an id is what the next command takes (`admin client list`
+    cut a client_id to 'psc_929deae1460f…', which no command could take)."""
+    table = Table(*(Column(name, overflow="fold") for name in columns))
+    for row in rows:
+        table.add_row(*(Text(shown(row[c])) for c in columns))
+    console.print(table)
+
+
 def emit(as_json: bool, values: dict[str, object]) -> None:
-    """One result: a JSON object, or ``key: value`` lines for people. A value is printed
-    as it is, not read as Rich markup: an endpoint's description `[/x]` was a MarkupError
-    traceback once the endpoint was made, its secret never shown, and an account named
-    `[red]acme` was printed `acme`."""
+    """One result: a JSON object, or ``key: value`` lines for people (``print_fields``).
+    A value is printed as it is, not read as Rich markup: an endpoint's description `[/x]`
+    was a MarkupError traceback once the endpoint was made, its secret never shown, and
+    an account named `[red]acme` was printed `acme`."""
     if as_json:
         typer.echo(orjson.dumps(values, default=str).decode())
     else:
-        for key, value in values.items():
-            console.print(f"{key}: [bold]{escape(str(value))}[/bold]")
+        print_fields(values)
 
 
 class Served(Protocol):

@@ -14,8 +14,6 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
-from rich.table import Column, Table
-from rich.text import Text
 
 from producersync.cli.common import (
     DatabaseOption,
@@ -24,6 +22,7 @@ from producersync.cli.common import (
     console,
     emit,
     fail,
+    print_table,
     service_settings,
 )
 from producersync.cli.errors import JsonErrorsCommand
@@ -211,12 +210,8 @@ def _view(
 def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
     if as_json:
         typer.echo(orjson.dumps(rows).decode())
-        return
-    # Folded, not cut short: an id is what the next command takes.
-    table = Table(*(Column(name, overflow="fold") for name in columns))
-    for row in rows:
-        table.add_row(*(Text("" if row[c] is None else str(row[c])) for c in columns))
-    console.print(table)
+    else:
+        print_table(columns, rows)
 
 
 @app.command("create", cls=JsonErrorsCommand)

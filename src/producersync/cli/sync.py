@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Annotated
 
 import orjson
 import typer
-from rich.markup import escape
 from rich.progress import Progress
 from rich.table import Table
 
@@ -36,6 +35,7 @@ from producersync.cli.common import (
     err_console,
     fail,
     iso_date,
+    print_fields,
     read_mirror,
     serve,
     settings_from,
@@ -58,7 +58,6 @@ if TYPE_CHECKING:
     from producersync.sync.verify import Comparison
 
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
-_NOTHING = "—"
 _DEFAULT_WAIT = 600  # seconds; a longer run (a large population's updates) takes --timeout
 _MAX_WAIT = 86_400
 _POLL_SECONDS = 1.0  # as DBOS's own wait for a result
@@ -115,27 +114,7 @@ def status(as_json: JsonOption = False) -> None:
     if as_json:
         emit(True, values)
     else:
-        _print_fields(values)
-
-
-def _print_fields(values: Mapping[str, object], depth: int = 0) -> None:
-    """``key: value`` lines for people: a nested mapping's beneath its key, indented, and
-    nothing (None, no counts) as a dash, not Python's reprs."""
-    indent = "  " * depth
-    for key, value in values.items():
-        if isinstance(value, Mapping) and value:
-            console.print(f"{indent}{key}:", highlight=False)
-            _print_fields(value, depth + 1)
-        elif isinstance(value, list) and value:
-            # A list of objects (the malformed fields): each on a line of its own.
-            console.print(f"{indent}{key}:", highlight=False)
-            for item in value:
-                line = ", ".join(f"{k} {_NOTHING if v is None else v}" for k, v in item.items())
-                console.print(f"{indent}  - {escape(line)}", highlight=False, soft_wrap=True)
-        else:
-            empty = value is None or isinstance(value, Mapping | list)
-            shown = _NOTHING if empty else str(value)
-            console.print(f"{indent}{key}: [bold]{escape(shown)}[/bold]", highlight=False)
+        print_fields(values)
 
 
 def _past_date(value: str) -> dt.date:
