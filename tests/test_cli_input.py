@@ -745,7 +745,7 @@ def test_a_within_past_a_hundred_years_or_not_in_ascii_digits_is_a_usage_error(
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["report", "expiring", "--within", within])
     assert result.exit_code == 2, result.output
-    assert f"Invalid value for --within: {within!r}: {why}" in _said(result)
+    assert f"Invalid value for '--within': {within!r}: {why}" in _said(result)
     assert list(tmp_path.iterdir()) == []
 
 

@@ -1139,7 +1139,7 @@ def test_check_refuses_a_blank_loa_or_carrier(
     args = [word for pair in given.items() for word in pair]
     code, err = producersync(monkeypatch, capsys, "check", NPN, "--state", "CA", *args)
     assert code == 2, err
-    assert _said(f"Invalid value for {option}: {value!r} is blank") in _said(err)
+    assert _said(f"Invalid value for '{option}': {value!r} is blank") in _said(err)
 
 
 @pytest.mark.parametrize(
@@ -1199,7 +1199,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "NPN",
             "not-an-npn",
-            "Invalid value for NPN: 'not-an-npn' is not an NPN: 1 to 10 digits, as 15645555",
+            "Invalid value for 'NPN': 'not-an-npn' is not an NPN: 1 to 10 digits, as 15645555",
         ),
         (
             ["check", NPN, "--state", "ZZ", "--loa", "Life"],
@@ -1207,7 +1207,17 @@ _NO_ENV: dict[str, str] = {}
             2,
             "--state",
             "ZZ",
-            "Invalid value for --state: 'ZZ' is not a state code",
+            "Invalid value for '--state': 'ZZ' is not a state code",
+        ),
+        (
+            # The first bad option given is named: --state was checked in the command's
+            # body, after Typer had read --on, so only --on was named, though given last.
+            ["check", NPN, "--state", "ZZ", "--loa", "Life", "--on", "2026-13-01"],
+            _NO_ENV,
+            2,
+            "--state",
+            "ZZ",
+            "Invalid value for '--state': 'ZZ' is not a state code",
         ),
         (
             # Was a no ("no appointment with that carrier"), as sure as a real one.
@@ -1216,7 +1226,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "--carrier",
             "6048",
-            "Invalid value for --carrier: '6048' is not a coCode: exactly 5 digits, as 60483",
+            "Invalid value for '--carrier': '6048' is not a coCode: exactly 5 digits, as 60483",
         ),
         (
             ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "15/01/2026"],
@@ -1233,7 +1243,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "--loa",
             " ",
-            "Invalid value for --loa: ' ' is blank",
+            "Invalid value for '--loa': ' ' is blank",
         ),
         (
             ["check", NPN, "--state", "CA", "--loa", "Lfie"],
@@ -1265,7 +1275,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "--within",
             "a month",
-            "Invalid value for --within: 'a month': give days, as 30 or 30d",
+            "Invalid value for '--within': 'a month': give days, as 30 or 30d",
         ),
         (
             # Was "'-1d': give days, as 30 or 30d", which it seemed to be.
@@ -1274,7 +1284,7 @@ _NO_ENV: dict[str, str] = {}
             2,
             "--within",
             "-1d",
-            "Invalid value for --within: '-1d' counts back: give days ahead, 0 or more",
+            "Invalid value for '--within': '-1d' counts back: give days ahead, 0 or more",
         ),
         (
             ["report", "changes", "--since", "yesterday"],
@@ -1312,6 +1322,7 @@ _NO_ENV: dict[str, str] = {}
     ids=[
         "bad-npn",
         "bad-state",
+        "bad-state-and-date",
         "bad-carrier",
         "bad-date",
         "no-loa",
@@ -1409,7 +1420,7 @@ def test_check_refuses_a_state_s_name_with_its_code(
     args = ["check", NPN, "--state", state, "--loa", "Life"]
     error, _ = error_both_ways(monkeypatch, capsys, 2, *args)
     assert (error["field"], error["value"]) == ("--state", state)
-    assert error["message"] == f"Invalid value for --state: {said}"
+    assert error["message"] == f"Invalid value for '--state': {said}"
 
 
 def test_check_takes_a_state_code_as_padded_as_its_other_options(

@@ -109,27 +109,25 @@ def _state(value: str) -> str:
         said = str(exc)
         if codes:
             said = f"{value!r} is not a state code: {STATE_NAMES[codes[0]]}'s is {codes[0]}"
-        raise BadValue(value, said, param_hint="--state") from None
+        raise BadValue(value, said) from None
 
 
 def _days(value: str) -> int:
     match = _DAYS.fullmatch(value.strip())
     if match is None:
-        raise BadValue(value, f"{value!r}: give days, as 30 or 30d", param_hint="--within")
+        raise BadValue(value, f"{value!r}: give days, as 30 or 30d")
     sign, digits = match.groups()
     if sign:  # was "give days, as 30 or 30d", which -1d seemed to be
-        raise BadValue(
-            value, f"{value!r} counts back: give days ahead, 0 or more", param_hint="--within"
-        )
+        raise BadValue(value, f"{value!r} counts back: give days ahead, 0 or more")
     days = int(digits)
     if days > _MAX_DAYS:
-        raise BadValue(value, f"{value!r}: at most {_MAX_DAYS} days", param_hint="--within")
+        raise BadValue(value, f"{value!r}: at most {_MAX_DAYS} days")
     return days
 
 
-def _not_blank(value: str, option: str) -> str:
+def _not_blank(value: str) -> str:
     if not value.strip():
-        raise BadValue(value, f"{value!r} is blank", param_hint=option)
+        raise BadValue(value, f"{value!r} is blank")
     return value.strip()
 
 
@@ -138,11 +136,20 @@ def _carrier(value: str) -> str:
     appointment, and a typo's no (``6048`` for 60483) would look like a real one."""
     from producersync.sync import compliance
 
-    _not_blank(value, "--carrier")
+    _not_blank(value)
     try:
         return compliance.co_code(value)
     except ValueError as exc:
-        raise BadValue(value, str(exc), param_hint="--carrier") from None
+        raise BadValue(value, str(exc)) from None
+
+
+def _npn(value: str) -> str:
+    from producersync.model import npn_number
+
+    try:
+        return npn_number(value.strip())  # pasted from a sheet's cell, as the options are
+    except ValueError as exc:
+        raise BadValue(value, str(exc)) from None
 
 
 def _known_loa(conn: sa.Connection, loa: str) -> None:
@@ -169,18 +176,29 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
 def check(
     npn: Annotated[
         str,
-        typer.Argument(help="The producer's NPN: a number, leading zeros ignored (015645555)."),
+        typer.Argument(
+            parser=_npn,
+            metavar="NPN",
+            help="The producer's NPN: a number, leading zeros ignored (015645555).",
+        ),
     ],
-    state: Annotated[str, typer.Option(help="Two-letter state code.")],
+    state: Annotated[
+        str, typer.Option(parser=_state, metavar="CODE", help="Two-letter state code.")
+    ],
     loa: Annotated[
         str,
         typer.Option(
-            help='Line of authority: name or code ("Life", "10"), else a category ("variable").'
+            parser=_not_blank,
+            help='Line of authority: name or code ("Life", "10"), else a category ("variable").',
         ),
     ],
     carrier: Annotated[
         str | None,
-        typer.Option(help="Carrier coCode (5 digits): also require an appointment with it."),
+        typer.Option(
+            parser=_carrier,
+            metavar="COCODE",
+            help="Carrier coCode (5 digits): also require an appointment with it.",
+        ),
     ] = None,
     on: Annotated[
         dt.date | None,
@@ -197,16 +215,8 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
     Each condition is printed, passed or failed: the reasons for the answer."""
-    from producersync.model import npn_number
     from producersync.sync import compliance
 
-    try:
-        npn = npn_number(npn.strip())  # pasted from a sheet's cell, as the options are
-    except ValueError as exc:
-        raise BadValue(npn, str(exc), param_hint="NPN") from None
-    state = _state(state)
-    loa = _not_blank(loa, "--loa")
-    carrier = None if carrier is None else _carrier(carrier)
     day = on or dt.date.today()
     with _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
@@ -226,7 +236,12 @@ def check(
 
 @report.command(cls=JsonErrorsCommand)
 def expiring(
-    within: Annotated[str, typer.Option(help=f"Days ahead: 30 or 30d, at most {_MAX_DAYS}.")],
+    within: Annotated[
+        int,
+        typer.Option(
+            parser=_days, metavar="DAYS", help=f"Days ahead: 30 or 30d, at most {_MAX_DAYS}."
+        ),
+    ],
     mirror: MirrorOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -234,7 +249,7 @@ def expiring(
     first; first of all, those with an expirationDate the mirror cannot read."""
     from producersync.sync.mirror.queries import iter_licenses_expiring
 
-    days = _days(within)
+    days = within
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
     none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by})"
