@@ -398,3 +398,30 @@ def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Ha
     times = sorted(a.attempted_at.timestamp() for a in attempts)
     assert all(sum(t <= u < t + 1 for u in times) <= 5 for t in times)
     assert times[-1] - times[0] >= 2  # 15 sends at 5 per second
+
+
+def test_one_endpoints_backlog_to_a_hung_receiver_does_not_hold_up_another_s_event(
+    harness: Harness,
+) -> None:
+    """Claimed oldest due first and whole, a backlog of 400 to a receiver that never
+    answers in time filled each claim of 200, and a fresh event to another account's
+    endpoint was claimed only once a whole claim of them had timed out (the hung
+    receiver had 257 of them by then, SQLite and PostgreSQL alike, and never fewer than
+    the 200 of the first claim); a claim takes half a batch at most to one endpoint, and
+    reads on past it (8 and 54 by then)."""
+    backlog = 400
+    hung, healthy = harness.account().id, harness.account().id
+    with receiver(lambda _got: Reply(delay=3)) as slow, receiver() as fast:
+        slow_id, _ = harness.endpoint(hung, slow.url)
+        slow.wait_for(lambda got: len(got) == 1)  # its test event, before the backlog
+        events = [NpnActivated.create(str(30_000_000 + i)) for i in range(backlog)]
+        with write_transaction(harness.engine) as conn:
+            publish_events(conn, hung, events)
+        # Created after the backlog was queued: its test event is due after all of it.
+        harness.endpoint(healthy, fast.url)
+        fast.wait_for(lambda got: len(got) == 1, timeout=60)
+        reached_by_then = len(slow.received) - 1
+        with write_transaction(harness.engine) as conn:
+            store_endpoints.delete_endpoint(conn, None, slow_id)  # its retries end here
+    # Before a first claim's whole share had been sent: the event went in that claim.
+    assert reached_by_then < backlog // 2, reached_by_then

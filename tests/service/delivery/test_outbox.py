@@ -339,6 +339,38 @@ def test_claim_takes_due_rows_of_enabled_endpoints_oldest_first_and_leases_them(
             assert delivery.next_attempt_at == published[delivery.message_id]
 
 
+def test_a_claim_takes_at_most_its_share_of_one_endpoints_backlog_and_reads_on(
+    engine: sa.Engine,
+) -> None:
+    """Oldest due first, whole, a claim of 4 took four of a busy endpoint's nine and none
+    of the quiet ones' deliveries due after them; with a share of 2 it takes two of the
+    busy one's, then the others' oldest first, and what it passed over stays due."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        busy, quiet, other = (new_endpoint(conn, account) for _ in range(3))
+        backlog = [activated() for _ in range(9)]
+        for offset, event in enumerate(backlog):
+            outbox.publish(
+                conn, [message(account, event)], endpoint_id=busy, now=T0 + seconds(offset)
+            )
+        fresh = {}
+        for offset, endpoint_id in ((20, quiet), (21, other), (22, quiet)):
+            event = activated()
+            fresh[event.id] = endpoint_id
+            outbox.publish(
+                conn, [message(account, event)], endpoint_id=endpoint_id, now=T0 + seconds(offset)
+            )
+    now = T0 + seconds(30)
+    with write_transaction(engine) as conn:
+        first = outbox.claim_due(conn, now, 4, LEASE, per_endpoint=2)
+        second = outbox.claim_due(conn, now, 4, LEASE, per_endpoint=2)
+        rest = outbox.claim_due(conn, now, 100, LEASE)
+    assert [c.message_id for c in first] == [backlog[0].id, backlog[1].id, *list(fresh)[:2]]
+    assert [c.endpoint_id for c in second] == [busy, busy, quiet]
+    assert [c.message_id for c in rest] == [e.id for e in backlog[4:]]
+    assert [c.message_id for c in second][:2] == [backlog[2].id, backlog[3].id]
+
+
 def test_concurrent_claimers_never_take_the_same_row(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn:
         account = new_account(conn)

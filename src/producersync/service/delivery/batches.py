@@ -40,7 +40,8 @@ class Settled:
 
 class Batches:
     """Claims are made and judged by the store's clock (``outbox.store_clock``); ``clock``
-    is this process's own, which may be off."""
+    is this process's own, which may be off. A claim takes at most ``per_endpoint``
+    deliveries to any one endpoint (``outbox.claim_due``)."""
 
     def __init__(
         self,
@@ -49,8 +50,11 @@ class Batches:
         size: int,
         metrics: ServiceMetrics,
         clock: Clock = local_clock,
+        *,
+        per_endpoint: int | None = None,
     ) -> None:
         self._engine = engine
+        self._per_endpoint = per_endpoint
         self._clock = clock
         self._policy = policy
         self._size = size
@@ -60,7 +64,9 @@ class Batches:
 
     def claim(self) -> list[Claimed]:
         with write_transaction(self._engine) as conn:
-            return claim_due(conn, store_clock(conn), self._size, self._policy.lease)
+            now = store_clock(conn)
+            lease = self._policy.lease
+            return claim_due(conn, now, self._size, lease, per_endpoint=self._per_endpoint)
 
     def next_due(self) -> dt.timedelta | None:
         """How long until the earliest pending delivery falls due (maybe past), by the

@@ -42,7 +42,12 @@ class Dispatcher(DBOSConfiguredInstance):
         super().__init__("webhook-dispatcher")
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
-        self._store = Batches(engine, self._policy, self._batch, metrics)
+        # Half a claim at most to one endpoint, and no more than can be sent at once: the
+        # rest of a claim goes to the others, so a fresh event elsewhere waits for about
+        # one round of that endpoint's attempts (a timeout, if its receiver hangs), not
+        # for its whole backlog.
+        per_endpoint = max(1, min(settings.webhook_concurrency, self._batch // 2))
+        self._store = Batches(engine, self._policy, self._batch, metrics, per_endpoint=per_endpoint)
         self._poll = settings.webhook_poll_seconds
         # Enough batches in flight to keep every sending slot busy while others record.
         self._max_batches = max(2, -(-settings.webhook_concurrency // self._batch) + 1)

@@ -279,15 +279,30 @@ def _held(d: sa.Table, lease_param: str) -> sa.ColumnElement[bool]:
 
 
 def claim_due(
-    conn: sa.Connection, now: dt.datetime, limit: int, lease: dt.timedelta
+    conn: sa.Connection,
+    now: dt.datetime,
+    limit: int,
+    lease: dt.timedelta,
+    *,
+    per_endpoint: int | None = None,
 ) -> list[Claimed]:
-    """Take up to ``limit`` due deliveries to enabled endpoints, oldest due first, and push
-    them ``lease`` ahead. Concurrent claimers never take the same row (Postgres skips
-    locked rows; SQLite writers are serialised by the caller's immediate transaction)."""
+    """Take up to ``limit`` due deliveries to enabled endpoints, oldest due first, at most
+    ``per_endpoint`` of them to any one endpoint, and push them ``lease`` ahead.
+    Concurrent claimers never take the same row (Postgres skips locked rows; SQLite
+    writers are serialised by the caller's immediate transaction).
+
+    Without the cap, one endpoint's backlog (a job's 50,000 activations, deliveries due
+    at once after an outage) filled every claim until it was drained, and a fresh event
+    to any other endpoint waited behind all of it: the whole backlog's attempts, a
+    timeout each where that receiver hung. Past an endpoint's cap, the claim reads on
+    without it, from where it was, so a claim reads a page per endpoint it fills and one
+    more at most."""
     d, e, m = webhook_deliveries, webhook_endpoints, webhook_messages
     due = (
         sa.select(
             d.c.id,
+            d.c.endpoint_id,
+            d.c.next_attempt_at,
             d.c.manual,
             d.c.resent,
             d.c.created_at,
@@ -299,23 +314,44 @@ def claim_due(
         .join(m, m.c.id == d.c.message_id)
         .where(d.c.state == PENDING, d.c.next_attempt_at <= now, e.c.enabled.is_(True))
         .order_by(d.c.next_attempt_at, d.c.id)
-        .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(of=d, skip_locked=True)
     ids: list[int] = []
     unsubscribed: dict[int, str] = {}
-    for row in conn.execute(due):
-        if _unsubscribed(
-            row.manual or row.resent,
-            row.created_at,
-            row.updated_at,
-            row.event_types,
-            row.event_type,
-        ):
-            unsubscribed[row.id] = row.event_type
-        else:
-            ids.append(row.id)
+    taken: dict[str, int] = {}
+    full: list[str] = []
+    page = due
+    while len(ids) < limit:
+        asked = limit - len(ids)
+        read = list(conn.execute(page.limit(asked)))
+        filled = False
+        for row in read:
+            if _unsubscribed(
+                row.manual or row.resent,
+                row.created_at,
+                row.updated_at,
+                row.event_types,
+                row.event_type,
+            ):
+                unsubscribed[row.id] = row.event_type
+            elif row.endpoint_id not in full:
+                ids.append(row.id)
+                taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
+                if per_endpoint is not None and taken[row.endpoint_id] >= per_endpoint:
+                    full.append(row.endpoint_id)
+                    filled = True
+        if not filled or len(read) < asked:
+            break  # nothing was passed over, or no more is due
+        last = read[-1]
+        page = due.where(
+            d.c.endpoint_id.not_in(full),
+            sa.tuple_(d.c.next_attempt_at, d.c.id)
+            > sa.tuple_(
+                sa.literal(last.next_attempt_at, d.c.next_attempt_at.type),
+                sa.literal(last.id, d.c.id.type),
+            ),
+        )
     _end_unsubscribed(conn, unsubscribed, now)
     if not ids:
         return []
