@@ -53,6 +53,29 @@ POLICY = RetryPolicy(
 )
 
 
+def claim(
+    url: str,
+    delivery_id: int = 1,
+    *,
+    endpoint_id: str = "ep_1",
+    rate_limit_per_second: int | None = None,
+    lease: dt.timedelta = dt.timedelta(minutes=1),
+) -> Claimed:
+    """A claimed delivery to ``url``, its claim's lease ending ``lease`` from now."""
+    return Claimed(
+        delivery_id=delivery_id,
+        message_id=f"evt_{delivery_id}",
+        endpoint_id=endpoint_id,
+        url=url,
+        payload=b'{"type":"webhook.test"}',
+        attempts=0,
+        manual=False,
+        rate_limit_per_second=rate_limit_per_second,
+        lease_until=dt.datetime.now(dt.UTC) + lease,
+        event_type="webhook.test",
+    )
+
+
 def send(
     url: str,
     *,
@@ -63,18 +86,7 @@ def send(
 ) -> Outcome | Deferred:
     """One claimed delivery to ``url`` sent, its claim's lease ending ``lease`` from now,
     by ``clock``, the store's as the sender tells it."""
-    claimed = Claimed(
-        delivery_id=1,
-        message_id="evt_1",
-        endpoint_id="ep_1",
-        url=url,
-        payload=b'{"type":"webhook.test"}',
-        attempts=0,
-        manual=False,
-        rate_limit_per_second=None,
-        lease_until=dt.datetime.now(dt.UTC) + lease,
-        event_type="webhook.test",
-    )
+    claimed = claim(url, lease=lease)
 
     async def run() -> Outcome | Deferred:
         sender = Sender(
@@ -132,6 +144,39 @@ def test_an_attempt_is_signed_and_retried_by_the_store_s_time_not_its_host_s(
     assert abs(int(got.headers["webhook-timestamp"]) - time.time()) < ahead.total_seconds() / 2
     assert isinstance(outcome, Outcome)
     assert retried_in(outcome) >= dt.timedelta(seconds=100)
+
+
+def test_an_endpoint_s_rate_limit_is_counted_when_its_attempts_go_not_before_a_slot() -> None:
+    """Let through the limit before waiting for a sending slot, the attempts of batches
+    let through a second apart all went out together once slots were free: 2 a second,
+    and 4 were sent within 0.14 s once a hung receiver let go of the one slot."""
+    limited = 2
+
+    async def run(slow: str, fast: str) -> list[Outcome | Deferred]:
+        sender = Sender(POLICY, AddressGuard(allow_private=True), EndpointThrottle("memory://"), 1)
+        try:
+            hung = asyncio.ensure_future(sender.send(claim(slow, endpoint_id="ep_slow"), [SECRET]))
+            await asyncio.sleep(0.1)  # it holds the slot now
+            batches = []
+            for first in (1, 1 + limited):  # two claims, a window apart, each the limit's
+                deliveries = [
+                    claim(fast, n, rate_limit_per_second=limited)
+                    for n in range(first, first + limited)
+                ]
+                batches.append(
+                    asyncio.ensure_future(sender.send_all(deliveries, {"ep_1": [SECRET]}))
+                )
+                await asyncio.sleep(1.1)
+            await hung
+            return [outcome for batch in batches for outcome in await batch]
+        finally:
+            await sender.aclose()
+
+    with receiver(lambda _got: Reply(delay=3)) as slow, receiver() as fast:
+        outcomes = asyncio.run(run(slow.url, fast.url))
+    times = sorted(got.at for got in fast.received)
+    assert all(sum(t <= u < t + 1 for u in times) <= limited for t in times), times
+    assert sum(isinstance(o, Outcome) for o in outcomes) == len(times)
 
 
 @pytest.mark.parametrize(
