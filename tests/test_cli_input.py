@@ -138,7 +138,13 @@ def test_a_port_out_of_range_is_a_usage_error(
     option = [] if command[-1].startswith("--") else ["--port"]
     result = CliRunner().invoke(app, [*command, *option, port])
     assert result.exit_code == 2, result.output
-    assert "port" in result.output and list(tmp_path.iterdir()) == []
+    # Named with its value, as a setting's refusal is: it was "Input should be greater
+    # than or equal to 1" alone.
+    named = [*command, *option][-1]
+    said = _said(result)
+    assert f"Invalid value for '{named}': Input should be" in said
+    assert f"(given: {port!r})" in said
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", ["run", "worker"])

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 
     from producersync.client import ProducerSyncError
 
-__all__ = ["Failure", "JsonErrorsCommand", "failure"]
+__all__ = ["Failure", "JsonErrorsCommand", "failure", "with_value"]
 
 # The settings whose refusals are told as settings', by the module defining each.
 _SETTINGS = {
@@ -184,9 +184,30 @@ def _errors_as_json(on: bool) -> Iterator[None]:
         ERRORS_AS_JSON.reset(token)
 
 
+def with_value(exc: typer.BadParameter) -> typer.BadParameter:
+    """``exc``, its message naming the value it refuses where Typer's check of the
+    option's type or range did not: ``--port 0`` was "Input should be greater than or
+    equal to 1", ``--producers -5`` "... greater than or equal to 10", and a line of a
+    script's log did not say which value. Ours (``BadValue``) name it already."""
+    cause = exc.__cause__
+    errors = getattr(cause, "errors", None)
+    if isinstance(exc, BadValue) or type(cause).__name__ != "ValidationError" or not errors:
+        return exc
+    given = errors()[0].get("input")
+    told = "(given: "
+    if isinstance(given, str) and told not in exc.message:
+        from producersync.url_userinfo import masked
+
+        # As a setting's refusal names the value it was given.
+        exc.message = f"{exc.message} {told}{masked(given)!r})"
+    return exc
+
+
 def _usage_problem(exc: typer.TyperException) -> Problem:
     """A usage error of Typer's as a problem: the option or argument from its hint or its
     parameter (the option of one that does not exist), the value if ours kept it."""
+    if isinstance(exc, typer.BadParameter):
+        with_value(exc)
     hint = getattr(exc, "param_hint", None)
     param = getattr(exc, "param", None)
     if isinstance(hint, str):

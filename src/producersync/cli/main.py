@@ -9,6 +9,7 @@ The modules here define options and help only (``tests/test_cli_imports.py``).
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -16,9 +17,21 @@ from producersync.cli import admin, db, nipr, service, sync
 from producersync.cli.check import check, report
 from producersync.cli.common import tell
 from producersync.cli.demo import demo
-from producersync.cli.errors import JsonErrorsCommand, failure
+from producersync.cli.errors import JsonErrorsCommand, failure, with_value
 from producersync.cli.help_text import UnwrappedGroup
 from producersync.cli.quickstart import quickstart
+
+
+class _Root(UnwrappedGroup):
+    """The root group: a value Typer refuses is named in the refusal (``with_value``),
+    for every command, as the line on stderr tells it."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            raise with_value(exc) from exc.__cause__
+
 
 app = typer.Typer(
     name="producersync",
@@ -26,7 +39,7 @@ app = typer.Typer(
     "around them.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    cls=UnwrappedGroup,
+    cls=_Root,
 )
 app.add_typer(service.app, name="service")
 app.add_typer(admin.app, name="admin")
