@@ -56,3 +56,19 @@ def test_every_commands_help_keeps_its_sentences_whole(
         if found := _broken(out):
             broken[" ".join(path)] = found
     assert broken == {}
+
+
+def test_no_flag_is_shown_taking_a_value(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Every flag (--json, --help, --sandbox ...) was shown as of type <bool>, read as an
+    option taking true or false: `--json true` was an unexpected extra argument."""
+    monkeypatch.setenv("COLUMNS", _WIDE)
+    shown = {}
+    for path in _paths(typer.main.get_command(app)):
+        _, out, _ = producersync_output(monkeypatch, capsys, *path, "--help")
+        if "<bool>" in out:
+            shown[" ".join(path)] = [
+                line.strip(_FRAME) for line in out.splitlines() if "<bool>" in line
+            ]
+    assert shown == {}

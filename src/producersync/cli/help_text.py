@@ -15,6 +15,7 @@ from __future__ import annotations
 import inspect
 from typing import Any
 
+from typer._click import Context
 from typer.core import TyperGroup
 
 __all__ = ["UnwrappedGroup", "unwrapped"]
@@ -38,9 +39,30 @@ class UnwrappedGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         _unwrap(self)
 
+    def get_params(self, ctx: Any) -> list[Any]:
+        # Typer adds the completion flags to the root after it is made.
+        params: list[Any] = super().get_params(ctx)
+        _no_type(params)
+        return params
+
 
 def _unwrap(command: Any) -> None:
     command.help = unwrapped(command.help)
     command.short_help = unwrapped(command.short_help)
+    _no_flag_type(command)
     for sub in getattr(command, "commands", {}).values():
         _unwrap(sub)
+
+
+def _no_flag_type(command: Any) -> None:
+    """A flag's row shows no type: Typer's Rich help gave every flag, --help and --json
+    among them, the type ``<bool>``, read as an option taking true or false (``--json
+    true`` was "Got unexpected extra argument (true)"). The help option is made here,
+    as Typer makes it (once, then kept), to be told so too."""
+    _no_type([*command.params, command.get_help_option(Context(command))])
+
+
+def _no_type(params: list[Any]) -> None:
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
