@@ -13,6 +13,7 @@ import http.server
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 import tracemalloc
 from collections.abc import Callable, Iterator
@@ -177,6 +178,43 @@ def test_an_endpoint_s_rate_limit_is_counted_when_its_attempts_go_not_before_a_s
     times = sorted(got.at for got in fast.received)
     assert all(sum(t <= u < t + 1 for u in times) <= limited for t in times), times
     assert sum(isinstance(o, Outcome) for o in outcomes) == len(times)
+
+
+def test_receivers_whose_dns_hangs_leave_the_dispatchers_store_calls_their_threads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The lookups ran on the loop's default executor, where the dispatcher's claims and
+    settles run too: 40 names whose DNS hung took all its threads (6 on 2 cores, 32 at
+    most), and a store call waited until they answered."""
+    release = threading.Event()
+
+    def hung(*_args: object, **_kwargs: object) -> Any:
+        release.wait(60)
+        raise socket.gaierror("the name server did not answer")
+
+    monkeypatch.setattr(urls.socket, "getaddrinfo", hung)
+
+    async def run() -> str:
+        guard = AddressGuard(allow_private=False)
+        sender = Sender(POLICY, guard, EndpointThrottle("memory://"), 40)
+        try:
+            sends = [
+                asyncio.ensure_future(sender.send(claim("https://hung.example/hook", n), [SECRET]))
+                for n in range(1, 41)
+            ]
+            await asyncio.sleep(0.5)  # every lookup begun, and hanging
+            store_call = await asyncio.wait_for(asyncio.to_thread(lambda: "answered"), 30)
+            release.set()
+            outcomes = await asyncio.gather(*sends)
+            assert all(
+                isinstance(o, Outcome) and "does not resolve" in (o.error or "") for o in outcomes
+            )
+            return store_call
+        finally:
+            release.set()
+            await sender.aclose()
+
+    assert asyncio.run(run()) == "answered"
 
 
 @pytest.mark.parametrize(

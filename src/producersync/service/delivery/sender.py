@@ -145,6 +145,7 @@ class Sender:
 
     async def aclose(self) -> None:
         await self._client.aclose()
+        self._guard.close()
 
     def stop_sending(self) -> None:
         """The process is stopping: the attempts in flight go on to their answer, and those

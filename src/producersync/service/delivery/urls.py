@@ -14,6 +14,7 @@ import re
 import socket
 import unicodedata
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
 import httpcore2
@@ -23,6 +24,7 @@ from producersync.model.spaces import spaced, trim
 from producersync.url_userinfo import masked
 
 __all__ = [
+    "RESOLVERS",
     "URL_SYNTAX",
     "AddressGuard",
     "EndpointUrlError",
@@ -31,6 +33,7 @@ __all__ = [
 ]
 
 _MAX_URL = 2048
+RESOLVERS = 32  # threads looking up receivers' names at once, per sender
 
 # The syntax of an endpoint URL, as the spec publishes it (the API's ``url`` pattern) and
 # as a new endpoint is held to: whatever it refuses is refused, whatever it allows passes
@@ -225,9 +228,18 @@ class AddressGuard(httpcore2.AsyncNetworkBackend):
     with the connection then looking the name up again (as it was), a name could answer
     a public address to the check and a private one to the connection (DNS rebinding)."""
 
-    def __init__(self, *, allow_private: bool) -> None:
+    def __init__(self, *, allow_private: bool, resolvers: int = RESOLVERS) -> None:
         self._allow_private = allow_private
         self._backend = httpcore2.AnyIOBackend()
+        # Lookups on threads of their own: on the loop's default executor (6 threads on 2
+        # cores), receivers' names whose DNS hung took every thread, and the dispatcher's
+        # store calls, which run there, waited for them (no claim, no settle: a batch's
+        # claims lapsed, its deliveries were sent again elsewhere).
+        self._resolvers = ThreadPoolExecutor(resolvers, thread_name_prefix="webhook-resolve")
+
+    def close(self) -> None:
+        """Let the lookup threads go (a lookup under way ends on its own)."""
+        self._resolvers.shutdown(wait=False, cancel_futures=True)
 
     def refusal(self, url: str) -> str | None:
         """Why the URL must not be sent to (its scheme, credentials, ...), or ``None``;
@@ -250,7 +262,8 @@ class AddressGuard(httpcore2.AsyncNetworkBackend):
         ``EndpointUrlError`` when one of them is not public."""
         addresses = [host]
         if not self._allow_private:
-            addresses = await asyncio.to_thread(_resolve, host, port)
+            loop = asyncio.get_running_loop()
+            addresses = await loop.run_in_executor(self._resolvers, _resolve, host, port)
             _refuse_private(host, addresses)
         failed: httpcore2.ConnectError | httpcore2.ConnectTimeout | None = None
         for address in addresses:
