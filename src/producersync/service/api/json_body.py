@@ -26,11 +26,11 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
-from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
+from producersync.service.api.spec_responses import SharedResponsesRoute
 from producersync.service.errors import ApiError, shown
 
 __all__ = ["JsonBodyRoute", "refuse_other_content_types"]
@@ -78,7 +78,7 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-class JsonBodyRoute(APIRoute):
+class JsonBodyRoute(SharedResponsesRoute):
     """A route whose body model is read from JSON by orjson, and from JSON only."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

@@ -25,6 +25,7 @@ from producersync.service.api.hal import ERROR_RESPONSES, NUMBERED_PAGES, HalRes
 from producersync.service.api.json_body import refuse_other_content_types
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
+from producersync.service.api.spec_responses import SharedResponsesRoute
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.errors import ApiError, shown
@@ -41,7 +42,9 @@ from producersync.service.store.population import count_subscriptions, page_subs
 
 __all__ = ["MAX_BODY_BYTES", "PATH", "publish_npn_limit", "router"]
 
-router = APIRouter(tags=["NPN Management"], responses=ERROR_RESPONSES)
+router = APIRouter(
+    tags=["NPN Management"], responses=ERROR_RESPONSES, route_class=SharedResponsesRoute
+)
 
 PATH = "/v1/accounts/subscriptions"
 MAX_BODY_BYTES = 4 * 1024 * 1024

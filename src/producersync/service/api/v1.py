@@ -18,10 +18,15 @@ from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES, Resource
+from producersync.service.api.spec_responses import SharedResponsesRoute
 
 __all__ = ["router"]
 
-router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
+router = APIRouter(
+    default_response_class=HalResponse,
+    responses=ERROR_RESPONSES,
+    route_class=SharedResponsesRoute,
+)
 
 RecordId = Annotated[int, Path(ge=1, le=MAX_ROW_ID, description="Unique record ID"), DIGITS_ONLY]
 

@@ -19,12 +19,17 @@ from producersync.service.api.listing import Call, request_call
 from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
 from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
+from producersync.service.api.spec_responses import SharedResponsesRoute
 from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter, list_after
 
 __all__ = ["router"]
 
-router = APIRouter(default_response_class=HalResponse, responses=ERROR_RESPONSES)
+router = APIRouter(
+    default_response_class=HalResponse,
+    responses=ERROR_RESPONSES,
+    route_class=SharedResponsesRoute,
+)
 
 NpnPath = Annotated[
     str,

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from producersync.service.api.hal import UNAVAILABLE
+from producersync.service.api.spec_responses import SharedResponsesRoute
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import hash_secret, new_client_secret, verify_secret
@@ -25,7 +26,7 @@ from producersync.service.store.accounts import CLIENT_ID_MAX, ClientRecord, fin
 
 __all__ = ["PATH", "refusal", "router"]
 
-router = APIRouter(tags=["Authentication"])
+router = APIRouter(tags=["Authentication"], route_class=SharedResponsesRoute)
 
 PATH = "/oauth2/token"
 
