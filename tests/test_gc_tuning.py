@@ -49,3 +49,23 @@ def test_a_service_app_tunes_the_collector_its_command_paused(
     with TestClient(factory(settings)):
         assert gc.isenabled()
         assert gc.get_threshold() == (50_000, 20, 100)
+
+
+@pytest.mark.usefixtures("collector")
+def test_tuning_freezes_without_a_collection() -> None:
+    """A full collection over everything a start built took 0.12-0.17 CPU-s of each start
+    to free 144 KB."""
+    collections: list[int] = []
+
+    def record(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    pause_gc()
+    gc.callbacks.append(record)
+    try:
+        tune_gc()
+    finally:
+        gc.callbacks.remove(record)
+    assert collections == []
+    assert gc.get_freeze_count() > 0
