@@ -68,8 +68,20 @@ def _engine(schema: str, kind: str, directory: Path) -> Iterator[sa.Engine]:
             engine.dispose()
 
 
-def _read(engine: sa.Engine, table: str, columns: list[str]) -> list[dict[str, Any]]:
-    reflected = sa.Table(table, sa.MetaData(), autoload_with=engine)
+def _reflected(engine: sa.Engine) -> sa.MetaData:
+    """Every table of ``engine`` as it is now, reflected at once: a table reflected alone
+    for each read (with the tables its foreign keys name) took three quarters of the
+    upgrade test's CPU, 78 s of PostgreSQL's on a loaded machine."""
+    tables = sa.MetaData()
+    tables.reflect(engine)
+    return tables
+
+
+def _read(
+    engine: sa.Engine, table: str, columns: list[str], tables: sa.MetaData | None = None
+) -> list[dict[str, Any]]:
+    """The rows of ``table``, read by its reflected columns (``tables``, else reflected now)."""
+    reflected = (tables or _reflected(engine)).tables[table]
     with engine.connect() as conn:
         found = conn.execute(sa.select(*(reflected.c[c] for c in columns))).mappings()
         return sorted((dict(row) for row in found), key=repr)
@@ -143,12 +155,14 @@ def test_rows_written_at_each_revision_are_kept_through_every_upgrade_and_it_end
         for i, revision in enumerate(_earlier_revisions(schema)):
             migrate.upgrade(old, revision)
             written = fill_every_table(old, version_table, first=_FIRST + 2 * i)
+            tables = _reflected(old)
             read_then += [
-                (revision, t, _read(old, t, list(rows[0]))) for t, rows in written.items()
+                (revision, t, _read(old, t, list(rows[0]), tables)) for t, rows in written.items()
             ]
         migrate.upgrade(old)
+        tables = _reflected(old)
         for revision, table, rows in read_then:
-            now = _read(old, table, list(rows[0]))
+            now = _read(old, table, list(rows[0]), tables)
             assert [row for row in rows if row not in now] == [], (revision, table)
         assert _schema(old) == fresh(schema, kind)
         with old.connect() as conn:
