@@ -14,6 +14,7 @@ import pytest
 
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
+from tests.support import plain_http
 from tests.support.service import Credentials, RunningService, running_service
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -53,7 +54,7 @@ class SignedIn:
 
 
 def sign_in(service: RunningService, creds: Credentials) -> SignedIn:
-    http = httpx2.Client(base_url=service.base_url, timeout=30)
+    http = plain_http.client(base_url=service.base_url, timeout=30)
     token = issue_link(service, creds.account_id)
     page = http.get(f"/portal/login/{token}")
     assert page.status_code == 200, page.text

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import httpx2
 from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support import plain_http
 
 __all__ = ["samples", "scrape"]
 
@@ -12,7 +13,7 @@ Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 
 def scrape(base_url: str) -> Samples:
     """Every sample at ``base_url/metrics``: (name, labels) -> value."""
-    response = httpx2.get(f"{base_url}/metrics", timeout=10)
+    response = plain_http.get(f"{base_url}/metrics", timeout=10)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     return samples(response.text)

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx2
 import orjson
 
+from tests.support import plain_http
 from tests.support.service import free_port
 
 __all__ = [
@@ -269,7 +270,7 @@ def wait_healthy(service: ServiceProcess) -> None:
     deadline = time.monotonic() + 120
     while True:
         try:
-            if httpx2.get(f"{service.base_url}/healthz", timeout=5).status_code == 200:
+            if plain_http.get(f"{service.base_url}/healthz", timeout=5).status_code == 200:
                 return
         except httpx2.TransportError:
             pass

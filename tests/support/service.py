@@ -23,6 +23,7 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import api_clients
+from tests.support import plain_http
 
 __all__ = ["Credentials", "RunningService", "free_port", "running_service", "token_response"]
 
@@ -35,7 +36,7 @@ def free_port() -> int:
 
 def token_response(base_url: str, client_id: str, secret: str) -> httpx2.Response:
     """The service's answer to a client-credentials token request."""
-    return httpx2.post(
+    return plain_http.post(
         f"{base_url}/oauth2/token",
         data={"grant_type": "client_credentials", "client_id": client_id, "client_secret": secret},
     )
@@ -79,7 +80,7 @@ class RunningService:
 
     def token(self, creds: Credentials) -> str:
         if creds.client_id not in self._tokens:
-            response = httpx2.post(
+            response = plain_http.post(
                 f"{self.base_url}/oauth2/token",
                 data={
                     "grant_type": "client_credentials",
@@ -93,7 +94,7 @@ class RunningService:
 
     def client(self, creds: Credentials | None = None) -> httpx2.Client:
         headers = {"authorization": f"Bearer {self.token(creds)}"} if creds else {}
-        return httpx2.Client(base_url=self.base_url, headers=headers, timeout=30)
+        return plain_http.client(base_url=self.base_url, headers=headers, timeout=30)
 
     def pace(self) -> dict[str, Any]:
         """An SDK client's pace at this service's own limit, not the SDK's default 300 a
@@ -103,7 +104,7 @@ class RunningService:
     def spec(self) -> dict[str, Any]:
         """The published OpenAPI spec. Built when first asked for: on a loaded machine
         that took more than httpx's 5 s."""
-        response = httpx2.get(f"{self.base_url}/openapi.json", timeout=60)
+        response = plain_http.get(f"{self.base_url}/openapi.json", timeout=60)
         response.raise_for_status()
         spec: dict[str, Any] = response.json()
         return spec

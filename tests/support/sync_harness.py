@@ -32,6 +32,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
+from tests.support import plain_http
 from tests.support.databases import migrated_mirror, universe_store
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port
@@ -97,7 +98,7 @@ class SyncProcess:
         if self.process.poll() is not None:
             raise RuntimeError(self.log.read_text())
         try:
-            return httpx2.get(f"{self.url}/healthz", timeout=1).status_code == 200
+            return plain_http.get(f"{self.url}/healthz", timeout=1).status_code == 200
         except httpx2.TransportError:
             return False
 
@@ -184,7 +185,7 @@ class Harness:
         endpoint's secret (or ``secret``)."""
         body = event.to_json()
         sent = headers(event.id, int(time.time()), body, secret or self.secret)
-        return httpx2.post(f"{self.sync.url}/webhooks/psapi", content=body, headers=sent)
+        return plain_http.post(f"{self.sync.url}/webhooks/psapi", content=body, headers=sent)
 
     def wait_equal(self, timeout: float = 60) -> None:
         eventually(
