@@ -21,6 +21,7 @@ from types import SimpleNamespace
 from typing import Any, ClassVar
 
 import httpcore2
+import httpx2
 import pytest
 
 from producersync.service.delivery import sender as sender_module
@@ -524,8 +525,11 @@ def test_ssl_cert_file_names_the_roots_the_sender_trusts(monkeypatch: pytest.Mon
     assert _Acknowledging.paths == ["/hook"]
 
 
-def test_the_sender_reads_the_certificate_roots_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Reading them is most of a context's making, 20 ms of CPU at every start.
+def test_the_sender_reads_the_certificate_roots_once_and_only_for_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Reading them is most of a context's making, 20-80 ms of CPU at every start, also of
+    # a process that never reached an https receiver.
     made: list[bool] = []
     make = httpcore2.default_ssl_context
 
@@ -534,5 +538,20 @@ def test_the_sender_reads_the_certificate_roots_once(monkeypatch: pytest.MonkeyP
         return make(*args, **kwargs)
 
     monkeypatch.setattr(httpcore2, "default_ssl_context", counted)
-    _guarded_transport(AddressGuard(allow_private=True), 4)
+    monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
+    transport = _guarded_transport(AddressGuard(allow_private=True), 4)
+    assert made == []
+
+    async def post(urls: list[str]) -> list[int]:
+        async with httpx2.AsyncClient(transport=transport) as client:
+            return [(await client.post(url)).status_code for url in urls]
+
+    _Acknowledging.paths.clear()
+    with receiver() as rx:
+        assert asyncio.run(post([rx.url])) == [200]
+        assert made == []
+    with https_server(_Acknowledging) as one, https_server(_Acknowledging) as two:
+        urls = [f"https://localhost:{port}/hook" for port in (one, two)]
+        transport = _guarded_transport(AddressGuard(allow_private=True), 4)
+        assert asyncio.run(post(urls)) == [200, 200]
     assert len(made) == 1
