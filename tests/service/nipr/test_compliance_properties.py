@@ -210,6 +210,37 @@ def names_are_on_record_in_the_home_state(records: Records) -> Iterable[Any]:
             yield ("a name not on record in the home state", row["id"], home["for_state"])
 
 
+def cancelled_ids(licenses: Iterable[Row], loas: Iterable[Row]) -> set[int]:
+    """The licenses a state cancelled: inactive, and every line that ended with them (on
+    their expiration date) ``Cancelled`` (with the resident license, or on a move), none
+    ``Inactive`` as a lapse leaves them."""
+    by_id = {lic["id"]: lic for lic in licenses}
+    ended: dict[int, list[str]] = defaultdict(list)
+    for loa in loas:
+        lic = by_id[loa["license_id"]]
+        if loa["status"] != "Active" and loa["status_reason_date"] == lic["expiration_date"]:
+            ended[lic["id"]].append(loa["status"])
+    return {
+        i
+        for i, lic in by_id.items()
+        if not lic["active"] and ended[i] and set(ended[i]) == {"Cancelled"}
+    }
+
+
+def a_cancelled_license_has_no_renewal_window(records: Records) -> Iterable[Any]:
+    """A license the state cancelled (not one that lapsed) cannot be renewed, late
+    renewed nor reinstated: it shows no window (``NO_RENEWAL_INFORMATION_AVAILABLE``,
+    or ``PERPETUAL`` in a state whose licenses have no expiration date)."""
+    gone = cancelled_ids(records.all["licenses"], records.all["license_loas"])
+    for row in records.checked("licenses"):
+        periods = row["renewal_periods"] or {}
+        if row["id"] in gone and (
+            periods.get("renewalType") == "RENEWAL_REQUIRED"
+            or any(periods.get(k) for k in ("renewal", "lateRenewal", "reinstatement"))
+        ):
+            yield ("a cancelled license with a renewal window", row["id"])
+
+
 def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
     """NIPR's update of a license (niprDateUpdated) is dated from its issue to the day the
     store wrote it."""
@@ -243,6 +274,7 @@ RULES: tuple[Rule, ...] = (
     names_are_on_record_in_the_home_state,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
+    a_cancelled_license_has_no_renewal_window,
 )
 
 
@@ -357,19 +389,8 @@ def stamped_unchanged(before: Snapshot, after: Snapshot, stamp: dt.date) -> list
 
 
 def cancelled(snap: Snapshot) -> set[int]:
-    """The licenses a state cancelled: inactive, and every line that ended with them (on
-    their expiration date) ``Cancelled`` (with the resident license, or on a move), none
-    ``Inactive`` as a lapse leaves them."""
-    ended: dict[int, list[str]] = defaultdict(list)
-    for loa in snap["license_loas"].values():
-        lic = snap["licenses"][loa["license_id"]]
-        if loa["status"] != "Active" and loa["status_reason_date"] == lic["expiration_date"]:
-            ended[lic["id"]].append(loa["status"])
-    return {
-        i
-        for i, lic in snap["licenses"].items()
-        if not lic["active"] and ended[i] and set(ended[i]) == {"Cancelled"}
-    }
+    """The licenses a state cancelled (``cancelled_ids``) of a snapshot."""
+    return cancelled_ids(snap["licenses"].values(), snap["license_loas"].values())
 
 
 def cancelled_licenses_stay_ended(before: Snapshot, after: Snapshot) -> list[Any]:

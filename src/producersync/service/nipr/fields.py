@@ -94,7 +94,9 @@ def _windows(expiration: dt.date) -> tuple[str, str, str, str, str, str]:
 def renewal_periods(expiration: dt.date | None, *, known: bool = True) -> dict[str, Any]:
     """A license's ``renewalPeriods``: PERPETUAL without an expiration date, else the
     renewal window (90 days up to it), late renewal (90 days after) and reinstatement (to
-    a year after); NO_RENEWAL_INFORMATION_AVAILABLE when the state reports none."""
+    a year after); NO_RENEWAL_INFORMATION_AVAILABLE when the state reports none, and for
+    a license it cancelled (``known=False``), which has no window: its holder would apply
+    for a new one."""
     if expiration is None or not known:
         kind = "PERPETUAL" if expiration is None else "NO_RENEWAL_INFORMATION_AVAILABLE"
         return {"renewal": None, "lateRenewal": None, "reinstatement": None, "renewalType": kind}

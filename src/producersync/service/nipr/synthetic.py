@@ -345,7 +345,7 @@ class _Producer:
                     "Cancelled",
                     ref.RESIDENT_LICENSE_ENDED,
                     expiration_date=expiration,
-                    renewal_periods=_renewals(other, expiration),
+                    renewal_periods=renewal_periods(expiration, known=False),
                 )
 
     def end(self, lic: Row, on: dt.date, line_status: str, reason: str, **values: Any) -> None:
@@ -468,7 +468,7 @@ class _Producer:
                 ref.RESIDENT_LICENSE_ENDED,
                 residency_status="NR",
                 expiration_date=expiration,
-                renewal_periods=_renewals(old, expiration),
+                renewal_periods=renewal_periods(expiration, known=False),
             )
         else:
             self.update("licenses", old, residency_status="NR", nipr_date_updated=today)

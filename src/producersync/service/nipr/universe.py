@@ -464,6 +464,8 @@ class _Producer:
             if expiration is not None:
                 expiration = cancelled
         active = ended is None
+        # A license the state cancelled has no renewal window: its holder would apply anew.
+        known = known and ending != ref.RESIDENT_LICENSE_ENDED
         renewals = renewal_periods(None if expiration is None else days[expiration], known=known)
         number = license_number(r, state, self.npn)
         license_id = u.next_id("licenses")
