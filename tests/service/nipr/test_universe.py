@@ -9,6 +9,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 import pytest
+from tests.service.nipr.test_compliance_properties import cancelled_ids
 
 from producersync.model.npn import is_npn
 from producersync.model.states import STATE_CODES
@@ -146,13 +147,24 @@ def test_some_producers_moved_from_the_state_of_their_first_license(world: Batch
         if first is not resident:
             moved[npn] = resident
     assert 0.08 * PRODUCERS < len(moved) < 0.25 * PRODUCERS
-    cancelled = {
-        lic["npn"]
+    # The former home state's license (the first) cancelled on the move: that day is the
+    # move's, on which the new home state issued its license, or converted to it the
+    # non-resident one held there already (issued before).
+    gone = cancelled_ids(world["licenses"], world["license_loas"])
+    move_days = {
+        lic["npn"]: lic["expiration_date"]
         for lic in world["licenses"]
-        if lic["npn"] in moved and not lic["active"]
-        if lic["expiration_date"] == moved[lic["npn"]]["original_issue_date"]
+        if lic["npn"] in moved and lic["id"] in gone and lic["expiration_date"]
+        if lic["original_issue_date"] < moved[lic["npn"]]["original_issue_date"]
     }
-    assert 0.2 * len(moved) < len(cancelled) < 0.6 * len(moved)
+    assert 0.2 * len(moved) < len(move_days) < 0.6 * len(moved)
+    issued_then = Counter(
+        "on the move" if moved[npn]["original_issue_date"] == day else "converted"
+        for npn, day in move_days.items()
+        if moved[npn]["original_issue_date"] <= day
+    )
+    assert sum(issued_then.values()) == len(move_days)
+    assert 0.15 < issued_then["converted"] / len(move_days) < 0.45
     for table in ("addresses", "contact_infos"):
         for row in world[table]:
             if row["npn"] in moved:

@@ -77,6 +77,9 @@ _SECOND_CHANGE_SHARE = 0.25
 # Of the producers who move to another state, the share whose old home state cancels
 # the license rather than keep it as a non-resident one.
 _MOVE_CANCELS_SHARE = 0.4
+# Of those holding a non-resident license in force, the share who move to one of its
+# states, where it converts to the resident license (the others may draw one too).
+_MOVE_TO_NONRESIDENT_SHARE = 0.3
 _TRIES = 4
 
 
@@ -452,8 +455,26 @@ class _Producer:
             for loa in lines
         ):
             return False
+        # A non-resident license in force converts to the resident one where the producer
+        # moves (one already working in a state is likelier to move there); a state that
+        # cancelled or let lapse a license of the producer is applied to anew by no one.
+        convertible = {
+            lic["for_state"]: lic
+            for lic in self.rows("licenses", lambda lic: lic["residency_status"] == "NR")
+            if lic["active"]
+            and lic["license_class"] == old["license_class"]
+            and not any(
+                ("license_loas", line["id"]) in self.done
+                for line in self.live.get("license_loas", [])
+                if line["license_id"] == lic["id"]
+            )
+        }
         held = {lic["for_state"] for lic in self.records.get("licenses", [])}
-        states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
+        if convertible and r() < _MOVE_TO_NONRESIDENT_SHARE:
+            states = [pick(r, sorted(convertible))]
+        else:
+            picked = (_STATES.pick(r()) for _ in range(_TRIES))
+            states = [s for s in picked if s not in held or s in convertible]
         if not states:
             return False
         home, state = old["for_state"], states[0]
@@ -473,8 +494,14 @@ class _Producer:
         else:
             self.update("licenses", old, residency_status="NR", nipr_date_updated=today)
         carried = {loa["loa_code"]: ref.LOAS[loa["loa"]] for loa in lines}
-        self.issue(state, cls, "R", list(carried.values()))
+        if state in convertible:
+            self.convert(convertible[state], cls, carried)
+        else:
+            self.issue(state, cls, "R", list(carried.values()))
+        there = {(a["co_code"], a["loa_code"]) for a in self.appointed(state)}
         for appointment in appointed:
+            if (appointment["co_code"], appointment["loa_code"]) in there:
+                continue  # the carrier appoints there already
             carrier, loa = _CARRIERS[appointment["co_code"]], carried[appointment["loa_code"]]
             self.insert(
                 "appointments", appointment_row(carrier, state, loa, "APPOINTED", today, None)
@@ -502,6 +529,20 @@ class _Producer:
                 )
         self.day.moved[self.npn] = self.tx
         return True
+
+    def convert(self, lic: Row, cls: ref.LicenseClass, lines: dict[str, ref.Loa]) -> None:
+        """The non-resident license ``lic`` becomes the resident one, its number and issue
+        date kept, for ``lines`` (by code) too: one it never carried is added, one it
+        no longer holds comes back ``Active``."""
+        today = self.day.date
+        self.update("licenses", lic, residency_status="R", nipr_date_updated=today)
+        held = {loa["loa_code"]: loa for loa in self.loas(lic["id"])}
+        for code, loa in lines.items():
+            line = held.get(code)
+            if line is None:
+                self._new_loa(cls.name, lic["id"], lic["for_state"], loa)
+            elif line["status"] != "Active":
+                self.update("license_loas", line, status="Active", status_reason_date=today)
 
     def _new_loa(self, license_class: str, license_id: int, state: str, loa: ref.Loa) -> None:
         today = self.day.date

@@ -96,6 +96,9 @@ _NO_LICENSES_SHARE = 0.012
 _MOVED_A_YEAR = 0.015
 # Of those, the share whose former home state cancelled the license, not kept it.
 _MOVE_CANCELS_SHARE = 0.4
+# Of those, the share who moved to a state where they held a non-resident license, which
+# then became the resident one (its number and issue date kept).
+_MOVE_TO_NONRESIDENT_SHARE = 0.3
 _DELETED_SHARE = 0.01
 _REGULATORY_SHARE = 0.015
 # Non-resident license counts 0..8: most producers hold one to three.
@@ -244,8 +247,10 @@ class _Producer:
         self.last: str = ""
         self.company: str = ""
         self.updated = self.created
-        # The day the producer moved to ``home`` from another state, if it did.
+        # The day the producer moved to ``home`` from another state, if it did, and
+        # whether a non-resident license held there then became the resident one.
         self.moved: int | None = None
+        self.converted = False
 
     @property
     def settled(self) -> int:
@@ -371,6 +376,7 @@ class _Producer:
         years = (u.start - 30 - self.career) / 365.25
         if years > 1 and r() < 1 - (1 - _MOVED_A_YEAR) ** years:
             self.moved = self.career + 365 + int(r() * (u.start - 30 - self.career - 365))
+            self.converted = r() < _MOVE_TO_NONRESIDENT_SHARE
             wanted = max(wanted, 2)
         while len(states) < wanted:
             state = u.states.pick(r())
@@ -386,6 +392,10 @@ class _Producer:
             resident = position == 0
             former = self.moved is not None and position == 1
             issue = self.career if self.moved is None or not resident else self.moved
+            # Converted on the move: issued as a non-resident license before it.
+            converted = resident and self.converted
+            if converted and self.moved is not None:
+                issue = self.career + 1 + int(r() * (self.moved - self.career - 1))
             cancelled: int | None = None
             if former and r() < _MOVE_CANCELS_SHARE:
                 cancelled = self.moved  # the former home state cancelled it on the move
@@ -401,7 +411,13 @@ class _Producer:
                 dropped = int(r() * len(loas))
                 loas = loas[:dropped] + loas[dropped + 1 :]
             license_held = self.license(
-                cls, state, resident, issue, loas, cancelled, self.moved if former else None
+                cls,
+                state,
+                resident,
+                issue,
+                loas,
+                cancelled,
+                self.moved if former or converted else None,
             )
             if resident:
                 home_ended = license_held[3]
