@@ -262,6 +262,24 @@ def lines_end_with_their_license(records: Records) -> Iterable[Any]:
             yield ("a line's status dated after its license lapsed", row["id"], lic["id"])
 
 
+def a_cancelling_state_licenses_no_more(records: Records) -> Iterable[Any]:
+    """A state that cancelled a producer's license issues it none after: the holder would
+    apply anew, and no synthetic producer does (nor moves there, where a non-resident
+    license in force converts to the resident one)."""
+    licenses = records.all["licenses"]
+    gone = cancelled_ids(licenses, records.all["license_loas"])
+    cancelled_on: dict[tuple[str, str], dt.date] = {}
+    for row in licenses:
+        if row["id"] in gone:
+            key = (row["npn"], row["for_state"])
+            ended = row["expiration_date"] or row["original_issue_date"]
+            cancelled_on[key] = min(cancelled_on.get(key, ended), ended)
+    for row in records.checked("licenses"):
+        since = cancelled_on.get((row["npn"], row["for_state"]))
+        if since is not None and row["id"] not in gone and row["original_issue_date"] >= since:
+            yield ("a license issued by a state that cancelled one", row["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_ended_only_with_its_license,
     deceased_ends_everything,
@@ -275,6 +293,7 @@ RULES: tuple[Rule, ...] = (
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
     a_cancelled_license_has_no_renewal_window,
+    a_cancelling_state_licenses_no_more,
 )
 
 
