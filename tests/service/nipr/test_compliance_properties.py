@@ -36,11 +36,18 @@ Row = dict[str, Any]
 
 class Records:
     """Records to hold to the rules: ``checked`` rows of each table (those a run changed,
-    or all of a universe), read beside every record of their producers (``all``)."""
+    or all of a universe), read beside every record of their producers (``all``), as of
+    the run's date ``today`` (a universe's: None, every move long done)."""
 
-    def __init__(self, rows: dict[str, list[Row]], checked: Callable[[Row], bool]) -> None:
+    def __init__(
+        self,
+        rows: dict[str, list[Row]],
+        checked: Callable[[Row], bool],
+        today: dt.date | None = None,
+    ) -> None:
         self.all = rows
         self._checked = checked
+        self.today = today
 
     def checked(self, table: str) -> list[Row]:
         return [row for row in self.all[table] if self._checked(row)]
@@ -167,18 +174,54 @@ def an_active_license_holds_an_active_line(records: Records) -> Iterable[Any]:
             yield ("an active license with no active line", row["id"])
 
 
+# A move's resident license comes at the latest this long after it.
+_MOVE_LAG = dt.timedelta(days=90)
+
+
 def one_home_state(records: Records) -> Iterable[Any]:
     """A producer NIPR lists a resident license for has one, and its addresses are in
-    that state: one who moved holds the new state's, the old one non-resident."""
+    that state: one who moved holds the new state's, the old one non-resident. For the
+    days, up to 90, until the new state issues it, the addresses are there already and
+    the old license still resident: a producer is never without one."""
     live = [r for r in records.all["licenses"] if not r["nipr_deleted"]]
     homes = _by((r for r in live if r["residency_status"] == "R"), "npn")
     for (npn,), rows in homes.items():
         if len(rows) > 1:
             yield ("more than one resident license", npn)
+    today = records.today
     for row in records.checked("addresses"):
         home = homes.get((row["npn"],))
-        if home and not row["nipr_deleted"] and row["for_state"] != home[0]["for_state"]:
+        if (
+            home
+            and not row["nipr_deleted"]
+            and row["for_state"] != home[0]["for_state"]
+            and (today is None or row["updated_at"] <= today - _MOVE_LAG)
+        ):
             yield ("an address outside the resident state", row["id"], home[0]["for_state"])
+
+
+def resident_license_follows_the_move(before: Snapshot, after: Snapshot) -> list[Any]:
+    """A new state issues a resident license 7 to 90 days after the producer moved there
+    (its addresses, unchanged meanwhile): the producer applies, and the state takes its
+    time; never the day of the move. A non-resident license held there converts at once."""
+    resident_before = {
+        r["npn"] for r in before["licenses"].values() if r["residency_status"] == "R"
+    }
+    problems: list[Any] = []
+    for i, lic in after["licenses"].items():
+        if i in before["licenses"] or lic["residency_status"] != "R":
+            continue
+        if lic["npn"] not in resident_before:
+            continue
+        moved = [
+            r["updated_at"]
+            for r in before["addresses"].values()
+            if r["npn"] == lic["npn"] and r["for_state"] == lic["for_state"]
+        ]
+        came = lic["original_issue_date"]
+        if not moved or not all(7 <= (came - day).days <= 90 for day in moved):
+            problems.append(("a resident license not 7 to 90 days after the move", i))
+    return problems
 
 
 def names_are_on_record_in_the_home_state(records: Records) -> Iterable[Any]:
@@ -355,7 +398,14 @@ def _changed_on(snap: Snapshot, day: dt.date) -> Records:
     changed = [row for rows in snap.values() for row in rows.values() if row["updated_at"] == day]
     npns = {row["npn"] for row in changed}
     rows = {name: [r for r in rows.values() if r["npn"] in npns] for name, rows in snap.items()}
-    return Records(rows, lambda row: row["updated_at"] == day)
+    return Records(rows, lambda row: row["updated_at"] == day, day)
+
+
+def moves_settled_in_time(snap: Snapshot, day: dt.date) -> list[Any]:
+    """Every producer's addresses, changed by the run or not, in the state of its resident
+    license, or moved there within 90 days (``one_home_state``)."""
+    rows = {name: list(rows.values()) for name, rows in snap.items()}
+    return list(one_home_state(Records(rows, lambda _: True, day)))
 
 
 # Written with every change, whatever changed: the ingest that wrote the record, NIPR's
@@ -462,6 +512,8 @@ def test_every_day_keeps_every_rule(universe: int, seed: int, offsets: list[int]
                 assert broken(_changed_on(after, latest)) == []
                 assert stamped_unchanged(before, after, latest) == []
                 assert cancelled_licenses_stay_ended(before, after) == []
+                assert resident_license_follows_the_move(before, after) == []
+                assert moves_settled_in_time(after, latest) == []
         finally:
             engine.dispose()
 

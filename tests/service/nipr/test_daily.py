@@ -199,19 +199,22 @@ def _lines(snap: Snapshot, license_id: int) -> set[tuple[str, str]]:
 def test_a_producer_who_moves_takes_a_resident_license_in_the_new_state(
     engine: sa.Engine,
 ) -> None:
-    """A producer moves: the new state issues a resident license for the old one's lines,
-    the old state keeps that license as a non-resident one or cancels it (and the
-    appointments on it), the carriers appoint in the new state as in the old, and the
-    addresses and contacts go along, the entity linking the new license: all stamped."""
+    """A producer moves: the addresses and contacts go to the new state, which 7 to 90
+    days on issues a resident license for the old one's lines (dated the day it came, a
+    run reaching that day after it: no run of the days between), or converts to it at
+    once a non-resident license in force there; the old state keeps that license as a
+    non-resident one or cancels it (and the appointments on it), the carriers appoint in
+    the new state as in the old, the entity linking the new license: all stamped."""
     outcomes: set[object] = set()
     after = snapshot(engine)
-    for day in (DAY + n * ONE for n in range(DAYS_OF_MOVES)):
+    days = [DAY + n * ONE for n in range(DAYS_OF_MOVES)]
+    for day in [*days, days[-1] + 91 * ONE]:
         before = after
-        run_day(engine, day, churn_rate=0.3, seed=11)
+        run_day(engine, day, churn_rate=0.3 if day in days else 0, seed=11)
         after = snapshot(engine)
         _moves_of_the_day(engine, before, after, day, outcomes)
-    # Kept as a non-resident license, and cancelled; a non-resident license converted.
-    assert outcomes == {True, False, "converted"}
+    # Kept as a non-resident license, and cancelled; one issued, and one converted.
+    assert outcomes == {True, False, "converted", "issued"}
 
 
 def _moves_of_the_day(
@@ -225,9 +228,18 @@ def _moves_of_the_day(
         home, state = before["licenses"][old_id]["for_state"], new["for_state"]
         held = {r["for_state"] for r in before["licenses"].values() if r["npn"] == npn}
         converted = before["licenses"].get(new_id)
+        came = new["original_issue_date"]
         if converted is None:
             assert state not in held
-            assert (new["active"], new["original_issue_date"]) == (True, day)
+            assert new["active"]
+            moved_on = {
+                r["updated_at"]
+                for r in before["addresses"].values()
+                if r["npn"] == npn and r["for_state"] == state
+            }
+            assert len(moved_on) == 1
+            assert 7 <= (came - moved_on.pop()).days <= 90
+            outcomes.add("issued")
         else:  # a non-resident license in force there, its number and issue date kept
             assert converted["active"] and converted["residency_status"] == "NR"
             assert _fields(new, "license_num", "original_issue_date") == _fields(
@@ -253,7 +265,7 @@ def _moves_of_the_day(
         if old["active"]:
             assert _lines(after, old_id) == {(code, "Active") for code in codes}
         else:
-            assert old["expiration_date"] in {None, day}
+            assert old["expiration_date"] in {None, came if converted is None else day}
             assert _lines(after, old_id) == {(code, "Cancelled") for code in codes}
             for r in was_appointed:
                 ended = after["appointments"][r["id"]]
@@ -262,7 +274,7 @@ def _moves_of_the_day(
         for table in ("addresses", "contact_infos"):
             rows = [r for r in after[table].values() if r["npn"] == npn and not r["nipr_deleted"]]
             assert rows and {r["for_state"] for r in rows} == {state}
-            assert {r["id"] for r in rows} <= changed[table]
+            assert converted is None or {r["id"] for r in rows} <= changed[table]
             assert table == "contact_infos" or {r["state"] for r in rows} == {state}
         entity = first_of(after, "entities", npn=npn)
         assert entity["id"] in changed["entities"]

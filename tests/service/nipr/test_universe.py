@@ -141,21 +141,22 @@ def test_some_producers_moved_from_the_state_of_their_first_license(world: Batch
     for lic in world["licenses"]:
         licenses[lic["npn"]].append(lic)
     moved = {}
+    former = {}
     for npn, held in licenses.items():
         resident = next(lic for lic in held if lic["residency_status"] == "R")
         first = min(held, key=lambda lic: (lic["original_issue_date"], lic["id"]))
         if first is not resident:
             moved[npn] = resident
+            former[npn] = first
     assert 0.08 * PRODUCERS < len(moved) < 0.25 * PRODUCERS
-    # The former home state's license (the first) cancelled on the move: that day is the
-    # move's, on which the new home state issued its license, or converted to it the
-    # non-resident one held there already (issued before).
+    # The former home state's license (the first) cancelled while the resident one is in
+    # force was cancelled on the move: that day is the one the new home state issued its
+    # license, or converted to it the non-resident one held there already (issued before).
     gone = cancelled_ids(world["licenses"], world["license_loas"])
     move_days = {
-        lic["npn"]: lic["expiration_date"]
-        for lic in world["licenses"]
-        if lic["npn"] in moved and lic["id"] in gone and lic["expiration_date"]
-        if lic["original_issue_date"] < moved[lic["npn"]]["original_issue_date"]
+        npn: lic["expiration_date"]
+        for npn, lic in former.items()
+        if lic["id"] in gone and lic["expiration_date"] and moved[npn]["active"]
     }
     assert 0.2 * len(moved) < len(move_days) < 0.6 * len(moved)
     issued_then = Counter(
@@ -165,12 +166,17 @@ def test_some_producers_moved_from_the_state_of_their_first_license(world: Batch
     )
     assert sum(issued_then.values()) == len(move_days)
     assert 0.15 < issued_then["converted"] / len(move_days) < 0.45
+    # The addresses moved first: the new state issued its license up to 90 days on.
+    early = set()
     for table in ("addresses", "contact_infos"):
         for row in world[table]:
             if row["npn"] in moved:
                 resident = moved[row["npn"]]
                 assert row["for_state"] == resident["for_state"]
-                assert row["updated_at"] >= resident["original_issue_date"]
+                if row["npn"] in move_days:
+                    assert row["updated_at"] >= move_days[row["npn"]] - dt.timedelta(days=90)
+                    early.add(row["updated_at"] < move_days[row["npn"]])
+    assert early == {True, False}
 
 
 def test_license_dates_and_active_flag_agree(world: Batch) -> None:

@@ -80,6 +80,10 @@ _MOVE_CANCELS_SHARE = 0.4
 # Of those holding a non-resident license in force, the share who move to one of its
 # states, where it converts to the resident license (the others may draw one too).
 _MOVE_TO_NONRESIDENT_SHARE = 0.3
+# The days from a move to the new home state's resident license (the producer applies
+# there; the old home state's license is resident until it comes).
+_MOVE_LAG_DAYS = (7, 90)
+_MOVE_LAG_SPAN = _MOVE_LAG_DAYS[1] - _MOVE_LAG_DAYS[0] + 1
 _TRIES = 4
 
 
@@ -102,7 +106,11 @@ def plan_churn(
     day = dated or run_date
     npns = churn.producer_npns(conn, exclude=SANDBOX_NPNS)
     sample = set(random.Random(base).sample(npns, round(churn_rate * len(npns))))
-    producers = sorted(sample | churn.expired_license_npns(conn, day, SANDBOX_NPNS))
+    # A move's resident license comes within _MOVE_LAG_DAYS[1] days: one still to come
+    # was a move after the latest run but that many days, its addresses stamped then.
+    latest = churn.latest_run_before(conn, run_date) or day
+    moving = churn.moving_npns(conn, latest - dt.timedelta(days=_MOVE_LAG_DAYS[1]), SANDBOX_NPNS)
+    producers = sorted(sample | moving | churn.expired_license_npns(conn, day, SANDBOX_NPNS))
     records = {table.name: churn.producer_records(conn, table, producers) for table in _READ}
     by_npn: dict[str, dict[str, list[Row]]] = {npn: {} for npn in producers}
     for name, rows in records.items():
@@ -112,8 +120,10 @@ def plan_churn(
     for npn in producers:
         producer = _Producer(planned, npn, by_npn[npn], random.Random(f"{base}:{npn}"))
         # Before the sampled changes, which then read a license as in force only while
-        # it is: none adds a line or an appointment to one past its date.
+        # it is: none adds a line or an appointment to one past its date. Then a move's
+        # resident license that has come, dated the day it came (no run reached it).
         producer.renew_or_lapse_expired()
+        producer.settle_move()
         if npn in sample:
             producer.churn()
     entities = churn.entity_ids(conn, planned.moved)
@@ -399,6 +409,9 @@ class _Producer:
         cls = _CLASSES[resident[0]["license_class"]]
         lines = [ref.LOAS[name] for name in self.home_lines(resident[0])]
         held = {lic["for_state"] for lic in self.records.get("licenses", [])}
+        pending = self.pending_move()
+        if pending is not None:
+            held.add(pending[0])  # the resident license it applied for comes there
         states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
         if not lines or not states:
             return False
@@ -406,10 +419,16 @@ class _Producer:
         return True
 
     def issue(
-        self, state: str, cls: ref.LicenseClass, residency: str, lines: list[ref.Loa]
+        self,
+        state: str,
+        cls: ref.LicenseClass,
+        residency: str,
+        lines: list[ref.Loa],
+        on: dt.date | None = None,
     ) -> None:
-        """A license issued today in ``state``, for ``lines``, all ``Active``."""
-        today = self.day.date
+        """A license issued in ``state`` on day ``on`` (today by default), for ``lines``,
+        all ``Active``."""
+        today = on or self.day.date
         expiration = None if state in ref.PERPETUAL_STATES else _two_years_on(today)
         license_id = self.insert(
             "licenses",
@@ -429,20 +448,23 @@ class _Producer:
             },
         )
         for loa in lines:
-            self._new_loa(cls.name, license_id, state, loa)
+            self._new_loa(cls.name, license_id, state, loa, today)
 
     def move(self) -> bool:
-        """The producer moves to another state: a resident license there with the lines
-        of the old one, which becomes non-resident (kept, or cancelled that day with the
-        appointments on it), the carriers appointing there as they did at home, the
-        home-state addresses and contacts in the new state, and its aliases and previous
-        names on record there too. Only on an active resident
-        license whose every line is Active: the non-resident lines, all carried on it,
-        are then all on the new one too."""
+        """The producer moves to another state, on an active resident license whose every
+        line is Active (the non-resident lines, all carried on it, go to the new one
+        too): the home-state addresses and contacts go to the new state. Where it holds
+        a non-resident license in force, that one becomes the resident license today
+        (``settle``); elsewhere the producer applies there, and the license comes 7 to
+        90 days on (``settle_move``), the old one resident until then."""
         r = self.r
-        today = self.day.date
         old = next(iter(self.rows("licenses", lambda lic: lic["residency_status"] == "R")), None)
-        if old is None or not old["active"] or old["license_class"] not in _CLASSES:
+        if (
+            old is None
+            or not old["active"]
+            or old["license_class"] not in _CLASSES
+            or self.pending_move() is not None
+        ):
             return False
         lines = [
             loa for loa in self.records.get("license_loas", []) if loa["license_id"] == old["id"]
@@ -477,14 +499,79 @@ class _Producer:
             states = [s for s in picked if s not in held or s in convertible]
         if not states:
             return False
-        home, state = old["for_state"], states[0]
+        state = states[0]
+        if state in convertible:
+            self.settle(old, state, convertible[state], self.day.date)
+        else:
+            self.relocate_home(old["for_state"], state)
+        return True
+
+    def relocate_home(self, home: str, state: str) -> None:
+        """The addresses and contacts of ``home`` moved to ``state`` (a new street and city):
+        changed today already or not, none stays behind."""
+        today = self.day.date
+        for address in self.live.get("addresses", []):
+            if address["for_state"] == home:
+                self.relocate(address, state, for_state=state)
+        for contact in self.live.get("contact_infos", []):
+            if contact["for_state"] == home:
+                self.update("contact_infos", contact, for_state=state, nipr_date_updated=today)
+
+    def pending_move(self) -> tuple[str, dt.date] | None:
+        """The state the producer moved to and the day, while it holds no resident license
+        there yet: its addresses all in that state, its resident license in another."""
+        residents = self.residents()
+        addresses = self.live.get("addresses", [])
+        states = {a["for_state"] for a in addresses}
+        if len(residents) != 1 or len(states) != 1:
+            return None
+        (state,) = states
+        if state == residents[0]["for_state"] or state not in ref.LICENSE_NUMBER_FORMATS:
+            return None
+        return state, min(a["updated_at"] for a in addresses)
+
+    def settle_move(self) -> None:
+        """A move whose resident license has come by today: it is issued on the day it
+        came, 7 to 90 days after the move (drawn by the seed, the producer and the day it
+        moved, so whichever run reaches that day issues it alike), the old one converted
+        or cancelled that day."""
+        pending = self.pending_move()
+        if pending is None:
+            return
+        state, moved = pending
+        old = self.residents()[0]
+        if old["license_class"] not in _CLASSES or any(
+            lic["for_state"] == state for lic in self.records.get("licenses", [])
+        ):
+            return
+        draw = random.Random(f"{self.day.seed}:{self.npn}:{moved}").random()
+        issued = moved + dt.timedelta(days=_MOVE_LAG_DAYS[0] + int(draw * _MOVE_LAG_SPAN))
+        if issued <= self.day.date:
+            self.settle(old, state, None, issued)
+
+    def settle(self, old: Row, state: str, nonresident: Row | None, on: dt.date) -> None:
+        """The resident license in ``state`` from day ``on``: ``nonresident`` converted to
+        it, or one issued, with the lines of the ``old`` one, which becomes non-resident
+        (kept, or cancelled that day with the appointments on it); the carriers appointing
+        there as they did at home, the addresses and contacts there, and the aliases and
+        previous names on record there too."""
+        home = old["for_state"]
         cls = _CLASSES[old["license_class"]]
         appointed = self.appointed(home)
-        if r() < _MOVE_CANCELS_SHARE:
-            expiration = None if old["expiration_date"] is None else today
+        lines = [
+            loa
+            for loa in self.records.get("license_loas", [])
+            if loa["license_id"] == old["id"] and not loa["nipr_deleted"] and loa["loa"] in ref.LOAS
+        ]
+        # Those it holds (or held when it lapsed, while the producer was moving).
+        held = [loa for loa in lines if loa["status"] == "Active"] or self.lapsed_with(old) or lines
+        if not old["active"]:
+            self.update("licenses", old, residency_status="NR", nipr_date_updated=self.day.date)
+        elif self.r() < _MOVE_CANCELS_SHARE:
+            expiration = None if old["expiration_date"] is None else on
             self.end(
                 old,
-                today,
+                on,
                 "Cancelled",
                 ref.RESIDENT_LICENSE_ENDED,
                 residency_status="NR",
@@ -492,27 +579,22 @@ class _Producer:
                 renewal_periods=renewal_periods(expiration, known=False),
             )
         else:
-            self.update("licenses", old, residency_status="NR", nipr_date_updated=today)
-        carried = {loa["loa_code"]: ref.LOAS[loa["loa"]] for loa in lines}
-        if state in convertible:
-            self.convert(convertible[state], cls, carried)
+            self.update("licenses", old, residency_status="NR", nipr_date_updated=self.day.date)
+        carried = {loa["loa_code"]: ref.LOAS[loa["loa"]] for loa in held}
+        if nonresident is not None:
+            self.convert(nonresident, cls, carried)
         else:
-            self.issue(state, cls, "R", list(carried.values()))
+            self.issue(state, cls, "R", list(carried.values()), on)
         there = {(a["co_code"], a["loa_code"]) for a in self.appointed(state)}
         for appointment in appointed:
             if (appointment["co_code"], appointment["loa_code"]) in there:
                 continue  # the carrier appoints there already
-            carrier, loa = _CARRIERS[appointment["co_code"]], carried[appointment["loa_code"]]
-            self.insert(
-                "appointments", appointment_row(carrier, state, loa, "APPOINTED", today, None)
-            )
-        # Changed today already or not: none stays behind in the old home state.
-        for address in self.live.get("addresses", []):
-            if address["for_state"] == home:
-                self.relocate(address, state, for_state=state)
-        for contact in self.live.get("contact_infos", []):
-            if contact["for_state"] == home:
-                self.update("contact_infos", contact, for_state=state, nipr_date_updated=today)
+            loa = carried.get(appointment["loa_code"])
+            if loa is None:
+                continue
+            carrier = _CARRIERS[appointment["co_code"]]
+            self.insert("appointments", appointment_row(carrier, state, loa, "APPOINTED", on, None))
+        self.relocate_home(home, state)
         # The new home state records the names given with the application; the old one
         # keeps its record of them, as it keeps its regulatory actions and firm branches.
         for other in self.rows("other_names", lambda o: o["for_state"] == home):
@@ -528,7 +610,6 @@ class _Producer:
                     },
                 )
         self.day.moved[self.npn] = self.tx
-        return True
 
     def convert(self, lic: Row, cls: ref.LicenseClass, lines: dict[str, ref.Loa]) -> None:
         """The non-resident license ``lic`` becomes the resident one, its number and issue
@@ -544,8 +625,15 @@ class _Producer:
             elif line["status"] != "Active":
                 self.update("license_loas", line, status="Active", status_reason_date=today)
 
-    def _new_loa(self, license_class: str, license_id: int, state: str, loa: ref.Loa) -> None:
-        today = self.day.date
+    def _new_loa(
+        self,
+        license_class: str,
+        license_id: int,
+        state: str,
+        loa: ref.Loa,
+        on: dt.date | None = None,
+    ) -> None:
+        today = on or self.day.date
         firm = license_class == ref.FIRM_LICENSE_CLASS.name
         self.insert(
             "license_loas",
@@ -656,9 +744,10 @@ class _Producer:
     # --- addresses and contacts ----------------------------------------------------------
 
     def address(self) -> bool:
-        """A move within the address's state."""
+        """A move within the address's state; none while the producer moves to another
+        (the day it moved is its addresses')."""
         addresses = self.rows("addresses", lambda a: a["state"] in ref.CITIES)
-        if not addresses:
+        if not addresses or self.pending_move() is not None:
             return False
         address = pick(self.r, addresses)
         self.relocate(address, address["state"])

@@ -99,6 +99,9 @@ _MOVE_CANCELS_SHARE = 0.4
 # Of those, the share who moved to a state where they held a non-resident license, which
 # then became the resident one (its number and issue date kept).
 _MOVE_TO_NONRESIDENT_SHARE = 0.3
+# The days from a move to the new home state's resident license, as the daily runs draw.
+_MOVE_LAG_DAYS = (7, 90)
+_MOVE_LAG_SPAN = _MOVE_LAG_DAYS[1] - _MOVE_LAG_DAYS[0] + 1
 _DELETED_SHARE = 0.01
 _REGULATORY_SHARE = 0.015
 # Non-resident license counts 0..8: most producers hold one to three.
@@ -251,11 +254,13 @@ class _Producer:
         # whether a non-resident license held there then became the resident one.
         self.moved: int | None = None
         self.converted = False
+        # The day its addresses moved to ``home``: the move's, up to 90 days before it.
+        self.arrived: int | None = None
 
     @property
     def settled(self) -> int:
         """The day the producer's addresses and contacts last changed: its move's."""
-        return self.created if self.moved is None else max(self.created, self.moved)
+        return self.created if self.arrived is None else max(self.created, self.arrived)
 
     def pick(self, values: Sequence[Any]) -> Any:
         return values[int(self.r() * len(values))]
@@ -377,6 +382,10 @@ class _Producer:
         if years > 1 and r() < 1 - (1 - _MOVED_A_YEAR) ** years:
             self.moved = self.career + 365 + int(r() * (u.start - 30 - self.career - 365))
             self.converted = r() < _MOVE_TO_NONRESIDENT_SHARE
+            # The addresses moved then; a state with no license of the producer issued the
+            # resident one 7 to 90 days on (one held there converted at once).
+            lag = 0 if self.converted else _MOVE_LAG_DAYS[0] + int(r() * _MOVE_LAG_SPAN)
+            self.arrived = self.moved - lag
             wanted = max(wanted, 2)
         while len(states) < wanted:
             state = u.states.pick(r())

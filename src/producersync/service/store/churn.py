@@ -32,7 +32,9 @@ __all__ = [
     "entity_ids",
     "expired_license_npns",
     "find_run",
+    "latest_run_before",
     "lookup",
+    "moving_npns",
     "next_ids",
     "producer_npns",
     "producer_records",
@@ -124,6 +126,38 @@ def complete_run(conn: sa.Connection, run_date: dt.date, changes: dict[str, int]
         .values(changes=changes, completed_at=completed)
     )
     return completed
+
+
+def latest_run_before(conn: sa.Connection, run_date: dt.date) -> dt.date | None:
+    """The latest date run but ``run_date`` (the run claiming it), if any."""
+    runs = t.nipr_runs.c.run_date
+    latest: dt.date | None = conn.execute(
+        sa.select(sa.func.max(runs)).where(runs != run_date)
+    ).scalar_one()
+    return latest
+
+
+def moving_npns(conn: sa.Connection, since: dt.date, exclude: Collection[str] = ()) -> set[str]:
+    """The producers with an address stamped ``since`` or later in another state than
+    their resident license's: moving there, the resident license still to come. Found
+    by the addresses' (updated_at, npn, id) index."""
+    a, lic = t.addresses, t.licenses
+    query = (
+        sa.select(a.c.npn)
+        .distinct()
+        .join(
+            lic,
+            sa.and_(
+                lic.c.npn == a.c.npn,
+                lic.c.residency_status == "R",
+                lic.c.nipr_deleted.is_(False),
+            ),
+        )
+        .where(
+            a.c.updated_at >= since, a.c.nipr_deleted.is_(False), a.c.for_state != lic.c.for_state
+        )
+    )
+    return {npn for (npn,) in conn.execute(query)} - set(exclude)
 
 
 def stamp_date(conn: sa.Connection, run_date: dt.date) -> dt.date:
