@@ -107,9 +107,13 @@ def plan_churn(
     npns = churn.producer_npns(conn, exclude=SANDBOX_NPNS)
     sample = set(random.Random(base).sample(npns, round(churn_rate * len(npns))))
     # A move's resident license comes within _MOVE_LAG_DAYS[1] days: one still to come
-    # was a move after the latest run but that many days, its addresses stamped then.
-    latest = churn.latest_run_before(conn, run_date) or day
-    moving = churn.moving_npns(conn, latest - dt.timedelta(days=_MOVE_LAG_DAYS[1]), SANDBOX_NPNS)
+    # was a move of a run (none of the universe), after the latest but that many days,
+    # its addresses stamped then (not the universe's, older than any run).
+    runs = churn.other_runs(conn, run_date)
+    moving: set[str] = set()
+    if runs is not None:
+        since = max(runs[0], runs[1] - dt.timedelta(days=_MOVE_LAG_DAYS[1]))
+        moving = churn.moving_npns(conn, since, SANDBOX_NPNS)
     producers = sorted(sample | moving | churn.expired_license_npns(conn, day, SANDBOX_NPNS))
     records = {table.name: churn.producer_records(conn, table, producers) for table in _READ}
     by_npn: dict[str, dict[str, list[Row]]] = {npn: {} for npn in producers}

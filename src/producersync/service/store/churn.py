@@ -32,10 +32,10 @@ __all__ = [
     "entity_ids",
     "expired_license_npns",
     "find_run",
-    "latest_run_before",
     "lookup",
     "moving_npns",
     "next_ids",
+    "other_runs",
     "producer_npns",
     "producer_records",
     "stamp_date",
@@ -128,13 +128,13 @@ def complete_run(conn: sa.Connection, run_date: dt.date, changes: dict[str, int]
     return completed
 
 
-def latest_run_before(conn: sa.Connection, run_date: dt.date) -> dt.date | None:
-    """The latest date run but ``run_date`` (the run claiming it), if any."""
+def other_runs(conn: sa.Connection, run_date: dt.date) -> tuple[dt.date, dt.date] | None:
+    """The earliest and the latest date run but ``run_date`` (the run claiming it), if
+    any."""
     runs = t.nipr_runs.c.run_date
-    latest: dt.date | None = conn.execute(
-        sa.select(sa.func.max(runs)).where(runs != run_date)
-    ).scalar_one()
-    return latest
+    query = sa.select(sa.func.min(runs), sa.func.max(runs)).where(runs != run_date)
+    first, latest = conn.execute(query).one()
+    return None if first is None else (first, latest)
 
 
 def moving_npns(conn: sa.Connection, since: dt.date, exclude: Collection[str] = ()) -> set[str]:
@@ -143,8 +143,8 @@ def moving_npns(conn: sa.Connection, since: dt.date, exclude: Collection[str] = 
     by the addresses' (updated_at, npn, id) index."""
     a, lic = t.addresses, t.licenses
     query = (
+        # Not DISTINCT: SQLite would then walk the (npn, id, updated_at) index whole.
         sa.select(a.c.npn)
-        .distinct()
         .join(
             lic,
             sa.and_(
