@@ -70,8 +70,9 @@ _TERMINATIONS = Weighted(ref.CARRIER_TERMINATION_REASONS)
 _RENEWAL_WINDOW = dt.timedelta(days=90)
 # Of the licenses reaching their expiration date, the share renewed; the rest lapse.
 # Lapsed licenses stay listed and the day's own expirations end more, so the share of
-# active licenses drifts down whatever this is; at 0.95 it went from 90.4 % to 85.9 %
-# over a year of daily runs at 1 % churn (2,000 producers, seed 1), at 0.88 to 83.9 %.
+# active licenses drifts down whatever this is; at 0.95 it went from 89.8 % to 85.5 %
+# over a year of daily runs at 1 % churn (2,000 producers, seed 1), at 0.88 to 83.9 % (before
+# moves took weeks).
 _RENEWED_SHARE = 0.95
 _SECOND_CHANGE_SHARE = 0.25
 # Of the producers who move to another state, the share whose old home state cancels
@@ -861,7 +862,7 @@ _KINDS = Weighted(
         (5, _Producer.new_license),
         (1, _Producer.regulatory_action),
         (1, _Producer.nipr_deletion),
-        # 1.2 % of producers a year at 1 % churn (24 of 2,000 in a year, seed 1).
+        # 1.3 % of producers a year at 1 % churn (25 of 2,000 licensed anew in a year, seed 1).
         (0.4, _Producer.move),
     ]
 )

@@ -92,7 +92,7 @@ _FIRM_SHARE = 0.07
 _NR_CANCEL_DAYS = 30
 _NO_LICENSES_SHARE = 0.012
 # The share of producers who move to another state in a year (the daily churn moves
-# 1.2 % at 1 % churn).
+# 1.3 % at 1 % churn).
 _MOVED_A_YEAR = 0.015
 # Of those, the share whose former home state cancelled the license, not kept it.
 _MOVE_CANCELS_SHARE = 0.4
