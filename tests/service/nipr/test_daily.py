@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import os
+import random
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
 from tests.support.processes import cli_together
 
+from producersync.service.nipr import synthetic
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.feed import FeedError, FeedLimits, read_feed
 from producersync.service.nipr.loader import load
@@ -284,6 +286,30 @@ def _moves_of_the_day(
             ).scalar_one()
         links = orjson.loads(served)["links"]
         assert links["residentLicense"]["href"] == f"/v1/licenses/{new_id}"
+
+
+def test_a_producer_moving_keeps_the_resident_licenses_lines() -> None:
+    """While the new state's resident license is to come, no line of the old one is
+    cancelled: the new one is for the lines the old holds, and the non-resident licenses
+    carry any of them (a line gone would be one they carry, the home state's never)."""
+    day = START + 30 * ONE
+    record = {"npn": "1234567", "nipr_deleted": False, "updated_at": START}
+    lines = [
+        {**record, "id": i, "license_id": 1, "for_state": "TX", "loa": loa, "loa_code": code}
+        | {"status": "Active", "status_reason_date": START}
+        for i, (loa, code) in enumerate((("Life", "10"), ("Health", "11")), 1)
+    ]
+    records: dict[str, list[dict[str, Any]]] = {
+        "licenses": [
+            {**record, "id": 1, "for_state": "TX", "residency_status": "R", "active": True}
+            | {"license_class": "Insurance Producer", "expiration_date": START + 400 * ONE}
+        ],
+        "license_loas": lines,
+        "addresses": [{**record, "id": 1, "for_state": "CA", "state": "CA", "type": "MAILING"}],
+    }
+    producer = synthetic._Producer(synthetic._Day(day, {}, 1), "1234567", records, random.Random(1))
+    assert producer.pending_move() == ("CA", START)
+    assert not producer.loa_cancelled()
 
 
 def _fields(row: dict[str, Any], *names: str) -> tuple[Any, ...]:

@@ -685,8 +685,17 @@ class _Producer:
 
     def loa_cancelled(self) -> bool:
         """A line of authority cancelled on a license that keeps another active one; the
-        carriers' appointments under that line in the state end with it."""
-        active = {lic["id"] for lic in self.rows("licenses", lambda lic: lic["active"])}
+        carriers' appointments under that line in the state end with it. None on the
+        resident license while the producer moves: the new state licenses it for the
+        lines it holds, which the non-resident licenses carry."""
+        moving = self.pending_move() is not None
+        active = {
+            lic["id"]
+            for lic in self.rows(
+                "licenses",
+                lambda lic: lic["active"] and not (moving and lic["residency_status"] == "R"),
+            )
+        }
         lines = [
             loa
             for loa in self.live.get("license_loas", [])
