@@ -2127,3 +2127,117 @@ def test_the_attempts_filter_and_recover_read_a_time_as_the_api_does(
     if listed.status_code == 400:
         why = listed.json()["message"].split("not an ISO 8601 time", 1)[1]
         assert _error(page) == f"'{typed[:40]}' {_NOT_A_TIME}{why}"
+
+
+# --- a form sent twice ------------------------------------------------------------------
+
+
+def _form_fields(page: httpx2.Response, action: str) -> dict[str, str]:
+    """The hidden fields of the page's POST form to ``action``, as the page drew them."""
+    found = re.search(
+        rf'<form method="post" action="{re.escape(action)}"[^>]*>(.*?)</form>', page.text, re.S
+    )
+    assert found, f"the page has no form to {action}"
+    return {
+        name: html.unescape(value)
+        for name, value in re.findall(r'type="hidden" name="(\w+)" value="([^"]*)"', found[1])
+    }
+
+
+def _fail_deliveries(service: RunningService, endpoint_id: str) -> None:
+    """Every delivery to the endpoint ended, failed for good, as if tried and refused."""
+    with write_transaction(service.engine) as conn:
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.endpoint_id == endpoint_id)
+            .values(state="failed", manual=False, next_attempt_at=None)
+        )
+
+
+_SINCE = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+# Each action form: the page it is on, its action, the fields typed, and what the first
+# sending's answer leads to.
+_ACTIONS = [
+    ("advanced", "delete", {"confirm": "yes"}, "/portal/endpoints?notice=deleted"),
+    ("testing", "testing", {"type": NPN_ACTIVATED}, f"/testing?type={NPN_ACTIVATED}&sent=evt_"),
+    ("attempts", "messages/{msg}/resend", {}, "/attempts?notice=resent"),
+    ("attempts", "recover", {"since": _SINCE}, "/attempts?notice=recovered&queued=1"),
+]
+
+
+@pytest.mark.parametrize(
+    ("tab", "action", "typed", "leads_to"), _ACTIONS, ids=[a[1] for a in _ACTIONS]
+)
+def test_a_form_sent_twice_acts_once_and_leads_again_to_the_first_answer(
+    portal_service: RunningService,
+    visitor: SignedIn,
+    tab: str,
+    action: str,
+    typed: dict[str, str],
+    leads_to: str,
+) -> None:
+    """A second press on a slow network, a retrying proxy, Back and send: the same form
+    sent again, without a script to stop it. Delete said 'Endpoint not found', Recover
+    'queued: 0', Send Example sent a second example and Resend a second attempt of a
+    message whose first was made meanwhile (failed here, as Recover needs)."""
+    endpoint_id = _create(visitor)
+    message_id = _message(portal_service, visitor.creds.account_id)
+    log_attempts(portal_service.engine, endpoint_id, [False])  # Resend is on its row
+    _fail_deliveries(portal_service, endpoint_id)
+    base = f"/portal/endpoints/{endpoint_id}"
+    page = visitor.http.get(f"{base}/{tab}")
+    path = f"{base}/{action.format(msg=message_id)}"
+    sent = {**_form_fields(page, path), **typed}
+    assert re.fullmatch("[0-9a-f]{32}", sent["once"])
+
+    first = visitor.http.post(path, data=sent)
+    assert first.status_code == 303, first.text
+    assert leads_to in first.headers["location"]
+    _fail_deliveries(portal_service, endpoint_id)  # the first's attempt was made meanwhile
+    after = _state(portal_service, visitor.creds.account_id)
+
+    again = visitor.http.post(path, data=sent)
+    assert again.status_code == 303, again.text
+    assert again.headers["location"] == first.headers["location"] + "&again=1"
+    assert _state(portal_service, visitor.creds.account_id) == after
+    shown = visitor.http.get(again.headers["location"])
+    assert shown.status_code == 200
+    assert "This form was sent before, and done then: nothing more was done." in shown.text
+
+    # A new drawing of the page is a new form: it acts (but Delete, its endpoint gone).
+    if action != "delete":
+        fresh = {**_form_fields(visitor.http.get(f"{base}/{tab}"), path), **typed}
+        assert fresh["once"] != sent["once"]
+        assert visitor.http.post(path, data=fresh).status_code == 303
+        assert _state(portal_service, visitor.creds.account_id) != after
+
+
+def test_a_form_sent_twice_at_once_acts_once(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Both wait on the token's claim (the store's one writer here): the second finds the
+    first's answer."""
+    endpoint_id = _create(visitor)
+    path = f"/portal/endpoints/{endpoint_id}/testing"
+    sent = {**_form_fields(visitor.http.get(path), path), "type": NPN_ACTIVATED}
+    with portal_service.engine.connect() as conn:
+        before = len(outbox.list_messages(conn, visitor.creds.account_id, limit=100))
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: visitor.http.post(path, data=sent), range(4)))
+    assert [a.status_code for a in answers] == [303] * 4
+    assert sum("again=1" not in a.headers["location"] for a in answers) == 1
+    with portal_service.engine.connect() as conn:
+        assert len(outbox.list_messages(conn, visitor.creds.account_id, limit=100)) == before + 1
+
+
+@pytest.mark.parametrize("once", ["x", "0" * 31, "G" * 32])
+def test_a_form_token_the_page_did_not_make_is_refused_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn, once: str
+) -> None:
+    endpoint_id = _create(visitor)
+    before = _state(portal_service, visitor.creds.account_id)
+    path = f"/portal/endpoints/{endpoint_id}/delete"
+    refused = visitor.form(path, confirm="yes", once=once)
+    assert refused.status_code == 400, refused.text
+    assert "Field &#39;once&#39; is not a token the portal&#39;s page made" in refused.text
+    assert _state(portal_service, visitor.creds.account_id) == before

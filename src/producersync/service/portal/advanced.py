@@ -11,9 +11,10 @@ from starlette.responses import Response
 
 from producersync.service.context import get_context
 from producersync.service.delivery import management
+from producersync.service.portal import once
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, parse_rate_limit, rule_errors
-from producersync.service.portal.lookup import EndpointId, Owned
+from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
@@ -118,15 +119,26 @@ def rate_limit(
 
 @router.post("/endpoints/{endpoint_id}/delete", name="delete_endpoint")
 def delete(
+    endpoint_id: EndpointId,
     request: Request,
     visitor: Submitted,
-    endpoint: Owned,
+    token: once.Once,
     confirm: Annotated[str, Form()] = "",
 ) -> Response:
+    """Not ``Owned``: the endpoint a form sent again deleted is gone, and that form leads
+    where the first led, not to 'Endpoint not found'."""
+    engine = get_context(request).engine
     if confirm != "yes":
+        with engine.connect() as conn:
+            endpoint = owned(conn, visitor, endpoint_id)
         errors = {"confirm": "Tick the box to confirm that the endpoint should be deleted"}
         return _page(request, visitor, endpoint, errors=errors)
-    with write_transaction(get_context(request).engine) as conn:
-        if not endpoints.delete_endpoint(conn, visitor.account_id, endpoint.id):
+    with write_transaction(engine) as conn:
+        claimed = once.claim(conn, request, visitor.account_id, token)
+        if isinstance(claimed, Response):
+            return claimed
+        if not endpoints.delete_endpoint(conn, visitor.account_id, endpoint_id):
             raise PortalError.not_found("endpoint")
-    return redirect(request, "endpoints", {"notice": "deleted"})
+        response = redirect(request, "endpoints", {"notice": "deleted"})
+        once.keep(conn, claimed, response)
+    return response

@@ -21,6 +21,7 @@ from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
 from producersync.service.api.webhook_models import RecoverRequest, WindowQuery
 from producersync.service.context import get_context
 from producersync.service.delivery import management
+from producersync.service.portal import once
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, read_times, rule_errors
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
@@ -324,20 +325,25 @@ def resend(
     message_id: MessageId,
     request: Request,
     visitor: Submitted,
+    token: once.Once,
     view: Annotated[str, Form()] = "",
 ) -> Response:
     ctx = get_context(request)
     with write_transaction(ctx.engine) as conn:
+        claimed = once.claim(conn, request, visitor.account_id, token)
+        if isinstance(claimed, Response):
+            return claimed
         # Locked: deleted meanwhile, the delivery failed the foreign key, a 500.
         endpoint = owned(conn, visitor, endpoint_id, lock=True)
-        delivery = management.replay(conn, endpoint, message_id)
+        if management.replay(conn, endpoint, message_id) is None:
+            raise PortalError.not_found("message")
         filters, before = _view_of(conn, endpoint_id, view)
-    if delivery is None:
-        raise PortalError.not_found("message")
+        # Back to the view it was sent from (filters, page, a pause), not the plain list.
+        query = filters.query(before=before, notice="resent")
+        response = redirect(request, "attempts", query, endpoint_id=endpoint_id)
+        once.keep(conn, claimed, response)
     ctx.published()
-    # Back to the view it was sent from (filters, page, a pause), not the plain list.
-    query = filters.query(before=before, notice="resent")
-    return redirect(request, "attempts", query, endpoint_id=endpoint_id)
+    return response
 
 
 @router.post("/endpoints/{endpoint_id}/recover", name="recover")
@@ -345,6 +351,7 @@ def recover(
     request: Request,
     visitor: Submitted,
     endpoint: Owned,
+    token: once.Once,
     since: Annotated[str, Form()] = "",
     view: Annotated[str, Form()] = "",
 ) -> Response:
@@ -354,10 +361,16 @@ def recover(
     try:
         start = read_times(RecoverRequest, {"since": since}).since
         with write_transaction(ctx.engine) as conn, rule_errors():
+            claimed = once.claim(conn, request, visitor.account_id, token)
+            if isinstance(claimed, Response):
+                return claimed  # sent before: it said how many it queued then
             # Read again, locked: deleted since the route read it, or while this ran, the
             # failed deliveries it read were gone when it came to re-arm them: 'queued: 0'.
             endpoint = owned(conn, visitor, endpoint.id, lock=True)
             queued = management.recover(conn, endpoint, start)
+            query = filters.query(before=before, notice="recovered", queued=queued)
+            response = redirect(request, "attempts", query, endpoint_id=endpoint.id)
+            once.keep(conn, claimed, response)
     except FormInvalid as exc:
         return _page(
             request,
@@ -370,5 +383,4 @@ def recover(
         )
     if queued:
         ctx.published()
-    query = filters.query(before=before, notice="recovered", queued=queued)
-    return redirect(request, "attempts", query, endpoint_id=endpoint.id)
+    return response

@@ -35,7 +35,7 @@ from producersync.service.portal.auth import (
     Visitor,
     same_origin,
 )
-from producersync.service.portal.forms import EndpointForm, FormInvalid, rule_errors
+from producersync.service.portal.forms import EndpointForm, FormInvalid, form_fault, rule_errors
 from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, href, notice, redirect, render
 from producersync.service.portal.paging import page_of
@@ -63,20 +63,10 @@ Submission = Annotated[EndpointForm, Depends(_endpoint_form)]
 _SUBMISSION = _DIGEST = re.compile(r"[0-9a-f]{32}")
 
 
-def _form_fault(field: str, value: str, what: str) -> PortalError:
-    return PortalError(
-        400,
-        "This form cannot be read",
-        f"Field '{field}' is not {what}: '{value[:60]}'. Nothing was changed: send the "
-        "form from its page.",
-        back=("endpoints", "Back to Endpoints"),
-    )
-
-
 def _submission(submission: Annotated[str, Form()] = "") -> str | None:
     """The key Add Endpoint's page made for its form, if sent."""
     if submission and not _SUBMISSION.fullmatch(submission):
-        raise _form_fault("submission", submission, "a key the Add Endpoint page made")
+        raise form_fault("submission", submission, "a key the Add Endpoint page made")
     return submission or None
 
 
@@ -84,14 +74,14 @@ def _replacing(rotating: Annotated[str, Form()] = "") -> int | None:
     """The secret the Overview's Rotate form was made to replace (its row, not the
     secret), if sent."""
     if rotating and not (rotating.isascii() and rotating.isdigit() and len(rotating) < 19):
-        raise _form_fault("rotating", rotating, "the id of a secret")
+        raise form_fault("rotating", rotating, "the id of a secret")
     return int(rotating) if rotating else None
 
 
 def _shown(shown: Annotated[str, Form()] = "") -> str | None:
     """The digest of the endpoint as the Edit page showed it, if sent."""
     if shown and not _DIGEST.fullmatch(shown):
-        raise _form_fault("shown", shown, "a digest the Edit page made")
+        raise form_fault("shown", shown, "a digest the Edit page made")
     return shown or None
 
 

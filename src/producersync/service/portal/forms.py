@@ -19,11 +19,13 @@ from producersync.model.spaces import trim
 from producersync.model.validation import reason
 from producersync.service.api.webhook_models import EndpointCreate
 from producersync.service.delivery import management
+from producersync.service.portal.pages import PortalError
 from producersync.service.store.endpoints import Endpoint, EndpointChanges
 
 __all__ = [
     "EndpointForm",
     "FormInvalid",
+    "form_fault",
     "parse_rate_limit",
     "read_times",
     "rule_errors",
@@ -58,6 +60,17 @@ class FormInvalid(Exception):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(errors)
         self.errors = {field: _sentence(message) for field, message in errors.items()}
+
+
+def form_fault(field: str, value: str, what: str) -> PortalError:
+    """A hidden field of a portal page's form that is not what the page made."""
+    return PortalError(
+        400,
+        "This form cannot be read",
+        f"Field '{field}' is not {what}: '{value[:60]}'. Nothing was changed: send the "
+        "form from its page.",
+        back=("endpoints", "Back to Endpoints"),
+    )
 
 
 @contextmanager

@@ -4,6 +4,7 @@ and ``PortalError``, the plain page that answers whatever cannot be done."""
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlencode
@@ -13,7 +14,16 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
-__all__ = ["PortalError", "error_page", "href", "notice", "query_string", "redirect", "render"]
+__all__ = [
+    "AGAIN",
+    "PortalError",
+    "error_page",
+    "href",
+    "notice",
+    "query_string",
+    "redirect",
+    "render",
+]
 
 _templates = Jinja2Templates(
     env=Environment(
@@ -48,6 +58,8 @@ def _named(url: str) -> str:
 
 
 _templates.env.filters["named"] = _named
+# A fresh one-time token for each action form as its page is drawn (once.py).
+_templates.env.globals["once_token"] = lambda: secrets.token_hex(16)
 
 # What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
 # these words can be shown, whatever a crafted link carries); "created" and "rotated" are
@@ -81,12 +93,18 @@ def notice(name: str) -> str:
     return _NOTICES[name]
 
 
+AGAIN = "This form was sent before, and done then: nothing more was done."
+"""Said where a form sent again leads (once.py's ``again=1``), before what the first did."""
+
+
 def _notice(request: Request) -> str | None:
     text = _NOTICES.get(request.query_params.get("notice", ""))
     queued = request.query_params.get("queued", "")
     if text and "{queued}" in text:
         shown = queued.isascii() and queued.isdigit() and len(queued) < 9
-        return text.format(queued=int(queued)) if shown else None
+        text = text.format(queued=int(queued)) if shown else None
+    if text and request.query_params.get("again") == "1":
+        return f"{AGAIN} {text}"
     return text
 
 

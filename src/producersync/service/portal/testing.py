@@ -14,11 +14,12 @@ from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.delivery.publish import event_time
 from producersync.service.errors import ApiError
+from producersync.service.portal import once
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.catalog import pretty_example
 from producersync.service.portal.forms import FormInvalid, rule_errors
 from producersync.service.portal.lookup import Owned, owned
-from producersync.service.portal.pages import PortalError, redirect, render
+from producersync.service.portal.pages import AGAIN, PortalError, redirect, render
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints
 from producersync.service.store.engine import write_transaction
@@ -54,6 +55,7 @@ def _page(
         example=pretty_example(chosen, at),
         # Only an id is echoed: a crafted link cannot put words on the page.
         sent=sent if _ID.fullmatch(sent := request.query_params.get("sent", "")) else None,
+        again=AGAIN if request.query_params.get("again") == "1" else None,
         errors=errors or {},
     )
 
@@ -73,6 +75,7 @@ def send_example(
     request: Request,
     visitor: Submitted,
     endpoint: Owned,
+    token: once.Once,
     type: Annotated[str, Form()] = "",
     show: Annotated[str, Form()] = "",
 ) -> Response:
@@ -82,11 +85,17 @@ def send_example(
     ctx = get_context(request)
     try:
         with write_transaction(ctx.engine) as conn, rule_errors():
+            claimed = once.claim(conn, request, visitor.account_id, token)
+            if isinstance(claimed, Response):
+                return claimed  # sent before: where it led says so (``again``)
             # Read again, locked: deleted since the route read it, or while this ran, the
             # example's delivery failed the foreign key, a 500.
             endpoint = owned(conn, visitor, endpoint.id, lock=True)
             message_id = management.send_example(conn, endpoint, type)
+            query = {"type": type, "sent": message_id}
+            response = redirect(request, "testing", query, endpoint_id=endpoint.id)
+            once.keep(conn, claimed, response)
     except FormInvalid as exc:
         return _page(request, visitor, endpoint, type, errors=exc.errors)
     ctx.published()
-    return redirect(request, "testing", {"type": type, "sent": message_id}, endpoint_id=endpoint.id)
+    return response
