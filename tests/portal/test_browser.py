@@ -16,13 +16,22 @@ import datetime as dt
 import re
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, ViewportSize, expect
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Locator,
+    Page,
+    Request,
+    Route,
+    ViewportSize,
+    expect,
+)
 from playwright.sync_api import Error as PlaywrightError
 from typer.testing import CliRunner
 
@@ -1164,3 +1173,190 @@ def test_the_attempts_filter_shows_the_times_its_address_names_and_keeps_them(
         expect(until).to_have_value(shown[1])
         expect(page.get_by_role("link", name="Clear filters")).to_be_visible()
     context.close()
+
+
+# forms.js's tests. Every wait is bounded, so that a script that fails fails, not hangs.
+# Playwright reads a page only once a navigation started in it has finished, so a form
+# sending into its own page, held, would leave nothing to read (and each read waiting):
+# each form sends into a new window (target), which leaves its page to be read meanwhile,
+# and which a sending not held back would open again. forms.js does the same either way.
+HELD_MS = 10_000
+# The events of a name, as each ends: whether it was cancelled (a listener on the window
+# hears it after the document's, where forms.js listens).
+_RECORD = """name => {
+    window.heard = window.heard || {};
+    window.heard[name] = [];
+    window.addEventListener(name, e => window.heard[name].push(e.defaultPrevented));
+}"""
+_ELSEWHERE = "form => { form.target = '_blank' }"
+
+
+def _sent_by_form(request: Request) -> bool:
+    return request.method == "POST"
+
+
+def _sent_by_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+class _Held:
+    """The requests to ``url`` that ``holds`` picks, from any of the page's windows, held
+    in the browser as a slow network would hold them until released; counted."""
+
+    def __init__(
+        self, page: Page, url: str, holds: Callable[[Request], bool] = _sent_by_form
+    ) -> None:
+        self.page, self.url, self.holds = page, url, holds
+        self.routes: list[Route] = []
+        page.context.route(url, self._hold)
+
+    def _hold(self, route: Route) -> None:
+        if self.holds(route.request):
+            self.routes.append(route)
+        else:
+            route.continue_()
+
+    def arrived(self, count: int = 1) -> None:
+        """Until ``count`` are held (route handlers run as Playwright is waited on)."""
+        deadline = time.monotonic() + HELD_MS / 1000
+        while len(self.routes) < count:
+            assert time.monotonic() < deadline, f"{len(self.routes)} of {count} arrived"
+            self.page.wait_for_timeout(50)
+
+    def release(self) -> None:
+        """Sends those held on, and holds no more."""
+        for route in self.routes:
+            route.continue_()
+        self.page.context.unroute(self.url, self._hold)
+
+
+def _heard(page: Page, name: str, count: int = 1) -> list[bool]:
+    """Until the page heard ``count`` of the events ``_RECORD`` listens to: whether each
+    was cancelled."""
+    page.wait_for_function(
+        "([name, count]) => window.heard[name].length >= count", arg=[name, count], timeout=HELD_MS
+    )
+    heard: list[bool] = page.evaluate("name => window.heard[name]", name)
+    return heard
+
+
+def _signed_in(harness: Harness, browser: Browser, name: str) -> tuple[Page, endpoints.Endpoint]:
+    acme = harness.account(name)
+    with write_transaction(harness.engine) as conn:
+        endpoint, _ = endpoints.create_endpoint(conn, acme.id, "http://127.0.0.1:9/busy")
+    page = _context(browser).new_page()
+    page.goto(harness.link(acme))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+    return page, endpoint
+
+
+# The script is the same whatever the store: on SQLite's harness alone.
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_form_pressed_again_while_on_its_way_is_not_sent_again(
+    harness: Harness, browser: Browser
+) -> None:
+    """Send Example pressed, and pressed again (a click, Enter) while the first sending
+    was on its way: the second was sent, and the page showed "sent before" instead of the
+    example sent. The form says it is busy, its button greyed but keeping the keyboard,
+    and the presses after the first send nothing."""
+    page, endpoint = _signed_in(harness, browser, "twice")
+    audit = Audit()
+    audit.watch(page.context)
+    base = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}"
+    page.goto(f"{base}/testing")
+    page.evaluate(_RECORD, "submit")
+    held = _Held(page, f"{base}/testing")
+    send = page.get_by_role("button", name="Send Example")
+    form = page.locator("form", has=send)
+    form.evaluate(_ELSEWHERE)
+
+    send.click(no_wait_after=True, timeout=HELD_MS)
+    held.arrived()
+    expect(form).to_have_attribute("aria-busy", "true", timeout=HELD_MS)
+    expect(send).to_have_attribute("aria-disabled", "true", timeout=HELD_MS)
+    assert send.evaluate("button => !button.disabled")  # it keeps the keyboard
+    audit.check(page, "testing, Send Example on its way")
+    send.click(force=True, no_wait_after=True, timeout=HELD_MS)  # force: aria-disabled
+    send.press("Enter", no_wait_after=True, timeout=HELD_MS)
+    expect(send).to_be_focused(timeout=HELD_MS)
+    assert _heard(page, "submit", 3) == [False, True, True]
+
+    with page.context.expect_page(timeout=HELD_MS) as sent:  # once its answer is there
+        held.release()
+    status = sent.value.get_by_role("status")
+    expect(status).to_contain_text("Example sent", timeout=HELD_MS)
+    expect(status).not_to_contain_text("sent before", timeout=HELD_MS)
+    assert len(held.routes) == 1 and len(page.context.pages) == 2
+    with harness.engine.connect() as conn:
+        assert len(outbox.list_deliveries(conn, endpoint_id=endpoint.id)) == 1
+    assert not audit.report(), "axe-core found accessibility violations:\n" + audit.report()
+    page.context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_the_attempts_refresh_waits_while_a_resend_is_on_its_way(
+    harness: Harness, browser: Browser
+) -> None:
+    """htmx's refresh of the attempts table drew its Resend buttons again, unmarked,
+    under a Resend on its way, to be pressed again: while a form is busy, no refresh is
+    sent, and one already on its way is not swapped in."""
+    page, endpoint = _signed_in(harness, browser, "refresh")
+    _publish(harness, endpoint, NPN_ACTIVATED, 1)
+    _wait_for_deliveries(harness, endpoint.id)
+    attempts = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}/attempts"
+    page.goto(attempts)
+    # A refresh held on its way, and then a Resend pressed.
+    refreshes = _Held(page, f"{attempts}*", _sent_by_htmx)
+    refreshes.arrived()
+    resends = _Held(page, "**/resend")
+    resend = page.get_by_role("button", name=re.compile("^Resend")).first
+    resend.evaluate("button => { button.dataset.old = 'yes'; button.form.target = '_blank' }")
+    page.evaluate(_RECORD, "htmx:beforeSwap")
+    page.evaluate(_RECORD, "htmx:beforeRequest")
+    resend.click(no_wait_after=True, timeout=HELD_MS)
+    resends.arrived()
+    expect(resend).to_have_attribute("aria-disabled", "true", timeout=HELD_MS)
+
+    refreshes.release()
+    assert _heard(page, "htmx:beforeSwap") == [True]  # not swapped in
+    assert _heard(page, "htmx:beforeRequest") == [True]  # the next one not sent
+    assert len(refreshes.routes) == 1
+    assert resend.get_attribute("data-old", timeout=HELD_MS) == "yes"  # the same button
+    expect(resend).to_have_attribute("aria-disabled", "true", timeout=HELD_MS)
+
+    with page.context.expect_page(timeout=HELD_MS) as sent:
+        resends.release()
+    status = sent.value.get_by_role("status")
+    expect(status).to_contain_text("queued for one more attempt", timeout=HELD_MS)
+    expect(status).not_to_contain_text("sent before", timeout=HELD_MS)
+    assert len(resends.routes) == 1
+    page.context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_busy_form_back_from_the_back_forward_cache_can_be_sent(
+    harness: Harness, browser: Browser
+) -> None:
+    """A page left while its form was on its way, and come back to from the back-forward
+    cache, is as it was left: busy, with nothing on its way any more. The page's return
+    (pageshow, persisted) makes its forms sendable again; a first showing does not."""
+    page, endpoint = _signed_in(harness, browser, "bfcache")
+    base = f"{harness.service.base_url}/portal/endpoints/{endpoint.id}"
+    page.goto(f"{base}/testing")
+    held = _Held(page, f"{base}/testing")
+    send = page.get_by_role("button", name="Send Example")
+    form = page.locator("form", has=send)
+    form.evaluate(_ELSEWHERE)
+    send.click(no_wait_after=True, timeout=HELD_MS)
+    held.arrived()
+    shown = "persisted => dispatchEvent(new PageTransitionEvent('pageshow', {persisted}))"
+    page.evaluate(shown, False)
+    expect(form).to_have_attribute("aria-busy", "true", timeout=HELD_MS)
+    page.evaluate(shown, True)
+    expect(form).not_to_have_attribute("aria-busy", "true", timeout=HELD_MS)
+    expect(send).not_to_have_attribute("aria-disabled", "true", timeout=HELD_MS)
+    send.click(no_wait_after=True, timeout=HELD_MS)
+    held.arrived(2)
+    held.release()
+    page.context.close()

@@ -670,6 +670,26 @@ def test_every_answer_carries_the_security_headers(
         assert no_store == (name != "static"), name
 
 
+def test_the_forms_script_is_the_portals_own_and_served_as_javascript(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """forms.js, which keeps a form from being sent twice from the page, is loaded as
+    htmx is: deferred, from the portal's own origin, which is all the content policy
+    runs (no inline script), and served as JavaScript, which ``nosniff`` requires."""
+    page = visitor.http.get("/portal/endpoints")
+    scripts = re.findall(r"<script\b[^>]*>", page.text)
+    assert scripts == [
+        '<script src="/portal/static/htmx.min.js" defer>',
+        '<script src="/portal/static/forms.js" defer>',
+    ]
+    assert "script-src 'self';" in page.headers["content-security-policy"]
+    script = visitor.http.get("/portal/static/forms.js")
+    assert script.status_code == 200
+    assert script.headers["content-type"].split(";")[0] == "text/javascript"
+    assert script.headers["x-content-type-options"] == "nosniff"
+    assert "eval(" not in script.text
+
+
 def test_the_page_for_an_unexpected_error_has_the_portal_headers() -> None:
     """Starlette answers an unexpected error outside an app's own middleware: the page
     went without the content policy, the framing refusal and no-store."""
