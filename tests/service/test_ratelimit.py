@@ -415,3 +415,30 @@ def test_a_peek_in_redis_counts_nothing() -> None:
     assert (empty.allowed, empty.remaining, empty.reset_seconds) == (True, 2, 0)
     assert (full.allowed, full.remaining, again.remaining) == (False, 0, 0)
     assert 1 <= full.reset_seconds <= 60
+
+
+@pytest.mark.redis
+def test_a_limit_lowered_under_a_full_window_tells_when_enough_requests_age_out() -> None:
+    """A window counted under a limit of 10 (one request 50 s ago, nine 10 s ago), asked
+    by a process restarted with a limit of 5: it admits one once six have aged out, in
+    50 s. The oldest's age-out was told (10 s: a client retrying then was refused again),
+    and -5 remaining."""
+    redis_available()
+    import redis
+
+    key = uuid.uuid4().hex
+    client = redis.Redis.from_url(REDIS_URL)
+    (now, _) = client.time()
+    name = f"producersync:api:{key}"
+    client.zadd(name, {"oldest": now - 50, **{f"recent{n}": now - 10 for n in range(9)}})
+    client.expire(name, 60)
+    client.close()
+    limiter = _limiter(5)
+
+    async def hit_and_peek() -> list[Decision]:
+        return [await limiter.hit(key), await limiter.peek(key)]
+
+    for decision in asyncio.run(hit_and_peek()):
+        assert (decision.allowed, decision.remaining) == (False, 0)
+        assert 45 <= decision.reset_seconds <= 50
+    assert decision.headers()["retry-after"] == str(decision.reset_seconds)

@@ -21,7 +21,11 @@ _TIMEOUT_SECONDS = 1.0
 
 # A sorted set per key: one member per counted hit, scored by Redis's time of it. The
 # key expires with its newest hit, so an idle client leaves nothing behind. With no
-# member, the script only looks (a peek); an empty window's reset is 0.
+# member, the script only looks (a peek); an empty window's reset is 0. A window may
+# hold more hits than the limit asked with: counted under a higher one (a limit lowered,
+# processes restarted one by one). It frees a request once all but limit - 1 of them
+# aged out, not the oldest alone: a reset of the oldest told a client 10 s where 50 s
+# were due, and 'remaining' went negative.
 _HIT = """
 local limit, seconds, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')
@@ -34,8 +38,9 @@ if allowed and member ~= '' then
     redis.call('EXPIRE', KEYS[1], seconds)
     counted = counted + 1
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
-local reset = oldest and tonumber(oldest) + seconds - now or 0
+local freeing = math.max(0, counted - limit)
+local freed_by = redis.call('ZRANGE', KEYS[1], freeing, freeing, 'WITHSCORES')[2]
+local reset = freed_by and tonumber(freed_by) + seconds - now or 0
 return {allowed and 1 or 0, counted, string.format('%.6f', reset)}
 """
 
@@ -62,4 +67,4 @@ class RedisWindow:
         allowed, counted, reset = await self._script(
             keys=[f"{self._prefix}:{key}"], args=[limit, seconds, member]
         )
-        return Count(bool(allowed), limit - int(counted), float(reset))
+        return Count(bool(allowed), max(0, limit - int(counted)), float(reset))
