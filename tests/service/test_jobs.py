@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -21,10 +22,12 @@ from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store import jobs as store_jobs
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import JobStatus, Operation, create_job, get_job
-from producersync.service.store.population import all_subscribed
+from producersync.service.store.population import all_subscribed, lock_account
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
+from tests.support.databases import waiting_on_a_lock
 from tests.support.delivery import loaded_store, skew_clock
+from tests.support.waiting import eventually
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -192,3 +195,39 @@ def test_jobs_run_in_the_order_made_and_are_dated_by_the_store_s_clock(
             job = get_job(conn, account, job_id)
             assert job is not None and job.status is JobStatus.COMPLETED
             assert before <= job.created_at <= job.updated_at <= after, job
+
+
+@pytest.mark.postgres
+def test_an_account_whose_job_another_worker_applies_holds_back_no_other_s(
+    tmp_path: Path,
+) -> None:
+    """Another worker applies A's job (it holds A's lock). A worker finds nothing else to
+    do and says so, then applies B's job, made after A's, at once. Each worker waited on
+    A's lock: a carrier's one-NPN job was applied 3.5 s after it was made, with another's
+    50,000-NPN job, while a second API process idled. (On SQLite one write transaction
+    runs at a time anyway.)"""
+    with loaded_store("postgres", tmp_path) as (_, engine):
+        with engine.connect() as conn:
+            some = list(conn.execute(sa.select(entities.c.npn).limit(4)).scalars())
+        a, b = _account(engine), _account(engine)
+        with write_transaction(engine) as conn:
+            first = create_job(conn, a, Operation.APPEND, some[:2]).id
+        found: list[bool] = []
+        workers = [
+            threading.Thread(target=lambda: found.append(process_next_job(engine)), daemon=True)
+            for _ in range(2)
+        ]
+        with engine.connect() as other_worker, other_worker.begin():
+            lock_account(other_worker, a)
+            workers[0].start()
+            eventually(lambda: bool(found) or waiting_on_a_lock(engine))
+            found_alone = list(found)
+            with write_transaction(engine) as conn:
+                second = create_job(conn, b, Operation.APPEND, some[2:]).id
+            workers[1].start()
+            eventually(lambda: len(found) == 2 or waiting_on_a_lock(engine))
+            while_a_is_held = _statuses(engine, [first, second])
+        for worker in workers:
+            worker.join()
+    assert found_alone == [False]
+    assert while_a_is_held == {first: ("QUEUED", None), second: ("COMPLETED", None)}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,13 +117,12 @@ def get_job(conn: sa.Connection, account_id: int, job_id: str) -> Job | None:
     return _job(row) if row else None
 
 
-def next_queued_account(conn: sa.Connection) -> int | None:
-    return conn.execute(
-        sa.select(jobs.c.account_id)
-        .where(jobs.c.status == JobStatus.QUEUED.value)
-        .order_by(jobs.c.seq)
-        .limit(1)
-    ).scalar()
+def next_queued_account(conn: sa.Connection, passing: Collection[int] = ()) -> int | None:
+    """The account of the oldest queued job, passing over the accounts ``passing``."""
+    query = sa.select(jobs.c.account_id).where(jobs.c.status == JobStatus.QUEUED.value)
+    if passing:
+        query = query.where(jobs.c.account_id.not_in(passing))
+    return conn.execute(query.order_by(jobs.c.seq).limit(1)).scalar()
 
 
 def count_queued(conn: sa.Connection) -> int:

@@ -63,12 +63,18 @@ def is_visible(conn: sa.Connection, population: Population, npn: str) -> bool:
     return bool(conn.execute(sa.select(in_population(population, sa.literal(npn)))).scalar())
 
 
-def lock_account(conn: sa.Connection, account_id: int) -> None:
+def lock_account(conn: sa.Connection, account_id: int, *, wait: bool = True) -> bool:
     """Hold the account's population until the transaction ends: its jobs apply in order,
     and a change reads the subscriptions as the writer before it left them. SQLite needs
-    nothing more: a write transaction there began IMMEDIATE."""
-    if conn.dialect.name == "postgresql":
+    nothing more: a write transaction there began IMMEDIATE. Without ``wait``, False at
+    once when another transaction holds it."""
+    if conn.dialect.name != "postgresql":
+        return True
+    if wait:
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(1, :a)"), {"a": account_id})
+        return True
+    taken = conn.execute(sa.text("SELECT pg_try_advisory_xact_lock(1, :a)"), {"a": account_id})
+    return bool(taken.scalar_one())
 
 
 def subscribe_one(conn: sa.Connection, population: Population, npn: str, at: dt.datetime) -> bool:
