@@ -748,6 +748,61 @@ def test_an_id_that_is_not_one_is_refused_before_any_request(call: str) -> None:
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+# Every paged read, and a page size the API refuses (1 to 1000); v1's, and a page number
+# it refuses (0 or more).
+PAGED_CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "licenses.list": lambda c, size: c.licenses.list(page_size=size),
+    "licenses.list_by_page": lambda c, size: c.licenses.list_by_page(page_size=size),
+    "licenses.for_npn": lambda c, size: c.licenses.for_npn("15645555", page_size=size),
+    "license_loas.for_license": lambda c, size: c.license_loas.for_license(7, page_size=size),
+    "regulatory_actions.values": lambda c, size: c.regulatory_actions.values(9, page_size=size),
+}
+NUMBERED_CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "licenses.list_by_page": lambda c, number: c.licenses.list_by_page(page=number),
+    "subscriptions.page": lambda c, number: c.subscriptions.page(number),
+}
+REFUSED = [
+    pytest.param(read, name, value, id=f"{call}-{value!r}")
+    for calls, name, values in [
+        (PAGED_CALLS, "page_size", [0, -1, 1001, True, "5", 2.0, None]),
+        (NUMBERED_CALLS, "page", [-1, True, "1", 1.0, None]),
+    ]
+    for call, read in calls.items()
+    for value in values
+]
+
+
+@pytest.mark.parametrize(("read", "name", "value"), REFUSED)
+def test_a_page_size_or_number_the_api_refuses_is_refused_naming_it_before_any_request(
+    read: Callable[[Any, Any], Any], name: str, value: Any
+) -> None:
+    """Sent as it came, a lazy list failed at its first page with the API's 400 naming
+    ``size``, and ``page_size="5"`` with a bare TypeError from deep in the v2 pager."""
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    with fake.client() as client, pytest.raises(ValueError, match=f"^{name} must be") as refused:
+        read(client, value)  # a lazy list's too, when it is made
+    assert repr(value) in str(refused.value)
+
+    async def main() -> None:
+        async with fake.async_client() as async_client:
+            result = read(async_client, value)
+            if inspect.iscoroutine(result):
+                await result
+
+    with pytest.raises(ValueError, match=f"^{name} must be"):
+        anyio.run(main)
+    assert fake.token_requests == 0 and not fake.api_requests
+
+
+@pytest.mark.parametrize("size", [1, 1000])
+def test_a_page_size_at_the_api_s_limits_is_sent(size: int) -> None:
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    with fake.client() as client:
+        assert list(client.licenses.list(page_size=size)) == []
+        assert list(client.licenses.list_by_page(page_size=size)) == []
+    assert [r.url.params["size"] for r in fake.api_requests] == [str(size)] * 2
+
+
 # 80 MiB of spaces in 80 KB of gzip: past the 64 MiB any one response may take, decoded.
 BOMB = gzip.compress(b" " * (80 * 2**20), 9)
 

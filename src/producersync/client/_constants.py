@@ -14,6 +14,7 @@ __all__ = [
     "INITIAL_RETRY_DELAY",
     "MAX_BODY_BYTES",
     "MAX_ERROR_CHARS",
+    "MAX_PAGE_SIZE",
     "MAX_RETRY_DELAY",
     "NPN_CHUNK",
     "RETRY_AFTER_CAP",
@@ -27,7 +28,8 @@ MAX_RETRY_DELAY = 8.0
 RETRY_AFTER_CAP = 120.0  # a longer wait is the caller's decision: RateLimitError carries it
 DEFAULT_RATE_LIMIT = 300  # requests per minute, the API's documented limit
 DEFAULT_REFRESH_MARGIN = 300.0  # refresh tokens this long before they expire
-DEFAULT_PAGE_SIZE = 1000  # the API's maximum: fewest requests under the rate limit
+MAX_PAGE_SIZE = 1000  # the API's `size`: 1 to 1000 records a page
+DEFAULT_PAGE_SIZE = MAX_PAGE_SIZE  # fewest requests under the rate limit
 NPN_CHUNK = 500  # NPNs per `npns=` request when the caller passes many
 MAX_BODY_BYTES = 64 * 2**20  # decoded, of any one response: a gzip bomb's stops here (_body)
 MAX_ERROR_CHARS = 1000  # of an error's message and of each string it carries from the server

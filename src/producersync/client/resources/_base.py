@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 from pydantic import BaseModel, ValidationError
 
 from producersync.client._base_client import RequestOptions, checked
+from producersync.client._constants import MAX_PAGE_SIZE
 from producersync.client._exceptions import ResponseValidationError
 from producersync.client.pagination import AsyncFetch, Fetch
 from producersync.model import is_npn
@@ -32,6 +33,8 @@ __all__ = [
     "valid_id",
     "valid_job_id",
     "valid_npn",
+    "valid_page",
+    "valid_page_size",
 ]
 
 T = TypeVar("T", bound=BaseModel)
@@ -82,6 +85,26 @@ def valid_id(value: int, name: str) -> int:
     ``licenses.get("1/../../../v1/accounts/subscriptions")`` read the subscriptions."""
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{name} takes an integer id, not {value!r:.60}")
+    return value
+
+
+def valid_page_size(value: int) -> int:
+    """``value`` if the API takes it as a page's ``size`` (1 to 1000); else ``ValueError``
+    naming it, when the call is made. Sent as it came, a lazy list failed only at its
+    first page, as a 400 naming ``size``, and a string failed the v2 list's first page
+    as a bare TypeError (``'<' not supported``), where the v1 list took it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
+        raise ValueError(
+            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, not {value!r:.60}"
+        )
+    return value
+
+
+def valid_page(value: int) -> int:
+    """``value`` if it is a v1 page number (an integer, 0 or more, 0 the first); else
+    ``ValueError`` naming it, when the call is made, as ``valid_page_size``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"page must be an integer, 0 or more, not {value!r:.60}")
     return value
 
 

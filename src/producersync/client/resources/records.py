@@ -26,6 +26,8 @@ from producersync.client.resources._base import (
     query_value,
     valid_id,
     valid_npn,
+    valid_page,
+    valid_page_size,
 )
 from producersync.model import (
     Address,
@@ -183,7 +185,7 @@ class _RecordsMixin(Generic[M]):
     ) -> list[PageRequest]:
         """One v2 page stream per NPN partition, the one resumed at ``continuation_token``
         if given."""
-        parse = self._parser(page_size)
+        parse = self._parser(valid_page_size(page_size))
         partitions = self._chunk_params(filters, page_size)
         if continuation_token is not None:
             _resumable(continuation_token, len(partitions))
@@ -193,7 +195,7 @@ class _RecordsMixin(Generic[M]):
 
     def _by_page_request(self, filters: Filters, page: int, page_size: int) -> PageRequest:
         params: dict[str, Any] = filters.params(self.spec)
-        params.update(page=page, size=page_size)
+        params.update(page=valid_page(page), size=valid_page_size(page_size))
         return f"/v1/{self.spec.key}", params, self._parser(None)
 
     def _for_npn_request(
@@ -202,7 +204,7 @@ class _RecordsMixin(Generic[M]):
         if not self.spec.per_npn:
             raise TypeError(f"the API has no per-NPN {self.spec.key} list")
         params: dict[str, Any] = filters.params(self.spec, per_npn=True)
-        params["size"] = str(page_size)
+        params["size"] = str(valid_page_size(page_size))
         path = f"/v2/entities/{valid_npn(npn)}/{self.spec.key}"
         return path, _resume(params, continuation_token), self._parser(page_size)
 
@@ -215,7 +217,7 @@ class _RecordsMixin(Generic[M]):
         model: Any = None,
     ) -> PageRequest:
         """One record's children (a license's LOAs, an action's values), a v2 stream."""
-        params = _resume({"size": page_size}, continuation_token)
+        params = _resume({"size": valid_page_size(page_size)}, continuation_token)
         return path, params, self._parser(page_size, key, model)
 
     def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:

@@ -22,6 +22,7 @@ from producersync.client.resources._base import (
     npn_list,
     parse_model,
     valid_job_id,
+    valid_page,
 )
 from producersync.model.subscriptions import (
     JobAccepted,
@@ -100,7 +101,7 @@ class Subscriptions(SyncResource):
         """One numbered page of the population; its ``total_pages`` says how many there
         are, so a caller may read the others side by side."""
         pager = SyncPager(self._fetch(options), _PATH, None, _subscriptions)
-        return pager._read(_PATH, {"page": number, "size": _PAGE})
+        return pager._read(_PATH, {"page": valid_page(number), "size": _PAGE})
 
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
@@ -175,7 +176,7 @@ class AsyncSubscriptions(AsyncResource):
 
     async def page(self, number: int, **options: Unpack[RequestOptions]) -> AsyncPage[Subscription]:
         pager = AsyncPager(self._fetch(options), _PATH, None, _subscriptions)
-        return await pager._read(_PATH, {"page": number, "size": _PAGE})
+        return await pager._read(_PATH, {"page": valid_page(number), "size": _PAGE})
 
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
