@@ -276,6 +276,39 @@ def test_unknown_fields_are_preserved_and_underscore_envelopes_accepted() -> Non
     assert record.id == 7 and record.model_extra == {"futureField": {"kept": True}}
 
 
+# A record whose nested list comes as the reference's container object, ``{key: [...]}``.
+CONTAINED = {
+    "regulatoryActions": ("regulatoryActionValues", "regulatory_action_values"),
+    "licenses": ("licenseLoas", "license_loas"),
+}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("key", list(CONTAINED))
+def test_a_nested_list_sent_as_its_container_object_is_read_as_the_list(
+    key: str, kind: str
+) -> None:
+    """The reference types a regulatory action's ``regulatoryActionValues`` as an object,
+    ``RegulatoryActionValuesV2`` (``{"regulatoryActionValues": [...]}``): read as a list
+    alone, it refused the whole page with ``ResponseValidationError``."""
+    nested, field = CONTAINED[key]
+    children = [{"id": 11, "type": "REASON"}, {"id": 12, "type": "ORIGIN"}]
+    record = {"id": 7, nested: {nested: children}}
+    fake = FakeAPI(lambda request: json_response(200, page(key, [record], None)))
+    resource = "regulatory_actions" if key == "regulatoryActions" else "licenses"
+
+    async def read_async() -> list[Any]:
+        async with fake.async_client() as client:
+            return [r async for r in getattr(client, resource).list()]
+
+    if kind == "sync":
+        with fake.client() as client:
+            (read,) = list(getattr(client, resource).list())
+    else:
+        (read,) = anyio.run(read_async)
+    assert [child.id for child in getattr(read, field)] == [11, 12]
+
+
 def test_a_record_s_hal_links_of_any_shape_are_kept_as_they_came() -> None:
     """HAL links may carry more than strings, and a relation may hold several: a record
     with such links refused its whole page (``ResponseValidationError``), every record

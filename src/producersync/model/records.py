@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -105,6 +105,19 @@ class _Wire(BaseModel):
     )
 
 
+def _contained(key: str) -> BeforeValidator:
+    """A nested list read as the reference types it either way: the array itself, or the
+    object holding it under ``key`` (``RegulatoryActionValuesV2``, a regulatory action's
+    ``regulatoryActionValues``, is ``{"regulatoryActionValues": [...]}``; a license's
+    ``licenseLoas`` is described as ``LicenseLoaV2``, that container). Read as a list
+    alone, the object refused the whole page its record was on."""
+
+    def unwrap(value: Any) -> Any:
+        return value[key] if isinstance(value, dict) and key in value else value
+
+    return BeforeValidator(unwrap)
+
+
 class Href(_Wire):
     href: str
 
@@ -180,7 +193,7 @@ class License(Record):
     residency_status: ResidencyStatus | str | None = None
     active: bool | None = None
     agent_types: list[str] | None = None
-    license_loas: list[LicenseLoa] | None = None
+    license_loas: Annotated[list[LicenseLoa] | None, _contained("licenseLoas")] = None
     renewal_periods: RenewalPeriods | None = None
 
 
@@ -248,4 +261,6 @@ class RegulatoryAction(Record):
     enter_date: dt.date | None = None
     penalty_fine_forfeiture: int | None = None
     length_of_order: int | None = None
-    regulatory_action_values: list[RegulatoryActionValue] | None = None
+    regulatory_action_values: Annotated[
+        list[RegulatoryActionValue] | None, _contained("regulatoryActionValues")
+    ] = None
