@@ -440,6 +440,7 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
         (lambda c: c.subscriptions.job(JOB), b'{"status": 5}', f"/status/{JOB}"),
         (lambda c: c.subscriptions.wait(JOB), b"{}", f"/status/{JOB}"),
         (lambda c: c.subscriptions.add(["1"]), b"", "PUT /v1/accounts/subscriptions"),
+        (lambda c: c.subscriptions.remove(["1"]), b"{}", "DELETE /v1/accounts/subscriptions"),
     ],
 )
 def test_a_record_or_job_not_fitting_its_model_raises_response_validation_error(
@@ -453,6 +454,25 @@ def test_a_record_or_job_not_fitting_its_model_raises_response_validation_error(
         call(client)
     assert named in str(caught.value)
     assert len(fake.api_requests) == 1
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_removal_accepted_without_a_body_names_no_job(kind: str) -> None:
+    """The public API documents DELETE's 202 ("Accepted") with no body: read as a
+    malformed job, the NPNs it had removed raised ``ResponseValidationError``."""
+    fake = FakeAPI(lambda request: httpx2.Response(202))
+
+    async def remove_async() -> object:
+        async with fake.async_client() as client:
+            return await client.subscriptions.remove(["15645555"])
+
+    if kind == "sync":
+        with fake.client() as client:
+            removed = client.subscriptions.remove(["15645555"])
+    else:
+        removed = anyio.run(remove_async)
+    assert removed is None
+    assert [r.method for r in fake.api_requests] == ["DELETE"]
 
 
 def test_a_record_not_fitting_its_model_raises_response_validation_error_async() -> None:

@@ -10,6 +10,7 @@ from functools import partial
 from typing import Unpack
 
 import anyio
+from pydantic import JsonValue
 
 from producersync.client._base_client import RequestOptions, checked
 from producersync.client._exceptions import APITimeoutError, WaitTimeoutError
@@ -88,6 +89,17 @@ def _given_up(
         raise WaitTimeoutError(job_id, last, timeout) from exc
 
 
+def _accepted(method: str, body: JsonValue) -> JobAccepted:
+    return parse_model(JobAccepted, body, f"{method} {_PATH}")
+
+
+def _removal(body: JsonValue) -> JobAccepted | None:
+    """A removal's answer: its job, or None when the API names none. The public API
+    documents DELETE's 202 ("Accepted") with no body, and read as a malformed job, the
+    NPNs it had removed raised ``ResponseValidationError``."""
+    return None if body is None else _accepted("DELETE", body)
+
+
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
 _details = partial(parse_page, key="details", model=JobDetail, size=None)
 
@@ -105,21 +117,21 @@ class Subscriptions(SyncResource):
 
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
-    ) -> JobAccepted:
-        body = self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
-        return parse_model(JobAccepted, body, f"{method} {_PATH}")
+    ) -> JsonValue:
+        return self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
 
     def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Append NPNs to the population (asynchronous: a job)."""
-        return self._submit("PUT", npns, **options)
+        return _accepted("PUT", self._submit("PUT", npns, **options))
 
     def replace(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Make the population exactly these NPNs (asynchronous: a job)."""
-        return self._submit("POST", npns, **options)
+        return _accepted("POST", self._submit("POST", npns, **options))
 
-    def remove(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
-        """Remove NPNs from the population (asynchronous: a job)."""
-        return self._submit("DELETE", npns, **options)
+    def remove(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted | None:
+        """Remove NPNs from the population (asynchronous: a job); None when the API
+        accepts the removal without naming a job, as the public API documents it."""
+        return _removal(self._submit("DELETE", npns, **options))
 
     def job(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
@@ -180,18 +192,19 @@ class AsyncSubscriptions(AsyncResource):
 
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
-    ) -> JobAccepted:
-        body = await self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
-        return parse_model(JobAccepted, body, f"{method} {_PATH}")
+    ) -> JsonValue:
+        return await self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
 
     async def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
-        return await self._submit("PUT", npns, **options)
+        return _accepted("PUT", await self._submit("PUT", npns, **options))
 
     async def replace(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
-        return await self._submit("POST", npns, **options)
+        return _accepted("POST", await self._submit("POST", npns, **options))
 
-    async def remove(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
-        return await self._submit("DELETE", npns, **options)
+    async def remove(
+        self, npns: Iterable[str], **options: Unpack[RequestOptions]
+    ) -> JobAccepted | None:
+        return _removal(await self._submit("DELETE", npns, **options))
 
     async def job(
         self, job: JobAccepted | JobStatus | str, **options: Unpack[RequestOptions]
