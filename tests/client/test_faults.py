@@ -276,6 +276,24 @@ def test_unknown_fields_are_preserved_and_underscore_envelopes_accepted() -> Non
     assert record.id == 7 and record.model_extra == {"futureField": {"kept": True}}
 
 
+def _read_both(kind: str, fake: FakeAPI, read: Callable[[Any], Any]) -> Any:
+    """``read(client)`` on a client of ``kind``, a list's records listed; awaited on an
+    ``AsyncClient``."""
+    if kind == "sync":
+        with fake.client() as client:
+            result = read(client)
+            return list(result) if hasattr(result, "pages") else result
+
+    async def main() -> Any:
+        async with fake.async_client() as client:
+            result = read(client)
+            if hasattr(result, "pages"):
+                return [item async for item in result]
+            return await result
+
+    return anyio.run(main)
+
+
 # A record whose nested list comes as the reference's container object, ``{key: [...]}``.
 CONTAINED = {
     "regulatoryActions": ("regulatoryActionValues", "regulatory_action_values"),
@@ -296,17 +314,30 @@ def test_a_nested_list_sent_as_its_container_object_is_read_as_the_list(
     record = {"id": 7, nested: {nested: children}}
     fake = FakeAPI(lambda request: json_response(200, page(key, [record], None)))
     resource = "regulatory_actions" if key == "regulatoryActions" else "licenses"
-
-    async def read_async() -> list[Any]:
-        async with fake.async_client() as client:
-            return [r async for r in getattr(client, resource).list()]
-
-    if kind == "sync":
-        with fake.client() as client:
-            (read,) = list(getattr(client, resource).list())
-    else:
-        (read,) = anyio.run(read_async)
+    (read,) = _read_both(kind, fake, lambda client: getattr(client, resource).list())
     assert [child.id for child in getattr(read, field)] == [11, 12]
+
+
+# Jackson (the public API's Spring) writes a field it has no value for as null.
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_loa_mapping_s_null_categories_read_as_none(kind: str) -> None:
+    """Refused, that null refused the whole page its license was on."""
+    loa = {"id": 5, "loaMapping": {"categories": None}}
+    row = license_row(1) | {"licenseLoas": [loa]}
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [row], None)))
+    (record,) = _read_both(kind, fake, lambda client: client.licenses.list())
+    assert record.license_loas[0].loa_mapping.categories == []
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_job_s_null_counts_read_as_none(kind: str) -> None:
+    """Refused, a null count refused the job's status, and every wait on it."""
+    counts = {"requested": 2, "activated": None, "failed": None}
+    day = "2026-12-01"
+    body = {"id": JOB, "status": "COMPLETED", "details": counts, "createdAt": day, "updatedAt": day}
+    fake = FakeAPI(lambda request: json_response(200, body))
+    job = _read_both(kind, fake, lambda client: client.subscriptions.job(JOB))
+    assert (job.details.requested, job.details.activated, job.details.failed) == (2, 0, 0)
 
 
 def test_a_record_s_hal_links_of_any_shape_are_kept_as_they_came() -> None:
@@ -461,16 +492,7 @@ def test_a_removal_accepted_without_a_body_names_no_job(kind: str) -> None:
     """The public API documents DELETE's 202 ("Accepted") with no body: read as a
     malformed job, the NPNs it had removed raised ``ResponseValidationError``."""
     fake = FakeAPI(lambda request: httpx2.Response(202))
-
-    async def remove_async() -> object:
-        async with fake.async_client() as client:
-            return await client.subscriptions.remove(["15645555"])
-
-    if kind == "sync":
-        with fake.client() as client:
-            removed = client.subscriptions.remove(["15645555"])
-    else:
-        removed = anyio.run(remove_async)
+    removed = _read_both(kind, fake, lambda client: client.subscriptions.remove(["15645555"]))
     assert removed is None
     assert [r.method for r in fake.api_requests] == ["DELETE"]
 

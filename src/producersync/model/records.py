@@ -7,6 +7,7 @@ client, and every field but ``id`` is optional for the same reason.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -38,6 +39,7 @@ __all__ = [
     "RenewalType",
     "RenewalWindow",
     "ResidencyStatus",
+    "null_as_absent",
 ]
 
 
@@ -105,6 +107,13 @@ class _Wire(BaseModel):
     )
 
 
+def null_as_absent(absent: Callable[[], Any]) -> BeforeValidator:
+    """For a field that has a value even when it is absent (``absent()``, its default):
+    a null reads as that. Jackson, which the public API's Spring runs, writes a field it
+    has no value for as null, and refused, that null refused its whole page."""
+    return BeforeValidator(lambda value: absent() if value is None else value)
+
+
 def _contained(key: str) -> BeforeValidator:
     """A nested list read as the reference types it either way: the array itself, or the
     object holding it under ``key`` (``RegulatoryActionValuesV2``, a regulatory action's
@@ -123,7 +132,7 @@ class Href(_Wire):
 
 
 class LoaMapping(_Wire):
-    categories: list[str] = Field(default_factory=list)
+    categories: Annotated[list[str], null_as_absent(list)] = Field(default_factory=list)
 
 
 class RenewalWindow(_Wire):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Final
+from typing import Annotated, Final
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
-from producersync.model.records import Href
+from producersync.model.records import Href, null_as_absent
 
 __all__ = [
     "JobAccepted",
@@ -91,14 +91,17 @@ class Subscription(_Wire):
     activated_at: dt.datetime = Field(alias="activatedAt")
 
 
+_Count = Annotated[int, null_as_absent(int)]  # a count the job has not given: none
+
+
 class JobCounts(_Wire):
     operation: JobOperation | str | None = None
     status: JobState | str | None = None
-    requested: int = 0
-    activated: int = 0
-    deactivated: int = 0
-    unchanged: int = 0
-    failed: int = 0
+    requested: _Count = 0
+    activated: _Count = 0
+    deactivated: _Count = 0
+    unchanged: _Count = 0
+    failed: _Count = 0
     error: str | None = None
 
 
