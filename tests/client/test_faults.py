@@ -461,6 +461,36 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
     assert not fake.api_requests
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_v1_list_takes_the_filters_of_the_v2_list(kind: str) -> None:
+    """The v1 lists take every filter of their v2 twins; ``list_by_page`` took four, and
+    ``licenses.list_by_page(active=True)`` was a TypeError."""
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    _read_both(kind, fake, lambda c: c.licenses.list_by_page(active=False, loa_codes=["12"]))
+    _read_both(
+        kind,
+        fake,
+        lambda c: c.appointments.list_by_page(
+            co_codes=["24740"], status="APPOINTED", loa_categories=["life"]
+        ),
+    )
+    assert [(r.url.path, dict(r.url.params)) for r in fake.api_requests] == [
+        ("/v1/licenses", {"active": "false", "loaCodes": "12", "page": "0", "size": "1000"}),
+        (
+            "/v1/appointments",
+            {
+                "loaCategories": "life",
+                "coCodes": "24740",
+                "status": "APPOINTED",
+                "page": "0",
+                "size": "1000",
+            },
+        ),
+    ]
+    with fake.client() as client, pytest.raises(TypeError, match="'active' filter"):
+        client.entities.list_by_page(active=True)
+
+
 @pytest.mark.parametrize(
     ("call", "body", "named"),
     [

@@ -340,12 +340,28 @@ class Records(SyncResource, _RecordsMixin[M]):
         states: Sequence[str] | None = None,
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[M]:
-        """The same records through the v1 page-numbered list, from ``page`` on."""
-        filters = Filters(npns, states, updated_since, include_deleted)
+        """The same records through the v1 page-numbered list, from ``page`` on, with
+        the same filters as ``list``."""
+        filters = Filters(
+            npns,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
         return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
     def for_npn(
@@ -509,11 +525,26 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         states: Sequence[str] | None = None,
         updated_since: dt.date | None = None,
         include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
         **options: Unpack[RequestOptions],
     ) -> AsyncPager[M]:
-        filters = Filters(npns, states, updated_since, include_deleted)
+        filters = Filters(
+            npns,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
         return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
     def for_npn(
