@@ -340,6 +340,18 @@ def test_a_job_s_null_counts_read_as_none(kind: str) -> None:
     assert (job.details.requested, job.details.activated, job.details.failed) == (2, 0, 0)
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_job_whose_status_is_only_in_its_details_is_read_and_waited_for(kind: str) -> None:
+    """The public reference gives a job's status body as its id, dates, ``details`` and
+    ``links``: without a status at the top, the job was refused, and every wait on it."""
+    day = "2026-12-01"
+    details = {"status": "COMPLETED", "requested": 1, "activated": 1}
+    body = {"id": JOB, "createdAt": day, "updatedAt": day, "details": details}
+    fake = FakeAPI(lambda request: json_response(200, body))
+    job = _read_both(kind, fake, lambda client: client.subscriptions.wait(JOB))
+    assert job.status == "COMPLETED" and job.final and job.details.activated == 1
+
+
 def test_a_record_s_hal_links_of_any_shape_are_kept_as_they_came() -> None:
     """HAL links may carry more than strings, and a relation may hold several: a record
     with such links refused its whole page (``ResponseValidationError``), every record

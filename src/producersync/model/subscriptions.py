@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import datetime as dt
 from enum import StrEnum
-from typing import Annotated, Final
+from typing import Annotated, Any, Final
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from producersync.model.records import Href, null_as_absent
 
@@ -117,6 +117,19 @@ class JobStatus(_Wire):
     updated_at: dt.date = Field(alias="updatedAt")
     details: JobCounts
     links: JobLinks | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_from_details(cls, data: Any) -> Any:
+        """The status from ``details`` when the body has none of its own: the public
+        reference gives a job's status body as its id, dates, ``details`` and ``links``
+        alone (ours carries the status in both places). Its absence at the top refused
+        the job, and every wait on it."""
+        if isinstance(data, dict) and "status" not in data:
+            details = data.get("details")
+            if isinstance(details, dict) and "status" in details:
+                return {**data, "status": details["status"]}
+        return data
 
     @property
     def final(self) -> bool:
