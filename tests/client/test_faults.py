@@ -866,7 +866,7 @@ def test_an_id_that_is_not_one_is_refused_before_any_request(call: str) -> None:
 
 
 # Every paged read, and a page size the API refuses (1 to 1000); v1's, and a page number
-# it refuses (0 or more).
+# it refuses (0 or more); a list's concurrency that is not one (1 or more).
 PAGED_CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "licenses.list": lambda c, size: c.licenses.list(page_size=size),
     "licenses.list_by_page": lambda c, size: c.licenses.list_by_page(page_size=size),
@@ -878,11 +878,16 @@ NUMBERED_CALLS: dict[str, Callable[[Any, Any], Any]] = {
     "licenses.list_by_page": lambda c, number: c.licenses.list_by_page(page=number),
     "subscriptions.page": lambda c, number: c.subscriptions.page(number),
 }
+# Many NPNs, read in partitions so many at once.
+CONCURRENT_CALLS: dict[str, Callable[[Any, Any], Any]] = {
+    "licenses.list": lambda c, n: c.licenses.list(npns=["1", "2"], concurrency=n),
+}
 REFUSED = [
     pytest.param(read, name, value, id=f"{call}-{value!r}")
     for calls, name, values in [
         (PAGED_CALLS, "page_size", [0, -1, 1001, True, "5", 2.0, None]),
         (NUMBERED_CALLS, "page", [-1, True, "1", 1.0, None]),
+        (CONCURRENT_CALLS, "concurrency", [0, -3, True, "4", 2.5, None]),
     ]
     for call, read in calls.items()
     for value in values
@@ -890,7 +895,7 @@ REFUSED = [
 
 
 @pytest.mark.parametrize(("read", "name", "value"), REFUSED)
-def test_a_page_size_or_number_the_api_refuses_is_refused_naming_it_before_any_request(
+def test_a_page_size_number_or_concurrency_that_is_not_one_is_refused_before_any_request(
     read: Callable[[Any, Any], Any], name: str, value: Any
 ) -> None:
     """Sent as it came, a lazy list failed at its first page with the API's 400 naming

@@ -30,6 +30,7 @@ __all__ = [
     "npn_list",
     "parse_model",
     "query_value",
+    "valid_concurrency",
     "valid_id",
     "valid_job_id",
     "valid_npn",
@@ -97,6 +98,16 @@ def valid_page_size(value: int) -> int:
         raise ValueError(
             f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, not {value!r:.60}"
         )
+    return value
+
+
+def valid_concurrency(value: int) -> int:
+    """``value`` if it is a number of partitions to read at once (an integer, 1 or
+    more); else ``ValueError`` naming it, when the list is made. ``"4"`` failed there as
+    a bare TypeError, ``2.5`` at the list's first page in ``islice``, and 0 or -3 read
+    one partition at a time, unremarked."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"concurrency must be an integer, 1 or more, not {value!r:.60}")
     return value
 
 

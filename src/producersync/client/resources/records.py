@@ -24,6 +24,7 @@ from producersync.client.resources._base import (
     documented_as,
     npn_list,
     query_value,
+    valid_concurrency,
     valid_id,
     valid_npn,
     valid_page,
@@ -252,7 +253,7 @@ class SyncRecordPages(Generic[M]):
     """A list of records over one or many NPN partitions; iterate records, or pages()."""
 
     def __init__(self, pagers: list[SyncPager[M]], concurrency: int) -> None:
-        self._pagers, self._concurrency = pagers, max(1, concurrency)
+        self._pagers, self._concurrency = pagers, valid_concurrency(concurrency)
 
     def pages(self) -> Iterator[SyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
@@ -446,7 +447,7 @@ async def _drain(results: list[list[AsyncPage[M]]], index: int, pager: AsyncPage
 
 class AsyncRecordPages(Generic[M]):
     def __init__(self, pagers: list[AsyncPager[M]], concurrency: int) -> None:
-        self._pagers, self._concurrency = pagers, max(1, concurrency)
+        self._pagers, self._concurrency = pagers, valid_concurrency(concurrency)
 
     async def pages(self) -> AsyncIterator[AsyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
