@@ -71,12 +71,12 @@ def committed_column(table: str, column: str) -> bool:
 def build_indexes(
     table: str,
     new: Sequence[Sequence[str] | Index],
-    replacing: Sequence[Sequence[str]] = (),
+    replacing: Sequence[Sequence[str] | Index] = (),
     *,
     unique: bool = False,
 ) -> None:
     """In a migration: build on ``table`` each index of ``new`` (a list of columns, or an
-    ``Index``), then drop those on the lists of columns of ``replacing``, so that the
+    ``Index``), then drop those of ``replacing`` (the same), so that the
     queries they serve keep an index. SQLite builds them in the migration's transaction,
     as PostgreSQL does on a table never written to. Otherwise PostgreSQL commits that
     transaction first: a migration calls this after its other changes, and is run again
@@ -90,16 +90,16 @@ def build_indexes(
             op.create_index(
                 index.name, table, list(index.columns), if_not_exists=True, **_options(index)
             )
-        for columns in replacing:
-            op.drop_index(index_name(table, columns), table_name=table, if_exists=True)
+        for old in replacing:
+            op.drop_index(_index(table, old, unique).name, table_name=table, if_exists=True)
         return
     upgrading = _upgrading()
     with op.get_context().autocommit_block():
         connection = op.get_bind()
         for index in indexes:
             _build_concurrently(connection, table, index, upgrading)
-        for columns in replacing:
-            name = index_name(table, columns)
+        for old in replacing:
+            name = _index(table, old, unique).name
             with _telling_waits(connection, f"{upgrading}: dropping index {name}"):
                 op.drop_index(name, table_name=table, if_exists=True, postgresql_concurrently=True)
 

@@ -570,6 +570,37 @@ def statements(engine: sa.Engine) -> Iterator[list[str]]:
 
 
 @contextmanager
+def work_done(conn: sa.Connection, table: str) -> Iterator[Callable[[], int]]:
+    """How much the statements run on ``conn`` inside the block read, told once it ends
+    (call what it gives): on PostgreSQL the rows of ``table`` its scans read, fetched by
+    an index or read whole (this transaction's ``pg_stat_xact_user_tables``); on SQLite,
+    which counts no rows, the instructions its virtual machine ran, over every table."""
+    if conn.dialect.name == "sqlite":
+        steps = [0]
+
+        def step() -> int:
+            steps[0] += 1
+            return 0  # go on
+
+        raw = conn.connection.dbapi_connection
+        assert raw is not None
+        raw.set_progress_handler(step, 1)
+        try:
+            yield lambda: steps[0]
+        finally:
+            raw.set_progress_handler(None, 1)
+        return
+    read = sa.text(
+        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0)"
+        " FROM pg_stat_xact_user_tables WHERE relname = :table"
+    )
+    before = conn.execute(read, {"table": table}).scalar_one()
+    done: list[int] = []
+    yield lambda: done[0] - before
+    done.append(conn.execute(read, {"table": table}).scalar_one())
+
+
+@contextmanager
 def table_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
     """The steps over ``table`` of the plans of the SELECTs run meanwhile: SQLite's
     lines, and PostgreSQL's scan nodes with their conditions."""

@@ -97,6 +97,7 @@ class Batches:
         failing = {o.claimed.endpoint_id for o in outcomes if not o.succeeded} - healthy
         gone = {o.claimed.endpoint_id for o in outcomes if o.disable_endpoint}
         with write_transaction(self._engine) as conn:
+            store_endpoints.lock_endpoints(conn, [r.claimed.endpoint_id for r in results])
             record(conn, outcomes)
             defer(conn, [o for o in results if isinstance(o, Deferred)])
             store_endpoints.note_success(conn, sorted(healthy))

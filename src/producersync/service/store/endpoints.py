@@ -32,6 +32,7 @@ __all__ = [
     "endpoint_with_tail",
     "get_endpoint",
     "list_endpoints",
+    "lock_endpoints",
     "new_id",
     "note_failure",
     "note_success",
@@ -246,6 +247,23 @@ def disable_endpoint(
         endpoint_id,
         {"enabled": False, "disabled_reason": reason[:200], "updated_at": store_clock(conn)},
     )
+
+
+def lock_endpoints(conn: sa.Connection, endpoint_ids: Sequence[str]) -> None:
+    """The endpoints' rows locked to the end of the transaction (PostgreSQL), in the order
+    of their ids, before a batch's deliveries are: disabling an endpoint parks its pending
+    deliveries (migration 0018's trigger), so a batch that locked its deliveries first and
+    then disabled the endpoint waited on another batch's deliveries to it, while that one
+    waited on the endpoint, and PostgreSQL broke the deadlock a second later. FOR NO KEY
+    UPDATE: the foreign-key checks of deliveries queued to them meanwhile do not wait."""
+    if endpoint_ids:
+        e = webhook_endpoints
+        conn.execute(
+            sa.select(e.c.id)
+            .where(e.c.id.in_(sorted(set(endpoint_ids))))
+            .order_by(e.c.id)
+            .with_for_update(key_share=True)
+        )
 
 
 def delete_endpoint(conn: sa.Connection, account_id: int | None, endpoint_id: str) -> bool:

@@ -18,6 +18,7 @@ from producersync.service.store.bulk import insert_rows
 from producersync.service.store.creation_order import next_in_order
 from producersync.service.store.dialect import insert
 from producersync.service.store.tables import (
+    DUE_TO_ENABLED,
     webhook_attempts,
     webhook_deliveries,
     webhook_endpoints,
@@ -201,11 +202,12 @@ def publish(
     now: dt.datetime | None = None,
 ) -> int:
     """Write the messages and a due delivery to each enabled endpoint of their account whose
-    filter takes them (or only to ``endpoint_id``, whatever its filter). Returns the number
-    of deliveries written. Call inside the transaction of the change being announced.
-    Stamped by the store's clock, which claims judge the due time by: stamped by its
-    own, a process whose clock ran an hour ahead held back every event it published for
-    that hour, and its messages' times were an hour off for recover and the lists."""
+    filter takes them (or only to ``endpoint_id``, whatever its filter, parked while it is
+    disabled). Returns the number of deliveries written. Call inside the transaction of
+    the change being announced. Stamped by the store's clock, which claims judge the due
+    time by: stamped by its own, a process whose clock ran an hour ahead held back every
+    event it published for that hour, and its messages' times were an hour off for
+    recover and the lists."""
     if not messages:
         return 0
     now = now or store_clock(conn)
@@ -227,16 +229,17 @@ def publish(
         ],
     )
     accounts = {m.account_id for m in messages}
-    query = sa.select(
-        webhook_endpoints.c.id, webhook_endpoints.c.account_id, webhook_endpoints.c.event_types
-    ).where(webhook_endpoints.c.account_id.in_(accounts))
+    e = webhook_endpoints
+    query = sa.select(e.c.id, e.c.account_id, e.c.event_types, e.c.enabled).where(
+        e.c.account_id.in_(accounts)
+    )
     if endpoint_id is None:
-        query = query.where(webhook_endpoints.c.enabled.is_(True))
+        query = query.where(e.c.enabled.is_(True))
     else:
-        query = query.where(webhook_endpoints.c.id == endpoint_id)
-    endpoints: dict[int, list[tuple[str, list[str] | None]]] = {}
-    for ep_id, account_id, types in conn.execute(query):
-        endpoints.setdefault(account_id, []).append((ep_id, types))
+        query = query.where(e.c.id == endpoint_id).with_for_update(read=True)
+    endpoints: dict[int, list[tuple[str, list[str] | None, bool]]] = {}
+    for ep_id, account_id, types, enabled in conn.execute(query):
+        endpoints.setdefault(account_id, []).append((ep_id, types, enabled))
     rows = [
         {
             "message_id": m.id,
@@ -247,9 +250,10 @@ def publish(
             "next_attempt_at": now,
             "created_at": now,
             "updated_at": now,
+            "parked": not enabled,
         }
         for m in messages
-        for ep_id, types in endpoints.get(m.account_id, ())
+        for ep_id, types, enabled in endpoints.get(m.account_id, ())
         if endpoint_id is not None or event_matches(types, m.event_type)
     ]
     insert_rows(conn, webhook_deliveries, rows)
@@ -287,7 +291,10 @@ def claim_due(
     per_endpoint: int | None = None,
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries to enabled endpoints, oldest due first, at most
-    ``per_endpoint`` of them to any one endpoint, and push them ``lease`` ahead.
+    ``per_endpoint`` of them to any one endpoint, and push them ``lease`` ahead. Those
+    parked (their endpoint disabled) are not in the due index, and not read; the join
+    still asks for an enabled endpoint, for a delivery queued as its endpoint was being
+    disabled (a fan-out that read it enabled), which was never parked.
     Concurrent claimers never take the same row (Postgres skips locked rows; SQLite
     writers are serialised by the caller's immediate transaction).
 
@@ -312,7 +319,7 @@ def claim_due(
         )
         .join(e, e.c.id == d.c.endpoint_id)
         .join(m, m.c.id == d.c.message_id)
-        .where(d.c.state == PENDING, d.c.next_attempt_at <= now, e.c.enabled.is_(True))
+        .where(DUE_TO_ENABLED, d.c.next_attempt_at <= now, e.c.enabled.is_(True))
         .order_by(d.c.next_attempt_at, d.c.id)
     )
     if conn.dialect.name == "postgresql":
@@ -565,7 +572,7 @@ def next_due(conn: sa.Connection) -> dt.datetime | None:
     return conn.execute(
         sa.select(sa.func.min(d.c.next_attempt_at))
         .join(e, e.c.id == d.c.endpoint_id)
-        .where(d.c.state == PENDING, e.c.enabled.is_(True))
+        .where(DUE_TO_ENABLED, e.c.enabled.is_(True))
     ).scalar()
 
 
@@ -825,8 +832,10 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
     created if the endpoint never had one). A delivery still on its retry schedule is
     brought forward instead, and keeps its retries (its attempt is a manual one all the
     same: logged so, and sent whatever the filter); one whose attempt is owed now (a
-    manual one, or one a sender has in hand) is left as it is. Returns the delivery id."""
+    manual one, or one a sender has in hand) is left as it is. Returns the delivery id.
+    To a disabled endpoint, it waits, parked, until the endpoint is enabled."""
     d = webhook_deliveries
+    parked = _endpoint_disabled(conn, endpoint_id)
     found = conn.execute(
         sa.select(d.c.id, d.c.state, d.c.manual, d.c.next_attempt_at).where(
             d.c.message_id == message_id, d.c.endpoint_id == endpoint_id
@@ -852,6 +861,7 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
             next_attempt_at=now,
             created_at=now,
             updated_at=now,
+            parked=parked,
         )
         .on_conflict_do_update(
             index_elements=[d.c.message_id, d.c.endpoint_id],
@@ -865,11 +875,22 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
                 "resent": d.c.state == PENDING,
                 "next_attempt_at": now,
                 "updated_at": now,
+                "parked": parked,
             },
         )
         .returning(d.c.id)
     )
     return int(conn.execute(statement).scalar_one())
+
+
+def _endpoint_disabled(conn: sa.Connection, endpoint_id: str) -> bool:
+    """Whether the endpoint is disabled, its row share-locked to the end of the
+    transaction (PostgreSQL): a delivery made pending to it is parked by what this says,
+    and an enable committed meanwhile (its trigger unparking the deliveries it saw) left
+    it parked for good. Locked, the enable waits, and then unparks it."""
+    e = webhook_endpoints
+    query = sa.select(e.c.enabled).where(e.c.id == endpoint_id).with_for_update(read=True)
+    return conn.execute(query).scalar() is False
 
 
 def _with_a_sender(
@@ -898,8 +919,10 @@ def recover(
     limit: int,
 ) -> int:
     """Queue one manual attempt of every delivery to the endpoint that failed for good, of
-    a message created since ``since`` (at most ``limit``). Returns how many it re-armed."""
+    a message created since ``since`` (at most ``limit``). Returns how many it re-armed.
+    To a disabled endpoint, they wait, parked, until the endpoint is enabled."""
     d, m = webhook_deliveries, webhook_messages
+    parked = _endpoint_disabled(conn, endpoint_id)
     # The message's time, as Svix's "recover since" means: a delivery a replay created has
     # the replay's, so a message sent weeks ago and replayed since was recovered as new.
     ids = list(
@@ -919,6 +942,6 @@ def recover(
     rearmed = conn.execute(
         d.update()
         .where(d.c.id.in_(ids), d.c.state == FAILED)
-        .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now)
+        .values(state=PENDING, manual=True, next_attempt_at=now, updated_at=now, parked=parked)
     )
     return rearmed.rowcount
