@@ -530,6 +530,41 @@ def test_replay_queues_a_manual_delivery(service: RunningService) -> None:
     assert tuple(row) == (test_event["id"], second, "pending", True)
 
 
+def test_what_is_queued_to_a_disabled_endpoint_is_accepted_and_said_to_wait(
+    service: RunningService,
+) -> None:
+    """Send Example, replay and recover answered as if it would go now, where the portal
+    said it waits: 202 all the same (a disabled endpoint's deliveries wait, as Svix's),
+    and ``waitsUntilEnabled`` says which it is."""
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    with service.client(service.account()) as http:
+        endpoint = _create(http)["id"]
+        [test_event] = _messages(http)
+        example = {"eventType": "producersync.npn.activated"}
+
+        def queue_each() -> list[dict[str, Any]]:
+            return [
+                _ok(http.post(f"{BASE}/endpoints/{endpoint}/send-example", json=example), 202),
+                _ok(
+                    http.post(f"{BASE}/endpoints/{endpoint}/messages/{test_event['id']}/replay"),
+                    202,
+                ),
+                _ok(http.post(f"{BASE}/endpoints/{endpoint}/recover", json={"since": since}), 202),
+            ]
+
+        _ok(http.post(f"{BASE}/endpoints/{endpoint}/disable"))
+        waiting = queue_each()
+        _ok(http.post(f"{BASE}/endpoints/{endpoint}/enable"))
+        going = queue_each()
+    assert [a["waitsUntilEnabled"] for a in waiting] == [True] * 3
+    assert [a["waitsUntilEnabled"] for a in going] == [False] * 3
+    assert [sorted(a) for a in waiting] == [
+        ["messageId", "waitsUntilEnabled"],
+        ["deliveryId", "waitsUntilEnabled"],
+        ["queued", "waitsUntilEnabled"],
+    ]
+
+
 def test_recover_takes_at_most_14_days(service: RunningService) -> None:
     now = dt.datetime.now(dt.UTC)
     with service.client(service.account()) as http:
@@ -549,7 +584,7 @@ def test_recover_takes_at_most_14_days(service: RunningService) -> None:
     for edge in (first, last):
         assert edge.status_code == 400 and "years 1 to 9999 in UTC" in edge.json()["message"]
     assert unix.status_code == 400 and "not an ISO 8601 time" in unix.json()["message"]
-    assert _ok(recent, 202) == {"queued": 0}
+    assert _ok(recent, 202) == {"queued": 0, "waitsUntilEnabled": False}
 
 
 def test_attempts_are_listed_newest_first_by_endpoint_and_message(

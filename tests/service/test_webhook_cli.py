@@ -503,13 +503,48 @@ def test_recover_takes_a_since_as_attempts_does(
     for since in (today.isoformat(), f"{today}T00:00:00+02:00"):
         args = ["admin", "endpoint", "recover", endpoint, "--since", since, "--json", *db]
         code, out, err = producersync_output(monkeypatch, capsys, *args)
-        assert (code, orjson.loads(out)) == (0, {"queued": 0}), err
+        assert (code, orjson.loads(out)) == (0, {"queued": 0, "waitsUntilEnabled": False}), err
     old = (today - dt.timedelta(days=15)).isoformat()
     error, _ = error_both_ways(
         monkeypatch, capsys, 2, "admin", "endpoint", "recover", endpoint, "--since", old, *db
     )
     assert (error["field"], error["value"]) == ("--since", old)
     assert "more than 14 days ago" in str(error["message"])
+
+
+def test_replay_and_recover_to_a_disabled_endpoint_say_it_waits(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    logged: tuple[list[str], str],
+) -> None:
+    """They printed what they queued as if it went now: a field, as the API's, and a line
+    for people naming the command that sends it."""
+    db, endpoint = logged
+    engine = open_store(db[1])
+    with engine.connect() as conn:
+        message = conn.execute(sa.select(webhook_messages.c.id).limit(1)).scalar_one()
+    engine.dispose()
+    since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
+    commands = (["replay", endpoint, message], ["recover", endpoint, "--since", since])
+
+    def run(*args: str) -> str:
+        code, out, err = producersync_output(monkeypatch, capsys, "admin", "endpoint", *args, *db)
+        assert code == 0, err
+        return out
+
+    run("disable", endpoint)
+    for command in commands:
+        assert orjson.loads(run(*command, "--json"))["waitsUntilEnabled"] is True
+        told = run(*command)
+        assert "waitsUntilEnabled: yes" in told
+        assert (
+            "The endpoint is disabled: this waits until it is enabled again "
+            f"(producersync admin endpoint enable {endpoint})."
+        ) in " ".join(told.split())
+    run("enable", endpoint)
+    for command in commands:
+        told = run(*command)
+        assert "waitsUntilEnabled: no" in told and "disabled" not in told
 
 
 @pytest.fixture

@@ -418,14 +418,28 @@ def replay(
     database: DatabaseOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Queue one manual attempt of a message of the endpoint's account to the endpoint."""
+    """Queue one manual attempt of a message of the endpoint's account to the endpoint
+    (to a disabled one, it waits until the endpoint is enabled: the output says so)."""
     from producersync.service.delivery import management
 
     with _on_endpoint(database, endpoint_id) as (conn, _settings, endpoint):
         delivery_id = management.replay(conn, endpoint, message_id)
         if delivery_id is None:
             raise fail(f"the endpoint's account has no message {message_id!r}")
-    emit(as_json, {"deliveryId": delivery_id})
+    _emit_queued(as_json, {"deliveryId": delivery_id}, endpoint)
+
+
+def _emit_queued(as_json: bool, values: dict[str, object], endpoint: endpoints.Endpoint) -> None:
+    """What replay or recover queued, and whether it waits, as the API's answer says
+    (``waitsUntilEnabled``), with a line for people that says what to do."""
+    emit(as_json, {**values, "waitsUntilEnabled": not endpoint.enabled})
+    if not as_json and not endpoint.enabled:
+        console.print(
+            f"The endpoint is disabled: this waits until it is enabled again "
+            f"(producersync admin endpoint enable {endpoint.id}).",
+            highlight=False,
+            markup=False,
+        )
 
 
 _Listed = TypeVar("_Listed", "EndpointAttemptQuery", "MessageQuery")
@@ -500,7 +514,8 @@ def recover(
     as_json: JsonOption = False,
 ) -> None:
     """Queue one more attempt of the endpoint's deliveries that failed for good, of the
-    messages created since --since."""
+    messages created since --since (to a disabled endpoint, they wait until it is enabled:
+    the output says so)."""
     from producersync.service.api.webhook_models import RecoverRequest
     from producersync.service.delivery import management
 
@@ -509,7 +524,7 @@ def recover(
     body = _body(RecoverRequest, since=since)
     with _on_endpoint(database, endpoint_id, since=since) as (conn, _settings, endpoint):
         queued = management.recover(conn, endpoint, body.since)
-    emit(as_json, {"queued": queued})
+    _emit_queued(as_json, {"queued": queued}, endpoint)
 
 
 @app.command("attempts", cls=JsonErrorsCommand)

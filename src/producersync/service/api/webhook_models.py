@@ -593,13 +593,22 @@ class AttemptPage(_Out):
         return cls(data=[WebhookAttempt.of(a) for a in rows], next_before=position)
 
 
-class MessageAccepted(_Out):
+class _Queued(_Out):
+    """What queues deliveries to one endpoint, which may be disabled: they wait then."""
+
+    waits_until_enabled: bool = Field(
+        description="true: the endpoint is disabled, and what this queued waits until it "
+        "is enabled again (POST …/enable), then is sent at once; false: it is sent now"
+    )
+
+
+class MessageAccepted(_Queued):
     message_id: str
 
 
-class DeliveryAccepted(_Out):
+class DeliveryAccepted(_Queued):
     delivery_id: int
 
 
-class RecoverAccepted(_Out):
+class RecoverAccepted(_Queued):
     queued: int = Field(description="Deliveries queued for one more attempt")

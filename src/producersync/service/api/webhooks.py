@@ -76,6 +76,12 @@ EVENT_TYPE_DESCRIPTIONS: dict[str, str] = {
 }
 
 _ENDPOINT = "/endpoints/{endpointId}"
+# Accepted all the same (202), as the portal queues them: a disabled endpoint's deliveries
+# wait, and are sent once it is enabled. The answer says which.
+_WAITS = (
+    "To a disabled endpoint, it is queued all the same and waits until the endpoint is "
+    "enabled again: `waitsUntilEnabled` says so."
+)
 _MESSAGE = "/messages/{messageId}"
 
 EndpointId = Annotated[
@@ -324,7 +330,7 @@ def rotate_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     f"{_ENDPOINT}/send-example",
     summary="Send an example event to a webhook endpoint",
     description="Queues a realistic event of the type (the sandbox NPN 15645555 for NPN "
-    "events) to this endpoint only, whatever its filter.",
+    f"events) to this endpoint only, whatever its filter. {_WAITS}",
     operation_id="sendWebhookExample",
     status_code=202,
     response_model=MessageAccepted,
@@ -334,7 +340,7 @@ def send_example(endpointId: EndpointId, body: ExampleRequest, call: Writer) -> 
         endpoint = _owned(conn, call, endpointId, lock=True)
         message_id = management.send_example(conn, endpoint, body.event_type)
     call.ctx.published()
-    return MessageAccepted(message_id=message_id)
+    return MessageAccepted(message_id=message_id, waits_until_enabled=not endpoint.enabled)
 
 
 def _narrowed(query: WindowQuery, event_types: frozenset[str] | None = None) -> outbox.LogFilter:
@@ -395,18 +401,19 @@ def endpoint_attempts(
     summary="Replay a message to a webhook endpoint",
     description="Queues one manual attempt of the message to the endpoint, due now (not "
     "retried if it fails), whether or not the endpoint received it before. A delivery still "
-    "on its retry schedule is brought forward to now instead, and keeps its retries.",
+    f"on its retry schedule is brought forward to now instead, and keeps its retries. {_WAITS}",
     operation_id="replayWebhookMessage",
     status_code=202,
     response_model=DeliveryAccepted,
 )
 def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> DeliveryAccepted:
     with write_transaction(call.ctx.engine) as conn:
-        delivery_id = management.replay(conn, _owned(conn, call, endpointId, lock=True), messageId)
+        endpoint = _owned(conn, call, endpointId, lock=True)
+        delivery_id = management.replay(conn, endpoint, messageId)
     if delivery_id is None:
         raise ApiError(404, f"No webhook message {messageId}")
     call.ctx.published()
-    return DeliveryAccepted(delivery_id=delivery_id)
+    return DeliveryAccepted(delivery_id=delivery_id, waits_until_enabled=not endpoint.enabled)
 
 
 @router.post(
@@ -414,17 +421,18 @@ def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> Delive
     summary="Retry a webhook endpoint's failed deliveries",
     description="Queues one manual attempt of every delivery to the endpoint that failed for "
     "good, of a message created since `since` (at most 14 days back, at most 10,000 "
-    "messages).",
+    f"messages). {_WAITS}",
     operation_id="recoverWebhookEndpoint",
     status_code=202,
     response_model=RecoverAccepted,
 )
 def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> RecoverAccepted:
     with write_transaction(call.ctx.engine) as conn, _rules(body):
-        queued = management.recover(conn, _owned(conn, call, endpointId, lock=True), body.since)
+        endpoint = _owned(conn, call, endpointId, lock=True)
+        queued = management.recover(conn, endpoint, body.since)
     if queued:
         call.ctx.published()
-    return RecoverAccepted(queued=queued)
+    return RecoverAccepted(queued=queued, waits_until_enabled=not endpoint.enabled)
 
 
 @router.get(
