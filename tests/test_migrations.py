@@ -283,6 +283,36 @@ def test_the_attempts_not_made_before_0013_are_marked_not_sent(kind: str, tmp_pa
         )
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_deliveries_waiting_on_a_disabled_endpoint_are_parked_and_follow_its_state_after_0018(
+    kind: str, tmp_path: Path
+) -> None:
+    """Pending to a disabled endpoint before 0018, they are parked by it (out of the
+    claims' index), and an endpoint enabled or disabled by a statement that knows nothing
+    of them, as a process of the version before writes it, takes its deliveries along."""
+    with _engine("store", kind, tmp_path / "old") as old:
+        store_migrate.upgrade(old, "0017")
+        written = fill_every_table(old, "alembic_version")
+        before = sa.MetaData()
+        before.reflect(old, only=["webhook_endpoints", "webhook_deliveries"])
+        endpoints, deliveries = (
+            before.tables[t] for t in ("webhook_endpoints", "webhook_deliveries")
+        )
+        with old.begin() as conn:
+            conn.execute(endpoints.update().values(enabled=False))
+            conn.execute(deliveries.update().values(state="pending"))
+        store_migrate.upgrade(old)
+
+        def parked() -> list[bool]:
+            return [row["parked"] for row in _read(old, "webhook_deliveries", ["id", "parked"])]
+
+        assert parked() == [True] * len(written["webhook_deliveries"])
+        for enabled in (True, False):
+            with old.begin() as conn:
+                conn.execute(endpoints.update().values(enabled=enabled))
+            assert parked() == [not enabled] * len(written["webhook_deliveries"])
+
+
 def test_a_mirror_of_a_newer_version_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
