@@ -514,6 +514,28 @@ def test_sync_changes_and_report_changes_print_the_same_camel_case_json(
     assert all(change.keys() == keys for change in changes)
 
 
+def test_the_report_changes_table_names_every_field_an_update_changed(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The table showed three of an update's fields and a count: an address whose zip
+    had changed read "line1, niprDateUpdated, transactionId, +2", the zip unnamed. An
+    insert, naming every field of the record, still shows a few."""
+    address = {"id": 7, "npn": "15645555", "line1": "1 Main St", "zip": "10001"}
+    address |= {"niprDateUpdated": "2026-01-02", "transactionId": "t1", "updatedAt": "2026-01-02"}
+    changed = {"line1": "2 Main St", "zip": "10002", "niprDateUpdated": "2026-01-03"}
+    changed |= {"transactionId": "t2", "updatedAt": "2026-01-03"}
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "addresses", [address])
+        mirror.upsert_records(conn, "addresses", [{**address, **changed}])
+    args = ["report", "changes", "--since", "2000-01-01"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert code == 0, err
+    words = [word.strip(",") for word in out.split()]
+    insert, update = words.index("insert"), words.index("update")
+    assert set(changed) <= set(words[update:]), out
+    assert "+4" in words[insert:update], out  # 7 fields: three of them, and +4
+
+
 @pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
 def test_changes_page_with_after_the_last_id_read(
     engine: sa.Engine,

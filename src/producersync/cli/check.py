@@ -316,7 +316,18 @@ def changes(
             # In UTC, as the rows' times are: "since: 2026-12-06 13:36:00+05:00" above a
             # change at 08:37:25 read as one before the time asked, which it was not.
             utc: dict[str, object] = {"since": f"{_cell(since.astimezone(dt.UTC))} UTC"}
-            _table(utc, "changes", rows, f"no change since {since.isoformat()}")
+            shown = map(_changed_fields, rows)
+            _table(utc, "changes", shown, f"no change since {since.isoformat()}")
+
+
+def _changed_fields(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` for the table: an update's fields each named, as they are what changed
+    (cut to a few like an insert's, an address whose zip had changed read "line1,
+    niprDateUpdated, transactionId, +2"); an insert's are every field of the record,
+    and a few are shown (``_cell``)."""
+    if row["action"] != "insert":
+        row["fields"] = ", ".join(row["fields"])
+    return row
 
 
 def _table(header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], none: str) -> None:
