@@ -194,7 +194,7 @@ def test_a_dbos_system_database_out_of_reach_at_start_is_one_line(
         ({"PRODUCERSYNC_MIRROR_URL": "mysql://ops:hunter2@db/x"}, 2, ["mysql://***@db/x"]),
         ({"PRODUCERSYNC_API_URL": "api.example"}, 2, ["PRODUCERSYNC_API_URL", "'api.example'"]),
         # Nothing listens on port 9 (discard) here: the database is out of reach.
-        ({"PRODUCERSYNC_MIRROR_URL": "postgresql://ops:hunter2@127.0.0.1:9/x"}, 1, ["database"]),
+        ({"PRODUCERSYNC_MIRROR_URL": "postgresql://ops:hunter2@127.0.0.1:9/x"}, 1, ["mirror"]),
     ],
     ids=["port", "database", "api", "unreachable"],
 )
@@ -802,7 +802,7 @@ def test_a_mirror_url_naming_a_file_that_is_no_database_is_one_line(
 ) -> None:
     sync_env.write_text("export A=1\n" * 100)
     code, err = producersync(monkeypatch, capsys, "sync", "status")
-    assert (code, err) == (1, "error: the database: file is not a database\n")
+    assert (code, err) == (1, f"error: the mirror at {sync_env}: file is not a database\n")
 
 
 @pytest.mark.parametrize("command", [["sync", "now", "--since", "2026-12-01"], ["sync", "run"]])

@@ -1308,7 +1308,7 @@ _NO_ENV: dict[str, str] = {}
             1,
             None,
             None,
-            "the database: file is not a database",
+            "the mirror at /",  # its absolute path: file is not a database
         ),
         (
             ["report", "expiring", "--within", "30"],

@@ -948,9 +948,47 @@ def test_a_postgresql_mirror_out_of_reach_is_one_line(
     monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", "postgresql://ops:hunter2@127.0.0.1:9/mirror")
     error, err = error_both_ways(monkeypatch, capsys, 1, *command)
     message = error["message"]
-    assert message is not None and message.startswith("the database: connection failed")
+    mirror_at = "the mirror at postgresql://***@127.0.0.1:9/mirror: connection failed"
+    assert message is not None and message.startswith(mirror_at), message
     assert "\n" not in message and "hunter2" not in message
     assert err == f"error: {message}\n"
+
+
+@pytest.mark.parametrize("command", _READING, ids=lambda c: " ".join(c[:2]))
+def test_a_mirror_file_that_is_no_database_is_named_as_the_mirror(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """It was "the database: file is not a database", which did not say which database
+    (a sync command has two, the mirror and DBOS's) nor where."""
+    mirror_file.write_bytes(b"not a database, a page of text")
+    error, err = error_both_ways(monkeypatch, capsys, 1, *command)
+    assert error["message"] == f"the mirror at {mirror_file}: file is not a database"
+    assert err == f"error: {error['message']}\n"
+    assert mirror_file.read_bytes() == b"not a database, a page of text"
+
+
+@pytest.mark.parametrize("command", _READING[:3], ids=lambda c: " ".join(c[:2]))
+def test_a_mirror_url_naming_a_directory_says_so(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """SQLite's "unable to open database file" was told as "the database: unable to
+    open database file": neither the file nor that it was a directory."""
+    mirror_file.mkdir()
+    error, err = error_both_ways(monkeypatch, capsys, 2, *command)
+    assert error == {
+        "field": "PRODUCERSYNC_MIRROR_URL",
+        "value": f"sqlite:///{mirror_file}",
+        "message": f"no mirror at {mirror_file}: it is a directory: give the mirror's file",
+    }
+    assert err == f"error: {error['message']}\n"
 
 
 def test_sync_status_reads_a_mirror_another_process_is_writing(

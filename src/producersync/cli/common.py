@@ -370,10 +370,18 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     where = masked(url) if path is None else str(path.absolute())
     if path is not None and (not path.exists() or path.stat().st_size == 0):
         raise _no_mirror(where, url, option)
+    if path is not None and path.is_dir():
+        raise _no_mirror(where, url, option, "it is a directory: give the mirror's file")
     # A plain engine, not the mirror's: its pragmas would turn another's SQLite file to WAL.
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.NullPool)
     try:
         held = holds_mirror(engine)
+    except sa.exc.DatabaseError as exc:
+        # Told here, where the mirror is known: ``main`` said "the database: file is not
+        # a database", which did not say which (a sync command has the mirror and DBOS's).
+        from producersync.db_outage import describe
+
+        raise fail(f"the mirror at {where}: {masked(describe(exc))}") from None
     finally:
         engine.dispose()
     if not held:
@@ -381,13 +389,14 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     return open_mirror(url, pool_size)
 
 
-def _no_mirror(where: str, url: str, option: str | None) -> Failed:
+def _no_mirror(where: str, url: str, option: str | None, why: str | None = None) -> Failed:
     from producersync.settings_variables import variable
     from producersync.sync.settings import SyncSettings
     from producersync.url_userinfo import masked
 
+    why = why or "run `producersync sync run` or `producersync sync backfill` first"
     return fail(
-        f"no mirror at {where}: run `producersync sync run` or `producersync sync backfill` first",
+        f"no mirror at {where}: {why}",
         code=2,
         # The setting's variable, as for any setting refused (also when the
         # configuration file gave it): a script reading --json was told null.
