@@ -7,6 +7,7 @@ import copy
 import datetime as dt
 import io
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
 from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
 from producersync.sync.mirror import write_transaction
+from producersync.sync.mirror.migrate import VERSION_TABLE
 from producersync.sync.mirror.queries import sample_authority
 from producersync.sync.mirror.tables import license_loas
 from tests.support.cli import (
@@ -1158,6 +1160,31 @@ def test_check_refuses_an_loa_no_license_in_the_mirror_carries(
         f"error: --loa: no LOA named {loa!r} in the mirror ({hint}LOA names: "
         "Accident & Health or Sickness, Life, Property)\n"
     )
+
+
+@pytest.mark.parametrize("mirror_is", ["not-a-database", "newer"])
+def test_check_exits_3_when_it_cannot_answer(
+    in_process: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    mirror_is: str,
+) -> None:
+    """A mirror out of reach, not a database, or one a newer version migrated exited 1,
+    check's no: a script branching on it took a mirror that was down for a producer who
+    may not sell."""
+    path = tmp_path / "unanswerable.db"
+    if mirror_is == "newer":
+        mirror.open_mirror(f"sqlite:///{path}").dispose()
+        with contextlib.closing(sqlite3.connect(path)) as conn:
+            conn.execute(f"UPDATE {VERSION_TABLE} SET version_num = '0099'")
+            conn.commit()
+    else:
+        path.write_text("not a database")
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--mirror", f"sqlite:///{path}"]
+    error, err = error_both_ways(monkeypatch, capsys, 3, *args)
+    assert str(path) in str(error["message"]), error
+    assert err == f"error: {error['message']}\n"
 
 
 @pytest.mark.parametrize(

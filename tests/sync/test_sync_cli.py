@@ -965,7 +965,8 @@ def test_a_mirror_file_that_is_no_database_is_named_as_the_mirror(
     """It was "the database: file is not a database", which did not say which database
     (a sync command has two, the mirror and DBOS's) nor where."""
     mirror_file.write_bytes(b"not a database, a page of text")
-    error, err = error_both_ways(monkeypatch, capsys, 1, *command)
+    unanswered = 3 if command[0] == "check" else 1  # check's 1 is its no
+    error, err = error_both_ways(monkeypatch, capsys, unanswered, *command)
     assert error["message"] == f"the mirror at {mirror_file}: file is not a database"
     assert err == f"error: {error['message']}\n"
     assert mirror_file.read_bytes() == b"not a database, a page of text"

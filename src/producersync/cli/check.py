@@ -1,6 +1,7 @@
 """`producersync check` and `producersync report`: compliance questions over the mirror.
 
-``check`` exits 0 for yes, 1 for no and 2 for bad input, so scripts can branch on it.
+``check`` exits 0 for yes, 1 for no, 2 for bad input and 3 when it cannot answer (the
+mirror out of reach), so scripts can branch on it.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from rich.text import Text
 from producersync.cli.common import (
     AfterOption,
     BadValue,
+    Failed,
     JsonOption,
     LimitOption,
     SinceOption,
@@ -31,10 +33,11 @@ from producersync.cli.common import (
     console,
     database_url,
     fail,
+    fail_with,
     iso_date,
     read_mirror,
 )
-from producersync.cli.errors import JsonErrorsCommand
+from producersync.cli.errors import JsonErrorsCommand, failure
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -62,6 +65,7 @@ _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
 _NARROWEST = 6  # characters of a long value's column, however narrow the table
 _NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 _BLOCK = 500  # rows of a report table drawn at a time
+_UNANSWERED = 3  # check's exit when it cannot answer: its no is 1
 # Columns two spaces apart, a rule under the headings, no other lines: in 80 columns, a
 # box and its padding around eight columns took a third of the width.
 _TABLE: dict[str, Any] = {
@@ -75,6 +79,24 @@ _WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # where a camelCase key's words mee
 
 def _echo_json(value: object) -> None:
     typer.echo(orjson.dumps(value).decode())
+
+
+@contextmanager
+def _answering() -> Iterator[None]:
+    """Within, a failure that would exit 1 (the mirror out of reach, not a database, or
+    one its user may not migrate) exits ``_UNANSWERED``: 1 is check's no, and a script
+    branching on it took a mirror that was down for a producer who may not sell."""
+    try:
+        yield
+    except Failed as exc:
+        if exc.exit_code != 1:
+            raise
+        raise Failed(exc.problems, _UNANSWERED) from None  # told already, as it failed
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        raise fail_with(failed.problems, _UNANSWERED if failed.code == 1 else failed.code) from None
 
 
 @contextmanager
@@ -214,11 +236,12 @@ def check(
 ) -> None:
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
-    Each condition is printed, passed or failed: the reasons for the answer."""
+    Each condition is printed, passed or failed: the reasons for the answer. Bad input
+    exits 2; a mirror out of reach, or not a database, 3 (no answer)."""
     from producersync.sync import compliance
 
     day = on or dt.date.today()
-    with _mirror(mirror) as conn:
+    with _answering(), _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
         if not verdict.allowed:  # a yes matched the LOA: the names need no reading
             _known_loa(conn, loa)
