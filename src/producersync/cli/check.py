@@ -344,10 +344,10 @@ def changes(
 
 
 def _changed_fields(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` for the table: an update's fields each named, as they are what changed
-    (cut to a few like an insert's, an address whose zip had changed read "line1,
-    niprDateUpdated, transactionId, +2"); an insert's are every field of the record,
-    and a few are shown (``_cell``)."""
+    """``row`` for the table, an update's fields named every one: they are what changed
+    (cut to three as an insert's are, an address whose zip had changed read "line1,
+    niprDateUpdated, transactionId, +2"). An insert's are all the record's fields, of
+    which ``_cell`` shows a few."""
     if row["action"] != "insert":
         row["fields"] = ", ".join(row["fields"])
     return row

@@ -368,10 +368,10 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
 
     path = sqlite_file(url)
     where = masked(url) if path is None else str(path.absolute())
-    if path is not None and (not path.exists() or path.stat().st_size == 0):
-        raise _no_mirror(where, url, option)
     if path is not None and path.is_dir():
         raise _no_mirror(where, url, option, "it is a directory: give the mirror's file")
+    if path is not None and (not path.exists() or path.stat().st_size == 0):
+        raise _no_mirror(where, url, option)
     # A plain engine, not the mirror's: its pragmas would turn another's SQLite file to WAL.
     engine = sa.create_engine(sqlalchemy_url(url), poolclass=sa.NullPool)
     try:
