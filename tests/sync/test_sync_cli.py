@@ -687,6 +687,21 @@ def test_sync_verify_prints_camel_case_json(
     }
 
 
+def test_sync_verify_that_cannot_compare_exits_3_not_its_differs(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The API refusing the credentials exited 1, verify's "the mirror differs": a
+    script branching on it rebuilt a mirror that was right."""
+
+    def refusing(request: httpx2.Request) -> httpx2.Response:
+        return httpx2.Response(401, json={"error": "invalid_client"})
+
+    _api_answering(monkeypatch, refusing)
+    error, err = error_both_ways(monkeypatch, capsys, 3, "sync", "verify")
+    assert "invalid_client" in str(error["message"]), error
+    assert err == f"error: {error['message']}\n"
+
+
 @pytest.mark.parametrize(("population", "title"), [(1, "(1 NPN)"), (300, "(300 NPNs)")])
 def test_the_verify_table_counts_the_npns_in_words(population: int, title: str) -> None:
     """One subscribed NPN, as the README's walk-through has, read "(1 NPNs)"."""
@@ -801,6 +816,12 @@ _READING = [
     ["report", "expiring", "--within", "30"],
     ["report", "changes", "--since", "2026-01-01"],
 ]
+
+
+def _failed_exit(command: list[str]) -> int:
+    """A reading command's exit when it cannot answer: 3 for those whose 1 is an answer
+    (check's no, verify's "the mirror differs"), 1 for the others."""
+    return 3 if command[:2] in (["sync", "verify"], ["check", command[1]]) else 1
 
 
 @pytest.mark.parametrize("command", _READING, ids=lambda c: " ".join(c[:2]))
@@ -965,8 +986,7 @@ def test_a_mirror_file_that_is_no_database_is_named_as_the_mirror(
     """It was "the database: file is not a database", which did not say which database
     (a sync command has two, the mirror and DBOS's) nor where."""
     mirror_file.write_bytes(b"not a database, a page of text")
-    unanswered = 3 if command[0] == "check" else 1  # check's 1 is its no
-    error, err = error_both_ways(monkeypatch, capsys, unanswered, *command)
+    error, err = error_both_ways(monkeypatch, capsys, _failed_exit(command), *command)
     assert error["message"] == f"the mirror at {mirror_file}: file is not a database"
     assert err == f"error: {error['message']}\n"
     assert mirror_file.read_bytes() == b"not a database, a page of text"

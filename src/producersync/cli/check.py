@@ -25,7 +25,6 @@ from rich.text import Text
 from producersync.cli.common import (
     AfterOption,
     BadValue,
-    Failed,
     JsonOption,
     LimitOption,
     SinceOption,
@@ -33,11 +32,10 @@ from producersync.cli.common import (
     console,
     database_url,
     fail,
-    fail_with,
     iso_date,
     read_mirror,
 )
-from producersync.cli.errors import JsonErrorsCommand, failure
+from producersync.cli.errors import JsonErrorsCommand, unanswered
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -65,7 +63,6 @@ _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
 _NARROWEST = 6  # characters of a long value's column, however narrow the table
 _NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 _BLOCK = 500  # rows of a report table drawn at a time
-_UNANSWERED = 3  # check's exit when it cannot answer: its no is 1
 # Columns two spaces apart, a rule under the headings, no other lines: in 80 columns, a
 # box and its padding around eight columns took a third of the width.
 _TABLE: dict[str, Any] = {
@@ -79,24 +76,6 @@ _WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # where a camelCase key's words mee
 
 def _echo_json(value: object) -> None:
     typer.echo(orjson.dumps(value).decode())
-
-
-@contextmanager
-def _answering() -> Iterator[None]:
-    """Within, a failure that would exit 1 (the mirror out of reach, not a database, or
-    one its user may not migrate) exits ``_UNANSWERED``: 1 is check's no, and a script
-    branching on it took a mirror that was down for a producer who may not sell."""
-    try:
-        yield
-    except Failed as exc:
-        if exc.exit_code != 1:
-            raise
-        raise Failed(exc.problems, _UNANSWERED) from None  # told already, as it failed
-    except Exception as exc:
-        failed = failure(exc)
-        if failed is None:
-            raise
-        raise fail_with(failed.problems, _UNANSWERED if failed.code == 1 else failed.code) from None
 
 
 @contextmanager
@@ -241,7 +220,7 @@ def check(
     from producersync.sync import compliance
 
     day = on or dt.date.today()
-    with _answering(), _mirror(mirror) as conn:
+    with unanswered(), _mirror(mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
         if not verdict.allowed:  # a yes matched the LOA: the names need no reading
             _known_loa(conn, loa)

@@ -33,6 +33,7 @@ from producersync.cli.common import (
     Failed,
     Problem,
     api_problem,
+    fail_with,
     settings_problems,
 )
 
@@ -78,6 +79,28 @@ def failure(exc: Exception) -> Failure | None:
             if told is not None:
                 return told
     return None
+
+
+UNANSWERED = 3  # the exit of a command whose 1 is an answer (check's no) that could not answer
+
+
+@contextlib.contextmanager
+def unanswered() -> Iterator[None]:
+    """Within, a failure that would exit 1 (the mirror or the API out of reach, not a
+    database, or one its user may not migrate) exits ``UNANSWERED``, for a command whose 1
+    is an answer: a script branching on check's no, or on verify's "the mirror differs",
+    took a mirror that was down for that answer."""
+    try:
+        yield
+    except Failed as exc:
+        if exc.exit_code != 1:
+            raise
+        raise Failed(exc.problems, UNANSWERED) from None  # told already, as it failed
+    except Exception as exc:
+        failed = failure(exc)
+        if failed is None:
+            raise
+        raise fail_with(failed.problems, UNANSWERED if failed.code == 1 else failed.code) from None
 
 
 def _loaded(name: str) -> type[Exception] | None:

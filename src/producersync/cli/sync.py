@@ -42,7 +42,7 @@ from producersync.cli.common import (
     terminated_as_interrupted,
     whole_number,
 )
-from producersync.cli.errors import JsonErrorsCommand
+from producersync.cli.errors import JsonErrorsCommand, unanswered
 from producersync.gc_tuning import pause_gc, tune_gc
 
 # Here for their types only: each command imports what it runs (the mirror, the API
@@ -390,13 +390,14 @@ def verify(as_json: JsonOption = False) -> None:
     """Compare the mirror with what the API serves for the population, record by record.
 
     With PRODUCERSYNC_PURGE_DEACTIVATED, a record of an NPN not subscribed is a difference
-    too. Exits 0 when they are equal, 1 when they are not (the first differences listed).
+    too. Exits 0 when they are equal, 1 when they are not (the first differences listed),
+    2 for bad settings and 3 when it cannot compare (the mirror or the API out of reach).
     """
     from producersync.sync.settings import SyncSettings
     from producersync.sync.verify import compare
 
     settings = SyncSettings()
-    with settings.client() as client:
+    with unanswered(), settings.client() as client:
         engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
         with engine.connect() as conn:
             comparison = compare(client, conn, purged=settings.purge_deactivated)
