@@ -16,6 +16,8 @@ from pathlib import Path
 import orjson
 import pytest
 
+from producersync.cli.common import Failed
+from producersync.cli.demo import emptied
 from tests.support.processes import cli, foreground
 from tests.support.service import free_port
 from tests.test_doc_commands import refusals
@@ -97,3 +99,44 @@ def test_the_demo_stopped_by_sigterm_stops_its_services(tmp_path: Path) -> None:
         with suppress(ProcessLookupError):
             os.killpg(demo.pid, signal.SIGKILL)
         demo.communicate()
+
+
+def test_the_demo_refuses_a_directory_holding_files_it_did_not_make(tmp_path: Path) -> None:
+    """It emptied its --dir whatever it held: `--dir .` deleted the user's files."""
+    (tmp_path / "thesis.tex").write_text("four years")
+    ports = ["--service-port", str(free_port()), "--sync-port", str(free_port())]
+    result = cli("demo", "--dir", str(tmp_path), *ports, check=False)
+    assert result.returncode == 2, result.stderr
+    assert f"--dir {tmp_path} holds files a demo did not make (thesis.tex)" in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["thesis.tex"]
+
+
+@pytest.mark.parametrize(
+    "made_before",
+    [
+        [".producersync-demo", "service.db", "notes.txt", "logs/"],
+        ["mirror.db.dbos.sqlite", "sync.log"],
+    ],
+    ids=["marked", "before-the-mark"],
+)
+def test_a_directory_a_demo_made_is_emptied(tmp_path: Path, made_before: list[str]) -> None:
+    directory = tmp_path / "demo"
+    directory.mkdir()
+    for name in made_before:
+        if name.endswith("/"):
+            (directory / name).mkdir()
+            (directory / name / "old.log").write_text("x")
+        else:
+            (directory / name).write_text("x")
+    emptied(directory)
+    assert [p.name for p in directory.iterdir()] == [".producersync-demo"]
+
+
+def test_a_new_directory_is_made_with_its_parents_and_a_file_refused(tmp_path: Path) -> None:
+    emptied(tmp_path / "a" / "b")
+    assert (tmp_path / "a" / "b" / ".producersync-demo").is_file()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(Failed) as refused:
+        emptied(tmp_path / "file")
+    assert refused.value.exit_code == 2
+    assert (tmp_path / "file").read_text() == "x"

@@ -39,6 +39,10 @@ _ACCOUNT = "demo-carrier"
 _WAIT_SECONDS = 90.0  # for any one step; a healthy run needs a few seconds each
 T = TypeVar("T")
 
+_MARK = ".producersync-demo"  # in a directory the demo made: the next demo may empty it
+# What a demo made before the mark: its directory is still emptied when run again.
+_DEMO_FILES = ("service.db", "mirror.db", "service.log", "sync.log")
+
 
 @dataclass
 class _Process:
@@ -57,6 +61,37 @@ def _port_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+def emptied(directory: Path) -> None:
+    """``directory`` made, or emptied if a demo made it; refused if it holds anything
+    else: emptied whatever it held, ``--dir .`` or ``--dir ~`` deleted the user's files."""
+    if directory.exists() and not directory.is_dir():
+        raise fail(f"--dir {directory} is not a directory", 2, field="--dir", value=str(directory))
+    try:
+        entries = sorted(directory.iterdir()) if directory.exists() else []
+    except OSError as exc:
+        raise fail(f"--dir {directory}: {exc.strerror or exc}", field="--dir") from None
+    others = [e.name for e in entries if not e.name.startswith(_DEMO_FILES)]
+    if others and not (directory / _MARK).exists():
+        raise fail(
+            f"--dir {directory} holds files a demo did not make ({', '.join(others[:3])}"
+            f"{', ...' if len(others) > 3 else ''}): give a new or empty directory, "
+            "which the demo empties when run again",
+            2,
+            field="--dir",
+            value=str(directory),
+        )
+    try:
+        for entry in entries:  # its content, not the directory: it may be a link to one
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        directory.mkdir(parents=True, exist_ok=True)
+        (directory / _MARK).write_text("made by `producersync demo`, which empties it\n")
+    except OSError as exc:
+        raise fail(f"--dir {directory}: {exc.strerror or exc}", field="--dir") from None
 
 
 def _wait(what: str, check: Callable[[], T | None], logs: list[Path]) -> T:
@@ -112,7 +147,12 @@ def _wait_healthy(started: _Process) -> None:
 
 def demo(
     directory: Annotated[
-        Path, typer.Option("--dir", help="Working directory, emptied at start.")
+        Path,
+        typer.Option(
+            "--dir",
+            help="Working directory: a new or empty one, or one a demo made before "
+            "(emptied at start); one holding other files is refused.",
+        ),
     ] = Path(".producersync/demo"),
     producers: Annotated[int, typer.Option(min=10, help="Producers in the NIPR universe.")] = 2_000,
     npns: Annotated[int, typer.Option(min=1, help="NPNs the demo account subscribes.")] = 300,
@@ -155,8 +195,7 @@ def demo(
     if service_port == sync_port:
         raise fail("--service-port and --sync-port must differ")
     started = time.monotonic()
-    shutil.rmtree(directory, ignore_errors=True)
-    directory.mkdir(parents=True)
+    emptied(directory)
     store_url = f"sqlite:///{directory.resolve() / 'service.db'}"
     mirror_url = f"sqlite:///{directory.resolve() / 'mirror.db'}"
     service_url = f"http://127.0.0.1:{service_port}"
