@@ -22,6 +22,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync.mirror import RESOURCES, open_mirror
+from producersync.sync.mirror.tables import MIRRORED
 from tests.support.databases import migrated_copy
 from tests.support.service import running_service
 
@@ -97,3 +98,20 @@ def incompressible(length: int, first: int = ord("a")) -> str:
     compressed, would not be."""
     chosen = random.Random(length)
     return "".join(chr(first + chosen.randrange(26)) for _ in range(length))
+
+
+def stored_rows(engine: sa.Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every record table's rows in id order, each but the time it was written: two
+    mirrors that stored the same records alike hold the same."""
+    with engine.connect() as conn:
+        return {
+            resource: [
+                tuple(row)
+                for row in conn.execute(
+                    sa.select(*(c for c in m.table.c if c.name != "synced_at")).order_by(
+                        m.table.c.id
+                    )
+                )
+            ]
+            for resource, m in MIRRORED.items()
+        }

@@ -34,6 +34,7 @@ from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import appointments_with, licenses_in_state
 from producersync.sync.mirror.records import same_json
 from producersync.sync.mirror.tables import (
+    CHILDREN,
     MIRRORED,
     change_fields,
     changes,
@@ -50,7 +51,7 @@ from producersync.sync.mirror.tables import (
 from producersync.sync.receipt_log import ReceiptLog
 from tests.support.databases import postgres_database, table_plans, waiting_on_a_lock
 from tests.support.waiting import eventually
-from tests.sync.mirror_data import BACKENDS, fresh_mirror, incompressible, wire
+from tests.sync.mirror_data import BACKENDS, fresh_mirror, incompressible, stored_rows, wire
 
 pytestmark = pytest.mark.slow(140)
 
@@ -258,6 +259,42 @@ def test_regulatory_action_values_are_upserted_with_their_action(engine: sa.Engi
         v["id"] for v in action["regulatoryActionValues"]
     )
     assert {row.regulatory_action_id for row in rows} == {action["id"]}
+
+
+@pytest.mark.parametrize("resource", sorted(CHILDREN))
+def test_a_nested_list_in_the_reference_s_container_is_stored_as_the_list_is(
+    engine: sa.Engine, tmp_path: Path, resource: str
+) -> None:
+    """The public reference types a regulatory action's values as an object,
+    ``{"regulatoryActionValues": [...]}`` (a license's LOAs as that container too), and
+    the SDK reads it: the mirror set it aside as a malformed child, so a sync from the
+    API as documented stored no value, nor an LOA but from the LOAs' own list."""
+    key = CHILDREN[resource][0]
+    records = [r for r in wire().records[resource] if r[key]]
+    contained = [{**r, key: {key: r[key]}} for r in records]
+    assert _upsert(engine, resource, *contained).malformed == ()
+    backend = "postgres" if engine.dialect.name == "postgresql" else "sqlite"
+    (tmp_path / "listed").mkdir()
+    with fresh_mirror(backend, tmp_path / "listed") as listed:
+        _upsert(listed, resource, *records)
+        assert stored_rows(engine) == stored_rows(listed)
+    # Nor is the list sent the other way a change.
+    assert _upsert(engine, resource, *records) == mirror.UpsertCounts(0, 0, len(records))
+
+
+def test_an_loa_s_null_categories_are_stored_as_categories_left_out(engine: sa.Engine) -> None:
+    """Jackson, which the public API's Spring runs, writes a field it has no value for
+    as null, and the SDK reads a null ``categories`` as none: so does the mirror (a
+    guard: it held)."""
+    lic = _a_license_with_loas()
+    null, left_out = lic["licenseLoas"][:2]
+    null["loaMapping"] = {"categories": None}
+    left_out["loaMapping"] = {}
+    assert _upsert(engine, "licenses", lic).malformed == ()
+    with engine.connect() as conn:
+        (stored,) = licenses_in_state(conn, lic["npn"], lic["forState"])
+    categories = {row.id: row.categories for row in stored.loas}
+    assert categories[null["id"]] == categories[left_out["id"]] == []
 
 
 def test_nipr_deleted_is_kept_as_a_flag(engine: sa.Engine) -> None:

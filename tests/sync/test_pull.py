@@ -26,6 +26,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
+from producersync.sync.mirror.tables import CHILDREN
 from producersync.sync.pull import (
     ContinuationRefused,
     PageResult,
@@ -38,6 +39,7 @@ from producersync.sync.pull import (
 )
 from tests.support.service import Credentials, RunningService, running_service
 from tests.support.waiting import eventually
+from tests.sync.mirror_data import stored_rows
 
 pytestmark = pytest.mark.slow(35)
 
@@ -329,8 +331,13 @@ class Unnesting(Recording):
         body = orjson.loads(response.read())
         for license in body.get("embedded", {}).get("licenses", [])[:1]:
             license["licenseLoas"] = []
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        return httpx2.Response(200, content=orjson.dumps(body), headers=headers)
+        return _answered(response, body)
+
+
+def _answered(response: httpx2.Response, body: Any) -> httpx2.Response:
+    """``response`` with ``body`` (JSON) in place of its own."""
+    headers = {k: v for k, v in response.headers.items() if k != "content-length"}
+    return httpx2.Response(response.status_code, content=orjson.dumps(body), headers=headers)
 
 
 @pytest.mark.parametrize("transport", [httpx2.HTTPTransport, Unnesting])
@@ -357,6 +364,51 @@ def test_the_loas_list_is_skipped_when_the_licenses_brought_them_all(
     # Every LOA came inside its license (deleted ones too) ... unless some did not.
     assert whole is (transport is httpx2.HTTPTransport)
     assert (held == served) is whole
+
+
+class Containing(Recording):
+    """The real transport, each license's LOAs and each regulatory action's values sent
+    in the object the public reference types them as (``{"licenseLoas": [...]}``)."""
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = super().handle_request(request)
+        resource = _resource(request.url.path)
+        if resource not in CHILDREN:
+            return response
+        key = CHILDREN[resource][0]
+        body = orjson.loads(response.read())
+        for record in body.get("embedded", {}).get(resource, []):
+            record[key] = {key: record[key]}
+        return _answered(response, body)
+
+
+def test_a_backfill_from_an_api_sending_the_reference_s_containers_stores_what_lists_do(
+    service: tuple[RunningService, Credentials], tmp_path: Path
+) -> None:
+    """The mirror set each such object aside as a malformed child: no regulatory action
+    value was stored, and the LOAs only from their own list, read whole for want of them."""
+    running, creds = service
+    stored, asked = {}, {}
+    for transport in (Recording, Containing):
+        sent = transport()
+        with Client(
+            creds.client_id,
+            creds.client_secret,
+            base_url=running.base_url,
+            transport=sent,
+            **running.pace(),
+        ) as client:
+            engine = mirror.open_mirror(f"sqlite:///{tmp_path / transport.__name__}.db")
+            puller = Puller(client, engine, PAGE)
+            run_id = puller.start("backfill", run_date=None, since=None)
+            puller.pull(streams(), run_id, concurrency=4)
+            stored[transport], asked[transport] = stored_rows(engine), sent.paths
+            with engine.connect() as conn:
+                assert mirror.malformed_fields(conn) == []
+            engine.dispose()
+    assert stored[Containing] == stored[Recording]
+    assert stored[Recording]["licenseLoas"] and stored[Recording]["regulatoryActionValues"]
+    assert "/v2/licenseLoas" not in asked[Containing]
 
 
 class UnnestingOne(Unnesting):
@@ -762,8 +814,7 @@ class Corrupting(Recording):
         second["licenseClass"] = ["Insurance Producer"]
         del third["id"]
         fourth["licenseLoas"] = {"unexpected": True}
-        headers = {k: v for k, v in response.headers.items() if k != "content-length"}
-        return httpx2.Response(200, content=orjson.dumps(body), headers=headers)
+        return _answered(response, body)
 
 
 def test_malformed_records_neither_stop_the_run_nor_are_lost_from_sight(

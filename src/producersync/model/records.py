@@ -39,6 +39,7 @@ __all__ = [
     "RenewalType",
     "RenewalWindow",
     "ResidencyStatus",
+    "nested_list",
     "null_as_absent",
 ]
 
@@ -114,17 +115,19 @@ def null_as_absent(absent: Callable[[], Any]) -> BeforeValidator:
     return BeforeValidator(lambda value: absent() if value is None else value)
 
 
+def nested_list(value: Any, key: str) -> Any:
+    """A record's nested list under ``key`` as the reference types it either way: the
+    array itself, or the object holding it under ``key`` (``RegulatoryActionValuesV2``,
+    a regulatory action's ``regulatoryActionValues``, is ``{"regulatoryActionValues":
+    [...]}``; a license's ``licenseLoas`` is described as ``LicenseLoaV2``, that
+    container). That object gives what it holds; any other value is given as it came,
+    for the reader to take or refuse. Read as a list alone, the object refused the whole
+    page its record was on (the SDK), or was set aside unstored (the sync's mirror)."""
+    return value[key] if isinstance(value, dict) and key in value else value
+
+
 def _contained(key: str) -> BeforeValidator:
-    """A nested list read as the reference types it either way: the array itself, or the
-    object holding it under ``key`` (``RegulatoryActionValuesV2``, a regulatory action's
-    ``regulatoryActionValues``, is ``{"regulatoryActionValues": [...]}``; a license's
-    ``licenseLoas`` is described as ``LicenseLoaV2``, that container). Read as a list
-    alone, the object refused the whole page its record was on."""
-
-    def unwrap(value: Any) -> Any:
-        return value[key] if isinstance(value, dict) and key in value else value
-
-    return BeforeValidator(unwrap)
+    return BeforeValidator(lambda value: nested_list(value, key))
 
 
 class Href(_Wire):

@@ -55,6 +55,7 @@ from producersync.client import (
 )
 from producersync.client.pagination import LoopGuard, Page, parse_raw_page
 from producersync.client.resources.records import SPECS, Filters, RecordSpec
+from producersync.model.records import nested_list
 from producersync.model.subscriptions import Subscription
 from producersync.sync import mirror
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, Heartbeat
@@ -563,7 +564,8 @@ def _note_nested(watch: _Watch, stream: Stream, records: Sequence[Any]) -> None:
             count = sum(
                 sum(type(c) is dict and type(c.get("id")) is int for c in nested)
                 for record in records
-                if type(record) is dict and type(nested := record.get(key)) is list
+                if type(record) is dict
+                and type(nested := nested_list(record.get(key), key)) is list
             )
             watch.nested[child, stream.npns] += count
 

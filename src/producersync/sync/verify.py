@@ -22,6 +22,7 @@ import sqlalchemy as sa
 
 from producersync.client import Client
 from producersync.client.pagination import parse_raw_page
+from producersync.model.records import nested_list
 from producersync.sync.mirror import RESOURCES, active_npns
 from producersync.sync.mirror.queries import stored_npns, stored_records
 from producersync.sync.mirror.records import as_stored, same_json
@@ -71,7 +72,10 @@ def compare(client: Client, conn: sa.Connection, *, purged: bool = False) -> Com
         if child is not None:
             key, child_resource, _ = child
             nested = [
-                c for record in served if isinstance(record, dict) for c in _list(record.get(key))
+                c
+                for record in served
+                if isinstance(record, dict)
+                for c in _list(nested_list(record.get(key), key))
             ]
             label = f"{child_resource} (nested)"
             resources.append(

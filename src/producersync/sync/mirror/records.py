@@ -18,6 +18,11 @@ until the record's next change is written clean. It failed its whole page before
 the page failed again on every retry and every later sync: no record after it reached
 the mirror. A nested child without an integer id cannot be stored in its table: it
 stays in its parent's ``record``, listed too.
+
+A nested list is read as the SDK reads it (``model.records.nested_list``): the array, or
+the object the public reference types it as (``{"regulatoryActionValues": [...]}``),
+stored as the array it holds. Taken for a malformed child before, that object left every
+LOA and regulatory action value of an API sending it out of their tables.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ import orjson
 import sqlalchemy as sa
 
 from producersync.model.dates import iso_date
+from producersync.model.records import nested_list
 from producersync.sync.mirror.driver import (
     Converters,
     NulInRows,
@@ -231,12 +237,19 @@ def _cut(text: str) -> str:
 
 
 def _document(record: Mapping[str, Any], child_key: str | None) -> dict[str, Any]:
-    """The record as stored and compared: without links, here or in nested children.
-    Records are JSON values already (``model_dump(mode="json")``), as stored ones read back."""
+    """The record as stored and compared: without links, here or in nested children, and
+    its nested list as the list, had it come in the reference's container object
+    (``nested_list``): whichever form the API sends, the record is stored alike, and one
+    sent the other way is no change. Records are JSON values already
+    (``model_dump(mode="json")``), as stored ones read back."""
     document = dict(record)
     document.pop("links", None)
-    if child_key and isinstance(document.get(child_key), list):
-        document[child_key] = [_unlinked(child) for child in document[child_key]]
+    if child_key:
+        nested = document.get(child_key)
+        if isinstance(nested, dict):
+            nested = document[child_key] = nested_list(nested, child_key)
+        if isinstance(nested, list):
+            document[child_key] = [_unlinked(child) for child in nested]
     return document
 
 
