@@ -474,6 +474,27 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize(
+    ("read", "key"),
+    [
+        (lambda c: c.licenses.list(), "licenses"),
+        (lambda c: c.licenses.list_by_page(), "licenses"),
+        (lambda c: c.subscriptions.list(), "subscriptions"),
+    ],
+    ids=["v2", "v1", "subscriptions"],
+)
+def test_a_page_whose_list_is_null_is_a_page_of_none(
+    kind: str, read: Callable[[Any], Any], key: str
+) -> None:
+    """The reference has an empty collection leave its key out, and Jackson, which the
+    public API's Spring runs, can write it as null: the page was refused as malformed
+    (``ResponseValidationError``), an empty list with it."""
+    body = {"embedded": {key: None}, "links": {}, "page": {"totalPages": 1, "number": 0}}
+    fake = FakeAPI(lambda request: json_response(200, body))
+    assert _read_both(kind, fake, read) == []
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
 def test_a_v1_list_takes_the_filters_of_the_v2_list(kind: str) -> None:
     """The v1 lists take every filter of their v2 twins; ``list_by_page`` took four, and
     ``licenses.list_by_page(active=True)`` was a TypeError."""

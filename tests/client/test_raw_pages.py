@@ -6,7 +6,8 @@ import orjson
 import pytest
 
 from producersync.client import ResponseValidationError
-from producersync.client.pagination import parse_raw_page
+from producersync.client.pagination import parse_page, parse_raw_page
+from producersync.model import License
 
 NEXT = {"next": {"href": "/v2/licenses?size=2&continuationToken=15645555.967373.x"}}
 
@@ -60,6 +61,22 @@ def test_a_relative_next_link_is_resolved_against_the_page_s_own(
 )
 def test_the_list_ends(envelope: dict[str, object], size: int) -> None:
     assert parse_raw_page(_body(envelope), "licenses", size, at="/v2/licenses")[1] is None
+
+
+@pytest.mark.parametrize(
+    "envelope",
+    [
+        {"embedded": {"licenses": None}, "links": NEXT},
+        {"_embedded": {"licenses": None}, "page": {"totalPages": 1, "number": 0}},  # v1
+    ],
+)
+def test_a_null_list_is_a_page_of_none_as_with_the_sdk(envelope: dict[str, object]) -> None:
+    """The reference has an empty collection leave its key out, and Jackson can write it
+    as null: that page was refused as malformed, by the SDK and the mirror alike."""
+    body = _body(envelope)
+    assert parse_raw_page(body, "licenses", 2, at="/v2/licenses") == ([], None)
+    read = parse_page(body, "licenses", License, 2, at="/v2/licenses")
+    assert (read.items, read.next_path) == ([], None)
 
 
 def test_a_short_page_is_not_the_last_when_its_next_link_asks_for_another_size() -> None:

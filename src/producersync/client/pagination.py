@@ -9,7 +9,8 @@ lists follow ``links.next`` (page numbers) until there is none. ``embedded`` /
 holds it, as a browser would. A link back to a page already read, or past a v1 page's
 ``totalPages``, is a ``ResponseValidationError``: followed, it would never end. So is an
 ``embedded`` that holds something but not the list's records:
-read as none, it would end the list there.
+read as none, it would end the list there. A null list (``"licenses": null``, as Jackson
+can write an empty one) is a page of none, as the list left out is.
 
 A pager's pages can fetch the page after them (``get_next_page``, awaited on an
 ``AsyncPage``), for a caller that reads a list at its own pace; and a v2 page names the
@@ -25,7 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urljoin
 
 import httpx2
@@ -41,6 +42,7 @@ from pydantic import (
 )
 
 from producersync.client._exceptions import ResponseValidationError
+from producersync.model.records import null_as_absent
 
 __all__ = [
     "AsyncPage",
@@ -142,7 +144,8 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
     alike. Pages are validated from the raw JSON bytes: no intermediate dicts to build and
     then collect, which halves the SDK's work per record."""
     config = ConfigDict(extra="ignore")
-    items: Any = list[model]  # type: ignore[valid-type]
+    # A null list is no records, as the key left out is (``_records``).
+    items: Any = Annotated[list[model], null_as_absent(list)]  # type: ignore[valid-type]
     embedded = create_model(  # type: ignore[call-overload]
         f"{model.__name__}Embedded",
         __config__=ConfigDict(extra="allow"),  # kept, for ``_records_elsewhere``
@@ -241,7 +244,7 @@ def parse_raw_page(
     if not isinstance(envelope, dict):
         raise ResponseValidationError(f"malformed {key} page: not a JSON object")
     embedded = envelope.get("embedded", envelope.get("_embedded")) or {}
-    items = embedded.get(key, []) if isinstance(embedded, dict) else None
+    items = _records(embedded.get(key)) if isinstance(embedded, dict) else None
     if isinstance(embedded, dict) and key not in embedded:
         _records_elsewhere(key, embedded)
     if not isinstance(items, list):
@@ -249,6 +252,14 @@ def parse_raw_page(
     links = envelope.get("links", envelope.get("_links"))
     links = links if isinstance(links, dict) else None
     return items, _next_path(links, len(items), size, key, at)
+
+
+def _records(items: Any) -> Any:
+    """A page's list of records, ``[]`` for a null one: the reference has an empty
+    collection leave its key out, and Jackson, which the public API's Spring runs, can
+    write it as null instead (``"licenses": null``). Refused, that null failed the page
+    of an empty list, and a sync on every retry."""
+    return [] if items is None else items
 
 
 def _records_elsewhere(key: str, embedded: dict[str, Any] | None) -> None:
