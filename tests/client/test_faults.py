@@ -475,6 +475,36 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
 @pytest.mark.parametrize(
+    "list_",
+    [
+        lambda c, since: c.licenses.list(updated_since=since),
+        lambda c, since: c.licenses.list_by_page(updated_since=since),
+        lambda c, since: c.addresses.for_npn("15645555", updated_since=since),
+    ],
+    ids=["list", "list_by_page", "for_npn"],
+)
+@pytest.mark.parametrize(
+    "since", ["2024-13-01", "2024-02-30", "yesterday", "20240101", "2024-01-01T10:00:00", ""]
+)
+def test_an_updated_since_the_api_cannot_read_raises_value_error_before_any_request(
+    kind: str, list_: Callable[[Any, str], Any], since: str
+) -> None:
+    """Sent unchecked, it failed the list only when it was read, with the API's 400."""
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    with pytest.raises(ValueError, match=f"updated_since: {since!r} is not a date"):
+        _read_both(kind, fake, lambda client: list_(client, since))
+    assert not fake.api_requests
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_an_updated_since_given_as_text_is_sent_as_its_date(kind: str) -> None:
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    _read_both(kind, fake, lambda client: client.licenses.list(updated_since=" 2024-02-29 "))
+    assert [r.url.params["updatedSince"] for r in fake.api_requests] == ["2024-02-29"]
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize(
     ("read", "key"),
     [
         (lambda c: c.licenses.list(), "licenses"),

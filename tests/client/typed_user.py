@@ -66,6 +66,8 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
     assert_type(job, JobAccepted)
     assert_type(client.subscriptions.wait(job, timeout=60), JobStatus)
     assert_type(client.subscriptions.job_details(job), SyncPager[JobDetail])
+    # The date as text, checked as the API reads it.
+    assert_type(client.licenses.list(updated_since="2024-01-01"), SyncRecordPages[License])
     assert_type(client.with_options(max_retries=0), Client)
     assert_type(client.request("GET", "/v2/licenses", cancel=stop, raw=True), bytes)
     body = client.request("GET", "/v1/licenses", params={"page": 0}, **URGENT)

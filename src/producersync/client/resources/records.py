@@ -42,6 +42,8 @@ from producersync.model import (
     RegulatoryAction,
     RegulatoryActionValue,
 )
+from producersync.model.dates import iso_date
+from producersync.model.spaces import trim
 
 __all__ = [
     "SPECS",
@@ -111,7 +113,7 @@ class Filters:
 
     npns: Sequence[str] | None = None
     states: Sequence[str] | None = None
-    updated_since: dt.date | None = None
+    updated_since: dt.date | str | None = None
     include_deleted: bool | None = None
     active: bool | None = None
     loa_codes: Sequence[str] | None = None
@@ -120,8 +122,11 @@ class Filters:
     status: str | None = None
 
     def __post_init__(self) -> None:
-        if self.npns is not None:  # checked when the list is made, before any request
+        # Checked when the list is made, before any request.
+        if self.npns is not None:
             object.__setattr__(self, "npns", npn_list(self.npns))
+        if isinstance(self.updated_since, str):
+            object.__setattr__(self, "updated_since", _since(self.updated_since))
 
     def params(self, spec: RecordSpec[Any], *, per_npn: bool = False) -> dict[str, str]:
         params: dict[str, str] = {}
@@ -146,6 +151,17 @@ class Filters:
             return [None]
         npns = list(dict.fromkeys(self.npns))
         return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)] or [[]]
+
+
+def _since(value: str) -> dt.date:
+    """``updated_since`` given as text, read as the API reads ``updatedSince``: a date as
+    yyyy-MM-dd, spaces around it aside (sent as the date alone); else ``ValueError``
+    naming it. Sent as it came, a bad one (``"2024-13-01"``, ``"yesterday"``, a date and
+    a time) failed the list only when it was read, at its first page, with the API's 400."""
+    try:
+        return iso_date(trim(value))
+    except ValueError as exc:
+        raise ValueError(f"updated_since: {value!r:.60} is {exc}") from None
 
 
 PageRequest = tuple[str, dict[str, Any], Any]  # path, params, page parser
@@ -300,7 +316,7 @@ class Records(SyncResource, _RecordsMixin[M]):
         *,
         npns: Sequence[str] | None = None,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         active: bool | None = None,
         loa_codes: Sequence[str] | None = None,
@@ -339,7 +355,7 @@ class Records(SyncResource, _RecordsMixin[M]):
         *,
         npns: Sequence[str] | None = None,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         active: bool | None = None,
         loa_codes: Sequence[str] | None = None,
@@ -370,7 +386,7 @@ class Records(SyncResource, _RecordsMixin[M]):
         npn: str,
         *,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
@@ -492,7 +508,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         *,
         npns: Sequence[str] | None = None,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         active: bool | None = None,
         loa_codes: Sequence[str] | None = None,
@@ -524,7 +540,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         *,
         npns: Sequence[str] | None = None,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         active: bool | None = None,
         loa_codes: Sequence[str] | None = None,
@@ -553,7 +569,7 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         npn: str,
         *,
         states: Sequence[str] | None = None,
-        updated_since: dt.date | None = None,
+        updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
