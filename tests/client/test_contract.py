@@ -17,7 +17,7 @@ from producersync.client import AsyncClient, BadRequestError, Client, NotFoundEr
 from producersync.client.resources.records import SPECS
 from producersync.service.api.resources import BY_KEY
 from producersync.service.app import create_app
-from tests.support.service import Credentials, RunningService
+from tests.support.service import Credentials, RunningService, removed
 
 pytestmark = pytest.mark.slow(15)
 
@@ -230,9 +230,7 @@ def test_subscriptions_round_trip(service: RunningService, universe_npns: list[s
         client.subscriptions.wait(
             client.subscriptions.replace(universe_npns[3:8]), poll_interval=0.05
         )
-        client.subscriptions.wait(
-            client.subscriptions.remove(universe_npns[7:8]), poll_interval=0.05
-        )
+        removed(client.subscriptions, universe_npns[7:8], poll_interval=0.05)
         assert sorted(s.npn for s in client.subscriptions.list()) == universe_npns[3:7]
 
 

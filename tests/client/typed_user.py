@@ -66,6 +66,11 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
     assert_type(job, JobAccepted)
     assert_type(client.subscriptions.wait(job, timeout=60), JobStatus)
     assert_type(client.subscriptions.job_details(job), SyncPager[JobDetail])
+    # None where the API names no job: a caller checks before waiting on it.
+    removal = client.subscriptions.remove(["15645555"])
+    assert_type(removal, JobAccepted | None)
+    if removal is not None:
+        assert_type(client.subscriptions.wait(removal), JobStatus)
     # The date as text, checked as the API reads it.
     assert_type(client.licenses.list(updated_since="2024-01-01"), SyncRecordPages[License])
     assert_type(client.with_options(max_retries=0), Client)

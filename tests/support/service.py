@@ -7,7 +7,7 @@ import socket
 import threading
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +16,8 @@ import httpx2
 import sqlalchemy as sa
 import uvicorn
 
+from producersync.client.resources.subscriptions import Subscriptions
+from producersync.model import JobStatus
 from producersync.service.app import create_app
 from producersync.service.auth.secrets import hash_secret
 from producersync.service.settings import ServiceSettings
@@ -25,7 +27,14 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import api_clients
 from tests.support import plain_http
 
-__all__ = ["Credentials", "RunningService", "free_port", "running_service", "token_response"]
+__all__ = [
+    "Credentials",
+    "RunningService",
+    "free_port",
+    "removed",
+    "running_service",
+    "token_response",
+]
 
 
 def free_port() -> int:
@@ -125,6 +134,14 @@ def wait_for_job(http: httpx2.Client, job_id: str, timeout: float = 30) -> dict[
             return dict(status)
         time.sleep(0.05)
     raise TimeoutError(f"job {job_id} did not complete")
+
+
+def removed(subscriptions: Subscriptions, npns: Sequence[str], **wait: Any) -> JobStatus:
+    """``subscriptions.remove(npns)``, its job waited for (``wait``'s options): our
+    service names one, where ``remove()`` gives None for an API that names none."""
+    job = subscriptions.remove(npns)
+    assert job is not None, f"the removal of {list(npns)} named no job"
+    return subscriptions.wait(job, **wait)
 
 
 @contextmanager

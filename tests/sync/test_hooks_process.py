@@ -12,6 +12,7 @@ import pytest
 
 from producersync.sync import mirror
 from tests.support.recording_hook import batches, hook_environment
+from tests.support.service import removed
 from tests.support.sync_harness import Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 from tests.sync.test_mirror import T0
@@ -45,7 +46,7 @@ def test_hooks_get_every_committed_change_once_in_order_purges_included(
     _settled(h, len(npns))
     h.wait_equal()
     gone = npns[:2]
-    h.client.subscriptions.wait(h.client.subscriptions.remove(gone))
+    removed(h.client.subscriptions, gone)
     _settled(h, len(npns) - len(gone))
     # A purge's deletions reached the feed, never the hooks.
     eventually(lambda: any(c[1] == "delete" for b in batches(log) for c in b), what=h.report)

@@ -24,6 +24,7 @@ from producersync.sync.mirror.tables import MIRRORED, events, receipts, sync_run
 from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
 from tests.support.processes import cli, cli_together
+from tests.support.service import removed
 from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 
@@ -67,7 +68,7 @@ def test_a_pass_over_the_population_makes_every_npn_it_lists_active(harness: Har
     # pass over it, from the subscriptions list, which names all 30.
     npns = first_npns(harness, 60)
     subscriptions = harness.client.subscriptions
-    subscriptions.wait(subscriptions.remove(npns[:30]))
+    removed(subscriptions, npns[:30])
     eventually(lambda: harness.status()["activeNpns"] == 0, what=harness.status)
     harness.event_types([UPDATES_AVAILABLE])
     subscriptions.wait(subscriptions.add(npns[30:40]))

@@ -16,6 +16,7 @@ import pytest
 
 from producersync.sync import mirror
 from tests.conftest import BACKENDS
+from tests.support.service import removed
 from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 from tests.sync.test_mirror import T0
@@ -43,7 +44,7 @@ def test_removed_npns_stay_purged_and_one_subscribed_again_comes_back(harness: H
     # The day's sync reads pages of every NPN while they are removed and one comes back.
     day = TODAY - dt.timedelta(days=1)
     harness.nipr_run(day, churn=0.9)
-    subscriptions.wait(subscriptions.remove([*gone, back]))
+    removed(subscriptions, [*gone, back])
     subscriptions.wait(subscriptions.add([back]))
     _settled(harness, len(npns) - len(gone))
     eventually(
