@@ -751,6 +751,25 @@ def test_sync_verify_compares_a_nul_character_as_the_mirror_stores_it(
     assert found["licenseLoas"] == found["licenseLoas (nested)"] == ["8: loa differ"]
 
 
+def test_sync_verify_reads_nested_children_sent_in_the_reference_s_container(
+    engine: sa.Engine,
+) -> None:
+    """Served as ``{"regulatoryActionValues": [...]}``, a regulatory action's values were
+    none served to verify, which then compared none of those the mirror held."""
+    value = {"id": 9, "npn": "15645555", "type": "REASON", "regulatoryActionId": 7}
+    action = {"id": 7, "npn": "15645555", "regulatoryActionValues": [value]}
+    contained = {**action, "regulatoryActionValues": {"regulatoryActionValues": [value]}}
+    transport = httpx2.MockTransport(_serving_15645555({"regulatoryActions": [contained]}))
+    with Client("psc_1", "pss_1", base_url="http://api.example", transport=transport) as client:
+        with mirror.write_transaction(engine) as conn:
+            mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+            mirror.upsert_records(conn, "regulatoryActions", [action])
+        with engine.connect() as conn:
+            comparison = compare(client, conn)
+    nested = next(r for r in comparison.resources if r.resource.endswith("Values (nested)"))
+    assert comparison.equal and (nested.served, nested.equal) == (1, 1)
+
+
 def test_sync_verify_compares_the_records_as_served_by_json_type(
     engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
