@@ -1,0 +1,83 @@
+"""Secrets rotated as docs/operations.md tells an operator to, against real processes: the
+service (`producersync service run`) and the sync (`producersync sync run`), events
+flowing all along."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from producersync.sync.mirror.tables import receipts
+from tests.support.processes import cli_json
+from tests.support.sync_harness import TODAY, Harness, running_harness, subscribed_and_synced
+from tests.support.waiting import eventually
+
+pytestmark = pytest.mark.slow(90)
+
+
+def _synced(harness: Harness, day: dt.date) -> None:
+    """A day's NIPR run, once its event is accepted and processed and the mirror is equal
+    to what the API serves (a restart's catch-up may have synced past the day already)."""
+    accepted = len(_signatures(harness))
+    harness.nipr_run(day)
+
+    def done() -> bool:
+        processed = harness.status()["receipts"]["unprocessed"] == 0
+        return processed and len(_signatures(harness)) == accepted + 1
+
+    eventually(done, timeout=60, what=harness.report)
+    harness.wait_equal()
+
+
+def _restarted(harness: Harness, secrets: str) -> None:
+    harness.sync.stop()
+    harness.sync.env["PRODUCERSYNC_WEBHOOK_SECRETS"] = secrets
+    harness.sync.start()
+
+
+def _signatures(harness: Harness) -> dict[str, int]:
+    """Each accepted receipt's event id, with the signatures its delivery carried."""
+    with harness.mirror.connect() as conn:
+        rows = conn.execute(
+            sa.select(receipts.c.event_id, receipts.c.headers).where(
+                receipts.c.verdict == "accepted"
+            )
+        ).all()
+    return {str(r.event_id): len(r.headers["webhook-signature"].split()) for r in rows}
+
+
+def test_a_webhook_secret_rotated_while_events_flow_loses_and_repeats_none(
+    tmp_path: Path,
+) -> None:
+    with running_harness("sqlite", tmp_path) as harness:
+        subscribed_and_synced(harness, 5, timeout=90)
+        old = harness.secret
+        before = set(_signatures(harness))
+        rotated = cli_json(
+            "admin",
+            "endpoint",
+            "rotate-secret",
+            harness.endpoint_id,
+            "--json",
+            "--database",
+            harness.store_url,
+        )
+        new = str(rotated["secret"])
+        assert new != old and new.startswith("whsec_")
+
+        # The sync still holds the old secret only: each delivery is signed with both.
+        _synced(harness, TODAY - dt.timedelta(days=5))
+        # The receiver set to accept both, as operations.md says, then the new one alone.
+        _restarted(harness, f"{new},{old}")
+        _synced(harness, TODAY - dt.timedelta(days=4))
+        _restarted(harness, new)
+        _synced(harness, TODAY - dt.timedelta(days=3))
+
+        signed = _signatures(harness)
+        status = harness.status()["receipts"]
+    after = {event: count for event, count in signed.items() if event not in before}
+    assert len(after) == 3 and set(after.values()) == {2}, after
+    assert (status["rejected"], status["duplicate"], status["failed"]) == (0, 0, 0), status
