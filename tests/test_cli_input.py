@@ -497,6 +497,8 @@ def test_a_bad_retry_schedule_is_named_not_a_traceback(
 
 
 GOOD_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+OTHER_SECRET = "whsec_jaAJ/yK9CSztbdE30ZWACrb3qlxIrzdgMASZUQIUqEw="
+_RUN_TOGETHER = "secret 1 holds 'whsec_' 2 times: secrets run together; separate them with commas"
 
 
 @pytest.fixture
@@ -512,8 +514,29 @@ def sync_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("whsec_c2hvcnQ=", "secret 1: webhook secret key is 5 bytes"),
         (f'["{GOOD_SECRET}"]', "secret 1: webhook secret must start with 'whsec_'"),
         (f"{GOOD_SECRET},whsec_bad!", "secret 2: webhook secret is not valid base64"),
+        # Two secrets run together were "contains whitespace" or "uses URL-safe base64
+        # ('-' or '_')" (the second's prefix), which sent the operator to the wrong fault.
+        (f"{GOOD_SECRET} {OTHER_SECRET}", _RUN_TOGETHER),
+        (f"{GOOD_SECRET};{OTHER_SECRET}", _RUN_TOGETHER),
+        (
+            f"{OTHER_SECRET},{GOOD_SECRET}whsec_",
+            f"secret 2 {_RUN_TOGETHER.removeprefix('secret 1 ')}",
+        ),
+        (f'"{GOOD_SECRET}"', "secret 1 is in quotes: give it without them"),
+        (f"'{GOOD_SECRET}'", "secret 1 is in quotes: give it without them"),
     ],
-    ids=["not-base64", "no-prefix", "too-short", "json", "second"],
+    ids=[
+        "not-base64",
+        "no-prefix",
+        "too-short",
+        "json",
+        "second",
+        "space-separated",
+        "semicolon-separated",
+        "second-run-together",
+        "double-quoted",
+        "single-quoted",
+    ],
 )
 @pytest.mark.parametrize(
     "command",
@@ -538,8 +561,20 @@ def test_a_malformed_webhook_secret_stops_every_command_without_showing_it(
     code, err = producersync(monkeypatch, capsys, *command)
     assert code == 2, err
     assert f"error: PRODUCERSYNC_WEBHOOK_SECRETS: {problem}" in err
-    assert "Traceback" not in err and "secretvalue" not in err and "MfKQ9r8" not in err
+    assert (
+        "Traceback" not in err
+        and "secretvalue" not in err
+        and "MfKQ9r8" not in err
+        and "jaAJ" not in err
+    )
     assert not sync_env.exists()
+
+
+def test_spaces_and_empty_items_around_the_secrets_are_left_out(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", f" {OTHER_SECRET} ,, {GOOD_SECRET}, ")
+    assert SyncSettings().secrets() == [OTHER_SECRET, GOOD_SECRET]
 
 
 def _said(result: Result) -> str:

@@ -37,7 +37,7 @@ from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.settings_variables import own_variables, variable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
-from producersync.webhooks import WebhookSecretError, parse_secret
+from producersync.webhooks import SECRET_PREFIX, WebhookSecretError, parse_secret
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
 
@@ -257,8 +257,19 @@ class SyncSettings(BaseSettings):
         # Parsed at start-up: a malformed secret was found by the first delivery, each
         # one a 500 while the process reported itself healthy.
         for number, secret in enumerate(secrets, 1):
+            value = secret.get_secret_value()
+            # Said before parsing: parsed, two secrets joined by a space or a ';' were
+            # "contains whitespace" or "uses URL-safe base64" (the second's prefix), and a
+            # quoted one "must start with 'whsec_'", which it visibly did.
+            if (times := value.count(SECRET_PREFIX)) > 1:
+                raise ValueError(
+                    f"secret {number} holds {SECRET_PREFIX!r} {times} times: secrets run "
+                    "together; separate them with commas"
+                )
+            if value[:1] in ("'", '"') and value[1:].startswith(SECRET_PREFIX):
+                raise ValueError(f"secret {number} is in quotes: give it without them")
             try:
-                parse_secret(secret.get_secret_value())
+                parse_secret(value)
             except WebhookSecretError as exc:
                 raise ValueError(f"secret {number}: {exc}") from None
         return secrets
