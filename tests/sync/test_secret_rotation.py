@@ -11,7 +11,9 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.sync.mirror.tables import receipts
+from tests.support import plain_http
 from tests.support.processes import cli_json
+from tests.support.service import token_response
 from tests.support.sync_harness import TODAY, Harness, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
 
@@ -36,6 +38,11 @@ def _restarted(harness: Harness, secrets: str) -> None:
     harness.sync.stop()
     harness.sync.env["PRODUCERSYNC_WEBHOOK_SECRETS"] = secrets
     harness.sync.start()
+
+
+def _entity(harness: Harness, token: str) -> int:
+    url = f"{harness.service_url}/v2/entities/15645555"
+    return plain_http.get(url, headers={"authorization": f"Bearer {token}"}).status_code
 
 
 def _signatures(harness: Harness) -> dict[str, int]:
@@ -81,3 +88,57 @@ def test_a_webhook_secret_rotated_while_events_flow_loses_and_repeats_none(
     after = {event: count for event, count in signed.items() if event not in before}
     assert len(after) == 3 and set(after.values()) == {2}, after
     assert (status["rejected"], status["duplicate"], status["failed"]) == (0, 0, 0), status
+
+
+def test_a_client_secret_rotated_under_a_running_sync_names_the_setting_and_loses_nothing(
+    tmp_path: Path,
+) -> None:
+    """The old secret's token is refused within seconds and no new one is given for it:
+    a run in between fails, and says which settings to change; restarted with the new
+    secret, as operations.md says, the sync runs it again and the mirror is whole."""
+    retry = {"PRODUCERSYNC_SYNC_RETRY_SECONDS": "2"}
+    with running_harness("sqlite", tmp_path, sync_env=retry) as harness:
+        subscribed_and_synced(harness, 5, timeout=90)
+        client_id = harness.sync.env["PRODUCERSYNC_CLIENT_ID"]
+        old = harness.sync.env["PRODUCERSYNC_CLIENT_SECRET"]
+        token = token_response(harness.service_url, client_id, old).json()["access_token"]
+        rotated = cli_json(
+            "admin",
+            "client",
+            "rotate-secret",
+            client_id,
+            "--json",
+            "--database",
+            harness.store_url,
+        )
+        # Once a token of the old secret's is refused, the sync's cached one is too.
+        eventually(lambda: _entity(harness, token) == 401, what=harness.report)
+        day = TODAY - dt.timedelta(days=5)
+        harness.nipr_run(day)
+
+        def refused() -> bool:
+            return f"(updates, runDate {day}) failed" in harness.sync.log.read_text()
+
+        eventually(refused, timeout=60, what=harness.report)
+        failed = [line for line in harness.sync.log.read_text().splitlines() if " failed " in line]
+        assert any(f"(updates, runDate {day}) failed" in line for line in failed), failed
+        for line in failed:
+            assert "PRODUCERSYNC_CLIENT_ID and PRODUCERSYNC_CLIENT_SECRET" in line, line
+
+        harness.sync.stop()
+        harness.sync.env["PRODUCERSYNC_CLIENT_SECRET"] = str(rotated["client_secret"])
+        harness.sync.start()
+
+        def synced() -> bool:
+            status = harness.status()
+            return bool(
+                status["lastSyncedRunDate"] is not None
+                and status["lastSyncedRunDate"] >= day.isoformat()
+                and status["receipts"]["unprocessed"] == 0
+            )
+
+        eventually(synced, timeout=60, what=harness.report)
+        harness.wait_equal()
+        assert harness.status()["receipts"]["rejected"] == 0
+    log = harness.sync.log.read_text()
+    assert str(rotated["client_secret"]) not in log and client_id not in log

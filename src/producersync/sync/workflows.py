@@ -47,6 +47,7 @@ from dbos import (
     SetWorkflowID,
 )
 
+from producersync.client import AuthenticationError
 from producersync.db_outage import STEP_RETRIES
 from producersync.model.events import (
     NPN_ACTIVATED,
@@ -112,8 +113,24 @@ _AFTER_FAILURE: Final = {
     "activation": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
     "population": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
 }
+# The token endpoint's answers that refuse the client's credentials (RFC 6749 §5.2).
+_REFUSED_CREDENTIALS: Final = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 
 log = logging.getLogger(__name__)
+
+
+def _failure(exc: Exception) -> str:
+    """A failed run's error, for its record and its log line. Credentials refused said
+    only "401 Unauthorized: client authentication failed", every run after a client
+    secret's rotation, without the settings to change."""
+    error = f"{type(exc).__name__}: {exc}"
+    if isinstance(exc, AuthenticationError) and exc.error in _REFUSED_CREDENTIALS:
+        error += (
+            " (client credentials refused: PRODUCERSYNC_CLIENT_ID and "
+            "PRODUCERSYNC_CLIENT_SECRET must be a live client's; after `admin client "
+            "rotate-secret`, restart sync run with the new secret)"
+        )
+    return error
 
 
 @DBOS.dbos_class()
@@ -268,7 +285,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 try:
                     self.mark_population(run_id)
                 except Exception as exc:  # the API: the run ends, and is told, here
-                    self.finish_run("population", run_id, {}, None, f"{type(exc).__name__}: {exc}")
+                    self.finish_run("population", run_id, {}, None, _failure(exc))
                     raise
                 try:
                     self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
@@ -327,7 +344,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
             for stream, handle in handles.items():
                 counts[stream.resource] += handle.get_result()
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            error = _failure(exc)
             self.finish_run(kind, run_id, {}, run_date, error, isinstance(exc, PopulationGrew))
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
