@@ -671,7 +671,7 @@ def test_the_api_refusing_or_out_of_reach_is_one_line(
             "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
         )
     code, err = producersync(monkeypatch, capsys, *command)
-    assert code == 1, err
+    assert code == (3 if command[1] == "verify" else 1), err  # verify's 1: the mirror differs
     assert err.startswith(said) and len(err.splitlines()) == 1, err
     assert refusing or "Connection error" in err
     assert "hunter2" not in err
