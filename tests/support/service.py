@@ -148,11 +148,14 @@ def removed(subscriptions: Subscriptions, npns: Sequence[str], **wait: Any) -> J
 def running_service(database_url: str, **overrides: object) -> Iterator[RunningService]:
     """The service in a thread of this process. Delivery is off by default: DBOS is a
     process singleton, so in-thread services cannot each run a dispatcher. Private endpoint
-    URLs are allowed by default, so tests can point endpoints at loopback."""
+    URLs are allowed by default, so tests can point endpoints at loopback. The pruner is off
+    by default: tests write messages and jobs dated months back, which its run at start
+    would prune from under them, or not, as the two raced."""
     port = free_port()
     values: dict[str, object] = {
         "delivery_enabled": False,
         "allow_private_endpoints": True,
+        "prune_enabled": False,
         **overrides,
     }
     settings = ServiceSettings(database_url=database_url, port=port, **values)  # type: ignore[arg-type]

@@ -1,5 +1,6 @@
-"""What a service process runs besides answering requests: the subscription-job worker
-and, when delivery is on, DBOS with the webhook dispatcher and the daily NIPR schedule.
+"""What a service process runs besides answering requests: the subscription-job worker,
+the retention pruner and, when delivery is on, DBOS with the webhook dispatcher and the
+daily NIPR schedule.
 
 An API process (``service run``) and a worker process (``service worker``) run the same
 thing; several of either share the work through the store and the DBOS system database.
@@ -15,6 +16,7 @@ import sqlalchemy as sa
 from producersync.service.durable import DurableRuntime
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.population.jobs import JobWorker
+from producersync.service.retention import Pruner, Retention
 from producersync.service.settings import ServiceSettings
 
 __all__ = ["Background"]
@@ -29,6 +31,11 @@ class Background:
             DurableRuntime(engine, settings, metrics) if settings.delivery_enabled else None
         )
         self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)
+        self._pruner = (
+            Pruner(engine, Retention.from_settings(settings), settings.prune_interval_seconds)
+            if settings.prune_enabled
+            else None
+        )
 
     @property
     def published(self) -> Callable[[], None]:
@@ -41,8 +48,12 @@ class Background:
         if self._delivery is not None:
             self._delivery.start()
         self.jobs.start()
+        if self._pruner is not None:
+            self._pruner.start()
 
     async def stop(self) -> None:
         await anyio.to_thread.run_sync(self.jobs.stop)
+        if self._pruner is not None:
+            await anyio.to_thread.run_sync(self._pruner.stop)
         if self._delivery is not None:
             await self._delivery.stop()

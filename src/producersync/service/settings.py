@@ -231,6 +231,45 @@ class ServiceSettings(BaseSettings):
         description="How long a webhook-portal session lasts after the link is used (12 h).",
     )
 
+    # Svix keeps a message's payload 5 to 90 days (90 by default); responses alike.
+    payload_retention_days: int = Field(
+        default=90,
+        ge=5,
+        le=90,
+        description="Days a webhook message's payload is kept (5 to 90); then it reads "
+        '{"expired": true} and can no longer be sent again.',
+    )
+    response_retention_days: int = Field(
+        default=90,
+        ge=5,
+        le=90,
+        description="Days the response body of a webhook attempt is kept (5 to 90); the "
+        "attempt itself stays.",
+    )
+    job_retention_days: int = Field(
+        default=7,
+        ge=1,
+        le=365,
+        description="Days a finished subscription job (COMPLETED or FAILED), its details "
+        "and its NPN list are kept after it finished; then its id is a 404. Queued jobs "
+        "are never pruned.",
+    )
+    prune_enabled: bool = Field(
+        default=True,
+        description="Prune what is past its retention in this process's background work. "
+        "Off in every process, nothing is ever deleted and the store grows without bound.",
+    )
+    prune_interval_seconds: Seconds = Field(
+        default=3600, gt=0, description="How often a process prunes (and once at start)."
+    )
+    prune_batch_size: int = Field(
+        default=1000,
+        ge=1,
+        le=10_000,
+        description="Rows pruned in one transaction: each holds its rows' locks (SQLite: "
+        "the store's write lock) only that long.",
+    )
+
     _database_urls = field_validator("database_url", "dbos_system_database_url")(checked)
 
     @field_validator("token_signing_key")

@@ -2,6 +2,7 @@
 
 # No `from __future__ import annotations`: FastAPI reads these annotations live.
 
+import datetime as dt
 import re
 import uuid
 from typing import Annotated, Any
@@ -35,6 +36,7 @@ from producersync.service.store.jobs import (
     Operation,
     count_job_items,
     create_job,
+    created_at_of,
     get_job,
     page_job_items,
 )
@@ -255,6 +257,18 @@ braces, every "urn:" and "uuid:" and dashes anywhere, and ``int()`` takes a sign
 and underscores among the digits, so ``+ded8367-…`` named job ``0ded8367-…``."""
 
 
+def _no_job(job_id: str, canonical: str, days: int) -> str:
+    """A 404's message: a job pruned since (its id tells when it was made) says so, where
+    the same message as for a mistyped id left its client looking for a bug."""
+    made = created_at_of(canonical)
+    if made is None or dt.datetime.now(dt.UTC) - made < dt.timedelta(days=days):
+        return f"No NPN management job {job_id}"
+    return (
+        f"No NPN management job {job_id}: made on {made.date().isoformat()}, it has been "
+        f"deleted (finished jobs are kept {days} days)"
+    )
+
+
 def _owned_job(call: Call, job_id: str) -> Job:
     match = _JOB_ID.fullmatch(job_id)
     if match is None:
@@ -265,7 +279,7 @@ def _owned_job(call: Call, job_id: str) -> Job:
     with call.ctx.engine.connect() as conn:
         job = get_job(conn, call.principal.account_id, canonical)
     if job is None:
-        raise ApiError(404, f"No NPN management job {job_id}")
+        raise ApiError(404, _no_job(job_id, canonical, call.ctx.settings.job_retention_days))
     return job
 
 

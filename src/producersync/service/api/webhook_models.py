@@ -534,11 +534,20 @@ _ENVELOPE: dict[str, Any] = {
 }
 
 
+# An expired payload, as Svix answers it.
+_EXPIRED: dict[str, Any] = {
+    "properties": {"expired": {"type": "boolean", "enum": [True]}},
+    "required": ["expired"],
+}
+
+
 class WebhookMessage(_Out):
     id: str = Field(description="The event id, sent as webhook-id")
     event_type: str = Field(json_schema_extra={"enum": [*sorted(KNOWN_TYPES)]})
     payload: dict[str, Any] = Field(
-        description="The event exactly as sent", json_schema_extra=_ENVELOPE
+        description='The event exactly as sent; {"expired": true} once the payload expired '
+        "(PRODUCERSYNC_PAYLOAD_RETENTION_DAYS after the message was created)",
+        json_schema_extra={"anyOf": [_ENVELOPE, _EXPIRED]},
     )
     created_at: UtcDatetime
     deliveries: list[DeliveryState]
@@ -548,7 +557,7 @@ class WebhookMessage(_Out):
         return cls(
             id=message.id,
             event_type=message.event_type,
-            payload=orjson.loads(message.payload),
+            payload={"expired": True} if message.expired else orjson.loads(message.payload),
             created_at=message.created_at,
             deliveries=[DeliveryState.model_validate(d) for d in deliveries],
         )

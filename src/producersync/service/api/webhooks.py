@@ -54,7 +54,7 @@ from producersync.service.api.webhook_models import (
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.delivery import management
-from producersync.service.errors import ApiError
+from producersync.service.errors import ApiError, ErrorBody
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 
@@ -405,11 +405,20 @@ def endpoint_attempts(
     operation_id="replayWebhookMessage",
     status_code=202,
     response_model=DeliveryAccepted,
+    responses={410: {"model": ErrorBody, "description": "The message's payload expired"}},
 )
 def replay(endpointId: EndpointId, messageId: MessageId, call: Writer) -> DeliveryAccepted:
-    with write_transaction(call.ctx.engine) as conn:
-        endpoint = _owned(conn, call, endpointId, lock=True)
-        delivery_id = management.replay(conn, endpoint, messageId)
+    try:
+        with write_transaction(call.ctx.engine) as conn:
+            endpoint = _owned(conn, call, endpointId, lock=True)
+            delivery_id = management.replay(conn, endpoint, messageId)
+    except management.PayloadExpired:
+        days = call.ctx.settings.payload_retention_days
+        raise ApiError(
+            410,
+            f"The payload of webhook message {messageId} expired (payloads are kept {days} "
+            "days): it cannot be sent again",
+        ) from None
     if delivery_id is None:
         raise ApiError(404, f"No webhook message {messageId}")
     call.ctx.published()

@@ -35,6 +35,7 @@ __all__ = [
     "RECOVER_WINDOW",
     "SUBSCRIBABLE",
     "EndpointRuleError",
+    "PayloadExpired",
     "check_event_types",
     "create_endpoint",
     "example_event",
@@ -54,6 +55,14 @@ RECOVER_WINDOW = dt.timedelta(days=14)
 # was refused, so the whole window could never be recovered.
 RECOVER_SLACK = dt.timedelta(minutes=5)
 RECOVER_LIMIT = 10_000
+
+
+class PayloadExpired(LookupError):
+    """The message's payload was pruned: there is nothing left to send."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(message_id)
+        self.message_id = message_id
 
 
 class EndpointRuleError(ValueError):
@@ -178,9 +187,13 @@ def send_example(conn: sa.Connection, endpoint: store.Endpoint, event_type: str)
 
 def replay(conn: sa.Connection, endpoint: store.Endpoint, message_id: str) -> int | None:
     """One manual attempt of the account's message to the endpoint; ``None`` when the
-    account has no such message."""
-    if outbox.get_message(conn, endpoint.account_id, message_id) is None:
+    account has no such message. Raises ``PayloadExpired`` for one whose payload expired:
+    queued, it was sent with an empty body."""
+    message = outbox.get_message(conn, endpoint.account_id, message_id)
+    if message is None:
         return None
+    if message.expired:
+        raise PayloadExpired(message_id)
     # By the store's clock, as the claims are: by a clock ahead of it by more than the
     # lease, a delivery a worker was sending looked lapsed, and was made due again.
     return outbox.replay(conn, message_id, endpoint.id, outbox.store_clock(conn))

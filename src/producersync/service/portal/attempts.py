@@ -253,11 +253,17 @@ def attempt(
     rest by keyboard, touch or screen reader. ``view``: the view of the list its Details
     link was on (as Resend's hidden field names it), which Back to Message Attempts and
     its Resend come back to: they led to the plain newest page."""
-    with get_context(request).engine.connect() as conn:
+    ctx = get_context(request)
+    with ctx.engine.connect() as conn:
         found = outbox.get_attempt(conn, endpoint.id, attempt_id)
         filters, before = _view_of(conn, endpoint.id, view)
+        message = None if found is None else outbox.get_message(conn, None, found.message_id)
+        now = outbox.store_clock(conn)
     if found is None:
         raise PortalError.not_found("attempt")
+    settings = ctx.settings
+    # A body the receiver did send, dropped since: told apart from an empty one by age.
+    aged = now - found.attempted_at >= dt.timedelta(days=settings.response_retention_days)
     return render(
         request,
         "attempt.html",
@@ -265,6 +271,12 @@ def attempt(
         endpoint=endpoint,
         tab="attempts",
         attempt=found,
+        payload_expired=message is not None and message.expired,
+        response_expired=found.status_code != 0 and found.response is None and aged,
+        retention={
+            "payload_days": settings.payload_retention_days,
+            "response_days": settings.response_retention_days,
+        },
         back=filters.query(before=before),
         view=query_string(filters.query(before=before)),
     )
@@ -335,7 +347,18 @@ def resend(
             return claimed
         # Locked: deleted meanwhile, the delivery failed the foreign key, a 500.
         endpoint = owned(conn, visitor, endpoint_id, lock=True)
-        if management.replay(conn, endpoint, message_id) is None:
+        try:
+            replayed = management.replay(conn, endpoint, message_id)
+        except management.PayloadExpired:
+            days = get_context(request).settings.payload_retention_days
+            raise PortalError(
+                410,
+                "Message expired",
+                f"This message's payload has expired (payloads are kept {days} days): "
+                "there is nothing left to resend.",
+                back=("endpoints", "Back to Endpoints"),
+            ) from None
+        if replayed is None:
             raise PortalError.not_found("message")
         filters, before = _view_of(conn, endpoint_id, view)
         # Back to the view it was sent from (filters, page, a pause), not the plain list.

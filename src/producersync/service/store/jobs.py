@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ __all__ = [
     "count_job_items",
     "count_queued",
     "create_job",
+    "created_at_of",
     "fail_job",
     "finish_job",
     "get_job",
@@ -36,6 +38,7 @@ __all__ = [
     "oldest_queued_job",
     "page_job_items",
     "record_items",
+    "time_ordered_id",
 ]
 
 
@@ -82,6 +85,24 @@ def _job(row: Mapping[Any, Any]) -> Job:
     )
 
 
+def time_ordered_id(at: dt.datetime) -> str:
+    """A UUID of version 7 (RFC 9562): the millisecond ``at`` then 74 random bits. A job's
+    id tells when it was made, so that the id of a job pruned since is told from one that
+    never was (``created_at_of``)."""
+    millis = int(at.timestamp() * 1000) & (1 << 48) - 1
+    rand_a, rand_b = secrets.randbits(12), secrets.randbits(62)
+    return str(uuid.UUID(int=millis << 80 | 7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b))
+
+
+def created_at_of(job_id: str) -> dt.datetime | None:
+    """When the job of this id was made, if its id is one ``time_ordered_id`` gave (jobs
+    made before have random ids: None)."""
+    value = uuid.UUID(job_id)
+    if value.version != 7:
+        return None
+    return dt.datetime.fromtimestamp((value.int >> 80) / 1000, dt.UTC)
+
+
 def create_job(
     conn: sa.Connection, account_id: int, operation: Operation, npns: Sequence[str]
 ) -> Job:
@@ -89,7 +110,7 @@ def create_job(
     # the job's times an hour off in its status (the order it runs in is by no clock).
     now = store_clock(conn)
     values = {
-        "id": str(uuid.uuid4()),
+        "id": time_ordered_id(now),
         "account_id": account_id,
         "operation": operation.value,
         "status": JobStatus.QUEUED.value,

@@ -27,6 +27,8 @@ from producersync.service.store.tables import (
 
 __all__ = [
     "EVERYTHING",
+    "EXPIRED_PAYLOAD",
+    "PAYLOAD_EXPIRED",
     "UNSUBSCRIBED",
     "Attempt",
     "AttemptKey",
@@ -43,7 +45,9 @@ __all__ = [
     "defer",
     "deliveries_of",
     "delivery_counts",
+    "end_unsent",
     "event_matches",
+    "expired",
     "get_attempt",
     "get_message",
     "list_attempts",
@@ -55,10 +59,26 @@ __all__ = [
     "recover",
     "replay",
     "store_clock",
+    "unexpired",
 ]
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
 UNSUBSCRIBED = "not sent: the endpoint no longer subscribes to"
+PAYLOAD_EXPIRED = "not sent: the message's payload expired"
+# What an expired message's payload is replaced with: no event is an empty document, and
+# the column stays NOT NULL (made nullable, SQLite rebuilt the whole table to upgrade).
+EXPIRED_PAYLOAD = ""
+
+
+def expired(payload: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    """The message's payload is expired. The empty string is a literal in the SQL: bound
+    as a parameter, neither SQLite nor a generic PostgreSQL plan matched it to the index of
+    unexpired messages (``webhook_messages`` by ``created_at`` where it is not)."""
+    return payload == sa.literal_column("''")
+
+
+def unexpired(payload: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
+    return payload != sa.literal_column("''")
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +89,11 @@ class Message:
     payload: bytes
     created_at: dt.datetime | None = None
     seq: int | None = None  # the order it was published in (as stored)
+
+    @property
+    def expired(self) -> bool:
+        """Its payload was pruned (``ServiceSettings.payload_retention_days``)."""
+        return self.payload == EXPIRED_PAYLOAD.encode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -316,6 +341,7 @@ def claim_due(
             e.c.updated_at,
             e.c.event_types,
             m.c.event_type,
+            expired(m.c.payload).label("expired"),
         )
         .join(e, e.c.id == d.c.endpoint_id)
         .join(m, m.c.id == d.c.message_id)
@@ -325,7 +351,7 @@ def claim_due(
     if conn.dialect.name == "postgresql":
         due = due.with_for_update(of=d, skip_locked=True)
     ids: list[int] = []
-    unsubscribed: dict[int, str] = {}
+    unsent: dict[int, tuple[str, str]] = {}
     taken: dict[str, int] = {}
     full: list[str] = []
     page = due
@@ -334,14 +360,17 @@ def claim_due(
         read = list(conn.execute(page.limit(asked)))
         filled = False
         for row in read:
-            if _unsubscribed(
+            if row.expired:
+                # Made due by a replay that raced the pruner: sent, it was an empty body.
+                unsent[row.id] = (row.event_type, PAYLOAD_EXPIRED)
+            elif _unsubscribed(
                 row.manual or row.resent,
                 row.created_at,
                 row.updated_at,
                 row.event_types,
                 row.event_type,
             ):
-                unsubscribed[row.id] = row.event_type
+                unsent[row.id] = (row.event_type, f"{UNSUBSCRIBED} {row.event_type}")
             elif row.endpoint_id not in full:
                 ids.append(row.id)
                 taken[row.endpoint_id] = taken.get(row.endpoint_id, 0) + 1
@@ -359,7 +388,7 @@ def claim_due(
                 sa.literal(last.id, d.c.id.type),
             ),
         )
-    _end_unsubscribed(conn, unsubscribed, now)
+    end_unsent(conn, unsent, now)
     if not ids:
         return []
     lease_until = now + lease
@@ -407,13 +436,14 @@ def _unsubscribed(
     )
 
 
-def _end_unsubscribed(conn: sa.Connection, event_types: dict[int, str], now: dt.datetime) -> None:
-    """End the deliveries ``_unsubscribed`` found, each failed with an attempt that was not
-    made and says why, so the message's log tells why its retries stopped."""
-    if not event_types:
+def end_unsent(conn: sa.Connection, why: dict[int, tuple[str, str]], now: dt.datetime) -> None:
+    """End the deliveries ``why`` names, each failed with an attempt that was not made and
+    says why (``why``: by delivery id, its message's event type and the reason), so the
+    message's log tells why its retries stopped."""
+    if not why:
         return
     d = webhook_deliveries
-    ids = sorted(event_types)
+    ids = sorted(why)
     rows = conn.execute(
         sa.select(d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts).where(d.c.id.in_(ids))
     )
@@ -424,7 +454,7 @@ def _end_unsubscribed(conn: sa.Connection, event_types: dict[int, str], now: dt.
                 "delivery_id": delivery_id,
                 "message_id": message_id,
                 "endpoint_id": endpoint_id,
-                "event_type": event_types[delivery_id],
+                "event_type": why[delivery_id][0],
                 "attempt_number": attempts + 1,
                 "trigger": "scheduled",
                 "attempted_at": now,
@@ -433,7 +463,7 @@ def _end_unsubscribed(conn: sa.Connection, event_types: dict[int, str], now: dt.
                 "status_code": 0,
                 "duration_ms": 0,
                 "response": None,
-                "error": f"{UNSUBSCRIBED} {event_types[delivery_id]}",
+                "error": why[delivery_id][1],
                 "next_attempt_at": None,
             }
             for delivery_id, message_id, endpoint_id, attempts in rows
@@ -929,7 +959,12 @@ def recover(
         conn.execute(
             sa.select(d.c.id)
             .join(m, m.c.id == d.c.message_id)
-            .where(d.c.endpoint_id == endpoint_id, d.c.state == FAILED, m.c.created_at >= since)
+            .where(
+                d.c.endpoint_id == endpoint_id,
+                d.c.state == FAILED,
+                m.c.created_at >= since,
+                unexpired(m.c.payload),  # nothing left to send
+            )
             .order_by(d.c.id)
             .limit(limit)
         ).scalars()

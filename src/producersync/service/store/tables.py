@@ -278,6 +278,8 @@ jobs = sa.Table(
 sa.Index(None, jobs.c.seq, unique=True)
 sa.Index(None, jobs.c.status, jobs.c.seq)
 sa.Index(None, jobs.c.account_id)
+# The pruner's finished jobs past their retention (store/retention.py).
+sa.Index(None, jobs.c.status, jobs.c.updated_at)
 
 job_items = sa.Table(
     "job_items",
@@ -368,6 +370,14 @@ sa.Index(
     webhook_messages.c.event_type,
     webhook_messages.c.created_at,
     webhook_messages.c.seq,
+)
+# The messages whose payload is kept, oldest first: the pruner's batches start at the
+# oldest to expire, past the expired ones, which leave the index (store/retention.py).
+sa.Index(
+    "ix_webhook_messages_kept_created_at",
+    webhook_messages.c.created_at,
+    postgresql_where=webhook_messages.c.payload != sa.literal_column("''"),
+    sqlite_where=webhook_messages.c.payload != sa.literal_column("''"),
 )
 
 webhook_deliveries = sa.Table(
@@ -467,6 +477,13 @@ sa.Index(
 )
 sa.Index(None, webhook_attempts.c.message_id)
 sa.Index(None, webhook_attempts.c.delivery_id)
+# The attempts whose response body is kept, oldest first, likewise.
+sa.Index(
+    "ix_webhook_attempts_kept_attempted_at",
+    webhook_attempts.c.attempted_at,
+    postgresql_where=webhook_attempts.c.response.is_not(None),
+    sqlite_where=webhook_attempts.c.response.is_not(None),
+)
 
 # --- the webhook portal: one-time login links and sessions ------------------------------
 
