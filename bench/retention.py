@@ -9,7 +9,7 @@ webhook messages (a 350-byte payload each), each with its delivery and one attem
 response body is 200 bytes. A carrier replacing 50,000 NPNs daily is ``--job-npns
 50000``. Printed: each table's rows and the bytes its rows and index entries hold before
 and after the first prune (SQLite: dbstat's pages less their unused bytes; PostgreSQL:
-after VACUUM FULL; the writer's jobs are among those after), the prune's time, and the
+after VACUUM FULL; the writer's jobs, of an account of its own, left out), the prune's time, and the
 API's latency while it runs against the same ``--seconds`` without it: a reader (the
 newest page of 50 webhook messages) and a writer (a one-NPN subscription job, a write
 transaction), each in a loop of its own against a `service run` process (prune off in
@@ -175,17 +175,29 @@ def _compact(engine: sa.Engine) -> None:
             conn.exec_driver_sql(f"VACUUM FULL ANALYZE {table.name}")
 
 
-class _Load:
-    """A reader and a writer of the API, each in a loop, their latencies noted."""
+def _forget_writer(engine: sa.Engine, client_id: str) -> None:
+    """The writer's jobs (an account of its own) deleted, so that the sizes after are the
+    year's."""
+    with write_transaction(engine) as conn:
+        account = sa.select(api_clients.c.account_id).where(api_clients.c.client_id == client_id)
+        ids = sa.select(jobs.c.id).where(jobs.c.account_id == account.scalar_subquery())
+        conn.execute(job_items.delete().where(job_items.c.job_id.in_(ids)))
+        conn.execute(jobs.delete().where(jobs.c.account_id == account.scalar_subquery()))
 
-    def __init__(self, base: str, token: str) -> None:
+
+class _Load:
+    """A reader and a writer of the API (each its own account), each in a loop, their
+    latencies noted."""
+
+    def __init__(self, base: str, reader: str, writer: str) -> None:
         self.read: list[float] = []
         self.write: list[float] = []
         self._stop = threading.Event()
-        headers = {"authorization": f"Bearer {token}"}
+        reads = {"authorization": f"Bearer {reader}"}
+        writes = {"authorization": f"Bearer {writer}"}
         self._threads = [
-            threading.Thread(target=self._loop, args=(base, headers, self._reader, self.read)),
-            threading.Thread(target=self._loop, args=(base, headers, self._writer, self.write)),
+            threading.Thread(target=self._loop, args=(base, reads, self._reader, self.read)),
+            threading.Thread(target=self._loop, args=(base, writes, self._writer, self.write)),
         ]
 
     @staticmethod
@@ -222,6 +234,10 @@ class _Load:
             thread.join()
 
 
+def _summary(values: list[float]) -> str:
+    return summary(values) if values else "none (the prune ended first)"
+
+
 def _token(base: str, client_id: str, secret: str) -> str:
     response = httpx2.post(
         f"{base}/oauth2/token",
@@ -251,14 +267,19 @@ def run(backend: str, days: int, job_npns: int, messages: int, seconds: float) -
             "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": "1000000",
             "PRODUCERSYNC_DELIVERY_ENABLED": "false",
         }
+        writer = new_client(url, "retention-writer")
         with service_process(url, env=env) as base:
-            token = _token(base, creds.client_id, creds.client_secret)
-            with _Load(base, token) as quiet:
+            tokens = (
+                _token(base, creds.client_id, creds.client_secret),
+                _token(base, writer.client_id, writer.client_secret),
+            )
+            with _Load(base, *tokens) as quiet:
                 time.sleep(seconds)
-            with _Load(base, token) as busy:
+            with _Load(base, *tokens) as busy:
                 started = time.perf_counter()
                 pruned = prune(engine, Retention.from_settings(ServiceSettings()))
                 took = time.perf_counter() - started
+        _forget_writer(engine, writer.client_id)
         _compact(engine)
         after = _sizes(engine)
         engine.dispose()
@@ -285,8 +306,8 @@ def run(backend: str, days: int, job_npns: int, messages: int, seconds: float) -
         f"{backend}: API latency, {seconds:.0f} s without the pruner, then during its run",
         ["call", "without", "during"],
         [
-            ["GET /v1/webhooks/messages (50)", summary(quiet.read), summary(busy.read)],
-            ["POST /v1/accounts/subscriptions", summary(quiet.write), summary(busy.write)],
+            ["GET /v1/webhooks/messages (50)", _summary(quiet.read), _summary(busy.read)],
+            ["POST /v1/accounts/subscriptions", _summary(quiet.write), _summary(busy.write)],
         ],
     )
 
