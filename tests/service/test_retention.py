@@ -41,6 +41,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import job_items, jobs, webhook_attempts
 from tests.conftest import BACKENDS
 from tests.portal.conftest import sign_in
+from tests.support.cli import producersync_output
 from tests.support.databases import migrated_store, statements
 from tests.support.delivery import log_attempts
 from tests.support.delivery import opened_store as opened
@@ -387,3 +388,20 @@ def test_a_service_prunes_at_start(tmp_path: Path) -> None:
             eventually(lambda: _count(engine, jobs, jobs.c.id == old) == 0)
             eventually(lambda: _message(engine, message).expired)
         engine.dispose()
+
+
+def test_the_cli_refuses_to_replay_an_expired_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with migrated_store("sqlite", tmp_path) as url:
+        engine = open_store(url)
+        account = _account(engine)
+        endpoint = _endpoint(engine, account)
+        message = _publish(engine, account, UpdatesAvailable.create(T0.date()), T0)
+        prune(engine, KEPT, now=T0 + dt.timedelta(days=91))
+        engine.dispose()
+        code, _out, err = producersync_output(
+            monkeypatch, capsys, "admin", "endpoint", "replay", endpoint, message, "--database", url
+        )
+    assert code == 1
+    assert f"the payload of message '{message}' expired (payloads are kept 90 days)" in err

@@ -422,8 +422,15 @@ def replay(
     (to a disabled one, it waits until the endpoint is enabled: the output says so)."""
     from producersync.service.delivery import management
 
-    with _on_endpoint(database, endpoint_id) as (conn, _settings, endpoint):
-        delivery_id = management.replay(conn, endpoint, message_id)
+    with _on_endpoint(database, endpoint_id) as (conn, settings, endpoint):
+        try:
+            delivery_id = management.replay(conn, endpoint, message_id)
+        except management.PayloadExpired:
+            days = settings.payload_retention_days
+            raise fail(
+                f"the payload of message {message_id!r} expired (payloads are kept {days} "
+                "days): it cannot be sent again"
+            ) from None
         if delivery_id is None:
             raise fail(f"the endpoint's account has no message {message_id!r}")
     _emit_queued(as_json, {"deliveryId": delivery_id}, endpoint)
