@@ -405,3 +405,35 @@ def test_the_cli_refuses_to_replay_an_expired_message(
         )
     assert code == 1
     assert f"the payload of message '{message}' expired (payloads are kept 90 days)" in err
+
+
+def test_each_batch_is_found_through_an_index_not_by_a_scan(tmp_path: Path) -> None:
+    """A batch read the table from its start past every row already pruned: the
+    thousandth read as much as the first, and a year of them the whole table each."""
+    with opened("sqlite", tmp_path) as engine:
+        account = _account(engine)
+        _finished_job(engine, account, 2)
+        _publish(engine, account, UpdatesAvailable.create(T0.date()), T0)
+        sent: list[tuple[str, Any]] = []
+
+        def note(_c: object, _cur: object, statement: str, parameters: Any, *_a: object) -> None:
+            if statement.startswith("SELECT") and "LIMIT" in statement:
+                sent.append((statement, parameters))
+
+        sa.event.listen(engine, "before_cursor_execute", note)
+        try:
+            prune(engine, KEPT, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", note)
+        with engine.connect() as conn:
+            plans = {
+                " ".join(row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {q}", p))
+                for q, p in sent
+                if "FROM webhook_messages" in q or "FROM webhook_attempts" in q or "FROM jobs" in q
+            }
+    assert plans == {
+        "SEARCH webhook_messages USING INDEX ix_webhook_messages_kept_created_at (created_at<?)",
+        "SEARCH webhook_attempts USING INDEX ix_webhook_attempts_kept_attempted_at "
+        "(attempted_at<?)",
+        "SEARCH jobs USING INDEX ix_jobs_status_updated_at (status=? AND updated_at<?)",
+    }
