@@ -71,9 +71,11 @@ EXPIRED_PAYLOAD = ""
 
 
 def expired(payload: sa.ColumnElement[str]) -> sa.ColumnElement[bool]:
-    """The message's payload is expired. The empty string is a literal in the SQL: bound
-    as a parameter, neither SQLite nor a generic PostgreSQL plan matched it to the index of
-    unexpired messages (``webhook_messages`` by ``created_at`` where it is not)."""
+    """The message's payload is expired. The empty string is a literal in the SQL: a
+    partial index is used only for a condition the planner can prove implies its own, and
+    PostgreSQL's generic plan of a statement prepared for reuse (psycopg prepares one run
+    five times) sees a parameter there, not the value (the index of the messages whose
+    payload is kept, ``webhook_messages`` by ``created_at``)."""
     return payload == sa.literal_column("''")
 
 
