@@ -384,10 +384,19 @@ def test_a_service_prunes_at_start(tmp_path: Path) -> None:
         account = _account(engine)
         old = _old_job(engine, account, 10)
         message = _publish(engine, account, UpdatesAvailable.create(T0.date()), T0)
-        with running_service(url, prune_enabled=True):
+        with running_service(url, prune_enabled=True) as service:
             eventually(lambda: _count(engine, jobs, jobs.c.id == old) == 0)
             eventually(lambda: _message(engine, message).expired)
+
+            def counted() -> str:
+                with service.client() as http:
+                    return http.get("/metrics").text
+
+            eventually(lambda: 'producersync_pruned_total{what="jobs"} 1.0' in counted())
+            scraped = counted()
         engine.dispose()
+    assert 'producersync_pruned_total{what="payloads"} 1.0' in scraped
+    assert 'producersync_pruned_total{what="job_items"} 1.0' in scraped
 
 
 def test_the_cli_refuses_to_replay_an_expired_message(

@@ -32,7 +32,12 @@ class Background:
         )
         self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)
         self._pruner = (
-            Pruner(engine, Retention.from_settings(settings), settings.prune_interval_seconds)
+            Pruner(
+                engine,
+                Retention.from_settings(settings),
+                settings.prune_interval_seconds,
+                metrics.pruned,
+            )
             if settings.prune_enabled
             else None
         )

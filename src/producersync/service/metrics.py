@@ -63,6 +63,13 @@ class ServiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.pruned = Counter(
+            "producersync_pruned",
+            "Rows this process let go past their retention, by what: payloads and responses "
+            "(expired), jobs and job_items (deleted).",
+            ["what"],
+            registry=self.registry,
+        )
         self.attempt_seconds = Histogram(
             "producersync_webhook_attempt_duration_seconds",
             "Time from sending a webhook delivery attempt to its answer (or to the attempt "

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from prometheus_client import Counter
 
 from producersync.db_outage import OutageLog, unavailable
 from producersync.service.settings import ServiceSettings
@@ -63,6 +64,9 @@ class Pruned:
         return any(dataclasses.astuple(self))
 
 
+_WHAT = tuple(field.name for field in dataclasses.fields(Pruned))
+
+
 def prune(
     engine: sa.Engine,
     kept: Retention,
@@ -100,10 +104,14 @@ def prune(
 
 
 class Pruner:
-    """A background thread that prunes at start, then every ``interval`` seconds."""
+    """A background thread that prunes at start, then every ``interval`` seconds, and
+    counts what it let go in ``counted`` (labelled by ``Pruned``'s fields)."""
 
-    def __init__(self, engine: sa.Engine, kept: Retention, interval: float) -> None:
+    def __init__(
+        self, engine: sa.Engine, kept: Retention, interval: float, counted: Counter
+    ) -> None:
         self._engine, self._kept, self._interval = engine, kept, interval
+        self._counted = counted
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
         self._outage = OutageLog(log, "retention")
@@ -127,6 +135,8 @@ class Pruner:
                 else:
                     log.exception("retention: store error; trying again next time")
             else:
+                for what, count in zip(_WHAT, dataclasses.astuple(pruned), strict=True):
+                    self._counted.labels(what).inc(count)
                 if pruned:
                     log.info(
                         "retention: expired %d payloads and %d response bodies, deleted %d "
