@@ -2,8 +2,8 @@
 is kept and the attempts whose response body is, each by its time, and finished jobs by
 status and time, so that each batch starts where the work is instead of scanning
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0019
+Revises: 0018
 Create Date: 2026-12-06 22:00:00
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 
 from producersync.index_builds import Index, build_indexes
 
-revision = "0018"
-down_revision = "0017"
+revision = "0019"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
