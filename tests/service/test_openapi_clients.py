@@ -151,9 +151,11 @@ def test_webhook_times_are_date_times() -> None:
     assert len(times) == 8
     for name, prop, schema in times:
         assert [b.get("format") for b in _branches(schema)] == ["date-time"], (name, prop)
-    payload = _schemas()["WebhookMessage"]["properties"]["payload"]
+    # The event as sent, or what is left of it once its payload expired.
+    payload, expired = _schemas()["WebhookMessage"]["properties"]["payload"]["anyOf"]
     assert payload["properties"]["timestamp"]["format"] == "date-time"
     assert set(payload["required"]) == {"id", "type", "timestamp", "data"}
+    assert expired["required"] == ["expired"]
 
 
 def test_vocabularies_are_listed_as_enums() -> None:
