@@ -367,8 +367,13 @@ def test_the_portal_says_a_payload_expired_and_refuses_its_resend(
         (attempt, _unsent) = reversed(outbox.list_attempts(conn, message_id=message))
 
     page = visitor.http.get(f"/portal/endpoints/{endpoint}/attempts/{attempt.id}")
+    listed = visitor.http.get(f"/portal/endpoints/{endpoint}/attempts")
     resent = visitor.form(f"/portal/endpoints/{endpoint}/messages/{message}/resend")
     visitor.http.close()
+
+    # The list offered its Resend, which led to the 410 page.
+    assert listed.status_code == 200 and f'id="attempt-{attempt.id}"' in listed.text
+    assert "Payload expired" in listed.text and f'id="resend-{attempt.id}"' not in listed.text
 
     assert page.status_code == 200
     assert "payload has expired (payloads are kept 90 days): it cannot be resent" in page.text

@@ -162,6 +162,7 @@ def _page(
                     back=("endpoints", "Back to Endpoints"),
                 ) from None
             shown, links = list(page.items), page.links
+        expired = outbox.expired_messages(conn, {attempt.message_id for attempt in shown})
     return render(
         request,
         "attempts.html",
@@ -170,6 +171,7 @@ def _page(
         endpoint=endpoint,
         tab="attempts",
         attempts=shown,
+        expired=expired,
         pages=links,
         filters=filters,
         outcomes=list(_SUCCEEDED),

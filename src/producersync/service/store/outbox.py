@@ -8,7 +8,7 @@ ahead: a sender that dies mid-attempt leaves them due again) and ``record`` the 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -48,6 +48,7 @@ __all__ = [
     "end_unsent",
     "event_matches",
     "expired",
+    "expired_messages",
     "get_attempt",
     "get_message",
     "list_attempts",
@@ -624,6 +625,16 @@ def _message_select() -> sa.Select[Any]:
 def _message(row: Sequence[Any]) -> Message:
     message_id, account_id, event_type, payload, created_at, seq = row
     return Message(message_id, account_id, event_type, payload.encode(), created_at, seq)
+
+
+def expired_messages(conn: sa.Connection, message_ids: Collection[str]) -> set[str]:
+    """Those of ``message_ids`` whose payload expired: a page of attempts offers no
+    Resend of them (it would be refused)."""
+    if not message_ids:
+        return set()
+    m = webhook_messages
+    query = sa.select(m.c.id).where(m.c.id.in_(message_ids), expired(m.c.payload))
+    return set(conn.execute(query).scalars())
 
 
 def get_message(conn: sa.Connection, account_id: int | None, message_id: str) -> Message | None:
