@@ -202,8 +202,18 @@ def test_a_refused_token_request_raises_at_once(status: int) -> None:
         list(client.licenses.list())
     assert caught.value.status_code == status
     assert caught.value.error == "invalid_client"
+    assert caught.value.credentials_refused  # no new token mends it: the secret is wrong
     assert fake.token_requests == 1
     assert not fake.api_requests
+
+
+def test_a_token_refused_twice_is_no_refusal_of_the_credentials() -> None:
+    """An API call's second 401 is an AuthenticationError too, of a token: a caller that
+    told the two apart read the OAuth codes itself (the sync kept a copy of them)."""
+    fake = FakeAPI(lambda request: httpx2.Response(401, json={"error": "invalid_token"}))
+    with fake.client() as client, pytest.raises(AuthenticationError) as caught:
+        list(client.licenses.list())
+    assert caught.value.error == "invalid_token" and not caught.value.credentials_refused
 
 
 def test_a_throttled_token_request_says_how_long_to_wait() -> None:

@@ -22,6 +22,7 @@ import httpx2
 
 from producersync.client._deadline import DEADLINE
 from producersync.client._exceptions import (
+    REFUSED_CREDENTIALS,
     AuthenticationError,
     BadRequestError,
     ResponseValidationError,
@@ -32,10 +33,6 @@ from producersync.client._number import real
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
-# OAuth errors that refuse the credentials themselves (RFC 6749 §5.2). A server may send
-# them as 400 (``invalid_client`` without Basic auth, always for the other two): they
-# still mean "these credentials", not "a malformed request".
-_REFUSED_CREDENTIALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 # What an Authorization header can carry of a token: visible ASCII (RFC 6750's b64token is
 # a subset). A CR or LF would end the header; h11 refuses it with the header's value in its
 # message, and that message, token and all, became the error's; non-ASCII goes out as
@@ -108,7 +105,7 @@ class TokenCache:
             # A throttled token request (the API allows 200 a minute) says how long to
             # wait as a call's 429 does: its ``retry_after`` was None.
             error = make_status_error(response)
-            if isinstance(error, BadRequestError) and error.error in _REFUSED_CREDENTIALS:
+            if isinstance(error, BadRequestError) and error.error in REFUSED_CREDENTIALS:
                 raise AuthenticationError(str(error), response, error.body)
             raise error
         token, expires_in = _grant(response)

@@ -191,8 +191,20 @@ class BadRequestError(APIStatusError):
     """400: a parameter or the body is invalid; the message names it."""
 
 
+# OAuth errors that refuse the credentials themselves (RFC 6749 §5.2). A server may send
+# them as 400 (``invalid_client`` without Basic auth, always for the other two): they
+# still mean "these credentials", not "a malformed request".
+REFUSED_CREDENTIALS = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
+
+
 class AuthenticationError(APIStatusError):
     """401: missing, invalid, expired or revoked credentials."""
+
+    @property
+    def credentials_refused(self) -> bool:
+        """The token endpoint refused the client's id or secret (a rotated or revoked
+        client), which no retry mends; not a token the API refused, which a new one does."""
+        return self.error in REFUSED_CREDENTIALS
 
 
 class PermissionDeniedError(APIStatusError):

@@ -113,8 +113,6 @@ _AFTER_FAILURE: Final = {
     "activation": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
     "population": f"its NPNs stay owed, fetched by the collector's next pass, {_AGAIN} at most",
 }
-# The token endpoint's answers that refuse the client's credentials (RFC 6749 §5.2).
-_REFUSED_CREDENTIALS: Final = frozenset({"invalid_client", "invalid_grant", "unauthorized_client"})
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +122,7 @@ def _failure(exc: Exception) -> str:
     only "401 Unauthorized: client authentication failed", every run after a client
     secret's rotation, without the settings to change."""
     error = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, AuthenticationError) and exc.error in _REFUSED_CREDENTIALS:
+    if isinstance(exc, AuthenticationError) and exc.credentials_refused:
         error += (
             " (client credentials refused: PRODUCERSYNC_CLIENT_ID and "
             "PRODUCERSYNC_CLIENT_SECRET must be a live client's; after `admin client "
