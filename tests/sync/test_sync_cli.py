@@ -394,6 +394,20 @@ def test_a_refused_replay_changes_nothing(
     assert [p.name for p in mirror_file.parent.iterdir() if "dbos" in p.name] == []
 
 
+@pytest.mark.parametrize("event_id", ["", "  ", " evt_1"])
+def test_a_replay_of_no_event_id_is_a_usage_error(
+    engine: sa.Engine,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    event_id: str,
+) -> None:
+    """An empty id (a shell variable unset) was looked for and not found: exit 1, a
+    failure, where the command's input was wrong."""
+    code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
+    assert code == 2, err
+    assert "give the id of a recorded event" in " ".join(err.replace("│", " ").split())
+
+
 def test_a_replay_from_a_mirror_that_is_not_there_makes_none(
     mirror_file: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -214,9 +214,22 @@ def _wait_seconds(value: str) -> int:
     return whole_number(value, _MAX_WAIT, " of seconds")
 
 
+def _event_id(value: str) -> str:
+    """An EVENT_ID: an empty one (a shell variable unset) was looked for, not found, and
+    told as a failure (exit 1) where it was the command's input that was wrong."""
+    if not value.strip() or value != value.strip():
+        raise typer.BadParameter(f"{value!r}: give the id of a recorded event (its webhook-id)")
+    return value
+
+
 @app.command()
 def replay(
-    event_id: Annotated[str, typer.Argument(help="The id of a recorded, accepted event.")],
+    event_id: Annotated[
+        str,
+        typer.Argument(
+            parser=_event_id, metavar="EVENT_ID", help="The id of a recorded, accepted event."
+        ),
+    ],
     wait: Annotated[bool, typer.Option(help="Wait until the sync service has run it.")] = False,
     timeout: Annotated[
         int | None,
