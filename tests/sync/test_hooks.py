@@ -130,6 +130,64 @@ def test_a_hook_that_cannot_be_loaded_is_logged_and_skipped(
     assert len(seen) == 1
 
 
+NOT_A_HOOK = 42
+async_seen: list[list[int]] = []
+
+
+async def record_async(changes: list[mirror.Change]) -> None:
+    async_seen.append([c.id for c in changes])
+
+
+def _named(*points: tuple[str, str]) -> list[EntryPoint]:
+    return [EntryPoint(name=name, value=value, group=hooks.GROUP) for name, value in points]
+
+
+def test_a_second_hook_of_a_name_is_logged_and_skipped_not_starved(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, both were called on one cursor: the first moved it past every batch, and
+    the second (another distribution's) was never given a change, and nothing said so."""
+    points = _named(("crm", f"{__name__}:record_batch"), ("crm", f"{__name__}:broken"))
+    monkeypatch.setattr(hooks, "entry_points", lambda group: points)
+    with caplog.at_level(logging.ERROR, logger=hooks.__name__):
+        delivered = hooks.Hooks.from_entry_points(engine)
+    _write(engine, delivered, wire().records[RESOURCE][:2])
+    delivered.close()
+    assert len(seen) == 1
+    assert f"sync hook 'crm' ({__name__}:broken) skipped: a hook of that name" in caplog.text
+    assert f"already registered ({__name__}:record_batch)" in caplog.text
+    assert "failed on a batch" not in caplog.text  # the second was never called
+
+
+def test_an_entry_point_that_names_no_callable_is_logged_at_load_and_skipped(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, it was called with every batch, failing with a TypeError, retried for good."""
+    with caplog.at_level(logging.ERROR, logger=hooks.__name__):
+        puller, delivered, _ = _puller(
+            engine, monkeypatch, f"{__name__}:NOT_A_HOOK", f"{__name__}:record_batch"
+        )
+    assert f"'NOT_A_HOOK' ({__name__}:NOT_A_HOOK) skipped: it names int" in caplog.text
+    puller.page(STREAM, None, None)
+    delivered.close()
+    assert len(seen) == 1
+    with engine.connect() as conn:
+        assert [h["name"] for h in mirror.sync_status(conn)["hooks"]] == ["record_batch"]
+
+
+def test_an_async_hook_is_run_to_its_end_before_its_cursor_moves(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, its call only made a coroutine, never run, and its cursor moved past the
+    batch: every change lost, a RuntimeWarning the one trace."""
+    async_seen.clear()
+    puller, delivered, records = _puller(engine, monkeypatch, f"{__name__}:record_async")
+    puller.page(STREAM, None, None)
+    delivered.close()
+    assert async_seen == [_feed_ids(engine)]
+    assert len(async_seen[0]) == len(records)
+
+
 PAGED = ("entities", "addresses", "appointments", "contactInfos")  # 65 pages of 25
 
 

@@ -24,7 +24,8 @@ batches behind. A hook that raises (anything: a ``sys.exit()`` too) is logged an
 again after a backoff (1 s, doubled each time, at most ``_LAST_RETRY``) from its cursor;
 meanwhile it is left out, and the sync and the other hooks go on: the feed keeps its
 changes, and ``sync status`` and ``/metrics`` show how far behind it is. A hook that
-fails to load is logged and skipped. Two sync processes on one mirror never call one
+fails to load, names no callable, or takes a name already loaded is logged and skipped;
+an ``async def`` hook is run to its end. Two sync processes on one mirror never call one
 hook at once: each call is made under the hook's lease (``mirror.hook_cursors``), and a
 process that finds it held leaves the hook to its holder. Every beat each process looks
 whether a hook has changes after its cursor, and if so calls it (its lease free, or run
@@ -36,7 +37,9 @@ cursor moved, calls again from the cursor): key what a hook does by ``Change.id`
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import inspect
 import logging
 import os
 import secrets
@@ -46,7 +49,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
 import sqlalchemy as sa
@@ -173,13 +176,35 @@ class Hooks:
 
     @classmethod
     def from_entry_points(cls, engine: sa.Engine, *, interval: float = DEFAULT_INTERVAL) -> Hooks:
-        loaded: list[tuple[str, Hook]] = []
+        loaded: dict[str, tuple[str, Hook]] = {}  # by name: (where, the callable)
         for point in entry_points(group=GROUP):
+            if point.name in loaded:
+                # One cursor a name: the second's calls found it moved past every batch
+                # by the first's, and it was never given a change, nor was it said.
+                _log.error(
+                    "sync hook %r (%s) skipped: a hook of that name is already registered "
+                    "(%s), and a name has one cursor; rename the entry point of one of them",
+                    point.name,
+                    _where(point),
+                    loaded[point.name][0],
+                )
+                continue
             try:
-                loaded.append((point.name, point.load()))
+                call = point.load()
             except Exception:
                 _log.exception("sync hook %r (%s) could not be loaded", point.name, point.value)
-        return cls(engine, loaded, interval=interval)
+                continue
+            if not callable(call):
+                # Else it failed at every call, retried for good, the cause a TypeError.
+                _log.error(
+                    "sync hook %r (%s) skipped: it names %s, which cannot be called",
+                    point.name,
+                    point.value,
+                    type(call).__name__,
+                )
+                continue
+            loaded[point.name] = (_where(point), call)
+        return cls(engine, [(name, call) for name, (_, call) in loaded.items()], interval=interval)
 
     def __bool__(self) -> bool:
         """Whether any hook is registered (a batch's changes have somewhere to go)."""
@@ -354,7 +379,11 @@ class Hooks:
         renewal = threading.Thread(target=renew, name=f"sync-hook-lease-{hook.name}", daemon=True)
         renewal.start()
         try:
-            hook.call(list(changes))  # a copy each: one hook cannot edit another's batch
+            called = hook.call(list(changes))  # a copy each: one hook cannot edit another's batch
+            if inspect.iscoroutine(called):
+                # An ``async def`` hook: the call only made the coroutine, and the cursor
+                # moved past a batch it never handled.
+                asyncio.run(called)
         finally:
             done.set()
             renewal.join()
@@ -376,6 +405,12 @@ class Hooks:
             exc_info=failed.__cause__,
         )
         self._wake(delay)
+
+
+def _where(point: EntryPoint) -> str:
+    """An entry point's target, and the distribution that registers it if known."""
+    dist = getattr(point, "dist", None)
+    return point.value if dist is None else f"{point.value}, from {dist.name} {dist.version}"
 
 
 def _not_delivered(batches: Sequence[list[Change]]) -> str:
