@@ -188,6 +188,25 @@ def test_an_async_hook_is_run_to_its_end_before_its_cursor_moves(
     assert len(async_seen[0]) == len(records)
 
 
+def test_a_call_that_does_not_return_is_logged_by_name_while_it_runs(
+    engine: sa.Engine, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a hook that hung held the other hooks, then the sync once 16 batches were
+    behind, for good, and nothing in the log said which hook, or that one did."""
+    released = threading.Event()
+    stuck = ("stuck", lambda changes: released.wait(30))
+    with caplog.at_level(logging.WARNING, logger=hooks.__name__):
+        delivered = hooks.Hooks(engine, [stuck], slow_call=0.05)
+        _write(engine, delivered, wire().records[RESOURCE][:2])
+        line = "sync hook 'stuck' has run for 0 s on a batch of 2 changes (ids 1 to 2)"
+        try:
+            eventually(lambda: line in caplog.text, what=lambda: caplog.text)
+        finally:
+            released.set()
+            delivered.close()
+    assert "the other hooks wait for it, and the sync once 16 batches are behind" in caplog.text
+
+
 PAGED = ("entities", "addresses", "appointments", "contactInfos")  # 65 pages of 25
 
 

@@ -84,6 +84,10 @@ _CATCH_UP: Final = 1_000
 # ``_LAST_RETRY``: a hook down for an hour is tried a dozen times, not a batch's count.
 _FIRST_RETRY: Final = 1.0
 _LAST_RETRY: Final = 300.0
+# A call running this long is logged, and again each time as long: a hook that hangs
+# holds every hook and, once ``_BACKLOG`` batches are behind, the sync, and nothing
+# can stop a call in its thread; the log says which hook is holding them.
+_SLOW_CALL: Final = 60.0
 _FEED_START: Final = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
 _log = logging.getLogger(__name__)
@@ -146,7 +150,8 @@ class _HookFailed(Exception):
 class Hooks:
     """The hooks of one process over the mirror ``engine``, and the thread that calls
     them: first with the feed after their cursors, then with each batch committed.
-    ``interval``: the lease's beat (``RUN_HEARTBEAT_SECONDS``, as a run's)."""
+    ``interval``: the lease's beat (``RUN_HEARTBEAT_SECONDS``, as a run's);
+    ``slow_call``: seconds a call runs before it is logged (then each time as long)."""
 
     def __init__(
         self,
@@ -154,10 +159,12 @@ class Hooks:
         hooks: Sequence[tuple[str, Hook]] = (),
         *,
         interval: float = DEFAULT_INTERVAL,
+        slow_call: float = _SLOW_CALL,
     ) -> None:
         self._engine = engine
         self._hooks = [_Hook(name, call) for name, call in hooks]
         self._interval = interval
+        self._slow_call = slow_call
         self._lease = dt.timedelta(seconds=interval * LEASE_BEATS)
         # Unique to this process's life: a process started again does not take over the
         # lease of the one it replaces (which may be alive, in a call).
@@ -364,11 +371,27 @@ class Hooks:
                     release_hook(conn, hook.name, self._holder, error)
 
     def _call_one(self, hook: _Hook, changes: list[Change]) -> None:
-        """``hook`` called with ``changes``, its lease renewed every beat meanwhile."""
+        """``hook`` called with ``changes``, its lease renewed every beat meanwhile, and
+        the call logged each ``slow_call`` seconds it runs."""
         done = threading.Event()
+        started = time.monotonic()
 
         def renew() -> None:
-            while not done.wait(self._interval):
+            told = started
+            while not done.wait(min(self._interval, self._slow_call)):
+                if time.monotonic() - told >= self._slow_call:
+                    told = time.monotonic()
+                    _log.warning(
+                        "sync hook %r has run for %.0f s on a batch of %s (ids %d to %d), "
+                        "not returned; the other hooks wait for it, and the sync once %d "
+                        "batches are behind",
+                        hook.name,
+                        told - started,
+                        _many(len(changes), "change"),
+                        changes[0].id,
+                        changes[-1].id,
+                        _BACKLOG,
+                    )
                 try:
                     with write_transaction(self._engine) as conn:
                         if claim_hook(conn, hook.name, self._holder, self._lease) is None:
