@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.config
+import os
 import re
 import subprocess
 import sys
@@ -20,9 +21,13 @@ from typer.testing import CliRunner
 from producersync.cli.main import app
 from producersync.log_format import LogFormat, log_config
 from producersync.service.settings import ServiceSettings
+from producersync.sync.hooks import GROUP
 from producersync.sync.settings import SyncSettings
+from producersync.webhooks import generate_secret
 from tests.support.databases import store_url
 from tests.support.processes import service_process
+from tests.support.service import free_port
+from tests.support.waiting import eventually
 
 _LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S"
@@ -186,3 +191,39 @@ def test_a_text_line_hides_a_url_s_user_and_password_in_its_message_and_tracebac
     text = formatter.format(record)
     assert "hunter2" not in text and "reporter" not in text
     assert text.count("https://***@crm.example/hook") == 2
+
+
+def test_a_sync_process_tells_a_hook_it_cannot_load_in_the_log_format(tmp_path: Path) -> None:
+    """The hooks are loaded as the app is made, which was before the log format was set:
+    a hook that could not be loaded was told in bare lines, no time nor level, not JSON
+    under --log-format json."""
+    info = tmp_path / "hooks" / "acme_hooks-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-hooks\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[{GROUP}]\ncrm = acme_no_such_module:notify\n")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(info.parent), os.environ.get("PYTHONPATH", "")]),
+        "PRODUCERSYNC_API_URL": "http://127.0.0.1:9",  # nothing listens: the catch-up fails
+        "PRODUCERSYNC_CLIENT_ID": "psc_1",
+        "PRODUCERSYNC_CLIENT_SECRET": "pss_1",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
+    }
+    log = tmp_path / "sync.log"
+    args = ["sync", "run", "--port", str(port), "--log-format", "json"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "producersync.cli.main", *args],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        eventually(lambda: "Uvicorn running on" in log.read_text() or process.poll() is not None)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert any("crm" in x["message"] and x["level"] == "error" for x in lines), lines

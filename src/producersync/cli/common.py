@@ -9,10 +9,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import logging.config
 import re
 import signal
 import socket
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from types import FrameType
@@ -493,9 +494,11 @@ class Served(Protocol):
 GRACEFUL_SHUTDOWN_SECONDS = 10
 
 
-def serve(app: ASGIApp, settings: Served, refusal: Refusal) -> None:
-    """Run ``app`` under uvicorn until interrupted, at ``settings``' address, every log
-    line at its level and in its format; uvicorn's access log off (the apps count their
+def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -> None:
+    """Run the app ``make_app`` makes under uvicorn until interrupted, at ``settings``'
+    address, every log line at its level and in its format, the lines of the app's making
+    too (a sync hook that could not be loaded was told in bare lines, no time nor level, not
+    JSON under ``--log-format json``); uvicorn's access log off (the apps count their
     requests in ``/metrics``, and a log line per request is noise at API rates; the
     service's own, asked for, names each request's id: ``service/access.py``). A request refused
     before ``app`` sees it (``bounded_head``) is answered in ``refusal``'s body, the app's.
@@ -510,6 +513,8 @@ def serve(app: ASGIApp, settings: Served, refusal: Refusal) -> None:
     from producersync.bounded_head import BoundedHead
     from producersync.log_format import log_config
 
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    app = make_app()
     # The address taken before the app starts: uvicorn.run binds after, so a second
     # process on a port in use (and so under the same DBOS executor id) launched DBOS,
     # took back the running process's workflows and queued a catch-up, only to exit on
@@ -519,7 +524,7 @@ def serve(app: ASGIApp, settings: Served, refusal: Refusal) -> None:
         app,
         host=settings.host,
         port=settings.port,
-        log_config=log_config(settings.log_level, settings.log_format),
+        log_config=None,  # configured above
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

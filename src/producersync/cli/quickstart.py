@@ -144,4 +144,4 @@ def quickstart(
     from producersync.service.app import create_app
     from producersync.service.errors import error_response
 
-    serve(create_app(settings), settings, error_response)
+    serve(lambda: create_app(settings), settings, error_response)

@@ -111,7 +111,7 @@ def run(
     from producersync.service.errors import error_response
 
     _open_store(settings)
-    serve(create_app(settings), settings, error_response)
+    serve(lambda: create_app(settings), settings, error_response)
 
 
 @app.command()
@@ -150,7 +150,7 @@ def worker(
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(create_worker_app(settings), settings, error_response)
+    serve(lambda: create_worker_app(settings), settings, error_response)
 
 
 def _open_store(settings: ServiceSettings) -> None:

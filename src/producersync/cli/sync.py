@@ -95,7 +95,7 @@ def run(
         }
     )
     reach_system_database(settings.dbos_system_database_url, SyncSettings)
-    serve(create_app(settings), settings, refused)
+    serve(lambda: create_app(settings), settings, refused)
 
 
 @app.command(cls=JsonErrorsCommand)
