@@ -13,9 +13,12 @@ from __future__ import annotations
 import logging
 import math
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Final, TypeVar
 
 import psycopg
 import sqlalchemy as sa
@@ -23,9 +26,9 @@ import sqlalchemy as sa
 __all__ = [
     "STEP_RETRIES",
     "OutageLog",
+    "Readings",
     "describe",
     "lost_a_conflict",
-    "reading",
     "unavailable",
 ]
 
@@ -90,20 +93,54 @@ STEP_RETRIES: Final[dict[str, Any]] = {
 }
 
 
-def reading(read: Callable[[], float]) -> Callable[[], float]:
-    """``read`` (a metric gauge's reading from the database), NaN while the database is
-    unavailable: a scrape then still brings the counters (the 503s, the failed attempts)
-    instead of failing whole when they matter most."""
+_T = TypeVar("_T")
 
-    def safe() -> float:
+# How long a scrape waits for a gauge's read from the database. They take milliseconds;
+# a server whose packets are dropped held each one for the connect timeout (10 s), a
+# pool with no connection free for the pool's (30 s): the scrape outlasted Prometheus's
+# own timeout (10 s by default) and was lost whole, its counters with it.
+_SCRAPE_READ_SECONDS: Final = 2.0
+
+
+class Readings:
+    """The database reads of one process's gauges at a scrape, each within 2 s: one not
+    done by then, or that found the database unavailable, reads ``otherwise`` (NaN), and
+    while one that ran out of time still waits the next ones are not started (they would
+    wait as long). A scrape then still brings the counters (the 503s, the failed
+    attempts) instead of failing whole when they matter most."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._overdue: Future[Any] | None = None
+
+    def gauge(self, read: Callable[[], float]) -> Callable[[], float]:
+        """``read`` as a gauge's function: NaN when it cannot be read."""
+        return lambda: self.read(read, math.nan)
+
+    def read(self, read: Callable[[], _T], otherwise: _T) -> _T:
+        with self._lock:
+            if self._overdue is not None and not self._overdue.done():
+                return otherwise
+        future: Future[_T] = Future()
+
+        def run() -> None:
+            try:
+                future.set_result(read())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+        # A daemon thread: a read still waiting on a dead server holds no process's exit.
+        threading.Thread(target=run, name="metrics-read", daemon=True).start()
         try:
-            return read()
+            return future.result(timeout=_SCRAPE_READ_SECONDS)
+        except FutureTimeout:
+            with self._lock:
+                self._overdue = future
+            return otherwise
         except Exception as exc:
             if unavailable(exc):
-                return math.nan
+                return otherwise
             raise
-
-    return safe
 
 
 def describe(exc: BaseException) -> str:

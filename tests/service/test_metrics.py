@@ -10,8 +10,8 @@ import pytest
 
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.store.engine import make_engine
-from tests.support.databases import store_url
-from tests.support.metrics import scrape
+from tests.support.databases import store_url, unanswering_postgres_url
+from tests.support.metrics import rendered_within, scrape
 from tests.support.service import RunningService, running_service
 
 _REQUESTS = "producersync_http_requests_total"
@@ -96,3 +96,16 @@ def test_throttled_requests_are_counted_under_their_route(limited: RunningServic
         statuses = [http.get("/v1/licenses/1").status_code for _ in range(3)]
     assert statuses[-1] == 429
     assert _count(scrape(limited.base_url), "GET", "/v1/licenses/{id}", "429") == 1
+
+
+def test_a_scrape_answers_while_the_store_takes_connections_and_never_answers() -> None:
+    # Each gauge waited for the connect timeout (10 s by default) in turn: the scrape
+    # outlasted Prometheus's own timeout and was lost whole, its 503 counts with it.
+    metrics = ServiceMetrics()
+    with unanswering_postgres_url() as url:
+        engine = make_engine(url)
+        metrics.watch(engine)
+        text = rendered_within(metrics.render, 60)
+    engine.dispose()
+    assert "producersync_webhook_deliveries_pending NaN" in text
+    assert "producersync_subscription_jobs_queued NaN" in text

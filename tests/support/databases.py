@@ -10,6 +10,7 @@ import itertools
 import os
 import re
 import shutil
+import socket
 import sqlite3
 import subprocess
 import tempfile
@@ -649,3 +650,12 @@ def plans_scanning_tables(engine: sa.Engine, queries: Sequence[str]) -> list[str
         plans = ["\n".join(conn.exec_driver_sql(f"EXPLAIN {query}").scalars()) for query in queries]
         conn.rollback()
     return [plan for plan in plans if "Seq Scan" in plan]
+
+
+@contextmanager
+def unanswering_postgres_url() -> Iterator[str]:
+    """A PostgreSQL URL whose server takes the connection and never answers, as a host
+    behind a firewall that drops its packets looks to a client, whose connect timeout
+    (an hour) outlasts any test."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        yield f"postgresql://postgres@127.0.0.1:{server.getsockname()[1]}/x?connect_timeout=3600"

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
 
 from producersync.model.events import EVENT_TYPES
 from producersync.sync import mirror
 from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.engine import make_engine
+from producersync.sync.mirror.hook_cursors import hook_lags
 from producersync.sync.mirror.tables import RESOURCES
-from tests.support.metrics import samples
+from tests.support.databases import unanswering_postgres_url
+from tests.support.metrics import rendered_within, samples
 
 
 def test_the_last_synced_gauge_reads_nan_while_the_mirror_is_out_of_reach() -> None:
@@ -60,3 +66,27 @@ def test_every_label_a_counter_takes_is_at_0_from_the_start() -> None:
     ]:
         for value in values:
             assert found[(name, frozenset({(label, value)}))] == 0
+
+
+def test_a_scrape_answers_while_the_mirror_takes_connections_and_never_answers() -> None:
+    # Each of the five gauges waited for the connect timeout (10 s by default) in turn.
+    with unanswering_postgres_url() as url:
+        engine = make_engine(url)
+
+        def read(query: Callable[[sa.Connection], Any]) -> Any:
+            with engine.connect() as conn:
+                return query(conn)
+
+        metrics = Metrics(
+            lambda: read(mirror.last_synced_run_date),
+            lambda: read(mirror.malformed_count),
+            lambda: read(mirror.records_not_stored),
+            lambda: read(mirror.malformed_count),  # any read: each waits for the server
+            lambda: {lag["name"]: lag["behind"] for lag in read(hook_lags)},
+        )
+        text = rendered_within(metrics.render, 60)
+    engine.dispose()
+    assert "producersync_sync_last_synced_run_date_timestamp_seconds NaN" in text
+    assert "producersync_sync_malformed_fields NaN" in text
+    assert "producersync_sync_lag_days NaN" in text
+    assert "producersync_sync_hook_changes_behind{" not in text

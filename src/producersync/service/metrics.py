@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producersync.db_outage import reading
+from producersync.db_outage import Readings
 from producersync.service.route_templates import RouteTemplates
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
@@ -41,6 +41,7 @@ _ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 
 class ServiceMetrics:
     def __init__(self) -> None:
+        self._readings = Readings()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
         self.requests = Counter(
@@ -90,12 +91,12 @@ class ServiceMetrics:
             "producersync_webhook_deliveries_pending",
             "Deliveries not yet succeeded or given up (due now or retrying later).",
             registry=self.registry,
-        ).set_function(reading(lambda: store_count(count_pending)))
+        ).set_function(self._readings.gauge(lambda: store_count(count_pending)))
         Gauge(
             "producersync_subscription_jobs_queued",
             "Subscription jobs accepted and not yet applied.",
             registry=self.registry,
-        ).set_function(reading(lambda: store_count(count_queued)))
+        ).set_function(self._readings.gauge(lambda: store_count(count_queued)))
 
     async def endpoint(self, _request: Request) -> Response:
         """``GET /metrics``."""

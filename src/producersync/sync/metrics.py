@@ -18,7 +18,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from producersync.db_outage import reading, unavailable
+from producersync.db_outage import Readings
 from producersync.model.events import EVENT_TYPES
 from producersync.sync.mirror.tables import RESOURCES
 
@@ -42,6 +42,7 @@ class Metrics:
         lag_days: Callable[[], int | None] = lambda: None,
         hooks_behind: Callable[[], dict[str, int]] = dict,
     ) -> None:
+        self._readings = Readings()
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)  # process_*: CPU, memory, start time
         self.receipts = Counter(
@@ -125,12 +126,13 @@ class Metrics:
             lambda: float(not_stored()),
         )
 
-        self.registry.register(_HooksBehind(hooks_behind))
+        self.registry.register(_HooksBehind(lambda: self._readings.read(hooks_behind, {})))
 
     def _read(self, name: str, documentation: str, read: Callable[[], float]) -> None:
-        """A gauge whose value is read from the mirror at each scrape (NaN out of reach)."""
+        """A gauge whose value is read from the mirror at each scrape (NaN when it
+        cannot be read: ``Readings``)."""
         gauge = Gauge(name, documentation, registry=self.registry)
-        gauge.set_function(reading(read))
+        gauge.set_function(self._readings.gauge(read))
 
     def upserted(self, resource: str, count: int) -> None:
         self.records_upserted.labels(resource).inc(count)
@@ -143,7 +145,7 @@ class Metrics:
 
 class _HooksBehind(Collector):
     """Each Python hook's changes committed after its cursor, read at each scrape (none
-    while the mirror is out of reach)."""
+    while the mirror cannot be read)."""
 
     def __init__(self, read: Callable[[], dict[str, int]]) -> None:
         self._read = read
@@ -156,13 +158,7 @@ class _HooksBehind(Collector):
             "with a backoff, from its cursor) or is slower than the sync.",
             labels=["hook"],
         )
-        try:
-            behind = self._read()
-        except Exception as exc:
-            if not unavailable(exc):
-                raise
-            behind = {}
-        for name, count in sorted(behind.items()):
+        for name, count in sorted(self._read().items()):
             gauge.add_metric([name], float(count))
         yield gauge
 
