@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from producersync.service.metrics import ServiceMetrics
+from producersync.service.metrics import OTHER_METHOD, ServiceMetrics
 from producersync.service.store.engine import make_engine
 from tests.support.databases import store_url, unanswering_postgres_url
 from tests.support.metrics import rendered_within, scrape
@@ -109,3 +109,18 @@ def test_a_scrape_answers_while_the_store_takes_connections_and_never_answers() 
     engine.dispose()
     assert "producersync_webhook_deliveries_pending NaN" in text
     assert "producersync_subscription_jobs_queued NaN" in text
+
+
+def test_methods_the_api_has_no_use_for_are_counted_as_other(service: RunningService) -> None:
+    # Counted by name, any of the some forty methods the parser takes (WebDAV's, say)
+    # made a series per route for an unauthenticated scanner.
+    with service.client() as http:
+        for method in ("PROPFIND", "MKCOL", "SOURCE"):
+            http.request(method, "/v2/entities/15645555")
+    metrics = scrape(service.base_url)
+
+    assert _count(metrics, OTHER_METHOD, "/v2/entities/{npn}", "401") >= 3
+    methods = {
+        v for name, labels in metrics if name == _REQUESTS for k, v in labels if k == "method"
+    }
+    assert not methods & {"PROPFIND", "MKCOL", "SOURCE"}

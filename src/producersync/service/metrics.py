@@ -31,10 +31,14 @@ from producersync.service.route_templates import RouteTemplates
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
 
-__all__ = ["RequestMetrics", "ServiceMetrics"]
+__all__ = ["OTHER_METHOD", "RequestMetrics", "ServiceMetrics"]
 
 # Most pages are answered in 1 to 5 ms, a 1,000-record page in tens of ms.
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+# The methods counted by name. The HTTP parser takes some forty (PROPFIND, MKCOL, SOURCE
+# ...) from anyone, unauthenticated: by name, a scanner's each made a series per route.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 # A receiver answers in milliseconds, or not within the attempt timeout (5 s by default).
 _ATTEMPT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -111,7 +115,8 @@ class ServiceMetrics:
 class RequestMetrics:
     """Pure ASGI: counts and times every HTTP request under its route template (the path
     with its parameters as written in the route), so ids never become labels; the
-    method is the request's as it came (a HEAD runs as a GET further in)."""
+    method is the request's as it came (a HEAD runs as a GET further in), ``other``
+    for one the API has no use for."""
 
     def __init__(self, app: ASGIApp, metrics: ServiceMetrics) -> None:
         self.app, self.metrics = app, metrics
@@ -121,7 +126,8 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        method, root_path, app = scope["method"], scope.get("root_path", ""), scope["app"]
+        method = scope["method"] if scope["method"] in _METHODS else OTHER_METHOD
+        root_path, app = scope.get("root_path", ""), scope["app"]
         started = time.perf_counter()
         status = 500  # what the client gets if the app fails before answering
 
