@@ -157,27 +157,27 @@ def test_the_stream_with_most_pages_left_is_served_first(
 
 class Growing(httpx2.HTTPTransport):
     """The real transport; once the ``after``-th answer to a path starting with
-    ``prefix`` is in, a job adds NPNs (a storm's second request, committed meanwhile)."""
+    ``prefix`` is in, a job adds NPNs (a storm's second request, committed meanwhile).
+    Requests sent while the job runs go out once it has committed: the job takes
+    seconds on a loaded machine, and the reader's other threads, reading on, would
+    otherwise get much further than ``after`` answers before it."""
 
-    def __init__(
-        self, grow: Callable[[], None], prefix: str, after: int = 1, delay: float = 0.0
-    ) -> None:
+    def __init__(self, grow: Callable[[], None], prefix: str, after: int = 1) -> None:
         super().__init__()
         self._grow: Callable[[], None] | None = grow
-        self._prefix, self._left, self._delay = prefix, after, delay
-        self.grower: threading.Timer | None = None  # the job, when it is ``delay`` late
+        self._prefix, self._left = prefix, after
+        self._growing = threading.Lock()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        with self._growing:
+            pass  # not while the job runs
         response = super().handle_request(request)
-        if self._grow is not None and request.url.path.startswith(self._prefix):
-            self._left -= 1
-            if not self._left:
-                grow, self._grow = self._grow, None
-                if self._delay:
-                    self.grower = threading.Timer(self._delay, grow)
-                    self.grower.start()
-                else:
-                    grow()
+        if request.url.path.startswith(self._prefix):
+            with self._growing:
+                self._left -= 1
+                if not self._left and self._grow is not None:
+                    self._grow()
+                    self._grow = None
         return response
 
 
@@ -257,17 +257,15 @@ def test_the_list_is_read_once_it_has_settled(
     running, _ = service
     creds = running.account()
     running.subscribe(creds, NPNS[:60])
-    # A second job commits half a second after the pass first counts the list.
+    # A second job commits once the pass has first counted the list.
     joining = NPNS[60:120]
-    transport = Growing(lambda: running.subscribe(creds, joining), "/v1/accounts/", delay=0.5)
+    transport = Growing(lambda: running.subscribe(creds, joining), "/v1/accounts/")
     with Client(
         creds.client_id, creds.client_secret, base_url=running.base_url, transport=transport
     ) as client:
         engine = mirror.open_mirror(f"sqlite:///{tmp_path / 'mirror.db'}")
         listed = Puller(client, engine, PAGE, settle_seconds=settle).population(run_id=1)
         engine.dispose()
-    assert transport.grower is not None
-    transport.grower.join()
     # Without a wait the list is read before the job; with one, after it.
     assert sorted(listed) == (NPNS[:120] if settle else NPNS[:60])
 
