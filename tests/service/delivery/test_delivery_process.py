@@ -216,7 +216,7 @@ def test_retry_after_is_honoured(harness: Harness) -> None:
     account_id = harness.account().id
     with receiver(_failing(1, Reply(status=429, headers={"retry-after": "2"}))) as rx:
         harness.endpoint(account_id, rx.url)
-        rx.wait_for(lambda got: len(got) == 2, timeout=10)
+        rx.wait_for(lambda got: len(got) == 2)
     waited = rx.received[1].at - rx.received[0].at
     assert waited >= 1.9  # not the 0.3 s of the schedule
 
@@ -386,7 +386,7 @@ def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Ha
         endpoint_id, _ = harness.endpoint(account_id, rx.url, rate_limit_per_second=5)
         with write_transaction(harness.engine) as conn:
             publish_events(conn, account_id, events)
-        rx.wait_for(lambda got: len(got) == 15, timeout=20)
+        rx.wait_for(lambda got: len(got) == 15)
         # An attempt is recorded once its answer is back: the receiver may have the 15th
         # before the worker has written the last few (a run saw 10 of 15).
         eventually(lambda: len(harness.attempts(endpoint_id)) >= 15)
