@@ -62,7 +62,7 @@ FAST = {
     "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "1",
 }
 VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
-WAIT_MS = 15_000  # for what the dispatcher sends and htmx refreshes
+WAIT_MS = 30_000  # for what the dispatcher sends and htmx refreshes, on a loaded machine
 _NEXT_REFRESH = """() => new Promise(done =>
     document.body.addEventListener("htmx:afterSettle", done, {once: true}))"""
 _SCROLL_AT_REST = """box => new Promise(done => {
@@ -1180,7 +1180,7 @@ def test_the_attempts_filter_shows_the_times_its_address_names_and_keeps_them(
 # sending into its own page, held, would leave nothing to read (and each read waiting):
 # each form sends into a new window (target), which leaves its page to be read meanwhile,
 # and which a sending not held back would open again. forms.js does the same either way.
-HELD_MS = 10_000
+HELD_MS = 30_000
 # The events of a name, as each ends: whether it was cancelled (a listener on the window
 # hears it after the document's, where forms.js listens).
 _RECORD = """name => {
