@@ -209,7 +209,6 @@ def test_a_call_s_priority_orders_it_among_the_calls_waiting(kind: str) -> None:
             len(PRIORITIES),
             0.02,
         )
-        anyio.run(async_client.close)
     assert [request.url.path for request in fake.api_requests] == list(map(path, BY_PRIORITY))
 
 

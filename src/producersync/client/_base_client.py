@@ -23,7 +23,7 @@ from producersync import __version__
 from producersync.client._auth import ClientCredentials, TokenCache
 from producersync.client._body import abound_body, bound_body
 from producersync.client._cancel import Cancellation, pause
-from producersync.client._closed import refuse_closed
+from producersync.client._closed import AsyncClosing, refuse_closed
 from producersync.client._constants import (
     DEFAULT_LIMITS,
     DEFAULT_MAX_RETRIES,
@@ -424,6 +424,7 @@ class SyncAPIClient(BaseClient):
         super().__init__(**options)
         self._given_transport = transport
         self._pool = _Pool(self._new_http())
+        self._closing = Cancellation()  # cancelled by close(): ends its calls' pauses
         renewed_in_forks(self)
 
     def _new_http(self) -> httpx2.Client:
@@ -454,9 +455,11 @@ class SyncAPIClient(BaseClient):
 
     def close(self) -> None:
         """Close the connection pool, for good, and the pacing: the calls waiting for a
-        slot raise ``RuntimeError`` at once. On a copy (``with_options``) nothing: the
-        pool and the pacing are the client's it was copied from."""
+        slot or pausing to retry, in other threads, raise ``ClientClosedError`` at once.
+        On a copy (``with_options``) nothing: the pool and the pacing are the client's it
+        was copied from."""
         if self._owns_http:
+            self._closing.cancel()
             self.pacer.close()
             self._http.close()
 
@@ -527,7 +530,8 @@ class SyncAPIClient(BaseClient):
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                pause(left(self._retry_delay(request, exc, attempt, most), ends), cancel)
+                delay = left(self._retry_delay(request, exc, attempt, most), ends)
+                pause(delay, cancel, self._closing)
                 attempt, failed = attempt + 1, exc
 
 
@@ -543,10 +547,15 @@ class AsyncAPIClient(BaseClient):
             event_hooks={"response": [abound_body]},
         )
         self._loop = LoopBinding()
+        self._closing = AsyncClosing()
 
     async def close(self) -> None:
-        """``SyncAPIClient.close``, awaited."""
+        """``SyncAPIClient.close``, awaited, for the calls of other tasks. In the event
+        loop of the client's calls: in another, ``RuntimeError`` saying so, nothing
+        closed (``LoopBinding.check_close``)."""
         if self._owns_http:
+            self._loop.check_close()
+            self._closing.close()
             self.pacer.close()
             await self._http.aclose()
 
@@ -604,7 +613,8 @@ class AsyncAPIClient(BaseClient):
                 if not replayed and self._token_refused(request, exc):
                     replayed = True
                     continue
-                await anyio.sleep(left(self._retry_delay(request, exc, attempt, most), ends))
+                delay = left(self._retry_delay(request, exc, attempt, most), ends)
+                await self._closing.pause(delay)
                 attempt, failed = attempt + 1, exc
 
     async def _send(self, request: httpx2.Request, deadline: float) -> httpx2.Response:

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import time
 from collections.abc import Callable, Iterator
 
-from producersync.client._exceptions import CallCancelledError
+from producersync.client._closed import CLOSED
+from producersync.client._exceptions import CallCancelledError, ClientClosedError
 
 __all__ = ["Cancellation", "check", "pause", "waking"]
 
@@ -72,10 +72,16 @@ def waking(cancel: Cancellation | None, wake: Callable[[], None]) -> Iterator[No
             cancel._wakers.remove(wake)
 
 
-def pause(seconds: float, cancel: Cancellation | None) -> None:
-    """Sleep ``seconds`` (a retry's wait), or until ``cancel`` is cancelled: then raise
-    ``CallCancelledError``."""
-    if cancel is None:
-        time.sleep(seconds)
-    elif cancel._cancelled.wait(seconds):
+def pause(seconds: float, cancel: Cancellation | None, closing: Cancellation) -> None:
+    """Sleep ``seconds`` (a retry's wait, a job's next poll), or until ``cancel`` is
+    cancelled (``CallCancelledError``) or the client closes: ``closing``, its client's,
+    cancelled by ``close()`` (``ClientClosedError``). A close used to leave the pause to
+    be slept out, then the call failed on the closed pool."""
+    woken = threading.Event()
+    with waking(cancel, woken.set), waking(closing, woken.set):
+        if not (closing.cancelled or (cancel is not None and cancel.cancelled)):
+            woken.wait(seconds)
+    if cancel is not None and cancel.cancelled:
         raise CallCancelledError("the call was cancelled while it waited to retry")
+    if closing.cancelled:
+        raise ClientClosedError(CLOSED)

@@ -1,11 +1,14 @@
-"""A closed client's refusal, the same wherever a call meets it: before its slot, or
-waiting for one when the client closes."""
+"""A closed client's refusal, the same wherever a call meets it: before its slot,
+waiting for one, or pausing to retry when the client closes."""
 
 from __future__ import annotations
 
+import anyio
 import httpx2
 
-__all__ = ["CLOSED", "refuse_closed"]
+from producersync.client._exceptions import ClientClosedError
+
+__all__ = ["CLOSED", "AsyncClosing", "refuse_closed"]
 
 CLOSED = (
     "this ProducerSync client is closed (close() was called, or its with block ended): "
@@ -14,8 +17,35 @@ CLOSED = (
 
 
 def refuse_closed(http: httpx2.Client | httpx2.AsyncClient) -> None:
-    """``RuntimeError`` at once for a call on a closed client (or a copy of one). httpx2
-    raised its own only when the request was sent: after a pacing slot, each call on a
-    closed client waited its turn (up to the hour of a ``429``'s hold) to fail."""
+    """``ClientClosedError`` at once for a call on a closed client (or a copy of one).
+    httpx2 raised its own only when the request was sent: after a pacing slot, each call
+    on a closed client waited its turn (up to the hour of a ``429``'s hold) to fail."""
     if http.is_closed:
-        raise RuntimeError(CLOSED)
+        raise ClientClosedError(CLOSED)
+
+
+class AsyncClosing:
+    """An ``AsyncClient``'s close as its calls' pauses see it, shared with its copies.
+    A pause (a retry's, up to two minutes) was slept out after the client closed, then
+    failed on the closed pool. ``Client``'s threads see a ``Cancellation`` instead."""
+
+    def __init__(self) -> None:
+        self._closed = False
+        # Made by the first pause, as an anyio event belongs to the loop that awaits it:
+        # the client's, which ``LoopBinding`` keeps its calls and its close to.
+        self._event: anyio.Event | None = None
+
+    def close(self) -> None:
+        self._closed = True
+        if self._event is not None:
+            self._event.set()
+
+    async def pause(self, seconds: float) -> None:
+        """Sleep ``seconds``, or until the client closes: then ``ClientClosedError``."""
+        if not self._closed:
+            if self._event is None:
+                self._event = anyio.Event()
+            with anyio.move_on_after(seconds):
+                await self._event.wait()
+        if self._closed:
+            raise ClientClosedError(CLOSED)

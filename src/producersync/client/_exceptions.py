@@ -14,7 +14,8 @@
     │       └── APITimeoutError
     ├── ResponseValidationError       (a response not shaped as the API documents)
     ├── WaitTimeoutError              (job_id, last_status, timeout: a job not final in time)
-    └── CallCancelledError            (a call's Cancellation cancelled: nothing sent since)
+    ├── CallCancelledError            (a call's Cancellation cancelled: nothing sent since)
+    └── ClientClosedError             (also a RuntimeError: the client closed, nothing sent since)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
 original. What an error carries from the server is capped here (``capped``): its message,
@@ -42,6 +43,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CallCancelledError",
+    "ClientClosedError",
     "ConflictError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -113,6 +115,12 @@ class WaitTimeoutError(ProducerSyncError):
 class CallCancelledError(ProducerSyncError):
     """A call's ``Cancellation`` was cancelled while it waited for its slot or to retry
     (or before): it sends no request after that."""
+
+
+class ClientClosedError(ProducerSyncError, RuntimeError):
+    """The call's client is closed, or closed while the call waited (for its slot, to
+    retry, for a job's next poll): it sends no request after that. A ``RuntimeError``
+    too, as a call on a closed client raised before there was a class for it."""
 
 
 class APIError(ProducerSyncError):

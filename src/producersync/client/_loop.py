@@ -6,6 +6,10 @@ a test framework may start one per test) reused them there and failed as asyncio
 ``RuntimeError: Event loop is closed``, or, the first loop still running in another
 thread, used its sockets from two loops at once. So a client binds to the loop of its
 first call, and a call from another is refused at once, saying what to do.
+
+So is its close: awaited in another loop, it failed as that bare ``Event loop is
+closed`` once the first had ended, and while it ran (in another thread) it closed that
+loop's connections and woke its tasks from a thread not its own.
 """
 
 from __future__ import annotations
@@ -33,4 +37,18 @@ class LoopBinding:
                 "connections cannot serve it. Make the client inside the loop that uses "
                 "it (async with AsyncClient(...) in the coroutine asyncio.run runs), one "
                 "per loop"
+            )
+
+    def check_close(self) -> None:
+        """``RuntimeError`` for a close in a loop other than the calls' (none bound: any
+        loop may close it, no connection is pooled yet)."""
+        if self._token is not None and anyio.lowlevel.current_token() != self._token:
+            raise RuntimeError(
+                "this AsyncClient belongs to the event loop of its first call, and its "
+                "close() is awaited in another: its pooled connections and waiting calls "
+                "can be closed only in their own loop, and nothing was closed. Close it in "
+                "that loop: async with AsyncClient(...) in the coroutine asyncio.run runs, "
+                "or from another thread asyncio.run_coroutine_threadsafe(client.close(), "
+                "loop). Once that loop has ended, its connections are closed only as they "
+                "are garbage-collected"
             )

@@ -46,6 +46,7 @@ import anyio
 
 from producersync.client._cancel import Cancellation, check, waking
 from producersync.client._closed import CLOSED
+from producersync.client._exceptions import ClientClosedError
 from producersync.client._number import real
 from producersync.client._retry import parse_reset, server_wait
 
@@ -97,7 +98,7 @@ class Pacer:
 
     def close(self) -> None:
         """Give no slot from now on, and wake every caller waiting for one to raise
-        ``RuntimeError``: its client closed. A thread waiting for its slot waited it out
+        ``ClientClosedError``: its client closed. A thread waiting for its slot waited it out
         (an hour, behind a ``429``'s hold) and then failed, holding up a worker's
         shutdown. Called by the client, in its loop for an ``AsyncClient``."""
         with self._lock:
@@ -108,9 +109,9 @@ class Pacer:
                 self._moved = None
 
     def _open(self) -> None:
-        """``RuntimeError`` once closed (the lock held)."""
+        """``ClientClosedError`` once closed (the lock held)."""
         if self._closed:
-            raise RuntimeError(CLOSED)
+            raise ClientClosedError(CLOSED)
 
     def take(
         self,

@@ -9,10 +9,10 @@ from collections.abc import Iterable
 from functools import partial
 from typing import Unpack
 
-import anyio
 from pydantic import JsonValue
 
 from producersync.client._base_client import RequestOptions, checked
+from producersync.client._cancel import pause
 from producersync.client._exceptions import APITimeoutError, WaitTimeoutError
 from producersync.client._number import real
 from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
@@ -178,7 +178,7 @@ class Subscriptions(SyncResource):
                 raise
             if _ended(job_id, status, ends, poll_interval, timeout):
                 return status
-            time.sleep(poll_interval)
+            pause(poll_interval, None, self._client._closing)  # a close ends it
 
 
 @documented_as(Subscriptions)
@@ -244,4 +244,4 @@ class AsyncSubscriptions(AsyncResource):
                 raise
             if _ended(job_id, status, ends, poll_interval, timeout):
                 return status
-            await anyio.sleep(poll_interval)
+            await self._client._closing.pause(poll_interval)
