@@ -42,11 +42,20 @@ from tests.client.fake import (
 
 @pytest.fixture(autouse=True)
 def no_sleep(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Record the SDK's sleeps instead of sleeping them."""
+    """Record the SDK's sleeps and pauses (a retry's, a job wait's poll) instead of
+    sleeping them; a pause still ends as it would on a cancel or a close."""
     slept: list[float] = []
     import producersync.client._base_client as base
+    import producersync.client.resources.subscriptions as subscriptions
+    from producersync.client._cancel import Cancellation, pause
+
+    def recorded(seconds: float, cancel: Cancellation | None, closing: Cancellation) -> None:
+        slept.append(seconds)
+        pause(0, cancel, closing)
 
     monkeypatch.setattr(base.time, "sleep", slept.append)
+    for module in (base, subscriptions):
+        monkeypatch.setattr(module, "pause", recorded)
     return slept
 
 

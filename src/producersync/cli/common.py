@@ -513,13 +513,15 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     from producersync.bounded_head import BoundedHead
     from producersync.log_format import log_config
 
-    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
-    app = make_app()
     # The address taken before the app starts: uvicorn.run binds after, so a second
     # process on a port in use (and so under the same DBOS executor id) launched DBOS,
     # took back the running process's workflows and queued a catch-up, only to exit on
     # the bind.
     listening = _listening(settings.host, settings.port)
+    # As uvicorn's config did, once the address is taken (a refused one configures
+    # nothing), and before the app is made.
+    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    app = make_app()
     config = uvicorn.Config(
         app,
         host=settings.host,
