@@ -93,7 +93,7 @@ def test_the_demo_stopped_by_sigterm_stops_its_services(tmp_path: Path) -> None:
             assert demo.poll() is None and time.monotonic() < deadline, demo.returncode
             time.sleep(0.2)
         demo.send_signal(signal.SIGTERM)
-        assert demo.wait(timeout=90) == 128 + signal.SIGTERM
+        assert demo.wait(timeout=90) == 128 + signal.SIGTERM, demo.communicate()[1].decode()
         assert not _listening(service) and not _listening(sync)
     finally:
         with suppress(ProcessLookupError):
