@@ -3,6 +3,9 @@ to get accounts, credentials and authorised HTTP clients for it."""
 
 from __future__ import annotations
 
+import itertools
+import os
+import random
 import socket
 import threading
 import time
@@ -10,6 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx2
@@ -37,10 +41,38 @@ __all__ = [
 ]
 
 
+def _ephemeral_low() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32768  # Linux's default; macOS's range starts at 49152, above it
+
+
+# The ports handed out lie below the kernel's ephemeral range, each xdist worker in a
+# block of its own. A port the kernel picked (bind to 0) was free when asked, but the
+# kernel hands the same range out as the local ports of outgoing connections, and other
+# workers asked it too: between the question and a process's bind, a PostgreSQL
+# connection or another test's server could take it (the demo's SIGTERM test once found
+# its port in use and exited 1).
+_WORKERS = 8
+_BLOCK = (_ephemeral_low() - 10_000) // _WORKERS
+_worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw")
+_first = 10_000 + (int(_worker) % _WORKERS if _worker.isdigit() else 0) * _BLOCK
+_next = itertools.count(random.randrange(_BLOCK))
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port of this worker's block that nothing holds now (no socket bound to it, none
+    in TIME_WAIT: the bind has no SO_REUSEADDR)."""
+    for _ in range(_BLOCK):
+        port = _first + next(_next) % _BLOCK
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_first}..{_first + _BLOCK - 1}")
 
 
 def token_response(base_url: str, client_id: str, secret: str) -> httpx2.Response:
