@@ -447,13 +447,13 @@ def test_an_unknown_revision_is_refused_and_leaves_no_store_behind(tmp_path: Pat
     store = tmp_path / "store.db"
     url = f"sqlite:///{store}"
     refused = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "nosuch"])
-    assert refused.exit_code == 1, refused.output
+    assert refused.exit_code == 2, refused.output
     assert "'nosuch'" in refused.output
     assert list(tmp_path.iterdir()) == []
     # A store that was there stays, at its revision.
     assert CliRunner().invoke(app, ["db", "upgrade", "--database", url]).exit_code == 0
     again = CliRunner().invoke(app, ["db", "upgrade", "--database", url, "--revision", "nosuch"])
-    assert again.exit_code == 1, again.output
+    assert again.exit_code == 2, again.output
     assert store.exists()
 
 

@@ -29,7 +29,8 @@ def upgrade(
 ) -> None:
     """Apply the store's migrations up to REVISION (every command also does this by itself).
 
-    It never downgrades: a store already at or past REVISION is left as it is."""
+    It never downgrades: a store already at or past REVISION is left as it is. An unknown
+    REVISION exits 2 (bad input), the store untouched."""
     from alembic.util import CommandError
 
     from producersync.database_file import directory_faults
@@ -52,7 +53,9 @@ def upgrade(
         if created is not None:
             for path in (created, *(Path(f"{created}{end}") for end in ("-wal", "-shm"))):
                 path.unlink(missing_ok=True)
-        raise fail(f"--revision {revision!r}: {exc}") from None
+        raise fail(
+            f"--revision {revision!r}: {exc}", 2, field="--revision", value=revision
+        ) from None
     where = engine.url.render_as_string()  # passwords hidden
     if before is None or at != before or revision in (at, "head"):
         console.print(f"store at revision [bold]{at}[/bold]: {where}")
