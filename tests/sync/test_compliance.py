@@ -42,10 +42,17 @@ GONE = "87654321"  # deactivated
 CARRIER = "60483"
 ON = dt.date(2026, 1, 15)
 AT = dt.datetime(2025, 7, 1, tzinfo=dt.UTC)
+# The records' updatedAt: before ON, so that their statuses are ON's too.
+UPDATED = dt.date(2025, 6, 1)
 
 
 def _loa(id_: int, loa: str, code: str, category: str, **fields: Any) -> LicenseLoa:
-    values: dict[str, Any] = {"status": "Active", "ce_compliance": "IN COMPLIANCE", **fields}
+    values: dict[str, Any] = {
+        "status": "Active",
+        "ce_compliance": "IN COMPLIANCE",
+        "updated_at": UPDATED,
+        **fields,
+    }
     return LicenseLoa(
         id=id_,
         npn=NPN,
@@ -61,6 +68,7 @@ def _license(id_: int, state: str, expires: str, *loas: LicenseLoa, **fields: An
         "npn": NPN,
         "active": True,
         "license_class": "Insurance Producer",
+        "updated_at": UPDATED,
         **fields,
     }
     return License(
@@ -188,17 +196,36 @@ def test_a_license_is_good_on_its_expiration_date_and_says_it_is_the_last_day(
     ]
 
 
-def test_an_npn_with_no_license_in_the_mirror_is_a_no_that_says_so(conn: sa.Connection) -> None:
-    """An NPN activated moments ago, its records not fetched yet, was a no "holds no
-    license in CA", read as the producer's record; the reason says the mirror holds none
-    of its licenses at all. One with licenses elsewhere is still a no in that state."""
-    verdict = check(conn, "11223344", "CA", "Life", on=ON)
-    assert verdict.failed == [
-        "NPN 11223344 is not in the monitored population",
-        "NPN 11223344 holds no license in CA: the mirror holds no license of it in any state "
-        "(records of an NPN activated moments ago are still being fetched: see sync status)",
-    ]
-    assert check(conn, NPN, "WA", "Life", on=ON).failed == [f"NPN {NPN} holds no license in WA"]
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_npn_whose_records_are_not_fetched_yet_is_no_answer(
+    backend: str, tmp_path: Path
+) -> None:
+    """An NPN activated moments ago, its records not fetched yet, was a no ("holds no
+    license in CA ... still being fetched"), exit 1 as for a producer who may not sell.
+    Once a fetch since its activation has finished, holding none is NIPR's no."""
+    with _mirror_holding(backend, tmp_path, [], []) as engine:
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+            assert (verdict.allowed, verdict.answered, verdict.failed) == (False, False, [])
+            assert verdict.unknown == [
+                f"NPN {NPN} holds no license in CA the mirror knows of: it holds none of it in "
+                "any state, and no fetch of its records since its activation has finished "
+                "(see sync status)"
+            ]
+        with write_transaction(engine) as conn:
+            run_id = mirror.start_run(conn, "activation")
+            mirror.mark_activations_fetched(conn, [NPN], run_id)
+            mirror.finish_run(conn, run_id, {})
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+    assert (verdict.answered, verdict.unknown) == (True, [])
+    assert verdict.failed == [f"NPN {NPN} holds no license in any state"]
+
+
+def test_an_npn_with_licenses_elsewhere_is_a_no_in_the_state(conn: sa.Connection) -> None:
+    verdict = check(conn, NPN, "WA", "Life", on=ON)
+    assert verdict.answered
+    assert verdict.failed == [f"NPN {NPN} holds no license in WA"]
 
 
 @pytest.mark.parametrize(
@@ -241,6 +268,7 @@ def test_no_with_the_failed_condition(
 ) -> None:
     verdict = check(conn, NPN, state, loa, carrier=carrier, on=on)
     assert not verdict.allowed
+    assert verdict.answered and verdict.unknown == []
     assert len(verdict.failed) == 1, verdict.reasons
     assert failure in verdict.failed[0]
     assert set(verdict.failed) <= set(verdict.reasons)
@@ -268,6 +296,27 @@ DATED = [
             status_reason_date=ISSUED_LATER,
         ),
     ),
+    # Statuses that changed after ON: cancelled, made inactive, out of CE compliance.
+    _license(
+        66,
+        "WA",
+        "2027-06-30",
+        _loa(661, "Life", "10", "life", status="Cancelled", status_reason_date=ISSUED_LATER),
+    ),
+    _license(
+        67,
+        "MT",
+        "2027-06-30",
+        _loa(671, "Life", "10", "life"),
+        active=False,
+        updated_at=ISSUED_LATER,
+    ),
+    _license(
+        68,
+        "ID",
+        "2027-06-30",
+        _loa(681, "Life", "10", "life", ce_compliance="NOT IN COMPLIANCE", updated_at=ISSUED_LATER),
+    ),
 ]
 DATED_APPOINTMENTS = [
     _appointment(161, "33333", "Life", "life", "APPOINTED").model_copy(
@@ -275,6 +324,9 @@ DATED_APPOINTMENTS = [
     ),
     # The API's schema describes appointment statuses as "e.g., Active, Terminated".
     _appointment(162, "44444", "Life", "life", "Active"),
+    _appointment(163, "66666", "Life", "life", "TERMINATED").model_copy(
+        update={"status_reason_date": ISSUED_LATER}
+    ),
 ]
 
 
@@ -367,6 +419,59 @@ def test_no_on_a_date_before_the_record_took_effect(
     assert len(verdict.failed) == 1, verdict.reasons
     assert verdict.failed[0].startswith(failure)
     assert check(dated, NPN, state, "Life", carrier=carrier, on=ISSUED_LATER).allowed
+
+
+_SINCE_LATER = "the mirror holds no earlier {} to tell the one on 2026-01-15"
+
+
+@pytest.mark.parametrize(
+    ("state", "carrier", "unknown", "no"),
+    [
+        (
+            "WA",
+            None,
+            "LOA Life (10) is Cancelled since 2026-06-01, after 2026-01-15: "
+            + _SINCE_LATER.format("status"),
+            "LOA Life (10) is Cancelled",
+        ),
+        (
+            "CA",
+            "66666",
+            "appointment with Carrier 66666 (66666) in CA for Life is TERMINATED (Company "
+            "Terminated) since 2026-06-01, after 2026-01-15: " + _SINCE_LATER.format("status"),
+            "appointment with Carrier 66666 (66666) in CA for Life is TERMINATED (Company "
+            "Terminated)",
+        ),
+        (
+            "MT",
+            None,
+            "license L67 in MT is not active now, its record changed on 2026-06-01, after "
+            "2026-01-15: " + _SINCE_LATER.format("value"),
+            "license L67 in MT is not active",
+        ),
+        (
+            "ID",
+            None,
+            "LOA Life (10) CE compliance: NOT IN COMPLIANCE now, its record changed on "
+            "2026-06-01, after 2026-01-15: " + _SINCE_LATER.format("value"),
+            "LOA Life (10) CE compliance: NOT IN COMPLIANCE",
+        ),
+    ],
+    ids=["loa-cancelled-later", "terminated-later", "license-inactive-later", "ce-later"],
+)
+def test_a_status_that_changed_after_the_date_is_no_answer_on_it(
+    dated: sa.Connection, state: str, carrier: str | None, unknown: str, no: str
+) -> None:
+    """Was a no on a past date, exit 1: an LOA cancelled, an appointment terminated, a
+    license made inactive or out of CE compliance after a sale (their status of now, or
+    one dated after it), though they may have held on its day; the mirror holds no
+    earlier status. On the day of the change, or with the record unchanged since, the
+    status is the day's: a no."""
+    verdict = check(dated, NPN, state, "Life", carrier=carrier, on=ON)
+    assert (verdict.allowed, verdict.answered, verdict.failed) == (False, False, [])
+    assert verdict.unknown == [unknown], verdict.reasons
+    later = check(dated, NPN, state, "Life", carrier=carrier, on=ISSUED_LATER)
+    assert (later.answered, later.failed) == (True, [no])
 
 
 def test_an_appointment_the_api_calls_active_is_current(dated: sa.Connection) -> None:
@@ -658,16 +763,31 @@ def test_a_carrier_or_an_loa_without_a_name_is_named_by_its_code(
     ]
 
 
-def test_no_for_a_deactivated_npn(conn: sa.Connection) -> None:
-    verdict = check(conn, GONE, "OR", "Life", on=ON)
-    assert verdict.failed == [
-        f"NPN {GONE} was deactivated on 2025-07-02: not in the active population"
-    ]
-
-
-def test_no_for_an_npn_never_monitored(conn: sa.Connection) -> None:
-    verdict = check(conn, "999", "CA", "Life", on=ON)
-    assert verdict.failed[0] == "NPN 999 is not in the monitored population"
+@pytest.mark.parametrize(
+    ("npn", "state", "unknown"),
+    [
+        (
+            GONE,
+            "OR",
+            f"NPN {GONE} was deactivated on 2025-07-02: the mirror no longer keeps its records",
+        ),
+        (
+            "999",
+            "CA",
+            "NPN 999 is not in the monitored population: the mirror holds no records of it",
+        ),
+    ],
+    ids=["deactivated", "never-monitored"],
+)
+def test_an_npn_the_mirror_does_not_monitor_is_no_answer(
+    conn: sa.Connection, npn: str, state: str, unknown: str
+) -> None:
+    """Was a no ("not in the monitored population", and "holds no license in CA" after
+    it), exit 1 as for a producer who may not sell: the mirror keeps no records of it to
+    answer from."""
+    verdict = check(conn, npn, state, "Life", carrier=CARRIER, on=ON)
+    assert (verdict.allowed, verdict.answered, verdict.failed) == (False, False, [])
+    assert verdict.reasons == verdict.unknown == [unknown]
 
 
 @pytest.mark.parametrize("given", ["0" + NPN, "00" + NPN])
@@ -1399,6 +1519,25 @@ def test_a_no_under_json_is_an_answer_not_an_error(
     # Which reasons say no, as the text's ✗ marks them: without it a script could not tell.
     assert body["failed"] == ["license L2 in TX expired on 2025-12-31 (before 2026-01-15)"]
     assert set(body["failed"]) < set(body["reasons"])
+    assert (body["answered"], body["unknown"]) == (True, [])
+
+
+def test_check_tells_what_the_mirror_cannot_tell_from_a_no(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An NPN the mirror does not monitor was a no, exit 1, "✗ NPN 999 is not in the
+    monitored population": a script refused the business of a producer it knew nothing
+    of. It exits 4, "cannot tell", its reasons marked ?, and under --json answered false."""
+    args = ["check", "999", "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (exit_code, err) == (4, "")
+    unknown = "NPN 999 is not in the monitored population: the mirror holds no records of it"
+    assert " ".join(out.split()) == f"cannot tell ? {unknown}"  # wrapped to the width
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert (exit_code, err) == (4, "")
+    body = orjson.loads(out)
+    assert (body["allowed"], body["answered"], body["failed"]) == (False, False, [])
+    assert body["reasons"] == body["unknown"] == [unknown]
 
 
 @pytest.mark.parametrize("given", ["0" + NPN, f" {NPN}\t"], ids=["leading-zero", "padded"])

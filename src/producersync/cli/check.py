@@ -1,7 +1,8 @@
 """`producersync check` and `producersync report`: compliance questions over the mirror.
 
-``check`` exits 0 for yes, 1 for no, 2 for bad input and 3 when it cannot answer (the
-mirror out of reach), so scripts can branch on it.
+``check`` exits 0 for yes, 1 for no, 2 for bad input, 3 when it cannot answer (the
+mirror out of reach) and 4 when the mirror cannot tell (an NPN it does not monitor, a
+status changed after ``--on``), so scripts can branch on it.
 """
 
 from __future__ import annotations
@@ -39,6 +40,8 @@ from producersync.cli.errors import JsonErrorsCommand, unanswered
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
+
+    from producersync.sync import compliance
 
 __all__ = ["check", "report"]
 
@@ -215,8 +218,10 @@ def check(
 ) -> None:
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
-    Each condition is printed, passed or failed: the reasons for the answer. Bad input
-    exits 2; a mirror out of reach, or not a database, 3 (no answer)."""
+    Each condition is printed, passed, failed or unknown: the reasons for the answer.
+    Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
+    mirror cannot tell (an NPN it does not monitor, or whose records it has not fetched
+    yet; a status that changed after the date) 4, "cannot tell": not a no."""
     from producersync.sync import compliance
 
     day = on or dt.date.today()
@@ -226,14 +231,31 @@ def check(
             _known_loa(conn, loa)
     if as_json:
         values = {"npn": npn, "state": state, "loa": loa, "carrier": carrier, "on": day}
-        answer = {"allowed": verdict.allowed, "reasons": verdict.reasons, "failed": verdict.failed}
+        answer = {
+            "allowed": verdict.allowed,
+            "answered": verdict.answered,
+            "reasons": verdict.reasons,
+            "failed": verdict.failed,
+            "unknown": verdict.unknown,
+        }
         _echo_json({**values, **answer})
     else:
-        console.print("[green bold]yes[/]" if verdict.allowed else "[red bold]no[/]")
+        console.print(_said(verdict))
         for reason in verdict.reasons:
-            mark = "[red]✗[/]" if reason in verdict.failed else "[green]✓[/]"
-            console.print(f"  {mark} {escape(reason)}", highlight=False)
-    raise typer.Exit(0 if verdict.allowed else 1)
+            console.print(f"  {_mark(verdict, reason)} {escape(reason)}", highlight=False)
+    raise typer.Exit(0 if verdict.allowed else 1 if verdict.answered else 4)
+
+
+def _said(verdict: compliance.Verdict) -> str:
+    if verdict.allowed:
+        return "[green bold]yes[/]"
+    return "[red bold]no[/]" if verdict.answered else "[yellow bold]cannot tell[/]"
+
+
+def _mark(verdict: compliance.Verdict, reason: str) -> str:
+    if reason in verdict.failed:
+        return "[red]✗[/]"
+    return "[yellow]?[/]" if reason in verdict.unknown else "[green]✓[/]"
 
 
 @report.command(cls=JsonErrorsCommand)

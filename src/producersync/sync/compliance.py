@@ -3,6 +3,9 @@
 with engine.connect() as conn:
     verdict = check(conn, "15645555", "CA", "Life", carrier="60483")
     print(verdict.allowed, *verdict.reasons, sep="\\n")
+
+A verdict is yes, no, or no answer (``answered`` false): what the mirror cannot tell, a
+producer it does not monitor or a status that changed after the date asked, is neither.
 """
 
 from __future__ import annotations
@@ -16,11 +19,12 @@ import sqlalchemy as sa
 
 from producersync.model import STATE_CODES, is_co_code
 from producersync.model.npn import npn_number
-from producersync.sync.mirror import Change, changes_since
+from producersync.sync.mirror import Change, changes_since, fetched_since_activation
 from producersync.sync.mirror.queries import (
     AppointmentRow,
     LicenseRow,
     LoaRow,
+    PopulationRow,
     appointments_with,
     holds_a_license,
     licenses_expiring,
@@ -55,9 +59,19 @@ _CLOSEST = 3  # names a typo's suggestion offers
 
 @dataclass(frozen=True)
 class Verdict:
-    allowed: bool
-    reasons: list[str]  # one plain sentence per condition, passed or failed
+    allowed: bool  # a yes: every condition passed
+    reasons: list[str]  # one plain sentence per condition, passed, failed or unknown
     failed: list[str] = field(default_factory=list)  # the reasons that say no
+    # The reasons the mirror cannot tell by. With none failed, the verdict is no answer:
+    # a producer it does not monitor, or a record's status that changed after the date,
+    # read as a no, looked like the producer's compliance failure (a lost sale).
+    unknown: list[str] = field(default_factory=list)
+
+    @property
+    def answered(self) -> bool:
+        """Yes or no, rather than what the mirror cannot tell: a condition that failed is
+        a no whatever the mirror cannot tell of the others."""
+        return bool(self.failed) or not self.unknown
 
 
 @dataclass(frozen=True)
@@ -69,7 +83,7 @@ class UnknownLoa:
 
 @dataclass(frozen=True)
 class _Finding:
-    passed: bool
+    passed: bool | None  # None: the mirror cannot tell
     reason: str
 
 
@@ -113,6 +127,10 @@ def check(
     ``state`` (any case) or ``carrier`` that is none, is a ValueError: it asks nothing,
     and a no to it would read as an answer.
 
+    What the mirror cannot tell is no answer (``Verdict.answered`` false), not a no: an
+    NPN it does not monitor, or whose records it has not fetched yet, and on a past ``on``
+    a status that took effect after it (or undated, in a record changed since).
+
     An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
@@ -122,19 +140,28 @@ def check(
     on = on or dt.date.today()
     state = state_code(state)
     wanted = _Wanted(conn, loa)
-    findings = [_population(conn, npn)]
+    entry = population_entry(conn, npn)
+    findings = [_population(entry, npn)]
+    if entry is None or not entry.active:
+        # Records it does not keep (none, or no longer synced) answer nothing: their no
+        # ("holds no license in CA") read as the producer's.
+        return _verdict(findings)
     held = licenses_in_state(conn, npn, state)
     if not held and not holds_a_license(conn, npn):
-        # Most often an NPN activated moments ago, its records still being fetched: a
-        # plain "no license in CA" read as NIPR's word on a producer it had not been asked of.
-        findings.append(_Finding(False, _NONE_YET.format(npn=npn, state=state)))
+        findings.append(_no_license_yet(conn, entry, npn, state))
     else:
         findings += _best_license(held, npn, state, wanted, on)
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
         findings.append(_appointment(found, carrier, state, wanted, on))
-    failed = [f.reason for f in findings if not f.passed]
-    return Verdict(not failed, [f.reason for f in findings], failed)
+    return _verdict(findings)
+
+
+def _verdict(findings: list[_Finding]) -> Verdict:
+    failed = [f.reason for f in findings if f.passed is False]
+    unknown = [f.reason for f in findings if f.passed is None]
+    reasons = [f.reason for f in findings]
+    return Verdict(not failed and not unknown, reasons, failed, unknown)
 
 
 def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:
@@ -220,19 +247,31 @@ def _among(wanted: str, values: Sequence[str | None]) -> bool:
     return any(key == _words(value).casefold() for value in values if value)
 
 
-_NONE_YET = (
-    "NPN {npn} holds no license in {state}: the mirror holds no license of it in any state "
-    "(records of an NPN activated moments ago are still being fetched: see sync status)"
-)
+def _no_license_yet(conn: sa.Connection, entry: PopulationRow, npn: str, state: str) -> _Finding:
+    """An NPN of which the mirror holds no license at all: a no once a fetch of its
+    records since its activation has finished (NIPR lists none), else no answer. Most
+    often it was activated moments ago, its records still being fetched: a no read as
+    NIPR's word on a producer it had not been asked of."""
+    if fetched_since_activation(conn, [entry.npn]):
+        return _Finding(False, f"NPN {npn} holds no license in any state")
+    return _Finding(
+        None,
+        f"NPN {npn} holds no license in {state} the mirror knows of: it holds none of it in "
+        "any state, and no fetch of its records since its activation has finished "
+        "(see sync status)",
+    )
 
 
-def _population(conn: sa.Connection, npn: str) -> _Finding:
-    entry = population_entry(conn, npn)
+def _population(entry: PopulationRow | None, npn: str) -> _Finding:
     if entry is None:
-        return _Finding(False, f"NPN {npn} is not in the monitored population")
+        return _Finding(
+            None, f"NPN {npn} is not in the monitored population: the mirror holds no records of it"
+        )
     if not entry.active:
         when = f" on {entry.deactivated_at:%Y-%m-%d}" if entry.deactivated_at else ""
-        return _Finding(False, f"NPN {npn} was deactivated{when}: not in the active population")
+        return _Finding(
+            None, f"NPN {npn} was deactivated{when}: the mirror no longer keeps its records"
+        )
     return _Finding(True, f"NPN {npn} is in the active population")
 
 
@@ -244,7 +283,13 @@ def _best_license(
     if not found:
         return [_Finding(False, f"NPN {npn} holds no license in {state}")]
     chains = [[*_license(lic, on), *_loa(lic, wanted, on)] for lic in found]
-    return max(chains, key=lambda chain: sum(f.passed for f in chain))
+    return max(chains, key=_furthest)
+
+
+def _furthest(chain: list[_Finding]) -> tuple[int, int]:
+    """How far ``chain`` gets: its passes, then the fewest noes (one the mirror cannot
+    tell might have held, which a no cannot)."""
+    return sum(f.passed is True for f in chain), -sum(f.passed is False for f in chain)
 
 
 def _license(lic: LicenseRow, on: dt.date) -> list[_Finding]:
@@ -255,8 +300,10 @@ def _license(lic: LicenseRow, on: dt.date) -> list[_Finding]:
     if gone is not None:
         return [gone]
     expires, issued = lic.expiration_date, lic.original_issue_date
-    active = _unread(name, lic, "active") or _Finding(
-        bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}"
+    active = _unread(name, lic, "active") or _undated(
+        _Finding(bool(lic.active), f"{name} is {'active' if lic.active else 'not active'}"),
+        lic.updated_at,
+        on,
     )
     in_force = _unread(name, lic, "expirationDate", "originalIssueDate") or _Finding(
         (expires is None or expires >= on) and not _after(issued, on),
@@ -274,6 +321,23 @@ def _unread(name: str, row: LicenseRow | LoaRow | AppointmentRow, *keys: str) ->
         if key in row.unreadable:
             return _Finding(False, f"{name} has an unreadable {key}: {row.unreadable[key]}")
     return None
+
+
+def _undated(found: _Finding, updated: dt.date | None, on: dt.date) -> _Finding:
+    """``found``, a no by a value the record does not date (a license's ``active``, an
+    LOA's ``ceCompliance``), as of ``on``. The mirror holds the value of now: it held on
+    ``on`` if ``on`` is not past, or if the record has not changed since (``updatedAt``
+    on or before it). Else the mirror cannot tell: a license inactive now, active when a
+    past sale was made, was a no to it."""
+    unchanged = updated is not None and updated <= on
+    if found.passed is not False or on >= dt.date.today() or unchanged:
+        return found
+    when = f"on {updated}, after {on}" if updated else "on a day it does not say"
+    return _Finding(
+        None,
+        f"{found.reason} now, its record changed {when}: the mirror holds no earlier value "
+        f"to tell the one on {on}",
+    )
 
 
 def _after(day: dt.date | None, on: dt.date) -> bool:
@@ -306,16 +370,16 @@ def _loa(lic: LicenseRow, wanted: _Wanted, on: dt.date) -> list[_Finding]:
     # active one issued after ``on``, or another LOA of a category failing its CE must
     # not hide one that holds.
     chains = [(_loa_findings(row, on), _status(row) == _LOA_ACTIVE) for row in matching]
-    best, _ = max(chains, key=lambda chain: (sum(f.passed for f in chain[0]), chain[1]))
+    best, _ = max(chains, key=lambda chain: (_furthest(chain[0]), chain[1]))
     return best
 
 
 def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
     name = _loa_name(row)
-    return [_loa_status(row, name, on), _ce(row, name)]
+    return [_loa_status(row, name, on), _ce(row, name, on)]
 
 
-def _ce(row: LoaRow, name: str) -> _Finding:
+def _ce(row: LoaRow, name: str, on: dt.date) -> _Finding:
     unread = _unread(name, row, "ceCompliance")
     if unread is not None:
         return unread
@@ -324,7 +388,8 @@ def _ce(row: LoaRow, name: str) -> _Finding:
     if not ce:
         return _Finding(True, f"{name} CE compliance: none reported")
     if ce.casefold() in (*_CE_PASSING, _CE_FAILING):
-        return _Finding(ce.casefold() in _CE_PASSING, f"{name} CE compliance: {ce}")
+        found = _Finding(ce.casefold() in _CE_PASSING, f"{name} CE compliance: {ce}")
+        return _undated(found, row.updated_at, on)
     return _Finding(False, f"{name} CE compliance: {ce!r}, not a value the API defines")
 
 
@@ -344,16 +409,24 @@ def _loa_status(row: LoaRow, name: str, on: dt.date) -> _Finding:
     unread = _unread(name, row, "niprDeleted", "status")
     if unread is not None:
         return unread
-    if _status(row) != _LOA_ACTIVE:
-        return _Finding(False, f"{name} is {row.status or 'without a status'}")
     unread = _unread(name, row, "issueDate", "statusReasonDate")
     if unread is not None:
         return unread
     if _after(row.issue_date, on):
         return _Finding(False, f"{name} was issued on {row.issue_date} (after {on})")
-    if _after(row.status_reason_date, on):  # lapsed and reinstated since
-        return _Finding(False, f"{name} is active only from {row.status_reason_date} (after {on})")
+    since = row.status_reason_date
+    if _status(row) != _LOA_ACTIVE:
+        status = row.status or "without a status"
+        if _after(since, on):  # cancelled after a sale on ``on``: Active then, maybe
+            return _Finding(None, f"{name} is {status} since {since}, {_BEFORE.format(on=on)}")
+        return _Finding(False, f"{name} is {status}")
+    if _after(since, on):  # lapsed and reinstated since
+        return _Finding(False, f"{name} is active only from {since} (after {on})")
     return _Finding(True, f"{name} is active")
+
+
+# What a status that took effect after the date says of the one on it.
+_BEFORE = "after {on}: the mirror holds no earlier status to tell the one on {on}"
 
 
 def _appointment(
@@ -380,13 +453,24 @@ def _appointment(
         return _Finding(
             False, f"appointed with {carrier} in {state} only from {since} (after {on})"
         )
+    # Terminated after ``on``: appointed before, maybe on it (the API dates no
+    # appointment's start), where a no was a commission refused for a sale it covered.
+    ended = [a for a in readable if _after(a.status_reason_date, on)]
+    if ended:
+        return _Finding(
+            None,
+            f"{_ended(ended[0], carrier, state)} since "
+            f"{ended[0].status_reason_date}, {_BEFORE.format(on=on)}",
+        )
     unreadable = [unread for _, unread in read if unread is not None]
     if unreadable:  # the one that might have held
         return unreadable[0]
-    last = readable[-1]
-    why = f" ({last.termination_reason})" if last.termination_reason else ""
-    appointment = _appointment_name(last, carrier, state)
-    return _Finding(False, f"{appointment} is {last.status or 'without a status'}{why}")
+    return _Finding(False, _ended(readable[-1], carrier, state))
+
+
+def _ended(row: AppointmentRow, carrier: str, state: str) -> str:
+    why = f" ({row.termination_reason})" if row.termination_reason else ""
+    return f"{_appointment_name(row, carrier, state)} is {row.status or 'without a status'}{why}"
 
 
 def _appointment_name(row: AppointmentRow, carrier: str, state: str) -> str:

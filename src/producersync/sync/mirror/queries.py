@@ -72,6 +72,7 @@ class LoaRow:
     nipr_deleted: bool
     issue_date: dt.date | None = None
     status_reason_date: dt.date | None = None  # since when ``status`` holds
+    updated_at: dt.date | None = None  # ``updatedAt``: the record unchanged since
     unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
 
 
@@ -87,6 +88,7 @@ class LicenseRow:
     expiration_date: dt.date | None
     nipr_deleted: bool
     original_issue_date: dt.date | None = None
+    updated_at: dt.date | None = None  # ``updatedAt``: the record unchanged since
     loas: tuple[LoaRow, ...] = ()
     # The fields a compliance answer reads that the mirror could not: wire name -> the
     # value as it came (its repr). Its attribute is then NULL (``nipr_deleted``: false),
@@ -319,6 +321,7 @@ _LICENSE_COLUMNS = (
     licenses.c.active,
     licenses.c.expiration_date,
     licenses.c.nipr_deleted,
+    licenses.c.updated_at,
     _record_date(licenses, "originalIssueDate"),
     *_LICENSES_UNREADABLE,
 )
@@ -330,6 +333,7 @@ _LOA_COLUMNS = (
     license_loas.c.status,
     license_loas.c.ce_compliance,
     license_loas.c.nipr_deleted,
+    license_loas.c.updated_at,
     _record_date(license_loas, "issueDate"),
     _record_date(license_loas, "statusReasonDate"),
     *_LOAS_UNREADABLE,
