@@ -846,6 +846,24 @@ def test_an_loa_no_license_carries_is_told_from_one_the_npn_lacks(conn: sa.Conne
         assert unknown_loa(conn, known) is None, known
 
 
+@pytest.mark.parametrize(
+    ("loa", "closest"),
+    [
+        ("Life Insurance", ["Life"]),
+        ("property and casualty", ["Property"]),
+        ("Life & Health", ["Accident & Health or Sickness", "Life", "health"]),
+    ],
+)
+def test_an_loa_named_longer_or_shorter_is_offered_the_names_sharing_its_words(
+    conn: sa.Connection, loa: str, closest: list[str]
+) -> None:
+    """Was no suggestion for "Life Insurance", no typo of "Life" (the command's error
+    listed eight names, then "..."), none for "property and casualty", and only the
+    category "health" for "Life & Health". "and", "or", "&" tell no line."""
+    names = ["Accident & Health or Sickness", "Life", "Property"]
+    assert unknown_loa(conn, loa) == UnknownLoa(loa, names, closest)
+
+
 def test_an_empty_mirror_knows_no_loa_to_tell_a_typo_by(tmp_path: Path) -> None:
     with fresh_mirror("sqlite", tmp_path) as engine, engine.connect() as conn:
         assert unknown_loa(conn, "Bogus") is None

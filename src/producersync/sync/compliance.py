@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -55,6 +56,9 @@ _CE_FAILING = "not in compliance"
 # What an appointment's yes reads, besides the names its LOA matches by.
 _APPOINTMENT_READS = ("niprDeleted", "status", "statusReasonDate")
 _CLOSEST = 3  # names a typo's suggestion offers
+# The words of a name that tell it (four letters or more): not "and", "or", "&", shared
+# by names of other lines.
+_TELLING = re.compile(r"[^\W_]{4,}")
 
 
 @dataclass(frozen=True)
@@ -176,7 +180,17 @@ def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:
         return None
     spelled = {word.casefold(): word for word in words}  # casefolded, as LOAs match
     near = difflib.get_close_matches(_words(loa).casefold(), spelled, n=_CLOSEST)
-    return UnknownLoa(loa, terms.names, [spelled[word] for word in near])
+    closest = dict.fromkeys([*_sharing_words(loa, terms.names), *(spelled[w] for w in near)])
+    return UnknownLoa(loa, terms.names, list(closest)[:_CLOSEST])
+
+
+def _sharing_words(loa: str, names: list[str]) -> list[str]:
+    """The names with a word of ``loa`` in them, most words shared first: "Life" for "Life
+    Insurance", "Property" for "Property and Casualty", which are no typos of them (it
+    offered none, or only "Property & Casualty Adjuster", an adjuster's line)."""
+    asked = set(_TELLING.findall(loa.casefold()))
+    shared = [(len(asked.intersection(_TELLING.findall(name.casefold()))), name) for name in names]
+    return [name for count, name in sorted(shared, key=lambda pair: -pair[0]) if count]
 
 
 def expiring(
