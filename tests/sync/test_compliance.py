@@ -327,6 +327,13 @@ DATED_APPOINTMENTS = [
     _appointment(163, "66666", "Life", "life", "TERMINATED").model_copy(
         update={"status_reason_date": ISSUED_LATER}
     ),
+    # Terminated after ON, and appointed again since.
+    _appointment(164, "77777", "Life", "life", "TERMINATED").model_copy(
+        update={"status_reason_date": ISSUED_LATER}
+    ),
+    _appointment(165, "77777", "Life", "life", "APPOINTED").model_copy(
+        update={"status_reason_date": dt.date(2026, 7, 1)}
+    ),
 ]
 
 
@@ -472,6 +479,20 @@ def test_a_status_that_changed_after_the_date_is_no_answer_on_it(
     assert verdict.unknown == [unknown], verdict.reasons
     later = check(dated, NPN, state, "Life", carrier=carrier, on=ISSUED_LATER)
     assert (later.answered, later.failed) == (True, [no])
+
+
+def test_an_appointment_terminated_after_the_date_is_not_hidden_by_one_appointed_since(
+    dated: sa.Connection,
+) -> None:
+    """The re-appointment's "appointed ... only from 2026-07-01" was the answer, a no,
+    though the appointment it replaced may have held on the date."""
+    verdict = check(dated, NPN, "CA", "Life", carrier="77777", on=ON)
+    assert (verdict.answered, verdict.failed) == (False, [])
+    assert verdict.unknown == [
+        "appointment with Carrier 77777 (77777) in CA for Life is TERMINATED (Company "
+        "Terminated) since 2026-06-01, after 2026-01-15: " + _SINCE_LATER.format("status")
+    ]
+    assert check(dated, NPN, "CA", "Life", carrier="77777", on=dt.date(2026, 7, 1)).allowed
 
 
 def test_an_appointment_the_api_calls_active_is_current(dated: sa.Connection) -> None:

@@ -462,19 +462,20 @@ def _appointment(
     if current:
         lines = current[0].loa or current[0].loa_code
         return _Finding(True, f"appointed with {carrier} in {state} for {lines}")
-    if appointed:
-        since = appointed[0].status_reason_date
-        return _Finding(
-            False, f"appointed with {carrier} in {state} only from {since} (after {on})"
-        )
     # Terminated after ``on``: appointed before, maybe on it (the API dates no
-    # appointment's start), where a no was a commission refused for a sale it covered.
-    ended = [a for a in readable if _after(a.status_reason_date, on)]
+    # appointment's start), where a no was a commission refused for a sale it covered;
+    # a re-appointment since, after ``on`` too, does not make it one.
+    ended = [a for a in readable if a not in appointed and _after(a.status_reason_date, on)]
     if ended:
         return _Finding(
             None,
             f"{_ended(ended[0], carrier, state)} since "
             f"{ended[0].status_reason_date}, {_BEFORE.format(on=on)}",
+        )
+    if appointed:
+        since = appointed[0].status_reason_date
+        return _Finding(
+            False, f"appointed with {carrier} in {state} only from {since} (after {on})"
         )
     unreadable = [unread for _, unread in read if unread is not None]
     if unreadable:  # the one that might have held
