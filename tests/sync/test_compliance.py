@@ -495,6 +495,16 @@ def test_an_appointment_terminated_after_the_date_is_not_hidden_by_one_appointed
     assert check(dated, NPN, "CA", "Life", carrier="77777", on=dt.date(2026, 7, 1)).allowed
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_appointment_deleted_by_nipr_is_named_as_deleted(backend: str, tmp_path: Path) -> None:
+    """Was "no appointment with carrier 60483 in CA", as if it never had one (an LOA
+    deleted so is named as deleted)."""
+    lic, appointed = _sellable()
+    with _holding_wire(backend, tmp_path, [lic], [{**appointed, "niprDeleted": True}]) as conn:
+        verdict = check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON)
+    assert verdict.failed == [f"{_APPOINTED} was deleted by NIPR"]
+
+
 def test_an_appointment_the_api_calls_active_is_current(dated: sa.Connection) -> None:
     """Was a no, "appointment ... is Active": only APPOINTED counted."""
     verdict = check(dated, NPN, "CA", "Life", carrier="44444", on=ON)

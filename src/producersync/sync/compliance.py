@@ -448,6 +448,12 @@ def _appointment(
 ) -> _Finding:
     current = [a for a in found if not a.nipr_deleted]
     if not current:  # was "with that carrier": which, the reasons alone did not say
+        deleted = [a for a in found if wanted.matches(a)]
+        if deleted:  # a no that says why, as an LOA's: the appointment was there
+            carrier = _named(deleted[0].company_name, deleted[0].co_code)
+            return _Finding(
+                False, f"{_appointment_name(deleted[0], carrier, state)} was deleted by NIPR"
+            )
         return _Finding(False, f"no appointment with carrier {co_code} in {state}")
     carrier = _named(current[0].company_name, current[0].co_code)
     covering = [a for a in current if wanted.matches(a)]
