@@ -82,6 +82,7 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
         "filters": {
             "outages": {"()": "producersync.outage_filter.OutageFilter"},
             "cut_requests": {"()": "producersync.shutdown_filter.CutRequestFilter"},
+            "parser_errors": {"()": "producersync.parser_filter.ParserErrorFilter"},
             "request_ids": {"()": "producersync.request_ids.RequestIdFilter"},
         },
         "handlers": {
@@ -96,7 +97,7 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
         "loggers": {
             "producersync": {"level": number},
             "uvicorn": {"level": number},
-            "uvicorn.error": {"level": number, "filters": ["cut_requests"]},
+            "uvicorn.error": {"level": number, "filters": ["cut_requests", "parser_errors"]},
             "uvicorn.access": {"level": number},
             # DBOS adds a handler of its own (its format, the time without the date) to a
             # logger that has none: this one has ours, and its level is DBOS's setting.

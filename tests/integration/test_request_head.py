@@ -16,6 +16,8 @@ from producersync.bounded_head import MAX_HEAD_BYTES
 from producersync.echo import cut
 from producersync.service.errors import ErrorBody
 from tests.support.processes import ServiceProcess, service_process
+from tests.support.raw_http import read_answer
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(20)
 
@@ -48,25 +50,15 @@ def _connection(service: ServiceProcess) -> socket.socket:
     return sock
 
 
-def _answer(sock: socket.socket) -> bytes:
-    """One response: its head, and its body of the length the head gives."""
-    answer = b""
-    while b"\r\n\r\n" not in answer and (chunk := sock.recv(65536)):
-        answer += chunk
-    head, _, body = answer.partition(b"\r\n\r\n")
-    length = int(re.search(rb"content-length: (\d+)", head, re.IGNORECASE)[1])  # type: ignore[index]
-    while len(body) < length and (chunk := sock.recv(65536)):
-        body += chunk
-    return head + b"\r\n\r\n" + body
-
-
 def _refused(answer: bytes, status: int, path: str) -> ErrorBody:
     """The standard error body of ``answer``, which refused the request and closed the
-    connection; it was plain text."""
+    connection; it was plain text. Under a fresh request id, as the app's answers: it
+    had none."""
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(f"HTTP/1.1 {status} ".encode()), answer[:200]
     assert b"content-type: application/json" in head
     assert b"connection: close" in head
+    assert re.search(rb"\r\nx-request-id: req_[0-9a-f]{24}\r\n", head), head
     error = ErrorBody.model_validate(orjson.loads(body))
     assert (error.status, error.path) == (status, path)
     return error
@@ -82,7 +74,7 @@ def test_a_head_past_the_bound_is_answered_431_before_it_ends(service: ServicePr
     # memory as much larger), and answered nothing until the blank line came.
     with _connection(service) as sock:
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES + 8192))
-        answer = _answer(sock)
+        answer = read_answer(sock)
     error = _refused(answer, 431, "/healthz")
     assert error.message.startswith(f"The request line and headers exceed {MAX_HEAD_BYTES} bytes")
 
@@ -107,9 +99,31 @@ def test_a_request_the_parser_cannot_read_is_answered_400_saying_why(
     # uvicorn's own answer was plain text, "Invalid HTTP request received.", for each.
     with _connection(service) as sock:
         sock.sendall(request_head)
-        answer = _answer(sock)
+        answer = read_answer(sock)
     error = _refused(answer, 400, path)
     assert error.message == f"The request is not valid HTTP/1.1: {reason}"
+
+
+def test_a_request_the_parser_refuses_keeps_its_id_in_the_answer_and_the_log_line(
+    service: ServiceProcess,
+) -> None:
+    # Neither had one: uvicorn logged "Invalid HTTP request received." alone, no path,
+    # no reason, and the answer had no x-request-id to find it by.
+    request_id = "trace-7f3a.parser"
+    with _connection(service) as sock:
+        sock.sendall(
+            f"GET /v2/licenses HTTP/1.1\r\nx-request-id: {request_id}\r\n".encode()
+            # The parser hands a header over once the next one's name is read.
+            + b"host: x\r\nho st: x\r\n\r\n"
+        )
+        answer = read_answer(sock)
+    assert f"\r\nx-request-id: {request_id}\r\n".encode() in answer
+    line = (
+        "WARNING uvicorn.error: Refused 400 /v2/licenses: The request is not valid HTTP/1.1: "
+        f"Invalid header token request_id={request_id}"
+    )
+    eventually(lambda: line in service.log.read_text())
+    assert "Invalid HTTP request received." not in service.log.read_text()
 
 
 def test_a_url_past_what_the_parser_takes_is_answered_400_saying_so(
@@ -123,7 +137,7 @@ def test_a_url_past_what_the_parser_takes_is_answered_400_saying_so(
         sock.sendall(b"GET " + url[:60_000])
         time.sleep(0.5)  # read apart: the bound is passed only by the read that ends the head
         sock.sendall(url[60_000:] + b" HTTP/1.1\r\nhost: x\r\n\r\n")
-        answer = _answer(sock)
+        answer = read_answer(sock)
     error = _refused(answer, 400, cut(url.decode(), 200))  # the path echoed cut short
     assert error.message == (
         "The request is not valid HTTP/1.1: url is too long: url length of 70004 bytes "
@@ -143,7 +157,7 @@ def test_a_head_within_the_bound_and_a_large_body_in_one_write_are_answered(
     )
     with _connection(service) as sock:
         sock.sendall(head + body)
-        answer = _answer(sock)
+        answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 405 "), answer[:200]  # healthz is GET only
 
 
@@ -154,7 +168,7 @@ def test_each_request_of_a_kept_alive_connection_has_its_own_bound(
     with _connection(service) as sock:
         for _ in range(3):
             sock.sendall(request)
-            answer = _answer(sock)
+            answer = read_answer(sock)
             assert answer.startswith(b"HTTP/1.1 200 "), answer[:200]
 
 
@@ -170,9 +184,9 @@ def test_a_head_not_ended_in_time_is_answered_408(
     with _connection(hurried) as sock:
         for _ in range(answered_before):
             sock.sendall(_HEALTHZ)
-            assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+            assert read_answer(sock).startswith(b"HTTP/1.1 200 ")
         sock.sendall(b"GET /v2/lic%65nses?size=1 HTTP/1.1\r\nhost: x\r\n")
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert sock.recv(1) == b""  # and closed
     error = _refused(answer, 408, "/v2/licenses")
     assert (
@@ -199,12 +213,12 @@ def test_neither_the_wait_between_requests_nor_a_slow_body_is_bounded(
     )
     with _connection(hurried) as sock:
         sock.sendall(_HEALTHZ)
-        assert _answer(sock).startswith(b"HTTP/1.1 200 ")
+        assert read_answer(sock).startswith(b"HTTP/1.1 200 ")
         time.sleep(_HEAD_SECONDS + 1)  # idle between requests, within uvicorn's 5 s
         sock.sendall(head + form[:10])
         time.sleep(_HEAD_SECONDS + 1)  # the body comes slowly
         sock.sendall(form[10:])
-        answer = _answer(sock)
+        answer = read_answer(sock)
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no such client
 
 
@@ -230,7 +244,7 @@ def test_a_pipelined_head_past_the_bound_ends_the_connection_after_the_answer_be
         sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nhost: x\r\n\r\n")
         time.sleep(0.5)  # a read of its own: the next head is counted from its first byte
         sock.sendall(b"GET /healthz HTTP/1.1\r\nhost: x\r\n" + _padding(MAX_HEAD_BYTES + 8192))
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert sock.recv(1) == b""  # and closed, the oversized head unanswered
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token
 
@@ -244,6 +258,6 @@ def test_a_pipelined_request_the_parser_cannot_read_ends_the_connection_after_th
         sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nhost: x\r\n\r\n")
         time.sleep(0.5)  # a read of its own
         sock.sendall(b"GET /v2/licenses HTTP/1.1\r\nho st: x\r\n\r\n")
-        answer = _answer(sock)
+        answer = read_answer(sock)
         assert sock.recv(1) == b""  # and closed, the unreadable request unanswered
     assert answer.startswith(b"HTTP/1.1 401 "), answer[:200]  # no token

@@ -362,28 +362,17 @@ async def test_a_sender_that_hangs_up_mid_body_is_no_error(tmp_path: Path) -> No
     assert started == []
 
 
-async def test_a_body_that_stops_coming_is_408_recorded_and_its_connection_closed(
-    sqlite_mirror: str,
-) -> None:
+async def test_a_body_that_stops_coming_is_408_and_recorded(sqlite_mirror: str) -> None:
     """uvicorn bounds no body's time: a sender that declared a body and sent part of it
     held its request, and a file descriptor, for good. A body has the API's bound (20 s
-    from its first read, 1 s more per 500 bytes that came), here 0.2 s."""
+    from its first read, 1 s more per 500 bytes that came), here 0.2 s. (Answered before
+    its body came, its connection is ended by the server: test_receiver_connection.)"""
     engine = mirror.open_mirror(sqlite_mirror)
     metrics = Metrics(lambda: None)
     receiver = Receiver(
         engine, [generate_secret()], lambda _e, _w: None, metrics, LIMIT, body_seconds=0.2
     )
-    route = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
-    heads: list[dict[bytes, bytes]] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        async def watched(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                heads.append(dict(message["headers"]))
-            await send(message)
-
-        await route(scope, receive, watched)
-
+    app = Starlette(routes=[Route(PATH, receiver.handle, methods=["POST"])])
     declared = [(b"content-length", b"100"), (b"webhook-id", b"msg_slow")]
     for chunks in ([b'{"id": '], [b"x"] * 100):
         status, _ = await request(app, "POST", PATH, declared, chunks, stalled=True)
@@ -396,7 +385,6 @@ async def test_a_body_that_stops_coming_is_408_recorded_and_its_connection_close
         ("msg_slow", "rejected: body not received within 0.2 s (7 bytes came)"),
         ("msg_slow", "rejected: body not received within 0.4 s (100 bytes came)"),
     ]
-    assert [head[b"connection"] for head in heads] == [b"close", b"close"]
     rejected = ("producersync_sync_receipts_total", frozenset({("verdict", "rejected")}))
     assert samples(metrics.render().decode())[rejected] == 2
 

@@ -4,6 +4,7 @@ shows the others; they were plain text."""
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from pathlib import Path
@@ -50,6 +51,7 @@ def test_a_request_refused_before_the_receiver_reads_it_is_in_the_receivers_body
     for (head, _), status in [(too_long, 431), (unreadable, 400)]:
         assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
         assert b"content-type: application/json" in head
+        assert re.search(rb"\r\nx-request-id: req_[0-9a-f]{24}\r\n", head), head  # it had none
     detail = (
         f"The request line and headers exceed {MAX_HEAD_BYTES} bytes; send fewer or shorter ones."
     )

@@ -11,12 +11,13 @@ and 4 KiB of its headers), and the answer tells the sender what to do next:
 - 400: an authentic body that is not a readable event, or dated after its receipt;
 - 413: a body over the limit (reading stops there);
 - 408: a body not in within ``BODY_SECONDS`` of its first read, and a second more for
-  each ``BODY_MIN_RATE`` bytes that came (the connection is closed);
+  each ``BODY_MIN_RATE`` bytes that came;
 - 503, with ``Retry-After``: the mirror is unavailable (a database restart, its
   connections cut, a full disk), so nothing was recorded and the sender retries.
 
 A sender's mistake is never a 500; our own (a malformed secret in the settings) is, so
-that the sender retries once it is fixed.
+that the sender retries once it is fixed. An answer given before the body has all come
+(a 413, a 408) ends the connection (``bounded_head``): the rest is not read.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -296,13 +297,9 @@ class Receiver:
 
 
 def _answer(outcome: _Outcome) -> Response:
-    # A 408 closes the connection: what is left of the body would be read on it.
-    extra = {503: RETRY_AFTER, 408: _CLOSE}.get(outcome.status)
+    extra = RETRY_AFTER if outcome.status == 503 else None
     body = {"status": outcome.verdict, "detail": outcome.detail}
     return JSONResponse(body, outcome.status, extra)
-
-
-_CLOSE: Final[Mapping[str, str]] = {"connection": "close"}
 
 
 _STOPPING: Final = _Outcome(503, "unavailable", "the receiver is stopping; retry shortly")
