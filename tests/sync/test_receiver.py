@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gzip
 import hashlib
 import json
 import logging
@@ -403,6 +404,35 @@ async def test_a_body_over_the_limit_is_413(harness: Harness) -> None:
     assert response.status_code == 413
     assert harness.started == []
     assert harness.receipts()["rejected"] == 1
+
+
+async def test_a_compressed_delivery_is_415_naming_its_coding_recorded_and_never_started(
+    harness: Harness,
+) -> None:
+    # Signed, then gzipped: the signature did not verify over the compressed bytes, a
+    # 401 that sent the sender's operator after the secret.
+    event = NpnActivated.create("1234567")
+    body = event.to_json()
+    signed = headers(event.id, int(time.time()), body, harness.secret)
+    for coding in ("gzip", "identity, gzip"):
+        response = await harness.http.post(
+            PATH, content=gzip.compress(body), headers={**signed, "content-encoding": coding}
+        )
+        assert response.status_code == 415
+        assert response.headers["accept-encoding"] == "identity"
+        assert response.json() == {
+            "status": "rejected",
+            "detail": "content-encoding 'gzip' is not supported: no signature matches the body "
+            "as sent; send it uncompressed",
+        }
+    assert harness.started == []
+    assert harness.receipts()["rejected"] == 2
+    # A body that verifies as sent is read whatever its label says.
+    response = await harness.http.post(
+        PATH, content=body, headers={**signed, "content-encoding": "gzip"}
+    )
+    assert response.status_code == 200
+    assert harness.started == [("producersync.npn.activated", event.id)]
 
 
 async def test_a_path_with_a_slash_too_many_is_404_not_a_redirect(harness: Harness) -> None:

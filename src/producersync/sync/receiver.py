@@ -10,6 +10,10 @@ and 4 KiB of its headers), and the answer tells the sender what to do next:
 - 401: the signature does not verify or the timestamp is more than 5 min off;
 - 400: an authentic body that is not a readable event, or dated after its receipt;
 - 413: a body over the limit (reading stops there);
+- 415: a body whose signature does not verify, in a content coding (``Content-Encoding``
+  other than ``identity``): signed before it was compressed, it read as forged, a 401
+  that sent its operator after the secret (a body that verifies as sent is read whatever
+  its label says, as whatever its ``Content-Type`` says);
 - 408: a body not in within ``BODY_SECONDS`` of its first read, and a second more for
   each ``BODY_MIN_RATE`` bytes that came;
 - 503, with ``Retry-After``: the mirror is unavailable (a database restart, its
@@ -28,7 +32,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -39,6 +43,7 @@ from starlette.responses import JSONResponse, Response
 
 from producersync.body_time import BODY_SECONDS, body_ends
 from producersync.db_outage import OutageLog, unavailable
+from producersync.echo import cut
 from producersync.model.events import ENDPOINT_TEST, Event, NpnActivated, NpnDeactivated
 from producersync.retry_shortly import RETRY_AFTER
 from producersync.sync import mirror
@@ -227,13 +232,16 @@ class Receiver:
         except WebhookVerificationError as exc:
             # Ignored, as the metric counts it: authentic, but of a type we do not know.
             unknown = exc.check is VerificationCheck.UNKNOWN_EVENT_TYPE
-            verdict = f"{mirror.IGNORED}{exc}" if unknown else f"{mirror.REJECTED}{exc}"
+            compressed = _compressed(headers, exc)
+            reason = compressed or str(exc)
+            verdict = f"{mirror.IGNORED}{exc}" if unknown else f"{mirror.REJECTED}{reason}"
             await self._record(
                 claimed_id, None, received_at, headers, body, verdict, verified=exc.authentic
             )
             if unknown:
                 return _Outcome(200, "ignored", str(exc))
-            return _Outcome(400 if exc.authentic else 401, "rejected", str(exc))
+            status = 415 if compressed else 400 if exc.authentic else 401
+            return _Outcome(status, "rejected", reason)
         future = _future_time(event, received_at)
         if future is not None:
             await self._record(
@@ -297,9 +305,32 @@ class Receiver:
 
 
 def _answer(outcome: _Outcome) -> Response:
-    extra = RETRY_AFTER if outcome.status == 503 else None
+    extra = {503: RETRY_AFTER, 415: _IDENTITY}.get(outcome.status)
     body = {"status": outcome.verdict, "detail": outcome.detail}
     return JSONResponse(body, outcome.status, extra)
+
+
+# The codings taken, as RFC 7694 has a 415 for a content coding name them.
+_IDENTITY: Final[Mapping[str, str]] = {"accept-encoding": "identity"}
+_CODING_SHOWN: Final = 40  # characters of a refused Content-Encoding
+
+
+def _compressed(headers: dict[str, str], exc: WebhookVerificationError) -> str | None:
+    """Why a delivery whose signature matched none is refused 415, if it claims a content
+    coding: most likely signed, then compressed. Not decompressed here: nothing says the
+    signature is over the body decompressed, and a body decompressed would be bounded by
+    its compressed size alone."""
+    if exc.check is not VerificationCheck.NO_MATCHING_SIGNATURE:
+        return None
+    codings = [coding.strip() for coding in headers.get("content-encoding", "").split(",")]
+    given = [coding for coding in codings if coding.lower() not in ("", "identity")]
+    if not given:
+        return None
+    shown = cut(", ".join(given), _CODING_SHOWN)
+    return (
+        f"content-encoding {shown!r} is not supported: no signature matches the body as "
+        "sent; send it uncompressed"
+    )
 
 
 _STOPPING: Final = _Outcome(503, "unavailable", "the receiver is stopping; retry shortly")
@@ -320,6 +351,7 @@ _HINTS: Final = {
     401: "; if every delivery is, PRODUCERSYNC_WEBHOOK_SECRETS lacks the endpoint's "
     "current secret (rotated?) or this host's clock is off",
     413: "; PRODUCERSYNC_MAX_BODY_BYTES is the limit",
+    415: "; the sender compresses its deliveries: have it send them as they are",
     408: "; a sender this slow is cut off (a body has 20 s, and 1 s more per 500 bytes that came)",
 }
 
