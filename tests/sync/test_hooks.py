@@ -204,7 +204,54 @@ def test_a_call_that_does_not_return_is_logged_by_name_while_it_runs(
         finally:
             released.set()
             delivered.close()
-    assert "the other hooks wait for it, and the sync once 16 batches are behind" in caplog.text
+    assert "left behind: the sync and the other hooks go on" in caplog.text
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_hung_hook_is_left_behind_and_catches_up_once_its_call_returns(
+    kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, one thread called the hooks in turn: a call that never returned (a dead
+    socket without a timeout) held every other hook, then every writer once 16 batches
+    were behind, for as long as it hung: the mirror stopped for downstream code."""
+    released = threading.Event()
+    hung: list[int] = []
+    other: list[int] = []
+
+    def hangs(changes: list[mirror.Change]) -> None:
+        released.wait()  # no timeout: only the test lets it return
+        hung.extend(change.id for change in changes)
+
+    record = wire().records[RESOURCE][0]
+    with fresh_mirror(kind, tmp_path) as engine:
+        delivered = hooks.Hooks(
+            engine,
+            [("hung", hangs), ("other", lambda cs: other.extend(c.id for c in cs))],
+            interval=0.1,
+            slow_call=0.2,
+        )
+        try:
+            with caplog.at_level(logging.WARNING, logger=hooks.__name__):
+                _write(engine, delivered, [record])
+                eventually(lambda: other == _feed_ids(engine))  # not held by the hung call
+                for version in range(2 * hooks._BACKLOG):  # past the backlog: none waits
+                    _write(engine, delivered, [dict(record, middleName=f"v{version}")])
+                feed = _feed_ids(engine)
+                eventually(lambda: other == feed, what=lambda: (other, feed))
+                assert len(feed) == 2 * hooks._BACKLOG + 1 and hung == []
+                # Left behind, and shown so: its cursor before its first batch, its lease
+                # held (renewed while the call runs), every change after it counted.
+                status = _hook_status(engine)
+                assert status["hung"]["lastChangeId"] == feed[0] - 1
+                assert status["hung"]["behind"] == len(feed)
+                assert status["hung"]["holder"] is not None
+                assert status["other"]["behind"] == 0
+                assert "sync hook 'hung' has run for" in caplog.text
+        finally:
+            released.set()
+        eventually(lambda: hung == feed, what=lambda: (hung, feed))  # each once, in order
+        delivered.close(timeout=30)
+        assert _cursors(engine) == {"hung": feed[-1], "other": feed[-1]}
 
 
 PAGED = ("entities", "addresses", "appointments", "contactInfos")  # 65 pages of 25

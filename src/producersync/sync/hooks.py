@@ -17,16 +17,21 @@ Each page the sync upserts is one batch, as is a purge of deactivated NPNs: once
 transaction commits, a hook whose cursor is just before it gets the batch's changes
 (``list[Change]``, the change-feed rows just written); one whose cursor is further
 back (behind, or another process wrote between) reads the feed from its cursor instead.
-The hooks are called in registration order, one call at a time, from one thread, in
-the order of the change ids (commit order), however many pages are written side by side
-(``in_order``); a writer does not wait for the hooks, unless they are ``_BACKLOG``
-batches behind. A hook that raises (anything: a ``sys.exit()`` too) is logged and tried
-again after a backoff (1 s, doubled each time, at most ``_LAST_RETRY``) from its cursor;
-meanwhile it is left out, and the sync and the other hooks go on: the feed keeps its
-changes, and ``sync status`` and ``/metrics`` show how far behind it is. A hook that
-fails to load, names no callable, or takes a name already loaded is logged and skipped;
-an ``async def`` hook is run to its end. Two sync processes on one mirror never call one
-hook at once: each call is made under the hook's lease (``mirror.hook_cursors``), and a
+The batches are put in the order of the change ids (commit order), however many pages
+are written side by side (``in_order``), and each hook is called from a thread of its
+own, one call at a time, in that order: a hook that is slow, or hangs, holds no other.
+A writer does not wait for the hooks, unless one that keeps up is ``_BACKLOG`` batches
+behind. A hook whose call has run ``slow_call`` seconds (a dead socket without a
+timeout: nothing can stop a call in its thread) is left behind: the writers no longer
+wait for it, the batches after its ``_BACKLOG`` are not kept for it, and a warning names
+it every ``slow_call`` seconds the call runs; its cursor stays (``sync status`` and
+``/metrics`` show it behind, the feed keeps its changes) and, once the call returns, it
+catches up from its cursor. A hook that raises (anything: a ``sys.exit()`` too) is
+logged and tried again after a backoff (1 s, doubled each time, at most ``_LAST_RETRY``)
+from its cursor; meanwhile it is left behind too. A hook that fails to load, names no
+callable, or takes a name already loaded is logged and skipped; an ``async def`` hook is
+run to its end. Two sync processes on one mirror never call one hook at once: each call
+is made under the hook's lease (``mirror.hook_cursors``), renewed while it runs, and a
 process that finds it held leaves the hook to its holder. Every beat each process looks
 whether a hook has changes after its cursor, and if so calls it (its lease free, or run
 out): what a process killed between a commit and a call, or mid-call, left reaches the
@@ -41,14 +46,16 @@ import asyncio
 import datetime as dt
 import inspect
 import logging
+import math
 import os
 import secrets
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import EntryPoint, entry_points
 from typing import Final
 
@@ -72,9 +79,10 @@ __all__ = ["GROUP", "Batch", "Hook", "Hooks"]
 GROUP: Final = "producersync.sync.hooks"
 Hook = Callable[[list[Change]], object]
 
-# Batches committed and not yet handed to every hook, at most, before a writer waits:
-# enough that a hook runs beside the next pages' writes, few enough that a hook slower
-# than the sync holds it back rather than a backfill's changes in memory.
+# Batches committed and not yet handed to a hook that keeps up, at most, before a writer
+# waits: enough that a hook runs beside the next pages' writes, few enough that a hook
+# slower than the sync holds it back rather than a backfill's changes in memory. A hook
+# left behind keeps as many, and reads the rest from the feed.
 _BACKLOG: Final = 16
 # How long ``close`` delivers what was committed before the process ends.
 _DRAIN_SECONDS: Final = 10.0
@@ -84,9 +92,9 @@ _CATCH_UP: Final = 1_000
 # ``_LAST_RETRY``: a hook down for an hour is tried a dozen times, not a batch's count.
 _FIRST_RETRY: Final = 1.0
 _LAST_RETRY: Final = 300.0
-# A call running this long is logged, and again each time as long: a hook that hangs
-# holds every hook and, once ``_BACKLOG`` batches are behind, the sync, and nothing
-# can stop a call in its thread; the log says which hook is holding them.
+# A call running this long is logged, and again each time as long, and its hook is left
+# behind: nothing can stop a call in its thread, and a hook that hung held the other
+# hooks, then the sync once ``_BACKLOG`` batches were behind, for as long as it hung.
 _SLOW_CALL: Final = 60.0
 _FEED_START: Final = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
@@ -130,14 +138,36 @@ class Batch:
 
 @dataclass
 class _Hook:
+    """A hook, and the work of its thread (read and changed under ``Hooks._changed``)."""
+
     name: str
     call: Hook
     failures: int = 0  # in a row
-    retry_at: float = 0.0  # monotonic: left out until then
+    retry_at: float = 0.0  # monotonic: left behind until then
+    # Committed, in order, not yet delivered to it (the first maybe in its call).
+    batches: deque[list[Change]] = field(default_factory=deque)
+    # The feed may hold changes after its cursor that no batch kept for it brings: its
+    # start, a beat's look, a batch not kept, a failed call.
+    stale: bool = False
+    busy: bool = False  # its thread is delivering
+    calling_since: float | None = None  # monotonic: a call of it running since then
 
     @property
     def from_beginning(self) -> bool:
         return getattr(self.call, "from_beginning", False) is True
+
+    def holds_writers_for(self, now: float, slow_call: float) -> float:
+        """Seconds the writers wait for it, at most, while it has ``_BACKLOG`` batches:
+        none once it is left behind (waiting to be retried, or in a call that has run
+        ``slow_call``); no bound between calls (the next one is about to start)."""
+        if self.retry_at > now:
+            return 0.0
+        if self.calling_since is None:
+            return math.inf
+        return max(0.0, self.calling_since + slow_call - now)
+
+    def has_work(self, now: float) -> bool:
+        return (bool(self.batches) or self.stale) and self.retry_at <= now
 
 
 class _HookFailed(Exception):
@@ -148,10 +178,11 @@ class _HookFailed(Exception):
 
 
 class Hooks:
-    """The hooks of one process over the mirror ``engine``, and the thread that calls
-    them: first with the feed after their cursors, then with each batch committed.
+    """The hooks of one process over the mirror ``engine``, and a thread for each that
+    calls it: first with the feed after its cursor, then with each batch committed.
     ``interval``: the lease's beat (``RUN_HEARTBEAT_SECONDS``, as a run's);
-    ``slow_call``: seconds a call runs before it is logged (then each time as long)."""
+    ``slow_call``: seconds a call runs before it is logged (then each time as long) and
+    its hook left behind."""
 
     def __init__(
         self,
@@ -172,14 +203,20 @@ class Hooks:
         self._wakes: dict[float, threading.Timer] = {}
         self._wakes_lock = threading.Lock()
         self._closed = False  # no wake-up from now on
+        self._changed = threading.Condition()  # the hooks' work, and ``_stopped``
+        self._stopped = False  # no call from now on (bar the ones running)
         self._outage = OutageLog(_log, "sync hooks", resource="the mirror")
-        self._order = (
-            InOrder(self._call, backlog=_BACKLOG, name="sync-hooks") if self._hooks else None
-        )
-        # Here, not on the thread: a hook new to the mirror gets every batch this process
+        self._outage_lock = threading.Lock()  # told from every hook's thread
+        self._order = InOrder(self._dispatch, name="sync-hooks") if self._hooks else None
+        # Here, not on a thread: a hook new to the mirror gets every batch this process
         # commits from now on (unless the mirror is out of reach now: then once it is not).
         self._registered = bool(self._hooks) and self._register()
-        self._wake()  # the changes after each cursor, before the first batch
+        for hook in self._hooks:
+            hook.stale = self._registered  # the changes after its cursor, first
+            name = f"sync-hook-{hook.name}"
+            threading.Thread(target=self._run, args=(hook,), name=name, daemon=True).start()
+        if self._hooks:
+            self._wake(self._interval)
 
     @classmethod
     def from_entry_points(cls, engine: sa.Engine, *, interval: float = DEFAULT_INTERVAL) -> Hooks:
@@ -221,9 +258,8 @@ class Hooks:
     def batch(self) -> Iterator[Batch]:
         """Around a write transaction, which ``hold``s its changes: once it has
         committed (the block ends without an error) they go to the hooks, after every
-        batch committed before them. First waits while the hooks are behind."""
-        if self._order is not None:
-            self._order.room()
+        batch committed before them. First waits while a hook that keeps up is behind."""
+        self._room()
         batch = Batch(self._order)
         try:
             yield batch
@@ -242,26 +278,98 @@ class Hooks:
             for timer in self._wakes.values():
                 timer.cancel()
             self._wakes.clear()
-        left = self._order.close(timeout)
-        batches = [changes for changes in left.batches if changes]  # not the wake-ups
-        if batches or left.open_places:
-            still_open = _many(left.open_places, "write")
-            open_writes = f"; {still_open} still open" if left.open_places else ""
-            _log.warning(
-                "sync hooks stopped after %.0f s: %s%s",
-                timeout,
-                _not_delivered(batches),
-                open_writes,
+        deadline = time.monotonic() + timeout
+        left = self._order.close(timeout)  # handed to the hooks' threads: no wait but a place
+        with self._changed:
+            self._changed.wait_for(
+                lambda: not any(self._working(hook) for hook in self._hooks),
+                max(0.0, deadline - time.monotonic()),
             )
+            self._stopped = True
+            self._changed.notify_all()
+            kept = {id(changes): changes for hook in self._hooks for changes in hook.batches}
+            behind = [hook.name for hook in self._hooks if hook.busy or hook.stale]
+        batches = [changes for changes in left.batches if changes]
+        batches[:0] = sorted(kept.values(), key=lambda changes: changes[0].id)
+        told = [_not_delivered(batches)] if batches else []
+        if left.open_places:
+            told.append(f"{_many(left.open_places, 'write')} still open")
+        if behind:
+            told.append(
+                f"not current: {', '.join(map(repr, behind))}, which read the feed from their "
+                "cursors at the next start"
+            )
+        if told:
+            _log.warning("sync hooks stopped after %.0f s: %s", timeout, "; ".join(told))
 
-    def _wake(self, after: float = 0.0) -> None:
-        """The hooks read the feed from their cursors ``after`` seconds from now (an
-        empty batch in the order: a wake-up), unless a wake-up comes sooner."""
+    def _working(self, hook: _Hook) -> bool:
+        """Whether ``close`` waits for ``hook``: it is delivering, or has work to do now
+        (not a retry to come: its backoff is no reason to hold a process up)."""
+        return hook.busy or hook.has_work(time.monotonic())
+
+    def _room(self) -> None:
+        """Wait while a hook that keeps up has ``_BACKLOG`` batches to deliver: until it
+        delivers one, or is left behind (its call has run ``slow_call`` seconds)."""
         if self._order is None:
             return
-        if after <= 0:
-            self._order.hand_over(self._order.take(), [])
-            return
+        with self._changed:
+            while not self._stopped:
+                now = time.monotonic()
+                waits = [
+                    hook.holds_writers_for(now, self._slow_call)
+                    for hook in self._hooks
+                    if len(hook.batches) >= _BACKLOG
+                ]
+                wait = min((seconds for seconds in waits if seconds > 0), default=0.0)
+                if wait == 0:
+                    return
+                self._changed.wait(None if wait == math.inf else wait)
+
+    def _dispatch(self, live: list[Change]) -> None:
+        """``live``, a batch just committed, kept for each hook, in commit order; for a
+        hook left behind with ``_BACKLOG`` kept, read from the feed later instead."""
+        if not self._registered:
+            return  # its cursor, once written, starts after the batch
+        with self._changed:
+            now = time.monotonic()
+            for hook in self._hooks:
+                full = len(hook.batches) >= _BACKLOG
+                if full and hook.holds_writers_for(now, self._slow_call) == 0:
+                    hook.stale = True
+                else:
+                    hook.batches.append(live)
+            self._changed.notify_all()
+
+    def _run(self, hook: _Hook) -> None:
+        """``hook``'s thread: each batch kept for it, or the feed from its cursor, one
+        call at a time; after a failure, not before its retry."""
+        while True:
+            with self._changed:
+                while not (self._stopped or hook.has_work(now := time.monotonic())):
+                    waiting = bool(hook.batches) or hook.stale  # for its retry
+                    self._changed.wait(hook.retry_at - now if waiting else None)
+                if self._stopped:
+                    return
+                live = hook.batches[0] if hook.batches else []
+                hook.stale = hook.stale and bool(live)  # read from its cursor now
+                hook.busy = True
+            try:
+                self._deliver(hook, live)
+                hook.failures = 0
+            except _HookFailed as failed:
+                self._failed(hook, failed)
+            # The mirror out of reach: the hook's cursor stays, the batch in the feed.
+            except Exception as exc:
+                self._unreached(exc, f"hook {hook.name!r}: its cursor could not be read or moved")
+            finally:
+                with self._changed:
+                    if live:
+                        hook.batches.popleft()
+                    hook.busy = False
+                    self._changed.notify_all()
+
+    def _wake(self, after: float) -> None:
+        """A look at the hooks behind ``after`` seconds from now, unless one comes sooner."""
         at = time.monotonic() + after
         with self._wakes_lock:
             if self._closed or any(due <= at for due in self._wakes):
@@ -275,44 +383,31 @@ class Hooks:
         with self._wakes_lock:
             if self._wakes.pop(at, None) is None:
                 return  # closed meanwhile
-        self._wake()
+        self._look()
 
-    def _call(self, live: list[Change]) -> None:
-        """``live``, a batch just committed (empty: a wake-up), to each hook not left out,
-        after the changes before it that its cursor has not passed."""
-        # A look every beat, whatever this process writes: a hook may be behind with no
-        # batch of its own to come (a process that held its lease, or committed, was
-        # killed, and the one left writes nothing until the next day's sync).
+    def _look(self) -> None:
+        """The hooks with changes after their cursors set to read them. Every beat,
+        whatever this process writes: a hook may be behind with no batch of its own to
+        come (a process that held its lease, or committed, was killed, and the one left
+        writes nothing until the next day's sync)."""
         self._wake(self._interval)
         if not self._registered:
             self._registered = self._register()
             if not self._registered:
                 return
         try:
-            behind = None if live else self._behind()
+            with self._engine.connect() as conn:
+                behind = hooks_behind(conn)
         except Exception as exc:
             self._unreached(exc, "the feed could not be read; again in a beat")
             return
-        self._outage.succeeded()
-        for hook in self._hooks:
-            if hook.retry_at > time.monotonic():
-                continue  # the feed keeps the batch: read from the cursor once it is time
-            if behind is not None and hook.name not in behind:
-                continue  # a wake-up with nothing for it: not a write to hold its lease
-            try:
-                self._deliver(hook, live)
-            except _HookFailed as failed:
-                self._failed(hook, failed)
-                continue
-            # The mirror out of reach: the hook's cursor stays, the batch in the feed.
-            except Exception as exc:
-                self._unreached(exc, f"hook {hook.name!r}: its cursor could not be read or moved")
-                continue
-            hook.failures = 0
-
-    def _behind(self) -> set[str]:
-        with self._engine.connect() as conn:
-            return hooks_behind(conn)
+        with self._outage_lock:
+            self._outage.succeeded()
+        with self._changed:
+            for hook in self._hooks:
+                # One with nothing after its cursor is left be: no write to hold its lease.
+                hook.stale |= hook.name in behind
+            self._changed.notify_all()
 
     def _register(self) -> bool:
         """A cursor for each hook that has none; False if the mirror is out of reach."""
@@ -322,31 +417,34 @@ class Hooks:
         except Exception as exc:
             self._unreached(exc, "their cursors could not be written; again in a beat")
             return False
-        self._outage.succeeded()
+        with self._outage_lock:
+            self._outage.succeeded()
         return True
 
     def _unreached(self, exc: Exception, what: str) -> None:
         """A mirror out of reach told as one outage (its start, a line a minute, its end),
         where a look every beat wrote a traceback a beat; any other fault with its own."""
         if unavailable(exc):
-            self._outage.failed(exc, "again in a beat")
+            with self._outage_lock:
+                self._outage.failed(exc, "again in a beat")
         else:
             _log.error("sync hooks: %s", what, exc_info=exc)
 
     def _deliver(self, hook: _Hook, live: list[Change]) -> None:
-        """The changes after ``hook``'s cursor to it, up to ``live``'s last at least, its
-        cursor moved after each call; none if another process holds its lease (what is
-        left to it, it or this process gets at a look a beat later)."""
+        """The changes after ``hook``'s cursor to it, up to ``live``'s last at least (none:
+        to the feed's end), its cursor moved after each call; none if another process
+        holds its lease (what is left to it, it or this process gets at a look a beat
+        later). No call once the hooks are stopped."""
         with write_transaction(self._engine) as conn:
             after = claim_hook(conn, hook.name, self._holder, self._lease)
         if after is None:
             return
         held, error = True, None
         try:
-            while not (live and live[-1].id <= after):
+            while not (self._stopped or (live and live[-1].id <= after)):
                 if live and live[0].id == after + 1:
                     changes, live = live, []
-                else:  # behind the batch (or a wake-up): the feed from the cursor
+                else:  # behind the batch (or none): the feed from the cursor
                     with self._engine.connect() as conn:
                         changes = changes_since(conn, _FEED_START, after=after, limit=_CATCH_UP)
                     if not changes:
@@ -354,7 +452,7 @@ class Hooks:
                 try:
                     self._call_one(hook, changes)
                 # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
-                # delivers every batch, and once 16 were waiting the sync stopped for good.
+                # delivered every batch, and once 16 were waiting the sync stopped for good.
                 except BaseException as exc:
                     error = _failure_line(exc)
                     raise _HookFailed(after, changes) from exc
@@ -383,14 +481,13 @@ class Hooks:
                     told = time.monotonic()
                     _log.warning(
                         "sync hook %r has run for %.0f s on a batch of %s (ids %d to %d), "
-                        "not returned; the other hooks wait for it, and the sync once %d "
-                        "batches are behind",
+                        "not returned; left behind: the sync and the other hooks go on, and "
+                        "it gets what is committed meanwhile from its cursor once it returns",
                         hook.name,
                         told - started,
                         _many(len(changes), "change"),
                         changes[0].id,
                         changes[-1].id,
-                        _BACKLOG,
                     )
                 try:
                     with write_transaction(self._engine) as conn:
@@ -401,20 +498,28 @@ class Hooks:
 
         renewal = threading.Thread(target=renew, name=f"sync-hook-lease-{hook.name}", daemon=True)
         renewal.start()
+        with self._changed:
+            hook.calling_since = started
         try:
-            called = hook.call(list(changes))  # a copy each: one hook cannot edit another's batch
+            called = hook.call(list(changes))  # a list each: one hook cannot edit another's
             if inspect.iscoroutine(called):
                 # An ``async def`` hook: the call only made the coroutine, and the cursor
                 # moved past a batch it never handled.
                 asyncio.run(called)
         finally:
+            with self._changed:
+                hook.calling_since = None
+                self._changed.notify_all()
             done.set()
             renewal.join()
 
     def _failed(self, hook: _Hook, failed: _HookFailed) -> None:
         hook.failures += 1
         delay = min(_FIRST_RETRY * 2 ** (hook.failures - 1), _LAST_RETRY)
-        hook.retry_at = time.monotonic() + delay
+        with self._changed:
+            hook.retry_at = time.monotonic() + delay
+            hook.stale = True  # tried again from its cursor, a batch to come or not
+            self._changed.notify_all()
         first, last = failed.changes[0].id, failed.changes[-1].id
         _log.error(
             "sync hook %r failed on a batch of %s (ids %d to %d); tried again in %.0f s "
@@ -427,7 +532,6 @@ class Hooks:
             failed.cursor,
             exc_info=failed.__cause__,
         )
-        self._wake(delay)
 
 
 def _where(point: EntryPoint) -> str:

@@ -9,7 +9,8 @@ So a writer takes a place while it holds the change feed's order (after its last
 append, before its commit: ``mirror.feed``), which makes the places commit order, and
 after the commit hands its batch over for that place, or gives the place up when the
 transaction did not commit. One thread delivers each batch once every place before it
-is settled, while the writers go on with their next pages.
+is settled, while the writers go on with their next pages (the hooks keep a batch for
+each hook's own thread: ``hooks``).
 """
 
 from __future__ import annotations
@@ -40,24 +41,16 @@ class Undelivered(Generic[T]):
 
 class InOrder(Generic[T]):
     """Delivers each batch to ``deliver`` in the order of its place, from a thread that
-    runs while a place is taken and not delivered (a process with none has no thread).
-    ``backlog``: places undelivered at most before ``room`` waits."""
+    runs while a place is taken and not delivered (a process with none has no thread)."""
 
-    def __init__(self, deliver: Callable[[T], object], *, backlog: int, name: str) -> None:
-        self._deliver, self._backlog, self._name = deliver, backlog, name
+    def __init__(self, deliver: Callable[[T], object], *, name: str) -> None:
+        self._deliver, self._name = deliver, name
         self._changed = threading.Condition()
         self._taken = 0  # places taken: the next one is this
         self._next = 0  # the place delivered next (or being delivered)
         self._settled: dict[int, T | None] = {}  # by place; None: given up
         self._thread: threading.Thread | None = None
         self._closed = False
-
-    def room(self) -> None:
-        """Wait while ``backlog`` places are undelivered: a writer waits for a slow
-        consumer here, before its transaction, rather than pile batches up in memory.
-        Never call it holding a place: the place it waits for could be its own."""
-        with self._changed:
-            self._changed.wait_for(lambda: self._taken - self._next < self._backlog or self._closed)
 
     def take(self) -> int:
         """The next place. Settle it (``hand_over`` or ``give_up``), whatever happens:
