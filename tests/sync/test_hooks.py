@@ -3,6 +3,7 @@ at a time and in the order of the commits, however many pages are written at onc
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
 import re
@@ -115,6 +116,25 @@ def test_a_failing_hook_is_logged_and_the_sync_goes_on(
     assert result.upserted == len(records)
     assert len(seen) == 1  # the hook after the broken one still ran
     assert "'broken' failed on a batch of" in caplog.text
+
+
+def test_a_hook_cannot_change_the_fields_another_hook_is_given(engine: sa.Engine) -> None:
+    """Every hook is handed the same changes: a hook that appended to a change's list of
+    fields changed what the next hook saw."""
+    given: list[tuple[str, ...]] = []
+
+    def edits(changes: list[mirror.Change]) -> None:
+        with contextlib.suppress(AttributeError):  # a tuple: nothing to append to
+            changes[0].fields.append("forged")  # type: ignore[attr-defined]
+
+    delivered = hooks.Hooks(
+        engine, [("edits", edits), ("reads", lambda cs: given.append(cs[0].fields))]
+    )
+    _write(engine, delivered, wire().records[RESOURCE][:1])
+    delivered.close(timeout=30)
+    with engine.connect() as conn:
+        [change] = mirror.changes_since(conn, T0)
+    assert given == [change.fields] and "forged" not in change.fields
 
 
 def test_a_hook_that_cannot_be_loaded_is_logged_and_skipped(

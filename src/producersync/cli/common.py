@@ -416,7 +416,7 @@ def change_json(change: Change) -> dict[str, object]:
         "resource": change.resource,
         "recordId": change.record_id,
         "npn": change.npn,
-        "fields": change.fields,
+        "fields": list(change.fields),  # a list, as every list the commands print
         "runId": change.run_id,
     }
 

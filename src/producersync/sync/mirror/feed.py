@@ -41,7 +41,9 @@ class Change:
     resource: str
     record_id: int
     npn: str | None
-    fields: list[str]  # the top-level wire fields that changed (all of them on insert)
+    # The top-level wire fields that changed (all of them on insert). A tuple: every hook
+    # is handed the same changes, and a list one hook edited was what the next one saw.
+    fields: tuple[str, ...]
     run_id: int | None
     changed_at: dt.datetime
     action: str = "update"  # "insert", "update" or "delete" (a purge)
@@ -107,10 +109,20 @@ def append_changes(
         for id_, resource, record_id in sorted(written, reverse=True):
             by_record[resource, record_id].append(id_)
         taken = [by_record[row[0], row[1]].pop() for row in rows]
-    # Each change its own list of fields: a page's inserts share one (``records``), and a
-    # hook may keep it, or change it.
+    # One tuple a list: a page's inserts share one (``records``), which the caller may
+    # reuse; a tuple no hook can change, kept once for the page's changes.
+    frozen: dict[int, tuple[str, ...]] = {}
     return [
-        Change(id_, resource, record_id, npn, list(fields), run_id, at, action)
+        Change(
+            id_,
+            resource,
+            record_id,
+            npn,
+            frozen.setdefault(id(fields), tuple(fields)),
+            run_id,
+            at,
+            action,
+        )
         for id_, (resource, record_id, npn, action, fields, run_id, at) in zip(
             taken, rows, strict=True
         )
@@ -179,14 +191,14 @@ def iter_changes(
         listed = values["fields_id"]
         if listed is not None and listed not in lists:
             lists = _lists(conn)
-        # Each change its own list, as ``append_changes`` gives: a reader may change it.
-        yield _change(values, None if listed is None else list(lists[listed]))
+        # The inserts of a list share its tuple, as ``append_changes`` gives.
+        yield _change(values, None if listed is None else lists[listed])
 
 
-def _lists(conn: sa.Connection) -> dict[int, list[str]]:
+def _lists(conn: sa.Connection) -> dict[int, tuple[str, ...]]:
     """Every list of fields in ``change_fields``, by id."""
     rows = conn.execute(sa.select(change_fields.c.id, change_fields.c.fields))
-    return {id_: orjson.loads(text) for id_, text in rows}
+    return {id_: tuple(orjson.loads(text)) for id_, text in rows}
 
 
 def _first_id_since(since: dt.datetime) -> sa.ScalarSelect[Any]:
@@ -203,14 +215,14 @@ def _first_id_since(since: dt.datetime) -> sa.ScalarSelect[Any]:
     return sa.select(first).where(changes.c.changed_at >= since).scalar_subquery()
 
 
-def _change(values: Mapping[str, Any] | sa.RowMapping, listed: list[str] | None) -> Change:
+def _change(values: Mapping[str, Any] | sa.RowMapping, listed: tuple[str, ...] | None) -> Change:
     """A change of the feed; ``listed``: its insert's list of fields, from ``change_fields``."""
     return Change(
         id=values["id"],
         resource=values["resource"],
         record_id=values["record_id"],
         npn=values["npn"],
-        fields=list(values["fields"]) if listed is None else listed,
+        fields=tuple(values["fields"]) if listed is None else listed,
         run_id=values["run_id"],
         changed_at=values["changed_at"],
         action=values["action"],
