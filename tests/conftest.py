@@ -4,6 +4,7 @@ service over it."""
 from __future__ import annotations
 
 import compileall
+import logging
 import os
 import sys
 from collections.abc import Iterator
@@ -11,8 +12,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from _pytest.logging import LogCaptureHandler
 
 import producersync
+from producersync.log_format import StderrHandler, log_config
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
@@ -79,6 +82,36 @@ def secret_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
         yield scanner
     scanner.scan_files(tmp_path_factory.getbasetemp())
     assert not scanner.hits, "credentials in the logs:\n" + "\n".join(scanner.hits[:50])
+
+
+@pytest.fixture(autouse=True)
+def loggers_put_back() -> Iterator[None]:
+    """The loggers as they were before the test, though a command it ran in this process
+    configured them (``log_format.configure_logging``: `sync now`, `sync backfill`, a
+    serving command): their handler on the root wrote every later test's lines to that
+    test's stderr, and the root's handlers it replaced (the secret scanner's among them)
+    and the levels it set (the producersync logger at INFO) were lost to every later test.
+    pytest's capture handlers, one set a phase, are pytest's to add and remove."""
+    names = [None, *log_config()["loggers"]]
+    saved = {}
+    for name in names:
+        logger = logging.getLogger(name)
+        saved[name] = (logger.level, logger.propagate, logger.handlers[:], logger.filters[:])
+    yield
+    for name, (level, propagate, handlers, filters) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logger.filters[:] = filters
+        if name is not None:
+            logger.handlers[:] = handlers
+            continue
+        for handler in logger.handlers[:]:
+            if isinstance(handler, StderrHandler):
+                logger.removeHandler(handler)
+        for handler in handlers:
+            if not isinstance(handler, LogCaptureHandler):
+                logger.addHandler(handler)  # none if it is there
 
 
 @pytest.fixture(scope="session", autouse=True)

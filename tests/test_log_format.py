@@ -5,6 +5,7 @@ default or JSON (``--log-format json``, ``PRODUCERSYNC_LOG_FORMAT``), at the lev
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import logging.config
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
@@ -193,37 +196,95 @@ def test_a_text_line_hides_a_url_s_user_and_password_in_its_message_and_tracebac
     assert text.count("https://***@crm.example/hook") == 2
 
 
-def test_a_sync_process_tells_a_hook_it_cannot_load_in_the_log_format(tmp_path: Path) -> None:
-    """The hooks are loaded as the app is made, which was before the log format was set:
-    a hook that could not be loaded was told in bare lines, no time nor level, not JSON
-    under --log-format json."""
-    info = tmp_path / "hooks" / "acme_hooks-1.0.dist-info"
+def _unloadable_hook(directory: Path) -> dict[str, str]:
+    """The environment of a sync process whose one hook cannot be loaded (logged at its
+    start, an error), the API nowhere (its first call fails)."""
+    info = directory / "hooks" / "acme_hooks-1.0.dist-info"
     info.mkdir(parents=True)
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-hooks\nVersion: 1.0\n")
     (info / "entry_points.txt").write_text(f"[{GROUP}]\ncrm = acme_no_such_module:notify\n")
-    port = free_port()
-    env = {
+    return {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(info.parent), os.environ.get("PYTHONPATH", "")]),
         "PRODUCERSYNC_API_URL": "http://127.0.0.1:9",  # nothing listens: the catch-up fails
         "PRODUCERSYNC_CLIENT_ID": "psc_1",
         "PRODUCERSYNC_CLIENT_SECRET": "pss_1",
         "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
-        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{directory / 'mirror.db'}",
     }
-    log = tmp_path / "sync.log"
-    args = ["sync", "run", "--port", str(port), "--log-format", "json"]
-    with log.open("wb") as out:
+
+
+def _logged_until(args: list[str], env: dict[str, str], log: Path, until: str) -> list[str]:
+    """The lines ``producersync ARGS`` writes to stderr until one holds ``until`` (or it
+    ends); then it is stopped."""
+    with log.open("wb") as err:
         process = subprocess.Popen(
             [sys.executable, "-m", "producersync.cli.main", *args],
-            stdout=out,
-            stderr=subprocess.STDOUT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
             env=env,
         )
     try:
-        eventually(lambda: "Uvicorn running on" in log.read_text() or process.poll() is not None)
+        eventually(lambda: until in log.read_text() or process.poll() is not None)
     finally:
         process.terminate()
         process.wait(timeout=30)
-    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    return log.read_text().splitlines()
+
+
+def test_a_sync_process_tells_a_hook_it_cannot_load_in_the_log_format(tmp_path: Path) -> None:
+    """The hooks are loaded as the app is made, which was before the log format was set:
+    a hook that could not be loaded was told in bare lines, no time nor level, not JSON
+    under --log-format json."""
+    args = ["sync", "run", "--port", str(free_port()), "--log-format", "json"]
+    logged = _logged_until(
+        args, _unloadable_hook(tmp_path), tmp_path / "sync.log", "Uvicorn running on"
+    )
+    lines = [json.loads(line) for line in logged]
     assert any("crm" in x["message"] and x["level"] == "error" for x in lines), lines
+
+
+@pytest.mark.parametrize(
+    ("args", "env"),
+    [
+        (["now", "--since", "2026-01-01"], {"PRODUCERSYNC_LOG_FORMAT": "json"}),
+        (["backfill", "--log-format", "json"], {}),
+    ],
+    ids=["now-environment", "backfill-option"],
+)
+def test_a_pull_logs_in_the_format_sync_run_does(
+    tmp_path: Path, args: list[str], env: dict[str, str]
+) -> None:
+    """`sync now` and `sync backfill` set no logging: a hook they could not load, a hook
+    that failed, an API call retried, came as bare lines (Python's last resort), whatever
+    PRODUCERSYNC_LOG_FORMAT said, and their INFO lines not at all."""
+    environment = {**_unloadable_hook(tmp_path), **env}
+    log = tmp_path / "pull.log"
+    lines = _logged_until(["sync", *args], environment, log, "could not be loaded")
+    first = json.loads(lines[0])
+    assert (first["level"], first["logger"]) == ("error", "producersync.sync.hooks"), lines
+    assert first["message"] == "sync hook 'crm' (acme_no_such_module:notify) could not be loaded"
+    assert first["exception"].endswith("No module named 'acme_no_such_module'")
+
+
+def test_a_line_logged_under_a_progress_bar_is_printed_above_it() -> None:
+    """On a terminal Rich puts a proxy in sys.stderr while a progress bar is drawn (`sync
+    now`, `sync backfill`), which prints each line above the bar; the handler held the
+    stream it was configured with, wrote behind the proxy, and the bar was drawn over the
+    line."""
+    config = log_config()
+    del config["root"]  # the test's logger only
+    config["loggers"] = {"producersync.tests.bar": {"handlers": ["stderr"], "propagate": False}}
+    logging.config.dictConfig(config)
+    logger = logging.getLogger("producersync.tests.bar")
+    terminal = Console(file=io.StringIO(), force_terminal=True, width=100)
+    try:
+        with Progress(console=terminal) as progress:
+            progress.add_task("manual: streams", total=4)
+            logger.warning("sync hook 'crm' failed on a batch")
+    finally:
+        for handler in logger.handlers[:]:
+            logger.removeHandler(handler)
+    drawn = terminal.file.getvalue()
+    assert "sync hook 'crm' failed on a batch" in drawn
+    assert drawn.index("failed on a batch") < drawn.rindex("manual: streams")

@@ -1,5 +1,6 @@
 """The log lines of the long-running processes (``service run``, ``service worker``,
-``sync run``): one format for ours, uvicorn's, DBOS's and every library's, on stderr.
+``sync run``) and of the pulls (``sync now``, ``sync backfill``): one format for ours,
+uvicorn's, DBOS's and every library's, on stderr.
 
 ``text``, the default, for people:
 
@@ -18,8 +19,10 @@ are collapsed (``outage_filter``).
 from __future__ import annotations
 
 import logging
+import logging.config
+import sys
 import time
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, TextIO, get_args
 
 from producersync.url_userinfo import masked
 
@@ -30,7 +33,9 @@ __all__ = [
     "LOG_LEVELS",
     "LogFormat",
     "LogLevel",
+    "StderrHandler",
     "UtcFormatter",
+    "configure_logging",
     "log_config",
 ]
 
@@ -69,6 +74,29 @@ class UtcFormatter(logging.Formatter):
         return masked(super().format(record))
 
 
+class StderrHandler(logging.StreamHandler[TextIO]):
+    """Lines to ``sys.stderr`` as it is when each is written, not as it was when logging
+    was configured: a Rich progress bar on a terminal (``sync now``, ``sync backfill``)
+    puts a proxy there that prints each line above the bar, and lines written to the
+    stream behind it were drawn over by the bar."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:
+        pass  # always the current sys.stderr
+
+
+def configure_logging(level: LogLevel = "info", log_format: LogFormat = "text") -> None:
+    """The process's log lines at ``level``, in ``log_format``, from now on."""
+    logging.config.dictConfig(log_config(level, log_format))
+
+
 def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` (as uvicorn takes it: ``log_config=``) for the
     process; ``level`` is a ``--log-level`` (``info``, ``debug``...), ``log_format`` the
@@ -87,10 +115,9 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
         },
         "handlers": {
             "stderr": {
-                "class": "logging.StreamHandler",
+                "class": f"{__name__}.StderrHandler",
                 "formatter": "line",
                 "filters": ["request_ids"],
-                "stream": "ext://sys.stderr",
             }
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},

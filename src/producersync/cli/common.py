@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
-import logging.config
 import re
 import signal
 import socket
@@ -511,7 +510,7 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     import uvicorn
 
     from producersync.bounded_head import BoundedHead
-    from producersync.log_format import log_config
+    from producersync.log_format import configure_logging
 
     # The address taken before the app starts: uvicorn.run binds after, so a second
     # process on a port in use (and so under the same DBOS executor id) launched DBOS,
@@ -520,7 +519,7 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     listening = _listening(settings.host, settings.port)
     # As uvicorn's config did, once the address is taken (a refused one configures
     # nothing), and before the app is made.
-    logging.config.dictConfig(log_config(settings.log_level, settings.log_format))
+    configure_logging(settings.log_level, settings.log_format)
     app = make_app()
     config = uvicorn.Config(
         app,

@@ -129,6 +129,7 @@ def _past_date(value: str) -> dt.date:
 
 @app.command()
 def now(
+    ctx: typer.Context,
     since: Annotated[
         dt.date | None,
         typer.Option(
@@ -138,16 +139,17 @@ def now(
             "last synced runDate moves only if no day is left out.",
         ),
     ] = None,
+    log_level: LogLevelOption = None,
+    log_format: LogFormatOption = None,
 ) -> None:
     """Pull every resource updated since a date, now, in this process.
 
     Refused while another `sync now` or `sync backfill` is running on the mirror.
     """
     from producersync.sync.pull import streams
-    from producersync.sync.settings import SyncSettings
 
     with terminated_as_interrupted():
-        settings = SyncSettings()
+        settings = _logged_settings(ctx, log_level, log_format)
         with _puller(settings) as (puller, _):
             last = puller.last_synced()
             start = since or puller.sync_start()
@@ -172,17 +174,18 @@ def synced_through(since: dt.date, last: dt.date | None, yesterday: dt.date) -> 
 
 
 @app.command()
-def backfill() -> None:
+def backfill(
+    ctx: typer.Context, log_level: LogLevelOption = None, log_format: LogFormatOption = None
+) -> None:
     """Pull the whole monitored population, every resource, in bulk pages.
 
     Refused while another `sync now` or `sync backfill` is running on the mirror.
     """
     from producersync.sync import mirror
     from producersync.sync.pull import streams
-    from producersync.sync.settings import SyncSettings
 
     with terminated_as_interrupted():
-        settings = SyncSettings()
+        settings = _logged_settings(ctx, log_level, log_format)
         with _puller(settings) as (puller, engine):
 
             def activate_population(run_id: int) -> None:
@@ -447,6 +450,22 @@ def comparison_table(comparison: Comparison) -> Table:
         "[green]identical[/green]" if comparison.equal else "[red]the mirror differs[/red]"
     )
     return table
+
+
+def _logged_settings(
+    ctx: typer.Context, log_level: str | None, log_format: str | None
+) -> SyncSettings:
+    """A pull's settings, its options over the environment, and its log lines from now
+    on at their level and in their format, as `sync run`'s: before, none was set, and a
+    hook's failure, an API call retried, came as bare lines or not at all. A progress
+    bar on a terminal prints them above it (``log_format.StderrHandler``)."""
+    from producersync.log_format import configure_logging
+    from producersync.sync.settings import SyncSettings
+
+    options = {"log_level": log_level, "log_format": log_format}
+    settings = settings_from(SyncSettings, ctx, options)
+    configure_logging(settings.log_level, settings.log_format)
+    return settings
 
 
 @contextlib.contextmanager
