@@ -406,6 +406,9 @@ def test_closing_logs_the_batches_it_could_not_deliver_and_where_to_read_them(
         f"2 batches committed (3 changes, ids {first} to {first + 2}) not delivered to every "
         "hook: the hooks get them at the next start, from their cursors"
     ) in caplog.text
+    assert "not current: 'stuck', which read the feed from their cursors at the next start" in (
+        caplog.text
+    )
 
 
 def exits(changes: list[mirror.Change]) -> None:
