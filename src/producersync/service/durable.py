@@ -18,7 +18,12 @@ from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr import scheduled
-from producersync.service.nipr.scheduled import SCHEDULE_NAME, daily_run_schedule, set_by
+from producersync.service.nipr.scheduled import (
+    SCHEDULE_NAME,
+    daily_run_schedule,
+    set_by,
+    unchanged,
+)
 from producersync.service.settings import ServiceSettings
 
 __all__ = ["DurableRuntime", "system_database_url"]
@@ -75,15 +80,14 @@ class DurableRuntime:
         self.executors.hold()
         DBOS.launch()
         settings = self._settings
+        stored = DBOS.get_schedule(SCHEDULE_NAME)
         if settings.nipr_schedule:
-            DBOS.apply_schedules(
-                [
-                    daily_run_schedule(
-                        settings.nipr_schedule, settings.nipr_churn_rate, self._executor_id
-                    )
-                ]
+            wanted = daily_run_schedule(
+                settings.nipr_schedule, settings.nipr_churn_rate, self._executor_id
             )
-        elif set_by(DBOS.get_schedule(SCHEDULE_NAME), self._executor_id):
+            if not unchanged(stored, wanted):
+                DBOS.apply_schedules([wanted])
+        elif set_by(stored, self._executor_id):
             # The schedule lives in the shared system database: a sibling started without
             # the setting (an API process, a second worker) deleted the one a worker
             # carried, and no day ran again. Only its own process slot, restarted without

@@ -68,6 +68,30 @@ def test_only_the_process_that_set_the_schedule_takes_it_away(kind: str, tmp_pat
         assert _cron(url) is None
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_sibling_carrying_the_same_schedule_leaves_it_as_it_is(kind: str, tmp_path: Path) -> None:
+    """Scale-out: every process carries the schedule. Each one started wrote its own
+    executor id into the shared schedule, and DBOS restarts every process's timer on a
+    changed schedule, counting from then: a process started in the seconds around the
+    scheduled time (a rolling deploy, a crash restarted) made every process skip the
+    day's firing, the day unrun until some process started again."""
+    with loaded_store(kind, tmp_path) as (url, _):
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        with service_process(url, tmp_path, "--executor-id", "first", env=daily, command="worker"):
+            pass
+        first = _schedule(url)
+        with service_process(url, tmp_path, "--executor-id", "second", env=daily, command="worker"):
+            pass
+        assert _schedule(url) == first
+        # A changed setting is a changed schedule.
+        hourly = {**daily, "PRODUCERSYNC_NIPR_SCHEDULE": "0 * * * *"}
+        with service_process(
+            url, tmp_path, "--executor-id", "second", env=hourly, command="worker"
+        ):
+            pass
+        assert _cron(url) == "0 * * * *"
+
+
 @pytest.mark.postgres
 def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
     # It held the setter's store URL, password and all, in the system database every

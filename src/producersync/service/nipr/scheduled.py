@@ -6,7 +6,8 @@ while no process ran is run when one starts again (DBOS's automatic backfill, fr
 time the schedule last fired), so a deploy or a crash at the scheduled time loses no day.
 
 The schedule lives in the DBOS system database, which every process shares: a process
-started without the setting removes it only if it set it itself (the same executor id).
+started without the setting removes it only if it set it itself (the same executor id),
+and one started with the schedule as it stands leaves it as it is (``unchanged``).
 It names no store: whichever process fires it applies the day to its own (``serve``),
 which in a deployment sharing that system database is the same one.
 """
@@ -23,7 +24,14 @@ from dbos import DBOS, ScheduleInput, WorkflowSchedule
 from producersync.db_outage import STEP_RETRIES
 from producersync.service.nipr.daily import run_day
 
-__all__ = ["SCHEDULE_NAME", "daily_run_schedule", "scheduled_daily_run", "serve", "set_by"]
+__all__ = [
+    "SCHEDULE_NAME",
+    "daily_run_schedule",
+    "scheduled_daily_run",
+    "serve",
+    "set_by",
+    "unchanged",
+]
 
 SCHEDULE_NAME = "nipr-daily-run"
 _SET_BY = "set_by"  # the executor id of the process that set the schedule
@@ -75,6 +83,27 @@ def daily_run_schedule(cron: str, churn_rate: float, executor_id: str) -> Schedu
         },
         "automatic_backfill": True,
     }
+
+
+def unchanged(schedule: WorkflowSchedule | None, wanted: ScheduleInput) -> bool:
+    """Whether ``schedule``, as stored, already is ``wanted`` but for who set it.
+
+    Every process runs the stored schedule, and restarts its timer when the stored one
+    changes, counting from then: a sibling started with the same setting wrote its own
+    executor id, and a process whose timer it restarted after the scheduled time and
+    before its firing (DBOS fires up to 10 s late, at random) skipped the day; every
+    process at once when the write came in those seconds, the day unrun until some
+    process started again."""
+    if schedule is None or not isinstance(context := schedule["context"], dict):
+        return False
+    stored = {key: value for key, value in context.items() if key != _SET_BY}
+    wanted_context = {key: value for key, value in wanted["context"].items() if key != _SET_BY}
+    return (
+        _SET_BY in context  # one set before the setter was recorded is set again
+        and schedule["schedule"] == wanted["schedule"]
+        and schedule["automatic_backfill"] == wanted["automatic_backfill"]
+        and stored == wanted_context
+    )
 
 
 def set_by(schedule: WorkflowSchedule | None, executor_id: str) -> bool:
