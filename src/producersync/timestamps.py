@@ -11,12 +11,19 @@ from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["UtcDateTime", "as_utc"]
+__all__ = ["UtcDateTime", "as_utc", "day_timestamp"]
 
 
 def as_utc(value: dt.datetime) -> dt.datetime:
     """``value`` in UTC; a naive datetime is taken to be UTC already."""
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def day_timestamp(day: dt.date | None) -> float:
+    """A run date as a metric gives it: the Unix time of its 00:00 UTC, 0 for none."""
+    if day is None:
+        return 0.0
+    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()
 
 
 class UtcDateTime(sa.TypeDecorator[dt.datetime]):

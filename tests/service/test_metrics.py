@@ -3,12 +3,14 @@ its status, timed, and the store's gauges; the worker process has the same."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from producersync.service.metrics import OTHER_METHOD, ServiceMetrics
+from producersync.service.nipr.daily import run_day
 from producersync.service.store.engine import make_engine
 from tests.support.databases import store_url, unanswering_postgres_url
 from tests.support.metrics import rendered_within, scrape
@@ -89,6 +91,17 @@ def limited(tmp_path: Path) -> Iterator[RunningService]:
         running_service(url, api_rate_limit_per_minute=2) as svc,
     ):
         yield svc
+
+
+def test_the_last_nipr_run_date_is_a_gauge(tmp_path: Path) -> None:
+    """Whether the day was run showed in no metric of the service: only in the INFO line
+    of the one process that ran it, and in each client's sync metrics."""
+    last_run = ("producersync_nipr_last_run_date_timestamp_seconds", frozenset())
+    with store_url("sqlite", tmp_path) as url, running_service(url) as svc:
+        assert scrape(svc.base_url)[last_run] == 0
+        run_day(svc.engine, dt.date(2026, 1, 5))
+        run_day(svc.engine, dt.date(2026, 1, 3))  # a day missed, run by hand afterwards
+        assert scrape(svc.base_url)[last_run] == dt.datetime(2026, 1, 5, tzinfo=dt.UTC).timestamp()
 
 
 def test_throttled_requests_are_counted_under_their_route(limited: RunningService) -> None:

@@ -21,6 +21,7 @@ from producersync.service.nipr import scheduled
 from producersync.service.nipr.scheduled import (
     SCHEDULE_NAME,
     daily_run_schedule,
+    log_schedule,
     set_by,
     unchanged,
 )
@@ -93,6 +94,7 @@ class DurableRuntime:
             # carried, and no day ran again. Only its own process slot, restarted without
             # it, takes it away.
             DBOS.delete_schedule(SCHEDULE_NAME)
+        log_schedule(DBOS.get_schedule(SCHEDULE_NAME))
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
         self.executors.launch()
 

@@ -2,8 +2,9 @@
 apps in one process, and the default registry refuses a name twice).
 
 Each process exposes its own at ``GET /metrics``: requests by route and status with
-their latency, webhook attempts by outcome, and two gauges read from the store at scrape
-time (deliveries pending, subscription jobs queued), which every process sees alike.
+their latency, webhook attempts by outcome, and gauges read from the store at scrape
+time (deliveries pending, subscription jobs queued, the last NIPR run's date), which
+every process sees alike.
 """
 
 from __future__ import annotations
@@ -28,8 +29,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producersync.db_outage import Readings
 from producersync.service.route_templates import RouteTemplates
+from producersync.service.store.churn import latest_run_date
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
+from producersync.timestamps import day_timestamp
 
 __all__ = ["OTHER_METHOD", "RequestMetrics", "ServiceMetrics"]
 
@@ -87,7 +90,7 @@ class ServiceMetrics:
     def watch(self, engine: sa.Engine) -> None:
         """Add the gauges read from the store (once the process has opened it)."""
 
-        def store_count(query: Callable[[sa.Connection], int]) -> float:
+        def store_read(query: Callable[[sa.Connection], float]) -> float:
             with engine.connect() as conn:
                 return float(query(conn))
 
@@ -95,12 +98,20 @@ class ServiceMetrics:
             "producersync_webhook_deliveries_pending",
             "Deliveries not yet succeeded or given up (due now or retrying later).",
             registry=self.registry,
-        ).set_function(self._readings.gauge(lambda: store_count(count_pending)))
+        ).set_function(self._readings.gauge(lambda: store_read(count_pending)))
         Gauge(
             "producersync_subscription_jobs_queued",
             "Subscription jobs accepted and not yet applied.",
             registry=self.registry,
-        ).set_function(self._readings.gauge(lambda: store_count(count_queued)))
+        ).set_function(self._readings.gauge(lambda: store_read(count_queued)))
+        # Whether the day was run: the run's INFO line is one process's, and the sync's
+        # metrics are each client's, which the operator of the service may not see.
+        Gauge(
+            "producersync_nipr_last_run_date_timestamp_seconds",
+            "The latest day a NIPR run applied (scheduled or by hand), as Unix time at "
+            "00:00 UTC (0: none yet).",
+            registry=self.registry,
+        ).set_function(self._readings.gauge(lambda: store_read(_last_run_date)))
 
     async def endpoint(self, _request: Request) -> Response:
         """``GET /metrics``."""
@@ -110,6 +121,10 @@ class ServiceMetrics:
     def render(self) -> bytes:
         """The exposition text; reads the store (the gauges), so call it off the loop."""
         return generate_latest(self.registry)
+
+
+def _last_run_date(conn: sa.Connection) -> float:
+    return day_timestamp(latest_run_date(conn))
 
 
 class RequestMetrics:

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from producersync.db_outage import Readings
 from producersync.model.events import EVENT_TYPES
 from producersync.sync.mirror.tables import RESOURCES
+from producersync.timestamps import day_timestamp
 
 __all__ = ["Metrics"]
 
@@ -102,7 +103,7 @@ class Metrics:
         self._read(
             "producersync_sync_last_synced_run_date_timestamp_seconds",
             "The last fully synced NIPR runDate, as Unix time at 00:00 UTC (0: none yet).",
-            lambda: _epoch(last_synced()),
+            lambda: day_timestamp(last_synced()),
         )
         self._read(
             "producersync_sync_lag_days",
@@ -165,9 +166,3 @@ class _HooksBehind(Collector):
 
 def _number(value: int | None) -> float:
     return math.nan if value is None else float(value)
-
-
-def _epoch(day: dt.date | None) -> float:
-    if day is None:
-        return 0.0
-    return dt.datetime.combine(day, dt.time(), dt.UTC).timestamp()

@@ -5,6 +5,7 @@ test_delivery_process.py."""
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import nipr_runs
 from tests.conftest import BACKENDS
 from tests.support.delivery import loaded_store, utc_today
-from tests.support.processes import FAST, service_process
+from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
 
 pytestmark = pytest.mark.slow(70)
@@ -92,6 +93,30 @@ def test_a_sibling_carrying_the_same_schedule_leaves_it_as_it_is(kind: str, tmp_
         assert _cron(url) == "0 * * * *"
 
 
+def test_each_process_says_at_start_whether_and_when_the_daily_run_fires(
+    tmp_path: Path,
+) -> None:
+    """The schedule is shared: a process's own setting does not tell whether the day
+    runs, and no process said."""
+    with loaded_store("sqlite", tmp_path) as (url, _):
+        daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
+        with service_process(url, tmp_path, env=FAST, command="worker") as alone:
+            pass
+        with service_process(
+            url, tmp_path, "--executor-id", "carrier", env=daily, command="worker"
+        ) as carrier:
+            pass
+        with service_process(url, tmp_path, env=FAST, command="worker") as sibling:
+            pass
+    assert "The daily NIPR run is not scheduled (PRODUCERSYNC_NIPR_SCHEDULE)" in _log(alone)
+    scheduled = re.compile(
+        r"The daily NIPR run is scheduled '0 6 \* \* \*' \(UTC, set by carrier\): "
+        r"next at \d{4}-\d\d-\d\d 06:00:00 UTC, last fired never"
+    )
+    assert scheduled.search(_log(carrier))
+    assert scheduled.search(_log(sibling))
+
+
 @pytest.mark.postgres
 def test_the_shared_schedule_holds_no_database_password(tmp_path: Path) -> None:
     # It held the setter's store URL, password and all, in the system database every
@@ -114,6 +139,10 @@ def _schedule(url: str) -> WorkflowSchedule | None:
         return client.get_schedule(SCHEDULE_NAME)
     finally:
         client.destroy()
+
+
+def _log(process: ServiceProcess) -> str:
+    return process.log.read_text()
 
 
 def _cron(url: str) -> str | None:

@@ -19,14 +19,18 @@ import logging
 from typing import Any
 
 import sqlalchemy as sa
+from croniter import croniter
 from dbos import DBOS, ScheduleInput, WorkflowSchedule
 
 from producersync.db_outage import STEP_RETRIES
 from producersync.service.nipr.daily import run_day
+from producersync.service.settings import ServiceSettings
+from producersync.settings_variables import variable
 
 __all__ = [
     "SCHEDULE_NAME",
     "daily_run_schedule",
+    "log_schedule",
     "scheduled_daily_run",
     "serve",
     "set_by",
@@ -35,6 +39,7 @@ __all__ = [
 
 SCHEDULE_NAME = "nipr-daily-run"
 _SET_BY = "set_by"  # the executor id of the process that set the schedule
+_SETTING = variable(ServiceSettings, "nipr_schedule")
 
 log = logging.getLogger(__name__)
 
@@ -114,3 +119,28 @@ def set_by(schedule: WorkflowSchedule | None, executor_id: str) -> bool:
     context = schedule["context"]
     setter = context.get(_SET_BY) if isinstance(context, dict) else None
     return setter is None or setter == executor_id
+
+
+def log_schedule(schedule: WorkflowSchedule | None) -> None:
+    """Say at start whether the daily run is scheduled, and when it fires next: the
+    schedule is shared, so a process's own setting does not tell (nothing did)."""
+    if schedule is None:
+        log.info("The daily NIPR run is not scheduled (%s): run `producersync nipr run`", _SETTING)
+        return
+    cron = schedule["schedule"]
+    context = schedule["context"]
+    setter = context.get(_SET_BY) if isinstance(context, dict) else None
+    if schedule["status"] != "ACTIVE":
+        log.warning(
+            "The daily NIPR run's schedule '%s' is %s: no day runs", cron, schedule["status"]
+        )
+        return
+    after = dt.datetime.now(dt.UTC)
+    upcoming = croniter(cron, after, second_at_beginning=True).get_next(dt.datetime)
+    log.info(
+        "The daily NIPR run is scheduled '%s' (UTC, set by %s): next at %s UTC, last fired %s",
+        cron,
+        setter or "an unknown process",
+        f"{upcoming:%Y-%m-%d %H:%M:%S}",
+        schedule["last_fired_at"] or "never",
+    )

@@ -32,6 +32,7 @@ __all__ = [
     "entity_ids",
     "expired_license_npns",
     "find_run",
+    "latest_run_date",
     "lookup",
     "moving_npns",
     "next_ids",
@@ -170,8 +171,16 @@ def stamp_date(conn: sa.Connection, run_date: dt.date) -> dt.date:
     comes back, in whatever order, or a ``--date`` in the past) would stamp below what
     clients have synced, and one that lost that run's event would never see its changes.
     Stamped at the latest date run, they are found from the run's own date too."""
-    latest = conn.execute(sa.select(sa.func.max(t.nipr_runs.c.run_date))).scalar_one()
+    latest = latest_run_date(conn)
     return max(run_date, latest or run_date)
+
+
+def latest_run_date(conn: sa.Connection) -> dt.date | None:
+    """The latest date run (claimed, within a run), if any."""
+    latest: dt.date | None = conn.execute(
+        sa.select(sa.func.max(t.nipr_runs.c.run_date))
+    ).scalar_one()
+    return latest
 
 
 def find_run(conn: sa.Connection, run_date: dt.date) -> Run | None:
