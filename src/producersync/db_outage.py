@@ -29,6 +29,7 @@ __all__ = [
     "Readings",
     "describe",
     "lost_a_conflict",
+    "sqlite_busy",
     "unavailable",
 ]
 
@@ -40,7 +41,8 @@ _QUERY_CANCELED = "57014"  # a statement timeout: the statement's own cost, not 
 # server rolled the transaction back; run again, it succeeds.
 _CONFLICTS = frozenset({"40001", "40P01"})
 # SQLite's primary result codes of an outage: busy, locked, I/O error, full, cannot open.
-_SQLITE_CODES = frozenset({5, 6, 10, 13, 14})
+_SQLITE_BUSY = 5
+_SQLITE_CODES = frozenset({_SQLITE_BUSY, 6, 10, 13, 14})
 
 
 def unavailable(exc: BaseException) -> bool:
@@ -62,11 +64,23 @@ def lost_a_conflict(exc: BaseException) -> bool:
     return isinstance(orig, psycopg.Error) and orig.sqlstate in _CONFLICTS
 
 
+def sqlite_busy(exc: BaseException) -> bool:
+    """Whether SQLite gave up waiting for another connection's write lock (``database is
+    locked``, past the busy timeout): a writer held the store that long."""
+    orig = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
+    return _sqlite_code(orig) == _SQLITE_BUSY
+
+
+def _sqlite_code(exc: BaseException | None) -> int | None:
+    """An operational error's primary result code (an outage's kinds are all of them)."""
+    if not isinstance(exc, sqlite3.OperationalError):
+        return None
+    return int(getattr(exc, "sqlite_errorcode", 0)) & 0xFF
+
+
 def _driver_unavailable(exc: BaseException | None) -> bool:
     if isinstance(exc, sqlite3.Error):
-        return isinstance(exc, sqlite3.OperationalError) and (
-            (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _SQLITE_CODES
-        )
+        return _sqlite_code(exc) in _SQLITE_CODES
     if not isinstance(exc, psycopg.OperationalError):
         return False
     if exc.sqlstate is None:

@@ -49,6 +49,11 @@ LATEST_RUN_DATE = LATEST_START_DATE
 
 app = typer.Typer(help="Generate NIPR data and run the daily NIPR cycle.", no_args_is_help=True)
 
+_STORE_BUSY = (
+    "the store stayed locked by another writer for 30 s, SQLite's busy timeout (a NIPR "
+    "run in progress, scheduled or by hand?); nothing was changed: run it again once "
+    "that one is done"
+)
 _HOLDS_UNIVERSE = (
     "the store already holds a generated universe (producers besides the sandbox), or "
     "what an interrupted generate left of one: --replace deletes it first"
@@ -179,6 +184,8 @@ def run_command(
     """Apply one day's NIPR changes and publish updates_available to every account.
 
     A date already run is not run again: nothing changes and nothing is published."""
+    from sqlalchemy.exc import OperationalError
+
     from producersync.service.nipr.daily import run_day
     from producersync.service.nipr.feed import FeedError, FeedLimits
     from producersync.service.store.open import open_store
@@ -199,6 +206,14 @@ def run_command(
     except FeedError as error:
         message = f"feed {feed}, {error}; nothing was changed"
         raise fail(message, 2, field="--feed", value=str(feed)) from None
+    except OperationalError as error:
+        # On PostgreSQL a run waits for the one in progress (its advisory lock); SQLite
+        # gives up after its busy timeout, which said only "database is locked".
+        from producersync.db_outage import sqlite_busy
+
+        if not sqlite_busy(error):
+            raise
+        raise fail(_STORE_BUSY) from None
     elapsed = time.perf_counter() - started
     if as_json:
         typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())

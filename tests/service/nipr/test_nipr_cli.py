@@ -1,9 +1,11 @@
-"""`producersync nipr generate`."""
+"""`producersync nipr generate` and `nipr run`."""
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 from tests.support.loads import load_cut_short
 from typer.testing import CliRunner
@@ -12,8 +14,9 @@ from producersync.cli.main import app
 from producersync.cli.quickstart import ensure_universe
 from producersync.service.nipr.loader import interrupted_load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import entities
+from producersync.service.store.tables import entities, nipr_runs
 
 
 def test_generate_then_refuse_then_replace(tmp_path: Path) -> None:
@@ -75,4 +78,35 @@ def test_the_quickstart_loads_again_what_an_interrupted_generate_left(tmp_path: 
     with engine.connect() as conn:
         producers = conn.execute(sa.select(sa.func.count()).select_from(entities)).scalar_one()
     assert producers == 60 + len(SANDBOX_NPNS)
+    engine.dispose()
+
+
+@pytest.mark.slow(40)
+def test_a_run_kept_waiting_by_another_on_sqlite_says_so(tmp_path: Path) -> None:
+    """Another writer (the scheduled run, on a large store) holds a SQLite store past the
+    busy timeout: `nipr run` said only "the database: database is locked"."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    engine = open_store(url)
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with write_transaction(engine):
+            held.set()
+            done.wait(60)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        held.wait(10)
+        args = ["nipr", "run", "--date", "2025-01-10", "--database", url]
+        refused = CliRunner().invoke(app, args)
+    finally:
+        done.set()
+        holder.join()
+    assert refused.exit_code == 1, refused.output
+    assert "locked by another writer" in refused.output
+    assert "a NIPR run in progress" in refused.output
+    assert "nothing was changed" in refused.output
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(nipr_runs)).scalar_one() == 0
     engine.dispose()
