@@ -180,3 +180,17 @@ def test_a_scheduled_run_whose_process_died_is_run_by_another_process(
                 timeout=60,
                 what=lambda: (_run_dates(engine), second.log.read_text()),
             )
+
+
+def test_a_scheduled_run_that_fails_names_the_day_and_how_to_apply_it(tmp_path: Path) -> None:
+    """A run that fails for good (here the store's ledger is missing: a fault that no retry
+    mends) leaves its day unrun, and no firing runs it again: the log held DBOS's
+    traceback only, which named neither the day nor what to do."""
+    with _down_for("sqlite", tmp_path, days=1) as (url, engine, missed):
+        with engine.begin() as conn:
+            conn.execute(sa.text("ALTER TABLE nipr_runs RENAME TO nipr_runs_gone"))
+        day = missed[0].isoformat()
+        told = f"NIPR run {day} failed: no such table: nipr_runs; the day is not applied"
+        with service_process(url, tmp_path, env=ENV) as service:
+            eventually(lambda: told in service.log.read_text(), timeout=60)
+        assert f"`producersync nipr run --date {day}` applies it" in service.log.read_text()

@@ -22,10 +22,11 @@ import sqlalchemy as sa
 from croniter import croniter
 from dbos import DBOS, ScheduleInput, WorkflowSchedule
 
-from producersync.db_outage import STEP_RETRIES
+from producersync.db_outage import STEP_RETRIES, describe
 from producersync.service.nipr.daily import run_day
 from producersync.service.settings import ServiceSettings
 from producersync.settings_variables import variable
+from producersync.url_userinfo import masked
 
 __all__ = [
     "SCHEDULE_NAME",
@@ -73,7 +74,19 @@ def _apply_day(run_date: str, churn_rate: float) -> None:
 @DBOS.workflow()
 def scheduled_daily_run(scheduled_at: dt.datetime, context: dict[str, Any]) -> None:
     run_date = scheduled_at.astimezone(dt.UTC).date().isoformat()
-    _apply_day(run_date, context["churn_rate"])
+    try:
+        _apply_day(run_date, context["churn_rate"])
+    except Exception as exc:
+        # DBOS logs a traceback and the day stays unrun for good: the scheduled time's
+        # workflow id is taken, so neither a firing nor a catch-up runs it again.
+        log.error(
+            "NIPR run %s failed: %s; the day is not applied and the schedule does not run "
+            "it again: `producersync nipr run --date %s` applies it once the cause is fixed",
+            run_date,
+            masked(describe(exc)),
+            run_date,
+        )
+        raise
 
 
 def daily_run_schedule(cron: str, churn_rate: float, executor_id: str) -> ScheduleInput:
