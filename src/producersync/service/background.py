@@ -8,6 +8,7 @@ thing; several of either share the work through the store and the DBOS system da
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import anyio.to_thread
@@ -18,8 +19,11 @@ from producersync.service.metrics import ServiceMetrics
 from producersync.service.population.jobs import JobWorker
 from producersync.service.retention import Pruner, Retention
 from producersync.service.settings import ServiceSettings
+from producersync.settings_variables import variable
 
 __all__ = ["Background"]
+
+log = logging.getLogger(__name__)
 
 
 class Background:
@@ -30,6 +34,7 @@ class Background:
         self._delivery = (
             DurableRuntime(engine, settings, metrics) if settings.delivery_enabled else None
         )
+        self._schedule = settings.nipr_schedule
         self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)
         self._pruner = (
             Pruner(
@@ -52,6 +57,14 @@ class Background:
         """From inside the event loop the dispatcher will run on."""
         if self._delivery is not None:
             self._delivery.start()
+        elif self._schedule:
+            # The schedule is DBOS's, which runs with delivery only: an API process given
+            # the setting (the workers without it) said nothing, and no day ran.
+            log.warning(
+                "%s is ignored: this process does not deliver (--no-delivery) and runs no "
+                "schedule; give it to the processes that deliver (service worker)",
+                variable(ServiceSettings, "nipr_schedule"),
+            )
         self.jobs.start()
         if self._pruner is not None:
             self._pruner.start()

@@ -129,7 +129,8 @@ class ServiceSettings(BaseSettings):
     nipr_schedule: str | None = Field(
         default=None,
         description="Cron (UTC; 5 fields, or 6 with seconds first) of the daily NIPR run, "
-        "e.g. '0 6 * * *'; default: none (run `producersync nipr run`).",
+        "e.g. '0 6 * * *', run by the processes that deliver (a `service run --no-delivery` "
+        "ignores it); default: none (run `producersync nipr run`).",
     )
     # Not NaN: it was refused as "should be less than or equal to 1", which it is not.
     nipr_churn_rate: float = Field(

@@ -97,11 +97,16 @@ def test_each_process_says_at_start_whether_and_when_the_daily_run_fires(
     tmp_path: Path,
 ) -> None:
     """The schedule is shared: a process's own setting does not tell whether the day
-    runs, and no process said."""
+    runs, and no process said; an API process (no delivery, no DBOS) ignored the setting
+    silently."""
     with loaded_store("sqlite", tmp_path) as (url, _):
         daily = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "0 6 * * *"}
         with service_process(url, tmp_path, env=FAST, command="worker") as alone:
             pass
+        # An API process runs no DBOS: given the setting, it ran no day and said nothing.
+        with service_process(url, tmp_path, "--no-delivery", env=daily) as api:
+            pass
+        assert _schedule(url) is None
         with service_process(
             url, tmp_path, "--executor-id", "carrier", env=daily, command="worker"
         ) as carrier:
@@ -109,6 +114,7 @@ def test_each_process_says_at_start_whether_and_when_the_daily_run_fires(
         with service_process(url, tmp_path, env=FAST, command="worker") as sibling:
             pass
     assert "The daily NIPR run is not scheduled (PRODUCERSYNC_NIPR_SCHEDULE)" in _log(alone)
+    assert "PRODUCERSYNC_NIPR_SCHEDULE is ignored: this process does not deliver" in _log(api)
     scheduled = re.compile(
         r"The daily NIPR run is scheduled '0 6 \* \* \*' \(UTC, set by carrier\): "
         r"next at \d{4}-\d\d-\d\d 06:00:00 UTC, last fired never"
