@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 import sqlalchemy as sa
 from croniter import croniter
-from dbos import DBOSClient
+from dbos import DBOSClient, WorkflowSchedule
 from tests.conftest import BACKENDS
 from tests.support.databases import universe_store
 from tests.support.processes import FAST, service_process
 from tests.support.waiting import eventually
 
 from producersync.service.durable import system_database_url
-from producersync.service.nipr.scheduled import SCHEDULE_NAME
+from producersync.service.nipr.scheduled import SCHEDULE_NAME, log_schedule
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.churn import RUNS_LOCK
 from producersync.service.store.engine import write_transaction
@@ -194,3 +196,32 @@ def test_a_scheduled_run_that_fails_names_the_day_and_how_to_apply_it(tmp_path: 
         with service_process(url, tmp_path, env=ENV) as service:
             eventually(lambda: told in service.log.read_text(), timeout=60)
         assert f"`producersync nipr run --date {day}` applies it" in service.log.read_text()
+
+
+@pytest.mark.parametrize(
+    ("cron", "twice"),
+    [
+        ("0 6 * * *", False),
+        ("0 0 6 * * *", False),
+        ("0 6 * * 1-5", False),
+        ("0 6 * * * *", True),  # six fields: seconds first, so 6 past every hour
+        ("0 6,18 * * *", True),
+    ],
+)
+def test_a_schedule_that_fires_more_than_once_a_day_is_told(
+    cron: str, twice: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    """'0 6 * * * *' (five fields and a star) ran the day at 00:06, not 06:00: a day runs
+    at its first firing, and nothing said the schedule was not a daily one."""
+    stored: dict[str, Any] = {
+        "schedule": cron,
+        "context": {"churn_rate": 0.01, "set_by": "w1"},
+        "status": "ACTIVE",
+        "last_fired_at": None,
+    }
+    with caplog.at_level(logging.INFO, logger="producersync.service.nipr.scheduled"):
+        log_schedule(cast(WorkflowSchedule, stored))
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [f"schedule '{cron}' fires more than once a day" in w for w in warnings] == (
+        [True] if twice else []
+    )

@@ -148,8 +148,7 @@ def log_schedule(schedule: WorkflowSchedule | None) -> None:
             "The daily NIPR run's schedule '%s' is %s: no day runs", cron, schedule["status"]
         )
         return
-    after = dt.datetime.now(dt.UTC)
-    upcoming = croniter(cron, after, second_at_beginning=True).get_next(dt.datetime)
+    upcoming = _firings(cron, dt.datetime.now(dt.UTC)).get_next(dt.datetime)
     log.info(
         "The daily NIPR run is scheduled '%s' (UTC, set by %s): next at %s UTC, last fired %s",
         cron,
@@ -157,3 +156,22 @@ def log_schedule(schedule: WorkflowSchedule | None) -> None:
         f"{upcoming:%Y-%m-%d %H:%M:%S}",
         schedule["last_fired_at"] or "never",
     )
+    # Six fields put seconds first: '0 6 * * * *', five fields and a star, is 6 past
+    # every hour, and the day ran at 00:06 where 06:00 was meant, and nothing said so.
+    day = dt.datetime.combine(upcoming.date(), dt.time(), dt.UTC)
+    times = _firings(cron, day - dt.timedelta(seconds=1))
+    first, second = times.get_next(dt.datetime), times.get_next(dt.datetime)
+    if first.date() == second.date():
+        log.warning(
+            "The daily NIPR run's schedule '%s' fires more than once a day (%s and %s UTC): "
+            "a day runs at its first firing, the later ones find it applied (with six "
+            "fields the first is the seconds: '0 0 6 * * *' is 06:00)",
+            cron,
+            f"{first:%Y-%m-%d %H:%M:%S}",
+            f"{second:%H:%M:%S}",
+        )
+
+
+def _firings(cron: str, after: dt.datetime) -> croniter:
+    """The schedule's times after ``after``, read as DBOS reads it."""
+    return croniter(cron, after, second_at_beginning=True)
