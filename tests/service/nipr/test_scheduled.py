@@ -19,12 +19,14 @@ from tests.support.processes import FAST, service_process
 from tests.support.waiting import eventually
 
 from producersync.service.durable import system_database_url
+from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.scheduled import SCHEDULE_NAME, log_schedule
 from producersync.service.settings import ServiceSettings
+from producersync.service.store import accounts
 from producersync.service.store.churn import RUNS_LOCK
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import nipr_runs
+from producersync.service.store.tables import nipr_runs, webhook_messages
 
 DAILY = "0 6 * * *"
 ENV = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": DAILY}
@@ -98,6 +100,31 @@ def test_days_missed_while_the_service_was_down_run_when_it_is_back(
             eventually(
                 lambda: _run_dates(engine) == missed, timeout=90, what=lambda: _run_dates(engine)
             )
+
+
+def test_a_day_run_by_hand_is_not_run_again_by_the_schedule(tmp_path: Path) -> None:
+    """The operator ran the missed day by hand (`nipr run --date`) before the service came
+    back: its catch-up changes nothing and publishes nothing, and says so (it said
+    nothing, as for a day not run)."""
+    with _down_for("sqlite", tmp_path, days=1) as (url, engine, missed):
+        (day,) = missed
+        with write_transaction(engine) as conn:
+            accounts.create_account(conn, "carrier", sandbox=False)
+        assert run_day(engine, day).events_published == 1
+        announced = _announced(engine)
+        told = f"NIPR run {day}: applied already (synthetic, at "
+        with service_process(url, tmp_path, env=ENV) as service:
+            eventually(lambda: told in service.log.read_text(), timeout=60)
+        assert _run_dates(engine) == [day]
+        assert _announced(engine) == announced
+
+
+def _announced(engine: sa.Engine) -> int:
+    """The updates_available events published."""
+    messages = webhook_messages.c
+    query = sa.select(sa.func.count()).where(messages.event_type.like("%updates_available"))
+    with engine.connect() as conn:
+        return conn.execute(query).scalar_one()
 
 
 @pytest.mark.postgres

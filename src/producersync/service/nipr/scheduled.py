@@ -62,7 +62,16 @@ def _apply_day(run_date: str, churn_rate: float) -> None:
     if _store is None:
         raise RuntimeError("the daily run fired in a process that serves no store")
     run = run_day(_store, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
-    if not run.already_applied:
+    if run.already_applied:
+        # By hand (`nipr run`), or by an earlier firing: the schedule said nothing of its
+        # day, which an operator looking for it could not tell from a day not run.
+        log.info(
+            "NIPR run %s: applied already (%s, at %s UTC), nothing done",
+            run_date,
+            run.source,
+            f"{run.completed_at:%Y-%m-%d %H:%M:%S}",
+        )
+    else:
         log.info(
             "NIPR run %s: %d records changed, %d events published",
             run_date,
