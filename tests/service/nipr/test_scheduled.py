@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -155,6 +156,50 @@ def test_a_scheduled_run_that_loses_the_store_runs_again_once_it_is_back(
                 timeout=60,
                 what=lambda: _run_dates(engine),
             )
+
+
+@pytest.mark.postgres
+def test_days_caught_up_wait_their_turn_without_holding_connections(tmp_path: Path) -> None:
+    """Each day caught up at start is a workflow, all started at once: each held a store
+    connection while it waited for the runs' lock (a month missed took the process's 30,
+    and its requests waited for one). One at a time, only the day being run waits on the
+    lock."""
+    days = 6
+    with (
+        _down_for("postgres", tmp_path, days=days) as (url, engine, missed),
+        engine.connect() as holder,
+        _dbos(url) as dbos,
+    ):
+        holder.execute(sa.text("SELECT pg_advisory_lock(:key)"), {"key": RUNS_LOCK})
+        holder.commit()
+
+        def waiting() -> int:
+            query = sa.text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+                "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            )
+            count: int = holder.execute(query).scalar_one()
+            holder.commit()
+            return count
+
+        def pending() -> int:
+            return len(dbos.list_workflows(status="PENDING", schedule_name=SCHEDULE_NAME))
+
+        with service_process(url, tmp_path, env=ENV):
+            eventually(lambda: pending() == len(missed), timeout=90, what=pending)
+            eventually(lambda: waiting() >= 1, timeout=30)
+            # Every day has started: one waits on the lock, the others for their turn.
+            seen = set()
+            for _ in range(15):  # looked at for a while: any more waiting would show
+                seen.add(waiting())
+                time.sleep(0.2)
+            holder.execute(sa.text("SELECT pg_advisory_unlock(:key)"), {"key": RUNS_LOCK})
+            holder.commit()
+            eventually(
+                lambda: _run_dates(engine) == missed, timeout=90, what=lambda: _run_dates(engine)
+            )
+        assert len(missed) >= days
+        assert seen == {1}
 
 
 @contextmanager

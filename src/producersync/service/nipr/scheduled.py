@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import threading
 from typing import Any
 
 import sqlalchemy as sa
@@ -49,6 +50,13 @@ log = logging.getLogger(__name__)
 _store: sa.Engine | None = None
 
 
+# The days caught up at start are as many workflows at once, and each held a store
+# connection while it waited for the run before it (``churn.claim_run``'s lock): a month
+# missed took the pool's 30, and requests waited for one. A process runs one day at a
+# time; processes still wait for each other on that lock, one connection each.
+_one_run_at_a_time = threading.Lock()
+
+
 def serve(engine: sa.Engine) -> None:
     """Apply the daily runs this process fires to ``engine`` (its own store)."""
     global _store
@@ -61,7 +69,8 @@ def serve(engine: sa.Engine) -> None:
 def _apply_day(run_date: str, churn_rate: float) -> None:
     if _store is None:
         raise RuntimeError("the daily run fired in a process that serves no store")
-    run = run_day(_store, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
+    with _one_run_at_a_time:
+        run = run_day(_store, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
     if run.already_applied:
         # By hand (`nipr run`), or by an earlier firing: the schedule said nothing of its
         # day, which an operator looking for it could not tell from a day not run.
