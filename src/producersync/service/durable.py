@@ -6,6 +6,7 @@ executor id are taken back by another (``ExecutorWatch``)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import socket
 
 import sqlalchemy as sa
@@ -20,6 +21,7 @@ from producersync.service.metrics import ServiceMetrics
 from producersync.service.nipr import scheduled
 from producersync.service.nipr.scheduled import (
     SCHEDULE_NAME,
+    catch_up_before_first_firing,
     daily_run_schedule,
     log_schedule,
     set_by,
@@ -84,7 +86,10 @@ class DurableRuntime:
         stored = DBOS.get_schedule(SCHEDULE_NAME)
         if settings.nipr_schedule:
             wanted = daily_run_schedule(
-                settings.nipr_schedule, settings.nipr_churn_rate, self._executor_id
+                settings.nipr_schedule,
+                settings.nipr_churn_rate,
+                self._executor_id,
+                dt.datetime.now(dt.UTC),
             )
             if not unchanged(stored, wanted):
                 DBOS.apply_schedules([wanted])
@@ -94,7 +99,9 @@ class DurableRuntime:
             # carried, and no day ran again. Only its own process slot, restarted without
             # it, takes it away.
             DBOS.delete_schedule(SCHEDULE_NAME)
-        log_schedule(DBOS.get_schedule(SCHEDULE_NAME))
+        schedule = DBOS.get_schedule(SCHEDULE_NAME)
+        catch_up_before_first_firing(schedule)
+        log_schedule(schedule)
         self._task = asyncio.create_task(self.dispatcher.run(self._stop))
         self.executors.launch()
 

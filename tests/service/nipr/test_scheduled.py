@@ -128,6 +128,47 @@ def _announced(engine: sa.Engine) -> int:
         return conn.execute(query).scalar_one()
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_days_missed_before_the_first_firing_run_when_the_service_is_back(
+    kind: str, tmp_path: Path
+) -> None:
+    """The schedule was set, then every process was down at its first time (stopped for
+    the weekend the day it was set): DBOS catches up from the last firing only, and
+    there was none, so those days never ran."""
+    with universe_store(kind, tmp_path, 40, 11) as url, _dbos(url) as dbos:
+        engine = open_store(url)
+        try:
+            with service_process(url, tmp_path, env=ENV):
+                pass  # the schedule is set, and has not fired
+            schedule = dbos.get_schedule(SCHEDULE_NAME)
+            assert schedule is not None
+            assert schedule["last_fired_at"] is None
+            now = dt.datetime.now(dt.UTC)
+            since = now - dt.timedelta(days=2)
+            # As set two days ago.
+            dbos.apply_schedules(
+                [
+                    {
+                        "schedule_name": SCHEDULE_NAME,
+                        "workflow_name": schedule["workflow_name"],
+                        "schedule": schedule["schedule"],
+                        "context": {**schedule["context"], "since": since.isoformat()},
+                        "automatic_backfill": True,
+                    }
+                ]
+            )
+            missed = _firings(since, now)
+            assert len(missed) == 2
+            with service_process(url, tmp_path, env=ENV):
+                eventually(
+                    lambda: _run_dates(engine) == missed,
+                    timeout=90,
+                    what=lambda: _run_dates(engine),
+                )
+        finally:
+            engine.dispose()
+
+
 @pytest.mark.postgres
 def test_a_scheduled_run_that_loses_the_store_runs_again_once_it_is_back(
     tmp_path: Path,

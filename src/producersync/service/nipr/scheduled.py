@@ -31,6 +31,7 @@ from producersync.url_userinfo import masked
 
 __all__ = [
     "SCHEDULE_NAME",
+    "catch_up_before_first_firing",
     "daily_run_schedule",
     "log_schedule",
     "scheduled_daily_run",
@@ -41,6 +42,8 @@ __all__ = [
 
 SCHEDULE_NAME = "nipr-daily-run"
 _SET_BY = "set_by"  # the executor id of the process that set the schedule
+_SINCE = "since"  # when it was set (ISO 8601, UTC): DBOS catches up only once it fired
+_WHO_AND_WHEN = frozenset({_SET_BY, _SINCE})
 _SETTING = variable(ServiceSettings, "nipr_schedule")
 
 log = logging.getLogger(__name__)
@@ -107,8 +110,11 @@ def scheduled_daily_run(scheduled_at: dt.datetime, context: dict[str, Any]) -> N
         raise
 
 
-def daily_run_schedule(cron: str, churn_rate: float, executor_id: str) -> ScheduleInput:
-    """The schedule entry for ``DBOS.apply_schedules``, set by the process ``executor_id``."""
+def daily_run_schedule(
+    cron: str, churn_rate: float, executor_id: str, since: dt.datetime
+) -> ScheduleInput:
+    """The schedule entry for ``DBOS.apply_schedules``, set by the process ``executor_id``
+    at ``since``."""
     return {
         "schedule_name": SCHEDULE_NAME,
         "workflow_fn": scheduled_daily_run,
@@ -116,13 +122,30 @@ def daily_run_schedule(cron: str, churn_rate: float, executor_id: str) -> Schedu
         "context": {
             "churn_rate": churn_rate,
             _SET_BY: executor_id,
+            _SINCE: since.astimezone(dt.UTC).isoformat(),
         },
         "automatic_backfill": True,
     }
 
 
+def catch_up_before_first_firing(schedule: WorkflowSchedule | None) -> None:
+    """Run the times that came since the schedule was set, while it has never fired.
+
+    DBOS catches up from the schedule's last firing, and from none before its first: a
+    schedule set, then every process down at its first time, left that day unrun. The
+    times run once whoever catches them up (their workflow ids are DBOS's own)."""
+    if schedule is None or schedule["last_fired_at"] or schedule["status"] != "ACTIVE":
+        return
+    context = schedule["context"]
+    since = context.get(_SINCE) if isinstance(context, dict) else None
+    if isinstance(since, str):
+        DBOS.backfill_schedule(
+            SCHEDULE_NAME, dt.datetime.fromisoformat(since), dt.datetime.now(dt.UTC)
+        )
+
+
 def unchanged(schedule: WorkflowSchedule | None, wanted: ScheduleInput) -> bool:
-    """Whether ``schedule``, as stored, already is ``wanted`` but for who set it.
+    """Whether ``schedule``, as stored, already is ``wanted`` but for who set it, when.
 
     Every process runs the stored schedule, and restarts its timer when the stored one
     changes, counting from then: a sibling started with the same setting wrote its own
@@ -132,10 +155,12 @@ def unchanged(schedule: WorkflowSchedule | None, wanted: ScheduleInput) -> bool:
     process started again."""
     if schedule is None or not isinstance(context := schedule["context"], dict):
         return False
-    stored = {key: value for key, value in context.items() if key != _SET_BY}
-    wanted_context = {key: value for key, value in wanted["context"].items() if key != _SET_BY}
+    stored = {key: value for key, value in context.items() if key not in _WHO_AND_WHEN}
+    wanted_context = {
+        key: value for key, value in wanted["context"].items() if key not in _WHO_AND_WHEN
+    }
     return (
-        _SET_BY in context  # one set before the setter was recorded is set again
+        context.keys() >= _WHO_AND_WHEN  # one set before they were recorded is set again
         and schedule["schedule"] == wanted["schedule"]
         and schedule["automatic_backfill"] == wanted["automatic_backfill"]
         and stored == wanted_context
