@@ -42,8 +42,10 @@ if TYPE_CHECKING:
     from producersync.service.nipr.daily import DailyRun
 
 # The synthetic churn dates renewals two years on and looks 90 days around the run date:
-# past these, a run was an OverflowError halfway through. A day still to come is run as
-# asked: a development store is moved days ahead that way (the benchmarks do).
+# past these, a run was an OverflowError halfway through. A day still to come is run only
+# with --allow-future: a development store is moved days ahead that way (the benchmarks
+# do), while a year's typo (2062 for 2026) stamped that run's records, and every later
+# day's, decades ahead (churn.stamp_date), and marked that day run.
 EARLIEST_RUN_DATE = dt.date(1900, 1, 1)
 LATEST_RUN_DATE = LATEST_START_DATE
 
@@ -151,11 +153,18 @@ def run_command(
             "--date",
             parser=run_date_option,
             metavar="YYYY-MM-DD",
-            help=f"The day to apply, from {EARLIEST_RUN_DATE} to {LATEST_RUN_DATE}; "
-            "default: today (UTC).",
+            help=f"The day to apply, from {EARLIEST_RUN_DATE} to {LATEST_RUN_DATE}, and "
+            "today (UTC) at the latest unless --allow-future; default: today (UTC).",
             show_default=False,
         ),
     ] = None,
+    allow_future: Annotated[
+        bool,
+        typer.Option(
+            "--allow-future",
+            help="Run a --date after today (UTC): moves a development store days ahead.",
+        ),
+    ] = False,
     churn_rate: Annotated[
         float,
         typer.Option(
@@ -190,7 +199,10 @@ def run_command(
     from producersync.service.nipr.feed import FeedError, FeedLimits
     from producersync.service.store.open import open_store
 
-    run_date = dt.datetime.now(dt.UTC).date() if date is None else date
+    today = dt.datetime.now(dt.UTC).date()
+    run_date = today if date is None else date
+    if run_date > today and not allow_future:
+        raise fail(_future(run_date, today), 2, field="--date", value=run_date.isoformat())
     settings = service_settings(database)
     limits = FeedLimits(settings.nipr_feed_max_bytes, settings.nipr_feed_max_line_bytes)
     started = time.perf_counter()
@@ -219,6 +231,15 @@ def run_command(
         typer.echo(orjson.dumps(_run_json(run, elapsed)).decode())
     else:
         _print_run(run, elapsed)
+
+
+def _future(day: dt.date, today: dt.date) -> str:
+    return (
+        f"--date {day} is after today ({today}, UTC): the records it changes, and every "
+        f"later day's (stamps never go back), would be stamped {day}, and the day marked "
+        "run; nothing was changed (--allow-future runs it: a development store moved "
+        "days ahead)"
+    )
 
 
 def _day_within(value: str, first: dt.date, last: dt.date) -> dt.date:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
+from tests.support.cli import error_both_ways, producersync_output
 from tests.support.loads import load_cut_short
 from typer.testing import CliRunner
 
@@ -110,3 +113,26 @@ def test_a_run_kept_waiting_by_another_on_sqlite_says_so(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(nipr_runs)).scalar_one() == 0
     engine.dispose()
+
+
+def test_a_run_date_after_today_is_refused_unless_allowed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A year's typo (2062 for 2026) was run: its records, and every later day's, were
+    stamped decades ahead, and that day marked run."""
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    today = dt.datetime.now(dt.UTC).date()
+    typo = (today + dt.timedelta(days=36 * 365)).isoformat()
+    error, err = error_both_ways(monkeypatch, capsys, 2, "nipr", "run", "--date", typo)
+    assert (error["field"], error["value"]) == ("--date", typo)
+    for said in (str(error["message"]), err):
+        assert f"--date {typo} is after today ({today}, UTC)" in said
+        assert "nothing was changed (--allow-future runs it" in said
+    assert list(tmp_path.iterdir()) == []
+
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    args = ["nipr", "run", "--date", tomorrow, "--allow-future", "--json"]
+    code, out, _ = producersync_output(monkeypatch, capsys, *args)
+    assert (code, orjson.loads(out)["runDate"]) == (0, tomorrow)
+    code, out, _ = producersync_output(monkeypatch, capsys, "nipr", "run", "--json")
+    assert (code, orjson.loads(out)["runDate"]) == (0, today.isoformat())
