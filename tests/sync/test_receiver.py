@@ -25,6 +25,7 @@ from starlette.routing import Route
 from starlette.types import Message
 
 from producersync.model.events import EndpointTest, Event, NpnActivated, UpdatesAvailable
+from producersync.request_ids import RequestIdFilter
 from producersync.sync import mirror
 from producersync.sync.app import create_app
 from producersync.sync.metrics import Metrics
@@ -36,6 +37,7 @@ from tests.support.asgi import request
 from tests.support.metrics import samples
 
 PATH = "/webhooks/psapi"
+FRESH_ID = re.compile(r"req_[0-9a-f]{24}")
 LIMIT = 4 * mirror.UNVERIFIED_BODY_KEPT  # room for a body longer than a forged one keeps
 # `sync status`'s receipts before any.
 NONE = dict.fromkeys(
@@ -536,6 +538,51 @@ async def test_a_rejected_delivery_is_logged_at_most_once_a_minute(
     assert lines[0].exc_info is None  # a sender's mistake: no traceback
 
 
+async def test_every_answer_of_the_receiver_names_its_request(harness: Harness) -> None:
+    """The receiver's answers had no x-request-id, where the service's had, and the HTTP
+    parser's refusals in this very process."""
+    event = NpnActivated.create("1234567")
+    body = event.to_json()
+    gzipped = {**headers(event.id, int(time.time()), body, harness.secret)}
+    gzipped["content-encoding"] = "gzip"
+    answers = [
+        await harness.send(event),
+        await harness.post(b"[]"),  # authentic, not an event
+        await harness.post(b"{}", secret=generate_secret()),
+        await harness.post(b"x" * (LIMIT + 1)),
+        await harness.http.post(PATH, content=gzip.compress(body), headers=gzipped),
+        await harness.http.get("/metrics"),
+        await harness.http.get("/healthz"),
+        await harness.http.get("/nowhere"),
+        await harness.http.get(PATH),
+    ]
+    statuses = [answer.status_code for answer in answers]
+    assert statuses == [200, 400, 401, 413, 415, 200, 200, 404, 405]
+    ids = [answer.headers.get("x-request-id", "") for answer in answers]
+    assert all(FRESH_ID.fullmatch(each) for each in ids), ids
+    assert len(set(ids)) == len(ids)
+    # A sender's own id is kept when it is a sane token, as the service keeps a client's.
+    for given, kept in (("ticket-42", True), ("two words", False)):
+        answer = await harness.http.get("/healthz", headers={"x-request-id": given})
+        sent = answer.headers["x-request-id"]
+        assert sent == given if kept else FRESH_ID.fullmatch(sent), sent
+
+
+async def test_a_deliverys_log_line_carries_its_request_id_beside_its_webhook_id(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="producersync.sync.receiver")
+    caplog.handler.addFilter(RequestIdFilter())  # as the process's log handler has it
+    forged = headers("msg_forged", int(time.time()), b"{}", generate_secret())
+    answer = await harness.http.post(
+        PATH, content=b"{}", headers={**forged, "x-request-id": "ticket-42"}
+    )
+    assert (answer.status_code, answer.headers["x-request-id"]) == (401, "ticket-42")
+    [line] = [r for r in caplog.records if r.name == "producersync.sync.receiver"]
+    assert line.getMessage().startswith("delivery 'msg_forged' rejected with 401: ")
+    assert getattr(line, "request_id", None) == "ticket-42"
+
+
 async def test_a_503_for_an_unavailable_mirror_is_counted(tmp_path: Path) -> None:
     """The sender retries a 503, and the operator must see it: the receipt rate fell
     silent instead, as if no one were sending."""
@@ -585,6 +632,7 @@ async def test_a_delivery_cut_by_the_stop_is_counted(tmp_path: Path) -> None:
     with pytest.raises(asyncio.CancelledError):
         await delivery
     assert (sent[0]["status"], json.loads(sent[1]["body"])["status"]) == (503, "unavailable")
+    assert FRESH_ID.fullmatch(dict(sent[0]["headers"])[b"x-request-id"].decode())
     shown = samples((await request(app, "GET", "/metrics", []))[1].decode())
     assert shown["producersync_sync_receipts_total", frozenset({("verdict", "unavailable")})] == 1
     assert (

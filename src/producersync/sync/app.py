@@ -26,6 +26,7 @@ from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
 from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
+from producersync.request_ids import identify_requests
 from producersync.retry_shortly import RetryShortly
 from producersync.sync import mirror
 from producersync.sync.heartbeat import LEASE_BEATS
@@ -216,6 +217,9 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     # webhook sender does not follow (Standard Webhooks): a failed delivery that read as
     # "moved". A 404 says what is wrong.
     app.router.redirect_slashes = False
+    # Every answer names its request, as the service's and the parser's refusals here do,
+    # and the receiver's lines of a delivery carry the id beside its webhook-id.
+    identify_requests(app)
     return app
 
 
