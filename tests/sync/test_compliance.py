@@ -713,6 +713,38 @@ def test_the_sellable_records_those_spoil_are_a_yes(backend: str, tmp_path: Path
 
 
 @pytest.mark.parametrize(
+    ("credits", "ce", "allowed", "said"),
+    [
+        (12, "IN COMPLIANCE", True, "IN COMPLIANCE (ceCreditsNeeded: 12, for information)"),
+        (
+            12,
+            "NOT IN COMPLIANCE",
+            False,
+            "NOT IN COMPLIANCE (ceCreditsNeeded: 12, for information)",
+        ),
+        ("twelve", "EXEMPT", True, "EXEMPT (ceCreditsNeeded: 'twelve', for information)"),
+        (0, "IN COMPLIANCE", True, "IN COMPLIANCE"),
+        (None, "IN COMPLIANCE", True, "IN COMPLIANCE"),
+    ],
+    ids=["owed-in-compliance", "owed-not", "text", "zero", "null"],
+)
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_ce_credits_needed_is_shown_for_information_not_a_condition(
+    backend: str, tmp_path: Path, credits: Any, ce: str, allowed: bool, said: str
+) -> None:
+    """ceCreditsNeeded was read nowhere. The contract says only "CE credits required for
+    compliance", not that credits owed make an LOA not in compliance (ceCompliance says
+    whether it is): the answer is ceCompliance's, and a number not zero is shown in its
+    reason."""
+    lic, appointed = _sellable()
+    lic["licenseLoas"][0].update(ceCreditsNeeded=credits, ceCompliance=ce)
+    with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
+        verdict = check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON)
+    assert verdict.allowed is allowed
+    assert f"LOA Life (10) CE compliance: {said}" in verdict.reasons
+
+
+@pytest.mark.parametrize(
     ("state", "carrier", "refused"),
     [
         ("Ohio", None, "'Ohio' is not a state code, as CA"),
@@ -949,9 +981,38 @@ def test_an_loa_word_longer_than_an_index_entry_is_stored_checked_and_known(
 def test_expiring_lists_active_licenses_of_the_active_population_soonest_first(
     conn: sa.Connection,
 ) -> None:
-    # L4 is inactive, L5's NPN deactivated, L3 deleted, L2 already expired.
-    assert [lic.id for lic in expiring(conn, 30, today=ON)] == [1]
+    # L4 is inactive, L5's NPN deactivated, L3 deleted; L2 expired on 2025-12-31 but is
+    # still active: overdue, first.
+    assert [lic.id for lic in expiring(conn, 30, today=ON)] == [2, 1]
     assert [lic.id for lic in expiring(conn, 600, today=dt.date(2025, 12, 1))] == [2, 1]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expiring_lists_the_licenses_expired_but_still_active_first(
+    backend: str, tmp_path: Path
+) -> None:
+    """A license past its expirationDate that the mirror still holds active (NIPR has not
+    lapsed it yet) was left out: a producer selling on an expired license, the row a
+    compliance officer most needs. Neither an inactive, a deleted one nor one of an NPN
+    out of the population is listed; the window's days stay today to today + N."""
+    dated = {**_sellable()[0], "licenseLoas": []}
+
+    def lic(id_: int, expires: dt.date, **fields: Any) -> dict[str, Any]:
+        return {**dated, "id": id_, "expirationDate": expires.isoformat(), **fields}
+
+    licenses = [
+        lic(1, ON + dt.timedelta(days=30)),  # the window's last day
+        lic(2, ON + dt.timedelta(days=31)),  # past it
+        lic(3, ON),
+        lic(4, ON - dt.timedelta(days=1)),
+        lic(5, ON - dt.timedelta(days=400)),
+        lic(6, ON - dt.timedelta(days=2), active=False),
+        lic(7, ON - dt.timedelta(days=2), niprDeleted=True),
+        lic(8, ON - dt.timedelta(days=2), npn=GONE),  # not in the population
+    ]
+    with _holding_wire(backend, tmp_path, licenses) as conn:
+        found = expiring(conn, 30, today=ON)
+    assert [lic.id for lic in found] == [5, 4, 3, 1]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -1001,14 +1062,14 @@ def test_expiring_refuses_days_before_today(conn: sa.Connection) -> None:
     """Was an empty list, as if nothing had expired in the last 30 days."""
     with pytest.raises(ValueError, match=r"within_days must be 0 or more, not -30"):
         expiring(conn, -30, today=ON)
-    assert [lic.id for lic in expiring(conn, 0, today=dt.date(2026, 2, 10))] == [1]
+    assert [lic.id for lic in expiring(conn, 0, today=dt.date(2026, 2, 10))] == [2, 1]
 
 
 def test_expiring_refuses_days_past_the_last_date(conn: sa.Connection) -> None:
     """Was an OverflowError, "date value out of range", naming neither."""
     with pytest.raises(ValueError, match=r"within_days 2912429 from 2026-01-15 ends past 9999"):
         expiring(conn, 2_912_429, today=ON)
-    assert [lic.id for lic in expiring(conn, 2_912_428, today=ON)] == [1]  # to 9999-12-31
+    assert [lic.id for lic in expiring(conn, 2_912_428, today=ON)] == [2, 1]  # to 9999-12-31
 
 
 def test_changes_is_the_change_feed(conn: sa.Connection) -> None:
@@ -1129,8 +1190,9 @@ def _report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
 def test_report_expiring_accepts_days_with_or_without_d(
     mirror_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    # Relative to the real today: far enough ahead to hold every active license.
-    for within in ("4000d", "4000"):
+    # Relative to the real today: far enough ahead to hold every active license. The
+    # unit in either case: 30D was refused, "give days, as 30 or 30d".
+    for within in ("4000d", "4000", "4000D"):
         body = _report(monkeypatch, capsys, "expiring", "--within", within, "--mirror", mirror_url)
         assert [lic["licenseId"] for lic in body["licenses"] if lic["daysLeft"] >= 0] == [
             lic.id
@@ -1291,6 +1353,38 @@ def test_report_expiring_names_what_the_mirror_cannot_read(
     assert shown[-1] == "license 82: the mirror cannot read its expirationDate '31/12/2026'"
 
 
+def test_report_expiring_shows_the_licenses_expired_but_still_active_as_overdue(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were not listed at all: a producer selling on an expired license."""
+    today = dt.date.today()
+    held = [
+        _license(83, "CA", (today + dt.timedelta(days=3)).isoformat()),
+        _license(84, "TX", (today - dt.timedelta(days=12)).isoformat()),
+        _license(85, "NV", (today - dt.timedelta(days=12)).isoformat(), active=False),
+    ]
+    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", _dump(held))
+        mirror.activate_npns(conn, [NPN], AT)
+    sync_environment(tmp_path, monkeypatch)
+    args = ["report", "expiring", "--within", "9"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    listed = orjson.loads(out)["licenses"]
+    assert [(lic["licenseId"], lic["daysLeft"], lic["overdue"]) for lic in listed] == [
+        (84, -12, True),
+        (83, 3, False),
+    ]
+    wide = Console(file=io.StringIO(), width=200)  # each row on one line
+    monkeypatch.setattr(check_cli, "console", wide)
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    rows = [line.split() for line in wide.file.getvalue().splitlines()]
+    assert [row[2:3] + row[-2:] for row in rows if row[:1] == [NPN]] == [
+        ["84", "-12", "overdue"],
+        ["83", (today + dt.timedelta(days=3)).isoformat(), "3"],
+    ]
+
+
 def _said(err: str) -> str:
     """A usage error's text as one line, out of the box Typer draws around it."""
     return " ".join(err.replace("│", " ").split())
@@ -1367,12 +1461,18 @@ def test_check_exits_3_when_it_cannot_answer(
 )
 def test_a_report_with_nothing_in_it_says_so(
     in_process: str,
+    tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     command: list[str],
     said: str,
 ) -> None:
-    """The mirror's licenses expire on days long gone: none within a day of the real today."""
+    """A mirror with no license in it: the module's expired on days long gone, and are
+    listed as overdue."""
+    if command[0] == "expiring":
+        (tmp_path / "empty").mkdir()
+        with fresh_mirror("sqlite", tmp_path / "empty") as engine:
+            monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", engine.url.render_as_string())
     code, out, err = producersync_output(monkeypatch, capsys, "report", *command)
     assert code == 0, err
     assert out.startswith(said) and len(out.splitlines()) == 1, out

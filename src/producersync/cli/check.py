@@ -59,7 +59,8 @@ MirrorOption = Annotated[
         show_default=False,
     ),
 ]
-_DAYS = re.compile(r"(-?)([0-9]+)d?")  # not \d, which takes ٣٠ (and int() reads it as 30)
+# Not \d, which takes ٣٠ (and int() reads it as 30); the unit in either case (30D too).
+_DAYS = re.compile(r"(-?)([0-9]+)[dD]?")
 _MAX_DAYS = 36_500  # a hundred years: further is no expiry, and past 9999 no date
 _LISTED = 3  # list items a table cell shows
 _WHOLE = 12  # characters of a value a table never cuts (a date, an NPN, an id)
@@ -219,6 +220,8 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
     Each condition is printed, passed, failed or unknown: the reasons for the answer.
+    An LOA's ceCreditsNeeded, when not zero, is shown in its CE reason for information:
+    no condition (the API does not say it makes an LOA not in compliance).
     Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
     mirror cannot tell (an NPN it does not monitor, or whose records it has not fetched
     yet; a status that changed after the date) 4, "cannot tell": not a no."""
@@ -270,13 +273,16 @@ def expiring(
     as_json: JsonOption = False,
 ) -> None:
     """Active licenses of the active population expiring within the next days, soonest
-    first; first of all, those with an expirationDate the mirror cannot read."""
+    first. Before them, those past their expiration date but still active in the mirror
+    (overdue, negative days left: NIPR has not lapsed them yet); first of all, those
+    with an expirationDate the mirror cannot read."""
     from producersync.sync.mirror.queries import iter_licenses_expiring
 
     days = within
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
-    none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by})"
+    # Overdue: expired, still active (listed first when there are any).
+    none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
     with _mirror(mirror) as conn:
         rows = (
@@ -288,9 +294,10 @@ def expiring(
                 "licenseClass": lic.license_class,
                 "expirationDate": lic.expiration_date,
                 "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
+                "overdue": lic.expiration_date is not None and lic.expiration_date < today,
                 "unreadable": dict(lic.unreadable),
             }
-            for lic in iter_licenses_expiring(conn, today, by)
+            for lic in iter_licenses_expiring(conn, by)
         )
         header: dict[str, object] = {"today": today, "withinDays": days}
         if as_json:
@@ -298,7 +305,8 @@ def expiring(
         else:
             # Below the table, not a column of it: its words (expirationDate) would not
             # leave the others whole in 80 columns.
-            _table(header, "licenses", _noting_unreadable(rows, unreadable), none)
+            shown = map(_marked_overdue, _noting_unreadable(rows, unreadable))
+            _table(header, "licenses", shown, none)
     for license_id, fields in unreadable:
         read = ", ".join(f"{key} {value}" for key, value in fields.items())
         console.print(
@@ -306,6 +314,14 @@ def expiring(
             markup=False,
             highlight=False,
         )
+
+
+def _marked_overdue(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` for the table, an overdue license's days left marked so (``-12
+    overdue``) rather than in a column of its own, which 80 columns have no room for."""
+    if row.pop("overdue"):
+        row["daysLeft"] = f"{row['daysLeft']} overdue"
+    return row
 
 
 def _noting_unreadable(

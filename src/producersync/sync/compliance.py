@@ -197,9 +197,11 @@ def expiring(
     conn: sa.Connection, within_days: int, *, today: dt.date | None = None
 ) -> list[LicenseRow]:
     """Active licenses of the active population that expire within ``within_days`` days
-    of ``today`` (default: the real today), soonest first: on ``today`` itself for 0;
-    first of all, those whose expirationDate the mirror cannot read (each row's
-    ``unreadable`` names what it could not: see ``licenses_expiring``).
+    of ``today`` (default: the real today), soonest first: on ``today`` itself for 0.
+    Before them, those that expired before ``today`` but are still active in the mirror
+    (an ``expiration_date`` before ``today``: overdue, the longest first), and first of
+    all those whose expirationDate the mirror cannot read (each row's ``unreadable``
+    names what it could not: see ``licenses_expiring``).
     A negative ``within_days`` is a ValueError, not the empty list of a window that
     ends before it starts; so is one that ends past 9999-12-31, the last date (it was
     an OverflowError, "date value out of range", naming neither)."""
@@ -210,7 +212,7 @@ def expiring(
         raise ValueError(
             f"within_days {within_days} from {today} ends past {dt.date.max}, the last date"
         )
-    return licenses_expiring(conn, today, today + dt.timedelta(days=within_days))
+    return licenses_expiring(conn, today + dt.timedelta(days=within_days))
 
 
 def changes(
@@ -394,6 +396,11 @@ def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
 
 
 def _ce(row: LoaRow, name: str, on: dt.date) -> _Finding:
+    found = _ce_compliance(row, name, on)
+    return _Finding(found.passed, found.reason + _credits(row))
+
+
+def _ce_compliance(row: LoaRow, name: str, on: dt.date) -> _Finding:
     unread = _unread(name, row, "ceCompliance")
     if unread is not None:
         return unread
@@ -405,6 +412,15 @@ def _ce(row: LoaRow, name: str, on: dt.date) -> _Finding:
         found = _Finding(ce.casefold() in _CE_PASSING, f"{name} CE compliance: {ce}")
         return _undated(found, row.updated_at, on)
     return _Finding(False, f"{name} CE compliance: {ce!r}, not a value the API defines")
+
+
+def _credits(row: LoaRow) -> str:
+    """The LOA's ``ceCreditsNeeded``, when it is not zero (or none), as information: the
+    API's contract says only "CE credits required for compliance", not whether credits
+    still needed make an LOA not in compliance (nor by when), which its ``ceCompliance``
+    says. So it is no condition of the answer, and ``check`` decides nothing by it."""
+    credits = row.unreadable.get("ceCreditsNeeded") or row.ce_credits_needed
+    return f" (ceCreditsNeeded: {credits}, for information)" if credits else ""
 
 
 def _loa_name(row: LoaRow) -> str:

@@ -73,6 +73,8 @@ class LoaRow:
     issue_date: dt.date | None = None
     status_reason_date: dt.date | None = None  # since when ``status`` holds
     updated_at: dt.date | None = None  # ``updatedAt``: the record unchanged since
+    # ``ceCreditsNeeded``, kept only in the record: a whole number, else ``unreadable``.
+    ce_credits_needed: int | None = None
     unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
 
 
@@ -169,20 +171,20 @@ def appointments_with(
     return [AppointmentRow(**_typed(row._asdict())) for row in conn.execute(query)]
 
 
-def licenses_expiring(conn: sa.Connection, start: dt.date, end: dt.date) -> list[LicenseRow]:
-    """Active, not deleted licenses of the active population expiring in [start, end],
-    soonest first; first of all, those whose expirationDate the mirror cannot read,
-    which may expire on any day. A license whose ``active`` or ``niprDeleted`` the mirror
-    cannot read counts as active and not deleted here, and one whose ``npn`` it cannot
-    read (stored NULL, of no NPN of the population) as one of the active population.
-    Each says what it could not read (``unreadable``): an unreadable value never hides
-    a license from the report."""
-    return list(iter_licenses_expiring(conn, start, end))
+def licenses_expiring(conn: sa.Connection, end: dt.date) -> list[LicenseRow]:
+    """Active, not deleted licenses of the active population expiring by ``end`` (that
+    day included), soonest first: those past their expirationDate but still active in
+    the mirror (NIPR has not lapsed them yet, or the mirror lags), a producer selling on
+    an expired license, come before the rest, the longest expired first. First of all
+    come those whose expirationDate the mirror cannot read, which may expire on any day.
+    A license whose ``active`` or ``niprDeleted`` the mirror cannot read counts as active
+    and not deleted here, and one whose ``npn`` it cannot read (stored NULL, of no NPN
+    of the population) as one of the active population. Each says what it could not
+    read (``unreadable``): an unreadable value never hides a license from the report."""
+    return list(iter_licenses_expiring(conn, end))
 
 
-def iter_licenses_expiring(
-    conn: sa.Connection, start: dt.date, end: dt.date
-) -> Iterator[LicenseRow]:
+def iter_licenses_expiring(conn: sa.Connection, end: dt.date) -> Iterator[LicenseRow]:
     """``licenses_expiring``, read as it goes (on PostgreSQL through a server-side
     cursor), for a reader that hands each license on."""
     query = (
@@ -201,7 +203,8 @@ def iter_licenses_expiring(
     # An unreadable NPN (NULL) first on either database: PostgreSQL sorts NULL last.
     by_license = (licenses.c.npn.nulls_first(), licenses.c.state, licenses.c.id)
     undated = query.where(licenses.c.id.in_(_unreadable_ids("licenses", "expirationDate")))
-    dated = query.where(licenses.c.expiration_date.between(start, end))
+    # No first day: one expired already, still active, is the most urgent of all.
+    dated = query.where(licenses.c.expiration_date <= end)
     for part in (
         undated.order_by(*by_license),
         dated.order_by(licenses.c.expiration_date, *by_license),
@@ -336,6 +339,8 @@ _LOA_COLUMNS = (
     license_loas.c.updated_at,
     _record_date(license_loas, "issueDate"),
     _record_date(license_loas, "statusReasonDate"),
+    # As JSON, not text: 12 and "12" are told apart on either database.
+    license_loas.c.record["ceCreditsNeeded"].label("ce_credits_needed"),
     *_LOAS_UNREADABLE,
 )
 _APPOINTMENT_COLUMNS = (
@@ -356,8 +361,8 @@ _APPOINTMENT_COLUMNS = (
 
 def _typed(values: dict[str, Any]) -> dict[str, Any]:
     """A row's values, with no categories (or unreadable ones) as an empty list, the
-    dates read out of the record (ISO text) as dates, and what the mirror could not read
-    as ``unreadable``."""
+    dates read out of the record (ISO text) as dates, ceCreditsNeeded a whole number,
+    and what the mirror could not read as ``unreadable``."""
     unreadable = {}
     for label, name in _LABELS.items():  # not every key's prefix: 10 % of a report's time
         value = values.pop(label, None)
@@ -369,6 +374,11 @@ def _typed(values: dict[str, Any]) -> dict[str, Any]:
             values[attribute] = _record_day(raw)
             if raw is not None and values[attribute] is None:
                 unreadable[key] = repr(str(raw))  # SQLite answers a JSON number as one
+    if "ce_credits_needed" in values:
+        credits = values["ce_credits_needed"]
+        if credits is not None and type(credits) is not int:  # a bool is no count either
+            unreadable["ceCreditsNeeded"] = repr(credits)
+            values["ce_credits_needed"] = None
     values["unreadable"] = unreadable
     if "categories" in values:
         values["categories"] = _categories(values["categories"])
