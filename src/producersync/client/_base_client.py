@@ -444,7 +444,7 @@ class SyncAPIClient(BaseClient):
     def _renew_after_fork(self) -> None:
         """In a process forked from this one (``_fork``): a pool of its own, unless the
         transport is the caller's (theirs to renew), and the pacing and token free of
-        the parent's threads."""
+        the parent's threads (its close signal, a ``Cancellation``, renews itself)."""
         self.pacer.forked()
         self.tokens.forked()
         if self._given_transport is None and not self._http.is_closed:

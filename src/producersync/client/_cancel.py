@@ -10,6 +10,12 @@ not interrupted (a thread blocked reading a response cannot be, from another thr
 its answer is awaited as it would be, within the call's deadline.
 
 ``AsyncClient`` needs none: its calls are cancelled as tasks are, their waits too.
+
+A process forked from this one (``_fork``) gets each cancellation with its lock free and
+without the wakers of the parent's threads, which do not run there: a parent thread
+that held its lock at the fork (cancelling, or joining or leaving a wait) held it in the
+child for good, and the child's first wait or ``close()`` under it hung. Cancelled before
+the fork, it stays cancelled (a client closed then stays closed).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from collections.abc import Callable, Iterator
 
 from producersync.client._closed import CLOSED
 from producersync.client._exceptions import CallCancelledError, ClientClosedError
+from producersync.client._fork import renewed_in_forks
 
 __all__ = ["Cancellation", "check", "pause", "waking"]
 
@@ -30,8 +37,13 @@ class Cancellation:
     together. Thread-safe."""
 
     def __init__(self) -> None:
+        self._cancelled = False  # set under the lock, for good
+        self._renew_after_fork()
+        renewed_in_forks(self)
+
+    def _renew_after_fork(self) -> None:
+        """A lock no thread holds, and no waiter: those of the parent's threads (``_fork``)."""
         self._lock = threading.Lock()
-        self._cancelled = threading.Event()
         self._wakers: list[Callable[[], None]] = []
 
     def cancel(self) -> None:
@@ -39,14 +51,14 @@ class Cancellation:
         Not from a signal handler, which may have interrupted a call holding the lock
         this takes: raise there, and cancel where it is caught (as ``sync backfill``)."""
         with self._lock:
-            self._cancelled.set()
+            self._cancelled = True
             wakers = list(self._wakers)
         for wake in wakers:  # outside the lock: a waker takes its waiter's lock
             wake()
 
     @property
     def cancelled(self) -> bool:
-        return self._cancelled.is_set()
+        return self._cancelled
 
 
 def check(cancel: Cancellation | None) -> None:

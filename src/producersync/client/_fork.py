@@ -9,7 +9,9 @@ pacer's queue too, holding the tickets of parent threads that do not run in it, 
 any lock one of them held: its first call waited behind them for good.
 
 So in a forked child each client, its copies with it, gets a new connection pool, its
-pacer an empty queue, and its token cache free locks (the token is kept).
+pacer an empty queue, and its token cache free locks (the token is kept); each
+``Cancellation``, a ``Client``'s close signal among them, a free lock and none of the
+parent's threads' wakers (``_cancel``).
 """
 
 from __future__ import annotations
@@ -26,13 +28,13 @@ class Forkable(Protocol):
     def _renew_after_fork(self) -> None: ...
 
 
-_CLIENTS: weakref.WeakSet[Forkable] = weakref.WeakSet()
+_RENEWED: weakref.WeakSet[Forkable] = weakref.WeakSet()
 
 
-def renewed_in_forks(client: Forkable) -> None:
-    """Have ``client`` renewed in every process forked from this one from now on."""
+def renewed_in_forks(held: Forkable) -> None:
+    """Have ``held`` renewed in every process forked from this one from now on."""
     _watch()
-    _CLIENTS.add(client)
+    _RENEWED.add(held)
 
 
 @cache
@@ -41,5 +43,5 @@ def _watch() -> None:
 
 
 def _renew() -> None:
-    for client in list(_CLIENTS):
-        client._renew_after_fork()
+    for held in list(_RENEWED):
+        held._renew_after_fork()

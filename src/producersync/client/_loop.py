@@ -5,7 +5,10 @@ of the call that made them. A call from another loop (each ``asyncio.run()`` sta
 a test framework may start one per test) reused them there and failed as asyncio's bare
 ``RuntimeError: Event loop is closed``, or, the first loop still running in another
 thread, used its sockets from two loops at once. So a client binds to the loop of its
-first call, and a call from another is refused at once, saying what to do.
+first call, and a call from another is refused at once, saying what to do. A process
+forked after that call (Celery's prefork pool) runs none of its parent's loops: every call
+there is refused, as its pooled sockets are the parent's (an ``AsyncClient`` is not
+renewed in a fork as a ``Client`` is); a client not yet called serves the child's loop.
 
 So is its close: awaited in another loop, it failed as that bare ``Event loop is
 closed`` once the first had ended, and while it ran (in another thread) it closed that
@@ -33,10 +36,10 @@ class LoopBinding:
         elif here != self._token:
             raise RuntimeError(
                 "this AsyncClient belongs to the event loop of its first call, and this "
-                "call runs in another (each asyncio.run() starts a new one): its pooled "
-                "connections cannot serve it. Make the client inside the loop that uses "
-                "it (async with AsyncClient(...) in the coroutine asyncio.run runs), one "
-                "per loop"
+                "call runs in another (each asyncio.run() starts a new one, and a forked "
+                "process runs none of its parent's): its pooled connections cannot serve "
+                "it. Make the client inside the loop that uses it (async with "
+                "AsyncClient(...) in the coroutine asyncio.run runs), one per loop"
             )
 
     def check_close(self) -> None:
