@@ -42,7 +42,7 @@ from producersync.service.store.tables import job_items, jobs, webhook_attempts
 from tests.conftest import BACKENDS
 from tests.portal.conftest import sign_in
 from tests.support.cli import producersync_output
-from tests.support.databases import migrated_store, statements
+from tests.support.databases import migrated_store, plan_nodes, statements
 from tests.support.delivery import log_attempts
 from tests.support.delivery import opened_store as opened
 from tests.support.service import RunningService, running_service
@@ -224,6 +224,69 @@ def test_a_big_job_is_deleted_over_batches_each_its_own_transaction(engine: sa.E
     deletes = [q for q in sent if q.startswith("DELETE FROM job_items")]
     assert len(deletes) == 4 and len(commits) >= 5
     assert _count(engine, jobs, jobs.c.id == job) == 0
+
+
+def test_jobs_of_every_size_and_none_are_deleted_whole_over_batches(engine: sa.Engine) -> None:
+    """A batch deletes the jobs it passed in the index's order: one ended by a batch's
+    last row, and one with no details at all, go with a later batch."""
+    account = _account(engine)
+    made = [_finished_job(engine, account, npns) for npns in (6, 0, 3, 1, 5, 0, 2)]
+    small = Retention(KEPT.payloads, KEPT.responses, KEPT.jobs, batch=3)
+
+    pruned = prune(engine, small, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=8))
+
+    assert pruned == Pruned(jobs=7, job_items=17)
+    assert _count(engine, jobs, jobs.c.id.in_(made)) == 0
+
+
+def test_no_statement_of_a_batch_of_jobs_joins_their_details(tmp_path: Path) -> None:
+    """PostgreSQL's planner, weighing a merge join of job_items (an IN of a subquery, a
+    NOT EXISTS), reads the ends of the table's indexes for the range of their keys, and
+    the lowest are the rows the run has deleted, dead until a vacuum: each batch read
+    them all before it started (62 ms of planning once 300,000 were deleted). The year
+    of bench/retention.py's batches took 56 ms each in those two statements, 13 ms in
+    the three that replace them."""
+    with opened("postgres", tmp_path) as engine:
+        account = _account(engine)
+        for npns in (4, 3):
+            _finished_job(engine, account, npns)
+        small = Retention(KEPT.payloads, KEPT.responses, KEPT.jobs, batch=3)
+
+        with plan_nodes(engine) as planned:
+            pruned = prune(engine, small, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=8))
+
+    assert pruned == Pruned(jobs=2, job_items=7)
+    joins = {"Nested Loop", "Hash Join", "Merge Join"}
+    joined = [
+        statement for statement, nodes in planned if "job_items" in statement and joins & nodes
+    ]
+    assert joined == []
+
+
+def test_a_batch_commits_on_postgresql_without_waiting_for_the_disk(tmp_path: Path) -> None:
+    """Each of a year's 2,343 batches waited 5.7 ms for its WAL flush; a batch a crash
+    loses is pruned again by the next run (SQLite's WAL commits so already)."""
+    with opened("postgres", tmp_path) as engine:
+        account = _account(engine)
+        _finished_job(engine, account, 3)
+        _publish(engine, account, UpdatesAvailable.create(T0.date()), T0)
+        with engine.connect() as conn:
+            before = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+        settings: list[str] = []
+
+        def note(_c: object, cursor: Any, statement: str, *_a: object) -> None:
+            if statement.startswith(("UPDATE", "DELETE")):
+                show = cursor.connection.execute("SHOW synchronous_commit").fetchone()
+                settings.append(show[0])
+
+        sa.event.listen(engine, "before_cursor_execute", note)
+        try:
+            prune(engine, KEPT, now=dt.datetime.now(dt.UTC) + dt.timedelta(days=400))
+        finally:
+            sa.event.remove(engine, "before_cursor_execute", note)
+        with engine.connect() as conn:  # the batches' own: the pool's commit as before
+            after = conn.exec_driver_sql("SHOW synchronous_commit").scalar_one()
+    assert before == after != "off" and settings and set(settings) == {"off"}
 
 
 def test_many_messages_expire_over_batches(engine: sa.Engine) -> None:

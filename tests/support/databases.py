@@ -630,6 +630,30 @@ def table_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", explain)
 
 
+@contextmanager
+def plan_nodes(engine: sa.Engine) -> Iterator[list[tuple[str, set[str]]]]:
+    """PostgreSQL: each statement run meanwhile, with the node types of its plan
+    (``Index Scan``, ``Nested Loop``, ...), as EXPLAIN tells them before it runs."""
+    planned: list[tuple[str, set[str]]] = []
+
+    def nodes(plan: dict[str, Any]) -> Iterator[str]:
+        yield plan["Node Type"]
+        for below in plan.get("Plans", []):
+            yield from nodes(below)
+
+    def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+        if not statement.startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
+            return  # SET, BEGIN: nothing planned
+        (found,) = cursor.connection.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
+        planned.append((statement, set(nodes(found[0][0]["Plan"]))))
+
+    sa.event.listen(engine, "before_cursor_execute", explain)
+    try:
+        yield planned
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", explain)
+
+
 def unusable_indexes(engine: sa.Engine) -> list[str]:
     """The PostgreSQL database's indexes no transaction older than their build may use
     (``pg_index.indcheckxmin``), or left INVALID by a build that did not finish."""

@@ -86,6 +86,7 @@ def prune(
         while not stop.is_set():
             started = time.monotonic()
             with write_transaction(engine) as conn:
+                retention.commit_unflushed(conn)
                 one, two = step(conn)
             first, second = first + one, second + two
             if not (one or two):

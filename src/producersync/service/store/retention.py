@@ -31,9 +31,19 @@ from producersync.service.store.tables import (
     webhook_messages,
 )
 
-__all__ = ["FINISHED", "expire_payloads", "expire_responses", "prune_jobs"]
+__all__ = ["FINISHED", "commit_unflushed", "expire_payloads", "expire_responses", "prune_jobs"]
 
 FINISHED = (JobStatus.COMPLETED.value, JobStatus.FAILED.value)
+
+
+def commit_unflushed(conn: sa.Connection) -> None:
+    """PostgreSQL: this transaction's commit returns without waiting for its WAL to reach
+    the disk (``synchronous_commit`` off; all or nothing of it survives a crash all the
+    same). A batch lost to a crash is pruned again by the next run, and SQLite, at
+    ``synchronous=NORMAL`` in WAL mode, commits so already. The flush took 5.7 ms of
+    each of the 2,343 batches of a year (bench/retention.py's store), 0.6 ms now."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("SET LOCAL synchronous_commit TO off")
 
 
 def _taken(conn: sa.Connection, query: sa.Select[Any]) -> sa.Select[Any]:
@@ -115,9 +125,23 @@ def prune_jobs(conn: sa.Connection, before: dt.datetime, limit: int) -> tuple[in
     )
     if not ids:
         return 0, 0
-    some = sa.select(i.c.id).where(i.c.job_id.in_(ids)).limit(limit)
-    items = conn.execute(i.delete().where(i.c.id.in_(some.scalar_subquery()))).rowcount
-    emptied = conn.execute(
-        j.delete().where(j.c.id.in_(ids), ~sa.exists(sa.select(i.c.id).where(i.c.job_id == j.c.id)))
-    ).rowcount
-    return emptied, items
+    # A job at a time, in the index's order: the batch reads from where the first job's
+    # rows start, and every job it passed is left empty. No statement joins job_items:
+    # PostgreSQL's planner, weighing a merge join, read the ends of its indexes, where
+    # the rows deleted so far lie until a vacuum, before each batch. A year's 1,790
+    # batches took 56 ms each in the two statements that joined, 13 ms in these three.
+    found = conn.execute(
+        sa.select(i.c.id, i.c.job_id)
+        .where(i.c.job_id.in_(ids))
+        .order_by(i.c.job_id, i.c.id)
+        .limit(limit)
+    ).all()
+    if found:
+        conn.execute(i.delete().where(i.c.id.in_([item for item, _ in found])))
+    # A short batch left all its jobs empty; a full one, those before the last it reached
+    # (in the index's order, the database's; a job with no rows at all among them). The
+    # foreign key stops a job deleted with rows left.
+    emptied = j.c.id.in_(ids)
+    if len(found) == limit:
+        emptied &= j.c.id < found[-1].job_id
+    return conn.execute(j.delete().where(emptied)).rowcount, len(found)
