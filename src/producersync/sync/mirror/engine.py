@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from producersync.database_url import pool_options, sqlalchemy_url
+from producersync.sync.mirror import checkpoints
 from producersync.sync.mirror.priority_gate import PriorityGate
 
 __all__ = ["delete_in_batches", "dialect_insert", "make_engine", "write_transaction"]
@@ -32,6 +33,7 @@ _SQLITE_PRAGMAS = (
     # that crossed the mark, and a backfill (~300 MB of WAL for 10,000 NPNs) met one
     # every few pages. Fewer, a page written by many commits is copied once; each commit
     # stays as durable (synchronous=NORMAL). The WAL is cut back to 64 MiB once reset.
+    # A backstop: `checkpoints` runs them from 64 MiB in a thread, outside any commit.
     "PRAGMA wal_autocheckpoint=10000",
     "PRAGMA journal_size_limit=67108864",
 )
@@ -81,6 +83,7 @@ def write_transaction(engine: sa.Engine, priority: float = math.inf) -> Iterator
         return
     with _writer_gate(engine).held(priority), begin() as conn:
         yield conn
+    checkpoints.wrote(engine)
 
 
 def delete_in_batches(
