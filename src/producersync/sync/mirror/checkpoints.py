@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-import time
 import weakref
 
 import sqlalchemy as sa
@@ -49,7 +48,7 @@ def wrote(engine: sa.Engine) -> None:
 class _Checkpointer:
     def __init__(self, engine: sa.Engine) -> None:
         self.woken = threading.Event()
-        self.ended = False
+        self.ended = threading.Event()
         database = sqlite_file(engine.url)
         self._wal = f"{database}-wal" if database is not None else None
         # A weak reference, and an end with the engine: a thread per engine a process
@@ -61,7 +60,7 @@ class _Checkpointer:
         thread.start()
 
     def end(self) -> None:
-        self.ended = True
+        self.ended.set()
         self.woken.set()
 
     def due(self) -> bool:
@@ -76,12 +75,14 @@ def _run(engine_ref: weakref.ref[sa.Engine], checkpointer: _Checkpointer) -> Non
         checkpointer.woken.wait()
         checkpointer.woken.clear()
         engine = engine_ref()
-        if engine is None or checkpointer.ended:
+        if engine is None or checkpointer.ended.is_set():
             return
         if checkpointer.due():
             _checkpoint(engine)
         del engine
-        time.sleep(_PAUSE_SECONDS)
+        # Not time.sleep: an end cuts the pause short.
+        if checkpointer.ended.wait(_PAUSE_SECONDS):
+            return
 
 
 def _checkpoint(engine: sa.Engine) -> None:
