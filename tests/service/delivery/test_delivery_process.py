@@ -320,6 +320,8 @@ def test_exhausted_deliveries_fail_and_can_be_recovered(harness: Harness) -> Non
         endpoint_id, _ = harness.endpoint(account_id, rx.url)
         eventually(lambda: harness.deliveries(endpoint_id)[0].state == "failed")
         assert len(rx.received) == 1 + len(SCHEDULE)
+        # The dispatcher tells it once the failure is committed, which the test may see first.
+        eventually(lambda: bool(_logged(harness, f"endpoint {endpoint_id}")))
         told = _logged(harness, f"endpoint {endpoint_id}")
         message_id = rx.received[0].headers["webhook-id"]
         assert told == [
