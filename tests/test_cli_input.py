@@ -95,6 +95,23 @@ def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
         iso_date("2025-9-1")
 
 
+def test_a_time_in_lowercase_is_read_as_rfc_3339_allows() -> None:
+    """'2025-09-01t08:00:00z' was refused as no ISO 8601 time; the API takes it."""
+    eight = dt.datetime(2025, 9, 1, 8, tzinfo=dt.UTC)
+    assert iso_time("2025-09-01t08:00:00z") == eight
+    assert iso_time("2025-09-01T08:00:00z") == eight
+    assert iso_time("2025-09-01t08:00:00Z") == eight
+
+
+@pytest.mark.parametrize(
+    "value", ["2025-09-01T08:00:00xZ", "2025-09-01T08:00:00zz", "2025-09-01T08", "2025-09-01T24:00"]
+)
+def test_a_time_python_reads_but_the_api_does_not_is_refused(value: str) -> None:
+    """fromisoformat alone read a letter before the Z, and an hour alone."""
+    with pytest.raises(typer.BadParameter, match=f"'{value}' is not an ISO 8601 time"):
+        iso_time(value)
+
+
 _WIDE_2026 = "\uff12\uff10\uff12\uff16"  # full-width digits, which re's \d and int() take
 
 

@@ -237,24 +237,23 @@ def iso_date(value: str) -> dt.date:
         raise BadValue(value, f"{value!r} is {exc}") from None
 
 
-_EXTENDED_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]|$)", re.ASCII)
-
-
 def iso_time(value: str) -> dt.datetime:
     """An option's time, ISO 8601 or a date alone (its midnight), UTC unless it names
-    a zone (Typer's ``parser=``). Its date is written ``YYYY-MM-DD``, as every date of
-    ours: Python also reads week dates and dates without dashes (2026-W01-1, 20261201)."""
+    a zone (Typer's ``parser=``), in the grammar the API reads (``DATETIME_SHAPE``): Python
+    alone also reads week dates, dates without dashes (2026-W01-1, 20261201), an hour
+    alone and a letter before the Z (08:00:00xZ). A lowercase ``t`` or ``z`` is read, as
+    RFC 3339 allows and the API does."""
     from producersync.model import dates
 
     refused = BadValue(value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00")
-    if not _EXTENDED_DATE.match(value):
+    if not re.fullmatch(dates.DATETIME_SHAPE, value):
         raise refused
     try:
-        moment = dt.datetime.fromisoformat(value)
-    except ValueError:
+        moment = dt.datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
+    except ValueError:  # 2026-02-30 or 2026-13-01: its day is wrong, not its format
         try:
             dates.iso_date(value[:10])
-        except ValueError as exc:  # 2026-02-30: its day is wrong, not its format
+        except ValueError as exc:
             raise BadValue(value, f"{value!r} is {exc}") from None
         raise refused from None
     moment = moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)

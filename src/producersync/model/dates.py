@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-__all__ = ["DATETIME_PATTERN", "DATE_PATTERN", "iso_date"]
+__all__ = ["DATETIME_PATTERN", "DATETIME_SHAPE", "DATE_PATTERN", "iso_date"]
 
 # [0-9], not \d, which takes any script's digits (full-width, Arabic-Indic): ASCII only,
 # as an NPN. And not date.fromisoformat alone, which also reads week dates (2026-W01-1)
@@ -67,3 +67,7 @@ _OFFSET = "[+-](?:[01][0-9]|2[0-3]):?[0-5][0-9]"
 DATETIME_PATTERN = _any(f"{DATE_PATTERN}(?:{_CLOCK}[Zz]?)?", f"{_INNER_DATE}{_CLOCK}{_OFFSET}")
 """ISO 8601 as the API reads a time (unanchored): a date alone (its midnight), or a date
 and a time, to the minute or finer, with a Z, an offset, or neither (UTC)."""
+
+DATETIME_SHAPE = f"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:{_CLOCK}(?:[Zz]|{_OFFSET})?)?"
+"""The form of ``DATETIME_PATTERN``'s times, any day of it: what a reader that says why a
+day is wrong (2026-02-30) or out of range in UTC checks first."""
