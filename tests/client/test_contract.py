@@ -159,6 +159,28 @@ def test_per_npn_get_and_children(
     assert client.regulatory_actions.get_value(values[0].id).value == values[0].value
 
 
+def test_a_per_npn_list_filters_as_the_api_does(
+    service: RunningService, population: tuple[Credentials, list[str]], client: Client
+) -> None:
+    _, npns = population
+    licenses, appointments = BY_KEY["licenses"].table, BY_KEY["appointments"].table
+    with service.engine.connect() as conn:
+        # An NPN with licenses of both kinds, so that the filter leaves some out.
+        npn = conn.execute(
+            sa.select(licenses.c.npn)
+            .where(licenses.c.npn.in_(npns))
+            .group_by(licenses.c.npn)
+            .having(sa.func.count(sa.distinct(licenses.c.active)) == 2)
+            .limit(1)
+        ).scalar_one()
+    inactive = {r.id for r in client.licenses.for_npn(npn, active=False)}
+    assert inactive == store_ids(service, "licenses", [npn], licenses.c.active.is_(False))
+    assert inactive != store_ids(service, "licenses", [npn])
+    terminated = {r.id for r in client.appointments.for_npn(npn, status="TERMINATED")}
+    where = appointments.c.status == "TERMINATED"
+    assert terminated == store_ids(service, "appointments", [npn], where)
+
+
 @pytest.fixture(scope="module")
 def v2_reads(
     service: RunningService, population: tuple[Credentials, list[str]]

@@ -563,6 +563,38 @@ def test_a_v1_list_takes_the_filters_of_the_v2_list(kind: str) -> None:
         client.entities.list_by_page(active=True)
 
 
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_per_npn_list_takes_the_filters_of_the_list_but_npns(kind: str) -> None:
+    """The API's per-NPN lists take their resource's filters but ``npns`` (reference
+    1.1, 1.7); ``for_npn`` took three, and ``licenses.for_npn(npn, active=True)`` was a
+    TypeError."""
+    fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
+    _read_both(
+        kind,
+        fake,
+        lambda c: c.licenses.for_npn(
+            "15645555", active=True, loa_codes=["12"], loa_categories=["life"]
+        ),
+    )
+    _read_both(
+        kind,
+        fake,
+        lambda c: c.appointments.for_npn("15645555", co_codes=["24740"], status="TERMINATED"),
+    )
+    assert [(r.url.path, dict(r.url.params)) for r in fake.api_requests] == [
+        (
+            "/v2/entities/15645555/licenses",
+            {"active": "true", "loaCodes": "12", "loaCategories": "life", "size": "1000"},
+        ),
+        (
+            "/v2/entities/15645555/appointments",
+            {"coCodes": "24740", "status": "TERMINATED", "size": "1000"},
+        ),
+    ]
+    with fake.client() as client, pytest.raises(TypeError, match="'co_codes' filter"):
+        client.addresses.for_npn("15645555", co_codes=["24740"])
+
+
 @pytest.mark.parametrize(
     ("call", "body", "named"),
     [

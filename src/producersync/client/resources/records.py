@@ -388,14 +388,30 @@ class Records(SyncResource, _RecordsMixin[M]):
         states: Sequence[str] | None = None,
         updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> SyncPager[M]:
-        """One NPN's records. The API subscribes the NPN if it is not yet: never poll
+        """One NPN's records, with the filters of ``list`` but ``npns``, as the API's
+        per-NPN lists take them. The API subscribes the NPN if it is not yet: never poll
         NPNs one by one (the developer policy forbids it); list with ``npns=``.
         ``continuation_token`` resumes the read as ``list``'s does."""
-        filters = Filters(None, states, updated_since, include_deleted)
+        filters = Filters(
+            None,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
         request = self._for_npn_request(npn, filters, page_size, continuation_token)
         return SyncPager(self._fetch(options), *request)
 
@@ -571,11 +587,26 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         states: Sequence[str] | None = None,
         updated_since: dt.date | str | None = None,
         include_deleted: bool | None = None,
+        active: bool | None = None,
+        loa_codes: Sequence[str] | None = None,
+        loa_categories: Sequence[str] | None = None,
+        co_codes: Sequence[str] | None = None,
+        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
         **options: Unpack[RequestOptions],
     ) -> AsyncPager[M]:
-        filters = Filters(None, states, updated_since, include_deleted)
+        filters = Filters(
+            None,
+            states,
+            updated_since,
+            include_deleted,
+            active,
+            loa_codes,
+            loa_categories,
+            co_codes,
+            status,
+        )
         request = self._for_npn_request(npn, filters, page_size, continuation_token)
         return AsyncPager(self._fetch(options), *request)
 
