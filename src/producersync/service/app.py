@@ -18,6 +18,7 @@ from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.query_string import OneValueEach
+from producersync.service.api.stray_params import QueryParameters
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.background import Background
@@ -160,6 +161,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         v1.router,
         webhooks.router,
     )
+    # Read by each API route's refuse_strays: what every operation of the API takes.
+    app.state.query_parameters = QueryParameters(app.routes)
     # A sub-application, not a router: its pages, its session sign-in and its HTML error
     # pages stay apart from the API (the gate covers only /v1 and /v2), and out of the spec.
     app.mount(_PORTAL, portal)

@@ -27,6 +27,7 @@ from producersync.service.api.json_body import refuse_other_content_types
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.params import PageQuery
 from producersync.service.api.spec_responses import SharedResponsesRoute
+from producersync.service.api.stray_params import refuse_strays
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
 from producersync.service.errors import ApiError, shown
@@ -45,7 +46,10 @@ from producersync.service.store.population import count_subscriptions, page_subs
 __all__ = ["MAX_BODY_BYTES", "PATH", "publish_npn_limit", "router"]
 
 router = APIRouter(
-    tags=["NPN Management"], responses=ERROR_RESPONSES, route_class=SharedResponsesRoute
+    tags=["NPN Management"],
+    dependencies=[Depends(refuse_strays)],
+    responses=ERROR_RESPONSES,
+    route_class=SharedResponsesRoute,
 )
 
 PATH = "/v1/accounts/subscriptions"

@@ -19,10 +19,12 @@ from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES, Resource
 from producersync.service.api.spec_responses import SharedResponsesRoute
+from producersync.service.api.stray_params import refuse_strays
 
 __all__ = ["router"]
 
 router = APIRouter(
+    dependencies=[Depends(refuse_strays)],
     default_response_class=HalResponse,
     responses=ERROR_RESPONSES,
     route_class=SharedResponsesRoute,

@@ -20,12 +20,14 @@ from producersync.service.api.numbers import DIGITS_ONLY, MAX_ROW_ID
 from producersync.service.api.params import TokenQuery, list_query_model, to_filter
 from producersync.service.api.resources import BY_KEY, RESOURCES, Resource
 from producersync.service.api.spec_responses import SharedResponsesRoute
+from producersync.service.api.stray_params import refuse_strays
 from producersync.service.errors import ApiError
 from producersync.service.store.records import RecordFilter, list_after
 
 __all__ = ["router"]
 
 router = APIRouter(
+    dependencies=[Depends(refuse_strays)],
     default_response_class=HalResponse,
     responses=ERROR_RESPONSES,
     route_class=SharedResponsesRoute,

@@ -26,6 +26,7 @@ from producersync.model.events import (
 from producersync.service.api.hal import ERROR_RESPONSES
 from producersync.service.api.json_body import JsonBodyRoute
 from producersync.service.api.listing import Call, request_call
+from producersync.service.api.stray_params import refuse_strays
 from producersync.service.api.webhook_models import (
     ID_PATTERN,
     AttemptPage,
@@ -63,6 +64,7 @@ __all__ = ["EVENT_TYPE_DESCRIPTIONS", "router"]
 router = APIRouter(
     prefix="/v1/webhooks",
     tags=["Webhooks"],
+    dependencies=[Depends(refuse_strays)],
     responses=ERROR_RESPONSES,
     route_class=JsonBodyRoute,
 )
