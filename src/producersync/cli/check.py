@@ -35,6 +35,7 @@ from producersync.cli.common import (
     fail,
     iso_date,
     read_mirror,
+    settings_from,
 )
 from producersync.cli.errors import JsonErrorsCommand, unanswered
 
@@ -90,7 +91,7 @@ def _mirror(url: str | None) -> Iterator[sa.Connection]:
     # The other settings are checked as every sync command checks them.
     from producersync.sync.settings import SyncSettings
 
-    settings = SyncSettings() if url is None else SyncSettings(mirror_url=url)
+    settings = settings_from(SyncSettings, None, {"mirror_url": url})
     engine = read_mirror(settings.mirror_url, option=None if url is None else "--mirror")
     try:
         with engine.connect() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import logging
+import os
 import re
 import signal
 import socket
@@ -584,20 +585,51 @@ def service_settings(
 
 
 def settings_from(
-    settings: type[S], context: typer.Context | None, options: Mapping[str, object]
+    settings: type[S],
+    context: typer.Context | None = None,
+    options: Mapping[str, object] | None = None,
 ) -> S:
     """``settings`` from the environment, overridden by the options of the command
     running in ``context`` (keyed by setting, as the command's parameter giving each is
     named; None: not given). A refused setting ends the command as a usage error (exit
-    2) naming the option it came from, or else its environment variable."""
+    2) naming the option it came from, or else its environment variable. Every command
+    reads its settings here: a ``PRODUCERSYNC_*`` variable no process reads is told of
+    first (``_warn_unread``)."""
     from pydantic import ValidationError
 
-    values = {k: v for k, v in options.items() if v is not None}
+    _warn_unread()
+    values = {k: v for k, v in (options or {}).items() if v is not None}
     try:
         return settings(**values)  # type: ignore[arg-type]
     except ValidationError as exc:
         given = {} if context is None else _options(context, values)
         raise fail_with(settings_problems(exc, settings, given), 2) from None
+
+
+_UNREAD_TOLD = "producersync.unread_told"  # in the command's context: _warn_unread has run
+
+
+def _warn_unread() -> None:
+    """A warning line on stderr for each ``PRODUCERSYNC_*`` variable of the environment
+    that no part of producersync reads (``cli.variables``), naming the closest setting,
+    never the value (it may be a secret); once a command, which may read its settings
+    more than once."""
+    from typer._click.globals import get_current_context
+
+    from producersync.cli.variables import unread_variables
+
+    context = get_current_context(silent=True)
+    if context is not None:
+        if context.meta.get(_UNREAD_TOLD):
+            return
+        context.meta[_UNREAD_TOLD] = True
+    for name, close in unread_variables(os.environ).items():
+        meant = f" (did you mean {close}?)" if close else ""
+        err_console.print(
+            f"[yellow]warning:[/yellow] {escape(name)} is not a producersync setting and is "
+            f"ignored{meant}",
+            highlight=False,
+        )
 
 
 def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str, str]:

@@ -29,7 +29,13 @@ import typer
 from rich.panel import Panel
 from rich.table import Table
 
-from producersync.cli.common import Terminated, console, fail, terminated_as_interrupted
+from producersync.cli.common import (
+    Terminated,
+    console,
+    fail,
+    settings_from,
+    terminated_as_interrupted,
+)
 from producersync.cli.quickstart import ensure_universe
 from producersync.cli.sync import comparison_table
 
@@ -199,8 +205,10 @@ def demo(
     store_url = f"sqlite:///{directory.resolve() / 'service.db'}"
     mirror_url = f"sqlite:///{directory.resolve() / 'mirror.db'}"
     service_url = f"http://127.0.0.1:{service_port}"
-    settings = ServiceSettings(
-        database_url=store_url, port=service_port, allow_private_endpoints=True
+    settings = settings_from(
+        ServiceSettings,
+        None,
+        {"database_url": store_url, "port": service_port, "allow_private_endpoints": True},
     )
     logs = [directory / "service.log", directory / "sync.log"]
 

@@ -107,7 +107,7 @@ def status(as_json: JsonOption = False) -> None:
     from producersync.sync import mirror
     from producersync.sync.settings import SyncSettings
 
-    engine = read_mirror(SyncSettings().mirror_url)
+    engine = read_mirror(settings_from(SyncSettings).mirror_url)
     with engine.connect() as conn:
         values = mirror.sync_status(conn)
     engine.dispose()
@@ -254,7 +254,7 @@ def replay(
 
     if timeout is not None and not wait:
         raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
-    settings = SyncSettings()
+    settings = settings_from(SyncSettings)
     # Only a mirror that is there holds the event, and only a known event needs DBOS:
     # a mirror at a mistyped path was made (empty, a DBOS database beside it) before the
     # event was found missing from it.
@@ -370,7 +370,7 @@ def changes(
     from producersync.sync import mirror
     from producersync.sync.settings import SyncSettings
 
-    engine = read_mirror(SyncSettings().mirror_url)
+    engine = read_mirror(settings_from(SyncSettings).mirror_url)
     written = 0
     try:
         with engine.connect() as conn:
@@ -412,7 +412,7 @@ def verify(as_json: JsonOption = False) -> None:
     from producersync.sync.settings import SyncSettings
     from producersync.sync.verify import compare
 
-    settings = SyncSettings()
+    settings = settings_from(SyncSettings)
     with unanswered(), settings.client() as client:
         engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
         with engine.connect() as conn:
