@@ -60,7 +60,9 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Keep a local mirror current with ProducerSync.", no_args_is_help=True)
 _DEFAULT_WAIT = 600  # seconds; a longer run (a large population's updates) takes --timeout
 _MAX_WAIT = 86_400
-_POLL_SECONDS = 1.0  # as DBOS's own wait for a result
+# Between two looks at a replayed workflow's status: DBOS's own wait for a result, a
+# second, answered up to a second after the workflow had ended.
+_POLL_SECONDS = 0.1
 _UNFINISHED = frozenset({"ENQUEUED", "DELAYED", "PENDING"})  # DBOS's not ended yet
 
 
