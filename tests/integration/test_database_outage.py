@@ -39,7 +39,7 @@ def harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Harness]:
     directory = tmp_path_factory.mktemp("outage")
     with running_harness("postgres", directory, sync_env=sync_env) as h:
         npns = first_npns(h, 20)
-        h.client.subscriptions.wait(h.client.subscriptions.add(npns))
+        h.subscribe(npns)
         eventually(lambda: h.status()["activeNpns"] == len(npns), what=h.status)
         h.wait_equal()
         yield h
@@ -162,7 +162,7 @@ def test_an_activation_whose_fetch_failed_is_fetched_again_by_itself(
     # As above, for the collector of activations: no later event nudges another.
     npn = first_npns(harness, 21)[-1]
     harness.endpoint_enabled(False)
-    harness.client.subscriptions.wait(harness.client.subscriptions.add([npn]))
+    harness.subscribe([npn])
     failed = harness.status()["failedRunsTotal"]
     with outage(admin, harness.store_url):
         now = dt.datetime.now(dt.UTC)

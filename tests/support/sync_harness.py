@@ -35,12 +35,15 @@ from producersync.webhooks import headers
 from tests.support import plain_http
 from tests.support.databases import migrated_mirror, universe_store
 from tests.support.processes import FAST, service_process
-from tests.support.service import free_port
+from tests.support.service import free_port, removed
 from tests.support.waiting import eventually
 
 _ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
 TODAY = dt.datetime.now(dt.UTC).date()
 RATE = 1200  # requests per minute, for both processes: the test's time is mostly pacing
+# The test's waits for a subscription job: the service's job poll is FAST's 0.05 s, and
+# the SDK's default second between two looks at the job was most of each wait.
+JOB_POLL = 0.1
 SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
 
 
@@ -148,6 +151,15 @@ class Harness:
             return last != before and last["status"] == "running"
 
         eventually(running, what=self.status)
+
+    def subscribe(self, npns: list[str]) -> None:
+        """``npns`` added to the population, the job waited for."""
+        subscriptions = self.client.subscriptions
+        subscriptions.wait(subscriptions.add(npns), poll_interval=JOB_POLL)
+
+    def unsubscribe(self, npns: list[str]) -> None:
+        """``npns`` removed from the population, the job waited for."""
+        removed(self.client.subscriptions, npns, poll_interval=JOB_POLL)
 
     def endpoint_enabled(self, enabled: bool) -> None:
         with write_transaction(self.engine) as conn:
@@ -283,7 +295,7 @@ def subscribed_and_synced(harness: Harness, count: int, timeout: float) -> list[
     """The first ``count`` NPNs subscribed, once the mirror holds them all, every receipt
     is processed and the last sync run succeeded."""
     npns = first_npns(harness, count)
-    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+    harness.subscribe(npns)
 
     def settled() -> bool:
         status = harness.status()

@@ -104,7 +104,7 @@ def test_twenty_sigkills_mid_sync_leave_the_mirror_equal_without_duplicates(
     rng = random.Random(SEED)
     with running_harness("sqlite", tmp_path, SERVICE) as harness:
         npns = first_npns(harness, 40)
-        harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+        harness.subscribe(npns)
         # The activation's fetch takes minutes on a loaded 2-core machine; the kills are
         # meant for the daily syncs.
         eventually(lambda: _settled(harness, len(npns)), timeout=300, what=harness.status)

@@ -24,7 +24,6 @@ from producersync.sync.mirror.tables import MIRRORED, events, receipts, sync_run
 from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
 from tests.support.processes import cli, cli_together
-from tests.support.service import removed
 from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 
@@ -50,7 +49,7 @@ def harness(
 
 def test_subscribed_npns_are_fetched_in_bulk_into_the_mirror(harness: Harness) -> None:
     npns = first_npns(harness, 30)
-    harness.client.subscriptions.wait(harness.client.subscriptions.add(npns))
+    harness.subscribe(npns)
     eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
     eventually(lambda: harness.status()["receipts"]["unprocessed"] == 0, what=harness.status)
     harness.wait_equal()
@@ -67,20 +66,19 @@ def test_a_pass_over_the_population_makes_every_npn_it_lists_active(harness: Har
     # of theirs ever comes), and 20 with theirs: the whole population is owed, so one
     # pass over it, from the subscriptions list, which names all 30.
     npns = first_npns(harness, 60)
-    subscriptions = harness.client.subscriptions
-    removed(subscriptions, npns[:30])
+    harness.unsubscribe(npns[:30])
     eventually(lambda: harness.status()["activeNpns"] == 0, what=harness.status)
     harness.event_types([UPDATES_AVAILABLE])
-    subscriptions.wait(subscriptions.add(npns[30:40]))
+    harness.subscribe(npns[30:40])
     harness.event_types(None)
-    subscriptions.wait(subscriptions.add(npns[40:]))
+    harness.subscribe(npns[40:])
     eventually(lambda: harness.status()["activeNpns"] == 30, what=harness.status)
     eventually(lambda: harness.status()["receipts"]["unprocessed"] == 0, what=harness.status)
     assert harness.status()["lastRun"]["kind"] == "population"
     harness.wait_equal()
     # The 30 come back, fetched again: the mirror holds the records of the population
     # and no others, as the tests after this one expect.
-    subscriptions.wait(subscriptions.add(npns[:30]))
+    harness.subscribe(npns[:30])
     eventually(lambda: harness.status()["activeNpns"] == len(npns), what=harness.status)
     eventually(lambda: harness.status()["receipts"]["unprocessed"] == 0, what=harness.status)
     harness.wait_equal()
