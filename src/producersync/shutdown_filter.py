@@ -1,8 +1,8 @@
 """uvicorn's reports of the requests a stop cut, as one line instead of a traceback each
 (``log_format`` puts the filter on uvicorn's logger).
 
-A stopping process answers the requests in flight for ``GRACEFUL_SHUTDOWN_SECONDS``, then
-uvicorn cancels those left (a client sending its body slowly, a request stuck on the
+A stopping process answers the requests in flight for ``PRODUCERSYNC_SHUTDOWN_GRACE_SECONDS``
+(10 s), then uvicorn cancels those left (a client sending its body slowly, a request stuck on the
 database) and says so: ``Cancel 2 running task(s), timeout graceful shutdown exceeded``.
 Each cancelled request then ended in ``Exception in ASGI application`` and the 60-line
 traceback of a ``CancelledError``, which reads as a bug and is none: that line is dropped.

@@ -44,7 +44,8 @@ def test_a_stop_cuts_a_request_still_unanswered_after_the_grace_period(
     request is cut after the grace period, in one log line, not a traceback, and answered
     503: a client of the API and a webhook sender retry it."""
     start, content_type = _HALF_SENT[command]
-    with _served(command, tmp_path) as served:
+    # Not the default's 10 s: what is cut is cut alike after any grace.
+    with _served(command, tmp_path, {"PRODUCERSYNC_SHUTDOWN_GRACE_SECONDS": "1"}) as served:
         host, port = served.base_url.removeprefix("http://").split(":")
         with socket.create_connection((host, int(port))) as half:
             half.sendall(
@@ -132,15 +133,18 @@ def test_a_served_process_stopped_shuts_down_then_ends_by_the_signal(
 
 
 @contextmanager
-def _served(command: str, tmp_path: Path) -> Iterator[ServiceProcess]:
-    """``producersync COMMAND`` over SQLite as a terminal's foreground command, once it
-    answers; killed if still alive at the end."""
+def _served(
+    command: str, tmp_path: Path, settings: dict[str, str] | None = None
+) -> Iterator[ServiceProcess]:
+    """``producersync COMMAND`` over SQLite (and ``settings``) as a terminal's foreground
+    command, once it answers; killed if still alive at the end."""
     env = {
         "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
         "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path / 'mirror.db'}",
         "PRODUCERSYNC_WEBHOOK_SECRETS": generate_secret(),
         "PRODUCERSYNC_CLIENT_ID": "client",
         "PRODUCERSYNC_CLIENT_SECRET": "secret",
+        **(settings or {}),
     }
     port = free_port()
     log = tmp_path / "served.log"

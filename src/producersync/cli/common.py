@@ -484,13 +484,7 @@ class Served(Protocol):
     log_level: LogLevel
     log_format: LogFormat
     head_timeout_seconds: float
-
-
-# How long a stopping process waits for the requests in flight to be answered before it
-# cuts them: uvicorn's default was to wait for good, and a client that sent half a
-# request held a SIGTERMed process up until the supervisor's SIGKILL. Well below the
-# 30 s that Kubernetes and docker give before that (DBOS then has its 5 s).
-GRACEFUL_SHUTDOWN_SECONDS = 10
+    shutdown_grace_seconds: int
 
 
 def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -> None:
@@ -528,7 +522,7 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
         log_config=None,  # configured above
         log_level=settings.log_level,
         access_log=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_graceful_shutdown=settings.shutdown_grace_seconds,
         http=BoundedHead.within(settings.head_timeout_seconds, refusal),
     )
 

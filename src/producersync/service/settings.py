@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
+from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.url_userinfo import masked
 
 __all__ = ["ServiceSettings"]
@@ -66,6 +67,7 @@ class ServiceSettings(BaseSettings):
         "logged while it was handled alone (a 500's traceback).",
     )
     head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
+    shutdown_grace_seconds: ShutdownGraceSetting = SHUTDOWN_GRACE_SECONDS
     public_url: str | None = Field(
         default=None,
         description="Base URL used in HAL links; default: the URL the request came in on.",

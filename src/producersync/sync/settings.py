@@ -36,6 +36,7 @@ from producersync.database_url import (
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.settings_variables import own_variables, variable
+from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import SECRET_PREFIX, WebhookSecretError, parse_secret
 
@@ -123,6 +124,7 @@ class SyncSettings(BaseSettings):
     log_level: LogLevelSetting = "info"
     log_format: LogFormatSetting = "text"
     head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
+    shutdown_grace_seconds: ShutdownGraceSetting = SHUTDOWN_GRACE_SECONDS
     executor_id: str | None = Field(
         default=None,
         validation_alias=_own("executor_id"),
