@@ -6,7 +6,6 @@ test_delivery_process.py."""
 from __future__ import annotations
 
 import re
-import time
 from pathlib import Path
 
 import pytest
@@ -24,6 +23,7 @@ from tests.conftest import BACKENDS
 from tests.support.delivery import loaded_store, utc_today
 from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.receiver import Received, receiver
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(70)
 
@@ -40,9 +40,10 @@ def test_the_scheduled_daily_run_applies_today_once_and_announces_it(
                 conn, settings, account_id, rx.url, event_types=["producersync"]
             )
         every_second = {**FAST, "PRODUCERSYNC_NIPR_SCHEDULE": "* * * * * *"}
-        with service_process(url, tmp_path, env=every_second):
+        with service_process(url, tmp_path, env=every_second) as service:
             rx.wait_for(lambda got: any(_is_update(r) for r in got), timeout=30)
-            time.sleep(2)  # later firings find the date applied
+            # Until a later firing has found the date applied: a fixed 2 s may see none.
+            eventually(lambda: "applied already" in _log(service), timeout=30)
         with stored.connect() as conn:
             runs = conn.execute(sa.select(nipr_runs.c.run_date)).scalars().all()
     assert runs == [utc_today()]

@@ -278,7 +278,13 @@ def test_a_scheduled_run_whose_process_died_is_run_by_another_process(
     applied, nor announced."""
     # Without the schedule's setting the processes leave it as it is: paused until the
     # first has started, whose start writes to the store the runs are then kept from.
-    env = {**FAST, "PRODUCERSYNC_WEBHOOK_CLAIM_LEASE_SECONDS": "3"}
+    # The lease is waited out; it is at least 3 attempt timeouts, and nothing is
+    # delivered here.
+    env = {
+        **FAST,
+        "PRODUCERSYNC_WEBHOOK_CLAIM_LEASE_SECONDS": "1",
+        "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": "0.3",
+    }
     with _down_for(kind, tmp_path, days=1) as (url, engine, missed), _dbos(url) as dbos:
         dbos.pause_schedule(SCHEDULE_NAME)
         with service_process(url, tmp_path, env=env) as first, _runs_held(engine):
