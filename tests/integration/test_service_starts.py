@@ -10,29 +10,31 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
-from tests.support.databases import ADMIN_URL, postgres_database, store_url
-from tests.support.processes import cli, cli_json, service_process
+from tests.support.databases import ADMIN_URL, postgres_database, universe_store
+from tests.support.processes import service_process
 from tests.support.service import token_response as _token
 
 pytestmark = pytest.mark.slow(45)
 
 
 def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
-    with store_url("sqlite", tmp_path) as database:
-        db = ["--database", database]
-        cli("nipr", "generate", "--producers", "3000", "--seed", "3", *db)
-        cli("admin", "account", "create", "acme", *db)
-        client = cli_json("admin", "client", "create", "--account", "acme", "--json", *db)
-        engine = sa.create_engine(database)
-        with engine.connect() as conn:
+    # Made in this process: three CLI commands' starts were a third of the test.
+    with universe_store("sqlite", tmp_path, 3000, 3) as database:
+        engine = open_store(database)
+        with write_transaction(engine) as conn:
+            account = accounts.create_account(conn, "acme", sandbox=False)
+            client_id, client_secret = accounts.create_client(
+                conn, account, "producersync.read producersync.write"
+            )
             npns = list(conn.execute(sa.select(entities.c.npn).limit(2500)).scalars())
         engine.dispose()
 
         with service_process(database, tmp_path) as service:
-            token = _token(
-                service.base_url, str(client["client_id"]), str(client["client_secret"])
-            ).json()["access_token"]
+            token = _token(service.base_url, client_id, client_secret).json()["access_token"]
             headers = {"authorization": f"Bearer {token}"}
             accepted = httpx2.put(
                 f"{service.base_url}/v1/accounts/subscriptions", json=npns, headers=headers
