@@ -2,7 +2,7 @@
 delivers to a real receiver on loopback, on a retry schedule of fractions of a second.
 
 Each page visited is saved as a screenshot in the session's temporary directory
-(``portal-screenshots*``); the README shows two of them.
+(``portal-screenshots*``), on SQLite; the README shows two of them.
 
 The same service and browser audit the accessibility of every page with axe-core, at
 1280 px and at 320 px, and walk the main flows by keyboard alone
@@ -63,8 +63,9 @@ FAST = {
 }
 VIEWPORT: ViewportSize = {"width": 1280, "height": 860}
 WAIT_MS = 30_000  # for what the dispatcher sends and htmx refreshes, on a loaded machine
-_NEXT_REFRESH = """() => new Promise(done =>
-    document.body.addEventListener("htmx:afterSettle", done, {once: true}))"""
+REFRESH_MS = 2_000  # attempts.html's hx-trigger
+_SETTLED = """() => { window.settled = new Promise(done =>
+    document.body.addEventListener("htmx:afterSettle", done, {once: true})) }"""
 _SCROLL_AT_REST = """box => new Promise(done => {
     let last = -1;
     const check = () => {
@@ -94,7 +95,10 @@ class Harness:
         return f"{self.service.base_url}/portal/login/{token}"
 
     def shoot(self, page: Page, name: str) -> None:
-        page.screenshot(path=self.shots / f"{self.backend}-{name}.png", full_page=True)
+        """The page as a person sees it, to look at; on SQLite's harness alone, since the
+        pages are the same whatever the store (a full-page shot takes some 0.2 s)."""
+        if self.backend == "sqlite":
+            page.screenshot(path=self.shots / f"{self.backend}-{name}.png", full_page=True)
 
 
 # Module-scoped: Playwright's sync API marks its event loop as running in this thread
@@ -111,7 +115,17 @@ def _context(
 ) -> BrowserContext:
     context = browser.new_context(viewport=viewport, java_script_enabled=javascript)
     context.set_default_timeout(WAIT_MS)
+    # Time in the pages runs as it does, but can be moved on (``_next_refresh``).
+    context.clock.install()
     return context
+
+
+def _next_refresh(page: Page) -> None:
+    """Until htmx's next refresh of the live table has settled: the page's clock is moved
+    on to it, which fires the page's own timer, rather than its 2 s waited out."""
+    page.evaluate(_SETTLED)
+    page.clock.fast_forward(REFRESH_MS)
+    page.evaluate("() => window.settled")
 
 
 @pytest.fixture(scope="session")
@@ -214,6 +228,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         page.get_by_role("link", name="Go on to the endpoint").click()
         expect(page).to_have_url(re.compile(r"/endpoints/ep_[0-9a-f]+$"))
         endpoint_url = page.url
+        endpoint_id = endpoint_url.rsplit("/", 1)[1]
         _no_secret_shown(page, secret)
         # Back to the answer, and reloaded there: the form is sent again, and leads to
         # the endpoint without the secret.
@@ -231,6 +246,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         rx.reply = lambda _r: Reply(status=500, body=b"receiver down for maintenance")
         _send_example(page, NPN_DEACTIVATED)
         _send_example(page, UPDATES_AVAILABLE)
+        _wait_for_deliveries(harness, endpoint_id)  # rather than refreshes waited for
         _tab(page, "Message Attempts")
         failed = page.locator("tbody tr.failed")
         expect(failed).to_have_count(8)
@@ -271,6 +287,8 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         # Recover the rest: the other failed message since the time the form suggests.
         page.get_by_role("button", name="Recover").click()
         expect(page.get_by_role("status")).to_contain_text("one more attempt: 1")
+        _wait_for_deliveries(harness, endpoint_id)
+        _next_refresh(page)
         expect(succeeded.first).to_contain_text(NPN_DEACTIVATED)
         expect(succeeded.first).to_contain_text("200")
         harness.shoot(page, "attempts")
@@ -280,7 +298,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         button.focus()
         focused = page.locator(f"#{button.get_attribute('id')}")
         focused.evaluate("element => { element.dataset.old = 'yes' }")
-        page.evaluate(_NEXT_REFRESH)
+        _next_refresh(page)
         expect(focused).to_be_focused()
         assert focused.get_attribute("data-old") is None  # the refreshed table's button
 
@@ -306,6 +324,7 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         _no_secret_shown(page, rotated)
         _back_and_reload(page, rotated, "The secret was rotated after this page was opened")
         _send_example(page, NPN_ACTIVATED)
+        _wait_for_deliveries(harness, endpoint_id)
         _tab(page, "Message Attempts")
         expect(page.locator("tbody tr.succeeded", has_text=NPN_ACTIVATED)).to_have_count(2)
         verify_signature(rx.received[-1].body, rx.received[-1].headers, rotated)
@@ -420,7 +439,7 @@ def test_the_live_attempts_table_shows_a_sign_out_from_another_tab(
     watching.get_by_role("button", name="Sign in").click()
     watching.goto(f"{harness.service.base_url}/portal/endpoints/{endpoint.id}/attempts")
     expect(watching.get_by_role("navigation", name="Show attempts")).to_be_visible()
-    watching.evaluate(_NEXT_REFRESH)  # the table refreshes itself
+    _next_refresh(watching)  # the table refreshes itself
 
     other = context.new_page()
     other.goto(f"{harness.service.base_url}/portal/endpoints")
@@ -429,6 +448,7 @@ def test_the_live_attempts_table_shows_a_sign_out_from_another_tab(
 
     # Its next refresh is refused: the page reloads and says so, instead of going on
     # showing the table as it was.
+    watching.clock.fast_forward(REFRESH_MS)
     expect(watching.get_by_role("heading", name="You are not signed in")).to_be_visible()
     context.close()
 
@@ -618,7 +638,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         visit("testing, disabled, example queued", f"/endpoints/{spare.id}/testing?sent=evt_1")
 
         visit("attempts", f"/endpoints/{mixed.id}/attempts")
-        page.evaluate(_NEXT_REFRESH)
+        _next_refresh(page)
         audit.check(page, "attempts, refreshed by htmx")
         with without_javascript(page):
             visit("attempts without JavaScript", f"/endpoints/{mixed.id}/attempts")
@@ -926,20 +946,23 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         page.reload()
         _tab_to(page, "Resend")
         resend = page.locator(f"#{page.evaluate('() => document.activeElement.id')}")
-        page.evaluate(_NEXT_REFRESH)
+        _next_refresh(page)
         expect(resend).to_be_focused()
         _go(page, "Space")
         expect(notice).to_contain_text("queued for one more attempt")
         expect(notice).to_be_focused()
+        with harness.engine.connect() as conn:
+            (created,) = endpoints.list_endpoints(conn, acme.id)
+        _wait_for_deliveries(harness, created.id)
+        _next_refresh(page)
         expect(page.locator("tbody tr.succeeded")).to_have_count(3)
 
         # A refresh that brings attempts says so, once, in a polite live region.
-        with harness.engine.connect() as conn:
-            (created,) = endpoints.list_endpoints(conn, acme.id)
         _publish(harness, created, NPN_ACTIVATED, 1)
         news = page.locator("#attempts-news")
         expect(news).to_have_attribute("aria-live", "polite")
         expect(news).to_have_text(f"1 new attempt: {NPN_ACTIVATED}, 200, succeeded.")
+        _next_refresh(page)
         expect(news).to_have_text("")
         # What moves by itself can be paused, and resumed.
         _tab_to(page, "Pause updates")
@@ -954,10 +977,12 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         # Resend is) leads to the whole response, markup shown as text, no line cut off.
         rx.reply = lambda _r: Reply(500, body=HOSTILE_BODY.encode())
         _publish(harness, created, NPN_DEACTIVATED, 1)
+        _wait_for_deliveries(harness, created.id)
+        _next_refresh(page)
         expect(page.locator("tbody tr.failed")).to_have_count(4)  # every scheduled attempt
         _tab_to(page, "Details")
         details = page.locator(f"#{page.evaluate('() => document.activeElement.id')}")
-        page.evaluate(_NEXT_REFRESH)
+        _next_refresh(page)
         expect(details).to_be_focused()
         _go(page, "Enter")
         body = page.locator("pre.response")
@@ -1134,7 +1159,7 @@ def test_tables_keep_every_column_on_a_320_px_screen(harness: Harness, browser: 
         # Where the keys' smooth scrolling comes to rest: read at once, it was mid-way.
         scrolled = region.evaluate(_SCROLL_AT_REST)
         assert scrolled > 0, "the arrow keys did not scroll the table"
-        page.evaluate(_NEXT_REFRESH)
+        _next_refresh(page)
         expect(region).to_be_focused()
         assert region.evaluate("box => box.scrollLeft") == scrolled
     context.close()
@@ -1308,6 +1333,7 @@ def test_the_attempts_refresh_waits_while_a_resend_is_on_its_way(
     page.goto(attempts)
     # A refresh held on its way, and then a Resend pressed.
     refreshes = _Held(page, f"{attempts}*", _sent_by_htmx)
+    page.clock.fast_forward(REFRESH_MS)
     refreshes.arrived()
     resends = _Held(page, "**/resend")
     resend = page.get_by_role("button", name=re.compile("^Resend")).first
@@ -1320,6 +1346,7 @@ def test_the_attempts_refresh_waits_while_a_resend_is_on_its_way(
 
     refreshes.release()
     assert _heard(page, "htmx:beforeSwap") == [True]  # not swapped in
+    page.clock.fast_forward(REFRESH_MS)
     assert _heard(page, "htmx:beforeRequest") == [True]  # the next one not sent
     assert len(refreshes.routes) == 1
     assert resend.get_attribute("data-old", timeout=HELD_MS) == "yes"  # the same button
