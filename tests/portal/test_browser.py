@@ -568,18 +568,6 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         page.get_by_role("button", name="Sign in").click()
         expect(page.get_by_text("No endpoints yet")).to_be_visible()
         audit.check(page, "endpoints, none yet")
-        # Another account's links: a spent link of acme's takes this browser to Endpoints.
-        other = harness.account("other")
-        with write_transaction(harness.engine) as conn:
-            used, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
-            store.redeem_link(conn, used, dt.timedelta(hours=1))
-            token, _ = store.issue_link(conn, other.id, dt.timedelta(seconds=-1))
-            fresh, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
-        visit("sign in, pressed too late", f"/login/{fresh}?notice=sign_in_again")
-        visit("link used (410)", f"/login/{used}", 410)
-        visit("link expired (410)", f"/login/{token}", 410)
-        visit("link unknown (404)", "/login/psl_nothing", 404)
-
         with write_transaction(harness.engine) as conn:
             mixed, _ = endpoints.create_endpoint(
                 conn, acme.id, rx.url, description="Mirror\nof the producer records"
@@ -592,10 +580,23 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
             endpoints.disable_endpoint(conn, acme.id, spare.id, "paused")
         # 20 messages answered and 1 failing (fair: 20 of 24 attempts, unless a timeout on
         # a loaded machine adds some), 1 of 1 (good), 0 of 4 without an answer (poor).
+        # Delivered while the sign-in pages are audited.
         _publish(harness, mixed, UPDATES_AVAILABLE, 20)
         _publish(harness, mixed, NPN_DEACTIVATED, 1)
         _publish(harness, good, NPN_ACTIVATED, 1)
         _publish(harness, down, UPDATES_AVAILABLE, 1)
+        # Another account's links: a spent link of acme's takes this browser to Endpoints.
+        other = harness.account("other")
+        with write_transaction(harness.engine) as conn:
+            used, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
+            store.redeem_link(conn, used, dt.timedelta(hours=1))
+            token, _ = store.issue_link(conn, other.id, dt.timedelta(seconds=-1))
+            fresh, _ = store.issue_link(conn, other.id, dt.timedelta(days=1))
+        visit("sign in, pressed too late", f"/login/{fresh}?notice=sign_in_again")
+        visit("link used (410)", f"/login/{used}", 410)
+        visit("link expired (410)", f"/login/{token}", 410)
+        visit("link unknown (404)", "/login/psl_nothing", 404)
+
         _wait_for_deliveries(harness, mixed.id, good.id, down.id)
         visit("endpoints, enabled and disabled", "/endpoints")
 
