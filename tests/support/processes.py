@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import atexit
 import os
 import signal
 import subprocess
@@ -254,8 +253,6 @@ def _start(
     args = ["service", command, "--port", str(port), "--database", database_url, *extra]
     if ahead:
         process = started_ahead(args, env or {}, log)
-    elif spare := _spare(command, env or {}):
-        process = _run_spare(spare, args, env or {}, log)
     else:
         with log.open("wb") as out:
             process = subprocess.Popen(
@@ -265,77 +262,6 @@ def _start(
                 env={**os.environ, **(env or {})},
             )
     return ServiceProcess(process, f"http://127.0.0.1:{port}", log)
-
-
-# Most of a service process's start is its imports (1.3 s of 1.5 on an idle machine), and
-# tests start dozens one after the other. Each test process keeps, per command, one
-# interpreter that has made them, started when the last was taken: the next start costs
-# the command's own start-up, the imports made while the test did something else. It
-# waits for what to run (arguments, environment, log) on its stdin; at its end (EOF) it
-# exits.
-_SPARE = (
-    "import importlib, json, os, sys;"
-    "from producersync.cli.main import main;"
-    "importlib.import_module(sys.argv[1]);"
-    "order = sys.stdin.readline() or sys.exit(0);"
-    "order = json.loads(order);"
-    "os.chdir(order['cwd']);"
-    "os.environ.clear();"
-    "os.environ.update(order['env']);"
-    "log = os.open(order['log'], os.O_WRONLY | os.O_APPEND);"
-    "os.dup2(log, 1);"
-    "os.dup2(log, 2);"
-    "sys.argv = ['producersync', *order['args']];"
-    "main()"
-)
-# Command -> its spare, and the environment it was started in.
-_spares: dict[str, tuple[subprocess.Popen[bytes], dict[str, str]]] = {}
-
-
-def _spare(command: str, env: dict[str, str]) -> subprocess.Popen[bytes] | None:
-    """The spare interpreter for ``service COMMAND``, if it can run in ``env`` (what an
-    interpreter reads as it starts is as it was started with: the test process's own
-    environment, and nothing but our settings changed); another made ready behind it."""
-    taken = _spares.pop(command, None)
-    _spares[command] = (
-        subprocess.Popen(
-            [sys.executable, "-c", _SPARE, _RUNS["service", command]],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        ),
-        dict(os.environ),
-    )
-    if taken is None:
-        return None
-    process, started_in = taken
-    alike = started_in == dict(os.environ) and all(k.startswith("PRODUCERSYNC_") for k in env)
-    if alike and process.poll() is None:
-        return process
-    _end_spare(process)
-    return None
-
-
-def _run_spare(
-    spare: subprocess.Popen[bytes], args: list[str], env: dict[str, str], log: Path
-) -> subprocess.Popen[bytes]:
-    log.write_bytes(b"")
-    order = {"args": args, "env": {**os.environ, **env}, "log": str(log), "cwd": os.getcwd()}
-    assert spare.stdin is not None
-    spare.stdin.write(orjson.dumps(order) + b"\n")
-    spare.stdin.close()
-    return spare
-
-
-def _end_spare(process: subprocess.Popen[bytes]) -> None:
-    process.kill()
-    process.wait()
-
-
-@atexit.register
-def _end_spares() -> None:
-    for process, _ in _spares.values():
-        _end_spare(process)
 
 
 def wait_healthy(service: ServiceProcess) -> None:
