@@ -28,12 +28,6 @@ def creds(service: RunningService, universe_npns: list[str]) -> Credentials:
     return creds
 
 
-def _subscriptions(service: RunningService, creds: Credentials) -> list[str]:
-    with service.client(creds) as http:
-        body = http.get("/v1/accounts/subscriptions?size=1000").json()
-    return [s["npn"] for s in body.get("embedded", {}).get("subscriptions", [])]
-
-
 def _check(response_json: dict[str, object], status: int, *fragments: str) -> None:
     assert response_json["status"] == status
     assert set(response_json) == {"timestamp", "status", "error", "message", "path"}
@@ -111,12 +105,12 @@ BAD_QUERIES = [
 def test_bad_query_is_400_naming_parameter_and_value(
     service: RunningService, creds: Credentials, url: str, name: str, value: str
 ) -> None:
-    before = _subscriptions(service, creds)
+    before = service.subscribed(creds)
     with service.client(creds) as http:
         response = http.get(url)
     assert response.status_code == 400, response.text
     _check(response.json(), 400, name, f"'{value}'")
-    assert _subscriptions(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 # Each list parameter at its limit, in values of the parameter's syntax.
@@ -246,7 +240,7 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
     status: int,
     fragment: str,
 ) -> None:
-    before = _subscriptions(service, creds)
+    before = service.subscribed(creds)
     with service.client(creds) as http:
         response = http.request(
             method,
@@ -256,7 +250,7 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
         )
     assert response.status_code == status, response.text
     _check(response.json(), status, fragment)
-    assert _subscriptions(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 def test_every_bad_npn_of_a_body_is_named_up_to_ten(
@@ -279,7 +273,7 @@ def test_a_subscription_body_of_another_content_type_is_refused_naming_it(
     service: RunningService, creds: Credentials, method: str, content_type: str | None
 ) -> None:
     """Read as JSON whatever it was sent as, as the webhook API's bodies are not."""
-    before = _subscriptions(service, creds)
+    before = service.subscribed(creds)
     headers = {"content-type": content_type} if content_type else {}
     with service.client(creds) as http:
         response = http.request(
@@ -287,7 +281,7 @@ def test_a_subscription_body_of_another_content_type_is_refused_naming_it(
         )
     assert response.status_code == 400, response.text
     _check(response.json(), 400, f"application/json, not '{content_type or 'none'}'")
-    assert _subscriptions(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 @pytest.mark.parametrize(
@@ -386,7 +380,7 @@ def test_a_body_the_client_cuts_short_is_no_error_and_no_job(
     service: RunningService, creds: Credentials
 ) -> None:
     """It was logged as the service's own error, with a traceback."""
-    before = _subscriptions(service, creds)
+    before = service.subscribed(creds)
     errors: list[logging.LogRecord] = []
     handler = logging.Handler(logging.ERROR)
     handler.emit = errors.append  # type: ignore[method-assign]
@@ -408,7 +402,7 @@ def test_a_body_the_client_cuts_short_is_no_error_and_no_job(
     finally:
         uvicorn_errors.removeHandler(handler)
     assert not errors, [record.getMessage() for record in errors]
-    assert _subscriptions(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 def _chunks(data: bytes) -> Iterator[bytes]:
@@ -430,7 +424,7 @@ def test_a_body_over_its_cap_is_413_and_changes_nothing(
     body = f'{{"url": "https://93.184.216.34/", "description": "{"x" * size}"}}'.encode()
     if path.endswith("subscriptions"):
         body = f"[{npns}]".encode()
-    before = _subscriptions(service, creds)
+    before = service.subscribed(creds)
     with service.client(creds) as http:
         listed = http.get("/v1/webhooks/endpoints").json()["data"]
         response = http.post(
@@ -443,7 +437,7 @@ def test_a_body_over_its_cap_is_413_and_changes_nothing(
         assert response.headers["connection"] == "close"  # the rest of the body is not read
         assert "413" in http.get("/openapi.json").json()["paths"][path]["post"]["responses"]
         assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
-    assert _subscriptions(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 def test_a_token_request_over_the_cap_or_with_a_parameter_twice_is_invalid(

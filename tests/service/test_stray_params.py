@@ -61,12 +61,6 @@ def creds(service: RunningService, universe_npns: list[str]) -> Credentials:
     return creds
 
 
-def _subscribed(service: RunningService, creds: Credentials) -> list[str]:
-    with service.client(creds) as http:
-        body = http.get("/v1/accounts/subscriptions?size=1000").json()
-    return [s["npn"] for s in body["embedded"]["subscriptions"]]
-
-
 @pytest.mark.parametrize(("url", "name", "value", "said"), STRAYS, ids=[s[0] for s in STRAYS])
 def test_a_parameter_this_operation_does_not_take_is_a_400_naming_it(
     service: RunningService,
@@ -77,13 +71,13 @@ def test_a_parameter_this_operation_does_not_take_is_a_400_naming_it(
     value: str,
     said: str,
 ) -> None:
-    before = _subscribed(service, creds)
+    before = service.subscribed(creds)
     with service.client(creds) as http:
         response = http.get(url.replace("{npn}", universe_npns[10]))
     assert response.status_code == 400, response.text
     _check(response.json(), name, value, said)
     # Refused before the route: a per-NPN read subscribed its NPN.
-    assert _subscribed(service, creds) == before
+    assert service.subscribed(creds) == before
 
 
 def test_a_misspelt_name_is_refused_where_an_unknown_one_is_ignored(

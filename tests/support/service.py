@@ -157,6 +157,12 @@ class RunningService:
             assert accepted.status_code == 202, accepted.text
             return wait_for_job(http, accepted.json()["job_id"])
 
+    def subscribed(self, creds: Credentials) -> list[str]:
+        """The account's active NPNs, as the API lists them (none: no ``embedded``)."""
+        with self.client(creds) as http:
+            body = http.get("/v1/accounts/subscriptions?size=1000").json()
+        return [s["npn"] for s in body.get("embedded", {}).get("subscriptions", [])]
+
 
 def wait_for_job(http: httpx2.Client, job_id: str, timeout: float = 30) -> dict[str, object]:
     deadline = time.monotonic() + timeout
