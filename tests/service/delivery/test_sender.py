@@ -30,11 +30,11 @@ from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import (
     Clock,
     Sender,
-    _guarded_transport,
     _retry_after,
     local_clock,
 )
 from producersync.service.delivery.throttle import EndpointThrottle
+from producersync.service.delivery.transport import GuardedTransport
 from producersync.service.delivery.urls import AddressGuard
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from tests.support.delivery import skew_clock
@@ -473,6 +473,30 @@ def test_a_name_that_resolves_to_a_private_address_is_not_connected_to(
     assert not connected(listener)
 
 
+class _PoolKeptElsewhere(httpx2.AsyncHTTPTransport):
+    """An httpx2 whose transport no longer sends through ``_pool``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._kept = self._pool
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        self._pool = self._kept
+        return await super().handle_async_request(request)
+
+
+def test_the_guard_holds_wherever_httpx2_keeps_its_own_pool(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket
+) -> None:
+    # The guarded pool was put in place of httpx2's private _pool: an httpx2 that kept its
+    # pool elsewhere sent through its own, unguarded (and verifying no certificate),
+    # with no error anywhere.
+    monkeypatch.setattr(httpx2, "AsyncHTTPTransport", _PoolKeptElsewhere)
+    test_a_name_that_resolves_to_a_private_address_is_not_connected_to(
+        monkeypatch, listener, "127.0.0.1"
+    )
+
+
 def test_the_address_connected_to_is_the_address_checked(
     monkeypatch: pytest.MonkeyPatch, listener: socket.socket
 ) -> None:
@@ -539,7 +563,7 @@ def test_the_sender_reads_the_certificate_roots_once_and_only_for_https(
 
     monkeypatch.setattr(httpcore2, "default_ssl_context", counted)
     monkeypatch.setenv("SSL_CERT_FILE", str(CERT))
-    transport = _guarded_transport(AddressGuard(allow_private=True), 4)
+    transport = GuardedTransport(AddressGuard(allow_private=True), 4)
     assert made == []
 
     async def post(urls: list[str]) -> list[int]:
@@ -552,6 +576,6 @@ def test_the_sender_reads_the_certificate_roots_once_and_only_for_https(
         assert made == []
     with https_server(_Acknowledging) as one, https_server(_Acknowledging) as two:
         urls = [f"https://localhost:{port}/hook" for port in (one, two)]
-        transport = _guarded_transport(AddressGuard(allow_private=True), 4)
+        transport = GuardedTransport(AddressGuard(allow_private=True), 4)
         assert asyncio.run(post(urls)) == [200, 200]
     assert len(made) == 1

@@ -11,12 +11,12 @@ import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import httpcore2
 import httpx2
 
 from producersync import __version__
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.throttle import EndpointThrottle
+from producersync.service.delivery.transport import GuardedTransport
 from producersync.service.delivery.urls import AddressGuard, EndpointUrlError
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from producersync.webhooks import headers as signed_headers
@@ -73,37 +73,6 @@ def _redirect_error(location: str | None) -> str:
     return f"redirects are not followed (location: {shown})"
 
 
-class _TlsWhenFirstNeeded(httpcore2.AsyncConnectionPool):
-    """A pool whose verifying TLS context, httpx2's default, is made for its first https
-    connection and kept for the others."""
-
-    def create_connection(self, origin: httpcore2.Origin) -> httpcore2.AsyncConnectionInterface:
-        if origin.scheme == b"https" and self._ssl_context is None:
-            self._ssl_context = httpx2.create_ssl_context()
-        return super().create_connection(origin)
-
-
-def _guarded_transport(guard: AddressGuard, concurrency: int) -> httpx2.AsyncHTTPTransport:
-    """httpx2's transport, its connections opened through the guard. httpx2 takes no
-    network backend, so its pool is made again with one, as httpx2 makes it otherwise:
-    certificates verified against the system's roots, or those ``SSL_CERT_FILE`` or
-    ``SSL_CERT_DIR`` name (a receiver behind a private CA). No proxy from the
-    environment: the guard checks the address connected to, which would be the proxy's.
-    The context is made at the first https connection (``_TlsWhenFirstNeeded``): reading
-    the roots took 20-80 ms of every start's CPU, in a process that may never reach an
-    https receiver. The transport's own context, dropped with the pool it is made for,
-    verifies nothing and reads no roots: the pool above replaces it, and it never
-    connects."""
-    transport = httpx2.AsyncHTTPTransport(verify=False, trust_env=False)
-    transport._pool = _TlsWhenFirstNeeded(
-        max_connections=concurrency,
-        max_keepalive_connections=concurrency,
-        keepalive_expiry=httpx2.Limits().keepalive_expiry,
-        network_backend=guard,
-    )
-    return transport
-
-
 @dataclass(slots=True)
 class _Response:
     """What the receiver answered, filled in as it arrives: an attempt cut off in the body
@@ -142,7 +111,7 @@ class Sender:
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(policy.timeout),
-            transport=_guarded_transport(guard, concurrency),
+            transport=GuardedTransport(guard, concurrency),
             # The excerpt is of the bytes as they come: decoded, 64 KiB of gzip read from
             # the socket is 64 MiB in memory (and a few MiB of brotli, gigabytes) before
             # the first 2 KB could be cut from it.
