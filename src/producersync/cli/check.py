@@ -69,7 +69,7 @@ _NARROWEST = 6  # characters of a long value's column, however narrow the table
 _NAMES_SHOWN = 8  # LOA names an unknown LOA's error lists
 _BLOCK = 500  # rows of a report table drawn at a time
 # Columns two spaces apart, a rule under the headings, no other lines: in 80 columns, a
-# box and its padding around eight columns took a third of the width.
+# box and its padding around eight columns take a third of the width.
 _TABLE: dict[str, Any] = {
     "box": box.SIMPLE_HEAD,
     "padding": (0, 1, 0, 0),
@@ -123,7 +123,7 @@ def _days(value: str) -> int:
     if match is None:
         raise BadValue(value, f"{value!r}: give days, as 30 or 30d")
     sign, digits = match.groups()
-    if sign:  # was "give days, as 30 or 30d", which -1d seemed to be
+    if sign:  # not "give days, as 30 or 30d", which -1d seems to be
         raise BadValue(value, f"{value!r} counts back: give days ahead, 0 or more")
     days = int(digits)
     if days > _MAX_DAYS:
@@ -355,7 +355,7 @@ def changes(
             _echo_json_listing({"since": since}, "changes", rows)
         else:
             # In UTC, as the rows' times are: "since: 2026-12-06 13:36:00+05:00" above a
-            # change at 08:37:25 read as one before the time asked, which it was not.
+            # change at 08:37:25 would read as one before the time asked, which it is not.
             utc: dict[str, object] = {"since": f"{_cell(since.astimezone(dt.UTC))} UTC"}
             shown = map(_changed_fields, rows)
             _table(utc, "changes", shown, f"no change since {since.isoformat()}")

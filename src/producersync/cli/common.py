@@ -377,8 +377,8 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     try:
         held = holds_mirror(engine)
     except sa.exc.DatabaseError as exc:
-        # Told here, where the mirror is known: ``main`` said "the database: file is not
-        # a database", which did not say which (a sync command has the mirror and DBOS's).
+        # Told here, where the mirror is known: ``main`` would say "the database: file is
+        # not a database", which does not say which (a sync command has the mirror and DBOS's).
         from producersync.db_outage import describe
 
         raise fail(f"the mirror at {where}: {masked(describe(exc))}") from None
@@ -399,7 +399,7 @@ def _no_mirror(where: str, url: str, option: str | None, why: str | None = None)
         f"no mirror at {where}: {why}",
         code=2,
         # The setting's variable, as for any setting refused (also when the
-        # configuration file gave it): a script reading --json was told null.
+        # configuration file gave it), so that a script reading --json is not told null.
         field=option or variable(SyncSettings, "mirror_url"),
         value=masked(url),
     )
@@ -507,9 +507,9 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     from producersync.log_format import configure_logging
 
     # The address taken before the app starts: uvicorn.run binds after, so a second
-    # process on a port in use (and so under the same DBOS executor id) launched DBOS,
-    # took back the running process's workflows and queued a catch-up, only to exit on
-    # the bind.
+    # process on a port in use (and so under the same DBOS executor id) would launch DBOS,
+    # take back the running process's workflows and queue a catch-up, only to exit on the
+    # bind.
     listening = _listening(settings.host, settings.port)
     # As uvicorn's config did, once the address is taken (a refused one configures
     # nothing), and before the app is made.

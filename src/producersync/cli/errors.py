@@ -124,7 +124,7 @@ def _database(exc: sa.exc.DatabaseError) -> Failure | None:
     from producersync.url_userinfo import masked
 
     # The driver's first line: libpq's refusals go on with a hint on a second line
-    # ("\tIs the server running on that host..."), and the error was two lines.
+    # ("\tIs the server running on that host..."), and the error would be two lines.
     return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
 
 

@@ -42,10 +42,10 @@ if TYPE_CHECKING:
     from producersync.service.nipr.daily import DailyRun
 
 # The synthetic churn dates renewals two years on and looks 90 days around the run date:
-# past these, a run was an OverflowError halfway through. A day still to come is run only
+# past these, a run would be an OverflowError halfway through. A day still to come is run only
 # with --allow-future: a development store is moved days ahead that way (the benchmarks
-# do), while a year's typo (2062 for 2026) stamped that run's records, and every later
-# day's, decades ahead (churn.stamp_date), and marked that day run.
+# do), while a year's typo (2062 for 2026) would stamp that run's records, and every
+# later day's, decades ahead (churn.stamp_date), and mark that day run.
 EARLIEST_RUN_DATE = dt.date(1900, 1, 1)
 LATEST_RUN_DATE = LATEST_START_DATE
 
@@ -220,7 +220,7 @@ def run_command(
         raise fail(message, 2, field="--feed", value=str(feed)) from None
     except OperationalError as error:
         # On PostgreSQL a run waits for the one in progress (its advisory lock); SQLite
-        # gives up after its busy timeout, which said only "database is locked".
+        # gives up after its busy timeout, which says only "database is locked".
         from producersync.db_outage import sqlite_busy
 
         if not sqlite_busy(error):

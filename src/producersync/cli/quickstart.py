@@ -58,7 +58,7 @@ def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
 
 def _saved_credentials(path: Path) -> dict[str, str]:
     """The credentials kept in ``path``; one that is not their JSON object is a usage
-    error naming it (it was a JSONDecodeError traceback): the file is left for the user
+    error naming it, not a JSONDecodeError traceback: the file is left for the user
     to mend or remove, as it may hold the only copy of a secret."""
     try:
         saved = orjson.loads(path.read_bytes())

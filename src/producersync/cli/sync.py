@@ -121,7 +121,7 @@ def status(as_json: JsonOption = False) -> None:
 
 def _past_date(value: str) -> dt.date:
     """A ``--since`` date, today at the latest (UTC): a pull from a day to come finds
-    nothing, and it was recorded as having synced the days before it."""
+    nothing, yet would be recorded as having synced the days before it."""
     day = iso_date(value)
     today = dt.datetime.now(dt.UTC).date()
     if day > today:
@@ -220,8 +220,9 @@ def _wait_seconds(value: str) -> int:
 
 
 def _event_id(value: str) -> str:
-    """An EVENT_ID: an empty one (a shell variable unset) was looked for, not found, and
-    told as a failure (exit 1) where it was the command's input that was wrong."""
+    """An EVENT_ID, not empty: an empty one (a shell variable unset) would be looked for,
+    not found, and told as a failure (exit 1), where it is the command's input that is
+    wrong."""
     if not value.strip() or value != value.strip():
         raise typer.BadParameter(f"{value!r}: give the id of a recorded event (its webhook-id)")
     return value
@@ -258,8 +259,8 @@ def replay(
         raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
     settings = settings_from(SyncSettings)
     # Only a mirror that is there holds the event, and only a known event needs DBOS:
-    # a mirror at a mistyped path was made (empty, a DBOS database beside it) before the
-    # event was found missing from it.
+    # a mirror at a mistyped path would be made (empty, a DBOS database beside it) before
+    # the event is found missing from it.
     engine = read_mirror(settings.mirror_url, settings.mirror_pool_size)
     with contextlib.ExitStack() as stack:
         stack.callback(engine.dispose)

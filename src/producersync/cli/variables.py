@@ -1,7 +1,7 @@
 """The ``PRODUCERSYNC_*`` variables of the environment that no part of producersync reads.
 
-pydantic ignores them, so a misspelt one (``MIRROR_ULR`` for ``MIRROR_URL``) left a
-process on the default it was meant to change, the sync writing to a SQLite file in its
+pydantic ignores them, so a misspelt one (``MIRROR_ULR`` for ``MIRROR_URL``) would leave
+a process on the default it was meant to change, the sync writing to a SQLite file in its
 working directory, without a word. One environment often serves the service, the sync
 service and the SDK together, so a variable is told of only when no process reads it:
 none of every process's settings (``SETTINGS_VARIABLES``) nor of ``OTHER_VARIABLES``."""
@@ -43,7 +43,7 @@ def unread_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
     """Each ``PRODUCERSYNC_*`` variable of ``environ`` that no part of producersync reads,
     in any case (pydantic reads them so), with the known one closest to it, if any is."""
     known = known_variables()
-    # Matched past the prefix, which every name shares: with it, any name was close.
+    # Matched past the prefix, which every name shares: with it, any name would be close.
     rests = [name.removeprefix(PREFIX) for name in sorted(known)]
     unread: dict[str, str | None] = {}
     for name in sorted(environ):
