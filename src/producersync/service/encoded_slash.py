@@ -1,9 +1,9 @@
 """An encoded slash (``%2F``) stays a character of the path segment it was sent in.
 
-The server decodes the path before routing, so ``/v2/entities/10104556%2Flicenses`` was
-routed as ``/v2/entities/10104556/licenses``: the client named one resource (the entity
-whose NPN is ``10104556/licenses``) and was answered another, and a ``POST`` to
-``/v1/webhooks/endpoints/{id}%2Fsecret%2Frotate`` rotated the secret. Kept encoded, the
+The server decodes the path before routing, so ``/v2/entities/10104556%2Flicenses`` would
+be routed as ``/v2/entities/10104556/licenses``: the client would name one resource (the
+entity whose NPN is ``10104556/licenses``) and be answered another, and a ``POST`` to
+``/v1/webhooks/endpoints/{id}%2Fsecret%2Frotate`` would rotate the secret. Kept encoded, the
 segment reaches the route as the value sent, which the route refuses as it refuses any
 bad value: an NPN, a number or a job id is a 400 naming it, an endpoint, a message or a
 portal page is not found, and a path that no route has is a 404.

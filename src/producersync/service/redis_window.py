@@ -24,8 +24,8 @@ _TIMEOUT_SECONDS = 1.0
 # member, the script only looks (a peek); an empty window's reset is 0. A window may
 # hold more hits than the limit asked with: counted under a higher one (a limit lowered,
 # processes restarted one by one). It frees a request once all but limit - 1 of them
-# aged out, not the oldest alone: a reset of the oldest told a client 10 s where 50 s
-# were due, and 'remaining' went negative.
+# aged out, not the oldest alone: a reset of the oldest would tell a client 10 s where
+# 50 s are due, and 'remaining' go negative.
 _HIT = """
 local limit, seconds, member = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
 local time = redis.call('TIME')

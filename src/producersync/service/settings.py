@@ -18,14 +18,14 @@ from producersync.url_userinfo import masked
 __all__ = ["ServiceSettings"]
 
 # A duration is added to the present (a token's expiry, a link's, a secret's grace): one
-# past about a century overflowed a datetime where it was first used (a traceback on the
-# first portal link), and inf or nan is no duration at all.
+# past about a century would overflow a datetime where it is first used (a traceback on
+# the first portal link), and inf or nan is no duration at all.
 _LONGEST_SECONDS = 100 * 365 * 86400
 Seconds = Annotated[float, Field(allow_inf_nan=False, le=_LONGEST_SECONDS)]
 
 # HS256 wants a key of the hash's size at least (RFC 7518, 3.2): a short one, a word an
-# operator typed, was taken as it was, and any token, cursors too, could be forged from it
-# offline from one token the API issued.
+# operator typed, taken as it is, would let any token, cursors too, be forged offline from
+# one token the API issued.
 _SHORTEST_KEY_BYTES = 32
 
 
@@ -134,7 +134,8 @@ class ServiceSettings(BaseSettings):
         "e.g. '0 6 * * *', run by the processes that deliver (a `service run --no-delivery` "
         "ignores it); default: none (run `producersync nipr run`).",
     )
-    # Not NaN: it was refused as "should be less than or equal to 1", which it is not.
+    # Not NaN, refused as such: le alone would refuse it as "should be less than or equal
+    # to 1", which it is not.
     nipr_churn_rate: float = Field(
         default=0.01,
         ge=0,
@@ -295,8 +296,8 @@ class ServiceSettings(BaseSettings):
     @field_validator("webhook_retry_schedule", mode="before")
     @classmethod
     def _seconds(cls, value: Any) -> Any:
-        # Comma-separated like every list in the environment, or JSON as before: only
-        # JSON was read, and `5,300` was a traceback out of the settings library.
+        # Comma-separated like every list in the environment, or JSON: read as JSON
+        # only, `5,300` would be a traceback out of the settings library.
         if not isinstance(value, str):
             return value
         text = value.strip()
@@ -323,14 +324,14 @@ class ServiceSettings(BaseSettings):
         if value.startswith("memory://"):
             return value
         # Imported here, not with the module: every admin, db and nipr command reads these
-        # settings, and redis (with the OpenTelemetry it loads) was a tenth of their
-        # imports, for a setting most never use.
+        # settings, and redis (with the OpenTelemetry it loads) would be a tenth of
+        # their imports, for a setting most never use.
         from redis.asyncio import ConnectionPool
 
         try:
             # The connection a request would open, without opening it: a port that is no
-            # number or an unknown option was a traceback at start-up (the password in it)
-            # or at the first request.
+            # number or an unknown option would be a traceback at start-up (the password
+            # in it) or at the first request.
             pool = ConnectionPool.from_url(value)
             pool.connection_class(**pool.connection_kwargs)
         except (ValueError, TypeError) as exc:

@@ -52,7 +52,7 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
         ],
         lifespan=lifespan,
     )
-    # Its 404s and 405s were Starlette's plain text, beside bounded_head's standard body.
+    # Else its 404s and 405s are Starlette's plain text, beside bounded_head's standard body.
     install_error_handlers(app)
     identify_requests(app, access_log=settings.access_log)
     return app

@@ -101,7 +101,7 @@ _LISTS: dict[str, Any] = {
     "states": _list_field(
         "Comma-separated 2-letter state codes; filters on forState",
         "MO,CA,CO",
-        # In any case, as to_filter reads it: 'Ca' was taken, and the pattern refused it.
+        # In any case, as to_filter reads it: 'Ca' is taken, so the pattern must not refuse it.
         "|".join("".join(f"[{c}{c.lower()}]" for c in code) for code in sorted(STATE_CODES)),
     ),
     "loaCodes": _list_field(
@@ -160,8 +160,8 @@ def list_query_model(
 def _items(name: str, raw: str | None) -> tuple[str, ...] | None:
     if raw is None:
         return None
-    # Counted and checked as the spec's array is, item by item: blank items were dropped
-    # and repeats counted once, so '1,,2' and 1,001 repeats of '1' were taken where the
+    # Counted and checked as the spec's array is, item by item: dropping blank items
+    # and counting repeats once would take '1,,2' and 1,001 repeats of '1' where the
     # spec refuses them (an item's pattern, maxItems), and a client validating by it too.
     items = [trim(p) for p in raw.split(",")]
     if not any(items):

@@ -96,7 +96,7 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
         # The client's doing, not an error of ours to log with a traceback; no one reads
         # the answer.
         raise ApiError(400, "The client closed the connection before the body ended") from None
-    # As the webhook API's bodies: any content type was read as JSON, a form's included.
+    # As the webhook API's bodies: JSON only, not any content type read as JSON, a form's.
     await refuse_other_content_types(request)
     try:
         value = orjson.loads(body)
@@ -122,7 +122,7 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
     ]
     if refused:
         # All of them, up to ten, as every 400 names its refusals: a list of thousands
-        # was otherwise fixed one request at a time.
+        # would otherwise be fixed one request at a time.
         listed = refused[:_LISTED]
         if len(refused) > _LISTED:
             listed.append(f"and {len(refused) - _LISTED} more")
@@ -258,12 +258,12 @@ _JOB_ID = re.compile(
 )
 """A UUID as RFC 9562 spells it, or its 32 digits alone. ``uuid.UUID`` is laxer: it drops
 braces, every "urn:" and "uuid:" and dashes anywhere, and ``int()`` takes a sign, spaces
-and underscores among the digits, so ``+ded8367-…`` named job ``0ded8367-…``."""
+and underscores among the digits, so ``+ded8367-…`` would name job ``0ded8367-…``."""
 
 
 def _no_job(job_id: str, canonical: str, days: int) -> str:
     """A 404's message: a job pruned since (its id tells when it was made) says so, where
-    the same message as for a mistyped id left its client looking for a bug."""
+    the same message as for a mistyped id would leave its client looking for a bug."""
     made = created_at_of(canonical)
     if made is None or dt.datetime.now(dt.UTC) - made < dt.timedelta(days=days):
         return f"No NPN management job {job_id}"

@@ -102,7 +102,7 @@ def _any_spaced(names: Iterable[str]) -> str:
 
 _SubscribableType = Annotated[str, Field(json_schema_extra={"enum": list(SUBSCRIBABLE)})]
 # Given, a pattern, not the enum of what is stored: the rules trim each type, so
-# ' producersync' was taken (as 'producersync') where the enum refused it.
+# ' producersync' is taken (as 'producersync'), where the enum would refuse it.
 _GivenSubscribableType = Annotated[
     str, Field(json_schema_extra={"pattern": _any_spaced(SUBSCRIBABLE)})
 ]
@@ -118,7 +118,7 @@ _EventTypeFilter = Annotated[
 
 
 def _a_number(value: object) -> object:
-    # JSON's true or "10" is no number of attempts (lax ints took them); 10.0 is one.
+    # JSON's true or "10" is no number of attempts (lax ints take them); 10.0 is one.
     if isinstance(value, bool | str):
         raise ValueError("expected a whole number")
     return value
@@ -252,7 +252,7 @@ def _event_type_array(schema: dict[str, Any]) -> None:
     # Read as text and split here, as the API's other lists are (params.py), so that a
     # refusal names the one unknown type; described as what a client sends, an array.
     # Its items a pattern, not an enum: _known takes a type with spaces around it, as
-    # the record lists take their items (' webhook.test' was taken, the enum refused it).
+    # the record lists take their items (' webhook.test' is taken, the enum would refuse it).
     types = sorted(KNOWN_TYPES)
     schema.clear()
     schema.update(

@@ -307,7 +307,7 @@ def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
         secret = endpoints.current_secret(conn, endpoint.id)
     if secret is None:
         # Every endpoint has one (rotation replaces it), until it is deleted: on PostgreSQL
-        # a DELETE committed between the two reads, and this failed an assert, a 500.
+        # a DELETE may commit between the two reads, and an assert here would be a 500.
         raise ApiError(404, f"No webhook endpoint {endpointId}")
     return EndpointSecret(secret=secret)
 

@@ -15,7 +15,7 @@ __all__ = ["bearer_scheme", "current_principal", "oauth2_scheme", "writer_princi
 
 # Both declare the one scheme in the OpenAPI spec (the ApiGate has already checked the
 # token), as alternatives. OAuth2 tells a generated client (or /docs) where to get the
-# token and which scope each operation needs, which a bare bearer scheme left to a 403;
+# token and which scope each operation needs, which a bare bearer scheme leaves to a 403;
 # the bearer scheme stays for the tools that know no other (schemathesis strips it to
 # check that the API then refuses the request).
 bearer_scheme = HTTPBearer(auto_error=False, description="A token from POST /oauth2/token")

@@ -107,8 +107,8 @@ def _basic_credentials(header: str) -> tuple[str, str] | None:
     if not sep:
         raise _MalformedBasic
     # RFC 6749 §2.3.1: both parts are form-urlencoded (application/x-www-form-urlencoded,
-    # where "+" is a space) before base64. unquote kept a "+", so an id or secret with a
-    # space, as authlib sends it ("+"), was refused. Libraries that send them unencoded
+    # where "+" is a space) before base64. unquote keeps a "+", so an id or secret with
+    # a space, as authlib sends it ("+"), would be refused. Libraries that send them unencoded
     # (requests, httpx, requests-oauthlib) send ours unchanged: they hold no character
     # that form-encoding changes.
     return unquote_plus(client_id), unquote_plus(secret)
@@ -140,8 +140,8 @@ def _invalid_client(description: str, counted: Decision | None = None) -> Respon
             "description": "too many token requests for this client, or too many failed "
             "client authentications from this address",
         },
-        # RFC 6749's body, as the endpoint's every answer: oauthlib took the standard
-        # body's error, "Service Unavailable", for an unknown code.
+        # RFC 6749's body, as the endpoint's every answer: oauthlib would take the
+        # standard body's error, "Service Unavailable", for an unknown code.
         503: {"model": OAuthError, "description": f"temporarily_unavailable: {UNAVAILABLE}"},
     },
     openapi_extra={
@@ -169,8 +169,8 @@ async def token(request: Request) -> Response:
     ctx = get_context(request)
     if "client_secret" in request.query_params:
         # RFC 6749 §2.3.1: never in the URL, which proxies, access logs and histories keep.
-        # The query was ignored: credentials "missing", or with them in the form too, a 200
-        # that left the client none the wiser.
+        # Ignoring the query would answer credentials "missing", or with them in the form
+        # too, a 200 that leaves the client none the wiser.
         return _oauth_error(
             400,
             "invalid_request",
@@ -221,8 +221,8 @@ async def token(request: Request) -> Response:
     if basic and (
         fields.get("client_secret") or fields.get("client_id") not in (None, "", basic[0])
     ):
-        # RFC 6749 §2.3: one authentication method per request. Basic won, and the form's
-        # secret went unchecked, a wrong one or another client's alike. A client_id
+        # RFC 6749 §2.3: one authentication method per request. Were Basic to win, the form's
+        # secret would go unchecked, a wrong one or another client's alike. A client_id
         # naming the Basic client is only the client identifying itself (§3.2.1).
         return _oauth_error(
             400,
@@ -285,9 +285,9 @@ async def _authenticated(
     Failures count per address, not per client_id: whoever merely knows a client_id can
     then neither lock its client out nor spend its token budget. An address past its
     failures is refused before its credentials are looked at: refused only when wrong, a
-    guesser who kept going learned a right secret from its 200 among the 429s. And one
-    request at a time per address is looked at: all at once, a burst of guesses each
-    found the window as it was before any of them failed."""
+    guesser who kept going would learn a right secret from its 200 among the 429s. And
+    one request at a time per address is looked at: all at once, a burst of guesses would
+    each find the window as it stood before any of them failed."""
     async with ctx.authenticating.held(address):
         guard = await ctx.token_failure_limiter.peek(address)
         if not guard.allowed:
@@ -299,7 +299,7 @@ async def _authenticated(
             else await anyio.to_thread.run_sync(_find_client, ctx, client_id)
         )
         # Checked against a hash whether or not the client exists or is revoked: skipped
-        # for those, the answer's time told which ids were live clients.
+        # for those, the answer's time would tell which ids are live clients.
         right = verify_secret(secret, client.secret_hash if client else _NO_CLIENT_HASH)
         if client is None or client.revoked_at is not None or not right:
             failures = await ctx.token_failure_limiter.hit(address)

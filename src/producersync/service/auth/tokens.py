@@ -90,8 +90,8 @@ class TokenCodec:
                 algorithms=["HS256"],
                 issuer=ISSUER,
                 # iat is not checked against this clock: another process, its clock a
-                # moment ahead, stamps an iat in this one's future, and PyJWT refused such
-                # a token ("not yet valid") as soon as it was issued. exp bounds it.
+                # moment ahead, stamps an iat in this one's future, and PyJWT would refuse
+                # such a token ("not yet valid") as soon as it is issued. exp bounds it.
                 options={"require": ["exp", "iat", "sub", "acct"], "verify_iat": False},
             )
             principal = Principal(

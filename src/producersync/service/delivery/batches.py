@@ -107,7 +107,7 @@ class Batches:
             for endpoint_id in sorted(gone):
                 store_endpoints.disable_endpoint(conn, None, endpoint_id, GONE)
         # Counted once committed: counted before, every retry of a failed transaction
-        # counted the batch's attempts again.
+        # would count the batch's attempts again.
         succeeded = sum(o.succeeded for o in outcomes)
         self._attempts.labels("succeeded").inc(succeeded)
         self._attempts.labels("failed").inc(len(outcomes) - succeeded)

@@ -75,8 +75,8 @@ class Dispatcher(DBOSConfiguredInstance):
         secrets, clock = await asyncio.to_thread(self._store.secrets, endpoint_ids)
         return await self._sender.send_all(claimed, secrets, clock)
 
-    # Retried through a store outage: a batch that gave up here was sent and not recorded,
-    # so every delivery in it went out again once its lease ended.
+    # Retried through a store outage: a batch that gave up here would be sent and not
+    # recorded, so every delivery in it would go out again once its lease ended.
     @DBOS.step(**STEP_RETRIES)
     async def settle(self, outcomes: list[Outcome | Deferred]) -> None:
         await asyncio.to_thread(self._settle, outcomes)

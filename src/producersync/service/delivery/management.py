@@ -51,8 +51,8 @@ SUBSCRIBABLE: tuple[str, ...] = (EVENT_GROUP, *sorted(EVENT_TYPES))
 EXAMPLE_NPN = "15645555"
 RECOVER_WINDOW = dt.timedelta(days=14)
 # Beyond the window, as Svix allows it: a `since` taken as 14 days back (`date -d '-14
-# days'`, the portal's earliest minute) is older than that by the time it is judged, and
-# was refused, so the whole window could never be recovered.
+# days'`, the portal's earliest minute) is older than that by the time it is judged: refused,
+# the whole window could never be recovered.
 RECOVER_SLACK = dt.timedelta(minutes=5)
 RECOVER_LIMIT = 10_000
 
@@ -188,14 +188,14 @@ def send_example(conn: sa.Connection, endpoint: store.Endpoint, event_type: str)
 def replay(conn: sa.Connection, endpoint: store.Endpoint, message_id: str) -> int | None:
     """One manual attempt of the account's message to the endpoint; ``None`` when the
     account has no such message. Raises ``PayloadExpired`` for one whose payload expired:
-    queued, it was sent with an empty body."""
+    queued, it would be sent with an empty body."""
     message = outbox.get_message(conn, endpoint.account_id, message_id)
     if message is None:
         return None
     if message.expired:
         raise PayloadExpired(message_id)
     # By the store's clock, as the claims are: by a clock ahead of it by more than the
-    # lease, a delivery a worker was sending looked lapsed, and was made due again.
+    # lease, a delivery a worker is sending would look lapsed, and be made due again.
     return outbox.replay(conn, message_id, endpoint.id, outbox.store_clock(conn))
 
 

@@ -24,8 +24,8 @@ class RetryPolicy:
     jitter: float
     retry_after_cap: float
     # Svix's overload penalty: an attempt that timed out, or was answered 429, is retried
-    # no sooner than this step (jittered as any): the schedule's first, 5 s, sent a
-    # receiver too slow or too busy to answer its retry on top of the load it was under.
+    # no sooner than this step (jittered as any): the schedule's first, 5 s, would send a
+    # receiver too slow or too busy to answer its retry on top of the load it is under.
     overload_step: float
     timeout: float
     disable_after: dt.timedelta

@@ -36,8 +36,8 @@ def _retry_after(value: str | None, now: dt.datetime) -> float | None:
         return None
     value = value.strip()
     # ASCII digits only: str.isdigit() also takes superscripts ('²'), which float()
-    # refuses, and a receiver's header must never raise out of an attempt (it took its
-    # whole batch down with it, to be sent again after the lease, and again).
+    # refuses, and a receiver's header must never raise out of an attempt (it would take
+    # its whole batch down with it, to be sent again after the lease, and again).
     if value.isascii() and value.isdigit():
         return float(value)
     try:
@@ -166,9 +166,9 @@ class Sender:
         async with self._slots:
             if self._stopping or self._outlasts_claim(claimed, clock()):
                 return Deferred(claimed, clock())
-            # Counted as the attempt goes, in its slot: counted before it waited for one,
-            # the attempts let through a second apart went out together once slots were
-            # free (4 in 0.14 s to an endpoint of 2 a second, behind a hung receiver).
+            # Counted as the attempt goes, in its slot: counted before it waits for one,
+            # the attempts let through a second apart would go out together once slots
+            # are free (4 in 0.14 s to an endpoint of 2 a second, behind a hung receiver).
             if claimed.rate_limit_per_second:
                 limit = claimed.rate_limit_per_second
                 wait = await self._throttle.wait(claimed.endpoint_id, limit)
@@ -245,9 +245,9 @@ class Sender:
             answer.retry_after = _retry_after(response.headers.get("retry-after"), clock())
             answer.location = response.headers.get("location")
             # Read to the end, the bytes past the excerpt dropped: a 2xx is a success only
-            # once its body has ended, and stopping at the excerpt made one of more than
-            # 2 KB that then stalled, or was cut short, a success, where a shorter one of
-            # the same kind failed.
+            # once its body has ended, and stopping at the excerpt would make one of more
+            # than 2 KB that then stalls, or is cut short, a success, where a shorter one of
+            # the same kind fails.
             async for chunk in response.aiter_raw():
                 answer.body += chunk[: _EXCERPT_BYTES - len(answer.body)]
         finally:

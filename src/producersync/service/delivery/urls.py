@@ -37,10 +37,10 @@ RESOLVERS = 32  # threads looking up receivers' names at once, per sender
 
 # The syntax of an endpoint URL, as the spec publishes it (the API's ``url`` pattern) and
 # as a new endpoint is held to: whatever it refuses is refused, whatever it allows passes
-# the rules (private addresses aside, where not allowed). The rules alone took hosts no
-# resolver can look up ('208.250.0.5*', 'a..b'), ports the pattern refused (10000 and up,
-# '0123') and hosts it did not describe, so a client validating by the spec refused URLs
-# the service took. A host is a name of letters, digits and hyphens with a label not all
+# the rules (private addresses aside, where not allowed). The rules alone take hosts no
+# resolver can look up ('208.250.0.5*', 'a..b'), ports the pattern refuses (10000 and up,
+# '0123') and hosts it does not describe, so a client validating by the spec would refuse
+# URLs the service takes. A host is a name of letters, digits and hyphens with a label not all
 # digits (all digits, 123 or 1.2.3, the resolver reads as a short IPv4 address: 0.0.0.123),
 # four octets, or a bracketed IPv6 address (RFC 3986's forms).
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])"
@@ -128,8 +128,8 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
         port = parts.port
     except ValueError as exc:
         raise EndpointUrlError(f"'{shown}' is not a valid URL: {exc}") from None
-    # Said as what is wrong with this URL: "must use https" was said of javascript: or
-    # ftp: where http is allowed too, and of http: as if its scheme were no web one.
+    # Said as what is wrong with this URL: not "must use https" of javascript: or ftp:
+    # where http is allowed too, nor of http: as if its scheme were no web one.
     if parts.scheme not in ("https", "http"):
         allowed = "http or https" if allow_private else "https"
         first = url[:1]
@@ -232,9 +232,9 @@ class AddressGuard(httpcore2.AsyncNetworkBackend):
         self._allow_private = allow_private
         self._backend = httpcore2.AnyIOBackend()
         # Lookups on threads of their own: on the loop's default executor (6 threads on 2
-        # cores), receivers' names whose DNS hung took every thread, and the dispatcher's
-        # store calls, which run there, waited for them (no claim, no settle: a batch's
-        # claims lapsed, its deliveries were sent again elsewhere).
+        # cores), receivers' names whose DNS hangs would take every thread, and the
+        # dispatcher's store calls, which run there, would wait for them (no claim, no
+        # settle: a batch's claims lapse, its deliveries are sent again elsewhere).
         self._resolvers = ThreadPoolExecutor(resolvers, thread_name_prefix="webhook-resolve")
 
     def close(self) -> None:

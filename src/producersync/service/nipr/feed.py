@@ -86,9 +86,9 @@ _ENUMS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 # The ids a feed may give a record (and a nested record's parent): those every JSON parser
 # reads exactly (RFC 8259 §6; JavaScript's Number.MAX_SAFE_INTEGER), which the API's
-# clients read back. NIPR's are far below; one near 2^63 (a typo, a hash) was stored, and
-# the next synthetic run, which numbers new records from each table's highest id, went
-# past a BIGINT: a traceback on every run from then on. Above this bound, 2^63 - 2^53 ids
+# clients read back. NIPR's are far below; one near 2^63 (a typo, a hash) stored, the next
+# synthetic run, which numbers new records from each table's highest id, would go past a
+# BIGINT: a traceback on every run from then on. Above this bound, 2^63 - 2^53 ids
 # are left for those runs to number.
 MAX_FEED_ID = 2**53 - 1
 _MAX_COUNT = 2**31 - 1  # an INTEGER column
@@ -268,7 +268,7 @@ def _not_json(text: bytes, exc: orjson.JSONDecodeError) -> str:
     nul = text.find(b"\0")
     if nul >= 0:
         return f"not valid JSON (byte {nul + 1} of the line is NUL: is the file UTF-16?)"
-    if b"\r" in text:  # read as lines ending there before the file was read a line at a time
+    if b"\r" in text:  # read a line at a time, a lone \r ends no line
         return f"not valid JSON ({exc}); a line ends with \\n or \\r\\n, not \\r alone"
     return f"not valid JSON ({exc})"
 
@@ -364,7 +364,7 @@ def _absent(column: sa.Column[Any]) -> Any:
     return None
 
 
-# Built once per table: built for every line, it took three quarters of the check.
+# Built once per table: built for every line, it would take three quarters of the check.
 @functools.cache
 def _fields(table: sa.Table) -> dict[str, tuple[sa.Column[Any], Callable[[Any], Any]]]:
     """Wire name -> (column, parser) of every column a feed writes."""
@@ -417,7 +417,7 @@ def _text(value: Any, length: int | None) -> str:
         raise _Invalid(f"must be a string, not {_show(value)}")
     if length is not None and len(value) > length:
         raise _Invalid(f"must be at most {length} characters")
-    # PostgreSQL text cannot hold one (a traceback of the whole feed), SQLite's stored it.
+    # PostgreSQL text cannot hold one (a traceback of the whole feed), SQLite's would store it.
     if "\x00" in value:
         raise _Invalid(f"must not contain a NUL character (\\u0000), not {_show(value)}")
     return value
@@ -425,11 +425,11 @@ def _text(value: Any, length: int | None) -> str:
 
 def _integer(value: Any) -> int:
     if isinstance(value, float) and abs(value) >= 2**63:
-        # orjson reads an integer past 64 bits as a float: it was told as "not an integer".
+        # orjson reads an integer past 64 bits as a float: too large, not "not an integer".
         raise _Invalid(f"must be a 64-bit integer, not {_show(value)}")
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Invalid(f"must be an integer, not {_show(value)}")
-    # Past a BIGINT the driver failed on it, a traceback of the whole feed.
+    # Past a BIGINT the driver would fail on it, a traceback of the whole feed.
     if not -MAX_ROW_ID - 1 <= value <= MAX_ROW_ID:
         raise _Invalid(f"must be a 64-bit integer, not {value}")
     return value
@@ -437,9 +437,9 @@ def _integer(value: Any) -> int:
 
 def _count(value: Any) -> int:
     # A record's other integers count (ceCreditsNeeded, lengthOfOrder) or amount to
-    # (penaltyFineForfeiture) something, never below 0: a negative one was stored and
-    # served. Each is an INTEGER on PostgreSQL, which refused a larger one as the run
-    # wrote it (a traceback); SQLite stored it.
+    # (penaltyFineForfeiture) something, never below 0: a negative one would be stored
+    # and served. Each is an INTEGER on PostgreSQL, which refuses a larger one as the run
+    # writes it (a traceback); SQLite would store it.
     number = _integer(value)
     if not 0 <= number <= _MAX_COUNT:
         raise _Invalid(f"must be a whole number from 0 to {_MAX_COUNT}, not {number}")
@@ -447,8 +447,8 @@ def _count(value: Any) -> int:
 
 
 def _record_id(value: Any) -> int:
-    # An id of 0 or below was stored, then refused by /v1/{resource}/{id}, and broke
-    # paging; one past MAX_FEED_ID, see there.
+    # An id of 0 or below would be stored, then refused by /v1/{resource}/{id}, and
+    # break paging; one past MAX_FEED_ID, see there.
     number = _integer(value)
     if not 1 <= number <= MAX_FEED_ID:
         raise _Invalid(f"must be a record id from 1 to {MAX_FEED_ID}, not {number}")
@@ -480,7 +480,7 @@ def _npn(value: Any) -> str:
     return value
 
 
-# A list or an object is no member either: tested for membership, it was a TypeError.
+# A list or an object is no member either: tested for membership, it would be a TypeError.
 
 
 def _state(value: Any) -> str:
@@ -534,7 +534,7 @@ _WINDOWS = ("renewal", "lateRenewal", "reinstatement")
 
 def _renewal_periods(value: Any) -> dict[str, Any]:
     # Stored and served as given: checked by the client's model, which keeps what it does
-    # not know, unknown keys were stored, and dates as pydantic reads them (0, or
+    # not know, unknown keys would be stored, and dates as pydantic reads them (0, or
     # "2025-06-10T00:00:00"), served where the contract has YYYY-MM-DD.
     if not isinstance(value, dict):
         raise _Invalid(f"must be a JSON object, not {_show(value)}")
@@ -635,7 +635,7 @@ def _check(conn: sa.Connection, lines: list[FeedLine], run_date: dt.date) -> Non
                 raise FeedError(
                     f"NPN {npn} is entity {entities[npn]}, not {line.id}", line.number, "record.id"
                 )
-            # A second new entity of one NPN broke the NPN's unique key: a traceback.
+            # A second new entity of one NPN would break the NPN's unique key: a traceback.
             first = new_entities.setdefault(npn, line)
             if first.id != line.id:
                 raise FeedError(

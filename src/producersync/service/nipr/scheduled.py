@@ -53,9 +53,9 @@ log = logging.getLogger(__name__)
 _store: sa.Engine | None = None
 
 
-# The days caught up at start are as many workflows at once, and each held a store
-# connection while it waited for the run before it (``churn.claim_run``'s lock): a month
-# missed took the pool's 30, and requests waited for one. A process runs one day at a
+# The days caught up at start are as many workflows at once, and each would hold a
+# store connection while it waits for the run before it (``churn.claim_run``'s lock): a
+# month missed would take the pool's 30, and requests wait for one. A process runs one day at a
 # time; processes still wait for each other on that lock, one connection each.
 _one_run_at_a_time = threading.Lock()
 
@@ -75,8 +75,8 @@ def _apply_day(run_date: str, churn_rate: float) -> None:
     with _one_run_at_a_time:
         run = run_day(_store, dt.date.fromisoformat(run_date), churn_rate=churn_rate)
     if run.already_applied:
-        # By hand (`nipr run`), or by an earlier firing: the schedule said nothing of its
-        # day, which an operator looking for it could not tell from a day not run.
+        # By hand (`nipr run`), or by an earlier firing: else the schedule says nothing of
+        # its day, which an operator looking for it cannot tell from a day not run.
         log.info(
             "NIPR run %s: applied already (%s, at %s UTC), nothing done",
             run_date,
@@ -200,7 +200,7 @@ def log_schedule(schedule: WorkflowSchedule | None) -> None:
         schedule["last_fired_at"] or "never",
     )
     # Six fields put seconds first: '0 6 * * * *', five fields and a star, is 6 past
-    # every hour, and the day ran at 00:06 where 06:00 was meant, and nothing said so.
+    # every hour: the day would run at 00:06 where 06:00 was meant, and nothing say so.
     day = dt.datetime.combine(upcoming.date(), dt.time(), dt.UTC)
     times = _firings(cron, day - dt.timedelta(seconds=1))
     first, second = times.get_next(dt.datetime), times.get_next(dt.datetime)

@@ -114,8 +114,8 @@ def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda:
             break
         busy.append(account_id)
     # The job is settled (committed COMPLETED, or FAILED): what follows may go wrong
-    # without telling its client otherwise. A failure here marked a job FAILED whose
-    # changes and events were committed.
+    # without telling its client otherwise. A failure here would mark a job FAILED
+    # whose changes and events were committed.
     if applied is None or isinstance(applied, _Busy):
         return True
     if applied.published:
@@ -161,8 +161,8 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | _Busy | 
             raise  # the store is unavailable: the job stays queued for the next attempt
         if lost_a_conflict(exc):
             # Two accounts' jobs touching the same NPNs' subscriber counts in opposite
-            # orders deadlock on PostgreSQL, which rolls one back: it failed the job
-            # though, run again, it applies. It stays queued.
+            # orders deadlock on PostgreSQL, which rolls one back: failing the job
+            # would be wrong, as, run again, it applies. It stays queued.
             log.info("job %s: rolled back for a conflict (%s); retrying", job.id, describe(exc))
             return None
         log.exception("job %s failed", job.id)

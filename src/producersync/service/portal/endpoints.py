@@ -104,7 +104,8 @@ def endpoint_list(
 ) -> Response:
     """``before``: the page of the endpoints made before the one of that place in the
     order made (``seq``), as the API's ``before``: all of them on one page, an account of
-    5,000 had a page of 1.8 MB, read and drawn a second or more each time it was shown."""
+    5,000 would have a page of 1.8 MB, read and drawn a second or more each time it is
+    shown."""
 
     def address(cursor: int | None) -> str:
         return href(request, "endpoints", {"before": cursor})
@@ -160,7 +161,7 @@ def _form_page(
         submission=None if endpoint_id else submission or secrets.token_hex(16),
         errors=errors or {},
         choices=[(name, EVENT_TYPE_DESCRIPTIONS[name]) for name in management.SUBSCRIBABLE],
-        # The sender's own timeout: the hint said 5 s whatever it was set to.
+        # The sender's own timeout, for the hint, not a fixed 5 s.
         timeout=get_context(request).settings.webhook_timeout_seconds,
     )
 
@@ -175,7 +176,7 @@ def _kept(
     submission: str | None = None,
 ) -> Response:
     """An Add Endpoint or Edit form refused for its session or CSRF token, drawn again as
-    it was sent, nothing done: the refusal's page alone lost what was typed, to a session
+    it was sent, nothing done: the refusal's page alone would lose what was typed, to a session
     that expired while the form was open, or a sign-out or new sign-in in another tab.
     Only for a form sent from a page of the portal: another site's gets the refusal, so
     none can draw a form of the portal filled as it likes."""

@@ -75,7 +75,7 @@ _NOTICES = {
     "rotated": "Secret rotated. The previous secret keeps signing beside the new one for "
     "a grace period, so your receiver can switch without missing an event.",
     # Not "this form was sent before": the page of the form cannot tell that from a
-    # rotation in another tab or through the API since it was drawn, and said it of both.
+    # rotation in another tab or through the API since it was drawn, and would say it of both.
     "rotated_before": "The secret was rotated after this page was opened: by this form, "
     "sent before, or in another tab or through the API. Nothing more was rotated; the new "
     "secret was shown once, in that answer. If it was not copied, rotate the secret again.",

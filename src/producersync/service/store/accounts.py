@@ -99,7 +99,7 @@ def create_account(conn: sa.Connection, name: str, *, sandbox: bool) -> Account:
     if conn.execute(sa.select(accounts.c.id).where(accounts.c.name == name)).first():
         raise AccountExists(f"an account named {name!r} exists already")
     # The store's time, as every other row's: admin may run on any host, and clients made
-    # on two hosts whose clocks differ were listed out of the order they were made in.
+    # on two hosts whose clocks differ would be listed out of the order they were made in.
     created = store_clock(conn)
     account_id = conn.execute(
         accounts.insert().values(name=name, sandbox=sandbox, created_at=created)
@@ -192,10 +192,10 @@ def rotate_client_secret(conn: sa.Connection, client_id: str) -> str:
     secret = new_client_secret()
     rotated = store_clock(conn)
     # Later than the last rotation, always: a token is refused for naming a rotation older
-    # than the client's last, so one stamped earlier (the store's clock stepped back) let
-    # the tokens issued under the secret it rotated out through. Two rotations at once no
-    # longer do: the clock is read once the client's row is locked, and on PostgreSQL it is
-    # the moment of reading (clock_timestamp()), no longer the transaction's start.
+    # than the client's last, so one stamped earlier (the store's clock stepped back) would
+    # let the tokens issued under the secret it rotated out through. Nor do two rotations
+    # at once: the clock is read once the client's row is locked, and on PostgreSQL it is
+    # the moment of reading (clock_timestamp()), not the transaction's start.
     if previous is not None and rotated <= previous:
         rotated = previous + dt.timedelta(microseconds=1)
     conn.execute(

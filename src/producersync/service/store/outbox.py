@@ -327,9 +327,9 @@ def claim_due(
     writers are serialised by the caller's immediate transaction).
 
     Without the cap, one endpoint's backlog (a job's 50,000 activations, deliveries due
-    at once after an outage) filled every claim until it was drained, and a fresh event
-    to any other endpoint waited behind all of it: the whole backlog's attempts, a
-    timeout each where that receiver hung. Past an endpoint's cap, the claim reads on
+    at once after an outage) would fill every claim until it was drained, and a fresh
+    event to any other endpoint would wait behind all of it: the whole backlog's attempts,
+    a timeout each where that receiver hangs. Past an endpoint's cap, the claim reads on
     without it, from where it was, so a claim reads a page per endpoint it fills and one
     more at most."""
     d, e, m = webhook_deliveries, webhook_endpoints, webhook_messages
@@ -364,7 +364,7 @@ def claim_due(
         filled = False
         for row in read:
             if row.expired:
-                # Made due by a replay that raced the pruner: sent, it was an empty body.
+                # Made due by a replay that raced the pruner: sent, it would be an empty body.
                 unsent[row.id] = (row.event_type, PAYLOAD_EXPIRED)
             elif _unsubscribed(
                 row.manual or row.resent,
@@ -427,7 +427,7 @@ def _unsubscribed(
     event_type: str,
 ) -> bool:
     """Whether a due delivery is of a type its endpoint's filter gave up after it was
-    queued: its retries were sent on for days to an endpoint that had unsubscribed.
+    queued: else its retries would be sent on for days to an endpoint that unsubscribed.
     Queued after the endpoint's last change, the filter is the one it was queued under, so
     one the filter does not take was queued to it whatever its filter (its test event, an
     example) and is sent; a manual attempt (a Resend among them) is sent whatever the
@@ -657,7 +657,7 @@ def list_messages(
     """The account's messages, newest first, after the message ``before`` (as
     ``get_message`` reads it) if given. Those of one time (published in one transaction)
     in the reverse of the order they were published in: by their random event ids, a
-    job's events listed in no order, and a page's end cut them anywhere."""
+    job's events would be listed in no order, and a page's end would cut them anywhere."""
     m = webhook_messages
     query = (
         _message_select()
@@ -985,8 +985,8 @@ def recover(
     if not ids:
         return 0
     # Failed still, when the row is locked: one replayed and claimed since it was read (on
-    # PostgreSQL, another process) had its due time reset, its claim cut short and was
-    # sent a second time beside its sender's attempt.
+    # PostgreSQL, another process) would have its due time reset, its claim cut short, and
+    # be sent a second time beside its sender's attempt.
     rearmed = conn.execute(
         d.update()
         .where(d.c.id.in_(ids), d.c.state == FAILED)

@@ -363,7 +363,7 @@ webhook_messages = sa.Table(
 sa.Index(None, webhook_messages.c.seq, unique=True)
 sa.Index(None, webhook_messages.c.account_id, webhook_messages.c.created_at, webhook_messages.c.seq)
 # A filter by type (portal and API lists): the updates_available of an account are one a
-# day among thousands of NPN events; without it they were found by reading all of them.
+# day among thousands of NPN events; without it, finding them reads all of them.
 sa.Index(
     None,
     webhook_messages.c.account_id,
