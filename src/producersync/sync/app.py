@@ -185,7 +185,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
 
     async def no_route(request: Request, exc: Exception) -> Response:
         # The receiver's own body shape, saying what was asked: a sender's delivery log
-        # shows it, and "Not Found" alone did not tell a wrong path from a wrong method.
+        # shows it, and "Not Found" alone does not tell a wrong path from a wrong method.
         assert isinstance(exc, HTTPException)
         asked = f"{request.method} {cut(request.url.path, PATH_SHOWN)}"
         detail = f"no {asked}; deliveries go to POST {settings.webhook_path}"
@@ -195,8 +195,8 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         return JSONResponse({"status": "rejected", "detail": detail}, exc.status_code, exc.headers)
 
     async def failed(_request: Request, _exc: Exception) -> Response:
-        # A fault of ours (Starlette logs its traceback), in the receiver's body too: it
-        # was Starlette's plain-text "Internal Server Error". The sender retries it.
+        # A fault of ours (Starlette logs its traceback), in the receiver's body too, not
+        # Starlette's plain-text "Internal Server Error". The sender retries it.
         return JSONResponse(
             {"status": "failed", "detail": "internal error; it has been logged"}, 500
         )
@@ -209,13 +209,13 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         ],
         lifespan=lifespan,
         exception_handlers={HTTPException: no_route, Exception: failed},
-        # A delivery the stop cut was uvicorn's plain-text 500: a 503, which the sender
+        # A delivery the stop cuts would be uvicorn's plain-text 500: a 503, which the sender
         # retries after Retry-After. An outage of the mirror is the receiver's own 503.
         middleware=[Middleware(RetryShortly, answer=stopping)],
     )
-    # An endpoint URL with a slash too many got a 307 to the receiver's path, which a
-    # webhook sender does not follow (Standard Webhooks): a failed delivery that read as
-    # "moved". A 404 says what is wrong.
+    # An endpoint URL with a slash too many would get a 307 to the receiver's path, which
+    # a webhook sender does not follow (Standard Webhooks): a failed delivery that reads
+    # as "moved". A 404 says what is wrong.
     app.router.redirect_slashes = False
     # Every answer names its request, as the service's and the parser's refusals here do,
     # and the receiver's lines of a delivery carry the id beside its webhook-id.

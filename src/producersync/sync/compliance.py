@@ -266,8 +266,8 @@ def _among(wanted: str, values: Sequence[str | None]) -> bool:
 def _no_license_yet(conn: sa.Connection, entry: PopulationRow, npn: str, state: str) -> _Finding:
     """An NPN of which the mirror holds no license at all: a no once a fetch of its
     records since its activation has finished (NIPR lists none), else no answer. Most
-    often it was activated moments ago, its records still being fetched: a no read as
-    NIPR's word on a producer it had not been asked of."""
+    often it was activated moments ago, its records still being fetched: a no would read
+    as NIPR's word on a producer it has not been asked of."""
     if fetched_since_activation(conn, [entry.npn]):
         return _Finding(False, f"NPN {npn} holds no license in any state")
     return _Finding(
@@ -404,7 +404,7 @@ def _ce_compliance(row: LoaRow, name: str, on: dt.date) -> _Finding:
     unread = _unread(name, row, "ceCompliance")
     if unread is not None:
         return unread
-    # As the API sent it, unchecked: " NOT IN COMPLIANCE ", padded, was a yes.
+    # Not as the API sent it, unchecked: " NOT IN COMPLIANCE ", padded, would be a yes.
     ce = _words(row.ce_compliance or "")
     if not ce:
         return _Finding(True, f"{name} CE compliance: none reported")
@@ -463,7 +463,7 @@ def _appointment(
     found: list[AppointmentRow], co_code: str, state: str, wanted: _Wanted, on: dt.date
 ) -> _Finding:
     current = [a for a in found if not a.nipr_deleted]
-    if not current:  # was "with that carrier": which, the reasons alone did not say
+    if not current:  # not "with that carrier": which, the reasons alone would not say
         deleted = [a for a in found if wanted.matches(a)]
         if deleted:  # a no that says why, as an LOA's: the appointment was there
             carrier = _named(deleted[0].company_name, deleted[0].co_code)
@@ -485,7 +485,7 @@ def _appointment(
         lines = current[0].loa or current[0].loa_code
         return _Finding(True, f"appointed with {carrier} in {state} for {lines}")
     # Terminated after ``on``: appointed before, maybe on it (the API dates no
-    # appointment's start), where a no was a commission refused for a sale it covered;
+    # appointment's start), where a no would be a commission refused for a sale it covered;
     # a re-appointment since, after ``on`` too, does not make it one.
     ended = [a for a in readable if a not in appointed and _after(a.status_reason_date, on)]
     if ended:

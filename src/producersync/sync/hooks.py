@@ -93,8 +93,8 @@ _CATCH_UP: Final = 1_000
 _FIRST_RETRY: Final = 1.0
 _LAST_RETRY: Final = 300.0
 # A call running this long is logged, and again each time as long, and its hook is left
-# behind: nothing can stop a call in its thread, and a hook that hung held the other
-# hooks, then the sync once ``_BACKLOG`` batches were behind, for as long as it hung.
+# behind: nothing can stop a call in its thread, and a hook that hangs would hold the
+# other hooks, then the sync once ``_BACKLOG`` batches are behind, for as long as it hangs.
 _SLOW_CALL: Final = 60.0
 _FEED_START: Final = dt.datetime(1, 1, 1, tzinfo=dt.UTC)
 
@@ -223,8 +223,8 @@ class Hooks:
         loaded: dict[str, tuple[str, Hook]] = {}  # by name: (where, the callable)
         for point in entry_points(group=GROUP):
             if point.name in loaded:
-                # One cursor a name: the second's calls found it moved past every batch
-                # by the first's, and it was never given a change, nor was it said.
+                # One cursor a name: the second's calls would find it moved past every
+                # batch by the first's, never given a change, and nothing would say so.
                 _log.error(
                     "sync hook %r (%s) skipped: a hook of that name is already registered "
                     "(%s), and a name has one cursor; rename the entry point of one of them",
@@ -239,7 +239,7 @@ class Hooks:
                 _log.exception("sync hook %r (%s) could not be loaded", point.name, point.value)
                 continue
             if not callable(call):
-                # Else it failed at every call, retried for good, the cause a TypeError.
+                # Else it would fail at every call, retried for good, the cause a TypeError.
                 _log.error(
                     "sync hook %r (%s) skipped: it names %s, which cannot be called",
                     point.name,
@@ -451,8 +451,8 @@ class Hooks:
                         break
                 try:
                     self._call_one(hook, changes)
-                # BaseException too: a hook's sys.exit() (SystemExit) ended the thread that
-                # delivered every batch, and once 16 were waiting the sync stopped for good.
+                # BaseException too: a hook's sys.exit() (SystemExit) would end the thread
+                # that delivers every batch, and once 16 are waiting the sync stop for good.
                 except BaseException as exc:
                     error = _failure_line(exc)
                     raise _HookFailed(after, changes) from exc

@@ -653,12 +653,13 @@ def _pull_all(
             counts[pulls[done].resource] += done.result()
     except BaseException:
         # Ctrl-C, or the first stream that failed: the others stop at their next page,
-        # and those not begun never begin. The pool's exit waited for every stream to
-        # be read to its end, so a `sync backfill` stopped by hand went on for minutes
-        # before its run could be recorded as stopped; then for the page each stream
-        # was on, its thread and the one asking its next page ahead queued for slots a
-        # second apart at 60 a minute (8-16 s, past 30 s on a loaded machine). Now they
-        # leave the queue; a request already sent is answered and its page written.
+        # those not begun never begin, and those waiting for a slot leave the queue (a
+        # request already sent is answered and its page written). Else the pool's exit
+        # would wait for every stream to be read to its end, a `sync backfill` stopped by
+        # hand going on for minutes before its run is recorded as stopped; and then for
+        # the page each stream is on, its thread and the one asking its next page ahead
+        # queued for slots a second apart at 60 a minute (8-16 s, past 30 s on a loaded
+        # machine).
         stop.cancel()
         raise
     finally:
@@ -669,8 +670,8 @@ def _pull_all(
 def _as_completed(futures: Iterable[Future[int]]) -> Iterator[Future[int]]:
     """``as_completed``, waking the calling thread at least every ``_SIGNAL_POLL`` s.
     Python runs a signal's handler in the main thread, when it next runs: a Ctrl-C the
-    kernel handed to another thread went unseen while the main thread slept, without a
-    timeout, until a stream ended (minutes at a slow rate limit; seen in CI)."""
+    kernel hands to another thread would go unseen while the main thread sleeps, without a
+    timeout, until a stream ends (minutes at a slow rate limit; seen in CI)."""
     pending = set(futures)
     while pending:
         done, pending = wait(pending, timeout=_SIGNAL_POLL, return_when=FIRST_COMPLETED)

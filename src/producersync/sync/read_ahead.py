@@ -1,17 +1,17 @@
 """A stream's next pages, read while its last ones wait to be written, and the turns of
 the writes.
 
-A stream's pages come one after another: the next page's path is in the last one. The
-pull used to ask for one page ahead while it wrote a page, and for the next only once
-that write was done. But the mirror takes one writer at a time (SQLite) and a backfill
-writes seven streams side by side, so a write often waited its turn longer than a
-request took: with the service 100 ms away, the longest stream had no request in flight
-for 2.2 s of its 8 s. So a thread per stream reads on by itself, up to ``depth`` pages
+A stream's pages come one after another: the next page's path is in the last one.
+Asking for one page ahead while a page is written, and for the next only once that write
+is done, is not enough: the mirror takes one writer at a time (SQLite) and a backfill
+writes seven streams side by side, so a write often waits its turn longer than a request
+takes (with the service 100 ms away, the longest stream had no request in flight for
+2.2 s of its 8 s, measured). So a thread per stream reads on by itself, up to ``depth`` pages
 ahead of the writes, and the writes take turns by the pages their stream has left
 (``mirror.write_transaction``'s priority), as its requests do at the pacer: the longest
 stream's pages are written first, and its reading is never the one held up. The SQLite backfill at
 100 ms (``bench.sync --latency-ms 100``, alternated, 3 backfills each): 4.4x and 4.6x the
-baseline before, 5.0x and 5.2x after.
+baseline with one page ahead, 5.0x and 5.2x with a reader per stream.
 
 A page read ahead and never taken (a pass stopped, an activation's NPNs never pulled
 again) is not lost: the caller reads it again from its checkpointed path. So a reader

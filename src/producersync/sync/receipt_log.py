@@ -82,7 +82,7 @@ class ReceiptLog:
         except Exception as exc:
             if len(batch) > 1 and not unavailable(exc):
                 # One receipt the database refuses must not fail the deliveries that
-                # happened to share its batch (on PostgreSQL a 20 KB event id failed
+                # happened to share its batch (on PostgreSQL a 20 KB event id would fail
                 # three good ones): each again alone, in a transaction of its own. Not
                 # when the database is unavailable: that fails every one of them, and a
                 # server that does not answer would hold each of 500 for its timeout.

@@ -11,8 +11,8 @@ and 4 KiB of its headers), and the answer tells the sender what to do next:
 - 400: an authentic body that is not a readable event, or dated after its receipt;
 - 413: a body over the limit (reading stops there);
 - 415: a body whose signature does not verify, in a content coding (``Content-Encoding``
-  other than ``identity``): signed before it was compressed, it read as forged, a 401
-  that sent its operator after the secret (a body that verifies as sent is read whatever
+  other than ``identity``): signed before it was compressed, it would read as forged, a
+  401 that sends its operator after the secret (a body that verifies as sent is read whatever
   its label says, as whatever its ``Content-Type`` says);
 - 408: a body not in within ``BODY_SECONDS`` of its first read, and a second more for
   each ``BODY_MIN_RATE`` bytes that came;
@@ -256,7 +256,7 @@ class Receiver:
             return _Outcome(200, "ignored", "endpoint test acknowledged")
         if not first and not await anyio.to_thread.run_sync(self._as_received, event.id, body):
             # A sender's mistake a retry would not mend; the first body is the event, as
-            # a replay reads it. Acknowledged, it went unseen: the operator is told.
+            # a replay reads it. Acknowledged, it would go unseen: the operator is told.
             self._changed.warn(
                 f"event {event.id!r} received again with another body: the first one's is "
                 "acted on, this one's is only recorded (the sender reuses event ids?)"

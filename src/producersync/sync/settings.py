@@ -131,7 +131,7 @@ class SyncSettings(BaseSettings):
         description="This process's DBOS executor id (what it recovers after a crash); "
         "default: <hostname>:<port>.",
     )
-    # Each wait and pace finite: inf was taken, and activations then waited for good.
+    # Each wait and pace finite: taken, inf would make activations wait for good.
     coalesce_seconds: float = Field(
         default=2.0,
         ge=0,
@@ -151,13 +151,13 @@ class SyncSettings(BaseSettings):
         default=10.0,
         ge=0,
         le=60,
-        allow_inf_nan=False,  # NaN was refused as "should be less than or equal to 60"
+        allow_inf_nan=False,  # NaN is no number, not "should be less than or equal to 60"
         description="A pass over the whole population reads the subscriptions list on "
         "until it has held still this long: a storm sent as several requests is several "
         "jobs, committed seconds apart.",
     )
     # Bounded, as each is used where a large number fails: a LIMIT past the database's
-    # integers failed every collector pass, and a retention past year 1 stopped `sync
+    # integers would fail every collector pass, and a retention past year 1 stop `sync
     # run` at start with a traceback (OverflowError).
     collect_max: int = Field(
         default=50_000,
@@ -256,13 +256,13 @@ class SyncSettings(BaseSettings):
     @field_validator("webhook_secrets")
     @classmethod
     def _parsed(cls, secrets: list[SecretStr]) -> list[SecretStr]:
-        # Parsed at start-up: a malformed secret was found by the first delivery, each
-        # one a 500 while the process reported itself healthy.
+        # Parsed at start-up: else a malformed secret is found by the first delivery,
+        # each one a 500 while the process reports itself healthy.
         for number, secret in enumerate(secrets, 1):
             value = secret.get_secret_value()
-            # Said before parsing: parsed, two secrets joined by a space or a ';' were
+            # Said before parsing: parsed, two secrets joined by a space or a ';' would be
             # "contains whitespace" or "uses URL-safe base64" (the second's prefix), and a
-            # quoted one "must start with 'whsec_'", which it visibly did.
+            # quoted one "must start with 'whsec_'", which it visibly does.
             if (times := value.count(SECRET_PREFIX)) > 1:
                 raise ValueError(
                     f"secret {number} holds {SECRET_PREFIX!r} {times} times: secrets run "
@@ -383,8 +383,8 @@ def _by_name(
     settings_cls: type[BaseSettings], path: Path, values: Mapping[str, Any]
 ) -> dict[str, Any]:
     """The file's settings under their names. A key that is no setting's refuses the
-    file at ``path``: a misspelt one (`sync_prot`, or a table such as `[sync]`) was
-    ignored without a word, and the process ran on the default it was meant to change."""
+    file at ``path``: a misspelt one (`sync_prot`, or a table such as `[sync]`) would
+    be ignored without a word, and the process run on the default it was meant to change."""
     names = _file_names(settings_cls)
     unknown = [key for key in values if key not in names]
     if unknown:
@@ -400,7 +400,7 @@ def _config_file(path: Path) -> dict[str, Any]:
     """The settings in the TOML file at ``path``; a file that is missing or unreadable is
     a wrong setting (pydantic's own TOML source skips a missing one without a word)."""
     if path.exists() and not (path.is_file() or path.is_dir()):
-        # Read, a FIFO waited for a writer and /dev/zero never ended: the command hung.
+        # Read, a FIFO waits for a writer and /dev/zero never ends: the command would hang.
         raise _refused((_CONFIG_SETTING, f"{path}: not a regular file (a pipe or a device)"))
     try:
         return tomllib.loads(path.read_bytes().decode())

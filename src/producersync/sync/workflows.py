@@ -99,11 +99,12 @@ NpnChange = tuple[str, str, str, bool]
 _MARGIN: Final = 0.25  # seconds before a delayed collector may start: no longer counted on
 _PRUNED_AT_ONCE: Final = 10_000  # rows deleted a transaction (``delete_in_batches``)
 # Between two looks of a run at its streams' workflows for their results. DBOS's default,
-# a second, ended every run up to a second after its last page, and a run whose nested
-# lists wait for their parents up to two: a run with nothing to fetch took 1.2 s.
+# a second, would end every run up to a second after its last page, and a run whose
+# nested lists wait for their parents up to two: a run with nothing to fetch took 1.2 s.
 _RESULT_POLL_SECONDS: Final = 0.1
 # The steps that touch the mirror wait out its outages (a restart, connections cut): a
-# step that failed on one was recorded failed, and its sync with it, until the next day.
+# step that failed on one would be recorded failed, and its sync with it, until the next
+# day.
 _mirror_step = DBOS.step(**STEP_RETRIES)
 # What happens after a run of each kind failed, for its log line.
 _AGAIN: Final = "PRODUCERSYNC_SYNC_RETRY_SECONDS later"
@@ -168,9 +169,9 @@ class SyncWorkflows(DBOSConfiguredInstance):
                     handle = DBOS.enqueue_workflow(SYNC_QUEUE, self.updates_available, *args)
                 else:
                     handle = DBOS.start_workflow(getattr(self, name), *args)
-            # Delivered again after its rows were pruned (``receipt_retention_days``): it was
+            # Delivered again after its rows were pruned (``receipt_retention_days``): it is
             # recorded anew, and DBOS answers its id with the workflow that did its work long
-            # ago. Unmarked, it stayed owed, and was submitted again at every launch.
+            # ago. Unmarked, it would stay owed, and be submitted again at every launch.
             if handle.get_status().status == "SUCCESS":
                 self._mark_processed([event.id])
         if nudge:
@@ -535,8 +536,8 @@ class SyncWorkflows(DBOSConfiguredInstance):
             with mirror.write_transaction(self._engine) as conn:
                 mirror.activate_listed(conn, subscribed, run_id)
 
-        # Page by page as they come: 100,000 NPNs marked at the end were 2.6 s in which
-        # the pass could not start.
+        # Page by page as they come: 100,000 NPNs marked at the end would be 2.6 s in
+        # which the pass could not start.
         self._puller.population(run_id, on_page=mark)
 
     @_mirror_step

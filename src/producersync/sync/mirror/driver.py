@@ -68,7 +68,7 @@ class Converters:
             return self._dates[iso]
         except KeyError:
             pass
-        # Not date.fromisoformat, which took 20261231 and 2026-W53-1 too: the API serves
+        # Not date.fromisoformat, which takes 20261231 and 2026-W53-1 too: the API serves
         # yyyy-MM-dd only, and a date it writes otherwise is malformed like "31/12/2026".
         day = iso_date(iso)
         if len(self._dates) >= _DATES:

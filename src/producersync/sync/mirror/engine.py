@@ -91,9 +91,9 @@ def delete_in_batches(
 ) -> int:
     """``delete(conn, most)``, which deletes at most ``most`` rows and says how many, a
     write transaction each, until it deletes fewer; how many in all. One statement
-    deleting them all (a million forged deliveries' receipts) held SQLite's one write
-    lock for seconds, and every writer behind it, the receiver recording a delivery
-    among them; on PostgreSQL it was one huge transaction. Between two, the writers
+    deleting them all (a million forged deliveries' receipts) would hold SQLite's one
+    write lock for seconds, and every writer behind it, the receiver recording a delivery
+    among them; on PostgreSQL it would be one huge transaction. Between two, the writers
     waiting go first (``write_transaction``'s gate is first come first served)."""
     total = 0
     while True:

@@ -42,7 +42,7 @@ class Change:
     record_id: int
     npn: str | None
     # The top-level wire fields that changed (all of them on insert). A tuple: every hook
-    # is handed the same changes, and a list one hook edited was what the next one saw.
+    # is handed the same changes, and a list one hook edited would be what the next one sees.
     fields: tuple[str, ...]
     run_id: int | None
     changed_at: dt.datetime
@@ -57,8 +57,8 @@ _PG_FEED_LOCK = 0x46454544  # "FEED": an arbitrary constant shared by every sync
 _READ_BATCH = 1_000  # changes fetched at a time when the feed is read as it goes
 # Bytes of an insert's list of fields (its JSON) shared through ``change_fields``, whose
 # unique index holds an entry of ~2,700 bytes on PostgreSQL: a longer list (a record with
-# that many fields, or a field's name that long: the API bounds neither) failed its page
-# on every sync. It stays in its change's row, as an update's does.
+# that many fields, or a field's name that long: the API bounds neither) would fail its
+# page on every sync. It stays in its change's row, as an update's does.
 _LISTED_MOST = 2_000
 
 _log = logging.getLogger(__name__)

@@ -492,16 +492,16 @@ def _stale(document: dict[str, Any], old: dict[str, Any]) -> bool:
     new_date, old_date = document.get("updatedAt"), old.get("updatedAt")
     if not (type(new_date) is str and type(old_date) is str and new_date < old_date):
         return False
-    # Only dates have an order to keep: a malformed one stored ("yesterday") came after
-    # every date as text, and no correction of it was ever written.
+    # Only dates have an order to keep: a malformed one stored ("yesterday") comes after
+    # every date as text, and no correction of it would ever be written.
     return _is_date(new_date) and _is_date(old_date)
 
 
 def _is_date(text: str) -> bool:
     """A date as the API writes it (yyyy-MM-dd), or one with a time after it (the
     contract's are dates; a time after one orders as text all the same). Not any ISO
-    form: a stored 20990101 came after every yyyy-MM-dd date as text, and no correction
-    of it was ever written."""
+    form: a stored 20990101 comes after every yyyy-MM-dd date as text, and no correction
+    of it would ever be written."""
     try:
         iso_date(text[:10])
         if len(text) > 10:
@@ -568,7 +568,7 @@ def _kind(column: sa.Column[Any]) -> str:
         return "date"
     if isinstance(column.type, sa.JSON):
         # The typed JSON columns are categories, each a list of text (the contract's
-        # array of strings): one sent as "life" was matched letter by letter.
+        # array of strings): one sent as "life" would be matched letter by letter.
         return "texts"
     if isinstance(column.type, sa.Integer):
         return "integer"

@@ -128,7 +128,7 @@ MIRRORED: dict[str, Mirrored] = {
                 "license_class": ("licenseClass", sa.String()),
                 "residency_status": ("residencyStatus", sa.String()),
             },
-            # Not ``state``: SQLite took it for a license by NPN and state (the
+            # Not ``state``: SQLite would take it for a license by NPN and state (the
             # compliance check), and read every license of the state (migration 0010).
             indexes=("expiration_date",),
         ),
