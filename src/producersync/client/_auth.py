@@ -51,8 +51,8 @@ class TokenCache:
         clock: Callable[[], float] = time.time,
     ) -> None:
         if not (real(refresh_margin) and refresh_margin >= 0):
-            # A NaN margin made no token fresh (every comparison with NaN is false): a
-            # token was fetched for every call, against a limit of 200 a minute.
+            # A NaN margin would make no token fresh (every comparison with NaN is false):
+            # a token fetched for every call, against a limit of 200 a minute.
             raise ValueError(
                 f"refresh_margin must be 0 or more seconds, not {refresh_margin!r:.60}"
             )
@@ -102,8 +102,8 @@ class TokenCache:
 
     def store(self, response: httpx2.Response) -> str:
         if not response.is_success:
-            # A throttled token request (the API allows 200 a minute) says how long to
-            # wait as a call's 429 does: its ``retry_after`` was None.
+            # A throttled token request (the API allows 200 a minute) is raised as a call's
+            # 429 is, its ``retry_after`` read from the answer, so it says how long to wait.
             error = make_status_error(response)
             if isinstance(error, BadRequestError) and error.error in REFUSED_CREDENTIALS:
                 raise AuthenticationError(str(error), response, error.body)
@@ -136,8 +136,8 @@ def _grant(response: httpx2.Response) -> tuple[str, float]:
     if not _SENDABLE_TOKEN.fullmatch(token):  # never shown: it may be a valid secret
         raise malformed("has an access_token that is not visible ASCII")
     # A token of another type (DPoP, MAC) must not be used as one it is not (RFC 6749
-    # §7.1): sent as Bearer, it was refused with a 401, fetched again and refused again,
-    # and the AuthenticationError said nothing of why. The type is case-insensitive, and
+    # §7.1): sent as Bearer, it would be refused with a 401, fetched again and refused
+    # again, and the AuthenticationError say nothing of why. The type is case-insensitive, and
     # some servers leave it out.
     kind = body.get("token_type", "Bearer")
     if not isinstance(kind, str) or kind.lower() != "bearer":

@@ -125,8 +125,8 @@ class _ThreadCall(_Call, total=False):
 
 
 # Options other SDKs' lists take, and what stands for them here. Stripe's and Anthropic's
-# ``limit=`` is their page size: refused naming only the options above, it left a reader
-# to guess that a list's page size is ``page_size=``, or how to stop after n records.
+# ``limit=`` is their page size: refused naming only the options above, it would leave a
+# reader to guess that a list's page size is ``page_size=``, or how to stop after n records.
 _FOREIGN = {
     "limit": (
         "; a list's page size is page_size=, and itertools.islice(records, n) stops "
@@ -138,8 +138,8 @@ _FOREIGN = {
 def checked(options: RequestOptions) -> RequestOptions:
     """``options``, refused if one is not an option (``TypeError``) or their deadline or
     priority is not one (``ValueError``). For a lazy list, which sends nothing until it
-    is iterated: a bad one fails where it was given. A ``timeout=``, as httpx takes, went
-    into a list unremarked and failed at its first page as ``request()``'s TypeError."""
+    is iterated: a bad one fails where it was given. A ``timeout=``, as httpx takes, would
+    go into a list unremarked and fail at its first page as ``request()``'s TypeError."""
     unknown = sorted(set(options) - set(RequestOptions.__annotations__))
     if unknown:
         raise TypeError(
@@ -241,8 +241,8 @@ class BaseClient:
     def _limit_attempts(
         self, max_retries: int, timeout: httpx2.Timeout | float | None, deadline: float | None
     ) -> None:
-        # Checked as a call's is: a float or a bool was taken, "3" failed at the first
-        # retry as a bare TypeError.
+        # Checked as a call's is: else a float or a bool is taken, and "3" fails at the
+        # first retry as a bare TypeError.
         self.max_retries = retries(max_retries, 0)
         self.timeout = waits(httpx2.Timeout(timeout))
         self._deadline = deadline  # as given: None derives it from each copy's timeout

@@ -87,8 +87,8 @@ def waking(cancel: Cancellation | None, wake: Callable[[], None]) -> Iterator[No
 def pause(seconds: float, cancel: Cancellation | None, closing: Cancellation) -> None:
     """Sleep ``seconds`` (a retry's wait, a job's next poll), or until ``cancel`` is
     cancelled (``CallCancelledError``) or the client closes: ``closing``, its client's,
-    cancelled by ``close()`` (``ClientClosedError``). A close used to leave the pause to
-    be slept out, then the call failed on the closed pool."""
+    cancelled by ``close()`` (``ClientClosedError``), so that a close does not leave the
+    pause to be slept out, and the call then to fail on the closed pool."""
     woken = threading.Event()
     with waking(cancel, woken.set), waking(closing, woken.set):
         if not (closing.cancelled or (cancel is not None and cancel.cancelled)):

@@ -190,8 +190,8 @@ def _request_id(headers: httpx2.Headers) -> str | None:
 
 def _text(value: Any) -> str | None:
     """A field of the error body that should be a string, or None: what a server sent in
-    its place (a list, an object) is in ``body``, and as ``error`` it broke the check of
-    a refused token request (an unhashable list looked up in a set: a bare TypeError)."""
+    its place (a list, an object) is in ``body``, and as ``error`` it would break the
+    check of a refused token request (an unhashable list looked up in a set: a bare TypeError)."""
     return capped(value) if isinstance(value, str) else None
 
 

@@ -25,10 +25,10 @@ differ only in how they wait for their turn, and in how a caller gives up its pl
 thread, when its ``Cancellation`` is cancelled; a task, when it is).
 
 The moving minute would let an idle client spend a minute's allowance at once. The pacer
-does not: it was tried (2026-12-03), and in a storm's pass its bursts gave every list a
-slot without waiting, so the short lists ran ahead and the longest ended alone at a
-request per round trip (372.6 and 375.5 s against 363.1 s evenly spaced, the same
-evening): priorities order only calls that wait.
+does not: in a storm's pass, bursts give every list a slot without waiting, so the short
+lists run ahead and the longest ends alone at a request per round trip (measured on
+2026-12-03: 372.6 and 375.5 s with bursts against 363.1 s evenly spaced): priorities order
+only calls that wait.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ class Pacer:
     def __init__(self, per_minute: float, clock: Callable[[], float] = time.monotonic) -> None:
         if not (real(per_minute) and math.isfinite(per_minute) and per_minute > 0):  # NaN too
             # math.inf would be no pacing at all, but the window's log needs a size:
-            # it failed as a bare OverflowError (NaN, a ValueError naming no option).
+            # it would fail as a bare OverflowError (NaN, a ValueError naming no option).
             raise ValueError(f"rate_limit must be positive and finite, not {per_minute!r:.60}")
         # Spaced so that `per_minute` slots span the window and its margin: an idle gap
         # is then lost once. Spaced at the bare limit, the window would hold every slot

@@ -66,7 +66,7 @@ class Page(Generic[M]):
     total_elements: int | None = None  # and how many records, when they were read
 
     def __repr__(self) -> str:
-        # Its records' count, not the records: shown whole, a page of 1,000 licenses was
+        # Its records' count, not the records: shown whole, a page of 1,000 licenses is
         # megabytes of text (a Jupyter cell's output, a debugger's, a log line's).
         kind = type(self.items[0]).__name__ if self.items else "record"
         return (
@@ -257,14 +257,14 @@ def parse_raw_page(
 def _records(items: Any) -> Any:
     """A page's list of records, ``[]`` for a null one: the reference has an empty
     collection leave its key out, and Jackson, which the public API's Spring runs, can
-    write it as null instead (``"licenses": null``). Refused, that null failed the page
+    write it as null instead (``"licenses": null``). Refused, that null would fail the page
     of an empty list, and a sync on every retry."""
     return [] if items is None else items
 
 
 def _records_elsewhere(key: str, embedded: dict[str, Any] | None) -> None:
     """Refuse a page whose ``embedded`` holds something, but not ``key``: read as no
-    records, it ended the list there, and every record after it was lost in silence."""
+    records, it would end the list there, and every record after it be lost in silence."""
     if embedded:
         raise ResponseValidationError(
             f"malformed {key} page: embedded has no {key!r}, only {sorted(embedded)!r:.200}"
@@ -294,7 +294,7 @@ def _next_path(
     if short and url.params.get("size") == str(size):
         return None
     # Relative to the page (RFC 3986 §5). Re-rooted on the base URL as it came, a link of
-    # a query alone was asked at the API's root, and ``licenses?…`` at ``/licenses``.
+    # a query alone would be asked at the API's root, and ``licenses?…`` at ``/licenses``.
     return urljoin(at, href)
 
 
@@ -310,7 +310,7 @@ def _link(nxt: Any, key: str) -> tuple[str, httpx2.URL]:
         raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}") from exc
     if url.scheme not in ("", "http", "https"):
         # ``javascript:…``, ``data:…``: re-rooted on the base URL as every link is, it
-        # was asked of the API at a path of its text, a 404 that named no page.
+        # would be asked of the API at a path of its text, a 404 that names no page.
         raise ResponseValidationError(f"malformed {key} page: links.next is {href!r:.200}")
     return href, url
 

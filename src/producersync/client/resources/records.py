@@ -139,8 +139,8 @@ class Filters:
             if name in ("npns", "states") and isinstance(value, str):
                 raise TypeError(f"{name} takes a sequence of strings, not one string")
             if isinstance(value, dt.datetime):
-                # A datetime is a date, and went out as 2024-01-01T10:00:00: a 400 from the
-                # API, once the list was read.
+                # A datetime is a date, and would go out as 2024-01-01T10:00:00: a 400 from
+                # the API, once the list is read.
                 raise TypeError(f"{name} takes a date, not a datetime: pass {value!r:.60}.date()")
             params[wire] = query_value(value)
         return params
@@ -157,7 +157,8 @@ def _since(value: str) -> dt.date:
     """``updated_since`` given as text, read as the API reads ``updatedSince``: a date as
     yyyy-MM-dd, spaces around it aside (sent as the date alone); else ``ValueError``
     naming it. Sent as it came, a bad one (``"2024-13-01"``, ``"yesterday"``, a date and
-    a time) failed the list only when it was read, at its first page, with the API's 400."""
+    a time) would fail the list only when it is read, at its first page, with the API's
+    400."""
     try:
         return iso_date(trim(value))
     except ValueError as exc:
