@@ -4,14 +4,14 @@ receiver).
 
 httptools, which uvicorn picks when it is installed (we install it for its speed), keeps
 every header line it is sent until the blank line that ends them, with no limit: one
-unauthenticated connection sent 200 MB of headers and the process held them all (its
-memory grew by as much), then answered 200. h11 stops at 16 KiB of head, but httptools
+unauthenticated connection can send 200 MB of headers and the process holds them all (its
+memory grows by as much), then answers 200. h11 stops at 16 KiB of head, but httptools
 offers no such setting. Past ``MAX_HEAD_BYTES`` the connection is answered 431 and
 closed, before the app sees the request.
 
 Nor is there a bound on a head's time (uvicorn has none, under either parser): a client
-that opened a connection and sent nothing, or a header line a minute, held its connection
-(and a file descriptor) for good, and a few thousand such exhausted the process's. A head
+that opens a connection and sends nothing, or a header line a minute, holds its connection
+(and a file descriptor) for good, and a few thousand such exhaust the process's. A head
 not ended ``head_seconds`` after its first byte (a new connection: after its opening) is
 answered 408 and the connection closed; one that sent nothing is closed. The wait between
 a kept-alive connection's requests is uvicorn's ``timeout_keep_alive``, a body's the app's.
@@ -19,16 +19,16 @@ a kept-alive connection's requests is uvicorn's ``timeout_keep_alive``, a body's
 Each refusal is in the app's own error body (``Refusal``), as its other errors are, and
 so is uvicorn's 400 to a request the parser cannot read (a header name with a space, a
 byte outside ASCII in the path, a ``Content-Length`` beside ``Transfer-Encoding``), which
-now says what the parser found wrong: they were plain text, and the 400 said only
-"Invalid HTTP request received.". Each carries an ``x-request-id`` as the app's answers
+says what the parser found wrong, where uvicorn's own is plain text saying only "Invalid
+HTTP request received.". Each carries an ``x-request-id`` as the app's answers
 do (the client's own, if the parser had handed it over, else a fresh one), and is
-logged once under it, with its status, path and reason: uvicorn's line of a 400 had none
-of them, and the others were not logged.
+logged once under it, with its status, path and reason: uvicorn's line of a 400 has none
+of them, and it logs the others not at all.
 
 And an app's answer begun before its request's body has all come (a body refused for
 its size, its time or its route, unread) ends the connection: kept alive, the rest of
-the body was read to be dropped, however large, and a client that sent no body (it
-asked ``Expect: 100-continue``, or stopped at the refusal) had its next request read as
+the body would be read to be dropped, however large, and a client that sent no body (it
+asked ``Expect: 100-continue``, or stopped at the refusal) have its next request read as
 that body.
 """
 

@@ -110,9 +110,9 @@ STEP_RETRIES: Final[dict[str, Any]] = {
 _T = TypeVar("_T")
 
 # How long a scrape waits for a gauge's read from the database. They take milliseconds;
-# a server whose packets are dropped held each one for the connect timeout (10 s), a
-# pool with no connection free for the pool's (30 s): the scrape outlasted Prometheus's
-# own timeout (10 s by default) and was lost whole, its counters with it.
+# a server whose packets are dropped would hold each one for the connect timeout (10 s),
+# a pool with no connection free for the pool's (30 s): the scrape would outlast
+# Prometheus's own timeout (10 s by default) and be lost whole, its counters with it.
 _SCRAPE_READ_SECONDS: Final = 2.0
 
 

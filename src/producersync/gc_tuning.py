@@ -11,7 +11,8 @@ def pause_gc() -> None:
     """No collection until ``tune_gc``, for a serving command's start: its imports and its
     app build the objects the process then lives with (170,000 of them in the service;
     a collection at the end frees under a thousand), and the collector's passes over
-    them as they were made took 70 ms of a `service run`'s start CPU, freeing nothing."""
+    them as they are made would take 70 ms of a `service run`'s start CPU, freeing
+    nothing."""
     gc.disable()
 
 

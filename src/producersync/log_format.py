@@ -41,7 +41,7 @@ __all__ = [
 
 LogFormat = Literal["text", "json"]
 LOG_FORMATS: Final[tuple[LogFormat, ...]] = get_args(LogFormat)
-# uvicorn's names: another was a KeyError traceback out of its logging configuration.
+# uvicorn's names: another would be a KeyError traceback out of its logging configuration.
 LogLevel = Literal["critical", "error", "warning", "info", "debug", "trace"]
 LOG_LEVELS: Final[tuple[LogLevel, ...]] = get_args(LogLevel)
 
@@ -78,7 +78,7 @@ class StderrHandler(logging.StreamHandler[TextIO]):
     """Lines to ``sys.stderr`` as it is when each is written, not as it was when logging
     was configured: a Rich progress bar on a terminal (``sync now``, ``sync backfill``)
     puts a proxy there that prints each line above the bar, and lines written to the
-    stream behind it were drawn over by the bar."""
+    stream behind it would be drawn over by the bar."""
 
     def __init__(self) -> None:
         super().__init__(sys.stderr)

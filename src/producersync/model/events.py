@@ -120,7 +120,7 @@ _SECONDS = re.compile(spaced(r"[+-]?[0-9]+(\.[0-9]*)?"))
 
 def _wire_time(value: object) -> object:
     # ISO 8601 only, as the wire writes it. pydantic's datetime also reads Unix seconds,
-    # as a number or as text: an activation signed with "activatedAt": 0 was of 1970.
+    # as a number or as text: an activation signed with "activatedAt": 0 would be of 1970.
     if isinstance(value, int | float) or (isinstance(value, str) and _SECONDS.fullmatch(value)):
         raise ValueError("not an ISO 8601 time")
     return value
@@ -154,7 +154,7 @@ class _Wire(BaseModel):
 
 def _wire_date(value: object) -> object:
     # The wire's yyyy-MM-dd only. pydantic's date also reads Unix seconds and a time at
-    # midnight: a signed runDate of 0 (or "0") was 1970-01-01, and its sync pulled every
+    # midnight: a signed runDate of 0 (or "0") would be 1970-01-01, and its sync pull every
     # record since then, the whole population's, hours of the rate limit.
     if isinstance(value, str):
         return iso_date(value)

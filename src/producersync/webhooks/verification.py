@@ -121,7 +121,7 @@ def verify_signature(
         raise TypeError(f"body must be bytes (the raw request body), not {type(body).__name__}")
     if not tolerance >= 0:
         # NaN too: no timestamp compares as outside a NaN tolerance, so a replay of a
-        # delivery from years ago passed, as if the check were not there.
+        # delivery from years ago would pass, as if the check were not there.
         raise ValueError(f"tolerance must be 0 or more seconds, not {tolerance!r}")
     keys = [s.key for s in parse_secrets(secret)]
 
@@ -153,8 +153,8 @@ def verify_signature(
 
     sent = int(timestamp)
     # Whole seconds, as the header's (and every Standard Webhooks library's): against the
-    # clock's fraction a delivery signed exactly `tolerance` s ago was refused ("300 s
-    # ago, tolerance 300 s") while one `tolerance` s ahead passed.
+    # clock's fraction a delivery signed exactly `tolerance` s ago would be refused ("300 s
+    # ago, tolerance 300 s") while one `tolerance` s ahead passes.
     clock = math.floor(time.time() if now is None else now)
     if sent < clock - tolerance:
         raise _fail(
