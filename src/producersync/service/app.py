@@ -60,7 +60,7 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         if settings.token_signing_key
         else load_or_create_key(engine, "token-signing")
     )
-    # One window for both: a Redis outage was told once by each limiter.
+    # One window for both: else a Redis outage is told once by each limiter.
     window = moving_window(settings.rate_limit_storage, "rate limits")
     return ServiceContext(
         settings=settings,
@@ -121,7 +121,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(Idempotency)
     # Inside the gate: a client is authenticated (and counted) before its query or its
     # body is read. The portal's forms too: FastAPI reads a form before the route's
-    # session check, so an uncapped one was buffered whole for anyone who sent it.
+    # session check, so an uncapped one would be buffered whole for anyone who sent it.
     app.add_middleware(
         BodyLimit,
         prefixes=(*API_PREFIXES, token_endpoint.PATH, f"{_PORTAL}/"),

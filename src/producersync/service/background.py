@@ -58,8 +58,8 @@ class Background:
         if self._delivery is not None:
             self._delivery.start()
         elif self._schedule:
-            # The schedule is DBOS's, which runs with delivery only: an API process given
-            # the setting (the workers without it) said nothing, and no day ran.
+            # The schedule is DBOS's, which runs with delivery only: else an API process
+            # given the setting (the workers without it) says nothing, and no day runs.
             log.warning(
                 "%s is ignored: this process does not deliver (--no-delivery) and runs no "
                 "schedule; give it to the processes that deliver (service worker)",

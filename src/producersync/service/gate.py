@@ -31,8 +31,8 @@ class ApiGate:
         path = scope["path"]
         authorizations = Headers(scope=scope).getlist("authorization")
         if len(authorizations) > 1:
-            # Which one counts? The first was, whatever the second (a proxy may have read
-            # the other). RFC 6750 §3.1: more than one token is an invalid request.
+            # Which one counts? Taking the first, whatever the second, is a guess (a proxy
+            # may have read the other). RFC 6750 §3.1: more than one token is an invalid request.
             message = "The Authorization header is given more than once; give it once"
             await _deny(scope, receive, send, 400, message, path, "invalid_request")
             return
@@ -76,7 +76,7 @@ class ApiGate:
             await self.app(scope, receive, send_with_headers)
         except Exception as exc:
             # Starlette's 500 handler answers outside every middleware, so its answer
-            # left without the counts of the request it counted. Answered here, with
+            # would leave without the counts of the request it counted. Answered here, with
             # them; raised on for the handler to log, which then sends nothing more. A
             # store outage is StoreUnavailable's 503, outside.
             if started or unavailable(exc):

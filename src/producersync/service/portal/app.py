@@ -44,9 +44,9 @@ _STATIC = Path(__file__).parent / "static"
 
 class _Portal(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
-        # Outside the whole stack: added as middleware, the headers were inside
+        # Outside the whole stack: added as middleware, the headers would be inside
         # Starlette's ServerErrorMiddleware, and the page it sends for an unexpected
-        # error went without them (no content policy, framing allowed, cacheable).
+        # error go without them (no content policy, framing allowed, cacheable).
         return PortalHeaders(super().build_middleware_stack())
 
 

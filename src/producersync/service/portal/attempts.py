@@ -44,8 +44,8 @@ _TYPES = sorted(KNOWN_TYPES)
 # but the types: what a form's hidden view may name.
 _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
 # The page's reading of its ``?before=``, by which a form's carried view is read too: a
-# check of its own beside it took only up to 19 plain digits, and a view the page shows
-# (before=+5, before=%205) led back to the plain list.
+# check of its own beside it would take only up to 19 plain digits, and a view the page
+# shows (before=+5, before=%205) lead back to the plain list.
 _CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
 
 
@@ -79,7 +79,7 @@ class Filters:
             "type": list(self.types),
             "since": self.since or None,
             "until": self.until or None,
-            # Paused stays paused: back at the newest page, what was stopped moved again.
+            # Paused stays paused: back at the newest page, what was stopped would move again.
             "updates": "paused" if self.paused else None,
         }
         return {**query, **changed}
@@ -347,7 +347,7 @@ def resend(
         claimed = once.claim(conn, request, visitor.account_id, token)
         if isinstance(claimed, Response):
             return claimed
-        # Locked: deleted meanwhile, the delivery failed the foreign key, a 500.
+        # Locked: deleted meanwhile, the delivery would fail the foreign key, a 500.
         endpoint = owned(conn, visitor, endpoint_id, lock=True)
         try:
             replayed = management.replay(conn, endpoint, message_id)
@@ -390,7 +390,7 @@ def recover(
             if isinstance(claimed, Response):
                 return claimed  # sent before: it said how many it queued then
             # Read again, locked: deleted since the route read it, or while this ran, the
-            # failed deliveries it read were gone when it came to re-arm them: 'queued: 0'.
+            # failed deliveries it read would be gone when it came to re-arm them: 'queued: 0'.
             endpoint = owned(conn, visitor, endpoint.id, lock=True)
             queued = management.recover(conn, endpoint, start)
             query = filters.query(before=before, notice="recovered", queued=queued)

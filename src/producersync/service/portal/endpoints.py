@@ -114,7 +114,7 @@ def endpoint_list(
         fetch = functools.partial(endpoints.list_endpoints, conn, visitor.account_id)
         page = page_of(fetch, before, address, key=lambda endpoint: endpoint.seq)
         # The store's clock, which stamped the attempts: by this process's own, a host an
-        # hour ahead left the window's first hour out, one behind counted an hour more.
+        # hour ahead would leave the window's first hour out, one behind count an hour more.
         since = outbox.store_clock(conn) - STATS_WINDOW
         stats = outbox.attempt_stats(conn, [e.id for e in page.items], since)
     return render(
@@ -325,7 +325,7 @@ def rotate_secret(
     ctx = get_context(request)
     secret: str | None
     with write_transaction(ctx.engine) as conn:
-        # Locked: deleted meanwhile, its new secret failed the foreign key, a 500.
+        # Locked: deleted meanwhile, its new secret would fail the foreign key, a 500.
         endpoint = owned(conn, visitor, endpoint_id, lock=True)
         if replacing is None:  # a form not from the Overview: rotates whatever is current
             secret = management.rotate_secret(conn, ctx.settings, endpoint.id)

@@ -89,8 +89,8 @@ class EndpointForm:
     url: str = ""
     description: str = ""
     # None ticked: no filter, every type (the API's ``eventTypes: null``). Shown as the
-    # group ticked, an endpoint without a filter was saved with ``["producersync"]``, its
-    # filter changed by an edit of another field; the group stays a choice of its own.
+    # group ticked, an endpoint without a filter would be saved with ``["producersync"]``,
+    # its filter changed by an edit of another field; the group stays a choice of its own.
     events: tuple[str, ...] = ()
 
     @classmethod
@@ -146,7 +146,7 @@ def parse_rate_limit(value: str) -> int | None:
         )
     if len(value.lstrip("0")) > 9:
         # Out of range whatever it is, and not read: int() refuses thousands of digits.
-        # It was said to be no whole number, which it is.
+        # Not "no whole number", which it is.
         shown = value if len(value) <= 20 else value[:20] + "…"
         raise FormInvalid({"rate_limit": f"{shown} is not between 1 and 10000"})
     return int(value)

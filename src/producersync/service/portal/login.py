@@ -107,8 +107,8 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
         if not same_origin(request):
             raise
         # The link's page again, with a nonce of its own: the 403 page's way out,
-        # Endpoints, said "You are not signed in ... if yours is used, ask for a new one"
-        # of a link left open past its nonce's 15 minutes, and not used.
+        # Endpoints, would say "You are not signed in ... if yours is used, ask for a new
+        # one" of a link left open past its nonce's 15 minutes, and not used.
         return redirect(request, "login", {"notice": "sign_in_again"}, token=token)
     ttl = dt.timedelta(seconds=ctx.settings.portal_session_ttl_seconds)
     replaced = read_cookie(request, SESSION_COOKIE)

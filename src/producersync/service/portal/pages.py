@@ -188,7 +188,7 @@ def error_page(request: Request, error: PortalError) -> HTMLResponse:
     response = render(request, "message.html", status=error.status, error=error)
     if request.headers.get("hx-request") == "true":
         # htmx swaps no error into the page, so the attempts table, refreshed every 2 s,
-        # went on polling a session signed out in another tab or an endpoint deleted
+        # would go on polling a session signed out in another tab or an endpoint deleted
         # there, unchanged and saying nothing. Reloaded, the page itself tells why.
         response.headers["HX-Refresh"] = "true"
     return response

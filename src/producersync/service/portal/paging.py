@@ -69,7 +69,7 @@ def page_of(
     if len(rows) > PAGE_SIZE:
         links.append(("Older", address(key(rows[PAGE_SIZE - 1]))))
         # The oldest page is the PAGE_SIZE oldest, named by the item above them; without
-        # it, the first attempts of thousands were a hundred Older presses down. Left out
+        # it, the first attempts of thousands would be a hundred Older presses down. Left out
         # where that item is on this page: Older leads to the last page already.
         oldest = fetch(limit=PAGE_SIZE + 1, oldest=True)
         shown = {key(row) for row in rows[:PAGE_SIZE]}

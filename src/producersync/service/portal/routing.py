@@ -102,7 +102,7 @@ class FormRoute(APIRoute):
         lists = frozenset(_list_fields(self.dependant))
 
         async def checked(request: Request) -> Response:
-            # A route reads a parameter's last value: outcome=failed&outcome=all was all.
+            # A route reads a parameter's last value: outcome=failed&outcome=all would be all.
             try:
                 by_name(request.query_params.multi_items(), lists)
             except ApiError as exc:

@@ -89,7 +89,7 @@ def send_example(
             if isinstance(claimed, Response):
                 return claimed  # sent before: where it led says so (``again``)
             # Read again, locked: deleted since the route read it, or while this ran, the
-            # example's delivery failed the foreign key, a 500.
+            # example's delivery would fail the foreign key, a 500.
             endpoint = owned(conn, visitor, endpoint.id, lock=True)
             message_id = management.send_example(conn, endpoint, type)
             query = {"type": type, "sent": message_id}

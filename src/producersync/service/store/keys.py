@@ -15,7 +15,8 @@ __all__ = ["load_or_create_key"]
 
 def load_or_create_key(engine: sa.Engine, name: str) -> bytes:
     # SQLite's write lock at BEGIN: a process that read no key while another wrote one
-    # could not write after that one's commit, and its start failed "database is locked".
+    # could not write after that one's commit, and its start would fail "database is
+    # locked".
     with write_transaction(engine) as conn:
         row = conn.execute(
             sa.select(service_keys.c.value).where(service_keys.c.name == name)

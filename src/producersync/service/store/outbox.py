@@ -499,7 +499,7 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
         return 0
     # Recorded once, however often asked: a batch settled again after a commit that was
     # never acknowledged (the connection lost in COMMIT, the process gone before DBOS noted
-    # the step done) logged each of its attempts twice.
+    # the step done) would log each of its attempts twice.
     a = webhook_attempts
     logged = {
         (delivery_id, at)
@@ -766,7 +766,7 @@ def list_attempts(
         scope.append(a.c.message_id == message_id)
     # Paged on (attempted_at, id), the index's order after the endpoint (and the type): a
     # window far in the past starts where the index reaches it, where paging by id alone
-    # read the endpoint's attempts back from the newest until enough were in the window.
+    # would read the endpoint's attempts back from the newest until enough are in it.
     newest_first = after is None and not oldest
     query = sa.select(a).where(*scope)
     if before is not None:
@@ -788,8 +788,8 @@ def list_attempts(
         query = narrowed_to(narrowed)
     else:
         # A page of each type, from its own stretch of the (endpoint, type, start) index,
-        # merged: the types in one IN were either read whole from that index and sorted,
-        # or found by reading the endpoint's attempts back until enough were of them.
+        # merged: the types in one IN would be either read whole from that index and
+        # sorted, or found by reading the endpoint's attempts back until enough are of them.
         each = [
             sa.select(narrowed_to(replace(narrowed, event_types=frozenset({t}))).subquery())
             for t in types
@@ -884,15 +884,16 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
             d.c.message_id == message_id, d.c.endpoint_id == endpoint_id
         )
     ).first()
-    # Made due again, a claimed delivery lost its claim and was claimed and sent a second
-    # time beside the first: Resend pressed twice (the dispatcher, woken by the first,
+    # Made due again, a claimed delivery would lose its claim and be claimed and sent a
+    # second time beside the first: Resend pressed twice (the dispatcher, woken by the first,
     # claimed it in between), or pressed while a slow receiver had a retry in hand.
     if found is not None and found.state == PENDING:
         due = found.next_attempt_at
         if found.manual or (due is not None and _with_a_sender(conn, found.id, due, now)):
             return int(found.id)
     # One upsert, not an update then an insert: two replays at once (two API processes)
-    # each found no delivery, and the second insert broke the unique (message, endpoint).
+    # would each find no delivery, and the second insert break the unique (message,
+    # endpoint).
     statement = (
         insert(conn, d)
         .values(
@@ -910,10 +911,10 @@ def replay(conn: sa.Connection, message_id: str, endpoint_id: str, now: dt.datet
             index_elements=[d.c.message_id, d.c.endpoint_id],
             set_={
                 "state": PENDING,
-                # Made manual, a pending delivery's one failed attempt ended it for good:
-                # the retries it still had were dropped by the replay meant to hurry it.
+                # Made manual, a pending delivery's one failed attempt would end it for
+                # good: the replay meant to hurry it would drop the retries it still had.
                 "manual": sa.case((d.c.state == PENDING, d.c.manual), else_=sa.true()),
-                # Left scheduled, the Resend was ended unsent if the endpoint's filter had
+                # Left scheduled, the Resend would be ended unsent if the endpoint's filter
                 # dropped its type since the message was queued; asked for, it goes out.
                 "resent": d.c.state == PENDING,
                 "next_attempt_at": now,
@@ -967,7 +968,7 @@ def recover(
     d, m = webhook_deliveries, webhook_messages
     parked = _endpoint_disabled(conn, endpoint_id)
     # The message's time, as Svix's "recover since" means: a delivery a replay created has
-    # the replay's, so a message sent weeks ago and replayed since was recovered as new.
+    # the replay's, so a message sent weeks ago and replayed since would be recovered as new.
     ids = list(
         conn.execute(
             sa.select(d.c.id)

@@ -113,8 +113,8 @@ def prune_jobs(conn: sa.Connection, before: dt.datetime, limit: int) -> tuple[in
         conn.execute(
             _taken(
                 conn,
-                # In no order: ordered, the finished jobs of both statuses were sorted
-                # whole for each batch (a year of one-NPN jobs, 365,000 of them).
+                # In no order: ordered, the finished jobs of both statuses would be
+                # sorted whole for each batch (a year of one-NPN jobs, 365,000 of them).
                 sa.select(j.c.id)
                 .where(j.c.status.in_(FINISHED), j.c.updated_at < before)
                 .limit(limit),

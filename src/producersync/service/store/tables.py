@@ -80,7 +80,7 @@ def _record_table(
     cols += [*columns, *_record_columns()]
     if materialized:
         # The record's JSON as served (see store/documents.py), kept current by every
-        # write: building it per read was most of a page's time.
+        # write: building it per read would be most of a page's time.
         cols.append(sa.Column("document", sa.Text))
     table = sa.Table(name, metadata, *cols)
     # (npn, id) drives keyset pages over a population, and with updated_at beside it a
@@ -425,7 +425,7 @@ sa.Index(
 )
 sa.Index(None, webhook_deliveries.c.endpoint_id, webhook_deliveries.c.id)
 # An endpoint's pending deliveries, which enabling or disabling it (un)parks: found by the
-# endpoint's every delivery ever made, a change took as long as its history.
+# endpoint's every delivery ever made, a change would take as long as its history.
 sa.Index(
     "ix_webhook_deliveries_pending_endpoint_id",
     webhook_deliveries.c.endpoint_id,
@@ -447,7 +447,8 @@ webhook_attempts = sa.Table(
     sa.Column("endpoint_id", sa.String(40), nullable=False),
     # The message's, kept beside the attempt: a list filtered by type reads the type's
     # attempts in its index, where joining each attempt to its message to test the type
-    # read an endpoint's attempts back until enough were of a rare one (1.4 s on SQLite).
+    # would read an endpoint's attempts back until enough are of a rare one (1.4 s on
+    # SQLite).
     sa.Column("event_type", sa.String(100), nullable=False),
     sa.Column("attempt_number", sa.Integer, nullable=False),
     sa.Column("trigger", sa.String(16), nullable=False),  # scheduled | manual
@@ -541,7 +542,7 @@ nipr_runs = sa.Table(
 
 
 # A generated universe is loaded over many transactions (one per batch): a load that
-# never finished left part of one, which nothing else would tell from a whole one.
+# never finished leaves part of one, which nothing else would tell from a whole one.
 nipr_loads = sa.Table(
     "nipr_loads",
     metadata,
