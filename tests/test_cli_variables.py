@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from producersync.cli._setting_variables import SETTINGS_VARIABLES
 from producersync.cli.common import service_settings
-from producersync.cli.variables import known_variables, unread_variables
+from producersync.cli.variables import known_variables, told, unread_variables
 from producersync.service.settings import ServiceSettings
 from producersync.settings_variables import variable
 from producersync.sync.mirror import open_mirror
@@ -39,6 +39,15 @@ _SYNC_VARIABLES = {
     "PRODUCERSYNC_CLIENT_SECRET": "pss_x",
     "producersync_api_url": "http://127.0.0.1:8001",  # pydantic reads any case
 }
+
+
+# A misspelt variable (its value a secret: never shown) and what is told of it, for the
+# other files' tests: this file's misspellings are the only ones the last test passes.
+MISSPELT = "PRODUCERSYNC_WEBHOOK_SECRET"
+TOLD = (
+    f"{MISSPELT} is not a producersync setting and is ignored "
+    "(did you mean PRODUCERSYNC_WEBHOOK_SECRETS?)"
+)
 
 
 def _warnings(err: str) -> list[str]:
@@ -68,14 +77,11 @@ def test_a_service_command_warns_of_a_misspelt_variable_once_not_of_the_syncs(
     sync_environment(tmp_path, monkeypatch)  # the sync's own mirror URL among them
     for name, value in _SYNC_VARIABLES.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRET", "whsec_" + _SECRET)
+    monkeypatch.setenv(MISSPELT, "whsec_" + _SECRET)
     store = f"sqlite:///{tmp_path / 'store.db'}"
     code, err = producersync(monkeypatch, capsys, "admin", "account", "list", "--database", store)
     assert code == 0
-    assert _warnings(err) == [
-        "warning: PRODUCERSYNC_WEBHOOK_SECRET is not a producersync setting and is ignored "
-        "(did you mean PRODUCERSYNC_WEBHOOK_SECRETS?)"
-    ]
+    assert _warnings(err) == [f"warning: {TOLD}"]
     assert _SECRET not in err
 
 
@@ -105,6 +111,16 @@ def test_a_name_close_to_no_setting_gets_no_suggestion() -> None:
 def test_a_name_in_another_case_is_read_and_a_misspelt_one_named_as_given() -> None:
     environ = {"producersync_mirror_url": "x", "Producersync_Mirror_Ulr": "x"}
     assert unread_variables(environ) == {"Producersync_Mirror_Ulr": "PRODUCERSYNC_MIRROR_URL"}
+
+
+# `demo` starts the service and the sync service: each repeated in its log what the demo
+# had told of. A variable the child's environment adds is still told of, as is every one
+# in a process started by no other.
+def test_a_process_leaves_what_the_one_that_started_it_told_of() -> None:
+    parent = {"PRODUCERSYNC_MIRROR_ULR": "x", "PRODUCERSYNC_XYZZY": "1", "PRODUCERSYNC_PORT": "1"}
+    assert list(unread_variables(parent)) == ["PRODUCERSYNC_MIRROR_ULR", "PRODUCERSYNC_XYZZY"]
+    child = {**parent, **told(parent), "PRODUCERSYNC_SYNC_PROT": "8401"}
+    assert unread_variables(child) == {"PRODUCERSYNC_SYNC_PROT": "PRODUCERSYNC_SYNC_PORT"}
 
 
 # Generated: computed when a command runs, it imported the other process's settings.

@@ -100,8 +100,12 @@ def test_every_command_line_names_a_command_and_its_options(page: str) -> None:
     assert not wrong
 
 
-# The misspelt variable of a warning shown, as the commands tell one (cli.variables).
-_MISSPELT = re.compile(r"warning:\s+(PRODUCERSYNC_\w+)\s+is\s+not\s+a\s+producersync\s+setting")
+# The misspelt variable of a warning shown, as the commands tell one (cli.variables): a
+# line on stderr, or of a process's log.
+_MISSPELT = re.compile(
+    r"(?:warning:|WARNING\s+producersync\.settings:)\s+(PRODUCERSYNC_\w+)\s+is\s+not\s+a\s+"
+    r"producersync\s+setting"
+)
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -31,6 +31,7 @@ from tests.support.databases import store_url
 from tests.support.processes import service_process
 from tests.support.service import free_port
 from tests.support.waiting import eventually
+from tests.test_cli_variables import MISSPELT, TOLD
 
 _LINE = re.compile(
     r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z (DEBUG|INFO|WARNING|ERROR|CRITICAL) [\w.]+: \S"
@@ -38,15 +39,24 @@ _LINE = re.compile(
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 
 
+# A variable no process reads is told of among the log lines, once, never with its value:
+# a plain `warning:` line before logging was set, it was the one line of a JSON log that
+# was no JSON.
+_MISSPELT = {MISSPELT: "whsec_s3cret-in-the-log"}
+
+
 def test_a_process_logs_every_line_in_the_format(tmp_path: Path) -> None:
     with (
         store_url("sqlite", tmp_path) as url,
-        service_process(url, tmp_path, command="worker") as worker,
+        service_process(url, tmp_path, command="worker", env=_MISSPELT) as worker,
     ):
         pass
-    lines = worker.log.read_text().splitlines()
+    text = worker.log.read_text()
+    lines = text.splitlines()
     assert any("uvicorn.error: Uvicorn running on" in line for line in lines), lines
     assert all(_LINE.match(line) for line in lines), lines
+    told = [line for line in lines if line.endswith(f"WARNING producersync.settings: {TOLD}")]
+    assert len(told) == 1 and "s3cret" not in text, lines
 
 
 def test_a_process_started_with_log_format_json_logs_every_line_as_json(
@@ -54,14 +64,26 @@ def test_a_process_started_with_log_format_json_logs_every_line_as_json(
 ) -> None:
     with (
         store_url("sqlite", tmp_path) as url,
-        service_process(url, tmp_path, "--log-format", "json") as service,
+        service_process(url, tmp_path, "--log-format", "json", env=_MISSPELT) as service,
     ):
         pass
-    lines = [json.loads(line) for line in service.log.read_text().splitlines()]
+    text = service.log.read_text()
+    lines = [json.loads(line) for line in text.splitlines()]
     assert any(x["message"].startswith("Uvicorn running on") for x in lines), lines
     for line in lines:
         assert list(line)[:4] == ["timestamp", "level", "logger", "message"], line
         assert _TIMESTAMP.match(line["timestamp"]), line
+    told = [x for x in lines if x["logger"] == "producersync.settings"]
+    assert [{k: v for k, v in x.items() if k != "timestamp"} for x in told] == [
+        {
+            "level": "warning",
+            "logger": "producersync.settings",
+            "message": TOLD,
+            "variable": MISSPELT,
+            "suggestion": "PRODUCERSYNC_WEBHOOK_SECRETS",
+        }
+    ]
+    assert "s3cret" not in text
 
 
 # What DBOS() does: it adds its own handler to a logger that has none; and two warnings

@@ -20,6 +20,7 @@ from producersync.cli.common import Failed
 from producersync.cli.demo import emptied
 from tests.support.processes import cli, foreground
 from tests.support.service import free_port
+from tests.test_cli_variables import MISSPELT, TOLD
 from tests.test_doc_commands import refusals
 
 pytestmark = pytest.mark.slow(70)
@@ -36,7 +37,12 @@ def _listening(port: int) -> bool:
 def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) -> None:
     service, sync = free_port(), free_port()
     ports = ["--service-port", str(service), "--sync-port", str(sync)]
-    result = cli("demo", "--dir", str(tmp_path / "demo"), *ports, env={"COLUMNS": "200"})
+    # Told of by the demo, once: its service and sync service repeated it in their logs.
+    env = {"COLUMNS": "200", MISSPELT: "whsec_x"}
+    result = cli("demo", "--dir", str(tmp_path / "demo"), *ports, env=env)
+    assert result.stderr.count(TOLD) == 1, result.stderr
+    for log in ("service.log", "sync.log"):
+        assert MISSPELT not in (tmp_path / "demo" / log).read_text()
     out = result.stdout
     assert "300 NPNs active in the mirror" in out
     assert out.count("mirror synced") == 2  # two daily NIPR cycles

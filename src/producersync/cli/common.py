@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from producersync.client import ProducerSyncError
     from producersync.service.settings import ServiceSettings
     from producersync.sync.mirror import Change
+    from producersync.sync.settings import SyncSettings
 
 S = TypeVar("S", bound="BaseSettings")
 
@@ -68,6 +69,7 @@ __all__ = [
     "iso_date",
     "iso_time",
     "limit",
+    "logged_settings_from",
     "print_error",
     "print_fields",
     "print_table",
@@ -489,12 +491,13 @@ class Served(Protocol):
 
 def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -> None:
     """Run the app ``make_app`` makes under uvicorn until interrupted, at ``settings``'
-    address, every log line at its level and in its format, the lines of the app's making
-    too (a sync hook that could not be loaded was told in bare lines, no time nor level, not
-    JSON under ``--log-format json``); uvicorn's access log off (the apps count their
-    requests in ``/metrics``, and a log line per request is noise at API rates; the
-    service's own, asked for, names each request's id: ``service/access.py``). A request refused
-    before ``app`` sees it (``bounded_head``) is answered in ``refusal``'s body, the app's.
+    address, every log line at its level and in its format (set as ``logged_settings_from``
+    read them), the lines of the app's making too (a sync hook that could not be loaded was
+    told in bare lines, no time nor level, not JSON under ``--log-format json``); uvicorn's
+    access log off (the apps count their requests in ``/metrics``, and a log line per
+    request is noise at API rates; the service's own, asked for, names each request's id:
+    ``service/access.py``). A request refused before ``app`` sees it (``bounded_head``) is
+    answered in ``refusal``'s body, the app's.
 
     Stopped by SIGINT (Ctrl-C) or SIGTERM, it shuts down gracefully, then ends by that
     signal (exit status 130 or 143 in a shell). uvicorn raises the signal it caught
@@ -504,22 +507,18 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     import uvicorn
 
     from producersync.bounded_head import BoundedHead
-    from producersync.log_format import configure_logging
 
     # The address taken before the app starts: uvicorn.run binds after, so a second
     # process on a port in use (and so under the same DBOS executor id) would launch DBOS,
     # take back the running process's workflows and queue a catch-up, only to exit on the
     # bind.
     listening = _listening(settings.host, settings.port)
-    # As uvicorn's config did, once the address is taken (a refused one configures
-    # nothing), and before the app is made.
-    configure_logging(settings.log_level, settings.log_format)
     app = make_app()
     config = uvicorn.Config(
         app,
         host=settings.host,
         port=settings.port,
-        log_config=None,  # configured above
+        log_config=None,  # configured as the settings were read
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=settings.shutdown_grace_seconds,
@@ -568,14 +567,21 @@ def _listening(host: str, port: int) -> list[socket.socket]:
 
 
 def service_settings(
-    database: str | None = None, context: typer.Context | None = None, **overrides: object
+    database: str | None = None,
+    context: typer.Context | None = None,
+    *,
+    logs: bool = False,
+    **overrides: object,
 ) -> ServiceSettings:
     """The service's settings from the environment, overridden by ``database`` and the
-    options in ``overrides`` (``settings_from``). (``--database`` needs no context: its
-    parser has refused what this would.)"""
+    options in ``overrides`` (``settings_from``; ``logged_settings_from`` if the command
+    ``logs``). (``--database`` needs no context: its parser has refused what this would.)"""
     from producersync.service.settings import ServiceSettings
 
-    return settings_from(ServiceSettings, context, {**overrides, "database_url": database or None})
+    options = {**overrides, "database_url": database or None}
+    if logs:
+        return logged_settings_from(ServiceSettings, context, options)
+    return settings_from(ServiceSettings, context, options)
 
 
 def settings_from(
@@ -587,27 +593,63 @@ def settings_from(
     running in ``context`` (keyed by setting, as the command's parameter giving each is
     named; None: not given). A refused setting ends the command as a usage error (exit
     2) naming the option it came from, or else its environment variable. Every command
-    reads its settings here: a ``PRODUCERSYNC_*`` variable no process reads is told of
-    first (``_warn_unread``)."""
+    reads its settings here or in ``logged_settings_from``: a ``PRODUCERSYNC_*`` variable
+    no process reads is told of first, a warning line on stderr (``_unread``)."""
+    read, unread = _read(settings, context, options)
+    _print_unread(unread)
+    return read
+
+
+# The settings of a command that logs: both have a log level and format.
+L = TypeVar("L", "ServiceSettings", "SyncSettings")
+
+
+def logged_settings_from(
+    settings: type[L], context: typer.Context | None, options: Mapping[str, object]
+) -> L:
+    """``settings`` as ``settings_from`` reads them, for a command that logs (a serving
+    process, a pull): its log lines from now on at their level and in their format, the
+    warning of a variable no process reads among them (a record of its own, with the
+    variable and the suggestion as fields). Printed before logging was set, it was the one
+    line of a JSON log that was no JSON, and a shipper parsing every line choked on it."""
+    from producersync.log_format import configure_logging
+
+    read, unread = _read(settings, context, options)
+    configure_logging(read.log_level, read.log_format)
+    for name, close in unread.items():
+        _settings_log.warning(
+            "%s is not a producersync setting and is ignored%s",
+            name,
+            _meant(close),
+            extra={"variable": name, "suggestion": close},
+        )
+    return read
+
+
+_settings_log = logging.getLogger("producersync.settings")
+_UNREAD_TOLD = "producersync.unread_told"  # in the command's context: _unread has run
+
+
+def _read(
+    settings: type[S], context: typer.Context | None, options: Mapping[str, object] | None
+) -> tuple[S, dict[str, str | None]]:
+    """``settings`` (``settings_from``), and the variables no process reads to tell of."""
     from pydantic import ValidationError
 
-    _warn_unread()
+    unread = _unread()
     values = {k: v for k, v in (options or {}).items() if v is not None}
     try:
-        return settings(**values)  # type: ignore[arg-type]
+        return settings(**values), unread  # type: ignore[arg-type]
     except ValidationError as exc:
+        _print_unread(unread)  # no log format was read: the line on stderr
         given = {} if context is None else _options(context, values)
         raise fail_with(settings_problems(exc, settings, given), 2) from None
 
 
-_UNREAD_TOLD = "producersync.unread_told"  # in the command's context: _warn_unread has run
-
-
-def _warn_unread() -> None:
-    """A warning line on stderr for each ``PRODUCERSYNC_*`` variable of the environment
-    that no part of producersync reads (``cli.variables``), naming the closest setting,
-    never the value (it may be a secret); once a command, which may read its settings
-    more than once."""
+def _unread() -> dict[str, str | None]:
+    """Each ``PRODUCERSYNC_*`` variable of the environment that no part of producersync
+    reads (``cli.variables``), with the setting closest to it; once a command, which may
+    read its settings more than once (none the second time)."""
     from typer._click.globals import get_current_context
 
     from producersync.cli.variables import unread_variables
@@ -615,15 +657,24 @@ def _warn_unread() -> None:
     context = get_current_context(silent=True)
     if context is not None:
         if context.meta.get(_UNREAD_TOLD):
-            return
+            return {}
         context.meta[_UNREAD_TOLD] = True
-    for name, close in unread_variables(os.environ).items():
-        meant = f" (did you mean {close}?)" if close else ""
+    return unread_variables(os.environ)
+
+
+def _print_unread(unread: Mapping[str, str | None]) -> None:
+    """A warning line on stderr for each of ``unread``, never its value (it may be a
+    secret)."""
+    for name, close in unread.items():
         err_console.print(
             f"[yellow]warning:[/yellow] {escape(name)} is not a producersync setting and is "
-            f"ignored{meant}",
+            f"ignored{_meant(close)}",
             highlight=False,
         )
+
+
+def _meant(close: str | None) -> str:
+    return f" (did you mean {close}?)" if close else ""
 
 
 def _options(context: typer.Context, settings: Mapping[str, object]) -> dict[str, str]:

@@ -117,13 +117,16 @@ def _started(
     name: str, args: list[str], env: dict[str, str], url: str, log: Path
 ) -> Iterator[_Process]:
     """A `producersync ...` process, started (not yet waited for: ``_wait_healthy``);
-    stopped on exit."""
+    stopped on exit. The variables no process reads the demo has told of, it does not
+    repeat in its log."""
+    from producersync.cli.variables import told
+
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "producersync.cli.main", *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
+            env={**os.environ, **told(os.environ), **env},
         )
     try:
         yield _Process(name, process, url, log)

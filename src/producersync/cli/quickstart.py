@@ -119,7 +119,7 @@ def quickstart(
     from producersync.service.store.open import open_store
     from producersync.url_userinfo import masked
 
-    settings = service_settings(database, ctx, host=host, port=port)
+    settings = service_settings(database, ctx, logs=True, host=host, port=port)
     # Read before the store is opened: a file it cannot use is to leave nothing made.
     saved = _saved_credentials(credentials) if credentials.exists() else None
     engine = open_store(settings.database_url)

@@ -95,6 +95,7 @@ def run(
     settings = service_settings(
         database,
         ctx,
+        logs=True,
         host=host,
         port=port,
         public_url=public_url,
@@ -140,6 +141,7 @@ def worker(
     settings = service_settings(
         database,
         ctx,
+        logs=True,
         host=host,
         port=port,
         executor_id=executor_id,

@@ -35,6 +35,7 @@ from producersync.cli.common import (
     err_console,
     fail,
     iso_date,
+    logged_settings_from,
     print_fields,
     read_mirror,
     serve,
@@ -87,7 +88,7 @@ def run(
     from producersync.sync.settings import SyncSettings
 
     options = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
-    settings = settings_from(SyncSettings, ctx, options)
+    settings = logged_settings_from(SyncSettings, ctx, options)
     api = "sync run calls the API"
     settings.require(
         {
@@ -462,13 +463,10 @@ def _logged_settings(
     on at their level and in their format, as `sync run`'s: before, none was set, and a
     hook's failure, an API call retried, came as bare lines or not at all. A progress
     bar on a terminal prints them above it (``log_format.StderrHandler``)."""
-    from producersync.log_format import configure_logging
     from producersync.sync.settings import SyncSettings
 
     options = {"log_level": log_level, "log_format": log_format}
-    settings = settings_from(SyncSettings, ctx, options)
-    configure_logging(settings.log_level, settings.log_format)
-    return settings
+    return logged_settings_from(SyncSettings, ctx, options)
 
 
 @contextlib.contextmanager

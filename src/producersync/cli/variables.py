@@ -13,9 +13,12 @@ from collections.abc import Mapping
 
 from producersync.cli._setting_variables import SETTINGS_VARIABLES
 
-__all__ = ["OTHER_VARIABLES", "PREFIX", "known_variables", "unread_variables"]
+__all__ = ["OTHER_VARIABLES", "PREFIX", "TOLD", "known_variables", "told", "unread_variables"]
 
 PREFIX = "PRODUCERSYNC_"
+# The variables a process that starts others (`demo`) has told of, comma-separated, in
+# their environment: each of its children repeated its warnings in its own log.
+TOLD = "PRODUCERSYNC_UNREAD_TOLD"
 
 # The variables read other than by the settings: the SDK's credentials (a Client made
 # without them), and the test suite's and the benchmarks' own, which an environment set
@@ -30,6 +33,7 @@ OTHER_VARIABLES = frozenset(
         "PRODUCERSYNC_BENCH_POSTGRES_URL",
         "PRODUCERSYNC_FUZZ_REQUESTS",
         "PRODUCERSYNC_FUZZ_SEED",
+        TOLD,
     }
 )
 
@@ -41,14 +45,30 @@ def known_variables() -> frozenset[str]:
 
 def unread_variables(environ: Mapping[str, str]) -> dict[str, str | None]:
     """Each ``PRODUCERSYNC_*`` variable of ``environ`` that no part of producersync reads,
-    in any case (pydantic reads them so), with the known one closest to it, if any is."""
-    known = known_variables()
+    in any case (pydantic reads them so), with the known one closest to it, if any is;
+    but those the process that started this one has told of (``told``)."""
     # Matched past the prefix, which every name shares: with it, any name would be close.
-    rests = [name.removeprefix(PREFIX) for name in sorted(known)]
+    rests = [name.removeprefix(PREFIX) for name in sorted(known_variables())]
+    told_before = set(environ.get(TOLD, "").split(","))
     unread: dict[str, str | None] = {}
-    for name in sorted(environ):
-        given = name.upper()
-        if given.startswith(PREFIX) and given not in known:
-            close = difflib.get_close_matches(given.removeprefix(PREFIX), rests, n=1)
+    for name in _unread_names(environ):
+        if name not in told_before:
+            close = difflib.get_close_matches(name.upper().removeprefix(PREFIX), rests, n=1)
             unread[name] = PREFIX + close[0] if close else None
     return unread
+
+
+def told(environ: Mapping[str, str]) -> dict[str, str]:
+    """The variable to add to the environment of a process started from ``environ``
+    once this one has told of the variables no part of producersync reads: the child
+    leaves them to it, and still tells of any other."""
+    return {TOLD: ",".join(_unread_names(environ))}
+
+
+def _unread_names(environ: Mapping[str, str]) -> list[str]:
+    known = known_variables()
+    return [
+        name
+        for name in sorted(environ)
+        if name.upper().startswith(PREFIX) and name.upper() not in known
+    ]
