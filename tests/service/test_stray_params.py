@@ -80,6 +80,38 @@ def test_a_parameter_this_operation_does_not_take_is_a_400_naming_it(
     assert service.subscribed(creds) == before
 
 
+# HEAD runs as a GET (service/head.py), so it is refused as the GET is, before the route
+# (no per-NPN read subscribes its NPN): the GET's 400 and headers, without the body.
+_ON_HEAD = [
+    s
+    for s in STRAYS
+    if s[0] in ("/v2/entities/{npn}?npns=1", "/v1/licenses?UpdatedSince=2026-01-01")
+]
+
+
+@pytest.mark.parametrize(("url", "name", "value", "said"), _ON_HEAD, ids=[s[0] for s in _ON_HEAD])
+def test_a_stray_parameter_on_head_is_the_gets_400_without_the_body(
+    service: RunningService,
+    creds: Credentials,
+    universe_npns: list[str],
+    url: str,
+    name: str,
+    value: str,
+    said: str,
+) -> None:
+    before = service.subscribed(creds)
+    url = url.replace("{npn}", universe_npns[11])
+    with service.client(creds) as http:
+        head = http.head(url)
+        assert service.subscribed(creds) == before
+        get = http.get(url)
+    assert head.status_code == get.status_code == 400, head.headers
+    assert head.content == b""
+    for header in ("content-type", "content-length"):
+        assert head.headers[header] == get.headers[header]
+    _check(get.json(), name, value, said)
+
+
 def test_a_misspelt_name_is_refused_where_an_unknown_one_is_ignored(
     service: RunningService, creds: Credentials
 ) -> None:
