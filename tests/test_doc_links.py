@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 _FENCE = re.compile(r"```.*?```", re.S)
-_HEADING = re.compile(r"^#{1,6} (.+?)#*$", re.M)
+_HEADING = re.compile(r"^(#{1,6}) (.+?)#*$", re.M)
 _LINK = re.compile(r"\]\(([^)\s]+)\)")
 
 
@@ -24,14 +24,19 @@ def anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def anchors(page: Path) -> set[str]:
+def headings(page: Path) -> Iterator[tuple[int, str, str]]:
+    """Each heading of ``page`` outside code: its level, its text and its anchor."""
     found: set[str] = set()
-    for heading in _HEADING.findall(_FENCE.sub("", page.read_text())):
+    for marks, heading in _HEADING.findall(_FENCE.sub("", page.read_text())):
         name, n = anchor(heading), 0
         while (f"{name}-{n}" if n else name) in found:  # GitHub numbers repeats
             n += 1
-        found.add(f"{name}-{n}" if n else name)
-    return found
+        found.add(slug := f"{name}-{n}" if n else name)
+        yield len(marks), heading.strip(), slug
+
+
+def anchors(page: Path) -> set[str]:
+    return {slug for _, _, slug in headings(page)}
 
 
 def broken(page: Path) -> Iterator[str]:
@@ -64,3 +69,32 @@ def test_a_broken_link_is_found(tmp_path: Path) -> None:
         "missing.md: no such file",
         "other.md#3-its-section: no such heading",
     ]
+
+
+# The long pages open with their contents, every section and subsection in order.
+CONTENTS_PAGES = [ROOT / "docs" / f"{name}.md" for name in ("service", "integration", "operations")]
+_CONTENTS = re.compile(r"^\*\*Contents\*\*\n\n((?:[ -]*- .*\n)+)", re.M)
+
+
+def contents(page: Path) -> str:
+    """The list of a page's `##` and `###` headings, each linked to its anchor."""
+    return "".join(
+        f"{'  ' * (level - 2)}- [{heading}](#{slug})\n"
+        for level, heading, slug in headings(page)
+        if level in (2, 3)
+    )
+
+
+@pytest.mark.parametrize("page", CONTENTS_PAGES, ids=lambda p: p.name)
+def test_the_contents_list_every_section(page: Path) -> None:
+    found = _CONTENTS.search(page.read_text())
+    assert found, f"{page.name} has no **Contents** list"
+    assert found.group(1) == contents(page)
+
+
+def test_contents_follow_the_headings(tmp_path: Path) -> None:
+    page = tmp_path / "page.md"
+    page.write_text("# Page\n\n## 1. One\n\n### A, `b`\n\n```\n## not\n```\n## Two\n### A, `b`\n")
+    assert contents(page) == (
+        "- [1. One](#1-one)\n  - [A, `b`](#a-b)\n- [Two](#two)\n  - [A, `b`](#a-b-1)\n"
+    )
