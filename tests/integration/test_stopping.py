@@ -14,14 +14,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from producersync.model.events import NpnActivated
+from producersync.service.store import accounts
+from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks import generate_secret
+from tests.support import plain_http
+from tests.support.databases import migrated_store
 from tests.support.delivery import delivery_states, publish_to_one_endpoint
-from tests.support.processes import FAST, ServiceProcess, foreground, service_process, wait_healthy
+from tests.support.processes import (
+    FAST,
+    STOP_FALLBACK_SECONDS,
+    ServiceProcess,
+    foreground,
+    service_process,
+    wait_healthy,
+)
 from tests.support.receiver import Reply, receiver
-from tests.support.service import free_port
+from tests.support.service import free_port, token_response, wait_for_job
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow(80)
 
@@ -113,6 +126,54 @@ def test_a_worker_stopped_mid_fan_out_makes_no_more_attempts_and_loses_nothing(
             )
         assert {e.id for e in events} <= set(rx.ids())
         engine.dispose()
+
+
+@pytest.mark.postgres
+def test_a_stop_leaves_a_subscription_job_being_applied_queued_for_the_next_start(
+    tmp_path: Path,
+) -> None:
+    """SIGTERM while the job worker applies a job (here, waiting on a lock another
+    transaction holds; a 50,000-NPN job alike): the process ends without it, and the job,
+    rolled back, is applied at the next start. The stop waited for the job, 30 s at most,
+    and the process outlived the harness's SIGKILL fallback, as a supervisor's."""
+    with migrated_store("postgres", tmp_path) as url:
+        engine = open_store(url)
+        with write_transaction(engine) as conn:
+            account = accounts.create_account(conn, "stopped", sandbox=False)
+            client_id, secret = accounts.create_client(
+                conn, account, "producersync.read producersync.write"
+            )
+        with engine.connect() as held, service_process(url, tmp_path, env=FAST) as first:
+            token = token_response(first.base_url, client_id, secret).json()["access_token"]
+            bearer = {"authorization": f"Bearer {token}"}
+            # The job's first read of the universe waits on this lock; the API's answer
+            # does not.
+            held.execute(sa.text("LOCK TABLE entities IN ACCESS EXCLUSIVE MODE"))
+            with plain_http.client(base_url=first.base_url, headers=bearer) as http:
+                put = http.put("/v1/accounts/subscriptions", json=["12345678"])
+            assert put.status_code == 202, put.text
+            eventually(lambda: _waiting_on_a_lock(engine))
+            first.process.send_signal(signal.SIGTERM)
+            code = first.process.wait(timeout=STOP_FALLBACK_SECONDS)
+            held.rollback()
+        assert code == -signal.SIGTERM
+        with (
+            service_process(url, tmp_path, env=FAST) as second,
+            plain_http.client(base_url=second.base_url, headers=bearer) as http,
+        ):
+            assert wait_for_job(http, put.json()["job_id"])["status"] == "COMPLETED"
+        engine.dispose()
+
+
+def _waiting_on_a_lock(engine: sa.Engine) -> bool:
+    """Whether a session of the store's database waits on a lock (read afresh each time:
+    a transaction sees one snapshot of ``pg_stat_activity``)."""
+    with engine.connect() as conn:
+        query = (
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        )
+        return bool(conn.execute(sa.text(query)).scalar())
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])

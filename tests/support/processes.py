@@ -21,6 +21,7 @@ from tests.support.service import free_port
 __all__ = [
     "FAST",
     "SCHEDULE",
+    "STOP_FALLBACK_SECONDS",
     "ServiceProcess",
     "cli",
     "cli_json",
@@ -35,6 +36,9 @@ __all__ = [
 ]
 
 _CLI = [sys.executable, "-m", "producersync.cli.main"]
+# How long a SIGTERMed process is waited for before it is killed, as a supervisor's
+# SIGKILL follows: a stop that needs more is a stop that loses its process.
+STOP_FALLBACK_SECONDS = 20
 SCHEDULE = [0.3, 0.6, 1.0]  # three retries after the first attempt
 # A service process whose polls, retries and timeouts take a test's time, not a day's.
 FAST = {
@@ -284,6 +288,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=20)
+            process.wait(timeout=STOP_FALLBACK_SECONDS)
         except subprocess.TimeoutExpired:
             process.kill()

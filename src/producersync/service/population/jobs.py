@@ -173,6 +173,11 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | _Busy | 
     return _Applied(sum(item.result is ItemResult.SUCCESS for item in items), bool(published))
 
 
+# How long a stop lets the job worker end by itself: it is idle (it ends at once) or
+# between two statements of a small job.
+_STOP_WAIT_SECONDS = 1.0
+
+
 class JobWorker:
     """A background thread that drains queued jobs; woken at once when a job is created."""
 
@@ -197,9 +202,19 @@ class JobWorker:
         self._wake.set()
 
     def stop(self) -> None:
+        """Stop taking jobs. A job being applied is not waited for: it is one transaction,
+        rolled back with the process's connection unless it commits first, and a job
+        rolled back stays queued for the next start (or another process). The stop waited
+        for it, up to 30 s: a 50,000-NPN job, or one waiting on a lock, held a SIGTERMed
+        process past `docker stop`'s 10 s."""
         self._stop.set()
         self._wake.set()
-        self._thread.join(timeout=30)
+        self._thread.join(timeout=_STOP_WAIT_SECONDS)
+        if self._thread.is_alive():
+            log.info(
+                "job worker: a subscription job is being applied; unless it commits before "
+                "the process ends it stays queued, and is applied at the next start"
+            )
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -207,6 +222,8 @@ class JobWorker:
                 busy = process_next_job(self._engine, self._on_publish)
                 self._outage.succeeded()
             except Exception as exc:
+                if self._stop.is_set():
+                    return  # the process is ending under it (its engine disposed of)
                 if unavailable(exc):
                     self._outage.failed(exc)
                 else:
