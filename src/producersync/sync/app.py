@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
@@ -54,6 +55,11 @@ log = logging.getLogger(__name__)
 # Its locks keep their names: sync processes of the version before see them.
 SYNC_PROCESSES = Role("sync", "producersync-sync-executor:", "PRODUCERSYNC_SYNC_EXECUTOR_ID")
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
+# A stop's time for the workflows running here and then the hooks' drain, together, once
+# the requests in flight are answered (their grace is the setting's): what is left then is
+# taken up at the next start, workflows from their last step and hooks from their cursors.
+# Each had its own (5 s, then 10 s): a hook that was behind held a stop 10 s more.
+_STOP_SECONDS = 5.0
 
 
 def _reported(record: logging.LogRecord) -> bool:
@@ -124,11 +130,13 @@ class DurableSync:
         self._resume()
 
     def stop(self) -> None:
+        deadline = time.monotonic() + _STOP_SECONDS
         self.starter.stop()
-        destroy_dbos(5)
+        destroy_dbos(_left(deadline))
         # After DBOS: while its workflows may still run here, none is taken elsewhere.
         self.executors.stop()
-        self._hooks.close()  # the batches committed by the workflows, delivered first
+        # The batches committed by the workflows, delivered first, in what is left.
+        self._hooks.close(_left(deadline))
 
     def _resume(self) -> None:
         """Start again every event acknowledged before a crash and not processed since
@@ -221,6 +229,10 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     # and the receiver's lines of a delivery carry the id beside its webhook-id.
     identify_requests(app)
     return app
+
+
+def _left(deadline: float) -> float:
+    return max(0.0, deadline - time.monotonic())
 
 
 def _last_synced(engine: sa.Engine) -> dt.date | None:

@@ -84,7 +84,8 @@ Hook = Callable[[list[Change]], object]
 # slower than the sync holds it back rather than a backfill's changes in memory. A hook
 # left behind keeps as many, and reads the rest from the feed.
 _BACKLOG: Final = 16
-# How long ``close`` delivers what was committed before the process ends.
+# How long ``close`` delivers what was committed before a command ends (`sync now`,
+# `sync backfill`; `sync run` gives what its stop has left: ``sync.app``).
 _DRAIN_SECONDS: Final = 10.0
 # Changes a hook is given at a time from the feed: a page's worth (the default page size).
 _CATCH_UP: Final = 1_000
@@ -278,7 +279,8 @@ class Hooks:
             for timer in self._wakes.values():
                 timer.cancel()
             self._wakes.clear()
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         left = self._order.close(timeout)  # handed to the hooks' threads: no wait but a place
         with self._changed:
             self._changed.wait_for(
@@ -300,7 +302,9 @@ class Hooks:
                 "cursors at the next start"
             )
         if told:
-            _log.warning("sync hooks stopped after %.0f s: %s", timeout, "; ".join(told))
+            # The time waited, not the bound: a stop gives them what its workflows left.
+            waited = time.monotonic() - started
+            _log.warning("sync hooks stopped after %.1f s: %s", waited, "; ".join(told))
 
     def _working(self, hook: _Hook) -> bool:
         """Whether ``close`` waits for ``hook``: it is delivering, or has work to do now
