@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 _SCRIPT = """
-import sys, threading, time
+import logging, sys, threading, time
 from dbos import DBOS
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 
@@ -32,10 +32,12 @@ def recorded(seconds: float) -> None:
     sleep(seconds)
 time.sleep = recorded  # DBOS's modules and ours call it through the module
 DBOS.launch()
-if sys.argv[2] == "busy":
+logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
+if sys.argv[2] != "idle":
     DBOS.start_workflow(held)
     running.wait()
-stopping = threading.Thread(target=destroy_dbos, args=(60,))
+bound = 0.1 if sys.argv[2] == "cut" else 60
+stopping = threading.Thread(target=destroy_dbos, args=(bound,))
 stopping.start()
 stopping.join(0.5)
 print("stopping" if stopping.is_alive() else "stopped")
@@ -46,6 +48,8 @@ print(max(waited, default=0))
 
 
 def _stopped(tmp_path: Path, case: str) -> list[str]:
+    """What the stop printed (``stopping`` or ``stopped`` half a second in, then its
+    longest sleep), then each line it logged."""
     result = subprocess.run(
         [sys.executable, "-c", _SCRIPT, str(tmp_path / "dbos.db"), case],
         capture_output=True,
@@ -53,7 +57,7 @@ def _stopped(tmp_path: Path, case: str) -> list[str]:
         timeout=120,
     )
     assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+    return result.stdout.splitlines() + result.stderr.splitlines()
 
 
 def test_a_stop_waits_for_the_workflow_running(tmp_path: Path) -> None:
@@ -65,3 +69,13 @@ def test_a_stop_with_nothing_running_waits_out_no_poll_of_a_second(tmp_path: Pat
     # notification poller (SQLite) a second between looks: each stop of the service and
     # of `sync run` took a second or two more than its work.
     assert float(_stopped(tmp_path, "idle")[1]) < 1
+
+
+def test_a_stop_that_leaves_a_workflow_running_says_so(tmp_path: Path) -> None:
+    # A stop that took its whole bound said nothing of what it had waited for.
+    said = _stopped(tmp_path, "cut")
+    assert said[0] == "stopped"
+    assert any(
+        line.startswith("WARNING stopping with 1 workflow still running after 0.1 s")
+        for line in said
+    ), said

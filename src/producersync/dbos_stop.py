@@ -9,12 +9,15 @@ stop waits for DBOS's notification poller (on SQLite) to wake: by default once a
 
 from __future__ import annotations
 
+import logging
 import time
 
 from dbos import DBOS
 from dbos import _dbos as dbos_internals
 
 __all__ = ["LISTENER_POLL_SECONDS", "destroy_dbos"]
+
+_log = logging.getLogger(__name__)
 
 _POLL_SECONDS = 0.05
 # DBOS's ``notification_listener_polling_interval_sec``. Its poller only reads the system
@@ -37,4 +40,16 @@ def destroy_dbos(workflow_completion_timeout: float) -> None:
         deadline = time.monotonic() + workflow_completion_timeout
         while instance._active_workflows_set.activeList() and time.monotonic() < deadline:
             time.sleep(_POLL_SECONDS)
+        # Said, as uvicorn says the requests it cuts: a stop that took its whole bound told
+        # nothing of what it had waited for.
+        if left := instance._active_workflows_set.activeList():
+            _log.warning(
+                "stopping with %d workflow%s still running after %.1f s (%s%s): each resumes "
+                "from its last step at the next start, or in another process",
+                len(left),
+                "" if len(left) == 1 else "s",
+                workflow_completion_timeout,
+                ", ".join(left[:3]),
+                ", ..." if len(left) > 3 else "",
+            )
     DBOS.destroy()
