@@ -192,7 +192,9 @@ def run_command(
 ) -> None:
     """Apply one day's NIPR changes and publish updates_available to every account.
 
-    A date already run is not run again: nothing changes and nothing is published."""
+    A date already run is not run again: nothing changes and nothing is published. A
+    date before the latest run (a day missed) is applied, its changes stamped with the
+    latest run's date, so that a subscriber that has synced past it still fetches them."""
     from sqlalchemy.exc import OperationalError
 
     from producersync.service.nipr.daily import run_day
