@@ -8,6 +8,7 @@ import base64
 import datetime as dt
 import functools
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -1100,6 +1101,7 @@ def test_quickstart_prints_its_store_without_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("producersync.cli.quickstart.listen", lambda host, port: [])
     monkeypatch.setattr("producersync.cli.quickstart.serve", lambda *args, **kwargs: None)
     # A store elsewhere, as a PostgreSQL URL with a password would name it.
     store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
@@ -1108,6 +1110,23 @@ def test_quickstart_prints_its_store_without_credentials(
     result = CliRunner().invoke(app, ["quickstart", "--producers", "0", "--database", url])
     assert result.exit_code == 0, result.output
     assert "hunter2" not in result.output and "***@" in result.output
+
+
+def test_quickstart_on_a_port_in_use_sets_up_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The store and the credentials were made, and the banner pointed at the other process.
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        database = f"sqlite:///{tmp_path / 'store.db'}"
+        args = ["quickstart", "--producers", "0", "--port", str(port), "--database", database]
+        result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    assert result.output == f"error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+    assert list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize(

@@ -188,11 +188,12 @@ def test_a_serving_command_logs_at_the_environment_s_level_unless_the_option_say
         monkeypatch.setenv("PRODUCERSYNC_LOG_LEVEL", env)
     served: list[str] = []
 
-    def serve(app: object, settings: ServiceSettings, refusal: object) -> None:
+    def serve(app: object, settings: ServiceSettings, *rest: object) -> None:
         served.append(settings.log_level)
 
     for module in ("service", "quickstart"):
         monkeypatch.setattr(f"producersync.cli.{module}.serve", serve)
+    monkeypatch.setattr("producersync.cli.quickstart.listen", lambda host, port: [])
     for module in ("app.create_app", "worker.create_worker_app"):
         monkeypatch.setattr(f"producersync.service.{module}", lambda settings: None)
     database = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]

@@ -489,7 +489,12 @@ class Served(Protocol):
     shutdown_grace_seconds: int
 
 
-def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -> None:
+def serve(
+    make_app: Callable[[], ASGIApp],
+    settings: Served,
+    refusal: Refusal,
+    listening: list[socket.socket] | None = None,
+) -> None:
     """Run the app ``make_app`` makes under uvicorn until interrupted, at ``settings``'
     address, every log line at its level and in its format (set as ``logged_settings_from``
     read them), the lines of the app's making too (a sync hook that could not be loaded was
@@ -497,7 +502,8 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     access log off (the apps count their requests in ``/metrics``, and a log line per
     request is noise at API rates; the service's own, asked for, names each request's id:
     ``service/access.py``). A request refused before ``app`` sees it (``bounded_head``) is
-    answered in ``refusal``'s body, the app's.
+    answered in ``refusal``'s body, the app's. ``listening``: the sockets ``listen`` bound
+    at that address, when the command took it before its set-up; else bound here.
 
     Stopped by SIGINT (Ctrl-C) or SIGTERM, it shuts down gracefully, then ends by that
     signal (exit status 130 or 143 in a shell). uvicorn raises the signal it caught
@@ -512,7 +518,8 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
     # process on a port in use (and so under the same DBOS executor id) would launch DBOS,
     # take back the running process's workflows and queue a catch-up, only to exit on the
     # bind.
-    listening = _listening(settings.host, settings.port)
+    if listening is None:
+        listening = listen(settings.host, settings.port)
     app = make_app()
     config = uvicorn.Config(
         app,
@@ -542,7 +549,7 @@ def serve(make_app: Callable[[], ASGIApp], settings: Served, refusal: Refusal) -
         signal.signal(signal.SIGINT, previous)
 
 
-def _listening(host: str, port: int) -> list[socket.socket]:
+def listen(host: str, port: int) -> list[socket.socket]:
     """Sockets bound to every address of ``host`` at ``port``, as uvicorn binds them
     (``localhost``: ::1 and 127.0.0.1 both); listened on once the app has started. A
     port in use, or an address not this host's, ends the command naming it."""

@@ -20,6 +20,7 @@ from producersync.cli.common import (
     ServicePortOption,
     console,
     fail,
+    listen,
     serve,
     service_settings,
 )
@@ -122,6 +123,9 @@ def quickstart(
     settings = service_settings(database, ctx, logs=True, host=host, port=port)
     # Read before the store is opened: a file it cannot use is to leave nothing made.
     saved = _saved_credentials(credentials) if credentials.exists() else None
+    # Taken before the store is set up: on a port in use, the banner below would send its
+    # reader to whatever else listens there, after minutes generating a large universe.
+    listening = listen(settings.host, settings.port)
     engine = open_store(settings.database_url)
     ensure_universe(engine, producers, seed)
     creds = _ensure_credentials(engine, credentials, saved)
@@ -144,4 +148,4 @@ def quickstart(
     from producersync.service.app import create_app
     from producersync.service.errors import error_response
 
-    serve(lambda: create_app(settings), settings, error_response)
+    serve(lambda: create_app(settings), settings, error_response, listening)
