@@ -280,7 +280,9 @@ def _print_run(run: DailyRun, elapsed: float) -> None:
     if run.already_applied:
         console.print(
             f"The run of {run.run_date} ({run.source}) was already applied at "
-            f"{run.completed_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed, nothing published."
+            f"{run.completed_at:%Y-%m-%d %H:%M:%S} UTC: nothing changed, nothing published. "
+            "A date runs once: another --date runs another day (one after today with "
+            "--allow-future)."
         )
         return
     table = Table(title=f"NIPR run {run.run_date} ({run.source})")

@@ -1338,6 +1338,13 @@ def test_command_runs_a_day_once(
     assert first["eventsPublished"] == 2  # one for each of the universe's two accounts
     assert again["alreadyApplied"] is True
     assert again["changes"] == first["changes"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--database", universe_url)
+    assert code == 0, err
+    # What to run instead: the demo has run today, the day `nipr run` takes by default.
+    assert " ".join(out.split()).endswith(
+        "nothing changed, nothing published. A date runs once: another --date runs another "
+        "day (one after today with --allow-future)."
+    ), out
 
 
 @pytest.mark.parametrize(
