@@ -1112,6 +1112,27 @@ def test_quickstart_prints_its_store_without_credentials(
     assert "hunter2" not in result.output and "***@" in result.output
 
 
+def test_quickstart_says_a_universe_it_was_asked_for_is_not_generated_into_a_full_store(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # service.md's `--producers 20000` after the README's quickstart served its 2,000, silently.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr("producersync.cli.quickstart.listen", lambda host, port: [])
+    monkeypatch.setattr("producersync.cli.quickstart.serve", lambda *args, **kwargs: None)
+    database = ["--database", f"sqlite:///{tmp_path / 'store.db'}"]
+    said = []
+    for args in (["--producers", "10"], [], ["--producers", "20"]):
+        result = CliRunner().invoke(app, ["quickstart", *args, *database])
+        assert result.exit_code == 0, result.output
+        said.append(" ".join(result.output.split()))
+    assert "loaded 10 producers" in said[0] and "not generated" not in said[0]
+    assert "not generated" not in said[1]  # no --producers: the store's universe, as asked
+    assert said[2].startswith(
+        "--producers 20: not generated, the store holds a universe already (served as it is; "
+        "another --database makes a new one) ProducerSync at"
+    ), said[2]
+
+
 def test_quickstart_on_a_port_in_use_sets_up_nothing(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

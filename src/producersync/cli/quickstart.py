@@ -32,17 +32,18 @@ if TYPE_CHECKING:
 __all__ = ["ensure_universe", "quickstart"]
 
 _ACCOUNT = "sandbox"
+_PRODUCERS = 2_000  # generated into an empty store unless --producers says otherwise
 
 
-def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
+def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> bool:
     """Load a universe unless the store holds one; part of one, which an interrupted
-    load left, is loaded again."""
+    load left, is loaded again. Whether one was loaded."""
     from producersync.service.nipr.loader import holds_universe, interrupted_load, load
     from producersync.service.nipr.universe import generate
 
     partial = interrupted_load(engine) is not None
     if producers == 0 or (holds_universe(engine) and not partial):
-        return
+        return False
     with Progress(console=console) as progress:
         task = progress.add_task("generating the NIPR universe", total=producers)
         stats = load(
@@ -55,6 +56,7 @@ def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> None:
         f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "
         f"in {stats.elapsed:.1f} s"
     )
+    return True
 
 
 def _saved_credentials(path: Path) -> dict[str, str]:
@@ -107,9 +109,14 @@ def quickstart(
     port: ServicePortOption = None,
     database: DatabaseOption = None,
     producers: Annotated[
-        int,
-        typer.Option(help="Producers to generate into an empty store.", min=0, max=MAX_PRODUCERS),
-    ] = 2_000,
+        int | None,
+        typer.Option(
+            help=f"Producers to generate into an empty store (default {_PRODUCERS:,}; a "
+            "store holding a universe is served as it is).",
+            min=0,
+            max=MAX_PRODUCERS,
+        ),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic universe.")] = 1,
     credentials: Annotated[
         Path,
@@ -127,7 +134,14 @@ def quickstart(
     # reader to whatever else listens there, after minutes generating a large universe.
     listening = listen(settings.host, settings.port)
     engine = open_store(settings.database_url)
-    ensure_universe(engine, producers, seed)
+    asked = _PRODUCERS if producers is None else producers
+    if not ensure_universe(engine, asked, seed) and producers:
+        # Asked for after a first quickstart in the same directory, as service.md's example
+        # follows the README's: the universe served would not be the one asked for.
+        console.print(
+            f"--producers {producers:,}: not generated, the store holds a universe already "
+            "(served as it is; another --database makes a new one)"
+        )
     creds = _ensure_credentials(engine, credentials, saved)
     engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
