@@ -118,13 +118,17 @@ def test_a_malformed_page_s_validation_error_is_capped(api_url: str) -> None:
     assert len(str(raised.value)) <= MAX_ERROR_CHARS
 
 
-def test_a_retried_error_is_logged_capped(api_url: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="producersync.client")
+def test_a_retried_error_is_logged_capped_at_info(
+    api_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A retry is logged at INFO, where an application's log shows it; each call, at DEBUG."""
+    caplog.set_level(logging.INFO, logger="producersync.client")
     with _client(api_url, retries=1) as client, pytest.raises(ServerError):
         client.request("GET", "/v1/status/503")
     retries = [r.getMessage() for r in caplog.records if "; retry 1 in" in r.getMessage()]
     assert len(retries) == 1
     assert MAX_ERROR_CHARS < len(retries[0]) < MAX_ERROR_CHARS + 200
+    assert not [r for r in caplog.records if " -> " in r.getMessage()]
 
 
 REQUEST = httpx2.Request("GET", "https://api.example/v2/licenses")

@@ -348,7 +348,9 @@ class BaseClient:
         if exc is not error:
             error.__cause__ = exc
         delay = self._decide(error, attempt, max_retries)
-        log.debug(
+        # At INFO, as anthropic's SDK logs its retries: an application logging at INFO (the
+        # sync service does) shows the API's faults that slowed it, and not every call.
+        log.info(
             "%s %s failed (%s); retry %d in %.2f s",
             request.method,
             request.url.path,
