@@ -17,6 +17,7 @@ import pytest
 
 from producersync.service import shared_window
 from producersync.service.api import listing
+from producersync.service.api_docs import ASSETS
 from producersync.service.auth import token_endpoint
 from producersync.service.context import KeyedLock, ServiceContext
 from producersync.service.ratelimit import Decision, RateLimiter, moving_window
@@ -339,8 +340,9 @@ def test_two_clients_of_one_account_count_apart_and_other_routes_not_at_all(
     second = Credentials(first.account, first.account_id, client_id, secret)
     with limited.client(first) as http:
         assert [http.get("/v2/licenses").status_code for _ in range(6)] == [200] * 5 + [429]
-        others = [http.get(path) for path in ("/healthz", "/openapi.json", "/metrics")]
-    assert [r.status_code for r in others] == [200] * 3
+        paths = ("/healthz", "/openapi.json", "/metrics", "/docs", f"{ASSETS}/swagger-ui.css")
+        others = [http.get(path) for path in paths]
+    assert [r.status_code for r in others] == [200] * len(paths)
     assert not any("ratelimit-limit" in r.headers for r in others)
     with limited.client(second) as http:
         assert http.get("/v2/licenses").headers["ratelimit-remaining"] == "4"

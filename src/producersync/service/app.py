@@ -19,6 +19,7 @@ from producersync.service.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.query_string import OneValueEach
 from producersync.service.api.stray_params import QueryParameters
+from producersync.service.api_docs import install_docs
 from producersync.service.auth import token_endpoint
 from producersync.service.auth.tokens import TokenCodec
 from producersync.service.background import Background
@@ -110,6 +111,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         # a 307 to an absolute URL built on the Host header, which any client sets
         # (PRODUCERSYNC_PUBLIC_URL aside, and http behind a TLS proxy). Now a 404.
         redirect_slashes=False,
+        # Served by install_docs, from the package rather than a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     # The token endpoint answers in RFC 6749's body, its errors that no route makes too.
     own_bodies = {token_endpoint.PATH: token_endpoint.refusal}
@@ -169,6 +173,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # The portal's one address without its slash, sent on by a path (the portal's own
     # redirects are paths too), not by a URL built on the Host header.
     app.add_route(_PORTAL, lambda _: RedirectResponse(f"{_PORTAL}/"), include_in_schema=False)
+
+    install_docs(app)
 
     # A FastAPI route, which the router names on the request as the metrics count it (a
     # plain Starlette route is left unnamed).
