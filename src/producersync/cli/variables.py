@@ -20,14 +20,18 @@ PREFIX = "PRODUCERSYNC_"
 # their environment: each of its children repeated its warnings in its own log.
 TOLD = "PRODUCERSYNC_UNREAD_TOLD"
 
-# The variables read other than by the settings: the SDK's credentials (a Client made
-# without them), and the test suite's and the benchmarks' own, which an environment set
-# for them passes on to every command they start. tests/test_cli_variables.py finds any
-# other.
+# The variables read other than by the settings: the SDK's credentials and where its API
+# is (a Client made without them: named here, not imported from the SDK, which every
+# command would then import), and the test suite's and the benchmarks' own, which an
+# environment set for them passes on to every command they start.
+# tests/test_cli_variables.py finds any other.
 OTHER_VARIABLES = frozenset(
     {
         "PRODUCERSYNC_CLIENT_ID",
         "PRODUCERSYNC_CLIENT_SECRET",
+        "PRODUCERSYNC_API_URL",
+        "PRODUCERSYNC_TOKEN_URL",
+        "PRODUCERSYNC_ENVIRONMENT",
         "PRODUCERSYNC_TEST_POSTGRES_URL",
         "PRODUCERSYNC_TEST_REDIS_URL",
         "PRODUCERSYNC_BENCH_POSTGRES_URL",

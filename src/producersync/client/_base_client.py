@@ -43,12 +43,7 @@ from producersync.client._deadline import (
     waits,
     within,
 )
-from producersync.client._environment import (
-    Environment,
-    EnvironmentName,
-    http_url,
-    named_environment,
-)
+from producersync.client._environment import Environment, EnvironmentName, endpoints
 from producersync.client._exceptions import (
     APIConnectionError,
     APIError,
@@ -218,16 +213,8 @@ class BaseClient:
                 "client_id and client_secret are required (arguments, or "
                 "PRODUCERSYNC_CLIENT_ID / PRODUCERSYNC_CLIENT_SECRET)"
             )
-        if base_url is None and environment is None:
-            environment = Environment.SANDBOX
-        if environment is not None:
-            environment = named_environment(environment)
-            base_url = base_url or environment.base_url
-            token_url = token_url or environment.token_url
-        assert base_url is not None
-        self.base_url = http_url(base_url, "base_url").rstrip("/")
+        self.base_url, self.token_url = endpoints(environment, base_url, token_url)
         self._prefix = urlsplit(self.base_url).path
-        self.token_url = http_url(token_url or f"{self.base_url}/oauth2/token", "token_url")
         self._limit_attempts(max_retries, timeout, deadline)
         self._owns_http = True  # False on a copy (``with_options``): the pool is not its own
         self.pacer = Pacer(rate_limit)

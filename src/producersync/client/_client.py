@@ -70,7 +70,9 @@ class Client(SyncAPIClient):
     ``Client(client_id=..., client_secret=..., environment=Environment.SANDBOX)`` for
     AgentSync's API, or ``base_url=`` (and ``token_url=``) for any other, such as a local
     ``producersync service``. Credentials default to $PRODUCERSYNC_CLIENT_ID and
-    $PRODUCERSYNC_CLIENT_SECRET."""
+    $PRODUCERSYNC_CLIENT_SECRET; given neither ``environment`` nor ``base_url``, the API
+    is the sync service's: $PRODUCERSYNC_API_URL (and $PRODUCERSYNC_TOKEN_URL), else
+    $PRODUCERSYNC_ENVIRONMENT, else the sandbox."""
 
     def __init__(
         self,

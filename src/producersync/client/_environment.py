@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import os
 from enum import Enum
 from typing import Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Environment", "EnvironmentName", "http_url", "named_environment"]
+__all__ = ["Environment", "EnvironmentName", "endpoints", "http_url", "named_environment"]
+
+# The sync service's settings (`api_url`, `token_url`, `environment`), read by the SDK
+# with the same meanings: one environment serves both, so that a Client() in a local
+# service's calls that service, not AgentSync's sandbox with the local credentials.
+API_URL_VARIABLE = "PRODUCERSYNC_API_URL"
+TOKEN_URL_VARIABLE = "PRODUCERSYNC_TOKEN_URL"
+ENVIRONMENT_VARIABLE = "PRODUCERSYNC_ENVIRONMENT"
 
 EnvironmentName = Literal["sandbox", "production"]
 
@@ -39,13 +47,47 @@ class Environment(Enum):
         return self.value[1]
 
 
-def named_environment(value: Environment | str) -> Environment:
+def named_environment(value: Environment | str, name: str = "environment") -> Environment:
     """``value``, or the ``Environment`` it names (``"sandbox"``, ``"production"``, in
     any case), as a configuration file or variable gives it; else ``ValueError`` naming
-    it. A name failed as a bare AttributeError, naming neither the option nor the value."""
+    ``name`` (the argument, or the variable it was read from) and the value."""
     if isinstance(value, Environment):
         return value
     found = Environment.__members__.get(value.upper()) if isinstance(value, str) else None
     if found is None:
-        raise ValueError(f"environment: {value!r:.60} is not 'sandbox' or 'production'")
+        raise ValueError(f"{name}: {value!r:.60} is not 'sandbox' or 'production'")
     return found
+
+
+def endpoints(
+    environment: Environment | str | None, base_url: str | None, token_url: str | None
+) -> tuple[str, str]:
+    """The API's base URL (no trailing slash) and its token URL, each checked by
+    ``http_url`` under the name it came by: an argument, or the variable it was read
+    from. Given neither ``environment`` nor ``base_url``, the API is
+    $PRODUCERSYNC_API_URL's, else $PRODUCERSYNC_ENVIRONMENT's, else AgentSync's
+    sandbox, and its token URL ``token_url``, else $PRODUCERSYNC_TOKEN_URL, else the
+    environment's or ``{base URL}/oauth2/token``: the sync service's meanings. Given
+    either, no variable is read: an argument outweighs the environment, as for the
+    credentials, so ``environment=`` is that environment whatever
+    $PRODUCERSYNC_API_URL holds, and a token URL set for another API never receives
+    the credentials of the one given."""
+    base_name = "base_url"
+    if environment is None and base_url is None:
+        named = os.environ.get(ENVIRONMENT_VARIABLE)
+        # Checked even where the API URL outweighs it, as the sync service checks it.
+        chosen = None if named is None else named_environment(named, ENVIRONMENT_VARIABLE)
+        base_url = os.environ.get(API_URL_VARIABLE)
+        if base_url is None:
+            environment = chosen or Environment.SANDBOX
+        else:
+            base_name = API_URL_VARIABLE
+        if not token_url and TOKEN_URL_VARIABLE in os.environ:
+            token_url = http_url(os.environ[TOKEN_URL_VARIABLE], TOKEN_URL_VARIABLE)
+    if environment is not None:
+        given = named_environment(environment)
+        base_url = base_url or given.base_url
+        token_url = token_url or given.token_url
+    assert base_url is not None
+    base_url = http_url(base_url, base_name).rstrip("/")
+    return base_url, http_url(token_url or f"{base_url}/oauth2/token", "token_url")

@@ -325,6 +325,8 @@ class SyncSettings(BaseSettings):
         """An SDK client for these settings; refused as a setting without credentials."""
         self.require(dict.fromkeys(("client_id", "client_secret"), "the command calls the API"))
         secret = self.client_secret.get_secret_value() if self.client_secret else None
+        # Always an environment or a base URL: the SDK then reads no URL variable, and the
+        # API is these settings' alone, a configuration file's included.
         return Client(
             self.client_id,
             secret,
