@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx2
+import orjson
 import pytest
 import sqlalchemy as sa
 import typer
@@ -32,7 +33,12 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
-from tests.support.cli import error_both_ways, producersync, sync_environment
+from tests.support.cli import (
+    error_both_ways,
+    producersync,
+    producersync_output,
+    sync_environment,
+)
 from tests.support.processes import cli
 from tests.support.service import free_port
 
@@ -1442,6 +1448,26 @@ def test_an_endpoint_option_refused_under_json_names_the_option_and_value(
     assert error["field"] == field and str(error["message"]).startswith(f"{field}: ")
     assert error["value"] == value
     assert "pw" not in f"{error}{err}"
+
+
+def test_an_endpoint_without_a_filter_reads_as_getting_all_event_types(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its text output said `eventTypes: —`, which reads as no event at all; the portal
+    # says "All event types". The JSON output is the API's shape: null.
+    monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
+    assert producersync(monkeypatch, capsys, "admin", "account", "create", "a")[0] == 0
+    create = [*_ENDPOINT, "create", "--account", "a", "--url", "https://93.184.215.14/h"]
+    code, out, err = producersync_output(monkeypatch, capsys, *create)
+    assert code == 0, err
+    assert "eventTypes: all event types\n" in out
+    monkeypatch.setenv("COLUMNS", "200")  # the table's cells unfolded
+    code, out, err = producersync_output(monkeypatch, capsys, *_ENDPOINT, "list")
+    assert code == 0, err
+    assert "│ all event types │" in out, out
+    code, out, err = producersync_output(monkeypatch, capsys, *_ENDPOINT, "list", "--json")
+    assert code == 0, err
+    assert orjson.loads(out)[0]["eventTypes"] is None
 
 
 @pytest.mark.parametrize(
