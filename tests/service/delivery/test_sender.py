@@ -11,6 +11,7 @@ import email.utils
 import gzip
 import http.server
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -24,8 +25,8 @@ import httpcore2
 import httpx2
 import pytest
 
+from producersync.service.delivery import dispatcher, urls
 from producersync.service.delivery import sender as sender_module
-from producersync.service.delivery import urls
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import (
     Clock,
@@ -88,14 +89,27 @@ def send(
 ) -> Outcome | Deferred:
     """One claimed delivery to ``url`` sent, its claim's lease ending ``lease`` from now,
     by ``clock``, the store's as the sender tells it."""
-    claimed = claim(url, lease=lease)
+    (outcome,) = sent(
+        [claim(url, lease=lease)], allow_private=allow_private, policy=policy, clock=clock
+    )
+    return outcome
 
-    async def run() -> Outcome | Deferred:
+
+def sent(
+    claims: list[Claimed],
+    *,
+    allow_private: bool = True,
+    policy: RetryPolicy = POLICY,
+    clock: Clock = local_clock,
+) -> list[Outcome | Deferred]:
+    """``claims`` sent one after the other by one sender."""
+
+    async def run() -> list[Outcome | Deferred]:
         sender = Sender(
             policy, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
         )
         try:
-            return await sender.send(claimed, [SECRET], clock)
+            return [await sender.send(claimed, [SECRET], clock) for claimed in claims]
         finally:
             await sender.aclose()
 
@@ -471,6 +485,37 @@ def test_a_name_that_resolves_to_a_private_address_is_not_connected_to(
     assert outcome.error.startswith("refused: the host 'hooks.example' resolves to a non-public")
     assert address in outcome.error
     assert not connected(listener)
+
+
+def test_a_refusal_the_operators_setting_lifts_is_logged_once_per_endpoint_naming_it(
+    monkeypatch: pytest.MonkeyPatch, listener: socket.socket, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The attempt's error, which the endpoint's owner reads, does not name the operator's
+    # setting: a receiver on loopback was refused with no word in the service's log.
+    resolving(monkeypatch, ["127.0.0.1"])
+    private = f"https://hooks.example:{listener.getsockname()[1]}/"
+    claims = [
+        claim("http://hooks.example/psapi", 1),
+        claim("http://hooks.example/psapi", 2),
+        claim(private, 3, endpoint_id="ep_2"),
+        claim(private, 4, endpoint_id="ep_2"),
+        # Refused whatever the setting: nothing to tell the operator.
+        claim("https://ex\u00adample.com/hook", 5, endpoint_id="ep_3"),
+    ]
+    with caplog.at_level(logging.WARNING, logger=dispatcher.__name__):
+        outcomes = sent(claims, allow_private=False)
+    assert all(isinstance(o, Outcome) and str(o.error).startswith("refused: ") for o in outcomes)
+    assert all("PRODUCERSYNC_ALLOW" not in str(o.error) for o in outcomes)  # the owner's view
+    assert [(r.name, r.__dict__["endpoint_id"]) for r in caplog.records] == [
+        (dispatcher.__name__, "ep_1"),
+        (dispatcher.__name__, "ep_2"),
+    ]
+    first, second = (r.getMessage() for r in caplog.records)
+    assert first.startswith("endpoint ep_1: deliveries refused: https is required here: ")
+    assert second.startswith("endpoint ep_2: deliveries refused: the host 'hooks.example' ")
+    for record in caplog.records:
+        assert "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows" in record.getMessage()
+        assert record.__dict__["variable"] == "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS"
 
 
 class _PoolKeptElsewhere(httpx2.AsyncHTTPTransport):

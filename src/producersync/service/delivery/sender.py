@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import email.utils
+import logging
 import random
 import time
 import unicodedata
@@ -17,7 +18,11 @@ from producersync import __version__
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.transport import GuardedTransport
-from producersync.service.delivery.urls import AddressGuard, EndpointUrlError
+from producersync.service.delivery.urls import (
+    AddressGuard,
+    EndpointUrlError,
+    PrivateEndpointError,
+)
 from producersync.service.store.outbox import Claimed, Deferred, Outcome
 from producersync.webhooks import headers as signed_headers
 
@@ -27,6 +32,10 @@ _EXCERPT_BYTES = 2048
 _LOCATION_CHARS = 200
 Clock = Callable[[], dt.datetime]
 _USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
+_ALLOW_PRIVATE = "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS"
+# The dispatcher's: what the delivery tells the operator is under the one logger that
+# operations.md's table names, so that a filter or an alert on it sees every line.
+log = logging.getLogger("producersync.service.delivery.dispatcher")
 
 
 def _retry_after(value: str | None, now: dt.datetime) -> float | None:
@@ -108,6 +117,7 @@ class Sender:
         self._slots = asyncio.Semaphore(concurrency)
         self._stopping = False
         self._rng = random.Random()
+        self._told: set[str] = set()  # endpoints ``_tell_operator`` has logged
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(policy.timeout),
@@ -182,6 +192,7 @@ class Sender:
             refusal = self._guard.refusal(claimed.url)
             if refusal is not None:
                 error = f"refused: {refusal}"
+                self._tell_operator(claimed.endpoint_id, refusal)
             elif not secrets:
                 error = "the endpoint has no signing secret"
             else:
@@ -194,6 +205,7 @@ class Sender:
                     timed_out = True
                 except EndpointUrlError as exc:  # an address the connection refused
                     error = f"refused: {exc}"
+                    self._tell_operator(claimed.endpoint_id, exc)
                 except httpx2.HTTPError as exc:
                     error = _storable(f"{type(exc).__name__}: {exc}"[:500])
                     timed_out = isinstance(exc, httpx2.TimeoutException)
@@ -225,6 +237,24 @@ class Sender:
             error=error,
             next_attempt_at=next_at,
             disable_endpoint=status == 410,
+        )
+
+    def _tell_operator(self, endpoint_id: str, refusal: EndpointUrlError) -> None:
+        """A refusal the operator's setting would lift, logged once per endpoint in this
+        process (every attempt is refused alike: a line each would flood the log). The
+        attempt's error, which the endpoint's owner reads, does not name the setting, the
+        operator's: the log is where the operator learns which one lets a local receiver
+        through."""
+        if not isinstance(refusal, PrivateEndpointError) or endpoint_id in self._told:
+            return
+        self._told.add(endpoint_id)
+        log.warning(
+            "endpoint %s: deliveries refused: %s; %s=true allows plain http and private "
+            "addresses, for local development (told once per endpoint)",
+            endpoint_id,
+            refusal,
+            _ALLOW_PRIVATE,
+            extra={"endpoint_id": endpoint_id, "variable": _ALLOW_PRIVATE},
         )
 
     async def _post(

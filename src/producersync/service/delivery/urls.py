@@ -28,6 +28,7 @@ __all__ = [
     "URL_SYNTAX",
     "AddressGuard",
     "EndpointUrlError",
+    "PrivateEndpointError",
     "check_endpoint_url",
     "is_public_address",
 ]
@@ -69,6 +70,11 @@ _AUTHORITY = re.compile(r"(\[[^\]]*\]|[^:]*)(?::(.*))?")
 
 class EndpointUrlError(ValueError):
     """An endpoint URL the service will not send to; the message says why."""
+
+
+class PrivateEndpointError(EndpointUrlError):
+    """A URL refused for plain http or a non-public address: one the service would take
+    with ``allow_private_endpoints``."""
 
 
 # Special-purpose blocks that Python's ``is_global`` passes, in every version or in some
@@ -144,7 +150,7 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
             raise EndpointUrlError(f"the URL has no scheme: give it as an {allowed} URL")
         raise EndpointUrlError(f"the URL's scheme must be {allowed}, not '{parts.scheme}'")
     if parts.scheme == "http" and not allow_private:
-        raise EndpointUrlError("https is required here: the URL uses plain http")
+        raise PrivateEndpointError("https is required here: the URL uses plain http")
     if not parts.hostname:
         raise EndpointUrlError(f"'{shown}' has no host")
     if parts.username is not None or parts.password is not None:
@@ -177,7 +183,7 @@ def _resolve(host: str, port: int) -> list[str]:
 def _refuse_private(host: str, addresses: list[str]) -> None:
     private = [a for a in addresses if not is_public_address(a)]
     if private:
-        raise EndpointUrlError(
+        raise PrivateEndpointError(
             f"the host '{host}' resolves to a non-public address ({', '.join(private)}); "
             "endpoints must be reachable on the public internet"
         )
@@ -241,13 +247,13 @@ class AddressGuard(httpcore2.AsyncNetworkBackend):
         """Let the lookup threads go (a lookup under way ends on its own)."""
         self._resolvers.shutdown(wait=False, cancel_futures=True)
 
-    def refusal(self, url: str) -> str | None:
+    def refusal(self, url: str) -> EndpointUrlError | None:
         """Why the URL must not be sent to (its scheme, credentials, ...), or ``None``;
         its addresses are checked as it is connected to."""
         try:
             _parts(url, self._allow_private)
         except EndpointUrlError as exc:
-            return str(exc)
+            return exc
         return None
 
     async def connect_tcp(
