@@ -72,6 +72,26 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(tmp_path: Path) ->
     assert "demo-carrier" in [account["account"] for account in accounts]
     status = orjson.loads(cli("sync", "status", "--json", env=env).stdout)
     assert status["activeNpns"] == 300
+    # Its API client's credentials are kept as quickstart keeps its own, for the SDK and
+    # `sync verify`, which took an `admin client create`; the secret is never printed, but
+    # read from the file as the export runs.
+    kept = tmp_path / "demo" / "client.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    creds = orjson.loads(kept.read_bytes())
+    assert set(creds) == {"account", "client_id", "client_secret"}
+    assert creds["account"] == "demo-carrier"
+    assert creds["client_secret"] not in out + result.stderr
+    assert f"client {creds['client_id']} (its secret is in {kept}, mode 0600)" in out
+    export = re.search(r"^to go on with .*: (export .*)$", out, re.MULTILINE)
+    assert export, out
+    variables = ["API_URL", "CLIENT_ID", "CLIENT_SECRET"]
+    shell = f"{export[1]} && printenv " + " ".join(f"PRODUCERSYNC_{v}" for v in variables)
+    printed_env = subprocess.run(["bash", "-c", shell], capture_output=True, text=True, check=True)
+    assert printed_env.stdout.split() == [
+        f"http://127.0.0.1:{service}",
+        creds["client_id"],
+        creds["client_secret"],
+    ]
 
 
 def test_the_demo_refuses_a_port_in_use(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
 import typer
+from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
@@ -36,7 +37,7 @@ from producersync.cli.common import (
     settings_from,
     terminated_as_interrupted,
 )
-from producersync.cli.quickstart import ensure_universe
+from producersync.cli.quickstart import ensure_universe, keep_credentials
 from producersync.cli.sync import comparison_table
 
 __all__ = ["demo"]
@@ -46,6 +47,7 @@ _WAIT_SECONDS = 90.0  # for any one step; a healthy run needs a few seconds each
 T = TypeVar("T")
 
 _MARK = ".producersync-demo"  # in a directory the demo made: the next demo may empty it
+_CLIENT_FILE = "client.json"  # its API client's credentials, as quickstart keeps its own
 # What a demo made before the mark: its directory is still emptied when run again.
 _DEMO_FILES = ("service.db", "mirror.db", "service.log", "sync.log")
 
@@ -227,6 +229,13 @@ def demo(
         population = list(
             conn.execute(sa.select(entities.c.npn).order_by(entities.c.id).limit(npns)).scalars()
         )
+    # Kept for the SDK and `sync verify` against the demo (`--keep-running`, or its store
+    # served again), which otherwise took an `admin client create`.
+    credentials = directory.resolve() / _CLIENT_FILE
+    keep_credentials(
+        credentials,
+        {"account": _ACCOUNT, "client_id": client_id, "client_secret": client_secret},
+    )
 
     # SIGTERM (`kill`, a supervisor) stops both services as Ctrl-C does: by default it
     # ended this process alone, and they ran on, holding the ports the next demo takes.
@@ -272,7 +281,8 @@ def demo(
                 secret=webhook_secret,
             )
         console.print(
-            f"account [bold]{_ACCOUNT}[/bold], client {client_id}, endpoint {endpoint.id}",
+            f"account [bold]{_ACCOUNT}[/bold], client {client_id} (its secret is in "
+            f"{escape(str(credentials))}, mode 0600), endpoint {endpoint.id}",
             soft_wrap=True,
         )
         console.print(f"service at {service.url}, sync service at {sync.url}")
@@ -368,11 +378,16 @@ def demo(
         console.print(f"finished in {time.monotonic() - started:.0f} s; logs in {directory}")
         # The commands' defaults are files in the working directory: `nipr run` there made
         # an empty store of its own and published nothing, and `sync status` found no mirror.
+        # The client's secret is read from its file as the line runs, never printed.
+        secret = f"import json;print(json.load(open('{credentials}'))['client_secret'])"
         console.print(
-            f"to go on with its store and mirror: export PRODUCERSYNC_DATABASE_URL={store_url} "
-            f"PRODUCERSYNC_MIRROR_URL={mirror_url}",
+            f"to go on with its store, mirror and API client: export "
+            f"PRODUCERSYNC_DATABASE_URL={store_url} PRODUCERSYNC_MIRROR_URL={mirror_url} "
+            f"PRODUCERSYNC_API_URL={service_url} PRODUCERSYNC_CLIENT_ID={client_id} "
+            f'PRODUCERSYNC_CLIENT_SECRET=$(python3 -c "{secret}")',
             soft_wrap=True,
             highlight=False,
+            markup=False,
         )
         if not comparison.equal:
             raise fail("the mirror does not match the service")

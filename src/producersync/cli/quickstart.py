@@ -29,7 +29,7 @@ from producersync.service.nipr.bounds import MAX_PRODUCERS
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["ensure_universe", "quickstart"]
+__all__ = ["ensure_universe", "keep_credentials", "quickstart"]
 
 _ACCOUNT = "sandbox"
 _PRODUCERS = 2_000  # generated into an empty store unless --producers says otherwise
@@ -74,6 +74,16 @@ def _saved_credentials(path: Path) -> dict[str, str]:
     return saved
 
 
+def keep_credentials(path: Path, creds: dict[str, str]) -> None:
+    """An API client's ``account``, ``client_id`` and ``client_secret`` written to
+    ``path`` as a JSON object; a file it creates is its owner's alone (0600) from the
+    start, never readable by others while the secret is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(orjson.dumps(creds, option=orjson.OPT_INDENT_2))
+
+
 def _ensure_credentials(
     engine: sa.Engine, path: Path, saved: dict[str, str] | None
 ) -> dict[str, str]:
@@ -96,10 +106,7 @@ def _ensure_credentials(
             conn, account, "producersync.read producersync.write"
         )
     creds = {"account": _ACCOUNT, "client_id": client_id, "client_secret": secret}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(orjson.dumps(creds, option=orjson.OPT_INDENT_2))
+    keep_credentials(path, creds)
     return creds
 
 
