@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pydantic_settings import BaseSettings
 from typer.testing import CliRunner, Result
 
+from producersync.cli import common as cli_common
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.cli.main import app
@@ -1461,7 +1462,9 @@ def test_an_endpoint_without_a_filter_reads_as_getting_all_event_types(
     code, out, err = producersync_output(monkeypatch, capsys, *create)
     assert code == 0, err
     assert "eventTypes: all event types\n" in out
-    monkeypatch.setenv("COLUMNS", "200")  # the table's cells unfolded
+    # The table's cells unfolded. Rich fixes a console's width at its making when COLUMNS
+    # is set then, as xdist's workers have it (80): the variable set now would be unread.
+    monkeypatch.setattr(cli_common.console, "_width", 200)
     code, out, err = producersync_output(monkeypatch, capsys, *_ENDPOINT, "list")
     assert code == 0, err
     assert "│ all event types │" in out, out
