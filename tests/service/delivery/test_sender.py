@@ -505,7 +505,8 @@ def test_a_refusal_the_operators_setting_lifts_is_logged_once_per_endpoint_namin
     with caplog.at_level(logging.WARNING, logger=dispatcher.__name__):
         outcomes = sent(claims, allow_private=False)
     assert all(isinstance(o, Outcome) and str(o.error).startswith("refused: ") for o in outcomes)
-    assert all("PRODUCERSYNC_ALLOW" not in str(o.error) for o in outcomes)  # the owner's view
+    # The owner's view names no setting of the operator's.
+    assert all("PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS" not in str(o.error) for o in outcomes)
     assert [(r.name, r.__dict__["endpoint_id"]) for r in caplog.records] == [
         (dispatcher.__name__, "ep_1"),
         (dispatcher.__name__, "ep_2"),
