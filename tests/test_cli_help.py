@@ -15,6 +15,8 @@ from tests.support.cli import producersync_output
 
 # Wide enough that Rich wraps nothing: every line break left is the help text's own.
 _WIDE = "1000"
+# A terminal's width as most are opened.
+_NARROW = "80"
 _FRAME = "│╭╮╰╯─ "
 
 
@@ -43,18 +45,29 @@ def _broken(text: str) -> list[str]:
     ]
 
 
-def test_every_commands_help_keeps_its_sentences_whole(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    monkeypatch.setenv("COLUMNS", _WIDE)
+def _helps(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], columns: str
+) -> dict[str, str]:
+    """Every command's ``--help`` at ``columns`` wide, by its path."""
+    monkeypatch.setenv("COLUMNS", columns)
     paths = _paths(typer.main.get_command(app))
     assert len(paths) > 40  # the walk reached the commands beneath the groups
-    broken = {}
+    helps = {}
     for path in paths:
         code, out, err = producersync_output(monkeypatch, capsys, *path, "--help")
         assert (code, err) == (0, ""), path
-        if found := _broken(out):
-            broken[" ".join(path)] = found
+        helps[" ".join(path)] = out
+    return helps
+
+
+def test_every_commands_help_keeps_its_sentences_whole(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = {
+        path: found
+        for path, out in _helps(monkeypatch, capsys, _WIDE).items()
+        if (found := _broken(out))
+    }
     assert broken == {}
 
 
@@ -63,12 +76,23 @@ def test_no_flag_is_shown_taking_a_value(
 ) -> None:
     """Every flag (--json, --help, --sandbox ...) was shown as of type <bool>, read as an
     option taking true or false: `--json true` was an unexpected extra argument."""
-    monkeypatch.setenv("COLUMNS", _WIDE)
-    shown = {}
-    for path in _paths(typer.main.get_command(app)):
-        _, out, _ = producersync_output(monkeypatch, capsys, *path, "--help")
-        if "<bool>" in out:
-            shown[" ".join(path)] = [
-                line.strip(_FRAME) for line in out.splitlines() if "<bool>" in line
-            ]
+    shown = {
+        path: [line.strip(_FRAME) for line in out.splitlines() if "<bool>" in line]
+        for path, out in _helps(monkeypatch, capsys, _WIDE).items()
+        if "<bool>" in out
+    }
     assert shown == {}
+
+
+def test_no_commands_help_is_cut_at_80_columns(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rich cuts a word wider than its column with an ellipsis: a long default
+    (``.producersync/sandbox-client.json``) or a variable's name in a cramped table
+    (``$PRODUCERSYNC_DAT…``) was unreadable in a terminal of the usual width."""
+    cut = {
+        path: [line.strip(_FRAME) for line in out.splitlines() if "…" in line]
+        for path, out in _helps(monkeypatch, capsys, _NARROW).items()
+        if "…" in out
+    }
+    assert cut == {}

@@ -44,6 +44,7 @@ __all__ = ["demo"]
 
 _ACCOUNT = "demo-carrier"
 _WAIT_SECONDS = 90.0  # for any one step; a healthy run needs a few seconds each
+_DIR = Path(".producersync/demo")
 T = TypeVar("T")
 
 _MARK = ".producersync-demo"  # in a directory the demo made: the next demo may empty it
@@ -161,10 +162,13 @@ def demo(
         Path,
         typer.Option(
             "--dir",
+            # The path as one word would be wider than the help's column at 80 columns.
             help="Working directory: a new or empty one, or one a demo made before "
-            "(emptied at start); one holding other files is refused.",
+            "(emptied at start); one holding other files is refused (default: the "
+            f"directory {_DIR.name} in {_DIR.parent}).",
+            show_default=False,
         ),
-    ] = Path(".producersync/demo"),
+    ] = _DIR,
     producers: Annotated[int, typer.Option(min=10, help="Producers in the NIPR universe.")] = 2_000,
     npns: Annotated[int, typer.Option(min=1, help="NPNs the demo account subscribes.")] = 300,
     service_port: Annotated[

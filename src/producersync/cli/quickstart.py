@@ -33,6 +33,7 @@ __all__ = ["ensure_universe", "keep_credentials", "quickstart"]
 
 _ACCOUNT = "sandbox"
 _PRODUCERS = 2_000  # generated into an empty store unless --producers says otherwise
+_CREDENTIALS = Path(".producersync/sandbox-client.json")
 
 
 def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> bool:
@@ -127,8 +128,14 @@ def quickstart(
     seed: Annotated[int, typer.Option(help="Seed of the synthetic universe.")] = 1,
     credentials: Annotated[
         Path,
-        typer.Option(help="Where the sandbox client's credentials are kept.", dir_okay=False),
-    ] = Path(".producersync/sandbox-client.json"),
+        typer.Option(
+            # The path as one word would be wider than the help's column at 80 columns.
+            help="Where the sandbox client's credentials are kept (default: "
+            f"{_CREDENTIALS.name} in {_CREDENTIALS.parent}).",
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = _CREDENTIALS,
 ) -> None:
     """Set up a local ProducerSync (store, data, sandbox client) and serve it."""
     from producersync.service.store.open import open_store

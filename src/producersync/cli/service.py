@@ -38,27 +38,35 @@ def run(
         ),
     ] = None,
     # Each parameter is named as the setting it gives: a refused value names its option.
+    # Each panel is a table of its own, its columns as wide as its options need, so that
+    # at 80 columns the help's column holds the variables' names whole: in one table the
+    # columns of --rate-limit-storage, --no-delivery and the ranges leave it too narrow,
+    # and Rich cuts them. The short metavars (MS, FRACTION) leave Chaos's help that room.
     api_rate_limit_per_minute: Annotated[
         int | None,
         typer.Option(
             "--rate-limit",
             help="API requests per minute per client "
             "(default $PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE or 300).",
+            rich_help_panel="Rate limits",
         ),
     ] = None,
     rate_limit_storage: Annotated[
         str | None,
         typer.Option(
             help="memory:// or redis://host:port to share limits "
-            "(default $PRODUCERSYNC_RATE_LIMIT_STORAGE or memory://)."
+            "(default $PRODUCERSYNC_RATE_LIMIT_STORAGE or memory://).",
+            rich_help_panel="Rate limits",
         ),
     ] = None,
     chaos_latency_ms: Annotated[
         float | None,
         typer.Option(
             min=0,
-            help="Chaos: ms added to every /v1 and /v2 response "
+            metavar="MS",
+            help="Milliseconds added to every /v1 and /v2 response "
             "(default $PRODUCERSYNC_CHAOS_LATENCY_MS or 0).",
+            rich_help_panel="Chaos",
         ),
     ] = None,
     chaos_fault_rate: Annotated[
@@ -66,9 +74,11 @@ def run(
         typer.Option(
             min=0,
             max=1,
-            help="Chaos: fraction of API requests answered with a 500, a 429 or a dropped "
+            metavar="FRACTION",
+            help="Fraction of API requests answered with a 500, a 429 or a dropped "
             "connection (default $PRODUCERSYNC_CHAOS_FAULT_RATE or 0; "
             "$PRODUCERSYNC_CHAOS_SEED makes the draws reproducible).",
+            rich_help_panel="Chaos",
         ),
     ] = None,
     delivery_enabled: Annotated[
@@ -77,6 +87,7 @@ def run(
             "--delivery/--no-delivery",
             help="Deliver webhooks in this process (default $PRODUCERSYNC_DELIVERY_ENABLED "
             "or on); off when `service worker` processes deliver.",
+            rich_help_panel="Delivery",
         ),
     ] = None,
     log_level: LogLevelOption = None,
