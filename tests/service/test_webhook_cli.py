@@ -95,6 +95,8 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     assert "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it" in refused
     ftp = admin.fails("create", "--account", "acme", "--url", "ftp://127.0.0.1:9/x")
     assert "https" in ftp and "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS" not in ftp
+    creds = admin.fails("create", "--account", "acme", "--url", "http://u:p@127.0.0.1:9/x")
+    assert "credentials" in creds and "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS" not in creds
     created = admin.create(
         "--events",
         "producersync.npn.activated",

@@ -85,6 +85,7 @@ _OPTIONS = {
     "before": "--before",
 }
 _SHOWN = 100  # characters of a refused value shown; a longer one is told by its length
+_PRIVATE_HINT = " (PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it, for local development)"
 _Body = TypeVar("_Body", bound="BaseModel")
 
 
@@ -132,23 +133,11 @@ def _write(
         except management.EndpointRuleError as exc:
             option = _OPTIONS.get(exc.field, exc.field)
             value = _typed(given.get(exc.field))
-            hint = _private_hint(given.get("url"), settings) if exc.field == "url" else ""
+            # The setting is the operator's, so the API and the portal do not name it, but
+            # this command's user is the operator (a receiver on loopback is the local
+            # integration's first step).
+            hint = _PRIVATE_HINT if exc.private else ""
             raise fail(f"{option}: {exc}{hint}", 2, field=option, value=value) from None
-
-
-def _private_hint(url: object, settings: ServiceSettings) -> str:
-    """How to allow a URL refused only for plain http or a private address: the setting
-    is the operator's, so the API and the portal do not name it, but this command's user
-    is the operator (a receiver on loopback is the local integration's first step)."""
-    from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
-
-    if settings.allow_private_endpoints or not isinstance(url, str):
-        return ""
-    try:
-        check_endpoint_url(url, allow_private=True)
-    except EndpointUrlError:
-        return ""
-    return " (PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS=true allows it, for local development)"
 
 
 def _typed(value: object) -> str | None:

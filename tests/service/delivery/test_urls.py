@@ -69,6 +69,27 @@ def test_http_is_accepted_where_private_endpoints_are_allowed() -> None:
 
 
 @pytest.mark.parametrize(
+    "url",
+    [
+        "http://user:pw@127.0.0.1/x",
+        "http://127.0.0.1/x#frag",
+        "http://127.0.0.1:0/x",
+        "http:///x",
+        "http://a..b/x",  # the spec's syntax
+    ],
+)
+def test_plain_http_is_refused_only_where_the_setting_would_take_the_url(url: str) -> None:
+    """A PrivateEndpointError is a refusal allow_private_endpoints lifts whole (the CLI
+    names the setting for it): a URL refused with the setting on is refused for the
+    same reason with it off, not for its plain http."""
+    with pytest.raises(EndpointUrlError) as lenient:
+        check_endpoint_url(url, allow_private=True)
+    with pytest.raises(EndpointUrlError) as strict:
+        check_endpoint_url(url, allow_private=False)
+    assert (type(strict.value), str(strict.value)) == (EndpointUrlError, str(lenient.value))
+
+
+@pytest.mark.parametrize(
     ("url", "address"),
     [
         ("https://127.0.0.1/hook", "127.0.0.1"),
@@ -341,6 +362,7 @@ def test_the_send_time_guard_refuses_by_the_url_alone() -> None:
     assert isinstance(bad, PrivateEndpointError) and "https" in str(bad)
     # Refused whatever allow_private says: not one the setting would let through.
     assert type(guard.refusal("https://user:pw@93.184.216.34/")) is EndpointUrlError
+    assert type(guard.refusal("http://user:pw@93.184.216.34/")) is EndpointUrlError
 
     lenient = AddressGuard(allow_private=True)
     assert lenient.refusal("http://127.0.0.1:8080/hook") is None

@@ -23,7 +23,11 @@ from producersync.model.events import (
 )
 from producersync.model.spaces import trim
 from producersync.service.delivery.publish import event_time, publish_events
-from producersync.service.delivery.urls import EndpointUrlError, check_endpoint_url
+from producersync.service.delivery.urls import (
+    EndpointUrlError,
+    PrivateEndpointError,
+    check_endpoint_url,
+)
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import endpoints as store
 from producersync.service.store import outbox
@@ -66,11 +70,14 @@ class PayloadExpired(LookupError):
 
 
 class EndpointRuleError(ValueError):
-    """A request the rules refuse; ``field`` names what was wrong."""
+    """A request the rules refuse; ``field`` names what was wrong, and ``private`` tells a
+    URL refused only for plain http or a non-public address (``PrivateEndpointError``):
+    one ``allow_private_endpoints`` would take."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, private: bool = False) -> None:
         super().__init__(message)
         self.field = field
+        self.private = private
 
 
 def check_event_types(values: Sequence[str] | None) -> list[str] | None:
@@ -93,7 +100,8 @@ def _url(url: str, settings: ServiceSettings) -> str:
     try:
         return check_endpoint_url(url, allow_private=settings.allow_private_endpoints)
     except EndpointUrlError as exc:
-        raise EndpointRuleError("url", str(exc)) from None
+        private = isinstance(exc, PrivateEndpointError)
+        raise EndpointRuleError("url", str(exc), private=private) from None
 
 
 def _rate(value: int | None) -> int | None:

@@ -149,8 +149,6 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
         if not parts.scheme:
             raise EndpointUrlError(f"the URL has no scheme: give it as an {allowed} URL")
         raise EndpointUrlError(f"the URL's scheme must be {allowed}, not '{parts.scheme}'")
-    if parts.scheme == "http" and not allow_private:
-        raise PrivateEndpointError("https is required here: the URL uses plain http")
     if not parts.hostname:
         raise EndpointUrlError(f"'{shown}' has no host")
     if parts.username is not None or parts.password is not None:
@@ -169,6 +167,14 @@ def _parts(url: str, allow_private: bool) -> tuple[str, int]:
     except httpx2.InvalidURL as exc:
         raise EndpointUrlError(f"'{shown}' is not a valid URL: {exc}") from None
     return host, port or (443 if parts.scheme == "https" else 80)
+
+
+def _refuse_plain_http(url: str) -> None:
+    # After every other check of the URL's own, so that a PrivateEndpointError is a
+    # refusal the setting lifts whole: 'http://user:pw@host' is refused for its
+    # credentials, which the setting does not allow either.
+    if urlsplit(url).scheme == "http":
+        raise PrivateEndpointError("https is required here: the URL uses plain http")
 
 
 def _resolve(host: str, port: int) -> list[str]:
@@ -223,6 +229,7 @@ def check_endpoint_url(url: str, *, allow_private: bool) -> str:
     host, port = _parts(url, allow_private)
     _hold_to_syntax(url)
     if not allow_private:
+        _refuse_plain_http(url)
         _refuse_private(host, _resolve(host, port))
     return url
 
@@ -252,6 +259,8 @@ class AddressGuard(httpcore2.AsyncNetworkBackend):
         its addresses are checked as it is connected to."""
         try:
             _parts(url, self._allow_private)
+            if not self._allow_private:
+                _refuse_plain_http(url)
         except EndpointUrlError as exc:
             return exc
         return None
