@@ -14,6 +14,7 @@ import pytest
 
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
+from tests.support.service import free_port
 
 # The apps and the machinery under them, imported by `service run`, `service worker`,
 # `sync run`, `sync replay` and `quickstart` in their own bodies.
@@ -29,6 +30,7 @@ SERVING = (
 )
 # What only a command that opens a database or calls the API needs.
 DATABASES = ("sqlalchemy", "alembic", "psycopg", "redis", "httpx2")
+API_CLIENT = ("producersync.client", "httpx2")
 STORE = "producersync.service.store"
 MIRROR = "producersync.sync.mirror"
 
@@ -54,18 +56,18 @@ with open(out, "w") as file:
 """
 
 
-def probed(tmp_path: Path, *args: str) -> dict[str, Any]:
-    """What `producersync *args` left in the probe's file, once it has succeeded."""
+def probed(tmp_path: Path, *args: str, code: int = 0) -> dict[str, Any]:
+    """What `producersync *args` left in the probe's file, once it has ended with ``code``."""
     out = tmp_path / "imported.json"
     subprocess.run([sys.executable, "-c", _PROBE, str(out), *args], check=True, cwd=tmp_path)
     result: dict[str, Any] = json.loads(out.read_text())
-    assert result["code"] == 0
+    assert result["code"] == code
     return result
 
 
-def imported(tmp_path: Path, *args: str) -> set[str]:
-    """The modules `producersync *args` imported, once it has succeeded."""
-    return set(probed(tmp_path, *args)["modules"])
+def imported(tmp_path: Path, *args: str, code: int = 0) -> set[str]:
+    """The modules `producersync *args` imported, once it has ended with ``code``."""
+    return set(probed(tmp_path, *args, code=code)["modules"])
 
 
 def of(modules: set[str], *packages: str) -> set[str]:
@@ -108,6 +110,47 @@ def test_a_mirror_command_imports_the_mirror_not_the_service(tmp_path: Path) -> 
     open_mirror(url).dispose()
     modules = imported(tmp_path, "report", "changes", "--since", "2026-01-01", "--mirror", url)
     assert of(modules, MIRROR, STORE, *SERVING, "alembic") == {MIRROR}
+
+
+@pytest.fixture
+def scripted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment of a script run after the demo's export: a mirror (empty, on
+    SQLite), and an API and its credentials, which only `sync verify` calls (nothing
+    listens on its port, and it is tried once)."""
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    open_mirror(url).dispose()
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", url)
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PRODUCERSYNC_API_MAX_RETRIES", "0")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_probe")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_probe")
+
+
+# What users script, a check per producer in a shell loop, a status probe in monitoring,
+# starts without the SDK it does not call (some 30 ms of CPU a start), and on a SQLite
+# mirror without PostgreSQL's driver (as much again for `sync verify`).
+@pytest.mark.usefixtures("scripted")
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [
+        (["check", "1234567", "--state", "CA", "--loa", "Life"], 4),  # not monitored
+        (["report", "expiring", "--within", "30"], 0),
+        (["sync", "status"], 0),
+        (["sync", "changes", "--since", "2026-01-01"], 0),
+    ],
+    ids=lambda value: " ".join(value[:2]) if isinstance(value, list) else str(value),
+)
+def test_a_command_reading_the_mirror_imports_no_api_client(
+    tmp_path: Path, command: list[str], code: int
+) -> None:
+    modules = imported(tmp_path, *command, code=code)
+    assert of(modules, MIRROR, STORE, *SERVING, *API_CLIENT, "psycopg") == {MIRROR}
+
+
+@pytest.mark.usefixtures("scripted")
+def test_sync_verify_imports_the_api_client_and_no_server(tmp_path: Path) -> None:
+    modules = imported(tmp_path, "sync", "verify", code=3)  # the API out of reach
+    assert of(modules, MIRROR, STORE, *SERVING, *API_CLIENT, "psycopg") == {MIRROR, *API_CLIENT}
 
 
 # Nor Redis: the settings it reads name a rate-limit store only the service uses.

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import functools
 import os
 import socket
 import subprocess
@@ -28,13 +27,13 @@ from producersync.cli import common as cli_common
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.cli.main import app
-from producersync.client import Client
 from producersync.database_url import sqlalchemy_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
 from tests.support.cli import (
+    api_through,
     error_both_ways,
     producersync,
     producersync_output,
@@ -692,9 +691,7 @@ def test_the_api_refusing_or_out_of_reach_is_one_line(
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
     if refusing:
         transport = httpx2.MockTransport(_refusing_token)
-        monkeypatch.setattr(
-            "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
-        )
+        api_through(monkeypatch, transport)
     code, err = producersync(monkeypatch, capsys, *command)
     assert code == (3 if command[1] == "verify" else 1), err  # verify's 1: the mirror differs
     assert err.startswith(said) and len(err.splitlines()) == 1, err

@@ -3,16 +3,25 @@ it: what tells a wrong setting, a database or the API failing as one line."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
 
+import httpx2
 import orjson
 import pytest
 
 from producersync.cli.main import main
+from producersync.client import Client
 
-__all__ = ["error_both_ways", "producersync", "producersync_output", "sync_environment"]
+__all__ = [
+    "api_through",
+    "error_both_ways",
+    "producersync",
+    "producersync_output",
+    "sync_environment",
+]
 
 
 def producersync(
@@ -33,6 +42,14 @@ def producersync_output(
     code = exited.value.code
     captured = capsys.readouterr()
     return code if isinstance(code, int) else 1, captured.out, captured.err
+
+
+def api_through(monkeypatch: pytest.MonkeyPatch, transport: httpx2.BaseTransport) -> None:
+    """The sync's API client (``SyncSettings.client``) sending through ``transport``: the
+    SDK's ``Client`` itself, which the settings import only when a command calls the API."""
+    monkeypatch.setattr(
+        "producersync.client.Client", functools.partial(Client, transport=transport)
+    )
 
 
 def sync_environment(directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

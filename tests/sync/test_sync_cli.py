@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import functools
 import os
 import signal
 import sqlite3
@@ -31,7 +30,13 @@ from producersync.sync import mirror
 from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
 from producersync.sync.verify import Comparison, compare
-from tests.support.cli import error_both_ways, producersync, producersync_output, sync_environment
+from tests.support.cli import (
+    api_through,
+    error_both_ways,
+    producersync,
+    producersync_output,
+    sync_environment,
+)
 from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
 
@@ -77,9 +82,7 @@ def _api_answering(
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
     transport = httpx2.MockTransport(handler)
-    monkeypatch.setattr(
-        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
-    )
+    api_through(monkeypatch, transport)
 
 
 @pytest.fixture
@@ -222,9 +225,7 @@ def test_a_backfill_leaves_no_activation_owed(
     not marked fetched, every NPN stayed owed, and the collector fetched the whole
     population again."""
     transport = httpx2.MockTransport(_subscribed)
-    monkeypatch.setattr(
-        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
-    )
+    api_through(monkeypatch, transport)
     code, err = producersync(monkeypatch, capsys, "sync", "backfill")
     assert code == 0, err
     with engine.connect() as conn:
@@ -262,9 +263,7 @@ def test_a_pull_sent_sigterm_is_recorded_interrupted_and_exits_143(
         return _no_changes(request)
 
     transport = httpx2.MockTransport(terminated_mid_pull)
-    monkeypatch.setattr(
-        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
-    )
+    api_through(monkeypatch, transport)
     received: list[int] = []
 
     def before(signum: int, frame: FrameType | None) -> None:
@@ -303,9 +302,7 @@ def test_a_pull_while_another_is_going_on_is_refused_and_changes_nothing(
         return _no_changes(request)
 
     transport = httpx2.MockTransport(recorded)
-    monkeypatch.setattr(
-        "producersync.sync.settings.Client", functools.partial(Client, transport=transport)
-    )
+    api_through(monkeypatch, transport)
     with mirror.write_transaction(engine) as conn:
         going = mirror.start_run(conn, "backfill", lease=dt.timedelta(hours=1))
     before = _state(engine)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from enum import Enum
 from typing import Literal
-from urllib.parse import urlsplit
+
+from producersync.model.http_url import http_url
 
 __all__ = ["Environment", "EnvironmentName", "endpoints", "http_url", "named_environment"]
 
@@ -17,19 +18,6 @@ TOKEN_URL_VARIABLE = "PRODUCERSYNC_TOKEN_URL"
 ENVIRONMENT_VARIABLE = "PRODUCERSYNC_ENVIRONMENT"
 
 EnvironmentName = Literal["sandbox", "production"]
-
-
-def http_url(value: str, name: str | None = None) -> str:
-    """``value`` if it is an http(s) URL with a host; else a ``ValueError`` naming
-    ``name`` and the value (credentials in it masked): a misconfigured URL fails at once
-    instead of after every retry."""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        userinfo, at, _ = parts.netloc.rpartition("@")
-        shown = value.replace(userinfo + at, "***@", 1) if at else value
-        prefix = f"{name}: " if name else ""
-        raise ValueError(f"{prefix}{shown!r} is not an http(s) URL with a host")
-    return value
 
 
 class Environment(Enum):

@@ -11,7 +11,7 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from croniter import croniter
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -25,8 +25,6 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from producersync.client import Client
-from producersync.client._environment import http_url
 from producersync.database_url import (
     CONNECT_TIMEOUT_SECONDS,
     checked,
@@ -35,10 +33,16 @@ from producersync.database_url import (
 )
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
+from producersync.model.http_url import http_url
 from producersync.settings_variables import own_variables, variable
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.webhooks import SECRET_PREFIX, WebhookSecretError, parse_secret
+
+# The SDK (and its HTTP stack) only for a command that calls the API (``client``): the
+# commands that read the mirror alone load these settings too.
+if TYPE_CHECKING:
+    from producersync.client import Client
 
 __all__ = ["CONFIG_ENV", "SyncSettings"]
 
@@ -323,6 +327,8 @@ class SyncSettings(BaseSettings):
 
     def client(self) -> Client:
         """An SDK client for these settings; refused as a setting without credentials."""
+        from producersync.client import Client
+
         self.require(dict.fromkeys(("client_id", "client_secret"), "the command calls the API"))
         secret = self.client_secret.get_secret_value() if self.client_secret else None
         # Always an environment or a base URL: the SDK then reads no URL variable, and the
