@@ -1561,6 +1561,13 @@ _REFUSED = {
         "notaurl",
     ),
     "config-file": _Refused(["sync", "status"], {}, "page_size = 0", "PRODUCERSYNC_PAGE_SIZE", "0"),
+    "catch-up-cron": _Refused(
+        ["sync", "status"],
+        {"PRODUCERSYNC_CATCH_UP_CRON": "0 7 * *"},
+        "",
+        "PRODUCERSYNC_CATCH_UP_CRON",
+        "0 7 * *",
+    ),
     "webhook-secret": _Refused(
         ["sync", "status"],
         {"PRODUCERSYNC_WEBHOOK_SECRETS": _SECRET},
