@@ -149,12 +149,22 @@ def harness(
             engine.dispose()
 
 
+def _follow(page: Page, navigation: str, name: str) -> None:
+    """Follow a navigation link and wait for the page it opens to load: a control used
+    before htmx is bound (at DOMContentLoaded) does nothing, as a select changed at once
+    on a loaded machine did (its example never swapped in)."""
+    link = page.get_by_role("navigation", name=navigation).get_by_role("link", name=name)
+    target = link.get_attribute("href")
+    link.click()
+    page.wait_for_url(f"**{target}")
+
+
 def _tab(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Endpoint").get_by_role("link", name=name).click()
+    _follow(page, "Endpoint", name)
 
 
 def _section(page: Page, name: str) -> None:
-    page.get_by_role("navigation", name="Portal").get_by_role("link", name=name).click()
+    _follow(page, "Portal", name)
 
 
 def _send_example(page: Page, event_type: str) -> None:
