@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -125,7 +126,11 @@ def fresh_database(backend: str, name: str) -> Iterator[str]:
     if backend == "sqlite":
         CACHE.mkdir(exist_ok=True)
         for leftover in CACHE.glob(f"{name}.db*"):
-            leftover.unlink()
+            # DBOS keeps a directory beside a SQLite file (``.db.executors``) too.
+            if leftover.is_dir():
+                shutil.rmtree(leftover)
+            else:
+                leftover.unlink()
         yield f"sqlite:///{CACHE / (name + '.db')}"
         return
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
