@@ -2,8 +2,9 @@
 scripts and styles served by the service itself, from fastapi-offline's copies of both
 projects' dist files. FastAPI's own pages load them from a CDN (and ReDoc its fonts from
 Google), and so are blank offline, behind a proxy that blocks it or under a content
-policy. These pages' policy allows the service's own origin only (ReDoc's sidebar logo,
-from its makers' CDN, stays blocked).
+policy. These pages' policy allows the service's own origin only, and nothing on them asks
+for more: ReDoc's bundle is served with its one fixed address elsewhere, the logo beside
+its "API docs by Redocly" link, taken out (``_redoc_bundle``).
 
 Like ``/openapi.json``, none of it needs a token or counts against the API's rate limit
 (the gate covers only ``/v1`` and ``/v2``).
@@ -14,13 +15,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from functools import cache
 from importlib.metadata import version
+from importlib.resources import files
 
 from fastapi import FastAPI
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
+from starlette.staticfiles import NotModifiedResponse
 from starlette.types import Scope
 
 __all__ = ["ASSETS", "install_docs"]
@@ -42,13 +48,40 @@ _POLICY = (
 _SWAGGER_UI = {"styles": "", "more": ""}
 _REDOC = {"styles": " 'unsafe-inline'", "more": "; worker-src blob:"}
 
+_REDOC_BUNDLE = "redoc.standalone.js"
+# ReDoc draws its makers' logo from their CDN, an address no option changes (Redocly/redoc
+# issue 2141): under the pages' policy the browser refuses it and reports an error, and
+# without the policy every page view would tell that CDN. With no address the image fails
+# at once, without a request, and ReDoc's own handler of that failure leaves the logo out.
+_REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
+
+
+@cache
+def _redoc_bundle() -> tuple[bytes, str]:
+    """ReDoc's script without the logo's address, and its entity tag."""
+    script = (files("fastapi_offline") / "static" / _REDOC_BUNDLE).read_bytes()
+    script = script.replace(_REDOC_LOGO, b'src:""')
+    return script, f'"{hashlib.sha256(script).hexdigest()}"'
+
 
 class _Assets(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
-        response = await super().get_response(path, scope)
+        if path == _REDOC_BUNDLE:
+            response = self._redoc(scope)
+        else:
+            response = await super().get_response(path, scope)
         if response.status_code in (200, 304):
             response.headers["cache-control"] = _IMMUTABLE
         response.headers["x-content-type-options"] = "nosniff"
+        return response
+
+    def _redoc(self, scope: Scope) -> Response:
+        if scope["method"] not in ("GET", "HEAD"):
+            raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
+        script, etag = _redoc_bundle()
+        response = Response(script, media_type="text/javascript", headers={"etag": etag})
+        if self.is_not_modified(response.headers, Headers(scope=scope)):
+            return NotModifiedResponse(response.headers)
         return response
 
 
@@ -102,7 +135,7 @@ def install_docs(app: FastAPI) -> None:
             get_redoc_html(
                 openapi_url=spec,
                 title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{assets}/redoc.standalone.js",
+                redoc_js_url=f"{assets}/{_REDOC_BUNDLE}",
                 redoc_favicon_url=f"{assets}/favicon.png",
                 with_google_fonts=False,
             ),
