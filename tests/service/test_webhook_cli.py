@@ -121,7 +121,7 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     other = admin.create(account="globex")["id"]
     every = admin.json("endpoint", "list")
     assert [(e["id"], e["account"]) for e in every] == [(other, "globex"), (endpoint_id, "acme")]
-    admin.out("endpoint", "delete", str(other))
+    assert admin.endpoint("delete", str(other)) == {"id": other, "deleted": True}
 
     updated = admin.endpoint("update", endpoint_id, "--all-events", "--no-rate-limit")
     assert (updated["eventTypes"], updated["rateLimitPerSecond"]) == (None, None)
@@ -141,8 +141,11 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     refused = admin.fails("recover", endpoint_id, "--since", "2000-01-01")
     assert "--since: " in refused and "more than 14 days ago" in refused
 
-    admin.out("endpoint", "delete", endpoint_id)
+    assert admin.out("endpoint", "delete", endpoint_id) == f"endpoint {endpoint_id} deleted\n"
     assert "no endpoint" in admin.fails("show-secret", endpoint_id, code=1)
+    # --json on every one: its failure too is the JSON error.
+    code, out, _ = admin.run(["admin", "endpoint", "delete", endpoint_id, "--json", *admin.db], {})
+    assert (code, orjson.loads(out)["error"]["message"]) == (1, f"no endpoint {endpoint_id!r}")
     assert admin.json("endpoint", "list") == []
 
 

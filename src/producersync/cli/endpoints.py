@@ -63,7 +63,15 @@ EventsOption = Annotated[
         show_default=False,
     ),
 ]
-DescriptionOption = Annotated[str | None, typer.Option("--description", show_default=False)]
+UrlHelp = "Where to POST the events."
+DescriptionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--description",
+        help="What the endpoint is for, shown in the portal (at most 500 characters).",
+        show_default=False,
+    ),
+]
 RateLimitOption = Annotated[
     int | None,
     typer.Option("--rate-limit", help="Most attempts per second (1-10000).", show_default=False),
@@ -223,7 +231,7 @@ def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> 
 @app.command("create", cls=JsonErrorsCommand)
 def create(
     account: Annotated[str, typer.Option("--account", help="Account name.")],
-    url: Annotated[str, typer.Option("--url", help="Where to POST the events.")],
+    url: Annotated[str, typer.Option("--url", help=UrlHelp)],
     events: EventsOption = None,
     description: DescriptionOption = None,
     rate_limit: RateLimitOption = None,
@@ -287,7 +295,7 @@ def list_(
 @app.command("update", cls=JsonErrorsCommand)
 def update(
     endpoint_id: EndpointArg,
-    url: Annotated[str | None, typer.Option("--url", show_default=False)] = None,
+    url: Annotated[str | None, typer.Option("--url", help=UrlHelp, show_default=False)] = None,
     events: EventsOption = None,
     all_events: Annotated[
         bool, typer.Option("--all-events", help="Receive every event type.")
@@ -379,15 +387,20 @@ def enable(
     )
 
 
-@app.command("delete")
-def delete(endpoint_id: EndpointArg, database: DatabaseOption = None) -> None:
+@app.command("delete", cls=JsonErrorsCommand)
+def delete(
+    endpoint_id: EndpointArg, database: DatabaseOption = None, as_json: JsonOption = False
+) -> None:
     """Delete an endpoint, its secrets and its deliveries."""
     from producersync.service.store import endpoints
 
     with _write(database) as (conn, _settings):
         if not endpoints.delete_endpoint(conn, None, endpoint_id):
             raise _gone(endpoint_id)
-    console.print(f"endpoint [bold]{endpoint_id}[/bold] deleted")
+    if as_json:
+        emit(True, {"id": endpoint_id, "deleted": True})
+    else:
+        console.print(f"endpoint [bold]{endpoint_id}[/bold] deleted")
 
 
 @app.command("rotate-secret", cls=JsonErrorsCommand)
