@@ -2,8 +2,8 @@
 them: against a real service process on loopback (and a chaotic one over the same store,
 as section 7 starts it), with the sandbox client's credentials in the environment, where
 the docs say the SDK reads them. The only edits are those the docs tell a reader to make:
-the local service's address for 127.0.0.1:8000 and :8001, and the README's stated
-alternative to `Environment.SANDBOX`, `base_url=`."""
+the local service's address for 127.0.0.1:8000 and :8001, and for the README, the
+service's address in the environment, as the export line it tells of sets it."""
 
 from __future__ import annotations
 
@@ -89,14 +89,14 @@ def _read(page: str, local: Local, edit: dict[str, str] | None = None) -> None:
 
 
 def test_the_readme_snippet_runs_against_a_local_service(
-    local: Local, reader: None, capsys: pytest.CaptureFixture[str]
+    local: Local, reader: None, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     readme = " ".join((ROOT / "README.md").read_text().split())
-    # The edit below is the README's own alternative, as it words it.
-    assert "or `base_url=` for a service of ours, in place of `environment=`" in readme
-    assert "environment=Environment.SANDBOX" in readme
-    ours = f'base_url="{local.addresses["http://127.0.0.1:8000"]}"'
-    _read("README.md", local, {"environment=Environment.SANDBOX": ours})
+    # The README's own way to the local service, as it words it (the line itself:
+    # test_quickstart_lines.py).
+    assert "it sets `PRODUCERSYNC_API_URL` to the service and the credentials" in readme
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", local.addresses["http://127.0.0.1:8000"])
+    _read("README.md", local)
     assert capsys.readouterr().err == ""
 
 

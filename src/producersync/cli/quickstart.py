@@ -159,6 +159,10 @@ def quickstart(
     creds = _ensure_credentials(engine, credentials, saved)
     engine.dispose()
     base = f"http://{settings.host}:{settings.port}"
+    # The secret is read from its file as a line runs, never printed.
+    secret = (
+        f"$(python3 -c \"import json;print(json.load(open('{credentials}'))['client_secret'])\")"
+    )
     # soft_wrap: the command lines must stay copy-pasteable in narrow terminals.
     console.print(
         f"\n[bold]ProducerSync[/bold] at {base} (store: {masked(settings.database_url)})\n"
@@ -166,10 +170,12 @@ def quickstart(
         f"{credentials} (mode 0600)\n\n"
         "Try:\n"
         f"  TOKEN=$(curl -s {base}/oauth2/token -d grant_type=client_credentials \\\n"
-        f"      -d client_id={creds['client_id']} -d client_secret=$(python3 -c "
-        f"\"import json;print(json.load(open('{credentials}'))['client_secret'])\") \\\n"
+        f"      -d client_id={creds['client_id']} -d client_secret={secret} \\\n"
         "      | python3 -c 'import json,sys;print(json.load(sys.stdin)[\"access_token\"])')\n"
         f'  curl -s -H "Authorization: Bearer $TOKEN" {base}/v2/entities/15645555\n'
+        "  # The SDK's Client() and the sync commands, pointed at this service and client:\n"
+        f"  export PRODUCERSYNC_API_URL={base} PRODUCERSYNC_CLIENT_ID={creds['client_id']} "
+        f"PRODUCERSYNC_CLIENT_SECRET={secret}\n"
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n",
         soft_wrap=True,
     )
