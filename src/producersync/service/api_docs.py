@@ -48,7 +48,6 @@ _POLICY = (
 _SWAGGER_UI = {"styles": "", "more": ""}
 _REDOC = {"styles": " 'unsafe-inline'", "more": "; worker-src blob:"}
 
-_REDOC_BUNDLE = "redoc.standalone.js"
 # ReDoc draws its makers' logo from their CDN, an address no option changes (Redocly/redoc
 # issue 2141): under the pages' policy the browser refuses it and reports an error, and
 # without the policy every page view would tell that CDN. With no address the image fails
@@ -57,16 +56,18 @@ _REDOC_LOGO = b'src:"https://cdn.redoc.ly/redoc/logo-mini.svg"'
 
 
 @cache
-def _redoc_bundle() -> tuple[bytes, str]:
-    """ReDoc's script without the logo's address, and its entity tag."""
-    script = (files("fastapi_offline") / "static" / _REDOC_BUNDLE).read_bytes()
+def _redoc_bundle() -> tuple[str, bytes]:
+    """The name ReDoc's script is served by, and the script without the logo's address.
+    The name holds the script's digest: a browser keeps an asset for good, and a copy of
+    the package's script as it is, or of another change to it, is another name."""
+    script = (files("fastapi_offline") / "static" / "redoc.standalone.js").read_bytes()
     script = script.replace(_REDOC_LOGO, b'src:""')
-    return script, f'"{hashlib.sha256(script).hexdigest()}"'
+    return f"redoc.standalone.{hashlib.sha256(script).hexdigest()[:16]}.js", script
 
 
 class _Assets(StaticFiles):
     async def get_response(self, path: str, scope: Scope) -> Response:
-        if path == _REDOC_BUNDLE:
+        if path == _redoc_bundle()[0]:
             response = self._redoc(scope)
         else:
             response = await super().get_response(path, scope)
@@ -78,8 +79,8 @@ class _Assets(StaticFiles):
     def _redoc(self, scope: Scope) -> Response:
         if scope["method"] not in ("GET", "HEAD"):
             raise HTTPException(status_code=405, headers={"Allow": "GET, HEAD"})
-        script, etag = _redoc_bundle()
-        response = Response(script, media_type="text/javascript", headers={"etag": etag})
+        name, script = _redoc_bundle()
+        response = Response(script, media_type="text/javascript", headers={"etag": f'"{name}"'})
         if self.is_not_modified(response.headers, Headers(scope=scope)):
             return NotModifiedResponse(response.headers)
         return response
@@ -135,7 +136,7 @@ def install_docs(app: FastAPI) -> None:
             get_redoc_html(
                 openapi_url=spec,
                 title=f"{app.title} - ReDoc",
-                redoc_js_url=f"{assets}/{_REDOC_BUNDLE}",
+                redoc_js_url=f"{assets}/{_redoc_bundle()[0]}",
                 redoc_favicon_url=f"{assets}/favicon.png",
                 with_google_fonts=False,
             ),
