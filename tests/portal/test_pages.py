@@ -1295,6 +1295,21 @@ def test_a_form_sent_as_multipart_is_refused_and_changes_nothing(
     assert _state(portal_service, visitor.creds.account_id) == before
 
 
+def test_a_form_said_gzipped_is_refused_and_changes_nothing(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Starlette reads no Content-Encoding: a plain form said to be gzipped would be saved."""
+    before = _state(portal_service, visitor.creds.account_id)
+    page = visitor.http.post(
+        "/portal/endpoints",
+        data={"csrf": visitor.csrf, "url": URL, "events": "producersync"},
+        headers={"content-encoding": "gzip"},
+    )
+    assert page.status_code == 400, page.text
+    assert "for header 'Content-Encoding'" in page.text.replace("&#39;", "'")
+    assert _state(portal_service, visitor.creds.account_id) == before
+
+
 @pytest.mark.parametrize(
     ("form", "body", "says"),
     [

@@ -300,6 +300,114 @@ def test_a_subscription_body_of_a_json_content_type_is_read(
     assert response.status_code == 202, response.text
 
 
+# Starlette reads Content-Type for its first value, where a proxy may have read the
+# other, and no Content-Encoding at all (a plain body said to be gzipped would be taken).
+BAD_BODY_HEADERS: list[tuple[str, list[tuple[str, str]], str]] = [
+    (
+        "content type twice",
+        [("content-type", "application/json"), ("content-type", "text/plain")],
+        "Invalid value 'application/json, text/plain' for header 'Content-Type': given more "
+        "than once",
+    ),
+    (
+        "gzip",
+        [("content-type", "application/json"), ("content-encoding", "gzip")],
+        "Invalid value 'gzip' for header 'Content-Encoding': the body is read as sent",
+    ),
+    (
+        "a coding after identity",
+        [("content-type", "application/json"), ("content-encoding", "identity, br")],
+        "Invalid value 'identity, br' for header 'Content-Encoding'",
+    ),
+    (
+        "content encoding twice",
+        [
+            ("content-type", "application/json"),
+            ("content-encoding", "identity"),
+            ("content-encoding", "identity"),
+        ],
+        "Invalid value 'identity, identity' for header 'Content-Encoding': given more than once",
+    ),
+]
+_BODY_HEADER_IDS = [b[0] for b in BAD_BODY_HEADERS]
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE"])
+@pytest.mark.parametrize(
+    ("headers", "fragment"), [b[1:] for b in BAD_BODY_HEADERS], ids=_BODY_HEADER_IDS
+)
+def test_a_subscription_body_whose_headers_cannot_be_honoured_is_refused(
+    service: RunningService,
+    creds: Credentials,
+    universe_npns: list[str],
+    method: str,
+    headers: list[tuple[str, str]],
+    fragment: str,
+) -> None:
+    before = service.subscribed(creds)
+    body = orjson.dumps(before[:1] if method == "DELETE" else [universe_npns[5]])
+    with service.client(creds) as http:
+        response = http.request(method, "/v1/accounts/subscriptions", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    _check(response.json(), 400, fragment)
+    assert service.subscribed(creds) == before
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"), [b[1:] for b in BAD_BODY_HEADERS], ids=_BODY_HEADER_IDS
+)
+def test_a_webhook_body_whose_headers_cannot_be_honoured_is_refused(
+    service: RunningService, creds: Credentials, headers: list[tuple[str, str]], fragment: str
+) -> None:
+    with service.client(creds) as http:
+        listed = http.get("/v1/webhooks/endpoints").json()["data"]
+        response = http.post("/v1/webhooks/endpoints", content=b"{" + _URL + b"}", headers=headers)
+        assert response.status_code == 400, response.text
+        _check(response.json(), 400, fragment)
+        assert http.get("/v1/webhooks/endpoints").json()["data"] == listed
+
+
+@pytest.mark.parametrize(
+    ("headers", "fragment"),
+    [
+        (
+            [
+                ("content-type", "application/x-www-form-urlencoded"),
+                ("content-type", "application/json"),
+            ],
+            "Invalid value 'application/x-www-form-urlencoded, application/json' for header "
+            "'Content-Type': given more than once",
+        ),
+        (
+            [("content-type", "application/x-www-form-urlencoded"), ("content-encoding", "gzip")],
+            "Invalid value 'gzip' for header 'Content-Encoding'",
+        ),
+    ],
+    ids=["content type twice", "gzip"],
+)
+def test_a_token_request_whose_body_headers_cannot_be_honoured_is_invalid(
+    service: RunningService, creds: Credentials, headers: list[tuple[str, str]], fragment: str
+) -> None:
+    form = f"grant_type=client_credentials&client_id={creds.client_id}"
+    form += f"&client_secret={creds.client_secret}"
+    response = httpx2.post(f"{service.base_url}/oauth2/token", content=form, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "invalid_request"
+    assert fragment in response.json()["error_description"]
+
+
+def test_a_body_said_unencoded_is_read(service: RunningService, creds: Credentials) -> None:
+    """``identity`` names no coding at all."""
+    with service.client(creds) as http:
+        response = http.request(
+            "DELETE",
+            "/v1/accounts/subscriptions",
+            content=b'["1"]',  # not subscribed: the job changes nothing
+            headers={"content-type": "application/json", "content-encoding": "Identity"},
+        )
+    assert response.status_code == 202, response.text
+
+
 _URL = b'"url": "http://127.0.0.1:9/x"'
 BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
     # Nested deeper than orjson writes: showing the bad value was a 500.

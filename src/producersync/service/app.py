@@ -15,6 +15,7 @@ from producersync import __version__
 from producersync.gc_tuning import tune_gc
 from producersync.service.access import identify_requests
 from producersync.service.api import subscriptions, v1, v2, webhooks
+from producersync.service.api.body_headers import BodyHeaders
 from producersync.service.api.body_limit import MAX_BODY_BYTES, BodyLimit
 from producersync.service.api.cursor import CursorCodec
 from producersync.service.api.query_string import OneValueEach
@@ -123,12 +124,16 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # body limit: a body is read whole (to tell a retry from another request) only once
     # it is known to be small enough.
     app.add_middleware(Idempotency)
+    body_paths = (*API_PREFIXES, token_endpoint.PATH, f"{_PORTAL}/")
+    # Outside the idempotency keys, which read a body whole, and inside the body limit: a
+    # body's headers are checked as it is first read, whoever reads it.
+    app.add_middleware(BodyHeaders, prefixes=body_paths)
     # Inside the gate: a client is authenticated (and counted) before its query or its
     # body is read. The portal's forms too: FastAPI reads a form before the route's
     # session check, so an uncapped one would be buffered whole for anyone who sent it.
     app.add_middleware(
         BodyLimit,
-        prefixes=(*API_PREFIXES, token_endpoint.PATH, f"{_PORTAL}/"),
+        prefixes=body_paths,
         default=MAX_BODY_BYTES,
         by_prefix={subscriptions.PATH: subscriptions.MAX_BODY_BYTES},
     )
