@@ -446,6 +446,8 @@ BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
     # A JSON object called not one ('Input should be a valid dictionary').
     ("text/plain", b"{" + _URL + b"}", "text/plain", "application/json, not 'text/plain'"),
     ("no content type", b"{" + _URL + b"}", None, "application/json, not 'none'"),
+    # FastAPI's own words name a field 'body' the client never wrote ("Missing field 'body'").
+    ("empty", b"", "application/json", "The request body is missing: send a JSON object"),
 ]
 
 

@@ -140,6 +140,11 @@ def validation_message(exc: RequestValidationError) -> str:
             why = err.get("ctx", {}).get("error", "invalid JSON")
             parts.append(f"The request body is not valid JSON ({why} at character {where})")
             continue
+        if err.get("type") == "missing" and tuple(err.get("loc", ())) == ("body",):
+            # No field of the client's is missing, the whole body is: FastAPI's location,
+            # ("body",), would read as a field 'body'. Every body model of the API is an object.
+            parts.append("The request body is missing: send a JSON object")
+            continue
         loc = [str(p) for p in err.get("loc", ()) if p not in ("query", "path", "body", "header")]
         where = cut(".".join(loc), _SHOWN) or "body"  # a body's key is the client's too
         kind = err.get("loc", ("",))[0]
