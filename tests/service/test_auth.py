@@ -353,6 +353,31 @@ def test_a_token_verified_once_still_expires() -> None:
         codec.verify(forged)
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"srt": 10**20},
+        {"srt": -(10**20)},
+        {"acct": 10**30},
+        {"acct": 2**63},
+        {"acct": -(2**63) - 1},
+    ],
+    ids=["srt-late", "srt-early", "acct-huge", "acct-past-bigint", "acct-below-bigint"],
+)
+def test_a_signed_token_whose_claims_are_out_of_range_is_invalid(claims: dict[str, int]) -> None:
+    """Only the key's holder signs such a token, yet an srt past the datetimes' range (an
+    OverflowError) and an account id past the store's BIGINT were each a 500, where every
+    other bad token is a 401."""
+    from producersync.service.auth import tokens
+
+    key = b"k" * 32
+    codec = TokenCodec(key, 60)
+    issued = codec.issue(Principal("psc_1", 1, False, "producersync.read"))
+    signed = jwt.encode({**jwt.decode(issued, options={"verify_signature": False}), **claims}, key)
+    with pytest.raises(tokens.InvalidToken, match="invalid"):
+        codec.verify(signed)
+
+
 def test_a_token_issued_by_a_process_whose_clock_runs_ahead_is_taken() -> None:
     """Scaled out, another process issued the token with its clock a second ahead of this
     one's: PyJWT refused its iat, in the future here, as not yet valid (a 401)."""

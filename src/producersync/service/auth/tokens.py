@@ -19,6 +19,7 @@ ISSUER = "producersync"
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICROSECOND = dt.timedelta(microseconds=1)
 _VERIFIED_MOST = 4096  # tokens remembered as verified; the oldest is forgotten first
+_BIGINT = range(-(2**63), 2**63)  # what the store's account ids can hold
 
 
 class InvalidToken(Exception):
@@ -94,9 +95,14 @@ class TokenCodec:
                 # such a token ("not yet valid") as soon as it is issued. exp bounds it.
                 options={"require": ["exp", "iat", "sub", "acct"], "verify_iat": False},
             )
+            account_id = int(claims["acct"])
+            if account_id not in _BIGINT:
+                # Signed with the key, yet no account's: the store's queries cannot hold
+                # it (a 500 on either database), where a token is valid or a 401.
+                raise ValueError(f"account id {account_id} out of range")
             principal = Principal(
                 client_id=str(claims["sub"]),
-                account_id=int(claims["acct"]),
+                account_id=account_id,
                 sandbox=bool(claims.get("sbx", False)),
                 scope=str(claims.get("scope", "")),
             )
@@ -105,5 +111,6 @@ class TokenCodec:
             return principal, rotated, int(claims["exp"])
         except jwt.ExpiredSignatureError as exc:
             raise InvalidToken("The access token has expired") from exc
-        except (jwt.PyJWTError, KeyError, TypeError, ValueError) as exc:
+        # OverflowError: an srt past the datetimes' range.
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidToken("The access token is invalid") from exc
