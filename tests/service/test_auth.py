@@ -286,6 +286,30 @@ def test_api_without_token_is_401_with_standard_body(service: RunningService) ->
             assert response.headers["www-authenticate"] == 'Bearer realm="producersync"'
 
 
+@pytest.mark.parametrize(
+    ("header", "why"),
+    [
+        ("Basic cHNjX3g6cHNzX3NlY3JldA==", "the Authorization header's scheme is 'Basic'"),
+        ("Token {token}", "the Authorization header's scheme is 'Token'"),
+        ("{token}", "the Authorization header names no scheme"),
+    ],
+    ids=["basic", "another scheme", "bare token"],
+)
+def test_api_with_another_scheme_is_401_naming_the_scheme_alone(
+    service: RunningService, header: str, why: str
+) -> None:
+    """Each was "Missing bearer token", with a token in the header; the credential itself
+    is never echoed (RFC 6750 §3.1: no error code, as for no header at all)."""
+    token = service.token(service.account())
+    response = httpx2.get(
+        f"{service.base_url}/v2/entities", headers={"authorization": header.format(token=token)}
+    )
+    body = _assert_standard_error(response, 401, "/v2/entities")
+    assert body["message"] == f"Missing bearer token: {why}; send 'Bearer <token>'"
+    assert token not in response.text and "cHNj" not in response.text
+    assert response.headers["www-authenticate"] == 'Bearer realm="producersync"'
+
+
 @pytest.mark.parametrize("token", ["garbage", "a.b.c", "Bearer"])
 def test_api_with_malformed_token_is_401(service: RunningService, token: str) -> None:
     """Told as invalid_token in WWW-Authenticate (RFC 6750 §3.1), where OAuth clients look

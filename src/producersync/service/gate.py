@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from producersync.db_outage import unavailable
 from producersync.service.auth.tokens import InvalidToken
 from producersync.service.context import ServiceContext
-from producersync.service.errors import INTERNAL_ERROR, error_response
+from producersync.service.errors import INTERNAL_ERROR, error_response, shown
 
 __all__ = ["API_PREFIXES", "ApiGate"]
 
@@ -38,7 +38,7 @@ class ApiGate:
             return
         scheme, _, token = (authorizations or [""])[0].partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            await _deny(scope, receive, send, 401, "Missing bearer token", path)
+            await _deny(scope, receive, send, 401, _missing(authorizations, scheme, token), path)
             return
         try:
             principal, secret_rotated_at = ctx.tokens.verify(token.strip())
@@ -83,6 +83,18 @@ class ApiGate:
                 raise
             await error_response(500, INTERNAL_ERROR, path)(scope, receive, send_with_headers)
             raise
+
+
+def _missing(authorizations: list[str], scheme: str, token: str) -> str:
+    """Why no bearer token was found: a header of another scheme is named by its scheme
+    alone (the rest is a credential: Basic's secret), one with none (a token sent bare,
+    without "Bearer ") by no part of it."""
+    message = "Missing bearer token"
+    if not authorizations or scheme.lower() == "bearer":
+        return message
+    if not token:
+        return f"{message}: the Authorization header names no scheme; send 'Bearer <token>'"
+    return f"{message}: the Authorization header's scheme is {shown(scheme)}; send 'Bearer <token>'"
 
 
 async def _deny(
