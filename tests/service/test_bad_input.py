@@ -435,6 +435,20 @@ BAD_WEBHOOK_BODIES: list[tuple[str, bytes, str | None, str]] = [
         "application/json",
         "infinity",
     ),
+    # Past 64 bits, orjson's float: shown as '1e+23', "exceeded maximum size".
+    (
+        "23 digits",
+        b"{" + _URL + b', "rateLimitPerSecond": 99999999999999999999999}',
+        "application/json",
+        "Invalid value '99999999999999999999999' for field 'rateLimitPerSecond': "
+        "99999999999999999999999 is not between 1 and 10000",
+    ),
+    (
+        "23 digits in a list",
+        b"{" + _URL + b', "eventTypes": [99999999999999999999999]}',
+        "application/json",
+        "Invalid value '99999999999999999999999' for field 'eventTypes.0'",
+    ),
     ("not UTF-8", b'{"url": "http://127.0.0.1:9/\xff"}', "application/json", "not valid UTF-8"),
     # Saved for its last value, without a word.
     (

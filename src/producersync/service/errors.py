@@ -7,6 +7,7 @@ and request validation (400 naming the parameter and the bad value, never FastAP
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping
 from http import HTTPStatus
@@ -86,7 +87,11 @@ def shown(value: object, most: int = _SHOWN) -> str:
     elif isinstance(value, bytes):
         text = value.decode("utf-8", "replace")
     else:
-        text = orjson.dumps(_clipped(value, most), default=str).decode()
+        clipped = _clipped(value, most)
+        try:
+            text = orjson.dumps(clipped, default=str).decode()
+        except TypeError:  # an integer past 64 bits, which orjson does not write
+            text = json.dumps(clipped, default=str, ensure_ascii=False, separators=(",", ":"))
     # Masked before the cut, which could leave a password without its "@".
     return f"'{cut(masked(text), most)}'"
 

@@ -18,7 +18,6 @@ body model, are held to the same content types by ``refuse_other_content_types``
 
 from __future__ import annotations
 
-import contextlib
 import email.message
 import json
 from collections import Counter
@@ -40,18 +39,20 @@ class _JsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             body = await self.body()
-            self._json = orjson.loads(body)
-            if isinstance(self._json, dict):
-                _refuse_names_given_twice(body)
+            value = orjson.loads(body)
+            self._json = _names_once(body, value) if isinstance(value, dict) else value
         return self._json
 
 
-def _refuse_names_given_twice(body: bytes) -> None:
-    """A 400 for an object that names a field twice. orjson, like most parsers, keeps the
-    last value: {"url": A, "url": B} saved B without a word, as a query parameter given
-    twice was answered for its last value. orjson tells no repeats, so Python's json
-    reads the body again (at most 64 KiB, and valid JSON by now) to list each object's
-    names."""
+def _names_once(body: bytes, value: Any) -> Any:
+    """The object, read again by Python's json; a 400 if it names a field twice.
+
+    orjson, like most parsers, keeps the last value: {"url": A, "url": B} would save B
+    without a word, as a query parameter given twice would be answered for its last
+    value. orjson tells no repeats, so Python's json reads the body again (at most 64 KiB,
+    and valid JSON by now) to list each object's names. Its reading is the one kept: an
+    integer past 64 bits is orjson's float (99999999999999999999999 refused as '1e+23',
+    "exceeded maximum size"), Python's the number as written."""
 
     def unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         twice = [name for name, count in Counter(name for name, _ in pairs).items() if count > 1]
@@ -64,8 +65,10 @@ def _refuse_names_given_twice(body: bytes) -> None:
 
     # Nested deeper than Python's json reads (orjson reads 1,024 levels): no field of the
     # API's bodies nests, so the model refuses the value, naming it.
-    with contextlib.suppress(RecursionError):
-        json.loads(body, object_pairs_hook=unique)
+    try:
+        return json.loads(body, object_pairs_hook=unique)
+    except RecursionError:
+        return value
 
 
 def _is_json(content_type: str) -> bool:
