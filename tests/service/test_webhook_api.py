@@ -170,6 +170,18 @@ def test_secret_is_shown_on_create_and_by_the_secret_route_only(service: Running
         assert _ok(http.get(f"{path}/secret")) == {"secret": secret}
 
 
+def test_an_answer_carrying_a_secret_is_not_to_be_kept(service: RunningService) -> None:
+    """Create, reveal and rotate were sent with no Cache-Control, so a cache (a browser's,
+    a client library's) could keep the signing secret; the token endpoint's answers and
+    the portal's pages are no-store."""
+    with service.client(service.account()) as http:
+        created = http.post(f"{BASE}/endpoints", json={"url": URL})
+        path = f"{BASE}/endpoints/{created.json()['id']}"
+        for response in (created, http.get(f"{path}/secret"), http.post(f"{path}/secret/rotate")):
+            assert response.status_code in (200, 201), response.text
+            assert response.headers["cache-control"] == "no-store"
+
+
 def test_rotation_returns_a_new_secret_and_the_old_one_keeps_signing(
     service: RunningService,
 ) -> None:

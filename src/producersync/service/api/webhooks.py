@@ -171,6 +171,16 @@ def list_endpoints(query: Annotated[EndpointQuery, Query()], call: Reader) -> En
     return EndpointPage.of(rows, query.limit)
 
 
+def _not_kept(response: Response) -> None:
+    """Cache-Control: no-store on an answer that carries a signing secret, as the token
+    endpoint's carry tokens (RFC 6749 §5.1) and the portal's pages do: no cache, a
+    browser's or a client library's, is to keep it."""
+    response.headers["cache-control"] = "no-store"
+
+
+_SECRET_SHOWN = [Depends(_not_kept)]
+
+
 @router.post(
     "/endpoints",
     summary="Create a webhook endpoint",
@@ -179,6 +189,7 @@ def list_endpoints(query: Annotated[EndpointQuery, Query()], call: Reader) -> En
     operation_id="createWebhookEndpoint",
     status_code=201,
     response_model=WebhookEndpointCreated,
+    dependencies=_SECRET_SHOWN,
 )
 def create_endpoint(body: EndpointCreate, call: Writer) -> WebhookEndpointCreated:
     with write_transaction(call.ctx.engine) as conn, _rules(body):
@@ -300,6 +311,7 @@ def disable_endpoint(
     "its holder can forge events.",
     operation_id="getWebhookEndpointSecret",
     response_model=EndpointSecret,
+    dependencies=_SECRET_SHOWN,
 )
 def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     with call.ctx.engine.connect() as conn:
@@ -320,6 +332,7 @@ def get_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     "both signatures until then, so the receiver can switch without dropping any.",
     operation_id="rotateWebhookEndpointSecret",
     response_model=EndpointSecret,
+    dependencies=_SECRET_SHOWN,
 )
 def rotate_secret(endpointId: EndpointId, call: Writer) -> EndpointSecret:
     with write_transaction(call.ctx.engine) as conn:
