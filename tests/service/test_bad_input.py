@@ -396,6 +396,40 @@ def test_a_token_request_whose_body_headers_cannot_be_honoured_is_invalid(
     assert fragment in response.json()["error_description"]
 
 
+@pytest.mark.parametrize(
+    ("field", "value", "why"),
+    [
+        ("client_secret", b"{secret}\xff", "has bytes that are not percent-encoded"),
+        ("client_secret", b"{secret}%FF", "is not UTF-8 text"),
+        ("scope", b"producersync.r\xc3\xa9ad", "has bytes that are not percent-encoded"),
+        ("scope", b"producersync.r%E9ad", "is not UTF-8 text"),
+    ],
+    ids=["raw secret byte", "latin-1 secret escape", "raw utf-8 scope", "latin-1 scope escape"],
+)
+def test_a_token_request_whose_field_is_not_percent_encoded_utf_8_is_invalid(
+    service: RunningService, creds: Credentials, field: str, value: bytes, why: str
+) -> None:
+    """Read as Latin-1 or U+FFFD: a secret so sent was a failed authentication counted
+    against the address, a scope refused as one the client never wrote ('producersync.
+    rÃ©ad'). Named, never shown (RFC 6749 Appendix B: UTF-8, percent-encoded)."""
+    fields = {
+        "grant_type": b"client_credentials",
+        "client_id": creds.client_id.encode(),
+        "client_secret": creds.client_secret.encode(),
+        field: value.replace(b"{secret}", creds.client_secret.encode()),
+    }
+    response = httpx2.post(
+        f"{service.base_url}/oauth2/token",
+        content=b"&".join(name.encode() + b"=" + sent for name, sent in fields.items()),
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_request",
+        "error_description": f"the form's field '{field}' {why} (RFC 6749 Appendix B)",
+    }
+
+
 def test_a_body_said_unencoded_is_read(service: RunningService, creds: Credentials) -> None:
     """``identity`` names no coding at all."""
     with service.client(creds) as http:

@@ -21,6 +21,7 @@ from producersync.service.auth.scopes import parse_scopes
 from producersync.service.auth.secrets import hash_secret, new_client_secret, verify_secret
 from producersync.service.context import ServiceContext, get_context
 from producersync.service.errors import shown
+from producersync.service.form_fields import decoded, fault, pairs
 from producersync.service.ratelimit import Decision
 from producersync.service.store.accounts import CLIENT_ID_MAX, ClientRecord, find_client
 
@@ -187,11 +188,18 @@ async def token(request: Request) -> Response:
             f"the body must be application/x-www-form-urlencoded, not {shown(given or 'none')}",
         )
     try:
+        sent = await request.body()  # kept on the request, where the form is read from
         form = await request.form()
     except HTTPException as exc:  # the body's cap or time (api/body_limit.py)
         return _oauth_error(400, "invalid_request", str(exc.detail), exc.headers)
     except Exception:  # a malformed body is the client's mistake, never a 500
         return _oauth_error(400, "invalid_request", "the form body cannot be parsed")
+    for name, value in pairs(sent):
+        if wrong := fault(name) or fault(value):
+            # Named, its value never shown: it may be the secret.
+            field = shown(decoded(name).decode("utf-8", "backslashreplace"))
+            description = f"the form's field {field} {wrong} (RFC 6749 Appendix B)"
+            return _oauth_error(400, "invalid_request", description)
     names = [name for name, _ in form.multi_items()]
     if len(set(names)) < len(names):
         # RFC 6749 §3.2: no parameter more than once (which would count, the first or the last?)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Coroutine, Iterator
 from typing import Any, get_args, get_origin
-from urllib.parse import unquote_to_bytes
 
 from fastapi.dependencies.models import Dependant
 from fastapi.routing import APIRoute
@@ -24,6 +23,7 @@ from starlette.responses import Response
 
 from producersync.service.api.query_string import by_name
 from producersync.service.errors import ApiError
+from producersync.service.form_fields import decoded, fault, pairs
 from producersync.service.portal.pages import PortalError
 
 __all__ = ["FormRoute", "check_form_body"]
@@ -40,21 +40,6 @@ def _unreadable(status: int, why: str) -> PortalError:
     )
 
 
-def _decoded(part: bytes) -> bytes:
-    return unquote_to_bytes(part.replace(b"+", b" "))
-
-
-def _fault(part: bytes) -> str | None:
-    """What is wrong with a name or value as sent, if anything."""
-    if not part.isascii():
-        return "has bytes that are not percent-encoded"  # browsers encode all past ASCII
-    try:
-        _decoded(part).decode("utf-8")
-    except UnicodeDecodeError:
-        return "is not UTF-8 text"
-    return None
-
-
 def check_form_body(body: bytes, content_type: str, lists: Collection[str] = ()) -> None:
     """Nothing, or a ``PortalError`` naming the field whose bytes cannot be read as sent,
     or that is given more than once though it is not among ``lists``."""
@@ -64,15 +49,12 @@ def check_form_body(body: bytes, content_type: str, lists: Collection[str] = ())
     if media_type != _FORM:
         raise _unreadable(415, f"A portal form is sent as {_FORM}, not '{media_type[:60]}'")
     given: dict[str, str] = {}
-    for pair in body.split(b"&"):
-        if not pair:
-            continue  # a=1&&b=2: no field, as Starlette reads it
-        name, _, value = pair.partition(b"=")
-        fault = _fault(name) or _fault(value)
-        field = _decoded(name).decode("utf-8", "backslashreplace")
-        shown = _decoded(value).decode("utf-8", "backslashreplace")
-        if fault:
-            raise _unreadable(400, f"Field '{field[:40]}' {fault}: '{shown[:60]}'")
+    for name, value in pairs(body):
+        wrong = fault(name) or fault(value)
+        field = decoded(name).decode("utf-8", "backslashreplace")
+        shown = decoded(value).decode("utf-8", "backslashreplace")
+        if wrong:
+            raise _unreadable(400, f"Field '{field[:40]}' {wrong}: '{shown[:60]}'")
         if field in given and field not in lists:
             raise _unreadable(
                 400,
