@@ -1965,6 +1965,38 @@ def test_an_attempt_shows_the_whole_response_escaped(
     assert 'aria-current="page">Message Attempts</a>' in table.text
 
 
+def test_an_attempt_shows_its_messages_payload_and_its_other_attempts(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An attempt's page showed what the receiver answered, never what was sent to it,
+    nor the message's other attempts: a Svix user reads both on a message's page."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False, False, True])
+    third, second, first = _attempt_ids(portal_service, endpoint_id)  # newest first
+    with portal_service.engine.connect() as conn:
+        (message,) = outbox.list_messages(conn, visitor.creds.account_id, limit=10)
+    view = "outcome=failed&updates=paused"
+    page = visitor.http.get(
+        f"/portal/endpoints/{endpoint_id}/attempts/{second}", params={"view": view}
+    )
+    assert page.status_code == 200, page.text
+
+    payload = page.text.split('id="payload-title"')[1].split("</section>")[0]
+    sent = orjson.dumps(orjson.loads(message.payload), option=orjson.OPT_INDENT_2).decode()
+    assert str(markupsafe.escape(sent)) in payload
+    history = page.text.split('id="history-title"')[1].split("</section>")[0]
+    rows = re.findall(r"<tr class=\"(\w+)\">(.*?)</tr>", history, re.S)
+    assert [outcome for outcome, _ in rows] == ["succeeded", "failed", "failed"]
+    # Each other attempt links to its own page on the same view; this one is marked.
+    for attempt_id, (_, row) in zip((third, first), (rows[0], rows[2]), strict=True):
+        address = f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}?view="
+        assert html.escape(address, quote=True) in row, row
+        assert "outcome%3Dfailed%26updates%3Dpaused" in row
+    assert 'aria-current="page">Attempt 2 (this one)' in rows[1][1]
+    for fact in ("200", "503", "10 ms", "11 ms", "12 ms", "scheduled"):
+        assert fact in history
+
+
 @pytest.mark.parametrize(
     ("status_code", "response", "says"),
     [

@@ -440,6 +440,9 @@ def test_the_portal_says_a_payload_expired_and_refuses_its_resend(
 
     assert page.status_code == 200
     assert "payload has expired (payloads are kept 90 days): it cannot be resent" in page.text
+    payload = page.text.split('id="payload-title"')[1].split("</section>")[0]
+    assert "payload has expired (payloads are kept 90 days).</p>" in payload
+    assert "<pre>" not in payload
     assert "response bodies are kept 90 days" in page.text
     assert "Resend message" not in page.text
     assert resent.status_code == 410 and "Message expired" in resent.text

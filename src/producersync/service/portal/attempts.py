@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Annotated, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
+import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
@@ -47,6 +48,9 @@ _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
 # check of its own beside it would take only up to 19 plain digits, and a view the page
 # shows (before=+5, before=%205) lead back to the plain list.
 _CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
+# The attempts of one message to the endpoint that its attempts' pages list: its whole
+# retry schedule and the resends a person makes fit, where one with more shows its newest.
+_HISTORY = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,11 +262,17 @@ def attempt(
     ctx = get_context(request)
     with ctx.engine.connect() as conn:
         found = outbox.get_attempt(conn, endpoint.id, attempt_id)
+        if found is None:
+            raise PortalError.not_found("attempt")
         filters, before = _view_of(conn, endpoint.id, view)
-        message = None if found is None else outbox.get_message(conn, None, found.message_id)
+        message = outbox.get_message(conn, None, found.message_id)
+        if message is None:  # none: an attempt keys its delivery, which keys its message
+            raise PortalError.not_found("attempt")
+        # One more than are shown, to tell a message that has more.
+        history = outbox.list_attempts(
+            conn, endpoint_id=endpoint.id, message_id=found.message_id, limit=_HISTORY + 1
+        )
         now = outbox.store_clock(conn)
-    if found is None:
-        raise PortalError.not_found("attempt")
     settings = ctx.settings
     # A body the receiver did send, dropped since: told apart from an empty one by age.
     aged = now - found.attempted_at >= dt.timedelta(days=settings.response_retention_days)
@@ -273,7 +283,10 @@ def attempt(
         endpoint=endpoint,
         tab="attempts",
         attempt=found,
-        payload_expired=message is not None and message.expired,
+        payload=_payload(message),
+        history=history[:_HISTORY],
+        history_cut=len(history) > _HISTORY,
+        payload_expired=message.expired,
         response_expired=found.status_code != 0 and found.response is None and aged,
         retention={
             "payload_days": settings.payload_retention_days,
@@ -282,6 +295,14 @@ def attempt(
         back=filters.query(before=before),
         view=query_string(filters.query(before=before)),
     )
+
+
+def _payload(message: outbox.Message) -> str | None:
+    """The body every attempt of the message sent, indented to read (it is sent compact);
+    None once it has expired."""
+    if message.expired:
+        return None
+    return orjson.dumps(orjson.loads(message.payload), option=orjson.OPT_INDENT_2).decode()
 
 
 def _view_of(conn: sa.Connection, endpoint_id: str, view: str) -> tuple[Filters, int | None]:
