@@ -321,6 +321,19 @@ def test_an_account_runs_its_endpoint_from_the_portal(harness: Harness, browser:
         expect(page.locator("tbody tr", has_text=spare.url)).to_contain_text("Disabled")
         harness.shoot(page, "endpoints")
 
+        # Messages: an example, sent to this endpoint alone, in full; then sent from its
+        # page to the spare endpoint, which did not get it (and, disabled, waits).
+        _section(page, "Messages")
+        page.locator("tbody tr", has_text=UPDATES_AVAILABLE).first.get_by_role("link").click()
+        payload = page.locator("section", has=page.get_by_role("heading", name="Message payload"))
+        expect(payload.locator("pre")).to_contain_text('"runDate"')
+        expect(page.locator("tbody tr", has_text=rx.url)).to_contain_text("Succeeded")
+        harness.shoot(page, "message")
+        page.get_by_label(spare.url).check()
+        page.get_by_role("button", name="Send", exact=True).click()
+        expect(page.get_by_role("status")).to_contain_text("queued for one more attempt")
+        assert f"/endpoints/{spare.id}/attempts" in page.url
+
         # Rotate secret shows the new secret, once: the one the next events are signed
         # with (the old one beside it, for the grace period).
         page.goto(endpoint_url)
@@ -687,6 +700,11 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
         submit("advanced, rate limit refused (400)", 400, "Save rate limit", **rate)
         submit("advanced, delete not confirmed (400)", 400, "Delete endpoint")
         visit("advanced, disabled", f"/endpoints/{spare.id}/advanced")
+
+        visit("messages", "/messages")
+        visit("messages, none match", "/messages?until=2000-01-01T00:00")
+        visit("messages, filter refused (400)", "/messages?since=yesterday", 400)
+        visit("message, sent to some endpoints", f"/messages/{hostile.message_id}")
 
         visit("event catalog", "/event-types")
         for summary in page.get_by_text("JSON schema").all():

@@ -720,6 +720,7 @@ FORMS: list[tuple[str, dict[str, str | list[str]]]] = [
     ("/endpoints/{ep}/rate-limit", {"rate_limit": "7"}),
     ("/endpoints/{ep}/delete", {"confirm": "yes"}),
     ("/endpoints/{ep}/messages/{msg}/resend", {}),
+    ("/messages/{msg}/send", {"endpoint": "ep_0"}),
     ("/endpoints/{ep}/recover", {"since": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT00:00")}),
     ("/logout", {}),
 ]

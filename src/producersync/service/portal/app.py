@@ -28,6 +28,7 @@ from producersync.service.portal import (
     catalog,
     endpoints,
     login,
+    messages,
     testing,
 )
 from producersync.service.portal.headers import PortalHeaders
@@ -56,7 +57,7 @@ def create_portal() -> FastAPI:
     portal.mount("/static", StaticFiles(directory=_STATIC), name="static")
     serve(
         portal,
-        *(m.router for m in (login, endpoints, testing, advanced, attempts, catalog)),
+        *(m.router for m in (login, endpoints, testing, advanced, attempts, messages, catalog)),
     )
     _install_error_pages(portal)
     return portal

@@ -6,25 +6,22 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from dataclasses import dataclass
-from typing import Annotated, Literal, cast, get_args
+from typing import Annotated, cast, get_args
 from urllib.parse import parse_qsl
 
-import orjson
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
 from starlette.responses import Response
 
-from producersync.model.events import KNOWN_TYPES
-from producersync.model.spaces import trim
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
-from producersync.service.api.webhook_models import RecoverRequest, WindowQuery
+from producersync.service.api.webhook_models import ID_PATTERN, RecoverRequest
 from producersync.service.context import get_context
 from producersync.service.delivery import management
 from producersync.service.portal import once
 from producersync.service.portal.auth import SignedIn, Submitted, Visitor
 from producersync.service.portal.forms import FormInvalid, read_times, rule_errors
+from producersync.service.portal.logs import TYPES, Filters, Outcome, Updates, bounds_of, payload_of
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
 from producersync.service.portal.pages import PortalError, href, query_string, redirect, render
 from producersync.service.portal.paging import page_of
@@ -36,11 +33,8 @@ __all__ = ["router"]
 
 router = APIRouter(route_class=FormRoute)
 
-Outcome = Literal["all", "succeeded", "failed"]
-Updates = Literal["live", "paused"]
 _SUCCEEDED: dict[str, bool | None] = {"all": None, "succeeded": True, "failed": False}
 _MINUTE = "%Y-%m-%dT%H:%M"  # what <input type="datetime-local"> sends and takes
-_TYPES = sorted(KNOWN_TYPES)
 # The parameters of a view of the list (not the refresh's seen, nor a notice), each once
 # but the types: what a form's hidden view may name.
 _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
@@ -51,68 +45,6 @@ _CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
 # The attempts of one message to the endpoint that its attempts' pages list: its whole
 # retry schedule and the resends a person makes fit, where one with more shows its newest.
 _HISTORY = 20
-
-
-@dataclass(frozen=True, slots=True)
-class Filters:
-    """The attempts a page shows, as its address names them; every link of the page that
-    leads to another view of the list keeps them."""
-
-    outcome: Outcome = "all"
-    types: tuple[str, ...] = ()  # none: every type
-    since: str = ""  # as typed, shown back in the form; empty: no bound
-    until: str = ""
-    paused: bool = False
-
-    @classmethod
-    def of(
-        cls, outcome: Outcome, types: list[str], since: str, until: str, updates: Updates
-    ) -> Filters:
-        return cls(
-            outcome=outcome,
-            types=tuple(dict.fromkeys(types)),
-            since=trim(since),
-            until=trim(until),
-            paused=updates == "paused",
-        )
-
-    def query(self, **changed: object) -> dict[str, object]:
-        """The address's query, with ``changed`` put in."""
-        query: dict[str, object] = {
-            "outcome": self.outcome if self.outcome != "all" else None,
-            "type": list(self.types),
-            "since": self.since or None,
-            "until": self.until or None,
-            # Paused stays paused: back at the newest page, what was stopped would move again.
-            "updates": "paused" if self.paused else None,
-        }
-        return {**query, **changed}
-
-    @property
-    def narrowing(self) -> bool:
-        return bool(self.types or self.since or self.until)
-
-    def narrowed(self) -> outbox.LogFilter:
-        """The store's filter; ``FormInvalid`` on the filter form's fields (named
-        ``filter-...``: the Recover form below has a ``since`` of its own)."""
-        errors: dict[str, str] = {}
-        unknown = [t for t in self.types if t not in KNOWN_TYPES]
-        if unknown:
-            errors["filter-type"] = (
-                f"'{unknown[0][:60]}' is no event type; choose among {', '.join(_TYPES)}"
-            )
-        try:
-            typed = {"since": self.since, "until": self.until}
-            window = read_times(WindowQuery, typed, prefix="filter-")
-        except FormInvalid as exc:
-            errors.update(exc.errors)
-        else:
-            refused = window.until_refused("since")
-            if refused is not None:
-                errors["filter-until"] = f"'{self.until[:40]}' {refused[1]}"
-        if errors:
-            raise FormInvalid(errors)
-        return window.narrowed(frozenset(self.types) or None)
 
 
 def _page(
@@ -142,10 +74,7 @@ def _page(
             bounds = (filters.since, filters.until)
         else:
             filter_errors = {}
-            bounds = (
-                _field(narrowed.since, filters.since),
-                _field(narrowed.until, filters.until),
-            )
+            bounds = bounds_of(filters, narrowed)
             fetch = functools.partial(
                 outbox.list_attempts,
                 conn,
@@ -179,7 +108,7 @@ def _page(
         pages=links,
         filters=filters,
         outcomes=list(_SUCCEEDED),
-        event_types=_TYPES,
+        event_types=TYPES,
         before=before,
         newest=shown[0].id if shown else 0,
         news=_news([a for a in shown if a.id > seen]) if seen is not None else "",
@@ -191,20 +120,6 @@ def _page(
         filter_errors=filter_errors,
         bounds=bounds,
     )
-
-
-def _field(at: dt.datetime | None, typed: str) -> str:
-    """A filter's bound as its ``<input type="datetime-local">`` can hold it: the instant
-    in UTC, to the minute, or the second or millisecond it names. As typed, a value the
-    field cannot hold (a date alone, a ``Z`` or an offset, a space for the T: the API's
-    grammar, which an address may carry) was shown empty while the list was filtered by
-    it, and pressing Filter again dropped it. Unread (``None``), as typed: its refusal
-    names it."""
-    if at is None:
-        return typed
-    at = at.astimezone(dt.UTC) if at.tzinfo else at
-    spec = "milliseconds" if at.microsecond else "seconds" if at.second else "minutes"
-    return at.replace(tzinfo=None).isoformat(timespec=spec)
 
 
 def _news(new: list[outbox.Attempt]) -> str:
@@ -283,7 +198,7 @@ def attempt(
         endpoint=endpoint,
         tab="attempts",
         attempt=found,
-        payload=_payload(message),
+        payload=payload_of(message),
         history=history[:_HISTORY],
         history_cut=len(history) > _HISTORY,
         payload_expired=message.expired,
@@ -295,14 +210,6 @@ def attempt(
         back=filters.query(before=before),
         view=query_string(filters.query(before=before)),
     )
-
-
-def _payload(message: outbox.Message) -> str | None:
-    """The body every attempt of the message sent, indented to read (it is sent compact);
-    None once it has expired."""
-    if message.expired:
-        return None
-    return orjson.dumps(orjson.loads(message.payload), option=orjson.OPT_INDENT_2).decode()
 
 
 def _view_of(conn: sa.Connection, endpoint_id: str, view: str) -> tuple[Filters, int | None]:
@@ -317,7 +224,7 @@ def _view_of(conn: sa.Connection, endpoint_id: str, view: str) -> tuple[Filters,
             keep_blank_values=True,
             strict_parsing=bool(view),
             errors="strict",
-            max_num_fields=2 * len(_VIEW) + len(_TYPES),
+            max_num_fields=2 * len(_VIEW) + len(TYPES),
         )
     except ValueError:  # not a query, not UTF-8, or too many fields
         return plain
@@ -368,21 +275,7 @@ def resend(
         claimed = once.claim(conn, request, visitor.account_id, token)
         if isinstance(claimed, Response):
             return claimed
-        # Locked: deleted meanwhile, the delivery would fail the foreign key, a 500.
-        endpoint = owned(conn, visitor, endpoint_id, lock=True)
-        try:
-            replayed = management.replay(conn, endpoint, message_id)
-        except management.PayloadExpired:
-            days = get_context(request).settings.payload_retention_days
-            raise PortalError(
-                410,
-                "Message expired",
-                f"This message's payload has expired (payloads are kept {days} days): "
-                "there is nothing left to resend.",
-                back=("endpoints", "Back to Endpoints"),
-            ) from None
-        if replayed is None:
-            raise PortalError.not_found("message")
+        _replay(request, conn, visitor, endpoint_id, message_id)
         filters, before = _view_of(conn, endpoint_id, view)
         # Back to the view it was sent from (filters, page, a pause), not the plain list.
         query = filters.query(before=before, notice="resent")
@@ -390,6 +283,51 @@ def resend(
         once.keep(conn, claimed, response)
     ctx.published()
     return response
+
+
+@router.post("/messages/{message_id}/send", name="send_message")
+def send_message(
+    message_id: MessageId,
+    request: Request,
+    visitor: Submitted,
+    token: once.Once,
+    endpoint: Annotated[str, Form(pattern=ID_PATTERN)],
+) -> Response:
+    """The message's page's Send: the message to an endpoint chosen, one that did not
+    have it (not subscribed to its type then, disabled, or made since), as the API's
+    replay sends it; on to that endpoint's Message Attempts, where it arrives."""
+    ctx = get_context(request)
+    with write_transaction(ctx.engine) as conn:
+        claimed = once.claim(conn, request, visitor.account_id, token)
+        if isinstance(claimed, Response):
+            return claimed
+        _replay(request, conn, visitor, endpoint, message_id)
+        response = redirect(request, "attempts", {"notice": "resent"}, endpoint_id=endpoint)
+        once.keep(conn, claimed, response)
+    ctx.published()
+    return response
+
+
+def _replay(
+    request: Request, conn: sa.Connection, visitor: Visitor, endpoint_id: str, message_id: str
+) -> None:
+    """One manual attempt of the account's message to its endpoint (``management.replay``),
+    or the page that says why not."""
+    # Locked: deleted meanwhile, the delivery would fail the foreign key, a 500.
+    endpoint = owned(conn, visitor, endpoint_id, lock=True)
+    try:
+        replayed = management.replay(conn, endpoint, message_id)
+    except management.PayloadExpired:
+        days = get_context(request).settings.payload_retention_days
+        raise PortalError(
+            410,
+            "Message expired",
+            f"This message's payload has expired (payloads are kept {days} days): "
+            "there is nothing left to resend.",
+            back=("endpoints", "Back to Endpoints"),
+        ) from None
+    if replayed is None:
+        raise PortalError.not_found("message")
 
 
 @router.post("/endpoints/{endpoint_id}/recover", name="recover")

@@ -54,6 +54,7 @@ __all__ = [
     "list_attempts",
     "list_deliveries",
     "list_messages",
+    "message_at",
     "next_due",
     "publish",
     "record",
@@ -646,28 +647,44 @@ def get_message(conn: sa.Connection, account_id: int | None, message_id: str) ->
     return None if row is None else _message(row)
 
 
+def message_at(conn: sa.Connection, account_id: int, seq: int) -> Message | None:
+    """The account's message of that place in the order published (``Message.seq``)."""
+    m = webhook_messages
+    query = _message_select().where(m.c.account_id == account_id, m.c.seq == seq)
+    row = conn.execute(query).first()
+    return None if row is None else _message(row)
+
+
 def list_messages(
     conn: sa.Connection,
     account_id: int,
     *,
     limit: int,
     before: Message | None = None,
+    after: Message | None = None,
+    oldest: bool = False,
     narrowed: LogFilter = EVERYTHING,
 ) -> list[Message]:
     """The account's messages, newest first, after the message ``before`` (as
-    ``get_message`` reads it) if given. Those of one time (published in one transaction)
-    in the reverse of the order they were published in: by their random event ids, a
-    job's events would be listed in no order, and a page's end would cut them anywhere."""
+    ``get_message`` reads it) if given; ``after``: those newer than that message, oldest
+    first (the page above one that begins there); ``oldest``: oldest first from the
+    oldest. Those of one time (published in one transaction) in the reverse of the order
+    they were published in: by their random event ids, a job's events would be listed in
+    no order, and a page's end would cut them anywhere."""
     m = webhook_messages
+    order = (m.c.created_at, m.c.seq)
+    newest_first = after is None and not oldest
     query = (
         _message_select()
         .where(m.c.account_id == account_id)
-        .order_by(m.c.created_at.desc(), m.c.seq.desc())
+        .order_by(*(c.desc() if newest_first else c.asc() for c in order))
         .limit(limit)
     )
-    if before is not None:
-        at = sa.literal(before.created_at, m.c.created_at.type)
-        query = query.where(sa.tuple_(m.c.created_at, m.c.seq) < sa.tuple_(at, before.seq))
+    for cursor, older in ((before, True), (after, False)):
+        if cursor is not None:
+            place = sa.tuple_(sa.literal(cursor.created_at, m.c.created_at.type), cursor.seq)
+            key = sa.tuple_(*order)
+            query = query.where(key < place if older else key > place)
     query = query.where(*narrowed.conditions(m.c.event_type, m.c.created_at))
     return [_message(r) for r in conn.execute(query)]
 

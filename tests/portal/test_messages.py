@@ -1,0 +1,165 @@
+"""The portal's Messages: the account's events, filtered and paged; one message with its
+payload and deliveries, sent again or to an endpoint that did not get it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+
+import httpx2
+import markupsafe
+import orjson
+
+from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
+from producersync.service.delivery.publish import publish_events
+from producersync.service.store import outbox
+from producersync.service.store.engine import write_transaction
+from tests.portal.conftest import SignedIn, sign_in
+from tests.support.service import RunningService
+
+_URL = "http://127.0.0.1:9/hook"
+
+
+def _create(visitor: SignedIn, url: str = _URL) -> str:
+    """An endpoint made with Add Endpoint (its test message queued to it); its id."""
+    made = visitor.form("/portal/endpoints", url=url, events=["producersync"])
+    found = re.search(r'href="/portal/endpoints/(ep_[0-9a-f]+)"', made.text)
+    assert made.status_code == 200 and found, made.text
+    return found.group(1)
+
+
+def _publish(service: RunningService, account_id: int, days: int) -> list[str]:
+    """One updates_available a day for ``days`` days, in one transaction each; their
+    ids, oldest first."""
+    ids = []
+    for n in range(days):
+        event = UpdatesAvailable.create(dt.date(2026, 1, 1) + dt.timedelta(days=n))
+        with write_transaction(service.engine) as conn:
+            publish_events(conn, account_id, [event])
+        ids.append(event.id)
+    return ids
+
+
+def _listed(page: httpx2.Response) -> list[str]:
+    """The ids of the messages a page lists, top to bottom."""
+    return re.findall(r'<a href="/portal/messages/(evt_[0-9a-f]+)">', page.text)
+
+
+def _link(page: httpx2.Response, label: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)">{label}</a>', page.text)
+    return html.unescape(found.group(1)) if found else None
+
+
+def test_the_accounts_messages_are_listed_newest_first_filtered_and_paged(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """The portal had no list of the account's messages: an event sent while an endpoint
+    was disabled, or before it was made, was found through the API alone."""
+    empty = visitor.http.get("/portal/messages")
+    assert empty.status_code == 200 and "No messages yet." in empty.text
+    assert 'href="/portal/messages" aria-current="page">Messages</a>' in empty.text
+
+    _create(visitor)
+    published = _publish(portal_service, visitor.creds.account_id, 25)
+    newest_first = published[::-1]
+
+    first = visitor.http.get("/portal/messages")
+    assert first.status_code == 200, first.text
+    assert _listed(first) == newest_first[:20]
+    assert "1 pending" in first.text  # each went to the one endpoint, not sent yet
+    older = _link(first, "Older")
+    assert older is not None
+    second = visitor.http.get(older)
+    # The five left and the endpoint's test message, the oldest.
+    assert _listed(second)[:5] == newest_first[20:] and len(_listed(second)) == 6
+    assert _link(second, "Newest") == "/portal/messages"
+
+    typed = visitor.http.get("/portal/messages", params={"type": ENDPOINT_TEST})
+    assert len(_listed(typed)) == 1 and _listed(typed)[0] not in published
+    assert 'value="webhook.test" checked' in typed.text
+
+    # Created since an hour ago: all; until an hour ago: none, said as such.
+    now = dt.datetime.now(dt.UTC)
+    hour_ago = (now - dt.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    since = visitor.http.get("/portal/messages", params={"since": hour_ago})
+    assert len(_listed(since)) == 20
+    until = visitor.http.get("/portal/messages", params={"until": hour_ago})
+    assert _listed(until) == [] and "No messages match these filters." in until.text
+
+    refused = visitor.http.get("/portal/messages", params={"since": "yesterday"})
+    assert refused.status_code == 400 and _listed(refused) == []
+    assert "&#39;yesterday&#39;" in refused.text and 'id="filter-since-error"' in refused.text
+    unknown = visitor.http.get("/portal/messages", params={"type": "npn.nope"})
+    assert unknown.status_code == 400 and "is no event type" in unknown.text
+
+    # Another account's place in the list, or none, is no page of this one.
+    other = sign_in(portal_service, portal_service.account())
+    try:
+        _create(other)
+        cursor = re.search(r"before=(\d+)", older)
+        assert cursor
+        foreign = other.http.get("/portal/messages", params={"before": cursor[1]})
+        assert foreign.status_code == 404 and "names no message of this account" in foreign.text
+        assert published[0] not in other.http.get("/portal/messages").text
+    finally:
+        other.http.close()
+
+
+def _deliveries(service: RunningService, message_id: str) -> dict[str, str]:
+    with service.engine.connect() as conn:
+        return {d.endpoint_id: d.state for d in outbox.list_deliveries(conn, message_id=message_id)}
+
+
+def test_a_message_shows_its_payload_and_is_sent_to_an_endpoint_that_did_not_get_it(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """What the API's replay does for an event published while an endpoint was disabled,
+    or before it was made, the portal had no way to: the Resend of Message Attempts is
+    offered only for the endpoint's own attempts."""
+    had = _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    missed = _create(visitor, _URL + "/later")
+    path = f"/portal/messages/{message_id}"
+
+    page = visitor.http.get(path)
+    assert page.status_code == 200, page.text
+    with portal_service.engine.connect() as conn:
+        message = outbox.get_message(conn, None, message_id)
+    assert message is not None
+    shown = orjson.dumps(orjson.loads(message.payload), option=orjson.OPT_INDENT_2).decode()
+    assert str(markupsafe.escape(shown)) in page.text
+    assert UPDATES_AVAILABLE in page.text and "Pending" in page.text
+    resend = f'action="/portal/endpoints/{had}/messages/{message_id}/resend"'
+    assert resend in page.text
+    send = page.text.split('id="send-title"')[1]
+    assert f'value="{missed}" required>' in send and f'value="{had}"' not in send
+
+    sent = visitor.form(f"{path}/send", endpoint=missed, once="a" * 32)
+    assert sent.status_code == 303, sent.text
+    assert sent.headers["location"] == f"/portal/endpoints/{missed}/attempts?notice=resent"
+    assert _deliveries(portal_service, message_id) == {had: "pending", missed: "pending"}
+    again = visitor.form(f"{path}/send", endpoint=missed, once="a" * 32)
+    assert again.headers["location"].endswith("notice=resent&again=1")
+    after = visitor.http.get(path)
+    assert 'id="send-title"' not in after.text  # every endpoint has it now
+
+
+def test_another_accounts_message_and_endpoint_are_not_found(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    other = sign_in(portal_service, portal_service.account())
+    try:
+        theirs = _create(other)
+        assert other.http.get(f"/portal/messages/{message_id}").status_code == 404
+        sent = other.form(f"/portal/messages/{message_id}/send", endpoint=theirs)
+        assert sent.status_code == 404 and "Message not found" in sent.text
+        into = visitor.form(f"/portal/messages/{message_id}/send", endpoint=theirs)
+        assert into.status_code == 404 and "Endpoint not found" in into.text
+        bad = visitor.form(f"/portal/messages/{message_id}/send", endpoint="../x")
+        assert bad.status_code == 400 and "endpoint" in bad.text
+        assert theirs not in _deliveries(portal_service, message_id)
+    finally:
+        other.http.close()
