@@ -1982,6 +1982,7 @@ def test_an_attempt_shows_its_messages_payload_and_its_other_attempts(
     )
     assert page.status_code == 200, page.text
 
+    assert f'<a href="/portal/messages/{message.id}">' in page.text
     payload = page.text.split('id="payload-title"')[1].split("</section>")[0]
     sent = orjson.dumps(orjson.loads(message.payload), option=orjson.OPT_INDENT_2).decode()
     assert str(markupsafe.escape(sent)) in payload
