@@ -37,6 +37,7 @@ from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
+from tests.support import plain_http
 from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts, skew_clock
 from tests.support.service import RunningService, running_service
 
@@ -358,6 +359,53 @@ def test_pages_need_a_live_session(portal_service: RunningService) -> None:
     assert httpx2.get(f"{base}/portal/endpoints").status_code == 401
     stale = httpx2.get(f"{base}/portal/endpoints", cookies={"producersync_portal": "stale"})
     assert stale.status_code == 401 and "not signed in" in stale.text
+
+
+def _sign_in_with(http: httpx2.Client, service: RunningService, account_id: int) -> str:
+    """Where pressing Sign in on a new link leads this browser."""
+    token = issue_link(service, account_id)
+    page = http.get(f"/portal/login/{token}")
+    signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
+    assert signed.status_code == 303, signed.text
+    return signed.headers["location"]
+
+
+def test_signing_in_leads_to_the_page_asked_for_signed_out(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A kept or shared address opened once the session had run out was answered
+    "not signed in", and the next sign-in led to Endpoints: the page was to be found again."""
+    endpoint_id = _create(visitor)
+    asked = f"/portal/endpoints/{endpoint_id}/attempts?outcome=failed&type=webhook.test"
+    assert visitor.form("/portal/logout").status_code == 303
+
+    refused = visitor.http.get(asked)
+    assert refused.status_code == 401 and "not signed in" in refused.text
+    # A form sent, or htmx refreshing a table, is no page to come back to.
+    visitor.http.get("/portal/endpoints", headers={"hx-request": "true"})
+    visitor.form(f"/portal/endpoints/{endpoint_id}/enable")
+
+    assert _sign_in_with(visitor.http, portal_service, visitor.creds.account_id) == asked
+    assert visitor.http.get(asked).status_code == 200
+    # Once: the sign-in after leads to Endpoints.
+    assert _sign_in_with(visitor.http, portal_service, visitor.creds.account_id) == (
+        "/portal/endpoints"
+    )
+
+
+@pytest.mark.parametrize(
+    "planted",
+    ["https://evil.example/", "//evil.example/portal", "/\\evil.example", "/elsewhere", ""],
+)
+def test_a_way_back_not_into_the_portal_leads_to_endpoints(
+    portal_service: RunningService, planted: str
+) -> None:
+    """The cookie may be planted (by a sibling subdomain, over plain http): it leads into
+    the portal or nowhere, never to another host."""
+    creds = portal_service.account()
+    with plain_http.client(base_url=portal_service.base_url, timeout=30) as http:
+        http.cookies.set("producersync_portal_return", planted, path="/portal/login")
+        assert _sign_in_with(http, portal_service, creds.account_id) == "/portal/endpoints"
 
 
 def test_sign_out_ends_the_session(portal_service: RunningService) -> None:

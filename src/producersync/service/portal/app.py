@@ -29,6 +29,7 @@ from producersync.service.portal import (
     endpoints,
     login,
     messages,
+    returning,
     testing,
 )
 from producersync.service.portal.headers import PortalHeaders
@@ -68,7 +69,12 @@ def _install_error_pages(portal: FastAPI) -> None:
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, PortalError)
-        return error_page(request, exc)
+        page = error_page(request, exc)
+        # A page asked for signed out (not a form sent, nor htmx's refresh of one, which
+        # reloads it): signing in leads there.
+        if exc.status == 401 and request.method == "GET" and "hx-request" not in request.headers:
+            returning.remember(request, page)
+        return page
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)

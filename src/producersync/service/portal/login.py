@@ -14,9 +14,10 @@ from contextlib import suppress
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Request
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from producersync.service.context import get_context
+from producersync.service.portal import returning
 from producersync.service.portal.auth import (
     LOGIN_COOKIE,
     SESSION_COOKIE,
@@ -121,9 +122,11 @@ def login(token: str, request: Request, csrf: CsrfField = "") -> Response:
             # The browser drops it for the new one; kept, a copy of it would stay valid
             # for the rest of its 12 hours.
             store.end_session(conn, replaced)
-    response = redirect(request, "endpoints")
+    kept = returning.way_back(request)
+    response = RedirectResponse(kept, 303) if kept else redirect(request, "endpoints")
     set_cookie(request, response, SESSION_COOKIE, session_id, int(ttl.total_seconds()))
     clear_cookie(request, response, LOGIN_COOKIE, path="/login")
+    returning.forget(request, response)
     return response
 
 
