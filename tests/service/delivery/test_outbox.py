@@ -873,6 +873,17 @@ def test_list_messages_pages_newest_first_without_losing_or_repeating(
         timed = outbox.list_messages(conn, account, limit=50, narrowed=window)
         assert [m.created_at for m in timed] == [T0 + seconds(3), T0 + seconds(2)]
 
+        # Up from a message, oldest first (the portal's Newer), and from the oldest (its
+        # Oldest); a place in the order published names the account's message alone.
+        middle = outbox.list_messages(conn, account, limit=11)[-1]
+        newer = outbox.list_messages(conn, account, limit=50, after=middle)
+        assert [m.id for m in newer] == want[:10][::-1]
+        oldest = outbox.list_messages(conn, account, limit=4, oldest=True)
+        assert [m.id for m in oldest] == want[::-1][:4]
+        assert middle.seq is not None
+        assert outbox.message_at(conn, account, middle.seq) == middle
+        assert outbox.message_at(conn, other, middle.seq) is None
+
 
 def test_a_message_published_after_another_commits_lists_since_it_on_postgresql(
     tmp_path: Path,
