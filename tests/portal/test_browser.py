@@ -703,6 +703,7 @@ def test_every_page_has_no_accessibility_violation(harness: Harness, browser: Br
 
         visit("messages", "/messages")
         visit("messages, none match", "/messages?until=2000-01-01T00:00")
+        visit("messages, failed", "/messages?state=failed")
         visit("messages, filter refused (400)", "/messages?since=yesterday", 400)
         visit("message, sent to some endpoints", f"/messages/{hostile.message_id}")
 

@@ -15,6 +15,7 @@ from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesA
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import outbox
 from producersync.service.store.engine import write_transaction
+from producersync.service.store.tables import webhook_deliveries
 from tests.portal.conftest import SignedIn, sign_in
 from tests.support.service import RunningService
 
@@ -163,3 +164,37 @@ def test_another_accounts_message_and_endpoint_are_not_found(
         assert theirs not in _deliveries(portal_service, message_id)
     finally:
         other.http.close()
+
+
+def test_messages_are_shown_by_the_state_of_their_deliveries(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Which messages failed somewhere, or still wait, could be read only endpoint by
+    endpoint (Message Attempts' Failed)."""
+    _create(visitor)
+    failed, pending = _publish(portal_service, visitor.creds.account_id, 2)
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.message_id != pending)
+            .values(state=outbox.FAILED)
+        )
+    shown = {
+        state: _listed(visitor.http.get("/portal/messages", params={"state": state}))
+        for state in ("failed", "pending", "succeeded")
+    }
+    assert failed in shown["failed"] and pending not in shown["failed"]
+    assert shown["pending"] == [pending]
+    assert shown["succeeded"] == []
+    nothing = visitor.http.get("/portal/messages", params={"state": "succeeded"})
+    assert "No message has a succeeded delivery." in nothing.text
+
+    # The state is kept by the filter form and the pager; the state links keep the filter.
+    page = visitor.http.get(
+        "/portal/messages", params={"state": "failed", "type": UPDATES_AVAILABLE}
+    )
+    assert _listed(page) == [failed]
+    assert '<input type="hidden" name="state" value="failed">' in page.text
+    assert _link(page, "Pending") == f"/portal/messages?type={UPDATES_AVAILABLE}&state=pending"
+    refused = visitor.http.get("/portal/messages", params={"state": "lost"})
+    assert refused.status_code == 400 and "state" in refused.text

@@ -5,7 +5,7 @@ its payload, and a way to send it to an endpoint, one that had it or one that mi
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal, get_args
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Request
@@ -27,6 +27,7 @@ __all__ = ["router"]
 router = APIRouter(route_class=FormRoute)
 
 _STATES = (outbox.FAILED, outbox.PENDING, outbox.SUCCEEDED)
+State = Literal["all", "failed", "pending", "succeeded"]
 
 
 def _cursor(conn: sa.Connection, account_id: int, seq: int | None) -> outbox.Message | None:
@@ -54,15 +55,18 @@ def message_list(
     since: str = "",
     until: str = "",
     before: Annotated[RowId | None, Query()] = None,
+    state: State = "all",
 ) -> Response:
     """``type`` (any number), ``since`` and ``until`` (UTC, until not included): the
     filter form's, read as Message Attempts reads them; ``before``: the page of the
-    messages published before the one of that place in the order published."""
+    messages published before the one of that place in the order published; ``state``:
+    those with a delivery in that state (a message goes to several endpoints)."""
     filters = Filters.of("all", types or [], since, until, "live")
     account = visitor.account_id
+    kept = {"state": state if state != "all" else None}
 
     def address(cursor: int | None) -> str:
-        return href(request, "messages", filters.query(before=cursor))
+        return href(request, "messages", filters.query(before=cursor, **kept))
 
     shown: list[outbox.Message] = []
     links: list[tuple[str, str]] = []
@@ -89,6 +93,7 @@ def message_list(
                     after=_cursor(conn, account, after),
                     oldest=oldest,
                     narrowed=narrowed,
+                    delivery_state=None if state == "all" else state,
                 )
 
             page = page_of(fetch, before, address, key=lambda message: message.seq or 0)
@@ -102,6 +107,12 @@ def message_list(
         messages=[(m, _states(deliveries.get(m.id, []))) for m in shown],
         pages=links,
         filters=filters,
+        state=state,
+        states={
+            name: href(request, "messages", filters.query(state=None if name == "all" else name))
+            for name in get_args(State)
+        },
+        kept=kept,
         event_types=TYPES,
         before=before,
         filter_errors=filter_errors,

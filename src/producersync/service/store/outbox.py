@@ -664,13 +664,15 @@ def list_messages(
     after: Message | None = None,
     oldest: bool = False,
     narrowed: LogFilter = EVERYTHING,
+    delivery_state: str | None = None,
 ) -> list[Message]:
     """The account's messages, newest first, after the message ``before`` (as
     ``get_message`` reads it) if given; ``after``: those newer than that message, oldest
     first (the page above one that begins there); ``oldest``: oldest first from the
-    oldest. Those of one time (published in one transaction) in the reverse of the order
-    they were published in: by their random event ids, a job's events would be listed in
-    no order, and a page's end would cut them anywhere."""
+    oldest; ``delivery_state``: those with a delivery in that state. Those of one time
+    (published in one transaction) in the reverse of the order they were published in: by
+    their random event ids, a job's events would be listed in no order, and a page's end
+    would cut them anywhere."""
     m = webhook_messages
     order = (m.c.created_at, m.c.seq)
     newest_first = after is None and not oldest
@@ -686,6 +688,12 @@ def list_messages(
             key = sa.tuple_(*order)
             query = query.where(key < place if older else key > place)
     query = query.where(*narrowed.conditions(m.c.event_type, m.c.created_at))
+    if delivery_state is not None:
+        d = webhook_deliveries
+        # By the (message, endpoint) unique index: a look at each message's own deliveries.
+        query = query.where(
+            sa.exists().where(d.c.message_id == m.c.id, d.c.state == delivery_state)
+        )
     return [_message(r) for r in conn.execute(query)]
 
 
