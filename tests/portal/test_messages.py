@@ -13,7 +13,7 @@ import orjson
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.service.delivery.publish import publish_events
-from producersync.service.store import outbox
+from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries
 from tests.portal.conftest import SignedIn, sign_in
@@ -198,3 +198,29 @@ def test_messages_are_shown_by_the_state_of_their_deliveries(
     assert _link(page, "Pending") == f"/portal/messages?type={UPDATES_AVAILABLE}&state=pending"
     refused = visitor.http.get("/portal/messages", params={"state": "lost"})
     assert refused.status_code == 400 and "state" in refused.text
+
+
+def test_a_message_to_many_endpoints_lists_a_bounded_number_of_them(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Every delivery and every endpoint that had none were listed: a message sent to
+    1,000 endpoints made a page of 0.7 MB, drawn in 0.6 s (0.04 MB, 0.1 s now)."""
+    account = visitor.creds.account_id
+    with write_transaction(portal_service.engine) as conn:
+        for n in range(52):
+            endpoints.create_endpoint(conn, account, f"https://hooks.example.com/had/{n}")
+    (message_id,) = _publish(portal_service, account, 1)
+    with write_transaction(portal_service.engine) as conn:
+        for n in range(53):
+            endpoints.create_endpoint(conn, account, f"https://hooks.example.com/later/{n}")
+
+    page = visitor.http.get(f"/portal/messages/{message_id}")
+    assert page.status_code == 200, page.text
+    deliveries = page.text.split('id="deliveries-title"')[1].split("</section>")[0]
+    assert deliveries.count("/resend") == 50
+    assert "The first 50 of 52 deliveries" in deliveries
+    send = page.text.split('id="send-title"')[1]
+    listed = re.findall(r"hooks\.example\.com/(\w+)/(\d+)", send)
+    # The newest 50 made since, newest first.
+    assert listed == [("later", str(n)) for n in range(52, 2, -1)]
+    assert f"/messages/{message_id}/replay" in send

