@@ -506,6 +506,36 @@ def test_an_updated_since_the_api_cannot_read_raises_value_error_before_any_requ
 
 
 @pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize(
+    "read",
+    [
+        lambda c: c.licenses.list(states=[]),
+        lambda c: c.licenses.list(npns=["15645555"], loa_codes=()),
+        lambda c: c.appointments.list(co_codes=[], page_size=2, concurrency=2),
+        lambda c: c.licenses.list_by_page(npns=[]),
+        lambda c: c.license_loas.list_by_page(loa_categories=[]),
+        lambda c: c.addresses.for_npn("15645555", states=[]),
+    ],
+    ids=["list", "list-npns", "list-concurrent", "list_by_page-npns", "list_by_page", "for_npn"],
+)
+def test_an_empty_filter_list_selects_nothing_and_sends_nothing(
+    kind: str, read: Callable[[Any], Any]
+) -> None:
+    """As ``npns=[]`` read nothing: sent, an empty list went out as ``states=``, the
+    API's 400 once the list was read (``list_by_page(npns=[])`` too)."""
+    fake = FakeAPI(lambda request: error(400, "Invalid value '' for parameter"))
+    assert _read_both(kind, fake, read) == []
+    assert not fake.api_requests
+
+
+def test_an_empty_filter_list_is_still_checked_against_the_resource() -> None:
+    fake = FakeAPI(lambda request: json_response(200, page("entities", [], None)))
+    with fake.client() as client, pytest.raises(TypeError, match="'states' filter"):
+        client.entities.list(states=[])
+    assert not fake.api_requests
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
 def test_an_updated_since_given_as_text_is_sent_as_its_date(kind: str) -> None:
     fake = FakeAPI(lambda request: json_response(200, page("licenses", [], None)))
     _read_both(kind, fake, lambda client: client.licenses.list(updated_since=" 2024-02-29 "))

@@ -346,14 +346,18 @@ class LoopGuard:
 
 
 class SyncPager(Generic[M]):
-    """Iterates records lazily across pages; ``pages()`` gives the pages themselves."""
+    """Iterates records lazily across pages; ``pages()`` gives the pages themselves.
+    A ``path`` of None is a read that selects nothing: it has no pages, and sends
+    nothing."""
 
     def __init__(
-        self, fetch: Fetch, path: str, params: dict[str, Any] | None, parse: Parse[M]
+        self, fetch: Fetch, path: str | None, params: dict[str, Any] | None, parse: Parse[M]
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
     def pages(self) -> Iterator[SyncPage[M]]:
+        if self._path is None:
+            return
         page = self._read(self._path, self._params)
         yield page
         while page.has_next_page:  # the next link carries every parameter
@@ -375,12 +379,16 @@ class SyncPager(Generic[M]):
 
 
 class AsyncPager(Generic[M]):
+    """``SyncPager``, awaited."""
+
     def __init__(
-        self, fetch: AsyncFetch, path: str, params: dict[str, Any] | None, parse: Parse[M]
+        self, fetch: AsyncFetch, path: str | None, params: dict[str, Any] | None, parse: Parse[M]
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
 
     async def pages(self) -> AsyncIterator[AsyncPage[M]]:
+        if self._path is None:
+            return
         page = await self._read(self._path, self._params)
         yield page
         while page.has_next_page:

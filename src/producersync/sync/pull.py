@@ -189,9 +189,7 @@ def streams(*, since: dt.date | None = None, npns: Sequence[str] | None = None) 
     found = []
     for resource in mirror.RESOURCES:
         spec = _BY_KEY[resource]
-        for chunk in Filters(npns=npns).npn_chunks():
-            if chunk is not None and not chunk:
-                continue  # no NPNs: nothing to ask for
+        for chunk in Filters(npns=npns).npn_chunks():  # none for no NPNs
             filters = Filters(npns=chunk, updated_since=since, include_deleted=True)
             found.append(Stream(resource, tuple(sorted(filters.params(spec).items()))))
     return found

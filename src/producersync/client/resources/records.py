@@ -145,12 +145,23 @@ class Filters:
             params[wire] = query_value(value)
         return params
 
+    def selects_nothing(self) -> bool:
+        """Whether a list filter is given empty (``npns=[]``, ``states=[]``): no record is
+        in none of them, so the read sends nothing and has no pages. Sent, an empty list
+        went out as ``states=``, the API's 400 when the list was read (``npns=[]`` alone
+        read nothing, and ``list_by_page(npns=[])`` that 400)."""
+        lists = (self.npns, self.states, self.loa_codes, self.loa_categories, self.co_codes)
+        return any(
+            value is not None and not isinstance(value, str) and not value for value in lists
+        )
+
     def npn_chunks(self) -> list[Sequence[str] | None]:
-        """The NPN partitions one list is fetched in (each is one ``npns=`` stream)."""
+        """The NPN partitions one list is fetched in (each is one ``npns=`` stream); none
+        for an empty ``npns``."""
         if self.npns is None:
             return [None]
         npns = list(dict.fromkeys(self.npns))
-        return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)] or [[]]
+        return [npns[i : i + NPN_CHUNK] for i in range(0, len(npns), NPN_CHUNK)]
 
 
 def _since(value: str) -> dt.date:
@@ -165,7 +176,8 @@ def _since(value: str) -> dt.date:
         raise ValueError(f"updated_since: {value!r:.60} is {exc}") from None
 
 
-PageRequest = tuple[str, dict[str, Any], Any]  # path, params, page parser
+# path (None: the filters select nothing, and no page is read), params, page parser
+PageRequest = tuple[str | None, dict[str, Any], Any]
 
 
 def _resumable(token: str, partitions: int) -> None:
@@ -188,6 +200,11 @@ def _resume(params: dict[str, Any], token: str | None) -> dict[str, Any]:
         _resumable(token, 1)
         params["continuationToken"] = token
     return params
+
+
+def _unless_nothing(filters: Filters, path: str) -> str | None:
+    """``path``, or None when ``filters`` select nothing (no page read)."""
+    return None if filters.selects_nothing() else path
 
 
 class _RecordsMixin(Generic[M]):
@@ -214,7 +231,7 @@ class _RecordsMixin(Generic[M]):
     def _by_page_request(self, filters: Filters, page: int, page_size: int) -> PageRequest:
         params: dict[str, Any] = filters.params(self.spec)
         params.update(page=valid_page(page), size=valid_page_size(page_size))
-        return f"/v1/{self.spec.key}", params, self._parser(None)
+        return _unless_nothing(filters, f"/v1/{self.spec.key}"), params, self._parser(None)
 
     def _for_npn_request(
         self, npn: str, filters: Filters, page_size: int, continuation_token: str | None
@@ -223,7 +240,7 @@ class _RecordsMixin(Generic[M]):
             raise TypeError(f"the API has no per-NPN {self.spec.key} list")
         params: dict[str, Any] = filters.params(self.spec, per_npn=True)
         params["size"] = str(valid_page_size(page_size))
-        path = f"/v2/entities/{valid_npn(npn)}/{self.spec.key}"
+        path = _unless_nothing(filters, f"/v2/entities/{valid_npn(npn)}/{self.spec.key}")
         return path, _resume(params, continuation_token), self._parser(page_size)
 
     def _children_request(
@@ -241,12 +258,12 @@ class _RecordsMixin(Generic[M]):
     def _chunk_params(self, filters: Filters, page_size: int) -> list[dict[str, str]]:
         base = Filters(**{**filters.__dict__, "npns": None}).params(self.spec)
         base["size"] = str(page_size)
+        if filters.selects_nothing():
+            return []
         out = []
         for chunk in filters.npn_chunks():
             params = dict(base)
             if chunk is not None:
-                if not chunk:
-                    continue  # an empty npns list selects nothing: no request
                 params["npns"] = query_value(chunk)
             out.append(params)
         return out
