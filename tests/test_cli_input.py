@@ -699,6 +699,40 @@ def test_the_api_refusing_or_out_of_reach_is_one_line(
     assert "hunter2" not in err
 
 
+def _failing_with_a_request_id(request: httpx2.Request) -> httpx2.Response:
+    if request.url.path == "/oauth2/token":
+        return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
+    body = {"status": 500, "error": "Internal Server Error", "message": "boom"}
+    return httpx2.Response(500, json=body, headers={"x-request-id": "req_ticket42"})
+
+
+@pytest.mark.parametrize(
+    "command", [["sync", "now", "--since", "2026-01-01"], ["sync", "backfill"], ["sync", "verify"]]
+)
+def test_an_api_failure_names_the_request_id_to_quote_to_its_operator(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+) -> None:
+    """The SDK's message leaves the server's request id out (``exc.request_id`` holds
+    it): the command's error and the failed run's record named no request to quote."""
+    open_mirror(f"sqlite:///{sync_env}").dispose()  # verify reads one
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("PRODUCERSYNC_API_MAX_RETRIES", "0")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    api_through(monkeypatch, httpx2.MockTransport(_failing_with_a_request_id))
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == (3 if command[1] == "verify" else 1), err
+    assert err.startswith("error: the API (GET http://127.0.0.1:1/"), err
+    assert err.endswith("500 Internal Server Error: boom (request_id req_ticket42)\n"), err
+    if command[1] != "verify":
+        code, out, _ = producersync_output(monkeypatch, capsys, "sync", "status", "--json")
+        error = orjson.loads(out)["lastRun"]["error"]
+        assert error == "ServerError: 500 Internal Server Error: boom (request_id req_ticket42)"
+
+
 @pytest.mark.parametrize(
     ("write", "reason"),
     [

@@ -344,15 +344,18 @@ def api_problem(exc: ProducerSyncError) -> str:
     """The line telling that a call to the API failed: the request (without its query)
     and what came back. An SDK message holds no credentials; a URL's are masked."""
     from producersync.client import APIError, AuthenticationError
+    from producersync.sync.failure import request_noted
     from producersync.url_userinfo import masked
 
     if not isinstance(exc, APIError):
-        return f"the API: {exc}"
+        return request_noted(f"the API: {exc}", exc)
     url = exc.request.url
     request = f"{exc.request.method} {url.scheme}://{url.netloc.decode()}{url.path}"
     if isinstance(exc, AuthenticationError):
-        return masked(f"the API refused the client credentials ({request}): {exc}")
-    return masked(f"the API ({request}): {exc}")
+        return masked(
+            request_noted(f"the API refused the client credentials ({request}): {exc}", exc)
+        )
+    return masked(request_noted(f"the API ({request}): {exc}", exc))
 
 
 def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = None) -> sa.Engine:

@@ -507,6 +507,7 @@ def _pull_with_progress(
     within the run: nothing is changed before it has started, nor when it is refused
     for another going on)."""
     from producersync.sync import mirror
+    from producersync.sync.failure import run_failure
 
     tune_gc()  # as the sync service does: a pull allocates a page's records at a time
     try:
@@ -536,7 +537,7 @@ def _pull_with_progress(
             )
             raise
         except Exception as exc:
-            puller.finish(run_id, {}, error=f"{type(exc).__name__}: {exc}")
+            puller.finish(run_id, {}, error=run_failure(exc))
             raise
         progress.update(task, completed=len(todo))  # a list that came nested is not read
     puller.finish(run_id, counts, synced_through=synced_through)

@@ -47,7 +47,6 @@ from dbos import (
     SetWorkflowID,
 )
 
-from producersync.client import AuthenticationError
 from producersync.db_outage import STEP_RETRIES
 from producersync.model.events import (
     NPN_ACTIVATED,
@@ -58,6 +57,7 @@ from producersync.model.events import (
     UpdatesAvailable,
 )
 from producersync.sync import mirror
+from producersync.sync.failure import run_failure
 from producersync.sync.metrics import Metrics
 from producersync.sync.pull import (
     PageResult,
@@ -120,20 +120,6 @@ _AFTER_FAILURE: Final = {
 }
 
 log = logging.getLogger(__name__)
-
-
-def _failure(exc: Exception) -> str:
-    """A failed run's error, for its record and its log line. Credentials refused said
-    only "401 Unauthorized: client authentication failed", every run after a client
-    secret's rotation, without the settings to change."""
-    error = f"{type(exc).__name__}: {exc}"
-    if isinstance(exc, AuthenticationError) and exc.credentials_refused:
-        error += (
-            " (client credentials refused: PRODUCERSYNC_CLIENT_ID and "
-            "PRODUCERSYNC_CLIENT_SECRET must be a live client's; after `admin client "
-            "rotate-secret`, restart sync run with the new secret)"
-        )
-    return error
 
 
 @DBOS.dbos_class()
@@ -288,7 +274,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
                 try:
                     self.mark_population(run_id)
                 except Exception as exc:  # the API: the run ends, and is told, here
-                    self.finish_run("population", run_id, {}, None, _failure(exc))
+                    self.finish_run("population", run_id, {}, None, run_failure(exc))
                     raise
                 try:
                     self._pull("population", streams(), since=None, run_date=None, run_id=run_id)
@@ -351,7 +337,7 @@ class SyncWorkflows(DBOSConfiguredInstance):
                     polling_interval_sec=_RESULT_POLL_SECONDS
                 )
         except Exception as exc:
-            error = _failure(exc)
+            error = run_failure(exc)
             self.finish_run(kind, run_id, {}, run_date, error, isinstance(exc, PopulationGrew))
             raise
         self.finish_run(kind, run_id, counts, run_date, None)
