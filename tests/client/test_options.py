@@ -84,3 +84,19 @@ def test_http_and_https_urls_with_a_host_are_taken_as_given() -> None:
             "http://127.0.0.1:8000",
             "http://127.0.0.1:8000/oauth2/token",
         )
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_a_client_shows_the_api_it_calls_and_as_whom_never_a_secret(client_class: Any) -> None:
+    """It showed as ``<producersync.client._client.Client object at 0x...>``: nothing told
+    a sandbox client from a production one in a notebook or a debugger."""
+    production = client_class("psc_1", "hunter2", environment="production", max_retries=2)
+    behind_a_gateway = client_class("psc_1", "hunter2", base_url="https://ops:pw@gw.example/ps")
+    name = client_class.__name__
+    assert repr(production) == (
+        f"{name}(base_url='https://api.agentsync.io', client_id='psc_1', max_retries=2, "
+        "deadline=185.0)"
+    )
+    assert repr(behind_a_gateway).startswith(f"{name}(base_url='https://***@gw.example/ps', ")
+    assert "hunter2" not in repr(behind_a_gateway) + repr(production)
+    assert "pw" not in repr(behind_a_gateway)

@@ -61,6 +61,7 @@ from producersync.client._loop import LoopBinding
 from producersync.client._pacing import Pacer, orderable
 from producersync.client._retry import backoff, server_wait, should_retry
 from producersync.client._ssl import shared_ssl_context
+from producersync.url_userinfo import masked
 
 __all__ = [
     "AsyncAPIClient",
@@ -224,6 +225,16 @@ class BaseClient:
             "user-agent": f"producersync-python/{__version__}",
             "accept": "application/hal+json, application/json",
         }
+
+    def __repr__(self) -> str:
+        # Which API a client calls, and as whom: a notebook's or a debugger's
+        # ``<...Client object at 0x...>`` told sandbox from production by nothing. Never
+        # the secret, nor a password the URL may carry.
+        return masked(
+            f"{type(self).__name__}(base_url={self.base_url!r}, "
+            f"client_id={self.tokens.client_id!r}, max_retries={self.max_retries!r}, "
+            f"deadline={self.deadline!r})"
+        )
 
     def _limit_attempts(
         self, max_retries: int, timeout: httpx2.Timeout | float | None, deadline: float | None
