@@ -202,6 +202,34 @@ def test_a_backfill_gives_sync_now_a_day_to_start_from(
     )
 
 
+def _one_license(request: httpx2.Request) -> httpx2.Response:
+    """``_no_changes``, with one license in the licenses list."""
+    if request.url.path == "/v2/licenses":
+        row = {"id": 7, "npn": "15645555", "forState": "CA", "updatedAt": "2026-01-02"}
+        return httpx2.Response(200, json={"embedded": {"licenses": [row]}})
+    return _no_changes(request)
+
+
+def test_a_pull_tells_the_records_it_changed_under_changed(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Its counts were bare ``licenses: 0`` lines, which read as "no license fetched"
+    when the mirror already held every record the pull read."""
+    api_through(monkeypatch, httpx2.MockTransport(_one_license))
+    said = []
+    for _ in range(2):
+        code, out, err = producersync_output(
+            monkeypatch, capsys, "sync", "now", "--since", "2026-01-01"
+        )
+        assert code == 0, err
+        said.append(out[out.index("run: ") :].splitlines())
+    assert said[0][1:4] == ["kind: manual", "changed:", "  entities: 0"]
+    assert "  licenses: 1" in said[0] and "  licenses: 0" in said[1]
+
+
 _SUBSCRIBED = {"15645555": "2026-01-05T10:00:00Z", "19855109": "2026-01-06T11:30:00Z"}
 
 

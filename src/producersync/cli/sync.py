@@ -541,7 +541,9 @@ def _pull_with_progress(
             raise
         progress.update(task, completed=len(todo))  # a list that came nested is not read
     puller.finish(run_id, counts, synced_through=synced_through)
-    emit(False, {"run": run_id, **counts})
+    # Under ``changed``: the counts were bare ``licenses: 0`` lines, which read as
+    # "no license fetched" after a backfill of a mirror already current.
+    emit(False, {"run": run_id, "kind": kind, "changed": counts})
 
 
 def _going_on(run: Mapping[str, object]) -> str:
