@@ -217,3 +217,51 @@ def test_a_page_shows_how_many_records_it_holds_not_the_records(kind: str) -> No
         "next_path='http://fake/v2/licenses?size=2&continuationToken=t2', "
         "total_pages=None, total_elements=None)"
     )
+
+
+@KINDS
+@pytest.mark.parametrize(
+    ("read", "shown"),
+    [
+        (
+            lambda c: c.licenses.list(npns=["15645555"], states=["CA"]),
+            "RecordPages(GET /v2/licenses?states=CA&size=1000&npns=<1 NPN>; lazy)",
+        ),
+        (
+            lambda c: c.licenses.list(npns=[str(n) for n in range(1, 1202)], concurrency=2),
+            "RecordPages(GET /v2/licenses?size=1000&npns=<500 NPNs>, and 2 NPN partitions "
+            "more, concurrency=2; lazy)",
+        ),
+        (
+            lambda c: c.addresses.list(states=[]),
+            "RecordPages(nothing: a filter list is empty; lazy)",
+        ),
+        (
+            lambda c: c.licenses.list_by_page(active=True),
+            "Pager(GET /v1/licenses?active=true&page=0&size=1000; lazy)",
+        ),
+        (
+            lambda c: c.license_loas.for_license(7, continuation_token="t2"),
+            "Pager(GET /v2/licenses/7/licenseLoas?size=1000&continuationToken=t2; lazy)",
+        ),
+    ],
+    ids=["list", "partitions", "nothing", "list_by_page", "for_license"],
+)
+def test_a_lazy_read_shows_what_it_will_ask_for_and_sends_nothing(
+    kind: str, read: Opener, shown: str
+) -> None:
+    """Shown as ``<...SyncRecordPages object at 0x...>``, a list in a notebook's output
+    looked like no records at all, and told nothing of the read it stands for."""
+    fake = _fake("list")
+    prefix = "Sync" if kind == "sync" else "Async"
+    if kind == "sync":
+        with fake.client() as client:
+            assert repr(read(client)) == prefix + shown
+    else:
+
+        async def main() -> None:
+            async with fake.async_client() as client:
+                assert repr(read(client)) == prefix + shown
+
+        anyio.run(main)
+    assert not fake.api_requests

@@ -345,6 +345,24 @@ class LoopGuard:
             )
 
 
+def _read_shown(path: str | None, params: dict[str, Any] | None) -> str:
+    """What a lazy read will ask for, as its ``repr`` shows it: its first request, an
+    ``npns`` list by its count (a partition is 500 NPNs, kilobytes of digits)."""
+    if path is None:
+        return "nothing: a filter list is empty"
+    shown = {
+        name: _npns_shown(str(value)) if name == "npns" else value
+        for name, value in (params or {}).items()
+    }
+    query = "&".join(f"{name}={value}" for name, value in shown.items())
+    return f"GET {path}{'?' if query else ''}{query}"
+
+
+def _npns_shown(npns: str) -> str:
+    count = len(npns.split(","))
+    return f"<{count} NPN{'' if count == 1 else 's'}>"
+
+
 class SyncPager(Generic[M]):
     """Iterates records lazily across pages; ``pages()`` gives the pages themselves.
     A ``path`` of None is a read that selects nothing: it has no pages, and sends
@@ -354,6 +372,13 @@ class SyncPager(Generic[M]):
         self, fetch: Fetch, path: str | None, params: dict[str, Any] | None, parse: Parse[M]
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
+
+    def __repr__(self) -> str:
+        # Lazy: shown as a bare object, it looked like no records in a notebook's output.
+        return f"{type(self).__name__}({self._shown()}; lazy)"
+
+    def _shown(self) -> str:
+        return _read_shown(self._path, self._params)
 
     def pages(self) -> Iterator[SyncPage[M]]:
         if self._path is None:
@@ -385,6 +410,12 @@ class AsyncPager(Generic[M]):
         self, fetch: AsyncFetch, path: str | None, params: dict[str, Any] | None, parse: Parse[M]
     ) -> None:
         self._fetch, self._path, self._params, self._parse = fetch, path, params, parse
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._shown()}; lazy)"
+
+    def _shown(self) -> str:
+        return _read_shown(self._path, self._params)
 
     async def pages(self) -> AsyncIterator[AsyncPage[M]]:
         if self._path is None:

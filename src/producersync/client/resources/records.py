@@ -269,6 +269,17 @@ class _RecordsMixin(Generic[M]):
         return out
 
 
+def _pages_shown(pages: SyncRecordPages[Any] | AsyncRecordPages[Any]) -> str:
+    """A list's ``repr``: its first request, how many NPN partitions it reads, and at what
+    concurrency; not its records, which it has not read."""
+    pagers = pages._pagers
+    if not pagers:
+        return f"{type(pages).__name__}(nothing: a filter list is empty; lazy)"
+    more = f", and {len(pagers) - 1} NPN partitions more" if len(pagers) > 1 else ""
+    concurrency = f", concurrency={pages._concurrency}" if len(pagers) > 1 else ""
+    return f"{type(pages).__name__}({pagers[0]._shown()}{more}{concurrency}; lazy)"
+
+
 # --- sync ---------------------------------------------------------------------------
 
 
@@ -288,6 +299,9 @@ class SyncRecordPages(Generic[M]):
 
     def __init__(self, pagers: list[SyncPager[M]], concurrency: int) -> None:
         self._pagers, self._concurrency = pagers, valid_concurrency(concurrency)
+
+    def __repr__(self) -> str:
+        return _pages_shown(self)
 
     def pages(self) -> Iterator[SyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
@@ -498,6 +512,9 @@ async def _drain(results: list[list[AsyncPage[M]]], index: int, pager: AsyncPage
 class AsyncRecordPages(Generic[M]):
     def __init__(self, pagers: list[AsyncPager[M]], concurrency: int) -> None:
         self._pagers, self._concurrency = pagers, valid_concurrency(concurrency)
+
+    def __repr__(self) -> str:
+        return _pages_shown(self)
 
     async def pages(self) -> AsyncIterator[AsyncPage[M]]:
         if self._concurrency == 1 or len(self._pagers) == 1:
