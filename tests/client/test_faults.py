@@ -477,8 +477,10 @@ def test_misused_filters_raise_type_error_before_any_request() -> None:
             client.licenses.list(co_codes=["12345"])
         with pytest.raises(TypeError, match="not a datetime"):
             client.licenses.list(updated_since=dt.datetime(2024, 1, 1, 10))
-        with pytest.raises(TypeError, match="per-NPN"):
-            client.entities.for_npn("15645555")
+        with pytest.raises(AttributeError, match="for_npn"):
+            client.entities.for_npn("15645555")  # type: ignore[attr-defined]
+        with pytest.raises(AttributeError, match="for_npn"):
+            client.license_loas.for_npn("15645555")  # type: ignore[attr-defined]
     assert not fake.api_requests
 
 

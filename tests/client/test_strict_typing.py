@@ -57,3 +57,21 @@ def test_the_docs_sdk_snippets_pass_mypy_strict(tmp_path: Path) -> None:
     assert len(modules) > 10, modules
     said = strict(tmp_path, modules)
     assert "Success: no issues found" in said, said
+
+
+def test_a_strict_codebase_is_told_of_a_per_npn_list_the_api_has_not(tmp_path: Path) -> None:
+    """``entities.for_npn`` and ``license_loas.for_npn`` type-checked, to raise
+    ``TypeError`` once run: the API has no per-NPN route for either."""
+    (tmp_path / "misuse.py").write_text(
+        "from producersync.client import AsyncClient, Client\n"
+        "\n"
+        "def read(client: Client, aclient: AsyncClient) -> None:\n"
+        "    client.entities.for_npn('15645555')\n"
+        "    aclient.license_loas.for_npn('15645555')\n"
+        "    client.licenses.for_npn('15645555')\n"
+        "    aclient.regulatory_actions.for_npn('15645555')\n"
+    )
+    said = strict(tmp_path, ["misuse.py"])
+    assert 'misuse.py:4: error: "Entities" has no attribute "for_npn"' in said, said
+    assert 'misuse.py:5: error: "AsyncLicenseLoas" has no attribute "for_npn"' in said, said
+    assert "Found 2 errors" in said, said

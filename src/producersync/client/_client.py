@@ -16,11 +16,11 @@ from producersync.client.resources.records import (
     SPECS,
     AsyncEntities,
     AsyncLicenseLoas,
-    AsyncRecords,
+    AsyncNpnRecords,
     AsyncRegulatoryActions,
     Entities,
     LicenseLoas,
-    Records,
+    NpnRecords,
     RegulatoryActions,
 )
 from producersync.client.resources.subscriptions import AsyncSubscriptions, Subscriptions
@@ -119,28 +119,28 @@ class Client(SyncAPIClient):
         return Entities(self, SPECS["entities"])
 
     @cached_property
-    def licenses(self) -> Records[License]:
-        return Records(self, SPECS["licenses"])
+    def licenses(self) -> NpnRecords[License]:
+        return NpnRecords(self, SPECS["licenses"])
 
     @cached_property
     def license_loas(self) -> LicenseLoas:
         return LicenseLoas(self, SPECS["license_loas"])
 
     @cached_property
-    def appointments(self) -> Records[Appointment]:
-        return Records(self, SPECS["appointments"])
+    def appointments(self) -> NpnRecords[Appointment]:
+        return NpnRecords(self, SPECS["appointments"])
 
     @cached_property
-    def addresses(self) -> Records[Address]:
-        return Records(self, SPECS["addresses"])
+    def addresses(self) -> NpnRecords[Address]:
+        return NpnRecords(self, SPECS["addresses"])
 
     @cached_property
-    def contact_infos(self) -> Records[ContactInfo]:
-        return Records(self, SPECS["contact_infos"])
+    def contact_infos(self) -> NpnRecords[ContactInfo]:
+        return NpnRecords(self, SPECS["contact_infos"])
 
     @cached_property
-    def other_names(self) -> Records[OtherName]:
-        return Records(self, SPECS["other_names"])
+    def other_names(self) -> NpnRecords[OtherName]:
+        return NpnRecords(self, SPECS["other_names"])
 
     @cached_property
     def regulatory_actions(self) -> RegulatoryActions:
@@ -202,28 +202,28 @@ class AsyncClient(AsyncAPIClient):
         return AsyncEntities(self, SPECS["entities"])
 
     @cached_property
-    def licenses(self) -> AsyncRecords[License]:
-        return AsyncRecords(self, SPECS["licenses"])
+    def licenses(self) -> AsyncNpnRecords[License]:
+        return AsyncNpnRecords(self, SPECS["licenses"])
 
     @cached_property
     def license_loas(self) -> AsyncLicenseLoas:
         return AsyncLicenseLoas(self, SPECS["license_loas"])
 
     @cached_property
-    def appointments(self) -> AsyncRecords[Appointment]:
-        return AsyncRecords(self, SPECS["appointments"])
+    def appointments(self) -> AsyncNpnRecords[Appointment]:
+        return AsyncNpnRecords(self, SPECS["appointments"])
 
     @cached_property
-    def addresses(self) -> AsyncRecords[Address]:
-        return AsyncRecords(self, SPECS["addresses"])
+    def addresses(self) -> AsyncNpnRecords[Address]:
+        return AsyncNpnRecords(self, SPECS["addresses"])
 
     @cached_property
-    def contact_infos(self) -> AsyncRecords[ContactInfo]:
-        return AsyncRecords(self, SPECS["contact_infos"])
+    def contact_infos(self) -> AsyncNpnRecords[ContactInfo]:
+        return AsyncNpnRecords(self, SPECS["contact_infos"])
 
     @cached_property
-    def other_names(self) -> AsyncRecords[OtherName]:
-        return AsyncRecords(self, SPECS["other_names"])
+    def other_names(self) -> AsyncNpnRecords[OtherName]:
+        return AsyncNpnRecords(self, SPECS["other_names"])
 
     @cached_property
     def regulatory_actions(self) -> AsyncRegulatoryActions:

@@ -49,12 +49,14 @@ __all__ = [
     "SPECS",
     "AsyncEntities",
     "AsyncLicenseLoas",
+    "AsyncNpnRecords",
     "AsyncRecordPages",
     "AsyncRecords",
     "AsyncRegulatoryActions",
     "Entities",
     "Filters",
     "LicenseLoas",
+    "NpnRecords",
     "RecordSpec",
     "Records",
     "RegulatoryActions",
@@ -83,11 +85,10 @@ class RecordSpec(Generic[M]):
     key: str  # path segment and `embedded` key
     model: type[M]
     filters: frozenset[str]
-    per_npn: bool = True  # has /v2/entities/{npn}/<key>
 
 
 SPECS: dict[str, RecordSpec[Any]] = {
-    "entities": RecordSpec("entities", Entity, _COMMON, per_npn=False),
+    "entities": RecordSpec("entities", Entity, _COMMON),
     "licenses": RecordSpec(
         "licenses", License, _STATES | {"active", "loa_codes", "loa_categories"}
     ),
@@ -95,7 +96,6 @@ SPECS: dict[str, RecordSpec[Any]] = {
         "licenseLoas",
         LicenseLoa,
         _STATES | {"loa_codes", "loa_categories", "status"},
-        per_npn=False,
     ),
     "appointments": RecordSpec(
         "appointments", Appointment, _STATES | {"co_codes", "status", "loa_codes", "loa_categories"}
@@ -236,8 +236,6 @@ class _RecordsMixin(Generic[M]):
     def _for_npn_request(
         self, npn: str, filters: Filters, page_size: int, continuation_token: str | None
     ) -> PageRequest:
-        if not self.spec.per_npn:
-            raise TypeError(f"the API has no per-NPN {self.spec.key} list")
         params: dict[str, Any] = filters.params(self.spec, per_npn=True)
         params["size"] = str(valid_page_size(page_size))
         path = _unless_nothing(filters, f"/v2/entities/{valid_npn(npn)}/{self.spec.key}")
@@ -413,6 +411,18 @@ class Records(SyncResource, _RecordsMixin[M]):
         )
         return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
+    def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
+        """One record by its id (v1)."""
+        return self._get_model(
+            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
+        )
+
+
+class NpnRecords(Records[M]):
+    """The records the API also lists by NPN (``/v2/entities/{npn}/<resource>``): every
+    list but entities' and LOAs'. Those two have no ``for_npn``, so that a type checker
+    refuses the call the API has no route for."""
+
     def for_npn(
         self,
         npn: str,
@@ -447,12 +457,6 @@ class Records(SyncResource, _RecordsMixin[M]):
         request = self._for_npn_request(npn, filters, page_size, continuation_token)
         return SyncPager(self._fetch(options), *request)
 
-    def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
-        """One record by its id (v1)."""
-        return self._get_model(
-            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
-        )
-
 
 class Entities(Records[Entity]):
     def get(self, npn: str, **options: Unpack[RequestOptions]) -> Entity:  # type: ignore[override]
@@ -476,7 +480,7 @@ class LicenseLoas(Records[LicenseLoa]):
         return SyncPager(self._fetch(options), *request)
 
 
-class RegulatoryActions(Records[RegulatoryAction]):
+class RegulatoryActions(NpnRecords[RegulatoryAction]):
     def values(
         self,
         action_id: int,
@@ -615,6 +619,14 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         )
         return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
+    async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
+        return await self._get_model(
+            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
+        )
+
+
+@documented_as(NpnRecords)
+class AsyncNpnRecords(AsyncRecords[M]):
     def for_npn(
         self,
         npn: str,
@@ -645,11 +657,6 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         request = self._for_npn_request(npn, filters, page_size, continuation_token)
         return AsyncPager(self._fetch(options), *request)
 
-    async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
-        return await self._get_model(
-            self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
-        )
-
 
 @documented_as(Entities)
 class AsyncEntities(AsyncRecords[Entity]):
@@ -675,7 +682,7 @@ class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
 
 
 @documented_as(RegulatoryActions)
-class AsyncRegulatoryActions(AsyncRecords[RegulatoryAction]):
+class AsyncRegulatoryActions(AsyncNpnRecords[RegulatoryAction]):
     def values(
         self,
         action_id: int,
