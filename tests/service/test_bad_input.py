@@ -253,6 +253,29 @@ def test_bad_subscription_body_is_refused_and_changes_nothing(
     assert service.subscribed(creds) == before
 
 
+@pytest.mark.parametrize(
+    ("method", "hint"),
+    [
+        ("POST", "to unsubscribe every NPN, DELETE the NPNs subscribed"),
+        ("PUT", "list the NPNs to subscribe"),
+        ("DELETE", "list the NPNs to unsubscribe"),
+    ],
+)
+def test_an_empty_subscription_body_is_told_what_its_method_needs(
+    service: RunningService, creds: Credentials, method: str, hint: str
+) -> None:
+    """Only a replacement by nothing would have unsubscribed every NPN: told to PUT or
+    DELETE, "DELETE the NPNs subscribed" pointed at a method that was not the mistake."""
+    with service.client(creds) as http:
+        response = http.request(
+            method,
+            "/v1/accounts/subscriptions",
+            content=b"[]",
+            headers={"content-type": "application/json"},
+        )
+    _check(response.json(), 400, f"The body lists no NPNs; {hint}")
+
+
 def test_every_bad_npn_of_a_body_is_named_up_to_ten(
     service: RunningService, creds: Credentials
 ) -> None:

@@ -88,7 +88,16 @@ def _json_kind(value: object) -> str:
     return "null" if value is None else kinds.get(type(value), type(value).__name__)
 
 
-async def _npn_body(request: Request, limit: int) -> list[str]:
+# What an empty body should have been, by operation: only a replacement by nothing means
+# "unsubscribe every NPN", which is a DELETE of the NPNs subscribed.
+_EMPTY_HINT = {
+    Operation.REPLACE: "to unsubscribe every NPN, DELETE the NPNs subscribed",
+    Operation.APPEND: "list the NPNs to subscribe",
+    Operation.REMOVE: "list the NPNs to unsubscribe",
+}
+
+
+async def _npn_body(request: Request, limit: int, operation: Operation) -> list[str]:
     """The body as a list of distinct NPNs, or a 4xx naming what is wrong."""
     try:
         body = await request.body()
@@ -109,10 +118,7 @@ async def _npn_body(request: Request, limit: int) -> list[str]:
     if not value:
         # A list built from a query that failed, most likely: for POST it would have
         # unsubscribed every NPN, for PUT and DELETE made a job that does nothing.
-        raise ApiError(
-            400,
-            "The body lists no NPNs; to unsubscribe every NPN, DELETE the NPNs subscribed",
-        )
+        raise ApiError(400, f"The body lists no NPNs; {_EMPTY_HINT[operation]}")
     if len(value) > limit:
         raise ApiError(413, f"The body holds {len(value)} NPNs; at most {limit} per request")
     refused = [
@@ -152,7 +158,7 @@ def _accepted(call: Call, job: Job) -> JSONResponse:
 
 async def _submit(request: Request, principal: Principal, operation: Operation) -> JSONResponse:
     call = Call(request, principal)
-    npns = await _npn_body(request, call.ctx.settings.max_subscription_npns)
+    npns = await _npn_body(request, call.ctx.settings.max_subscription_npns, operation)
 
     def create() -> Job:
         with write_transaction(call.ctx.engine) as conn:
