@@ -23,6 +23,7 @@ import sqlalchemy as sa
 import typer
 from dbos import DBOSClient
 
+from producersync.cli.common import err_console
 from producersync.cli.sync import _wait_for, comparison_table, synced_through
 from producersync.client import Client
 from producersync.model.events import EndpointTest, UpdatesAvailable
@@ -226,10 +227,26 @@ def test_a_pull_prints_the_records_it_changed_under_changed_and_nothing_else(
             monkeypatch, capsys, "sync", "now", "--since", "2026-01-01"
         )
         assert code == 0, err
-        assert "streams" in err  # the progress bar, apart from the result
+        assert "streams" not in err  # no bar's last frame where stderr is no terminal
         said.append(out.splitlines())
     assert said[0][:4] == ["run: 1", "kind: manual", "changed:", "  entities: 0"]
     assert "  licenses: 1" in said[0] and "  licenses: 0" in said[1]
+
+
+def test_a_pull_draws_its_progress_bar_on_stderr_when_it_is_a_terminal(
+    engine: sa.Engine,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api_through(monkeypatch, httpx2.MockTransport(_one_license))
+    monkeypatch.setattr(err_console, "_force_terminal", True)
+    code, out, err = producersync_output(
+        monkeypatch, capsys, "sync", "now", "--since", "2026-01-01"
+    )
+    assert code == 0, err
+    assert "manual: streams" in err
+    assert out.splitlines()[0] == "run: 1"
 
 
 _SUBSCRIBED = {"15645555": "2026-01-05T10:00:00Z", "19855109": "2026-01-06T11:30:00Z"}

@@ -518,9 +518,10 @@ def _pull_with_progress(
         )
     except mirror.RunGoingOn as exc:
         raise fail(_going_on(exc.run)) from None
-    # The bar on stderr: stdout is the result alone, for a script or a log to read (the
-    # bar's last frame came first in it, `| grep licenses` and a cron job's mail alike).
-    with Progress(console=err_console) as progress:
+    # The bar on stderr, and only on a terminal: stdout is the result alone, for a script
+    # or a log to read, and stderr its errors alone (the bar's last frame came first in
+    # either, `| grep licenses`, a cron job's mail and a failure's one line alike).
+    with Progress(console=err_console, disable=not err_console.is_terminal) as progress:
         task = progress.add_task(f"{kind}: streams", total=len(todo))
         page = _advancing(puller.page, lambda: progress.advance(task))
         try:
