@@ -6,6 +6,7 @@ import datetime as dt
 import gzip
 import inspect
 import itertools
+import logging
 import math
 import threading
 import time
@@ -1206,3 +1207,17 @@ def test_json_nested_too_deep_to_read_raises_a_typed_error(
     )
     with fake.client(max_retries=0) as client, pytest.raises(raised):
         client.licenses.get(1)
+
+
+def test_a_retry_s_log_line_names_the_failed_attempt_s_request_id(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each attempt has its own id; only the last one's reached the caller's error."""
+    ids = itertools.count(1)
+    fake = FakeAPI(lambda _: error(503, headers={"x-request-id": f"req_{next(ids)}"}))
+    caplog.set_level(logging.INFO, logger="producersync.client")
+    with fake.client(max_retries=1) as client, pytest.raises(ServerError) as raised:
+        client.request("GET", "/v2/licenses")
+    retried = [r.getMessage() for r in caplog.records if "; retry 1 in" in r.getMessage()]
+    assert len(retried) == 1 and "; request_id req_1); retry 1 in" in retried[0], retried
+    assert raised.value.request_id == "req_2"

@@ -348,11 +348,14 @@ class BaseClient:
         delay = self._decide(error, attempt, max_retries)
         # At INFO, as anthropic's SDK logs its retries: an application logging at INFO (the
         # sync service does) shows the API's faults that slowed it, and not every call.
+        # With the request's id when the server gave one: the attempt that failed is the
+        # one its operator can look up, and only this line names it.
         log.info(
-            "%s %s failed (%s); retry %d in %.2f s",
+            "%s %s failed (%s%s); retry %d in %.2f s",
             request.method,
             request.url.path,
             error,
+            "" if error.request_id is None else f"; request_id {error.request_id}",
             attempt + 1,
             delay,
         )
