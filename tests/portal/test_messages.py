@@ -15,7 +15,7 @@ from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesA
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_deliveries
+from producersync.service.store.tables import webhook_deliveries, webhook_messages
 from tests.portal.conftest import SignedIn, sign_in
 from tests.support.service import RunningService
 
@@ -224,3 +224,20 @@ def test_a_message_to_many_endpoints_lists_a_bounded_number_of_them(
     # The newest 50 made since, newest first.
     assert listed == [("later", str(n)) for n in range(52, 2, -1)]
     assert f"/messages/{message_id}/replay" in send
+
+
+def test_a_message_whose_payload_expired_says_so_and_for_how_long_payloads_are_kept(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_messages.update()
+            .where(webhook_messages.c.id == message_id)
+            .values(payload="")  # as the retention pruner leaves it
+        )
+    page = visitor.http.get(f"/portal/messages/{message_id}")
+    days = portal_service.settings.payload_retention_days
+    said = f"payload has expired (payloads are kept {days} days): it cannot be sent again."
+    assert page.status_code == 200 and said in page.text, page.text
