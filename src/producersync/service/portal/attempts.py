@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+from collections.abc import Callable
 from typing import Annotated, cast, get_args
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
 from pydantic import TypeAdapter, ValidationError
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
 from producersync.service.api.webhook_models import ID_PATTERN, RecoverRequest
@@ -270,19 +271,13 @@ def resend(
     token: once.Once,
     view: Annotated[str, Form()] = "",
 ) -> Response:
-    ctx = get_context(request)
-    with write_transaction(ctx.engine) as conn:
-        claimed = once.claim(conn, request, visitor.account_id, token)
-        if isinstance(claimed, Response):
-            return claimed
-        _replay(request, conn, visitor, endpoint_id, message_id)
+    def back(conn: sa.Connection) -> RedirectResponse:
+        # To the view it was sent from (filters, page, a pause), not the plain list.
         filters, before = _view_of(conn, endpoint_id, view)
-        # Back to the view it was sent from (filters, page, a pause), not the plain list.
         query = filters.query(before=before, notice="resent")
-        response = redirect(request, "attempts", query, endpoint_id=endpoint_id)
-        once.keep(conn, claimed, response)
-    ctx.published()
-    return response
+        return redirect(request, "attempts", query, endpoint_id=endpoint_id)
+
+    return _replayed(request, visitor, token, endpoint_id, message_id, back)
 
 
 @router.post("/messages/{message_id}/send", name="send_message")
@@ -296,38 +291,49 @@ def send_message(
     """The message's page's Send: the message to an endpoint chosen, one that did not
     have it (not subscribed to its type then, disabled, or made since), as the API's
     replay sends it; on to that endpoint's Message Attempts, where it arrives."""
+
+    def back(_: sa.Connection) -> RedirectResponse:
+        return redirect(request, "attempts", {"notice": "resent"}, endpoint_id=endpoint)
+
+    return _replayed(request, visitor, token, endpoint, message_id, back)
+
+
+def _replayed(
+    request: Request,
+    visitor: Visitor,
+    token: str | None,
+    endpoint_id: str,
+    message_id: str,
+    back: Callable[[sa.Connection], RedirectResponse],
+) -> Response:
+    """One manual attempt of the account's message to its endpoint (``management.replay``)
+    and the redirect ``back`` makes in the same transaction, kept for the form's once
+    token (a second submission gets the same answer, and no second attempt); or the page
+    that says why not."""
     ctx = get_context(request)
     with write_transaction(ctx.engine) as conn:
         claimed = once.claim(conn, request, visitor.account_id, token)
         if isinstance(claimed, Response):
             return claimed
-        _replay(request, conn, visitor, endpoint, message_id)
-        response = redirect(request, "attempts", {"notice": "resent"}, endpoint_id=endpoint)
+        # Locked: deleted meanwhile, the delivery would fail the foreign key, a 500.
+        endpoint = owned(conn, visitor, endpoint_id, lock=True)
+        try:
+            replayed = management.replay(conn, endpoint, message_id)
+        except management.PayloadExpired:
+            days = ctx.settings.payload_retention_days
+            raise PortalError(
+                410,
+                "Message expired",
+                f"This message's payload has expired (payloads are kept {days} days): "
+                "there is nothing left to resend.",
+                back=("endpoints", "Back to Endpoints"),
+            ) from None
+        if replayed is None:
+            raise PortalError.not_found("message")
+        response = back(conn)
         once.keep(conn, claimed, response)
     ctx.published()
     return response
-
-
-def _replay(
-    request: Request, conn: sa.Connection, visitor: Visitor, endpoint_id: str, message_id: str
-) -> None:
-    """One manual attempt of the account's message to its endpoint (``management.replay``),
-    or the page that says why not."""
-    # Locked: deleted meanwhile, the delivery would fail the foreign key, a 500.
-    endpoint = owned(conn, visitor, endpoint_id, lock=True)
-    try:
-        replayed = management.replay(conn, endpoint, message_id)
-    except management.PayloadExpired:
-        days = get_context(request).settings.payload_retention_days
-        raise PortalError(
-            410,
-            "Message expired",
-            f"This message's payload has expired (payloads are kept {days} days): "
-            "there is nothing left to resend.",
-            back=("endpoints", "Back to Endpoints"),
-        ) from None
-    if replayed is None:
-        raise PortalError.not_found("message")
 
 
 @router.post("/endpoints/{endpoint_id}/recover", name="recover")
