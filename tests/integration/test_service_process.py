@@ -14,8 +14,9 @@ from producersync.client import BadRequestError, Client, NotFoundError
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from tests.support.cli import on_backend
 from tests.support.databases import store_url
-from tests.support.processes import cli, cli_json, service_process
+from tests.support.processes import service_process
 from tests.support.service import token_response as _token
 
 pytestmark = pytest.mark.slow(70)
@@ -27,16 +28,32 @@ def _entity(base_url: str, token: str) -> httpx2.Response:
     )
 
 
-def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
-    db = ["--database", database]
-    cli("db", "upgrade", *db)
-    account = cli_json("admin", "account", "create", "acme", "--sandbox", "--json", *db)
+def test_operator_flow_on_a_fresh_store(
+    database: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The CLI's commands beside a service process (on PostgreSQL each a process of its
+    own; on SQLite through ``main`` in this process: ``on_backend``)."""
+    run = on_backend(database, monkeypatch, capsys)
+
+    def command(*args: str, exits: int = 0) -> tuple[str, str]:
+        code, out, err = run([*args, "--database", database], {})
+        assert code == exits, f"producersync {' '.join(args)} exited {code}:\n{err}"
+        return out, err
+
+    def command_json(*args: str) -> dict[str, object]:
+        value: dict[str, object] = json.loads(command(*args, "--json")[0])
+        return value
+
+    command("db", "upgrade")
+    account = command_json("admin", "account", "create", "acme", "--sandbox")
     assert account["sandbox"] is True
-    again = cli("admin", "account", "create", "acme", *db, check=False)
-    assert again.returncode == 1 and "exists already" in again.stderr
-    client = cli_json("admin", "client", "create", "--account", "acme", "--json", *db)
+    assert "exists already" in command("admin", "account", "create", "acme", exits=1)[1]
+    client = command_json("admin", "client", "create", "--account", "acme")
     client_id, secret = str(client["client_id"]), str(client["client_secret"])
-    listed = cli("admin", "client", "list", "--json", *db).stdout
+    listed = command("admin", "client", "list", "--json")[0]
     assert client_id in listed and secret not in listed
 
     with service_process(database, tmp_path) as service:
@@ -44,7 +61,7 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
         entity = _entity(service.base_url, token).json()
         assert entity["firstName"] == "Joe" and entity["id"] == 158583
 
-        rotated = cli_json("admin", "client", "rotate-secret", client_id, "--json", *db)
+        rotated = command_json("admin", "client", "rotate-secret", client_id)
         assert _token(service.base_url, client_id, secret).status_code == 401
         taken = _token(service.base_url, client_id, str(rotated["client_secret"]))
         assert taken.status_code == 200
@@ -55,12 +72,10 @@ def test_operator_flow_on_a_fresh_store(database: str, tmp_path: Path) -> None:
             time.sleep(0.5)
         assert _entity(service.base_url, taken.json()["access_token"]).status_code == 200
 
-        revoked = cli_json("admin", "client", "revoke", client_id, "--json", *db)
+        revoked = command_json("admin", "client", "revoke", client_id)
         assert revoked["client_id"] == client_id and revoked["revokedAt"]
-        again = cli("admin", "client", "revoke", client_id, "--json", *db, check=False)
-        assert (
-            again.returncode == 1 and "is revoked" in json.loads(again.stdout)["error"]["message"]
-        )
+        again = command("admin", "client", "revoke", client_id, "--json", exits=1)[0]
+        assert "is revoked" in json.loads(again)["error"]["message"]
         assert _token(service.base_url, client_id, str(rotated["client_secret"])).status_code == 401
     assert secret not in service.log.read_text()
 

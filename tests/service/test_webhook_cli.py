@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,8 @@ from producersync.service.store import accounts, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import webhook_deliveries, webhook_messages
-from tests.support.cli import error_both_ways, producersync_output
+from tests.support.cli import Producersync, error_both_ways, in_processes, producersync_output
+from tests.support.cli import in_process as cli_in_process
 from tests.support.databases import answered_while_deleted, migrated_store, store_url
 from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts
 from tests.support.processes import cli
@@ -29,28 +30,12 @@ pytestmark = pytest.mark.slow(25)
 
 PRIVATE_OK = {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"}
 
-# ``producersync ARGS`` in the environment given: the exit code, stdout and stderr.
-Producersync = Callable[[Sequence[str], dict[str, str]], tuple[int, str, str]]
-
-
-def in_processes(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
-    """Each command a process of its own, as an operator's shell runs it."""
-    result = cli(*args, env=env, check=False)
-    return result.returncode, result.stdout, result.stderr
-
 
 @pytest.fixture
 def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Producersync:
-    """Each command through ``main`` in this process, as the console script runs it: the
-    round trip is some twenty commands, each a second of interpreter start-up on its own."""
-
-    def run(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
-        with monkeypatch.context() as patch:
-            for name, value in env.items():
-                patch.setenv(name, value)
-            return producersync_output(patch, capsys, *args)
-
-    return run
+    """Each command through ``main`` in this process: the round trip is some twenty
+    commands, each a second of interpreter start-up on its own."""
+    return cli_in_process(monkeypatch, capsys)
 
 
 @dataclass

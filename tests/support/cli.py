@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import httpx2
@@ -16,12 +17,19 @@ from producersync.cli.main import main
 from producersync.client import Client
 
 __all__ = [
+    "Producersync",
     "api_through",
     "error_both_ways",
+    "in_process",
+    "in_processes",
+    "on_backend",
     "producersync",
     "producersync_output",
     "sync_environment",
 ]
+
+# ``producersync ARGS`` in the environment given: the exit code, stdout and stderr.
+Producersync = Callable[[Sequence[str], dict[str, str]], tuple[int, str, str]]
 
 
 def producersync(
@@ -42,6 +50,36 @@ def producersync_output(
     code = exited.value.code
     captured = capsys.readouterr()
     return code if isinstance(code, int) else 1, captured.out, captured.err
+
+
+def in_processes(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+    """Each command a process of its own, as an operator's shell runs it."""
+    from tests.support.processes import cli
+
+    result = cli(*args, env=env, check=False)
+    return result.returncode, result.stdout, result.stderr
+
+
+def in_process(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Producersync:
+    """Each command through ``main`` in this process, as the console script runs it: an
+    interpreter's start-up is most of a command's CPU (0.7-1.0 s of an admin command)."""
+
+    def run(args: Sequence[str], env: dict[str, str]) -> tuple[int, str, str]:
+        with monkeypatch.context() as patch:
+            for name, value in env.items():
+                patch.setenv(name, value)
+            return producersync_output(patch, capsys, *args)
+
+    return run
+
+
+def on_backend(
+    url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Producersync:
+    """Commands for a test that runs on both backends: on SQLite through ``main`` in this
+    process, on PostgreSQL as real processes, so that the flow is still run end to end as
+    an operator runs it, once, and the other backend spends no interpreter start-ups."""
+    return in_processes if url.startswith("postgresql") else in_process(monkeypatch, capsys)
 
 
 def api_through(monkeypatch: pytest.MonkeyPatch, transport: httpx2.BaseTransport) -> None:
