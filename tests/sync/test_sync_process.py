@@ -23,7 +23,8 @@ from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, events, receipts, sync_runs
 from producersync.webhooks import generate_secret
 from tests.conftest import BACKENDS
-from tests.support.processes import cli, cli_together
+from tests.support.cli import on_backend
+from tests.support.processes import cli
 from tests.support.sync_harness import TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
 
@@ -170,18 +171,28 @@ def test_a_forged_delivery_is_401_and_recorded(harness: Harness) -> None:
     assert harness.status()["receipts"]["rejected"] == rejected + 1
 
 
-def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
-    env = harness.sync.env
-    status = orjson.loads(cli("sync", "status", "--json", env=env).stdout)
+def test_the_sync_cli_reports_backfills_and_replays(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The sync commands an operator runs beside `sync run` (on PostgreSQL each a process
+    of its own; on SQLite through ``main`` in this process: ``on_backend``)."""
+    run = on_backend(harness.store_url, monkeypatch, capsys)
+
+    def sync(*args: str, exits: int = 0) -> str:
+        code, out, err = run(["sync", *args], harness.sync.env)
+        assert code == exits, f"producersync sync {' '.join(args)} exited {code}:\n{err}"
+        return out
+
+    status = orjson.loads(sync("status", "--json"))
     assert status["counts"] == harness.status()["counts"]
     last = dt.date.fromisoformat(status["lastSyncedRunDate"])
     latest = dt.date.fromisoformat(status["latestRunDate"])
     # The command's latest runDate, not the module's today: a run may cross midnight (UTC).
     assert status["lagDays"] == max(0, (latest - last).days)
-    cli("sync", "backfill", env=env)
+    sync("backfill")
     assert harness.status()["lastRun"]["kind"] == "backfill"
     assert not harness.differences()
-    verified = orjson.loads(cli("sync", "verify", "--json", env=env).stdout)
+    verified = orjson.loads(sync("verify", "--json"))
     assert verified["equal"] and verified["population"] == len(harness.population())
     assert {r["resource"] for r in verified["resources"]} >= set(mirror.RESOURCES)
     table = MIRRORED["licenses"].table
@@ -189,22 +200,19 @@ def test_the_sync_cli_reports_backfills_and_replays(harness: Harness) -> None:
         row = conn.execute(sa.select(table.c.id, table.c.record).limit(1)).one()
         tampered = {**row.record, "licenseNum": "tampered"}
         conn.execute(table.update().where(table.c.id == row.id).values(record=tampered))
-    failed, detail = cli_together(["sync", "verify"], ["sync", "verify", "--json"], env=env)
+    failed, detail = sync("verify", exits=1), sync("verify", "--json", exits=1)
     with harness.mirror.begin() as conn:
         conn.execute(table.update().where(table.c.id == row.id).values(record=row.record))
-    assert failed.returncode == detail.returncode == 1
-    assert "the mirror differs" in failed.stdout
-    [licenses] = [
-        r for r in orjson.loads(detail.stdout)["resources"] if r["resource"] == "licenses"
-    ]
+    assert "the mirror differs" in failed
+    [licenses] = [r for r in orjson.loads(detail)["resources"] if r["resource"] == "licenses"]
     assert licenses["differences"] == [f"{row.id}: licenseNum differ"]
     with harness.mirror.connect() as conn:
         event_id = conn.execute(
             sa.select(receipts.c.event_id).where(receipts.c.event_type == UPDATES_AVAILABLE)
         ).scalar()
-    assert "queued" in cli("sync", "replay", event_id, "--wait", env=env).stdout
+    assert "queued" in sync("replay", event_id, "--wait")
     since = (dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)).isoformat()
-    lines = cli("sync", "changes", "--since", since, "--json", env=env).stdout.splitlines()
+    lines = sync("changes", "--since", since, "--json").splitlines()
     assert lines and all(orjson.loads(line)["resource"] in MIRRORED for line in lines)
 
 
