@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import orjson
 import pytest
 import sqlalchemy as sa
 
 from producersync.sync.mirror.tables import receipts
 from tests.support import plain_http
-from tests.support.processes import cli_json
+from tests.support.cli import in_process
 from tests.support.service import token_response
 from tests.support.sync_harness import TODAY, Harness, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
@@ -56,21 +57,30 @@ def _signatures(harness: Harness) -> dict[str, int]:
     return {str(r.event_id): len(r.headers["webhook-signature"].split()) for r in rows}
 
 
+def _rotated(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    harness: Harness,
+    *args: str,
+) -> dict[str, object]:
+    """``producersync admin ARGS --json`` (a rotation) on the harness's store, through
+    main in this process (the operator's shell is not what these tests are about)."""
+    command = ["admin", *args, "--json", "--database", harness.store_url]
+    code, out, err = in_process(monkeypatch, capsys)(command, {})
+    assert code == 0, err
+    rotated: dict[str, object] = orjson.loads(out)
+    return rotated
+
+
 def test_a_webhook_secret_rotated_while_events_flow_loses_and_repeats_none(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with running_harness("sqlite", tmp_path) as harness:
         subscribed_and_synced(harness, 5, timeout=90)
         old = harness.secret
         before = set(_signatures(harness))
-        rotated = cli_json(
-            "admin",
-            "endpoint",
-            "rotate-secret",
-            harness.endpoint_id,
-            "--json",
-            "--database",
-            harness.store_url,
+        rotated = _rotated(
+            monkeypatch, capsys, harness, "endpoint", "rotate-secret", harness.endpoint_id
         )
         new = str(rotated["secret"])
         assert new != old and new.startswith("whsec_")
@@ -91,7 +101,7 @@ def test_a_webhook_secret_rotated_while_events_flow_loses_and_repeats_none(
 
 
 def test_a_client_secret_rotated_under_a_running_sync_names_the_setting_and_loses_nothing(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The old secret's token is refused within seconds and no new one is given for it:
     a run in between fails, and says which settings to change; restarted with the new
@@ -102,15 +112,7 @@ def test_a_client_secret_rotated_under_a_running_sync_names_the_setting_and_lose
         client_id = harness.sync.env["PRODUCERSYNC_CLIENT_ID"]
         old = harness.sync.env["PRODUCERSYNC_CLIENT_SECRET"]
         token = token_response(harness.service_url, client_id, old).json()["access_token"]
-        rotated = cli_json(
-            "admin",
-            "client",
-            "rotate-secret",
-            client_id,
-            "--json",
-            "--database",
-            harness.store_url,
-        )
+        rotated = _rotated(monkeypatch, capsys, harness, "client", "rotate-secret", client_id)
         # Once a token of the old secret's is refused, the sync's cached one is too.
         eventually(lambda: _entity(harness, token) == 401, what=harness.report)
         day = TODAY - dt.timedelta(days=5)
