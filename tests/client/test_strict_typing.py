@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.client.test_filters import FILTERS, VALUES, lists
 from tests.support.snippets import snippets
 
 pytestmark = pytest.mark.slow(20)
@@ -75,3 +76,41 @@ def test_a_strict_codebase_is_told_of_a_per_npn_list_the_api_has_not(tmp_path: P
     assert 'misuse.py:4: error: "Entities" has no attribute "for_npn"' in said, said
     assert 'misuse.py:5: error: "AsyncLicenseLoas" has no attribute "for_npn"' in said, said
     assert "Found 2 errors" in said, said
+
+
+_FIRST = {"list": "npns=['1'], ", "list_by_page": "npns=['1'], ", "for_npn": "'1', "}
+
+
+def _filter_calls() -> tuple[list[str], dict[int, str]]:
+    """Calls of every list of every resource, sync and async: one with all the filters it
+    takes (and an option), then one per filter it does not take, by line number."""
+    lines = ["from producersync.client import AsyncClient, Client", "", ""]
+    lines.append("def read(client: Client, aclient: AsyncClient) -> None:")
+    wrong: dict[int, str] = {}
+    for attr, taken in FILTERS.items():
+        for who in ("client", "aclient"):
+            for method in lists(attr):
+                call = f"{who}.{attr}.{method}({_FIRST[method]}"
+                right = ", ".join(f"{name}={VALUES[name]}" for name in sorted(taken))
+                lines.append(f"    {call}{right}, deadline=5.0)")
+                for name in sorted(set(VALUES) - taken):
+                    lines.append(f"    {call}{name}={VALUES[name]})")
+                    wrong[len(lines)] = name
+    return lines, wrong
+
+
+def test_a_strict_codebase_is_told_of_a_filter_the_resource_does_not_take(
+    tmp_path: Path,
+) -> None:
+    """``entities.list(states=...)``, ``addresses.list(active=...)`` and every other
+    filter a resource's lists do not take, type-checked, raised ``TypeError`` only once
+    run; each filter a resource takes is accepted, in ``list``, ``list_by_page`` and
+    ``for_npn``, of both clients."""
+    lines, wrong = _filter_calls()
+    (tmp_path / "filters.py").write_text("\n".join(lines) + "\n")
+    said = strict(tmp_path, ["filters.py"])
+    errors = [line for line in said.splitlines() if ": error: " in line]
+    flagged = {int(line.split(":")[1]): line for line in errors}
+    assert set(flagged) == set(wrong), said
+    for number, name in wrong.items():
+        assert f'Unexpected keyword argument "{name}"' in flagged[number], flagged[number]

@@ -21,6 +21,7 @@ from producersync.client import (
     AsyncRecordPages,
     Cancellation,
     Client,
+    LicenseFilters,
     RateLimitError,
     RequestOptions,
     SyncPage,
@@ -73,6 +74,9 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
         assert_type(client.subscriptions.wait(removal), JobStatus)
     # The date as text, checked as the API reads it.
     assert_type(client.licenses.list(updated_since="2024-01-01"), SyncRecordPages[License])
+    # Filters kept apart, typed as the resource's lists take them.
+    recent: LicenseFilters = {"updated_since": dt.date(2024, 1, 1), "active": True}
+    assert_type(client.licenses.for_npn("15645555", **recent), SyncPager[License])
     assert_type(client.with_options(max_retries=0), Client)
     assert_type(client.request("GET", "/v2/licenses", cancel=stop, raw=True), bytes)
     body = client.request("GET", "/v1/licenses", params={"page": 0}, **URGENT)

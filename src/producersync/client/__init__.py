@@ -33,13 +33,22 @@ from producersync.client._exceptions import (
     WaitTimeoutError,
 )
 from producersync.client.pagination import AsyncPage, AsyncPager, Page, SyncPage, SyncPager
-from producersync.client.resources.records import AsyncRecordPages, SyncRecordPages
+from producersync.client.resources.records import (
+    AppointmentFilters,
+    AsyncRecordPages,
+    LicenseFilters,
+    LicenseLoaFilters,
+    RecordFilters,
+    StateFilters,
+    SyncRecordPages,
+)
 
 __all__ = [
     "APIConnectionError",
     "APIError",
     "APIStatusError",
     "APITimeoutError",
+    "AppointmentFilters",
     "AsyncClient",
     "AsyncPage",
     "AsyncPager",
@@ -52,14 +61,18 @@ __all__ = [
     "ClientClosedError",
     "ConflictError",
     "Environment",
+    "LicenseFilters",
+    "LicenseLoaFilters",
     "NotFoundError",
     "Page",
     "PermissionDeniedError",
     "ProducerSyncError",
     "RateLimitError",
+    "RecordFilters",
     "RequestOptions",
     "ResponseValidationError",
     "ServerError",
+    "StateFilters",
     "SyncPage",
     "SyncPager",
     "SyncRecordPages",

@@ -14,23 +14,21 @@ from producersync.client._constants import DEFAULT_TIMEOUT
 from producersync.client._environment import Environment, EnvironmentName
 from producersync.client.resources.records import (
     SPECS,
+    Appointments,
+    AsyncAppointments,
     AsyncEntities,
     AsyncLicenseLoas,
+    AsyncLicenses,
     AsyncNpnRecords,
     AsyncRegulatoryActions,
     Entities,
     LicenseLoas,
+    Licenses,
     NpnRecords,
     RegulatoryActions,
 )
 from producersync.client.resources.subscriptions import AsyncSubscriptions, Subscriptions
-from producersync.model import (
-    Address,
-    Appointment,
-    ContactInfo,
-    License,
-    OtherName,
-)
+from producersync.model import Address, ContactInfo, OtherName
 
 __all__ = ["AsyncClient", "Client"]
 
@@ -119,16 +117,16 @@ class Client(SyncAPIClient):
         return Entities(self, SPECS["entities"])
 
     @cached_property
-    def licenses(self) -> NpnRecords[License]:
-        return NpnRecords(self, SPECS["licenses"])
+    def licenses(self) -> Licenses:
+        return Licenses(self, SPECS["licenses"])
 
     @cached_property
     def license_loas(self) -> LicenseLoas:
         return LicenseLoas(self, SPECS["license_loas"])
 
     @cached_property
-    def appointments(self) -> NpnRecords[Appointment]:
-        return NpnRecords(self, SPECS["appointments"])
+    def appointments(self) -> Appointments:
+        return Appointments(self, SPECS["appointments"])
 
     @cached_property
     def addresses(self) -> NpnRecords[Address]:
@@ -202,16 +200,16 @@ class AsyncClient(AsyncAPIClient):
         return AsyncEntities(self, SPECS["entities"])
 
     @cached_property
-    def licenses(self) -> AsyncNpnRecords[License]:
-        return AsyncNpnRecords(self, SPECS["licenses"])
+    def licenses(self) -> AsyncLicenses:
+        return AsyncLicenses(self, SPECS["licenses"])
 
     @cached_property
     def license_loas(self) -> AsyncLicenseLoas:
         return AsyncLicenseLoas(self, SPECS["license_loas"])
 
     @cached_property
-    def appointments(self) -> AsyncNpnRecords[Appointment]:
-        return AsyncNpnRecords(self, SPECS["appointments"])
+    def appointments(self) -> AsyncAppointments:
+        return AsyncAppointments(self, SPECS["appointments"])
 
     @cached_property
     def addresses(self) -> AsyncNpnRecords[Address]:

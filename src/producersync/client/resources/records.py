@@ -4,14 +4,15 @@ other names, regulatory actions (and their values), as sync/async twins."""
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import threading
 from collections import deque
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
 from itertools import islice
-from typing import Any, Generic, TypeVar, Unpack
+from typing import Any, Generic, TypeVar, Unpack, cast, get_args
 
 import anyio
 
@@ -47,19 +48,28 @@ from producersync.model.spaces import trim
 
 __all__ = [
     "SPECS",
+    "AppointmentFilters",
+    "Appointments",
+    "AsyncAppointments",
     "AsyncEntities",
     "AsyncLicenseLoas",
+    "AsyncLicenses",
     "AsyncNpnRecords",
     "AsyncRecordPages",
     "AsyncRecords",
     "AsyncRegulatoryActions",
     "Entities",
     "Filters",
+    "LicenseFilters",
+    "LicenseLoaFilters",
     "LicenseLoas",
+    "Licenses",
     "NpnRecords",
+    "RecordFilters",
     "RecordSpec",
     "Records",
     "RegulatoryActions",
+    "StateFilters",
     "SyncRecordPages",
 ]
 
@@ -76,8 +86,51 @@ _WIRE = {
     "co_codes": "coCodes",
     "status": "status",
 }
-_COMMON = frozenset({"npns", "updated_since", "include_deleted"})
-_STATES = _COMMON | {"states"}
+
+
+# Each resource's filters, as typed keywords. A list method's one ``**`` parameter holds
+# them and the call's ``RequestOptions`` (PEP 692 allows one), so a type checker, and an
+# editor, offers a resource the filters it takes and refuses the others. ``npns`` is a
+# keyword of its own: every list takes it, no per-NPN one does.
+
+
+class RecordFilters(RequestOptions, total=False):
+    """What every record list takes (entities take nothing more), and the call's
+    ``RequestOptions``."""
+
+    updated_since: dt.date | str | None
+    include_deleted: bool | None
+
+
+class StateFilters(RecordFilters, total=False):
+    """Addresses', contact infos', other names' and regulatory actions' filters."""
+
+    states: Sequence[str] | None
+
+
+class LicenseFilters(StateFilters, total=False):
+    active: bool | None
+    loa_codes: Sequence[str] | None
+    loa_categories: Sequence[str] | None
+
+
+class LicenseLoaFilters(StateFilters, total=False):
+    loa_codes: Sequence[str] | None
+    loa_categories: Sequence[str] | None
+    status: str | None
+
+
+class AppointmentFilters(StateFilters, total=False):
+    co_codes: Sequence[str] | None
+    status: str | None
+    loa_codes: Sequence[str] | None
+    loa_categories: Sequence[str] | None
+
+
+def _taken(filters: type[RecordFilters]) -> frozenset[str]:
+    """The filters a resource's lists take, read from its typed keywords, so that the
+    run-time check (for an untyped caller) and the type checker refuse the same ones."""
+    return frozenset(filters.__annotations__) - RequestOptions.__annotations__.keys() | {"npns"}
 
 
 @dataclass(frozen=True)
@@ -88,22 +141,14 @@ class RecordSpec(Generic[M]):
 
 
 SPECS: dict[str, RecordSpec[Any]] = {
-    "entities": RecordSpec("entities", Entity, _COMMON),
-    "licenses": RecordSpec(
-        "licenses", License, _STATES | {"active", "loa_codes", "loa_categories"}
-    ),
-    "license_loas": RecordSpec(
-        "licenseLoas",
-        LicenseLoa,
-        _STATES | {"loa_codes", "loa_categories", "status"},
-    ),
-    "appointments": RecordSpec(
-        "appointments", Appointment, _STATES | {"co_codes", "status", "loa_codes", "loa_categories"}
-    ),
-    "addresses": RecordSpec("addresses", Address, _STATES),
-    "contact_infos": RecordSpec("contactInfos", ContactInfo, _STATES),
-    "other_names": RecordSpec("otherNames", OtherName, _STATES),
-    "regulatory_actions": RecordSpec("regulatoryActions", RegulatoryAction, _STATES),
+    "entities": RecordSpec("entities", Entity, _taken(RecordFilters)),
+    "licenses": RecordSpec("licenses", License, _taken(LicenseFilters)),
+    "license_loas": RecordSpec("licenseLoas", LicenseLoa, _taken(LicenseLoaFilters)),
+    "appointments": RecordSpec("appointments", Appointment, _taken(AppointmentFilters)),
+    "addresses": RecordSpec("addresses", Address, _taken(StateFilters)),
+    "contact_infos": RecordSpec("contactInfos", ContactInfo, _taken(StateFilters)),
+    "other_names": RecordSpec("otherNames", OtherName, _taken(StateFilters)),
+    "regulatory_actions": RecordSpec("regulatoryActions", RegulatoryAction, _taken(StateFilters)),
 }
 
 
@@ -207,8 +252,47 @@ def _unless_nothing(filters: Filters, path: str) -> str | None:
     return None if filters.selects_nothing() else path
 
 
+def _spelled_out(method: Callable[..., Any]) -> inspect.Signature:
+    """A list method's signature with its ``**filters`` spelled out, each a keyword of
+    its own, and its ``RequestOptions`` left as ``**options``: what it takes, in
+    ``help()``, which shows ``Unpack[LicenseFilters]`` by that name alone (and
+    ``help(LicenseFilters)`` a dict's methods). A type checker reads the annotations."""
+    signature = inspect.signature(method)
+    *fixed, keywords = signature.parameters.values()
+    filters = get_args(inspect.get_annotations(method, eval_str=True)[keywords.name])[0]
+    spelled = [
+        inspect.Parameter(
+            name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=hint.__forward_arg__
+        )
+        for name, hint in filters.__annotations__.items()
+        if name not in RequestOptions.__annotations__
+    ]
+    options = keywords.replace(name="options", annotation="Unpack[RequestOptions]")
+    return signature.replace(parameters=[*fixed, *spelled, options])
+
+
 class _RecordsMixin(Generic[M]):
     spec: RecordSpec[M]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Each resource class declares its lists for their filters' types; help() shows
+        # them as keywords.
+        super().__init_subclass__(**kwargs)
+        for name in ("list", "list_by_page", "for_npn"):
+            method = vars(cls).get(name)
+            if method is not None:
+                method.__signature__ = _spelled_out(method)
+
+    @staticmethod
+    def _split(
+        npns: Sequence[str] | None, keywords: Mapping[str, Any]
+    ) -> tuple[Filters, RequestOptions]:
+        """A list call's filters (checked as ``Filters`` checks them) and its options,
+        from the one ``**`` parameter that holds both; a keyword that is neither is
+        ``checked``'s ``TypeError`` when the call's pages are fetched with them."""
+        filters = {name: value for name, value in keywords.items() if name in _WIRE}
+        options = {name: value for name, value in keywords.items() if name not in _WIRE}
+        return Filters(**{"npns": npns, **filters}), cast(RequestOptions, options)
 
     def _parser(self, size: int | None, key: str | None = None, model: Any = None) -> Any:
         return partial(
@@ -337,6 +421,8 @@ class SyncRecordPages(Generic[M]):
 
 
 class Records(SyncResource, _RecordsMixin[M]):
+    """A resource's lists and records; each subclass types its lists' filters."""
+
     def __init__(self, client: Any, spec: RecordSpec[M]) -> None:
         super().__init__(client)
         self.spec = spec
@@ -345,71 +431,33 @@ class Records(SyncResource, _RecordsMixin[M]):
         self,
         *,
         npns: Sequence[str] | None = None,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
         continuation_token: str | None = None,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[RecordFilters],
     ) -> SyncRecordPages[M]:
         """Records of the subscribed population (v2, continuation tokens), lazily.
 
-        Many ``npns`` are fetched in partitions of 500; ``concurrency`` fetches that many
-        partitions at once, all within the client's rate limit. ``continuation_token``
-        (a page's ``next_continuation_token``, saved) resumes the list there, given the
-        filters it was read with. ``deadline=`` and ``priority=`` (``RequestOptions``) go
-        with the request of every page."""
-        filters = Filters(
-            npns,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        requests = self._list_requests(filters, page_size, continuation_token)
-        fetch = self._fetch(options)
-        return SyncRecordPages([SyncPager(fetch, *r) for r in requests], concurrency)
+        Each resource takes its own filters (typed as ``RecordFilters``,
+        ``LicenseFilters``...). Many ``npns`` are fetched in partitions of 500;
+        ``concurrency`` fetches that many partitions at once, all within the client's
+        rate limit. ``continuation_token`` (a page's
+        ``next_continuation_token``, saved) resumes the list there, given the filters it
+        was read with. ``deadline=`` and ``priority=`` (``RequestOptions``) go with the
+        request of every page."""
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
 
     def list_by_page(
         self,
         *,
         npns: Sequence[str] | None = None,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[RecordFilters],
     ) -> SyncPager[M]:
         """The same records through the v1 page-numbered list, from ``page`` on, with
         the same filters as ``list``."""
-        filters = Filters(
-            npns,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
+        return self._list_by_page(npns, page, page_size, filters)
 
     def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
         """One record by its id (v1)."""
@@ -417,45 +465,147 @@ class Records(SyncResource, _RecordsMixin[M]):
             self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
         )
 
+    def _list(
+        self,
+        npns: Sequence[str] | None,
+        page_size: int,
+        concurrency: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> SyncRecordPages[M]:
+        filters, options = self._split(npns, keywords)
+        requests = self._list_requests(filters, page_size, continuation_token)
+        fetch = self._fetch(options)
+        return SyncRecordPages([SyncPager(fetch, *r) for r in requests], concurrency)
+
+    def _list_by_page(
+        self,
+        npns: Sequence[str] | None,
+        page: int,
+        page_size: int,
+        keywords: Mapping[str, Any],
+    ) -> SyncPager[M]:
+        filters, options = self._split(npns, keywords)
+        return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
+
+    def _for_npn(
+        self,
+        npn: str,
+        page_size: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> SyncPager[M]:
+        filters, options = self._split(None, keywords)
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return SyncPager(self._fetch(options), *request)
+
 
 class NpnRecords(Records[M]):
     """The records the API also lists by NPN (``/v2/entities/{npn}/<resource>``): every
     list but entities' and LOAs'. Those two have no ``for_npn``, so that a type checker
-    refuses the call the API has no route for."""
+    refuses the call the API has no route for. These lists take ``StateFilters``;
+    licenses' and appointments' take more."""
+
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[StateFilters],
+    ) -> SyncRecordPages[M]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[StateFilters],
+    ) -> SyncPager[M]:
+        return self._list_by_page(npns, page, page_size, filters)
 
     def for_npn(
         self,
         npn: str,
         *,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[StateFilters],
     ) -> SyncPager[M]:
         """One NPN's records, with the filters of ``list`` but ``npns``, as the API's
         per-NPN lists take them. The API subscribes the NPN if it is not yet: never poll
         NPNs one by one (the developer policy forbids it); list with ``npns=``.
         ``continuation_token`` resumes the read as ``list``'s does."""
-        filters = Filters(
-            None,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        request = self._for_npn_request(npn, filters, page_size, continuation_token)
-        return SyncPager(self._fetch(options), *request)
+        return self._for_npn(npn, page_size, continuation_token, filters)
+
+
+class Licenses(NpnRecords[License]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseFilters],
+    ) -> SyncRecordPages[License]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[LicenseFilters],
+    ) -> SyncPager[License]:
+        return self._list_by_page(npns, page, page_size, filters)
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseFilters],
+    ) -> SyncPager[License]:
+        return self._for_npn(npn, page_size, continuation_token, filters)
+
+
+class Appointments(NpnRecords[Appointment]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[AppointmentFilters],
+    ) -> SyncRecordPages[Appointment]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[AppointmentFilters],
+    ) -> SyncPager[Appointment]:
+        return self._list_by_page(npns, page, page_size, filters)
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
+        **filters: Unpack[AppointmentFilters],
+    ) -> SyncPager[Appointment]:
+        return self._for_npn(npn, page_size, continuation_token, filters)
 
 
 class Entities(Records[Entity]):
@@ -465,6 +615,27 @@ class Entities(Records[Entity]):
 
 
 class LicenseLoas(Records[LicenseLoa]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseLoaFilters],
+    ) -> SyncRecordPages[LicenseLoa]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[LicenseLoaFilters],
+    ) -> SyncPager[LicenseLoa]:
+        return self._list_by_page(npns, page, page_size, filters)
+
     def for_license(
         self,
         license_id: int,
@@ -562,100 +733,163 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         self,
         *,
         npns: Sequence[str] | None = None,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         concurrency: int = 1,
         continuation_token: str | None = None,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[RecordFilters],
     ) -> AsyncRecordPages[M]:
-        filters = Filters(
-            npns,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        requests = self._list_requests(filters, page_size, continuation_token)
-        fetch = self._fetch(options)
-        return AsyncRecordPages([AsyncPager(fetch, *r) for r in requests], concurrency)
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
 
     def list_by_page(
         self,
         *,
         npns: Sequence[str] | None = None,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page: int = 0,
         page_size: int = DEFAULT_PAGE_SIZE,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[RecordFilters],
     ) -> AsyncPager[M]:
-        filters = Filters(
-            npns,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
+        return self._list_by_page(npns, page, page_size, filters)
 
     async def get(self, record_id: int, **options: Unpack[RequestOptions]) -> M:
         return await self._get_model(
             self.spec.model, f"/v1/{self.spec.key}/{valid_id(record_id, 'record_id')}", **options
         )
 
+    def _list(
+        self,
+        npns: Sequence[str] | None,
+        page_size: int,
+        concurrency: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> AsyncRecordPages[M]:
+        filters, options = self._split(npns, keywords)
+        requests = self._list_requests(filters, page_size, continuation_token)
+        fetch = self._fetch(options)
+        return AsyncRecordPages([AsyncPager(fetch, *r) for r in requests], concurrency)
+
+    def _list_by_page(
+        self,
+        npns: Sequence[str] | None,
+        page: int,
+        page_size: int,
+        keywords: Mapping[str, Any],
+    ) -> AsyncPager[M]:
+        filters, options = self._split(npns, keywords)
+        return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
+
+    def _for_npn(
+        self,
+        npn: str,
+        page_size: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> AsyncPager[M]:
+        filters, options = self._split(None, keywords)
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return AsyncPager(self._fetch(options), *request)
+
 
 @documented_as(NpnRecords)
 class AsyncNpnRecords(AsyncRecords[M]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[StateFilters],
+    ) -> AsyncRecordPages[M]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[StateFilters],
+    ) -> AsyncPager[M]:
+        return self._list_by_page(npns, page, page_size, filters)
+
     def for_npn(
         self,
         npn: str,
         *,
-        states: Sequence[str] | None = None,
-        updated_since: dt.date | str | None = None,
-        include_deleted: bool | None = None,
-        active: bool | None = None,
-        loa_codes: Sequence[str] | None = None,
-        loa_categories: Sequence[str] | None = None,
-        co_codes: Sequence[str] | None = None,
-        status: str | None = None,
         page_size: int = DEFAULT_PAGE_SIZE,
         continuation_token: str | None = None,
-        **options: Unpack[RequestOptions],
+        **filters: Unpack[StateFilters],
     ) -> AsyncPager[M]:
-        filters = Filters(
-            None,
-            states,
-            updated_since,
-            include_deleted,
-            active,
-            loa_codes,
-            loa_categories,
-            co_codes,
-            status,
-        )
-        request = self._for_npn_request(npn, filters, page_size, continuation_token)
-        return AsyncPager(self._fetch(options), *request)
+        return self._for_npn(npn, page_size, continuation_token, filters)
+
+
+@documented_as(Licenses)
+class AsyncLicenses(AsyncNpnRecords[License]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseFilters],
+    ) -> AsyncRecordPages[License]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[LicenseFilters],
+    ) -> AsyncPager[License]:
+        return self._list_by_page(npns, page, page_size, filters)
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseFilters],
+    ) -> AsyncPager[License]:
+        return self._for_npn(npn, page_size, continuation_token, filters)
+
+
+@documented_as(Appointments)
+class AsyncAppointments(AsyncNpnRecords[Appointment]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[AppointmentFilters],
+    ) -> AsyncRecordPages[Appointment]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[AppointmentFilters],
+    ) -> AsyncPager[Appointment]:
+        return self._list_by_page(npns, page, page_size, filters)
+
+    def for_npn(
+        self,
+        npn: str,
+        *,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        continuation_token: str | None = None,
+        **filters: Unpack[AppointmentFilters],
+    ) -> AsyncPager[Appointment]:
+        return self._for_npn(npn, page_size, continuation_token, filters)
 
 
 @documented_as(Entities)
@@ -668,6 +902,27 @@ class AsyncEntities(AsyncRecords[Entity]):
 
 @documented_as(LicenseLoas)
 class AsyncLicenseLoas(AsyncRecords[LicenseLoa]):
+    def list(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        concurrency: int = 1,
+        continuation_token: str | None = None,
+        **filters: Unpack[LicenseLoaFilters],
+    ) -> AsyncRecordPages[LicenseLoa]:
+        return self._list(npns, page_size, concurrency, continuation_token, filters)
+
+    def list_by_page(
+        self,
+        *,
+        npns: Sequence[str] | None = None,
+        page: int = 0,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        **filters: Unpack[LicenseLoaFilters],
+    ) -> AsyncPager[LicenseLoa]:
+        return self._list_by_page(npns, page, page_size, filters)
+
     def for_license(
         self,
         license_id: int,
