@@ -275,8 +275,7 @@ class _RecordsMixin(Generic[M]):
     spec: RecordSpec[M]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
-        # Each resource class declares its lists for their filters' types; help() shows
-        # them as keywords.
+        # The list methods a class declares (for its filters' type), as help() shows them.
         super().__init_subclass__(**kwargs)
         for name in ("list", "list_by_page", "for_npn"):
             method = vars(cls).get(name)
@@ -289,7 +288,7 @@ class _RecordsMixin(Generic[M]):
     ) -> tuple[Filters, RequestOptions]:
         """A list call's filters (checked as ``Filters`` checks them) and its options,
         from the one ``**`` parameter that holds both; a keyword that is neither is
-        ``checked``'s ``TypeError`` when the call's pages are fetched with them."""
+        ``checked``'s ``TypeError`` when the list is made."""
         filters = {name: value for name, value in keywords.items() if name in _WIRE}
         options = {name: value for name, value in keywords.items() if name not in _WIRE}
         return Filters(**{"npns": npns, **filters}), cast(RequestOptions, options)
@@ -441,10 +440,9 @@ class Records(SyncResource, _RecordsMixin[M]):
         Each resource takes its own filters (typed as ``RecordFilters``,
         ``LicenseFilters``...). Many ``npns`` are fetched in partitions of 500;
         ``concurrency`` fetches that many partitions at once, all within the client's
-        rate limit. ``continuation_token`` (a page's
-        ``next_continuation_token``, saved) resumes the list there, given the filters it
-        was read with. ``deadline=`` and ``priority=`` (``RequestOptions``) go with the
-        request of every page."""
+        rate limit. ``continuation_token`` (a page's ``next_continuation_token``, saved)
+        resumes the list there, given the filters it was read with. ``deadline=`` and
+        ``priority=`` (``RequestOptions``) go with the request of every page."""
         return self._list(npns, page_size, concurrency, continuation_token, filters)
 
     def list_by_page(
@@ -488,17 +486,6 @@ class Records(SyncResource, _RecordsMixin[M]):
         filters, options = self._split(npns, keywords)
         return SyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
-    def _for_npn(
-        self,
-        npn: str,
-        page_size: int,
-        continuation_token: str | None,
-        keywords: Mapping[str, Any],
-    ) -> SyncPager[M]:
-        filters, options = self._split(None, keywords)
-        request = self._for_npn_request(npn, filters, page_size, continuation_token)
-        return SyncPager(self._fetch(options), *request)
-
 
 class NpnRecords(Records[M]):
     """The records the API also lists by NPN (``/v2/entities/{npn}/<resource>``): every
@@ -540,6 +527,17 @@ class NpnRecords(Records[M]):
         NPNs one by one (the developer policy forbids it); list with ``npns=``.
         ``continuation_token`` resumes the read as ``list``'s does."""
         return self._for_npn(npn, page_size, continuation_token, filters)
+
+    def _for_npn(
+        self,
+        npn: str,
+        page_size: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> SyncPager[M]:
+        filters, options = self._split(None, keywords)
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return SyncPager(self._fetch(options), *request)
 
 
 class Licenses(NpnRecords[License]):
@@ -778,17 +776,6 @@ class AsyncRecords(AsyncResource, _RecordsMixin[M]):
         filters, options = self._split(npns, keywords)
         return AsyncPager(self._fetch(options), *self._by_page_request(filters, page, page_size))
 
-    def _for_npn(
-        self,
-        npn: str,
-        page_size: int,
-        continuation_token: str | None,
-        keywords: Mapping[str, Any],
-    ) -> AsyncPager[M]:
-        filters, options = self._split(None, keywords)
-        request = self._for_npn_request(npn, filters, page_size, continuation_token)
-        return AsyncPager(self._fetch(options), *request)
-
 
 @documented_as(NpnRecords)
 class AsyncNpnRecords(AsyncRecords[M]):
@@ -822,6 +809,17 @@ class AsyncNpnRecords(AsyncRecords[M]):
         **filters: Unpack[StateFilters],
     ) -> AsyncPager[M]:
         return self._for_npn(npn, page_size, continuation_token, filters)
+
+    def _for_npn(
+        self,
+        npn: str,
+        page_size: int,
+        continuation_token: str | None,
+        keywords: Mapping[str, Any],
+    ) -> AsyncPager[M]:
+        filters, options = self._split(None, keywords)
+        request = self._for_npn_request(npn, filters, page_size, continuation_token)
+        return AsyncPager(self._fetch(options), *request)
 
 
 @documented_as(Licenses)
