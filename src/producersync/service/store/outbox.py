@@ -689,12 +689,31 @@ def list_messages(
             query = query.where(key < place if older else key > place)
     query = query.where(*narrowed.conditions(m.c.event_type, m.c.created_at))
     if delivery_state is not None:
-        d = webhook_deliveries
-        # By the (message, endpoint) unique index: a look at each message's own deliveries.
-        query = query.where(
-            sa.exists().where(d.c.message_id == m.c.id, d.c.state == delivery_state)
-        )
+        query = _in_state(conn, query, delivery_state)
     return [_message(r) for r in conn.execute(query)]
+
+
+# Fewer deliveries than this in a state: its messages are read from the (state,
+# message_id) index, each looked up by its id and the lot sorted (a page of 100 failed
+# among 100,000 messages: 1 ms, against 50-110 ms looking at each message in turn on
+# SQLite, 12 ms on PostgreSQL). More: each of the account's messages in order is looked
+# at until a page is found, among its first hundreds when the state is common. Counting
+# up to the bound costs ~0.5 ms a page (bench/messages_list.py).
+_FEW_IN_STATE = 2_000
+
+
+def _in_state(conn: sa.Connection, query: sa.Select[Any], state: str) -> sa.Select[Any]:
+    """``query`` of messages narrowed to those with a delivery in ``state``, in the shape
+    fast for how many deliveries are in it, counted up to ``_FEW_IN_STATE`` through the
+    index: not left to the planner, as SQLite keeps no counts of a column's values."""
+    d, m = webhook_deliveries, webhook_messages
+    of_state = sa.select(d.c.message_id).where(d.c.state == state)
+    counted = sa.select(sa.func.count()).select_from(of_state.limit(_FEW_IN_STATE).subquery())
+    if conn.execute(counted).scalar_one() < _FEW_IN_STATE:
+        found = of_state.distinct().subquery()
+        return query.join(found, found.c.message_id == m.c.id)
+    # By the (message, endpoint) unique index: a look at each message's own deliveries.
+    return query.where(sa.exists().where(d.c.message_id == m.c.id, d.c.state == state))
 
 
 def list_deliveries(
