@@ -694,11 +694,12 @@ def list_messages(
 
 
 # Fewer deliveries than this in a state: its messages are read from the (state,
-# message_id) index, each looked up by its id and the lot sorted (a page of 100 failed
-# among 100,000 messages: 1 ms, against 50-110 ms looking at each message in turn on
-# SQLite, 12 ms on PostgreSQL). More: each of the account's messages in order is looked
-# at until a page is found, among its first hundreds when the state is common. Counting
-# up to the bound costs ~0.5 ms a page (bench/messages_list.py).
+# message_id) index, each looked up by its id and the lot sorted (100 failed among
+# 100,000 messages: a page in 1-2 ms, against 35-110 ms looking at each message in turn
+# on SQLite, 7-12 ms on PostgreSQL). More: each of the account's messages in order is
+# looked at until a page is found, among its first hundreds when the state is common.
+# Counting up to the bound costs such a page ~0.3 ms on SQLite, ~0.7 ms on PostgreSQL
+# (bench/messages_list.py).
 _FEW_IN_STATE = 2_000
 
 
