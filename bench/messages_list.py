@@ -2,10 +2,11 @@
 
     python -m bench.messages_list [--messages 100000] [--repeat 15] [--backends sqlite,postgres]
 
-Each message has one delivery. Three stores on each backend: a healthy endpoint's (all
+Each message has one delivery. Four stores on each backend: a healthy endpoint's (all
 succeeded but 100 failed and 100 pending, spread evenly), a down endpoint's (failed and
-pending in turn but 100 succeeded), each state rare in one and common in the other, and
-a settled one's (all succeeded: none failed or pending). Each case reads, through
+pending in turn but 100 succeeded), each state rare in one and common in the other, a
+settled one's (all succeeded: none failed or pending), and the healthy one beside
+another account whose endpoint is down (10,000 messages, all failed). Each case reads, through
 ``list_messages`` as the portal does, the newest page of 50 of that state, the page after
 it and the oldest page (the portal's Oldest link); the newest alone where none is.
 
@@ -13,7 +14,7 @@ Baseline, same run, same rows: ``list_messages`` as before migration 0020, every
 an EXISTS per message in the order of the account's messages, on the rows written with
 the schema at 0019; then the store is migrated to head (the index build's time is
 printed too) and ours is timed. Figures are the median of ``--repeat`` runs of each
-page, the store warm. The PostgreSQL databases are dropped at the end.
+page, the store warm. The PostgreSQL databases and the SQLite files are removed at the end.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from unittest import mock
 
 import sqlalchemy as sa
 
-from bench._common import PG_ADMIN, console, fresh_database, print_table
+from bench._common import CACHE, PG_ADMIN, console, fresh_database, print_table
 from producersync.service.store import outbox
 from producersync.service.store.bulk import insert_rows
 from producersync.service.store.engine import make_engine, write_transaction
@@ -41,12 +42,11 @@ from producersync.service.store.tables import (
 )
 
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-ENDPOINT = "ep_bench"
 PAGE = 50
 BATCH = 20_000
 RARE = 100  # messages of each rare state: two pages
 BEFORE_0020 = "0019"
-INDEX = "ix_webhook_deliveries_state_message_id"
+INDEX = "ix_webhook_deliveries_state_endpoint_id_message_id"
 STATES = ("failed", "pending", "succeeded")
 # Each store's state of the nth of ``total`` messages: those of ``rare`` (each of its
 # states at RARE places spread evenly), otherwise one of ``common`` in turn.
@@ -54,7 +54,10 @@ STORES = {
     "healthy": (("failed", "pending"), ("succeeded",)),
     "down": (("succeeded",), ("failed", "pending")),
     "settled": ((), ("succeeded",)),  # none failed or pending
+    # The healthy one beside another account whose endpoint is down: NEIGHBOUR failed.
+    "healthy beside a down one": (("failed", "pending"), ("succeeded",)),
 }
+NEIGHBOUR = 10_000
 
 
 def state_of(n: int, total: int, rare: tuple[str, ...], common: tuple[str, ...]) -> str:
@@ -67,12 +70,26 @@ def state_of(n: int, total: int, rare: tuple[str, ...], common: tuple[str, ...])
 
 def fill(engine: sa.Engine, total: int, store: str) -> None:
     rare, common = STORES[store]
+    write(engine, 1, total, lambda n: state_of(n, total, rare, common))
+    if "beside" in store:
+        write(engine, 2, NEIGHBOUR, lambda _n: "failed")
+    analyze(engine)
+
+
+def write(engine: sa.Engine, account: int, total: int, state: Callable[[int], str]) -> None:
+    """The account, its endpoint, and ``total`` messages a second apart, each delivered
+    to it once, the nth in ``state(n)``."""
+    endpoint = f"ep_{account}"
     with write_transaction(engine) as conn:
-        conn.execute(accounts.insert().values(id=1, name="bench", sandbox=False, created_at=START))
+        conn.execute(
+            accounts.insert().values(
+                id=account, name=f"bench {account}", sandbox=False, created_at=START
+            )
+        )
         conn.execute(
             webhook_endpoints.insert().values(
-                id=ENDPOINT,
-                account_id=1,
+                id=endpoint,
+                account_id=account,
                 url="https://example.com/hook",
                 enabled=True,
                 created_at=START,
@@ -87,8 +104,8 @@ def fill(engine: sa.Engine, total: int, store: str) -> None:
                 webhook_messages,
                 [
                     {
-                        "id": f"evt_{n:09d}",
-                        "account_id": 1,
+                        "id": f"evt_{account}_{n:09d}",
+                        "account_id": account,
                         "event_type": "npn.activated",
                         "payload": "{}",
                         "created_at": START + dt.timedelta(seconds=n),
@@ -101,9 +118,9 @@ def fill(engine: sa.Engine, total: int, store: str) -> None:
                 webhook_deliveries,
                 [
                     {
-                        "message_id": f"evt_{n:09d}",
-                        "endpoint_id": ENDPOINT,
-                        "state": state_of(n, total, rare, common),
+                        "message_id": f"evt_{account}_{n:09d}",
+                        "endpoint_id": endpoint,
+                        "state": state(n),
                         "attempts": 1,
                         "created_at": START,
                         "updated_at": START,
@@ -111,7 +128,6 @@ def fill(engine: sa.Engine, total: int, store: str) -> None:
                     for n in numbers
                 ],
             )
-    analyze(engine)
 
 
 def analyze(engine: sa.Engine) -> None:
@@ -150,7 +166,9 @@ def timed(conn: sa.Connection, page: Page, repeat: int) -> tuple[float, list[str
     return statistics.median(times), [m.id for m in found]
 
 
-def each_message(_conn: sa.Connection, query: sa.Select[Any], state: str) -> sa.Select[Any]:
+def each_message(
+    _conn: sa.Connection, query: sa.Select[Any], _account_id: int, state: str
+) -> sa.Select[Any]:
     """The state's filter before migration 0020: an EXISTS per message."""
     d, m = webhook_deliveries, webhook_messages
     return query.where(sa.exists().where(d.c.message_id == m.c.id, d.c.state == state))
@@ -186,7 +204,7 @@ def sizes(engine: sa.Engine) -> tuple[int, int]:
 def run(backend: str, total: int, repeat: int) -> list[list[str]]:
     rows = []
     for store in STORES:
-        name = f"bench_messages_{store}_{total}"
+        name = f"bench_messages_{store.replace(' ', '_')}_{total}"
         with fresh_database(backend, name) as url:
             engine = make_engine(url)
             upgrade(engine, BEFORE_0020)
@@ -214,6 +232,7 @@ def run(backend: str, total: int, repeat: int) -> list[list[str]]:
                 rows.append(
                     [
                         backend,
+                        store,
                         case,
                         str(len(found)),
                         f"{ours * 1e3:.2f} ms",
@@ -222,12 +241,16 @@ def run(backend: str, total: int, repeat: int) -> list[list[str]]:
                     ]
                 )
             engine.dispose()
-        if backend == "postgres":
-            _drop(name)
+        _drop(backend, name)
     return rows
 
 
-def _drop(name: str) -> None:
+def _drop(backend: str, name: str) -> None:
+    """The store of a case, gone: 100,000 messages need not be kept for the next run."""
+    if backend == "sqlite":
+        for file in CACHE.glob(f"{name}.db*"):
+            file.unlink()
+        return
     admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
@@ -245,7 +268,7 @@ def main() -> None:
         rows += run(backend, args.messages, args.repeat)
     print_table(
         f"{args.messages:,} messages of one account, one delivery each, pages of {PAGE}",
-        ["backend", "state, page", "messages", "ours", "EXISTS only", "ratio"],
+        ["backend", "store", "state, page", "messages", "ours", "EXISTS only", "ratio"],
         rows,
     )
 

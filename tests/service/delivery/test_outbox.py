@@ -1019,6 +1019,40 @@ def test_a_rare_delivery_state_costs_what_the_newest_page_does(engine: sa.Engine
             assert cost(**given) <= 2 * newest + 20, given
 
 
+def test_another_accounts_many_failures_leave_an_accounts_few_rare(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The deliveries in a state are counted for the account: counted for every account,
+    another's endpoint down made an account's few failures look common, and its page
+    looked at each of its messages in turn."""
+    monkeypatch.setattr(outbox, "_FEW_IN_STATE", 20)
+    with write_transaction(engine) as conn:
+        account, other = new_account(conn), new_account(conn, "other")
+        new_endpoint(conn, account)
+        new_endpoint(conn, other)
+        events = [activated() for _ in range(300)]
+        outbox.publish(conn, [message(account, e) for e in events], now=T0)
+        theirs = [activated() for _ in range(30)]
+        outbox.publish(conn, [message(other, e) for e in theirs], now=T0)
+        conn.execute(webhook_deliveries.update().values(state=outbox.SUCCEEDED))
+        set_states(conn, {e.id: (outbox.FAILED,) for e in [events[0], *theirs]})
+        conn.execute(sa.text("ANALYZE"))
+    with engine.connect() as conn:
+        newest = rows_read(
+            conn, lambda: outbox.list_messages(conn, account, limit=10), "webhook_messages"
+        )
+        failed: list[outbox.Message] = []
+        cost = rows_read(
+            conn,
+            lambda: failed.extend(
+                outbox.list_messages(conn, account, limit=10, delivery_state=outbox.FAILED)
+            ),
+            "webhook_messages",
+        )
+        assert [m.id for m in failed] == [events[0].id]
+        assert cost <= 2 * newest + 20
+
+
 def test_a_rare_delivery_state_is_read_from_the_state_index_on_sqlite(tmp_path: Path) -> None:
     """SQLite keeps no statistics of how many deliveries are in each state: the page is
     read from the state's index entries, each message looked up by its id, not from the
@@ -1039,7 +1073,10 @@ def test_a_rare_delivery_state_is_read_from_the_state_index_on_sqlite(tmp_path: 
             found = outbox.list_messages(conn, account, limit=10, delivery_state=outbox.FAILED)
         assert [m.id for m in found] == [events[3].id]
         assert deliveries
-        assert all("ix_webhook_deliveries_state_message_id (state=?)" in s for s in deliveries)
+        assert all(
+            "INDEX ix_webhook_deliveries_state_endpoint_id_message_id (state=?" in s
+            for s in deliveries
+        )
         assert len(messages) == 1
         assert "(id=?)" in messages[0]
 

@@ -1,5 +1,6 @@
-"""index of the deliveries by state and message: the portal's Messages filtered by a
-state that few deliveries are in read them from it, not each of the account's messages
+"""index of the deliveries by state, endpoint and message: the portal's Messages
+filtered by a state that few of the account's deliveries are in read them from it, not
+each of the account's messages
 
 Revision ID: 0020
 Revises: 0019
@@ -10,14 +11,14 @@ from __future__ import annotations
 
 from alembic import op
 
-from producersync.index_builds import build_indexes
+from producersync.index_builds import build_indexes, index_name
 
 revision = "0020"
 down_revision = "0019"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ["state", "message_id"]
+_COLUMNS = ["state", "endpoint_id", "message_id"]
 
 
 def upgrade() -> None:
@@ -25,4 +26,4 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    op.drop_index("ix_webhook_deliveries_state_message_id", table_name="webhook_deliveries")
+    op.drop_index(index_name("webhook_deliveries", _COLUMNS), table_name="webhook_deliveries")
