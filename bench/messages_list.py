@@ -46,7 +46,7 @@ PAGE = 50
 BATCH = 20_000
 RARE = 100  # messages of each rare state: two pages
 BEFORE_0020 = "0019"
-INDEX = "ix_webhook_deliveries_state_endpoint_id_message_id"
+INDEX = "ix_webhook_deliveries_endpoint_id_state_message_id"
 STATES = ("failed", "pending", "succeeded")
 # Each store's state of the nth of ``total`` messages: those of ``rare`` (each of its
 # states at RARE places spread evenly), otherwise one of ``common`` in turn.

@@ -1073,10 +1073,8 @@ def test_a_rare_delivery_state_is_read_from_the_state_index_on_sqlite(tmp_path: 
             found = outbox.list_messages(conn, account, limit=10, delivery_state=outbox.FAILED)
         assert [m.id for m in found] == [events[3].id]
         assert deliveries
-        assert all(
-            "INDEX ix_webhook_deliveries_state_endpoint_id_message_id (state=?" in s
-            for s in deliveries
-        )
+        index = "INDEX ix_webhook_deliveries_endpoint_id_state_message_id"
+        assert all(f"{index} (endpoint_id=? AND state=?)" in s for s in deliveries)
         assert len(messages) == 1
         assert "(id=?)" in messages[0]
 

@@ -694,12 +694,12 @@ def list_messages(
 
 
 # Fewer of the account's deliveries than this in a state: its messages are read from
-# the (state, endpoint_id, message_id) index, each looked up by its id and the lot sorted
+# the (endpoint_id, state, message_id) index, each looked up by its id and the lot sorted
 # (100 failed among 100,000 messages: a page in 1 ms on SQLite, 2-4 ms on PostgreSQL,
-# against 34-117 ms and up to 108 ms looking at each message in turn). More: each of the
+# against 35-78 ms and up to 73 ms looking at each message in turn). More: each of the
 # account's messages in order is looked at until a page is found, among its first
-# hundreds when the state is common; counting up to the bound costs that page ~0.4 ms on
-# SQLite, ~0.7 ms on PostgreSQL (bench/messages_list.py).
+# hundreds when the state is common; counting up to the bound costs that page ~0.5 ms on
+# SQLite, ~0.8 ms on PostgreSQL (bench/messages_list.py).
 _FEW_IN_STATE = 2_000
 
 

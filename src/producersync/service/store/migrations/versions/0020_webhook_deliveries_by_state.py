@@ -1,4 +1,4 @@
-"""index of the deliveries by state, endpoint and message: the portal's Messages
+"""index of the deliveries by endpoint, state and message: the portal's Messages
 filtered by a state that few of the account's deliveries are in read them from it, not
 each of the account's messages
 
@@ -18,7 +18,7 @@ down_revision = "0019"
 branch_labels = None
 depends_on = None
 
-_COLUMNS = ["state", "endpoint_id", "message_id"]
+_COLUMNS = ["endpoint_id", "state", "message_id"]
 
 
 def upgrade() -> None:
