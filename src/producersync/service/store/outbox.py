@@ -717,9 +717,9 @@ def _in_state(
     )
     counted = sa.select(sa.func.count()).select_from(of_state.limit(_FEW_IN_STATE).subquery())
     if conn.execute(counted).scalar_one() < _FEW_IN_STATE:
-        # Read here, the page's query naming them: SQLite planned a DISTINCT of them in
-        # it as a walk of every delivery in message order (the unique index), and a join
-        # on them, none in the state, as a walk of every message (12 ms among 100,000).
+        # Read here, the page's query naming them: SQLite plans a DISTINCT of them in it
+        # as a walk of every delivery in message order (the unique index), and a join on
+        # them, when none is in the state, as a walk of every message (12 ms in 100,000).
         found = sorted(set(conn.execute(of_state).scalars()))
         return query.where(m.c.id.in_(found))
     # By the (message, endpoint) unique index: a look at each message's own deliveries.

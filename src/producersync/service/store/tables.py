@@ -433,10 +433,10 @@ sa.Index(
     sqlite_where=webhook_deliveries.c.state == "pending",
 )
 # An account's messages with a delivery in a state, when few are (outbox.list_messages):
-# found through each of its messages in turn, a failed one among 100,000 cost a page
+# found through each of its messages in turn, a failed one among 100,000 costs a page
 # 650 ms. By endpoint, as an account's deliveries are those to its endpoints: counted
 # for the account, another's failures do not make them look common. The endpoint first:
-# led by the state, it was SQLite's choice for the claims' pending deliveries (no
+# led by the state, it would be SQLite's choice for the claims' pending deliveries (no
 # statistics), the parked backlog read with them. Every state, succeeded too: few
 # succeed while an account's endpoints are down.
 sa.Index(
