@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator
 
 import httpx2
@@ -10,6 +11,7 @@ import pytest
 
 from producersync.service.errors import ErrorBody
 from tests.support.processes import ServiceProcess, service_process
+from tests.support.raw_http import read_answer
 
 pytestmark = pytest.mark.slow(10)
 
@@ -41,3 +43,14 @@ def test_a_request_the_worker_does_not_serve_gets_the_standard_body(
     assert (error.status, error.message, error.path) == (status, message, path)
     if status == 405:
         assert response.headers["allow"] == "GET, HEAD"
+
+
+def test_a_request_without_a_host_gets_the_standard_body(worker: ServiceProcess) -> None:
+    """RFC 9112 §3.2, as the service's other processes refuse it."""
+    url = httpx2.URL(worker.base_url)
+    with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nconnection: close\r\n\r\n")
+        head, _, body = read_answer(sock).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    error = ErrorBody.model_validate_json(body)
+    assert error.message.startswith("Missing header 'Host': an HTTP/1.1 request names its host")

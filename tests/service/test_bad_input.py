@@ -16,6 +16,7 @@ from producersync.echo import cut
 from producersync.service.api.params import MAX_LIST_ITEMS
 from producersync.service.api.resources import RESOURCES
 from producersync.service.errors import error_response
+from tests.support.raw_http import read_answer
 from tests.support.service import Credentials, RunningService
 
 pytestmark = pytest.mark.slow(60)
@@ -773,6 +774,54 @@ def test_an_encoded_slash_stays_in_its_segment(
         assert response.status_code == status, response.text
         _check(response.json(), status, fragment.format(**names))
         assert http.get(f"/v1/webhooks/endpoints/{names['ep']}/secret").json() == secret
+
+
+def _raw(service: RunningService, request: str) -> tuple[bytes, bytes]:
+    """The head and body of the service's answer to ``request``, sent byte for byte."""
+    url = httpx2.URL(service.base_url)
+    with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+        sock.sendall(request.encode())
+        head, _, body = read_answer(sock).partition(b"\r\n\r\n")
+    return head, body
+
+
+_NO_HOST = "Missing header 'Host': an HTTP/1.1 request names its host (RFC 9112 §3.2)"
+_TWO_HOSTS = "Invalid value 'a.example, b.example' for header 'Host': given more than once"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/v2/licenses", "/portal/", "/docs", "/metrics"])
+@pytest.mark.parametrize(
+    ("hosts", "fragment"),
+    [("", _NO_HOST), ("host: a.example\r\nhost: b.example\r\n", _TWO_HOSTS)],
+    ids=["no host", "two hosts"],
+)
+def test_a_request_without_one_host_is_400_on_every_path(
+    service: RunningService, path: str, hosts: str, fragment: str
+) -> None:
+    """RFC 9112 §3.2; httptools hands either on, and both were served."""
+    head, body = _raw(service, f"GET {path} HTTP/1.1\r\n{hosts}connection: close\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    _check(orjson.loads(body), 400, fragment)
+    assert orjson.loads(body)["path"] == path
+
+
+def test_a_token_request_without_one_host_is_invalid(service: RunningService) -> None:
+    form = "grant_type=client_credentials"
+    request = (
+        "POST /oauth2/token HTTP/1.1\r\nconnection: close\r\n"
+        "content-type: application/x-www-form-urlencoded\r\n"
+        f"content-length: {len(form)}\r\n\r\n{form}"
+    )
+    head, body = _raw(service, request)
+    assert head.startswith(b"HTTP/1.1 400 "), head
+    assert orjson.loads(body) == {"error": "invalid_request", "error_description": _NO_HOST}
+
+
+def test_an_http_1_0_request_names_no_host(service: RunningService) -> None:
+    """HTTP/1.0 has no Host header of its own."""
+    head, body = _raw(service, "GET /healthz HTTP/1.0\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 "), head
+    assert orjson.loads(body) == {"status": "ok"}
 
 
 def test_unknown_job_is_404(service: RunningService, creds: Credentials) -> None:

@@ -45,10 +45,15 @@ def test_a_request_refused_before_the_receiver_reads_it_is_in_the_receivers_body
         long = b"x-pad: " + b"a" * (MAX_HEAD_BYTES + 8192) + b"\r\n"
         too_long = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nhost: x\r\n".encode() + long)
         unreadable = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\nho st: x\r\n\r\n".encode())
+        ending = "connection: close\r\ncontent-length: 0\r\n\r\n"
+        no_host = _refusal(sync.port, f"POST {PATH} HTTP/1.1\r\n{ending}".encode())
+        two_hosts = _refusal(
+            sync.port, f"POST {PATH} HTTP/1.1\r\nhost: a\r\nhost: b\r\n{ending}".encode()
+        )
     finally:
         sync.stop()
     # Each was plain text, where a sender's delivery log shows the receiver's JSON.
-    for (head, _), status in [(too_long, 431), (unreadable, 400)]:
+    for (head, _), status in [(too_long, 431), (unreadable, 400), (no_host, 400), (two_hosts, 400)]:
         assert head.startswith(f"HTTP/1.1 {status} ".encode()), head
         assert b"content-type: application/json" in head
         assert re.search(rb"\r\nx-request-id: req_[0-9a-f]{24}\r\n", head), head  # it had none
@@ -58,6 +63,11 @@ def test_a_request_refused_before_the_receiver_reads_it_is_in_the_receivers_body
     assert too_long[1] == {"status": "rejected", "detail": detail}
     detail = "The request is not valid HTTP/1.1: Invalid header token"
     assert unreadable[1] == {"status": "rejected", "detail": detail}
+    # RFC 9112 §3.2, as the service refuses them: httptools hands either on.
+    detail = "Missing header 'Host': an HTTP/1.1 request names its host (RFC 9112 §3.2)"
+    assert no_host[1] == {"status": "rejected", "detail": detail}
+    detail = "Invalid value 'a, b' for header 'Host': given more than once; give it once"
+    assert two_hosts[1] == {"status": "rejected", "detail": detail}
 
 
 def test_a_delivery_the_receiver_fails_on_is_a_500_in_its_body(

@@ -13,6 +13,7 @@ from starlette.responses import RedirectResponse
 
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
+from producersync.host_header import OneHost
 from producersync.service.access import identify_requests
 from producersync.service.api import subscriptions, v1, v2, webhooks
 from producersync.service.api.body_headers import BodyHeaders
@@ -27,7 +28,7 @@ from producersync.service.background import Background
 from producersync.service.chaos import Chaos
 from producersync.service.context import Revocations, ServiceContext
 from producersync.service.encoded_slash import EncodedSlash
-from producersync.service.errors import install_error_handlers
+from producersync.service.errors import PathBodies, install_error_handlers
 from producersync.service.gate import API_PREFIXES, ApiGate
 from producersync.service.head import HeadAsGet
 from producersync.service.idempotency import Idempotency
@@ -154,6 +155,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     # Outside the gate, which reads revocations from the store; inside the metrics, so
     # that the 503s are counted as such.
     app.add_middleware(StoreUnavailable, own_bodies=own_bodies)
+    # Outside the gate, which need not authenticate a request no host was named for;
+    # inside the HEAD's, which drops the refusal's body.
+    app.add_middleware(OneHost, refusal=PathBodies(own_bodies))
     # Outside the gate, so that a HEAD is authenticated and counted as its GET; inside
     # the metrics, which count it as the HEAD it was.
     app.add_middleware(HeadAsGet)

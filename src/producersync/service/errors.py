@@ -32,6 +32,7 @@ __all__ = [
     "ApiError",
     "ErrorBody",
     "OwnBody",
+    "PathBodies",
     "error_response",
     "install_error_handlers",
     "shown",
@@ -191,11 +192,27 @@ OwnBody = Callable[[int, str, Mapping[str, str]], Response]
 router's refusal, a 500, a 503; the token endpoint's, in RFC 6749's body."""
 
 
+class PathBodies:
+    """An error's answer on a path: a path of ``own_bodies`` in that path's own body, any
+    other in the standard body."""
+
+    def __init__(self, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
+        self._own = dict(own_bodies or {})
+
+    def __call__(
+        self, status: int, message: str, path: str, headers: Mapping[str, str] | None = None
+    ) -> Response:
+        own = self._own.get(path)
+        if own is not None:
+            return own(status, message, dict(headers or {}))
+        return error_response(status, message, path, headers)
+
+
 def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
     """The standard body for every error of ``app``: the API's, or the worker's (which
     serves only ``/healthz`` and ``/metrics``); the router's refusals and a 500 on a path
     of ``own_bodies`` in that path's own body."""
-    own = dict(own_bodies or {})
+    answer = PathBodies(own_bodies)
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)
@@ -213,9 +230,7 @@ def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | N
             message = f"Method {request.method} is not allowed on {path}"
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
             headers["allow"] = ", ".join(_allowed_methods(request))
-        if request.url.path in own:
-            return own[request.url.path](status, message, headers)
-        return error_response(status, message, request.url.path, headers)
+        return answer(status, message, request.url.path, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -223,9 +238,7 @@ def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | N
 
     async def unexpected(request: Request, exc: Exception) -> Response:
         # Starlette logs the traceback; the client gets the standard body, no internals.
-        if request.url.path in own:
-            return own[request.url.path](500, INTERNAL_ERROR, {})
-        return error_response(500, INTERNAL_ERROR, request.url.path)
+        return answer(500, INTERNAL_ERROR, request.url.path)
 
     app.add_exception_handler(ApiError, api_error)
     app.add_exception_handler(Exception, unexpected)

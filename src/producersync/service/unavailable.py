@@ -20,7 +20,7 @@ from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog
 from producersync.retry_shortly import RETRY_AFTER, RetryShortly
-from producersync.service.errors import OwnBody, error_response
+from producersync.service.errors import OwnBody, PathBodies
 
 __all__ = ["StoreUnavailable"]
 
@@ -35,11 +35,9 @@ class StoreUnavailable(RetryShortly):
     ``install_error_handlers`` has it), and its outages logged as the API's."""
 
     def __init__(self, app: ASGIApp, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
-        own = dict(own_bodies or {})
+        answer = PathBodies(own_bodies)
 
         def retry_shortly(path: str) -> Response:
-            if path in own:
-                return own[path](503, _MESSAGE, RETRY_AFTER)
-            return error_response(503, _MESSAGE, path, RETRY_AFTER)
+            return answer(503, _MESSAGE, path, RETRY_AFTER)
 
         super().__init__(app, retry_shortly, OutageLog(log, "API"))

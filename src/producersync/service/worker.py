@@ -10,14 +10,16 @@ from contextlib import asynccontextmanager
 
 import anyio.to_thread
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.gc_tuning import tune_gc
+from producersync.host_header import OneHost
 from producersync.service.access import identify_requests
 from producersync.service.background import Background
-from producersync.service.errors import install_error_handlers
+from producersync.service.errors import error_response, install_error_handlers
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -51,6 +53,7 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
             Route("/metrics", metrics.endpoint, methods=["GET"]),
         ],
         lifespan=lifespan,
+        middleware=[Middleware(OneHost, refusal=error_response)],
     )
     # Else its 404s and 405s are Starlette's plain text, beside bounded_head's standard body.
     install_error_handlers(app)

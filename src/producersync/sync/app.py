@@ -27,6 +27,7 @@ from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
 from producersync.executors import ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
+from producersync.host_header import OneHost
 from producersync.request_ids import identify_requests
 from producersync.retry_shortly import RetryShortly
 from producersync.sync import mirror
@@ -35,7 +36,7 @@ from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.hook_cursors import hook_lags
 from producersync.sync.pull import Puller
-from producersync.sync.receiver import Receiver, Start, stopping
+from producersync.sync.receiver import Receiver, Start, refused, stopping
 from producersync.sync.settings import SyncSettings
 from producersync.sync.starter import Starter
 from producersync.sync.workflows import (
@@ -219,7 +220,10 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
         exception_handlers={HTTPException: no_route, Exception: failed},
         # A delivery the stop cuts would be uvicorn's plain-text 500: a 503, which the sender
         # retries after Retry-After. An outage of the mirror is the receiver's own 503.
-        middleware=[Middleware(RetryShortly, answer=stopping)],
+        middleware=[
+            Middleware(RetryShortly, answer=stopping),
+            Middleware(OneHost, refusal=refused),
+        ],
     )
     # An endpoint URL with a slash too many would get a 307 to the receiver's path, which
     # a webhook sender does not follow (Standard Webhooks): a failed delivery that reads
