@@ -150,6 +150,54 @@ def test_a_refused_scope_is_named_cut_short(service: RunningService) -> None:
     assert len(description) < 200, len(description)
 
 
+_RULE = "RFC 6749 §3.3: scopes of printable ASCII but '\"' and '\\', one space between them"
+_SPACES = f"it begins or ends with a space, or has two together ({_RULE})"
+
+
+@pytest.mark.parametrize(
+    ("scope", "why"),
+    [
+        ("producersync.read\tproducersync.write", f"it has the character U+0009 ({_RULE})"),
+        ("producersync.read  producersync.write", _SPACES),
+        (" producersync.read", _SPACES),
+        ("producersync.read ", _SPACES),
+        (" ", _SPACES),
+        ('producersync."read"', f"it has the character '\"' (U+0022) ({_RULE})"),
+        ("producersync\\read", f"it has the character '\\' (U+005C) ({_RULE})"),
+        ("producersync.réad", f"it has the character 'é' (U+00E9) ({_RULE})"),
+    ],
+    ids=[
+        "tab",
+        "two spaces",
+        "leading space",
+        "trailing space",
+        "space alone",
+        "quote",
+        "backslash",
+        "past ascii",
+    ],
+)
+def test_a_malformed_scope_is_invalid_naming_why(
+    service: RunningService, scope: str, why: str
+) -> None:
+    """Split on any whitespace, each was granted as if written otherwise."""
+    creds = service.account()
+    response = _token(service, data=_form(creds, scope=scope))
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "invalid_scope",
+        "error_description": f"malformed scope '{scope}': {why}",
+    }
+
+
+def test_an_empty_scope_is_as_if_omitted(service: RunningService) -> None:
+    """RFC 6749 §3.1: a parameter without a value is treated as omitted."""
+    creds = service.account()
+    response = _token(service, data=_form(creds, scope=""))
+    assert response.status_code == 200, response.text
+    assert response.json()["scope"] == "producersync.read producersync.write"
+
+
 def test_token_rejects_a_body_that_is_not_a_form_naming_its_type(service: RunningService) -> None:
     response = _token(service, json={"grant_type": "client_credentials"})
     assert response.status_code == 400

@@ -17,7 +17,7 @@ from starlette.responses import Response
 from producersync.service.api.hal import UNAVAILABLE
 from producersync.service.api.spec_responses import SharedResponsesRoute
 from producersync.service.auth.principal import Principal
-from producersync.service.auth.scopes import parse_scopes
+from producersync.service.auth.scopes import malformed, parse_scopes
 from producersync.service.auth.secrets import hash_secret, new_client_secret, verify_secret
 from producersync.service.context import ServiceContext, get_context
 from producersync.service.errors import shown
@@ -256,7 +256,13 @@ async def token(request: Request) -> Response:
 
     granted = parse_scopes(client.scope)
     requested = fields.get("scope")
-    scopes = parse_scopes(requested) if requested and requested.strip() else granted
+    why = malformed(requested) if requested else None
+    if why:
+        return _oauth_error(
+            400, "invalid_scope", f"malformed scope {shown(requested)}: {why}", decision.headers()
+        )
+    # RFC 6749 §3.1: a parameter sent without a value is as if omitted.
+    scopes = parse_scopes(requested) if requested else granted
     if not scopes <= granted:
         # Cut as any refused value is: the whole request's scope came back, up to 64 KiB.
         unknown = shown(" ".join(sorted(scopes - granted)))
