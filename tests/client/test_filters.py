@@ -95,3 +95,33 @@ def test_a_filter_the_resource_does_not_take_is_refused_naming_it_before_any_req
     with pytest.raises(TypeError, match=f"^{SPECS[attr].key} lists do not take the '{name}'"):
         call(*npn, **{name: ast.literal_eval(VALUES[name])})
     assert fake.api_requests == []
+
+
+_ONE_STRING = [
+    pytest.param(attr, method, name, id=f"{attr}.{method}({name}=)")
+    for attr, name in [
+        ("licenses", "npns"),
+        ("licenses", "states"),
+        ("licenses", "loa_codes"),
+        ("license_loas", "loa_categories"),
+        ("appointments", "co_codes"),
+    ]
+    for method in lists(attr)
+    if not (method == "for_npn" and name == "npns")
+]
+
+
+@pytest.mark.parametrize("make", [FakeAPI.client, FakeAPI.async_client], ids=["sync", "async"])
+@pytest.mark.parametrize(("attr", "method", "name"), _ONE_STRING)
+def test_a_list_filter_given_one_string_is_refused_naming_it_before_any_request(
+    make: Any, attr: str, method: str, name: str
+) -> None:
+    """``npns`` and ``states`` refused one, the others sent it as it was: ``"12,13"``
+    two values, where a string of one value and a list of it are told apart."""
+    fake = FakeAPI(lambda request: error(500))
+    call = getattr(getattr(make(fake), attr), method)
+    npn = ("15645555",) if method == "for_npn" else ()
+    message = f"^{name} takes a sequence of strings, not one string: pass \\['12'\\]$"
+    with pytest.raises(TypeError, match=message):
+        call(*npn, **{name: "12"})
+    assert fake.api_requests == []

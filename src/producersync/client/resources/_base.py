@@ -131,12 +131,21 @@ def valid_job_id(value: str) -> str:
     return value
 
 
-def npn_list(values: Iterable[str]) -> list[str]:
-    """``values`` as a list, each an NPN (``valid_npn``); one string is a ``TypeError``,
-    not an NPN split into digits."""
+def string_list(values: Iterable[str], name: str) -> list[str]:
+    """``values`` as a list; one string is a ``TypeError`` naming ``name``: iterated, it
+    would be its characters (an NPN split into digits), and sent as it is, a comma in it
+    made several values of one."""
     if isinstance(values, str):
-        raise TypeError("npns takes a sequence of NPN strings, not one string")
-    return [valid_npn(value, f"npns[{index}]") for index, value in enumerate(values)]
+        raise TypeError(
+            f"{name} takes a sequence of strings, not one string: pass [{values!r:.60}]"
+        )
+    return list(values)
+
+
+def npn_list(values: Iterable[str]) -> list[str]:
+    """``values`` as a list (``string_list``), each an NPN (``valid_npn``)."""
+    npns = string_list(values, "npns")
+    return [valid_npn(value, f"npns[{index}]") for index, value in enumerate(npns)]
 
 
 def parse_model(model: type[T], body: Any, what: str) -> T:

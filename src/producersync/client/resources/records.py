@@ -25,6 +25,7 @@ from producersync.client.resources._base import (
     documented_as,
     npn_list,
     query_value,
+    string_list,
     valid_concurrency,
     valid_id,
     valid_npn,
@@ -87,6 +88,8 @@ _WIRE = {
     "status": "status",
 }
 
+# The filters that take several values, each sent comma-separated.
+_LISTS = ("npns", "states", "loa_codes", "loa_categories", "co_codes")
 
 # Each resource's filters, as typed keywords. A list method's one ``**`` parameter holds
 # them and the call's ``RequestOptions`` (PEP 692 allows one), so a type checker, and an
@@ -168,8 +171,11 @@ class Filters:
 
     def __post_init__(self) -> None:
         # Checked when the list is made, before any request.
-        if self.npns is not None:
-            object.__setattr__(self, "npns", npn_list(self.npns))
+        for name in _LISTS:
+            value = getattr(self, name)
+            if value is not None:
+                checked = npn_list(value) if name == "npns" else string_list(value, name)
+                object.__setattr__(self, name, checked)
         if isinstance(self.updated_since, str):
             object.__setattr__(self, "updated_since", _since(self.updated_since))
 
@@ -181,8 +187,6 @@ class Filters:
                 continue
             if name not in spec.filters or (per_npn and name == "npns"):
                 raise TypeError(f"{spec.key} lists do not take the {name!r} filter")
-            if name in ("npns", "states") and isinstance(value, str):
-                raise TypeError(f"{name} takes a sequence of strings, not one string")
             if isinstance(value, dt.datetime):
                 # A datetime is a date, and would go out as 2024-01-01T10:00:00: a 400 from
                 # the API, once the list is read.
@@ -195,10 +199,7 @@ class Filters:
         in none of them, so the read sends nothing and has no pages. Sent, an empty list
         went out as ``states=``, the API's 400 when the list was read (``npns=[]`` alone
         read nothing, and ``list_by_page(npns=[])`` that 400)."""
-        lists = (self.npns, self.states, self.loa_codes, self.loa_categories, self.co_codes)
-        return any(
-            value is not None and not isinstance(value, str) and not value for value in lists
-        )
+        return any(getattr(self, name) == [] for name in _LISTS)
 
     def npn_chunks(self) -> list[Sequence[str] | None]:
         """The NPN partitions one list is fetched in (each is one ``npns=`` stream); none
