@@ -86,6 +86,39 @@ def test_a_process_started_with_log_format_json_logs_every_line_as_json(
     assert "s3cret" not in text
 
 
+@pytest.mark.parametrize(
+    ("command", "env"),
+    [
+        (["service", "worker", "--log-format", "json"], {}),
+        (["service", "run", "--log-level", "critical"], {"PRODUCERSYNC_LOG_FORMAT": "json"}),
+    ],
+    ids=["worker-option", "run-environment-critical"],
+)
+def test_a_process_that_cannot_start_tells_why_in_its_json_log(
+    tmp_path: Path, command: list[str], env: dict[str, str]
+) -> None:
+    """A store out of reach at start (a restart while the database is down, a wrong URL)
+    was told in a bare `error:` line, the one line of a JSON log that was no JSON, at the
+    moment the operator most needed the shipper to read it. Critical: every log level
+    shows it."""
+    missing = tmp_path / "no-such-directory" / "store.db"
+    database = ["--database", f"sqlite:///{missing}", "--port", str(free_port())]
+    result = subprocess.run(
+        [sys.executable, "-m", "producersync.cli.main", *command, *database],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+    )
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines()]
+    assert [(x["level"], x["logger"], x["field"]) for x in lines] == [
+        ("critical", "producersync.cli", None)
+    ]
+    assert lines[0]["message"].startswith(f"the store at {missing}: "), lines
+    assert _TIMESTAMP.match(lines[0]["timestamp"]), lines
+
+
 # What DBOS() does: it adds its own handler to a logger that has none; and two warnings
 # from one line of DBOS's while PostgreSQL is down, of which only the first is logged.
 _SNIPPET = """

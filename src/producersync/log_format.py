@@ -37,6 +37,7 @@ __all__ = [
     "UtcFormatter",
     "configure_logging",
     "log_config",
+    "logs_json",
 ]
 
 LogFormat = Literal["text", "json"]
@@ -97,6 +98,11 @@ def configure_logging(level: LogLevel = "info", log_format: LogFormat = "text") 
     logging.config.dictConfig(log_config(level, log_format))
 
 
+def logs_json() -> bool:
+    """Whether this process logs in JSON (``configure_logging`` set it so)."""
+    return any(getattr(h, "log_format", None) == "json" for h in logging.getLogger().handlers)
+
+
 def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict[str, Any]:
     """A ``logging.config.dictConfig`` (as uvicorn takes it: ``log_config=``) for the
     process; ``level`` is a ``--log-level`` (``info``, ``debug``...), ``log_format`` the
@@ -118,6 +124,7 @@ def log_config(level: LogLevel = "info", log_format: LogFormat = "text") -> dict
                 "class": f"{__name__}.StderrHandler",
                 "formatter": "line",
                 "filters": ["request_ids"],
+                ".": {"log_format": log_format},  # set on the handler: ``logs_json``
             }
         },
         "root": {"handlers": ["stderr"], "level": "WARNING"},

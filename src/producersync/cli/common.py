@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
-from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel
+from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, logs_json
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -319,9 +319,21 @@ def print_error(message: str) -> None:
 
 
 def tell(problems: list[Problem]) -> None:
-    """The problems, a line each on stderr."""
+    """The problems, a line each on stderr: an ``error:`` line, or, in a process that logs
+    in JSON, a ``critical`` line of its log (it ends the process: shown at every log
+    level), with the option or variable at fault and its value as ``field`` and ``value``,
+    as ``--json`` tells them. A bare ``error:`` line was the one line of a JSON log that
+    was no JSON: a store out of reach at start, the line a shipper most needed."""
     for problem in problems:
-        print_error(problem.message)
+        if logs_json():
+            _errors_log.critical(
+                problem.message, extra={"field": problem.field, "value": problem.value}
+            )
+        else:
+            print_error(problem.message)
+
+
+_errors_log = logging.getLogger("producersync.cli")
 
 
 def fail(
