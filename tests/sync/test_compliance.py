@@ -1072,6 +1072,19 @@ def test_expiring_refuses_days_past_the_last_date(conn: sa.Connection) -> None:
     assert [lic.id for lic in expiring(conn, 2_912_428, today=ON)] == [2, 1]  # to 9999-12-31
 
 
+def test_a_datetime_given_for_a_date_is_refused_saying_so(conn: sa.Connection) -> None:
+    """A datetime is a date to a type checker, and ``on=dt.datetime.now()`` was a
+    TypeError out of the comparisons with the records' dates ("can't compare
+    datetime.datetime to datetime.date"), as was ``today=`` one. Refused before the
+    mirror is read, naming the argument, as the SDK's ``updated_since`` refuses one."""
+    late = dt.datetime(2026, 2, 10, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-8)))
+    with pytest.raises(TypeError, match=r"^on takes a date, not a datetime: pass datetime\."):
+        check(conn, NPN, "CA", "Life", on=late)
+    with pytest.raises(TypeError, match=r"^today takes a date, not a datetime: pass "):
+        expiring(conn, 0, today=late)
+    assert check(conn, NPN, "CA", "Life", on=late.date()).allowed
+
+
 def test_changes_is_the_change_feed(conn: sa.Connection) -> None:
     found = changes(conn, AT)
     assert {(c.resource, c.record_id) for c in found} >= {("licenses", 1), ("licenseLoas", 11)}

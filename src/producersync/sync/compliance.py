@@ -141,7 +141,7 @@ def check(
     npn = npn_number(npn)
     loa = _given("loa", loa)
     carrier = None if carrier is None else co_code(carrier)
-    on = on or dt.date.today()
+    on = dt.date.today() if on is None else _day("on", on)
     state = state_code(state)
     wanted = _Wanted(conn, loa)
     entry = population_entry(conn, npn)
@@ -207,7 +207,7 @@ def expiring(
     an OverflowError, "date value out of range", naming neither)."""
     if within_days < 0:
         raise ValueError(f"within_days must be 0 or more, not {within_days}")
-    today = today or dt.date.today()
+    today = dt.date.today() if today is None else _day("today", today)
     if within_days > (dt.date.max - today).days:
         raise ValueError(
             f"within_days {within_days} from {today} ends past {dt.date.max}, the last date"
@@ -221,6 +221,17 @@ def changes(
     """The change feed from ``since``: the records inserted, changed or purged, by id
     (``after``: past that one; see ``mirror.changes_since`` for paging)."""
     return changes_since(conn, since, after=after, limit=limit)
+
+
+def _day(name: str, value: dt.date) -> dt.date:
+    """``value``, a date and not a datetime, or a TypeError that says so, as the SDK's
+    ``updated_since`` is refused one: a datetime is a date to a type checker
+    (``on=dt.datetime.now()`` passes), and compared with the records' dates it was a
+    TypeError out of the comparisons ("can't compare datetime.datetime to
+    datetime.date"). Which day it names (its clock's, UTC's) is the caller's to say."""
+    if isinstance(value, dt.datetime):
+        raise TypeError(f"{name} takes a date, not a datetime: pass {value!r:.60}.date()")
+    return value
 
 
 def _given(name: str, value: str) -> str:
