@@ -3,6 +3,7 @@ manual pull records, a refused replay, and the commands that only read a mirror.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime as dt
 import errno
@@ -31,6 +32,7 @@ from producersync.sync import mirror
 from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
 from producersync.sync.verify import Comparison, compare
+from producersync.url_userinfo import masked
 from tests.support.cli import (
     api_through,
     error_both_ways,
@@ -38,6 +40,8 @@ from tests.support.cli import (
     producersync_output,
     sync_environment,
 )
+from tests.support.processes import cli
+from tests.support.service import free_port
 from tests.sync.mirror_data import BACKENDS, fresh_mirror
 
 
@@ -1067,6 +1071,41 @@ def test_a_mirror_file_that_is_no_database_is_named_as_the_mirror(
     assert error["message"] == f"the mirror at {mirror_file}: file is not a database"
     assert err == f"error: {error['message']}\n"
     assert mirror_file.read_bytes() == b"not a database, a page of text"
+
+
+@pytest.mark.parametrize(
+    "command", [["sync", "now", "--since", "2026-01-01"], ["sync", "backfill"], ["sync", "run"]]
+)
+@pytest.mark.parametrize("kind", ["out-of-reach", "no-database"])
+def test_a_command_that_writes_the_mirror_names_it_when_it_cannot_open_it(
+    mirror_file: Path,
+    api: None,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    kind: str,
+) -> None:
+    """They said "the database: connection failed: ...", not which: `sync run` has two,
+    the mirror and DBOS's system database, which it names (``the DBOS system
+    database ...``), and the commands that only read the mirror name theirs."""
+    if kind == "out-of-reach":  # a port just free has nothing listening
+        at = f"postgresql://ops:hunter2@127.0.0.1:{free_port()}/mirror"
+        monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", at)
+        said = f"error: the mirror at {masked(at)}: connection failed: "
+    else:
+        mirror_file.write_bytes(b"not a database, a page of text")
+        said = f"error: the mirror at {mirror_file}: file is not a database"
+    if command[-1] == "run":  # it serves: a process of its own, on a free port
+        secret = "whsec_" + base64.b64encode(b"s" * 24).decode()
+        monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", secret)
+        result = cli(*command, "--port", str(free_port()), check=False)
+        code, err = result.returncode, result.stderr
+    else:
+        code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 1, err
+    (line,) = err.splitlines()
+    assert line.startswith(said), err
+    assert "hunter2" not in err
 
 
 @pytest.mark.parametrize("command", _READING[:3], ids=lambda c: " ".join(c[:2]))

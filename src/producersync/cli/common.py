@@ -70,6 +70,7 @@ __all__ = [
     "iso_time",
     "limit",
     "logged_settings_from",
+    "naming_the_mirror",
     "print_error",
     "print_fields",
     "print_table",
@@ -381,10 +382,9 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     from producersync.database_url import sqlalchemy_url, sqlite_file
     from producersync.sync.mirror import open_mirror
     from producersync.sync.mirror.migrate import holds_mirror
-    from producersync.url_userinfo import masked
 
     path = sqlite_file(url)
-    where = masked(url) if path is None else str(path.absolute())
+    where = _mirror_at(url)
     if path is not None and path.is_dir():
         raise _no_mirror(where, url, option, "it is a directory: give the mirror's file")
     if path is not None and (not path.exists() or path.stat().st_size == 0):
@@ -394,16 +394,49 @@ def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = 
     try:
         held = holds_mirror(engine)
     except sa.exc.DatabaseError as exc:
-        # Told here, where the mirror is known: ``main`` would say "the database: file is
-        # not a database", which does not say which (a sync command has the mirror and DBOS's).
+        # Any: it asks only whether a mirror is there, of a database that may be none.
         from producersync.db_outage import describe
+        from producersync.url_userinfo import masked
 
         raise fail(f"the mirror at {where}: {masked(describe(exc))}") from None
     finally:
         engine.dispose()
     if not held:
         raise _no_mirror(where, url, option)
-    return open_mirror(url, pool_size)
+    with naming_the_mirror(url):
+        return open_mirror(url, pool_size)
+
+
+@contextlib.contextmanager
+def naming_the_mirror(url: str) -> Iterator[None]:
+    """Within, the mirror at ``url`` out of reach, or not a database, ends the command
+    naming it (``the mirror at postgresql://***@db/mirror: connection failed: ...``):
+    ``main`` would say "the database: ...", which does not say which, and a sync command
+    has two, the mirror and DBOS's system database (which ``reach_system_database`` names)."""
+    import sqlalchemy as sa
+
+    try:
+        yield
+    except sa.exc.DatabaseError as exc:
+        # Imported here: errors.py imports this module; psycopg, under describe, adds
+        # 0.3 s to every command.
+        from producersync.cli.errors import of_the_database
+        from producersync.db_outage import describe
+        from producersync.url_userinfo import masked
+
+        if not of_the_database(exc):
+            raise
+        raise fail(f"the mirror at {_mirror_at(url)}: {masked(describe(exc))}") from None
+
+
+def _mirror_at(url: str) -> str:
+    """The mirror as an error names it: a SQLite file's absolute path, else its URL, the
+    credentials masked."""
+    from producersync.database_url import sqlite_file
+    from producersync.url_userinfo import masked
+
+    path = sqlite_file(url)
+    return masked(url) if path is None else str(path.absolute())
 
 
 def _no_mirror(where: str, url: str, option: str | None, why: str | None = None) -> Failed:

@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
     from producersync.client import ProducerSyncError
 
-__all__ = ["Failure", "JsonErrorsCommand", "failure", "with_value"]
+__all__ = ["Failure", "JsonErrorsCommand", "failure", "of_the_database", "with_value"]
 
 # The settings whose refusals are told as settings', by the module defining each.
 _SETTINGS = {
@@ -117,7 +117,7 @@ def _as_it_is(exc: Exception) -> Failure:
 
 
 def _database(exc: sa.exc.DatabaseError) -> Failure | None:
-    if not _of_the_database(exc):
+    if not of_the_database(exc):
         return None
     # Imported here: psycopg, under it, adds 0.3 s to every command.
     from producersync.db_outage import describe
@@ -152,7 +152,7 @@ _KINDS: tuple[tuple[str, Callable[[Any], Failure | None]], ...] = (
 )
 
 
-def _of_the_database(exc: sa.exc.DatabaseError) -> bool:
+def of_the_database(exc: sa.exc.DatabaseError) -> bool:
     """Whether ``exc`` is about the database itself (out of reach, or a file that is no
     database or a damaged one: the driver's bare ``DatabaseError``), not a statement of
     ours, whose traceback is what finds the bug."""

@@ -36,6 +36,7 @@ from producersync.cli.common import (
     fail,
     iso_date,
     logged_settings_from,
+    naming_the_mirror,
     print_fields,
     read_mirror,
     serve,
@@ -52,6 +53,7 @@ from producersync.gc_tuning import pause_gc, tune_gc
 if TYPE_CHECKING:
     import sqlalchemy as sa
     from dbos import DBOSClient, WorkflowHandle
+    from starlette.applications import Starlette
 
     from producersync.sync import mirror
     from producersync.sync.pull import PageFn, PageResult, Puller, Stream
@@ -98,7 +100,13 @@ def run(
         }
     )
     reach_system_database(settings.dbos_system_database_url, SyncSettings)
-    serve(lambda: create_app(settings), settings, refused)
+
+    def make_app() -> Starlette:
+        # The app opens the mirror, and reads its hooks' cursors there, as it is made.
+        with naming_the_mirror(settings.mirror_url):
+            return create_app(settings)
+
+    serve(make_app, settings, refused)
 
 
 @app.command(cls=JsonErrorsCommand)
@@ -480,7 +488,8 @@ def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
     with contextlib.ExitStack() as stack:  # closed in the reverse order
         # The client first: a command refused for its settings makes no mirror.
         client = stack.enter_context(settings.client())
-        engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
+        with naming_the_mirror(settings.mirror_url):
+            engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
         stack.callback(engine.dispose)
         hooks = Hooks.from_entry_points(engine, interval=settings.run_heartbeat_seconds)
         stack.callback(hooks.close)
