@@ -1579,6 +1579,25 @@ _NO_ENV: dict[str, str] = {}
             "no mirror at ",
         ),
         (
+            # Named by its variable, as the sync commands name it: it was "--mirror",
+            # which no one typed.
+            ["check", NPN, "--state", "CA", "--loa", "Life"],
+            {"PRODUCERSYNC_MIRROR_URL": "sqlite:///none.db"},
+            2,
+            "PRODUCERSYNC_MIRROR_URL",
+            "sqlite:///none.db",
+            "no mirror at ",
+        ),
+        (
+            ["report", "expiring", "--within", "30"],
+            {"PRODUCERSYNC_MIRROR_URL": "sqlite:///:memory:"},
+            2,
+            "PRODUCERSYNC_MIRROR_URL",
+            "sqlite:///:memory:",
+            "Invalid value for '--mirror' (env var: 'PRODUCERSYNC_MIRROR_URL'): "
+            "'sqlite:///:memory:' is a database in memory",
+        ),
+        (
             ["report", "expiring", "--within", "a month"],
             _NO_ENV,
             2,
@@ -1639,6 +1658,8 @@ _NO_ENV: dict[str, str] = {}
         "unknown-loa",
         "unknown-option",
         "mirror-missing",
+        "mirror-missing-from-the-environment",
+        "mirror-in-memory-from-the-environment",
         "bad-within",
         "negative-within",
         "bad-since",

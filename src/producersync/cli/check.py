@@ -84,15 +84,21 @@ def _echo_json(value: object) -> None:
 
 
 @contextmanager
-def _mirror(url: str | None) -> Iterator[sa.Connection]:
+def _mirror(ctx: typer.Context, url: str | None) -> Iterator[sa.Connection]:
     # Without --mirror (nor its variable), the mirror the settings name, as every sync
     # command reads it: a default of our own here skipped the configuration file's, and
     # a check answered from ./producersync-mirror.db, not the mirror the sync keeps.
     # The other settings are checked as every sync command checks them.
+    from typer._click.core import ParameterSource
+
     from producersync.sync.settings import SyncSettings
 
     settings = settings_from(SyncSettings, None, {"mirror_url": url})
-    engine = read_mirror(settings.mirror_url, option=None if url is None else "--mirror")
+    # A mirror refused is named by what gave it: --mirror only when typed, else its
+    # variable, as the sync commands name it (--json's "field" was "--mirror" for a URL
+    # the environment gave, which no option on the command line had).
+    typed = ctx.get_parameter_source("mirror") is ParameterSource.COMMANDLINE
+    engine = read_mirror(settings.mirror_url, option="--mirror" if typed else None)
     try:
         with engine.connect() as conn:
             yield conn
@@ -180,6 +186,7 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
 
 
 def check(
+    ctx: typer.Context,
     npn: Annotated[
         str,
         typer.Argument(
@@ -229,7 +236,7 @@ def check(
     from producersync.sync import compliance
 
     day = on or dt.date.today()
-    with unanswered(), _mirror(mirror) as conn:
+    with unanswered(), _mirror(ctx, mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
         if not verdict.allowed:  # a yes matched the LOA: the names need no reading
             _known_loa(conn, loa)
@@ -264,6 +271,7 @@ def _mark(verdict: compliance.Verdict, reason: str) -> str:
 
 @report.command(cls=JsonErrorsCommand)
 def expiring(
+    ctx: typer.Context,
     within: Annotated[
         int,
         typer.Option(
@@ -285,7 +293,7 @@ def expiring(
     # Overdue: expired, still active (listed first when there are any).
     none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
-    with _mirror(mirror) as conn:
+    with _mirror(ctx, mirror) as conn:
         rows = (
             {
                 "npn": lic.npn,
@@ -339,6 +347,7 @@ def _noting_unreadable(
 
 @report.command(cls=JsonErrorsCommand)
 def changes(
+    ctx: typer.Context,
     since: SinceOption,
     limit: LimitOption = None,
     after: AfterOption = None,
@@ -349,7 +358,7 @@ def changes(
     in feed order (by id)."""
     from producersync.sync.mirror import iter_changes
 
-    with _mirror(mirror) as conn:
+    with _mirror(ctx, mirror) as conn:
         rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
         if as_json:
             _echo_json_listing({"since": since}, "changes", rows)

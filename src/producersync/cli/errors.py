@@ -233,14 +233,26 @@ def _usage_problem(exc: typer.TyperException) -> Problem:
         with_value(exc)
     hint = getattr(exc, "param_hint", None)
     param = getattr(exc, "param", None)
-    if isinstance(hint, str):
-        field: str | None = hint
+    ctx: Context | None = getattr(exc, "ctx", None)
+    envvar = getattr(param, "envvar", None)
+    named = getattr(param, "name", None)
+    if isinstance(envvar, str) and ctx is not None and _from_the_environment(ctx, named):
+        # Its variable, as a setting refused is named: not the option no one typed.
+        field: str | None = envvar
+    elif isinstance(hint, str):
+        field = hint
     elif param is not None:
         field = param.opts[0] if param.param_type_name == "option" else param.name.upper()
     else:
         field = getattr(exc, "option_name", None)
     value = exc.value if isinstance(exc, BadValue) else _given(exc)
     return Problem(exc.format_message(), field, value)
+
+
+def _from_the_environment(ctx: Context, name: str | None) -> bool:
+    from typer._click.core import ParameterSource
+
+    return name is not None and ctx.get_parameter_source(name) is ParameterSource.ENVIRONMENT
 
 
 def _given(exc: typer.TyperException) -> str | None:
