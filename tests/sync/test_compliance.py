@@ -832,7 +832,8 @@ def test_a_carrier_or_an_loa_without_a_name_is_named_by_its_code(
         (
             GONE,
             "OR",
-            f"NPN {GONE} was deactivated on 2025-07-02: the mirror no longer keeps its records",
+            # Its records are in the mirror (not purged), as they were on that day.
+            f"NPN {GONE} was deactivated on 2025-07-02: the mirror no longer syncs its records",
         ),
         (
             "999",

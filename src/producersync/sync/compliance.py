@@ -296,8 +296,10 @@ def _population(entry: PopulationRow | None, npn: str) -> _Finding:
         )
     if not entry.active:
         when = f" on {entry.deactivated_at:%Y-%m-%d}" if entry.deactivated_at else ""
+        # Not "no longer keeps its records": without PURGE_DEACTIVATED it keeps them as
+        # they were on the deactivation, and the reason read as if they were gone.
         return _Finding(
-            None, f"NPN {npn} was deactivated{when}: the mirror no longer keeps its records"
+            None, f"NPN {npn} was deactivated{when}: the mirror no longer syncs its records"
         )
     return _Finding(True, f"NPN {npn} is in the active population")
 
