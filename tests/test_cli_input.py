@@ -217,10 +217,15 @@ def test_a_dbos_system_database_out_of_reach_at_start_is_one_line(
         ({"PRODUCERSYNC_SYNC_PORT": "80a"}, 2, ["PRODUCERSYNC_SYNC_PORT", "'80a'"]),
         ({"PRODUCERSYNC_MIRROR_URL": "mysql://ops:hunter2@db/x"}, 2, ["mysql://***@db/x"]),
         ({"PRODUCERSYNC_API_URL": "api.example"}, 2, ["PRODUCERSYNC_API_URL", "'api.example'"]),
+        (
+            {"PRODUCERSYNC_API_URL": "https://api.example/v2"},
+            2,
+            ["PRODUCERSYNC_API_URL", "ends in the API's version /v2: give its root"],
+        ),
         # Nothing listens on port 9 (discard) here: the database is out of reach.
         ({"PRODUCERSYNC_MIRROR_URL": "postgresql://ops:hunter2@127.0.0.1:9/x"}, 1, ["mirror"]),
     ],
-    ids=["port", "database", "api", "unreachable"],
+    ids=["port", "database", "api", "api-version", "unreachable"],
 )
 def test_a_bad_setting_is_named_not_a_traceback(
     monkeypatch: pytest.MonkeyPatch,

@@ -114,6 +114,10 @@ def test_a_client_and_the_sync_service_find_the_api_alike(
         ),
         ({"PRODUCERSYNC_API_URL": ""}, "PRODUCERSYNC_API_URL: '' is not an http(s) URL"),
         (
+            {"PRODUCERSYNC_API_URL": f"{LOCAL}/v1"},
+            f"PRODUCERSYNC_API_URL: '{LOCAL}/v1' ends in the API's version /v1: give its root",
+        ),
+        (
             {"PRODUCERSYNC_API_URL": LOCAL, "PRODUCERSYNC_TOKEN_URL": "mailto://ops:hunter2@"},
             "PRODUCERSYNC_TOKEN_URL: 'mailto://***@' is not an http(s) URL",
         ),

@@ -19,6 +19,13 @@ from producersync.client import AsyncClient, Client, Environment
         ({"base_url": "notaurl"}, "base_url: 'notaurl' is not an http(s) URL with a host"),
         ({"base_url": "ftp://api.example"}, "base_url: 'ftp://api.example' is not an http(s)"),
         ({"base_url": "https://"}, "base_url: 'https://' is not an http(s) URL with a host"),
+        # Every call went to /v2/v2/..., the token asked of /v2/oauth2/token: the first
+        # call failed "401 Unauthorized: Missing bearer token", read as bad credentials.
+        (
+            {"base_url": "https://ops:hunter2@api.example/proxy/V2/"},
+            "base_url: 'https://***@api.example/proxy/V2/' ends in the API's version /V2: "
+            "give its root, 'https://***@api.example/proxy' (the client adds /v1 and /v2)",
+        ),
         (
             {"base_url": "https://api.example", "token_url": "mailto://ops:hunter2@"},
             "token_url: 'mailto://***@' is not",

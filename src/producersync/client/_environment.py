@@ -6,7 +6,7 @@ import os
 from enum import Enum
 from typing import Literal
 
-from producersync.model.http_url import http_url
+from producersync.model.http_url import api_url, http_url
 
 __all__ = ["Environment", "EnvironmentName", "endpoints", "http_url", "named_environment"]
 
@@ -77,5 +77,5 @@ def endpoints(
         base_url = base_url or given.base_url
         token_url = token_url or given.token_url
     assert base_url is not None
-    base_url = http_url(base_url, base_name).rstrip("/")
+    base_url = api_url(base_url, base_name).rstrip("/")
     return base_url, http_url(token_url or f"{base_url}/oauth2/token", "token_url")

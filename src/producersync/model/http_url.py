@@ -6,7 +6,10 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-__all__ = ["http_url"]
+__all__ = ["api_url", "http_url"]
+
+# The API's versions, which the client puts in every path itself (/v2/licenses).
+_VERSIONS = frozenset({"v1", "v2"})
 
 
 def http_url(value: str, name: str | None = None) -> str:
@@ -15,8 +18,32 @@ def http_url(value: str, name: str | None = None) -> str:
     instead of after every retry."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        userinfo, at, _ = parts.netloc.rpartition("@")
-        shown = value.replace(userinfo + at, "***@", 1) if at else value
-        prefix = f"{name}: " if name else ""
-        raise ValueError(f"{prefix}{shown!r} is not an http(s) URL with a host")
+        raise ValueError(f"{_named(name)}{_shown(value)!r} is not an http(s) URL with a host")
     return value
+
+
+def api_url(value: str, name: str | None = None) -> str:
+    """``value`` if it is the API's base URL: an ``http_url`` whose path does not end in
+    one of the API's versions. Pasted as ``https://api.example/v2``, every call went to
+    ``/v2/v2/...`` and the token was asked of ``/v2/oauth2/token``: the first call failed
+    "401 Unauthorized: Missing bearer token", which reads as wrong credentials."""
+    http_url(value, name)
+    parts = urlsplit(value)
+    above, _, last = parts.path.rstrip("/").rpartition("/")
+    if last.lower() in _VERSIONS:
+        root = parts._replace(path=above, query="", fragment="").geturl()
+        raise ValueError(
+            f"{_named(name)}{_shown(value)!r} ends in the API's version /{last}: give its "
+            f"root, {_shown(root)!r} (the client adds /v1 and /v2)"
+        )
+    return value
+
+
+def _named(name: str | None) -> str:
+    return f"{name}: " if name else ""
+
+
+def _shown(value: str) -> str:
+    """``value`` with the credentials in it masked."""
+    userinfo, at, _ = urlsplit(value).netloc.rpartition("@")
+    return value.replace(userinfo + at, "***@", 1) if at else value

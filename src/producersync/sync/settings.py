@@ -32,7 +32,7 @@ from producersync.database_url import (
 )
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
-from producersync.model.http_url import http_url
+from producersync.model.http_url import api_url, http_url
 from producersync.settings_variables import own_variables, variable
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
@@ -285,7 +285,12 @@ class SyncSettings(BaseSettings):
 
     _database_urls = field_validator("mirror_url", "dbos_system_database_url")(checked)
 
-    @field_validator("api_url", "token_url")
+    @field_validator("api_url")
+    @classmethod
+    def _api(cls, value: str | None) -> str | None:
+        return value if value is None else api_url(value)
+
+    @field_validator("token_url")
     @classmethod
     def _http(cls, value: str | None) -> str | None:
         return value if value is None else http_url(value)
