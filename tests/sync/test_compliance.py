@@ -126,7 +126,15 @@ def _load(engine: sa.Engine) -> None:
         mirror.upsert_records(conn, "licenses", _dump(LICENSES))
         mirror.upsert_records(conn, "appointments", _dump(APPOINTMENTS))
         mirror.activate_npns(conn, [NPN, GONE], AT)
+        _fetched(conn, [NPN])
         mirror.deactivate_npns(conn, [GONE], AT + dt.timedelta(days=1), purge=False)
+
+
+def _fetched(conn: sa.Connection, npns: list[str]) -> None:
+    """A run that fetched ``npns`` since their activation and finished, as the sync's."""
+    run_id = mirror.start_run(conn, "activation")
+    mirror.mark_activations_fetched(conn, npns, run_id)
+    mirror.finish_run(conn, run_id, {})
 
 
 @contextlib.contextmanager
@@ -203,7 +211,7 @@ def test_an_npn_whose_records_are_not_fetched_yet_is_no_answer(
     """An NPN activated moments ago, its records not fetched yet, was a no ("holds no
     license in CA ... still being fetched"), exit 1 as for a producer who may not sell.
     Once a fetch since its activation has finished, holding none is NIPR's no."""
-    with _mirror_holding(backend, tmp_path, [], []) as engine:
+    with _mirror_holding(backend, tmp_path, [], [], fetched=False) as engine:
         with engine.connect() as conn:
             verdict = check(conn, NPN, "CA", "Life", on=ON)
             assert (verdict.allowed, verdict.answered, verdict.failed) == (False, False, [])
@@ -213,13 +221,49 @@ def test_an_npn_whose_records_are_not_fetched_yet_is_no_answer(
                 "(see sync status)"
             ]
         with write_transaction(engine) as conn:
-            run_id = mirror.start_run(conn, "activation")
-            mirror.mark_activations_fetched(conn, [NPN], run_id)
-            mirror.finish_run(conn, run_id, {})
+            _fetched(conn, [NPN])
         with engine.connect() as conn:
             verdict = check(conn, NPN, "CA", "Life", on=ON)
     assert (verdict.answered, verdict.unknown) == (True, [])
     assert verdict.failed == [f"NPN {NPN} holds no license in any state"]
+
+
+_FETCHING = ", as far as the mirror knows: no fetch of its records since its activation has "
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize(
+    ("state", "carrier", "missing"),
+    [
+        ("WA", None, f"NPN {NPN} holds no license in WA"),
+        ("CA", "99999", "no appointment with carrier 99999 in CA"),
+        ("CA", "22222", "appointed with Carrier 22222 (22222) in CA, but not for 'Life'"),
+    ],
+    ids=["license", "appointment", "appointment-for-the-loa"],
+)
+def test_a_record_missing_while_its_fetch_goes_on_is_no_answer(
+    backend: str, tmp_path: Path, state: str, carrier: str | None, missing: str
+) -> None:
+    """Was a no, exit 1, while the NPN's records were still coming: its licenses pages
+    written, the license of that state or the carrier's appointments not yet (a fetch
+    writes its lists side by side, a page at a time; a storm's, for minutes). Only
+    the NPN that held no license at all was no answer then. A record that is there
+    answers as it says; once the fetch has finished, the missing one is NIPR's no."""
+    with _mirror_holding(
+        backend, tmp_path, _dump(LICENSES), _dump(APPOINTMENTS), fetched=False
+    ) as engine:
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, state, "Life", carrier=carrier, on=ON)
+            assert (verdict.answered, verdict.failed) == (False, [])
+            assert verdict.unknown == [missing + _FETCHING + "finished (see sync status)"]
+            # Not the records that are there: an expired license is a no all the same.
+            expired = check(conn, NPN, "TX", "Life", carrier=carrier, on=ON)
+            assert "license L2 in TX expired on 2025-12-31 (before 2026-01-15)" in expired.failed
+        with write_transaction(engine) as conn:
+            _fetched(conn, [NPN])
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, state, "Life", carrier=carrier, on=ON)
+    assert (verdict.answered, verdict.unknown, verdict.failed) == (True, [], [missing])
 
 
 def test_an_npn_with_licenses_elsewhere_is_a_no_in_the_state(conn: sa.Connection) -> None:
@@ -368,14 +412,18 @@ def _mirror_holding(
     directory: Path,
     licenses: Sequence[dict[str, Any]],
     appointments: Sequence[dict[str, Any]],
+    *,
+    fetched: bool = True,
 ) -> Iterator[sa.Engine]:
     """A mirror on ``backend`` holding ``licenses`` and ``appointments`` (wire records) of
-    the active ``NPN``."""
+    the active ``NPN``, and (``fetched``) a finished fetch of them since its activation."""
     with fresh_mirror(backend, directory) as engine:
         with write_transaction(engine) as conn:
             mirror.upsert_records(conn, "licenses", licenses)
             mirror.upsert_records(conn, "appointments", list(appointments))
             mirror.activate_npns(conn, [NPN], AT)
+            if fetched:
+                _fetched(conn, [NPN])
         yield engine
 
 

@@ -89,6 +89,9 @@ class UnknownLoa:
 class _Finding:
     passed: bool | None  # None: the mirror cannot tell
     reason: str
+    # A no for want of a record (no license in the state, no appointment with the
+    # carrier): the mirror's word only once a fetch of the NPN's records has finished.
+    missing: bool = False
 
 
 class _Wanted:
@@ -158,6 +161,11 @@ def check(
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
         findings.append(_appointment(found, carrier, state, wanted, on))
+    if any(f.missing for f in findings) and not fetched_since_activation(conn, [entry.npn]):
+        # Its fetch goes on: its lists are written side by side, each a page at a time
+        # (an NPN's licenses before its appointments, in a storm's pass for minutes),
+        # and such a no was exit 1 for a producer whose records were still coming.
+        findings = [_not_fetched_yet(f) if f.missing else f for f in findings]
     return _verdict(findings)
 
 
@@ -289,6 +297,14 @@ def _no_license_yet(conn: sa.Connection, entry: PopulationRow, npn: str, state: 
     )
 
 
+def _not_fetched_yet(finding: _Finding) -> _Finding:
+    return _Finding(
+        None,
+        f"{finding.reason}, as far as the mirror knows: no fetch of its records since its "
+        "activation has finished (see sync status)",
+    )
+
+
 def _population(entry: PopulationRow | None, npn: str) -> _Finding:
     if entry is None:
         return _Finding(
@@ -310,7 +326,7 @@ def _best_license(
     """The findings of the license that gets furthest (an NPN can hold a resident and a
     firm license in one state); a verdict explains that one."""
     if not found:
-        return [_Finding(False, f"NPN {npn} holds no license in {state}")]
+        return [_Finding(False, f"NPN {npn} holds no license in {state}", missing=True)]
     chains = [[*_license(lic, on), *_loa(lic, wanted, on)] for lic in found]
     return max(chains, key=_furthest)
 
@@ -483,11 +499,13 @@ def _appointment(
             return _Finding(
                 False, f"{_appointment_name(deleted[0], carrier, state)} was deleted by NIPR"
             )
-        return _Finding(False, f"no appointment with carrier {co_code} in {state}")
+        return _Finding(False, f"no appointment with carrier {co_code} in {state}", missing=True)
     carrier = _named(current[0].company_name, current[0].co_code)
     covering = [a for a in current if wanted.matches(a)]
     if not covering:
-        return _Finding(False, f"appointed with {carrier} in {state}, but not for {wanted.loa!r}")
+        return _Finding(
+            False, f"appointed with {carrier} in {state}, but not for {wanted.loa!r}", missing=True
+        )
     read = [
         (a, _unread(_appointment_name(a, carrier, state), a, *_APPOINTMENT_READS)) for a in covering
     ]
