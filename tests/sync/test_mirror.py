@@ -1611,6 +1611,17 @@ def test_changes_since_filters_by_time_and_limits(engine: sa.Engine) -> None:
         assert mirror.changes_since(conn, future) == []
 
 
+def test_changes_since_refuses_a_negative_limit_on_either_backend(engine: sa.Engine) -> None:
+    """SQLite read ``LIMIT -1`` as no limit and gave the whole feed; PostgreSQL refused
+    it with a DataError out of the driver: the same call, two answers."""
+    _upsert(engine, "addresses", *wire().records["addresses"][:2])
+    with engine.connect() as conn:
+        for read in (mirror.changes_since, mirror.iter_changes):
+            with pytest.raises(ValueError, match=r"^limit must be 0 or more, not -1$"):
+                list(read(conn, T0, limit=-1))
+        assert mirror.changes_since(conn, T0, limit=0) == []
+
+
 def test_changes_page_by_id_through_changes_that_share_one_time(engine: sa.Engine) -> None:
     """A page's changes all bear its time: paged by time with a limit, a reader asked
     for the same first rows again and again and never got past them."""

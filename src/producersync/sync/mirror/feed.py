@@ -172,7 +172,10 @@ def iter_changes(
 ) -> Iterator[Change]:
     """``changes_since``, read as it goes (on PostgreSQL through a server-side cursor),
     for a reader that hands each change on: the whole feed in a list took 1.6 KB a
-    change (385 MB for 240,000), and its first line waited for its last."""
+    change (385 MB for 240,000), and its first line waited for its last. A negative
+    ``limit`` is a ValueError: SQLite read it as none, PostgreSQL refused it."""
+    if limit is not None and limit < 0:
+        raise ValueError(f"limit must be 0 or more, not {limit}")
     query = sa.select(changes).where(changes.c.changed_at >= since).order_by(changes.c.id)
     if after is not None:
         query = query.where(changes.c.id > after)
