@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -100,6 +101,42 @@ def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
     assert iso_date("2025-09-01") == dt.date(2025, 9, 1)
     with pytest.raises(typer.BadParameter, match="'2025-9-1' is not a date as yyyy-MM-dd"):
         iso_date("2025-9-1")
+
+
+@pytest.mark.parametrize("offset", ["-05", "-0500", "-05:00"])
+def test_a_time_s_offset_is_read_as_python_writes_it_to_the_hour_or_minute(offset: str) -> None:
+    """An offset of hours alone, 2026-12-01T00:00-05 (fromisoformat reads it), was "not
+    an ISO 8601 time or date"."""
+    five_hours_behind = dt.timezone(dt.timedelta(hours=-5))
+    expected = dt.datetime(2026, 12, 1, tzinfo=five_hours_behind)
+    assert iso_time(f"2026-12-01T00:00{offset}") == expected
+    assert iso_time(f"2026-12-01T00:00:00.5{offset}") == expected.replace(microsecond=500_000)
+    assert iso_time("2026-12-01T05:00Z") == expected
+
+
+@pytest.mark.parametrize("offset", ["-5", "-05:0", "-050", "-24", "-05:60", "+05:", "-05-"])
+def test_an_offset_python_does_not_read_or_out_of_range_is_refused(offset: str) -> None:
+    value = f"2026-12-01T00:00{offset}"
+    with pytest.raises(
+        typer.BadParameter,
+        match=f"^'{re.escape(value)}' is not an ISO 8601 time or date, as 2025-09-01T08:00:00$",
+    ):
+        iso_time(value)
+
+
+@pytest.mark.parametrize("command", [["sync", "changes"], ["report", "changes"]])
+def test_since_takes_an_offset_of_hours_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'mirror.db'}"
+    open_mirror(url).dispose()
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", url)
+    since = "2026-12-01T00:00-05"
+    result = CliRunner().invoke(app, [*command, "--since", since, "--json"])
+    assert result.exit_code == 0, result.output
+    if command[0] == "report":
+        assert orjson.loads(result.output)["since"] == "2026-12-01T00:00:00-05:00"
 
 
 def test_a_time_in_lowercase_is_read_as_rfc_3339_allows() -> None:

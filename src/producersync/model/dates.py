@@ -68,6 +68,10 @@ DATETIME_PATTERN = _any(f"{DATE_PATTERN}(?:{_CLOCK}[Zz]?)?", f"{_INNER_DATE}{_CL
 """ISO 8601 as the API reads a time (unanchored): a date alone (its midnight), or a date
 and a time, to the minute or finer, with a Z, an offset, or neither (UTC)."""
 
-DATETIME_SHAPE = f"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:{_CLOCK}(?:[Zz]|{_OFFSET})?)?"
-"""The form of ``DATETIME_PATTERN``'s times, any day of it: what a reader that says why a
-day is wrong (2026-02-30) or out of range in UTC checks first."""
+# An offset of hours alone (-05) too, as Python's fromisoformat reads it: refused, a time
+# written so by a tool or a person was "not an ISO 8601 time".
+_OFFSET_READ = "[+-](?:[01][0-9]|2[0-3])(?::?[0-5][0-9])?"
+DATETIME_SHAPE = f"[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}(?:{_CLOCK}(?:[Zz]|{_OFFSET_READ})?)?"
+"""The form of ``DATETIME_PATTERN``'s times, any day of it, and those of an offset of
+hours alone: what a reader that says why a day is wrong (2026-02-30) or out of range in
+UTC checks first."""
