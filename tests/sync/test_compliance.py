@@ -1242,6 +1242,9 @@ def test_check_and_report_read_the_mirror_the_configuration_file_names(
     assert list(elsewhere.iterdir()) == []
 
 
+_NEVER_SYNCED = "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
+
+
 def _report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     """``producersync report ARGS --json``, in this process: what it printed."""
     code, out, err = producersync_output(monkeypatch, capsys, "report", *args, "--json")
@@ -1412,7 +1415,10 @@ def test_report_expiring_names_what_the_mirror_cannot_read(
     assert listed["unreadable"] == {"expirationDate": "'31/12/2026'"}
     assert producersync_output(monkeypatch, capsys, *args)[0] == 0
     shown = check_cli.console.file.getvalue().splitlines()
-    assert shown[-1] == "license 82: the mirror cannot read its expirationDate '31/12/2026'"
+    assert shown[-2:] == [
+        "license 82: the mirror cannot read its expirationDate '31/12/2026'",
+        _NEVER_SYNCED,
+    ]
 
 
 def test_report_expiring_shows_the_licenses_expired_but_still_active_as_overdue(
@@ -1537,7 +1543,7 @@ def test_a_report_with_nothing_in_it_says_so(
             monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", engine.url.render_as_string())
     code, out, err = producersync_output(monkeypatch, capsys, "report", *command)
     assert code == 0, err
-    assert out.startswith(said) and len(out.splitlines()) == 1, out
+    assert out.startswith(said) and out.splitlines()[1:] == [_NEVER_SYNCED], out
     code, out, err = producersync_output(monkeypatch, capsys, "report", *command, "--json")
     assert code == 0, err
     key = "licenses" if command[0] == "expiring" else "changes"
@@ -1764,7 +1770,9 @@ def test_check_tells_what_the_mirror_cannot_tell_from_a_no(
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert (exit_code, err) == (4, "")
     unknown = "NPN 999 is not in the monitored population: the mirror holds no records of it"
-    assert " ".join(out.split()) == f"cannot tell ? {unknown}"  # wrapped to the width
+    *said, as_of = out.splitlines()
+    assert " ".join(" ".join(said).split()) == f"cannot tell ? {unknown}"  # wrapped to the width
+    assert as_of == _NEVER_SYNCED
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
     assert (exit_code, err) == (4, "")
     body = orjson.loads(out)
@@ -1844,3 +1852,110 @@ def test_report_changes_tells_its_since_in_utc_as_its_rows(
         monkeypatch, capsys, "report", "changes", "--since", since, "--json"
     )
     assert orjson.loads(out)["since"] == since  # as given, to a script
+
+
+def _synced_through(url: str, day: dt.date) -> None:
+    """Record ``day`` as the mirror's last synced runDate, as a complete daily sync does."""
+    engine = mirror.open_mirror(url)
+    try:
+        with write_transaction(engine) as conn:
+            mirror.set_last_synced_run_date(conn, day)
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_verdict_says_which_nipr_run_the_mirror_holds_as_of(backend: str, tmp_path: Path) -> None:
+    """A yes of a mirror whose sync had stopped days ago said nothing of it. The verdict
+    carries the last synced runDate and the run days behind, as `sync status` has them."""
+    with fresh_mirror(backend, tmp_path) as engine:
+        _load(engine)
+        with engine.connect() as conn:
+            never = check(conn, NPN, "CA", "Life", on=ON)
+        assert (never.allowed, never.as_of, never.lag_days) == (True, None, None)
+        long_ago = dt.date(2000, 1, 1)
+        with write_transaction(engine) as conn:
+            mirror.set_last_synced_run_date(conn, long_ago)
+        with engine.connect() as conn:
+            stale = check(conn, NPN, "CA", "Life", on=ON)
+            status = mirror.sync_status(conn)
+        assert (stale.allowed, stale.as_of) == (True, long_ago)
+        assert stale.lag_days == status["lagDays"] > 9000
+        # Today's runDate (UTC), which only an announced run makes the latest: current
+        # whatever the day when it is read.
+        today = dt.datetime.now(dt.UTC).date()
+        with write_transaction(engine) as conn:
+            mirror.set_last_synced_run_date(conn, today)
+            current = check(conn, GONE, "CA", "Life", on=ON)
+        assert (current.answered, current.as_of, current.lag_days) == (False, today, 0)
+
+
+def _as_of_line(out: str) -> str:
+    return out.splitlines()[-1]
+
+
+def test_check_and_reports_say_the_mirror_has_synced_no_run_yet(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    for args in (
+        check_args,
+        ["report", "expiring", "--within", "30"],
+        ["report", "changes", "--since", "2000-01-01"],
+    ):
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert code == 0, err
+        assert _as_of_line(out) == _NEVER_SYNCED, out
+        code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+        assert code == 0, err
+        body = orjson.loads(out)
+        assert (body["asOf"], body["lagDays"]) == (None, None), body
+
+
+def test_check_and_reports_say_which_nipr_run_the_mirror_holds_as_of(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`check` answered yes from a mirror whose sync had stopped, and nothing said how
+    far behind it was: an officer acting on it could not tell as of which NIPR run."""
+    long_ago = dt.date(2000, 1, 1)
+    _synced_through(in_process, long_ago)
+    check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    code, out, err = producersync_output(monkeypatch, capsys, *check_args)
+    assert (code, out.splitlines()[0]) == (0, "yes"), err
+    said = re.fullmatch(r"mirror as of NIPR run 2000-01-01 \((\d+) days behind\)", _as_of_line(out))
+    assert said is not None, out
+    behind = int(said[1])
+    assert behind > 9000
+    for args, key in (
+        (check_args, "reasons"),
+        (["report", "expiring", "--within", "30"], "licenses"),
+        (["report", "changes", "--since", "2000-01-01"], "changes"),
+    ):
+        code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+        assert code == 0, err
+        body = orjson.loads(out)
+        assert (body["asOf"], body["lagDays"]) == ("2000-01-01", behind), body
+        assert body[key], body  # the answer itself is still there
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert _as_of_line(out) == f"mirror as of NIPR run 2000-01-01 ({behind} days behind)"
+    today = dt.datetime.now(dt.UTC).date()  # current whatever the day when read
+    _synced_through(in_process, today)
+    code, out, err = producersync_output(monkeypatch, capsys, *check_args)
+    assert _as_of_line(out) == f"mirror as of NIPR run {today} (current)"
+
+
+@pytest.mark.parametrize(
+    ("as_of", "lag", "said"),
+    [
+        (dt.date(2026, 12, 6), 0, "mirror as of NIPR run 2026-12-06 (current)"),
+        (dt.date(2026, 12, 5), 1, "mirror as of NIPR run 2026-12-05 (1 day behind)"),
+        (dt.date(2026, 12, 4), 2, "mirror as of NIPR run 2026-12-04 (2 days behind)"),
+    ],
+)
+def test_the_mirror_s_run_is_told_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, as_of: dt.date, lag: int, said: str
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr(check_cli, "console", Console(file=out, width=40))
+    check_cli._print_as_of(as_of, lag)
+    assert out.getvalue() == said + "\n"  # on one line, however narrow

@@ -227,7 +227,9 @@ def check(
 ) -> None:
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
-    Each condition is printed, passed, failed or unknown: the reasons for the answer.
+    Each condition is printed, passed, failed or unknown: the reasons for the answer;
+    then the NIPR run the mirror holds the records as of (its last synced runDate) and
+    the run days it is behind, as sync status tells them.
     An LOA's ceCreditsNeeded, when not zero, is shown in its CE reason for information:
     no condition (the API does not say it makes an LOA not in compliance).
     Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
@@ -249,12 +251,31 @@ def check(
             "failed": verdict.failed,
             "unknown": verdict.unknown,
         }
-        _echo_json({**values, **answer})
+        _echo_json({**values, **answer, **_as_of_json(verdict.as_of, verdict.lag_days)})
     else:
         console.print(_said(verdict))
         for reason in verdict.reasons:
             console.print(f"  {_mark(verdict, reason)} {escape(reason)}", highlight=False)
+        _print_as_of(verdict.as_of, verdict.lag_days)
     raise typer.Exit(0 if verdict.allowed else 1 if verdict.answered else 4)
+
+
+def _as_of_json(as_of: dt.date | None, lag_days: int | None) -> dict[str, object]:
+    """The mirror's freshness under ``--json``: ``sync status``'s ``lastSyncedRunDate``
+    and ``lagDays``, named for what they say of an answer."""
+    return {"asOf": as_of, "lagDays": lag_days}
+
+
+def _print_as_of(as_of: dt.date | None, lag_days: int | None) -> None:
+    """The line that dates an answer: a yes of a mirror whose sync stopped days ago
+    read as one of today's records."""
+    if as_of is None:
+        said = "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
+    else:
+        days = f"{lag_days} day{'' if lag_days == 1 else 's'} behind"
+        said = f"mirror as of NIPR run {as_of} ({days if lag_days else 'current'})"
+    # Whole on one line, however narrow the console: a script greps it from the output.
+    console.print(said, markup=False, highlight=False, soft_wrap=True)
 
 
 def _said(verdict: compliance.Verdict) -> str:
@@ -284,7 +305,9 @@ def expiring(
     """Active licenses of the active population expiring within the next days, soonest
     first. Before them, those past their expiration date but still active in the mirror
     (overdue, negative days left: NIPR has not lapsed them yet); first of all, those
-    with an expirationDate the mirror cannot read."""
+    with an expirationDate the mirror cannot read. Last, the NIPR run the mirror is as
+    of, as check tells it."""
+    from producersync.sync.mirror import freshness
     from producersync.sync.mirror.queries import iter_licenses_expiring
 
     days = within
@@ -294,6 +317,7 @@ def expiring(
     none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
     with _mirror(ctx, mirror) as conn:
+        fresh = freshness(conn)
         rows = (
             {
                 "npn": lic.npn,
@@ -310,7 +334,8 @@ def expiring(
         )
         header: dict[str, object] = {"today": today, "withinDays": days}
         if as_json:
-            _echo_json_listing(header, "licenses", rows)
+            dated = {**header, **_as_of_json(fresh.as_of, fresh.lag_days)}
+            _echo_json_listing(dated, "licenses", rows)
         else:
             # Below the table, not a column of it: its words (expirationDate) would not
             # leave the others whole in 80 columns.
@@ -323,6 +348,8 @@ def expiring(
             markup=False,
             highlight=False,
         )
+    if not as_json:
+        _print_as_of(fresh.as_of, fresh.lag_days)
 
 
 def _marked_overdue(row: dict[str, Any]) -> dict[str, Any]:
@@ -355,19 +382,22 @@ def changes(
     as_json: JsonOption = False,
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged,
-    in feed order (by id)."""
-    from producersync.sync.mirror import iter_changes
+    in feed order (by id). Last, the NIPR run the mirror is as of, as check tells it."""
+    from producersync.sync.mirror import freshness, iter_changes
 
     with _mirror(ctx, mirror) as conn:
+        fresh = freshness(conn)
         rows = map(change_json, iter_changes(conn, since, after=after, limit=limit))
         if as_json:
-            _echo_json_listing({"since": since}, "changes", rows)
+            dated = {"since": since, **_as_of_json(fresh.as_of, fresh.lag_days)}
+            _echo_json_listing(dated, "changes", rows)
         else:
             # In UTC, as the rows' times are: "since: 2026-12-06 13:36:00+05:00" above a
             # change at 08:37:25 would read as one before the time asked, which it is not.
             utc: dict[str, object] = {"since": f"{_cell(since.astimezone(dt.UTC))} UTC"}
             shown = map(_changed_fields, rows)
             _table(utc, "changes", shown, f"no change since {since.isoformat()}")
+            _print_as_of(fresh.as_of, fresh.lag_days)
 
 
 def _changed_fields(row: dict[str, Any]) -> dict[str, Any]:

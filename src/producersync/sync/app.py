@@ -245,11 +245,8 @@ def _last_synced(engine: sa.Engine) -> dt.date | None:
 
 
 def _lag_days(engine: sa.Engine) -> int | None:
-    today = dt.datetime.now(dt.UTC).date()
     with engine.connect() as conn:
-        return mirror.lag_days(
-            mirror.last_synced_run_date(conn), mirror.latest_run_date(conn, today)
-        )
+        return mirror.freshness(conn).lag_days
 
 
 def _read(engine: sa.Engine, count: Callable[[sa.Connection], int]) -> int:

@@ -20,7 +20,13 @@ import sqlalchemy as sa
 
 from producersync.model import STATE_CODES, is_co_code
 from producersync.model.npn import npn_number
-from producersync.sync.mirror import Change, changes_since, fetched_since_activation
+from producersync.sync.mirror import (
+    Change,
+    Freshness,
+    changes_since,
+    fetched_since_activation,
+    freshness,
+)
 from producersync.sync.mirror.queries import (
     AppointmentRow,
     LicenseRow,
@@ -35,12 +41,14 @@ from producersync.sync.mirror.queries import (
 )
 
 __all__ = [
+    "Freshness",
     "UnknownLoa",
     "Verdict",
     "changes",
     "check",
     "co_code",
     "expiring",
+    "freshness",
     "state_code",
     "unknown_loa",
 ]
@@ -70,6 +78,11 @@ class Verdict:
     # a producer it does not monitor, or a record's status that changed after the date,
     # read as a no, looked like the producer's compliance failure (a lost sale).
     unknown: list[str] = field(default_factory=list)
+    # The mirror the answer was read from, as ``sync status`` tells it: its last synced
+    # runDate (None before any sync) and the run days it lacks (None before any sync, 0
+    # when current). A yes of a mirror whose sync stopped days ago is a yes as of then.
+    as_of: dt.date | None = None
+    lag_days: int | None = None
 
     @property
     def answered(self) -> bool:
@@ -140,19 +153,26 @@ def check(
 
     An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
-    batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`."""
+    batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`.
+
+    The verdict is as of the mirror's last synced runDate (``Verdict.as_of``), which
+    ``Verdict.lag_days`` run days behind the latest it could hold, as ``sync status``
+    tells them (:func:`freshness`): a yes of a mirror whose sync stopped is one of then."""
     npn = npn_number(npn)
     loa = _given("loa", loa)
     carrier = None if carrier is None else co_code(carrier)
     on = dt.date.today() if on is None else _day("on", on)
     state = state_code(state)
+    # Read first: a sync that finishes meanwhile makes the records newer, not older,
+    # than the answer says.
+    fresh = freshness(conn)
     wanted = _Wanted(conn, loa)
     entry = population_entry(conn, npn)
     findings = [_population(entry, npn)]
     if entry is None or not entry.active:
         # Records it does not keep (none, or no longer synced) answer nothing: their no
         # ("holds no license in CA") read as the producer's.
-        return _verdict(findings)
+        return _verdict(findings, fresh)
     held = licenses_in_state(conn, npn, state)
     if not held and not holds_a_license(conn, npn):
         findings.append(_no_license_yet(conn, entry, npn, state))
@@ -166,14 +186,15 @@ def check(
         # (an NPN's licenses before its appointments, in a storm's pass for minutes),
         # and such a no was exit 1 for a producer whose records were still coming.
         findings = [_not_fetched_yet(f) if f.missing else f for f in findings]
-    return _verdict(findings)
+    return _verdict(findings, fresh)
 
 
-def _verdict(findings: list[_Finding]) -> Verdict:
+def _verdict(findings: list[_Finding], fresh: Freshness) -> Verdict:
     failed = [f.reason for f in findings if f.passed is False]
     unknown = [f.reason for f in findings if f.passed is None]
     reasons = [f.reason for f in findings]
-    return Verdict(not failed and not unknown, reasons, failed, unknown)
+    allowed = not failed and not unknown
+    return Verdict(allowed, reasons, failed, unknown, fresh.as_of, fresh.lag_days)
 
 
 def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:

@@ -59,6 +59,8 @@ from producersync.sync.mirror.runs import (
     synced_through_bound,
 )
 from producersync.sync.mirror.status import (
+    Freshness,
+    freshness,
     lag_days,
     latest_run_date,
     malformed_count,
@@ -80,6 +82,7 @@ __all__ = [
     "UNVERIFIED_BODY_KEPT",
     "UNVERIFIED_HEADERS_KEPT",
     "Change",
+    "Freshness",
     "Malformed",
     "Receipt",
     "RunGoingOn",
@@ -96,6 +99,7 @@ __all__ = [
     "fetched_since_activation",
     "finish_run",
     "first_body_sha256",
+    "freshness",
     "interrupt_run",
     "iter_changes",
     "lag_days",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from typing import Any
 
 import pydantic
@@ -29,6 +30,8 @@ from producersync.sync.mirror.tables import (
 )
 
 __all__ = [
+    "Freshness",
+    "freshness",
     "lag_days",
     "latest_run_date",
     "malformed_count",
@@ -50,15 +53,31 @@ def record_counts(conn: sa.Connection) -> dict[str, int]:
     }
 
 
+@dataclass(frozen=True)
+class Freshness:
+    """How current the mirror is, as ``sync status`` tells it: what an answer read from
+    it holds as of."""
+
+    as_of: dt.date | None  # the last synced runDate; None before any sync
+    latest: dt.date  # the latest runDate it could hold: ``latest_run_date``
+    lag_days: int | None  # the run days it lacks: ``lag_days``
+
+
+def freshness(conn: sa.Connection, today: dt.date | None = None) -> Freshness:
+    """The mirror's ``Freshness`` on ``today`` (default: today, UTC)."""
+    as_of = last_synced_run_date(conn)
+    latest = latest_run_date(conn, today or dt.datetime.now(dt.UTC).date())
+    return Freshness(as_of, latest, lag_days(as_of, latest))
+
+
 def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, Any]:
     """What ``sync status`` shows, as of ``today`` (default: today, UTC)."""
-    last_date = last_synced_run_date(conn)
-    latest = latest_run_date(conn, today or dt.datetime.now(dt.UTC).date())
+    fresh = freshness(conn, today)
     active = sa.select(sa.func.count()).where(population.c.active)
     return {
-        "lastSyncedRunDate": None if last_date is None else last_date.isoformat(),
-        "latestRunDate": latest.isoformat(),
-        "lagDays": lag_days(last_date, latest),
+        "lastSyncedRunDate": None if fresh.as_of is None else fresh.as_of.isoformat(),
+        "latestRunDate": fresh.latest.isoformat(),
+        "lagDays": fresh.lag_days,
         "lastRun": last_run(conn),
         "failedRuns": failed_runs(conn),
         "failedRunsTotal": failed_runs_total(conn),
