@@ -155,7 +155,7 @@ def check(
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`.
 
-    The verdict is as of the mirror's last synced runDate (``Verdict.as_of``), which
+    The verdict is as of the mirror's last synced runDate (``Verdict.as_of``), itself
     ``Verdict.lag_days`` run days behind the latest it could hold, as ``sync status``
     tells them (:func:`freshness`): a yes of a mirror whose sync stopped is one of then."""
     npn = npn_number(npn)
