@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from pydantic import BaseModel
 from starlette.responses import RedirectResponse
+from starlette.types import ASGIApp
 
 from producersync import __version__
 from producersync.gc_tuning import tune_gc
@@ -37,6 +38,7 @@ from producersync.service.openapi_spec import BuiltInThread, openapi
 from producersync.service.portal.app import create_portal
 from producersync.service.ratelimit import RateLimiter, moving_window
 from producersync.service.served_routes import serve
+from producersync.service.served_under import ServedUnder, prefix_of
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.open import open_store
@@ -181,7 +183,11 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.mount(_PORTAL, portal)
     # The portal's one address without its slash, sent on by a path (the portal's own
     # redirects are paths too), not by a URL built on the Host header.
-    app.add_route(_PORTAL, lambda _: RedirectResponse(f"{_PORTAL}/"), include_in_schema=False)
+    app.add_route(
+        _PORTAL,
+        lambda request: RedirectResponse(f"{request.scope.get('root_path', '')}{_PORTAL}/"),
+        include_in_schema=False,
+    )
 
     install_docs(app)
 
@@ -204,4 +210,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.openapi = lambda: openapi(app, settings.max_subscription_npns)  # type: ignore[method-assign]
     # Around everything, Starlette's own 500 answer too: every answer names its request.
     identify_requests(app, access_log=settings.access_log)
+    _serve_under(app, prefix_of(settings.public_url))
     return app
+
+
+def _serve_under(app: FastAPI, prefix: str) -> None:
+    """``ServedUnder`` around ``app``'s whole stack, its request ids' too, if the public
+    URL has a path: every layer reads the same path and ``root_path``."""
+    if not prefix:
+        return
+    build = app.build_middleware_stack
+
+    def built() -> ASGIApp:
+        return ServedUnder(build(), prefix)
+
+    app.build_middleware_stack = built  # type: ignore[method-assign]

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from producersync.service.context import ServiceContext
 from producersync.service.errors import error_response
 from producersync.service.gate import API_PREFIXES, ApiGate
+from producersync.service.served_under import route_path
 
 __all__ = ["FAULTS", "RETRY_AFTER_SECONDS", "Chaos", "Fault"]
 
@@ -49,7 +50,7 @@ class Chaos:
         self._random = random.Random(seed)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIXES):
+        if scope["type"] != "http" or not route_path(scope).startswith(API_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self.latency_seconds:

@@ -13,6 +13,7 @@ from producersync.db_outage import unavailable
 from producersync.service.auth.tokens import InvalidToken
 from producersync.service.context import ServiceContext
 from producersync.service.errors import INTERNAL_ERROR, error_response, shown
+from producersync.service.served_under import route_path
 
 __all__ = ["API_PREFIXES", "ApiGate"]
 
@@ -24,7 +25,7 @@ class ApiGate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(API_PREFIXES):
+        if scope["type"] != "http" or not route_path(scope).startswith(API_PREFIXES):
             await self.app(scope, receive, send)
             return
         ctx: ServiceContext = scope["app"].state.context

@@ -33,6 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from producersync.service.auth.principal import Principal
 from producersync.service.errors import error_response, shown
 from producersync.service.gate import API_PREFIXES
+from producersync.service.served_under import route_path
 from producersync.service.store import idempotency
 from producersync.service.store.engine import write_transaction
 
@@ -149,7 +150,7 @@ class Idempotency:
             Headers(scope=scope).getlist(HEADER)
             if scope["type"] == "http"
             and scope["method"] in METHODS
-            and scope["path"].startswith(API_PREFIXES)
+            and route_path(scope).startswith(API_PREFIXES)
             else []
         )
         if not keys:

@@ -23,6 +23,7 @@ from producersync.service.api.response_headers import add_response_headers
 from producersync.service.api.subscriptions import publish_npn_limit
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.idempotency import add_idempotency_key
+from producersync.service.served_under import route_path
 
 __all__ = ["BuiltInThread", "openapi"]
 
@@ -96,6 +97,10 @@ class BuiltInThread:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = self.api
-        if scope["type"] == "http" and scope["path"] == api.openapi_url and not api.openapi_schema:
+        if (
+            scope["type"] == "http"
+            and route_path(scope) == api.openapi_url
+            and not api.openapi_schema
+        ):
             await anyio.to_thread.run_sync(api.openapi)
         await self.app(scope, receive, send)

@@ -24,6 +24,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producersync.service.errors import ApiError
+from producersync.service.served_under import route_path
 
 __all__ = ["BodyHeaders"]
 
@@ -55,7 +56,7 @@ class BodyHeaders:
         self._prefixes = prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not scope["path"].startswith(self._prefixes):
+        if scope["type"] != "http" or not route_path(scope).startswith(self._prefixes):
             await self.app(scope, receive, send)
             return
         checked = False

@@ -26,6 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producersync.body_time import BODY_MIN_RATE, BODY_SECONDS, body_ends
+from producersync.service.served_under import route_path
 
 __all__ = ["BODY_MIN_RATE", "BODY_SECONDS", "MAX_BODY_BYTES", "BodyLimit"]
 
@@ -68,7 +69,7 @@ class BodyLimit:
         return next((n for prefix, n in self._by_prefix if path.startswith(prefix)), self._default)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        limit = self._limit(scope["path"]) if scope["type"] == "http" else None
+        limit = self._limit(route_path(scope)) if scope["type"] == "http" else None
         if limit is None:
             await self.app(scope, receive, send)
             return

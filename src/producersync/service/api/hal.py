@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse
 from producersync.model import Href
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ErrorBody
+from producersync.service.served_under import after_root
 
 __all__ = [
     "AUTO_SUBSCRIBES",
@@ -122,7 +123,9 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def href(request: Request, base: str, **params: str | int) -> dict[str, str]:
-    """A HAL link to this request's URL rooted at ``base``, with ``params`` replaced."""
+    """A HAL link to this request's URL rooted at ``base``, with ``params`` replaced.
+    ``base`` has the path the service is served under (``served_under``), the public
+    URL's or the request's ``root_path``: the request's path is taken after it."""
     url = request.url.include_query_params(**params)
     query = f"?{url.query}" if url.query else ""
-    return {"href": f"{base}{url.path}{query}"}
+    return {"href": f"{base}{after_root(url.path, request.scope.get('root_path', ''))}{query}"}

@@ -23,6 +23,7 @@ from producersync.service.auth.principal import Principal
 from producersync.service.context import ServiceContext, get_context
 from producersync.service.delivery.publish import publish_events
 from producersync.service.errors import ApiError
+from producersync.service.served_under import after_root
 from producersync.service.store.documents import root_links
 from producersync.service.store.engine import read_snapshot, write_transaction
 from producersync.service.store.jobs import known_npns
@@ -184,7 +185,8 @@ class Call:
         with the records before B left out. Not ``size``: a client may change it as it
         goes, and each page is the same seek."""
         selection = _selection(f)
-        path = self.request.url.path
+        # After the root path: a token stays good as the service is put under a prefix.
+        path = after_root(self.request.url.path, self.request.scope.get("root_path", ""))
         # Unfiltered, the path alone: the tokens issued before filters counted stay good.
         return f"{path}?{selection}" if selection else path
 

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from producersync.service.api.params import LIST_PARAMETERS
 from producersync.service.errors import ApiError, error_response
 from producersync.service.gate import API_PREFIXES
+from producersync.service.served_under import route_path
 
 __all__ = ["OneValueEach", "by_name"]
 
@@ -29,7 +30,7 @@ class OneValueEach:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        api = scope["type"] == "http" and scope["path"].startswith(API_PREFIXES)
+        api = scope["type"] == "http" and route_path(scope).startswith(API_PREFIXES)
         if api and scope["query_string"]:
             try:
                 scope = _joined(scope)
