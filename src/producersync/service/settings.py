@@ -70,7 +70,9 @@ class ServiceSettings(BaseSettings):
     shutdown_grace_seconds: ShutdownGraceSetting = SHUTDOWN_GRACE_SECONDS
     public_url: str | None = Field(
         default=None,
-        description="Base URL used in HAL links; default: the URL the request came in on.",
+        description="Base URL used in HAL links and portal login links; default: the URL "
+        "the request came in on. A path in it is the prefix a proxy serves the service "
+        "under, stripped before a request reaches it.",
     )
     token_ttl_seconds: int = Field(
         default=3600,
