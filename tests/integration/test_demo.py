@@ -72,7 +72,11 @@ def test_the_demo_runs_the_whole_system_and_proves_the_mirror(
         assert code == 0, f"producersync {' '.join(args)} exited {code}:\n{err}"
         return out
 
-    assert command(shlex.split(printed[0])[1:], {}).startswith("yes")
+    checked = command(shlex.split(printed[0])[1:], {})
+    assert checked.startswith("yes")
+    # The panel dates its answer as the command does.
+    as_of = re.search(r"mirror as of NIPR run \S+ \([^)]+\)", out)
+    assert as_of and as_of[0] in checked, out
     # The commands run elsewhere read files of their working directory: the demo says how
     # to point them at its store and mirror (a `nipr run` made an empty store of its own).
     exported = re.search(

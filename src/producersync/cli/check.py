@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 
     from producersync.sync import compliance
 
-__all__ = ["check", "report"]
+__all__ = ["as_of_line", "check", "report"]
 
 report = typer.Typer(help="Reports over the mirror.", no_args_is_help=True)
 
@@ -266,16 +266,18 @@ def _as_of_json(as_of: dt.date | None, lag_days: int | None) -> dict[str, object
     return {"asOf": as_of, "lagDays": lag_days}
 
 
-def _print_as_of(as_of: dt.date | None, lag_days: int | None) -> None:
-    """The line that dates an answer: a yes of a mirror whose sync stopped days ago
-    read as one of today's records."""
+def as_of_line(as_of: dt.date | None, lag_days: int | None) -> str:
+    """What dates an answer: a yes of a mirror whose sync stopped days ago read as one
+    of today's records."""
     if as_of is None:
-        said = "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
-    else:
-        days = f"{lag_days} day{'' if lag_days == 1 else 's'} behind"
-        said = f"mirror as of NIPR run {as_of} ({days if lag_days else 'current'})"
+        return "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
+    days = f"{lag_days} day{'' if lag_days == 1 else 's'} behind"
+    return f"mirror as of NIPR run {as_of} ({days if lag_days else 'current'})"
+
+
+def _print_as_of(as_of: dt.date | None, lag_days: int | None) -> None:
     # Whole on one line, however narrow the console: a script greps it from the output.
-    console.print(said, markup=False, highlight=False, soft_wrap=True)
+    console.print(as_of_line(as_of, lag_days), markup=False, highlight=False, soft_wrap=True)
 
 
 def _said(verdict: compliance.Verdict) -> str:

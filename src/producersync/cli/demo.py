@@ -30,6 +30,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
+from producersync.cli.check import as_of_line
 from producersync.cli.common import (
     Terminated,
     console,
@@ -361,7 +362,8 @@ def demo(
                         [
                             f"May NPN {npn} sell {loa} in {state}, appointed with {carrier}? "
                             f"{answer}",
-                            *(f"- {reason}" for reason in verdict.reasons),
+                            *(f"- {escape(reason)}" for reason in verdict.reasons),
+                            as_of_line(verdict.as_of, verdict.lag_days),
                             f"(producersync check {npn} --state {state} --loa '{loa}' "
                             f"--carrier {carrier} --mirror {mirror_url})",
                         ]
