@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import html
 import re
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
+import orjson
 import pytest
 
 from tests.portal.conftest import csrf_of, issue_link
 from tests.support.prefix_proxy import through_prefix
+from tests.support.raw_http import read_answer
 from tests.support.service import RunningService, running_service
 
 PREFIX = "/producersync"
@@ -179,3 +182,28 @@ def test_the_api_is_gated_and_links_under_the_prefix(
     assert listed.json()["links"]["self"]["href"] == (
         f"{PUBLIC_URL}/v1/accounts/subscriptions?page=0&size=5"
     )
+
+
+def test_the_token_endpoints_refusals_are_rfc_6749_s_under_the_prefix(
+    prefixed: RunningService, browser: httpx2.Client
+) -> None:
+    """Its own body was looked up by the full path, the prefix's: a 405 and a Host refused
+    were the standard body, whose ``error`` a client library reads as an RFC 6749 code."""
+    wrong = browser.get(f"{PREFIX}/oauth2/token")
+    assert wrong.status_code == 405, wrong.text
+    assert wrong.headers["allow"] == "POST"
+    assert wrong.json() == {
+        "error": "invalid_request",
+        "error_description": f"Method GET is not allowed on {PREFIX}/oauth2/token",
+    }
+    url = httpx2.URL(prefixed.base_url)
+    for hosts in ("", "host: a.example\r\nhost: b.example\r\n"):
+        with socket.create_connection((url.host, url.port or 80), timeout=30) as sock:
+            # As the proxy sends it on: the prefix stripped.
+            sock.sendall(
+                f"POST /oauth2/token HTTP/1.1\r\n{hosts}connection: close\r\n\r\n".encode()
+            )
+            head, _, body = read_answer(sock).partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 400 "), head
+        assert orjson.loads(body)["error"] == "invalid_request", body
+        assert "header 'Host'" in orjson.loads(body)["error_description"], body

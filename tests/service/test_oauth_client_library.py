@@ -31,7 +31,8 @@ from starlette.testclient import TestClient
 from starlette.types import ASGIApp
 
 from producersync.service.auth import token_endpoint
-from producersync.service.errors import install_error_handlers
+from producersync.service.errors import PathBodies, install_error_handlers
+from producersync.service.served_under import ServedUnder
 from producersync.service.unavailable import StoreUnavailable
 from tests.support.service import Credentials, RunningService
 
@@ -179,18 +180,19 @@ def test_an_id_and_secret_form_encoded_as_rfc_6749_asks_get_a_token(
     assert isinstance(unencoded, InvalidClientError)
 
 
-def _failing_token_endpoint(failure: Exception) -> ASGIApp:
+def _failing_token_endpoint(failure: Exception, prefix: str) -> ASGIApp:
     """The token endpoint's path on a route that fails with ``failure``, inside the error
-    handlers and the store-outage middleware the service wraps it in."""
+    handlers and the store-outage middleware the service wraps it in, served under
+    ``prefix`` as the service is under its public URL's path."""
 
     async def fail(request: Request) -> Response:
         raise failure
 
-    own = {token_endpoint.PATH: token_endpoint.refusal}
+    bodies = PathBodies({token_endpoint.PATH: token_endpoint.refusal}, root=prefix)
     app = Starlette(routes=[Route(token_endpoint.PATH, fail, methods=["POST"])])
-    install_error_handlers(app, own)
-    app.add_middleware(StoreUnavailable, own_bodies=own)
-    return app
+    install_error_handlers(app, bodies)
+    app.add_middleware(StoreUnavailable, bodies=bodies)
+    return ServedUnder(app, prefix)
 
 
 @pytest.mark.parametrize(
@@ -206,14 +208,17 @@ def _failing_token_endpoint(failure: Exception) -> ASGIApp:
     ],
     ids=["store-out-of-reach", "bug"],
 )
+@pytest.mark.parametrize("prefix", ["", "/producersync"], ids=["at-the-root", "under-a-prefix"])
 def test_the_services_own_failures_are_rfc_6749_errors_the_library_raises(
-    failure: Exception, status: int, error: str, raised: type[OAuth2Error]
+    failure: Exception, status: int, error: str, raised: type[OAuth2Error], prefix: str
 ) -> None:
     """The store out of reach (or a stop cutting the request) was a 503 in the standard
     body, whose ``error``, ``Service Unavailable``, oauthlib took for an unknown code
     (``CustomOAuth2Error``); a 500 likewise. Now RFC 6749's body: oauthlib raises
     TemporarilyUnavailableError and ServerError."""
-    with TestClient(_failing_token_endpoint(failure), raise_server_exceptions=False) as http:
+    with TestClient(
+        _failing_token_endpoint(failure, prefix), raise_server_exceptions=False
+    ) as http:
         response = http.post(token_endpoint.PATH, data={"grant_type": "client_credentials"})
     assert response.status_code == status, response.text
     assert response.headers["cache-control"] == "no-store"

@@ -120,8 +120,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         redoc_url=None,
     )
     # The token endpoint answers in RFC 6749's body, its errors that no route makes too.
-    own_bodies = {token_endpoint.PATH: token_endpoint.refusal}
-    install_error_handlers(app, own_bodies)
+    bodies = PathBodies(
+        {token_endpoint.PATH: token_endpoint.refusal}, root=prefix_of(settings.public_url)
+    )
+    install_error_handlers(app, bodies)
     app.add_middleware(BuiltInThread, api=app)
     # Inside the gate, whose principal names the account a key belongs to, and inside the
     # body limit: a body is read whole (to tell a retry from another request) only once
@@ -156,10 +158,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         )
     # Outside the gate, which reads revocations from the store; inside the metrics, so
     # that the 503s are counted as such.
-    app.add_middleware(StoreUnavailable, own_bodies=own_bodies)
+    app.add_middleware(StoreUnavailable, bodies=bodies)
     # Outside the gate, which need not authenticate a request no host was named for;
     # inside the HEAD's, which drops the refusal's body.
-    app.add_middleware(OneHost, refusal=PathBodies(own_bodies))
+    app.add_middleware(OneHost, refusal=bodies)
     # Outside the gate, so that a HEAD is authenticated and counted as its GET; inside
     # the metrics, which count it as the HEAD it was.
     app.add_middleware(HeadAsGet)

@@ -25,6 +25,7 @@ from starlette.routing import Match, Mount
 
 from producersync.echo import PATH_SHOWN, cut
 from producersync.model.validation import reason
+from producersync.service.served_under import after_root
 from producersync.url_userinfo import masked
 
 __all__ = [
@@ -193,26 +194,29 @@ router's refusal, a 500, a 503; the token endpoint's, in RFC 6749's body."""
 
 
 class PathBodies:
-    """An error's answer on a path: a path of ``own_bodies`` in that path's own body, any
-    other in the standard body."""
+    """An error's answer on a path: a path of ``own_bodies`` (after ``root``, the path
+    prefix the app serves under) in that path's own body, any other in the standard body,
+    which names the full path."""
 
-    def __init__(self, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
-        self._own = dict(own_bodies or {})
+    def __init__(self, own_bodies: Mapping[str, OwnBody] | None = None, root: str = "") -> None:
+        self._own, self._root = dict(own_bodies or {}), root
 
     def __call__(
         self, status: int, message: str, path: str, headers: Mapping[str, str] | None = None
     ) -> Response:
-        own = self._own.get(path)
+        # Every caller has the full path: under a prefix, the token endpoint's 405s, 500s,
+        # 503s and Host refusals were looked up by it, and had the standard body.
+        own = self._own.get(after_root(path, self._root))
         if own is not None:
             return own(status, message, dict(headers or {}))
         return error_response(status, message, path, headers)
 
 
-def install_error_handlers(app: Starlette, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
+def install_error_handlers(app: Starlette, bodies: PathBodies | None = None) -> None:
     """The standard body for every error of ``app``: the API's, or the worker's (which
-    serves only ``/healthz`` and ``/metrics``); the router's refusals and a 500 on a path
-    of ``own_bodies`` in that path's own body."""
-    answer = PathBodies(own_bodies)
+    serves only ``/healthz`` and ``/metrics``); the router's refusals and a 500 in
+    ``bodies``', a path's own where it has one."""
+    answer = bodies or PathBodies()
 
     async def api_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiError)

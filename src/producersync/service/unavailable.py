@@ -13,14 +13,13 @@ the log gets a line a minute while it lasts (``db_outage.OutageLog``).
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog
 from producersync.retry_shortly import RETRY_AFTER, RetryShortly
-from producersync.service.errors import OwnBody, PathBodies
+from producersync.service.errors import PathBodies
 
 __all__ = ["StoreUnavailable"]
 
@@ -31,11 +30,11 @@ _MESSAGE = "The service is temporarily unavailable; retry shortly"
 
 
 class StoreUnavailable(RetryShortly):
-    """The service's standard error body (a path of ``own_bodies``: that path's own, as
+    """The service's standard error body (``bodies``', a path's own where it has one, as
     ``install_error_handlers`` has it), and its outages logged as the API's."""
 
-    def __init__(self, app: ASGIApp, own_bodies: Mapping[str, OwnBody] | None = None) -> None:
-        answer = PathBodies(own_bodies)
+    def __init__(self, app: ASGIApp, bodies: PathBodies | None = None) -> None:
+        answer = bodies or PathBodies()
 
         def retry_shortly(path: str) -> Response:
             return answer(503, _MESSAGE, path, RETRY_AFTER)
