@@ -28,6 +28,7 @@ from producersync.cli import common as cli_common
 from producersync.cli.common import iso_date, iso_time, settings_problems
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.cli.main import app
+from producersync.cli.system_database import reach_system_database
 from producersync.database_url import sqlalchemy_url
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
@@ -40,6 +41,7 @@ from tests.support.cli import (
     producersync_output,
     sync_environment,
 )
+from tests.support.databases import database_of_a_restricted_role
 from tests.support.processes import cli
 from tests.support.service import free_port
 
@@ -218,6 +220,17 @@ def test_a_store_out_of_reach_at_start_is_one_line(command: str) -> None:
     assert "Traceback" not in result.stderr and "hunter2" not in result.stderr
 
 
+def _sync_env(tmp_path: Path) -> dict[str, str]:
+    """What ``sync run`` needs set to go as far as its databases."""
+    return {
+        "PRODUCERSYNC_SYNC_CONFIG": "",
+        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/mirror.db",
+        "PRODUCERSYNC_WEBHOOK_SECRETS": "whsec_" + base64.b64encode(b"s" * 24).decode(),
+        "PRODUCERSYNC_CLIENT_ID": "cid",
+        "PRODUCERSYNC_CLIENT_SECRET": "csecret",
+    }
+
+
 @pytest.mark.parametrize(
     "command", [["service", "run"], ["service", "worker"], ["sync", "run"]], ids=" ".join
 )
@@ -233,11 +246,7 @@ def test_a_dbos_system_database_out_of_reach_at_start_is_one_line(
     env = {
         "PRODUCERSYNC_DBOS_SYSTEM_DATABASE_URL": system,
         "PRODUCERSYNC_SYNC_DBOS_SYSTEM_DATABASE_URL": system,
-        "PRODUCERSYNC_SYNC_CONFIG": "",
-        "PRODUCERSYNC_MIRROR_URL": f"sqlite:///{tmp_path}/mirror.db",
-        "PRODUCERSYNC_WEBHOOK_SECRETS": "whsec_" + base64.b64encode(b"s" * 24).decode(),
-        "PRODUCERSYNC_CLIENT_ID": "cid",
-        "PRODUCERSYNC_CLIENT_SECRET": "csecret",
+        **_sync_env(tmp_path),
     }
     store = ["--database", f"sqlite:///{tmp_path}/store.db"] if command[0] == "service" else []
     result = cli(*command, "--port", str(free_port()), *store, env=env, check=False)
@@ -246,6 +255,84 @@ def test_a_dbos_system_database_out_of_reach_at_start_is_one_line(
     reason = "Connection refused" if where == "closed-port" else "failed to resolve host"
     assert line.startswith(f"error: the DBOS system database postgresql://***@{host}/dbos: ")
     assert reason in line and "hunter2" not in line
+
+
+_NO_SCHEMA = "CREATE SCHEMA dbos"  # as a superuser: the role may do nothing in it
+_SERVICE = ("PRODUCERSYNC_DATABASE_URL", "PRODUCERSYNC_DBOS_SYSTEM_DATABASE_URL")
+
+
+@pytest.mark.parametrize(
+    ("command", "setting", "variable", "setup"),
+    [
+        (["service", "run"], *_SERVICE, ()),
+        (["service", "run"], *_SERVICE, (_NO_SCHEMA,)),
+        (["service", "run"], _SERVICE[1], _SERVICE[1], ()),
+        (["service", "worker"], *_SERVICE, ()),
+        (
+            ["sync", "run"],
+            "PRODUCERSYNC_MIRROR_URL",
+            "PRODUCERSYNC_SYNC_DBOS_SYSTEM_DATABASE_URL",
+            (),
+        ),
+    ],
+    ids=[
+        "service-run-store",
+        "service-run-store-schema-not-granted",
+        "service-run-set-apart",
+        "service-worker-store",
+        "sync-run-mirror",
+    ],
+)
+def test_a_role_that_cannot_keep_dbos_s_schema_is_told_in_one_line_at_start(
+    tmp_path: Path, command: list[str], setting: str, variable: str, setup: tuple[str, ...]
+) -> None:
+    """A role that may create tables but not a schema migrated the store, then DBOS failed
+    in uvicorn's lifespan: a 100-line traceback ("permission denied for database") and
+    exit code 3."""
+    with database_of_a_restricted_role(*setup) as url:
+        env = {
+            **_sync_env(tmp_path),
+            "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path}/store.db",
+            setting: url,
+        }
+        result = cli(*command, "--port", str(free_port()), env=env, check=False)
+    assert result.returncode == 1, result.stderr
+    (line,) = result.stderr.splitlines()
+    parsed = sa.make_url(url)
+    role, database = parsed.username, parsed.database
+    assert line.startswith(
+        f"error: the DBOS system database postgresql://***@{parsed.host}:{parsed.port}/{database}: "
+        f"role {role} may not "
+    ), line
+    if setup:
+        assert "lacks the USAGE and CREATE privileges on it" in line, line
+        assert f"GRANT USAGE, CREATE ON SCHEMA dbos TO {role})" in line, line
+    else:
+        assert "lacks the CREATE privilege on the database" in line, line
+        assert f"GRANT CREATE ON DATABASE {database} TO {role})" in line, line
+        assert f"CREATE SCHEMA dbos AUTHORIZATION {role})" in line, line
+    assert f"or set {variable} to a database it may keep DBOS's schema in" in line, line
+    assert "hunter2" not in line
+
+
+@pytest.mark.parametrize(
+    "setup",
+    [
+        ("CREATE SCHEMA dbos AUTHORIZATION {role}",),
+        (_NO_SCHEMA, "GRANT USAGE, CREATE ON SCHEMA dbos TO {role}"),
+        # DBOS's tables made (by whoever migrated it): using them needs no CREATE.
+        (
+            _NO_SCHEMA,
+            "CREATE TABLE dbos.dbos_migrations ()",
+            "GRANT USAGE ON SCHEMA dbos TO {role}",
+        ),
+    ],
+    ids=["schema-owned", "schema-granted", "tables-there"],
+)
+def test_a_role_that_can_keep_dbos_s_schema_is_not_refused(setup: tuple[str, ...]) -> None:
+    with database_of_a_restricted_role(*setup) as url:
+        reach_system_database(None, ServiceSettings, url)
+        reach_system_database(url, ServiceSettings, "sqlite:///store.db")
 
 
 @pytest.mark.parametrize(

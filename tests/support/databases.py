@@ -108,6 +108,41 @@ def postgres_database(template: str | None = None) -> Iterator[str]:
         admin.dispose()
 
 
+@contextmanager
+def database_of_a_restricted_role(*setup: str) -> Iterator[str]:
+    """A new database and a new login role that may create tables in its ``public`` schema
+    but no schema (``CREATE`` on the database revoked from PUBLIC, the role not its owner),
+    ``setup``'s statements run there as the server's superuser; the URL as that role (its
+    password ``hunter2``). Both dropped at the end, here: the role owns what it made."""
+    name = f"ps_test_{uuid.uuid4().hex[:12]}"
+    admin = _admin()
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE ROLE \"{name}\" LOGIN PASSWORD 'hunter2'"))
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.OperationalError as exc:
+        admin.dispose()
+        unavailable("PostgreSQL", exc.orig)
+    here = sa.create_engine(_url(admin, name), poolclass=sa.pool.NullPool)
+    try:
+        with here.begin() as conn:
+            conn.execute(sa.text(f'GRANT CREATE ON SCHEMA public TO "{name}"'))
+            conn.execute(sa.text(f'REVOKE CREATE ON DATABASE "{name}" FROM PUBLIC'))
+            for statement in setup:
+                conn.execute(sa.text(statement.format(role=f'"{name}"')))
+        yield (
+            sa.make_url(_url(admin, name))
+            .set(drivername="postgresql", username=name, password="hunter2")
+            .render_as_string(hide_password=False)
+        )
+    finally:
+        here.dispose()
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
+        admin.dispose()
+
+
 def _admin() -> sa.Engine:
     """An engine on the server's maintenance database that keeps no connection open: a
     test's ``postgres_database`` held its admin connection idle for the whole test, one or

@@ -176,4 +176,4 @@ def _open_store(settings: ServiceSettings) -> None:
     from producersync.service.store.open import open_store
 
     whole_store(open_store(settings.database_url, 1)).dispose()
-    reach_system_database(settings.dbos_system_database_url, ServiceSettings)
+    reach_system_database(settings.dbos_system_database_url, ServiceSettings, settings.database_url)

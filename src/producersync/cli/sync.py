@@ -99,7 +99,7 @@ def run(
             "client_secret": api,
         }
     )
-    reach_system_database(settings.dbos_system_database_url, SyncSettings)
+    reach_system_database(settings.dbos_system_database_url, SyncSettings, settings.mirror_url)
 
     def make_app() -> Starlette:
         # The app opens the mirror, and reads its hooks' cursors there, as it is made.
