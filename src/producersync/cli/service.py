@@ -167,10 +167,10 @@ def worker(
 
 
 def _open_store(settings: ServiceSettings) -> None:
-    """Open (and migrate) the store, and reach a DBOS system database set apart, before
-    serving: one out of reach, or a file that is no store, is then the one line and exit
-    code 1 of every command, not uvicorn's traceback (150 lines) and exit code 3, as it
-    would be were the store first opened in the app's startup."""
+    """Open (and migrate) the store, and reach DBOS's system database, before serving:
+    one out of reach, a file that is no store, or a role that may not keep DBOS's schema,
+    is then the one line and exit code 1 of every command, not uvicorn's traceback (150
+    lines) and exit code 3, as it would be were they first opened in the app's startup."""
     from producersync.cli.system_database import reach_system_database
     from producersync.service.settings import ServiceSettings
     from producersync.service.store.open import open_store
