@@ -21,6 +21,7 @@ from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
+from tests.support import forked
 from tests.support.databases import drop_databases, migrated_store
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
@@ -51,6 +52,16 @@ def pytest_configure(config: pytest.Config) -> None:
     workers, for them and their children to read (the installed libraries have theirs)."""
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
         compileall.compile_dir(Path(producersync.__file__).parent, quiet=2)
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """The processes of an ``exec`` file start with exec, from its module's fixtures on
+    (they are torn down before the next file's first test is set up)."""
+    forked.exec_only(item.get_closest_marker("exec") is not None)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    forked.close_templates()
 
 
 @pytest.hookimpl(trylast=True)

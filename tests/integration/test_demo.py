@@ -24,7 +24,7 @@ from tests.support.service import free_port
 from tests.test_cli_variables import MISSPELT, TOLD
 from tests.test_doc_commands import refusals
 
-pytestmark = pytest.mark.slow(70)
+pytestmark = [pytest.mark.slow(70), pytest.mark.exec]
 
 
 def _listening(port: int) -> bool:

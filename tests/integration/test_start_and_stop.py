@@ -22,7 +22,7 @@ from producersync.service.store.tables import entities, licenses, service_keys
 from tests.support.databases import revisions, stored_revisions
 from tests.support.processes import FAST, services_together
 
-pytestmark = pytest.mark.slow(110)
+pytestmark = [pytest.mark.slow(110), pytest.mark.exec]
 
 
 def test_replicas_started_together_on_a_new_store_all_start(database: str, tmp_path: Path) -> None:

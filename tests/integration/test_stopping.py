@@ -36,7 +36,7 @@ from tests.support.receiver import Reply, receiver
 from tests.support.service import free_port, token_response, wait_for_job
 from tests.support.waiting import eventually
 
-pytestmark = pytest.mark.slow(80)
+pytestmark = [pytest.mark.slow(80), pytest.mark.exec]
 
 # Generous: a stop that hangs takes minutes (or for ever); one that works, seconds.
 _STOP_WITHIN = 60

@@ -15,7 +15,8 @@ from pathlib import Path
 import httpx2
 import orjson
 
-from tests.support import plain_http
+from tests.support import forked, plain_http
+from tests.support.forked import Started
 from tests.support.service import free_port
 
 __all__ = [
@@ -102,42 +103,23 @@ _FOREGROUND = (
 )
 
 
-# The next process of a restart loop, started while the one before still runs: it imports
-# what its command runs (most of a start's CPU, seconds on a loaded machine), then waits
-# for a line on its stdin before it runs the command, as `python -m` would.
-_AHEAD = (
-    "import importlib, sys;"
-    "from producersync.cli.main import main;"
-    "importlib.import_module(sys.argv.pop(1));"
-    "sys.stdin.readline();"
-    "sys.argv = ['producersync', *sys.argv[1:]];"
-    "main()"
-)
-# What each command imports once it runs, and nothing more: the modules of the other
-# process register DBOS workflows and queues, and a sync process that had imported the
-# service's never resumed the sync it was restarted to take back.
-_RUNS = {
-    ("service", "run"): "producersync.service.app",
-    ("service", "worker"): "producersync.service.worker",
-    ("sync", "run"): "producersync.sync.app",
-}
-
-
-def started_ahead(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+def started_ahead(args: list[str], env: dict[str, str], log: Path) -> Started:
     """``producersync ARGS`` (``service run``, ``service worker`` or ``sync run``, in
     ``env``, its output appended to ``log``), started and waiting until ``go``: nothing
-    of the command has run yet."""
+    of the command has run yet. The next process of a restart loop, started while the one
+    before still runs: an exec's imports are done by then."""
     with log.open("ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-c", _AHEAD, _RUNS[args[0], args[1]], *args],
+        return forked.start(
+            args,
+            {**os.environ, **env},
             stdin=subprocess.PIPE,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, **env},
+            ahead=True,
         )
 
 
-def go(process: subprocess.Popen[bytes]) -> subprocess.Popen[bytes]:
+def go(process: Started) -> Started:
     """A process ``started_ahead`` runs its command from now on."""
     assert process.stdin is not None
     try:
@@ -163,7 +145,7 @@ def cli_json(*args: str) -> dict[str, object]:
 
 @dataclass
 class ServiceProcess:
-    process: subprocess.Popen[bytes]
+    process: Started
     base_url: str
     log: Path
 
@@ -259,12 +241,8 @@ def _start(
         process = started_ahead(args, env or {}, log)
     else:
         with log.open("wb") as out:
-            process = subprocess.Popen(
-                [*_CLI, *args],
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-            )
+            environment = {**os.environ, **(env or {})}
+            process = forked.start(args, environment, stdout=out, stderr=subprocess.STDOUT)
     return ServiceProcess(process, f"http://127.0.0.1:{port}", log)
 
 
@@ -284,7 +262,7 @@ def wait_healthy(service: ServiceProcess) -> None:
         time.sleep(0.1)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
+def _stop(process: Started) -> None:
     if process.poll() is None:
         process.terminate()
         try:

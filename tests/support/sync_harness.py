@@ -6,7 +6,6 @@ import datetime as dt
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, ExitStack, contextmanager, nullcontext
@@ -32,8 +31,9 @@ from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
-from tests.support import plain_http
+from tests.support import forked, plain_http
 from tests.support.databases import migrated_mirror, universe_store
+from tests.support.forked import Started
 from tests.support.processes import FAST, service_process
 from tests.support.service import free_port, removed
 from tests.support.waiting import eventually
@@ -68,7 +68,7 @@ class SyncProcess:
     port: int
     env: dict[str, str]
     log_dir: Path
-    process: subprocess.Popen[bytes] | None = None
+    process: Started | None = None
 
     @property
     def url(self) -> str:
@@ -79,24 +79,15 @@ class SyncProcess:
         return self.log_dir / f"sync-{self.port}.log"
 
     def start(self) -> None:
-        log = self.log.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                # A stop that hangs: SIGABRT writes every thread's stack to the log.
-                "-X",
-                "faulthandler",
-                "-m",
-                "producersync.cli.main",
-                "sync",
-                "run",
-                "--port",
-                str(self.port),
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-        )
+        with self.log.open("ab") as log:
+            # A stop that hangs: SIGABRT writes every thread's stack to the log.
+            self.process = forked.start(
+                ["sync", "run", "--port", str(self.port)],
+                {**os.environ, **self.env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                faults=True,
+            )
         eventually(self._healthy, timeout=60)
 
     def _healthy(self) -> bool:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import random
 import signal
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +18,7 @@ import sqlalchemy as sa
 
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import MIRRORED, changes, population, sync_runs
+from tests.support.forked import Started
 from tests.support.processes import ServiceProcess, go, started_ahead, wait_healthy
 from tests.support.sync_harness import SERVICE_ENV, TODAY, Harness, first_npns, running_harness
 from tests.support.waiting import eventually
@@ -51,7 +51,7 @@ def _kills(harness: Harness) -> Iterator[Callable[[], None]]:
     """A SIGKILL of the sync process and its restart on the same port. The next process
     is ``started_ahead`` while the one before runs: a restart costs its start-up, not
     its imports too."""
-    sync, processes = harness.sync, list[subprocess.Popen[bytes]]()
+    sync, processes = harness.sync, list[Started]()
 
     def ahead() -> None:
         processes.append(

@@ -1,0 +1,450 @@
+"""`producersync` processes forked from templates that have already imported their command.
+
+Why: the suite is CPU-bound on a 2-core machine, and most of a `service run`'s or a
+`sync run`'s CPU at start was its imports (fastapi, SQLAlchemy, DBOS, the models: 1.0 to
+1.4 CPU-s a start, hundreds of starts). Each pytest worker starts, for each kind of
+command, one template: a Python process that imports what that command runs (``RUNS``,
+and nothing more: a process that had imported the other half's modules registered its
+DBOS workflows too) and forks a child for each start. The child is a real process of its
+own, which the test signals by pid, waits for and reads the output of as before; only the
+imports are skipped. ``producersync`` reads its settings when a command runs, not when a
+module is imported, so the child runs in the environment it is given.
+
+A template receives, on a Unix socket, a start's arguments, environment, working
+directory and whether it waits for a line on its stdin first (``started_ahead``), with
+the child's stdin, stdout and stderr as file descriptors (SCM_RIGHTS). It forks; the
+child takes them as its own and runs ``python -m producersync.cli.main`` as the
+interpreter would (``runpy``: the same ``__main__``, the same program name in usage
+lines), ending as an interpreter ends (non-daemon threads joined, atexit handlers run).
+The template reaps it and sends its exit status on the connection of its start, as
+``subprocess`` reports it (a negative signal number when a signal ended it).
+
+``PS_TESTS_EXEC=1`` starts every process with exec instead, as does the ``exec`` marker
+for a test about a start itself; so does a template that fails to start or to answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import faulthandler
+import json
+import os
+import runpy
+import select
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+__all__ = ["EXEC_VARIABLE", "RUNS", "Forked", "Started", "close_templates", "exec_only", "start"]
+
+EXEC_VARIABLE = "PS_TESTS_EXEC"
+# What each command imports once it runs, and nothing more: the modules of the other
+# process register DBOS workflows and queues, and a sync process that had imported the
+# service's never resumed the sync it was restarted to take back.
+RUNS = {
+    ("service", "run"): "producersync.service.app",
+    ("service", "worker"): "producersync.service.worker",
+    ("sync", "run"): "producersync.sync.app",
+}
+# The command itself, imported by the child: its modules make their consoles as they are
+# imported, of the terminal its environment tells (COLUMNS, NO_COLOR...). Every other
+# command is an exec: its body imports what it needs, and its start is a tenth of a
+# service's.
+_CLI_MODULE = "producersync.cli.main"
+# How long a template may take to import, and to answer a start: past either, the start
+# is an exec.
+_READY_SECONDS = 60
+_ANSWER_SECONDS = 20
+_ROOT = str(Path(__file__).resolve().parents[2])
+
+# The next process of a restart loop, started while the one before still runs: it imports
+# what its command runs, then waits for a line on its stdin before it runs the command.
+_AHEAD = (
+    "import importlib, sys;"
+    "from producersync.cli.main import main;"
+    "importlib.import_module(sys.argv.pop(1));"
+    "sys.stdin.readline();"
+    "sys.argv = ['producersync', *sys.argv[1:]];"
+    "main()"
+)
+
+_exec_only = False
+
+
+def exec_only(value: bool) -> None:
+    """Whether the processes started from now on start with exec (a test about a start
+    itself: its imports, its signals at start)."""
+    global _exec_only
+    _exec_only = value
+
+
+def start(
+    args: list[str],
+    env: dict[str, str],
+    *,
+    stdin: int | None = None,
+    stdout: int | IO[Any] | None = None,
+    stderr: int | IO[Any] | None = None,
+    ahead: bool = False,
+    faults: bool = False,
+) -> Started:
+    """``producersync ARGS`` in exactly ``env``, started from its kind's template (or with
+    exec): ``stdin`` is ``subprocess.PIPE`` or None, ``stdout`` and ``stderr`` a file, a
+    descriptor, ``subprocess.STDOUT`` (stderr) or None (this process's). ``ahead``: it
+    imports and waits until a line on its stdin (``processes.go``); ``faults``: a SIGABRT
+    writes every thread's stack to its stderr."""
+    kind = RUNS.get((args[0], args[1])) if len(args) > 1 else None
+    if kind is not None and not (_exec_only or os.environ.get(EXEC_VARIABLE) == "1"):
+        template = _template(kind)
+        if template is not None and template.serves(env):
+            forked = template.start(args, env, stdin, stdout, stderr, ahead, faults)
+            if forked is not None:
+                return forked
+    if ahead:
+        command = [sys.executable, "-c", _AHEAD, RUNS[args[0], args[1]], *args]
+    else:
+        command = [sys.executable, *(["-X", "faulthandler"] if faults else []), "-m"]
+        command += [_CLI_MODULE, *args]
+    return subprocess.Popen(command, stdin=stdin, stdout=stdout, stderr=stderr, env=env)
+
+
+class Forked:
+    """A started process as ``subprocess.Popen`` shows one: ``pid``, ``poll``, ``wait``,
+    ``returncode``, ``send_signal``, ``terminate``, ``kill``, ``stdin``. Its exit status
+    comes from its template, on the connection of its start."""
+
+    def __init__(self, args: list[str], pid: int, answers: socket.socket, stdin: IO[bytes] | None):
+        self.args = args
+        self.pid = pid
+        self.stdin = stdin
+        self.returncode: int | None = None
+        self._answers = answers
+        self._answered = b""
+        self._lock = threading.Lock()
+
+    def poll(self) -> int | None:
+        return self._status(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        status = self._status(timeout)
+        if status is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return status
+
+    def send_signal(self, sig: int) -> None:
+        # As Popen: a process known to have ended is not signalled (its pid may be reused).
+        if self.poll() is None:
+            os.kill(self.pid, sig)
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def _status(self, timeout: float | None) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                self.returncode = self._answer(timeout)
+            return self.returncode
+
+    def _answer(self, timeout: float | None) -> int | None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._answered.endswith(b"\n"):
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            self._answers.settimeout(left)
+            try:
+                chunk = self._answers.recv(64)
+            except (TimeoutError, BlockingIOError):
+                return None
+            if not chunk:
+                return self._orphaned(deadline)
+            self._answered += chunk
+        self._answers.close()
+        status: int = json.loads(self._answered)["status"]
+        return status
+
+    def _orphaned(self, deadline: float | None) -> int | None:
+        """The status of a child whose template died without telling it: no child of ours
+        to wait for, it is taken as killed once its pid is gone."""
+        while True:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                return -signal.SIGKILL
+            if deadline is not None and time.monotonic() >= deadline:
+                return None
+            time.sleep(0.1)
+
+
+# A started process: exec'd or forked, the same calls.
+Started = subprocess.Popen[bytes] | Forked
+
+
+def _read_line(conn: socket.socket) -> bytes:
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = conn.recv(1)
+        if not chunk:
+            raise ValueError("no answer")
+        line += chunk
+    return line
+
+
+class _Template:
+    """One kind's template, for this process's starts."""
+
+    def __init__(self, module: str):
+        self.directory = tempfile.mkdtemp(prefix="ps-template-")
+        self.path = os.path.join(self.directory, "socket")
+        self.log = Path(self.directory) / "template.log"
+        self.interpreter = _interpreter(os.environ)
+        with self.log.open("wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", _ENTRY, _ROOT, module, self.path],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+            )
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], _READY_SECONDS)
+        if not ready or self.process.stdout.readline() != b"ready\n":
+            self.close()
+            raise RuntimeError(f"the template of {module} did not start:\n{self.log.read_text()}")
+
+    def serves(self, env: dict[str, str]) -> bool:
+        """Whether a child of it is what an exec in ``env`` would be: the interpreter reads
+        the PYTHON variables at its start, the template's, and a child reads only
+        PYTHONPATH again (``_become``)."""
+        return _interpreter(env) == self.interpreter
+
+    def start(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        stdin: int | None,
+        stdout: int | IO[Any] | None,
+        stderr: int | IO[Any] | None,
+        ahead: bool,
+        faults: bool,
+    ) -> Forked | None:
+        """The started process, or None when the template does not answer (it is then
+        stopped, and the next starts are execs)."""
+        opened: list[int] = []
+        ours: IO[bytes] | None = None
+        if stdin == subprocess.PIPE:
+            read, write = os.pipe()
+            opened.append(read)
+            ours = os.fdopen(write, "wb")
+            fds = [read]
+        else:
+            fds = [0 if stdin is None else stdin]
+        fds.append(_fd(stdout, 1))
+        fds.append(fds[1] if stderr == subprocess.STDOUT else _fd(stderr, 2))
+        request = {"args": args, "env": env, "cwd": os.getcwd(), "ahead": ahead}
+        request["faults"] = faults
+        body = json.dumps(request).encode()
+        conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        conn.settimeout(_ANSWER_SECONDS)
+        try:
+            conn.connect(self.path)
+            socket.send_fds(conn, [struct.pack("!I", len(body))], fds)
+            conn.sendall(body)
+            pid = json.loads(_read_line(conn))["pid"]
+        except (OSError, ValueError, KeyError):
+            conn.close()
+            if ours is not None:
+                ours.close()
+            _stopped(self)
+            return None
+        finally:
+            for fd in opened:
+                os.close(fd)
+        return Forked(args, pid, conn, ours)
+
+    def close(self) -> None:
+        """Stopped once its starts have ended (its lifeline, its stdin, closed); killed
+        after a minute. The template waits for its children, whose CPU it so reports."""
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        for name in os.listdir(self.directory):
+            os.unlink(os.path.join(self.directory, name))
+        os.rmdir(self.directory)
+
+
+def _interpreter(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"}
+
+
+def _python_path(env: Mapping[str, str]) -> list[str]:
+    """The directories of PYTHONPATH in ``env``, as the interpreter puts them on its path
+    (an empty one is the working directory)."""
+    value = env.get("PYTHONPATH")
+    return [os.path.abspath(entry) for entry in value.split(os.pathsep)] if value else []
+
+
+def _fd(target: int | IO[Any] | None, default: int) -> int:
+    if target is None:
+        return default
+    return target if isinstance(target, int) else target.fileno()
+
+
+_templates: dict[str, _Template | None] = {}
+_templates_lock = threading.Lock()
+
+
+def _template(module: str) -> _Template | None:
+    with _templates_lock:
+        if module not in _templates:
+            try:
+                _templates[module] = _Template(module)
+            except (OSError, RuntimeError) as exc:
+                print(f"forked: exec for {module}: {exc}", file=sys.stderr)
+                _templates[module] = None
+        return _templates[module]
+
+
+def _stopped(template: _Template) -> None:
+    with _templates_lock:
+        for module, known in _templates.items():
+            if known is template:
+                _templates[module] = None
+    template.process.kill()
+    print(f"forked: its template stopped answering:\n{template.log.read_text()}", file=sys.stderr)
+
+
+def close_templates() -> None:
+    """Every template stopped, once its children have ended (at the session's end: the
+    template waits for them, and so counts their CPU as its children's)."""
+    with _templates_lock:
+        for template in _templates.values():
+            if template is not None:
+                template.close()
+        _templates.clear()
+
+
+# The template's program. It imports only the standard library and this module before its
+# command's modules, and serves from one thread: a fork copies the calling thread only.
+_ENTRY = (
+    "import sys;"
+    "path = list(sys.path);"
+    "sys.path.insert(0, sys.argv[1]);"
+    "from tests.support.forked import _serve, _become;"
+    "_become(_serve(sys.argv[2], sys.argv[3]), path)"
+)
+
+
+def _serve(module: str, path: str) -> dict[str, Any]:
+    """The template's loop: a start's request, in the child it forked (the template
+    itself returns only by exiting). No ``with`` or ``finally`` here: the child leaves
+    through the same frames."""
+    import importlib
+
+    importlib.import_module(module)
+    # What is imported here is shared by every child: no thread may run, and no file
+    # but the template's own may be open (a child would share its offset, or close it).
+    assert threading.active_count() == 1, threading.enumerate()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    sys.stdout.write("ready\n")
+    sys.stdout.flush()
+    children: dict[int, tuple[int, socket.socket]] = {}  # pidfd: pid, connection
+    lifeline = True
+    while lifeline or children:
+        waiting = [*children, *([0, listener] if lifeline else [])]
+        ready, _, _ = select.select(waiting, [], [])
+        for fd in ready:
+            if fd == 0:
+                lifeline = os.read(0, 1) != b""
+            elif fd is listener:
+                conn, _ = listener.accept()
+                conn.settimeout(_ANSWER_SECONDS)
+                try:
+                    request, fds = _request(conn)
+                except (OSError, ValueError) as exc:
+                    print(f"a start refused: {exc!r}", file=sys.stderr)
+                    conn.close()
+                    continue
+                pid = os.fork()
+                if pid == 0:
+                    listener.close()
+                    for pidfd, (_, other) in children.items():
+                        os.close(pidfd)
+                        other.close()
+                    conn.close()
+                    request["fds"] = fds
+                    return request
+                for received in set(fds):
+                    os.close(received)
+                children[os.pidfd_open(pid)] = pid, conn
+                _answer(conn, {"pid": pid})
+            else:
+                pid, conn = children.pop(fd)
+                os.close(fd)
+                _, status = os.waitpid(pid, 0)
+                _answer(conn, {"status": os.waitstatus_to_exitcode(status)})
+                conn.close()
+    sys.exit(0)
+
+
+def _request(conn: socket.socket) -> tuple[dict[str, Any], list[int]]:
+    head, fds, _, _ = socket.recv_fds(conn, 4, 3)
+    if len(head) != 4 or len(fds) != 3:
+        for fd in fds:
+            os.close(fd)
+        raise ValueError(f"a request of {len(head)} bytes and {len(fds)} descriptors")
+    (size,) = struct.unpack("!I", head)
+    body = b""
+    while len(body) < size:
+        chunk = conn.recv(size - len(body))
+        if not chunk:
+            raise ValueError("a request cut short")
+        body += chunk
+    return json.loads(body), fds
+
+
+def _answer(conn: socket.socket, answer: dict[str, int]) -> None:
+    with contextlib.suppress(OSError):  # its requester gone, nothing waits for the answer
+        conn.sendall(json.dumps(answer).encode() + b"\n")
+
+
+def _become(request: dict[str, Any], path: list[str]) -> None:
+    template_path = _python_path(os.environ)
+    """The forked child: the process a start asked for, then ``python -m
+    producersync.cli.main ARGS`` in it."""
+    fds = request["fds"]
+    for target, fd in enumerate(fds):
+        os.dup2(fd, target)
+    for fd in set(fds) - {0, 1, 2}:
+        os.close(fd)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()  # the time module read TZ as the template imported it
+    # As `python -m` sets it up: the working directory, then PYTHONPATH's, no test
+    # directory.
+    sys.path[:] = [os.getcwd(), *_python_path(os.environ), *path[1 + len(template_path) :]]
+    # A terminal's foreground command: Ctrl-C neither ignored nor blocked, whatever the
+    # pytest worker that started the template had come by.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.pthread_sigmask(signal.SIG_SETMASK, set())
+    if request["faults"]:
+        faulthandler.enable()
+    if request["ahead"]:
+        sys.stdin.readline()
+    sys.argv = ["producersync", *request["args"]]
+    runpy.run_module(_CLI_MODULE, run_name="__main__", alter_sys=True)
