@@ -151,10 +151,15 @@ class Forked:
         self.send_signal(signal.SIGKILL)
 
     def _status(self, timeout: float | None) -> int | None:
-        with self._lock:
+        # As Popen's: a poll while another thread waits does not wait with it.
+        if not self._lock.acquire(blocking=timeout != 0):
+            return self.returncode
+        try:
             if self.returncode is None:
                 self.returncode = self._answer(timeout)
             return self.returncode
+        finally:
+            self._lock.release()
 
     def _answer(self, timeout: float | None) -> int | None:
         deadline = None if timeout is None else time.monotonic() + timeout
