@@ -222,8 +222,10 @@ class _Template:
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], _READY_SECONDS)
         if not ready or self.process.stdout.readline() != b"ready\n":
+            self.process.kill()
+            message = self.log.read_text()
             self.close()
-            raise RuntimeError(f"the template of {module} did not start:\n{self.log.read_text()}")
+            raise RuntimeError(f"the template of {module} did not start:\n{message}")
 
     def serves(self, env: dict[str, str]) -> bool:
         """Whether a child of it is what an exec in ``env`` would be: the interpreter reads
@@ -278,8 +280,9 @@ class _Template:
     def close(self) -> None:
         """Stopped once its starts have ended (its lifeline, its stdin, closed); killed
         after a minute. The template waits for its children, whose CPU it so reports."""
-        assert self.process.stdin is not None
+        assert self.process.stdin is not None and self.process.stdout is not None
         self.process.stdin.close()
+        self.process.stdout.close()
         try:
             self.process.wait(timeout=60)
         except subprocess.TimeoutExpired:
@@ -327,8 +330,9 @@ def _stopped(template: _Template) -> None:
         for module, known in _templates.items():
             if known is template:
                 _templates[module] = None
+    print(f"forked: a template stopped answering:\n{template.log.read_text()}", file=sys.stderr)
     template.process.kill()
-    print(f"forked: its template stopped answering:\n{template.log.read_text()}", file=sys.stderr)
+    template.close()
 
 
 def close_templates() -> None:
