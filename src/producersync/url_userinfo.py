@@ -8,7 +8,10 @@ import re
 
 __all__ = ["masked"]
 
-_USERINFO = re.compile(r"//[^/?#\s]*@")
+# A password runs to the last "@" before a space: SQLAlchemy's URLs take one holding "/",
+# "?" or "#" (an `openssl rand -base64` one unencoded), and redis-py's one holding "@".
+# A user's name stops at ":" or "/", so a URL with no "@" in its host's part is left as is.
+_USERINFO = re.compile(r"//[^\s/:]*(?::\S*)?@")
 
 
 def masked(text: str) -> str:
