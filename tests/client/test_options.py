@@ -26,6 +26,12 @@ from producersync.client import AsyncClient, Client, Environment
             "base_url: 'https://***@api.example/proxy/V2/' ends in the API's version /V2: "
             "give its root, 'https://***@api.example/proxy' (the client adds /v1 and /v2)",
         ),
+        # A password holding "/": the URL's parts put it in the path, and it was shown.
+        (
+            {"base_url": "https://ops:hun/ter2@api.example/v2"},
+            "base_url: 'https://***@api.example/v2' ends in the API's version /v2: "
+            "give its root, 'https://***@api.example' (the client adds /v1 and /v2)",
+        ),
         (
             {"base_url": "https://api.example", "token_url": "mailto://ops:hunter2@"},
             "token_url: 'mailto://***@' is not",
@@ -107,3 +113,7 @@ def test_a_client_shows_the_api_it_calls_and_as_whom_never_a_secret(client_class
     assert repr(behind_a_gateway).startswith(f"{name}(base_url='https://***@gw.example/ps', ")
     assert "hunter2" not in repr(behind_a_gateway) + repr(production)
     assert "pw" not in repr(behind_a_gateway)
+    # Its token cache too, whose token URL is the gateway's, password and all.
+    assert repr(behind_a_gateway.tokens) == (
+        "TokenCache(client_id='psc_1', token_url='https://***@gw.example/ps/oauth2/token')"
+    )

@@ -30,6 +30,7 @@ from producersync.client._exceptions import (
 )
 from producersync.client._json import json_body
 from producersync.client._number import real
+from producersync.url_userinfo import masked
 
 __all__ = ["ClientCredentials", "TokenCache"]
 
@@ -76,7 +77,7 @@ class TokenCache:
         self.task_lock = anyio.Lock()
 
     def __repr__(self) -> str:  # never the secret, never the token
-        return f"TokenCache(client_id={self.client_id!r}, token_url={self.token_url!r})"
+        return masked(f"TokenCache(client_id={self.client_id!r}, token_url={self.token_url!r})")
 
     def current(self) -> str | None:
         if self._token is not None and self._clock() < self._expires_at - self._margin:

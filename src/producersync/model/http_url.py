@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from producersync.url_userinfo import masked
+
 __all__ = ["api_url", "http_url"]
 
 # The API's versions, which the client puts in every path itself (/v2/licenses).
@@ -18,7 +20,7 @@ def http_url(value: str, name: str | None = None) -> str:
     instead of after every retry."""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"{_named(name)}{_shown(value)!r} is not an http(s) URL with a host")
+        raise ValueError(f"{_named(name)}{masked(value)!r} is not an http(s) URL with a host")
     return value
 
 
@@ -33,17 +35,11 @@ def api_url(value: str, name: str | None = None) -> str:
     if last.lower() in _VERSIONS:
         root = parts._replace(path=above, query="", fragment="").geturl()
         raise ValueError(
-            f"{_named(name)}{_shown(value)!r} ends in the API's version /{last}: give its "
-            f"root, {_shown(root)!r} (the client adds /v1 and /v2)"
+            f"{_named(name)}{masked(value)!r} ends in the API's version /{last}: give its "
+            f"root, {masked(root)!r} (the client adds /v1 and /v2)"
         )
     return value
 
 
 def _named(name: str | None) -> str:
     return f"{name}: " if name else ""
-
-
-def _shown(value: str) -> str:
-    """``value`` with the credentials in it masked."""
-    userinfo, at, _ = urlsplit(value).netloc.rpartition("@")
-    return value.replace(userinfo + at, "***@", 1) if at else value
