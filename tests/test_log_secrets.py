@@ -4,6 +4,7 @@ its fields) are found, by format and by value."""
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import logging
 import sys
@@ -17,7 +18,7 @@ from producersync.log_json import json_formatter
 from producersync.service.auth.principal import Principal
 from producersync.service.auth.secrets import new_client_secret
 from producersync.service.auth.tokens import TokenCodec
-from producersync.service.store import accounts
+from producersync.service.store import accounts, portal
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.webhooks import generate_secret
@@ -47,8 +48,9 @@ def _json(secret: str, where: str) -> str:
     return "".join(f"{formatter.format(logging.makeLogRecord(line))}\n" for line in lines)
 
 
-_SECRETS = [new_client_secret(), _TOKEN, generate_secret()]
-_SECRET_KINDS = ["client-secret", "access-token", "webhook-secret"]
+_LINK = "psl_" + "L" * 43  # store/portal.py's format
+_SECRETS = [new_client_secret(), _TOKEN, generate_secret(), _LINK]
+_SECRET_KINDS = ["client-secret", "access-token", "webhook-secret", "portal-link"]
 
 
 @pytest.mark.parametrize(
@@ -103,9 +105,52 @@ def test_a_secret_in_a_debug_log_record_is_found(log: Callable[[logging.Logger],
     assert [hit.split(":")[0] for hit in scanner.hits] == ["log record planted.client"]
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://app:hunter2@db/mirror",
+        "redis://:hunter2@cache:6379/0",
+        "https://u:p@gw.example",
+    ],
+)
+def test_a_url_s_password_in_a_log_file_is_found(url: str) -> None:
+    # Outside the session's temporary directory: the session's own scan must not see it.
+    with tempfile.TemporaryDirectory() as directory:
+        (Path(directory) / "sync-1.log").write_text(_text(url))
+        scanner = SecretScanner()
+        scanner.scan_files(Path(directory))
+    assert [hit.split(": ", 1)[1][:12] for hit in scanner.hits] == ["URL password"]
+
+
+def test_a_secret_in_an_exception_a_logged_one_was_raised_from_is_found() -> None:
+    """A log's traceback shows every exception of the chain, the one it was raised from
+    too: the scanner read the last one's alone."""
+    planted = logging.getLogger("planted")
+    planted.propagate = False
+    scanner = SecretScanner()
+    with scanner.watching_logs("planted", "planted.client"):
+        try:
+            try:
+                raise ValueError(f"refused: {_LINK}")
+            except ValueError as exc:
+                raise RuntimeError("the login failed") from exc
+        except RuntimeError:
+            logging.getLogger("planted.client").exception("sign-in")
+        try:
+            try:
+                raise ValueError(f"refused: {_LINK}")
+            except ValueError:
+                raise RuntimeError("the login failed") from None
+        except RuntimeError:
+            logging.getLogger("planted.client").exception("not shown, not found")
+    assert len(scanner.hits) == 1 and "portal login link" in scanner.hits[0]
+
+
 def test_ordinary_log_lines_are_not_findings() -> None:
     text = 'INFO 127.0.0.1 "GET /v2/entities?continuationToken=eyJucG4iOiIxIn0.abc HTTP/1.1"'
-    assert SecretScanner().find(text + " whsec_ pss_short client_id=psc_0123") == []
+    urls = " postgresql://***@db/mirror postgresql://postgres@127.0.0.1:5432/test"
+    urls += " http://127.0.0.1:8000/portal/ https://api.example:443/v2?x=a@b"
+    assert SecretScanner().find(text + urls + " whsec_ pss_short client_id=psc_0123") == []
 
 
 def test_the_session_remembers_the_secrets_the_service_creates(
@@ -117,3 +162,17 @@ def test_the_session_remembers_the_secrets_the_service_creates(
         _, secret = accounts.create_client(conn, account, "producersync.read")
     engine.dispose()
     assert secret_scanner.find(secret.removeprefix("pss_"))
+
+
+def test_the_session_remembers_portal_links_and_sessions(
+    secret_scanner: SecretScanner, tmp_path: Path
+) -> None:
+    """A session id has no format of its own: the session knows it by value alone."""
+    engine = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    with write_transaction(engine) as conn:
+        account = accounts.create_account(conn, "signed in", sandbox=False)
+        link, _ = portal.issue_link(conn, account.id, dt.timedelta(hours=1))
+        session = portal.redeem_link(conn, link, dt.timedelta(hours=1))
+    engine.dispose()
+    assert secret_scanner.find(link.removeprefix("psl_"))
+    assert secret_scanner.find(f"cookie={session}")

@@ -1,7 +1,8 @@
 """Finding credentials in what the suite logs: client secrets (``pss_``), access tokens
-(JWTs) and webhook secrets (``whsec_``), by their formats and by the exact values the
-tests created (with and without their prefixes, so a leak that strips the prefix is found
-too).
+(JWTs), webhook secrets (``whsec_``), portal login links (``psl_``) and a URL's password,
+by their formats, and by the exact values the tests created (with and without their
+prefixes, so a leak that strips the prefix is found too; portal session ids, which have no
+format of their own, by value alone).
 
 ``tests/conftest.py`` runs one scanner per session (per xdist worker): every log record
 of the test process as it is emitted, and at the end every ``*.log`` file under the
@@ -21,7 +22,8 @@ import pytest
 
 from producersync.log_json import json_formatter
 from producersync.service.auth.tokens import TokenCodec
-from producersync.service.store import accounts, endpoints
+from producersync.service.store import accounts, endpoints, portal
+from producersync.url_userinfo import masked
 
 __all__ = ["PATTERNS", "SecretScanner"]
 
@@ -32,8 +34,12 @@ PATTERNS: Final = {
     "access token": re.compile(r"eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{20,}"),
     # webhooks/secret.py: "whsec_" + standard base64 of 24 to 64 bytes.
     "webhook secret": re.compile(r"whsec_[A-Za-z0-9+/]{32,}={0,2}"),
+    # service/store/portal.py: "psl_" + token_urlsafe(32), a login link's token.
+    "portal login link": re.compile(r"psl_[A-Za-z0-9_-]{40,}"),
+    # A database's, Redis's or an API gateway's URL: masked, it shows "//***@" and no ":".
+    "URL password": re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s/:@]*:[^\s/@]+@"),
 }
-_PREFIXES: Final = ("pss_", "whsec_")
+_PREFIXES: Final = ("pss_", "whsec_", "psl_")
 _MIN_EXACT: Final = 16  # shorter values (test placeholders) would match by chance
 
 
@@ -96,13 +102,16 @@ class SecretScanner:
 
     @contextmanager
     def remembering_created(self) -> Iterator[None]:
-        """Remember every client secret, webhook secret and access token created in this
-        process meanwhile (the service's own generators, wrapped)."""
+        """Remember every client secret, webhook secret, access token, portal login link
+        and portal session id created in this process meanwhile (the service's own
+        generators, wrapped)."""
         with pytest.MonkeyPatch.context() as patch:
             for owner, name in (
                 (accounts, "new_client_secret"),
                 (endpoints, "generate_secret"),
                 (TokenCodec, "issue"),
+                (portal, "issue_link"),
+                (portal, "redeem_link"),
             ):
                 patch.setattr(owner, name, self._recording(getattr(owner, name)))
             yield
@@ -110,7 +119,8 @@ class SecretScanner:
     def _recording(self, create: Any) -> Any:
         def recorded(*args: Any, **kwargs: Any) -> Any:
             value = create(*args, **kwargs)
-            self.remember(value)
+            # issue_link gives its token with its expiry.
+            self.remember(value[0] if isinstance(value, tuple) else value)
             return value
 
         return recorded
@@ -126,6 +136,14 @@ class _Handler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         # Its traceback's lines of source left out: a test's own literals are no leak.
         text = self.format(logging.makeLogRecord({**vars(record), "exc_info": None}))
-        if record.exc_info and record.exc_info[1] is not None:
-            text += f"\n{record.exc_info[1]!r}"
+        failure = record.exc_info[1] if record.exc_info else None
+        # Every exception of the chain: a log's traceback shows each one's message, its
+        # URLs masked as the log formats mask them.
+        seen: set[int] = set()
+        while failure is not None and id(failure) not in seen:
+            seen.add(id(failure))
+            text += f"\n{masked(repr(failure))}"
+            # As a traceback follows it: a context ``raise ... from None`` hid is not shown.
+            hidden = failure.__suppress_context__
+            failure = failure.__cause__ or (None if hidden else failure.__context__)
         self._scanner.scan_lines(f"log record {record.name}", [text])
