@@ -4,6 +4,7 @@ handled, and the access-log line (``producersync.service.access``)."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import logging
 import logging.config
@@ -27,7 +28,7 @@ from producersync.service.api.body_limit import MAX_BODY_BYTES
 from producersync.service.app import create_app
 from producersync.service.errors import install_error_handlers
 from producersync.service.settings import ServiceSettings
-from producersync.service.store import accounts
+from producersync.service.store import accounts, portal
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.unavailable import StoreUnavailable
@@ -195,6 +196,31 @@ def test_the_access_line_in_json_has_its_fields() -> None:
     assert (line["method"], line["path"], line["status"]) == ("HEAD", "/no/such%20path", 404)
     assert _FRESH.fullmatch(line["request_id"])
     assert isinstance(line["duration_ms"], float)
+
+
+@pytest.mark.parametrize("public_url", [None, "http://testserver/producersync"])
+def test_a_portal_sign_in_link_s_token_is_not_in_the_access_line(
+    tmp_path: Path, public_url: str | None
+) -> None:
+    """The token is the link's last path segment, and the line showed the path as sent:
+    whoever read the log could sign in with a link its owner had not used yet."""
+    store = f"sqlite:///{tmp_path / 'store.db'}"
+    settings = ServiceSettings(
+        database_url=store, delivery_enabled=False, access_log=True, public_url=public_url
+    )
+    with TestClient(create_app(settings)) as http:
+        with write_transaction(engine := open_store(store)) as conn:
+            account = accounts.create_account(conn, "acme", sandbox=False)
+            token, _ = portal.issue_link(conn, account.id, dt.timedelta(hours=1))
+        engine.dispose()
+        with _logged("json") as lines:
+            answer = http.get(f"/portal/login/{token}")
+    assert answer.status_code == 200 and "acme" in answer.text
+    (line,) = [json.loads(each) for each in lines if token[:8] in each or "/login/" in each]
+    prefix = "/producersync" if public_url else ""
+    assert line["path"] == f"{prefix}/portal/login/***"
+    assert line["message"].startswith(f"GET {prefix}/portal/login/*** 200 ")
+    assert token.removeprefix("psl_") not in "".join(lines)
 
 
 def test_no_access_line_unless_asked_for() -> None:

@@ -10,9 +10,10 @@ request is handled carry it (a 500's traceback, an outage's line), and with
 
     ... INFO producersync.service.access: GET /v2/licenses/9 404 3.1 ms request_id=req_...
 
-The path is as sent, without the query (a portal sign-in link holds its token there, an
-NPN filter a thousand numbers); in JSON the line has ``method``, ``path``, ``status`` and
-``duration_ms`` too.
+The path is as sent, without the query (an NPN filter holds a thousand numbers there), a
+portal sign-in link's token shown as ``***`` (``/portal/login/***``: whoever read the line
+could sign in with a link not yet used); in JSON the line has ``method``, ``path``,
+``status`` and ``duration_ms`` too.
 
 The ids are ``request_ids.RequestIds``'s, wrapped around the whole app, Starlette's own
 500 answer included, as the sync receiver's are; the access-log line is the service's.
@@ -21,6 +22,7 @@ The ids are ``request_ids.RequestIds``'s, wrapped around the whole app, Starlett
 from __future__ import annotations
 
 import logging
+import re
 from urllib.parse import quote_from_bytes
 
 from starlette.applications import Starlette
@@ -28,6 +30,7 @@ from starlette.types import Scope
 
 from producersync import request_ids
 from producersync.echo import PATH_SHOWN, cut
+from producersync.service.portal.links import LOGIN_PATH
 
 __all__ = ["identify_requests"]
 
@@ -36,6 +39,8 @@ log = logging.getLogger(__name__)
 # Kept as sent: the path's own characters and its escapes; anything else escaped, so that
 # a line is one line whatever the path held.
 _PATH_SAFE = "/:@!$&'()*+,;=-._~%"
+# Anywhere in the path: under a proxy's prefix, the path holds it first.
+_LOGIN_TOKEN = re.compile(f"({re.escape(LOGIN_PATH)})[^/]+")
 
 
 def identify_requests(app: Starlette, *, access_log: bool = False) -> None:
@@ -46,7 +51,8 @@ def identify_requests(app: Starlette, *, access_log: bool = False) -> None:
 
 def _log(scope: Scope, status: int | None, seconds: float, request_id: str) -> None:
     raw: bytes = scope.get("raw_path") or scope["path"].encode()
-    path = cut(quote_from_bytes(raw, safe=_PATH_SAFE), PATH_SHOWN)
+    path = _LOGIN_TOKEN.sub(r"\1***", quote_from_bytes(raw, safe=_PATH_SAFE))
+    path = cut(path, PATH_SHOWN)
     ms = round(seconds * 1000, 1)
     log.info(
         "%s %s %s %.1f ms",
