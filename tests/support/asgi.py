@@ -37,7 +37,10 @@ async def request(
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": list(headers),
+        # A Host, as every HTTP/1.1 client sends (RFC 9112 §3.2), unless the case gives one.
+        "headers": list(headers)
+        if any(name.lower() == b"host" for name, _ in headers)
+        else [(b"host", b"127.0.0.1"), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("127.0.0.1", 80),
         "state": {},
