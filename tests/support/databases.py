@@ -113,7 +113,9 @@ def database_of_a_restricted_role(*setup: str) -> Iterator[str]:
     """A new database and a new login role that may create tables in its ``public`` schema
     but no schema (``CREATE`` on the database revoked from PUBLIC, the role not its owner),
     ``setup``'s statements run there as the server's superuser; the URL as that role (its
-    password ``hunter2``). Both dropped at the end, here: the role owns what it made."""
+    password ``hunter2``). Both dropped with the rest at the end of the session
+    (``drop_databases``): dropped as each test ended, their checkpoints held up the other
+    workers' PostgreSQL tests."""
     name = f"ps_test_{uuid.uuid4().hex[:12]}"
     admin = _admin()
     try:
@@ -137,10 +139,9 @@ def database_of_a_restricted_role(*setup: str) -> Iterator[str]:
         )
     finally:
         here.dispose()
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            conn.execute(sa.text(f'DROP ROLE IF EXISTS "{name}"'))
         admin.dispose()
+        _DONE_WITH.append(name)
+        _ROLES_DONE_WITH.append(name)  # it owns only what it made in its database
 
 
 def _admin() -> sa.Engine:
@@ -455,6 +456,7 @@ def _migrated_template(kind: str, name: str, migrate: Callable[[str], sa.Engine]
 # The databases tests of this process are done with and did not put back: each dropped
 # as its test ended took 0.5-7 s of a loaded machine, a checkpoint of the whole server.
 _DONE_WITH: list[str] = []
+_ROLES_DONE_WITH: list[str] = []  # each dropped after the databases it owns things in
 # Drops at once at the end: those waiting on a checkpoint share the next (six on a loaded
 # machine: 9.5 s one after the other, 1.35 s side by side). A few connections each while
 # the worker has nothing else open, of the server's 100.
@@ -483,6 +485,10 @@ def drop_databases() -> None:
         admin = _admin()
         with ThreadPoolExecutor(_DROPPING_AT_ONCE) as pool:
             list(pool.map(partial(_drop, admin), databases))
+        with admin.connect() as conn:
+            for role in _ROLES_DONE_WITH:
+                conn.execute(sa.text(f'DROP ROLE IF EXISTS "{role}"'))
+        _ROLES_DONE_WITH.clear()
         admin.dispose()
 
 
