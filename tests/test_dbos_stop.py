@@ -25,6 +25,24 @@ def held() -> None:
     running.set()
     gate.wait()
 
+if sys.argv[2] == "dequeued":
+    # A workflow a queue worker has just claimed, its start on its way to the executor
+    # (slow on a loaded machine): it is in no list of running workflows yet.
+    from dbos import _queue as queues
+
+    claimed = threading.Event()
+    dispatch = queues.execute_dequeued_workflow
+    def slowly(*args, **kwargs):
+        claimed.set()
+        time.sleep(0.3)
+        return dispatch(*args, **kwargs)
+    queues.execute_dequeued_workflow = slowly
+
+    @DBOS.workflow()
+    def quick() -> None:
+        DBOS.sleep(0)  # a step: it records its result in the system database
+        print("ran")
+
 waited = []  # the seconds of every sleep DBOS takes
 sleep = time.sleep
 def recorded(seconds: float) -> None:
@@ -33,7 +51,11 @@ def recorded(seconds: float) -> None:
 time.sleep = recorded  # DBOS's modules and ours call it through the module
 DBOS.launch()
 logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
-if sys.argv[2] != "idle":
+if sys.argv[2] == "dequeued":
+    DBOS.register_queue("stop-test", polling_interval_sec=0.01)
+    DBOS.enqueue_workflow("stop-test", quick)
+    claimed.wait()
+elif sys.argv[2] != "idle":
     DBOS.start_workflow(held)
     running.wait()
 bound = 0.1 if sys.argv[2] == "cut" else 60
@@ -79,3 +101,14 @@ def test_a_stop_that_leaves_a_workflow_running_says_so(tmp_path: Path) -> None:
         line.startswith("WARNING stopping with 1 workflow still running after 0.1 s")
         for line in said
     ), said
+
+
+def test_a_stop_waits_for_a_workflow_claimed_from_a_queue_and_not_yet_started(
+    tmp_path: Path,
+) -> None:
+    # A queue worker registers the workflow it claims as it starts, in the executor's
+    # thread: looked for at once, none was running, DBOS was destroyed, and the workflow
+    # failed at its first step, "System database accessed before DBOS was launched".
+    said = _stopped(tmp_path, "dequeued")
+    assert "ran" in said, said
+    assert not any("accessed before DBOS was launched" in line for line in said), said

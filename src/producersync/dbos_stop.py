@@ -14,6 +14,7 @@ import time
 
 from dbos import DBOS
 from dbos import _dbos as dbos_internals
+from dbos._queue import queue_thread
 
 __all__ = ["LISTENER_POLL_SECONDS", "destroy_dbos"]
 
@@ -38,6 +39,7 @@ def destroy_dbos(workflow_completion_timeout: float) -> None:
         for event in instance.background_thread_stop_events:
             event.set()
         deadline = time.monotonic() + workflow_completion_timeout
+        _claimed_started(instance, deadline)
         while instance._active_workflows_set.activeList() and time.monotonic() < deadline:
             time.sleep(_POLL_SECONDS)
         # Said, as uvicorn says the requests it cuts: a stop that took its whole bound told
@@ -53,3 +55,20 @@ def destroy_dbos(workflow_completion_timeout: float) -> None:
                 ", ..." if len(left) > 3 else "",
             )
     DBOS.destroy()
+
+
+def _claimed_started(instance: DBOS, deadline: float) -> None:
+    """Wait, until ``deadline``, for the workflows DBOS's queue workers have claimed to be
+    running: a worker hands the one it claims to the executor, whose thread lists it as
+    running as it starts. Looked for at once, a workflow on its way was in no list, DBOS
+    was destroyed under it, and it failed at its first step ("System database accessed
+    before DBOS was launched"); ``DBOS.destroy`` first sleeps a second. The queue manager,
+    stopped, joins its workers once their claims are handed on."""
+    for thread in instance._background_threads:
+        if getattr(thread, "_target", None) is queue_thread:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    executor = instance._executor_field
+    while executor is not None and not executor._work_queue.empty():
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(_POLL_SECONDS)
