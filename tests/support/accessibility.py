@@ -216,9 +216,13 @@ _WATCH = """() => {
 # What focus reached since the last look; and the end of the watch.
 _STEPS = "() => window.tabWalk ? window.tabWalk.steps.splice(0) : null"
 _UNWATCHED = "() => { window.tabWalk?.stop(); delete window.tabWalk; }"
+# A group of radio buttons is one stop for Tab, its arrow keys choose among them: reached,
+# if one of the group was.
 _NOT_TABBED = """() => [...document.querySelectorAll(
     "a[href], button, input:not([type=hidden]), select, textarea, summary")]
     .filter(e => !e.dataset.tabbed && e.getClientRects().length)
+    .filter(e => e.type !== "radio" || ![...(e.form || document).querySelectorAll(
+        "input[type=radio][data-tabbed]")].some(other => other.name === e.name))
     .map(e => `${e.tagName.toLowerCase()} "${(e.innerText || e.name || "").slice(0, 50)}"`)"""
 
 
