@@ -36,8 +36,14 @@ from playwright.sync_api import Error as PlaywrightError
 from typer.testing import CliRunner
 
 from producersync.cli.main import app as cli_app
-from producersync.model.events import NPN_ACTIVATED, NPN_DEACTIVATED, UPDATES_AVAILABLE
+from producersync.model.events import (
+    NPN_ACTIVATED,
+    NPN_DEACTIVATED,
+    UPDATES_AVAILABLE,
+    UpdatesAvailable,
+)
 from producersync.service.delivery import management
+from producersync.service.delivery.publish import publish_events
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
@@ -1046,6 +1052,74 @@ def test_the_portal_is_usable_by_keyboard_alone(harness: Harness, browser: Brows
         expect(page.get_by_role("heading")).to_have_text("You are signed out")
         tab_through(page)
     context.close()
+
+
+@pytest.mark.parametrize("harness", ["sqlite"], indirect=True)
+def test_a_message_to_many_endpoints_pages_both_its_lists(
+    harness: Harness, browser: Browser
+) -> None:
+    """A message's page listed its first 50 deliveries and the newest 50 endpoints that
+    missed it, no more. Each list is paged now, its pager named apart from the other's,
+    its links opening the page at the list: by keyboard, the next Tab is in it. Audited as
+    every page is. On SQLite only, as the audit above."""
+    many = harness.account("many")
+    with write_transaction(harness.engine) as conn:
+        event = UpdatesAvailable.create(dt.date(2026, 1, 1))
+        publish_events(conn, many.id, [event])  # to no endpoint: there is none yet
+        now = outbox.store_clock(conn)
+        made = []
+        # Disabled, so that nothing is sent to these hosts: a replay to one waits, parked.
+        for n in range(42):
+            endpoint, _ = endpoints.create_endpoint(conn, many.id, f"https://h.example.com/{n}")
+            endpoints.disable_endpoint(conn, many.id, endpoint.id, "paused")
+            made.append(endpoint)
+        for endpoint in made[:21]:
+            outbox.replay(conn, event.id, endpoint.id, now)
+    audit = Audit()
+    context = _context(browser)
+    audit.watch(context)
+    page = context.new_page()
+    page.goto(harness.link(many))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Endpoints")).to_be_visible()
+    page.goto(f"{harness.service.base_url}/portal/messages/{event.id}")
+    audit.check(page, "message, both of its lists paged")
+
+    # The deliveries' Older, by keyboard (the first Older): the one queued first is there.
+    _tab_to(page, "Older")
+    _go(page, "Enter")
+    assert page.url.endswith("#deliveries-title"), page.url
+    pages = page.get_by_role("navigation", name="Pages of deliveries")
+    expect(pages.get_by_role("link")).to_have_text(["Newest", "Newer"])
+    rows = page.get_by_role("region", name="Deliveries, by endpoint").locator("tbody tr")
+    expect(rows).to_have_count(1)
+    page.keyboard.press("Tab")
+    assert page.evaluate(_ON_REGION), page.evaluate(_ACTIVE)
+    audit.check(page, "message, older deliveries")
+    tab_through(page)
+    _tab_to(page, "Resend")
+    assert page.evaluate(_ACTIVE) == f"Resend to {made[0].url}"
+    _go(page, "Enter")
+    expect(page.get_by_role("status")).to_contain_text("queued for one more attempt")
+    assert f"/endpoints/{made[0].id}/attempts" in page.url
+
+    # The endpoints that missed it: the oldest made is on their older page, and is sent it.
+    page.go_back()
+    missed = page.get_by_role("navigation", name="Pages of endpoints that did not get it")
+    missed.get_by_role("link", name="Older").click()
+    page.wait_for_url("**#send-title")
+    expect(page.get_by_role("radio")).to_have_count(1)
+    # The deliveries stay on their older page.
+    expect(
+        page.get_by_role("navigation", name="Pages of deliveries").get_by_role("link")
+    ).to_have_text(["Newest", "Newer"])
+    audit.check(page, "message, older endpoints that missed it")
+    page.get_by_role("radio", name=made[21].url).check()
+    with page.expect_navigation():
+        page.get_by_role("button", name="Send", exact=True).click()
+    assert f"/endpoints/{made[21].id}/attempts" in page.url
+    context.close()
+    assert not audit.report(), "axe-core found accessibility violations:\n" + audit.report()
 
 
 # Each header and cell of a table, scrolled into view as far as scrolling goes: whether

@@ -200,11 +200,39 @@ def test_messages_are_shown_by_the_state_of_their_deliveries(
     assert refused.status_code == 400 and "state" in refused.text
 
 
-def test_a_message_to_many_endpoints_lists_a_bounded_number_of_them(
+def _section(page: httpx2.Response, title: str) -> str:
+    """The card of a message's page whose heading has that id."""
+    return page.text.split(f'id="{title}"')[1].split("</section>")[0]
+
+
+def _pager_link(section: str, label: str) -> str | None:
+    found = re.search(rf'<a href="([^"]+)">{label}</a>', section)
+    return html.unescape(found.group(1)) if found else None
+
+
+def _walk(visitor: SignedIn, path: str, title: str, shown: str) -> list[tuple[str, str]]:
+    """What a list of a message's page shows (``shown``, a pattern), page after page by
+    its Older link from ``path``, each page's as (the page's address, what it shows)."""
+    seen: list[tuple[str, str]] = []
+    address: str | None = path
+    while address is not None:
+        page = visitor.http.get(address)
+        assert page.status_code == 200, page.text
+        section = _section(page, title)
+        listed = re.findall(shown, section)
+        assert 0 < len(listed) <= 20, listed  # a page, not all of them
+        seen += [(address, item) for item in listed]
+        address = _pager_link(section, "Older")
+    return seen
+
+
+def test_every_delivery_and_every_endpoint_that_missed_a_message_is_reached_page_by_page(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
-    """Every delivery and every endpoint that had none were listed: a message sent to
-    1,000 endpoints made a page of 0.7 MB, drawn in 0.6 s (0.04 MB, 0.1 s now)."""
+    """A message's page listed its first 50 deliveries and the newest 50 endpoints that
+    missed it, and no more: past them, a delivery's attempts and a Resend, or a Send to
+    an endpoint, were out of the portal's reach (a message sent to 1,000 endpoints had
+    made a page of 0.7 MB)."""
     account = visitor.creds.account_id
     with write_transaction(portal_service.engine) as conn:
         for n in range(52):
@@ -213,17 +241,69 @@ def test_a_message_to_many_endpoints_lists_a_bounded_number_of_them(
     with write_transaction(portal_service.engine) as conn:
         for n in range(53):
             endpoints.create_endpoint(conn, account, f"https://hooks.example.com/later/{n}")
+        conn.execute(webhook_deliveries.update().values(state=outbox.FAILED))
+    path = f"/portal/messages/{message_id}"
 
-    page = visitor.http.get(f"/portal/messages/{message_id}")
-    assert page.status_code == 200, page.text
-    deliveries = page.text.split('id="deliveries-title"')[1].split("</section>")[0]
-    assert deliveries.count("/resend") == 50
-    assert "The first 50 of 52 deliveries" in deliveries
-    send = page.text.split('id="send-title"')[1]
-    listed = re.findall(r"hooks\.example\.com/(\w+)/(\d+)", send)
-    # The newest 50 made since, newest first.
-    assert listed == [("later", str(n)) for n in range(52, 2, -1)]
-    assert f"/messages/{message_id}/replay" in send
+    # Every delivery, each once, the latest queued first; the 51st has its Resend.
+    resend = rf'action="/portal/endpoints/(ep_[0-9a-f]+)/messages/{message_id}/resend"'
+    delivered = _walk(visitor, path, "deliveries-title", resend)
+    assert len(delivered) == 52 and len({ep for _, ep in delivered}) == 52
+    with portal_service.engine.connect() as conn:
+        queued = outbox.list_deliveries(conn, message_id=message_id)
+    assert [ep for _, ep in delivered] == [d.endpoint_id for d in queued][::-1]
+    address, fifty_first = delivered[50]
+    assert "To 52 endpoints" in visitor.http.get(address).text
+    resent = visitor.form(
+        f"/portal/endpoints/{fifty_first}/messages/{message_id}/resend", once="b" * 32
+    )
+    assert resent.status_code == 303, resent.text
+    assert _deliveries(portal_service, message_id)[fifty_first] == outbox.PENDING
+
+    # Every endpoint made since, newest first; the 51st is sent the message from its page.
+    missed = _walk(visitor, path, "send-title", r'name="endpoint" value="(ep_[0-9a-f]+)"')
+    with portal_service.engine.connect() as conn:
+        made = [e.id for e in endpoints.list_endpoints(conn, account)]
+    assert [ep for _, ep in missed] == made[:53]
+    address, fifty_first = missed[50]
+    page = visitor.http.get(address)
+    send = _section(page, "send-title")
+    assert f'value="{fifty_first}" required>' in send and "/replay" not in send
+    sent = visitor.form(f"{path}/send", endpoint=fifty_first, once="c" * 32)
+    assert sent.status_code == 303, sent.text
+    assert _deliveries(portal_service, message_id)[fifty_first] == outbox.PENDING
+
+    # Each list's links keep the other list's page, and open the page at the list.
+    cursor = re.search(r"missed_before=(\d+)", address)
+    assert cursor is not None
+    older = _pager_link(_section(page, "deliveries-title"), "Older")
+    # The first page's last delivery: the 20th queued from the latest.
+    query = f"deliveries_before={queued[-20].id}&missed_before={cursor[1]}"
+    assert older == f"{path}?{query}#deliveries-title"
+    assert 'aria-label="Pages of deliveries"' in page.text
+
+
+def test_a_message_page_refuses_a_cursor_it_cannot_read(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A cursor that is no place in a list is the portal's page naming it, not a 500; one
+    past the list's end (its endpoints deleted since) is an empty page that says so."""
+    _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    path = f"/portal/messages/{message_id}"
+    for name, value in (("deliveries_before", "abc"), ("missed_before", "-1")):
+        refused = visitor.http.get(path, params={name: value})
+        assert refused.status_code == 400, refused.text
+        assert f"&#39;{name}&#39;" in refused.text and value in refused.text
+    twice = visitor.http.get(f"{path}?deliveries_before=5&deliveries_before=6")
+    assert twice.status_code == 400 and "deliveries_before" in twice.text
+
+    past = visitor.http.get(path, params={"deliveries_before": 1, "missed_before": 1})
+    assert past.status_code == 200, past.text
+    assert "No deliveries were queued before this page's start" in past.text
+    assert "No endpoint made before this page's start missed it" in past.text
+    assert _pager_link(_section(past, "deliveries-title"), "Newest") == (
+        f"{path}?missed_before=1#deliveries-title"
+    )
 
 
 def test_a_message_whose_payload_expired_says_so_and_for_how_long_payloads_are_kept(

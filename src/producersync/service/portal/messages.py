@@ -5,6 +5,8 @@ its payload, and a way to send it to an endpoint, one that had it or one that mi
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from typing import Annotated, Literal, get_args
 
 import sqlalchemy as sa
@@ -18,7 +20,7 @@ from producersync.service.portal.forms import FormInvalid
 from producersync.service.portal.logs import TYPES, Filters, bounds_of, payload_of
 from producersync.service.portal.lookup import MessageId
 from producersync.service.portal.pages import PortalError, href, render
-from producersync.service.portal.paging import page_of
+from producersync.service.portal.paging import Page, page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 
@@ -28,7 +30,6 @@ router = APIRouter(route_class=FormRoute)
 
 _STATES = (outbox.FAILED, outbox.PENDING, outbox.SUCCEEDED)
 State = Literal["all", "failed", "pending", "succeeded"]
-_SHOWN = 50  # deliveries, and endpoints that had none, listed on a message's page
 
 
 def _cursor(conn: sa.Connection, account_id: int, seq: int | None) -> outbox.Message | None:
@@ -131,40 +132,77 @@ def _states(deliveries: list[outbox.Delivery]) -> dict[str, int]:
 
 
 @router.get("/messages/{message_id}", name="message")
-def message(request: Request, visitor: SignedIn, message_id: MessageId) -> Response:
+def message(
+    request: Request,
+    visitor: SignedIn,
+    message_id: MessageId,
+    deliveries_before: Annotated[RowId | None, Query()] = None,
+    missed_before: Annotated[RowId | None, Query()] = None,
+) -> Response:
     """The message in full: its payload, and its delivery to each endpoint that had it,
     with its latest attempt; those that did not have it (not subscribed then, disabled,
-    made since) may be sent it from here, as the API's replay sends it. Each list shows
-    ``_SHOWN`` at most: all of a message sent to 1,000 endpoints made a page of 0.7 MB,
-    drawn in 0.6 s."""
+    made since) may be sent it from here, as the API's replay sends it. Each list is
+    paged on its own, newest first (all of a message sent to 1,000 endpoints made a page
+    of 0.7 MB, drawn in 0.6 s; a cap of 50 left the rest out of reach):
+    ``deliveries_before``, the deliveries queued before the one of that id;
+    ``missed_before``, the endpoints made before the one of that place in the order made
+    (``seq``). Either may name one gone since (its endpoint deleted): a place in the order,
+    as the Endpoints list's ``before``."""
     account = visitor.account_id
+    view = {"deliveries_before": deliveries_before, "missed_before": missed_before}
+
+    def address(cursor_name: str, section: str) -> Callable[[int | None], str]:
+        # The other list stays on its page; the browser opens this one's at its heading.
+        def at(cursor: int | None) -> str:
+            query = {**view, cursor_name: cursor}
+            return href(request, "message", query, message_id=message_id) + f"#{section}"
+
+        return at
+
     with get_context(request).engine.connect() as conn:
         found = outbox.get_message(conn, account, message_id)
         if found is None:
             raise PortalError.not_found("message")
-        deliveries = outbox.list_deliveries(conn, message_id=found.id)
-        shown = [
+        payload = payload_of(found)
+        deliveries = page_of(
+            functools.partial(outbox.message_deliveries, conn, found.id),
+            deliveries_before,
+            address("deliveries_before", "deliveries-title"),
+            key=lambda delivery: delivery.id,
+        )
+        rows = [
             (
                 d,
-                endpoints.get_endpoint(conn, account, d.endpoint_id),
+                endpoint,
                 outbox.list_attempts(conn, endpoint_id=d.endpoint_id, message_id=found.id, limit=1),
             )
-            for d in deliveries[:_SHOWN]
+            for d in deliveries.items
+            # None: deleted since its delivery was read (and the delivery with it).
+            if (endpoint := endpoints.get_endpoint(conn, account, d.endpoint_id)) is not None
         ]
-        had = {d.endpoint_id for d in deliveries}
-        # Of the newest endpoints, at most len(had) had it: the _SHOWN newest that did not,
-        # and whether there are more, are among one more than that many.
-        newest = endpoints.list_endpoints(conn, account, limit=_SHOWN + len(had) + 1)
-    missed = [e for e in newest if e.id not in had]
+        delivered = outbox.count_deliveries(conn, found.id)
+        # An expired message can be sent nowhere: its endpoints that missed it are not read.
+        missed = (
+            page_of(
+                functools.partial(endpoints.list_endpoints, conn, account, missed=found.id),
+                missed_before,
+                address("missed_before", "send-title"),
+                key=lambda endpoint: endpoint.seq,
+            )
+            if payload is not None
+            else Page([], [])
+        )
     return render(
         request,
         "message_detail.html",
         visitor=visitor,
         message=found,
-        payload=payload_of(found),
-        deliveries=shown,
-        delivered=len(deliveries),
-        missed=missed[:_SHOWN],
-        more_missed=len(missed) > _SHOWN,
+        payload=payload,
+        deliveries=rows,
+        delivery_pages=deliveries.links,
+        delivered=delivered,
+        missed=missed.items,
+        missed_pages=missed.links,
+        missed_before=missed_before,
         retention_days=get_context(request).settings.payload_retention_days,
     )

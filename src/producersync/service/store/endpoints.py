@@ -15,7 +15,12 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from producersync.service.store.outbox import store_clock
-from producersync.service.store.tables import accounts, webhook_endpoints, webhook_secrets
+from producersync.service.store.tables import (
+    accounts,
+    webhook_deliveries,
+    webhook_endpoints,
+    webhook_secrets,
+)
 from producersync.webhooks import generate_secret
 
 __all__ = [
@@ -168,12 +173,14 @@ def list_endpoints(
     before: int | None = None,
     after: int | None = None,
     oldest: bool = False,
+    missed: str | None = None,
 ) -> list[Endpoint]:
     """Endpoints (the account's, if given), newest first, as Svix lists them; ``before``:
     those made before the endpoint whose ``seq`` it is, which need not exist any more (a
     script that deletes each endpoint of a page before asking for the next goes on);
     ``after``: those made after it, oldest first (the page above one that begins there);
-    ``oldest``: oldest first from the first made (where the last page begins).
+    ``oldest``: oldest first from the first made (where the last page begins);
+    ``missed``: those with no delivery of the message of that id.
 
     In the order made, not by id: ids begin with a host's millisecond and end in random
     digits, so those made in one millisecond sorted in a random order, and hosts' clocks
@@ -187,6 +194,11 @@ def list_endpoints(
         query = query.where(e.c.seq < before)
     if after is not None:
         query = query.where(e.c.seq > after)
+    if missed is not None:
+        d = webhook_deliveries
+        # By the (message, endpoint) unique index: one look per endpoint.
+        had = sa.exists().where(d.c.message_id == missed, d.c.endpoint_id == e.c.id)
+        query = query.where(~had)
     return [_endpoint(row) for row in conn.execute(query)]
 
 

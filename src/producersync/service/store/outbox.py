@@ -41,6 +41,7 @@ __all__ = [
     "UnknownCursor",
     "attempt_stats",
     "claim_due",
+    "count_deliveries",
     "count_pending",
     "defer",
     "deliveries_of",
@@ -55,6 +56,7 @@ __all__ = [
     "list_deliveries",
     "list_messages",
     "message_at",
+    "message_deliveries",
     "next_due",
     "publish",
     "record",
@@ -738,7 +740,43 @@ def list_deliveries(
     return _deliveries(conn, *conditions)
 
 
-def _deliveries(conn: sa.Connection, *conditions: sa.ColumnElement[bool]) -> list[Delivery]:
+def message_deliveries(
+    conn: sa.Connection,
+    message_id: str,
+    *,
+    limit: int,
+    before: int | None = None,
+    after: int | None = None,
+    oldest: bool = False,
+) -> list[Delivery]:
+    """A message's deliveries, newest first (the reverse of the order queued);
+    ``before``: those queued before the delivery of that id, which need not exist any
+    more (its endpoint deleted since, and with it its deliveries); ``after``: those
+    queued after it, oldest first (the page above one that begins there); ``oldest``:
+    oldest first from the first queued (where the last page begins)."""
+    d = webhook_deliveries
+    conditions = [d.c.message_id == message_id]
+    if before is not None:
+        conditions.append(d.c.id < before)
+    if after is not None:
+        conditions.append(d.c.id > after)
+    newest_first = after is None and not oldest
+    return _deliveries(conn, *conditions, newest_first=newest_first, limit=limit)
+
+
+def count_deliveries(conn: sa.Connection, message_id: str) -> int:
+    """How many endpoints a message was queued to (by the (message, endpoint) index)."""
+    d = webhook_deliveries
+    query = sa.select(sa.func.count()).select_from(d).where(d.c.message_id == message_id)
+    return int(conn.execute(query).scalar_one())
+
+
+def _deliveries(
+    conn: sa.Connection,
+    *conditions: sa.ColumnElement[bool],
+    newest_first: bool = False,
+    limit: int | None = None,
+) -> list[Delivery]:
     d = webhook_deliveries
     query = (
         sa.select(
@@ -751,7 +789,8 @@ def _deliveries(conn: sa.Connection, *conditions: sa.ColumnElement[bool]) -> lis
             d.c.updated_at,
         )
         .where(*conditions)
-        .order_by(d.c.id)
+        .order_by(d.c.id.desc() if newest_first else d.c.id)
+        .limit(limit)
     )
     return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(query)]
 
