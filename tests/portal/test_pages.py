@@ -2047,6 +2047,44 @@ def test_an_attempt_shows_its_messages_payload_and_its_other_attempts(
         assert fact in history
 
 
+def test_every_attempt_of_a_message_is_reached_from_an_attempt_page(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An attempt's page listed the message's 20 newest attempts to the endpoint, no
+    more: a message resent often had its first ones out of the page's reach."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False] * 22 + [True])
+    ids = _attempt_ids(portal_service, endpoint_id)  # newest first
+    path = f"/portal/endpoints/{endpoint_id}/attempts/{ids[0]}"
+    view = "outcome=failed"
+    page = visitor.http.get(path, params={"view": view})
+    history = page.text.split('id="history-title"')[1].split("</section>")[0]
+    assert len(re.findall(r"<tr class=", history)) == 20
+    older = _link(page, "Older")
+    # On the view the page is on, opened at the list.
+    assert older == f"{path}?view=outcome%3Dfailed&history_before={ids[19]}#history-title"
+
+    last = visitor.http.get(older)
+    assert last.status_code == 200, last.text
+    history = last.text.split('id="history-title"')[1].split("</section>")[0]
+    assert len(re.findall(r"<tr class=", history)) == 3
+    # The first attempt's link keeps the list on this page, as Newest leaves it.
+    first = f"/portal/endpoints/{endpoint_id}/attempts/{ids[-1]}?view=outcome%3Dfailed&amp;"
+    assert f'{first}history_before={ids[19]}">Attempt 1</a>' in history
+    assert _link(last, "Newest") == f"{path}?view=outcome%3Dfailed#history-title"
+
+    other = _create(visitor, URL + "/other")
+    log_attempts(portal_service.engine, other, [True])
+    (theirs,) = _attempt_ids(portal_service, other)
+    foreign = visitor.http.get(path, params={"history_before": theirs})
+    assert foreign.status_code == 404, foreign.text
+    assert "(parameter &#39;history_before&#39;)" in foreign.text
+    refused = visitor.http.get(path, params={"history_before": "soon"})
+    assert refused.status_code == 400 and "&#39;history_before&#39;" in refused.text
+    past = visitor.http.get(path, params={"history_before": ids[-1]})
+    assert "No attempts of this message to this endpoint are older" in past.text
+
+
 @pytest.mark.parametrize(
     ("status_code", "response", "says"),
     [

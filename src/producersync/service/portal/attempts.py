@@ -43,9 +43,6 @@ _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
 # check of its own beside it would take only up to 19 plain digits, and a view the page
 # shows (before=+5, before=%205) lead back to the plain list.
 _CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
-# The attempts of one message to the endpoint that its attempts' pages list: its whole
-# retry schedule and the resends a person makes fit, where one with more shows its newest.
-_HISTORY = 20
 
 
 def _page(
@@ -86,15 +83,7 @@ def _page(
             try:
                 page = page_of(fetch, before, address, key=lambda attempt: attempt.id)
             except outbox.UnknownCursor as exc:
-                # Not "this account has no such attempt": another endpoint's is one, and
-                # the account's all the same. As the API says it (404, naming the cursor).
-                raise PortalError(
-                    404,
-                    "Attempt not found",
-                    f"Attempt {exc.attempt_id} is not an attempt of this endpoint's list "
-                    "(parameter 'before'). Follow a link from the page instead.",
-                    back=("endpoints", "Back to Endpoints"),
-                ) from None
+                raise _not_listed(exc, "this endpoint's list", "before") from None
             shown, links = list(page.items), page.links
         expired = outbox.expired_messages(conn, {attempt.message_id for attempt in shown})
     return render(
@@ -120,6 +109,19 @@ def _page(
         errors=errors or {},
         filter_errors=filter_errors,
         bounds=bounds,
+    )
+
+
+def _not_listed(exc: outbox.UnknownCursor, listed: str, parameter: str) -> PortalError:
+    """A page of attempts named by one not in the list: not "this account has no such
+    attempt", as another endpoint's is one, and the account's all the same. As the API
+    says it (404, naming the cursor)."""
+    return PortalError(
+        404,
+        "Attempt not found",
+        f"Attempt {exc.attempt_id} is not an attempt of {listed} (parameter "
+        f"'{parameter}'). Follow a link from the page instead.",
+        back=("endpoints", "Back to Endpoints"),
     )
 
 
@@ -169,13 +171,22 @@ def attempt(
     endpoint: Owned,
     attempt_id: Annotated[RowId, Path()],
     view: str = "",
+    history_before: Annotated[RowId | None, Query()] = None,
 ) -> Response:
     """One attempt with all the receiver answered that is kept: the table shows the start
     of its response, and a title attribute (shown on hover only) was no way to read the
     rest by keyboard, touch or screen reader. ``view``: the view of the list its Details
     link was on (as Resend's hidden field names it), which Back to Message Attempts and
-    its Resend come back to: they led to the plain newest page."""
+    its Resend come back to: they led to the plain newest page. ``history_before``: the
+    page of the message's attempts to the endpoint older than the one of that id (the
+    newest 20 alone left a message resent often with attempts out of the page's reach)."""
     ctx = get_context(request)
+
+    def address(cursor: int | None) -> str:
+        query = {"view": view or None, "history_before": cursor}
+        page = href(request, "attempt", query, endpoint_id=endpoint.id, attempt_id=attempt_id)
+        return f"{page}#history-title"  # the browser opens the page at the list
+
     with ctx.engine.connect() as conn:
         found = outbox.get_attempt(conn, endpoint.id, attempt_id)
         if found is None:
@@ -184,10 +195,14 @@ def attempt(
         message = outbox.get_message(conn, None, found.message_id)
         if message is None:  # none: an attempt keys its delivery, which keys its message
             raise PortalError.not_found("attempt")
-        # One more than are shown, to tell a message that has more.
-        history = outbox.list_attempts(
-            conn, endpoint_id=endpoint.id, message_id=found.message_id, limit=_HISTORY + 1
+        fetch = functools.partial(
+            outbox.list_attempts, conn, endpoint_id=endpoint.id, message_id=found.message_id
         )
+        try:
+            history = page_of(fetch, history_before, address, key=lambda each: each.id)
+        except outbox.UnknownCursor as exc:
+            listed = "this message to this endpoint"
+            raise _not_listed(exc, listed, "history_before") from None
         now = outbox.store_clock(conn)
     settings = ctx.settings
     # A body the receiver did send, dropped since: told apart from an empty one by age.
@@ -200,8 +215,9 @@ def attempt(
         tab="attempts",
         attempt=found,
         payload=payload_of(message),
-        history=history[:_HISTORY],
-        history_cut=len(history) > _HISTORY,
+        history=history.items,
+        history_pages=history.links,
+        history_before=history_before,
         payload_expired=message.expired,
         response_expired=found.status_code != 0 and found.response is None and aged,
         retention={
