@@ -826,6 +826,43 @@ def test_recover_leaves_a_delivery_replayed_and_claimed_meanwhile_to_its_sender(
 # --- reading ---------------------------------------------------------------------------
 
 
+def test_a_messages_deliveries_and_the_endpoints_that_missed_it_are_paged(
+    engine: sa.Engine,
+) -> None:
+    """What a message's page in the portal lists, a page at a time: its deliveries, the
+    latest queued first, and the account's endpoints that never had it, newest first;
+    each from a place in its order that need not be in the list any more."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        had = [new_endpoint(conn, account) for _ in range(5)]
+        event = updates()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        later = [new_endpoint(conn, account) for _ in range(4)]
+        # Another account's, and another message's: in neither list.
+        new_endpoint(conn, new_account(conn, "other"))
+        outbox.publish(conn, [message(account, activated())], now=T0)
+        queued = outbox.list_deliveries(conn, message_id=event.id)  # in the order queued
+
+    with engine.connect() as conn:
+        deliveries = functools.partial(outbox.message_deliveries, conn, event.id)
+        assert [d.endpoint_id for d in deliveries(limit=10)] == had[::-1]
+        assert outbox.count_deliveries(conn, event.id) == 5
+        ids = [d.id for d in queued]
+        assert [d.id for d in deliveries(limit=2, before=ids[3])] == [ids[2], ids[1]]
+        assert [d.id for d in deliveries(limit=2, after=ids[1])] == [ids[2], ids[3]]
+        assert [d.id for d in deliveries(limit=2, oldest=True)] == ids[:2]
+        assert deliveries(limit=2, before=ids[0]) == []
+
+        missed = functools.partial(endpoints.list_endpoints, conn, account, missed=event.id)
+        made = {e.id: e.seq for e in endpoints.list_endpoints(conn, account)}
+        assert [e.id for e in missed(limit=10)] == later[::-1]
+        assert [e.id for e in missed(limit=2, before=made[later[2]])] == [later[1], later[0]]
+        assert [e.id for e in missed(limit=1, after=made[later[1]])] == [later[2]]
+        # From the place of one that had it (not in the list): on from there all the same.
+        assert [e.id for e in missed(limit=10, before=made[had[4]])] == []
+        assert [e.id for e in missed(limit=10, after=made[had[0]])] == later
+
+
 def test_list_messages_pages_newest_first_without_losing_or_repeating(
     engine: sa.Engine,
 ) -> None:
