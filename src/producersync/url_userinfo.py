@@ -17,12 +17,30 @@ __all__ = ["masked"]
 _WORD = re.compile(r"\S+")
 _USER_ENDS = re.compile(r"[/:@]")
 
+# Both take a password holding spaces or tabs too ("correct horse battery staple"), which
+# a word at a time showed whole. Such a one runs from its URL's "//user:" over the next
+# words of its line to the first holding an "@", and is masked to that word's last "@".
+# It is not one where a port follows the ":" ("http://host:8080, mail me@example.com"),
+# nor across a line's end or a word holding "//" (another URL) before its "@". Each
+# quantifier possessive and each stretch stopping at the next "//": a "//" where no
+# match starts is scanned past once, so the search stays linear.
+_SPACED = re.compile(
+    r"""
+    //(?!\[)[^\s/:@]*+:                          # a user (no IPv6 address's "["), ":"
+    (?!\d*+(?:[/?#]|[^\w\s]*+(?!\S)))            # not a port, a path or "," after it
+    (?:(?!//)[^\s@])*+                            # the password's first word
+    (?:[^\S\n\r]++(?:(?!//)[^\s@])++(?=\s))*+     # its words with no "@"
+    [^\S\n\r]++(?:(?!//)[^\s@])*+@(?:\S*@)?       # the word with its "@", to the last
+    """,
+    re.VERBOSE,
+)
+
 
 def masked(text: str) -> str:
     """``text`` with the user and password of any URL in it replaced by ``***``."""
     if "//" not in text or "@" not in text:
         return text
-    return _WORD.sub(_masked_word, text)
+    return _WORD.sub(_masked_word, _SPACED.sub("//***@", text))
 
 
 def _masked_word(found: re.Match[str]) -> str:
