@@ -7,11 +7,12 @@ from typing import Annotated, Any
 
 from croniter import croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic_settings import NoDecode, SettingsConfigDict
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
+from producersync.masked_settings import MaskedSettings
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.url_userinfo import masked
 
@@ -29,7 +30,7 @@ Seconds = Annotated[float, Field(allow_inf_nan=False, le=_LONGEST_SECONDS)]
 _SHORTEST_KEY_BYTES = 32
 
 
-class ServiceSettings(BaseSettings):
+class ServiceSettings(MaskedSettings):
     """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
 
     # Inputs stay out of a ValidationError's text: they may be secrets or URLs with

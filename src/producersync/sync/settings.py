@@ -32,6 +32,7 @@ from producersync.database_url import (
 )
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
+from producersync.masked_settings import MaskedSettings
 from producersync.model.http_url import api_url, http_url
 from producersync.settings_variables import own_variables, variable
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
@@ -55,7 +56,7 @@ def _own(name: str) -> str:
     return f"PRODUCERSYNC_SYNC_{name.upper()}"
 
 
-class SyncSettings(BaseSettings):
+class SyncSettings(MaskedSettings):
     """Every knob of ``producersync sync`` (environment prefix ``PRODUCERSYNC_``)."""
 
     # Inputs stay out of a ValidationError's text: they may be secrets or URLs with
