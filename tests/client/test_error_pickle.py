@@ -14,6 +14,7 @@ from producersync.client import (
     APIError,
     APIStatusError,
     APITimeoutError,
+    AuthenticationError,
     CallCancelledError,
     ProducerSyncError,
     RateLimitError,
@@ -151,3 +152,36 @@ def test_a_response_not_shaped_as_documented_names_its_request() -> None:
         client.request("GET", "/v1/accounts/subscriptions")
     assert caught.value.request_id == "req_9"
     assert _round_trip(caught.value).request_id == "req_9"
+
+
+_TOKEN_URL = "https://gateway:pass-VERY-SECRET@fake/oauth2/token"
+
+
+@pytest.mark.parametrize(
+    ("answer", "cls"),
+    [
+        ({"token_status": 401}, AuthenticationError),
+        ({"token_status": 400, "token_error": "invalid_grant"}, AuthenticationError),
+        ({"token_status": 429, "token_error": "slow_down"}, RateLimitError),
+        ({"token_status": 503, "token_error": "temporarily_unavailable"}, ServerError),
+        ({"token_body": b"<html>"}, ResponseValidationError),
+    ],
+    ids=["refused", "invalid-grant", "throttled", "unavailable", "malformed"],
+)
+def test_a_failed_token_request_s_error_keeps_neither_the_secret_nor_the_url_s_password(
+    answer: dict[str, Any], cls: type[ProducerSyncError]
+) -> None:
+    """The token request's body holds the client secret, and its URL may hold a gateway's
+    password: its error shows, reprs and pickles neither."""
+    fake = FakeAPI(lambda request: httpx2.Response(200), **answer)
+    with (
+        fake.client(token_url=_TOKEN_URL, max_retries=0) as client,
+        pytest.raises(cls) as caught,
+    ):
+        client.request("GET", "/v2/licenses")
+    if isinstance(caught.value, APIError):  # what there was to lose
+        assert b"csecret-VERY-SECRET" in caught.value.request.content
+    assert "VERY-SECRET" not in str(caught.value) + repr(caught.value)
+    again = _round_trip(caught.value)
+    assert type(again) is cls
+    assert str(again) == str(caught.value)

@@ -18,10 +18,11 @@
     └── ClientClosedError             (also a RuntimeError: the client closed, nothing sent since)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
-original. What an error carries from the server is capped here (``capped``): its message,
-the error body's ``error`` and ``path``, and a body that is not JSON, each at
-``MAX_ERROR_CHARS``: a server's error ``message`` of megabytes went whole into
-``str(exc)``, and so into every log line that named the error.
+original. Every message has a URL's user and password masked (a token URL's, quoted by
+the error of its malformed answer, showed in full). What an error carries from the server
+is capped here (``capped``): its message, the error body's ``error`` and ``path``, and a
+body that is not JSON, each at ``MAX_ERROR_CHARS``: a server's error ``message`` of
+megabytes went whole into ``str(exc)``, and so into every log line that named the error.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._json import json_body
 from producersync.client._retry import server_wait
 from producersync.model.subscriptions import JobStatus
+from producersync.url_userinfo import masked
 
 __all__ = [
     "APIConnectionError",
@@ -77,7 +79,8 @@ class ProducerSyncError(Exception):
     request_id: str | None = None
 
     def __init__(self, message: str = "") -> None:
-        super().__init__(capped(message))
+        # Masked before it is cut, so that no cut leaves a password's start unmasked.
+        super().__init__(capped(masked(message)))
 
 
 class ResponseValidationError(ProducerSyncError):
