@@ -485,8 +485,12 @@ class WebhookEndpoint(_Out):
         return cls.model_validate(endpoint)
 
 
+# Each secret kept out of its model's repr (a debugger's, a traceback's locals), as
+# SecretStr would keep it, while the response still carries it.
 class WebhookEndpointCreated(WebhookEndpoint):
-    secret: str = Field(description="The signing secret (whsec_...); shown only in this response")
+    secret: str = Field(
+        repr=False, description="The signing secret (whsec_...); shown only in this response"
+    )
 
 
 class EndpointPage(_Out):
@@ -501,7 +505,7 @@ class EndpointPage(_Out):
 
 
 class EndpointSecret(_Out):
-    secret: str = Field(description="The current signing secret (whsec_...)")
+    secret: str = Field(repr=False, description="The current signing secret (whsec_...)")
 
 
 class EventTypeInfo(_Out):

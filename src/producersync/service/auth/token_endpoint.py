@@ -10,7 +10,7 @@ from urllib.parse import unquote_plus
 import anyio.to_thread
 import orjson
 from fastapi import APIRouter, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
@@ -35,7 +35,7 @@ PATH = "/oauth2/token"
 class TokenResponse(BaseModel):
     token_type: str
     expires_in: int
-    access_token: str
+    access_token: str = Field(repr=False)  # out of a debugger's view, as every secret
     scope: str
 
 
