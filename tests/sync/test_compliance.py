@@ -266,6 +266,53 @@ def test_a_record_missing_while_its_fetch_goes_on_is_no_answer(
     assert (verdict.answered, verdict.unknown, verdict.failed) == (True, [], [missing])
 
 
+def _fetching_again(again: dt.datetime) -> str:
+    return (
+        f"NPN {NPN}'s records are being fetched again since its re-activation on "
+        f"{again:%Y-%m-%d}: those the mirror holds date from before it, and may have changed "
+        "since (see sync status)"
+    )
+
+
+def _subscribed_again(conn: sa.Connection) -> dt.datetime:
+    """``NPN``, deactivated after its fetch and subscribed again now, after the records
+    the mirror holds were written (as in life): its new activation's time."""
+    mirror.deactivate_npns(conn, [NPN], AT + dt.timedelta(days=1), purge=False)
+    again = dt.datetime.now(dt.UTC)
+    mirror.activate_npns(conn, [NPN], again)
+    return again
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_an_npn_subscribed_again_is_no_answer_until_its_records_are_fetched_again(
+    backend: str, tmp_path: Path
+) -> None:
+    """Subscribed again after a deactivation, an NPN was answered from the records the
+    mirror kept from before, not synced while it was not monitored: a license expired
+    or an appointment terminated since was a current yes, exit 0. Until a fetch since
+    its re-activation finishes, nothing they say is an answer, a no neither (the TX
+    license may have been renewed since)."""
+    with _mirror_holding(backend, tmp_path, _dump(LICENSES), _dump(APPOINTMENTS)) as engine:
+        with write_transaction(engine) as conn:
+            again = _subscribed_again(conn)
+            run_id = mirror.start_run(conn, "activation")
+            mirror.mark_activations_fetched(conn, [NPN], run_id)  # its fetch goes on
+        with engine.connect() as conn:
+            for state, carrier in (("CA", CARRIER), ("TX", None)):  # a yes, a no, of before
+                verdict = check(conn, NPN, state, "Life", carrier=carrier, on=ON)
+                assert (verdict.allowed, verdict.answered, verdict.failed) == (False, False, [])
+                assert verdict.unknown == [_fetching_again(again)]
+                assert verdict.reasons == [
+                    f"NPN {NPN} is in the active population",
+                    _fetching_again(again),
+                ]
+        with write_transaction(engine) as conn:
+            mirror.finish_run(conn, run_id, {})
+        with engine.connect() as conn:
+            assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
+            assert not check(conn, NPN, "TX", "Life", on=ON).allowed
+
+
 def test_an_npn_with_licenses_elsewhere_is_a_no_in_the_state(conn: sa.Connection) -> None:
     verdict = check(conn, NPN, "WA", "Life", on=ON)
     assert verdict.answered
@@ -880,8 +927,10 @@ def test_a_carrier_or_an_loa_without_a_name_is_named_by_its_code(
         (
             GONE,
             "OR",
-            # Its records are in the mirror (not purged), as they were on that day.
-            f"NPN {GONE} was deactivated on 2025-07-02: the mirror no longer syncs its records",
+            # Its records are in the mirror (not purged), as they were on that day: not a
+            # current yes, nor a no.
+            f"NPN {GONE} is not monitored since 2025-07-02 (deactivated): the mirror has not "
+            "synced its records since",
         ),
         (
             "999",
@@ -1245,6 +1294,15 @@ def test_check_and_report_read_the_mirror_the_configuration_file_names(
 _NEVER_SYNCED = "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
 
 
+def _as_of_yesterday() -> str:
+    """What dates an answer of a mirror whose one complete run is a fetch of NPNs
+    started today (UTC), ``_load``'s: the day before, NIPR's run of the day may be still
+    to come."""
+    return (
+        f"mirror as of NIPR run {dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)} (current)"
+    )
+
+
 def _report(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
     """``producersync report ARGS --json``, in this process: what it printed."""
     code, out, err = producersync_output(monkeypatch, capsys, "report", *args, "--json")
@@ -1543,7 +1601,8 @@ def test_a_report_with_nothing_in_it_says_so(
             monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", engine.url.render_as_string())
     code, out, err = producersync_output(monkeypatch, capsys, "report", *command)
     assert code == 0, err
-    assert out.startswith(said) and out.splitlines()[1:] == [_NEVER_SYNCED], out
+    as_of = _NEVER_SYNCED if command[0] == "expiring" else _as_of_yesterday()
+    assert out.startswith(said) and out.splitlines()[1:] == [as_of], out
     code, out, err = producersync_output(monkeypatch, capsys, "report", *command, "--json")
     assert code == 0, err
     key = "licenses" if command[0] == "expiring" else "changes"
@@ -1760,24 +1819,75 @@ def test_a_no_under_json_is_an_answer_not_an_error(
     assert (body["answered"], body["unknown"]) == (True, [])
 
 
+@pytest.mark.parametrize(
+    ("npn", "state", "unknown"),
+    [
+        (
+            "999",
+            "CA",
+            "NPN 999 is not in the monitored population: the mirror holds no records of it",
+        ),
+        (
+            GONE,
+            "OR",
+            f"NPN {GONE} is not monitored since 2025-07-02 (deactivated): the mirror has not "
+            "synced its records since",
+        ),
+    ],
+    ids=["never-monitored", "deactivated"],
+)
 def test_check_tells_what_the_mirror_cannot_tell_from_a_no(
-    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    in_process: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    npn: str,
+    state: str,
+    unknown: str,
 ) -> None:
     """An NPN the mirror does not monitor was a no, exit 1, "✗ NPN 999 is not in the
     monitored population": a script refused the business of a producer it knew nothing
-    of. It exits 4, "cannot tell", its reasons marked ?, and under --json answered false."""
-    args = ["check", "999", "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    of. It exits 4, "cannot tell", its reasons marked ?, and under --json answered false;
+    so does one deactivated, whose records the mirror holds as they were then (its
+    license in OR a yes on that day)."""
+    args = ["check", npn, "--state", state, "--loa", "Life", "--on", "2026-01-15"]
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args)
     assert (exit_code, err) == (4, "")
-    unknown = "NPN 999 is not in the monitored population: the mirror holds no records of it"
     *said, as_of = out.splitlines()
     assert " ".join(" ".join(said).split()) == f"cannot tell ? {unknown}"  # wrapped to the width
-    assert as_of == _NEVER_SYNCED
+    assert as_of == _as_of_yesterday()
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
     assert (exit_code, err) == (4, "")
     body = orjson.loads(out)
     assert (body["allowed"], body["answered"], body["failed"]) == (False, False, [])
     assert body["reasons"] == body["unknown"] == [unknown]
+
+
+def test_check_of_an_npn_subscribed_again_cannot_tell_until_its_fetch_finishes(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Was yes, exit 0, from the records of before its deactivation: its activation
+    event processed, the fetch it is owed not finished (here, not started)."""
+    engine = mirror.open_mirror(in_process)
+    try:
+        with write_transaction(engine) as conn:
+            again = _subscribed_again(conn)
+    finally:
+        engine.dispose()
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--carrier", CARRIER]
+    exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--on", "2026-01-15")
+    assert (exit_code, err) == (4, "")
+    *said, as_of = out.splitlines()
+    assert " ".join(" ".join(said).split()) == (
+        f"cannot tell ✓ NPN {NPN} is in the active population ? {_fetching_again(again)}"
+    )
+    assert as_of == _as_of_yesterday()
+    exit_code, out, err = producersync_output(
+        monkeypatch, capsys, *args, "--on", "2026-01-15", "--json"
+    )
+    assert (exit_code, err) == (4, "")
+    body = orjson.loads(out)
+    assert (body["allowed"], body["answered"], body["failed"]) == (False, False, [])
+    assert body["unknown"] == [_fetching_again(again)]
 
 
 @pytest.mark.parametrize("given", ["0" + NPN, f" {NPN}\t"], ids=["leading-zero", "padded"])
@@ -1871,8 +1981,10 @@ def test_a_verdict_says_which_nipr_run_the_mirror_holds_as_of(backend: str, tmp_
     with fresh_mirror(backend, tmp_path) as engine:
         _load(engine)
         with engine.connect() as conn:
-            never = check(conn, NPN, "CA", "Life", on=ON)
-        assert (never.allowed, never.as_of, never.lag_days) == (True, None, None)
+            fetched = check(conn, NPN, "CA", "Life", on=ON)
+        # Its NPNs fetched today, no daily sync yet: as of the day before the fetch.
+        yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+        assert (fetched.allowed, fetched.as_of, fetched.lag_days) == (True, yesterday, 0)
         long_ago = dt.date(2000, 1, 1)
         with write_transaction(engine) as conn:
             mirror.set_last_synced_run_date(conn, long_ago)
@@ -1895,8 +2007,14 @@ def _as_of_line(out: str) -> str:
 
 
 def test_check_and_reports_say_the_mirror_has_synced_no_run_yet(
-    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Neither a daily sync nor a fetch of its NPNs has finished: the records there
+    answer as they say, as of no NIPR run."""
+    with _mirror_holding("sqlite", tmp_path, _dump(LICENSES), [], fetched=False) as engine:
+        url = engine.url.render_as_string()
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", url)
     check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
     for args in (
         check_args,
@@ -1910,6 +2028,32 @@ def test_check_and_reports_say_the_mirror_has_synced_no_run_yet(
         assert code == 0, err
         body = orjson.loads(out)
         assert (body["asOf"], body["lagDays"]) == (None, None), body
+
+
+def test_check_reports_and_status_say_a_mirror_of_fetches_alone_is_as_of_the_first(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mirror its NPNs' fetches filled, before any daily sync, read "no sync yet", as
+    if its records were of no run: they are as of their fetch, and the first fetch's
+    day before is where the first pull starts. `sync status` says the same."""
+    check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
+    for args in (
+        check_args,
+        ["report", "expiring", "--within", "30"],
+        ["report", "changes", "--since", "2000-01-01"],
+    ):
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert code == 0, err
+        assert _as_of_line(out) == _as_of_yesterday(), out
+        code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+        assert code == 0, err
+        body = orjson.loads(out)
+        assert (body["asOf"], body["lagDays"]) == (yesterday, 0), body
+    code, out, err = producersync_output(monkeypatch, capsys, "sync", "status", "--json")
+    assert code == 0, err
+    status = orjson.loads(out)
+    assert (status["lastSyncedRunDate"], status["asOf"], status["lagDays"]) == (None, yesterday, 0)
 
 
 def test_check_and_reports_say_which_nipr_run_the_mirror_holds_as_of(

@@ -1523,6 +1523,43 @@ def test_before_any_daily_sync_pulls_start_the_day_before_the_first_whole_fetch(
         assert mirror.sync_status(conn)["lastSyncedRunDate"] == "2025-07-05"
 
 
+def test_a_mirror_filled_by_fetches_alone_is_as_of_the_day_before_the_first(
+    engine: sa.Engine,
+) -> None:
+    """Filled by its activated NPNs' fetches, before any daily sync, it read "no sync
+    yet" (asOf and lagDays null), as if it held nothing current: it holds each NPN as of
+    its fetch, the first of them the oldest, which is where its first pull starts."""
+    with write_transaction(engine) as conn:
+        run_id = mirror.start_run(conn, "activation")
+        mirror.finish_run(conn, run_id, {})
+        started = sync_runs.update().where(sync_runs.c.id == run_id)
+        conn.execute(started.values(started_at=T0 - 3 * _DAY))
+        failed = mirror.start_run(conn, "activation")  # later, and no fetch that finished
+        mirror.finish_run(conn, failed, {}, "APIError: 503")
+    with engine.connect() as conn:
+        status = mirror.sync_status(conn, today=TODAY)
+        fresh = mirror.freshness(conn, today=TODAY)
+    first = TODAY - 4 * _DAY  # the day before the fetch started: its run may come later
+    assert status["lastSyncedRunDate"] is None  # no daily sync has finished
+    assert (status["asOf"], status["lagDays"]) == (first.isoformat(), 3)
+    assert (fresh.as_of, fresh.lag_days) == (first, 3)
+    with write_transaction(engine) as conn:
+        mirror.set_last_synced_run_date(conn, TODAY - _DAY)
+        status = mirror.sync_status(conn, today=TODAY)
+    assert (status["lastSyncedRunDate"], status["asOf"], status["lagDays"]) == (
+        (TODAY - _DAY).isoformat(),
+        (TODAY - _DAY).isoformat(),
+        0,
+    )
+
+
+def test_a_mirror_with_no_fetch_finished_is_as_of_no_run(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        mirror.start_run(conn, "activation")  # going on
+        status = mirror.sync_status(conn, today=TODAY)
+    assert (status["lastSyncedRunDate"], status["asOf"], status["lagDays"]) == (None, None, None)
+
+
 @pytest.mark.parametrize(
     ("run_date", "recorded"),
     [

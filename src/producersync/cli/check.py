@@ -1,8 +1,9 @@
 """`producersync check` and `producersync report`: compliance questions over the mirror.
 
 ``check`` exits 0 for yes, 1 for no, 2 for bad input, 3 when it cannot answer (the
-mirror out of reach) and 4 when the mirror cannot tell (an NPN it does not monitor, a
-status changed after ``--on``), so scripts can branch on it.
+mirror out of reach) and 4 when the mirror cannot tell (an NPN it does not monitor, or
+not since its deactivation; one whose records it is fetching, or fetching again after
+its re-activation; a status changed after ``--on``), so scripts can branch on it.
 """
 
 from __future__ import annotations
@@ -228,13 +229,16 @@ def check(
     """May NPN sell LOA in STATE (on a date, for a carrier)? Yes (exit 0) or no (exit 1).
 
     Each condition is printed, passed, failed or unknown: the reasons for the answer;
-    then the NIPR run the mirror holds the records as of (its last synced runDate) and
-    the run days it is behind, as sync status tells them.
+    then the NIPR run the mirror holds the records as of (its last synced runDate, or
+    before any, the day before its first complete fetch of NPNs) and the run days it is
+    behind, as sync status tells them (asOf, lagDays).
     An LOA's ceCreditsNeeded, when not zero, is shown in its CE reason for information:
     no condition (the API does not say it makes an LOA not in compliance).
     Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
-    mirror cannot tell (an NPN it does not monitor, or whose records it has not fetched
-    yet; a status that changed after the date) 4, "cannot tell": not a no."""
+    mirror cannot tell (an NPN it does not monitor, or not since its deactivation, its
+    records frozen then; one whose records it has not fetched yet, or not again since it
+    was subscribed again; a status that changed after the date) 4, "cannot tell": not a
+    no."""
     from producersync.sync import compliance
 
     day = on or dt.date.today()
@@ -261,15 +265,15 @@ def check(
 
 
 def _as_of_json(as_of: dt.date | None, lag_days: int | None) -> dict[str, object]:
-    """The mirror's freshness under ``--json``: ``sync status``'s ``lastSyncedRunDate``
-    and ``lagDays``, named for what they say of an answer."""
+    """The mirror's freshness under ``--json``: ``sync status``'s ``asOf`` and
+    ``lagDays``."""
     return {"asOf": as_of, "lagDays": lag_days}
 
 
 def as_of_line(as_of: dt.date | None, lag_days: int | None) -> str:
     """What dates an answer: a yes of a mirror whose sync stopped days ago read as one
     of today's records."""
-    if as_of is None:
+    if as_of is None:  # neither a daily sync nor a fetch of NPNs has finished
         return "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
     days = f"{lag_days} day{'' if lag_days == 1 else 's'} behind"
     return f"mirror as of NIPR run {as_of} ({days if lag_days else 'current'})"

@@ -34,6 +34,7 @@ from producersync.sync.mirror.queries import (
     PopulationRow,
     appointments_with,
     holds_a_license,
+    holds_records_before,
     licenses_expiring,
     licenses_in_state,
     loa_terms,
@@ -78,9 +79,11 @@ class Verdict:
     # a producer it does not monitor, or a record's status that changed after the date,
     # read as a no, looked like the producer's compliance failure (a lost sale).
     unknown: list[str] = field(default_factory=list)
-    # The mirror the answer was read from, as ``sync status`` tells it: its last synced
-    # runDate (None before any sync) and the run days it lacks (None before any sync, 0
-    # when current). A yes of a mirror whose sync stopped days ago is a yes as of then.
+    # The mirror the answer was read from, as ``sync status`` tells it: the NIPR run it
+    # holds as of (``Freshness.as_of``: its last synced runDate, or before any, the day
+    # before its first complete fetch; None before either) and the run days it lacks
+    # (None with it, 0 when current). A yes of a mirror whose sync stopped days ago is a
+    # yes as of then.
     as_of: dt.date | None = None
     lag_days: int | None = None
 
@@ -148,14 +151,16 @@ def check(
     and a no to it would read as an answer.
 
     What the mirror cannot tell is no answer (``Verdict.answered`` false), not a no: an
-    NPN it does not monitor, or whose records it has not fetched yet, and on a past ``on``
-    a status that took effect after it (or undated, in a record changed since).
+    NPN it does not monitor (never, or not since its deactivation: the records it kept
+    are frozen), or whose records it has not fetched yet (nor again, subscribed again
+    after a deactivation), and on a past ``on`` a status that took effect after it (or
+    undated, in a record changed since).
 
     An ``loa`` that no LOA in the mirror carries is a no like any other: a true answer
     about the producer, and an LOA the mirror does not hold yet must not stop a caller's
     batch. Whether it is a typo is for the caller, once: see :func:`unknown_loa`.
 
-    The verdict is as of the mirror's last synced runDate (``Verdict.as_of``), itself
+    The verdict is as of the NIPR run the mirror holds (``Verdict.as_of``), itself
     ``Verdict.lag_days`` run days behind the latest it could hold, as ``sync status``
     tells them (:func:`freshness`): a yes of a mirror whose sync stopped is one of then."""
     npn = npn_number(npn)
@@ -173,6 +178,11 @@ def check(
         # Records it does not keep (none, or no longer synced) answer nothing: their no
         # ("holds no license in CA") read as the producer's.
         return _verdict(findings, fresh)
+    again = _fetching_again(conn, entry, npn)
+    if again is not None:
+        # Its records are those it had when it was deactivated: a license expired, an
+        # appointment terminated while it was not monitored, read as a current yes.
+        return _verdict([*findings, again], fresh)
     held = licenses_in_state(conn, npn, state)
     if not held and not holds_a_license(conn, npn):
         findings.append(_no_license_yet(conn, entry, npn, state))
@@ -318,6 +328,27 @@ def _no_license_yet(conn: sa.Connection, entry: PopulationRow, npn: str, state: 
     )
 
 
+def _fetching_again(conn: sa.Connection, entry: PopulationRow, npn: str) -> _Finding | None:
+    """No answer for ``entry``, subscribed again after a deactivation, while it holds
+    records written before its current activation and no fetch since that activation
+    has finished; else None. An NPN subscribed for the first time holds none of those:
+    what it holds came with its fetch, and answers as it says. (Written by the mirror's
+    clock, activated by the service's: a mirror whose clock is behind may take a first
+    fetch's records for older ones, and then tells nothing until the fetch finishes, as
+    for a record missing meanwhile.)"""
+    activated = entry.activated_at
+    if activated is None or not holds_records_before(conn, npn, activated):
+        return None
+    if fetched_since_activation(conn, [entry.npn]):
+        return None
+    return _Finding(
+        None,
+        f"NPN {npn}'s records are being fetched again since its re-activation on "
+        f"{activated:%Y-%m-%d}: those the mirror holds date from before it, and may have "
+        "changed since (see sync status)",
+    )
+
+
 def _not_fetched_yet(finding: _Finding) -> _Finding:
     return _Finding(
         None,
@@ -332,11 +363,17 @@ def _population(entry: PopulationRow | None, npn: str) -> _Finding:
             None, f"NPN {npn} is not in the monitored population: the mirror holds no records of it"
         )
     if not entry.active:
-        when = f" on {entry.deactivated_at:%Y-%m-%d}" if entry.deactivated_at else ""
         # Not "no longer keeps its records": without PURGE_DEACTIVATED it keeps them as
         # they were on the deactivation, and the reason read as if they were gone.
+        if entry.deactivated_at is None:
+            return _Finding(
+                None,
+                f"NPN {npn} is not monitored (deactivated): the mirror no longer syncs its records",
+            )
         return _Finding(
-            None, f"NPN {npn} was deactivated{when}: the mirror no longer syncs its records"
+            None,
+            f"NPN {npn} is not monitored since {entry.deactivated_at:%Y-%m-%d} (deactivated): "
+            "the mirror has not synced its records since",
         )
     return _Finding(True, f"NPN {npn} is in the active population")
 

@@ -107,9 +107,11 @@ class Metrics:
         )
         self._read(
             "producersync_sync_lag_days",
-            "Run days the mirror lacks: from the last synced runDate to the latest it could "
-            "hold (the newest announced by an accepted updates_available, or yesterday, "
-            "whichever is later, in UTC); 0 when current, NaN before any sync.",
+            "Run days the mirror lacks: from the NIPR run it holds as of (the last synced "
+            "runDate, or before any, the day before its first complete fetch of NPNs) to "
+            "the latest it could hold (the newest announced by an accepted "
+            "updates_available, or yesterday, whichever is later, in UTC); 0 when current, "
+            "NaN before any sync or fetch.",
             lambda: _number(lag_days()),
         )
         self._read(

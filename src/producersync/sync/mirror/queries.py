@@ -32,6 +32,7 @@ __all__ = [
     "PopulationRow",
     "appointments_with",
     "holds_a_license",
+    "holds_records_before",
     "iter_licenses_expiring",
     "licenses_expiring",
     "licenses_in_state",
@@ -127,6 +128,20 @@ def holds_a_license(conn: sa.Connection, npn: str) -> bool:
     too), however it is written."""
     query = sa.select(licenses.c.id).where(licenses.c.npn.in_(npn_spellings(npn))).limit(1)
     return conn.execute(query).first() is not None
+
+
+def holds_records_before(conn: sa.Connection, npn: str, at: dt.datetime) -> bool:
+    """Whether the mirror holds a license or an appointment of the NPN (however it is
+    written) that it wrote before ``at``: an NPN subscribed again at ``at`` holds such
+    records from before its deactivation, not synced while it was not monitored. Not its
+    LOAs, which come nested in their licenses and are written with them: an LOA of
+    before is one of a license of before."""
+    spellings = npn_spellings(npn)
+    older = [
+        sa.exists().where(table.c.npn.in_(spellings), table.c.synced_at < at)
+        for table in (licenses, appointments)
+    ]
+    return bool(conn.execute(sa.select(sa.or_(*older))).scalar())
 
 
 def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[LicenseRow]:

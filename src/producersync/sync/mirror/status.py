@@ -17,6 +17,7 @@ from producersync.sync.mirror.runs import (
     failed_runs_total,
     last_run,
     last_synced_run_date,
+    sync_start,
     synced_through_bound,
 )
 from producersync.sync.mirror.tables import (
@@ -58,14 +59,19 @@ class Freshness:
     """How current the mirror is, as ``sync status`` tells it: what an answer read from
     it holds as of."""
 
-    as_of: dt.date | None  # the last synced runDate; None before any sync
+    # The NIPR run it holds as of: its last synced runDate, or before any, the day
+    # before its first fetch of whole NPNs that finished without error (``sync_start``,
+    # where its first pull of changes starts); None before either.
+    as_of: dt.date | None
     latest: dt.date  # the latest runDate it could hold: ``latest_run_date``
     lag_days: int | None  # the run days it lacks: ``lag_days``
 
 
 def freshness(conn: sa.Connection, today: dt.date | None = None) -> Freshness:
-    """The mirror's ``Freshness`` on ``today`` (default: today, UTC)."""
-    as_of = last_synced_run_date(conn)
+    """The mirror's ``Freshness`` on ``today`` (default: today, UTC). A mirror filled by
+    the fetches of its activated NPNs, before any daily sync, holds each as of its
+    fetch: it read "no sync yet", as if it held nothing current."""
+    as_of = sync_start(conn)
     latest = latest_run_date(conn, today or dt.datetime.now(dt.UTC).date())
     return Freshness(as_of, latest, lag_days(as_of, latest))
 
@@ -75,7 +81,8 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
     fresh = freshness(conn, today)
     active = sa.select(sa.func.count()).where(population.c.active)
     return {
-        "lastSyncedRunDate": None if fresh.as_of is None else fresh.as_of.isoformat(),
+        "lastSyncedRunDate": _iso(last_synced_run_date(conn)),
+        "asOf": _iso(fresh.as_of),
         "latestRunDate": fresh.latest.isoformat(),
         "lagDays": fresh.lag_days,
         "lastRun": last_run(conn),
@@ -125,12 +132,17 @@ def latest_run_date(conn: sa.Connection, today: dt.date) -> dt.date:
     return latest
 
 
-def lag_days(last_synced: dt.date | None, latest: dt.date) -> int | None:
-    """Run days the mirror lacks: from the last synced runDate to ``latest``
-    (``latest_run_date``), 0 when it holds it; None while nothing is synced."""
-    if last_synced is None:
+def lag_days(as_of: dt.date | None, latest: dt.date) -> int | None:
+    """Run days the mirror lacks: from the run it holds as of (``Freshness.as_of``) to
+    ``latest`` (``latest_run_date``), 0 when it holds it; None while nothing is synced
+    or fetched."""
+    if as_of is None:
         return None
-    return max(0, (latest - last_synced).days)
+    return max(0, (latest - as_of).days)
+
+
+def _iso(day: dt.date | None) -> str | None:
+    return None if day is None else day.isoformat()
 
 
 def malformed_count(conn: sa.Connection) -> int:
