@@ -990,6 +990,30 @@ def test_what_is_no_npn_asks_nothing(conn: sa.Connection, npn: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("given", "said"),
+    [
+        ({"npn": int(NPN)}, f"npn takes a str, as '15645555', not int {NPN}"),
+        ({"npn": None}, "npn takes a str, as '15645555', not NoneType None"),
+        ({"state": 6}, "state takes a str, as 'CA', not int 6"),
+        ({"loa": 10}, "loa takes a str, as 'Life', not int 10"),
+        ({"carrier": int(CARRIER)}, f"carrier takes a str, as '60483', not int {CARRIER}"),
+    ],
+    ids=["npn-int", "npn-none", "state", "loa", "carrier"],
+)
+def test_a_value_not_a_string_is_a_type_error_naming_it(
+    conn: sa.Connection, given: dict[str, Any], said: str
+) -> None:
+    """``check(conn, 15645555, ...)`` failed as "expected string or bytes-like object,
+    got 'int'" (a state or a carrier as an int, "'int' object has no attribute 'strip'"),
+    naming neither the parameter nor what to pass. An int is not read as its digits, as
+    the SDK takes none for an NPN."""
+    asked: dict[str, Any] = {"npn": NPN, "state": "CA", "loa": "Life", **given}
+    with pytest.raises(TypeError) as raised:
+        check(conn, asked.pop("npn"), asked.pop("state"), asked.pop("loa"), **asked, on=ON)
+    assert str(raised.value) == said
+
+
+@pytest.mark.parametrize(
     ("loa", "carrier"), [("", None), ("  ", None), ("Life", ""), ("Life", "\t")]
 )
 def test_a_blank_loa_or_carrier_asks_nothing(

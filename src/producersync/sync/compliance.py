@@ -148,7 +148,8 @@ def check(
     (a coCode) if given? ``npn`` is read as a number, as ``npn_number`` reads it: the
     reasons name 15645555 when asked of "015645555". A blank ``loa``, or an ``npn``,
     ``state`` (any case) or ``carrier`` that is none, is a ValueError: it asks nothing,
-    and a no to it would read as an answer.
+    and a no to it would read as an answer. Each is a ``str``: another type (an NPN as the
+    int 15645555) is a TypeError naming it.
 
     What the mirror cannot tell is no answer (``Verdict.answered`` false), not a no: an
     NPN it does not monitor (never, or not since its deactivation: the records it kept
@@ -163,11 +164,11 @@ def check(
     The verdict is as of the NIPR run the mirror holds (``Verdict.as_of``), itself
     ``Verdict.lag_days`` run days behind the latest it could hold, as ``sync status``
     tells them (:func:`freshness`): a yes of a mirror whose sync stopped is one of then."""
-    npn = npn_number(npn)
-    loa = _given("loa", loa)
-    carrier = None if carrier is None else co_code(carrier)
+    npn = npn_number(_text("npn", npn, "15645555"))
+    loa = _given("loa", _text("loa", loa, "Life"))
+    carrier = None if carrier is None else co_code(_text("carrier", carrier, "60483"))
     on = dt.date.today() if on is None else _day("on", on)
-    state = state_code(state)
+    state = state_code(_text("state", state, "CA"))
     # Read first: a sync that finishes meanwhile makes the records newer, not older,
     # than the answer says.
     fresh = freshness(conn)
@@ -270,6 +271,19 @@ def _day(name: str, value: dt.date) -> dt.date:
     datetime.date"). Which day it names (its clock's, UTC's) is the caller's to say."""
     if isinstance(value, dt.datetime):
         raise TypeError(f"{name} takes a date, not a datetime: pass {value!r:.60}.date()")
+    return value
+
+
+def _text(name: str, value: object, example: str) -> str:
+    """``value``, a ``str``, or a TypeError naming ``name`` and what to pass: an NPN
+    given as the int 15645555 failed deep in a regular expression, "expected string or
+    bytes-like object, got 'int'", naming neither. Not read as its digits: the SDK and
+    the records take an NPN as a string only, and an int drops a coCode's leading
+    zeros."""
+    if not isinstance(value, str):
+        raise TypeError(
+            f"{name} takes a str, as {example!r}, not {type(value).__name__} {value!r:.60}"
+        )
     return value
 
 
