@@ -34,7 +34,6 @@ from producersync.sync.mirror.queries import (
     PopulationRow,
     appointments_with,
     holds_a_license,
-    holds_records_before,
     licenses_expiring,
     licenses_in_state,
     loa_terms,
@@ -351,7 +350,7 @@ def _fetching_again(conn: sa.Connection, entry: PopulationRow, npn: str) -> _Fin
     fetch's records for older ones, and then tells nothing until the fetch finishes, as
     for a record missing meanwhile.)"""
     activated = entry.activated_at
-    if activated is None or not holds_records_before(conn, npn, activated):
+    if activated is None or not entry.held_before:
         return None
     if fetched_since_activation(conn, [entry.npn]):
         return None
