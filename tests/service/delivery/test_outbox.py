@@ -37,6 +37,7 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import (
+    webhook_attempts,
     webhook_deliveries,
     webhook_messages,
     webhook_secrets,
@@ -1331,6 +1332,84 @@ def test_deliveries_of_groups_by_message(engine: sa.Engine) -> None:
             two.id: [a],
         }
         assert outbox.deliveries_of(conn, []) == {}
+
+
+def test_delivery_states_counts_each_messages_deliveries_by_state(engine: sa.Engine) -> None:
+    """What a row of the portal's Messages says, counted in the store: a page of 20
+    messages each sent to 1,000 endpoints read 20,000 deliveries to count them."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        a, b, _pending = (new_endpoint(conn, account) for _ in range(3))
+        one, two = activated(), updates()
+        outbox.publish(conn, [message(account, one), message(account, two)], now=T0)
+        d = webhook_deliveries
+        conn.execute(
+            d.update()
+            .where(d.c.message_id == one.id, d.c.endpoint_id.in_([a, b]))
+            .values(state=outbox.FAILED)
+        )
+        assert outbox.delivery_states(conn, [one.id, two.id, "evt_none"]) == {
+            one.id: {outbox.FAILED: 2, outbox.PENDING: 1},
+            two.id: {outbox.PENDING: 3},
+        }
+        assert outbox.delivery_states(conn, []) == {}
+
+
+def test_latest_attempts_are_each_deliveries_latest_by_start_then_id(engine: sa.Engine) -> None:
+    """What a message's page shows beside each delivery, read for the page at once: one
+    read per delivery made a page of 20 cost 20 statements more."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        a, b, c = (new_endpoint(conn, account) for _ in range(3))
+        event = activated()
+        outbox.publish(conn, [message(account, event)], now=T0)
+        delivered = {ep: only_delivery(conn, event.id, ep).id for ep in (a, b, c)}
+
+        def attempt(endpoint_id: str, at: dt.datetime, status: int) -> dict[str, Any]:
+            return {
+                "delivery_id": delivered[endpoint_id],
+                "message_id": event.id,
+                "endpoint_id": endpoint_id,
+                "event_type": NPN_ACTIVATED,
+                "attempt_number": 1,
+                "trigger": "scheduled",
+                "attempted_at": at,
+                "succeeded": status == 200,
+                "status_code": status,
+                "duration_ms": 5,
+            }
+
+        # Inserted out of order; b's two latest started at once (the later id wins). c has none.
+        conn.execute(
+            webhook_attempts.insert(),
+            [
+                attempt(a, T0 + seconds(2), 200),
+                attempt(a, T0 + seconds(1), 500),
+                attempt(b, T0 + seconds(3), 502),
+                attempt(b, T0 + seconds(3), 503),
+                attempt(b, T0, 500),
+            ],
+        )
+        latest = outbox.latest_attempts(conn, list(delivered.values()))
+        assert {d: found.status_code for d, found in latest.items()} == {
+            delivered[a]: 200,
+            delivered[b]: 503,
+        }
+        for endpoint_id in (a, b):
+            expected = outbox.list_attempts(conn, endpoint_id=endpoint_id, limit=1)
+            assert [latest[delivered[endpoint_id]]] == expected
+        assert outbox.latest_attempts(conn, []) == {}
+
+
+def test_endpoints_by_id_are_the_accounts_own(engine: sa.Engine) -> None:
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        ours = [new_endpoint(conn, account) for _ in range(2)]
+        theirs = new_endpoint(conn, new_account(conn, "other"))
+        found = endpoints.endpoints_by_id(conn, account, [*ours, theirs, "ep_gone"])
+        assert {k: v.id for k, v in found.items()} == {ep: ep for ep in ours}
+        assert found[ours[0]] == endpoints.get_endpoint(conn, account, ours[0])
+        assert endpoints.endpoints_by_id(conn, account, []) == {}
 
 
 # --- endpoints: the failure clock and secrets ------------------------------------------

@@ -100,13 +100,13 @@ def message_list(
 
             page = page_of(fetch, before, address, key=lambda message: message.seq or 0)
             shown, links = list(page.items), page.links
-        deliveries = outbox.deliveries_of(conn, [m.id for m in shown])
+        counts = outbox.delivery_states(conn, [m.id for m in shown])
     return render(
         request,
         "messages.html",
         status=400 if filter_errors else 200,
         visitor=visitor,
-        messages=[(m, _states(deliveries.get(m.id, []))) for m in shown],
+        messages=[(m, _states(counts.get(m.id, {}))) for m in shown],
         pages=links,
         filters=filters,
         state=state,
@@ -122,13 +122,10 @@ def message_list(
     )
 
 
-def _states(deliveries: list[outbox.Delivery]) -> dict[str, int]:
+def _states(counts: dict[str, int]) -> dict[str, int]:
     """How many of a message's deliveries are in each state, in the order a row says them:
     the endpoints by name are on the message's page (a message may go to hundreds)."""
-    counts = dict.fromkeys(_STATES, 0)
-    for delivery in deliveries:
-        counts[delivery.state] += 1
-    return {state: n for state, n in counts.items() if n}
+    return {state: counts[state] for state in _STATES if counts.get(state)}
 
 
 @router.get("/messages/{message_id}", name="message")
@@ -170,16 +167,12 @@ def message(
             address("deliveries_before", "deliveries-title"),
             key=lambda delivery: delivery.id,
         )
-        rows = [
-            (
-                d,
-                endpoint,
-                outbox.list_attempts(conn, endpoint_id=d.endpoint_id, message_id=found.id, limit=1),
-            )
-            for d in deliveries.items
-            # None: deleted since its delivery was read (and the delivery with it).
-            if (endpoint := endpoints.get_endpoint(conn, account, d.endpoint_id)) is not None
-        ]
+        # The page's endpoints and latest attempts in a query each, not two per delivery.
+        owned = endpoints.endpoints_by_id(conn, account, {d.endpoint_id for d in deliveries.items})
+        # Left out: an endpoint deleted since its delivery was read (and the delivery with it).
+        kept = [d for d in deliveries.items if d.endpoint_id in owned]
+        latest = outbox.latest_attempts(conn, [d.id for d in kept])
+        rows = [(d, owned[d.endpoint_id], [latest[d.id]] if d.id in latest else []) for d in kept]
         delivered = outbox.count_deliveries(conn, found.id)
         # An expired message can be sent nowhere: its endpoints that missed it are not read.
         missed = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets as random
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -35,6 +35,7 @@ __all__ = [
     "disable_endpoint",
     "enable_endpoint",
     "endpoint_with_tail",
+    "endpoints_by_id",
     "get_endpoint",
     "list_endpoints",
     "lock_endpoints",
@@ -163,6 +164,19 @@ def get_endpoint(
         query = query.where(webhook_endpoints.c.account_id == account_id)
     row = conn.execute(query).first()
     return _endpoint(row) if row else None
+
+
+def endpoints_by_id(
+    conn: sa.Connection, account_id: int, endpoint_ids: Collection[str]
+) -> dict[str, Endpoint]:
+    """The account's endpoints of those ids, by id: one gone, or another account's, is
+    left out. One query for a page's endpoints, where one each cost a page of 20 deliveries
+    20 statements more."""
+    if not endpoint_ids:
+        return {}
+    e = webhook_endpoints
+    query = sa.select(e).where(e.c.account_id == account_id, e.c.id.in_(sorted(endpoint_ids)))
+    return {row.id: _endpoint(row) for row in conn.execute(query)}
 
 
 def list_endpoints(

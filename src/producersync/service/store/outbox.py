@@ -46,12 +46,14 @@ __all__ = [
     "defer",
     "deliveries_of",
     "delivery_counts",
+    "delivery_states",
     "end_unsent",
     "event_matches",
     "expired",
     "expired_messages",
     "get_attempt",
     "get_message",
+    "latest_attempts",
     "list_attempts",
     "list_deliveries",
     "list_messages",
@@ -802,6 +804,39 @@ def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, 
         for delivery in _deliveries(conn, webhook_deliveries.c.message_id.in_(list(message_ids))):
             found.setdefault(delivery.message_id, []).append(delivery)
     return found
+
+
+def delivery_states(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, dict[str, int]]:
+    """How many of each message's deliveries are in each state, by message then state (a
+    state none is in left out): counted in the store, where a page of 20 messages each
+    sent to 1,000 endpoints read 20,000 deliveries to count them."""
+    d = webhook_deliveries
+    counts: dict[str, dict[str, int]] = {}
+    if message_ids:
+        query = (
+            sa.select(d.c.message_id, d.c.state, sa.func.count())
+            .where(d.c.message_id.in_(list(message_ids)))
+            .group_by(d.c.message_id, d.c.state)
+        )
+        for message_id, state, n in conn.execute(query):
+            counts.setdefault(message_id, {})[state] = int(n)
+    return counts
+
+
+def latest_attempts(conn: sa.Connection, delivery_ids: Collection[int]) -> dict[int, Attempt]:
+    """Each delivery's latest attempt (by its start, then id, as ``list_attempts`` orders
+    them), by delivery id; one with none is left out. One query for a page of deliveries,
+    where one each made a page of 20 cost 20 statements more."""
+    a = webhook_attempts
+    if not delivery_ids:
+        return {}
+    latest_first = (a.c.attempted_at.desc(), a.c.id.desc())
+    rank = sa.func.row_number().over(partition_by=a.c.delivery_id, order_by=latest_first)
+    ranked = (
+        sa.select(a, rank.label("rank")).where(a.c.delivery_id.in_(sorted(delivery_ids))).subquery()
+    )
+    query = sa.select(*(ranked.c[c.name] for c in a.columns)).where(ranked.c.rank == 1)
+    return {r.delivery_id: _attempt(r) for r in conn.execute(query)}
 
 
 def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
