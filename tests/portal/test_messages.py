@@ -6,18 +6,23 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
+from collections.abc import Iterator
 
 import httpx2
 import markupsafe
 import orjson
+import pytest
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries, webhook_messages
+from tests.conftest import BACKENDS
 from tests.portal.conftest import SignedIn, sign_in
-from tests.support.service import RunningService
+from tests.support.databases import migrated_store
+from tests.support.delivery import log_attempts
+from tests.support.service import RunningService, running_service
 
 _URL = "http://127.0.0.1:9/hook"
 
@@ -321,3 +326,58 @@ def test_a_message_whose_payload_expired_says_so_and_for_how_long_payloads_are_k
     days = portal_service.settings.payload_retention_days
     said = f"payload has expired (payloads are kept {days} days): it cannot be sent again."
     assert page.status_code == 200 and said in page.text, page.text
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def each_portal(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningService]:
+    """The portal on each backend: the module's on SQLite, and one on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("portal_service")
+        return
+    directory = tmp_path_factory.mktemp("portal-pg")
+    with migrated_store("postgres", directory) as url, running_service(url) as service:
+        yield service
+
+
+def _statements_per_page(service: RunningService, endpoint_count: int) -> list[int]:
+    """The statements the Messages list and a message's page run, for a new account's
+    message sent to ``endpoint_count`` endpoints, each attempted twice (the latest
+    succeeded)."""
+    visitor = sign_in(service, service.account())
+    try:
+        account = visitor.creds.account_id
+        with write_transaction(service.engine) as conn:
+            made = [
+                endpoints.create_endpoint(conn, account, f"https://hooks.example.com/{n}")[0]
+                for n in range(endpoint_count)
+            ]
+        (message_id,) = _publish(service, account, 1)
+        for endpoint in made:
+            log_attempts(service.engine, endpoint.id, [False, True], event_type=UPDATES_AVAILABLE)
+        counts = []
+        for path in ("/portal/messages", f"/portal/messages/{message_id}"):
+            with service.statements() as sent:
+                page = visitor.http.get(path)
+            assert page.status_code == 200, page.text
+            counts.append(len(sent))
+        # Each delivery shown with its endpoint and its latest attempt, not the first.
+        assert page.text.count("Resend to https://hooks.example.com/") == endpoint_count
+        assert page.text.count(">200 at <time") == endpoint_count
+        assert ">503 at" not in page.text
+        listed = visitor.http.get("/portal/messages").text
+        assert f"{endpoint_count} pending</span>" in listed
+        return counts
+    finally:
+        visitor.http.close()
+
+
+def test_a_page_runs_as_many_statements_whatever_the_deliveries_it_shows(
+    each_portal: RunningService,
+) -> None:
+    """A message's page read each delivery's endpoint and its latest attempt on its own:
+    two statements more per delivery shown (~40 more for a page of 20). A message sent to
+    20 endpoints (a page of them: no pager, whose links cost a statement more) costs each
+    page what one sent to 3 does."""
+    assert _statements_per_page(each_portal, 3) == _statements_per_page(each_portal, 20)

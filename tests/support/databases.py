@@ -14,9 +14,10 @@ import socket
 import sqlite3
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, closing, contextmanager
 from functools import partial
@@ -597,12 +598,14 @@ def answered_while_deleted(engine: sa.Engine, endpoint_id: str, send: Callable[[
 
 
 @contextmanager
-def statements(engine: sa.Engine) -> Iterator[list[str]]:
-    """The SQL statements run on ``engine`` inside the block, in order, as sent."""
+def statements(engine: sa.Engine, *, but_threads: Collection[str] = ()) -> Iterator[list[str]]:
+    """The SQL statements run on ``engine`` inside the block, in order, as sent; those
+    of the threads named ``but_threads`` left out (a service's own background work)."""
     sent: list[str] = []
 
     def note(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        sent.append(statement)
+        if threading.current_thread().name not in but_threads:
+            sent.append(statement)
 
     sa.event.listen(engine, "before_cursor_execute", note)
     try:

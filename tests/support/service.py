@@ -11,7 +11,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from typing import Any
 import httpx2
 import sqlalchemy as sa
 import uvicorn
+from fastapi import FastAPI
 
 from producersync.client.resources.subscriptions import Subscriptions
 from producersync.model import JobStatus
@@ -30,6 +31,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import api_clients
 from tests.support import plain_http
+from tests.support.databases import statements
 
 __all__ = [
     "Credentials",
@@ -96,7 +98,14 @@ class RunningService:
     base_url: str
     engine: sa.Engine
     settings: ServiceSettings
+    app: FastAPI
     _tokens: dict[str, str] = field(default_factory=dict)
+
+    def statements(self) -> AbstractContextManager[list[str]]:
+        """The SQL statements the service's requests run inside the block, on its own
+        engine (not ``engine``, the test's); its job worker's polls left out."""
+        served: sa.Engine = self.app.state.context.engine
+        return statements(served, but_threads={"job-worker"})
 
     def account(
         self,
@@ -197,9 +206,8 @@ def running_service(database_url: str, **overrides: object) -> Iterator[RunningS
         **overrides,
     }
     settings = ServiceSettings(database_url=database_url, port=port, **values)  # type: ignore[arg-type]
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -211,7 +219,7 @@ def running_service(database_url: str, **overrides: object) -> Iterator[RunningS
     # session's service, and an engine of the library's default kept 10 connections more.
     engine = open_store(database_url, settings.database_pool_size)
     try:
-        yield RunningService(f"http://127.0.0.1:{port}", engine, settings)
+        yield RunningService(f"http://127.0.0.1:{port}", engine, settings, app)
     finally:
         server.should_exit = True
         thread.join(timeout=30)
