@@ -10,6 +10,10 @@ newest message attempted twice. The service runs in a thread of this process on 
 store; the statements are those its engine runs during the request (its job poll is
 put an hour apart, and it delivers nothing, so none of its own fall in between). Figures
 are the median of ``--repeat`` requests of each page, the store warm.
+
+Its baseline is an earlier commit's code on the same rows, run just before or after:
+``git archive COMMIT src | tar -x -C /tmp/old`` then ``PYTHONPATH=/tmp/old/src`` before
+the command above (the pages' statements are the service's, whichever code it runs).
 """
 
 from __future__ import annotations
@@ -44,8 +48,8 @@ _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
 
 def fill(url: str, endpoint_count: int, message_count: int) -> tuple[int, str, str, list[str]]:
-    """The account, its endpoints and messages (``module docstring``); the account's id,
-    its client's id and secret, and the messages' ids, oldest first."""
+    """The account, its endpoints and messages, as the module's docstring says; the
+    account's id, its client's id and secret, and the messages' ids, oldest first."""
     engine = open_store(url)
     with write_transaction(engine) as conn:
         account = accounts.create_account(conn, "bench", sandbox=False)
