@@ -1167,6 +1167,47 @@ def test_expiring_lists_a_license_it_cannot_read_first_saying_so(
     ]
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expiring_says_a_license_of_an_npn_fetched_again_is_of_before_as_check_does(
+    backend: str, tmp_path: Path
+) -> None:
+    """Subscribed again after a deactivation, an NPN's licenses were listed from the
+    records the mirror kept from before, as current ones: a license renewed or lapsed
+    meanwhile. Until a fetch since the re-activation finishes, each of those says so in
+    ``unknown``, in ``check``'s words; one the fetch has written again is as NIPR has it
+    now. A deactivated NPN's are not listed."""
+    with _mirror_holding(backend, tmp_path, _dump(LICENSES), _dump(APPOINTMENTS)) as engine:
+        with write_transaction(engine) as conn:
+            again = _subscribed_again(conn)
+            run_id = mirror.start_run(conn, "activation")
+            mirror.mark_activations_fetched(conn, [NPN], run_id)  # its fetch goes on
+            mirror.activate_npns(conn, [GONE], AT)
+            mirror.deactivate_npns(conn, [GONE], AT + dt.timedelta(days=1), purge=False)
+        with engine.connect() as conn:
+            found = expiring(conn, 600, today=dt.date(2025, 12, 1))
+            assert check(conn, NPN, "CA", "Life", on=ON).unknown == [_fetching_again(again)]
+        assert [(lic.id, lic.fetching_again_since, lic.unknown) for lic in found] == [
+            (2, again, (_fetching_again(again),)),
+            (1, again, (_fetching_again(again),)),
+        ]
+        renewed = LICENSES[1].model_copy(
+            update={"expiration_date": dt.date(2026, 12, 31), "updated_at": dt.date(2026, 1, 2)}
+        )
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", _dump([renewed]), run_id=run_id)
+        with engine.connect() as conn:
+            found = expiring(conn, 600, today=dt.date(2025, 12, 1))
+        assert [(lic.id, lic.unknown) for lic in found] == [(1, (_fetching_again(again),)), (2, ())]
+        with write_transaction(engine) as conn:
+            mirror.finish_run(conn, run_id, {})
+        with engine.connect() as conn:
+            found = expiring(conn, 600, today=dt.date(2025, 12, 1))
+    assert [(lic.id, lic.fetching_again_since, lic.unknown) for lic in found] == [
+        (1, None, ()),
+        (2, None, ()),
+    ]
+
+
 def test_expiring_reads_what_the_mirror_cannot_read_of_all_licenses_at_once(
     conn: sa.Connection,
 ) -> None:
@@ -1912,6 +1953,35 @@ def test_check_of_an_npn_subscribed_again_cannot_tell_until_its_fetch_finishes(
     body = orjson.loads(out)
     assert (body["allowed"], body["answered"], body["failed"]) == (False, False, [])
     assert body["unknown"] == [_fetching_again(again)]
+
+
+def test_report_expiring_marks_the_licenses_of_an_npn_fetched_again_with_check_s_reason(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """They were listed as current, from the records of before its deactivation, while
+    `check` of the NPN said `cannot tell`: under --json each says so in `unknown`, and
+    the table marks their NPN ? and names the reason below, once for the NPN."""
+    engine = mirror.open_mirror(in_process)
+    try:
+        with write_transaction(engine) as conn:
+            again = _subscribed_again(conn)
+    finally:
+        engine.dispose()
+    args = ["report", "expiring", "--within", "4000"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    listed = orjson.loads(out)["licenses"]
+    assert [(lic["licenseId"], lic["unknown"]) for lic in listed] == [
+        (2, [_fetching_again(again)]),
+        (1, [_fetching_again(again)]),
+    ]
+    wide = Console(file=io.StringIO(), width=120)
+    monkeypatch.setattr(check_cli, "console", wide)
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    lines = wide.file.getvalue().splitlines()
+    rows = [line.split()[:3] for line in lines if line.split()[:1] == [NPN]]
+    assert rows == [[NPN, "?", "TX"], [NPN, "?", "CA"]]
+    assert lines[-2:] == [f"? licenses 2, 1: {_fetching_again(again)}", _as_of_yesterday()]
 
 
 @pytest.mark.parametrize("given", ["0" + NPN, f" {NPN}\t"], ids=["leading-zero", "padded"])

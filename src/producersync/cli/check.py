@@ -311,10 +311,12 @@ def expiring(
     """Active licenses of the active population expiring within the next days, soonest
     first. Before them, those past their expiration date but still active in the mirror
     (overdue, negative days left: NIPR has not lapsed them yet); first of all, those
-    with an expirationDate the mirror cannot read. Last, the NIPR run the mirror is as
-    of, as check tells it."""
+    with an expirationDate the mirror cannot read. A license the mirror holds from
+    before its NPN's re-activation, while the NPN's records are being fetched again,
+    has its NPN marked ? and check's reason below the table; a deactivated NPN's are
+    not listed. Last, the NIPR run the mirror is as of, as check tells it."""
+    from producersync.sync.compliance import iter_expiring
     from producersync.sync.mirror import freshness
-    from producersync.sync.mirror.queries import iter_licenses_expiring
 
     days = within
     today = dt.date.today()
@@ -322,6 +324,8 @@ def expiring(
     # Overdue: expired, still active (listed first when there are any).
     none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
+    # The reasons of the licenses marked ?, each once (an NPN's), with those licenses.
+    unknown: dict[str, list[int]] = {}
     with _mirror(ctx, mirror) as conn:
         fresh = freshness(conn)
         rows = (
@@ -335,8 +339,9 @@ def expiring(
                 "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
                 "overdue": lic.expiration_date is not None and lic.expiration_date < today,
                 "unreadable": dict(lic.unreadable),
+                "unknown": list(lic.unknown),
             }
-            for lic in iter_licenses_expiring(conn, by)
+            for lic in iter_expiring(conn, by)
         )
         header: dict[str, object] = {"today": today, "withinDays": days}
         if as_json:
@@ -345,24 +350,36 @@ def expiring(
         else:
             # Below the table, not a column of it: its words (expirationDate) would not
             # leave the others whole in 80 columns.
-            shown = map(_marked_overdue, _noting_unreadable(rows, unreadable))
+            noted = _noting_unreadable(rows, unreadable)
+            shown = (_marked(row, unknown) for row in noted)
             _table(header, "licenses", shown, none)
     for license_id, fields in unreadable:
         read = ", ".join(f"{key} {value}" for key, value in fields.items())
-        console.print(
-            f"license {license_id}: the mirror cannot read its {read}",
-            markup=False,
-            highlight=False,
-        )
+        _print_note(f"license {license_id}: the mirror cannot read its {read}")
+    for reason, ids in unknown.items():
+        listed = "license" if len(ids) == 1 else "licenses"
+        _print_note(f"? {listed} {', '.join(map(str, ids))}: {reason}")
     if not as_json:
         _print_as_of(fresh.as_of, fresh.lag_days)
 
 
-def _marked_overdue(row: dict[str, Any]) -> dict[str, Any]:
-    """``row`` for the table, an overdue license's days left marked so (``-12
-    overdue``) rather than in a column of its own, which 80 columns have no room for."""
+def _print_note(note: str) -> None:
+    # Whole on one line, however narrow the console, as the run's line below it.
+    console.print(note, markup=False, highlight=False, soft_wrap=True)
+
+
+def _marked(row: dict[str, Any], unknown: dict[str, list[int]]) -> dict[str, Any]:
+    """``row`` for the table, marked rather than in columns of their own, which 80
+    columns have no room for: an overdue license's days left so (``-12 overdue``), and
+    the NPN of one the mirror cannot tell of with ``?`` (``12345678 ?``), its reason put
+    in ``unknown`` (named below the table, a line an NPN)."""
     if row.pop("overdue"):
         row["daysLeft"] = f"{row['daysLeft']} overdue"
+    reasons = row.pop("unknown")
+    if reasons:
+        row["npn"] = f"{_cell(row['npn'])} ?"
+        for reason in reasons:
+            unknown.setdefault(reason, []).append(row["licenseId"])
     return row
 
 
@@ -388,7 +405,11 @@ def changes(
     as_json: JsonOption = False,
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged,
-    in feed order (by id). Last, the NIPR run the mirror is as of, as check tells it."""
+    in feed order (by id), at the time the mirror recorded it. A deactivated NPN has
+    none after its deactivation but its records' purge, if they are purged; one
+    subscribed again has what changed while it was not monitored once its fetch writes
+    it, at that fetch's time. Last, the NIPR run the mirror is as of, as check tells
+    it."""
     from producersync.sync.mirror import freshness, iter_changes
 
     with _mirror(ctx, mirror) as conn:

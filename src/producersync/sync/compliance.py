@@ -13,8 +13,8 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
 
@@ -34,7 +34,7 @@ from producersync.sync.mirror.queries import (
     PopulationRow,
     appointments_with,
     holds_a_license,
-    licenses_expiring,
+    iter_licenses_expiring,
     licenses_in_state,
     loa_terms,
     population_entry,
@@ -48,7 +48,9 @@ __all__ = [
     "check",
     "co_code",
     "expiring",
+    "fetching_again",
     "freshness",
+    "iter_expiring",
     "state_code",
     "unknown_loa",
 ]
@@ -243,7 +245,12 @@ def expiring(
     names what it could not: see ``licenses_expiring``).
     A negative ``within_days`` is a ValueError, not the empty list of a window that
     ends before it starts; so is one that ends past 9999-12-31, the last date (it was
-    an OverflowError, "date value out of range", naming neither)."""
+    an OverflowError, "date value out of range", naming neither).
+
+    A license of an NPN subscribed again, written before its re-activation while no
+    fetch since has finished, is as it was then: its ``unknown`` says so, as ``check``
+    does (it may have been renewed, or have lapsed, since). An NPN deactivated is out of
+    the population, and its licenses are not listed."""
     if within_days < 0:
         raise ValueError(f"within_days must be 0 or more, not {within_days}")
     today = dt.date.today() if today is None else _day("today", today)
@@ -251,7 +258,15 @@ def expiring(
         raise ValueError(
             f"within_days {within_days} from {today} ends past {dt.date.max}, the last date"
         )
-    return licenses_expiring(conn, today + dt.timedelta(days=within_days))
+    return list(iter_expiring(conn, today + dt.timedelta(days=within_days)))
+
+
+def iter_expiring(conn: sa.Connection, end: dt.date) -> Iterator[LicenseRow]:
+    """``expiring``'s licenses up to ``end`` (included), read as they go
+    (``iter_licenses_expiring``), each with what the mirror cannot tell of it."""
+    for lic in iter_licenses_expiring(conn, end):
+        since = lic.fetching_again_since
+        yield lic if since is None else replace(lic, unknown=(fetching_again(lic.npn, since),))
 
 
 def changes(
@@ -354,11 +369,17 @@ def _fetching_again(conn: sa.Connection, entry: PopulationRow, npn: str) -> _Fin
         return None
     if fetched_since_activation(conn, [entry.npn]):
         return None
-    return _Finding(
-        None,
+    return _Finding(None, fetching_again(npn, activated))
+
+
+def fetching_again(npn: str | None, activated: dt.datetime) -> str:
+    """What the mirror cannot tell of the records of ``npn``, subscribed again at
+    ``activated``, that it wrote before, while no fetch since has finished: ``check``'s
+    reason, and a listed license's."""
+    return (
         f"NPN {npn}'s records are being fetched again since its re-activation on "
         f"{activated:%Y-%m-%d}: those the mirror holds date from before it, and may have "
-        "changed since (see sync status)",
+        "changed since (see sync status)"
     )
 
 

@@ -22,6 +22,7 @@ from producersync.timestamps import as_utc
 __all__ = [
     "activate_listed",
     "activate_npns",
+    "activation_fetched",
     "active_npns",
     "any_active",
     "count_active",
@@ -167,20 +168,25 @@ def fetched_since_activation(conn: sa.Connection, npns: Sequence[str]) -> set[st
     again) is not covered."""
     found: set[str] = set()
     for chunk in chunks(list(npns)):
-        query = (
-            sa.select(population.c.npn)
-            .join(fetched, fetched.c.npn == population.c.npn)
-            .join(sync_runs, sync_runs.c.id == fetched.c.run_id)
-            .where(
-                population.c.npn.in_(chunk),
-                population.c.active,
-                population.c.activated_at <= fetched.c.activated_at,
-                sync_runs.c.finished_at.is_not(None),
-                sync_runs.c.error.is_(None),
-            )
+        query = sa.select(population.c.npn).where(
+            population.c.npn.in_(chunk), population.c.active, activation_fetched(population)
         )
         found.update(conn.execute(query).scalars())
     return found
+
+
+def activation_fetched(entries: sa.FromClause) -> sa.Exists:
+    """Whether a pass over the population covered the current activation of the row of
+    ``entries`` (``population``, or an alias of it) the statement reads, the pass's run
+    finished without error: ``fetched_since_activation``'s condition, for a statement
+    that reads the population for more (``report expiring``'s licenses)."""
+    return sa.exists().where(
+        fetched.c.npn == entries.c.npn,
+        fetched.c.activated_at >= entries.c.activated_at,
+        sync_runs.c.id == fetched.c.run_id,
+        sync_runs.c.finished_at.is_not(None),
+        sync_runs.c.error.is_(None),
+    )
 
 
 def owed_fetches(conn: sa.Connection, npns: Sequence[str]) -> list[str]:

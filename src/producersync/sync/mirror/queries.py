@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from producersync.model import STATE_CODES, is_co_code
 from producersync.model.dates import iso_date
 from producersync.model.npn import npn_spellings
+from producersync.sync.mirror.population import activation_fetched
 from producersync.sync.mirror.tables import (
     MIRRORED,
     WORD_INDEXED,
@@ -100,6 +101,13 @@ class LicenseRow:
     # value as it came (its repr). Its attribute is then NULL (``nipr_deleted``: false),
     # which must not read as "no expiration date", "not deleted", "none reported".
     unreadable: Mapping[str, str] = field(default_factory=dict)
+    # Its NPN's re-activation, when the mirror wrote the license before it and no fetch
+    # since it has finished: the license is as it was while the NPN was not monitored
+    # (``iter_licenses_expiring`` reads it; None elsewhere).
+    fetching_again_since: dt.datetime | None = None
+    # What the mirror cannot tell of it, as ``check`` words it (``compliance.expiring``
+    # says it of a license ``fetching_again_since`` dates).
+    unknown: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -201,15 +209,28 @@ def licenses_expiring(conn: sa.Connection, end: dt.date) -> list[LicenseRow]:
     A license whose ``active`` or ``niprDeleted`` the mirror cannot read counts as active
     and not deleted here, and one whose ``npn`` it cannot read (stored NULL, of no NPN
     of the population) as one of the active population. Each says what it could not
-    read (``unreadable``): an unreadable value never hides a license from the report."""
+    read (``unreadable``): an unreadable value never hides a license from the report.
+    One written before its NPN's re-activation, whose fetch since has not finished, says
+    when (``fetching_again_since``): it may have been renewed, or have lapsed, since."""
     return list(iter_licenses_expiring(conn, end))
 
 
 def iter_licenses_expiring(conn: sa.Connection, end: dt.date) -> Iterator[LicenseRow]:
     """``licenses_expiring``, read as it goes (on PostgreSQL through a server-side
     cursor), for a reader that hands each license on."""
+    # In the same statement. The NPNs owed a fetch are read once, and only if a license
+    # was written before its NPN's activation: a look-up of its activation's fetch per
+    # license, costed for every one, lost PostgreSQL's parallel plan and took JIT
+    # compiling (20,000 NPNs: 87 against 65 ms when none is, 122 against 95 ms when
+    # 2,000 are being fetched again).
+    entry = population.alias("owed")
+    owed = sa.select(entry.c.npn).where(entry.c.active, ~activation_fetched(entry))
+    again = sa.and_(licenses.c.synced_at < population.c.activated_at, population.c.npn.in_(owed))
     query = (
-        sa.select(*_LICENSE_COLUMNS)
+        sa.select(
+            *_LICENSE_COLUMNS,
+            sa.case((again, population.c.activated_at)).label("fetching_again_since"),
+        )
         .select_from(_LICENSES_LISTED)
         .outerjoin(population, population.c.npn == licenses.c.npn)
         .where(
