@@ -221,7 +221,7 @@ def iter_licenses_expiring(conn: sa.Connection, end: dt.date) -> Iterator[Licens
     # In the same statement. The NPNs owed a fetch are read once, and only if a license
     # was written before its NPN's activation: a look-up of its activation's fetch per
     # license, costed for every one, lost PostgreSQL's parallel plan and took JIT
-    # compiling (20,000 NPNs: 87 against 65 ms when none is, 122 against 95 ms when
+    # compiling (20,000 NPNs: 87 against 63 ms when none is, 122 against 95 ms when
     # 2,000 are being fetched again).
     entry = population.alias("owed")
     owed = sa.select(entry.c.npn).where(entry.c.active, ~activation_fetched(entry))
