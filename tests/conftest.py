@@ -22,6 +22,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from tests.support import forked
+from tests.support.cli import commands_built_once
 from tests.support.databases import drop_databases, migrated_store
 from tests.support.secret_scan import SecretScanner
 from tests.support.service import RunningService, running_service
@@ -93,6 +94,14 @@ def secret_scanner(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecretS
         yield scanner
     scanner.scan_files(tmp_path_factory.getbasetemp())
     assert not scanner.hits, "credentials in the logs:\n" + "\n".join(scanner.hits[:50])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cli_built_once() -> Iterator[None]:
+    """Each test process builds the CLI's click command once (``commands_built_once``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        commands_built_once(patch)
+        yield
 
 
 @pytest.fixture(autouse=True)
