@@ -237,7 +237,9 @@ def producer_records(conn: sa.Connection, table: sa.Table, npns: Sequence[str]) 
             .where(table.c.npn.in_(chunk))
             .order_by(table.c.npn, table.c.id)
         )
-        rows.extend(dict(row) for row in conn.execute(query).mappings())
+        result = conn.execute(query)
+        keys = list(result.keys())  # once: ``dict(mapping)`` makes its keys for each row
+        rows.extend(dict(zip(keys, row, strict=True)) for row in result)
     return rows
 
 
