@@ -15,13 +15,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import NpnActivated, UpdatesAvailable
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
+from tests.support import plain_http
 from tests.support.databases import ADMIN_URL
 from tests.support.sync_harness import Harness, first_npns, running_harness
 from tests.support.waiting import eventually
@@ -89,17 +89,17 @@ def test_an_outage_is_answered_503_and_everything_resumes_after_it(
         client_id, secret = accounts.create_client(conn, account, "producersync.read")
     credentials = {"grant_type": "client_credentials", "client_id": client_id}
     credentials["client_secret"] = secret
-    token = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
+    token = plain_http.post(f"{harness.service_url}/oauth2/token", data=credentials)
     bearer = {"authorization": f"Bearer {token.json()['access_token']}"}
     with outage(admin, harness.store_url, harness.mirror_url):
-        api = httpx2.get(f"{harness.service_url}/v2/entities", headers=bearer)
+        api = plain_http.get(f"{harness.service_url}/v2/entities", headers=bearer)
         assert api.status_code == 503, api.text
         assert api.headers["retry-after"] == "5"
         assert api.json()["message"] == "The service is temporarily unavailable; retry shortly"
-        issued = httpx2.post(f"{harness.service_url}/oauth2/token", data=credentials)
+        issued = plain_http.post(f"{harness.service_url}/oauth2/token", data=credentials)
         assert issued.status_code == 503, issued.text
         assert issued.json()["error"] == "temporarily_unavailable"  # RFC 6749's body
-        page = httpx2.get(f"{harness.service_url}/portal/login/a-link-token")
+        page = plain_http.get(f"{harness.service_url}/portal/login/a-link-token")
         assert (page.status_code, page.headers["retry-after"]) == (503, "5"), page.text
         assert "Temporarily unavailable" in page.text
         now = dt.datetime.now(dt.UTC)
@@ -193,7 +193,7 @@ def _synced_through(harness: Harness, day: dt.date) -> None:
 
 
 def _answers(service_url: str, bearer: dict[str, str]) -> bool:
-    return httpx2.get(f"{service_url}/v2/entities", headers=bearer).status_code == 200
+    return plain_http.get(f"{service_url}/v2/entities", headers=bearer).status_code == 200
 
 
 def _logs(harness: Harness, pattern: str) -> list[Path]:

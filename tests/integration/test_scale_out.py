@@ -20,7 +20,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 
@@ -32,6 +31,7 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities, webhook_attempts
+from tests.support import plain_http
 from tests.support.databases import REDIS_URL, migrated_store, redis_available
 from tests.support.delivery import delivery_states
 from tests.support.metrics import scrape
@@ -74,7 +74,7 @@ class Cluster:
         return Credentials(account.name, account.id, client_id, secret)
 
     def token(self, creds: Credentials) -> str:
-        response = httpx2.post(
+        response = plain_http.post(
             f"{self.apis[0].base_url}/oauth2/token",
             data={
                 "grant_type": "client_credentials",
@@ -120,7 +120,7 @@ def test_two_api_processes_share_one_rate_limit(cluster: Cluster) -> None:
     headers = {"authorization": f"Bearer {cluster.token(creds)}"}
     targets = itertools.cycle(api.base_url for api in cluster.apis)
     urls = [f"{next(targets)}/v2/entities?size=1" for _ in range(700)]
-    with httpx2.Client(headers=headers, timeout=30) as http, ThreadPoolExecutor(8) as pool:
+    with plain_http.client(headers=headers, timeout=30) as http, ThreadPoolExecutor(8) as pool:
         codes = list(pool.map(lambda url: http.get(url).status_code, urls))
     # 300 per minute in all (not 300 per process): the window is shared through Redis.
     assert (codes.count(200), codes.count(429)) == (300, 400)
@@ -138,7 +138,9 @@ def test_an_activation_storm_survives_a_killed_worker(cluster: Cluster) -> None:
                 conn, cluster.settings, creds.account_id, rx.url
             )
         headers = {"authorization": f"Bearer {cluster.token(creds)}"}
-        with httpx2.Client(base_url=cluster.apis[1].base_url, headers=headers, timeout=60) as api:
+        with plain_http.client(
+            base_url=cluster.apis[1].base_url, headers=headers, timeout=60
+        ) as api:
             accepted = api.put("/v1/accounts/subscriptions", json=npns[:STORM])
             assert accepted.status_code == 202, accepted.text
             assert wait_for_job(api, accepted.json()["job_id"], timeout=120)["status"] == (

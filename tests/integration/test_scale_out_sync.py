@@ -28,6 +28,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
 from producersync.sync.mirror.tables import hook_cursors, sync_runs
+from tests.support import plain_http
 from tests.support.databases import migrated_mirror, universe_store
 from tests.support.processes import service_process
 from tests.support.recording_hook import batches, hook_environment
@@ -107,7 +108,7 @@ def two_syncs(tmp_path: Path, sync_env: dict[str, str] | None = None) -> Iterato
             stack.callback(sync.stop)
         with ThreadPoolExecutor(len(syncs)) as pool:  # started at once, as replicas are
             list(pool.map(SyncProcess.start, syncs))
-        api = stack.enter_context(httpx2.Client(base_url=service.base_url, timeout=30))
+        api = stack.enter_context(plain_http.client(base_url=service.base_url, timeout=30))
         token = api.post(
             "/oauth2/token",
             data={

@@ -14,6 +14,7 @@ from producersync.client import BadRequestError, Client, NotFoundError
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
+from tests.support import plain_http
 from tests.support.cli import on_backend
 from tests.support.databases import store_url
 from tests.support.processes import service_process
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.slow(70)
 
 
 def _entity(base_url: str, token: str) -> httpx2.Response:
-    return httpx2.get(
+    return plain_http.get(
         f"{base_url}/v2/entities/15645555", headers={"authorization": f"Bearer {token}"}
     )
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 
@@ -14,6 +13,7 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
+from tests.support import plain_http
 from tests.support.databases import ADMIN_URL, postgres_database, universe_store
 from tests.support.processes import service_process
 from tests.support.service import token_response as _token
@@ -36,7 +36,7 @@ def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
         with service_process(database, tmp_path) as service:
             token = _token(service.base_url, client_id, client_secret).json()["access_token"]
             headers = {"authorization": f"Bearer {token}"}
-            accepted = httpx2.put(
+            accepted = plain_http.put(
                 f"{service.base_url}/v1/accounts/subscriptions", json=npns, headers=headers
             )
             assert accepted.status_code == 202
@@ -45,7 +45,7 @@ def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
         with service_process(database, tmp_path) as service:
             deadline = time.monotonic() + 60
             while True:
-                status = httpx2.get(
+                status = plain_http.get(
                     f"{service.base_url}/v1/accounts/subscriptions/status/{job_id}", headers=headers
                 ).json()
                 if status["status"] == "COMPLETED" or time.monotonic() > deadline:
@@ -53,7 +53,7 @@ def test_subscription_job_survives_sigkill(tmp_path: Path) -> None:
                 time.sleep(0.2)
             assert status["status"] == "COMPLETED"
             assert status["details"]["activated"] == len(npns)
-            page = httpx2.get(
+            page = plain_http.get(
                 f"{service.base_url}/v1/accounts/subscriptions?size=1", headers=headers
             ).json()
             assert page["page"]["totalElements"] == len(npns)

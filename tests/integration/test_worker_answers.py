@@ -10,6 +10,7 @@ import httpx2
 import pytest
 
 from producersync.service.errors import ErrorBody
+from tests.support import plain_http
 from tests.support.processes import ServiceProcess, service_process
 from tests.support.raw_http import read_answer
 
@@ -36,7 +37,7 @@ def test_a_request_the_worker_does_not_serve_gets_the_standard_body(
 ) -> None:
     # Starlette's plain text ("Not Found", "Method Not Allowed"), where the worker's
     # refusals of a head (431, 408, 400) are the standard body.
-    response = httpx2.request(method, f"{worker.base_url}{path}")
+    response = plain_http.request(method, f"{worker.base_url}{path}")
     assert response.status_code == status
     assert response.headers["content-type"] == "application/json"
     error = ErrorBody.model_validate(response.json())

@@ -121,7 +121,7 @@ def _message(service: RunningService, account_id: int) -> str:
 def test_a_link_signs_in_once_then_says_it_was_used(portal_service: RunningService) -> None:
     creds = portal_service.account()
     token = issue_link(portal_service, creds.account_id)
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         page = http.get(f"/portal/login/{token}")
         assert page.status_code == 200 and creds.account in page.text
         signed = http.post(f"/portal/login/{token}", data={"csrf": csrf_of(page.text)})
@@ -133,7 +133,7 @@ def test_a_link_signs_in_once_then_says_it_was_used(portal_service: RunningServi
         assert "Secure" not in cookie  # plain http
         assert http.get("/portal/endpoints").status_code == 200
 
-    with httpx2.Client(base_url=portal_service.base_url) as other:
+    with plain_http.client(base_url=portal_service.base_url) as other:
         again = other.get(f"/portal/login/{token}")
         assert again.status_code == 410 and "has been used" in again.text
         assert other.post(f"/portal/login/{token}", data={"csrf": "x"}).status_code == 403
@@ -147,7 +147,7 @@ def test_a_spent_link_takes_a_browser_signed_in_to_its_account_to_the_portal(
     creds = portal_service.account()
     token = issue_link(portal_service, creds.account_id)
     expired = issue_link(portal_service, creds.account_id, dt.timedelta(seconds=-1))
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         page = http.get(f"/portal/login/{token}")
         pressed = {"csrf": csrf_of(page.text)}
         assert http.post(f"/portal/login/{token}", data=pressed).status_code == 303
@@ -177,7 +177,7 @@ def test_a_spent_link_clears_the_login_nonce_of_a_browser_it_takes_to_the_portal
     spent = issue_link(portal_service, creds.account_id)
     unused = issue_link(portal_service, creds.account_id)
     nonce = "producersync_portal_login"
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         page = http.get(f"/portal/login/{spent}")
         pressed = {"csrf": csrf_of(page.text)}
         assert http.post(f"/portal/login/{spent}", data=pressed).status_code == 303
@@ -200,7 +200,7 @@ def test_signing_in_again_ends_the_session_it_replaces(
     assert signed.status_code == 303
     assert visitor.http.get("/portal/endpoints").status_code == 200  # the new session
     copied = {"producersync_portal": old}
-    with httpx2.Client(base_url=portal_service.base_url, cookies=copied) as copy:
+    with plain_http.client(base_url=portal_service.base_url, cookies=copied) as copy:
         assert copy.get("/portal/endpoints").status_code == 401
 
 
@@ -233,7 +233,7 @@ def test_over_https_the_cookies_are_host_only(portal_service: RunningService) ->
     """The whole way over https: the sign-in page's nonce, the session it starts, the pages
     that session opens, and signing out, all under ``__Host-`` names."""
     token = issue_link(portal_service, portal_service.account().account_id)
-    with httpx2.Client(base_url=portal_service.base_url, headers=_HTTPS) as http:
+    with plain_http.client(base_url=portal_service.base_url, headers=_HTTPS) as http:
         page = http.get(f"/portal/login/{token}")
         nonce = _set_cookies(page)["__Host-producersync_portal_login"]
         assert _host_only(nonce) and "HttpOnly" in nonce
@@ -269,7 +269,7 @@ def test_over_https_a_cookie_a_sibling_subdomain_plants_signs_no_one_in(
     cookie of its own account. A ``__Host-`` cookie no other host can set."""
     attacker = portal_service.account()
     token = issue_link(portal_service, attacker.account_id)
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         nonce = "planted-by-evil.example.com"
         pressed = http.post(
             f"/portal/login/{token}",
@@ -292,7 +292,7 @@ def test_the_cookies_are_secure_when_the_public_url_is_https(tmp_path: Path) -> 
     public = {"public_url": "https://ps.example.com"}
     with (
         running_service(f"sqlite:///{tmp_path / 'store.db'}", **public) as service,
-        httpx2.Client(base_url=service.base_url) as http,
+        plain_http.client(base_url=service.base_url) as http,
     ):
         token = issue_link(service, service.account().account_id)
         page = http.get(f"/portal/login/{token}")
@@ -316,7 +316,7 @@ def test_expired_and_unknown_links_say_so(
 ) -> None:
     creds = portal_service.account()
     token = issue_link(portal_service, creds.account_id, ttl) if ttl else "psl_nosuchlink"
-    page = httpx2.get(f"{portal_service.base_url}/portal/login/{token}")
+    page = plain_http.get(f"{portal_service.base_url}/portal/login/{token}")
     assert page.status_code == status and says in page.text
     assert "set-cookie" not in page.headers
 
@@ -324,7 +324,7 @@ def test_expired_and_unknown_links_say_so(
 def test_sign_in_needs_the_token_of_the_login_page(portal_service: RunningService) -> None:
     """Another site cannot post a link of its choosing to sign a browser in."""
     token = issue_link(portal_service, portal_service.account().account_id)
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         forged = http.post(f"/portal/login/{token}", data={"csrf": "forged"})
         assert forged.status_code == 403
         page = http.get(f"/portal/login/{token}")  # the link was not used up
@@ -340,7 +340,7 @@ def test_a_sign_in_page_left_open_past_its_nonce_leads_back_to_the_link(
     link's page, which says to press again; it signs in from there."""
     creds = portal_service.account()
     token = issue_link(portal_service, creds.account_id)
-    with httpx2.Client(base_url=portal_service.base_url) as http:
+    with plain_http.client(base_url=portal_service.base_url) as http:
         login = f"/portal/login/{token}"
         stale = csrf_of(http.get(login).text)
         http.cookies.clear()  # the nonce's 15 minutes are up
@@ -356,8 +356,8 @@ def test_a_sign_in_page_left_open_past_its_nonce_leads_back_to_the_link(
 
 def test_pages_need_a_live_session(portal_service: RunningService) -> None:
     base = portal_service.base_url
-    assert httpx2.get(f"{base}/portal/endpoints").status_code == 401
-    stale = httpx2.get(f"{base}/portal/endpoints", cookies={"producersync_portal": "stale"})
+    assert plain_http.get(f"{base}/portal/endpoints").status_code == 401
+    stale = plain_http.get(f"{base}/portal/endpoints", cookies={"producersync_portal": "stale"})
     assert stale.status_code == 401 and "not signed in" in stale.text
 
 
@@ -413,7 +413,7 @@ def test_sign_out_ends_the_session(portal_service: RunningService) -> None:
     cookie = visitor.http.cookies["producersync_portal"]
     out = visitor.form("/portal/logout")
     assert (out.status_code, out.headers["location"]) == (303, "/portal/signed-out")
-    reused = httpx2.get(
+    reused = plain_http.get(
         f"{portal_service.base_url}/portal/endpoints", cookies={"producersync_portal": cookie}
     )
     assert reused.status_code == 401
@@ -427,7 +427,7 @@ def test_the_cli_prints_a_link_that_signs_in(portal_service: RunningService) -> 
     assert printed.exit_code == 0, printed.output
     url = printed.output.strip()
     assert url.startswith(f"{portal_service.base_url}/portal/login/psl_")
-    assert httpx2.get(url).status_code == 200
+    assert plain_http.get(url).status_code == 200
 
     as_json = CliRunner().invoke(cli_app, [*base, "https://ps.example.com", *database, "--json"])
     shown = orjson.loads(as_json.output)
@@ -445,10 +445,10 @@ def test_the_portal_is_outside_the_api(portal_service: RunningService) -> None:
     """Not in the spec, and neither gated by bearer tokens nor counted in rate limits."""
     spec = portal_service.spec()
     assert not [p for p in spec["paths"] if p.startswith("/portal")]
-    page = httpx2.get(f"{portal_service.base_url}/portal/endpoints")
+    page = plain_http.get(f"{portal_service.base_url}/portal/endpoints")
     assert page.status_code == 401 and page.headers["content-type"].startswith("text/html")
     assert "ratelimit-limit" not in page.headers
-    missing = httpx2.get(f"{portal_service.base_url}/portal/no/such/page")
+    missing = plain_http.get(f"{portal_service.base_url}/portal/no/such/page")
     assert missing.status_code == 404 and "Page not found" in missing.text
 
 
@@ -700,8 +700,8 @@ def test_every_answer_carries_the_security_headers(
     endpoint_id = _create(visitor)
     token = issue_link(portal_service, portal_service.account().account_id)
     answers = {
-        "login page": httpx2.get(f"{portal_service.base_url}/portal/login/{token}"),
-        "not signed in": httpx2.get(f"{portal_service.base_url}/portal/endpoints"),
+        "login page": plain_http.get(f"{portal_service.base_url}/portal/login/{token}"),
+        "not signed in": plain_http.get(f"{portal_service.base_url}/portal/endpoints"),
         "page": visitor.http.get(f"/portal/endpoints/{endpoint_id}"),
         "redirect": visitor.form(f"/portal/endpoints/{endpoint_id}/disable"),
         "refused form": visitor.form(f"/portal/endpoints/{endpoint_id}/rate-limit", rate_limit="x"),
@@ -1293,7 +1293,7 @@ def test_a_form_body_over_64_kib_is_refused_unread_and_changes_nothing(
     )
     assert page.headers["connection"] == "close"  # the rest of the body is not read
     assert _state(portal_service, visitor.creds.account_id) == before
-    anonymous = httpx2.post(
+    anonymous = plain_http.post(
         f"{portal_service.base_url}/portal/endpoints",
         content=b"x" * 100_000,
         headers={"content-type": "application/x-www-form-urlencoded"},

@@ -19,11 +19,12 @@ from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.tables import api_clients
+from tests.support import plain_http
 from tests.support.service import Credentials, RunningService
 
 
 def _token(service: RunningService, **kwargs: object) -> httpx2.Response:
-    return httpx2.post(f"{service.base_url}/oauth2/token", **kwargs)  # type: ignore[arg-type]
+    return plain_http.post(f"{service.base_url}/oauth2/token", **kwargs)
 
 
 def _assert_standard_error(response: httpx2.Response, status: int, path: str) -> dict[str, object]:
@@ -74,7 +75,7 @@ def test_token_from_http_basic_ignoring_unknown_fields(service: RunningService) 
     )
     assert response.status_code == 200, response.text
     token = response.json()["access_token"]
-    with httpx2.Client(
+    with plain_http.client(
         base_url=service.base_url, headers={"authorization": f"Bearer {token}"}
     ) as http:
         assert http.get("/v2/licenses").status_code == 200
@@ -229,7 +230,7 @@ def test_a_secret_in_the_url_is_an_invalid_request(
 def test_another_method_is_405_in_rfc6749_s_body(service: RunningService, method: str) -> None:
     """It was the standard body, whose ``error`` a client library reads as an RFC 6749
     code (``Method Not Allowed``)."""
-    response = httpx2.request(method, f"{service.base_url}/oauth2/token")
+    response = plain_http.request(method, f"{service.base_url}/oauth2/token")
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
     assert response.headers["cache-control"] == "no-store"
@@ -314,7 +315,7 @@ def test_authorization_given_twice_is_an_invalid_request(service: RunningService
     }
     token = service.token(creds)
     for second in (f"Bearer {token}", "Bearer forged"):
-        response = httpx2.get(
+        response = plain_http.get(
             f"{service.base_url}/v2/entities",
             headers=[("authorization", f"Bearer {token}"), ("authorization", second)],
         )
@@ -349,7 +350,7 @@ def test_api_with_another_scheme_is_401_naming_the_scheme_alone(
     """Each was "Missing bearer token", with a token in the header; the credential itself
     is never echoed (RFC 6750 §3.1: no error code, as for no header at all)."""
     token = service.token(service.account())
-    response = httpx2.get(
+    response = plain_http.get(
         f"{service.base_url}/v2/entities", headers={"authorization": header.format(token=token)}
     )
     body = _assert_standard_error(response, 401, "/v2/entities")
@@ -362,7 +363,7 @@ def test_api_with_another_scheme_is_401_naming_the_scheme_alone(
 def test_api_with_malformed_token_is_401(service: RunningService, token: str) -> None:
     """Told as invalid_token in WWW-Authenticate (RFC 6750 §3.1), where OAuth clients look
     for it to fetch a new token; the header named the scheme alone."""
-    response = httpx2.get(
+    response = plain_http.get(
         f"{service.base_url}/v2/entities", headers={"authorization": f"Bearer {token}"}
     )
     _assert_standard_error(response, 401, "/v2/entities")
@@ -377,7 +378,7 @@ def test_forged_token_is_401(service: RunningService) -> None:
     forged = TokenCodec(b"a key that is not the service key!!", 3600).issue(
         Principal(creds.client_id, creds.account_id, False, "producersync.read")
     )
-    response = httpx2.get(
+    response = plain_http.get(
         f"{service.base_url}/v2/licenses", headers={"authorization": f"Bearer {forged}"}
     )
     _assert_standard_error(response, 401, "/v2/licenses")
@@ -394,7 +395,7 @@ def test_expired_token_is_401(service: RunningService) -> None:
         Principal(creds.client_id, creds.account_id, False, "producersync.read"),
         now=time.time() - 3600,
     )
-    response = httpx2.get(
+    response = plain_http.get(
         f"{service.base_url}/v2/licenses", headers={"authorization": f"Bearer {expired}"}
     )
     body = _assert_standard_error(response, 401, "/v2/licenses")

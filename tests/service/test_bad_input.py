@@ -16,6 +16,7 @@ from producersync.echo import cut
 from producersync.service.api.params import MAX_LIST_ITEMS
 from producersync.service.api.resources import RESOURCES
 from producersync.service.errors import error_response
+from tests.support import plain_http
 from tests.support.raw_http import read_answer
 from tests.support.service import Credentials, RunningService
 
@@ -414,7 +415,7 @@ def test_a_token_request_whose_body_headers_cannot_be_honoured_is_invalid(
 ) -> None:
     form = f"grant_type=client_credentials&client_id={creds.client_id}"
     form += f"&client_secret={creds.client_secret}"
-    response = httpx2.post(f"{service.base_url}/oauth2/token", content=form, headers=headers)
+    response = plain_http.post(f"{service.base_url}/oauth2/token", content=form, headers=headers)
     assert response.status_code == 400, response.text
     assert response.json()["error"] == "invalid_request"
     assert fragment in response.json()["error_description"]
@@ -442,7 +443,7 @@ def test_a_token_request_whose_field_is_not_percent_encoded_utf_8_is_invalid(
         "client_secret": creds.client_secret.encode(),
         field: value.replace(b"{secret}", creds.client_secret.encode()),
     }
-    response = httpx2.post(
+    response = plain_http.post(
         f"{service.base_url}/oauth2/token",
         content=b"&".join(name.encode() + b"=" + sent for name, sent in fields.items()),
         headers={"content-type": "application/x-www-form-urlencoded"},
@@ -632,7 +633,9 @@ def test_a_token_request_over_the_cap_or_with_a_parameter_twice_is_invalid(
         (form + "&pad=" + "x" * 70_000, "exceeds"),
         ("grant_type=password&" + form, "grant_type given more than once"),
     ):
-        response = httpx2.post(f"{service.base_url}/oauth2/token", content=body, headers=headers)
+        response = plain_http.post(
+            f"{service.base_url}/oauth2/token", content=body, headers=headers
+        )
         assert response.status_code == 400, response.text
         assert response.json()["error"] == "invalid_request"
         assert why in response.json()["error_description"]
@@ -727,7 +730,7 @@ def test_a_path_with_a_slash_more_is_404_not_a_redirect(
 
 
 def test_the_portal_without_its_slash_is_sent_on_by_path(service: RunningService) -> None:
-    response = httpx2.get(f"{service.base_url}/portal", headers={"host": "elsewhere.example"})
+    response = plain_http.get(f"{service.base_url}/portal", headers={"host": "elsewhere.example"})
     assert response.status_code == 307
     assert response.headers["location"] == "/portal/"
 

@@ -20,6 +20,7 @@ from producersync.service.store import idempotency
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import idempotency_keys, jobs
 from tests.conftest import BACKENDS
+from tests.support import plain_http
 from tests.support.databases import migrated_store
 from tests.support.service import Credentials, RunningService, running_service, token_response
 
@@ -43,7 +44,7 @@ def _with_new_token(service: RunningService, creds: Credentials) -> httpx2.Clien
     token = token_response(service.base_url, creds.client_id, creds.client_secret)
     token.raise_for_status()
     headers = {"authorization": f"Bearer {token.json()['access_token']}"}
-    return httpx2.Client(base_url=service.base_url, headers=headers, timeout=30)
+    return plain_http.client(base_url=service.base_url, headers=headers, timeout=30)
 
 
 def test_a_post_repeated_with_its_key_creates_one_endpoint_and_gets_the_first_answer(
@@ -232,7 +233,7 @@ def test_many_writes_of_one_account_with_keys_at_once_are_all_answered(
     at_once = threading.Barrier(_AT_ONCE)
 
     def send(_: int) -> int:
-        with httpx2.Client(
+        with plain_http.client(
             base_url=own_service.base_url,
             headers={"authorization": f"Bearer {own_service.token(creds)}", **_key()},
             timeout=120,

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from producersync.service.api.resources import BY_KEY, RESOURCES
 from producersync.service.app import create_app
 from producersync.service.settings import ServiceSettings
+from tests.support import plain_http
 from tests.support.service import Credentials, RunningService, wait_for_job
 
 
@@ -313,7 +314,7 @@ def test_b_finds_nothing_of_a_by_any_operation_without_an_id(
 def test_a_client_id_with_b_secret_gets_no_token(
     service: RunningService, owned: Owned, intruder: Credentials
 ) -> None:
-    response = httpx2.post(
+    response = plain_http.post(
         f"{service.base_url}/oauth2/token",
         data={
             "grant_type": "client_credentials",

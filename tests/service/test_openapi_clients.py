@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 
@@ -23,6 +22,7 @@ from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.gate import API_PREFIXES
 from producersync.service.store.jobs import Action, ItemResult, Operation
 from producersync.service.store.tables import regulatory_actions
+from tests.support import plain_http
 from tests.support.service import RunningService
 
 
@@ -126,8 +126,8 @@ def test_a_refused_token_declares_its_challenge(service: RunningService) -> None
                 assert headers["WWW-Authenticate"]["required"], (method, path, status)
     reader = service.account(scope=READ)
     answers = {
-        "401": httpx2.get(f"{service.base_url}/v2/licenses"),
-        "403": httpx2.put(
+        "401": plain_http.get(f"{service.base_url}/v2/licenses"),
+        "403": plain_http.put(
             f"{service.base_url}/v1/accounts/subscriptions",
             json=["1"],
             headers={"Authorization": f"Bearer {service.token(reader)}"},

@@ -24,6 +24,7 @@ from producersync.service.ratelimit import Decision, RateLimiter, moving_window
 from producersync.service.shared_window import RETRY_SECONDS
 from producersync.service.store import accounts
 from producersync.service.store.engine import write_transaction
+from tests.support import plain_http
 from tests.support.databases import REDIS_URL, private_redis, redis_available, store_url
 from tests.support.service import Credentials, RunningService, running_service
 from tests.support.waiting import eventually
@@ -128,7 +129,7 @@ def test_token_endpoint_limit(limited: RunningService) -> None:
         "client_id": creds.client_id,
         "client_secret": creds.client_secret,
     }
-    responses = [httpx2.post(f"{limited.base_url}/oauth2/token", data=form) for _ in range(4)]
+    responses = [plain_http.post(f"{limited.base_url}/oauth2/token", data=form) for _ in range(4)]
     assert [r.status_code for r in responses] == [200, 200, 200, 429]
     assert responses[-1].json()["error"] == "temporarily_unavailable"
     assert int(responses[-1].headers["retry-after"]) > 0
@@ -288,7 +289,7 @@ def test_redis_shares_one_limit_across_service_processes(tmp_path: Path) -> None
         codes = []
         for i in range(7):
             base = (one if i % 2 else two).base_url
-            codes.append(httpx2.get(f"{base}/v2/licenses", headers=headers).status_code)
+            codes.append(plain_http.get(f"{base}/v2/licenses", headers=headers).status_code)
     assert codes == [200] * 6 + [429]
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx2
 
-__all__ = ["client", "get", "post", "tls_context"]
+__all__ = ["client", "get", "post", "put", "request", "tls_context"]
 
 
 @functools.cache
@@ -25,12 +25,20 @@ def tls_context() -> ssl.SSLContext:
     return httpx2.create_ssl_context()
 
 
+def request(method: str, url: str, **options: Any) -> httpx2.Response:
+    return httpx2.request(method, url, verify=tls_context(), **options)
+
+
 def get(url: str, **options: Any) -> httpx2.Response:
-    return httpx2.get(url, verify=tls_context(), **options)
+    return request("GET", url, **options)
 
 
 def post(url: str, **options: Any) -> httpx2.Response:
-    return httpx2.post(url, verify=tls_context(), **options)
+    return request("POST", url, **options)
+
+
+def put(url: str, **options: Any) -> httpx2.Response:
+    return request("PUT", url, **options)
 
 
 def client(**options: Any) -> httpx2.Client:

@@ -11,7 +11,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import httpx2
 import pytest
 import sqlalchemy as sa
 import standardwebhooks
@@ -32,6 +31,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import entities, webhook_deliveries
 from producersync.webhooks import verify
 from tests.conftest import BACKENDS
+from tests.support import plain_http
 from tests.support.delivery import loaded_store, utc_today
 from tests.support.metrics import scrape
 from tests.support.processes import FAST, SCHEDULE, ServiceProcess, service_process
@@ -108,7 +108,7 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
         rx.wait_for(lambda got: len(got) == 1)
         assert rx.received[0].event["type"] == "webhook.test"
 
-        token = httpx2.post(
+        token = plain_http.post(
             f"{harness.service.base_url}/oauth2/token",
             data={
                 "grant_type": "client_credentials",
@@ -118,7 +118,7 @@ def test_every_event_reaches_the_endpoint_and_verifies_with_two_libraries(
         ).json()["access_token"]
         with harness.engine.connect() as conn:
             npns = list(conn.execute(sa.select(entities.c.npn).limit(3)).scalars())
-        with httpx2.Client(
+        with plain_http.client(
             base_url=harness.service.base_url, headers={"authorization": f"Bearer {token}"}
         ) as http:
             job = http.put("/v1/accounts/subscriptions", json=npns).json()["job_id"]
