@@ -21,11 +21,11 @@ from typing import TYPE_CHECKING, Annotated, Protocol, TypeVar
 
 import orjson
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Column, Table
 from rich.text import Text
 
+from producersync.cli.consoles import console, err_console
 from producersync.log_format import LOG_FORMATS, LOG_LEVELS, LogFormat, LogLevel, logs_json
 
 if TYPE_CHECKING:
@@ -86,10 +86,6 @@ __all__ = [
     "whole_store",
 ]
 
-console = Console()
-# Never wrapped: an error is one line, however narrow the terminal (or 80 columns, when
-# stderr is not one), so that a script or a log keeps it whole.
-err_console = Console(stderr=True, soft_wrap=True)
 # Whether the running command tells its errors as one JSON object (``cli.errors``) rather
 # than as lines on stderr: ``fail`` leaves its error to it then.
 ERRORS_AS_JSON: ContextVar[bool] = ContextVar("errors_as_json", default=False)
