@@ -1,17 +1,22 @@
 """The test processes forked from a template (tests/support/forked.py) are what an exec
-would start: in the environment each is given, waiting for its line when started ahead,
-and reporting a signal that ended it as ``subprocess`` does."""
+would start: in the environment, the working directory and on the streams each is given,
+waiting for its line when started ahead, and reporting its exit code, or a signal that
+ended it, as ``subprocess`` does."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import socket
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from tests.support import forked
+from tests.support.processes import cli
 from tests.support.service import free_port
 
 _SECRETS = "PRODUCERSYNC_WEBHOOK_SECRETS"
@@ -51,3 +56,98 @@ def test_a_start_ahead_waits_for_its_line_and_a_kill_is_its_status(tmp_path: Pat
     assert process.wait(timeout=60) == -signal.SIGKILL
     assert process.poll() == -signal.SIGKILL
     assert (tmp_path / "log").read_text() == ""
+
+
+def _forks() -> bool:
+    return os.environ.get(forked.EXEC_VARIABLE) != "1"
+
+
+_MIRROR = {"PRODUCERSYNC_MIRROR_URL": "sqlite:///m.db"}
+_LIST = ["admin", "account", "list"]
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "told"),
+    [
+        # Typer's help, as wide as COLUMNS tells, under the program name of `python -m`.
+        (["admin", "--help"], {"COLUMNS": "70"}, 0, "Usage: python -m producersync.cli.main"),
+        ([*_LIST, "--bogus"], {}, 2, "No such option: --bogus"),
+        # The mirror of the environment given, in the working directory.
+        (["sync", "status"], _MIRROR, 2, "no mirror at {}/m.db"),
+        # The console's table, as wide as COLUMNS tells as the command prints it.
+        ([*_LIST, "--database", "sqlite:///s.db"], {"COLUMNS": "41"}, 0, "acme"),
+    ],
+    ids=["help", "usage", "environment", "table"],
+)
+def test_a_command_forked_is_what_its_exec_is(
+    args: list[str],
+    env: dict[str, str],
+    code: int,
+    told: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Its exit code, stdout and stderr, forked, are its exec's, byte for byte."""
+    monkeypatch.chdir(tmp_path)
+    if "sqlite:///s.db" in args:
+        cli("admin", "account", "create", "acme", "--database", "sqlite:///s.db")
+    environment = {**os.environ, **env}
+    forks = _forks()
+    ran = []
+    for exec_run in (False, True):
+        if exec_run:
+            monkeypatch.setenv(forked.EXEC_VARIABLE, "1")
+        process = forked.start(args, environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert isinstance(process, forked.Forked) == (forks and not exec_run)
+        out, err = process.communicate(timeout=120)
+        ran.append((process.returncode, out.decode(), err.decode()))
+    assert ran[0] == ran[1]
+    assert ran[0][0] == code, ran[0]
+    assert told.format(tmp_path) in ran[0][1] + ran[0][2]
+
+
+def test_a_command_forked_has_the_streams_and_directory_it_is_given(tmp_path: Path) -> None:
+    """Its stdin is the pipe given (no command reads one yet: a prompt would), its stdout
+    and stderr are, and it runs in this process's directory; seen as it waits on a
+    database server that holds its connection unanswered."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        url = f"postgresql://x@127.0.0.1:{listener.getsockname()[1]}/x?connect_timeout=300"
+        process = forked.start(
+            ["admin", "account", "list", "--database", url],
+            dict(os.environ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert isinstance(process, forked.Forked) == _forks()
+        connection, _ = listener.accept()  # the command runs: it waits for the server
+        ours = [process.stdin, process.stdout, process.stderr]
+        pipes = [f"pipe:[{os.fstat(pipe.fileno()).st_ino}]" for pipe in ours if pipe]
+        assert [os.readlink(f"/proc/{process.pid}/fd/{fd}") for fd in range(3)] == pipes
+        assert os.readlink(f"/proc/{process.pid}/cwd") == os.getcwd()
+        connection.close()
+    out, err = process.communicate(timeout=120)
+    assert (process.returncode, out) == (1, b"")
+    assert b"error: the database: connection failed" in err
+
+
+def test_a_template_serves_only_the_environment_its_imports_read() -> None:
+    """What the interpreter and the CLI's imports read as they start is the template's, in
+    each child: an environment that differs there is an exec's. The CLI's imports read
+    nothing else (its consoles read the terminal's COLUMNS and NO_COLOR as they print)."""
+    probe = (
+        "import json, os; read = set(); get = os._Environ.__getitem__;"
+        "os._Environ.__getitem__ = lambda env, key: read.add(key) or get(env, key);"
+        "import producersync.cli.main; print(json.dumps(sorted(read)))"
+    )
+    found = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert set(json.loads(found)) <= set(forked._READ_AT_START)
+    for env, forks in (({}, _forks()), ({"TYPER_USE_RICH": "0"}, False)):
+        process = forked.start(["--help"], {**os.environ, **env}, stdout=subprocess.PIPE)
+        assert isinstance(process, forked.Forked) == forks
+        assert process.communicate(timeout=120)[1] is None
+        assert process.returncode == 0

@@ -27,8 +27,9 @@ from producersync.service.settings import ServiceSettings
 from producersync.sync.hooks import GROUP
 from producersync.sync.settings import SyncSettings
 from producersync.webhooks import generate_secret
+from tests.support import forked
 from tests.support.databases import store_url
-from tests.support.processes import service_process
+from tests.support.processes import cli, service_process
 from tests.support.service import free_port
 from tests.support.waiting import eventually
 from tests.test_cli_variables import MISSPELT, TOLD
@@ -103,13 +104,7 @@ def test_a_process_that_cannot_start_tells_why_in_its_json_log(
     shows it."""
     missing = tmp_path / "no-such-directory" / "store.db"
     database = ["--database", f"sqlite:///{missing}", "--port", str(free_port())]
-    result = subprocess.run(
-        [sys.executable, "-m", "producersync.cli.main", *command, *database],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={**os.environ, **env},
-    )
+    result = cli(*command, *database, env=env, check=False)
     assert result.returncode == 1, result.stderr
     lines = [json.loads(line) for line in result.stderr.splitlines()]
     assert [(x["level"], x["logger"], x["field"]) for x in lines] == [
@@ -274,12 +269,7 @@ def _logged_until(args: list[str], env: dict[str, str], log: Path, until: str) -
     """The lines ``producersync ARGS`` writes to stderr until one holds ``until`` (or it
     ends); then it is stopped."""
     with log.open("wb") as err:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "producersync.cli.main", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            env=env,
-        )
+        process = forked.start(args, env, stdout=subprocess.DEVNULL, stderr=err)
     try:
         eventually(lambda: until in log.read_text() or process.poll() is not None)
     finally:

@@ -5,10 +5,13 @@ Why: the suite is CPU-bound on a 2-core machine, and most of a `service run`'s o
 1.4 CPU-s a start, hundreds of starts). Each pytest worker starts, for each kind of
 command, one template: a Python process that imports what that command runs (``RUNS``,
 and nothing more: a process that had imported the other half's modules registered its
-DBOS workflows too) and forks a child for each start. The child is a real process of its
-own, which the test signals by pid, waits for and reads the output of as before; only the
-imports are skipped. ``producersync`` reads its settings when a command runs, not when a
-module is imported, so the child runs in the environment it is given.
+DBOS workflows too) and forks a child for each start. Every other command (``cli``'s
+one-shot commands: 0.9 to 1.0 CPU-s each on average exec'd, 0.55 forked) is forked from a
+template that has imported the command itself, ``producersync.cli.main``. The child is a
+real process of its own, which the test signals by pid, waits for and reads the output
+of as before; only the imports are skipped. ``producersync`` reads its settings, and
+makes its consoles, when a command runs, not when a module is imported, so the child
+runs in the environment and on the streams it is given.
 
 A template receives, on a Unix socket, a start's arguments, environment, working
 directory and whether it waits for a line on its stdin first (``started_ahead``), with
@@ -31,6 +34,7 @@ import json
 import os
 import runpy
 import select
+import selectors
 import signal
 import socket
 import struct
@@ -54,11 +58,15 @@ RUNS = {
     ("service", "worker"): "producersync.service.worker",
     ("sync", "run"): "producersync.sync.app",
 }
-# The command itself, imported by the child: its modules make their consoles as they are
-# imported, of the terminal its environment tells (COLUMNS, NO_COLOR...). Every other
-# command is an exec: its body imports what it needs, and its start is a tenth of a
-# service's.
+# The command itself: what every other command's template imports. Its modules read no
+# setting as they are imported (the consoles are made at their first use), and each
+# command imports what it runs in its body.
 _CLI_MODULE = "producersync.cli.main"
+# What the interpreter reads once, as it starts (the PYTHON variables but PYTHONPATH, which
+# a child reads again, and the locale: the streams' encoding), and what the template's
+# imports read (Typer, whether it prints with Rich): a child is what an exec would be only
+# in an environment that agrees with its template's on each (``tests/test_forked.py``).
+_READ_AT_START = ("LANG", "LC_ALL", "LC_CTYPE", "TYPER_USE_RICH")
 # How long a template may take to import, and to answer a start: past either, the start
 # is an exec.
 _READY_SECONDS = 60
@@ -97,12 +105,16 @@ def start(
     faults: bool = False,
 ) -> Started:
     """``producersync ARGS`` in exactly ``env``, started from its kind's template (or with
-    exec): ``stdin`` is ``subprocess.PIPE`` or None, ``stdout`` and ``stderr`` a file, a
-    descriptor, ``subprocess.STDOUT`` (stderr) or None (this process's). ``ahead``: it
-    imports and waits until a line on its stdin (``processes.go``); ``faults``: a SIGABRT
-    writes every thread's stack to its stderr."""
-    kind = RUNS.get((args[0], args[1])) if len(args) > 1 else None
-    if kind is not None and not (_exec_only or os.environ.get(EXEC_VARIABLE) == "1"):
+    exec): ``stdin`` is ``subprocess.PIPE``, ``DEVNULL`` or None, ``stdout`` and ``stderr``
+    a file, a descriptor, ``subprocess.PIPE``, ``DEVNULL``, ``STDOUT`` (stderr) or None
+    (this process's). ``ahead`` (a command of ``RUNS``): it imports and waits until a line on its
+    stdin (``processes.go``); ``faults``: a SIGABRT writes every thread's stack to its
+    stderr. A command whose stdout is a terminal is an exec: the interpreter writes to a
+    terminal line by line, as it decides when it starts."""
+    kind = RUNS.get((args[0], args[1]), _CLI_MODULE) if len(args) > 1 else _CLI_MODULE
+    forks = not (_exec_only or os.environ.get(EXEC_VARIABLE) == "1")
+    # subprocess.PIPE and DEVNULL are negative descriptors: no terminal.
+    if forks and not os.isatty(_fd(stdout, 1)):
         template = _template(kind)
         if template is not None and template.serves(env):
             forked = template.start(args, env, stdin, stdout, stderr, ahead, faults)
@@ -118,13 +130,20 @@ def start(
 
 class Forked:
     """A started process as ``subprocess.Popen`` shows one: ``pid``, ``poll``, ``wait``,
-    ``returncode``, ``send_signal``, ``terminate``, ``kill``, ``stdin``. Its exit status
-    comes from its template, on the connection of its start."""
+    ``communicate``, ``returncode``, ``send_signal``, ``terminate``, ``kill``, ``stdin``,
+    ``stdout``, ``stderr``. Its exit status comes from its template, on the connection of
+    its start."""
 
-    def __init__(self, args: list[str], pid: int, answers: socket.socket, stdin: IO[bytes] | None):
+    def __init__(
+        self,
+        args: list[str],
+        pid: int,
+        answers: socket.socket,
+        pipes: tuple[IO[bytes] | None, IO[bytes] | None, IO[bytes] | None],
+    ):
         self.args = args
         self.pid = pid
-        self.stdin = stdin
+        self.stdin, self.stdout, self.stderr = pipes
         self.returncode: int | None = None
         self._answers = answers
         self._answered = b""
@@ -138,6 +157,32 @@ class Forked:
         if status is None:
             raise subprocess.TimeoutExpired(self.args, timeout or 0)
         return status
+
+    def communicate(self, timeout: float | None = None) -> tuple[bytes | None, bytes | None]:
+        """As ``Popen.communicate`` with no input: stdin closed, what the process wrote
+        to its stdout and stderr pipes read to their ends, then its exit awaited."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if self.stdin is not None:
+            self.stdin.close()
+        fds = [None if pipe is None else pipe.fileno() for pipe in (self.stdout, self.stderr)]
+        pipes = {pipe.fileno(): pipe for pipe in (self.stdout, self.stderr) if pipe is not None}
+        read = {fd: bytearray() for fd in pipes}
+        with selectors.DefaultSelector() as selector:
+            for fd in pipes:
+                selector.register(fd, selectors.EVENT_READ)
+            while selector.get_map():
+                ready = selector.select(_left(deadline))
+                if not ready:
+                    raise subprocess.TimeoutExpired(self.args, timeout or 0)
+                for key, _ in ready:
+                    chunk = os.read(key.fd, 65536)
+                    read[key.fd] += chunk
+                    if not chunk:
+                        selector.unregister(key.fd)
+                        pipes[key.fd].close()
+        self.wait(_left(deadline))
+        out, err = (None if fd is None else bytes(read[fd]) for fd in fds)
+        return out, err
 
     def send_signal(self, sig: int) -> None:
         # As Popen: a process known to have ended is not signalled (its pid may be reused).
@@ -164,8 +209,7 @@ class Forked:
     def _answer(self, timeout: float | None) -> int | None:
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._answered.endswith(b"\n"):
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            self._answers.settimeout(left)
+            self._answers.settimeout(_left(deadline))
             try:
                 chunk = self._answers.recv(64)
             except (TimeoutError, BlockingIOError):
@@ -188,6 +232,10 @@ class Forked:
             if deadline is not None and time.monotonic() >= deadline:
                 return None
             time.sleep(0.1)
+
+
+def _left(deadline: float | None) -> float | None:
+    return None if deadline is None else max(0.0, deadline - time.monotonic())
 
 
 # A started process: exec'd or forked, the same calls.
@@ -228,9 +276,8 @@ class _Template:
             raise RuntimeError(f"the template of {module} did not start:\n{message}")
 
     def serves(self, env: dict[str, str]) -> bool:
-        """Whether a child of it is what an exec in ``env`` would be: the interpreter reads
-        the PYTHON variables at its start, the template's, and a child reads only
-        PYTHONPATH again (``_become``)."""
+        """Whether a child of it is what an exec in ``env`` would be: the variables read
+        at the start (``_READ_AT_START``) are the template's."""
         return _interpreter(env) == self.interpreter
 
     def start(
@@ -245,17 +292,22 @@ class _Template:
     ) -> Forked | None:
         """The started process, or None when the template does not answer (it is then
         stopped, and the next starts are execs)."""
-        opened: list[int] = []
-        ours: IO[bytes] | None = None
-        if stdin == subprocess.PIPE:
-            read, write = os.pipe()
-            opened.append(read)
-            ours = os.fdopen(write, "wb")
-            fds = [read]
-        else:
-            fds = [0 if stdin is None else stdin]
-        fds.append(_fd(stdout, 1))
-        fds.append(fds[1] if stderr == subprocess.STDOUT else _fd(stderr, 2))
+        theirs: list[int] = []  # the child's ends of its pipes: closed here once sent
+        ours: list[IO[bytes] | None] = []
+        fds: list[int] = []
+        for n, stream in enumerate((stdin, stdout, stderr)):
+            if stream == subprocess.PIPE:
+                read, write = os.pipe()
+                theirs.append(read if n == 0 else write)
+                ours.append(os.fdopen(write, "wb") if n == 0 else os.fdopen(read, "rb"))
+                fds.append(theirs[-1])
+            elif stream == subprocess.DEVNULL:
+                theirs.append(os.open(os.devnull, os.O_RDWR))
+                ours.append(None)
+                fds.append(theirs[-1])
+            else:
+                ours.append(None)
+                fds.append(fds[1] if stream == subprocess.STDOUT else _fd(stream, n))
         request = {"args": args, "env": env, "cwd": os.getcwd(), "ahead": ahead}
         request["faults"] = faults
         body = json.dumps(request).encode()
@@ -268,14 +320,15 @@ class _Template:
             pid = json.loads(_read_line(conn))["pid"]
         except (OSError, ValueError, KeyError):
             conn.close()
-            if ours is not None:
-                ours.close()
+            for pipe in ours:
+                if pipe is not None:
+                    pipe.close()
             _stopped(self)
             return None
         finally:
-            for fd in opened:
+            for fd in theirs:
                 os.close(fd)
-        return Forked(args, pid, conn, ours)
+        return Forked(args, pid, conn, (ours[0], ours[1], ours[2]))
 
     def close(self) -> None:
         """Stopped once its starts have ended (its lifeline, its stdin, closed); killed
@@ -294,7 +347,11 @@ class _Template:
 
 
 def _interpreter(env: Mapping[str, str]) -> dict[str, str]:
-    return {k: v for k, v in env.items() if k.startswith("PYTHON") and k != "PYTHONPATH"}
+    return {
+        k: v
+        for k, v in env.items()
+        if (k.startswith("PYTHON") and k != "PYTHONPATH") or k in _READ_AT_START
+    }
 
 
 def _python_path(env: Mapping[str, str]) -> list[str]:
@@ -363,6 +420,11 @@ def _serve(module: str, path: str) -> dict[str, Any]:
     import importlib
 
     importlib.import_module(module)
+    # `python -m` runs the command's module as __main__ alone, never under its name (runpy
+    # warns of one imported before it runs it): the template keeps what it imported.
+    if sys.modules.pop(_CLI_MODULE, None) is not None:
+        package, _, name = _CLI_MODULE.rpartition(".")
+        delattr(sys.modules[package], name)
     # What is imported here is shared by every child: no thread may run, and no file
     # but the template's own may be open (a child would share its offset, or close it).
     assert threading.active_count() == 1, threading.enumerate()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import subprocess
@@ -36,7 +37,6 @@ __all__ = [
     "wait_healthy",
 ]
 
-_CLI = [sys.executable, "-m", "producersync.cli.main"]
 # How long a SIGTERMed process is waited for before it is killed, as a supervisor's
 # SIGKILL follows: a stop that needs more is a stop that loses its process.
 STOP_FALLBACK_SECONDS = 20
@@ -55,13 +55,9 @@ FAST = {
 def cli(
     *args: str, env: dict[str, str] | None = None, check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(
-        [*_CLI, *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, **(env or {})},
-    )
+    """``producersync ARGS``, a process of its own (``forked``): its exit code, stdout and
+    stderr, as ``subprocess.run(..., capture_output=True, text=True)`` gives them."""
+    (result,) = cli_together([*args], env=env)
     if check and result.returncode != 0:
         raise AssertionError(f"producersync {' '.join(args)} failed:\n{result.stderr}")
     return result
@@ -72,21 +68,31 @@ def cli_together(
 ) -> list[subprocess.CompletedProcess[str]]:
     """``producersync <command>`` for each of ``commands``, all started at once; each
     one's result (not checked)."""
+    environment = {**os.environ, **(env or {})}
     started = [
-        subprocess.Popen(
-            [*_CLI, *args],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env={**os.environ, **(env or {})},
-        )
+        forked.start(args, environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for args in commands
     ]
-    results = []
-    for args, process in zip(commands, started, strict=True):
-        stdout, stderr = process.communicate(timeout=300)
-        results.append(subprocess.CompletedProcess(args, process.returncode, stdout, stderr))
-    return results
+    return [_completed(args, process) for args, process in zip(commands, started, strict=True)]
+
+
+def _completed(args: list[str], process: Started) -> subprocess.CompletedProcess[str]:
+    """What ``process`` wrote, read to its end, and its exit code; as ``subprocess.run``,
+    a process still running after 5 minutes is killed, and the timeout raised."""
+    try:
+        out, err = process.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        raise
+    assert process.returncode is not None
+    return subprocess.CompletedProcess(args, process.returncode, _text(out), _text(err))
+
+
+def _text(written: bytes | None) -> str:
+    """Bytes read as ``text=True`` reads them: the locale's encoding, every line ending
+    (a progress bar's carriage returns too) a newline."""
+    return io.TextIOWrapper(io.BytesIO(written or b"")).read()
 
 
 # A terminal starts a foreground command with Ctrl-C neither ignored nor blocked. A child
