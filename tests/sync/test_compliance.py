@@ -20,7 +20,16 @@ from rich.console import Console
 from producersync.cli import check as check_cli
 from producersync.model import Appointment, License, LicenseLoa, LoaMapping
 from producersync.sync import mirror
-from producersync.sync.compliance import UnknownLoa, changes, check, expiring, unknown_loa
+from producersync.sync.compliance import (
+    Pending,
+    UnknownLoa,
+    changes,
+    check,
+    expiring,
+    not_covered,
+    pending,
+    unknown_loa,
+)
 from producersync.sync.mirror import write_transaction
 from producersync.sync.mirror.migrate import VERSION_TABLE
 from producersync.sync.mirror.queries import sample_authority
@@ -1208,6 +1217,75 @@ def test_expiring_says_a_license_of_an_npn_fetched_again_is_of_before_as_check_d
     ]
 
 
+def _not_covered(npns: str, count: int = 1) -> str:
+    """What a report says of ``count`` NPNs whose first fetch goes on (``npns``, the
+    first ones named), in the words of ``check``'s reason for one."""
+    if count == 1:
+        return (
+            f"1 NPN subscribed is still being fetched ({npns}): no fetch of its records since "
+            "its activation has finished, and the report does not cover it yet (see sync status)"
+        )
+    return (
+        f"{count:,} NPNs subscribed are still being fetched ({npns}): no fetch of their "
+        "records since their activation has finished, and the report does not cover them yet "
+        "(see sync status)"
+    )
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_expiring_names_the_npns_whose_first_fetch_goes_on(backend: str, tmp_path: Path) -> None:
+    """An NPN on its first activation, its fetch not finished, has none of its licenses
+    listed yet (or only some), and the report read "nothing expiring" where `check` of
+    the NPN said it cannot tell. The result counts those NPNs and says so, in check's
+    words; once the fetch has finished, none is owed."""
+    with _mirror_holding(backend, tmp_path, [], [], fetched=False) as engine:
+        with engine.connect() as conn:
+            found = expiring(conn, 30, today=ON)
+            reason = check(conn, NPN, "CA", "Life", on=ON).unknown[0]
+        assert (list(found), found.pending) == ([], Pending(1, (NPN,)))
+        assert found.not_covered == _not_covered(NPN)
+        assert "no fetch of its records since its activation has finished" in reason
+        with write_transaction(engine) as conn:
+            _fetched(conn, [NPN])
+        with engine.connect() as conn:
+            found = expiring(conn, 30, today=ON)
+    assert (found.pending, found.not_covered) == (Pending(0, ()), None)
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_the_npns_owed_a_fetch_are_counted_in_one_statement_without_the_records(
+    backend: str, tmp_path: Path
+) -> None:
+    """The owed NPNs are counted, and the first hundred named, by NPN, in one statement
+    that reads no record: neither a license nor an appointment (a storm's 100,000 NPNs
+    and their million licenses)."""
+    owed = [f"{n:08d}" for n in range(20_000_000, 20_000_150)]
+    with _mirror_holding(backend, tmp_path, _dump(LICENSES), _dump(APPOINTMENTS)) as engine:
+        with write_transaction(engine) as conn:
+            mirror.activate_npns(conn, [*reversed(owed), "30000000", GONE], AT)
+            _fetched(conn, ["30000000"])
+            mirror.deactivate_npns(conn, [GONE], AT + dt.timedelta(days=1), purge=False)
+        with (
+            statements(engine) as sent,
+            engine.connect() as conn,
+        ):
+            found = pending(conn)
+    assert found == Pending(150, tuple(owed[:100]))
+    (statement,) = [s for s in sent if s.startswith("SELECT")]
+    assert "licenses" not in statement and "appointments" not in statement
+
+
+def test_not_covered_names_the_first_few_npns_and_counts_the_others() -> None:
+    """A storm's 100,000 NPNs on one line would be no footer: the first five, then how
+    many more."""
+    npns = tuple(f"{n:08d}" for n in range(10_000_000, 10_000_100))
+    said = not_covered(Pending(100_000, npns))
+    first = ", ".join(npns[:5])
+    assert said == _not_covered(f"{first} and 99,995 more", 100_000)
+    assert not_covered(Pending(2, npns[:2])) == _not_covered(", ".join(npns[:2]), 2)
+    assert not_covered(Pending(0, ())) is None
+
+
 def test_expiring_reads_what_the_mirror_cannot_read_of_all_licenses_at_once(
     conn: sa.Connection,
 ) -> None:
@@ -1538,8 +1616,9 @@ def test_report_expiring_names_what_the_mirror_cannot_read(
     assert listed["unreadable"] == {"expirationDate": "'31/12/2026'"}
     assert producersync_output(monkeypatch, capsys, *args)[0] == 0
     shown = check_cli.console.file.getvalue().splitlines()
-    assert shown[-2:] == [
+    assert shown[-3:] == [
         "license 82: the mirror cannot read its expirationDate '31/12/2026'",
+        _not_covered(NPN),  # activated, not fetched
         _NEVER_SYNCED,
     ]
 
@@ -1981,7 +2060,42 @@ def test_report_expiring_marks_the_licenses_of_an_npn_fetched_again_with_check_s
     lines = wide.file.getvalue().splitlines()
     rows = [line.split()[:3] for line in lines if line.split()[:1] == [NPN]]
     assert rows == [[NPN, "?", "TX"], [NPN, "?", "CA"]]
-    assert lines[-2:] == [f"? licenses 2, 1: {_fetching_again(again)}", _as_of_yesterday()]
+    # Owed a fetch as a first activation is: the licenses it got meanwhile are not listed.
+    assert lines[-3:] == [
+        f"? licenses 2, 1: {_fetching_again(again)}",
+        _not_covered(NPN),
+        _as_of_yesterday(),
+    ]
+
+
+def test_report_expiring_says_which_npns_it_cannot_speak_for_yet(
+    in_process: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An NPN subscribed moments ago, its first fetch going on, has no license listed
+    yet, and the report read as if none of its licenses expired, while `check` of it
+    said `cannot tell`. Under --json `pending` counts and names those NPNs, with the
+    sentence the table for people prints below it, before the mirror's run."""
+    new = "22222222"
+    engine = mirror.open_mirror(in_process)
+    try:
+        with write_transaction(engine) as conn:
+            mirror.activate_npns(conn, [new], dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+    args = ["report", "expiring", "--within", "30"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    body = orjson.loads(out)
+    assert body["pending"] == {"count": 1, "npns": [new], "reason": _not_covered(new)}
+    assert new not in {lic["npn"] for lic in body["licenses"]}
+    wide = Console(file=io.StringIO(), width=120)
+    monkeypatch.setattr(check_cli, "console", wide)
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    assert wide.file.getvalue().splitlines()[-2:] == [_not_covered(new), _as_of_yesterday()]
+    code, out, err = producersync_output(
+        monkeypatch, capsys, "check", new, "--state", "CA", "--loa", "Life"
+    )
+    assert code == 4, err
 
 
 @pytest.mark.parametrize("given", ["0" + NPN, f" {NPN}\t"], ids=["leading-zero", "padded"])

@@ -314,8 +314,10 @@ def expiring(
     with an expirationDate the mirror cannot read. A license the mirror holds from
     before its NPN's re-activation, while the NPN's records are being fetched again,
     has its NPN marked ? and check's reason below the table; a deactivated NPN's are
-    not listed. Last, the NIPR run the mirror is as of, as check tells it."""
-    from producersync.sync.compliance import iter_expiring
+    not listed. Below them, how many NPNs subscribed are still being fetched, the first
+    few named: none of their licenses is listed yet, or only some. Last, the NIPR run
+    the mirror is as of, as check tells it."""
+    from producersync.sync.compliance import iter_expiring, not_covered, pending
     from producersync.sync.mirror import freshness
 
     days = within
@@ -328,6 +330,8 @@ def expiring(
     unknown: dict[str, list[int]] = {}
     with _mirror(ctx, mirror) as conn:
         fresh = freshness(conn)
+        # Before the licenses, as ``compliance.expiring`` reads it.
+        owed = pending(conn)
         rows = (
             {
                 "npn": lic.npn,
@@ -345,7 +349,8 @@ def expiring(
         )
         header: dict[str, object] = {"today": today, "withinDays": days}
         if as_json:
-            dated = {**header, **_as_of_json(fresh.as_of, fresh.lag_days)}
+            said = {"count": owed.count, "npns": list(owed.npns), "reason": not_covered(owed)}
+            dated = {**header, **_as_of_json(fresh.as_of, fresh.lag_days), "pending": said}
             _echo_json_listing(dated, "licenses", rows)
         else:
             # Below the table, not a column of it: its words (expirationDate) would not
@@ -360,6 +365,9 @@ def expiring(
         listed = "license" if len(ids) == 1 else "licenses"
         _print_note(f"? {listed} {', '.join(map(str, ids))}: {reason}")
     if not as_json:
+        uncovered = not_covered(owed)
+        if uncovered is not None:
+            _print_note(uncovered)
         _print_as_of(fresh.as_of, fresh.lag_days)
 
 
@@ -408,8 +416,9 @@ def changes(
     in feed order (by id), at the time the mirror recorded it. A deactivated NPN has
     none after its deactivation but its records' purge, if they are purged; one
     subscribed again has what changed while it was not monitored once its fetch writes
-    it, at that fetch's time. Last, the NIPR run the mirror is as of, as check tells
-    it."""
+    it, at that fetch's time, and one subscribed for the first time its records as
+    inserts once its fetch writes them. Last, the NIPR run the mirror is as of, as check
+    tells it."""
     from producersync.sync.mirror import freshness, iter_changes
 
     with _mirror(ctx, mirror) as conn:

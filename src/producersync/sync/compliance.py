@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 
 import sqlalchemy as sa
@@ -31,17 +31,21 @@ from producersync.sync.mirror.queries import (
     AppointmentRow,
     LicenseRow,
     LoaRow,
+    Pending,
     PopulationRow,
     appointments_with,
     holds_a_license,
     iter_licenses_expiring,
     licenses_in_state,
     loa_terms,
+    pending_fetches,
     population_entry,
 )
 
 __all__ = [
+    "Expiring",
     "Freshness",
+    "Pending",
     "UnknownLoa",
     "Verdict",
     "changes",
@@ -51,6 +55,8 @@ __all__ = [
     "fetching_again",
     "freshness",
     "iter_expiring",
+    "not_covered",
+    "pending",
     "state_code",
     "unknown_loa",
 ]
@@ -69,6 +75,10 @@ _CLOSEST = 3  # names a typo's suggestion offers
 # The words of a name that tell it (four letters or more): not "and", "or", "&", shared
 # by names of other lines.
 _TELLING = re.compile(r"[^\W_]{4,}")
+# The NPNs owed a fetch a report names: under --json and in ``Expiring.pending``, and
+# the first few in its sentence (``sync status`` tells of the fetches).
+_PENDING_LISTED = 100
+_PENDING_SAID = 5
 
 
 @dataclass(frozen=True)
@@ -234,9 +244,22 @@ def _sharing_words(loa: str, names: list[str]) -> list[str]:
     return [name for count, name in sorted(shared, key=lambda pair: -pair[0]) if count]
 
 
-def expiring(
-    conn: sa.Connection, within_days: int, *, today: dt.date | None = None
-) -> list[LicenseRow]:
+class Expiring(list[LicenseRow]):
+    """``expiring``'s licenses, a list, with the active NPNs whose fetch goes on
+    (``pending``): none of their licenses is listed yet, or only some, and "none
+    expiring" was no answer for them."""
+
+    def __init__(self, licenses: Iterable[LicenseRow], pending: Pending) -> None:
+        super().__init__(licenses)
+        self.pending = pending
+
+    @property
+    def not_covered(self) -> str | None:
+        """``not_covered(self.pending)``: what the report cannot tell, in ``check``'s words."""
+        return not_covered(self.pending)
+
+
+def expiring(conn: sa.Connection, within_days: int, *, today: dt.date | None = None) -> Expiring:
     """Active licenses of the active population that expire within ``within_days`` days
     of ``today`` (default: the real today), soonest first: on ``today`` itself for 0.
     Before them, those that expired before ``today`` but are still active in the mirror
@@ -250,7 +273,12 @@ def expiring(
     A license of an NPN subscribed again, written before its re-activation while no
     fetch since has finished, is as it was then: its ``unknown`` says so, as ``check``
     does (it may have been renewed, or have lapsed, since). An NPN deactivated is out of
-    the population, and its licenses are not listed."""
+    the population, and its licenses are not listed.
+
+    An active NPN no fetch since its activation has finished for (activated moments
+    ago, its records still coming) has none, or only some, of its licenses listed: the
+    result's ``pending`` counts those NPNs and names the first ones, and its
+    ``not_covered`` says so, as ``check`` says it cannot tell of one."""
     if within_days < 0:
         raise ValueError(f"within_days must be 0 or more, not {within_days}")
     today = dt.date.today() if today is None else _day("today", today)
@@ -258,7 +286,39 @@ def expiring(
         raise ValueError(
             f"within_days {within_days} from {today} ends past {dt.date.max}, the last date"
         )
-    return list(iter_expiring(conn, today + dt.timedelta(days=within_days)))
+    # Read first: a fetch that finishes meanwhile is owed still here, its NPN's licenses
+    # listed all the same; read after, an NPN could be neither listed nor counted.
+    owed = pending(conn)
+    return Expiring(iter_expiring(conn, today + dt.timedelta(days=within_days)), owed)
+
+
+def pending(conn: sa.Connection) -> Pending:
+    """The active NPNs no fetch since their activation has finished for, a report's
+    ``Expiring.pending``: their count and the first ones (a hundred at most) by NPN."""
+    return pending_fetches(conn, _PENDING_LISTED)
+
+
+def not_covered(owed: Pending) -> str | None:
+    """What a report of the mirror cannot tell of the NPNs ``owed`` a fetch, in the words
+    of ``check``'s reason for one of them; None when none is."""
+    if not owed.count:
+        return None
+    one = owed.count == 1
+    said = ", ".join(owed.npns[:_PENDING_SAID])
+    more = owed.count - min(len(owed.npns), _PENDING_SAID)
+    listed = f"{said} and {more:,} more" if more else said
+    its, them = ("its", "it") if one else ("their", "them")
+    return (
+        f"{owed.count:,} NPN{'' if one else 's'} subscribed {'is' if one else 'are'} still "
+        f"being fetched ({listed}): {_no_fetch(its)}, and the report does not cover {them} "
+        "yet (see sync status)"
+    )
+
+
+def _no_fetch(its: str) -> str:
+    """Why the mirror cannot tell of an NPN's records yet (of ``its``: "its", "their"):
+    ``check``'s reason and a report's."""
+    return f"no fetch of {its} records since {its} activation has finished"
 
 
 def iter_expiring(conn: sa.Connection, end: dt.date) -> Iterator[LicenseRow]:
@@ -351,8 +411,7 @@ def _no_license_yet(conn: sa.Connection, entry: PopulationRow, npn: str, state: 
     return _Finding(
         None,
         f"NPN {npn} holds no license in {state} the mirror knows of: it holds none of it in "
-        "any state, and no fetch of its records since its activation has finished "
-        "(see sync status)",
+        f"any state, and {_no_fetch('its')} (see sync status)",
     )
 
 
@@ -386,8 +445,7 @@ def fetching_again(npn: str | None, activated: dt.datetime) -> str:
 def _not_fetched_yet(finding: _Finding) -> _Finding:
     return _Finding(
         None,
-        f"{finding.reason}, as far as the mirror knows: no fetch of its records since its "
-        "activation has finished (see sync status)",
+        f"{finding.reason}, as far as the mirror knows: {_no_fetch('its')} (see sync status)",
     )
 
 

@@ -30,6 +30,7 @@ __all__ = [
     "LicenseRow",
     "LoaRow",
     "LoaTerms",
+    "Pending",
     "PopulationRow",
     "appointments_with",
     "holds_a_license",
@@ -37,6 +38,7 @@ __all__ = [
     "licenses_expiring",
     "licenses_in_state",
     "loa_terms",
+    "pending_fetches",
     "population_entry",
     "sample_authority",
     "stored_npns",
@@ -253,6 +255,33 @@ def iter_licenses_expiring(conn: sa.Connection, end: dt.date) -> Iterator[Licens
     ):
         for row in conn.execute(part.execution_options(yield_per=_READ_BATCH)):
             yield LicenseRow(**_typed(row._asdict()))
+
+
+@dataclass(frozen=True)
+class Pending:
+    """The active NPNs no fetch since their activation has finished for: the mirror
+    holds none, or only some, of their records yet (or, subscribed again, those of
+    before)."""
+
+    count: int
+    npns: tuple[str, ...]  # the first ones by NPN, as many as asked for
+
+
+def pending_fetches(conn: sa.Connection, first: int) -> Pending:
+    """How many active NPNs are owed a fetch (``population.owed_fetches``'s, of the
+    whole population) and the ``first`` of them (1 or more) by NPN: one statement,
+    which reads the population and, an NPN at a time, its fetch through their keys, never
+    the records (the count over the window: none counted with no NPN read)."""
+    if first < 1:
+        raise ValueError(f"first must be 1 or more, not {first}")
+    query = (
+        sa.select(population.c.npn, sa.func.count().over().label("owed"))
+        .where(population.c.active, ~activation_fetched(population))
+        .order_by(population.c.npn)
+        .limit(first)
+    )
+    rows = conn.execute(query).all()
+    return Pending(rows[0].owed if rows else 0, tuple(row.npn for row in rows))
 
 
 def _unreadable_ids(resource: str, field: str | None = None) -> sa.Select[tuple[int]]:
