@@ -643,7 +643,7 @@ def message_list(
 ) -> None:
     """List an account's messages, newest first, with their delivery state per endpoint;
     filtered as the API's list is, each filter checked as the API checks its parameter."""
-    from producersync.service.api.webhook_models import MessageQuery, WebhookMessage
+    from producersync.service.api.webhook_models import MessageQuery, message_json
     from producersync.service.store import accounts, outbox
     from producersync.service.store.open import open_store
 
@@ -669,11 +669,10 @@ def message_list(
             conn, owner.id, limit=query.limit, before=after, narrowed=narrowed
         )
         deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
-    views = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]
-    shown = [view.model_dump(mode="json") for view in views]
+    shown = [message_json(m, deliveries.get(m.id, [])) for m in rows]
     if not as_json:  # each endpoint's state and the attempts made, not their JSON
-        for row, view in zip(shown, views, strict=True):
+        for row in shown:
             row["deliveries"] = ", ".join(
-                f"{d.endpoint_id} {d.state} ({d.attempts})" for d in view.deliveries
+                f"{d['endpointId']} {d['state']} ({d['attempts']})" for d in row["deliveries"]
             )
     _table(as_json, shown, ["id", "eventType", "createdAt", "deliveries"])

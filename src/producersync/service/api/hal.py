@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, Field, create_model
 from starlette.requests import Request
-from starlette.responses import JSONResponse
 
 from producersync.model import Href
+from producersync.service.api.json_response import JsonResponse
 from producersync.service.api.resources import Resource
 from producersync.service.errors import ErrorBody
 from producersync.service.served_under import after_root
@@ -34,11 +33,8 @@ __all__ = [
 HAL = "application/hal+json"
 
 
-class HalResponse(JSONResponse):
+class HalResponse(JsonResponse):
     media_type = HAL
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
 
 
 def hal_responses(model: type[BaseModel]) -> dict[int | str, dict[str, Any]]:

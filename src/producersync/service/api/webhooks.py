@@ -25,6 +25,7 @@ from producersync.model.events import (
 )
 from producersync.service.api.hal import ERROR_RESPONSES
 from producersync.service.api.json_body import JsonBodyRoute
+from producersync.service.api.json_response import JsonResponse
 from producersync.service.api.listing import Call, request_call
 from producersync.service.api.stray_params import refuse_strays
 from producersync.service.api.webhook_models import (
@@ -51,6 +52,8 @@ from producersync.service.api.webhook_models import (
     WebhookEndpointCreated,
     WebhookMessage,
     WindowQuery,
+    message_json,
+    message_page_json,
 )
 from producersync.service.auth.bearer import writer_principal
 from producersync.service.auth.principal import Principal
@@ -467,7 +470,7 @@ def recover(endpointId: EndpointId, body: RecoverRequest, call: Writer) -> Recov
     operation_id="listWebhookMessages",
     response_model=MessagePage,
 )
-def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> MessagePage:
+def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> JsonResponse:
     account = call.principal.account_id
     narrowed = _narrowed(query, query.event_types)
     with call.ctx.engine.connect() as conn:
@@ -484,8 +487,7 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
             conn, account, limit=query.limit, before=before, narrowed=narrowed
         )
         deliveries = outbox.deliveries_of(conn, [m.id for m in rows])
-        data = [WebhookMessage.of(m, deliveries.get(m.id, [])) for m in rows]
-    return MessagePage(data=data, next_before=rows[-1].id if len(rows) == query.limit else None)
+    return JsonResponse(message_page_json(rows, deliveries, query.limit))
 
 
 @router.get(
@@ -495,10 +497,11 @@ def list_messages(query: Annotated[MessageQuery, Query()], call: Reader) -> Mess
     operation_id="getWebhookMessage",
     response_model=WebhookMessage,
 )
-def get_message(messageId: MessageId, call: Reader) -> WebhookMessage:
+def get_message(messageId: MessageId, call: Reader) -> JsonResponse:
     with call.ctx.engine.connect() as conn:
         message = _owned_message(conn, call, messageId)
-        return WebhookMessage.of(message, outbox.list_deliveries(conn, message_id=message.id))
+        deliveries = outbox.deliveries_of(conn, [message.id]).get(message.id, [])
+    return JsonResponse(message_json(message, deliveries))
 
 
 @router.get(

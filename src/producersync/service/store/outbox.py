@@ -35,6 +35,7 @@ __all__ = [
     "Claimed",
     "Deferred",
     "Delivery",
+    "DeliveryRow",
     "LogFilter",
     "Message",
     "Outcome",
@@ -797,12 +798,34 @@ def _deliveries(
     return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(query)]
 
 
-def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[Delivery]]:
-    """The deliveries of several messages at once, by message."""
-    found: dict[str, list[Delivery]] = {}
+DeliveryRow = sa.Row[str, str, str, int, dt.datetime | None, dt.datetime]
+"""A delivery as a message's view shows it: ``message_id``, ``endpoint_id``, ``state``,
+``attempts``, ``next_attempt_at``, ``updated_at``."""
+
+
+def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
+    """The deliveries of several messages at once, by message, each in the order queued:
+    the rows as read, of the columns a message's view shows (a page of 20 messages each
+    sent to 1,000 endpoints is 20,000 of them, where a ``Delivery`` made of each cost more
+    than the query)."""
+    d = webhook_deliveries
+    found: dict[str, list[DeliveryRow]] = {}
     if message_ids:
-        for delivery in _deliveries(conn, webhook_deliveries.c.message_id.in_(list(message_ids))):
-            found.setdefault(delivery.message_id, []).append(delivery)
+        query = (
+            sa.select(
+                d.c.message_id,
+                d.c.endpoint_id,
+                d.c.state,
+                d.c.attempts,
+                d.c.next_attempt_at,
+                d.c.updated_at,
+            )
+            .where(d.c.message_id.in_(list(message_ids)))
+            .order_by(d.c.id)
+        )
+        # Fetched at once: row by row, the driver's fetchone cost more than the rows.
+        for row in conn.execute(query).all():
+            found.setdefault(row[0], []).append(row)
     return found
 
 
