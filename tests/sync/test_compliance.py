@@ -1237,19 +1237,24 @@ def test_expiring_names_the_npns_whose_first_fetch_goes_on(backend: str, tmp_pat
     """An NPN on its first activation, its fetch not finished, has none of its licenses
     listed yet (or only some), and the report read "nothing expiring" where `check` of
     the NPN said it cannot tell. The result counts those NPNs and says so, in check's
-    words; once the fetch has finished, none is owed."""
+    words; once the fetch has finished, none is owed. `sync status`, which both point
+    to, counts and names them too."""
     with _mirror_holding(backend, tmp_path, [], [], fetched=False) as engine:
         with engine.connect() as conn:
             found = expiring(conn, 30, today=ON)
             reason = check(conn, NPN, "CA", "Life", on=ON).unknown[0]
+            owed = mirror.sync_status(conn)["pendingNpns"]
         assert (list(found), found.pending) == ([], Pending(1, (NPN,)))
         assert found.not_covered == _not_covered(NPN)
         assert "no fetch of its records since its activation has finished" in reason
+        assert owed == {"count": 1, "npns": [NPN]}
         with write_transaction(engine) as conn:
             _fetched(conn, [NPN])
         with engine.connect() as conn:
             found = expiring(conn, 30, today=ON)
+            owed = mirror.sync_status(conn)["pendingNpns"]
     assert (found.pending, found.not_covered) == (Pending(0, ()), None)
+    assert owed == {"count": 0, "npns": []}
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -1003,6 +1003,7 @@ def test_sync_status_prints_lines_for_people_not_python_reprs(
     lines = out.splitlines()
     assert {"lastSyncedRunDate: —", "lastRun: —", "lagDays: —", "counts:"} <= set(lines)
     assert "  licenses: 0" in lines
+    assert {"pendingNpns:", "  count: 0", "  npns: —"} <= set(lines), out
     with mirror.write_transaction(engine) as conn:
         run_id = mirror.start_run(conn, "manual")
         mirror.finish_run(conn, run_id, {"licenses": 3}, error="OSError: [Errno 111] refused")

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.sync.mirror.hook_cursors import hook_lags
+from producersync.sync.mirror.queries import pending_fetches
 from producersync.sync.mirror.receipts import ACCEPTED, IGNORED, receipt_body
 from producersync.sync.mirror.runs import (
     failed_runs,
@@ -43,6 +44,7 @@ __all__ = [
 ]
 
 _LATEST = 10  # malformed fields `sync status` lists, the latest first
+_PENDING_NAMED = 5  # NPNs owed a fetch that `sync status` names, the first by NPN
 
 
 def record_counts(conn: sa.Connection) -> dict[str, int]:
@@ -90,6 +92,9 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
         "failedRunsTotal": failed_runs_total(conn),
         "counts": record_counts(conn),
         "activeNpns": int(conn.execute(active).scalar_one()),
+        # What `check` and `report expiring` point to when they cannot tell for an NPN
+        # whose records are still being fetched.
+        "pendingNpns": _pending(conn),
         "receipts": _receipts(conn),
         "malformed": {
             "fields": malformed_count(conn),
@@ -98,6 +103,11 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
         },
         "hooks": hook_lags(conn),
     }
+
+
+def _pending(conn: sa.Connection) -> dict[str, Any]:
+    owed = pending_fetches(conn, _PENDING_NAMED)
+    return {"count": owed.count, "npns": list(owed.npns)}
 
 
 def latest_run_date(conn: sa.Connection, today: dt.date) -> dt.date:
