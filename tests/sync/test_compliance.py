@@ -2228,6 +2228,18 @@ def test_check_and_reports_say_the_mirror_has_synced_no_run_yet(
         url = engine.url.render_as_string()
     sync_environment(tmp_path, monkeypatch)
     monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", url)
+    _answers_say_as_of(monkeypatch, capsys, _NEVER_SYNCED, None, None)
+
+
+def _answers_say_as_of(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    line: str,
+    as_of: str | None,
+    lag_days: int | None,
+) -> None:
+    """`check` and both reports end with the freshness ``line``, and say ``as_of`` and
+    ``lag_days`` under --json."""
     check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
     for args in (
         check_args,
@@ -2236,11 +2248,11 @@ def test_check_and_reports_say_the_mirror_has_synced_no_run_yet(
     ):
         code, out, err = producersync_output(monkeypatch, capsys, *args)
         assert code == 0, err
-        assert _as_of_line(out) == _NEVER_SYNCED, out
+        assert _as_of_line(out) == line, out
         code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
         assert code == 0, err
         body = orjson.loads(out)
-        assert (body["asOf"], body["lagDays"]) == (None, None), body
+        assert (body["asOf"], body["lagDays"]) == (as_of, lag_days), body
 
 
 def test_check_reports_and_status_say_a_mirror_of_fetches_alone_is_as_of_the_first(
@@ -2249,20 +2261,8 @@ def test_check_reports_and_status_say_a_mirror_of_fetches_alone_is_as_of_the_fir
     """A mirror its NPNs' fetches filled, before any daily sync, read "no sync yet", as
     if its records were of no run: they are as of their fetch, and the first fetch's
     day before is where the first pull starts. `sync status` says the same."""
-    check_args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
     yesterday = (dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)).isoformat()
-    for args in (
-        check_args,
-        ["report", "expiring", "--within", "30"],
-        ["report", "changes", "--since", "2000-01-01"],
-    ):
-        code, out, err = producersync_output(monkeypatch, capsys, *args)
-        assert code == 0, err
-        assert _as_of_line(out) == _as_of_yesterday(), out
-        code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
-        assert code == 0, err
-        body = orjson.loads(out)
-        assert (body["asOf"], body["lagDays"]) == (yesterday, 0), body
+    _answers_say_as_of(monkeypatch, capsys, _as_of_yesterday(), yesterday, 0)
     code, out, err = producersync_output(monkeypatch, capsys, "sync", "status", "--json")
     assert code == 0, err
     status = orjson.loads(out)
