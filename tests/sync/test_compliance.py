@@ -292,6 +292,16 @@ def _subscribed_again(conn: sa.Connection) -> dt.datetime:
     return again
 
 
+def _subscribed_again_in(url: str) -> dt.datetime:
+    """``_subscribed_again`` in the mirror at ``url``, for a test of the commands."""
+    engine = mirror.open_mirror(url)
+    try:
+        with write_transaction(engine) as conn:
+            return _subscribed_again(conn)
+    finally:
+        engine.dispose()
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_an_npn_subscribed_again_is_no_answer_until_its_records_are_fetched_again(
     backend: str, tmp_path: Path
@@ -2016,12 +2026,7 @@ def test_check_of_an_npn_subscribed_again_cannot_tell_until_its_fetch_finishes(
 ) -> None:
     """Was yes, exit 0, from the records of before its deactivation: its activation
     event processed, the fetch it is owed not finished (here, not started)."""
-    engine = mirror.open_mirror(in_process)
-    try:
-        with write_transaction(engine) as conn:
-            again = _subscribed_again(conn)
-    finally:
-        engine.dispose()
+    again = _subscribed_again_in(in_process)
     args = ["check", NPN, "--state", "CA", "--loa", "Life", "--carrier", CARRIER]
     exit_code, out, err = producersync_output(monkeypatch, capsys, *args, "--on", "2026-01-15")
     assert (exit_code, err) == (4, "")
@@ -2045,12 +2050,7 @@ def test_report_expiring_marks_the_licenses_of_an_npn_fetched_again_with_check_s
     """They were listed as current, from the records of before its deactivation, while
     `check` of the NPN said `cannot tell`: under --json each says so in `unknown`, and
     the table marks their NPN ? and names the reason below, once for the NPN."""
-    engine = mirror.open_mirror(in_process)
-    try:
-        with write_transaction(engine) as conn:
-            again = _subscribed_again(conn)
-    finally:
-        engine.dispose()
+    again = _subscribed_again_in(in_process)
     args = ["report", "expiring", "--within", "4000"]
     code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
     assert code == 0, err
