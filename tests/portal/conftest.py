@@ -14,7 +14,9 @@ import pytest
 
 from producersync.service.store import portal as store
 from producersync.service.store.engine import write_transaction
+from tests.conftest import BACKENDS
 from tests.support import plain_http
+from tests.support.databases import migrated_store
 from tests.support.service import Credentials, RunningService, running_service
 
 _CSRF = re.compile(r'name="csrf" value="([^"]+)"')
@@ -67,6 +69,19 @@ def sign_in(service: RunningService, creds: Credentials) -> SignedIn:
 def portal_service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningService]:
     directory: Path = tmp_path_factory.mktemp("portal")
     with running_service(f"sqlite:///{directory / 'store.db'}") as service:
+        yield service
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def each_portal(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningService]:
+    """The portal on each backend: the module's on SQLite, and one on PostgreSQL."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("portal_service")
+        return
+    directory = tmp_path_factory.mktemp("portal-pg")
+    with migrated_store("postgres", directory) as url, running_service(url) as service:
         yield service
 
 

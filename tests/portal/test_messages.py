@@ -6,23 +6,19 @@ from __future__ import annotations
 import datetime as dt
 import html
 import re
-from collections.abc import Iterator
 
 import httpx2
 import markupsafe
 import orjson
-import pytest
 
 from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesAvailable
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import webhook_deliveries, webhook_messages
-from tests.conftest import BACKENDS
 from tests.portal.conftest import SignedIn, sign_in
-from tests.support.databases import migrated_store
 from tests.support.delivery import log_attempts
-from tests.support.service import RunningService, running_service
+from tests.support.service import RunningService
 
 _URL = "http://127.0.0.1:9/hook"
 
@@ -326,19 +322,6 @@ def test_a_message_whose_payload_expired_says_so_and_for_how_long_payloads_are_k
     days = portal_service.settings.payload_retention_days
     said = f"payload has expired (payloads are kept {days} days): it cannot be sent again."
     assert page.status_code == 200 and said in page.text, page.text
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def each_portal(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningService]:
-    """The portal on each backend: the module's on SQLite, and one on PostgreSQL."""
-    if request.param == "sqlite":
-        yield request.getfixturevalue("portal_service")
-        return
-    directory = tmp_path_factory.mktemp("portal-pg")
-    with migrated_store("postgres", directory) as url, running_service(url) as service:
-        yield service
 
 
 def _statements_per_page(service: RunningService, endpoint_count: int) -> list[int]:

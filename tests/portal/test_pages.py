@@ -2071,7 +2071,8 @@ def test_every_attempt_of_a_message_is_reached_from_an_attempt_page(
     # The first attempt's link keeps the list on this page, as Newest leaves it.
     first = f"/portal/endpoints/{endpoint_id}/attempts/{ids[-1]}?view=outcome%3Dfailed&amp;"
     assert f'{first}history_before={ids[19]}">Attempt 1</a>' in history
-    assert _link(last, "Newest") == f"{path}?view=outcome%3Dfailed#history-title"
+    newest = f"{path}?view=outcome%3Dfailed&history_before=newest#history-title"
+    assert _link(last, "Newest") == newest
 
     other = _create(visitor, URL + "/other")
     log_attempts(portal_service.engine, other, [True])
@@ -2083,6 +2084,79 @@ def test_every_attempt_of_a_message_is_reached_from_an_attempt_page(
     assert refused.status_code == 400 and "&#39;history_before&#39;" in refused.text
     past = visitor.http.get(path, params={"history_before": ids[-1]})
     assert "No attempts of this message to this endpoint are older" in past.text
+
+
+def _history(page: httpx2.Response, attempt_id: int) -> list[int]:
+    """The ids of the attempts an attempt's page lists in its history, top to bottom:
+    each linked to its own page, the page's own (``attempt_id``) marked instead."""
+    assert page.status_code == 200, page.text
+    history = page.text.split('id="history-title"')[1].split("</section>")[0]
+    listed = []
+    for row in re.findall(r'<tr class="\w+">(.*?)</tr>', history, re.S):
+        linked = re.search(r'/attempts/([0-9]+)[?"]', row)
+        assert linked or 'aria-current="page"' in row, row
+        listed.append(int(linked.group(1)) if linked else attempt_id)
+    return listed
+
+
+def test_an_attempts_page_opens_its_history_at_the_page_that_holds_it(
+    each_portal: RunningService,
+) -> None:
+    """Opened from its Details link, an attempt's page showed the message's 20 newest
+    attempts: an old attempt of a message resent often was not on it, and Older had to
+    be pressed to find where it stood."""
+    visitor = sign_in(each_portal, each_portal.account())
+    try:
+        endpoint_id = _create(visitor)
+        log_attempts(each_portal.engine, endpoint_id, [False] * 64 + [True])
+        ids = _attempt_ids(each_portal, endpoint_id)  # newest first: 20, 20, 20 and 5
+        base = f"/portal/endpoints/{endpoint_id}/attempts"
+
+        def opened(position: int, **params: str) -> httpx2.Response:
+            return visitor.http.get(f"{base}/{ids[position]}", params=params)
+
+        # Each opens at its page, counted from the newest as Older walks down.
+        for position in (0, 19, 20, 39, 40, 64):
+            start = position // 20 * 20
+            assert _history(opened(position), ids[position]) == ids[start : start + 20]
+
+        path = f"{base}/{ids[50]}"
+        view = "outcome=failed"
+        with each_portal.statements() as found:
+            page = opened(50, view=view)
+        assert 'aria-current="page">Attempt 15 (this one)' in page.text
+        on = f"{path}?view=outcome%3Dfailed&history_before="
+        assert _link(page, "Newest") == f"{on}newest#history-title"
+        assert _link(page, "Newer") == f"{on}{ids[19]}#history-title"
+        assert _link(page, "Older") == f"{on}{ids[59]}#history-title"
+        assert _link(page, "Oldest") is None  # Older leads to the last page
+        # One statement finds the page: as many more as the same page named.
+        with each_portal.statements() as named:
+            opened(50, view=view, history_before=str(ids[39]))
+        assert len(found) == len(named) + 1
+
+        for label, shown in (("Newest", ids[:20]), ("Newer", ids[20:40]), ("Older", ids[60:])):
+            address = _link(page, label)
+            assert address is not None
+            assert _history(visitor.http.get(address), ids[50]) == shown, label
+        # Another attempt's link keeps the page looked at, the newest one too by its name.
+        other = f"{base}/{ids[45]}?view=outcome%3Dfailed&amp;history_before={ids[39]}"
+        assert f'href="{other}"' in page.text
+        assert _history(opened(45, history_before=str(ids[39])), ids[45]) == ids[40:60]
+        newest = visitor.http.get(_link(page, "Newest") or "")
+        assert f"{base}/{ids[3]}?view=outcome%3Dfailed&amp;history_before=newest" in newest.text
+
+        # The newest attempt opens the newest page, with no way newer.
+        first = opened(0, view=view)
+        assert 'aria-current="page">Attempt 65 (this one)' in first.text
+        assert _link(first, "Newest") is None and _link(first, "Newer") is None
+        older = f"{base}/{ids[0]}?view=outcome%3Dfailed&history_before={ids[19]}#history-title"
+        assert _link(first, "Older") == older
+        refused = opened(50, history_before="latest")
+        assert refused.status_code == 400, refused.text
+        assert "&#39;history_before&#39;: expected &#39;newest&#39; or" in refused.text
+    finally:
+        visitor.http.close()
 
 
 @pytest.mark.parametrize(

@@ -7,12 +7,13 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Callable
-from typing import Annotated, cast, get_args
+from typing import Annotated, Final, Literal, cast, get_args
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Form, Path, Query, Request
-from pydantic import TypeAdapter, ValidationError
+from pydantic import PlainValidator, TypeAdapter, ValidationError
+from pydantic_core import PydanticCustomError
 from starlette.responses import RedirectResponse, Response
 
 from producersync.service.api.numbers import MAX_ROW_ID, RowId, WholeNumber
@@ -25,7 +26,7 @@ from producersync.service.portal.forms import FormInvalid, read_times, rule_erro
 from producersync.service.portal.logs import TYPES, Filters, Outcome, Updates, bounds_of, payload_of
 from producersync.service.portal.lookup import EndpointId, MessageId, Owned, owned
 from producersync.service.portal.pages import PortalError, href, query_string, redirect, render
-from producersync.service.portal.paging import page_of
+from producersync.service.portal.paging import PAGE_SIZE, page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -43,6 +44,26 @@ _VIEW = frozenset({"outcome", "type", "since", "until", "updates", "before"})
 # check of its own beside it would take only up to 19 plain digits, and a view the page
 # shows (before=+5, before=%205) lead back to the plain list.
 _CURSOR: TypeAdapter[int] = TypeAdapter(RowId)
+# An attempt's history opens at the page that holds it: its newest page, which no cursor
+# names, has a name of its own for the pager's Newest and for its rows' links.
+_Newest = Literal["newest"]
+_NEWEST: Final[_Newest] = "newest"
+
+
+def _history_cursor(value: object) -> int | _Newest:
+    """``newest``, or an attempt's id read as ``?before=`` is."""
+    if value == _NEWEST:
+        return _NEWEST
+    try:
+        return _CURSOR.validate_python(value)
+    except ValidationError as exc:
+        if exc.errors()[0]["type"] != "int_parsing":
+            raise
+        said = "expected 'newest' or an attempt's id, a whole number in digits"
+        raise PydanticCustomError("int_parsing", said) from None
+
+
+_HistoryCursor = Annotated[int | _Newest, PlainValidator(_history_cursor)]
 
 
 def _page(
@@ -171,7 +192,7 @@ def attempt(
     endpoint: Owned,
     attempt_id: Annotated[RowId, Path()],
     view: str = "",
-    history_before: Annotated[RowId | None, Query()] = None,
+    history_before: Annotated[_HistoryCursor | None, Query()] = None,
 ) -> Response:
     """One attempt with all the receiver answered that is kept: the table shows the start
     of its response, and a title attribute (shown on hover only) was no way to read the
@@ -179,11 +200,13 @@ def attempt(
     link was on (as Resend's hidden field names it), which Back to Message Attempts and
     its Resend come back to: they led to the plain newest page. ``history_before``: the
     page of the message's attempts to the endpoint older than the one of that id (the
-    newest 20 alone left a message resent often with attempts out of the page's reach)."""
+    newest 20 alone left a message resent often with attempts out of the page's reach),
+    or ``newest``; without it, the page that holds this attempt (the newest page was
+    shown, an old attempt of a message resent often not on it)."""
     ctx = get_context(request)
 
     def address(cursor: int | None) -> str:
-        query = {"view": view or None, "history_before": cursor}
+        query = {"view": view or None, "history_before": cursor or _NEWEST}
         page = href(request, "attempt", query, endpoint_id=endpoint.id, attempt_id=attempt_id)
         return f"{page}#history-title"  # the browser opens the page at the list
 
@@ -198,8 +221,18 @@ def attempt(
         fetch = functools.partial(
             outbox.list_attempts, conn, endpoint_id=endpoint.id, message_id=found.message_id
         )
+        if history_before is None:
+            cursor = outbox.page_above(
+                conn,
+                found.key,
+                PAGE_SIZE,
+                endpoint_id=endpoint.id,
+                message_id=found.message_id,
+            )
+        else:
+            cursor = None if history_before == _NEWEST else history_before
         try:
-            history = page_of(fetch, history_before, address, key=lambda each: each.id)
+            history = page_of(fetch, cursor, address, key=lambda each: each.id)
         except outbox.UnknownCursor as exc:
             listed = "this message to this endpoint"
             raise _not_listed(exc, listed, "history_before") from None
@@ -217,7 +250,8 @@ def attempt(
         payload=payload_of(message),
         history=history.items,
         history_pages=history.links,
-        history_before=history_before,
+        # Each row's link keeps the page shown, this one's or the newest, named.
+        history_before=cursor or _NEWEST,
         payload_expired=message.expired,
         response_expired=found.status_code != 0 and found.response is None and aged,
         retention={

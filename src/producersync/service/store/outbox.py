@@ -61,6 +61,7 @@ __all__ = [
     "message_at",
     "message_deliveries",
     "next_due",
+    "page_above",
     "publish",
     "record",
     "recover",
@@ -910,11 +911,7 @@ def list_attempts(
     first from the oldest (where the last page begins). Raises ``UnknownCursor`` for an
     id that is no attempt of the endpoint and message."""
     a = webhook_attempts
-    scope: list[sa.ColumnElement[bool]] = []
-    if endpoint_id is not None:
-        scope.append(a.c.endpoint_id == endpoint_id)
-    if message_id is not None:
-        scope.append(a.c.message_id == message_id)
+    scope = _scope(endpoint_id, message_id)
     # Paged on (attempted_at, id), the index's order after the endpoint (and the type): a
     # window far in the past starts where the index reaches it, where paging by id alone
     # would read the endpoint's attempts back from the newest until enough are in it.
@@ -948,6 +945,35 @@ def list_attempts(
         merged = sa.union_all(*each).subquery()
         query = page(sa.select(merged), merged)
     return [_attempt(r) for r in conn.execute(query)]
+
+
+def page_above(
+    conn: sa.Connection, attempt: AttemptKey, size: int, *, endpoint_id: str, message_id: str
+) -> int | None:
+    """Where the page of the endpoint's attempts of the message that holds ``attempt``
+    begins, paged ``size`` at a time from the newest as ``list_attempts`` pages them: the
+    id of the attempt just above that page (its ``before``), or None for the newest page.
+    In one statement: with n attempts newer than it, that one is the one n mod size
+    places above the next one up (none where n < size)."""
+    a = webhook_attempts
+    scope = _scope(endpoint_id, message_id)
+    newer = (*scope, _beyond(conn, scope, attempt, older=False))
+    count = sa.select(sa.func.count() % size).select_from(a).where(*newer).scalar_subquery()
+    query = (
+        sa.select(a.c.id).where(*newer).order_by(a.c.attempted_at, a.c.id).limit(1).offset(count)
+    )
+    return conn.execute(query).scalar()
+
+
+def _scope(endpoint_id: str | None, message_id: str | None) -> list[sa.ColumnElement[bool]]:
+    """Attempts to the endpoint and of the message, each if given."""
+    a = webhook_attempts
+    scope: list[sa.ColumnElement[bool]] = []
+    if endpoint_id is not None:
+        scope.append(a.c.endpoint_id == endpoint_id)
+    if message_id is not None:
+        scope.append(a.c.message_id == message_id)
+    return scope
 
 
 def _beyond(
