@@ -8,21 +8,33 @@ import threading
 import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2
 import pytest
 import sqlalchemy as sa
 
-from producersync.service.idempotency import HEADER, KEPT, MAX_KEY_CHARS, fingerprint, key_scope
+from producersync.model.events import iso_z
+from producersync.service.idempotency import (
+    HEADER,
+    KEPT,
+    LEASE,
+    MAX_KEY_CHARS,
+    fingerprint,
+    key_scope,
+)
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
-from producersync.service.store import idempotency
+from producersync.service.store import accounts, idempotency
 from producersync.service.store.engine import write_transaction
+from producersync.service.store.open import open_store
 from producersync.service.store.tables import idempotency_keys, jobs
 from tests.conftest import BACKENDS
 from tests.support import plain_http
 from tests.support.databases import migrated_store
+from tests.support.processes import FAST, ServiceProcess, service_process
 from tests.support.service import Credentials, RunningService, running_service, token_response
+from tests.support.waiting import eventually
 
 ENDPOINTS = "/v1/webhooks/endpoints"
 SUBSCRIPTIONS = "/v1/accounts/subscriptions"
@@ -147,11 +159,11 @@ def test_an_answer_that_is_no_2xx_is_not_kept(service: RunningService) -> None:
         assert "idempotent-replayed" not in created.headers
 
 
-def _age(service: RunningService, creds: Credentials, by: dt.timedelta) -> None:
+def _age(engine: sa.Engine, account_id: int, by: dt.timedelta) -> None:
     """Every key of the account made ``by`` earlier, by the store's clock."""
     t = idempotency_keys
-    with write_transaction(service.engine) as conn:
-        for row in conn.execute(sa.select(t).where(t.c.account_id == creds.account_id)).all():
+    with write_transaction(engine) as conn:
+        for row in conn.execute(sa.select(t).where(t.c.account_id == account_id)).all():
             conn.execute(
                 sa.update(t)
                 .where(t.c.account_id == row.account_id, t.c.scope == row.scope)
@@ -164,10 +176,10 @@ def test_a_key_is_kept_12_hours_by_the_store_clock(service: RunningService) -> N
     key = _key()
     with service.client(creds) as http:
         first = http.post(ENDPOINTS, json={"url": URL}, headers=key).json()
-        _age(service, creds, KEPT - dt.timedelta(minutes=1))
+        _age(service.engine, creds.account_id, KEPT - dt.timedelta(minutes=1))
         kept = http.post(ENDPOINTS, json={"url": URL}, headers=key)
         assert kept.json() == first and kept.headers["idempotent-replayed"] == "true"
-        _age(service, creds, dt.timedelta(minutes=2))
+        _age(service.engine, creds.account_id, dt.timedelta(minutes=2))
         fresh = http.post(ENDPOINTS, json={"url": URL}, headers=key)
         assert fresh.status_code == 201, fresh.text
         assert fresh.json()["id"] != first["id"]
@@ -317,3 +329,154 @@ def test_a_claim_whose_holder_lets_go_between_its_insert_and_its_read_takes_the_
         )
     assert released
     assert isinstance(outcome, idempotency.Claimed)
+
+
+def _committed_at(engine: sa.Engine, account_id: int) -> dt.datetime | None:
+    """When the write of the account's one keyed request committed, by its claim's mark."""
+    t = idempotency_keys
+    with engine.connect() as conn:
+        mark: dt.datetime | None = conn.execute(
+            sa.select(t.c.committed_at).where(t.c.account_id == account_id)
+        ).scalar_one_or_none()
+    return mark
+
+
+def test_a_claim_past_its_lease_whose_change_was_not_made_is_taken_over(
+    service: RunningService,
+) -> None:
+    """Its process died before its write committed: a retry makes the change, once, and
+    its own write marks the claim it took over."""
+    creds = service.account()
+    key = _key()
+    _claim(service, creds, key[HEADER])
+    _age(service.engine, creds.account_id, LEASE)
+    with service.client(creds) as http:
+        created = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert created.status_code == 201, created.text
+        assert _endpoint_ids(http) == [created.json()["id"]]
+    assert _committed_at(service.engine, creds.account_id) is not None
+
+
+def test_a_claim_carried_out_is_waited_for_within_its_lease_and_lost_past_it(
+    service: RunningService,
+) -> None:
+    creds = service.account()
+    scope, held = _claim(service, creds, str(uuid.uuid4()))
+    with write_transaction(service.engine) as conn:
+        idempotency.carried_out(conn, creds.account_id, scope, held)
+    body = httpx2.Request("POST", service.base_url, json={"url": URL}).read()
+
+    def claim(lease: dt.timedelta) -> idempotency.Outcome:
+        with write_transaction(service.engine) as conn:
+            return idempotency.claim(
+                conn, creds.account_id, scope, fingerprint(b"", body), KEPT, lease
+            )
+
+    assert claim(dt.timedelta(hours=1)) == "running"
+    assert claim(dt.timedelta(0)) == idempotency.Lost(
+        _committed_at(service.engine, creds.account_id)
+    )
+
+
+_HELD = "test_answers_held"
+
+
+@contextmanager
+def _answers_not_kept(engine: sa.Engine) -> Iterator[None]:
+    """No request's answer is kept in the block. On PostgreSQL a trigger makes the keeping
+    wait for a lock the block holds: the request stays between its write's commit and its
+    answer's keep, for its process to be killed there. SQLite's triggers cannot wait: one
+    refuses the keeping (the answer is lost as a 500)."""
+    when = "NEW.status IS NOT NULL"
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {_HELD} BEFORE UPDATE OF status ON idempotency_keys"
+                f" WHEN {when} BEGIN SELECT RAISE(ABORT, 'the answer is not kept'); END"
+            )
+        try:
+            yield
+        finally:
+            with engine.begin() as conn:
+                conn.exec_driver_sql(f"DROP TRIGGER {_HELD}")
+        return
+    lock = 2420021
+    with engine.begin() as conn:
+        conn.exec_driver_sql(
+            f"CREATE FUNCTION {_HELD}() RETURNS trigger LANGUAGE plpgsql AS $$"
+            f" BEGIN PERFORM pg_advisory_lock({lock}); RETURN NEW; END $$"
+        )
+        conn.exec_driver_sql(
+            f"CREATE TRIGGER {_HELD} BEFORE UPDATE OF status ON idempotency_keys"
+            f" FOR EACH ROW WHEN ({when}) EXECUTE FUNCTION {_HELD}()"
+        )
+    try:
+        with engine.connect() as holder:
+            holder.exec_driver_sql(f"SELECT pg_advisory_lock({lock})")
+            yield
+            # Let go before the trigger is dropped: a killed process's keeping, granted
+            # the lock, ends with its connection, and the drop waits for it.
+            holder.exec_driver_sql(f"SELECT pg_advisory_unlock({lock})")
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql(f"DROP TRIGGER {_HELD} ON idempotency_keys")
+            conn.exec_driver_sql(f"DROP FUNCTION {_HELD}()")
+
+
+@pytest.mark.slow(30)
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_a_write_whose_process_was_killed_before_its_answer_was_kept_is_not_made_again(
+    kind: str, tmp_path: Path
+) -> None:
+    """The service is SIGKILLed after the write committed and before its answer was kept;
+    once the lease is over, a retry with the key makes no second endpoint: a 400 saying
+    when the request was carried out."""
+    key = _key()
+    with migrated_store(kind, tmp_path) as url:
+        engine = open_store(url)
+        with write_transaction(engine) as conn:
+            account = accounts.create_account(conn, "acme", sandbox=False)
+            client_id, secret = accounts.create_client(
+                conn, account, "producersync.read producersync.write"
+            )
+
+        def client(service: ServiceProcess) -> httpx2.Client:
+            token = token_response(service.base_url, client_id, secret).json()["access_token"]
+            headers = {"authorization": f"Bearer {token}", **key}
+            return plain_http.client(base_url=service.base_url, headers=headers, timeout=60)
+
+        def create(http: httpx2.Client) -> httpx2.Response | httpx2.TransportError:
+            try:
+                return http.post(ENDPOINTS, json={"url": URL})
+            except httpx2.TransportError as lost:
+                return lost
+
+        try:
+            with (
+                service_process(url, tmp_path, "--no-delivery", env=FAST) as service,
+                client(service) as http,
+                _answers_not_kept(engine),
+                ThreadPoolExecutor(1) as pool,
+            ):
+                sent = pool.submit(create, http)
+                eventually(lambda: _committed_at(engine, account.id) is not None)
+                service.kill()
+                lost = sent.result()
+            assert not isinstance(lost, httpx2.Response) or lost.status_code == 500
+            _age(engine, account.id, LEASE)
+            at = _committed_at(engine, account.id)
+            assert at is not None
+            with (
+                service_process(url, tmp_path, "--no-delivery", env=FAST) as service,
+                client(service) as http,
+            ):
+                for _ in range(2):
+                    again = http.post(ENDPOINTS, json={"url": URL})
+                    assert again.status_code == 400, again.text
+                    message = again.json()["message"]
+                    assert f"Invalid value '{key[HEADER]}' for header '{HEADER}'" in message
+                    assert f"carried out at {iso_z(at)}" in message
+                    assert "look its result up" in message
+                assert len(_endpoint_ids(http)) == 1
+        finally:
+            engine.dispose()

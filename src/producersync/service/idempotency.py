@@ -10,7 +10,9 @@ that wait, a ``409`` with ``Retry-After`` (a retry may yet get the answer). The 
 reused with another body (or query) is a ``400``, as Stripe has it: the client's mistake,
 which no retry mends (the IETF draft's ``422`` is no status this API answers: every
 refusal of a request is a ``400`` naming what it refuses); as is a key that is blank or
-over 255 characters.
+over 255 characters. A request whose process ended after its change and before its
+answer was kept (the change marked carried out in its own transaction) is not run
+again: its retry is a ``400`` saying when it was carried out, to look its result up.
 
 Pure ASGI, inside the gate (whose principal names the account) and the body limit (a body
 is read whole, to compare it, only once it is known not to be too large).
@@ -21,6 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from functools import partial
 from typing import Any
 
 import anyio
@@ -30,16 +33,18 @@ from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from producersync.model.events import iso_z
 from producersync.service.auth.principal import Principal
 from producersync.service.errors import error_response, shown
 from producersync.service.gate import API_PREFIXES
 from producersync.service.served_under import route_path
 from producersync.service.store import idempotency
-from producersync.service.store.engine import write_transaction
+from producersync.service.store.engine import marking_writes, write_transaction
 
 __all__ = [
     "HEADER",
     "KEPT",
+    "LEASE",
     "MAX_KEY_CHARS",
     "METHODS",
     "REPLAYED",
@@ -59,9 +64,10 @@ METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 """The writes: the POSTs, and subscriptions' PUT and DELETE, which each make a job."""
 WAIT_SECONDS = 5.0
 _POLL_SECONDS = 0.2
-# A claim with no answer this old is a dead process's (no request runs that long: the
-# SDK's attempts give up after 185 s): the next request with its key takes it over.
-_LEASE = dt.timedelta(minutes=5)
+LEASE = dt.timedelta(minutes=5)
+"""A claim with no answer this old is a dead process's (no request runs that long: the
+SDK's attempts give up after 185 s): the next request with its key takes it over, unless
+its change was made."""
 
 
 def _invalid(key: str, why: str) -> str:
@@ -181,6 +187,13 @@ class Idempotency:
             await _send_stored(outcome, send)
         elif isinstance(outcome, idempotency.Claimed):
             await request.run(outcome, self.app, scope, _replaying(body, receive), send)
+        elif isinstance(outcome, idempotency.Lost):
+            why = (
+                f"the request with this key was carried out at {iso_z(outcome.at)}, but its "
+                "answer was lost when the service stopped; look its result up rather than "
+                "retry it"
+            )
+            await error_response(400, _invalid(key, why), path)(scope, receive, send)
         elif outcome == "mismatch":
             why = (
                 f"the key was used within {KEPT.total_seconds() / 3600:.0f} hours by a request "
@@ -216,7 +229,7 @@ class _Request:
     def _claim(self) -> idempotency.Outcome:
         with write_transaction(self.engine) as conn:
             return idempotency.claim(
-                conn, self.account_id, self.scope, self.fingerprint, KEPT, _LEASE
+                conn, self.account_id, self.scope, self.fingerprint, KEPT, LEASE
             )
 
     async def run(
@@ -230,11 +243,20 @@ class _Request:
         open until the answer was kept, its locks (SQLite's, a row's) outlived the hops to
         the shared thread pool that serializing and keeping the answer take, and 60 such
         requests at once, waiting on those locks in every thread of the pool, were never
-        answered. So a process that dies between the two leaves the key claimed, and a
-        retry after the lease makes the change again."""
+        answered. So the write marks the claim carried out, in its own transaction
+        (``marking_writes``): a process that dies between the two leaves the key claimed
+        and marked, and a retry after the lease is refused (``idempotency.Lost``) rather
+        than make the change again."""
         held: list[Message] = []
         try:
-            await app(scope, receive, _appending(held))
+            carried_out = partial(
+                idempotency.carried_out,
+                account_id=self.account_id,
+                scope=self.scope,
+                claimed=claimed,
+            )
+            with marking_writes(carried_out):
+                await app(scope, receive, _appending(held))
         except BaseException:
             await self._release(claimed)
             raise
@@ -276,7 +298,10 @@ def add_idempotency_key(spec: dict[str, Any]) -> None:
             f"{KEPT.total_seconds() / 3600:.0f} h (by the same account, method and path) gets "
             f"that answer again, with `{REPLAYED}: true`, and changes nothing. Reused with "
             f"another body: 400; while the first request with it still runs: a wait of up "
-            f"to {WAIT_SECONDS:.0f} s for its answer, then 409."
+            f"to {WAIT_SECONDS:.0f} s for its answer, then 409. A request carried out whose "
+            f"answer was lost (the service stopped before keeping it) is not run again: "
+            f"once {LEASE.total_seconds() / 60:.0f} min have passed, 400 saying when it was "
+            f"carried out."
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": r"\S"},
     }

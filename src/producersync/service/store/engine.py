@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 import sqlalchemy as sa
 
 from producersync.database_url import pool_options, sqlalchemy_url
 
-__all__ = ["is_sqlite", "make_engine", "read_snapshot", "write_transaction"]
+__all__ = ["is_sqlite", "make_engine", "marking_writes", "read_snapshot", "write_transaction"]
 
 _POOL_SIZE = 10  # connections kept open, 20 more under load
 
@@ -33,10 +36,33 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     return sa.create_engine(url, pool_pre_ping=True, hide_parameters=True, **pool)
 
 
-def write_transaction(engine: sa.Engine) -> Any:
+_mark: ContextVar[Callable[[sa.Connection], None] | None] = ContextVar("mark", default=None)
+
+
+@contextmanager
+def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A transaction that takes the write lock at BEGIN on SQLite (a no-op difference on
-    Postgres, where row locks and advisory locks do the job)."""
-    return engine.execution_options(sqlite_immediate=True).begin()
+    Postgres, where row locks and advisory locks do the job). Inside ``marking_writes``,
+    its mark is written last, before the commit: it commits with the write or not at
+    all."""
+    with engine.execution_options(sqlite_immediate=True).begin() as conn:
+        yield conn
+        if (mark := _mark.get()) is not None:
+            mark(conn)
+
+
+@contextmanager
+def marking_writes(mark: Callable[[sa.Connection], None]) -> Iterator[None]:
+    """Every ``write_transaction`` begun inside the block, in its task or a thread it
+    hands work to (``anyio.to_thread`` and Starlette's thread pool run it in a copy of
+    the task's context), ends by writing ``mark``: an ``Idempotency-Key`` request's
+    "carried out" on its claim (``service/idempotency.py``). A task or thread started
+    outside the block (a job worker, the dispatcher) writes none."""
+    token = _mark.set(mark)
+    try:
+        yield
+    finally:
+        _mark.reset(token)
 
 
 def read_snapshot(engine: sa.Engine) -> sa.Connection:

@@ -3,8 +3,10 @@
 
 A key is claimed by a row whose ``status`` is NULL, inserted by the first request; the
 answer replaces the NULL if it is a 2xx, and a failure deletes the row, for a retry to
-try afresh. Times are the store's clock (``outbox.store_clock``): a key claimed on one
-API host is judged on another.
+try afresh. The request's write marks the claim carried out (``committed_at``) in its
+own transaction, so that a claim whose answer never came tells whether its change was
+made. Times are the store's clock (``outbox.store_clock``): a key claimed on one API host
+is judged on another.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ from producersync.service.store.dialect import insert
 from producersync.service.store.outbox import store_clock
 from producersync.service.store.tables import idempotency_keys
 
-__all__ = ["Claimed", "Held", "Outcome", "Stored", "claim", "keep", "release"]
+__all__ = [
+    "Claimed",
+    "Held",
+    "Lost",
+    "Outcome",
+    "Stored",
+    "carried_out",
+    "claim",
+    "keep",
+    "release",
+]
 
 _T = idempotency_keys
 
@@ -40,10 +52,19 @@ class Stored:
     body: bytes
 
 
+@dataclass(frozen=True, slots=True)
+class Lost:
+    """The request with the key made its change (committed at ``at``), and its process
+    ended before its answer was kept: a retry may neither make the change again nor
+    have the answer."""
+
+    at: dt.datetime
+
+
 Held = Literal["running", "mismatch"]
 """Another request holds the key and runs still; or the key went with another request."""
 
-Outcome = Claimed | Stored | Held
+Outcome = Claimed | Stored | Lost | Held
 
 
 def _row(account_id: int, scope: str) -> sa.ColumnElement[bool]:
@@ -61,7 +82,8 @@ def claim(
     """Claim the key ``scope`` of the account for a request of ``fingerprint``, or what
     holds it. Keys older than ``kept`` are pruned first (there is no other clean-up, and
     an expired key is then new again). A claim older than ``lease`` with no answer is the
-    claim of a process that died with it, and is taken over."""
+    claim of a process that died with it: taken over if its request's change was not
+    made (``carried_out``), else ``Lost``."""
     now = store_clock(conn)
     conn.execute(sa.delete(_T).where(_T.c.created_at < now - kept))
     values = {"account_id": account_id, "scope": scope, "fingerprint": fingerprint}
@@ -86,6 +108,8 @@ def claim(
         return Stored(row.status, [(name, value) for name, value in row.headers], row.body)
     if row.created_at > now - lease:
         return "running"
+    if row.committed_at is not None:
+        return Lost(row.committed_at)
     taken = conn.execute(
         sa.update(_T)
         .where(_row(account_id, scope), _T.c.status.is_(None), _T.c.created_at == row.created_at)
@@ -96,6 +120,17 @@ def claim(
 
 def _claimed(account_id: int, scope: str, claimed: Claimed) -> sa.ColumnElement[bool]:
     return sa.and_(_row(account_id, scope), _T.c.status.is_(None), _T.c.created_at == claimed.at)
+
+
+def carried_out(conn: sa.Connection, account_id: int, scope: str, claimed: Claimed) -> None:
+    """Mark the claim carried out: in the request's write transaction, before it commits,
+    so that the mark commits with the change or not at all. The first write's time is
+    kept."""
+    conn.execute(
+        sa.update(_T)
+        .where(_claimed(account_id, scope, claimed), _T.c.committed_at.is_(None))
+        .values(committed_at=store_clock(conn))
+    )
 
 
 def keep(

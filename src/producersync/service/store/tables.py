@@ -528,7 +528,7 @@ sa.Index(None, portal_sessions.c.expires_at)
 # A write's answer kept for a retry of it (``service/idempotency.py``): by account and a
 # digest of its method, path and key (a path is as long as a client makes it, a key up to
 # 255 characters: the digest bounds the primary key); ``status`` NULL while the first
-# request runs.
+# request runs; ``committed_at`` set by its write, in the write's own transaction.
 idempotency_keys = sa.Table(
     "idempotency_keys",
     metadata,
@@ -539,6 +539,7 @@ idempotency_keys = sa.Table(
     sa.Column("status", sa.Integer),
     sa.Column("headers", sa.JSON),
     sa.Column("body", sa.LargeBinary),
+    sa.Column("committed_at", UtcDateTime),
 )
 sa.Index(None, idempotency_keys.c.created_at)
 
