@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx2
 import sqlalchemy as sa
+from dbos import DBOSClient
 
 from producersync.client import Client
 from producersync.client.resources.records import SPECS
@@ -29,6 +30,7 @@ from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from producersync.sync import mirror
 from producersync.sync.mirror.queries import stored_records
+from producersync.sync.settings import SyncSettings
 from producersync.sync.verify import compare
 from producersync.webhooks import headers
 from tests.support import forked, plain_http
@@ -190,6 +192,18 @@ class Harness:
     def status(self) -> dict[str, Any]:
         with self.mirror.connect() as conn:
             return mirror.sync_status(conn)
+
+    def workflow_status(self, workflow_id: str) -> str | None:
+        """DBOS's status of the sync process's workflow ``workflow_id`` (None: unknown)."""
+        settings = SyncSettings(mirror_url=self.mirror_url)
+        client = DBOSClient(system_database_url=settings.system_database_url())
+        try:
+            found = client.list_workflows(
+                workflow_ids=[workflow_id], load_input=False, load_output=False
+            )
+        finally:
+            client.destroy()
+        return found[0].status if found else None
 
     def report(self) -> str:
         """What a failed wait shows: the sync status and the end of the sync log."""
