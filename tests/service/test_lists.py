@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -81,7 +82,7 @@ def test_list_pages_through_exactly_the_population(
     assert all(r["npn"] in npns for r in records)
 
 
-def test_first_page_links_and_default_size(
+def test_first_page_links_carry_its_filters_and_size(
     service: RunningService, subscribed: tuple[Credentials, list[str]]
 ) -> None:
     creds, _ = subscribed
@@ -91,6 +92,20 @@ def test_first_page_links_and_default_size(
     assert links["self"]["href"].endswith("continuationToken=0")
     assert "states=CA%2CTX" in links["next"]["href"] or "states=CA,TX" in links["next"]["href"]
     assert "size=5" in links["next"]["href"]
+
+
+def test_a_page_without_size_holds_250_records(
+    service: RunningService, subscribed: tuple[Credentials, list[str]]
+) -> None:
+    """The contract's default page size, on the first page and the pages its links give."""
+    creds, npns = subscribed
+    total = len(store_rows(service, "licenseLoas", npns))
+    assert total > 250, "the population should hold more LOAs than a page"
+    with service.client(creds) as http:
+        first = http.get("/v2/licenseLoas").json()
+        second = http.get(first["links"]["next"]["href"]).json()
+    assert len(first["embedded"]["licenseLoas"]) == 250
+    assert len(second["embedded"]["licenseLoas"]) == min(total - 250, 250)
 
 
 def test_empty_result_has_only_links_at_token_zero(service: RunningService) -> None:
@@ -150,6 +165,32 @@ def test_filters_match_the_store(
     with service.client(creds) as http:
         records, _ = follow(http, f"/v2/{key}?{query}&size=50")
     expected = {row["id"] for row in store_rows(service, key, npns, where)}
+    assert {r["id"] for r in records} == expected
+
+
+PER_NPN_FILTERS = [f for f in FILTERS if BY_KEY[f[0]].per_npn]
+
+
+@pytest.mark.parametrize(
+    ("key", "query", "where"), PER_NPN_FILTERS, ids=[f"{f[0]}?{f[1]}" for f in PER_NPN_FILTERS]
+)
+def test_per_npn_filters_match_the_store(
+    service: RunningService,
+    universe_npns: list[str],
+    key: str,
+    query: str,
+    where: Callable[[sa.Table], Any],
+) -> None:
+    """A per-NPN list takes the filters of its list but npns: each narrows the NPN's
+    records as the store says, on an NPN that has records on both sides of it."""
+    held = Counter(row["npn"] for row in store_rows(service, key, universe_npns))
+    kept = Counter(row["npn"] for row in store_rows(service, key, universe_npns, where))
+    narrowed = [npn for npn in kept if kept[npn] < held[npn]]
+    assert narrowed, f"no NPN of the universe has {key} on both sides of {query}"
+    npn = max(narrowed, key=lambda n: (kept[n], n))
+    with service.client(service.account()) as http:
+        records, _ = follow(http, f"/v2/entities/{npn}/{key}?{query}&size=2")
+    expected = {row["id"] for row in store_rows(service, key, [npn], where)}
     assert {r["id"] for r in records} == expected
 
 
@@ -407,6 +448,13 @@ def test_v1_page_list(service: RunningService, subscribed: tuple[Credentials, li
     }
     assert "next" in first["links"] and "prev" not in first["links"]
     assert "next" not in last["links"] and "prev" in last["links"]
+    for body, number in ((first, 0), (last, last_page), (beyond, last_page + 1)):
+        links = {name: link["href"] for name, link in body["links"].items()}
+        assert links["self"].endswith(f"/v1/addresses?page={number}&size=10"), links
+        assert links["first"].endswith("/v1/addresses?page=0&size=10"), links
+        assert links["last"].endswith(f"/v1/addresses?page={last_page}&size=10"), links
+    assert first["links"]["next"]["href"].endswith("/v1/addresses?page=1&size=10")
+    assert last["links"]["prev"]["href"].endswith(f"/v1/addresses?page={last_page - 1}&size=10")
     assert len(last["embedded"]["addresses"]) == total - 10 * last_page
     assert "embedded" not in beyond
 
