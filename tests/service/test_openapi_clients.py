@@ -193,3 +193,21 @@ def test_every_operation_is_named_and_described() -> None:
 @pytest.mark.parametrize("path", ["/v2/licenses", "/v2/entities/{npn}/licenses"])
 def test_continuation_lists_say_how_to_page(path: str) -> None:
     assert "continuationToken" in _spec()["paths"][path]["get"]["description"]
+
+
+def test_numbered_pages_declare_the_links_every_page_has() -> None:
+    """A v1 page always has ``links.first`` and ``links.last``: the spec had them optional
+    and nullable, and a generated client made its caller test each for None."""
+    pages = [
+        (method, path, body)
+        for method, path, op in _operations()
+        for media in op["responses"].get("200", {}).get("content", {}).values()
+        if "page" in (body := _resolve(media["schema"])).get("properties", {})
+    ]
+    assert len(pages) == 1 + 1 + sum(r.v2_list for r in RESOURCES)  # subscriptions, details
+    for method, path, body in pages:
+        links = _resolve(body["properties"]["links"])
+        assert set(links["required"]) == {"self", "first", "last"}, (method, path)
+        for name in ("first", "last"):
+            assert _branches(links["properties"][name]) == [_schemas()["Href"]], (path, name)
+        assert {"next", "prev"} <= set(links["properties"]), (method, path)

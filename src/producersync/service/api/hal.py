@@ -48,9 +48,11 @@ class V2Links(BaseModel):
 
 
 class V1Links(BaseModel):
+    """Every page has ``self``, ``first`` and ``last``; ``next`` and ``prev`` where they apply."""
+
     self: Href
-    first: Href | None = None
-    last: Href | None = None
+    first: Href
+    last: Href
     next: Href | None = None
     prev: Href | None = None
 
