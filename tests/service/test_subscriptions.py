@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import threading
 from collections import Counter
@@ -24,6 +25,19 @@ def _active(http: httpx2.Client) -> set[str]:
     return {s["npn"] for s in body.get("embedded", {}).get("subscriptions", [])}
 
 
+def _accepted(response: httpx2.Response) -> str:
+    """The job id of a subscription change answered as the contract has it: 202, and a
+    Subscription200 body whose links.status names the job."""
+    assert response.status_code == 202, response.text
+    assert response.headers["content-type"].startswith("application/json")
+    body = response.json()
+    assert set(body) == {"success", "message", "job_id", "links"}, body
+    assert body["success"] is True and body["message"] == "Job is in progress"
+    status = body["links"]["status"]["href"]
+    assert status.endswith(f"/v1/accounts/subscriptions/status/{body['job_id']}")
+    return str(body["job_id"])
+
+
 def _details(http: httpx2.Client, job_id: str) -> dict[str, tuple[str, str]]:
     body = http.get(f"/v1/accounts/subscriptions/status/{job_id}/details?size=1000").json()
     return {
@@ -36,17 +50,12 @@ def test_append_replace_remove(service: RunningService, universe_npns: list[str]
     creds: Credentials = service.account()
     first, second = universe_npns[10:14], universe_npns[12:16]
     with service.client(creds) as http:
-        accepted = http.put("/v1/accounts/subscriptions", json=first)
-        assert accepted.status_code == 202
-        body = accepted.json()
-        assert body["success"] is True and body["message"] == "Job is in progress"
-        assert body["links"]["status"]["href"].endswith(body["job_id"])
-        job = wait_for_job(http, body["job_id"])
+        job = wait_for_job(http, _accepted(http.put("/v1/accounts/subscriptions", json=first)))
         assert job["status"] == "COMPLETED"
         assert job["details"]["activated"] == 4  # type: ignore[index]
         assert _active(http) == set(first)
 
-        replace = http.post("/v1/accounts/subscriptions", json=second).json()["job_id"]
+        replace = _accepted(http.post("/v1/accounts/subscriptions", json=second))
         job = wait_for_job(http, replace)
         assert _active(http) == set(second)
         counts = job["details"]
@@ -56,9 +65,9 @@ def test_append_replace_remove(service: RunningService, universe_npns: list[str]
         assert details[f"{first[0]}:DEACTIVATE"] == ("SUCCESS", None)
         assert details[f"{second[0]}:ACTIVATE"] == ("UNCHANGED", "already subscribed")
 
-        remove = http.request(
-            "DELETE", "/v1/accounts/subscriptions", json=[second[0], first[0]]
-        ).json()["job_id"]
+        remove = _accepted(
+            http.request("DELETE", "/v1/accounts/subscriptions", json=[second[0], first[0]])
+        )
         wait_for_job(http, remove)
         assert _active(http) == set(second[1:])
         assert _details(http, remove)[f"{first[0]}:DEACTIVATE"] == ("UNCHANGED", "not subscribed")
@@ -167,6 +176,36 @@ def test_an_activation_event_carries_the_listed_activation_time(
     assert len(listed) == 6
     # One text, not only one instant: a client compares them as the strings they are.
     assert announced == listed
+
+
+def test_npn_events_carry_the_npn_and_its_time_alone(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """The contract's payloads: activated {npn, activatedAt}, deactivated {npn,
+    deactivatedAt}, each time ISO-8601 in UTC."""
+    creds = service.account()
+    npns = universe_npns[40:42]
+    service.subscribe(creds, npns)
+    with service.client(creds) as http:
+        removal = http.request("DELETE", "/v1/accounts/subscriptions", json=npns[:1])
+        wait_for_job(http, _accepted(removal))
+    with service.engine.connect() as conn:
+        payloads = conn.execute(
+            sa.select(webhook_messages.c.event_type, webhook_messages.c.payload).where(
+                webhook_messages.c.account_id == creds.account_id
+            )
+        ).all()
+    events = [(kind, json.loads(payload)["data"]) for kind, payload in payloads]
+    assert sorted((kind, data["npn"]) for kind, data in events) == [
+        ("producersync.npn.activated", npns[0]),
+        ("producersync.npn.activated", npns[1]),
+        ("producersync.npn.deactivated", npns[0]),
+    ]
+    for kind, data in events:
+        field = "deactivatedAt" if kind.endswith(".deactivated") else "activatedAt"
+        assert set(data) == {"npn", field}, data
+        assert data[field].endswith("Z"), data
+        assert dt.datetime.fromisoformat(data[field]).utcoffset() == dt.timedelta(0)
 
 
 def test_reads_racing_to_subscribe_an_npn_activate_it_once(
