@@ -41,6 +41,8 @@ BAD_QUERIES = [
     ("/v2/licenses?npns=12a45", "npns", "12a45"),
     ("/v2/licenses?npns=12345678901", "npns", "12345678901"),
     ("/v2/licenses?npns=", "npns", ""),
+    # Digits, but not ASCII ones: str.isdigit() and a regex's \d take them.
+    ("/v2/licenses?npns=%D9%A1%D9%A2%D9%A3", "npns", "\u0661\u0662\u0663"),
     ("/v2/licenses?states=ZZ", "states", "ZZ"),
     ("/v2/licenses?states=CA,California", "states", "California"),
     ("/v2/addresses?updatedSince=2025-02-30", "updatedSince", "2025-02-30"),
@@ -88,6 +90,7 @@ BAD_QUERIES = [
     ("/v1/licenses/0", "id", "0"),
     ("/v2/entities/12x/licenses", "path parameter 'npn'", "12x"),
     ("/v2/entities/12x", "path parameter 'npn'", "12x"),
+    ("/v2/entities/%EF%BC%91%EF%BC%92", "path parameter 'npn'", "\uff11\uff12"),
     ("/v1/accounts/subscriptions/status/not-a-uuid", "jobId", "not-a-uuid"),
     # uuid.UUID read digits with a sign or an underscore, a 404 (or another id's job).
     (
@@ -223,6 +226,7 @@ BAD_BODIES: list[tuple[bytes, int, str]] = [
     (b'["15645555", "abc"]', 400, "'abc' at index 1"),
     (b'["15645555", null]', 400, "index 1"),
     (b'[""]', 400, "index 0"),
+    ('["\u0661\u0662\u0663"]'.encode(), 400, "'\u0661\u0662\u0663' at index 0"),
     (b"", 400, "not valid JSON"),
     # For POST, an empty list unsubscribed every NPN; for PUT and DELETE, a job doing nothing.
     (b"[]", 400, "lists no NPNs"),
