@@ -78,6 +78,22 @@ def test_headers_count_down_then_429_with_retry_after(limited: RunningService) -
     assert not_found.status_code == 429  # throttled before routing
 
 
+def test_the_default_limits_are_the_contract_s(tmp_path: Path) -> None:
+    """Unset, a client may make 300 API requests and 200 token requests a minute."""
+    with store_url("sqlite", tmp_path) as url, running_service(url) as svc:
+        creds = svc.account()
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": creds.client_id,
+            "client_secret": creds.client_secret,
+        }
+        token = plain_http.post(f"{svc.base_url}/oauth2/token", data=form)
+        with svc.client(creds) as http:
+            answer = http.get("/v2/licenses")
+    assert (token.status_code, token.headers["ratelimit-limit"]) == (200, "200")
+    assert (answer.status_code, answer.headers["ratelimit-limit"]) == (200, "300")
+
+
 def test_limits_are_per_client(limited: RunningService) -> None:
     first, second = limited.account(), limited.account()
     with limited.client(first) as http:

@@ -15,7 +15,8 @@ from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.settings import ServiceSettings
 
 NOW = dt.datetime(2025, 6, 1, 12, 0, tzinfo=dt.UTC)
-SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0)
+# The contract's: immediately, then 5 s, 5 min, 30 min, 2 h, 5 h, 10 h and 10 h.
+SCHEDULE = (5.0, 300.0, 1800.0, 7200.0, 18000.0, 36000.0, 36000.0)
 TOLERANCE = 1e-5  # seconds: timedelta keeps microseconds
 # The same examples on every run.
 DETERMINISTIC = settings(derandomize=True, deadline=None)
@@ -246,3 +247,13 @@ def test_from_settings() -> None:
     assert rule.timeout == 7.0
     assert rule.disable_after == dt.timedelta(hours=1)
     assert rule.lease == dt.timedelta(seconds=45)
+
+
+def test_the_default_policy_is_the_contract_s() -> None:
+    """Unset, the settings give the contract's schedule, its ±20 % jitter, its 5 s for a
+    2xx and its 5 days of failures before an endpoint is disabled."""
+    rule = RetryPolicy.from_settings(ServiceSettings())
+    assert tuple(rule.schedule) == SCHEDULE
+    assert rule.jitter == 0.2
+    assert rule.timeout == 5.0
+    assert rule.disable_after == dt.timedelta(days=5)
