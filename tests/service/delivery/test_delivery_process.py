@@ -379,6 +379,10 @@ def test_the_endpoint_filter_chooses_what_it_gets(harness: Harness) -> None:
         "producersync.updates_available",
         "webhook.test",
     ]
+    # One event is one webhook-id, whichever endpoint it reaches.
+    (narrow,) = _events(only_updates, "producersync.updates_available")
+    (wide,) = _events(everything, "producersync.updates_available")
+    assert narrow.headers["webhook-id"] == wide.headers["webhook-id"] == wide.event["id"]
 
 
 def test_an_endpoint_rate_limit_paces_attempts_without_spending_them(harness: Harness) -> None:
