@@ -53,6 +53,9 @@ BAD_QUERIES = [
     ("/v2/licenses?size=0", "size", "0"),
     ("/v2/licenses?size=5000", "size", "5000"),
     ("/v2/licenses?size=ten", "size", "ten"),
+    ("/v2/regulatoryActions/1/regulatoryActionValues?size=0", "size", "0"),
+    ("/v2/licenses/1/licenseLoas?size=1001", "size", "1001"),
+    ("/v2/entities/15645555/licenses?size=1001", "size", "1001"),
     # Digits only, as Spring reads them: pydantic alone took these as 1 and 1000.
     ("/v2/licenses?size=1.0", "size", "1.0"),
     ("/v1/licenses?page=1_000", "page", "1_000"),
