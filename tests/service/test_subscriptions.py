@@ -40,6 +40,8 @@ def _accepted(response: httpx2.Response) -> str:
 
 def _details(http: httpx2.Client, job_id: str) -> dict[str, tuple[str, str]]:
     body = http.get(f"/v1/accounts/subscriptions/status/{job_id}/details?size=1000").json()
+    rows = body.get("embedded", {}).get("details", [])
+    assert all(set(d) == {"npn", "action", "result", "reason"} for d in rows), rows
     return {
         d["npn"] + ":" + d["action"]: (d["result"], d["reason"])
         for d in body.get("embedded", {}).get("details", [])
@@ -52,7 +54,11 @@ def test_append_replace_remove(service: RunningService, universe_npns: list[str]
     with service.client(creds) as http:
         job = wait_for_job(http, _accepted(http.put("/v1/accounts/subscriptions", json=first)))
         assert job["status"] == "COMPLETED"
-        assert job["details"]["activated"] == 4  # type: ignore[index]
+        assert {"id", "createdAt", "updatedAt", "details", "links"} <= set(job)
+        counts = job["details"]
+        named = {"requested", "activated", "deactivated", "unchanged", "failed"}
+        assert named <= set(counts)  # type: ignore[call-overload]
+        assert counts["requested"] == counts["activated"] == 4  # type: ignore[index]
         assert _active(http) == set(first)
 
         replace = _accepted(http.post("/v1/accounts/subscriptions", json=second))
