@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import re
 from typing import Any
 
 import pytest
@@ -124,4 +125,33 @@ def test_a_list_filter_given_one_string_is_refused_naming_it_before_any_request(
     message = f"^{name} takes a sequence of strings, not one string: pass \\['12'\\]$"
     with pytest.raises(TypeError, match=message):
         call(*npn, **{name: "12"})
+    assert fake.api_requests == []
+
+
+_WRONG_TYPE = [
+    pytest.param(attr, method, name, value, id=f"{attr}.{method}({name}={value!r})")
+    for attr, name, value in [
+        ("licenses", "updated_since", 20240101),
+        ("licenses", "include_deleted", "false"),
+        ("licenses", "active", "no"),
+        ("appointments", "status", ["APPOINTED", "TERMINATED"]),
+        ("license_loas", "status", True),
+    ]
+    for method in lists(attr)
+]
+
+
+@pytest.mark.parametrize("make", [FakeAPI.client, FakeAPI.async_client], ids=["sync", "async"])
+@pytest.mark.parametrize(("attr", "method", "name", "value"), _WRONG_TYPE)
+def test_a_filter_of_one_value_given_another_type_is_refused_naming_it_before_any_request(
+    make: Any, attr: str, method: str, name: str, value: object
+) -> None:
+    """Sent as its text, ``updated_since=20240101`` was the API's 400 naming
+    ``updatedSince`` once the list was read, two statuses went out comma-joined, and
+    ``active="no"`` was read as the API happens to read it."""
+    fake = FakeAPI(lambda request: error(500))
+    call = getattr(getattr(make(fake), attr), method)
+    npn = ("15645555",) if method == "for_npn" else ()
+    with pytest.raises(TypeError, match=f"^{name} takes .*, not {re.escape(repr(value))}$"):
+        call(*npn, **{name: value})
     assert fake.api_requests == []

@@ -91,6 +91,17 @@ _WIRE = {
 # The filters that take several values, each sent comma-separated.
 _LISTS = ("npns", "states", "loa_codes", "loa_categories", "co_codes")
 
+# The filters of one value: (name, the types it takes, as its TypeError says so). Sent as
+# it came, another value went out as its text (``updated_since=20240101``, a list of
+# statuses comma-joined), the API's 400 naming the wire's parameter once the list was
+# read, or was read as the API happens to read it (``active="no"``: false).
+_SCALARS: tuple[tuple[str, type | tuple[type, ...], str], ...] = (
+    ("updated_since", (dt.date, str), "a datetime.date, or its text as yyyy-MM-dd"),
+    ("include_deleted", bool, "a bool"),
+    ("active", bool, "a bool"),
+    ("status", str, "one status, a string"),
+)
+
 # Each resource's filters, as typed keywords. A list method's one ``**`` parameter holds
 # them and the call's ``RequestOptions`` (PEP 692 allows one), so a type checker, and an
 # editor, offers a resource the filters it takes and refuses the others. ``npns`` is a
@@ -176,6 +187,10 @@ class Filters:
             if value is not None:
                 checked = npn_list(value) if name == "npns" else string_list(value, name)
                 object.__setattr__(self, name, checked)
+        for name, kinds, what in _SCALARS:
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, kinds):
+                raise TypeError(f"{name} takes {what}, not {value!r:.60}")
         if isinstance(self.updated_since, str):
             object.__setattr__(self, "updated_since", _since(self.updated_since))
 
