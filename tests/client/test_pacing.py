@@ -100,6 +100,23 @@ def test_someone_else_spending_the_credential_makes_the_window_wait() -> None:
     assert waited(pacer, clock) == pytest.approx(7)
 
 
+def test_a_server_limit_below_ours_filled_by_our_own_requests_makes_the_window_wait() -> None:
+    pacer, clock = paced(300)
+    for _ in range(20):
+        pacer.take()
+    headers = {"ratelimit-limit": "20", "ratelimit-remaining": "0", "ratelimit-reset": "56"}
+    pacer.observe(200, headers, clock.now)  # our own 20 fill the server's 20
+    assert waited(pacer, clock) == pytest.approx(56)  # not the 21st request, refused
+
+
+def test_a_server_limit_below_ours_spaces_the_slots_over_its_window() -> None:
+    pacer, clock = paced(300)
+    pacer.take()
+    headers = {"ratelimit-limit": "20", "ratelimit-remaining": "19", "ratelimit-reset": "57"}
+    pacer.observe(200, headers, clock.now)
+    assert waited(pacer, clock) == pytest.approx(3.0)  # 19 requests left for 57 s
+
+
 def test_idle_time_is_not_banked_as_a_burst() -> None:
     pacer, clock = paced(60)
     pacer.take()

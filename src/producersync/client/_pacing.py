@@ -11,7 +11,8 @@ one reaches the server's count more than the margin late; a pacer at a fixed 97 
 
 The server's ``ratelimit-remaining`` says how much of its window is spent. When that is
 more than this pacer's own requests of the last minute account for, someone else spends
-the credential too (another process, or one that just stopped): then at ``remaining`` <= 1
+the credential too (another process, or one that just stopped), and so it is when the
+server's ``ratelimit-limit`` is lower than the pacer's own: then at ``remaining`` <= 1
 every slot waits for ``ratelimit-reset``, and when ``reset / remaining`` is longer than
 the slot interval, slots move that far apart. A 429 holds every slot until its
 ``Retry-After``.
@@ -243,7 +244,9 @@ class Pacer:
         elif remaining is not None and reset is not None:
             tight = remaining <= _SAFETY or reset / remaining > self.interval
             limit = _number(headers.get("ratelimit-limit") or headers.get("x-ratelimit-limit"))
-            if tight and self._shared(limit or self._limit, remaining, sent_at):
+            if tight and (
+                self._below(limit) or self._shared(limit or self._limit, remaining, sent_at)
+            ):
                 if remaining <= _SAFETY:
                     wait = reset
                 else:
@@ -252,6 +255,13 @@ class Pacer:
             wait = min(wait, _LONGEST_HOLD)
             with self._lock:
                 self._hold_until = max(self._hold_until, self._clock() + wait)
+
+    def _below(self, limit: float | None) -> bool:
+        """Whether the server's limit is lower than this pacer's ``rate_limit``: its
+        window is then no measure of someone else's requests, since ours alone can fill
+        it. Taken for someone else's, each window's last request was the server's 429,
+        and every call waited out its ``Retry-After`` (a minute, at a limit of 20)."""
+        return limit is not None and limit < self._limit
 
     def _shared(self, limit: float, remaining: float, sent_at: float | None) -> bool:
         """Whether the server's window holds more requests than ours can be: every slot
