@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -269,6 +270,28 @@ def test_a_tolerance_that_is_not_one_is_refused(tolerance: float) -> None:
     headers = generate_headers(timestamp=NOW - 10**8)
     with pytest.raises(ValueError, match="tolerance must be 0 or more seconds"):
         verify(BODY, headers, SECRET, now=NOW, tolerance=tolerance)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("tolerance", ["300", True])
+def test_a_tolerance_of_another_type_is_refused_naming_it(tolerance: object) -> None:
+    """A string (a setting read from the environment) failed the comparison as a bare
+    TypeError naming no option, and True was taken as a tolerance of 1 s."""
+    headers = generate_headers(timestamp=NOW - 10)
+    message = f"^tolerance must be 0 or more seconds, not {tolerance!r}$"
+    with pytest.raises(ValueError, match=message):
+        verify(BODY, headers, SECRET, now=NOW, tolerance=tolerance)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [dt.datetime.fromtimestamp(NOW, dt.UTC), str(NOW), float("nan"), True],
+    ids=["datetime", "text", "nan", "bool"],
+)
+def test_a_now_that_is_not_unix_seconds_is_refused_naming_it(now: object) -> None:
+    """A datetime failed in the clock's floor as a bare TypeError naming no option
+    ("must be real number"), and NaN as "cannot convert float NaN to integer"."""
+    with pytest.raises(ValueError, match=r"^now must be Unix seconds, as time\.time\(\) gives"):
+        verify(BODY, generate_headers(), SECRET, now=now)  # type: ignore[arg-type]
 
 
 def test_tolerance_is_checked_after_the_signature() -> None:

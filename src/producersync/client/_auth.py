@@ -29,7 +29,7 @@ from producersync.client._exceptions import (
     make_status_error,
 )
 from producersync.client._json import json_body
-from producersync.client._number import real
+from producersync.model.numbers import real
 from producersync.url_userinfo import masked
 
 __all__ = ["ClientCredentials", "TokenCache"]

@@ -24,7 +24,7 @@ from collections.abc import Iterator
 import httpx2
 
 from producersync.client._constants import DEFAULT_TIMEOUT
-from producersync.client._number import real
+from producersync.model.numbers import real
 
 __all__ = [
     "DEADLINE",

@@ -48,8 +48,8 @@ import anyio
 from producersync.client._cancel import Cancellation, check, waking
 from producersync.client._closed import CLOSED
 from producersync.client._exceptions import ClientClosedError
-from producersync.client._number import real
 from producersync.client._retry import parse_reset, server_wait
+from producersync.model.numbers import real
 
 __all__ = ["Pacer", "orderable"]
 

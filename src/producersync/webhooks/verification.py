@@ -29,6 +29,7 @@ from typing import Any, Final
 from pydantic import ValidationError
 
 from producersync.model.events import EVENT_ADAPTER, KNOWN_TYPES, Event
+from producersync.model.numbers import real
 from producersync.model.validation import reason
 from producersync.webhooks._exceptions import VerificationCheck, WebhookVerificationError
 from producersync.webhooks._hmac import MSG_ID_RE, TIMESTAMP_RE, digest
@@ -119,10 +120,16 @@ def verify_signature(
     ``WebhookVerificationError``. A malformed secret raises ``WebhookSecretError``."""
     if not isinstance(body, bytes):
         raise TypeError(f"body must be bytes (the raw request body), not {type(body).__name__}")
-    if not tolerance >= 0:
+    if not (real(tolerance) and tolerance >= 0):
         # NaN too: no timestamp compares as outside a NaN tolerance, so a replay of a
-        # delivery from years ago would pass, as if the check were not there.
-        raise ValueError(f"tolerance must be 0 or more seconds, not {tolerance!r}")
+        # delivery from years ago would pass, as if the check were not there. A string (a
+        # setting read from the environment) failed the comparison as a bare TypeError
+        # naming no option, and True was a tolerance of 1 s.
+        raise ValueError(f"tolerance must be 0 or more seconds, not {tolerance!r:.60}")
+    if now is not None and not (real(now) and math.isfinite(now)):
+        # A datetime failed in the clock's floor as a bare TypeError naming no option
+        # ("must be real number"), NaN as "cannot convert float NaN to integer".
+        raise ValueError(f"now must be Unix seconds, as time.time() gives, not {now!r:.60}")
     keys = [s.key for s in parse_secrets(secret)]
 
     prefix, msg_id, timestamp, signature = _pick_headers(headers)

@@ -14,7 +14,6 @@ from pydantic import JsonValue
 from producersync.client._base_client import RequestOptions, checked
 from producersync.client._cancel import pause
 from producersync.client._exceptions import APITimeoutError, WaitTimeoutError
-from producersync.client._number import real
 from producersync.client.pagination import AsyncPage, AsyncPager, SyncPage, SyncPager, parse_page
 from producersync.client.resources._base import (
     AsyncResource,
@@ -25,6 +24,7 @@ from producersync.client.resources._base import (
     valid_job_id,
     valid_page,
 )
+from producersync.model.numbers import real
 from producersync.model.subscriptions import (
     JobAccepted,
     JobDetail,

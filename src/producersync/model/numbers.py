@@ -1,4 +1,5 @@
-"""What the SDK takes for a number of seconds, a rate or a priority."""
+"""What the SDK and the webhook verifier take for a number of seconds, a rate or a
+priority."""
 
 from __future__ import annotations
 
