@@ -116,6 +116,18 @@ def test_parse_secrets_takes_one_or_several() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("", "is empty"), (" " + SECRET, "has whitespace around it")],
+    ids=["empty", "leading-space"],
+)
+def test_parse_secrets_names_the_one_of_several_that_is_malformed(value: str, problem: str) -> None:
+    """A trailing comma's empty secret, or one split at ", ", was "must start with
+    'whsec_'", naming none of the several given (and the second visibly does)."""
+    with pytest.raises(WebhookSecretError, match=f"^secret 2 of 2: webhook secret {problem}$"):
+        parse_secrets([OLD_SECRET, value])
+
+
 def test_parse_secrets_rejects_none() -> None:
     with pytest.raises(WebhookSecretError, match="no webhook secret given"):
         parse_secrets([])

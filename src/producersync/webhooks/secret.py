@@ -98,6 +98,12 @@ def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
         return value
     if not isinstance(value, str):
         raise WebhookSecretError(f"webhook secret must be a string, not {type(value).__name__}")
+    if not value:
+        raise WebhookSecretError("webhook secret is empty")
+    if value != value.strip():
+        # Said before the prefix: " whsec_…" (a list split at ", ") was "must start with
+        # 'whsec_'", which it visibly does.
+        raise WebhookSecretError("webhook secret has whitespace around it")
     if not value.startswith(SECRET_PREFIX):
         raise WebhookSecretError(f"webhook secret must start with {SECRET_PREFIX!r}")
     encoded = value[len(SECRET_PREFIX) :]
@@ -125,7 +131,17 @@ def parse_secrets(value: SecretsLike) -> tuple[WebhookSecret, ...]:
         return (parse_secret(value),)
     if isinstance(value, bytes | bytearray):
         raise WebhookSecretError("webhook secret must be a string, not bytes")
-    parsed = tuple(parse_secret(item) for item in value)
-    if not parsed:
+    items = list(value)
+    if not items:
         raise WebhookSecretError("no webhook secret given")
-    return parsed
+    if len(items) == 1:
+        return (parse_secret(items[0]),)
+    parsed = []
+    for number, item in enumerate(items, 1):
+        try:
+            parsed.append(parse_secret(item))
+        except WebhookSecretError as exc:
+            # Which of them: "must start with 'whsec_'" alone left a receiver given three
+            # (a rotation's, and a trailing comma's empty one) to guess.
+            raise WebhookSecretError(f"secret {number} of {len(items)}: {exc}") from None
+    return tuple(parsed)
