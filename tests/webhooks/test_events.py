@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import get_args
 
 import pytest
 from pydantic import ValidationError
@@ -19,11 +20,13 @@ from producersync.model import (
     NPN_ACTIVATED,
     NPN_DEACTIVATED,
     UPDATES_AVAILABLE,
+    Event,
     NpnActivated,
     NpnDeactivated,
     UpdatesAvailable,
     new_event_id,
 )
+from tests.support.snippets import ROOT
 
 DOCUMENTED = (
     b'{ "id": "whe_000012345", "type": "producersync.updates_available",'
@@ -130,3 +133,19 @@ def test_create_takes_explicit_values() -> None:
 
 def test_new_event_ids_are_unique() -> None:
     assert len({new_event_id() for _ in range(1000)}) == 1000
+
+
+def test_the_integration_guide_names_every_event_verify_returns() -> None:
+    """Its webhooks section named three, and ``verify`` returned a fourth, ``EndpointTest``,
+    the first delivery an endpoint saved on our service gets."""
+    section = (ROOT / "docs/integration.md").read_text().split("\n## 6. Webhooks", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    returned = get_args(get_args(Event)[0])
+    assert {model.__name__ for model in returned} == {
+        "UpdatesAvailable",
+        "NpnActivated",
+        "NpnDeactivated",
+        "EndpointTest",
+    }
+    for model in returned:
+        assert f"`{model.__name__}`" in section, model.__name__
