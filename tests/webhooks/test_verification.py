@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import pickle
+from pathlib import Path
 
 import pytest
 
@@ -23,6 +24,7 @@ from producersync.webhooks import (
     verify,
     verify_signature,
 )
+from tests.client.test_strict_typing import strict
 from tests.webhooks.support import (
     BODY,
     EVENT,
@@ -539,3 +541,29 @@ def test_body_must_be_bytes() -> None:
 
 def test_parse_event_alone() -> None:
     assert parse_event(BODY) == EVENT
+
+
+@pytest.mark.slow(20)
+def test_a_strict_codebase_verifies_the_headers_of_flask_starlette_and_a_dict(
+    tmp_path: Path,
+) -> None:
+    """Typed ``Mapping[str, str]``, werkzeug's ``Headers`` (Flask's ``request.headers``),
+    no ``Mapping`` though verify read it, failed ``mypy --strict`` in a Flask receiver."""
+    (tmp_path / "receivers.py").write_text(
+        "from starlette.datastructures import Headers as StarletteHeaders\n"
+        "from werkzeug.datastructures import EnvironHeaders, Headers\n"
+        "\n"
+        "from producersync.model import Event\n"
+        "from producersync.webhooks import verify, verify_signature\n"
+        "\n"
+        "def flask(body: bytes, headers: EnvironHeaders | Headers, secret: str) -> Event:\n"
+        "    return verify(body, headers, secret)\n"
+        "\n"
+        "def starlette(body: bytes, headers: StarletteHeaders, secret: str) -> Event:\n"
+        "    return verify(body, headers, secret)\n"
+        "\n"
+        "def plain(body: bytes, headers: dict[str, str], secret: str) -> None:\n"
+        "    verify_signature(body, headers, secret)\n"
+    )
+    said = strict(tmp_path, ["receivers.py"])
+    assert "Success: no issues found" in said, said

@@ -41,6 +41,7 @@ from producersync.webhooks.signing import (
 from producersync.webhooks.verification import (
     DEFAULT_TOLERANCE,
     HEADER_PREFIXES,
+    HeadersLike,
     parse_event,
     verify,
     verify_signature,
@@ -57,6 +58,7 @@ __all__ = [
     "SIGNATURE_HEADER",
     "SIGNATURE_VERSION",
     "TIMESTAMP_HEADER",
+    "HeadersLike",
     "SecretsLike",
     "VerificationCheck",
     "WebhookError",

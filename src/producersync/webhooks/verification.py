@@ -23,8 +23,8 @@ import hmac
 import json
 import math
 import time
-from collections.abc import Mapping
-from typing import Any, Final
+from collections.abc import Iterable
+from typing import Any, Final, Protocol
 
 from pydantic import ValidationError
 
@@ -35,7 +35,14 @@ from producersync.webhooks._exceptions import VerificationCheck, WebhookVerifica
 from producersync.webhooks._hmac import MSG_ID_RE, TIMESTAMP_RE, digest
 from producersync.webhooks.secret import SecretsLike, parse_secrets
 
-__all__ = ["DEFAULT_TOLERANCE", "HEADER_PREFIXES", "parse_event", "verify", "verify_signature"]
+__all__ = [
+    "DEFAULT_TOLERANCE",
+    "HEADER_PREFIXES",
+    "HeadersLike",
+    "parse_event",
+    "verify",
+    "verify_signature",
+]
 
 DEFAULT_TOLERANCE: Final = 300
 """Seconds a delivery's timestamp may be from now, either way (every library uses 5 min)."""
@@ -58,11 +65,20 @@ _MALFORMED: Final = {
 }
 
 
+class HeadersLike(Protocol):
+    """What ``verify`` reads a delivery's headers from: anything whose ``items()`` are
+    their names and values, a ``Mapping[str, str]`` (Starlette's, Django's, aiohttp's
+    ``request.headers``) or werkzeug's ``Headers``, Flask's, which is no ``Mapping``:
+    typed as one, a Flask receiver that ran verified failed ``mypy --strict``."""
+
+    def items(self) -> Iterable[tuple[str, str]]: ...
+
+
 def _fail(check: VerificationCheck, message: str) -> WebhookVerificationError:
     return WebhookVerificationError(check, message)
 
 
-def _pick_headers(headers: Mapping[str, str]) -> tuple[str, str, str, str]:
+def _pick_headers(headers: HeadersLike) -> tuple[str, str, str, str]:
     """(prefix, id, timestamp, signature), raw; one prefix for all three."""
     lowered: dict[str, object] = {}
     for key, value in headers.items():
@@ -109,7 +125,7 @@ def _v1_signatures(header: str, value: str) -> tuple[list[bytes], str | None]:
 
 def verify_signature(
     body: bytes,
-    headers: Mapping[str, str],
+    headers: HeadersLike,
     secret: SecretsLike,
     *,
     tolerance: int = DEFAULT_TOLERANCE,
@@ -218,7 +234,7 @@ def parse_event(body: bytes) -> Event:
 
 def verify(
     body: bytes,
-    headers: Mapping[str, str],
+    headers: HeadersLike,
     secret: SecretsLike,
     *,
     tolerance: int = DEFAULT_TOLERANCE,
