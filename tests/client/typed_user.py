@@ -15,27 +15,44 @@ from pydantic import JsonValue
 from producersync.client import (
     APIError,
     APIStatusError,
+    Appointments,
+    AsyncAppointments,
     AsyncClient,
+    AsyncEntities,
+    AsyncLicenseLoas,
+    AsyncLicenses,
+    AsyncNpnRecords,
     AsyncPage,
     AsyncPager,
     AsyncRecordPages,
+    AsyncRegulatoryActions,
+    AsyncSubscriptions,
     Cancellation,
     Client,
+    Entities,
     LicenseFilters,
+    LicenseLoas,
+    Licenses,
+    NpnRecords,
     RateLimitError,
+    RegulatoryActions,
     RequestOptions,
+    Subscriptions,
     SyncPage,
     SyncPager,
     SyncRecordPages,
     WaitTimeoutError,
 )
 from producersync.model import (
+    Address,
+    ContactInfo,
     Entity,
     JobAccepted,
     JobDetail,
     JobStatus,
     License,
     LicenseLoa,
+    OtherName,
     RegulatoryActionValue,
     Subscription,
 )
@@ -122,6 +139,27 @@ async def in_a_worker(client: AsyncClient) -> None:
     assert_type(status, JobStatus)
     async for detail in client.subscriptions.job_details(status):
         assert_type(detail, JobDetail)
+
+
+def the_resources_by_name(client: Client, aclient: AsyncClient) -> None:
+    """Each resource's type, from ``producersync.client``, as a helper that takes one
+    names it (they were in ``producersync.client.resources`` alone)."""
+    assert_type(client.entities, Entities)
+    assert_type(client.licenses, Licenses)
+    assert_type(client.license_loas, LicenseLoas)
+    assert_type(client.appointments, Appointments)
+    assert_type(client.addresses, NpnRecords[Address])
+    assert_type(client.contact_infos, NpnRecords[ContactInfo])
+    assert_type(client.other_names, NpnRecords[OtherName])
+    assert_type(client.regulatory_actions, RegulatoryActions)
+    assert_type(client.subscriptions, Subscriptions)
+    assert_type(aclient.entities, AsyncEntities)
+    assert_type(aclient.licenses, AsyncLicenses)
+    assert_type(aclient.license_loas, AsyncLicenseLoas)
+    assert_type(aclient.appointments, AsyncAppointments)
+    assert_type(aclient.addresses, AsyncNpnRecords[Address])
+    assert_type(aclient.regulatory_actions, AsyncRegulatoryActions)
+    assert_type(aclient.subscriptions, AsyncSubscriptions)
 
 
 async def main() -> None:
