@@ -13,10 +13,18 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
-from producersync.client import AsyncClient, BadRequestError, Client, NotFoundError
+from producersync.client import (
+    APIStatusError,
+    AsyncClient,
+    BadRequestError,
+    Client,
+    NotFoundError,
+)
 from producersync.client.resources.records import SPECS
 from producersync.service.api.resources import BY_KEY
 from producersync.service.app import create_app
+from producersync.service.settings import ServiceSettings
+from tests.support import snippets
 from tests.support.service import Credentials, RunningService, removed
 
 pytestmark = pytest.mark.slow(15)
@@ -257,9 +265,12 @@ def test_subscriptions_round_trip(service: RunningService, universe_npns: list[s
 
 
 @asynccontextmanager
-async def in_process(service: RunningService, creds: Credentials) -> AsyncIterator[AsyncClient]:
-    """The service app in this process, reached through httpx2's ASGI transport."""
-    app = create_app(service.settings)
+async def in_process(
+    service: RunningService, creds: Credentials, **settings: Any
+) -> AsyncIterator[AsyncClient]:
+    """The service app in this process, with ``settings`` changed, reached through
+    httpx2's ASGI transport."""
+    app = create_app(service.settings.model_copy(update=settings))
     async with (
         app.router.lifespan_context(app),
         AsyncClient(
@@ -296,5 +307,26 @@ def test_async_client_in_process(
                 npns[0], page_size=1, continuation_token=first.next_continuation_token
             )
             assert [r.id async for r in resumed][:1] == [r.id for r in following.items]
+
+    anyio.run(main)
+
+
+def test_a_subscription_call_past_the_service_s_limit_is_the_413_the_guide_tells_of(
+    service: RunningService, universe_npns: list[str]
+) -> None:
+    """The guide said nothing of the limit: an ``add`` of a whole population of more
+    than 50,000 NPNs met a 413 it had not been told of, nor how to split the call."""
+    guide = (snippets.ROOT / "docs/integration.md").read_text()
+    section = " ".join(guide.split("\n## 3. Subscriptions", 1)[1].split("\n## ", 1)[0].split())
+    limit = ServiceSettings.model_fields["max_subscription_npns"].default
+    assert f"takes up to {limit:,} of" in section
+    assert f"at most {limit} per request" in section
+
+    async def main() -> None:
+        async with in_process(service, service.account(), max_subscription_npns=3) as client:
+            with pytest.raises(APIStatusError) as refused:
+                await client.subscriptions.add(universe_npns[:4])
+            assert refused.value.status_code == 413
+            assert "The body holds 4 NPNs; at most 3 per request" in str(refused.value)
 
     anyio.run(main)
