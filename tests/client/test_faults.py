@@ -958,6 +958,18 @@ def test_an_npn_that_is_not_one_is_refused_naming_it_before_any_request(
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+@pytest.mark.parametrize("call", list(NPN_CALLS))
+def test_an_npn_given_as_an_int_is_told_to_be_a_string(call: str) -> None:
+    """An NPN looks like a number: the refusal says what to pass instead."""
+    fake = FakeAPI(lambda request: json_response(200, {"id": 1}))
+    with fake.client() as client, pytest.raises(ValueError) as refused:
+        NPN_CALLS[call](client, 15645555)
+    assert "15645555 is not an NPN (1 to 10 ASCII digits, a string: '15645555')" in str(
+        refused.value
+    )
+    assert fake.token_requests == 0 and not fake.api_requests
+
+
 # Every call that puts an id in its path, and an id that is not one: a path or a query.
 ID_CALLS: dict[str, tuple[Callable[[Any], Any], type[Exception]]] = {
     "licenses.get": (lambda c: c.licenses.get("1/../../../v1/accounts/subscriptions"), TypeError),

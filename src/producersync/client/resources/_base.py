@@ -76,7 +76,10 @@ def valid_npn(value: str, name: str = "npn") -> str:
     another resource (``entities.get("../../v1/accounts/subscriptions")`` read the
     subscriptions), and a comma made two NPNs of one in an ``npns=`` list."""
     if not isinstance(value, str) or not is_npn(value):
-        raise ValueError(f"{name}: {value!r:.60} is not an NPN (1 to 10 ASCII digits)")
+        # An int is the likeliest slip (an NPN looks like a number): it is told what to pass.
+        number = isinstance(value, int) and not isinstance(value, bool) and is_npn(str(value))
+        hint = f", a string: {str(value)!r}" if number else ""
+        raise ValueError(f"{name}: {value!r:.60} is not an NPN (1 to 10 ASCII digits{hint})")
     return value
 
 
