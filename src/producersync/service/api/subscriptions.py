@@ -296,8 +296,9 @@ def _owned_job(call: Call, job_id: str) -> Job:
 @router.get(
     f"{PATH}/status/{{jobId}}",
     summary="Get the status for an NPN management job",
-    description="QUEUED, IN_PROGRESS, then COMPLETED or FAILED; `details` counts the NPNs "
-    "by outcome. 404 for another account's job.",
+    description="QUEUED, then COMPLETED or FAILED: a job is applied in one transaction, so "
+    "this service never reports IN_PROGRESS, which the contract's vocabulary has and a client "
+    "should accept. `details` counts the NPNs by outcome. 404 for another account's job.",
     response_class=HalResponse,
     operation_id="getNpnManagementJobStatus",
     responses={200: {"model": JobStatus, "content": {"application/hal+json": {}}}},
