@@ -555,6 +555,11 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: nan is not a delay",
         ),
         ({"host": ""}, "PRODUCERSYNC_HOST: String should have at least 1 character"),
+        # Taken, kept by DBOS, then a traceback at start-up, exit code 3.
+        (
+            {"nipr_schedule": "0 6 31 2 *"},
+            "PRODUCERSYNC_NIPR_SCHEDULE: '0 6 31 2 *' never fires: no day matches it",
+        ),
         # Refused as "should be less than ... 1", which NaN is not.
         ({"nipr_churn_rate": "nan"}, "PRODUCERSYNC_NIPR_CHURN_RATE: Input should be a finite"),
         (

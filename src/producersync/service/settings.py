@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
@@ -344,6 +344,14 @@ class ServiceSettings(MaskedSettings):
     @field_validator("nipr_schedule")
     @classmethod
     def _cron(cls, value: str | None) -> str | None:
-        if value is not None and not croniter.is_valid(value, second_at_beginning=True):
+        if value is None:
+            return value
+        if not croniter.is_valid(value, second_at_beginning=True):
             raise ValueError(f"'{value}' is not a cron expression")
+        # One no day matches (the 31st of February) was taken: DBOS kept it in the system
+        # database, then a traceback ended the start, exit code 3.
+        try:
+            croniter(value, second_at_beginning=True).get_next()
+        except CroniterBadDateError:
+            raise ValueError(f"'{value}' never fires: no day matches it") from None
         return value
