@@ -1564,8 +1564,23 @@ def test_every_command_with_json_tells_its_errors_as_json() -> None:
         (["admin", "portal-link", "--account", "nope"], 1, None, None, "no account named"),
         (["nipr", "run", "--date", "2025-02-30"], 2, "--date", "2025-02-30", "Invalid value"),
         (["sync", "changes", "--since", "soon"], 2, "--since", "soon", "Invalid value"),
+        # Exit code 1, its option and value not named: an unknown event type is a 2.
+        (
+            ["admin", "client", "create", "--account", "a", "--scope", "producersync.admin"],
+            2,
+            "--scope",
+            "producersync.admin",
+            "--scope: unknown scope(s) producersync.admin; known: ",
+        ),
+        (
+            ["admin", "client", "create", "--account", "a", "--scope", " "],
+            2,
+            "--scope",
+            " ",
+            "no scope",
+        ),
     ],
-    ids=["account", "endpoint", "portal-link", "nipr-run", "sync-changes"],
+    ids=["account", "endpoint", "portal-link", "nipr-run", "sync-changes", "scope", "no-scope"],
 )
 def test_an_admin_nipr_or_sync_error_under_json_is_one_json_object(
     tmp_path: Path,

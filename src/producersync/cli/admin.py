@@ -88,8 +88,12 @@ def client_create(
 
     unknown = parse_scopes(scope) - ALL_SCOPES
     if unknown or not parse_scopes(scope):
+        why = f"unknown scope(s) {' '.join(sorted(unknown))}" if unknown else "no scope given"
         raise fail(
-            f"unknown scope(s) {' '.join(sorted(unknown)) or repr(scope)}; known: {_DEFAULT_SCOPE}"
+            f"--scope: {why}; known: {_DEFAULT_SCOPE}",
+            2,
+            field="--scope",
+            value=scope,
         )
     with write_transaction(store(database)) as conn:
         try:
