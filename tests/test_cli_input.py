@@ -517,6 +517,20 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
     [
         ({"public_url": "notaurl"}, "PRODUCERSYNC_PUBLIC_URL: Input should be a valid URL"),
         ({"public_url": "ftp://api.example"}, "PRODUCERSYNC_PUBLIC_URL: URL scheme should be"),
+        # Taken: the user and password went out in every HAL link, and a query or a
+        # fragment came before each link's path (https://api.example/?q=1/v2/entities).
+        (
+            {"public_url": "https://ops:hunter2@api.example/ps"},
+            "PRODUCERSYNC_PUBLIC_URL: 'https://***@api.example/ps' has a user or password: ",
+        ),
+        (
+            {"public_url": "https://api.example/?q=1"},
+            "PRODUCERSYNC_PUBLIC_URL: 'https://api.example/?q=1' has a query: ",
+        ),
+        (
+            {"public_url": "https://api.example/ps#top"},
+            "PRODUCERSYNC_PUBLIC_URL: 'https://api.example/ps#top' has a fragment: ",
+        ),
         (
             {"rate_limit_storage": "mongodb://ops:hunter2@db"},
             "PRODUCERSYNC_RATE_LIMIT_STORAGE: 'mongodb://***@db' is not memory:// or a redis://",

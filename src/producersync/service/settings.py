@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from croniter import CroniterBadDateError, croniter
 from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
@@ -292,8 +293,26 @@ class ServiceSettings(MaskedSettings):
     @field_validator("public_url")
     @classmethod
     def _public(cls, value: str | None) -> str | None:
-        if value is not None:  # every HAL link starts with it
-            TypeAdapter(HttpUrl).validate_python(value)
+        if value is None:
+            return value
+        TypeAdapter(HttpUrl).validate_python(value)  # every HAL link starts with it
+        # Taken, a user and password went out in every HAL link, to every client, and a
+        # query or fragment came before each link's path: https://h/?q=1/v2/entities.
+        base, _, _ = value.partition("#")
+        extra = [
+            what
+            for what, there in (
+                ("a user or password", "@" in urlsplit(value).netloc),
+                ("a query", "?" in base),
+                ("a fragment", "#" in value),
+            )
+            if there
+        ]
+        if extra:
+            raise ValueError(
+                f"{masked(value)!r} has {' and '.join(extra)}: the base of every link the "
+                "service gives out is a scheme, a host, a port and a path alone"
+            )
         return value
 
     @field_validator("webhook_retry_schedule", mode="before")
