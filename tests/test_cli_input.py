@@ -812,7 +812,7 @@ def _refusing_token(request: httpx2.Request) -> httpx2.Response:
 @pytest.mark.parametrize(
     ("refusing", "said"),
     [
-        (False, "error: the API (GET http://127.0.0.1:1/"),
+        (False, "error: the API (POST http://127.0.0.1:1/oauth2/token): Connection error"),
         (
             True,
             "error: the API refused the client credentials (POST "

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from producersync.client import (
+    APIConnectionError,
     APITimeoutError,
     AsyncClient,
     AuthenticationError,
@@ -343,6 +344,41 @@ def test_a_token_endpoint_that_never_answers_times_out_async(silent_server: str)
 
     with pytest.raises(APITimeoutError):
         anyio.run(main)
+
+
+def _token_endpoint_refusing(request: httpx2.Request) -> httpx2.Response:
+    """A transport whose token endpoint refuses connections, as a closed port does."""
+    if request.url.path.endswith("/oauth2/token"):
+        raise httpx2.ConnectError("[Errno 111] Connection refused")
+    return ok_page(request)
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_token_endpoint_out_of_reach_is_the_error_s_request_not_the_call_s(
+    kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The API answers; its token endpoint refuses connections: the error and its retry's
+    log line name the token request, where they named the call's, the API that was up."""
+    caplog.set_level(logging.INFO, logger="producersync.client")
+    options: dict[str, Any] = {
+        "base_url": "http://fake",
+        "max_retries": 1,
+        "transport": httpx2.MockTransport(_token_endpoint_refusing),
+    }
+
+    async def call_async() -> None:
+        async with AsyncClient("cid", "secret", **options) as client:
+            await client.entities.get("15645555")
+
+    with pytest.raises(APIConnectionError) as caught:
+        if kind == "sync":
+            with Client("cid", "secret", **options) as client:
+                list(client.licenses.list())
+        else:
+            anyio.run(call_async)
+    request = caught.value.request
+    assert (request.method, str(request.url)) == ("POST", "http://fake/oauth2/token")
+    assert "POST /oauth2/token failed (Connection error" in caplog.text
 
 
 @pytest.mark.timeout(20)

@@ -342,7 +342,8 @@ class BaseClient:
         self, request: httpx2.Request, exc: Exception, attempt: int, max_retries: int
     ) -> float:
         """How long to wait before the next attempt after ``exc``; raises when final."""
-        error = _translate(request, exc)
+        failed = _failed_request(request, exc)
+        error = _translate(failed, exc)
         if exc is not error:
             error.__cause__ = exc
         delay = self._decide(error, attempt, max_retries)
@@ -352,8 +353,8 @@ class BaseClient:
         # one its operator can look up, and only this line names it.
         log.info(
             "%s %s failed (%s%s); retry %d in %.2f s",
-            request.method,
-            request.url.path,
+            failed.method,
+            failed.url.path,
             error,
             "" if error.request_id is None else f"; request_id {error.request_id}",
             attempt + 1,
@@ -396,6 +397,19 @@ class BaseClient:
                 f"body that is not JSON",
                 response,
             ) from exc
+
+
+def _failed_request(request: httpx2.Request, exc: Exception) -> httpx2.Request:
+    """The request ``exc`` is the failure of: the call's ``request``, or the token request
+    its auth flow sent for it. A token URL out of reach was told as the call's connection
+    error (``the API (GET https://api…/v2/licenses): Connection error``), sending its
+    operator to an API that was up, where the token endpoint was not."""
+    if isinstance(exc, httpx2.RequestError):
+        try:
+            return exc.request
+        except RuntimeError:  # raised without one
+            pass
+    return request
 
 
 def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
