@@ -847,6 +847,81 @@ def test_the_api_refusing_or_out_of_reach_is_one_line(
     assert "hunter2" not in err
 
 
+def _making_the_app(make_app: Callable[[], object], *args: object) -> object:
+    """``serve`` up to the app's making: its checks, and no server."""
+    return make_app()
+
+
+@pytest.fixture
+def no_app(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sync run``'s app not made (DBOS, once in a process): what checks it, is."""
+    monkeypatch.setattr("producersync.sync.app.create_app", lambda settings: "app")
+
+
+def _refusing_the_call(request: httpx2.Request) -> httpx2.Response:
+    if request.url.path == "/oauth2/token":
+        return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})
+    return httpx2.Response(403, json={"error": "forbidden", "message": "no subscriptions scope"})
+
+
+@pytest.mark.parametrize(
+    ("api", "said"),
+    [
+        (
+            _refusing_token,
+            "error: the API refused the client credentials (POST "
+            "http://127.0.0.1:1/oauth2/token): 401 Unauthorized: bad credentials",
+        ),
+        (
+            _refusing_the_call,
+            "error: the API (GET http://127.0.0.1:1/v1/accounts/subscriptions): 403 "
+            "Forbidden: no subscriptions scope",
+        ),
+    ],
+    ids=["credentials", "scope"],
+)
+@pytest.mark.usefixtures("no_app")
+def test_sync_run_refused_by_the_api_stops_before_it_serves(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    api: Callable[[httpx2.Request], httpx2.Response],
+    said: str,
+) -> None:
+    """It started and said nothing until the first webhook's sync failed, hours later."""
+    monkeypatch.setattr("producersync.cli.sync.serve", _making_the_app)
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", GOOD_SECRET)
+    api_through(monkeypatch, httpx2.MockTransport(api))
+    code, err = producersync(monkeypatch, capsys, "sync", "run")
+    assert code == 1, err
+    assert err.startswith(said) and len(err.splitlines()) == 1, err
+    assert "hunter2" not in err
+
+
+@pytest.mark.usefixtures("no_app")
+def test_sync_run_with_the_api_out_of_reach_warns_and_starts(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    served: list[object] = []
+    monkeypatch.setattr(
+        "producersync.cli.sync.serve", lambda *args: served.append(_making_the_app(*args))
+    )
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://127.0.0.1:1")  # nothing listens there
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", GOOD_SECRET)
+    code, err = producersync(monkeypatch, capsys, "sync", "run")
+    assert (code, len(served)) == (0, 1), err
+    assert (
+        "WARNING producersync.sync: the API (POST http://127.0.0.1:1/oauth2/token): "
+        "Connection error: " in err
+    ), err
+    assert err.rstrip().endswith("starting anyway: each sync fails until it answers"), err
+
+
 def _failing_with_a_request_id(request: httpx2.Request) -> httpx2.Response:
     if request.url.path == "/oauth2/token":
         return httpx2.Response(200, json={"access_token": "t", "expires_in": 3600})

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 import sys
 import time
 import uuid
@@ -29,6 +30,7 @@ from producersync.cli.common import (
     LogFormatOption,
     LogLevelOption,
     SinceOption,
+    api_problem,
     change_json,
     console,
     emit,
@@ -104,9 +106,42 @@ def run(
     def make_app() -> Starlette:
         # The app opens the mirror, and reads its hooks' cursors there, as it is made.
         with naming_the_mirror(settings.mirror_url):
-            return create_app(settings)
+            made = create_app(settings)
+        # Once what is local is known good (the settings, the databases, the port): the
+        # API is the one to blame only when they are.
+        _check_credentials(settings)
+        return made
 
     serve(make_app, settings, refused)
+
+
+# The one attempt of ``_check_credentials``: an API that does not answer holds the start
+# this long at most.
+CREDENTIALS_CHECK_SECONDS = 10.0
+
+
+def _check_credentials(settings: SyncSettings) -> None:
+    """Stop ``sync run`` before it serves or runs a workflow when the API refuses its
+    client (the credentials, or their scope: exit 1, the line ``sync now`` tells), as
+    every sync it would run fails so: it started and said nothing until the next
+    webhook's sync failed, hours later, so that a secret mistyped at the restart after a
+    rotation went unseen until then. One request, the population's first page, as a sync
+    asks. The API out of reach or failing is a warning, and the start goes on: the
+    receiver records deliveries meanwhile, and their syncs run once the API is back."""
+    from producersync.client import AuthenticationError, PermissionDeniedError, ProducerSyncError
+
+    with settings.client() as client:
+        try:
+            client.subscriptions.page(0, max_retries=0, deadline=CREDENTIALS_CHECK_SECONDS)
+        except (AuthenticationError, PermissionDeniedError):
+            raise
+        except ProducerSyncError as exc:
+            _run_log.warning(
+                "%s; starting anyway: each sync fails until it answers", api_problem(exc)
+            )
+
+
+_run_log = logging.getLogger("producersync.sync")
 
 
 @app.command(cls=JsonErrorsCommand)
