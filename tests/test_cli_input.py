@@ -901,6 +901,31 @@ def test_sync_run_refused_by_the_api_stops_before_it_serves(
     assert "hunter2" not in err
 
 
+@pytest.mark.parametrize("api", [_refusing_token, _refusing_the_call], ids=["credentials", "scope"])
+@pytest.mark.parametrize(
+    "command", [["sync", "now", "--since", "2026-01-01"], ["sync", "backfill"]]
+)
+def test_a_pull_the_api_refuses_records_no_run(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    api: Callable[[httpx2.Request], httpx2.Response],
+) -> None:
+    """A failed run was recorded: a backfill's stayed among ``failedRuns`` until another
+    backfill succeeded, for a secret mistyped once."""
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://127.0.0.1:1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    api_through(monkeypatch, httpx2.MockTransport(api))
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 1 and len(err.splitlines()) == 1, err
+    engine = open_mirror(f"sqlite:///{sync_env}")
+    with engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM sync_runs")).scalar_one() == 0
+    engine.dispose()
+
+
 @pytest.mark.usefixtures("no_app")
 def test_sync_run_with_the_api_out_of_reach_warns_and_starts(
     sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

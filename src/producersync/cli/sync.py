@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from dbos import DBOSClient, WorkflowHandle
     from starlette.applications import Starlette
 
+    from producersync.client import Client, ProducerSyncError
     from producersync.sync import mirror
     from producersync.sync.pull import PageFn, PageResult, Puller, Stream
     from producersync.sync.settings import SyncSettings
@@ -115,30 +116,43 @@ def run(
     serve(make_app, settings, refused)
 
 
-# The one attempt of ``_check_credentials``: an API that does not answer holds the start
-# this long at most.
+# The one attempt of ``_ask_the_api``: an API that does not answer holds the command this
+# long at most.
 CREDENTIALS_CHECK_SECONDS = 10.0
 
 
-def _check_credentials(settings: SyncSettings) -> None:
-    """Stop ``sync run`` before it serves or runs a workflow when the API refuses its
-    client (the credentials, or their scope: exit 1, the line ``sync now`` tells), as
-    every sync it would run fails so: it started and said nothing until the next
-    webhook's sync failed, hours later, so that a secret mistyped at the restart after a
-    rotation went unseen until then. One request, the population's first page, as a sync
-    asks. The API out of reach or failing is a warning, and the start goes on: the
-    receiver records deliveries meanwhile, and their syncs run once the API is back."""
+def _ask_the_api(client: Client) -> ProducerSyncError | None:
+    """Ask the API once what a sync asks first, the population's first page, so that a
+    client it refuses (the credentials, or their scope) raises before a command serves or
+    records a run; the error of an API out of reach or failing is returned, None if it
+    answered.
+
+    Refused, ``sync run`` started and said nothing until the next webhook's sync failed,
+    hours later (a secret mistyped at the restart after a rotation went unseen until
+    then), and ``sync now`` and ``backfill`` recorded a failed run: a backfill's stayed
+    among ``failedRuns`` until another backfill succeeded."""
     from producersync.client import AuthenticationError, PermissionDeniedError, ProducerSyncError
 
+    try:
+        client.subscriptions.page(0, max_retries=0, deadline=CREDENTIALS_CHECK_SECONDS)
+    except (AuthenticationError, PermissionDeniedError):
+        raise
+    except ProducerSyncError as exc:
+        return exc
+    return None
+
+
+def _check_credentials(settings: SyncSettings) -> None:
+    """``sync run``'s ``_ask_the_api``, before it serves or runs a workflow: refused, it
+    stops (exit 1, the line ``sync now`` tells), as every sync it would run fails so. The
+    API out of reach or failing is a warning, and the start goes on: the receiver records
+    deliveries meanwhile, and their syncs run once the API is back."""
     with settings.client() as client:
-        try:
-            client.subscriptions.page(0, max_retries=0, deadline=CREDENTIALS_CHECK_SECONDS)
-        except (AuthenticationError, PermissionDeniedError):
-            raise
-        except ProducerSyncError as exc:
-            _run_log.warning(
-                "%s; starting anyway: each sync fails until it answers", api_problem(exc)
-            )
+        failed = _ask_the_api(client)
+    if failed is not None:
+        _run_log.warning(
+            "%s; starting anyway: each sync fails until it answers", api_problem(failed)
+        )
 
 
 _run_log = logging.getLogger("producersync.sync")
@@ -528,6 +542,14 @@ def _puller(settings: SyncSettings) -> Iterator[tuple[Puller, sa.Engine]]:
         with naming_the_mirror(settings.mirror_url):
             engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
         stack.callback(engine.dispose)
+        # Refused while another pull is going on (told before the API is asked: it sends
+        # no request), or by the API (its client's credentials or scope): no run is
+        # recorded. ``_pull_with_progress`` checks the first again as it starts its run.
+        with engine.connect() as conn:
+            going = mirror.run_going_on(conn, mirror.MANUAL_KINDS)
+        if going is not None:
+            raise fail(_going_on(going))
+        _ask_the_api(client)
         hooks = Hooks.from_entry_points(engine, interval=settings.run_heartbeat_seconds)
         stack.callback(hooks.close)
         puller = Puller(

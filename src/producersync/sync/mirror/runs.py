@@ -79,22 +79,9 @@ def start_run(
     if alone_among and conn.dialect.name == "postgresql":
         # SQLite's writers take turns already (``write_transaction``).
         conn.execute(sa.text("SELECT pg_advisory_xact_lock(:id)"), {"id": _PG_RUNS_LOCK})
+    if alone_among and (going := run_going_on(conn, alone_among)) is not None:
+        raise RunGoingOn(going)
     now = mirror_now(conn)
-    if alone_among:
-        going = conn.execute(
-            sa.select(sync_runs)
-            .where(
-                sync_runs.c.kind.in_(list(alone_among)),
-                sync_runs.c.finished_at.is_(None),
-                # A run without a lease (recorded before leases) tells nothing of its
-                # process, and would refuse every run after it for good.
-                sync_runs.c.lease_until >= now,
-            )
-            .order_by(sync_runs.c.id)
-            .limit(1)
-        ).first()
-        if going is not None:
-            raise RunGoingOn(_described(going, now))
     alive = {
         "heartbeat_at": None if lease is None else now,
         "lease_until": None if lease is None else now + lease,
@@ -113,6 +100,25 @@ def start_run(
         kind=kind, run_date=run_date, since=since, started_at=now, started_by=started_by, **alive
     )
     return int(conn.execute(insert.returning(sync_runs.c.id)).scalar_one())
+
+
+def run_going_on(conn: sa.Connection, kinds: Sequence[str]) -> dict[str, Any] | None:
+    """The first run of ``kinds`` going on (unfinished, shown alive within its lease), as
+    ``last_run`` gives it; None when none is."""
+    now = mirror_now(conn)
+    going = conn.execute(
+        sa.select(sync_runs)
+        .where(
+            sync_runs.c.kind.in_(list(kinds)),
+            sync_runs.c.finished_at.is_(None),
+            # A run without a lease (recorded before leases) tells nothing of its
+            # process, and would refuse every run after it for good.
+            sync_runs.c.lease_until >= now,
+        )
+        .order_by(sync_runs.c.id)
+        .limit(1)
+    ).first()
+    return None if going is None else _described(going, now)
 
 
 def beat_runs(conn: sa.Connection, run_ids: Sequence[int], lease: dt.timedelta) -> set[int]:
