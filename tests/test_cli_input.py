@@ -1039,6 +1039,44 @@ def test_a_sync_config_key_that_is_no_setting_is_named_not_ignored(
     assert GOOD_SECRET.removeprefix("whsec_") not in err and not sync_env.exists()
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        (
+            'sync_port = "abc"\n',
+            "PRODUCERSYNC_SYNC_PORT: Input should be a valid integer, unable to parse string "
+            "as an integer (given: 'abc'); given as sync_port in {config}",
+        ),
+        (
+            "page_size = 0\n",
+            "PRODUCERSYNC_PAGE_SIZE: Input should be greater than or equal to 1 (given: 0); "
+            "given as page_size in {config}",
+        ),
+        (
+            "client_secret = 12\n",
+            "PRODUCERSYNC_CLIENT_SECRET: Input should be a valid string; "
+            "given as client_secret in {config}",
+        ),
+    ],
+    ids=["port", "page-size", "secret"],
+)
+def test_a_bad_value_in_the_sync_config_is_named_with_its_key_and_file(
+    sync_env: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    text: str,
+    said: str,
+) -> None:
+    """Told under its variable alone, it sent the operator to an environment without it."""
+    config = tmp_path / "sync.toml"
+    config.write_text(text)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    code, err = producersync(monkeypatch, capsys, "sync", "status")
+    assert (code, err) == (2, f"error: {said.format(config=config)}\n")
+    assert not sync_env.exists()
+
+
 def test_a_sync_config_gives_defaults_beneath_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -18,6 +18,12 @@ __all__ = ["MaskedSettings"]
 class MaskedSettings(BaseSettings):
     """``BaseSettings`` whose every text value is shown masked (``url_userinfo.masked``)."""
 
+    @classmethod
+    def given_in(cls, name: str) -> str | None:
+        """Where the value of the setting ``name`` came from, when not its environment
+        variable (a configuration file's key, for an error to name it): None here."""
+        return None
+
     def __repr_args__(self) -> Iterable[tuple[str | None, Any]]:
         # pydantic's repr, str and rich's pretty printing all read these.
         for name, value in super().__repr_args__():

@@ -298,8 +298,17 @@ def settings_problems(
         shown = "" if ours or given is None else f" (given: {masked(repr(given))})"
         source = options.get(name) or variable(settings, name)
         value = None if given is None else masked(str(given))
-        problems.append(Problem(f"{source}: {reason(error)}{shown}", source, value))
+        where = None if name in options else _given_in(settings, name)
+        told = f"{source}: {reason(error)}{shown}" + (f"; given as {where}" if where else "")
+        problems.append(Problem(told, source, value))
     return problems
+
+
+def _given_in(settings: type[BaseSettings], name: str) -> str | None:
+    """Where ``settings`` got the setting ``name``, when not from its variable."""
+    from producersync.masked_settings import MaskedSettings
+
+    return settings.given_in(name) if issubclass(settings, MaskedSettings) else None
 
 
 def _types(annotation: object) -> set[object]:

@@ -324,6 +324,23 @@ class SyncSettings(MaskedSettings):
             sources += (InitSettingsSource(settings_cls, values),)
         return sources
 
+    @classmethod
+    def given_in(cls, name: str) -> str | None:
+        """``sync_port in /etc/sync.toml`` when the configuration file gave the setting
+        ``name`` (its variable not set, or that would win): a value the file got wrong
+        was told under its variable alone, which the operator then looked for in an
+        environment that has none."""
+        config = os.environ.get(CONFIG_ENV)
+        named = variable(cls, name).upper()
+        if not config or any(key.upper() == named for key in os.environ):
+            return None
+        key = _file_key(cls, name)
+        try:
+            held = _config_file(Path(config))
+        except ValidationError:  # told as the file's own problem
+            return None
+        return f"{key} in {config}" if key in held else None
+
     def require(self, needs: Mapping[str, str]) -> None:
         """Refuse, as loading refuses a wrong setting, each setting of ``needs`` left
         unset: those only some commands need, each with what needs it."""
@@ -392,10 +409,12 @@ class _Environment(EnvSettingsSource):
 def _file_names(settings_cls: type[BaseSettings]) -> dict[str, str]:
     """The keys a configuration file may hold, each with its setting's name: the
     variable's name in lower case without the prefix, so `sync_port` there is `port`."""
-    return {
-        variable(settings_cls, name).removeprefix("PRODUCERSYNC_").lower(): name
-        for name in settings_cls.model_fields
-    }
+    return {_file_key(settings_cls, name): name for name in settings_cls.model_fields}
+
+
+def _file_key(settings_cls: type[BaseSettings], name: str) -> str:
+    """The key of the setting ``name`` in a configuration file (``_file_names``)."""
+    return variable(settings_cls, name).removeprefix("PRODUCERSYNC_").lower()
 
 
 def _by_name(
