@@ -64,6 +64,19 @@ def test_a_certificate_no_ca_vouches_for_is_refused(https_url: str) -> None:
         client.request("GET", "/v2/licenses")
 
 
+def test_an_https_url_to_a_plain_http_server_says_to_check_its_scheme() -> None:
+    """OpenSSL's WRONG_VERSION_NUMBER named neither the scheme nor what to change."""
+    with (
+        https_server(_Handler, tls=False) as port,
+        Client("id", "secret", base_url=f"https://127.0.0.1:{port}", max_retries=0) as client,
+        pytest.raises(APIConnectionError) as refused,
+    ):
+        client.request("GET", "/v2/licenses")
+    assert str(refused.value).endswith(
+        f"(the server at 127.0.0.1:{port} answers without TLS: is its URL http://?)"
+    )
+
+
 def test_ssl_cert_file_is_honoured(
     https_url: str, fresh_context: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -16,12 +16,16 @@ CERT = Path(__file__).parent / "tls" / "localhost.pem"  # the certificate and it
 
 
 @contextmanager
-def https_server(handler: type[http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
-    """``handler`` serving on a free port over TLS; the port."""
+def https_server(
+    handler: type[http.server.BaseHTTPRequestHandler], *, tls: bool = True
+) -> Iterator[int]:
+    """``handler`` serving on a free port over TLS (``tls=False``: plain HTTP, as a
+    server an https:// URL is wrongly given for); the port."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(CERT)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
+    if tls:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(CERT)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         yield server.server_address[1]

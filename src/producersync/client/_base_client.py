@@ -425,7 +425,19 @@ def _translate(request: httpx2.Request, exc: Exception) -> ProducerSyncError:
             f"{request.method} {request.url.path} answered with a body that could not be "
             f"decoded: {exc}"
         )
-    return APIConnectionError(request, f"Connection error: {type(exc).__name__}: {exc}")
+    return APIConnectionError(
+        request, f"Connection error: {type(exc).__name__}: {exc}{_hint(request, exc)}"
+    )
+
+
+def _hint(request: httpx2.Request, exc: Exception) -> str:
+    """What the operator is to check, where the library's words do not say: an https://
+    URL whose server speaks plain HTTP fails the TLS handshake as OpenSSL's
+    ``WRONG_VERSION_NUMBER``, which names neither the URL's scheme nor a fix."""
+    if request.url.scheme == "https" and "WRONG_VERSION_NUMBER" in str(exc):
+        where = f"{request.url.host}:{request.url.port or 443}"
+        return f" (the server at {where} answers without TLS: is its URL http://?)"
+    return ""
 
 
 @dataclass
