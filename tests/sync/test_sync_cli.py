@@ -537,7 +537,7 @@ def test_a_replay_waited_for_tells_how_it_ended_in_one_line(
     [
         (["--wait", "--timeout", "0"], "'0' is not a whole number of seconds from 1 to 86400"),
         (["--wait", "--timeout", "1.5"], "'1.5' is not a whole number of seconds from 1 to"),
-        (["--timeout", "5"], "Invalid value for --timeout: 5 given without --wait"),
+        (["--timeout", "5"], "Invalid value for '--timeout': '5' given without --wait"),
     ],
     ids=["zero", "fraction", "without-wait"],
 )

@@ -316,7 +316,8 @@ def replay(
     from producersync.sync.workflows import APP_NAME, by_name
 
     if timeout is not None and not wait:
-        raise typer.BadParameter(f"{timeout} given without --wait", param_hint="--timeout")
+        # Quoted as click quotes the options it names itself.
+        raise typer.BadParameter(f"'{timeout}' given without --wait", param_hint="'--timeout'")
     settings = settings_from(SyncSettings)
     # Only a mirror that is there holds the event, and only a known event needs DBOS:
     # a mirror at a mistyped path would be made (empty, a DBOS database beside it) before
