@@ -981,6 +981,14 @@ def test_an_api_failure_names_the_request_id_to_quote_to_its_operator(
         assert error == "ServerError: 500 Internal Server Error: boom (request_id req_ticket42)"
 
 
+def _sync_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Path:
+    """A sync configuration file holding ``text``, named by its variable; its path."""
+    config = tmp_path / "sync.toml"
+    config.write_text(text)
+    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    return config
+
+
 @pytest.mark.parametrize(
     ("write", "reason"),
     [
@@ -1031,9 +1039,7 @@ def test_a_sync_config_key_that_is_no_setting_is_named_not_ignored(
     text: str,
     said: str,
 ) -> None:
-    config = tmp_path / "sync.toml"
-    config.write_text(text)
-    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    config = _sync_config(tmp_path, monkeypatch, text)
     code, err = producersync(monkeypatch, capsys, "sync", "status")
     assert (code, err) == (2, f"error: PRODUCERSYNC_SYNC_CONFIG: {config}: {said}\n")
     assert GOOD_SECRET.removeprefix("whsec_") not in err and not sync_env.exists()
@@ -1069,9 +1075,7 @@ def test_a_bad_value_in_the_sync_config_is_named_with_its_key_and_file(
     said: str,
 ) -> None:
     """Told under its variable alone, it sent the operator to an environment without it."""
-    config = tmp_path / "sync.toml"
-    config.write_text(text)
-    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
+    config = _sync_config(tmp_path, monkeypatch, text)
     code, err = producersync(monkeypatch, capsys, "sync", "status")
     assert (code, err) == (2, f"error: {said.format(config=config)}\n")
     assert not sync_env.exists()
@@ -1080,12 +1084,12 @@ def test_a_bad_value_in_the_sync_config_is_named_with_its_key_and_file(
 def test_a_sync_config_gives_defaults_beneath_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    config = tmp_path / "sync.toml"
-    config.write_text(
+    _sync_config(
+        tmp_path,
+        monkeypatch,
         f'page_size = 50\nsync_port = 9000\nsync_host = "0.0.0.0"\n'
-        f'webhook_secrets = ["{GOOD_SECRET}"]\n'
+        f'webhook_secrets = ["{GOOD_SECRET}"]\n',
     )
-    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(config))
     monkeypatch.setenv("PRODUCERSYNC_SYNC_PORT", "9001")
     settings = SyncSettings()
     assert (settings.page_size, settings.port, settings.secrets()) == (50, 9001, [GOOD_SECRET])
@@ -1929,8 +1933,7 @@ def test_a_setting_refused_under_json_names_its_variable_and_value_but_a_secret_
     monkeypatch.setenv("PRODUCERSYNC_DATABASE_URL", f"sqlite:///{tmp_path / 'store.db'}")
     for name, given in refused.env.items():
         monkeypatch.setenv(name, given)
-    (tmp_path / "sync.toml").write_text(refused.config)
-    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(tmp_path / "sync.toml"))
+    _sync_config(tmp_path, monkeypatch, refused.config)
     error, err = error_both_ways(monkeypatch, capsys, 2, *refused.args)
     assert (error["field"], error["value"]) == (refused.field, refused.value)
     message = str(error["message"])
@@ -1947,8 +1950,7 @@ def test_settings_refused_together_under_json_are_each_named_in_problems(
     sync_environment(tmp_path, monkeypatch)
     monkeypatch.setenv("PRODUCERSYNC_MIRROR_URL", "nonsense")
     monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", _SECRET)
-    (tmp_path / "sync.toml").write_text("page_size = 0")
-    monkeypatch.setenv("PRODUCERSYNC_SYNC_CONFIG", str(tmp_path / "sync.toml"))
+    _sync_config(tmp_path, monkeypatch, "page_size = 0")
     error, err = error_both_ways(monkeypatch, capsys, 2, "sync", "status")
     problems = error["problems"]
     assert isinstance(problems, list)
