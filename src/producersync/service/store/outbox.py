@@ -775,6 +775,20 @@ def count_deliveries(conn: sa.Connection, message_id: str) -> int:
     return int(conn.execute(query).scalar_one())
 
 
+DeliveryRow = sa.Row[str, str, str, int, dt.datetime | None, dt.datetime]
+"""A delivery as a message's view shows it: ``message_id``, ``endpoint_id``, ``state``,
+``attempts``, ``next_attempt_at``, ``updated_at``."""
+_SHOWN = (
+    webhook_deliveries.c.message_id,
+    webhook_deliveries.c.endpoint_id,
+    webhook_deliveries.c.state,
+    webhook_deliveries.c.attempts,
+    webhook_deliveries.c.next_attempt_at,
+    webhook_deliveries.c.updated_at,
+)
+"""Those columns, which a ``Delivery`` holds too, after its id."""
+
+
 def _deliveries(
     conn: sa.Connection,
     *conditions: sa.ColumnElement[bool],
@@ -783,25 +797,12 @@ def _deliveries(
 ) -> list[Delivery]:
     d = webhook_deliveries
     query = (
-        sa.select(
-            d.c.id,
-            d.c.message_id,
-            d.c.endpoint_id,
-            d.c.state,
-            d.c.attempts,
-            d.c.next_attempt_at,
-            d.c.updated_at,
-        )
+        sa.select(d.c.id, *_SHOWN)
         .where(*conditions)
         .order_by(d.c.id.desc() if newest_first else d.c.id)
         .limit(limit)
     )
     return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(query)]
-
-
-DeliveryRow = sa.Row[str, str, str, int, dt.datetime | None, dt.datetime]
-"""A delivery as a message's view shows it: ``message_id``, ``endpoint_id``, ``state``,
-``attempts``, ``next_attempt_at``, ``updated_at``."""
 
 
 def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
@@ -812,18 +813,7 @@ def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, 
     d = webhook_deliveries
     found: dict[str, list[DeliveryRow]] = {}
     if message_ids:
-        query = (
-            sa.select(
-                d.c.message_id,
-                d.c.endpoint_id,
-                d.c.state,
-                d.c.attempts,
-                d.c.next_attempt_at,
-                d.c.updated_at,
-            )
-            .where(d.c.message_id.in_(list(message_ids)))
-            .order_by(d.c.id)
-        )
+        query = sa.select(*_SHOWN).where(d.c.message_id.in_(list(message_ids))).order_by(d.c.id)
         # Fetched at once: row by row, the driver's fetchone cost more than the rows.
         for row in conn.execute(query).all():
             found.setdefault(row[0], []).append(row)
