@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -532,6 +533,22 @@ def test_a_malformed_secret_is_a_secret_error_not_a_verification_error() -> None
         verify(BODY, generate_headers(), "whsec_short", now=NOW)
     assert not isinstance(info.value, WebhookVerificationError)
     assert "short" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("secret", "said"),
+    [
+        (None, "no webhook secret given (None: is its setting unset?)"),
+        (300, "webhook secret must be a string or a list of them, not int"),
+    ],
+)
+def test_no_secret_at_all_is_a_secret_error_naming_what_was_given(
+    secret: object, said: str
+) -> None:
+    """``os.environ.get`` of a variable the deployment lacks gave verify ``None``: a bare
+    TypeError ("'NoneType' object is not iterable") named no secret."""
+    with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}$"):
+        verify(BODY, generate_headers(), secret, now=NOW)  # type: ignore[arg-type]
 
 
 def test_body_must_be_bytes() -> None:

@@ -11,7 +11,7 @@ import binascii
 import hashlib
 import hmac
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Final, final
 
 from producersync.webhooks._exceptions import WebhookSecretError
@@ -131,6 +131,15 @@ def parse_secrets(value: SecretsLike) -> tuple[WebhookSecret, ...]:
         return (parse_secret(value),)
     if isinstance(value, bytes | bytearray):
         raise WebhookSecretError("webhook secret must be a string, not bytes")
+    if value is None:
+        # os.environ.get() of a variable the receiver's deployment lacks: it was a bare
+        # TypeError ("'NoneType' object is not iterable") naming no secret, to a
+        # receiver that answered it 500 for every delivery.
+        raise WebhookSecretError("no webhook secret given (None: is its setting unset?)")
+    if not isinstance(value, Iterable):
+        raise WebhookSecretError(
+            f"webhook secret must be a string or a list of them, not {type(value).__name__}"
+        )
     items = list(value)
     if not items:
         raise WebhookSecretError("no webhook secret given")
