@@ -94,6 +94,15 @@ def test_header_values_with_surrounding_whitespace_are_accepted() -> None:
     assert verify(BODY, headers, SECRET, now=NOW) == EVENT
 
 
+def test_header_names_and_values_as_bytes_are_read() -> None:
+    """As raw HTTP has them (an ASGI scope's, Twisted's ``getAllHeaders()``): a dict of
+    bytes was told "missing webhook-id header", and bytes values "not text"."""
+    sent = generate_headers()
+    raw = {k.encode(): v.encode() for k, v in sent.items()}
+    assert verify(BODY, raw, SECRET, now=NOW) == EVENT
+    assert verify(BODY, {k: v.encode() for k, v in sent.items()}, SECRET, now=NOW) == EVENT
+
+
 def test_verify_accepts_a_parsed_secret() -> None:
     assert verify(BODY, generate_headers(), parse_secret(SECRET), now=NOW) == EVENT
 
@@ -565,7 +574,8 @@ def test_a_strict_codebase_verifies_the_headers_of_flask_starlette_and_a_dict(
     tmp_path: Path,
 ) -> None:
     """Typed ``Mapping[str, str]``, werkzeug's ``Headers`` (Flask's ``request.headers``),
-    no ``Mapping`` though verify read it, failed ``mypy --strict`` in a Flask receiver."""
+    no ``Mapping`` though verify read it, failed ``mypy --strict`` in a Flask receiver;
+    typed with ``str`` items, so did Twisted's ``dict[bytes, bytes]``."""
     (tmp_path / "receivers.py").write_text(
         "from starlette.datastructures import Headers as StarletteHeaders\n"
         "from werkzeug.datastructures import EnvironHeaders, Headers\n"
@@ -580,6 +590,9 @@ def test_a_strict_codebase_verifies_the_headers_of_flask_starlette_and_a_dict(
         "    return verify(body, headers, secret)\n"
         "\n"
         "def plain(body: bytes, headers: dict[str, str], secret: str) -> None:\n"
+        "    verify_signature(body, headers, secret)\n"
+        "\n"
+        "def twisted(body: bytes, headers: dict[bytes, bytes], secret: str) -> None:\n"
         "    verify_signature(body, headers, secret)\n"
     )
     said = strict(tmp_path, ["receivers.py"])

@@ -69,21 +69,30 @@ class HeadersLike(Protocol):
     """What ``verify`` reads a delivery's headers from: anything whose ``items()`` are
     their names and values, a ``Mapping[str, str]`` (Starlette's, Django's, aiohttp's
     ``request.headers``) or werkzeug's ``Headers``, Flask's, which is no ``Mapping``:
-    typed as one, a Flask receiver that ran verified failed ``mypy --strict``."""
+    typed as one, a Flask receiver that ran verified failed ``mypy --strict``. Names and
+    values may be bytes, as raw HTTP has them (an ASGI scope's, Twisted's
+    ``getAllHeaders()``), read as Latin-1."""
 
-    def items(self) -> Iterable[tuple[str, str]]: ...
+    def items(self) -> Iterable[tuple[str | bytes, str | bytes]]: ...
 
 
 def _fail(check: VerificationCheck, message: str) -> WebhookVerificationError:
     return WebhookVerificationError(check, message)
 
 
+def _text(value: object) -> object:
+    # HTTP (and ASGI) define header bytes as Latin-1. Skipped as not text, a dict of bytes
+    # was told "missing webhook-id header", and its values "not text", with both there.
+    return value.decode("latin-1") if isinstance(value, bytes) else value
+
+
 def _pick_headers(headers: HeadersLike) -> tuple[str, str, str, str]:
     """(prefix, id, timestamp, signature), raw; one prefix for all three."""
     lowered: dict[str, object] = {}
     for key, value in headers.items():
-        if isinstance(key, str):
-            lowered.setdefault(key.strip().lower(), value)
+        name = _text(key)
+        if isinstance(name, str):
+            lowered.setdefault(name.strip().lower(), _text(value))
     prefix = next(
         (p for p in HEADER_PREFIXES if any(f"{p}-{n}" in lowered for n in _NAMES)),
         HEADER_PREFIXES[0],
