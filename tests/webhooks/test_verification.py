@@ -103,6 +103,22 @@ def test_header_names_and_values_as_bytes_are_read() -> None:
     assert verify(BODY, {k: v.encode() for k, v in sent.items()}, SECRET, now=NOW) == EVENT
 
 
+def test_a_wsgi_environ_is_told_apart_from_missing_headers() -> None:
+    """Django's ``request.META`` names each header ``HTTP_…``: told only "missing", the
+    receiver looked at a header its environ plainly held."""
+    environ = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in generate_headers().items()} | {
+        "REQUEST_METHOD": "POST"
+    }
+    _raises(
+        VerificationCheck.MISSING_HEADER,
+        re.escape(
+            "missing webhook-id header (these are a WSGI environ's names, as HTTP_WEBHOOK_ID:"
+            " pass the request's headers, request.headers, not request.META or its environ)"
+        ),
+        headers=environ,
+    )
+
+
 def test_verify_accepts_a_parsed_secret() -> None:
     assert verify(BODY, generate_headers(), parse_secret(SECRET), now=NOW) == EVENT
 

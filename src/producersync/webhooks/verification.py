@@ -86,6 +86,20 @@ def _text(value: object) -> object:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
+def _missing(header: str, lowered: dict[str, object]) -> WebhookVerificationError:
+    environ = f"HTTP_{header.upper().replace('-', '_')}"
+    if any(key.startswith(("http_webhook_", "http_svix_")) for key in lowered):
+        # A WSGI environ (Django's request.META, where its webhook examples read a
+        # signature) names each header HTTP_…: told only "missing", the receiver looked
+        # at a header its environ plainly held.
+        return _fail(
+            _Check.MISSING_HEADER,
+            f"missing {header} header (these are a WSGI environ's names, as {environ}:"
+            " pass the request's headers, request.headers, not request.META or its environ)",
+        )
+    return _fail(_Check.MISSING_HEADER, f"missing {header} header")
+
+
 def _pick_headers(headers: HeadersLike) -> tuple[str, str, str, str]:
     """(prefix, id, timestamp, signature), raw; one prefix for all three."""
     lowered: dict[str, object] = {}
@@ -102,7 +116,7 @@ def _pick_headers(headers: HeadersLike) -> tuple[str, str, str, str]:
         header = f"{prefix}-{name}"
         raw = lowered.get(header)
         if raw is None or (isinstance(raw, str) and not raw.strip()):
-            raise _fail(_Check.MISSING_HEADER, f"missing {header} header")
+            raise _missing(header, lowered)
         if not isinstance(raw, str):
             raise _fail(_MALFORMED[name], f"malformed {header} header: not text")
         values.append(raw.strip())
