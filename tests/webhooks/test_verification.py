@@ -49,7 +49,7 @@ def _raises(
     *,
     headers: dict[str, str] | None = None,
     body: bytes = BODY,
-    tolerance: int = DEFAULT_TOLERANCE,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> None:
     """Verify with SECRET at NOW; assert the failure, and that no secret leaks into it."""
     with pytest.raises(WebhookVerificationError, match=match) as info:
@@ -289,6 +289,9 @@ def test_a_timestamp_past_the_edge_says_by_how_much(
 def test_custom_tolerance_applies() -> None:
     headers = generate_headers(timestamp=NOW - 11)
     _raises(VerificationCheck.TIMESTAMP_TOO_OLD, "tolerance 10 s", headers=headers, tolerance=10)
+    _raises(
+        VerificationCheck.TIMESTAMP_TOO_OLD, "tolerance 10.5 s", headers=headers, tolerance=10.5
+    )
     assert verify(BODY, headers, SECRET, now=NOW, tolerance=11) == EVENT
 
 
@@ -591,7 +594,8 @@ def test_a_strict_codebase_verifies_the_headers_of_flask_starlette_and_a_dict(
 ) -> None:
     """Typed ``Mapping[str, str]``, werkzeug's ``Headers`` (Flask's ``request.headers``),
     no ``Mapping`` though verify read it, failed ``mypy --strict`` in a Flask receiver;
-    typed with ``str`` items, so did Twisted's ``dict[bytes, bytes]``."""
+    typed with ``str`` items, so did Twisted's ``dict[bytes, bytes]``, and typed ``int``, a
+    tolerance of seconds read as a ``float``, which verify takes."""
     (tmp_path / "receivers.py").write_text(
         "from starlette.datastructures import Headers as StarletteHeaders\n"
         "from werkzeug.datastructures import EnvironHeaders, Headers\n"
@@ -607,6 +611,9 @@ def test_a_strict_codebase_verifies_the_headers_of_flask_starlette_and_a_dict(
         "\n"
         "def plain(body: bytes, headers: dict[str, str], secret: str) -> None:\n"
         "    verify_signature(body, headers, secret)\n"
+        "\n"
+        "def set_tolerance(body: bytes, headers: dict[str, str], secret: str, s: str) -> None:\n"
+        "    verify_signature(body, headers, secret, tolerance=float(s), now=None)\n"
         "\n"
         "def twisted(body: bytes, headers: dict[bytes, bytes], secret: str) -> None:\n"
         "    verify_signature(body, headers, secret)\n"

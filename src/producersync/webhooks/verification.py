@@ -151,7 +151,7 @@ def verify_signature(
     headers: HeadersLike,
     secret: SecretsLike,
     *,
-    tolerance: int = DEFAULT_TOLERANCE,
+    tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
 ) -> None:
     """Return if ``headers`` carry a valid signature of ``body`` under one of the secrets and
@@ -260,7 +260,7 @@ def verify(
     headers: HeadersLike,
     secret: SecretsLike,
     *,
-    tolerance: int = DEFAULT_TOLERANCE,
+    tolerance: float = DEFAULT_TOLERANCE,
     now: float | None = None,
 ) -> Event:
     """Verify a delivery (``verify_signature``) and return its ``Event`` (``parse_event``).
