@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 import pytest
 
@@ -131,3 +132,14 @@ def test_parse_secrets_names_the_one_of_several_that_is_malformed(value: str, pr
 def test_parse_secrets_rejects_none() -> None:
     with pytest.raises(WebhookSecretError, match="no webhook secret given"):
         parse_secrets([])
+
+
+@pytest.mark.parametrize(
+    "separator", [",", ", ", " ", ";"], ids=["comma", "comma-space", "space", "semicolon"]
+)
+def test_several_secrets_in_one_string_are_told_as_such(separator: str) -> None:
+    """A rotation's variable ("whsec_…,whsec_…") passed unsplit was told "uses URL-safe
+    base64", for the '_' of its second prefix, or "contains whitespace"."""
+    said = "webhook secret is 2 secrets in one string ('whsec_' 2 times): pass several as a list"
+    with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}, one secret each$"):
+        parse_secrets(SECRET + separator + OLD_SECRET)

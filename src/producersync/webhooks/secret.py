@@ -109,6 +109,14 @@ def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
     encoded = value[len(SECRET_PREFIX) :]
     if not encoded:
         raise WebhookSecretError(f"webhook secret has nothing after {SECRET_PREFIX!r}")
+    if (count := value.count(SECRET_PREFIX)) > 1:
+        # A rotation's "whsec_…,whsec_…" (a variable holding several) passed unsplit was
+        # told "uses URL-safe base64", for the '_' of the second prefix, or "contains
+        # whitespace": standard base64 holds no '_', so this is no secret's own text.
+        raise WebhookSecretError(
+            f"webhook secret is {count} secrets in one string ({SECRET_PREFIX!r} {count}"
+            " times): pass several as a list, one secret each"
+        )
     if any(c.isspace() for c in encoded):
         raise WebhookSecretError("webhook secret contains whitespace")
     if not encoded.isascii():
