@@ -694,8 +694,8 @@ def sync_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
             f"{OTHER_SECRET},{GOOD_SECRET}whsec_",
             f"secret 2 {_RUN_TOGETHER.removeprefix('secret 1 ')}",
         ),
-        (f'"{GOOD_SECRET}"', "secret 1 is in quotes: give it without them"),
-        (f"'{GOOD_SECRET}'", "secret 1 is in quotes: give it without them"),
+        (f'"{GOOD_SECRET}"', "secret 1: webhook secret is in quotes: give it without them"),
+        (f"'{GOOD_SECRET}'", "secret 1: webhook secret is in quotes: give it without them"),
     ],
     ids=[
         "not-base64",

@@ -143,3 +143,12 @@ def test_several_secrets_in_one_string_are_told_as_such(separator: str) -> None:
     said = "webhook secret is 2 secrets in one string ('whsec_' 2 times): pass several as a list"
     with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}, one secret each$"):
         parse_secrets(SECRET + separator + OLD_SECRET)
+
+
+@pytest.mark.parametrize("quote", ['"', "'"], ids=["double", "single"])
+def test_a_quoted_secret_is_told_as_one(quote: str) -> None:
+    """Docker's --env-file keeps a value's quotes: "must start with 'whsec_'" was said of a
+    secret that visibly does."""
+    said = "webhook secret is in quotes: give it without them"
+    with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}$"):
+        parse_secrets(quote + SECRET + quote)

@@ -268,16 +268,14 @@ class SyncSettings(MaskedSettings):
         # each one a 500 while the process reports itself healthy.
         for number, secret in enumerate(secrets, 1):
             value = secret.get_secret_value()
-            # Said before parsing: parsed, two secrets joined by a space or a ';' would be
-            # "contains whitespace" or "uses URL-safe base64" (the second's prefix), and a
-            # quoted one "must start with 'whsec_'", which it visibly does.
+            # Said before parsing, for this setting's remedy (parse_secret's is a list):
+            # two secrets joined by a space or a ';' would be "contains whitespace" or
+            # "uses URL-safe base64" (the second's prefix).
             if (times := value.count(SECRET_PREFIX)) > 1:
                 raise ValueError(
                     f"secret {number} holds {SECRET_PREFIX!r} {times} times: secrets run "
                     "together; separate them with commas"
                 )
-            if value[:1] in ("'", '"') and value[1:].startswith(SECRET_PREFIX):
-                raise ValueError(f"secret {number} is in quotes: give it without them")
             try:
                 parse_secret(value)
             except WebhookSecretError as exc:

@@ -104,6 +104,10 @@ def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
         # Said before the prefix: " whsec_…" (a list split at ", ") was "must start with
         # 'whsec_'", which it visibly does.
         raise WebhookSecretError("webhook secret has whitespace around it")
+    if value[:1] in ("'", '"') and value[1:].startswith(SECRET_PREFIX):
+        # Docker's --env-file, and a .env file read by hand, keep the quotes around a value:
+        # "must start with 'whsec_'" was said of a secret that visibly does.
+        raise WebhookSecretError("webhook secret is in quotes: give it without them")
     if not value.startswith(SECRET_PREFIX):
         raise WebhookSecretError(f"webhook secret must start with {SECRET_PREFIX!r}")
     encoded = value[len(SECRET_PREFIX) :]
