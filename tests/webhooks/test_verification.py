@@ -584,6 +584,16 @@ def test_body_must_be_bytes() -> None:
         verify(BODY.decode(), generate_headers(), SECRET, now=NOW)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    "headers", [list(generate_headers().items()), None], ids=["list-of-pairs", "none"]
+)
+def test_headers_must_have_items_naming_what_was_given(headers: object) -> None:
+    """A list of pairs (an ASGI scope's) or None was an AttributeError naming no argument."""
+    said = "headers must be a mapping of the request's header names to values, or anything"
+    with pytest.raises(TypeError, match=f"^{re.escape(said)} with items\\(\\), not "):
+        verify(BODY, headers, SECRET, now=NOW)  # type: ignore[arg-type]
+
+
 def test_parse_event_alone() -> None:
     assert parse_event(BODY) == EVENT
 

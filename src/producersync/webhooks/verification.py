@@ -102,6 +102,13 @@ def _missing(header: str, lowered: dict[str, object]) -> WebhookVerificationErro
 
 def _pick_headers(headers: HeadersLike) -> tuple[str, str, str, str]:
     """(prefix, id, timestamp, signature), raw; one prefix for all three."""
+    if not callable(getattr(headers, "items", None)):
+        # A list of pairs (an ASGI scope's, http.client's getheaders()) or None was an
+        # AttributeError ("'list' object has no attribute 'items'") naming no argument.
+        raise TypeError(
+            "headers must be a mapping of the request's header names to values, or anything"
+            f" with items(), not {type(headers).__name__}"
+        )
     lowered: dict[str, object] = {}
     for key, value in headers.items():
         name = _text(key)
