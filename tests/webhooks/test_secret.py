@@ -90,6 +90,26 @@ def test_parse_rejects_a_non_string() -> None:
         parse_secret(SECRET.encode())  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize(
+    ("value", "fix"),
+    [
+        (SECRET.encode(), "decode it"),
+        (bytes(range(32)), "a raw HMAC key goes in as WebhookSecret(key)"),
+        (bytearray(range(32)), "a raw HMAC key goes in as WebhookSecret(key)"),
+    ],
+    ids=["text-as-bytes", "raw-key", "raw-key-bytearray"],
+)
+def test_bytes_for_a_secret_are_told_the_way_in(value: bytes, fix: str) -> None:
+    """standardwebhooks' ``Webhook(bytes)`` takes the raw key: told only "not bytes", a
+    receiver moving from it had no way in for its key (which ``WebhookSecret`` takes)."""
+    kind = type(value).__name__
+    said = f"webhook secret must be a string, not {kind}: {fix}"
+    for parse in (parse_secret, parse_secrets):
+        with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}$"):
+            parse(value)  # type: ignore[arg-type]
+    assert parse_secrets(WebhookSecret(bytes(range(32)))) == (parse_secret(SECRET),)
+
+
 def test_repr_and_str_show_a_fingerprint_not_the_key() -> None:
     secret = parse_secret(SECRET)
     for text in (repr(secret), str(secret), f"{secret}"):

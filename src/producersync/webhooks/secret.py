@@ -91,13 +91,24 @@ def generate_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(os.urandom(SECRET_BYTES)).decode("ascii")
 
 
+def _not_text(value: object) -> WebhookSecretError:
+    said = f"webhook secret must be a string, not {type(value).__name__}"
+    if not isinstance(value, bytes | bytearray):
+        return WebhookSecretError(said)
+    # Bytes are a raw key to standardwebhooks' Webhook(), or the text read in binary: told
+    # only "not bytes", a receiver moving from it had no way in for its key.
+    if value.startswith(SECRET_PREFIX.encode()):
+        return WebhookSecretError(f"{said}: decode it")
+    return WebhookSecretError(f"{said}: a raw HMAC key goes in as WebhookSecret(key)")
+
+
 def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
     """Parse ``whsec_<base64>`` (padding optional); raise ``WebhookSecretError`` naming the
     problem (never the value) if it is not one."""
     if isinstance(value, WebhookSecret):
         return value
     if not isinstance(value, str):
-        raise WebhookSecretError(f"webhook secret must be a string, not {type(value).__name__}")
+        raise _not_text(value)
     if not value:
         raise WebhookSecretError("webhook secret is empty")
     if value != value.strip():
@@ -142,7 +153,7 @@ def parse_secrets(value: SecretsLike) -> tuple[WebhookSecret, ...]:
     if isinstance(value, str | WebhookSecret):
         return (parse_secret(value),)
     if isinstance(value, bytes | bytearray):
-        raise WebhookSecretError("webhook secret must be a string, not bytes")
+        raise _not_text(value)
     if value is None:
         # os.environ.get() of a variable the receiver's deployment lacks: it was a bare
         # TypeError ("'NoneType' object is not iterable") naming no secret, to a
