@@ -172,3 +172,15 @@ def test_a_quoted_secret_is_told_as_one(quote: str) -> None:
     said = "webhook secret is in quotes: give it without them"
     with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}$"):
         parse_secrets(quote + SECRET + quote)
+
+
+@pytest.mark.parametrize("value", [SECRET.removeprefix("whsec_"), SECRET[6:].rstrip("=")])
+def test_a_key_in_base64_alone_is_told_to_take_the_prefix(value: str) -> None:
+    """standardwebhooks takes a secret without its prefix: told only "must start with
+    'whsec_'", its holder could not tell it from any other string (which still is)."""
+    said = "webhook secret must start with 'whsec_'"
+    fix = " (if this is the key's base64 alone, put 'whsec_' before it)"
+    with pytest.raises(WebhookSecretError, match=f"^{re.escape(said + fix)}$"):
+        parse_secrets(value)
+    with pytest.raises(WebhookSecretError, match=f"^{re.escape(said)}$"):
+        parse_secrets("not a secret")

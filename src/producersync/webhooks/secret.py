@@ -120,7 +120,12 @@ def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
         # "must start with 'whsec_'" was said of a secret that visibly does.
         raise WebhookSecretError("webhook secret is in quotes: give it without them")
     if not value.startswith(SECRET_PREFIX):
-        raise WebhookSecretError(f"webhook secret must start with {SECRET_PREFIX!r}")
+        said = f"webhook secret must start with {SECRET_PREFIX!r}"
+        if _key_of(value) is not None:
+            # A key copied without its prefix, which standardwebhooks takes bare: told only
+            # the rule, its holder could not tell it from any other string.
+            said += f" (if this is the key's base64 alone, put {SECRET_PREFIX!r} before it)"
+        raise WebhookSecretError(said)
     encoded = value[len(SECRET_PREFIX) :]
     if not encoded:
         raise WebhookSecretError(f"webhook secret has nothing after {SECRET_PREFIX!r}")
@@ -140,12 +145,25 @@ def parse_secret(value: str | WebhookSecret) -> WebhookSecret:
         raise WebhookSecretError(
             "webhook secret uses URL-safe base64 ('-' or '_'); expected standard base64"
         )
+    key = _decoded(encoded)
+    if key is None:
+        raise WebhookSecretError("webhook secret is not valid base64")
+    return WebhookSecret(key)
+
+
+def _decoded(encoded: str) -> bytes | None:
+    """Standard base64, padding optional; None if it is not."""
     unpadded = encoded.rstrip("=")
     try:
-        key = base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
+        return base64.b64decode(unpadded + "=" * (-len(unpadded) % 4), validate=True)
     except (binascii.Error, ValueError):
-        raise WebhookSecretError("webhook secret is not valid base64") from None
-    return WebhookSecret(key)
+        return None
+
+
+def _key_of(text: str) -> bytes | None:
+    """The key ``text`` would be as a secret's base64 alone (of a key's length), else None."""
+    key = _decoded(text) if text.isascii() else None
+    return key if key is not None and MIN_SECRET_BYTES <= len(key) <= MAX_SECRET_BYTES else None
 
 
 def parse_secrets(value: SecretsLike) -> tuple[WebhookSecret, ...]:
