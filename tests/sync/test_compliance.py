@@ -18,7 +18,14 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from producersync.cli import check as check_cli
-from producersync.model import Appointment, License, LicenseLoa, LoaMapping
+from producersync.model import (
+    Appointment,
+    License,
+    LicenseLoa,
+    LoaMapping,
+    RegulatoryAction,
+    RegulatoryActionValue,
+)
 from producersync.sync import mirror
 from producersync.sync.compliance import (
     Pending,
@@ -1668,6 +1675,121 @@ def test_report_expiring_shows_the_licenses_expired_but_still_active_as_overdue(
         ["84", "-12", "overdue"],
         ["83", (today + dt.timedelta(days=3)).isoformat(), "3"],
     ]
+
+
+def _action(
+    id_: int, state: str, effective: str, *values: tuple[str, str], **fields: Any
+) -> RegulatoryAction:
+    return RegulatoryAction(
+        id=id_,
+        npn=NPN,
+        for_state=state,
+        action_id=f"A{id_}",
+        action_date=dt.date.fromisoformat(effective),
+        effective_date=dt.date.fromisoformat(effective),
+        regulatory_action_values=[
+            RegulatoryActionValue(
+                id=id_ * 10 + index, regulatory_action_id=id_, npn=NPN, type=type_, value=value
+            )
+            for index, (type_, value) in enumerate(values)
+        ],
+        **fields,
+    )
+
+
+_SUSPENDED = (
+    "regulatory action A601 in CA, effective 2024-03-01: License Suspended (reason: "
+    "Misrepresentation; origin: Department of Insurance; lengthOfOrder: 180; "
+    "penaltyFineForfeiture: 0)"
+)
+_FINED = "regulatory action A602 in CA, effective 2019-05-02: Fined (penaltyFineForfeiture: 150)"
+
+
+def _with_regulatory_actions(engine: sa.Engine) -> None:
+    """NPN's license in CA, a yes for Life, and its regulatory actions: two in CA (the
+    older one's reason niprDeleted), one in CA niprDeleted, one in TX."""
+    fined = _action(602, "CA", "2019-05-02", ("DISPOSITION", "Fined"), ("REASON", "Late"))
+    (fined_wire,) = _dump([fined])
+    fined_wire["penaltyFineForfeiture"] = 150
+    fined_wire["regulatoryActionValues"][1]["niprDeleted"] = True
+    actions = [
+        *_dump(
+            [
+                _action(
+                    601,
+                    "CA",
+                    "2024-03-01",
+                    ("REASON", "Misrepresentation"),
+                    ("ORIGIN", "Department of Insurance"),
+                    ("DISPOSITION", "License Suspended"),
+                    length_of_order=180,
+                    penalty_fine_forfeiture=0,
+                ),
+                _action(603, "CA", "2025-01-01", ("DISPOSITION", "Revoked"), nipr_deleted=True),
+                _action(604, "TX", "2025-02-01", ("DISPOSITION", "Revoked")),
+            ]
+        ),
+        fined_wire,
+    ]
+    with write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", _dump(LICENSES[:1]))
+        mirror.upsert_records(conn, "regulatoryActions", actions)
+        mirror.activate_npns(conn, [NPN], AT)
+        _fetched(conn, [NPN])
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_check_names_the_regulatory_actions_in_the_state(backend: str, tmp_path: Path) -> None:
+    """A yes to a producer whose license the state suspended, or fined, said nothing of
+    it: check never read the regulatory actions. They are told, the latest first, and
+    decide nothing (the records do not say which are in force, nor what they bar)."""
+    with fresh_mirror(backend, tmp_path) as engine:
+        _with_regulatory_actions(engine)
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+            other = check(conn, NPN, "TX", "Life", on=ON)
+    assert verdict.allowed, verdict.reasons
+    assert [action.id for action in verdict.regulatory_actions] == [601, 602]
+    assert verdict.notes == [_SUSPENDED, _FINED]
+    assert [action.id for action in other.regulatory_actions] == [604]
+
+
+def test_check_prints_the_regulatory_actions_and_lists_them_under_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither the reasons nor --json named them."""
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        _with_regulatory_actions(engine)
+    sync_environment(tmp_path, monkeypatch)
+    monkeypatch.setattr(check_cli, "console", Console(file=io.StringIO(), width=400))
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15"]
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    *_, suspended, fined, _as_of = check_cli.console.file.getvalue().splitlines()
+    assert [suspended, fined] == [f"  ! {_SUSPENDED}", f"  ! {_FINED}"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert (code, err) == (0, "")
+    first, second = orjson.loads(out)["regulatoryActions"]
+    assert first == {
+        "id": 601,
+        "actionId": "A601",
+        "state": "CA",
+        "actionDate": "2024-03-01",
+        "effectiveDate": "2024-03-01",
+        "lengthOfOrder": 180,
+        "penaltyFineForfeiture": 0,
+        "values": [
+            {"type": "REASON", "value": "Misrepresentation"},
+            {"type": "ORIGIN", "value": "Department of Insurance"},
+            {"type": "DISPOSITION", "value": "License Suspended"},
+        ],
+        "unreadable": {},
+        "note": _SUSPENDED,
+    }
+    assert (second["id"], second["values"], second["note"]) == (
+        602,
+        [{"type": "DISPOSITION", "value": "Fined"}],
+        _FINED,
+    )
 
 
 def _said(err: str) -> str:

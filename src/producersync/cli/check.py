@@ -44,6 +44,7 @@ if TYPE_CHECKING:
     import sqlalchemy as sa
 
     from producersync.sync import compliance
+    from producersync.sync.mirror.queries import RegulatoryActionRow
 
 __all__ = ["as_of_line", "check", "report"]
 
@@ -233,7 +234,9 @@ def check(
     before any, the day before its first complete fetch of NPNs) and the run days it is
     behind, as sync status tells them (asOf, lagDays).
     An LOA's ceCreditsNeeded, when not zero, is shown in its CE reason for information:
-    no condition (the API does not say it makes an LOA not in compliance).
+    no condition (the API does not say it makes an LOA not in compliance). So are the
+    NPN's regulatory actions in the state, a line each marked !, the latest first (the
+    records say neither which is in force nor what it bars).
     Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
     mirror cannot tell (an NPN it does not monitor, or not since its deactivation, its
     records frozen then; one whose records it has not fetched yet, or not again since it
@@ -254,14 +257,37 @@ def check(
             "reasons": verdict.reasons,
             "failed": verdict.failed,
             "unknown": verdict.unknown,
+            "regulatoryActions": [
+                _regulatory_json(action, note)
+                for action, note in zip(verdict.regulatory_actions, verdict.notes, strict=True)
+            ],
         }
         _echo_json({**values, **answer, **_as_of_json(verdict.as_of, verdict.lag_days)})
     else:
         console.print(_said(verdict))
         for reason in verdict.reasons:
             console.print(f"  {_mark(verdict, reason)} {escape(reason)}", highlight=False)
+        for note in verdict.notes:
+            console.print(f"  [yellow]![/] {escape(note)}", highlight=False)
         _print_as_of(verdict.as_of, verdict.lag_days)
     raise typer.Exit(0 if verdict.allowed else 1 if verdict.answered else 4)
+
+
+def _regulatory_json(action: RegulatoryActionRow, note: str) -> dict[str, object]:
+    """A regulatory action under ``--json``: its fields as the records give them (the
+    API's names), its values, and the sentence that tells it without it."""
+    return {
+        "id": action.id,
+        "actionId": action.action_id,
+        "state": action.state,
+        "actionDate": action.action_date,
+        "effectiveDate": action.effective_date,
+        "lengthOfOrder": action.length_of_order,
+        "penaltyFineForfeiture": action.penalty_fine_forfeiture,
+        "values": [{"type": type_, "value": value} for type_, value in action.values],
+        "unreadable": dict(action.unreadable),
+        "note": note,
+    }
 
 
 def _as_of_json(as_of: dt.date | None, lag_days: int | None) -> dict[str, object]:

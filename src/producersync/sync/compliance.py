@@ -33,6 +33,7 @@ from producersync.sync.mirror.queries import (
     LoaRow,
     Pending,
     PopulationRow,
+    RegulatoryActionRow,
     appointments_with,
     holds_a_license,
     iter_licenses_expiring,
@@ -40,6 +41,7 @@ from producersync.sync.mirror.queries import (
     loa_terms,
     pending_fetches,
     population_entry,
+    regulatory_actions_in,
 )
 
 __all__ = [
@@ -57,6 +59,7 @@ __all__ = [
     "iter_expiring",
     "not_covered",
     "pending",
+    "regulatory_note",
     "state_code",
     "unknown_loa",
 ]
@@ -97,6 +100,17 @@ class Verdict:
     # yes as of then.
     as_of: dt.date | None = None
     lag_days: int | None = None
+    # The NPN's regulatory actions in the state, not niprDeleted, the latest first: no
+    # condition of the answer (a fine, a probation, a suspension whose order ended, which
+    # the license's status already tells), but a yes to a producer the state suspended
+    # or fined said nothing of it. Read only for an NPN the mirror answers of.
+    regulatory_actions: list[RegulatoryActionRow] = field(default_factory=list)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the mirror holds that bears on the answer and decides nothing: a
+        sentence per regulatory action (``regulatory_note``)."""
+        return [regulatory_note(action) for action in self.regulatory_actions]
 
     @property
     def answered(self) -> bool:
@@ -208,15 +222,53 @@ def check(
         # (an NPN's licenses before its appointments, in a storm's pass for minutes),
         # and such a no was exit 1 for a producer whose records were still coming.
         findings = [_not_fetched_yet(f) if f.missing else f for f in findings]
-    return _verdict(findings, fresh)
+    actions = sorted(regulatory_actions_in(conn, npn, state), key=_latest_first)
+    return _verdict(findings, fresh, actions)
 
 
-def _verdict(findings: list[_Finding], fresh: Freshness) -> Verdict:
+def _verdict(
+    findings: list[_Finding], fresh: Freshness, actions: list[RegulatoryActionRow] | None = None
+) -> Verdict:
     failed = [f.reason for f in findings if f.passed is False]
     unknown = [f.reason for f in findings if f.passed is None]
     reasons = [f.reason for f in findings]
     allowed = not failed and not unknown
-    return Verdict(allowed, reasons, failed, unknown, fresh.as_of, fresh.lag_days)
+    return Verdict(allowed, reasons, failed, unknown, fresh.as_of, fresh.lag_days, actions or [])
+
+
+def _latest_first(action: RegulatoryActionRow) -> tuple[int, int]:
+    """A regulatory action's place: by its date (effective, else taken), the latest
+    first, an undated one last; then by id, the latest first."""
+    day = action.effective_date or action.action_date or dt.date.min
+    return -day.toordinal(), -action.id
+
+
+def regulatory_note(action: RegulatoryActionRow) -> str:
+    """``action`` in a sentence, as the records give it: "regulatory action 27474133 in
+    IL, effective 2008-01-02: License Suspended (reason: Misrepresentation; origin:
+    Other State; lengthOfOrder: 180; penaltyFineForfeiture: 0)". Which are in force,
+    and what they bar, the records do not say: it is for information."""
+    name = f"regulatory action {action.action_id or action.id} in {action.state}"
+    effective = action.unreadable.get("effectiveDate") or action.effective_date
+    dated = f"effective {effective}" if effective else None
+    if dated is None and action.action_date is not None:
+        dated = f"taken {action.action_date}"
+    said: dict[str, list[str]] = {}
+    for type_, value in action.values:
+        if value:
+            said.setdefault((type_ or "").casefold(), []).append(value)
+    disposition = "; ".join(said.pop("disposition", [])) or "no disposition given"
+    details = [f"{type_ or 'value'}: {'; '.join(values)}" for type_, values in said.items()]
+    details += [
+        f"{key}: {value}"
+        for key, value in (
+            ("lengthOfOrder", action.length_of_order),
+            ("penaltyFineForfeiture", action.penalty_fine_forfeiture),
+        )
+        if value is not None
+    ]
+    detail = f" ({'; '.join(details)})" if details else ""
+    return f"{name}{', ' + dated if dated else ''}: {disposition}{detail}"
 
 
 def unknown_loa(conn: sa.Connection, loa: str) -> UnknownLoa | None:

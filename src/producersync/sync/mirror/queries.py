@@ -22,6 +22,8 @@ from producersync.sync.mirror.tables import (
     licenses,
     malformed,
     population,
+    regulatory_action_values,
+    regulatory_actions,
     word_key,
 )
 
@@ -32,6 +34,7 @@ __all__ = [
     "LoaTerms",
     "Pending",
     "PopulationRow",
+    "RegulatoryActionRow",
     "appointments_with",
     "holds_a_license",
     "iter_licenses_expiring",
@@ -40,6 +43,7 @@ __all__ = [
     "loa_terms",
     "pending_fetches",
     "population_entry",
+    "regulatory_actions_in",
     "sample_authority",
     "stored_npns",
     "stored_records",
@@ -53,6 +57,7 @@ _RECORD_DATES = {
     "originalIssueDate": "original_issue_date",
     "issueDate": "issue_date",
     "statusReasonDate": "status_reason_date",
+    "effectiveDate": "effective_date",
 }
 
 
@@ -128,6 +133,21 @@ class AppointmentRow:
     unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
 
 
+@dataclass(frozen=True)
+class RegulatoryActionRow:
+    id: int
+    state: str | None
+    action_id: str | None
+    action_date: dt.date | None
+    effective_date: dt.date | None = None
+    # As the record holds them (the API's integers; their unit, for the order, unstated).
+    length_of_order: Any = None
+    penalty_fine_forfeiture: Any = None
+    # Its values not niprDeleted, by id: (type, value), as DISPOSITION "License Suspended".
+    values: tuple[tuple[str | None, str | None], ...] = ()
+    unreadable: Mapping[str, str] = field(default_factory=dict)  # see ``LicenseRow``
+
+
 def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
     """The NPN's entry, however it is written (``npn_spellings``; an active one first,
     should the API have activated two spellings of it). A ValueError for no NPN."""
@@ -200,6 +220,41 @@ def appointments_with(
         .order_by(appointments.c.id)
     )
     return [AppointmentRow(**_typed(row._asdict())) for row in conn.execute(query)]
+
+
+def regulatory_actions_in(conn: sa.Connection, npn: str, state: str) -> list[RegulatoryActionRow]:
+    """The NPN's regulatory actions in ``state`` that are not niprDeleted, each with its
+    values (disposition, reason, origin) that are not, by id; the NPN however it is
+    written, as for ``population_entry``. Through the NPN's index, as its licenses."""
+    r, v = regulatory_actions.c, regulatory_action_values.c
+    query = (
+        sa.select(
+            r.id,
+            r.state,
+            r.action_id,
+            r.action_date,
+            _record_date(regulatory_actions, "effectiveDate"),
+            r.record["lengthOfOrder"].label("length_of_order"),
+            r.record["penaltyFineForfeiture"].label("penalty_fine_forfeiture"),
+        )
+        .where(r.npn.in_(npn_spellings(npn)), r.state == state, r.nipr_deleted.is_(False))
+        .order_by(r.id)
+    )
+    found = conn.execute(query).all()
+    values: dict[int, list[tuple[str | None, str | None]]] = {}
+    if found:
+        value = _record_text(regulatory_action_values, "value")
+        value_query = (
+            sa.select(v.regulatory_action_id, v.type, value)
+            .where(v.regulatory_action_id.in_([row.id for row in found]), v.nipr_deleted.is_(False))
+            .order_by(v.id)
+        )
+        for action, type_, text in conn.execute(value_query):
+            values.setdefault(action, []).append((type_, text))
+    return [
+        RegulatoryActionRow(**_typed(row._asdict()), values=tuple(values.get(row.id, ())))
+        for row in found
+    ]
 
 
 def licenses_expiring(conn: sa.Connection, end: dt.date) -> list[LicenseRow]:
