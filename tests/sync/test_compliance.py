@@ -1792,6 +1792,79 @@ def test_check_prints_the_regulatory_actions_and_lists_them_under_json(
     )
 
 
+_STANDS = "a non-resident license stands on a resident license in good standing"
+
+
+@pytest.mark.parametrize(
+    ("resident", "note"),
+    [
+        (
+            {"expires": "2025-11-30"},
+            "license L72 in TX is non-resident, and the resident license L71 in CA expired "
+            f"on 2025-11-30 (before 2026-01-15): {_STANDS}",
+        ),
+        (
+            {"expires": "2026-11-30", "active": False},
+            f"license L72 in TX is non-resident, and the resident license L71 in CA is not "
+            f"active: {_STANDS}",
+        ),
+        (
+            None,
+            "license L72 in TX is non-resident, and the mirror holds no resident license of "
+            f"NPN {NPN}: {_STANDS}",
+        ),
+        ({"expires": "2026-11-30"}, None),
+    ],
+    ids=["resident-expired", "resident-inactive", "no-resident", "resident-good"],
+)
+def test_check_of_a_non_resident_license_notes_a_resident_license_not_in_good_standing(
+    tmp_path: Path, resident: dict[str, Any] | None, note: str | None
+) -> None:
+    """A yes on a non-resident license said nothing of the producer's resident license,
+    expired or lapsed in its home state, on which the non-resident one stands: its
+    state ends it with that one, which its record tells only once it has. A note, not a
+    condition: the state asked of has the license active."""
+    held = [
+        _license(72, "TX", "2026-12-31", _loa(721, "Life", "10", "life"), residency_status="NR")
+    ]
+    if resident is not None:
+        expires = resident.pop("expires")
+        held.append(_license(71, "CA", expires, residency_status="R", **resident))
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", _dump(held))
+            mirror.activate_npns(conn, [NPN], AT)
+            _fetched(conn, [NPN])
+        with engine.connect() as conn:
+            verdict = check(conn, NPN, "TX", "Life", on=ON)
+            own = check(conn, NPN, "CA", "Life", on=ON) if resident is not None else None
+    assert verdict.allowed, verdict.reasons
+    assert verdict.notes == ([] if note is None else [note])
+    assert own is None or own.notes == []  # a resident license stands on none
+
+
+def test_check_lists_its_notes_under_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--json said nothing of what the ! lines tell: the resident license's, then the
+    regulatory actions'."""
+    (non_resident,) = _dump(LICENSES[:1])
+    non_resident["residencyStatus"] = "NR"
+    with fresh_mirror("sqlite", tmp_path) as engine:
+        _with_regulatory_actions(engine)
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "licenses", [non_resident])
+    sync_environment(tmp_path, monkeypatch)
+    args = ["check", NPN, "--state", "CA", "--loa", "Life", "--on", "2026-01-15", "--json"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args)
+    assert (code, err) == (0, "")
+    resident = (
+        "license L1 in CA is non-resident, and the mirror holds no resident license of NPN "
+        f"{NPN}: {_STANDS}"
+    )
+    assert orjson.loads(out)["notes"] == [resident, _SUSPENDED, _FINED]
+
+
 def _said(err: str) -> str:
     """A usage error's text as one line, out of the box Typer draws around it."""
     return " ".join(err.replace("│", " ").split())

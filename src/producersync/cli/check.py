@@ -234,9 +234,13 @@ def check(
     before any, the day before its first complete fetch of NPNs) and the run days it is
     behind, as sync status tells them (asOf, lagDays).
     An LOA's ceCreditsNeeded, when not zero, is shown in its CE reason for information:
-    no condition (the API does not say it makes an LOA not in compliance). So are the
-    NPN's regulatory actions in the state, a line each marked !, the latest first (the
-    records say neither which is in force nor what it bars).
+    no condition (the API does not say it makes an LOA not in compliance).
+
+    Below the reasons, a line each marked !, for information and no condition: a
+    non-resident license's resident license not in good standing on the date (or none
+    held), and the NPN's regulatory actions in the state, the latest first (the records
+    say neither which is in force nor what it bars).
+
     Bad input exits 2; a mirror out of reach, or not a database, 3 (no answer); what the
     mirror cannot tell (an NPN it does not monitor, or not since its deactivation, its
     records frozen then; one whose records it has not fetched yet, or not again since it
@@ -257,10 +261,8 @@ def check(
             "reasons": verdict.reasons,
             "failed": verdict.failed,
             "unknown": verdict.unknown,
-            "regulatoryActions": [
-                _regulatory_json(action, note)
-                for action, note in zip(verdict.regulatory_actions, verdict.notes, strict=True)
-            ],
+            "notes": verdict.notes,
+            "regulatoryActions": list(map(_regulatory_json, verdict.regulatory_actions)),
         }
         _echo_json({**values, **answer, **_as_of_json(verdict.as_of, verdict.lag_days)})
     else:
@@ -273,9 +275,11 @@ def check(
     raise typer.Exit(0 if verdict.allowed else 1 if verdict.answered else 4)
 
 
-def _regulatory_json(action: RegulatoryActionRow, note: str) -> dict[str, object]:
+def _regulatory_json(action: RegulatoryActionRow) -> dict[str, object]:
     """A regulatory action under ``--json``: its fields as the records give them (the
-    API's names), its values, and the sentence that tells it without it."""
+    API's names), its values, and the sentence that tells it without it (``notes``')."""
+    from producersync.sync.compliance import regulatory_note
+
     return {
         "id": action.id,
         "actionId": action.action_id,
@@ -286,7 +290,7 @@ def _regulatory_json(action: RegulatoryActionRow, note: str) -> dict[str, object
         "penaltyFineForfeiture": action.penalty_fine_forfeiture,
         "values": [{"type": type_, "value": value} for type_, value in action.values],
         "unreadable": dict(action.unreadable),
-        "note": note,
+        "note": regulatory_note(action),
     }
 
 

@@ -38,6 +38,7 @@ from producersync.sync.mirror.queries import (
     holds_a_license,
     iter_licenses_expiring,
     licenses_in_state,
+    licenses_of,
     loa_terms,
     pending_fetches,
     population_entry,
@@ -65,6 +66,9 @@ __all__ = [
 ]
 
 _LOA_ACTIVE = "active"
+# A license's residencyStatus, casefolded: "R" (resident) or "NR" (non-resident).
+_RESIDENT = "r"
+_NON_RESIDENT = "nr"
 # Ours and the API's filter say APPOINTED; the API's schema describes "e.g., Active,
 # Terminated". Either is a current appointment.
 _APPOINTED = frozenset({"appointed", "active"})
@@ -105,12 +109,10 @@ class Verdict:
     # the license's status already tells), but a yes to a producer the state suspended
     # or fined said nothing of it. Read only for an NPN the mirror answers of.
     regulatory_actions: list[RegulatoryActionRow] = field(default_factory=list)
-
-    @property
-    def notes(self) -> list[str]:
-        """What the mirror holds that bears on the answer and decides nothing: a
-        sentence per regulatory action (``regulatory_note``)."""
-        return [regulatory_note(action) for action in self.regulatory_actions]
+    # What the mirror holds that bears on the answer and decides nothing, a sentence
+    # each: a non-resident license's resident one not in good standing on the date,
+    # then each regulatory action (``regulatory_note``).
+    notes: list[str] = field(default_factory=list)
 
     @property
     def answered(self) -> bool:
@@ -210,10 +212,14 @@ def check(
         # appointment terminated while it was not monitored, read as a current yes.
         return _verdict([*findings, again], fresh)
     held = licenses_in_state(conn, npn, state)
+    notes: list[str] = []
     if not held and not holds_a_license(conn, npn):
         findings.append(_no_license_yet(conn, entry, npn, state))
     else:
-        findings += _best_license(held, npn, state, wanted, on)
+        best, chain = _best_license(held, npn, state, wanted, on)
+        findings += chain
+        if best is not None and _residency(best) == _NON_RESIDENT:
+            notes += _without_a_resident_license(conn, best, npn, on)
     if carrier is not None:
         found = appointments_with(conn, npn, state, carrier)
         findings.append(_appointment(found, carrier, state, wanted, on))
@@ -223,17 +229,49 @@ def check(
         # and such a no was exit 1 for a producer whose records were still coming.
         findings = [_not_fetched_yet(f) if f.missing else f for f in findings]
     actions = sorted(regulatory_actions_in(conn, npn, state), key=_latest_first)
-    return _verdict(findings, fresh, actions)
+    notes += map(regulatory_note, actions)
+    return _verdict(findings, fresh, actions, notes)
 
 
 def _verdict(
-    findings: list[_Finding], fresh: Freshness, actions: list[RegulatoryActionRow] | None = None
+    findings: list[_Finding],
+    fresh: Freshness,
+    actions: list[RegulatoryActionRow] | None = None,
+    notes: list[str] | None = None,
 ) -> Verdict:
     failed = [f.reason for f in findings if f.passed is False]
     unknown = [f.reason for f in findings if f.passed is None]
     reasons = [f.reason for f in findings]
     allowed = not failed and not unknown
-    return Verdict(allowed, reasons, failed, unknown, fresh.as_of, fresh.lag_days, actions or [])
+    return Verdict(
+        allowed, reasons, failed, unknown, fresh.as_of, fresh.lag_days, actions or [], notes or []
+    )
+
+
+def _residency(lic: LicenseRow) -> str:
+    return _words(lic.residency_status or "").casefold()
+
+
+def _without_a_resident_license(
+    conn: sa.Connection, lic: LicenseRow, npn: str, on: dt.date
+) -> list[str]:
+    """A note when ``lic``, non-resident, has no resident license of the NPN in good
+    standing on ``on`` beside it (active, unexpired, not niprDeleted): a state grants a
+    non-resident license on a resident one and ends it with that one, which the
+    non-resident state's record, still active, tells only once it has. A yes said
+    nothing of a resident license expired months ago. No condition: the state of the
+    license asked of has it active."""
+    name = f"license {lic.license_num or lic.id} in {lic.state} is non-resident"
+    stands = "a non-resident license stands on a resident license in good standing"
+    resident = [r for r in licenses_of(conn, npn) if _residency(r) == _RESIDENT]
+    if not resident:
+        return [f"{name}, and the mirror holds no resident license of NPN {npn}: {stands}"]
+    chains = [_license(r, on) for r in resident]
+    best = max(chains, key=_furthest)
+    if all(f.passed for f in best):
+        return []
+    said = "; ".join(f.reason for f in best if not f.passed)
+    return [f"{name}, and the resident {said}: {stands}"]
 
 
 def _latest_first(action: RegulatoryActionRow) -> tuple[int, int]:
@@ -524,13 +562,13 @@ def _population(entry: PopulationRow | None, npn: str) -> _Finding:
 
 def _best_license(
     found: list[LicenseRow], npn: str, state: str, wanted: _Wanted, on: dt.date
-) -> list[_Finding]:
-    """The findings of the license that gets furthest (an NPN can hold a resident and a
-    firm license in one state); a verdict explains that one."""
+) -> tuple[LicenseRow | None, list[_Finding]]:
+    """The license that gets furthest (an NPN can hold a resident and a firm license in
+    one state), and its findings; a verdict explains that one."""
     if not found:
-        return [_Finding(False, f"NPN {npn} holds no license in {state}", missing=True)]
-    chains = [[*_license(lic, on), *_loa(lic, wanted, on)] for lic in found]
-    return max(chains, key=_furthest)
+        return None, [_Finding(False, f"NPN {npn} holds no license in {state}", missing=True)]
+    chains = [(lic, [*_license(lic, on), *_loa(lic, wanted, on)]) for lic in found]
+    return max(chains, key=lambda chain: _furthest(chain[1]))
 
 
 def _furthest(chain: list[_Finding]) -> tuple[int, int]:

@@ -40,6 +40,7 @@ __all__ = [
     "iter_licenses_expiring",
     "licenses_expiring",
     "licenses_in_state",
+    "licenses_of",
     "loa_terms",
     "pending_fetches",
     "population_entry",
@@ -183,13 +184,7 @@ def holds_a_license(conn: sa.Connection, npn: str) -> bool:
 def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[LicenseRow]:
     """The NPN's licenses in ``state`` (niprDeleted ones too), each with its LOAs; the
     NPN however it is written, as for ``population_entry``."""
-    query = (
-        sa.select(*_LICENSE_COLUMNS)
-        .select_from(_LICENSES_LISTED)
-        .where(licenses.c.npn.in_(npn_spellings(npn)), licenses.c.state == state)
-        .order_by(licenses.c.id)
-    )
-    found = conn.execute(query).all()
+    found = conn.execute(_licenses_of(npn).where(licenses.c.state == state)).all()
     loas: dict[int, list[LoaRow]] = {}
     if found:
         loa_query = (
@@ -202,6 +197,21 @@ def licenses_in_state(conn: sa.Connection, npn: str, state: str) -> list[License
             values = _typed(row._asdict())
             loas.setdefault(values.pop("license_id"), []).append(LoaRow(**values))
     return [LicenseRow(**_typed(row._asdict()), loas=tuple(loas.get(row.id, ()))) for row in found]
+
+
+def licenses_of(conn: sa.Connection, npn: str) -> list[LicenseRow]:
+    """The NPN's licenses in every state (niprDeleted ones too), without their LOAs;
+    the NPN however it is written, as for ``population_entry``."""
+    return [LicenseRow(**_typed(row._asdict())) for row in conn.execute(_licenses_of(npn))]
+
+
+def _licenses_of(npn: str) -> sa.Select[Any]:
+    return (
+        sa.select(*_LICENSE_COLUMNS)
+        .select_from(_LICENSES_LISTED)
+        .where(licenses.c.npn.in_(npn_spellings(npn)))
+        .order_by(licenses.c.id)
+    )
 
 
 def appointments_with(
