@@ -355,7 +355,15 @@ def test_an_npn_with_licenses_elsewhere_is_a_no_in_the_state(conn: sa.Connection
         ("NY", "Life", None, ON, "license L3 in NY was deleted by NIPR"),
         ("CA", "health", None, ON, "LOA Accident & Health or Sickness (14) is Cancelled"),
         ("CA", "Property", None, ON, "LOA Property (1) CE compliance: NOT IN COMPLIANCE"),
-        ("CA", "Variable Life", None, ON, "license L1 has no 'Variable Life' LOA"),
+        (
+            "CA",
+            "Variable Life",
+            None,
+            ON,
+            # What it carries, as asked by another name: it said only what it had not.
+            "license L1 has no 'Variable Life' LOA; its LOAs: Life (10) Active, Accident & "
+            "Health or Sickness (14) Cancelled, Property (1) Active",
+        ),
         ("CA", "Life", "99999", ON, "no appointment with carrier 99999 in CA"),
         ("CA", "Life", "11111", ON, "is TERMINATED (Company Terminated)"),
         (
@@ -676,7 +684,12 @@ def named(named_mirror: sa.Engine) -> Iterator[sa.Connection]:
     [
         ("IL", "Life", None, "LOA Life (10) is Cancelled"),
         ("IL", "10", None, "LOA Life (10) is Cancelled"),
-        ("OH", "Property", None, "license L72 has no 'Property' LOA"),
+        (
+            "OH",
+            "Property",
+            None,
+            "license L72 has no 'Property' LOA; its LOAs: Personal Lines (15) Active",
+        ),
         (
             "IN",
             "Life",
@@ -760,6 +773,30 @@ def _sellable() -> tuple[dict[str, Any], dict[str, Any]]:
     return lic, appointed
 
 
+def test_a_no_for_want_of_the_loa_names_what_the_license_carries(tmp_path: Path) -> None:
+    """ "license L95 has no 'Casualty' LOA" said nothing of what it has: its LOAs not
+    niprDeleted, each with its status, or none."""
+    held = _dump(
+        [
+            _license(
+                95,
+                "CA",
+                "2099-12-31",
+                _loa(951, "Life", "10", "life", nipr_deleted=True),
+                _loa(952, "Property", "12", "property", status="Inactive"),
+            ),
+            _license(96, "TX", "2099-12-31"),
+        ]
+    )
+    with _holding_wire("sqlite", tmp_path, held) as conn:
+        assert check(conn, NPN, "CA", "Casualty", on=ON).failed == [
+            "license L95 has no 'Casualty' LOA; its LOAs: Property (12) Inactive"
+        ]
+        assert check(conn, NPN, "TX", "Casualty", on=ON).failed == [
+            "license L96 has no 'Casualty' LOA; it has none"
+        ]
+
+
 _LICENSE = "license L94 in CA"
 _APPOINTED = f"appointment with Carrier {CARRIER} ({CARRIER}) in CA for Life"
 
@@ -813,7 +850,8 @@ def test_categories_sent_as_text_are_malformed_not_matched_letter_by_letter(
         record["loaMapping"] = {"categories": "life"}
     with _holding_wire(backend, tmp_path, [lic], [appointed]) as conn:
         assert check(conn, NPN, "CA", "Life", carrier=CARRIER, on=ON).allowed
-        assert check(conn, NPN, "CA", "e", on=ON).failed == ["license L94 has no 'e' LOA"]
+        failed = ["license L94 has no 'e' LOA; its LOAs: Life (10) Active"]
+        assert check(conn, NPN, "CA", "e", on=ON).failed == failed
         assert unknown_loa(conn, "e") is not None
         listed = [(m["resource"], m["field"], m["value"]) for m in mirror.malformed_fields(conn)]
         assert sorted(listed) == [

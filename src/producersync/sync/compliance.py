@@ -650,13 +650,25 @@ def _loa(lic: LicenseRow, wanted: _Wanted, on: dt.date) -> list[_Finding]:
     if not matching:
         if named:  # a no that says why: the LOA was there
             return [_Finding(False, f"{_loa_name(named[0])} of {license_} was deleted by NIPR")]
-        return [_Finding(False, f"{license_} has no {wanted.loa!r} LOA")]
+        return [_Finding(False, f"{license_} has no {wanted.loa!r} LOA{_carried(lic)}")]
     # The one that gets furthest, an active one among those: a cancelled duplicate, an
     # active one issued after ``on``, or another LOA of a category failing its CE must
     # not hide one that holds.
     chains = [(_loa_findings(row, on), _status(row) == _LOA_ACTIVE) for row in matching]
     best, _ = max(chains, key=lambda chain: (_furthest(chain[0]), chain[1]))
     return best
+
+
+def _carried(lic: LicenseRow) -> str:
+    """What ``lic`` carries, its LOAs not niprDeleted with their statuses, after a no for
+    want of the one asked: "license L1 has no 'Life' LOA" said nothing of what it has,
+    a line asked by another name, or a typo of one the mirror holds on other licenses."""
+    held = [
+        f"{_named(row.loa, row.loa_code)} {row.status or 'without a status'}"
+        for row in lic.loas
+        if not row.nipr_deleted
+    ]
+    return f"; its LOAs: {', '.join(held)}" if held else "; it has none"
 
 
 def _loa_findings(row: LoaRow, on: dt.date) -> list[_Finding]:
