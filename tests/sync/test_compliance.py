@@ -1903,6 +1903,41 @@ def test_check_lists_its_notes_under_json(
     assert orjson.loads(out)["notes"] == [resident, _SUSPENDED, _FINED]
 
 
+def test_report_expiring_tells_each_license_resident_or_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Neither the table nor --json said which licenses were resident: one that lapses
+    takes the producer's non-resident licenses with it."""
+    soon = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    held = [
+        _license(86, "CA", soon, residency_status="R"),
+        _license(87, "TX", soon, residency_status="NR"),
+        _license(88, "NV", soon),
+    ]
+    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", _dump(held))
+        mirror.activate_npns(conn, [NPN], AT)
+    sync_environment(tmp_path, monkeypatch)
+    args = ["report", "expiring", "--within", "9"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    listed = orjson.loads(out)["licenses"]
+    assert [(lic["licenseId"], lic["residencyStatus"]) for lic in listed] == [
+        (86, "R"),
+        (88, None),
+        (87, "NR"),
+    ]
+    wide = Console(file=io.StringIO(), width=200)  # each row on one line
+    monkeypatch.setattr(check_cli, "console", wide)
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    rows = [line.split() for line in wide.file.getvalue().splitlines()]
+    assert [row[1:4] for row in rows if row[:1] == [NPN]] == [
+        ["CA", "R", "86"],
+        ["NV", "88", "L88"],
+        ["TX", "NR", "87"],
+    ]
+
+
 def _said(err: str) -> str:
     """A usage error's text as one line, out of the box Typer draws around it."""
     return " ".join(err.replace("│", " ").split())

@@ -339,8 +339,9 @@ def expiring(
     as_json: JsonOption = False,
 ) -> None:
     """Active licenses of the active population expiring within the next days, soonest
-    first. Before them, those past their expiration date but still active in the mirror
-    (overdue, negative days left: NIPR has not lapsed them yet); first of all, those
+    first, each with its state and residency (AL NR: non-resident). Before them, those
+    past their expiration date but still active in the mirror (overdue, negative days
+    left: NIPR has not lapsed them yet); first of all, those
     with an expirationDate the mirror cannot read. A license the mirror holds from
     before its NPN's re-activation, while the NPN's records are being fetched again,
     has its NPN marked ? and check's reason below the table; a deactivated NPN's are
@@ -369,6 +370,7 @@ def expiring(
                 "licenseId": lic.id,
                 "licenseNum": lic.license_num,
                 "licenseClass": lic.license_class,
+                "residencyStatus": lic.residency_status,
                 "expirationDate": lic.expiration_date,
                 "daysLeft": (lic.expiration_date - today).days if lic.expiration_date else None,
                 "overdue": lic.expiration_date is not None and lic.expiration_date < today,
@@ -408,9 +410,14 @@ def _print_note(note: str) -> None:
 
 def _marked(row: dict[str, Any], unknown: dict[str, list[int]]) -> dict[str, Any]:
     """``row`` for the table, marked rather than in columns of their own, which 80
-    columns have no room for: an overdue license's days left so (``-12 overdue``), and
-    the NPN of one the mirror cannot tell of with ``?`` (``12345678 ?``), its reason put
-    in ``unknown`` (named below the table, a line an NPN)."""
+    columns have no room for: the state with the license's residency (``AL NR``: a
+    resident license that lapses takes the non-resident ones with it), an overdue
+    license's days left so (``-12 overdue``), and the NPN of one the mirror cannot tell
+    of with ``?`` (``12345678 ?``), its reason put in ``unknown`` (named below the
+    table, a line an NPN)."""
+    residency = row.pop("residencyStatus")
+    if residency:
+        row["state"] = f"{_cell(row['state'])} {residency}"
     if row.pop("overdue"):
         row["daysLeft"] = f"{row['daysLeft']} overdue"
     reasons = row.pop("unknown")
