@@ -903,6 +903,12 @@ def test_ce_credits_needed_is_shown_for_information_not_a_condition(
     assert f"LOA Life (10) CE compliance: {said}" in verdict.reasons
 
 
+_FEIN_REFUSED = (
+    "is a FEIN (feinId), not a coCode: give the carrier's NAIC company code, exactly 5 "
+    "digits, as 60483"
+)
+
+
 @pytest.mark.parametrize(
     ("state", "carrier", "refused"),
     [
@@ -910,6 +916,9 @@ def test_ce_credits_needed_is_shown_for_information_not_a_condition(
         ("ZZ", None, "'ZZ' is not a state code, as CA"),
         ("CA", "6048", "'6048' is not a coCode: exactly 5 digits, as 60483"),
         ("CA", "ABCDE", "'ABCDE' is not a coCode: exactly 5 digits, as 60483"),
+        # Was "not a coCode" alone, to a carrier giving the number it knows itself by.
+        ("CA", "41-0417830", f"'41-0417830' {_FEIN_REFUSED}"),
+        ("CA", "410417830", f"'410417830' {_FEIN_REFUSED}"),
     ],
 )
 def test_a_state_or_carrier_that_is_none_asks_nothing(

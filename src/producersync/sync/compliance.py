@@ -79,6 +79,9 @@ _CE_FAILING = "not in compliance"
 # What an appointment's yes reads, besides the names its LOA matches by.
 _APPOINTMENT_READS = ("niprDeleted", "status", "statusReasonDate")
 _CLOSEST = 3  # names a typo's suggestion offers
+# A carrier's FEIN, as an appointment's feinId writes it (41-0417830), or its 9 digits:
+# what a carrier knows itself by beside its coCode.
+_FEIN = re.compile(r"[0-9]{2}-?[0-9]{7}")
 # The words of a name that tell it (four letters or more): not "and", "or", "&", shared
 # by names of other lines.
 _TELLING = re.compile(r"[^\W_]{4,}")
@@ -471,6 +474,11 @@ def co_code(value: str) -> str:
     ``check`` took one for a no, "no appointment with carrier 6048", a typo of 60483."""
     carrier = _given("carrier", value)
     if not is_co_code(carrier):
+        if _FEIN.fullmatch(carrier):  # the appointment's other number: which to give
+            raise ValueError(
+                f"{value!r} is a FEIN (feinId), not a coCode: give the carrier's NAIC "
+                "company code, exactly 5 digits, as 60483"
+            )
         raise ValueError(f"{value!r} is not a coCode: exactly 5 digits, as 60483")
     return carrier
 
