@@ -1982,7 +1982,7 @@ def test_check_refuses_an_loa_no_license_in_the_mirror_carries(
     code, err = producersync(monkeypatch, capsys, "check", NPN, "--state", "CA", "--loa", loa)
     assert code == 2, err
     assert err == (
-        f"error: --loa: no LOA named {loa!r} in the mirror ({hint}LOA names: "
+        f"error: --loa: no LOA named {loa!r} in the mirror ({hint}{_OWN_LOAS}LOA names: "
         "Accident & Health or Sickness, Life, Property)\n"
     )
 
@@ -2045,7 +2045,11 @@ def test_a_report_with_nothing_in_it_says_so(
     assert orjson.loads(out)[key] == []
 
 
-_LOA_NAMES = "(did you mean 'Life'? LOA names: Accident & Health or Sickness, Life, Property)"
+# The LOAs NPN's license in CA carries, which the error named none of: only the mirror's.
+_OWN_LOAS = f"NPN {NPN}'s LOAs in CA: Life, Accident & Health or Sickness, Property; "
+_LOA_NAMES = (
+    f"(did you mean 'Life'? {_OWN_LOAS}LOA names: Accident & Health or Sickness, Life, Property)"
+)
 _NO_ENV: dict[str, str] = {}
 
 

@@ -166,11 +166,15 @@ def _npn(value: str) -> str:
         raise BadValue(value, str(exc)) from None
 
 
-def _known_loa(conn: sa.Connection, loa: str) -> None:
+def _known_loa(conn: sa.Connection, loa: str, npn: str, state: str) -> None:
     """Stop, naming ``loa``, when no LOA in the mirror carries it: a typo's no would
     look like a real one. Here rather than in ``compliance.check``, whose no is true
-    of the producer whatever the name, and which a batch calls for many NPNs."""
+    of the producer whatever the name, and which a batch calls for many NPNs. The
+    error names the LOAs the NPN's licenses in ``state`` carry (not niprDeleted), the
+    ones to ask of, before the mirror's first few: it named only those, of other
+    producers' licenses as much as of this one's."""
     from producersync.sync import compliance
+    from producersync.sync.mirror.queries import licenses_in_state
 
     unknown = compliance.unknown_loa(conn, loa)
     if unknown is None:
@@ -179,8 +183,16 @@ def _known_loa(conn: sa.Connection, loa: str) -> None:
     shown = ", ".join(unknown.names[:_NAMES_SHOWN])
     more = ", ..." if len(unknown.names) > _NAMES_SHOWN else ""
     hint = f"did you mean {near}? " if near else ""
+    held = {
+        row.loa or row.loa_code: None
+        for lic in licenses_in_state(conn, npn, state)
+        if not lic.nipr_deleted
+        for row in lic.loas
+        if not row.nipr_deleted and (row.loa or row.loa_code)
+    }
+    own = f"NPN {npn}'s LOAs in {state}: {', '.join(map(str, held))}; " if held else ""
     raise fail(
-        f"--loa: no LOA named {loa!r} in the mirror ({hint}LOA names: {shown}{more})",
+        f"--loa: no LOA named {loa!r} in the mirror ({hint}{own}LOA names: {shown}{more})",
         code=2,
         field="--loa",
         value=loa,
@@ -252,7 +264,7 @@ def check(
     with unanswered(), _mirror(ctx, mirror) as conn:
         verdict = compliance.check(conn, npn, state, loa, carrier=carrier, on=day)
         if not verdict.allowed:  # a yes matched the LOA: the names need no reading
-            _known_loa(conn, loa)
+            _known_loa(conn, loa, npn, state)
     if as_json:
         values = {"npn": npn, "state": state, "loa": loa, "carrier": carrier, "on": day}
         answer = {
