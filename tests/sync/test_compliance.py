@@ -1152,6 +1152,36 @@ def test_the_loa_words_are_walked_through_their_indexes(backend: str, tmp_path: 
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
+def test_the_regulatory_actions_are_read_through_their_indexes(
+    backend: str, tmp_path: Path
+) -> None:
+    """A check reads the NPN's regulatory actions in the state, and their values, by
+    the NPN's and the action's indexes, not every action of the mirror."""
+    actions = [
+        _action(n, "CA", "2024-03-01", ("DISPOSITION", "Fined")).model_copy(
+            update={"npn": f"{NPN if n == 1 else 40_000_000 + n}"}
+        )
+        for n in range(1, 2001)
+    ]
+    with _mirror_holding(backend, tmp_path, _dump(LICENSES[:1]), []) as engine:
+        with write_transaction(engine) as conn:
+            mirror.upsert_records(conn, "regulatoryActions", _dump(actions))
+            if backend == "postgres":  # the planner's statistics, as autovacuum would take
+                conn.exec_driver_sql("ANALYZE regulatory_actions")
+                conn.exec_driver_sql("ANALYZE regulatory_action_values")
+        with (
+            table_plans(engine, "regulatory_actions") as plans,
+            table_plans(engine, "regulatory_action_values") as value_plans,
+            engine.connect() as conn,
+        ):
+            verdict = check(conn, NPN, "CA", "Life", on=ON)
+    assert [action.id for action in verdict.regulatory_actions] == [1]
+    assert plans and value_plans
+    indexed = r"USING (COVERING )?INDEX|Index Cond"
+    assert not [p for p in [*plans, *value_plans] if not re.search(indexed, p)]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("first", [ord("a"), 0x4E00], ids=["ascii", "cjk"])
 def test_an_loa_word_longer_than_an_index_entry_is_stored_checked_and_known(
     backend: str, first: int, tmp_path: Path
