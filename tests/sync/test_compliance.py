@@ -1696,25 +1696,36 @@ def test_text_from_the_mirror_or_the_options_is_printed_as_it_is(
     assert "Producer [/x] [bold]" in wide.file.getvalue()
 
 
+def _expiring_in_9_days(
+    licenses: list[dict[str, Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    width: int = 200,  # each row on one line
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """`report expiring --within 9` over a mirror of these licenses of NPN: the licenses
+    its --json lists, and the lines of its table."""
+    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", licenses)
+        mirror.activate_npns(conn, [NPN], AT)
+    sync_environment(tmp_path, monkeypatch)
+    args = ["report", "expiring", "--within", "9"]
+    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, err
+    monkeypatch.setattr(check_cli, "console", Console(file=io.StringIO(), width=width))
+    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
+    return orjson.loads(out)["licenses"], check_cli.console.file.getvalue().splitlines()
+
+
 def test_report_expiring_names_what_the_mirror_cannot_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The license was not listed at all: its expirationDate, unreadable, was NULL."""
     (unread,) = _dump([_license(82, "CA", "2099-12-31")])
     unread["expirationDate"] = "31/12/2026"
-    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
-        mirror.upsert_records(conn, "licenses", [unread])
-        mirror.activate_npns(conn, [NPN], AT)
-    sync_environment(tmp_path, monkeypatch)
-    monkeypatch.setattr(check_cli, "console", Console(file=io.StringIO(), width=80))
-    args = ["report", "expiring", "--within", "9"]
-    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
-    assert code == 0, err
-    (listed,) = orjson.loads(out)["licenses"]
+    (listed,), shown = _expiring_in_9_days([unread], tmp_path, monkeypatch, capsys, width=80)
     assert listed["expirationDate"] is None and listed["daysLeft"] is None
     assert listed["unreadable"] == {"expirationDate": "'31/12/2026'"}
-    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
-    shown = check_cli.console.file.getvalue().splitlines()
     assert shown[-3:] == [
         "license 82: the mirror cannot read its expirationDate '31/12/2026'",
         _not_covered(NPN),  # activated, not fetched
@@ -1732,22 +1743,12 @@ def test_report_expiring_shows_the_licenses_expired_but_still_active_as_overdue(
         _license(84, "TX", (today - dt.timedelta(days=12)).isoformat()),
         _license(85, "NV", (today - dt.timedelta(days=12)).isoformat(), active=False),
     ]
-    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
-        mirror.upsert_records(conn, "licenses", _dump(held))
-        mirror.activate_npns(conn, [NPN], AT)
-    sync_environment(tmp_path, monkeypatch)
-    args = ["report", "expiring", "--within", "9"]
-    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
-    assert code == 0, err
-    listed = orjson.loads(out)["licenses"]
+    listed, shown = _expiring_in_9_days(_dump(held), tmp_path, monkeypatch, capsys)
     assert [(lic["licenseId"], lic["daysLeft"], lic["overdue"]) for lic in listed] == [
         (84, -12, True),
         (83, 3, False),
     ]
-    wide = Console(file=io.StringIO(), width=200)  # each row on one line
-    monkeypatch.setattr(check_cli, "console", wide)
-    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
-    rows = [line.split() for line in wide.file.getvalue().splitlines()]
+    rows = [line.split() for line in shown]
     assert [row[2:3] + row[-2:] for row in rows if row[:1] == [NPN]] == [
         ["84", "-12", "overdue"],
         ["83", (today + dt.timedelta(days=3)).isoformat(), "3"],
@@ -1953,23 +1954,13 @@ def test_report_expiring_tells_each_license_resident_or_not(
         _license(87, "TX", soon, residency_status="NR"),
         _license(88, "NV", soon),
     ]
-    with fresh_mirror("sqlite", tmp_path) as engine, write_transaction(engine) as conn:
-        mirror.upsert_records(conn, "licenses", _dump(held))
-        mirror.activate_npns(conn, [NPN], AT)
-    sync_environment(tmp_path, monkeypatch)
-    args = ["report", "expiring", "--within", "9"]
-    code, out, err = producersync_output(monkeypatch, capsys, *args, "--json")
-    assert code == 0, err
-    listed = orjson.loads(out)["licenses"]
+    listed, shown = _expiring_in_9_days(_dump(held), tmp_path, monkeypatch, capsys)
     assert [(lic["licenseId"], lic["residencyStatus"]) for lic in listed] == [
         (86, "R"),
         (88, None),
         (87, "NR"),
     ]
-    wide = Console(file=io.StringIO(), width=200)  # each row on one line
-    monkeypatch.setattr(check_cli, "console", wide)
-    assert producersync_output(monkeypatch, capsys, *args)[0] == 0
-    rows = [line.split() for line in wide.file.getvalue().splitlines()]
+    rows = [line.split() for line in shown]
     assert [row[1:4] for row in rows if row[:1] == [NPN]] == [
         ["CA", "R", "86"],
         ["NV", "88", "L88"],
