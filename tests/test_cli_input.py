@@ -686,6 +686,9 @@ def sync_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         ("whsec_c2hvcnQ=", "secret 1: webhook secret key is 5 bytes"),
         (f'["{GOOD_SECRET}"]', "secret 1: webhook secret must start with 'whsec_'"),
         (f"{GOOD_SECRET},whsec_bad!", "secret 2: webhook secret is not valid base64"),
+        # Numbered by their place as given, empty items counted: the third was "secret 2".
+        (f"{GOOD_SECRET},,whsec_bad!", "secret 3: webhook secret is not valid base64"),
+        (f" ,{GOOD_SECRET}, ,notasecret", "secret 4: webhook secret must start with 'whsec_'"),
         # Two secrets run together were "contains whitespace" or "uses URL-safe base64
         # ('-' or '_')" (the second's prefix), which sent the operator to the wrong fault.
         (f"{GOOD_SECRET} {OTHER_SECRET}", _RUN_TOGETHER),
@@ -703,6 +706,8 @@ def sync_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "too-short",
         "json",
         "second",
+        "third-after-empty",
+        "fourth-after-blanks",
         "space-separated",
         "semicolon-separated",
         "second-run-together",

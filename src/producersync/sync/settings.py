@@ -257,8 +257,10 @@ class SyncSettings(MaskedSettings):
     @field_validator("webhook_secrets", mode="before")
     @classmethod
     def _split(cls, value: Any) -> Any:
+        # Empty items are kept until the secrets are numbered: dropped here, the third
+        # of 'whsec_a,,bad' was told as "secret 2", and the operator fixed the wrong one.
         if isinstance(value, str):
-            return [part.strip() for part in value.split(",") if part.strip()]
+            return [part.strip() for part in value.split(",")]
         return value
 
     @field_validator("webhook_secrets")
@@ -268,6 +270,8 @@ class SyncSettings(MaskedSettings):
         # each one a 500 while the process reports itself healthy.
         for number, secret in enumerate(secrets, 1):
             value = secret.get_secret_value()
+            if not value:
+                continue
             # Said before parsing, for this setting's remedy (parse_secret's is a list):
             # two secrets joined by a space or a ';' would be "contains whitespace" or
             # "uses URL-safe base64" (the second's prefix).
@@ -280,7 +284,7 @@ class SyncSettings(MaskedSettings):
                 parse_secret(value)
             except WebhookSecretError as exc:
                 raise ValueError(f"secret {number}: {exc}") from None
-        return secrets
+        return [secret for secret in secrets if secret.get_secret_value()]
 
     _database_urls = field_validator("mirror_url", "dbos_system_database_url")(checked)
 
