@@ -441,18 +441,31 @@ def test_a_refused_replay_changes_nothing(
     assert [p.name for p in mirror_file.parent.iterdir() if "dbos" in p.name] == []
 
 
-@pytest.mark.parametrize("event_id", ["", "  ", " evt_1"])
-def test_a_replay_of_no_event_id_is_a_usage_error(
+@pytest.mark.parametrize(
+    ("event_id", "fault"),
+    [
+        ("", "it is empty"),
+        ("  ", "it holds ' '"),
+        (" evt_1", "it holds ' '"),
+        ("evt 1", "it holds ' '"),
+        ("evt_é", "it holds 'é'"),
+        ("evt_" + "0" * 253, "it is 257 characters long, past the 256 of an event id"),
+    ],
+)
+def test_a_replay_of_what_cannot_be_an_event_id_is_a_usage_error(
     engine: sa.Engine,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
     event_id: str,
+    fault: str,
 ) -> None:
-    """An empty id (a shell variable unset) was looked for and not found: exit 1, a
-    failure, where the command's input was wrong."""
+    """An empty id (a shell variable unset), one with a space or past the webhook-id's
+    256 characters, was looked for and not found: exit 1, a failure, where the
+    command's input was wrong."""
     code, err = producersync(monkeypatch, capsys, "sync", "replay", event_id)
     assert code == 2, err
-    assert "give the id of a recorded event" in " ".join(err.replace("│", " ").split())
+    told = " ".join(err.replace("│", " ").split())
+    assert fault in told and "give the id of a recorded event" in told, told
 
 
 def test_a_replay_from_a_mirror_that_is_not_there_makes_none(

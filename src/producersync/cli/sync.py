@@ -280,11 +280,16 @@ def _wait_seconds(value: str) -> int:
 
 
 def _event_id(value: str) -> str:
-    """An EVENT_ID, not empty: an empty one (a shell variable unset) would be looked for,
-    not found, and told as a failure (exit 1), where it is the command's input that is
-    wrong."""
-    if not value.strip() or value != value.strip():
-        raise typer.BadParameter(f"{value!r}: give the id of a recorded event (its webhook-id)")
+    """An EVENT_ID that can be one: one that cannot (empty, a shell variable unset; with
+    a space; past 256 characters) would be looked for, not found, and told as a failure
+    (exit 1), where it is the command's input that is wrong."""
+    from producersync.model.events import event_id_fault
+
+    if fault := event_id_fault(value):
+        shown = value if len(value) <= 60 else f"{value[:60]}..."
+        raise typer.BadParameter(
+            f"{shown!r}: {fault}; give the id of a recorded event (its webhook-id)"
+        )
     return value
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "ENDPOINT_TEST",
     "EVENT_ADAPTER",
     "EVENT_GROUP",
+    "EVENT_ID_MAX_LENGTH",
     "EVENT_ID_PREFIX",
     "EVENT_TYPES",
     "KNOWN_TYPES",
@@ -55,6 +56,7 @@ __all__ = [
     "UpdatesAvailableData",
     "UtcDatetime",
     "WireDate",
+    "event_id_fault",
     "iso_z",
     "new_event_id",
     "to_millisecond",
@@ -80,6 +82,21 @@ EventType = Literal[
 ]
 
 EVENT_ID_PREFIX: Final = "evt_"
+# As the webhook-id header: visible ASCII, at most 256 (a NUL, or 20 KB in an index row,
+# is more than a database will store, and a receipt must be stored).
+EVENT_ID_MAX_LENGTH: Final = 256
+_EVENT_ID_PATTERN: Final = r"^[!-~]+$"
+
+
+def event_id_fault(value: str) -> str | None:
+    """Why ``value`` cannot be an event id (so none was ever received under it), or None."""
+    if not value:
+        return "it is empty"
+    if len(value) > EVENT_ID_MAX_LENGTH:
+        return f"it is {len(value)} characters long, past the {EVENT_ID_MAX_LENGTH} of an event id"
+    if bad := next((char for char in value if not "!" <= char <= "~"), None):
+        return f"it holds {bad!r}: an event id is visible ASCII, without spaces"
+    return None
 
 
 def new_event_id() -> str:
@@ -183,9 +200,7 @@ class NpnDeactivatedData(_Wire):
 
 
 class _Envelope(_Wire):
-    # As the webhook-id header: visible ASCII, at most 256 (a NUL, or 20 KB in an index
-    # row, is more than a database will store, and a receipt must be stored).
-    id: str = Field(min_length=1, max_length=256, pattern=r"^[!-~]+$")
+    id: str = Field(min_length=1, max_length=EVENT_ID_MAX_LENGTH, pattern=_EVENT_ID_PATTERN)
     """Unique per event and repeated on every retry: the deduplication key."""
     type: str
     timestamp: UtcDatetime
