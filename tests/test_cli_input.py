@@ -569,6 +569,18 @@ def test_a_refused_secret_setting_is_named_without_its_value() -> None:
             "PRODUCERSYNC_WEBHOOK_RETRY_SCHEDULE: nan is not a delay",
         ),
         ({"host": ""}, "PRODUCERSYNC_HOST: String should have at least 1 character"),
+        # Taken: 300000000 for 300 went out in every ratelimit-limit header, no limit at all.
+        *(
+            (
+                {name: "300000000"},
+                f"PRODUCERSYNC_{name.upper()}: Input should be less than or equal to 1000000",
+            )
+            for name in (
+                "api_rate_limit_per_minute",
+                "token_rate_limit_per_minute",
+                "token_failure_limit_per_minute",
+            )
+        ),
         # Taken, kept by DBOS, then a traceback at start-up, exit code 3.
         (
             {"nipr_schedule": "0 6 31 2 *"},
@@ -1491,6 +1503,10 @@ def test_quickstart_on_a_port_in_use_sets_up_nothing(
         (
             ["service", "run", "--rate-limit-storage", "bogus"],
             "--rate-limit-storage: 'bogus' is not memory://",
+        ),
+        (
+            ["service", "run", "--rate-limit", "1000001"],
+            "--rate-limit: Input should be less than or equal to 1000000 (given: 1000001)",
         ),
         (["service", "run", "--chaos-latency-ms", "inf"], "--chaos-latency-ms: Input should be a"),
         (["service", "worker", "--host", ""], "--host: String should have at least 1"),

@@ -46,7 +46,7 @@ def run(
         int | None,
         typer.Option(
             "--rate-limit",
-            help="API requests per minute per client "
+            help="API requests per minute per client, 1 to 1,000,000 "
             "(default $PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE or 300).",
             rich_help_panel="Rate limits",
         ),

@@ -30,6 +30,12 @@ Seconds = Annotated[float, Field(allow_inf_nan=False, le=_LONGEST_SECONDS)]
 # one token the API issued.
 _SHORTEST_KEY_BYTES = 32
 
+# A rate limit is a budget one client can spend: past a million a minute (16,000 a
+# second, more than a process serves) none is, and 300000000 for 300 went out in every
+# ratelimit-limit header and held as many members in a client's Redis window.
+_MOST_PER_MINUTE = 1_000_000
+_PerMinute = Annotated[int, Field(ge=1, le=_MOST_PER_MINUTE)]
+
 
 class ServiceSettings(MaskedSettings):
     """Every knob of the ProducerSync service (environment prefix ``PRODUCERSYNC_``)."""
@@ -87,18 +93,19 @@ class ServiceSettings(MaskedSettings):
         description=f"HMAC key for access tokens, {_SHORTEST_KEY_BYTES} bytes at least; "
         "default: generated once, kept in the store.",
     )
-    api_rate_limit_per_minute: int = Field(
-        default=300, ge=1, description="API requests per rolling minute per OAuth client."
+    api_rate_limit_per_minute: _PerMinute = Field(
+        default=300,
+        description="API requests per rolling minute per OAuth client (1 to 1,000,000).",
     )
-    token_rate_limit_per_minute: int = Field(
-        default=200, ge=1, description="Token requests per rolling minute per client id."
+    token_rate_limit_per_minute: _PerMinute = Field(
+        default=200, description="Token requests per rolling minute per client id (1 to 1,000,000)."
     )
-    token_failure_limit_per_minute: int = Field(
+    token_failure_limit_per_minute: _PerMinute = Field(
         default=30,
-        ge=1,
-        description="Failed client authentications per rolling minute per client address; "
-        "past them the token endpoint answers that address 429, right credentials included "
-        "(behind a proxy, FORWARDED_ALLOW_IPS names it, or every client shares its address).",
+        description="Failed client authentications per rolling minute per client address "
+        "(1 to 1,000,000); past them the token endpoint answers that address 429, right "
+        "credentials included (behind a proxy, FORWARDED_ALLOW_IPS names it, or every "
+        "client shares its address).",
     )
     rate_limit_storage: str = Field(
         default="memory://",
