@@ -134,6 +134,36 @@ def test_endpoint_commands_round_trip(tmp_path: Path, in_process: Producersync) 
     assert admin.json("endpoint", "list") == []
 
 
+def test_an_endpoint_created_at_a_url_the_account_has_already_is_made_with_a_warning(
+    tmp_path: Path, in_process: Producersync
+) -> None:
+    """Allowed, as Svix allows it, but a provisioning script run twice made a second
+    endpoint silently: every event went out twice, and the receiver, given the first
+    one's secret, answered the second's deliveries 401 until it was disabled."""
+    admin = Admin(in_process, ["--database", f"sqlite:///{tmp_path / 'store.db'}"])
+    admin.out("account", "create", "acme")
+    admin.out("account", "create", "globex")
+
+    def create(account: str, url: str) -> tuple[str, str]:
+        args = ["admin", "endpoint", "create", "--account", account, "--url", url, "--json"]
+        code, out, err = admin.run([*args, *admin.db], PRIVATE_OK)
+        assert code == 0, err
+        return str(orjson.loads(out)["id"]), " ".join(err.split())
+
+    first, told = create("acme", "http://127.0.0.1:9/hook")
+    assert told == ""
+    assert create("acme", "http://127.0.0.1:9/other")[1] == ""
+    assert create("globex", "http://127.0.0.1:9/hook")[1] == ""
+    second, told = create("acme", "http://127.0.0.1:9/hook")
+    assert told == (
+        f"warning: account acme has 1 other endpoint at this URL ({first}): each event goes "
+        "to every one, signed with each one's secret; if this one was not meant, "
+        f"`producersync admin endpoint delete {second}`"
+    )
+    ids = [e["id"] for e in admin.json("endpoint", "list", "--account", "acme")]
+    assert first in ids and second in ids
+
+
 def test_what_an_admin_command_prints_for_people_is_printed_as_it_is(
     tmp_path: Path, in_process: Producersync
 ) -> None:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import orjson
 import typer
+from rich.markup import escape
 
 from producersync.cli.common import (
     DatabaseOption,
@@ -21,6 +22,7 @@ from producersync.cli.common import (
     JsonOption,
     console,
     emit,
+    err_console,
     fail,
     print_table,
     service_settings,
@@ -241,7 +243,7 @@ def create(
     """Create an endpoint and queue its test event; prints its signing secret."""
     from producersync.service.api.webhook_models import EndpointCreate
     from producersync.service.delivery import management
-    from producersync.service.store import accounts
+    from producersync.service.store import accounts, endpoints
 
     body = _body(
         EndpointCreate,
@@ -266,7 +268,23 @@ def create(
             rate_limit_per_second=body.rate_limit_per_second,
         )
         view = _view(conn, endpoint)
+        twins = [
+            other.id
+            for other in endpoints.list_endpoints(conn, owner.id)
+            if other.url == endpoint.url and other.id != endpoint.id
+        ]
     _emit_endpoint(as_json, {**view, "secret": secret})
+    if twins:
+        # Allowed, as Svix allows it (two filters to one receiver), but most often a
+        # provisioning script run twice: every event then goes out twice, signed with two
+        # secrets, and a receiver given one answers the other endpoint 401 for 5 days.
+        err_console.print(
+            f"[yellow]warning:[/yellow] account {escape(account)} has {len(twins)} other "
+            f"endpoint{'s' if len(twins) > 1 else ''} at this URL ({', '.join(twins)}): each "
+            "event goes to every one, signed with each one's secret; if this one was not "
+            f"meant, `producersync admin endpoint delete {endpoint.id}`",
+            highlight=False,
+        )
 
 
 @app.command("list", cls=JsonErrorsCommand)
