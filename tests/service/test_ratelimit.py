@@ -345,6 +345,46 @@ def test_the_api_counts_in_the_process_while_redis_is_away(
     assert told[1].startswith("rate limits: Redis is back after ")
 
 
+def _counted_alone(base_url: str) -> float:
+    """``producersync_rate_limit_counted_alone_total{limits="api"}`` in the process's
+    /metrics (absent: none)."""
+    for line in plain_http.get(f"{base_url}/metrics").text.splitlines():
+        if line.startswith('producersync_rate_limit_counted_alone_total{limits="api"}'):
+            return float(line.split()[-1])
+    raise AssertionError("no producersync_rate_limit_counted_alone_total for the api limits")
+
+
+@pytest.mark.redis
+def test_redis_out_of_reach_at_start_is_told_at_start_and_counted_in_the_metrics(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A mistyped Redis host or port was told by the first request only, hours later
+    perhaps, and /metrics never told that each process counted alone (N processes
+    allowing N times the limit)."""
+    with (
+        caplog.at_level(logging.WARNING, logger=shared_window.__name__),
+        private_redis(tmp_path) as redis,
+    ):
+        redis.stop()
+        with (
+            store_url("sqlite", tmp_path) as url,
+            running_service(url, api_rate_limit_per_minute=5, rate_limit_storage=redis.url) as svc,
+        ):
+            told = [r.getMessage() for r in caplog.records if r.name == shared_window.__name__]
+            assert len(told) == 1, told  # as it started, before any request
+            assert told[0].startswith("rate limits: Redis is unavailable, counting in this process")
+            assert _counted_alone(svc.base_url) == 0
+            creds = svc.account()
+            with svc.client(creds) as http:
+                assert [http.get("/v2/licenses").status_code for _ in range(3)] == [200] * 3
+                alone = _counted_alone(svc.base_url)
+                redis.start()
+                time.sleep(RETRY_SECONDS)
+                assert http.get("/v2/licenses").status_code == 200
+            assert alone >= 3  # the token's request and the three above
+            assert _counted_alone(svc.base_url) == alone  # counted in Redis again
+
+
 def test_two_clients_of_one_account_count_apart_and_other_routes_not_at_all(
     limited: RunningService,
 ) -> None:

@@ -58,7 +58,7 @@ the API with `Authorization: Bearer <token>`. Every error has the standard body
 _PORTAL = "/portal"
 
 
-def _build_context(settings: ServiceSettings) -> ServiceContext:
+def _build_context(settings: ServiceSettings, metrics: ServiceMetrics) -> ServiceContext:
     engine = open_store(settings.database_url, settings.database_pool_size)
     key = (
         settings.token_signing_key.get_secret_value().encode()
@@ -66,7 +66,9 @@ def _build_context(settings: ServiceSettings) -> ServiceContext:
         else load_or_create_key(engine, "token-signing")
     )
     # One window for both: else a Redis outage is told once by each limiter.
-    window = moving_window(settings.rate_limit_storage, "rate limits")
+    window = moving_window(
+        settings.rate_limit_storage, "rate limits", metrics.counted_alone.labels("api").inc
+    )
     return ServiceContext(
         settings=settings,
         engine=engine,
@@ -92,7 +94,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        ctx = await anyio.to_thread.run_sync(_build_context, settings)
+        ctx = await anyio.to_thread.run_sync(_build_context, settings, metrics)
+        # Told as the process starts (the outage's WARNING), not at its first request.
+        await ctx.api_limiter.reach()
         background = Background(ctx.engine, settings, metrics)
         ctx.published = background.published
         app.state.context = ctx

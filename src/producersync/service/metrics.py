@@ -71,6 +71,17 @@ class ServiceMetrics:
             ["outcome"],
             registry=self.registry,
         )
+        # Present from the start (0) where Redis counts: an alert on its rate needs the
+        # series before the first outage.
+        self.counted_alone = Counter(
+            "producersync_rate_limit_counted_alone",
+            "Rate-limit checks this process counted in its own memory, Redis (its "
+            "PRODUCERSYNC_RATE_LIMIT_STORAGE) being unavailable, by limits: api (API and "
+            "token requests) and endpoints (webhook attempts to a rate-limited endpoint). "
+            "Meanwhile N processes allow N times a limit.",
+            ["limits"],
+            registry=self.registry,
+        )
         self.pruned = Counter(
             "producersync_pruned",
             "Rows this process let go past their retention, by what: payloads and responses "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from producersync.service.window import Count, MemoryWindow, Window
@@ -12,17 +13,20 @@ __all__ = ["Decision", "RateLimiter", "moving_window"]
 _MINUTE = 60
 
 
-def moving_window(storage_uri: str, what: str) -> Window:
+def moving_window(
+    storage_uri: str, what: str, counted_alone: Callable[[], object] = lambda: None
+) -> Window:
     """Moving windows in ``memory://`` (this process) or ``redis://`` (shared, and counted
     in this process while Redis is out of reach: ``shared_window``, whose log lines name
-    ``what`` they count). One per event loop: a Redis connection belongs to one."""
+    ``what`` they count, and which calls ``counted_alone`` for each request so counted).
+    One per event loop: a Redis connection belongs to one."""
     if storage_uri.startswith(("redis://", "rediss://")):
         # Imported here: the Redis client cost every process on memory:// (the default)
         # 50 ms of CPU at start.
         from producersync.service.redis_window import RedisWindow
         from producersync.service.shared_window import SharedWindow
 
-        return SharedWindow(RedisWindow(storage_uri), MemoryWindow(), what)
+        return SharedWindow(RedisWindow(storage_uri), MemoryWindow(), what, counted_alone)
     return MemoryWindow()
 
 
@@ -57,6 +61,10 @@ class RateLimiter:
         return _decision(
             await self._window.hit(f"{self._namespace}:{key}", self.limit, _MINUTE), self.limit
         )
+
+    async def reach(self) -> None:
+        """Reach the storage the counts are in, counting nothing (``Window.reach``)."""
+        await self._window.reach()
 
     async def peek(self, key: str) -> Decision:
         """Whether ``key`` has a request left, counting none."""

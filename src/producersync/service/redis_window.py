@@ -55,6 +55,7 @@ class RedisWindow:
             socket_connect_timeout=_TIMEOUT_SECONDS,
             socket_timeout=_TIMEOUT_SECONDS,
         )
+        self._client = client
         self._script = client.register_script(_HIT)
 
     async def hit(self, key: str, limit: int, seconds: int) -> Count:
@@ -62,6 +63,9 @@ class RedisWindow:
 
     async def peek(self, key: str, limit: int, seconds: int) -> Count:
         return await self._run(key, limit, seconds, "")
+
+    async def reach(self) -> None:
+        await self._client.ping()
 
     async def _run(self, key: str, limit: int, seconds: int, member: str) -> Count:
         allowed, counted, reset = await self._script(

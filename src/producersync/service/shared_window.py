@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.exceptions import RedisError
 
@@ -25,12 +26,23 @@ log = logging.getLogger(__name__)
 
 RETRY_SECONDS = 5.0  # Redis is asked again this long after it failed
 
+_T = TypeVar("_T")
+
 
 class SharedWindow:
-    """A ``Window`` on ``shared`` (Redis), answered by ``local`` while that one fails."""
+    """A ``Window`` on ``shared`` (Redis), answered by ``local`` while that one fails;
+    ``counted_alone`` is called for each hit or peek ``local`` answers (a metric: a
+    warning a minute does not tell how much was counted so)."""
 
-    def __init__(self, shared: Window, local: Window, what: str) -> None:
+    def __init__(
+        self,
+        shared: Window,
+        local: Window,
+        what: str,
+        counted_alone: Callable[[], object] = lambda: None,
+    ) -> None:
         self._shared, self._local = shared, local
+        self._counted_alone = counted_alone
         self._retry_at = 0.0
         self._outage = OutageLog(log, what, resource="Redis")
 
@@ -40,14 +52,26 @@ class SharedWindow:
     async def peek(self, key: str, limit: int, seconds: int) -> Count:
         return await self._ask(lambda window: window.peek(key, limit, seconds))
 
+    async def reach(self) -> None:
+        """Ask Redis once (as the process starts): one out of reach (a URL's host or port
+        mistyped) is told then, not at the first request, which may come hours later."""
+        await self._from_shared(lambda window: window.reach())
+
     async def _ask(self, question: Callable[[Window], Awaitable[Count]]) -> Count:
-        if time.monotonic() >= self._retry_at:
-            try:
-                count = await question(self._shared)
-            except RedisError as exc:
-                self._retry_at = time.monotonic() + RETRY_SECONDS
-                self._outage.failed(exc, "counting in this process")
-            else:
-                self._outage.succeeded()
-                return count
+        if (count := await self._from_shared(question)) is not None:
+            return count
+        self._counted_alone()
         return await question(self._local)
+
+    async def _from_shared(self, question: Callable[[Window], Awaitable[_T]]) -> _T | None:
+        """Redis's answer, or None: it failed, now or within ``RETRY_SECONDS``."""
+        if time.monotonic() < self._retry_at:
+            return None
+        try:
+            answer = await question(self._shared)
+        except RedisError as exc:
+            self._retry_at = time.monotonic() + RETRY_SECONDS
+            self._outage.failed(exc, "counting in this process")
+            return None
+        self._outage.succeeded()
+        return answer

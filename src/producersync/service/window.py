@@ -30,6 +30,10 @@ class Window(Protocol):
         the window)."""
         ...
 
+    async def reach(self) -> None:
+        """Reach the storage once (raising what a hit would), counting nothing."""
+        ...
+
 
 class MemoryWindow:
     """Counted in this process (``limits``' memory storage, which drops aged-out hits)."""
@@ -48,3 +52,6 @@ class MemoryWindow:
         oldest, counted = await self._storage.get_moving_window(key, limit, seconds)
         reset = oldest + seconds - time.time() if counted else 0.0
         return Count(counted < limit, limit - counted, reset)
+
+    async def reach(self) -> None:
+        """Nothing to reach: the counts are in this process."""

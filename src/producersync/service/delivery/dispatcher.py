@@ -54,7 +54,9 @@ class Dispatcher(DBOSConfiguredInstance):
         self._sender = Sender(
             self._policy,
             AddressGuard(allow_private=settings.allow_private_endpoints),
-            EndpointThrottle(settings.rate_limit_storage),
+            EndpointThrottle(
+                settings.rate_limit_storage, metrics.counted_alone.labels("endpoints").inc
+            ),
             settings.webhook_concurrency,
         )
         self._outage = OutageLog(log, "dispatcher")
