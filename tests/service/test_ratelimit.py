@@ -385,6 +385,33 @@ def test_redis_out_of_reach_at_start_is_told_at_start_and_counted_in_the_metrics
             assert _counted_alone(svc.base_url) == alone  # counted in Redis again
 
 
+@pytest.mark.redis
+def test_a_redis_restarted_between_two_requests_counts_the_second(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pooled connection the restart cut failed the next request: Redis "unavailable"
+    in the log, and every process counting alone for 5 s, at each Redis restart or
+    failover, where Redis answered a new connection at once."""
+    alone: list[str] = []
+    with (
+        caplog.at_level(logging.WARNING, logger=shared_window.__name__),
+        private_redis(tmp_path) as redis,
+    ):
+
+        async def two_hits() -> list[Decision]:
+            window = moving_window(redis.url, "rate limits", lambda: alone.append("counted"))
+            limiter = RateLimiter(window, "api", 5)
+            first = await limiter.hit("client")
+            redis.stop()
+            redis.start()  # empty: the second hit is the window's first again
+            return [first, await limiter.hit("client")]
+
+        decisions = anyio.run(two_hits)
+    assert [d.remaining for d in decisions] == [4, 4]
+    assert alone == [], alone
+    assert [r.getMessage() for r in caplog.records if r.name == shared_window.__name__] == []
+
+
 def test_two_clients_of_one_account_count_apart_and_other_routes_not_at_all(
     limited: RunningService,
 ) -> None:

@@ -12,6 +12,9 @@ from __future__ import annotations
 import uuid
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 
 from producersync.service.window import Count
 
@@ -54,6 +57,12 @@ class RedisWindow:
             # the system's TCP timeout (minutes).
             socket_connect_timeout=_TIMEOUT_SECONDS,
             socket_timeout=_TIMEOUT_SECONDS,
+            # Once again at once, on a new connection: a pooled one that a Redis restart
+            # or failover cut failed the next request, and the process counted alone for
+            # RETRY_SECONDS, where Redis answered. A hit whose answer alone was lost is
+            # counted twice, once.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
+            retry_on_error=[RedisConnectionError],
         )
         self._client = client
         self._script = client.register_script(_HIT)
