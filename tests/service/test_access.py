@@ -33,6 +33,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
 from producersync.service.unavailable import StoreUnavailable
 from tests.support.asgi import request
+from tests.support.service import running_service
 
 _FRESH = re.compile(r"req_[0-9a-f]{24}")
 
@@ -221,6 +222,29 @@ def test_a_portal_sign_in_link_s_token_is_not_in_the_access_line(
     assert line["path"] == f"{prefix}/portal/login/***"
     assert line["message"].startswith(f"GET {prefix}/portal/login/*** 200 ")
     assert token.removeprefix("psl_") not in "".join(lines)
+
+
+def test_the_access_line_names_the_client_of_a_good_token_refused_or_not(
+    tmp_path: Path,
+) -> None:
+    """A run of 429s named no one: which client was throttled (or still calling once
+    revoked) could not be told from the log."""
+    with running_service(
+        f"sqlite:///{tmp_path / 'store.db'}", access_log=True, api_rate_limit_per_minute=1
+    ) as svc:
+        creds = svc.account()
+        with svc.client(creds) as http, _logged("json") as lines:
+            codes = [http.get("/v2/licenses").status_code for _ in range(2)]
+            http.get("/v2/licenses", headers={"authorization": "Bearer nonsense"})
+    assert codes == [200, 429]
+    access = [json.loads(line) for line in lines if '"producersync.service.access"' in line]
+    told = [
+        (line["status"], line["client_id"]) for line in access if line["path"] == "/v2/licenses"
+    ]
+    assert told == [(200, creds.client_id), (429, creds.client_id), (401, None)], told
+    ok, throttled, unknown = [line["message"] for line in access if line["path"] == "/v2/licenses"]
+    assert f" client={creds.client_id}" in ok and f" client={creds.client_id}" in throttled
+    assert "client=" not in unknown
 
 
 def test_no_access_line_unless_asked_for() -> None:

@@ -96,8 +96,8 @@ def run(
         bool | None,
         typer.Option(
             "--access-log",
-            help="Log a line for each request: method, path (no query), status, time and "
-            "request id (default $PRODUCERSYNC_ACCESS_LOG or off).",
+            help="Log a line for each request: method, path (no query), status, time, "
+            "API client and request id (default $PRODUCERSYNC_ACCESS_LOG or off).",
         ),
     ] = None,
 ) -> None:

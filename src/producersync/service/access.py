@@ -8,12 +8,15 @@ it is a sane token (``request_ids``), else a fresh ``req_...``. The lines logged
 request is handled carry it (a 500's traceback, an outage's line), and with
 ``PRODUCERSYNC_ACCESS_LOG`` (``--access-log``) so does one line per request::
 
-    ... INFO producersync.service.access: GET /v2/licenses/9 404 3.1 ms request_id=req_...
+    ... INFO producersync.service.access: GET /v2/licenses/9 404 3.1 ms client=psc_...
+        request_id=req_...
 
 The path is as sent, without the query (an NPN filter holds a thousand numbers there), a
 portal sign-in link's token shown as ``***`` (``/portal/login/***``: whoever read the line
 could sign in with a link not yet used); in JSON the line has ``method``, ``path``,
-``status`` and ``duration_ms`` too.
+``status`` and ``duration_ms`` too. A request whose bearer token was good names its OAuth
+client (``client=``, ``client_id`` in JSON), answered or refused (a 429, a revoked
+client's 401): which client is throttled is what a run of 429s asks.
 
 The ids are ``request_ids.RequestIds``'s, wrapped around the whole app, Starlette's own
 500 answer included, as the sync receiver's are; the access-log line is the service's.
@@ -32,7 +35,9 @@ from producersync import request_ids
 from producersync.echo import PATH_SHOWN, cut
 from producersync.service.portal.links import LOGIN_PATH
 
-__all__ = ["identify_requests"]
+__all__ = ["CLIENT_ID", "identify_requests"]
+
+CLIENT_ID = "client_id"  # the scope's state key the gate puts a token's client id under
 
 log = logging.getLogger(__name__)
 
@@ -54,17 +59,20 @@ def _log(scope: Scope, status: int | None, seconds: float, request_id: str) -> N
     path = _LOGIN_TOKEN.sub(r"\1***", quote_from_bytes(raw, safe=_PATH_SAFE))
     path = cut(path, PATH_SHOWN)
     ms = round(seconds * 1000, 1)
+    client_id = scope.get("state", {}).get(CLIENT_ID)
     log.info(
-        "%s %s %s %.1f ms",
+        "%s %s %s %.1f ms%s",
         scope["method"],
         path,
         status or "-",  # none sent: the connection was dropped, or the client left
         ms,
+        f" client={client_id}" if client_id else "",
         extra={
             "method": scope["method"],
             "path": path,
             "status": status,
             "duration_ms": ms,
+            "client_id": client_id,
             "request_id": request_id,
         },
     )

@@ -10,6 +10,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from producersync.db_outage import unavailable
+from producersync.service.access import CLIENT_ID
 from producersync.service.auth.tokens import InvalidToken
 from producersync.service.context import ServiceContext
 from producersync.service.errors import INTERNAL_ERROR, error_response, shown
@@ -46,6 +47,9 @@ class ApiGate:
         except InvalidToken as exc:
             await _deny(scope, receive, send, 401, str(exc), path, "invalid_token")
             return
+        # For the access log, refused or not: which client is throttled, or still
+        # calling revoked, is what an operator reading a run of 429s or 401s asks.
+        scope.setdefault("state", {})[CLIENT_ID] = principal.client_id
         refusal = await ctx.revocations.refusal(principal.client_id, secret_rotated_at)
         if refusal is not None:
             await _deny(scope, receive, send, 401, refusal, path, "invalid_token")

@@ -71,8 +71,9 @@ class ServiceSettings(MaskedSettings):
     access_log: bool = Field(
         default=False,
         description="Log a line for each request answered: method, path (without the "
-        "query), status, time taken and request id. Off, a request's id is in the lines "
-        "logged while it was handled alone (a 500's traceback).",
+        "query), status, time taken, the API client of a good token and request id. Off, "
+        "a request's id is in the lines logged while it was handled alone (a 500's "
+        "traceback).",
     )
     head_timeout_seconds: HeadTimeoutSetting = HEAD_TIMEOUT_SECONDS
     shutdown_grace_seconds: ShutdownGraceSetting = SHUTDOWN_GRACE_SECONDS
