@@ -31,6 +31,7 @@ from producersync.cli.main import app
 from producersync.cli.system_database import reach_system_database
 from producersync.database_url import sqlalchemy_url
 from producersync.service.settings import ServiceSettings
+from producersync.service.store import migrate as store_migrate
 from producersync.service.store.open import open_store
 from producersync.sync.mirror import open_mirror
 from producersync.sync.settings import SyncSettings
@@ -1400,7 +1401,9 @@ def test_a_store_of_a_newer_version_is_one_line(
     assert code == 1
     assert err == (
         f"error: the store at {url} is at revision 0099, which this version of "
-        "producersync does not know: a newer version migrated it\n"
+        f"producersync does not know (its latest is {store_migrate.HEAD}): a newer version "
+        "migrated it, and migrations are never undone; run that version, or restore the "
+        "backup taken before its upgrade\n"
     )
 
 

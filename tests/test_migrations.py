@@ -346,7 +346,9 @@ def test_a_mirror_of_a_newer_version_is_one_line(
         assert (code, err) == (
             1,
             f"error: the mirror at sqlite:///{mirror} is at revision 0099, which this "
-            "version of producersync does not know: a newer version migrated it\n",
+            f"version of producersync does not know (its latest is {mirror_migrate.HEAD}): a newer "
+            "version migrated it, and migrations are never undone; run that version, or "
+            "restore the backup taken before its upgrade\n",
         )
 
 

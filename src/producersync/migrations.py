@@ -141,9 +141,13 @@ def _refuse_unknown_revisions(
     found = connection.execute(sa.text(f"SELECT version_num FROM {version_table}")).scalars()
     unknown = set(found) - {script.revision for script in known.walk_revisions()}
     if unknown:
+        # What to do, for an operator rolling back after an upgrade: nothing here undoes
+        # a migration, and "a newer version migrated it" alone left them to guess.
         raise MigrationError(
             f"{where} is at revision {', '.join(sorted(unknown))}, which this version of "
-            "producersync does not know: a newer version migrated it"
+            f"producersync does not know (its latest is {known.get_current_head()}): a newer "
+            "version migrated it, and migrations are never undone; run that version, or "
+            "restore the backup taken before its upgrade"
         )
 
 
