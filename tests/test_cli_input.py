@@ -1543,6 +1543,22 @@ def test_a_setting_refused_from_an_option_names_the_option(
     assert "PRODUCERSYNC_" not in result.output
 
 
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_a_delivering_process_takes_its_executor_id_as_an_option(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, command: str
+) -> None:
+    """`service run` delivers too, and recovers its batches under its id, which only its
+    environment could give (--executor-id was the worker's)."""
+    served: list[ServiceSettings] = []
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(
+        "producersync.cli.service.serve", lambda _app, settings, _errors: served.append(settings)
+    )
+    result = CliRunner().invoke(app, ["service", command, "--executor-id", "api-1"])
+    assert result.exit_code == 0, result.output
+    assert [settings.executor_id for settings in served] == ["api-1"]
+
+
 @pytest.mark.parametrize(
     ("command", "variable", "value"),
     [

@@ -23,6 +23,14 @@ if TYPE_CHECKING:
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 
+# Both commands deliver (`service run` unless --no-delivery), so both recover their own
+# batches under it: given to the worker alone, a delivering `service run` was named by
+# its environment only.
+_EXECUTOR_ID_HELP = (
+    "DBOS executor id: a process restarted with the same id resumes the batches it was "
+    "killed in (default $PRODUCERSYNC_EXECUTOR_ID or <hostname>:<port>)."
+)
+
 
 @app.command()
 def run(
@@ -90,6 +98,9 @@ def run(
             rich_help_panel="Delivery",
         ),
     ] = None,
+    executor_id: Annotated[
+        str | None, typer.Option(help=_EXECUTOR_ID_HELP, rich_help_panel="Delivery")
+    ] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
     access_log: Annotated[
@@ -115,6 +126,7 @@ def run(
         chaos_latency_ms=chaos_latency_ms,
         chaos_fault_rate=chaos_fault_rate,
         delivery_enabled=delivery_enabled,
+        executor_id=executor_id,
         log_level=log_level,
         log_format=log_format,
         access_log=access_log,
@@ -132,13 +144,7 @@ def worker(
     host: HostOption = None,
     port: ServicePortOption = None,
     database: DatabaseOption = None,
-    executor_id: Annotated[
-        str | None,
-        typer.Option(
-            help="DBOS executor id: a worker restarted with the same id resumes the batches "
-            "it was killed in (default $PRODUCERSYNC_EXECUTOR_ID or <hostname>:<port>)."
-        ),
-    ] = None,
+    executor_id: Annotated[str | None, typer.Option(help=_EXECUTOR_ID_HELP)] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
