@@ -14,6 +14,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import struct
 import threading
 import time
 import tracemalloc
@@ -387,6 +388,19 @@ def test_a_response_cut_short_fails_with_its_status_and_retry_after_kept() -> No
     assert outcome.next_attempt_at is not None
     wait = (outcome.next_attempt_at - outcome.attempted_at).total_seconds()
     assert wait > 100  # Retry-After, not the 5 s step
+
+
+def test_a_connection_the_receiver_resets_fails_saying_so() -> None:
+    """The attempt read "ReadError: " and nothing more, its cause said by none of the
+    portal, the API or the attempts' table."""
+
+    def reset(conn: socket.socket) -> None:
+        conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with raw_receiver(reset) as url:
+        outcome = attempt(url)
+    assert (outcome.succeeded, outcome.status_code) == (False, 0)
+    assert outcome.error == "ReadError: [Errno 104] Connection reset by peer"
 
 
 def test_a_2xx_cut_short_is_not_a_success() -> None:

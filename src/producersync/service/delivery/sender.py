@@ -63,6 +63,21 @@ def local_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _described(exc: BaseException) -> str:
+    """``Name: message``, the message the first of the exception and its causes that has
+    one: a connection the receiver reset is a ReadError that says nothing itself, and its
+    attempts read ``ReadError: `` in the portal, the API and the operator's queries,
+    where its cause says ``[Errno 104] Connection reset by peer``."""
+    cause: BaseException | None = exc
+    for _ in range(10):  # a chain is a few links; a cycle is not followed for good
+        if cause is None:
+            break
+        if text := str(cause):
+            return f"{type(exc).__name__}: {text}"
+        cause = cause.__cause__ or cause.__context__
+    return f"{type(exc).__name__}: the connection failed, and no cause was given"
+
+
 def _storable(text: str) -> str:
     """The receiver's text as an attempt row can keep it: PostgreSQL's text has no NUL (the
     insert failed, and with it the settling of the whole batch), so a NUL is shown as
@@ -207,7 +222,7 @@ class Sender:
                     error = f"refused: {exc}"
                     self._tell_operator(claimed.endpoint_id, exc)
                 except httpx2.HTTPError as exc:
-                    error = _storable(f"{type(exc).__name__}: {exc}"[:500])
+                    error = _storable(_described(exc)[:500])
                     timed_out = isinstance(exc, httpx2.TimeoutException)
             duration_ms = round((time.perf_counter() - started) * 1000)
         status = response.status
