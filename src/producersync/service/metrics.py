@@ -67,7 +67,8 @@ class ServiceMetrics:
         self.attempts = Counter(
             "producersync_webhook_attempts",
             "Webhook delivery attempts made by this process, by outcome (succeeded, "
-            "failed; deferred: held back by the endpoint's rate limit, not attempted).",
+            "failed; deferred: not attempted, held back by the endpoint's rate limit or "
+            "handed back, the process stopping or the claim lapsing).",
             ["outcome"],
             registry=self.registry,
         )
