@@ -54,7 +54,8 @@ class Role:
 
     name: str  # in the log: "sync", "service"
     lock_prefix: str  # of the advisory locks' names: two roles may share a database
-    setting: str  # the executor id's environment variable, named in the log
+    setting: str  # how the executor id is given (its option, its variable), named in the log
+    twice: str  # what a workflow run twice does again, named in the log
 
 
 class _Locks(Protocol):
@@ -190,11 +191,18 @@ class ExecutorWatch:
         another process holds it (the same executor id twice): tried again every
         interval."""
         if self._locks is not None and not self._locks.hold(self._executor_id):
+            # Not refused: a host that died holding the lock keeps it until PostgreSQL
+            # notices (hours, by TCP keepalive), and its replacement under the same id
+            # must still start. But the line says what the start does meanwhile: it read
+            # as advice, and replicas given one id sent every batch's deliveries twice.
             log.warning(
-                "another process holds executor id %r: give each %s process its own (%s)",
+                "another process holds executor id %r: give each %s process its own (%s). "
+                "Started under it, this one resumes the workflows that one is running, "
+                "which then run twice (%s)",
                 self._executor_id,
                 self._role.name,
                 self._role.setting,
+                self._role.twice,
             )
 
     def launch(self) -> None:

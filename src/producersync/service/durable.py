@@ -31,7 +31,12 @@ from producersync.service.settings import ServiceSettings
 
 __all__ = ["DurableRuntime", "system_database_url"]
 
-SERVICE_PROCESSES = Role("service", "producersync-service-executor:", "PRODUCERSYNC_EXECUTOR_ID")
+SERVICE_PROCESSES = Role(
+    "service",
+    "producersync-service-executor:",
+    "--executor-id or PRODUCERSYNC_EXECUTOR_ID",
+    "a delivery batch's webhooks sent again, with the same webhook-id",
+)
 # Looks at the dead executors' locks a lease takes: a live process whose connection to
 # the store was cut has that many chances to take its lock back.
 _LOOKS_PER_LEASE = 6

@@ -54,7 +54,12 @@ __all__ = ["DurableSync", "create_app"]
 log = logging.getLogger(__name__)
 
 # Its locks keep their names: sync processes of the version before see them.
-SYNC_PROCESSES = Role("sync", "producersync-sync-executor:", "PRODUCERSYNC_SYNC_EXECUTOR_ID")
+SYNC_PROCESSES = Role(
+    "sync",
+    "producersync-sync-executor:",
+    "PRODUCERSYNC_SYNC_EXECUTOR_ID",
+    "a sync's pages fetched and written to the mirror again",
+)
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
 # A stop's time for the workflows running here and then the hooks' drain, together, once
 # the requests in flight are answered (their grace is the setting's): what is left then is
