@@ -97,7 +97,13 @@ def test_the_readme_snippet_runs_against_a_local_service(
     assert "it sets `PRODUCERSYNC_API_URL` to the service and the credentials" in readme
     monkeypatch.setenv("PRODUCERSYNC_API_URL", local.addresses["http://127.0.0.1:8000"])
     _read("README.md", local)
-    assert capsys.readouterr().err == ""
+    out = capsys.readouterr()
+    assert out.err == ""
+    # What its comment says it prints for quickstart's client: the sandbox NPNs' records
+    # are fixed, so a filter such as a recent updatedSince would print nothing.
+    said = "15645555 15645555 True"
+    assert said in snippets("README.md")[0]
+    assert f"{said}\n" in out.out, out.out
 
 
 def test_the_integration_snippets_run_and_print_what_they_say(
