@@ -167,6 +167,32 @@ def test_the_spec_lists_what_the_middleware_answers_too() -> None:
                 assert "ErrorBody" in str(responses["413"]["content"]), f"{method} {path}"
 
 
+def test_the_description_tells_the_error_bodies_and_headers_the_responses_declare() -> None:
+    """It said every error had the standard body and every API response the rate-limit
+    headers, where the token endpoint's errors are RFC 6749's and a 401 or a 503 carries
+    none, as the responses it sits above declared."""
+    spec = create_app().openapi()
+    description = " ".join(spec["info"]["description"].split())
+    bodies: set[str] = set()
+    bare: set[str] = set()
+    for path, ops in spec["paths"].items():
+        for op in ops.values():
+            for code, response in op["responses"].items():
+                if int(code) >= 400:
+                    bodies |= {m["schema"]["$ref"] for m in response["content"].values()}
+                if path.startswith(("/v1/", "/v2/")) and "ratelimit-limit" not in response.get(
+                    "headers", {}
+                ):
+                    bare.add(code)
+    schemas = spec["components"]["schemas"]
+    for ref in bodies:
+        fields = ", ".join(schemas[ref.rsplit("/", 1)[1]]["properties"])
+        assert f"`{{{fields}}}`" in description, ref
+    assert bare, "every response declares the rate-limit headers: the test reads no more"
+    for code in bare:
+        assert f"`{code}`" in description, f"a {code} carries no rate-limit headers"
+
+
 def test_the_fuzz_s_groups_hold_every_operation_but_the_token_once() -> None:
     """The fuzz goes a group of operations a file: an operation in no group would never be
     fuzzed, one in two fuzzed twice."""

@@ -50,9 +50,11 @@ _DESCRIPTION = """\
 ProducerSync: U.S. insurance-producer compliance data (licenses, lines of authority,
 appointments, addresses, regulatory actions) for the NPNs an account monitors, refreshed
 daily from NIPR. Authenticate with `POST /oauth2/token` (client credentials), then call
-the API with `Authorization: Bearer <token>`. Every error has the standard body
-`{timestamp, status, error, message, path}`; every API response carries
-`ratelimit-limit`, `ratelimit-remaining` and `ratelimit-reset`.
+the API with `Authorization: Bearer <token>`. An error of `/v1` and `/v2` has the
+standard body `{timestamp, status, error, message, path}`; one of the token endpoint,
+RFC 6749's `{error, error_description}`. An API response carries `ratelimit-limit`,
+`ratelimit-remaining` and `ratelimit-reset` once the client is known: a `401` and a
+`503` do not (each response below declares the headers it carries).
 """
 
 _PORTAL = "/portal"
