@@ -6,6 +6,7 @@ import codecs
 import datetime as dt
 import os
 import random
+import re
 import sys
 from collections import Counter
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from tests.support.cli import error_both_ways, producersync_output
 from tests.support.databases import migrated_copy, store_url
 from tests.support.documents import stale_documents
 from tests.support.processes import cli_together
+from tests.support.snippets import ROOT
 
 from producersync.service.nipr import synthetic
 from producersync.service.nipr.daily import run_day
@@ -864,6 +866,25 @@ def _wire(row: dict[str, Any]) -> dict[str, Any]:
         "createdAt": row["created_at"].isoformat(),
         "updatedAt": row["updated_at"].isoformat(),
     }
+
+
+def test_the_documented_feed_runs_as_a_reader_copies_it(
+    universe_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # service.md's example upserted a license of NPN 1234567, which no store holds: copied,
+    # it was refused (no producer with NPN 1234567) and changed nothing.
+    page = (ROOT / "docs" / "service.md").read_text()
+    example = re.search(r"\*\*Feed files\*\*.*?```json\n(.*?)```", page, re.S)
+    assert example, "service.md's feed example"
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text(example.group(1))
+    args = ("nipr", "run", "--date", "2025-06-10", "--feed", str(feed), "--database", universe_url)
+    code, out, _ = producersync_output(monkeypatch, capsys, *args, "--json")
+    assert code == 0, out
+    assert orjson.loads(out)["totalChanges"] == len(example.group(1).splitlines())
 
 
 GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
