@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from typing import Any
 
 import pytest
 import typer
@@ -96,3 +97,21 @@ def test_no_commands_help_is_cut_at_80_columns(
         if "…" in out
     }
     assert cut == {}
+
+
+def test_each_command_is_listed_in_a_line_or_two() -> None:
+    """A group's --help lists each command by the first paragraph of its help: report's
+    listed expiring in 748 characters, nine lines of an 80-column terminal, the whole of
+    its help, and sync's status in 417, before the reader had chosen a command."""
+    # Two lines of a terminal of the usual width; the rest is the command's own --help.
+    most = 2 * 100
+    root = typer.main.get_command(app)
+    long = {}
+    for path in _paths(root):
+        command: Any = root
+        for name in path:
+            command = command.commands[name]
+        listed = (command.short_help or command.help or "").split("\n\n")[0]
+        if len(listed) > most:
+            long[" ".join(path)] = len(listed)
+    assert long == {}

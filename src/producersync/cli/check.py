@@ -351,9 +351,10 @@ def expiring(
     as_json: JsonOption = False,
 ) -> None:
     """Active licenses of the active population expiring within the next days, soonest
-    first, each with its state and residency (AL NR: non-resident). Before them, those
-    past their expiration date but still active in the mirror (overdue, negative days
-    left: NIPR has not lapsed them yet); first of all, those
+    first, each with its state and residency (AL NR: non-resident).
+
+    Before them, those past their expiration date but still active in the mirror
+    (overdue, negative days left: NIPR has not lapsed them yet); first of all, those
     with an expirationDate the mirror cannot read. A license the mirror holds from
     before its NPN's re-activation, while the NPN's records are being fetched again,
     has its NPN marked ? and check's reason below the table; a deactivated NPN's are
@@ -462,12 +463,13 @@ def changes(
     as_json: JsonOption = False,
 ) -> None:
     """What the mirror recorded since a date: each record inserted, changed or purged,
-    in feed order (by id), at the time the mirror recorded it. A deactivated NPN has
-    none after its deactivation but its records' purge, if they are purged; one
-    subscribed again has what changed while it was not monitored once its fetch writes
-    it, at that fetch's time, and one subscribed for the first time its records as
-    inserts once its fetch writes them. Last, the NIPR run the mirror is as of, as check
-    tells it."""
+    in feed order (by id), at the time the mirror recorded it.
+
+    A deactivated NPN has none after its deactivation but its records' purge, if they
+    are purged; one subscribed again has what changed while it was not monitored once
+    its fetch writes it, at that fetch's time, and one subscribed for the first time its
+    records as inserts once its fetch writes them. Last, the NIPR run the mirror is as
+    of, as check tells it."""
     from producersync.sync.mirror import freshness, iter_changes
 
     with _mirror(ctx, mirror) as conn:

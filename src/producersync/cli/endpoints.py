@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 __all__ = ["app", "message_app"]
 
 app = typer.Typer(
-    help="Webhook endpoints of an account. Deliveries queued here (the test event on "
+    help="Webhook endpoints of an account.\n\nDeliveries queued here (the test event on "
     "create, replay, recover) are sent by the running service: its dispatcher finds them "
     "on its next poll (PRODUCERSYNC_WEBHOOK_POLL_SECONDS), since this command has none to "
     "wake. Endpoint URLs must be https on public addresses unless "

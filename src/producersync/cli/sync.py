@@ -160,7 +160,9 @@ _run_log = logging.getLogger("producersync.sync")
 
 @app.command(cls=JsonErrorsCommand)
 def status(as_json: JsonOption = False) -> None:
-    """Counts per resource, the last synced runDate, the NIPR run the mirror holds as of
+    """The mirror's state: its counts, how current it is, its last run and failures.
+
+    Counts per resource, the last synced runDate, the NIPR run the mirror holds as of
     (that runDate, or before any, the day before its first complete fetch of NPNs), the
     latest one it could hold and the run days it lacks, the last run (running,
     interrupted, restarted, failed or succeeded), the failures, the NPNs whose records
