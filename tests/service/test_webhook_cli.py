@@ -187,8 +187,9 @@ def test_what_an_admin_command_prints_for_people_reads_as_sync_status_does(
     tmp_path: Path, in_process: Producersync, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Nothing is a dash, a flag yes or no, a list its items: admin printed Python's
-    None, True and ['a', 'b'] where sync status printed a dash. A table's ids are folded,
-    never cut: `client list` cut a client_id to 'psc_…', which no command takes."""
+    None, True and ['a', 'b'] where sync status printed a dash. A table's ids are whole on
+    a line, never cut: `client list` cut a client_id to 'psc_…', which no command takes,
+    then folded it over two lines, as `endpoint list` its ids over three."""
     monkeypatch.setenv("COLUMNS", "80")
     admin = Admin(in_process, ["--database", f"sqlite:///{tmp_path / 'store.db'}"])
     assert "sandbox: yes\n" in admin.out("account", "create", "acme", "--sandbox")
@@ -209,8 +210,11 @@ def test_what_an_admin_command_prints_for_people_reads_as_sync_status_does(
     client_id = admin.json("client", "create", "--account", "acme")["client_id"]
     for listed in (admin.out("client", "list"), admin.out("endpoint", "list")):
         assert not re.search(r"\b(None|True|False)\b|\['|…", listed), listed
-    folded = "".join(re.findall(r"^│ (\S+)", admin.out("client", "list"), re.M))
-    assert folded == client_id
+    for listed, whole in (
+        (admin.out("client", "list"), client_id),
+        (admin.out("endpoint", "list"), endpoint_id),
+    ):
+        assert whole in re.findall(r"^│ (\S+)", listed, re.M), listed
 
 
 @pytest.mark.postgres

@@ -513,8 +513,15 @@ def print_fields(values: Mapping[str, object], depth: int = 0) -> None:
 def print_table(columns: list[str], rows: Iterable[Mapping[str, object]]) -> None:
     """A table for people, its cells ``shown`` and as they are (not read as markup), and
     folded, never cut short: an id is what the next command takes (`admin client list`
-    cut a client_id to 'psc_929deae1460f…', which no command could take)."""
-    table = Table(*(Column(name, overflow="fold") for name in columns))
+    cut a client_id to 'psc_929deae1460f…', which no command could take). An id's column
+    is not folded while the others can give way: folded over three lines at 80 columns,
+    an endpoint's or a message's id was copied in part."""
+    table = Table(
+        *(
+            Column(name, overflow="fold", no_wrap=name == "id" or name.endswith(("Id", "_id")))
+            for name in columns
+        )
+    )
     for row in rows:
         table.add_row(*(Text(shown(row[c])) for c in columns))
     console.print(table)
