@@ -147,6 +147,42 @@ def test_a_message_shows_its_payload_and_is_sent_to_an_endpoint_that_did_not_get
     assert 'id="send-title"' not in after.text  # every endpoint has it now
 
 
+def test_a_pending_delivery_says_how_often_it_was_tried_and_when_it_is_tried_next(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A delivery retried seven times, its last attempt hours away, was shown as Pending
+    as one just queued: how many attempts it had and when the next is (the API's
+    attempts and nextAttemptAt) were on no page."""
+    endpoint_id = _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    path = f"/portal/messages/{message_id}"
+
+    def shown(**values: object) -> str:
+        with write_transaction(portal_service.engine) as conn:
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.message_id == message_id)
+                .values(**values)
+            )
+        page = visitor.http.get(path)
+        assert page.status_code == 200, page.text
+        row = re.search(r"<tbody>(.*?)</tbody>", _section(page, "deliveries-title"), re.S)
+        assert row, page.text
+        return " ".join(re.sub(r"<[^>]+>", " ", row[1]).split())
+
+    later = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=5)
+    retried = shown(attempts=7, next_attempt_at=later)
+    assert "Pending 7 attempts" in retried
+    assert later.strftime("%Y-%m-%d %H:%M:%S UTC") in retried
+    assert "Due now" in shown(attempts=1, next_attempt_at=later - dt.timedelta(days=1))
+    assert "None" in shown(state=outbox.FAILED, attempts=8, next_attempt_at=None)
+
+    disabled = visitor.form(f"/portal/endpoints/{endpoint_id}/disable")
+    assert disabled.status_code == 303, disabled.text
+    held = shown(state=outbox.PENDING, next_attempt_at=later)
+    assert "When the endpoint is enabled" in held and "UTC" not in held.split("attempts")[1]
+
+
 def test_another_accounts_message_and_endpoint_are_not_found(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -174,6 +174,8 @@ def message(
         latest = outbox.latest_attempts(conn, [d.id for d in kept])
         rows = [(d, owned[d.endpoint_id], [latest[d.id]] if d.id in latest else []) for d in kept]
         delivered = outbox.count_deliveries(conn, found.id)
+        # A pending delivery's next attempt is told against the store's clock, which set it.
+        now = outbox.store_clock(conn)
         # An expired message can be sent nowhere: its endpoints that missed it are not read.
         missed = (
             page_of(
@@ -194,6 +196,7 @@ def message(
         deliveries=rows,
         delivery_pages=deliveries.links,
         delivered=delivered,
+        now=now,
         missed=missed.items,
         missed_pages=missed.links,
         missed_before=missed_before,
