@@ -27,8 +27,10 @@ from producersync.model.events import (
     NPN_DEACTIVATED,
     UPDATES_AVAILABLE,
     NpnActivated,
+    UpdatesAvailable,
 )
 from producersync.service.delivery import management
+from producersync.service.delivery.publish import publish_events
 from producersync.service.portal import attempts as attempts_page
 from producersync.service.portal import endpoints as endpoints_page
 from producersync.service.portal.app import create_portal
@@ -986,6 +988,42 @@ def test_a_disabled_endpoint_says_that_what_is_queued_to_it_waits(
     sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
     page = visitor.http.get(sent.headers["location"]).text
     assert "Example sent" in page and "See it arrive" in page and 'class="held"' not in page
+
+
+def test_the_advanced_tab_says_how_many_deliveries_disabling_holds_and_deleting_drops(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """ "The deliveries still waiting for it go with it" was all Delete said, of none or
+    of 50,000 alike, and Disable and Enable said nothing of what they hold or send."""
+    endpoint_id = _create(visitor)  # its test message waits for it
+    other = _create(visitor, URL + "/other")  # whose deliveries are not this one's
+    with write_transaction(portal_service.engine) as conn:
+        publish_events(
+            conn, visitor.creds.account_id, [UpdatesAvailable.create(dt.date(2026, 1, 1))]
+        )
+    path = f"/portal/endpoints/{endpoint_id}/advanced"
+
+    def said() -> str:
+        page = visitor.http.get(path)
+        assert page.status_code == 200, page.text
+        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+
+    enabled = said()
+    assert "2 deliveries are waiting to be sent to it or retried." in enabled
+    assert "go with it (2 now)" in enabled
+    assert visitor.form(f"/portal/endpoints/{endpoint_id}/disable").status_code == 303
+    assert "2 deliveries are waiting for it." in said()
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.endpoint_id == endpoint_id)
+            .values(state=outbox.SUCCEEDED)
+        )
+    none = said()
+    assert "No delivery is waiting for it." in none and "go with it (none now)" in none
+    assert (
+        "2 deliveries are waiting" in visitor.http.get(f"/portal/endpoints/{other}/advanced").text
+    )
 
 
 def _notice(page: httpx2.Response) -> str | None:

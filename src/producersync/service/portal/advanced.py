@@ -17,7 +17,7 @@ from producersync.service.portal.forms import FormInvalid, parse_rate_limit, rul
 from producersync.service.portal.lookup import EndpointId, Owned, owned
 from producersync.service.portal.pages import PortalError, redirect, render
 from producersync.service.portal.routing import FormRoute
-from producersync.service.store import endpoints
+from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
 
 __all__ = ["router"]
@@ -42,6 +42,10 @@ def _page(
     errors: dict[str, str] | None = None,
 ) -> Response:
     shown = endpoint.rate_limit_per_second
+    # What disabling holds and deleting drops, said before either is done: "the deliveries
+    # still waiting" could be none or 50,000.
+    with get_context(request).engine.connect() as conn:
+        waiting = outbox.count_pending(conn, endpoint.id)
     said = _STATE_NOTICES.get(request.query_params.get("notice", ""), endpoint.enabled)
     stale: dict[str, None] = {"notice": None} if said != endpoint.enabled else {}
     return render(
@@ -51,6 +55,7 @@ def _page(
         visitor=visitor,
         endpoint=endpoint,
         tab="advanced",
+        waiting=waiting,
         rate_limit=rate_limit if rate_limit is not None else ("" if shown is None else str(shown)),
         errors=errors or {},
         **stale,

@@ -616,12 +616,14 @@ def next_due(conn: sa.Connection) -> dt.datetime | None:
     ).scalar()
 
 
-def count_pending(conn: sa.Connection) -> int:
+def count_pending(conn: sa.Connection, endpoint_id: str | None = None) -> int:
+    """The deliveries still owed: every endpoint's, or one's (by its pending index, so an
+    endpoint's long history costs nothing)."""
     d = webhook_deliveries
-    return int(
-        conn.execute(sa.select(sa.func.count()).select_from(d).where(d.c.state == PENDING)).scalar()
-        or 0
-    )
+    query = sa.select(sa.func.count()).select_from(d).where(d.c.state == PENDING)
+    if endpoint_id is not None:
+        query = query.where(d.c.endpoint_id == endpoint_id)
+    return int(conn.execute(query).scalar() or 0)
 
 
 def _message_select() -> sa.Select[Any]:
