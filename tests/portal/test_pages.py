@@ -2085,6 +2085,48 @@ def test_an_attempt_shows_its_messages_payload_and_its_other_attempts(
         assert fact in history
 
 
+def test_an_attempts_page_says_when_its_delivery_is_next_attempted_as_it_is_now(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An attempt's page showed, as Next attempt, the retry it planned when it failed, as
+    it was then: an hour ahead of a delivery a Resend had since made succeed, long past on
+    one its endpoint, disabled, held, and on every earlier attempt, each next one made."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False, False])
+    second, first = _attempt_ids(portal_service, endpoint_id)
+    planned = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_attempts.update()
+            .where(webhook_attempts.c.endpoint_id == endpoint_id)
+            .values(next_attempt_at=planned)
+        )
+
+    def facts(attempt_id: int, **delivery: object) -> str:
+        with write_transaction(portal_service.engine) as conn:
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.endpoint_id == endpoint_id)
+                .values(attempts=2, **delivery)
+            )
+        page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}")
+        assert page.status_code == 200, page.text
+        found = re.search(r'<dl class="facts">(.*?)</dl>', page.text, re.S)
+        assert found, page.text
+        return " ".join(re.sub(r"<[^>]+>", " ", found[1]).split())
+
+    when = planned.strftime("%Y-%m-%d %H:%M:%S UTC")
+    retried = facts(second, state=outbox.PENDING, next_attempt_at=planned)
+    assert f"Delivery Pending (2 attempts) Next attempt {when}" in retried
+    earlier = facts(first)
+    assert "this is not its latest attempt" in earlier and "Next attempt" not in earlier
+    resent = facts(second, state=outbox.SUCCEEDED, next_attempt_at=None)
+    assert "Delivery Succeeded (2 attempts) Next attempt None" in resent and when not in resent
+    assert visitor.form(f"/portal/endpoints/{endpoint_id}/disable").status_code == 303
+    held = facts(second, state=outbox.PENDING, next_attempt_at=planned)
+    assert "Next attempt When the endpoint is enabled" in held and when not in held
+
+
 def test_every_attempt_of_a_message_is_reached_from_an_attempt_page(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -236,6 +236,10 @@ def attempt(
         except outbox.UnknownCursor as exc:
             listed = "this message to this endpoint"
             raise _not_listed(exc, listed, "history_before") from None
+        (delivery,) = outbox.list_deliveries(
+            conn, message_id=found.message_id, endpoint_id=endpoint.id
+        )
+        latest = outbox.latest_attempts(conn, [delivery.id])[delivery.id]
         now = outbox.store_clock(conn)
     settings = ctx.settings
     # A body the receiver did send, dropped since: told apart from an empty one by age.
@@ -247,6 +251,10 @@ def attempt(
         endpoint=endpoint,
         tab="attempts",
         attempt=found,
+        delivery=delivery,
+        # The delivery's next attempt follows its latest; an earlier one's was made since.
+        latest=latest.id == found.id,
+        now=now,
         payload=payload_of(message),
         history=history.items,
         history_pages=history.links,
