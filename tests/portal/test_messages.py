@@ -183,6 +183,26 @@ def test_a_pending_delivery_says_how_often_it_was_tried_and_when_it_is_tried_nex
     assert "When the endpoint is enabled" in held and "UTC" not in held.split("attempts")[1]
 
 
+def test_a_message_whose_endpoint_was_deleted_is_not_said_to_have_had_none(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Its endpoint deleted, and its delivery with it, a message was said to have gone to
+    no endpoint ("To no endpoint", "No endpoint was subscribed to this event when it was
+    sent"), of one that went to it, was retried there and was dropped by the Delete."""
+    endpoint_id = _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    deleted = visitor.form(f"/portal/endpoints/{endpoint_id}/delete", confirm="yes")
+    assert deleted.status_code == 303, deleted.text
+
+    page = visitor.http.get(f"/portal/messages/{message_id}")
+    said = " ".join(_section(page, "deliveries-title").split())
+    assert "No endpoint was subscribed to this event" not in said
+    assert "or each one it went to has been deleted since" in said
+    listed = visitor.http.get("/portal/messages").text
+    row = listed.split(f'href="/portal/messages/{message_id}"')[1].split("</tr>")[0]
+    assert "No deliveries" in row and "To no endpoint" not in row
+
+
 def test_another_accounts_message_and_endpoint_are_not_found(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
