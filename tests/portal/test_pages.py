@@ -2127,6 +2127,42 @@ def test_an_attempts_page_says_when_its_delivery_is_next_attempted_as_it_is_now(
     assert "Next attempt When the endpoint is enabled" in held and when not in held
 
 
+def test_a_failed_attempt_in_the_list_says_whether_its_message_is_retried_and_when(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Under Failed, a message still being retried and one that failed for good (which
+    Recover alone sends again) were two alike rows: the list said neither whether nor
+    when its next attempt was, each attempt's page to open in turn to find out."""
+    planned = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=1)
+
+    def rows(endpoint_id: str, **delivery: object) -> list[str]:
+        """The list's rows, newest first, once the endpoint's delivery is as given."""
+        with write_transaction(portal_service.engine) as conn:
+            conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.endpoint_id == endpoint_id)
+                .values(attempts=2, **delivery)
+            )
+        page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts")
+        assert page.status_code == 200, page.text
+        found = re.findall(r'<tr class="\w+">(.*?)</tr>', page.text, re.S)
+        return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in found]
+
+    failing = _create(visitor)
+    log_attempts(portal_service.engine, failing, [False, False])
+    second, first = rows(failing, state=outbox.PENDING, next_attempt_at=planned)
+    assert f"Next attempt: {planned.strftime('%Y-%m-%d %H:%M:%S UTC')}" in second
+    assert "Next attempt" not in first  # made since: the second
+    second, first = rows(failing, state=outbox.FAILED, next_attempt_at=None)
+    assert "Next attempt: None" in second and "Next attempt" not in first
+
+    # A message sent, with nothing more to send, says nothing of a next attempt.
+    recovered = _create(visitor, URL + "/recovered")
+    log_attempts(portal_service.engine, recovered, [False, True])
+    done = rows(recovered, state=outbox.SUCCEEDED, next_attempt_at=None)
+    assert len(done) == 2 and not any("Next attempt" in row for row in done)
+
+
 def test_every_attempt_of_a_message_is_reached_from_an_attempt_page(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -107,6 +107,7 @@ def _page(
                 raise _not_listed(exc, "this endpoint's list", "before") from None
             shown, links = list(page.items), page.links
         expired = outbox.expired_messages(conn, {attempt.message_id for attempt in shown})
+        latest = _latest(conn, shown)
     return render(
         request,
         "attempts.html",
@@ -115,6 +116,8 @@ def _page(
         endpoint=endpoint,
         tab="attempts",
         attempts=shown,
+        latest=latest,
+        now=now,
         expired=expired,
         pages=links,
         filters=filters,
@@ -131,6 +134,20 @@ def _page(
         filter_errors=filter_errors,
         bounds=bounds,
     )
+
+
+def _latest(conn: sa.Connection, shown: list[outbox.Attempt]) -> dict[int, outbox.Delivery]:
+    """The delivery of each shown attempt that is its latest, by the attempt's id: what
+    follows it (a retry and when, or none) is told on its row. A failed row alone did not
+    say whether its message was still being retried or had failed for good, which
+    Recover, and nothing else, sends again."""
+    deliveries = outbox.deliveries_by_id(conn, {attempt.delivery_id for attempt in shown})
+    newest = outbox.latest_attempts(conn, deliveries.keys())
+    return {
+        attempt.id: deliveries[attempt.delivery_id]
+        for attempt in shown
+        if attempt.delivery_id in newest and newest[attempt.delivery_id].id == attempt.id
+    }
 
 
 def _not_listed(exc: outbox.UnknownCursor, listed: str, parameter: str) -> PortalError:

@@ -45,6 +45,7 @@ __all__ = [
     "count_deliveries",
     "count_pending",
     "defer",
+    "deliveries_by_id",
     "deliveries_of",
     "delivery_counts",
     "delivery_states",
@@ -768,6 +769,14 @@ def message_deliveries(
         conditions.append(d.c.id > after)
     newest_first = after is None and not oldest
     return _deliveries(conn, *conditions, newest_first=newest_first, limit=limit)
+
+
+def deliveries_by_id(conn: sa.Connection, delivery_ids: Collection[int]) -> dict[int, Delivery]:
+    """The deliveries of those ids still stored, by id: a page of attempts' in one query."""
+    if not delivery_ids:
+        return {}
+    found = _deliveries(conn, webhook_deliveries.c.id.in_(sorted(delivery_ids)))
+    return {delivery.id: delivery for delivery in found}
 
 
 def count_deliveries(conn: sa.Connection, message_id: str) -> int:
