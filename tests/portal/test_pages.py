@@ -2324,6 +2324,29 @@ def test_an_attempt_not_made_says_why_and_is_left_out_of_the_success_rate(
     assert ">100.0%</span>" in row and "of 1 attempt<" in row
 
 
+def test_the_success_rate_is_never_rounded_to_all_or_none(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """One failure in 3,000 attempts was shown as 100.0%, a receiver that never fails,
+    and one success in 3,000 as 0.0%, one that never answers."""
+    shown = {}
+    for name, outcomes in (
+        ("flaky", [False] + [True] * 2999),
+        ("nearly-down", [True] + [False] * 2999),
+        ("half", [True, False] * 1500),
+    ):
+        log_attempts(portal_service.engine, _create(visitor, f"{URL}/{name}"), outcomes)
+    listed = visitor.http.get("/portal/endpoints").text
+    for name in ("flaky", "nearly-down", "half"):
+        row = listed.split(f"/{name}</a>")[1].split("</tr>")[0]
+        shown[name] = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", row).split()))
+    assert shown == {
+        "flaky": "producersync Enabled >99.9% of 3,000 attempts",
+        "nearly-down": "producersync Enabled <0.1% of 3,000 attempts",
+        "half": "producersync Enabled 50.0% of 3,000 attempts",
+    }
+
+
 def test_a_page_from_another_endpoints_attempt_says_it_is_not_of_this_list(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
