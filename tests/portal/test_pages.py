@@ -634,6 +634,34 @@ def test_rotate_shows_the_new_secret_once_and_sent_again_rotates_nothing_more(
     assert _SECRET.findall(newer.text) == [_api_secret(portal_service, visitor, endpoint_id)]
 
 
+def test_a_rotation_says_until_when_the_previous_secret_signs(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """The old secret signs on "for a grace period" was all a rotation said, and the
+    Overview nothing at all: not whether one was running, nor the time by which the
+    receiver had to be switched to the new secret."""
+    endpoint_id = _create(visitor)
+    path = f"/portal/endpoints/{endpoint_id}"
+
+    def said(page: httpx2.Response) -> str:
+        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+
+    assert "previous secret" not in said(visitor.http.get(path))
+    rotated = visitor.form(f"{path}/secret/rotate")
+    with portal_service.engine.connect() as conn:
+        (ends,) = endpoints.secrets_in_grace(conn, endpoint_id)
+    assert ends - dt.datetime.now(dt.UTC) > dt.timedelta(hours=23)  # the default, a day
+    until = ends.strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"until {until} , the previous secret signs each event too" in said(rotated)
+    overview = said(visitor.http.get(path))
+    assert (
+        f"The previous secret still signs each event beside the current one, until {until} ."
+        in overview
+    )
+    visitor.form(f"{path}/secret/rotate")
+    assert "2 previous secrets still sign each event" in said(visitor.http.get(path))
+
+
 def test_a_rotate_form_drawn_before_a_rotation_elsewhere_does_not_say_it_was_sent(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

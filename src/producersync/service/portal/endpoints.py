@@ -222,6 +222,8 @@ def _secret_page(
 ) -> Response:
     """The one page that shows a secret, once: a POST's answer, never cached (see
     headers.py) nor kept by htmx (base.html)."""
+    with get_context(request).engine.connect() as conn:
+        grace = endpoints.secrets_in_grace(conn, endpoint.id)
     return render(
         request,
         "secret.html",
@@ -229,6 +231,8 @@ def _secret_page(
         endpoint=endpoint,
         secret=secret,
         created=created,
+        # The secret this one replaced signs until then: the receiver's deadline to switch.
+        grace_until=grace[0] if grace and not created else None,
         notice=notice("created" if created else "rotated"),
     )
 
@@ -283,6 +287,7 @@ def create_endpoint(
 def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) -> Response:
     with get_context(request).engine.connect() as conn:
         rotating = endpoints.current_secret_id(conn, endpoint.id)
+        grace = endpoints.secrets_in_grace(conn, endpoint.id)
     return render(
         request,
         "overview.html",
@@ -290,6 +295,7 @@ def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) 
         endpoint=endpoint,
         tab="overview",
         rotating=rotating,
+        grace=grace,
     )
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "note_success",
     "rotate_secret",
     "rotate_secret_from",
+    "secrets_in_grace",
     "update_endpoint",
 ]
 
@@ -391,6 +392,19 @@ def current_secret(conn: sa.Connection, endpoint_id: str) -> str | None:
             webhook_secrets.c.endpoint_id == endpoint_id, webhook_secrets.c.expires_at.is_(None)
         )
     ).scalar()
+
+
+def secrets_in_grace(conn: sa.Connection, endpoint_id: str) -> list[dt.datetime]:
+    """When each secret rotated out that still signs beside the current one stops, the
+    latest first."""
+    now = store_clock(conn)
+    s = webhook_secrets
+    found = conn.execute(
+        sa.select(s.c.expires_at)
+        .where(s.c.endpoint_id == endpoint_id, s.c.expires_at > now)
+        .order_by(s.c.expires_at.desc())
+    )
+    return list(found.scalars())
 
 
 def active_secrets(conn: sa.Connection, endpoint_ids: Sequence[str]) -> dict[str, list[str]]:
