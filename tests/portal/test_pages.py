@@ -37,7 +37,11 @@ from producersync.service.portal.app import create_portal
 from producersync.service.portal.csrf import csrf_token
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_attempts, webhook_deliveries
+from producersync.service.store.tables import (
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from tests.portal.conftest import HOSTILE_BODY, SignedIn, csrf_of, issue_link, sign_in
 from tests.support import plain_http
 from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts, skew_clock
@@ -1052,6 +1056,39 @@ def test_the_advanced_tab_says_how_many_deliveries_disabling_holds_and_deleting_
     assert (
         "2 deliveries are waiting" in visitor.http.get(f"/portal/endpoints/{other}/advanced").text
     )
+
+
+def test_an_endpoint_failing_says_since_when_and_by_when_it_is_disabled(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An endpoint failing for days, to be disabled at its next failure past five, was
+    shown Enabled as one that never failed, on the list and its Overview alike: that it
+    was disabled was the first the portal told of it."""
+    endpoint_id = _create(visitor, URL + "/failing")
+    since = dt.datetime.now(dt.UTC).replace(microsecond=0) - dt.timedelta(days=2)
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_endpoints.update()
+            .where(webhook_endpoints.c.id == endpoint_id)
+            .values(failing_since=since)
+        )
+    ends = since + dt.timedelta(seconds=portal_service.settings.webhook_disable_after_seconds)
+
+    def said(path: str) -> str:
+        page = visitor.http.get(path)
+        assert page.status_code == 200, page.text
+        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+
+    at = "%Y-%m-%d %H:%M:%S UTC"
+    overview = said(f"/portal/endpoints/{endpoint_id}")
+    assert (
+        f"Every attempt has failed since {since.strftime(at)} . Unless one succeeds by "
+        f"{ends.strftime(at)} , the next to fail disables the endpoint." in overview
+    )
+    row = said("/portal/endpoints").split("/failing")[1]
+    assert row.startswith(f" producersync Enabled Failing since {since.strftime(at)} ")
+    assert visitor.form(f"/portal/endpoints/{endpoint_id}/disable").status_code == 303
+    assert "has failed since" not in said(f"/portal/endpoints/{endpoint_id}")
 
 
 def _notice(page: httpx2.Response) -> str | None:

@@ -295,6 +295,9 @@ def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) 
         endpoint=endpoint,
         tab="overview",
         rotating=rotating,
+        disable_after=dt.timedelta(
+            seconds=get_context(request).settings.webhook_disable_after_seconds
+        ),
         grace=grace,
     )
 
