@@ -203,6 +203,31 @@ def test_a_message_whose_endpoint_was_deleted_is_not_said_to_have_had_none(
     assert "No deliveries" in row and "To no endpoint" not in row
 
 
+def test_a_message_is_found_by_its_id(portal_service: RunningService, visitor: SignedIn) -> None:
+    """A message a receiver logged (its webhook-id) or a customer named was found only
+    page by page down the list, newest first: no page took its id."""
+    _create(visitor)
+    (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
+    listed = visitor.http.get("/portal/messages").text
+    assert 'action="/portal/messages/find"' in listed and 'name="id"' in listed
+
+    found = visitor.http.get("/portal/messages/find", params={"id": f" {message_id}\n"})
+    assert found.status_code == 303, found.text
+    assert found.headers["location"] == f"/portal/messages/{message_id}"
+
+    other = sign_in(portal_service, portal_service.account())
+    try:
+        theirs = other.http.get("/portal/messages/find", params={"id": message_id})
+        assert theirs.status_code == 404, theirs.text
+        assert f"No message of this account has the id &#39;{message_id}&#39;" in theirs.text
+        assert "(parameter &#39;id&#39;)" in theirs.text
+    finally:
+        other.http.close()
+    refused = visitor.http.get("/portal/messages/find", params={"id": "evt-1; drop"})
+    assert refused.status_code == 400, refused.text
+    assert "&#39;evt-1; drop&#39; is not a message id (parameter &#39;id&#39;)" in refused.text
+
+
 def test_another_accounts_message_and_endpoint_are_not_found(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -6,6 +6,7 @@ its payload, and a way to send it to an endpoint, one that had it or one that mi
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable
 from typing import Annotated, Literal, get_args
 
@@ -14,12 +15,13 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
 from producersync.service.api.numbers import RowId
+from producersync.service.api.webhook_models import ID_PATTERN
 from producersync.service.context import get_context
 from producersync.service.portal.auth import SignedIn
 from producersync.service.portal.forms import FormInvalid
 from producersync.service.portal.logs import TYPES, Filters, bounds_of, payload_of
 from producersync.service.portal.lookup import MessageId
-from producersync.service.portal.pages import PortalError, href, render
+from producersync.service.portal.pages import PortalError, href, redirect, render
 from producersync.service.portal.paging import Page, page_of
 from producersync.service.portal.routing import FormRoute
 from producersync.service.store import endpoints, outbox
@@ -126,6 +128,38 @@ def _states(counts: dict[str, int]) -> dict[str, int]:
     """How many of a message's deliveries are in each state, in the order a row says them:
     the endpoints by name are on the message's page (a message may go to hundreds)."""
     return {state: counts[state] for state in _STATES if counts.get(state)}
+
+
+_MESSAGE_ID = re.compile(ID_PATTERN)
+
+
+# Before the message's own route, whose path would take "find" for a message id.
+@router.get("/messages/find", name="find_message")
+def find_message(
+    request: Request, visitor: SignedIn, message_id: Annotated[str, Query(alias="id")]
+) -> Response:
+    """The page of the message of that id (a delivery's ``webhook-id``, as a receiver
+    logged it): the list alone, newest first, left a message named in a receiver's log or
+    a customer's report to be found page by page."""
+    wanted = message_id.strip()  # as pasted from a log line
+    if not _MESSAGE_ID.match(wanted):
+        raise PortalError(
+            400,
+            "That is not a message id",
+            f"'{message_id[:100]}' is not a message id (parameter 'id'): give the "
+            "webhook-id a delivery carried, such as evt_8352360cec30480120f6b1f6.",
+            back=("messages", "Back to Messages"),
+        )
+    with get_context(request).engine.connect() as conn:
+        found = outbox.get_message(conn, visitor.account_id, wanted)
+    if found is None:
+        raise PortalError(
+            404,
+            "Message not found",
+            f"No message of this account has the id '{wanted}' (parameter 'id').",
+            back=("messages", "Back to Messages"),
+        )
+    return redirect(request, "message", message_id=found.id)
 
 
 @router.get("/messages/{message_id}", name="message")
