@@ -1310,9 +1310,19 @@ BAD_INPUT: list[tuple[str, dict[str, str | list[str]], str]] = [
     ("/endpoints", {"url": "\xa0" + URL, "events": ALL}, "The URL begins with U+00A0"),
     ("/endpoints/{ep}/edit", {"url": "\u2028" + URL, "events": ALL}, "begins with U+2028"),
     ("/endpoints/{ep}/rate-limit", {"rate_limit": "\x855"}, "'\x855' is not a whole number"),
-    ("/endpoints", {"url": URL, "description": LONG, "events": ALL}, "at most 500"),
+    # The length typed named, where pydantic's "String should have at most 500 characters"
+    # named only the limit.
+    (
+        "/endpoints",
+        {"url": URL, "description": LONG, "events": ALL},
+        "Too long: 501 characters, at most 500",
+    ),
     # Worded for a list ("at most 2048 items after validation") until the length came first.
-    ("/endpoints", {"url": URL + "/" + "a" * 2048, "events": ALL}, "at most 2048 characters"),
+    (
+        "/endpoints",
+        {"url": URL + "/" + "a" * 2048, "events": ALL},
+        f"Too long: {len(URL) + 2049:,} characters, at most 2,048",
+    ),
     ("/endpoints", {"url": URL, "events": ["producersync.bogus"]}, "Unknown event type"),
     (
         "/endpoints/{ep}/edit",

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from producersync.model.spaces import trim
 from producersync.model.validation import reason
@@ -82,6 +83,16 @@ def rule_errors() -> Iterator[None]:
         raise FormInvalid({_FIELDS.get(exc.field, exc.field): str(exc)}) from None
 
 
+def _why(error: ErrorDetails) -> str:
+    """Why a field's value was refused. One too long says by how much: pydantic's "String
+    should have at most 500 characters" named not the length typed, which a description
+    pasted from elsewhere had to be counted for."""
+    if error["type"] == "string_too_long":
+        typed, most = len(error["input"]), error["ctx"]["max_length"]
+        return f"too long: {typed:,} characters, at most {most:,}"
+    return reason(error)
+
+
 @dataclass(frozen=True, slots=True)
 class EndpointForm:
     """The Add Endpoint and Edit forms: what was typed, to check or to show again."""
@@ -114,7 +125,7 @@ class EndpointForm:
             errors: dict[str, str] = {}
             for error in exc.errors():
                 field = _FIELDS.get(str(error["loc"][0]), str(error["loc"][0]))
-                errors.setdefault(field, reason(error))
+                errors.setdefault(field, _why(error))
             raise FormInvalid(errors) from None
 
     def changes(self, endpoint: Endpoint) -> EndpointChanges:
