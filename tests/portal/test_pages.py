@@ -650,7 +650,9 @@ def test_a_rotation_says_until_when_the_previous_secret_signs(
     def said(page: httpx2.Response) -> str:
         return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
 
-    assert "previous secret" not in said(visitor.http.get(path))
+    before = said(visitor.http.get(path))
+    assert "previous secret" not in before
+    assert "the previous one keeps signing beside it for 1 day." in before  # the default
     rotated = visitor.form(f"{path}/secret/rotate")
     with portal_service.engine.connect() as conn:
         (ends,) = endpoints.secrets_in_grace(conn, endpoint_id)
@@ -1291,6 +1293,22 @@ def test_the_form_states_the_timeout_the_sender_keeps(tmp_path: Path) -> None:
         for path in ("/portal/endpoints/new", f"/portal/endpoints/{endpoint_id}/edit"):
             assert "a 2xx answer within 12.5 seconds." in visitor.http.get(path).text, path
         visitor.http.close()
+
+
+def test_the_overview_states_how_long_a_previous_secret_signs(tmp_path: Path) -> None:
+    """Rotate secret said the previous one signs on "for a grace period", whatever
+    PRODUCERSYNC_WEBHOOK_SECRET_GRACE_SECONDS was, none included."""
+    for grace, said in (
+        (129600, "keeps signing beside it for 36 hours."),
+        (0, "stops signing at once."),
+    ):
+        with running_service(
+            f"sqlite:///{tmp_path / f'{grace}.db'}", webhook_secret_grace_seconds=grace
+        ) as service:
+            visitor = sign_in(service, service.account())
+            overview = visitor.http.get(f"/portal/endpoints/{_create(visitor)}").text
+            assert f"the previous one {said}" in " ".join(overview.split()), grace
+            visitor.http.close()
 
 
 # --- bad input --------------------------------------------------------------------------

@@ -130,6 +130,22 @@ def endpoint_list(
     )
 
 
+_UNITS = (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1))
+
+
+def _span(seconds: float) -> str:
+    """A setting's length of time in the largest unit it is a whole number of (a day,
+    36 hours, 90 seconds); none, empty."""
+    whole = round(seconds)
+    if not seconds:
+        return ""
+    if whole != seconds:
+        return f"{seconds:g} seconds"
+    name, size = next((n, s) for n, s in _UNITS if whole % s == 0)
+    count = whole // size
+    return f"{count:,} {name}{'' if count == 1 else 's'}"
+
+
 def _rate(attempts: int, succeeded: int) -> str:
     """The share of attempts that succeeded, in percent to a tenth: never 100.0 with a
     failure among them, nor 0.0 with a success, which rounding said of one failure in
@@ -285,7 +301,8 @@ def create_endpoint(
 
 
 def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) -> Response:
-    with get_context(request).engine.connect() as conn:
+    ctx = get_context(request)
+    with ctx.engine.connect() as conn:
         rotating = endpoints.current_secret_id(conn, endpoint.id)
         grace = endpoints.secrets_in_grace(conn, endpoint.id)
     return render(
@@ -295,10 +312,10 @@ def _overview(request: Request, visitor: Visitor, endpoint: endpoints.Endpoint) 
         endpoint=endpoint,
         tab="overview",
         rotating=rotating,
-        disable_after=dt.timedelta(
-            seconds=get_context(request).settings.webhook_disable_after_seconds
-        ),
+        disable_after=dt.timedelta(seconds=ctx.settings.webhook_disable_after_seconds),
         grace=grace,
+        # None: no grace, the previous secret stops signing at the rotation.
+        grace_period=_span(ctx.settings.webhook_secret_grace_seconds) or None,
     )
 
 
