@@ -9,12 +9,14 @@ from collections.abc import Iterator
 
 import httpx2
 import pytest
+import sqlalchemy as sa
 
 from producersync.model.events import UPDATES_AVAILABLE
 from producersync.service.store import outbox
-from producersync.service.store.tables import webhook_deliveries
+from producersync.service.store.tables import webhook_deliveries, webhook_endpoints
 from tests.portal.conftest import SignedIn, sign_in
 from tests.support.databases import answered_while_deleted, migrated_store
+from tests.support.delivery import log_attempts
 from tests.support.service import RunningService, running_service
 
 pytestmark = pytest.mark.postgres
@@ -84,3 +86,37 @@ def test_a_change_to_an_endpoint_deleted_meanwhile_is_a_404_not_a_500(
         visitor.http.close()
     assert answer.status_code == 404, answer.text
     assert "This account has no such endpoint." in answer.text
+
+
+def test_an_attempts_page_whose_endpoint_is_deleted_as_it_is_read_is_a_404(
+    postgres_portal: RunningService,
+) -> None:
+    """Deleted between the page's reads of the attempt and of its delivery (each sees what
+    was committed before it), the delivery was not found, a 500."""
+    visitor: SignedIn = sign_in(postgres_portal, postgres_portal.account())
+    try:
+        with postgres_portal.client(visitor.creds) as api:
+            endpoint_id = api.post("/v1/webhooks/endpoints", json={"url": URL}).json()["id"]
+        log_attempts(postgres_portal.engine, endpoint_id, [False])
+        with postgres_portal.engine.connect() as conn:
+            (attempt,) = outbox.list_attempts(conn, endpoint_id=endpoint_id)
+        served: sa.Engine = postgres_portal.app.state.context.engine
+        deleted: list[str] = []
+
+        def delete_first(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if "FROM webhook_deliveries" in statement and not deleted:
+                deleted.append(statement)
+                with postgres_portal.engine.begin() as conn:
+                    gone = webhook_endpoints.c.id == endpoint_id
+                    conn.execute(webhook_endpoints.delete().where(gone))
+
+        sa.event.listen(served, "before_cursor_execute", delete_first)
+        try:
+            page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt.id}")
+        finally:
+            sa.event.remove(served, "before_cursor_execute", delete_first)
+    finally:
+        visitor.http.close()
+    assert deleted, "the page read no delivery"
+    assert page.status_code == 404, page.text
+    assert "This account has no such attempt." in page.text

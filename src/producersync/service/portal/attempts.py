@@ -253,10 +253,10 @@ def attempt(
         except outbox.UnknownCursor as exc:
             listed = "this message to this endpoint"
             raise _not_listed(exc, listed, "history_before") from None
-        (delivery,) = outbox.list_deliveries(
-            conn, message_id=found.message_id, endpoint_id=endpoint.id
-        )
-        latest = outbox.latest_attempts(conn, [delivery.id])[delivery.id]
+        delivery = outbox.deliveries_by_id(conn, [found.delivery_id]).get(found.delivery_id)
+        latest = outbox.latest_attempts(conn, [found.delivery_id]).get(found.delivery_id)
+        if delivery is None or latest is None:  # the endpoint deleted since, its log with it
+            raise PortalError.not_found("attempt")
         now = outbox.store_clock(conn)
     settings = ctx.settings
     # A body the receiver did send, dropped since: told apart from an empty one by age.
