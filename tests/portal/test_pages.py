@@ -1093,6 +1093,25 @@ def test_an_endpoint_failing_says_since_when_and_by_when_it_is_disabled(
     assert "has failed since" not in said(f"/portal/endpoints/{endpoint_id}")
 
 
+def test_the_endpoints_list_says_why_an_endpoint_is_disabled(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """One disabled for failing too long and one paused in the portal were both a bare
+    Disabled on the list: the reason was on each Overview alone."""
+    paused = _create(visitor, URL + "/paused")
+    assert visitor.form(f"/portal/endpoints/{paused}/disable").status_code == 303
+    failed = _create(visitor, URL + "/failed")
+    with write_transaction(portal_service.engine) as conn:
+        endpoints.disable_endpoint(conn, None, failed, "failing for too long")
+    listed = visitor.http.get("/portal/endpoints").text
+    rows = {
+        name: " ".join(re.sub(r"<[^>]+>", " ", listed.split(f"/{name}</a>")[1]).split())
+        for name in ("paused", "failed")
+    }
+    assert rows["paused"].startswith("producersync Disabled disabled in the portal ")
+    assert rows["failed"].startswith("producersync Disabled failing for too long ")
+
+
 def _notice(page: httpx2.Response) -> str | None:
     """The words of the page's notice, if it has one."""
     found = re.search(r'class="notice"[^>]*>(.*?)</p>', page.text, re.S)
