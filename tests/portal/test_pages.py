@@ -1024,6 +1024,19 @@ def test_a_disabled_endpoint_says_that_what_is_queued_to_it_waits(
     assert "Example sent" in page and "See it arrive" in page and 'class="held"' not in page
 
 
+def test_an_example_sent_links_to_its_message(visitor: SignedIn) -> None:
+    """Send Example named the message it sent as text: how it stood at each endpoint, its
+    next attempt, was to be found by its id on Messages."""
+    endpoint_id = _create(visitor)
+    sent = visitor.form(f"/portal/endpoints/{endpoint_id}/testing", type=UPDATES_AVAILABLE)
+    assert sent.status_code == 303, sent.text
+    page = visitor.http.get(sent.headers["location"]).text
+    found = re.search(r'class="notice"[^>]*>.*?<a href="(/portal/messages/(evt_\w+))"', page, re.S)
+    assert found, page
+    message = visitor.http.get(found[1])
+    assert message.status_code == 200 and found[2] in message.text
+
+
 def test_the_advanced_tab_says_how_many_deliveries_disabling_holds_and_deleting_drops(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
