@@ -1295,6 +1295,31 @@ def test_an_edit_onto_an_endpoint_changed_since_shows_it_and_saves_nothing(
     )
 
 
+def test_an_edit_sent_twice_is_saved_not_refused_as_changed_elsewhere(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """An Edit form sent a second time (pressed twice without JavaScript, Back and send,
+    a retrying proxy) found the endpoint changed since it was drawn, by its own first
+    sending, and was refused with 409: "changed in another tab, or through the API", and
+    "saving would have undone that", above an endpoint that had what was typed."""
+    endpoint_id = _created(visitor.form("/portal/endpoints", url=URL, description="Before"))
+    path = f"/portal/endpoints/{endpoint_id}/edit"
+    page = visitor.http.get(path)
+    typed = {"url": URL + "/moved", "description": "After", "events": [NPN_DEACTIVATED]}
+    for _ in range(2):
+        sent = visitor.form(path, shown=_hidden(page, "shown"), **typed)
+        assert sent.status_code == 303, sent.text
+        assert sent.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=saved"
+    with portal_service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None
+    assert (endpoint.url, endpoint.description, endpoint.event_types) == (
+        URL + "/moved",
+        "After",
+        [NPN_DEACTIVATED],
+    )
+
+
 def test_the_filter_can_be_narrowed_and_dropped_again(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

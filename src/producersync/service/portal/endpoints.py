@@ -93,6 +93,20 @@ def _digest(endpoint: endpoints.Endpoint) -> str:
     return hashlib.sha256(shown).hexdigest()[:32]
 
 
+def _holds(form: EndpointForm, endpoint: endpoints.Endpoint) -> bool:
+    """Whether the endpoint is already what the Edit form would save."""
+    changes = form.changes(endpoint)
+
+    def types(value: list[str] | None) -> list[str] | None:
+        return None if value is None else sorted(set(value))
+
+    return (
+        changes.url == endpoint.url
+        and changes.description in (None, endpoint.description)
+        and types(changes.event_types) == types(endpoint.event_types)
+    )
+
+
 SubmissionKey = Annotated[str | None, Depends(_submission)]
 Replacing = Annotated[int | None, Depends(_replacing)]
 Shown = Annotated[str | None, Depends(_shown)]
@@ -343,7 +357,10 @@ def edit(
             endpoint = owned(conn, visitor, endpoint_id, lock=True)
             # Changed since the form was drawn (another tab, the API), the form's stale
             # fields undid that unseen, a filter widened back to every type included.
-            conflict = shown is not None and shown != _digest(endpoint)
+            # Unless it has what the form asks already: the same form sent twice (a
+            # second press without JavaScript, Back and send, a retrying proxy), whose
+            # first sending saved it, was told it would undo a change made elsewhere.
+            conflict = shown not in (None, _digest(endpoint)) and not _holds(form, endpoint)
             if not conflict:
                 changes = form.changes(endpoint)
                 updated = management.update_endpoint(
