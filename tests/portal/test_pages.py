@@ -36,6 +36,7 @@ from producersync.service.portal import endpoints as endpoints_page
 from producersync.service.portal.app import create_portal
 from producersync.service.portal.csrf import csrf_token
 from producersync.service.store import endpoints, outbox
+from producersync.service.store.endpoints import Endpoint
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import (
     webhook_attempts,
@@ -648,7 +649,7 @@ def test_a_rotation_says_until_when_the_previous_secret_signs(
     path = f"/portal/endpoints/{endpoint_id}"
 
     def said(page: httpx2.Response) -> str:
-        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+        return _words(page.text)
 
     before = said(visitor.http.get(path))
     assert "previous secret" not in before
@@ -1053,19 +1054,14 @@ def test_the_advanced_tab_says_how_many_deliveries_disabling_holds_and_deleting_
     def said() -> str:
         page = visitor.http.get(path)
         assert page.status_code == 200, page.text
-        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+        return _words(page.text)
 
     enabled = said()
     assert "2 deliveries are waiting to be sent to it or retried." in enabled
     assert "go with it (2 now)" in enabled
     assert visitor.form(f"/portal/endpoints/{endpoint_id}/disable").status_code == 303
     assert "2 deliveries are waiting for it." in said()
-    with write_transaction(portal_service.engine) as conn:
-        conn.execute(
-            webhook_deliveries.update()
-            .where(webhook_deliveries.c.endpoint_id == endpoint_id)
-            .values(state=outbox.SUCCEEDED)
-        )
+    _set_deliveries(portal_service, endpoint_id, state=outbox.SUCCEEDED)
     none = said()
     assert "No delivery is waiting for it." in none and "go with it (none now)" in none
     assert (
@@ -1092,7 +1088,7 @@ def test_an_endpoint_failing_says_since_when_and_by_when_it_is_disabled(
     def said(path: str) -> str:
         page = visitor.http.get(path)
         assert page.status_code == 200, page.text
-        return " ".join(re.sub(r"<[^>]+>", " ", page.text).split())
+        return _words(page.text)
 
     at = "%Y-%m-%d %H:%M:%S UTC"
     overview = said(f"/portal/endpoints/{endpoint_id}")
@@ -1117,10 +1113,7 @@ def test_the_endpoints_list_says_why_an_endpoint_is_disabled(
     with write_transaction(portal_service.engine) as conn:
         endpoints.disable_endpoint(conn, None, failed, "failing for too long")
     listed = visitor.http.get("/portal/endpoints").text
-    rows = {
-        name: " ".join(re.sub(r"<[^>]+>", " ", listed.split(f"/{name}</a>")[1]).split())
-        for name in ("paused", "failed")
-    }
+    rows = {name: _words(listed.split(f"/{name}</a>")[1]) for name in ("paused", "failed")}
     assert rows["paused"].startswith("producersync Disabled disabled in the portal ")
     assert rows["failed"].startswith("producersync Disabled failing for too long ")
 
@@ -1159,6 +1152,29 @@ def test_the_testing_tab_names_only_a_message_id_as_sent(
     page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/testing", params={"sent": sent})
     assert page.status_code == 200, page.text
     assert ('class="notice"' in page.text) == shown
+
+
+def _stored(service: RunningService, visitor: SignedIn, endpoint_id: str) -> Endpoint:
+    """The endpoint as the store holds it for the visitor's account."""
+    with service.engine.connect() as conn:
+        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
+    assert endpoint is not None
+    return endpoint
+
+
+def _words(markup: str) -> str:
+    """The text of an HTML fragment, its tags and runs of white space each one space."""
+    return " ".join(re.sub(r"<[^>]+>", " ", markup).split())
+
+
+def _set_deliveries(service: RunningService, endpoint_id: str, **values: object) -> None:
+    """Every delivery to the endpoint given these values, as if delivering had got there."""
+    with write_transaction(service.engine) as conn:
+        conn.execute(
+            webhook_deliveries.update()
+            .where(webhook_deliveries.c.endpoint_id == endpoint_id)
+            .values(**values)
+        )
 
 
 def _textarea(page: httpx2.Response, name: str) -> str:
@@ -1203,9 +1219,8 @@ def test_an_edit_of_another_field_keeps_the_description_the_api_set(
         events=[NPN_ACTIVATED],
     )
     assert saved.status_code == 303, saved.text
-    with portal_service.engine.connect() as conn:
-        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-    assert endpoint is not None and endpoint.event_types == [NPN_ACTIVATED]
+    endpoint = _stored(portal_service, visitor, endpoint_id)
+    assert endpoint.event_types == [NPN_ACTIVATED]
     assert endpoint.description == description
 
 
@@ -1221,9 +1236,8 @@ def test_a_description_typed_on_several_lines_keeps_them(
         events=["producersync"],
     )
     endpoint_id = _created(created)
-    with portal_service.engine.connect() as conn:
-        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-    assert endpoint is not None and endpoint.description == "Receiver of Acme\nOn call: ops"
+    endpoint = _stored(portal_service, visitor, endpoint_id)
+    assert endpoint.description == "Receiver of Acme\nOn call: ops"
     overview = visitor.http.get(f"/portal/endpoints/{endpoint_id}").text
     assert '<dd class="lines" dir="auto">Receiver of Acme\nOn call: ops</dd>' in overview
 
@@ -1285,9 +1299,7 @@ def test_an_edit_onto_an_endpoint_changed_since_shows_it_and_saves_nothing(
     # Sent again from the page that said so, it is saved as typed.
     again = visitor.form(path, shown=_hidden(refused, "shown"), **typed, events=[])
     assert again.status_code == 303, again.text
-    with portal_service.engine.connect() as conn:
-        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-    assert endpoint is not None
+    endpoint = _stored(portal_service, visitor, endpoint_id)
     assert (endpoint.url, endpoint.description, endpoint.event_types) == (
         URL + "/typed",
         "Before",
@@ -1310,9 +1322,7 @@ def test_an_edit_sent_twice_is_saved_not_refused_as_changed_elsewhere(
         sent = visitor.form(path, shown=_hidden(page, "shown"), **typed)
         assert sent.status_code == 303, sent.text
         assert sent.headers["location"] == f"/portal/endpoints/{endpoint_id}?notice=saved"
-    with portal_service.engine.connect() as conn:
-        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-    assert endpoint is not None
+    endpoint = _stored(portal_service, visitor, endpoint_id)
     assert (endpoint.url, endpoint.description, endpoint.event_types) == (
         URL + "/moved",
         "After",
@@ -1327,9 +1337,7 @@ def test_the_filter_can_be_narrowed_and_dropped_again(
     path = f"/portal/endpoints/{endpoint_id}/edit"
 
     def event_types() -> list[str] | None:
-        with portal_service.engine.connect() as conn:
-            endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-        assert endpoint is not None
+        endpoint = _stored(portal_service, visitor, endpoint_id)
         return endpoint.event_types
 
     assert event_types() is None
@@ -1586,9 +1594,8 @@ def test_a_list_field_may_be_given_more_than_once(
         f"/portal/endpoints/{endpoint_id}/edit", url=URL, events=[NPN_ACTIVATED, UPDATES_AVAILABLE]
     )
     assert saved.status_code == 303, saved.text
-    with portal_service.engine.connect() as conn:
-        endpoint = endpoints.get_endpoint(conn, visitor.creds.account_id, endpoint_id)
-    assert endpoint is not None and endpoint.event_types == [NPN_ACTIVATED, UPDATES_AVAILABLE]
+    endpoint = _stored(portal_service, visitor, endpoint_id)
+    assert endpoint.event_types == [NPN_ACTIVATED, UPDATES_AVAILABLE]
 
 
 @pytest.mark.parametrize(
@@ -2253,17 +2260,12 @@ def test_an_attempts_page_says_when_its_delivery_is_next_attempted_as_it_is_now(
         )
 
     def facts(attempt_id: int, **delivery: object) -> str:
-        with write_transaction(portal_service.engine) as conn:
-            conn.execute(
-                webhook_deliveries.update()
-                .where(webhook_deliveries.c.endpoint_id == endpoint_id)
-                .values(attempts=2, **delivery)
-            )
+        _set_deliveries(portal_service, endpoint_id, attempts=2, **delivery)
         page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}")
         assert page.status_code == 200, page.text
         found = re.search(r'<dl class="facts">(.*?)</dl>', page.text, re.S)
         assert found, page.text
-        return " ".join(re.sub(r"<[^>]+>", " ", found[1]).split())
+        return _words(found[1])
 
     when = planned.strftime("%Y-%m-%d %H:%M:%S UTC")
     retried = facts(second, state=outbox.PENDING, next_attempt_at=planned)
@@ -2287,16 +2289,11 @@ def test_a_failed_attempt_in_the_list_says_whether_its_message_is_retried_and_wh
 
     def rows(endpoint_id: str, **delivery: object) -> list[str]:
         """The list's rows, newest first, once the endpoint's delivery is as given."""
-        with write_transaction(portal_service.engine) as conn:
-            conn.execute(
-                webhook_deliveries.update()
-                .where(webhook_deliveries.c.endpoint_id == endpoint_id)
-                .values(attempts=2, **delivery)
-            )
+        _set_deliveries(portal_service, endpoint_id, attempts=2, **delivery)
         page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts")
         assert page.status_code == 200, page.text
         found = re.findall(r'<tr class="\w+">(.*?)</tr>', page.text, re.S)
-        return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in found]
+        return [_words(row) for row in found]
 
     failing = _create(visitor)
     log_attempts(portal_service.engine, failing, [False, False])
@@ -2489,7 +2486,7 @@ def test_the_success_rate_is_never_rounded_to_all_or_none(
     listed = visitor.http.get("/portal/endpoints").text
     for name in ("flaky", "nearly-down", "half"):
         row = listed.split(f"/{name}</a>")[1].split("</tr>")[0]
-        shown[name] = html.unescape(" ".join(re.sub(r"<[^>]+>", " ", row).split()))
+        shown[name] = html.unescape(_words(row))
     assert shown == {
         "flaky": "producersync Enabled >99.9% of 3,000 attempts",
         "nearly-down": "producersync Enabled <0.1% of 3,000 attempts",
@@ -2664,12 +2661,7 @@ def _form_fields(page: httpx2.Response, action: str) -> dict[str, str]:
 
 def _fail_deliveries(service: RunningService, endpoint_id: str) -> None:
     """Every delivery to the endpoint ended, failed for good, as if tried and refused."""
-    with write_transaction(service.engine) as conn:
-        conn.execute(
-            webhook_deliveries.update()
-            .where(webhook_deliveries.c.endpoint_id == endpoint_id)
-            .values(state="failed", manual=False, next_attempt_at=None)
-        )
+    _set_deliveries(service, endpoint_id, state="failed", manual=False, next_attempt_at=None)
 
 
 _SINCE = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
