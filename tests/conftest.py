@@ -3,7 +3,6 @@ service over it."""
 
 from __future__ import annotations
 
-import compileall
 import logging
 import os
 import sys
@@ -14,7 +13,6 @@ import pytest
 import sqlalchemy as sa
 from _pytest.logging import LogCaptureHandler
 
-import producersync
 from producersync.log_format import StderrHandler, log_config
 from producersync.service.nipr.loader import load
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
@@ -22,6 +20,7 @@ from producersync.service.nipr.universe import generate
 from producersync.service.store.open import open_store
 from producersync.service.store.tables import entities
 from tests.support import forked
+from tests.support.bytecode import write_bytecode
 from tests.support.cli import commands_built_once
 from tests.support.databases import drop_databases, migrated_store
 from tests.support.secret_scan import SecretScanner
@@ -47,12 +46,12 @@ BACKENDS = [
 
 def pytest_configure(config: pytest.Config) -> None:
     """With PYTHONDONTWRITEBYTECODE set (it is where the suite's times are taken), every
-    process a test starts compiled producersync from its sources: a tenth of a `service
-    run`'s imports (0.26 of 2.9 CPU-s), 0.06 s of a CLI command's, over hundreds of
-    processes. The package is compiled once here, by the process that starts the
-    workers, for them and their children to read (the installed libraries have theirs)."""
+    worker and every process a test starts compiled what it imported from its sources,
+    and pytest rewrote each test module's asserts in every worker: the process that starts
+    the workers writes that bytecode once, for them and their children to read
+    (``tests/support/bytecode.py``; the installed libraries have theirs)."""
     if sys.dont_write_bytecode and not hasattr(config, "workerinput"):
-        compileall.compile_dir(Path(producersync.__file__).parent, quiet=2)
+        write_bytecode(config)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
