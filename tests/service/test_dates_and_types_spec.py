@@ -19,12 +19,12 @@ from pydantic import BaseModel, ValidationError
 from producersync.service.api.params import PageQuery, list_query_model, to_filter
 from producersync.service.api.resources import RESOURCES
 from producersync.service.api.webhook_models import EndpointCreate, MessageQuery, RecoverRequest
-from producersync.service.app import create_app
 from producersync.service.delivery.management import EndpointRuleError, check_event_types
 from producersync.service.errors import ApiError
+from tests.support.spec import published_spec
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=300)
-_SPEC = create_app().openapi()
+_SPEC = published_spec()
 _RESOURCE = next(r for r in RESOURCES if r.v2_list)
 
 

@@ -15,10 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.service.api.resources import BY_KEY, RESOURCES
-from producersync.service.app import create_app
-from producersync.service.settings import ServiceSettings
 from tests.support import plain_http
 from tests.support.service import Credentials, RunningService, wait_for_job
+from tests.support.spec import published_spec
 
 
 def _jobs_applied(service: RunningService, creds: Credentials) -> dict[str, object]:
@@ -130,7 +129,7 @@ def test_b_removing_a_npns_changes_nothing_for_a(
 
 # --- every operation of the spec, with another account's token and ids -------------------
 
-_SPEC = create_app(ServiceSettings(database_url="sqlite:///never-opened.db")).openapi()
+_SPEC = published_spec()
 _OPERATIONS = [
     (method.upper(), path, operation)
     for path, operations in _SPEC["paths"].items()

@@ -25,6 +25,7 @@ from tests.support.openapi_fuzz import (
     published_schema,
 )
 from tests.support.service import RunningService, running_service
+from tests.support.spec import published_spec
 
 pytestmark = pytest.mark.slow(60)
 
@@ -153,7 +154,7 @@ def test_the_spec_lists_what_the_middleware_answers_too() -> None:
     """A body past its cap is a 413 and the store out of reach a 503, answered by
     middleware before any route: the spec listed neither, so a client generated from it
     had no type for them."""
-    for path, ops in create_app().openapi()["paths"].items():
+    for path, ops in published_spec()["paths"].items():
         if path == "/healthz":
             continue  # stays 200 while the store is away: restarting would not help
         for method, op in ops.items():
@@ -199,7 +200,7 @@ def test_the_fuzz_s_groups_hold_every_operation_but_the_token_once() -> None:
     grouped = [op for group in OPERATION_GROUPS for op in group_operations(group)]
     published = [
         f"{method.upper()} {path}"
-        for path, ops in create_app().openapi()["paths"].items()
+        for path, ops in published_spec()["paths"].items()
         for method in ops
         if path != "/oauth2/token"
     ]
@@ -220,7 +221,7 @@ def test_bounds_are_json_schema_keywords() -> None:
     # 'ge': 1, which no client reads, and the fuzzer's negative ids were refused as 400s.
     schemas = [
         p["schema"]
-        for ops in create_app().openapi()["paths"].values()
+        for ops in published_spec()["paths"].values()
         for op in ops.values()
         for p in op.get("parameters", [])
     ]
@@ -233,7 +234,7 @@ def test_list_parameters_state_the_limits_the_service_enforces() -> None:
     sent comma-separated, with its bounds; its example holds to them."""
     listed = [
         p
-        for ops in create_app().openapi()["paths"].values()
+        for ops in published_spec()["paths"].values()
         for op in ops.values()
         for p in op.get("parameters", [])
         if p["in"] == "query" and p["name"] in LIST_PARAMETERS
@@ -257,7 +258,7 @@ def test_no_parameter_is_offered_as_null() -> None:
     query string cannot carry."""
     parameters = [
         p
-        for ops in create_app().openapi()["paths"].values()
+        for ops in published_spec()["paths"].values()
         for op in ops.values()
         for p in op.get("parameters", [])
     ]
@@ -305,5 +306,5 @@ def test_the_subscription_lists_publish_the_limit_the_service_answers_413_above(
             refused = http.put(path, json=["1", "2", "3", "4"])
             assert refused.status_code == 413, refused.text
             assert "413" in operations["put"]["responses"]
-    default = create_app().openapi()["paths"]["/v1/accounts/subscriptions"]["post"]
+    default = published_spec()["paths"]["/v1/accounts/subscriptions"]["post"]
     assert default["requestBody"]["content"]["application/json"]["schema"]["maxItems"] == 50_000

@@ -16,7 +16,6 @@ import sqlalchemy as sa
 from producersync.model import CeCompliance, ResidencyStatus
 from producersync.model.subscriptions import JobAction, JobOperation, JobResult
 from producersync.service.api.resources import RESOURCES
-from producersync.service.app import create_app
 from producersync.service.auth.scopes import READ, WRITE
 from producersync.service.auth.token_endpoint import PATH as TOKEN_PATH
 from producersync.service.gate import API_PREFIXES
@@ -24,11 +23,12 @@ from producersync.service.store.jobs import Action, ItemResult, Operation
 from producersync.service.store.tables import regulatory_actions
 from tests.support import plain_http
 from tests.support.service import RunningService
+from tests.support.spec import published_spec
 
 
 @cache
 def _spec() -> dict[str, Any]:
-    return create_app().openapi()
+    return published_spec()
 
 
 def _schemas() -> dict[str, Any]:

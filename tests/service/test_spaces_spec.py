@@ -21,12 +21,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from producersync.model.spaces import SPACE, trim
-from producersync.service.app import create_app
 from tests.support.service import Credentials, RunningService
+from tests.support.spec import published_spec
 
 pytestmark = pytest.mark.slow(60)
 
-_SPEC = create_app().openapi()
+_SPEC = published_spec()
 
 # Space to both dialects (ASCII), to Python alone (U+001C-U+001F, U+0085), to ECMA-262
 # alone (U+FEFF), to both but not ASCII (U+00A0, U+2028, U+3000), and to neither (U+200B).
