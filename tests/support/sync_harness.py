@@ -43,8 +43,8 @@ from tests.support.waiting import eventually
 _ATTRIBUTE = {spec.key: name for name, spec in SPECS.items()}
 TODAY = dt.datetime.now(dt.UTC).date()
 RATE = 1200  # requests per minute, for both processes: the test's time is mostly pacing
-# The test's waits for a subscription job: the service's job poll is FAST's 0.05 s, and
-# the SDK's default second between two looks at the job was most of each wait.
+# The test's waits for a subscription job, which the service takes as it is queued: the
+# SDK's default second between two looks at the job was most of each wait.
 JOB_POLL = 0.1
 SERVICE_ENV = {**FAST, "PRODUCERSYNC_API_RATE_LIMIT_PER_MINUTE": str(RATE)}
 
