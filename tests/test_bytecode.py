@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pytest
 from _pytest.assertion.rewrite import _read_pyc
 
 import producersync.cli.main
@@ -12,7 +13,11 @@ import tests.conftest
 from tests.support import bytecode, waiting
 
 
-def test_the_test_modules_a_worker_collects_are_read_rewritten_not_rewritten_again() -> None:
+def test_the_test_modules_a_worker_collects_are_read_rewritten_not_rewritten_again(
+    pytestconfig: pytest.Config,
+) -> None:
+    if pytestconfig.getoption("assertmode") == "plain":
+        pytest.skip("--assert=plain: pytest rewrites no module")
     for module in (Path(__file__), Path(tests.conftest.__file__)):
         assert _read_pyc(module, bytecode.rewritten_pyc(module)) is not None, module
 
