@@ -28,6 +28,7 @@ from producersync.service.store.tables import metadata as store_metadata
 from producersync.sync.mirror import migrate as mirror_migrate
 from producersync.sync.mirror import open_mirror
 from producersync.sync.mirror.engine import make_engine as mirror_engine
+from producersync.sync.mirror.queries import Pending, pending_fetches
 from producersync.sync.mirror.tables import metadata as mirror_metadata
 from tests.conftest import BACKENDS
 from tests.support.cli import producersync, sync_environment
@@ -329,6 +330,51 @@ def test_deliveries_waiting_on_a_disabled_endpoint_are_parked_and_follow_its_sta
             with old.begin() as conn:
                 conn.execute(endpoints.update().values(enabled=enabled))
             assert parked() == [not enabled] * len(written["webhook_deliveries"])
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_npns_owed_a_fetch_before_0018_are_flagged_and_counted_as_before(
+    kind: str, tmp_path: Path
+) -> None:
+    """Active NPNs no finished run fetched since their activation are flagged owed by
+    0018 (the count of owed NPNs reads only flagged ones); the others are not."""
+    with _engine("mirror", kind, tmp_path / "old") as old:
+        mirror_migrate.upgrade(old, "0017")
+        at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+        before = sa.MetaData()
+        before.reflect(old, only=["population", "fetched", "sync_runs"])
+        population, fetched, runs = (
+            before.tables[t] for t in ("population", "fetched", "sync_runs")
+        )
+        with old.begin() as conn:
+            ok, failed = (
+                conn.execute(
+                    runs.insert()
+                    .values(kind="population", started_at=at, finished_at=at, error=error)
+                    .returning(runs.c.id)
+                ).scalar_one()
+                for error in (None, "boom")
+            )
+            conn.execute(
+                population.insert(),
+                [
+                    {"npn": npn, "active": npn != "1005", "activated_at": at}
+                    for npn in ("1001", "1002", "1003", "1004", "1005")
+                ],
+            )
+            conn.execute(
+                fetched.insert(),
+                [
+                    {"npn": "1002", "activated_at": at, "run_id": ok},
+                    {"npn": "1003", "activated_at": at, "run_id": failed},
+                    {"npn": "1004", "activated_at": at - dt.timedelta(days=1), "run_id": ok},
+                ],
+            )
+        mirror_migrate.upgrade(old)
+        owed = _read(old, "population", ["npn", "owed"])
+        assert [row["npn"] for row in owed if row["owed"]] == ["1001", "1003", "1004"]
+        with old.connect() as conn:
+            assert pending_fetches(conn, 5) == Pending(3, ("1001", "1003", "1004"))
 
 
 def test_a_mirror_of_a_newer_version_is_one_line(

@@ -31,7 +31,12 @@ from producersync.sync.mirror.engine import _writer_gate, make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.hook_cursors import register_hooks
 from producersync.sync.mirror.migrate import upgrade
-from producersync.sync.mirror.queries import appointments_with, licenses_in_state
+from producersync.sync.mirror.queries import (
+    Pending,
+    appointments_with,
+    licenses_in_state,
+    pending_fetches,
+)
 from producersync.sync.mirror.records import same_json
 from producersync.sync.mirror.tables import (
     CHILDREN,
@@ -915,6 +920,39 @@ def test_the_status_and_the_lag_read_the_receipts_not_refused_on_their_index(
         plans[-1],
     ], plans
     assert "event_type" in plans[0] and "received_at" in plans[0], plans
+
+
+def test_the_npns_owed_a_fetch_are_counted_on_their_index_as_they_come_and_go(
+    engine: sa.Engine,
+) -> None:
+    """The count of the NPNs owed a fetch (`sync status`, `report expiring`) read every
+    active NPN's fetch, however few were owed (250,000 NPNs: 118 ms on SQLite, 249 ms on
+    PostgreSQL); it reads the flagged ones on their index, and counts as before while
+    they are activated, fetched, fetched by a run that fails, and subscribed again."""
+    hour = dt.timedelta(hours=1)
+    npns = [str(100_000 + n) for n in range(3_000)]
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, npns, T0)
+        assert pending_fetches(conn, 2) == Pending(3_000, (npns[0], npns[1]))
+        done = mirror.start_run(conn, "population", run_date=None, since=None)
+        mirror.mark_fetched(conn, dict.fromkeys(npns[2:], T0), done)
+        mirror.finish_run(conn, done, {})
+        failed = mirror.start_run(conn, "activation", run_date=None, since=None)
+        mirror.mark_activations_fetched(conn, [npns[5]], failed)
+        mirror.finish_run(conn, failed, {}, "boom")
+        mirror.activate_npns(conn, [npns[9]], T0 + hour)  # subscribed again since
+        mirror.deactivate_npns(conn, [npns[0]], T0 + hour, purge=False)
+    if engine.dialect.name == "postgresql":
+        with engine.connect() as conn:
+            conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql(
+                "ANALYZE population"
+            )
+    with table_plans(engine, "population") as plans, engine.connect() as conn:
+        owed = pending_fetches(conn, 10)
+    assert owed == Pending(3, (npns[1], npns[5], npns[9]))
+    with engine.connect() as conn:
+        assert mirror.owed_fetches(conn, npns) == list(owed.npns)
+    assert plans and all("ix_population_owed" in plan for plan in plans), plans
 
 
 def test_a_redelivered_event_is_recognised(engine: sa.Engine) -> None:

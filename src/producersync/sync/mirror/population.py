@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.feed import Change
 from producersync.sync.mirror.records import chunks, purge_npns
-from producersync.sync.mirror.tables import fetched, population, sync_runs
+from producersync.sync.mirror.tables import OWED, fetched, population, sync_runs
 from producersync.timestamps import as_utc
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "mark_fetched",
     "owed_fetches",
     "purge_inactive",
+    "settle_owed",
 ]
 
 
@@ -130,8 +131,14 @@ def _write(conn: sa.Connection, times: dict[str, dt.datetime], *, active: bool) 
     one statement of the driver's, not SQLAlchemy's per-row parameters)."""
     stamp = "activated_at" if active else "deactivated_at"
     stamps = _stamps(conn, times.values())
-    rows = [(npn, active, stamps[at]) for npn, at in times.items()]
-    write_rows(conn, population, ("npn", "active", stamp), rows, upsert=True)
+    # An activation may be owed its fetch; an inactive NPN is owed none.
+    owed = True if active else None
+    rows = [(npn, active, stamps[at], owed) for npn, at in times.items()]
+    write_rows(conn, population, ("npn", "active", stamp, "owed"), rows, upsert=True)
+    if active:
+        # A pass that listed it subscribed from then may have fetched it already.
+        for chunk in chunks(list(times)):
+            settle_owed(conn, population.c.npn.in_(chunk))
 
 
 def _stamps(conn: sa.Connection, times: Iterable[dt.datetime]) -> dict[dt.datetime, Any]:
@@ -148,6 +155,18 @@ def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], ru
     stamps = _stamps(conn, times.values())
     rows = [(npn, stamps[at], run_id) for npn, at in times.items()]
     write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
+    # Their fetch is now this run's, unfinished: owed until it finishes without error.
+    for chunk in chunks(list(times)):
+        flag = sa.update(population).where(population.c.npn.in_(chunk), population.c.active)
+        conn.execute(flag.values(owed=True))
+
+
+def settle_owed(conn: sa.Connection, among: sa.ColumnElement[bool] = OWED) -> None:
+    """Clear the flag (``population.owed``) of the NPNs ``among`` the flagged ones whose
+    current activation a run that finished without error fetched: by default every
+    flagged one, read through their index, as a run finishes so."""
+    covered = sa.update(population).where(among, OWED, activation_fetched(population))
+    conn.execute(covered.values(owed=None))
 
 
 def activate_listed(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import orjson
@@ -16,6 +16,7 @@ from producersync.model.npn import npn_spellings
 from producersync.sync.mirror.population import activation_fetched
 from producersync.sync.mirror.tables import (
     MIRRORED,
+    OWED,
     WORD_INDEXED,
     appointments,
     license_loas,
@@ -155,7 +156,8 @@ def population_entry(conn: sa.Connection, npn: str) -> PopulationRow | None:
     spellings = npn_spellings(npn)
     # In the same statement: a look-up of its own was a tenth of a check's time.
     held = _written_before(spellings, population.c.activated_at).label("held_before")
-    query = sa.select(population, held).where(population.c.npn.in_(spellings))
+    entry = [population.c[f.name] for f in fields(PopulationRow) if f.name in population.c]
+    query = sa.select(*entry, held).where(population.c.npn.in_(spellings))
     row = conn.execute(query.order_by(population.c.active.desc())).first()
     if row is None:
         return None
@@ -341,7 +343,9 @@ def pending_fetches(conn: sa.Connection, first: int) -> Pending:
         raise ValueError(f"first must be 1 or more, not {first}")
     query = (
         sa.select(population.c.npn, sa.func.count().over().label("owed"))
-        .where(population.c.active, ~activation_fetched(population))
+        # The flag first: the few flagged NPNs read through its index, each then looked
+        # at as before (a flag left on is not a fetch owed).
+        .where(OWED, population.c.active, ~activation_fetched(population))
         .order_by(population.c.npn)
         .limit(first)
     )

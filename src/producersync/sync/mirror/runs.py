@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.tables import sync_runs, sync_state
+from producersync.sync.mirror.population import settle_owed
+from producersync.sync.mirror.tables import fetched, population, sync_runs, sync_state
 from producersync.timestamps import as_utc
 
 __all__ = [
@@ -167,6 +168,16 @@ def finish_run(
     ).scalar_one()
     if started.tzinfo is None:  # SQLite keeps no zone; it was written in UTC
         started = started.replace(tzinfo=dt.UTC)
+    if error is None:
+        settle_owed(conn)
+    else:
+        # Finished again with an error (its step run again): what it fetched is owed.
+        its = sa.select(fetched.c.npn).where(fetched.c.run_id == run_id)
+        conn.execute(
+            sa.update(population)
+            .where(population.c.npn.in_(its), population.c.active)
+            .values(owed=True)
+        )
     return max(0.0, (finished - started).total_seconds())
 
 

@@ -19,6 +19,7 @@ __all__ = [
     "CHILDREN",
     "MIRRORED",
     "NOT_REFUSED",
+    "OWED",
     "REJECTED",
     "RESOURCES",
     "WORD_INDEXED",
@@ -222,7 +223,18 @@ population = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False),
     sa.Column("activated_at", UtcDateTime, nullable=True),
     sa.Column("deactivated_at", UtcDateTime, nullable=True),
+    # True while the NPN may be owed a fetch, NULL once a run that fetched it finished
+    # without error (migration 0018): set by its activation and by a run that starts to
+    # fetch it, cleared as that run finishes. Never NULL for one owed: a flag left on
+    # only costs a look at its fetch. ``OWED`` reads the population's few flagged NPNs,
+    # where their count and first ones read every NPN's fetch (250,000 NPNs: 118 ms on
+    # SQLite, 249 ms on PostgreSQL, at each `sync status`, `report expiring`). NULL, not
+    # False: IS NOT NULL is the same words on both backends, which SQLite's planner
+    # needs to match the query to the partial index.
+    sa.Column("owed", sa.Boolean, nullable=True),
 )
+OWED = population.c.owed.is_not(None)
+sa.Index("ix_population_owed", population.c.npn, sqlite_where=OWED, postgresql_where=OWED)
 
 # Every delivery as it arrived, accepted or not: the audit trail and the replay source.
 receipts = sa.Table(
