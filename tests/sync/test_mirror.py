@@ -34,6 +34,7 @@ from producersync.sync.mirror.migrate import upgrade
 from producersync.sync.mirror.queries import (
     Pending,
     appointments_with,
+    licenses_expiring,
     licenses_in_state,
     pending_fetches,
 )
@@ -953,6 +954,20 @@ def test_the_npns_owed_a_fetch_are_counted_on_their_index_as_they_come_and_go(
     with engine.connect() as conn:
         assert mirror.owed_fetches(conn, npns) == list(owed.npns)
     assert plans and all("ix_population_owed" in plan for plan in plans), plans
+    # A license written before its NPN was subscribed again: `report expiring` reads the
+    # NPNs owed a fetch, to tell it, from the same index.
+    lic = {**_a_license_with_loas(), "npn": npns[9], "active": True, "niprDeleted": False}
+    with write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [lic])
+        held = MIRRORED["licenses"].table
+        conn.execute(sa.update(held).values(synced_at=T0))
+    # SQLite names the alias the statement reads the population by; PostgreSQL both.
+    alias = "owed" if engine.dialect.name == "sqlite" else "population"
+    with table_plans(engine, alias) as plans, engine.connect() as conn:
+        (found,) = licenses_expiring(conn, dt.date.max)
+    assert found.fetching_again_since == T0 + hour
+    read = [plan for plan in plans if " owed" in plan]
+    assert read and all("ix_population_owed" in plan for plan in read), plans
 
 
 def test_a_redelivered_event_is_recognised(engine: sa.Engine) -> None:

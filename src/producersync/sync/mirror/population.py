@@ -30,6 +30,7 @@ __all__ = [
     "fetched_since_activation",
     "mark_activations_fetched",
     "mark_fetched",
+    "owed_fetch",
     "owed_fetches",
     "purge_inactive",
     "settle_owed",
@@ -206,6 +207,14 @@ def activation_fetched(entries: sa.FromClause) -> sa.Exists:
         sync_runs.c.finished_at.is_not(None),
         sync_runs.c.error.is_(None),
     )
+
+
+def owed_fetch(entries: sa.FromClause) -> sa.ColumnElement[bool]:
+    """Whether the row of ``entries`` (``population``, or an alias of it) is an active
+    NPN owed a fetch, for a statement that reads those of the whole population: the
+    flagged ones first (``population.owed``, their index), each then looked at as
+    ``activation_fetched`` does (a flag left on is not a fetch owed)."""
+    return sa.and_(entries.c.owed.is_not(None), entries.c.active, ~activation_fetched(entries))
 
 
 def owed_fetches(conn: sa.Connection, npns: Sequence[str]) -> list[str]:

@@ -13,10 +13,9 @@ import sqlalchemy as sa
 from producersync.model import STATE_CODES, is_co_code
 from producersync.model.dates import iso_date
 from producersync.model.npn import npn_spellings
-from producersync.sync.mirror.population import activation_fetched
+from producersync.sync.mirror.population import owed_fetch
 from producersync.sync.mirror.tables import (
     MIRRORED,
-    OWED,
     WORD_INDEXED,
     appointments,
     license_loas,
@@ -293,7 +292,7 @@ def iter_licenses_expiring(conn: sa.Connection, end: dt.date) -> Iterator[Licens
     # compiling (20,000 NPNs: 87 against 63 ms when none is, 122 against 95 ms when
     # 2,000 are being fetched again).
     entry = population.alias("owed")
-    owed = sa.select(entry.c.npn).where(entry.c.active, ~activation_fetched(entry))
+    owed = sa.select(entry.c.npn).where(owed_fetch(entry))
     again = sa.and_(licenses.c.synced_at < population.c.activated_at, population.c.npn.in_(owed))
     query = (
         sa.select(
@@ -343,9 +342,7 @@ def pending_fetches(conn: sa.Connection, first: int) -> Pending:
         raise ValueError(f"first must be 1 or more, not {first}")
     query = (
         sa.select(population.c.npn, sa.func.count().over().label("owed"))
-        # The flag first: the few flagged NPNs read through its index, each then looked
-        # at as before (a flag left on is not a fetch owed).
-        .where(OWED, population.c.active, ~activation_fetched(population))
+        .where(owed_fetch(population))
         .order_by(population.c.npn)
         .limit(first)
     )
