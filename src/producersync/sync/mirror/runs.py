@@ -160,18 +160,21 @@ def finish_run(
     stopped with ``error`` to start over at once, shown so and not counted failed."""
     finished = mirror_now(conn)
     values = {"finished_at": finished, "counts": dict(counts), "error": error}
-    started: dt.datetime = conn.execute(
+    row = conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id)
         .values(**values, restarted=restarted)
-        .returning(sync_runs.c.started_at)
-    ).scalar_one()
+        .returning(sync_runs.c.started_at, sync_runs.c.kind)
+    ).one()
+    started: dt.datetime = row.started_at
     if started.tzinfo is None:  # SQLite keeps no zone; it was written in UTC
         started = started.replace(tzinfo=dt.UTC)
     if error is None:
         settle_owed(conn)
-    else:
+    elif row.kind in _WHOLE_FETCHES:
         # Finished again with an error (its step run again): what it fetched is owed.
+        # Only runs of these kinds fetch NPNs whole (``mark_fetched``); the others' finish
+        # is spared a read of every fetch.
         its = sa.select(fetched.c.npn).where(fetched.c.run_id == run_id)
         conn.execute(
             sa.update(population)
