@@ -29,7 +29,7 @@ from unittest import mock
 
 import sqlalchemy as sa
 
-from bench._common import CACHE, PG_ADMIN, console, fresh_database, print_table
+from bench._common import console, drop_database, fresh_database, print_table
 from producersync.service.store import outbox
 from producersync.service.store.bulk import insert_rows
 from producersync.service.store.engine import make_engine, write_transaction
@@ -241,20 +241,8 @@ def run(backend: str, total: int, repeat: int) -> list[list[str]]:
                     ]
                 )
             engine.dispose()
-        _drop(backend, name)
+        drop_database(backend, name)
     return rows
-
-
-def _drop(backend: str, name: str) -> None:
-    """The store of a case, gone: 100,000 messages need not be kept for the next run."""
-    if backend == "sqlite":
-        for file in CACHE.glob(f"{name}.db*"):
-            file.unlink()
-        return
-    admin = sa.create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
 
 
 def main() -> None:

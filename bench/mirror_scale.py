@@ -1,7 +1,7 @@
 """`sync status` over a large carrier's mirror: a million licenses and their LOAs.
 
     python -m bench.mirror_scale [--npns 250000] [--licenses 1000000]
-        [--backends sqlite,postgres] [--repeat 5]
+        [--backends sqlite,postgres] [--repeat 5] [--database bench_mirror]
 
 A carrier monitoring ``--npns`` NPNs holds ``--licenses`` licenses, as many license LOAs
 and appointments, an entity per NPN, and a change in the feed per record; every NPN is
@@ -10,7 +10,7 @@ inserted in bulk, as a backfill leaves them (``record`` a small JSON object); th
 flagged owed as activated, then cleared as a finished run clears them (timed).
 
 Baseline, same rows, same run: the count of the NPNs owed a fetch as it was read before
-migration 0018, every active NPN's fetch.
+migration 0018, every active NPN's fetch. The database is removed at the end.
 
 Timed, the mirror warm, the median of ``--repeat`` runs: ``mirror.sync_status`` (what
 `producersync sync status` prints), each statement over 0.5 ms with its plan.
@@ -26,7 +26,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from bench._common import console, fresh_database, print_table
+from bench._common import console, drop_database, fresh_database, print_table
 from bench.receipts_status import Statements, plan, timed
 from producersync.sync import mirror
 from producersync.sync.mirror.population import activation_fetched, settle_owed
@@ -117,9 +117,9 @@ def fill(engine: sa.Engine, npns: int, licenses: int) -> None:
             conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE")
 
 
-def run(backend: str, npns: int, licenses: int, repeat: int) -> list[list[str]]:
+def run(backend: str, npns: int, licenses: int, repeat: int, name: str) -> list[list[str]]:
     results = []
-    with fresh_database(backend, f"bench_h253_mirror_{licenses}") as url:
+    with fresh_database(backend, name) as url:
         engine = mirror.open_mirror(url)
         start = time.perf_counter()
         fill(engine, npns, licenses)
@@ -155,6 +155,7 @@ def run(backend: str, npns: int, licenses: int, repeat: int) -> list[list[str]]:
             sa.event.remove(sa.Engine, "before_cursor_execute", statements.before)
             sa.event.remove(sa.Engine, "after_cursor_execute", statements.after)
             engine.dispose()
+            drop_database(backend, name)
     return results
 
 
@@ -164,11 +165,12 @@ def main() -> None:
     parser.add_argument("--licenses", type=int, default=1_000_000)
     parser.add_argument("--backends", default="sqlite,postgres")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--database", default="bench_mirror", help="its name (made and dropped)")
     args = parser.parse_args()
     rows = [
         row
         for backend in args.backends.split(",")
-        for row in run(backend, args.npns, args.licenses, args.repeat)
+        for row in run(backend, args.npns, args.licenses, args.repeat, args.database)
     ]
     print_table(
         "sync status over a large mirror (median; statements over 0.5 ms)",
