@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import statistics
 import time
 from typing import Any
 
@@ -124,9 +123,7 @@ def run(backend: str, npns: int, licenses: int, repeat: int, name: str) -> list[
         start = time.perf_counter()
         fill(engine, npns, licenses)
         console.print(f"[{backend}] filled in {time.perf_counter() - start:.0f} s")
-        statements = Statements()
-        sa.event.listen(sa.Engine, "before_cursor_execute", statements.before)
-        sa.event.listen(sa.Engine, "after_cursor_execute", statements.after)
+        statements = Statements.listening()
 
         def status() -> None:
             with engine.connect() as conn:
@@ -143,17 +140,12 @@ def run(backend: str, npns: int, licenses: int, repeat: int, name: str) -> list[
             results.append([backend, f"{licenses:,}", f"{whole * 1000:.1f} ms", "sync status"])
             shown = "the NPNs owed a fetch as before 0018 (baseline)"
             results.append(["", "", f"{baseline * 1000:.1f} ms", shown])
-            for statement, times in sorted(statements.times.items(), key=lambda s: -max(s[1])):
-                median = statistics.median(times[1:] or times)
-                if median < 0.0005:
-                    continue
-                shown = " ".join(statement.split())[:110]
+            for statement, shown, median in statements.slowest():
                 results.append(["", "", f"{median * 1000:.1f} ms", shown])
                 console.print(f"[{backend}] {shown}")
                 console.print(plan(engine, statement, statements.parameters[statement]))
         finally:
-            sa.event.remove(sa.Engine, "before_cursor_execute", statements.before)
-            sa.event.remove(sa.Engine, "after_cursor_execute", statements.after)
+            statements.stop()
             engine.dispose()
             drop_database(backend, name)
     return results

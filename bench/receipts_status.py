@@ -145,6 +145,27 @@ class Statements:
         finally:
             self._on = False
 
+    @classmethod
+    def listening(cls) -> Statements:
+        """One that every engine's statements are told to from now on."""
+        statements = cls()
+        sa.event.listen(sa.Engine, "before_cursor_execute", statements.before)
+        sa.event.listen(sa.Engine, "after_cursor_execute", statements.after)
+        return statements
+
+    def stop(self) -> None:
+        sa.event.remove(sa.Engine, "before_cursor_execute", self.before)
+        sa.event.remove(sa.Engine, "after_cursor_execute", self.after)
+
+    def slowest(self) -> Iterator[tuple[str, str, float]]:
+        """(statement, its first 110 characters on one line, median) of each watched whose
+        median (the first run left out, as warming) is 0.5 ms or more, slowest first: a
+        row read by key has nothing to tell."""
+        for statement, times in sorted(self.times.items(), key=lambda s: -max(s[1])):
+            median = statistics.median(times[1:] or times)
+            if median >= 0.0005:
+                yield statement, " ".join(statement.split())[:110], median
+
     def before(self, conn: sa.Connection, _c: Any, _s: str, *_: Any) -> None:
         conn.info["started"] = time.perf_counter()
 
@@ -180,9 +201,7 @@ def run(backend: str, count: int, replayed: float, repeat: int) -> list[list[str
         start = time.perf_counter()
         fill(engine, count, replayed)
         console.print(f"[{backend}] {count:,} receipts in {time.perf_counter() - start:.0f} s")
-        statements = Statements()
-        sa.event.listen(sa.Engine, "before_cursor_execute", statements.before)
-        sa.event.listen(sa.Engine, "after_cursor_execute", statements.after)
+        statements = Statements.listening()
         settings = SyncSettings(webhook_secrets=[SecretStr(generate_secret())], mirror_url=url)
         app = create_app(settings, start=lambda _event, _id: None)
 
@@ -204,17 +223,12 @@ def run(backend: str, count: int, replayed: float, repeat: int) -> list[list[str
                 with statements.watch():
                     whole = timed(call, repeat)
                 results.append([backend, f"{count:,}", name, f"{whole * 1000:.2f} ms", ""])
-                for statement, times in sorted(statements.times.items(), key=lambda s: -max(s[1])):
-                    median = statistics.median(times[1:] or times)
-                    if median < 0.0005:
-                        continue  # a row by key: nothing to read about
-                    shown = " ".join(statement.split())[:110]
+                for statement, shown, median in statements.slowest():
                     results.append(["", "", "", f"{median * 1000:.2f} ms", shown])
                     console.print(f"[{backend} {count:,}] {name}: {shown}")
                     console.print(plan(engine, statement, statements.parameters[statement]))
         finally:
-            sa.event.remove(sa.Engine, "before_cursor_execute", statements.before)
-            sa.event.remove(sa.Engine, "after_cursor_execute", statements.after)
+            statements.stop()
             engine.dispose()
     return results
 
