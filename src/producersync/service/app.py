@@ -9,7 +9,7 @@ from typing import Literal
 import anyio.to_thread
 from fastapi import FastAPI
 from pydantic import BaseModel
-from starlette.responses import RedirectResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
 
 from producersync import __version__
@@ -42,6 +42,7 @@ from producersync.service.served_under import ServedUnder, prefix_of
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.keys import load_or_create_key
 from producersync.service.store.open import open_store
+from producersync.service.supervised import Unhealthy, unhealthy
 from producersync.service.unavailable import StoreUnavailable
 
 __all__ = ["create_app"]
@@ -52,7 +53,8 @@ appointments, addresses, regulatory actions) for the NPNs an account monitors, r
 daily from NIPR. Authenticate with `POST /oauth2/token` (client credentials), then call
 the API with `Authorization: Bearer <token>`. An error of `/v1` and `/v2` has the
 standard body `{timestamp, status, error, message, path}`; one of the token endpoint,
-RFC 6749's `{error, error_description}`. An API response carries `ratelimit-limit`,
+RFC 6749's `{error, error_description}`; `/healthz`'s `503` (a background task of the
+process failing), `{status, failing}`. An API response carries `ratelimit-limit`,
 `ratelimit-remaining` and `ratelimit-reset` once the client is known: a `401` and a
 `503` do not (each response below declares the headers it carries).
 """
@@ -209,11 +211,18 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         "/healthz",
         tags=["Operations"],
         summary="Liveness",
-        description="No token needed; stays 200 while the store is out of reach.",
+        description=(
+            "No token needed; stays 200 while the store is out of reach. 503 while a "
+            "background task of the process (the webhook dispatcher) has died of an "
+            "unexpected error and not yet run a round since its restart: each such task "
+            "named, with since when, the exception's type and its restarts."
+        ),
         operation_id="getHealth",
+        response_model=Health,
+        responses={503: {"model": Unhealthy, "description": "A background task fails."}},
     )
-    def healthz() -> Health:
-        return Health(status="ok")
+    async def healthz() -> Response:
+        return unhealthy(metrics.liveness) or JSONResponse({"status": "ok"})
 
     app.openapi = lambda: openapi(app, settings.max_subscription_npns)  # type: ignore[method-assign]
     # Around everything, Starlette's own 500 answer too: every answer names its request.

@@ -31,6 +31,8 @@ from producersync.service.settings import ServiceSettings
 
 __all__ = ["DurableRuntime", "system_database_url"]
 
+DISPATCHER = "webhook-dispatcher"  # as /healthz and the metrics name the task
+
 SERVICE_PROCESSES = Role(
     "service",
     "producersync-service-executor:",
@@ -82,7 +84,7 @@ class DurableRuntime:
             config["sys_db_pool_size"] = pool
         DBOS(config=config)
         self._stop = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._dispatching = metrics.liveness.supervise(DISPATCHER, self.dispatcher.run, self._stop)
 
     def start(self) -> None:
         self.executors.hold()
@@ -107,15 +109,15 @@ class DurableRuntime:
         schedule = DBOS.get_schedule(SCHEDULE_NAME)
         catch_up_before_first_firing(schedule)
         log_schedule(schedule)
-        self._task = asyncio.create_task(self.dispatcher.run(self._stop))
+        self._dispatching.start()
         self.executors.launch()
 
     async def stop(self) -> None:
         self._stop.set()
         self.dispatcher.stop_sending()
         self.dispatcher.wake()
-        if self._task is not None:
-            await self._task
+        await self._dispatching.finished()
+        await self.dispatcher.close()
         destroy_dbos(5)
         # After DBOS: while its workflows may still run here, none is taken elsewhere.
         self.executors.stop()

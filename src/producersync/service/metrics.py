@@ -32,6 +32,7 @@ from producersync.service.route_templates import RouteTemplates
 from producersync.service.store.churn import latest_run_date
 from producersync.service.store.jobs import count_queued
 from producersync.service.store.outbox import count_pending
+from producersync.service.supervised import Liveness
 from producersync.timestamps import day_timestamp
 
 __all__ = ["OTHER_METHOD", "RequestMetrics", "ServiceMetrics"]
@@ -98,6 +99,8 @@ class ServiceMetrics:
             buckets=_ATTEMPT_BUCKETS,
             registry=self.registry,
         )
+        # Its gauge and counter beside the others; /healthz reads which tasks fail.
+        self.liveness = Liveness(self.registry)
 
     def watch(self, engine: sa.Engine) -> None:
         """Add the gauges read from the store (once the process has opened it)."""

@@ -23,6 +23,7 @@ from producersync.service.errors import error_response, install_error_handlers
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.settings import ServiceSettings
 from producersync.service.store.open import open_store
+from producersync.service.supervised import unhealthy
 
 __all__ = ["create_worker_app"]
 
@@ -45,7 +46,8 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
             engine.dispose()
 
     async def healthz(_request: Request) -> Response:
-        return JSONResponse({"status": "ok", "role": "worker"})
+        failing = unhealthy(metrics.liveness, role="worker")
+        return failing or JSONResponse({"status": "ok", "role": "worker"})
 
     app = Starlette(
         routes=[

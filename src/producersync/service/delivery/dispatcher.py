@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+from collections.abc import Callable
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
@@ -95,7 +96,11 @@ class Dispatcher(DBOSConfiguredInstance):
         attempts already made (``Sender.stop_sending``)."""
         self._sender.stop_sending()
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, ran: Callable[[], None]) -> None:
+        """Claim and send until ``stop`` is set, calling ``ran`` after each round (claimed,
+        idled or waited out an outage). An error no round handles ends it, its batches in
+        flight left to finish (``Liveness`` restarts it); the sender stays open for the
+        restart, and is closed by ``close``."""
         self._loop = asyncio.get_running_loop()
         running: set[asyncio.Task[int]] = set()
         try:
@@ -103,26 +108,36 @@ class Dispatcher(DBOSConfiguredInstance):
                 if len(running) >= self._max_batches:
                     _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                     continue
-                try:
-                    claimed = await asyncio.to_thread(self._store.claim)
-                    self._outage.succeeded()
-                    if not claimed:
-                        await self._idle(await asyncio.to_thread(self._store.next_due))
-                        continue
-                except sa.exc.SQLAlchemyError as exc:
-                    if unavailable(exc):
-                        self._outage.failed(exc)
-                    else:
-                        log.exception("dispatcher: the store failed; retrying")
-                    await self._idle(None)
-                    continue
-                task = asyncio.create_task(self._run_batch(claimed))
-                running.add(task)
-                task.add_done_callback(running.discard)
+                claimed = await self._claimed()
+                ran()
+                if claimed:
+                    task = asyncio.create_task(self._run_batch(claimed))
+                    running.add(task)
+                    task.add_done_callback(running.discard)
         finally:
             if running:
                 await asyncio.wait(running)
-            await self._sender.aclose()
+
+    async def close(self) -> None:
+        await self._sender.aclose()
+
+    async def _claimed(self) -> list[Claimed]:
+        """The due deliveries claimed, else none once it has idled: none due, or the store
+        failed (told by ``OutageLog`` or logged)."""
+        try:
+            claimed = await asyncio.to_thread(self._store.claim)
+            self._outage.succeeded()
+            if claimed:
+                return claimed
+            due_in = await asyncio.to_thread(self._store.next_due)
+        except sa.exc.SQLAlchemyError as exc:
+            if unavailable(exc):
+                self._outage.failed(exc)
+            else:
+                log.exception("dispatcher: the store failed; retrying")
+            due_in = None
+        await self._idle(due_in)
+        return []
 
     async def _run_batch(self, claimed: list[Claimed]) -> int:
         try:
