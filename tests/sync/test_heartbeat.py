@@ -61,6 +61,26 @@ def test_an_attended_run_stays_running_and_is_interrupted_once_let_go(engine: sa
     eventually(lambda: not _beating() - others)  # nothing attended: its thread ended
 
 
+@pytest.mark.postgres
+def test_beats_go_on_after_one_found_no_pooled_connection_free(tmp_path: Path) -> None:
+    """The mirror's pool full past its timeout (a backfill's pulls holding every
+    connection) is ``sa.exc.TimeoutError``, no DBAPIError: it ended the heartbeat's
+    thread, and every run of the process was shown interrupted from then on."""
+    with fresh_mirror("postgres", tmp_path) as engine:
+        one = sa.create_engine(engine.url, pool_size=1, max_overflow=0, pool_timeout=0.05)
+        heartbeat = Heartbeat(one, INTERVAL)
+        with write_transaction(engine) as conn:
+            run = mirror.start_run(conn, "backfill", lease=heartbeat.lease)
+        try:
+            with one.connect():  # the pool's one connection, held past a lease
+                heartbeat.attend(run)
+                eventually(lambda: _status(engine) == "interrupted")
+            eventually(lambda: _status(engine) == "running", timeout=10)
+        finally:
+            heartbeat.release(run)
+            one.dispose()
+
+
 def test_a_run_taken_back_after_its_lease_ran_out_is_shown_running_at_once(
     engine: sa.Engine,
 ) -> None:

@@ -21,6 +21,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from producersync.db_outage import unavailable
 from producersync.sync import mirror
 
 __all__ = ["DEFAULT_INTERVAL", "LEASE_BEATS", "Heartbeat"]
@@ -46,6 +47,7 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
+        self._failing = False  # the last beat failed: its error is logged
 
     @property
     def lease(self) -> dt.timedelta:
@@ -103,12 +105,20 @@ class Heartbeat:
         try:
             with mirror.write_transaction(self._engine) as conn:
                 unfinished = mirror.beat_runs(conn, runs, self.lease)
-        except sa.exc.DBAPIError as exc:
-            # The mirror unavailable: the syncs' own steps wait it out and log it. The
-            # next beat tries again; meanwhile the leases may run out, and the runs are
-            # shown interrupted until the mirror is back and a beat reaches it.
-            log.debug("run heartbeat: the mirror is unavailable: %s", type(exc).__name__)
+        except Exception as exc:
+            # The next beat tries again; meanwhile the leases may run out, and the runs
+            # are shown interrupted until a beat reaches the mirror. Caught whatever it
+            # is: the thread ended on the pool's timeout (no DBAPIError), every run of the
+            # process shown interrupted from then on, its syncs going on unseen.
+            if unavailable(exc) or isinstance(exc, sa.exc.DBAPIError):
+                # The syncs' own steps wait the outage out and log it.
+                log.debug("run heartbeat: the mirror is unavailable: %s", type(exc).__name__)
+            elif not self._failing:
+                # Once a run of them: a beat every interval would repeat it.
+                log.exception("run heartbeat: the runs' leases could not be renewed")
+            self._failing = True
             return
+        self._failing = False
         with self._lock:
             # Finished (here, or by a workflow replayed after a restart, whose finish
             # step did not run again to release it): nothing more to show.
