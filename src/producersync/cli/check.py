@@ -39,6 +39,7 @@ from producersync.cli.common import (
     settings_from,
 )
 from producersync.cli.errors import JsonErrorsCommand, unanswered
+from producersync.counted import counted
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -317,6 +318,7 @@ def as_of_line(as_of: dt.date | None, lag_days: int | None) -> str:
     of today's records."""
     if as_of is None:  # neither a daily sync nor a fetch of NPNs has finished
         return "mirror as of no NIPR run: it has completed no sync yet (see sync status)"
+    # Not counted(): a line scripts grep, its number without a thousands separator.
     days = f"{lag_days} day{'' if lag_days == 1 else 's'} behind"
     return f"mirror as of NIPR run {as_of} ({days if lag_days else 'current'})"
 
@@ -368,7 +370,7 @@ def expiring(
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
     # Overdue: expired, still active (listed first when there are any).
-    none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
+    none = f"no license expires within {counted(days, 'day')} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
     # The reasons of the licenses marked ?, each once (an NPN's), with those licenses.
     unknown: dict[str, list[int]] = {}
@@ -407,7 +409,7 @@ def expiring(
         read = ", ".join(f"{key} {value}" for key, value in fields.items())
         _print_note(f"license {license_id}: the mirror cannot read its {read}")
     for reason, ids in unknown.items():
-        listed = "license" if len(ids) == 1 else "licenses"
+        listed = "license" if len(ids) == 1 else "licenses"  # the ids follow, not a count
         _print_note(f"? {listed} {', '.join(map(str, ids))}: {reason}")
     if not as_json:
         uncovered = not_covered(owed)
@@ -535,7 +537,7 @@ def _table(header: dict[str, object], key: str, rows: Iterable[dict[str, Any]], 
 
 def _counted(count: int, key: str) -> str:
     """``1 license``, ``2 licenses``: the title read "1 licenses"."""
-    return f"{count:,} {key.removesuffix('s') if count == 1 else key}"
+    return counted(count, key.removesuffix("s"), key)
 
 
 def _blocks(rows: Iterable[dict[str, Any]]) -> Iterator[list[dict[str, Any]]]:

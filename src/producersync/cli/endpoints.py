@@ -28,6 +28,7 @@ from producersync.cli.common import (
     service_settings,
 )
 from producersync.cli.errors import JsonErrorsCommand
+from producersync.counted import counted
 from producersync.service.api.paging import DEFAULT_PAGE, MAX_PAGE
 
 # Here for their types only: the commands import the store and the API's models they
@@ -279,8 +280,8 @@ def create(
         # provisioning script run twice: every event then goes out twice, signed with two
         # secrets, and a receiver given one answers the other endpoint 401 for 5 days.
         err_console.print(
-            f"[yellow]warning:[/yellow] account {escape(account)} has {len(twins)} other "
-            f"endpoint{'s' if len(twins) > 1 else ''} at this URL ({', '.join(twins)}): each "
+            f"[yellow]warning:[/yellow] account {escape(account)} has "
+            f"{counted(len(twins), 'other endpoint')} at this URL ({', '.join(twins)}): each "
             "event goes to every one, signed with each one's secret; if this one was not "
             f"meant, `producersync admin endpoint delete {endpoint.id}`",
             highlight=False,

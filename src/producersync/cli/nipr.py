@@ -29,6 +29,7 @@ from producersync.cli.common import (
     whole_store,
 )
 from producersync.cli.errors import JsonErrorsCommand
+from producersync.counted import counted
 from producersync.service.nipr.bounds import (
     DEFAULT_START_DATE,
     EARLIEST_START_DATE,
@@ -131,7 +132,7 @@ def generate_command(
     rows = ", ".join(f"{table} {count:,}" for table, count in stats.rows.items())
     size = _sqlite_size(engine)
     console.print(
-        f"{stats.producers:,} producers, {stats.total_rows:,} rows ({rows}) "
+        f"{counted(stats.producers, 'producer')}, {counted(stats.total_rows, 'row')} ({rows}) "
         f"in {stats.elapsed:.1f} s" + (f"; database file {size / 1e6:,.1f} MB" if size else "")
     )
 
@@ -285,14 +286,18 @@ def _print_run(run: DailyRun, elapsed: float) -> None:
             "--allow-future)."
         )
         return
+    from pydantic.alias_generators import to_camel
+
     table = Table(title=f"NIPR run {run.run_date} ({run.source})")
-    table.add_column("table")
+    table.add_column("type")
     table.add_column("records changed", justify="right")
+    # Each type as feed files and the API name it (licenseLoas), not its table's name
+    # (license_loas), which --json's changes keeps for the scripts that read it.
     for name, count in run.changes.items():
-        table.add_row(name, f"{count:,}")
+        table.add_row(to_camel(name), f"{count:,}")
     table.add_row("[bold]total[/bold]", f"[bold]{run.total_changes:,}[/bold]")
     console.print(table)
     console.print(
-        f"{run.events_published:,} updates_available events published "
-        f"({run.deliveries_queued:,} deliveries queued) in {elapsed:.2f} s"
+        f"{counted(run.events_published, 'updates_available event')} published "
+        f"({counted(run.deliveries_queued, 'delivery')} queued) in {elapsed:.2f} s"
     )

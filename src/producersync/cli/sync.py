@@ -47,6 +47,7 @@ from producersync.cli.common import (
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand, unanswered
+from producersync.counted import counted
 from producersync.gc_tuning import pause_gc, tune_gc
 
 # Here for their types only: each command imports what it runs (the mirror, the API
@@ -507,7 +508,7 @@ def verify(as_json: JsonOption = False) -> None:
 
 def comparison_table(comparison: Comparison) -> Table:
     """The comparison for people: a row per resource, and the verdict as the caption."""
-    npns = f"{comparison.population:,} NPN{'' if comparison.population == 1 else 's'}"
+    npns = counted(comparison.population, "NPN")
     table = Table(title=f"Mirror against the API ({npns})")
     for column in ("resource", "served", "equal in the mirror", "differences"):
         table.add_column(

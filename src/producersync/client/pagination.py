@@ -42,6 +42,7 @@ from pydantic import (
 )
 
 from producersync.client._exceptions import ResponseValidationError
+from producersync.counted import counted
 from producersync.model.records import null_as_absent
 
 __all__ = [
@@ -360,7 +361,7 @@ def _read_shown(path: str | None, params: dict[str, Any] | None) -> str:
 
 def _npns_shown(npns: str) -> str:
     count = len(npns.split(","))
-    return f"<{count} NPN{'' if count == 1 else 's'}>"
+    return f"<{counted(count, 'NPN')}>"
 
 
 class SyncPager(Generic[M]):

@@ -61,6 +61,7 @@ from typing import Final
 
 import sqlalchemy as sa
 
+from producersync.counted import counted
 from producersync.db_outage import OutageLog, describe, unavailable
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
@@ -295,7 +296,7 @@ class Hooks:
         batches[:0] = sorted(kept.values(), key=lambda changes: changes[0].id)
         told = [_not_delivered(batches)] if batches else []
         if left.open_places:
-            told.append(f"{_many(left.open_places, 'write')} still open")
+            told.append(f"{counted(left.open_places, 'write')} still open")
         if behind:
             told.append(
                 f"not current: {', '.join(map(repr, behind))}, which read the feed from their "
@@ -489,7 +490,7 @@ class Hooks:
                         "it gets what is committed meanwhile from its cursor once it returns",
                         hook.name,
                         told - started,
-                        _many(len(changes), "change"),
+                        counted(len(changes), "change"),
                         changes[0].id,
                         changes[-1].id,
                     )
@@ -529,7 +530,7 @@ class Hooks:
             "sync hook %r failed on a batch of %s (ids %d to %d); tried again in %.0f s "
             "from its cursor (change %d), the sync going on meanwhile",
             hook.name,
-            _many(len(failed.changes), "change"),
+            counted(len(failed.changes), "change"),
             first,
             last,
             delay,
@@ -550,7 +551,7 @@ def _not_delivered(batches: Sequence[list[Change]]) -> str:
         return "every batch committed was delivered"
     ids = [change.id for changes in batches for change in changes]
     return (
-        f"{_many(len(batches), 'batch', 'es')} committed ({_many(len(ids), 'change')}, ids "
+        f"{counted(len(batches), 'batch')} committed ({counted(len(ids), 'change')}, ids "
         f"{min(ids)} to {max(ids)}) not delivered to every hook: the hooks get them at the next "
         "start, from their cursors"
     )
@@ -561,7 +562,3 @@ def _failure_line(exc: BaseException) -> str:
     user and password hidden (the traceback is the log's)."""
     line, kind = describe(exc), type(exc).__name__
     return masked(line if line == kind else f"{kind}: {line}")
-
-
-def _many(count: int, noun: str, plural: str = "s") -> str:
-    return f"{count} {noun}{plural if count != 1 else ''}"

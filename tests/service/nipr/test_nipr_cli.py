@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import pytest
 import sqlalchemy as sa
 from tests.support.cli import error_both_ways, producersync_output
 from tests.support.loads import load_cut_short
+from tests.support.processes import cli
 from typer.testing import CliRunner
 
 from producersync.cli.main import app
@@ -136,3 +138,23 @@ def test_a_run_date_after_today_is_refused_unless_allowed(
     assert (code, orjson.loads(out)["runDate"]) == (0, tomorrow)
     code, out, _ = producersync_output(monkeypatch, capsys, "nipr", "run", "--json")
     assert (code, orjson.loads(out)["runDate"]) == (0, today.isoformat())
+
+
+def test_a_run_says_its_counts_and_types_as_people_and_feed_files_do(tmp_path: Path) -> None:
+    """A run that queued one delivery printed "1 deliveries queued", and named each type
+    as its table (license_loas) where feed files and the API say licenseLoas; --json's
+    changes keeps the table names, which scripts read."""
+    env = {
+        "PRODUCERSYNC_DATABASE_URL": f"sqlite:///{tmp_path / 'store.db'}",
+        "PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true",
+        "COLUMNS": "200",
+    }
+    cli("admin", "account", "create", "acme", env=env)
+    cli(
+        "admin", "endpoint", "create", "--account", "acme", "--url", "http://127.0.0.1:9/h", env=env
+    )
+    out = cli("nipr", "run", "--date", "2025-01-10", env=env).stdout
+    assert "1 updates_available event published (1 delivery queued)" in out
+    assert re.search(r"\blicenseLoas\b", out) and "license_loas" not in out, out
+    out = cli("nipr", "run", "--date", "2025-01-11", "--json", env=env).stdout
+    assert "license_loas" in orjson.loads(out)["changes"]

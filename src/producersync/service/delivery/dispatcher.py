@@ -20,6 +20,7 @@ from collections.abc import Callable
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
 
+from producersync.counted import counted
 from producersync.db_outage import STEP_RETRIES, OutageLog, unavailable
 from producersync.service.delivery.batches import GONE, Batches
 from producersync.service.delivery.policy import RetryPolicy
@@ -189,10 +190,10 @@ def _spoken(window: dt.timedelta) -> str:
     for unit, length in _UNITS:
         count, rest = divmod(rest, length)
         if count:
-            parts.append(f"{count} {unit}{'s' if count != 1 else ''}")
+            parts.append(counted(count, unit))
     if rest or not parts:
         seconds = rest.total_seconds()
-        parts.append(f"{seconds:g} second{'s' if seconds != 1 else ''}")
+        parts.append(counted(seconds, "second"))
     return " ".join(parts)
 
 

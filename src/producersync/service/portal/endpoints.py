@@ -23,6 +23,7 @@ import orjson
 from fastapi import APIRouter, Depends, Form, Query, Request
 from starlette.responses import Response
 
+from producersync.counted import counted
 from producersync.service.api.numbers import RowId
 from producersync.service.api.webhooks import EVENT_TYPE_DESCRIPTIONS
 from producersync.service.context import get_context
@@ -157,7 +158,7 @@ def _span(seconds: float) -> str:
         return f"{seconds:g} seconds"
     name, size = next((n, s) for n, s in _UNITS if whole % s == 0)
     count = whole // size
-    return f"{count:,} {name}{'' if count == 1 else 's'}"
+    return counted(count, name)
 
 
 def _rate(attempts: int, succeeded: int) -> str:
