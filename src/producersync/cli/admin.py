@@ -70,9 +70,10 @@ def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -
         )
         return
     listed = [
-        {"id": a.id, "account": a.name, "sandbox": a.sandbox, "created": a.created_at} for a in rows
+        {"id": a.id, "account": a.name, "sandbox": a.sandbox, "createdAt": a.created_at}
+        for a in rows
     ]
-    print_table(["id", "account", "sandbox", "created"], listed)
+    print_table(["id", "account", "sandbox", "createdAt"], listed)
 
 
 @client_app.command("create", cls=JsonErrorsCommand)

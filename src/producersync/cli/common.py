@@ -482,11 +482,18 @@ def shown(value: object) -> str:
     """A value as a person reads it, in ``key: value`` lines and table cells alike: nothing
     (None, an empty list or mapping) as a dash, a flag as yes or no, a list's items
     joined by commas, not Python's reprs (``None``, ``True``, ``['a', 'b']``), which
-    `admin` printed where `sync status` printed a dash."""
+    `admin` printed where `sync status` printed a dash. A time is written as the API
+    writes it (``iso_z``), as the endpoint, message and attempt lists show theirs and
+    their --since and --until take it back: `admin account list` and `client list`
+    showed Python's ``2026-12-07 19:57:35.120616+00:00``."""
     if value is None or (isinstance(value, Mapping | list | tuple) and not value):
         return NOTHING
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, dt.datetime):
+        from producersync.model.events import iso_z  # pydantic: not at every command's start
+
+        return iso_z(value)
     if isinstance(value, list | tuple):
         return ", ".join(map(shown, value))
     return str(value)
