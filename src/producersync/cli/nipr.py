@@ -129,12 +129,20 @@ def generate_command(
             )
         except UniverseExistsError:  # one loaded since the check above
             raise fail(_HOLDS_UNIVERSE) from None
-    rows = ", ".join(f"{table} {count:,}" for table, count in stats.rows.items())
+    rows = ", ".join(f"{_type(table)} {count:,}" for table, count in stats.rows.items())
     size = _sqlite_size(engine)
     console.print(
-        f"{counted(stats.producers, 'producer')}, {counted(stats.total_rows, 'row')} ({rows}) "
+        f"{counted(stats.producers, 'producer')}, {counted(stats.total_rows, 'record')} ({rows}) "
         f"in {stats.elapsed:.1f} s" + (f"; database file {size / 1e6:,.1f} MB" if size else "")
     )
+
+
+def _type(table: str) -> str:
+    """A record type as feed files and the API name it (licenseLoas), not its table's
+    name (license_loas), which generate and run printed."""
+    from pydantic.alias_generators import to_camel
+
+    return str(to_camel(table))
 
 
 def _sqlite_size(engine: sa.Engine) -> int | None:
@@ -286,15 +294,12 @@ def _print_run(run: DailyRun, elapsed: float) -> None:
             "--allow-future)."
         )
         return
-    from pydantic.alias_generators import to_camel
-
     table = Table(title=f"NIPR run {run.run_date} ({run.source})")
     table.add_column("type")
     table.add_column("records changed", justify="right")
-    # Each type as feed files and the API name it (licenseLoas), not its table's name
-    # (license_loas), which --json's changes keeps for the scripts that read it.
+    # --json's changes keeps the tables' names, for the scripts that read them.
     for name, count in run.changes.items():
-        table.add_row(to_camel(name), f"{count:,}")
+        table.add_row(_type(name), f"{count:,}")
     table.add_row("[bold]total[/bold]", f"[bold]{run.total_changes:,}[/bold]")
     console.print(table)
     console.print(

@@ -24,6 +24,7 @@ from producersync.cli.common import (
     serve,
     service_settings,
 )
+from producersync.counted import counted
 from producersync.service.nipr.bounds import MAX_PRODUCERS
 
 if TYPE_CHECKING:
@@ -54,7 +55,7 @@ def ensure_universe(engine: sa.Engine, producers: int, seed: int) -> bool:
             replace=partial,
         )
     console.print(
-        f"loaded {stats.producers:,} producers ({stats.total_rows:,} records) "
+        f"loaded {counted(stats.producers, 'producer')} ({counted(stats.total_rows, 'record')}) "
         f"in {stats.elapsed:.1f} s"
     )
     return True

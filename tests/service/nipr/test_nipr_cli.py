@@ -32,6 +32,8 @@ def test_generate_then_refuse_then_replace(tmp_path: Path) -> None:
     assert first.exit_code == 0, first.output
     assert "60 producers" in first.output
     assert "entities 60" in first.output
+    # Each type as feed files and the API name it, not as its table (license_loas).
+    assert "licenseLoas" in first.output and "license_loas" not in first.output
     assert "database file" in first.output
 
     again = runner.invoke(app, ["nipr", "generate", "--producers", "60", "--database", url])
