@@ -370,7 +370,8 @@ def expiring(
     today = dt.date.today()
     by = today + dt.timedelta(days=days)
     # Overdue: expired, still active (listed first when there are any).
-    none = f"no license expires within {counted(days, 'day')} (by {by}) or is overdue"
+    # Not counted(): --within as typed (3000), not with a thousands separator.
+    none = f"no license expires within {days} day{'' if days == 1 else 's'} (by {by}) or is overdue"
     unreadable: list[tuple[int, dict[str, str]]] = []  # few: what malformed lists
     # The reasons of the licenses marked ?, each once (an NPN's), with those licenses.
     unknown: dict[str, list[int]] = {}
