@@ -303,6 +303,23 @@ def test_the_attempts_not_made_before_0013_are_marked_not_sent(kind: str, tmp_pa
 
 
 @pytest.mark.parametrize("kind", BACKENDS)
+def test_the_attempts_made_before_0022_are_left_without_a_url(kind: str, tmp_path: Path) -> None:
+    """Not given their endpoint's URL of now, which may not be the one they went to: the
+    portal and the API say theirs is not known."""
+    with _engine("store", kind, tmp_path / "old") as old:
+        store_migrate.upgrade(old, "0021")
+        written = fill_every_table(old, "alembic_version")
+        store_migrate.upgrade(old)
+        assert _read(old, "webhook_attempts", ["id", "url"]) == sorted(
+            ({"id": row["id"], "url": None} for row in written["webhook_attempts"]), key=repr
+        )
+        with old.connect() as conn:
+            attempts = outbox.list_attempts(conn, limit=1000)
+        assert {a.id for a in attempts} == {row["id"] for row in written["webhook_attempts"]}
+        assert {a.url for a in attempts} == {None}
+
+
+@pytest.mark.parametrize("kind", BACKENDS)
 def test_deliveries_waiting_on_a_disabled_endpoint_are_parked_and_follow_its_state_after_0018(
     kind: str, tmp_path: Path
 ) -> None:

@@ -2279,6 +2279,66 @@ def test_an_attempts_page_says_when_its_delivery_is_next_attempted_as_it_is_now(
     assert "Next attempt When the endpoint is enabled" in held and when not in held
 
 
+def _facts(service: RunningService, visitor: SignedIn, endpoint_id: str, attempt_id: int) -> str:
+    """The words of an attempt's facts on its page."""
+    page = visitor.http.get(f"/portal/endpoints/{endpoint_id}/attempts/{attempt_id}")
+    assert page.status_code == 200, page.text
+    found = re.search(r'<dl class="facts">(.*?)</dl>', page.text, re.S)
+    assert found, page.text
+    return _words(found[1])
+
+
+def _table_rows(visitor: SignedIn, path: str, section: str = "") -> list[str]:
+    """The words of each row of a page's table (of the section whose heading has that
+    id, if one is named)."""
+    page = visitor.http.get(path)
+    assert page.status_code == 200, page.text
+    text = page.text.split(f'id="{section}"')[1].split("</section>")[0] if section else page.text
+    return [_words(row) for row in re.findall(r"<tr[^>]*>(.*?)</tr>", text, re.S)[1:]]
+
+
+def test_an_attempt_says_the_url_it_was_sent_to_not_the_endpoints_now(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """Its page said only the endpoint's URL, in the heading: once the URL was edited,
+    the attempts made before read as sent to the new one, which misled whoever was
+    following a receiver that moved. One made before attempts kept their URL says it is
+    not known, not the endpoint's URL now."""
+    endpoint_id = _create(visitor)
+    log_attempts(portal_service.engine, endpoint_id, [False])
+    moved = URL + "/moved"
+    edited = visitor.form(
+        f"/portal/endpoints/{endpoint_id}/edit", url=moved, events=["producersync"]
+    )
+    assert edited.status_code == 303, edited.text
+    half_an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=30)
+    log_attempts(portal_service.engine, endpoint_id, [True], start=half_an_hour_ago)
+    newest, oldest = _attempt_ids(portal_service, endpoint_id)
+
+    assert f"Sent to {URL} (not the endpoint's URL now)" in _facts(
+        portal_service, visitor, endpoint_id, oldest
+    )
+    now = _facts(portal_service, visitor, endpoint_id, newest)
+    assert f"Sent to {moved}" in now and "not the endpoint's URL now" not in now
+    # Each list says it on the row that went elsewhere alone.
+    listed = _table_rows(visitor, f"/portal/endpoints/{endpoint_id}/attempts")
+    history = _table_rows(
+        visitor, f"/portal/endpoints/{endpoint_id}/attempts/{newest}", "history-title"
+    )
+    for rows in (listed, history):
+        assert [f"Sent to {URL}" in row for row in rows] == [False, True], rows
+
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_attempts.update().where(webhook_attempts.c.id == oldest).values(url=None)
+        )
+    unknown = _facts(portal_service, visitor, endpoint_id, oldest)
+    assert "Sent to Not recorded (attempts made before ProducerSync kept their URL)" in unknown
+    assert URL not in unknown
+    listed = _table_rows(visitor, f"/portal/endpoints/{endpoint_id}/attempts")
+    assert not any("Sent to" in row for row in listed), listed
+
+
 def test_a_failed_attempt_in_the_list_says_whether_its_message_is_retried_and_when(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -21,7 +21,7 @@ from producersync.service.delivery.management import EXAMPLE_NPN, SUBSCRIBABLE
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store import endpoints, outbox
 from producersync.service.store.engine import write_transaction
-from producersync.service.store.tables import webhook_deliveries
+from producersync.service.store.tables import webhook_attempts, webhook_deliveries
 from tests.support.databases import answered_while_deleted
 from tests.support.delivery import endpoints_made_in_one_millisecond, log_attempts
 from tests.support.service import RunningService, running_service
@@ -599,45 +599,56 @@ def test_recover_takes_at_most_14_days(service: RunningService) -> None:
     assert _ok(recent, 202) == {"queued": 0, "waitsUntilEnabled": False}
 
 
+def _record_attempts(
+    service: RunningService, message_id: str, endpoint_id: str, statuses: tuple[int, ...]
+) -> None:
+    """Attempts of the message to the endpoint answered with ``statuses`` in turn, a
+    second apart, recorded as the dispatcher records them: each under the claim the one
+    before left (a claim carries the endpoint's URL as it claimed it)."""
+    with service.engine.connect() as conn:
+        [delivery] = outbox.list_deliveries(conn, message_id=message_id, endpoint_id=endpoint_id)
+        stored = outbox.get_message(conn, None, message_id)
+        assert stored is not None
+        endpoint = endpoints.get_endpoint(conn, stored.account_id, endpoint_id)
+    assert endpoint is not None
+    now = dt.datetime.now(dt.UTC)
+    held = delivery.next_attempt_at  # the claim: attempts made while it stands
+    with write_transaction(service.engine) as conn:
+        for made, status in enumerate(statuses):
+            assert held is not None
+            claimed = outbox.Claimed(
+                delivery.id,
+                message_id,
+                endpoint_id,
+                endpoint.url,
+                b"{}",
+                delivery.attempts + made,
+                False,
+                None,
+                held,
+                stored.event_type,
+            )
+            outcome = outbox.Outcome(
+                claimed,
+                attempted_at=now + dt.timedelta(seconds=made),
+                succeeded=status == 200,
+                status_code=status,
+                duration_ms=12,
+                response="ok" if status == 200 else "busy",
+                error=None,
+                next_attempt_at=None if status == 200 else now + dt.timedelta(seconds=5),
+            )
+            assert outbox.record(conn, [outcome]) == 1
+            held = outcome.next_attempt_at
+
+
 def test_attempts_are_listed_newest_first_by_endpoint_and_message(
     service: RunningService,
 ) -> None:
     with service.client(service.account()) as http:
         endpoint = _create(http)
         [message] = _messages(http)
-        with service.engine.connect() as conn:
-            [delivery] = outbox.list_deliveries(conn, message_id=message["id"])
-            stored = outbox.get_message(conn, None, message["id"])
-        assert stored is not None
-        now = dt.datetime.now(dt.UTC)
-        held = delivery.next_attempt_at  # the claim: attempts made while it stands
-        with write_transaction(service.engine) as conn:
-            for made, status in enumerate((503, 200)):
-                assert held is not None
-                claimed = outbox.Claimed(
-                    delivery.id,
-                    message["id"],
-                    endpoint["id"],
-                    URL,
-                    b"{}",
-                    made,
-                    False,
-                    None,
-                    held,
-                    stored.event_type,
-                )
-                outcome = outbox.Outcome(
-                    claimed,
-                    attempted_at=now + dt.timedelta(seconds=made),
-                    succeeded=status == 200,
-                    status_code=status,
-                    duration_ms=12,
-                    response="ok" if status == 200 else "busy",
-                    error=None,
-                    next_attempt_at=None if status == 200 else now + dt.timedelta(seconds=5),
-                )
-                assert outbox.record(conn, [outcome]) == 1
-                held = outcome.next_attempt_at
+        _record_attempts(service, message["id"], endpoint["id"], (503, 200))
         by_endpoint = _ok(http.get(f"{BASE}/endpoints/{endpoint['id']}/attempts"))
         first_page = _ok(http.get(f"{BASE}/messages/{message['id']}/attempts?limit=1"))
         second_page = _ok(
@@ -655,6 +666,32 @@ def test_attempts_are_listed_newest_first_by_endpoint_and_message(
     assert first_page["data"] == by_endpoint["data"][:1]
     assert second_page["data"] == by_endpoint["data"][1:]
     assert (delivered["state"], delivered["attempts"]) == ("succeeded", 2)
+
+
+def test_an_attempt_keeps_the_url_it_was_sent_to_after_the_endpoint_moves(
+    service: RunningService,
+) -> None:
+    """An attempt's URL is the one it went to: read from the endpoint, every attempt made
+    before its URL was changed read as sent to the new one. One made before attempts
+    kept it says it is not known (null), not the endpoint's URL now."""
+    moved = URL + "/moved"
+    with service.client(service.account()) as http:
+        endpoint = _create(http)
+        [message] = _messages(http)
+        _record_attempts(service, message["id"], endpoint["id"], (503,))
+        _ok(http.patch(f"{BASE}/endpoints/{endpoint['id']}", json={"url": moved}))
+        _record_attempts(service, message["id"], endpoint["id"], (200,))
+        by_endpoint = _attempts_of(http, f"/endpoints/{endpoint['id']}")
+        assert [(a["statusCode"], a["url"]) for a in by_endpoint] == [(200, moved), (503, URL)]
+        assert _attempts_of(http, f"/messages/{message['id']}") == by_endpoint
+        with write_transaction(service.engine) as conn:
+            conn.execute(
+                webhook_attempts.update()
+                .where(webhook_attempts.c.endpoint_id == endpoint["id"])
+                .values(url=None)
+            )
+        unknown = _attempts_of(http, f"/endpoints/{endpoint['id']}")
+    assert [a["url"] for a in unknown] == [None, None]
 
 
 def _attempts_of(http: httpx2.Client, path: str, **params: Any) -> list[dict[str, Any]]:

@@ -22,7 +22,11 @@ from producersync.service.settings import ServiceSettings
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.open import open_store
-from producersync.service.store.tables import webhook_attempts, webhook_deliveries
+from producersync.service.store.tables import (
+    webhook_attempts,
+    webhook_deliveries,
+    webhook_endpoints,
+)
 from tests.support.databases import migrated_store, universe_store
 from tests.support.processes import FAST, service_lives
 from tests.support.receiver import Reply, receiver
@@ -158,7 +162,7 @@ def log_attempts(
     """Attempts of the endpoint's message of ``event_type`` (its test message unless an
     example of another was sent), oldest first, a second apart from ``start`` (an hour
     ago), as the dispatcher records them: each answered ``answer {n}`` unless a response
-    is given."""
+    is given, and sent to the endpoint's URL as it is now."""
     with write_transaction(engine) as conn:
         (delivery,) = [
             d
@@ -166,6 +170,9 @@ def log_attempts(
             if (m := outbox.get_message(conn, None, d.message_id)) and m.event_type == event_type
         ]
         start = start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+        url = conn.execute(
+            sa.select(webhook_endpoints.c.url).where(webhook_endpoints.c.id == endpoint_id)
+        ).scalar_one()
         conn.execute(
             webhook_attempts.insert(),
             [
@@ -183,6 +190,7 @@ def log_attempts(
                     "response": f"answer {n}" if response is None else response,
                     "error": None,
                     "next_attempt_at": None,
+                    "url": url,
                 }
                 for n, ok in enumerate(outcomes)
             ],

@@ -616,6 +616,11 @@ class WebhookAttempt(_Out):
     id: int
     message_id: str
     endpoint_id: str
+    url: str | None = Field(
+        description="The URL the attempt was sent to (one not made: the endpoint's URL "
+        "then), kept as it was when the endpoint's URL is changed since; null: made before "
+        "attempts kept it, where it is not known"
+    )
     attempt_number: int
     trigger: Literal["scheduled", "manual"]
     attempted_at: UtcDatetime

@@ -179,6 +179,8 @@ class Attempt:
     error: str | None
     next_attempt_at: dt.datetime | None
     sent: bool = True  # False: not made (``error`` says why)
+    # Where it was sent (or would have gone): None for one made before attempts kept it.
+    url: str | None = None
 
     @property
     def key(self) -> AttemptKey:
@@ -455,8 +457,11 @@ def end_unsent(conn: sa.Connection, why: dict[int, tuple[str, str]], now: dt.dat
         return
     d = webhook_deliveries
     ids = sorted(why)
+    e = webhook_endpoints
     rows = conn.execute(
-        sa.select(d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts).where(d.c.id.in_(ids))
+        sa.select(d.c.id, d.c.message_id, d.c.endpoint_id, d.c.attempts, e.c.url)
+        .join(e, e.c.id == d.c.endpoint_id)
+        .where(d.c.id.in_(ids))
     )
     conn.execute(
         webhook_attempts.insert(),
@@ -476,8 +481,9 @@ def end_unsent(conn: sa.Connection, why: dict[int, tuple[str, str]], now: dt.dat
                 "response": None,
                 "error": why[delivery_id][1],
                 "next_attempt_at": None,
+                "url": url,
             }
-            for delivery_id, message_id, endpoint_id, attempts in rows
+            for delivery_id, message_id, endpoint_id, attempts, url in rows
         ],
     )
     conn.execute(
@@ -543,6 +549,8 @@ def record(conn: sa.Connection, outcomes: Sequence[Outcome]) -> int:
                 "response": o.response,
                 "error": o.error,
                 "next_attempt_at": o.next_attempt_at,
+                # The claim's, read with the delivery: the URL the request went to.
+                "url": o.claimed.url,
             }
             for o in outcomes
         ],
@@ -881,6 +889,7 @@ def _attempt(r: sa.Row[tuple[object, ...]]) -> Attempt:
         error=r.error,
         next_attempt_at=r.next_attempt_at,
         sent=r.sent,
+        url=r.url,
     )
 
 

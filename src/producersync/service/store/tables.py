@@ -475,6 +475,10 @@ webhook_attempts = sa.Table(
     sa.Column("response", sa.String(2048)),  # the first bytes of the response body
     sa.Column("error", sa.String(500)),
     sa.Column("next_attempt_at", UtcDateTime),
+    # Where it was sent (not sent: where it would have gone), the endpoint's URL then:
+    # read from the endpoint, an edit made the attempts of before read as sent to the new
+    # one. NULL: made before attempts kept it (migration 0022), where it is not known.
+    sa.Column("url", sa.String(2048)),
 )
 # An endpoint's attempts in the list's order, newest first read backwards: a time window
 # anywhere in the log starts where the index reaches it.
