@@ -156,6 +156,10 @@ def test_a_pending_delivery_says_how_often_it_was_tried_and_when_it_is_tried_nex
     endpoint_id = _create(visitor)
     (message_id,) = _publish(portal_service, visitor.creds.account_id, 1)
     path = f"/portal/messages/{message_id}"
+    later = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=5)
+    # Each failed, the last planning the retry hours away, as the dispatcher logs them.
+    engine = portal_service.engine
+    log_attempts(engine, endpoint_id, [False] * 7, event_type=UPDATES_AVAILABLE, planned=later)
 
     def shown(**values: object) -> str:
         with write_transaction(portal_service.engine) as conn:
@@ -170,7 +174,6 @@ def test_a_pending_delivery_says_how_often_it_was_tried_and_when_it_is_tried_nex
         assert row, page.text
         return " ".join(re.sub(r"<[^>]+>", " ", row[1]).split())
 
-    later = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(hours=5)
     retried = shown(attempts=7, next_attempt_at=later)
     assert "Pending 7 attempts" in retried
     assert later.strftime("%Y-%m-%d %H:%M:%S UTC") in retried
@@ -180,7 +183,8 @@ def test_a_pending_delivery_says_how_often_it_was_tried_and_when_it_is_tried_nex
     disabled = visitor.form(f"/portal/endpoints/{endpoint_id}/disable")
     assert disabled.status_code == 303, disabled.text
     held = shown(state=outbox.PENDING, next_attempt_at=later)
-    assert "When the endpoint is enabled" in held and "UTC" not in held.split("attempts")[1]
+    assert "When the endpoint is enabled" in held
+    assert later.strftime("%Y-%m-%d %H:%M:%S UTC") not in held
 
 
 def test_a_message_whose_endpoint_was_deleted_is_not_said_to_have_had_none(

@@ -2339,6 +2339,43 @@ def test_an_attempt_says_the_url_it_was_sent_to_not_the_endpoints_now(
     assert not any("Sent to" in row for row in listed), listed
 
 
+def test_a_delivery_being_sent_says_so_not_when_its_claim_ends(
+    portal_service: RunningService, visitor: SignedIn
+) -> None:
+    """A delivery a sender has in hand is due again when its claim's lease ends, ~30 s
+    ahead, in case the sender dies: that time was shown as its next attempt, as if it
+    waited for a retry. Told from one by its latest attempt's plan, it is Sending now,
+    on the attempt's page, the list and the message's page, and on a first attempt too."""
+    lease_end = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=30)
+    shown = lease_end.strftime("%Y-%m-%d %H:%M:%S UTC")
+    fresh = _create(visitor)
+    _set_deliveries(portal_service, fresh, state=outbox.PENDING, next_attempt_at=lease_end)
+    with portal_service.engine.connect() as conn:
+        [delivery] = outbox.list_deliveries(conn, endpoint_id=fresh)
+    [first] = _table_rows(visitor, f"/portal/messages/{delivery.message_id}", "deliveries-title")
+    assert "Sending now" in first and shown not in first
+
+    retried = _create(visitor, URL + "/retried")
+    planned = lease_end - dt.timedelta(minutes=5)  # due, and claimed since
+    log_attempts(portal_service.engine, retried, [False], planned=planned)
+    (attempt_id,) = _attempt_ids(portal_service, retried)
+    _set_deliveries(portal_service, retried, state=outbox.PENDING, next_attempt_at=lease_end)
+    facts = _facts(portal_service, visitor, retried, attempt_id)
+    assert "Next attempt Sending now" in facts and shown not in facts
+    [row] = _table_rows(visitor, f"/portal/endpoints/{retried}/attempts")
+    assert "Next attempt: Sending now" in row and shown not in row
+    # Waiting for the retry its attempt planned, it says when.
+    _set_deliveries(portal_service, retried, next_attempt_at=lease_end + dt.timedelta(hours=1))
+    with write_transaction(portal_service.engine) as conn:
+        conn.execute(
+            webhook_attempts.update()
+            .where(webhook_attempts.c.id == attempt_id)
+            .values(next_attempt_at=lease_end + dt.timedelta(hours=1))
+        )
+    later = (lease_end + dt.timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S UTC")
+    assert f"Next attempt {later}" in _facts(portal_service, visitor, retried, attempt_id)
+
+
 def test_a_failed_attempt_in_the_list_says_whether_its_message_is_retried_and_when(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:
@@ -2356,7 +2393,7 @@ def test_a_failed_attempt_in_the_list_says_whether_its_message_is_retried_and_wh
         return [_words(row) for row in found]
 
     failing = _create(visitor)
-    log_attempts(portal_service.engine, failing, [False, False])
+    log_attempts(portal_service.engine, failing, [False, False], planned=planned)
     second, first = rows(failing, state=outbox.PENDING, next_attempt_at=planned)
     assert f"Next attempt: {planned.strftime('%Y-%m-%d %H:%M:%S UTC')}" in second
     assert "Next attempt" not in first  # made since: the second

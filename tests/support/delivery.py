@@ -158,11 +158,13 @@ def log_attempts(
     *,
     event_type: str = ENDPOINT_TEST,
     start: dt.datetime | None = None,
+    planned: dt.datetime | None = None,
 ) -> None:
     """Attempts of the endpoint's message of ``event_type`` (its test message unless an
     example of another was sent), oldest first, a second apart from ``start`` (an hour
     ago), as the dispatcher records them: each answered ``answer {n}`` unless a response
-    is given, and sent to the endpoint's URL as it is now."""
+    is given, sent to the endpoint's URL as it is now, and each failed one planning the
+    next attempt at ``planned`` (None: no more)."""
     with write_transaction(engine) as conn:
         (delivery,) = [
             d
@@ -189,7 +191,7 @@ def log_attempts(
                     "duration_ms": 10 + n,
                     "response": f"answer {n}" if response is None else response,
                     "error": None,
-                    "next_attempt_at": None,
+                    "next_attempt_at": None if ok else planned,
                     "url": url,
                 }
                 for n, ok in enumerate(outcomes)

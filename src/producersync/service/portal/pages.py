@@ -14,6 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 from starlette.templating import Jinja2Templates
 
+from producersync.service.store import outbox
+
 __all__ = [
     "AGAIN",
     "PortalError",
@@ -60,6 +62,8 @@ def _named(url: str) -> str:
 _templates.env.filters["named"] = _named
 # A fresh one-time token for each action form as its page is drawn (once.py).
 _templates.env.globals["once_token"] = lambda: secrets.token_hex(16)
+# Whether a delivery is in a sender's hands (macros.next_attempt): the store's reading.
+_templates.env.globals["in_flight"] = outbox.in_flight
 
 # What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
 # these words can be shown, whatever a crafted link carries); "created" and "rotated" are

@@ -55,6 +55,7 @@ __all__ = [
     "expired_messages",
     "get_attempt",
     "get_message",
+    "in_flight",
     "latest_attempts",
     "list_attempts",
     "list_deliveries",
@@ -1128,8 +1129,7 @@ def _with_a_sender(
     conn: sa.Connection, delivery_id: int, due: dt.datetime, now: dt.datetime
 ) -> bool:
     """Whether a pending delivery due at ``due`` is claimed (or held back by its rate
-    limit) rather than waiting for its next scheduled retry: a retry's due time is the one
-    its last attempt set, a claim's is its lease."""
+    limit) rather than waiting for its next scheduled retry (``_claimed``)."""
     if due <= now:
         return False
     a = webhook_attempts
@@ -1139,7 +1139,25 @@ def _with_a_sender(
         .order_by(a.c.id.desc())
         .limit(1)
     ).scalar()
-    return scheduled != due
+    return _claimed(due, scheduled, now)
+
+
+def _claimed(due: dt.datetime, scheduled: dt.datetime | None, now: dt.datetime) -> bool:
+    """Whether a pending delivery due at ``due``, whose last attempt set ``scheduled``
+    (None: none made, or none more planned), is in a sender's hands: a retry's due time
+    is the one its last attempt set, a claim's is its lease, ahead; one queued, replayed
+    or recovered is due at once, not ahead."""
+    return due > now and due != scheduled
+
+
+def in_flight(delivery: Delivery, latest: Attempt | None, now: dt.datetime) -> bool:
+    """Whether the delivery, whose latest attempt is ``latest``, is being sent now (or
+    held back a moment by its endpoint's rate limit): its due time is then its claim's
+    lease, not when it is next tried, which would be shown ~30 s ahead."""
+    if delivery.state != PENDING or delivery.next_attempt_at is None:
+        return False
+    scheduled = latest.next_attempt_at if latest is not None else None
+    return _claimed(delivery.next_attempt_at, scheduled, now)
 
 
 def recover(
