@@ -39,6 +39,7 @@ from producersync.service.store.engine import write_transaction
 from producersync.service.store.tables import (
     webhook_attempts,
     webhook_deliveries,
+    webhook_endpoints,
     webhook_messages,
     webhook_secrets,
 )
@@ -543,6 +544,34 @@ def test_the_claim_carries_the_event_type_record_logs(engine: sa.Engine) -> None
         assert not [s for s in sent if "webhook_messages" in s]
         logged = outbox.list_attempts(conn, endpoint_id=ep)
     assert {a.message_id: a.event_type for a in logged} == {e.id: e.type for e in events}
+
+
+def test_an_attempt_logs_the_url_its_claim_sent_it_to(engine: sa.Engine) -> None:
+    """The endpoint's URL changed while an attempt was in flight: the attempt logs the URL
+    its claim read, which it went to, and the next claim reads the new one. One ended
+    unsent (its type no longer subscribed to) logs the URL it would have gone to."""
+    moved = URL + "/moved"
+    e = webhook_endpoints
+    with write_transaction(engine) as conn:
+        ep, _, claimed = one_claimed(conn)
+        conn.execute(e.update().where(e.c.id == ep).values(url=moved))
+        outbox.record(conn, [outcome(claimed, T0, succeeded=False, next_at=T0 + seconds(5))])
+        (retry,) = outbox.claim_due(conn, T0 + seconds(5), 10, LEASE)
+        outbox.record(conn, [outcome(retry, T0 + seconds(5), succeeded=True)])
+        logged = outbox.list_attempts(conn, endpoint_id=ep)
+        assert [(a.attempt_number, a.url) for a in logged] == [(2, moved), (1, URL)]
+
+        account = new_account(conn, "dropped")
+        dropped = new_endpoint(conn, account)
+        outbox.publish(conn, [message(account, activated())], now=T0)
+        conn.execute(
+            e.update()
+            .where(e.c.id == dropped)
+            .values(event_types=[UPDATES_AVAILABLE], updated_at=T0 + seconds(1))
+        )
+        assert outbox.claim_due(conn, T0 + seconds(10), 10, LEASE) == []
+        (unsent,) = outbox.list_attempts(conn, endpoint_id=dropped)
+    assert (unsent.sent, unsent.url) == (False, URL)
 
 
 def test_a_batch_pickled_before_claims_carried_the_event_type_is_recorded(
