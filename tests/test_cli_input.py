@@ -873,7 +873,7 @@ def _making_the_app(make_app: Callable[[], object], *args: object) -> object:
 @pytest.fixture
 def no_app(monkeypatch: pytest.MonkeyPatch) -> None:
     """``sync run``'s app not made (DBOS, once in a process): what checks it, is."""
-    monkeypatch.setattr("producersync.sync.app.create_app", lambda settings: "app")
+    monkeypatch.setattr("producersync.sync.app.create_app", lambda settings, lock: "app")
 
 
 def _refusing_the_call(request: httpx2.Request) -> httpx2.Response:
@@ -1557,6 +1557,25 @@ def test_a_delivering_process_takes_its_executor_id_as_an_option(
     result = CliRunner().invoke(app, ["service", command, "--executor-id", "api-1"])
     assert result.exit_code == 0, result.output
     assert [settings.executor_id for settings in served] == ["api-1"]
+
+
+def test_sync_run_takes_its_executor_id_as_an_option(
+    sync_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """As `service run` and `service worker` do: only its environment could give it."""
+    for name, value in {
+        "PRODUCERSYNC_WEBHOOK_SECRETS": GOOD_SECRET,
+        "PRODUCERSYNC_CLIENT_ID": "psc_1",
+        "PRODUCERSYNC_CLIENT_SECRET": "s",
+    }.items():
+        monkeypatch.setenv(name, value)
+    served: list[SyncSettings] = []
+    monkeypatch.setattr(
+        "producersync.cli.sync.serve", lambda _app, settings, _errors: served.append(settings)
+    )
+    code, err = producersync(monkeypatch, capsys, "sync", "run", "--executor-id", "sync-2")
+    assert code == 0, err
+    assert [settings.executor_id for settings in served] == ["sync-2"]
 
 
 @pytest.mark.parametrize(

@@ -57,18 +57,19 @@ FAST = {
 
 
 def cli(
-    *args: str, env: dict[str, str] | None = None, check: bool = True
+    *args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """``producersync ARGS``, a process of its own (``forked``): its exit code, stdout and
-    stderr, as ``subprocess.run(..., capture_output=True, text=True)`` gives them."""
-    (result,) = cli_together([*args], env=env)
+    stderr, as ``subprocess.run(..., capture_output=True, text=True)`` gives them; killed,
+    and the timeout raised, if still running after ``timeout`` seconds."""
+    (result,) = cli_together([*args], env=env, timeout=timeout)
     if check and result.returncode != 0:
         raise AssertionError(f"producersync {' '.join(args)} failed:\n{result.stderr}")
     return result
 
 
 def cli_together(
-    *commands: list[str], env: dict[str, str] | None = None
+    *commands: list[str], env: dict[str, str] | None = None, timeout: float = 300
 ) -> list[subprocess.CompletedProcess[str]]:
     """``producersync <command>`` for each of ``commands``, all started at once; each
     one's result (not checked)."""
@@ -77,14 +78,18 @@ def cli_together(
         forked.start(args, environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         for args in commands
     ]
-    return [_completed(args, process) for args, process in zip(commands, started, strict=True)]
+    return [
+        _completed(args, process, timeout) for args, process in zip(commands, started, strict=True)
+    ]
 
 
-def _completed(args: list[str], process: Started) -> subprocess.CompletedProcess[str]:
+def _completed(
+    args: list[str], process: Started, timeout: float
+) -> subprocess.CompletedProcess[str]:
     """What ``process`` wrote, read to its end, and its exit code; as ``subprocess.run``,
-    a process still running after 5 minutes is killed, and the timeout raised."""
+    a process still running after ``timeout`` seconds is killed, and the timeout raised."""
     try:
-        out, err = process.communicate(timeout=300)
+        out, err = process.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()

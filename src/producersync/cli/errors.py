@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from typer._click import Context
 
     from producersync.client import ProducerSyncError
+    from producersync.executors import ExecutorTaken
 
 __all__ = ["Failure", "JsonErrorsCommand", "failure", "of_the_database", "with_value"]
 
@@ -132,6 +133,11 @@ def _api(exc: ProducerSyncError) -> Failure:
     return Failure([Problem(api_problem(exc))], 1)
 
 
+def _executor_taken(exc: ExecutorTaken) -> Failure:
+    # Exit 2, as a setting refused: the executor id given is what is at fault.
+    return Failure([Problem(str(exc), "--executor-id", exc.executor_id)], 2)
+
+
 def _settings(exc: ValidationError) -> Failure | None:
     if exc.title not in _SETTINGS:
         return None
@@ -149,6 +155,7 @@ _KINDS: tuple[tuple[str, Callable[[Any], Failure | None]], ...] = (
     ("producersync.database_file:DatabaseFileError", _as_it_is),
     ("producersync.client:ProducerSyncError", _api),
     ("pydantic_core:ValidationError", _settings),
+    ("producersync.executors:ExecutorTaken", _executor_taken),
 )
 
 

@@ -180,7 +180,13 @@ def quickstart(
         f"  API reference: {base}/docs   OpenAPI: {base}/openapi.json\n",
         soft_wrap=True,
     )
+    from producersync.cli.service import executor_lock_taken
     from producersync.service.app import create_app
     from producersync.service.errors import error_response
 
-    serve(lambda: create_app(settings), settings, error_response, listening)
+    serve(
+        lambda: create_app(settings, executor_lock_taken(settings)),
+        settings,
+        error_response,
+        listening,
+    )

@@ -19,6 +19,7 @@ from producersync.cli.common import (
 from producersync.gc_tuning import pause_gc
 
 if TYPE_CHECKING:
+    from producersync.executors import ExecutorLock
     from producersync.service.settings import ServiceSettings
 
 app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
@@ -28,7 +29,8 @@ app = typer.Typer(help="Run the ProducerSync service.", no_args_is_help=True)
 # its environment only.
 _EXECUTOR_ID_HELP = (
     "DBOS executor id: a process restarted with the same id resumes the batches it was "
-    "killed in (default $PRODUCERSYNC_EXECUTOR_ID or <hostname>:<port>)."
+    "killed in; one a live process holds is refused (default $PRODUCERSYNC_EXECUTOR_ID or "
+    "<hostname>:<port>)."
 )
 
 
@@ -135,7 +137,7 @@ def run(
     from producersync.service.errors import error_response
 
     _open_store(settings)
-    serve(lambda: create_app(settings), settings, error_response)
+    serve(lambda: create_app(settings, executor_lock_taken(settings)), settings, error_response)
 
 
 @app.command()
@@ -169,7 +171,22 @@ def worker(
     from producersync.service.worker import create_worker_app
 
     _open_store(settings)
-    serve(lambda: create_worker_app(settings), settings, error_response)
+    serve(
+        lambda: create_worker_app(settings, executor_lock_taken(settings)), settings, error_response
+    )
+
+
+def executor_lock_taken(settings: ServiceSettings) -> ExecutorLock | None:
+    """The executor lock of a process that delivers, taken as its app is made: before
+    uvicorn starts, so that a process refused it (``ExecutorTaken``) exits with the one
+    line and code 2 of every command, not uvicorn's traceback of the app's startup."""
+    if not settings.delivery_enabled:
+        return None
+    from producersync.service.durable import executor_lock
+
+    lock = executor_lock(settings)
+    lock.take(settings.executor_lock_wait_seconds)
+    return lock
 
 
 def _open_store(settings: ServiceSettings) -> None:

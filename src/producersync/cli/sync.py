@@ -83,17 +83,34 @@ def run(
         int | None,
         typer.Option(min=1, max=65535, help="TCP port (default $PRODUCERSYNC_SYNC_PORT or 8400)."),
     ] = None,
+    executor_id: Annotated[
+        str | None,
+        # A panel of its own, as a table as wide as it needs: in the options' table the
+        # help's column leaves no room at 80 columns for its variable's name whole.
+        typer.Option(
+            rich_help_panel="Recovery",
+            help="DBOS executor id: a process restarted with the same id resumes the sync it "
+            "was killed in; one a live process holds is refused (default "
+            "$PRODUCERSYNC_SYNC_EXECUTOR_ID or <hostname>:<port>).",
+        ),
+    ] = None,
     log_level: LogLevelOption = None,
     log_format: LogFormatOption = None,
 ) -> None:
     """Receive the webhooks and keep the mirror current (DBOS workflows)."""
     pause_gc()  # until the app's start tunes it
     from producersync.cli.system_database import reach_system_database
-    from producersync.sync.app import create_app
+    from producersync.sync.app import create_app, executor_lock
     from producersync.sync.receiver import refused
     from producersync.sync.settings import SyncSettings
 
-    options = {"host": host, "port": port, "log_level": log_level, "log_format": log_format}
+    options = {
+        "host": host,
+        "port": port,
+        "executor_id": executor_id,
+        "log_level": log_level,
+        "log_format": log_format,
+    }
     settings = logged_settings_from(SyncSettings, ctx, options)
     api = "sync run calls the API"
     settings.require(
@@ -106,9 +123,13 @@ def run(
     reach_system_database(settings.dbos_system_database_url, SyncSettings, settings.mirror_url)
 
     def make_app() -> Starlette:
+        lock = executor_lock(settings)
         # The app opens the mirror, and reads its hooks' cursors there, as it is made.
         with naming_the_mirror(settings.mirror_url):
-            made = create_app(settings)
+            made = create_app(settings, lock=lock)
+        # Before uvicorn starts the app, whose DBOS recovers this id's workflows: a process
+        # refused it (ExecutorTaken) exits with one line and code 2, not a traceback.
+        lock.take(settings.executor_lock_wait_seconds)
         # Once what is local is known good (the settings, the databases, the port): the
         # API is the one to blame only when they are.
         _check_credentials(settings)

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp
 
 from producersync import __version__
+from producersync.executors import ExecutorLock
 from producersync.gc_tuning import tune_gc
 from producersync.host_header import OneHost
 from producersync.service.access import identify_requests
@@ -91,7 +92,10 @@ class Health(BaseModel):
     status: Literal["ok"]
 
 
-def create_app(settings: ServiceSettings | None = None) -> FastAPI:
+def create_app(
+    settings: ServiceSettings | None = None, lock: ExecutorLock | None = None
+) -> FastAPI:
+    """``lock``: the executor lock the command took (``DurableRuntime``)."""
     settings = settings or ServiceSettings()
     portal = create_portal()
     metrics = ServiceMetrics()
@@ -101,7 +105,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         ctx = await anyio.to_thread.run_sync(_build_context, settings, metrics)
         # Told as the process starts (the outage's WARNING), not at its first request.
         await ctx.api_limiter.reach()
-        background = Background(ctx.engine, settings, metrics)
+        background = Background(ctx.engine, settings, metrics, lock)
         ctx.published = background.published
         app.state.context = ctx
         portal.state.context = ctx

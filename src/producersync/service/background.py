@@ -14,6 +14,7 @@ from collections.abc import Callable
 import anyio.to_thread
 import sqlalchemy as sa
 
+from producersync.executors import ExecutorLock
 from producersync.service.durable import DurableRuntime
 from producersync.service.metrics import ServiceMetrics
 from producersync.service.population.jobs import JobWorker
@@ -28,11 +29,16 @@ log = logging.getLogger(__name__)
 
 class Background:
     def __init__(
-        self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
+        self,
+        engine: sa.Engine,
+        settings: ServiceSettings,
+        metrics: ServiceMetrics,
+        lock: ExecutorLock | None = None,
     ) -> None:
+        """``lock``: the executor lock the command took (``DurableRuntime``)."""
         metrics.watch(engine)
         self._delivery = (
-            DurableRuntime(engine, settings, metrics) if settings.delivery_enabled else None
+            DurableRuntime(engine, settings, metrics, lock) if settings.delivery_enabled else None
         )
         self._schedule = settings.nipr_schedule
         self.jobs = JobWorker(engine, settings.job_poll_seconds, on_publish=self.published)

@@ -12,9 +12,14 @@ import socket
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
-from producersync.database_url import dbos_pool_size, dbos_system_url, with_connect_timeout
+from producersync.database_url import (
+    dbos_pool_size,
+    dbos_system_url,
+    sqlalchemy_url,
+    with_connect_timeout,
+)
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
-from producersync.executors import ExecutorWatch, Role
+from producersync.executors import ExecutorLock, ExecutorWatch, Role
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.metrics import ServiceMetrics
@@ -29,7 +34,7 @@ from producersync.service.nipr.scheduled import (
 )
 from producersync.service.settings import ServiceSettings
 
-__all__ = ["DurableRuntime", "system_database_url"]
+__all__ = ["DurableRuntime", "executor_lock", "system_database_url"]
 
 DISPATCHER = "webhook-dispatcher"  # as /healthz and the metrics name the task
 
@@ -38,6 +43,7 @@ SERVICE_PROCESSES = Role(
     "producersync-service-executor:",
     "--executor-id or PRODUCERSYNC_EXECUTOR_ID",
     "a delivery batch's webhooks sent again, with the same webhook-id",
+    "PRODUCERSYNC_EXECUTOR_LOCK_WAIT_SECONDS",
 )
 # Looks at the dead executors' locks a lease takes: a live process whose connection to
 # the store was cut has that many chances to take its lock back.
@@ -53,22 +59,36 @@ def system_database_url(settings: ServiceSettings) -> str:
     return dbos_system_url(settings.database_url, "producersync.db")
 
 
+def executor_lock(settings: ServiceSettings) -> ExecutorLock:
+    """The lock on this process's executor id (the setting, else <hostname>:<port>), not
+    taken yet."""
+    executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+    return ExecutorLock(
+        sa.make_url(sqlalchemy_url(settings.database_url)), SERVICE_PROCESSES, executor_id
+    )
+
+
 class DurableRuntime:
     """DBOS, the dispatcher loop and the daily schedule, for one service process."""
 
     def __init__(
-        self, engine: sa.Engine, settings: ServiceSettings, metrics: ServiceMetrics
+        self,
+        engine: sa.Engine,
+        settings: ServiceSettings,
+        metrics: ServiceMetrics,
+        lock: ExecutorLock | None = None,
     ) -> None:
+        """``lock``: the executor lock the command took before making the app (else it is
+        taken as the app starts)."""
         self.dispatcher = Dispatcher(engine, settings, metrics)
         scheduled.serve(engine)
         self._settings = settings
-        self._executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+        self._lock = lock or executor_lock(settings)
+        self._executor_id = self._lock.executor_id
         # A dead process's workflows are taken back when its deliveries are: a batch
         # recovered then hands back unsent those its claim no longer covers.
         lease = RetryPolicy.from_settings(settings).lease.total_seconds()
-        self.executors = ExecutorWatch(
-            engine.url, SERVICE_PROCESSES, self._executor_id, lease / _LOOKS_PER_LEASE, lease
-        )
+        self.executors = ExecutorWatch(self._lock, lease / _LOOKS_PER_LEASE, lease)
         config: DBOSConfig = {
             "name": "producersync",
             "system_database_url": system_database_url(settings),
@@ -87,7 +107,8 @@ class DurableRuntime:
         self._dispatching = metrics.liveness.supervise(DISPATCHER, self.dispatcher.run, self._stop)
 
     def start(self) -> None:
-        self.executors.hold()
+        # Before DBOS launches: its recovery resumes the workflows of this executor id.
+        self._lock.take(self._settings.executor_lock_wait_seconds)
         DBOS.launch()
         settings = self._settings
         stored = DBOS.get_schedule(SCHEDULE_NAME)

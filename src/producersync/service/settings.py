@@ -11,6 +11,7 @@ from pydantic import Field, HttpUrl, SecretStr, TypeAdapter, field_validator
 from pydantic_settings import NoDecode, SettingsConfigDict
 
 from producersync.database_url import CONNECT_TIMEOUT_SECONDS, checked
+from producersync.executor_settings import EXECUTOR_LOCK_WAIT_SECONDS, ExecutorLockWaitSetting
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.masked_settings import MaskedSettings
@@ -176,6 +177,7 @@ class ServiceSettings(MaskedSettings):
         description="This process's DBOS executor id (what it recovers after a crash); "
         "default: <hostname>:<port>.",
     )
+    executor_lock_wait_seconds: ExecutorLockWaitSetting = EXECUTOR_LOCK_WAIT_SECONDS
     dbos_system_database_url: str | None = Field(
         default=None,
         description="DBOS system database; default: beside a SQLite store "

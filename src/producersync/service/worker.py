@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from producersync.executors import ExecutorLock
 from producersync.gc_tuning import tune_gc
 from producersync.host_header import OneHost
 from producersync.service.access import identify_requests
@@ -28,7 +29,8 @@ from producersync.service.supervised import unhealthy
 __all__ = ["create_worker_app"]
 
 
-def create_worker_app(settings: ServiceSettings) -> Starlette:
+def create_worker_app(settings: ServiceSettings, lock: ExecutorLock | None = None) -> Starlette:
+    """``lock``: the executor lock the command took (``DurableRuntime``)."""
     metrics = ServiceMetrics()
 
     @asynccontextmanager
@@ -36,7 +38,7 @@ def create_worker_app(settings: ServiceSettings) -> Starlette:
         engine = await anyio.to_thread.run_sync(
             open_store, settings.database_url, settings.database_pool_size
         )
-        background = Background(engine, settings, metrics)
+        background = Background(engine, settings, metrics, lock)
         tune_gc()
         background.start()
         try:

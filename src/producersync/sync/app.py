@@ -22,10 +22,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.client import ProducerSyncError
-from producersync.database_url import dbos_pool_size
+from producersync.database_url import dbos_pool_size, sqlalchemy_url
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
-from producersync.executors import ExecutorWatch, Role
+from producersync.executors import ExecutorLock, ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
 from producersync.host_header import OneHost
 from producersync.request_ids import identify_requests
@@ -49,7 +49,7 @@ from producersync.sync.workflows import (
 )
 from producersync.webhooks import WebhookVerificationError, parse_event
 
-__all__ = ["DurableSync", "create_app"]
+__all__ = ["DurableSync", "create_app", "executor_lock"]
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +57,9 @@ log = logging.getLogger(__name__)
 SYNC_PROCESSES = Role(
     "sync",
     "producersync-sync-executor:",
-    "PRODUCERSYNC_SYNC_EXECUTOR_ID",
+    "--executor-id or PRODUCERSYNC_SYNC_EXECUTOR_ID",
     "a sync's pages fetched and written to the mirror again",
+    "PRODUCERSYNC_SYNC_EXECUTOR_LOCK_WAIT_SECONDS",
 )
 _QUEUE_POLL_SECONDS = 0.2  # how soon a queued sync starts; the default 1 s adds to every event
 # A stop's time for the workflows running here and then the hooks' drain, together, once
@@ -77,10 +78,27 @@ def _reported(record: logging.LogRecord) -> bool:
     return not isinstance(error, ProducerSyncError)
 
 
+def executor_lock(settings: SyncSettings) -> ExecutorLock:
+    """The lock on this process's executor id (the setting, else <hostname>:<port>), not
+    taken yet."""
+    executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+    return ExecutorLock(
+        sa.make_url(sqlalchemy_url(settings.mirror_url)), SYNC_PROCESSES, executor_id
+    )
+
+
 class DurableSync:
     """DBOS and the workflows of one sync process."""
 
-    def __init__(self, engine: sa.Engine, settings: SyncSettings, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        engine: sa.Engine,
+        settings: SyncSettings,
+        metrics: Metrics,
+        lock: ExecutorLock | None = None,
+    ) -> None:
+        """``lock``: the executor lock the command took before making the app (else it is
+        taken as the app starts)."""
         hooks = Hooks.from_entry_points(engine, interval=settings.run_heartbeat_seconds)
         puller = Puller(
             settings.client(),
@@ -94,11 +112,10 @@ class DurableSync:
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)
         self._engine, self._settings, self._hooks = engine, settings, hooks
-        executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
+        self._lock = lock or executor_lock(settings)
+        executor_id = self._lock.executor_id
         beat = settings.run_heartbeat_seconds
-        self.executors = ExecutorWatch(
-            engine.url, SYNC_PROCESSES, executor_id, beat, beat * LEASE_BEATS
-        )
+        self.executors = ExecutorWatch(self._lock, beat, beat * LEASE_BEATS)
         config: DBOSConfig = {
             "name": APP_NAME,
             "system_database_url": settings.system_database_url(),
@@ -116,7 +133,8 @@ class DurableSync:
         logging.getLogger("dbos").addFilter(_reported)
 
     def start(self) -> None:
-        self.executors.hold()
+        # Before DBOS launches: its recovery resumes the workflows of this executor id.
+        self._lock.take(self._settings.executor_lock_wait_seconds)
         DBOS.launch()
         for queue in (SYNC_QUEUE, ACTIVATION_QUEUE):
             DBOS.register_queue(
@@ -158,9 +176,11 @@ class DurableSync:
             self.starter.submit(event, event_id)
 
 
-def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlette:
+def create_app(
+    settings: SyncSettings, *, start: Start | None = None, lock: ExecutorLock | None = None
+) -> Starlette:
     """The app. ``start`` replaces the durable workflows (receiver tests): without it,
-    DBOS runs in this process."""
+    DBOS runs in this process, under ``lock`` if the command took it (``DurableSync``)."""
     if not settings.webhook_secrets:
         raise ValueError("no webhook secret: set PRODUCERSYNC_WEBHOOK_SECRETS")
     engine = mirror.open_mirror(settings.mirror_url, settings.mirror_pool_size)
@@ -173,7 +193,7 @@ def create_app(settings: SyncSettings, *, start: Start | None = None) -> Starlet
     )
     durable: DurableSync | None = None
     if start is None:
-        durable = DurableSync(engine, settings, metrics)
+        durable = DurableSync(engine, settings, metrics, lock)
         start = durable.starter.submit
     receiver = Receiver(engine, settings.secrets(), start, metrics, settings.max_body_bytes)
 

@@ -30,6 +30,7 @@ from producersync.database_url import (
     dbos_system_url,
     with_connect_timeout,
 )
+from producersync.executor_settings import EXECUTOR_LOCK_WAIT_SECONDS, ExecutorLockWaitSetting
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.masked_settings import MaskedSettings
@@ -134,6 +135,9 @@ class SyncSettings(MaskedSettings):
         validation_alias=_own("executor_id"),
         description="This process's DBOS executor id (what it recovers after a crash); "
         "default: <hostname>:<port>.",
+    )
+    executor_lock_wait_seconds: ExecutorLockWaitSetting = Field(
+        default=EXECUTOR_LOCK_WAIT_SECONDS, validation_alias=_own("executor_lock_wait_seconds")
     )
     # Each wait and pace finite: taken, inf would make activations wait for good.
     coalesce_seconds: float = Field(
