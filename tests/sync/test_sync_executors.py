@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import signal
+import socket
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,8 @@ import sqlalchemy as sa
 from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.mirror.tables import sync_runs
 from tests.conftest import BACKENDS
+from tests.support import plain_http
+from tests.support.processes import cli
 from tests.support.service import free_port
 from tests.support.sync_harness import SyncProcess, running_harness, subscribed_and_synced
 from tests.support.waiting import eventually
@@ -80,3 +83,29 @@ def test_a_sync_whose_process_died_is_taken_back_by_another_process(
             harness.wait_equal()
         finally:
             other.stop()
+
+
+def test_a_sync_run_under_a_live_ones_executor_id_exits_2_and_that_one_runs_on(
+    kind: str, tmp_path: Path
+) -> None:
+    """Only the environment could give `sync run` its id, and one started under an id a
+    live process held warned and ran the other's syncs again (DBOS's recovery at launch)."""
+    with running_harness(kind, tmp_path) as harness:
+        held = f"{socket.gethostname()}:{harness.sync.port}"  # the default: host and port
+        second = cli(
+            *("sync", "run", "--port", str(free_port()), "--executor-id", held),
+            env={**harness.sync.env, "PRODUCERSYNC_SYNC_EXECUTOR_LOCK_WAIT_SECONDS": "1"},
+            check=False,
+            timeout=60,
+        )
+        assert second.returncode == 2, second.stderr
+        assert (
+            f"error: executor id {held!r} (--executor-id or PRODUCERSYNC_SYNC_EXECUTOR_ID) is "
+            "held by another live sync process (producersync sync on "
+        ) in second.stderr
+        assert (
+            "still after 1 s (PRODUCERSYNC_SYNC_EXECUTOR_LOCK_WAIT_SECONDS): started under "
+            "it, this one would run again the workflows that one is running (a sync's pages "
+            "fetched and written to the mirror again)"
+        ) in second.stderr
+        assert plain_http.get(f"{harness.sync.url}/healthz").status_code == 200
