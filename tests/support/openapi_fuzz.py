@@ -9,7 +9,8 @@ import contextlib
 import datetime as dt
 import re
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.core.failures import FailureGroup
 from schemathesis.schemas import BaseSchema
+from schemathesis.transport.requests import ManagedCookiesSession
 
 from producersync.service.api.webhook_models import WindowQuery
 from producersync.service.idempotency import HEADER as IDEMPOTENCY_KEY
@@ -120,25 +122,27 @@ def conformance_failures(
     ``pytest.fail``, a Ctrl-C), raised within an example, ends the fuzz as itself."""
     failures: list[str] = []
     checked = 0
-    for result in schema.get_all_operations():
-        operation = result.ok()
+    with _calling() as sending:
+        for result in schema.get_all_operations():
+            operation = result.ok()
 
-        @given(case=operation.as_strategy())
-        @_FUZZ
-        def check(case: schemathesis.Case) -> None:
-            prepare(case)
-            _call_and_validate(case)
+            @given(case=operation.as_strategy())
+            @_FUZZ
+            def check(case: schemathesis.Case) -> None:
+                prepare(case)
+                _call_and_validate(case, sending)
 
-        # BaseException: a schemathesis FailureGroup is not an Exception, and hypothesis,
-        # which catches only Exceptions, lets it through as it is, unshrunk and unreplayed.
-        try:
-            check()
-        except BaseException as exc:  # gather every operation's failure, not just the first
-            if interruption := _interruption(exc):
-                interruption.add_note(f"raised fuzzing {operation.method.upper()} {operation.path}")
-                raise interruption from None
-            failures.append(f"{operation.method.upper()} {operation.path}: {_described(exc)}")
-        checked += 1
+            # BaseException: a schemathesis FailureGroup is not an Exception, and hypothesis,
+            # which catches only Exceptions, lets it through as it is, unshrunk and unreplayed.
+            try:
+                check()
+            except BaseException as exc:  # gather every operation's failure, not just the first
+                if interruption := _interruption(exc):
+                    where = f"{operation.method.upper()} {operation.path}"
+                    interruption.add_note(f"raised fuzzing {where}")
+                    raise interruption from None
+                failures.append(f"{operation.method.upper()} {operation.path}: {_described(exc)}")
+            checked += 1
     return checked, failures
 
 
@@ -149,7 +153,11 @@ def linked_call_sequences_conform_to_the_spec(
     endpoint to everything done with it, a message to its attempts, a record to its
     children), so calls reach real objects instead of 404s."""
     creds = _fuzzed_account(service, universe_npns[20:40])
-    schema = published_schema(service, service.token(creds))
+    with _calling() as sending:
+        _follow_links(published_schema(service, service.token(creds)), sending)
+
+
+def _follow_links(schema: BaseSchema, sending: dict[str, Any]) -> None:
     machine = schema.as_state_machine()
     followed: set[str] = set()
     failures: list[str] = []
@@ -159,7 +167,7 @@ def linked_call_sequences_conform_to_the_spec(
             _fill_what_no_schema_can(case)
 
         def get_call_kwargs(self, case: schemathesis.Case) -> dict[str, Any]:
-            return dict(_CALL)
+            return dict(sending)
 
         def after_call(self, response: Any, case: schemathesis.Case) -> None:
             followed.add(f"{case.method} {case.operation.path} {response.status_code}")
@@ -204,19 +212,30 @@ def linked_call_sequences_conform_to_the_spec(
         assert any(linked in call for call in reached), (linked, sorted(followed))
 
 
-# Each request waits as long as the service takes: schemathesis's default of 10 s made a
-# slow answer on a loaded machine a failure, which hypothesis's replay, answered in time,
-# then reported as flaky. A service that never answers is the test's timeout's to catch.
-_CALL: dict[str, Any] = {"timeout": None}
+@contextmanager
+def _calling() -> Iterator[dict[str, Any]]:
+    """What each request of a fuzz is sent with. It waits as long as the service takes:
+    schemathesis's default of 10 s made a slow answer on a loaded machine a failure, which
+    hypothesis's replay, answered in time, then reported as flaky (a service that never
+    answers is the test's timeout's to catch). And it goes on one kept-alive connection of
+    the fuzz's session, its cookies dropped after each as schemathesis's own runs do, where
+    each request made a session and a connection of its own, and the service a connection
+    to serve it (some 5,000 a sequences run). The session adds no header of its own (its
+    requests are schemathesis's as they were) and reads no proxy or netrc from the
+    environment: the service is on loopback."""
+    with ManagedCookiesSession() as session:
+        session.headers.clear()
+        session.trust_env = False
+        yield {"timeout": None, "session": session}
 
 
-def _call_and_validate(case: schemathesis.Case) -> None:
+def _call_and_validate(case: schemathesis.Case, sending: dict[str, Any]) -> None:
     """``case`` sent and its response checked; a failure that is not the check's own (whose
     message shows the request and the response) notes them."""
     answered: list[requests.Response] = []
     try:
         case.call_and_validate(
-            **_CALL, hooks={"response": [lambda r, *_, **__: answered.append(r)]}
+            **sending, hooks={"response": [lambda r, *_, **__: answered.append(r)]}
         )
     except Exception as exc:
         exc.add_note(f"request: {case.as_curl_command()}")
