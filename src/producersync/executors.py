@@ -290,7 +290,7 @@ class ExecutorLock:
                 log.warning(
                     "executor id %r is held by another %s process (%s): waiting up to %g s "
                     "(%s) for it to end before running the id's workflows; a host that "
-                    "died holding it lets it go within about a minute",
+                    "died holding it lets it go within about 30 s",
                     self.executor_id,
                     self.role.name,
                     holder,
