@@ -67,6 +67,11 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
         assert_type(lic, License)
         assert_type(lic.npn, str | None)
         assert_type(lic.license_loas, list[LicenseLoa] | None)
+        # The HAL links as the JSON they are: a relation is read once narrowed.
+        assert_type(lic.links, dict[str, JsonValue] | None)
+        own = (lic.links or {}).get("self")
+        if isinstance(own, dict):
+            assert_type(own.get("href"), JsonValue)
     page = next(licenses.pages())
     assert_type(page, SyncPage[License])
     assert_type(page.items, list[License])
@@ -75,6 +80,13 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
     if page.has_next_page:
         assert_type(page.get_next_page(), SyncPage[License])
     assert_type(client.licenses.for_npn("15645555", **URGENT), SyncPager[License])
+    # The other pagination style: v1 page numbers, resumed from a saved number.
+    numbered = client.licenses.list_by_page(active=True, page=2, page_size=100)
+    assert_type(numbered, SyncPager[License])
+    for by_number in numbered.pages():
+        assert_type(by_number, SyncPage[License])
+        assert_type(by_number.total_pages, int | None)
+        assert_type(by_number.items, list[License])
     assert_type(client.license_loas.for_license(1), SyncPager[LicenseLoa])
     assert_type(client.regulatory_actions.values(1), SyncPager[RegulatoryActionValue])
     assert_type(client.entities.get("15645555", max_retries=0), Entity)
@@ -109,6 +121,10 @@ def on_failure(client: Client) -> None:
         assert_type(exc.retry_after, float | None)
     except APIStatusError as exc:
         assert_type(exc.status_code, int)
+        # The error body as JSON (its text when it is not, None when there is none).
+        assert_type(exc.body, JsonValue)
+        if isinstance(exc.body, dict):
+            assert_type(exc.body.get("message"), JsonValue)
         assert_type(exc.error, str | None)
         assert_type(exc.path, str | None)
         assert_type(exc.request_id, str | None)
@@ -117,6 +133,7 @@ def on_failure(client: Client) -> None:
         assert_type(again.request_id, str | None)
     except APIError as exc:
         assert_type(exc.request_id, str | None)
+        assert_type(exc.body, JsonValue)
     except WaitTimeoutError as exc:
         assert_type(exc.last_status, JobStatus | None)
 
@@ -128,6 +145,10 @@ async def in_a_worker(client: AsyncClient) -> None:
         assert_type(lic, License)
     async for page in licenses.pages():
         assert_type(page, AsyncPage[License])
+        assert_type(page.next_continuation_token, str | None)
+    async for numbered in client.entities.list_by_page(page=1).pages():
+        assert_type(numbered, AsyncPage[Entity])
+        assert_type(numbered.total_elements, int | None)
         if page.has_next_page:
             assert_type(await page.get_next_page(), AsyncPage[License])
     assert_type(await client.entities.get("15645555"), Entity)

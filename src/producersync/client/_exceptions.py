@@ -30,6 +30,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx2
+from pydantic import JsonValue
 
 from producersync.client._constants import MAX_ERROR_CHARS
 from producersync.client._json import json_body
@@ -127,13 +128,16 @@ class ClientClosedError(ProducerSyncError, RuntimeError):
 
 
 class APIError(ProducerSyncError):
-    """A call to the API failed."""
+    """A call to the API failed. ``body``: the error body as JSON (the standard one is an
+    object, ``{"error": …, "message": …}``), its text when it is not JSON, None when
+    there is none: check its type before reading a field of it (``error`` and ``path``
+    are read so)."""
 
-    def __init__(self, message: str, request: httpx2.Request, body: Any = None) -> None:
+    def __init__(self, message: str, request: httpx2.Request, body: JsonValue = None) -> None:
         super().__init__(message)
         self.message: str = self.args[0]  # capped
         self.request = request
-        self.body = body
+        self.body: JsonValue = body
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A durable workflow (DBOS) records a failed step's error by pickling it, and
@@ -166,7 +170,7 @@ def _rebuilt(
 class APIStatusError(APIError):
     """The API answered with an error status (the standard error body, when it has one)."""
 
-    def __init__(self, message: str, response: httpx2.Response, body: Any = None) -> None:
+    def __init__(self, message: str, response: httpx2.Response, body: JsonValue = None) -> None:
         super().__init__(message, response.request, body)
         self.response = response
         self.status_code = response.status_code
@@ -237,7 +241,7 @@ class RateLimitError(APIStatusError):
         self,
         message: str,
         response: httpx2.Response,
-        body: Any = None,
+        body: JsonValue = None,
         retry_after: float | None = None,
     ) -> None:
         super().__init__(message, response, body)
@@ -277,7 +281,7 @@ def make_status_error(response: httpx2.Response) -> APIStatusError:
     when it is not JSON; a 429's ``retry_after`` is the wait it asks for
     (``server_wait``), from its headers or its body."""
     try:
-        body: Any = json_body(response)
+        body: JsonValue = json_body(response)
     except ValueError:
         body = capped(response.text) or None
     message = ""

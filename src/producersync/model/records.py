@@ -11,7 +11,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue
 from pydantic.alias_generators import to_camel
 
 __all__ = [
@@ -161,8 +161,10 @@ class Record(_Wire):
     # Plain dicts, not models: a page holds thousands of links, and each model instance
     # is several objects for the garbage collector to scan. Kept as they came: HAL lets a
     # link carry more than strings (``"templated": true``) and a relation hold a list of
-    # links, and typed as strings alone, one such link refused its whole page.
-    links: dict[str, Any] | None = None
+    # links, and typed as strings alone, one such link refused its whole page. Typed as
+    # the JSON it is, not ``Any``: a ``mypy --strict`` caller indexing it blindly
+    # (``links["self"]["href"]``, a relation that may be a list or absent) is told so.
+    links: dict[str, JsonValue] | None = None
 
 
 class Entity(Record):
