@@ -970,6 +970,32 @@ def test_an_npn_given_as_an_int_is_told_to_be_a_string(call: str) -> None:
     assert fake.token_requests == 0 and not fake.api_requests
 
 
+# Each subscription write given no NPNs, and what its refusal tells to do instead.
+NO_NPNS = {
+    "add": "list the NPNs to subscribe",
+    "replace": (
+        "To unsubscribe every NPN, remove those subscribed: "
+        "client.subscriptions.remove([s.npn for s in client.subscriptions.list()])"
+    ),
+    "remove": "list the NPNs to unsubscribe",
+}
+
+
+@pytest.mark.parametrize("kind", ["sync", "async"])
+@pytest.mark.parametrize("method", list(NO_NPNS))
+def test_a_subscription_write_of_no_npns_is_refused_saying_what_to_do_before_any_request(
+    kind: str, method: str
+) -> None:
+    """The API refuses an empty list: sent, the 400 spent a slot and a token request, and
+    told ``replace([])``'s caller to "DELETE the NPNs subscribed", in the HTTP's words."""
+    fake = FakeAPI(lambda request: json_response(202, {"job_id": JOB}))
+    with pytest.raises(ValueError) as refused:
+        _read_both(kind, fake, lambda client: getattr(client.subscriptions, method)(iter(())))
+    assert str(refused.value).startswith(f"subscriptions.{method}() was given no NPNs: ")
+    assert str(refused.value).endswith(NO_NPNS[method])
+    assert fake.token_requests == 0 and not fake.api_requests
+
+
 # Every call that puts an id in its path, and an id that is not one: a path or a query.
 ID_CALLS: dict[str, tuple[Callable[[Any], Any], type[Exception]]] = {
     "licenses.get": (lambda c: c.licenses.get("1/../../../v1/accounts/subscriptions"), TypeError),

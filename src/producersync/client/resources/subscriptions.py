@@ -100,6 +100,38 @@ def _removal(body: JsonValue) -> JobAccepted | None:
     return None if body is None else _accepted("DELETE", body)
 
 
+# Each write by its method, and what to do instead of sending it no NPNs: the API refuses
+# an empty list (a 400). For ``replace`` it would unsubscribe every NPN, most often a list
+# gone empty by mistake (a query that failed); the way to mean it is a removal.
+_NONE_GIVEN = {
+    "PUT": (
+        "add",
+        "the API refuses an empty list (a job that would do nothing): list the NPNs to subscribe",
+    ),
+    "POST": (
+        "replace",
+        "the API refuses an empty list, which would unsubscribe every NPN (most often a "
+        "list gone empty by mistake). To unsubscribe every NPN, remove those subscribed: "
+        "client.subscriptions.remove([s.npn for s in client.subscriptions.list()])",
+    ),
+    "DELETE": (
+        "remove",
+        "the API refuses an empty list (a job that would do nothing): list the NPNs to unsubscribe",
+    ),
+}
+
+
+def _submitted(method: str, npns: Iterable[str]) -> list[str]:
+    """The NPNs a write sends (``npn_list``), or ``ValueError`` before any request when
+    there are none, saying what to do instead: sent, the 400 spent a pacing slot (and a
+    token request) to say so in the HTTP's words ("DELETE the NPNs subscribed")."""
+    listed = npn_list(npns)
+    if not listed:
+        name, instead = _NONE_GIVEN[method]
+        raise ValueError(f"subscriptions.{name}() was given no NPNs: {instead}")
+    return listed
+
+
 _subscriptions = partial(parse_page, key="subscriptions", model=Subscription, size=None)
 _details = partial(parse_page, key="details", model=JobDetail, size=None)
 
@@ -118,7 +150,9 @@ class Subscriptions(SyncResource):
     def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JsonValue:
-        return self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
+        return self._client.request(
+            method, _PATH, json=_submitted(method, npns), **checked(options)
+        )
 
     def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         """Append NPNs to the population (asynchronous: a job)."""
@@ -193,7 +227,9 @@ class AsyncSubscriptions(AsyncResource):
     async def _submit(
         self, method: str, npns: Iterable[str], **options: Unpack[RequestOptions]
     ) -> JsonValue:
-        return await self._client.request(method, _PATH, json=npn_list(npns), **checked(options))
+        return await self._client.request(
+            method, _PATH, json=_submitted(method, npns), **checked(options)
+        )
 
     async def add(self, npns: Iterable[str], **options: Unpack[RequestOptions]) -> JobAccepted:
         return _accepted("PUT", await self._submit("PUT", npns, **options))
