@@ -107,6 +107,7 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
     recent: LicenseFilters = {"updated_since": dt.date(2024, 1, 1), "active": True}
     assert_type(client.licenses.for_npn("15645555", **recent), SyncPager[License])
     assert_type(client.with_options(max_retries=0), Client)
+    assert_type(client.with_options(cancel=stop), Client)  # its every call under stop
     assert_type(client.request("GET", "/v2/licenses", cancel=stop, raw=True), bytes)
     body = client.request("GET", "/v1/licenses", params={"page": 0}, **URGENT)
     assert_type(body, JsonValue)

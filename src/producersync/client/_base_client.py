@@ -454,7 +454,31 @@ class SyncAPIClient(BaseClient):
         self._given_transport = transport
         self._pool = _Pool(self._new_http())
         self._closing = Cancellation()  # cancelled by close(): ends its calls' pauses
+        self._cancel: Cancellation | None = None  # every call's, on a copy given one
         renewed_in_forks(self)
+
+    def with_options(
+        self,
+        *,
+        max_retries: int | NotGiven = NOT_GIVEN,
+        timeout: httpx2.Timeout | float | NotGiven | None = NOT_GIVEN,
+        deadline: float | NotGiven | None = NOT_GIVEN,
+        cancel: Cancellation | NotGiven | None = NOT_GIVEN,
+    ) -> Self:
+        """``BaseClient.with_options``, and ``cancel``: a ``Cancellation`` every call of
+        the copy is made under (``request``'s ``cancel=``), each page of its lists and
+        each poll of its waits too, so that a thread stopping the others ends their
+        waits whatever method they are in; None for none. Only ``request()`` took one,
+        and no resource method could: a list or a job's ``wait()`` slept out its slots
+        and its pauses after a shutdown began."""
+        clone = super().with_options(max_retries=max_retries, timeout=timeout, deadline=deadline)
+        if not isinstance(cancel, NotGiven):
+            if cancel is not None and not isinstance(cancel, Cancellation):
+                raise TypeError(
+                    f"cancel takes a producersync.client.Cancellation or None, not {cancel!r:.60}"
+                )
+            clone._cancel = cancel
+        return clone
 
     def _new_http(self) -> httpx2.Client:
         return httpx2.Client(
@@ -529,7 +553,8 @@ class SyncAPIClient(BaseClient):
         holds calls back, those of higher ``priority`` go first. Each attempt has
         ``deadline`` seconds (default: the client's) for the whole of its response.
         Once ``cancel`` is cancelled (from another thread), the call stops waiting for
-        its slot or to retry, and raises ``CallCancelledError``. ``max_retries``: the
+        its slot or to retry, and raises ``CallCancelledError``; None: the client's
+        (``with_options(cancel=...)``), if it has one. ``max_retries``: the
         call's, in place of the client's. A write (POST, PUT, PATCH, DELETE) carries one
         ``Idempotency-Key`` in all its attempts: ``idempotency_key``, else one made for
         the call. ``ends``: a time on ``time.monotonic`` the
@@ -537,6 +562,7 @@ class SyncAPIClient(BaseClient):
         it ends there (for a slot, an attempt, to retry), and it raises
         ``APITimeoutError``, from its last attempt's error if it had one."""
         deadline, most, ends = self._call_limits(deadline, max_retries, ends)
+        cancel = self._cancel if cancel is None else cancel
         attempt, replayed = 0, False  # retries taken; whether a 401 was replayed (once)
         failed: Exception | None = None  # the last attempt's error
         headers = idempotency_headers(method, idempotency_key)

@@ -94,6 +94,9 @@ def pause(seconds: float, cancel: Cancellation | None, closing: Cancellation) ->
         if not (closing.cancelled or (cancel is not None and cancel.cancelled)):
             woken.wait(seconds)
     if cancel is not None and cancel.cancelled:
-        raise CallCancelledError("the call was cancelled while it waited to retry")
+        raise CallCancelledError(
+            "the call was cancelled while it paused (to retry, or for a job's next poll): "
+            "it sends no request after that"
+        )
     if closing.cancelled:
         raise ClientClosedError(CLOSED)

@@ -212,7 +212,7 @@ class Subscriptions(SyncResource):
                 raise
             if _ended(job_id, status, ends, poll_interval, timeout):
                 return status
-            pause(poll_interval, None, self._client._closing)  # a close ends it
+            pause(poll_interval, self._client._cancel, self._client._closing)  # or a close
 
 
 @documented_as(Subscriptions)
