@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import pickle
 import socket
 import threading
 import time
@@ -22,6 +23,7 @@ from starlette.routing import Route
 
 from producersync.client import (
     APIConnectionError,
+    APIStatusError,
     APITimeoutError,
     AsyncClient,
     AuthenticationError,
@@ -242,6 +244,62 @@ def test_debug_logs_never_carry_the_secret_or_the_token(caplog: pytest.LogCaptur
         text = caplog.text + repr(client.tokens)
     assert "GET /v2/licenses -> 200" in caplog.text
     assert "VERY-SECRET" not in text and "tok-1" not in text
+
+
+_LONG_TOKEN = "tok-LONG-SECRET-1"
+
+
+def _quoting(where: str, status: int, shape: str) -> Callable[[httpx2.Request], httpx2.Response]:
+    """A server whose error quotes what the request carried as credentials: the token
+    endpoint its form (``where="token"``), or the API its Authorization header; as an
+    error body's message, a key of one, or a page of text (``shape``)."""
+
+    def answer(request: httpx2.Request) -> httpx2.Response:
+        token_request = request.url.path.endswith("/oauth2/token")
+        if token_request and where != "token":
+            return json_response(200, {"access_token": _LONG_TOKEN, "expires_in": 3600})
+        quoted = request.content.decode() if token_request else request.headers["authorization"]
+        if shape == "text":
+            return httpx2.Response(status, text=f"<html>upstream refused {quoted}</html>")
+        if shape == "key":
+            return json_response(status, {"error": "denied", quoted: True})
+        return json_response(status, {"error": "invalid_client", "message": f"bad {quoted}"})
+
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("where", "status", "shape"),
+    [
+        ("token", 401, "message"),
+        ("token", 400, "message"),
+        ("token", 500, "text"),
+        ("api", 400, "message"),
+        ("api", 429, "key"),
+        ("api", 502, "text"),
+    ],
+)
+def test_an_error_quoting_the_request_s_credentials_holds_neither_secret_nor_token(
+    where: str, status: int, shape: str
+) -> None:
+    """A proxy repeating the request's headers, or a token endpoint its form: what the
+    server quoted went into the error's message and body, the client secret or the bearer
+    token with it, and so into every log line and workflow record that kept the error."""
+    transport = httpx2.MockTransport(_quoting(where, status, shape))
+    client = Client("cid", "csecret-VERY-SECRET", base_url="http://fake", transport=transport)
+    with client, pytest.raises(APIStatusError) as caught:
+        client.with_options(max_retries=0).entities.get("15645555")
+    error = caught.value
+    shown = [
+        str(error),
+        repr(error),
+        repr(error.body),
+        repr(vars(pickle.loads(pickle.dumps(error)))),
+    ]
+    for text in shown:
+        assert "VERY-SECRET" not in text and "LONG-SECRET" not in text, text
+    assert "***" in repr(error.body)
+    assert error.status_code == status
 
 
 def test_a_margin_longer_than_the_token_life_does_not_refetch_every_call() -> None:

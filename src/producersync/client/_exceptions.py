@@ -28,6 +28,7 @@ megabytes went whole into ``str(exc)``, and so into every log line that named th
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, quote, quote_plus
 
 import httpx2
 from pydantic import JsonValue
@@ -276,14 +277,69 @@ _BY_STATUS: dict[int, type[APIStatusError]] = {
 }
 
 
-def make_status_error(response: httpx2.Response) -> APIStatusError:
-    """The error for a failed response, carrying its body: parsed, or its text (capped)
-    when it is not JSON; a 429's ``retry_after`` is the wait it asks for
-    (``server_wait``), from its headers or its body."""
+# Shorter credentials are not looked for in what a server answered: each of their
+# occurrences in a message would be starred out, a word of it too. Tokens and secrets
+# are far longer.
+_SHORTEST_HIDDEN = 8
+_HIDDEN = "***"
+
+
+def _credentials(request: httpx2.Request) -> list[str]:
+    """What ``request`` carried as credentials, as its answer may quote them (a proxy's
+    error repeating the request's headers, a token endpoint's its form): the credential
+    of its Authorization header (a bearer token), and a token request's client secret,
+    each also as a form or a URL encodes it; the longest first."""
+    _, _, credential = request.headers.get("authorization", "").partition(" ")
+    found = [credential]
+    if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            form = parse_qs(request.content.decode("utf-8", "replace"))
+        except httpx2.RequestNotRead:  # a streamed body: none of ours
+            form = {}
+        found += form.get("client_secret", [])
+    spelled = {way for value in found for way in (value, quote_plus(value), quote(value, ""))}
+    return sorted((way for way in spelled if len(way) >= _SHORTEST_HIDDEN), key=len, reverse=True)
+
+
+def _scrubbed(text: str, hidden: list[str]) -> str:
+    for value in hidden:
+        text = text.replace(value, _HIDDEN)
+    return text
+
+
+def _without(value: JsonValue, hidden: list[str]) -> JsonValue:
+    """``value`` with each of ``hidden`` starred out of its strings, keys included."""
+    if isinstance(value, str):
+        return _scrubbed(value, hidden)
+    if isinstance(value, list):
+        return [_without(item, hidden) for item in value]
+    if isinstance(value, dict):
+        return {_scrubbed(k, hidden): _without(v, hidden) for k, v in value.items()}
+    return value
+
+
+def _error_body(response: httpx2.Response) -> JsonValue:
+    """A failed response's body: parsed, or its text (capped) when it is not JSON; the
+    credentials of its request starred out (``_credentials``), so that neither the error's
+    ``str`` nor its ``body`` (logged, pickled into a workflow's record) holds them."""
+    hidden = [value for value in _credentials(response.request) if value in response.text]
     try:
         body: JsonValue = json_body(response)
     except ValueError:
-        body = capped(response.text) or None
+        return capped(_scrubbed(response.text, hidden)) or None
+    if not hidden:
+        return body
+    try:
+        return _without(body, hidden)
+    except RecursionError:  # nested as deep as the parser reads: its text, scrubbed
+        return capped(_scrubbed(response.text, hidden))
+
+
+def make_status_error(response: httpx2.Response) -> APIStatusError:
+    """The error for a failed response, carrying its body (``_error_body``); a 429's
+    ``retry_after`` is the wait it asks for (``server_wait``), from its headers or its
+    body."""
+    body = _error_body(response)
     message = ""
     if isinstance(body, dict):
         message = str(
