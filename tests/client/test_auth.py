@@ -210,6 +210,20 @@ def test_a_refused_token_request_raises_at_once(status: int) -> None:
     assert not fake.api_requests
 
 
+@pytest.mark.parametrize("status", [401, 400])
+def test_a_refused_token_request_names_the_client_and_says_what_to_check(status: int) -> None:
+    """It said "401 Unauthorized: no", which named neither the client nor the endpoint."""
+    fake = FakeAPI(ok_page, token_status=status)
+    with fake.client() as client, pytest.raises(AuthenticationError) as caught:
+        list(client.licenses.list())
+    assert str(caught.value).endswith(
+        ": no (the token endpoint http://fake/oauth2/token refused client_id 'cid': check "
+        "client_id and client_secret; a client revoked, or whose secret was rotated, is "
+        "refused until it is given a live one)"
+    )
+    assert "VERY-SECRET" not in str(caught.value)
+
+
 def test_a_token_refused_twice_is_no_refusal_of_the_credentials() -> None:
     """An API call's second 401 is an AuthenticationError too, of a token: a caller that
     told the two apart read the OAuth codes itself (the sync kept a copy of them)."""

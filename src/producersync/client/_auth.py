@@ -106,8 +106,9 @@ class TokenCache:
             # A throttled token request (the API allows 200 a minute) is raised as a call's
             # 429 is, its ``retry_after`` read from the answer, so it says how long to wait.
             error = make_status_error(response)
-            if isinstance(error, BadRequestError) and error.error in REFUSED_CREDENTIALS:
-                raise AuthenticationError(str(error), response, error.body)
+            refused = isinstance(error, BadRequestError) and error.error in REFUSED_CREDENTIALS
+            if refused or isinstance(error, AuthenticationError):
+                raise AuthenticationError(self._refusal(error), response, error.body)
             raise error
         token, expires_in = _grant(response)
         self._token = token
@@ -115,6 +116,16 @@ class TokenCache:
         self._margin = min(self.refresh_margin, expires_in / 2)
         self._expires_at = self._clock() + expires_in
         return token
+
+    def _refusal(self, error: Exception) -> str:
+        """What the token endpoint's refusal of the credentials means, and what to do: it
+        said only "401 Unauthorized: client authentication failed", naming neither the
+        client nor the endpoint, and a caller took it for a call the API refused."""
+        return (
+            f"{error} (the token endpoint {self.token_url} refused client_id "
+            f"{self.client_id!r}: check client_id and client_secret; a client revoked, or "
+            "whose secret was rotated, is refused until it is given a live one)"
+        )
 
 
 def _grant(response: httpx2.Response) -> tuple[str, float]:
