@@ -30,24 +30,40 @@ def _in_thread(work: Callable[[], Any]) -> tuple[threading.Thread, list[BaseExce
     return thread, outcome
 
 
-def _call_in_thread(
-    client: Client, cancel: Cancellation
-) -> tuple[threading.Thread, list[BaseException | Any]]:
-    """``GET /v2/licenses`` under ``cancel``, in a thread: the thread, and its outcome."""
-    return _in_thread(lambda: client.request("GET", "/v2/licenses", cancel=cancel))
+def _cancelled_during(
+    cancel: Cancellation, waiting: Callable[[], bool], work: Callable[[], Any]
+) -> BaseException | Any:
+    """``work()`` in a thread, ``cancel`` cancelled once ``waiting()`` holds: its outcome,
+    come at once, not after the wait it was in (a minute to a slot, 100 s to retry)."""
+    thread, outcome = _in_thread(work)
+    eventually(waiting)
+    cancel.cancel()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    return outcome[0]
 
 
-def test_a_cancelled_call_gives_up_its_wait_for_a_slot_and_sends_nothing() -> None:
+# A call waiting for its slot: given its cancellation itself, or on a copy of the client
+# that holds one (only ``request()`` took a ``cancel=``: a resource's list waited out its
+# slots).
+UNDER: dict[str, Callable[[Client, Cancellation], Any]] = {
+    "request": lambda client, cancel: client.request("GET", "/v2/licenses", cancel=cancel),
+    "a copy's list": lambda client, cancel: list(
+        client.with_options(cancel=cancel).licenses.list(npns=["15645555"])
+    ),
+}
+
+
+@pytest.mark.parametrize("under", list(UNDER))
+def test_a_cancelled_call_gives_up_its_wait_for_a_slot_and_sends_nothing(under: str) -> None:
     fake = FakeAPI(lambda request: json_response(200, {}))
     with fake.client(rate_limit=1) as client:  # a slot a minute
         client.request("GET", "/v2/licenses")
         cancel = Cancellation()
-        thread, outcome = _call_in_thread(client, cancel)
-        eventually(lambda: bool(client.pacer._waiting))
-        cancel.cancel()
-        thread.join(timeout=10)  # not the minute to its slot
-        assert not thread.is_alive()
-    assert isinstance(outcome[0], CallCancelledError)
+        outcome = _cancelled_during(
+            cancel, lambda: bool(client.pacer._waiting), lambda: UNDER[under](client, cancel)
+        )
+    assert isinstance(outcome, CallCancelledError)
     assert len(fake.api_requests) == 1
 
 
@@ -58,13 +74,11 @@ def test_a_cancelled_call_gives_up_its_wait_to_retry() -> None:
     fake = FakeAPI(unavailable)
     with fake.client() as client:
         cancel = Cancellation()
-        thread, outcome = _call_in_thread(client, cancel)
-        eventually(lambda: len(fake.api_requests) == 1)
-        cancel.cancel()
-        thread.join(timeout=10)  # not the 100 s
-        assert not thread.is_alive()
-    assert isinstance(outcome[0], CallCancelledError)
-    assert isinstance(outcome[0].__context__, ServerError)  # what it would have retried
+        outcome = _cancelled_during(
+            cancel, lambda: len(fake.api_requests) == 1, lambda: UNDER["request"](client, cancel)
+        )
+    assert isinstance(outcome, CallCancelledError)
+    assert isinstance(outcome.__context__, ServerError)  # what it would have retried
     assert len(fake.api_requests) == 1
 
 
@@ -74,36 +88,18 @@ def test_a_call_under_a_cancellation_not_cancelled_goes_as_any_other() -> None:
         assert client.request("GET", "/v2/licenses", cancel=Cancellation()) == {"ok": True}
 
 
-def test_a_copy_with_a_cancellation_ends_its_list_s_wait_for_a_slot() -> None:
-    """Only ``request()`` took a ``cancel=``: a resource's list waited out its slots."""
-    fake = FakeAPI(lambda request: json_response(200, {}))
-    with fake.client(rate_limit=1) as client:  # a slot a minute
-        client.request("GET", "/v2/licenses")
-        stop = Cancellation()
-        stoppable = client.with_options(cancel=stop)
-        thread, outcome = _in_thread(lambda: list(stoppable.licenses.list(npns=["15645555"])))
-        eventually(lambda: bool(client.pacer._waiting))
-        stop.cancel()
-        thread.join(timeout=10)  # not the minute to its slot
-        assert not thread.is_alive()
-    assert isinstance(outcome[0], CallCancelledError)
-    assert len(fake.api_requests) == 1
-
-
 def test_a_copy_with_a_cancellation_ends_a_job_wait_between_its_polls() -> None:
     fake = FakeAPI(lambda request: job_status("IN_PROGRESS"))
     with fake.client() as client:
         stop = Cancellation()
         stoppable = client.with_options(cancel=stop)
-        thread, outcome = _in_thread(
-            lambda: stoppable.subscriptions.wait(JOB, timeout=600, poll_interval=100)
+        outcome = _cancelled_during(  # not the 100 s to its next poll
+            stop,
+            lambda: len(fake.api_requests) == 1,
+            lambda: stoppable.subscriptions.wait(JOB, timeout=600, poll_interval=100),
         )
-        eventually(lambda: len(fake.api_requests) == 1)
-        stop.cancel()
-        thread.join(timeout=10)  # not the 100 s to its next poll
-        assert not thread.is_alive()
-    assert isinstance(outcome[0], CallCancelledError)
-    assert "for a job's next poll" in str(outcome[0])
+    assert isinstance(outcome, CallCancelledError)
+    assert "for a job's next poll" in str(outcome)
     assert len(fake.api_requests) == 1
 
 
