@@ -23,6 +23,7 @@ from tests.support.databases import universe_store
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.reference import (
     FIRM_LICENSE_CLASS,
+    LICENSE_CLASSES,
     LICENSE_LAPSED,
     PERSONAL_NAME_TYPES,
     RESIDENT_LICENSE_ENDED,
@@ -55,6 +56,7 @@ class Records:
 
 Rule = Callable[[Records], Iterable[Any]]
 FIRM_CLASS = FIRM_LICENSE_CLASS.name
+CLASSES = {cls.name: cls for cls in (*LICENSE_CLASSES, FIRM_LICENSE_CLASS)}
 # A state ends a non-resident license at the latest this long after the resident one.
 _NR_CANCEL_DAYS = dt.timedelta(days=30)
 
@@ -323,6 +325,44 @@ def a_cancelling_state_licenses_no_more(records: Records) -> Iterable[Any]:
             yield ("a license issued by a state that cancelled one", row["id"])
 
 
+def a_licenses_lines_share_its_ce(records: Records) -> Iterable[Any]:
+    """Continuing education is tracked per license (the producer's in that state), not per
+    line: every line of a license reports the same compliance and credits needed."""
+    ce: dict[int, set[tuple[str | None, int | None]]] = defaultdict(set)
+    for row in records.all["license_loas"]:
+        ce[row["license_id"]].add((row["ce_compliance"], row["ce_credits_needed"]))
+    for row in records.checked("license_loas"):
+        if len(ce[row["license_id"]]) > 1:
+            yield (
+                "a line's CE not its license's",
+                row["id"],
+                sorted(map(str, ce[row["license_id"]])),
+            )
+
+
+def licensed_where_the_class_is(records: Records) -> Iterable[Any]:
+    """No license of a class a jurisdiction does not issue (an independent adjuster's in
+    Illinois, a title agent's in Iowa) is held there."""
+    for row in records.checked("licenses"):
+        cls = CLASSES.get(row["license_class"])
+        if cls is not None and row["for_state"] in cls.unlicensed_in:
+            yield ("a license of a class the state does not issue", row["id"], row["for_state"])
+
+
+def carriers_appoint_only_whom_they_may(records: Records) -> Iterable[Any]:
+    """An appointment is an admitted carrier's, for a producer licensed to sell: none for
+    surplus lines (the insurers are not admitted in the state, and appoint no one there),
+    none under a consultant's license (a consultant sells nothing)."""
+    license_of = _license_of(records)
+    for row in records.checked("appointments"):
+        lic = license_of(row)
+        cls = None if lic is None else CLASSES.get(lic["license_class"])
+        if "surplus" in (row["loa_categories"] or "").split(","):
+            yield ("a surplus lines appointment", row["id"])
+        elif cls is not None and not cls.appointed:
+            yield ("an appointment under a license carriers do not appoint under", row["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_ended_only_with_its_license,
     deceased_ends_everything,
@@ -337,6 +377,9 @@ RULES: tuple[Rule, ...] = (
     lines_end_with_their_license,
     a_cancelled_license_has_no_renewal_window,
     a_cancelling_state_licenses_no_more,
+    a_licenses_lines_share_its_ce,
+    licensed_where_the_class_is,
+    carriers_appoint_only_whom_they_may,
 )
 
 
@@ -369,6 +412,21 @@ def nonresident_licenses_rested_on_the_former_home_one(records: Records) -> Iter
                 yield ("a non-resident license outlived the former home one", row["id"])
 
 
+def licenses_expire_on_their_anniversary(records: Records) -> Iterable[Any]:
+    """A license with a renewal cycle expires on its original issue date's anniversary,
+    the 29th, 30th or 31st of a month as any other day (29 February: the 28th in a year
+    without one); none is moved to the 28th. Read of a universe, where no license was
+    given up early nor renewed from that day."""
+    for row in records.all["licenses"]:
+        periods = row["renewal_periods"] or {}
+        expiration, issued = row["expiration_date"], row["original_issue_date"]
+        if periods.get("renewalType") != "RENEWAL_REQUIRED" or expiration is None:
+            continue
+        on, due = (expiration.month, expiration.day), (issued.month, issued.day)
+        if on != due and not (due == (2, 29) and on == (2, 28)):
+            yield ("a license expiring off its anniversary", row["id"], issued, expiration)
+
+
 # --- the universe ----------------------------------------------------------------------------
 
 
@@ -386,6 +444,7 @@ def test_a_universe_keeps_every_rule(seed: int, producers: int) -> None:
     records = Records(_world(seed, producers), lambda _: True)
     assert broken(records) == []
     assert list(nonresident_licenses_rested_on_the_former_home_one(records)) == []
+    assert list(licenses_expire_on_their_anniversary(records)) == []
 
 
 # --- the days --------------------------------------------------------------------------------

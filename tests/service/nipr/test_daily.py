@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import calendar
 import codecs
 import datetime as dt
 import os
@@ -497,7 +498,9 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
     assert renewed and lapsed
     for i in renewed:
         was = before["licenses"][i]["expiration_date"]
-        two_years_on = was.replace(year=was.year + 2, day=min(was.day, 28))
+        # The anniversary, the 29th to 31st included (29 February: the 28th, but in a leap year).
+        leap_day = (was.month, was.day) == (2, 29) and not calendar.isleap(was.year + 2)
+        two_years_on = was.replace(year=was.year + 2, day=28 if leap_day else was.day)
         assert licenses[i]["expiration_date"] == two_years_on
         periods = licenses[i]["renewal_periods"]
         assert periods["renewalType"] == before["licenses"][i]["renewal_periods"]["renewalType"]

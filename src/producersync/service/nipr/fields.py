@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from bisect import bisect_right
+from calendar import isleap
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import accumulate
@@ -23,6 +24,7 @@ __all__ = [
     "REGULATORY_VOCABULARIES",
     "Weighted",
     "action_number",
+    "anniversary",
     "appointment_row",
     "license_number",
     "penalty",
@@ -72,6 +74,15 @@ def pick(r: Draw, values: Sequence[Any]) -> Any:
 def transaction_id(rng: Random) -> str:
     """A version-4 UUID from ``rng``: the id of the NIPR ingest that wrote a record."""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
+
+
+def anniversary(day: dt.date, year: int) -> dt.date:
+    """``day``'s anniversary in ``year``: a license renews on its issue date's, the 29th,
+    30th and 31st of a month included; 29 February falls back to the 28th in a year
+    without one."""
+    if day.month == 2 and day.day == 29 and not isleap(year):
+        return dt.date(year, 2, 28)
+    return day.replace(year=year)
 
 
 def license_number(r: Draw, state: str, npn: str) -> str:

@@ -33,6 +33,7 @@ __all__ = [
     "LICENSE_NUMBER_FORMATS",
     "LOAS",
     "NICKNAMES",
+    "NO_ADJUSTER_LICENSE_STATES",
     "PERPETUAL_STATES",
     "PERSONAL_NAME_TYPES",
     "PRODUCER_LOA_PROFILES",
@@ -64,6 +65,11 @@ class LicenseClass(NamedTuple):
     weight: int
     # Weighted LOA sets a holder of this class carries on each license.
     loa_profiles: tuple[tuple[int, tuple[str, ...]], ...]
+    # The jurisdictions that issue no license of this class (none of its holders lives
+    # there, nor holds one there).
+    unlicensed_in: frozenset[str] = frozenset()
+    # Whether carriers appoint under it: a consultant advises for a fee, selling nothing.
+    appointed: bool = True
 
 
 class Carrier(NamedTuple):
@@ -127,9 +133,19 @@ ADJUSTER_LOA_PROFILES: tuple[tuple[int, tuple[str, ...]], ...] = (
     (8, ("Property & Casualty Adjuster", "Crop Adjuster")),
 )
 
+# The jurisdictions with no independent adjuster license (an adjuster working from one
+# designates a licensing state as home, which the universe does not model: its adjusters
+# live where adjusters are licensed).
+NO_ADJUSTER_LICENSE_STATES: frozenset[str] = frozenset(
+    {"CO", "DC", "IL", "IA", "KS", "MD", "MA", "MO", "NE", "NJ", "ND", "OH", "PA", "SD", "TN"}
+    | {"VA", "WI"}
+)
+
 LICENSE_CLASSES: tuple[LicenseClass, ...] = (
     LicenseClass("Insurance Producer", "3", ("Producer",), 880, PRODUCER_LOA_PROFILES),
-    LicenseClass("Adjuster", "7", ("Adjuster",), 55, ADJUSTER_LOA_PROFILES),
+    LicenseClass(
+        "Adjuster", "7", ("Adjuster",), 55, ADJUSTER_LOA_PROFILES, NO_ADJUSTER_LICENSE_STATES
+    ),
     LicenseClass("Public Adjuster", "8", ("Public Adjuster",), 5, ((1, ("Public Adjuster",)),)),
     LicenseClass(
         "Surplus Lines Broker",
@@ -153,8 +169,11 @@ LICENSE_CLASSES: tuple[LicenseClass, ...] = (
             (1, ("Surety",)),
         ),
     ),
-    LicenseClass("Title Agent", "6", ("Producer",), 15, ((1, ("Title",)),)),
-    LicenseClass("Consultant", "10", ("Consultant",), 3, ((1, _LIFE_HEALTH), (1, _PC))),
+    # Iowa has no title insurance (its state agency, Iowa Title Guaranty, certifies titles).
+    LicenseClass("Title Agent", "6", ("Producer",), 15, ((1, ("Title",)),), frozenset({"IA"})),
+    LicenseClass(
+        "Consultant", "10", ("Consultant",), 3, ((1, _LIFE_HEALTH), (1, _PC)), appointed=False
+    ),
 )
 FIRM_LICENSE_CLASS = LicenseClass(
     "Business Entity Producer",
@@ -522,12 +541,14 @@ _CARRIER_KINDS: tuple[tuple[int, tuple[str, ...], tuple[str, ...]], ...] = (
     ),
     (22, ("health",), ("{} Health Plan, Inc.", "{} Health Insurance Company")),
     (8, ("title",), ("{} Title Insurance Company",)),
+    # Admitted carriers only: a surplus lines insurer is not admitted in the state, and
+    # appoints no one there (a surplus lines broker places business with it, unappointed).
     (
         16,
-        ("travel", "limited", "credit", "surplus", "surety"),
+        ("travel", "limited", "credit", "surety"),
         (
             "{} Specialty Insurance Company",
-            "{} Surplus Lines Insurance Company",
+            "{} Select Insurance Company",
             "{} Assurance Company",
         ),
     ),

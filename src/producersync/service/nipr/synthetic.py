@@ -33,6 +33,7 @@ from producersync.service.nipr.fields import (
     LOA_CATEGORIES,
     Weighted,
     action_number,
+    anniversary,
     appointment_row,
     license_number,
     penalty,
@@ -63,6 +64,7 @@ _READ = (
     t.regulatory_actions,
 )
 _CLASSES = {cls.name: cls for cls in (*ref.LICENSE_CLASSES, ref.FIRM_LICENSE_CLASS)}
+_UNAPPOINTED = frozenset(name for name, cls in _CLASSES.items() if not cls.appointed)
 _CARRIERS = {carrier.co_code: carrier for carrier in ref.CARRIERS}
 _STATES = Weighted([(weight, state) for state, weight in ref.STATE_WEIGHTS.items()])
 _TERMINATIONS = Weighted(ref.CARRIER_TERMINATION_REASONS)
@@ -157,7 +159,7 @@ class _Day:
 
 def _two_years_on(day: dt.date) -> dt.date:
     # Licenses renew on the anniversary; 29 February falls back to the 28th.
-    return day.replace(year=day.year + 2, day=min(day.day, 28))
+    return anniversary(day, day.year + 2)
 
 
 def _renewals(lic: Row, expiration: dt.date | None) -> Row:
@@ -417,7 +419,11 @@ class _Producer:
         pending = self.pending_move()
         if pending is not None:
             held.add(pending[0])  # the resident license it applied for comes there
-        states = [s for s in (_STATES.pick(r()) for _ in range(_TRIES)) if s not in held]
+        states = [
+            s
+            for s in (_STATES.pick(r()) for _ in range(_TRIES))
+            if s not in held and s not in cls.unlicensed_in
+        ]
         if not lines or not states:
             return False
         self.issue(states[0], cls, "NR", lines)
@@ -500,8 +506,12 @@ class _Producer:
         if convertible and r() < _MOVE_TO_NONRESIDENT_SHARE:
             states = [pick(r, sorted(convertible))]
         else:
+            # Never to a state that issues no license of the class: none would come.
+            unlicensed = _CLASSES[old["license_class"]].unlicensed_in
             picked = (_STATES.pick(r()) for _ in range(_TRIES))
-            states = [s for s in picked if s not in held or s in convertible]
+            states = [
+                s for s in picked if (s not in held or s in convertible) and s not in unlicensed
+            ]
         if not states:
             return False
         state = states[0]
@@ -639,7 +649,21 @@ class _Producer:
         on: dt.date | None = None,
     ) -> None:
         today = on or self.day.date
-        firm = license_class == ref.FIRM_LICENSE_CLASS.name
+        # Continuing education is the license's: a line added reports what its others do
+        # (a new license's, in compliance: a first compliance period has just begun).
+        ce, credits = next(
+            (
+                (loa["ce_compliance"], loa["ce_credits_needed"])
+                for loa in self.records.get("license_loas", [])
+                if loa["license_id"] == license_id
+            ),
+            (
+                ref.FIRM_CE_COMPLIANCE
+                if license_class == ref.FIRM_LICENSE_CLASS.name
+                else "IN COMPLIANCE",
+                0,
+            ),
+        )
         self.insert(
             "license_loas",
             {
@@ -650,8 +674,8 @@ class _Producer:
                 "issue_date": today,
                 "status": "Active",
                 "status_reason_date": today,
-                "ce_compliance": ref.FIRM_CE_COMPLIANCE if firm else "IN COMPLIANCE",
-                "ce_credits_needed": 0,
+                "ce_compliance": ce,
+                "ce_credits_needed": credits,
                 "loa_categories": LOA_CATEGORIES[loa.name],
             },
         )
@@ -718,7 +742,13 @@ class _Producer:
     # --- appointments ------------------------------------------------------------------------
 
     def new_appointment(self) -> bool:
-        active = {lic["id"]: lic for lic in self.rows("licenses", lambda lic: lic["active"])}
+        """A carrier appoints the producer for an Active line of an active license of a
+        class carriers appoint under (not a consultant's), in a category it writes."""
+        active = {
+            lic["id"]: lic
+            for lic in self.rows("licenses", lambda lic: lic["active"])
+            if lic["license_class"] not in _UNAPPOINTED
+        }
         lines = [
             (active[loa["license_id"]]["for_state"], ref.LOAS[loa["loa"]])
             for loa in self.rows("license_loas")

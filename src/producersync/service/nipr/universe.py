@@ -37,6 +37,7 @@ from producersync.service.nipr.fields import (
     LOA_CATEGORIES,
     Weighted,
     action_number,
+    anniversary,
     appointment_row,
     license_number,
     penalty,
@@ -179,6 +180,12 @@ class _Universe:
 
         states = list(ref.STATE_WEIGHTS.items())
         self.states = Weighted([(w, s) for s, w in states])
+        # Where a class some jurisdictions do not issue lives: the others, by population.
+        self.class_homes = {
+            cls.name: Weighted([(w, s) for s, w in states if s not in cls.unlicensed_in])
+            for cls in ref.LICENSE_CLASSES
+            if cls.unlicensed_in
+        }
         self.classes = Weighted([(c.weight, c) for c in ref.LICENSE_CLASSES])
         self.profiles = {
             cls.name: Weighted(
@@ -374,6 +381,10 @@ class _Producer:
         r = self.r
         cls: ref.LicenseClass = ref.FIRM_LICENSE_CLASS if self.firm else u.classes.pick(r())
         profile: tuple[ref.Loa, ...] = u.profiles[cls.name].pick(r())
+        if self.home in cls.unlicensed_in:
+            # No license of the class there: its holder lives in a state that issues one.
+            self.home = u.class_homes[cls.name].pick(r())
+            self.city = self.pick(ref.CITIES[self.home])
         states = [self.home]
         wanted = 1 + u.nr_counts.pick(r())
         # A producer who moved holds the former home state's license as a non-resident
@@ -389,7 +400,7 @@ class _Producer:
             wanted = max(wanted, 2)
         while len(states) < wanted:
             state = u.states.pick(r())
-            if state not in states:
+            if state not in states and state not in cls.unlicensed_in:
                 states.append(state)
         self.licensed_states = states
 
@@ -431,7 +442,7 @@ class _Producer:
             if resident:
                 home_ended = license_held[3]
             held.append(license_held)
-        if any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
+        if cls.appointed and any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
             self.appointments(held)
 
     def license(
@@ -468,17 +479,14 @@ class _Producer:
             if lapsed:
                 cycles -= 1 + int(r() * min(3, cycles - 1))
             year = issued.year + 2 * cycles
-            exp_date = dt.date(year, issued.month, min(issued.day, 28))
-            expiration = exp_date.toordinal() - u.origin
+            expiration = anniversary(issued, year).toordinal() - u.origin
             # Resident until the move, it did not lapse before: the non-resident licenses
             # rested on it (an anniversary after the move, or none before the start).
             while resident_until is not None and expiration < resident_until:
                 year += 2
-                expiration = dt.date(year, issued.month, min(issued.day, 28)).toordinal()
-                expiration -= u.origin
+                expiration = anniversary(issued, year).toordinal() - u.origin
             if expiration < start and not lapsed:  # the anniversary fell just short
-                expiration = dt.date(year + 2, issued.month, min(issued.day, 28)).toordinal()
-                expiration -= u.origin
+                expiration = anniversary(issued, year + 2).toordinal() - u.origin
             if expiration < start:
                 ended = expiration
             known = r() >= 0.03
@@ -525,6 +533,9 @@ class _Producer:
         carried: list[tuple[ref.Loa, int]] = []
         loa_rows = self.out["license_loas"]
         end = start if ended is None else ended
+        # Continuing education is the license's: its lines report the first one's. Each
+        # line draws all the same, so that the draws after it stay as they were.
+        license_ce: tuple[str | None, int | None] | None = None
         for position, loa in enumerate(loas):
             loa_issue = issue if r() < 0.8 else issue + int(r() * (end - issue))
             x = r()
@@ -551,6 +562,9 @@ class _Producer:
                 reason_date = loa_issue + int(r() * (end - loa_issue))
             ce = u.ce.pick(r())
             credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
+            if license_ce is None:
+                license_ce = ce, credits
+            ce, credits = license_ce
             if self.firm:  # drawn all the same: a firm's later draws stay as they were
                 ce, credits = ref.FIRM_CE_COMPLIANCE, 0
             loa_row = self.stamp(
