@@ -22,6 +22,7 @@ from tests.support.databases import universe_store
 
 from producersync.service.nipr.daily import run_day
 from producersync.service.nipr.reference import (
+    DISPOSITIONS,
     FIRM_LICENSE_CLASS,
     LICENSE_CLASSES,
     LICENSE_LAPSED,
@@ -363,6 +364,40 @@ def carriers_appoint_only_whom_they_may(records: Records) -> Iterable[Any]:
             yield ("an appointment under a license carriers do not appoint under", row["id"])
 
 
+def regulatory_orders_agree_with_their_disposition(records: Records) -> Iterable[Any]:
+    """A regulatory action's fine and length are its disposition's (``Fined`` fines,
+    ``Dismissed`` neither fines nor runs, a suspension and a probation run for a time, a
+    revocation for none), and a license revoked, suspended, surrendered or denied in a
+    state is not in force there, nor is one after (renewed, issued anew or converted)."""
+    dispositions = {
+        v["regulatory_action_id"]: DISPOSITIONS[v["value"]]
+        for v in records.all["regulatory_action_values"]
+        if v["type"] == "DISPOSITION" and v["value"] in DISPOSITIONS
+    }
+    ended = {
+        (a["npn"], a["for_state"])
+        for a in records.all["regulatory_actions"]
+        if not a["nipr_deleted"] and a["id"] in dispositions and dispositions[a["id"]].ends_license
+    }
+    kinds = {"always": {True}, "never": {False}, "maybe": {True, False}}
+    for row in records.checked("regulatory_actions"):
+        disposition = dispositions.get(row["id"])
+        if disposition is None:
+            continue
+        if bool(row["penalty_fine_forfeiture"]) not in kinds[disposition.fine]:
+            yield ("a fine its disposition does not have", row["id"], disposition.name)
+        if bool(row["length_of_order"]) not in kinds[disposition.length]:
+            yield ("a length its disposition does not have", row["id"], disposition.name)
+    # The licenses changed, and those of the states of the actions changed.
+    acted = {(a["npn"], a["for_state"]) for a in records.checked("regulatory_actions")}
+    checked = {r["id"] for r in records.checked("licenses")}
+    for row in records.all["licenses"]:
+        key = (row["npn"], row["for_state"])
+        in_force = row["active"] and not row["nipr_deleted"]
+        if in_force and key in ended and (row["id"] in checked or key in acted):
+            yield ("a license in force where the state revoked, suspended or denied", row["id"])
+
+
 RULES: tuple[Rule, ...] = (
     license_ended_only_with_its_license,
     deceased_ends_everything,
@@ -380,6 +415,7 @@ RULES: tuple[Rule, ...] = (
     a_licenses_lines_share_its_ce,
     licensed_where_the_class_is,
     carriers_appoint_only_whom_they_may,
+    regulatory_orders_agree_with_their_disposition,
 )
 
 

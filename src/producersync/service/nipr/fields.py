@@ -14,14 +14,14 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from itertools import accumulate
 from random import Random
-from typing import Any
+from typing import Any, NamedTuple
 
 from producersync.service.nipr import reference as ref
 
 __all__ = [
     "LENGTHS_OF_ORDER",
     "LOA_CATEGORIES",
-    "REGULATORY_VOCABULARIES",
+    "RegulatoryOrder",
     "Weighted",
     "action_number",
     "anniversary",
@@ -30,7 +30,7 @@ __all__ = [
     "penalty",
     "phone",
     "pick",
-    "regulatory_values",
+    "regulatory_order",
     "renewal_periods",
     "street",
     "transaction_id",
@@ -46,11 +46,7 @@ LOA_CATEGORIES = {loa.name: ",".join(loa.categories) for loa in ref.LOAS.values(
 
 # Days a regulatory order runs; most orders (fines, reprimands) have no length.
 LENGTHS_OF_ORDER = (0, 0, 0, 0, 30, 60, 90, 180, 365, 730)
-REGULATORY_VOCABULARIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("REASON", ref.REGULATORY_REASONS),
-    ("ORIGIN", ref.REGULATORY_ORIGINS),
-    ("DISPOSITION", ref.REGULATORY_DISPOSITIONS),
-)
+_TIMED_LENGTHS = tuple(days for days in LENGTHS_OF_ORDER if days)
 
 
 class Weighted:
@@ -170,9 +166,32 @@ def appointment_row(
     }
 
 
-def regulatory_values(r: Draw) -> list[tuple[str, str]]:
-    """The (type, value) pairs of one regulatory action: a REASON, an ORIGIN, a DISPOSITION."""
-    return [(kind, pick(r, vocabulary)) for kind, vocabulary in REGULATORY_VOCABULARIES]
+class RegulatoryOrder(NamedTuple):
+    """One regulatory action's disposition, its fine and length, and its values: the
+    (type, value) pairs of a REASON, an ORIGIN and the DISPOSITION."""
+
+    disposition: ref.Disposition
+    fine: int
+    length: int
+    values: list[tuple[str, str]]
+
+
+def regulatory_order(r: Draw, *, license_in_force: bool) -> RegulatoryOrder:
+    """A regulatory action's order: a reason, an origin, a disposition (none that takes
+    the license out of force while ``license_in_force``), then a fine and a length of
+    order as the disposition has them (a fine always for ``Fined``, never for
+    ``Dismissed``; a length for a suspension or a probation, none for a revocation)."""
+    reason = pick(r, ref.REGULATORY_REASONS)
+    origin = pick(r, ref.REGULATORY_ORIGINS)
+    names = ref.LICENSE_KEPT_DISPOSITIONS if license_in_force else ref.REGULATORY_DISPOSITIONS
+    disposition = ref.DISPOSITIONS[pick(r, names)]
+    fine = 0 if disposition.fine == "never" else penalty(r, disposition.fine == "always")
+    if disposition.length == "never":
+        length = 0
+    else:
+        length = pick(r, _TIMED_LENGTHS if disposition.length == "always" else LENGTHS_OF_ORDER)
+    values = [("REASON", reason), ("ORIGIN", origin), ("DISPOSITION", disposition.name)]
+    return RegulatoryOrder(disposition, fine, length, values)
 
 
 def action_number(r: Draw) -> str:
@@ -180,6 +199,7 @@ def action_number(r: Draw) -> str:
     return str(10_000_000 + int(r() * 90_000_000))
 
 
-def penalty(r: Draw) -> int:
-    """A fine in dollars: none in about a third of actions, mostly small, up to $10,050."""
-    return 0 if r() < 0.3 else 50 * (1 + int(r() ** 2 * 200))
+def penalty(r: Draw, required: bool = False) -> int:
+    """A fine in dollars: none in about a third of actions (unless ``required``), mostly
+    small, up to $10,050."""
+    return 0 if not required and r() < 0.3 else 50 * (1 + int(r() ** 2 * 200))

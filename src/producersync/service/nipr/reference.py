@@ -22,6 +22,7 @@ __all__ = [
     "CARRIERS_BY_CATEGORY",
     "CARRIER_TERMINATION_REASONS",
     "CITIES",
+    "DISPOSITIONS",
     "EMAIL_DOMAINS",
     "FEIN_PREFIXES",
     "FIRM_CE_COMPLIANCE",
@@ -29,6 +30,7 @@ __all__ = [
     "FIRST_NAMES",
     "LAST_NAMES",
     "LICENSE_CLASSES",
+    "LICENSE_KEPT_DISPOSITIONS",
     "LICENSE_LAPSED",
     "LICENSE_NUMBER_FORMATS",
     "LOAS",
@@ -46,6 +48,7 @@ __all__ = [
     "STREET_SUFFIXES",
     "Carrier",
     "City",
+    "Disposition",
     "LicenseClass",
     "Loa",
 ]
@@ -501,17 +504,40 @@ REGULATORY_ORIGINS: tuple[str, ...] = (
     "Law Enforcement",
     "Department Audit",
 )
-REGULATORY_DISPOSITIONS: tuple[str, ...] = (
-    "Fined",
-    "Consent Order",
-    "License Revoked",
-    "License Suspended",
-    "Cease And Desist",
-    "Probation",
-    "Reprimand",
-    "License Denied",
-    "License Surrendered",
-    "Dismissed",
+
+
+class Disposition(NamedTuple):
+    """What a regulatory action's disposition orders: whether the license in the state is
+    not in force under it (revoked, suspended, surrendered, or a license denied), and
+    whether a fine (``penalty_fine_forfeiture``) and a length of order come with it:
+    ``always``, ``never`` or ``maybe``."""
+
+    name: str
+    ends_license: bool
+    fine: str
+    length: str
+
+
+_D = Disposition
+DISPOSITIONS: dict[str, Disposition] = {
+    d.name: d
+    for d in (
+        _D("Fined", False, "always", "never"),
+        _D("Consent Order", False, "maybe", "maybe"),
+        _D("License Revoked", True, "maybe", "never"),
+        _D("License Suspended", True, "maybe", "always"),
+        _D("Cease And Desist", False, "maybe", "never"),
+        _D("Probation", False, "maybe", "always"),
+        _D("Reprimand", False, "maybe", "never"),
+        _D("License Denied", True, "never", "never"),
+        _D("License Surrendered", True, "maybe", "never"),
+        _D("Dismissed", False, "never", "never"),
+    )
+}
+REGULATORY_DISPOSITIONS: tuple[str, ...] = tuple(DISPOSITIONS)
+# Those a state orders while the producer's license there stays in force.
+LICENSE_KEPT_DISPOSITIONS: tuple[str, ...] = tuple(
+    d.name for d in DISPOSITIONS.values() if not d.ends_license
 )
 
 # Templates per carrier kind, with the LOA categories that kind appoints for.

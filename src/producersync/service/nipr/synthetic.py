@@ -29,17 +29,15 @@ import sqlalchemy as sa
 
 from producersync.service.nipr import reference as ref
 from producersync.service.nipr.fields import (
-    LENGTHS_OF_ORDER,
     LOA_CATEGORIES,
     Weighted,
     action_number,
     anniversary,
     appointment_row,
     license_number,
-    penalty,
     phone,
     pick,
-    regulatory_values,
+    regulatory_order,
     renewal_periods,
     street,
     transaction_id,
@@ -839,24 +837,35 @@ class _Producer:
     def regulatory_action(self) -> bool:
         r = self.r
         today = self.day.date
-        states = [lic["for_state"] for lic in self.live.get("licenses", [])]
-        if not states:
+        licenses = self.live.get("licenses", [])
+        if not licenses:
             return False
+        state = pick(r, [lic["for_state"] for lic in licenses])
+        # A state revokes, suspends or takes the surrender of a license only out of force
+        # and past its late renewal (none of its licenses can come back: new ones it
+        # issues no holder of one, a move goes where one is in force), or denies one.
+        gone = all(
+            not lic["active"]
+            and (lic["expiration_date"] is None or lic["expiration_date"] < today - _RENEWAL_WINDOW)
+            for lic in licenses
+            if lic["for_state"] == state
+        )
+        order = regulatory_order(r, license_in_force=not gone)
         # Reported some weeks after the department acted.
         action = today - dt.timedelta(days=int(r() * 60))
         action_id = self.insert(
             "regulatory_actions",
             {
-                "for_state": pick(r, states),
+                "for_state": state,
                 "action_id": action_number(r),
                 "action_date": action,
                 "effective_date": action,
                 "enter_date": today,
-                "penalty_fine_forfeiture": penalty(r),
-                "length_of_order": pick(r, LENGTHS_OF_ORDER),
+                "penalty_fine_forfeiture": order.fine,
+                "length_of_order": order.length,
             },
         )
-        for kind, value in regulatory_values(r):
+        for kind, value in order.values:
             self.insert(
                 "regulatory_action_values",
                 {"regulatory_action_id": action_id, "type": kind, "value": value},

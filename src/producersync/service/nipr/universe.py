@@ -33,17 +33,14 @@ from producersync.service.nipr.bounds import (
     NPN_LOW,
 )
 from producersync.service.nipr.fields import (
-    LENGTHS_OF_ORDER,
     LOA_CATEGORIES,
     Weighted,
     action_number,
     anniversary,
     appointment_row,
     license_number,
-    penalty,
     phone,
-    pick,
-    regulatory_values,
+    regulatory_order,
     renewal_periods,
     street,
     transaction_id,
@@ -104,6 +101,8 @@ _MOVE_TO_NONRESIDENT_SHARE = 0.3
 _MOVE_LAG_DAYS = (7, 90)
 _MOVE_LAG_SPAN = _MOVE_LAG_DAYS[1] - _MOVE_LAG_DAYS[0] + 1
 _DELETED_SHARE = 0.01
+# A license stays renewable (late) this many days past its expiration date.
+_LATE_RENEWAL_DAYS = 90
 _REGULATORY_SHARE = 0.015
 # Non-resident license counts 0..8: most producers hold one to three.
 _NR_COUNT_WEIGHTS = (18, 24, 19, 13, 9, 6, 4, 4, 3)
@@ -253,6 +252,8 @@ class _Producer:
         self.tx_ids = [transaction_id(rng) for _ in self.tx_days]
         self.city: ref.City = self.pick(ref.CITIES[self.home])
         self.licensed_states: list[str] = []
+        # The day each state's license ended (None while in force).
+        self.ended_in: dict[str, int | None] = {}
         self.first: str = ""
         self.last: str = ""
         self.company: str = ""
@@ -442,6 +443,7 @@ class _Producer:
             if resident:
                 home_ended = license_held[3]
             held.append(license_held)
+            self.ended_in[state] = license_held[3]
         if cls.appointed and any(loa.categories[0] in ref.CARRIERS_BY_CATEGORY for loa in profile):
             self.appointments(held)
 
@@ -788,28 +790,43 @@ class _Producer:
         start = u.start
         for _ in range(1 if r() < 0.8 else 2):
             action_id = u.next_id("regulatory_actions")
-            action = self.career + int(r() * (start - 1 - self.career))
+            # Only a license out of force, and past its late renewal, was revoked,
+            # suspended or surrendered (or its holder denied one): then, or after. A state
+            # acts where a license ended, as often as not.
+            gone_in = [
+                state
+                for state, ended in self.ended_in.items()
+                if ended is not None and ended < start - _LATE_RENEWAL_DAYS
+            ]
+            if gone_in and r() < 0.5:
+                state = self.pick(gone_in)
+            else:
+                state = self.pick(self.licensed_states or [self.home])
+            ended = self.ended_in.get(state)
+            gone = ended is not None and ended < start - _LATE_RENEWAL_DAYS
+            order = regulatory_order(r, license_in_force=not gone)
+            first = ended if ended is not None and order.disposition.ends_license else self.career
+            action = first + int(r() * (start - 1 - first))
             effective = action if r() < 0.7 else min(action + int(r() * 30), start - 1)
             entered = min(action + int(r() * 400), start - 1)
-            fine = penalty(r)
             row = self.stamp(
                 {
                     "id": action_id,
                     "npn": self.npn,
-                    "for_state": self.pick(self.licensed_states or [self.home]),
+                    "for_state": state,
                     "action_id": action_number(r),
                     "action_date": days[action],
                     "effective_date": days[effective],
                     "enter_date": days[entered],
-                    "penalty_fine_forfeiture": fine,
-                    "length_of_order": pick(r, LENGTHS_OF_ORDER),
+                    "penalty_fine_forfeiture": order.fine,
+                    "length_of_order": order.length,
                 },
                 action,
                 entered,
             )
             self.out["regulatory_actions"].append(row)
             values = self.out["regulatory_action_values"]
-            for kind, value in regulatory_values(r):
+            for kind, value in order.values:
                 values.append(
                     {
                         "id": u.next_id("regulatory_action_values"),
