@@ -149,7 +149,16 @@ LICENSE_CLASSES: tuple[LicenseClass, ...] = (
     LicenseClass(
         "Adjuster", "7", ("Adjuster",), 55, ADJUSTER_LOA_PROFILES, NO_ADJUSTER_LICENSE_STATES
     ),
-    LicenseClass("Public Adjuster", "8", ("Public Adjuster",), 5, ((1, ("Public Adjuster",)),)),
+    # Alabama licenses no public adjuster (representing a policyholder's claim there is
+    # the practice of law).
+    LicenseClass(
+        "Public Adjuster",
+        "8",
+        ("Public Adjuster",),
+        5,
+        ((1, ("Public Adjuster",)),),
+        frozenset({"AL"}),
+    ),
     LicenseClass(
         "Surplus Lines Broker",
         "5",
