@@ -394,6 +394,27 @@ def test_the_npns_owed_a_fetch_before_0018_are_flagged_and_counted_as_before(
             assert pending_fetches(conn, 5) == Pending(3, ("1001", "1003", "1004"))
 
 
+@pytest.mark.parametrize("kind", BACKENDS)
+def test_the_npns_a_process_of_the_version_before_0018_activated_unflagged_are_flagged_by_0019(
+    kind: str, tmp_path: Path
+) -> None:
+    """A sync process of the version before 0018 left running through it activated NPNs
+    without the flag; 0019 flags them, and the count reads them again."""
+    with _engine("mirror", kind, tmp_path / "old") as old:
+        mirror_migrate.upgrade(old, "0018")
+        at = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+        before = sa.MetaData()
+        before.reflect(old, only=["population"])
+        with old.begin() as conn:
+            rows = [{"npn": npn, "active": True, "activated_at": at} for npn in ("1001", "1002")]
+            conn.execute(before.tables["population"].insert(), rows)
+        with old.connect() as conn:
+            assert pending_fetches(conn, 5) == Pending(0, ())
+        mirror_migrate.upgrade(old)
+        with old.connect() as conn:
+            assert pending_fetches(conn, 5) == Pending(2, ("1001", "1002"))
+
+
 def test_a_mirror_of_a_newer_version_is_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 import types
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,12 @@ from producersync.model.events import ENDPOINT_TEST, UPDATES_AVAILABLE, UpdatesA
 from producersync.sync import mirror
 from producersync.sync.mirror import Receipt, write_transaction
 from producersync.sync.mirror import records as mirror_records
+from producersync.sync.mirror.driver import converters, write_rows
 from producersync.sync.mirror.engine import _writer_gate, make_engine
 from producersync.sync.mirror.feed import append_changes
 from producersync.sync.mirror.hook_cursors import register_hooks
 from producersync.sync.mirror.migrate import upgrade
+from producersync.sync.mirror.population import activation_fetched
 from producersync.sync.mirror.queries import (
     Pending,
     appointments_with,
@@ -45,10 +47,12 @@ from producersync.sync.mirror.tables import (
     change_fields,
     changes,
     events,
+    fetched,
     hook_cursors,
     license_loas,
     licenses,
     malformed,
+    population,
     receipts,
     regulatory_action_values,
     sync_runs,
@@ -1998,6 +2002,72 @@ def test_owed_are_the_active_whose_activation_no_finished_run_fetched(engine: sa
         mirror.finish_run(conn, done, {})
         # 1001's run failed: owed still. 1002's finished. 1003 is not active.
         assert mirror.owed_fetches(conn, npns) == ["1001"]
+
+
+def _truly_owed(conn: sa.Connection) -> list[str]:
+    """The active NPNs no finished, error-free run fetched since their activation, read
+    from every NPN's fetch (as before mirror migration 0018), not from their flags."""
+    query = sa.select(population.c.npn).where(population.c.active, ~activation_fetched(population))
+    return sorted(conn.execute(query).scalars())
+
+
+def _as_before_0018(conn: sa.Connection, table: sa.Table, rows: list[tuple[Any, ...]]) -> None:
+    """``rows`` written as a sync process of the version before 0018 writes them: the
+    same statement, no ``owed`` in it (times in the driver's form)."""
+    columns = {"population": ("npn", "active", "activated_at"), "fetched": _FETCHED}
+    stamp = converters(conn).timestamp
+    written = [tuple(stamp(v) if isinstance(v, dt.datetime) else v for v in r) for r in rows]
+    write_rows(conn, table, columns[table.name], written, upsert=True)
+
+
+_FETCHED = ("npn", "activated_at", "run_id")
+_LATER = T0 + dt.timedelta(hours=2)
+# Each write of a process that knows nothing of the flag, given the run that fetched
+# 1001 (active since T0) and finished without error; 1002 was deactivated since.
+_UNFLAGGING: dict[str, Callable[[sa.Connection, int], object]] = {
+    "activated": lambda conn, run: _as_before_0018(conn, population, [("1003", True, T0)]),
+    "activated-again": lambda conn, run: _as_before_0018(
+        conn, population, [("1002", True, _LATER)]
+    ),
+    "a-later-activation": lambda conn, run: _as_before_0018(
+        conn, population, [("1001", True, _LATER)]
+    ),
+    "fetched-by-a-run-going-on": lambda conn, run: _as_before_0018(
+        conn, fetched, [("1001", T0, mirror.start_run(conn, "activation"))]
+    ),
+    "its-run-failed-after-all": lambda conn, run: conn.execute(
+        sa.update(sync_runs).where(sync_runs.c.id == run).values(error="boom")
+    ),
+    "its-fetch-forgotten": lambda conn, run: conn.execute(sa.delete(fetched)),
+    "its-run-deleted": lambda conn, run: conn.execute(
+        sa.delete(sync_runs).where(sync_runs.c.id == run)
+    ),
+}
+_OWED_AFTER = {"activated": ["1003"], "activated-again": ["1002"]}
+
+
+@pytest.mark.parametrize("write", sorted(_UNFLAGGING))
+def test_a_write_that_leaves_the_flag_alone_still_flags_the_npns_it_leaves_owed_a_fetch(
+    engine: sa.Engine, write: str
+) -> None:
+    """A sync process of the version before 0018, left running through the upgrade,
+    writes the population, the fetches and the runs without ``population.owed``: the
+    database flags what it leaves owed, so that `sync status`'s ``pendingNpns`` and
+    `report expiring`, which read only the flagged NPNs, count it. They left out the
+    NPNs it activated until a fetch of this version's."""
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001", "1002"], T0)
+        mirror.deactivate_npns(conn, ["1002"], T0 + dt.timedelta(hours=1), purge=False)
+        run = mirror.start_run(conn, "activation")
+        mirror.mark_activations_fetched(conn, ["1001"], run)
+        mirror.finish_run(conn, run, {})
+        assert pending_fetches(conn, 10) == Pending(0, ())
+    with write_transaction(engine) as conn:
+        _UNFLAGGING[write](conn, run)
+    owed = _OWED_AFTER.get(write, ["1001"])
+    with engine.connect() as conn:
+        assert _truly_owed(conn) == owed
+        assert pending_fetches(conn, 10) == Pending(len(owed), tuple(owed))
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

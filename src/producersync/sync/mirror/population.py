@@ -155,11 +155,10 @@ def mark_fetched(conn: sa.Connection, activations: Mapping[str, dt.datetime], ru
     times = {npn: as_utc(at) for npn, at in activations.items()}
     stamps = _stamps(conn, times.values())
     rows = [(npn, stamps[at], run_id) for npn, at in times.items()]
-    write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
     # Their fetch is now this run's, unfinished: owed until it finishes without error.
-    for chunk in chunks(list(times)):
-        flag = sa.update(population).where(population.c.npn.in_(chunk), population.c.active)
-        conn.execute(flag.values(owed=True))
+    # The database flags them (``population.owed``), in this statement (mirror migration
+    # 0019's triggers on ``fetched``).
+    write_rows(conn, fetched, ("npn", "activated_at", "run_id"), rows, upsert=True)
 
 
 def settle_owed(conn: sa.Connection, among: sa.ColumnElement[bool] = OWED) -> None:

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.population import settle_owed
-from producersync.sync.mirror.tables import fetched, population, sync_runs, sync_state
+from producersync.sync.mirror.tables import sync_runs, sync_state
 from producersync.timestamps import as_utc
 
 __all__ = [
@@ -160,27 +160,19 @@ def finish_run(
     stopped with ``error`` to start over at once, shown so and not counted failed."""
     finished = mirror_now(conn)
     values = {"finished_at": finished, "counts": dict(counts), "error": error}
-    row = conn.execute(
+    started: dt.datetime = conn.execute(
         sa.update(sync_runs)
         .where(sync_runs.c.id == run_id)
         .values(**values, restarted=restarted)
-        .returning(sync_runs.c.started_at, sync_runs.c.kind)
-    ).one()
-    started: dt.datetime = row.started_at
+        .returning(sync_runs.c.started_at)
+    ).scalar_one()
     if started.tzinfo is None:  # SQLite keeps no zone; it was written in UTC
         started = started.replace(tzinfo=dt.UTC)
     if error is None:
         settle_owed(conn)
-    elif row.kind in _WHOLE_FETCHES:
-        # Finished again with an error (its step run again): what it fetched is owed.
-        # Only runs of these kinds fetch NPNs whole (``mark_fetched``); the others' finish
-        # is spared a read of every fetch.
-        its = sa.select(fetched.c.npn).where(fetched.c.run_id == run_id)
-        conn.execute(
-            sa.update(population)
-            .where(population.c.npn.in_(its), population.c.active)
-            .values(owed=True)
-        )
+    # Finished again with an error (its step run again), the NPNs it fetched are owed
+    # again: the database flags them as this statement changes the run (mirror migration
+    # 0019's triggers on ``sync_runs``).
     return max(0.0, (finished - started).total_seconds())
 
 

@@ -225,7 +225,10 @@ population = sa.Table(
     sa.Column("deactivated_at", UtcDateTime, nullable=True),
     # True while the NPN may be owed a fetch, NULL once a run that fetched it finished
     # without error (migration 0018): set by its activation and by a run that starts to
-    # fetch it, cleared as that run finishes. Never NULL for one owed: a flag left on
+    # fetch it, cleared as that run finishes. The database sets it (migration 0019's
+    # triggers), whichever process writes, one of the version before 0018 too, and the
+    # sync's own writes of an activation set it themselves (on PostgreSQL, the trigger's
+    # function is then not called). Never NULL for one owed: a flag left on
     # only costs a look at its fetch. ``OWED`` reads the population's few flagged NPNs,
     # where their count and first ones read every NPN's fetch (250,000 NPNs: 118 ms on
     # SQLite, 249 ms on PostgreSQL, at each `sync status`, `report expiring`). NULL, not
