@@ -478,6 +478,26 @@ async def test_an_endpoint_test_is_acknowledged_recorded_and_ignored(harness: Ha
     assert harness.receipts() == {**NONE, "total": 1, "ignored": 1}
 
 
+async def test_the_metrics_show_the_npns_owed_a_fetch_and_the_failed_runs_as_sync_status_does(
+    harness: Harness,
+) -> None:
+    """An alert sees an activation whose fetch keeps failing (the API down, or refusing
+    it for hours) and a failure not made up for: `sync status` alone told them."""
+    engine = mirror.open_mirror(harness.mirror_url)
+    at = dt.datetime(2025, 7, 24, tzinfo=dt.UTC)
+    with mirror.write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001", "1002"], at)
+        run = mirror.start_run(conn, "activation")
+        mirror.mark_activations_fetched(conn, ["1001", "1002"], run)
+        mirror.finish_run(conn, run, {}, error="the API answered 503")
+        status = mirror.sync_status(conn)
+    engine.dispose()
+    shown = samples((await harness.http.get("/metrics")).text)
+    assert (status["pendingNpns"]["count"], status["failedRuns"]) == (2, 1)
+    assert shown["producersync_sync_pending_npns", frozenset()] == 2
+    assert shown["producersync_sync_failed_runs", frozenset()] == 1
+
+
 async def test_sync_status_counts_receipts_by_the_verdicts_the_metrics_count(
     harness: Harness,
 ) -> None:

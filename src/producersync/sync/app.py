@@ -35,6 +35,8 @@ from producersync.sync.heartbeat import LEASE_BEATS
 from producersync.sync.hooks import Hooks
 from producersync.sync.metrics import Metrics
 from producersync.sync.mirror.hook_cursors import hook_lags
+from producersync.sync.mirror.queries import pending_fetches
+from producersync.sync.mirror.runs import failed_runs
 from producersync.sync.pull import Puller
 from producersync.sync.receiver import Receiver, Start, refused, stopping
 from producersync.sync.settings import SyncSettings
@@ -190,6 +192,8 @@ def create_app(
         lambda: _read(engine, mirror.records_not_stored),
         lambda: _lag_days(engine),
         lambda: _hooks_behind(engine),
+        lambda: _read(engine, lambda conn: pending_fetches(conn, 1).count),
+        lambda: _read(engine, failed_runs),
     )
     durable: DurableSync | None = None
     if start is None:

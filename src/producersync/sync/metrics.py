@@ -42,6 +42,8 @@ class Metrics:
         not_stored: Callable[[], int] = lambda: 0,
         lag_days: Callable[[], int | None] = lambda: None,
         hooks_behind: Callable[[], dict[str, int]] = dict,
+        pending_npns: Callable[[], int] = lambda: 0,
+        failed_runs: Callable[[], int] = lambda: 0,
     ) -> None:
         self._readings = Readings()
         self.registry = CollectorRegistry()
@@ -127,6 +129,23 @@ class Metrics:
             "(not an object, or no integer id): not in the mirror, and logged. 0 when the "
             "API's data is clean.",
             lambda: float(not_stored()),
+        )
+
+        self._read(
+            "producersync_sync_pending_npns",
+            "Active NPNs whose records are owed a fetch: activated (or subscribed again), "
+            "and no run that finished without error has fetched them since, as `sync "
+            "status` shows pendingNpns. A storm's rises and falls within minutes; one that "
+            "stays up, the API failing or refusing the fetches (the failed activation "
+            "runs say why).",
+            lambda: float(pending_npns()),
+        )
+        self._read(
+            "producersync_sync_failed_runs",
+            "Sync runs that failed and that no later run of their family has made up for "
+            "(one that succeeded), as `sync status` shows failedRuns: 0 when none is "
+            "outstanding.",
+            lambda: float(failed_runs()),
         )
 
         self.registry.register(_HooksBehind(lambda: self._readings.read(hooks_behind, {})))
