@@ -41,9 +41,11 @@ _QUERY_CANCELED = "57014"  # a statement timeout: the statement's own cost, not 
 # Transaction rollbacks for a conflict: a serialization failure, a deadlock broken. The
 # server rolled the transaction back; run again, it succeeds.
 _CONFLICTS = frozenset({"40001", "40P01"})
-# SQLite's primary result codes of an outage: busy, locked, I/O error, full, cannot open.
+# SQLite's primary result codes of an outage: busy, locked, read-only (its file or
+# volume made so: a disk remounted read-only after errors, a restore as another user),
+# I/O error, full, cannot open. Each is the operator's to fix, and the writes wait.
 _SQLITE_BUSY = 5
-_SQLITE_CODES = frozenset({_SQLITE_BUSY, 6, 10, 13, 14})
+_SQLITE_CODES = frozenset({_SQLITE_BUSY, 6, 8, 10, 13, 14})
 
 
 def unavailable(exc: BaseException) -> bool:

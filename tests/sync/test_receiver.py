@@ -616,6 +616,22 @@ async def test_a_503_for_an_unavailable_mirror_is_counted(tmp_path: Path) -> Non
     assert 'producersync_sync_receipt_duration_seconds_count{verdict="unavailable"} 1.0' in text
 
 
+async def test_a_mirror_that_refuses_writes_is_answered_503_as_an_outage(tmp_path: Path) -> None:
+    """A mirror whose file became read-only (a volume remounted read-only after disk
+    errors, a restore as another user): SQLite's "attempt to write a readonly database"
+    went up as a 500 and a traceback for every delivery, uncounted by the unavailable
+    verdict an alert watches, where a full disk is a 503 the sender retries."""
+    path = tmp_path / "mirror.db"
+    mirror.open_mirror(f"sqlite:///{path}").dispose()
+    gone = _Gone(tmp_path, f"sqlite:///file:{path}?mode=ro&uri=true")
+    status, answer = await gone.deliver()
+    gone.close()
+    assert (status, json.loads(answer)["status"]) == (503, "unavailable")
+    assert 'producersync_sync_receipts_total{verdict="unavailable"} 1.0' in (
+        gone.metrics.render().decode()
+    )
+
+
 async def test_a_delivery_cut_by_the_stop_is_counted(tmp_path: Path) -> None:
     """A delivery still unanswered when the stop cuts it (uvicorn cancels it after the
     grace period) gets the receiver's 503 from RetryShortly, outside the receiver, and the
@@ -684,11 +700,11 @@ async def test_the_end_of_a_mirror_outage_is_logged_once(
 
 class _Gone:
     """A receiver over a mirror that cannot be opened: SQLite's "cannot open", an outage
-    (a lost disk), until its directory is made."""
+    (a lost disk), until its directory is made; or over ``url``."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, url: str | None = None) -> None:
         self.secret, self.directory = generate_secret(), tmp_path / "gone"
-        self.url = f"sqlite:///{self.directory / 'mirror.db'}"
+        self.url = url or f"sqlite:///{self.directory / 'mirror.db'}"
         self.engine = sa.create_engine(self.url)
         self.metrics = Metrics(lambda: None)
         self.started: list[str] = []
