@@ -1349,6 +1349,34 @@ def test_failed_runs_are_those_a_later_run_of_their_family_has_not_made_up_for(
     assert status["failedRunsTotal"] == sum(error is not None for _, error, _ in steps)
 
 
+def test_the_failures_not_made_up_for_are_shown_with_their_errors_the_latest_first(
+    engine: sa.Engine,
+) -> None:
+    """The daily syncs failing while activations are fetched: the last run shown was an
+    activation's, succeeded, and failedRuns a number; what failed, and why, was in the
+    log alone."""
+    for kind, error in [
+        ("updates", "upstream 503 (1)"),
+        ("catch-up", "upstream 503 (2)"),
+        ("activation", "upstream 429"),
+        ("activation", None),  # makes up for the activation's failure, not the others
+        ("backfill", "upstream 503 (3)"),
+        ("updates", "upstream 503 (4)"),
+        ("activation", None),
+    ]:
+        _ran(engine, kind, error)
+    with engine.connect() as conn:
+        status = mirror.sync_status(conn)
+    assert status["lastRun"]["status"] == "succeeded"
+    assert status["failedRuns"] == 4
+    shown = [(run["kind"], run["error"]) for run in status["failures"]]
+    assert shown == [
+        ("updates", "upstream 503 (4)"),
+        ("backfill", "upstream 503 (3)"),
+        ("catch-up", "upstream 503 (2)"),
+    ]
+
+
 def test_a_run_stopped_to_start_over_is_shown_restarted_not_failed(engine: sa.Engine) -> None:
     """A pass whose population grew stops and another starts from the list: it was shown
     failed and counted among the failed runs, an alert for nothing on every storm."""

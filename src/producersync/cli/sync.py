@@ -187,9 +187,9 @@ def status(as_json: JsonOption = False) -> None:
     Counts per resource, the last synced runDate, the NIPR run the mirror holds as of
     (that runDate, or before any, the day before its first complete fetch of NPNs), the
     latest one it could hold and the run days it lacks, the last run (running,
-    interrupted, restarted, failed or succeeded), the failures, the NPNs whose records
-    are still being fetched, and the fields of stored records their typed columns could
-    not hold."""
+    interrupted, restarted, failed or succeeded), the failures (the latest three not made
+    up for, each with its error), the NPNs whose records are still being fetched, and
+    the fields of stored records their typed columns could not hold."""
     from producersync.sync import mirror
     from producersync.sync.settings import SyncSettings
 

@@ -21,6 +21,7 @@ __all__ = [
     "beat_runs",
     "failed_runs",
     "failed_runs_total",
+    "failures",
     "finish_run",
     "interrupt_run",
     "last_run",
@@ -233,15 +234,45 @@ def failed_runs(conn: sa.Connection) -> int:
     """The failed runs not made up for: those started after the latest run of their
     family (``RUN_FAMILIES``) that succeeded, or with none. Every failure ever counted,
     one fixed months ago was shown (and alerted on) for good."""
+    count = sa.select(sa.func.count()).select_from(sync_runs)
+    return sum(int(conn.execute(count.where(c)).scalar_one()) for c in _not_made_up())
+
+
+def failures(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
+    """The latest ``limit`` of the failed runs ``failed_runs`` counts, the latest first,
+    JSON-ready: what failed, when, and why, where the last run, of another family (an
+    activation's fetch going on while the daily syncs fail), told neither."""
+    rows = [
+        row
+        for outstanding in _not_made_up()
+        for row in conn.execute(
+            sa.select(sync_runs).where(outstanding).order_by(sync_runs.c.id.desc()).limit(limit)
+        )
+    ]
+    rows.sort(key=lambda row: row.id, reverse=True)
+    return [
+        {
+            "id": row.id,
+            "kind": row.kind,
+            "runDate": _iso(row.run_date),
+            "startedAt": _iso(row.started_at),
+            "finishedAt": _iso(row.finished_at),
+            "error": row.error,
+        }
+        for row in rows[:limit]
+    ]
+
+
+def _not_made_up() -> list[sa.ColumnElement[bool]]:
+    """For each family, its failed runs started after its latest run that succeeded."""
     runs = sync_runs.c
-    failed = 0
+    succeeded = sa.and_(runs.finished_at.is_not(None), runs.error.is_(None))
+    found = []
     for family in RUN_FAMILIES:
-        succeeded = sa.and_(runs.finished_at.is_not(None), runs.error.is_(None))
         latest = sa.select(sa.func.max(runs.id)).where(runs.kind.in_(family), succeeded)
         after = sa.func.coalesce(latest.scalar_subquery(), 0)
-        query = sa.select(sa.func.count()).where(_failed, runs.kind.in_(family), runs.id > after)
-        failed += int(conn.execute(query).scalar_one())
-    return failed
+        found.append(sa.and_(_failed, runs.kind.in_(family), runs.id > after))
+    return found
 
 
 def failed_runs_total(conn: sa.Connection) -> int:

@@ -16,6 +16,7 @@ from producersync.sync.mirror.receipts import ACCEPTED, IGNORED, receipt_body
 from producersync.sync.mirror.runs import (
     failed_runs,
     failed_runs_total,
+    failures,
     last_run,
     last_synced_run_date,
     sync_start,
@@ -45,6 +46,7 @@ __all__ = [
 
 _LATEST = 10  # malformed fields `sync status` lists, the latest first
 _PENDING_NAMED = 5  # NPNs owed a fetch that `sync status` names, the first by NPN
+_FAILURES_SHOWN = 3  # failed runs not made up for that `sync status` shows, the latest
 
 
 def record_counts(conn: sa.Connection) -> dict[str, int]:
@@ -90,6 +92,7 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
         "lastRun": last_run(conn),
         "failedRuns": failed_runs(conn),
         "failedRunsTotal": failed_runs_total(conn),
+        "failures": failures(conn, _FAILURES_SHOWN),
         "counts": record_counts(conn),
         "activeNpns": int(conn.execute(active).scalar_one()),
         # What `check` and `report expiring` point to when they cannot tell for an NPN
