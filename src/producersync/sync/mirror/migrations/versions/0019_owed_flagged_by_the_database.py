@@ -21,6 +21,9 @@ so flags it, in the writing statement's transaction:
 A flag left on costs only a look at the NPN's fetch (``owed_fetch``), and the next run
 that finishes without error clears it. The NPNs such a process activated between 0018
 and this migration are flagged now, as 0018 flagged those of before.
+
+A later migration that copies one of these tables to change it (SQLite's batch mode
+drops the table, and its triggers with it) must make its triggers again.
 """
 
 from __future__ import annotations
