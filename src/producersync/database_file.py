@@ -1,4 +1,12 @@
-"""A SQLite database that cannot be opened for a reason of its directory's, told as such.
+"""SQLite database files: made readable by their owner alone, and one that cannot be
+opened for a reason of its directory's, told as such.
+
+SQLite makes a new file readable by every user of the host (0644, less the umask), and
+the store holds the token-signing key and the webhook signing secrets, the mirror the
+producers' records, a DBOS system database the events its workflows were given: any
+account on the host could read them, the key to forge any account's access token
+included. ``private_file`` makes the file first, 0600; SQLite gives the ``-wal`` and
+``-shm`` files beside it the database's own mode.
 
 SQLite says only "unable to open database file", whichever file and why: every command
 said "the database: unable to open database file", not which database (``sync run``
@@ -16,7 +24,32 @@ import sqlalchemy as sa
 
 from producersync.database_url import sqlite_file
 
-__all__ = ["DatabaseFileError", "directory_faults"]
+__all__ = ["DatabaseFileError", "directory_faults", "private_file", "private_files"]
+
+
+_OWNER_ONLY = 0o600
+
+
+def private_file(url: str | sa.URL) -> None:
+    """Make the SQLite file ``url`` names, if it is not there yet, empty and readable and
+    writable by its owner alone, for SQLite to open as a new database. A file already
+    there keeps its mode (the operator's to choose); any other database is left alone,
+    and so is a file that cannot be made here (its directory missing or not writable:
+    SQLite's failure to open it says why, through ``directory_faults``)."""
+    path = sqlite_file(url)
+    if path is None:
+        return
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _OWNER_ONLY))
+    except OSError:
+        return
+
+
+def private_files(engine: sa.Engine) -> sa.Engine:
+    """``engine``, whose SQLite file, made by its first connection, is ``private_file``'s."""
+    if sqlite_file(engine.url) is not None:
+        sa.event.listen(engine, "do_connect", lambda *_: private_file(engine.url))
+    return engine
 
 
 class DatabaseFileError(Exception):

@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from pydantic_settings import BaseSettings
 
 from producersync.cli.common import fail
-from producersync.database_file import directory_faults
+from producersync.database_file import directory_faults, private_files
 from producersync.database_url import sqlalchemy_url
 from producersync.settings_variables import variable
 from producersync.url_userinfo import masked
@@ -38,7 +38,8 @@ def reach_system_database(url: str | None, settings: type[BaseSettings], beside:
     target = url or beside
     if url is None and sa.make_url(target).get_backend_name() != "postgresql":
         return  # DBOS's SQLite file beside the store's or the mirror's is made with it
-    engine = sa.create_engine(sqlalchemy_url(target))  # with the connect timeout DBOS gets
+    # With the connect timeout DBOS gets; a SQLite file made owner-only, as DBOS would find it.
+    engine = private_files(sa.create_engine(sqlalchemy_url(target)))
     try:
         with directory_faults(engine, _WHAT):
             conn = _connect(engine)

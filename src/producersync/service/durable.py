@@ -12,6 +12,7 @@ import socket
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
 
+from producersync.database_file import private_file
 from producersync.database_url import (
     dbos_pool_size,
     dbos_system_url,
@@ -89,9 +90,11 @@ class DurableRuntime:
         # recovered then hands back unsent those its claim no longer covers.
         lease = RetryPolicy.from_settings(settings).lease.total_seconds()
         self.executors = ExecutorWatch(self._lock, lease / _LOOKS_PER_LEASE, lease)
+        system_database = system_database_url(settings)
+        private_file(system_database)  # a SQLite file DBOS makes: owner-only, made first
         config: DBOSConfig = {
             "name": "producersync",
-            "system_database_url": system_database_url(settings),
+            "system_database_url": system_database,
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
             "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,

@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.client import ProducerSyncError
+from producersync.database_file import private_file
 from producersync.database_url import dbos_pool_size, sqlalchemy_url
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
@@ -118,9 +119,11 @@ class DurableSync:
         executor_id = self._lock.executor_id
         beat = settings.run_heartbeat_seconds
         self.executors = ExecutorWatch(self._lock, beat, beat * LEASE_BEATS)
+        system_database = settings.system_database_url()
+        private_file(system_database)  # a SQLite file DBOS makes: owner-only, made first
         config: DBOSConfig = {
             "name": APP_NAME,
-            "system_database_url": settings.system_database_url(),
+            "system_database_url": system_database,
             "log_level": "WARNING",
             "scheduler_polling_interval_sec": 5.0,
             "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,

@@ -13,6 +13,7 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from producersync.database_file import private_files
 from producersync.database_url import pool_options, sqlalchemy_url
 from producersync.sync.mirror import checkpoints
 from producersync.sync.mirror.priority_gate import PriorityGate
@@ -54,8 +55,10 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     }
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, **json_options, **pool_options(pool_size))
-    engine = sa.create_engine(
-        url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+    engine = private_files(
+        sa.create_engine(
+            url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+        )
     )
     sa.event.listen(engine, "connect", _on_sqlite_connect)
     sa.event.listen(engine, "begin", _on_sqlite_begin)
