@@ -822,6 +822,46 @@ def test_a_command_calling_the_api_without_credentials_names_the_variable(
     assert not sync_env.exists()
 
 
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["sync", "run"],
+        ["sync", "now", "--since", "2026-01-01"],
+        ["sync", "backfill"],
+        ["sync", "verify"],
+    ],
+)
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [
+        ("PRODUCERSYNC_API_URL", "http://producersync.internal:8000"),
+        ("PRODUCERSYNC_TOKEN_URL", "http://10.0.0.5/oauth2/token"),
+    ],
+)
+def test_a_command_refuses_to_send_the_client_secret_over_plain_http_to_another_host(
+    sync_env: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    command: list[str],
+    variable: str,
+    url: str,
+) -> None:
+    """The secret and every token went out in clear, to any host an http:// URL named."""
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
+    monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_hunter2")
+    monkeypatch.setenv("PRODUCERSYNC_WEBHOOK_SECRETS", GOOD_SECRET)
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "https://api.example")
+    monkeypatch.setenv(variable, url)
+    code, err = producersync(monkeypatch, capsys, *command)
+    assert code == 2, err
+    assert err == (
+        f"error: {variable}: plain http to another host sends the client secret, the access "
+        "tokens and the records unencrypted; give an https:// URL (or set "
+        "PRODUCERSYNC_ALLOW_PLAIN_HTTP_API=true, on a network no one else reads)\n"
+    )
+    assert not sync_env.exists()
+
+
 def _refusing_token(request: httpx2.Request) -> httpx2.Response:
     assert request.url.path == "/oauth2/token"
     return httpx2.Response(401, json={"error": "invalid_client", "message": "bad credentials"})

@@ -82,7 +82,7 @@ def _api_answering(
     monkeypatch: pytest.MonkeyPatch, handler: Callable[[httpx2.Request], httpx2.Response]
 ) -> None:
     """The sync's settings and its client pointed at ``handler``."""
-    monkeypatch.setenv("PRODUCERSYNC_API_URL", "http://api.example")
+    monkeypatch.setenv("PRODUCERSYNC_API_URL", "https://api.example")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_ID", "psc_1")
     monkeypatch.setenv("PRODUCERSYNC_CLIENT_SECRET", "pss_1")
     transport = httpx2.MockTransport(handler)

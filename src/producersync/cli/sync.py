@@ -120,6 +120,7 @@ def run(
             "client_secret": api,
         }
     )
+    settings.refuse_plain_http()  # before the mirror is made: its client is built later
     reach_system_database(settings.dbos_system_database_url, SyncSettings, settings.mirror_url)
 
     def make_app() -> Starlette:

@@ -4,11 +4,12 @@ and the other commands that only read the mirror have no use for them)."""
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from producersync.url_userinfo import masked
 
-__all__ = ["api_url", "http_url"]
+__all__ = ["api_url", "http_url", "in_clear"]
 
 # The API's versions, which the client puts in every path itself (/v2/licenses).
 _VERSIONS = frozenset({"v1", "v2"})
@@ -39,6 +40,20 @@ def api_url(value: str, name: str | None = None) -> str:
             f"root, {masked(root)!r} (the client adds /v1 and /v2)"
         )
     return value
+
+
+def in_clear(value: str) -> bool:
+    """Whether ``value`` (an ``http_url``) is plain http to another host than this one:
+    what is sent there (a client secret, an access token, the records read) crosses a
+    network unencrypted. Loopback (``localhost``, 127.0.0.0/8, ``::1``) never leaves it."""
+    parts = urlsplit(value)
+    host = parts.hostname or ""
+    if parts.scheme != "http" or host == "localhost" or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name: it may resolve anywhere
+        return True
 
 
 def _named(name: str | None) -> str:

@@ -34,7 +34,7 @@ from producersync.executor_settings import EXECUTOR_LOCK_WAIT_SECONDS, ExecutorL
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.masked_settings import MaskedSettings
-from producersync.model.http_url import api_url, http_url
+from producersync.model.http_url import api_url, http_url, in_clear
 from producersync.settings_variables import own_variables, variable
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
@@ -82,6 +82,12 @@ class SyncSettings(MaskedSettings):
     )
     environment: Literal["sandbox", "production"] = Field(
         default="sandbox", description="AgentSync's API to use when `api_url` is not set."
+    )
+    allow_plain_http_api: bool = Field(
+        default=False,
+        description="Let `api_url` and `token_url` be plain http:// to another host than this "
+        "one, the client secret, tokens and records sent unencrypted (a private network no "
+        "one else reads); loopback http is always allowed.",
     )
     client_id: str | None = Field(default=None, description="OAuth2 client id.")
     client_secret: SecretStr | None = Field(default=None, description="OAuth2 client secret.")
@@ -364,6 +370,7 @@ class SyncSettings(MaskedSettings):
         from producersync.client import Client
 
         self.require(dict.fromkeys(("client_id", "client_secret"), "the command calls the API"))
+        self.refuse_plain_http()
         secret = self.client_secret.get_secret_value() if self.client_secret else None
         # Always an environment or a base URL: the SDK then reads no URL variable, and the
         # API is these settings' alone, a configuration file's included.
@@ -377,6 +384,22 @@ class SyncSettings(MaskedSettings):
             timeout=self.api_timeout_seconds,
             max_retries=self.api_max_retries,
         )
+
+    def refuse_plain_http(self) -> None:
+        """Refuse, as a wrong setting, an API or token URL that would carry the client
+        secret and the tokens in clear across a network, unless allowed."""
+        if self.allow_plain_http_api:
+            return
+        allow = variable(type(self), "allow_plain_http_api")
+        why = (
+            "plain http to another host sends the client secret, the access tokens and the "
+            f"records unencrypted; give an https:// URL (or set {allow}=true, on a network "
+            "no one else reads)"
+        )
+        urls = (("api_url", self.api_url), ("token_url", self.token_url))
+        found = [(name, why) for name, url in urls if url is not None and in_clear(url)]
+        if found:
+            raise _refused(*found)
 
     def system_database_url(self) -> str:
         """The DBOS system database: the setting, else a SQLite file beside a SQLite
