@@ -19,6 +19,7 @@ from producersync.database_url import (
     sqlalchemy_url,
     with_connect_timeout,
 )
+from producersync.dbos_journal import journal_in_wal
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.executors import ExecutorLock, ExecutorWatch, Role
 from producersync.service.delivery.dispatcher import Dispatcher
@@ -112,6 +113,7 @@ class DurableRuntime:
     def start(self) -> None:
         # Before DBOS launches: its recovery resumes the workflows of this executor id.
         self._lock.take(self._settings.executor_lock_wait_seconds)
+        journal_in_wal(system_database_url(self._settings))
         DBOS.launch()
         settings = self._settings
         stored = DBOS.get_schedule(SCHEDULE_NAME)

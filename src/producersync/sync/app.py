@@ -24,6 +24,7 @@ from starlette.routing import Route
 from producersync.client import ProducerSyncError
 from producersync.database_file import private_file
 from producersync.database_url import dbos_pool_size, sqlalchemy_url
+from producersync.dbos_journal import journal_in_wal
 from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
 from producersync.executors import ExecutorLock, ExecutorWatch, Role
@@ -140,6 +141,7 @@ class DurableSync:
     def start(self) -> None:
         # Before DBOS launches: its recovery resumes the workflows of this executor id.
         self._lock.take(self._settings.executor_lock_wait_seconds)
+        journal_in_wal(self._settings.system_database_url())
         DBOS.launch()
         for queue in (SYNC_QUEUE, ACTIVATION_QUEUE):
             DBOS.register_queue(
