@@ -133,21 +133,52 @@ def test_a_command_forked_has_the_streams_and_directory_it_is_given(tmp_path: Pa
     assert b"error: the database: connection failed" in err
 
 
-def test_a_template_serves_only_the_environment_its_imports_read() -> None:
-    """What the interpreter and the CLI's imports read as they start is the template's, in
-    each child: an environment that differs there is an exec's. The CLI's imports read
-    nothing else (its consoles read the terminal's COLUMNS and NO_COLOR as they print)."""
+def _read(statements: str) -> set[str]:
+    """The environment variables a new interpreter reads as it runs ``statements`` (they
+    may empty ``read``, the set of those read so far)."""
     probe = (
         "import json, os; read = set(); get = os._Environ.__getitem__;"
         "os._Environ.__getitem__ = lambda env, key: read.add(key) or get(env, key);"
-        "import producersync.cli.main; print(json.dumps(sorted(read)))"
+        f"{statements}; print(json.dumps(sorted(read)))"
     )
     found = subprocess.run(
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True
     ).stdout
-    assert set(json.loads(found)) <= set(forked._READ_AT_START)
+    return set(json.loads(found))
+
+
+def test_a_template_serves_only_the_environment_its_imports_read() -> None:
+    """What the interpreter and the CLI's imports read as they start is the template's, in
+    each child: an environment that differs there is an exec's. The CLI's imports read
+    nothing else (its consoles read the terminal's COLUMNS and NO_COLOR as they print)."""
+    assert _read("import producersync.cli.main") <= set(forked._READ_AT_START)
     for env, forks in (({}, _forks()), ({"TYPER_USE_RICH": "0"}, False)):
         process = forked.start(["--help"], {**os.environ, **env}, stdout=subprocess.PIPE)
         assert isinstance(process, forked.Forked) == forks
         assert process.communicate(timeout=120)[1] is None
         assert process.returncode == 0
+
+
+def test_a_sync_template_serves_only_the_certificate_roots_its_tls_context_read(
+    tmp_path: Path,
+) -> None:
+    """The sync's template makes the SDK's TLS context its children share: where the CA
+    roots are is the template's in each child, and a start given others is an exec."""
+    read = _read(
+        "import producersync.sync.app; read.clear();"
+        "from producersync.client._ssl import shared_ssl_context; shared_ssl_context()"
+    )
+    assert "SSL_CERT_FILE" in read
+    assert read <= set(forked._READ_AT_START)
+    process = _sync_run(tmp_path, {})
+    assert process.wait(timeout=120) == 2
+    elsewhere = {"SSL_CERT_FILE": str(tmp_path / "roots.pem")}
+    with (tmp_path / "log").open("wb") as out:
+        process = forked.start(
+            ["sync", "run", "--port", str(free_port())],
+            {**os.environ, **elsewhere},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    assert not isinstance(process, forked.Forked)
+    assert process.wait(timeout=120) == 2

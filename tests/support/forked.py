@@ -64,9 +64,14 @@ RUNS = {
 _CLI_MODULE = "producersync.cli.main"
 # What the interpreter reads once, as it starts (the PYTHON variables but PYTHONPATH, which
 # a child reads again, and the locale: the streams' encoding), and what the template's
-# imports read (Typer, whether it prints with Rich): a child is what an exec would be only
-# in an environment that agrees with its template's on each (``tests/test_forked.py``).
-_READ_AT_START = ("LANG", "LC_ALL", "LC_CTYPE", "TYPER_USE_RICH")
+# imports read (Typer, whether it prints with Rich), and where the CA roots are (the SDK's
+# TLS context, made in a template that imports the SDK: ``_serve``): a child is what an
+# exec would be only in an environment that agrees with its template's on each
+# (``tests/test_forked.py``).
+_READ_AT_START = (
+    *("LANG", "LC_ALL", "LC_CTYPE", "TYPER_USE_RICH"),
+    *("SSL_CERT_FILE", "SSL_CERT_DIR", "SSLKEYLOGFILE"),
+)
 # How long a template may take to import, and to answer a start: past either, the start
 # is an exec.
 _READY_SECONDS = 60
@@ -420,6 +425,13 @@ def _serve(module: str, path: str) -> dict[str, Any]:
     import importlib
 
     importlib.import_module(module)
+    # The SDK's one TLS context, its CA roots loaded (25-45 ms of CPU), made once here for
+    # each child that makes a client (`sync run`'s, though its API is http://): the one
+    # the child would make, in an environment whose certificate variables are the
+    # template's (``_READ_AT_START``).
+    ssl_module = sys.modules.get("producersync.client._ssl")
+    if ssl_module is not None:
+        ssl_module.shared_ssl_context()
     # `python -m` runs the command's module as __main__ alone, never under its name (runpy
     # warns of one imported before it runs it): the template keeps what it imported.
     if sys.modules.pop(_CLI_MODULE, None) is not None:
