@@ -59,13 +59,19 @@ from producersync.sync.mirror.tables import (
     sync_state,
 )
 from producersync.sync.receipt_log import ReceiptLog
-from tests.support.databases import postgres_database, table_plans, waiting_on_a_lock
+from tests.support.databases import (
+    postgres_database,
+    statements,
+    table_plans,
+    waiting_on_a_lock,
+)
 from tests.support.waiting import eventually
 from tests.sync.mirror_data import BACKENDS, fresh_mirror, incompressible, stored_rows, wire
 
 pytestmark = pytest.mark.slow(140)
 
 T0 = dt.datetime(2025, 7, 1, 12, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
 
 
 @pytest.fixture(params=BACKENDS)
@@ -2096,6 +2102,40 @@ def test_a_write_that_leaves_the_flag_alone_still_flags_the_npns_it_leaves_owed_
     with engine.connect() as conn:
         assert _truly_owed(conn) == owed
         assert pending_fetches(conn, 10) == Pending(len(owed), tuple(owed))
+
+
+def test_a_storm_of_npns_never_seen_settles_no_flag_by_reading_the_population(
+    engine: sa.Engine,
+) -> None:
+    """Each chunk of a storm's NPNs was settled after its write, a statement that read
+    the whole population for each on a mirror filled in the same transaction (no
+    planner statistics): 100,000 NPNs 10.3 s on PostgreSQL. None never seen can have
+    been fetched, so none is settled, and all are owed."""
+    npns = [str(1_000_000 + n) for n in range(2 * mirror_records.CHUNK + 1)]
+    with statements(engine) as sent, write_transaction(engine) as conn:
+        mirror.activate_npns(conn, npns, T0)
+    assert not [s for s in sent if s.lstrip().startswith("UPDATE population")], sent
+    with engine.connect() as conn:
+        assert pending_fetches(conn, 1) == Pending(len(npns), (npns[0],))
+
+
+def test_an_activation_a_finished_pass_covered_is_written_unflagged(engine: sa.Engine) -> None:
+    """Listed subscribed from T0+2h and fetched by a pass that finished, then
+    deactivated at T0+1h: activated again at T0+1h it is covered and not owed, at T0+3h
+    it is owed."""
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001", "1002"], T0)
+        run = mirror.start_run(conn, "population")
+        mirror.mark_fetched(conn, dict.fromkeys(["1001", "1002"], T0 + 2 * HOUR), run)
+        mirror.finish_run(conn, run, {})
+        mirror.deactivate_npns(conn, ["1001", "1002"], T0 + HOUR, purge=False)
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, ["1001", "1002"], {"1001": T0 + HOUR, "1002": T0 + 3 * HOUR})
+    with engine.connect() as conn:
+        assert _truly_owed(conn) == ["1002"]
+        assert pending_fetches(conn, 10) == Pending(1, ("1002",))
+        flags = conn.execute(sa.select(population.c.npn, population.c.owed).order_by("npn"))
+        assert flags.all() == [("1001", None), ("1002", True)]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
