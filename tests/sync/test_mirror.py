@@ -2119,6 +2119,21 @@ def test_a_storm_of_npns_never_seen_settles_no_flag_by_reading_the_population(
         assert pending_fetches(conn, 1) == Pending(len(npns), (npns[0],))
 
 
+def test_a_pass_listing_npns_settles_no_flag_its_fetches_flag_again(engine: sa.Engine) -> None:
+    """A pass's later activations were settled, each chunk of them, before the pass's
+    own fetches, unfinished, flagged them all again: reads of the fetches wasted."""
+    npns = [str(1_000_000 + n) for n in range(2 * mirror_records.CHUNK + 1)]
+    with write_transaction(engine) as conn:
+        mirror.activate_npns(conn, npns, T0)
+        run = mirror.start_run(conn, "population")
+    with statements(engine) as sent, write_transaction(engine) as conn:
+        mirror.activate_listed(conn, dict.fromkeys(npns, T0 + HOUR), run)
+    reads = [s for s in sent if "fetched" in s and not s.startswith("INSERT INTO fetched")]
+    assert not reads, reads
+    with engine.connect() as conn:
+        assert pending_fetches(conn, 1) == Pending(len(npns), (npns[0],))
+
+
 def test_an_activation_a_finished_pass_covered_is_written_unflagged(engine: sa.Engine) -> None:
     """Listed subscribed from T0+2h and fetched by a pass that finished, then
     deactivated at T0+1h: activated again at T0+1h it is covered and not owed, at T0+3h

@@ -47,6 +47,12 @@ def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]
     NPN takes a later activation's time too: it was deactivated and subscribed again in
     between, and the deactivation, delivered after, must lose to it (and the records of
     the new activation are owed)."""
+    return _activate(conn, npns, at, settle=True)
+
+
+def _activate(conn: sa.Connection, npns: Sequence[str], at: At, *, settle: bool) -> list[str]:
+    """``activate_npns``; ``settle``: the flag of an activation a finished pass covered
+    cleared (else left on)."""
     times, current = _current(conn, npns, at)
     newly = [
         npn
@@ -64,7 +70,8 @@ def activate_npns(conn: sa.Connection, npns: Sequence[str], at: At) -> list[str]
     # the population holds can have been (a pass activates what it fetches; else its
     # flag stays on, which costs a look until a run's finish settles it): a storm's
     # NPNs never seen are looked up nowhere.
-    covered = _covered(conn, {npn: at for npn, at in written.items() if npn in current})
+    known = {npn: at for npn, at in written.items() if npn in current}
+    covered = _covered(conn, known) if settle else []
     _write(conn, written, active=True, covered=covered)
     return newly
 
@@ -210,7 +217,8 @@ def activate_listed(
     time there, and covered by run ``run_id``, a pass over the whole population that
     read the list before any page: their activation events, whenever they come, fetch
     nothing more."""
-    activate_npns(conn, list(subscribed), subscribed)
+    # None settled: their fetches, this run's and unfinished, flag them again.
+    _activate(conn, list(subscribed), subscribed, settle=False)
     mark_fetched(conn, subscribed, run_id)
 
 
