@@ -441,6 +441,40 @@ def test_a_2xx_whose_body_is_longer_than_the_excerpt_is_a_success() -> None:
     assert (outcome.succeeded, outcome.error, outcome.response) == (True, None, "y" * 2048)
 
 
+def endless(conn: socket.socket) -> None:
+    """A 200 whose chunked body never ends, sent as fast as the sender reads it."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+    chunk = b"%x\r\n%s\r\n" % (65536, b"z" * 65536)
+    while True:
+        conn.sendall(chunk)
+
+
+def two_megabytes(status: int) -> Callable[[socket.socket], None]:
+    """A whole answer of ``status`` whose body is 2 MiB, sent at once."""
+
+    def answer(conn: socket.socket) -> None:
+        body = b"y" * (2 << 20)
+        conn.sendall(b"HTTP/1.1 %d X\r\ncontent-length: %d\r\n\r\n%s" % (status, len(body), body))
+
+    return answer
+
+
+@pytest.mark.parametrize("answer", [endless, two_megabytes(200)], ids=["endless", "2-mib"])
+def test_a_2xx_whose_body_passes_a_mebibyte_is_not_read_on_and_fails(
+    answer: Callable[[socket.socket], None],
+) -> None:
+    # Read to its end however long: an endless body was read at the socket's speed until
+    # the timeout, a core of the dispatcher's loop for each such attempt, and a long one
+    # that came in time was a success.
+    with raw_receiver(answer) as url:
+        outcome = attempt(url)
+    assert (outcome.succeeded, outcome.status_code) == (False, 200)
+    assert outcome.error == "the response body was longer than 1 MiB, and was not read on"
+    assert outcome.response is not None
+    assert len(outcome.response) == 2048
+    assert retried_in(outcome) < OVERLOADED  # the schedule's step, not a timeout's
+
+
 def test_a_stored_url_the_sender_cannot_read_is_a_refused_attempt() -> None:
     # Saved before the guard read URLs as httpx2 does: InvalidURL escaped the attempt.
     outcome = attempt("http://ex\u00adample.com/hook")

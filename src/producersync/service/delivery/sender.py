@@ -29,6 +29,10 @@ from producersync.webhooks import headers as signed_headers
 __all__ = ["Clock", "Sender", "local_clock"]
 
 _EXCERPT_BYTES = 2048
+# The most of a response's body read: a webhook's answer is a few bytes, and a receiver's
+# endless (or 2 GB) body was read at the socket's speed for the whole timeout, a core's
+# worth of CPU in the dispatcher's loop per such attempt, slowing every other one.
+_BODY_LIMIT = 1 << 20
 _LOCATION_CHARS = 200
 Clock = Callable[[], dt.datetime]
 _USER_AGENT = f"ProducerSync-Webhooks/{__version__}"
@@ -107,6 +111,7 @@ class _Response:
     retry_after: float | None = None
     location: str | None = None
     body: bytearray = field(default_factory=bytearray)
+    length: int = 0  # the body's bytes read, the excerpt's and those dropped
 
     @property
     def excerpt(self) -> str | None:
@@ -117,7 +122,7 @@ class Sender:
     """Sends attempts over one pooled client; redirects are not followed (a 3xx is a
     failure), a response is not decompressed, and every attempt has ``policy.timeout``
     seconds from the first byte sent to the last byte of the response (of which the
-    first 2 KB are kept)."""
+    first 2 KB are kept, and no more than 1 MiB is read)."""
 
     def __init__(
         self,
@@ -228,6 +233,10 @@ class Sender:
         status = response.status
         if error is None and 300 <= status < 400:
             error = _redirect_error(response.location)
+        if error is None and 200 <= status < 300 and response.length > _BODY_LIMIT:
+            error = (
+                f"the response body was longer than {_BODY_LIMIT >> 20} MiB, and was not read on"
+            )
         # A 2xx whose body did not come whole in time is no success (the attempt's time
         # runs to the body's end), but the row says what the receiver answered.
         succeeded = 200 <= status < 300 and error is None
@@ -292,8 +301,11 @@ class Sender:
             # Read to the end, the bytes past the excerpt dropped: a 2xx is a success only
             # once its body has ended, and stopping at the excerpt would make one of more
             # than 2 KB that then stalls, or is cut short, a success, where a shorter one of
-            # the same kind fails.
+            # the same kind fails. Past _BODY_LIMIT it is not read on (nor is it a success).
             async for chunk in response.aiter_raw():
                 answer.body += chunk[: _EXCERPT_BYTES - len(answer.body)]
+                answer.length += len(chunk)
+                if answer.length > _BODY_LIMIT:
+                    break
         finally:
             await response.aclose()
