@@ -102,15 +102,19 @@ def sent(
     allow_private: bool = True,
     policy: RetryPolicy = POLICY,
     clock: Clock = local_clock,
+    together: list[Claimed] | None = None,
 ) -> list[Outcome | Deferred]:
-    """``claims`` sent one after the other by one sender."""
+    """``claims`` sent one after the other by one sender of 2 slots, then ``together``
+    all at once (as a batch is)."""
 
     async def run() -> list[Outcome | Deferred]:
         sender = Sender(
             policy, AddressGuard(allow_private=allow_private), EndpointThrottle("memory://"), 2
         )
         try:
-            return [await sender.send(claimed, [SECRET], clock) for claimed in claims]
+            first = [await sender.send(claimed, [SECRET], clock) for claimed in claims]
+            secrets = {c.endpoint_id: [SECRET] for c in together or []}
+            return first + await sender.send_all(together or [], secrets, clock)
         finally:
             await sender.aclose()
 
@@ -401,6 +405,27 @@ def test_a_connection_the_receiver_resets_fails_saying_so() -> None:
         outcome = attempt(url)
     assert (outcome.succeeded, outcome.status_code) == (False, 0)
     assert outcome.error == "ReadError: [Errno 104] Connection reset by peer"
+
+
+def test_a_hung_endpoint_gets_one_attempt_at_a_time_the_others_slots_kept() -> None:
+    # Each of a hung receiver's deliveries took a sending slot for a timeout, round after
+    # round of its backlog, and every other endpoint's fresh events waited behind them.
+    with raw_receiver(hang) as hung, receiver() as rx:
+        timed_out, probe, held, other = sent(
+            [claim(hung, 1, endpoint_id="ep_hung")],
+            policy=IMPATIENT,
+            together=[
+                claim(hung, 2, endpoint_id="ep_hung"),
+                claim(hung, 3, endpoint_id="ep_hung"),
+                claim(rx.url, 4, endpoint_id="ep_other"),
+            ],
+        )
+    assert isinstance(timed_out, Outcome) and timed_out.error == "no response within 0.5 s"
+    assert isinstance(probe, Outcome) and probe.error == "no response within 0.5 s"
+    # No attempt spent: it waits out the overload step, as the probe's retry does.
+    assert isinstance(held, Deferred)
+    assert held.due - probe.attempted_at >= OVERLOADED
+    assert isinstance(other, Outcome) and other.succeeded
 
 
 def test_a_2xx_cut_short_is_not_a_success() -> None:
