@@ -428,6 +428,22 @@ def test_a_hung_endpoint_gets_one_attempt_at_a_time_the_others_slots_kept() -> N
     assert isinstance(other, Outcome) and other.succeeded
 
 
+@pytest.mark.parametrize(
+    ("line", "shown"),
+    [
+        (b"HTTP/1.1 TWO HUNDRED OK", "'HTTP/1.1 TWO HUNDRED OK'"),
+        (b"garbage \x1b[2J", "'garbage \\x1b[2J'"),  # escaped, as Python showed it
+    ],
+    ids=["words", "escape"],
+)
+def test_a_malformed_status_line_is_quoted_as_the_receiver_sent_it(line: bytes, shown: str) -> None:
+    # It read "illegal status line: bytearray(b'HTTP/1.1 TWO HUNDRED OK')" in the portal.
+    with raw_receiver(lambda c: c.sendall(line + b"\r\ncontent-length: 2\r\n\r\nok")) as url:
+        outcome = attempt(url)
+    assert (outcome.succeeded, outcome.status_code) == (False, 0)
+    assert outcome.error == f"RemoteProtocolError: illegal status line: {shown}"
+
+
 def test_a_2xx_cut_short_is_not_a_success() -> None:
     with raw_receiver(
         lambda c: c.sendall(b"HTTP/1.1 200 OK\r\ncontent-length: 9\r\n\r\nok")

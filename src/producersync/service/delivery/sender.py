@@ -7,6 +7,7 @@ import datetime as dt
 import email.utils
 import logging
 import random
+import re
 import time
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -67,16 +68,24 @@ def local_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+# h11 quotes the receiver's bytes as Python shows them: ``bytearray(b'HTTP/1.1 TWO OK')``.
+_QUOTED = r"""('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")"""
+_BYTES_SHOWN = re.compile(rf"bytearray\(b{_QUOTED}\)|\bb{_QUOTED}")
+
+
 def _described(exc: BaseException) -> str:
     """``Name: message``, the message the first of the exception and its causes that has
     one: a connection the receiver reset is a ReadError that says nothing itself, and its
     attempts read ``ReadError: `` in the portal, the API and the operator's queries,
-    where its cause says ``[Errno 104] Connection reset by peer``."""
+    where its cause says ``[Errno 104] Connection reset by peer``. The receiver's bytes
+    it quotes are shown quoted, as escaped as they were, without Python's ``bytearray(b``
+    around them (``illegal status line: 'HTTP/1.1 TWO OK'``)."""
     cause: BaseException | None = exc
     for _ in range(10):  # a chain is a few links; a cycle is not followed for good
         if cause is None:
             break
         if text := str(cause):
+            text = _BYTES_SHOWN.sub(lambda m: m[1] or m[2], text)
             return f"{type(exc).__name__}: {text}"
         cause = cause.__cause__ or cause.__context__
     return f"{type(exc).__name__}: the connection failed, and no cause was given"
