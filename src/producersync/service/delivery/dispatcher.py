@@ -104,20 +104,36 @@ class Dispatcher(DBOSConfiguredInstance):
         restart, and is closed by ``close``."""
         self._loop = asyncio.get_running_loop()
         running: set[asyncio.Task[int]] = set()
+        entered = 0  # how many deliveries the sender will have been given, the last batch's too
         try:
             while not stop.is_set():
-                if len(running) >= self._max_batches:
-                    _, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                # Beside the batches in flight, another while every delivery of theirs has
+                # gone or ended and a sending slot is free: a batch ends with its slowest
+                # attempt, and two batches each waiting out a hung receiver's timeout kept
+                # every other endpoint's fresh events unclaimed, slots free, for as long.
+                room = self._sender.entered >= entered and self._sender.has_room()
+                if len(running) >= self._max_batches and not room:
+                    await self._batch_or_slot(running)
                     continue
                 claimed = await self._claimed()
                 ran()
                 if claimed:
+                    entered = self._sender.entered + len(claimed)
                     task = asyncio.create_task(self._run_batch(claimed))
                     running.add(task)
                     task.add_done_callback(running.discard)
         finally:
             if running:
                 await asyncio.wait(running)
+
+    async def _batch_or_slot(self, running: set[asyncio.Task[int]]) -> None:
+        """Return once a batch of ``running`` ends or a sending slot is given back (from
+        now: called as ``run`` has found no room, with no await between)."""
+        freed = asyncio.ensure_future(self._sender.slot_freed())
+        try:
+            await asyncio.wait({*running, freed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            freed.cancel()
 
     async def close(self) -> None:
         await self._sender.aclose()

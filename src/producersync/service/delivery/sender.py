@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import logging
@@ -10,7 +11,7 @@ import random
 import re
 import time
 import unicodedata
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import httpx2
@@ -151,6 +152,10 @@ class Sender:
         # flight: such an endpoint gets one attempt at a time (``_held_back``).
         self._slow: set[str] = set()
         self._in_flight: dict[str, int] = {}
+        # What the dispatcher reads to claim beside batches held up by slow attempts.
+        self.entered = 0  # deliveries given to ``send``, ever
+        self._waiting = 0  # of them, those waiting for a sending slot
+        self._freed = asyncio.Event()
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(policy.timeout),
@@ -169,6 +174,29 @@ class Sender:
     async def aclose(self) -> None:
         await self._client.aclose()
         self._guard.close()
+
+    def has_room(self) -> bool:
+        """Whether an attempt given now would go at once: a slot is free, none waits."""
+        return not self._slots.locked() and not self._waiting
+
+    def slot_freed(self) -> Awaitable[object]:
+        """Done once an attempt gives its sending slot back, from this call on."""
+        self._freed.clear()
+        return self._freed.wait()
+
+    @contextlib.asynccontextmanager
+    async def _slot(self) -> AsyncIterator[None]:
+        """A sending slot, held while the block runs; the wait for it counted."""
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._slots.release()
+            self._freed.set()
 
     def stop_sending(self) -> None:
         """The process is stopping: the attempts in flight go on to their answer, and those
@@ -202,6 +230,7 @@ class Sender:
     async def send(
         self, claimed: Claimed, secrets: list[str], clock: Clock = local_clock
     ) -> Outcome | Deferred:
+        self.entered += 1
         # Not sent but handed back: unless another sender holds the delivery now, it is
         # due at once (its lease is over, or nearly).
         if self._outlasts_claim(claimed, clock()):
@@ -210,7 +239,7 @@ class Sender:
         overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=self._policy.overload_step))
         if self._held_back(endpoint_id):
             return overloaded
-        async with self._slots:
+        async with self._slot():
             if self._stopping or self._outlasts_claim(claimed, clock()):
                 return Deferred(claimed, clock())
             if self._held_back(endpoint_id):  # its probe went while this waited
