@@ -236,7 +236,10 @@ class Sender:
         if self._outlasts_claim(claimed, clock()):
             return Deferred(claimed, clock())
         endpoint_id = claimed.endpoint_id
-        overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=self._policy.overload_step))
+        # Not due again before its probe has ended: at an overload step of 0, put back
+        # due at once, the endpoint's backlog was claimed and put back over and over.
+        wait = max(self._policy.overload_step, self._policy.timeout)
+        overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=wait))
         if self._held_back(endpoint_id):
             return overloaded
         async with self._slot():
@@ -321,9 +324,10 @@ class Sender:
         )
 
     def _held_back(self, endpoint_id: str) -> bool:
-        """Whether a delivery to the endpoint waits out the overload step unsent, no
-        attempt spent: its last attempt timed out and another is in flight. Sent, the
-        attempts of a hung receiver's backlog took every sending slot, a timeout each,
+        """Whether a delivery to the endpoint waits out the overload step (the timeout at
+        least) unsent, no attempt spent: its last attempt timed out and another is in
+        flight. Sent, the attempts of a hung receiver's backlog took every sending slot, a
+        timeout each,
         round after round, and the other endpoints' fresh events waited behind them
         (1 of 8 endpoints hung, 40 events behind it: the others' took 14.6 s, not 0.5)."""
         return endpoint_id in self._slow and endpoint_id in self._in_flight
