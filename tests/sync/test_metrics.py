@@ -56,6 +56,15 @@ def test_the_hooks_gauge_reads_each_hook_s_changes_behind() -> None:
     assert 'producersync_sync_hook_changes_behind{hook="alerts"} 0.0' in text
 
 
+def test_the_unprocessed_age_is_0_for_none_and_for_a_receipt_dated_ahead_of_this_clock() -> None:
+    # Another process's receipt, its clock a little ahead: not a negative age.
+    ahead = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    name = "producersync_sync_oldest_unprocessed_event_age_seconds"
+    for oldest in (None, ahead):
+        text = Metrics(lambda: None, oldest_unprocessed=lambda at=oldest: at).render().decode()
+        assert samples(text)[name, frozenset()] == 0
+
+
 def test_every_label_a_counter_takes_is_at_0_from_the_start() -> None:
     # Born at their first value, records upserted and events accepted hid that value
     # from increase(): a restarted process's first sync counted for nothing.

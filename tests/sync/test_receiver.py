@@ -498,6 +498,29 @@ async def test_the_metrics_show_the_npns_owed_a_fetch_and_the_failed_runs_as_syn
     assert shown["producersync_sync_failed_runs", frozenset()] == 1
 
 
+async def test_the_metrics_show_how_long_the_oldest_unprocessed_event_has_waited(
+    harness: Harness,
+) -> None:
+    """An alert sees an event accepted long ago whose work is still not done (a workflow
+    stuck, the mirror refusing writes): only `sync status` counted such events."""
+    held = NpnActivated.create("1234567")  # started nowhere: the harness holds it back
+    assert (await harness.send(held)).json()["status"] == "accepted"
+    older = NpnActivated.create("7654321")
+    an_hour_ago = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    receipt = mirror.Receipt(
+        older.id, older.type, an_hour_ago, {}, older.to_json(), mirror.ACCEPTED
+    )
+    engine = mirror.open_mirror(harness.mirror_url)
+    with mirror.write_transaction(engine) as conn:
+        assert mirror.record_receipt(conn, receipt)
+    age = "producersync_sync_oldest_unprocessed_event_age_seconds", frozenset()
+    assert samples((await harness.http.get("/metrics")).text)[age] >= 3600
+    with mirror.write_transaction(engine) as conn:
+        mirror.mark_all_processed(conn, [held.id, older.id], dt.datetime.now(dt.UTC))
+    engine.dispose()
+    assert samples((await harness.http.get("/metrics")).text)[age] == 0
+
+
 async def test_sync_status_counts_receipts_by_the_verdicts_the_metrics_count(
     harness: Harness,
 ) -> None:

@@ -10,6 +10,7 @@ import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 import sqlalchemy as sa
@@ -56,6 +57,7 @@ from producersync.webhooks import WebhookVerificationError, parse_event
 __all__ = ["DurableSync", "create_app", "executor_lock"]
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # Its locks keep their names: sync processes of the version before see them.
 SYNC_PROCESSES = Role(
@@ -199,6 +201,7 @@ def create_app(
         lambda: _hooks_behind(engine),
         lambda: _read(engine, lambda conn: pending_fetches(conn, 1).count),
         lambda: _read(engine, failed_runs),
+        lambda: _read(engine, mirror.oldest_unprocessed),
     )
     durable: DurableSync | None = None
     if start is None:
@@ -283,9 +286,9 @@ def _lag_days(engine: sa.Engine) -> int | None:
         return mirror.freshness(conn).lag_days
 
 
-def _read(engine: sa.Engine, count: Callable[[sa.Connection], int]) -> int:
+def _read(engine: sa.Engine, query: Callable[[sa.Connection], T]) -> T:
     with engine.connect() as conn:
-        return count(conn)
+        return query(conn)
 
 
 def _hooks_behind(engine: sa.Engine) -> dict[str, int]:

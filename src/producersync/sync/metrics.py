@@ -44,6 +44,7 @@ class Metrics:
         hooks_behind: Callable[[], dict[str, int]] = dict,
         pending_npns: Callable[[], int] = lambda: 0,
         failed_runs: Callable[[], int] = lambda: 0,
+        oldest_unprocessed: Callable[[], dt.datetime | None] = lambda: None,
     ) -> None:
         self._readings = Readings()
         self.registry = CollectorRegistry()
@@ -147,6 +148,17 @@ class Metrics:
             "outstanding.",
             lambda: float(failed_runs()),
         )
+        self._read(
+            "producersync_sync_oldest_unprocessed_event_age_seconds",
+            "Seconds since the oldest accepted event whose work is not done was received "
+            "(its workflow not finished, or failed and waiting for its retry, or its NPN "
+            "not fetched yet by the collector's pass), as `sync status` counts them "
+            "unprocessed: 0 when every one is done. Seconds in the normal course, a "
+            "storm's activations wait for its whole pass; one that keeps growing, the "
+            "mirror falling behind (a workflow stuck, the API failing, the mirror "
+            "refusing writes).",
+            lambda: _age(oldest_unprocessed()),
+        )
 
         self.registry.register(_HooksBehind(lambda: self._readings.read(hooks_behind, {})))
 
@@ -183,6 +195,14 @@ class _HooksBehind(Collector):
         for name, count in sorted(self._read().items()):
             gauge.add_metric([name], float(count))
         yield gauge
+
+
+def _age(received: dt.datetime | None) -> float:
+    """Seconds from ``received`` to now, 0 for none (or for a time ahead of this clock:
+    another process's receipt, its clock a little ahead)."""
+    if received is None:
+        return 0.0
+    return max(0.0, (dt.datetime.now(dt.UTC) - received).total_seconds())
 
 
 def _number(value: int | None) -> float:

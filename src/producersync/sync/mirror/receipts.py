@@ -26,6 +26,7 @@ __all__ = [
     "first_body_sha256",
     "mark_all_processed",
     "mark_processed",
+    "oldest_unprocessed",
     "prune_receipts",
     "receipt_body",
     "record_receipt",
@@ -345,6 +346,20 @@ def unprocessed_events(
         )
         bodies.update((row.event_id, row.body) for row in conn.execute(first))
     return [(event_id, bodies[event_id]) for event_id in ids if event_id in bodies]
+
+
+def oldest_unprocessed(conn: sa.Connection) -> dt.datetime | None:
+    """When the oldest accepted event whose work is not done was received; None when
+    every one is done. Read on the unprocessed events' partial index, first row only:
+    the events done, however many, are not read."""
+    oldest = (
+        sa.select(events.c.received_at)
+        .where(events.c.processed_at.is_(None))
+        .order_by(events.c.received_at)
+        .limit(1)
+    )
+    received: dt.datetime | None = conn.execute(oldest).scalar()
+    return received
 
 
 def prune_receipts(conn: sa.Connection, older_than: dt.datetime, *, most: int | None = None) -> int:
