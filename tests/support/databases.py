@@ -674,28 +674,46 @@ def table_plans(engine: sa.Engine, table: str) -> Iterator[list[str]]:
         sa.event.remove(engine, "before_cursor_execute", explain)
 
 
-@contextmanager
-def plan_nodes(engine: sa.Engine) -> Iterator[list[tuple[str, set[str]]]]:
-    """PostgreSQL: each statement run meanwhile, with the node types of its plan
-    (``Index Scan``, ``Nested Loop``, ...), as EXPLAIN tells them before it runs."""
-    planned: list[tuple[str, set[str]]] = []
+def plan_tree(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """A PostgreSQL plan's node (EXPLAIN (FORMAT JSON)'s ``Plan``) and every node below it."""
+    yield plan
+    for below in plan.get("Plans", []):
+        yield from plan_tree(below)
 
-    def nodes(plan: dict[str, Any]) -> Iterator[str]:
-        yield plan["Node Type"]
-        for below in plan.get("Plans", []):
-            yield from nodes(below)
+
+@contextmanager
+def query_plans(engine: sa.Engine) -> Iterator[list[tuple[str, Any]]]:
+    """Each statement run meanwhile with its plan, as EXPLAIN tells it before it runs:
+    PostgreSQL's top node (EXPLAIN (FORMAT JSON)'s ``Plan``), SQLite's EXPLAIN QUERY PLAN
+    steps (a list of lines)."""
+    sqlite = engine.dialect.name == "sqlite"
+    planned: list[tuple[str, Any]] = []
 
     def explain(conn: Any, cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
-        if not statement.startswith(("SELECT", "INSERT", "UPDATE", "DELETE")):
+        if not statement.lstrip().startswith(("SELECT", "WITH", "INSERT", "UPDATE", "DELETE")):
             return  # SET, BEGIN: nothing planned
+        if sqlite:
+            found = cursor.connection.execute(f"EXPLAIN QUERY PLAN {statement}", parameters)
+            planned.append((statement, [step for *_, step in found]))
+            return
         (found,) = cursor.connection.execute(f"EXPLAIN (FORMAT JSON) {statement}", parameters)
-        planned.append((statement, set(nodes(found[0][0]["Plan"]))))
+        planned.append((statement, found[0][0]["Plan"]))
 
     sa.event.listen(engine, "before_cursor_execute", explain)
     try:
         yield planned
     finally:
         sa.event.remove(engine, "before_cursor_execute", explain)
+
+
+@contextmanager
+def plan_nodes(engine: sa.Engine) -> Iterator[list[tuple[str, set[str]]]]:
+    """PostgreSQL: each statement run meanwhile, with the node types of its plan
+    (``Index Scan``, ``Nested Loop``, ...), as EXPLAIN tells them before it runs."""
+    planned: list[tuple[str, set[str]]] = []
+    with query_plans(engine) as found:
+        yield planned
+    planned += [(statement, {n["Node Type"] for n in plan_tree(plan)}) for statement, plan in found]
 
 
 def unusable_indexes(engine: sa.Engine) -> list[str]:
