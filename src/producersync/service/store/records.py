@@ -245,35 +245,13 @@ def list_after(
     f: RecordFilter,
     after: tuple[str, int] | None,
     size: int,
+    *,
+    offset: int = 0,
 ) -> list[Row]:
     """One keyset page in (npn, id) order: every page is an index seek, however deep.
     Rows are (npn, id, document), the document being the record's JSON as served, links
-    relative (``documents.root_links`` roots them)."""
-    return list(conn.execute(_page(conn, table, scope, f, after, size)).all())
-
-
-def list_offset(
-    conn: sa.Connection,
-    table: sa.Table,
-    scope: Scope,
-    f: RecordFilter,
-    page: int,
-    size: int,
-) -> list[Row]:
-    return list(conn.execute(_page(conn, table, scope, f, None, size, page * size)).all())
-
-
-def _page(
-    conn: sa.Connection,
-    table: sa.Table,
-    scope: Scope,
-    f: RecordFilter,
-    after: tuple[str, int] | None,
-    size: int,
-    offset: int = 0,
-) -> sa.Select[Any]:
-    """The page's query: ``size`` records in (npn, id) order, after ``after`` and past
-    ``offset`` of them.
+    relative (``documents.root_links`` roots them). ``offset``: past that many records
+    (``list_offset``).
 
     A sandbox account's population is its subscriptions and the sandbox's NPNs: as one
     set (a UNION), no index gave its order, and every page sorted all of its records
@@ -281,7 +259,8 @@ def _page(
     page is merged from the subscriptions' page, walked in order, and each sandbox NPN's
     that the account does not subscribe: the sort is of a page from each."""
     if not (isinstance(scope, Population) and scope.sandbox):
-        return _ordered(conn, table, scope, f, after).limit(size).offset(offset)
+        query = _ordered(conn, table, scope, f, after).limit(size).offset(offset)
+        return list(conn.execute(query).all())
     subscribed = Population(scope.account_id, sandbox=False)
     branches = [_ordered(conn, table, subscribed, f, after)]
     for npn in SANDBOX_NPNS:
@@ -290,7 +269,15 @@ def _page(
         branches.append(branch.where(known, ~in_population(subscribed, table.c.npn)))
     pages = [sa.select(b.limit(offset + size).subquery()) for b in branches]
     merged = sa.union_all(*pages).subquery()
-    return sa.select(merged).order_by(merged.c.npn, merged.c.id).limit(size).offset(offset)
+    query = sa.select(merged).order_by(merged.c.npn, merged.c.id).limit(size).offset(offset)
+    return list(conn.execute(query).all())
+
+
+def list_offset(
+    conn: sa.Connection, table: sa.Table, scope: Scope, f: RecordFilter, page: int, size: int
+) -> list[Row]:
+    """A numbered page (v1): the records before it are read and skipped."""
+    return list_after(conn, table, scope, f, None, size, offset=page * size)
 
 
 def _ordered(
