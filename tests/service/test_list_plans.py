@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from producersync.service.api.resources import RESOURCES, Resource
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
+from producersync.service.store import outbox
 from producersync.service.store.maintenance import after_bulk_write
 from producersync.service.store.open import open_store
 from producersync.service.store.population import Population
@@ -331,3 +332,96 @@ def test_a_keyset_page_is_an_index_seek(store: sa.Engine, case: Case) -> None:
     assert faults == []
     assert FEW_CHANGES <= NPNS * PER_NPN  # the since-first-day lists walk the population
     assert rows or case.filters != "none"  # the walk found records: the store is filled
+
+
+ATTEMPTS = 20_000  # to each of two endpoints; one in 400 failed
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def attempts_store(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[sa.Engine]:
+    """A store whose two endpoints were each sent ``ATTEMPTS`` messages, one attempt
+    each, one in 400 failed; analysed."""
+    kind = request.param
+    with migrated_store(kind, tmp_path_factory.mktemp(kind)) as url:
+        engine = open_store(url)
+        if kind == "postgres":
+            at = "(TIMESTAMPTZ '2025-01-01' + n * INTERVAL '1 second')"
+        else:
+            at = "strftime('%Y-%m-%d %H:%M:%f', '2025-01-01', '+' || n || ' seconds')"
+        endpoint = "'ep_' || CAST(n % 2 AS VARCHAR(1))"
+        rows = {
+            "webhook_messages": "'msg_' || CAST(n AS VARCHAR(10)), 1, 'producersync.npn.activated',"
+            f" '{{}}', {at}, n",
+            "webhook_deliveries": f"n, 'msg_' || CAST(n AS VARCHAR(10)), {endpoint},"
+            f" 'succeeded', 1, {at}, {at}",
+            "webhook_attempts": f"n, n, 'msg_' || CAST(n AS VARCHAR(10)), {endpoint},"
+            f" 'producersync.npn.activated', 1, 'scheduled', {at}, n % 400 <> 0, 200, 5",
+        }
+        columns = {
+            "webhook_messages": "id, account_id, event_type, payload, created_at, seq",
+            "webhook_deliveries": "id, message_id, endpoint_id, state, attempts, created_at,"
+            " updated_at",
+            "webhook_attempts": "id, delivery_id, message_id, endpoint_id, event_type,"
+            " attempt_number, trigger, attempted_at, succeeded, status_code, duration_ms",
+        }
+        try:
+            with engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO accounts (id, name, sandbox, created_at)"
+                        " VALUES (1, 'attempts', false, CURRENT_TIMESTAMP)"
+                    )
+                )
+                for n in range(2):
+                    conn.execute(
+                        sa.text(
+                            "INSERT INTO webhook_endpoints (id, account_id, url, description,"
+                            " enabled, created_at, updated_at, seq) VALUES"
+                            f" ('ep_{n}', 1, 'https://h', '', true, CURRENT_TIMESTAMP,"
+                            f" CURRENT_TIMESTAMP, {100 + n})"
+                        )
+                    )
+                for table, values in rows.items():
+                    conn.execute(
+                        sa.text(
+                            f"INSERT INTO {table} ({columns[table]}) SELECT {values}"
+                            f" FROM {_numbers(kind, 2 * ATTEMPTS)}"
+                        )
+                    )
+            after_bulk_write(engine, [metadata.tables[name] for name in rows])
+            yield engine
+        finally:
+            engine.dispose()
+
+
+@pytest.mark.parametrize("page", ["first", "later"])
+def test_a_page_of_an_endpoint_s_failed_attempts_is_an_index_seek(
+    attempts_store: sa.Engine, page: str
+) -> None:
+    """``outcome=failed``: the failed attempts are read from their own stretch of an
+    index, where SQLite read the endpoint's attempts back until 50 had failed (all
+    20,000 when fewer had) and PostgreSQL scanned every attempt and sorted the failed."""
+    kind = "sqlite" if attempts_store.dialect.name == "sqlite" else "postgres"
+    before = 2 * ATTEMPTS - 2 * 400 * 30 if page == "later" else None
+    with query_plans(attempts_store) as planned, attempts_store.connect() as conn:
+        found = outbox.list_attempts(
+            conn, endpoint_id="ep_0", limit=20, before=before, succeeded=False
+        )
+    assert len(found) == 20 and not any(attempt.succeeded for attempt in found)
+    (plan,) = [p for s, p in planned if "ORDER BY" in s]
+    if kind == "sqlite":
+        (step,) = plan  # no sort after it
+        assert step.startswith(
+            "SEARCH webhook_attempts USING INDEX"
+            " ix_webhook_attempts_endpoint_id_succeeded_attempted_at_id"
+            " (endpoint_id=? AND succeeded=?"
+        )
+        return
+    scans = [node for node in plan_tree(plan) if node.get("Relation Name") == "webhook_attempts"]
+    assert [node.get("Index Name") for node in scans] == [
+        "ix_webhook_attempts_endpoint_id_succeeded_attempted_at_id"
+    ]
+    assert "succeeded = false" in scans[0]["Index Cond"]
+    assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]

@@ -933,7 +933,9 @@ def list_attempts(
     if after is not None:
         query = query.where(_beyond(conn, scope, after, older=False))
     if succeeded is not None:
-        query = query.where(a.c.succeeded.is_(succeeded))
+        # An equality, which the (endpoint, outcome, start) index seeks (PostgreSQL seeks
+        # no IS FALSE); the column is never NULL.
+        query = query.where(a.c.succeeded == succeeded)
 
     def page(of: sa.Select[tuple[object, ...]], at: sa.FromClause) -> sa.Select[tuple[object, ...]]:
         order = (at.c.attempted_at, at.c.id)

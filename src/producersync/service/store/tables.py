@@ -493,6 +493,17 @@ sa.Index(
     webhook_attempts.c.attempted_at,
     webhook_attempts.c.id,
 )
+# The same, by outcome: the failed attempts to an endpoint, rare among its successes,
+# were found by reading its attempts back until enough had failed (all of them, 20,000,
+# for a page when none had: SQLite walked the index above, PostgreSQL scanned the table
+# and sorted what it found).
+sa.Index(
+    None,
+    webhook_attempts.c.endpoint_id,
+    webhook_attempts.c.succeeded,
+    webhook_attempts.c.attempted_at,
+    webhook_attempts.c.id,
+)
 sa.Index(None, webhook_attempts.c.message_id)
 sa.Index(None, webhook_attempts.c.delivery_id)
 # The attempts whose response body is kept, oldest first, likewise.
