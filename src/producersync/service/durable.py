@@ -7,20 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import socket
 
 import sqlalchemy as sa
-from dbos import DBOS, DBOSConfig
+from dbos import DBOS
 
-from producersync.database_file import private_file
-from producersync.database_url import (
-    dbos_pool_size,
-    dbos_system_url,
-    sqlalchemy_url,
-    with_connect_timeout,
-)
-from producersync.dbos_journal import journal_in_wal
-from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
+from producersync.database_url import dbos_system_url, with_connect_timeout
+from producersync.dbos_process import DbosProcess, process_lock
+from producersync.dbos_stop import destroy_dbos
 from producersync.executors import ExecutorLock, ExecutorWatch, Role
 from producersync.service.delivery.dispatcher import Dispatcher
 from producersync.service.delivery.policy import RetryPolicy
@@ -64,9 +57,8 @@ def system_database_url(settings: ServiceSettings) -> str:
 def executor_lock(settings: ServiceSettings) -> ExecutorLock:
     """The lock on this process's executor id (the setting, else <hostname>:<port>), not
     taken yet."""
-    executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
-    return ExecutorLock(
-        sa.make_url(sqlalchemy_url(settings.database_url)), SERVICE_PROCESSES, executor_id
+    return process_lock(
+        SERVICE_PROCESSES, settings.database_url, settings.executor_id, settings.port
     )
 
 
@@ -85,37 +77,23 @@ class DurableRuntime:
         self.dispatcher = Dispatcher(engine, settings, metrics)
         scheduled.serve(engine)
         self._settings = settings
-        self._lock = lock or executor_lock(settings)
-        self._executor_id = self._lock.executor_id
+        self._dbos = DbosProcess(
+            "producersync",
+            system_database_url(settings),
+            lock or executor_lock(settings),
+            settings.database_pool_size,
+        )
+        self._executor_id = self._dbos.lock.executor_id
         # A dead process's workflows are taken back when its deliveries are: a batch
         # recovered then hands back unsent those its claim no longer covers.
         lease = RetryPolicy.from_settings(settings).lease.total_seconds()
-        self.executors = ExecutorWatch(self._lock, lease / _LOOKS_PER_LEASE, lease)
-        system_database = system_database_url(settings)
-        private_file(system_database)  # a SQLite file DBOS makes: owner-only, made first
-        config: DBOSConfig = {
-            "name": "producersync",
-            "system_database_url": system_database,
-            "log_level": "WARNING",
-            "scheduler_polling_interval_sec": 5.0,
-            "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
-            # Recovery on start resumes this executor's workflows only: one id per process
-            # slot, so a restarted process takes back its own batches and not a sibling's;
-            # another takes them back once this one is gone (``ExecutorWatch``).
-            "executor_id": self._executor_id,
-        }
-        if (pool := dbos_pool_size(settings.database_pool_size)) is not None:
-            config["sys_db_pool_size"] = pool
-        DBOS(config=config)
+        self.executors = ExecutorWatch(self._dbos.lock, lease / _LOOKS_PER_LEASE, lease)
         self._stop = asyncio.Event()
         self._dispatching = metrics.liveness.supervise(DISPATCHER, self.dispatcher.run, self._stop)
 
     def start(self) -> None:
-        # Before DBOS launches: its recovery resumes the workflows of this executor id.
-        self._lock.take(self._settings.executor_lock_wait_seconds)
-        journal_in_wal(system_database_url(self._settings))
-        DBOS.launch()
         settings = self._settings
+        self._dbos.launch(settings.executor_lock_wait_seconds)
         stored = DBOS.get_schedule(SCHEDULE_NAME)
         if settings.nipr_schedule:
             wanted = daily_run_schedule(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import socket
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -14,7 +13,7 @@ from typing import TypeVar
 
 import anyio
 import sqlalchemy as sa
-from dbos import DBOS, DBOSConfig, SetEnqueueOptions
+from dbos import DBOS, SetEnqueueOptions
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -23,10 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from producersync.client import ProducerSyncError
-from producersync.database_file import private_file
-from producersync.database_url import dbos_pool_size, sqlalchemy_url
-from producersync.dbos_journal import journal_in_wal
-from producersync.dbos_stop import LISTENER_POLL_SECONDS, destroy_dbos
+from producersync.dbos_process import DbosProcess, process_lock
+from producersync.dbos_stop import destroy_dbos
 from producersync.echo import PATH_SHOWN, cut
 from producersync.executors import ExecutorLock, ExecutorWatch, Role
 from producersync.gc_tuning import tune_gc
@@ -87,10 +84,7 @@ def _reported(record: logging.LogRecord) -> bool:
 def executor_lock(settings: SyncSettings) -> ExecutorLock:
     """The lock on this process's executor id (the setting, else <hostname>:<port>), not
     taken yet."""
-    executor_id = settings.executor_id or f"{socket.gethostname()}:{settings.port}"
-    return ExecutorLock(
-        sa.make_url(sqlalchemy_url(settings.mirror_url)), SYNC_PROCESSES, executor_id
-    )
+    return process_lock(SYNC_PROCESSES, settings.mirror_url, settings.executor_id, settings.port)
 
 
 class DurableSync:
@@ -118,33 +112,18 @@ class DurableSync:
         self.workflows = SyncWorkflows(puller, engine, settings, metrics)
         self.starter = Starter(self.workflows.start)
         self._engine, self._settings, self._hooks = engine, settings, hooks
-        self._lock = lock or executor_lock(settings)
-        executor_id = self._lock.executor_id
+        self._dbos = DbosProcess(
+            APP_NAME,
+            settings.system_database_url(),
+            lock or executor_lock(settings),
+            settings.mirror_pool_size,
+        )
         beat = settings.run_heartbeat_seconds
-        self.executors = ExecutorWatch(self._lock, beat, beat * LEASE_BEATS)
-        system_database = settings.system_database_url()
-        private_file(system_database)  # a SQLite file DBOS makes: owner-only, made first
-        config: DBOSConfig = {
-            "name": APP_NAME,
-            "system_database_url": system_database,
-            "log_level": "WARNING",
-            "scheduler_polling_interval_sec": 5.0,
-            "notification_listener_polling_interval_sec": LISTENER_POLL_SECONDS,
-            # Recovery resumes this executor's workflows: a restarted process (same id)
-            # takes back the sync it was killed in, page by page from its checkpoint;
-            # another process takes them back once this one is gone (``ExecutorWatch``).
-            "executor_id": executor_id,
-        }
-        if (pool := dbos_pool_size(settings.mirror_pool_size)) is not None:
-            config["sys_db_pool_size"] = pool
-        DBOS(config=config)
+        self.executors = ExecutorWatch(self._dbos.lock, beat, beat * LEASE_BEATS)
         logging.getLogger("dbos").addFilter(_reported)
 
     def start(self) -> None:
-        # Before DBOS launches: its recovery resumes the workflows of this executor id.
-        self._lock.take(self._settings.executor_lock_wait_seconds)
-        journal_in_wal(self._settings.system_database_url())
-        DBOS.launch()
+        self._dbos.launch(self._settings.executor_lock_wait_seconds)
         for queue in (SYNC_QUEUE, ACTIVATION_QUEUE):
             DBOS.register_queue(
                 queue, global_concurrency=1, polling_interval_sec=_QUEUE_POLL_SECONDS
