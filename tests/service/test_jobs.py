@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 import uuid
 from collections import Counter
@@ -231,3 +232,42 @@ def test_an_account_whose_job_another_worker_applies_holds_back_no_other_s(
             worker.join()
     assert found_alone == [False]
     assert while_a_is_held == {first: ("QUEUED", None), second: ("COMPLETED", None)}
+
+
+def test_a_job_worker_failing_at_every_poll_logs_the_traceback_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A queued job whose row cannot be read (an operation no version knows, as a hand
+    edit leaves) fails the worker's every poll, before the job could be marked FAILED:
+    its traceback is logged once, the same error after in a line with its count, and the
+    worker goes on trying (the job stays queued), and applies it once the row is right.
+    It logged a traceback at every poll, twice a second by default."""
+    caplog.set_level(logging.INFO, logger=population_jobs.__name__)
+    with loaded_store("sqlite", tmp_path) as (_, engine):
+        account = _account(engine)
+        with write_transaction(engine) as conn:
+            job_id = create_job(conn, account, Operation.APPEND, [SANDBOX_NPNS[0]]).id
+            conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(operation="MERGE"))
+        worker = population_jobs.JobWorker(engine, 0.01, errors_told_every=0)
+        worker.start()
+        try:
+            eventually(lambda: any("5 times" in line for line in _lines(caplog)), timeout=15)
+            assert _statuses(engine, [job_id]) == {job_id: ("QUEUED", None)}
+            with write_transaction(engine) as conn:
+                conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(operation="APPEND"))
+            eventually(lambda: _statuses(engine, [job_id])[job_id][0] == "COMPLETED")
+        finally:
+            worker.stop()
+    tracebacks = [record for record in caplog.records if record.exc_info]
+    assert len(tracebacks) == 1, _lines(caplog)
+    assert tracebacks[0].getMessage() == (
+        "job worker: ValueError: 'MERGE' is not a valid JobOperation, retrying"
+    )
+    repeats = [line for line in _lines(caplog) if "the same error again" in line]
+    assert len(repeats) >= 4, repeats
+    assert "ValueError: 'MERGE' is not a valid JobOperation" in repeats[-1]
+    assert any(line.startswith("job worker: runs again;") for line in _lines(caplog))
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records]

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from producersync.db_outage import OutageLog, describe, lost_a_conflict, unavailable
 from producersync.model.events import Event, NpnActivated, NpnDeactivated
+from producersync.repeated_errors import RepeatedErrorLog
 from producersync.service.delivery.publish import event_time, publish_events
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
@@ -186,7 +187,10 @@ class JobWorker:
         engine: sa.Engine,
         poll_seconds: float,
         on_publish: Callable[[], None] = lambda: None,
+        errors_told_every: float = 60.0,
     ) -> None:
+        """``errors_told_every``: how often an error that persists is logged again, in a
+        line (``RepeatedErrorLog``)."""
         self._engine = engine
         self._on_publish = on_publish
         self._poll = poll_seconds
@@ -194,6 +198,7 @@ class JobWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
         self._outage = OutageLog(log, "job worker")
+        self._errors = RepeatedErrorLog(log, "job worker", errors_told_every)
 
     def start(self) -> None:
         self._thread.start()
@@ -221,13 +226,14 @@ class JobWorker:
             try:
                 busy = process_next_job(self._engine, self._on_publish)
                 self._outage.succeeded()
+                self._errors.succeeded()
             except Exception as exc:
                 if self._stop.is_set():
                     return  # the process is ending under it (its engine disposed of)
                 if unavailable(exc):
                     self._outage.failed(exc)
                 else:
-                    log.exception("job worker: store error; retrying")
+                    self._errors.failed(exc)
                 busy = False
             if not busy:
                 self._wake.wait(self._poll)
