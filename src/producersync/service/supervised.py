@@ -8,6 +8,12 @@ process answered ``/healthz`` 200 while it delivered nothing. Now the first deat
 run of them is logged at ERROR with its traceback, each restart counted, and ``/healthz``
 answers 503 naming the task and since when, until a restart has completed a round: what
 a liveness probe acts on once the restarts do not help.
+
+A task that died ``_LOOPING_DEATHS`` times within ``_LOOPING_WINDOW_SECONDS`` is
+crash-looping: a restart of it completing a round is not enough, its run must also have
+lasted ``settle_seconds``. One that died right after each round was reported alive
+after each (``/healthz`` 200 from that round to its next death, 503 for the pause
+after), and a probe wanting a few failures in a row may never have restarted it.
 """
 
 from __future__ import annotations
@@ -17,6 +23,8 @@ import contextlib
 import datetime as dt
 import functools
 import logging
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Literal
 
@@ -30,6 +38,11 @@ log = logging.getLogger(__name__)
 
 _FIRST_PAUSE_SECONDS = 1.0
 _LONGEST_PAUSE_SECONDS = 60.0
+_LOOPING_DEATHS = 3
+_LOOPING_WINDOW_SECONDS = 600.0
+# How long a crash-looping task's run lasts before a round of it clears it: half a
+# minute, a Kubernetes liveness probe's three failures 10 s apart.
+_SETTLE_SECONDS = 30.0
 
 # Given a callback to call each time it completes a round, returns once ``stop`` is set.
 Run = Callable[[asyncio.Event, Callable[[], None]], Awaitable[None]]
@@ -65,14 +78,22 @@ def unhealthy(liveness: Liveness, **more: str) -> Response | None:
 
 class Liveness:
     """The background tasks of one process and those of them failing, with their metrics
-    in ``registry``."""
+    in ``registry``. ``settle_seconds``: how long a crash-looping task must run before a
+    round of it tells it alive again."""
 
-    def __init__(self, registry: CollectorRegistry) -> None:
+    def __init__(
+        self, registry: CollectorRegistry, settle_seconds: float = _SETTLE_SECONDS
+    ) -> None:
         self._failing: dict[str, Failing] = {}
+        self._settle = settle_seconds
+        # The monotonic times of each task's last deaths, to tell a crash loop.
+        self._deaths: dict[str, deque[float]] = {}
+        self._held: set[str] = set()  # crash-looping tasks told held failing, after a round
         self._up = Gauge(
             "producersync_background_task_up",
             "1 while a background task of this process runs; 0 from its death by an "
-            "unexpected error until a restart has completed a round (/healthz answers 503 "
+            "unexpected error until a restart has completed a round (a crash-looping "
+            f"task's, one that has run {_SETTLE_SECONDS:g} s; /healthz answers 503 "
             "meanwhile), by task.",
             ["task"],
             registry=registry,
@@ -97,12 +118,39 @@ class Liveness:
     def is_failing(self, name: str) -> bool:
         return name in self._failing
 
-    def ran(self, name: str) -> None:
-        if self._failing.pop(name, None) is not None:
-            self._up.labels(name).set(1)
-            log.info("%s runs again", name)
+    def ran(self, name: str, started: float) -> None:
+        """``name``'s run begun at ``started`` (``time.monotonic()``) completed a round."""
+        if name not in self._failing:
+            return
+        ran_for = time.monotonic() - started
+        if self._looping(name) and ran_for < self._settle:
+            if name not in self._held:
+                self._held.add(name)
+                log.warning(
+                    "%s completed a round, but died %d times within %g s: /healthz answers "
+                    "503 until a run of it has lasted %g s",
+                    name,
+                    _LOOPING_DEATHS,
+                    _LOOPING_WINDOW_SECONDS,
+                    self._settle,
+                )
+            return
+        del self._failing[name]
+        self._held.discard(name)
+        self._up.labels(name).set(1)
+        log.info("%s runs again", name)
+
+    def _looping(self, name: str) -> bool:
+        deaths = self._deaths.get(name)
+        return (
+            deaths is not None
+            and len(deaths) == _LOOPING_DEATHS
+            and time.monotonic() - deaths[0] < _LOOPING_WINDOW_SECONDS
+        )
 
     def died(self, name: str, exc: Exception, pause: float) -> None:
+        deaths = self._deaths.setdefault(name, deque(maxlen=_LOOPING_DEATHS))
+        deaths.append(time.monotonic())
         self._up.labels(name).set(0)
         self._restarts.labels(name).inc()
         error = type(exc).__name__
@@ -150,8 +198,8 @@ class Supervised:
 
     async def _keep_running(self) -> None:
         pause = _FIRST_PAUSE_SECONDS
-        ran = functools.partial(self._liveness.ran, self._name)
         while not self._stop.is_set():
+            ran = functools.partial(self._liveness.ran, self._name, time.monotonic())
             try:
                 await self._run(self._stop, ran)
             except Exception as exc:

@@ -107,7 +107,9 @@ def test_a_dispatcher_that_dies_is_restarted_and_told_by_healthz_until_it_runs(
             # The next restart's round succeeds: the test event goes out.
             rx.wait_for(lambda got: len(got) == 1, timeout=30)
             eventually(lambda: delivery_states(engine) == {"succeeded": 1})
-            assert _health(service) == (200, {"status": "ok", **role})
+            # At once after two deaths; after a third, once the run has lasted 30 s (a
+            # crash loop's settle time).
+            eventually(lambda: _health(service) == (200, {"status": "ok", **role}), timeout=60)
             assert _task_metrics(service)[0] == 1
             assert "webhook-dispatcher runs again" in service.log.read_text()
         finally:
