@@ -579,9 +579,44 @@ def test_no_secret_at_all_is_a_secret_error_naming_what_was_given(
         verify(BODY, generate_headers(), secret, now=NOW)  # type: ignore[arg-type]
 
 
-def test_body_must_be_bytes() -> None:
-    with pytest.raises(TypeError, match="body must be bytes"):
-        verify(BODY.decode(), generate_headers(), SECRET, now=NOW)  # type: ignore[arg-type]
+def test_a_str_body_is_verified_and_parsed_as_its_utf8_bytes() -> None:
+    """A str (Flask's ``get_data(as_text=True)``, a serverless event's ``body``) was a
+    TypeError, where stripe's ``construct_event`` takes one."""
+    assert verify(BODY.decode(), generate_headers(), SECRET, now=NOW) == EVENT
+    assert parse_event(BODY.decode()) == EVENT
+    text = "café ☕ \u2028 not json"
+    body = text.encode()
+    assert verify_signature(text, generate_headers(body=body), SECRET, now=NOW) is None
+
+
+def test_a_str_body_decoded_with_surrogate_escapes_is_its_bytes_again() -> None:
+    body = b"not utf-8 \xff\xfe"
+    text = body.decode("utf-8", "surrogateescape")  # as a WSGI server decodes
+    assert verify_signature(text, generate_headers(body=body), SECRET, now=NOW) is None
+    with pytest.raises(WebhookVerificationError) as caught:
+        parse_event(text)
+    assert caught.value.check is VerificationCheck.BODY_NOT_UTF8
+
+
+def test_a_str_body_of_other_text_does_not_match() -> None:
+    """Encoded as UTF-8, not Latin-1: the text of other bytes than those signed fails."""
+    body = "café".encode()
+    text = body.decode("latin-1")
+    with pytest.raises(WebhookVerificationError) as caught:
+        verify_signature(text, generate_headers(body=body), SECRET, now=NOW)
+    assert caught.value.check is VerificationCheck.NO_MATCHING_SIGNATURE
+
+
+def test_a_str_no_bytes_decode_to_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="lone surrogate") as caught:
+        verify("\ud800", generate_headers(), SECRET, now=NOW)
+    assert not isinstance(caught.value, WebhookVerificationError)
+
+
+@pytest.mark.parametrize("body", [json.loads(BODY), None], ids=["parsed", "none"])
+def test_body_must_be_bytes_or_str(body: object) -> None:
+    with pytest.raises(TypeError, match="body must be bytes or str"):
+        verify(body, generate_headers(), SECRET, now=NOW)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,9 @@ message and ``check`` name the failed check. Checks, in order:
 
 1. headers: ``webhook-id``, ``webhook-timestamp``, ``webhook-signature`` (names in any case;
    the ``svix-*`` names are accepted too), each present and well-formed;
-2. signature: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` over the body's exact bytes,
+2. signature: HMAC-SHA256 of ``{id}.{timestamp}.{body}`` over the body's exact bytes (a
+   ``str`` body is taken as those bytes decoded, and encoded back as UTF-8, as stripe's
+   ``construct_event`` takes one),
    compared with ``hmac.compare_digest`` against every ``v1`` entry for every secret (any
    match passes, so rotation works; other versions, e.g. ``v1a``, are skipped, and a
    malformed entry is reported only when no other entry matches);
@@ -153,8 +155,31 @@ def _v1_signatures(header: str, value: str) -> tuple[list[bytes], str | None]:
     return found, malformed
 
 
+def _raw(body: bytes | str) -> bytes:
+    """The bytes that were signed: ``body``, or a ``str`` body encoded as UTF-8 (a
+    framework's text of the body: Flask's ``get_data(as_text=True)``, a serverless
+    event's ``body``), where a ``str`` was a TypeError. Surrogate escapes go back to the
+    bytes they stand for, so a body decoded with ``errors="surrogateescape"`` (as WSGI
+    servers decode) is its bytes again; a ``str`` no decoding of bytes gives (a lone
+    surrogate) is a ``ValueError``: no body sent is one, so it is the caller's mistake,
+    not a delivery to refuse."""
+    if isinstance(body, bytes):
+        return body
+    if not isinstance(body, str):
+        raise TypeError(
+            f"body must be bytes or str (the raw request body), not {type(body).__name__}"
+        )
+    try:
+        return body.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        raise ValueError(
+            "body is a str no bytes decode to (it holds a lone surrogate): pass the raw "
+            "request body's bytes"
+        ) from None
+
+
 def verify_signature(
-    body: bytes,
+    body: bytes | str,
     headers: HeadersLike,
     secret: SecretsLike,
     *,
@@ -163,9 +188,9 @@ def verify_signature(
 ) -> None:
     """Return if ``headers`` carry a valid signature of ``body`` under one of the secrets and
     a timestamp within ``tolerance`` seconds of ``now`` (default: the clock); else raise
-    ``WebhookVerificationError``. A malformed secret raises ``WebhookSecretError``."""
-    if not isinstance(body, bytes):
-        raise TypeError(f"body must be bytes (the raw request body), not {type(body).__name__}")
+    ``WebhookVerificationError``. A malformed secret raises ``WebhookSecretError``. A
+    ``str`` body is encoded as UTF-8 (``_raw``): the raw bytes are what was signed."""
+    body = _raw(body)
     if not (real(tolerance) and tolerance >= 0):
         # NaN too: no timestamp compares as outside a NaN tolerance, so a replay of a
         # delivery from years ago would pass, as if the check were not there. A string (a
@@ -241,11 +266,11 @@ def _given(error: Any) -> str:
     return f" (given {shown[:_MAX_SHOWN] + '…' if len(shown) > _MAX_SHOWN else shown})"
 
 
-def parse_event(body: bytes) -> Event:
+def parse_event(body: bytes | str) -> Event:
     """The ``Event`` in a (verified) body; raise ``WebhookVerificationError`` if the body is
     not UTF-8, not JSON, of an unknown type or not the shape of its type."""
     try:
-        text = body.decode("utf-8")
+        text = _raw(body).decode("utf-8")
     except UnicodeDecodeError:
         raise _fail(_Check.BODY_NOT_UTF8, "body is not valid UTF-8") from None
     try:
@@ -263,7 +288,7 @@ def parse_event(body: bytes) -> Event:
 
 
 def verify(
-    body: bytes,
+    body: bytes | str,
     headers: HeadersLike,
     secret: SecretsLike,
     *,
@@ -272,8 +297,11 @@ def verify(
 ) -> Event:
     """Verify a delivery (``verify_signature``) and return its ``Event`` (``parse_event``).
 
-    ``body`` is the raw request body, exactly as received; ``headers`` any mapping (header
+    ``body`` is the raw request body, exactly as received: its bytes, or their text (a
+    ``str`` is encoded as UTF-8, which gives back the bytes signed only if it is them
+    decoded, never JSON parsed and written again); ``headers`` any mapping (header
     names in any case); ``secret`` one secret or several. Every failure raises
     ``WebhookVerificationError``; a malformed secret raises ``WebhookSecretError``."""
-    verify_signature(body, headers, secret, tolerance=tolerance, now=now)
-    return parse_event(body)
+    raw = _raw(body)
+    verify_signature(raw, headers, secret, tolerance=tolerance, now=now)
+    return parse_event(raw)
