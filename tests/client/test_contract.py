@@ -80,6 +80,19 @@ def test_every_resource_lists_its_population(
     assert [r.id for r in by_page] == [r.id for r in records]
 
 
+def test_a_v1_page_names_its_number_and_resumes_there(
+    service: RunningService, population: tuple[Credentials, list[str]], client: Client
+) -> None:
+    _, npns = population
+    count = len(store_ids(service, "addresses", npns))
+    pages = list(client.addresses.list_by_page(page_size=7).pages())
+    last = -(-count // 7) - 1
+    assert [p.page_number for p in pages] == list(range(last + 1))
+    assert {(p.page_size, p.total_pages, p.total_elements) for p in pages} == {(7, last + 1, count)}
+    resumed = client.addresses.list_by_page(page_size=7, page=pages[-1].page_number or 0)
+    assert [r.id for r in resumed] == [r.id for r in pages[-1].items]
+
+
 @pytest.mark.parametrize(
     ("attr", "filters", "where"),
     [

@@ -173,6 +173,45 @@ def test_the_last_page_and_a_v1_page_name_no_continuation_token(read: str) -> No
     assert v1.has_next_page and v1.next_continuation_token is None
 
 
+def _numbered(request: httpx2.Request) -> httpx2.Response:
+    """A v1 list of three records, two a page, its ``page`` object as the contract has it."""
+    number = int(request.url.params.get("page", "0"))
+    body: dict[str, Any] = {
+        "embedded": {"licenses": [license_row(i) for i in (1, 2, 3)][2 * number : 2 * number + 2]},
+        "links": {"self": {"href": f"/v1/licenses?page={number}&size=2"}},
+        "page": {"size": 2, "totalElements": 3, "totalPages": 2, "number": number},
+    }
+    if number == 0:
+        body["links"]["next"] = {"href": "/v1/licenses?page=1&size=2"}
+    return json_response(200, body)
+
+
+def _where_sync(client: Any) -> list[tuple[Any, ...]]:
+    return [_where(p) for p in client.licenses.list_by_page(page_size=2).pages()]
+
+
+async def _where_async(client: AsyncClient) -> list[tuple[Any, ...]]:
+    return [_where(p) async for p in client.licenses.list_by_page(page_size=2).pages()]
+
+
+def _where(p: Any) -> tuple[Any, ...]:
+    return (p.page_number, p.page_size, p.total_pages, p.total_elements, p.has_next_page)
+
+
+@KINDS
+def test_a_v1_page_names_its_number_size_and_totals(kind: str) -> None:
+    """A v1 page told its total pages, not which it was: a caller reading page by page
+    counted them itself to know where to resume."""
+    where = _run(kind, FakeAPI(_numbered), _where_sync if kind == "sync" else _where_async)
+    assert where == [(0, 2, 2, 3, True), (1, 2, 2, 3, False)]
+
+
+def test_a_v2_page_has_no_number() -> None:
+    with _fake("list").client() as client:
+        first = next(iter(READS["list"][0](client).pages()))
+    assert (first.page_number, first.page_size) == (None, None)
+
+
 def _refused(kind: str, read: str, token: object, message: str, **options: Any) -> None:
     fake = _fake(read)
     client = fake.client() if kind == "sync" else fake.async_client()
@@ -215,7 +254,7 @@ def test_a_page_shows_how_many_records_it_holds_not_the_records(kind: str) -> No
     assert shown == (
         f"{page_class}(items=<1000 License>, "
         "next_path='http://fake/v2/licenses?size=2&continuationToken=t2', "
-        "total_pages=None, total_elements=None)"
+        "page_number=None, total_pages=None, total_elements=None)"
     )
 
 

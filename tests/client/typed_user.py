@@ -86,6 +86,8 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
     for by_number in numbered.pages():
         assert_type(by_number, SyncPage[License])
         assert_type(by_number.total_pages, int | None)
+        assert_type(by_number.page_number, int | None)  # where a reader resumes: page=
+        assert_type(by_number.page_size, int | None)
         assert_type(by_number.items, list[License])
     assert_type(client.license_loas.for_license(1), SyncPager[LicenseLoa])
     assert_type(client.regulatory_actions.values(1), SyncPager[RegulatoryActionValue])

@@ -13,9 +13,9 @@ read as none, it would end the list there. A null list (``"licenses": null``, as
 can write an empty one) is a page of none, as the list left out is.
 
 A pager's pages can fetch the page after them (``get_next_page``, awaited on an
-``AsyncPage``), for a caller that reads a list at its own pace; and a v2 page names the
+``AsyncPage``), for a caller that reads a list at its own pace; a v2 page names the
 continuation token of the next (``next_continuation_token``), which a list started anew
-resumes from.
+resumes from, and a v1 page its own number (``page_number``), which ``page=`` takes.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import gc
 import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cache
 from typing import Annotated, Any, Generic, TypeVar
 from urllib.parse import urljoin
@@ -61,10 +61,18 @@ M = TypeVar("M", bound=BaseModel)
 
 @dataclass(repr=False)
 class Page(Generic[M]):
+    """One page of a list: its records (``items``) and where the next is. A v1 page also
+    says where it sits, from its ``page`` object: ``page_number`` (0-based, what
+    ``list_by_page(page=...)`` and ``subscriptions.page(...)`` take, so a saved one
+    resumes there), ``page_size``, ``total_pages`` and ``total_elements``; each None on
+    a v2 page, which has none, and where a server left it out."""
+
     items: list[M]
     next_path: str | None  # the next page's URL, None on the last page
     total_pages: int | None = None  # v1 pages say how many there are; v2 pages cannot
     total_elements: int | None = None  # and how many records, when they were read
+    page_number: int | None = None  # v1: this page's number, from 0
+    page_size: int | None = None  # v1: the records a page holds, the last page's fewer
 
     def __repr__(self) -> str:
         # Its records' count, not the records: shown whole, a page of 1,000 licenses is
@@ -72,8 +80,8 @@ class Page(Generic[M]):
         kind = type(self.items[0]).__name__ if self.items else "record"
         return (
             f"{type(self).__name__}(items=<{len(self.items)} {kind}>, "
-            f"next_path={self.next_path!r}, total_pages={self.total_pages!r}, "
-            f"total_elements={self.total_elements!r})"
+            f"next_path={self.next_path!r}, page_number={self.page_number!r}, "
+            f"total_pages={self.total_pages!r}, total_elements={self.total_elements!r})"
         )
 
     @property
@@ -169,9 +177,13 @@ def _envelope(key: str, model: type[BaseModel]) -> TypeAdapter[Any]:
 
 
 class _PageInfo(BaseModel):
+    """A v1 page's ``page`` object (``{size, totalElements, totalPages, number}``)."""
+
     model_config = ConfigDict(extra="ignore")
     total_pages: int | None = Field(None, alias="totalPages", ge=0)
     total_elements: int | None = Field(None, alias="totalElements", ge=0)
+    number: int | None = Field(None, ge=0)
+    size: int | None = Field(None, ge=0)
 
 
 @contextmanager
@@ -213,7 +225,7 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None, *, at: s
                 f"malformed {key} page: links.next is page {following} of "
                 f"totalPages {info.total_pages}"
             )
-    return Page(items, next_path, info.total_pages, info.total_elements)
+    return Page(items, next_path, info.total_pages, info.total_elements, info.number, info.size)
 
 
 def _page_number(href: str) -> float | None:
@@ -316,6 +328,12 @@ def _link(nxt: Any, key: str) -> tuple[str, httpx2.URL]:
     return href, url
 
 
+def _fields(page: Page[M]) -> dict[str, Any]:
+    """What a parsed page holds, for the pager's page made of it: every field, so that a
+    field added to ``Page`` reaches both pagers' pages."""
+    return {f.name: getattr(page, f.name) for f in fields(Page)}
+
+
 Fetch = Callable[[str, dict[str, Any] | None], Any]
 AsyncFetch = Callable[[str, dict[str, Any] | None], Awaitable[Any]]
 Parse = Callable[..., Page[M]]  # (body, *, at): ``parse_page`` with its list's key and model
@@ -394,10 +412,7 @@ class SyncPager(Generic[M]):
         self, path: str, params: dict[str, Any] | None, chain: _Chain | None = None
     ) -> SyncPage[M]:
         page = self._parse(self._fetch(path, params), at=path)
-        chain = chain or _Chain(LoopGuard(path), 0)
-        return SyncPage(
-            page.items, page.next_path, page.total_pages, page.total_elements, self, chain
-        )
+        return SyncPage(**_fields(page), _pager=self, _chain=chain or _Chain(LoopGuard(path), 0))
 
     def __iter__(self) -> Iterator[M]:
         for page in self.pages():
@@ -431,10 +446,7 @@ class AsyncPager(Generic[M]):
         self, path: str, params: dict[str, Any] | None, chain: _Chain | None = None
     ) -> AsyncPage[M]:
         page = self._parse(await self._fetch(path, params), at=path)
-        chain = chain or _Chain(LoopGuard(path), 0)
-        return AsyncPage(
-            page.items, page.next_path, page.total_pages, page.total_elements, self, chain
-        )
+        return AsyncPage(**_fields(page), _pager=self, _chain=chain or _Chain(LoopGuard(path), 0))
 
     async def __aiter__(self) -> AsyncIterator[M]:
         async for page in self.pages():
