@@ -116,12 +116,9 @@ class FakeAPI:
 
     def async_client(self, **options: Any) -> AsyncClient:
         options.setdefault("rate_limit", 1_000_000)
+        options.setdefault("base_url", "http://fake")
         return AsyncClient(
-            "cid",
-            "csecret-VERY-SECRET",
-            base_url="http://fake",
-            transport=httpx2.MockTransport(self),
-            **options,
+            "cid", "csecret-VERY-SECRET", transport=httpx2.MockTransport(self), **options
         )
 
 

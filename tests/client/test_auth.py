@@ -450,7 +450,7 @@ def test_a_token_endpoint_out_of_reach_is_the_error_s_request_not_the_call_s(
             anyio.run(call_async)
     request = caught.value.request
     assert (request.method, str(request.url)) == ("POST", "http://fake/oauth2/token")
-    assert "POST /oauth2/token failed (Connection error" in caplog.text
+    assert "POST http://fake/oauth2/token: Connection error" in caplog.text
 
 
 @pytest.mark.timeout(20)

@@ -135,18 +135,19 @@ REQUEST = httpx2.Request("GET", "https://api.example/v2/licenses")
 
 
 @pytest.mark.parametrize(
-    "make",
+    ("make", "before"),
     [
-        ProducerSyncError,
-        ResponseValidationError,
-        lambda text: APIError(text, REQUEST),
-        lambda text: APIConnectionError(REQUEST, text),
-        lambda text: ServerError(text, httpx2.Response(500, request=REQUEST)),
+        (ProducerSyncError, ""),
+        (ResponseValidationError, ""),
+        (lambda text: APIError(text, REQUEST), ""),
+        # A connection error's message names its call first.
+        (lambda text: APIConnectionError(REQUEST, text), "GET https://api.example/v2/licenses: "),
+        (lambda text: ServerError(text, httpx2.Response(500, request=REQUEST)), ""),
     ],
 )
-def test_every_error_class_caps_its_message(make: type[ProducerSyncError]) -> None:
-    _assert_capped(str(make("x" * HUGE)), HUGE)
-    assert str(APITimeoutError(REQUEST)) == "Request timed out"
+def test_every_error_class_caps_its_message(make: type[ProducerSyncError], before: str) -> None:
+    _assert_capped(str(make("x" * HUGE)), len(before) + HUGE)
+    assert str(APITimeoutError(REQUEST)) == "GET https://api.example/v2/licenses: Request timed out"
 
 
 def test_a_wait_s_timeout_caps_its_message() -> None:

@@ -185,6 +185,63 @@ def test_persistent_connection_failure_raises_api_connection_error() -> None:
     assert isinstance(caught.value.__cause__, httpx2.ConnectError)
 
 
+@pytest.mark.parametrize(
+    ("failure", "said"),
+    [
+        (httpx2.ConnectError("[Errno 111] Connection refused"), "Connection error: ConnectError"),
+        (httpx2.ConnectError("[Errno -2] Name or service not known"), "Connection error"),
+        (httpx2.ConnectError("[SSL: CERTIFICATE_VERIFY_FAILED] certificate"), "Connection error"),
+        (httpx2.ConnectTimeout("timed out"), "Request timed out"),
+        (httpx2.ReadTimeout("timed out"), "Request timed out"),
+    ],
+    ids=["refused", "dns", "tls", "connect-timeout", "read-timeout"],
+)
+@pytest.mark.parametrize("kind", ["sync", "async"])
+def test_a_connection_error_names_the_call_without_its_query_or_password(
+    failure: httpx2.TransportError, said: str, kind: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ "Connection error: ConnectError: [Errno 111] Connection refused" named no host: a
+    log line of it was not enough to act on (the CLI added the URL itself)."""
+    caplog.set_level(logging.INFO, logger="producersync.client")
+
+    def failing(request: httpx2.Request) -> httpx2.Response:
+        raise failure
+
+    fake = FakeAPI(failing)
+    options: dict[str, Any] = {"base_url": "http://ops:hunter2-pw@fake:8080", "max_retries": 1}
+    with pytest.raises(APIConnectionError) as caught:
+        if kind == "sync":
+            with fake.client(**options) as client:
+                list(client.licenses.list(states=["CA"]))
+        else:
+
+            async def main() -> None:
+                async with fake.async_client(**options) as client:
+                    [r async for r in client.licenses.list(states=["CA"])]
+
+            anyio.run(main)
+    call = "GET http://fake:8080/v2/licenses"
+    assert caught.value.call == call
+    assert str(caught.value).startswith(f"{call}: {said}")
+    retried = [r.getMessage() for r in caplog.records if "; retry 1 in" in r.getMessage()]
+    assert len(retried) == 1 and retried[0].startswith(f"{call}: {said}"), retried
+    assert retried[0].count("/v2/licenses") == 1, retried
+    for told in (str(caught.value), caplog.text):
+        assert "states" not in told and "hunter2" not in told and "ops:" not in told
+
+
+def test_a_refused_connection_names_the_token_request_that_failed() -> None:
+    """A real refusal (nothing listens on port 1): the token request is the call that failed."""
+    with (
+        Client("cid", "csecret", base_url="http://127.0.0.1:1", max_retries=0) as client,
+        pytest.raises(APIConnectionError) as caught,
+    ):
+        client.entities.get("15645555")
+    assert str(caught.value).startswith(
+        "POST http://127.0.0.1:1/oauth2/token: Connection error: ConnectError: "
+    ), caught.value
+
+
 def test_slow_responses_past_the_timeout_raise_api_timeout_error() -> None:
     def slow(request: httpx2.Request) -> httpx2.Response:
         raise httpx2.ReadTimeout("timed out", request=request)

@@ -41,5 +41,7 @@ def test_credentials_refused_name_the_request_then_the_settings_to_change() -> N
 
 def test_a_failure_without_a_response_is_told_as_it_is() -> None:
     error = APIConnectionError(REQUEST, "Connection error: refused")
-    assert run_failure(error) == "APIConnectionError: Connection error: refused"
+    assert run_failure(error) == (
+        "APIConnectionError: GET http://api.example/v2/licenses: Connection error: refused"
+    )
     assert run_failure(ValueError("not ours")) == "ValueError: not ours"

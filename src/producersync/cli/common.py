@@ -360,20 +360,19 @@ def fail_with(problems: list[Problem], code: int) -> Failed:
 
 def api_problem(exc: ProducerSyncError) -> str:
     """The line telling that a call to the API failed: the request (without its query)
-    and what came back. An SDK message holds no credentials; a URL's are masked."""
-    from producersync.client import APIError, AuthenticationError
+    and what came back. A connection error's message names the request itself, and was
+    told with it twice. An SDK message holds no credentials; a URL's are masked."""
+    from producersync.client import APIStatusError, AuthenticationError
     from producersync.sync.failure import request_noted
     from producersync.url_userinfo import masked
 
-    if not isinstance(exc, APIError):
-        return request_noted(f"the API: {exc}", exc)
-    url = exc.request.url
-    request = f"{exc.request.method} {url.scheme}://{url.netloc.decode()}{url.path}"
+    if not isinstance(exc, APIStatusError):
+        return masked(request_noted(f"the API: {exc}", exc))
     if isinstance(exc, AuthenticationError):
         return masked(
-            request_noted(f"the API refused the client credentials ({request}): {exc}", exc)
+            request_noted(f"the API refused the client credentials ({exc.call}): {exc}", exc)
         )
-    return masked(request_noted(f"the API ({request}): {exc}", exc))
+    return masked(request_noted(f"the API ({exc.call}): {exc}", exc))
 
 
 def read_mirror(url: str, pool_size: int | None = None, *, option: str | None = None) -> sa.Engine:

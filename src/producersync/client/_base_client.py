@@ -351,15 +351,15 @@ class BaseClient:
         # sync service does) shows the API's faults that slowed it, and not every call.
         # With the request's id when the server gave one: the attempt that failed is the
         # one its operator can look up, and only this line names it.
-        log.info(
-            "%s %s failed (%s%s); retry %d in %.2f s",
-            failed.method,
-            failed.url.path,
-            error,
-            "" if error.request_id is None else f"; request_id {error.request_id}",
-            attempt + 1,
-            delay,
+        # A connection error's message names the call already, its host too.
+        what = (
+            str(error)
+            if isinstance(error, APIConnectionError)
+            else f"{failed.method} {failed.url.path} failed ({error}"
+            + ("" if error.request_id is None else f"; request_id {error.request_id}")
+            + ")"
         )
+        log.info("%s; retry %d in %.2f s", what, attempt + 1, delay)
         return delay
 
     def _result(
@@ -402,8 +402,8 @@ class BaseClient:
 def _failed_request(request: httpx2.Request, exc: Exception) -> httpx2.Request:
     """The request ``exc`` is the failure of: the call's ``request``, or the token request
     its auth flow sent for it. A token URL out of reach was told as the call's connection
-    error (``the API (GET https://api…/v2/licenses): Connection error``), sending its
-    operator to an API that was up, where the token endpoint was not."""
+    error (``GET https://api…/v2/licenses: Connection error``), sending its operator to an
+    API that was up, where the token endpoint was not."""
     if isinstance(exc, httpx2.RequestError):
         try:
             return exc.request

@@ -10,7 +10,7 @@
     │   │   ├── ConflictError             409
     │   │   ├── RateLimitError            429 (retry_after)
     │   │   └── ServerError               5xx
-    │   └── APIConnectionError        (no response: refused, reset, DNS…)
+    │   └── APIConnectionError        (no response: refused, reset, DNS, TLS…)
     │       └── APITimeoutError
     ├── ResponseValidationError       (a response not shaped as the API documents)
     ├── WaitTimeoutError              (job_id, last_status, timeout: a job not final in time)
@@ -18,11 +18,13 @@
     └── ClientClosedError             (also a RuntimeError: the client closed, nothing sent since)
 
 Transport errors are translated at one boundary, ``_translate``, raised ``from`` the
-original. Every message has a URL's user and password masked (a token URL's, quoted by
-the error of its malformed answer, showed in full). What an error carries from the server
-is capped here (``capped``): its message, the error body's ``error`` and ``path``, and a
-body that is not JSON, each at ``MAX_ERROR_CHARS``: a server's error ``message`` of
-megabytes went whole into ``str(exc)``, and so into every log line that named the error.
+original; a connection error's message names the call that failed (``APIError.call``),
+as its ``request`` does. Every message has a URL's user and password masked (a token
+URL's, quoted by the error of its malformed answer, showed in full). What an error
+carries from the server is capped here (``capped``): its message, the error body's
+``error`` and ``path``, and a body that is not JSON, each at ``MAX_ERROR_CHARS``: a
+server's error ``message`` of megabytes went whole into ``str(exc)``, and so into every
+log line that named the error.
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ __all__ = [
     "ResponseValidationError",
     "ServerError",
     "WaitTimeoutError",
+    "call_of",
     "capped",
     "make_status_error",
 ]
@@ -140,6 +143,12 @@ class APIError(ProducerSyncError):
         self.request = request
         self.body: JsonValue = body
 
+    @property
+    def call(self) -> str:
+        """The call that failed, as a log line names it: ``GET https://api.example/v2/licenses``
+        (``call_of``)."""
+        return call_of(self.request)
+
     def __reduce__(self) -> tuple[Any, ...]:
         # A durable workflow (DBOS) records a failed step's error by pickling it, and
         # reads it back. Pickled as an exception is by default, it came back as
@@ -153,6 +162,14 @@ class APIError(ProducerSyncError):
         url = str(self.request.url.copy_with(userinfo=b""))
         status = None if response is None else response.status_code
         return _rebuilt, (type(self), self.args, self.request.method, url, status), state
+
+
+def call_of(request: httpx2.Request) -> str:
+    """``request``'s method and URL without its query (a filter's NPNs by the thousand)
+    or a user and password: what an operator needs to act on its failure (which host,
+    which scheme and port, the token endpoint or the API), and nothing to hide."""
+    url = request.url
+    return f"{request.method} {url.scheme}://{url.netloc.decode('ascii')}{url.path}"
 
 
 def _rebuilt(
@@ -254,14 +271,17 @@ class ServerError(APIStatusError):
 
 
 class APIConnectionError(APIError):
-    """No response: the connection failed or broke."""
+    """No response: the connection failed or broke. Its message starts with the call
+    (``POST https://auth.example/oauth2/token: Connection error: ConnectError: ...``):
+    without it, a log line of "Connection error: [Errno 111] Connection refused" named
+    no host, and one of a DNS or TLS failure neither, to check or to fix."""
 
     def __init__(self, request: httpx2.Request, message: str = "Connection error") -> None:
-        super().__init__(message, request)
+        super().__init__(f"{call_of(request)}: {message}", request)
 
 
 class APITimeoutError(APIConnectionError):
-    """No response in time."""
+    """No response in time (``GET https://api.example/v2/licenses: Request timed out``)."""
 
     def __init__(self, request: httpx2.Request) -> None:
         super().__init__(request, "Request timed out")
