@@ -20,8 +20,8 @@ JOB = "0ded8367-01ac-4519-8cd7-ce965d55c0b0"  # a job id, as the API writes one
 def page(key: str, items: list[dict[str, Any]], next_token: str | int | None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "links": {
-            "self": {"href": "http://fake/v2/x?continuationToken=0"},
-            "next": {"href": f"http://fake/v2/{key}?size=2&continuationToken={next_token or 0}"},
+            "self": {"href": "https://fake/v2/x?continuationToken=0"},
+            "next": {"href": f"https://fake/v2/{key}?size=2&continuationToken={next_token or 0}"},
         }
     }
     if items:
@@ -106,7 +106,7 @@ class FakeAPI:
 
     def client(self, **options: Any) -> Client:
         options.setdefault("rate_limit", 1_000_000)
-        options.setdefault("base_url", "http://fake")
+        options.setdefault("base_url", "https://fake")
         return Client(
             "cid",
             "csecret-VERY-SECRET",
@@ -116,7 +116,7 @@ class FakeAPI:
 
     def async_client(self, **options: Any) -> AsyncClient:
         options.setdefault("rate_limit", 1_000_000)
-        options.setdefault("base_url", "http://fake")
+        options.setdefault("base_url", "https://fake")
         return AsyncClient(
             "cid", "csecret-VERY-SECRET", transport=httpx2.MockTransport(self), **options
         )

@@ -58,17 +58,17 @@ def test_token_is_fetched_lazily_and_reused() -> None:
 def test_token_is_refreshed_within_the_margin_of_expiry() -> None:
     clock = [0.0]
     cache = TokenCache(
-        "http://fake/oauth2/token", "cid", "secret", None, 300, clock=lambda: clock[0]
+        "https://fake/oauth2/token", "cid", "secret", None, 300, clock=lambda: clock[0]
     )
     fake = FakeAPI(ok_page)
     with httpx2.Client(transport=httpx2.MockTransport(fake)) as http:
         auth = ClientCredentials(cache)
-        http.get("http://fake/v2/licenses", auth=auth)
+        http.get("https://fake/v2/licenses", auth=auth)
         clock[0] = 3600 - 301
-        http.get("http://fake/v2/licenses", auth=auth)
+        http.get("https://fake/v2/licenses", auth=auth)
         assert fake.token_requests == 1
         clock[0] = 3600 - 299  # inside the 5-minute margin
-        http.get("http://fake/v2/licenses", auth=auth)
+        http.get("https://fake/v2/licenses", auth=auth)
         assert fake.token_requests == 2
 
 
@@ -217,7 +217,7 @@ def test_a_refused_token_request_names_the_client_and_says_what_to_check(status:
     with fake.client() as client, pytest.raises(AuthenticationError) as caught:
         list(client.licenses.list())
     assert str(caught.value).endswith(
-        ": no (the token endpoint http://fake/oauth2/token refused client_id 'cid': check "
+        ": no (the token endpoint https://fake/oauth2/token refused client_id 'cid': check "
         "client_id and client_secret; a client revoked, or whose secret was rotated, is "
         "refused until it is given a live one)"
     )
@@ -300,7 +300,7 @@ def test_an_error_quoting_the_request_s_credentials_holds_neither_secret_nor_tok
     server quoted went into the error's message and body, the client secret or the bearer
     token with it, and so into every log line and workflow record that kept the error."""
     transport = httpx2.MockTransport(_quoting(where, status, shape))
-    client = Client("cid", "csecret-VERY-SECRET", base_url="http://fake", transport=transport)
+    client = Client("cid", "csecret-VERY-SECRET", base_url="https://fake", transport=transport)
     with client, pytest.raises(APIStatusError) as caught:
         client.with_options(max_retries=0).entities.get("15645555")
     error = caught.value
@@ -351,7 +351,7 @@ def test_a_malformed_token_response_raises_response_validation_error(body: bytes
     fake = FakeAPI(ok_page, token_body=body)
     with fake.client() as client, pytest.raises(ResponseValidationError, match=why) as caught:
         list(client.licenses.list())
-    assert "http://fake/oauth2/token" in str(caught.value)
+    assert "https://fake/oauth2/token" in str(caught.value)
     assert "SECRET" not in str(caught.value)
     assert fake.token_requests == 1 and not fake.api_requests
 
@@ -433,7 +433,7 @@ def test_a_token_endpoint_out_of_reach_is_the_error_s_request_not_the_call_s(
     log line name the token request, where they named the call's, the API that was up."""
     caplog.set_level(logging.INFO, logger="producersync.client")
     options: dict[str, Any] = {
-        "base_url": "http://fake",
+        "base_url": "https://fake",
         "max_retries": 1,
         "transport": httpx2.MockTransport(_token_endpoint_refusing),
     }
@@ -449,8 +449,8 @@ def test_a_token_endpoint_out_of_reach_is_the_error_s_request_not_the_call_s(
         else:
             anyio.run(call_async)
     request = caught.value.request
-    assert (request.method, str(request.url)) == ("POST", "http://fake/oauth2/token")
-    assert "POST http://fake/oauth2/token: Connection error" in caplog.text
+    assert (request.method, str(request.url)) == ("POST", "https://fake/oauth2/token")
+    assert "POST https://fake/oauth2/token: Connection error" in caplog.text
 
 
 @pytest.mark.timeout(20)
@@ -470,7 +470,7 @@ def test_a_call_waiting_for_another_s_token_request_keeps_its_own_deadline() -> 
         Client(
             "cid",
             "csecret",
-            base_url="http://fake",
+            base_url="https://fake",
             max_retries=0,
             transport=httpx2.MockTransport(api),
         ) as client,
@@ -514,7 +514,7 @@ def test_a_call_interrupted_while_it_fetches_the_token_leaves_the_next_call_free
         return FakeAPI(lambda r: json_response(200, {"id": 1, "npn": "15645555"}))(request)
 
     with Client(
-        "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+        "cid", "csecret", base_url="https://fake", transport=httpx2.MockTransport(api)
     ) as client:
         with pytest.raises(KeyboardInterrupt):
             client.entities.get("15645555")
@@ -528,7 +528,7 @@ def test_a_call_interrupted_while_it_fetches_the_token_leaves_the_next_call_free
 
     async def main() -> int:
         async with AsyncClient(
-            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(hanging)
+            "cid", "csecret", base_url="https://fake", transport=httpx2.MockTransport(hanging)
         ) as async_client:
             with anyio.move_on_after(0.1):
                 await async_client.entities.get("15645555")

@@ -289,7 +289,7 @@ async def in_process(
         AsyncClient(
             creds.client_id,
             creds.client_secret,
-            base_url="http://asgi",
+            base_url="https://asgi",
             transport=httpx2.ASGITransport(app),
             **service.pace(),
         ) as client,

@@ -148,7 +148,7 @@ def test_no_wait_outlasts_the_deadline(kind: str, proxy: FaultProxy) -> None:
 def test_the_deadline_defaults_to_every_wait_s_timeout_once(
     client_class: Any, timeout: httpx2.Timeout | float | None, deadline: float
 ) -> None:
-    client = client_class("cid", "csecret", base_url="http://fake", timeout=timeout)
+    client = client_class("cid", "csecret", base_url="https://fake", timeout=timeout)
     assert client.deadline == deadline
 
 
@@ -156,9 +156,9 @@ def test_the_deadline_defaults_to_every_wait_s_timeout_once(
 def test_timeout_none_is_no_timeout_on_any_wait_as_in_httpx(client_class: Any) -> None:
     """It was the client's default, 60 s a wait, where httpx and the docs' own
     ``Timeout(None)`` mean none; left out, the timeout is still the default."""
-    unbounded = client_class("cid", "csecret", base_url="http://fake", timeout=None)
+    unbounded = client_class("cid", "csecret", base_url="https://fake", timeout=None)
     assert unbounded.timeout == httpx2.Timeout(None)
-    assert client_class("cid", "csecret", base_url="http://fake").timeout == DEFAULT_TIMEOUT
+    assert client_class("cid", "csecret", base_url="https://fake").timeout == DEFAULT_TIMEOUT
 
 
 @pytest.mark.parametrize("deadline", [0, -1.0, math.nan])

@@ -61,7 +61,12 @@ _ARGUMENTS_FIRST = [
 @pytest.fixture(autouse=True)
 def _no_variables(monkeypatch: pytest.MonkeyPatch) -> None:
     # Each case sets its own: a shell set up for the README's local walk-through has some.
-    for name in ("PRODUCERSYNC_API_URL", "PRODUCERSYNC_TOKEN_URL", "PRODUCERSYNC_ENVIRONMENT"):
+    for name in (
+        "PRODUCERSYNC_API_URL",
+        "PRODUCERSYNC_TOKEN_URL",
+        "PRODUCERSYNC_ENVIRONMENT",
+        "PRODUCERSYNC_ALLOW_PLAIN_HTTP_API",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -135,3 +140,117 @@ def test_a_variable_the_client_cannot_work_with_is_refused_naming_it(
     with pytest.raises(ValueError) as refused:
         client_class("psc_id", "pss_hunter2")
     assert message in str(refused.value) and "hunter2" not in str(refused.value)
+
+
+_IN_CLEAR = "plain http to another host sends the client secret, the access tokens and the records"
+_ALLOW = "pass allow_plain_http=True, or set PRODUCERSYNC_ALLOW_PLAIN_HTTP_API=true"
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+@pytest.mark.parametrize(
+    ("variables", "arguments", "named"),
+    [
+        ({}, {"base_url": "http://10.0.0.5:8000"}, "base_url: 'http://10.0.0.5:8000'"),
+        (
+            {},
+            {"base_url": LOCAL, "token_url": "http://ops:hunter2@auth.internal/oauth2/token"},
+            "token_url: 'http://***@auth.internal/oauth2/token'",
+        ),
+        (
+            {"PRODUCERSYNC_API_URL": "http://producersync.internal"},
+            {},
+            "PRODUCERSYNC_API_URL: 'http://producersync.internal'",
+        ),
+        (
+            {"PRODUCERSYNC_API_URL": LOCAL, "PRODUCERSYNC_TOKEN_URL": "http://auth.internal/t"},
+            {},
+            "PRODUCERSYNC_TOKEN_URL: 'http://auth.internal/t'",
+        ),
+    ],
+    ids=["argument", "token-argument", "variable", "token-variable"],
+)
+def test_plain_http_to_another_host_is_refused_naming_the_url_and_how_to_allow_it(
+    monkeypatch: pytest.MonkeyPatch,
+    client_class: Any,
+    variables: dict[str, str],
+    arguments: dict[str, Any],
+    named: str,
+) -> None:
+    """The sync service refused it; ``Client(base_url="http://api.internal")`` sent the
+    client secret across the network unencrypted."""
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError) as refused:
+        client_class("psc_id", "pss_secret", **arguments)
+    assert str(refused.value).startswith(f"{named}: {_IN_CLEAR}"), refused.value
+    assert _ALLOW in str(refused.value) and "hunter2" not in str(refused.value)
+    monkeypatch.setenv("PRODUCERSYNC_ALLOW_PLAIN_HTTP_API", "true")
+    _endpoints(client_class, **arguments)
+    monkeypatch.setenv("PRODUCERSYNC_ALLOW_PLAIN_HTTP_API", "false")
+    _endpoints(client_class, **arguments, allow_plain_http=True)
+
+
+@pytest.mark.parametrize("client_class", [Client, AsyncClient])
+def test_allowing_plain_http_by_what_is_no_bool_is_refused(
+    monkeypatch: pytest.MonkeyPatch, client_class: Any
+) -> None:
+    with pytest.raises(TypeError, match="allow_plain_http takes True or False, not 'false'"):
+        client_class("psc_id", "pss_secret", base_url=LOCAL, allow_plain_http="false")
+    monkeypatch.setenv("PRODUCERSYNC_ALLOW_PLAIN_HTTP_API", "maybe")
+    with pytest.raises(
+        ValueError, match="PRODUCERSYNC_ALLOW_PLAIN_HTTP_API: 'maybe' is not true or false"
+    ):
+        client_class("psc_id", "pss_secret", base_url=LOCAL)
+
+
+@pytest.mark.parametrize(
+    ("url", "clear"),
+    [
+        ("https://10.0.0.5:8443", False),
+        ("http://127.1.2.3", False),
+        ("http://[::1]:8000", False),
+        ("http://api.localhost", False),
+        ("http://producersync.internal:8000", True),
+        ("http://10.0.0.5", True),
+        ("http://localhost.example.com", True),
+    ],
+)
+@pytest.mark.parametrize("allowed", [False, True])
+def test_a_client_and_the_sync_service_refuse_plain_http_alike(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str, clear: bool, allowed: bool
+) -> None:
+    """One environment, one answer: a client the sync service's settings allowed was
+    refused by the SDK, or the other way round."""
+    sync_environment(tmp_path, monkeypatch)
+    for name, value in {
+        "PRODUCERSYNC_CLIENT_ID": "psc_id",
+        "PRODUCERSYNC_CLIENT_SECRET": "pss_secret",
+        "PRODUCERSYNC_API_URL": url,
+        "PRODUCERSYNC_ALLOW_PLAIN_HTTP_API": str(allowed).lower(),
+    }.items():
+        monkeypatch.setenv(name, value)
+    refused: list[bool] = []
+    for make in (lambda: SyncSettings().client(), Client):
+        try:
+            make().close()
+        except ValueError as exc:  # the settings' ValidationError is one
+            assert _IN_CLEAR in str(exc)
+            refused.append(True)
+        else:
+            refused.append(False)
+    assert refused == [clear and not allowed] * 2
+
+
+def test_the_sync_service_s_client_is_allowed_by_its_setting_from_anywhere(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A configuration file's allowance, not the variable's, reaches the SDK too."""
+    sync_environment(tmp_path, monkeypatch)
+    settings = SyncSettings(
+        client_id="psc_id",
+        client_secret="pss_secret",
+        api_url="http://10.0.0.5",
+        allow_plain_http_api=True,
+    )
+    with settings.client() as client:
+        assert client.base_url == "http://10.0.0.5"

@@ -208,7 +208,7 @@ def test_a_connection_error_names_the_call_without_its_query_or_password(
         raise failure
 
     fake = FakeAPI(failing)
-    options: dict[str, Any] = {"base_url": "http://ops:hunter2-pw@fake:8080", "max_retries": 1}
+    options: dict[str, Any] = {"base_url": "https://ops:hunter2-pw@fake:8080", "max_retries": 1}
     with pytest.raises(APIConnectionError) as caught:
         if kind == "sync":
             with fake.client(**options) as client:
@@ -220,7 +220,7 @@ def test_a_connection_error_names_the_call_without_its_query_or_password(
                     [r async for r in client.licenses.list(states=["CA"])]
 
             anyio.run(main)
-    call = "GET http://fake:8080/v2/licenses"
+    call = "GET https://fake:8080/v2/licenses"
     assert caught.value.call == call
     assert str(caught.value).startswith(f"{call}: {said}")
     retried = [r.getMessage() for r in caplog.records if "; retry 1 in" in r.getMessage()]
@@ -333,7 +333,7 @@ def test_unknown_fields_are_preserved_and_underscore_envelopes_accepted() -> Non
     def api(request: httpx2.Request) -> httpx2.Response:
         body = {
             "_embedded": {"licenses": [license_row(7)]},
-            "_links": {"next": {"href": "http://fake/v2/licenses?continuationToken=0"}},
+            "_links": {"next": {"href": "https://fake/v2/licenses?continuationToken=0"}},
         }
         return json_response(200, body)
 
@@ -424,11 +424,11 @@ def test_a_record_s_hal_links_of_any_shape_are_kept_as_they_came() -> None:
     with such links refused its whole page (``ResponseValidationError``), every record
     of it lost to a forward-compatible server."""
     links = {
-        "self": {"href": "http://fake/v1/licenses/7", "templated": False, "title": None},
-        "search": {"href": "http://fake/v2/licenses{?npns,states}", "templated": True},
+        "self": {"href": "https://fake/v1/licenses/7", "templated": False, "title": None},
+        "search": {"href": "https://fake/v2/licenses{?npns,states}", "templated": True},
         "item": [
-            {"href": "http://fake/v1/licenseLoas/1"},
-            {"href": "http://fake/v1/licenseLoas/2"},
+            {"href": "https://fake/v1/licenseLoas/1"},
+            {"href": "https://fake/v1/licenseLoas/2"},
         ],
     }
     row = {**license_row(7), "links": links}
@@ -784,7 +784,7 @@ def test_an_api_behind_a_path_prefix_is_followed_under_it_once(href: str) -> Non
         {"href": 5},
         {"href": ["/v2/licenses"]},
         "/v2/licenses",
-        {"href": "http://fake/\x00"},
+        {"href": "https://fake/\x00"},
         {"href": "javascript:alert(1)"},
         {"href": "data:text/html,<p>"},
         {"href": "ftp://fake/v2/licenses?continuationToken=t2"},
@@ -872,7 +872,7 @@ def test_a_v1_page_linking_past_its_own_total_pages_raises() -> None:
             {
                 "embedded": {"licenses": [license_row(number)]},
                 "page": {"size": 1, "totalElements": 2, "totalPages": 2, "number": number},
-                "links": {"next": {"href": f"http://fake/v1/licenses?page={number + 1}&size=1"}},
+                "links": {"next": {"href": f"https://fake/v1/licenses?page={number + 1}&size=1"}},
             },
         )
 
@@ -1191,13 +1191,13 @@ def test_a_body_past_the_size_limit_raises_instead_of_filling_memory(body: str, 
 
     def sync() -> None:
         with Client(
-            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+            "cid", "csecret", base_url="https://fake", transport=httpx2.MockTransport(api)
         ) as client:
             client.request("GET", "/v2/entities/15645555")
 
     async def main() -> None:
         async with AsyncClient(
-            "cid", "csecret", base_url="http://fake", transport=httpx2.MockTransport(api)
+            "cid", "csecret", base_url="https://fake", transport=httpx2.MockTransport(api)
         ) as client:
             await client.request("GET", "/v2/entities/15645555")
 

@@ -18,7 +18,7 @@ _ACCEPTED = {
     "success": True,
     "message": "Job is in progress",
     "job_id": JOB,
-    "links": {"status": {"href": f"http://fake/v1/accounts/subscriptions/status/{JOB}"}},
+    "links": {"status": {"href": f"https://fake/v1/accounts/subscriptions/status/{JOB}"}},
 }
 
 

@@ -253,7 +253,7 @@ def test_a_page_shows_how_many_records_it_holds_not_the_records(kind: str) -> No
     page_class = "SyncPage" if kind == "sync" else "AsyncPage"
     assert shown == (
         f"{page_class}(items=<1000 License>, "
-        "next_path='http://fake/v2/licenses?size=2&continuationToken=t2', "
+        "next_path='https://fake/v2/licenses?size=2&continuationToken=t2', "
         "page_number=None, total_pages=None, total_elements=None)"
     )
 

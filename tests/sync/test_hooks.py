@@ -82,7 +82,7 @@ def _puller(
     monkeypatch.setattr(hooks, "entry_points", lambda group: _points(*targets))
     records = wire().records[RESOURCE][:3]
     client = Client(
-        "id", "secret", base_url="http://api", transport=httpx2.MockTransport(_page(records))
+        "id", "secret", base_url="https://api", transport=httpx2.MockTransport(_page(records))
     )
     delivered = hooks.Hooks.from_entry_points(engine)
     return Puller(client, engine, 1000, hooks=delivered), delivered, records
@@ -342,7 +342,7 @@ def test_hooks_get_the_batches_one_at_a_time_in_commit_order_at_any_concurrency(
     client = Client(
         "id",
         "secret",
-        base_url="http://api",
+        base_url="https://api",
         transport=httpx2.MockTransport(_paged(25)),
         rate_limit=1_000_000,
     )

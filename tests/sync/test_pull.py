@@ -669,7 +669,7 @@ def test_a_complete_run_dated_2099_records_the_day_before_it_started(tmp_path: P
     nothing = httpx2.MockTransport(lambda request: httpx2.Response(500))  # never asked
     today = dt.datetime.now(dt.UTC).date()
     try:
-        with Client("id", "secret", base_url="http://api.invalid", transport=nothing) as client:
+        with Client("id", "secret", base_url="https://api.invalid", transport=nothing) as client:
             puller = Puller(client, engine, PAGE)
             run_id = puller.start("updates", run_date=dt.date(2099, 1, 1), since=today)
             finished = puller.finish(run_id, {"licenses": 0}, synced_through=dt.date(2099, 1, 1))

@@ -812,7 +812,7 @@ def test_sync_verify_compares_a_nul_character_as_the_mirror_stores_it(
     transport = httpx2.MockTransport(_serving_15645555(served))
     with (
         fresh_mirror(backend, tmp_path) as engine,
-        Client("psc_1", "pss_1", base_url="http://api.example", transport=transport) as client,
+        Client("psc_1", "pss_1", base_url="https://api.example", transport=transport) as client,
     ):
         with mirror.write_transaction(engine) as conn:
             mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
@@ -834,7 +834,7 @@ def test_sync_verify_reads_nested_children_sent_in_the_reference_s_container(
     action = {"id": 7, "npn": "15645555", "regulatoryActionValues": [value]}
     contained = {**action, "regulatoryActionValues": {"regulatoryActionValues": [value]}}
     transport = httpx2.MockTransport(_serving_15645555({"regulatoryActions": [contained]}))
-    with Client("psc_1", "pss_1", base_url="http://api.example", transport=transport) as client:
+    with Client("psc_1", "pss_1", base_url="https://api.example", transport=transport) as client:
         with mirror.write_transaction(engine) as conn:
             mirror.activate_npns(conn, ["15645555"], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
             mirror.upsert_records(conn, "regulatoryActions", [action])

@@ -83,10 +83,11 @@ A TOML file named by `{CONFIG_ENV}` supplies defaults beneath the environment (k
 the variable names in lower case, without the prefix: `sync_port`, `page_size`; any other
 key stops every command, named with the nearest setting's).
 
-The SDK (`Client`, `AsyncClient`) reads five of these variables, with the same meanings,
+The SDK (`Client`, `AsyncClient`) reads six of these variables, with the same meanings,
 where its arguments leave them: `PRODUCERSYNC_CLIENT_ID` and `PRODUCERSYNC_CLIENT_SECRET`
-for credentials not given, and `PRODUCERSYNC_API_URL`, `PRODUCERSYNC_TOKEN_URL` and
-`PRODUCERSYNC_ENVIRONMENT` when given neither `environment=` nor `base_url=`
+for credentials not given, `PRODUCERSYNC_API_URL`, `PRODUCERSYNC_TOKEN_URL` and
+`PRODUCERSYNC_ENVIRONMENT` when given neither `environment=` nor `base_url=`, and
+`PRODUCERSYNC_ALLOW_PLAIN_HTTP_API` when not given `allow_plain_http=`
 ([integration.md](integration.md#1-install-and-connect)); it reads no configuration file.
 
 {_table(SyncSettings)}

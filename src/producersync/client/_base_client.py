@@ -200,6 +200,7 @@ class BaseClient:
         environment: Environment | EnvironmentName | None,
         base_url: str | None,
         token_url: str | None,
+        allow_plain_http: bool | None,
         scope: str | None,
         max_retries: int,
         rate_limit: float,
@@ -214,7 +215,9 @@ class BaseClient:
                 "client_id and client_secret are required (arguments, or "
                 "PRODUCERSYNC_CLIENT_ID / PRODUCERSYNC_CLIENT_SECRET)"
             )
-        self.base_url, self.token_url = endpoints(environment, base_url, token_url)
+        self.base_url, self.token_url = endpoints(
+            environment, base_url, token_url, allow_plain_http
+        )
         self._prefix = urlsplit(self.base_url).path
         self._limit_attempts(max_retries, timeout, deadline)
         self._owns_http = True  # False on a copy (``with_options``): the pool is not its own

@@ -39,6 +39,7 @@ def _options(
     environment: Environment | EnvironmentName | None,
     base_url: str | None,
     token_url: str | None,
+    allow_plain_http: bool | None,
     scope: str | None,
     max_retries: int | None,
     rate_limit: float | None,
@@ -53,6 +54,7 @@ def _options(
         "environment": environment,
         "base_url": base_url,
         "token_url": token_url,
+        "allow_plain_http": allow_plain_http,
         "scope": scope,
         # None: no wait has a timeout, as in httpx; the default is DEFAULT_TIMEOUT.
         "timeout": timeout,
@@ -70,7 +72,11 @@ class Client(SyncAPIClient):
     ``producersync service``. Credentials default to $PRODUCERSYNC_CLIENT_ID and
     $PRODUCERSYNC_CLIENT_SECRET; given neither ``environment`` nor ``base_url``, the API
     is the sync service's: $PRODUCERSYNC_API_URL (and $PRODUCERSYNC_TOKEN_URL), else
-    $PRODUCERSYNC_ENVIRONMENT, else the sandbox."""
+    $PRODUCERSYNC_ENVIRONMENT, else the sandbox. Either URL plain http:// to another host
+    than this one (loopback is this one) is a ``ValueError``, the client secret and the
+    tokens sent unencrypted, unless ``allow_plain_http=True`` (None:
+    $PRODUCERSYNC_ALLOW_PLAIN_HTTP_API, as the sync service reads it), for a network no
+    one else reads."""
 
     def __init__(
         self,
@@ -80,6 +86,7 @@ class Client(SyncAPIClient):
         environment: Environment | EnvironmentName | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
+        allow_plain_http: bool | None = None,
         scope: str | None = None,
         max_retries: int | None = None,
         rate_limit: float | None = None,
@@ -96,6 +103,7 @@ class Client(SyncAPIClient):
                 environment,
                 base_url,
                 token_url,
+                allow_plain_http,
                 scope,
                 max_retries,
                 rate_limit,
@@ -161,6 +169,7 @@ class AsyncClient(AsyncAPIClient):
         environment: Environment | EnvironmentName | None = None,
         base_url: str | None = None,
         token_url: str | None = None,
+        allow_plain_http: bool | None = None,
         scope: str | None = None,
         max_retries: int | None = None,
         rate_limit: float | None = None,
@@ -177,6 +186,7 @@ class AsyncClient(AsyncAPIClient):
                 environment,
                 base_url,
                 token_url,
+                allow_plain_http,
                 scope,
                 max_retries,
                 rate_limit,

@@ -5,11 +5,12 @@ and the other commands that only read the mirror have no use for them)."""
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Mapping
 from urllib.parse import urlsplit
 
 from producersync.url_userinfo import masked
 
-__all__ = ["api_url", "http_url", "in_clear"]
+__all__ = ["api_url", "http_url", "in_clear", "refused_in_clear"]
 
 # The API's versions, which the client puts in every path itself (/v2/licenses).
 _VERSIONS = frozenset({"v1", "v2"})
@@ -54,6 +55,20 @@ def in_clear(value: str) -> bool:
         return not ipaddress.ip_address(host).is_loopback
     except ValueError:  # a name: it may resolve anywhere
         return True
+
+
+def refused_in_clear(urls: Mapping[str, str | None], allow: str) -> list[tuple[str, str]]:
+    """Each of ``urls`` (by the name it was given as; None for one not given) that would
+    carry the client secret and the tokens ``in_clear``, with why it is refused; ``allow``
+    tells how to allow it anyway. The one rule of the sync service's settings and of the
+    SDK's ``Client``, which refused nothing: ``Client(base_url="http://api.internal")``
+    sent the secret across the network unencrypted where the sync service would not."""
+    why = (
+        "plain http to another host sends the client secret, the access tokens and the "
+        f"records unencrypted; give an https:// URL (or {allow}, on a network no one else "
+        "reads)"
+    )
+    return [(name, why) for name, url in urls.items() if url is not None and in_clear(url)]
 
 
 def _named(name: str | None) -> str:

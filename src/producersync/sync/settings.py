@@ -34,7 +34,7 @@ from producersync.executor_settings import EXECUTOR_LOCK_WAIT_SECONDS, ExecutorL
 from producersync.head_settings import HEAD_TIMEOUT_SECONDS, HeadTimeoutSetting
 from producersync.log_settings import LogFormatSetting, LogLevelSetting
 from producersync.masked_settings import MaskedSettings
-from producersync.model.http_url import api_url, http_url, in_clear
+from producersync.model.http_url import api_url, http_url, refused_in_clear
 from producersync.settings_variables import own_variables, variable
 from producersync.shutdown_settings import SHUTDOWN_GRACE_SECONDS, ShutdownGraceSetting
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
@@ -383,6 +383,7 @@ class SyncSettings(MaskedSettings):
             rate_limit=self.api_rate_limit_per_minute,
             timeout=self.api_timeout_seconds,
             max_retries=self.api_max_retries,
+            allow_plain_http=self.allow_plain_http_api,  # refused above unless allowed
         )
 
     def refuse_plain_http(self) -> None:
@@ -391,13 +392,8 @@ class SyncSettings(MaskedSettings):
         if self.allow_plain_http_api:
             return
         allow = variable(type(self), "allow_plain_http_api")
-        why = (
-            "plain http to another host sends the client secret, the access tokens and the "
-            f"records unencrypted; give an https:// URL (or set {allow}=true, on a network "
-            "no one else reads)"
-        )
-        urls = (("api_url", self.api_url), ("token_url", self.token_url))
-        found = [(name, why) for name, url in urls if url is not None and in_clear(url)]
+        urls = {"api_url": self.api_url, "token_url": self.token_url}
+        found = refused_in_clear(urls, f"set {allow}=true")
         if found:
             raise _refused(*found)
 
