@@ -234,40 +234,79 @@ def test_an_account_whose_job_another_worker_applies_holds_back_no_other_s(
     assert while_a_is_held == {first: ("QUEUED", None), second: ("COMPLETED", None)}
 
 
-def test_a_job_worker_failing_at_every_poll_logs_the_traceback_once(
+def test_an_account_whose_job_can_be_neither_applied_nor_failed_is_passed_over(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A queued job whose row cannot be read (an operation no version knows, as a hand
-    edit leaves) fails the worker's every poll, before the job could be marked FAILED:
-    its traceback is logged once, the same error after in a line with its count, and the
-    worker goes on trying (the job stays queued), and applies it once the row is right.
-    It logged a traceback at every poll, twice a second by default."""
+    """A's queued job cannot be read, and the store refuses to mark it FAILED (a trigger
+    here): A's jobs are passed over for a minute, logged once with the traceback, and B's
+    job, made after, completes. Each poll took A's job again, and no job ran after it."""
     caplog.set_level(logging.INFO, logger=population_jobs.__name__)
     with loaded_store("sqlite", tmp_path) as (_, engine):
-        account = _account(engine)
+        a, b = _account(engine), _account(engine)
         with write_transaction(engine) as conn:
-            job_id = create_job(conn, account, Operation.APPEND, [SANDBOX_NPNS[0]]).id
-            conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(operation="MERGE"))
-        worker = population_jobs.JobWorker(engine, 0.01, errors_told_every=0)
+            stuck = create_job(conn, a, Operation.APPEND, [SANDBOX_NPNS[0]]).id
+            conn.execute(sa.update(jobs).where(jobs.c.id == stuck).values(operation="MERGE"))
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER refused BEFORE UPDATE ON jobs WHEN OLD.id = '{stuck}' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+            )
+            later = create_job(conn, b, Operation.APPEND, [SANDBOX_NPNS[1]]).id
+        worker = population_jobs.JobWorker(engine, 0.01)
         worker.start()
         try:
-            eventually(lambda: any("5 times" in line for line in _lines(caplog)), timeout=15)
-            assert _statuses(engine, [job_id]) == {job_id: ("QUEUED", None)}
-            with write_transaction(engine) as conn:
-                conn.execute(sa.update(jobs).where(jobs.c.id == job_id).values(operation="APPEND"))
-            eventually(lambda: _statuses(engine, [job_id])[job_id][0] == "COMPLETED")
+            eventually(lambda: _statuses(engine, [later])[later][0] == "COMPLETED", timeout=15)
         finally:
             worker.stop()
+        assert _statuses(engine, [stuck]) == {stuck: ("QUEUED", None)}
     tracebacks = [record for record in caplog.records if record.exc_info]
-    assert len(tracebacks) == 1, _lines(caplog)
-    assert tracebacks[0].getMessage() == (
-        "job worker: ValueError: 'MERGE' is not a valid JobOperation, retrying"
-    )
-    repeats = [line for line in _lines(caplog) if "the same error again" in line]
-    assert len(repeats) >= 4, repeats
-    assert "ValueError: 'MERGE' is not a valid JobOperation" in repeats[-1]
-    assert any(line.startswith("job worker: runs again;") for line in _lines(caplog))
+    assert [record.getMessage() for record in tracebacks] == [
+        f"job worker: JobsPassedOver: account {a}'s oldest queued job could be neither "
+        "applied nor marked FAILED (IntegrityError: refused by a trigger); its jobs are "
+        "passed over for 60 s, retrying"
+    ]
 
 
-def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [record.getMessage() for record in caplog.records]
+@pytest.mark.postgres
+def test_a_store_outage_while_a_job_is_refused_fails_no_job_and_passes_no_account_over(
+    tmp_path: Path,
+) -> None:
+    """The store out of reach as A's unreadable job is marked FAILED (here, a trigger that
+    raises what a server shutting down does, counting its calls): the job stays queued
+    and A is tried again at each poll, as every account waits out an outage; once the
+    store answers, A's job is FAILED and B's, made after, completes."""
+    with loaded_store("postgres", tmp_path) as (_, engine):
+        a, b = _account(engine), _account(engine)
+        with write_transaction(engine) as conn:
+            refused = create_job(conn, a, Operation.APPEND, [SANDBOX_NPNS[0]]).id
+            conn.execute(sa.update(jobs).where(jobs.c.id == refused).values(operation="MERGE"))
+            later = create_job(conn, b, Operation.APPEND, [SANDBOX_NPNS[1]]).id
+            conn.exec_driver_sql("CREATE SEQUENCE refusals")
+            conn.exec_driver_sql(
+                "CREATE FUNCTION shut_down() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                "PERFORM nextval('refusals'); "
+                "RAISE EXCEPTION 'terminating connection' USING ERRCODE = '57P01'; END $$"
+            )
+            conn.exec_driver_sql(
+                "CREATE TRIGGER shut_down BEFORE UPDATE ON jobs FOR EACH ROW "
+                "EXECUTE FUNCTION shut_down()"
+            )
+
+        def refusals() -> int:
+            with engine.connect() as conn:
+                query = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM refusals"
+                return int(conn.exec_driver_sql(query).scalar_one())
+
+        worker = population_jobs.JobWorker(engine, 0.01)
+        worker.start()
+        try:
+            eventually(lambda: refusals() >= 3, timeout=15)
+            assert _statuses(engine, [refused, later]) == {
+                refused: ("QUEUED", None),
+                later: ("QUEUED", None),
+            }
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql("DROP TRIGGER shut_down ON jobs")
+            eventually(lambda: _statuses(engine, [later])[later][0] == "COMPLETED", timeout=15)
+        finally:
+            worker.stop()
+        assert _statuses(engine, [refused])[refused][0] == "FAILED"

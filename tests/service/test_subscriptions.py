@@ -10,6 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx2
+import pytest
 import sqlalchemy as sa
 
 from producersync.service.store.engine import write_transaction
@@ -288,3 +289,43 @@ def test_job_accepted_before_a_restart_completes_after_it(tmp_path: Path) -> Non
         with running_service(url) as svc, svc.client(creds) as http:
             assert wait_for_job(http, job.id)["status"] == "COMPLETED"
             assert _active(http) == {"19855109"}
+
+
+@pytest.mark.parametrize(
+    ("column", "stored", "problem", "valid_json"),
+    [
+        ("operation", "'MERGE'", 'its operation "MERGE" is none of REPLACE, APPEND, REMOVE', True),
+        ("npns", "'[7, 8]'", "its npns are not a list of NPN strings", True),
+        ("npns", "'[\"1\", 2'", "its npns could not be read", False),
+    ],
+    ids=["unknown-operation", "npns-not-strings", "npns-not-json"],
+)
+def test_a_queued_job_no_version_writes_is_failed_and_holds_back_no_other_account(
+    service: RunningService,
+    universe_npns: list[str],
+    column: str,
+    stored: str,
+    problem: str,
+    valid_json: bool,
+) -> None:
+    """A queued job's row edited by hand into what the service never writes: it is marked
+    FAILED with what is wrong, which its client reads in its status, and the job of
+    another account, made after it, completes. Each poll took that job's account, failed
+    to read the job, and no account's job ran again; its status was a 500."""
+    if not valid_json and service.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's json refuses text that does not parse")
+    poisoned, other = service.account(), service.account()
+    with write_transaction(service.engine) as conn:
+        bad = create_job(conn, poisoned.account_id, Operation.APPEND, universe_npns[40:42]).id
+        conn.execute(sa.text(f"UPDATE jobs SET {column} = {stored} WHERE id = :id"), {"id": bad})
+    with service.client(other) as http:
+        job = _accepted(http.put("/v1/accounts/subscriptions", json=universe_npns[42:44]))
+        assert wait_for_job(http, job)["status"] == "COMPLETED"
+    with service.client(poisoned) as http:
+        status = http.get(f"/v1/accounts/subscriptions/status/{bad}")
+        assert _active(http) == set()
+    assert status.status_code == 200, status.text
+    assert status.json()["status"] == "FAILED"
+    assert status.json()["details"]["error"] == (
+        f"The job cannot be applied: {problem}. Nothing was changed; send its request again."
+    )

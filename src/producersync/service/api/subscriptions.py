@@ -34,6 +34,7 @@ from producersync.service.errors import ApiError, shown
 from producersync.service.store.engine import read_snapshot, write_transaction
 from producersync.service.store.jobs import (
     Job,
+    JobRecord,
     Operation,
     count_job_items,
     create_job,
@@ -279,7 +280,7 @@ def _no_job(job_id: str, canonical: str, days: int) -> str:
     )
 
 
-def _owned_job(call: Call, job_id: str) -> Job:
+def _owned_job(call: Call, job_id: str) -> JobRecord:
     match = _JOB_ID.fullmatch(job_id)
     if match is None:
         raise ApiError(400, f"Invalid jobId {shown(job_id, 60)}: expected a UUID")
@@ -312,7 +313,7 @@ def job_status(jobId: JobId, call: Call = Depends(request_call)) -> HalResponse:
         "createdAt": job.created_at.date().isoformat(),
         "updatedAt": job.updated_at.date().isoformat(),
         "details": {
-            "operation": job.operation.value,
+            "operation": job.operation,
             "status": job.status.value,
             "requested": job.requested,
             "activated": job.activated,

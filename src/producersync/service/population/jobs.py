@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +26,7 @@ from producersync.service.store.jobs import (
     Job,
     JobItem,
     Operation,
+    UnreadableJob,
     fail_job,
     finish_job,
     known_npns,
@@ -41,7 +43,14 @@ from producersync.service.store.population import (
 )
 from producersync.service.store.tables import subscriptions
 
-__all__ = ["JobWorker", "apply_job", "job_events", "process_next_job"]
+__all__ = [
+    "JobWorker",
+    "JobsPassedOver",
+    "PassedOver",
+    "apply_job",
+    "job_events",
+    "process_next_job",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,23 +106,78 @@ def job_events(items: Sequence[JobItem], now: dt.datetime) -> list[Event]:
     return events
 
 
-def process_next_job(engine: sa.Engine, on_publish: Callable[[], None] = lambda: None) -> bool:
+class JobsPassedOver(Exception):
+    """An account's oldest queued job was neither applied nor marked FAILED, for an error
+    that is no outage: its jobs are passed over for ``seconds``."""
+
+    def __init__(self, account_id: int, seconds: float, cause: Exception) -> None:
+        super().__init__(
+            f"account {account_id}'s oldest queued job could be neither applied nor marked "
+            f"FAILED ({type(cause).__name__}: {describe(cause)}); its jobs are passed over "
+            f"for {seconds:.0f} s"
+        )
+        self.account_id, self.seconds = account_id, seconds
+
+
+# How long an account whose job could not be settled is passed over: a minute, doubled at
+# each failure after, up to an hour. Its job stays queued, and is tried after each pause.
+_FIRST_PAUSE_SECONDS = 60.0
+_LONGEST_PAUSE_SECONDS = 3600.0
+
+
+class PassedOver:
+    """The accounts a worker passes over for a while (``JobsPassedOver``): each poll took
+    the oldest job's account, and one whose job failed before it could be marked FAILED
+    held back every account's jobs."""
+
+    def __init__(self) -> None:
+        self._paused: dict[int, tuple[float, float]] = {}  # account: (until, pause)
+
+    def accounts(self) -> list[int]:
+        now = time.monotonic()
+        return [account for account, (until, _) in self._paused.items() if until > now]
+
+    def add(self, account_id: int, cause: Exception) -> JobsPassedOver:
+        _, last = self._paused.get(account_id, (0.0, 0.0))
+        pause = min(max(2 * last, _FIRST_PAUSE_SECONDS), _LONGEST_PAUSE_SECONDS)
+        self._paused[account_id] = (time.monotonic() + pause, pause)
+        return JobsPassedOver(account_id, pause, cause)
+
+    def settled(self, account_id: int) -> None:
+        self._paused.pop(account_id, None)
+
+
+def process_next_job(
+    engine: sa.Engine,
+    on_publish: Callable[[], None] = lambda: None,
+    passed_over: PassedOver | None = None,
+) -> bool:
     """Apply the oldest queued job of some account; False when none is queued but those
-    of accounts another worker is applying a job of.
+    of accounts another worker is applying a job of, or ``passed_over``'s.
 
     Such an account is passed over (its worker goes on with its jobs): each worker waited
     on the oldest job's account, and a carrier's one-NPN job was applied 3.5 s after it
-    was made, with another's 50,000-NPN job, while a second process idled."""
+    was made, with another's 50,000-NPN job, while a second process idled. An account
+    whose job fails for good before it is marked FAILED is added to ``passed_over``
+    (``JobsPassedOver`` is raised)."""
     busy: list[int] = []
     while True:
+        passing = busy + (passed_over.accounts() if passed_over is not None else [])
         with engine.connect() as conn:
-            account_id = next_queued_account(conn, busy)
+            account_id = next_queued_account(conn, passing)
         if account_id is None:
             return False
-        applied = _apply_oldest_job(engine, account_id)
+        try:
+            applied = _apply_oldest_job(engine, account_id)
+        except Exception as exc:
+            if passed_over is None or unavailable(exc):
+                raise  # an outage: every account waits for it alike, and no job fails
+            raise passed_over.add(account_id, exc) from exc
         if not isinstance(applied, _Busy):
             break
         busy.append(account_id)
+    if passed_over is not None:
+        passed_over.settled(account_id)
     # The job is settled (committed COMPLETED, or FAILED): what follows may go wrong
     # without telling its client otherwise. A failure here would mark a job FAILED
     # whose changes and events were committed.
@@ -148,7 +212,11 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | _Busy | 
         with write_transaction(engine) as conn:
             if not lock_account(conn, account_id, wait=False):
                 return _Busy()
-            job = oldest_queued_job(conn, account_id)
+            try:
+                job = oldest_queued_job(conn, account_id)
+            except UnreadableJob as unreadable:
+                _refuse(conn, account_id, unreadable)
+                return None
             if job is None:  # another worker took it
                 return None
             now = event_time(conn)
@@ -172,6 +240,24 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | _Busy | 
             fail_job(conn, job.id, f"{type(exc).__name__}: {describe(exc)}")
         return None
     return _Applied(sum(item.result is ItemResult.SUCCESS for item in items), bool(published))
+
+
+def _refuse(conn: sa.Connection, account_id: int, unreadable: UnreadableJob) -> None:
+    """Mark FAILED a job no attempt can apply: retried, it was taken again at every poll,
+    and no other account's job ran."""
+    fail_job(
+        conn,
+        unreadable.job_id,
+        f"The job cannot be applied: {unreadable.problem}. Nothing was changed; "
+        "send its request again.",
+    )
+    # No traceback: the row is at fault, not the code, and the job is settled.
+    log.error(
+        "job %s of account %d marked FAILED: %s (a row this service does not write)",
+        unreadable.job_id,
+        account_id,
+        unreadable.problem,
+    )
 
 
 # How long a stop lets the job worker end by itself: it is idle (it ends at once) or
@@ -198,6 +284,7 @@ class JobWorker:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
         self._outage = OutageLog(log, "job worker")
+        self._passed_over = PassedOver()
         self._errors = RepeatedErrorLog(log, "job worker", errors_told_every)
 
     def start(self) -> None:
@@ -224,7 +311,7 @@ class JobWorker:
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
-                busy = process_next_job(self._engine, self._on_publish)
+                busy = process_next_job(self._engine, self._on_publish, self._passed_over)
                 self._outage.succeeded()
                 self._errors.succeeded()
             except Exception as exc:

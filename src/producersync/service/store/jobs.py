@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import json
 import secrets
 import uuid
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +26,10 @@ __all__ = [
     "ItemResult",
     "Job",
     "JobItem",
+    "JobRecord",
     "JobStatus",
     "Operation",
+    "UnreadableJob",
     "count_job_items",
     "count_queued",
     "create_job",
@@ -44,11 +48,24 @@ __all__ = [
 
 @dataclass(frozen=True, slots=True)
 class Job:
+    """A queued job, as the worker applies it."""
+
     id: str
     account_id: int
     operation: Operation
-    status: JobStatus
     npns: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class JobRecord:
+    """A job as its status shows it. Without its NPNs, which the status does not show, and
+    with its operation as stored: a row the worker refused (``UnreadableJob``) is shown
+    FAILED with its error, where reading it made the status a 500."""
+
+    id: str
+    account_id: int
+    operation: str
+    status: JobStatus
     requested: int
     activated: int
     deactivated: int
@@ -67,22 +84,41 @@ class JobItem:
     reason: str | None
 
 
-def _job(row: Mapping[Any, Any]) -> Job:
-    return Job(
-        id=row["id"],
-        account_id=row["account_id"],
-        operation=Operation(row["operation"]),
-        status=JobStatus(row["status"]),
-        npns=list(row["npns"]),
-        requested=row["requested"],
-        activated=row["activated"],
-        deactivated=row["deactivated"],
-        unchanged=row["unchanged"],
-        failed=row["failed"],
-        error=row["error"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-    )
+class UnreadableJob(Exception):
+    """A queued job whose row holds what this service never writes (a hand edit, a value
+    of another release, a column that no longer parses): it can never be applied, and
+    retrying it held back every account's jobs. ``problem`` says what, for its client."""
+
+    def __init__(self, job_id: str, problem: str) -> None:
+        super().__init__(f"job {job_id}: {problem}")
+        self.job_id, self.problem = job_id, problem
+
+
+# What the worker loads of a job; what else its row holds only its status shows.
+_APPLIED = (jobs.c.account_id, jobs.c.operation, jobs.c.npns)
+_OPERATIONS = ", ".join(Operation)
+
+
+def _applied_job(job_id: str, row: sa.Row[Any, Any, Any]) -> Job:
+    try:
+        operation = Operation(row.operation)
+    except ValueError:
+        quoted = json.dumps(str(row.operation)[:40])
+        raise UnreadableJob(job_id, f"its operation {quoted} is none of {_OPERATIONS}") from None
+    npns = row.npns
+    if not isinstance(npns, list) or not all(isinstance(npn, str) for npn in npns):
+        raise UnreadableJob(job_id, "its npns are not a list of NPN strings")
+    return Job(job_id, row.account_id, operation, npns)
+
+
+def _unreadable_column(conn: sa.Connection, job_id: str) -> str:
+    """The first of the loaded columns whose value its type cannot load, alone."""
+    for column in _APPLIED:
+        try:
+            conn.execute(sa.select(column).where(jobs.c.id == job_id)).scalar()
+        except (ValueError, TypeError):
+            return column.name
+    return "row"
 
 
 def time_ordered_id(at: dt.datetime) -> str:
@@ -109,8 +145,9 @@ def create_job(
     # The store's time, as the job's events are: an API or worker host an hour off showed
     # the job's times an hour off in its status (the order it runs in is by no clock).
     now = store_clock(conn)
+    job_id = time_ordered_id(now)
     values = {
-        "id": time_ordered_id(now),
+        "id": job_id,
         "account_id": account_id,
         "operation": operation.value,
         "status": JobStatus.QUEUED.value,
@@ -125,17 +162,15 @@ def create_job(
         "updated_at": now,
     }
     conn.execute(jobs.insert().values(**values))
-    return _job(values)
+    return Job(job_id, account_id, operation, list(npns))
 
 
-def get_job(conn: sa.Connection, account_id: int, job_id: str) -> Job | None:
+def get_job(conn: sa.Connection, account_id: int, job_id: str) -> JobRecord | None:
     """The job, only if it belongs to the account (another account's job does not exist)."""
-    row = (
-        conn.execute(sa.select(jobs).where(jobs.c.id == job_id, jobs.c.account_id == account_id))
-        .mappings()
-        .first()
-    )
-    return _job(row) if row else None
+    shown = [jobs.c[field.name] for field in dataclasses.fields(JobRecord)]
+    query = sa.select(*shown).where(jobs.c.id == job_id, jobs.c.account_id == account_id)
+    row = conn.execute(query).mappings().first()
+    return JobRecord(**{**row, "status": JobStatus(row["status"])}) if row else None
 
 
 def next_queued_account(conn: sa.Connection, passing: Collection[int] = ()) -> int | None:
@@ -153,17 +188,21 @@ def count_queued(conn: sa.Connection) -> int:
 
 
 def oldest_queued_job(conn: sa.Connection, account_id: int) -> Job | None:
-    row = (
-        conn.execute(
-            sa.select(jobs)
-            .where(jobs.c.account_id == account_id, jobs.c.status == JobStatus.QUEUED.value)
-            .order_by(jobs.c.seq)
-            .limit(1)
-        )
-        .mappings()
-        .first()
-    )
-    return _job(row) if row else None
+    """The account's oldest queued job; ``UnreadableJob`` if its row makes none."""
+    job_id = conn.execute(
+        sa.select(jobs.c.id)
+        .where(jobs.c.account_id == account_id, jobs.c.status == JobStatus.QUEUED.value)
+        .order_by(jobs.c.seq)
+        .limit(1)
+    ).scalar()
+    if job_id is None:
+        return None
+    try:
+        row = conn.execute(sa.select(*_APPLIED).where(jobs.c.id == job_id)).one()
+    except (ValueError, TypeError) as exc:  # a value its column's type cannot load: bad JSON
+        column = _unreadable_column(conn, job_id)
+        raise UnreadableJob(job_id, f"its {column} could not be read") from exc
+    return _applied_job(job_id, row)
 
 
 def known_npns(conn: sa.Connection, npns: Sequence[str]) -> set[str]:
