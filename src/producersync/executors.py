@@ -39,6 +39,7 @@ from dbos import DBOS
 
 from producersync.database_url import sqlite_file
 from producersync.db_outage import unavailable
+from producersync.repeated_errors import RepeatedErrorLog
 
 try:
     import fcntl
@@ -328,6 +329,9 @@ class ExecutorWatch:
         self._suspects: dict[str, float] = {}  # executor id: when its lock was first free
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="executor-watch", daemon=True)
+        self._errors = RepeatedErrorLog(
+            log, f"looking for the workflows of dead {self._role.name} processes"
+        )
 
     def launch(self) -> None:
         if self._locks is not None:
@@ -345,12 +349,11 @@ class ExecutorWatch:
             try:
                 if self._locks.holding() or self._locks.hold(self._executor_id):
                     self._recover_dead(self._locks)
+                self._errors.succeeded()
             except Exception as exc:
                 # DBOS destroyed under it is a process stopping, not worth a traceback.
                 if not unavailable(exc) and not self._stopping.is_set():
-                    log.exception(
-                        "looking for the workflows of dead %s processes failed", self._role.name
-                    )
+                    self._errors.failed(exc, "trying again next round")
 
     def _recover_dead(self, locks: _Locks) -> None:
         # DBOS recovers only the workflows of its own application version: those of

@@ -4,7 +4,8 @@ in the database it cannot read): the traceback once, then the same error in a li
 The loop retries at its next poll, where the error comes back as long as its cause
 stays: the subscription-job worker logged a traceback at every poll, twice a second by
 default (some 7,200 a hour of one hand-edited row), burying whatever else the log said.
-Outages of a database have their own lines (``db_outage.OutageLog``).
+Outages of a database have their own lines (``db_outage.OutageLog``); ``RoundErrors``
+tells a round's error to the one of the two it is for.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from __future__ import annotations
 import logging
 import time
 
-from producersync.db_outage import describe
+from producersync.db_outage import OutageLog, describe, unavailable
 
-__all__ = ["RepeatedErrorLog"]
+__all__ = ["RepeatedErrorLog", "RoundErrors"]
 
 
 def _error(exc: BaseException) -> str:
@@ -63,3 +64,25 @@ class RepeatedErrorLog:
                 self._error,
             )
             self._error = None
+
+
+class RoundErrors:
+    """A polling loop's failed rounds: the database out of reach as an outage
+    (``OutageLog``), any other error as a run of the same (``RepeatedErrorLog``)."""
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        what: str,
+        every: float = 60.0,
+        resource: str = "the database",
+    ) -> None:
+        self.outage = OutageLog(logger, what, resource=resource)
+        self.errors = RepeatedErrorLog(logger, what, every)
+
+    def failed(self, exc: BaseException, doing: str = "retrying") -> None:
+        (self.outage if unavailable(exc) else self.errors).failed(exc, doing)
+
+    def succeeded(self) -> None:
+        self.outage.succeeded()
+        self.errors.succeeded()

@@ -4,7 +4,9 @@ clock is the ``now`` the pruner is given: the rows are dated, not waited for."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -14,6 +16,7 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from prometheus_client import CollectorRegistry, Counter
 
 from producersync.model.events import (
     NPN_ACTIVATED,
@@ -21,6 +24,7 @@ from producersync.model.events import (
     NpnActivated,
     UpdatesAvailable,
 )
+from producersync.service import retention
 from producersync.service.retention import Pruned, Retention, prune
 from producersync.service.store import accounts, endpoints, outbox
 from producersync.service.store.engine import write_transaction
@@ -517,3 +521,42 @@ def test_each_batch_is_found_through_an_index_not_by_a_scan(tmp_path: Path) -> N
         "(attempted_at<?)",
         "SEARCH jobs USING INDEX ix_jobs_status_updated_at (status=? AND updated_at<?)",
     }
+
+
+def test_a_pruner_failing_at_every_round_logs_the_traceback_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that refuses the pruner's deletes (a trigger here; a constraint, a release's
+    bug) fails its every round: the traceback is logged once, the same error after in a
+    line with its count, and that it runs again once a round succeeds. It logged a
+    traceback at every round."""
+    caplog.set_level(logging.INFO, logger=retention.__name__)
+    with opened("sqlite", tmp_path) as engine:
+        _finished_job(engine, _account(engine), 2)
+        with write_transaction(engine) as conn:
+            conn.exec_driver_sql(
+                "CREATE TRIGGER kept BEFORE DELETE ON jobs "
+                "BEGIN SELECT RAISE(ABORT, 'kept by a trigger'); END"
+            )
+        counted = Counter("pruned", "rows let go", ["what"], registry=CollectorRegistry())
+        kept = dataclasses.replace(KEPT, jobs=dt.timedelta(0))
+        pruner = retention.Pruner(engine, kept, 0.01, counted, errors_told_every=0)
+        pruner.start()
+        try:
+            eventually(lambda: any("5 times" in line for line in _lines(caplog)), timeout=15)
+            with write_transaction(engine) as conn:
+                conn.exec_driver_sql("DROP TRIGGER kept")
+            eventually(lambda: _count(engine, jobs) == 0)
+        finally:
+            pruner.stop()
+    tracebacks = [record.getMessage() for record in caplog.records if record.exc_info]
+    assert tracebacks == [
+        "retention: IntegrityError: kept by a trigger, trying again next round"
+    ], _lines(caplog)
+    repeats = [line for line in _lines(caplog) if "the same error again" in line]
+    assert len(repeats) >= 4 and repeats[-1].endswith("IntegrityError: kept by a trigger")
+    assert any(line.startswith("retention: runs again;") for line in _lines(caplog))
+
+
+def _lines(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [record.getMessage() for record in caplog.records]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from prometheus_client import Counter
 
-from producersync.db_outage import OutageLog, unavailable
+from producersync.repeated_errors import RoundErrors
 from producersync.service.settings import ServiceSettings
 from producersync.service.store import retention
 from producersync.service.store.engine import write_transaction
@@ -109,13 +109,20 @@ class Pruner:
     counts what it let go in ``counted`` (labelled by ``Pruned``'s fields)."""
 
     def __init__(
-        self, engine: sa.Engine, kept: Retention, interval: float, counted: Counter
+        self,
+        engine: sa.Engine,
+        kept: Retention,
+        interval: float,
+        counted: Counter,
+        errors_told_every: float = 60.0,
     ) -> None:
+        """``errors_told_every``: how often an error that persists is logged again, in a
+        line (``RepeatedErrorLog``)."""
         self._engine, self._kept, self._interval = engine, kept, interval
         self._counted = counted
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="retention", daemon=True)
-        self._outage = OutageLog(log, "retention")
+        self._errors = RoundErrors(log, "retention", errors_told_every)
 
     def start(self) -> None:
         self._thread.start()
@@ -129,12 +136,9 @@ class Pruner:
             started = time.monotonic()
             try:
                 pruned = prune(self._engine, self._kept, stop=self._stop)
-                self._outage.succeeded()
+                self._errors.succeeded()
             except Exception as exc:
-                if unavailable(exc):
-                    self._outage.failed(exc)
-                else:
-                    log.exception("retention: store error; trying again next time")
+                self._errors.failed(exc, "trying again next round")
             else:
                 for what, count in zip(_WHAT, dataclasses.astuple(pruned), strict=True):
                     self._counted.labels(what).inc(count)

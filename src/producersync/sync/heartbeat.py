@@ -22,6 +22,7 @@ from typing import Final
 import sqlalchemy as sa
 
 from producersync.db_outage import unavailable
+from producersync.repeated_errors import RepeatedErrorLog
 from producersync.sync import mirror
 
 __all__ = ["DEFAULT_INTERVAL", "LEASE_BEATS", "Heartbeat"]
@@ -47,7 +48,8 @@ class Heartbeat:
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._failing = False  # the last beat failed: its error is logged
+        # A beat every interval would repeat an error: the traceback once, then in a line.
+        self._errors = RepeatedErrorLog(log, "run heartbeat")
 
     @property
     def lease(self) -> dt.timedelta:
@@ -113,12 +115,10 @@ class Heartbeat:
             if unavailable(exc) or isinstance(exc, sa.exc.DBAPIError):
                 # The syncs' own steps wait the outage out and log it.
                 log.debug("run heartbeat: the mirror is unavailable: %s", type(exc).__name__)
-            elif not self._failing:
-                # Once a run of them: a beat every interval would repeat it.
-                log.exception("run heartbeat: the runs' leases could not be renewed")
-            self._failing = True
+            else:
+                self._errors.failed(exc, "the runs' leases not renewed; again next beat")
             return
-        self._failing = False
+        self._errors.succeeded()
         with self._lock:
             # Finished (here, or by a workflow replayed after a restart, whose finish
             # step did not run again to release it): nothing more to show.

@@ -62,7 +62,8 @@ from typing import Final
 import sqlalchemy as sa
 
 from producersync.counted import counted
-from producersync.db_outage import OutageLog, describe, unavailable
+from producersync.db_outage import describe, unavailable
+from producersync.repeated_errors import RoundErrors
 from producersync.sync.heartbeat import DEFAULT_INTERVAL, LEASE_BEATS
 from producersync.sync.in_order import InOrder
 from producersync.sync.mirror import Change, changes_since, write_transaction
@@ -207,8 +208,8 @@ class Hooks:
         self._closed = False  # no wake-up from now on
         self._changed = threading.Condition()  # the hooks' work, and ``_stopped``
         self._stopped = False  # no call from now on (bar the ones running)
-        self._outage = OutageLog(_log, "sync hooks", resource="the mirror")
-        self._outage_lock = threading.Lock()  # told from every hook's thread
+        self._errors = RoundErrors(_log, "sync hooks", resource="the mirror")
+        self._errors_lock = threading.Lock()  # told from every hook's thread
         self._order = InOrder(self._dispatch, name="sync-hooks") if self._hooks else None
         # Here, not on a thread: a hook new to the mirror gets every batch this process
         # commits from now on (unless the mirror is out of reach now: then once it is not).
@@ -406,8 +407,8 @@ class Hooks:
         except Exception as exc:
             self._unreached(exc, "the feed could not be read; again in a beat")
             return
-        with self._outage_lock:
-            self._outage.succeeded()
+        with self._errors_lock:
+            self._errors.succeeded()
         with self._changed:
             for hook in self._hooks:
                 # One with nothing after its cursor is left be: no write to hold its lease.
@@ -422,18 +423,16 @@ class Hooks:
         except Exception as exc:
             self._unreached(exc, "their cursors could not be written; again in a beat")
             return False
-        with self._outage_lock:
-            self._outage.succeeded()
+        with self._errors_lock:
+            self._errors.succeeded()
         return True
 
     def _unreached(self, exc: Exception, what: str) -> None:
         """A mirror out of reach told as one outage (its start, a line a minute, its end),
-        where a look every beat wrote a traceback a beat; any other fault with its own."""
-        if unavailable(exc):
-            with self._outage_lock:
-                self._outage.failed(exc, "again in a beat")
-        else:
-            _log.error("sync hooks: %s", what, exc_info=exc)
+        where a look every beat wrote a traceback a beat; any other fault the same way,
+        its traceback once (``RoundErrors``)."""
+        with self._errors_lock:
+            self._errors.failed(exc, "again in a beat" if unavailable(exc) else what)
 
     def _deliver(self, hook: _Hook, live: list[Change]) -> None:
         """The changes after ``hook``'s cursor to it, up to ``live``'s last at least (none:

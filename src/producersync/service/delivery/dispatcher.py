@@ -21,7 +21,8 @@ import sqlalchemy as sa
 from dbos import DBOS, DBOSConfiguredInstance
 
 from producersync.counted import counted
-from producersync.db_outage import STEP_RETRIES, OutageLog, unavailable
+from producersync.db_outage import STEP_RETRIES, unavailable
+from producersync.repeated_errors import RepeatedErrorLog, RoundErrors
 from producersync.service.delivery.batches import GONE, Batches
 from producersync.service.delivery.policy import RetryPolicy
 from producersync.service.delivery.sender import Sender
@@ -61,7 +62,9 @@ class Dispatcher(DBOSConfiguredInstance):
             ),
             settings.webhook_concurrency,
         )
-        self._outage = OutageLog(log, "dispatcher")
+        self._errors = RoundErrors(log, "dispatcher")
+        # Its own run: a claim that succeeds between two failed batches would end it.
+        self._batch_errors = RepeatedErrorLog(log, "dispatcher: a batch")
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -143,15 +146,12 @@ class Dispatcher(DBOSConfiguredInstance):
         failed (told by ``OutageLog`` or logged)."""
         try:
             claimed = await asyncio.to_thread(self._store.claim)
-            self._outage.succeeded()
+            self._errors.succeeded()
             if claimed:
                 return claimed
             due_in = await asyncio.to_thread(self._store.next_due)
         except sa.exc.SQLAlchemyError as exc:
-            if unavailable(exc):
-                self._outage.failed(exc)
-            else:
-                log.exception("dispatcher: the store failed; retrying")
+            self._errors.failed(exc)
             due_in = None
         await self._idle(due_in)
         return []
@@ -159,14 +159,17 @@ class Dispatcher(DBOSConfiguredInstance):
     async def _run_batch(self, claimed: list[Claimed]) -> int:
         try:
             handle = await DBOS.start_workflow_async(self.deliver, claimed)
-            return await handle.get_result()
+            delivered = await handle.get_result()
         except Exception as exc:
             # The claim's lease ends and the deliveries fall due again.
+            again = f"{len(claimed)} deliveries due again in a lease"
             if unavailable(exc):
-                self._outage.failed(exc, f"{len(claimed)} deliveries due again in a lease")
+                self._errors.outage.failed(exc, again)
             else:
-                log.exception("dispatcher: a batch of %d deliveries failed", len(claimed))
+                self._batch_errors.failed(exc, again)
             return 0
+        self._batch_errors.succeeded()
+        return delivered
 
     async def _idle(self, due_in: dt.timedelta | None) -> None:
         wait = self._poll

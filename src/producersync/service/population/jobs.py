@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from producersync.db_outage import OutageLog, describe, lost_a_conflict, unavailable
+from producersync.db_outage import describe, lost_a_conflict, unavailable
 from producersync.model.events import Event, NpnActivated, NpnDeactivated
-from producersync.repeated_errors import RepeatedErrorLog
+from producersync.repeated_errors import RoundErrors
 from producersync.service.delivery.publish import event_time, publish_events
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import (
@@ -283,9 +283,8 @@ class JobWorker:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="job-worker", daemon=True)
-        self._outage = OutageLog(log, "job worker")
         self._passed_over = PassedOver()
-        self._errors = RepeatedErrorLog(log, "job worker", errors_told_every)
+        self._errors = RoundErrors(log, "job worker", errors_told_every)
 
     def start(self) -> None:
         self._thread.start()
@@ -312,15 +311,11 @@ class JobWorker:
         while not self._stop.is_set():
             try:
                 busy = process_next_job(self._engine, self._on_publish, self._passed_over)
-                self._outage.succeeded()
                 self._errors.succeeded()
             except Exception as exc:
                 if self._stop.is_set():
                     return  # the process is ending under it (its engine disposed of)
-                if unavailable(exc):
-                    self._outage.failed(exc)
-                else:
-                    self._errors.failed(exc)
+                self._errors.failed(exc)
                 busy = False
             if not busy:
                 self._wake.wait(self._poll)
