@@ -170,8 +170,10 @@ def process_next_job(
         try:
             applied = _apply_oldest_job(engine, account_id)
         except Exception as exc:
-            if passed_over is None or unavailable(exc):
-                raise  # an outage: every account waits for it alike, and no job fails
+            if passed_over is None or unavailable(exc) or lost_a_conflict(exc):
+                # An outage: every account waits for it alike, and no job fails; a
+                # conflict: run again, the same transaction goes through.
+                raise
             raise passed_over.add(account_id, exc) from exc
         if not isinstance(applied, _Busy):
             break
