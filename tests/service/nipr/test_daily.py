@@ -511,9 +511,15 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
     assert renewed and lapsed
     for i in renewed:
         was = before["licenses"][i]["expiration_date"]
-        # The anniversary, the 29th to 31st included (29 February: the 28th, but in a leap year).
-        leap_day = (was.month, was.day) == (2, 29) and not calendar.isleap(was.year + 2)
-        two_years_on = was.replace(year=was.year + 2, day=28 if leap_day else was.day)
+        # The anniversary, the 29th to 31st included (29 February: the 28th, but in a leap
+        # year, whichever the license expired on).
+        issued = before["licenses"][i]["original_issue_date"]
+        leap_born = (issued.month, issued.day) == (2, 29) and (was.month, was.day) in {
+            (2, 28),
+            (2, 29),
+        }
+        on = (29 if calendar.isleap(was.year + 2) else 28) if leap_born else was.day
+        two_years_on = was.replace(year=was.year + 2, day=on)
         assert licenses[i]["expiration_date"] == two_years_on
         periods = licenses[i]["renewal_periods"]
         assert periods["renewalType"] == before["licenses"][i]["renewal_periods"]["renewalType"]
@@ -530,6 +536,42 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
         if (r["npn"], r["for_state"]) in ended and r["status"] == "APPOINTED"
     ]
     assert incoherent(after, day) == []
+
+
+def test_a_license_issued_on_29_february_renews_to_the_29th_in_a_leap_year(
+    engine: sa.Engine, tmp_path: Path
+) -> None:
+    """Renewed from the 28th it expired on in 2026, a license issued on 29 February
+    2020 expires on 29 February 2028, its anniversary, as the universe dates one: it
+    kept the 28th for good."""
+    before = snapshot(engine)
+    npns = sorted({r["npn"] for r in before["licenses"].values() if r["active"]})[:6]
+    new = max(before["licenses"]) + 1
+    leap_born = {
+        "forState": "VT",
+        "originalIssueDate": "2020-02-29",
+        "expirationDate": "2026-02-28",
+        "licenseClass": "Insurance Producer",
+        "licenseClassCode": "3",
+        "residencyStatus": "NR",
+        "active": True,
+        "renewalPeriods": {"renewalType": "RENEWAL_REQUIRED"},
+    }
+    feed = write_feed(
+        tmp_path / "leap.jsonl",
+        *(
+            {"op": "upsert", "type": "licenses", "record": {**leap_born, "id": new + i, "npn": n}}
+            for i, n in enumerate(npns)
+        ),
+    )
+    run_day(engine, DAY, feed=feed)
+
+    run_day(engine, dt.date(2026, 2, 28), churn_rate=0)
+    licenses = snapshot(engine)["licenses"]
+
+    renewed = [licenses[new + i] for i in range(len(npns)) if licenses[new + i]["active"]]
+    assert renewed
+    assert {lic["expiration_date"] for lic in renewed} == {dt.date(2028, 2, 29)}
 
 
 def ended_with_resident(before: Snapshot, after: Snapshot) -> set[int]:

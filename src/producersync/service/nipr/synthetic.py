@@ -155,8 +155,13 @@ class _Day:
         return value
 
 
-def _two_years_on(day: dt.date) -> dt.date:
-    # Licenses renew on the anniversary; 29 February falls back to the 28th.
+def _two_years_on(day: dt.date, issued: dt.date | None = None) -> dt.date:
+    """``day``'s date two years on: on the anniversary of ``issued`` (the license's
+    original issue date) when ``day`` is one, else on ``day``'s. From the issue date, a
+    license issued on 29 February that expired on a 28th expires on the 29th again in a
+    leap year, as the universe dates it; renewed from the 28th, it kept the 28th for good."""
+    if issued is not None and anniversary(issued, day.year) == day:
+        return anniversary(issued, day.year + 2)
     return anniversary(day, day.year + 2)
 
 
@@ -272,7 +277,7 @@ class _Producer:
             # missed days decides as the day's own run would have.
             draw = random.Random(f"{self.day.seed}:{license_id}:{expiration}")
             if draw.random() < _RENEWED_SHARE:
-                renewed = _two_years_on(expiration)
+                renewed = _two_years_on(expiration, lic["original_issue_date"])
                 if renewed <= today:
                     heapq.heappush(due, (renewed, license_id, lic))
                 else:
@@ -301,7 +306,7 @@ class _Producer:
         if not due:
             return False
         lic = pick(self.r, due)
-        self.renew(lic, _two_years_on(lic["expiration_date"]))
+        self.renew(lic, _two_years_on(lic["expiration_date"], lic["original_issue_date"]))
         return True
 
     def lapsed_with(self, lic: Row) -> list[Row]:
