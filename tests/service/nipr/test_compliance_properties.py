@@ -297,14 +297,14 @@ def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
 
 
 def lines_end_with_their_license(records: Records) -> Iterable[Any]:
-    """A license that lapsed took its lines with it on its expiration date: none of them
-    changed status later."""
+    """A license that lapsed took its lines with it the day after its expiration date (on
+    it, given up early): none of them changed status later."""
     licenses = {r["id"]: r for r in records.all["licenses"]}
     for row in records.checked("license_loas"):
         lic = licenses[row["license_id"]]
         if lic["active"] or lic["expiration_date"] is None:
             continue
-        if row["status_reason_date"] > lic["expiration_date"]:
+        if row["status_reason_date"] > lic["expiration_date"] + dt.timedelta(days=1):
             yield ("a line's status dated after its license lapsed", row["id"], lic["id"])
 
 

@@ -411,9 +411,9 @@ def test_a_new_nonresident_license_carries_the_lines_the_resident_license_holds(
 def incoherent(snap: Snapshot, day: dt.date) -> list[tuple[str, Any]]:
     """Where a producer's live records contradict each other, or the date ``day`` run
     last: one license per state, a line once per license, none issued after its license
-    expired, an active license not yet past its expiration date, an appointment in force
-    only under a line active on a live, active license in its state, and once per
-    carrier, state and line."""
+    expired, an active license not past its expiration date (in force on it), an
+    appointment in force only under a line active on a live, active license in its
+    state, and once per carrier, state and line."""
     live = {
         name: [r for r in rows.values() if not r["nipr_deleted"]] for name, rows in snap.items()
     }
@@ -432,7 +432,7 @@ def incoherent(snap: Snapshot, day: dt.date) -> list[tuple[str, Any]]:
     problems += [
         ("active past its expiration date", r["id"])
         for r in live["licenses"]
-        if r["active"] and r["expiration_date"] and r["expiration_date"] <= day
+        if r["active"] and r["expiration_date"] and r["expiration_date"] < day
         if r["npn"] in listed
     ]
     # A line NIPR deleted on its own still reads Active: its appointments may stand.
@@ -480,13 +480,13 @@ def test_after_a_month_of_daily_runs_no_record_contradicts_another(engine: sa.En
 
 def due_licenses(snap: Snapshot, day: dt.date) -> set[int]:
     """The live licenses of the listed producers that are active with an expiration date
-    on or before ``day``."""
+    before ``day`` (a license is in force on its date, and lapses the day after)."""
     listed = {r["npn"] for r in snap["entities"].values() if not r["nipr_deleted"]}
     return {
         i
         for i, r in snap["licenses"].items()
         if r["active"] and not r["nipr_deleted"] and r["npn"] in listed - set(SANDBOX_NPNS)
-        if r["expiration_date"] and r["expiration_date"] <= day
+        if r["expiration_date"] and r["expiration_date"] < day
     }
 
 
@@ -529,13 +529,51 @@ def test_a_license_whose_date_has_come_is_renewed_or_lapses_on_that_run(
     loas = [r for r in after["license_loas"].values() if r["license_id"] in due]
     assert all(r == before["license_loas"][r["id"]] for r in loas if r["license_id"] in renewed)
     assert not [r for r in loas if r["license_id"] in lapsed and r["status"] == "Active"]
-    ended = {(licenses[i]["npn"], licenses[i]["for_state"]) for i in lapsed}
-    assert not [
+    # Ended the day after the license's last day, its expiration date, not on it.
+    ended_on = {i: licenses[i]["expiration_date"] + ONE for i in lapsed}
+    assert {
+        (r["license_id"], r["status_reason_date"])
+        for r in loas
+        if r["license_id"] in lapsed and before["license_loas"][r["id"]]["status"] == "Active"
+    } <= set(ended_on.items())
+    ended = {(licenses[i]["npn"], licenses[i]["for_state"]): ended_on[i] for i in lapsed}
+    terminated = [
         r
         for r in after["appointments"].values()
-        if (r["npn"], r["for_state"]) in ended and r["status"] == "APPOINTED"
+        if (r["npn"], r["for_state"]) in ended
+        and before["appointments"][r["id"]]["status"] == "APPOINTED"
     ]
+    assert terminated
+    assert {r["status"] for r in terminated} == {"TERMINATED"}
+    assert all(r["status_reason_date"] == ended[(r["npn"], r["for_state"])] for r in terminated)
     assert incoherent(after, day) == []
+
+
+def test_a_license_is_in_force_on_its_expiration_date_and_lapses_the_day_after(
+    engine: sa.Engine,
+) -> None:
+    """A license's expiration date is its last day, as ``check`` reads it: the run of
+    that date leaves it active (lapsed, it was a no on its last day, to the API and to
+    ``check`` after the run), and the run of the day after renews it or lets it lapse."""
+    before = snapshot(engine)
+    lic = min(
+        (
+            r
+            for r in before["licenses"].values()
+            if r["residency_status"] == "R" and r["active"] and r["npn"] not in SANDBOX_NPNS
+            if r["expiration_date"] and r["expiration_date"] >= START + 90 * ONE
+        ),
+        key=lambda r: (r["expiration_date"], r["id"]),
+    )
+    last_day = lic["expiration_date"]
+
+    run_day(engine, last_day, churn_rate=0)
+    assert snapshot(engine)["licenses"][lic["id"]] == lic
+
+    run_day(engine, last_day + ONE, churn_rate=0)
+    after = snapshot(engine)["licenses"][lic["id"]]
+    assert after["updated_at"] == last_day + ONE
+    assert after["expiration_date"] > last_day or not after["active"]
 
 
 def test_a_license_issued_on_29_february_renews_to_the_29th_in_a_leap_year(
@@ -566,7 +604,7 @@ def test_a_license_issued_on_29_february_renews_to_the_29th_in_a_leap_year(
     )
     run_day(engine, DAY, feed=feed)
 
-    run_day(engine, dt.date(2026, 2, 28), churn_rate=0)
+    run_day(engine, dt.date(2026, 3, 1), churn_rate=0)  # the day after its last
     licenses = snapshot(engine)["licenses"]
 
     renewed = [licenses[new + i] for i in range(len(npns)) if licenses[new + i]["active"]]
@@ -607,7 +645,8 @@ def test_a_lapsed_resident_license_ends_the_nonresident_ones_in_the_same_run(
     assert ended <= changed["licenses"]
     for i in ended:
         lic = after["licenses"][i]
-        on = first_of(after, "licenses", npn=lic["npn"], residency_status="R")["expiration_date"]
+        resident = first_of(after, "licenses", npn=lic["npn"], residency_status="R")
+        on = resident["expiration_date"] + ONE  # it lapsed the day after its last day
         assert not lic["active"]
         assert lic["expiration_date"] in {None, on}
         lines = [r for r in after["license_loas"].values() if r["license_id"] == i]
@@ -691,7 +730,7 @@ def test_a_first_run_years_on_renews_as_the_daily_runs_would_have(
     cycles = Counter()
     for i in renewed:
         was, now = before["licenses"][i]["expiration_date"], licenses[i]["expiration_date"]
-        assert now > far >= was
+        assert now >= far > was
         assert (now.year - was.year) % 2 == 0 and now.month == was.month
         cycles[(now.year - was.year) // 2] += 1
     assert cycles[1] and cycles[2]  # some were renewed twice on the way

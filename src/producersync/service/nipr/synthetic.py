@@ -1,7 +1,8 @@
 """Synthetic churn: what one day of NIPR updates does to a sample of the producers.
 
-First, every license NIPR lists as active whose expiration date has come (the run's
-date or before) is renewed or lapses, whoever holds it: ``_RENEWED_SHARE`` of them are
+First, every license NIPR lists as active whose expiration date has passed (before the
+run's date: a license is in force on its expiration date, its last day) is renewed or
+lapses, whoever holds it: ``_RENEWED_SHARE`` of them are
 renewed, drawn from a generator seeded by ``seed``, the license and its expiration date,
 so any run that reaches the date, on any store from the same universe, decides alike.
 Then a share ``churn_rate`` of the producers NIPR still lists is drawn from a generator
@@ -68,6 +69,7 @@ _STATES = Weighted([(weight, state) for state, weight in ref.STATE_WEIGHTS.items
 _TERMINATIONS = Weighted(ref.CARRIER_TERMINATION_REASONS)
 # A license can be renewed from 90 days before its expiration to 90 days after (late).
 _RENEWAL_WINDOW = dt.timedelta(days=90)
+_ONE_DAY = dt.timedelta(days=1)
 # Of the licenses reaching their expiration date, the share renewed; the rest lapse.
 # Lapsed licenses stay listed and the day's own expirations end more, so the share of
 # active licenses drifts down whatever this is; at 0.95 it went from 89.8 % to 85.5 %
@@ -259,15 +261,21 @@ class _Producer:
         )
 
     def renew_or_lapse_expired(self) -> None:
-        """Every active license whose expiration date has come is renewed or lapses, at
-        each date it reached since the store last looked: a first run long after the
+        """Every active license whose expiration date has passed is renewed or lapses, at
+        each date it passed since the store last looked: a first run long after the
         universe's start renews most of them, cycle after cycle, as daily runs would
-        have, where lapsing every one past a late-renewal window lapsed half a store."""
+        have, where lapsing every one past a late-renewal window lapsed half a store.
+        A license is in force on its expiration date, as ``check`` reads it, and lapses
+        the day after: lapsed by the run of that date, it was a no on its last day, to
+        ``check`` asked after the run and to the API's ``active`` all that day."""
         today = self.day.date
-        # Each date reached in date order, across every license's cycles: a resident
+        # Each date passed in date order, across every license's cycles: a resident
         # license lapsing ends the non-resident ones still in force then, and a
         # non-resident one whose date came first, in any cycle, was decided by then.
-        due = [(lic["expiration_date"], lic["id"], lic) for lic in self.active_expiring_by(today)]
+        due = [
+            (lic["expiration_date"], lic["id"], lic)
+            for lic in self.active_expiring_by(today - _ONE_DAY)
+        ]
         heapq.heapify(due)
         while due:
             expiration, license_id, lic = heapq.heappop(due)
@@ -278,15 +286,18 @@ class _Producer:
             draw = random.Random(f"{self.day.seed}:{license_id}:{expiration}")
             if draw.random() < _RENEWED_SHARE:
                 renewed = _two_years_on(expiration, lic["original_issue_date"])
-                if renewed <= today:
+                if renewed < today:
                     heapq.heappush(due, (renewed, license_id, lic))
                 else:
                     self.renew(lic, renewed)
             elif expiration == lic["expiration_date"]:
-                self.lapse(lic)
+                self.lapse(lic, expiration + _ONE_DAY)
             else:  # renewed, then lapsed at a later date
                 self.lapse(
-                    lic, expiration_date=expiration, renewal_periods=_renewals(lic, expiration)
+                    lic,
+                    expiration + _ONE_DAY,
+                    expiration_date=expiration,
+                    renewal_periods=_renewals(lic, expiration),
                 )
 
     def renewal(self) -> bool:
@@ -310,14 +321,19 @@ class _Producer:
         return True
 
     def lapsed_with(self, lic: Row) -> list[Row]:
-        """The lines a lapsed license held when it lapsed: ``Inactive`` from that day, its
-        expiration date. A license the state cancelled (with the resident license, or on
+        """The lines a lapsed license held when it lapsed: ``Inactive`` from that day, the
+        day after its expiration date (its expiration date itself, given up early, or
+        lapsed by a universe or a run before lapses waited for the day after). A license
+        the state cancelled (with the resident license, or on
         a move) has none: its lines went ``Cancelled``, and a cancelled license is not
         renewed; its holder would apply for a new one, with a new number and issue date."""
         return [
             loa
             for loa in self.loas(lic["id"])
-            if loa["status"] == "Inactive" and loa["status_reason_date"] == lic["expiration_date"]
+            if loa["status"] == "Inactive"
+            and lic["expiration_date"] is not None
+            and loa["status_reason_date"]
+            in {lic["expiration_date"], lic["expiration_date"] + _ONE_DAY}
         ]
 
     def renew(self, lic: Row, expiration: dt.date) -> None:
@@ -344,16 +360,15 @@ class _Producer:
         if not due:
             return False
         lic = min(due, key=lambda row: (row["expiration_date"], row["id"]))
-        self.lapse(lic, expiration_date=today, renewal_periods=_renewals(lic, today))
+        self.lapse(lic, today, expiration_date=today, renewal_periods=_renewals(lic, today))
         return True
 
-    def lapse(self, lic: Row, **values: Any) -> None:
+    def lapse(self, lic: Row, ended: dt.date, **values: Any) -> None:
         """The license inactive, its active lines ``Inactive``, and every carrier's
         appointment in its state ended with it, under a line NIPR has since deleted as
-        well: all on the day it lapsed, its expiration date, which a run catching up
-        missed days reaches after it. A resident license takes the non-resident ones in
-        force with it."""
-        ended: dt.date = {**lic, **values}["expiration_date"]
+        well: all on ``ended``, the day it lapsed (the day after its expiration date, or
+        the day it was given up), which a run catching up missed days reaches after it.
+        A resident license takes the non-resident ones in force with it."""
         self.end(lic, ended, "Inactive", ref.LICENSE_LAPSED, **values)
         if lic["residency_status"] != "R":
             return

@@ -209,8 +209,8 @@ def expired_license_npns(
     conn: sa.Connection, day: dt.date, exclude: Collection[str] = ()
 ) -> set[str]:
     """The NPNs NIPR still lists, but for ``exclude``, that hold a license NIPR lists as
-    active with an expiration date on or before ``day``. Found in the licenses' (active,
-    expiration_date) index: a day's few among millions."""
+    active with an expiration date before ``day`` (a license is in force on its date).
+    Found in the licenses' (active, expiration_date) index: a day's few among millions."""
     lic, entity = t.licenses, t.entities
     query = (
         sa.select(lic.c.npn)
@@ -218,7 +218,7 @@ def expired_license_npns(
         .join(entity, entity.c.npn == lic.c.npn)
         .where(
             lic.c.active.is_(True),
-            lic.c.expiration_date <= day,
+            lic.c.expiration_date < day,
             lic.c.nipr_deleted.is_(False),
             entity.c.nipr_deleted.is_(False),
         )
