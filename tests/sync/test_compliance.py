@@ -610,6 +610,31 @@ def test_a_status_that_changed_after_the_date_is_no_answer_on_it(
     assert (later.answered, later.failed) == (True, [no])
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_status_changed_after_today_is_no_answer_today(backend: str, tmp_path: Path) -> None:
+    """Was a no: at 19:30 in New York, 00:30 UTC, NIPR's run of the UTC date had lapsed
+    a license whose last day was that day in New York, and check, on today by this
+    machine's clock, read its status of now as today's, stamped the day after."""
+    today = dt.date.today()
+    tomorrow = today + dt.timedelta(days=1)
+    lic, _ = _sellable()
+    lapsed = {
+        **lic,
+        "active": False,
+        "expirationDate": today.isoformat(),
+        "updatedAt": tomorrow.isoformat(),
+    }
+    with _holding_wire(backend, tmp_path, [lapsed]) as conn:
+        verdict = check(conn, NPN, "CA", "Life")
+        then = check(conn, NPN, "CA", "Life", on=tomorrow)
+    assert (verdict.answered, verdict.failed) == (False, [])
+    assert verdict.unknown == [
+        f"license L94 in CA is not active now, its record changed on {tomorrow}, after "
+        f"{today}: the mirror holds no earlier value to tell the one on {today}"
+    ]
+    assert (then.answered, then.failed[0]) == (True, "license L94 in CA is not active")
+
+
 def test_an_appointment_terminated_after_the_date_is_not_hidden_by_one_appointed_since(
     dated: sa.Connection,
 ) -> None:

@@ -619,11 +619,14 @@ def _unread(name: str, row: LicenseRow | LoaRow | AppointmentRow, *keys: str) ->
 def _undated(found: _Finding, updated: dt.date | None, on: dt.date) -> _Finding:
     """``found``, a no by a value the record does not date (a license's ``active``, an
     LOA's ``ceCompliance``), as of ``on``. The mirror holds the value of now: it held on
-    ``on`` if ``on`` is not past, or if the record has not changed since (``updatedAt``
-    on or before it). Else the mirror cannot tell: a license inactive now, active when a
-    past sale was made, was a no to it."""
+    ``on`` if the record has not changed since (``updatedAt`` on or before it), or, its
+    change undated, if ``on`` is not past. Else the mirror cannot tell: a license
+    inactive now, active when a past sale was made, was a no to it; and so was one
+    lapsed by NIPR's run of the UTC date, stamped so, while ``on`` was still today by
+    this machine's clock (19:30 in New York), which was its last day."""
     unchanged = updated is not None and updated <= on
-    if found.passed is not False or on >= dt.date.today() or unchanged:
+    current = updated is None and on >= dt.date.today()
+    if found.passed is not False or unchanged or current:
         return found
     when = f"on {updated}, after {on}" if updated else "on a day it does not say"
     return _Finding(
