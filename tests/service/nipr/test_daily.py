@@ -1014,6 +1014,12 @@ GOOD = {"op": "delete", "type": "appointments", "id": 10_000_000}
         ),
         (
             b'{"op": "upsert", "type": "licenses", "record": '
+            b'{"id": 1, "npn": "12", "active": true, "expirationDate": "2027-02-29"}}',
+            'line 2, field record.expirationDate: must be a date as YYYY-MM-DD, not "2027-02-29": '
+            "day is out of range for month",
+        ),
+        (
+            b'{"op": "upsert", "type": "licenses", "record": '
             b'{"id": 1, "npn": "12", "active": true, "forState": "XX"}}',
             "line 2, field record.forState: must be a state code",
         ),

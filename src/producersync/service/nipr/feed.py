@@ -462,16 +462,18 @@ def _boolean(value: Any) -> bool:
 
 
 def _date(value: Any) -> dt.date:
+    why = ""
     if isinstance(value, str) and _DATE.fullmatch(value):
         try:
             day = dt.date.fromisoformat(value)
-        except ValueError:
-            pass
+        except ValueError as exc:
+            # Of that form, but no day: "not 2026-02-30" alone read as a form refused.
+            why = f": {exc}"
         else:
             if day < EARLIEST_DATE:
                 raise _Invalid(f"must be a date from {EARLIEST_DATE} on, not {_show(value)}")
             return day
-    raise _Invalid(f"must be a date as YYYY-MM-DD, not {_show(value)}")
+    raise _Invalid(f"must be a date as YYYY-MM-DD, not {_show(value)}{why}")
 
 
 def _npn(value: Any) -> str:
