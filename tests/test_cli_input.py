@@ -106,6 +106,17 @@ def test_a_time_without_a_zone_is_utc_and_a_zone_is_kept() -> None:
         iso_date("2025-9-1")
 
 
+def test_a_date_or_time_with_spaces_around_it_is_read_as_the_api_reads_it() -> None:
+    """Was "' 2024-02-29' is not a date as yyyy-MM-dd" (--on, --date, --since), a date
+    pasted with its line's end; the API's updatedSince and --within read it."""
+    assert iso_date(" 2024-02-29\n") == dt.date(2024, 2, 29)
+    assert iso_time("\t2026-03-08T02:30:00-05:00 ") == dt.datetime(2026, 3, 8, 7, 30, tzinfo=dt.UTC)
+    with pytest.raises(typer.BadParameter, match="' 2027-02-29 ' is not a date: day is out"):
+        iso_date(" 2027-02-29 ")
+    with pytest.raises(typer.BadParameter, match="' 2027-02-29T08:00 ' is not a date: day is"):
+        iso_time(" 2027-02-29T08:00 ")
+
+
 @pytest.mark.parametrize("offset", ["-05", "-0500", "-05:00"])
 def test_a_time_s_offset_is_read_as_python_writes_it_to_the_hour_or_minute(offset: str) -> None:
     """An offset of hours alone, 2026-12-01T00:00-05 (fromisoformat reads it), was "not

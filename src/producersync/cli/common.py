@@ -228,11 +228,14 @@ AfterOption = Annotated[
 def iso_date(value: str) -> dt.date:
     """An option's date, ``YYYY-MM-DD`` in ASCII digits (Typer's ``parser=``): a bad one
     is a usage error naming the option and the value, and one of that shape that does
-    not exist says why (2026-02-30: the day), not that its format is wrong."""
+    not exist says why (2026-02-30: the day), not that its format is wrong. Spaces
+    around it are read as the API reads them around ``updatedSince`` and as ``--within``
+    reads them: a date pasted with its line's end was "not a date as yyyy-MM-dd"."""
     from producersync.model import dates
+    from producersync.model.spaces import trim
 
     try:
-        return dates.iso_date(value)
+        return dates.iso_date(trim(value))
     except ValueError as exc:
         raise BadValue(value, f"{value!r} is {exc}") from None
 
@@ -242,17 +245,19 @@ def iso_time(value: str) -> dt.datetime:
     a zone (Typer's ``parser=``), in the grammar the API reads (``DATETIME_SHAPE``): Python
     alone also reads week dates, dates without dashes (2026-W01-1, 20261201), an hour
     alone and a letter before the Z (08:00:00xZ). A lowercase ``t`` or ``z`` is read, as
-    RFC 3339 allows and the API does."""
+    RFC 3339 allows and the API does; spaces around it too, as ``iso_date``."""
     from producersync.model import dates
+    from producersync.model.spaces import trim
 
     refused = BadValue(value, f"{value!r} is not an ISO 8601 time or date, as 2025-09-01T08:00:00")
-    if not re.fullmatch(dates.DATETIME_SHAPE, value):
+    text = trim(value)
+    if not re.fullmatch(dates.DATETIME_SHAPE, text):
         raise refused
     try:
-        moment = dt.datetime.fromisoformat(value[:-1] + "Z" if value.endswith("z") else value)
+        moment = dt.datetime.fromisoformat(text[:-1] + "Z" if text.endswith("z") else text)
     except ValueError:  # 2026-02-30 or 2026-13-01: its day is wrong, not its format
         try:
-            dates.iso_date(value[:10])
+            dates.iso_date(text[:10])
         except ValueError as exc:
             raise BadValue(value, f"{value!r} is {exc}") from None
         raise refused from None
