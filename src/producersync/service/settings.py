@@ -234,6 +234,12 @@ class ServiceSettings(MaskedSettings):
     webhook_concurrency: int = Field(
         default=100, ge=1, description="Most attempts in flight in one process."
     )
+    webhook_endpoint_concurrency: int = Field(
+        default=10,
+        ge=1,
+        description="Most attempts in flight to any one endpoint in one process (and at "
+        "most half of the process's): a receiver that hangs holds no more sending slots.",
+    )
     webhook_poll_seconds: Seconds = Field(
         default=1.0, gt=0, description="How often the dispatcher looks for due deliveries."
     )

@@ -1,6 +1,7 @@
 """Batches held up by hung receivers: each ends with its slowest attempt, and the
 dispatcher runs a few at once. While they wait, and sending slots are free, it claims
-beside them: another endpoint's fresh event goes out then, not once they have ended."""
+beside them: another endpoint's fresh event goes out then, not once they have ended. A
+receiver that has just hung holds its share of the slots, not all of them."""
 
 from __future__ import annotations
 
@@ -78,4 +79,66 @@ def test_batches_held_up_by_hung_receivers_leave_a_fresh_event_unclaimed_no_long
         # and sent again.
         eventually(lambda: delivery_states(engine) == {"succeeded": 2 * PAIRS + 1}, timeout=30)
         assert len(slow.received) == PAIRS
+        engine.dispose()
+
+
+def test_a_receiver_that_has_just_hung_leaves_the_others_slots_before_its_first_timeout(
+    tmp_path: Path,
+) -> None:
+    # Not yet known to be slow, its backlog took every slot (4 here) until the first of
+    # its attempts timed out, and another endpoint's fresh event waited that long; it
+    # holds 2 now (half the process's). Its deliveries waiting for their endpoint's
+    # slots left the shared ones free, yet the dispatcher, waiting for a slot to be freed
+    # or a batch to end, did not look again until its attempts timed out.
+    backlog = 12
+    env = {
+        **FAST,
+        "PRODUCERSYNC_WEBHOOK_CONCURRENCY": "4",
+        "PRODUCERSYNC_WEBHOOK_TIMEOUT_SECONDS": str(TIMEOUT),
+        "PRODUCERSYNC_WEBHOOK_CLAIM_LEASE_SECONDS": str(4 * TIMEOUT),
+    }
+    fresh_arrived = threading.Event()
+
+    def hung(got: Received) -> Reply:
+        if got.event["type"] == NPN_ACTIVATED:  # its test event answered
+            fresh_arrived.wait(3 * TIMEOUT)
+        return Reply()
+
+    def fast(got: Received) -> Reply:
+        if got.event["type"] == NPN_ACTIVATED:
+            fresh_arrived.set()
+        return Reply()
+
+    with (
+        migrated_store("sqlite", tmp_path) as url,
+        receiver(hung) as slow,
+        receiver(fast) as quick,
+        service_process(url, tmp_path, env=env),
+    ):
+        engine = open_store(url)
+        settings = ServiceSettings(database_url=url, allow_private_endpoints=True)
+        with write_transaction(engine) as conn:
+            hung_account, fresh_account = (
+                accounts.create_account(conn, str(rx.port), sandbox=False).id
+                for rx in (slow, quick)
+            )
+            for account_id, rx in ((hung_account, slow), (fresh_account, quick)):
+                management.create_endpoint(conn, settings, account_id, rx.url)
+        quick.wait_for(lambda got: len(got) == 1)
+        slow.wait_for(lambda got: len(got) == 1)
+        events = [NpnActivated.create(str(30_000_000 + i)) for i in range(backlog)]
+        with write_transaction(engine) as conn:
+            publish_events(conn, hung_account, events)
+        slow.wait_for(lambda got: len(got) >= 3)  # its first two, hanging
+        with write_transaction(engine) as conn:
+            publish_events(conn, fresh_account, [NpnActivated.create("12345")])
+        quick.wait_for(lambda got: len(got) == 2, timeout=3 * TIMEOUT)
+        # It arrived while the hung attempts still waited: each of the backlog answered
+        # once, none timed out and sent again.
+        eventually(
+            lambda: delivery_states(engine) == {"succeeded": backlog + 3},
+            timeout=30,
+            what=lambda: (delivery_states(engine), len(slow.received)),
+        )
+        assert len(slow.received) == backlog + 1
         engine.dispose()

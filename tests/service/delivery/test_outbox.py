@@ -373,6 +373,27 @@ def test_a_claim_takes_at_most_its_share_of_one_endpoints_backlog_and_reads_on(
     assert [c.message_id for c in second][:2] == [backlog[2].id, backlog[3].id]
 
 
+def test_a_claim_passes_over_the_endpoints_whose_slots_are_full(engine: sa.Engine) -> None:
+    """Those the dispatcher names (as many in its hands as they may send at once): taken,
+    their deliveries would wait in the sender behind the others, and in every claim after
+    it, while the shared slots stayed free."""
+    with write_transaction(engine) as conn:
+        account = new_account(conn)
+        busy, quiet = new_endpoint(conn, account), new_endpoint(conn, account)
+        for offset, endpoint_id in enumerate((busy, busy, quiet, busy, quiet)):
+            outbox.publish(
+                conn,
+                [message(account, activated())],
+                endpoint_id=endpoint_id,
+                now=T0 + seconds(offset),
+            )
+    with write_transaction(engine) as conn:
+        passing = outbox.claim_due(conn, T0 + seconds(10), 10, LEASE, passed_over=[busy])
+        rest = outbox.claim_due(conn, T0 + seconds(10), 10, LEASE)
+    assert [c.endpoint_id for c in passing] == [quiet, quiet]
+    assert [c.endpoint_id for c in rest] == [busy, busy, busy]
+
+
 def test_concurrent_claimers_never_take_the_same_row(engine: sa.Engine) -> None:
     with write_transaction(engine) as conn:
         account = new_account(conn)

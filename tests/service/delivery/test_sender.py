@@ -440,6 +440,42 @@ def test_a_hung_endpoint_gets_one_attempt_at_a_time_the_others_slots_kept(
     assert isinstance(other, Outcome) and other.succeeded
 
 
+def test_a_receiver_that_has_just_hung_holds_its_share_of_the_slots_not_all() -> None:
+    """Before its first timeout it is not known to be slow: its backlog took every slot,
+    and another endpoint's fresh event waited that long (8 slots, 40 events behind the
+    hung one: 4.6 s at the median, live)."""
+    policy = dataclasses.replace(POLICY, timeout=2.0)
+    freed: list[str] = []
+
+    async def run(hung: str, fast: str) -> tuple[list[str], list[bool], Outcome | Deferred]:
+        sender = Sender(
+            policy,
+            AddressGuard(allow_private=True),
+            EndpointThrottle("memory://"),
+            4,
+            per_endpoint=2,
+            endpoint_freed=lambda: freed.append("freed"),
+        )
+        try:
+            backlog = [claim(hung, n, endpoint_id="ep_hung") for n in range(4)]
+            hanging = asyncio.ensure_future(sender.send_all(backlog, {"ep_hung": [SECRET]}))
+            await asyncio.sleep(0.1)  # two of them sent, two waiting for the endpoint's slots
+            full = sender.full_endpoints()
+            other = await sender.send(claim(fast, 9, endpoint_id="ep_other"), [SECRET])
+            hung_meanwhile = not hanging.done()
+            await hanging
+            return full, [hung_meanwhile, not sender.full_endpoints()], other
+        finally:
+            await sender.aclose()
+
+    with raw_receiver(hang) as hung, receiver() as rx:
+        full, hung_then_freed, other = asyncio.run(run(hung, rx.url))
+    assert full == ["ep_hung"]
+    assert isinstance(other, Outcome) and other.succeeded
+    assert hung_then_freed == [True, True]  # answered while they hung; none left after
+    assert freed == ["freed"]
+
+
 @pytest.mark.parametrize(
     ("line", "shown"),
     [

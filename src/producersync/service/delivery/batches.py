@@ -5,6 +5,7 @@ endpoints' failure clocks)."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
@@ -62,11 +63,19 @@ class Batches:
         for outcome in ("succeeded", "failed", "deferred"):  # at 0 while none is made
             self._attempts.labels(outcome)
 
-    def claim(self) -> list[Claimed]:
+    def claim(self, passed_over: Collection[str] = ()) -> list[Claimed]:
+        """Due deliveries claimed, none to the endpoints ``passed_over``."""
         with write_transaction(self._engine) as conn:
             now = store_clock(conn)
             lease = self._policy.lease
-            return claim_due(conn, now, self._size, lease, per_endpoint=self._per_endpoint)
+            return claim_due(
+                conn,
+                now,
+                self._size,
+                lease,
+                per_endpoint=self._per_endpoint,
+                passed_over=passed_over,
+            )
 
     def next_due(self) -> dt.timedelta | None:
         """How long until the earliest pending delivery falls due (maybe past), by the

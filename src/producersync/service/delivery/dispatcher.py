@@ -45,15 +45,20 @@ class Dispatcher(DBOSConfiguredInstance):
         super().__init__("webhook-dispatcher")
         self._policy = RetryPolicy.from_settings(settings)
         self._batch = settings.webhook_batch_size
-        # Half a claim at most to one endpoint, and no more than can be sent at once: the
+        # Half the sending slots at most to one endpoint's attempts, so that the others
+        # always have the rest, before a receiver that hangs has been found slow as after.
+        in_flight = max(
+            1, min(settings.webhook_endpoint_concurrency, settings.webhook_concurrency // 2)
+        )
+        # Half a claim at most to one endpoint, and no more than it can send at once: the
         # rest of a claim goes to the others, so a fresh event elsewhere waits for about
-        # one round of that endpoint's attempts (a timeout, if its receiver hangs), not
-        # for its whole backlog.
-        per_endpoint = max(1, min(settings.webhook_concurrency, self._batch // 2))
+        # one round of that endpoint's attempts, not for its whole backlog.
+        per_endpoint = max(1, min(in_flight, self._batch // 2))
         self._store = Batches(engine, self._policy, self._batch, metrics, per_endpoint=per_endpoint)
         self._poll = settings.webhook_poll_seconds
         # Enough batches in flight to keep every sending slot busy while others record.
         self._max_batches = max(2, -(-settings.webhook_concurrency // self._batch) + 1)
+        self._wake = asyncio.Event()
         self._sender = Sender(
             self._policy,
             AddressGuard(allow_private=settings.allow_private_endpoints),
@@ -61,11 +66,14 @@ class Dispatcher(DBOSConfiguredInstance):
                 settings.rate_limit_storage, metrics.counted_alone.labels("endpoints").inc
             ),
             settings.webhook_concurrency,
+            per_endpoint=in_flight,
+            # Called on the loop's thread: a claim that passed the endpoint over, then
+            # found nothing else due, takes its deliveries now.
+            endpoint_freed=self._wake.set,
         )
         self._errors = RoundErrors(log, "dispatcher")
         # Its own run: a claim that succeeds between two failed batches would end it.
         self._batch_errors = RepeatedErrorLog(log, "dispatcher: a batch")
-        self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # --- the workflow ------------------------------------------------------------------
@@ -116,7 +124,7 @@ class Dispatcher(DBOSConfiguredInstance):
                 # every other endpoint's fresh events unclaimed, slots free, for as long.
                 room = self._sender.entered >= entered and self._sender.has_room()
                 if len(running) >= self._max_batches and not room:
-                    await self._batch_or_slot(running)
+                    await self._batch_or_move(running)
                     continue
                 claimed = await self._claimed()
                 ran()
@@ -129,27 +137,36 @@ class Dispatcher(DBOSConfiguredInstance):
             if running:
                 await asyncio.wait(running)
 
-    async def _batch_or_slot(self, running: set[asyncio.Task[int]]) -> None:
-        """Return once a batch of ``running`` ends or a sending slot is given back (from
-        now: called as ``run`` has found no room, with no await between)."""
-        freed = asyncio.ensure_future(self._sender.slot_freed())
+    async def _batch_or_move(self, running: set[asyncio.Task[int]]) -> None:
+        """Return once a batch of ``running`` ends, or a delivery reaches the sender or a
+        sending slot is given back (from now: called as ``run`` has found no room, with
+        no await between)."""
+        moved = asyncio.ensure_future(self._sender.moved())
         try:
-            await asyncio.wait({*running, freed}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({*running, moved}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            freed.cancel()
+            moved.cancel()
 
     async def close(self) -> None:
         await self._sender.aclose()
 
     async def _claimed(self) -> list[Claimed]:
         """The due deliveries claimed, else none once it has idled: none due, or the store
-        failed (told by ``OutageLog`` or logged)."""
+        failed (told by ``RoundErrors``)."""
+        # Passed over: their deliveries would wait here for their slots behind those they
+        # have, and in every claim since (the shared slots free), without end.
+        full = self._sender.full_endpoints()
         try:
-            claimed = await asyncio.to_thread(self._store.claim)
+            claimed = await asyncio.to_thread(self._store.claim, full)
             self._errors.succeeded()
             if claimed:
                 return claimed
             due_in = await asyncio.to_thread(self._store.next_due)
+            if full and due_in is not None and due_in <= dt.timedelta(0):
+                # Most likely theirs, due and passed over: looked for again at once, the
+                # claims would read past them over and over. One of theirs sent wakes the
+                # dispatcher (``endpoint_freed``), else it polls.
+                due_in = None
         except sa.exc.SQLAlchemyError as exc:
             self._errors.failed(exc)
             due_in = None

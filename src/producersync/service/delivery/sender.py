@@ -11,7 +11,7 @@ import random
 import re
 import time
 import unicodedata
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import httpx2
@@ -140,11 +140,23 @@ class Sender:
         guard: AddressGuard,
         throttle: EndpointThrottle,
         concurrency: int,
+        *,
+        per_endpoint: int | None = None,
+        endpoint_freed: Callable[[], None] = lambda: None,
     ) -> None:
         self._policy = policy
         self._guard = guard
         self._throttle = throttle
         self._slots = asyncio.Semaphore(concurrency)
+        # At most ``per_endpoint`` of the slots to one endpoint: a receiver that has just
+        # hung, not yet known to be slow, held every slot with its backlog for the first
+        # timeout, and every other endpoint's fresh events waited that long (8 slots, 40
+        # events behind the hung one: 4.6 s at the median, live). The deliveries past it
+        # wait for one of their endpoint's own, holding none of the shared slots.
+        self._per_endpoint = per_endpoint or concurrency
+        self._endpoint_slots: dict[str, asyncio.Semaphore] = {}
+        self._holding: dict[str, int] = {}  # each endpoint's deliveries in ``send``
+        self._endpoint_freed = endpoint_freed
         self._stopping = False
         self._rng = random.Random()
         self._told: set[str] = set()  # endpoints ``_tell_operator`` has logged
@@ -155,7 +167,7 @@ class Sender:
         # What the dispatcher reads to claim beside batches held up by slow attempts.
         self.entered = 0  # deliveries given to ``send``, ever
         self._waiting = 0  # of them, those waiting for a sending slot
-        self._freed = asyncio.Event()
+        self._moved = asyncio.Event()
         self._client = httpx2.AsyncClient(
             follow_redirects=False,
             timeout=httpx2.Timeout(policy.timeout),
@@ -179,24 +191,57 @@ class Sender:
         """Whether an attempt given now would go at once: a slot is free, none waits."""
         return not self._slots.locked() and not self._waiting
 
-    def slot_freed(self) -> Awaitable[object]:
-        """Done once an attempt gives its sending slot back, from this call on."""
-        self._freed.clear()
-        return self._freed.wait()
+    def full_endpoints(self) -> list[str]:
+        """The endpoints that have as many deliveries here as they may send at once (in
+        flight, or waiting for one of their slots): a claim takes none more of theirs,
+        which would wait here behind them, and takes the others' instead. Once one has
+        fewer, ``endpoint_freed`` is called."""
+        return sorted(e for e, n in self._holding.items() if n >= self._per_endpoint)
+
+    def moved(self) -> Awaitable[object]:
+        """Done once, from this call on, a delivery is given to ``send`` or an attempt
+        gives its sending slot back: what ``entered`` and ``has_room`` tell may have
+        changed."""
+        self._moved.clear()
+        return self._moved.wait()
 
     @contextlib.asynccontextmanager
-    async def _slot(self) -> AsyncIterator[None]:
-        """A sending slot, held while the block runs; the wait for it counted."""
-        self._waiting += 1
-        try:
-            await self._slots.acquire()
-        finally:
-            self._waiting -= 1
+    async def _slot(self, endpoint_id: str) -> AsyncIterator[None]:
+        """A sending slot, held while the block runs, taken once the endpoint has one of
+        its own free; the wait for the shared one counted (``has_room``), not the wait
+        for the endpoint's: a hung endpoint's deliveries waiting for theirs leave the
+        shared slots free to the others."""
+        with self._held(endpoint_id):
+            own = self._endpoint_slots.get(endpoint_id)
+            if own is None:
+                own = self._endpoint_slots[endpoint_id] = asyncio.Semaphore(self._per_endpoint)
+            async with own:
+                self._waiting += 1
+                try:
+                    await self._slots.acquire()
+                finally:
+                    self._waiting -= 1
+                try:
+                    yield
+                finally:
+                    self._slots.release()
+                    self._moved.set()
+
+    @contextlib.contextmanager
+    def _held(self, endpoint_id: str) -> Iterator[None]:
+        """The delivery counted as the endpoint's, here, while the block runs."""
+        self._holding[endpoint_id] = self._holding.get(endpoint_id, 0) + 1
         try:
             yield
         finally:
-            self._slots.release()
-            self._freed.set()
+            left = self._holding[endpoint_id] - 1
+            if left:
+                self._holding[endpoint_id] = left
+            else:
+                del self._holding[endpoint_id]
+                self._endpoint_slots.pop(endpoint_id, None)  # none waits on it, none holds it
+            if left == self._per_endpoint - 1:
+                self._endpoint_freed()
 
     def stop_sending(self) -> None:
         """The process is stopping: the attempts in flight go on to their answer, and those
@@ -231,6 +276,10 @@ class Sender:
         self, claimed: Claimed, secrets: list[str], clock: Clock = local_clock
     ) -> Outcome | Deferred:
         self.entered += 1
+        # A batch's deliveries come in after the dispatcher has last looked, while it
+        # waits for one of its batches to end or a slot to be freed: told only by those,
+        # it waited out a hung attempt's timeout, slots free, its last claim all in.
+        self._moved.set()
         # Not sent but handed back: unless another sender holds the delivery now, it is
         # due at once (its lease is over, or nearly).
         if self._outlasts_claim(claimed, clock()):
@@ -242,7 +291,7 @@ class Sender:
         overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=wait))
         if self._held_back(endpoint_id):
             return overloaded
-        async with self._slot():
+        async with self._slot(endpoint_id):
             if self._stopping or self._outlasts_claim(claimed, clock()):
                 return Deferred(claimed, clock())
             if self._held_back(endpoint_id):  # its probe went while this waited

@@ -328,9 +328,11 @@ def claim_due(
     lease: dt.timedelta,
     *,
     per_endpoint: int | None = None,
+    passed_over: Collection[str] = (),
 ) -> list[Claimed]:
     """Take up to ``limit`` due deliveries to enabled endpoints, oldest due first, at most
-    ``per_endpoint`` of them to any one endpoint, and push them ``lease`` ahead. Those
+    ``per_endpoint`` of them to any one endpoint and none to those ``passed_over``, and
+    push them ``lease`` ahead. Those
     parked (their endpoint disabled) are not in the due index, and not read; the join
     still asks for an enabled endpoint, for a delivery queued as its endpoint was being
     disabled (a fan-out that read it enabled), which was never parked.
@@ -367,8 +369,8 @@ def claim_due(
     ids: list[int] = []
     unsent: dict[int, tuple[str, str]] = {}
     taken: dict[str, int] = {}
-    full: list[str] = []
-    page = due
+    full: list[str] = sorted(passed_over)
+    page = due.where(d.c.endpoint_id.not_in(full)) if full else due
     while len(ids) < limit:
         asked = limit - len(ids)
         read = list(conn.execute(page.limit(asked)))
