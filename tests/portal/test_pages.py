@@ -2339,6 +2339,55 @@ def test_an_attempt_says_the_url_it_was_sent_to_not_the_endpoints_now(
     assert not any("Sent to" in row for row in listed), listed
 
 
+@pytest.mark.parametrize(
+    ("why", "said"),
+    [
+        (outbox.HELD_RATE_LIMIT, "Waiting: the endpoint's rate limit (5 a second) was reached"),
+        (
+            outbox.HELD_ONE_AT_A_TIME,
+            "Waiting: an attempt to the endpoint timed out, and until one answers in time it "
+            "gets one at a time",
+        ),
+    ],
+    ids=["rate-limit", "one-at-a-time"],
+)
+def test_a_delivery_a_sender_put_back_unsent_says_why_it_waits_and_until_when(
+    portal_service: RunningService, visitor: SignedIn, why: str, said: str
+) -> None:
+    """Put back unsent, its due time is neither a claim's lease nor one an attempt planned:
+    it read Sending now, for as long as it waited (a minute, after a timeout), on the
+    attempt's page, the list and the message's page."""
+    due = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(minutes=1)
+    told = f"{said}; next attempt {due.strftime('%Y-%m-%d %H:%M:%S UTC')}"
+    endpoint_id = _create(visitor, URL + "/held")
+    limited = endpoints.EndpointChanges(rate_limit_per_second=5)
+    with write_transaction(portal_service.engine) as conn:
+        endpoints.update_endpoint(conn, visitor.creds.account_id, endpoint_id, limited)
+    planned = due - dt.timedelta(minutes=5)  # due, and claimed since
+    log_attempts(portal_service.engine, endpoint_id, [False], planned=planned)
+    (attempt_id,) = _attempt_ids(portal_service, endpoint_id)
+    _set_deliveries(
+        portal_service,
+        endpoint_id,
+        state=outbox.PENDING,
+        next_attempt_at=due,
+        held_until=due,
+        held_for=why,
+    )
+    facts = html.unescape(_facts(portal_service, visitor, endpoint_id, attempt_id))
+    assert f"Next attempt {told}" in facts and "Sending now" not in facts
+    [row] = _table_rows(visitor, f"/portal/endpoints/{endpoint_id}/attempts")
+    assert f"Next attempt: {told}" in html.unescape(row)
+    with portal_service.engine.connect() as conn:
+        [delivery] = outbox.list_deliveries(conn, endpoint_id=endpoint_id)
+    path = f"/portal/messages/{delivery.message_id}"
+    [first] = _table_rows(visitor, path, "deliveries-title")
+    assert told in html.unescape(first)
+    # Claimed since, its due time the claim's lease: it is being sent.
+    _set_deliveries(portal_service, endpoint_id, next_attempt_at=due + dt.timedelta(seconds=1))
+    assert "Next attempt Sending now" in _facts(portal_service, visitor, endpoint_id, attempt_id)
+
+
 def test_a_delivery_being_sent_says_so_not_when_its_claim_ends(
     portal_service: RunningService, visitor: SignedIn
 ) -> None:

@@ -532,6 +532,38 @@ def test_defer_makes_a_claimed_delivery_due_later_without_an_attempt(engine: sa.
         assert outbox.list_attempts(conn, endpoint_id=ep) == []
 
 
+@pytest.mark.parametrize("why", [outbox.HELD_RATE_LIMIT, outbox.HELD_ONE_AT_A_TIME, None])
+def test_a_deferred_delivery_says_why_it_waits_until_it_is_claimed_again(
+    engine: sa.Engine, why: str | None
+) -> None:
+    """Told by its due time alone (neither a claim's lease nor a retry an attempt planned),
+    a delivery put back was "Sending now" in the portal, as one a sender has in hand."""
+    with write_transaction(engine) as conn:
+        ep, event, claimed = one_claimed(conn, rate_limit_per_second=1)
+        outbox.defer(conn, [outbox.Deferred(claimed, T0 + seconds(60), why)])
+        held = only_delivery(conn, event.id, ep)
+        assert held.held_for == why
+        assert outbox.held_back(held, T0 + seconds(1)) is (why is not None)
+        assert not outbox.held_back(held, T0 + seconds(60))  # due now
+        assert outbox.in_flight(held, None, T0 + seconds(1)) is (why is None)
+        assert len(outbox.claim_due(conn, T0 + seconds(60), 10, LEASE)) == 1
+        sent = only_delivery(conn, event.id, ep)
+        assert sent.held_for is None and outbox.in_flight(sent, None, T0 + seconds(61))
+
+
+def test_a_deferral_pickled_before_it_said_why_is_stored_as_held_by_no_one(
+    engine: sa.Engine,
+) -> None:
+    # A batch DBOS recorded before ``why`` existed: its outcomes unpickle without it.
+    with write_transaction(engine) as conn:
+        ep, event, claimed = one_claimed(conn)
+        old = outbox.Deferred.__new__(outbox.Deferred)
+        old.__setstate__((claimed, T0 + seconds(2)))
+        outbox.defer(conn, [old])
+        held = only_delivery(conn, event.id, ep)
+        assert (held.next_attempt_at, held.held_for) == (T0 + seconds(2), None)
+
+
 def test_an_outcome_under_an_expired_claim_is_logged_but_moves_nothing(
     engine: sa.Engine,
 ) -> None:

@@ -38,7 +38,7 @@ from producersync.service.delivery.sender import (
 from producersync.service.delivery.throttle import EndpointThrottle
 from producersync.service.delivery.transport import GuardedTransport
 from producersync.service.delivery.urls import AddressGuard
-from producersync.service.store.outbox import Claimed, Deferred, Outcome
+from producersync.service.store.outbox import HELD_ONE_AT_A_TIME, Claimed, Deferred, Outcome
 from tests.support.delivery import skew_clock
 from tests.support.https import CERT, https_server
 from tests.support.receiver import Reply, raw_receiver, receiver
@@ -434,8 +434,9 @@ def test_a_hung_endpoint_gets_one_attempt_at_a_time_the_others_slots_kept(
         )
     assert isinstance(timed_out, Outcome) and timed_out.error == "no response within 0.5 s"
     assert isinstance(probe, Outcome) and probe.error == "no response within 0.5 s"
-    # No attempt spent: it waits out the overload step, as the probe's retry does.
-    assert isinstance(held, Deferred)
+    # No attempt spent: it waits out the overload step, as the probe's retry does, and
+    # says so (the portal showed it as being sent).
+    assert isinstance(held, Deferred) and held.why == HELD_ONE_AT_A_TIME
     assert held.due - probe.attempted_at >= held_for
     assert isinstance(other, Outcome) and other.succeeded
 

@@ -25,7 +25,13 @@ from producersync.service.delivery.urls import (
     EndpointUrlError,
     PrivateEndpointError,
 )
-from producersync.service.store.outbox import Claimed, Deferred, Outcome
+from producersync.service.store.outbox import (
+    HELD_ONE_AT_A_TIME,
+    HELD_RATE_LIMIT,
+    Claimed,
+    Deferred,
+    Outcome,
+)
 from producersync.webhooks import headers as signed_headers
 
 __all__ = ["Clock", "Sender", "local_clock"]
@@ -288,7 +294,7 @@ class Sender:
         # Not due again before its probe has ended: at an overload step of 0, put back
         # due at once, the endpoint's backlog was claimed and put back over and over.
         wait = max(self._policy.overload_step, self._policy.timeout)
-        overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=wait))
+        overloaded = Deferred(claimed, clock() + dt.timedelta(seconds=wait), HELD_ONE_AT_A_TIME)
         if self._held_back(endpoint_id):
             return overloaded
         async with self._slot(endpoint_id):
@@ -303,7 +309,8 @@ class Sender:
                 limit = claimed.rate_limit_per_second
                 wait = await self._throttle.wait(claimed.endpoint_id, limit)
                 if wait:
-                    return Deferred(claimed, clock() + dt.timedelta(seconds=wait))
+                    due = clock() + dt.timedelta(seconds=wait)
+                    return Deferred(claimed, due, HELD_RATE_LIMIT)
             attempted_at = clock()
             started = time.perf_counter()
             response = _Response()

@@ -64,6 +64,9 @@ _templates.env.filters["named"] = _named
 _templates.env.globals["once_token"] = lambda: secrets.token_hex(16)
 # Whether a delivery is in a sender's hands (macros.next_attempt): the store's reading.
 _templates.env.globals["in_flight"] = outbox.in_flight
+# Whether a sender put it back unsent, and why (macros.next_attempt).
+_templates.env.globals["held_back"] = outbox.held_back
+_templates.env.globals["HELD_RATE_LIMIT"] = outbox.HELD_RATE_LIMIT
 
 # What a redirect-after-post says on the page it lands on, by the ``notice`` it names (only
 # these words can be shown, whatever a crafted link carries); "created" and "rotated" are

@@ -55,6 +55,7 @@ __all__ = [
     "expired_messages",
     "get_attempt",
     "get_message",
+    "held_back",
     "in_flight",
     "latest_attempts",
     "list_attempts",
@@ -73,6 +74,8 @@ __all__ = [
 ]
 
 PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+# Why a sender put a delivery back unsent, to be tried later (``Deferred.why``).
+HELD_RATE_LIMIT, HELD_ONE_AT_A_TIME = "rate_limit", "one_at_a_time"
 UNSUBSCRIBED = "not sent: the endpoint no longer subscribes to"
 PAYLOAD_EXPIRED = "not sent: the message's payload expired"
 # What an expired message's payload is replaced with: no event is an empty document, and
@@ -152,6 +155,10 @@ class Deferred:
 
     claimed: Claimed
     due: dt.datetime
+    # Why, for those who look at it meanwhile: ``HELD_RATE_LIMIT``, ``HELD_ONE_AT_A_TIME``;
+    # None, handed back due at once. Last, and read with a default: a batch DBOS pickled
+    # before it existed unpickles without it.
+    why: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +231,9 @@ class Delivery:
     attempts: int
     next_attempt_at: dt.datetime | None
     updated_at: dt.datetime
+    # Why a sender put it back unsent until ``next_attempt_at`` (``Deferred.why``); None
+    # when its due time is not one a sender set so.
+    held_for: str | None = None
 
 
 def event_matches(filter_types: Sequence[str] | None, event_type: str) -> bool:
@@ -607,12 +617,18 @@ def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
     """Make held-back deliveries due again later; no attempt is counted."""
     if deferred:
         d = webhook_deliveries
+        due = sa.bindparam("b_due", type_=d.c.next_attempt_at.type)
         conn.execute(
             d.update()
             .where(d.c.id == sa.bindparam("b_id"), _held(d, "b_lease"))
-            .values(next_attempt_at=sa.bindparam("b_due", type_=d.c.next_attempt_at.type)),
+            .values(next_attempt_at=due, held_until=due, held_for=sa.bindparam("b_why")),
             [
-                {"b_id": x.claimed.delivery_id, "b_due": x.due, "b_lease": x.claimed.lease_until}
+                {
+                    "b_id": x.claimed.delivery_id,
+                    "b_due": x.due,
+                    "b_lease": x.claimed.lease_until,
+                    "b_why": getattr(x, "why", None),
+                }
                 for x in deferred
             ],
         )
@@ -621,10 +637,15 @@ def defer(conn: sa.Connection, deferred: Sequence[Deferred]) -> None:
 def next_due(conn: sa.Connection) -> dt.datetime | None:
     """When the earliest pending delivery to an enabled endpoint falls due (maybe past)."""
     d, e = webhook_deliveries, webhook_endpoints
+    # The first in the due index, not the min() of a join, which PostgreSQL may plan as a
+    # read of every pending row: it did, its estimate of the rows' width grown by two
+    # columns (migration 0024), for 300 parked deliveries behind 3 due.
     return conn.execute(
-        sa.select(sa.func.min(d.c.next_attempt_at))
+        sa.select(d.c.next_attempt_at)
         .join(e, e.c.id == d.c.endpoint_id)
-        .where(DUE_TO_ENABLED, e.c.enabled.is_(True))
+        .where(DUE_TO_ENABLED, d.c.next_attempt_at.is_not(None), e.c.enabled.is_(True))
+        .order_by(d.c.next_attempt_at)
+        .limit(1)
     ).scalar()
 
 
@@ -818,13 +839,14 @@ def _deliveries(
     limit: int | None = None,
 ) -> list[Delivery]:
     d = webhook_deliveries
+    held_for = sa.case((d.c.next_attempt_at == d.c.held_until, d.c.held_for), else_=None)
     query = (
-        sa.select(d.c.id, *_SHOWN)
+        sa.select(d.c.id, *_SHOWN, held_for)
         .where(*conditions)
         .order_by(d.c.id.desc() if newest_first else d.c.id)
         .limit(limit)
     )
-    return [Delivery(r[0], r[1], r[2], r[3], r[4], r[5], r[6]) for r in conn.execute(query)]
+    return [Delivery(*r) for r in conn.execute(query)]
 
 
 def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, list[DeliveryRow]]:
@@ -1155,13 +1177,20 @@ def _claimed(due: dt.datetime, scheduled: dt.datetime | None, now: dt.datetime) 
 
 
 def in_flight(delivery: Delivery, latest: Attempt | None, now: dt.datetime) -> bool:
-    """Whether the delivery, whose latest attempt is ``latest``, is being sent now (or
-    held back a moment by its endpoint's rate limit): its due time is then its claim's
-    lease, not when it is next tried, which would be shown ~30 s ahead."""
-    if delivery.state != PENDING or delivery.next_attempt_at is None:
+    """Whether the delivery, whose latest attempt is ``latest``, is being sent now: its
+    due time is then its claim's lease, not when it is next tried, which would be shown
+    ~30 s ahead. One a sender put back unsent is not (``held_back``)."""
+    if delivery.state != PENDING or delivery.next_attempt_at is None or delivery.held_for:
         return False
     scheduled = latest.next_attempt_at if latest is not None else None
     return _claimed(delivery.next_attempt_at, scheduled, now)
+
+
+def held_back(delivery: Delivery, now: dt.datetime) -> bool:
+    """Whether a sender put the delivery back unsent, to wait until its due time, still
+    ahead (``Delivery.held_for`` says why)."""
+    due = delivery.next_attempt_at
+    return delivery.state == PENDING and bool(delivery.held_for) and due is not None and due > now
 
 
 def recover(

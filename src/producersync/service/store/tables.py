@@ -411,6 +411,12 @@ webhook_deliveries = sa.Table(
     # webhook_endpoints): whatever process changes it, an old one in a rolling upgrade
     # too, the endpoint's pending deliveries follow in the same transaction.
     sa.Column("parked", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Why a sender put it back unsent (``outbox.HELD_RATE_LIMIT``, ``HELD_ONE_AT_A_TIME``),
+    # and the due time it set: the reason holds while ``next_attempt_at`` is still that
+    # time (a claim, an attempt, a replay moves it on). Told by its due time alone, a
+    # delivery held back was shown "Sending now", as one a sender has in hand.
+    sa.Column("held_until", UtcDateTime),
+    sa.Column("held_for", sa.String(16)),
     sa.UniqueConstraint("message_id", "endpoint_id"),
 )
 # The due index's rows, said so by the claims' query for the planner to use it.
