@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from producersync.model.events import iso_z
+from producersync.service.errors import ApiError
 from producersync.service.idempotency import (
     HEADER,
     KEPT,
@@ -157,6 +158,48 @@ def test_an_answer_that_is_no_2xx_is_not_kept(service: RunningService) -> None:
         created = http.post(ENDPOINTS, json={"url": URL}, headers=key)
         assert created.status_code == 201, created.text
         assert "idempotent-replayed" not in created.headers
+
+
+@contextmanager
+def _failing_after_the_commit(service: RunningService, fault: Exception) -> Iterator[None]:
+    """Inside the block, a webhook endpoint's creation raises ``fault`` once its write has
+    committed: the dispatcher's wake that follows fails."""
+
+    def wake() -> None:
+        raise fault
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(service.app.state.context, "published", wake)
+        yield
+
+
+@pytest.mark.parametrize("fault", ["error", "refusal"])
+def test_a_failure_after_the_change_committed_keeps_the_key(
+    service: RunningService, fault: str
+) -> None:
+    """The key was given up by any answer but a 2xx, though the change was made: the
+    retry made a second endpoint. A refusal (an answer of the app's) is given again; an
+    error (a 500 from outside, no answer to keep) makes the retry a 400 saying the request
+    was carried out, at once rather than after the claim's lease."""
+    creds = service.account()
+    key = _key()
+    raised = RuntimeError("wake failed") if fault == "error" else ApiError(503, "wake failed")
+    with service.client(creds) as http, _failing_after_the_commit(service, raised):
+        failed = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        assert failed.status_code == (500 if fault == "error" else 503), failed.text
+    # A new connection: the server closes one whose request raised.
+    with service.client(creds) as http:
+        again = http.post(ENDPOINTS, json={"url": URL}, headers=key)
+        if fault == "error":
+            assert again.status_code == 400, again.text
+            at = _committed_at(service.engine, creds.account_id)
+            assert at is not None
+            assert f"carried out at {iso_z(at)}" in again.json()["message"]
+        else:
+            assert again.status_code == 503, again.text
+            assert again.json() == failed.json()
+            assert again.headers["idempotent-replayed"] == "true"
+        assert len(_endpoint_ids(http)) == 1
 
 
 def _age(engine: sa.Engine, account_id: int, by: dt.timedelta) -> None:

@@ -4,15 +4,19 @@ endpoint or a second subscription job.
 
 Svix's convention (reference/webhooks.md), scoped as Stripe's is: by the account (a
 refreshed token, or another client of it, replays the same answer), the method, the path
-and the key. Only 2xx answers are kept, for 12 hours. A request with a key in use by one
-still running waits for its answer (polled every 200 ms, up to 5 s), then gets it; past
-that wait, a ``409`` with ``Retry-After`` (a retry may yet get the answer). The key
-reused with another body (or query) is a ``400``, as Stripe has it: the client's mistake,
-which no retry mends (the IETF draft's ``422`` is no status this API answers: every
-refusal of a request is a ``400`` naming what it refuses); as is a key that is blank or
-over 255 characters. A request whose process ended after its change and before its
-answer was kept (the change marked carried out in its own transaction) is not run
-again: its retry is a ``400`` saying when it was carried out, to look its result up.
+and the key. 2xx answers are kept, for 12 hours, and so is any answer of a request whose
+change was made (a failure after its write committed): a retry gets it again rather than
+make the change twice; any other failure gives the key up, for a retry to try afresh. A
+request with a key in use by one still running waits for its answer (polled every 200
+ms, up to 5 s), then gets it; past that wait, a ``409`` with ``Retry-After`` (a retry
+may yet get the answer). The key reused with another body (or query) is a ``400``, as
+Stripe has it: the client's mistake, which no retry mends (the IETF draft's ``422`` is
+no status this API answers: every refusal of a request is a ``400`` naming what it
+refuses); as is a key that is blank or over 255 characters. A request whose process
+ended after its change and before its answer was kept (the change marked carried out in
+its own transaction), or that raised after it (no answer to keep: its client had a
+``500``), is not run again: its retry is a ``400`` saying when it was carried out, to
+look its result up.
 
 Pure ASGI, inside the gate (whose principal names the account) and the body limit (a body
 is read whole, to compare it, only once it is known not to be too large).
@@ -190,8 +194,8 @@ class Idempotency:
         elif isinstance(outcome, idempotency.Lost):
             why = (
                 f"the request with this key was carried out at {iso_z(outcome.at)}, but its "
-                "answer was lost when the service stopped; look its result up rather than "
-                "retry it"
+                "answer was lost (the service failed or stopped before it was kept); look its "
+                "result up rather than retry it"
             )
             await error_response(400, _invalid(key, why), path)(scope, receive, send)
         elif outcome == "mismatch":
@@ -235,9 +239,10 @@ class _Request:
     async def run(
         self, claimed: idempotency.Claimed, app: ASGIApp, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        """Answer the request, and keep its answer if it is a 2xx; else give up the key.
-        The answer is held back until then: a client that has it and retries at once gets
-        it again, not a wait (or, for a refusal, a key still claimed).
+        """Answer the request, and keep its answer if it is a 2xx, or if its change was
+        made (``idempotency.settle``); else give up the key. The answer is held back until
+        then: a client that has it and retries at once gets it again, not a wait (or, for
+        a refusal, a key still claimed).
 
         The write commits before its answer is kept, in a transaction of its own: held
         open until the answer was kept, its locks (SQLite's, a row's) outlived the hops to
@@ -258,32 +263,34 @@ class _Request:
             with marking_writes(carried_out):
                 await app(scope, receive, _appending(held))
         except BaseException:
-            await self._release(claimed)
+            await self._settle(claimed, None)
             raise
-        start = next((m for m in held if m["type"] == "http.response.start"), None)
-        answer = None
-        if start is not None and 200 <= start["status"] < 300:
-            answer = idempotency.Stored(
-                start["status"],
-                [(n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"]],
-                b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body"),
-            )
-        # Shielded: a request cancelled meanwhile (its client gone) still settles its key.
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._settle, claimed, answer)
+        await self._settle(claimed, _answer(held))
         for message in held:
             await send(message)
 
-    async def _release(self, claimed: idempotency.Claimed) -> None:
+    async def _settle(
+        self, claimed: idempotency.Claimed, answer: idempotency.Stored | None
+    ) -> None:
+        # Shielded: a request cancelled meanwhile (its client gone) still settles its key.
         with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._settle, claimed, None)
+            await anyio.to_thread.run_sync(self._settled, claimed, answer)
 
-    def _settle(self, claimed: idempotency.Claimed, answer: idempotency.Stored | None) -> None:
+    def _settled(self, claimed: idempotency.Claimed, answer: idempotency.Stored | None) -> None:
         with write_transaction(self.engine) as conn:
-            if answer is None:
-                idempotency.release(conn, self.account_id, self.scope, claimed)
-            else:
-                idempotency.keep(conn, self.account_id, self.scope, claimed, answer)
+            idempotency.settle(conn, self.account_id, self.scope, claimed, answer, LEASE)
+
+
+def _answer(held: list[Message]) -> idempotency.Stored | None:
+    """The answer in the messages ``held``, if they began one."""
+    start = next((m for m in held if m["type"] == "http.response.start"), None)
+    if start is None:
+        return None
+    return idempotency.Stored(
+        start["status"],
+        [(n.decode("latin-1"), v.decode("latin-1")) for n, v in start["headers"]],
+        b"".join(m.get("body", b"") for m in held if m["type"] == "http.response.body"),
+    )
 
 
 def add_idempotency_key(spec: dict[str, Any]) -> None:
@@ -295,13 +302,14 @@ def add_idempotency_key(spec: dict[str, Any]) -> None:
         "required": False,
         "description": (
             f"Makes a retry safe: a request with the key of one answered 2xx within "
-            f"{KEPT.total_seconds() / 3600:.0f} h (by the same account, method and path) gets "
-            f"that answer again, with `{REPLAYED}: true`, and changes nothing. Reused with "
-            f"another body: 400; while the first request with it still runs: a wait of up "
-            f"to {WAIT_SECONDS:.0f} s for its answer, then 409. A request carried out whose "
-            f"answer was lost (the service stopped before keeping it) is not run again: "
-            f"once {LEASE.total_seconds() / 60:.0f} min have passed, 400 saying when it was "
-            f"carried out."
+            f"{KEPT.total_seconds() / 3600:.0f} h (by the same account, method and path), or "
+            f"answered otherwise after its change was made, gets that answer again, with "
+            f"`{REPLAYED}: true`, and changes nothing; one refused before any change leaves "
+            f"the key free. Reused with another body: 400; while the first request with it "
+            f"still runs: a wait of up to {WAIT_SECONDS:.0f} s for its answer, then 409. A "
+            f"request carried out whose answer was lost is not run again: 400 saying when it "
+            f"was carried out (after a 500, at once; once the service stopped before keeping "
+            f"it, after {LEASE.total_seconds() / 60:.0f} min)."
         ),
         "schema": {"type": "string", "minLength": 1, "maxLength": MAX_KEY_CHARS, "pattern": r"\S"},
     }

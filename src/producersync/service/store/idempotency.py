@@ -3,10 +3,11 @@
 
 A key is claimed by a row whose ``status`` is NULL, inserted by the first request; the
 answer replaces the NULL if it is a 2xx, and a failure deletes the row, for a retry to
-try afresh. The request's write marks the claim carried out (``committed_at``) in its
-own transaction, so that a claim whose answer never came tells whether its change was
-made. Times are the store's clock (``outbox.store_clock``): a key claimed on one API host
-is judged on another.
+try afresh, unless the request's change was made: its answer is kept then, whatever it
+is. The request's write marks the claim carried out (``committed_at``) in its own
+transaction, so that a claim whose answer never came tells whether its change was made.
+Times are the store's clock (``outbox.store_clock``): a key claimed on one API host is
+judged on another.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ __all__ = [
     "claim",
     "keep",
     "release",
+    "settle",
 ]
 
 _T = idempotency_keys
@@ -148,6 +150,39 @@ def keep(
     )
 
 
-def release(conn: sa.Connection, account_id: int, scope: str, claimed: Claimed) -> None:
-    """Give up the claim: the request was not answered with a 2xx."""
-    conn.execute(sa.delete(_T).where(_claimed(account_id, scope, claimed)))
+def release(conn: sa.Connection, account_id: int, scope: str, claimed: Claimed) -> bool:
+    """Give up the claim, unless its request's change was made (``carried_out``): a retry
+    would make it again. Whether it was given up."""
+    released = conn.execute(
+        sa.delete(_T).where(_claimed(account_id, scope, claimed), _T.c.committed_at.is_(None))
+    )
+    return bool(released.rowcount)
+
+
+def settle(
+    conn: sa.Connection,
+    account_id: int,
+    scope: str,
+    claimed: Claimed,
+    answer: Stored | None,
+    lease: dt.timedelta,
+) -> None:
+    """End the claim with its request's ``answer`` (None: it raised, and its client got a
+    500 from outside): a 2xx is kept; any other gives the key up, for a retry to try
+    afresh, unless the change was made. Then a retry must not make it again: the answer is
+    kept, a 4xx or 5xx as it is (a retry gets it again); with none, the claim's lease is
+    ended, so that a retry is ``Lost`` at once rather than ``"running"`` for the lease."""
+    if answer is not None and 200 <= answer.status < 300:
+        keep(conn, account_id, scope, claimed, answer)
+    elif release(conn, account_id, scope, claimed):
+        return
+    elif answer is not None:
+        keep(conn, account_id, scope, claimed, answer)
+    else:
+        # The claim's time moved back past the lease: the key is pruned that much sooner
+        # (``lease`` of its ``kept``), and nothing else reads it.
+        conn.execute(
+            sa.update(_T)
+            .where(_claimed(account_id, scope, claimed))
+            .values(created_at=store_clock(conn) - lease)
+        )
