@@ -860,6 +860,17 @@ def test_no_form_acts_on_a_get(
     assert visitor.http.get("/portal/endpoints").status_code == 200  # not signed out
 
 
+@pytest.mark.parametrize("form", sorted(_ALSO_PAGES))
+def test_a_page_that_takes_a_form_allows_both_methods(
+    portal_service: RunningService, visitor: SignedIn, form: str
+) -> None:
+    """``allow`` named the first route's method alone, GET, on a page whose form is
+    POSTed to its own address; and never HEAD."""
+    page = visitor.http.put(_path(form, _create(visitor), "msg_0"))
+    assert page.status_code == 405, page.text
+    assert page.headers["allow"] == "GET, HEAD, POST"
+
+
 # A form sent from a page of the portal itself, as a browser says it.
 _FROM_THE_PORTAL = {"sec-fetch-site": "same-origin"}
 _TYPED = {"url": "https://hooks.example.com/ünïcode", "description": "Line one é 日本\nline two"}

@@ -57,7 +57,11 @@ standard body `{timestamp, status, error, message, path}`; one of the token endp
 RFC 6749's `{error, error_description}`; `/healthz`'s `503` (a background task of the
 process failing), `{status, failing}`. An API response carries `ratelimit-limit`,
 `ratelimit-remaining` and `ratelimit-reset` once the client is known: a `401` and a
-`503` do not (each response below declares the headers it carries).
+`503` do not (each response below declares the headers it carries). `HEAD` is served
+wherever `GET` is (the `GET`'s status and headers, no body) and is listed as no
+operation of its own. A method a path does not serve is a `405` in the path's error
+body, with `Allow` naming every method the path serves (`HEAD` wherever `GET`); it is
+declared on no operation, which a client calls by its own method.
 """
 
 _PORTAL = "/portal"

@@ -34,6 +34,7 @@ __all__ = [
     "ErrorBody",
     "OwnBody",
     "PathBodies",
+    "allowed_methods",
     "error_response",
     "install_error_handlers",
     "shown",
@@ -171,11 +172,12 @@ def validation_message(exc: RequestValidationError) -> str:
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
-def _allowed_methods(request: Request) -> list[str]:
-    """Every method a route serves on the request's path. The router's 405 names the
-    methods of the first route it found there alone: ``allow: POST`` on
-    ``/v1/accounts/subscriptions``, which serves GET, PUT and DELETE as well; and never
-    HEAD, which ``head.py`` serves wherever GET is."""
+def allowed_methods(request: Request) -> str:
+    """A 405's ``Allow``: every method a route of the request's app serves on its path.
+    The router's 405 names the methods of the first route it found there alone: ``allow:
+    POST`` on ``/v1/accounts/subscriptions``, which serves GET, PUT and DELETE as well
+    (``GET`` alone on the portal's forms, which take POST); and never HEAD, which
+    ``head.py`` serves wherever GET is."""
     routes = [route for route in request.app.router.routes if not isinstance(route, Mount)]
     allowed = {
         method
@@ -185,7 +187,7 @@ def _allowed_methods(request: Request) -> list[str]:
     }
     if "GET" in allowed:
         allowed.add("HEAD")
-    return [method for method in _METHODS if method in allowed]
+    return ", ".join(method for method in _METHODS if method in allowed)
 
 
 OwnBody = Callable[[int, str, Mapping[str, str]], Response]
@@ -233,7 +235,7 @@ def install_error_handlers(app: Starlette, bodies: PathBodies | None = None) -> 
         if status == 405:
             message = f"Method {request.method} is not allowed on {path}"
             headers = {k: v for k, v in headers.items() if k.lower() != "allow"}
-            headers["allow"] = ", ".join(_allowed_methods(request))
+            headers["allow"] = allowed_methods(request)
         return answer(status, message, request.url.path, headers)
 
     async def validation_error(request: Request, exc: Exception) -> Response:

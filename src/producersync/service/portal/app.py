@@ -21,7 +21,7 @@ from starlette.types import ASGIApp
 
 from producersync.db_outage import OutageLog, unavailable
 from producersync.retry_shortly import RETRY_AFTER_SECONDS
-from producersync.service.errors import validation_message
+from producersync.service.errors import allowed_methods, validation_message
 from producersync.service.portal import (
     advanced,
     attempts,
@@ -83,6 +83,8 @@ def _install_error_pages(portal: FastAPI) -> None:
         phrase = HTTPStatus(exc.status_code).phrase
         page = error_page(request, PortalError(exc.status_code, phrase, str(exc.detail)))
         page.headers.update(exc.headers or {})  # a body refused (413, 408) closes its connection
+        if exc.status_code == 405:
+            page.headers["allow"] = allowed_methods(request)
         return page
 
     async def invalid(request: Request, exc: Exception) -> Response:
