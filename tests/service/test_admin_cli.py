@@ -28,6 +28,11 @@ def test_account_and_client_lists_print_camel_case_json(tmp_path: Path) -> None:
     # client_id is the OAuth2 form field's name, as `client create --json` prints it.
     assert list(client) == ["client_id", "account", "scope", "createdAt", "revokedAt"]
     assert (client["account"], client["revokedAt"]) == ("acme", None)
+    # Written as the lists for people write them, where orjson's were +00:00.
+    with open_store(database[1]).connect() as conn:
+        (made,) = accounts.list_accounts(conn)
+    assert account["createdAt"] == iso_z(made.created_at)
+    assert client["createdAt"].endswith("Z"), client
 
 
 def test_account_and_client_lists_for_people_name_and_write_times_alike(tmp_path: Path) -> None:

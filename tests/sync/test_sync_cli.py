@@ -27,7 +27,7 @@ from dbos import DBOSClient
 from producersync.cli.common import err_console
 from producersync.cli.sync import _wait_for, comparison_table, synced_through
 from producersync.client import Client
-from producersync.model.events import EndpointTest, UpdatesAvailable
+from producersync.model.events import EndpointTest, UpdatesAvailable, iso_z
 from producersync.sync import mirror
 from producersync.sync.mirror import feed
 from producersync.sync.settings import SyncSettings
@@ -414,7 +414,7 @@ def _unprocessed(engine: sa.Engine) -> int:
         (
             "evt_forged",
             "no accepted event 'evt_forged' in the mirror's receipts; its latest delivery, "
-            "at 2026-12-01T08:00:00+00:00, was rejected: no signature matches the webhook secret",
+            "at 2026-12-01T08:00:00.000Z, was rejected: no signature matches the webhook secret",
         ),
     ],
 )
@@ -735,7 +735,7 @@ def test_sync_changes_with_none_says_so_on_stderr(
     """It printed nothing at all; stdout stays empty, for scripts reading a line a change."""
     since = ["--since", "2999-01-01"]
     code, out, err = producersync_output(monkeypatch, capsys, "sync", "changes", *since)
-    assert (code, out, err) == (0, "", "no change since 2999-01-01T00:00:00+00:00\n")
+    assert (code, out, err) == (0, "", "no change since 2999-01-01T00:00:00.000Z\n")
     code, out, err = producersync_output(monkeypatch, capsys, "sync", "changes", *since, "--json")
     assert (code, out, err) == (0, "", "")
 
@@ -1029,6 +1029,37 @@ def test_sync_status_prints_lines_for_people_not_python_reprs(
     assert "  error: OSError: [Errno 111] refused" in lines  # not read as markup
     assert "lagDays: 0" in lines  # current: today's run is not announced
     assert not any(word in out for word in ("None", "{", "'")), out
+
+
+def test_the_mirror_s_times_are_written_as_the_api_writes_them(
+    engine: sa.Engine, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`sync status` and `sync changes`, for people and in JSON, wrote Python's +00:00
+    where admin's commands (and the API) write a Z."""
+    with mirror.write_transaction(engine) as conn:
+        mirror.upsert_records(conn, "licenses", [{"id": 7, "npn": "15645555"}])
+        run_id = mirror.start_run(conn, "manual")
+        mirror.finish_run(conn, run_id, {"licenses": 1})
+        changed_at = mirror.iter_changes(conn, dt.datetime(2000, 1, 1, tzinfo=dt.UTC))
+        at = iso_z(next(iter(changed_at)).changed_at)
+    since = ["--since", "2000-01-01"]
+    outputs = {
+        "status": ["sync", "status"],
+        "status-json": ["sync", "status", "--json"],
+        "changes": ["sync", "changes", *since],
+        "changes-json": ["sync", "changes", *since, "--json"],
+    }
+    shown = {}
+    for name, args in outputs.items():
+        code, out, err = producersync_output(monkeypatch, capsys, *args)
+        assert code == 0, err
+        assert "+00:00" not in out, out
+        shown[name] = out
+    assert shown["changes"].split()[1] == at
+    assert orjson.loads(shown["changes-json"])["changedAt"] == at
+    run = orjson.loads(shown["status-json"])["lastRun"]
+    assert run["startedAt"].endswith("Z") and run["finishedAt"].endswith("Z"), run
+    assert f"  startedAt: {run['startedAt']}" in shown["status"].splitlines()
 
 
 def test_sync_status_lists_the_malformed_fields_a_line_each(

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import orjson
 import typer
 
 from producersync.cli import endpoints, portal
-from producersync.cli.common import DatabaseOption, JsonOption, emit, fail, print_table, store
+from producersync.cli.common import (
+    DatabaseOption,
+    JsonOption,
+    emit,
+    fail,
+    json_text,
+    print_table,
+    store,
+)
 from producersync.cli.errors import JsonErrorsCommand
 from producersync.service.auth.scopes import ALL_SCOPES, parse_scopes
 
@@ -61,12 +68,12 @@ def account_list(database: DatabaseOption = None, as_json: JsonOption = False) -
         rows = store_accounts.list_accounts(conn)
     if as_json:
         typer.echo(
-            orjson.dumps(
+            json_text(
                 [
                     {"account": a.name, "id": a.id, "sandbox": a.sandbox, "createdAt": a.created_at}
                     for a in rows
                 ]
-            ).decode()
+            )
         )
         return
     listed = [
@@ -141,7 +148,7 @@ def client_list(
         for c in rows
     ]
     if as_json:
-        typer.echo(orjson.dumps(records, default=str).decode())
+        typer.echo(json_text(records))
         return
     print_table(["client_id", "account", "scope", "createdAt", "revokedAt"], records)
 

@@ -16,7 +16,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any
 
-import orjson
 import typer
 from rich import box
 from rich.cells import cell_len
@@ -35,8 +34,10 @@ from producersync.cli.common import (
     database_url,
     fail,
     iso_date,
+    json_text,
     read_mirror,
     settings_from,
+    time_text,
 )
 from producersync.cli.errors import JsonErrorsCommand, unanswered
 from producersync.counted import counted
@@ -83,7 +84,7 @@ _WORDS = re.compile(r"(?<=[a-z])(?=[A-Z])")  # where a camelCase key's words mee
 
 
 def _echo_json(value: object) -> None:
-    typer.echo(orjson.dumps(value).decode())
+    typer.echo(json_text(value))
 
 
 @contextmanager
@@ -486,7 +487,7 @@ def changes(
             # change at 08:37:25 would read as one before the time asked, which it is not.
             utc: dict[str, object] = {"since": f"{_cell(since.astimezone(dt.UTC))} UTC"}
             shown = map(_changed_fields, rows)
-            _table(utc, "changes", shown, f"no change since {since.isoformat()}")
+            _table(utc, "changes", shown, f"no change since {time_text(since)}")
             _print_as_of(fresh.as_of, fresh.lag_days)
 
 
@@ -552,13 +553,13 @@ def _echo_json_listing(header: dict[str, object], key: str, rows: Iterator[dict[
     a listing built whole first held hundreds of MB for a large mirror. Nothing is
     written before the first row is read, so that a query's error is told alone."""
     first = next(rows, None)
-    opening = orjson.dumps({**header, key: []}).decode()
+    opening = json_text({**header, key: []})
     if first is None:
         sys.stdout.write(opening + "\n")
         return
-    sys.stdout.write(opening[: -len("]}")] + orjson.dumps(first).decode())
+    sys.stdout.write(opening[: -len("]}")] + json_text(first))
     for row in rows:
-        sys.stdout.write("," + orjson.dumps(row).decode())
+        sys.stdout.write("," + json_text(row))
     sys.stdout.write("]}\n")
 
 

@@ -68,6 +68,7 @@ __all__ = [
     "fail_with",
     "iso_date",
     "iso_time",
+    "json_text",
     "limit",
     "logged_settings_from",
     "naming_the_mirror",
@@ -82,6 +83,7 @@ __all__ = [
     "shown",
     "store",
     "tell",
+    "time_text",
     "whole_number",
     "whole_store",
 ]
@@ -482,22 +484,41 @@ def change_json(change: Change) -> dict[str, object]:
 NOTHING = "—"
 
 
+def time_text(value: dt.datetime) -> str:
+    """A time as every command writes it, for people and in JSON alike: as the API writes
+    it (``iso_z``, 2026-12-07T19:57:35.120616Z), which the endpoint, message and attempt
+    lists show and their --since and --until take back. The mirror's commands wrote
+    Python's ``+00:00`` (sync changes' lines, every time in JSON) beside admin's ``Z``."""
+    from producersync.model.events import iso_z  # pydantic: not at every command's start
+
+    return iso_z(value)
+
+
+def _json_value(value: object) -> object:
+    if isinstance(value, dt.datetime):
+        return time_text(value)
+    return str(value)
+
+
+def json_text(value: object) -> str:
+    """``value`` as one line of JSON, its times written by ``time_text`` (orjson's own
+    are ``+00:00``) and what JSON has no type for by ``str``."""
+    return orjson.dumps(value, default=_json_value, option=orjson.OPT_PASSTHROUGH_DATETIME).decode()
+
+
 def shown(value: object) -> str:
     """A value as a person reads it, in ``key: value`` lines and table cells alike: nothing
     (None, an empty list or mapping) as a dash, a flag as yes or no, a list's items
     joined by commas, not Python's reprs (``None``, ``True``, ``['a', 'b']``), which
-    `admin` printed where `sync status` printed a dash. A time is written as the API
-    writes it (``iso_z``), as the endpoint, message and attempt lists show theirs and
-    their --since and --until take it back: `admin account list` and `client list`
-    showed Python's ``2026-12-07 19:57:35.120616+00:00``."""
+    `admin` printed where `sync status` printed a dash. A time as ``time_text`` writes
+    it: `admin account list` and `client list` showed Python's ``2026-12-07
+    19:57:35.120616+00:00``."""
     if value is None or (isinstance(value, Mapping | list | tuple) and not value):
         return NOTHING
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, dt.datetime):
-        from producersync.model.events import iso_z  # pydantic: not at every command's start
-
-        return iso_z(value)
+        return time_text(value)
     if isinstance(value, list | tuple):
         return ", ".join(map(shown, value))
     return str(value)
@@ -544,7 +565,7 @@ def emit(as_json: bool, values: dict[str, object]) -> None:
     was a MarkupError traceback once the endpoint was made, its secret never shown, and
     an account named `[red]acme` was printed `acme`."""
     if as_json:
-        typer.echo(orjson.dumps(values, default=str).decode())
+        typer.echo(json_text(values))
     else:
         print_fields(values)
 

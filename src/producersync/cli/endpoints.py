@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import orjson
 import typer
 from rich.markup import escape
 
@@ -24,6 +23,7 @@ from producersync.cli.common import (
     emit,
     err_console,
     fail,
+    json_text,
     print_table,
     service_settings,
 )
@@ -226,7 +226,7 @@ def _emit_endpoint(as_json: bool, view: dict[str, object]) -> None:
 
 def _table(as_json: bool, rows: list[dict[str, object]], columns: list[str]) -> None:
     if as_json:
-        typer.echo(orjson.dumps(rows).decode())
+        typer.echo(json_text(rows))
     else:
         print_table(columns, rows)
 

@@ -26,6 +26,7 @@ from producersync.cli.common import (
     iso_date,
     service_settings,
     store,
+    time_text,
     whole_store,
 )
 from producersync.cli.errors import JsonErrorsCommand
@@ -280,7 +281,7 @@ def _run_json(run: DailyRun, elapsed: float) -> dict[str, object]:
         "totalChanges": run.total_changes,
         "eventsPublished": run.events_published,
         "deliveriesQueued": run.deliveries_queued,
-        "completedAt": run.completed_at.isoformat(),
+        "completedAt": time_text(run.completed_at),
         "seconds": round(elapsed, 3),
     }
 

@@ -55,7 +55,7 @@ def portal_link(
         )
     url = login_url(settings, token)
     if as_json:
-        emit(True, {"account": owner.name, "url": url, "expiresAt": expires.isoformat()})
+        emit(True, {"account": owner.name, "url": url, "expiresAt": expires})
     else:
         # Plain, unwrapped: the line is meant to be copied or piped.
         typer.echo(url)

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 from rich.progress import Progress
 from rich.table import Table
@@ -37,6 +36,7 @@ from producersync.cli.common import (
     err_console,
     fail,
     iso_date,
+    json_text,
     logged_settings_from,
     naming_the_mirror,
     print_fields,
@@ -44,6 +44,7 @@ from producersync.cli.common import (
     serve,
     settings_from,
     terminated_as_interrupted,
+    time_text,
     whole_number,
 )
 from producersync.cli.errors import JsonErrorsCommand, unanswered
@@ -437,7 +438,7 @@ def _replayed(
         told = f"no accepted event {event_id!r} in the mirror's receipts"
         if latest is not None:
             verdict, at = latest
-            told += f"; its latest delivery, at {at.isoformat(timespec='seconds')}, was {verdict}"
+            told += f"; its latest delivery, at {time_text(at)}, was {verdict}"
         raise fail(told)
     try:
         call = event_call(parse_event(body))
@@ -477,7 +478,7 @@ def changes(
         engine.dispose()
     if not written and not as_json:
         # On stderr: stdout stays a line per change, for the scripts reading it.
-        err_console.print(f"no change since {since.isoformat()}", highlight=False)
+        err_console.print(f"no change since {time_text(since)}", highlight=False)
 
 
 def _change_line(change: mirror.Change, as_json: bool) -> str:
@@ -487,9 +488,9 @@ def _change_line(change: mirror.Change, as_json: bool) -> str:
     by commas alone: with ", " an insert's were a dozen words, and the line's seventh was
     the first field rather than them all."""
     if as_json:
-        return orjson.dumps(change_json(change)).decode() + "\n"
+        return json_text(change_json(change)) + "\n"
     return (
-        f"{change.id} {change.changed_at.isoformat()} {change.action} {change.resource} "
+        f"{change.id} {time_text(change.changed_at)} {change.action} {change.resource} "
         f"{change.record_id} npn={change.npn} {','.join(change.fields)}".rstrip()
         + "\n"
     )

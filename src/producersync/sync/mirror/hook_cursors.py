@@ -17,7 +17,7 @@ from typing import Any, Final
 import sqlalchemy as sa
 
 from producersync.sync.mirror.engine import dialect_insert
-from producersync.sync.mirror.runs import mirror_now
+from producersync.sync.mirror.runs import iso_text, mirror_now
 from producersync.sync.mirror.tables import changes, hook_cursors
 
 __all__ = [
@@ -147,16 +147,12 @@ def hook_lags(conn: sa.Connection) -> list[dict[str, Any]]:
             "name": row.name,
             "lastChangeId": int(row.after),
             "behind": int(row[3]),
-            "movedAt": row.updated_at.isoformat(),
+            "movedAt": iso_text(row.updated_at),
             "failures": int(row.failures),
-            "failingSince": _iso(row.failing_since),
+            "failingSince": iso_text(row.failing_since),
             "lastError": row.last_error,
             "holder": row.holder,
-            "leaseUntil": _iso(row.lease_until),
+            "leaseUntil": iso_text(row.lease_until),
         }
         for row in rows
     ]
-
-
-def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()

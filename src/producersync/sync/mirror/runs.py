@@ -8,6 +8,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from producersync.model.events import iso_z
 from producersync.sync.mirror.engine import dialect_insert
 from producersync.sync.mirror.population import settle_owed
 from producersync.sync.mirror.tables import sync_runs, sync_state
@@ -24,6 +25,7 @@ __all__ = [
     "failures",
     "finish_run",
     "interrupt_run",
+    "iso_text",
     "last_run",
     "last_synced_run_date",
     "mirror_now",
@@ -193,11 +195,11 @@ def _described(row: sa.Row[Any], now: dt.datetime) -> dict[str, Any]:
         "id": row.id,
         "kind": row.kind,
         "status": _status(row, now),
-        "runDate": _iso(row.run_date),
-        "since": _iso(row.since),
-        "startedAt": _iso(row.started_at),
-        "finishedAt": _iso(row.finished_at),
-        "lastSeenAt": _iso(row.heartbeat_at) if row.finished_at is None else None,
+        "runDate": iso_text(row.run_date),
+        "since": iso_text(row.since),
+        "startedAt": iso_text(row.started_at),
+        "finishedAt": iso_text(row.finished_at),
+        "lastSeenAt": iso_text(row.heartbeat_at) if row.finished_at is None else None,
         "counts": row.counts,
         "notStored": row.not_stored,
         "error": row.error,
@@ -254,9 +256,9 @@ def failures(conn: sa.Connection, limit: int) -> list[dict[str, Any]]:
         {
             "id": row.id,
             "kind": row.kind,
-            "runDate": _iso(row.run_date),
-            "startedAt": _iso(row.started_at),
-            "finishedAt": _iso(row.finished_at),
+            "runDate": iso_text(row.run_date),
+            "startedAt": iso_text(row.started_at),
+            "finishedAt": iso_text(row.finished_at),
             "error": row.error,
         }
         for row in rows[:limit]
@@ -352,5 +354,10 @@ def record_synced_through(conn: sa.Connection, run_id: int, run_date: dt.date) -
     return through
 
 
-def _iso(value: dt.date | None) -> str | None:
+def iso_text(value: dt.date | None) -> str | None:
+    """A day or a time of the mirror's views, JSON-ready: a day as ISO 8601, a time as the
+    API writes it (``iso_z``, as every command writes one), where a time was Python's
+    ``+00:00`` in `sync status` beside the service's and admin's ``Z``."""
+    if isinstance(value, dt.datetime):
+        return iso_z(value)
     return None if value is None else value.isoformat()

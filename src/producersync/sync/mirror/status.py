@@ -17,6 +17,7 @@ from producersync.sync.mirror.runs import (
     failed_runs,
     failed_runs_total,
     failures,
+    iso_text,
     last_run,
     last_synced_run_date,
     sync_start,
@@ -85,8 +86,8 @@ def sync_status(conn: sa.Connection, today: dt.date | None = None) -> dict[str, 
     fresh = freshness(conn, today)
     active = sa.select(sa.func.count()).where(population.c.active)
     return {
-        "lastSyncedRunDate": _iso(last_synced_run_date(conn)),
-        "asOf": _iso(fresh.as_of),
+        "lastSyncedRunDate": iso_text(last_synced_run_date(conn)),
+        "asOf": iso_text(fresh.as_of),
         "latestRunDate": fresh.latest.isoformat(),
         "lagDays": fresh.lag_days,
         "lastRun": last_run(conn),
@@ -154,10 +155,6 @@ def lag_days(as_of: dt.date | None, latest: dt.date) -> int | None:
     return max(0, (latest - as_of).days)
 
 
-def _iso(day: dt.date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
 def malformed_count(conn: sa.Connection) -> int:
     """The fields of stored records that their typed columns could not hold (each left
     NULL, its raw value in ``record``), and nested children not stored for want of an
@@ -186,7 +183,7 @@ def malformed_fields(conn: sa.Connection, *, limit: int | None = None) -> list[d
             "field": row.field,
             "value": row.value,
             "runId": row.run_id,
-            "seenAt": row.seen_at.isoformat(),
+            "seenAt": iso_text(row.seen_at),
         }
         for row in conn.execute(query.limit(limit))
     ]
