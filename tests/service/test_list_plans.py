@@ -425,3 +425,26 @@ def test_a_page_of_an_endpoint_s_failed_attempts_is_an_index_seek(
     ]
     assert "succeeded = false" in scans[0]["Index Cond"]
     assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]
+
+
+@pytest.mark.parametrize("page", ["first", "later"])
+def test_a_page_of_a_message_s_deliveries_is_an_index_seek(
+    attempts_store: sa.Engine, page: str
+) -> None:
+    """A message's deliveries, listed by endpoint a page at a time (its views carry them
+    all): read in the order of the ``(message_id, endpoint_id)`` unique index, from the
+    cursor on, with no sort."""
+    kind = "sqlite" if attempts_store.dialect.name == "sqlite" else "postgres"
+    before = "ep_1" if page == "later" else None
+    with query_plans(attempts_store) as planned, attempts_store.connect() as conn:
+        found = outbox.deliveries_by_endpoint(conn, "msg_2", limit=20, before=before)
+    assert [row.endpoint_id for row in found] == ["ep_0"]
+    (plan,) = [p for s, p in planned if "ORDER BY" in s]
+    if kind == "sqlite":
+        (step,) = plan  # no sort after it
+        assert step.startswith("SEARCH webhook_deliveries USING INDEX"), step
+        assert "(message_id=?" in step, step
+        return
+    scans = [node for node in plan_tree(plan) if node.get("Relation Name") == "webhook_deliveries"]
+    assert len(scans) == 1 and "message_id" in scans[0].get("Index Cond", ""), plan
+    assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]

@@ -752,15 +752,15 @@ def test_attempts_and_messages_are_filtered_by_type_time_and_outcome(
 
 
 def _paged(http: httpx2.Client, path: str, **params: Any) -> list[dict[str, Any]]:
-    """Every attempt the list gives, a page of one at a time through nextBefore."""
+    """Every item the list at ``path`` gives, a page of one at a time through nextBefore."""
     read: list[dict[str, Any]] = []
-    page = _ok(http.get(f"{BASE}{path}/attempts", params={**params, "limit": 1}))
+    page = _ok(http.get(f"{BASE}{path}", params={**params, "limit": 1}))
     while True:
         read += page["data"]
         if page["nextBefore"] is None:
             return read
         paged = {**params, "limit": 1, "before": page["nextBefore"]}
-        page = _ok(http.get(f"{BASE}{path}/attempts", params=paged))
+        page = _ok(http.get(f"{BASE}{path}", params=paged))
 
 
 def test_attempts_are_newest_first_by_their_start_and_paged_within_a_window(
@@ -780,8 +780,9 @@ def test_attempts_are_newest_first_by_their_start_and_paged_within_a_window(
             f"/endpoints/{endpoint}",
             f"/messages/{_attempts_of(http, f'/endpoints/{endpoint}')[0]['messageId']}",
         ):
-            assert [a["attemptedAt"][11:19] for a in _paged(http, path, **window)] == want
-        failed = _paged(http, f"/endpoints/{endpoint}", outcome="failed")
+            paged = _paged(http, f"{path}/attempts", **window)
+            assert [a["attemptedAt"][11:19] for a in paged] == want
+        failed = _paged(http, f"/endpoints/{endpoint}/attempts", outcome="failed")
         assert [a["attemptedAt"][11:19] for a in failed] == ["13:00:01", "12:00:01"]
 
         # A cursor that is no attempt of the list: a 404 naming it, as for messages.
@@ -794,6 +795,34 @@ def test_attempts_are_newest_first_by_their_start_and_paged_within_a_window(
             response = http.get(f"{BASE}/endpoints/{endpoint}/attempts", params={"before": before})
             assert response.status_code == 404, response.text
             assert f"No webhook attempt {before} (parameter 'before')" in response.text
+
+
+def test_a_message_s_deliveries_are_listed_a_page_at_a_time(service: RunningService) -> None:
+    """A message's every delivery came only in its views, whole: one sent to thousands of
+    endpoints, thousands in one answer. Its own list pages them by endpoint id, latest
+    first, a cursor that outlives its endpoint, a limit refused as the other lists'."""
+    creds = service.account()
+    with service.client(creds) as http:
+        made = [_create(http)["id"] for _ in range(3)]
+        with write_transaction(service.engine) as conn:
+            publish_events(conn, creds.account_id, [NpnActivated.create(EXAMPLE_NPN)])
+        message = _messages(http)[0]
+        path = f"/messages/{message['id']}/deliveries"
+        every = _paged(http, path)
+        assert [d["endpointId"] for d in every] == sorted(made, reverse=True)
+        by_endpoint = {d["endpointId"]: d for d in message["deliveries"]}
+        assert every == [by_endpoint[d["endpointId"]] for d in every]  # as the views show
+        first = _ok(http.get(f"{BASE}{path}", params={"limit": 1}))
+        assert first["data"] == every[:1]
+        assert http.delete(f"{BASE}/endpoints/{every[0]['endpointId']}").status_code == 204
+        rest = _ok(http.get(f"{BASE}{path}", params={"before": first["nextBefore"]}))
+        assert rest == {"data": every[1:], "nextBefore": None}
+        for limit in (0, 251):
+            refused = http.get(f"{BASE}{path}", params={"limit": limit})
+            assert refused.status_code == 400, refused.text
+            assert f"Invalid value '{limit}' for parameter 'limit'" in refused.json()["message"]
+        with service.client(service.account()) as other:
+            assert other.get(f"{BASE}{path}").status_code == 404
 
 
 def test_a_messages_attempts_page_on_after_the_endpoint_of_the_cursor_is_deleted(

@@ -54,6 +54,8 @@ __all__ = [
     "AttemptPage",
     "AttemptQuery",
     "DeliveryAccepted",
+    "DeliveryPage",
+    "DeliveryQuery",
     "DeliveryState",
     "EndpointAttemptQuery",
     "EndpointCreate",
@@ -75,6 +77,7 @@ __all__ = [
     "WebhookEndpointCreated",
     "WebhookMessage",
     "WindowQuery",
+    "delivery_page_json",
     "message_json",
     "message_page_json",
 ]
@@ -460,6 +463,18 @@ class EndpointQuery(BaseModel):
     )
 
 
+class DeliveryQuery(BaseModel):
+    """A message's deliveries by endpoint id, the latest made first."""
+
+    limit: WholeNumber = Field(DEFAULT_PAGE, ge=1, le=MAX_PAGE, description="Deliveries per page")
+    before: str | None = Field(
+        None,
+        pattern=ID_PATTERN,
+        description="The nextBefore of the page above: the deliveries to endpoints made "
+        "before that one (ep_...), which may have been deleted since",
+    )
+
+
 class MessageQuery(WindowQuery, _TypesQuery):
     """``since`` and ``until`` are of the message's creation."""
 
@@ -565,6 +580,11 @@ class MessagePage(_Out):
     next_before: str | None = Field(description="'before' of the next page; null: no more")
 
 
+class DeliveryPage(_Out):
+    data: list[DeliveryState]
+    next_before: str | None = Field(description="'before' of the next page; null: no more")
+
+
 class _Times(dict[dt.datetime, str]):
     """Times as the API writes them (``iso_z``), each written once: a message's deliveries
     are queued at one time, and those not attempted since share it."""
@@ -586,8 +606,14 @@ def message_json(message: Message, deliveries: Iterable[DeliveryRow]) -> dict[st
         created_at=message.created_at,
         deliveries=[],
     ).model_dump(mode="json")
+    view["deliveries"] = _deliveries_json(deliveries)
+    return view
+
+
+def _deliveries_json(deliveries: Iterable[DeliveryRow]) -> list[dict[str, Any]]:
+    """``DeliveryState`` views of the store's rows, as their model writes them."""
     times = _Times()
-    view["deliveries"] = [
+    return [
         {
             "endpointId": endpoint_id,
             "state": state,
@@ -598,7 +624,14 @@ def message_json(message: Message, deliveries: Iterable[DeliveryRow]) -> dict[st
         # Unpacked: a Row's attributes by name cost more than the rest of the loop.
         for _, endpoint_id, state, attempts, next_at, updated_at in deliveries
     ]
-    return view
+
+
+def delivery_page_json(rows: list[DeliveryRow], limit: int) -> dict[str, Any]:
+    """A ``DeliveryPage`` of ``rows`` (read with ``limit``: a full one has a next)."""
+    return {
+        "data": _deliveries_json(rows),
+        "nextBefore": rows[-1].endpoint_id if len(rows) == limit else None,
+    }
 
 
 def message_page_json(

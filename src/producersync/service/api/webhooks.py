@@ -33,6 +33,8 @@ from producersync.service.api.webhook_models import (
     AttemptPage,
     AttemptQuery,
     DeliveryAccepted,
+    DeliveryPage,
+    DeliveryQuery,
     EndpointAttemptQuery,
     EndpointCreate,
     EndpointDisable,
@@ -52,6 +54,7 @@ from producersync.service.api.webhook_models import (
     WebhookEndpointCreated,
     WebhookMessage,
     WindowQuery,
+    delivery_page_json,
     message_json,
     message_page_json,
 )
@@ -502,6 +505,27 @@ def get_message(messageId: MessageId, call: Reader) -> JsonResponse:
         message = _owned_message(conn, call, messageId)
         deliveries = outbox.deliveries_of(conn, [message.id]).get(message.id, [])
     return JsonResponse(message_json(message, deliveries))
+
+
+@router.get(
+    f"{_MESSAGE}/deliveries",
+    summary="List a webhook message's deliveries, a page at a time",
+    description="Its delivery to each endpoint it went to, by endpoint, the latest made "
+    "first; `before` (a page's `nextBefore`) pages through them. The message's own views "
+    "carry every delivery: a message sent to thousands of endpoints is read here a page "
+    "at a time.",
+    operation_id="listWebhookMessageDeliveries",
+    response_model=DeliveryPage,
+)
+def message_deliveries(
+    messageId: MessageId, query: Annotated[DeliveryQuery, Query()], call: Reader
+) -> JsonResponse:
+    with call.ctx.engine.connect() as conn:
+        message = _owned_message(conn, call, messageId)
+        rows = outbox.deliveries_by_endpoint(
+            conn, message.id, limit=query.limit, before=query.before
+        )
+    return JsonResponse(delivery_page_json(rows, query.limit))
 
 
 @router.get(

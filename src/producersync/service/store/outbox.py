@@ -45,6 +45,7 @@ __all__ = [
     "count_deliveries",
     "count_pending",
     "defer",
+    "deliveries_by_endpoint",
     "deliveries_by_id",
     "deliveries_of",
     "delivery_counts",
@@ -862,6 +863,27 @@ def deliveries_of(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, 
         for row in conn.execute(query).all():
             found.setdefault(row[0], []).append(row)
     return found
+
+
+def deliveries_by_endpoint(
+    conn: sa.Connection, message_id: str, *, limit: int, before: str | None = None
+) -> list[DeliveryRow]:
+    """A page of one message's deliveries, of the columns a message's view shows, by
+    endpoint id, the latest made first (an id begins with its millisecond); ``before``:
+    those to endpoints before that one, which need not exist any more. Read from the
+    ``(message_id, endpoint_id)`` unique index, a page costs its own rows alone, however
+    many endpoints the message went to (``message_deliveries``' order, as queued, has no
+    index of its own: the message's every delivery is read and sorted)."""
+    d = webhook_deliveries
+    query = (
+        sa.select(*_SHOWN)
+        .where(d.c.message_id == message_id)
+        .order_by(d.c.endpoint_id.desc())
+        .limit(limit)
+    )
+    if before is not None:
+        query = query.where(d.c.endpoint_id < before)
+    return list(conn.execute(query).all())
 
 
 def delivery_states(conn: sa.Connection, message_ids: Sequence[str]) -> dict[str, dict[str, int]]:
