@@ -448,3 +448,34 @@ def test_a_page_of_a_message_s_deliveries_is_an_index_seek(
     scans = [node for node in plan_tree(plan) if node.get("Relation Name") == "webhook_deliveries"]
     assert len(scans) == 1 and "message_id" in scans[0].get("Index Cond", ""), plan
     assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]
+
+
+@pytest.mark.parametrize("page", ["first", "later"])
+@pytest.mark.parametrize("by_type", [False, True], ids=["all", "one-type"])
+def test_a_page_of_an_account_s_messages_is_an_index_seek(
+    attempts_store: sa.Engine, page: str, by_type: bool
+) -> None:
+    """``GET /v1/webhooks/messages``: newest first from the ``(account_id, created_at,
+    seq)`` index, or its event type's, from the cursor on, with no sort."""
+    kind = "sqlite" if attempts_store.dialect.name == "sqlite" else "postgres"
+    narrowed = (
+        outbox.LogFilter(event_types=frozenset({"producersync.npn.activated"}))
+        if by_type
+        else outbox.EVERYTHING
+    )
+    with attempts_store.connect() as conn:
+        cursor = outbox.get_message(conn, 1, f"msg_{ATTEMPTS}") if page == "later" else None
+        with query_plans(attempts_store) as planned:
+            found = outbox.list_messages(conn, 1, limit=20, before=cursor, narrowed=narrowed)
+    assert len(found) == 20
+    (plan,) = [p for s, p in planned if "ORDER BY" in s]
+    if kind == "sqlite":
+        assert not [step for step in plan if "TEMP B-TREE" in step], plan
+        (step,) = [step for step in plan if "webhook_messages" in step]
+        assert step.startswith(
+            "SEARCH webhook_messages USING INDEX ix_webhook_messages_account_id_"
+        )
+        return
+    scans = [node for node in plan_tree(plan) if node.get("Relation Name") == "webhook_messages"]
+    assert scans and all("account_id" in node.get("Index Cond", "") for node in scans), plan
+    assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]
