@@ -26,7 +26,7 @@ from producersync.service.store.jobs import JobStatus, Operation, create_job, ge
 from producersync.service.store.population import all_subscribed, lock_account
 from producersync.service.store.tables import entities, jobs, webhook_messages
 from tests.conftest import BACKENDS
-from tests.support.databases import waiting_on_a_lock
+from tests.support.databases import refused_updates, waiting_on_a_lock
 from tests.support.delivery import loaded_store, skew_clock
 from tests.support.waiting import eventually
 
@@ -124,26 +124,38 @@ def test_a_job_whose_wake_up_call_fails_stays_completed(engine: sa.Engine, npns:
     assert announced == dict.fromkeys(npns[:3], 1)
 
 
-def test_a_job_failed_by_the_database_tells_its_client_the_error_without_the_sql(
-    engine: sa.Engine, npns: list[str], monkeypatch: pytest.MonkeyPatch
+def test_a_job_the_store_refuses_tells_its_client_what_to_do_and_the_log_the_error(
+    engine: sa.Engine, npns: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A job's ``error`` is shown to its client (``/status/{jobId}``): SQLAlchemy's text of
-    a database error appends the statement, the store's tables and columns with it."""
+    """The store refuses the job's change to an NPN's subscriber count (a trigger, as a
+    CHECK constraint would): the job is FAILED, nothing changed, and its client reads what
+    to do in its request's terms; the store's error is logged once, with the job and its
+    account. The client read ``IntegrityError: CHECK constraint failed: count >= 0``, the
+    store's constraint, and the log line named no account."""
+    caplog.set_level(logging.INFO, logger=population_jobs.__name__)
     account = _account(engine)
     with write_transaction(engine) as conn:
         job = create_job(conn, account, Operation.APPEND, npns[:2])
+    refusal = "CHECK constraint failed: count >= 0"
+    with refused_updates(engine, "entities", f"NEW.npn = '{npns[1]}'", refusal):
+        _drain(engine)
 
-    def refused(*args: object) -> None:
-        raise sa.exc.IntegrityError(
-            "UPDATE subscriber_counts SET count = count + 1 WHERE npn = ?",
-            ("12345",),
-            ValueError("CHECK constraint failed: count >= 0"),
+    assert _statuses(engine, [job.id]) == {
+        job.id: (
+            "FAILED",
+            "The service failed to apply this APPEND of 2 NPNs, through no fault of the "
+            "request. Nothing was changed; send the request again, and should it fail again, "
+            f"contact support, quoting job {job.id}.",
         )
-
-    monkeypatch.setattr("producersync.service.population.jobs.apply_job", refused)
-    _drain(engine)
-    status, error = _statuses(engine, [job.id])[job.id]
-    assert (status, error) == ("FAILED", "IntegrityError: CHECK constraint failed: count >= 0")
+    }
+    with engine.connect() as conn:
+        assert all_subscribed(conn, account) == set()
+    logged = [record for record in caplog.records if job.id in record.getMessage()]
+    assert [record.getMessage() for record in logged] == [
+        f"job {job.id} of account {account} (APPEND of 2 NPNs) marked FAILED: an error as "
+        "it was applied"
+    ]
+    assert logged[0].exc_info is not None and refusal in str(logged[0].exc_info[1])
 
 
 def test_a_job_s_events_and_its_account_are_dated_by_the_store_s_clock(

@@ -580,6 +580,37 @@ def waiting_on_a_lock(engine: sa.Engine) -> bool:
         return bool(conn.execute(waiting).scalar_one())
 
 
+@contextmanager
+def refused_updates(engine: sa.Engine, table: str, when: str, message: str) -> Iterator[None]:
+    """Inside the block, the store refuses an update of a row of ``table`` matching
+    ``when`` (SQL on ``NEW``) as a CHECK constraint would, with ``message``: a trigger,
+    on SQLite or PostgreSQL, which SQLAlchemy raises as an ``IntegrityError``."""
+    name = f"refused_{uuid.uuid4().hex[:8]}"
+    with engine.begin() as conn:
+        if engine.dialect.name == "sqlite":
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} WHEN {when} "
+                f"BEGIN SELECT RAISE(ABORT, '{message}'); END"
+            )
+            drop = [f"DROP TRIGGER {name}"]
+        else:
+            conn.exec_driver_sql(
+                f"CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                f"RAISE EXCEPTION '{message}' USING ERRCODE = 'check_violation'; END $$"
+            )
+            conn.exec_driver_sql(
+                f"CREATE TRIGGER {name} BEFORE UPDATE ON {table} FOR EACH ROW "
+                f"WHEN ({when}) EXECUTE FUNCTION {name}()"
+            )
+            drop = [f"DROP TRIGGER {name} ON {table}", f"DROP FUNCTION {name}()"]
+    try:
+        yield
+    finally:
+        with engine.begin() as conn:
+            for statement in drop:
+                conn.exec_driver_sql(statement)
+
+
 def answered_while_deleted(engine: sa.Engine, endpoint_id: str, send: Callable[[], _T]) -> _T:
     """What ``send()`` (a request naming the webhook endpoint) gives when the endpoint is
     deleted while it runs: a transaction deletes it and holds its secrets too, so that

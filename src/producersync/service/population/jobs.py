@@ -236,12 +236,35 @@ def _apply_oldest_job(engine: sa.Engine, account_id: int) -> _Applied | _Busy | 
             # would be wrong, as, run again, it applies. It stays queued.
             log.info("job %s: rolled back for a conflict (%s); retrying", job.id, describe(exc))
             return None
-        log.exception("job %s failed", job.id)
         with write_transaction(engine) as conn:
-            # Its client reads this: the error in a line, without SQLAlchemy's statement.
-            fail_job(conn, job.id, f"{type(exc).__name__}: {describe(exc)}")
+            fail_job(conn, job.id, _failed_as_applied(job))
+        # Logged once it is FAILED: should marking it fail, the worker's line for the
+        # account passed over carries this error too, in its traceback.
+        log.error(
+            "job %s of account %d (%s) marked FAILED: an error as it was applied",
+            job.id,
+            job.account_id,
+            _what(job),
+            exc_info=exc,
+        )
         return None
     return _Applied(sum(item.result is ItemResult.SUCCESS for item in items), bool(published))
+
+
+def _failed_as_applied(job: Job) -> str:
+    """What the client of a job that failed as it was applied reads in its status: what
+    to do, in its request's terms. The store's error named its tables and constraints
+    (``IntegrityError: CHECK constraint failed: count >= 0``), which the log keeps."""
+    return (
+        f"The service failed to apply this {_what(job)}, "
+        "through no fault of the request. Nothing was changed; send the request again, and "
+        f"should it fail again, contact support, quoting job {job.id}."
+    )
+
+
+def _what(job: Job) -> str:
+    count = len(job.npns)
+    return f"{job.operation.value} of {count} NPN{'' if count == 1 else 's'}"
 
 
 def _refuse(conn: sa.Connection, account_id: int, unreadable: UnreadableJob) -> None:
