@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import threading
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
@@ -13,6 +14,9 @@ import httpx2
 import pytest
 import sqlalchemy as sa
 
+from producersync.model.subscriptions import JobState
+from producersync.service.api import subscriptions as subscriptions_api
+from producersync.service.errors import ErrorBody
 from producersync.service.store.engine import write_transaction
 from producersync.service.store.jobs import Operation, create_job
 from producersync.service.store.open import open_store
@@ -329,3 +333,55 @@ def test_a_queued_job_no_version_writes_is_failed_and_holds_back_no_other_accoun
     assert status.json()["details"]["error"] == (
         f"The job cannot be applied: {problem}. Nothing was changed; send its request again."
     )
+
+
+@pytest.mark.parametrize(
+    ("column", "stored", "problem", "sqlite_only"),
+    [
+        ("status", "'DONE'", f'its status "DONE" is none of {", ".join(JobState)}', False),
+        ("created_at", "'infinity'", 'its created_at "infinity" could not be read', False),
+        ("updated_at", "'yesterday'", 'its updated_at "yesterday" could not be read', True),
+    ],
+    ids=["unknown-status", "created-at-infinity", "updated-at-no-time"],
+)
+def test_a_job_whose_record_cannot_be_read_answers_the_standard_500_and_logs_why_once(
+    service: RunningService,
+    universe_npns: list[str],
+    caplog: pytest.LogCaptureFixture,
+    column: str,
+    stored: str,
+    problem: str,
+    sqlite_only: bool,
+) -> None:
+    """A job's row edited by hand into what its status cannot show: its status and its
+    details answer the standard body of a 500 that names the job and what to do, none of
+    the row, and the log says what is wrong with it in one line, once, without a
+    traceback. Both were a 500 whose message said nothing, a traceback in the log at each
+    request."""
+    if sqlite_only and service.engine.dialect.name == "postgresql":
+        pytest.skip("PostgreSQL's timestamptz refuses text that is no time")
+    caplog.set_level(logging.INFO, logger=subscriptions_api.__name__)
+    creds = service.account()
+    with write_transaction(service.engine) as conn:
+        job = create_job(conn, creds.account_id, Operation.APPEND, universe_npns[50:52]).id
+        conn.execute(sa.text(f"UPDATE jobs SET {column} = {stored} WHERE id = :id"), {"id": job})
+    with service.client(creds) as http:
+        answers = [
+            http.get(f"/v1/accounts/subscriptions/status/{job}"),
+            http.get(f"/v1/accounts/subscriptions/status/{job.upper()}/details"),
+        ]
+    message = (
+        f"The record of NPN management job {job} cannot be read, through no fault of the "
+        "request; contact support, quoting the job's id"
+    )
+    assert [(answer.status_code, answer.json()["message"]) for answer in answers] == [
+        (500, message),
+        (500, message),
+    ]
+    assert all(set(answer.json()) == set(ErrorBody.model_fields) for answer in answers)
+    logged = [record for record in caplog.records if job in record.getMessage()]
+    line = (
+        f"job {job} of account {creds.account_id} answered 500 (its record cannot be read): "
+        f"{problem} (a row this service does not write)"
+    )
+    assert [(record.getMessage(), record.exc_info) for record in logged] == [(line, None)]

@@ -3,6 +3,8 @@
 # No `from __future__ import annotations`: FastAPI reads these annotations live.
 
 import datetime as dt
+import functools
+import logging
 import re
 import uuid
 from typing import Annotated, Any
@@ -36,6 +38,7 @@ from producersync.service.store.jobs import (
     Job,
     JobRecord,
     Operation,
+    UnreadableRecord,
     count_job_items,
     create_job,
     created_at_of,
@@ -45,6 +48,8 @@ from producersync.service.store.jobs import (
 from producersync.service.store.population import count_subscriptions, page_subscriptions
 
 __all__ = ["MAX_BODY_BYTES", "PATH", "publish_npn_limit", "router"]
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(
     tags=["NPN Management"],
@@ -280,6 +285,20 @@ def _no_job(job_id: str, canonical: str, days: int) -> str:
     )
 
 
+@functools.lru_cache(maxsize=1024)
+def _tell_unreadable(job_id: str, account_id: int, problem: str) -> None:
+    """Log a job's unreadable record once per process (the cache keeps what was logged): a
+    client polling its status logged the same line at each poll. No traceback: the row is
+    at fault, not the code."""
+    log.error(
+        "job %s of account %d answered 500 (its record cannot be read): %s (a row this "
+        "service does not write)",
+        job_id,
+        account_id,
+        problem,
+    )
+
+
 def _owned_job(call: Call, job_id: str) -> JobRecord:
     match = _JOB_ID.fullmatch(job_id)
     if match is None:
@@ -288,7 +307,17 @@ def _owned_job(call: Call, job_id: str) -> JobRecord:
     # (uppercase, no dashes, urn:uuid:) names the same job.
     canonical = str(uuid.UUID(match[1]))
     with call.ctx.engine.connect() as conn:
-        job = get_job(conn, call.principal.account_id, canonical)
+        try:
+            job = get_job(conn, call.principal.account_id, canonical)
+        except UnreadableRecord as unreadable:
+            # A 500: the request is sound, and sent again it is answered the same until
+            # the row is mended.
+            _tell_unreadable(canonical, call.principal.account_id, unreadable.problem)
+            raise ApiError(
+                500,
+                f"The record of NPN management job {canonical} cannot be read, through no "
+                "fault of the request; contact support, quoting the job's id",
+            ) from None
     if job is None:
         raise ApiError(404, _no_job(job_id, canonical, call.ctx.settings.job_retention_days))
     return job

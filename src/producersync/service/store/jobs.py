@@ -30,6 +30,7 @@ __all__ = [
     "JobStatus",
     "Operation",
     "UnreadableJob",
+    "UnreadableRecord",
     "count_job_items",
     "count_queued",
     "create_job",
@@ -94,9 +95,26 @@ class UnreadableJob(Exception):
         self.job_id, self.problem = job_id, problem
 
 
+class UnreadableRecord(Exception):
+    """A job's row its status cannot be shown from (a hand edit: a ``status`` that is no
+    state, a ``created_at`` that is no time): the store's fault, not its client's.
+    ``problem`` says what, for the operator alone."""
+
+    def __init__(self, job_id: str, problem: str) -> None:
+        super().__init__(f"job {job_id}: {problem}")
+        self.job_id, self.problem = job_id, problem
+
+
+# A value its column's type cannot load: SQLite's text of a time that is none, JSON that
+# does not parse (ValueError, TypeError); a PostgreSQL time of 'infinity', which Python's
+# datetime cannot hold (psycopg's DataError, as it reads the row).
+_UNLOADABLE = (ValueError, TypeError, sa.exc.DataError)
+
 # What the worker loads of a job; what else its row holds only its status shows.
 _APPLIED = (jobs.c.account_id, jobs.c.operation, jobs.c.npns)
+_SHOWN = tuple(jobs.c[field.name] for field in dataclasses.fields(JobRecord))
 _OPERATIONS = ", ".join(Operation)
+_STATES = ", ".join(JobStatus)
 
 
 def _applied_job(job_id: str, row: sa.Row[Any, Any, Any]) -> Job:
@@ -111,14 +129,22 @@ def _applied_job(job_id: str, row: sa.Row[Any, Any, Any]) -> Job:
     return Job(job_id, row.account_id, operation, npns)
 
 
-def _unreadable_column(conn: sa.Connection, job_id: str) -> str:
-    """The first of the loaded columns whose value its type cannot load, alone."""
-    for column in _APPLIED:
+def _unreadable_column(
+    conn: sa.Connection, job_id: str, columns: Sequence[sa.Column[Any]]
+) -> sa.Column[Any] | None:
+    """The first of ``columns`` whose value its type cannot load, alone."""
+    for column in columns:
         try:
             conn.execute(sa.select(column).where(jobs.c.id == job_id)).scalar()
-        except (ValueError, TypeError):
-            return column.name
-    return "row"
+        except _UNLOADABLE:
+            return column
+    return None
+
+
+def _as_stored(conn: sa.Connection, job_id: str, column: sa.Column[Any]) -> str:
+    """The column's value as its text, quoted and cut: what its type could not load."""
+    text = conn.execute(sa.select(sa.cast(column, sa.Text)).where(jobs.c.id == job_id)).scalar()
+    return "NULL" if text is None else json.dumps(text[:40])
 
 
 def time_ordered_id(at: dt.datetime) -> str:
@@ -166,11 +192,25 @@ def create_job(
 
 
 def get_job(conn: sa.Connection, account_id: int, job_id: str) -> JobRecord | None:
-    """The job, only if it belongs to the account (another account's job does not exist)."""
-    shown = [jobs.c[field.name] for field in dataclasses.fields(JobRecord)]
-    query = sa.select(*shown).where(jobs.c.id == job_id, jobs.c.account_id == account_id)
-    row = conn.execute(query).mappings().first()
-    return JobRecord(**{**row, "status": JobStatus(row["status"])}) if row else None
+    """The job, only if it belongs to the account (another account's job does not exist);
+    ``UnreadableRecord`` if its row makes no status (its status or times unreadable)."""
+    query = sa.select(*_SHOWN).where(jobs.c.id == job_id, jobs.c.account_id == account_id)
+    try:
+        row = conn.execute(query).mappings().first()
+    except _UNLOADABLE as exc:
+        column = _unreadable_column(conn, job_id, _SHOWN)
+        if column is None:
+            raise
+        stored = _as_stored(conn, job_id, column)
+        raise UnreadableRecord(job_id, f"its {column.name} {stored} could not be read") from exc
+    if row is None:
+        return None
+    try:
+        status = JobStatus(row["status"])
+    except ValueError:
+        stored = json.dumps(str(row["status"])[:40])
+        raise UnreadableRecord(job_id, f"its status {stored} is none of {_STATES}") from None
+    return JobRecord(**{**row, "status": status})
 
 
 def next_queued_account(conn: sa.Connection, passing: Collection[int] = ()) -> int | None:
@@ -200,8 +240,9 @@ def oldest_queued_job(conn: sa.Connection, account_id: int) -> Job | None:
     try:
         row = conn.execute(sa.select(*_APPLIED).where(jobs.c.id == job_id)).one()
     except (ValueError, TypeError) as exc:  # a value its column's type cannot load: bad JSON
-        column = _unreadable_column(conn, job_id)
-        raise UnreadableJob(job_id, f"its {column} could not be read") from exc
+        column = _unreadable_column(conn, job_id, _APPLIED)
+        name = "row" if column is None else column.name
+        raise UnreadableJob(job_id, f"its {name} could not be read") from exc
     return _applied_job(job_id, row)
 
 
