@@ -21,6 +21,7 @@ from tests.service.nipr.test_daily import Snapshot, snapshot
 from tests.support.databases import universe_store
 
 from producersync.service.nipr.daily import run_day
+from producersync.service.nipr.fields import lapse_day
 from producersync.service.nipr.reference import (
     DISPOSITIONS,
     FIRM_LICENSE_CLASS,
@@ -259,12 +260,16 @@ def names_are_on_record_in_the_home_state(records: Records) -> Iterable[Any]:
 def cancelled_ids(licenses: Iterable[Row], loas: Iterable[Row]) -> set[int]:
     """The licenses a state cancelled: inactive, and every line that ended with them (on
     their expiration date) ``Cancelled`` (with the resident license, or on a move), none
-    ``Inactive`` as a lapse leaves them."""
+    ``Inactive`` as a lapse leaves them, the day after (a line cancelled on its own on a
+    license's last day is not the license's end), or that day, given up."""
     by_id = {lic["id"]: lic for lic in licenses}
     ended: dict[int, list[str]] = defaultdict(list)
     for loa in loas:
         lic = by_id[loa["license_id"]]
-        if loa["status"] != "Active" and loa["status_reason_date"] == lic["expiration_date"]:
+        expiration, on = lic["expiration_date"], loa["status_reason_date"]
+        if loa["status"] == "Active" or expiration is None:
+            continue
+        if on == expiration or (loa["status"] == "Inactive" and on == lapse_day(expiration)):
             ended[lic["id"]].append(loa["status"])
     return {
         i
@@ -294,6 +299,47 @@ def a_license_is_updated_once_issued(records: Records) -> Iterable[Any]:
         updated = row["nipr_date_updated"]
         if updated and not row["original_issue_date"] <= updated <= row["updated_at"]:
             yield ("a license updated before it was issued, or after it was written", row["id"])
+
+
+def _lapsed(lic: Row) -> bool:
+    """Whether ``lic`` ran out at its expiration date, not ended early: given up (its
+    expiration date made that day, NIPR's update of it) or cancelled by the state (its
+    lines ``Cancelled``, its appointments "Resident License Inactive")."""
+    return (
+        not lic["active"]
+        and lic["expiration_date"] is not None
+        and lic["nipr_date_updated"] != lic["expiration_date"]
+    )
+
+
+def a_license_lapses_after_its_last_day(records: Records) -> Iterable[Any]:
+    """A license is in force on its expiration date, its last day, and lapses the day
+    after: no line that lapsed with it (``Inactive``) nor appointment ended with it
+    ("License Expired") is dated on or before that date, but for a license ended early
+    (``_lapsed``); else ``check --on`` the date said no (LOA Inactive) beside "unexpired
+    on it, its last day". A line or an appointment that ended on its own while the
+    license was in force (a line cancelled, a carrier's termination) is not its end."""
+    licenses = {r["id"]: r for r in records.all["licenses"]}
+    for row in records.checked("license_loas"):
+        lic = licenses[row["license_id"]]
+        if (
+            _lapsed(lic)
+            and row["status"] == "Inactive"
+            and not row["nipr_deleted"]
+            and row["status_reason_date"] <= lic["expiration_date"]
+        ):
+            yield ("a line lapsed by its license's last day", row["id"], lic["id"])
+    license_of = _license_of(records)
+    for row in records.checked("appointments"):
+        lic = license_of(row)
+        if (
+            lic is not None
+            and _lapsed(lic)
+            and row["termination_reason"] == LICENSE_LAPSED
+            and not row["nipr_deleted"]
+            and row["status_reason_date"] <= lic["expiration_date"]
+        ):
+            yield ("an appointment ended by its license's last day", row["id"], lic["id"])
 
 
 def lines_end_with_their_license(records: Records) -> Iterable[Any]:
@@ -410,6 +456,7 @@ RULES: tuple[Rule, ...] = (
     names_are_on_record_in_the_home_state,
     a_license_is_updated_once_issued,
     lines_end_with_their_license,
+    a_license_lapses_after_its_last_day,
     a_cancelled_license_has_no_renewal_window,
     a_cancelling_state_licenses_no_more,
     a_licenses_lines_share_its_ce,
@@ -425,8 +472,9 @@ def broken(records: Records) -> list[Any]:
 
 def nonresident_licenses_rested_on_the_former_home_one(records: Records) -> Iterable[Any]:
     """A producer who moved held its former home state's license (its first, non-resident
-    now) as the resident one until the move: had it ended before, the non-resident
-    licenses issued on it ended with it (within 30 days), and none was issued on none.
+    now) as the resident one until the move: had it lapsed before (the day after its
+    expiration date), the non-resident licenses issued on it ended with it (within 30
+    days), and none was issued on none.
     Read of a universe, where a producer moved once at most."""
     for (_,), licenses in _by(records.all["licenses"], "npn").items():
         home = next((r for r in licenses if r["residency_status"] == "R"), None)
@@ -436,9 +484,10 @@ def nonresident_licenses_rested_on_the_former_home_one(records: Records) -> Iter
         if not earlier:
             continue
         former = min(earlier, key=lambda r: (r["original_issue_date"], r["id"]))
-        ended = former["expiration_date"]
-        if former["active"] or ended is None or ended >= home["original_issue_date"]:
+        expiration = former["expiration_date"]
+        if former["active"] or expiration is None or expiration >= home["original_issue_date"]:
             continue
+        ended = lapse_day(expiration)  # in force on its expiration date, its last day
         for row in earlier:
             if row is former or row["nipr_deleted"]:
                 continue

@@ -15,6 +15,7 @@ from producersync.model.npn import is_npn
 from producersync.model.states import STATE_CODES
 from producersync.service.nipr import reference, universe
 from producersync.service.nipr.bounds import NPN_LOW
+from producersync.service.nipr.fields import lapse_day
 from producersync.service.nipr.sandbox import SANDBOX_NPNS
 from producersync.service.nipr.universe import FIRST_ID, TABLES, Batch, generate
 from producersync.service.store import tables
@@ -180,6 +181,7 @@ def test_some_producers_moved_from_the_state_of_their_first_license(world: Batch
 
 
 def test_license_dates_and_active_flag_agree(world: Batch) -> None:
+    cancelled = cancelled_ids(world["licenses"], world["license_loas"])
     for lic in world["licenses"]:
         periods = lic["renewal_periods"]
         assert set(periods) == {"renewal", "lateRenewal", "reinstatement", "renewalType"}
@@ -188,7 +190,11 @@ def test_license_dates_and_active_flag_agree(world: Batch) -> None:
             assert periods["renewalType"] == "PERPETUAL"
             continue
         assert lic["original_issue_date"] < expiration
-        assert lic["active"] == (expiration >= START)
+        # In force on its expiration date, its last day, a license lapses the day after:
+        # one whose last day is the start's eve is active (the first run decides it). One
+        # a state cancelled expired the day it ended.
+        ended = expiration if lic["id"] in cancelled else lapse_day(expiration)
+        assert lic["active"] == (ended >= START)
         assert periods["renewalType"] in {"RENEWAL_REQUIRED", "NO_RENEWAL_INFORMATION_AVAILABLE"}
         if periods["renewalType"] == "RENEWAL_REQUIRED":
             assert periods["renewal"]["endDate"] == expiration.isoformat()

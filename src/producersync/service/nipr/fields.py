@@ -26,6 +26,7 @@ __all__ = [
     "action_number",
     "anniversary",
     "appointment_row",
+    "lapse_day",
     "license_number",
     "penalty",
     "phone",
@@ -79,6 +80,15 @@ def anniversary(day: dt.date, year: int) -> dt.date:
     if day.month == 2 and day.day == 29 and not isleap(year):
         return dt.date(year, 2, 28)
     return day.replace(year=year)
+
+
+def lapse_day(expiration: dt.date) -> dt.date:
+    """The day a license not renewed lapses: the day after its expiration date, its last
+    day in force, as ``check`` reads it (and the day its late renewal opens). The
+    universe's history and the daily runs date a lapse, its lines ``Inactive`` and its
+    appointments ``TERMINATED``, from it alike: dated on the expiration date, a lapse
+    made ``check --on`` that date a no beside "unexpired on it, its last day"."""
+    return expiration + dt.timedelta(days=1)
 
 
 def license_number(r: Draw, state: str, npn: str) -> str:

@@ -38,6 +38,7 @@ from producersync.service.nipr.fields import (
     action_number,
     anniversary,
     appointment_row,
+    lapse_day,
     license_number,
     phone,
     regulatory_order,
@@ -489,8 +490,11 @@ class _Producer:
                 expiration = anniversary(issued, year).toordinal() - u.origin
             if expiration < start and not lapsed:  # the anniversary fell just short
                 expiration = anniversary(issued, year + 2).toordinal() - u.origin
-            if expiration < start:
-                ended = expiration
+            lapsed_on = lapse_day(days[expiration]).toordinal() - u.origin
+            # In force on its expiration date, its last day: one whose last day is the eve
+            # of the start lapses, if at all, by the first run, as the runs lapse them.
+            if lapsed_on < start:
+                ended = lapsed_on
             known = r() >= 0.03
         if cancelled is not None and (ended is None or ended > cancelled):
             # In force when the resident license ended: it ends that day, as a license
@@ -535,11 +539,16 @@ class _Producer:
         carried: list[tuple[ref.Loa, int]] = []
         loa_rows = self.out["license_loas"]
         end = start if ended is None else ended
+        # Lines came and went on their own before the license ended, and before a lapsed
+        # one's expiration date, its last day: a line Cancelled on that date reads as a
+        # state's cancellation, whose lines go Cancelled on the day it sets as the date.
+        ran_out = ended is not None and ending == ref.LICENSE_LAPSED
+        by = expiration if ran_out and expiration is not None else end
         # Continuing education is the license's: its lines report the first one's. Each
         # line draws all the same, so that the draws after it stay as they were.
         license_ce: tuple[str | None, int | None] | None = None
         for position, loa in enumerate(loas):
-            loa_issue = issue if r() < 0.8 else issue + int(r() * (end - issue))
+            loa_issue = issue if r() < 0.8 else issue + int(r() * (by - issue))
             x = r()
             # Whether the line was in force when the license ended, and went with it.
             with_license = False
@@ -561,7 +570,7 @@ class _Producer:
                 reason_date = end
             else:
                 # Ended while the license was in force: by its end at the latest.
-                reason_date = loa_issue + int(r() * (end - loa_issue))
+                reason_date = loa_issue + int(r() * (by - loa_issue))
             ce = u.ce.pick(r())
             credits = None if ce is None else 1 + int(r() * 24) if ce == "NOT IN COMPLIANCE" else 0
             if license_ce is None:
