@@ -27,6 +27,8 @@ from producersync.client import (
     AsyncRecordPages,
     AsyncRegulatoryActions,
     AsyncSubscriptions,
+    AsyncWebhookEndpoints,
+    AsyncWebhooks,
     Cancellation,
     Client,
     Entities,
@@ -42,6 +44,8 @@ from producersync.client import (
     SyncPager,
     SyncRecordPages,
     WaitTimeoutError,
+    WebhookMessages,
+    Webhooks,
 )
 from producersync.model import (
     Address,
@@ -55,6 +59,16 @@ from producersync.model import (
     OtherName,
     RegulatoryActionValue,
     Subscription,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryAccepted,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEndpointSecret,
+    WebhookEventType,
+    WebhookMessage,
+    WebhookMessageAccepted,
+    WebhookRecoverAccepted,
 )
 
 URGENT: RequestOptions = {"deadline": 5.0, "priority": 10}
@@ -117,6 +131,38 @@ def in_a_thread_pool(client: Client, stop: Cancellation) -> None:
         assert_type(body.get("page"), JsonValue)
 
 
+def managing_webhooks(client: Client) -> None:
+    endpoints = client.webhooks.endpoints
+    made = endpoints.create("https://hooks.example.com/ps", event_types=["producersync"])
+    assert_type(made, WebhookEndpointCreated)
+    assert_type(made.secret, str)
+    assert_type(made.event_types, list[str] | None)
+    assert_type(made.failing_since, dt.datetime | None)
+    assert_type(endpoints.list(page_size=100), SyncPager[WebhookEndpoint])
+    assert_type(endpoints.retrieve(made.id, **URGENT), WebhookEndpoint)
+    # Left out: kept; None: every type, no limit.
+    changed = endpoints.update(made.id, event_types=None, rate_limit_per_second=None)
+    assert_type(changed, WebhookEndpoint)
+    assert_type(endpoints.rotate_secret(made.id), WebhookEndpointSecret)
+    sent = endpoints.send_example(made.id, "producersync.npn.activated")
+    assert_type(sent, WebhookMessageAccepted)
+    messages = client.webhooks.messages.list(
+        event_types=["webhook.test"], since=dt.date(2026, 1, 1)
+    )
+    for message in messages:
+        assert_type(message, WebhookMessage)
+        assert_type(message.payload, dict[str, JsonValue])
+        assert_type(message.deliveries, list[WebhookDelivery])
+    for page in client.webhooks.messages.deliveries(sent.message_id, page_size=10).pages():
+        assert_type(page, SyncPage[WebhookDelivery])
+        assert_type(page.items, list[WebhookDelivery])
+    assert_type(endpoints.replay(made.id, sent.message_id), WebhookDeliveryAccepted)
+    assert_type(endpoints.recover(made.id, dt.datetime(2026, 1, 1)), WebhookRecoverAccepted)
+    assert_type(endpoints.attempts(made.id, outcome="failed"), SyncPager[WebhookAttempt])
+    assert_type(client.webhooks.event_types(), list[WebhookEventType])
+    assert_type(endpoints.delete(made.id, idempotency_key="drop-1"), None)
+
+
 def on_failure(client: Client) -> None:
     try:
         client.licenses.get(1)
@@ -163,6 +209,10 @@ async def in_a_worker(client: AsyncClient) -> None:
     assert_type(status, JobStatus)
     async for detail in client.subscriptions.job_details(status):
         assert_type(detail, JobDetail)
+    created = await client.webhooks.endpoints.create("https://hooks.example.com/ps")
+    assert_type(created, WebhookEndpointCreated)
+    async for delivery in client.webhooks.messages.deliveries("evt_1"):
+        assert_type(delivery, WebhookDelivery)
 
 
 def the_resources_by_name(client: Client, aclient: AsyncClient) -> None:
@@ -177,6 +227,8 @@ def the_resources_by_name(client: Client, aclient: AsyncClient) -> None:
     assert_type(client.other_names, NpnRecords[OtherName])
     assert_type(client.regulatory_actions, RegulatoryActions)
     assert_type(client.subscriptions, Subscriptions)
+    assert_type(client.webhooks, Webhooks)
+    assert_type(client.webhooks.messages, WebhookMessages)
     assert_type(aclient.entities, AsyncEntities)
     assert_type(aclient.licenses, AsyncLicenses)
     assert_type(aclient.license_loas, AsyncLicenseLoas)
@@ -184,6 +236,8 @@ def the_resources_by_name(client: Client, aclient: AsyncClient) -> None:
     assert_type(aclient.addresses, AsyncNpnRecords[Address])
     assert_type(aclient.regulatory_actions, AsyncRegulatoryActions)
     assert_type(aclient.subscriptions, AsyncSubscriptions)
+    assert_type(aclient.webhooks, AsyncWebhooks)
+    assert_type(aclient.webhooks.endpoints, AsyncWebhookEndpoints)
 
 
 async def main() -> None:

@@ -48,9 +48,15 @@ def local(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Local]:
         )
     engine.dispose()
     chaos = ["--no-delivery", "--chaos-fault-rate", "0.2", "--chaos-latency-ms", "100"]
+    # The calm one takes a receiver on loopback, as section 6 says to run it.
+    loopback = {"PRODUCERSYNC_ALLOW_PRIVATE_ENDPOINTS": "true"}
     with ExitStack() as stack:
         calm, wild = entered_together(
-            stack, [service_process(url, directory), service_process(url, directory, *chaos)]
+            stack,
+            [
+                service_process(url, directory, env=loopback),
+                service_process(url, directory, *chaos),
+            ],
         )
         addresses = {"http://127.0.0.1:8000": calm.base_url, "http://127.0.0.1:8001": wild.base_url}
         yield Local(addresses, client_id, secret)
@@ -118,6 +124,7 @@ def test_the_integration_snippets_run_and_print_what_they_say(
         "Invalid value 'ZZ' for parameter 'states'",  # section 5
         "204 400",  # section 6
         "15645555\n",
+        "True True\nwaits_until_enabled=False queued=0\n",  # section 6, its API
         "licenses despite the faults",  # section 7
         "['CA']",
         "503 Service Unavailable: down",

@@ -55,6 +55,14 @@ from producersync.client.resources.records import (
     SyncRecordPages,
 )
 from producersync.client.resources.subscriptions import AsyncSubscriptions, Subscriptions
+from producersync.client.resources.webhooks import (
+    AsyncWebhookEndpoints,
+    AsyncWebhookMessages,
+    AsyncWebhooks,
+    WebhookEndpoints,
+    WebhookMessages,
+    Webhooks,
+)
 
 __all__ = [
     "APIConnectionError",
@@ -74,6 +82,9 @@ __all__ = [
     "AsyncRecordPages",
     "AsyncRegulatoryActions",
     "AsyncSubscriptions",
+    "AsyncWebhookEndpoints",
+    "AsyncWebhookMessages",
+    "AsyncWebhooks",
     "AuthenticationError",
     "BadRequestError",
     "CallCancelledError",
@@ -104,4 +115,7 @@ __all__ = [
     "SyncPager",
     "SyncRecordPages",
     "WaitTimeoutError",
+    "WebhookEndpoints",
+    "WebhookMessages",
+    "Webhooks",
 ]

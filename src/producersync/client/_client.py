@@ -28,6 +28,7 @@ from producersync.client.resources.records import (
     RegulatoryActions,
 )
 from producersync.client.resources.subscriptions import AsyncSubscriptions, Subscriptions
+from producersync.client.resources.webhooks import AsyncWebhooks, Webhooks
 from producersync.model import Address, ContactInfo, OtherName
 
 __all__ = ["AsyncClient", "Client"]
@@ -156,6 +157,10 @@ class Client(SyncAPIClient):
     def subscriptions(self) -> Subscriptions:
         return Subscriptions(self)
 
+    @cached_property
+    def webhooks(self) -> Webhooks:
+        return Webhooks(self)
+
 
 class AsyncClient(AsyncAPIClient):
     """ProducerSync for asyncio/trio: the same resources as ``Client``, awaited. Tasks
@@ -240,3 +245,7 @@ class AsyncClient(AsyncAPIClient):
     @cached_property
     def subscriptions(self) -> AsyncSubscriptions:
         return AsyncSubscriptions(self)
+
+    @cached_property
+    def webhooks(self) -> AsyncWebhooks:
+        return AsyncWebhooks(self)

@@ -1,4 +1,4 @@
-"""Pages and pagers for both pagination styles.
+"""Pages and pagers for the API's three pagination styles.
 
 A page knows its items and where the next one is; iteration lives once, in the pagers.
 v2 lists follow ``links.next`` (continuation tokens) until a page without ``embedded``,
@@ -16,6 +16,10 @@ A pager's pages can fetch the page after them (``get_next_page``, awaited on an
 ``AsyncPage``), for a caller that reads a list at its own pace; a v2 page names the
 continuation token of the next (``next_continuation_token``), which a list started anew
 resumes from, and a v1 page its own number (``page_number``), which ``page=`` takes.
+
+The webhook lists (``/v1/webhooks/...``) page by cursor: ``{data, nextBefore}``, the next
+page the same request with ``before=nextBefore`` (``parse_cursor_page``), until a page
+whose ``nextBefore`` is null.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ __all__ = [
     "Page",
     "SyncPage",
     "SyncPager",
+    "parse_cursor_page",
     "parse_page",
     "parse_raw_page",
 ]
@@ -226,6 +231,37 @@ def parse_page(body: bytes, key: str, model: type[M], size: int | None, *, at: s
                 f"totalPages {info.total_pages}"
             )
     return Page(items, next_path, info.total_pages, info.total_elements, info.number, info.size)
+
+
+@cache
+def _cursor_envelope(model: type[BaseModel]) -> TypeAdapter[Any]:
+    """A validator for a cursor list's pages (``_envelope``'s, for ``{data, nextBefore}``)."""
+    items: Any = Annotated[list[model], null_as_absent(list)]  # type: ignore[valid-type]
+    envelope = create_model(
+        f"{model.__name__}CursorPage",
+        __config__=ConfigDict(extra="ignore"),
+        data=(items, ...),
+        next_before=(str | None, Field(None, alias="nextBefore")),
+    )
+    return TypeAdapter(envelope)
+
+
+def parse_cursor_page(body: bytes, model: type[M], *, at: str) -> Page[M]:
+    """One page of a cursor list, read from ``at`` (a path with its query): the next is
+    ``at`` with ``before`` set to the page's ``nextBefore``, every other parameter kept."""
+    try:
+        with _collector_paused():
+            envelope = _cursor_envelope(model).validate_json(body)
+    except ValidationError as exc:
+        raise ResponseValidationError(f"malformed {model.__name__} page: {exc}") from exc
+    after = envelope.next_before
+    # A cursor on a page of none would ask for that same nothing again, for ever.
+    following = None if after is None or not envelope.data else _with_before(at, after)
+    return Page(envelope.data, following)
+
+
+def _with_before(at: str, before: str) -> str:
+    return str(httpx2.URL(at).copy_set_param("before", before))
 
 
 def _page_number(href: str) -> float | None:

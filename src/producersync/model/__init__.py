@@ -67,6 +67,18 @@ from producersync.model.subscriptions import (
     JobStatus,
     Subscription,
 )
+from producersync.model.webhooks import (
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookDeliveryAccepted,
+    WebhookEndpoint,
+    WebhookEndpointCreated,
+    WebhookEndpointSecret,
+    WebhookEventType,
+    WebhookMessage,
+    WebhookMessageAccepted,
+    WebhookRecoverAccepted,
+)
 
 __all__ = [
     "ENDPOINT_TEST",
@@ -128,6 +140,16 @@ __all__ = [
     "UpdatesAvailable",
     "UpdatesAvailableData",
     "UtcDatetime",
+    "WebhookAttempt",
+    "WebhookDelivery",
+    "WebhookDeliveryAccepted",
+    "WebhookEndpoint",
+    "WebhookEndpointCreated",
+    "WebhookEndpointSecret",
+    "WebhookEventType",
+    "WebhookMessage",
+    "WebhookMessageAccepted",
+    "WebhookRecoverAccepted",
     "is_co_code",
     "is_npn",
     "new_event_id",

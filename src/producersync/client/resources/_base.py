@@ -92,15 +92,14 @@ def valid_id(value: int, name: str) -> int:
     return value
 
 
-def valid_page_size(value: int) -> int:
-    """``value`` if the API takes it as a page's ``size`` (1 to 1000); else ``ValueError``
-    naming it, when the call is made. Sent as it came, a lazy list failed only at its
-    first page, as a 400 naming ``size``, and a string failed the v2 list's first page
-    as a bare TypeError (``'<' not supported``), where the v1 list took it."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_PAGE_SIZE:
-        raise ValueError(
-            f"page_size must be an integer from 1 to {MAX_PAGE_SIZE}, not {value!r:.60}"
-        )
+def valid_page_size(value: int, most: int = MAX_PAGE_SIZE) -> int:
+    """``value`` if the API takes it as a page's ``size`` (1 to ``most``: 1000 records, 250
+    of the webhook lists); else ``ValueError`` naming it, when the call is made. Sent as it
+    came, a lazy list failed only at its first page, as a 400 naming ``size``, and a string
+    failed the v2 list's first page as a bare TypeError (``'<' not supported``), where the
+    v1 list took it."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= most:
+        raise ValueError(f"page_size must be an integer from 1 to {most}, not {value!r:.60}")
     return value
 
 
