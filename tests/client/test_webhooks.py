@@ -10,7 +10,13 @@ from typing import Any
 import anyio
 import pytest
 
-from producersync.client import AsyncClient, Client, NotFoundError
+from producersync.client import (
+    AsyncClient,
+    BadRequestError,
+    Client,
+    NotFoundError,
+    ResponseValidationError,
+)
 from producersync.model import (
     ENDPOINT_TEST,
     NPN_ACTIVATED,
@@ -29,6 +35,7 @@ from producersync.model import (
 from producersync.service.api import webhook_models as served
 from producersync.service.delivery.publish import publish_events
 from producersync.service.store.engine import write_transaction
+from tests.client.fake import FakeAPI, json_response
 from tests.support.delivery import log_attempts
 from tests.support.service import Credentials, RunningService
 
@@ -198,6 +205,56 @@ def test_an_id_or_page_size_the_api_would_refuse_is_refused_before_any_request(
     client = Client("id", "secret", base_url="http://127.0.0.1:9")
     with client, pytest.raises(ValueError, match=r"endpoint_id|message_id|page_size"):
         call(client)
+
+
+_MESSAGE = {
+    "id": "evt_1",
+    "eventType": "webhook.test",
+    "payload": {"expired": True},
+    "createdAt": "2026-12-01T00:00:00.000Z",
+    "deliveries": [
+        {
+            "endpointId": "ep_1",
+            "state": "parked",  # a state a newer service adds
+            "attempts": 1,
+            "nextAttemptAt": None,
+            "updatedAt": "2026-12-01T00:00:00.000Z",
+            "addedLater": 1,
+        }
+    ],
+}
+
+
+def test_a_cursor_page_keeps_the_filters_and_one_the_api_repeats_is_refused() -> None:
+    """Each page after the first is the same request with ``before`` set; a server that
+    hands back the same cursor would be followed for ever."""
+    fake = FakeAPI(lambda request: json_response(200, {"data": [_MESSAGE], "nextBefore": "evt_1"}))
+    with fake.client() as client:
+        messages = client.webhooks.messages.list(event_types=["webhook.test"], page_size=1)
+        with pytest.raises(ResponseValidationError, match="linked back to a page already read"):
+            list(messages)
+    first, second = (dict(r.url.params) for r in fake.api_requests)
+    assert first == {"eventType": "webhook.test", "limit": "1"}
+    assert second == {**first, "before": "evt_1"}
+
+
+def test_what_a_newer_service_adds_is_read_and_a_page_without_data_refused() -> None:
+    bodies = iter([{"data": [_MESSAGE], "nextBefore": None}, {"items": []}])
+    fake = FakeAPI(lambda request: json_response(200, next(bodies)))
+    with fake.client() as client:
+        [message] = client.webhooks.messages.list()
+        assert message.deliveries[0].state == "parked"
+        assert message.deliveries[0].model_extra == {"addedLater": 1}
+        with pytest.raises(ResponseValidationError, match="malformed WebhookEndpoint page"):
+            list(client.webhooks.endpoints.list())
+
+
+def test_a_refusal_is_the_sdk_s_error_naming_the_field(service: RunningService) -> None:
+    with connect(service, service.account()) as client:
+        endpoint = client.webhooks.endpoints.create(URL)
+        with pytest.raises(BadRequestError, match="eventType") as refused:
+            client.webhooks.endpoints.send_example(endpoint.id, "producersync.nope")
+        assert refused.value.status_code == 400
 
 
 # The SDK's models of the answers, and the service's: the same fields by the same names.
