@@ -1,6 +1,7 @@
 """DBOS in a process of ours that runs workflows (the service's that deliver, ``sync run``),
 set up the same way in each: its executor lock, its configuration, its system database
-(a SQLite file made owner-only first and journalled in WAL mode) and its launch."""
+(a SQLite file made owner-only first and journalled in WAL mode, its outages waited out)
+and its launch."""
 
 from __future__ import annotations
 
@@ -8,14 +9,33 @@ import socket
 
 import sqlalchemy as sa
 from dbos import DBOS, DBOSConfig
+from dbos import _sys_db as dbos_system_database
+from dbos._utils import retriable_sqlite_exception
 
 from producersync.database_file import private_file
 from producersync.database_url import dbos_pool_size, sqlalchemy_url
+from producersync.db_outage import unavailable
 from producersync.dbos_journal import journal_in_wal
 from producersync.dbos_stop import LISTENER_POLL_SECONDS
 from producersync.executors import ExecutorLock, Role
 
-__all__ = ["DbosProcess", "process_lock"]
+__all__ = ["DbosProcess", "process_lock", "wait_out_sqlite_outages"]
+
+
+def _sqlite_outage(e: Exception) -> bool:  # DBOS's own's signature, its name too
+    return retriable_sqlite_exception(e) or unavailable(e)
+
+
+def wait_out_sqlite_outages() -> None:
+    """DBOS's own writes to a SQLite system database (a step's result, a workflow's
+    outcome) wait out every outage ``db_outage`` knows, a full disk's and a read-only
+    file's included, as they wait out PostgreSQL's: DBOS retries only "database is
+    locked" on SQLite, and a step's result it could not record ended its workflow's
+    thread with a traceback, the workflow left PENDING, so a sync stayed "running" and
+    its parent waited on it until the process was restarted, however soon the disk had
+    room again."""
+    # DBOS's retry loop (``db_retry``) reads the name from its module at every failure.
+    dbos_system_database.retriable_sqlite_exception = _sqlite_outage  # type: ignore[attr-defined]
 
 
 def process_lock(role: Role, database_url: str, executor_id: str | None, port: int) -> ExecutorLock:
@@ -35,6 +55,7 @@ class DbosProcess:
         (``dbos_pool_size``)."""
         self.lock, self._system_database = lock, system_database
         private_file(system_database)  # a SQLite file DBOS makes: owner-only, made first
+        wait_out_sqlite_outages()
         config: DBOSConfig = {
             "name": name,
             "system_database_url": system_database,
