@@ -6,6 +6,10 @@ full disk or unreadable, are outages: the same work succeeds once they end, so t
 processes answer 503, retry, and log one line, not a traceback. Anything else is a fault
 of ours and stays an error. Used by the service and the sync alike (neither imports the
 other).
+
+A SQLite engine made ``files_told`` has its errors carry its file, and the outage lines
+name it: "database or disk is full" said neither which database (``sync run`` writes two
+files, the service two) nor where to free space.
 """
 
 from __future__ import annotations
@@ -19,16 +23,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
+from pathlib import Path
 from types import ModuleType
 from typing import Any, Final, TypeVar
 
 import sqlalchemy as sa
 
+from producersync.database_url import sqlite_file
+
 __all__ = [
     "STEP_RETRIES",
     "OutageLog",
     "Readings",
+    "database_file",
     "describe",
+    "files_told",
     "lost_a_conflict",
     "sqlite_busy",
     "unavailable",
@@ -170,6 +179,29 @@ class Readings:
             raise
 
 
+_FILE: Final = "producersync_database_file"  # the attribute an error carries its file in
+
+
+def files_told(engine: sa.Engine) -> sa.Engine:
+    """``engine``, whose errors carry its SQLite file (``database_file``), if it has one."""
+    path = sqlite_file(engine.url)
+    if path is not None:
+        told = path.absolute()
+
+        def carry(context: sa.engine.ExceptionContext) -> None:
+            if context.sqlalchemy_exception is not None:
+                setattr(context.sqlalchemy_exception, _FILE, told)
+
+        sa.event.listen(engine, "handle_error", carry)
+    return engine
+
+
+def database_file(exc: BaseException) -> Path | None:
+    """The SQLite file whose engine (``files_told``) raised ``exc``, if known."""
+    path = getattr(exc, _FILE, None)
+    return path if isinstance(path, Path) else None
+
+
 def describe(exc: BaseException) -> str:
     """One line on what failed: the driver's first line, without the statement or its
     parameters (``str(exc)`` of SQLAlchemy's error appends both)."""
@@ -200,7 +232,7 @@ class OutageLog:
         if self._since is None or now - self._last > self._every:
             self._since = self._told = now
             self._log.warning(
-                "%s: %s is unavailable, %s: %s", self._what, self._resource, doing, describe(exc)
+                "%s: %s is unavailable, %s: %s", self._what, self._resource, doing, _told(exc)
             )
         elif now - self._told >= self._every:
             self._told = now
@@ -210,7 +242,7 @@ class OutageLog:
                 self._resource,
                 now - self._since,
                 doing,
-                describe(exc),
+                _told(exc),
             )
         self._last = now
 
@@ -218,3 +250,10 @@ class OutageLog:
         if self._since is not None:
             lasted, self._since = time.monotonic() - self._since, None
             self._log.warning("%s: %s is back after %.0f s", self._what, self._resource, lasted)
+
+
+def _told(exc: BaseException) -> str:
+    """``describe``'s line, and the file of a SQLite database: a log line's, for the
+    operator (never an answer's: a client has no business with the host's paths)."""
+    path = database_file(exc)
+    return describe(exc) if path is None else f"{describe(exc)} ({path})"

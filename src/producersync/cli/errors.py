@@ -121,12 +121,14 @@ def _database(exc: sa.exc.DatabaseError) -> Failure | None:
     if not of_the_database(exc):
         return None
     # Imported here: psycopg, under it, adds 0.3 s to every command.
-    from producersync.db_outage import describe
+    from producersync.db_outage import database_file, describe
     from producersync.url_userinfo import masked
 
     # The driver's first line: libpq's refusals go on with a hint on a second line
     # ("\tIs the server running on that host..."), and the error would be two lines.
-    return Failure([Problem(f"the database: {masked(describe(exc))}")], 1)
+    path = database_file(exc)
+    which = "the database" if path is None else f"the database at {path}"
+    return Failure([Problem(f"{which}: {masked(describe(exc))}")], 1)
 
 
 def _api(exc: ProducerSyncError) -> Failure:

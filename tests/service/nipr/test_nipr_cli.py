@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -160,3 +161,30 @@ def test_a_run_says_its_counts_and_types_as_people_and_feed_files_do(tmp_path: P
     assert re.search(r"\blicenseLoas\b", out) and "license_loas" not in out, out
     out = cli("nipr", "run", "--date", "2025-01-11", "--json", env=env).stdout
     assert "license_loas" in orjson.loads(out)["changes"]
+
+
+def test_a_run_on_a_full_disk_names_the_store_file_and_changes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """It said "error: the database: database or disk is full": not which file, so not
+    which disk to free space on."""
+    path = tmp_path / "store.db"
+    url = f"sqlite:///{path}"
+    made = CliRunner().invoke(app, ["nipr", "generate", "--producers", "60", "--database", url])
+    assert made.exit_code == 0, made.output
+
+    def full(dbapi_connection: Any, *_: Any) -> None:
+        # SQLite raises a page limit below the pages in use to them: nothing can grow.
+        dbapi_connection.execute("PRAGMA max_page_count = 1")
+
+    sa.event.listen(sa.pool.Pool, "checkout", full)
+    try:
+        args = ["nipr", "run", "--date", "2025-01-10", "--churn-rate", "1", "--database", url]
+        _, err = error_both_ways(monkeypatch, capsys, 1, *args)
+    finally:
+        sa.event.remove(sa.pool.Pool, "checkout", full)
+    assert err == f"error: the database at {path}: database or disk is full\n"
+    engine = open_store(url)
+    with engine.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(nipr_runs)).scalar_one() == 0
+    engine.dispose()

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 
 from producersync.database_file import private_files
 from producersync.database_url import pool_options, sqlalchemy_url
+from producersync.db_outage import files_told
 
 __all__ = ["is_sqlite", "make_engine", "marking_writes", "read_snapshot", "write_transaction"]
 
@@ -29,8 +30,8 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     # signing secrets: no parameter may reach a log line.
     if url.startswith("sqlite"):
         connect_args = {"check_same_thread": False, "timeout": 30}
-        engine = private_files(
-            sa.create_engine(url, connect_args=connect_args, hide_parameters=True)
+        engine = files_told(
+            private_files(sa.create_engine(url, connect_args=connect_args, hide_parameters=True))
         )
         sa.event.listen(engine, "connect", _sqlite_pragmas)
         _sqlite_manual_transactions(engine)

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from producersync.database_file import private_files
 from producersync.database_url import pool_options, sqlalchemy_url
+from producersync.db_outage import files_told
 from producersync.sync.mirror import checkpoints
 from producersync.sync.mirror.priority_gate import PriorityGate
 
@@ -55,9 +56,11 @@ def make_engine(url: str, pool_size: int | None = None) -> sa.Engine:
     }
     if not url.startswith("sqlite"):
         return sa.create_engine(url, pool_pre_ping=True, **json_options, **pool_options(pool_size))
-    engine = private_files(
-        sa.create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+    engine = files_told(
+        private_files(
+            sa.create_engine(
+                url, connect_args={"check_same_thread": False, "timeout": 30}, **json_options
+            )
         )
     )
     sa.event.listen(engine, "connect", _on_sqlite_connect)
