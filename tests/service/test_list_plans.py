@@ -335,6 +335,7 @@ def test_a_keyset_page_is_an_index_seek(store: sa.Engine, case: Case) -> None:
 
 
 ATTEMPTS = 20_000  # to each of two endpoints; one in 400 failed
+FANOUT = 2_000  # endpoints the newest message went to, beside those two
 
 
 @pytest.fixture(scope="module", params=BACKENDS)
@@ -342,7 +343,8 @@ def attempts_store(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[sa.Engine]:
     """A store whose two endpoints were each sent ``ATTEMPTS`` messages, one attempt
-    each, one in 400 failed; analysed."""
+    each, one in 400 failed, and whose newest message, ``msg_fanout``, went to
+    ``FANOUT`` more (queued in an order their ids are not in); analysed."""
     kind = request.param
     with migrated_store(kind, tmp_path_factory.mktemp(kind)) as url:
         engine = open_store(url)
@@ -390,10 +392,38 @@ def attempts_store(
                             f" FROM {_numbers(kind, 2 * ATTEMPTS)}"
                         )
                     )
+                _fan_out(conn, kind, at, columns)
             after_bulk_write(engine, [metadata.tables[name] for name in rows])
             yield engine
         finally:
             engine.dispose()
+
+
+def _fan_out(conn: sa.Connection, kind: str, at: str, columns: dict[str, str]) -> None:
+    """``msg_fanout``, the newest message, and its ``FANOUT`` endpoints and deliveries:
+    the delivery ids after the others', the endpoint ids' order the reverse of theirs."""
+    last = 2 * ATTEMPTS + 1
+    conn.execute(
+        sa.text(
+            "INSERT INTO webhook_endpoints (id, account_id, url, description, enabled,"
+            " created_at, updated_at, seq) SELECT 'ep_f' || CAST(100000 - n AS VARCHAR(10)),"
+            " 1, 'https://h', '', true, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP, 200 + n"
+            f" FROM {_numbers(kind, FANOUT)}"
+        )
+    )
+    conn.execute(
+        sa.text(
+            f"INSERT INTO webhook_messages ({columns['webhook_messages']}) SELECT 'msg_fanout',"
+            f" 1, 'producersync.npn.activated', '{{}}', {at}, n FROM (SELECT {last} AS n) AS s"
+        )
+    )
+    conn.execute(
+        sa.text(
+            f"INSERT INTO webhook_deliveries ({columns['webhook_deliveries']})"
+            f" SELECT {2 * ATTEMPTS} + n, 'msg_fanout', 'ep_f' || CAST(100000 - n AS VARCHAR(10)),"
+            f" 'pending', 0, {at}, {at} FROM {_numbers(kind, FANOUT)}"
+        )
+    )
 
 
 @pytest.mark.parametrize("page", ["first", "later"])
@@ -479,3 +509,49 @@ def test_a_page_of_an_account_s_messages_is_an_index_seek(
     scans = [node for node in plan_tree(plan) if node.get("Relation Name") == "webhook_messages"]
     assert scans and all("account_id" in node.get("Index Cond", "") for node in scans), plan
     assert not [node for node in plan_tree(plan) if node["Node Type"] == "Sort"]
+
+
+QUEUE_PAGES = {  # the portal's fetches of a page of a message's deliveries, and its links'
+    "newest": {},
+    "older": {"before": 2 * ATTEMPTS + FANOUT // 2},
+    "newer": {"after": 2 * ATTEMPTS + FANOUT // 2},
+    "oldest": {"oldest": True},
+}
+
+
+@pytest.mark.parametrize("page", list(QUEUE_PAGES))
+def test_a_page_of_a_message_s_deliveries_in_queue_order_is_an_index_seek(
+    attempts_store: sa.Engine, page: str
+) -> None:
+    """The portal's message page, its deliveries in the order queued: the page's ids read
+    from the ``(message_id, id)`` index (migration 0025) from the cursor on, then their
+    rows by id; nothing sorted but the page. Before, SQLite read every delivery of the
+    message (2,000) by the ``(message_id, endpoint_id)`` index and sorted them for each
+    page, and PostgreSQL walked the primary key back, testing each delivery's message."""
+    kind = "sqlite" if attempts_store.dialect.name == "sqlite" else "postgres"
+    with query_plans(attempts_store) as planned, attempts_store.connect() as conn:
+        found = outbox.message_deliveries(conn, "msg_fanout", limit=20, **QUEUE_PAGES[page])
+    first = {"newest": 2 * ATTEMPTS + FANOUT, "older": 2 * ATTEMPTS + FANOUT // 2 - 1}
+    first |= {"newer": 2 * ATTEMPTS + FANOUT // 2 + 1, "oldest": 2 * ATTEMPTS + 1}
+    step = -1 if page in ("newest", "older") else 1
+    assert [d.id for d in found] == list(range(first[page], first[page] + 20 * step, step))
+    (plan,) = [p for s, p in planned if "ORDER BY" in s]
+    if kind == "sqlite":
+        by_id, listed, seek = plan  # no sort
+        assert by_id == "SEARCH webhook_deliveries USING INTEGER PRIMARY KEY (rowid=?)"
+        assert listed == "LIST SUBQUERY 1"
+        assert seek.startswith(
+            "SEARCH webhook_deliveries USING COVERING INDEX ix_webhook_deliveries_message_id_id"
+            " (message_id=?"
+        ), plan
+        return
+    nodes = list(plan_tree(plan))
+    scans = {
+        node.get("Index Name"): node.get("Index Cond", "")
+        for node in nodes
+        if node.get("Relation Name") == "webhook_deliveries"
+    }
+    assert scans.keys() == {"ix_webhook_deliveries_message_id_id", "pk_webhook_deliveries"}
+    assert "message_id = " in scans["ix_webhook_deliveries_message_id_id"], plan
+    assert scans["pk_webhook_deliveries"].startswith("(id = "), plan
+    assert all(node["Plan Rows"] <= 20 for node in nodes if node["Node Type"] == "Sort"), plan

@@ -793,7 +793,9 @@ def message_deliveries(
     ``before``: those queued before the delivery of that id, which need not exist any
     more (its endpoint deleted since, and with it its deliveries); ``after``: those
     queued after it, oldest first (the page above one that begins there); ``oldest``:
-    oldest first from the first queued (where the last page begins)."""
+    oldest first from the first queued (where the last page begins). A page is read from
+    the ``(message_id, id)`` index (migration 0025), where the message's every delivery
+    was read and sorted for it."""
     d = webhook_deliveries
     conditions = [d.c.message_id == message_id]
     if before is not None:
@@ -801,7 +803,20 @@ def message_deliveries(
     if after is not None:
         conditions.append(d.c.id > after)
     newest_first = after is None and not oldest
-    return _deliveries(conn, *conditions, newest_first=newest_first, limit=limit)
+    # The page's ids first, from that index alone (its own columns: no row read), then
+    # their rows. Asked for the rows at once, PostgreSQL may walk the primary key back
+    # from the newest delivery of all, testing each one's message: it takes a message's
+    # deliveries for spread evenly among all, where they are queued together. For the
+    # oldest of 3 messages each to 50,000 endpoints it read past the 100,000 queued since
+    # for each page (13 ms), and with the index there it guessed that walk all but as
+    # cheap as the index's rows (11.8 against 10.9).
+    page = (
+        sa.select(d.c.id)
+        .where(*conditions)
+        .order_by(d.c.id.desc() if newest_first else d.c.id)
+        .limit(limit)
+    )
+    return _deliveries(conn, d.c.id.in_(page.scalar_subquery()), newest_first=newest_first)
 
 
 def deliveries_by_id(conn: sa.Connection, delivery_ids: Collection[int]) -> dict[int, Delivery]:
@@ -872,8 +887,8 @@ def deliveries_by_endpoint(
     endpoint id, the latest made first (an id begins with its millisecond); ``before``:
     those to endpoints before that one, which need not exist any more. Read from the
     ``(message_id, endpoint_id)`` unique index, a page costs its own rows alone, however
-    many endpoints the message went to (``message_deliveries``' order, as queued, has no
-    index of its own: the message's every delivery is read and sorted)."""
+    many endpoints the message went to (as ``message_deliveries``' do, in the order
+    queued, from the ``(message_id, id)`` index)."""
     d = webhook_deliveries
     query = (
         sa.select(*_SHOWN)

@@ -430,6 +430,10 @@ sa.Index(
     sqlite_where=DUE_TO_ENABLED,
 )
 sa.Index(None, webhook_deliveries.c.endpoint_id, webhook_deliveries.c.id)
+# A message's deliveries in the order queued, a page at a time (the portal's message
+# page): by the unique (message_id, endpoint_id) index, every delivery of the message was
+# read and sorted for each page (migration 0025).
+sa.Index(None, webhook_deliveries.c.message_id, webhook_deliveries.c.id)
 # An endpoint's pending deliveries, which enabling or disabling it (un)parks: found by the
 # endpoint's every delivery ever made, a change would take as long as its history.
 sa.Index(
